@@ -395,21 +395,21 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
     out_valid = Signal(name=f"{name}_out_valid")
     with m.If(advance):
         m.d.sync += out_valid.eq(valid & last)
-    # each output's accumulator and output register load on a copy of their own
-    advs = [pipe.enable() for _ in sums]
+    # each output's accumulator and its output register load on copies of their own: the
+    # clock enable of each is then one LUT (copy, valid, last) driving acc_width flip-flops
+    advs = [(pipe.enable(), pipe.enable()) for _ in sums]
     if pipe.copies is not None:
         pipe.copies.close(valid & last)
     for k, total_sum in enumerate(sums):
-        adv = advs[k]
+        adv, adv_out = advs[k]
         acc = Signal(signed(acc_width), name=f"{name}_acc{k}")
         out = Signal(signed(acc_width), name=f"{name}_acc{k}_out", reset_less=True)
         total = Signal(signed(acc_width), name=f"{name}_acc{k}_next")
         m.d.comb += total.eq(acc + total_sum)  # wraps to acc_width
         with m.If(adv & valid):
-            with m.If(last):
-                m.d.sync += [out.eq(total), acc.eq(0)]
-            with m.Else():
-                m.d.sync += acc.eq(total)
+            m.d.sync += acc.eq(Mux(last, 0, total))
+        with m.If(adv_out & valid & last):
+            m.d.sync += out.eq(total)
         outs.append(out)
     return outs, out_valid
 

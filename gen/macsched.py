@@ -94,8 +94,9 @@ ECP5_DELAYS_NS: dict[str, float] = {
 #: ``dsp_setup``/``dsp_out``: the multiplier with its operands in the DSP's input registers
 #: (:func:`dsp_registered`): the route into the DSP ends at a register (``dsp_route`` +
 #: ``fanout`` + ``dsp_setup``), and the product leaves it ``dsp_out`` later than a flip-flop's
-#: output would (MULT18X18D clock-to-P 3.86 ns against 0.52 ns; nextpnr's model, seed 1: 16
-#: multipliers between fabric registers run at 143.3 MHz, with REG_INPUTA/B at 197.6 MHz).
+#: output would (MULT18X18D clock-to-P 3.86 ns against 0.52 ns in nextpnr's model; 16
+#: products between fabric registers place at 144.0 MHz, with REG_INPUTA/B at 192.8 MHz,
+#: seed 1, bench/bench_dsp_regs.py).
 
 #: Cycles from the bank read's address to the MAC datapath with weights from memory: the
 #: synchronous read, and a register on its data (an ECP5 block RAM's read data leaves it

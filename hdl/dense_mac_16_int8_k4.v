@@ -6,28 +6,28 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [16:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [16:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg [15:0] \$103 ;
+  reg [15:0] \$104 ;
+  reg [15:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [15:0] \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
+  reg [15:0] \$110 ;
+  reg [15:0] \$111 ;
+  reg [15:0] \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
   reg [16:0] \$119 ;
-  wire [32:0] \$12 ;
+  wire \$12 ;
   reg [16:0] \$120 ;
   reg [16:0] \$121 ;
   reg [16:0] \$122 ;
@@ -38,71 +38,95 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
-  wire [32:0] \$13 ;
+  wire \$13 ;
   reg [16:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [17:0] \$133 ;
-  reg [17:0] \$134 ;
-  reg [17:0] \$135 ;
-  reg [17:0] \$136 ;
-  reg [17:0] \$137 ;
-  reg [17:0] \$138 ;
-  reg [17:0] \$139 ;
-  wire [32:0] \$14 ;
-  reg [17:0] \$140 ;
-  reg [17:0] \$141 ;
-  reg [17:0] \$142 ;
-  reg [17:0] \$143 ;
-  reg [17:0] \$144 ;
-  reg [17:0] \$145 ;
-  reg [17:0] \$146 ;
-  reg [17:0] \$147 ;
-  reg [17:0] \$148 ;
-  reg \$149 ;
-  wire [32:0] \$15 ;
-  reg \$150 ;
-  reg [18:0] \$151 ;
-  reg [18:0] \$152 ;
-  reg [18:0] \$153 ;
-  reg [18:0] \$154 ;
-  reg [18:0] \$155 ;
-  reg [18:0] \$156 ;
-  reg [18:0] \$157 ;
-  reg [18:0] \$158 ;
-  reg \$159 ;
-  wire \$16 ;
-  reg \$160 ;
-  reg [19:0] \$161 ;
-  reg [19:0] \$162 ;
-  reg [19:0] \$163 ;
-  reg [19:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [16:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
+  wire \$14 ;
+  reg [16:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [16:0] \$147 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
+  wire \$15 ;
+  reg [16:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [17:0] \$153 ;
+  reg [17:0] \$154 ;
+  reg [17:0] \$155 ;
+  reg [17:0] \$156 ;
+  reg [17:0] \$157 ;
+  reg [17:0] \$158 ;
+  reg [17:0] \$159 ;
+  wire [32:0] \$16 ;
+  reg [17:0] \$160 ;
+  reg [17:0] \$161 ;
+  reg [17:0] \$162 ;
+  reg [17:0] \$163 ;
+  reg [17:0] \$164 ;
+  reg [17:0] \$165 ;
+  reg [17:0] \$166 ;
+  reg [17:0] \$167 ;
+  reg [17:0] \$168 ;
   reg \$169 ;
-  wire \$17 ;
+  wire [32:0] \$17 ;
   reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg [31:0] \$178 ;
-  reg [31:0] \$179 ;
-  wire \$18 ;
-  reg [31:0] \$180 ;
-  reg [31:0] \$181 ;
-  reg [31:0] \$182 ;
-  reg [31:0] \$183 ;
-  reg [31:0] \$184 ;
-  reg [31:0] \$185 ;
-  wire \$19 ;
+  reg [18:0] \$171 ;
+  reg [18:0] \$172 ;
+  reg [18:0] \$173 ;
+  reg [18:0] \$174 ;
+  reg [18:0] \$175 ;
+  reg [18:0] \$176 ;
+  reg [18:0] \$177 ;
+  reg [18:0] \$178 ;
+  reg \$179 ;
+  wire [32:0] \$18 ;
+  reg \$180 ;
+  reg [19:0] \$181 ;
+  reg [19:0] \$182 ;
+  reg [19:0] \$183 ;
+  reg [19:0] \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire [32:0] \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
   wire \$2 ;
   wire \$20 ;
+  reg \$200 ;
+  reg \$201 ;
+  reg [31:0] \$202 ;
+  reg [31:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg [31:0] \$205 ;
+  reg [31:0] \$206 ;
+  reg [31:0] \$207 ;
+  reg [31:0] \$208 ;
+  reg [31:0] \$209 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -114,30 +138,30 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg [15:0] \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [31:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [15:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg [15:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg [15:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
+  wire [31:0] \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [31:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [31:0] \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
+  wire \$50 ;
+  reg \$51 ;
+  reg \$52 ;
   reg [15:0] \$53 ;
   reg [15:0] \$54 ;
   reg [15:0] \$55 ;
@@ -186,9 +210,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$94 ;
   reg [15:0] \$95 ;
   reg [15:0] \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg [16:0] \$99 ;
+  reg [15:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -446,7 +470,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \mac_add0_s0$155  = 17'h00000;
   reg [16:0] \mac_add0_s0$157  = 17'h00000;
   reg [16:0] \mac_add0_s0$158  = 17'h00000;
-  reg \mac_add0_s0$294  = 1'h0;
+  reg \mac_add0_s0$302  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
   reg [17:0] \mac_add1_s0$163  = 18'h00000;
@@ -464,7 +488,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \mac_add1_s0$181  = 18'h00000;
   reg [17:0] \mac_add1_s0$183  = 18'h00000;
   reg [17:0] \mac_add1_s0$184  = 18'h00000;
-  reg \mac_add1_s0$296  = 1'h0;
+  reg \mac_add1_s0$304  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
   reg [18:0] \mac_add2_s0$189  = 19'h00000;
@@ -474,13 +498,13 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [18:0] \mac_add2_s0$195  = 19'h00000;
   reg [18:0] \mac_add2_s0$197  = 19'h00000;
   reg [18:0] \mac_add2_s0$198  = 19'h00000;
-  reg \mac_add2_s0$298  = 1'h0;
+  reg \mac_add2_s0$306  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$214  = 20'h00000;
-  reg [19:0] \mac_add3_s0$217  = 20'h00000;
-  reg [19:0] \mac_add3_s0$220  = 20'h00000;
-  reg \mac_add3_s0$300  = 1'h0;
+  reg [19:0] \mac_add3_s0$222  = 20'h00000;
+  reg [19:0] \mac_add3_s0$225  = 20'h00000;
+  reg [19:0] \mac_add3_s0$228  = 20'h00000;
+  reg \mac_add3_s0$308  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -501,8 +525,8 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \mac_mul_s0$26  = 16'h0000;
   reg [15:0] \mac_mul_s0$27  = 16'h0000;
   reg [15:0] \mac_mul_s0$29  = 16'h0000;
-  reg \mac_mul_s0$292  = 1'h0;
   reg [15:0] \mac_mul_s0$30  = 16'h0000;
+  reg \mac_mul_s0$300  = 1'h0;
   reg [15:0] \mac_mul_s0$32  = 16'h0000;
   reg [15:0] \mac_mul_s0$33  = 16'h0000;
   reg [15:0] \mac_mul_s0$35  = 16'h0000;
@@ -632,6 +656,14 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -731,335 +763,367 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv8 = \$10  | o__ready;
   assign \$11  = ~ stall_adv9_valid;
   assign stall_adv9 = \$11  | o__ready;
-  assign \$12  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$13  = $signed(mac_acc1) + $signed(\mac_add3_s0$214 );
-  assign \$14  = $signed(mac_acc2) + $signed(\mac_add3_s0$217 );
-  assign \$15  = $signed(mac_acc3) + $signed(\mac_add3_s0$220 );
-  assign \$16  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$17  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$18  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$19  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$20  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$21  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$22  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$23  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$24  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$25  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$26  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
-  assign \$27  = stall_adv6 & mac_add3_valid_s0;
-  assign \$28  = stall_adv7 & mac_add3_valid_s0;
-  assign \$29  = stall_adv8 & mac_add3_valid_s0;
-  assign \$30  = stall_adv9 & mac_add3_valid_s0;
+  assign \$12  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$12  | o__ready;
+  assign \$13  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$14  | o__ready;
+  assign \$15  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$15  | o__ready;
+  assign \$16  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$17  = $signed(mac_acc1) + $signed(\mac_add3_s0$222 );
+  assign \$18  = $signed(mac_acc2) + $signed(\mac_add3_s0$225 );
+  assign \$19  = $signed(mac_acc3) + $signed(\mac_add3_s0$228 );
+  assign \$20  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$21  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$22  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$23  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$24  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$25  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$26  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$27  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$28  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$29  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$30  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$31  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$32  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$33  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
+  assign \$35  = stall_adv6 & mac_add3_valid_s0;
+  assign \$36  = \mac_add3_s0$308  ? 32'd0 : \$16 [31:0];
+  assign \$37  = stall_adv7 & mac_add3_valid_s0;
+  assign \$38  = \$37  & \mac_add3_s0$308 ;
+  assign \$39  = stall_adv8 & mac_add3_valid_s0;
+  assign \$40  = \mac_add3_s0$308  ? 32'd0 : \$17 [31:0];
+  assign \$41  = stall_adv9 & mac_add3_valid_s0;
+  assign \$42  = \$41  & \mac_add3_s0$308 ;
+  assign \$43  = stall_adv10 & mac_add3_valid_s0;
+  assign \$44  = \mac_add3_s0$308  ? 32'd0 : \$18 [31:0];
+  assign \$45  = stall_adv11 & mac_add3_valid_s0;
+  assign \$46  = \$45  & \mac_add3_s0$308 ;
+  assign \$47  = stall_adv12 & mac_add3_valid_s0;
+  assign \$48  = \mac_add3_s0$308  ? 32'd0 : \$19 [31:0];
+  assign \$49  = stall_adv13 & mac_add3_valid_s0;
+  assign \$50  = \$49  & \mac_add3_s0$308 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$31 ;
+    mac_dspin_s0 <= \$51 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$32 ;
+    mac_dspin_valid_s0 <= \$52 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$33 ;
+    mac_mul_s0 <= \$53 ;
   always @(posedge clk)
-    \mac_mul_s0$15  <= \$34 ;
+    \mac_mul_s0$15  <= \$54 ;
   always @(posedge clk)
-    \mac_mul_s0$17  <= \$35 ;
+    \mac_mul_s0$17  <= \$55 ;
   always @(posedge clk)
-    \mac_mul_s0$18  <= \$36 ;
+    \mac_mul_s0$18  <= \$56 ;
   always @(posedge clk)
-    \mac_mul_s0$20  <= \$37 ;
+    \mac_mul_s0$20  <= \$57 ;
   always @(posedge clk)
-    \mac_mul_s0$21  <= \$38 ;
+    \mac_mul_s0$21  <= \$58 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$39 ;
+    \mac_mul_s0$23  <= \$59 ;
   always @(posedge clk)
-    \mac_mul_s0$24  <= \$40 ;
+    \mac_mul_s0$24  <= \$60 ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$41 ;
+    \mac_mul_s0$26  <= \$61 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$42 ;
+    \mac_mul_s0$27  <= \$62 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$43 ;
+    \mac_mul_s0$29  <= \$63 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$44 ;
+    \mac_mul_s0$30  <= \$64 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$45 ;
+    \mac_mul_s0$32  <= \$65 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$46 ;
+    \mac_mul_s0$33  <= \$66 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$47 ;
+    \mac_mul_s0$35  <= \$67 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$48 ;
+    \mac_mul_s0$36  <= \$68 ;
   always @(posedge clk)
-    \mac_mul_s0$38  <= \$49 ;
+    \mac_mul_s0$38  <= \$69 ;
   always @(posedge clk)
-    \mac_mul_s0$39  <= \$50 ;
+    \mac_mul_s0$39  <= \$70 ;
   always @(posedge clk)
-    \mac_mul_s0$41  <= \$51 ;
+    \mac_mul_s0$41  <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$42  <= \$52 ;
+    \mac_mul_s0$42  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$53 ;
+    \mac_mul_s0$44  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$54 ;
+    \mac_mul_s0$45  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$55 ;
+    \mac_mul_s0$47  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$56 ;
+    \mac_mul_s0$48  <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$57 ;
+    \mac_mul_s0$50  <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$58 ;
+    \mac_mul_s0$51  <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$59 ;
+    \mac_mul_s0$53  <= \$79 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$60 ;
+    \mac_mul_s0$54  <= \$80 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$61 ;
+    \mac_mul_s0$56  <= \$81 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$62 ;
+    \mac_mul_s0$57  <= \$82 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$63 ;
+    \mac_mul_s0$59  <= \$83 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$64 ;
+    \mac_mul_s0$60  <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$65 ;
+    \mac_mul_s0$62  <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$66 ;
+    \mac_mul_s0$63  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$67 ;
+    \mac_mul_s0$65  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$68 ;
+    \mac_mul_s0$66  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$69 ;
+    \mac_mul_s0$68  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$70 ;
+    \mac_mul_s0$69  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$71 ;
+    \mac_mul_s0$71  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$72 ;
+    \mac_mul_s0$72  <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$73 ;
+    \mac_mul_s0$74  <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$74 ;
+    \mac_mul_s0$75  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$75 ;
+    \mac_mul_s0$77  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$76 ;
+    \mac_mul_s0$78  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$77 ;
+    \mac_mul_s0$80  <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$78 ;
+    \mac_mul_s0$81  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$79 ;
+    \mac_mul_s0$83  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$80 ;
+    \mac_mul_s0$84  <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$81 ;
+    \mac_mul_s0$86  <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$82 ;
+    \mac_mul_s0$87  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$83 ;
+    \mac_mul_s0$89  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$84 ;
+    \mac_mul_s0$90  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$85 ;
+    \mac_mul_s0$92  <= \$105 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$86 ;
+    \mac_mul_s0$93  <= \$106 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$87 ;
+    \mac_mul_s0$95  <= \$107 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$88 ;
+    \mac_mul_s0$96  <= \$108 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$89 ;
+    \mac_mul_s0$98  <= \$109 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$90 ;
+    \mac_mul_s0$99  <= \$110 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$91 ;
+    \mac_mul_s0$101  <= \$111 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$92 ;
+    \mac_mul_s0$102  <= \$112 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$93 ;
+    \mac_mul_s0$104  <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$94 ;
+    \mac_mul_s0$105  <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$95 ;
+    \mac_mul_s0$107  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$96 ;
+    \mac_mul_s0$108  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$292  <= \$97 ;
+    \mac_mul_s0$300  <= \$117 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$98 ;
+    mac_mul_valid_s0 <= \$118 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$99 ;
+    mac_add0_s0 <= \$119 ;
   always @(posedge clk)
-    \mac_add0_s0$113  <= \$100 ;
+    \mac_add0_s0$113  <= \$120 ;
   always @(posedge clk)
-    \mac_add0_s0$115  <= \$101 ;
+    \mac_add0_s0$115  <= \$121 ;
   always @(posedge clk)
-    \mac_add0_s0$116  <= \$102 ;
+    \mac_add0_s0$116  <= \$122 ;
   always @(posedge clk)
-    \mac_add0_s0$118  <= \$103 ;
+    \mac_add0_s0$118  <= \$123 ;
   always @(posedge clk)
-    \mac_add0_s0$119  <= \$104 ;
+    \mac_add0_s0$119  <= \$124 ;
   always @(posedge clk)
-    \mac_add0_s0$121  <= \$105 ;
+    \mac_add0_s0$121  <= \$125 ;
   always @(posedge clk)
-    \mac_add0_s0$122  <= \$106 ;
+    \mac_add0_s0$122  <= \$126 ;
   always @(posedge clk)
-    \mac_add0_s0$124  <= \$107 ;
+    \mac_add0_s0$124  <= \$127 ;
   always @(posedge clk)
-    \mac_add0_s0$125  <= \$108 ;
+    \mac_add0_s0$125  <= \$128 ;
   always @(posedge clk)
-    \mac_add0_s0$127  <= \$109 ;
+    \mac_add0_s0$127  <= \$129 ;
   always @(posedge clk)
-    \mac_add0_s0$128  <= \$110 ;
+    \mac_add0_s0$128  <= \$130 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$111 ;
+    \mac_add0_s0$130  <= \$131 ;
   always @(posedge clk)
-    \mac_add0_s0$131  <= \$112 ;
+    \mac_add0_s0$131  <= \$132 ;
   always @(posedge clk)
-    \mac_add0_s0$133  <= \$113 ;
+    \mac_add0_s0$133  <= \$133 ;
   always @(posedge clk)
-    \mac_add0_s0$134  <= \$114 ;
+    \mac_add0_s0$134  <= \$134 ;
   always @(posedge clk)
-    \mac_add0_s0$136  <= \$115 ;
+    \mac_add0_s0$136  <= \$135 ;
   always @(posedge clk)
-    \mac_add0_s0$137  <= \$116 ;
+    \mac_add0_s0$137  <= \$136 ;
   always @(posedge clk)
-    \mac_add0_s0$139  <= \$117 ;
+    \mac_add0_s0$139  <= \$137 ;
   always @(posedge clk)
-    \mac_add0_s0$140  <= \$118 ;
+    \mac_add0_s0$140  <= \$138 ;
   always @(posedge clk)
-    \mac_add0_s0$142  <= \$119 ;
+    \mac_add0_s0$142  <= \$139 ;
   always @(posedge clk)
-    \mac_add0_s0$143  <= \$120 ;
+    \mac_add0_s0$143  <= \$140 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$121 ;
+    \mac_add0_s0$145  <= \$141 ;
   always @(posedge clk)
-    \mac_add0_s0$146  <= \$122 ;
+    \mac_add0_s0$146  <= \$142 ;
   always @(posedge clk)
-    \mac_add0_s0$148  <= \$123 ;
+    \mac_add0_s0$148  <= \$143 ;
   always @(posedge clk)
-    \mac_add0_s0$149  <= \$124 ;
+    \mac_add0_s0$149  <= \$144 ;
   always @(posedge clk)
-    \mac_add0_s0$151  <= \$125 ;
+    \mac_add0_s0$151  <= \$145 ;
   always @(posedge clk)
-    \mac_add0_s0$152  <= \$126 ;
+    \mac_add0_s0$152  <= \$146 ;
   always @(posedge clk)
-    \mac_add0_s0$154  <= \$127 ;
+    \mac_add0_s0$154  <= \$147 ;
   always @(posedge clk)
-    \mac_add0_s0$155  <= \$128 ;
+    \mac_add0_s0$155  <= \$148 ;
   always @(posedge clk)
-    \mac_add0_s0$157  <= \$129 ;
+    \mac_add0_s0$157  <= \$149 ;
   always @(posedge clk)
-    \mac_add0_s0$158  <= \$130 ;
+    \mac_add0_s0$158  <= \$150 ;
   always @(posedge clk)
-    \mac_add0_s0$294  <= \$131 ;
+    \mac_add0_s0$302  <= \$151 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$132 ;
+    mac_add0_valid_s0 <= \$152 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$133 ;
+    mac_add1_s0 <= \$153 ;
   always @(posedge clk)
-    \mac_add1_s0$163  <= \$134 ;
+    \mac_add1_s0$163  <= \$154 ;
   always @(posedge clk)
-    \mac_add1_s0$165  <= \$135 ;
+    \mac_add1_s0$165  <= \$155 ;
   always @(posedge clk)
-    \mac_add1_s0$166  <= \$136 ;
+    \mac_add1_s0$166  <= \$156 ;
   always @(posedge clk)
-    \mac_add1_s0$168  <= \$137 ;
+    \mac_add1_s0$168  <= \$157 ;
   always @(posedge clk)
-    \mac_add1_s0$169  <= \$138 ;
+    \mac_add1_s0$169  <= \$158 ;
   always @(posedge clk)
-    \mac_add1_s0$171  <= \$139 ;
+    \mac_add1_s0$171  <= \$159 ;
   always @(posedge clk)
-    \mac_add1_s0$172  <= \$140 ;
+    \mac_add1_s0$172  <= \$160 ;
   always @(posedge clk)
-    \mac_add1_s0$174  <= \$141 ;
+    \mac_add1_s0$174  <= \$161 ;
   always @(posedge clk)
-    \mac_add1_s0$175  <= \$142 ;
+    \mac_add1_s0$175  <= \$162 ;
   always @(posedge clk)
-    \mac_add1_s0$177  <= \$143 ;
+    \mac_add1_s0$177  <= \$163 ;
   always @(posedge clk)
-    \mac_add1_s0$178  <= \$144 ;
+    \mac_add1_s0$178  <= \$164 ;
   always @(posedge clk)
-    \mac_add1_s0$180  <= \$145 ;
+    \mac_add1_s0$180  <= \$165 ;
   always @(posedge clk)
-    \mac_add1_s0$181  <= \$146 ;
+    \mac_add1_s0$181  <= \$166 ;
   always @(posedge clk)
-    \mac_add1_s0$183  <= \$147 ;
+    \mac_add1_s0$183  <= \$167 ;
   always @(posedge clk)
-    \mac_add1_s0$184  <= \$148 ;
+    \mac_add1_s0$184  <= \$168 ;
   always @(posedge clk)
-    \mac_add1_s0$296  <= \$149 ;
+    \mac_add1_s0$304  <= \$169 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$150 ;
+    mac_add1_valid_s0 <= \$170 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$151 ;
+    mac_add2_s0 <= \$171 ;
   always @(posedge clk)
-    \mac_add2_s0$189  <= \$152 ;
+    \mac_add2_s0$189  <= \$172 ;
   always @(posedge clk)
-    \mac_add2_s0$191  <= \$153 ;
+    \mac_add2_s0$191  <= \$173 ;
   always @(posedge clk)
-    \mac_add2_s0$192  <= \$154 ;
+    \mac_add2_s0$192  <= \$174 ;
   always @(posedge clk)
-    \mac_add2_s0$194  <= \$155 ;
+    \mac_add2_s0$194  <= \$175 ;
   always @(posedge clk)
-    \mac_add2_s0$195  <= \$156 ;
+    \mac_add2_s0$195  <= \$176 ;
   always @(posedge clk)
-    \mac_add2_s0$197  <= \$157 ;
+    \mac_add2_s0$197  <= \$177 ;
   always @(posedge clk)
-    \mac_add2_s0$198  <= \$158 ;
+    \mac_add2_s0$198  <= \$178 ;
   always @(posedge clk)
-    \mac_add2_s0$298  <= \$159 ;
+    \mac_add2_s0$306  <= \$179 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$160 ;
+    mac_add2_valid_s0 <= \$180 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$161 ;
+    mac_add3_s0 <= \$181 ;
   always @(posedge clk)
-    \mac_add3_s0$214  <= \$162 ;
+    \mac_add3_s0$222  <= \$182 ;
   always @(posedge clk)
-    \mac_add3_s0$217  <= \$163 ;
+    \mac_add3_s0$225  <= \$183 ;
   always @(posedge clk)
-    \mac_add3_s0$220  <= \$164 ;
+    \mac_add3_s0$228  <= \$184 ;
   always @(posedge clk)
-    \mac_add3_s0$300  <= \$165 ;
+    \mac_add3_s0$308  <= \$185 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$166 ;
+    mac_add3_valid_s0 <= \$186 ;
   always @(posedge clk)
-    o__valid <= \$167 ;
+    o__valid <= \$187 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$168 ;
+    stall_adv0_valid <= \$188 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$169 ;
+    stall_adv1_valid <= \$189 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$170 ;
+    stall_adv2_valid <= \$190 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$171 ;
+    stall_adv3_valid <= \$191 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$172 ;
+    stall_adv4_valid <= \$192 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$173 ;
+    stall_adv5_valid <= \$193 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$174 ;
+    stall_adv6_valid <= \$194 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$175 ;
+    stall_adv7_valid <= \$195 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$176 ;
+    stall_adv8_valid <= \$196 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$177 ;
+    stall_adv9_valid <= \$197 ;
   always @(posedge clk)
-    mac_acc0_out <= \$178 ;
+    stall_adv10_valid <= \$198 ;
   always @(posedge clk)
-    mac_acc0 <= \$179 ;
+    stall_adv11_valid <= \$199 ;
   always @(posedge clk)
-    mac_acc1_out <= \$180 ;
+    stall_adv12_valid <= \$200 ;
   always @(posedge clk)
-    mac_acc1 <= \$181 ;
+    stall_adv13_valid <= \$201 ;
   always @(posedge clk)
-    mac_acc2_out <= \$182 ;
+    mac_acc0 <= \$202 ;
   always @(posedge clk)
-    mac_acc2 <= \$183 ;
+    mac_acc0_out <= \$203 ;
   always @(posedge clk)
-    mac_acc3_out <= \$184 ;
+    mac_acc1 <= \$204 ;
   always @(posedge clk)
-    mac_acc3 <= \$185 ;
+    mac_acc1_out <= \$205 ;
+  always @(posedge clk)
+    mac_acc2 <= \$206 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$207 ;
+  always @(posedge clk)
+    mac_acc3 <= \$208 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$209 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -1702,1009 +1766,851 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = mac_dspin_s0;
+    \$51  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$31  = i__payload[640];
+      \$51  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = mac_dspin_valid_s0;
+    \$52  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$32  = i__valid;
+      \$52  = i__valid;
     end
     if (rst) begin
-      \$32  = 1'h0;
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = mac_mul_s0;
+    \$53  = mac_mul_s0;
     if (stall_adv1) begin
-      \$33  = mac_prod0_0;
+      \$53  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_mul_s0$15 ;
+    \$54  = \mac_mul_s0$15 ;
     if (stall_adv1) begin
-      \$34  = mac_prod0_1;
+      \$54  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_mul_s0$17 ;
+    \$55  = \mac_mul_s0$17 ;
     if (stall_adv1) begin
-      \$35  = mac_prod0_2;
+      \$55  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$18 ;
+    \$56  = \mac_mul_s0$18 ;
     if (stall_adv1) begin
-      \$36  = mac_prod0_3;
+      \$56  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$20 ;
+    \$57  = \mac_mul_s0$20 ;
     if (stall_adv1) begin
-      \$37  = mac_prod0_4;
+      \$57  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$21 ;
+    \$58  = \mac_mul_s0$21 ;
     if (stall_adv1) begin
-      \$38  = mac_prod0_5;
+      \$58  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$23 ;
+    \$59  = \mac_mul_s0$23 ;
     if (stall_adv1) begin
-      \$39  = mac_prod0_6;
+      \$59  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_mul_s0$24 ;
+    \$60  = \mac_mul_s0$24 ;
     if (stall_adv1) begin
-      \$40  = mac_prod0_7;
+      \$60  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_mul_s0$26 ;
+    \$61  = \mac_mul_s0$26 ;
     if (stall_adv1) begin
-      \$41  = mac_prod0_8;
+      \$61  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_mul_s0$27 ;
+    \$62  = \mac_mul_s0$27 ;
     if (stall_adv1) begin
-      \$42  = mac_prod0_9;
+      \$62  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_mul_s0$29 ;
+    \$63  = \mac_mul_s0$29 ;
     if (stall_adv1) begin
-      \$43  = mac_prod0_10;
+      \$63  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_mul_s0$30 ;
+    \$64  = \mac_mul_s0$30 ;
     if (stall_adv1) begin
-      \$44  = mac_prod0_11;
+      \$64  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_mul_s0$32 ;
+    \$65  = \mac_mul_s0$32 ;
     if (stall_adv1) begin
-      \$45  = mac_prod0_12;
+      \$65  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_mul_s0$33 ;
+    \$66  = \mac_mul_s0$33 ;
     if (stall_adv1) begin
-      \$46  = mac_prod0_13;
+      \$66  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_mul_s0$35 ;
+    \$67  = \mac_mul_s0$35 ;
     if (stall_adv1) begin
-      \$47  = mac_prod0_14;
+      \$67  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_mul_s0$36 ;
+    \$68  = \mac_mul_s0$36 ;
     if (stall_adv1) begin
-      \$48  = mac_prod0_15;
+      \$68  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_mul_s0$38 ;
+    \$69  = \mac_mul_s0$38 ;
     if (stall_adv1) begin
-      \$49  = mac_prod1_0;
+      \$69  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_mul_s0$39 ;
+    \$70  = \mac_mul_s0$39 ;
     if (stall_adv1) begin
-      \$50  = mac_prod1_1;
+      \$70  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_mul_s0$41 ;
+    \$71  = \mac_mul_s0$41 ;
     if (stall_adv1) begin
-      \$51  = mac_prod1_2;
+      \$71  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$42 ;
+    \$72  = \mac_mul_s0$42 ;
     if (stall_adv1) begin
-      \$52  = mac_prod1_3;
+      \$72  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$44 ;
+    \$73  = \mac_mul_s0$44 ;
     if (stall_adv1) begin
-      \$53  = mac_prod1_4;
+      \$73  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$45 ;
+    \$74  = \mac_mul_s0$45 ;
     if (stall_adv1) begin
-      \$54  = mac_prod1_5;
+      \$74  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$47 ;
+    \$75  = \mac_mul_s0$47 ;
     if (stall_adv1) begin
-      \$55  = mac_prod1_6;
+      \$75  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$48 ;
+    \$76  = \mac_mul_s0$48 ;
     if (stall_adv1) begin
-      \$56  = mac_prod1_7;
+      \$76  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$50 ;
+    \$77  = \mac_mul_s0$50 ;
     if (stall_adv1) begin
-      \$57  = mac_prod1_8;
+      \$77  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$51 ;
+    \$78  = \mac_mul_s0$51 ;
     if (stall_adv1) begin
-      \$58  = mac_prod1_9;
+      \$78  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$53 ;
+    \$79  = \mac_mul_s0$53 ;
     if (stall_adv1) begin
-      \$59  = mac_prod1_10;
+      \$79  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$54 ;
+    \$80  = \mac_mul_s0$54 ;
     if (stall_adv1) begin
-      \$60  = mac_prod1_11;
+      \$80  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$56 ;
+    \$81  = \mac_mul_s0$56 ;
     if (stall_adv1) begin
-      \$61  = mac_prod1_12;
+      \$81  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$57 ;
+    \$82  = \mac_mul_s0$57 ;
     if (stall_adv1) begin
-      \$62  = mac_prod1_13;
+      \$82  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$59 ;
+    \$83  = \mac_mul_s0$59 ;
     if (stall_adv1) begin
-      \$63  = mac_prod1_14;
+      \$83  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$60 ;
+    \$84  = \mac_mul_s0$60 ;
     if (stall_adv1) begin
-      \$64  = mac_prod1_15;
+      \$84  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$62 ;
+    \$85  = \mac_mul_s0$62 ;
     if (stall_adv1) begin
-      \$65  = mac_prod2_0;
+      \$85  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_mul_s0$63 ;
+    \$86  = \mac_mul_s0$63 ;
     if (stall_adv1) begin
-      \$66  = mac_prod2_1;
+      \$86  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_mul_s0$65 ;
+    \$87  = \mac_mul_s0$65 ;
     if (stall_adv1) begin
-      \$67  = mac_prod2_2;
+      \$87  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_mul_s0$66 ;
+    \$88  = \mac_mul_s0$66 ;
     if (stall_adv1) begin
-      \$68  = mac_prod2_3;
+      \$88  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_mul_s0$68 ;
+    \$89  = \mac_mul_s0$68 ;
     if (stall_adv1) begin
-      \$69  = mac_prod2_4;
+      \$89  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_mul_s0$69 ;
+    \$90  = \mac_mul_s0$69 ;
     if (stall_adv1) begin
-      \$70  = mac_prod2_5;
+      \$90  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_mul_s0$71 ;
+    \$91  = \mac_mul_s0$71 ;
     if (stall_adv1) begin
-      \$71  = mac_prod2_6;
+      \$91  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$72 ;
+    \$92  = \mac_mul_s0$72 ;
     if (stall_adv1) begin
-      \$72  = mac_prod2_7;
+      \$92  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$74 ;
+    \$93  = \mac_mul_s0$74 ;
     if (stall_adv1) begin
-      \$73  = mac_prod2_8;
+      \$93  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$75 ;
+    \$94  = \mac_mul_s0$75 ;
     if (stall_adv1) begin
-      \$74  = mac_prod2_9;
+      \$94  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$77 ;
+    \$95  = \mac_mul_s0$77 ;
     if (stall_adv1) begin
-      \$75  = mac_prod2_10;
+      \$95  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_mul_s0$78 ;
+    \$96  = \mac_mul_s0$78 ;
     if (stall_adv1) begin
-      \$76  = mac_prod2_11;
+      \$96  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_mul_s0$80 ;
+    \$97  = \mac_mul_s0$80 ;
     if (stall_adv1) begin
-      \$77  = mac_prod2_12;
+      \$97  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$81 ;
+    \$98  = \mac_mul_s0$81 ;
     if (stall_adv1) begin
-      \$78  = mac_prod2_13;
+      \$98  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$83 ;
+    \$99  = \mac_mul_s0$83 ;
     if (stall_adv1) begin
-      \$79  = mac_prod2_14;
+      \$99  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$84 ;
+    \$100  = \mac_mul_s0$84 ;
     if (stall_adv1) begin
-      \$80  = mac_prod2_15;
+      \$100  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$86 ;
+    \$101  = \mac_mul_s0$86 ;
     if (stall_adv1) begin
-      \$81  = mac_prod3_0;
+      \$101  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$87 ;
+    \$102  = \mac_mul_s0$87 ;
     if (stall_adv1) begin
-      \$82  = mac_prod3_1;
+      \$102  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$89 ;
+    \$103  = \mac_mul_s0$89 ;
     if (stall_adv1) begin
-      \$83  = mac_prod3_2;
+      \$103  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$90 ;
+    \$104  = \mac_mul_s0$90 ;
     if (stall_adv1) begin
-      \$84  = mac_prod3_3;
+      \$104  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$92 ;
+    \$105  = \mac_mul_s0$92 ;
     if (stall_adv1) begin
-      \$85  = mac_prod3_4;
+      \$105  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$93 ;
+    \$106  = \mac_mul_s0$93 ;
     if (stall_adv1) begin
-      \$86  = mac_prod3_5;
+      \$106  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$95 ;
+    \$107  = \mac_mul_s0$95 ;
     if (stall_adv1) begin
-      \$87  = mac_prod3_6;
+      \$107  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$96 ;
+    \$108  = \mac_mul_s0$96 ;
     if (stall_adv1) begin
-      \$88  = mac_prod3_7;
+      \$108  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$98 ;
+    \$109  = \mac_mul_s0$98 ;
     if (stall_adv1) begin
-      \$89  = mac_prod3_8;
+      \$109  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$99 ;
+    \$110  = \mac_mul_s0$99 ;
     if (stall_adv1) begin
-      \$90  = mac_prod3_9;
+      \$110  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$101 ;
+    \$111  = \mac_mul_s0$101 ;
     if (stall_adv1) begin
-      \$91  = mac_prod3_10;
+      \$111  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$102 ;
+    \$112  = \mac_mul_s0$102 ;
     if (stall_adv1) begin
-      \$92  = mac_prod3_11;
+      \$112  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$104 ;
+    \$113  = \mac_mul_s0$104 ;
     if (stall_adv1) begin
-      \$93  = mac_prod3_12;
+      \$113  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$105 ;
+    \$114  = \mac_mul_s0$105 ;
     if (stall_adv1) begin
-      \$94  = mac_prod3_13;
+      \$114  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$107 ;
+    \$115  = \mac_mul_s0$107 ;
     if (stall_adv1) begin
-      \$95  = mac_prod3_14;
+      \$115  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$108 ;
+    \$116  = \mac_mul_s0$108 ;
     if (stall_adv1) begin
-      \$96  = mac_prod3_15;
+      \$116  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$292 ;
+    \$117  = \mac_mul_s0$300 ;
     if (stall_adv1) begin
-      \$97  = mac_dspin_s0;
+      \$117  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = mac_mul_valid_s0;
+    \$118  = mac_mul_valid_s0;
     if (stall_adv1) begin
-      \$98  = mac_dspin_valid_s0;
+      \$118  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = mac_add0_s0;
+    \$119  = mac_add0_s0;
     if (stall_adv2) begin
-      \$99  = mac0_sum0_p0;
+      \$119  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_add0_s0$113 ;
+    \$120  = \mac_add0_s0$113 ;
     if (stall_adv2) begin
-      \$100  = mac0_sum0_p1;
+      \$120  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_add0_s0$115 ;
+    \$121  = \mac_add0_s0$115 ;
     if (stall_adv2) begin
-      \$101  = mac0_sum0_p2;
+      \$121  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_add0_s0$116 ;
+    \$122  = \mac_add0_s0$116 ;
     if (stall_adv2) begin
-      \$102  = mac0_sum0_p3;
+      \$122  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_add0_s0$118 ;
+    \$123  = \mac_add0_s0$118 ;
     if (stall_adv2) begin
-      \$103  = mac0_sum0_p4;
+      \$123  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_add0_s0$119 ;
+    \$124  = \mac_add0_s0$119 ;
     if (stall_adv2) begin
-      \$104  = mac0_sum0_p5;
+      \$124  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_add0_s0$121 ;
+    \$125  = \mac_add0_s0$121 ;
     if (stall_adv2) begin
-      \$105  = mac0_sum0_p6;
+      \$125  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_add0_s0$122 ;
+    \$126  = \mac_add0_s0$122 ;
     if (stall_adv2) begin
-      \$106  = mac0_sum0_p7;
+      \$126  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_add0_s0$124 ;
+    \$127  = \mac_add0_s0$124 ;
     if (stall_adv2) begin
-      \$107  = mac1_sum0_p0;
+      \$127  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_add0_s0$125 ;
+    \$128  = \mac_add0_s0$125 ;
     if (stall_adv2) begin
-      \$108  = mac1_sum0_p1;
+      \$128  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_add0_s0$127 ;
+    \$129  = \mac_add0_s0$127 ;
     if (stall_adv2) begin
-      \$109  = mac1_sum0_p2;
+      \$129  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_add0_s0$128 ;
+    \$130  = \mac_add0_s0$128 ;
     if (stall_adv2) begin
-      \$110  = mac1_sum0_p3;
+      \$130  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_add0_s0$130 ;
+    \$131  = \mac_add0_s0$130 ;
     if (stall_adv2) begin
-      \$111  = mac1_sum0_p4;
+      \$131  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_add0_s0$131 ;
+    \$132  = \mac_add0_s0$131 ;
     if (stall_adv2) begin
-      \$112  = mac1_sum0_p5;
+      \$132  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_add0_s0$133 ;
+    \$133  = \mac_add0_s0$133 ;
     if (stall_adv2) begin
-      \$113  = mac1_sum0_p6;
+      \$133  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_add0_s0$134 ;
+    \$134  = \mac_add0_s0$134 ;
     if (stall_adv2) begin
-      \$114  = mac1_sum0_p7;
+      \$134  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_add0_s0$136 ;
+    \$135  = \mac_add0_s0$136 ;
     if (stall_adv2) begin
-      \$115  = mac2_sum0_p0;
+      \$135  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_add0_s0$137 ;
+    \$136  = \mac_add0_s0$137 ;
     if (stall_adv2) begin
-      \$116  = mac2_sum0_p1;
+      \$136  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_add0_s0$139 ;
+    \$137  = \mac_add0_s0$139 ;
     if (stall_adv2) begin
-      \$117  = mac2_sum0_p2;
+      \$137  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_add0_s0$140 ;
+    \$138  = \mac_add0_s0$140 ;
     if (stall_adv2) begin
-      \$118  = mac2_sum0_p3;
+      \$138  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_add0_s0$142 ;
+    \$139  = \mac_add0_s0$142 ;
     if (stall_adv2) begin
-      \$119  = mac2_sum0_p4;
+      \$139  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_add0_s0$143 ;
+    \$140  = \mac_add0_s0$143 ;
     if (stall_adv2) begin
-      \$120  = mac2_sum0_p5;
+      \$140  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_add0_s0$145 ;
+    \$141  = \mac_add0_s0$145 ;
     if (stall_adv2) begin
-      \$121  = mac2_sum0_p6;
+      \$141  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_add0_s0$146 ;
+    \$142  = \mac_add0_s0$146 ;
     if (stall_adv2) begin
-      \$122  = mac2_sum0_p7;
+      \$142  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_add0_s0$148 ;
+    \$143  = \mac_add0_s0$148 ;
     if (stall_adv2) begin
-      \$123  = mac3_sum0_p0;
+      \$143  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_add0_s0$149 ;
+    \$144  = \mac_add0_s0$149 ;
     if (stall_adv2) begin
-      \$124  = mac3_sum0_p1;
+      \$144  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_add0_s0$151 ;
+    \$145  = \mac_add0_s0$151 ;
     if (stall_adv2) begin
-      \$125  = mac3_sum0_p2;
+      \$145  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_add0_s0$152 ;
+    \$146  = \mac_add0_s0$152 ;
     if (stall_adv2) begin
-      \$126  = mac3_sum0_p3;
+      \$146  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_add0_s0$154 ;
+    \$147  = \mac_add0_s0$154 ;
     if (stall_adv2) begin
-      \$127  = mac3_sum0_p4;
+      \$147  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_add0_s0$155 ;
+    \$148  = \mac_add0_s0$155 ;
     if (stall_adv2) begin
-      \$128  = mac3_sum0_p5;
+      \$148  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_add0_s0$157 ;
+    \$149  = \mac_add0_s0$157 ;
     if (stall_adv2) begin
-      \$129  = mac3_sum0_p6;
+      \$149  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_add0_s0$158 ;
+    \$150  = \mac_add0_s0$158 ;
     if (stall_adv2) begin
-      \$130  = mac3_sum0_p7;
+      \$150  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_add0_s0$294 ;
+    \$151  = \mac_add0_s0$302 ;
     if (stall_adv2) begin
-      \$131  = \mac_mul_s0$292 ;
+      \$151  = \mac_mul_s0$300 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = mac_add0_valid_s0;
+    \$152  = mac_add0_valid_s0;
     if (stall_adv2) begin
-      \$132  = mac_mul_valid_s0;
+      \$152  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = mac_add1_s0;
+    \$153  = mac_add1_s0;
     if (stall_adv3) begin
-      \$133  = mac0_sum1_p0;
+      \$153  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_add1_s0$163 ;
+    \$154  = \mac_add1_s0$163 ;
     if (stall_adv3) begin
-      \$134  = mac0_sum1_p1;
+      \$154  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_add1_s0$165 ;
+    \$155  = \mac_add1_s0$165 ;
     if (stall_adv3) begin
-      \$135  = mac0_sum1_p2;
+      \$155  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_add1_s0$166 ;
+    \$156  = \mac_add1_s0$166 ;
     if (stall_adv3) begin
-      \$136  = mac0_sum1_p3;
+      \$156  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_add1_s0$168 ;
+    \$157  = \mac_add1_s0$168 ;
     if (stall_adv3) begin
-      \$137  = mac1_sum1_p0;
+      \$157  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_add1_s0$169 ;
+    \$158  = \mac_add1_s0$169 ;
     if (stall_adv3) begin
-      \$138  = mac1_sum1_p1;
+      \$158  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_add1_s0$171 ;
+    \$159  = \mac_add1_s0$171 ;
     if (stall_adv3) begin
-      \$139  = mac1_sum1_p2;
+      \$159  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_add1_s0$172 ;
+    \$160  = \mac_add1_s0$172 ;
     if (stall_adv3) begin
-      \$140  = mac1_sum1_p3;
+      \$160  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_add1_s0$174 ;
+    \$161  = \mac_add1_s0$174 ;
     if (stall_adv3) begin
-      \$141  = mac2_sum1_p0;
+      \$161  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_add1_s0$175 ;
+    \$162  = \mac_add1_s0$175 ;
     if (stall_adv3) begin
-      \$142  = mac2_sum1_p1;
+      \$162  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_add1_s0$177 ;
+    \$163  = \mac_add1_s0$177 ;
     if (stall_adv3) begin
-      \$143  = mac2_sum1_p2;
+      \$163  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_add1_s0$178 ;
+    \$164  = \mac_add1_s0$178 ;
     if (stall_adv3) begin
-      \$144  = mac2_sum1_p3;
+      \$164  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_add1_s0$180 ;
+    \$165  = \mac_add1_s0$180 ;
     if (stall_adv3) begin
-      \$145  = mac3_sum1_p0;
+      \$165  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_add1_s0$181 ;
+    \$166  = \mac_add1_s0$181 ;
     if (stall_adv3) begin
-      \$146  = mac3_sum1_p1;
+      \$166  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_add1_s0$183 ;
+    \$167  = \mac_add1_s0$183 ;
     if (stall_adv3) begin
-      \$147  = mac3_sum1_p2;
+      \$167  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_add1_s0$184 ;
+    \$168  = \mac_add1_s0$184 ;
     if (stall_adv3) begin
-      \$148  = mac3_sum1_p3;
+      \$168  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_add1_s0$296 ;
+    \$169  = \mac_add1_s0$304 ;
     if (stall_adv3) begin
-      \$149  = \mac_add0_s0$294 ;
+      \$169  = \mac_add0_s0$302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = mac_add1_valid_s0;
+    \$170  = mac_add1_valid_s0;
     if (stall_adv3) begin
-      \$150  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = mac_add2_s0;
-    if (stall_adv4) begin
-      \$151  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_add2_s0$189 ;
-    if (stall_adv4) begin
-      \$152  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_add2_s0$191 ;
-    if (stall_adv4) begin
-      \$153  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_add2_s0$192 ;
-    if (stall_adv4) begin
-      \$154  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_add2_s0$194 ;
-    if (stall_adv4) begin
-      \$155  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_add2_s0$195 ;
-    if (stall_adv4) begin
-      \$156  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_add2_s0$197 ;
-    if (stall_adv4) begin
-      \$157  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_add2_s0$198 ;
-    if (stall_adv4) begin
-      \$158  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_add2_s0$298 ;
-    if (stall_adv4) begin
-      \$159  = \mac_add1_s0$296 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = mac_add2_valid_s0;
-    if (stall_adv4) begin
-      \$160  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = mac_add3_s0;
-    if (stall_adv5) begin
-      \$161  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_add3_s0$214 ;
-    if (stall_adv5) begin
-      \$162  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_add3_s0$217 ;
-    if (stall_adv5) begin
-      \$163  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_add3_s0$220 ;
-    if (stall_adv5) begin
-      \$164  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_add3_s0$300 ;
-    if (stall_adv5) begin
-      \$165  = \mac_add2_s0$298 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = mac_add3_valid_s0;
-    if (stall_adv5) begin
-      \$166  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = o__valid;
-    if (i__ready) begin
-      \$167  = \$16 ;
-    end
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$168  = \$17 ;
-    end
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$169  = \$18 ;
-    end
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$170  = \$19 ;
+      \$170  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$170  = 1'h0;
@@ -2712,175 +2618,345 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$171  = \$20 ;
-    end
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = stall_adv4_valid;
+    \$171  = mac_add2_s0;
     if (stall_adv4) begin
-      \$172  = \$21 ;
-    end
-    if (rst) begin
-      \$172  = 1'h0;
+      \$171  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = stall_adv5_valid;
+    \$172  = \mac_add2_s0$189 ;
+    if (stall_adv4) begin
+      \$172  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \mac_add2_s0$191 ;
+    if (stall_adv4) begin
+      \$173  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \mac_add2_s0$192 ;
+    if (stall_adv4) begin
+      \$174  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \mac_add2_s0$194 ;
+    if (stall_adv4) begin
+      \$175  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \mac_add2_s0$195 ;
+    if (stall_adv4) begin
+      \$176  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \mac_add2_s0$197 ;
+    if (stall_adv4) begin
+      \$177  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \mac_add2_s0$198 ;
+    if (stall_adv4) begin
+      \$178  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \mac_add2_s0$306 ;
+    if (stall_adv4) begin
+      \$179  = \mac_add1_s0$304 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = mac_add2_valid_s0;
+    if (stall_adv4) begin
+      \$180  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = mac_add3_s0;
     if (stall_adv5) begin
-      \$173  = \$22 ;
-    end
-    if (rst) begin
-      \$173  = 1'h0;
+      \$181  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = stall_adv6_valid;
+    \$182  = \mac_add3_s0$222 ;
+    if (stall_adv5) begin
+      \$182  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \mac_add3_s0$225 ;
+    if (stall_adv5) begin
+      \$183  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \mac_add3_s0$228 ;
+    if (stall_adv5) begin
+      \$184  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \mac_add3_s0$308 ;
+    if (stall_adv5) begin
+      \$185  = \mac_add2_s0$306 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = mac_add3_valid_s0;
+    if (stall_adv5) begin
+      \$186  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = o__valid;
+    if (i__ready) begin
+      \$187  = \$20 ;
+    end
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$188  = \$21 ;
+    end
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$189  = \$22 ;
+    end
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$190  = \$23 ;
+    end
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$191  = \$24 ;
+    end
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$192  = \$25 ;
+    end
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$193  = \$26 ;
+    end
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$174  = \$23 ;
+      \$194  = \$27 ;
     end
     if (rst) begin
-      \$174  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = stall_adv7_valid;
+    \$195  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$175  = \$24 ;
+      \$195  = \$28 ;
     end
     if (rst) begin
-      \$175  = 1'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = stall_adv8_valid;
+    \$196  = stall_adv8_valid;
     if (stall_adv8) begin
-      \$176  = \$25 ;
+      \$196  = \$29 ;
     end
     if (rst) begin
-      \$176  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = stall_adv9_valid;
+    \$197  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$177  = \$26 ;
+      \$197  = \$30 ;
     end
     if (rst) begin
-      \$177  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = mac_acc0_out;
-    if (\$27 ) begin
-      if (\mac_add3_s0$300 ) begin
-        \$178  = \$12 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = mac_acc0;
-    if (\$27 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$300 ) begin
-        \$179  = 32'd0;
-      end else begin
-        \$179  = \$12 [31:0];
-      end
+    \$198  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$198  = \$31 ;
     end
     if (rst) begin
-      \$179  = 32'd0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = mac_acc1_out;
-    if (\$28 ) begin
-      if (\mac_add3_s0$300 ) begin
-        \$180  = \$13 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = mac_acc1;
-    if (\$28 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$300 ) begin
-        \$181  = 32'd0;
-      end else begin
-        \$181  = \$13 [31:0];
-      end
+    \$199  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$199  = \$32 ;
     end
     if (rst) begin
-      \$181  = 32'd0;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = mac_acc2_out;
-    if (\$29 ) begin
-      if (\mac_add3_s0$300 ) begin
-        \$182  = \$14 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = mac_acc2;
-    if (\$29 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$300 ) begin
-        \$183  = 32'd0;
-      end else begin
-        \$183  = \$14 [31:0];
-      end
+    \$200  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$200  = \$33 ;
     end
     if (rst) begin
-      \$183  = 32'd0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = mac_acc3_out;
-    if (\$30 ) begin
-      if (\mac_add3_s0$300 ) begin
-        \$184  = \$15 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = mac_acc3;
-    if (\$30 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$300 ) begin
-        \$185  = 32'd0;
-      end else begin
-        \$185  = \$15 [31:0];
-      end
+    \$201  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$201  = \$34 ;
     end
     if (rst) begin
-      \$185  = 32'd0;
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = mac_acc0;
+    if (\$35 ) begin
+      \$202  = \$36 ;
+    end
+    if (rst) begin
+      \$202  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = mac_acc0_out;
+    if (\$38 ) begin
+      \$203  = \$16 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = mac_acc1;
+    if (\$39 ) begin
+      \$204  = \$40 ;
+    end
+    if (rst) begin
+      \$204  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = mac_acc1_out;
+    if (\$42 ) begin
+      \$205  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = mac_acc2;
+    if (\$43 ) begin
+      \$206  = \$44 ;
+    end
+    if (rst) begin
+      \$206  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = mac_acc2_out;
+    if (\$46 ) begin
+      \$207  = \$18 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = mac_acc3;
+    if (\$47 ) begin
+      \$208  = \$48 ;
+    end
+    if (rst) begin
+      \$208  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = mac_acc3_out;
+    if (\$50 ) begin
+      \$209  = \$19 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$12 [31:0];
-  assign mac_acc1_next = \$13 [31:0];
-  assign mac_acc2_next = \$14 [31:0];
-  assign mac_acc3_next = \$15 [31:0];
+  assign mac_acc0_next = \$16 [31:0];
+  assign mac_acc1_next = \$17 [31:0];
+  assign mac_acc2_next = \$18 [31:0];
+  assign mac_acc3_next = \$19 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -15,22 +15,22 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [32:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [32:0] \$110 ;
-  wire [32:0] \$111 ;
-  wire [32:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [32:0] \$113 ;
+  wire [32:0] \$114 ;
+  wire [32:0] \$115 ;
+  wire [32:0] \$116 ;
   wire \$117 ;
-  wire [6:0] \$118 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire \$122 ;
+  wire [6:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -46,29 +46,29 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  reg [5:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [7:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [7:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [31:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire [31:0] \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg [7:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [7:0] \$156 ;
-  reg [7:0] \$157 ;
+  wire [31:0] \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [31:0] \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  reg [5:0] \$157 ;
   reg [7:0] \$158 ;
   reg [7:0] \$159 ;
   wire \$16 ;
@@ -87,8 +87,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$171 ;
   reg [7:0] \$172 ;
   reg [7:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [7:0] \$175 ;
+  reg \$174 ;
+  reg \$175 ;
   reg [7:0] \$176 ;
   reg [7:0] \$177 ;
   reg [7:0] \$178 ;
@@ -156,32 +156,32 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$233 ;
   reg [7:0] \$234 ;
   reg [7:0] \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg \$239 ;
+  reg [7:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [7:0] \$239 ;
   wire \$24 ;
-  reg [15:0] \$240 ;
-  reg [15:0] \$241 ;
-  reg [15:0] \$242 ;
-  reg [15:0] \$243 ;
-  reg [15:0] \$244 ;
-  reg [15:0] \$245 ;
-  reg [15:0] \$246 ;
-  reg [15:0] \$247 ;
-  reg [15:0] \$248 ;
-  reg [15:0] \$249 ;
+  reg [7:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [7:0] \$249 ;
   wire \$25 ;
-  reg [15:0] \$250 ;
-  reg [15:0] \$251 ;
-  reg [15:0] \$252 ;
-  reg [15:0] \$253 ;
-  reg [15:0] \$254 ;
-  reg [15:0] \$255 ;
-  reg [15:0] \$256 ;
-  reg [15:0] \$257 ;
-  reg [15:0] \$258 ;
-  reg [15:0] \$259 ;
+  reg [7:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
   wire \$26 ;
   reg [15:0] \$260 ;
   reg [15:0] \$261 ;
@@ -232,59 +232,83 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \$301 ;
   reg [15:0] \$302 ;
   reg [15:0] \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg [17:0] \$306 ;
-  reg [17:0] \$307 ;
-  reg [17:0] \$308 ;
-  reg [17:0] \$309 ;
+  reg [15:0] \$304 ;
+  reg [15:0] \$305 ;
+  reg [15:0] \$306 ;
+  reg [15:0] \$307 ;
+  reg [15:0] \$308 ;
+  reg [15:0] \$309 ;
   wire \$31 ;
-  reg [17:0] \$310 ;
-  reg [17:0] \$311 ;
-  reg [17:0] \$312 ;
-  reg [17:0] \$313 ;
-  reg [17:0] \$314 ;
-  reg [17:0] \$315 ;
-  reg [17:0] \$316 ;
-  reg [17:0] \$317 ;
-  reg [17:0] \$318 ;
-  reg [17:0] \$319 ;
+  reg [15:0] \$310 ;
+  reg [15:0] \$311 ;
+  reg [15:0] \$312 ;
+  reg [15:0] \$313 ;
+  reg [15:0] \$314 ;
+  reg [15:0] \$315 ;
+  reg [15:0] \$316 ;
+  reg [15:0] \$317 ;
+  reg [15:0] \$318 ;
+  reg [15:0] \$319 ;
   wire \$32 ;
-  reg [17:0] \$320 ;
-  reg [17:0] \$321 ;
-  reg \$322 ;
-  reg \$323 ;
-  reg [19:0] \$324 ;
-  reg [19:0] \$325 ;
-  reg [19:0] \$326 ;
-  reg [19:0] \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg [15:0] \$320 ;
+  reg [15:0] \$321 ;
+  reg [15:0] \$322 ;
+  reg [15:0] \$323 ;
+  reg \$324 ;
+  reg \$325 ;
+  reg [17:0] \$326 ;
+  reg [17:0] \$327 ;
+  reg [17:0] \$328 ;
+  reg [17:0] \$329 ;
   wire \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg \$339 ;
+  reg [17:0] \$330 ;
+  reg [17:0] \$331 ;
+  reg [17:0] \$332 ;
+  reg [17:0] \$333 ;
+  reg [17:0] \$334 ;
+  reg [17:0] \$335 ;
+  reg [17:0] \$336 ;
+  reg [17:0] \$337 ;
+  reg [17:0] \$338 ;
+  reg [17:0] \$339 ;
   wire \$34 ;
-  reg \$340 ;
-  reg \$341 ;
-  reg [31:0] \$342 ;
-  reg [31:0] \$343 ;
-  reg [31:0] \$344 ;
-  reg [31:0] \$345 ;
-  reg [31:0] \$346 ;
-  reg [31:0] \$347 ;
-  reg [31:0] \$348 ;
-  reg [31:0] \$349 ;
+  reg [17:0] \$340 ;
+  reg [17:0] \$341 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg [19:0] \$344 ;
+  reg [19:0] \$345 ;
+  reg [19:0] \$346 ;
+  reg [19:0] \$347 ;
+  reg \$348 ;
+  reg \$349 ;
   wire \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg [31:0] \$366 ;
+  reg [31:0] \$367 ;
+  reg [31:0] \$368 ;
+  reg [31:0] \$369 ;
   wire \$37 ;
+  reg [31:0] \$370 ;
+  reg [31:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg [31:0] \$373 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
@@ -538,13 +562,13 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [17:0] \mac_add1_s0$234  = 18'h00000;
   reg [17:0] \mac_add1_s0$236  = 18'h00000;
   reg [17:0] \mac_add1_s0$237  = 18'h00000;
-  reg \mac_add1_s0$453  = 1'h0;
+  reg \mac_add1_s0$461  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$257  = 20'h00000;
-  reg [19:0] \mac_add3_s0$260  = 20'h00000;
-  reg [19:0] \mac_add3_s0$263  = 20'h00000;
-  reg \mac_add3_s0$455  = 1'h0;
+  reg [19:0] \mac_add3_s0$265  = 20'h00000;
+  reg [19:0] \mac_add3_s0$268  = 20'h00000;
+  reg [19:0] \mac_add3_s0$271  = 20'h00000;
+  reg \mac_add3_s0$463  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -614,7 +638,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \mac_mul_s0$192  = 16'h0000;
   reg [15:0] \mac_mul_s0$194  = 16'h0000;
   reg [15:0] \mac_mul_s0$195  = 16'h0000;
-  reg \mac_mul_s0$451  = 1'h0;
+  reg \mac_mul_s0$459  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -683,74 +707,66 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$289  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$290  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$291  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$292  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$294  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$295  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$296  = 8'h00;
   reg [7:0] \mac_rdreg_s0$297  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$298  = 8'h00;
   reg [7:0] \mac_rdreg_s0$299  = 8'h00;
   reg [7:0] \mac_rdreg_s0$300  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$301  = 8'h00;
   reg [7:0] \mac_rdreg_s0$302  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$303  = 8'h00;
   reg [7:0] \mac_rdreg_s0$304  = 8'h00;
   reg [7:0] \mac_rdreg_s0$305  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$306  = 8'h00;
   reg [7:0] \mac_rdreg_s0$307  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$308  = 8'h00;
   reg [7:0] \mac_rdreg_s0$309  = 8'h00;
   reg [7:0] \mac_rdreg_s0$310  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$311  = 8'h00;
   reg [7:0] \mac_rdreg_s0$312  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$313  = 8'h00;
   reg [7:0] \mac_rdreg_s0$314  = 8'h00;
   reg [7:0] \mac_rdreg_s0$315  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$316  = 8'h00;
   reg [7:0] \mac_rdreg_s0$317  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$318  = 8'h00;
   reg [7:0] \mac_rdreg_s0$319  = 8'h00;
   reg [7:0] \mac_rdreg_s0$320  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$321  = 8'h00;
   reg [7:0] \mac_rdreg_s0$322  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$323  = 8'h00;
   reg [7:0] \mac_rdreg_s0$324  = 8'h00;
   reg [7:0] \mac_rdreg_s0$325  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$326  = 8'h00;
   reg [7:0] \mac_rdreg_s0$327  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$328  = 8'h00;
   reg [7:0] \mac_rdreg_s0$329  = 8'h00;
   reg [7:0] \mac_rdreg_s0$330  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$331  = 8'h00;
   reg [7:0] \mac_rdreg_s0$332  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$333  = 8'h00;
   reg [7:0] \mac_rdreg_s0$334  = 8'h00;
   reg [7:0] \mac_rdreg_s0$335  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$336  = 8'h00;
   reg [7:0] \mac_rdreg_s0$337  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$338  = 8'h00;
   reg [7:0] \mac_rdreg_s0$339  = 8'h00;
   reg [7:0] \mac_rdreg_s0$340  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$341  = 8'h00;
   reg [7:0] \mac_rdreg_s0$342  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$343  = 8'h00;
   reg [7:0] \mac_rdreg_s0$344  = 8'h00;
   reg [7:0] \mac_rdreg_s0$345  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$346  = 8'h00;
   reg [7:0] \mac_rdreg_s0$347  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$348  = 8'h00;
   reg [7:0] \mac_rdreg_s0$349  = 8'h00;
   reg [7:0] \mac_rdreg_s0$350  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$351  = 8'h00;
   reg [7:0] \mac_rdreg_s0$352  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$353  = 8'h00;
   reg [7:0] \mac_rdreg_s0$354  = 8'h00;
   reg [7:0] \mac_rdreg_s0$355  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$356  = 8'h00;
   reg [7:0] \mac_rdreg_s0$357  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$358  = 8'h00;
   reg [7:0] \mac_rdreg_s0$359  = 8'h00;
   reg [7:0] \mac_rdreg_s0$360  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$361  = 8'h00;
   reg [7:0] \mac_rdreg_s0$362  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$363  = 8'h00;
   reg [7:0] \mac_rdreg_s0$364  = 8'h00;
   reg [7:0] \mac_rdreg_s0$365  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$366  = 8'h00;
   reg [7:0] \mac_rdreg_s0$367  = 8'h00;
   reg [7:0] \mac_rdreg_s0$368  = 8'h00;
   reg [7:0] \mac_rdreg_s0$369  = 8'h00;
   reg [7:0] \mac_rdreg_s0$370  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$371  = 8'h00;
   reg [7:0] \mac_rdreg_s0$372  = 8'h00;
   reg [7:0] \mac_rdreg_s0$373  = 8'h00;
   reg [7:0] \mac_rdreg_s0$374  = 8'h00;
@@ -762,17 +778,17 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_rdreg_s0$380  = 8'h00;
   reg [7:0] \mac_rdreg_s0$381  = 8'h00;
   reg [7:0] \mac_rdreg_s0$382  = 8'h00;
-  reg \mac_rdreg_s0$383  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$383  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$384  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$385  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$386  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$387  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$388  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$389  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$390  = 8'h00;
+  reg \mac_rdreg_s0$391  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$270  = 8'h00;
-  reg [7:0] \mac_read_s0$271  = 8'h00;
-  reg [7:0] \mac_read_s0$272  = 8'h00;
-  reg [7:0] \mac_read_s0$273  = 8'h00;
-  reg [7:0] \mac_read_s0$274  = 8'h00;
-  reg [7:0] \mac_read_s0$275  = 8'h00;
-  reg [7:0] \mac_read_s0$276  = 8'h00;
-  reg [7:0] \mac_read_s0$277  = 8'h00;
   reg [7:0] \mac_read_s0$278  = 8'h00;
   reg [7:0] \mac_read_s0$279  = 8'h00;
   reg [7:0] \mac_read_s0$280  = 8'h00;
@@ -780,7 +796,15 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_read_s0$282  = 8'h00;
   reg [7:0] \mac_read_s0$283  = 8'h00;
   reg [7:0] \mac_read_s0$284  = 8'h00;
-  reg \mac_read_s0$285  = 1'h0;
+  reg [7:0] \mac_read_s0$285  = 8'h00;
+  reg [7:0] \mac_read_s0$286  = 8'h00;
+  reg [7:0] \mac_read_s0$287  = 8'h00;
+  reg [7:0] \mac_read_s0$288  = 8'h00;
+  reg [7:0] \mac_read_s0$289  = 8'h00;
+  reg [7:0] \mac_read_s0$290  = 8'h00;
+  reg [7:0] \mac_read_s0$291  = 8'h00;
+  reg [7:0] \mac_read_s0$292  = 8'h00;
+  reg \mac_read_s0$293  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -825,81 +849,81 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   (* init = 6'h00 *)
   wire [5:0] \rp__addr$90 ;
   wire [31:0] rp__data;
-  wire [31:0] \rp__data$293 ;
-  wire [7:0] \rp__data$293[0] ;
-  wire [7:0] \rp__data$293[1] ;
-  wire [7:0] \rp__data$293[2] ;
-  wire [7:0] \rp__data$293[3] ;
-  wire [31:0] \rp__data$298 ;
-  wire [7:0] \rp__data$298[0] ;
-  wire [7:0] \rp__data$298[1] ;
-  wire [7:0] \rp__data$298[2] ;
-  wire [7:0] \rp__data$298[3] ;
-  wire [31:0] \rp__data$303 ;
-  wire [7:0] \rp__data$303[0] ;
-  wire [7:0] \rp__data$303[1] ;
-  wire [7:0] \rp__data$303[2] ;
-  wire [7:0] \rp__data$303[3] ;
-  wire [31:0] \rp__data$308 ;
-  wire [7:0] \rp__data$308[0] ;
-  wire [7:0] \rp__data$308[1] ;
-  wire [7:0] \rp__data$308[2] ;
-  wire [7:0] \rp__data$308[3] ;
-  wire [31:0] \rp__data$313 ;
-  wire [7:0] \rp__data$313[0] ;
-  wire [7:0] \rp__data$313[1] ;
-  wire [7:0] \rp__data$313[2] ;
-  wire [7:0] \rp__data$313[3] ;
-  wire [31:0] \rp__data$318 ;
-  wire [7:0] \rp__data$318[0] ;
-  wire [7:0] \rp__data$318[1] ;
-  wire [7:0] \rp__data$318[2] ;
-  wire [7:0] \rp__data$318[3] ;
-  wire [31:0] \rp__data$323 ;
-  wire [7:0] \rp__data$323[0] ;
-  wire [7:0] \rp__data$323[1] ;
-  wire [7:0] \rp__data$323[2] ;
-  wire [7:0] \rp__data$323[3] ;
-  wire [31:0] \rp__data$328 ;
-  wire [7:0] \rp__data$328[0] ;
-  wire [7:0] \rp__data$328[1] ;
-  wire [7:0] \rp__data$328[2] ;
-  wire [7:0] \rp__data$328[3] ;
-  wire [31:0] \rp__data$333 ;
-  wire [7:0] \rp__data$333[0] ;
-  wire [7:0] \rp__data$333[1] ;
-  wire [7:0] \rp__data$333[2] ;
-  wire [7:0] \rp__data$333[3] ;
-  wire [31:0] \rp__data$338 ;
-  wire [7:0] \rp__data$338[0] ;
-  wire [7:0] \rp__data$338[1] ;
-  wire [7:0] \rp__data$338[2] ;
-  wire [7:0] \rp__data$338[3] ;
-  wire [31:0] \rp__data$343 ;
-  wire [7:0] \rp__data$343[0] ;
-  wire [7:0] \rp__data$343[1] ;
-  wire [7:0] \rp__data$343[2] ;
-  wire [7:0] \rp__data$343[3] ;
-  wire [31:0] \rp__data$348 ;
-  wire [7:0] \rp__data$348[0] ;
-  wire [7:0] \rp__data$348[1] ;
-  wire [7:0] \rp__data$348[2] ;
-  wire [7:0] \rp__data$348[3] ;
-  wire [31:0] \rp__data$353 ;
-  wire [7:0] \rp__data$353[0] ;
-  wire [7:0] \rp__data$353[1] ;
-  wire [7:0] \rp__data$353[2] ;
-  wire [7:0] \rp__data$353[3] ;
-  wire [31:0] \rp__data$358 ;
-  wire [7:0] \rp__data$358[0] ;
-  wire [7:0] \rp__data$358[1] ;
-  wire [7:0] \rp__data$358[2] ;
-  wire [7:0] \rp__data$358[3] ;
-  wire [31:0] \rp__data$363 ;
-  wire [7:0] \rp__data$363[0] ;
-  wire [7:0] \rp__data$363[1] ;
-  wire [7:0] \rp__data$363[2] ;
-  wire [7:0] \rp__data$363[3] ;
+  wire [31:0] \rp__data$301 ;
+  wire [7:0] \rp__data$301[0] ;
+  wire [7:0] \rp__data$301[1] ;
+  wire [7:0] \rp__data$301[2] ;
+  wire [7:0] \rp__data$301[3] ;
+  wire [31:0] \rp__data$306 ;
+  wire [7:0] \rp__data$306[0] ;
+  wire [7:0] \rp__data$306[1] ;
+  wire [7:0] \rp__data$306[2] ;
+  wire [7:0] \rp__data$306[3] ;
+  wire [31:0] \rp__data$311 ;
+  wire [7:0] \rp__data$311[0] ;
+  wire [7:0] \rp__data$311[1] ;
+  wire [7:0] \rp__data$311[2] ;
+  wire [7:0] \rp__data$311[3] ;
+  wire [31:0] \rp__data$316 ;
+  wire [7:0] \rp__data$316[0] ;
+  wire [7:0] \rp__data$316[1] ;
+  wire [7:0] \rp__data$316[2] ;
+  wire [7:0] \rp__data$316[3] ;
+  wire [31:0] \rp__data$321 ;
+  wire [7:0] \rp__data$321[0] ;
+  wire [7:0] \rp__data$321[1] ;
+  wire [7:0] \rp__data$321[2] ;
+  wire [7:0] \rp__data$321[3] ;
+  wire [31:0] \rp__data$326 ;
+  wire [7:0] \rp__data$326[0] ;
+  wire [7:0] \rp__data$326[1] ;
+  wire [7:0] \rp__data$326[2] ;
+  wire [7:0] \rp__data$326[3] ;
+  wire [31:0] \rp__data$331 ;
+  wire [7:0] \rp__data$331[0] ;
+  wire [7:0] \rp__data$331[1] ;
+  wire [7:0] \rp__data$331[2] ;
+  wire [7:0] \rp__data$331[3] ;
+  wire [31:0] \rp__data$336 ;
+  wire [7:0] \rp__data$336[0] ;
+  wire [7:0] \rp__data$336[1] ;
+  wire [7:0] \rp__data$336[2] ;
+  wire [7:0] \rp__data$336[3] ;
+  wire [31:0] \rp__data$341 ;
+  wire [7:0] \rp__data$341[0] ;
+  wire [7:0] \rp__data$341[1] ;
+  wire [7:0] \rp__data$341[2] ;
+  wire [7:0] \rp__data$341[3] ;
+  wire [31:0] \rp__data$346 ;
+  wire [7:0] \rp__data$346[0] ;
+  wire [7:0] \rp__data$346[1] ;
+  wire [7:0] \rp__data$346[2] ;
+  wire [7:0] \rp__data$346[3] ;
+  wire [31:0] \rp__data$351 ;
+  wire [7:0] \rp__data$351[0] ;
+  wire [7:0] \rp__data$351[1] ;
+  wire [7:0] \rp__data$351[2] ;
+  wire [7:0] \rp__data$351[3] ;
+  wire [31:0] \rp__data$356 ;
+  wire [7:0] \rp__data$356[0] ;
+  wire [7:0] \rp__data$356[1] ;
+  wire [7:0] \rp__data$356[2] ;
+  wire [7:0] \rp__data$356[3] ;
+  wire [31:0] \rp__data$361 ;
+  wire [7:0] \rp__data$361[0] ;
+  wire [7:0] \rp__data$361[1] ;
+  wire [7:0] \rp__data$361[2] ;
+  wire [7:0] \rp__data$361[3] ;
+  wire [31:0] \rp__data$366 ;
+  wire [7:0] \rp__data$366[0] ;
+  wire [7:0] \rp__data$366[1] ;
+  wire [7:0] \rp__data$366[2] ;
+  wire [7:0] \rp__data$366[3] ;
+  wire [31:0] \rp__data$371 ;
+  wire [7:0] \rp__data$371[0] ;
+  wire [7:0] \rp__data$371[1] ;
+  wire [7:0] \rp__data$371[2] ;
+  wire [7:0] \rp__data$371[3] ;
   wire [7:0] \rp__data[0] ;
   wire [7:0] \rp__data[1] ;
   wire [7:0] \rp__data[2] ;
@@ -927,6 +951,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire stall_adv1;
   wire stall_adv10;
   reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -1211,7 +1243,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _1_ <= wbank1[rp__addr];
     end
   end
-  assign \rp__data$293  = _1_;
+  assign \rp__data$301  = _1_;
   reg [31:0] wbank10 [63:0];
   initial begin
     wbank10[0] = 32'd0;
@@ -1289,7 +1321,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _2_ <= wbank10[rp__addr];
     end
   end
-  assign \rp__data$338  = _2_;
+  assign \rp__data$346  = _2_;
   reg [31:0] wbank11 [63:0];
   initial begin
     wbank11[0] = 32'd0;
@@ -1367,7 +1399,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _3_ <= wbank11[rp__addr];
     end
   end
-  assign \rp__data$343  = _3_;
+  assign \rp__data$351  = _3_;
   reg [31:0] wbank12 [63:0];
   initial begin
     wbank12[0] = 32'd0;
@@ -1445,7 +1477,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _4_ <= wbank12[rp__addr];
     end
   end
-  assign \rp__data$348  = _4_;
+  assign \rp__data$356  = _4_;
   reg [31:0] wbank13 [63:0];
   initial begin
     wbank13[0] = 32'd0;
@@ -1523,7 +1555,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _5_ <= wbank13[rp__addr];
     end
   end
-  assign \rp__data$353  = _5_;
+  assign \rp__data$361  = _5_;
   reg [31:0] wbank14 [63:0];
   initial begin
     wbank14[0] = 32'd0;
@@ -1601,7 +1633,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _6_ <= wbank14[rp__addr];
     end
   end
-  assign \rp__data$358  = _6_;
+  assign \rp__data$366  = _6_;
   reg [31:0] wbank15 [63:0];
   initial begin
     wbank15[0] = 32'd0;
@@ -1679,7 +1711,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _7_ <= wbank15[rp__addr];
     end
   end
-  assign \rp__data$363  = _7_;
+  assign \rp__data$371  = _7_;
   reg [31:0] wbank2 [63:0];
   initial begin
     wbank2[0] = 32'd0;
@@ -1757,7 +1789,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _8_ <= wbank2[rp__addr];
     end
   end
-  assign \rp__data$298  = _8_;
+  assign \rp__data$306  = _8_;
   reg [31:0] wbank3 [63:0];
   initial begin
     wbank3[0] = 32'd0;
@@ -1835,7 +1867,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _9_ <= wbank3[rp__addr];
     end
   end
-  assign \rp__data$303  = _9_;
+  assign \rp__data$311  = _9_;
   reg [31:0] wbank4 [63:0];
   initial begin
     wbank4[0] = 32'd0;
@@ -1913,7 +1945,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _10_ <= wbank4[rp__addr];
     end
   end
-  assign \rp__data$308  = _10_;
+  assign \rp__data$316  = _10_;
   reg [31:0] wbank5 [63:0];
   initial begin
     wbank5[0] = 32'd0;
@@ -1991,7 +2023,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _11_ <= wbank5[rp__addr];
     end
   end
-  assign \rp__data$313  = _11_;
+  assign \rp__data$321  = _11_;
   reg [31:0] wbank6 [63:0];
   initial begin
     wbank6[0] = 32'd0;
@@ -2069,7 +2101,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _12_ <= wbank6[rp__addr];
     end
   end
-  assign \rp__data$318  = _12_;
+  assign \rp__data$326  = _12_;
   reg [31:0] wbank7 [63:0];
   initial begin
     wbank7[0] = 32'd0;
@@ -2147,7 +2179,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _13_ <= wbank7[rp__addr];
     end
   end
-  assign \rp__data$323  = _13_;
+  assign \rp__data$331  = _13_;
   reg [31:0] wbank8 [63:0];
   initial begin
     wbank8[0] = 32'd0;
@@ -2225,7 +2257,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _14_ <= wbank8[rp__addr];
     end
   end
-  assign \rp__data$328  = _14_;
+  assign \rp__data$336  = _14_;
   reg [31:0] wbank9 [63:0];
   initial begin
     wbank9[0] = 32'd0;
@@ -2303,73 +2335,129 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _15_ <= wbank9[rp__addr];
     end
   end
-  assign \rp__data$333  = _15_;
+  assign \rp__data$341  = _15_;
   always @(posedge clk)
-    \mac_add1_s0$231  <= \$317 ;
+    \mac_mul_s0$180  <= \$313 ;
   always @(posedge clk)
-    \mac_add1_s0$233  <= \$318 ;
+    \mac_mul_s0$182  <= \$314 ;
   always @(posedge clk)
-    \mac_add1_s0$234  <= \$319 ;
+    \mac_mul_s0$183  <= \$315 ;
   always @(posedge clk)
-    \mac_add1_s0$236  <= \$320 ;
+    \mac_mul_s0$185  <= \$316 ;
   always @(posedge clk)
-    \mac_add1_s0$237  <= \$321 ;
+    \mac_mul_s0$186  <= \$317 ;
   always @(posedge clk)
-    \mac_add1_s0$453  <= \$322 ;
+    \mac_mul_s0$188  <= \$318 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$323 ;
+    \mac_mul_s0$189  <= \$319 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$324 ;
+    \mac_mul_s0$191  <= \$320 ;
   always @(posedge clk)
-    \mac_add3_s0$257  <= \$325 ;
+    \mac_mul_s0$192  <= \$321 ;
   always @(posedge clk)
-    \mac_add3_s0$260  <= \$326 ;
+    \mac_mul_s0$194  <= \$322 ;
   always @(posedge clk)
-    \mac_add3_s0$263  <= \$327 ;
+    \mac_mul_s0$195  <= \$323 ;
   always @(posedge clk)
-    \mac_add3_s0$455  <= \$328 ;
+    \mac_mul_s0$459  <= \$324 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$329 ;
+    mac_mul_valid_s0 <= \$325 ;
   always @(posedge clk)
-    o__valid <= \$330 ;
+    mac_add1_s0 <= \$326 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$331 ;
+    \mac_add1_s0$216  <= \$327 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$332 ;
+    \mac_add1_s0$218  <= \$328 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$333 ;
+    \mac_add1_s0$219  <= \$329 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$334 ;
+    \mac_add1_s0$221  <= \$330 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$335 ;
+    \mac_add1_s0$222  <= \$331 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$336 ;
+    \mac_add1_s0$224  <= \$332 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$337 ;
+    \mac_add1_s0$225  <= \$333 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$338 ;
+    \mac_add1_s0$227  <= \$334 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$339 ;
+    \mac_add1_s0$228  <= \$335 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$340 ;
+    \mac_add1_s0$230  <= \$336 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$341 ;
+    \mac_add1_s0$231  <= \$337 ;
   always @(posedge clk)
-    mac_acc0_out <= \$342 ;
+    \mac_add1_s0$233  <= \$338 ;
   always @(posedge clk)
-    mac_acc0 <= \$343 ;
+    \mac_add1_s0$234  <= \$339 ;
   always @(posedge clk)
-    mac_acc1_out <= \$344 ;
+    \mac_add1_s0$236  <= \$340 ;
   always @(posedge clk)
-    mac_acc1 <= \$345 ;
+    \mac_add1_s0$237  <= \$341 ;
   always @(posedge clk)
-    mac_acc2_out <= \$346 ;
+    \mac_add1_s0$461  <= \$342 ;
   always @(posedge clk)
-    mac_acc2 <= \$347 ;
+    mac_add1_valid_s0 <= \$343 ;
   always @(posedge clk)
-    mac_acc3_out <= \$348 ;
+    mac_add3_s0 <= \$344 ;
   always @(posedge clk)
-    mac_acc3 <= \$349 ;
+    \mac_add3_s0$265  <= \$345 ;
+  always @(posedge clk)
+    \mac_add3_s0$268  <= \$346 ;
+  always @(posedge clk)
+    \mac_add3_s0$271  <= \$347 ;
+  always @(posedge clk)
+    \mac_add3_s0$463  <= \$348 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$349 ;
+  always @(posedge clk)
+    o__valid <= \$350 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$351 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$352 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$353 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$354 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$355 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$356 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$357 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$358 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$359 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$360 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$361 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$362 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$363 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$364 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$365 ;
+  always @(posedge clk)
+    mac_acc0 <= \$366 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$367 ;
+  always @(posedge clk)
+    mac_acc1 <= \$368 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$369 ;
+  always @(posedge clk)
+    mac_acc2 <= \$370 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$371 ;
+  always @(posedge clk)
+    mac_acc3 <= \$372 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$373 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -2582,399 +2670,375 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign stall_adv9 = \$107  | o__ready;
   assign \$108  = ~ stall_adv10_valid;
   assign stall_adv10 = \$108  | o__ready;
-  assign \$109  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$110  = $signed(mac_acc1) + $signed(\mac_add3_s0$257 );
-  assign \$111  = $signed(mac_acc2) + $signed(\mac_add3_s0$260 );
-  assign \$112  = $signed(mac_acc3) + $signed(\mac_add3_s0$263 );
-  assign \$113  = ~ i__payload[161];
-  assign \$114  = i__valid & \$113 ;
-  assign \$115  = i__ready & \$114 ;
-  assign \$116  = rp__addr == 6'h3f;
-  assign \$117  = i__payload[160] | \$116 ;
-  assign \$118  = rp__addr + 1'h1;
-  assign \$119  = ~ i__payload[161];
-  assign \$120  = i__valid & \$119 ;
-  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
-  assign \$133  = stall_adv7 & mac_add3_valid_s0;
-  assign \$134  = stall_adv8 & mac_add3_valid_s0;
-  assign \$135  = stall_adv9 & mac_add3_valid_s0;
-  assign \$136  = stall_adv10 & mac_add3_valid_s0;
+  assign \$109  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$109  | o__ready;
+  assign \$110  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$110  | o__ready;
+  assign \$111  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$111  | o__ready;
+  assign \$112  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$112  | o__ready;
+  assign \$113  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$114  = $signed(mac_acc1) + $signed(\mac_add3_s0$265 );
+  assign \$115  = $signed(mac_acc2) + $signed(\mac_add3_s0$268 );
+  assign \$116  = $signed(mac_acc3) + $signed(\mac_add3_s0$271 );
+  assign \$117  = ~ i__payload[161];
+  assign \$118  = i__valid & \$117 ;
+  assign \$119  = i__ready & \$118 ;
+  assign \$120  = rp__addr == 6'h3f;
+  assign \$121  = i__payload[160] | \$120 ;
+  assign \$122  = rp__addr + 1'h1;
+  assign \$123  = ~ i__payload[161];
+  assign \$124  = i__valid & \$123 ;
+  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$133  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$134  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$135  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$136  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$137  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$138  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$139  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$140  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
+  assign \$141  = stall_adv7 & mac_add3_valid_s0;
+  assign \$142  = \mac_add3_s0$463  ? 32'd0 : \$113 [31:0];
+  assign \$143  = stall_adv8 & mac_add3_valid_s0;
+  assign \$144  = \$143  & \mac_add3_s0$463 ;
+  assign \$145  = stall_adv9 & mac_add3_valid_s0;
+  assign \$146  = \mac_add3_s0$463  ? 32'd0 : \$114 [31:0];
+  assign \$147  = stall_adv10 & mac_add3_valid_s0;
+  assign \$148  = \$147  & \mac_add3_s0$463 ;
+  assign \$149  = stall_adv11 & mac_add3_valid_s0;
+  assign \$150  = \mac_add3_s0$463  ? 32'd0 : \$115 [31:0];
+  assign \$151  = stall_adv12 & mac_add3_valid_s0;
+  assign \$152  = \$151  & \mac_add3_s0$463 ;
+  assign \$153  = stall_adv13 & mac_add3_valid_s0;
+  assign \$154  = \mac_add3_s0$463  ? 32'd0 : \$116 [31:0];
+  assign \$155  = stall_adv14 & mac_add3_valid_s0;
+  assign \$156  = \$155  & \mac_add3_s0$463 ;
   always @(posedge clk)
-    rp__addr <= \$137 ;
+    rp__addr <= \$157 ;
   always @(posedge clk)
-    mac_read_s0 <= \$138 ;
+    mac_read_s0 <= \$158 ;
   always @(posedge clk)
-    \mac_read_s0$270  <= \$139 ;
+    \mac_read_s0$278  <= \$159 ;
   always @(posedge clk)
-    \mac_read_s0$271  <= \$140 ;
+    \mac_read_s0$279  <= \$160 ;
   always @(posedge clk)
-    \mac_read_s0$272  <= \$141 ;
+    \mac_read_s0$280  <= \$161 ;
   always @(posedge clk)
-    \mac_read_s0$273  <= \$142 ;
+    \mac_read_s0$281  <= \$162 ;
   always @(posedge clk)
-    \mac_read_s0$274  <= \$143 ;
+    \mac_read_s0$282  <= \$163 ;
   always @(posedge clk)
-    \mac_read_s0$275  <= \$144 ;
+    \mac_read_s0$283  <= \$164 ;
   always @(posedge clk)
-    \mac_read_s0$276  <= \$145 ;
+    \mac_read_s0$284  <= \$165 ;
   always @(posedge clk)
-    \mac_read_s0$277  <= \$146 ;
+    \mac_read_s0$285  <= \$166 ;
   always @(posedge clk)
-    \mac_read_s0$278  <= \$147 ;
+    \mac_read_s0$286  <= \$167 ;
   always @(posedge clk)
-    \mac_read_s0$279  <= \$148 ;
+    \mac_read_s0$287  <= \$168 ;
   always @(posedge clk)
-    \mac_read_s0$280  <= \$149 ;
+    \mac_read_s0$288  <= \$169 ;
   always @(posedge clk)
-    \mac_read_s0$281  <= \$150 ;
+    \mac_read_s0$289  <= \$170 ;
   always @(posedge clk)
-    \mac_read_s0$282  <= \$151 ;
+    \mac_read_s0$290  <= \$171 ;
   always @(posedge clk)
-    \mac_read_s0$283  <= \$152 ;
+    \mac_read_s0$291  <= \$172 ;
   always @(posedge clk)
-    \mac_read_s0$284  <= \$153 ;
+    \mac_read_s0$292  <= \$173 ;
   always @(posedge clk)
-    \mac_read_s0$285  <= \$154 ;
+    \mac_read_s0$293  <= \$174 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$155 ;
+    mac_read_valid_s0 <= \$175 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$156 ;
+    mac_rdreg_s0 <= \$176 ;
   always @(posedge clk)
-    \mac_rdreg_s0$289  <= \$157 ;
+    \mac_rdreg_s0$297  <= \$177 ;
   always @(posedge clk)
-    \mac_rdreg_s0$290  <= \$158 ;
+    \mac_rdreg_s0$298  <= \$178 ;
   always @(posedge clk)
-    \mac_rdreg_s0$291  <= \$159 ;
+    \mac_rdreg_s0$299  <= \$179 ;
   always @(posedge clk)
-    \mac_rdreg_s0$292  <= \$160 ;
+    \mac_rdreg_s0$300  <= \$180 ;
   always @(posedge clk)
-    \mac_rdreg_s0$294  <= \$161 ;
+    \mac_rdreg_s0$302  <= \$181 ;
   always @(posedge clk)
-    \mac_rdreg_s0$295  <= \$162 ;
+    \mac_rdreg_s0$303  <= \$182 ;
   always @(posedge clk)
-    \mac_rdreg_s0$296  <= \$163 ;
+    \mac_rdreg_s0$304  <= \$183 ;
   always @(posedge clk)
-    \mac_rdreg_s0$297  <= \$164 ;
+    \mac_rdreg_s0$305  <= \$184 ;
   always @(posedge clk)
-    \mac_rdreg_s0$299  <= \$165 ;
+    \mac_rdreg_s0$307  <= \$185 ;
   always @(posedge clk)
-    \mac_rdreg_s0$300  <= \$166 ;
+    \mac_rdreg_s0$308  <= \$186 ;
   always @(posedge clk)
-    \mac_rdreg_s0$301  <= \$167 ;
+    \mac_rdreg_s0$309  <= \$187 ;
   always @(posedge clk)
-    \mac_rdreg_s0$302  <= \$168 ;
+    \mac_rdreg_s0$310  <= \$188 ;
   always @(posedge clk)
-    \mac_rdreg_s0$304  <= \$169 ;
+    \mac_rdreg_s0$312  <= \$189 ;
   always @(posedge clk)
-    \mac_rdreg_s0$305  <= \$170 ;
+    \mac_rdreg_s0$313  <= \$190 ;
   always @(posedge clk)
-    \mac_rdreg_s0$306  <= \$171 ;
+    \mac_rdreg_s0$314  <= \$191 ;
   always @(posedge clk)
-    \mac_rdreg_s0$307  <= \$172 ;
+    \mac_rdreg_s0$315  <= \$192 ;
   always @(posedge clk)
-    \mac_rdreg_s0$309  <= \$173 ;
+    \mac_rdreg_s0$317  <= \$193 ;
   always @(posedge clk)
-    \mac_rdreg_s0$310  <= \$174 ;
+    \mac_rdreg_s0$318  <= \$194 ;
   always @(posedge clk)
-    \mac_rdreg_s0$311  <= \$175 ;
+    \mac_rdreg_s0$319  <= \$195 ;
   always @(posedge clk)
-    \mac_rdreg_s0$312  <= \$176 ;
+    \mac_rdreg_s0$320  <= \$196 ;
   always @(posedge clk)
-    \mac_rdreg_s0$314  <= \$177 ;
+    \mac_rdreg_s0$322  <= \$197 ;
   always @(posedge clk)
-    \mac_rdreg_s0$315  <= \$178 ;
+    \mac_rdreg_s0$323  <= \$198 ;
   always @(posedge clk)
-    \mac_rdreg_s0$316  <= \$179 ;
+    \mac_rdreg_s0$324  <= \$199 ;
   always @(posedge clk)
-    \mac_rdreg_s0$317  <= \$180 ;
+    \mac_rdreg_s0$325  <= \$200 ;
   always @(posedge clk)
-    \mac_rdreg_s0$319  <= \$181 ;
+    \mac_rdreg_s0$327  <= \$201 ;
   always @(posedge clk)
-    \mac_rdreg_s0$320  <= \$182 ;
+    \mac_rdreg_s0$328  <= \$202 ;
   always @(posedge clk)
-    \mac_rdreg_s0$321  <= \$183 ;
+    \mac_rdreg_s0$329  <= \$203 ;
   always @(posedge clk)
-    \mac_rdreg_s0$322  <= \$184 ;
+    \mac_rdreg_s0$330  <= \$204 ;
   always @(posedge clk)
-    \mac_rdreg_s0$324  <= \$185 ;
+    \mac_rdreg_s0$332  <= \$205 ;
   always @(posedge clk)
-    \mac_rdreg_s0$325  <= \$186 ;
+    \mac_rdreg_s0$333  <= \$206 ;
   always @(posedge clk)
-    \mac_rdreg_s0$326  <= \$187 ;
+    \mac_rdreg_s0$334  <= \$207 ;
   always @(posedge clk)
-    \mac_rdreg_s0$327  <= \$188 ;
+    \mac_rdreg_s0$335  <= \$208 ;
   always @(posedge clk)
-    \mac_rdreg_s0$329  <= \$189 ;
+    \mac_rdreg_s0$337  <= \$209 ;
   always @(posedge clk)
-    \mac_rdreg_s0$330  <= \$190 ;
+    \mac_rdreg_s0$338  <= \$210 ;
   always @(posedge clk)
-    \mac_rdreg_s0$331  <= \$191 ;
+    \mac_rdreg_s0$339  <= \$211 ;
   always @(posedge clk)
-    \mac_rdreg_s0$332  <= \$192 ;
+    \mac_rdreg_s0$340  <= \$212 ;
   always @(posedge clk)
-    \mac_rdreg_s0$334  <= \$193 ;
+    \mac_rdreg_s0$342  <= \$213 ;
   always @(posedge clk)
-    \mac_rdreg_s0$335  <= \$194 ;
+    \mac_rdreg_s0$343  <= \$214 ;
   always @(posedge clk)
-    \mac_rdreg_s0$336  <= \$195 ;
+    \mac_rdreg_s0$344  <= \$215 ;
   always @(posedge clk)
-    \mac_rdreg_s0$337  <= \$196 ;
+    \mac_rdreg_s0$345  <= \$216 ;
   always @(posedge clk)
-    \mac_rdreg_s0$339  <= \$197 ;
+    \mac_rdreg_s0$347  <= \$217 ;
   always @(posedge clk)
-    \mac_rdreg_s0$340  <= \$198 ;
+    \mac_rdreg_s0$348  <= \$218 ;
   always @(posedge clk)
-    \mac_rdreg_s0$341  <= \$199 ;
+    \mac_rdreg_s0$349  <= \$219 ;
   always @(posedge clk)
-    \mac_rdreg_s0$342  <= \$200 ;
+    \mac_rdreg_s0$350  <= \$220 ;
   always @(posedge clk)
-    \mac_rdreg_s0$344  <= \$201 ;
+    \mac_rdreg_s0$352  <= \$221 ;
   always @(posedge clk)
-    \mac_rdreg_s0$345  <= \$202 ;
+    \mac_rdreg_s0$353  <= \$222 ;
   always @(posedge clk)
-    \mac_rdreg_s0$346  <= \$203 ;
+    \mac_rdreg_s0$354  <= \$223 ;
   always @(posedge clk)
-    \mac_rdreg_s0$347  <= \$204 ;
+    \mac_rdreg_s0$355  <= \$224 ;
   always @(posedge clk)
-    \mac_rdreg_s0$349  <= \$205 ;
+    \mac_rdreg_s0$357  <= \$225 ;
   always @(posedge clk)
-    \mac_rdreg_s0$350  <= \$206 ;
+    \mac_rdreg_s0$358  <= \$226 ;
   always @(posedge clk)
-    \mac_rdreg_s0$351  <= \$207 ;
+    \mac_rdreg_s0$359  <= \$227 ;
   always @(posedge clk)
-    \mac_rdreg_s0$352  <= \$208 ;
+    \mac_rdreg_s0$360  <= \$228 ;
   always @(posedge clk)
-    \mac_rdreg_s0$354  <= \$209 ;
+    \mac_rdreg_s0$362  <= \$229 ;
   always @(posedge clk)
-    \mac_rdreg_s0$355  <= \$210 ;
+    \mac_rdreg_s0$363  <= \$230 ;
   always @(posedge clk)
-    \mac_rdreg_s0$356  <= \$211 ;
+    \mac_rdreg_s0$364  <= \$231 ;
   always @(posedge clk)
-    \mac_rdreg_s0$357  <= \$212 ;
+    \mac_rdreg_s0$365  <= \$232 ;
   always @(posedge clk)
-    \mac_rdreg_s0$359  <= \$213 ;
+    \mac_rdreg_s0$367  <= \$233 ;
   always @(posedge clk)
-    \mac_rdreg_s0$360  <= \$214 ;
+    \mac_rdreg_s0$368  <= \$234 ;
   always @(posedge clk)
-    \mac_rdreg_s0$361  <= \$215 ;
+    \mac_rdreg_s0$369  <= \$235 ;
   always @(posedge clk)
-    \mac_rdreg_s0$362  <= \$216 ;
+    \mac_rdreg_s0$370  <= \$236 ;
   always @(posedge clk)
-    \mac_rdreg_s0$364  <= \$217 ;
+    \mac_rdreg_s0$372  <= \$237 ;
   always @(posedge clk)
-    \mac_rdreg_s0$365  <= \$218 ;
+    \mac_rdreg_s0$373  <= \$238 ;
   always @(posedge clk)
-    \mac_rdreg_s0$366  <= \$219 ;
+    \mac_rdreg_s0$374  <= \$239 ;
   always @(posedge clk)
-    \mac_rdreg_s0$367  <= \$220 ;
+    \mac_rdreg_s0$375  <= \$240 ;
   always @(posedge clk)
-    \mac_rdreg_s0$368  <= \$221 ;
+    \mac_rdreg_s0$376  <= \$241 ;
   always @(posedge clk)
-    \mac_rdreg_s0$369  <= \$222 ;
+    \mac_rdreg_s0$377  <= \$242 ;
   always @(posedge clk)
-    \mac_rdreg_s0$370  <= \$223 ;
+    \mac_rdreg_s0$378  <= \$243 ;
   always @(posedge clk)
-    \mac_rdreg_s0$371  <= \$224 ;
+    \mac_rdreg_s0$379  <= \$244 ;
   always @(posedge clk)
-    \mac_rdreg_s0$372  <= \$225 ;
+    \mac_rdreg_s0$380  <= \$245 ;
   always @(posedge clk)
-    \mac_rdreg_s0$373  <= \$226 ;
+    \mac_rdreg_s0$381  <= \$246 ;
   always @(posedge clk)
-    \mac_rdreg_s0$374  <= \$227 ;
+    \mac_rdreg_s0$382  <= \$247 ;
   always @(posedge clk)
-    \mac_rdreg_s0$375  <= \$228 ;
+    \mac_rdreg_s0$383  <= \$248 ;
   always @(posedge clk)
-    \mac_rdreg_s0$376  <= \$229 ;
+    \mac_rdreg_s0$384  <= \$249 ;
   always @(posedge clk)
-    \mac_rdreg_s0$377  <= \$230 ;
+    \mac_rdreg_s0$385  <= \$250 ;
   always @(posedge clk)
-    \mac_rdreg_s0$378  <= \$231 ;
+    \mac_rdreg_s0$386  <= \$251 ;
   always @(posedge clk)
-    \mac_rdreg_s0$379  <= \$232 ;
+    \mac_rdreg_s0$387  <= \$252 ;
   always @(posedge clk)
-    \mac_rdreg_s0$380  <= \$233 ;
+    \mac_rdreg_s0$388  <= \$253 ;
   always @(posedge clk)
-    \mac_rdreg_s0$381  <= \$234 ;
+    \mac_rdreg_s0$389  <= \$254 ;
   always @(posedge clk)
-    \mac_rdreg_s0$382  <= \$235 ;
+    \mac_rdreg_s0$390  <= \$255 ;
   always @(posedge clk)
-    \mac_rdreg_s0$383  <= \$236 ;
+    \mac_rdreg_s0$391  <= \$256 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$237 ;
+    mac_rdreg_valid_s0 <= \$257 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$238 ;
+    mac_dspin_s0 <= \$258 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$239 ;
+    mac_dspin_valid_s0 <= \$259 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$240 ;
+    mac_mul_s0 <= \$260 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$241 ;
+    \mac_mul_s0$102  <= \$261 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$242 ;
+    \mac_mul_s0$104  <= \$262 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$243 ;
+    \mac_mul_s0$105  <= \$263 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$244 ;
+    \mac_mul_s0$107  <= \$264 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$245 ;
+    \mac_mul_s0$108  <= \$265 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$246 ;
+    \mac_mul_s0$110  <= \$266 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$247 ;
+    \mac_mul_s0$111  <= \$267 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$248 ;
+    \mac_mul_s0$113  <= \$268 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$249 ;
+    \mac_mul_s0$114  <= \$269 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$250 ;
+    \mac_mul_s0$116  <= \$270 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$251 ;
+    \mac_mul_s0$117  <= \$271 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$252 ;
+    \mac_mul_s0$119  <= \$272 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$253 ;
+    \mac_mul_s0$120  <= \$273 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$254 ;
+    \mac_mul_s0$122  <= \$274 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$255 ;
+    \mac_mul_s0$123  <= \$275 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$256 ;
+    \mac_mul_s0$125  <= \$276 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$257 ;
+    \mac_mul_s0$126  <= \$277 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$258 ;
+    \mac_mul_s0$128  <= \$278 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$259 ;
+    \mac_mul_s0$129  <= \$279 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$260 ;
+    \mac_mul_s0$131  <= \$280 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$261 ;
+    \mac_mul_s0$132  <= \$281 ;
   always @(posedge clk)
-    \mac_mul_s0$134  <= \$262 ;
+    \mac_mul_s0$134  <= \$282 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$263 ;
+    \mac_mul_s0$135  <= \$283 ;
   always @(posedge clk)
-    \mac_mul_s0$137  <= \$264 ;
+    \mac_mul_s0$137  <= \$284 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$265 ;
+    \mac_mul_s0$138  <= \$285 ;
   always @(posedge clk)
-    \mac_mul_s0$140  <= \$266 ;
+    \mac_mul_s0$140  <= \$286 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$267 ;
+    \mac_mul_s0$141  <= \$287 ;
   always @(posedge clk)
-    \mac_mul_s0$143  <= \$268 ;
+    \mac_mul_s0$143  <= \$288 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$269 ;
+    \mac_mul_s0$144  <= \$289 ;
   always @(posedge clk)
-    \mac_mul_s0$146  <= \$270 ;
+    \mac_mul_s0$146  <= \$290 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$271 ;
+    \mac_mul_s0$147  <= \$291 ;
   always @(posedge clk)
-    \mac_mul_s0$149  <= \$272 ;
+    \mac_mul_s0$149  <= \$292 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$273 ;
+    \mac_mul_s0$150  <= \$293 ;
   always @(posedge clk)
-    \mac_mul_s0$152  <= \$274 ;
+    \mac_mul_s0$152  <= \$294 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$275 ;
+    \mac_mul_s0$153  <= \$295 ;
   always @(posedge clk)
-    \mac_mul_s0$155  <= \$276 ;
+    \mac_mul_s0$155  <= \$296 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$277 ;
+    \mac_mul_s0$156  <= \$297 ;
   always @(posedge clk)
-    \mac_mul_s0$158  <= \$278 ;
+    \mac_mul_s0$158  <= \$298 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$279 ;
+    \mac_mul_s0$159  <= \$299 ;
   always @(posedge clk)
-    \mac_mul_s0$161  <= \$280 ;
+    \mac_mul_s0$161  <= \$300 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$281 ;
+    \mac_mul_s0$162  <= \$301 ;
   always @(posedge clk)
-    \mac_mul_s0$164  <= \$282 ;
+    \mac_mul_s0$164  <= \$302 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$283 ;
+    \mac_mul_s0$165  <= \$303 ;
   always @(posedge clk)
-    \mac_mul_s0$167  <= \$284 ;
+    \mac_mul_s0$167  <= \$304 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$285 ;
+    \mac_mul_s0$168  <= \$305 ;
   always @(posedge clk)
-    \mac_mul_s0$170  <= \$286 ;
+    \mac_mul_s0$170  <= \$306 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$287 ;
+    \mac_mul_s0$171  <= \$307 ;
   always @(posedge clk)
-    \mac_mul_s0$173  <= \$288 ;
+    \mac_mul_s0$173  <= \$308 ;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$289 ;
+    \mac_mul_s0$174  <= \$309 ;
   always @(posedge clk)
-    \mac_mul_s0$176  <= \$290 ;
+    \mac_mul_s0$176  <= \$310 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$291 ;
+    \mac_mul_s0$177  <= \$311 ;
   always @(posedge clk)
-    \mac_mul_s0$179  <= \$292 ;
-  always @(posedge clk)
-    \mac_mul_s0$180  <= \$293 ;
-  always @(posedge clk)
-    \mac_mul_s0$182  <= \$294 ;
-  always @(posedge clk)
-    \mac_mul_s0$183  <= \$295 ;
-  always @(posedge clk)
-    \mac_mul_s0$185  <= \$296 ;
-  always @(posedge clk)
-    \mac_mul_s0$186  <= \$297 ;
-  always @(posedge clk)
-    \mac_mul_s0$188  <= \$298 ;
-  always @(posedge clk)
-    \mac_mul_s0$189  <= \$299 ;
-  always @(posedge clk)
-    \mac_mul_s0$191  <= \$300 ;
-  always @(posedge clk)
-    \mac_mul_s0$192  <= \$301 ;
-  always @(posedge clk)
-    \mac_mul_s0$194  <= \$302 ;
-  always @(posedge clk)
-    \mac_mul_s0$195  <= \$303 ;
-  always @(posedge clk)
-    \mac_mul_s0$451  <= \$304 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$305 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$306 ;
-  always @(posedge clk)
-    \mac_add1_s0$216  <= \$307 ;
-  always @(posedge clk)
-    \mac_add1_s0$218  <= \$308 ;
-  always @(posedge clk)
-    \mac_add1_s0$219  <= \$309 ;
-  always @(posedge clk)
-    \mac_add1_s0$221  <= \$310 ;
-  always @(posedge clk)
-    \mac_add1_s0$222  <= \$311 ;
-  always @(posedge clk)
-    \mac_add1_s0$224  <= \$312 ;
-  always @(posedge clk)
-    \mac_add1_s0$225  <= \$313 ;
-  always @(posedge clk)
-    \mac_add1_s0$227  <= \$314 ;
-  always @(posedge clk)
-    \mac_add1_s0$228  <= \$315 ;
-  always @(posedge clk)
-    \mac_add1_s0$230  <= \$316 ;
+    \mac_mul_s0$179  <= \$312 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(\mac_rdreg_s0$367 ),
+    .a(\mac_rdreg_s0$375 ),
     .b(mac_rdreg_s0),
     .ce(stall_adv3),
     .clk(clk),
@@ -2984,8 +3048,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_rdreg_s0$368 ),
-    .b(\mac_rdreg_s0$292 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$300 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_1)
@@ -2994,8 +3058,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$337 ),
+    .a(\mac_rdreg_s0$385 ),
+    .b(\mac_rdreg_s0$345 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_10)
@@ -3004,8 +3068,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$342 ),
+    .a(\mac_rdreg_s0$386 ),
+    .b(\mac_rdreg_s0$350 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_11)
@@ -3014,8 +3078,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$347 ),
+    .a(\mac_rdreg_s0$387 ),
+    .b(\mac_rdreg_s0$355 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_12)
@@ -3024,8 +3088,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$352 ),
+    .a(\mac_rdreg_s0$388 ),
+    .b(\mac_rdreg_s0$360 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_13)
@@ -3034,8 +3098,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$357 ),
+    .a(\mac_rdreg_s0$389 ),
+    .b(\mac_rdreg_s0$365 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_14)
@@ -3044,8 +3108,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$362 ),
+    .a(\mac_rdreg_s0$390 ),
+    .b(\mac_rdreg_s0$370 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_15)
@@ -3054,8 +3118,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_rdreg_s0$369 ),
-    .b(\mac_rdreg_s0$297 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$305 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_2)
@@ -3064,8 +3128,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_rdreg_s0$370 ),
-    .b(\mac_rdreg_s0$302 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$310 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
@@ -3074,8 +3138,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_rdreg_s0$371 ),
-    .b(\mac_rdreg_s0$307 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$315 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_4)
@@ -3084,8 +3148,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_rdreg_s0$372 ),
-    .b(\mac_rdreg_s0$312 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$320 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_5)
@@ -3094,8 +3158,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_rdreg_s0$373 ),
-    .b(\mac_rdreg_s0$317 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$325 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
@@ -3104,8 +3168,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_rdreg_s0$374 ),
-    .b(\mac_rdreg_s0$322 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$330 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
@@ -3114,8 +3178,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(\mac_rdreg_s0$327 ),
+    .a(\mac_rdreg_s0$383 ),
+    .b(\mac_rdreg_s0$335 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_8)
@@ -3124,8 +3188,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$332 ),
+    .a(\mac_rdreg_s0$384 ),
+    .b(\mac_rdreg_s0$340 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_9)
@@ -3134,8 +3198,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(\mac_rdreg_s0$367 ),
-    .b(\mac_rdreg_s0$289 ),
+    .a(\mac_rdreg_s0$375 ),
+    .b(\mac_rdreg_s0$297 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_0)
@@ -3144,8 +3208,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_rdreg_s0$368 ),
-    .b(\mac_rdreg_s0$294 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$302 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_1)
@@ -3154,8 +3218,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$339 ),
+    .a(\mac_rdreg_s0$385 ),
+    .b(\mac_rdreg_s0$347 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_10)
@@ -3164,8 +3228,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$344 ),
+    .a(\mac_rdreg_s0$386 ),
+    .b(\mac_rdreg_s0$352 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_11)
@@ -3174,8 +3238,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$349 ),
+    .a(\mac_rdreg_s0$387 ),
+    .b(\mac_rdreg_s0$357 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_12)
@@ -3184,8 +3248,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$354 ),
+    .a(\mac_rdreg_s0$388 ),
+    .b(\mac_rdreg_s0$362 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_13)
@@ -3194,8 +3258,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$359 ),
+    .a(\mac_rdreg_s0$389 ),
+    .b(\mac_rdreg_s0$367 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_14)
@@ -3204,8 +3268,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$364 ),
+    .a(\mac_rdreg_s0$390 ),
+    .b(\mac_rdreg_s0$372 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_15)
@@ -3214,8 +3278,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_rdreg_s0$369 ),
-    .b(\mac_rdreg_s0$299 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$307 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_2)
@@ -3224,8 +3288,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_rdreg_s0$370 ),
-    .b(\mac_rdreg_s0$304 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$312 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
@@ -3234,8 +3298,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_rdreg_s0$371 ),
-    .b(\mac_rdreg_s0$309 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$317 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_4)
@@ -3244,8 +3308,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_rdreg_s0$372 ),
-    .b(\mac_rdreg_s0$314 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$322 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_5)
@@ -3254,8 +3318,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_rdreg_s0$373 ),
-    .b(\mac_rdreg_s0$319 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$327 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
@@ -3264,8 +3328,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_rdreg_s0$374 ),
-    .b(\mac_rdreg_s0$324 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$332 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
@@ -3274,8 +3338,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(\mac_rdreg_s0$329 ),
+    .a(\mac_rdreg_s0$383 ),
+    .b(\mac_rdreg_s0$337 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_8)
@@ -3284,8 +3348,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$334 ),
+    .a(\mac_rdreg_s0$384 ),
+    .b(\mac_rdreg_s0$342 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_9)
@@ -3294,8 +3358,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(\mac_rdreg_s0$367 ),
-    .b(\mac_rdreg_s0$290 ),
+    .a(\mac_rdreg_s0$375 ),
+    .b(\mac_rdreg_s0$298 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_0)
@@ -3304,8 +3368,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_rdreg_s0$368 ),
-    .b(\mac_rdreg_s0$295 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$303 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_1)
@@ -3314,8 +3378,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$340 ),
+    .a(\mac_rdreg_s0$385 ),
+    .b(\mac_rdreg_s0$348 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_10)
@@ -3324,8 +3388,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$345 ),
+    .a(\mac_rdreg_s0$386 ),
+    .b(\mac_rdreg_s0$353 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_11)
@@ -3334,8 +3398,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$350 ),
+    .a(\mac_rdreg_s0$387 ),
+    .b(\mac_rdreg_s0$358 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_12)
@@ -3344,8 +3408,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$355 ),
+    .a(\mac_rdreg_s0$388 ),
+    .b(\mac_rdreg_s0$363 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_13)
@@ -3354,8 +3418,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$360 ),
+    .a(\mac_rdreg_s0$389 ),
+    .b(\mac_rdreg_s0$368 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_14)
@@ -3364,8 +3428,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$365 ),
+    .a(\mac_rdreg_s0$390 ),
+    .b(\mac_rdreg_s0$373 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_15)
@@ -3374,8 +3438,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_rdreg_s0$369 ),
-    .b(\mac_rdreg_s0$300 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$308 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_2)
@@ -3384,8 +3448,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_rdreg_s0$370 ),
-    .b(\mac_rdreg_s0$305 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$313 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
@@ -3394,8 +3458,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_rdreg_s0$371 ),
-    .b(\mac_rdreg_s0$310 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$318 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_4)
@@ -3404,8 +3468,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_rdreg_s0$372 ),
-    .b(\mac_rdreg_s0$315 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$323 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_5)
@@ -3414,8 +3478,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_rdreg_s0$373 ),
-    .b(\mac_rdreg_s0$320 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$328 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
@@ -3424,8 +3488,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_rdreg_s0$374 ),
-    .b(\mac_rdreg_s0$325 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$333 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
@@ -3434,8 +3498,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(\mac_rdreg_s0$330 ),
+    .a(\mac_rdreg_s0$383 ),
+    .b(\mac_rdreg_s0$338 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_8)
@@ -3444,8 +3508,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$335 ),
+    .a(\mac_rdreg_s0$384 ),
+    .b(\mac_rdreg_s0$343 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_9)
@@ -3454,8 +3518,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(\mac_rdreg_s0$367 ),
-    .b(\mac_rdreg_s0$291 ),
+    .a(\mac_rdreg_s0$375 ),
+    .b(\mac_rdreg_s0$299 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_0)
@@ -3464,8 +3528,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_rdreg_s0$368 ),
-    .b(\mac_rdreg_s0$296 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$304 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_1)
@@ -3474,8 +3538,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$341 ),
+    .a(\mac_rdreg_s0$385 ),
+    .b(\mac_rdreg_s0$349 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_10)
@@ -3484,8 +3548,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$346 ),
+    .a(\mac_rdreg_s0$386 ),
+    .b(\mac_rdreg_s0$354 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_11)
@@ -3494,8 +3558,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$351 ),
+    .a(\mac_rdreg_s0$387 ),
+    .b(\mac_rdreg_s0$359 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_12)
@@ -3504,8 +3568,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$356 ),
+    .a(\mac_rdreg_s0$388 ),
+    .b(\mac_rdreg_s0$364 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_13)
@@ -3514,8 +3578,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$361 ),
+    .a(\mac_rdreg_s0$389 ),
+    .b(\mac_rdreg_s0$369 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_14)
@@ -3524,8 +3588,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$366 ),
+    .a(\mac_rdreg_s0$390 ),
+    .b(\mac_rdreg_s0$374 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_15)
@@ -3534,8 +3598,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_rdreg_s0$369 ),
-    .b(\mac_rdreg_s0$301 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$309 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_2)
@@ -3544,8 +3608,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_rdreg_s0$370 ),
-    .b(\mac_rdreg_s0$306 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$314 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
@@ -3554,8 +3618,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_rdreg_s0$371 ),
-    .b(\mac_rdreg_s0$311 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$319 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_4)
@@ -3564,8 +3628,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_rdreg_s0$372 ),
-    .b(\mac_rdreg_s0$316 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$324 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_5)
@@ -3574,8 +3638,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_rdreg_s0$373 ),
-    .b(\mac_rdreg_s0$321 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$329 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
@@ -3584,8 +3648,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_rdreg_s0$374 ),
-    .b(\mac_rdreg_s0$326 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$334 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
@@ -3594,8 +3658,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(\mac_rdreg_s0$331 ),
+    .a(\mac_rdreg_s0$383 ),
+    .b(\mac_rdreg_s0$339 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_8)
@@ -3604,1603 +3668,1615 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$336 ),
+    .a(\mac_rdreg_s0$384 ),
+    .b(\mac_rdreg_s0$344 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \mac_add1_s0$233 ;
-    if (stall_adv5) begin
-      \$318  = mac3_sum1_p0;
+    \$314  = \mac_mul_s0$182 ;
+    if (stall_adv4) begin
+      \$314  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \mac_add1_s0$234 ;
-    if (stall_adv5) begin
-      \$319  = mac3_sum1_p1;
+    \$315  = \mac_mul_s0$183 ;
+    if (stall_adv4) begin
+      \$315  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \mac_add1_s0$236 ;
-    if (stall_adv5) begin
-      \$320  = mac3_sum1_p2;
+    \$316  = \mac_mul_s0$185 ;
+    if (stall_adv4) begin
+      \$316  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \mac_add1_s0$237 ;
-    if (stall_adv5) begin
-      \$321  = mac3_sum1_p3;
+    \$317  = \mac_mul_s0$186 ;
+    if (stall_adv4) begin
+      \$317  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \mac_add1_s0$453 ;
-    if (stall_adv5) begin
-      \$322  = \mac_mul_s0$451 ;
+    \$318  = \mac_mul_s0$188 ;
+    if (stall_adv4) begin
+      \$318  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = mac_add1_valid_s0;
-    if (stall_adv5) begin
-      \$323  = mac_mul_valid_s0;
+    \$319  = \mac_mul_s0$189 ;
+    if (stall_adv4) begin
+      \$319  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \mac_mul_s0$191 ;
+    if (stall_adv4) begin
+      \$320  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \mac_mul_s0$192 ;
+    if (stall_adv4) begin
+      \$321  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = \mac_mul_s0$194 ;
+    if (stall_adv4) begin
+      \$322  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = \mac_mul_s0$195 ;
+    if (stall_adv4) begin
+      \$323  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = \mac_mul_s0$459 ;
+    if (stall_adv4) begin
+      \$324  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = mac_mul_valid_s0;
+    if (stall_adv4) begin
+      \$325  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$323  = 1'h0;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = mac_add3_s0;
-    if (stall_adv6) begin
-      \$324  = mac0_sum3_p0;
+    \$326  = mac_add1_s0;
+    if (stall_adv5) begin
+      \$326  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \mac_add3_s0$257 ;
-    if (stall_adv6) begin
-      \$325  = mac1_sum3_p0;
+    \$327  = \mac_add1_s0$216 ;
+    if (stall_adv5) begin
+      \$327  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \mac_add3_s0$260 ;
-    if (stall_adv6) begin
-      \$326  = mac2_sum3_p0;
+    \$328  = \mac_add1_s0$218 ;
+    if (stall_adv5) begin
+      \$328  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \mac_add3_s0$263 ;
-    if (stall_adv6) begin
-      \$327  = mac3_sum3_p0;
+    \$329  = \mac_add1_s0$219 ;
+    if (stall_adv5) begin
+      \$329  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \mac_add3_s0$455 ;
-    if (stall_adv6) begin
-      \$328  = \mac_add1_s0$453 ;
+    \$330  = \mac_add1_s0$221 ;
+    if (stall_adv5) begin
+      \$330  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = mac_add3_valid_s0;
-    if (stall_adv6) begin
-      \$329  = mac_add1_valid_s0;
+    \$331  = \mac_add1_s0$222 ;
+    if (stall_adv5) begin
+      \$331  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = \mac_add1_s0$224 ;
+    if (stall_adv5) begin
+      \$332  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = \mac_add1_s0$225 ;
+    if (stall_adv5) begin
+      \$333  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = \mac_add1_s0$227 ;
+    if (stall_adv5) begin
+      \$334  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \mac_add1_s0$228 ;
+    if (stall_adv5) begin
+      \$335  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \mac_add1_s0$230 ;
+    if (stall_adv5) begin
+      \$336  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \mac_add1_s0$231 ;
+    if (stall_adv5) begin
+      \$337  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_add1_s0$233 ;
+    if (stall_adv5) begin
+      \$338  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_add1_s0$234 ;
+    if (stall_adv5) begin
+      \$339  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \mac_add1_s0$236 ;
+    if (stall_adv5) begin
+      \$340  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \mac_add1_s0$237 ;
+    if (stall_adv5) begin
+      \$341  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = \mac_add1_s0$461 ;
+    if (stall_adv5) begin
+      \$342  = \mac_mul_s0$459 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = mac_add1_valid_s0;
+    if (stall_adv5) begin
+      \$343  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$329  = 1'h0;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = o__valid;
+    \$344  = mac_add3_s0;
+    if (stall_adv6) begin
+      \$344  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = \mac_add3_s0$265 ;
+    if (stall_adv6) begin
+      \$345  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = \mac_add3_s0$268 ;
+    if (stall_adv6) begin
+      \$346  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = \mac_add3_s0$271 ;
+    if (stall_adv6) begin
+      \$347  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = \mac_add3_s0$463 ;
+    if (stall_adv6) begin
+      \$348  = \mac_add1_s0$461 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = mac_add3_valid_s0;
+    if (stall_adv6) begin
+      \$349  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = o__valid;
     if (i__ready) begin
-      \$330  = \$121 ;
+      \$350  = \$125 ;
     end
     if (rst) begin
-      \$330  = 1'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = stall_adv0_valid;
+    \$351  = stall_adv0_valid;
     if (stall_adv0) begin
-      \$331  = \$122 ;
+      \$351  = \$126 ;
     end
     if (rst) begin
-      \$331  = 1'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = stall_adv1_valid;
+    \$352  = stall_adv1_valid;
     if (stall_adv1) begin
-      \$332  = \$123 ;
+      \$352  = \$127 ;
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = stall_adv2_valid;
+    \$353  = stall_adv2_valid;
     if (stall_adv2) begin
-      \$333  = \$124 ;
+      \$353  = \$128 ;
     end
     if (rst) begin
-      \$333  = 1'h0;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = stall_adv3_valid;
+    \$354  = stall_adv3_valid;
     if (stall_adv3) begin
-      \$334  = \$125 ;
+      \$354  = \$129 ;
     end
     if (rst) begin
-      \$334  = 1'h0;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = stall_adv4_valid;
+    \$355  = stall_adv4_valid;
     if (stall_adv4) begin
-      \$335  = \$126 ;
+      \$355  = \$130 ;
     end
     if (rst) begin
-      \$335  = 1'h0;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = stall_adv5_valid;
+    \$356  = stall_adv5_valid;
     if (stall_adv5) begin
-      \$336  = \$127 ;
+      \$356  = \$131 ;
     end
     if (rst) begin
-      \$336  = 1'h0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = stall_adv6_valid;
+    \$357  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$337  = \$128 ;
+      \$357  = \$132 ;
     end
     if (rst) begin
-      \$337  = 1'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = stall_adv7_valid;
+    \$358  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$338  = \$129 ;
+      \$358  = \$133 ;
     end
     if (rst) begin
-      \$338  = 1'h0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = stall_adv8_valid;
+    \$359  = stall_adv8_valid;
     if (stall_adv8) begin
-      \$339  = \$130 ;
+      \$359  = \$134 ;
     end
     if (rst) begin
-      \$339  = 1'h0;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = stall_adv9_valid;
+    \$360  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$340  = \$131 ;
+      \$360  = \$135 ;
     end
     if (rst) begin
-      \$340  = 1'h0;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = stall_adv10_valid;
+    \$361  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$341  = \$132 ;
+      \$361  = \$136 ;
     end
     if (rst) begin
-      \$341  = 1'h0;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = mac_acc0_out;
-    if (\$133 ) begin
-      if (\mac_add3_s0$455 ) begin
-        \$342  = \$109 [31:0];
-      end
+    \$362  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$362  = \$137 ;
+    end
+    if (rst) begin
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = mac_acc0;
-    if (\$133 ) begin
+    \$363  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$363  = \$138 ;
+    end
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$364  = \$139 ;
+    end
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$365  = \$140 ;
+    end
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = mac_acc0;
+    if (\$141 ) begin
+      \$366  = \$142 ;
+    end
+    if (rst) begin
+      \$366  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = mac_acc0_out;
+    if (\$144 ) begin
+      \$367  = \$113 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = mac_acc1;
+    if (\$145 ) begin
+      \$368  = \$146 ;
+    end
+    if (rst) begin
+      \$368  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = mac_acc1_out;
+    if (\$148 ) begin
+      \$369  = \$114 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = mac_acc2;
+    if (\$149 ) begin
+      \$370  = \$150 ;
+    end
+    if (rst) begin
+      \$370  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = mac_acc2_out;
+    if (\$152 ) begin
+      \$371  = \$115 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = mac_acc3;
+    if (\$153 ) begin
+      \$372  = \$154 ;
+    end
+    if (rst) begin
+      \$372  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = mac_acc3_out;
+    if (\$156 ) begin
+      \$373  = \$116 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = rp__addr;
+    if (\$119 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$455 ) begin
-        \$343  = 32'd0;
+      if (\$121 ) begin
+        \$157  = 6'h00;
       end else begin
-        \$343  = \$109 [31:0];
+        \$157  = \$122 [5:0];
       end
     end
     if (rst) begin
-      \$343  = 32'd0;
+      \$157  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = mac_acc1_out;
-    if (\$134 ) begin
-      if (\mac_add3_s0$455 ) begin
-        \$344  = \$110 [31:0];
-      end
+    \$158  = mac_read_s0;
+    if (stall_adv1) begin
+      \$158  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = mac_acc1;
-    if (\$134 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$455 ) begin
-        \$345  = 32'd0;
-      end else begin
-        \$345  = \$110 [31:0];
-      end
+    \$159  = \mac_read_s0$278 ;
+    if (stall_adv1) begin
+      \$159  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = \mac_read_s0$279 ;
+    if (stall_adv1) begin
+      \$160  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = \mac_read_s0$280 ;
+    if (stall_adv1) begin
+      \$161  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \mac_read_s0$281 ;
+    if (stall_adv1) begin
+      \$162  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \mac_read_s0$282 ;
+    if (stall_adv1) begin
+      \$163  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = \mac_read_s0$283 ;
+    if (stall_adv1) begin
+      \$164  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = \mac_read_s0$284 ;
+    if (stall_adv1) begin
+      \$165  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = \mac_read_s0$285 ;
+    if (stall_adv1) begin
+      \$166  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \mac_read_s0$286 ;
+    if (stall_adv1) begin
+      \$167  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \mac_read_s0$287 ;
+    if (stall_adv1) begin
+      \$168  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \mac_read_s0$288 ;
+    if (stall_adv1) begin
+      \$169  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \mac_read_s0$289 ;
+    if (stall_adv1) begin
+      \$170  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \mac_read_s0$290 ;
+    if (stall_adv1) begin
+      \$171  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \mac_read_s0$291 ;
+    if (stall_adv1) begin
+      \$172  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \mac_read_s0$292 ;
+    if (stall_adv1) begin
+      \$173  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \mac_read_s0$293 ;
+    if (stall_adv1) begin
+      \$174  = i__payload[160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = mac_read_valid_s0;
+    if (stall_adv1) begin
+      \$175  = \$124 ;
     end
     if (rst) begin
-      \$345  = 32'd0;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = mac_acc2_out;
-    if (\$135 ) begin
-      if (\mac_add3_s0$455 ) begin
-        \$346  = \$111 [31:0];
-      end
+    \$176  = mac_rdreg_s0;
+    if (stall_adv2) begin
+      \$176  = rp__data[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = mac_acc2;
-    if (\$135 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$455 ) begin
-        \$347  = 32'd0;
-      end else begin
-        \$347  = \$111 [31:0];
-      end
+    \$177  = \mac_rdreg_s0$297 ;
+    if (stall_adv2) begin
+      \$177  = rp__data[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \mac_rdreg_s0$298 ;
+    if (stall_adv2) begin
+      \$178  = rp__data[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \mac_rdreg_s0$299 ;
+    if (stall_adv2) begin
+      \$179  = rp__data[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \mac_rdreg_s0$300 ;
+    if (stall_adv2) begin
+      \$180  = \rp__data$301 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \mac_rdreg_s0$302 ;
+    if (stall_adv2) begin
+      \$181  = \rp__data$301 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \mac_rdreg_s0$303 ;
+    if (stall_adv2) begin
+      \$182  = \rp__data$301 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \mac_rdreg_s0$304 ;
+    if (stall_adv2) begin
+      \$183  = \rp__data$301 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \mac_rdreg_s0$305 ;
+    if (stall_adv2) begin
+      \$184  = \rp__data$306 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \mac_rdreg_s0$307 ;
+    if (stall_adv2) begin
+      \$185  = \rp__data$306 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \mac_rdreg_s0$308 ;
+    if (stall_adv2) begin
+      \$186  = \rp__data$306 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = \mac_rdreg_s0$309 ;
+    if (stall_adv2) begin
+      \$187  = \rp__data$306 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \mac_rdreg_s0$310 ;
+    if (stall_adv2) begin
+      \$188  = \rp__data$311 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \mac_rdreg_s0$312 ;
+    if (stall_adv2) begin
+      \$189  = \rp__data$311 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \mac_rdreg_s0$313 ;
+    if (stall_adv2) begin
+      \$190  = \rp__data$311 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \mac_rdreg_s0$314 ;
+    if (stall_adv2) begin
+      \$191  = \rp__data$311 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \mac_rdreg_s0$315 ;
+    if (stall_adv2) begin
+      \$192  = \rp__data$316 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \mac_rdreg_s0$317 ;
+    if (stall_adv2) begin
+      \$193  = \rp__data$316 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \mac_rdreg_s0$318 ;
+    if (stall_adv2) begin
+      \$194  = \rp__data$316 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \mac_rdreg_s0$319 ;
+    if (stall_adv2) begin
+      \$195  = \rp__data$316 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \mac_rdreg_s0$320 ;
+    if (stall_adv2) begin
+      \$196  = \rp__data$321 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \mac_rdreg_s0$322 ;
+    if (stall_adv2) begin
+      \$197  = \rp__data$321 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \mac_rdreg_s0$323 ;
+    if (stall_adv2) begin
+      \$198  = \rp__data$321 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \mac_rdreg_s0$324 ;
+    if (stall_adv2) begin
+      \$199  = \rp__data$321 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \mac_rdreg_s0$325 ;
+    if (stall_adv2) begin
+      \$200  = \rp__data$326 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \mac_rdreg_s0$327 ;
+    if (stall_adv2) begin
+      \$201  = \rp__data$326 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \mac_rdreg_s0$328 ;
+    if (stall_adv2) begin
+      \$202  = \rp__data$326 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \mac_rdreg_s0$329 ;
+    if (stall_adv2) begin
+      \$203  = \rp__data$326 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \mac_rdreg_s0$330 ;
+    if (stall_adv2) begin
+      \$204  = \rp__data$331 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \mac_rdreg_s0$332 ;
+    if (stall_adv2) begin
+      \$205  = \rp__data$331 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \mac_rdreg_s0$333 ;
+    if (stall_adv2) begin
+      \$206  = \rp__data$331 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \mac_rdreg_s0$334 ;
+    if (stall_adv2) begin
+      \$207  = \rp__data$331 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \mac_rdreg_s0$335 ;
+    if (stall_adv2) begin
+      \$208  = \rp__data$336 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \mac_rdreg_s0$337 ;
+    if (stall_adv2) begin
+      \$209  = \rp__data$336 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \mac_rdreg_s0$338 ;
+    if (stall_adv2) begin
+      \$210  = \rp__data$336 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \mac_rdreg_s0$339 ;
+    if (stall_adv2) begin
+      \$211  = \rp__data$336 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \mac_rdreg_s0$340 ;
+    if (stall_adv2) begin
+      \$212  = \rp__data$341 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \mac_rdreg_s0$342 ;
+    if (stall_adv2) begin
+      \$213  = \rp__data$341 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_rdreg_s0$343 ;
+    if (stall_adv2) begin
+      \$214  = \rp__data$341 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_rdreg_s0$344 ;
+    if (stall_adv2) begin
+      \$215  = \rp__data$341 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \mac_rdreg_s0$345 ;
+    if (stall_adv2) begin
+      \$216  = \rp__data$346 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \mac_rdreg_s0$347 ;
+    if (stall_adv2) begin
+      \$217  = \rp__data$346 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \mac_rdreg_s0$348 ;
+    if (stall_adv2) begin
+      \$218  = \rp__data$346 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \mac_rdreg_s0$349 ;
+    if (stall_adv2) begin
+      \$219  = \rp__data$346 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \mac_rdreg_s0$350 ;
+    if (stall_adv2) begin
+      \$220  = \rp__data$351 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \mac_rdreg_s0$352 ;
+    if (stall_adv2) begin
+      \$221  = \rp__data$351 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \mac_rdreg_s0$353 ;
+    if (stall_adv2) begin
+      \$222  = \rp__data$351 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \mac_rdreg_s0$354 ;
+    if (stall_adv2) begin
+      \$223  = \rp__data$351 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = \mac_rdreg_s0$355 ;
+    if (stall_adv2) begin
+      \$224  = \rp__data$356 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = \mac_rdreg_s0$357 ;
+    if (stall_adv2) begin
+      \$225  = \rp__data$356 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = \mac_rdreg_s0$358 ;
+    if (stall_adv2) begin
+      \$226  = \rp__data$356 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = \mac_rdreg_s0$359 ;
+    if (stall_adv2) begin
+      \$227  = \rp__data$356 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = \mac_rdreg_s0$360 ;
+    if (stall_adv2) begin
+      \$228  = \rp__data$361 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = \mac_rdreg_s0$362 ;
+    if (stall_adv2) begin
+      \$229  = \rp__data$361 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = \mac_rdreg_s0$363 ;
+    if (stall_adv2) begin
+      \$230  = \rp__data$361 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = \mac_rdreg_s0$364 ;
+    if (stall_adv2) begin
+      \$231  = \rp__data$361 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \mac_rdreg_s0$365 ;
+    if (stall_adv2) begin
+      \$232  = \rp__data$366 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \mac_rdreg_s0$367 ;
+    if (stall_adv2) begin
+      \$233  = \rp__data$366 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_rdreg_s0$368 ;
+    if (stall_adv2) begin
+      \$234  = \rp__data$366 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_rdreg_s0$369 ;
+    if (stall_adv2) begin
+      \$235  = \rp__data$366 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_rdreg_s0$370 ;
+    if (stall_adv2) begin
+      \$236  = \rp__data$371 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_rdreg_s0$372 ;
+    if (stall_adv2) begin
+      \$237  = \rp__data$371 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_rdreg_s0$373 ;
+    if (stall_adv2) begin
+      \$238  = \rp__data$371 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_rdreg_s0$374 ;
+    if (stall_adv2) begin
+      \$239  = \rp__data$371 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_rdreg_s0$375 ;
+    if (stall_adv2) begin
+      \$240  = mac_read_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \mac_rdreg_s0$376 ;
+    if (stall_adv2) begin
+      \$241  = \mac_read_s0$278 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_rdreg_s0$377 ;
+    if (stall_adv2) begin
+      \$242  = \mac_read_s0$279 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \mac_rdreg_s0$378 ;
+    if (stall_adv2) begin
+      \$243  = \mac_read_s0$280 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \mac_rdreg_s0$379 ;
+    if (stall_adv2) begin
+      \$244  = \mac_read_s0$281 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \mac_rdreg_s0$380 ;
+    if (stall_adv2) begin
+      \$245  = \mac_read_s0$282 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \mac_rdreg_s0$381 ;
+    if (stall_adv2) begin
+      \$246  = \mac_read_s0$283 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \mac_rdreg_s0$382 ;
+    if (stall_adv2) begin
+      \$247  = \mac_read_s0$284 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \mac_rdreg_s0$383 ;
+    if (stall_adv2) begin
+      \$248  = \mac_read_s0$285 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \mac_rdreg_s0$384 ;
+    if (stall_adv2) begin
+      \$249  = \mac_read_s0$286 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \mac_rdreg_s0$385 ;
+    if (stall_adv2) begin
+      \$250  = \mac_read_s0$287 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \mac_rdreg_s0$386 ;
+    if (stall_adv2) begin
+      \$251  = \mac_read_s0$288 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \mac_rdreg_s0$387 ;
+    if (stall_adv2) begin
+      \$252  = \mac_read_s0$289 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = \mac_rdreg_s0$388 ;
+    if (stall_adv2) begin
+      \$253  = \mac_read_s0$290 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = \mac_rdreg_s0$389 ;
+    if (stall_adv2) begin
+      \$254  = \mac_read_s0$291 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \mac_rdreg_s0$390 ;
+    if (stall_adv2) begin
+      \$255  = \mac_read_s0$292 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \mac_rdreg_s0$391 ;
+    if (stall_adv2) begin
+      \$256  = \mac_read_s0$293 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = mac_rdreg_valid_s0;
+    if (stall_adv2) begin
+      \$257  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$347  = 32'd0;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = mac_acc3_out;
-    if (\$136 ) begin
-      if (\mac_add3_s0$455 ) begin
-        \$348  = \$112 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = mac_acc3;
-    if (\$136 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$455 ) begin
-        \$349  = 32'd0;
-      end else begin
-        \$349  = \$112 [31:0];
-      end
-    end
-    if (rst) begin
-      \$349  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = rp__addr;
-    if (\$115 ) begin
-      (* full_case = 32'd1 *)
-      if (\$117 ) begin
-        \$137  = 6'h00;
-      end else begin
-        \$137  = \$118 [5:0];
-      end
-    end
-    if (rst) begin
-      \$137  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = mac_read_s0;
-    if (stall_adv1) begin
-      \$138  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_read_s0$270 ;
-    if (stall_adv1) begin
-      \$139  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_read_s0$271 ;
-    if (stall_adv1) begin
-      \$140  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_read_s0$272 ;
-    if (stall_adv1) begin
-      \$141  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_read_s0$273 ;
-    if (stall_adv1) begin
-      \$142  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_read_s0$274 ;
-    if (stall_adv1) begin
-      \$143  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_read_s0$275 ;
-    if (stall_adv1) begin
-      \$144  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_read_s0$276 ;
-    if (stall_adv1) begin
-      \$145  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_read_s0$277 ;
-    if (stall_adv1) begin
-      \$146  = i__payload[71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_read_s0$278 ;
-    if (stall_adv1) begin
-      \$147  = i__payload[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_read_s0$279 ;
-    if (stall_adv1) begin
-      \$148  = i__payload[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_read_s0$280 ;
-    if (stall_adv1) begin
-      \$149  = i__payload[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_read_s0$281 ;
-    if (stall_adv1) begin
-      \$150  = i__payload[103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_read_s0$282 ;
-    if (stall_adv1) begin
-      \$151  = i__payload[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_read_s0$283 ;
-    if (stall_adv1) begin
-      \$152  = i__payload[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_read_s0$284 ;
-    if (stall_adv1) begin
-      \$153  = i__payload[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_read_s0$285 ;
-    if (stall_adv1) begin
-      \$154  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = mac_read_valid_s0;
-    if (stall_adv1) begin
-      \$155  = \$120 ;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = mac_rdreg_s0;
-    if (stall_adv2) begin
-      \$156  = rp__data[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_rdreg_s0$289 ;
-    if (stall_adv2) begin
-      \$157  = rp__data[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_rdreg_s0$290 ;
-    if (stall_adv2) begin
-      \$158  = rp__data[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_rdreg_s0$291 ;
-    if (stall_adv2) begin
-      \$159  = rp__data[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_rdreg_s0$292 ;
-    if (stall_adv2) begin
-      \$160  = \rp__data$293 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_rdreg_s0$294 ;
-    if (stall_adv2) begin
-      \$161  = \rp__data$293 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_rdreg_s0$295 ;
-    if (stall_adv2) begin
-      \$162  = \rp__data$293 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_rdreg_s0$296 ;
-    if (stall_adv2) begin
-      \$163  = \rp__data$293 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_rdreg_s0$297 ;
-    if (stall_adv2) begin
-      \$164  = \rp__data$298 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_rdreg_s0$299 ;
-    if (stall_adv2) begin
-      \$165  = \rp__data$298 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_rdreg_s0$300 ;
-    if (stall_adv2) begin
-      \$166  = \rp__data$298 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_rdreg_s0$301 ;
-    if (stall_adv2) begin
-      \$167  = \rp__data$298 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_rdreg_s0$302 ;
-    if (stall_adv2) begin
-      \$168  = \rp__data$303 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_rdreg_s0$304 ;
-    if (stall_adv2) begin
-      \$169  = \rp__data$303 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_rdreg_s0$305 ;
-    if (stall_adv2) begin
-      \$170  = \rp__data$303 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_rdreg_s0$306 ;
-    if (stall_adv2) begin
-      \$171  = \rp__data$303 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_rdreg_s0$307 ;
-    if (stall_adv2) begin
-      \$172  = \rp__data$308 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_rdreg_s0$309 ;
-    if (stall_adv2) begin
-      \$173  = \rp__data$308 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_rdreg_s0$310 ;
-    if (stall_adv2) begin
-      \$174  = \rp__data$308 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_rdreg_s0$311 ;
-    if (stall_adv2) begin
-      \$175  = \rp__data$308 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_rdreg_s0$312 ;
-    if (stall_adv2) begin
-      \$176  = \rp__data$313 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_rdreg_s0$314 ;
-    if (stall_adv2) begin
-      \$177  = \rp__data$313 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_rdreg_s0$315 ;
-    if (stall_adv2) begin
-      \$178  = \rp__data$313 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_rdreg_s0$316 ;
-    if (stall_adv2) begin
-      \$179  = \rp__data$313 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_rdreg_s0$317 ;
-    if (stall_adv2) begin
-      \$180  = \rp__data$318 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_rdreg_s0$319 ;
-    if (stall_adv2) begin
-      \$181  = \rp__data$318 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_rdreg_s0$320 ;
-    if (stall_adv2) begin
-      \$182  = \rp__data$318 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_rdreg_s0$321 ;
-    if (stall_adv2) begin
-      \$183  = \rp__data$318 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_rdreg_s0$322 ;
-    if (stall_adv2) begin
-      \$184  = \rp__data$323 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_rdreg_s0$324 ;
-    if (stall_adv2) begin
-      \$185  = \rp__data$323 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_rdreg_s0$325 ;
-    if (stall_adv2) begin
-      \$186  = \rp__data$323 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_rdreg_s0$326 ;
-    if (stall_adv2) begin
-      \$187  = \rp__data$323 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_rdreg_s0$327 ;
-    if (stall_adv2) begin
-      \$188  = \rp__data$328 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_rdreg_s0$329 ;
-    if (stall_adv2) begin
-      \$189  = \rp__data$328 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_rdreg_s0$330 ;
-    if (stall_adv2) begin
-      \$190  = \rp__data$328 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_rdreg_s0$331 ;
-    if (stall_adv2) begin
-      \$191  = \rp__data$328 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_rdreg_s0$332 ;
-    if (stall_adv2) begin
-      \$192  = \rp__data$333 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_rdreg_s0$334 ;
-    if (stall_adv2) begin
-      \$193  = \rp__data$333 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_rdreg_s0$335 ;
-    if (stall_adv2) begin
-      \$194  = \rp__data$333 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_rdreg_s0$336 ;
-    if (stall_adv2) begin
-      \$195  = \rp__data$333 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_rdreg_s0$337 ;
-    if (stall_adv2) begin
-      \$196  = \rp__data$338 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_rdreg_s0$339 ;
-    if (stall_adv2) begin
-      \$197  = \rp__data$338 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_rdreg_s0$340 ;
-    if (stall_adv2) begin
-      \$198  = \rp__data$338 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_rdreg_s0$341 ;
-    if (stall_adv2) begin
-      \$199  = \rp__data$338 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_rdreg_s0$342 ;
-    if (stall_adv2) begin
-      \$200  = \rp__data$343 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_rdreg_s0$344 ;
-    if (stall_adv2) begin
-      \$201  = \rp__data$343 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_rdreg_s0$345 ;
-    if (stall_adv2) begin
-      \$202  = \rp__data$343 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_rdreg_s0$346 ;
-    if (stall_adv2) begin
-      \$203  = \rp__data$343 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_rdreg_s0$347 ;
-    if (stall_adv2) begin
-      \$204  = \rp__data$348 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_rdreg_s0$349 ;
-    if (stall_adv2) begin
-      \$205  = \rp__data$348 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_rdreg_s0$350 ;
-    if (stall_adv2) begin
-      \$206  = \rp__data$348 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_rdreg_s0$351 ;
-    if (stall_adv2) begin
-      \$207  = \rp__data$348 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_rdreg_s0$352 ;
-    if (stall_adv2) begin
-      \$208  = \rp__data$353 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_rdreg_s0$354 ;
-    if (stall_adv2) begin
-      \$209  = \rp__data$353 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_rdreg_s0$355 ;
-    if (stall_adv2) begin
-      \$210  = \rp__data$353 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_rdreg_s0$356 ;
-    if (stall_adv2) begin
-      \$211  = \rp__data$353 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_rdreg_s0$357 ;
-    if (stall_adv2) begin
-      \$212  = \rp__data$358 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_rdreg_s0$359 ;
-    if (stall_adv2) begin
-      \$213  = \rp__data$358 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_rdreg_s0$360 ;
-    if (stall_adv2) begin
-      \$214  = \rp__data$358 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_rdreg_s0$361 ;
-    if (stall_adv2) begin
-      \$215  = \rp__data$358 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_rdreg_s0$362 ;
-    if (stall_adv2) begin
-      \$216  = \rp__data$363 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_rdreg_s0$364 ;
-    if (stall_adv2) begin
-      \$217  = \rp__data$363 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_rdreg_s0$365 ;
-    if (stall_adv2) begin
-      \$218  = \rp__data$363 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_rdreg_s0$366 ;
-    if (stall_adv2) begin
-      \$219  = \rp__data$363 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_rdreg_s0$367 ;
-    if (stall_adv2) begin
-      \$220  = mac_read_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_rdreg_s0$368 ;
-    if (stall_adv2) begin
-      \$221  = \mac_read_s0$270 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_rdreg_s0$369 ;
-    if (stall_adv2) begin
-      \$222  = \mac_read_s0$271 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_rdreg_s0$370 ;
-    if (stall_adv2) begin
-      \$223  = \mac_read_s0$272 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_rdreg_s0$371 ;
-    if (stall_adv2) begin
-      \$224  = \mac_read_s0$273 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_rdreg_s0$372 ;
-    if (stall_adv2) begin
-      \$225  = \mac_read_s0$274 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_rdreg_s0$373 ;
-    if (stall_adv2) begin
-      \$226  = \mac_read_s0$275 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_rdreg_s0$374 ;
-    if (stall_adv2) begin
-      \$227  = \mac_read_s0$276 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_rdreg_s0$375 ;
-    if (stall_adv2) begin
-      \$228  = \mac_read_s0$277 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_rdreg_s0$376 ;
-    if (stall_adv2) begin
-      \$229  = \mac_read_s0$278 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_rdreg_s0$377 ;
-    if (stall_adv2) begin
-      \$230  = \mac_read_s0$279 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_rdreg_s0$378 ;
-    if (stall_adv2) begin
-      \$231  = \mac_read_s0$280 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_rdreg_s0$379 ;
-    if (stall_adv2) begin
-      \$232  = \mac_read_s0$281 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_rdreg_s0$380 ;
-    if (stall_adv2) begin
-      \$233  = \mac_read_s0$282 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_rdreg_s0$381 ;
-    if (stall_adv2) begin
-      \$234  = \mac_read_s0$283 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_rdreg_s0$382 ;
-    if (stall_adv2) begin
-      \$235  = \mac_read_s0$284 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_rdreg_s0$383 ;
-    if (stall_adv2) begin
-      \$236  = \mac_read_s0$285 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = mac_rdreg_valid_s0;
-    if (stall_adv2) begin
-      \$237  = mac_read_valid_s0;
-    end
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = mac_dspin_s0;
+    \$258  = mac_dspin_s0;
     if (stall_adv3) begin
-      \$238  = \mac_rdreg_s0$383 ;
+      \$258  = \mac_rdreg_s0$391 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = mac_dspin_valid_s0;
+    \$259  = mac_dspin_valid_s0;
     if (stall_adv3) begin
-      \$239  = mac_rdreg_valid_s0;
+      \$259  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$239  = 1'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = mac_mul_s0;
+    \$260  = mac_mul_s0;
     if (stall_adv4) begin
-      \$240  = mac_prod0_0;
+      \$260  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_mul_s0$102 ;
+    \$261  = \mac_mul_s0$102 ;
     if (stall_adv4) begin
-      \$241  = mac_prod0_1;
+      \$261  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_mul_s0$104 ;
+    \$262  = \mac_mul_s0$104 ;
     if (stall_adv4) begin
-      \$242  = mac_prod0_2;
+      \$262  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_mul_s0$105 ;
+    \$263  = \mac_mul_s0$105 ;
     if (stall_adv4) begin
-      \$243  = mac_prod0_3;
+      \$263  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_mul_s0$107 ;
+    \$264  = \mac_mul_s0$107 ;
     if (stall_adv4) begin
-      \$244  = mac_prod0_4;
+      \$264  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_mul_s0$108 ;
+    \$265  = \mac_mul_s0$108 ;
     if (stall_adv4) begin
-      \$245  = mac_prod0_5;
+      \$265  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_mul_s0$110 ;
+    \$266  = \mac_mul_s0$110 ;
     if (stall_adv4) begin
-      \$246  = mac_prod0_6;
+      \$266  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_mul_s0$111 ;
+    \$267  = \mac_mul_s0$111 ;
     if (stall_adv4) begin
-      \$247  = mac_prod0_7;
+      \$267  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_mul_s0$113 ;
+    \$268  = \mac_mul_s0$113 ;
     if (stall_adv4) begin
-      \$248  = mac_prod0_8;
+      \$268  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_mul_s0$114 ;
+    \$269  = \mac_mul_s0$114 ;
     if (stall_adv4) begin
-      \$249  = mac_prod0_9;
+      \$269  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_mul_s0$116 ;
+    \$270  = \mac_mul_s0$116 ;
     if (stall_adv4) begin
-      \$250  = mac_prod0_10;
+      \$270  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_mul_s0$117 ;
+    \$271  = \mac_mul_s0$117 ;
     if (stall_adv4) begin
-      \$251  = mac_prod0_11;
+      \$271  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_mul_s0$119 ;
+    \$272  = \mac_mul_s0$119 ;
     if (stall_adv4) begin
-      \$252  = mac_prod0_12;
+      \$272  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_mul_s0$120 ;
+    \$273  = \mac_mul_s0$120 ;
     if (stall_adv4) begin
-      \$253  = mac_prod0_13;
+      \$273  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_mul_s0$122 ;
+    \$274  = \mac_mul_s0$122 ;
     if (stall_adv4) begin
-      \$254  = mac_prod0_14;
+      \$274  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_mul_s0$123 ;
+    \$275  = \mac_mul_s0$123 ;
     if (stall_adv4) begin
-      \$255  = mac_prod0_15;
+      \$275  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_mul_s0$125 ;
+    \$276  = \mac_mul_s0$125 ;
     if (stall_adv4) begin
-      \$256  = mac_prod1_0;
+      \$276  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_mul_s0$126 ;
+    \$277  = \mac_mul_s0$126 ;
     if (stall_adv4) begin
-      \$257  = mac_prod1_1;
+      \$277  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_mul_s0$128 ;
+    \$278  = \mac_mul_s0$128 ;
     if (stall_adv4) begin
-      \$258  = mac_prod1_2;
+      \$278  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_mul_s0$129 ;
+    \$279  = \mac_mul_s0$129 ;
     if (stall_adv4) begin
-      \$259  = mac_prod1_3;
+      \$279  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_mul_s0$131 ;
+    \$280  = \mac_mul_s0$131 ;
     if (stall_adv4) begin
-      \$260  = mac_prod1_4;
+      \$280  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_mul_s0$132 ;
+    \$281  = \mac_mul_s0$132 ;
     if (stall_adv4) begin
-      \$261  = mac_prod1_5;
+      \$281  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_mul_s0$134 ;
+    \$282  = \mac_mul_s0$134 ;
     if (stall_adv4) begin
-      \$262  = mac_prod1_6;
+      \$282  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_mul_s0$135 ;
+    \$283  = \mac_mul_s0$135 ;
     if (stall_adv4) begin
-      \$263  = mac_prod1_7;
+      \$283  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_mul_s0$137 ;
+    \$284  = \mac_mul_s0$137 ;
     if (stall_adv4) begin
-      \$264  = mac_prod1_8;
+      \$284  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_mul_s0$138 ;
+    \$285  = \mac_mul_s0$138 ;
     if (stall_adv4) begin
-      \$265  = mac_prod1_9;
+      \$285  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_mul_s0$140 ;
+    \$286  = \mac_mul_s0$140 ;
     if (stall_adv4) begin
-      \$266  = mac_prod1_10;
+      \$286  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_mul_s0$141 ;
+    \$287  = \mac_mul_s0$141 ;
     if (stall_adv4) begin
-      \$267  = mac_prod1_11;
+      \$287  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_mul_s0$143 ;
+    \$288  = \mac_mul_s0$143 ;
     if (stall_adv4) begin
-      \$268  = mac_prod1_12;
+      \$288  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_mul_s0$144 ;
+    \$289  = \mac_mul_s0$144 ;
     if (stall_adv4) begin
-      \$269  = mac_prod1_13;
+      \$289  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_mul_s0$146 ;
+    \$290  = \mac_mul_s0$146 ;
     if (stall_adv4) begin
-      \$270  = mac_prod1_14;
+      \$290  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_mul_s0$147 ;
+    \$291  = \mac_mul_s0$147 ;
     if (stall_adv4) begin
-      \$271  = mac_prod1_15;
+      \$291  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_mul_s0$149 ;
+    \$292  = \mac_mul_s0$149 ;
     if (stall_adv4) begin
-      \$272  = mac_prod2_0;
+      \$292  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_mul_s0$150 ;
+    \$293  = \mac_mul_s0$150 ;
     if (stall_adv4) begin
-      \$273  = mac_prod2_1;
+      \$293  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_mul_s0$152 ;
+    \$294  = \mac_mul_s0$152 ;
     if (stall_adv4) begin
-      \$274  = mac_prod2_2;
+      \$294  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_mul_s0$153 ;
+    \$295  = \mac_mul_s0$153 ;
     if (stall_adv4) begin
-      \$275  = mac_prod2_3;
+      \$295  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_mul_s0$155 ;
+    \$296  = \mac_mul_s0$155 ;
     if (stall_adv4) begin
-      \$276  = mac_prod2_4;
+      \$296  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_mul_s0$156 ;
+    \$297  = \mac_mul_s0$156 ;
     if (stall_adv4) begin
-      \$277  = mac_prod2_5;
+      \$297  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_mul_s0$158 ;
+    \$298  = \mac_mul_s0$158 ;
     if (stall_adv4) begin
-      \$278  = mac_prod2_6;
+      \$298  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_mul_s0$159 ;
+    \$299  = \mac_mul_s0$159 ;
     if (stall_adv4) begin
-      \$279  = mac_prod2_7;
+      \$299  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_mul_s0$161 ;
+    \$300  = \mac_mul_s0$161 ;
     if (stall_adv4) begin
-      \$280  = mac_prod2_8;
+      \$300  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_mul_s0$162 ;
+    \$301  = \mac_mul_s0$162 ;
     if (stall_adv4) begin
-      \$281  = mac_prod2_9;
+      \$301  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_mul_s0$164 ;
+    \$302  = \mac_mul_s0$164 ;
     if (stall_adv4) begin
-      \$282  = mac_prod2_10;
+      \$302  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_mul_s0$165 ;
+    \$303  = \mac_mul_s0$165 ;
     if (stall_adv4) begin
-      \$283  = mac_prod2_11;
+      \$303  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_mul_s0$167 ;
+    \$304  = \mac_mul_s0$167 ;
     if (stall_adv4) begin
-      \$284  = mac_prod2_12;
+      \$304  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_mul_s0$168 ;
+    \$305  = \mac_mul_s0$168 ;
     if (stall_adv4) begin
-      \$285  = mac_prod2_13;
+      \$305  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_mul_s0$170 ;
+    \$306  = \mac_mul_s0$170 ;
     if (stall_adv4) begin
-      \$286  = mac_prod2_14;
+      \$306  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_mul_s0$171 ;
+    \$307  = \mac_mul_s0$171 ;
     if (stall_adv4) begin
-      \$287  = mac_prod2_15;
+      \$307  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_mul_s0$173 ;
+    \$308  = \mac_mul_s0$173 ;
     if (stall_adv4) begin
-      \$288  = mac_prod3_0;
+      \$308  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_mul_s0$174 ;
+    \$309  = \mac_mul_s0$174 ;
     if (stall_adv4) begin
-      \$289  = mac_prod3_1;
+      \$309  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_mul_s0$176 ;
+    \$310  = \mac_mul_s0$176 ;
     if (stall_adv4) begin
-      \$290  = mac_prod3_2;
+      \$310  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_mul_s0$177 ;
+    \$311  = \mac_mul_s0$177 ;
     if (stall_adv4) begin
-      \$291  = mac_prod3_3;
+      \$311  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_mul_s0$179 ;
+    \$312  = \mac_mul_s0$179 ;
     if (stall_adv4) begin
-      \$292  = mac_prod3_4;
+      \$312  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_mul_s0$180 ;
+    \$313  = \mac_mul_s0$180 ;
     if (stall_adv4) begin
-      \$293  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_mul_s0$182 ;
-    if (stall_adv4) begin
-      \$294  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_mul_s0$183 ;
-    if (stall_adv4) begin
-      \$295  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_mul_s0$185 ;
-    if (stall_adv4) begin
-      \$296  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_mul_s0$186 ;
-    if (stall_adv4) begin
-      \$297  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_mul_s0$188 ;
-    if (stall_adv4) begin
-      \$298  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_mul_s0$189 ;
-    if (stall_adv4) begin
-      \$299  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_mul_s0$191 ;
-    if (stall_adv4) begin
-      \$300  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_mul_s0$192 ;
-    if (stall_adv4) begin
-      \$301  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \mac_mul_s0$194 ;
-    if (stall_adv4) begin
-      \$302  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \mac_mul_s0$195 ;
-    if (stall_adv4) begin
-      \$303  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_mul_s0$451 ;
-    if (stall_adv4) begin
-      \$304  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = mac_mul_valid_s0;
-    if (stall_adv4) begin
-      \$305  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = mac_add1_s0;
-    if (stall_adv5) begin
-      \$306  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_add1_s0$216 ;
-    if (stall_adv5) begin
-      \$307  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_add1_s0$218 ;
-    if (stall_adv5) begin
-      \$308  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \mac_add1_s0$219 ;
-    if (stall_adv5) begin
-      \$309  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_add1_s0$221 ;
-    if (stall_adv5) begin
-      \$310  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_add1_s0$222 ;
-    if (stall_adv5) begin
-      \$311  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_add1_s0$224 ;
-    if (stall_adv5) begin
-      \$312  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_add1_s0$225 ;
-    if (stall_adv5) begin
-      \$313  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_add1_s0$227 ;
-    if (stall_adv5) begin
-      \$314  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \mac_add1_s0$228 ;
-    if (stall_adv5) begin
-      \$315  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \mac_add1_s0$230 ;
-    if (stall_adv5) begin
-      \$316  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \mac_add1_s0$231 ;
-    if (stall_adv5) begin
-      \$317  = mac2_sum1_p3;
+      \$313  = mac_prod3_5;
     end
   end
   assign advance = i__ready;
@@ -5252,10 +5328,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \wp__addr$87  = i__payload[171:166];
   assign \wp__data$88  = i__payload[159:128];
   assign \rp__addr$90  = rp__addr;
-  assign mac_acc0_next = \$109 [31:0];
-  assign mac_acc1_next = \$110 [31:0];
-  assign mac_acc2_next = \$111 [31:0];
-  assign mac_acc3_next = \$112 [31:0];
+  assign mac_acc0_next = \$113 [31:0];
+  assign mac_acc1_next = \$114 [31:0];
+  assign mac_acc2_next = \$115 [31:0];
+  assign mac_acc3_next = \$116 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -5358,66 +5434,66 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \rp__data[1]  = rp__data[15:8];
   assign \rp__data[2]  = rp__data[23:16];
   assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$293[0]  = \rp__data$293 [7:0];
-  assign \rp__data$293[1]  = \rp__data$293 [15:8];
-  assign \rp__data$293[2]  = \rp__data$293 [23:16];
-  assign \rp__data$293[3]  = \rp__data$293 [31:24];
-  assign \rp__data$298[0]  = \rp__data$298 [7:0];
-  assign \rp__data$298[1]  = \rp__data$298 [15:8];
-  assign \rp__data$298[2]  = \rp__data$298 [23:16];
-  assign \rp__data$298[3]  = \rp__data$298 [31:24];
-  assign \rp__data$303[0]  = \rp__data$303 [7:0];
-  assign \rp__data$303[1]  = \rp__data$303 [15:8];
-  assign \rp__data$303[2]  = \rp__data$303 [23:16];
-  assign \rp__data$303[3]  = \rp__data$303 [31:24];
-  assign \rp__data$308[0]  = \rp__data$308 [7:0];
-  assign \rp__data$308[1]  = \rp__data$308 [15:8];
-  assign \rp__data$308[2]  = \rp__data$308 [23:16];
-  assign \rp__data$308[3]  = \rp__data$308 [31:24];
-  assign \rp__data$313[0]  = \rp__data$313 [7:0];
-  assign \rp__data$313[1]  = \rp__data$313 [15:8];
-  assign \rp__data$313[2]  = \rp__data$313 [23:16];
-  assign \rp__data$313[3]  = \rp__data$313 [31:24];
-  assign \rp__data$318[0]  = \rp__data$318 [7:0];
-  assign \rp__data$318[1]  = \rp__data$318 [15:8];
-  assign \rp__data$318[2]  = \rp__data$318 [23:16];
-  assign \rp__data$318[3]  = \rp__data$318 [31:24];
-  assign \rp__data$323[0]  = \rp__data$323 [7:0];
-  assign \rp__data$323[1]  = \rp__data$323 [15:8];
-  assign \rp__data$323[2]  = \rp__data$323 [23:16];
-  assign \rp__data$323[3]  = \rp__data$323 [31:24];
-  assign \rp__data$328[0]  = \rp__data$328 [7:0];
-  assign \rp__data$328[1]  = \rp__data$328 [15:8];
-  assign \rp__data$328[2]  = \rp__data$328 [23:16];
-  assign \rp__data$328[3]  = \rp__data$328 [31:24];
-  assign \rp__data$333[0]  = \rp__data$333 [7:0];
-  assign \rp__data$333[1]  = \rp__data$333 [15:8];
-  assign \rp__data$333[2]  = \rp__data$333 [23:16];
-  assign \rp__data$333[3]  = \rp__data$333 [31:24];
-  assign \rp__data$338[0]  = \rp__data$338 [7:0];
-  assign \rp__data$338[1]  = \rp__data$338 [15:8];
-  assign \rp__data$338[2]  = \rp__data$338 [23:16];
-  assign \rp__data$338[3]  = \rp__data$338 [31:24];
-  assign \rp__data$343[0]  = \rp__data$343 [7:0];
-  assign \rp__data$343[1]  = \rp__data$343 [15:8];
-  assign \rp__data$343[2]  = \rp__data$343 [23:16];
-  assign \rp__data$343[3]  = \rp__data$343 [31:24];
-  assign \rp__data$348[0]  = \rp__data$348 [7:0];
-  assign \rp__data$348[1]  = \rp__data$348 [15:8];
-  assign \rp__data$348[2]  = \rp__data$348 [23:16];
-  assign \rp__data$348[3]  = \rp__data$348 [31:24];
-  assign \rp__data$353[0]  = \rp__data$353 [7:0];
-  assign \rp__data$353[1]  = \rp__data$353 [15:8];
-  assign \rp__data$353[2]  = \rp__data$353 [23:16];
-  assign \rp__data$353[3]  = \rp__data$353 [31:24];
-  assign \rp__data$358[0]  = \rp__data$358 [7:0];
-  assign \rp__data$358[1]  = \rp__data$358 [15:8];
-  assign \rp__data$358[2]  = \rp__data$358 [23:16];
-  assign \rp__data$358[3]  = \rp__data$358 [31:24];
-  assign \rp__data$363[0]  = \rp__data$363 [7:0];
-  assign \rp__data$363[1]  = \rp__data$363 [15:8];
-  assign \rp__data$363[2]  = \rp__data$363 [23:16];
-  assign \rp__data$363[3]  = \rp__data$363 [31:24];
+  assign \rp__data$301[0]  = \rp__data$301 [7:0];
+  assign \rp__data$301[1]  = \rp__data$301 [15:8];
+  assign \rp__data$301[2]  = \rp__data$301 [23:16];
+  assign \rp__data$301[3]  = \rp__data$301 [31:24];
+  assign \rp__data$306[0]  = \rp__data$306 [7:0];
+  assign \rp__data$306[1]  = \rp__data$306 [15:8];
+  assign \rp__data$306[2]  = \rp__data$306 [23:16];
+  assign \rp__data$306[3]  = \rp__data$306 [31:24];
+  assign \rp__data$311[0]  = \rp__data$311 [7:0];
+  assign \rp__data$311[1]  = \rp__data$311 [15:8];
+  assign \rp__data$311[2]  = \rp__data$311 [23:16];
+  assign \rp__data$311[3]  = \rp__data$311 [31:24];
+  assign \rp__data$316[0]  = \rp__data$316 [7:0];
+  assign \rp__data$316[1]  = \rp__data$316 [15:8];
+  assign \rp__data$316[2]  = \rp__data$316 [23:16];
+  assign \rp__data$316[3]  = \rp__data$316 [31:24];
+  assign \rp__data$321[0]  = \rp__data$321 [7:0];
+  assign \rp__data$321[1]  = \rp__data$321 [15:8];
+  assign \rp__data$321[2]  = \rp__data$321 [23:16];
+  assign \rp__data$321[3]  = \rp__data$321 [31:24];
+  assign \rp__data$326[0]  = \rp__data$326 [7:0];
+  assign \rp__data$326[1]  = \rp__data$326 [15:8];
+  assign \rp__data$326[2]  = \rp__data$326 [23:16];
+  assign \rp__data$326[3]  = \rp__data$326 [31:24];
+  assign \rp__data$331[0]  = \rp__data$331 [7:0];
+  assign \rp__data$331[1]  = \rp__data$331 [15:8];
+  assign \rp__data$331[2]  = \rp__data$331 [23:16];
+  assign \rp__data$331[3]  = \rp__data$331 [31:24];
+  assign \rp__data$336[0]  = \rp__data$336 [7:0];
+  assign \rp__data$336[1]  = \rp__data$336 [15:8];
+  assign \rp__data$336[2]  = \rp__data$336 [23:16];
+  assign \rp__data$336[3]  = \rp__data$336 [31:24];
+  assign \rp__data$341[0]  = \rp__data$341 [7:0];
+  assign \rp__data$341[1]  = \rp__data$341 [15:8];
+  assign \rp__data$341[2]  = \rp__data$341 [23:16];
+  assign \rp__data$341[3]  = \rp__data$341 [31:24];
+  assign \rp__data$346[0]  = \rp__data$346 [7:0];
+  assign \rp__data$346[1]  = \rp__data$346 [15:8];
+  assign \rp__data$346[2]  = \rp__data$346 [23:16];
+  assign \rp__data$346[3]  = \rp__data$346 [31:24];
+  assign \rp__data$351[0]  = \rp__data$351 [7:0];
+  assign \rp__data$351[1]  = \rp__data$351 [15:8];
+  assign \rp__data$351[2]  = \rp__data$351 [23:16];
+  assign \rp__data$351[3]  = \rp__data$351 [31:24];
+  assign \rp__data$356[0]  = \rp__data$356 [7:0];
+  assign \rp__data$356[1]  = \rp__data$356 [15:8];
+  assign \rp__data$356[2]  = \rp__data$356 [23:16];
+  assign \rp__data$356[3]  = \rp__data$356 [31:24];
+  assign \rp__data$361[0]  = \rp__data$361 [7:0];
+  assign \rp__data$361[1]  = \rp__data$361 [15:8];
+  assign \rp__data$361[2]  = \rp__data$361 [23:16];
+  assign \rp__data$361[3]  = \rp__data$361 [31:24];
+  assign \rp__data$366[0]  = \rp__data$366 [7:0];
+  assign \rp__data$366[1]  = \rp__data$366 [15:8];
+  assign \rp__data$366[2]  = \rp__data$366 [23:16];
+  assign \rp__data$366[3]  = \rp__data$366 [31:24];
+  assign \rp__data$371[0]  = \rp__data$371 [7:0];
+  assign \rp__data$371[1]  = \rp__data$371 [15:8];
+  assign \rp__data$371[2]  = \rp__data$371 [23:16];
+  assign \rp__data$371[3]  = \rp__data$371 [31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;

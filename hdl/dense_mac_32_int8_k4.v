@@ -38,7 +38,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$127 ;
   reg [15:0] \$128 ;
   reg [15:0] \$129 ;
-  wire [32:0] \$13 ;
+  wire \$13 ;
   reg [15:0] \$130 ;
   reg [15:0] \$131 ;
   reg [15:0] \$132 ;
@@ -49,7 +49,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$137 ;
   reg [15:0] \$138 ;
   reg [15:0] \$139 ;
-  wire [32:0] \$14 ;
+  wire \$14 ;
   reg [15:0] \$140 ;
   reg [15:0] \$141 ;
   reg [15:0] \$142 ;
@@ -60,7 +60,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$147 ;
   reg [15:0] \$148 ;
   reg [15:0] \$149 ;
-  wire [32:0] \$15 ;
+  wire \$15 ;
   reg [15:0] \$150 ;
   reg [15:0] \$151 ;
   reg [15:0] \$152 ;
@@ -71,40 +71,40 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$157 ;
   reg [15:0] \$158 ;
   reg [15:0] \$159 ;
-  wire [32:0] \$16 ;
+  wire \$16 ;
   reg [15:0] \$160 ;
   reg [15:0] \$161 ;
   reg [15:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg [16:0] \$165 ;
-  reg [16:0] \$166 ;
-  reg [16:0] \$167 ;
-  reg [16:0] \$168 ;
-  reg [16:0] \$169 ;
-  wire \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [16:0] \$172 ;
-  reg [16:0] \$173 ;
-  reg [16:0] \$174 ;
-  reg [16:0] \$175 ;
-  reg [16:0] \$176 ;
-  reg [16:0] \$177 ;
-  reg [16:0] \$178 ;
-  reg [16:0] \$179 ;
-  wire \$18 ;
-  reg [16:0] \$180 ;
-  reg [16:0] \$181 ;
-  reg [16:0] \$182 ;
-  reg [16:0] \$183 ;
-  reg [16:0] \$184 ;
+  reg [15:0] \$163 ;
+  reg [15:0] \$164 ;
+  reg [15:0] \$165 ;
+  reg [15:0] \$166 ;
+  reg [15:0] \$167 ;
+  reg [15:0] \$168 ;
+  reg [15:0] \$169 ;
+  wire [32:0] \$17 ;
+  reg [15:0] \$170 ;
+  reg [15:0] \$171 ;
+  reg [15:0] \$172 ;
+  reg [15:0] \$173 ;
+  reg [15:0] \$174 ;
+  reg [15:0] \$175 ;
+  reg [15:0] \$176 ;
+  reg [15:0] \$177 ;
+  reg [15:0] \$178 ;
+  reg [15:0] \$179 ;
+  wire [32:0] \$18 ;
+  reg [15:0] \$180 ;
+  reg [15:0] \$181 ;
+  reg [15:0] \$182 ;
+  reg \$183 ;
+  reg \$184 ;
   reg [16:0] \$185 ;
   reg [16:0] \$186 ;
   reg [16:0] \$187 ;
   reg [16:0] \$188 ;
   reg [16:0] \$189 ;
-  wire \$19 ;
+  wire [32:0] \$19 ;
   reg [16:0] \$190 ;
   reg [16:0] \$191 ;
   reg [16:0] \$192 ;
@@ -116,7 +116,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$198 ;
   reg [16:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [32:0] \$20 ;
   reg [16:0] \$200 ;
   reg [16:0] \$201 ;
   reg [16:0] \$202 ;
@@ -148,31 +148,31 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$226 ;
   reg [16:0] \$227 ;
   reg [16:0] \$228 ;
-  reg \$229 ;
+  reg [16:0] \$229 ;
   wire \$23 ;
-  reg \$230 ;
-  reg [17:0] \$231 ;
-  reg [17:0] \$232 ;
-  reg [17:0] \$233 ;
-  reg [17:0] \$234 ;
-  reg [17:0] \$235 ;
-  reg [17:0] \$236 ;
-  reg [17:0] \$237 ;
-  reg [17:0] \$238 ;
-  reg [17:0] \$239 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire \$24 ;
-  reg [17:0] \$240 ;
-  reg [17:0] \$241 ;
-  reg [17:0] \$242 ;
-  reg [17:0] \$243 ;
-  reg [17:0] \$244 ;
-  reg [17:0] \$245 ;
-  reg [17:0] \$246 ;
-  reg [17:0] \$247 ;
-  reg [17:0] \$248 ;
-  reg [17:0] \$249 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg \$249 ;
   wire \$25 ;
-  reg [17:0] \$250 ;
+  reg \$250 ;
   reg [17:0] \$251 ;
   reg [17:0] \$252 ;
   reg [17:0] \$253 ;
@@ -186,93 +186,117 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \$260 ;
   reg [17:0] \$261 ;
   reg [17:0] \$262 ;
-  reg \$263 ;
-  reg \$264 ;
-  reg [18:0] \$265 ;
-  reg [18:0] \$266 ;
-  reg [18:0] \$267 ;
-  reg [18:0] \$268 ;
-  reg [18:0] \$269 ;
+  reg [17:0] \$263 ;
+  reg [17:0] \$264 ;
+  reg [17:0] \$265 ;
+  reg [17:0] \$266 ;
+  reg [17:0] \$267 ;
+  reg [17:0] \$268 ;
+  reg [17:0] \$269 ;
   wire \$27 ;
-  reg [18:0] \$270 ;
-  reg [18:0] \$271 ;
-  reg [18:0] \$272 ;
-  reg [18:0] \$273 ;
-  reg [18:0] \$274 ;
-  reg [18:0] \$275 ;
-  reg [18:0] \$276 ;
-  reg [18:0] \$277 ;
-  reg [18:0] \$278 ;
-  reg [18:0] \$279 ;
+  reg [17:0] \$270 ;
+  reg [17:0] \$271 ;
+  reg [17:0] \$272 ;
+  reg [17:0] \$273 ;
+  reg [17:0] \$274 ;
+  reg [17:0] \$275 ;
+  reg [17:0] \$276 ;
+  reg [17:0] \$277 ;
+  reg [17:0] \$278 ;
+  reg [17:0] \$279 ;
   wire \$28 ;
-  reg [18:0] \$280 ;
-  reg \$281 ;
-  reg \$282 ;
-  reg [19:0] \$283 ;
-  reg [19:0] \$284 ;
-  reg [19:0] \$285 ;
-  reg [19:0] \$286 ;
-  reg [19:0] \$287 ;
-  reg [19:0] \$288 ;
-  reg [19:0] \$289 ;
+  reg [17:0] \$280 ;
+  reg [17:0] \$281 ;
+  reg [17:0] \$282 ;
+  reg \$283 ;
+  reg \$284 ;
+  reg [18:0] \$285 ;
+  reg [18:0] \$286 ;
+  reg [18:0] \$287 ;
+  reg [18:0] \$288 ;
+  reg [18:0] \$289 ;
   wire \$29 ;
-  reg [19:0] \$290 ;
-  reg \$291 ;
-  reg \$292 ;
-  reg [20:0] \$293 ;
-  reg [20:0] \$294 ;
-  reg [20:0] \$295 ;
-  reg [20:0] \$296 ;
-  reg \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  reg [18:0] \$290 ;
+  reg [18:0] \$291 ;
+  reg [18:0] \$292 ;
+  reg [18:0] \$293 ;
+  reg [18:0] \$294 ;
+  reg [18:0] \$295 ;
+  reg [18:0] \$296 ;
+  reg [18:0] \$297 ;
+  reg [18:0] \$298 ;
+  reg [18:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg \$300 ;
+  reg [18:0] \$300 ;
   reg \$301 ;
   reg \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg [19:0] \$303 ;
+  reg [19:0] \$304 ;
+  reg [19:0] \$305 ;
+  reg [19:0] \$306 ;
+  reg [19:0] \$307 ;
+  reg [19:0] \$308 ;
+  reg [19:0] \$309 ;
   wire \$31 ;
-  reg \$310 ;
-  reg [31:0] \$311 ;
-  reg [31:0] \$312 ;
-  reg [31:0] \$313 ;
-  reg [31:0] \$314 ;
-  reg [31:0] \$315 ;
-  reg [31:0] \$316 ;
-  reg [31:0] \$317 ;
-  reg [31:0] \$318 ;
+  reg [19:0] \$310 ;
+  reg \$311 ;
+  reg \$312 ;
+  reg [20:0] \$313 ;
+  reg [20:0] \$314 ;
+  reg [20:0] \$315 ;
+  reg [20:0] \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg \$319 ;
   wire \$32 ;
-  reg \$33 ;
-  reg \$34 ;
-  reg [15:0] \$35 ;
-  reg [15:0] \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg \$328 ;
+  reg \$329 ;
+  wire \$33 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg [31:0] \$335 ;
+  reg [31:0] \$336 ;
+  reg [31:0] \$337 ;
+  reg [31:0] \$338 ;
+  reg [31:0] \$339 ;
+  wire \$34 ;
+  reg [31:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg [31:0] \$342 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [31:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [15:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg [15:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg [15:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [31:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [31:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
+  wire [31:0] \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  reg \$53 ;
+  reg \$54 ;
   reg [15:0] \$55 ;
   reg [15:0] \$56 ;
   reg [15:0] \$57 ;
@@ -819,7 +843,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \mac_add0_s0$299  = 17'h00000;
   reg [16:0] \mac_add0_s0$301  = 17'h00000;
   reg [16:0] \mac_add0_s0$302  = 17'h00000;
-  reg \mac_add0_s0$552  = 1'h0;
+  reg \mac_add0_s0$560  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
   reg [17:0] \mac_add1_s0$307  = 18'h00000;
@@ -853,7 +877,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \mac_add1_s0$349  = 18'h00000;
   reg [17:0] \mac_add1_s0$351  = 18'h00000;
   reg [17:0] \mac_add1_s0$352  = 18'h00000;
-  reg \mac_add1_s0$554  = 1'h0;
+  reg \mac_add1_s0$562  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
   reg [18:0] \mac_add2_s0$357  = 19'h00000;
@@ -871,7 +895,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [18:0] \mac_add2_s0$375  = 19'h00000;
   reg [18:0] \mac_add2_s0$377  = 19'h00000;
   reg [18:0] \mac_add2_s0$378  = 19'h00000;
-  reg \mac_add2_s0$556  = 1'h0;
+  reg \mac_add2_s0$564  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
   reg [19:0] \mac_add3_s0$383  = 20'h00000;
@@ -881,13 +905,13 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [19:0] \mac_add3_s0$389  = 20'h00000;
   reg [19:0] \mac_add3_s0$391  = 20'h00000;
   reg [19:0] \mac_add3_s0$392  = 20'h00000;
-  reg \mac_add3_s0$558  = 1'h0;
+  reg \mac_add3_s0$566  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg [20:0] mac_add4_s0 = 21'h000000;
-  reg [20:0] \mac_add4_s0$408  = 21'h000000;
-  reg [20:0] \mac_add4_s0$411  = 21'h000000;
-  reg [20:0] \mac_add4_s0$414  = 21'h000000;
-  reg \mac_add4_s0$560  = 1'h0;
+  reg [20:0] \mac_add4_s0$416  = 21'h000000;
+  reg [20:0] \mac_add4_s0$419  = 21'h000000;
+  reg [20:0] \mac_add4_s0$422  = 21'h000000;
+  reg \mac_add4_s0$568  = 1'h0;
   reg mac_add4_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -989,7 +1013,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \mac_mul_s0$51  = 16'h0000;
   reg [15:0] \mac_mul_s0$53  = 16'h0000;
   reg [15:0] \mac_mul_s0$54  = 16'h0000;
-  reg \mac_mul_s0$550  = 1'h0;
+  reg \mac_mul_s0$558  = 1'h0;
   reg [15:0] \mac_mul_s0$56  = 16'h0000;
   reg [15:0] \mac_mul_s0$57  = 16'h0000;
   reg [15:0] \mac_mul_s0$59  = 16'h0000;
@@ -1169,6 +1193,14 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv1;
   wire stall_adv10;
   reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -1187,65 +1219,121 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
   always @(posedge clk)
-    \mac_add3_s0$391  <= \$289 ;
+    mac_add2_s0 <= \$285 ;
   always @(posedge clk)
-    \mac_add3_s0$392  <= \$290 ;
+    \mac_add2_s0$357  <= \$286 ;
   always @(posedge clk)
-    \mac_add3_s0$558  <= \$291 ;
+    \mac_add2_s0$359  <= \$287 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$292 ;
+    \mac_add2_s0$360  <= \$288 ;
   always @(posedge clk)
-    mac_add4_s0 <= \$293 ;
+    \mac_add2_s0$362  <= \$289 ;
   always @(posedge clk)
-    \mac_add4_s0$408  <= \$294 ;
+    \mac_add2_s0$363  <= \$290 ;
   always @(posedge clk)
-    \mac_add4_s0$411  <= \$295 ;
+    \mac_add2_s0$365  <= \$291 ;
   always @(posedge clk)
-    \mac_add4_s0$414  <= \$296 ;
+    \mac_add2_s0$366  <= \$292 ;
   always @(posedge clk)
-    \mac_add4_s0$560  <= \$297 ;
+    \mac_add2_s0$368  <= \$293 ;
   always @(posedge clk)
-    mac_add4_valid_s0 <= \$298 ;
+    \mac_add2_s0$369  <= \$294 ;
   always @(posedge clk)
-    o__valid <= \$299 ;
+    \mac_add2_s0$371  <= \$295 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$300 ;
+    \mac_add2_s0$372  <= \$296 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$301 ;
+    \mac_add2_s0$374  <= \$297 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$302 ;
+    \mac_add2_s0$375  <= \$298 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$303 ;
+    \mac_add2_s0$377  <= \$299 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$304 ;
+    \mac_add2_s0$378  <= \$300 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$305 ;
+    \mac_add2_s0$564  <= \$301 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$306 ;
+    mac_add2_valid_s0 <= \$302 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$307 ;
+    mac_add3_s0 <= \$303 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$308 ;
+    \mac_add3_s0$383  <= \$304 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$309 ;
+    \mac_add3_s0$385  <= \$305 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$310 ;
+    \mac_add3_s0$386  <= \$306 ;
   always @(posedge clk)
-    mac_acc0_out <= \$311 ;
+    \mac_add3_s0$388  <= \$307 ;
   always @(posedge clk)
-    mac_acc0 <= \$312 ;
+    \mac_add3_s0$389  <= \$308 ;
   always @(posedge clk)
-    mac_acc1_out <= \$313 ;
+    \mac_add3_s0$391  <= \$309 ;
   always @(posedge clk)
-    mac_acc1 <= \$314 ;
+    \mac_add3_s0$392  <= \$310 ;
   always @(posedge clk)
-    mac_acc2_out <= \$315 ;
+    \mac_add3_s0$566  <= \$311 ;
   always @(posedge clk)
-    mac_acc2 <= \$316 ;
+    mac_add3_valid_s0 <= \$312 ;
   always @(posedge clk)
-    mac_acc3_out <= \$317 ;
+    mac_add4_s0 <= \$313 ;
   always @(posedge clk)
-    mac_acc3 <= \$318 ;
+    \mac_add4_s0$416  <= \$314 ;
+  always @(posedge clk)
+    \mac_add4_s0$419  <= \$315 ;
+  always @(posedge clk)
+    \mac_add4_s0$422  <= \$316 ;
+  always @(posedge clk)
+    \mac_add4_s0$568  <= \$317 ;
+  always @(posedge clk)
+    mac_add4_valid_s0 <= \$318 ;
+  always @(posedge clk)
+    o__valid <= \$319 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$320 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$321 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$322 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$323 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$324 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$325 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$326 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$327 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$328 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$329 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$330 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$331 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$332 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$333 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$334 ;
+  always @(posedge clk)
+    mac_acc0 <= \$335 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$336 ;
+  always @(posedge clk)
+    mac_acc1 <= \$337 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$338 ;
+  always @(posedge clk)
+    mac_acc2 <= \$339 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$340 ;
+  always @(posedge clk)
+    mac_acc3 <= \$341 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$342 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1394,538 +1482,514 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv9 = \$11  | o__ready;
   assign \$12  = ~ stall_adv10_valid;
   assign stall_adv10 = \$12  | o__ready;
-  assign \$13  = $signed(mac_acc0) + $signed(mac_add4_s0);
-  assign \$14  = $signed(mac_acc1) + $signed(\mac_add4_s0$408 );
-  assign \$15  = $signed(mac_acc2) + $signed(\mac_add4_s0$411 );
-  assign \$16  = $signed(mac_acc3) + $signed(\mac_add4_s0$414 );
-  assign \$17  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$18  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$19  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$20  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$21  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$22  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$23  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$24  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$25  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$26  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$27  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$28  = mac_add4_valid_s0 & \mac_add4_s0$560 ;
-  assign \$29  = stall_adv7 & mac_add4_valid_s0;
-  assign \$30  = stall_adv8 & mac_add4_valid_s0;
-  assign \$31  = stall_adv9 & mac_add4_valid_s0;
-  assign \$32  = stall_adv10 & mac_add4_valid_s0;
+  assign \$13  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$14  | o__ready;
+  assign \$15  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$15  | o__ready;
+  assign \$16  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$16  | o__ready;
+  assign \$17  = $signed(mac_acc0) + $signed(mac_add4_s0);
+  assign \$18  = $signed(mac_acc1) + $signed(\mac_add4_s0$416 );
+  assign \$19  = $signed(mac_acc2) + $signed(\mac_add4_s0$419 );
+  assign \$20  = $signed(mac_acc3) + $signed(\mac_add4_s0$422 );
+  assign \$21  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$22  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$23  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$24  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$25  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$26  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$27  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$28  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$29  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$30  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$31  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$32  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$33  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$34  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$35  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$36  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
+  assign \$37  = stall_adv7 & mac_add4_valid_s0;
+  assign \$38  = \mac_add4_s0$568  ? 32'd0 : \$17 [31:0];
+  assign \$39  = stall_adv8 & mac_add4_valid_s0;
+  assign \$40  = \$39  & \mac_add4_s0$568 ;
+  assign \$41  = stall_adv9 & mac_add4_valid_s0;
+  assign \$42  = \mac_add4_s0$568  ? 32'd0 : \$18 [31:0];
+  assign \$43  = stall_adv10 & mac_add4_valid_s0;
+  assign \$44  = \$43  & \mac_add4_s0$568 ;
+  assign \$45  = stall_adv11 & mac_add4_valid_s0;
+  assign \$46  = \mac_add4_s0$568  ? 32'd0 : \$19 [31:0];
+  assign \$47  = stall_adv12 & mac_add4_valid_s0;
+  assign \$48  = \$47  & \mac_add4_s0$568 ;
+  assign \$49  = stall_adv13 & mac_add4_valid_s0;
+  assign \$50  = \mac_add4_s0$568  ? 32'd0 : \$20 [31:0];
+  assign \$51  = stall_adv14 & mac_add4_valid_s0;
+  assign \$52  = \$51  & \mac_add4_s0$568 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$33 ;
+    mac_dspin_s0 <= \$53 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$34 ;
+    mac_dspin_valid_s0 <= \$54 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$35 ;
+    mac_mul_s0 <= \$55 ;
   always @(posedge clk)
-    \mac_mul_s0$15  <= \$36 ;
+    \mac_mul_s0$15  <= \$56 ;
   always @(posedge clk)
-    \mac_mul_s0$17  <= \$37 ;
+    \mac_mul_s0$17  <= \$57 ;
   always @(posedge clk)
-    \mac_mul_s0$18  <= \$38 ;
+    \mac_mul_s0$18  <= \$58 ;
   always @(posedge clk)
-    \mac_mul_s0$20  <= \$39 ;
+    \mac_mul_s0$20  <= \$59 ;
   always @(posedge clk)
-    \mac_mul_s0$21  <= \$40 ;
+    \mac_mul_s0$21  <= \$60 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$41 ;
+    \mac_mul_s0$23  <= \$61 ;
   always @(posedge clk)
-    \mac_mul_s0$24  <= \$42 ;
+    \mac_mul_s0$24  <= \$62 ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$43 ;
+    \mac_mul_s0$26  <= \$63 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$44 ;
+    \mac_mul_s0$27  <= \$64 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$45 ;
+    \mac_mul_s0$29  <= \$65 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$46 ;
+    \mac_mul_s0$30  <= \$66 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$47 ;
+    \mac_mul_s0$32  <= \$67 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$48 ;
+    \mac_mul_s0$33  <= \$68 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$49 ;
+    \mac_mul_s0$35  <= \$69 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$50 ;
+    \mac_mul_s0$36  <= \$70 ;
   always @(posedge clk)
-    \mac_mul_s0$38  <= \$51 ;
+    \mac_mul_s0$38  <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$39  <= \$52 ;
+    \mac_mul_s0$39  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$41  <= \$53 ;
+    \mac_mul_s0$41  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$42  <= \$54 ;
+    \mac_mul_s0$42  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$55 ;
+    \mac_mul_s0$44  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$56 ;
+    \mac_mul_s0$45  <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$57 ;
+    \mac_mul_s0$47  <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$58 ;
+    \mac_mul_s0$48  <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$59 ;
+    \mac_mul_s0$50  <= \$79 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$60 ;
+    \mac_mul_s0$51  <= \$80 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$61 ;
+    \mac_mul_s0$53  <= \$81 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$62 ;
+    \mac_mul_s0$54  <= \$82 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$63 ;
+    \mac_mul_s0$56  <= \$83 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$64 ;
+    \mac_mul_s0$57  <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$65 ;
+    \mac_mul_s0$59  <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$66 ;
+    \mac_mul_s0$60  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$67 ;
+    \mac_mul_s0$62  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$68 ;
+    \mac_mul_s0$63  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$69 ;
+    \mac_mul_s0$65  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$70 ;
+    \mac_mul_s0$66  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$71 ;
+    \mac_mul_s0$68  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$72 ;
+    \mac_mul_s0$69  <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$73 ;
+    \mac_mul_s0$71  <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$74 ;
+    \mac_mul_s0$72  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$75 ;
+    \mac_mul_s0$74  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$76 ;
+    \mac_mul_s0$75  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$77 ;
+    \mac_mul_s0$77  <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$78 ;
+    \mac_mul_s0$78  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$79 ;
+    \mac_mul_s0$80  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$80 ;
+    \mac_mul_s0$81  <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$81 ;
+    \mac_mul_s0$83  <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$82 ;
+    \mac_mul_s0$84  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$83 ;
+    \mac_mul_s0$86  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$84 ;
+    \mac_mul_s0$87  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$85 ;
+    \mac_mul_s0$89  <= \$105 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$86 ;
+    \mac_mul_s0$90  <= \$106 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$87 ;
+    \mac_mul_s0$92  <= \$107 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$88 ;
+    \mac_mul_s0$93  <= \$108 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$89 ;
+    \mac_mul_s0$95  <= \$109 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$90 ;
+    \mac_mul_s0$96  <= \$110 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$91 ;
+    \mac_mul_s0$98  <= \$111 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$92 ;
+    \mac_mul_s0$99  <= \$112 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$93 ;
+    \mac_mul_s0$101  <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$94 ;
+    \mac_mul_s0$102  <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$95 ;
+    \mac_mul_s0$104  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$96 ;
+    \mac_mul_s0$105  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$97 ;
+    \mac_mul_s0$107  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$98 ;
+    \mac_mul_s0$108  <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$99 ;
+    \mac_mul_s0$110  <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$100 ;
+    \mac_mul_s0$111  <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$101 ;
+    \mac_mul_s0$113  <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$102 ;
+    \mac_mul_s0$114  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$103 ;
+    \mac_mul_s0$116  <= \$123 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$104 ;
+    \mac_mul_s0$117  <= \$124 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$105 ;
+    \mac_mul_s0$119  <= \$125 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$106 ;
+    \mac_mul_s0$120  <= \$126 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$107 ;
+    \mac_mul_s0$122  <= \$127 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$108 ;
+    \mac_mul_s0$123  <= \$128 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$109 ;
+    \mac_mul_s0$125  <= \$129 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$110 ;
+    \mac_mul_s0$126  <= \$130 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$111 ;
+    \mac_mul_s0$128  <= \$131 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$112 ;
+    \mac_mul_s0$129  <= \$132 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$113 ;
+    \mac_mul_s0$131  <= \$133 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$114 ;
+    \mac_mul_s0$132  <= \$134 ;
   always @(posedge clk)
-    \mac_mul_s0$134  <= \$115 ;
+    \mac_mul_s0$134  <= \$135 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$116 ;
+    \mac_mul_s0$135  <= \$136 ;
   always @(posedge clk)
-    \mac_mul_s0$137  <= \$117 ;
+    \mac_mul_s0$137  <= \$137 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$118 ;
+    \mac_mul_s0$138  <= \$138 ;
   always @(posedge clk)
-    \mac_mul_s0$140  <= \$119 ;
+    \mac_mul_s0$140  <= \$139 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$120 ;
+    \mac_mul_s0$141  <= \$140 ;
   always @(posedge clk)
-    \mac_mul_s0$143  <= \$121 ;
+    \mac_mul_s0$143  <= \$141 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$122 ;
+    \mac_mul_s0$144  <= \$142 ;
   always @(posedge clk)
-    \mac_mul_s0$146  <= \$123 ;
+    \mac_mul_s0$146  <= \$143 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$124 ;
+    \mac_mul_s0$147  <= \$144 ;
   always @(posedge clk)
-    \mac_mul_s0$149  <= \$125 ;
+    \mac_mul_s0$149  <= \$145 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$126 ;
+    \mac_mul_s0$150  <= \$146 ;
   always @(posedge clk)
-    \mac_mul_s0$152  <= \$127 ;
+    \mac_mul_s0$152  <= \$147 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$128 ;
+    \mac_mul_s0$153  <= \$148 ;
   always @(posedge clk)
-    \mac_mul_s0$155  <= \$129 ;
+    \mac_mul_s0$155  <= \$149 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$130 ;
+    \mac_mul_s0$156  <= \$150 ;
   always @(posedge clk)
-    \mac_mul_s0$158  <= \$131 ;
+    \mac_mul_s0$158  <= \$151 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$132 ;
+    \mac_mul_s0$159  <= \$152 ;
   always @(posedge clk)
-    \mac_mul_s0$161  <= \$133 ;
+    \mac_mul_s0$161  <= \$153 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$134 ;
+    \mac_mul_s0$162  <= \$154 ;
   always @(posedge clk)
-    \mac_mul_s0$164  <= \$135 ;
+    \mac_mul_s0$164  <= \$155 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$136 ;
+    \mac_mul_s0$165  <= \$156 ;
   always @(posedge clk)
-    \mac_mul_s0$167  <= \$137 ;
+    \mac_mul_s0$167  <= \$157 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$138 ;
+    \mac_mul_s0$168  <= \$158 ;
   always @(posedge clk)
-    \mac_mul_s0$170  <= \$139 ;
+    \mac_mul_s0$170  <= \$159 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$140 ;
+    \mac_mul_s0$171  <= \$160 ;
   always @(posedge clk)
-    \mac_mul_s0$173  <= \$141 ;
+    \mac_mul_s0$173  <= \$161 ;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$142 ;
+    \mac_mul_s0$174  <= \$162 ;
   always @(posedge clk)
-    \mac_mul_s0$176  <= \$143 ;
+    \mac_mul_s0$176  <= \$163 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$144 ;
+    \mac_mul_s0$177  <= \$164 ;
   always @(posedge clk)
-    \mac_mul_s0$179  <= \$145 ;
+    \mac_mul_s0$179  <= \$165 ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$146 ;
+    \mac_mul_s0$180  <= \$166 ;
   always @(posedge clk)
-    \mac_mul_s0$182  <= \$147 ;
+    \mac_mul_s0$182  <= \$167 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$148 ;
+    \mac_mul_s0$183  <= \$168 ;
   always @(posedge clk)
-    \mac_mul_s0$185  <= \$149 ;
+    \mac_mul_s0$185  <= \$169 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$150 ;
+    \mac_mul_s0$186  <= \$170 ;
   always @(posedge clk)
-    \mac_mul_s0$188  <= \$151 ;
+    \mac_mul_s0$188  <= \$171 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$152 ;
+    \mac_mul_s0$189  <= \$172 ;
   always @(posedge clk)
-    \mac_mul_s0$191  <= \$153 ;
+    \mac_mul_s0$191  <= \$173 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$154 ;
+    \mac_mul_s0$192  <= \$174 ;
   always @(posedge clk)
-    \mac_mul_s0$194  <= \$155 ;
+    \mac_mul_s0$194  <= \$175 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$156 ;
+    \mac_mul_s0$195  <= \$176 ;
   always @(posedge clk)
-    \mac_mul_s0$197  <= \$157 ;
+    \mac_mul_s0$197  <= \$177 ;
   always @(posedge clk)
-    \mac_mul_s0$198  <= \$158 ;
+    \mac_mul_s0$198  <= \$178 ;
   always @(posedge clk)
-    \mac_mul_s0$200  <= \$159 ;
+    \mac_mul_s0$200  <= \$179 ;
   always @(posedge clk)
-    \mac_mul_s0$201  <= \$160 ;
+    \mac_mul_s0$201  <= \$180 ;
   always @(posedge clk)
-    \mac_mul_s0$203  <= \$161 ;
+    \mac_mul_s0$203  <= \$181 ;
   always @(posedge clk)
-    \mac_mul_s0$204  <= \$162 ;
+    \mac_mul_s0$204  <= \$182 ;
   always @(posedge clk)
-    \mac_mul_s0$550  <= \$163 ;
+    \mac_mul_s0$558  <= \$183 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$164 ;
+    mac_mul_valid_s0 <= \$184 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$165 ;
+    mac_add0_s0 <= \$185 ;
   always @(posedge clk)
-    \mac_add0_s0$209  <= \$166 ;
+    \mac_add0_s0$209  <= \$186 ;
   always @(posedge clk)
-    \mac_add0_s0$211  <= \$167 ;
+    \mac_add0_s0$211  <= \$187 ;
   always @(posedge clk)
-    \mac_add0_s0$212  <= \$168 ;
+    \mac_add0_s0$212  <= \$188 ;
   always @(posedge clk)
-    \mac_add0_s0$214  <= \$169 ;
+    \mac_add0_s0$214  <= \$189 ;
   always @(posedge clk)
-    \mac_add0_s0$215  <= \$170 ;
+    \mac_add0_s0$215  <= \$190 ;
   always @(posedge clk)
-    \mac_add0_s0$217  <= \$171 ;
+    \mac_add0_s0$217  <= \$191 ;
   always @(posedge clk)
-    \mac_add0_s0$218  <= \$172 ;
+    \mac_add0_s0$218  <= \$192 ;
   always @(posedge clk)
-    \mac_add0_s0$220  <= \$173 ;
+    \mac_add0_s0$220  <= \$193 ;
   always @(posedge clk)
-    \mac_add0_s0$221  <= \$174 ;
+    \mac_add0_s0$221  <= \$194 ;
   always @(posedge clk)
-    \mac_add0_s0$223  <= \$175 ;
+    \mac_add0_s0$223  <= \$195 ;
   always @(posedge clk)
-    \mac_add0_s0$224  <= \$176 ;
+    \mac_add0_s0$224  <= \$196 ;
   always @(posedge clk)
-    \mac_add0_s0$226  <= \$177 ;
+    \mac_add0_s0$226  <= \$197 ;
   always @(posedge clk)
-    \mac_add0_s0$227  <= \$178 ;
+    \mac_add0_s0$227  <= \$198 ;
   always @(posedge clk)
-    \mac_add0_s0$229  <= \$179 ;
+    \mac_add0_s0$229  <= \$199 ;
   always @(posedge clk)
-    \mac_add0_s0$230  <= \$180 ;
+    \mac_add0_s0$230  <= \$200 ;
   always @(posedge clk)
-    \mac_add0_s0$232  <= \$181 ;
+    \mac_add0_s0$232  <= \$201 ;
   always @(posedge clk)
-    \mac_add0_s0$233  <= \$182 ;
+    \mac_add0_s0$233  <= \$202 ;
   always @(posedge clk)
-    \mac_add0_s0$235  <= \$183 ;
+    \mac_add0_s0$235  <= \$203 ;
   always @(posedge clk)
-    \mac_add0_s0$236  <= \$184 ;
+    \mac_add0_s0$236  <= \$204 ;
   always @(posedge clk)
-    \mac_add0_s0$238  <= \$185 ;
+    \mac_add0_s0$238  <= \$205 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$186 ;
+    \mac_add0_s0$239  <= \$206 ;
   always @(posedge clk)
-    \mac_add0_s0$241  <= \$187 ;
+    \mac_add0_s0$241  <= \$207 ;
   always @(posedge clk)
-    \mac_add0_s0$242  <= \$188 ;
+    \mac_add0_s0$242  <= \$208 ;
   always @(posedge clk)
-    \mac_add0_s0$244  <= \$189 ;
+    \mac_add0_s0$244  <= \$209 ;
   always @(posedge clk)
-    \mac_add0_s0$245  <= \$190 ;
+    \mac_add0_s0$245  <= \$210 ;
   always @(posedge clk)
-    \mac_add0_s0$247  <= \$191 ;
+    \mac_add0_s0$247  <= \$211 ;
   always @(posedge clk)
-    \mac_add0_s0$248  <= \$192 ;
+    \mac_add0_s0$248  <= \$212 ;
   always @(posedge clk)
-    \mac_add0_s0$250  <= \$193 ;
+    \mac_add0_s0$250  <= \$213 ;
   always @(posedge clk)
-    \mac_add0_s0$251  <= \$194 ;
+    \mac_add0_s0$251  <= \$214 ;
   always @(posedge clk)
-    \mac_add0_s0$253  <= \$195 ;
+    \mac_add0_s0$253  <= \$215 ;
   always @(posedge clk)
-    \mac_add0_s0$254  <= \$196 ;
+    \mac_add0_s0$254  <= \$216 ;
   always @(posedge clk)
-    \mac_add0_s0$256  <= \$197 ;
+    \mac_add0_s0$256  <= \$217 ;
   always @(posedge clk)
-    \mac_add0_s0$257  <= \$198 ;
+    \mac_add0_s0$257  <= \$218 ;
   always @(posedge clk)
-    \mac_add0_s0$259  <= \$199 ;
+    \mac_add0_s0$259  <= \$219 ;
   always @(posedge clk)
-    \mac_add0_s0$260  <= \$200 ;
+    \mac_add0_s0$260  <= \$220 ;
   always @(posedge clk)
-    \mac_add0_s0$262  <= \$201 ;
+    \mac_add0_s0$262  <= \$221 ;
   always @(posedge clk)
-    \mac_add0_s0$263  <= \$202 ;
+    \mac_add0_s0$263  <= \$222 ;
   always @(posedge clk)
-    \mac_add0_s0$265  <= \$203 ;
+    \mac_add0_s0$265  <= \$223 ;
   always @(posedge clk)
-    \mac_add0_s0$266  <= \$204 ;
+    \mac_add0_s0$266  <= \$224 ;
   always @(posedge clk)
-    \mac_add0_s0$268  <= \$205 ;
+    \mac_add0_s0$268  <= \$225 ;
   always @(posedge clk)
-    \mac_add0_s0$269  <= \$206 ;
+    \mac_add0_s0$269  <= \$226 ;
   always @(posedge clk)
-    \mac_add0_s0$271  <= \$207 ;
+    \mac_add0_s0$271  <= \$227 ;
   always @(posedge clk)
-    \mac_add0_s0$272  <= \$208 ;
+    \mac_add0_s0$272  <= \$228 ;
   always @(posedge clk)
-    \mac_add0_s0$274  <= \$209 ;
+    \mac_add0_s0$274  <= \$229 ;
   always @(posedge clk)
-    \mac_add0_s0$275  <= \$210 ;
+    \mac_add0_s0$275  <= \$230 ;
   always @(posedge clk)
-    \mac_add0_s0$277  <= \$211 ;
+    \mac_add0_s0$277  <= \$231 ;
   always @(posedge clk)
-    \mac_add0_s0$278  <= \$212 ;
+    \mac_add0_s0$278  <= \$232 ;
   always @(posedge clk)
-    \mac_add0_s0$280  <= \$213 ;
+    \mac_add0_s0$280  <= \$233 ;
   always @(posedge clk)
-    \mac_add0_s0$281  <= \$214 ;
+    \mac_add0_s0$281  <= \$234 ;
   always @(posedge clk)
-    \mac_add0_s0$283  <= \$215 ;
+    \mac_add0_s0$283  <= \$235 ;
   always @(posedge clk)
-    \mac_add0_s0$284  <= \$216 ;
+    \mac_add0_s0$284  <= \$236 ;
   always @(posedge clk)
-    \mac_add0_s0$286  <= \$217 ;
+    \mac_add0_s0$286  <= \$237 ;
   always @(posedge clk)
-    \mac_add0_s0$287  <= \$218 ;
+    \mac_add0_s0$287  <= \$238 ;
   always @(posedge clk)
-    \mac_add0_s0$289  <= \$219 ;
+    \mac_add0_s0$289  <= \$239 ;
   always @(posedge clk)
-    \mac_add0_s0$290  <= \$220 ;
+    \mac_add0_s0$290  <= \$240 ;
   always @(posedge clk)
-    \mac_add0_s0$292  <= \$221 ;
+    \mac_add0_s0$292  <= \$241 ;
   always @(posedge clk)
-    \mac_add0_s0$293  <= \$222 ;
+    \mac_add0_s0$293  <= \$242 ;
   always @(posedge clk)
-    \mac_add0_s0$295  <= \$223 ;
+    \mac_add0_s0$295  <= \$243 ;
   always @(posedge clk)
-    \mac_add0_s0$296  <= \$224 ;
+    \mac_add0_s0$296  <= \$244 ;
   always @(posedge clk)
-    \mac_add0_s0$298  <= \$225 ;
+    \mac_add0_s0$298  <= \$245 ;
   always @(posedge clk)
-    \mac_add0_s0$299  <= \$226 ;
+    \mac_add0_s0$299  <= \$246 ;
   always @(posedge clk)
-    \mac_add0_s0$301  <= \$227 ;
+    \mac_add0_s0$301  <= \$247 ;
   always @(posedge clk)
-    \mac_add0_s0$302  <= \$228 ;
+    \mac_add0_s0$302  <= \$248 ;
   always @(posedge clk)
-    \mac_add0_s0$552  <= \$229 ;
+    \mac_add0_s0$560  <= \$249 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$230 ;
+    mac_add0_valid_s0 <= \$250 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$231 ;
+    mac_add1_s0 <= \$251 ;
   always @(posedge clk)
-    \mac_add1_s0$307  <= \$232 ;
+    \mac_add1_s0$307  <= \$252 ;
   always @(posedge clk)
-    \mac_add1_s0$309  <= \$233 ;
+    \mac_add1_s0$309  <= \$253 ;
   always @(posedge clk)
-    \mac_add1_s0$310  <= \$234 ;
+    \mac_add1_s0$310  <= \$254 ;
   always @(posedge clk)
-    \mac_add1_s0$312  <= \$235 ;
+    \mac_add1_s0$312  <= \$255 ;
   always @(posedge clk)
-    \mac_add1_s0$313  <= \$236 ;
+    \mac_add1_s0$313  <= \$256 ;
   always @(posedge clk)
-    \mac_add1_s0$315  <= \$237 ;
+    \mac_add1_s0$315  <= \$257 ;
   always @(posedge clk)
-    \mac_add1_s0$316  <= \$238 ;
+    \mac_add1_s0$316  <= \$258 ;
   always @(posedge clk)
-    \mac_add1_s0$318  <= \$239 ;
+    \mac_add1_s0$318  <= \$259 ;
   always @(posedge clk)
-    \mac_add1_s0$319  <= \$240 ;
+    \mac_add1_s0$319  <= \$260 ;
   always @(posedge clk)
-    \mac_add1_s0$321  <= \$241 ;
+    \mac_add1_s0$321  <= \$261 ;
   always @(posedge clk)
-    \mac_add1_s0$322  <= \$242 ;
+    \mac_add1_s0$322  <= \$262 ;
   always @(posedge clk)
-    \mac_add1_s0$324  <= \$243 ;
+    \mac_add1_s0$324  <= \$263 ;
   always @(posedge clk)
-    \mac_add1_s0$325  <= \$244 ;
+    \mac_add1_s0$325  <= \$264 ;
   always @(posedge clk)
-    \mac_add1_s0$327  <= \$245 ;
+    \mac_add1_s0$327  <= \$265 ;
   always @(posedge clk)
-    \mac_add1_s0$328  <= \$246 ;
+    \mac_add1_s0$328  <= \$266 ;
   always @(posedge clk)
-    \mac_add1_s0$330  <= \$247 ;
+    \mac_add1_s0$330  <= \$267 ;
   always @(posedge clk)
-    \mac_add1_s0$331  <= \$248 ;
+    \mac_add1_s0$331  <= \$268 ;
   always @(posedge clk)
-    \mac_add1_s0$333  <= \$249 ;
+    \mac_add1_s0$333  <= \$269 ;
   always @(posedge clk)
-    \mac_add1_s0$334  <= \$250 ;
+    \mac_add1_s0$334  <= \$270 ;
   always @(posedge clk)
-    \mac_add1_s0$336  <= \$251 ;
+    \mac_add1_s0$336  <= \$271 ;
   always @(posedge clk)
-    \mac_add1_s0$337  <= \$252 ;
+    \mac_add1_s0$337  <= \$272 ;
   always @(posedge clk)
-    \mac_add1_s0$339  <= \$253 ;
+    \mac_add1_s0$339  <= \$273 ;
   always @(posedge clk)
-    \mac_add1_s0$340  <= \$254 ;
+    \mac_add1_s0$340  <= \$274 ;
   always @(posedge clk)
-    \mac_add1_s0$342  <= \$255 ;
+    \mac_add1_s0$342  <= \$275 ;
   always @(posedge clk)
-    \mac_add1_s0$343  <= \$256 ;
+    \mac_add1_s0$343  <= \$276 ;
   always @(posedge clk)
-    \mac_add1_s0$345  <= \$257 ;
+    \mac_add1_s0$345  <= \$277 ;
   always @(posedge clk)
-    \mac_add1_s0$346  <= \$258 ;
+    \mac_add1_s0$346  <= \$278 ;
   always @(posedge clk)
-    \mac_add1_s0$348  <= \$259 ;
+    \mac_add1_s0$348  <= \$279 ;
   always @(posedge clk)
-    \mac_add1_s0$349  <= \$260 ;
+    \mac_add1_s0$349  <= \$280 ;
   always @(posedge clk)
-    \mac_add1_s0$351  <= \$261 ;
+    \mac_add1_s0$351  <= \$281 ;
   always @(posedge clk)
-    \mac_add1_s0$352  <= \$262 ;
+    \mac_add1_s0$352  <= \$282 ;
   always @(posedge clk)
-    \mac_add1_s0$554  <= \$263 ;
+    \mac_add1_s0$562  <= \$283 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$264 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$265 ;
-  always @(posedge clk)
-    \mac_add2_s0$357  <= \$266 ;
-  always @(posedge clk)
-    \mac_add2_s0$359  <= \$267 ;
-  always @(posedge clk)
-    \mac_add2_s0$360  <= \$268 ;
-  always @(posedge clk)
-    \mac_add2_s0$362  <= \$269 ;
-  always @(posedge clk)
-    \mac_add2_s0$363  <= \$270 ;
-  always @(posedge clk)
-    \mac_add2_s0$365  <= \$271 ;
-  always @(posedge clk)
-    \mac_add2_s0$366  <= \$272 ;
-  always @(posedge clk)
-    \mac_add2_s0$368  <= \$273 ;
-  always @(posedge clk)
-    \mac_add2_s0$369  <= \$274 ;
-  always @(posedge clk)
-    \mac_add2_s0$371  <= \$275 ;
-  always @(posedge clk)
-    \mac_add2_s0$372  <= \$276 ;
-  always @(posedge clk)
-    \mac_add2_s0$374  <= \$277 ;
-  always @(posedge clk)
-    \mac_add2_s0$375  <= \$278 ;
-  always @(posedge clk)
-    \mac_add2_s0$377  <= \$279 ;
-  always @(posedge clk)
-    \mac_add2_s0$378  <= \$280 ;
-  always @(posedge clk)
-    \mac_add2_s0$556  <= \$281 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$282 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$283 ;
-  always @(posedge clk)
-    \mac_add3_s0$383  <= \$284 ;
-  always @(posedge clk)
-    \mac_add3_s0$385  <= \$285 ;
-  always @(posedge clk)
-    \mac_add3_s0$386  <= \$286 ;
-  always @(posedge clk)
-    \mac_add3_s0$388  <= \$287 ;
-  always @(posedge clk)
-    \mac_add3_s0$389  <= \$288 ;
+    mac_add1_valid_s0 <= \$284 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -3208,115 +3272,128 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_add3_s0$391 ;
-    if (stall_adv5) begin
-      \$289  = mac3_sum3_p0;
+    \$285  = mac_add2_s0;
+    if (stall_adv4) begin
+      \$285  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_add3_s0$392 ;
-    if (stall_adv5) begin
-      \$290  = mac3_sum3_p1;
+    \$286  = \mac_add2_s0$357 ;
+    if (stall_adv4) begin
+      \$286  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_add3_s0$558 ;
-    if (stall_adv5) begin
-      \$291  = \mac_add2_s0$556 ;
+    \$287  = \mac_add2_s0$359 ;
+    if (stall_adv4) begin
+      \$287  = mac0_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = mac_add3_valid_s0;
-    if (stall_adv5) begin
-      \$292  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$292  = 1'h0;
+    \$288  = \mac_add2_s0$360 ;
+    if (stall_adv4) begin
+      \$288  = mac0_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = mac_add4_s0;
-    if (stall_adv6) begin
-      \$293  = mac0_sum4_p0;
+    \$289  = \mac_add2_s0$362 ;
+    if (stall_adv4) begin
+      \$289  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_add4_s0$408 ;
-    if (stall_adv6) begin
-      \$294  = mac1_sum4_p0;
+    \$290  = \mac_add2_s0$363 ;
+    if (stall_adv4) begin
+      \$290  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_add4_s0$411 ;
-    if (stall_adv6) begin
-      \$295  = mac2_sum4_p0;
+    \$291  = \mac_add2_s0$365 ;
+    if (stall_adv4) begin
+      \$291  = mac1_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_add4_s0$414 ;
-    if (stall_adv6) begin
-      \$296  = mac3_sum4_p0;
+    \$292  = \mac_add2_s0$366 ;
+    if (stall_adv4) begin
+      \$292  = mac1_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_add4_s0$560 ;
-    if (stall_adv6) begin
-      \$297  = \mac_add3_s0$558 ;
+    \$293  = \mac_add2_s0$368 ;
+    if (stall_adv4) begin
+      \$293  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = mac_add4_valid_s0;
-    if (stall_adv6) begin
-      \$298  = mac_add3_valid_s0;
-    end
-    if (rst) begin
-      \$298  = 1'h0;
+    \$294  = \mac_add2_s0$369 ;
+    if (stall_adv4) begin
+      \$294  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = o__valid;
-    if (i__ready) begin
-      \$299  = \$17 ;
-    end
-    if (rst) begin
-      \$299  = 1'h0;
+    \$295  = \mac_add2_s0$371 ;
+    if (stall_adv4) begin
+      \$295  = mac2_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$300  = \$18 ;
-    end
-    if (rst) begin
-      \$300  = 1'h0;
+    \$296  = \mac_add2_s0$372 ;
+    if (stall_adv4) begin
+      \$296  = mac2_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$301  = \$19 ;
-    end
-    if (rst) begin
-      \$301  = 1'h0;
+    \$297  = \mac_add2_s0$374 ;
+    if (stall_adv4) begin
+      \$297  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$302  = \$20 ;
+    \$298  = \mac_add2_s0$375 ;
+    if (stall_adv4) begin
+      \$298  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_add2_s0$377 ;
+    if (stall_adv4) begin
+      \$299  = mac3_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_add2_s0$378 ;
+    if (stall_adv4) begin
+      \$300  = mac3_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_add2_s0$564 ;
+    if (stall_adv4) begin
+      \$301  = \mac_add1_s0$562 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = mac_add2_valid_s0;
+    if (stall_adv4) begin
+      \$302  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$302  = 1'h0;
@@ -3324,1992 +3401,1991 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$303  = \$21 ;
-    end
-    if (rst) begin
-      \$303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$304  = \$22 ;
-    end
-    if (rst) begin
-      \$304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = stall_adv5_valid;
+    \$303  = mac_add3_s0;
     if (stall_adv5) begin
-      \$305  = \$23 ;
-    end
-    if (rst) begin
-      \$305  = 1'h0;
+      \$303  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = stall_adv6_valid;
+    \$304  = \mac_add3_s0$383 ;
+    if (stall_adv5) begin
+      \$304  = mac0_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \mac_add3_s0$385 ;
+    if (stall_adv5) begin
+      \$305  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \mac_add3_s0$386 ;
+    if (stall_adv5) begin
+      \$306  = mac1_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_add3_s0$388 ;
+    if (stall_adv5) begin
+      \$307  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_add3_s0$389 ;
+    if (stall_adv5) begin
+      \$308  = mac2_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_add3_s0$391 ;
+    if (stall_adv5) begin
+      \$309  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_add3_s0$392 ;
+    if (stall_adv5) begin
+      \$310  = mac3_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_add3_s0$566 ;
+    if (stall_adv5) begin
+      \$311  = \mac_add2_s0$564 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = mac_add3_valid_s0;
+    if (stall_adv5) begin
+      \$312  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = mac_add4_s0;
     if (stall_adv6) begin
-      \$306  = \$24 ;
-    end
-    if (rst) begin
-      \$306  = 1'h0;
+      \$313  = mac0_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = stall_adv7_valid;
+    \$314  = \mac_add4_s0$416 ;
+    if (stall_adv6) begin
+      \$314  = mac1_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = \mac_add4_s0$419 ;
+    if (stall_adv6) begin
+      \$315  = mac2_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = \mac_add4_s0$422 ;
+    if (stall_adv6) begin
+      \$316  = mac3_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = \mac_add4_s0$568 ;
+    if (stall_adv6) begin
+      \$317  = \mac_add3_s0$566 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = mac_add4_valid_s0;
+    if (stall_adv6) begin
+      \$318  = mac_add3_valid_s0;
+    end
+    if (rst) begin
+      \$318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = o__valid;
+    if (i__ready) begin
+      \$319  = \$21 ;
+    end
+    if (rst) begin
+      \$319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$320  = \$22 ;
+    end
+    if (rst) begin
+      \$320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$321  = \$23 ;
+    end
+    if (rst) begin
+      \$321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$322  = \$24 ;
+    end
+    if (rst) begin
+      \$322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$323  = \$25 ;
+    end
+    if (rst) begin
+      \$323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$324  = \$26 ;
+    end
+    if (rst) begin
+      \$324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$325  = \$27 ;
+    end
+    if (rst) begin
+      \$325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$326  = \$28 ;
+    end
+    if (rst) begin
+      \$326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$307  = \$25 ;
+      \$327  = \$29 ;
     end
     if (rst) begin
-      \$307  = 1'h0;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = stall_adv8_valid;
+    \$328  = stall_adv8_valid;
     if (stall_adv8) begin
-      \$308  = \$26 ;
+      \$328  = \$30 ;
     end
     if (rst) begin
-      \$308  = 1'h0;
+      \$328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = stall_adv9_valid;
+    \$329  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$309  = \$27 ;
+      \$329  = \$31 ;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = stall_adv10_valid;
+    \$330  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$310  = \$28 ;
+      \$330  = \$32 ;
     end
     if (rst) begin
-      \$310  = 1'h0;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = mac_acc0_out;
-    if (\$29 ) begin
-      if (\mac_add4_s0$560 ) begin
-        \$311  = \$13 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = mac_acc0;
-    if (\$29 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$560 ) begin
-        \$312  = 32'd0;
-      end else begin
-        \$312  = \$13 [31:0];
-      end
+    \$331  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$331  = \$33 ;
     end
     if (rst) begin
-      \$312  = 32'd0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = mac_acc1_out;
-    if (\$30 ) begin
-      if (\mac_add4_s0$560 ) begin
-        \$313  = \$14 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = mac_acc1;
-    if (\$30 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$560 ) begin
-        \$314  = 32'd0;
-      end else begin
-        \$314  = \$14 [31:0];
-      end
+    \$332  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$332  = \$34 ;
     end
     if (rst) begin
-      \$314  = 32'd0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = mac_acc2_out;
-    if (\$31 ) begin
-      if (\mac_add4_s0$560 ) begin
-        \$315  = \$15 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = mac_acc2;
-    if (\$31 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$560 ) begin
-        \$316  = 32'd0;
-      end else begin
-        \$316  = \$15 [31:0];
-      end
+    \$333  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$333  = \$35 ;
     end
     if (rst) begin
-      \$316  = 32'd0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = mac_acc3_out;
-    if (\$32 ) begin
-      if (\mac_add4_s0$560 ) begin
-        \$317  = \$16 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = mac_acc3;
-    if (\$32 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$560 ) begin
-        \$318  = 32'd0;
-      end else begin
-        \$318  = \$16 [31:0];
-      end
+    \$334  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$334  = \$36 ;
     end
     if (rst) begin
-      \$318  = 32'd0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = mac_dspin_s0;
+    \$335  = mac_acc0;
+    if (\$37 ) begin
+      \$335  = \$38 ;
+    end
+    if (rst) begin
+      \$335  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = mac_acc0_out;
+    if (\$40 ) begin
+      \$336  = \$17 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = mac_acc1;
+    if (\$41 ) begin
+      \$337  = \$42 ;
+    end
+    if (rst) begin
+      \$337  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = mac_acc1_out;
+    if (\$44 ) begin
+      \$338  = \$18 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = mac_acc2;
+    if (\$45 ) begin
+      \$339  = \$46 ;
+    end
+    if (rst) begin
+      \$339  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = mac_acc2_out;
+    if (\$48 ) begin
+      \$340  = \$19 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = mac_acc3;
+    if (\$49 ) begin
+      \$341  = \$50 ;
+    end
+    if (rst) begin
+      \$341  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = mac_acc3_out;
+    if (\$52 ) begin
+      \$342  = \$20 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$33  = i__payload[1280];
+      \$53  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = mac_dspin_valid_s0;
+    \$54  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$34  = i__valid;
+      \$54  = i__valid;
     end
     if (rst) begin
-      \$34  = 1'h0;
+      \$54  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = mac_mul_s0;
+    \$55  = mac_mul_s0;
     if (stall_adv1) begin
-      \$35  = mac_prod0_0;
+      \$55  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$15 ;
+    \$56  = \mac_mul_s0$15 ;
     if (stall_adv1) begin
-      \$36  = mac_prod0_1;
+      \$56  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$17 ;
+    \$57  = \mac_mul_s0$17 ;
     if (stall_adv1) begin
-      \$37  = mac_prod0_2;
+      \$57  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$18 ;
+    \$58  = \mac_mul_s0$18 ;
     if (stall_adv1) begin
-      \$38  = mac_prod0_3;
+      \$58  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$20 ;
+    \$59  = \mac_mul_s0$20 ;
     if (stall_adv1) begin
-      \$39  = mac_prod0_4;
+      \$59  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_mul_s0$21 ;
+    \$60  = \mac_mul_s0$21 ;
     if (stall_adv1) begin
-      \$40  = mac_prod0_5;
+      \$60  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_mul_s0$23 ;
+    \$61  = \mac_mul_s0$23 ;
     if (stall_adv1) begin
-      \$41  = mac_prod0_6;
+      \$61  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_mul_s0$24 ;
+    \$62  = \mac_mul_s0$24 ;
     if (stall_adv1) begin
-      \$42  = mac_prod0_7;
+      \$62  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_mul_s0$26 ;
+    \$63  = \mac_mul_s0$26 ;
     if (stall_adv1) begin
-      \$43  = mac_prod0_8;
+      \$63  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_mul_s0$27 ;
+    \$64  = \mac_mul_s0$27 ;
     if (stall_adv1) begin
-      \$44  = mac_prod0_9;
+      \$64  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_mul_s0$29 ;
+    \$65  = \mac_mul_s0$29 ;
     if (stall_adv1) begin
-      \$45  = mac_prod0_10;
+      \$65  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_mul_s0$30 ;
+    \$66  = \mac_mul_s0$30 ;
     if (stall_adv1) begin
-      \$46  = mac_prod0_11;
+      \$66  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_mul_s0$32 ;
+    \$67  = \mac_mul_s0$32 ;
     if (stall_adv1) begin
-      \$47  = mac_prod0_12;
+      \$67  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_mul_s0$33 ;
+    \$68  = \mac_mul_s0$33 ;
     if (stall_adv1) begin
-      \$48  = mac_prod0_13;
+      \$68  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_mul_s0$35 ;
+    \$69  = \mac_mul_s0$35 ;
     if (stall_adv1) begin
-      \$49  = mac_prod0_14;
+      \$69  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_mul_s0$36 ;
+    \$70  = \mac_mul_s0$36 ;
     if (stall_adv1) begin
-      \$50  = mac_prod0_15;
+      \$70  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_mul_s0$38 ;
+    \$71  = \mac_mul_s0$38 ;
     if (stall_adv1) begin
-      \$51  = mac_prod0_16;
+      \$71  = mac_prod0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$39 ;
+    \$72  = \mac_mul_s0$39 ;
     if (stall_adv1) begin
-      \$52  = mac_prod0_17;
+      \$72  = mac_prod0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$41 ;
+    \$73  = \mac_mul_s0$41 ;
     if (stall_adv1) begin
-      \$53  = mac_prod0_18;
+      \$73  = mac_prod0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$42 ;
+    \$74  = \mac_mul_s0$42 ;
     if (stall_adv1) begin
-      \$54  = mac_prod0_19;
+      \$74  = mac_prod0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$44 ;
+    \$75  = \mac_mul_s0$44 ;
     if (stall_adv1) begin
-      \$55  = mac_prod0_20;
+      \$75  = mac_prod0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$45 ;
+    \$76  = \mac_mul_s0$45 ;
     if (stall_adv1) begin
-      \$56  = mac_prod0_21;
+      \$76  = mac_prod0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$47 ;
+    \$77  = \mac_mul_s0$47 ;
     if (stall_adv1) begin
-      \$57  = mac_prod0_22;
+      \$77  = mac_prod0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$48 ;
+    \$78  = \mac_mul_s0$48 ;
     if (stall_adv1) begin
-      \$58  = mac_prod0_23;
+      \$78  = mac_prod0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$50 ;
+    \$79  = \mac_mul_s0$50 ;
     if (stall_adv1) begin
-      \$59  = mac_prod0_24;
+      \$79  = mac_prod0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$51 ;
+    \$80  = \mac_mul_s0$51 ;
     if (stall_adv1) begin
-      \$60  = mac_prod0_25;
+      \$80  = mac_prod0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$53 ;
+    \$81  = \mac_mul_s0$53 ;
     if (stall_adv1) begin
-      \$61  = mac_prod0_26;
+      \$81  = mac_prod0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$54 ;
+    \$82  = \mac_mul_s0$54 ;
     if (stall_adv1) begin
-      \$62  = mac_prod0_27;
+      \$82  = mac_prod0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$56 ;
+    \$83  = \mac_mul_s0$56 ;
     if (stall_adv1) begin
-      \$63  = mac_prod0_28;
+      \$83  = mac_prod0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$57 ;
+    \$84  = \mac_mul_s0$57 ;
     if (stall_adv1) begin
-      \$64  = mac_prod0_29;
+      \$84  = mac_prod0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$59 ;
+    \$85  = \mac_mul_s0$59 ;
     if (stall_adv1) begin
-      \$65  = mac_prod0_30;
+      \$85  = mac_prod0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_mul_s0$60 ;
+    \$86  = \mac_mul_s0$60 ;
     if (stall_adv1) begin
-      \$66  = mac_prod0_31;
+      \$86  = mac_prod0_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_mul_s0$62 ;
+    \$87  = \mac_mul_s0$62 ;
     if (stall_adv1) begin
-      \$67  = mac_prod1_0;
+      \$87  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_mul_s0$63 ;
+    \$88  = \mac_mul_s0$63 ;
     if (stall_adv1) begin
-      \$68  = mac_prod1_1;
+      \$88  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_mul_s0$65 ;
+    \$89  = \mac_mul_s0$65 ;
     if (stall_adv1) begin
-      \$69  = mac_prod1_2;
+      \$89  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_mul_s0$66 ;
+    \$90  = \mac_mul_s0$66 ;
     if (stall_adv1) begin
-      \$70  = mac_prod1_3;
+      \$90  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_mul_s0$68 ;
+    \$91  = \mac_mul_s0$68 ;
     if (stall_adv1) begin
-      \$71  = mac_prod1_4;
+      \$91  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$69 ;
+    \$92  = \mac_mul_s0$69 ;
     if (stall_adv1) begin
-      \$72  = mac_prod1_5;
+      \$92  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$71 ;
+    \$93  = \mac_mul_s0$71 ;
     if (stall_adv1) begin
-      \$73  = mac_prod1_6;
+      \$93  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$72 ;
+    \$94  = \mac_mul_s0$72 ;
     if (stall_adv1) begin
-      \$74  = mac_prod1_7;
+      \$94  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$74 ;
+    \$95  = \mac_mul_s0$74 ;
     if (stall_adv1) begin
-      \$75  = mac_prod1_8;
+      \$95  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_mul_s0$75 ;
+    \$96  = \mac_mul_s0$75 ;
     if (stall_adv1) begin
-      \$76  = mac_prod1_9;
+      \$96  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_mul_s0$77 ;
+    \$97  = \mac_mul_s0$77 ;
     if (stall_adv1) begin
-      \$77  = mac_prod1_10;
+      \$97  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$78 ;
+    \$98  = \mac_mul_s0$78 ;
     if (stall_adv1) begin
-      \$78  = mac_prod1_11;
+      \$98  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$80 ;
+    \$99  = \mac_mul_s0$80 ;
     if (stall_adv1) begin
-      \$79  = mac_prod1_12;
+      \$99  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$81 ;
+    \$100  = \mac_mul_s0$81 ;
     if (stall_adv1) begin
-      \$80  = mac_prod1_13;
+      \$100  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$83 ;
+    \$101  = \mac_mul_s0$83 ;
     if (stall_adv1) begin
-      \$81  = mac_prod1_14;
+      \$101  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$84 ;
+    \$102  = \mac_mul_s0$84 ;
     if (stall_adv1) begin
-      \$82  = mac_prod1_15;
+      \$102  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$86 ;
+    \$103  = \mac_mul_s0$86 ;
     if (stall_adv1) begin
-      \$83  = mac_prod1_16;
+      \$103  = mac_prod1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$87 ;
+    \$104  = \mac_mul_s0$87 ;
     if (stall_adv1) begin
-      \$84  = mac_prod1_17;
+      \$104  = mac_prod1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$89 ;
+    \$105  = \mac_mul_s0$89 ;
     if (stall_adv1) begin
-      \$85  = mac_prod1_18;
+      \$105  = mac_prod1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$90 ;
+    \$106  = \mac_mul_s0$90 ;
     if (stall_adv1) begin
-      \$86  = mac_prod1_19;
+      \$106  = mac_prod1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$92 ;
+    \$107  = \mac_mul_s0$92 ;
     if (stall_adv1) begin
-      \$87  = mac_prod1_20;
+      \$107  = mac_prod1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$93 ;
+    \$108  = \mac_mul_s0$93 ;
     if (stall_adv1) begin
-      \$88  = mac_prod1_21;
+      \$108  = mac_prod1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$95 ;
+    \$109  = \mac_mul_s0$95 ;
     if (stall_adv1) begin
-      \$89  = mac_prod1_22;
+      \$109  = mac_prod1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$96 ;
+    \$110  = \mac_mul_s0$96 ;
     if (stall_adv1) begin
-      \$90  = mac_prod1_23;
+      \$110  = mac_prod1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$98 ;
+    \$111  = \mac_mul_s0$98 ;
     if (stall_adv1) begin
-      \$91  = mac_prod1_24;
+      \$111  = mac_prod1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$99 ;
+    \$112  = \mac_mul_s0$99 ;
     if (stall_adv1) begin
-      \$92  = mac_prod1_25;
+      \$112  = mac_prod1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$101 ;
+    \$113  = \mac_mul_s0$101 ;
     if (stall_adv1) begin
-      \$93  = mac_prod1_26;
+      \$113  = mac_prod1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$102 ;
+    \$114  = \mac_mul_s0$102 ;
     if (stall_adv1) begin
-      \$94  = mac_prod1_27;
+      \$114  = mac_prod1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$104 ;
+    \$115  = \mac_mul_s0$104 ;
     if (stall_adv1) begin
-      \$95  = mac_prod1_28;
+      \$115  = mac_prod1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$105 ;
+    \$116  = \mac_mul_s0$105 ;
     if (stall_adv1) begin
-      \$96  = mac_prod1_29;
+      \$116  = mac_prod1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$107 ;
+    \$117  = \mac_mul_s0$107 ;
     if (stall_adv1) begin
-      \$97  = mac_prod1_30;
+      \$117  = mac_prod1_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$108 ;
+    \$118  = \mac_mul_s0$108 ;
     if (stall_adv1) begin
-      \$98  = mac_prod1_31;
+      \$118  = mac_prod1_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$110 ;
+    \$119  = \mac_mul_s0$110 ;
     if (stall_adv1) begin
-      \$99  = mac_prod2_0;
+      \$119  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$111 ;
+    \$120  = \mac_mul_s0$111 ;
     if (stall_adv1) begin
-      \$100  = mac_prod2_1;
+      \$120  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$113 ;
+    \$121  = \mac_mul_s0$113 ;
     if (stall_adv1) begin
-      \$101  = mac_prod2_2;
+      \$121  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$114 ;
+    \$122  = \mac_mul_s0$114 ;
     if (stall_adv1) begin
-      \$102  = mac_prod2_3;
+      \$122  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$116 ;
+    \$123  = \mac_mul_s0$116 ;
     if (stall_adv1) begin
-      \$103  = mac_prod2_4;
+      \$123  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$117 ;
+    \$124  = \mac_mul_s0$117 ;
     if (stall_adv1) begin
-      \$104  = mac_prod2_5;
+      \$124  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$119 ;
+    \$125  = \mac_mul_s0$119 ;
     if (stall_adv1) begin
-      \$105  = mac_prod2_6;
+      \$125  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_mul_s0$120 ;
+    \$126  = \mac_mul_s0$120 ;
     if (stall_adv1) begin
-      \$106  = mac_prod2_7;
+      \$126  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_mul_s0$122 ;
+    \$127  = \mac_mul_s0$122 ;
     if (stall_adv1) begin
-      \$107  = mac_prod2_8;
+      \$127  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_mul_s0$123 ;
+    \$128  = \mac_mul_s0$123 ;
     if (stall_adv1) begin
-      \$108  = mac_prod2_9;
+      \$128  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_mul_s0$125 ;
+    \$129  = \mac_mul_s0$125 ;
     if (stall_adv1) begin
-      \$109  = mac_prod2_10;
+      \$129  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_mul_s0$126 ;
+    \$130  = \mac_mul_s0$126 ;
     if (stall_adv1) begin
-      \$110  = mac_prod2_11;
+      \$130  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_mul_s0$128 ;
+    \$131  = \mac_mul_s0$128 ;
     if (stall_adv1) begin
-      \$111  = mac_prod2_12;
+      \$131  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_mul_s0$129 ;
+    \$132  = \mac_mul_s0$129 ;
     if (stall_adv1) begin
-      \$112  = mac_prod2_13;
+      \$132  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_mul_s0$131 ;
+    \$133  = \mac_mul_s0$131 ;
     if (stall_adv1) begin
-      \$113  = mac_prod2_14;
+      \$133  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_mul_s0$132 ;
+    \$134  = \mac_mul_s0$132 ;
     if (stall_adv1) begin
-      \$114  = mac_prod2_15;
+      \$134  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_mul_s0$134 ;
+    \$135  = \mac_mul_s0$134 ;
     if (stall_adv1) begin
-      \$115  = mac_prod2_16;
+      \$135  = mac_prod2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$135 ;
+    \$136  = \mac_mul_s0$135 ;
     if (stall_adv1) begin
-      \$116  = mac_prod2_17;
+      \$136  = mac_prod2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$137 ;
+    \$137  = \mac_mul_s0$137 ;
     if (stall_adv1) begin
-      \$117  = mac_prod2_18;
+      \$137  = mac_prod2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_mul_s0$138 ;
+    \$138  = \mac_mul_s0$138 ;
     if (stall_adv1) begin
-      \$118  = mac_prod2_19;
+      \$138  = mac_prod2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_mul_s0$140 ;
+    \$139  = \mac_mul_s0$140 ;
     if (stall_adv1) begin
-      \$119  = mac_prod2_20;
+      \$139  = mac_prod2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_mul_s0$141 ;
+    \$140  = \mac_mul_s0$141 ;
     if (stall_adv1) begin
-      \$120  = mac_prod2_21;
+      \$140  = mac_prod2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_mul_s0$143 ;
+    \$141  = \mac_mul_s0$143 ;
     if (stall_adv1) begin
-      \$121  = mac_prod2_22;
+      \$141  = mac_prod2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$144 ;
+    \$142  = \mac_mul_s0$144 ;
     if (stall_adv1) begin
-      \$122  = mac_prod2_23;
+      \$142  = mac_prod2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$146 ;
+    \$143  = \mac_mul_s0$146 ;
     if (stall_adv1) begin
-      \$123  = mac_prod2_24;
+      \$143  = mac_prod2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_mul_s0$147 ;
+    \$144  = \mac_mul_s0$147 ;
     if (stall_adv1) begin
-      \$124  = mac_prod2_25;
+      \$144  = mac_prod2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_mul_s0$149 ;
+    \$145  = \mac_mul_s0$149 ;
     if (stall_adv1) begin
-      \$125  = mac_prod2_26;
+      \$145  = mac_prod2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_mul_s0$150 ;
+    \$146  = \mac_mul_s0$150 ;
     if (stall_adv1) begin
-      \$126  = mac_prod2_27;
+      \$146  = mac_prod2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_mul_s0$152 ;
+    \$147  = \mac_mul_s0$152 ;
     if (stall_adv1) begin
-      \$127  = mac_prod2_28;
+      \$147  = mac_prod2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_mul_s0$153 ;
+    \$148  = \mac_mul_s0$153 ;
     if (stall_adv1) begin
-      \$128  = mac_prod2_29;
+      \$148  = mac_prod2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_mul_s0$155 ;
+    \$149  = \mac_mul_s0$155 ;
     if (stall_adv1) begin
-      \$129  = mac_prod2_30;
+      \$149  = mac_prod2_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_mul_s0$156 ;
+    \$150  = \mac_mul_s0$156 ;
     if (stall_adv1) begin
-      \$130  = mac_prod2_31;
+      \$150  = mac_prod2_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_mul_s0$158 ;
+    \$151  = \mac_mul_s0$158 ;
     if (stall_adv1) begin
-      \$131  = mac_prod3_0;
+      \$151  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_mul_s0$159 ;
+    \$152  = \mac_mul_s0$159 ;
     if (stall_adv1) begin
-      \$132  = mac_prod3_1;
+      \$152  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_mul_s0$161 ;
+    \$153  = \mac_mul_s0$161 ;
     if (stall_adv1) begin
-      \$133  = mac_prod3_2;
+      \$153  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_mul_s0$162 ;
+    \$154  = \mac_mul_s0$162 ;
     if (stall_adv1) begin
-      \$134  = mac_prod3_3;
+      \$154  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_mul_s0$164 ;
+    \$155  = \mac_mul_s0$164 ;
     if (stall_adv1) begin
-      \$135  = mac_prod3_4;
+      \$155  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_mul_s0$165 ;
+    \$156  = \mac_mul_s0$165 ;
     if (stall_adv1) begin
-      \$136  = mac_prod3_5;
+      \$156  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_mul_s0$167 ;
+    \$157  = \mac_mul_s0$167 ;
     if (stall_adv1) begin
-      \$137  = mac_prod3_6;
+      \$157  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_mul_s0$168 ;
+    \$158  = \mac_mul_s0$168 ;
     if (stall_adv1) begin
-      \$138  = mac_prod3_7;
+      \$158  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_mul_s0$170 ;
+    \$159  = \mac_mul_s0$170 ;
     if (stall_adv1) begin
-      \$139  = mac_prod3_8;
+      \$159  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_mul_s0$171 ;
+    \$160  = \mac_mul_s0$171 ;
     if (stall_adv1) begin
-      \$140  = mac_prod3_9;
+      \$160  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_mul_s0$173 ;
+    \$161  = \mac_mul_s0$173 ;
     if (stall_adv1) begin
-      \$141  = mac_prod3_10;
+      \$161  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_mul_s0$174 ;
+    \$162  = \mac_mul_s0$174 ;
     if (stall_adv1) begin
-      \$142  = mac_prod3_11;
+      \$162  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_mul_s0$176 ;
+    \$163  = \mac_mul_s0$176 ;
     if (stall_adv1) begin
-      \$143  = mac_prod3_12;
+      \$163  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_mul_s0$177 ;
+    \$164  = \mac_mul_s0$177 ;
     if (stall_adv1) begin
-      \$144  = mac_prod3_13;
+      \$164  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_mul_s0$179 ;
+    \$165  = \mac_mul_s0$179 ;
     if (stall_adv1) begin
-      \$145  = mac_prod3_14;
+      \$165  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_mul_s0$180 ;
+    \$166  = \mac_mul_s0$180 ;
     if (stall_adv1) begin
-      \$146  = mac_prod3_15;
+      \$166  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_mul_s0$182 ;
+    \$167  = \mac_mul_s0$182 ;
     if (stall_adv1) begin
-      \$147  = mac_prod3_16;
+      \$167  = mac_prod3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_mul_s0$183 ;
+    \$168  = \mac_mul_s0$183 ;
     if (stall_adv1) begin
-      \$148  = mac_prod3_17;
+      \$168  = mac_prod3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_mul_s0$185 ;
+    \$169  = \mac_mul_s0$185 ;
     if (stall_adv1) begin
-      \$149  = mac_prod3_18;
+      \$169  = mac_prod3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_mul_s0$186 ;
+    \$170  = \mac_mul_s0$186 ;
     if (stall_adv1) begin
-      \$150  = mac_prod3_19;
+      \$170  = mac_prod3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_mul_s0$188 ;
+    \$171  = \mac_mul_s0$188 ;
     if (stall_adv1) begin
-      \$151  = mac_prod3_20;
+      \$171  = mac_prod3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_mul_s0$189 ;
+    \$172  = \mac_mul_s0$189 ;
     if (stall_adv1) begin
-      \$152  = mac_prod3_21;
+      \$172  = mac_prod3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_mul_s0$191 ;
+    \$173  = \mac_mul_s0$191 ;
     if (stall_adv1) begin
-      \$153  = mac_prod3_22;
+      \$173  = mac_prod3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_mul_s0$192 ;
+    \$174  = \mac_mul_s0$192 ;
     if (stall_adv1) begin
-      \$154  = mac_prod3_23;
+      \$174  = mac_prod3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_mul_s0$194 ;
+    \$175  = \mac_mul_s0$194 ;
     if (stall_adv1) begin
-      \$155  = mac_prod3_24;
+      \$175  = mac_prod3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_mul_s0$195 ;
+    \$176  = \mac_mul_s0$195 ;
     if (stall_adv1) begin
-      \$156  = mac_prod3_25;
+      \$176  = mac_prod3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_mul_s0$197 ;
+    \$177  = \mac_mul_s0$197 ;
     if (stall_adv1) begin
-      \$157  = mac_prod3_26;
+      \$177  = mac_prod3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_mul_s0$198 ;
+    \$178  = \mac_mul_s0$198 ;
     if (stall_adv1) begin
-      \$158  = mac_prod3_27;
+      \$178  = mac_prod3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_mul_s0$200 ;
+    \$179  = \mac_mul_s0$200 ;
     if (stall_adv1) begin
-      \$159  = mac_prod3_28;
+      \$179  = mac_prod3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_mul_s0$201 ;
+    \$180  = \mac_mul_s0$201 ;
     if (stall_adv1) begin
-      \$160  = mac_prod3_29;
+      \$180  = mac_prod3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_mul_s0$203 ;
+    \$181  = \mac_mul_s0$203 ;
     if (stall_adv1) begin
-      \$161  = mac_prod3_30;
+      \$181  = mac_prod3_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_mul_s0$204 ;
+    \$182  = \mac_mul_s0$204 ;
     if (stall_adv1) begin
-      \$162  = mac_prod3_31;
+      \$182  = mac_prod3_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_mul_s0$550 ;
+    \$183  = \mac_mul_s0$558 ;
     if (stall_adv1) begin
-      \$163  = mac_dspin_s0;
+      \$183  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = mac_mul_valid_s0;
+    \$184  = mac_mul_valid_s0;
     if (stall_adv1) begin
-      \$164  = mac_dspin_valid_s0;
+      \$184  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = mac_add0_s0;
+    \$185  = mac_add0_s0;
     if (stall_adv2) begin
-      \$165  = mac0_sum0_p0;
+      \$185  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_add0_s0$209 ;
+    \$186  = \mac_add0_s0$209 ;
     if (stall_adv2) begin
-      \$166  = mac0_sum0_p1;
+      \$186  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_add0_s0$211 ;
+    \$187  = \mac_add0_s0$211 ;
     if (stall_adv2) begin
-      \$167  = mac0_sum0_p2;
+      \$187  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_add0_s0$212 ;
+    \$188  = \mac_add0_s0$212 ;
     if (stall_adv2) begin
-      \$168  = mac0_sum0_p3;
+      \$188  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_add0_s0$214 ;
+    \$189  = \mac_add0_s0$214 ;
     if (stall_adv2) begin
-      \$169  = mac0_sum0_p4;
+      \$189  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_add0_s0$215 ;
+    \$190  = \mac_add0_s0$215 ;
     if (stall_adv2) begin
-      \$170  = mac0_sum0_p5;
+      \$190  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_add0_s0$217 ;
+    \$191  = \mac_add0_s0$217 ;
     if (stall_adv2) begin
-      \$171  = mac0_sum0_p6;
+      \$191  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_add0_s0$218 ;
+    \$192  = \mac_add0_s0$218 ;
     if (stall_adv2) begin
-      \$172  = mac0_sum0_p7;
+      \$192  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_add0_s0$220 ;
+    \$193  = \mac_add0_s0$220 ;
     if (stall_adv2) begin
-      \$173  = mac0_sum0_p8;
+      \$193  = mac0_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_add0_s0$221 ;
+    \$194  = \mac_add0_s0$221 ;
     if (stall_adv2) begin
-      \$174  = mac0_sum0_p9;
+      \$194  = mac0_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_add0_s0$223 ;
+    \$195  = \mac_add0_s0$223 ;
     if (stall_adv2) begin
-      \$175  = mac0_sum0_p10;
+      \$195  = mac0_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_add0_s0$224 ;
+    \$196  = \mac_add0_s0$224 ;
     if (stall_adv2) begin
-      \$176  = mac0_sum0_p11;
+      \$196  = mac0_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_add0_s0$226 ;
+    \$197  = \mac_add0_s0$226 ;
     if (stall_adv2) begin
-      \$177  = mac0_sum0_p12;
+      \$197  = mac0_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_add0_s0$227 ;
+    \$198  = \mac_add0_s0$227 ;
     if (stall_adv2) begin
-      \$178  = mac0_sum0_p13;
+      \$198  = mac0_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_add0_s0$229 ;
+    \$199  = \mac_add0_s0$229 ;
     if (stall_adv2) begin
-      \$179  = mac0_sum0_p14;
+      \$199  = mac0_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_add0_s0$230 ;
+    \$200  = \mac_add0_s0$230 ;
     if (stall_adv2) begin
-      \$180  = mac0_sum0_p15;
+      \$200  = mac0_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_add0_s0$232 ;
+    \$201  = \mac_add0_s0$232 ;
     if (stall_adv2) begin
-      \$181  = mac1_sum0_p0;
+      \$201  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_add0_s0$233 ;
+    \$202  = \mac_add0_s0$233 ;
     if (stall_adv2) begin
-      \$182  = mac1_sum0_p1;
+      \$202  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_add0_s0$235 ;
+    \$203  = \mac_add0_s0$235 ;
     if (stall_adv2) begin
-      \$183  = mac1_sum0_p2;
+      \$203  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_add0_s0$236 ;
+    \$204  = \mac_add0_s0$236 ;
     if (stall_adv2) begin
-      \$184  = mac1_sum0_p3;
+      \$204  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_add0_s0$238 ;
+    \$205  = \mac_add0_s0$238 ;
     if (stall_adv2) begin
-      \$185  = mac1_sum0_p4;
+      \$205  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_add0_s0$239 ;
+    \$206  = \mac_add0_s0$239 ;
     if (stall_adv2) begin
-      \$186  = mac1_sum0_p5;
+      \$206  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_add0_s0$241 ;
+    \$207  = \mac_add0_s0$241 ;
     if (stall_adv2) begin
-      \$187  = mac1_sum0_p6;
+      \$207  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_add0_s0$242 ;
+    \$208  = \mac_add0_s0$242 ;
     if (stall_adv2) begin
-      \$188  = mac1_sum0_p7;
+      \$208  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_add0_s0$244 ;
+    \$209  = \mac_add0_s0$244 ;
     if (stall_adv2) begin
-      \$189  = mac1_sum0_p8;
+      \$209  = mac1_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_add0_s0$245 ;
+    \$210  = \mac_add0_s0$245 ;
     if (stall_adv2) begin
-      \$190  = mac1_sum0_p9;
+      \$210  = mac1_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_add0_s0$247 ;
+    \$211  = \mac_add0_s0$247 ;
     if (stall_adv2) begin
-      \$191  = mac1_sum0_p10;
+      \$211  = mac1_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_add0_s0$248 ;
+    \$212  = \mac_add0_s0$248 ;
     if (stall_adv2) begin
-      \$192  = mac1_sum0_p11;
+      \$212  = mac1_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_add0_s0$250 ;
+    \$213  = \mac_add0_s0$250 ;
     if (stall_adv2) begin
-      \$193  = mac1_sum0_p12;
+      \$213  = mac1_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_add0_s0$251 ;
+    \$214  = \mac_add0_s0$251 ;
     if (stall_adv2) begin
-      \$194  = mac1_sum0_p13;
+      \$214  = mac1_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_add0_s0$253 ;
+    \$215  = \mac_add0_s0$253 ;
     if (stall_adv2) begin
-      \$195  = mac1_sum0_p14;
+      \$215  = mac1_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_add0_s0$254 ;
+    \$216  = \mac_add0_s0$254 ;
     if (stall_adv2) begin
-      \$196  = mac1_sum0_p15;
+      \$216  = mac1_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_add0_s0$256 ;
+    \$217  = \mac_add0_s0$256 ;
     if (stall_adv2) begin
-      \$197  = mac2_sum0_p0;
+      \$217  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_add0_s0$257 ;
+    \$218  = \mac_add0_s0$257 ;
     if (stall_adv2) begin
-      \$198  = mac2_sum0_p1;
+      \$218  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_add0_s0$259 ;
+    \$219  = \mac_add0_s0$259 ;
     if (stall_adv2) begin
-      \$199  = mac2_sum0_p2;
+      \$219  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_add0_s0$260 ;
+    \$220  = \mac_add0_s0$260 ;
     if (stall_adv2) begin
-      \$200  = mac2_sum0_p3;
+      \$220  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_add0_s0$262 ;
+    \$221  = \mac_add0_s0$262 ;
     if (stall_adv2) begin
-      \$201  = mac2_sum0_p4;
+      \$221  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_add0_s0$263 ;
+    \$222  = \mac_add0_s0$263 ;
     if (stall_adv2) begin
-      \$202  = mac2_sum0_p5;
+      \$222  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_add0_s0$265 ;
+    \$223  = \mac_add0_s0$265 ;
     if (stall_adv2) begin
-      \$203  = mac2_sum0_p6;
+      \$223  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_add0_s0$266 ;
+    \$224  = \mac_add0_s0$266 ;
     if (stall_adv2) begin
-      \$204  = mac2_sum0_p7;
+      \$224  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_add0_s0$268 ;
+    \$225  = \mac_add0_s0$268 ;
     if (stall_adv2) begin
-      \$205  = mac2_sum0_p8;
+      \$225  = mac2_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_add0_s0$269 ;
+    \$226  = \mac_add0_s0$269 ;
     if (stall_adv2) begin
-      \$206  = mac2_sum0_p9;
+      \$226  = mac2_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_add0_s0$271 ;
+    \$227  = \mac_add0_s0$271 ;
     if (stall_adv2) begin
-      \$207  = mac2_sum0_p10;
+      \$227  = mac2_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_add0_s0$272 ;
+    \$228  = \mac_add0_s0$272 ;
     if (stall_adv2) begin
-      \$208  = mac2_sum0_p11;
+      \$228  = mac2_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_add0_s0$274 ;
+    \$229  = \mac_add0_s0$274 ;
     if (stall_adv2) begin
-      \$209  = mac2_sum0_p12;
+      \$229  = mac2_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_add0_s0$275 ;
+    \$230  = \mac_add0_s0$275 ;
     if (stall_adv2) begin
-      \$210  = mac2_sum0_p13;
+      \$230  = mac2_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_add0_s0$277 ;
+    \$231  = \mac_add0_s0$277 ;
     if (stall_adv2) begin
-      \$211  = mac2_sum0_p14;
+      \$231  = mac2_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_add0_s0$278 ;
+    \$232  = \mac_add0_s0$278 ;
     if (stall_adv2) begin
-      \$212  = mac2_sum0_p15;
+      \$232  = mac2_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_add0_s0$280 ;
+    \$233  = \mac_add0_s0$280 ;
     if (stall_adv2) begin
-      \$213  = mac3_sum0_p0;
+      \$233  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_add0_s0$281 ;
+    \$234  = \mac_add0_s0$281 ;
     if (stall_adv2) begin
-      \$214  = mac3_sum0_p1;
+      \$234  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_add0_s0$283 ;
+    \$235  = \mac_add0_s0$283 ;
     if (stall_adv2) begin
-      \$215  = mac3_sum0_p2;
+      \$235  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_add0_s0$284 ;
+    \$236  = \mac_add0_s0$284 ;
     if (stall_adv2) begin
-      \$216  = mac3_sum0_p3;
+      \$236  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_add0_s0$286 ;
+    \$237  = \mac_add0_s0$286 ;
     if (stall_adv2) begin
-      \$217  = mac3_sum0_p4;
+      \$237  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_add0_s0$287 ;
+    \$238  = \mac_add0_s0$287 ;
     if (stall_adv2) begin
-      \$218  = mac3_sum0_p5;
+      \$238  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_add0_s0$289 ;
+    \$239  = \mac_add0_s0$289 ;
     if (stall_adv2) begin
-      \$219  = mac3_sum0_p6;
+      \$239  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_add0_s0$290 ;
+    \$240  = \mac_add0_s0$290 ;
     if (stall_adv2) begin
-      \$220  = mac3_sum0_p7;
+      \$240  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_add0_s0$292 ;
+    \$241  = \mac_add0_s0$292 ;
     if (stall_adv2) begin
-      \$221  = mac3_sum0_p8;
+      \$241  = mac3_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_add0_s0$293 ;
+    \$242  = \mac_add0_s0$293 ;
     if (stall_adv2) begin
-      \$222  = mac3_sum0_p9;
+      \$242  = mac3_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_add0_s0$295 ;
+    \$243  = \mac_add0_s0$295 ;
     if (stall_adv2) begin
-      \$223  = mac3_sum0_p10;
+      \$243  = mac3_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_add0_s0$296 ;
+    \$244  = \mac_add0_s0$296 ;
     if (stall_adv2) begin
-      \$224  = mac3_sum0_p11;
+      \$244  = mac3_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_add0_s0$298 ;
+    \$245  = \mac_add0_s0$298 ;
     if (stall_adv2) begin
-      \$225  = mac3_sum0_p12;
+      \$245  = mac3_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_add0_s0$299 ;
+    \$246  = \mac_add0_s0$299 ;
     if (stall_adv2) begin
-      \$226  = mac3_sum0_p13;
+      \$246  = mac3_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_add0_s0$301 ;
+    \$247  = \mac_add0_s0$301 ;
     if (stall_adv2) begin
-      \$227  = mac3_sum0_p14;
+      \$247  = mac3_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_add0_s0$302 ;
+    \$248  = \mac_add0_s0$302 ;
     if (stall_adv2) begin
-      \$228  = mac3_sum0_p15;
+      \$248  = mac3_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_add0_s0$552 ;
+    \$249  = \mac_add0_s0$560 ;
     if (stall_adv2) begin
-      \$229  = \mac_mul_s0$550 ;
+      \$249  = \mac_mul_s0$558 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = mac_add0_valid_s0;
+    \$250  = mac_add0_valid_s0;
     if (stall_adv2) begin
-      \$230  = mac_mul_valid_s0;
+      \$250  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$230  = 1'h0;
+      \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = mac_add1_s0;
+    \$251  = mac_add1_s0;
     if (stall_adv3) begin
-      \$231  = mac0_sum1_p0;
+      \$251  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_add1_s0$307 ;
+    \$252  = \mac_add1_s0$307 ;
     if (stall_adv3) begin
-      \$232  = mac0_sum1_p1;
+      \$252  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_add1_s0$309 ;
+    \$253  = \mac_add1_s0$309 ;
     if (stall_adv3) begin
-      \$233  = mac0_sum1_p2;
+      \$253  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_add1_s0$310 ;
+    \$254  = \mac_add1_s0$310 ;
     if (stall_adv3) begin
-      \$234  = mac0_sum1_p3;
+      \$254  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_add1_s0$312 ;
+    \$255  = \mac_add1_s0$312 ;
     if (stall_adv3) begin
-      \$235  = mac0_sum1_p4;
+      \$255  = mac0_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_add1_s0$313 ;
+    \$256  = \mac_add1_s0$313 ;
     if (stall_adv3) begin
-      \$236  = mac0_sum1_p5;
+      \$256  = mac0_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_add1_s0$315 ;
+    \$257  = \mac_add1_s0$315 ;
     if (stall_adv3) begin
-      \$237  = mac0_sum1_p6;
+      \$257  = mac0_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_add1_s0$316 ;
+    \$258  = \mac_add1_s0$316 ;
     if (stall_adv3) begin
-      \$238  = mac0_sum1_p7;
+      \$258  = mac0_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_add1_s0$318 ;
+    \$259  = \mac_add1_s0$318 ;
     if (stall_adv3) begin
-      \$239  = mac1_sum1_p0;
+      \$259  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_add1_s0$319 ;
+    \$260  = \mac_add1_s0$319 ;
     if (stall_adv3) begin
-      \$240  = mac1_sum1_p1;
+      \$260  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_add1_s0$321 ;
+    \$261  = \mac_add1_s0$321 ;
     if (stall_adv3) begin
-      \$241  = mac1_sum1_p2;
+      \$261  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_add1_s0$322 ;
+    \$262  = \mac_add1_s0$322 ;
     if (stall_adv3) begin
-      \$242  = mac1_sum1_p3;
+      \$262  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_add1_s0$324 ;
+    \$263  = \mac_add1_s0$324 ;
     if (stall_adv3) begin
-      \$243  = mac1_sum1_p4;
+      \$263  = mac1_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_add1_s0$325 ;
+    \$264  = \mac_add1_s0$325 ;
     if (stall_adv3) begin
-      \$244  = mac1_sum1_p5;
+      \$264  = mac1_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_add1_s0$327 ;
+    \$265  = \mac_add1_s0$327 ;
     if (stall_adv3) begin
-      \$245  = mac1_sum1_p6;
+      \$265  = mac1_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_add1_s0$328 ;
+    \$266  = \mac_add1_s0$328 ;
     if (stall_adv3) begin
-      \$246  = mac1_sum1_p7;
+      \$266  = mac1_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_add1_s0$330 ;
+    \$267  = \mac_add1_s0$330 ;
     if (stall_adv3) begin
-      \$247  = mac2_sum1_p0;
+      \$267  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_add1_s0$331 ;
+    \$268  = \mac_add1_s0$331 ;
     if (stall_adv3) begin
-      \$248  = mac2_sum1_p1;
+      \$268  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_add1_s0$333 ;
+    \$269  = \mac_add1_s0$333 ;
     if (stall_adv3) begin
-      \$249  = mac2_sum1_p2;
+      \$269  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_add1_s0$334 ;
+    \$270  = \mac_add1_s0$334 ;
     if (stall_adv3) begin
-      \$250  = mac2_sum1_p3;
+      \$270  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_add1_s0$336 ;
+    \$271  = \mac_add1_s0$336 ;
     if (stall_adv3) begin
-      \$251  = mac2_sum1_p4;
+      \$271  = mac2_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_add1_s0$337 ;
+    \$272  = \mac_add1_s0$337 ;
     if (stall_adv3) begin
-      \$252  = mac2_sum1_p5;
+      \$272  = mac2_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_add1_s0$339 ;
+    \$273  = \mac_add1_s0$339 ;
     if (stall_adv3) begin
-      \$253  = mac2_sum1_p6;
+      \$273  = mac2_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_add1_s0$340 ;
+    \$274  = \mac_add1_s0$340 ;
     if (stall_adv3) begin
-      \$254  = mac2_sum1_p7;
+      \$274  = mac2_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_add1_s0$342 ;
+    \$275  = \mac_add1_s0$342 ;
     if (stall_adv3) begin
-      \$255  = mac3_sum1_p0;
+      \$275  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_add1_s0$343 ;
+    \$276  = \mac_add1_s0$343 ;
     if (stall_adv3) begin
-      \$256  = mac3_sum1_p1;
+      \$276  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_add1_s0$345 ;
+    \$277  = \mac_add1_s0$345 ;
     if (stall_adv3) begin
-      \$257  = mac3_sum1_p2;
+      \$277  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_add1_s0$346 ;
+    \$278  = \mac_add1_s0$346 ;
     if (stall_adv3) begin
-      \$258  = mac3_sum1_p3;
+      \$278  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_add1_s0$348 ;
+    \$279  = \mac_add1_s0$348 ;
     if (stall_adv3) begin
-      \$259  = mac3_sum1_p4;
+      \$279  = mac3_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_add1_s0$349 ;
+    \$280  = \mac_add1_s0$349 ;
     if (stall_adv3) begin
-      \$260  = mac3_sum1_p5;
+      \$280  = mac3_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_add1_s0$351 ;
+    \$281  = \mac_add1_s0$351 ;
     if (stall_adv3) begin
-      \$261  = mac3_sum1_p6;
+      \$281  = mac3_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_add1_s0$352 ;
+    \$282  = \mac_add1_s0$352 ;
     if (stall_adv3) begin
-      \$262  = mac3_sum1_p7;
+      \$282  = mac3_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_add1_s0$554 ;
+    \$283  = \mac_add1_s0$562 ;
     if (stall_adv3) begin
-      \$263  = \mac_add0_s0$552 ;
+      \$283  = \mac_add0_s0$560 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = mac_add1_valid_s0;
+    \$284  = mac_add1_valid_s0;
     if (stall_adv3) begin
-      \$264  = mac_add0_valid_s0;
+      \$284  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$264  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = mac_add2_s0;
-    if (stall_adv4) begin
-      \$265  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_add2_s0$357 ;
-    if (stall_adv4) begin
-      \$266  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_add2_s0$359 ;
-    if (stall_adv4) begin
-      \$267  = mac0_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_add2_s0$360 ;
-    if (stall_adv4) begin
-      \$268  = mac0_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_add2_s0$362 ;
-    if (stall_adv4) begin
-      \$269  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_add2_s0$363 ;
-    if (stall_adv4) begin
-      \$270  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_add2_s0$365 ;
-    if (stall_adv4) begin
-      \$271  = mac1_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_add2_s0$366 ;
-    if (stall_adv4) begin
-      \$272  = mac1_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_add2_s0$368 ;
-    if (stall_adv4) begin
-      \$273  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_add2_s0$369 ;
-    if (stall_adv4) begin
-      \$274  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_add2_s0$371 ;
-    if (stall_adv4) begin
-      \$275  = mac2_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_add2_s0$372 ;
-    if (stall_adv4) begin
-      \$276  = mac2_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_add2_s0$374 ;
-    if (stall_adv4) begin
-      \$277  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_add2_s0$375 ;
-    if (stall_adv4) begin
-      \$278  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_add2_s0$377 ;
-    if (stall_adv4) begin
-      \$279  = mac3_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_add2_s0$378 ;
-    if (stall_adv4) begin
-      \$280  = mac3_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_add2_s0$556 ;
-    if (stall_adv4) begin
-      \$281  = \mac_add1_s0$554 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = mac_add2_valid_s0;
-    if (stall_adv4) begin
-      \$282  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = mac_add3_s0;
-    if (stall_adv5) begin
-      \$283  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_add3_s0$383 ;
-    if (stall_adv5) begin
-      \$284  = mac0_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_add3_s0$385 ;
-    if (stall_adv5) begin
-      \$285  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_add3_s0$386 ;
-    if (stall_adv5) begin
-      \$286  = mac1_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_add3_s0$388 ;
-    if (stall_adv5) begin
-      \$287  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_add3_s0$389 ;
-    if (stall_adv5) begin
-      \$288  = mac2_sum3_p1;
+      \$284  = 1'h0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$13 [31:0];
-  assign mac_acc1_next = \$14 [31:0];
-  assign mac_acc2_next = \$15 [31:0];
-  assign mac_acc3_next = \$16 [31:0];
+  assign mac_acc0_next = \$17 [31:0];
+  assign mac_acc1_next = \$18 [31:0];
+  assign mac_acc2_next = \$19 [31:0];
+  assign mac_acc3_next = \$20 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];

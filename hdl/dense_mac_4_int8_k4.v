@@ -5,14 +5,18 @@
 module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [32:0] \$10 ;
-  wire [32:0] \$11 ;
-  wire [32:0] \$12 ;
-  wire [32:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
+  wire \$10 ;
+  reg [31:0] \$100 ;
+  reg [31:0] \$101 ;
+  reg [31:0] \$102 ;
+  reg [31:0] \$103 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire [32:0] \$14 ;
+  wire [32:0] \$15 ;
+  wire [32:0] \$16 ;
+  wire [32:0] \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
@@ -23,66 +27,86 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg [15:0] \$29 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg [15:0] \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire [31:0] \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [31:0] \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [15:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg [15:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg \$45 ;
-  reg \$46 ;
-  reg [16:0] \$47 ;
-  reg [16:0] \$48 ;
-  reg [16:0] \$49 ;
+  wire [31:0] \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [31:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  reg \$47 ;
+  reg \$48 ;
+  reg [15:0] \$49 ;
   wire \$5 ;
-  reg [16:0] \$50 ;
-  reg [16:0] \$51 ;
-  reg [16:0] \$52 ;
-  reg [16:0] \$53 ;
-  reg [16:0] \$54 ;
-  reg \$55 ;
-  reg \$56 ;
-  reg [17:0] \$57 ;
-  reg [17:0] \$58 ;
-  reg [17:0] \$59 ;
+  reg [15:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
   wire \$6 ;
-  reg [17:0] \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg \$64 ;
+  reg [15:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg \$67 ;
-  reg \$68 ;
-  reg \$69 ;
+  reg [16:0] \$67 ;
+  reg [16:0] \$68 ;
+  reg [16:0] \$69 ;
   wire \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg [31:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [31:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [31:0] \$79 ;
+  reg [16:0] \$70 ;
+  reg [16:0] \$71 ;
+  reg [16:0] \$72 ;
+  reg [16:0] \$73 ;
+  reg [16:0] \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg [17:0] \$77 ;
+  reg [17:0] \$78 ;
+  reg [17:0] \$79 ;
   wire \$8 ;
+  reg [17:0] \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire \$9 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg [31:0] \$96 ;
+  reg [31:0] \$97 ;
+  reg [31:0] \$98 ;
+  reg [31:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -153,6 +177,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
+  reg \mac_add0_s0$106  = 1'h0;
   reg [16:0] \mac_add0_s0$41  = 17'h00000;
   reg [16:0] \mac_add0_s0$43  = 17'h00000;
   reg [16:0] \mac_add0_s0$44  = 17'h00000;
@@ -160,17 +185,17 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [16:0] \mac_add0_s0$47  = 17'h00000;
   reg [16:0] \mac_add0_s0$49  = 17'h00000;
   reg [16:0] \mac_add0_s0$50  = 17'h00000;
-  reg \mac_add0_s0$98  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg \mac_add1_s0$100  = 1'h0;
-  reg [17:0] \mac_add1_s0$66  = 18'h00000;
-  reg [17:0] \mac_add1_s0$69  = 18'h00000;
-  reg [17:0] \mac_add1_s0$72  = 18'h00000;
+  reg \mac_add1_s0$108  = 1'h0;
+  reg [17:0] \mac_add1_s0$74  = 18'h00000;
+  reg [17:0] \mac_add1_s0$77  = 18'h00000;
+  reg [17:0] \mac_add1_s0$80  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
+  reg \mac_mul_s0$104  = 1'h0;
   reg [15:0] \mac_mul_s0$15  = 16'h0000;
   reg [15:0] \mac_mul_s0$17  = 16'h0000;
   reg [15:0] \mac_mul_s0$18  = 16'h0000;
@@ -186,7 +211,6 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [15:0] \mac_mul_s0$33  = 16'h0000;
   reg [15:0] \mac_mul_s0$35  = 16'h0000;
   reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg \mac_mul_s0$96  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -222,6 +246,10 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -235,139 +263,10 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg stall_adv6_valid = 1'h0;
   wire stall_adv7;
   reg stall_adv7_valid = 1'h0;
-  assign \$5  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$5  | o__ready;
-  assign \$6  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$6  | o__ready;
-  assign \$7  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$7  | o__ready;
-  assign \$8  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$8  | o__ready;
-  assign \$9  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$9  | o__ready;
-  assign \$10  = $signed(mac_acc0) + $signed(mac_add1_s0);
-  assign \$11  = $signed(mac_acc1) + $signed(\mac_add1_s0$66 );
-  assign \$12  = $signed(mac_acc2) + $signed(\mac_add1_s0$69 );
-  assign \$13  = $signed(mac_acc3) + $signed(\mac_add1_s0$72 );
-  assign \$14  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$15  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$16  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$17  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$18  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$19  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$20  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$21  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$22  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
-  assign \$23  = stall_adv4 & mac_add1_valid_s0;
-  assign \$24  = stall_adv5 & mac_add1_valid_s0;
-  assign \$25  = stall_adv6 & mac_add1_valid_s0;
-  assign \$26  = stall_adv7 & mac_add1_valid_s0;
-  always @(posedge clk)
-    mac_dspin_s0 <= \$27 ;
-  always @(posedge clk)
-    mac_dspin_valid_s0 <= \$28 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$29 ;
-  always @(posedge clk)
-    \mac_mul_s0$15  <= \$30 ;
-  always @(posedge clk)
-    \mac_mul_s0$17  <= \$31 ;
-  always @(posedge clk)
-    \mac_mul_s0$18  <= \$32 ;
-  always @(posedge clk)
-    \mac_mul_s0$20  <= \$33 ;
-  always @(posedge clk)
-    \mac_mul_s0$21  <= \$34 ;
-  always @(posedge clk)
-    \mac_mul_s0$23  <= \$35 ;
-  always @(posedge clk)
-    \mac_mul_s0$24  <= \$36 ;
-  always @(posedge clk)
-    \mac_mul_s0$26  <= \$37 ;
-  always @(posedge clk)
-    \mac_mul_s0$27  <= \$38 ;
-  always @(posedge clk)
-    \mac_mul_s0$29  <= \$39 ;
-  always @(posedge clk)
-    \mac_mul_s0$30  <= \$40 ;
-  always @(posedge clk)
-    \mac_mul_s0$32  <= \$41 ;
-  always @(posedge clk)
-    \mac_mul_s0$33  <= \$42 ;
-  always @(posedge clk)
-    \mac_mul_s0$35  <= \$43 ;
-  always @(posedge clk)
-    \mac_mul_s0$36  <= \$44 ;
-  always @(posedge clk)
-    \mac_mul_s0$96  <= \$45 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$46 ;
-  always @(posedge clk)
-    mac_add0_s0 <= \$47 ;
-  always @(posedge clk)
-    \mac_add0_s0$41  <= \$48 ;
-  always @(posedge clk)
-    \mac_add0_s0$43  <= \$49 ;
-  always @(posedge clk)
-    \mac_add0_s0$44  <= \$50 ;
-  always @(posedge clk)
-    \mac_add0_s0$46  <= \$51 ;
-  always @(posedge clk)
-    \mac_add0_s0$47  <= \$52 ;
-  always @(posedge clk)
-    \mac_add0_s0$49  <= \$53 ;
-  always @(posedge clk)
-    \mac_add0_s0$50  <= \$54 ;
-  always @(posedge clk)
-    \mac_add0_s0$98  <= \$55 ;
-  always @(posedge clk)
-    mac_add0_valid_s0 <= \$56 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$57 ;
-  always @(posedge clk)
-    \mac_add1_s0$66  <= \$58 ;
-  always @(posedge clk)
-    \mac_add1_s0$69  <= \$59 ;
-  always @(posedge clk)
-    \mac_add1_s0$72  <= \$60 ;
-  always @(posedge clk)
-    \mac_add1_s0$100  <= \$61 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$62 ;
-  always @(posedge clk)
-    o__valid <= \$63 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$64 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$65 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$66 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$67 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$68 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$69 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$70 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$71 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$72 ;
-  always @(posedge clk)
-    mac_acc0 <= \$73 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$74 ;
-  always @(posedge clk)
-    mac_acc1 <= \$75 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$76 ;
-  always @(posedge clk)
-    mac_acc2 <= \$77 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$78 ;
-  always @(posedge clk)
-    mac_acc3 <= \$79 ;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -388,6 +287,171 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign mac1_sum1_p0 = $signed(\mac_add0_s0$43 ) + $signed(\mac_add0_s0$44 );
   assign mac2_sum1_p0 = $signed(\mac_add0_s0$46 ) + $signed(\mac_add0_s0$47 );
   assign mac3_sum1_p0 = $signed(\mac_add0_s0$49 ) + $signed(\mac_add0_s0$50 );
+  assign \$5  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$5  | o__ready;
+  assign \$6  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$6  | o__ready;
+  assign \$7  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$7  | o__ready;
+  assign \$8  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$8  | o__ready;
+  assign \$9  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$9  | o__ready;
+  assign \$10  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$10  | o__ready;
+  assign \$11  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$11  | o__ready;
+  assign \$12  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$12  | o__ready;
+  assign \$13  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$13  | o__ready;
+  assign \$14  = $signed(mac_acc0) + $signed(mac_add1_s0);
+  assign \$15  = $signed(mac_acc1) + $signed(\mac_add1_s0$74 );
+  assign \$16  = $signed(mac_acc2) + $signed(\mac_add1_s0$77 );
+  assign \$17  = $signed(mac_acc3) + $signed(\mac_add1_s0$80 );
+  assign \$18  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$19  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$20  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$21  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$22  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$23  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$24  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$25  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$26  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$27  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$28  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$29  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$30  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$31  = stall_adv4 & mac_add1_valid_s0;
+  assign \$32  = \mac_add1_s0$108  ? 32'd0 : \$14 [31:0];
+  assign \$33  = stall_adv5 & mac_add1_valid_s0;
+  assign \$34  = \$33  & \mac_add1_s0$108 ;
+  assign \$35  = stall_adv6 & mac_add1_valid_s0;
+  assign \$36  = \mac_add1_s0$108  ? 32'd0 : \$15 [31:0];
+  assign \$37  = stall_adv7 & mac_add1_valid_s0;
+  assign \$38  = \$37  & \mac_add1_s0$108 ;
+  assign \$39  = stall_adv8 & mac_add1_valid_s0;
+  assign \$40  = \mac_add1_s0$108  ? 32'd0 : \$16 [31:0];
+  assign \$41  = stall_adv9 & mac_add1_valid_s0;
+  assign \$42  = \$41  & \mac_add1_s0$108 ;
+  assign \$43  = stall_adv10 & mac_add1_valid_s0;
+  assign \$44  = \mac_add1_s0$108  ? 32'd0 : \$17 [31:0];
+  assign \$45  = stall_adv11 & mac_add1_valid_s0;
+  assign \$46  = \$45  & \mac_add1_s0$108 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$47 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$48 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$49 ;
+  always @(posedge clk)
+    \mac_mul_s0$15  <= \$50 ;
+  always @(posedge clk)
+    \mac_mul_s0$17  <= \$51 ;
+  always @(posedge clk)
+    \mac_mul_s0$18  <= \$52 ;
+  always @(posedge clk)
+    \mac_mul_s0$20  <= \$53 ;
+  always @(posedge clk)
+    \mac_mul_s0$21  <= \$54 ;
+  always @(posedge clk)
+    \mac_mul_s0$23  <= \$55 ;
+  always @(posedge clk)
+    \mac_mul_s0$24  <= \$56 ;
+  always @(posedge clk)
+    \mac_mul_s0$26  <= \$57 ;
+  always @(posedge clk)
+    \mac_mul_s0$27  <= \$58 ;
+  always @(posedge clk)
+    \mac_mul_s0$29  <= \$59 ;
+  always @(posedge clk)
+    \mac_mul_s0$30  <= \$60 ;
+  always @(posedge clk)
+    \mac_mul_s0$32  <= \$61 ;
+  always @(posedge clk)
+    \mac_mul_s0$33  <= \$62 ;
+  always @(posedge clk)
+    \mac_mul_s0$35  <= \$63 ;
+  always @(posedge clk)
+    \mac_mul_s0$36  <= \$64 ;
+  always @(posedge clk)
+    \mac_mul_s0$104  <= \$65 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$66 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$67 ;
+  always @(posedge clk)
+    \mac_add0_s0$41  <= \$68 ;
+  always @(posedge clk)
+    \mac_add0_s0$43  <= \$69 ;
+  always @(posedge clk)
+    \mac_add0_s0$44  <= \$70 ;
+  always @(posedge clk)
+    \mac_add0_s0$46  <= \$71 ;
+  always @(posedge clk)
+    \mac_add0_s0$47  <= \$72 ;
+  always @(posedge clk)
+    \mac_add0_s0$49  <= \$73 ;
+  always @(posedge clk)
+    \mac_add0_s0$50  <= \$74 ;
+  always @(posedge clk)
+    \mac_add0_s0$106  <= \$75 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$76 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$77 ;
+  always @(posedge clk)
+    \mac_add1_s0$74  <= \$78 ;
+  always @(posedge clk)
+    \mac_add1_s0$77  <= \$79 ;
+  always @(posedge clk)
+    \mac_add1_s0$80  <= \$80 ;
+  always @(posedge clk)
+    \mac_add1_s0$108  <= \$81 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$82 ;
+  always @(posedge clk)
+    o__valid <= \$83 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$84 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$85 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$86 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$87 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$88 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$89 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$90 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$91 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$92 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$93 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$94 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$95 ;
+  always @(posedge clk)
+    mac_acc0 <= \$96 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$97 ;
+  always @(posedge clk)
+    mac_acc1 <= \$98 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$99 ;
+  always @(posedge clk)
+    mac_acc2 <= \$100 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$101 ;
+  always @(posedge clk)
+    mac_acc3 <= \$102 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$103 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -550,303 +614,145 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = mac_dspin_s0;
+    \$47  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$27  = i__payload[160];
+      \$47  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = mac_dspin_valid_s0;
+    \$48  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$28  = i__valid;
+      \$48  = i__valid;
     end
     if (rst) begin
-      \$28  = 1'h0;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = mac_mul_s0;
+    \$49  = mac_mul_s0;
     if (stall_adv1) begin
-      \$29  = mac_prod0_0;
+      \$49  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \mac_mul_s0$15 ;
+    \$50  = \mac_mul_s0$15 ;
     if (stall_adv1) begin
-      \$30  = mac_prod0_1;
+      \$50  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \mac_mul_s0$17 ;
+    \$51  = \mac_mul_s0$17 ;
     if (stall_adv1) begin
-      \$31  = mac_prod0_2;
+      \$51  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \mac_mul_s0$18 ;
+    \$52  = \mac_mul_s0$18 ;
     if (stall_adv1) begin
-      \$32  = mac_prod0_3;
+      \$52  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \mac_mul_s0$20 ;
+    \$53  = \mac_mul_s0$20 ;
     if (stall_adv1) begin
-      \$33  = mac_prod1_0;
+      \$53  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_mul_s0$21 ;
+    \$54  = \mac_mul_s0$21 ;
     if (stall_adv1) begin
-      \$34  = mac_prod1_1;
+      \$54  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_mul_s0$23 ;
+    \$55  = \mac_mul_s0$23 ;
     if (stall_adv1) begin
-      \$35  = mac_prod1_2;
+      \$55  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$24 ;
+    \$56  = \mac_mul_s0$24 ;
     if (stall_adv1) begin
-      \$36  = mac_prod1_3;
+      \$56  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$26 ;
+    \$57  = \mac_mul_s0$26 ;
     if (stall_adv1) begin
-      \$37  = mac_prod2_0;
+      \$57  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$27 ;
+    \$58  = \mac_mul_s0$27 ;
     if (stall_adv1) begin
-      \$38  = mac_prod2_1;
+      \$58  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$29 ;
+    \$59  = \mac_mul_s0$29 ;
     if (stall_adv1) begin
-      \$39  = mac_prod2_2;
+      \$59  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_mul_s0$30 ;
+    \$60  = \mac_mul_s0$30 ;
     if (stall_adv1) begin
-      \$40  = mac_prod2_3;
+      \$60  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_mul_s0$32 ;
+    \$61  = \mac_mul_s0$32 ;
     if (stall_adv1) begin
-      \$41  = mac_prod3_0;
+      \$61  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_mul_s0$33 ;
+    \$62  = \mac_mul_s0$33 ;
     if (stall_adv1) begin
-      \$42  = mac_prod3_1;
+      \$62  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_mul_s0$35 ;
+    \$63  = \mac_mul_s0$35 ;
     if (stall_adv1) begin
-      \$43  = mac_prod3_2;
+      \$63  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_mul_s0$36 ;
+    \$64  = \mac_mul_s0$36 ;
     if (stall_adv1) begin
-      \$44  = mac_prod3_3;
+      \$64  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_mul_s0$96 ;
+    \$65  = \mac_mul_s0$104 ;
     if (stall_adv1) begin
-      \$45  = mac_dspin_s0;
+      \$65  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = mac_mul_valid_s0;
+    \$66  = mac_mul_valid_s0;
     if (stall_adv1) begin
-      \$46  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$46  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = mac_add0_s0;
-    if (stall_adv2) begin
-      \$47  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_add0_s0$41 ;
-    if (stall_adv2) begin
-      \$48  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_add0_s0$43 ;
-    if (stall_adv2) begin
-      \$49  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_add0_s0$44 ;
-    if (stall_adv2) begin
-      \$50  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_add0_s0$46 ;
-    if (stall_adv2) begin
-      \$51  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_add0_s0$47 ;
-    if (stall_adv2) begin
-      \$52  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_add0_s0$49 ;
-    if (stall_adv2) begin
-      \$53  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_add0_s0$50 ;
-    if (stall_adv2) begin
-      \$54  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_add0_s0$98 ;
-    if (stall_adv2) begin
-      \$55  = \mac_mul_s0$96 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = mac_add0_valid_s0;
-    if (stall_adv2) begin
-      \$56  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$56  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = mac_add1_s0;
-    if (stall_adv3) begin
-      \$57  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_add1_s0$66 ;
-    if (stall_adv3) begin
-      \$58  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_add1_s0$69 ;
-    if (stall_adv3) begin
-      \$59  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_add1_s0$72 ;
-    if (stall_adv3) begin
-      \$60  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_add1_s0$100 ;
-    if (stall_adv3) begin
-      \$61  = \mac_add0_s0$98 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = mac_add1_valid_s0;
-    if (stall_adv3) begin
-      \$62  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$62  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = o__valid;
-    if (i__ready) begin
-      \$63  = \$14 ;
-    end
-    if (rst) begin
-      \$63  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$64  = \$15 ;
-    end
-    if (rst) begin
-      \$64  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$65  = \$16 ;
-    end
-    if (rst) begin
-      \$65  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$66  = \$17 ;
+      \$66  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -854,155 +760,325 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = stall_adv3_valid;
+    \$67  = mac_add0_s0;
+    if (stall_adv2) begin
+      \$67  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = \mac_add0_s0$41 ;
+    if (stall_adv2) begin
+      \$68  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = \mac_add0_s0$43 ;
+    if (stall_adv2) begin
+      \$69  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = \mac_add0_s0$44 ;
+    if (stall_adv2) begin
+      \$70  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = \mac_add0_s0$46 ;
+    if (stall_adv2) begin
+      \$71  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = \mac_add0_s0$47 ;
+    if (stall_adv2) begin
+      \$72  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \mac_add0_s0$49 ;
+    if (stall_adv2) begin
+      \$73  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = \mac_add0_s0$50 ;
+    if (stall_adv2) begin
+      \$74  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = \mac_add0_s0$106 ;
+    if (stall_adv2) begin
+      \$75  = \mac_mul_s0$104 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = mac_add0_valid_s0;
+    if (stall_adv2) begin
+      \$76  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$76  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = mac_add1_s0;
     if (stall_adv3) begin
-      \$67  = \$18 ;
-    end
-    if (rst) begin
-      \$67  = 1'h0;
+      \$77  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = stall_adv4_valid;
+    \$78  = \mac_add1_s0$74 ;
+    if (stall_adv3) begin
+      \$78  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \mac_add1_s0$77 ;
+    if (stall_adv3) begin
+      \$79  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \mac_add1_s0$80 ;
+    if (stall_adv3) begin
+      \$80  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = \mac_add1_s0$108 ;
+    if (stall_adv3) begin
+      \$81  = \mac_add0_s0$106 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = mac_add1_valid_s0;
+    if (stall_adv3) begin
+      \$82  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = o__valid;
+    if (i__ready) begin
+      \$83  = \$18 ;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$84  = \$19 ;
+    end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$85  = \$20 ;
+    end
+    if (rst) begin
+      \$85  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$86  = \$21 ;
+    end
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$87  = \$22 ;
+    end
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = stall_adv4_valid;
     if (stall_adv4) begin
-      \$68  = \$19 ;
+      \$88  = \$23 ;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = stall_adv5_valid;
+    \$89  = stall_adv5_valid;
     if (stall_adv5) begin
-      \$69  = \$20 ;
+      \$89  = \$24 ;
     end
     if (rst) begin
-      \$69  = 1'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = stall_adv6_valid;
+    \$90  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$70  = \$21 ;
+      \$90  = \$25 ;
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$90  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = stall_adv7_valid;
+    \$91  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$71  = \$22 ;
+      \$91  = \$26 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$91  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = mac_acc0_out;
-    if (\$23 ) begin
-      if (\mac_add1_s0$100 ) begin
-        \$72  = \$10 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = mac_acc0;
-    if (\$23 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add1_s0$100 ) begin
-        \$73  = 32'd0;
-      end else begin
-        \$73  = \$10 [31:0];
-      end
+    \$92  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$92  = \$27 ;
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = mac_acc1_out;
-    if (\$24 ) begin
-      if (\mac_add1_s0$100 ) begin
-        \$74  = \$11 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = mac_acc1;
-    if (\$24 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add1_s0$100 ) begin
-        \$75  = 32'd0;
-      end else begin
-        \$75  = \$11 [31:0];
-      end
+    \$93  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$93  = \$28 ;
     end
     if (rst) begin
-      \$75  = 32'd0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_acc2_out;
-    if (\$25 ) begin
-      if (\mac_add1_s0$100 ) begin
-        \$76  = \$12 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = mac_acc2;
-    if (\$25 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add1_s0$100 ) begin
-        \$77  = 32'd0;
-      end else begin
-        \$77  = \$12 [31:0];
-      end
+    \$94  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$94  = \$29 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = mac_acc3_out;
-    if (\$26 ) begin
-      if (\mac_add1_s0$100 ) begin
-        \$78  = \$13 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = mac_acc3;
-    if (\$26 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add1_s0$100 ) begin
-        \$79  = 32'd0;
-      end else begin
-        \$79  = \$13 [31:0];
-      end
+    \$95  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$95  = \$30 ;
     end
     if (rst) begin
-      \$79  = 32'd0;
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = mac_acc0;
+    if (\$31 ) begin
+      \$96  = \$32 ;
+    end
+    if (rst) begin
+      \$96  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = mac_acc0_out;
+    if (\$34 ) begin
+      \$97  = \$14 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = mac_acc1;
+    if (\$35 ) begin
+      \$98  = \$36 ;
+    end
+    if (rst) begin
+      \$98  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = mac_acc1_out;
+    if (\$38 ) begin
+      \$99  = \$15 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = mac_acc2;
+    if (\$39 ) begin
+      \$100  = \$40 ;
+    end
+    if (rst) begin
+      \$100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = mac_acc2_out;
+    if (\$42 ) begin
+      \$101  = \$16 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = mac_acc3;
+    if (\$43 ) begin
+      \$102  = \$44 ;
+    end
+    if (rst) begin
+      \$102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = mac_acc3_out;
+    if (\$46 ) begin
+      \$103  = \$17 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$10 [31:0];
-  assign mac_acc1_next = \$11 [31:0];
-  assign mac_acc2_next = \$12 [31:0];
-  assign mac_acc3_next = \$13 [31:0];
+  assign mac_acc0_next = \$14 [31:0];
+  assign mac_acc1_next = \$15 [31:0];
+  assign mac_acc2_next = \$16 [31:0];
+  assign mac_acc3_next = \$17 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

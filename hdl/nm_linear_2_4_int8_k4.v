@@ -6,71 +6,95 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [1:0] \$101 ;
-  reg [1:0] \$102 ;
-  reg [127:0] \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
+  wire [31:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [31:0] \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [31:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
+  wire \$110 ;
+  reg [3:0] \$111 ;
+  reg [127:0] \$112 ;
+  reg \$113 ;
   reg [7:0] \$114 ;
   reg [7:0] \$115 ;
   reg [7:0] \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [7:0] \$117 ;
+  reg [3:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg [15:0] \$121 ;
-  reg [15:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [15:0] \$124 ;
-  reg [15:0] \$125 ;
-  reg [15:0] \$126 ;
-  reg [15:0] \$127 ;
-  reg [15:0] \$128 ;
-  reg \$129 ;
+  reg [7:0] \$120 ;
+  reg [1:0] \$121 ;
+  reg [1:0] \$122 ;
+  reg [127:0] \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [7:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
+  reg [7:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [7:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [7:0] \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg [31:0] \$149 ;
+  reg [15:0] \$141 ;
+  reg [15:0] \$142 ;
+  reg [15:0] \$143 ;
+  reg [15:0] \$144 ;
+  reg [15:0] \$145 ;
+  reg [15:0] \$146 ;
+  reg [15:0] \$147 ;
+  reg [15:0] \$148 ;
+  reg \$149 ;
   wire \$15 ;
-  reg [31:0] \$150 ;
-  reg [31:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg [31:0] \$153 ;
-  reg [31:0] \$154 ;
-  reg [31:0] \$155 ;
-  reg [31:0] \$156 ;
+  reg \$150 ;
+  reg [16:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
   wire \$18 ;
+  reg [31:0] \$180 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -129,14 +153,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$69 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  wire [32:0] \$71 ;
-  wire [32:0] \$72 ;
-  wire [32:0] \$73 ;
-  wire [32:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [32:0] \$75 ;
+  wire [32:0] \$76 ;
+  wire [32:0] \$77 ;
+  wire [32:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
@@ -151,15 +175,15 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$89 ;
   wire [8:0] \$9 ;
   wire \$90 ;
-  reg [3:0] \$91 ;
-  reg [127:0] \$92 ;
-  reg \$93 ;
-  reg [7:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [3:0] \$98 ;
-  reg [7:0] \$99 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire [31:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -214,15 +238,15 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$132  = 1'h0;
-  reg [16:0] \mac_add0_s0$88  = 17'h00000;
-  reg [16:0] \mac_add0_s0$91  = 17'h00000;
-  reg [16:0] \mac_add0_s0$94  = 17'h00000;
+  reg [16:0] \mac_add0_s0$102  = 17'h00000;
+  reg \mac_add0_s0$140  = 1'h0;
+  reg [16:0] \mac_add0_s0$96  = 17'h00000;
+  reg [16:0] \mac_add0_s0$99  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$130  = 1'h0;
+  reg \mac_mul_s0$138  = 1'h0;
   reg [15:0] \mac_mul_s0$63  = 16'h0000;
   reg [15:0] \mac_mul_s0$65  = 16'h0000;
   reg [15:0] \mac_mul_s0$66  = 16'h0000;
@@ -234,16 +258,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$109  = 8'h00;
-  reg [7:0] \mac_pre_s0$110  = 8'h00;
-  reg [7:0] \mac_pre_s0$111  = 8'h00;
-  reg [7:0] \mac_pre_s0$112  = 8'h00;
-  reg [7:0] \mac_pre_s0$113  = 8'h00;
-  reg [7:0] \mac_pre_s0$114  = 8'h00;
-  reg [7:0] \mac_pre_s0$115  = 8'h00;
-  reg [7:0] \mac_pre_s0$116  = 8'h00;
   reg [7:0] \mac_pre_s0$117  = 8'h00;
-  reg \mac_pre_s0$118  = 1'h0;
+  reg [7:0] \mac_pre_s0$118  = 8'h00;
+  reg [7:0] \mac_pre_s0$119  = 8'h00;
+  reg [7:0] \mac_pre_s0$120  = 8'h00;
+  reg [7:0] \mac_pre_s0$121  = 8'h00;
+  reg [7:0] \mac_pre_s0$122  = 8'h00;
+  reg [7:0] \mac_pre_s0$123  = 8'h00;
+  reg [7:0] \mac_pre_s0$124  = 8'h00;
+  reg [7:0] \mac_pre_s0$125  = 8'h00;
+  reg \mac_pre_s0$126  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -289,13 +313,13 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
   reg [3:0] sel_l3_s0 = 4'h0;
-  reg [127:0] \sel_l3_s0$100  = 128'h00000000000000000000000000000000;
-  reg \sel_l3_s0$101  = 1'h0;
+  reg [127:0] \sel_l3_s0$108  = 128'h00000000000000000000000000000000;
+  reg \sel_l3_s0$109  = 1'h0;
   reg [1:0] sel_l8_s0 = 2'h0;
-  reg [3:0] \sel_l8_s0$102  = 4'h0;
-  reg [7:0] \sel_l8_s0$103  = 8'h00;
-  reg [7:0] \sel_l8_s0$104  = 8'h00;
-  reg \sel_l8_s0$105  = 1'h0;
+  reg [3:0] \sel_l8_s0$110  = 4'h0;
+  reg [7:0] \sel_l8_s0$111  = 8'h00;
+  reg [7:0] \sel_l8_s0$112  = 8'h00;
+  reg \sel_l8_s0$113  = 1'h0;
   reg [1:0] \sel_l8_s0$45  = 2'h0;
   reg [127:0] \sel_l8_s0$47  = 128'h00000000000000000000000000000000;
   wire [7:0] sel_or0_0;
@@ -319,6 +343,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire stall_adv1;
   wire stall_adv10;
   reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -437,164 +469,196 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv9 = \$69  | o__ready;
   assign \$70  = ~ stall_adv10_valid;
   assign stall_adv10 = \$70  | o__ready;
-  assign \$71  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$72  = $signed(mac_acc1) + $signed(\mac_add0_s0$88 );
-  assign \$73  = $signed(mac_acc2) + $signed(\mac_add0_s0$91 );
-  assign \$74  = $signed(mac_acc3) + $signed(\mac_add0_s0$94 );
-  assign \$75  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$76  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$77  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$78  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
-  assign \$87  = stall_adv7 & mac_add0_valid_s0;
-  assign \$88  = stall_adv8 & mac_add0_valid_s0;
-  assign \$89  = stall_adv9 & mac_add0_valid_s0;
-  assign \$90  = stall_adv10 & mac_add0_valid_s0;
+  assign \$71  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$71  | o__ready;
+  assign \$72  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$72  | o__ready;
+  assign \$73  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$73  | o__ready;
+  assign \$74  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$74  | o__ready;
+  assign \$75  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$76  = $signed(mac_acc1) + $signed(\mac_add0_s0$96 );
+  assign \$77  = $signed(mac_acc2) + $signed(\mac_add0_s0$99 );
+  assign \$78  = $signed(mac_acc3) + $signed(\mac_add0_s0$102 );
+  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$93  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$94  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$95  = stall_adv7 & mac_add0_valid_s0;
+  assign \$96  = \mac_add0_s0$140  ? 32'd0 : \$75 [31:0];
+  assign \$97  = stall_adv8 & mac_add0_valid_s0;
+  assign \$98  = \$97  & \mac_add0_s0$140 ;
+  assign \$99  = stall_adv9 & mac_add0_valid_s0;
+  assign \$100  = \mac_add0_s0$140  ? 32'd0 : \$76 [31:0];
+  assign \$101  = stall_adv10 & mac_add0_valid_s0;
+  assign \$102  = \$101  & \mac_add0_s0$140 ;
+  assign \$103  = stall_adv11 & mac_add0_valid_s0;
+  assign \$104  = \mac_add0_s0$140  ? 32'd0 : \$77 [31:0];
+  assign \$105  = stall_adv12 & mac_add0_valid_s0;
+  assign \$106  = \$105  & \mac_add0_s0$140 ;
+  assign \$107  = stall_adv13 & mac_add0_valid_s0;
+  assign \$108  = \mac_add0_s0$140  ? 32'd0 : \$78 [31:0];
+  assign \$109  = stall_adv14 & mac_add0_valid_s0;
+  assign \$110  = \$109  & \mac_add0_s0$140 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$91 ;
+    sel_l3_s0 <= \$111 ;
   always @(posedge clk)
-    \sel_l3_s0$100  <= \$92 ;
+    \sel_l3_s0$108  <= \$112 ;
   always @(posedge clk)
-    \sel_l3_s0$101  <= \$93 ;
+    \sel_l3_s0$109  <= \$113 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$94 ;
+    sel_dl1_s0 <= \$114 ;
   always @(posedge clk)
-    \sel_dl1_s0$32  <= \$95 ;
+    \sel_dl1_s0$32  <= \$115 ;
   always @(posedge clk)
-    \sel_dl1_s0$33  <= \$96 ;
+    \sel_dl1_s0$33  <= \$116 ;
   always @(posedge clk)
-    \sel_dl1_s0$36  <= \$97 ;
+    \sel_dl1_s0$36  <= \$117 ;
   always @(posedge clk)
-    \sel_l8_s0$102  <= \$98 ;
+    \sel_l8_s0$110  <= \$118 ;
   always @(posedge clk)
-    \sel_l8_s0$103  <= \$99 ;
+    \sel_l8_s0$111  <= \$119 ;
   always @(posedge clk)
-    \sel_l8_s0$104  <= \$100 ;
+    \sel_l8_s0$112  <= \$120 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$101 ;
+    sel_l8_s0 <= \$121 ;
   always @(posedge clk)
-    \sel_l8_s0$45  <= \$102 ;
+    \sel_l8_s0$45  <= \$122 ;
   always @(posedge clk)
-    \sel_l8_s0$47  <= \$103 ;
+    \sel_l8_s0$47  <= \$123 ;
   always @(posedge clk)
-    \sel_l8_s0$105  <= \$104 ;
+    \sel_l8_s0$113  <= \$124 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$105 ;
+    sel_valid_s0 <= \$125 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$106 ;
+    sel_valid_s1 <= \$126 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$107 ;
+    mac_pre_s0 <= \$127 ;
   always @(posedge clk)
-    \mac_pre_s0$109  <= \$108 ;
+    \mac_pre_s0$117  <= \$128 ;
   always @(posedge clk)
-    \mac_pre_s0$110  <= \$109 ;
+    \mac_pre_s0$118  <= \$129 ;
   always @(posedge clk)
-    \mac_pre_s0$111  <= \$110 ;
+    \mac_pre_s0$119  <= \$130 ;
   always @(posedge clk)
-    \mac_pre_s0$112  <= \$111 ;
+    \mac_pre_s0$120  <= \$131 ;
   always @(posedge clk)
-    \mac_pre_s0$113  <= \$112 ;
+    \mac_pre_s0$121  <= \$132 ;
   always @(posedge clk)
-    \mac_pre_s0$114  <= \$113 ;
+    \mac_pre_s0$122  <= \$133 ;
   always @(posedge clk)
-    \mac_pre_s0$115  <= \$114 ;
+    \mac_pre_s0$123  <= \$134 ;
   always @(posedge clk)
-    \mac_pre_s0$116  <= \$115 ;
+    \mac_pre_s0$124  <= \$135 ;
   always @(posedge clk)
-    \mac_pre_s0$117  <= \$116 ;
+    \mac_pre_s0$125  <= \$136 ;
   always @(posedge clk)
-    \mac_pre_s0$118  <= \$117 ;
+    \mac_pre_s0$126  <= \$137 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$118 ;
+    mac_pre_valid_s0 <= \$138 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$119 ;
+    mac_dspin_s0 <= \$139 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$120 ;
+    mac_dspin_valid_s0 <= \$140 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$121 ;
+    mac_mul_s0 <= \$141 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$122 ;
+    \mac_mul_s0$63  <= \$142 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$123 ;
+    \mac_mul_s0$65  <= \$143 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$124 ;
+    \mac_mul_s0$66  <= \$144 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$125 ;
+    \mac_mul_s0$68  <= \$145 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$126 ;
+    \mac_mul_s0$69  <= \$146 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$127 ;
+    \mac_mul_s0$71  <= \$147 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$128 ;
+    \mac_mul_s0$72  <= \$148 ;
   always @(posedge clk)
-    \mac_mul_s0$130  <= \$129 ;
+    \mac_mul_s0$138  <= \$149 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$130 ;
+    mac_mul_valid_s0 <= \$150 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$131 ;
+    mac_add0_s0 <= \$151 ;
   always @(posedge clk)
-    \mac_add0_s0$88  <= \$132 ;
+    \mac_add0_s0$96  <= \$152 ;
   always @(posedge clk)
-    \mac_add0_s0$91  <= \$133 ;
+    \mac_add0_s0$99  <= \$153 ;
   always @(posedge clk)
-    \mac_add0_s0$94  <= \$134 ;
+    \mac_add0_s0$102  <= \$154 ;
   always @(posedge clk)
-    \mac_add0_s0$132  <= \$135 ;
+    \mac_add0_s0$140  <= \$155 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$136 ;
+    mac_add0_valid_s0 <= \$156 ;
   always @(posedge clk)
-    o__valid <= \$137 ;
+    o__valid <= \$157 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$138 ;
+    stall_adv0_valid <= \$158 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$139 ;
+    stall_adv1_valid <= \$159 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$140 ;
+    stall_adv2_valid <= \$160 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$141 ;
+    stall_adv3_valid <= \$161 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$142 ;
+    stall_adv4_valid <= \$162 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$143 ;
+    stall_adv5_valid <= \$163 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$144 ;
+    stall_adv6_valid <= \$164 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$145 ;
+    stall_adv7_valid <= \$165 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$146 ;
+    stall_adv8_valid <= \$166 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$147 ;
+    stall_adv9_valid <= \$167 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$148 ;
+    stall_adv10_valid <= \$168 ;
   always @(posedge clk)
-    mac_acc0_out <= \$149 ;
+    stall_adv11_valid <= \$169 ;
   always @(posedge clk)
-    mac_acc0 <= \$150 ;
+    stall_adv12_valid <= \$170 ;
   always @(posedge clk)
-    mac_acc1_out <= \$151 ;
+    stall_adv13_valid <= \$171 ;
   always @(posedge clk)
-    mac_acc1 <= \$152 ;
+    stall_adv14_valid <= \$172 ;
   always @(posedge clk)
-    mac_acc2_out <= \$153 ;
+    mac_acc0 <= \$173 ;
   always @(posedge clk)
-    mac_acc2 <= \$154 ;
+    mac_acc0_out <= \$174 ;
   always @(posedge clk)
-    mac_acc3_out <= \$155 ;
+    mac_acc1 <= \$175 ;
   always @(posedge clk)
-    mac_acc3 <= \$156 ;
+    mac_acc1_out <= \$176 ;
+  always @(posedge clk)
+    mac_acc2 <= \$177 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$178 ;
+  always @(posedge clk)
+    mac_acc3 <= \$179 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$180 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$110 ),
+    .b(\mac_pre_s0$118 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_0)
@@ -603,8 +667,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$109 ),
-    .b(\mac_pre_s0$111 ),
+    .a(\mac_pre_s0$117 ),
+    .b(\mac_pre_s0$119 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_1)
@@ -614,7 +678,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$112 ),
+    .b(\mac_pre_s0$120 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_0)
@@ -623,8 +687,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$109 ),
-    .b(\mac_pre_s0$113 ),
+    .a(\mac_pre_s0$117 ),
+    .b(\mac_pre_s0$121 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_1)
@@ -634,7 +698,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$114 ),
+    .b(\mac_pre_s0$122 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_0)
@@ -643,8 +707,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$109 ),
-    .b(\mac_pre_s0$115 ),
+    .a(\mac_pre_s0$117 ),
+    .b(\mac_pre_s0$123 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_1)
@@ -654,7 +718,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$116 ),
+    .b(\mac_pre_s0$124 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_0)
@@ -663,367 +727,212 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$109 ),
-    .b(\mac_pre_s0$117 ),
+    .a(\mac_pre_s0$117 ),
+    .b(\mac_pre_s0$125 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = sel_l3_s0;
+    \$111  = sel_l3_s0;
     if (stall_adv0) begin
-      \$91  = { \$29 , \$28 , \$26 , \$23  };
+      \$111  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \sel_l3_s0$100 ;
+    \$112  = \sel_l3_s0$108 ;
     if (stall_adv0) begin
-      \$92  = i__payload[159:32];
+      \$112  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \sel_l3_s0$101 ;
+    \$113  = \sel_l3_s0$109 ;
     if (stall_adv0) begin
-      \$93  = i__payload[160];
+      \$113  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = sel_dl1_s0;
+    \$114  = sel_dl1_s0;
     if (stall_adv1) begin
-      \$94  = i__payload[7:0];
+      \$114  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \sel_dl1_s0$32 ;
+    \$115  = \sel_dl1_s0$32 ;
     if (stall_adv1) begin
-      \$95  = i__payload[15:8];
+      \$115  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \sel_dl1_s0$33 ;
+    \$116  = \sel_dl1_s0$33 ;
     if (stall_adv1) begin
-      \$96  = i__payload[23:16];
+      \$116  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \sel_dl1_s0$36 ;
+    \$117  = \sel_dl1_s0$36 ;
     if (stall_adv1) begin
-      \$97  = i__payload[31:24];
+      \$117  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \sel_l8_s0$102 ;
+    \$118  = \sel_l8_s0$110 ;
     if (stall_adv2) begin
-      \$98  = sel_l3_s0;
+      \$118  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \sel_l8_s0$103 ;
+    \$119  = \sel_l8_s0$111 ;
     if (stall_adv2) begin
-      \$99  = sel_or0_0;
+      \$119  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \sel_l8_s0$104 ;
+    \$120  = \sel_l8_s0$112 ;
     if (stall_adv2) begin
-      \$100  = sel_or1_0;
+      \$120  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = sel_l8_s0;
+    \$121  = sel_l8_s0;
     if (stall_adv2) begin
-      \$101  = { \$35 , \$33  };
+      \$121  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \sel_l8_s0$45 ;
+    \$122  = \sel_l8_s0$45 ;
     if (stall_adv2) begin
-      \$102  = { \$51 , \$50  };
+      \$122  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \sel_l8_s0$47 ;
+    \$123  = \sel_l8_s0$47 ;
     if (stall_adv2) begin
-      \$103  = \sel_l3_s0$100 ;
+      \$123  = \sel_l3_s0$108 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \sel_l8_s0$105 ;
+    \$124  = \sel_l8_s0$113 ;
     if (stall_adv2) begin
-      \$104  = \sel_l3_s0$101 ;
+      \$124  = \sel_l3_s0$109 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = sel_valid_s0;
+    \$125  = sel_valid_s0;
     if (i__ready) begin
-      \$105  = i__valid;
+      \$125  = i__valid;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = sel_valid_s1;
+    \$126  = sel_valid_s1;
     if (i__ready) begin
-      \$106  = sel_valid_s0;
+      \$126  = sel_valid_s0;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = mac_pre_s0;
+    \$127  = mac_pre_s0;
     if (stall_adv3) begin
-      \$107  = \sel_l8_s0$103 ;
+      \$127  = \sel_l8_s0$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_pre_s0$109 ;
+    \$128  = \mac_pre_s0$117 ;
     if (stall_adv3) begin
-      \$108  = \sel_l8_s0$104 ;
+      \$128  = \sel_l8_s0$112 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_pre_s0$110 ;
+    \$129  = \mac_pre_s0$118 ;
     if (stall_adv3) begin
-      \$109  = mac_wmux_w0_0;
+      \$129  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_pre_s0$111 ;
+    \$130  = \mac_pre_s0$119 ;
     if (stall_adv3) begin
-      \$110  = mac_wmux_w0_1;
+      \$130  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_pre_s0$112 ;
+    \$131  = \mac_pre_s0$120 ;
     if (stall_adv3) begin
-      \$111  = mac_wmux_w1_0;
+      \$131  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_pre_s0$113 ;
+    \$132  = \mac_pre_s0$121 ;
     if (stall_adv3) begin
-      \$112  = mac_wmux_w1_1;
+      \$132  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_pre_s0$114 ;
+    \$133  = \mac_pre_s0$122 ;
     if (stall_adv3) begin
-      \$113  = mac_wmux_w2_0;
+      \$133  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_pre_s0$115 ;
+    \$134  = \mac_pre_s0$123 ;
     if (stall_adv3) begin
-      \$114  = mac_wmux_w2_1;
+      \$134  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_pre_s0$116 ;
+    \$135  = \mac_pre_s0$124 ;
     if (stall_adv3) begin
-      \$115  = mac_wmux_w3_0;
+      \$135  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_pre_s0$117 ;
+    \$136  = \mac_pre_s0$125 ;
     if (stall_adv3) begin
-      \$116  = mac_wmux_w3_1;
+      \$136  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_pre_s0$118 ;
+    \$137  = \mac_pre_s0$126 ;
     if (stall_adv3) begin
-      \$117  = \sel_l8_s0$105 ;
+      \$137  = \sel_l8_s0$113 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = mac_pre_valid_s0;
+    \$138  = mac_pre_valid_s0;
     if (stall_adv3) begin
-      \$118  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mac_dspin_s0;
-    if (stall_adv4) begin
-      \$119  = \mac_pre_s0$118 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = mac_dspin_valid_s0;
-    if (stall_adv4) begin
-      \$120  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$120  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = mac_mul_s0;
-    if (stall_adv5) begin
-      \$121  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$63 ;
-    if (stall_adv5) begin
-      \$122  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$65 ;
-    if (stall_adv5) begin
-      \$123  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_mul_s0$66 ;
-    if (stall_adv5) begin
-      \$124  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_mul_s0$68 ;
-    if (stall_adv5) begin
-      \$125  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_mul_s0$69 ;
-    if (stall_adv5) begin
-      \$126  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_mul_s0$71 ;
-    if (stall_adv5) begin
-      \$127  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_mul_s0$72 ;
-    if (stall_adv5) begin
-      \$128  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_mul_s0$130 ;
-    if (stall_adv5) begin
-      \$129  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = mac_mul_valid_s0;
-    if (stall_adv5) begin
-      \$130  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = mac_add0_s0;
-    if (stall_adv6) begin
-      \$131  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_add0_s0$88 ;
-    if (stall_adv6) begin
-      \$132  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_add0_s0$91 ;
-    if (stall_adv6) begin
-      \$133  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_add0_s0$94 ;
-    if (stall_adv6) begin
-      \$134  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_add0_s0$132 ;
-    if (stall_adv6) begin
-      \$135  = \mac_mul_s0$130 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = mac_add0_valid_s0;
-    if (stall_adv6) begin
-      \$136  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = o__valid;
-    if (i__ready) begin
-      \$137  = \$75 ;
-    end
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$138  = \$76 ;
+      \$138  = sel_valid_s1;
     end
     if (rst) begin
       \$138  = 1'h0;
@@ -1031,19 +940,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$139  = \$77 ;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
+    \$139  = mac_dspin_s0;
+    if (stall_adv4) begin
+      \$139  = \mac_pre_s0$126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$140  = \$78 ;
+    \$140  = mac_dspin_valid_s0;
+    if (stall_adv4) begin
+      \$140  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$140  = 1'h0;
@@ -1051,178 +957,348 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$141  = \$79 ;
-    end
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$142  = \$80 ;
-    end
-    if (rst) begin
-      \$142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = stall_adv5_valid;
+    \$141  = mac_mul_s0;
     if (stall_adv5) begin
-      \$143  = \$81 ;
-    end
-    if (rst) begin
-      \$143  = 1'h0;
+      \$141  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = stall_adv6_valid;
+    \$142  = \mac_mul_s0$63 ;
+    if (stall_adv5) begin
+      \$142  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \mac_mul_s0$65 ;
+    if (stall_adv5) begin
+      \$143  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = \mac_mul_s0$66 ;
+    if (stall_adv5) begin
+      \$144  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \mac_mul_s0$68 ;
+    if (stall_adv5) begin
+      \$145  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \mac_mul_s0$69 ;
+    if (stall_adv5) begin
+      \$146  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \mac_mul_s0$71 ;
+    if (stall_adv5) begin
+      \$147  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \mac_mul_s0$72 ;
+    if (stall_adv5) begin
+      \$148  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \mac_mul_s0$138 ;
+    if (stall_adv5) begin
+      \$149  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = mac_mul_valid_s0;
+    if (stall_adv5) begin
+      \$150  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = mac_add0_s0;
     if (stall_adv6) begin
-      \$144  = \$82 ;
-    end
-    if (rst) begin
-      \$144  = 1'h0;
+      \$151  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = stall_adv7_valid;
+    \$152  = \mac_add0_s0$96 ;
+    if (stall_adv6) begin
+      \$152  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \mac_add0_s0$99 ;
+    if (stall_adv6) begin
+      \$153  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \mac_add0_s0$102 ;
+    if (stall_adv6) begin
+      \$154  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \mac_add0_s0$140 ;
+    if (stall_adv6) begin
+      \$155  = \mac_mul_s0$138 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = mac_add0_valid_s0;
+    if (stall_adv6) begin
+      \$156  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = o__valid;
+    if (i__ready) begin
+      \$157  = \$79 ;
+    end
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$158  = \$80 ;
+    end
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$159  = \$81 ;
+    end
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$160  = \$82 ;
+    end
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$161  = \$83 ;
+    end
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$162  = \$84 ;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$163  = \$85 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$164  = \$86 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$145  = \$83 ;
+      \$165  = \$87 ;
     end
     if (rst) begin
-      \$145  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = stall_adv8_valid;
+    \$166  = stall_adv8_valid;
     if (stall_adv8) begin
-      \$146  = \$84 ;
+      \$166  = \$88 ;
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = stall_adv9_valid;
+    \$167  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$147  = \$85 ;
+      \$167  = \$89 ;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = stall_adv10_valid;
+    \$168  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$148  = \$86 ;
+      \$168  = \$90 ;
     end
     if (rst) begin
-      \$148  = 1'h0;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = mac_acc0_out;
-    if (\$87 ) begin
-      if (\mac_add0_s0$132 ) begin
-        \$149  = \$71 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = mac_acc0;
-    if (\$87 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$132 ) begin
-        \$150  = 32'd0;
-      end else begin
-        \$150  = \$71 [31:0];
-      end
+    \$169  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$169  = \$91 ;
     end
     if (rst) begin
-      \$150  = 32'd0;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = mac_acc1_out;
-    if (\$88 ) begin
-      if (\mac_add0_s0$132 ) begin
-        \$151  = \$72 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = mac_acc1;
-    if (\$88 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$132 ) begin
-        \$152  = 32'd0;
-      end else begin
-        \$152  = \$72 [31:0];
-      end
+    \$170  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$170  = \$92 ;
     end
     if (rst) begin
-      \$152  = 32'd0;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = mac_acc2_out;
-    if (\$89 ) begin
-      if (\mac_add0_s0$132 ) begin
-        \$153  = \$73 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = mac_acc2;
-    if (\$89 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$132 ) begin
-        \$154  = 32'd0;
-      end else begin
-        \$154  = \$73 [31:0];
-      end
+    \$171  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$171  = \$93 ;
     end
     if (rst) begin
-      \$154  = 32'd0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = mac_acc3_out;
-    if (\$90 ) begin
-      if (\mac_add0_s0$132 ) begin
-        \$155  = \$74 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = mac_acc3;
-    if (\$90 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$132 ) begin
-        \$156  = 32'd0;
-      end else begin
-        \$156  = \$74 [31:0];
-      end
+    \$172  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$172  = \$94 ;
     end
     if (rst) begin
-      \$156  = 32'd0;
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = mac_acc0;
+    if (\$95 ) begin
+      \$173  = \$96 ;
+    end
+    if (rst) begin
+      \$173  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = mac_acc0_out;
+    if (\$98 ) begin
+      \$174  = \$75 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = mac_acc1;
+    if (\$99 ) begin
+      \$175  = \$100 ;
+    end
+    if (rst) begin
+      \$175  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = mac_acc1_out;
+    if (\$102 ) begin
+      \$176  = \$76 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = mac_acc2;
+    if (\$103 ) begin
+      \$177  = \$104 ;
+    end
+    if (rst) begin
+      \$177  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = mac_acc2_out;
+    if (\$106 ) begin
+      \$178  = \$77 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = mac_acc3;
+    if (\$107 ) begin
+      \$179  = \$108 ;
+    end
+    if (rst) begin
+      \$179  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = mac_acc3_out;
+    if (\$110 ) begin
+      \$180  = \$78 [31:0];
     end
   end
   assign advance = i__ready;
@@ -1242,10 +1318,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_val1 = sel_or1_0;
   assign mac_wmux_off0 = \$53 [1:0];
   assign mac_wmux_off1 = \$54 [1:0];
-  assign mac_acc0_next = \$71 [31:0];
-  assign mac_acc1_next = \$72 [31:0];
-  assign mac_acc2_next = \$73 [31:0];
-  assign mac_acc3_next = \$74 [31:0];
+  assign mac_acc0_next = \$75 [31:0];
+  assign mac_acc1_next = \$76 [31:0];
+  assign mac_acc2_next = \$77 [31:0];
+  assign mac_acc3_next = \$78 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -1777,18 +1777,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
-  wire [32:0] \$2595 ;
-  wire [32:0] \$2596 ;
-  wire [32:0] \$2597 ;
-  wire [32:0] \$2598 ;
-  wire [4:0] \$2599 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire [32:0] \$2599 ;
   wire \$26 ;
   wire \$260 ;
-  wire [4:0] \$2600 ;
-  wire \$2601 ;
-  wire \$2602 ;
-  wire \$2603 ;
-  wire \$2604 ;
+  wire [32:0] \$2600 ;
+  wire [32:0] \$2601 ;
+  wire [32:0] \$2602 ;
+  wire [4:0] \$2603 ;
+  wire [4:0] \$2604 ;
   wire \$2605 ;
   wire \$2606 ;
   wire \$2607 ;
@@ -1829,50 +1829,50 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2639 ;
   wire \$264 ;
   wire \$2640 ;
-  reg [7:0] \$2641 ;
-  reg [7:0] \$2642 ;
-  reg [7:0] \$2643 ;
-  reg [7:0] \$2644 ;
-  reg [7:0] \$2645 ;
-  reg [7:0] \$2646 ;
-  reg [7:0] \$2647 ;
-  reg [7:0] \$2648 ;
-  reg [7:0] \$2649 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire [31:0] \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
   wire \$265 ;
-  reg [7:0] \$2650 ;
-  reg [7:0] \$2651 ;
-  reg [7:0] \$2652 ;
-  reg [7:0] \$2653 ;
-  reg [7:0] \$2654 ;
-  reg [7:0] \$2655 ;
-  reg [7:0] \$2656 ;
-  reg [511:0] \$2657 ;
-  reg \$2658 ;
-  reg [119:0] \$2659 ;
+  wire [31:0] \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire [31:0] \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire [31:0] \$2658 ;
+  wire \$2659 ;
   wire \$266 ;
-  reg [511:0] \$2660 ;
-  reg \$2661 ;
-  reg \$2662 ;
-  reg \$2663 ;
-  reg \$2664 ;
-  reg \$2665 ;
-  reg \$2666 ;
-  reg \$2667 ;
-  reg \$2668 ;
-  reg \$2669 ;
+  wire \$2660 ;
+  reg [7:0] \$2661 ;
+  reg [7:0] \$2662 ;
+  reg [7:0] \$2663 ;
+  reg [7:0] \$2664 ;
+  reg [7:0] \$2665 ;
+  reg [7:0] \$2666 ;
+  reg [7:0] \$2667 ;
+  reg [7:0] \$2668 ;
+  reg [7:0] \$2669 ;
   wire \$267 ;
-  reg \$2670 ;
-  reg \$2671 ;
-  reg \$2672 ;
-  reg \$2673 ;
-  reg \$2674 ;
-  reg \$2675 ;
-  reg \$2676 ;
-  reg \$2677 ;
+  reg [7:0] \$2670 ;
+  reg [7:0] \$2671 ;
+  reg [7:0] \$2672 ;
+  reg [7:0] \$2673 ;
+  reg [7:0] \$2674 ;
+  reg [7:0] \$2675 ;
+  reg [7:0] \$2676 ;
+  reg [511:0] \$2677 ;
   reg \$2678 ;
-  reg \$2679 ;
+  reg [119:0] \$2679 ;
   wire \$268 ;
-  reg \$2680 ;
+  reg [511:0] \$2680 ;
   reg \$2681 ;
   reg \$2682 ;
   reg \$2683 ;
@@ -1958,63 +1958,63 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2755 ;
   reg \$2756 ;
   reg \$2757 ;
-  reg [511:0] \$2758 ;
+  reg \$2758 ;
   reg \$2759 ;
   wire \$276 ;
-  reg [15:0] \$2760 ;
+  reg \$2760 ;
   reg \$2761 ;
-  reg [1:0] \$2762 ;
-  reg [1:0] \$2763 ;
-  reg [2:0] \$2764 ;
+  reg \$2762 ;
+  reg \$2763 ;
+  reg \$2764 ;
   reg \$2765 ;
-  reg [2:0] \$2766 ;
-  reg [2:0] \$2767 ;
-  reg [3:0] \$2768 ;
+  reg \$2766 ;
+  reg \$2767 ;
+  reg \$2768 ;
   reg \$2769 ;
   wire \$277 ;
-  reg [3:0] \$2770 ;
-  reg [3:0] \$2771 ;
-  reg [3:0] \$2772 ;
+  reg \$2770 ;
+  reg \$2771 ;
+  reg \$2772 ;
   reg \$2773 ;
-  reg [3:0] \$2774 ;
-  reg [3:0] \$2775 ;
-  reg [511:0] \$2776 ;
+  reg \$2774 ;
+  reg \$2775 ;
+  reg \$2776 ;
   reg \$2777 ;
-  reg [3:0] \$2778 ;
-  reg [3:0] \$2779 ;
+  reg [511:0] \$2778 ;
+  reg \$2779 ;
   wire \$278 ;
   reg [15:0] \$2780 ;
-  reg [8:0] \$2781 ;
-  reg [8:0] \$2782 ;
-  reg [8:0] \$2783 ;
-  reg [8:0] \$2784 ;
-  reg [8:0] \$2785 ;
-  reg [8:0] \$2786 ;
-  reg [8:0] \$2787 ;
-  reg [8:0] \$2788 ;
-  reg [7:0] \$2789 ;
+  reg \$2781 ;
+  reg [1:0] \$2782 ;
+  reg [1:0] \$2783 ;
+  reg [2:0] \$2784 ;
+  reg \$2785 ;
+  reg [2:0] \$2786 ;
+  reg [2:0] \$2787 ;
+  reg [3:0] \$2788 ;
+  reg \$2789 ;
   wire \$279 ;
-  reg [7:0] \$2790 ;
-  reg [7:0] \$2791 ;
-  reg [7:0] \$2792 ;
-  reg [7:0] \$2793 ;
-  reg [7:0] \$2794 ;
-  reg [7:0] \$2795 ;
-  reg [7:0] \$2796 ;
-  reg [7:0] \$2797 ;
-  reg [7:0] \$2798 ;
-  reg [7:0] \$2799 ;
+  reg [3:0] \$2790 ;
+  reg [3:0] \$2791 ;
+  reg [3:0] \$2792 ;
+  reg \$2793 ;
+  reg [3:0] \$2794 ;
+  reg [3:0] \$2795 ;
+  reg [511:0] \$2796 ;
+  reg \$2797 ;
+  reg [3:0] \$2798 ;
+  reg [3:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  reg [7:0] \$2800 ;
-  reg [7:0] \$2801 ;
-  reg [7:0] \$2802 ;
-  reg [7:0] \$2803 ;
-  reg [7:0] \$2804 ;
-  reg [511:0] \$2805 ;
-  reg \$2806 ;
-  reg [15:0] \$2807 ;
-  reg [7:0] \$2808 ;
+  reg [15:0] \$2800 ;
+  reg [8:0] \$2801 ;
+  reg [8:0] \$2802 ;
+  reg [8:0] \$2803 ;
+  reg [8:0] \$2804 ;
+  reg [8:0] \$2805 ;
+  reg [8:0] \$2806 ;
+  reg [8:0] \$2807 ;
+  reg [8:0] \$2808 ;
   reg [7:0] \$2809 ;
   wire \$281 ;
   reg [7:0] \$2810 ;
@@ -2023,81 +2023,81 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2813 ;
   reg [7:0] \$2814 ;
   reg [7:0] \$2815 ;
-  reg [3:0] \$2816 ;
-  reg [3:0] \$2817 ;
-  reg [3:0] \$2818 ;
-  reg [3:0] \$2819 ;
+  reg [7:0] \$2816 ;
+  reg [7:0] \$2817 ;
+  reg [7:0] \$2818 ;
+  reg [7:0] \$2819 ;
   wire \$282 ;
-  reg [3:0] \$2820 ;
-  reg [3:0] \$2821 ;
-  reg [3:0] \$2822 ;
-  reg [3:0] \$2823 ;
-  reg [511:0] \$2824 ;
-  reg \$2825 ;
+  reg [7:0] \$2820 ;
+  reg [7:0] \$2821 ;
+  reg [7:0] \$2822 ;
+  reg [7:0] \$2823 ;
+  reg [7:0] \$2824 ;
+  reg [511:0] \$2825 ;
   reg \$2826 ;
-  reg \$2827 ;
-  reg \$2828 ;
-  reg \$2829 ;
+  reg [15:0] \$2827 ;
+  reg [7:0] \$2828 ;
+  reg [7:0] \$2829 ;
   wire \$283 ;
-  reg \$2830 ;
-  reg \$2831 ;
-  reg \$2832 ;
-  reg \$2833 ;
-  reg \$2834 ;
-  reg \$2835 ;
-  reg \$2836 ;
-  reg \$2837 ;
-  reg \$2838 ;
-  reg \$2839 ;
+  reg [7:0] \$2830 ;
+  reg [7:0] \$2831 ;
+  reg [7:0] \$2832 ;
+  reg [7:0] \$2833 ;
+  reg [7:0] \$2834 ;
+  reg [7:0] \$2835 ;
+  reg [3:0] \$2836 ;
+  reg [3:0] \$2837 ;
+  reg [3:0] \$2838 ;
+  reg [3:0] \$2839 ;
   wire \$284 ;
-  reg \$2840 ;
-  reg \$2841 ;
-  reg \$2842 ;
-  reg \$2843 ;
-  reg \$2844 ;
+  reg [3:0] \$2840 ;
+  reg [3:0] \$2841 ;
+  reg [3:0] \$2842 ;
+  reg [3:0] \$2843 ;
+  reg [511:0] \$2844 ;
   reg \$2845 ;
   reg \$2846 ;
   reg \$2847 ;
-  reg [3:0] \$2848 ;
-  reg [3:0] \$2849 ;
+  reg \$2848 ;
+  reg \$2849 ;
   wire \$285 ;
-  reg [3:0] \$2850 ;
-  reg [3:0] \$2851 ;
-  reg [3:0] \$2852 ;
-  reg [3:0] \$2853 ;
-  reg [3:0] \$2854 ;
-  reg [3:0] \$2855 ;
-  reg [3:0] \$2856 ;
-  reg [3:0] \$2857 ;
-  reg [3:0] \$2858 ;
-  reg [3:0] \$2859 ;
+  reg \$2850 ;
+  reg \$2851 ;
+  reg \$2852 ;
+  reg \$2853 ;
+  reg \$2854 ;
+  reg \$2855 ;
+  reg \$2856 ;
+  reg \$2857 ;
+  reg \$2858 ;
+  reg \$2859 ;
   wire \$286 ;
-  reg [3:0] \$2860 ;
-  reg [3:0] \$2861 ;
-  reg [3:0] \$2862 ;
-  reg [3:0] \$2863 ;
-  reg [7:0] \$2864 ;
-  reg [7:0] \$2865 ;
-  reg [7:0] \$2866 ;
-  reg [7:0] \$2867 ;
-  reg [7:0] \$2868 ;
-  reg [7:0] \$2869 ;
+  reg \$2860 ;
+  reg \$2861 ;
+  reg \$2862 ;
+  reg \$2863 ;
+  reg \$2864 ;
+  reg \$2865 ;
+  reg \$2866 ;
+  reg \$2867 ;
+  reg [3:0] \$2868 ;
+  reg [3:0] \$2869 ;
   wire \$287 ;
-  reg [7:0] \$2870 ;
-  reg [7:0] \$2871 ;
-  reg [7:0] \$2872 ;
-  reg [7:0] \$2873 ;
-  reg [7:0] \$2874 ;
-  reg [7:0] \$2875 ;
-  reg [7:0] \$2876 ;
-  reg [7:0] \$2877 ;
-  reg [7:0] \$2878 ;
-  reg [7:0] \$2879 ;
+  reg [3:0] \$2870 ;
+  reg [3:0] \$2871 ;
+  reg [3:0] \$2872 ;
+  reg [3:0] \$2873 ;
+  reg [3:0] \$2874 ;
+  reg [3:0] \$2875 ;
+  reg [3:0] \$2876 ;
+  reg [3:0] \$2877 ;
+  reg [3:0] \$2878 ;
+  reg [3:0] \$2879 ;
   wire \$288 ;
-  reg [7:0] \$2880 ;
-  reg [7:0] \$2881 ;
-  reg [7:0] \$2882 ;
-  reg [7:0] \$2883 ;
+  reg [3:0] \$2880 ;
+  reg [3:0] \$2881 ;
+  reg [3:0] \$2882 ;
+  reg [3:0] \$2883 ;
   reg [7:0] \$2884 ;
   reg [7:0] \$2885 ;
   reg [7:0] \$2886 ;
@@ -2156,65 +2156,65 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2933 ;
   reg [7:0] \$2934 ;
   reg [7:0] \$2935 ;
-  reg \$2936 ;
-  reg \$2937 ;
-  reg \$2938 ;
-  reg \$2939 ;
+  reg [7:0] \$2936 ;
+  reg [7:0] \$2937 ;
+  reg [7:0] \$2938 ;
+  reg [7:0] \$2939 ;
   wire \$294 ;
-  reg \$2940 ;
-  reg \$2941 ;
-  reg \$2942 ;
-  reg \$2943 ;
-  reg \$2944 ;
-  reg \$2945 ;
-  reg \$2946 ;
-  reg \$2947 ;
-  reg \$2948 ;
-  reg \$2949 ;
+  reg [7:0] \$2940 ;
+  reg [7:0] \$2941 ;
+  reg [7:0] \$2942 ;
+  reg [7:0] \$2943 ;
+  reg [7:0] \$2944 ;
+  reg [7:0] \$2945 ;
+  reg [7:0] \$2946 ;
+  reg [7:0] \$2947 ;
+  reg [7:0] \$2948 ;
+  reg [7:0] \$2949 ;
   wire \$295 ;
-  reg \$2950 ;
-  reg \$2951 ;
-  reg \$2952 ;
-  reg \$2953 ;
-  reg [3:0] \$2954 ;
-  reg [3:0] \$2955 ;
-  reg [3:0] \$2956 ;
-  reg [3:0] \$2957 ;
-  reg [3:0] \$2958 ;
-  reg [3:0] \$2959 ;
+  reg [7:0] \$2950 ;
+  reg [7:0] \$2951 ;
+  reg [7:0] \$2952 ;
+  reg [7:0] \$2953 ;
+  reg [7:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg \$2956 ;
+  reg \$2957 ;
+  reg \$2958 ;
+  reg \$2959 ;
   wire \$296 ;
-  reg [3:0] \$2960 ;
-  reg [3:0] \$2961 ;
-  reg [3:0] \$2962 ;
-  reg [3:0] \$2963 ;
-  reg [3:0] \$2964 ;
-  reg [3:0] \$2965 ;
-  reg [3:0] \$2966 ;
-  reg [3:0] \$2967 ;
-  reg [3:0] \$2968 ;
-  reg [3:0] \$2969 ;
+  reg \$2960 ;
+  reg \$2961 ;
+  reg \$2962 ;
+  reg \$2963 ;
+  reg \$2964 ;
+  reg \$2965 ;
+  reg \$2966 ;
+  reg \$2967 ;
+  reg \$2968 ;
+  reg \$2969 ;
   wire \$297 ;
-  reg [7:0] \$2970 ;
-  reg [7:0] \$2971 ;
-  reg [7:0] \$2972 ;
-  reg [7:0] \$2973 ;
-  reg [7:0] \$2974 ;
-  reg [7:0] \$2975 ;
-  reg [7:0] \$2976 ;
-  reg [7:0] \$2977 ;
-  reg [7:0] \$2978 ;
-  reg [7:0] \$2979 ;
+  reg \$2970 ;
+  reg \$2971 ;
+  reg \$2972 ;
+  reg \$2973 ;
+  reg [3:0] \$2974 ;
+  reg [3:0] \$2975 ;
+  reg [3:0] \$2976 ;
+  reg [3:0] \$2977 ;
+  reg [3:0] \$2978 ;
+  reg [3:0] \$2979 ;
   wire \$298 ;
-  reg [7:0] \$2980 ;
-  reg [7:0] \$2981 ;
-  reg [7:0] \$2982 ;
-  reg [7:0] \$2983 ;
-  reg [7:0] \$2984 ;
-  reg [7:0] \$2985 ;
-  reg [7:0] \$2986 ;
-  reg [7:0] \$2987 ;
-  reg [7:0] \$2988 ;
-  reg [7:0] \$2989 ;
+  reg [3:0] \$2980 ;
+  reg [3:0] \$2981 ;
+  reg [3:0] \$2982 ;
+  reg [3:0] \$2983 ;
+  reg [3:0] \$2984 ;
+  reg [3:0] \$2985 ;
+  reg [3:0] \$2986 ;
+  reg [3:0] \$2987 ;
+  reg [3:0] \$2988 ;
+  reg [3:0] \$2989 ;
   wire \$299 ;
   reg [7:0] \$2990 ;
   reg [7:0] \$2991 ;
@@ -2275,65 +2275,65 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$304 ;
   reg [7:0] \$3040 ;
   reg [7:0] \$3041 ;
-  reg \$3042 ;
-  reg \$3043 ;
-  reg \$3044 ;
-  reg \$3045 ;
-  reg \$3046 ;
-  reg \$3047 ;
-  reg \$3048 ;
-  reg \$3049 ;
+  reg [7:0] \$3042 ;
+  reg [7:0] \$3043 ;
+  reg [7:0] \$3044 ;
+  reg [7:0] \$3045 ;
+  reg [7:0] \$3046 ;
+  reg [7:0] \$3047 ;
+  reg [7:0] \$3048 ;
+  reg [7:0] \$3049 ;
   wire \$305 ;
-  reg \$3050 ;
-  reg \$3051 ;
-  reg \$3052 ;
-  reg \$3053 ;
-  reg \$3054 ;
-  reg \$3055 ;
-  reg \$3056 ;
-  reg \$3057 ;
-  reg \$3058 ;
-  reg \$3059 ;
+  reg [7:0] \$3050 ;
+  reg [7:0] \$3051 ;
+  reg [7:0] \$3052 ;
+  reg [7:0] \$3053 ;
+  reg [7:0] \$3054 ;
+  reg [7:0] \$3055 ;
+  reg [7:0] \$3056 ;
+  reg [7:0] \$3057 ;
+  reg [7:0] \$3058 ;
+  reg [7:0] \$3059 ;
   wire \$306 ;
-  reg [3:0] \$3060 ;
-  reg [3:0] \$3061 ;
-  reg [3:0] \$3062 ;
-  reg [3:0] \$3063 ;
-  reg [3:0] \$3064 ;
-  reg [3:0] \$3065 ;
-  reg [3:0] \$3066 ;
-  reg [3:0] \$3067 ;
-  reg [3:0] \$3068 ;
-  reg [3:0] \$3069 ;
+  reg [7:0] \$3060 ;
+  reg [7:0] \$3061 ;
+  reg \$3062 ;
+  reg \$3063 ;
+  reg \$3064 ;
+  reg \$3065 ;
+  reg \$3066 ;
+  reg \$3067 ;
+  reg \$3068 ;
+  reg \$3069 ;
   wire \$307 ;
-  reg [3:0] \$3070 ;
-  reg [3:0] \$3071 ;
-  reg [3:0] \$3072 ;
-  reg [3:0] \$3073 ;
-  reg [3:0] \$3074 ;
-  reg [3:0] \$3075 ;
-  reg [7:0] \$3076 ;
-  reg [7:0] \$3077 ;
-  reg [7:0] \$3078 ;
-  reg [7:0] \$3079 ;
+  reg \$3070 ;
+  reg \$3071 ;
+  reg \$3072 ;
+  reg \$3073 ;
+  reg \$3074 ;
+  reg \$3075 ;
+  reg \$3076 ;
+  reg \$3077 ;
+  reg \$3078 ;
+  reg \$3079 ;
   wire \$308 ;
-  reg [7:0] \$3080 ;
-  reg [7:0] \$3081 ;
-  reg [7:0] \$3082 ;
-  reg [7:0] \$3083 ;
-  reg [7:0] \$3084 ;
-  reg [7:0] \$3085 ;
-  reg [7:0] \$3086 ;
-  reg [7:0] \$3087 ;
-  reg [7:0] \$3088 ;
-  reg [7:0] \$3089 ;
+  reg [3:0] \$3080 ;
+  reg [3:0] \$3081 ;
+  reg [3:0] \$3082 ;
+  reg [3:0] \$3083 ;
+  reg [3:0] \$3084 ;
+  reg [3:0] \$3085 ;
+  reg [3:0] \$3086 ;
+  reg [3:0] \$3087 ;
+  reg [3:0] \$3088 ;
+  reg [3:0] \$3089 ;
   wire \$309 ;
-  reg [7:0] \$3090 ;
-  reg [7:0] \$3091 ;
-  reg [7:0] \$3092 ;
-  reg [7:0] \$3093 ;
-  reg [7:0] \$3094 ;
-  reg [7:0] \$3095 ;
+  reg [3:0] \$3090 ;
+  reg [3:0] \$3091 ;
+  reg [3:0] \$3092 ;
+  reg [3:0] \$3093 ;
+  reg [3:0] \$3094 ;
+  reg [3:0] \$3095 ;
   reg [7:0] \$3096 ;
   reg [7:0] \$3097 ;
   reg [7:0] \$3098 ;
@@ -2392,67 +2392,67 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3145 ;
   reg [7:0] \$3146 ;
   reg [7:0] \$3147 ;
-  reg \$3148 ;
-  reg \$3149 ;
+  reg [7:0] \$3148 ;
+  reg [7:0] \$3149 ;
   wire \$315 ;
-  reg \$3150 ;
-  reg \$3151 ;
-  reg \$3152 ;
-  reg \$3153 ;
-  reg \$3154 ;
-  reg \$3155 ;
-  reg \$3156 ;
-  reg \$3157 ;
-  reg \$3158 ;
-  reg \$3159 ;
+  reg [7:0] \$3150 ;
+  reg [7:0] \$3151 ;
+  reg [7:0] \$3152 ;
+  reg [7:0] \$3153 ;
+  reg [7:0] \$3154 ;
+  reg [7:0] \$3155 ;
+  reg [7:0] \$3156 ;
+  reg [7:0] \$3157 ;
+  reg [7:0] \$3158 ;
+  reg [7:0] \$3159 ;
   wire \$316 ;
-  reg \$3160 ;
-  reg \$3161 ;
-  reg \$3162 ;
-  reg \$3163 ;
-  reg \$3164 ;
-  reg \$3165 ;
-  reg [3:0] \$3166 ;
-  reg [3:0] \$3167 ;
-  reg [3:0] \$3168 ;
-  reg [3:0] \$3169 ;
+  reg [7:0] \$3160 ;
+  reg [7:0] \$3161 ;
+  reg [7:0] \$3162 ;
+  reg [7:0] \$3163 ;
+  reg [7:0] \$3164 ;
+  reg [7:0] \$3165 ;
+  reg [7:0] \$3166 ;
+  reg [7:0] \$3167 ;
+  reg \$3168 ;
+  reg \$3169 ;
   wire \$317 ;
-  reg [3:0] \$3170 ;
-  reg [3:0] \$3171 ;
-  reg [3:0] \$3172 ;
-  reg [3:0] \$3173 ;
-  reg [3:0] \$3174 ;
-  reg [3:0] \$3175 ;
-  reg [3:0] \$3176 ;
-  reg [3:0] \$3177 ;
-  reg [3:0] \$3178 ;
-  reg [3:0] \$3179 ;
+  reg \$3170 ;
+  reg \$3171 ;
+  reg \$3172 ;
+  reg \$3173 ;
+  reg \$3174 ;
+  reg \$3175 ;
+  reg \$3176 ;
+  reg \$3177 ;
+  reg \$3178 ;
+  reg \$3179 ;
   wire \$318 ;
-  reg [3:0] \$3180 ;
-  reg [3:0] \$3181 ;
-  reg [7:0] \$3182 ;
-  reg [7:0] \$3183 ;
-  reg [7:0] \$3184 ;
-  reg [7:0] \$3185 ;
-  reg [7:0] \$3186 ;
-  reg [7:0] \$3187 ;
-  reg [7:0] \$3188 ;
-  reg [7:0] \$3189 ;
+  reg \$3180 ;
+  reg \$3181 ;
+  reg \$3182 ;
+  reg \$3183 ;
+  reg \$3184 ;
+  reg \$3185 ;
+  reg [3:0] \$3186 ;
+  reg [3:0] \$3187 ;
+  reg [3:0] \$3188 ;
+  reg [3:0] \$3189 ;
   wire \$319 ;
-  reg [7:0] \$3190 ;
-  reg [7:0] \$3191 ;
-  reg [7:0] \$3192 ;
-  reg [7:0] \$3193 ;
-  reg [7:0] \$3194 ;
-  reg [7:0] \$3195 ;
-  reg [7:0] \$3196 ;
-  reg [7:0] \$3197 ;
-  reg [7:0] \$3198 ;
-  reg [7:0] \$3199 ;
+  reg [3:0] \$3190 ;
+  reg [3:0] \$3191 ;
+  reg [3:0] \$3192 ;
+  reg [3:0] \$3193 ;
+  reg [3:0] \$3194 ;
+  reg [3:0] \$3195 ;
+  reg [3:0] \$3196 ;
+  reg [3:0] \$3197 ;
+  reg [3:0] \$3198 ;
+  reg [3:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg [7:0] \$3200 ;
-  reg [7:0] \$3201 ;
+  reg [3:0] \$3200 ;
+  reg [3:0] \$3201 ;
   reg [7:0] \$3202 ;
   reg [7:0] \$3203 ;
   reg [7:0] \$3204 ;
@@ -2510,8 +2510,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3251 ;
   reg [7:0] \$3252 ;
   reg [7:0] \$3253 ;
-  reg \$3254 ;
-  reg \$3255 ;
+  reg [7:0] \$3254 ;
+  reg [7:0] \$3255 ;
   reg [7:0] \$3256 ;
   reg [7:0] \$3257 ;
   reg [7:0] \$3258 ;
@@ -2532,8 +2532,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3271 ;
   reg [7:0] \$3272 ;
   reg [7:0] \$3273 ;
-  reg [7:0] \$3274 ;
-  reg [7:0] \$3275 ;
+  reg \$3274 ;
+  reg \$3275 ;
   reg [7:0] \$3276 ;
   reg [7:0] \$3277 ;
   reg [7:0] \$3278 ;
@@ -2556,33 +2556,33 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3293 ;
   reg [7:0] \$3294 ;
   reg [7:0] \$3295 ;
-  reg \$3296 ;
-  reg \$3297 ;
-  reg \$3298 ;
-  reg \$3299 ;
+  reg [7:0] \$3296 ;
+  reg [7:0] \$3297 ;
+  reg [7:0] \$3298 ;
+  reg [7:0] \$3299 ;
   wire [8:0] \$33 ;
   wire \$330 ;
-  reg [15:0] \$3300 ;
-  reg [15:0] \$3301 ;
-  reg [15:0] \$3302 ;
-  reg [15:0] \$3303 ;
-  reg [15:0] \$3304 ;
-  reg [15:0] \$3305 ;
-  reg [15:0] \$3306 ;
-  reg [15:0] \$3307 ;
-  reg [15:0] \$3308 ;
-  reg [15:0] \$3309 ;
+  reg [7:0] \$3300 ;
+  reg [7:0] \$3301 ;
+  reg [7:0] \$3302 ;
+  reg [7:0] \$3303 ;
+  reg [7:0] \$3304 ;
+  reg [7:0] \$3305 ;
+  reg [7:0] \$3306 ;
+  reg [7:0] \$3307 ;
+  reg [7:0] \$3308 ;
+  reg [7:0] \$3309 ;
   wire \$331 ;
-  reg [15:0] \$3310 ;
-  reg [15:0] \$3311 ;
-  reg [15:0] \$3312 ;
-  reg [15:0] \$3313 ;
-  reg [15:0] \$3314 ;
-  reg [15:0] \$3315 ;
-  reg [15:0] \$3316 ;
-  reg [15:0] \$3317 ;
-  reg [15:0] \$3318 ;
-  reg [15:0] \$3319 ;
+  reg [7:0] \$3310 ;
+  reg [7:0] \$3311 ;
+  reg [7:0] \$3312 ;
+  reg [7:0] \$3313 ;
+  reg [7:0] \$3314 ;
+  reg [7:0] \$3315 ;
+  reg \$3316 ;
+  reg \$3317 ;
+  reg \$3318 ;
+  reg \$3319 ;
   wire \$332 ;
   reg [15:0] \$3320 ;
   reg [15:0] \$3321 ;
@@ -2597,82 +2597,106 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$333 ;
   reg [15:0] \$3330 ;
   reg [15:0] \$3331 ;
-  reg \$3332 ;
-  reg \$3333 ;
-  reg [16:0] \$3334 ;
-  reg [16:0] \$3335 ;
-  reg [16:0] \$3336 ;
-  reg [16:0] \$3337 ;
-  reg [16:0] \$3338 ;
-  reg [16:0] \$3339 ;
+  reg [15:0] \$3332 ;
+  reg [15:0] \$3333 ;
+  reg [15:0] \$3334 ;
+  reg [15:0] \$3335 ;
+  reg [15:0] \$3336 ;
+  reg [15:0] \$3337 ;
+  reg [15:0] \$3338 ;
+  reg [15:0] \$3339 ;
   wire \$334 ;
-  reg [16:0] \$3340 ;
-  reg [16:0] \$3341 ;
-  reg [16:0] \$3342 ;
-  reg [16:0] \$3343 ;
-  reg [16:0] \$3344 ;
-  reg [16:0] \$3345 ;
-  reg [16:0] \$3346 ;
-  reg [16:0] \$3347 ;
-  reg [16:0] \$3348 ;
-  reg [16:0] \$3349 ;
+  reg [15:0] \$3340 ;
+  reg [15:0] \$3341 ;
+  reg [15:0] \$3342 ;
+  reg [15:0] \$3343 ;
+  reg [15:0] \$3344 ;
+  reg [15:0] \$3345 ;
+  reg [15:0] \$3346 ;
+  reg [15:0] \$3347 ;
+  reg [15:0] \$3348 ;
+  reg [15:0] \$3349 ;
   wire \$335 ;
-  reg \$3350 ;
-  reg \$3351 ;
-  reg [17:0] \$3352 ;
-  reg [17:0] \$3353 ;
-  reg [17:0] \$3354 ;
-  reg [17:0] \$3355 ;
-  reg [17:0] \$3356 ;
-  reg [17:0] \$3357 ;
-  reg [17:0] \$3358 ;
-  reg [17:0] \$3359 ;
+  reg [15:0] \$3350 ;
+  reg [15:0] \$3351 ;
+  reg \$3352 ;
+  reg \$3353 ;
+  reg [16:0] \$3354 ;
+  reg [16:0] \$3355 ;
+  reg [16:0] \$3356 ;
+  reg [16:0] \$3357 ;
+  reg [16:0] \$3358 ;
+  reg [16:0] \$3359 ;
   wire \$336 ;
-  reg \$3360 ;
-  reg \$3361 ;
-  reg [18:0] \$3362 ;
-  reg [18:0] \$3363 ;
-  reg [18:0] \$3364 ;
-  reg [18:0] \$3365 ;
-  reg \$3366 ;
-  reg \$3367 ;
-  reg \$3368 ;
-  reg \$3369 ;
+  reg [16:0] \$3360 ;
+  reg [16:0] \$3361 ;
+  reg [16:0] \$3362 ;
+  reg [16:0] \$3363 ;
+  reg [16:0] \$3364 ;
+  reg [16:0] \$3365 ;
+  reg [16:0] \$3366 ;
+  reg [16:0] \$3367 ;
+  reg [16:0] \$3368 ;
+  reg [16:0] \$3369 ;
   wire \$337 ;
   reg \$3370 ;
   reg \$3371 ;
-  reg \$3372 ;
-  reg \$3373 ;
-  reg \$3374 ;
-  reg \$3375 ;
-  reg \$3376 ;
-  reg \$3377 ;
-  reg \$3378 ;
-  reg \$3379 ;
+  reg [17:0] \$3372 ;
+  reg [17:0] \$3373 ;
+  reg [17:0] \$3374 ;
+  reg [17:0] \$3375 ;
+  reg [17:0] \$3376 ;
+  reg [17:0] \$3377 ;
+  reg [17:0] \$3378 ;
+  reg [17:0] \$3379 ;
   wire \$338 ;
   reg \$3380 ;
   reg \$3381 ;
-  reg \$3382 ;
-  reg \$3383 ;
-  reg \$3384 ;
-  reg \$3385 ;
+  reg [18:0] \$3382 ;
+  reg [18:0] \$3383 ;
+  reg [18:0] \$3384 ;
+  reg [18:0] \$3385 ;
   reg \$3386 ;
   reg \$3387 ;
   reg \$3388 ;
   reg \$3389 ;
   wire \$339 ;
-  reg [31:0] \$3390 ;
-  reg [31:0] \$3391 ;
-  reg [31:0] \$3392 ;
-  reg [31:0] \$3393 ;
-  reg [31:0] \$3394 ;
-  reg [31:0] \$3395 ;
-  reg [31:0] \$3396 ;
-  reg [31:0] \$3397 ;
+  reg \$3390 ;
+  reg \$3391 ;
+  reg \$3392 ;
+  reg \$3393 ;
+  reg \$3394 ;
+  reg \$3395 ;
+  reg \$3396 ;
+  reg \$3397 ;
+  reg \$3398 ;
+  reg \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
+  reg \$3400 ;
+  reg \$3401 ;
+  reg \$3402 ;
+  reg \$3403 ;
+  reg \$3404 ;
+  reg \$3405 ;
+  reg \$3406 ;
+  reg \$3407 ;
+  reg \$3408 ;
+  reg \$3409 ;
   wire \$341 ;
+  reg \$3410 ;
+  reg \$3411 ;
+  reg \$3412 ;
+  reg \$3413 ;
+  reg [31:0] \$3414 ;
+  reg [31:0] \$3415 ;
+  reg [31:0] \$3416 ;
+  reg [31:0] \$3417 ;
+  reg [31:0] \$3418 ;
+  reg [31:0] \$3419 ;
   wire \$342 ;
+  reg [31:0] \$3420 ;
+  reg [31:0] \$3421 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
@@ -3578,7 +3602,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [16:0] \mac_add0_s0$1649  = 17'h00000;
   reg [16:0] \mac_add0_s0$1651  = 17'h00000;
   reg [16:0] \mac_add0_s0$1652  = 17'h00000;
-  reg \mac_add0_s0$1840  = 1'h0;
+  reg \mac_add0_s0$1848  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
   reg [17:0] \mac_add1_s0$1657  = 18'h00000;
@@ -3588,13 +3612,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [17:0] \mac_add1_s0$1663  = 18'h00000;
   reg [17:0] \mac_add1_s0$1665  = 18'h00000;
   reg [17:0] \mac_add1_s0$1666  = 18'h00000;
-  reg \mac_add1_s0$1842  = 1'h0;
+  reg \mac_add1_s0$1850  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1682  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1685  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1688  = 19'h00000;
-  reg \mac_add2_s0$1844  = 1'h0;
+  reg [18:0] \mac_add2_s0$1690  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1693  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1696  = 19'h00000;
+  reg \mac_add2_s0$1852  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3630,19 +3654,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \mac_mul_s0$1623  = 16'h0000;
   reg [15:0] \mac_mul_s0$1625  = 16'h0000;
   reg [15:0] \mac_mul_s0$1626  = 16'h0000;
-  reg \mac_mul_s0$1838  = 1'h0;
+  reg \mac_mul_s0$1846  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1763  = 8'h00;
-  reg [7:0] \mac_pre_s0$1764  = 8'h00;
-  reg [7:0] \mac_pre_s0$1765  = 8'h00;
-  reg [7:0] \mac_pre_s0$1766  = 8'h00;
-  reg [7:0] \mac_pre_s0$1767  = 8'h00;
-  reg [7:0] \mac_pre_s0$1768  = 8'h00;
-  reg [7:0] \mac_pre_s0$1769  = 8'h00;
-  reg [7:0] \mac_pre_s0$1770  = 8'h00;
   reg [7:0] \mac_pre_s0$1771  = 8'h00;
   reg [7:0] \mac_pre_s0$1772  = 8'h00;
   reg [7:0] \mac_pre_s0$1773  = 8'h00;
@@ -3674,7 +3690,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_pre_s0$1799  = 8'h00;
   reg [7:0] \mac_pre_s0$1800  = 8'h00;
   reg [7:0] \mac_pre_s0$1801  = 8'h00;
-  reg \mac_pre_s0$1802  = 1'h0;
+  reg [7:0] \mac_pre_s0$1802  = 8'h00;
+  reg [7:0] \mac_pre_s0$1803  = 8'h00;
+  reg [7:0] \mac_pre_s0$1804  = 8'h00;
+  reg [7:0] \mac_pre_s0$1805  = 8'h00;
+  reg [7:0] \mac_pre_s0$1806  = 8'h00;
+  reg [7:0] \mac_pre_s0$1807  = 8'h00;
+  reg [7:0] \mac_pre_s0$1808  = 8'h00;
+  reg [7:0] \mac_pre_s0$1809  = 8'h00;
+  reg \mac_pre_s0$1810  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3728,15 +3752,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux0_s0$1036  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1038  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1040  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1722  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1723  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1724  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1725  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1726  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1727  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1728  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1729  = 8'h00;
-  reg \mac_wmux0_s0$1730  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$1730  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1731  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1732  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1733  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1734  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1735  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1736  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1737  = 8'h00;
+  reg \mac_wmux0_s0$1738  = 1'h0;
   reg [3:0] \mac_wmux0_s0$842  = 4'h0;
   reg \mac_wmux0_s0$844  = 1'h0;
   reg [3:0] \mac_wmux0_s0$845  = 4'h0;
@@ -3910,15 +3934,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux1_s0$1232  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1234  = 8'h00;
   reg [7:0] \mac_wmux1_s0$1236  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1732  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1733  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1734  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1735  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1736  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1737  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1738  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1739  = 8'h00;
-  reg \mac_wmux1_s0$1740  = 1'h0;
+  reg [7:0] \mac_wmux1_s0$1740  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1741  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1742  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1743  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1744  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1745  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1746  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1747  = 8'h00;
+  reg \mac_wmux1_s0$1748  = 1'h0;
   reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
   reg [3:0] \mac_wmux2_s0$1241  = 4'h0;
@@ -4016,15 +4040,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux2_s0$1414  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1416  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1418  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1742  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1743  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1744  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1745  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1746  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1747  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1748  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1749  = 8'h00;
-  reg \mac_wmux2_s0$1750  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$1750  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1751  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1752  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1753  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1754  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1755  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1756  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1757  = 8'h00;
+  reg \mac_wmux2_s0$1758  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
   reg mac_wmux3_s0 = 1'h0;
   reg [3:0] \mac_wmux3_s0$1423  = 4'h0;
@@ -4122,15 +4146,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux3_s0$1569  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1571  = 8'h00;
   reg [7:0] \mac_wmux3_s0$1572  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1752  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1753  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1754  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1755  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1756  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1757  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1758  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1759  = 8'h00;
-  reg \mac_wmux3_s0$1760  = 1'h0;
+  reg [7:0] \mac_wmux3_s0$1760  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1761  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1762  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1763  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1764  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1765  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1766  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1767  = 8'h00;
+  reg \mac_wmux3_s0$1768  = 1'h0;
   reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -4906,8 +4930,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg [511:0] \sel_l10_s0$1700  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l10_s0$1701  = 1'h0;
+  reg [511:0] \sel_l10_s0$1708  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1709  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -4924,9 +4948,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1702  = 16'h0000;
-  reg [511:0] \sel_l13_s0$1703  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$1704  = 1'h0;
+  reg [15:0] \sel_l13_s0$1710  = 16'h0000;
+  reg [511:0] \sel_l13_s0$1711  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$1712  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -4951,17 +4975,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1705  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1706  = 8'h00;
-  reg [7:0] \sel_l15_s0$1707  = 8'h00;
-  reg [7:0] \sel_l15_s0$1708  = 8'h00;
-  reg [7:0] \sel_l15_s0$1709  = 8'h00;
-  reg [7:0] \sel_l15_s0$1710  = 8'h00;
-  reg [7:0] \sel_l15_s0$1711  = 8'h00;
-  reg [7:0] \sel_l15_s0$1712  = 8'h00;
-  reg [7:0] \sel_l15_s0$1713  = 8'h00;
-  reg [511:0] \sel_l15_s0$1714  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l15_s0$1715  = 1'h0;
+  reg [15:0] \sel_l15_s0$1713  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1714  = 8'h00;
+  reg [7:0] \sel_l15_s0$1715  = 8'h00;
+  reg [7:0] \sel_l15_s0$1716  = 8'h00;
+  reg [7:0] \sel_l15_s0$1717  = 8'h00;
+  reg [7:0] \sel_l15_s0$1718  = 8'h00;
+  reg [7:0] \sel_l15_s0$1719  = 8'h00;
+  reg [7:0] \sel_l15_s0$1720  = 8'h00;
+  reg [7:0] \sel_l15_s0$1721  = 8'h00;
+  reg [511:0] \sel_l15_s0$1722  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l15_s0$1723  = 1'h0;
   reg [3:0] \sel_l15_s0$802  = 4'h0;
   reg [3:0] \sel_l15_s0$805  = 4'h0;
   reg [3:0] \sel_l15_s0$808  = 4'h0;
@@ -4970,8 +4994,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \sel_l15_s0$817  = 4'h0;
   reg [3:0] \sel_l15_s0$820  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1694  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1695  = 1'h0;
+  reg [511:0] \sel_l1_s0$1702  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1703  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4988,11 +5012,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [511:0] \sel_l2_s0$1696  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1697  = 1'h0;
+  reg [511:0] \sel_l2_s0$1704  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1705  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg [511:0] \sel_l5_s0$1698  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l5_s0$1699  = 1'h0;
+  reg [511:0] \sel_l5_s0$1706  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1707  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -5357,6 +5381,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire stall_adv2;
   wire stall_adv20;
   reg stall_adv20_valid = 1'h0;
+  wire stall_adv21;
+  reg stall_adv21_valid = 1'h0;
+  wire stall_adv22;
+  reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
+  wire stall_adv24;
+  reg stall_adv24_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -8855,1572 +8887,1604 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign stall_adv19 = \$2593  | o__ready;
   assign \$2594  = ~ stall_adv20_valid;
   assign stall_adv20 = \$2594  | o__ready;
-  assign \$2595  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2596  = $signed(mac_acc1) + $signed(\mac_add2_s0$1682 );
-  assign \$2597  = $signed(mac_acc2) + $signed(\mac_add2_s0$1685 );
-  assign \$2598  = $signed(mac_acc3) + $signed(\mac_add2_s0$1688 );
-  assign \$2599  = wr__addr + 1'h1;
-  assign \$2600  = rd__addr + 1'h1;
-  assign \$2601  = ~ \mac_wmux0_s0$1030 [0];
-  assign \$2602  = \mac_wmux0_s0$1029  & \$2601 ;
-  assign \$2603  = ~ \mac_wmux1_s0$1213 [1];
-  assign \$2604  = \mac_wmux1_s0$1212  & \$2603 ;
-  assign \$2605  = ~ \mac_wmux1_s0$1226 [1];
-  assign \$2606  = \mac_wmux1_s0$1225  & \$2605 ;
-  assign \$2607  = ~ \mac_wmux2_s0$1369 [2];
-  assign \$2608  = \mac_wmux2_s0$1368  & \$2607 ;
-  assign \$2609  = ~ \mac_wmux2_s0$1382 [2];
-  assign \$2610  = \mac_wmux2_s0$1381  & \$2609 ;
-  assign \$2611  = ~ \mac_wmux2_s0$1395 [2];
-  assign \$2612  = \mac_wmux2_s0$1394  & \$2611 ;
-  assign \$2613  = ~ \mac_wmux2_s0$1408 [2];
-  assign \$2614  = \mac_wmux2_s0$1407  & \$2613 ;
-  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
-  assign \$2637  = stall_adv17 & mac_add2_valid_s0;
-  assign \$2638  = stall_adv18 & mac_add2_valid_s0;
-  assign \$2639  = stall_adv19 & mac_add2_valid_s0;
-  assign \$2640  = stall_adv20 & mac_add2_valid_s0;
+  assign \$2595  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2595  | o__ready;
+  assign \$2596  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2596  | o__ready;
+  assign \$2597  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2597  | o__ready;
+  assign \$2598  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2598  | o__ready;
+  assign \$2599  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2600  = $signed(mac_acc1) + $signed(\mac_add2_s0$1690 );
+  assign \$2601  = $signed(mac_acc2) + $signed(\mac_add2_s0$1693 );
+  assign \$2602  = $signed(mac_acc3) + $signed(\mac_add2_s0$1696 );
+  assign \$2603  = wr__addr + 1'h1;
+  assign \$2604  = rd__addr + 1'h1;
+  assign \$2605  = ~ \mac_wmux0_s0$1030 [0];
+  assign \$2606  = \mac_wmux0_s0$1029  & \$2605 ;
+  assign \$2607  = ~ \mac_wmux1_s0$1213 [1];
+  assign \$2608  = \mac_wmux1_s0$1212  & \$2607 ;
+  assign \$2609  = ~ \mac_wmux1_s0$1226 [1];
+  assign \$2610  = \mac_wmux1_s0$1225  & \$2609 ;
+  assign \$2611  = ~ \mac_wmux2_s0$1369 [2];
+  assign \$2612  = \mac_wmux2_s0$1368  & \$2611 ;
+  assign \$2613  = ~ \mac_wmux2_s0$1382 [2];
+  assign \$2614  = \mac_wmux2_s0$1381  & \$2613 ;
+  assign \$2615  = ~ \mac_wmux2_s0$1395 [2];
+  assign \$2616  = \mac_wmux2_s0$1394  & \$2615 ;
+  assign \$2617  = ~ \mac_wmux2_s0$1408 [2];
+  assign \$2618  = \mac_wmux2_s0$1407  & \$2617 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2637  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2638  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2639  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2640  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2641  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2642  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2643  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2644  = mac_add2_valid_s0 & \mac_add2_s0$1852 ;
+  assign \$2645  = stall_adv17 & mac_add2_valid_s0;
+  assign \$2646  = \mac_add2_s0$1852  ? 32'd0 : \$2599 [31:0];
+  assign \$2647  = stall_adv18 & mac_add2_valid_s0;
+  assign \$2648  = \$2647  & \mac_add2_s0$1852 ;
+  assign \$2649  = stall_adv19 & mac_add2_valid_s0;
+  assign \$2650  = \mac_add2_s0$1852  ? 32'd0 : \$2600 [31:0];
+  assign \$2651  = stall_adv20 & mac_add2_valid_s0;
+  assign \$2652  = \$2651  & \mac_add2_s0$1852 ;
+  assign \$2653  = stall_adv21 & mac_add2_valid_s0;
+  assign \$2654  = \mac_add2_s0$1852  ? 32'd0 : \$2601 [31:0];
+  assign \$2655  = stall_adv22 & mac_add2_valid_s0;
+  assign \$2656  = \$2655  & \mac_add2_s0$1852 ;
+  assign \$2657  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2658  = \mac_add2_s0$1852  ? 32'd0 : \$2602 [31:0];
+  assign \$2659  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2660  = \$2659  & \mac_add2_s0$1852 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$2641 ;
+    sel_l1_s0 <= \$2661 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2642 ;
+    \sel_l1_s0$29  <= \$2662 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2643 ;
+    \sel_l1_s0$30  <= \$2663 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2644 ;
+    \sel_l1_s0$31  <= \$2664 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2645 ;
+    \sel_l1_s0$32  <= \$2665 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2646 ;
+    \sel_l1_s0$33  <= \$2666 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2647 ;
+    \sel_l1_s0$34  <= \$2667 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2648 ;
+    \sel_l1_s0$35  <= \$2668 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2649 ;
+    \sel_l1_s0$36  <= \$2669 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2650 ;
+    \sel_l1_s0$37  <= \$2670 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2651 ;
+    \sel_l1_s0$38  <= \$2671 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2652 ;
+    \sel_l1_s0$39  <= \$2672 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2653 ;
+    \sel_l1_s0$40  <= \$2673 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2654 ;
+    \sel_l1_s0$41  <= \$2674 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2655 ;
+    \sel_l1_s0$42  <= \$2675 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2656 ;
+    \sel_l1_s0$43  <= \$2676 ;
   always @(posedge clk)
-    \sel_l1_s0$1694  <= \$2657 ;
+    \sel_l1_s0$1702  <= \$2677 ;
   always @(posedge clk)
-    \sel_l1_s0$1695  <= \$2658 ;
+    \sel_l1_s0$1703  <= \$2678 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2659 ;
+    sel_l2_s0 <= \$2679 ;
   always @(posedge clk)
-    \sel_l2_s0$1696  <= \$2660 ;
+    \sel_l2_s0$1704  <= \$2680 ;
   always @(posedge clk)
-    \sel_l2_s0$1697  <= \$2661 ;
+    \sel_l2_s0$1705  <= \$2681 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2662 ;
+    \sel_l5_s0$482  <= \$2682 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2663 ;
+    sel_l5_s0 <= \$2683 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2664 ;
+    \sel_l5_s0$339  <= \$2684 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2665 ;
+    \sel_l5_s0$340  <= \$2685 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2666 ;
+    \sel_l5_s0$418  <= \$2686 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2667 ;
+    \sel_l5_s0$419  <= \$2687 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2668 ;
+    \sel_l5_s0$483  <= \$2688 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2669 ;
+    \sel_l5_s0$343  <= \$2689 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2670 ;
+    \sel_l5_s0$344  <= \$2690 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2671 ;
+    \sel_l5_s0$345  <= \$2691 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2672 ;
+    \sel_l5_s0$422  <= \$2692 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2673 ;
+    \sel_l5_s0$423  <= \$2693 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2674 ;
+    \sel_l5_s0$484  <= \$2694 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2675 ;
+    \sel_l5_s0$348  <= \$2695 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2676 ;
+    \sel_l5_s0$349  <= \$2696 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2677 ;
+    \sel_l5_s0$350  <= \$2697 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2678 ;
+    \sel_l5_s0$426  <= \$2698 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2679 ;
+    \sel_l5_s0$427  <= \$2699 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2680 ;
+    \sel_l5_s0$485  <= \$2700 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2681 ;
+    \sel_l5_s0$353  <= \$2701 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2682 ;
+    \sel_l5_s0$354  <= \$2702 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2683 ;
+    \sel_l5_s0$355  <= \$2703 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2684 ;
+    \sel_l5_s0$430  <= \$2704 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2685 ;
+    \sel_l5_s0$431  <= \$2705 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2686 ;
+    \sel_l5_s0$486  <= \$2706 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2687 ;
+    \sel_l5_s0$358  <= \$2707 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2688 ;
+    \sel_l5_s0$359  <= \$2708 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2689 ;
+    \sel_l5_s0$360  <= \$2709 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2690 ;
+    \sel_l5_s0$434  <= \$2710 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2691 ;
+    \sel_l5_s0$435  <= \$2711 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2692 ;
+    \sel_l5_s0$487  <= \$2712 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2693 ;
+    \sel_l5_s0$363  <= \$2713 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2694 ;
+    \sel_l5_s0$364  <= \$2714 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2695 ;
+    \sel_l5_s0$365  <= \$2715 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2696 ;
+    \sel_l5_s0$438  <= \$2716 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2697 ;
+    \sel_l5_s0$439  <= \$2717 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2698 ;
+    \sel_l5_s0$488  <= \$2718 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2699 ;
+    \sel_l5_s0$368  <= \$2719 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2700 ;
+    \sel_l5_s0$369  <= \$2720 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2701 ;
+    \sel_l5_s0$370  <= \$2721 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2702 ;
+    \sel_l5_s0$442  <= \$2722 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2703 ;
+    \sel_l5_s0$443  <= \$2723 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2704 ;
+    \sel_l5_s0$489  <= \$2724 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2705 ;
+    \sel_l5_s0$373  <= \$2725 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2706 ;
+    \sel_l5_s0$374  <= \$2726 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2707 ;
+    \sel_l5_s0$375  <= \$2727 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2708 ;
+    \sel_l5_s0$446  <= \$2728 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2709 ;
+    \sel_l5_s0$447  <= \$2729 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2710 ;
+    \sel_l5_s0$490  <= \$2730 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2711 ;
+    \sel_l5_s0$378  <= \$2731 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2712 ;
+    \sel_l5_s0$379  <= \$2732 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2713 ;
+    \sel_l5_s0$380  <= \$2733 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2714 ;
+    \sel_l5_s0$450  <= \$2734 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2715 ;
+    \sel_l5_s0$451  <= \$2735 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2716 ;
+    \sel_l5_s0$491  <= \$2736 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2717 ;
+    \sel_l5_s0$383  <= \$2737 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2718 ;
+    \sel_l5_s0$384  <= \$2738 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2719 ;
+    \sel_l5_s0$385  <= \$2739 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2720 ;
+    \sel_l5_s0$454  <= \$2740 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2721 ;
+    \sel_l5_s0$455  <= \$2741 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2722 ;
+    \sel_l5_s0$492  <= \$2742 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2723 ;
+    \sel_l5_s0$388  <= \$2743 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2724 ;
+    \sel_l5_s0$389  <= \$2744 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2725 ;
+    \sel_l5_s0$390  <= \$2745 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2726 ;
+    \sel_l5_s0$458  <= \$2746 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2727 ;
+    \sel_l5_s0$459  <= \$2747 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2728 ;
+    \sel_l5_s0$493  <= \$2748 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2729 ;
+    \sel_l5_s0$393  <= \$2749 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2730 ;
+    \sel_l5_s0$394  <= \$2750 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2731 ;
+    \sel_l5_s0$395  <= \$2751 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2732 ;
+    \sel_l5_s0$462  <= \$2752 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2733 ;
+    \sel_l5_s0$463  <= \$2753 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2734 ;
+    \sel_l5_s0$494  <= \$2754 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2735 ;
+    \sel_l5_s0$398  <= \$2755 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2736 ;
+    \sel_l5_s0$399  <= \$2756 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2737 ;
+    \sel_l5_s0$400  <= \$2757 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2738 ;
+    \sel_l5_s0$466  <= \$2758 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2739 ;
+    \sel_l5_s0$467  <= \$2759 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2740 ;
+    \sel_l5_s0$495  <= \$2760 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2741 ;
+    \sel_l5_s0$403  <= \$2761 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2742 ;
+    \sel_l5_s0$404  <= \$2762 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2743 ;
+    \sel_l5_s0$405  <= \$2763 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2744 ;
+    \sel_l5_s0$470  <= \$2764 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2745 ;
+    \sel_l5_s0$471  <= \$2765 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2746 ;
+    \sel_l5_s0$496  <= \$2766 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2747 ;
+    \sel_l5_s0$408  <= \$2767 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2748 ;
+    \sel_l5_s0$409  <= \$2768 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2749 ;
+    \sel_l5_s0$410  <= \$2769 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2750 ;
+    \sel_l5_s0$474  <= \$2770 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2751 ;
+    \sel_l5_s0$475  <= \$2771 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2752 ;
+    \sel_l5_s0$497  <= \$2772 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2753 ;
+    \sel_l5_s0$413  <= \$2773 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2754 ;
+    \sel_l5_s0$414  <= \$2774 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2755 ;
+    \sel_l5_s0$415  <= \$2775 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2756 ;
+    \sel_l5_s0$478  <= \$2776 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2757 ;
+    \sel_l5_s0$479  <= \$2777 ;
   always @(posedge clk)
-    \sel_l5_s0$1698  <= \$2758 ;
+    \sel_l5_s0$1706  <= \$2778 ;
   always @(posedge clk)
-    \sel_l5_s0$1699  <= \$2759 ;
+    \sel_l5_s0$1707  <= \$2779 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2760 ;
+    \sel_l10_s0$719  <= \$2780 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2761 ;
+    \sel_l10_s0$720  <= \$2781 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2762 ;
+    \sel_l10_s0$721  <= \$2782 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2763 ;
+    \sel_l10_s0$722  <= \$2783 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2764 ;
+    \sel_l10_s0$578  <= \$2784 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2765 ;
+    sel_l10_s0 <= \$2785 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2766 ;
+    \sel_l10_s0$586  <= \$2786 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2767 ;
+    \sel_l10_s0$594  <= \$2787 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2768 ;
+    \sel_l10_s0$602  <= \$2788 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2769 ;
+    \sel_l10_s0$643  <= \$2789 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2770 ;
+    \sel_l10_s0$653  <= \$2790 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2771 ;
+    \sel_l10_s0$663  <= \$2791 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2772 ;
+    \sel_l10_s0$613  <= \$2792 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2773 ;
+    \sel_l10_s0$612  <= \$2793 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2774 ;
+    \sel_l10_s0$623  <= \$2794 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2775 ;
+    \sel_l10_s0$633  <= \$2795 ;
   always @(posedge clk)
-    \sel_l10_s0$1700  <= \$2776 ;
+    \sel_l10_s0$1708  <= \$2796 ;
   always @(posedge clk)
-    \sel_l10_s0$1701  <= \$2777 ;
+    \sel_l10_s0$1709  <= \$2797 ;
   always @(posedge clk)
-    wr__addr <= \$2778 ;
+    wr__addr <= \$2798 ;
   always @(posedge clk)
-    rd__addr <= \$2779 ;
+    rd__addr <= \$2799 ;
   always @(posedge clk)
-    \sel_l13_s0$1702  <= \$2780 ;
+    \sel_l13_s0$1710  <= \$2800 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2781 ;
+    \sel_l13_s0$734  <= \$2801 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2782 ;
+    \sel_l13_s0$747  <= \$2802 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2783 ;
+    \sel_l13_s0$753  <= \$2803 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2784 ;
+    \sel_l13_s0$759  <= \$2804 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2785 ;
+    \sel_l13_s0$765  <= \$2805 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2786 ;
+    \sel_l13_s0$771  <= \$2806 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2787 ;
+    \sel_l13_s0$777  <= \$2807 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2788 ;
+    \sel_l13_s0$783  <= \$2808 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2789 ;
+    sel_l13_s0 <= \$2809 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2790 ;
+    \sel_l13_s0$735  <= \$2810 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2791 ;
+    \sel_l13_s0$736  <= \$2811 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2792 ;
+    \sel_l13_s0$738  <= \$2812 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2793 ;
+    \sel_l13_s0$739  <= \$2813 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2794 ;
+    \sel_l13_s0$740  <= \$2814 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2795 ;
+    \sel_l13_s0$742  <= \$2815 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2796 ;
+    \sel_l13_s0$743  <= \$2816 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2797 ;
+    \sel_l13_s0$744  <= \$2817 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2798 ;
+    \sel_l13_s0$750  <= \$2818 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2799 ;
+    \sel_l13_s0$756  <= \$2819 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2800 ;
+    \sel_l13_s0$762  <= \$2820 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2801 ;
+    \sel_l13_s0$768  <= \$2821 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2802 ;
+    \sel_l13_s0$774  <= \$2822 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2803 ;
+    \sel_l13_s0$780  <= \$2823 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2804 ;
+    \sel_l13_s0$786  <= \$2824 ;
   always @(posedge clk)
-    \sel_l13_s0$1703  <= \$2805 ;
+    \sel_l13_s0$1711  <= \$2825 ;
   always @(posedge clk)
-    \sel_l13_s0$1704  <= \$2806 ;
+    \sel_l13_s0$1712  <= \$2826 ;
   always @(posedge clk)
-    \sel_l15_s0$1705  <= \$2807 ;
+    \sel_l15_s0$1713  <= \$2827 ;
   always @(posedge clk)
-    \sel_l15_s0$1706  <= \$2808 ;
+    \sel_l15_s0$1714  <= \$2828 ;
   always @(posedge clk)
-    \sel_l15_s0$1707  <= \$2809 ;
+    \sel_l15_s0$1715  <= \$2829 ;
   always @(posedge clk)
-    \sel_l15_s0$1708  <= \$2810 ;
+    \sel_l15_s0$1716  <= \$2830 ;
   always @(posedge clk)
-    \sel_l15_s0$1709  <= \$2811 ;
+    \sel_l15_s0$1717  <= \$2831 ;
   always @(posedge clk)
-    \sel_l15_s0$1710  <= \$2812 ;
+    \sel_l15_s0$1718  <= \$2832 ;
   always @(posedge clk)
-    \sel_l15_s0$1711  <= \$2813 ;
+    \sel_l15_s0$1719  <= \$2833 ;
   always @(posedge clk)
-    \sel_l15_s0$1712  <= \$2814 ;
+    \sel_l15_s0$1720  <= \$2834 ;
   always @(posedge clk)
-    \sel_l15_s0$1713  <= \$2815 ;
+    \sel_l15_s0$1721  <= \$2835 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2816 ;
+    sel_l15_s0 <= \$2836 ;
   always @(posedge clk)
-    \sel_l15_s0$802  <= \$2817 ;
+    \sel_l15_s0$802  <= \$2837 ;
   always @(posedge clk)
-    \sel_l15_s0$805  <= \$2818 ;
+    \sel_l15_s0$805  <= \$2838 ;
   always @(posedge clk)
-    \sel_l15_s0$808  <= \$2819 ;
+    \sel_l15_s0$808  <= \$2839 ;
   always @(posedge clk)
-    \sel_l15_s0$811  <= \$2820 ;
+    \sel_l15_s0$811  <= \$2840 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2821 ;
+    \sel_l15_s0$814  <= \$2841 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2822 ;
+    \sel_l15_s0$817  <= \$2842 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2823 ;
+    \sel_l15_s0$820  <= \$2843 ;
   always @(posedge clk)
-    \sel_l15_s0$1714  <= \$2824 ;
+    \sel_l15_s0$1722  <= \$2844 ;
   always @(posedge clk)
-    \sel_l15_s0$1715  <= \$2825 ;
+    \sel_l15_s0$1723  <= \$2845 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2826 ;
+    sel_valid_s0 <= \$2846 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2827 ;
+    sel_valid_s1 <= \$2847 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2828 ;
+    sel_valid_s2 <= \$2848 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2829 ;
+    sel_valid_s3 <= \$2849 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2830 ;
+    sel_valid_s4 <= \$2850 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2831 ;
+    sel_valid_s5 <= \$2851 ;
   always @(posedge clk)
-    \mac_wmux0_s0$844  <= \$2832 ;
+    \mac_wmux0_s0$844  <= \$2852 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$2833 ;
+    mac_wmux0_s0 <= \$2853 ;
   always @(posedge clk)
-    \mac_wmux0_s0$860  <= \$2834 ;
+    \mac_wmux0_s0$860  <= \$2854 ;
   always @(posedge clk)
-    \mac_wmux0_s0$873  <= \$2835 ;
+    \mac_wmux0_s0$873  <= \$2855 ;
   always @(posedge clk)
-    \mac_wmux0_s0$886  <= \$2836 ;
+    \mac_wmux0_s0$886  <= \$2856 ;
   always @(posedge clk)
-    \mac_wmux0_s0$899  <= \$2837 ;
+    \mac_wmux0_s0$899  <= \$2857 ;
   always @(posedge clk)
-    \mac_wmux0_s0$912  <= \$2838 ;
+    \mac_wmux0_s0$912  <= \$2858 ;
   always @(posedge clk)
-    \mac_wmux0_s0$925  <= \$2839 ;
+    \mac_wmux0_s0$925  <= \$2859 ;
   always @(posedge clk)
-    \mac_wmux0_s0$938  <= \$2840 ;
+    \mac_wmux0_s0$938  <= \$2860 ;
   always @(posedge clk)
-    \mac_wmux0_s0$951  <= \$2841 ;
+    \mac_wmux0_s0$951  <= \$2861 ;
   always @(posedge clk)
-    \mac_wmux0_s0$964  <= \$2842 ;
+    \mac_wmux0_s0$964  <= \$2862 ;
   always @(posedge clk)
-    \mac_wmux0_s0$977  <= \$2843 ;
+    \mac_wmux0_s0$977  <= \$2863 ;
   always @(posedge clk)
-    \mac_wmux0_s0$990  <= \$2844 ;
+    \mac_wmux0_s0$990  <= \$2864 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1003  <= \$2845 ;
+    \mac_wmux0_s0$1003  <= \$2865 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1016  <= \$2846 ;
+    \mac_wmux0_s0$1016  <= \$2866 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1029  <= \$2847 ;
+    \mac_wmux0_s0$1029  <= \$2867 ;
   always @(posedge clk)
-    \mac_wmux0_s0$845  <= \$2848 ;
+    \mac_wmux0_s0$845  <= \$2868 ;
   always @(posedge clk)
-    \mac_wmux0_s0$842  <= \$2849 ;
+    \mac_wmux0_s0$842  <= \$2869 ;
   always @(posedge clk)
-    \mac_wmux0_s0$861  <= \$2850 ;
+    \mac_wmux0_s0$861  <= \$2870 ;
   always @(posedge clk)
-    \mac_wmux0_s0$874  <= \$2851 ;
+    \mac_wmux0_s0$874  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux0_s0$887  <= \$2852 ;
+    \mac_wmux0_s0$887  <= \$2872 ;
   always @(posedge clk)
-    \mac_wmux0_s0$900  <= \$2853 ;
+    \mac_wmux0_s0$900  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux0_s0$913  <= \$2854 ;
+    \mac_wmux0_s0$913  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux0_s0$926  <= \$2855 ;
+    \mac_wmux0_s0$926  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux0_s0$939  <= \$2856 ;
+    \mac_wmux0_s0$939  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux0_s0$952  <= \$2857 ;
+    \mac_wmux0_s0$952  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux0_s0$965  <= \$2858 ;
+    \mac_wmux0_s0$965  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux0_s0$978  <= \$2859 ;
+    \mac_wmux0_s0$978  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux0_s0$991  <= \$2860 ;
+    \mac_wmux0_s0$991  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1004  <= \$2861 ;
+    \mac_wmux0_s0$1004  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1017  <= \$2862 ;
+    \mac_wmux0_s0$1017  <= \$2882 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1030  <= \$2863 ;
+    \mac_wmux0_s0$1030  <= \$2883 ;
   always @(posedge clk)
-    \mac_wmux0_s0$848  <= \$2864 ;
+    \mac_wmux0_s0$848  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux0_s0$851  <= \$2865 ;
+    \mac_wmux0_s0$851  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux0_s0$854  <= \$2866 ;
+    \mac_wmux0_s0$854  <= \$2886 ;
   always @(posedge clk)
-    \mac_wmux0_s0$857  <= \$2867 ;
+    \mac_wmux0_s0$857  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux0_s0$849  <= \$2868 ;
+    \mac_wmux0_s0$849  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux0_s0$852  <= \$2869 ;
+    \mac_wmux0_s0$852  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux0_s0$855  <= \$2870 ;
+    \mac_wmux0_s0$855  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux0_s0$858  <= \$2871 ;
+    \mac_wmux0_s0$858  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux0_s0$865  <= \$2872 ;
+    \mac_wmux0_s0$865  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux0_s0$867  <= \$2873 ;
+    \mac_wmux0_s0$867  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux0_s0$869  <= \$2874 ;
+    \mac_wmux0_s0$869  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux0_s0$871  <= \$2875 ;
+    \mac_wmux0_s0$871  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux0_s0$878  <= \$2876 ;
+    \mac_wmux0_s0$878  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux0_s0$880  <= \$2877 ;
+    \mac_wmux0_s0$880  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux0_s0$882  <= \$2878 ;
+    \mac_wmux0_s0$882  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux0_s0$884  <= \$2879 ;
+    \mac_wmux0_s0$884  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux0_s0$891  <= \$2880 ;
+    \mac_wmux0_s0$891  <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux0_s0$893  <= \$2881 ;
+    \mac_wmux0_s0$893  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux0_s0$895  <= \$2882 ;
+    \mac_wmux0_s0$895  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux0_s0$897  <= \$2883 ;
+    \mac_wmux0_s0$897  <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux0_s0$904  <= \$2884 ;
+    \mac_wmux0_s0$904  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux0_s0$906  <= \$2885 ;
+    \mac_wmux0_s0$906  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux0_s0$908  <= \$2886 ;
+    \mac_wmux0_s0$908  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux0_s0$910  <= \$2887 ;
+    \mac_wmux0_s0$910  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux0_s0$917  <= \$2888 ;
+    \mac_wmux0_s0$917  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux0_s0$919  <= \$2889 ;
+    \mac_wmux0_s0$919  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux0_s0$921  <= \$2890 ;
+    \mac_wmux0_s0$921  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux0_s0$923  <= \$2891 ;
+    \mac_wmux0_s0$923  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux0_s0$930  <= \$2892 ;
+    \mac_wmux0_s0$930  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux0_s0$932  <= \$2893 ;
+    \mac_wmux0_s0$932  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux0_s0$934  <= \$2894 ;
+    \mac_wmux0_s0$934  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux0_s0$936  <= \$2895 ;
+    \mac_wmux0_s0$936  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux0_s0$943  <= \$2896 ;
+    \mac_wmux0_s0$943  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux0_s0$945  <= \$2897 ;
+    \mac_wmux0_s0$945  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux0_s0$947  <= \$2898 ;
+    \mac_wmux0_s0$947  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux0_s0$949  <= \$2899 ;
+    \mac_wmux0_s0$949  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux0_s0$956  <= \$2900 ;
+    \mac_wmux0_s0$956  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux0_s0$958  <= \$2901 ;
+    \mac_wmux0_s0$958  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux0_s0$960  <= \$2902 ;
+    \mac_wmux0_s0$960  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux0_s0$962  <= \$2903 ;
+    \mac_wmux0_s0$962  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux0_s0$969  <= \$2904 ;
+    \mac_wmux0_s0$969  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux0_s0$971  <= \$2905 ;
+    \mac_wmux0_s0$971  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux0_s0$973  <= \$2906 ;
+    \mac_wmux0_s0$973  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux0_s0$975  <= \$2907 ;
+    \mac_wmux0_s0$975  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux0_s0$982  <= \$2908 ;
+    \mac_wmux0_s0$982  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux0_s0$984  <= \$2909 ;
+    \mac_wmux0_s0$984  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux0_s0$986  <= \$2910 ;
+    \mac_wmux0_s0$986  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux0_s0$988  <= \$2911 ;
+    \mac_wmux0_s0$988  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux0_s0$995  <= \$2912 ;
+    \mac_wmux0_s0$995  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux0_s0$997  <= \$2913 ;
+    \mac_wmux0_s0$997  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux0_s0$999  <= \$2914 ;
+    \mac_wmux0_s0$999  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1001  <= \$2915 ;
+    \mac_wmux0_s0$1001  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1008  <= \$2916 ;
+    \mac_wmux0_s0$1008  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1010  <= \$2917 ;
+    \mac_wmux0_s0$1010  <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1012  <= \$2918 ;
+    \mac_wmux0_s0$1012  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1014  <= \$2919 ;
+    \mac_wmux0_s0$1014  <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1021  <= \$2920 ;
+    \mac_wmux0_s0$1021  <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1023  <= \$2921 ;
+    \mac_wmux0_s0$1023  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1025  <= \$2922 ;
+    \mac_wmux0_s0$1025  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1027  <= \$2923 ;
+    \mac_wmux0_s0$1027  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1034  <= \$2924 ;
+    \mac_wmux0_s0$1034  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1036  <= \$2925 ;
+    \mac_wmux0_s0$1036  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1038  <= \$2926 ;
+    \mac_wmux0_s0$1038  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1040  <= \$2927 ;
+    \mac_wmux0_s0$1040  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1722  <= \$2928 ;
+    \mac_wmux0_s0$1730  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1723  <= \$2929 ;
+    \mac_wmux0_s0$1731  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1724  <= \$2930 ;
+    \mac_wmux0_s0$1732  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1725  <= \$2931 ;
+    \mac_wmux0_s0$1733  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1726  <= \$2932 ;
+    \mac_wmux0_s0$1734  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1727  <= \$2933 ;
+    \mac_wmux0_s0$1735  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1728  <= \$2934 ;
+    \mac_wmux0_s0$1736  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1729  <= \$2935 ;
+    \mac_wmux0_s0$1737  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1730  <= \$2936 ;
+    \mac_wmux0_s0$1738  <= \$2956 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$2937 ;
+    mac_wmux0_valid_s0 <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1047  <= \$2938 ;
+    \mac_wmux1_s0$1047  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1066  <= \$2939 ;
+    \mac_wmux1_s0$1066  <= \$2959 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$2940 ;
+    mac_wmux1_s0 <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1063  <= \$2941 ;
+    \mac_wmux1_s0$1063  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1082  <= \$2942 ;
+    \mac_wmux1_s0$1082  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1095  <= \$2943 ;
+    \mac_wmux1_s0$1095  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1108  <= \$2944 ;
+    \mac_wmux1_s0$1108  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1121  <= \$2945 ;
+    \mac_wmux1_s0$1121  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1134  <= \$2946 ;
+    \mac_wmux1_s0$1134  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1147  <= \$2947 ;
+    \mac_wmux1_s0$1147  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1160  <= \$2948 ;
+    \mac_wmux1_s0$1160  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1173  <= \$2949 ;
+    \mac_wmux1_s0$1173  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1186  <= \$2950 ;
+    \mac_wmux1_s0$1186  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1199  <= \$2951 ;
+    \mac_wmux1_s0$1199  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1212  <= \$2952 ;
+    \mac_wmux1_s0$1212  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1225  <= \$2953 ;
+    \mac_wmux1_s0$1225  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1048  <= \$2954 ;
+    \mac_wmux1_s0$1048  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1067  <= \$2955 ;
+    \mac_wmux1_s0$1067  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1045  <= \$2956 ;
+    \mac_wmux1_s0$1045  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1064  <= \$2957 ;
+    \mac_wmux1_s0$1064  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1083  <= \$2958 ;
+    \mac_wmux1_s0$1083  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1096  <= \$2959 ;
+    \mac_wmux1_s0$1096  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1109  <= \$2960 ;
+    \mac_wmux1_s0$1109  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1122  <= \$2961 ;
+    \mac_wmux1_s0$1122  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1135  <= \$2962 ;
+    \mac_wmux1_s0$1135  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1148  <= \$2963 ;
+    \mac_wmux1_s0$1148  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1161  <= \$2964 ;
+    \mac_wmux1_s0$1161  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1174  <= \$2965 ;
+    \mac_wmux1_s0$1174  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1187  <= \$2966 ;
+    \mac_wmux1_s0$1187  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1200  <= \$2967 ;
+    \mac_wmux1_s0$1200  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1213  <= \$2968 ;
+    \mac_wmux1_s0$1213  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1226  <= \$2969 ;
+    \mac_wmux1_s0$1226  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1051  <= \$2970 ;
+    \mac_wmux1_s0$1051  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1054  <= \$2971 ;
+    \mac_wmux1_s0$1054  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1057  <= \$2972 ;
+    \mac_wmux1_s0$1057  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1060  <= \$2973 ;
+    \mac_wmux1_s0$1060  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1070  <= \$2974 ;
+    \mac_wmux1_s0$1070  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1073  <= \$2975 ;
+    \mac_wmux1_s0$1073  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1076  <= \$2976 ;
+    \mac_wmux1_s0$1076  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1079  <= \$2977 ;
+    \mac_wmux1_s0$1079  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1052  <= \$2978 ;
+    \mac_wmux1_s0$1052  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1055  <= \$2979 ;
+    \mac_wmux1_s0$1055  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1058  <= \$2980 ;
+    \mac_wmux1_s0$1058  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1061  <= \$2981 ;
+    \mac_wmux1_s0$1061  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1071  <= \$2982 ;
+    \mac_wmux1_s0$1071  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1074  <= \$2983 ;
+    \mac_wmux1_s0$1074  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1077  <= \$2984 ;
+    \mac_wmux1_s0$1077  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1080  <= \$2985 ;
+    \mac_wmux1_s0$1080  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1087  <= \$2986 ;
+    \mac_wmux1_s0$1087  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1089  <= \$2987 ;
+    \mac_wmux1_s0$1089  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1091  <= \$2988 ;
+    \mac_wmux1_s0$1091  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1093  <= \$2989 ;
+    \mac_wmux1_s0$1093  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1100  <= \$2990 ;
+    \mac_wmux1_s0$1100  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1102  <= \$2991 ;
+    \mac_wmux1_s0$1102  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1104  <= \$2992 ;
+    \mac_wmux1_s0$1104  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1106  <= \$2993 ;
+    \mac_wmux1_s0$1106  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1113  <= \$2994 ;
+    \mac_wmux1_s0$1113  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1115  <= \$2995 ;
+    \mac_wmux1_s0$1115  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1117  <= \$2996 ;
+    \mac_wmux1_s0$1117  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1119  <= \$2997 ;
+    \mac_wmux1_s0$1119  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1126  <= \$2998 ;
+    \mac_wmux1_s0$1126  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1128  <= \$2999 ;
+    \mac_wmux1_s0$1128  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1130  <= \$3000 ;
+    \mac_wmux1_s0$1130  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1132  <= \$3001 ;
+    \mac_wmux1_s0$1132  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1139  <= \$3002 ;
+    \mac_wmux1_s0$1139  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1141  <= \$3003 ;
+    \mac_wmux1_s0$1141  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1143  <= \$3004 ;
+    \mac_wmux1_s0$1143  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1145  <= \$3005 ;
+    \mac_wmux1_s0$1145  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1152  <= \$3006 ;
+    \mac_wmux1_s0$1152  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1154  <= \$3007 ;
+    \mac_wmux1_s0$1154  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1156  <= \$3008 ;
+    \mac_wmux1_s0$1156  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1158  <= \$3009 ;
+    \mac_wmux1_s0$1158  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1165  <= \$3010 ;
+    \mac_wmux1_s0$1165  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1167  <= \$3011 ;
+    \mac_wmux1_s0$1167  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1169  <= \$3012 ;
+    \mac_wmux1_s0$1169  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1171  <= \$3013 ;
+    \mac_wmux1_s0$1171  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1178  <= \$3014 ;
+    \mac_wmux1_s0$1178  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1180  <= \$3015 ;
+    \mac_wmux1_s0$1180  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1182  <= \$3016 ;
+    \mac_wmux1_s0$1182  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1184  <= \$3017 ;
+    \mac_wmux1_s0$1184  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1191  <= \$3018 ;
+    \mac_wmux1_s0$1191  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1193  <= \$3019 ;
+    \mac_wmux1_s0$1193  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1195  <= \$3020 ;
+    \mac_wmux1_s0$1195  <= \$3040 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1197  <= \$3021 ;
+    \mac_wmux1_s0$1197  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1204  <= \$3022 ;
+    \mac_wmux1_s0$1204  <= \$3042 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1206  <= \$3023 ;
+    \mac_wmux1_s0$1206  <= \$3043 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1208  <= \$3024 ;
+    \mac_wmux1_s0$1208  <= \$3044 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1210  <= \$3025 ;
+    \mac_wmux1_s0$1210  <= \$3045 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1217  <= \$3026 ;
+    \mac_wmux1_s0$1217  <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1219  <= \$3027 ;
+    \mac_wmux1_s0$1219  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1221  <= \$3028 ;
+    \mac_wmux1_s0$1221  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1223  <= \$3029 ;
+    \mac_wmux1_s0$1223  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1230  <= \$3030 ;
+    \mac_wmux1_s0$1230  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1232  <= \$3031 ;
+    \mac_wmux1_s0$1232  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1234  <= \$3032 ;
+    \mac_wmux1_s0$1234  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1236  <= \$3033 ;
+    \mac_wmux1_s0$1236  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1732  <= \$3034 ;
+    \mac_wmux1_s0$1740  <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1733  <= \$3035 ;
+    \mac_wmux1_s0$1741  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1734  <= \$3036 ;
+    \mac_wmux1_s0$1742  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1735  <= \$3037 ;
+    \mac_wmux1_s0$1743  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1736  <= \$3038 ;
+    \mac_wmux1_s0$1744  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1737  <= \$3039 ;
+    \mac_wmux1_s0$1745  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1738  <= \$3040 ;
+    \mac_wmux1_s0$1746  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1739  <= \$3041 ;
+    \mac_wmux1_s0$1747  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1740  <= \$3042 ;
+    \mac_wmux1_s0$1748  <= \$3062 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$3043 ;
+    mac_wmux1_valid_s0 <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1243  <= \$3044 ;
+    \mac_wmux2_s0$1243  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1262  <= \$3045 ;
+    \mac_wmux2_s0$1262  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1281  <= \$3046 ;
+    \mac_wmux2_s0$1281  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1300  <= \$3047 ;
+    \mac_wmux2_s0$1300  <= \$3067 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$3048 ;
+    mac_wmux2_s0 <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1259  <= \$3049 ;
+    \mac_wmux2_s0$1259  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1278  <= \$3050 ;
+    \mac_wmux2_s0$1278  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1297  <= \$3051 ;
+    \mac_wmux2_s0$1297  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1316  <= \$3052 ;
+    \mac_wmux2_s0$1316  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1329  <= \$3053 ;
+    \mac_wmux2_s0$1329  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1342  <= \$3054 ;
+    \mac_wmux2_s0$1342  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1355  <= \$3055 ;
+    \mac_wmux2_s0$1355  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1368  <= \$3056 ;
+    \mac_wmux2_s0$1368  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1381  <= \$3057 ;
+    \mac_wmux2_s0$1381  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1394  <= \$3058 ;
+    \mac_wmux2_s0$1394  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1407  <= \$3059 ;
+    \mac_wmux2_s0$1407  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1244  <= \$3060 ;
+    \mac_wmux2_s0$1244  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1263  <= \$3061 ;
+    \mac_wmux2_s0$1263  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1282  <= \$3062 ;
+    \mac_wmux2_s0$1282  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1301  <= \$3063 ;
+    \mac_wmux2_s0$1301  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1241  <= \$3064 ;
+    \mac_wmux2_s0$1241  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1260  <= \$3065 ;
+    \mac_wmux2_s0$1260  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1279  <= \$3066 ;
+    \mac_wmux2_s0$1279  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1298  <= \$3067 ;
+    \mac_wmux2_s0$1298  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1317  <= \$3068 ;
+    \mac_wmux2_s0$1317  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1330  <= \$3069 ;
+    \mac_wmux2_s0$1330  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1343  <= \$3070 ;
+    \mac_wmux2_s0$1343  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1356  <= \$3071 ;
+    \mac_wmux2_s0$1356  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1369  <= \$3072 ;
+    \mac_wmux2_s0$1369  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1382  <= \$3073 ;
+    \mac_wmux2_s0$1382  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1395  <= \$3074 ;
+    \mac_wmux2_s0$1395  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1408  <= \$3075 ;
+    \mac_wmux2_s0$1408  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1247  <= \$3076 ;
+    \mac_wmux2_s0$1247  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1250  <= \$3077 ;
+    \mac_wmux2_s0$1250  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1253  <= \$3078 ;
+    \mac_wmux2_s0$1253  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1256  <= \$3079 ;
+    \mac_wmux2_s0$1256  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1266  <= \$3080 ;
+    \mac_wmux2_s0$1266  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1269  <= \$3081 ;
+    \mac_wmux2_s0$1269  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1272  <= \$3082 ;
+    \mac_wmux2_s0$1272  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1275  <= \$3083 ;
+    \mac_wmux2_s0$1275  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1285  <= \$3084 ;
+    \mac_wmux2_s0$1285  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1288  <= \$3085 ;
+    \mac_wmux2_s0$1288  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1291  <= \$3086 ;
+    \mac_wmux2_s0$1291  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1294  <= \$3087 ;
+    \mac_wmux2_s0$1294  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1304  <= \$3088 ;
+    \mac_wmux2_s0$1304  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1307  <= \$3089 ;
+    \mac_wmux2_s0$1307  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1310  <= \$3090 ;
+    \mac_wmux2_s0$1310  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1313  <= \$3091 ;
+    \mac_wmux2_s0$1313  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1248  <= \$3092 ;
+    \mac_wmux2_s0$1248  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1251  <= \$3093 ;
+    \mac_wmux2_s0$1251  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1254  <= \$3094 ;
+    \mac_wmux2_s0$1254  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1257  <= \$3095 ;
+    \mac_wmux2_s0$1257  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1267  <= \$3096 ;
+    \mac_wmux2_s0$1267  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1270  <= \$3097 ;
+    \mac_wmux2_s0$1270  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1273  <= \$3098 ;
+    \mac_wmux2_s0$1273  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1276  <= \$3099 ;
+    \mac_wmux2_s0$1276  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1286  <= \$3100 ;
+    \mac_wmux2_s0$1286  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1289  <= \$3101 ;
+    \mac_wmux2_s0$1289  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1292  <= \$3102 ;
+    \mac_wmux2_s0$1292  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1295  <= \$3103 ;
+    \mac_wmux2_s0$1295  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1305  <= \$3104 ;
+    \mac_wmux2_s0$1305  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1308  <= \$3105 ;
+    \mac_wmux2_s0$1308  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1311  <= \$3106 ;
+    \mac_wmux2_s0$1311  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1314  <= \$3107 ;
+    \mac_wmux2_s0$1314  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1321  <= \$3108 ;
+    \mac_wmux2_s0$1321  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1323  <= \$3109 ;
+    \mac_wmux2_s0$1323  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1325  <= \$3110 ;
+    \mac_wmux2_s0$1325  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1327  <= \$3111 ;
+    \mac_wmux2_s0$1327  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1334  <= \$3112 ;
+    \mac_wmux2_s0$1334  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1336  <= \$3113 ;
+    \mac_wmux2_s0$1336  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1338  <= \$3114 ;
+    \mac_wmux2_s0$1338  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1340  <= \$3115 ;
+    \mac_wmux2_s0$1340  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1347  <= \$3116 ;
+    \mac_wmux2_s0$1347  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1349  <= \$3117 ;
+    \mac_wmux2_s0$1349  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1351  <= \$3118 ;
+    \mac_wmux2_s0$1351  <= \$3138 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1353  <= \$3119 ;
+    \mac_wmux2_s0$1353  <= \$3139 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1360  <= \$3120 ;
+    \mac_wmux2_s0$1360  <= \$3140 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1362  <= \$3121 ;
+    \mac_wmux2_s0$1362  <= \$3141 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1364  <= \$3122 ;
+    \mac_wmux2_s0$1364  <= \$3142 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1366  <= \$3123 ;
+    \mac_wmux2_s0$1366  <= \$3143 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1373  <= \$3124 ;
+    \mac_wmux2_s0$1373  <= \$3144 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1375  <= \$3125 ;
+    \mac_wmux2_s0$1375  <= \$3145 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1377  <= \$3126 ;
+    \mac_wmux2_s0$1377  <= \$3146 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1379  <= \$3127 ;
+    \mac_wmux2_s0$1379  <= \$3147 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1386  <= \$3128 ;
+    \mac_wmux2_s0$1386  <= \$3148 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1388  <= \$3129 ;
+    \mac_wmux2_s0$1388  <= \$3149 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1390  <= \$3130 ;
+    \mac_wmux2_s0$1390  <= \$3150 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1392  <= \$3131 ;
+    \mac_wmux2_s0$1392  <= \$3151 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1399  <= \$3132 ;
+    \mac_wmux2_s0$1399  <= \$3152 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1401  <= \$3133 ;
+    \mac_wmux2_s0$1401  <= \$3153 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1403  <= \$3134 ;
+    \mac_wmux2_s0$1403  <= \$3154 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1405  <= \$3135 ;
+    \mac_wmux2_s0$1405  <= \$3155 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1412  <= \$3136 ;
+    \mac_wmux2_s0$1412  <= \$3156 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1414  <= \$3137 ;
+    \mac_wmux2_s0$1414  <= \$3157 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1416  <= \$3138 ;
+    \mac_wmux2_s0$1416  <= \$3158 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1418  <= \$3139 ;
+    \mac_wmux2_s0$1418  <= \$3159 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1742  <= \$3140 ;
+    \mac_wmux2_s0$1750  <= \$3160 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1743  <= \$3141 ;
+    \mac_wmux2_s0$1751  <= \$3161 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1744  <= \$3142 ;
+    \mac_wmux2_s0$1752  <= \$3162 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1745  <= \$3143 ;
+    \mac_wmux2_s0$1753  <= \$3163 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1746  <= \$3144 ;
+    \mac_wmux2_s0$1754  <= \$3164 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1747  <= \$3145 ;
+    \mac_wmux2_s0$1755  <= \$3165 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1748  <= \$3146 ;
+    \mac_wmux2_s0$1756  <= \$3166 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1749  <= \$3147 ;
+    \mac_wmux2_s0$1757  <= \$3167 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1750  <= \$3148 ;
+    \mac_wmux2_s0$1758  <= \$3168 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3149 ;
+    mac_wmux2_valid_s0 <= \$3169 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1425  <= \$3150 ;
+    \mac_wmux3_s0$1425  <= \$3170 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1444  <= \$3151 ;
+    \mac_wmux3_s0$1444  <= \$3171 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1463  <= \$3152 ;
+    \mac_wmux3_s0$1463  <= \$3172 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1482  <= \$3153 ;
+    \mac_wmux3_s0$1482  <= \$3173 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1501  <= \$3154 ;
+    \mac_wmux3_s0$1501  <= \$3174 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1520  <= \$3155 ;
+    \mac_wmux3_s0$1520  <= \$3175 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1539  <= \$3156 ;
+    \mac_wmux3_s0$1539  <= \$3176 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1558  <= \$3157 ;
+    \mac_wmux3_s0$1558  <= \$3177 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$3158 ;
+    mac_wmux3_s0 <= \$3178 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1441  <= \$3159 ;
+    \mac_wmux3_s0$1441  <= \$3179 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1460  <= \$3160 ;
+    \mac_wmux3_s0$1460  <= \$3180 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1479  <= \$3161 ;
+    \mac_wmux3_s0$1479  <= \$3181 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1498  <= \$3162 ;
+    \mac_wmux3_s0$1498  <= \$3182 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1517  <= \$3163 ;
+    \mac_wmux3_s0$1517  <= \$3183 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1536  <= \$3164 ;
+    \mac_wmux3_s0$1536  <= \$3184 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1555  <= \$3165 ;
+    \mac_wmux3_s0$1555  <= \$3185 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1426  <= \$3166 ;
+    \mac_wmux3_s0$1426  <= \$3186 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1445  <= \$3167 ;
+    \mac_wmux3_s0$1445  <= \$3187 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1464  <= \$3168 ;
+    \mac_wmux3_s0$1464  <= \$3188 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1483  <= \$3169 ;
+    \mac_wmux3_s0$1483  <= \$3189 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1502  <= \$3170 ;
+    \mac_wmux3_s0$1502  <= \$3190 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1521  <= \$3171 ;
+    \mac_wmux3_s0$1521  <= \$3191 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1540  <= \$3172 ;
+    \mac_wmux3_s0$1540  <= \$3192 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1559  <= \$3173 ;
+    \mac_wmux3_s0$1559  <= \$3193 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1423  <= \$3174 ;
+    \mac_wmux3_s0$1423  <= \$3194 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1442  <= \$3175 ;
+    \mac_wmux3_s0$1442  <= \$3195 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1461  <= \$3176 ;
+    \mac_wmux3_s0$1461  <= \$3196 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1480  <= \$3177 ;
+    \mac_wmux3_s0$1480  <= \$3197 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1499  <= \$3178 ;
+    \mac_wmux3_s0$1499  <= \$3198 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1518  <= \$3179 ;
+    \mac_wmux3_s0$1518  <= \$3199 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1537  <= \$3180 ;
+    \mac_wmux3_s0$1537  <= \$3200 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1556  <= \$3181 ;
+    \mac_wmux3_s0$1556  <= \$3201 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1429  <= \$3182 ;
+    \mac_wmux3_s0$1429  <= \$3202 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1432  <= \$3183 ;
+    \mac_wmux3_s0$1432  <= \$3203 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1435  <= \$3184 ;
+    \mac_wmux3_s0$1435  <= \$3204 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1438  <= \$3185 ;
+    \mac_wmux3_s0$1438  <= \$3205 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1448  <= \$3186 ;
+    \mac_wmux3_s0$1448  <= \$3206 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1451  <= \$3187 ;
+    \mac_wmux3_s0$1451  <= \$3207 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1454  <= \$3188 ;
+    \mac_wmux3_s0$1454  <= \$3208 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1457  <= \$3189 ;
+    \mac_wmux3_s0$1457  <= \$3209 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1467  <= \$3190 ;
+    \mac_wmux3_s0$1467  <= \$3210 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1470  <= \$3191 ;
+    \mac_wmux3_s0$1470  <= \$3211 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1473  <= \$3192 ;
+    \mac_wmux3_s0$1473  <= \$3212 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1476  <= \$3193 ;
+    \mac_wmux3_s0$1476  <= \$3213 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1486  <= \$3194 ;
+    \mac_wmux3_s0$1486  <= \$3214 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1489  <= \$3195 ;
+    \mac_wmux3_s0$1489  <= \$3215 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1492  <= \$3196 ;
+    \mac_wmux3_s0$1492  <= \$3216 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1495  <= \$3197 ;
+    \mac_wmux3_s0$1495  <= \$3217 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1505  <= \$3198 ;
+    \mac_wmux3_s0$1505  <= \$3218 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1508  <= \$3199 ;
+    \mac_wmux3_s0$1508  <= \$3219 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1511  <= \$3200 ;
+    \mac_wmux3_s0$1511  <= \$3220 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1514  <= \$3201 ;
+    \mac_wmux3_s0$1514  <= \$3221 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1524  <= \$3202 ;
+    \mac_wmux3_s0$1524  <= \$3222 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1527  <= \$3203 ;
+    \mac_wmux3_s0$1527  <= \$3223 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1530  <= \$3204 ;
+    \mac_wmux3_s0$1530  <= \$3224 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1533  <= \$3205 ;
+    \mac_wmux3_s0$1533  <= \$3225 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1543  <= \$3206 ;
+    \mac_wmux3_s0$1543  <= \$3226 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1546  <= \$3207 ;
+    \mac_wmux3_s0$1546  <= \$3227 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1549  <= \$3208 ;
+    \mac_wmux3_s0$1549  <= \$3228 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1552  <= \$3209 ;
+    \mac_wmux3_s0$1552  <= \$3229 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1562  <= \$3210 ;
+    \mac_wmux3_s0$1562  <= \$3230 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1565  <= \$3211 ;
+    \mac_wmux3_s0$1565  <= \$3231 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1568  <= \$3212 ;
+    \mac_wmux3_s0$1568  <= \$3232 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1571  <= \$3213 ;
+    \mac_wmux3_s0$1571  <= \$3233 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1430  <= \$3214 ;
+    \mac_wmux3_s0$1430  <= \$3234 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1433  <= \$3215 ;
+    \mac_wmux3_s0$1433  <= \$3235 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1436  <= \$3216 ;
+    \mac_wmux3_s0$1436  <= \$3236 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1439  <= \$3217 ;
+    \mac_wmux3_s0$1439  <= \$3237 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1449  <= \$3218 ;
+    \mac_wmux3_s0$1449  <= \$3238 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1452  <= \$3219 ;
+    \mac_wmux3_s0$1452  <= \$3239 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1455  <= \$3220 ;
+    \mac_wmux3_s0$1455  <= \$3240 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1458  <= \$3221 ;
+    \mac_wmux3_s0$1458  <= \$3241 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1468  <= \$3222 ;
+    \mac_wmux3_s0$1468  <= \$3242 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1471  <= \$3223 ;
+    \mac_wmux3_s0$1471  <= \$3243 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1474  <= \$3224 ;
+    \mac_wmux3_s0$1474  <= \$3244 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1477  <= \$3225 ;
+    \mac_wmux3_s0$1477  <= \$3245 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1487  <= \$3226 ;
+    \mac_wmux3_s0$1487  <= \$3246 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1490  <= \$3227 ;
+    \mac_wmux3_s0$1490  <= \$3247 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1493  <= \$3228 ;
+    \mac_wmux3_s0$1493  <= \$3248 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1496  <= \$3229 ;
+    \mac_wmux3_s0$1496  <= \$3249 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1506  <= \$3230 ;
+    \mac_wmux3_s0$1506  <= \$3250 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1509  <= \$3231 ;
+    \mac_wmux3_s0$1509  <= \$3251 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1512  <= \$3232 ;
+    \mac_wmux3_s0$1512  <= \$3252 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1515  <= \$3233 ;
+    \mac_wmux3_s0$1515  <= \$3253 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1525  <= \$3234 ;
+    \mac_wmux3_s0$1525  <= \$3254 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1528  <= \$3235 ;
+    \mac_wmux3_s0$1528  <= \$3255 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1531  <= \$3236 ;
+    \mac_wmux3_s0$1531  <= \$3256 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1534  <= \$3237 ;
+    \mac_wmux3_s0$1534  <= \$3257 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1544  <= \$3238 ;
+    \mac_wmux3_s0$1544  <= \$3258 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1547  <= \$3239 ;
+    \mac_wmux3_s0$1547  <= \$3259 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1550  <= \$3240 ;
+    \mac_wmux3_s0$1550  <= \$3260 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1553  <= \$3241 ;
+    \mac_wmux3_s0$1553  <= \$3261 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1563  <= \$3242 ;
+    \mac_wmux3_s0$1563  <= \$3262 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1566  <= \$3243 ;
+    \mac_wmux3_s0$1566  <= \$3263 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1569  <= \$3244 ;
+    \mac_wmux3_s0$1569  <= \$3264 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1572  <= \$3245 ;
+    \mac_wmux3_s0$1572  <= \$3265 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1752  <= \$3246 ;
+    \mac_wmux3_s0$1760  <= \$3266 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1753  <= \$3247 ;
+    \mac_wmux3_s0$1761  <= \$3267 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1754  <= \$3248 ;
+    \mac_wmux3_s0$1762  <= \$3268 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1755  <= \$3249 ;
+    \mac_wmux3_s0$1763  <= \$3269 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1756  <= \$3250 ;
+    \mac_wmux3_s0$1764  <= \$3270 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1757  <= \$3251 ;
+    \mac_wmux3_s0$1765  <= \$3271 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1758  <= \$3252 ;
+    \mac_wmux3_s0$1766  <= \$3272 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1759  <= \$3253 ;
+    \mac_wmux3_s0$1767  <= \$3273 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1760  <= \$3254 ;
+    \mac_wmux3_s0$1768  <= \$3274 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$3255 ;
+    mac_wmux3_valid_s0 <= \$3275 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3256 ;
+    mac_pre_s0 <= \$3276 ;
   always @(posedge clk)
-    \mac_pre_s0$1763  <= \$3257 ;
+    \mac_pre_s0$1771  <= \$3277 ;
   always @(posedge clk)
-    \mac_pre_s0$1764  <= \$3258 ;
+    \mac_pre_s0$1772  <= \$3278 ;
   always @(posedge clk)
-    \mac_pre_s0$1765  <= \$3259 ;
+    \mac_pre_s0$1773  <= \$3279 ;
   always @(posedge clk)
-    \mac_pre_s0$1766  <= \$3260 ;
+    \mac_pre_s0$1774  <= \$3280 ;
   always @(posedge clk)
-    \mac_pre_s0$1767  <= \$3261 ;
+    \mac_pre_s0$1775  <= \$3281 ;
   always @(posedge clk)
-    \mac_pre_s0$1768  <= \$3262 ;
+    \mac_pre_s0$1776  <= \$3282 ;
   always @(posedge clk)
-    \mac_pre_s0$1769  <= \$3263 ;
+    \mac_pre_s0$1777  <= \$3283 ;
   always @(posedge clk)
-    \mac_pre_s0$1770  <= \$3264 ;
+    \mac_pre_s0$1778  <= \$3284 ;
   always @(posedge clk)
-    \mac_pre_s0$1771  <= \$3265 ;
+    \mac_pre_s0$1779  <= \$3285 ;
   always @(posedge clk)
-    \mac_pre_s0$1772  <= \$3266 ;
+    \mac_pre_s0$1780  <= \$3286 ;
   always @(posedge clk)
-    \mac_pre_s0$1773  <= \$3267 ;
+    \mac_pre_s0$1781  <= \$3287 ;
   always @(posedge clk)
-    \mac_pre_s0$1774  <= \$3268 ;
+    \mac_pre_s0$1782  <= \$3288 ;
   always @(posedge clk)
-    \mac_pre_s0$1775  <= \$3269 ;
+    \mac_pre_s0$1783  <= \$3289 ;
   always @(posedge clk)
-    \mac_pre_s0$1776  <= \$3270 ;
+    \mac_pre_s0$1784  <= \$3290 ;
   always @(posedge clk)
-    \mac_pre_s0$1777  <= \$3271 ;
+    \mac_pre_s0$1785  <= \$3291 ;
   always @(posedge clk)
-    \mac_pre_s0$1778  <= \$3272 ;
+    \mac_pre_s0$1786  <= \$3292 ;
   always @(posedge clk)
-    \mac_pre_s0$1779  <= \$3273 ;
+    \mac_pre_s0$1787  <= \$3293 ;
   always @(posedge clk)
-    \mac_pre_s0$1780  <= \$3274 ;
+    \mac_pre_s0$1788  <= \$3294 ;
   always @(posedge clk)
-    \mac_pre_s0$1781  <= \$3275 ;
+    \mac_pre_s0$1789  <= \$3295 ;
   always @(posedge clk)
-    \mac_pre_s0$1782  <= \$3276 ;
+    \mac_pre_s0$1790  <= \$3296 ;
   always @(posedge clk)
-    \mac_pre_s0$1783  <= \$3277 ;
+    \mac_pre_s0$1791  <= \$3297 ;
   always @(posedge clk)
-    \mac_pre_s0$1784  <= \$3278 ;
+    \mac_pre_s0$1792  <= \$3298 ;
   always @(posedge clk)
-    \mac_pre_s0$1785  <= \$3279 ;
+    \mac_pre_s0$1793  <= \$3299 ;
   always @(posedge clk)
-    \mac_pre_s0$1786  <= \$3280 ;
+    \mac_pre_s0$1794  <= \$3300 ;
   always @(posedge clk)
-    \mac_pre_s0$1787  <= \$3281 ;
+    \mac_pre_s0$1795  <= \$3301 ;
   always @(posedge clk)
-    \mac_pre_s0$1788  <= \$3282 ;
+    \mac_pre_s0$1796  <= \$3302 ;
   always @(posedge clk)
-    \mac_pre_s0$1789  <= \$3283 ;
+    \mac_pre_s0$1797  <= \$3303 ;
   always @(posedge clk)
-    \mac_pre_s0$1790  <= \$3284 ;
+    \mac_pre_s0$1798  <= \$3304 ;
   always @(posedge clk)
-    \mac_pre_s0$1791  <= \$3285 ;
+    \mac_pre_s0$1799  <= \$3305 ;
   always @(posedge clk)
-    \mac_pre_s0$1792  <= \$3286 ;
+    \mac_pre_s0$1800  <= \$3306 ;
   always @(posedge clk)
-    \mac_pre_s0$1793  <= \$3287 ;
+    \mac_pre_s0$1801  <= \$3307 ;
   always @(posedge clk)
-    \mac_pre_s0$1794  <= \$3288 ;
+    \mac_pre_s0$1802  <= \$3308 ;
   always @(posedge clk)
-    \mac_pre_s0$1795  <= \$3289 ;
+    \mac_pre_s0$1803  <= \$3309 ;
   always @(posedge clk)
-    \mac_pre_s0$1796  <= \$3290 ;
+    \mac_pre_s0$1804  <= \$3310 ;
   always @(posedge clk)
-    \mac_pre_s0$1797  <= \$3291 ;
+    \mac_pre_s0$1805  <= \$3311 ;
   always @(posedge clk)
-    \mac_pre_s0$1798  <= \$3292 ;
+    \mac_pre_s0$1806  <= \$3312 ;
   always @(posedge clk)
-    \mac_pre_s0$1799  <= \$3293 ;
+    \mac_pre_s0$1807  <= \$3313 ;
   always @(posedge clk)
-    \mac_pre_s0$1800  <= \$3294 ;
+    \mac_pre_s0$1808  <= \$3314 ;
   always @(posedge clk)
-    \mac_pre_s0$1801  <= \$3295 ;
+    \mac_pre_s0$1809  <= \$3315 ;
   always @(posedge clk)
-    \mac_pre_s0$1802  <= \$3296 ;
+    \mac_pre_s0$1810  <= \$3316 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3297 ;
+    mac_pre_valid_s0 <= \$3317 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3298 ;
+    mac_dspin_s0 <= \$3318 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3299 ;
+    mac_dspin_valid_s0 <= \$3319 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$3300 ;
+    mac_mul_s0 <= \$3320 ;
   always @(posedge clk)
-    \mac_mul_s0$1581  <= \$3301 ;
+    \mac_mul_s0$1581  <= \$3321 ;
   always @(posedge clk)
-    \mac_mul_s0$1583  <= \$3302 ;
+    \mac_mul_s0$1583  <= \$3322 ;
   always @(posedge clk)
-    \mac_mul_s0$1584  <= \$3303 ;
+    \mac_mul_s0$1584  <= \$3323 ;
   always @(posedge clk)
-    \mac_mul_s0$1586  <= \$3304 ;
+    \mac_mul_s0$1586  <= \$3324 ;
   always @(posedge clk)
-    \mac_mul_s0$1587  <= \$3305 ;
+    \mac_mul_s0$1587  <= \$3325 ;
   always @(posedge clk)
-    \mac_mul_s0$1589  <= \$3306 ;
+    \mac_mul_s0$1589  <= \$3326 ;
   always @(posedge clk)
-    \mac_mul_s0$1590  <= \$3307 ;
+    \mac_mul_s0$1590  <= \$3327 ;
   always @(posedge clk)
-    \mac_mul_s0$1592  <= \$3308 ;
+    \mac_mul_s0$1592  <= \$3328 ;
   always @(posedge clk)
-    \mac_mul_s0$1593  <= \$3309 ;
+    \mac_mul_s0$1593  <= \$3329 ;
   always @(posedge clk)
-    \mac_mul_s0$1595  <= \$3310 ;
+    \mac_mul_s0$1595  <= \$3330 ;
   always @(posedge clk)
-    \mac_mul_s0$1596  <= \$3311 ;
+    \mac_mul_s0$1596  <= \$3331 ;
   always @(posedge clk)
-    \mac_mul_s0$1598  <= \$3312 ;
+    \mac_mul_s0$1598  <= \$3332 ;
   always @(posedge clk)
-    \mac_mul_s0$1599  <= \$3313 ;
+    \mac_mul_s0$1599  <= \$3333 ;
   always @(posedge clk)
-    \mac_mul_s0$1601  <= \$3314 ;
+    \mac_mul_s0$1601  <= \$3334 ;
   always @(posedge clk)
-    \mac_mul_s0$1602  <= \$3315 ;
+    \mac_mul_s0$1602  <= \$3335 ;
   always @(posedge clk)
-    \mac_mul_s0$1604  <= \$3316 ;
+    \mac_mul_s0$1604  <= \$3336 ;
   always @(posedge clk)
-    \mac_mul_s0$1605  <= \$3317 ;
+    \mac_mul_s0$1605  <= \$3337 ;
   always @(posedge clk)
-    \mac_mul_s0$1607  <= \$3318 ;
+    \mac_mul_s0$1607  <= \$3338 ;
   always @(posedge clk)
-    \mac_mul_s0$1608  <= \$3319 ;
+    \mac_mul_s0$1608  <= \$3339 ;
   always @(posedge clk)
-    \mac_mul_s0$1610  <= \$3320 ;
+    \mac_mul_s0$1610  <= \$3340 ;
   always @(posedge clk)
-    \mac_mul_s0$1611  <= \$3321 ;
+    \mac_mul_s0$1611  <= \$3341 ;
   always @(posedge clk)
-    \mac_mul_s0$1613  <= \$3322 ;
+    \mac_mul_s0$1613  <= \$3342 ;
   always @(posedge clk)
-    \mac_mul_s0$1614  <= \$3323 ;
+    \mac_mul_s0$1614  <= \$3343 ;
   always @(posedge clk)
-    \mac_mul_s0$1616  <= \$3324 ;
+    \mac_mul_s0$1616  <= \$3344 ;
   always @(posedge clk)
-    \mac_mul_s0$1617  <= \$3325 ;
+    \mac_mul_s0$1617  <= \$3345 ;
   always @(posedge clk)
-    \mac_mul_s0$1619  <= \$3326 ;
+    \mac_mul_s0$1619  <= \$3346 ;
   always @(posedge clk)
-    \mac_mul_s0$1620  <= \$3327 ;
+    \mac_mul_s0$1620  <= \$3347 ;
   always @(posedge clk)
-    \mac_mul_s0$1622  <= \$3328 ;
+    \mac_mul_s0$1622  <= \$3348 ;
   always @(posedge clk)
-    \mac_mul_s0$1623  <= \$3329 ;
+    \mac_mul_s0$1623  <= \$3349 ;
   always @(posedge clk)
-    \mac_mul_s0$1625  <= \$3330 ;
+    \mac_mul_s0$1625  <= \$3350 ;
   always @(posedge clk)
-    \mac_mul_s0$1626  <= \$3331 ;
+    \mac_mul_s0$1626  <= \$3351 ;
   always @(posedge clk)
-    \mac_mul_s0$1838  <= \$3332 ;
+    \mac_mul_s0$1846  <= \$3352 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3333 ;
+    mac_mul_valid_s0 <= \$3353 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3334 ;
+    mac_add0_s0 <= \$3354 ;
   always @(posedge clk)
-    \mac_add0_s0$1631  <= \$3335 ;
+    \mac_add0_s0$1631  <= \$3355 ;
   always @(posedge clk)
-    \mac_add0_s0$1633  <= \$3336 ;
+    \mac_add0_s0$1633  <= \$3356 ;
   always @(posedge clk)
-    \mac_add0_s0$1634  <= \$3337 ;
+    \mac_add0_s0$1634  <= \$3357 ;
   always @(posedge clk)
-    \mac_add0_s0$1636  <= \$3338 ;
+    \mac_add0_s0$1636  <= \$3358 ;
   always @(posedge clk)
-    \mac_add0_s0$1637  <= \$3339 ;
+    \mac_add0_s0$1637  <= \$3359 ;
   always @(posedge clk)
-    \mac_add0_s0$1639  <= \$3340 ;
+    \mac_add0_s0$1639  <= \$3360 ;
   always @(posedge clk)
-    \mac_add0_s0$1640  <= \$3341 ;
+    \mac_add0_s0$1640  <= \$3361 ;
   always @(posedge clk)
-    \mac_add0_s0$1642  <= \$3342 ;
+    \mac_add0_s0$1642  <= \$3362 ;
   always @(posedge clk)
-    \mac_add0_s0$1643  <= \$3343 ;
+    \mac_add0_s0$1643  <= \$3363 ;
   always @(posedge clk)
-    \mac_add0_s0$1645  <= \$3344 ;
+    \mac_add0_s0$1645  <= \$3364 ;
   always @(posedge clk)
-    \mac_add0_s0$1646  <= \$3345 ;
+    \mac_add0_s0$1646  <= \$3365 ;
   always @(posedge clk)
-    \mac_add0_s0$1648  <= \$3346 ;
+    \mac_add0_s0$1648  <= \$3366 ;
   always @(posedge clk)
-    \mac_add0_s0$1649  <= \$3347 ;
+    \mac_add0_s0$1649  <= \$3367 ;
   always @(posedge clk)
-    \mac_add0_s0$1651  <= \$3348 ;
+    \mac_add0_s0$1651  <= \$3368 ;
   always @(posedge clk)
-    \mac_add0_s0$1652  <= \$3349 ;
+    \mac_add0_s0$1652  <= \$3369 ;
   always @(posedge clk)
-    \mac_add0_s0$1840  <= \$3350 ;
+    \mac_add0_s0$1848  <= \$3370 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3351 ;
+    mac_add0_valid_s0 <= \$3371 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3352 ;
+    mac_add1_s0 <= \$3372 ;
   always @(posedge clk)
-    \mac_add1_s0$1657  <= \$3353 ;
+    \mac_add1_s0$1657  <= \$3373 ;
   always @(posedge clk)
-    \mac_add1_s0$1659  <= \$3354 ;
+    \mac_add1_s0$1659  <= \$3374 ;
   always @(posedge clk)
-    \mac_add1_s0$1660  <= \$3355 ;
+    \mac_add1_s0$1660  <= \$3375 ;
   always @(posedge clk)
-    \mac_add1_s0$1662  <= \$3356 ;
+    \mac_add1_s0$1662  <= \$3376 ;
   always @(posedge clk)
-    \mac_add1_s0$1663  <= \$3357 ;
+    \mac_add1_s0$1663  <= \$3377 ;
   always @(posedge clk)
-    \mac_add1_s0$1665  <= \$3358 ;
+    \mac_add1_s0$1665  <= \$3378 ;
   always @(posedge clk)
-    \mac_add1_s0$1666  <= \$3359 ;
+    \mac_add1_s0$1666  <= \$3379 ;
   always @(posedge clk)
-    \mac_add1_s0$1842  <= \$3360 ;
+    \mac_add1_s0$1850  <= \$3380 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3361 ;
+    mac_add1_valid_s0 <= \$3381 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3362 ;
+    mac_add2_s0 <= \$3382 ;
   always @(posedge clk)
-    \mac_add2_s0$1682  <= \$3363 ;
+    \mac_add2_s0$1690  <= \$3383 ;
   always @(posedge clk)
-    \mac_add2_s0$1685  <= \$3364 ;
+    \mac_add2_s0$1693  <= \$3384 ;
   always @(posedge clk)
-    \mac_add2_s0$1688  <= \$3365 ;
+    \mac_add2_s0$1696  <= \$3385 ;
   always @(posedge clk)
-    \mac_add2_s0$1844  <= \$3366 ;
+    \mac_add2_s0$1852  <= \$3386 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3367 ;
+    mac_add2_valid_s0 <= \$3387 ;
   always @(posedge clk)
-    o__valid <= \$3368 ;
+    o__valid <= \$3388 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3369 ;
+    stall_adv0_valid <= \$3389 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3370 ;
+    stall_adv1_valid <= \$3390 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3371 ;
+    stall_adv2_valid <= \$3391 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3372 ;
+    stall_adv3_valid <= \$3392 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3373 ;
+    stall_adv4_valid <= \$3393 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3374 ;
+    stall_adv5_valid <= \$3394 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3375 ;
+    stall_adv6_valid <= \$3395 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3376 ;
+    stall_adv7_valid <= \$3396 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3377 ;
+    stall_adv8_valid <= \$3397 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3378 ;
+    stall_adv9_valid <= \$3398 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3379 ;
+    stall_adv10_valid <= \$3399 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3380 ;
+    stall_adv11_valid <= \$3400 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3381 ;
+    stall_adv12_valid <= \$3401 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3382 ;
+    stall_adv13_valid <= \$3402 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3383 ;
+    stall_adv14_valid <= \$3403 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3384 ;
+    stall_adv15_valid <= \$3404 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3385 ;
+    stall_adv16_valid <= \$3405 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3386 ;
+    stall_adv17_valid <= \$3406 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3387 ;
+    stall_adv18_valid <= \$3407 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3388 ;
+    stall_adv19_valid <= \$3408 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3389 ;
+    stall_adv20_valid <= \$3409 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3390 ;
+    stall_adv21_valid <= \$3410 ;
   always @(posedge clk)
-    mac_acc0 <= \$3391 ;
+    stall_adv22_valid <= \$3411 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3392 ;
+    stall_adv23_valid <= \$3412 ;
   always @(posedge clk)
-    mac_acc1 <= \$3393 ;
+    stall_adv24_valid <= \$3413 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3394 ;
+    mac_acc0 <= \$3414 ;
   always @(posedge clk)
-    mac_acc2 <= \$3395 ;
+    mac_acc0_out <= \$3415 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3396 ;
+    mac_acc1 <= \$3416 ;
   always @(posedge clk)
-    mac_acc3 <= \$3397 ;
+    mac_acc1_out <= \$3417 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3418 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3419 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3420 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3421 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1770 ),
+    .b(\mac_pre_s0$1778 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_0)
@@ -10429,8 +10493,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1771 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1779 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_1)
@@ -10439,8 +10503,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1772 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1780 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_2)
@@ -10449,8 +10513,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1773 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1781 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_3)
@@ -10459,8 +10523,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1774 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1782 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_4)
@@ -10469,8 +10533,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1775 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1783 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_5)
@@ -10479,8 +10543,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1768 ),
-    .b(\mac_pre_s0$1776 ),
+    .a(\mac_pre_s0$1776 ),
+    .b(\mac_pre_s0$1784 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_6)
@@ -10489,8 +10553,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1769 ),
-    .b(\mac_pre_s0$1777 ),
+    .a(\mac_pre_s0$1777 ),
+    .b(\mac_pre_s0$1785 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_7)
@@ -10500,7 +10564,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1778 ),
+    .b(\mac_pre_s0$1786 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_0)
@@ -10509,8 +10573,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1779 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1787 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_1)
@@ -10519,8 +10583,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1780 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1788 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_2)
@@ -10529,8 +10593,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1781 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1789 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_3)
@@ -10539,8 +10603,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1782 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1790 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_4)
@@ -10549,8 +10613,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1783 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1791 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_5)
@@ -10559,8 +10623,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1768 ),
-    .b(\mac_pre_s0$1784 ),
+    .a(\mac_pre_s0$1776 ),
+    .b(\mac_pre_s0$1792 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_6)
@@ -10569,8 +10633,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1769 ),
-    .b(\mac_pre_s0$1785 ),
+    .a(\mac_pre_s0$1777 ),
+    .b(\mac_pre_s0$1793 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_7)
@@ -10580,7 +10644,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1786 ),
+    .b(\mac_pre_s0$1794 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_0)
@@ -10589,8 +10653,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1787 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1795 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_1)
@@ -10599,8 +10663,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1788 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1796 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_2)
@@ -10609,8 +10673,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1789 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1797 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_3)
@@ -10619,8 +10683,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1790 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1798 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_4)
@@ -10629,8 +10693,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1791 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1799 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_5)
@@ -10639,8 +10703,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1768 ),
-    .b(\mac_pre_s0$1792 ),
+    .a(\mac_pre_s0$1776 ),
+    .b(\mac_pre_s0$1800 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_6)
@@ -10649,8 +10713,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1769 ),
-    .b(\mac_pre_s0$1793 ),
+    .a(\mac_pre_s0$1777 ),
+    .b(\mac_pre_s0$1801 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_7)
@@ -10660,7 +10724,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1794 ),
+    .b(\mac_pre_s0$1802 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_0)
@@ -10669,8 +10733,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1795 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1803 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_1)
@@ -10679,8 +10743,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1796 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1804 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_2)
@@ -10689,8 +10753,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1797 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1805 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_3)
@@ -10699,8 +10763,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1798 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1806 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_4)
@@ -10709,8 +10773,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1799 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1807 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_5)
@@ -10719,8 +10783,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1768 ),
-    .b(\mac_pre_s0$1800 ),
+    .a(\mac_pre_s0$1776 ),
+    .b(\mac_pre_s0$1808 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_6)
@@ -10729,5190 +10793,5032 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1769 ),
-    .b(\mac_pre_s0$1801 ),
+    .a(\mac_pre_s0$1777 ),
+    .b(\mac_pre_s0$1809 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = sel_l1_s0;
+    \$2661  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2641  = \$4 [7:0];
+      \$2661  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = \sel_l1_s0$29 ;
+    \$2662  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2642  = \$7 [7:0];
+      \$2662  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = \sel_l1_s0$30 ;
+    \$2663  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2643  = \$10 [7:0];
+      \$2663  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = \sel_l1_s0$31 ;
+    \$2664  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2644  = \$13 [7:0];
+      \$2664  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = \sel_l1_s0$32 ;
+    \$2665  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2645  = \$16 [7:0];
+      \$2665  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = \sel_l1_s0$33 ;
+    \$2666  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2646  = \$19 [7:0];
+      \$2666  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = \sel_l1_s0$34 ;
+    \$2667  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2647  = \$22 [7:0];
+      \$2667  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = \sel_l1_s0$35 ;
+    \$2668  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2648  = \$25 [7:0];
+      \$2668  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = \sel_l1_s0$36 ;
+    \$2669  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2649  = \$28 [7:0];
+      \$2669  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = \sel_l1_s0$37 ;
+    \$2670  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2650  = \$31 [7:0];
+      \$2670  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = \sel_l1_s0$38 ;
+    \$2671  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2651  = \$34 [7:0];
+      \$2671  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = \sel_l1_s0$39 ;
+    \$2672  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2652  = \$37 [7:0];
+      \$2672  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = \sel_l1_s0$40 ;
+    \$2673  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2653  = \$40 [7:0];
+      \$2673  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = \sel_l1_s0$41 ;
+    \$2674  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2654  = \$43 [7:0];
+      \$2674  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = \sel_l1_s0$42 ;
+    \$2675  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2655  = \$46 [7:0];
+      \$2675  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = \sel_l1_s0$43 ;
+    \$2676  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2656  = \$49 [7:0];
+      \$2676  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = \sel_l1_s0$1694 ;
+    \$2677  = \sel_l1_s0$1702 ;
     if (stall_adv0) begin
-      \$2657  = i__payload[639:128];
+      \$2677  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = \sel_l1_s0$1695 ;
+    \$2678  = \sel_l1_s0$1703 ;
     if (stall_adv0) begin
-      \$2658  = i__payload[640];
+      \$2678  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = sel_l2_s0;
+    \$2679  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2659  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2679  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = \sel_l2_s0$1696 ;
+    \$2680  = \sel_l2_s0$1704 ;
     if (stall_adv1) begin
-      \$2660  = \sel_l1_s0$1694 ;
+      \$2680  = \sel_l1_s0$1702 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = \sel_l2_s0$1697 ;
+    \$2681  = \sel_l2_s0$1705 ;
     if (stall_adv1) begin
-      \$2661  = \sel_l1_s0$1695 ;
+      \$2681  = \sel_l1_s0$1703 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = \sel_l5_s0$482 ;
+    \$2682  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2662  = sel_cs2_0_0_0s;
+      \$2682  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = sel_l5_s0;
+    \$2683  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2663  = sel_cs2_0_0_0c;
+      \$2683  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = \sel_l5_s0$339 ;
+    \$2684  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2664  = sel_cs2_0_1_0s;
+      \$2684  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \sel_l5_s0$340 ;
+    \$2685  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2665  = sel_cs0_0_0_4c;
+      \$2685  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l5_s0$418 ;
+    \$2686  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2666  = sel_cs2_0_1_0c;
+      \$2686  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l5_s0$419 ;
+    \$2687  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2667  = sel_cs1_0_1_0c;
+      \$2687  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l5_s0$483 ;
+    \$2688  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2668  = sel_cs2_1_0_0s;
+      \$2688  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l5_s0$343 ;
+    \$2689  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2669  = sel_cs2_1_0_0c;
+      \$2689  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l5_s0$344 ;
+    \$2690  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2670  = sel_cs2_1_1_0s;
+      \$2690  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l5_s0$345 ;
+    \$2691  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2671  = sel_cs0_1_0_4c;
+      \$2691  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l5_s0$422 ;
+    \$2692  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2672  = sel_cs2_1_1_0c;
+      \$2692  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l5_s0$423 ;
+    \$2693  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2673  = sel_cs1_1_1_0c;
+      \$2693  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l5_s0$484 ;
+    \$2694  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2674  = sel_cs2_2_0_0s;
+      \$2694  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \sel_l5_s0$348 ;
+    \$2695  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2675  = sel_cs2_2_0_0c;
+      \$2695  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l5_s0$349 ;
+    \$2696  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2676  = sel_cs2_2_1_0s;
+      \$2696  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l5_s0$350 ;
+    \$2697  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2677  = sel_cs0_2_0_4c;
+      \$2697  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l5_s0$426 ;
+    \$2698  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2678  = sel_cs2_2_1_0c;
+      \$2698  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \sel_l5_s0$427 ;
+    \$2699  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2679  = sel_cs1_2_1_0c;
+      \$2699  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l5_s0$485 ;
+    \$2700  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2680  = sel_cs2_3_0_0s;
+      \$2700  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \sel_l5_s0$353 ;
+    \$2701  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2681  = sel_cs2_3_0_0c;
+      \$2701  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l5_s0$354 ;
+    \$2702  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2682  = sel_cs2_3_1_0s;
+      \$2702  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \sel_l5_s0$355 ;
+    \$2703  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2683  = sel_cs0_3_0_4c;
+      \$2703  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l5_s0$430 ;
+    \$2704  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2684  = sel_cs2_3_1_0c;
+      \$2704  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l5_s0$431 ;
+    \$2705  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2685  = sel_cs1_3_1_0c;
+      \$2705  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l5_s0$486 ;
+    \$2706  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2686  = sel_cs2_4_0_0s;
+      \$2706  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \sel_l5_s0$358 ;
+    \$2707  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2687  = sel_cs2_4_0_0c;
+      \$2707  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l5_s0$359 ;
+    \$2708  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2688  = sel_cs2_4_1_0s;
+      \$2708  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l5_s0$360 ;
+    \$2709  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2689  = sel_cs0_4_0_4c;
+      \$2709  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l5_s0$434 ;
+    \$2710  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2690  = sel_cs2_4_1_0c;
+      \$2710  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l5_s0$435 ;
+    \$2711  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2691  = sel_cs1_4_1_0c;
+      \$2711  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l5_s0$487 ;
+    \$2712  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2692  = sel_cs2_5_0_0s;
+      \$2712  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l5_s0$363 ;
+    \$2713  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2693  = sel_cs2_5_0_0c;
+      \$2713  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l5_s0$364 ;
+    \$2714  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2694  = sel_cs2_5_1_0s;
+      \$2714  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l5_s0$365 ;
+    \$2715  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2695  = sel_cs0_5_0_4c;
+      \$2715  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l5_s0$438 ;
+    \$2716  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2696  = sel_cs2_5_1_0c;
+      \$2716  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l5_s0$439 ;
+    \$2717  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2697  = sel_cs1_5_1_0c;
+      \$2717  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l5_s0$488 ;
+    \$2718  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2698  = sel_cs2_6_0_0s;
+      \$2718  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l5_s0$368 ;
+    \$2719  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2699  = sel_cs2_6_0_0c;
+      \$2719  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l5_s0$369 ;
+    \$2720  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2700  = sel_cs2_6_1_0s;
+      \$2720  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l5_s0$370 ;
+    \$2721  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2701  = sel_cs0_6_0_4c;
+      \$2721  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l5_s0$442 ;
+    \$2722  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2702  = sel_cs2_6_1_0c;
+      \$2722  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l5_s0$443 ;
+    \$2723  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2703  = sel_cs1_6_1_0c;
+      \$2723  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l5_s0$489 ;
+    \$2724  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2704  = sel_cs2_7_0_0s;
+      \$2724  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l5_s0$373 ;
+    \$2725  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2705  = sel_cs2_7_0_0c;
+      \$2725  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l5_s0$374 ;
+    \$2726  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2706  = sel_cs2_7_1_0s;
+      \$2726  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l5_s0$375 ;
+    \$2727  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2707  = sel_cs0_7_0_4c;
+      \$2727  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l5_s0$446 ;
+    \$2728  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2708  = sel_cs2_7_1_0c;
+      \$2728  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l5_s0$447 ;
+    \$2729  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2709  = sel_cs1_7_1_0c;
+      \$2729  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l5_s0$490 ;
+    \$2730  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2710  = sel_cs2_8_0_0s;
+      \$2730  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l5_s0$378 ;
+    \$2731  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2711  = sel_cs2_8_0_0c;
+      \$2731  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l5_s0$379 ;
+    \$2732  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2712  = sel_cs2_8_1_0s;
+      \$2732  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l5_s0$380 ;
+    \$2733  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2713  = sel_cs0_8_0_4c;
+      \$2733  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l5_s0$450 ;
+    \$2734  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2714  = sel_cs2_8_1_0c;
+      \$2734  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l5_s0$451 ;
+    \$2735  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2715  = sel_cs1_8_1_0c;
+      \$2735  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l5_s0$491 ;
+    \$2736  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2716  = sel_cs2_9_0_0s;
+      \$2736  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l5_s0$383 ;
+    \$2737  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2717  = sel_cs2_9_0_0c;
+      \$2737  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l5_s0$384 ;
+    \$2738  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2718  = sel_cs2_9_1_0s;
+      \$2738  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l5_s0$385 ;
+    \$2739  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2719  = sel_cs0_9_0_4c;
+      \$2739  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l5_s0$454 ;
+    \$2740  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2720  = sel_cs2_9_1_0c;
+      \$2740  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l5_s0$455 ;
+    \$2741  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2721  = sel_cs1_9_1_0c;
+      \$2741  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l5_s0$492 ;
+    \$2742  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2722  = sel_cs2_10_0_0s;
+      \$2742  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l5_s0$388 ;
+    \$2743  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2723  = sel_cs2_10_0_0c;
+      \$2743  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l5_s0$389 ;
+    \$2744  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2724  = sel_cs2_10_1_0s;
+      \$2744  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l5_s0$390 ;
+    \$2745  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2725  = sel_cs0_10_0_4c;
+      \$2745  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l5_s0$458 ;
+    \$2746  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2726  = sel_cs2_10_1_0c;
+      \$2746  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l5_s0$459 ;
+    \$2747  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2727  = sel_cs1_10_1_0c;
+      \$2747  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l5_s0$493 ;
+    \$2748  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2728  = sel_cs2_11_0_0s;
+      \$2748  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l5_s0$393 ;
+    \$2749  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2729  = sel_cs2_11_0_0c;
+      \$2749  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l5_s0$394 ;
+    \$2750  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2730  = sel_cs2_11_1_0s;
+      \$2750  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l5_s0$395 ;
+    \$2751  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2731  = sel_cs0_11_0_4c;
+      \$2751  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l5_s0$462 ;
+    \$2752  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2732  = sel_cs2_11_1_0c;
+      \$2752  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l5_s0$463 ;
+    \$2753  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2733  = sel_cs1_11_1_0c;
+      \$2753  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l5_s0$494 ;
+    \$2754  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2734  = sel_cs2_12_0_0s;
+      \$2754  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l5_s0$398 ;
+    \$2755  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2735  = sel_cs2_12_0_0c;
+      \$2755  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l5_s0$399 ;
+    \$2756  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2736  = sel_cs2_12_1_0s;
+      \$2756  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l5_s0$400 ;
+    \$2757  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2737  = sel_cs0_12_0_4c;
+      \$2757  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l5_s0$466 ;
+    \$2758  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs2_12_1_0c;
+      \$2758  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l5_s0$467 ;
+    \$2759  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2739  = sel_cs1_12_1_0c;
+      \$2759  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l5_s0$495 ;
+    \$2760  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs2_13_0_0s;
+      \$2760  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l5_s0$403 ;
+    \$2761  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs2_13_0_0c;
+      \$2761  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l5_s0$404 ;
+    \$2762  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs2_13_1_0s;
+      \$2762  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l5_s0$405 ;
+    \$2763  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs0_13_0_4c;
+      \$2763  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l5_s0$470 ;
+    \$2764  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs2_13_1_0c;
+      \$2764  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l5_s0$471 ;
+    \$2765  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs1_13_1_0c;
+      \$2765  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l5_s0$496 ;
+    \$2766  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs2_14_0_0s;
+      \$2766  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l5_s0$408 ;
+    \$2767  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs2_14_0_0c;
+      \$2767  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l5_s0$409 ;
+    \$2768  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs2_14_1_0s;
+      \$2768  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l5_s0$410 ;
+    \$2769  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs0_14_0_4c;
+      \$2769  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l5_s0$474 ;
+    \$2770  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2750  = sel_cs2_14_1_0c;
+      \$2770  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l5_s0$475 ;
+    \$2771  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2751  = sel_cs1_14_1_0c;
+      \$2771  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l5_s0$497 ;
+    \$2772  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2752  = sel_cs2_15_0_0s;
+      \$2772  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l5_s0$413 ;
+    \$2773  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2753  = sel_cs2_15_0_0c;
+      \$2773  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l5_s0$414 ;
+    \$2774  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2754  = sel_cs2_15_1_0s;
+      \$2774  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l5_s0$415 ;
+    \$2775  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2755  = sel_cs0_15_0_4c;
+      \$2775  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l5_s0$478 ;
+    \$2776  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2756  = sel_cs2_15_1_0c;
+      \$2776  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l5_s0$479 ;
+    \$2777  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2757  = sel_cs1_15_1_0c;
+      \$2777  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l5_s0$1698 ;
+    \$2778  = \sel_l5_s0$1706 ;
     if (stall_adv2) begin
-      \$2758  = \sel_l2_s0$1696 ;
+      \$2778  = \sel_l2_s0$1704 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l5_s0$1699 ;
+    \$2779  = \sel_l5_s0$1707 ;
     if (stall_adv2) begin
-      \$2759  = \sel_l2_s0$1697 ;
+      \$2779  = \sel_l2_s0$1705 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l10_s0$719 ;
+    \$2780  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2760  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2780  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l10_s0$720 ;
+    \$2781  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2761  = \$1413 ;
+      \$2781  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l10_s0$721 ;
+    \$2782  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2762  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2782  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l10_s0$722 ;
+    \$2783  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2763  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2783  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l10_s0$578 ;
+    \$2784  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2764  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2784  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = sel_l10_s0;
+    \$2785  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2765  = \$1417 ;
+      \$2785  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l10_s0$586 ;
+    \$2786  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2766  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2786  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l10_s0$594 ;
+    \$2787  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2767  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2787  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l10_s0$602 ;
+    \$2788  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2768  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2788  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l10_s0$643 ;
+    \$2789  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2769  = \$1421 ;
+      \$2789  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l10_s0$653 ;
+    \$2790  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2770  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2790  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l10_s0$663 ;
+    \$2791  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2771  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2791  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l10_s0$613 ;
+    \$2792  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2772  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2792  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l10_s0$612 ;
+    \$2793  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2773  = \$1425 ;
+      \$2793  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l10_s0$623 ;
+    \$2794  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2774  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2794  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l10_s0$633 ;
+    \$2795  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2775  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2795  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l10_s0$1700 ;
+    \$2796  = \sel_l10_s0$1708 ;
     if (stall_adv3) begin
-      \$2776  = \sel_l5_s0$1698 ;
+      \$2796  = \sel_l5_s0$1706 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l10_s0$1701 ;
+    \$2797  = \sel_l10_s0$1709 ;
     if (stall_adv3) begin
-      \$2777  = \sel_l5_s0$1699 ;
+      \$2797  = \sel_l5_s0$1707 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = wr__addr;
+    \$2798  = wr__addr;
     if (stall_adv4) begin
-      \$2778  = \$2599 [3:0];
+      \$2798  = \$2603 [3:0];
     end
     if (rst) begin
-      \$2778  = 4'h0;
+      \$2798  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = rd__addr;
+    \$2799  = rd__addr;
     if (stall_adv4) begin
-      \$2779  = \$2600 [3:0];
+      \$2799  = \$2604 [3:0];
     end
     if (rst) begin
-      \$2779  = 4'hc;
+      \$2799  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l13_s0$1702 ;
+    \$2800  = \sel_l13_s0$1710 ;
     if (stall_adv5) begin
-      \$2780  = \sel_l10_s0$719 ;
+      \$2800  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l13_s0$734 ;
+    \$2801  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2781  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2801  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l13_s0$747 ;
+    \$2802  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2782  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2802  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l13_s0$753 ;
+    \$2803  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2783  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2803  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l13_s0$759 ;
+    \$2804  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2784  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2804  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l13_s0$765 ;
+    \$2805  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2785  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2805  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l13_s0$771 ;
+    \$2806  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2786  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2806  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l13_s0$777 ;
+    \$2807  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2787  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2807  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l13_s0$783 ;
+    \$2808  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2788  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2808  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = sel_l13_s0;
+    \$2809  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2789  = sel_dl1_r0_q[7:0];
+      \$2809  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l13_s0$735 ;
+    \$2810  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2790  = sel_dl1_r0_q[15:8];
+      \$2810  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l13_s0$736 ;
+    \$2811  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2791  = sel_dl1_r0_q[23:16];
+      \$2811  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l13_s0$738 ;
+    \$2812  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2792  = sel_dl1_r0_q[31:24];
+      \$2812  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l13_s0$739 ;
+    \$2813  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2793  = sel_dl1_r0_q[39:32];
+      \$2813  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l13_s0$740 ;
+    \$2814  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2794  = sel_dl1_r0_q[47:40];
+      \$2814  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l13_s0$742 ;
+    \$2815  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2795  = sel_dl1_r0_q[55:48];
+      \$2815  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l13_s0$743 ;
+    \$2816  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2796  = sel_dl1_r0_q[63:56];
+      \$2816  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l13_s0$744 ;
+    \$2817  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2797  = sel_dl1_r0_q[71:64];
+      \$2817  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l13_s0$750 ;
+    \$2818  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2798  = sel_dl1_r0_q[79:72];
+      \$2818  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l13_s0$756 ;
+    \$2819  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2799  = sel_dl1_r0_q[87:80];
+      \$2819  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l13_s0$762 ;
+    \$2820  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2800  = sel_dl1_r0_q[95:88];
+      \$2820  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l13_s0$768 ;
+    \$2821  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2801  = sel_dl1_r0_q[103:96];
+      \$2821  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l13_s0$774 ;
+    \$2822  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2802  = sel_dl1_r0_q[111:104];
+      \$2822  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l13_s0$780 ;
+    \$2823  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2803  = sel_dl1_r0_q[119:112];
+      \$2823  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l13_s0$786 ;
+    \$2824  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2804  = sel_dl1_r0_q[127:120];
+      \$2824  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l13_s0$1703 ;
+    \$2825  = \sel_l13_s0$1711 ;
     if (stall_adv5) begin
-      \$2805  = \sel_l10_s0$1700 ;
+      \$2825  = \sel_l10_s0$1708 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l13_s0$1704 ;
+    \$2826  = \sel_l13_s0$1712 ;
     if (stall_adv5) begin
-      \$2806  = \sel_l10_s0$1701 ;
+      \$2826  = \sel_l10_s0$1709 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l15_s0$1705 ;
+    \$2827  = \sel_l15_s0$1713 ;
     if (stall_adv6) begin
-      \$2807  = \sel_l13_s0$1702 ;
+      \$2827  = \sel_l13_s0$1710 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l15_s0$1706 ;
+    \$2828  = \sel_l15_s0$1714 ;
     if (stall_adv6) begin
-      \$2808  = sel_val0;
+      \$2828  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l15_s0$1707 ;
+    \$2829  = \sel_l15_s0$1715 ;
     if (stall_adv6) begin
-      \$2809  = sel_val1;
+      \$2829  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l15_s0$1708 ;
+    \$2830  = \sel_l15_s0$1716 ;
     if (stall_adv6) begin
-      \$2810  = sel_val2;
+      \$2830  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l15_s0$1709 ;
+    \$2831  = \sel_l15_s0$1717 ;
     if (stall_adv6) begin
-      \$2811  = sel_val3;
+      \$2831  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l15_s0$1710 ;
+    \$2832  = \sel_l15_s0$1718 ;
     if (stall_adv6) begin
-      \$2812  = sel_val4;
+      \$2832  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l15_s0$1711 ;
+    \$2833  = \sel_l15_s0$1719 ;
     if (stall_adv6) begin
-      \$2813  = sel_val5;
+      \$2833  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l15_s0$1712 ;
+    \$2834  = \sel_l15_s0$1720 ;
     if (stall_adv6) begin
-      \$2814  = sel_val6;
+      \$2834  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l15_s0$1713 ;
+    \$2835  = \sel_l15_s0$1721 ;
     if (stall_adv6) begin
-      \$2815  = sel_val7;
+      \$2835  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = sel_l15_s0;
+    \$2836  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2816  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2836  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l15_s0$802 ;
+    \$2837  = \sel_l15_s0$802 ;
     if (stall_adv6) begin
-      \$2817  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2837  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l15_s0$805 ;
+    \$2838  = \sel_l15_s0$805 ;
     if (stall_adv6) begin
-      \$2818  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2838  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l15_s0$808 ;
+    \$2839  = \sel_l15_s0$808 ;
     if (stall_adv6) begin
-      \$2819  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2839  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l15_s0$811 ;
+    \$2840  = \sel_l15_s0$811 ;
     if (stall_adv6) begin
-      \$2820  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2840  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l15_s0$814 ;
+    \$2841  = \sel_l15_s0$814 ;
     if (stall_adv6) begin
-      \$2821  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2841  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l15_s0$817 ;
+    \$2842  = \sel_l15_s0$817 ;
     if (stall_adv6) begin
-      \$2822  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2842  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l15_s0$820 ;
+    \$2843  = \sel_l15_s0$820 ;
     if (stall_adv6) begin
-      \$2823  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2843  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l15_s0$1714 ;
+    \$2844  = \sel_l15_s0$1722 ;
     if (stall_adv6) begin
-      \$2824  = \sel_l13_s0$1703 ;
+      \$2844  = \sel_l13_s0$1711 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l15_s0$1715 ;
+    \$2845  = \sel_l15_s0$1723 ;
     if (stall_adv6) begin
-      \$2825  = \sel_l13_s0$1704 ;
+      \$2845  = \sel_l13_s0$1712 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = sel_valid_s0;
+    \$2846  = sel_valid_s0;
     if (i__ready) begin
-      \$2826  = i__valid;
+      \$2846  = i__valid;
     end
     if (rst) begin
-      \$2826  = 1'h0;
+      \$2846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = sel_valid_s1;
+    \$2847  = sel_valid_s1;
     if (i__ready) begin
-      \$2827  = sel_valid_s0;
+      \$2847  = sel_valid_s0;
     end
     if (rst) begin
-      \$2827  = 1'h0;
+      \$2847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = sel_valid_s2;
+    \$2848  = sel_valid_s2;
     if (i__ready) begin
-      \$2828  = sel_valid_s1;
+      \$2848  = sel_valid_s1;
     end
     if (rst) begin
-      \$2828  = 1'h0;
+      \$2848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = sel_valid_s3;
+    \$2849  = sel_valid_s3;
     if (i__ready) begin
-      \$2829  = sel_valid_s2;
+      \$2849  = sel_valid_s2;
     end
     if (rst) begin
-      \$2829  = 1'h0;
+      \$2849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = sel_valid_s4;
+    \$2850  = sel_valid_s4;
     if (i__ready) begin
-      \$2830  = sel_valid_s3;
+      \$2850  = sel_valid_s3;
     end
     if (rst) begin
-      \$2830  = 1'h0;
+      \$2850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = sel_valid_s5;
+    \$2851  = sel_valid_s5;
     if (i__ready) begin
-      \$2831  = sel_valid_s4;
+      \$2851  = sel_valid_s4;
     end
     if (rst) begin
-      \$2831  = 1'h0;
+      \$2851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \mac_wmux0_s0$844 ;
+    \$2852  = \mac_wmux0_s0$844 ;
     if (stall_adv7) begin
-      \$2832  = mac_wmux_keep0;
+      \$2852  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = mac_wmux0_s0;
+    \$2853  = mac_wmux0_s0;
     if (stall_adv7) begin
-      \$2833  = mac_wmux_keep1;
+      \$2853  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \mac_wmux0_s0$860 ;
+    \$2854  = \mac_wmux0_s0$860 ;
     if (stall_adv7) begin
-      \$2834  = mac_wmux_keep2;
+      \$2854  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \mac_wmux0_s0$873 ;
+    \$2855  = \mac_wmux0_s0$873 ;
     if (stall_adv7) begin
-      \$2835  = mac_wmux_keep3;
+      \$2855  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \mac_wmux0_s0$886 ;
+    \$2856  = \mac_wmux0_s0$886 ;
     if (stall_adv7) begin
-      \$2836  = mac_wmux_keep4;
+      \$2856  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \mac_wmux0_s0$899 ;
+    \$2857  = \mac_wmux0_s0$899 ;
     if (stall_adv7) begin
-      \$2837  = mac_wmux_keep5;
+      \$2857  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \mac_wmux0_s0$912 ;
+    \$2858  = \mac_wmux0_s0$912 ;
     if (stall_adv7) begin
-      \$2838  = mac_wmux_keep6;
+      \$2858  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \mac_wmux0_s0$925 ;
+    \$2859  = \mac_wmux0_s0$925 ;
     if (stall_adv7) begin
-      \$2839  = mac_wmux_keep7;
+      \$2859  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \mac_wmux0_s0$938 ;
+    \$2860  = \mac_wmux0_s0$938 ;
     if (stall_adv7) begin
-      \$2840  = mac_wmux_keep8;
+      \$2860  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \mac_wmux0_s0$951 ;
+    \$2861  = \mac_wmux0_s0$951 ;
     if (stall_adv7) begin
-      \$2841  = mac_wmux_keep9;
+      \$2861  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \mac_wmux0_s0$964 ;
+    \$2862  = \mac_wmux0_s0$964 ;
     if (stall_adv7) begin
-      \$2842  = mac_wmux_keep10;
+      \$2862  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \mac_wmux0_s0$977 ;
+    \$2863  = \mac_wmux0_s0$977 ;
     if (stall_adv7) begin
-      \$2843  = mac_wmux_keep11;
+      \$2863  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \mac_wmux0_s0$990 ;
+    \$2864  = \mac_wmux0_s0$990 ;
     if (stall_adv7) begin
-      \$2844  = mac_wmux_keep12;
+      \$2864  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \mac_wmux0_s0$1003 ;
+    \$2865  = \mac_wmux0_s0$1003 ;
     if (stall_adv7) begin
-      \$2845  = mac_wmux_keep13;
+      \$2865  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \mac_wmux0_s0$1016 ;
+    \$2866  = \mac_wmux0_s0$1016 ;
     if (stall_adv7) begin
-      \$2846  = mac_wmux_keep14;
+      \$2866  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \mac_wmux0_s0$1029 ;
+    \$2867  = \mac_wmux0_s0$1029 ;
     if (stall_adv7) begin
-      \$2847  = mac_wmux_keep15;
+      \$2867  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \mac_wmux0_s0$845 ;
+    \$2868  = \mac_wmux0_s0$845 ;
     if (stall_adv7) begin
-      \$2848  = mac_wmux_drop0;
+      \$2868  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \mac_wmux0_s0$842 ;
+    \$2869  = \mac_wmux0_s0$842 ;
     if (stall_adv7) begin
-      \$2849  = mac_wmux_drop1;
+      \$2869  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \mac_wmux0_s0$861 ;
+    \$2870  = \mac_wmux0_s0$861 ;
     if (stall_adv7) begin
-      \$2850  = mac_wmux_drop2;
+      \$2870  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \mac_wmux0_s0$874 ;
+    \$2871  = \mac_wmux0_s0$874 ;
     if (stall_adv7) begin
-      \$2851  = mac_wmux_drop3;
+      \$2871  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \mac_wmux0_s0$887 ;
+    \$2872  = \mac_wmux0_s0$887 ;
     if (stall_adv7) begin
-      \$2852  = mac_wmux_drop4;
+      \$2872  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \mac_wmux0_s0$900 ;
+    \$2873  = \mac_wmux0_s0$900 ;
     if (stall_adv7) begin
-      \$2853  = mac_wmux_drop5;
+      \$2873  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \mac_wmux0_s0$913 ;
+    \$2874  = \mac_wmux0_s0$913 ;
     if (stall_adv7) begin
-      \$2854  = mac_wmux_drop6;
+      \$2874  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \mac_wmux0_s0$926 ;
+    \$2875  = \mac_wmux0_s0$926 ;
     if (stall_adv7) begin
-      \$2855  = mac_wmux_drop7;
+      \$2875  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux0_s0$939 ;
+    \$2876  = \mac_wmux0_s0$939 ;
     if (stall_adv7) begin
-      \$2856  = mac_wmux_drop8;
+      \$2876  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \mac_wmux0_s0$952 ;
+    \$2877  = \mac_wmux0_s0$952 ;
     if (stall_adv7) begin
-      \$2857  = mac_wmux_drop9;
+      \$2877  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux0_s0$965 ;
+    \$2878  = \mac_wmux0_s0$965 ;
     if (stall_adv7) begin
-      \$2858  = mac_wmux_drop10;
+      \$2878  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux0_s0$978 ;
+    \$2879  = \mac_wmux0_s0$978 ;
     if (stall_adv7) begin
-      \$2859  = mac_wmux_drop11;
+      \$2879  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux0_s0$991 ;
+    \$2880  = \mac_wmux0_s0$991 ;
     if (stall_adv7) begin
-      \$2860  = mac_wmux_drop12;
+      \$2880  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \mac_wmux0_s0$1004 ;
+    \$2881  = \mac_wmux0_s0$1004 ;
     if (stall_adv7) begin
-      \$2861  = mac_wmux_drop13;
+      \$2881  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux0_s0$1017 ;
+    \$2882  = \mac_wmux0_s0$1017 ;
     if (stall_adv7) begin
-      \$2862  = mac_wmux_drop14;
+      \$2882  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux0_s0$1030 ;
+    \$2883  = \mac_wmux0_s0$1030 ;
     if (stall_adv7) begin
-      \$2863  = mac_wmux_drop15;
+      \$2883  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux0_s0$848 ;
+    \$2884  = \mac_wmux0_s0$848 ;
     if (stall_adv7) begin
-      \$2864  = \sel_l15_s0$1714 [7:0];
+      \$2884  = \sel_l15_s0$1722 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux0_s0$851 ;
+    \$2885  = \mac_wmux0_s0$851 ;
     if (stall_adv7) begin
-      \$2865  = \sel_l15_s0$1714 [135:128];
+      \$2885  = \sel_l15_s0$1722 [135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux0_s0$854 ;
+    \$2886  = \mac_wmux0_s0$854 ;
     if (stall_adv7) begin
-      \$2866  = \sel_l15_s0$1714 [263:256];
+      \$2886  = \sel_l15_s0$1722 [263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux0_s0$857 ;
+    \$2887  = \mac_wmux0_s0$857 ;
     if (stall_adv7) begin
-      \$2867  = \sel_l15_s0$1714 [391:384];
+      \$2887  = \sel_l15_s0$1722 [391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux0_s0$849 ;
+    \$2888  = \mac_wmux0_s0$849 ;
     if (stall_adv7) begin
-      \$2868  = \sel_l15_s0$1714 [15:8];
+      \$2888  = \sel_l15_s0$1722 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux0_s0$852 ;
+    \$2889  = \mac_wmux0_s0$852 ;
     if (stall_adv7) begin
-      \$2869  = \sel_l15_s0$1714 [143:136];
+      \$2889  = \sel_l15_s0$1722 [143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux0_s0$855 ;
+    \$2890  = \mac_wmux0_s0$855 ;
     if (stall_adv7) begin
-      \$2870  = \sel_l15_s0$1714 [271:264];
+      \$2890  = \sel_l15_s0$1722 [271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux0_s0$858 ;
+    \$2891  = \mac_wmux0_s0$858 ;
     if (stall_adv7) begin
-      \$2871  = \sel_l15_s0$1714 [399:392];
+      \$2891  = \sel_l15_s0$1722 [399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux0_s0$865 ;
+    \$2892  = \mac_wmux0_s0$865 ;
     if (stall_adv7) begin
-      \$2872  = \sel_l15_s0$1714 [23:16];
+      \$2892  = \sel_l15_s0$1722 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux0_s0$867 ;
+    \$2893  = \mac_wmux0_s0$867 ;
     if (stall_adv7) begin
-      \$2873  = \sel_l15_s0$1714 [151:144];
+      \$2893  = \sel_l15_s0$1722 [151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux0_s0$869 ;
+    \$2894  = \mac_wmux0_s0$869 ;
     if (stall_adv7) begin
-      \$2874  = \sel_l15_s0$1714 [279:272];
+      \$2894  = \sel_l15_s0$1722 [279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux0_s0$871 ;
+    \$2895  = \mac_wmux0_s0$871 ;
     if (stall_adv7) begin
-      \$2875  = \sel_l15_s0$1714 [407:400];
+      \$2895  = \sel_l15_s0$1722 [407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux0_s0$878 ;
+    \$2896  = \mac_wmux0_s0$878 ;
     if (stall_adv7) begin
-      \$2876  = \sel_l15_s0$1714 [31:24];
+      \$2896  = \sel_l15_s0$1722 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux0_s0$880 ;
+    \$2897  = \mac_wmux0_s0$880 ;
     if (stall_adv7) begin
-      \$2877  = \sel_l15_s0$1714 [159:152];
+      \$2897  = \sel_l15_s0$1722 [159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux0_s0$882 ;
+    \$2898  = \mac_wmux0_s0$882 ;
     if (stall_adv7) begin
-      \$2878  = \sel_l15_s0$1714 [287:280];
+      \$2898  = \sel_l15_s0$1722 [287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux0_s0$884 ;
+    \$2899  = \mac_wmux0_s0$884 ;
     if (stall_adv7) begin
-      \$2879  = \sel_l15_s0$1714 [415:408];
+      \$2899  = \sel_l15_s0$1722 [415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux0_s0$891 ;
+    \$2900  = \mac_wmux0_s0$891 ;
     if (stall_adv7) begin
-      \$2880  = \sel_l15_s0$1714 [39:32];
+      \$2900  = \sel_l15_s0$1722 [39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux0_s0$893 ;
+    \$2901  = \mac_wmux0_s0$893 ;
     if (stall_adv7) begin
-      \$2881  = \sel_l15_s0$1714 [167:160];
+      \$2901  = \sel_l15_s0$1722 [167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux0_s0$895 ;
+    \$2902  = \mac_wmux0_s0$895 ;
     if (stall_adv7) begin
-      \$2882  = \sel_l15_s0$1714 [295:288];
+      \$2902  = \sel_l15_s0$1722 [295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \mac_wmux0_s0$897 ;
+    \$2903  = \mac_wmux0_s0$897 ;
     if (stall_adv7) begin
-      \$2883  = \sel_l15_s0$1714 [423:416];
+      \$2903  = \sel_l15_s0$1722 [423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \mac_wmux0_s0$904 ;
+    \$2904  = \mac_wmux0_s0$904 ;
     if (stall_adv7) begin
-      \$2884  = \sel_l15_s0$1714 [47:40];
+      \$2904  = \sel_l15_s0$1722 [47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux0_s0$906 ;
+    \$2905  = \mac_wmux0_s0$906 ;
     if (stall_adv7) begin
-      \$2885  = \sel_l15_s0$1714 [175:168];
+      \$2905  = \sel_l15_s0$1722 [175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux0_s0$908 ;
+    \$2906  = \mac_wmux0_s0$908 ;
     if (stall_adv7) begin
-      \$2886  = \sel_l15_s0$1714 [303:296];
+      \$2906  = \sel_l15_s0$1722 [303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \mac_wmux0_s0$910 ;
+    \$2907  = \mac_wmux0_s0$910 ;
     if (stall_adv7) begin
-      \$2887  = \sel_l15_s0$1714 [431:424];
+      \$2907  = \sel_l15_s0$1722 [431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux0_s0$917 ;
+    \$2908  = \mac_wmux0_s0$917 ;
     if (stall_adv7) begin
-      \$2888  = \sel_l15_s0$1714 [55:48];
+      \$2908  = \sel_l15_s0$1722 [55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux0_s0$919 ;
+    \$2909  = \mac_wmux0_s0$919 ;
     if (stall_adv7) begin
-      \$2889  = \sel_l15_s0$1714 [183:176];
+      \$2909  = \sel_l15_s0$1722 [183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux0_s0$921 ;
+    \$2910  = \mac_wmux0_s0$921 ;
     if (stall_adv7) begin
-      \$2890  = \sel_l15_s0$1714 [311:304];
+      \$2910  = \sel_l15_s0$1722 [311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux0_s0$923 ;
+    \$2911  = \mac_wmux0_s0$923 ;
     if (stall_adv7) begin
-      \$2891  = \sel_l15_s0$1714 [439:432];
+      \$2911  = \sel_l15_s0$1722 [439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux0_s0$930 ;
+    \$2912  = \mac_wmux0_s0$930 ;
     if (stall_adv7) begin
-      \$2892  = \sel_l15_s0$1714 [63:56];
+      \$2912  = \sel_l15_s0$1722 [63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux0_s0$932 ;
+    \$2913  = \mac_wmux0_s0$932 ;
     if (stall_adv7) begin
-      \$2893  = \sel_l15_s0$1714 [191:184];
+      \$2913  = \sel_l15_s0$1722 [191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux0_s0$934 ;
+    \$2914  = \mac_wmux0_s0$934 ;
     if (stall_adv7) begin
-      \$2894  = \sel_l15_s0$1714 [319:312];
+      \$2914  = \sel_l15_s0$1722 [319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux0_s0$936 ;
+    \$2915  = \mac_wmux0_s0$936 ;
     if (stall_adv7) begin
-      \$2895  = \sel_l15_s0$1714 [447:440];
+      \$2915  = \sel_l15_s0$1722 [447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux0_s0$943 ;
+    \$2916  = \mac_wmux0_s0$943 ;
     if (stall_adv7) begin
-      \$2896  = \sel_l15_s0$1714 [71:64];
+      \$2916  = \sel_l15_s0$1722 [71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux0_s0$945 ;
+    \$2917  = \mac_wmux0_s0$945 ;
     if (stall_adv7) begin
-      \$2897  = \sel_l15_s0$1714 [199:192];
+      \$2917  = \sel_l15_s0$1722 [199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux0_s0$947 ;
+    \$2918  = \mac_wmux0_s0$947 ;
     if (stall_adv7) begin
-      \$2898  = \sel_l15_s0$1714 [327:320];
+      \$2918  = \sel_l15_s0$1722 [327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux0_s0$949 ;
+    \$2919  = \mac_wmux0_s0$949 ;
     if (stall_adv7) begin
-      \$2899  = \sel_l15_s0$1714 [455:448];
+      \$2919  = \sel_l15_s0$1722 [455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux0_s0$956 ;
+    \$2920  = \mac_wmux0_s0$956 ;
     if (stall_adv7) begin
-      \$2900  = \sel_l15_s0$1714 [79:72];
+      \$2920  = \sel_l15_s0$1722 [79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux0_s0$958 ;
+    \$2921  = \mac_wmux0_s0$958 ;
     if (stall_adv7) begin
-      \$2901  = \sel_l15_s0$1714 [207:200];
+      \$2921  = \sel_l15_s0$1722 [207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux0_s0$960 ;
+    \$2922  = \mac_wmux0_s0$960 ;
     if (stall_adv7) begin
-      \$2902  = \sel_l15_s0$1714 [335:328];
+      \$2922  = \sel_l15_s0$1722 [335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux0_s0$962 ;
+    \$2923  = \mac_wmux0_s0$962 ;
     if (stall_adv7) begin
-      \$2903  = \sel_l15_s0$1714 [463:456];
+      \$2923  = \sel_l15_s0$1722 [463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux0_s0$969 ;
+    \$2924  = \mac_wmux0_s0$969 ;
     if (stall_adv7) begin
-      \$2904  = \sel_l15_s0$1714 [87:80];
+      \$2924  = \sel_l15_s0$1722 [87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux0_s0$971 ;
+    \$2925  = \mac_wmux0_s0$971 ;
     if (stall_adv7) begin
-      \$2905  = \sel_l15_s0$1714 [215:208];
+      \$2925  = \sel_l15_s0$1722 [215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux0_s0$973 ;
+    \$2926  = \mac_wmux0_s0$973 ;
     if (stall_adv7) begin
-      \$2906  = \sel_l15_s0$1714 [343:336];
+      \$2926  = \sel_l15_s0$1722 [343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux0_s0$975 ;
+    \$2927  = \mac_wmux0_s0$975 ;
     if (stall_adv7) begin
-      \$2907  = \sel_l15_s0$1714 [471:464];
+      \$2927  = \sel_l15_s0$1722 [471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux0_s0$982 ;
+    \$2928  = \mac_wmux0_s0$982 ;
     if (stall_adv7) begin
-      \$2908  = \sel_l15_s0$1714 [95:88];
+      \$2928  = \sel_l15_s0$1722 [95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux0_s0$984 ;
+    \$2929  = \mac_wmux0_s0$984 ;
     if (stall_adv7) begin
-      \$2909  = \sel_l15_s0$1714 [223:216];
+      \$2929  = \sel_l15_s0$1722 [223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux0_s0$986 ;
+    \$2930  = \mac_wmux0_s0$986 ;
     if (stall_adv7) begin
-      \$2910  = \sel_l15_s0$1714 [351:344];
+      \$2930  = \sel_l15_s0$1722 [351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux0_s0$988 ;
+    \$2931  = \mac_wmux0_s0$988 ;
     if (stall_adv7) begin
-      \$2911  = \sel_l15_s0$1714 [479:472];
+      \$2931  = \sel_l15_s0$1722 [479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux0_s0$995 ;
+    \$2932  = \mac_wmux0_s0$995 ;
     if (stall_adv7) begin
-      \$2912  = \sel_l15_s0$1714 [103:96];
+      \$2932  = \sel_l15_s0$1722 [103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux0_s0$997 ;
+    \$2933  = \mac_wmux0_s0$997 ;
     if (stall_adv7) begin
-      \$2913  = \sel_l15_s0$1714 [231:224];
+      \$2933  = \sel_l15_s0$1722 [231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux0_s0$999 ;
+    \$2934  = \mac_wmux0_s0$999 ;
     if (stall_adv7) begin
-      \$2914  = \sel_l15_s0$1714 [359:352];
+      \$2934  = \sel_l15_s0$1722 [359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux0_s0$1001 ;
+    \$2935  = \mac_wmux0_s0$1001 ;
     if (stall_adv7) begin
-      \$2915  = \sel_l15_s0$1714 [487:480];
+      \$2935  = \sel_l15_s0$1722 [487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux0_s0$1008 ;
+    \$2936  = \mac_wmux0_s0$1008 ;
     if (stall_adv7) begin
-      \$2916  = \sel_l15_s0$1714 [111:104];
+      \$2936  = \sel_l15_s0$1722 [111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux0_s0$1010 ;
+    \$2937  = \mac_wmux0_s0$1010 ;
     if (stall_adv7) begin
-      \$2917  = \sel_l15_s0$1714 [239:232];
+      \$2937  = \sel_l15_s0$1722 [239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux0_s0$1012 ;
+    \$2938  = \mac_wmux0_s0$1012 ;
     if (stall_adv7) begin
-      \$2918  = \sel_l15_s0$1714 [367:360];
+      \$2938  = \sel_l15_s0$1722 [367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux0_s0$1014 ;
+    \$2939  = \mac_wmux0_s0$1014 ;
     if (stall_adv7) begin
-      \$2919  = \sel_l15_s0$1714 [495:488];
+      \$2939  = \sel_l15_s0$1722 [495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux0_s0$1021 ;
+    \$2940  = \mac_wmux0_s0$1021 ;
     if (stall_adv7) begin
-      \$2920  = \sel_l15_s0$1714 [119:112];
+      \$2940  = \sel_l15_s0$1722 [119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux0_s0$1023 ;
+    \$2941  = \mac_wmux0_s0$1023 ;
     if (stall_adv7) begin
-      \$2921  = \sel_l15_s0$1714 [247:240];
+      \$2941  = \sel_l15_s0$1722 [247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux0_s0$1025 ;
+    \$2942  = \mac_wmux0_s0$1025 ;
     if (stall_adv7) begin
-      \$2922  = \sel_l15_s0$1714 [375:368];
+      \$2942  = \sel_l15_s0$1722 [375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux0_s0$1027 ;
+    \$2943  = \mac_wmux0_s0$1027 ;
     if (stall_adv7) begin
-      \$2923  = \sel_l15_s0$1714 [503:496];
+      \$2943  = \sel_l15_s0$1722 [503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux0_s0$1034 ;
+    \$2944  = \mac_wmux0_s0$1034 ;
     if (stall_adv7) begin
-      \$2924  = \sel_l15_s0$1714 [127:120];
+      \$2944  = \sel_l15_s0$1722 [127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux0_s0$1036 ;
+    \$2945  = \mac_wmux0_s0$1036 ;
     if (stall_adv7) begin
-      \$2925  = \sel_l15_s0$1714 [255:248];
+      \$2945  = \sel_l15_s0$1722 [255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux0_s0$1038 ;
+    \$2946  = \mac_wmux0_s0$1038 ;
     if (stall_adv7) begin
-      \$2926  = \sel_l15_s0$1714 [383:376];
+      \$2946  = \sel_l15_s0$1722 [383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux0_s0$1040 ;
+    \$2947  = \mac_wmux0_s0$1040 ;
     if (stall_adv7) begin
-      \$2927  = \sel_l15_s0$1714 [511:504];
+      \$2947  = \sel_l15_s0$1722 [511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux0_s0$1722 ;
+    \$2948  = \mac_wmux0_s0$1730 ;
     if (stall_adv7) begin
-      \$2928  = \sel_l15_s0$1706 ;
+      \$2948  = \sel_l15_s0$1714 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_wmux0_s0$1723 ;
+    \$2949  = \mac_wmux0_s0$1731 ;
     if (stall_adv7) begin
-      \$2929  = \sel_l15_s0$1707 ;
+      \$2949  = \sel_l15_s0$1715 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_wmux0_s0$1724 ;
+    \$2950  = \mac_wmux0_s0$1732 ;
     if (stall_adv7) begin
-      \$2930  = \sel_l15_s0$1708 ;
+      \$2950  = \sel_l15_s0$1716 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_wmux0_s0$1725 ;
+    \$2951  = \mac_wmux0_s0$1733 ;
     if (stall_adv7) begin
-      \$2931  = \sel_l15_s0$1709 ;
+      \$2951  = \sel_l15_s0$1717 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_wmux0_s0$1726 ;
+    \$2952  = \mac_wmux0_s0$1734 ;
     if (stall_adv7) begin
-      \$2932  = \sel_l15_s0$1710 ;
+      \$2952  = \sel_l15_s0$1718 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux0_s0$1727 ;
+    \$2953  = \mac_wmux0_s0$1735 ;
     if (stall_adv7) begin
-      \$2933  = \sel_l15_s0$1711 ;
+      \$2953  = \sel_l15_s0$1719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux0_s0$1728 ;
+    \$2954  = \mac_wmux0_s0$1736 ;
     if (stall_adv7) begin
-      \$2934  = \sel_l15_s0$1712 ;
+      \$2954  = \sel_l15_s0$1720 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_wmux0_s0$1729 ;
+    \$2955  = \mac_wmux0_s0$1737 ;
     if (stall_adv7) begin
-      \$2935  = \sel_l15_s0$1713 ;
+      \$2955  = \sel_l15_s0$1721 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux0_s0$1730 ;
+    \$2956  = \mac_wmux0_s0$1738 ;
     if (stall_adv7) begin
-      \$2936  = \sel_l15_s0$1715 ;
+      \$2956  = \sel_l15_s0$1723 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = mac_wmux0_valid_s0;
+    \$2957  = mac_wmux0_valid_s0;
     if (stall_adv7) begin
-      \$2937  = sel_valid_s5;
+      \$2957  = sel_valid_s5;
     end
     if (rst) begin
-      \$2937  = 1'h0;
+      \$2957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux1_s0$1047 ;
+    \$2958  = \mac_wmux1_s0$1047 ;
     if (stall_adv8) begin
-      \$2938  = mac_wmux_s0_v0;
+      \$2958  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux1_s0$1066 ;
+    \$2959  = \mac_wmux1_s0$1066 ;
     if (stall_adv8) begin
-      \$2939  = mac_wmux_s0_v1;
+      \$2959  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = mac_wmux1_s0;
+    \$2960  = mac_wmux1_s0;
     if (stall_adv8) begin
-      \$2940  = mac_wmux_s0_v2;
+      \$2960  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux1_s0$1063 ;
+    \$2961  = \mac_wmux1_s0$1063 ;
     if (stall_adv8) begin
-      \$2941  = mac_wmux_s0_v3;
+      \$2961  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux1_s0$1082 ;
+    \$2962  = \mac_wmux1_s0$1082 ;
     if (stall_adv8) begin
-      \$2942  = mac_wmux_s0_v4;
+      \$2962  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux1_s0$1095 ;
+    \$2963  = \mac_wmux1_s0$1095 ;
     if (stall_adv8) begin
-      \$2943  = mac_wmux_s0_v5;
+      \$2963  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux1_s0$1108 ;
+    \$2964  = \mac_wmux1_s0$1108 ;
     if (stall_adv8) begin
-      \$2944  = mac_wmux_s0_v6;
+      \$2964  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux1_s0$1121 ;
+    \$2965  = \mac_wmux1_s0$1121 ;
     if (stall_adv8) begin
-      \$2945  = mac_wmux_s0_v7;
+      \$2965  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux1_s0$1134 ;
+    \$2966  = \mac_wmux1_s0$1134 ;
     if (stall_adv8) begin
-      \$2946  = mac_wmux_s0_v8;
+      \$2966  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux1_s0$1147 ;
+    \$2967  = \mac_wmux1_s0$1147 ;
     if (stall_adv8) begin
-      \$2947  = mac_wmux_s0_v9;
+      \$2967  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux1_s0$1160 ;
+    \$2968  = \mac_wmux1_s0$1160 ;
     if (stall_adv8) begin
-      \$2948  = mac_wmux_s0_v10;
+      \$2968  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux1_s0$1173 ;
+    \$2969  = \mac_wmux1_s0$1173 ;
     if (stall_adv8) begin
-      \$2949  = mac_wmux_s0_v11;
+      \$2969  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux1_s0$1186 ;
+    \$2970  = \mac_wmux1_s0$1186 ;
     if (stall_adv8) begin
-      \$2950  = mac_wmux_s0_v12;
+      \$2970  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux1_s0$1199 ;
+    \$2971  = \mac_wmux1_s0$1199 ;
     if (stall_adv8) begin
-      \$2951  = mac_wmux_s0_v13;
+      \$2971  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux1_s0$1212 ;
+    \$2972  = \mac_wmux1_s0$1212 ;
     if (stall_adv8) begin
-      \$2952  = mac_wmux_s0_v14;
+      \$2972  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux1_s0$1225 ;
+    \$2973  = \mac_wmux1_s0$1225 ;
     if (stall_adv8) begin
-      \$2953  = \$2602 ;
+      \$2973  = \$2606 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux1_s0$1048 ;
+    \$2974  = \mac_wmux1_s0$1048 ;
     if (stall_adv8) begin
-      \$2954  = mac_wmux_s0_d0;
+      \$2974  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux1_s0$1067 ;
+    \$2975  = \mac_wmux1_s0$1067 ;
     if (stall_adv8) begin
-      \$2955  = mac_wmux_s0_d1;
+      \$2975  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux1_s0$1045 ;
+    \$2976  = \mac_wmux1_s0$1045 ;
     if (stall_adv8) begin
-      \$2956  = mac_wmux_s0_d2;
+      \$2976  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux1_s0$1064 ;
+    \$2977  = \mac_wmux1_s0$1064 ;
     if (stall_adv8) begin
-      \$2957  = mac_wmux_s0_d3;
+      \$2977  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux1_s0$1083 ;
+    \$2978  = \mac_wmux1_s0$1083 ;
     if (stall_adv8) begin
-      \$2958  = mac_wmux_s0_d4;
+      \$2978  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux1_s0$1096 ;
+    \$2979  = \mac_wmux1_s0$1096 ;
     if (stall_adv8) begin
-      \$2959  = mac_wmux_s0_d5;
+      \$2979  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux1_s0$1109 ;
+    \$2980  = \mac_wmux1_s0$1109 ;
     if (stall_adv8) begin
-      \$2960  = mac_wmux_s0_d6;
+      \$2980  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux1_s0$1122 ;
+    \$2981  = \mac_wmux1_s0$1122 ;
     if (stall_adv8) begin
-      \$2961  = mac_wmux_s0_d7;
+      \$2981  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux1_s0$1135 ;
+    \$2982  = \mac_wmux1_s0$1135 ;
     if (stall_adv8) begin
-      \$2962  = mac_wmux_s0_d8;
+      \$2982  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux1_s0$1148 ;
+    \$2983  = \mac_wmux1_s0$1148 ;
     if (stall_adv8) begin
-      \$2963  = mac_wmux_s0_d9;
+      \$2983  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux1_s0$1161 ;
+    \$2984  = \mac_wmux1_s0$1161 ;
     if (stall_adv8) begin
-      \$2964  = mac_wmux_s0_d10;
+      \$2984  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux1_s0$1174 ;
+    \$2985  = \mac_wmux1_s0$1174 ;
     if (stall_adv8) begin
-      \$2965  = mac_wmux_s0_d11;
+      \$2985  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux1_s0$1187 ;
+    \$2986  = \mac_wmux1_s0$1187 ;
     if (stall_adv8) begin
-      \$2966  = mac_wmux_s0_d12;
+      \$2986  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux1_s0$1200 ;
+    \$2987  = \mac_wmux1_s0$1200 ;
     if (stall_adv8) begin
-      \$2967  = mac_wmux_s0_d13;
+      \$2987  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux1_s0$1213 ;
+    \$2988  = \mac_wmux1_s0$1213 ;
     if (stall_adv8) begin
-      \$2968  = mac_wmux_s0_d14;
+      \$2988  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux1_s0$1226 ;
+    \$2989  = \mac_wmux1_s0$1226 ;
     if (stall_adv8) begin
-      \$2969  = \mac_wmux0_s0$1030 ;
+      \$2989  = \mac_wmux0_s0$1030 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux1_s0$1051 ;
+    \$2990  = \mac_wmux1_s0$1051 ;
     if (stall_adv8) begin
-      \$2970  = mac_wmux_s0_w0_0;
+      \$2990  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux1_s0$1054 ;
+    \$2991  = \mac_wmux1_s0$1054 ;
     if (stall_adv8) begin
-      \$2971  = mac_wmux_s0_w1_0;
+      \$2991  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux1_s0$1057 ;
+    \$2992  = \mac_wmux1_s0$1057 ;
     if (stall_adv8) begin
-      \$2972  = mac_wmux_s0_w2_0;
+      \$2992  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux1_s0$1060 ;
+    \$2993  = \mac_wmux1_s0$1060 ;
     if (stall_adv8) begin
-      \$2973  = mac_wmux_s0_w3_0;
+      \$2993  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux1_s0$1070 ;
+    \$2994  = \mac_wmux1_s0$1070 ;
     if (stall_adv8) begin
-      \$2974  = mac_wmux_s0_w0_1;
+      \$2994  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux1_s0$1073 ;
+    \$2995  = \mac_wmux1_s0$1073 ;
     if (stall_adv8) begin
-      \$2975  = mac_wmux_s0_w1_1;
+      \$2995  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux1_s0$1076 ;
+    \$2996  = \mac_wmux1_s0$1076 ;
     if (stall_adv8) begin
-      \$2976  = mac_wmux_s0_w2_1;
+      \$2996  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux1_s0$1079 ;
+    \$2997  = \mac_wmux1_s0$1079 ;
     if (stall_adv8) begin
-      \$2977  = mac_wmux_s0_w3_1;
+      \$2997  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux1_s0$1052 ;
+    \$2998  = \mac_wmux1_s0$1052 ;
     if (stall_adv8) begin
-      \$2978  = mac_wmux_s0_w0_2;
+      \$2998  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux1_s0$1055 ;
+    \$2999  = \mac_wmux1_s0$1055 ;
     if (stall_adv8) begin
-      \$2979  = mac_wmux_s0_w1_2;
+      \$2999  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux1_s0$1058 ;
+    \$3000  = \mac_wmux1_s0$1058 ;
     if (stall_adv8) begin
-      \$2980  = mac_wmux_s0_w2_2;
+      \$3000  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux1_s0$1061 ;
+    \$3001  = \mac_wmux1_s0$1061 ;
     if (stall_adv8) begin
-      \$2981  = mac_wmux_s0_w3_2;
+      \$3001  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux1_s0$1071 ;
+    \$3002  = \mac_wmux1_s0$1071 ;
     if (stall_adv8) begin
-      \$2982  = mac_wmux_s0_w0_3;
+      \$3002  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux1_s0$1074 ;
+    \$3003  = \mac_wmux1_s0$1074 ;
     if (stall_adv8) begin
-      \$2983  = mac_wmux_s0_w1_3;
+      \$3003  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux1_s0$1077 ;
+    \$3004  = \mac_wmux1_s0$1077 ;
     if (stall_adv8) begin
-      \$2984  = mac_wmux_s0_w2_3;
+      \$3004  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux1_s0$1080 ;
+    \$3005  = \mac_wmux1_s0$1080 ;
     if (stall_adv8) begin
-      \$2985  = mac_wmux_s0_w3_3;
+      \$3005  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux1_s0$1087 ;
+    \$3006  = \mac_wmux1_s0$1087 ;
     if (stall_adv8) begin
-      \$2986  = mac_wmux_s0_w0_4;
+      \$3006  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux1_s0$1089 ;
+    \$3007  = \mac_wmux1_s0$1089 ;
     if (stall_adv8) begin
-      \$2987  = mac_wmux_s0_w1_4;
+      \$3007  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux1_s0$1091 ;
+    \$3008  = \mac_wmux1_s0$1091 ;
     if (stall_adv8) begin
-      \$2988  = mac_wmux_s0_w2_4;
+      \$3008  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux1_s0$1093 ;
+    \$3009  = \mac_wmux1_s0$1093 ;
     if (stall_adv8) begin
-      \$2989  = mac_wmux_s0_w3_4;
+      \$3009  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux1_s0$1100 ;
+    \$3010  = \mac_wmux1_s0$1100 ;
     if (stall_adv8) begin
-      \$2990  = mac_wmux_s0_w0_5;
+      \$3010  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux1_s0$1102 ;
+    \$3011  = \mac_wmux1_s0$1102 ;
     if (stall_adv8) begin
-      \$2991  = mac_wmux_s0_w1_5;
+      \$3011  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux1_s0$1104 ;
+    \$3012  = \mac_wmux1_s0$1104 ;
     if (stall_adv8) begin
-      \$2992  = mac_wmux_s0_w2_5;
+      \$3012  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux1_s0$1106 ;
+    \$3013  = \mac_wmux1_s0$1106 ;
     if (stall_adv8) begin
-      \$2993  = mac_wmux_s0_w3_5;
+      \$3013  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux1_s0$1113 ;
+    \$3014  = \mac_wmux1_s0$1113 ;
     if (stall_adv8) begin
-      \$2994  = mac_wmux_s0_w0_6;
+      \$3014  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux1_s0$1115 ;
+    \$3015  = \mac_wmux1_s0$1115 ;
     if (stall_adv8) begin
-      \$2995  = mac_wmux_s0_w1_6;
+      \$3015  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux1_s0$1117 ;
+    \$3016  = \mac_wmux1_s0$1117 ;
     if (stall_adv8) begin
-      \$2996  = mac_wmux_s0_w2_6;
+      \$3016  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux1_s0$1119 ;
+    \$3017  = \mac_wmux1_s0$1119 ;
     if (stall_adv8) begin
-      \$2997  = mac_wmux_s0_w3_6;
+      \$3017  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux1_s0$1126 ;
+    \$3018  = \mac_wmux1_s0$1126 ;
     if (stall_adv8) begin
-      \$2998  = mac_wmux_s0_w0_7;
+      \$3018  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux1_s0$1128 ;
+    \$3019  = \mac_wmux1_s0$1128 ;
     if (stall_adv8) begin
-      \$2999  = mac_wmux_s0_w1_7;
+      \$3019  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux1_s0$1130 ;
+    \$3020  = \mac_wmux1_s0$1130 ;
     if (stall_adv8) begin
-      \$3000  = mac_wmux_s0_w2_7;
+      \$3020  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux1_s0$1132 ;
+    \$3021  = \mac_wmux1_s0$1132 ;
     if (stall_adv8) begin
-      \$3001  = mac_wmux_s0_w3_7;
+      \$3021  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux1_s0$1139 ;
+    \$3022  = \mac_wmux1_s0$1139 ;
     if (stall_adv8) begin
-      \$3002  = mac_wmux_s0_w0_8;
+      \$3022  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux1_s0$1141 ;
+    \$3023  = \mac_wmux1_s0$1141 ;
     if (stall_adv8) begin
-      \$3003  = mac_wmux_s0_w1_8;
+      \$3023  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux1_s0$1143 ;
+    \$3024  = \mac_wmux1_s0$1143 ;
     if (stall_adv8) begin
-      \$3004  = mac_wmux_s0_w2_8;
+      \$3024  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux1_s0$1145 ;
+    \$3025  = \mac_wmux1_s0$1145 ;
     if (stall_adv8) begin
-      \$3005  = mac_wmux_s0_w3_8;
+      \$3025  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux1_s0$1152 ;
+    \$3026  = \mac_wmux1_s0$1152 ;
     if (stall_adv8) begin
-      \$3006  = mac_wmux_s0_w0_9;
+      \$3026  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux1_s0$1154 ;
+    \$3027  = \mac_wmux1_s0$1154 ;
     if (stall_adv8) begin
-      \$3007  = mac_wmux_s0_w1_9;
+      \$3027  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux1_s0$1156 ;
+    \$3028  = \mac_wmux1_s0$1156 ;
     if (stall_adv8) begin
-      \$3008  = mac_wmux_s0_w2_9;
+      \$3028  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux1_s0$1158 ;
+    \$3029  = \mac_wmux1_s0$1158 ;
     if (stall_adv8) begin
-      \$3009  = mac_wmux_s0_w3_9;
+      \$3029  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux1_s0$1165 ;
+    \$3030  = \mac_wmux1_s0$1165 ;
     if (stall_adv8) begin
-      \$3010  = mac_wmux_s0_w0_10;
+      \$3030  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux1_s0$1167 ;
+    \$3031  = \mac_wmux1_s0$1167 ;
     if (stall_adv8) begin
-      \$3011  = mac_wmux_s0_w1_10;
+      \$3031  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux1_s0$1169 ;
+    \$3032  = \mac_wmux1_s0$1169 ;
     if (stall_adv8) begin
-      \$3012  = mac_wmux_s0_w2_10;
+      \$3032  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux1_s0$1171 ;
+    \$3033  = \mac_wmux1_s0$1171 ;
     if (stall_adv8) begin
-      \$3013  = mac_wmux_s0_w3_10;
+      \$3033  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux1_s0$1178 ;
+    \$3034  = \mac_wmux1_s0$1178 ;
     if (stall_adv8) begin
-      \$3014  = mac_wmux_s0_w0_11;
+      \$3034  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux1_s0$1180 ;
+    \$3035  = \mac_wmux1_s0$1180 ;
     if (stall_adv8) begin
-      \$3015  = mac_wmux_s0_w1_11;
+      \$3035  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux1_s0$1182 ;
+    \$3036  = \mac_wmux1_s0$1182 ;
     if (stall_adv8) begin
-      \$3016  = mac_wmux_s0_w2_11;
+      \$3036  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux1_s0$1184 ;
+    \$3037  = \mac_wmux1_s0$1184 ;
     if (stall_adv8) begin
-      \$3017  = mac_wmux_s0_w3_11;
+      \$3037  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux1_s0$1191 ;
+    \$3038  = \mac_wmux1_s0$1191 ;
     if (stall_adv8) begin
-      \$3018  = mac_wmux_s0_w0_12;
+      \$3038  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux1_s0$1193 ;
+    \$3039  = \mac_wmux1_s0$1193 ;
     if (stall_adv8) begin
-      \$3019  = mac_wmux_s0_w1_12;
+      \$3039  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux1_s0$1195 ;
+    \$3040  = \mac_wmux1_s0$1195 ;
     if (stall_adv8) begin
-      \$3020  = mac_wmux_s0_w2_12;
+      \$3040  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux1_s0$1197 ;
+    \$3041  = \mac_wmux1_s0$1197 ;
     if (stall_adv8) begin
-      \$3021  = mac_wmux_s0_w3_12;
+      \$3041  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux1_s0$1204 ;
+    \$3042  = \mac_wmux1_s0$1204 ;
     if (stall_adv8) begin
-      \$3022  = mac_wmux_s0_w0_13;
+      \$3042  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux1_s0$1206 ;
+    \$3043  = \mac_wmux1_s0$1206 ;
     if (stall_adv8) begin
-      \$3023  = mac_wmux_s0_w1_13;
+      \$3043  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux1_s0$1208 ;
+    \$3044  = \mac_wmux1_s0$1208 ;
     if (stall_adv8) begin
-      \$3024  = mac_wmux_s0_w2_13;
+      \$3044  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux1_s0$1210 ;
+    \$3045  = \mac_wmux1_s0$1210 ;
     if (stall_adv8) begin
-      \$3025  = mac_wmux_s0_w3_13;
+      \$3045  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux1_s0$1217 ;
+    \$3046  = \mac_wmux1_s0$1217 ;
     if (stall_adv8) begin
-      \$3026  = mac_wmux_s0_w0_14;
+      \$3046  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux1_s0$1219 ;
+    \$3047  = \mac_wmux1_s0$1219 ;
     if (stall_adv8) begin
-      \$3027  = mac_wmux_s0_w1_14;
+      \$3047  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux1_s0$1221 ;
+    \$3048  = \mac_wmux1_s0$1221 ;
     if (stall_adv8) begin
-      \$3028  = mac_wmux_s0_w2_14;
+      \$3048  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux1_s0$1223 ;
+    \$3049  = \mac_wmux1_s0$1223 ;
     if (stall_adv8) begin
-      \$3029  = mac_wmux_s0_w3_14;
+      \$3049  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux1_s0$1230 ;
+    \$3050  = \mac_wmux1_s0$1230 ;
     if (stall_adv8) begin
-      \$3030  = \mac_wmux0_s0$1034 ;
+      \$3050  = \mac_wmux0_s0$1034 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux1_s0$1232 ;
+    \$3051  = \mac_wmux1_s0$1232 ;
     if (stall_adv8) begin
-      \$3031  = \mac_wmux0_s0$1036 ;
+      \$3051  = \mac_wmux0_s0$1036 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux1_s0$1234 ;
+    \$3052  = \mac_wmux1_s0$1234 ;
     if (stall_adv8) begin
-      \$3032  = \mac_wmux0_s0$1038 ;
+      \$3052  = \mac_wmux0_s0$1038 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux1_s0$1236 ;
+    \$3053  = \mac_wmux1_s0$1236 ;
     if (stall_adv8) begin
-      \$3033  = \mac_wmux0_s0$1040 ;
+      \$3053  = \mac_wmux0_s0$1040 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux1_s0$1732 ;
+    \$3054  = \mac_wmux1_s0$1740 ;
     if (stall_adv8) begin
-      \$3034  = \mac_wmux0_s0$1722 ;
+      \$3054  = \mac_wmux0_s0$1730 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux1_s0$1733 ;
+    \$3055  = \mac_wmux1_s0$1741 ;
     if (stall_adv8) begin
-      \$3035  = \mac_wmux0_s0$1723 ;
+      \$3055  = \mac_wmux0_s0$1731 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux1_s0$1734 ;
+    \$3056  = \mac_wmux1_s0$1742 ;
     if (stall_adv8) begin
-      \$3036  = \mac_wmux0_s0$1724 ;
+      \$3056  = \mac_wmux0_s0$1732 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux1_s0$1735 ;
+    \$3057  = \mac_wmux1_s0$1743 ;
     if (stall_adv8) begin
-      \$3037  = \mac_wmux0_s0$1725 ;
+      \$3057  = \mac_wmux0_s0$1733 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux1_s0$1736 ;
+    \$3058  = \mac_wmux1_s0$1744 ;
     if (stall_adv8) begin
-      \$3038  = \mac_wmux0_s0$1726 ;
+      \$3058  = \mac_wmux0_s0$1734 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux1_s0$1737 ;
+    \$3059  = \mac_wmux1_s0$1745 ;
     if (stall_adv8) begin
-      \$3039  = \mac_wmux0_s0$1727 ;
+      \$3059  = \mac_wmux0_s0$1735 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux1_s0$1738 ;
+    \$3060  = \mac_wmux1_s0$1746 ;
     if (stall_adv8) begin
-      \$3040  = \mac_wmux0_s0$1728 ;
+      \$3060  = \mac_wmux0_s0$1736 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_wmux1_s0$1739 ;
+    \$3061  = \mac_wmux1_s0$1747 ;
     if (stall_adv8) begin
-      \$3041  = \mac_wmux0_s0$1729 ;
+      \$3061  = \mac_wmux0_s0$1737 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux1_s0$1740 ;
+    \$3062  = \mac_wmux1_s0$1748 ;
     if (stall_adv8) begin
-      \$3042  = \mac_wmux0_s0$1730 ;
+      \$3062  = \mac_wmux0_s0$1738 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = mac_wmux1_valid_s0;
+    \$3063  = mac_wmux1_valid_s0;
     if (stall_adv8) begin
-      \$3043  = mac_wmux0_valid_s0;
+      \$3063  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$3043  = 1'h0;
+      \$3063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux2_s0$1243 ;
+    \$3064  = \mac_wmux2_s0$1243 ;
     if (stall_adv9) begin
-      \$3044  = mac_wmux_s1_v0;
+      \$3064  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux2_s0$1262 ;
+    \$3065  = \mac_wmux2_s0$1262 ;
     if (stall_adv9) begin
-      \$3045  = mac_wmux_s1_v1;
+      \$3065  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux2_s0$1281 ;
+    \$3066  = \mac_wmux2_s0$1281 ;
     if (stall_adv9) begin
-      \$3046  = mac_wmux_s1_v2;
+      \$3066  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux2_s0$1300 ;
+    \$3067  = \mac_wmux2_s0$1300 ;
     if (stall_adv9) begin
-      \$3047  = mac_wmux_s1_v3;
+      \$3067  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = mac_wmux2_s0;
+    \$3068  = mac_wmux2_s0;
     if (stall_adv9) begin
-      \$3048  = mac_wmux_s1_v4;
+      \$3068  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux2_s0$1259 ;
+    \$3069  = \mac_wmux2_s0$1259 ;
     if (stall_adv9) begin
-      \$3049  = mac_wmux_s1_v5;
+      \$3069  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux2_s0$1278 ;
+    \$3070  = \mac_wmux2_s0$1278 ;
     if (stall_adv9) begin
-      \$3050  = mac_wmux_s1_v6;
+      \$3070  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux2_s0$1297 ;
+    \$3071  = \mac_wmux2_s0$1297 ;
     if (stall_adv9) begin
-      \$3051  = mac_wmux_s1_v7;
+      \$3071  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux2_s0$1316 ;
+    \$3072  = \mac_wmux2_s0$1316 ;
     if (stall_adv9) begin
-      \$3052  = mac_wmux_s1_v8;
+      \$3072  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux2_s0$1329 ;
+    \$3073  = \mac_wmux2_s0$1329 ;
     if (stall_adv9) begin
-      \$3053  = mac_wmux_s1_v9;
+      \$3073  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux2_s0$1342 ;
+    \$3074  = \mac_wmux2_s0$1342 ;
     if (stall_adv9) begin
-      \$3054  = mac_wmux_s1_v10;
+      \$3074  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux2_s0$1355 ;
+    \$3075  = \mac_wmux2_s0$1355 ;
     if (stall_adv9) begin
-      \$3055  = mac_wmux_s1_v11;
+      \$3075  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux2_s0$1368 ;
+    \$3076  = \mac_wmux2_s0$1368 ;
     if (stall_adv9) begin
-      \$3056  = mac_wmux_s1_v12;
+      \$3076  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux2_s0$1381 ;
+    \$3077  = \mac_wmux2_s0$1381 ;
     if (stall_adv9) begin
-      \$3057  = mac_wmux_s1_v13;
+      \$3077  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux2_s0$1394 ;
+    \$3078  = \mac_wmux2_s0$1394 ;
     if (stall_adv9) begin
-      \$3058  = \$2604 ;
+      \$3078  = \$2608 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux2_s0$1407 ;
+    \$3079  = \mac_wmux2_s0$1407 ;
     if (stall_adv9) begin
-      \$3059  = \$2606 ;
+      \$3079  = \$2610 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux2_s0$1244 ;
+    \$3080  = \mac_wmux2_s0$1244 ;
     if (stall_adv9) begin
-      \$3060  = mac_wmux_s1_d0;
+      \$3080  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux2_s0$1263 ;
+    \$3081  = \mac_wmux2_s0$1263 ;
     if (stall_adv9) begin
-      \$3061  = mac_wmux_s1_d1;
+      \$3081  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux2_s0$1282 ;
+    \$3082  = \mac_wmux2_s0$1282 ;
     if (stall_adv9) begin
-      \$3062  = mac_wmux_s1_d2;
+      \$3082  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux2_s0$1301 ;
+    \$3083  = \mac_wmux2_s0$1301 ;
     if (stall_adv9) begin
-      \$3063  = mac_wmux_s1_d3;
+      \$3083  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux2_s0$1241 ;
+    \$3084  = \mac_wmux2_s0$1241 ;
     if (stall_adv9) begin
-      \$3064  = mac_wmux_s1_d4;
+      \$3084  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux2_s0$1260 ;
+    \$3085  = \mac_wmux2_s0$1260 ;
     if (stall_adv9) begin
-      \$3065  = mac_wmux_s1_d5;
+      \$3085  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux2_s0$1279 ;
+    \$3086  = \mac_wmux2_s0$1279 ;
     if (stall_adv9) begin
-      \$3066  = mac_wmux_s1_d6;
+      \$3086  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_wmux2_s0$1298 ;
+    \$3087  = \mac_wmux2_s0$1298 ;
     if (stall_adv9) begin
-      \$3067  = mac_wmux_s1_d7;
+      \$3087  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux2_s0$1317 ;
+    \$3088  = \mac_wmux2_s0$1317 ;
     if (stall_adv9) begin
-      \$3068  = mac_wmux_s1_d8;
+      \$3088  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux2_s0$1330 ;
+    \$3089  = \mac_wmux2_s0$1330 ;
     if (stall_adv9) begin
-      \$3069  = mac_wmux_s1_d9;
+      \$3089  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux2_s0$1343 ;
+    \$3090  = \mac_wmux2_s0$1343 ;
     if (stall_adv9) begin
-      \$3070  = mac_wmux_s1_d10;
+      \$3090  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux2_s0$1356 ;
+    \$3091  = \mac_wmux2_s0$1356 ;
     if (stall_adv9) begin
-      \$3071  = mac_wmux_s1_d11;
+      \$3091  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux2_s0$1369 ;
+    \$3092  = \mac_wmux2_s0$1369 ;
     if (stall_adv9) begin
-      \$3072  = mac_wmux_s1_d12;
+      \$3092  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux2_s0$1382 ;
+    \$3093  = \mac_wmux2_s0$1382 ;
     if (stall_adv9) begin
-      \$3073  = mac_wmux_s1_d13;
+      \$3093  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux2_s0$1395 ;
+    \$3094  = \mac_wmux2_s0$1395 ;
     if (stall_adv9) begin
-      \$3074  = \mac_wmux1_s0$1213 ;
+      \$3094  = \mac_wmux1_s0$1213 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux2_s0$1408 ;
+    \$3095  = \mac_wmux2_s0$1408 ;
     if (stall_adv9) begin
-      \$3075  = \mac_wmux1_s0$1226 ;
+      \$3095  = \mac_wmux1_s0$1226 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux2_s0$1247 ;
+    \$3096  = \mac_wmux2_s0$1247 ;
     if (stall_adv9) begin
-      \$3076  = mac_wmux_s1_w0_0;
+      \$3096  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux2_s0$1250 ;
+    \$3097  = \mac_wmux2_s0$1250 ;
     if (stall_adv9) begin
-      \$3077  = mac_wmux_s1_w1_0;
+      \$3097  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux2_s0$1253 ;
+    \$3098  = \mac_wmux2_s0$1253 ;
     if (stall_adv9) begin
-      \$3078  = mac_wmux_s1_w2_0;
+      \$3098  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux2_s0$1256 ;
+    \$3099  = \mac_wmux2_s0$1256 ;
     if (stall_adv9) begin
-      \$3079  = mac_wmux_s1_w3_0;
+      \$3099  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux2_s0$1266 ;
+    \$3100  = \mac_wmux2_s0$1266 ;
     if (stall_adv9) begin
-      \$3080  = mac_wmux_s1_w0_1;
+      \$3100  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux2_s0$1269 ;
+    \$3101  = \mac_wmux2_s0$1269 ;
     if (stall_adv9) begin
-      \$3081  = mac_wmux_s1_w1_1;
+      \$3101  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux2_s0$1272 ;
+    \$3102  = \mac_wmux2_s0$1272 ;
     if (stall_adv9) begin
-      \$3082  = mac_wmux_s1_w2_1;
+      \$3102  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux2_s0$1275 ;
+    \$3103  = \mac_wmux2_s0$1275 ;
     if (stall_adv9) begin
-      \$3083  = mac_wmux_s1_w3_1;
+      \$3103  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux2_s0$1285 ;
+    \$3104  = \mac_wmux2_s0$1285 ;
     if (stall_adv9) begin
-      \$3084  = mac_wmux_s1_w0_2;
+      \$3104  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux2_s0$1288 ;
+    \$3105  = \mac_wmux2_s0$1288 ;
     if (stall_adv9) begin
-      \$3085  = mac_wmux_s1_w1_2;
+      \$3105  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux2_s0$1291 ;
+    \$3106  = \mac_wmux2_s0$1291 ;
     if (stall_adv9) begin
-      \$3086  = mac_wmux_s1_w2_2;
+      \$3106  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux2_s0$1294 ;
+    \$3107  = \mac_wmux2_s0$1294 ;
     if (stall_adv9) begin
-      \$3087  = mac_wmux_s1_w3_2;
+      \$3107  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux2_s0$1304 ;
+    \$3108  = \mac_wmux2_s0$1304 ;
     if (stall_adv9) begin
-      \$3088  = mac_wmux_s1_w0_3;
+      \$3108  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux2_s0$1307 ;
+    \$3109  = \mac_wmux2_s0$1307 ;
     if (stall_adv9) begin
-      \$3089  = mac_wmux_s1_w1_3;
+      \$3109  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux2_s0$1310 ;
+    \$3110  = \mac_wmux2_s0$1310 ;
     if (stall_adv9) begin
-      \$3090  = mac_wmux_s1_w2_3;
+      \$3110  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux2_s0$1313 ;
+    \$3111  = \mac_wmux2_s0$1313 ;
     if (stall_adv9) begin
-      \$3091  = mac_wmux_s1_w3_3;
+      \$3111  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux2_s0$1248 ;
+    \$3112  = \mac_wmux2_s0$1248 ;
     if (stall_adv9) begin
-      \$3092  = mac_wmux_s1_w0_4;
+      \$3112  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux2_s0$1251 ;
+    \$3113  = \mac_wmux2_s0$1251 ;
     if (stall_adv9) begin
-      \$3093  = mac_wmux_s1_w1_4;
+      \$3113  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux2_s0$1254 ;
+    \$3114  = \mac_wmux2_s0$1254 ;
     if (stall_adv9) begin
-      \$3094  = mac_wmux_s1_w2_4;
+      \$3114  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux2_s0$1257 ;
+    \$3115  = \mac_wmux2_s0$1257 ;
     if (stall_adv9) begin
-      \$3095  = mac_wmux_s1_w3_4;
+      \$3115  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux2_s0$1267 ;
+    \$3116  = \mac_wmux2_s0$1267 ;
     if (stall_adv9) begin
-      \$3096  = mac_wmux_s1_w0_5;
+      \$3116  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux2_s0$1270 ;
+    \$3117  = \mac_wmux2_s0$1270 ;
     if (stall_adv9) begin
-      \$3097  = mac_wmux_s1_w1_5;
+      \$3117  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux2_s0$1273 ;
+    \$3118  = \mac_wmux2_s0$1273 ;
     if (stall_adv9) begin
-      \$3098  = mac_wmux_s1_w2_5;
+      \$3118  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux2_s0$1276 ;
+    \$3119  = \mac_wmux2_s0$1276 ;
     if (stall_adv9) begin
-      \$3099  = mac_wmux_s1_w3_5;
+      \$3119  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux2_s0$1286 ;
+    \$3120  = \mac_wmux2_s0$1286 ;
     if (stall_adv9) begin
-      \$3100  = mac_wmux_s1_w0_6;
+      \$3120  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux2_s0$1289 ;
+    \$3121  = \mac_wmux2_s0$1289 ;
     if (stall_adv9) begin
-      \$3101  = mac_wmux_s1_w1_6;
+      \$3121  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux2_s0$1292 ;
+    \$3122  = \mac_wmux2_s0$1292 ;
     if (stall_adv9) begin
-      \$3102  = mac_wmux_s1_w2_6;
+      \$3122  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux2_s0$1295 ;
+    \$3123  = \mac_wmux2_s0$1295 ;
     if (stall_adv9) begin
-      \$3103  = mac_wmux_s1_w3_6;
+      \$3123  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux2_s0$1305 ;
+    \$3124  = \mac_wmux2_s0$1305 ;
     if (stall_adv9) begin
-      \$3104  = mac_wmux_s1_w0_7;
+      \$3124  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux2_s0$1308 ;
+    \$3125  = \mac_wmux2_s0$1308 ;
     if (stall_adv9) begin
-      \$3105  = mac_wmux_s1_w1_7;
+      \$3125  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux2_s0$1311 ;
+    \$3126  = \mac_wmux2_s0$1311 ;
     if (stall_adv9) begin
-      \$3106  = mac_wmux_s1_w2_7;
+      \$3126  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux2_s0$1314 ;
+    \$3127  = \mac_wmux2_s0$1314 ;
     if (stall_adv9) begin
-      \$3107  = mac_wmux_s1_w3_7;
+      \$3127  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux2_s0$1321 ;
+    \$3128  = \mac_wmux2_s0$1321 ;
     if (stall_adv9) begin
-      \$3108  = mac_wmux_s1_w0_8;
+      \$3128  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux2_s0$1323 ;
+    \$3129  = \mac_wmux2_s0$1323 ;
     if (stall_adv9) begin
-      \$3109  = mac_wmux_s1_w1_8;
+      \$3129  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux2_s0$1325 ;
+    \$3130  = \mac_wmux2_s0$1325 ;
     if (stall_adv9) begin
-      \$3110  = mac_wmux_s1_w2_8;
+      \$3130  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux2_s0$1327 ;
+    \$3131  = \mac_wmux2_s0$1327 ;
     if (stall_adv9) begin
-      \$3111  = mac_wmux_s1_w3_8;
+      \$3131  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux2_s0$1334 ;
+    \$3132  = \mac_wmux2_s0$1334 ;
     if (stall_adv9) begin
-      \$3112  = mac_wmux_s1_w0_9;
+      \$3132  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux2_s0$1336 ;
+    \$3133  = \mac_wmux2_s0$1336 ;
     if (stall_adv9) begin
-      \$3113  = mac_wmux_s1_w1_9;
+      \$3133  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux2_s0$1338 ;
+    \$3134  = \mac_wmux2_s0$1338 ;
     if (stall_adv9) begin
-      \$3114  = mac_wmux_s1_w2_9;
+      \$3134  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux2_s0$1340 ;
+    \$3135  = \mac_wmux2_s0$1340 ;
     if (stall_adv9) begin
-      \$3115  = mac_wmux_s1_w3_9;
+      \$3135  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux2_s0$1347 ;
+    \$3136  = \mac_wmux2_s0$1347 ;
     if (stall_adv9) begin
-      \$3116  = mac_wmux_s1_w0_10;
+      \$3136  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux2_s0$1349 ;
+    \$3137  = \mac_wmux2_s0$1349 ;
     if (stall_adv9) begin
-      \$3117  = mac_wmux_s1_w1_10;
+      \$3137  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux2_s0$1351 ;
+    \$3138  = \mac_wmux2_s0$1351 ;
     if (stall_adv9) begin
-      \$3118  = mac_wmux_s1_w2_10;
+      \$3138  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux2_s0$1353 ;
+    \$3139  = \mac_wmux2_s0$1353 ;
     if (stall_adv9) begin
-      \$3119  = mac_wmux_s1_w3_10;
+      \$3139  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux2_s0$1360 ;
+    \$3140  = \mac_wmux2_s0$1360 ;
     if (stall_adv9) begin
-      \$3120  = mac_wmux_s1_w0_11;
+      \$3140  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux2_s0$1362 ;
+    \$3141  = \mac_wmux2_s0$1362 ;
     if (stall_adv9) begin
-      \$3121  = mac_wmux_s1_w1_11;
+      \$3141  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux2_s0$1364 ;
+    \$3142  = \mac_wmux2_s0$1364 ;
     if (stall_adv9) begin
-      \$3122  = mac_wmux_s1_w2_11;
+      \$3142  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux2_s0$1366 ;
+    \$3143  = \mac_wmux2_s0$1366 ;
     if (stall_adv9) begin
-      \$3123  = mac_wmux_s1_w3_11;
+      \$3143  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux2_s0$1373 ;
+    \$3144  = \mac_wmux2_s0$1373 ;
     if (stall_adv9) begin
-      \$3124  = mac_wmux_s1_w0_12;
+      \$3144  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux2_s0$1375 ;
+    \$3145  = \mac_wmux2_s0$1375 ;
     if (stall_adv9) begin
-      \$3125  = mac_wmux_s1_w1_12;
+      \$3145  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux2_s0$1377 ;
+    \$3146  = \mac_wmux2_s0$1377 ;
     if (stall_adv9) begin
-      \$3126  = mac_wmux_s1_w2_12;
+      \$3146  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux2_s0$1379 ;
+    \$3147  = \mac_wmux2_s0$1379 ;
     if (stall_adv9) begin
-      \$3127  = mac_wmux_s1_w3_12;
+      \$3147  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux2_s0$1386 ;
+    \$3148  = \mac_wmux2_s0$1386 ;
     if (stall_adv9) begin
-      \$3128  = mac_wmux_s1_w0_13;
+      \$3148  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux2_s0$1388 ;
+    \$3149  = \mac_wmux2_s0$1388 ;
     if (stall_adv9) begin
-      \$3129  = mac_wmux_s1_w1_13;
+      \$3149  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux2_s0$1390 ;
+    \$3150  = \mac_wmux2_s0$1390 ;
     if (stall_adv9) begin
-      \$3130  = mac_wmux_s1_w2_13;
+      \$3150  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux2_s0$1392 ;
+    \$3151  = \mac_wmux2_s0$1392 ;
     if (stall_adv9) begin
-      \$3131  = mac_wmux_s1_w3_13;
+      \$3151  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux2_s0$1399 ;
+    \$3152  = \mac_wmux2_s0$1399 ;
     if (stall_adv9) begin
-      \$3132  = \mac_wmux1_s0$1217 ;
+      \$3152  = \mac_wmux1_s0$1217 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux2_s0$1401 ;
+    \$3153  = \mac_wmux2_s0$1401 ;
     if (stall_adv9) begin
-      \$3133  = \mac_wmux1_s0$1219 ;
+      \$3153  = \mac_wmux1_s0$1219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux2_s0$1403 ;
+    \$3154  = \mac_wmux2_s0$1403 ;
     if (stall_adv9) begin
-      \$3134  = \mac_wmux1_s0$1221 ;
+      \$3154  = \mac_wmux1_s0$1221 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux2_s0$1405 ;
+    \$3155  = \mac_wmux2_s0$1405 ;
     if (stall_adv9) begin
-      \$3135  = \mac_wmux1_s0$1223 ;
+      \$3155  = \mac_wmux1_s0$1223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux2_s0$1412 ;
+    \$3156  = \mac_wmux2_s0$1412 ;
     if (stall_adv9) begin
-      \$3136  = \mac_wmux1_s0$1230 ;
+      \$3156  = \mac_wmux1_s0$1230 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux2_s0$1414 ;
+    \$3157  = \mac_wmux2_s0$1414 ;
     if (stall_adv9) begin
-      \$3137  = \mac_wmux1_s0$1232 ;
+      \$3157  = \mac_wmux1_s0$1232 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux2_s0$1416 ;
+    \$3158  = \mac_wmux2_s0$1416 ;
     if (stall_adv9) begin
-      \$3138  = \mac_wmux1_s0$1234 ;
+      \$3158  = \mac_wmux1_s0$1234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux2_s0$1418 ;
+    \$3159  = \mac_wmux2_s0$1418 ;
     if (stall_adv9) begin
-      \$3139  = \mac_wmux1_s0$1236 ;
+      \$3159  = \mac_wmux1_s0$1236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux2_s0$1742 ;
+    \$3160  = \mac_wmux2_s0$1750 ;
     if (stall_adv9) begin
-      \$3140  = \mac_wmux1_s0$1732 ;
+      \$3160  = \mac_wmux1_s0$1740 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux2_s0$1743 ;
+    \$3161  = \mac_wmux2_s0$1751 ;
     if (stall_adv9) begin
-      \$3141  = \mac_wmux1_s0$1733 ;
+      \$3161  = \mac_wmux1_s0$1741 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux2_s0$1744 ;
+    \$3162  = \mac_wmux2_s0$1752 ;
     if (stall_adv9) begin
-      \$3142  = \mac_wmux1_s0$1734 ;
+      \$3162  = \mac_wmux1_s0$1742 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux2_s0$1745 ;
+    \$3163  = \mac_wmux2_s0$1753 ;
     if (stall_adv9) begin
-      \$3143  = \mac_wmux1_s0$1735 ;
+      \$3163  = \mac_wmux1_s0$1743 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux2_s0$1746 ;
+    \$3164  = \mac_wmux2_s0$1754 ;
     if (stall_adv9) begin
-      \$3144  = \mac_wmux1_s0$1736 ;
+      \$3164  = \mac_wmux1_s0$1744 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux2_s0$1747 ;
+    \$3165  = \mac_wmux2_s0$1755 ;
     if (stall_adv9) begin
-      \$3145  = \mac_wmux1_s0$1737 ;
+      \$3165  = \mac_wmux1_s0$1745 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux2_s0$1748 ;
+    \$3166  = \mac_wmux2_s0$1756 ;
     if (stall_adv9) begin
-      \$3146  = \mac_wmux1_s0$1738 ;
+      \$3166  = \mac_wmux1_s0$1746 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux2_s0$1749 ;
+    \$3167  = \mac_wmux2_s0$1757 ;
     if (stall_adv9) begin
-      \$3147  = \mac_wmux1_s0$1739 ;
+      \$3167  = \mac_wmux1_s0$1747 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux2_s0$1750 ;
+    \$3168  = \mac_wmux2_s0$1758 ;
     if (stall_adv9) begin
-      \$3148  = \mac_wmux1_s0$1740 ;
+      \$3168  = \mac_wmux1_s0$1748 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = mac_wmux2_valid_s0;
+    \$3169  = mac_wmux2_valid_s0;
     if (stall_adv9) begin
-      \$3149  = mac_wmux1_valid_s0;
+      \$3169  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$3149  = 1'h0;
+      \$3169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux3_s0$1425 ;
+    \$3170  = \mac_wmux3_s0$1425 ;
     if (stall_adv10) begin
-      \$3150  = mac_wmux_s2_v0;
+      \$3170  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux3_s0$1444 ;
+    \$3171  = \mac_wmux3_s0$1444 ;
     if (stall_adv10) begin
-      \$3151  = mac_wmux_s2_v1;
+      \$3171  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux3_s0$1463 ;
+    \$3172  = \mac_wmux3_s0$1463 ;
     if (stall_adv10) begin
-      \$3152  = mac_wmux_s2_v2;
+      \$3172  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux3_s0$1482 ;
+    \$3173  = \mac_wmux3_s0$1482 ;
     if (stall_adv10) begin
-      \$3153  = mac_wmux_s2_v3;
+      \$3173  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux3_s0$1501 ;
+    \$3174  = \mac_wmux3_s0$1501 ;
     if (stall_adv10) begin
-      \$3154  = mac_wmux_s2_v4;
+      \$3174  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux3_s0$1520 ;
+    \$3175  = \mac_wmux3_s0$1520 ;
     if (stall_adv10) begin
-      \$3155  = mac_wmux_s2_v5;
+      \$3175  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux3_s0$1539 ;
+    \$3176  = \mac_wmux3_s0$1539 ;
     if (stall_adv10) begin
-      \$3156  = mac_wmux_s2_v6;
+      \$3176  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux3_s0$1558 ;
+    \$3177  = \mac_wmux3_s0$1558 ;
     if (stall_adv10) begin
-      \$3157  = mac_wmux_s2_v7;
+      \$3177  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = mac_wmux3_s0;
+    \$3178  = mac_wmux3_s0;
     if (stall_adv10) begin
-      \$3158  = mac_wmux_s2_v8;
+      \$3178  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux3_s0$1441 ;
+    \$3179  = \mac_wmux3_s0$1441 ;
     if (stall_adv10) begin
-      \$3159  = mac_wmux_s2_v9;
+      \$3179  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux3_s0$1460 ;
+    \$3180  = \mac_wmux3_s0$1460 ;
     if (stall_adv10) begin
-      \$3160  = mac_wmux_s2_v10;
+      \$3180  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux3_s0$1479 ;
+    \$3181  = \mac_wmux3_s0$1479 ;
     if (stall_adv10) begin
-      \$3161  = mac_wmux_s2_v11;
+      \$3181  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux3_s0$1498 ;
+    \$3182  = \mac_wmux3_s0$1498 ;
     if (stall_adv10) begin
-      \$3162  = \$2608 ;
+      \$3182  = \$2612 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux3_s0$1517 ;
+    \$3183  = \mac_wmux3_s0$1517 ;
     if (stall_adv10) begin
-      \$3163  = \$2610 ;
+      \$3183  = \$2614 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_wmux3_s0$1536 ;
+    \$3184  = \mac_wmux3_s0$1536 ;
     if (stall_adv10) begin
-      \$3164  = \$2612 ;
+      \$3184  = \$2616 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_wmux3_s0$1555 ;
+    \$3185  = \mac_wmux3_s0$1555 ;
     if (stall_adv10) begin
-      \$3165  = \$2614 ;
+      \$3185  = \$2618 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux3_s0$1426 ;
+    \$3186  = \mac_wmux3_s0$1426 ;
     if (stall_adv10) begin
-      \$3166  = mac_wmux_s2_d0;
+      \$3186  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux3_s0$1445 ;
+    \$3187  = \mac_wmux3_s0$1445 ;
     if (stall_adv10) begin
-      \$3167  = mac_wmux_s2_d1;
+      \$3187  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux3_s0$1464 ;
+    \$3188  = \mac_wmux3_s0$1464 ;
     if (stall_adv10) begin
-      \$3168  = mac_wmux_s2_d2;
+      \$3188  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux3_s0$1483 ;
+    \$3189  = \mac_wmux3_s0$1483 ;
     if (stall_adv10) begin
-      \$3169  = mac_wmux_s2_d3;
+      \$3189  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux3_s0$1502 ;
+    \$3190  = \mac_wmux3_s0$1502 ;
     if (stall_adv10) begin
-      \$3170  = mac_wmux_s2_d4;
+      \$3190  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux3_s0$1521 ;
+    \$3191  = \mac_wmux3_s0$1521 ;
     if (stall_adv10) begin
-      \$3171  = mac_wmux_s2_d5;
+      \$3191  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux3_s0$1540 ;
+    \$3192  = \mac_wmux3_s0$1540 ;
     if (stall_adv10) begin
-      \$3172  = mac_wmux_s2_d6;
+      \$3192  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_wmux3_s0$1559 ;
+    \$3193  = \mac_wmux3_s0$1559 ;
     if (stall_adv10) begin
-      \$3173  = mac_wmux_s2_d7;
+      \$3193  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_wmux3_s0$1423 ;
+    \$3194  = \mac_wmux3_s0$1423 ;
     if (stall_adv10) begin
-      \$3174  = mac_wmux_s2_d8;
+      \$3194  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux3_s0$1442 ;
+    \$3195  = \mac_wmux3_s0$1442 ;
     if (stall_adv10) begin
-      \$3175  = mac_wmux_s2_d9;
+      \$3195  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux3_s0$1461 ;
+    \$3196  = \mac_wmux3_s0$1461 ;
     if (stall_adv10) begin
-      \$3176  = mac_wmux_s2_d10;
+      \$3196  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_wmux3_s0$1480 ;
+    \$3197  = \mac_wmux3_s0$1480 ;
     if (stall_adv10) begin
-      \$3177  = mac_wmux_s2_d11;
+      \$3197  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux3_s0$1499 ;
+    \$3198  = \mac_wmux3_s0$1499 ;
     if (stall_adv10) begin
-      \$3178  = \mac_wmux2_s0$1369 ;
+      \$3198  = \mac_wmux2_s0$1369 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_wmux3_s0$1518 ;
+    \$3199  = \mac_wmux3_s0$1518 ;
     if (stall_adv10) begin
-      \$3179  = \mac_wmux2_s0$1382 ;
+      \$3199  = \mac_wmux2_s0$1382 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux3_s0$1537 ;
+    \$3200  = \mac_wmux3_s0$1537 ;
     if (stall_adv10) begin
-      \$3180  = \mac_wmux2_s0$1395 ;
+      \$3200  = \mac_wmux2_s0$1395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_wmux3_s0$1556 ;
+    \$3201  = \mac_wmux3_s0$1556 ;
     if (stall_adv10) begin
-      \$3181  = \mac_wmux2_s0$1408 ;
+      \$3201  = \mac_wmux2_s0$1408 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_wmux3_s0$1429 ;
+    \$3202  = \mac_wmux3_s0$1429 ;
     if (stall_adv10) begin
-      \$3182  = mac_wmux_s2_w0_0;
+      \$3202  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_wmux3_s0$1432 ;
+    \$3203  = \mac_wmux3_s0$1432 ;
     if (stall_adv10) begin
-      \$3183  = mac_wmux_s2_w1_0;
+      \$3203  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_wmux3_s0$1435 ;
+    \$3204  = \mac_wmux3_s0$1435 ;
     if (stall_adv10) begin
-      \$3184  = mac_wmux_s2_w2_0;
+      \$3204  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_wmux3_s0$1438 ;
+    \$3205  = \mac_wmux3_s0$1438 ;
     if (stall_adv10) begin
-      \$3185  = mac_wmux_s2_w3_0;
+      \$3205  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_wmux3_s0$1448 ;
+    \$3206  = \mac_wmux3_s0$1448 ;
     if (stall_adv10) begin
-      \$3186  = mac_wmux_s2_w0_1;
+      \$3206  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_wmux3_s0$1451 ;
+    \$3207  = \mac_wmux3_s0$1451 ;
     if (stall_adv10) begin
-      \$3187  = mac_wmux_s2_w1_1;
+      \$3207  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_wmux3_s0$1454 ;
+    \$3208  = \mac_wmux3_s0$1454 ;
     if (stall_adv10) begin
-      \$3188  = mac_wmux_s2_w2_1;
+      \$3208  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_wmux3_s0$1457 ;
+    \$3209  = \mac_wmux3_s0$1457 ;
     if (stall_adv10) begin
-      \$3189  = mac_wmux_s2_w3_1;
+      \$3209  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_wmux3_s0$1467 ;
+    \$3210  = \mac_wmux3_s0$1467 ;
     if (stall_adv10) begin
-      \$3190  = mac_wmux_s2_w0_2;
+      \$3210  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_wmux3_s0$1470 ;
+    \$3211  = \mac_wmux3_s0$1470 ;
     if (stall_adv10) begin
-      \$3191  = mac_wmux_s2_w1_2;
+      \$3211  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_wmux3_s0$1473 ;
+    \$3212  = \mac_wmux3_s0$1473 ;
     if (stall_adv10) begin
-      \$3192  = mac_wmux_s2_w2_2;
+      \$3212  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_wmux3_s0$1476 ;
+    \$3213  = \mac_wmux3_s0$1476 ;
     if (stall_adv10) begin
-      \$3193  = mac_wmux_s2_w3_2;
+      \$3213  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_wmux3_s0$1486 ;
+    \$3214  = \mac_wmux3_s0$1486 ;
     if (stall_adv10) begin
-      \$3194  = mac_wmux_s2_w0_3;
+      \$3214  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_wmux3_s0$1489 ;
+    \$3215  = \mac_wmux3_s0$1489 ;
     if (stall_adv10) begin
-      \$3195  = mac_wmux_s2_w1_3;
+      \$3215  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_wmux3_s0$1492 ;
+    \$3216  = \mac_wmux3_s0$1492 ;
     if (stall_adv10) begin
-      \$3196  = mac_wmux_s2_w2_3;
+      \$3216  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_wmux3_s0$1495 ;
+    \$3217  = \mac_wmux3_s0$1495 ;
     if (stall_adv10) begin
-      \$3197  = mac_wmux_s2_w3_3;
+      \$3217  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_wmux3_s0$1505 ;
+    \$3218  = \mac_wmux3_s0$1505 ;
     if (stall_adv10) begin
-      \$3198  = mac_wmux_s2_w0_4;
+      \$3218  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_wmux3_s0$1508 ;
+    \$3219  = \mac_wmux3_s0$1508 ;
     if (stall_adv10) begin
-      \$3199  = mac_wmux_s2_w1_4;
+      \$3219  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_wmux3_s0$1511 ;
+    \$3220  = \mac_wmux3_s0$1511 ;
     if (stall_adv10) begin
-      \$3200  = mac_wmux_s2_w2_4;
+      \$3220  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_wmux3_s0$1514 ;
+    \$3221  = \mac_wmux3_s0$1514 ;
     if (stall_adv10) begin
-      \$3201  = mac_wmux_s2_w3_4;
+      \$3221  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_wmux3_s0$1524 ;
+    \$3222  = \mac_wmux3_s0$1524 ;
     if (stall_adv10) begin
-      \$3202  = mac_wmux_s2_w0_5;
+      \$3222  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_wmux3_s0$1527 ;
+    \$3223  = \mac_wmux3_s0$1527 ;
     if (stall_adv10) begin
-      \$3203  = mac_wmux_s2_w1_5;
+      \$3223  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_wmux3_s0$1530 ;
+    \$3224  = \mac_wmux3_s0$1530 ;
     if (stall_adv10) begin
-      \$3204  = mac_wmux_s2_w2_5;
+      \$3224  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_wmux3_s0$1533 ;
+    \$3225  = \mac_wmux3_s0$1533 ;
     if (stall_adv10) begin
-      \$3205  = mac_wmux_s2_w3_5;
+      \$3225  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_wmux3_s0$1543 ;
+    \$3226  = \mac_wmux3_s0$1543 ;
     if (stall_adv10) begin
-      \$3206  = mac_wmux_s2_w0_6;
+      \$3226  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_wmux3_s0$1546 ;
+    \$3227  = \mac_wmux3_s0$1546 ;
     if (stall_adv10) begin
-      \$3207  = mac_wmux_s2_w1_6;
+      \$3227  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_wmux3_s0$1549 ;
+    \$3228  = \mac_wmux3_s0$1549 ;
     if (stall_adv10) begin
-      \$3208  = mac_wmux_s2_w2_6;
+      \$3228  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_wmux3_s0$1552 ;
+    \$3229  = \mac_wmux3_s0$1552 ;
     if (stall_adv10) begin
-      \$3209  = mac_wmux_s2_w3_6;
+      \$3229  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_wmux3_s0$1562 ;
+    \$3230  = \mac_wmux3_s0$1562 ;
     if (stall_adv10) begin
-      \$3210  = mac_wmux_s2_w0_7;
+      \$3230  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_wmux3_s0$1565 ;
+    \$3231  = \mac_wmux3_s0$1565 ;
     if (stall_adv10) begin
-      \$3211  = mac_wmux_s2_w1_7;
+      \$3231  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_wmux3_s0$1568 ;
+    \$3232  = \mac_wmux3_s0$1568 ;
     if (stall_adv10) begin
-      \$3212  = mac_wmux_s2_w2_7;
+      \$3232  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_wmux3_s0$1571 ;
+    \$3233  = \mac_wmux3_s0$1571 ;
     if (stall_adv10) begin
-      \$3213  = mac_wmux_s2_w3_7;
+      \$3233  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_wmux3_s0$1430 ;
+    \$3234  = \mac_wmux3_s0$1430 ;
     if (stall_adv10) begin
-      \$3214  = mac_wmux_s2_w0_8;
+      \$3234  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_wmux3_s0$1433 ;
+    \$3235  = \mac_wmux3_s0$1433 ;
     if (stall_adv10) begin
-      \$3215  = mac_wmux_s2_w1_8;
+      \$3235  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_wmux3_s0$1436 ;
+    \$3236  = \mac_wmux3_s0$1436 ;
     if (stall_adv10) begin
-      \$3216  = mac_wmux_s2_w2_8;
+      \$3236  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_wmux3_s0$1439 ;
+    \$3237  = \mac_wmux3_s0$1439 ;
     if (stall_adv10) begin
-      \$3217  = mac_wmux_s2_w3_8;
+      \$3237  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_wmux3_s0$1449 ;
+    \$3238  = \mac_wmux3_s0$1449 ;
     if (stall_adv10) begin
-      \$3218  = mac_wmux_s2_w0_9;
+      \$3238  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_wmux3_s0$1452 ;
+    \$3239  = \mac_wmux3_s0$1452 ;
     if (stall_adv10) begin
-      \$3219  = mac_wmux_s2_w1_9;
+      \$3239  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_wmux3_s0$1455 ;
+    \$3240  = \mac_wmux3_s0$1455 ;
     if (stall_adv10) begin
-      \$3220  = mac_wmux_s2_w2_9;
+      \$3240  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_wmux3_s0$1458 ;
+    \$3241  = \mac_wmux3_s0$1458 ;
     if (stall_adv10) begin
-      \$3221  = mac_wmux_s2_w3_9;
+      \$3241  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_wmux3_s0$1468 ;
+    \$3242  = \mac_wmux3_s0$1468 ;
     if (stall_adv10) begin
-      \$3222  = mac_wmux_s2_w0_10;
+      \$3242  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_wmux3_s0$1471 ;
+    \$3243  = \mac_wmux3_s0$1471 ;
     if (stall_adv10) begin
-      \$3223  = mac_wmux_s2_w1_10;
+      \$3243  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_wmux3_s0$1474 ;
+    \$3244  = \mac_wmux3_s0$1474 ;
     if (stall_adv10) begin
-      \$3224  = mac_wmux_s2_w2_10;
+      \$3244  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_wmux3_s0$1477 ;
+    \$3245  = \mac_wmux3_s0$1477 ;
     if (stall_adv10) begin
-      \$3225  = mac_wmux_s2_w3_10;
+      \$3245  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_wmux3_s0$1487 ;
+    \$3246  = \mac_wmux3_s0$1487 ;
     if (stall_adv10) begin
-      \$3226  = mac_wmux_s2_w0_11;
+      \$3246  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_wmux3_s0$1490 ;
+    \$3247  = \mac_wmux3_s0$1490 ;
     if (stall_adv10) begin
-      \$3227  = mac_wmux_s2_w1_11;
+      \$3247  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_wmux3_s0$1493 ;
+    \$3248  = \mac_wmux3_s0$1493 ;
     if (stall_adv10) begin
-      \$3228  = mac_wmux_s2_w2_11;
+      \$3248  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_wmux3_s0$1496 ;
+    \$3249  = \mac_wmux3_s0$1496 ;
     if (stall_adv10) begin
-      \$3229  = mac_wmux_s2_w3_11;
+      \$3249  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_wmux3_s0$1506 ;
+    \$3250  = \mac_wmux3_s0$1506 ;
     if (stall_adv10) begin
-      \$3230  = \mac_wmux2_s0$1373 ;
+      \$3250  = \mac_wmux2_s0$1373 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_wmux3_s0$1509 ;
+    \$3251  = \mac_wmux3_s0$1509 ;
     if (stall_adv10) begin
-      \$3231  = \mac_wmux2_s0$1375 ;
+      \$3251  = \mac_wmux2_s0$1375 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_wmux3_s0$1512 ;
+    \$3252  = \mac_wmux3_s0$1512 ;
     if (stall_adv10) begin
-      \$3232  = \mac_wmux2_s0$1377 ;
+      \$3252  = \mac_wmux2_s0$1377 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_wmux3_s0$1515 ;
+    \$3253  = \mac_wmux3_s0$1515 ;
     if (stall_adv10) begin
-      \$3233  = \mac_wmux2_s0$1379 ;
+      \$3253  = \mac_wmux2_s0$1379 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_wmux3_s0$1525 ;
+    \$3254  = \mac_wmux3_s0$1525 ;
     if (stall_adv10) begin
-      \$3234  = \mac_wmux2_s0$1386 ;
+      \$3254  = \mac_wmux2_s0$1386 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_wmux3_s0$1528 ;
+    \$3255  = \mac_wmux3_s0$1528 ;
     if (stall_adv10) begin
-      \$3235  = \mac_wmux2_s0$1388 ;
+      \$3255  = \mac_wmux2_s0$1388 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_wmux3_s0$1531 ;
+    \$3256  = \mac_wmux3_s0$1531 ;
     if (stall_adv10) begin
-      \$3236  = \mac_wmux2_s0$1390 ;
+      \$3256  = \mac_wmux2_s0$1390 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_wmux3_s0$1534 ;
+    \$3257  = \mac_wmux3_s0$1534 ;
     if (stall_adv10) begin
-      \$3237  = \mac_wmux2_s0$1392 ;
+      \$3257  = \mac_wmux2_s0$1392 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_wmux3_s0$1544 ;
+    \$3258  = \mac_wmux3_s0$1544 ;
     if (stall_adv10) begin
-      \$3238  = \mac_wmux2_s0$1399 ;
+      \$3258  = \mac_wmux2_s0$1399 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_wmux3_s0$1547 ;
+    \$3259  = \mac_wmux3_s0$1547 ;
     if (stall_adv10) begin
-      \$3239  = \mac_wmux2_s0$1401 ;
+      \$3259  = \mac_wmux2_s0$1401 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_wmux3_s0$1550 ;
+    \$3260  = \mac_wmux3_s0$1550 ;
     if (stall_adv10) begin
-      \$3240  = \mac_wmux2_s0$1403 ;
+      \$3260  = \mac_wmux2_s0$1403 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_wmux3_s0$1553 ;
+    \$3261  = \mac_wmux3_s0$1553 ;
     if (stall_adv10) begin
-      \$3241  = \mac_wmux2_s0$1405 ;
+      \$3261  = \mac_wmux2_s0$1405 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_wmux3_s0$1563 ;
+    \$3262  = \mac_wmux3_s0$1563 ;
     if (stall_adv10) begin
-      \$3242  = \mac_wmux2_s0$1412 ;
+      \$3262  = \mac_wmux2_s0$1412 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_wmux3_s0$1566 ;
+    \$3263  = \mac_wmux3_s0$1566 ;
     if (stall_adv10) begin
-      \$3243  = \mac_wmux2_s0$1414 ;
+      \$3263  = \mac_wmux2_s0$1414 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_wmux3_s0$1569 ;
+    \$3264  = \mac_wmux3_s0$1569 ;
     if (stall_adv10) begin
-      \$3244  = \mac_wmux2_s0$1416 ;
+      \$3264  = \mac_wmux2_s0$1416 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_wmux3_s0$1572 ;
+    \$3265  = \mac_wmux3_s0$1572 ;
     if (stall_adv10) begin
-      \$3245  = \mac_wmux2_s0$1418 ;
+      \$3265  = \mac_wmux2_s0$1418 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_wmux3_s0$1752 ;
+    \$3266  = \mac_wmux3_s0$1760 ;
     if (stall_adv10) begin
-      \$3246  = \mac_wmux2_s0$1742 ;
+      \$3266  = \mac_wmux2_s0$1750 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_wmux3_s0$1753 ;
+    \$3267  = \mac_wmux3_s0$1761 ;
     if (stall_adv10) begin
-      \$3247  = \mac_wmux2_s0$1743 ;
+      \$3267  = \mac_wmux2_s0$1751 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_wmux3_s0$1754 ;
+    \$3268  = \mac_wmux3_s0$1762 ;
     if (stall_adv10) begin
-      \$3248  = \mac_wmux2_s0$1744 ;
+      \$3268  = \mac_wmux2_s0$1752 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_wmux3_s0$1755 ;
+    \$3269  = \mac_wmux3_s0$1763 ;
     if (stall_adv10) begin
-      \$3249  = \mac_wmux2_s0$1745 ;
+      \$3269  = \mac_wmux2_s0$1753 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_wmux3_s0$1756 ;
+    \$3270  = \mac_wmux3_s0$1764 ;
     if (stall_adv10) begin
-      \$3250  = \mac_wmux2_s0$1746 ;
+      \$3270  = \mac_wmux2_s0$1754 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_wmux3_s0$1757 ;
+    \$3271  = \mac_wmux3_s0$1765 ;
     if (stall_adv10) begin
-      \$3251  = \mac_wmux2_s0$1747 ;
+      \$3271  = \mac_wmux2_s0$1755 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_wmux3_s0$1758 ;
+    \$3272  = \mac_wmux3_s0$1766 ;
     if (stall_adv10) begin
-      \$3252  = \mac_wmux2_s0$1748 ;
+      \$3272  = \mac_wmux2_s0$1756 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_wmux3_s0$1759 ;
+    \$3273  = \mac_wmux3_s0$1767 ;
     if (stall_adv10) begin
-      \$3253  = \mac_wmux2_s0$1749 ;
+      \$3273  = \mac_wmux2_s0$1757 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_wmux3_s0$1760 ;
+    \$3274  = \mac_wmux3_s0$1768 ;
     if (stall_adv10) begin
-      \$3254  = \mac_wmux2_s0$1750 ;
+      \$3274  = \mac_wmux2_s0$1758 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = mac_wmux3_valid_s0;
+    \$3275  = mac_wmux3_valid_s0;
     if (stall_adv10) begin
-      \$3255  = mac_wmux2_valid_s0;
+      \$3275  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$3255  = 1'h0;
+      \$3275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = mac_pre_s0;
+    \$3276  = mac_pre_s0;
     if (stall_adv11) begin
-      \$3256  = \mac_wmux3_s0$1752 ;
+      \$3276  = \mac_wmux3_s0$1760 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_pre_s0$1763 ;
+    \$3277  = \mac_pre_s0$1771 ;
     if (stall_adv11) begin
-      \$3257  = \mac_wmux3_s0$1753 ;
+      \$3277  = \mac_wmux3_s0$1761 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_pre_s0$1764 ;
+    \$3278  = \mac_pre_s0$1772 ;
     if (stall_adv11) begin
-      \$3258  = \mac_wmux3_s0$1754 ;
+      \$3278  = \mac_wmux3_s0$1762 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_pre_s0$1765 ;
+    \$3279  = \mac_pre_s0$1773 ;
     if (stall_adv11) begin
-      \$3259  = \mac_wmux3_s0$1755 ;
+      \$3279  = \mac_wmux3_s0$1763 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_pre_s0$1766 ;
+    \$3280  = \mac_pre_s0$1774 ;
     if (stall_adv11) begin
-      \$3260  = \mac_wmux3_s0$1756 ;
+      \$3280  = \mac_wmux3_s0$1764 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_pre_s0$1767 ;
+    \$3281  = \mac_pre_s0$1775 ;
     if (stall_adv11) begin
-      \$3261  = \mac_wmux3_s0$1757 ;
+      \$3281  = \mac_wmux3_s0$1765 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_pre_s0$1768 ;
+    \$3282  = \mac_pre_s0$1776 ;
     if (stall_adv11) begin
-      \$3262  = \mac_wmux3_s0$1758 ;
+      \$3282  = \mac_wmux3_s0$1766 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_pre_s0$1769 ;
+    \$3283  = \mac_pre_s0$1777 ;
     if (stall_adv11) begin
-      \$3263  = \mac_wmux3_s0$1759 ;
+      \$3283  = \mac_wmux3_s0$1767 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_pre_s0$1770 ;
+    \$3284  = \mac_pre_s0$1778 ;
     if (stall_adv11) begin
-      \$3264  = mac_wmux_s3_w0_0;
+      \$3284  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_pre_s0$1771 ;
+    \$3285  = \mac_pre_s0$1779 ;
     if (stall_adv11) begin
-      \$3265  = mac_wmux_s3_w0_1;
+      \$3285  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_pre_s0$1772 ;
+    \$3286  = \mac_pre_s0$1780 ;
     if (stall_adv11) begin
-      \$3266  = mac_wmux_s3_w0_2;
+      \$3286  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_pre_s0$1773 ;
+    \$3287  = \mac_pre_s0$1781 ;
     if (stall_adv11) begin
-      \$3267  = mac_wmux_s3_w0_3;
+      \$3287  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_pre_s0$1774 ;
+    \$3288  = \mac_pre_s0$1782 ;
     if (stall_adv11) begin
-      \$3268  = mac_wmux_s3_w0_4;
+      \$3288  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_pre_s0$1775 ;
+    \$3289  = \mac_pre_s0$1783 ;
     if (stall_adv11) begin
-      \$3269  = mac_wmux_s3_w0_5;
+      \$3289  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_pre_s0$1776 ;
+    \$3290  = \mac_pre_s0$1784 ;
     if (stall_adv11) begin
-      \$3270  = mac_wmux_s3_w0_6;
+      \$3290  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_pre_s0$1777 ;
+    \$3291  = \mac_pre_s0$1785 ;
     if (stall_adv11) begin
-      \$3271  = mac_wmux_s3_w0_7;
+      \$3291  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_pre_s0$1778 ;
+    \$3292  = \mac_pre_s0$1786 ;
     if (stall_adv11) begin
-      \$3272  = mac_wmux_s3_w1_0;
+      \$3292  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_pre_s0$1779 ;
+    \$3293  = \mac_pre_s0$1787 ;
     if (stall_adv11) begin
-      \$3273  = mac_wmux_s3_w1_1;
+      \$3293  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_pre_s0$1780 ;
+    \$3294  = \mac_pre_s0$1788 ;
     if (stall_adv11) begin
-      \$3274  = mac_wmux_s3_w1_2;
+      \$3294  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = \mac_pre_s0$1781 ;
+    \$3295  = \mac_pre_s0$1789 ;
     if (stall_adv11) begin
-      \$3275  = mac_wmux_s3_w1_3;
+      \$3295  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_pre_s0$1782 ;
+    \$3296  = \mac_pre_s0$1790 ;
     if (stall_adv11) begin
-      \$3276  = mac_wmux_s3_w1_4;
+      \$3296  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_pre_s0$1783 ;
+    \$3297  = \mac_pre_s0$1791 ;
     if (stall_adv11) begin
-      \$3277  = mac_wmux_s3_w1_5;
+      \$3297  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_pre_s0$1784 ;
+    \$3298  = \mac_pre_s0$1792 ;
     if (stall_adv11) begin
-      \$3278  = mac_wmux_s3_w1_6;
+      \$3298  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = \mac_pre_s0$1785 ;
+    \$3299  = \mac_pre_s0$1793 ;
     if (stall_adv11) begin
-      \$3279  = mac_wmux_s3_w1_7;
+      \$3299  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = \mac_pre_s0$1786 ;
+    \$3300  = \mac_pre_s0$1794 ;
     if (stall_adv11) begin
-      \$3280  = mac_wmux_s3_w2_0;
+      \$3300  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = \mac_pre_s0$1787 ;
+    \$3301  = \mac_pre_s0$1795 ;
     if (stall_adv11) begin
-      \$3281  = mac_wmux_s3_w2_1;
+      \$3301  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = \mac_pre_s0$1788 ;
+    \$3302  = \mac_pre_s0$1796 ;
     if (stall_adv11) begin
-      \$3282  = mac_wmux_s3_w2_2;
+      \$3302  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = \mac_pre_s0$1789 ;
+    \$3303  = \mac_pre_s0$1797 ;
     if (stall_adv11) begin
-      \$3283  = mac_wmux_s3_w2_3;
+      \$3303  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = \mac_pre_s0$1790 ;
+    \$3304  = \mac_pre_s0$1798 ;
     if (stall_adv11) begin
-      \$3284  = mac_wmux_s3_w2_4;
+      \$3304  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = \mac_pre_s0$1791 ;
+    \$3305  = \mac_pre_s0$1799 ;
     if (stall_adv11) begin
-      \$3285  = mac_wmux_s3_w2_5;
+      \$3305  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = \mac_pre_s0$1792 ;
+    \$3306  = \mac_pre_s0$1800 ;
     if (stall_adv11) begin
-      \$3286  = mac_wmux_s3_w2_6;
+      \$3306  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = \mac_pre_s0$1793 ;
+    \$3307  = \mac_pre_s0$1801 ;
     if (stall_adv11) begin
-      \$3287  = mac_wmux_s3_w2_7;
+      \$3307  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = \mac_pre_s0$1794 ;
+    \$3308  = \mac_pre_s0$1802 ;
     if (stall_adv11) begin
-      \$3288  = mac_wmux_s3_w3_0;
+      \$3308  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = \mac_pre_s0$1795 ;
+    \$3309  = \mac_pre_s0$1803 ;
     if (stall_adv11) begin
-      \$3289  = mac_wmux_s3_w3_1;
+      \$3309  = mac_wmux_s3_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = \mac_pre_s0$1796 ;
+    \$3310  = \mac_pre_s0$1804 ;
     if (stall_adv11) begin
-      \$3290  = mac_wmux_s3_w3_2;
+      \$3310  = mac_wmux_s3_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = \mac_pre_s0$1797 ;
+    \$3311  = \mac_pre_s0$1805 ;
     if (stall_adv11) begin
-      \$3291  = mac_wmux_s3_w3_3;
+      \$3311  = mac_wmux_s3_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = \mac_pre_s0$1798 ;
+    \$3312  = \mac_pre_s0$1806 ;
     if (stall_adv11) begin
-      \$3292  = mac_wmux_s3_w3_4;
+      \$3312  = mac_wmux_s3_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = \mac_pre_s0$1799 ;
+    \$3313  = \mac_pre_s0$1807 ;
     if (stall_adv11) begin
-      \$3293  = mac_wmux_s3_w3_5;
+      \$3313  = mac_wmux_s3_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = \mac_pre_s0$1800 ;
+    \$3314  = \mac_pre_s0$1808 ;
     if (stall_adv11) begin
-      \$3294  = mac_wmux_s3_w3_6;
+      \$3314  = mac_wmux_s3_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = \mac_pre_s0$1801 ;
+    \$3315  = \mac_pre_s0$1809 ;
     if (stall_adv11) begin
-      \$3295  = mac_wmux_s3_w3_7;
+      \$3315  = mac_wmux_s3_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = \mac_pre_s0$1802 ;
+    \$3316  = \mac_pre_s0$1810 ;
     if (stall_adv11) begin
-      \$3296  = \mac_wmux3_s0$1760 ;
+      \$3316  = \mac_wmux3_s0$1768 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = mac_pre_valid_s0;
+    \$3317  = mac_pre_valid_s0;
     if (stall_adv11) begin
-      \$3297  = mac_wmux3_valid_s0;
+      \$3317  = mac_wmux3_valid_s0;
     end
     if (rst) begin
-      \$3297  = 1'h0;
+      \$3317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = mac_dspin_s0;
+    \$3318  = mac_dspin_s0;
     if (stall_adv12) begin
-      \$3298  = \mac_pre_s0$1802 ;
+      \$3318  = \mac_pre_s0$1810 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = mac_dspin_valid_s0;
+    \$3319  = mac_dspin_valid_s0;
     if (stall_adv12) begin
-      \$3299  = mac_pre_valid_s0;
+      \$3319  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3299  = 1'h0;
+      \$3319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = mac_mul_s0;
+    \$3320  = mac_mul_s0;
     if (stall_adv13) begin
-      \$3300  = mac_prod0_0;
+      \$3320  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = \mac_mul_s0$1581 ;
+    \$3321  = \mac_mul_s0$1581 ;
     if (stall_adv13) begin
-      \$3301  = mac_prod0_1;
+      \$3321  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = \mac_mul_s0$1583 ;
+    \$3322  = \mac_mul_s0$1583 ;
     if (stall_adv13) begin
-      \$3302  = mac_prod0_2;
+      \$3322  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3303  = \mac_mul_s0$1584 ;
+    \$3323  = \mac_mul_s0$1584 ;
     if (stall_adv13) begin
-      \$3303  = mac_prod0_3;
+      \$3323  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = \mac_mul_s0$1586 ;
+    \$3324  = \mac_mul_s0$1586 ;
     if (stall_adv13) begin
-      \$3304  = mac_prod0_4;
+      \$3324  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = \mac_mul_s0$1587 ;
+    \$3325  = \mac_mul_s0$1587 ;
     if (stall_adv13) begin
-      \$3305  = mac_prod0_5;
+      \$3325  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = \mac_mul_s0$1589 ;
+    \$3326  = \mac_mul_s0$1589 ;
     if (stall_adv13) begin
-      \$3306  = mac_prod0_6;
+      \$3326  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = \mac_mul_s0$1590 ;
+    \$3327  = \mac_mul_s0$1590 ;
     if (stall_adv13) begin
-      \$3307  = mac_prod0_7;
+      \$3327  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = \mac_mul_s0$1592 ;
+    \$3328  = \mac_mul_s0$1592 ;
     if (stall_adv13) begin
-      \$3308  = mac_prod1_0;
+      \$3328  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3309  = \mac_mul_s0$1593 ;
+    \$3329  = \mac_mul_s0$1593 ;
     if (stall_adv13) begin
-      \$3309  = mac_prod1_1;
+      \$3329  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3310  = \mac_mul_s0$1595 ;
+    \$3330  = \mac_mul_s0$1595 ;
     if (stall_adv13) begin
-      \$3310  = mac_prod1_2;
+      \$3330  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3311  = \mac_mul_s0$1596 ;
+    \$3331  = \mac_mul_s0$1596 ;
     if (stall_adv13) begin
-      \$3311  = mac_prod1_3;
+      \$3331  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3312  = \mac_mul_s0$1598 ;
+    \$3332  = \mac_mul_s0$1598 ;
     if (stall_adv13) begin
-      \$3312  = mac_prod1_4;
+      \$3332  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = \mac_mul_s0$1599 ;
+    \$3333  = \mac_mul_s0$1599 ;
     if (stall_adv13) begin
-      \$3313  = mac_prod1_5;
+      \$3333  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = \mac_mul_s0$1601 ;
+    \$3334  = \mac_mul_s0$1601 ;
     if (stall_adv13) begin
-      \$3314  = mac_prod1_6;
+      \$3334  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = \mac_mul_s0$1602 ;
+    \$3335  = \mac_mul_s0$1602 ;
     if (stall_adv13) begin
-      \$3315  = mac_prod1_7;
+      \$3335  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = \mac_mul_s0$1604 ;
+    \$3336  = \mac_mul_s0$1604 ;
     if (stall_adv13) begin
-      \$3316  = mac_prod2_0;
+      \$3336  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = \mac_mul_s0$1605 ;
+    \$3337  = \mac_mul_s0$1605 ;
     if (stall_adv13) begin
-      \$3317  = mac_prod2_1;
+      \$3337  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = \mac_mul_s0$1607 ;
+    \$3338  = \mac_mul_s0$1607 ;
     if (stall_adv13) begin
-      \$3318  = mac_prod2_2;
+      \$3338  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = \mac_mul_s0$1608 ;
+    \$3339  = \mac_mul_s0$1608 ;
     if (stall_adv13) begin
-      \$3319  = mac_prod2_3;
+      \$3339  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = \mac_mul_s0$1610 ;
+    \$3340  = \mac_mul_s0$1610 ;
     if (stall_adv13) begin
-      \$3320  = mac_prod2_4;
+      \$3340  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = \mac_mul_s0$1611 ;
+    \$3341  = \mac_mul_s0$1611 ;
     if (stall_adv13) begin
-      \$3321  = mac_prod2_5;
+      \$3341  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = \mac_mul_s0$1613 ;
+    \$3342  = \mac_mul_s0$1613 ;
     if (stall_adv13) begin
-      \$3322  = mac_prod2_6;
+      \$3342  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = \mac_mul_s0$1614 ;
+    \$3343  = \mac_mul_s0$1614 ;
     if (stall_adv13) begin
-      \$3323  = mac_prod2_7;
+      \$3343  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = \mac_mul_s0$1616 ;
+    \$3344  = \mac_mul_s0$1616 ;
     if (stall_adv13) begin
-      \$3324  = mac_prod3_0;
+      \$3344  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = \mac_mul_s0$1617 ;
+    \$3345  = \mac_mul_s0$1617 ;
     if (stall_adv13) begin
-      \$3325  = mac_prod3_1;
+      \$3345  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = \mac_mul_s0$1619 ;
+    \$3346  = \mac_mul_s0$1619 ;
     if (stall_adv13) begin
-      \$3326  = mac_prod3_2;
+      \$3346  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = \mac_mul_s0$1620 ;
+    \$3347  = \mac_mul_s0$1620 ;
     if (stall_adv13) begin
-      \$3327  = mac_prod3_3;
+      \$3347  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = \mac_mul_s0$1622 ;
+    \$3348  = \mac_mul_s0$1622 ;
     if (stall_adv13) begin
-      \$3328  = mac_prod3_4;
+      \$3348  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = \mac_mul_s0$1623 ;
+    \$3349  = \mac_mul_s0$1623 ;
     if (stall_adv13) begin
-      \$3329  = mac_prod3_5;
+      \$3349  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = \mac_mul_s0$1625 ;
+    \$3350  = \mac_mul_s0$1625 ;
     if (stall_adv13) begin
-      \$3330  = mac_prod3_6;
+      \$3350  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3331  = \mac_mul_s0$1626 ;
+    \$3351  = \mac_mul_s0$1626 ;
     if (stall_adv13) begin
-      \$3331  = mac_prod3_7;
+      \$3351  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3332  = \mac_mul_s0$1838 ;
+    \$3352  = \mac_mul_s0$1846 ;
     if (stall_adv13) begin
-      \$3332  = mac_dspin_s0;
+      \$3352  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3333  = mac_mul_valid_s0;
+    \$3353  = mac_mul_valid_s0;
     if (stall_adv13) begin
-      \$3333  = mac_dspin_valid_s0;
+      \$3353  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3333  = 1'h0;
+      \$3353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3334  = mac_add0_s0;
+    \$3354  = mac_add0_s0;
     if (stall_adv14) begin
-      \$3334  = mac0_sum0_p0;
+      \$3354  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3335  = \mac_add0_s0$1631 ;
+    \$3355  = \mac_add0_s0$1631 ;
     if (stall_adv14) begin
-      \$3335  = mac0_sum0_p1;
+      \$3355  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3336  = \mac_add0_s0$1633 ;
+    \$3356  = \mac_add0_s0$1633 ;
     if (stall_adv14) begin
-      \$3336  = mac0_sum0_p2;
+      \$3356  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3337  = \mac_add0_s0$1634 ;
+    \$3357  = \mac_add0_s0$1634 ;
     if (stall_adv14) begin
-      \$3337  = mac0_sum0_p3;
+      \$3357  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3338  = \mac_add0_s0$1636 ;
+    \$3358  = \mac_add0_s0$1636 ;
     if (stall_adv14) begin
-      \$3338  = mac1_sum0_p0;
+      \$3358  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3339  = \mac_add0_s0$1637 ;
+    \$3359  = \mac_add0_s0$1637 ;
     if (stall_adv14) begin
-      \$3339  = mac1_sum0_p1;
+      \$3359  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3340  = \mac_add0_s0$1639 ;
+    \$3360  = \mac_add0_s0$1639 ;
     if (stall_adv14) begin
-      \$3340  = mac1_sum0_p2;
+      \$3360  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3341  = \mac_add0_s0$1640 ;
+    \$3361  = \mac_add0_s0$1640 ;
     if (stall_adv14) begin
-      \$3341  = mac1_sum0_p3;
+      \$3361  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3342  = \mac_add0_s0$1642 ;
+    \$3362  = \mac_add0_s0$1642 ;
     if (stall_adv14) begin
-      \$3342  = mac2_sum0_p0;
+      \$3362  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3343  = \mac_add0_s0$1643 ;
+    \$3363  = \mac_add0_s0$1643 ;
     if (stall_adv14) begin
-      \$3343  = mac2_sum0_p1;
+      \$3363  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3344  = \mac_add0_s0$1645 ;
+    \$3364  = \mac_add0_s0$1645 ;
     if (stall_adv14) begin
-      \$3344  = mac2_sum0_p2;
+      \$3364  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3345  = \mac_add0_s0$1646 ;
+    \$3365  = \mac_add0_s0$1646 ;
     if (stall_adv14) begin
-      \$3345  = mac2_sum0_p3;
+      \$3365  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3346  = \mac_add0_s0$1648 ;
+    \$3366  = \mac_add0_s0$1648 ;
     if (stall_adv14) begin
-      \$3346  = mac3_sum0_p0;
+      \$3366  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3347  = \mac_add0_s0$1649 ;
+    \$3367  = \mac_add0_s0$1649 ;
     if (stall_adv14) begin
-      \$3347  = mac3_sum0_p1;
+      \$3367  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3348  = \mac_add0_s0$1651 ;
+    \$3368  = \mac_add0_s0$1651 ;
     if (stall_adv14) begin
-      \$3348  = mac3_sum0_p2;
+      \$3368  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3349  = \mac_add0_s0$1652 ;
+    \$3369  = \mac_add0_s0$1652 ;
     if (stall_adv14) begin
-      \$3349  = mac3_sum0_p3;
+      \$3369  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3350  = \mac_add0_s0$1840 ;
+    \$3370  = \mac_add0_s0$1848 ;
     if (stall_adv14) begin
-      \$3350  = \mac_mul_s0$1838 ;
+      \$3370  = \mac_mul_s0$1846 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3351  = mac_add0_valid_s0;
+    \$3371  = mac_add0_valid_s0;
     if (stall_adv14) begin
-      \$3351  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$3351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3352  = mac_add1_s0;
-    if (stall_adv15) begin
-      \$3352  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3353  = \mac_add1_s0$1657 ;
-    if (stall_adv15) begin
-      \$3353  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3354  = \mac_add1_s0$1659 ;
-    if (stall_adv15) begin
-      \$3354  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3355  = \mac_add1_s0$1660 ;
-    if (stall_adv15) begin
-      \$3355  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3356  = \mac_add1_s0$1662 ;
-    if (stall_adv15) begin
-      \$3356  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3357  = \mac_add1_s0$1663 ;
-    if (stall_adv15) begin
-      \$3357  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3358  = \mac_add1_s0$1665 ;
-    if (stall_adv15) begin
-      \$3358  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3359  = \mac_add1_s0$1666 ;
-    if (stall_adv15) begin
-      \$3359  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3360  = \mac_add1_s0$1842 ;
-    if (stall_adv15) begin
-      \$3360  = \mac_add0_s0$1840 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3361  = mac_add1_valid_s0;
-    if (stall_adv15) begin
-      \$3361  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$3361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3362  = mac_add2_s0;
-    if (stall_adv16) begin
-      \$3362  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3363  = \mac_add2_s0$1682 ;
-    if (stall_adv16) begin
-      \$3363  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3364  = \mac_add2_s0$1685 ;
-    if (stall_adv16) begin
-      \$3364  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3365  = \mac_add2_s0$1688 ;
-    if (stall_adv16) begin
-      \$3365  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3366  = \mac_add2_s0$1844 ;
-    if (stall_adv16) begin
-      \$3366  = \mac_add1_s0$1842 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3367  = mac_add2_valid_s0;
-    if (stall_adv16) begin
-      \$3367  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3368  = o__valid;
-    if (i__ready) begin
-      \$3368  = \$2615 ;
-    end
-    if (rst) begin
-      \$3368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3369  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3369  = \$2616 ;
-    end
-    if (rst) begin
-      \$3369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3370  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3370  = \$2617 ;
-    end
-    if (rst) begin
-      \$3370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3371  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3371  = \$2618 ;
+      \$3371  = mac_mul_valid_s0;
     end
     if (rst) begin
       \$3371  = 1'h0;
@@ -15920,99 +15826,72 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3372  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3372  = \$2619 ;
-    end
-    if (rst) begin
-      \$3372  = 1'h0;
+    \$3372  = mac_add1_s0;
+    if (stall_adv15) begin
+      \$3372  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3373  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3373  = \$2620 ;
-    end
-    if (rst) begin
-      \$3373  = 1'h0;
+    \$3373  = \mac_add1_s0$1657 ;
+    if (stall_adv15) begin
+      \$3373  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3374  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3374  = \$2621 ;
-    end
-    if (rst) begin
-      \$3374  = 1'h0;
+    \$3374  = \mac_add1_s0$1659 ;
+    if (stall_adv15) begin
+      \$3374  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3375  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3375  = \$2622 ;
-    end
-    if (rst) begin
-      \$3375  = 1'h0;
+    \$3375  = \mac_add1_s0$1660 ;
+    if (stall_adv15) begin
+      \$3375  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3376  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3376  = \$2623 ;
-    end
-    if (rst) begin
-      \$3376  = 1'h0;
+    \$3376  = \mac_add1_s0$1662 ;
+    if (stall_adv15) begin
+      \$3376  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3377  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3377  = \$2624 ;
-    end
-    if (rst) begin
-      \$3377  = 1'h0;
+    \$3377  = \mac_add1_s0$1663 ;
+    if (stall_adv15) begin
+      \$3377  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3378  = \$2625 ;
-    end
-    if (rst) begin
-      \$3378  = 1'h0;
+    \$3378  = \mac_add1_s0$1665 ;
+    if (stall_adv15) begin
+      \$3378  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3379  = \$2626 ;
-    end
-    if (rst) begin
-      \$3379  = 1'h0;
+    \$3379  = \mac_add1_s0$1666 ;
+    if (stall_adv15) begin
+      \$3379  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3380  = \$2627 ;
-    end
-    if (rst) begin
-      \$3380  = 1'h0;
+    \$3380  = \mac_add1_s0$1850 ;
+    if (stall_adv15) begin
+      \$3380  = \mac_add0_s0$1848 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3381  = \$2628 ;
+    \$3381  = mac_add1_valid_s0;
+    if (stall_adv15) begin
+      \$3381  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$3381  = 1'h0;
@@ -16020,59 +15899,44 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3382  = \$2629 ;
-    end
-    if (rst) begin
-      \$3382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3383  = \$2630 ;
-    end
-    if (rst) begin
-      \$3383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3384  = \$2631 ;
-    end
-    if (rst) begin
-      \$3384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = stall_adv16_valid;
+    \$3382  = mac_add2_s0;
     if (stall_adv16) begin
-      \$3385  = \$2632 ;
-    end
-    if (rst) begin
-      \$3385  = 1'h0;
+      \$3382  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3386  = \$2633 ;
-    end
-    if (rst) begin
-      \$3386  = 1'h0;
+    \$3383  = \mac_add2_s0$1690 ;
+    if (stall_adv16) begin
+      \$3383  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3387  = \$2634 ;
+    \$3384  = \mac_add2_s0$1693 ;
+    if (stall_adv16) begin
+      \$3384  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3385  = \mac_add2_s0$1696 ;
+    if (stall_adv16) begin
+      \$3385  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3386  = \mac_add2_s0$1852 ;
+    if (stall_adv16) begin
+      \$3386  = \mac_add1_s0$1850 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3387  = mac_add2_valid_s0;
+    if (stall_adv16) begin
+      \$3387  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3387  = 1'h0;
@@ -16080,9 +15944,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3388  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3388  = \$2635 ;
+    \$3388  = o__valid;
+    if (i__ready) begin
+      \$3388  = \$2619 ;
     end
     if (rst) begin
       \$3388  = 1'h0;
@@ -16090,9 +15954,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3389  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3389  = \$2636 ;
+    \$3389  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3389  = \$2620 ;
     end
     if (rst) begin
       \$3389  = 1'h0;
@@ -16100,98 +15964,310 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3390  = mac_acc0_out;
-    if (\$2637 ) begin
-      if (\mac_add2_s0$1844 ) begin
-        \$3390  = \$2595 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3391  = mac_acc0;
-    if (\$2637 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1844 ) begin
-        \$3391  = 32'd0;
-      end else begin
-        \$3391  = \$2595 [31:0];
-      end
+    \$3390  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3390  = \$2621 ;
     end
     if (rst) begin
-      \$3391  = 32'd0;
+      \$3390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3392  = mac_acc1_out;
-    if (\$2638 ) begin
-      if (\mac_add2_s0$1844 ) begin
-        \$3392  = \$2596 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3393  = mac_acc1;
-    if (\$2638 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1844 ) begin
-        \$3393  = 32'd0;
-      end else begin
-        \$3393  = \$2596 [31:0];
-      end
+    \$3391  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3391  = \$2622 ;
     end
     if (rst) begin
-      \$3393  = 32'd0;
+      \$3391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3394  = mac_acc2_out;
-    if (\$2639 ) begin
-      if (\mac_add2_s0$1844 ) begin
-        \$3394  = \$2597 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3395  = mac_acc2;
-    if (\$2639 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1844 ) begin
-        \$3395  = 32'd0;
-      end else begin
-        \$3395  = \$2597 [31:0];
-      end
+    \$3392  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3392  = \$2623 ;
     end
     if (rst) begin
-      \$3395  = 32'd0;
+      \$3392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3396  = mac_acc3_out;
-    if (\$2640 ) begin
-      if (\mac_add2_s0$1844 ) begin
-        \$3396  = \$2598 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3397  = mac_acc3;
-    if (\$2640 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1844 ) begin
-        \$3397  = 32'd0;
-      end else begin
-        \$3397  = \$2598 [31:0];
-      end
+    \$3393  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3393  = \$2624 ;
     end
     if (rst) begin
-      \$3397  = 32'd0;
+      \$3393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3394  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3394  = \$2625 ;
+    end
+    if (rst) begin
+      \$3394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3395  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3395  = \$2626 ;
+    end
+    if (rst) begin
+      \$3395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3396  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3396  = \$2627 ;
+    end
+    if (rst) begin
+      \$3396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3397  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3397  = \$2628 ;
+    end
+    if (rst) begin
+      \$3397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3398  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3398  = \$2629 ;
+    end
+    if (rst) begin
+      \$3398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3399  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3399  = \$2630 ;
+    end
+    if (rst) begin
+      \$3399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3400  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3400  = \$2631 ;
+    end
+    if (rst) begin
+      \$3400  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3401  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3401  = \$2632 ;
+    end
+    if (rst) begin
+      \$3401  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3402  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3402  = \$2633 ;
+    end
+    if (rst) begin
+      \$3402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3403  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3403  = \$2634 ;
+    end
+    if (rst) begin
+      \$3403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3404  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3404  = \$2635 ;
+    end
+    if (rst) begin
+      \$3404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3405  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3405  = \$2636 ;
+    end
+    if (rst) begin
+      \$3405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3406  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3406  = \$2637 ;
+    end
+    if (rst) begin
+      \$3406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3407  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3407  = \$2638 ;
+    end
+    if (rst) begin
+      \$3407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3408  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3408  = \$2639 ;
+    end
+    if (rst) begin
+      \$3408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3409  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3409  = \$2640 ;
+    end
+    if (rst) begin
+      \$3409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3410  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3410  = \$2641 ;
+    end
+    if (rst) begin
+      \$3410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3411  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3411  = \$2642 ;
+    end
+    if (rst) begin
+      \$3411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3412  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3412  = \$2643 ;
+    end
+    if (rst) begin
+      \$3412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3413  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3413  = \$2644 ;
+    end
+    if (rst) begin
+      \$3413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3414  = mac_acc0;
+    if (\$2645 ) begin
+      \$3414  = \$2646 ;
+    end
+    if (rst) begin
+      \$3414  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3415  = mac_acc0_out;
+    if (\$2648 ) begin
+      \$3415  = \$2599 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3416  = mac_acc1;
+    if (\$2649 ) begin
+      \$3416  = \$2650 ;
+    end
+    if (rst) begin
+      \$3416  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3417  = mac_acc1_out;
+    if (\$2652 ) begin
+      \$3417  = \$2600 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3418  = mac_acc2;
+    if (\$2653 ) begin
+      \$3418  = \$2654 ;
+    end
+    if (rst) begin
+      \$3418  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3419  = mac_acc2_out;
+    if (\$2656 ) begin
+      \$3419  = \$2601 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3420  = mac_acc3;
+    if (\$2657 ) begin
+      \$3420  = \$2658 ;
+    end
+    if (rst) begin
+      \$3420  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3421  = mac_acc3_out;
+    if (\$2660 ) begin
+      \$3421  = \$2602 [31:0];
     end
   end
   assign advance = i__ready;
@@ -16262,10 +16338,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
   assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
   assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
-  assign mac_acc0_next = \$2595 [31:0];
-  assign mac_acc1_next = \$2596 [31:0];
-  assign mac_acc2_next = \$2597 [31:0];
-  assign mac_acc3_next = \$2598 [31:0];
+  assign mac_acc0_next = \$2599 [31:0];
+  assign mac_acc1_next = \$2600 [31:0];
+  assign mac_acc2_next = \$2601 [31:0];
+  assign mac_acc3_next = \$2602 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

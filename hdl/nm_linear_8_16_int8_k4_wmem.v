@@ -1901,24 +1901,24 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2703 ;
   wire \$2704 ;
   wire \$2705 ;
-  wire [32:0] \$2706 ;
-  wire [32:0] \$2707 ;
-  wire [32:0] \$2708 ;
-  wire [32:0] \$2709 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
+  wire \$2709 ;
   wire \$271 ;
-  wire [4:0] \$2710 ;
-  wire [4:0] \$2711 ;
-  wire \$2712 ;
-  wire \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
+  wire [32:0] \$2710 ;
+  wire [32:0] \$2711 ;
+  wire [32:0] \$2712 ;
+  wire [32:0] \$2713 ;
+  wire [4:0] \$2714 ;
+  wire [4:0] \$2715 ;
   wire \$2716 ;
-  wire [6:0] \$2717 ;
+  wire \$2717 ;
   wire \$2718 ;
   wire \$2719 ;
   wire \$272 ;
   wire \$2720 ;
-  wire \$2721 ;
+  wire [6:0] \$2721 ;
   wire \$2722 ;
   wire \$2723 ;
   wire \$2724 ;
@@ -1948,46 +1948,46 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2746 ;
   wire \$2747 ;
   wire \$2748 ;
-  reg [7:0] \$2749 ;
+  wire \$2749 ;
   wire \$275 ;
-  reg [7:0] \$2750 ;
-  reg [7:0] \$2751 ;
-  reg [7:0] \$2752 ;
-  reg [7:0] \$2753 ;
-  reg [7:0] \$2754 ;
-  reg [7:0] \$2755 ;
-  reg [7:0] \$2756 ;
-  reg [7:0] \$2757 ;
-  reg [7:0] \$2758 ;
-  reg [7:0] \$2759 ;
+  wire \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire [31:0] \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire [31:0] \$2758 ;
+  wire \$2759 ;
   wire \$276 ;
-  reg [7:0] \$2760 ;
-  reg [7:0] \$2761 ;
-  reg [7:0] \$2762 ;
-  reg [7:0] \$2763 ;
-  reg [7:0] \$2764 ;
-  reg \$2765 ;
-  reg \$2766 ;
-  reg \$2767 ;
-  reg \$2768 ;
-  reg \$2769 ;
+  wire \$2760 ;
+  wire \$2761 ;
+  wire [31:0] \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire [31:0] \$2766 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  reg [7:0] \$2769 ;
   wire \$277 ;
-  reg \$2770 ;
-  reg \$2771 ;
-  reg \$2772 ;
-  reg \$2773 ;
-  reg \$2774 ;
-  reg \$2775 ;
-  reg \$2776 ;
-  reg \$2777 ;
-  reg \$2778 ;
-  reg \$2779 ;
+  reg [7:0] \$2770 ;
+  reg [7:0] \$2771 ;
+  reg [7:0] \$2772 ;
+  reg [7:0] \$2773 ;
+  reg [7:0] \$2774 ;
+  reg [7:0] \$2775 ;
+  reg [7:0] \$2776 ;
+  reg [7:0] \$2777 ;
+  reg [7:0] \$2778 ;
+  reg [7:0] \$2779 ;
   wire \$278 ;
-  reg \$2780 ;
-  reg \$2781 ;
-  reg \$2782 ;
-  reg \$2783 ;
-  reg \$2784 ;
+  reg [7:0] \$2780 ;
+  reg [7:0] \$2781 ;
+  reg [7:0] \$2782 ;
+  reg [7:0] \$2783 ;
+  reg [7:0] \$2784 ;
   reg \$2785 ;
   reg \$2786 ;
   reg \$2787 ;
@@ -2146,39 +2146,39 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$2924 ;
   reg \$2925 ;
   reg \$2926 ;
-  reg [15:0] \$2927 ;
+  reg \$2927 ;
   reg \$2928 ;
-  reg [15:0] \$2929 ;
+  reg \$2929 ;
   wire \$293 ;
   reg \$2930 ;
-  reg [1:0] \$2931 ;
-  reg [1:0] \$2932 ;
-  reg [2:0] \$2933 ;
-  reg [2:0] \$2934 ;
-  reg [2:0] \$2935 ;
-  reg [2:0] \$2936 ;
-  reg [3:0] \$2937 ;
-  reg [3:0] \$2938 ;
-  reg [3:0] \$2939 ;
+  reg \$2931 ;
+  reg \$2932 ;
+  reg \$2933 ;
+  reg \$2934 ;
+  reg \$2935 ;
+  reg \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg \$2939 ;
   wire \$294 ;
-  reg [3:0] \$2940 ;
-  reg [3:0] \$2941 ;
-  reg [3:0] \$2942 ;
-  reg [3:0] \$2943 ;
-  reg [3:0] \$2944 ;
+  reg \$2940 ;
+  reg \$2941 ;
+  reg \$2942 ;
+  reg \$2943 ;
+  reg \$2944 ;
   reg \$2945 ;
-  reg [3:0] \$2946 ;
-  reg [3:0] \$2947 ;
-  reg [15:0] \$2948 ;
-  reg [7:0] \$2949 ;
+  reg \$2946 ;
+  reg [15:0] \$2947 ;
+  reg \$2948 ;
+  reg [15:0] \$2949 ;
   wire \$295 ;
-  reg [7:0] \$2950 ;
-  reg [7:0] \$2951 ;
-  reg [7:0] \$2952 ;
-  reg [7:0] \$2953 ;
-  reg [7:0] \$2954 ;
-  reg [7:0] \$2955 ;
-  reg [7:0] \$2956 ;
+  reg \$2950 ;
+  reg [1:0] \$2951 ;
+  reg [1:0] \$2952 ;
+  reg [2:0] \$2953 ;
+  reg [2:0] \$2954 ;
+  reg [2:0] \$2955 ;
+  reg [2:0] \$2956 ;
   reg [3:0] \$2957 ;
   reg [3:0] \$2958 ;
   reg [3:0] \$2959 ;
@@ -2189,35 +2189,35 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [3:0] \$2963 ;
   reg [3:0] \$2964 ;
   reg \$2965 ;
-  reg \$2966 ;
-  reg \$2967 ;
-  reg \$2968 ;
-  reg \$2969 ;
+  reg [3:0] \$2966 ;
+  reg [3:0] \$2967 ;
+  reg [15:0] \$2968 ;
+  reg [7:0] \$2969 ;
   wire \$297 ;
-  reg \$2970 ;
-  reg [5:0] \$2971 ;
+  reg [7:0] \$2970 ;
+  reg [7:0] \$2971 ;
   reg [7:0] \$2972 ;
   reg [7:0] \$2973 ;
   reg [7:0] \$2974 ;
   reg [7:0] \$2975 ;
   reg [7:0] \$2976 ;
-  reg [7:0] \$2977 ;
-  reg [7:0] \$2978 ;
-  reg [7:0] \$2979 ;
+  reg [3:0] \$2977 ;
+  reg [3:0] \$2978 ;
+  reg [3:0] \$2979 ;
   wire \$298 ;
   reg [3:0] \$2980 ;
   reg [3:0] \$2981 ;
   reg [3:0] \$2982 ;
   reg [3:0] \$2983 ;
   reg [3:0] \$2984 ;
-  reg [3:0] \$2985 ;
-  reg [3:0] \$2986 ;
-  reg [3:0] \$2987 ;
+  reg \$2985 ;
+  reg \$2986 ;
+  reg \$2987 ;
   reg \$2988 ;
   reg \$2989 ;
   wire \$299 ;
-  reg [7:0] \$2990 ;
-  reg [7:0] \$2991 ;
+  reg \$2990 ;
+  reg [5:0] \$2991 ;
   reg [7:0] \$2992 ;
   reg [7:0] \$2993 ;
   reg [7:0] \$2994 ;
@@ -2229,16 +2229,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
-  reg [7:0] \$3000 ;
-  reg [7:0] \$3001 ;
-  reg [7:0] \$3002 ;
-  reg [7:0] \$3003 ;
-  reg [7:0] \$3004 ;
-  reg [7:0] \$3005 ;
-  reg [7:0] \$3006 ;
-  reg [7:0] \$3007 ;
-  reg [7:0] \$3008 ;
-  reg [7:0] \$3009 ;
+  reg [3:0] \$3000 ;
+  reg [3:0] \$3001 ;
+  reg [3:0] \$3002 ;
+  reg [3:0] \$3003 ;
+  reg [3:0] \$3004 ;
+  reg [3:0] \$3005 ;
+  reg [3:0] \$3006 ;
+  reg [3:0] \$3007 ;
+  reg \$3008 ;
+  reg \$3009 ;
   wire \$301 ;
   reg [7:0] \$3010 ;
   reg [7:0] \$3011 ;
@@ -2297,75 +2297,75 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$306 ;
   reg [7:0] \$3060 ;
   reg [7:0] \$3061 ;
-  reg [3:0] \$3062 ;
-  reg [3:0] \$3063 ;
-  reg [3:0] \$3064 ;
-  reg [3:0] \$3065 ;
-  reg [3:0] \$3066 ;
-  reg [3:0] \$3067 ;
-  reg [3:0] \$3068 ;
-  reg [3:0] \$3069 ;
+  reg [7:0] \$3062 ;
+  reg [7:0] \$3063 ;
+  reg [7:0] \$3064 ;
+  reg [7:0] \$3065 ;
+  reg [7:0] \$3066 ;
+  reg [7:0] \$3067 ;
+  reg [7:0] \$3068 ;
+  reg [7:0] \$3069 ;
   wire \$307 ;
-  reg \$3070 ;
-  reg \$3071 ;
-  reg \$3072 ;
-  reg \$3073 ;
-  reg \$3074 ;
-  reg \$3075 ;
-  reg \$3076 ;
-  reg \$3077 ;
-  reg \$3078 ;
-  reg \$3079 ;
+  reg [7:0] \$3070 ;
+  reg [7:0] \$3071 ;
+  reg [7:0] \$3072 ;
+  reg [7:0] \$3073 ;
+  reg [7:0] \$3074 ;
+  reg [7:0] \$3075 ;
+  reg [7:0] \$3076 ;
+  reg [7:0] \$3077 ;
+  reg [7:0] \$3078 ;
+  reg [7:0] \$3079 ;
   wire \$308 ;
-  reg \$3080 ;
-  reg \$3081 ;
-  reg \$3082 ;
-  reg \$3083 ;
-  reg \$3084 ;
-  reg \$3085 ;
-  reg \$3086 ;
-  reg \$3087 ;
+  reg [7:0] \$3080 ;
+  reg [7:0] \$3081 ;
+  reg [3:0] \$3082 ;
+  reg [3:0] \$3083 ;
+  reg [3:0] \$3084 ;
+  reg [3:0] \$3085 ;
+  reg [3:0] \$3086 ;
+  reg [3:0] \$3087 ;
   reg [3:0] \$3088 ;
   reg [3:0] \$3089 ;
   wire \$309 ;
-  reg [3:0] \$3090 ;
-  reg [3:0] \$3091 ;
-  reg [3:0] \$3092 ;
-  reg [3:0] \$3093 ;
-  reg [3:0] \$3094 ;
-  reg [3:0] \$3095 ;
-  reg [3:0] \$3096 ;
-  reg [3:0] \$3097 ;
-  reg [3:0] \$3098 ;
-  reg [3:0] \$3099 ;
+  reg \$3090 ;
+  reg \$3091 ;
+  reg \$3092 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg \$3095 ;
+  reg \$3096 ;
+  reg \$3097 ;
+  reg \$3098 ;
+  reg \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  reg [3:0] \$3100 ;
-  reg [3:0] \$3101 ;
-  reg [3:0] \$3102 ;
-  reg [3:0] \$3103 ;
-  reg [7:0] \$3104 ;
-  reg [7:0] \$3105 ;
-  reg [7:0] \$3106 ;
-  reg [7:0] \$3107 ;
-  reg [7:0] \$3108 ;
-  reg [7:0] \$3109 ;
+  reg \$3100 ;
+  reg \$3101 ;
+  reg \$3102 ;
+  reg \$3103 ;
+  reg \$3104 ;
+  reg \$3105 ;
+  reg \$3106 ;
+  reg \$3107 ;
+  reg [3:0] \$3108 ;
+  reg [3:0] \$3109 ;
   wire \$311 ;
-  reg [7:0] \$3110 ;
-  reg [7:0] \$3111 ;
-  reg [7:0] \$3112 ;
-  reg [7:0] \$3113 ;
-  reg [7:0] \$3114 ;
-  reg [7:0] \$3115 ;
-  reg [7:0] \$3116 ;
-  reg [7:0] \$3117 ;
-  reg [7:0] \$3118 ;
-  reg [7:0] \$3119 ;
+  reg [3:0] \$3110 ;
+  reg [3:0] \$3111 ;
+  reg [3:0] \$3112 ;
+  reg [3:0] \$3113 ;
+  reg [3:0] \$3114 ;
+  reg [3:0] \$3115 ;
+  reg [3:0] \$3116 ;
+  reg [3:0] \$3117 ;
+  reg [3:0] \$3118 ;
+  reg [3:0] \$3119 ;
   wire \$312 ;
-  reg [7:0] \$3120 ;
-  reg [7:0] \$3121 ;
-  reg [7:0] \$3122 ;
-  reg [7:0] \$3123 ;
+  reg [3:0] \$3120 ;
+  reg [3:0] \$3121 ;
+  reg [3:0] \$3122 ;
+  reg [3:0] \$3123 ;
   reg [7:0] \$3124 ;
   reg [7:0] \$3125 ;
   reg [7:0] \$3126 ;
@@ -2423,66 +2423,66 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3173 ;
   reg [7:0] \$3174 ;
   reg [7:0] \$3175 ;
-  reg \$3176 ;
-  reg \$3177 ;
-  reg \$3178 ;
-  reg \$3179 ;
+  reg [7:0] \$3176 ;
+  reg [7:0] \$3177 ;
+  reg [7:0] \$3178 ;
+  reg [7:0] \$3179 ;
   wire \$318 ;
-  reg \$3180 ;
-  reg \$3181 ;
-  reg \$3182 ;
-  reg \$3183 ;
-  reg \$3184 ;
-  reg \$3185 ;
-  reg \$3186 ;
-  reg \$3187 ;
-  reg \$3188 ;
-  reg \$3189 ;
+  reg [7:0] \$3180 ;
+  reg [7:0] \$3181 ;
+  reg [7:0] \$3182 ;
+  reg [7:0] \$3183 ;
+  reg [7:0] \$3184 ;
+  reg [7:0] \$3185 ;
+  reg [7:0] \$3186 ;
+  reg [7:0] \$3187 ;
+  reg [7:0] \$3188 ;
+  reg [7:0] \$3189 ;
   wire \$319 ;
-  reg \$3190 ;
-  reg \$3191 ;
-  reg \$3192 ;
-  reg \$3193 ;
-  reg [3:0] \$3194 ;
-  reg [3:0] \$3195 ;
-  reg [3:0] \$3196 ;
-  reg [3:0] \$3197 ;
-  reg [3:0] \$3198 ;
-  reg [3:0] \$3199 ;
+  reg [7:0] \$3190 ;
+  reg [7:0] \$3191 ;
+  reg [7:0] \$3192 ;
+  reg [7:0] \$3193 ;
+  reg [7:0] \$3194 ;
+  reg [7:0] \$3195 ;
+  reg \$3196 ;
+  reg \$3197 ;
+  reg \$3198 ;
+  reg \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg [3:0] \$3200 ;
-  reg [3:0] \$3201 ;
-  reg [3:0] \$3202 ;
-  reg [3:0] \$3203 ;
-  reg [3:0] \$3204 ;
-  reg [3:0] \$3205 ;
-  reg [3:0] \$3206 ;
-  reg [3:0] \$3207 ;
-  reg [3:0] \$3208 ;
-  reg [3:0] \$3209 ;
+  reg \$3200 ;
+  reg \$3201 ;
+  reg \$3202 ;
+  reg \$3203 ;
+  reg \$3204 ;
+  reg \$3205 ;
+  reg \$3206 ;
+  reg \$3207 ;
+  reg \$3208 ;
+  reg \$3209 ;
   wire \$321 ;
-  reg [7:0] \$3210 ;
-  reg [7:0] \$3211 ;
-  reg [7:0] \$3212 ;
-  reg [7:0] \$3213 ;
-  reg [7:0] \$3214 ;
-  reg [7:0] \$3215 ;
-  reg [7:0] \$3216 ;
-  reg [7:0] \$3217 ;
-  reg [7:0] \$3218 ;
-  reg [7:0] \$3219 ;
+  reg \$3210 ;
+  reg \$3211 ;
+  reg \$3212 ;
+  reg \$3213 ;
+  reg [3:0] \$3214 ;
+  reg [3:0] \$3215 ;
+  reg [3:0] \$3216 ;
+  reg [3:0] \$3217 ;
+  reg [3:0] \$3218 ;
+  reg [3:0] \$3219 ;
   wire \$322 ;
-  reg [7:0] \$3220 ;
-  reg [7:0] \$3221 ;
-  reg [7:0] \$3222 ;
-  reg [7:0] \$3223 ;
-  reg [7:0] \$3224 ;
-  reg [7:0] \$3225 ;
-  reg [7:0] \$3226 ;
-  reg [7:0] \$3227 ;
-  reg [7:0] \$3228 ;
-  reg [7:0] \$3229 ;
+  reg [3:0] \$3220 ;
+  reg [3:0] \$3221 ;
+  reg [3:0] \$3222 ;
+  reg [3:0] \$3223 ;
+  reg [3:0] \$3224 ;
+  reg [3:0] \$3225 ;
+  reg [3:0] \$3226 ;
+  reg [3:0] \$3227 ;
+  reg [3:0] \$3228 ;
+  reg [3:0] \$3229 ;
   wire \$323 ;
   reg [7:0] \$3230 ;
   reg [7:0] \$3231 ;
@@ -2541,8 +2541,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$328 ;
   reg [7:0] \$3280 ;
   reg [7:0] \$3281 ;
-  reg \$3282 ;
-  reg \$3283 ;
+  reg [7:0] \$3282 ;
+  reg [7:0] \$3283 ;
   reg [7:0] \$3284 ;
   reg [7:0] \$3285 ;
   reg [7:0] \$3286 ;
@@ -2564,8 +2564,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$330 ;
   reg [7:0] \$3300 ;
   reg [7:0] \$3301 ;
-  reg [7:0] \$3302 ;
-  reg [7:0] \$3303 ;
+  reg \$3302 ;
+  reg \$3303 ;
   reg [7:0] \$3304 ;
   reg [7:0] \$3305 ;
   reg [7:0] \$3306 ;
@@ -2588,32 +2588,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3321 ;
   reg [7:0] \$3322 ;
   reg [7:0] \$3323 ;
-  reg \$3324 ;
-  reg \$3325 ;
-  reg \$3326 ;
-  reg \$3327 ;
-  reg [15:0] \$3328 ;
-  reg [15:0] \$3329 ;
+  reg [7:0] \$3324 ;
+  reg [7:0] \$3325 ;
+  reg [7:0] \$3326 ;
+  reg [7:0] \$3327 ;
+  reg [7:0] \$3328 ;
+  reg [7:0] \$3329 ;
   wire \$333 ;
-  reg [15:0] \$3330 ;
-  reg [15:0] \$3331 ;
-  reg [15:0] \$3332 ;
-  reg [15:0] \$3333 ;
-  reg [15:0] \$3334 ;
-  reg [15:0] \$3335 ;
-  reg [15:0] \$3336 ;
-  reg [15:0] \$3337 ;
-  reg [15:0] \$3338 ;
-  reg [15:0] \$3339 ;
+  reg [7:0] \$3330 ;
+  reg [7:0] \$3331 ;
+  reg [7:0] \$3332 ;
+  reg [7:0] \$3333 ;
+  reg [7:0] \$3334 ;
+  reg [7:0] \$3335 ;
+  reg [7:0] \$3336 ;
+  reg [7:0] \$3337 ;
+  reg [7:0] \$3338 ;
+  reg [7:0] \$3339 ;
   wire \$334 ;
-  reg [15:0] \$3340 ;
-  reg [15:0] \$3341 ;
-  reg [15:0] \$3342 ;
-  reg [15:0] \$3343 ;
-  reg [15:0] \$3344 ;
-  reg [15:0] \$3345 ;
-  reg [15:0] \$3346 ;
-  reg [15:0] \$3347 ;
+  reg [7:0] \$3340 ;
+  reg [7:0] \$3341 ;
+  reg [7:0] \$3342 ;
+  reg [7:0] \$3343 ;
+  reg \$3344 ;
+  reg \$3345 ;
+  reg \$3346 ;
+  reg \$3347 ;
   reg [15:0] \$3348 ;
   reg [15:0] \$3349 ;
   wire \$335 ;
@@ -2628,61 +2628,85 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [15:0] \$3358 ;
   reg [15:0] \$3359 ;
   wire \$336 ;
-  reg \$3360 ;
-  reg \$3361 ;
-  reg [17:0] \$3362 ;
-  reg [17:0] \$3363 ;
-  reg [17:0] \$3364 ;
-  reg [17:0] \$3365 ;
-  reg [17:0] \$3366 ;
-  reg [17:0] \$3367 ;
-  reg [17:0] \$3368 ;
-  reg [17:0] \$3369 ;
+  reg [15:0] \$3360 ;
+  reg [15:0] \$3361 ;
+  reg [15:0] \$3362 ;
+  reg [15:0] \$3363 ;
+  reg [15:0] \$3364 ;
+  reg [15:0] \$3365 ;
+  reg [15:0] \$3366 ;
+  reg [15:0] \$3367 ;
+  reg [15:0] \$3368 ;
+  reg [15:0] \$3369 ;
   wire \$337 ;
-  reg \$3370 ;
-  reg \$3371 ;
-  reg [18:0] \$3372 ;
-  reg [18:0] \$3373 ;
-  reg [18:0] \$3374 ;
-  reg [18:0] \$3375 ;
-  reg \$3376 ;
-  reg \$3377 ;
-  reg \$3378 ;
-  reg \$3379 ;
+  reg [15:0] \$3370 ;
+  reg [15:0] \$3371 ;
+  reg [15:0] \$3372 ;
+  reg [15:0] \$3373 ;
+  reg [15:0] \$3374 ;
+  reg [15:0] \$3375 ;
+  reg [15:0] \$3376 ;
+  reg [15:0] \$3377 ;
+  reg [15:0] \$3378 ;
+  reg [15:0] \$3379 ;
   wire \$338 ;
   reg \$3380 ;
   reg \$3381 ;
-  reg \$3382 ;
-  reg \$3383 ;
-  reg \$3384 ;
-  reg \$3385 ;
-  reg \$3386 ;
-  reg \$3387 ;
-  reg \$3388 ;
-  reg \$3389 ;
+  reg [17:0] \$3382 ;
+  reg [17:0] \$3383 ;
+  reg [17:0] \$3384 ;
+  reg [17:0] \$3385 ;
+  reg [17:0] \$3386 ;
+  reg [17:0] \$3387 ;
+  reg [17:0] \$3388 ;
+  reg [17:0] \$3389 ;
   wire \$339 ;
   reg \$3390 ;
   reg \$3391 ;
-  reg \$3392 ;
-  reg \$3393 ;
-  reg \$3394 ;
-  reg \$3395 ;
+  reg [18:0] \$3392 ;
+  reg [18:0] \$3393 ;
+  reg [18:0] \$3394 ;
+  reg [18:0] \$3395 ;
   reg \$3396 ;
   reg \$3397 ;
   reg \$3398 ;
-  reg [31:0] \$3399 ;
+  reg \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
-  reg [31:0] \$3400 ;
-  reg [31:0] \$3401 ;
-  reg [31:0] \$3402 ;
-  reg [31:0] \$3403 ;
-  reg [31:0] \$3404 ;
-  reg [31:0] \$3405 ;
-  reg [31:0] \$3406 ;
+  reg \$3400 ;
+  reg \$3401 ;
+  reg \$3402 ;
+  reg \$3403 ;
+  reg \$3404 ;
+  reg \$3405 ;
+  reg \$3406 ;
+  reg \$3407 ;
+  reg \$3408 ;
+  reg \$3409 ;
   wire \$341 ;
+  reg \$3410 ;
+  reg \$3411 ;
+  reg \$3412 ;
+  reg \$3413 ;
+  reg \$3414 ;
+  reg \$3415 ;
+  reg \$3416 ;
+  reg \$3417 ;
+  reg \$3418 ;
+  reg \$3419 ;
   wire \$342 ;
+  reg \$3420 ;
+  reg \$3421 ;
+  reg \$3422 ;
+  reg [31:0] \$3423 ;
+  reg [31:0] \$3424 ;
+  reg [31:0] \$3425 ;
+  reg [31:0] \$3426 ;
+  reg [31:0] \$3427 ;
+  reg [31:0] \$3428 ;
+  reg [31:0] \$3429 ;
   wire \$343 ;
+  reg [31:0] \$3430 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
@@ -3523,13 +3547,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [17:0] \mac_add1_s0$1580  = 18'h00000;
   reg [17:0] \mac_add1_s0$1582  = 18'h00000;
   reg [17:0] \mac_add1_s0$1583  = 18'h00000;
-  reg \mac_add1_s0$1838  = 1'h0;
+  reg \mac_add1_s0$1846  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1599  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1602  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1605  = 19'h00000;
-  reg \mac_add2_s0$1840  = 1'h0;
+  reg [18:0] \mac_add2_s0$1607  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1610  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1613  = 19'h00000;
+  reg \mac_add2_s0$1848  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3567,19 +3591,11 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [15:0] \mac_mul_s0$1558  = 16'h0000;
   reg [15:0] \mac_mul_s0$1560  = 16'h0000;
   reg [15:0] \mac_mul_s0$1561  = 16'h0000;
-  reg \mac_mul_s0$1836  = 1'h0;
+  reg \mac_mul_s0$1844  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1761  = 8'h00;
-  reg [7:0] \mac_pre_s0$1762  = 8'h00;
-  reg [7:0] \mac_pre_s0$1763  = 8'h00;
-  reg [7:0] \mac_pre_s0$1764  = 8'h00;
-  reg [7:0] \mac_pre_s0$1765  = 8'h00;
-  reg [7:0] \mac_pre_s0$1766  = 8'h00;
-  reg [7:0] \mac_pre_s0$1767  = 8'h00;
-  reg [7:0] \mac_pre_s0$1768  = 8'h00;
   reg [7:0] \mac_pre_s0$1769  = 8'h00;
   reg [7:0] \mac_pre_s0$1770  = 8'h00;
   reg [7:0] \mac_pre_s0$1771  = 8'h00;
@@ -3611,7 +3627,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \mac_pre_s0$1797  = 8'h00;
   reg [7:0] \mac_pre_s0$1798  = 8'h00;
   reg [7:0] \mac_pre_s0$1799  = 8'h00;
-  reg \mac_pre_s0$1800  = 1'h0;
+  reg [7:0] \mac_pre_s0$1800  = 8'h00;
+  reg [7:0] \mac_pre_s0$1801  = 8'h00;
+  reg [7:0] \mac_pre_s0$1802  = 8'h00;
+  reg [7:0] \mac_pre_s0$1803  = 8'h00;
+  reg [7:0] \mac_pre_s0$1804  = 8'h00;
+  reg [7:0] \mac_pre_s0$1805  = 8'h00;
+  reg [7:0] \mac_pre_s0$1806  = 8'h00;
+  reg [7:0] \mac_pre_s0$1807  = 8'h00;
+  reg \mac_pre_s0$1808  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3646,79 +3670,79 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [3:0] mac_rdreg_s0 = 4'h0;
-  reg [7:0] \mac_rdreg_s0$1650  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1652  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1653  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1654  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1655  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1657  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1658  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1659  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1660  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1661  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1662  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1663  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1664  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1665  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1666  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1667  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1668  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1669  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1670  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1671  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1672  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1673  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1674  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1675  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1676  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1677  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1678  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1679  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1680  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1681  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1682  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1683  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1684  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1685  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1686  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1687  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1688  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1689  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1690  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1691  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1692  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1693  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1694  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1695  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1696  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1697  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1698  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1699  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1700  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1701  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1702  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1703  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1704  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1705  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1706  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1707  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1708  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1709  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1710  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1711  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1712  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1713  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1714  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1715  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1716  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1717  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1718  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1719  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1720  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1721  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1722  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1723  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1724  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1725  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1726  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1727  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1728  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1729  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1730  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1731  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1732  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1733  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1734  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1735  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1736  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1737  = 8'h00;
-  reg \mac_rdreg_s0$1738  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1738  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1739  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1740  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1741  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1742  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1743  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1744  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1745  = 8'h00;
+  reg \mac_rdreg_s0$1746  = 1'h0;
   reg [3:0] \mac_rdreg_s0$933  = 4'h0;
   reg [3:0] \mac_rdreg_s0$936  = 4'h0;
   reg [3:0] \mac_rdreg_s0$939  = 4'h0;
@@ -3728,22 +3752,22 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [3:0] \mac_rdreg_s0$951  = 4'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$1633  = 8'h00;
-  reg [7:0] \mac_read_s0$1634  = 8'h00;
-  reg [7:0] \mac_read_s0$1635  = 8'h00;
-  reg [7:0] \mac_read_s0$1636  = 8'h00;
-  reg [7:0] \mac_read_s0$1637  = 8'h00;
-  reg [7:0] \mac_read_s0$1638  = 8'h00;
-  reg [7:0] \mac_read_s0$1639  = 8'h00;
-  reg [3:0] \mac_read_s0$1640  = 4'h0;
-  reg [3:0] \mac_read_s0$1641  = 4'h0;
-  reg [3:0] \mac_read_s0$1642  = 4'h0;
-  reg [3:0] \mac_read_s0$1643  = 4'h0;
-  reg [3:0] \mac_read_s0$1644  = 4'h0;
-  reg [3:0] \mac_read_s0$1645  = 4'h0;
-  reg [3:0] \mac_read_s0$1646  = 4'h0;
-  reg [3:0] \mac_read_s0$1647  = 4'h0;
-  reg \mac_read_s0$1648  = 1'h0;
+  reg [7:0] \mac_read_s0$1641  = 8'h00;
+  reg [7:0] \mac_read_s0$1642  = 8'h00;
+  reg [7:0] \mac_read_s0$1643  = 8'h00;
+  reg [7:0] \mac_read_s0$1644  = 8'h00;
+  reg [7:0] \mac_read_s0$1645  = 8'h00;
+  reg [7:0] \mac_read_s0$1646  = 8'h00;
+  reg [7:0] \mac_read_s0$1647  = 8'h00;
+  reg [3:0] \mac_read_s0$1648  = 4'h0;
+  reg [3:0] \mac_read_s0$1649  = 4'h0;
+  reg [3:0] \mac_read_s0$1650  = 4'h0;
+  reg [3:0] \mac_read_s0$1651  = 4'h0;
+  reg [3:0] \mac_read_s0$1652  = 4'h0;
+  reg [3:0] \mac_read_s0$1653  = 4'h0;
+  reg [3:0] \mac_read_s0$1654  = 4'h0;
+  reg [3:0] \mac_read_s0$1655  = 4'h0;
+  reg \mac_read_s0$1656  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   reg mac_wmux0_s0 = 1'h0;
   reg [7:0] \mac_wmux0_s0$1000  = 8'h00;
@@ -3826,15 +3850,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \mac_wmux0_s0$1167  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1169  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1171  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1740  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1741  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1742  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1743  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1744  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1745  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1746  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1747  = 8'h00;
-  reg \mac_wmux0_s0$1748  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$1748  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1749  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1750  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1751  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1752  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1753  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1754  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1755  = 8'h00;
+  reg \mac_wmux0_s0$1756  = 1'h0;
   reg [3:0] \mac_wmux0_s0$973  = 4'h0;
   reg \mac_wmux0_s0$975  = 1'h0;
   reg [3:0] \mac_wmux0_s0$976  = 4'h0;
@@ -3947,15 +3971,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \mac_wmux2_s0$1447  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1449  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1451  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1750  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1751  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1752  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1753  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1754  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1755  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1756  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1757  = 8'h00;
-  reg \mac_wmux2_s0$1758  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$1758  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1759  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1760  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1761  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1762  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1763  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1764  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1765  = 8'h00;
+  reg \mac_wmux2_s0$1766  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -4377,81 +4401,81 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   (* init = 6'h00 *)
   wire [5:0] \rp__addr$923 ;
   wire [31:0] rp__data;
-  wire [31:0] \rp__data$1656 ;
-  wire [7:0] \rp__data$1656[0] ;
-  wire [7:0] \rp__data$1656[1] ;
-  wire [7:0] \rp__data$1656[2] ;
-  wire [7:0] \rp__data$1656[3] ;
-  wire [31:0] \rp__data$1661 ;
-  wire [7:0] \rp__data$1661[0] ;
-  wire [7:0] \rp__data$1661[1] ;
-  wire [7:0] \rp__data$1661[2] ;
-  wire [7:0] \rp__data$1661[3] ;
-  wire [31:0] \rp__data$1666 ;
-  wire [7:0] \rp__data$1666[0] ;
-  wire [7:0] \rp__data$1666[1] ;
-  wire [7:0] \rp__data$1666[2] ;
-  wire [7:0] \rp__data$1666[3] ;
-  wire [31:0] \rp__data$1671 ;
-  wire [7:0] \rp__data$1671[0] ;
-  wire [7:0] \rp__data$1671[1] ;
-  wire [7:0] \rp__data$1671[2] ;
-  wire [7:0] \rp__data$1671[3] ;
-  wire [31:0] \rp__data$1676 ;
-  wire [7:0] \rp__data$1676[0] ;
-  wire [7:0] \rp__data$1676[1] ;
-  wire [7:0] \rp__data$1676[2] ;
-  wire [7:0] \rp__data$1676[3] ;
-  wire [31:0] \rp__data$1681 ;
-  wire [7:0] \rp__data$1681[0] ;
-  wire [7:0] \rp__data$1681[1] ;
-  wire [7:0] \rp__data$1681[2] ;
-  wire [7:0] \rp__data$1681[3] ;
-  wire [31:0] \rp__data$1686 ;
-  wire [7:0] \rp__data$1686[0] ;
-  wire [7:0] \rp__data$1686[1] ;
-  wire [7:0] \rp__data$1686[2] ;
-  wire [7:0] \rp__data$1686[3] ;
-  wire [31:0] \rp__data$1691 ;
-  wire [7:0] \rp__data$1691[0] ;
-  wire [7:0] \rp__data$1691[1] ;
-  wire [7:0] \rp__data$1691[2] ;
-  wire [7:0] \rp__data$1691[3] ;
-  wire [31:0] \rp__data$1696 ;
-  wire [7:0] \rp__data$1696[0] ;
-  wire [7:0] \rp__data$1696[1] ;
-  wire [7:0] \rp__data$1696[2] ;
-  wire [7:0] \rp__data$1696[3] ;
-  wire [31:0] \rp__data$1701 ;
-  wire [7:0] \rp__data$1701[0] ;
-  wire [7:0] \rp__data$1701[1] ;
-  wire [7:0] \rp__data$1701[2] ;
-  wire [7:0] \rp__data$1701[3] ;
-  wire [31:0] \rp__data$1706 ;
-  wire [7:0] \rp__data$1706[0] ;
-  wire [7:0] \rp__data$1706[1] ;
-  wire [7:0] \rp__data$1706[2] ;
-  wire [7:0] \rp__data$1706[3] ;
-  wire [31:0] \rp__data$1711 ;
-  wire [7:0] \rp__data$1711[0] ;
-  wire [7:0] \rp__data$1711[1] ;
-  wire [7:0] \rp__data$1711[2] ;
-  wire [7:0] \rp__data$1711[3] ;
-  wire [31:0] \rp__data$1716 ;
-  wire [7:0] \rp__data$1716[0] ;
-  wire [7:0] \rp__data$1716[1] ;
-  wire [7:0] \rp__data$1716[2] ;
-  wire [7:0] \rp__data$1716[3] ;
-  wire [31:0] \rp__data$1721 ;
-  wire [7:0] \rp__data$1721[0] ;
-  wire [7:0] \rp__data$1721[1] ;
-  wire [7:0] \rp__data$1721[2] ;
-  wire [7:0] \rp__data$1721[3] ;
-  wire [31:0] \rp__data$1726 ;
-  wire [7:0] \rp__data$1726[0] ;
-  wire [7:0] \rp__data$1726[1] ;
-  wire [7:0] \rp__data$1726[2] ;
-  wire [7:0] \rp__data$1726[3] ;
+  wire [31:0] \rp__data$1664 ;
+  wire [7:0] \rp__data$1664[0] ;
+  wire [7:0] \rp__data$1664[1] ;
+  wire [7:0] \rp__data$1664[2] ;
+  wire [7:0] \rp__data$1664[3] ;
+  wire [31:0] \rp__data$1669 ;
+  wire [7:0] \rp__data$1669[0] ;
+  wire [7:0] \rp__data$1669[1] ;
+  wire [7:0] \rp__data$1669[2] ;
+  wire [7:0] \rp__data$1669[3] ;
+  wire [31:0] \rp__data$1674 ;
+  wire [7:0] \rp__data$1674[0] ;
+  wire [7:0] \rp__data$1674[1] ;
+  wire [7:0] \rp__data$1674[2] ;
+  wire [7:0] \rp__data$1674[3] ;
+  wire [31:0] \rp__data$1679 ;
+  wire [7:0] \rp__data$1679[0] ;
+  wire [7:0] \rp__data$1679[1] ;
+  wire [7:0] \rp__data$1679[2] ;
+  wire [7:0] \rp__data$1679[3] ;
+  wire [31:0] \rp__data$1684 ;
+  wire [7:0] \rp__data$1684[0] ;
+  wire [7:0] \rp__data$1684[1] ;
+  wire [7:0] \rp__data$1684[2] ;
+  wire [7:0] \rp__data$1684[3] ;
+  wire [31:0] \rp__data$1689 ;
+  wire [7:0] \rp__data$1689[0] ;
+  wire [7:0] \rp__data$1689[1] ;
+  wire [7:0] \rp__data$1689[2] ;
+  wire [7:0] \rp__data$1689[3] ;
+  wire [31:0] \rp__data$1694 ;
+  wire [7:0] \rp__data$1694[0] ;
+  wire [7:0] \rp__data$1694[1] ;
+  wire [7:0] \rp__data$1694[2] ;
+  wire [7:0] \rp__data$1694[3] ;
+  wire [31:0] \rp__data$1699 ;
+  wire [7:0] \rp__data$1699[0] ;
+  wire [7:0] \rp__data$1699[1] ;
+  wire [7:0] \rp__data$1699[2] ;
+  wire [7:0] \rp__data$1699[3] ;
+  wire [31:0] \rp__data$1704 ;
+  wire [7:0] \rp__data$1704[0] ;
+  wire [7:0] \rp__data$1704[1] ;
+  wire [7:0] \rp__data$1704[2] ;
+  wire [7:0] \rp__data$1704[3] ;
+  wire [31:0] \rp__data$1709 ;
+  wire [7:0] \rp__data$1709[0] ;
+  wire [7:0] \rp__data$1709[1] ;
+  wire [7:0] \rp__data$1709[2] ;
+  wire [7:0] \rp__data$1709[3] ;
+  wire [31:0] \rp__data$1714 ;
+  wire [7:0] \rp__data$1714[0] ;
+  wire [7:0] \rp__data$1714[1] ;
+  wire [7:0] \rp__data$1714[2] ;
+  wire [7:0] \rp__data$1714[3] ;
+  wire [31:0] \rp__data$1719 ;
+  wire [7:0] \rp__data$1719[0] ;
+  wire [7:0] \rp__data$1719[1] ;
+  wire [7:0] \rp__data$1719[2] ;
+  wire [7:0] \rp__data$1719[3] ;
+  wire [31:0] \rp__data$1724 ;
+  wire [7:0] \rp__data$1724[0] ;
+  wire [7:0] \rp__data$1724[1] ;
+  wire [7:0] \rp__data$1724[2] ;
+  wire [7:0] \rp__data$1724[3] ;
+  wire [31:0] \rp__data$1729 ;
+  wire [7:0] \rp__data$1729[0] ;
+  wire [7:0] \rp__data$1729[1] ;
+  wire [7:0] \rp__data$1729[2] ;
+  wire [7:0] \rp__data$1729[3] ;
+  wire [31:0] \rp__data$1734 ;
+  wire [7:0] \rp__data$1734[0] ;
+  wire [7:0] \rp__data$1734[1] ;
+  wire [7:0] \rp__data$1734[2] ;
+  wire [7:0] \rp__data$1734[3] ;
   wire [7:0] \rp__data[0] ;
   wire [7:0] \rp__data[1] ;
   wire [7:0] \rp__data[2] ;
@@ -4858,7 +4882,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg [15:0] sel_l12_s0 = 16'h0000;
-  reg \sel_l12_s0$1614  = 1'h0;
+  reg \sel_l12_s0$1622  = 1'h0;
   reg \sel_l12_s0$772  = 1'h0;
   reg [1:0] \sel_l12_s0$773  = 2'h0;
   reg [1:0] \sel_l12_s0$774  = 2'h0;
@@ -4875,25 +4899,25 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [3:0] \sel_l12_s0$791  = 4'h0;
   reg [3:0] \sel_l12_s0$793  = 4'h0;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1615  = 8'h00;
-  reg [7:0] \sel_l15_s0$1616  = 8'h00;
-  reg [7:0] \sel_l15_s0$1617  = 8'h00;
-  reg [7:0] \sel_l15_s0$1618  = 8'h00;
-  reg [7:0] \sel_l15_s0$1619  = 8'h00;
-  reg [7:0] \sel_l15_s0$1620  = 8'h00;
-  reg [7:0] \sel_l15_s0$1621  = 8'h00;
-  reg [7:0] \sel_l15_s0$1622  = 8'h00;
-  reg [3:0] \sel_l15_s0$1623  = 4'h0;
-  reg [3:0] \sel_l15_s0$1624  = 4'h0;
-  reg [3:0] \sel_l15_s0$1625  = 4'h0;
-  reg [3:0] \sel_l15_s0$1626  = 4'h0;
-  reg [3:0] \sel_l15_s0$1627  = 4'h0;
-  reg [3:0] \sel_l15_s0$1628  = 4'h0;
-  reg [3:0] \sel_l15_s0$1629  = 4'h0;
-  reg [3:0] \sel_l15_s0$1630  = 4'h0;
-  reg \sel_l15_s0$1631  = 1'h0;
+  reg [7:0] \sel_l15_s0$1623  = 8'h00;
+  reg [7:0] \sel_l15_s0$1624  = 8'h00;
+  reg [7:0] \sel_l15_s0$1625  = 8'h00;
+  reg [7:0] \sel_l15_s0$1626  = 8'h00;
+  reg [7:0] \sel_l15_s0$1627  = 8'h00;
+  reg [7:0] \sel_l15_s0$1628  = 8'h00;
+  reg [7:0] \sel_l15_s0$1629  = 8'h00;
+  reg [7:0] \sel_l15_s0$1630  = 8'h00;
+  reg [3:0] \sel_l15_s0$1631  = 4'h0;
+  reg [3:0] \sel_l15_s0$1632  = 4'h0;
+  reg [3:0] \sel_l15_s0$1633  = 4'h0;
+  reg [3:0] \sel_l15_s0$1634  = 4'h0;
+  reg [3:0] \sel_l15_s0$1635  = 4'h0;
+  reg [3:0] \sel_l15_s0$1636  = 4'h0;
+  reg [3:0] \sel_l15_s0$1637  = 4'h0;
+  reg [3:0] \sel_l15_s0$1638  = 4'h0;
+  reg \sel_l15_s0$1639  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1611  = 1'h0;
+  reg \sel_l1_s0$1619  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4910,7 +4934,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg sel_l3_s0 = 1'h0;
-  reg \sel_l3_s0$1612  = 1'h0;
+  reg \sel_l3_s0$1620  = 1'h0;
   reg \sel_l3_s0$208  = 1'h0;
   reg \sel_l3_s0$209  = 1'h0;
   reg \sel_l3_s0$212  = 1'h0;
@@ -5071,7 +5095,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \sel_l3_s0$521  = 1'h0;
   reg \sel_l3_s0$524  = 1'h0;
   reg [15:0] sel_l8_s0 = 16'h0000;
-  reg \sel_l8_s0$1613  = 1'h0;
+  reg \sel_l8_s0$1621  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -5338,6 +5362,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
+  wire stall_adv20;
+  reg stall_adv20_valid = 1'h0;
+  wire stall_adv21;
+  reg stall_adv21_valid = 1'h0;
+  wire stall_adv22;
+  reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -5647,7 +5679,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _1_ <= wbank1[rp__addr];
     end
   end
-  assign \rp__data$1656  = _1_;
+  assign \rp__data$1664  = _1_;
   reg [31:0] wbank10 [63:0];
   initial begin
     wbank10[0] = 32'd0;
@@ -5725,7 +5757,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _2_ <= wbank10[rp__addr];
     end
   end
-  assign \rp__data$1701  = _2_;
+  assign \rp__data$1709  = _2_;
   reg [31:0] wbank11 [63:0];
   initial begin
     wbank11[0] = 32'd0;
@@ -5803,7 +5835,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _3_ <= wbank11[rp__addr];
     end
   end
-  assign \rp__data$1706  = _3_;
+  assign \rp__data$1714  = _3_;
   reg [31:0] wbank12 [63:0];
   initial begin
     wbank12[0] = 32'd0;
@@ -5881,7 +5913,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _4_ <= wbank12[rp__addr];
     end
   end
-  assign \rp__data$1711  = _4_;
+  assign \rp__data$1719  = _4_;
   reg [31:0] wbank13 [63:0];
   initial begin
     wbank13[0] = 32'd0;
@@ -5959,7 +5991,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _5_ <= wbank13[rp__addr];
     end
   end
-  assign \rp__data$1716  = _5_;
+  assign \rp__data$1724  = _5_;
   reg [31:0] wbank14 [63:0];
   initial begin
     wbank14[0] = 32'd0;
@@ -6037,7 +6069,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _6_ <= wbank14[rp__addr];
     end
   end
-  assign \rp__data$1721  = _6_;
+  assign \rp__data$1729  = _6_;
   reg [31:0] wbank15 [63:0];
   initial begin
     wbank15[0] = 32'd0;
@@ -6115,7 +6147,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _7_ <= wbank15[rp__addr];
     end
   end
-  assign \rp__data$1726  = _7_;
+  assign \rp__data$1734  = _7_;
   reg [31:0] wbank2 [63:0];
   initial begin
     wbank2[0] = 32'd0;
@@ -6193,7 +6225,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _8_ <= wbank2[rp__addr];
     end
   end
-  assign \rp__data$1661  = _8_;
+  assign \rp__data$1669  = _8_;
   reg [31:0] wbank3 [63:0];
   initial begin
     wbank3[0] = 32'd0;
@@ -6271,7 +6303,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _9_ <= wbank3[rp__addr];
     end
   end
-  assign \rp__data$1666  = _9_;
+  assign \rp__data$1674  = _9_;
   reg [31:0] wbank4 [63:0];
   initial begin
     wbank4[0] = 32'd0;
@@ -6349,7 +6381,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _10_ <= wbank4[rp__addr];
     end
   end
-  assign \rp__data$1671  = _10_;
+  assign \rp__data$1679  = _10_;
   reg [31:0] wbank5 [63:0];
   initial begin
     wbank5[0] = 32'd0;
@@ -6427,7 +6459,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _11_ <= wbank5[rp__addr];
     end
   end
-  assign \rp__data$1676  = _11_;
+  assign \rp__data$1684  = _11_;
   reg [31:0] wbank6 [63:0];
   initial begin
     wbank6[0] = 32'd0;
@@ -6505,7 +6537,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _12_ <= wbank6[rp__addr];
     end
   end
-  assign \rp__data$1681  = _12_;
+  assign \rp__data$1689  = _12_;
   reg [31:0] wbank7 [63:0];
   initial begin
     wbank7[0] = 32'd0;
@@ -6583,7 +6615,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _13_ <= wbank7[rp__addr];
     end
   end
-  assign \rp__data$1686  = _13_;
+  assign \rp__data$1694  = _13_;
   reg [31:0] wbank8 [63:0];
   initial begin
     wbank8[0] = 32'd0;
@@ -6661,7 +6693,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _14_ <= wbank8[rp__addr];
     end
   end
-  assign \rp__data$1691  = _14_;
+  assign \rp__data$1699  = _14_;
   reg [31:0] wbank9 [63:0];
   initial begin
     wbank9[0] = 32'd0;
@@ -6739,7 +6771,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _15_ <= wbank9[rp__addr];
     end
   end
-  assign \rp__data$1696  = _15_;
+  assign \rp__data$1704  = _15_;
   assign \$1  = ~ o__valid;
   assign advance = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -10291,1371 +10323,1403 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign stall_adv18 = \$2704  | o__ready;
   assign \$2705  = ~ stall_adv19_valid;
   assign stall_adv19 = \$2705  | o__ready;
-  assign \$2706  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2707  = $signed(mac_acc1) + $signed(\mac_add2_s0$1599 );
-  assign \$2708  = $signed(mac_acc2) + $signed(\mac_add2_s0$1602 );
-  assign \$2709  = $signed(mac_acc3) + $signed(\mac_add2_s0$1605 );
-  assign \$2710  = wr__addr + 1'h1;
-  assign \$2711  = rd__addr + 1'h1;
-  assign \$2712  = ~ i__payload[161];
-  assign \$2713  = i__valid & \$2712 ;
-  assign \$2714  = advance & sel_valid_s4;
-  assign \$2715  = rp__addr == 6'h3f;
-  assign \$2716  = \sel_l15_s0$1631  | \$2715 ;
-  assign \$2717  = rp__addr + 1'h1;
-  assign \$2718  = ~ mac_wmux_s0_d14[1];
-  assign \$2719  = mac_wmux_s0_v14 & \$2718 ;
-  assign \$2720  = ~ \mac_wmux0_s0$1161 [0];
-  assign \$2721  = \mac_wmux0_s0$1160  & \$2720 ;
-  assign \$2722  = ~ \mac_wmux0_s0$1161 [1];
-  assign \$2723  = \$2721  & \$2722 ;
-  assign \$2724  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2725  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2726  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2727  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2728  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2729  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2730  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2731  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2732  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2733  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2734  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2735  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2736  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2737  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2738  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2739  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2740  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2741  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2742  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2743  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2744  = mac_add2_valid_s0 & \mac_add2_s0$1840 ;
-  assign \$2745  = stall_adv16 & mac_add2_valid_s0;
-  assign \$2746  = stall_adv17 & mac_add2_valid_s0;
-  assign \$2747  = stall_adv18 & mac_add2_valid_s0;
-  assign \$2748  = stall_adv19 & mac_add2_valid_s0;
+  assign \$2706  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2706  | o__ready;
+  assign \$2707  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2707  | o__ready;
+  assign \$2708  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2708  | o__ready;
+  assign \$2709  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2709  | o__ready;
+  assign \$2710  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2711  = $signed(mac_acc1) + $signed(\mac_add2_s0$1607 );
+  assign \$2712  = $signed(mac_acc2) + $signed(\mac_add2_s0$1610 );
+  assign \$2713  = $signed(mac_acc3) + $signed(\mac_add2_s0$1613 );
+  assign \$2714  = wr__addr + 1'h1;
+  assign \$2715  = rd__addr + 1'h1;
+  assign \$2716  = ~ i__payload[161];
+  assign \$2717  = i__valid & \$2716 ;
+  assign \$2718  = advance & sel_valid_s4;
+  assign \$2719  = rp__addr == 6'h3f;
+  assign \$2720  = \sel_l15_s0$1639  | \$2719 ;
+  assign \$2721  = rp__addr + 1'h1;
+  assign \$2722  = ~ mac_wmux_s0_d14[1];
+  assign \$2723  = mac_wmux_s0_v14 & \$2722 ;
+  assign \$2724  = ~ \mac_wmux0_s0$1161 [0];
+  assign \$2725  = \mac_wmux0_s0$1160  & \$2724 ;
+  assign \$2726  = ~ \mac_wmux0_s0$1161 [1];
+  assign \$2727  = \$2725  & \$2726 ;
+  assign \$2728  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2729  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2730  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2731  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2732  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2733  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2734  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2735  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2736  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2737  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2738  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2739  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2740  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2741  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2742  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2743  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2744  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2745  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2746  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2747  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2748  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2749  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2750  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2751  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2752  = mac_add2_valid_s0 & \mac_add2_s0$1848 ;
+  assign \$2753  = stall_adv16 & mac_add2_valid_s0;
+  assign \$2754  = \mac_add2_s0$1848  ? 32'd0 : \$2710 [31:0];
+  assign \$2755  = stall_adv17 & mac_add2_valid_s0;
+  assign \$2756  = \$2755  & \mac_add2_s0$1848 ;
+  assign \$2757  = stall_adv18 & mac_add2_valid_s0;
+  assign \$2758  = \mac_add2_s0$1848  ? 32'd0 : \$2711 [31:0];
+  assign \$2759  = stall_adv19 & mac_add2_valid_s0;
+  assign \$2760  = \$2759  & \mac_add2_s0$1848 ;
+  assign \$2761  = stall_adv20 & mac_add2_valid_s0;
+  assign \$2762  = \mac_add2_s0$1848  ? 32'd0 : \$2712 [31:0];
+  assign \$2763  = stall_adv21 & mac_add2_valid_s0;
+  assign \$2764  = \$2763  & \mac_add2_s0$1848 ;
+  assign \$2765  = stall_adv22 & mac_add2_valid_s0;
+  assign \$2766  = \mac_add2_s0$1848  ? 32'd0 : \$2713 [31:0];
+  assign \$2767  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2768  = \$2767  & \mac_add2_s0$1848 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$2749 ;
+    sel_l1_s0 <= \$2769 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2750 ;
+    \sel_l1_s0$29  <= \$2770 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2751 ;
+    \sel_l1_s0$30  <= \$2771 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2752 ;
+    \sel_l1_s0$31  <= \$2772 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2753 ;
+    \sel_l1_s0$32  <= \$2773 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2754 ;
+    \sel_l1_s0$33  <= \$2774 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2755 ;
+    \sel_l1_s0$34  <= \$2775 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2756 ;
+    \sel_l1_s0$35  <= \$2776 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2757 ;
+    \sel_l1_s0$36  <= \$2777 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2758 ;
+    \sel_l1_s0$37  <= \$2778 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2759 ;
+    \sel_l1_s0$38  <= \$2779 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2760 ;
+    \sel_l1_s0$39  <= \$2780 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2761 ;
+    \sel_l1_s0$40  <= \$2781 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2762 ;
+    \sel_l1_s0$41  <= \$2782 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2763 ;
+    \sel_l1_s0$42  <= \$2783 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2764 ;
+    \sel_l1_s0$43  <= \$2784 ;
   always @(posedge clk)
-    \sel_l1_s0$1611  <= \$2765 ;
+    \sel_l1_s0$1619  <= \$2785 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$2766 ;
+    sel_l3_s0 <= \$2786 ;
   always @(posedge clk)
-    \sel_l3_s0$208  <= \$2767 ;
+    \sel_l3_s0$208  <= \$2787 ;
   always @(posedge clk)
-    \sel_l3_s0$209  <= \$2768 ;
+    \sel_l3_s0$209  <= \$2788 ;
   always @(posedge clk)
-    \sel_l3_s0$367  <= \$2769 ;
+    \sel_l3_s0$367  <= \$2789 ;
   always @(posedge clk)
-    \sel_l3_s0$368  <= \$2770 ;
+    \sel_l3_s0$368  <= \$2790 ;
   always @(posedge clk)
-    \sel_l3_s0$212  <= \$2771 ;
+    \sel_l3_s0$212  <= \$2791 ;
   always @(posedge clk)
-    \sel_l3_s0$213  <= \$2772 ;
+    \sel_l3_s0$213  <= \$2792 ;
   always @(posedge clk)
-    \sel_l3_s0$214  <= \$2773 ;
+    \sel_l3_s0$214  <= \$2793 ;
   always @(posedge clk)
-    \sel_l3_s0$371  <= \$2774 ;
+    \sel_l3_s0$371  <= \$2794 ;
   always @(posedge clk)
-    \sel_l3_s0$479  <= \$2775 ;
+    \sel_l3_s0$479  <= \$2795 ;
   always @(posedge clk)
-    \sel_l3_s0$217  <= \$2776 ;
+    \sel_l3_s0$217  <= \$2796 ;
   always @(posedge clk)
-    \sel_l3_s0$218  <= \$2777 ;
+    \sel_l3_s0$218  <= \$2797 ;
   always @(posedge clk)
-    \sel_l3_s0$219  <= \$2778 ;
+    \sel_l3_s0$219  <= \$2798 ;
   always @(posedge clk)
-    \sel_l3_s0$374  <= \$2779 ;
+    \sel_l3_s0$374  <= \$2799 ;
   always @(posedge clk)
-    \sel_l3_s0$375  <= \$2780 ;
+    \sel_l3_s0$375  <= \$2800 ;
   always @(posedge clk)
-    \sel_l3_s0$222  <= \$2781 ;
+    \sel_l3_s0$222  <= \$2801 ;
   always @(posedge clk)
-    \sel_l3_s0$223  <= \$2782 ;
+    \sel_l3_s0$223  <= \$2802 ;
   always @(posedge clk)
-    \sel_l3_s0$224  <= \$2783 ;
+    \sel_l3_s0$224  <= \$2803 ;
   always @(posedge clk)
-    \sel_l3_s0$378  <= \$2784 ;
+    \sel_l3_s0$378  <= \$2804 ;
   always @(posedge clk)
-    \sel_l3_s0$482  <= \$2785 ;
+    \sel_l3_s0$482  <= \$2805 ;
   always @(posedge clk)
-    \sel_l3_s0$227  <= \$2786 ;
+    \sel_l3_s0$227  <= \$2806 ;
   always @(posedge clk)
-    \sel_l3_s0$228  <= \$2787 ;
+    \sel_l3_s0$228  <= \$2807 ;
   always @(posedge clk)
-    \sel_l3_s0$229  <= \$2788 ;
+    \sel_l3_s0$229  <= \$2808 ;
   always @(posedge clk)
-    \sel_l3_s0$381  <= \$2789 ;
+    \sel_l3_s0$381  <= \$2809 ;
   always @(posedge clk)
-    \sel_l3_s0$382  <= \$2790 ;
+    \sel_l3_s0$382  <= \$2810 ;
   always @(posedge clk)
-    \sel_l3_s0$232  <= \$2791 ;
+    \sel_l3_s0$232  <= \$2811 ;
   always @(posedge clk)
-    \sel_l3_s0$233  <= \$2792 ;
+    \sel_l3_s0$233  <= \$2812 ;
   always @(posedge clk)
-    \sel_l3_s0$234  <= \$2793 ;
+    \sel_l3_s0$234  <= \$2813 ;
   always @(posedge clk)
-    \sel_l3_s0$385  <= \$2794 ;
+    \sel_l3_s0$385  <= \$2814 ;
   always @(posedge clk)
-    \sel_l3_s0$485  <= \$2795 ;
+    \sel_l3_s0$485  <= \$2815 ;
   always @(posedge clk)
-    \sel_l3_s0$237  <= \$2796 ;
+    \sel_l3_s0$237  <= \$2816 ;
   always @(posedge clk)
-    \sel_l3_s0$238  <= \$2797 ;
+    \sel_l3_s0$238  <= \$2817 ;
   always @(posedge clk)
-    \sel_l3_s0$239  <= \$2798 ;
+    \sel_l3_s0$239  <= \$2818 ;
   always @(posedge clk)
-    \sel_l3_s0$388  <= \$2799 ;
+    \sel_l3_s0$388  <= \$2819 ;
   always @(posedge clk)
-    \sel_l3_s0$389  <= \$2800 ;
+    \sel_l3_s0$389  <= \$2820 ;
   always @(posedge clk)
-    \sel_l3_s0$242  <= \$2801 ;
+    \sel_l3_s0$242  <= \$2821 ;
   always @(posedge clk)
-    \sel_l3_s0$243  <= \$2802 ;
+    \sel_l3_s0$243  <= \$2822 ;
   always @(posedge clk)
-    \sel_l3_s0$244  <= \$2803 ;
+    \sel_l3_s0$244  <= \$2823 ;
   always @(posedge clk)
-    \sel_l3_s0$392  <= \$2804 ;
+    \sel_l3_s0$392  <= \$2824 ;
   always @(posedge clk)
-    \sel_l3_s0$488  <= \$2805 ;
+    \sel_l3_s0$488  <= \$2825 ;
   always @(posedge clk)
-    \sel_l3_s0$247  <= \$2806 ;
+    \sel_l3_s0$247  <= \$2826 ;
   always @(posedge clk)
-    \sel_l3_s0$248  <= \$2807 ;
+    \sel_l3_s0$248  <= \$2827 ;
   always @(posedge clk)
-    \sel_l3_s0$249  <= \$2808 ;
+    \sel_l3_s0$249  <= \$2828 ;
   always @(posedge clk)
-    \sel_l3_s0$395  <= \$2809 ;
+    \sel_l3_s0$395  <= \$2829 ;
   always @(posedge clk)
-    \sel_l3_s0$396  <= \$2810 ;
+    \sel_l3_s0$396  <= \$2830 ;
   always @(posedge clk)
-    \sel_l3_s0$252  <= \$2811 ;
+    \sel_l3_s0$252  <= \$2831 ;
   always @(posedge clk)
-    \sel_l3_s0$253  <= \$2812 ;
+    \sel_l3_s0$253  <= \$2832 ;
   always @(posedge clk)
-    \sel_l3_s0$254  <= \$2813 ;
+    \sel_l3_s0$254  <= \$2833 ;
   always @(posedge clk)
-    \sel_l3_s0$399  <= \$2814 ;
+    \sel_l3_s0$399  <= \$2834 ;
   always @(posedge clk)
-    \sel_l3_s0$491  <= \$2815 ;
+    \sel_l3_s0$491  <= \$2835 ;
   always @(posedge clk)
-    \sel_l3_s0$257  <= \$2816 ;
+    \sel_l3_s0$257  <= \$2836 ;
   always @(posedge clk)
-    \sel_l3_s0$258  <= \$2817 ;
+    \sel_l3_s0$258  <= \$2837 ;
   always @(posedge clk)
-    \sel_l3_s0$259  <= \$2818 ;
+    \sel_l3_s0$259  <= \$2838 ;
   always @(posedge clk)
-    \sel_l3_s0$402  <= \$2819 ;
+    \sel_l3_s0$402  <= \$2839 ;
   always @(posedge clk)
-    \sel_l3_s0$403  <= \$2820 ;
+    \sel_l3_s0$403  <= \$2840 ;
   always @(posedge clk)
-    \sel_l3_s0$262  <= \$2821 ;
+    \sel_l3_s0$262  <= \$2841 ;
   always @(posedge clk)
-    \sel_l3_s0$263  <= \$2822 ;
+    \sel_l3_s0$263  <= \$2842 ;
   always @(posedge clk)
-    \sel_l3_s0$264  <= \$2823 ;
+    \sel_l3_s0$264  <= \$2843 ;
   always @(posedge clk)
-    \sel_l3_s0$406  <= \$2824 ;
+    \sel_l3_s0$406  <= \$2844 ;
   always @(posedge clk)
-    \sel_l3_s0$494  <= \$2825 ;
+    \sel_l3_s0$494  <= \$2845 ;
   always @(posedge clk)
-    \sel_l3_s0$267  <= \$2826 ;
+    \sel_l3_s0$267  <= \$2846 ;
   always @(posedge clk)
-    \sel_l3_s0$268  <= \$2827 ;
+    \sel_l3_s0$268  <= \$2847 ;
   always @(posedge clk)
-    \sel_l3_s0$269  <= \$2828 ;
+    \sel_l3_s0$269  <= \$2848 ;
   always @(posedge clk)
-    \sel_l3_s0$409  <= \$2829 ;
+    \sel_l3_s0$409  <= \$2849 ;
   always @(posedge clk)
-    \sel_l3_s0$410  <= \$2830 ;
+    \sel_l3_s0$410  <= \$2850 ;
   always @(posedge clk)
-    \sel_l3_s0$272  <= \$2831 ;
+    \sel_l3_s0$272  <= \$2851 ;
   always @(posedge clk)
-    \sel_l3_s0$273  <= \$2832 ;
+    \sel_l3_s0$273  <= \$2852 ;
   always @(posedge clk)
-    \sel_l3_s0$274  <= \$2833 ;
+    \sel_l3_s0$274  <= \$2853 ;
   always @(posedge clk)
-    \sel_l3_s0$413  <= \$2834 ;
+    \sel_l3_s0$413  <= \$2854 ;
   always @(posedge clk)
-    \sel_l3_s0$497  <= \$2835 ;
+    \sel_l3_s0$497  <= \$2855 ;
   always @(posedge clk)
-    \sel_l3_s0$277  <= \$2836 ;
+    \sel_l3_s0$277  <= \$2856 ;
   always @(posedge clk)
-    \sel_l3_s0$278  <= \$2837 ;
+    \sel_l3_s0$278  <= \$2857 ;
   always @(posedge clk)
-    \sel_l3_s0$279  <= \$2838 ;
+    \sel_l3_s0$279  <= \$2858 ;
   always @(posedge clk)
-    \sel_l3_s0$416  <= \$2839 ;
+    \sel_l3_s0$416  <= \$2859 ;
   always @(posedge clk)
-    \sel_l3_s0$417  <= \$2840 ;
+    \sel_l3_s0$417  <= \$2860 ;
   always @(posedge clk)
-    \sel_l3_s0$282  <= \$2841 ;
+    \sel_l3_s0$282  <= \$2861 ;
   always @(posedge clk)
-    \sel_l3_s0$283  <= \$2842 ;
+    \sel_l3_s0$283  <= \$2862 ;
   always @(posedge clk)
-    \sel_l3_s0$284  <= \$2843 ;
+    \sel_l3_s0$284  <= \$2863 ;
   always @(posedge clk)
-    \sel_l3_s0$420  <= \$2844 ;
+    \sel_l3_s0$420  <= \$2864 ;
   always @(posedge clk)
-    \sel_l3_s0$500  <= \$2845 ;
+    \sel_l3_s0$500  <= \$2865 ;
   always @(posedge clk)
-    \sel_l3_s0$287  <= \$2846 ;
+    \sel_l3_s0$287  <= \$2866 ;
   always @(posedge clk)
-    \sel_l3_s0$288  <= \$2847 ;
+    \sel_l3_s0$288  <= \$2867 ;
   always @(posedge clk)
-    \sel_l3_s0$289  <= \$2848 ;
+    \sel_l3_s0$289  <= \$2868 ;
   always @(posedge clk)
-    \sel_l3_s0$423  <= \$2849 ;
+    \sel_l3_s0$423  <= \$2869 ;
   always @(posedge clk)
-    \sel_l3_s0$424  <= \$2850 ;
+    \sel_l3_s0$424  <= \$2870 ;
   always @(posedge clk)
-    \sel_l3_s0$292  <= \$2851 ;
+    \sel_l3_s0$292  <= \$2871 ;
   always @(posedge clk)
-    \sel_l3_s0$293  <= \$2852 ;
+    \sel_l3_s0$293  <= \$2872 ;
   always @(posedge clk)
-    \sel_l3_s0$294  <= \$2853 ;
+    \sel_l3_s0$294  <= \$2873 ;
   always @(posedge clk)
-    \sel_l3_s0$427  <= \$2854 ;
+    \sel_l3_s0$427  <= \$2874 ;
   always @(posedge clk)
-    \sel_l3_s0$503  <= \$2855 ;
+    \sel_l3_s0$503  <= \$2875 ;
   always @(posedge clk)
-    \sel_l3_s0$297  <= \$2856 ;
+    \sel_l3_s0$297  <= \$2876 ;
   always @(posedge clk)
-    \sel_l3_s0$298  <= \$2857 ;
+    \sel_l3_s0$298  <= \$2877 ;
   always @(posedge clk)
-    \sel_l3_s0$299  <= \$2858 ;
+    \sel_l3_s0$299  <= \$2878 ;
   always @(posedge clk)
-    \sel_l3_s0$430  <= \$2859 ;
+    \sel_l3_s0$430  <= \$2879 ;
   always @(posedge clk)
-    \sel_l3_s0$431  <= \$2860 ;
+    \sel_l3_s0$431  <= \$2880 ;
   always @(posedge clk)
-    \sel_l3_s0$302  <= \$2861 ;
+    \sel_l3_s0$302  <= \$2881 ;
   always @(posedge clk)
-    \sel_l3_s0$303  <= \$2862 ;
+    \sel_l3_s0$303  <= \$2882 ;
   always @(posedge clk)
-    \sel_l3_s0$304  <= \$2863 ;
+    \sel_l3_s0$304  <= \$2883 ;
   always @(posedge clk)
-    \sel_l3_s0$434  <= \$2864 ;
+    \sel_l3_s0$434  <= \$2884 ;
   always @(posedge clk)
-    \sel_l3_s0$506  <= \$2865 ;
+    \sel_l3_s0$506  <= \$2885 ;
   always @(posedge clk)
-    \sel_l3_s0$307  <= \$2866 ;
+    \sel_l3_s0$307  <= \$2886 ;
   always @(posedge clk)
-    \sel_l3_s0$308  <= \$2867 ;
+    \sel_l3_s0$308  <= \$2887 ;
   always @(posedge clk)
-    \sel_l3_s0$309  <= \$2868 ;
+    \sel_l3_s0$309  <= \$2888 ;
   always @(posedge clk)
-    \sel_l3_s0$437  <= \$2869 ;
+    \sel_l3_s0$437  <= \$2889 ;
   always @(posedge clk)
-    \sel_l3_s0$438  <= \$2870 ;
+    \sel_l3_s0$438  <= \$2890 ;
   always @(posedge clk)
-    \sel_l3_s0$312  <= \$2871 ;
+    \sel_l3_s0$312  <= \$2891 ;
   always @(posedge clk)
-    \sel_l3_s0$313  <= \$2872 ;
+    \sel_l3_s0$313  <= \$2892 ;
   always @(posedge clk)
-    \sel_l3_s0$314  <= \$2873 ;
+    \sel_l3_s0$314  <= \$2893 ;
   always @(posedge clk)
-    \sel_l3_s0$441  <= \$2874 ;
+    \sel_l3_s0$441  <= \$2894 ;
   always @(posedge clk)
-    \sel_l3_s0$509  <= \$2875 ;
+    \sel_l3_s0$509  <= \$2895 ;
   always @(posedge clk)
-    \sel_l3_s0$317  <= \$2876 ;
+    \sel_l3_s0$317  <= \$2896 ;
   always @(posedge clk)
-    \sel_l3_s0$318  <= \$2877 ;
+    \sel_l3_s0$318  <= \$2897 ;
   always @(posedge clk)
-    \sel_l3_s0$319  <= \$2878 ;
+    \sel_l3_s0$319  <= \$2898 ;
   always @(posedge clk)
-    \sel_l3_s0$444  <= \$2879 ;
+    \sel_l3_s0$444  <= \$2899 ;
   always @(posedge clk)
-    \sel_l3_s0$445  <= \$2880 ;
+    \sel_l3_s0$445  <= \$2900 ;
   always @(posedge clk)
-    \sel_l3_s0$322  <= \$2881 ;
+    \sel_l3_s0$322  <= \$2901 ;
   always @(posedge clk)
-    \sel_l3_s0$323  <= \$2882 ;
+    \sel_l3_s0$323  <= \$2902 ;
   always @(posedge clk)
-    \sel_l3_s0$324  <= \$2883 ;
+    \sel_l3_s0$324  <= \$2903 ;
   always @(posedge clk)
-    \sel_l3_s0$448  <= \$2884 ;
+    \sel_l3_s0$448  <= \$2904 ;
   always @(posedge clk)
-    \sel_l3_s0$512  <= \$2885 ;
+    \sel_l3_s0$512  <= \$2905 ;
   always @(posedge clk)
-    \sel_l3_s0$327  <= \$2886 ;
+    \sel_l3_s0$327  <= \$2906 ;
   always @(posedge clk)
-    \sel_l3_s0$328  <= \$2887 ;
+    \sel_l3_s0$328  <= \$2907 ;
   always @(posedge clk)
-    \sel_l3_s0$329  <= \$2888 ;
+    \sel_l3_s0$329  <= \$2908 ;
   always @(posedge clk)
-    \sel_l3_s0$451  <= \$2889 ;
+    \sel_l3_s0$451  <= \$2909 ;
   always @(posedge clk)
-    \sel_l3_s0$452  <= \$2890 ;
+    \sel_l3_s0$452  <= \$2910 ;
   always @(posedge clk)
-    \sel_l3_s0$332  <= \$2891 ;
+    \sel_l3_s0$332  <= \$2911 ;
   always @(posedge clk)
-    \sel_l3_s0$333  <= \$2892 ;
+    \sel_l3_s0$333  <= \$2912 ;
   always @(posedge clk)
-    \sel_l3_s0$334  <= \$2893 ;
+    \sel_l3_s0$334  <= \$2913 ;
   always @(posedge clk)
-    \sel_l3_s0$455  <= \$2894 ;
+    \sel_l3_s0$455  <= \$2914 ;
   always @(posedge clk)
-    \sel_l3_s0$515  <= \$2895 ;
+    \sel_l3_s0$515  <= \$2915 ;
   always @(posedge clk)
-    \sel_l3_s0$337  <= \$2896 ;
+    \sel_l3_s0$337  <= \$2916 ;
   always @(posedge clk)
-    \sel_l3_s0$338  <= \$2897 ;
+    \sel_l3_s0$338  <= \$2917 ;
   always @(posedge clk)
-    \sel_l3_s0$339  <= \$2898 ;
+    \sel_l3_s0$339  <= \$2918 ;
   always @(posedge clk)
-    \sel_l3_s0$458  <= \$2899 ;
+    \sel_l3_s0$458  <= \$2919 ;
   always @(posedge clk)
-    \sel_l3_s0$459  <= \$2900 ;
+    \sel_l3_s0$459  <= \$2920 ;
   always @(posedge clk)
-    \sel_l3_s0$342  <= \$2901 ;
+    \sel_l3_s0$342  <= \$2921 ;
   always @(posedge clk)
-    \sel_l3_s0$343  <= \$2902 ;
+    \sel_l3_s0$343  <= \$2922 ;
   always @(posedge clk)
-    \sel_l3_s0$344  <= \$2903 ;
+    \sel_l3_s0$344  <= \$2923 ;
   always @(posedge clk)
-    \sel_l3_s0$462  <= \$2904 ;
+    \sel_l3_s0$462  <= \$2924 ;
   always @(posedge clk)
-    \sel_l3_s0$518  <= \$2905 ;
+    \sel_l3_s0$518  <= \$2925 ;
   always @(posedge clk)
-    \sel_l3_s0$347  <= \$2906 ;
+    \sel_l3_s0$347  <= \$2926 ;
   always @(posedge clk)
-    \sel_l3_s0$348  <= \$2907 ;
+    \sel_l3_s0$348  <= \$2927 ;
   always @(posedge clk)
-    \sel_l3_s0$349  <= \$2908 ;
+    \sel_l3_s0$349  <= \$2928 ;
   always @(posedge clk)
-    \sel_l3_s0$465  <= \$2909 ;
+    \sel_l3_s0$465  <= \$2929 ;
   always @(posedge clk)
-    \sel_l3_s0$466  <= \$2910 ;
+    \sel_l3_s0$466  <= \$2930 ;
   always @(posedge clk)
-    \sel_l3_s0$352  <= \$2911 ;
+    \sel_l3_s0$352  <= \$2931 ;
   always @(posedge clk)
-    \sel_l3_s0$353  <= \$2912 ;
+    \sel_l3_s0$353  <= \$2932 ;
   always @(posedge clk)
-    \sel_l3_s0$354  <= \$2913 ;
+    \sel_l3_s0$354  <= \$2933 ;
   always @(posedge clk)
-    \sel_l3_s0$469  <= \$2914 ;
+    \sel_l3_s0$469  <= \$2934 ;
   always @(posedge clk)
-    \sel_l3_s0$521  <= \$2915 ;
+    \sel_l3_s0$521  <= \$2935 ;
   always @(posedge clk)
-    \sel_l3_s0$357  <= \$2916 ;
+    \sel_l3_s0$357  <= \$2936 ;
   always @(posedge clk)
-    \sel_l3_s0$358  <= \$2917 ;
+    \sel_l3_s0$358  <= \$2937 ;
   always @(posedge clk)
-    \sel_l3_s0$359  <= \$2918 ;
+    \sel_l3_s0$359  <= \$2938 ;
   always @(posedge clk)
-    \sel_l3_s0$472  <= \$2919 ;
+    \sel_l3_s0$472  <= \$2939 ;
   always @(posedge clk)
-    \sel_l3_s0$473  <= \$2920 ;
+    \sel_l3_s0$473  <= \$2940 ;
   always @(posedge clk)
-    \sel_l3_s0$362  <= \$2921 ;
+    \sel_l3_s0$362  <= \$2941 ;
   always @(posedge clk)
-    \sel_l3_s0$363  <= \$2922 ;
+    \sel_l3_s0$363  <= \$2942 ;
   always @(posedge clk)
-    \sel_l3_s0$364  <= \$2923 ;
+    \sel_l3_s0$364  <= \$2943 ;
   always @(posedge clk)
-    \sel_l3_s0$476  <= \$2924 ;
+    \sel_l3_s0$476  <= \$2944 ;
   always @(posedge clk)
-    \sel_l3_s0$524  <= \$2925 ;
+    \sel_l3_s0$524  <= \$2945 ;
   always @(posedge clk)
-    \sel_l3_s0$1612  <= \$2926 ;
+    \sel_l3_s0$1620  <= \$2946 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$2927 ;
+    sel_l8_s0 <= \$2947 ;
   always @(posedge clk)
-    \sel_l8_s0$1613  <= \$2928 ;
+    \sel_l8_s0$1621  <= \$2948 ;
   always @(posedge clk)
-    sel_l12_s0 <= \$2929 ;
+    sel_l12_s0 <= \$2949 ;
   always @(posedge clk)
-    \sel_l12_s0$772  <= \$2930 ;
+    \sel_l12_s0$772  <= \$2950 ;
   always @(posedge clk)
-    \sel_l12_s0$773  <= \$2931 ;
+    \sel_l12_s0$773  <= \$2951 ;
   always @(posedge clk)
-    \sel_l12_s0$774  <= \$2932 ;
+    \sel_l12_s0$774  <= \$2952 ;
   always @(posedge clk)
-    \sel_l12_s0$775  <= \$2933 ;
+    \sel_l12_s0$775  <= \$2953 ;
   always @(posedge clk)
-    \sel_l12_s0$776  <= \$2934 ;
+    \sel_l12_s0$776  <= \$2954 ;
   always @(posedge clk)
-    \sel_l12_s0$777  <= \$2935 ;
+    \sel_l12_s0$777  <= \$2955 ;
   always @(posedge clk)
-    \sel_l12_s0$778  <= \$2936 ;
+    \sel_l12_s0$778  <= \$2956 ;
   always @(posedge clk)
-    \sel_l12_s0$779  <= \$2937 ;
+    \sel_l12_s0$779  <= \$2957 ;
   always @(posedge clk)
-    \sel_l12_s0$781  <= \$2938 ;
+    \sel_l12_s0$781  <= \$2958 ;
   always @(posedge clk)
-    \sel_l12_s0$783  <= \$2939 ;
+    \sel_l12_s0$783  <= \$2959 ;
   always @(posedge clk)
-    \sel_l12_s0$785  <= \$2940 ;
+    \sel_l12_s0$785  <= \$2960 ;
   always @(posedge clk)
-    \sel_l12_s0$787  <= \$2941 ;
+    \sel_l12_s0$787  <= \$2961 ;
   always @(posedge clk)
-    \sel_l12_s0$789  <= \$2942 ;
+    \sel_l12_s0$789  <= \$2962 ;
   always @(posedge clk)
-    \sel_l12_s0$791  <= \$2943 ;
+    \sel_l12_s0$791  <= \$2963 ;
   always @(posedge clk)
-    \sel_l12_s0$793  <= \$2944 ;
+    \sel_l12_s0$793  <= \$2964 ;
   always @(posedge clk)
-    \sel_l12_s0$1614  <= \$2945 ;
+    \sel_l12_s0$1622  <= \$2965 ;
   always @(posedge clk)
-    wr__addr <= \$2946 ;
+    wr__addr <= \$2966 ;
   always @(posedge clk)
-    rd__addr <= \$2947 ;
+    rd__addr <= \$2967 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2948 ;
+    sel_l15_s0 <= \$2968 ;
   always @(posedge clk)
-    \sel_l15_s0$1615  <= \$2949 ;
+    \sel_l15_s0$1623  <= \$2969 ;
   always @(posedge clk)
-    \sel_l15_s0$1616  <= \$2950 ;
+    \sel_l15_s0$1624  <= \$2970 ;
   always @(posedge clk)
-    \sel_l15_s0$1617  <= \$2951 ;
+    \sel_l15_s0$1625  <= \$2971 ;
   always @(posedge clk)
-    \sel_l15_s0$1618  <= \$2952 ;
+    \sel_l15_s0$1626  <= \$2972 ;
   always @(posedge clk)
-    \sel_l15_s0$1619  <= \$2953 ;
+    \sel_l15_s0$1627  <= \$2973 ;
   always @(posedge clk)
-    \sel_l15_s0$1620  <= \$2954 ;
+    \sel_l15_s0$1628  <= \$2974 ;
   always @(posedge clk)
-    \sel_l15_s0$1621  <= \$2955 ;
+    \sel_l15_s0$1629  <= \$2975 ;
   always @(posedge clk)
-    \sel_l15_s0$1622  <= \$2956 ;
+    \sel_l15_s0$1630  <= \$2976 ;
   always @(posedge clk)
-    \sel_l15_s0$1623  <= \$2957 ;
+    \sel_l15_s0$1631  <= \$2977 ;
   always @(posedge clk)
-    \sel_l15_s0$1624  <= \$2958 ;
+    \sel_l15_s0$1632  <= \$2978 ;
   always @(posedge clk)
-    \sel_l15_s0$1625  <= \$2959 ;
+    \sel_l15_s0$1633  <= \$2979 ;
   always @(posedge clk)
-    \sel_l15_s0$1626  <= \$2960 ;
+    \sel_l15_s0$1634  <= \$2980 ;
   always @(posedge clk)
-    \sel_l15_s0$1627  <= \$2961 ;
+    \sel_l15_s0$1635  <= \$2981 ;
   always @(posedge clk)
-    \sel_l15_s0$1628  <= \$2962 ;
+    \sel_l15_s0$1636  <= \$2982 ;
   always @(posedge clk)
-    \sel_l15_s0$1629  <= \$2963 ;
+    \sel_l15_s0$1637  <= \$2983 ;
   always @(posedge clk)
-    \sel_l15_s0$1630  <= \$2964 ;
+    \sel_l15_s0$1638  <= \$2984 ;
   always @(posedge clk)
-    \sel_l15_s0$1631  <= \$2965 ;
+    \sel_l15_s0$1639  <= \$2985 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2966 ;
+    sel_valid_s0 <= \$2986 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2967 ;
+    sel_valid_s1 <= \$2987 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2968 ;
+    sel_valid_s2 <= \$2988 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2969 ;
+    sel_valid_s3 <= \$2989 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2970 ;
+    sel_valid_s4 <= \$2990 ;
   always @(posedge clk)
-    rp__addr <= \$2971 ;
+    rp__addr <= \$2991 ;
   always @(posedge clk)
-    mac_read_s0 <= \$2972 ;
+    mac_read_s0 <= \$2992 ;
   always @(posedge clk)
-    \mac_read_s0$1633  <= \$2973 ;
+    \mac_read_s0$1641  <= \$2993 ;
   always @(posedge clk)
-    \mac_read_s0$1634  <= \$2974 ;
+    \mac_read_s0$1642  <= \$2994 ;
   always @(posedge clk)
-    \mac_read_s0$1635  <= \$2975 ;
+    \mac_read_s0$1643  <= \$2995 ;
   always @(posedge clk)
-    \mac_read_s0$1636  <= \$2976 ;
+    \mac_read_s0$1644  <= \$2996 ;
   always @(posedge clk)
-    \mac_read_s0$1637  <= \$2977 ;
+    \mac_read_s0$1645  <= \$2997 ;
   always @(posedge clk)
-    \mac_read_s0$1638  <= \$2978 ;
+    \mac_read_s0$1646  <= \$2998 ;
   always @(posedge clk)
-    \mac_read_s0$1639  <= \$2979 ;
+    \mac_read_s0$1647  <= \$2999 ;
   always @(posedge clk)
-    \mac_read_s0$1640  <= \$2980 ;
+    \mac_read_s0$1648  <= \$3000 ;
   always @(posedge clk)
-    \mac_read_s0$1641  <= \$2981 ;
+    \mac_read_s0$1649  <= \$3001 ;
   always @(posedge clk)
-    \mac_read_s0$1642  <= \$2982 ;
+    \mac_read_s0$1650  <= \$3002 ;
   always @(posedge clk)
-    \mac_read_s0$1643  <= \$2983 ;
+    \mac_read_s0$1651  <= \$3003 ;
   always @(posedge clk)
-    \mac_read_s0$1644  <= \$2984 ;
+    \mac_read_s0$1652  <= \$3004 ;
   always @(posedge clk)
-    \mac_read_s0$1645  <= \$2985 ;
+    \mac_read_s0$1653  <= \$3005 ;
   always @(posedge clk)
-    \mac_read_s0$1646  <= \$2986 ;
+    \mac_read_s0$1654  <= \$3006 ;
   always @(posedge clk)
-    \mac_read_s0$1647  <= \$2987 ;
+    \mac_read_s0$1655  <= \$3007 ;
   always @(posedge clk)
-    \mac_read_s0$1648  <= \$2988 ;
+    \mac_read_s0$1656  <= \$3008 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2989 ;
+    mac_read_valid_s0 <= \$3009 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1650  <= \$2990 ;
+    \mac_rdreg_s0$1658  <= \$3010 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1652  <= \$2991 ;
+    \mac_rdreg_s0$1660  <= \$3011 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1653  <= \$2992 ;
+    \mac_rdreg_s0$1661  <= \$3012 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1654  <= \$2993 ;
+    \mac_rdreg_s0$1662  <= \$3013 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1655  <= \$2994 ;
+    \mac_rdreg_s0$1663  <= \$3014 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1657  <= \$2995 ;
+    \mac_rdreg_s0$1665  <= \$3015 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1658  <= \$2996 ;
+    \mac_rdreg_s0$1666  <= \$3016 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1659  <= \$2997 ;
+    \mac_rdreg_s0$1667  <= \$3017 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1660  <= \$2998 ;
+    \mac_rdreg_s0$1668  <= \$3018 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1662  <= \$2999 ;
+    \mac_rdreg_s0$1670  <= \$3019 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1663  <= \$3000 ;
+    \mac_rdreg_s0$1671  <= \$3020 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1664  <= \$3001 ;
+    \mac_rdreg_s0$1672  <= \$3021 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1665  <= \$3002 ;
+    \mac_rdreg_s0$1673  <= \$3022 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1667  <= \$3003 ;
+    \mac_rdreg_s0$1675  <= \$3023 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1668  <= \$3004 ;
+    \mac_rdreg_s0$1676  <= \$3024 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1669  <= \$3005 ;
+    \mac_rdreg_s0$1677  <= \$3025 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1670  <= \$3006 ;
+    \mac_rdreg_s0$1678  <= \$3026 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1672  <= \$3007 ;
+    \mac_rdreg_s0$1680  <= \$3027 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1673  <= \$3008 ;
+    \mac_rdreg_s0$1681  <= \$3028 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1674  <= \$3009 ;
+    \mac_rdreg_s0$1682  <= \$3029 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1675  <= \$3010 ;
+    \mac_rdreg_s0$1683  <= \$3030 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1677  <= \$3011 ;
+    \mac_rdreg_s0$1685  <= \$3031 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1678  <= \$3012 ;
+    \mac_rdreg_s0$1686  <= \$3032 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1679  <= \$3013 ;
+    \mac_rdreg_s0$1687  <= \$3033 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1680  <= \$3014 ;
+    \mac_rdreg_s0$1688  <= \$3034 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1682  <= \$3015 ;
+    \mac_rdreg_s0$1690  <= \$3035 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1683  <= \$3016 ;
+    \mac_rdreg_s0$1691  <= \$3036 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1684  <= \$3017 ;
+    \mac_rdreg_s0$1692  <= \$3037 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1685  <= \$3018 ;
+    \mac_rdreg_s0$1693  <= \$3038 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1687  <= \$3019 ;
+    \mac_rdreg_s0$1695  <= \$3039 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1688  <= \$3020 ;
+    \mac_rdreg_s0$1696  <= \$3040 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1689  <= \$3021 ;
+    \mac_rdreg_s0$1697  <= \$3041 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1690  <= \$3022 ;
+    \mac_rdreg_s0$1698  <= \$3042 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1692  <= \$3023 ;
+    \mac_rdreg_s0$1700  <= \$3043 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1693  <= \$3024 ;
+    \mac_rdreg_s0$1701  <= \$3044 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1694  <= \$3025 ;
+    \mac_rdreg_s0$1702  <= \$3045 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1695  <= \$3026 ;
+    \mac_rdreg_s0$1703  <= \$3046 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1697  <= \$3027 ;
+    \mac_rdreg_s0$1705  <= \$3047 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1698  <= \$3028 ;
+    \mac_rdreg_s0$1706  <= \$3048 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1699  <= \$3029 ;
+    \mac_rdreg_s0$1707  <= \$3049 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1700  <= \$3030 ;
+    \mac_rdreg_s0$1708  <= \$3050 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1702  <= \$3031 ;
+    \mac_rdreg_s0$1710  <= \$3051 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1703  <= \$3032 ;
+    \mac_rdreg_s0$1711  <= \$3052 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1704  <= \$3033 ;
+    \mac_rdreg_s0$1712  <= \$3053 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1705  <= \$3034 ;
+    \mac_rdreg_s0$1713  <= \$3054 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1707  <= \$3035 ;
+    \mac_rdreg_s0$1715  <= \$3055 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1708  <= \$3036 ;
+    \mac_rdreg_s0$1716  <= \$3056 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1709  <= \$3037 ;
+    \mac_rdreg_s0$1717  <= \$3057 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1710  <= \$3038 ;
+    \mac_rdreg_s0$1718  <= \$3058 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1712  <= \$3039 ;
+    \mac_rdreg_s0$1720  <= \$3059 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1713  <= \$3040 ;
+    \mac_rdreg_s0$1721  <= \$3060 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1714  <= \$3041 ;
+    \mac_rdreg_s0$1722  <= \$3061 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1715  <= \$3042 ;
+    \mac_rdreg_s0$1723  <= \$3062 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1717  <= \$3043 ;
+    \mac_rdreg_s0$1725  <= \$3063 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1718  <= \$3044 ;
+    \mac_rdreg_s0$1726  <= \$3064 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1719  <= \$3045 ;
+    \mac_rdreg_s0$1727  <= \$3065 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1720  <= \$3046 ;
+    \mac_rdreg_s0$1728  <= \$3066 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1722  <= \$3047 ;
+    \mac_rdreg_s0$1730  <= \$3067 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1723  <= \$3048 ;
+    \mac_rdreg_s0$1731  <= \$3068 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1724  <= \$3049 ;
+    \mac_rdreg_s0$1732  <= \$3069 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1725  <= \$3050 ;
+    \mac_rdreg_s0$1733  <= \$3070 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1727  <= \$3051 ;
+    \mac_rdreg_s0$1735  <= \$3071 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1728  <= \$3052 ;
+    \mac_rdreg_s0$1736  <= \$3072 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1729  <= \$3053 ;
+    \mac_rdreg_s0$1737  <= \$3073 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1730  <= \$3054 ;
+    \mac_rdreg_s0$1738  <= \$3074 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1731  <= \$3055 ;
+    \mac_rdreg_s0$1739  <= \$3075 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1732  <= \$3056 ;
+    \mac_rdreg_s0$1740  <= \$3076 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1733  <= \$3057 ;
+    \mac_rdreg_s0$1741  <= \$3077 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1734  <= \$3058 ;
+    \mac_rdreg_s0$1742  <= \$3078 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1735  <= \$3059 ;
+    \mac_rdreg_s0$1743  <= \$3079 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1736  <= \$3060 ;
+    \mac_rdreg_s0$1744  <= \$3080 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1737  <= \$3061 ;
+    \mac_rdreg_s0$1745  <= \$3081 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$3062 ;
+    mac_rdreg_s0 <= \$3082 ;
   always @(posedge clk)
-    \mac_rdreg_s0$933  <= \$3063 ;
+    \mac_rdreg_s0$933  <= \$3083 ;
   always @(posedge clk)
-    \mac_rdreg_s0$936  <= \$3064 ;
+    \mac_rdreg_s0$936  <= \$3084 ;
   always @(posedge clk)
-    \mac_rdreg_s0$939  <= \$3065 ;
+    \mac_rdreg_s0$939  <= \$3085 ;
   always @(posedge clk)
-    \mac_rdreg_s0$942  <= \$3066 ;
+    \mac_rdreg_s0$942  <= \$3086 ;
   always @(posedge clk)
-    \mac_rdreg_s0$945  <= \$3067 ;
+    \mac_rdreg_s0$945  <= \$3087 ;
   always @(posedge clk)
-    \mac_rdreg_s0$948  <= \$3068 ;
+    \mac_rdreg_s0$948  <= \$3088 ;
   always @(posedge clk)
-    \mac_rdreg_s0$951  <= \$3069 ;
+    \mac_rdreg_s0$951  <= \$3089 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1738  <= \$3070 ;
+    \mac_rdreg_s0$1746  <= \$3090 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$3071 ;
+    mac_rdreg_valid_s0 <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux0_s0$975  <= \$3072 ;
+    \mac_wmux0_s0$975  <= \$3092 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$3073 ;
+    mac_wmux0_s0 <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux0_s0$991  <= \$3074 ;
+    \mac_wmux0_s0$991  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1004  <= \$3075 ;
+    \mac_wmux0_s0$1004  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1017  <= \$3076 ;
+    \mac_wmux0_s0$1017  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1030  <= \$3077 ;
+    \mac_wmux0_s0$1030  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1043  <= \$3078 ;
+    \mac_wmux0_s0$1043  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1056  <= \$3079 ;
+    \mac_wmux0_s0$1056  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1069  <= \$3080 ;
+    \mac_wmux0_s0$1069  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1082  <= \$3081 ;
+    \mac_wmux0_s0$1082  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1095  <= \$3082 ;
+    \mac_wmux0_s0$1095  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1108  <= \$3083 ;
+    \mac_wmux0_s0$1108  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1121  <= \$3084 ;
+    \mac_wmux0_s0$1121  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1134  <= \$3085 ;
+    \mac_wmux0_s0$1134  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1147  <= \$3086 ;
+    \mac_wmux0_s0$1147  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1160  <= \$3087 ;
+    \mac_wmux0_s0$1160  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux0_s0$976  <= \$3088 ;
+    \mac_wmux0_s0$976  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux0_s0$973  <= \$3089 ;
+    \mac_wmux0_s0$973  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux0_s0$992  <= \$3090 ;
+    \mac_wmux0_s0$992  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1005  <= \$3091 ;
+    \mac_wmux0_s0$1005  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1018  <= \$3092 ;
+    \mac_wmux0_s0$1018  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1031  <= \$3093 ;
+    \mac_wmux0_s0$1031  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1044  <= \$3094 ;
+    \mac_wmux0_s0$1044  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1057  <= \$3095 ;
+    \mac_wmux0_s0$1057  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1070  <= \$3096 ;
+    \mac_wmux0_s0$1070  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1083  <= \$3097 ;
+    \mac_wmux0_s0$1083  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1096  <= \$3098 ;
+    \mac_wmux0_s0$1096  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1109  <= \$3099 ;
+    \mac_wmux0_s0$1109  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1122  <= \$3100 ;
+    \mac_wmux0_s0$1122  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1135  <= \$3101 ;
+    \mac_wmux0_s0$1135  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1148  <= \$3102 ;
+    \mac_wmux0_s0$1148  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1161  <= \$3103 ;
+    \mac_wmux0_s0$1161  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux0_s0$979  <= \$3104 ;
+    \mac_wmux0_s0$979  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux0_s0$982  <= \$3105 ;
+    \mac_wmux0_s0$982  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux0_s0$985  <= \$3106 ;
+    \mac_wmux0_s0$985  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux0_s0$988  <= \$3107 ;
+    \mac_wmux0_s0$988  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux0_s0$980  <= \$3108 ;
+    \mac_wmux0_s0$980  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux0_s0$983  <= \$3109 ;
+    \mac_wmux0_s0$983  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux0_s0$986  <= \$3110 ;
+    \mac_wmux0_s0$986  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux0_s0$989  <= \$3111 ;
+    \mac_wmux0_s0$989  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux0_s0$996  <= \$3112 ;
+    \mac_wmux0_s0$996  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux0_s0$998  <= \$3113 ;
+    \mac_wmux0_s0$998  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1000  <= \$3114 ;
+    \mac_wmux0_s0$1000  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1002  <= \$3115 ;
+    \mac_wmux0_s0$1002  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1009  <= \$3116 ;
+    \mac_wmux0_s0$1009  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1011  <= \$3117 ;
+    \mac_wmux0_s0$1011  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1013  <= \$3118 ;
+    \mac_wmux0_s0$1013  <= \$3138 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1015  <= \$3119 ;
+    \mac_wmux0_s0$1015  <= \$3139 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1022  <= \$3120 ;
+    \mac_wmux0_s0$1022  <= \$3140 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1024  <= \$3121 ;
+    \mac_wmux0_s0$1024  <= \$3141 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1026  <= \$3122 ;
+    \mac_wmux0_s0$1026  <= \$3142 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1028  <= \$3123 ;
+    \mac_wmux0_s0$1028  <= \$3143 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1035  <= \$3124 ;
+    \mac_wmux0_s0$1035  <= \$3144 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1037  <= \$3125 ;
+    \mac_wmux0_s0$1037  <= \$3145 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1039  <= \$3126 ;
+    \mac_wmux0_s0$1039  <= \$3146 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1041  <= \$3127 ;
+    \mac_wmux0_s0$1041  <= \$3147 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1048  <= \$3128 ;
+    \mac_wmux0_s0$1048  <= \$3148 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1050  <= \$3129 ;
+    \mac_wmux0_s0$1050  <= \$3149 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1052  <= \$3130 ;
+    \mac_wmux0_s0$1052  <= \$3150 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1054  <= \$3131 ;
+    \mac_wmux0_s0$1054  <= \$3151 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1061  <= \$3132 ;
+    \mac_wmux0_s0$1061  <= \$3152 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1063  <= \$3133 ;
+    \mac_wmux0_s0$1063  <= \$3153 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1065  <= \$3134 ;
+    \mac_wmux0_s0$1065  <= \$3154 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1067  <= \$3135 ;
+    \mac_wmux0_s0$1067  <= \$3155 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1074  <= \$3136 ;
+    \mac_wmux0_s0$1074  <= \$3156 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1076  <= \$3137 ;
+    \mac_wmux0_s0$1076  <= \$3157 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1078  <= \$3138 ;
+    \mac_wmux0_s0$1078  <= \$3158 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1080  <= \$3139 ;
+    \mac_wmux0_s0$1080  <= \$3159 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1087  <= \$3140 ;
+    \mac_wmux0_s0$1087  <= \$3160 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1089  <= \$3141 ;
+    \mac_wmux0_s0$1089  <= \$3161 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1091  <= \$3142 ;
+    \mac_wmux0_s0$1091  <= \$3162 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1093  <= \$3143 ;
+    \mac_wmux0_s0$1093  <= \$3163 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1100  <= \$3144 ;
+    \mac_wmux0_s0$1100  <= \$3164 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1102  <= \$3145 ;
+    \mac_wmux0_s0$1102  <= \$3165 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1104  <= \$3146 ;
+    \mac_wmux0_s0$1104  <= \$3166 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1106  <= \$3147 ;
+    \mac_wmux0_s0$1106  <= \$3167 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1113  <= \$3148 ;
+    \mac_wmux0_s0$1113  <= \$3168 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1115  <= \$3149 ;
+    \mac_wmux0_s0$1115  <= \$3169 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1117  <= \$3150 ;
+    \mac_wmux0_s0$1117  <= \$3170 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1119  <= \$3151 ;
+    \mac_wmux0_s0$1119  <= \$3171 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1126  <= \$3152 ;
+    \mac_wmux0_s0$1126  <= \$3172 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1128  <= \$3153 ;
+    \mac_wmux0_s0$1128  <= \$3173 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1130  <= \$3154 ;
+    \mac_wmux0_s0$1130  <= \$3174 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1132  <= \$3155 ;
+    \mac_wmux0_s0$1132  <= \$3175 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1139  <= \$3156 ;
+    \mac_wmux0_s0$1139  <= \$3176 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1141  <= \$3157 ;
+    \mac_wmux0_s0$1141  <= \$3177 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1143  <= \$3158 ;
+    \mac_wmux0_s0$1143  <= \$3178 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1145  <= \$3159 ;
+    \mac_wmux0_s0$1145  <= \$3179 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1152  <= \$3160 ;
+    \mac_wmux0_s0$1152  <= \$3180 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1154  <= \$3161 ;
+    \mac_wmux0_s0$1154  <= \$3181 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1156  <= \$3162 ;
+    \mac_wmux0_s0$1156  <= \$3182 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1158  <= \$3163 ;
+    \mac_wmux0_s0$1158  <= \$3183 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1165  <= \$3164 ;
+    \mac_wmux0_s0$1165  <= \$3184 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1167  <= \$3165 ;
+    \mac_wmux0_s0$1167  <= \$3185 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1169  <= \$3166 ;
+    \mac_wmux0_s0$1169  <= \$3186 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1171  <= \$3167 ;
+    \mac_wmux0_s0$1171  <= \$3187 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1740  <= \$3168 ;
+    \mac_wmux0_s0$1748  <= \$3188 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1741  <= \$3169 ;
+    \mac_wmux0_s0$1749  <= \$3189 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1742  <= \$3170 ;
+    \mac_wmux0_s0$1750  <= \$3190 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1743  <= \$3171 ;
+    \mac_wmux0_s0$1751  <= \$3191 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1744  <= \$3172 ;
+    \mac_wmux0_s0$1752  <= \$3192 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1745  <= \$3173 ;
+    \mac_wmux0_s0$1753  <= \$3193 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1746  <= \$3174 ;
+    \mac_wmux0_s0$1754  <= \$3194 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1747  <= \$3175 ;
+    \mac_wmux0_s0$1755  <= \$3195 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1748  <= \$3176 ;
+    \mac_wmux0_s0$1756  <= \$3196 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$3177 ;
+    mac_wmux0_valid_s0 <= \$3197 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1276  <= \$3178 ;
+    \mac_wmux2_s0$1276  <= \$3198 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1295  <= \$3179 ;
+    \mac_wmux2_s0$1295  <= \$3199 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1314  <= \$3180 ;
+    \mac_wmux2_s0$1314  <= \$3200 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1333  <= \$3181 ;
+    \mac_wmux2_s0$1333  <= \$3201 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$3182 ;
+    mac_wmux2_s0 <= \$3202 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1292  <= \$3183 ;
+    \mac_wmux2_s0$1292  <= \$3203 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1311  <= \$3184 ;
+    \mac_wmux2_s0$1311  <= \$3204 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1330  <= \$3185 ;
+    \mac_wmux2_s0$1330  <= \$3205 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1349  <= \$3186 ;
+    \mac_wmux2_s0$1349  <= \$3206 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1362  <= \$3187 ;
+    \mac_wmux2_s0$1362  <= \$3207 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1375  <= \$3188 ;
+    \mac_wmux2_s0$1375  <= \$3208 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1388  <= \$3189 ;
+    \mac_wmux2_s0$1388  <= \$3209 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1401  <= \$3190 ;
+    \mac_wmux2_s0$1401  <= \$3210 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1414  <= \$3191 ;
+    \mac_wmux2_s0$1414  <= \$3211 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1427  <= \$3192 ;
+    \mac_wmux2_s0$1427  <= \$3212 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1440  <= \$3193 ;
+    \mac_wmux2_s0$1440  <= \$3213 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1277  <= \$3194 ;
+    \mac_wmux2_s0$1277  <= \$3214 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1296  <= \$3195 ;
+    \mac_wmux2_s0$1296  <= \$3215 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1315  <= \$3196 ;
+    \mac_wmux2_s0$1315  <= \$3216 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1334  <= \$3197 ;
+    \mac_wmux2_s0$1334  <= \$3217 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1274  <= \$3198 ;
+    \mac_wmux2_s0$1274  <= \$3218 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1293  <= \$3199 ;
+    \mac_wmux2_s0$1293  <= \$3219 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1312  <= \$3200 ;
+    \mac_wmux2_s0$1312  <= \$3220 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1331  <= \$3201 ;
+    \mac_wmux2_s0$1331  <= \$3221 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1350  <= \$3202 ;
+    \mac_wmux2_s0$1350  <= \$3222 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1363  <= \$3203 ;
+    \mac_wmux2_s0$1363  <= \$3223 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1376  <= \$3204 ;
+    \mac_wmux2_s0$1376  <= \$3224 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1389  <= \$3205 ;
+    \mac_wmux2_s0$1389  <= \$3225 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1402  <= \$3206 ;
+    \mac_wmux2_s0$1402  <= \$3226 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1415  <= \$3207 ;
+    \mac_wmux2_s0$1415  <= \$3227 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1428  <= \$3208 ;
+    \mac_wmux2_s0$1428  <= \$3228 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1441  <= \$3209 ;
+    \mac_wmux2_s0$1441  <= \$3229 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1280  <= \$3210 ;
+    \mac_wmux2_s0$1280  <= \$3230 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1283  <= \$3211 ;
+    \mac_wmux2_s0$1283  <= \$3231 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1286  <= \$3212 ;
+    \mac_wmux2_s0$1286  <= \$3232 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1289  <= \$3213 ;
+    \mac_wmux2_s0$1289  <= \$3233 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1299  <= \$3214 ;
+    \mac_wmux2_s0$1299  <= \$3234 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1302  <= \$3215 ;
+    \mac_wmux2_s0$1302  <= \$3235 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1305  <= \$3216 ;
+    \mac_wmux2_s0$1305  <= \$3236 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1308  <= \$3217 ;
+    \mac_wmux2_s0$1308  <= \$3237 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1318  <= \$3218 ;
+    \mac_wmux2_s0$1318  <= \$3238 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1321  <= \$3219 ;
+    \mac_wmux2_s0$1321  <= \$3239 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1324  <= \$3220 ;
+    \mac_wmux2_s0$1324  <= \$3240 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1327  <= \$3221 ;
+    \mac_wmux2_s0$1327  <= \$3241 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1337  <= \$3222 ;
+    \mac_wmux2_s0$1337  <= \$3242 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1340  <= \$3223 ;
+    \mac_wmux2_s0$1340  <= \$3243 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1343  <= \$3224 ;
+    \mac_wmux2_s0$1343  <= \$3244 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1346  <= \$3225 ;
+    \mac_wmux2_s0$1346  <= \$3245 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1281  <= \$3226 ;
+    \mac_wmux2_s0$1281  <= \$3246 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1284  <= \$3227 ;
+    \mac_wmux2_s0$1284  <= \$3247 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1287  <= \$3228 ;
+    \mac_wmux2_s0$1287  <= \$3248 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1290  <= \$3229 ;
+    \mac_wmux2_s0$1290  <= \$3249 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1300  <= \$3230 ;
+    \mac_wmux2_s0$1300  <= \$3250 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1303  <= \$3231 ;
+    \mac_wmux2_s0$1303  <= \$3251 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1306  <= \$3232 ;
+    \mac_wmux2_s0$1306  <= \$3252 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1309  <= \$3233 ;
+    \mac_wmux2_s0$1309  <= \$3253 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1319  <= \$3234 ;
+    \mac_wmux2_s0$1319  <= \$3254 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1322  <= \$3235 ;
+    \mac_wmux2_s0$1322  <= \$3255 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1325  <= \$3236 ;
+    \mac_wmux2_s0$1325  <= \$3256 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1328  <= \$3237 ;
+    \mac_wmux2_s0$1328  <= \$3257 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1338  <= \$3238 ;
+    \mac_wmux2_s0$1338  <= \$3258 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1341  <= \$3239 ;
+    \mac_wmux2_s0$1341  <= \$3259 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1344  <= \$3240 ;
+    \mac_wmux2_s0$1344  <= \$3260 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1347  <= \$3241 ;
+    \mac_wmux2_s0$1347  <= \$3261 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1354  <= \$3242 ;
+    \mac_wmux2_s0$1354  <= \$3262 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1356  <= \$3243 ;
+    \mac_wmux2_s0$1356  <= \$3263 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1358  <= \$3244 ;
+    \mac_wmux2_s0$1358  <= \$3264 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1360  <= \$3245 ;
+    \mac_wmux2_s0$1360  <= \$3265 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1367  <= \$3246 ;
+    \mac_wmux2_s0$1367  <= \$3266 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1369  <= \$3247 ;
+    \mac_wmux2_s0$1369  <= \$3267 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1371  <= \$3248 ;
+    \mac_wmux2_s0$1371  <= \$3268 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1373  <= \$3249 ;
+    \mac_wmux2_s0$1373  <= \$3269 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1380  <= \$3250 ;
+    \mac_wmux2_s0$1380  <= \$3270 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1382  <= \$3251 ;
+    \mac_wmux2_s0$1382  <= \$3271 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1384  <= \$3252 ;
+    \mac_wmux2_s0$1384  <= \$3272 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1386  <= \$3253 ;
+    \mac_wmux2_s0$1386  <= \$3273 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1393  <= \$3254 ;
+    \mac_wmux2_s0$1393  <= \$3274 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1395  <= \$3255 ;
+    \mac_wmux2_s0$1395  <= \$3275 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1397  <= \$3256 ;
+    \mac_wmux2_s0$1397  <= \$3276 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1399  <= \$3257 ;
+    \mac_wmux2_s0$1399  <= \$3277 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1406  <= \$3258 ;
+    \mac_wmux2_s0$1406  <= \$3278 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1408  <= \$3259 ;
+    \mac_wmux2_s0$1408  <= \$3279 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1410  <= \$3260 ;
+    \mac_wmux2_s0$1410  <= \$3280 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1412  <= \$3261 ;
+    \mac_wmux2_s0$1412  <= \$3281 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1419  <= \$3262 ;
+    \mac_wmux2_s0$1419  <= \$3282 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1421  <= \$3263 ;
+    \mac_wmux2_s0$1421  <= \$3283 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1423  <= \$3264 ;
+    \mac_wmux2_s0$1423  <= \$3284 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1425  <= \$3265 ;
+    \mac_wmux2_s0$1425  <= \$3285 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1432  <= \$3266 ;
+    \mac_wmux2_s0$1432  <= \$3286 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1434  <= \$3267 ;
+    \mac_wmux2_s0$1434  <= \$3287 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1436  <= \$3268 ;
+    \mac_wmux2_s0$1436  <= \$3288 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1438  <= \$3269 ;
+    \mac_wmux2_s0$1438  <= \$3289 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1445  <= \$3270 ;
+    \mac_wmux2_s0$1445  <= \$3290 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1447  <= \$3271 ;
+    \mac_wmux2_s0$1447  <= \$3291 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1449  <= \$3272 ;
+    \mac_wmux2_s0$1449  <= \$3292 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1451  <= \$3273 ;
+    \mac_wmux2_s0$1451  <= \$3293 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1750  <= \$3274 ;
+    \mac_wmux2_s0$1758  <= \$3294 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1751  <= \$3275 ;
+    \mac_wmux2_s0$1759  <= \$3295 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1752  <= \$3276 ;
+    \mac_wmux2_s0$1760  <= \$3296 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1753  <= \$3277 ;
+    \mac_wmux2_s0$1761  <= \$3297 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1754  <= \$3278 ;
+    \mac_wmux2_s0$1762  <= \$3298 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1755  <= \$3279 ;
+    \mac_wmux2_s0$1763  <= \$3299 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1756  <= \$3280 ;
+    \mac_wmux2_s0$1764  <= \$3300 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1757  <= \$3281 ;
+    \mac_wmux2_s0$1765  <= \$3301 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1758  <= \$3282 ;
+    \mac_wmux2_s0$1766  <= \$3302 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3283 ;
+    mac_wmux2_valid_s0 <= \$3303 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3284 ;
+    mac_pre_s0 <= \$3304 ;
   always @(posedge clk)
-    \mac_pre_s0$1761  <= \$3285 ;
+    \mac_pre_s0$1769  <= \$3305 ;
   always @(posedge clk)
-    \mac_pre_s0$1762  <= \$3286 ;
+    \mac_pre_s0$1770  <= \$3306 ;
   always @(posedge clk)
-    \mac_pre_s0$1763  <= \$3287 ;
+    \mac_pre_s0$1771  <= \$3307 ;
   always @(posedge clk)
-    \mac_pre_s0$1764  <= \$3288 ;
+    \mac_pre_s0$1772  <= \$3308 ;
   always @(posedge clk)
-    \mac_pre_s0$1765  <= \$3289 ;
+    \mac_pre_s0$1773  <= \$3309 ;
   always @(posedge clk)
-    \mac_pre_s0$1766  <= \$3290 ;
+    \mac_pre_s0$1774  <= \$3310 ;
   always @(posedge clk)
-    \mac_pre_s0$1767  <= \$3291 ;
+    \mac_pre_s0$1775  <= \$3311 ;
   always @(posedge clk)
-    \mac_pre_s0$1768  <= \$3292 ;
+    \mac_pre_s0$1776  <= \$3312 ;
   always @(posedge clk)
-    \mac_pre_s0$1769  <= \$3293 ;
+    \mac_pre_s0$1777  <= \$3313 ;
   always @(posedge clk)
-    \mac_pre_s0$1770  <= \$3294 ;
+    \mac_pre_s0$1778  <= \$3314 ;
   always @(posedge clk)
-    \mac_pre_s0$1771  <= \$3295 ;
+    \mac_pre_s0$1779  <= \$3315 ;
   always @(posedge clk)
-    \mac_pre_s0$1772  <= \$3296 ;
+    \mac_pre_s0$1780  <= \$3316 ;
   always @(posedge clk)
-    \mac_pre_s0$1773  <= \$3297 ;
+    \mac_pre_s0$1781  <= \$3317 ;
   always @(posedge clk)
-    \mac_pre_s0$1774  <= \$3298 ;
+    \mac_pre_s0$1782  <= \$3318 ;
   always @(posedge clk)
-    \mac_pre_s0$1775  <= \$3299 ;
+    \mac_pre_s0$1783  <= \$3319 ;
   always @(posedge clk)
-    \mac_pre_s0$1776  <= \$3300 ;
+    \mac_pre_s0$1784  <= \$3320 ;
   always @(posedge clk)
-    \mac_pre_s0$1777  <= \$3301 ;
+    \mac_pre_s0$1785  <= \$3321 ;
   always @(posedge clk)
-    \mac_pre_s0$1778  <= \$3302 ;
+    \mac_pre_s0$1786  <= \$3322 ;
   always @(posedge clk)
-    \mac_pre_s0$1779  <= \$3303 ;
+    \mac_pre_s0$1787  <= \$3323 ;
   always @(posedge clk)
-    \mac_pre_s0$1780  <= \$3304 ;
+    \mac_pre_s0$1788  <= \$3324 ;
   always @(posedge clk)
-    \mac_pre_s0$1781  <= \$3305 ;
+    \mac_pre_s0$1789  <= \$3325 ;
   always @(posedge clk)
-    \mac_pre_s0$1782  <= \$3306 ;
+    \mac_pre_s0$1790  <= \$3326 ;
   always @(posedge clk)
-    \mac_pre_s0$1783  <= \$3307 ;
+    \mac_pre_s0$1791  <= \$3327 ;
   always @(posedge clk)
-    \mac_pre_s0$1784  <= \$3308 ;
+    \mac_pre_s0$1792  <= \$3328 ;
   always @(posedge clk)
-    \mac_pre_s0$1785  <= \$3309 ;
+    \mac_pre_s0$1793  <= \$3329 ;
   always @(posedge clk)
-    \mac_pre_s0$1786  <= \$3310 ;
+    \mac_pre_s0$1794  <= \$3330 ;
   always @(posedge clk)
-    \mac_pre_s0$1787  <= \$3311 ;
+    \mac_pre_s0$1795  <= \$3331 ;
   always @(posedge clk)
-    \mac_pre_s0$1788  <= \$3312 ;
+    \mac_pre_s0$1796  <= \$3332 ;
   always @(posedge clk)
-    \mac_pre_s0$1789  <= \$3313 ;
+    \mac_pre_s0$1797  <= \$3333 ;
   always @(posedge clk)
-    \mac_pre_s0$1790  <= \$3314 ;
+    \mac_pre_s0$1798  <= \$3334 ;
   always @(posedge clk)
-    \mac_pre_s0$1791  <= \$3315 ;
+    \mac_pre_s0$1799  <= \$3335 ;
   always @(posedge clk)
-    \mac_pre_s0$1792  <= \$3316 ;
+    \mac_pre_s0$1800  <= \$3336 ;
   always @(posedge clk)
-    \mac_pre_s0$1793  <= \$3317 ;
+    \mac_pre_s0$1801  <= \$3337 ;
   always @(posedge clk)
-    \mac_pre_s0$1794  <= \$3318 ;
+    \mac_pre_s0$1802  <= \$3338 ;
   always @(posedge clk)
-    \mac_pre_s0$1795  <= \$3319 ;
+    \mac_pre_s0$1803  <= \$3339 ;
   always @(posedge clk)
-    \mac_pre_s0$1796  <= \$3320 ;
+    \mac_pre_s0$1804  <= \$3340 ;
   always @(posedge clk)
-    \mac_pre_s0$1797  <= \$3321 ;
+    \mac_pre_s0$1805  <= \$3341 ;
   always @(posedge clk)
-    \mac_pre_s0$1798  <= \$3322 ;
+    \mac_pre_s0$1806  <= \$3342 ;
   always @(posedge clk)
-    \mac_pre_s0$1799  <= \$3323 ;
+    \mac_pre_s0$1807  <= \$3343 ;
   always @(posedge clk)
-    \mac_pre_s0$1800  <= \$3324 ;
+    \mac_pre_s0$1808  <= \$3344 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3325 ;
+    mac_pre_valid_s0 <= \$3345 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3326 ;
+    mac_dspin_s0 <= \$3346 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3327 ;
+    mac_dspin_valid_s0 <= \$3347 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$3328 ;
+    mac_mul_s0 <= \$3348 ;
   always @(posedge clk)
-    \mac_mul_s0$1516  <= \$3329 ;
+    \mac_mul_s0$1516  <= \$3349 ;
   always @(posedge clk)
-    \mac_mul_s0$1518  <= \$3330 ;
+    \mac_mul_s0$1518  <= \$3350 ;
   always @(posedge clk)
-    \mac_mul_s0$1519  <= \$3331 ;
+    \mac_mul_s0$1519  <= \$3351 ;
   always @(posedge clk)
-    \mac_mul_s0$1521  <= \$3332 ;
+    \mac_mul_s0$1521  <= \$3352 ;
   always @(posedge clk)
-    \mac_mul_s0$1522  <= \$3333 ;
+    \mac_mul_s0$1522  <= \$3353 ;
   always @(posedge clk)
-    \mac_mul_s0$1524  <= \$3334 ;
+    \mac_mul_s0$1524  <= \$3354 ;
   always @(posedge clk)
-    \mac_mul_s0$1525  <= \$3335 ;
+    \mac_mul_s0$1525  <= \$3355 ;
   always @(posedge clk)
-    \mac_mul_s0$1527  <= \$3336 ;
+    \mac_mul_s0$1527  <= \$3356 ;
   always @(posedge clk)
-    \mac_mul_s0$1528  <= \$3337 ;
+    \mac_mul_s0$1528  <= \$3357 ;
   always @(posedge clk)
-    \mac_mul_s0$1530  <= \$3338 ;
+    \mac_mul_s0$1530  <= \$3358 ;
   always @(posedge clk)
-    \mac_mul_s0$1531  <= \$3339 ;
+    \mac_mul_s0$1531  <= \$3359 ;
   always @(posedge clk)
-    \mac_mul_s0$1533  <= \$3340 ;
+    \mac_mul_s0$1533  <= \$3360 ;
   always @(posedge clk)
-    \mac_mul_s0$1534  <= \$3341 ;
+    \mac_mul_s0$1534  <= \$3361 ;
   always @(posedge clk)
-    \mac_mul_s0$1536  <= \$3342 ;
+    \mac_mul_s0$1536  <= \$3362 ;
   always @(posedge clk)
-    \mac_mul_s0$1537  <= \$3343 ;
+    \mac_mul_s0$1537  <= \$3363 ;
   always @(posedge clk)
-    \mac_mul_s0$1539  <= \$3344 ;
+    \mac_mul_s0$1539  <= \$3364 ;
   always @(posedge clk)
-    \mac_mul_s0$1540  <= \$3345 ;
+    \mac_mul_s0$1540  <= \$3365 ;
   always @(posedge clk)
-    \mac_mul_s0$1542  <= \$3346 ;
+    \mac_mul_s0$1542  <= \$3366 ;
   always @(posedge clk)
-    \mac_mul_s0$1543  <= \$3347 ;
+    \mac_mul_s0$1543  <= \$3367 ;
   always @(posedge clk)
-    \mac_mul_s0$1545  <= \$3348 ;
+    \mac_mul_s0$1545  <= \$3368 ;
   always @(posedge clk)
-    \mac_mul_s0$1546  <= \$3349 ;
+    \mac_mul_s0$1546  <= \$3369 ;
   always @(posedge clk)
-    \mac_mul_s0$1548  <= \$3350 ;
+    \mac_mul_s0$1548  <= \$3370 ;
   always @(posedge clk)
-    \mac_mul_s0$1549  <= \$3351 ;
+    \mac_mul_s0$1549  <= \$3371 ;
   always @(posedge clk)
-    \mac_mul_s0$1551  <= \$3352 ;
+    \mac_mul_s0$1551  <= \$3372 ;
   always @(posedge clk)
-    \mac_mul_s0$1552  <= \$3353 ;
+    \mac_mul_s0$1552  <= \$3373 ;
   always @(posedge clk)
-    \mac_mul_s0$1554  <= \$3354 ;
+    \mac_mul_s0$1554  <= \$3374 ;
   always @(posedge clk)
-    \mac_mul_s0$1555  <= \$3355 ;
+    \mac_mul_s0$1555  <= \$3375 ;
   always @(posedge clk)
-    \mac_mul_s0$1557  <= \$3356 ;
+    \mac_mul_s0$1557  <= \$3376 ;
   always @(posedge clk)
-    \mac_mul_s0$1558  <= \$3357 ;
+    \mac_mul_s0$1558  <= \$3377 ;
   always @(posedge clk)
-    \mac_mul_s0$1560  <= \$3358 ;
+    \mac_mul_s0$1560  <= \$3378 ;
   always @(posedge clk)
-    \mac_mul_s0$1561  <= \$3359 ;
+    \mac_mul_s0$1561  <= \$3379 ;
   always @(posedge clk)
-    \mac_mul_s0$1836  <= \$3360 ;
+    \mac_mul_s0$1844  <= \$3380 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3361 ;
+    mac_mul_valid_s0 <= \$3381 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3362 ;
+    mac_add1_s0 <= \$3382 ;
   always @(posedge clk)
-    \mac_add1_s0$1574  <= \$3363 ;
+    \mac_add1_s0$1574  <= \$3383 ;
   always @(posedge clk)
-    \mac_add1_s0$1576  <= \$3364 ;
+    \mac_add1_s0$1576  <= \$3384 ;
   always @(posedge clk)
-    \mac_add1_s0$1577  <= \$3365 ;
+    \mac_add1_s0$1577  <= \$3385 ;
   always @(posedge clk)
-    \mac_add1_s0$1579  <= \$3366 ;
+    \mac_add1_s0$1579  <= \$3386 ;
   always @(posedge clk)
-    \mac_add1_s0$1580  <= \$3367 ;
+    \mac_add1_s0$1580  <= \$3387 ;
   always @(posedge clk)
-    \mac_add1_s0$1582  <= \$3368 ;
+    \mac_add1_s0$1582  <= \$3388 ;
   always @(posedge clk)
-    \mac_add1_s0$1583  <= \$3369 ;
+    \mac_add1_s0$1583  <= \$3389 ;
   always @(posedge clk)
-    \mac_add1_s0$1838  <= \$3370 ;
+    \mac_add1_s0$1846  <= \$3390 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3371 ;
+    mac_add1_valid_s0 <= \$3391 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3372 ;
+    mac_add2_s0 <= \$3392 ;
   always @(posedge clk)
-    \mac_add2_s0$1599  <= \$3373 ;
+    \mac_add2_s0$1607  <= \$3393 ;
   always @(posedge clk)
-    \mac_add2_s0$1602  <= \$3374 ;
+    \mac_add2_s0$1610  <= \$3394 ;
   always @(posedge clk)
-    \mac_add2_s0$1605  <= \$3375 ;
+    \mac_add2_s0$1613  <= \$3395 ;
   always @(posedge clk)
-    \mac_add2_s0$1840  <= \$3376 ;
+    \mac_add2_s0$1848  <= \$3396 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3377 ;
+    mac_add2_valid_s0 <= \$3397 ;
   always @(posedge clk)
-    o__valid <= \$3378 ;
+    o__valid <= \$3398 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3379 ;
+    stall_adv0_valid <= \$3399 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3380 ;
+    stall_adv1_valid <= \$3400 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3381 ;
+    stall_adv2_valid <= \$3401 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3382 ;
+    stall_adv3_valid <= \$3402 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3383 ;
+    stall_adv4_valid <= \$3403 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3384 ;
+    stall_adv5_valid <= \$3404 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3385 ;
+    stall_adv6_valid <= \$3405 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3386 ;
+    stall_adv7_valid <= \$3406 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3387 ;
+    stall_adv8_valid <= \$3407 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3388 ;
+    stall_adv9_valid <= \$3408 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3389 ;
+    stall_adv10_valid <= \$3409 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3390 ;
+    stall_adv11_valid <= \$3410 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3391 ;
+    stall_adv12_valid <= \$3411 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3392 ;
+    stall_adv13_valid <= \$3412 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3393 ;
+    stall_adv14_valid <= \$3413 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3394 ;
+    stall_adv15_valid <= \$3414 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3395 ;
+    stall_adv16_valid <= \$3415 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3396 ;
+    stall_adv17_valid <= \$3416 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3397 ;
+    stall_adv18_valid <= \$3417 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3398 ;
+    stall_adv19_valid <= \$3418 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3399 ;
+    stall_adv20_valid <= \$3419 ;
   always @(posedge clk)
-    mac_acc0 <= \$3400 ;
+    stall_adv21_valid <= \$3420 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3401 ;
+    stall_adv22_valid <= \$3421 ;
   always @(posedge clk)
-    mac_acc1 <= \$3402 ;
+    stall_adv23_valid <= \$3422 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3403 ;
+    mac_acc0 <= \$3423 ;
   always @(posedge clk)
-    mac_acc2 <= \$3404 ;
+    mac_acc0_out <= \$3424 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3405 ;
+    mac_acc1 <= \$3425 ;
   always @(posedge clk)
-    mac_acc3 <= \$3406 ;
+    mac_acc1_out <= \$3426 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3427 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3428 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3429 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3430 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1768 ),
+    .b(\mac_pre_s0$1776 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_0)
@@ -11664,8 +11728,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1761 ),
-    .b(\mac_pre_s0$1769 ),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1777 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_1)
@@ -11674,8 +11738,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1762 ),
-    .b(\mac_pre_s0$1770 ),
+    .a(\mac_pre_s0$1770 ),
+    .b(\mac_pre_s0$1778 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_2)
@@ -11684,8 +11748,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1771 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1779 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_3)
@@ -11694,8 +11758,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1772 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1780 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_4)
@@ -11704,8 +11768,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1773 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1781 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_5)
@@ -11714,8 +11778,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1774 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1782 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_6)
@@ -11724,8 +11788,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1775 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1783 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_7)
@@ -11735,7 +11799,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1776 ),
+    .b(\mac_pre_s0$1784 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_0)
@@ -11744,8 +11808,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1761 ),
-    .b(\mac_pre_s0$1777 ),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1785 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_1)
@@ -11754,8 +11818,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1762 ),
-    .b(\mac_pre_s0$1778 ),
+    .a(\mac_pre_s0$1770 ),
+    .b(\mac_pre_s0$1786 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_2)
@@ -11764,8 +11828,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1779 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1787 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_3)
@@ -11774,8 +11838,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1780 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1788 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_4)
@@ -11784,8 +11848,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1781 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1789 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_5)
@@ -11794,8 +11858,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1782 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1790 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_6)
@@ -11804,8 +11868,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1783 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1791 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_7)
@@ -11815,7 +11879,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1784 ),
+    .b(\mac_pre_s0$1792 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_0)
@@ -11824,8 +11888,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1761 ),
-    .b(\mac_pre_s0$1785 ),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1793 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_1)
@@ -11834,8 +11898,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1762 ),
-    .b(\mac_pre_s0$1786 ),
+    .a(\mac_pre_s0$1770 ),
+    .b(\mac_pre_s0$1794 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_2)
@@ -11844,8 +11908,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1787 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1795 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_3)
@@ -11854,8 +11918,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1788 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1796 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_4)
@@ -11864,8 +11928,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1789 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1797 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_5)
@@ -11874,8 +11938,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1790 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1798 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_6)
@@ -11884,8 +11948,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1791 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1799 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_7)
@@ -11895,7 +11959,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1792 ),
+    .b(\mac_pre_s0$1800 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_0)
@@ -11904,8 +11968,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1761 ),
-    .b(\mac_pre_s0$1793 ),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1801 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_1)
@@ -11914,8 +11978,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1762 ),
-    .b(\mac_pre_s0$1794 ),
+    .a(\mac_pre_s0$1770 ),
+    .b(\mac_pre_s0$1802 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_2)
@@ -11924,8 +11988,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1763 ),
-    .b(\mac_pre_s0$1795 ),
+    .a(\mac_pre_s0$1771 ),
+    .b(\mac_pre_s0$1803 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_3)
@@ -11934,8 +11998,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1764 ),
-    .b(\mac_pre_s0$1796 ),
+    .a(\mac_pre_s0$1772 ),
+    .b(\mac_pre_s0$1804 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_4)
@@ -11944,8 +12008,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1765 ),
-    .b(\mac_pre_s0$1797 ),
+    .a(\mac_pre_s0$1773 ),
+    .b(\mac_pre_s0$1805 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_5)
@@ -11954,8 +12018,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1766 ),
-    .b(\mac_pre_s0$1798 ),
+    .a(\mac_pre_s0$1774 ),
+    .b(\mac_pre_s0$1806 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_6)
@@ -11964,1726 +12028,1572 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1767 ),
-    .b(\mac_pre_s0$1799 ),
+    .a(\mac_pre_s0$1775 ),
+    .b(\mac_pre_s0$1807 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = sel_l1_s0;
+    \$2769  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2749  = \$4 [7:0];
+      \$2769  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l1_s0$29 ;
+    \$2770  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2750  = \$7 [7:0];
+      \$2770  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l1_s0$30 ;
+    \$2771  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2751  = \$10 [7:0];
+      \$2771  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l1_s0$31 ;
+    \$2772  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2752  = \$13 [7:0];
+      \$2772  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l1_s0$32 ;
+    \$2773  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2753  = \$16 [7:0];
+      \$2773  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l1_s0$33 ;
+    \$2774  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2754  = \$19 [7:0];
+      \$2774  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l1_s0$34 ;
+    \$2775  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2755  = \$22 [7:0];
+      \$2775  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l1_s0$35 ;
+    \$2776  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2756  = \$25 [7:0];
+      \$2776  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l1_s0$36 ;
+    \$2777  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2757  = \$28 [7:0];
+      \$2777  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l1_s0$37 ;
+    \$2778  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2758  = \$31 [7:0];
+      \$2778  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l1_s0$38 ;
+    \$2779  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2759  = \$34 [7:0];
+      \$2779  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l1_s0$39 ;
+    \$2780  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2760  = \$37 [7:0];
+      \$2780  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l1_s0$40 ;
+    \$2781  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2761  = \$40 [7:0];
+      \$2781  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l1_s0$41 ;
+    \$2782  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2762  = \$43 [7:0];
+      \$2782  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l1_s0$42 ;
+    \$2783  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2763  = \$46 [7:0];
+      \$2783  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l1_s0$43 ;
+    \$2784  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2764  = \$49 [7:0];
+      \$2784  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l1_s0$1611 ;
+    \$2785  = \sel_l1_s0$1619 ;
     if (stall_adv0) begin
-      \$2765  = i__payload[160];
+      \$2785  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = sel_l3_s0;
+    \$2786  = sel_l3_s0;
     if (stall_adv1) begin
-      \$2766  = sel_cs0_0_0_0s;
+      \$2786  = sel_cs0_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l3_s0$208 ;
+    \$2787  = \sel_l3_s0$208 ;
     if (stall_adv1) begin
-      \$2767  = sel_cs0_0_0_1s;
+      \$2787  = sel_cs0_0_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l3_s0$209 ;
+    \$2788  = \sel_l3_s0$209 ;
     if (stall_adv1) begin
-      \$2768  = sel_cs0_0_0_2s;
+      \$2788  = sel_cs0_0_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l3_s0$367 ;
+    \$2789  = \sel_l3_s0$367 ;
     if (stall_adv1) begin
-      \$2769  = sel_cs0_0_0_3s;
+      \$2789  = sel_cs0_0_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l3_s0$368 ;
+    \$2790  = \sel_l3_s0$368 ;
     if (stall_adv1) begin
-      \$2770  = sel_cs0_0_0_4s;
+      \$2790  = sel_cs0_0_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l3_s0$212 ;
+    \$2791  = \sel_l3_s0$212 ;
     if (stall_adv1) begin
-      \$2771  = sel_cs0_0_0_0c;
+      \$2791  = sel_cs0_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l3_s0$213 ;
+    \$2792  = \sel_l3_s0$213 ;
     if (stall_adv1) begin
-      \$2772  = sel_cs0_0_0_1c;
+      \$2792  = sel_cs0_0_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l3_s0$214 ;
+    \$2793  = \sel_l3_s0$214 ;
     if (stall_adv1) begin
-      \$2773  = sel_cs0_0_0_2c;
+      \$2793  = sel_cs0_0_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l3_s0$371 ;
+    \$2794  = \sel_l3_s0$371 ;
     if (stall_adv1) begin
-      \$2774  = sel_cs0_0_0_3c;
+      \$2794  = sel_cs0_0_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l3_s0$479 ;
+    \$2795  = \sel_l3_s0$479 ;
     if (stall_adv1) begin
-      \$2775  = sel_cs0_0_0_4c;
+      \$2795  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l3_s0$217 ;
+    \$2796  = \sel_l3_s0$217 ;
     if (stall_adv1) begin
-      \$2776  = sel_cs0_1_0_0s;
+      \$2796  = sel_cs0_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l3_s0$218 ;
+    \$2797  = \sel_l3_s0$218 ;
     if (stall_adv1) begin
-      \$2777  = sel_cs0_1_0_1s;
+      \$2797  = sel_cs0_1_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l3_s0$219 ;
+    \$2798  = \sel_l3_s0$219 ;
     if (stall_adv1) begin
-      \$2778  = sel_cs0_1_0_2s;
+      \$2798  = sel_cs0_1_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l3_s0$374 ;
+    \$2799  = \sel_l3_s0$374 ;
     if (stall_adv1) begin
-      \$2779  = sel_cs0_1_0_3s;
+      \$2799  = sel_cs0_1_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l3_s0$375 ;
+    \$2800  = \sel_l3_s0$375 ;
     if (stall_adv1) begin
-      \$2780  = sel_cs0_1_0_4s;
+      \$2800  = sel_cs0_1_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l3_s0$222 ;
+    \$2801  = \sel_l3_s0$222 ;
     if (stall_adv1) begin
-      \$2781  = sel_cs0_1_0_0c;
+      \$2801  = sel_cs0_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l3_s0$223 ;
+    \$2802  = \sel_l3_s0$223 ;
     if (stall_adv1) begin
-      \$2782  = sel_cs0_1_0_1c;
+      \$2802  = sel_cs0_1_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l3_s0$224 ;
+    \$2803  = \sel_l3_s0$224 ;
     if (stall_adv1) begin
-      \$2783  = sel_cs0_1_0_2c;
+      \$2803  = sel_cs0_1_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l3_s0$378 ;
+    \$2804  = \sel_l3_s0$378 ;
     if (stall_adv1) begin
-      \$2784  = sel_cs0_1_0_3c;
+      \$2804  = sel_cs0_1_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l3_s0$482 ;
+    \$2805  = \sel_l3_s0$482 ;
     if (stall_adv1) begin
-      \$2785  = sel_cs0_1_0_4c;
+      \$2805  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l3_s0$227 ;
+    \$2806  = \sel_l3_s0$227 ;
     if (stall_adv1) begin
-      \$2786  = sel_cs0_2_0_0s;
+      \$2806  = sel_cs0_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l3_s0$228 ;
+    \$2807  = \sel_l3_s0$228 ;
     if (stall_adv1) begin
-      \$2787  = sel_cs0_2_0_1s;
+      \$2807  = sel_cs0_2_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l3_s0$229 ;
+    \$2808  = \sel_l3_s0$229 ;
     if (stall_adv1) begin
-      \$2788  = sel_cs0_2_0_2s;
+      \$2808  = sel_cs0_2_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l3_s0$381 ;
+    \$2809  = \sel_l3_s0$381 ;
     if (stall_adv1) begin
-      \$2789  = sel_cs0_2_0_3s;
+      \$2809  = sel_cs0_2_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l3_s0$382 ;
+    \$2810  = \sel_l3_s0$382 ;
     if (stall_adv1) begin
-      \$2790  = sel_cs0_2_0_4s;
+      \$2810  = sel_cs0_2_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l3_s0$232 ;
+    \$2811  = \sel_l3_s0$232 ;
     if (stall_adv1) begin
-      \$2791  = sel_cs0_2_0_0c;
+      \$2811  = sel_cs0_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l3_s0$233 ;
+    \$2812  = \sel_l3_s0$233 ;
     if (stall_adv1) begin
-      \$2792  = sel_cs0_2_0_1c;
+      \$2812  = sel_cs0_2_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l3_s0$234 ;
+    \$2813  = \sel_l3_s0$234 ;
     if (stall_adv1) begin
-      \$2793  = sel_cs0_2_0_2c;
+      \$2813  = sel_cs0_2_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l3_s0$385 ;
+    \$2814  = \sel_l3_s0$385 ;
     if (stall_adv1) begin
-      \$2794  = sel_cs0_2_0_3c;
+      \$2814  = sel_cs0_2_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l3_s0$485 ;
+    \$2815  = \sel_l3_s0$485 ;
     if (stall_adv1) begin
-      \$2795  = sel_cs0_2_0_4c;
+      \$2815  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l3_s0$237 ;
+    \$2816  = \sel_l3_s0$237 ;
     if (stall_adv1) begin
-      \$2796  = sel_cs0_3_0_0s;
+      \$2816  = sel_cs0_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l3_s0$238 ;
+    \$2817  = \sel_l3_s0$238 ;
     if (stall_adv1) begin
-      \$2797  = sel_cs0_3_0_1s;
+      \$2817  = sel_cs0_3_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l3_s0$239 ;
+    \$2818  = \sel_l3_s0$239 ;
     if (stall_adv1) begin
-      \$2798  = sel_cs0_3_0_2s;
+      \$2818  = sel_cs0_3_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l3_s0$388 ;
+    \$2819  = \sel_l3_s0$388 ;
     if (stall_adv1) begin
-      \$2799  = sel_cs0_3_0_3s;
+      \$2819  = sel_cs0_3_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l3_s0$389 ;
+    \$2820  = \sel_l3_s0$389 ;
     if (stall_adv1) begin
-      \$2800  = sel_cs0_3_0_4s;
+      \$2820  = sel_cs0_3_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l3_s0$242 ;
+    \$2821  = \sel_l3_s0$242 ;
     if (stall_adv1) begin
-      \$2801  = sel_cs0_3_0_0c;
+      \$2821  = sel_cs0_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l3_s0$243 ;
+    \$2822  = \sel_l3_s0$243 ;
     if (stall_adv1) begin
-      \$2802  = sel_cs0_3_0_1c;
+      \$2822  = sel_cs0_3_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l3_s0$244 ;
+    \$2823  = \sel_l3_s0$244 ;
     if (stall_adv1) begin
-      \$2803  = sel_cs0_3_0_2c;
+      \$2823  = sel_cs0_3_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l3_s0$392 ;
+    \$2824  = \sel_l3_s0$392 ;
     if (stall_adv1) begin
-      \$2804  = sel_cs0_3_0_3c;
+      \$2824  = sel_cs0_3_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l3_s0$488 ;
+    \$2825  = \sel_l3_s0$488 ;
     if (stall_adv1) begin
-      \$2805  = sel_cs0_3_0_4c;
+      \$2825  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l3_s0$247 ;
+    \$2826  = \sel_l3_s0$247 ;
     if (stall_adv1) begin
-      \$2806  = sel_cs0_4_0_0s;
+      \$2826  = sel_cs0_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l3_s0$248 ;
+    \$2827  = \sel_l3_s0$248 ;
     if (stall_adv1) begin
-      \$2807  = sel_cs0_4_0_1s;
+      \$2827  = sel_cs0_4_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l3_s0$249 ;
+    \$2828  = \sel_l3_s0$249 ;
     if (stall_adv1) begin
-      \$2808  = sel_cs0_4_0_2s;
+      \$2828  = sel_cs0_4_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l3_s0$395 ;
+    \$2829  = \sel_l3_s0$395 ;
     if (stall_adv1) begin
-      \$2809  = sel_cs0_4_0_3s;
+      \$2829  = sel_cs0_4_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l3_s0$396 ;
+    \$2830  = \sel_l3_s0$396 ;
     if (stall_adv1) begin
-      \$2810  = sel_cs0_4_0_4s;
+      \$2830  = sel_cs0_4_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l3_s0$252 ;
+    \$2831  = \sel_l3_s0$252 ;
     if (stall_adv1) begin
-      \$2811  = sel_cs0_4_0_0c;
+      \$2831  = sel_cs0_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l3_s0$253 ;
+    \$2832  = \sel_l3_s0$253 ;
     if (stall_adv1) begin
-      \$2812  = sel_cs0_4_0_1c;
+      \$2832  = sel_cs0_4_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l3_s0$254 ;
+    \$2833  = \sel_l3_s0$254 ;
     if (stall_adv1) begin
-      \$2813  = sel_cs0_4_0_2c;
+      \$2833  = sel_cs0_4_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l3_s0$399 ;
+    \$2834  = \sel_l3_s0$399 ;
     if (stall_adv1) begin
-      \$2814  = sel_cs0_4_0_3c;
+      \$2834  = sel_cs0_4_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l3_s0$491 ;
+    \$2835  = \sel_l3_s0$491 ;
     if (stall_adv1) begin
-      \$2815  = sel_cs0_4_0_4c;
+      \$2835  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l3_s0$257 ;
+    \$2836  = \sel_l3_s0$257 ;
     if (stall_adv1) begin
-      \$2816  = sel_cs0_5_0_0s;
+      \$2836  = sel_cs0_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l3_s0$258 ;
+    \$2837  = \sel_l3_s0$258 ;
     if (stall_adv1) begin
-      \$2817  = sel_cs0_5_0_1s;
+      \$2837  = sel_cs0_5_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l3_s0$259 ;
+    \$2838  = \sel_l3_s0$259 ;
     if (stall_adv1) begin
-      \$2818  = sel_cs0_5_0_2s;
+      \$2838  = sel_cs0_5_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l3_s0$402 ;
+    \$2839  = \sel_l3_s0$402 ;
     if (stall_adv1) begin
-      \$2819  = sel_cs0_5_0_3s;
+      \$2839  = sel_cs0_5_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l3_s0$403 ;
+    \$2840  = \sel_l3_s0$403 ;
     if (stall_adv1) begin
-      \$2820  = sel_cs0_5_0_4s;
+      \$2840  = sel_cs0_5_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l3_s0$262 ;
+    \$2841  = \sel_l3_s0$262 ;
     if (stall_adv1) begin
-      \$2821  = sel_cs0_5_0_0c;
+      \$2841  = sel_cs0_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l3_s0$263 ;
+    \$2842  = \sel_l3_s0$263 ;
     if (stall_adv1) begin
-      \$2822  = sel_cs0_5_0_1c;
+      \$2842  = sel_cs0_5_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l3_s0$264 ;
+    \$2843  = \sel_l3_s0$264 ;
     if (stall_adv1) begin
-      \$2823  = sel_cs0_5_0_2c;
+      \$2843  = sel_cs0_5_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l3_s0$406 ;
+    \$2844  = \sel_l3_s0$406 ;
     if (stall_adv1) begin
-      \$2824  = sel_cs0_5_0_3c;
+      \$2844  = sel_cs0_5_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l3_s0$494 ;
+    \$2845  = \sel_l3_s0$494 ;
     if (stall_adv1) begin
-      \$2825  = sel_cs0_5_0_4c;
+      \$2845  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l3_s0$267 ;
+    \$2846  = \sel_l3_s0$267 ;
     if (stall_adv1) begin
-      \$2826  = sel_cs0_6_0_0s;
+      \$2846  = sel_cs0_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l3_s0$268 ;
+    \$2847  = \sel_l3_s0$268 ;
     if (stall_adv1) begin
-      \$2827  = sel_cs0_6_0_1s;
+      \$2847  = sel_cs0_6_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l3_s0$269 ;
+    \$2848  = \sel_l3_s0$269 ;
     if (stall_adv1) begin
-      \$2828  = sel_cs0_6_0_2s;
+      \$2848  = sel_cs0_6_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l3_s0$409 ;
+    \$2849  = \sel_l3_s0$409 ;
     if (stall_adv1) begin
-      \$2829  = sel_cs0_6_0_3s;
+      \$2849  = sel_cs0_6_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l3_s0$410 ;
+    \$2850  = \sel_l3_s0$410 ;
     if (stall_adv1) begin
-      \$2830  = sel_cs0_6_0_4s;
+      \$2850  = sel_cs0_6_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l3_s0$272 ;
+    \$2851  = \sel_l3_s0$272 ;
     if (stall_adv1) begin
-      \$2831  = sel_cs0_6_0_0c;
+      \$2851  = sel_cs0_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l3_s0$273 ;
+    \$2852  = \sel_l3_s0$273 ;
     if (stall_adv1) begin
-      \$2832  = sel_cs0_6_0_1c;
+      \$2852  = sel_cs0_6_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l3_s0$274 ;
+    \$2853  = \sel_l3_s0$274 ;
     if (stall_adv1) begin
-      \$2833  = sel_cs0_6_0_2c;
+      \$2853  = sel_cs0_6_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l3_s0$413 ;
+    \$2854  = \sel_l3_s0$413 ;
     if (stall_adv1) begin
-      \$2834  = sel_cs0_6_0_3c;
+      \$2854  = sel_cs0_6_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l3_s0$497 ;
+    \$2855  = \sel_l3_s0$497 ;
     if (stall_adv1) begin
-      \$2835  = sel_cs0_6_0_4c;
+      \$2855  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l3_s0$277 ;
+    \$2856  = \sel_l3_s0$277 ;
     if (stall_adv1) begin
-      \$2836  = sel_cs0_7_0_0s;
+      \$2856  = sel_cs0_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l3_s0$278 ;
+    \$2857  = \sel_l3_s0$278 ;
     if (stall_adv1) begin
-      \$2837  = sel_cs0_7_0_1s;
+      \$2857  = sel_cs0_7_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l3_s0$279 ;
+    \$2858  = \sel_l3_s0$279 ;
     if (stall_adv1) begin
-      \$2838  = sel_cs0_7_0_2s;
+      \$2858  = sel_cs0_7_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l3_s0$416 ;
+    \$2859  = \sel_l3_s0$416 ;
     if (stall_adv1) begin
-      \$2839  = sel_cs0_7_0_3s;
+      \$2859  = sel_cs0_7_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l3_s0$417 ;
+    \$2860  = \sel_l3_s0$417 ;
     if (stall_adv1) begin
-      \$2840  = sel_cs0_7_0_4s;
+      \$2860  = sel_cs0_7_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l3_s0$282 ;
+    \$2861  = \sel_l3_s0$282 ;
     if (stall_adv1) begin
-      \$2841  = sel_cs0_7_0_0c;
+      \$2861  = sel_cs0_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l3_s0$283 ;
+    \$2862  = \sel_l3_s0$283 ;
     if (stall_adv1) begin
-      \$2842  = sel_cs0_7_0_1c;
+      \$2862  = sel_cs0_7_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l3_s0$284 ;
+    \$2863  = \sel_l3_s0$284 ;
     if (stall_adv1) begin
-      \$2843  = sel_cs0_7_0_2c;
+      \$2863  = sel_cs0_7_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l3_s0$420 ;
+    \$2864  = \sel_l3_s0$420 ;
     if (stall_adv1) begin
-      \$2844  = sel_cs0_7_0_3c;
+      \$2864  = sel_cs0_7_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l3_s0$500 ;
+    \$2865  = \sel_l3_s0$500 ;
     if (stall_adv1) begin
-      \$2845  = sel_cs0_7_0_4c;
+      \$2865  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l3_s0$287 ;
+    \$2866  = \sel_l3_s0$287 ;
     if (stall_adv1) begin
-      \$2846  = sel_cs0_8_0_0s;
+      \$2866  = sel_cs0_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l3_s0$288 ;
+    \$2867  = \sel_l3_s0$288 ;
     if (stall_adv1) begin
-      \$2847  = sel_cs0_8_0_1s;
+      \$2867  = sel_cs0_8_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l3_s0$289 ;
+    \$2868  = \sel_l3_s0$289 ;
     if (stall_adv1) begin
-      \$2848  = sel_cs0_8_0_2s;
+      \$2868  = sel_cs0_8_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l3_s0$423 ;
+    \$2869  = \sel_l3_s0$423 ;
     if (stall_adv1) begin
-      \$2849  = sel_cs0_8_0_3s;
+      \$2869  = sel_cs0_8_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l3_s0$424 ;
+    \$2870  = \sel_l3_s0$424 ;
     if (stall_adv1) begin
-      \$2850  = sel_cs0_8_0_4s;
+      \$2870  = sel_cs0_8_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l3_s0$292 ;
+    \$2871  = \sel_l3_s0$292 ;
     if (stall_adv1) begin
-      \$2851  = sel_cs0_8_0_0c;
+      \$2871  = sel_cs0_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l3_s0$293 ;
+    \$2872  = \sel_l3_s0$293 ;
     if (stall_adv1) begin
-      \$2852  = sel_cs0_8_0_1c;
+      \$2872  = sel_cs0_8_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l3_s0$294 ;
+    \$2873  = \sel_l3_s0$294 ;
     if (stall_adv1) begin
-      \$2853  = sel_cs0_8_0_2c;
+      \$2873  = sel_cs0_8_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l3_s0$427 ;
+    \$2874  = \sel_l3_s0$427 ;
     if (stall_adv1) begin
-      \$2854  = sel_cs0_8_0_3c;
+      \$2874  = sel_cs0_8_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l3_s0$503 ;
+    \$2875  = \sel_l3_s0$503 ;
     if (stall_adv1) begin
-      \$2855  = sel_cs0_8_0_4c;
+      \$2875  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l3_s0$297 ;
+    \$2876  = \sel_l3_s0$297 ;
     if (stall_adv1) begin
-      \$2856  = sel_cs0_9_0_0s;
+      \$2876  = sel_cs0_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l3_s0$298 ;
+    \$2877  = \sel_l3_s0$298 ;
     if (stall_adv1) begin
-      \$2857  = sel_cs0_9_0_1s;
+      \$2877  = sel_cs0_9_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l3_s0$299 ;
+    \$2878  = \sel_l3_s0$299 ;
     if (stall_adv1) begin
-      \$2858  = sel_cs0_9_0_2s;
+      \$2878  = sel_cs0_9_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l3_s0$430 ;
+    \$2879  = \sel_l3_s0$430 ;
     if (stall_adv1) begin
-      \$2859  = sel_cs0_9_0_3s;
+      \$2879  = sel_cs0_9_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l3_s0$431 ;
+    \$2880  = \sel_l3_s0$431 ;
     if (stall_adv1) begin
-      \$2860  = sel_cs0_9_0_4s;
+      \$2880  = sel_cs0_9_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l3_s0$302 ;
+    \$2881  = \sel_l3_s0$302 ;
     if (stall_adv1) begin
-      \$2861  = sel_cs0_9_0_0c;
+      \$2881  = sel_cs0_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l3_s0$303 ;
+    \$2882  = \sel_l3_s0$303 ;
     if (stall_adv1) begin
-      \$2862  = sel_cs0_9_0_1c;
+      \$2882  = sel_cs0_9_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l3_s0$304 ;
+    \$2883  = \sel_l3_s0$304 ;
     if (stall_adv1) begin
-      \$2863  = sel_cs0_9_0_2c;
+      \$2883  = sel_cs0_9_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l3_s0$434 ;
+    \$2884  = \sel_l3_s0$434 ;
     if (stall_adv1) begin
-      \$2864  = sel_cs0_9_0_3c;
+      \$2884  = sel_cs0_9_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l3_s0$506 ;
+    \$2885  = \sel_l3_s0$506 ;
     if (stall_adv1) begin
-      \$2865  = sel_cs0_9_0_4c;
+      \$2885  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l3_s0$307 ;
+    \$2886  = \sel_l3_s0$307 ;
     if (stall_adv1) begin
-      \$2866  = sel_cs0_10_0_0s;
+      \$2886  = sel_cs0_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l3_s0$308 ;
+    \$2887  = \sel_l3_s0$308 ;
     if (stall_adv1) begin
-      \$2867  = sel_cs0_10_0_1s;
+      \$2887  = sel_cs0_10_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l3_s0$309 ;
+    \$2888  = \sel_l3_s0$309 ;
     if (stall_adv1) begin
-      \$2868  = sel_cs0_10_0_2s;
+      \$2888  = sel_cs0_10_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l3_s0$437 ;
+    \$2889  = \sel_l3_s0$437 ;
     if (stall_adv1) begin
-      \$2869  = sel_cs0_10_0_3s;
+      \$2889  = sel_cs0_10_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l3_s0$438 ;
+    \$2890  = \sel_l3_s0$438 ;
     if (stall_adv1) begin
-      \$2870  = sel_cs0_10_0_4s;
+      \$2890  = sel_cs0_10_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l3_s0$312 ;
+    \$2891  = \sel_l3_s0$312 ;
     if (stall_adv1) begin
-      \$2871  = sel_cs0_10_0_0c;
+      \$2891  = sel_cs0_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l3_s0$313 ;
+    \$2892  = \sel_l3_s0$313 ;
     if (stall_adv1) begin
-      \$2872  = sel_cs0_10_0_1c;
+      \$2892  = sel_cs0_10_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l3_s0$314 ;
+    \$2893  = \sel_l3_s0$314 ;
     if (stall_adv1) begin
-      \$2873  = sel_cs0_10_0_2c;
+      \$2893  = sel_cs0_10_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l3_s0$441 ;
+    \$2894  = \sel_l3_s0$441 ;
     if (stall_adv1) begin
-      \$2874  = sel_cs0_10_0_3c;
+      \$2894  = sel_cs0_10_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l3_s0$509 ;
+    \$2895  = \sel_l3_s0$509 ;
     if (stall_adv1) begin
-      \$2875  = sel_cs0_10_0_4c;
+      \$2895  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l3_s0$317 ;
+    \$2896  = \sel_l3_s0$317 ;
     if (stall_adv1) begin
-      \$2876  = sel_cs0_11_0_0s;
+      \$2896  = sel_cs0_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l3_s0$318 ;
+    \$2897  = \sel_l3_s0$318 ;
     if (stall_adv1) begin
-      \$2877  = sel_cs0_11_0_1s;
+      \$2897  = sel_cs0_11_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l3_s0$319 ;
+    \$2898  = \sel_l3_s0$319 ;
     if (stall_adv1) begin
-      \$2878  = sel_cs0_11_0_2s;
+      \$2898  = sel_cs0_11_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l3_s0$444 ;
+    \$2899  = \sel_l3_s0$444 ;
     if (stall_adv1) begin
-      \$2879  = sel_cs0_11_0_3s;
+      \$2899  = sel_cs0_11_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l3_s0$445 ;
+    \$2900  = \sel_l3_s0$445 ;
     if (stall_adv1) begin
-      \$2880  = sel_cs0_11_0_4s;
+      \$2900  = sel_cs0_11_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l3_s0$322 ;
+    \$2901  = \sel_l3_s0$322 ;
     if (stall_adv1) begin
-      \$2881  = sel_cs0_11_0_0c;
+      \$2901  = sel_cs0_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l3_s0$323 ;
+    \$2902  = \sel_l3_s0$323 ;
     if (stall_adv1) begin
-      \$2882  = sel_cs0_11_0_1c;
+      \$2902  = sel_cs0_11_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l3_s0$324 ;
+    \$2903  = \sel_l3_s0$324 ;
     if (stall_adv1) begin
-      \$2883  = sel_cs0_11_0_2c;
+      \$2903  = sel_cs0_11_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l3_s0$448 ;
+    \$2904  = \sel_l3_s0$448 ;
     if (stall_adv1) begin
-      \$2884  = sel_cs0_11_0_3c;
+      \$2904  = sel_cs0_11_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l3_s0$512 ;
+    \$2905  = \sel_l3_s0$512 ;
     if (stall_adv1) begin
-      \$2885  = sel_cs0_11_0_4c;
+      \$2905  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l3_s0$327 ;
+    \$2906  = \sel_l3_s0$327 ;
     if (stall_adv1) begin
-      \$2886  = sel_cs0_12_0_0s;
+      \$2906  = sel_cs0_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l3_s0$328 ;
+    \$2907  = \sel_l3_s0$328 ;
     if (stall_adv1) begin
-      \$2887  = sel_cs0_12_0_1s;
+      \$2907  = sel_cs0_12_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l3_s0$329 ;
+    \$2908  = \sel_l3_s0$329 ;
     if (stall_adv1) begin
-      \$2888  = sel_cs0_12_0_2s;
+      \$2908  = sel_cs0_12_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l3_s0$451 ;
+    \$2909  = \sel_l3_s0$451 ;
     if (stall_adv1) begin
-      \$2889  = sel_cs0_12_0_3s;
+      \$2909  = sel_cs0_12_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l3_s0$452 ;
+    \$2910  = \sel_l3_s0$452 ;
     if (stall_adv1) begin
-      \$2890  = sel_cs0_12_0_4s;
+      \$2910  = sel_cs0_12_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l3_s0$332 ;
+    \$2911  = \sel_l3_s0$332 ;
     if (stall_adv1) begin
-      \$2891  = sel_cs0_12_0_0c;
+      \$2911  = sel_cs0_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l3_s0$333 ;
+    \$2912  = \sel_l3_s0$333 ;
     if (stall_adv1) begin
-      \$2892  = sel_cs0_12_0_1c;
+      \$2912  = sel_cs0_12_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l3_s0$334 ;
+    \$2913  = \sel_l3_s0$334 ;
     if (stall_adv1) begin
-      \$2893  = sel_cs0_12_0_2c;
+      \$2913  = sel_cs0_12_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l3_s0$455 ;
+    \$2914  = \sel_l3_s0$455 ;
     if (stall_adv1) begin
-      \$2894  = sel_cs0_12_0_3c;
+      \$2914  = sel_cs0_12_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l3_s0$515 ;
+    \$2915  = \sel_l3_s0$515 ;
     if (stall_adv1) begin
-      \$2895  = sel_cs0_12_0_4c;
+      \$2915  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l3_s0$337 ;
+    \$2916  = \sel_l3_s0$337 ;
     if (stall_adv1) begin
-      \$2896  = sel_cs0_13_0_0s;
+      \$2916  = sel_cs0_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l3_s0$338 ;
+    \$2917  = \sel_l3_s0$338 ;
     if (stall_adv1) begin
-      \$2897  = sel_cs0_13_0_1s;
+      \$2917  = sel_cs0_13_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l3_s0$339 ;
+    \$2918  = \sel_l3_s0$339 ;
     if (stall_adv1) begin
-      \$2898  = sel_cs0_13_0_2s;
+      \$2918  = sel_cs0_13_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l3_s0$458 ;
+    \$2919  = \sel_l3_s0$458 ;
     if (stall_adv1) begin
-      \$2899  = sel_cs0_13_0_3s;
+      \$2919  = sel_cs0_13_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l3_s0$459 ;
+    \$2920  = \sel_l3_s0$459 ;
     if (stall_adv1) begin
-      \$2900  = sel_cs0_13_0_4s;
+      \$2920  = sel_cs0_13_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l3_s0$342 ;
+    \$2921  = \sel_l3_s0$342 ;
     if (stall_adv1) begin
-      \$2901  = sel_cs0_13_0_0c;
+      \$2921  = sel_cs0_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l3_s0$343 ;
+    \$2922  = \sel_l3_s0$343 ;
     if (stall_adv1) begin
-      \$2902  = sel_cs0_13_0_1c;
+      \$2922  = sel_cs0_13_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l3_s0$344 ;
+    \$2923  = \sel_l3_s0$344 ;
     if (stall_adv1) begin
-      \$2903  = sel_cs0_13_0_2c;
+      \$2923  = sel_cs0_13_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l3_s0$462 ;
+    \$2924  = \sel_l3_s0$462 ;
     if (stall_adv1) begin
-      \$2904  = sel_cs0_13_0_3c;
+      \$2924  = sel_cs0_13_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l3_s0$518 ;
+    \$2925  = \sel_l3_s0$518 ;
     if (stall_adv1) begin
-      \$2905  = sel_cs0_13_0_4c;
+      \$2925  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l3_s0$347 ;
+    \$2926  = \sel_l3_s0$347 ;
     if (stall_adv1) begin
-      \$2906  = sel_cs0_14_0_0s;
+      \$2926  = sel_cs0_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l3_s0$348 ;
+    \$2927  = \sel_l3_s0$348 ;
     if (stall_adv1) begin
-      \$2907  = sel_cs0_14_0_1s;
+      \$2927  = sel_cs0_14_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l3_s0$349 ;
+    \$2928  = \sel_l3_s0$349 ;
     if (stall_adv1) begin
-      \$2908  = sel_cs0_14_0_2s;
+      \$2928  = sel_cs0_14_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l3_s0$465 ;
+    \$2929  = \sel_l3_s0$465 ;
     if (stall_adv1) begin
-      \$2909  = sel_cs0_14_0_3s;
+      \$2929  = sel_cs0_14_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l3_s0$466 ;
+    \$2930  = \sel_l3_s0$466 ;
     if (stall_adv1) begin
-      \$2910  = sel_cs0_14_0_4s;
+      \$2930  = sel_cs0_14_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l3_s0$352 ;
+    \$2931  = \sel_l3_s0$352 ;
     if (stall_adv1) begin
-      \$2911  = sel_cs0_14_0_0c;
+      \$2931  = sel_cs0_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l3_s0$353 ;
+    \$2932  = \sel_l3_s0$353 ;
     if (stall_adv1) begin
-      \$2912  = sel_cs0_14_0_1c;
+      \$2932  = sel_cs0_14_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l3_s0$354 ;
+    \$2933  = \sel_l3_s0$354 ;
     if (stall_adv1) begin
-      \$2913  = sel_cs0_14_0_2c;
+      \$2933  = sel_cs0_14_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l3_s0$469 ;
+    \$2934  = \sel_l3_s0$469 ;
     if (stall_adv1) begin
-      \$2914  = sel_cs0_14_0_3c;
+      \$2934  = sel_cs0_14_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l3_s0$521 ;
+    \$2935  = \sel_l3_s0$521 ;
     if (stall_adv1) begin
-      \$2915  = sel_cs0_14_0_4c;
+      \$2935  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l3_s0$357 ;
+    \$2936  = \sel_l3_s0$357 ;
     if (stall_adv1) begin
-      \$2916  = sel_cs0_15_0_0s;
+      \$2936  = sel_cs0_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l3_s0$358 ;
+    \$2937  = \sel_l3_s0$358 ;
     if (stall_adv1) begin
-      \$2917  = sel_cs0_15_0_1s;
+      \$2937  = sel_cs0_15_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l3_s0$359 ;
+    \$2938  = \sel_l3_s0$359 ;
     if (stall_adv1) begin
-      \$2918  = sel_cs0_15_0_2s;
+      \$2938  = sel_cs0_15_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l3_s0$472 ;
+    \$2939  = \sel_l3_s0$472 ;
     if (stall_adv1) begin
-      \$2919  = sel_cs0_15_0_3s;
+      \$2939  = sel_cs0_15_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l3_s0$473 ;
+    \$2940  = \sel_l3_s0$473 ;
     if (stall_adv1) begin
-      \$2920  = sel_cs0_15_0_4s;
+      \$2940  = sel_cs0_15_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l3_s0$362 ;
+    \$2941  = \sel_l3_s0$362 ;
     if (stall_adv1) begin
-      \$2921  = sel_cs0_15_0_0c;
+      \$2941  = sel_cs0_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l3_s0$363 ;
+    \$2942  = \sel_l3_s0$363 ;
     if (stall_adv1) begin
-      \$2922  = sel_cs0_15_0_1c;
+      \$2942  = sel_cs0_15_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l3_s0$364 ;
+    \$2943  = \sel_l3_s0$364 ;
     if (stall_adv1) begin
-      \$2923  = sel_cs0_15_0_2c;
+      \$2943  = sel_cs0_15_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l3_s0$476 ;
+    \$2944  = \sel_l3_s0$476 ;
     if (stall_adv1) begin
-      \$2924  = sel_cs0_15_0_3c;
+      \$2944  = sel_cs0_15_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l3_s0$524 ;
+    \$2945  = \sel_l3_s0$524 ;
     if (stall_adv1) begin
-      \$2925  = sel_cs0_15_0_4c;
+      \$2945  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l3_s0$1612 ;
+    \$2946  = \sel_l3_s0$1620 ;
     if (stall_adv1) begin
-      \$2926  = \sel_l1_s0$1611 ;
+      \$2946  = \sel_l1_s0$1619 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = sel_l8_s0;
+    \$2947  = sel_l8_s0;
     if (stall_adv2) begin
-      \$2927  = { \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412  };
+      \$2947  = { \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l8_s0$1613 ;
+    \$2948  = \sel_l8_s0$1621 ;
     if (stall_adv2) begin
-      \$2928  = \sel_l3_s0$1612 ;
+      \$2948  = \sel_l3_s0$1620 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = sel_l12_s0;
+    \$2949  = sel_l12_s0;
     if (stall_adv3) begin
-      \$2929  = sel_l8_s0;
+      \$2949  = sel_l8_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l12_s0$772 ;
+    \$2950  = \sel_l12_s0$772 ;
     if (stall_adv3) begin
-      \$2930  = sel_l8_s0[0];
+      \$2950  = sel_l8_s0[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l12_s0$773 ;
+    \$2951  = \sel_l12_s0$773 ;
     if (stall_adv3) begin
-      \$2931  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2951  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \sel_l12_s0$774 ;
+    \$2952  = \sel_l12_s0$774 ;
     if (stall_adv3) begin
-      \$2932  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2952  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l12_s0$775 ;
+    \$2953  = \sel_l12_s0$775 ;
     if (stall_adv3) begin
-      \$2933  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2953  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l12_s0$776 ;
+    \$2954  = \sel_l12_s0$776 ;
     if (stall_adv3) begin
-      \$2934  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+      \$2954  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l12_s0$777 ;
+    \$2955  = \sel_l12_s0$777 ;
     if (stall_adv3) begin
-      \$2935  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+      \$2955  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l12_s0$778 ;
+    \$2956  = \sel_l12_s0$778 ;
     if (stall_adv3) begin
-      \$2936  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+      \$2956  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l12_s0$779 ;
+    \$2957  = \sel_l12_s0$779 ;
     if (stall_adv3) begin
-      \$2937  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+      \$2957  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l12_s0$781 ;
+    \$2958  = \sel_l12_s0$781 ;
     if (stall_adv3) begin
-      \$2938  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+      \$2958  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \sel_l12_s0$783 ;
+    \$2959  = \sel_l12_s0$783 ;
     if (stall_adv3) begin
-      \$2939  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+      \$2959  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \sel_l12_s0$785 ;
+    \$2960  = \sel_l12_s0$785 ;
     if (stall_adv3) begin
-      \$2940  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+      \$2960  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \sel_l12_s0$787 ;
+    \$2961  = \sel_l12_s0$787 ;
     if (stall_adv3) begin
-      \$2941  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+      \$2961  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \sel_l12_s0$789 ;
+    \$2962  = \sel_l12_s0$789 ;
     if (stall_adv3) begin
-      \$2942  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+      \$2962  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \sel_l12_s0$791 ;
+    \$2963  = \sel_l12_s0$791 ;
     if (stall_adv3) begin
-      \$2943  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+      \$2963  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \sel_l12_s0$793 ;
+    \$2964  = \sel_l12_s0$793 ;
     if (stall_adv3) begin
-      \$2944  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+      \$2964  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \sel_l12_s0$1614 ;
+    \$2965  = \sel_l12_s0$1622 ;
     if (stall_adv3) begin
-      \$2945  = \sel_l8_s0$1613 ;
+      \$2965  = \sel_l8_s0$1621 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = wr__addr;
+    \$2966  = wr__addr;
     if (stall_adv4) begin
-      \$2946  = \$2710 [3:0];
+      \$2966  = \$2714 [3:0];
     end
     if (rst) begin
-      \$2946  = 4'h0;
+      \$2966  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = rd__addr;
+    \$2967  = rd__addr;
     if (stall_adv4) begin
-      \$2947  = \$2711 [3:0];
+      \$2967  = \$2715 [3:0];
     end
     if (rst) begin
-      \$2947  = 4'hc;
+      \$2967  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = sel_l15_s0;
+    \$2968  = sel_l15_s0;
     if (stall_adv5) begin
-      \$2948  = sel_l12_s0;
+      \$2968  = sel_l12_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \sel_l15_s0$1615 ;
+    \$2969  = \sel_l15_s0$1623 ;
     if (stall_adv5) begin
-      \$2949  = sel_val0;
+      \$2969  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \sel_l15_s0$1616 ;
+    \$2970  = \sel_l15_s0$1624 ;
     if (stall_adv5) begin
-      \$2950  = sel_val1;
+      \$2970  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \sel_l15_s0$1617 ;
+    \$2971  = \sel_l15_s0$1625 ;
     if (stall_adv5) begin
-      \$2951  = sel_val2;
+      \$2971  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \sel_l15_s0$1618 ;
+    \$2972  = \sel_l15_s0$1626 ;
     if (stall_adv5) begin
-      \$2952  = sel_val3;
+      \$2972  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \sel_l15_s0$1619 ;
+    \$2973  = \sel_l15_s0$1627 ;
     if (stall_adv5) begin
-      \$2953  = sel_val4;
+      \$2973  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \sel_l15_s0$1620 ;
+    \$2974  = \sel_l15_s0$1628 ;
     if (stall_adv5) begin
-      \$2954  = sel_val5;
+      \$2974  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \sel_l15_s0$1621 ;
+    \$2975  = \sel_l15_s0$1629 ;
     if (stall_adv5) begin
-      \$2955  = sel_val6;
+      \$2975  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \sel_l15_s0$1622 ;
+    \$2976  = \sel_l15_s0$1630 ;
     if (stall_adv5) begin
-      \$2956  = sel_val7;
+      \$2976  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \sel_l15_s0$1623 ;
+    \$2977  = \sel_l15_s0$1631 ;
     if (stall_adv5) begin
-      \$2957  = { \$1626 , \$1773 , \$1770 , \$1767  };
+      \$2977  = { \$1626 , \$1773 , \$1770 , \$1767  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \sel_l15_s0$1624 ;
+    \$2978  = \sel_l15_s0$1632 ;
     if (stall_adv5) begin
-      \$2958  = { \$1796 , \$1795 , \$1792 , \$1789  };
+      \$2978  = { \$1796 , \$1795 , \$1792 , \$1789  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \sel_l15_s0$1625 ;
+    \$2979  = \sel_l15_s0$1633 ;
     if (stall_adv5) begin
-      \$2959  = { \$1820 , \$1818 , \$1815 , \$1811  };
+      \$2979  = { \$1820 , \$1818 , \$1815 , \$1811  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \sel_l15_s0$1626 ;
+    \$2980  = \sel_l15_s0$1634 ;
     if (stall_adv5) begin
-      \$2960  = { \$1846 , \$1843 , \$1840 , \$1836  };
+      \$2980  = { \$1846 , \$1843 , \$1840 , \$1836  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \sel_l15_s0$1627 ;
+    \$2981  = \sel_l15_s0$1635 ;
     if (stall_adv5) begin
-      \$2961  = { \$1872 , \$1868 , \$1864 , \$1861  };
+      \$2981  = { \$1872 , \$1868 , \$1864 , \$1861  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \sel_l15_s0$1628 ;
+    \$2982  = \sel_l15_s0$1636 ;
     if (stall_adv5) begin
-      \$2962  = { \$1900 , \$1895 , \$1891 , \$1888  };
+      \$2982  = { \$1900 , \$1895 , \$1891 , \$1888  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \sel_l15_s0$1629 ;
+    \$2983  = \sel_l15_s0$1637 ;
     if (stall_adv5) begin
-      \$2963  = { \$1929 , \$1923 , \$1919 , \$1915  };
+      \$2983  = { \$1929 , \$1923 , \$1919 , \$1915  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \sel_l15_s0$1630 ;
+    \$2984  = \sel_l15_s0$1638 ;
     if (stall_adv5) begin
-      \$2964  = { \$1960 , \$1953 , \$1949 , \$1945  };
+      \$2984  = { \$1960 , \$1953 , \$1949 , \$1945  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \sel_l15_s0$1631 ;
+    \$2985  = \sel_l15_s0$1639 ;
     if (stall_adv5) begin
-      \$2965  = \sel_l12_s0$1614 ;
+      \$2985  = \sel_l12_s0$1622 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = sel_valid_s0;
+    \$2986  = sel_valid_s0;
     if (advance) begin
-      \$2966  = \$2713 ;
+      \$2986  = \$2717 ;
     end
     if (rst) begin
-      \$2966  = 1'h0;
+      \$2986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = sel_valid_s1;
+    \$2987  = sel_valid_s1;
     if (advance) begin
-      \$2967  = sel_valid_s0;
+      \$2987  = sel_valid_s0;
     end
     if (rst) begin
-      \$2967  = 1'h0;
+      \$2987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = sel_valid_s2;
+    \$2988  = sel_valid_s2;
     if (advance) begin
-      \$2968  = sel_valid_s1;
+      \$2988  = sel_valid_s1;
     end
     if (rst) begin
-      \$2968  = 1'h0;
+      \$2988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = sel_valid_s3;
+    \$2989  = sel_valid_s3;
     if (advance) begin
-      \$2969  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$2969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = sel_valid_s4;
-    if (advance) begin
-      \$2970  = sel_valid_s3;
-    end
-    if (rst) begin
-      \$2970  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = rp__addr;
-    if (\$2714 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2716 ) begin
-        \$2971  = 6'h00;
-      end else begin
-        \$2971  = \$2717 [5:0];
-      end
-    end
-    if (rst) begin
-      \$2971  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = mac_read_s0;
-    if (stall_adv7) begin
-      \$2972  = \sel_l15_s0$1615 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_read_s0$1633 ;
-    if (stall_adv7) begin
-      \$2973  = \sel_l15_s0$1616 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_read_s0$1634 ;
-    if (stall_adv7) begin
-      \$2974  = \sel_l15_s0$1617 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_read_s0$1635 ;
-    if (stall_adv7) begin
-      \$2975  = \sel_l15_s0$1618 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_read_s0$1636 ;
-    if (stall_adv7) begin
-      \$2976  = \sel_l15_s0$1619 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_read_s0$1637 ;
-    if (stall_adv7) begin
-      \$2977  = \sel_l15_s0$1620 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_read_s0$1638 ;
-    if (stall_adv7) begin
-      \$2978  = \sel_l15_s0$1621 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_read_s0$1639 ;
-    if (stall_adv7) begin
-      \$2979  = \sel_l15_s0$1622 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_read_s0$1640 ;
-    if (stall_adv7) begin
-      \$2980  = \sel_l15_s0$1623 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_read_s0$1641 ;
-    if (stall_adv7) begin
-      \$2981  = \sel_l15_s0$1624 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_read_s0$1642 ;
-    if (stall_adv7) begin
-      \$2982  = \sel_l15_s0$1625 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_read_s0$1643 ;
-    if (stall_adv7) begin
-      \$2983  = \sel_l15_s0$1626 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_read_s0$1644 ;
-    if (stall_adv7) begin
-      \$2984  = \sel_l15_s0$1627 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_read_s0$1645 ;
-    if (stall_adv7) begin
-      \$2985  = \sel_l15_s0$1628 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_read_s0$1646 ;
-    if (stall_adv7) begin
-      \$2986  = \sel_l15_s0$1629 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_read_s0$1647 ;
-    if (stall_adv7) begin
-      \$2987  = \sel_l15_s0$1630 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_read_s0$1648 ;
-    if (stall_adv7) begin
-      \$2988  = \sel_l15_s0$1631 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = mac_read_valid_s0;
-    if (stall_adv7) begin
-      \$2989  = sel_valid_s4;
+      \$2989  = sel_valid_s2;
     end
     if (rst) begin
       \$2989  = 1'h0;
@@ -13691,2779 +13601,2775 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_rdreg_s0$1650 ;
-    if (stall_adv8) begin
-      \$2990  = rp__data[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_rdreg_s0$1652 ;
-    if (stall_adv8) begin
-      \$2991  = rp__data[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_rdreg_s0$1653 ;
-    if (stall_adv8) begin
-      \$2992  = rp__data[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_rdreg_s0$1654 ;
-    if (stall_adv8) begin
-      \$2993  = rp__data[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_rdreg_s0$1655 ;
-    if (stall_adv8) begin
-      \$2994  = \rp__data$1656 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_rdreg_s0$1657 ;
-    if (stall_adv8) begin
-      \$2995  = \rp__data$1656 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_rdreg_s0$1658 ;
-    if (stall_adv8) begin
-      \$2996  = \rp__data$1656 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_rdreg_s0$1659 ;
-    if (stall_adv8) begin
-      \$2997  = \rp__data$1656 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_rdreg_s0$1660 ;
-    if (stall_adv8) begin
-      \$2998  = \rp__data$1661 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_rdreg_s0$1662 ;
-    if (stall_adv8) begin
-      \$2999  = \rp__data$1661 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_rdreg_s0$1663 ;
-    if (stall_adv8) begin
-      \$3000  = \rp__data$1661 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_rdreg_s0$1664 ;
-    if (stall_adv8) begin
-      \$3001  = \rp__data$1661 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_rdreg_s0$1665 ;
-    if (stall_adv8) begin
-      \$3002  = \rp__data$1666 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_rdreg_s0$1667 ;
-    if (stall_adv8) begin
-      \$3003  = \rp__data$1666 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_rdreg_s0$1668 ;
-    if (stall_adv8) begin
-      \$3004  = \rp__data$1666 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_rdreg_s0$1669 ;
-    if (stall_adv8) begin
-      \$3005  = \rp__data$1666 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_rdreg_s0$1670 ;
-    if (stall_adv8) begin
-      \$3006  = \rp__data$1671 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_rdreg_s0$1672 ;
-    if (stall_adv8) begin
-      \$3007  = \rp__data$1671 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_rdreg_s0$1673 ;
-    if (stall_adv8) begin
-      \$3008  = \rp__data$1671 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_rdreg_s0$1674 ;
-    if (stall_adv8) begin
-      \$3009  = \rp__data$1671 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_rdreg_s0$1675 ;
-    if (stall_adv8) begin
-      \$3010  = \rp__data$1676 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_rdreg_s0$1677 ;
-    if (stall_adv8) begin
-      \$3011  = \rp__data$1676 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_rdreg_s0$1678 ;
-    if (stall_adv8) begin
-      \$3012  = \rp__data$1676 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_rdreg_s0$1679 ;
-    if (stall_adv8) begin
-      \$3013  = \rp__data$1676 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_rdreg_s0$1680 ;
-    if (stall_adv8) begin
-      \$3014  = \rp__data$1681 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_rdreg_s0$1682 ;
-    if (stall_adv8) begin
-      \$3015  = \rp__data$1681 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_rdreg_s0$1683 ;
-    if (stall_adv8) begin
-      \$3016  = \rp__data$1681 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_rdreg_s0$1684 ;
-    if (stall_adv8) begin
-      \$3017  = \rp__data$1681 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_rdreg_s0$1685 ;
-    if (stall_adv8) begin
-      \$3018  = \rp__data$1686 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_rdreg_s0$1687 ;
-    if (stall_adv8) begin
-      \$3019  = \rp__data$1686 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_rdreg_s0$1688 ;
-    if (stall_adv8) begin
-      \$3020  = \rp__data$1686 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_rdreg_s0$1689 ;
-    if (stall_adv8) begin
-      \$3021  = \rp__data$1686 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_rdreg_s0$1690 ;
-    if (stall_adv8) begin
-      \$3022  = \rp__data$1691 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_rdreg_s0$1692 ;
-    if (stall_adv8) begin
-      \$3023  = \rp__data$1691 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_rdreg_s0$1693 ;
-    if (stall_adv8) begin
-      \$3024  = \rp__data$1691 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_rdreg_s0$1694 ;
-    if (stall_adv8) begin
-      \$3025  = \rp__data$1691 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_rdreg_s0$1695 ;
-    if (stall_adv8) begin
-      \$3026  = \rp__data$1696 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_rdreg_s0$1697 ;
-    if (stall_adv8) begin
-      \$3027  = \rp__data$1696 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_rdreg_s0$1698 ;
-    if (stall_adv8) begin
-      \$3028  = \rp__data$1696 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_rdreg_s0$1699 ;
-    if (stall_adv8) begin
-      \$3029  = \rp__data$1696 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_rdreg_s0$1700 ;
-    if (stall_adv8) begin
-      \$3030  = \rp__data$1701 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_rdreg_s0$1702 ;
-    if (stall_adv8) begin
-      \$3031  = \rp__data$1701 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_rdreg_s0$1703 ;
-    if (stall_adv8) begin
-      \$3032  = \rp__data$1701 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_rdreg_s0$1704 ;
-    if (stall_adv8) begin
-      \$3033  = \rp__data$1701 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_rdreg_s0$1705 ;
-    if (stall_adv8) begin
-      \$3034  = \rp__data$1706 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_rdreg_s0$1707 ;
-    if (stall_adv8) begin
-      \$3035  = \rp__data$1706 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_rdreg_s0$1708 ;
-    if (stall_adv8) begin
-      \$3036  = \rp__data$1706 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_rdreg_s0$1709 ;
-    if (stall_adv8) begin
-      \$3037  = \rp__data$1706 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_rdreg_s0$1710 ;
-    if (stall_adv8) begin
-      \$3038  = \rp__data$1711 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_rdreg_s0$1712 ;
-    if (stall_adv8) begin
-      \$3039  = \rp__data$1711 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_rdreg_s0$1713 ;
-    if (stall_adv8) begin
-      \$3040  = \rp__data$1711 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_rdreg_s0$1714 ;
-    if (stall_adv8) begin
-      \$3041  = \rp__data$1711 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_rdreg_s0$1715 ;
-    if (stall_adv8) begin
-      \$3042  = \rp__data$1716 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_rdreg_s0$1717 ;
-    if (stall_adv8) begin
-      \$3043  = \rp__data$1716 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_rdreg_s0$1718 ;
-    if (stall_adv8) begin
-      \$3044  = \rp__data$1716 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_rdreg_s0$1719 ;
-    if (stall_adv8) begin
-      \$3045  = \rp__data$1716 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_rdreg_s0$1720 ;
-    if (stall_adv8) begin
-      \$3046  = \rp__data$1721 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_rdreg_s0$1722 ;
-    if (stall_adv8) begin
-      \$3047  = \rp__data$1721 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_rdreg_s0$1723 ;
-    if (stall_adv8) begin
-      \$3048  = \rp__data$1721 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_rdreg_s0$1724 ;
-    if (stall_adv8) begin
-      \$3049  = \rp__data$1721 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_rdreg_s0$1725 ;
-    if (stall_adv8) begin
-      \$3050  = \rp__data$1726 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_rdreg_s0$1727 ;
-    if (stall_adv8) begin
-      \$3051  = \rp__data$1726 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_rdreg_s0$1728 ;
-    if (stall_adv8) begin
-      \$3052  = \rp__data$1726 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_rdreg_s0$1729 ;
-    if (stall_adv8) begin
-      \$3053  = \rp__data$1726 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_rdreg_s0$1730 ;
-    if (stall_adv8) begin
-      \$3054  = mac_read_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_rdreg_s0$1731 ;
-    if (stall_adv8) begin
-      \$3055  = \mac_read_s0$1633 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_rdreg_s0$1732 ;
-    if (stall_adv8) begin
-      \$3056  = \mac_read_s0$1634 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_rdreg_s0$1733 ;
-    if (stall_adv8) begin
-      \$3057  = \mac_read_s0$1635 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_rdreg_s0$1734 ;
-    if (stall_adv8) begin
-      \$3058  = \mac_read_s0$1636 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_rdreg_s0$1735 ;
-    if (stall_adv8) begin
-      \$3059  = \mac_read_s0$1637 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_rdreg_s0$1736 ;
-    if (stall_adv8) begin
-      \$3060  = \mac_read_s0$1638 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_rdreg_s0$1737 ;
-    if (stall_adv8) begin
-      \$3061  = \mac_read_s0$1639 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = mac_rdreg_s0;
-    if (stall_adv8) begin
-      \$3062  = \mac_read_s0$1640 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_rdreg_s0$933 ;
-    if (stall_adv8) begin
-      \$3063  = \mac_read_s0$1641 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_rdreg_s0$936 ;
-    if (stall_adv8) begin
-      \$3064  = \mac_read_s0$1642 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_rdreg_s0$939 ;
-    if (stall_adv8) begin
-      \$3065  = \mac_read_s0$1643 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_rdreg_s0$942 ;
-    if (stall_adv8) begin
-      \$3066  = \mac_read_s0$1644 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_rdreg_s0$945 ;
-    if (stall_adv8) begin
-      \$3067  = \mac_read_s0$1645 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_rdreg_s0$948 ;
-    if (stall_adv8) begin
-      \$3068  = \mac_read_s0$1646 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_rdreg_s0$951 ;
-    if (stall_adv8) begin
-      \$3069  = \mac_read_s0$1647 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_rdreg_s0$1738 ;
-    if (stall_adv8) begin
-      \$3070  = \mac_read_s0$1648 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = mac_rdreg_valid_s0;
-    if (stall_adv8) begin
-      \$3071  = mac_read_valid_s0;
-    end
-    if (rst) begin
-      \$3071  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux0_s0$975 ;
-    if (stall_adv9) begin
-      \$3072  = mac_wmux_keep0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = mac_wmux0_s0;
-    if (stall_adv9) begin
-      \$3073  = mac_wmux_keep1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux0_s0$991 ;
-    if (stall_adv9) begin
-      \$3074  = mac_wmux_keep2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux0_s0$1004 ;
-    if (stall_adv9) begin
-      \$3075  = mac_wmux_keep3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux0_s0$1017 ;
-    if (stall_adv9) begin
-      \$3076  = mac_wmux_keep4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux0_s0$1030 ;
-    if (stall_adv9) begin
-      \$3077  = mac_wmux_keep5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux0_s0$1043 ;
-    if (stall_adv9) begin
-      \$3078  = mac_wmux_keep6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux0_s0$1056 ;
-    if (stall_adv9) begin
-      \$3079  = mac_wmux_keep7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux0_s0$1069 ;
-    if (stall_adv9) begin
-      \$3080  = mac_wmux_keep8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux0_s0$1082 ;
-    if (stall_adv9) begin
-      \$3081  = mac_wmux_keep9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux0_s0$1095 ;
-    if (stall_adv9) begin
-      \$3082  = mac_wmux_keep10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux0_s0$1108 ;
-    if (stall_adv9) begin
-      \$3083  = mac_wmux_keep11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux0_s0$1121 ;
-    if (stall_adv9) begin
-      \$3084  = mac_wmux_keep12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux0_s0$1134 ;
-    if (stall_adv9) begin
-      \$3085  = mac_wmux_keep13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux0_s0$1147 ;
-    if (stall_adv9) begin
-      \$3086  = mac_wmux_keep14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux0_s0$1160 ;
-    if (stall_adv9) begin
-      \$3087  = mac_wmux_keep15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux0_s0$976 ;
-    if (stall_adv9) begin
-      \$3088  = mac_wmux_drop0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux0_s0$973 ;
-    if (stall_adv9) begin
-      \$3089  = mac_wmux_drop1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux0_s0$992 ;
-    if (stall_adv9) begin
-      \$3090  = mac_wmux_drop2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux0_s0$1005 ;
-    if (stall_adv9) begin
-      \$3091  = mac_wmux_drop3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux0_s0$1018 ;
-    if (stall_adv9) begin
-      \$3092  = mac_wmux_drop4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux0_s0$1031 ;
-    if (stall_adv9) begin
-      \$3093  = mac_wmux_drop5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux0_s0$1044 ;
-    if (stall_adv9) begin
-      \$3094  = mac_wmux_drop6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux0_s0$1057 ;
-    if (stall_adv9) begin
-      \$3095  = mac_wmux_drop7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux0_s0$1070 ;
-    if (stall_adv9) begin
-      \$3096  = mac_wmux_drop8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux0_s0$1083 ;
-    if (stall_adv9) begin
-      \$3097  = mac_wmux_drop9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux0_s0$1096 ;
-    if (stall_adv9) begin
-      \$3098  = mac_wmux_drop10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux0_s0$1109 ;
-    if (stall_adv9) begin
-      \$3099  = mac_wmux_drop11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux0_s0$1122 ;
-    if (stall_adv9) begin
-      \$3100  = mac_wmux_drop12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux0_s0$1135 ;
-    if (stall_adv9) begin
-      \$3101  = mac_wmux_drop13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux0_s0$1148 ;
-    if (stall_adv9) begin
-      \$3102  = mac_wmux_drop14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux0_s0$1161 ;
-    if (stall_adv9) begin
-      \$3103  = mac_wmux_drop15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux0_s0$979 ;
-    if (stall_adv9) begin
-      \$3104  = \mac_rdreg_s0$1650 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux0_s0$982 ;
-    if (stall_adv9) begin
-      \$3105  = \mac_rdreg_s0$1652 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux0_s0$985 ;
-    if (stall_adv9) begin
-      \$3106  = \mac_rdreg_s0$1653 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux0_s0$988 ;
-    if (stall_adv9) begin
-      \$3107  = \mac_rdreg_s0$1654 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux0_s0$980 ;
-    if (stall_adv9) begin
-      \$3108  = \mac_rdreg_s0$1655 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux0_s0$983 ;
-    if (stall_adv9) begin
-      \$3109  = \mac_rdreg_s0$1657 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux0_s0$986 ;
-    if (stall_adv9) begin
-      \$3110  = \mac_rdreg_s0$1658 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux0_s0$989 ;
-    if (stall_adv9) begin
-      \$3111  = \mac_rdreg_s0$1659 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux0_s0$996 ;
-    if (stall_adv9) begin
-      \$3112  = \mac_rdreg_s0$1660 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux0_s0$998 ;
-    if (stall_adv9) begin
-      \$3113  = \mac_rdreg_s0$1662 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux0_s0$1000 ;
-    if (stall_adv9) begin
-      \$3114  = \mac_rdreg_s0$1663 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux0_s0$1002 ;
-    if (stall_adv9) begin
-      \$3115  = \mac_rdreg_s0$1664 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux0_s0$1009 ;
-    if (stall_adv9) begin
-      \$3116  = \mac_rdreg_s0$1665 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux0_s0$1011 ;
-    if (stall_adv9) begin
-      \$3117  = \mac_rdreg_s0$1667 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux0_s0$1013 ;
-    if (stall_adv9) begin
-      \$3118  = \mac_rdreg_s0$1668 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux0_s0$1015 ;
-    if (stall_adv9) begin
-      \$3119  = \mac_rdreg_s0$1669 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux0_s0$1022 ;
-    if (stall_adv9) begin
-      \$3120  = \mac_rdreg_s0$1670 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux0_s0$1024 ;
-    if (stall_adv9) begin
-      \$3121  = \mac_rdreg_s0$1672 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux0_s0$1026 ;
-    if (stall_adv9) begin
-      \$3122  = \mac_rdreg_s0$1673 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux0_s0$1028 ;
-    if (stall_adv9) begin
-      \$3123  = \mac_rdreg_s0$1674 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux0_s0$1035 ;
-    if (stall_adv9) begin
-      \$3124  = \mac_rdreg_s0$1675 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux0_s0$1037 ;
-    if (stall_adv9) begin
-      \$3125  = \mac_rdreg_s0$1677 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux0_s0$1039 ;
-    if (stall_adv9) begin
-      \$3126  = \mac_rdreg_s0$1678 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux0_s0$1041 ;
-    if (stall_adv9) begin
-      \$3127  = \mac_rdreg_s0$1679 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux0_s0$1048 ;
-    if (stall_adv9) begin
-      \$3128  = \mac_rdreg_s0$1680 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux0_s0$1050 ;
-    if (stall_adv9) begin
-      \$3129  = \mac_rdreg_s0$1682 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux0_s0$1052 ;
-    if (stall_adv9) begin
-      \$3130  = \mac_rdreg_s0$1683 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux0_s0$1054 ;
-    if (stall_adv9) begin
-      \$3131  = \mac_rdreg_s0$1684 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux0_s0$1061 ;
-    if (stall_adv9) begin
-      \$3132  = \mac_rdreg_s0$1685 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux0_s0$1063 ;
-    if (stall_adv9) begin
-      \$3133  = \mac_rdreg_s0$1687 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux0_s0$1065 ;
-    if (stall_adv9) begin
-      \$3134  = \mac_rdreg_s0$1688 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux0_s0$1067 ;
-    if (stall_adv9) begin
-      \$3135  = \mac_rdreg_s0$1689 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux0_s0$1074 ;
-    if (stall_adv9) begin
-      \$3136  = \mac_rdreg_s0$1690 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux0_s0$1076 ;
-    if (stall_adv9) begin
-      \$3137  = \mac_rdreg_s0$1692 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux0_s0$1078 ;
-    if (stall_adv9) begin
-      \$3138  = \mac_rdreg_s0$1693 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux0_s0$1080 ;
-    if (stall_adv9) begin
-      \$3139  = \mac_rdreg_s0$1694 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux0_s0$1087 ;
-    if (stall_adv9) begin
-      \$3140  = \mac_rdreg_s0$1695 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux0_s0$1089 ;
-    if (stall_adv9) begin
-      \$3141  = \mac_rdreg_s0$1697 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux0_s0$1091 ;
-    if (stall_adv9) begin
-      \$3142  = \mac_rdreg_s0$1698 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux0_s0$1093 ;
-    if (stall_adv9) begin
-      \$3143  = \mac_rdreg_s0$1699 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux0_s0$1100 ;
-    if (stall_adv9) begin
-      \$3144  = \mac_rdreg_s0$1700 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux0_s0$1102 ;
-    if (stall_adv9) begin
-      \$3145  = \mac_rdreg_s0$1702 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux0_s0$1104 ;
-    if (stall_adv9) begin
-      \$3146  = \mac_rdreg_s0$1703 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux0_s0$1106 ;
-    if (stall_adv9) begin
-      \$3147  = \mac_rdreg_s0$1704 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux0_s0$1113 ;
-    if (stall_adv9) begin
-      \$3148  = \mac_rdreg_s0$1705 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_wmux0_s0$1115 ;
-    if (stall_adv9) begin
-      \$3149  = \mac_rdreg_s0$1707 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux0_s0$1117 ;
-    if (stall_adv9) begin
-      \$3150  = \mac_rdreg_s0$1708 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux0_s0$1119 ;
-    if (stall_adv9) begin
-      \$3151  = \mac_rdreg_s0$1709 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux0_s0$1126 ;
-    if (stall_adv9) begin
-      \$3152  = \mac_rdreg_s0$1710 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux0_s0$1128 ;
-    if (stall_adv9) begin
-      \$3153  = \mac_rdreg_s0$1712 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux0_s0$1130 ;
-    if (stall_adv9) begin
-      \$3154  = \mac_rdreg_s0$1713 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux0_s0$1132 ;
-    if (stall_adv9) begin
-      \$3155  = \mac_rdreg_s0$1714 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux0_s0$1139 ;
-    if (stall_adv9) begin
-      \$3156  = \mac_rdreg_s0$1715 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux0_s0$1141 ;
-    if (stall_adv9) begin
-      \$3157  = \mac_rdreg_s0$1717 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_wmux0_s0$1143 ;
-    if (stall_adv9) begin
-      \$3158  = \mac_rdreg_s0$1718 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux0_s0$1145 ;
-    if (stall_adv9) begin
-      \$3159  = \mac_rdreg_s0$1719 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux0_s0$1152 ;
-    if (stall_adv9) begin
-      \$3160  = \mac_rdreg_s0$1720 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux0_s0$1154 ;
-    if (stall_adv9) begin
-      \$3161  = \mac_rdreg_s0$1722 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux0_s0$1156 ;
-    if (stall_adv9) begin
-      \$3162  = \mac_rdreg_s0$1723 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux0_s0$1158 ;
-    if (stall_adv9) begin
-      \$3163  = \mac_rdreg_s0$1724 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_wmux0_s0$1165 ;
-    if (stall_adv9) begin
-      \$3164  = \mac_rdreg_s0$1725 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_wmux0_s0$1167 ;
-    if (stall_adv9) begin
-      \$3165  = \mac_rdreg_s0$1727 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux0_s0$1169 ;
-    if (stall_adv9) begin
-      \$3166  = \mac_rdreg_s0$1728 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux0_s0$1171 ;
-    if (stall_adv9) begin
-      \$3167  = \mac_rdreg_s0$1729 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux0_s0$1740 ;
-    if (stall_adv9) begin
-      \$3168  = \mac_rdreg_s0$1730 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux0_s0$1741 ;
-    if (stall_adv9) begin
-      \$3169  = \mac_rdreg_s0$1731 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux0_s0$1742 ;
-    if (stall_adv9) begin
-      \$3170  = \mac_rdreg_s0$1732 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux0_s0$1743 ;
-    if (stall_adv9) begin
-      \$3171  = \mac_rdreg_s0$1733 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux0_s0$1744 ;
-    if (stall_adv9) begin
-      \$3172  = \mac_rdreg_s0$1734 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_wmux0_s0$1745 ;
-    if (stall_adv9) begin
-      \$3173  = \mac_rdreg_s0$1735 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_wmux0_s0$1746 ;
-    if (stall_adv9) begin
-      \$3174  = \mac_rdreg_s0$1736 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux0_s0$1747 ;
-    if (stall_adv9) begin
-      \$3175  = \mac_rdreg_s0$1737 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux0_s0$1748 ;
-    if (stall_adv9) begin
-      \$3176  = \mac_rdreg_s0$1738 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = mac_wmux0_valid_s0;
-    if (stall_adv9) begin
-      \$3177  = mac_rdreg_valid_s0;
-    end
-    if (rst) begin
-      \$3177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux2_s0$1276 ;
-    if (stall_adv10) begin
-      \$3178  = mac_wmux_s1_v0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_wmux2_s0$1295 ;
-    if (stall_adv10) begin
-      \$3179  = mac_wmux_s1_v1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux2_s0$1314 ;
-    if (stall_adv10) begin
-      \$3180  = mac_wmux_s1_v2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_wmux2_s0$1333 ;
-    if (stall_adv10) begin
-      \$3181  = mac_wmux_s1_v3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = mac_wmux2_s0;
-    if (stall_adv10) begin
-      \$3182  = mac_wmux_s1_v4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_wmux2_s0$1292 ;
-    if (stall_adv10) begin
-      \$3183  = mac_wmux_s1_v5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_wmux2_s0$1311 ;
-    if (stall_adv10) begin
-      \$3184  = mac_wmux_s1_v6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_wmux2_s0$1330 ;
-    if (stall_adv10) begin
-      \$3185  = mac_wmux_s1_v7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_wmux2_s0$1349 ;
-    if (stall_adv10) begin
-      \$3186  = mac_wmux_s1_v8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_wmux2_s0$1362 ;
-    if (stall_adv10) begin
-      \$3187  = mac_wmux_s1_v9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_wmux2_s0$1375 ;
-    if (stall_adv10) begin
-      \$3188  = mac_wmux_s1_v10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_wmux2_s0$1388 ;
-    if (stall_adv10) begin
-      \$3189  = mac_wmux_s1_v11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_wmux2_s0$1401 ;
-    if (stall_adv10) begin
-      \$3190  = mac_wmux_s1_v12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_wmux2_s0$1414 ;
-    if (stall_adv10) begin
-      \$3191  = mac_wmux_s1_v13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_wmux2_s0$1427 ;
-    if (stall_adv10) begin
-      \$3192  = \$2719 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_wmux2_s0$1440 ;
-    if (stall_adv10) begin
-      \$3193  = \$2723 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_wmux2_s0$1277 ;
-    if (stall_adv10) begin
-      \$3194  = mac_wmux_s1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_wmux2_s0$1296 ;
-    if (stall_adv10) begin
-      \$3195  = mac_wmux_s1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_wmux2_s0$1315 ;
-    if (stall_adv10) begin
-      \$3196  = mac_wmux_s1_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_wmux2_s0$1334 ;
-    if (stall_adv10) begin
-      \$3197  = mac_wmux_s1_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_wmux2_s0$1274 ;
-    if (stall_adv10) begin
-      \$3198  = mac_wmux_s1_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_wmux2_s0$1293 ;
-    if (stall_adv10) begin
-      \$3199  = mac_wmux_s1_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_wmux2_s0$1312 ;
-    if (stall_adv10) begin
-      \$3200  = mac_wmux_s1_d6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_wmux2_s0$1331 ;
-    if (stall_adv10) begin
-      \$3201  = mac_wmux_s1_d7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_wmux2_s0$1350 ;
-    if (stall_adv10) begin
-      \$3202  = mac_wmux_s1_d8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_wmux2_s0$1363 ;
-    if (stall_adv10) begin
-      \$3203  = mac_wmux_s1_d9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_wmux2_s0$1376 ;
-    if (stall_adv10) begin
-      \$3204  = mac_wmux_s1_d10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_wmux2_s0$1389 ;
-    if (stall_adv10) begin
-      \$3205  = mac_wmux_s1_d11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_wmux2_s0$1402 ;
-    if (stall_adv10) begin
-      \$3206  = mac_wmux_s1_d12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_wmux2_s0$1415 ;
-    if (stall_adv10) begin
-      \$3207  = mac_wmux_s1_d13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_wmux2_s0$1428 ;
-    if (stall_adv10) begin
-      \$3208  = mac_wmux_s0_d14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_wmux2_s0$1441 ;
-    if (stall_adv10) begin
-      \$3209  = \mac_wmux0_s0$1161 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_wmux2_s0$1280 ;
-    if (stall_adv10) begin
-      \$3210  = mac_wmux_s1_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_wmux2_s0$1283 ;
-    if (stall_adv10) begin
-      \$3211  = mac_wmux_s1_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_wmux2_s0$1286 ;
-    if (stall_adv10) begin
-      \$3212  = mac_wmux_s1_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_wmux2_s0$1289 ;
-    if (stall_adv10) begin
-      \$3213  = mac_wmux_s1_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_wmux2_s0$1299 ;
-    if (stall_adv10) begin
-      \$3214  = mac_wmux_s1_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_wmux2_s0$1302 ;
-    if (stall_adv10) begin
-      \$3215  = mac_wmux_s1_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_wmux2_s0$1305 ;
-    if (stall_adv10) begin
-      \$3216  = mac_wmux_s1_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_wmux2_s0$1308 ;
-    if (stall_adv10) begin
-      \$3217  = mac_wmux_s1_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_wmux2_s0$1318 ;
-    if (stall_adv10) begin
-      \$3218  = mac_wmux_s1_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_wmux2_s0$1321 ;
-    if (stall_adv10) begin
-      \$3219  = mac_wmux_s1_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_wmux2_s0$1324 ;
-    if (stall_adv10) begin
-      \$3220  = mac_wmux_s1_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_wmux2_s0$1327 ;
-    if (stall_adv10) begin
-      \$3221  = mac_wmux_s1_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_wmux2_s0$1337 ;
-    if (stall_adv10) begin
-      \$3222  = mac_wmux_s1_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_wmux2_s0$1340 ;
-    if (stall_adv10) begin
-      \$3223  = mac_wmux_s1_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_wmux2_s0$1343 ;
-    if (stall_adv10) begin
-      \$3224  = mac_wmux_s1_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_wmux2_s0$1346 ;
-    if (stall_adv10) begin
-      \$3225  = mac_wmux_s1_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_wmux2_s0$1281 ;
-    if (stall_adv10) begin
-      \$3226  = mac_wmux_s1_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_wmux2_s0$1284 ;
-    if (stall_adv10) begin
-      \$3227  = mac_wmux_s1_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_wmux2_s0$1287 ;
-    if (stall_adv10) begin
-      \$3228  = mac_wmux_s1_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_wmux2_s0$1290 ;
-    if (stall_adv10) begin
-      \$3229  = mac_wmux_s1_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_wmux2_s0$1300 ;
-    if (stall_adv10) begin
-      \$3230  = mac_wmux_s1_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_wmux2_s0$1303 ;
-    if (stall_adv10) begin
-      \$3231  = mac_wmux_s1_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_wmux2_s0$1306 ;
-    if (stall_adv10) begin
-      \$3232  = mac_wmux_s1_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_wmux2_s0$1309 ;
-    if (stall_adv10) begin
-      \$3233  = mac_wmux_s1_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_wmux2_s0$1319 ;
-    if (stall_adv10) begin
-      \$3234  = mac_wmux_s1_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_wmux2_s0$1322 ;
-    if (stall_adv10) begin
-      \$3235  = mac_wmux_s1_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_wmux2_s0$1325 ;
-    if (stall_adv10) begin
-      \$3236  = mac_wmux_s1_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_wmux2_s0$1328 ;
-    if (stall_adv10) begin
-      \$3237  = mac_wmux_s1_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_wmux2_s0$1338 ;
-    if (stall_adv10) begin
-      \$3238  = mac_wmux_s1_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_wmux2_s0$1341 ;
-    if (stall_adv10) begin
-      \$3239  = mac_wmux_s1_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_wmux2_s0$1344 ;
-    if (stall_adv10) begin
-      \$3240  = mac_wmux_s1_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_wmux2_s0$1347 ;
-    if (stall_adv10) begin
-      \$3241  = mac_wmux_s1_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_wmux2_s0$1354 ;
-    if (stall_adv10) begin
-      \$3242  = mac_wmux_s1_w0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_wmux2_s0$1356 ;
-    if (stall_adv10) begin
-      \$3243  = mac_wmux_s1_w1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_wmux2_s0$1358 ;
-    if (stall_adv10) begin
-      \$3244  = mac_wmux_s1_w2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_wmux2_s0$1360 ;
-    if (stall_adv10) begin
-      \$3245  = mac_wmux_s1_w3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_wmux2_s0$1367 ;
-    if (stall_adv10) begin
-      \$3246  = mac_wmux_s1_w0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_wmux2_s0$1369 ;
-    if (stall_adv10) begin
-      \$3247  = mac_wmux_s1_w1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_wmux2_s0$1371 ;
-    if (stall_adv10) begin
-      \$3248  = mac_wmux_s1_w2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_wmux2_s0$1373 ;
-    if (stall_adv10) begin
-      \$3249  = mac_wmux_s1_w3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_wmux2_s0$1380 ;
-    if (stall_adv10) begin
-      \$3250  = mac_wmux_s1_w0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_wmux2_s0$1382 ;
-    if (stall_adv10) begin
-      \$3251  = mac_wmux_s1_w1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_wmux2_s0$1384 ;
-    if (stall_adv10) begin
-      \$3252  = mac_wmux_s1_w2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_wmux2_s0$1386 ;
-    if (stall_adv10) begin
-      \$3253  = mac_wmux_s1_w3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_wmux2_s0$1393 ;
-    if (stall_adv10) begin
-      \$3254  = mac_wmux_s1_w0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_wmux2_s0$1395 ;
-    if (stall_adv10) begin
-      \$3255  = mac_wmux_s1_w1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_wmux2_s0$1397 ;
-    if (stall_adv10) begin
-      \$3256  = mac_wmux_s1_w2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_wmux2_s0$1399 ;
-    if (stall_adv10) begin
-      \$3257  = mac_wmux_s1_w3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_wmux2_s0$1406 ;
-    if (stall_adv10) begin
-      \$3258  = mac_wmux_s1_w0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_wmux2_s0$1408 ;
-    if (stall_adv10) begin
-      \$3259  = mac_wmux_s1_w1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_wmux2_s0$1410 ;
-    if (stall_adv10) begin
-      \$3260  = mac_wmux_s1_w2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_wmux2_s0$1412 ;
-    if (stall_adv10) begin
-      \$3261  = mac_wmux_s1_w3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_wmux2_s0$1419 ;
-    if (stall_adv10) begin
-      \$3262  = mac_wmux_s1_w0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_wmux2_s0$1421 ;
-    if (stall_adv10) begin
-      \$3263  = mac_wmux_s1_w1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_wmux2_s0$1423 ;
-    if (stall_adv10) begin
-      \$3264  = mac_wmux_s1_w2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_wmux2_s0$1425 ;
-    if (stall_adv10) begin
-      \$3265  = mac_wmux_s1_w3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_wmux2_s0$1432 ;
-    if (stall_adv10) begin
-      \$3266  = mac_wmux_s0_w0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_wmux2_s0$1434 ;
-    if (stall_adv10) begin
-      \$3267  = mac_wmux_s0_w1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_wmux2_s0$1436 ;
-    if (stall_adv10) begin
-      \$3268  = mac_wmux_s0_w2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_wmux2_s0$1438 ;
-    if (stall_adv10) begin
-      \$3269  = mac_wmux_s0_w3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_wmux2_s0$1445 ;
-    if (stall_adv10) begin
-      \$3270  = \mac_wmux0_s0$1165 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_wmux2_s0$1447 ;
-    if (stall_adv10) begin
-      \$3271  = \mac_wmux0_s0$1167 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_wmux2_s0$1449 ;
-    if (stall_adv10) begin
-      \$3272  = \mac_wmux0_s0$1169 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_wmux2_s0$1451 ;
-    if (stall_adv10) begin
-      \$3273  = \mac_wmux0_s0$1171 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_wmux2_s0$1750 ;
-    if (stall_adv10) begin
-      \$3274  = \mac_wmux0_s0$1740 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = \mac_wmux2_s0$1751 ;
-    if (stall_adv10) begin
-      \$3275  = \mac_wmux0_s0$1741 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_wmux2_s0$1752 ;
-    if (stall_adv10) begin
-      \$3276  = \mac_wmux0_s0$1742 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_wmux2_s0$1753 ;
-    if (stall_adv10) begin
-      \$3277  = \mac_wmux0_s0$1743 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_wmux2_s0$1754 ;
-    if (stall_adv10) begin
-      \$3278  = \mac_wmux0_s0$1744 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = \mac_wmux2_s0$1755 ;
-    if (stall_adv10) begin
-      \$3279  = \mac_wmux0_s0$1745 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = \mac_wmux2_s0$1756 ;
-    if (stall_adv10) begin
-      \$3280  = \mac_wmux0_s0$1746 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = \mac_wmux2_s0$1757 ;
-    if (stall_adv10) begin
-      \$3281  = \mac_wmux0_s0$1747 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = \mac_wmux2_s0$1758 ;
-    if (stall_adv10) begin
-      \$3282  = \mac_wmux0_s0$1748 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = mac_wmux2_valid_s0;
-    if (stall_adv10) begin
-      \$3283  = mac_wmux0_valid_s0;
-    end
-    if (rst) begin
-      \$3283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = mac_pre_s0;
-    if (stall_adv11) begin
-      \$3284  = \mac_wmux2_s0$1750 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = \mac_pre_s0$1761 ;
-    if (stall_adv11) begin
-      \$3285  = \mac_wmux2_s0$1751 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = \mac_pre_s0$1762 ;
-    if (stall_adv11) begin
-      \$3286  = \mac_wmux2_s0$1752 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = \mac_pre_s0$1763 ;
-    if (stall_adv11) begin
-      \$3287  = \mac_wmux2_s0$1753 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = \mac_pre_s0$1764 ;
-    if (stall_adv11) begin
-      \$3288  = \mac_wmux2_s0$1754 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = \mac_pre_s0$1765 ;
-    if (stall_adv11) begin
-      \$3289  = \mac_wmux2_s0$1755 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = \mac_pre_s0$1766 ;
-    if (stall_adv11) begin
-      \$3290  = \mac_wmux2_s0$1756 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = \mac_pre_s0$1767 ;
-    if (stall_adv11) begin
-      \$3291  = \mac_wmux2_s0$1757 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = \mac_pre_s0$1768 ;
-    if (stall_adv11) begin
-      \$3292  = mac_wmux_s3_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = \mac_pre_s0$1769 ;
-    if (stall_adv11) begin
-      \$3293  = mac_wmux_s3_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = \mac_pre_s0$1770 ;
-    if (stall_adv11) begin
-      \$3294  = mac_wmux_s3_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = \mac_pre_s0$1771 ;
-    if (stall_adv11) begin
-      \$3295  = mac_wmux_s3_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = \mac_pre_s0$1772 ;
-    if (stall_adv11) begin
-      \$3296  = mac_wmux_s3_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = \mac_pre_s0$1773 ;
-    if (stall_adv11) begin
-      \$3297  = mac_wmux_s3_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = \mac_pre_s0$1774 ;
-    if (stall_adv11) begin
-      \$3298  = mac_wmux_s3_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = \mac_pre_s0$1775 ;
-    if (stall_adv11) begin
-      \$3299  = mac_wmux_s3_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = \mac_pre_s0$1776 ;
-    if (stall_adv11) begin
-      \$3300  = mac_wmux_s3_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = \mac_pre_s0$1777 ;
-    if (stall_adv11) begin
-      \$3301  = mac_wmux_s3_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = \mac_pre_s0$1778 ;
-    if (stall_adv11) begin
-      \$3302  = mac_wmux_s3_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3303  = \mac_pre_s0$1779 ;
-    if (stall_adv11) begin
-      \$3303  = mac_wmux_s3_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = \mac_pre_s0$1780 ;
-    if (stall_adv11) begin
-      \$3304  = mac_wmux_s3_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = \mac_pre_s0$1781 ;
-    if (stall_adv11) begin
-      \$3305  = mac_wmux_s3_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = \mac_pre_s0$1782 ;
-    if (stall_adv11) begin
-      \$3306  = mac_wmux_s3_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = \mac_pre_s0$1783 ;
-    if (stall_adv11) begin
-      \$3307  = mac_wmux_s3_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = \mac_pre_s0$1784 ;
-    if (stall_adv11) begin
-      \$3308  = mac_wmux_s3_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3309  = \mac_pre_s0$1785 ;
-    if (stall_adv11) begin
-      \$3309  = mac_wmux_s3_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3310  = \mac_pre_s0$1786 ;
-    if (stall_adv11) begin
-      \$3310  = mac_wmux_s3_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3311  = \mac_pre_s0$1787 ;
-    if (stall_adv11) begin
-      \$3311  = mac_wmux_s3_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3312  = \mac_pre_s0$1788 ;
-    if (stall_adv11) begin
-      \$3312  = mac_wmux_s3_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = \mac_pre_s0$1789 ;
-    if (stall_adv11) begin
-      \$3313  = mac_wmux_s3_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = \mac_pre_s0$1790 ;
-    if (stall_adv11) begin
-      \$3314  = mac_wmux_s3_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = \mac_pre_s0$1791 ;
-    if (stall_adv11) begin
-      \$3315  = mac_wmux_s3_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = \mac_pre_s0$1792 ;
-    if (stall_adv11) begin
-      \$3316  = mac_wmux_s3_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = \mac_pre_s0$1793 ;
-    if (stall_adv11) begin
-      \$3317  = mac_wmux_s3_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = \mac_pre_s0$1794 ;
-    if (stall_adv11) begin
-      \$3318  = mac_wmux_s3_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = \mac_pre_s0$1795 ;
-    if (stall_adv11) begin
-      \$3319  = mac_wmux_s3_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = \mac_pre_s0$1796 ;
-    if (stall_adv11) begin
-      \$3320  = mac_wmux_s3_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = \mac_pre_s0$1797 ;
-    if (stall_adv11) begin
-      \$3321  = mac_wmux_s3_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = \mac_pre_s0$1798 ;
-    if (stall_adv11) begin
-      \$3322  = mac_wmux_s3_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = \mac_pre_s0$1799 ;
-    if (stall_adv11) begin
-      \$3323  = mac_wmux_s3_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = \mac_pre_s0$1800 ;
-    if (stall_adv11) begin
-      \$3324  = \mac_wmux2_s0$1758 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = mac_pre_valid_s0;
-    if (stall_adv11) begin
-      \$3325  = mac_wmux2_valid_s0;
-    end
-    if (rst) begin
-      \$3325  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = mac_dspin_s0;
-    if (stall_adv12) begin
-      \$3326  = \mac_pre_s0$1800 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = mac_dspin_valid_s0;
-    if (stall_adv12) begin
-      \$3327  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$3327  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = mac_mul_s0;
-    if (stall_adv13) begin
-      \$3328  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = \mac_mul_s0$1516 ;
-    if (stall_adv13) begin
-      \$3329  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = \mac_mul_s0$1518 ;
-    if (stall_adv13) begin
-      \$3330  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3331  = \mac_mul_s0$1519 ;
-    if (stall_adv13) begin
-      \$3331  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3332  = \mac_mul_s0$1521 ;
-    if (stall_adv13) begin
-      \$3332  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3333  = \mac_mul_s0$1522 ;
-    if (stall_adv13) begin
-      \$3333  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3334  = \mac_mul_s0$1524 ;
-    if (stall_adv13) begin
-      \$3334  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3335  = \mac_mul_s0$1525 ;
-    if (stall_adv13) begin
-      \$3335  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3336  = \mac_mul_s0$1527 ;
-    if (stall_adv13) begin
-      \$3336  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3337  = \mac_mul_s0$1528 ;
-    if (stall_adv13) begin
-      \$3337  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3338  = \mac_mul_s0$1530 ;
-    if (stall_adv13) begin
-      \$3338  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3339  = \mac_mul_s0$1531 ;
-    if (stall_adv13) begin
-      \$3339  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3340  = \mac_mul_s0$1533 ;
-    if (stall_adv13) begin
-      \$3340  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3341  = \mac_mul_s0$1534 ;
-    if (stall_adv13) begin
-      \$3341  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3342  = \mac_mul_s0$1536 ;
-    if (stall_adv13) begin
-      \$3342  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3343  = \mac_mul_s0$1537 ;
-    if (stall_adv13) begin
-      \$3343  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3344  = \mac_mul_s0$1539 ;
-    if (stall_adv13) begin
-      \$3344  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3345  = \mac_mul_s0$1540 ;
-    if (stall_adv13) begin
-      \$3345  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3346  = \mac_mul_s0$1542 ;
-    if (stall_adv13) begin
-      \$3346  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3347  = \mac_mul_s0$1543 ;
-    if (stall_adv13) begin
-      \$3347  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3348  = \mac_mul_s0$1545 ;
-    if (stall_adv13) begin
-      \$3348  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3349  = \mac_mul_s0$1546 ;
-    if (stall_adv13) begin
-      \$3349  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3350  = \mac_mul_s0$1548 ;
-    if (stall_adv13) begin
-      \$3350  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3351  = \mac_mul_s0$1549 ;
-    if (stall_adv13) begin
-      \$3351  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3352  = \mac_mul_s0$1551 ;
-    if (stall_adv13) begin
-      \$3352  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3353  = \mac_mul_s0$1552 ;
-    if (stall_adv13) begin
-      \$3353  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3354  = \mac_mul_s0$1554 ;
-    if (stall_adv13) begin
-      \$3354  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3355  = \mac_mul_s0$1555 ;
-    if (stall_adv13) begin
-      \$3355  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3356  = \mac_mul_s0$1557 ;
-    if (stall_adv13) begin
-      \$3356  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3357  = \mac_mul_s0$1558 ;
-    if (stall_adv13) begin
-      \$3357  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3358  = \mac_mul_s0$1560 ;
-    if (stall_adv13) begin
-      \$3358  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3359  = \mac_mul_s0$1561 ;
-    if (stall_adv13) begin
-      \$3359  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3360  = \mac_mul_s0$1836 ;
-    if (stall_adv13) begin
-      \$3360  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3361  = mac_mul_valid_s0;
-    if (stall_adv13) begin
-      \$3361  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$3361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3362  = mac_add1_s0;
-    if (stall_adv14) begin
-      \$3362  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3363  = \mac_add1_s0$1574 ;
-    if (stall_adv14) begin
-      \$3363  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3364  = \mac_add1_s0$1576 ;
-    if (stall_adv14) begin
-      \$3364  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3365  = \mac_add1_s0$1577 ;
-    if (stall_adv14) begin
-      \$3365  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3366  = \mac_add1_s0$1579 ;
-    if (stall_adv14) begin
-      \$3366  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3367  = \mac_add1_s0$1580 ;
-    if (stall_adv14) begin
-      \$3367  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3368  = \mac_add1_s0$1582 ;
-    if (stall_adv14) begin
-      \$3368  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3369  = \mac_add1_s0$1583 ;
-    if (stall_adv14) begin
-      \$3369  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3370  = \mac_add1_s0$1838 ;
-    if (stall_adv14) begin
-      \$3370  = \mac_mul_s0$1836 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3371  = mac_add1_valid_s0;
-    if (stall_adv14) begin
-      \$3371  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$3371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3372  = mac_add2_s0;
-    if (stall_adv15) begin
-      \$3372  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3373  = \mac_add2_s0$1599 ;
-    if (stall_adv15) begin
-      \$3373  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3374  = \mac_add2_s0$1602 ;
-    if (stall_adv15) begin
-      \$3374  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3375  = \mac_add2_s0$1605 ;
-    if (stall_adv15) begin
-      \$3375  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3376  = \mac_add2_s0$1840 ;
-    if (stall_adv15) begin
-      \$3376  = \mac_add1_s0$1838 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3377  = mac_add2_valid_s0;
-    if (stall_adv15) begin
-      \$3377  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = o__valid;
+    \$2990  = sel_valid_s4;
     if (advance) begin
-      \$3378  = \$2724 ;
+      \$2990  = sel_valid_s3;
     end
     if (rst) begin
-      \$3378  = 1'h0;
+      \$2990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3379  = \$2725 ;
+    \$2991  = rp__addr;
+    if (\$2718 ) begin
+      (* full_case = 32'd1 *)
+      if (\$2720 ) begin
+        \$2991  = 6'h00;
+      end else begin
+        \$2991  = \$2721 [5:0];
+      end
     end
     if (rst) begin
-      \$3379  = 1'h0;
+      \$2991  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3380  = \$2726 ;
-    end
-    if (rst) begin
-      \$3380  = 1'h0;
+    \$2992  = mac_read_s0;
+    if (stall_adv7) begin
+      \$2992  = \sel_l15_s0$1623 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3381  = \$2727 ;
+    \$2993  = \mac_read_s0$1641 ;
+    if (stall_adv7) begin
+      \$2993  = \sel_l15_s0$1624 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_read_s0$1642 ;
+    if (stall_adv7) begin
+      \$2994  = \sel_l15_s0$1625 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_read_s0$1643 ;
+    if (stall_adv7) begin
+      \$2995  = \sel_l15_s0$1626 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_read_s0$1644 ;
+    if (stall_adv7) begin
+      \$2996  = \sel_l15_s0$1627 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_read_s0$1645 ;
+    if (stall_adv7) begin
+      \$2997  = \sel_l15_s0$1628 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \mac_read_s0$1646 ;
+    if (stall_adv7) begin
+      \$2998  = \sel_l15_s0$1629 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \mac_read_s0$1647 ;
+    if (stall_adv7) begin
+      \$2999  = \sel_l15_s0$1630 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_read_s0$1648 ;
+    if (stall_adv7) begin
+      \$3000  = \sel_l15_s0$1631 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_read_s0$1649 ;
+    if (stall_adv7) begin
+      \$3001  = \sel_l15_s0$1632 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_read_s0$1650 ;
+    if (stall_adv7) begin
+      \$3002  = \sel_l15_s0$1633 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_read_s0$1651 ;
+    if (stall_adv7) begin
+      \$3003  = \sel_l15_s0$1634 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_read_s0$1652 ;
+    if (stall_adv7) begin
+      \$3004  = \sel_l15_s0$1635 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_read_s0$1653 ;
+    if (stall_adv7) begin
+      \$3005  = \sel_l15_s0$1636 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_read_s0$1654 ;
+    if (stall_adv7) begin
+      \$3006  = \sel_l15_s0$1637 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = \mac_read_s0$1655 ;
+    if (stall_adv7) begin
+      \$3007  = \sel_l15_s0$1638 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \mac_read_s0$1656 ;
+    if (stall_adv7) begin
+      \$3008  = \sel_l15_s0$1639 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = mac_read_valid_s0;
+    if (stall_adv7) begin
+      \$3009  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$3009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_rdreg_s0$1658 ;
+    if (stall_adv8) begin
+      \$3010  = rp__data[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_rdreg_s0$1660 ;
+    if (stall_adv8) begin
+      \$3011  = rp__data[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_rdreg_s0$1661 ;
+    if (stall_adv8) begin
+      \$3012  = rp__data[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = \mac_rdreg_s0$1662 ;
+    if (stall_adv8) begin
+      \$3013  = rp__data[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_rdreg_s0$1663 ;
+    if (stall_adv8) begin
+      \$3014  = \rp__data$1664 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_rdreg_s0$1665 ;
+    if (stall_adv8) begin
+      \$3015  = \rp__data$1664 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_rdreg_s0$1666 ;
+    if (stall_adv8) begin
+      \$3016  = \rp__data$1664 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_rdreg_s0$1667 ;
+    if (stall_adv8) begin
+      \$3017  = \rp__data$1664 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_rdreg_s0$1668 ;
+    if (stall_adv8) begin
+      \$3018  = \rp__data$1669 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_rdreg_s0$1670 ;
+    if (stall_adv8) begin
+      \$3019  = \rp__data$1669 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_rdreg_s0$1671 ;
+    if (stall_adv8) begin
+      \$3020  = \rp__data$1669 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = \mac_rdreg_s0$1672 ;
+    if (stall_adv8) begin
+      \$3021  = \rp__data$1669 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \mac_rdreg_s0$1673 ;
+    if (stall_adv8) begin
+      \$3022  = \rp__data$1674 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = \mac_rdreg_s0$1675 ;
+    if (stall_adv8) begin
+      \$3023  = \rp__data$1674 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = \mac_rdreg_s0$1676 ;
+    if (stall_adv8) begin
+      \$3024  = \rp__data$1674 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = \mac_rdreg_s0$1677 ;
+    if (stall_adv8) begin
+      \$3025  = \rp__data$1674 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = \mac_rdreg_s0$1678 ;
+    if (stall_adv8) begin
+      \$3026  = \rp__data$1679 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_rdreg_s0$1680 ;
+    if (stall_adv8) begin
+      \$3027  = \rp__data$1679 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_rdreg_s0$1681 ;
+    if (stall_adv8) begin
+      \$3028  = \rp__data$1679 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_rdreg_s0$1682 ;
+    if (stall_adv8) begin
+      \$3029  = \rp__data$1679 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_rdreg_s0$1683 ;
+    if (stall_adv8) begin
+      \$3030  = \rp__data$1684 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = \mac_rdreg_s0$1685 ;
+    if (stall_adv8) begin
+      \$3031  = \rp__data$1684 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = \mac_rdreg_s0$1686 ;
+    if (stall_adv8) begin
+      \$3032  = \rp__data$1684 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = \mac_rdreg_s0$1687 ;
+    if (stall_adv8) begin
+      \$3033  = \rp__data$1684 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = \mac_rdreg_s0$1688 ;
+    if (stall_adv8) begin
+      \$3034  = \rp__data$1689 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = \mac_rdreg_s0$1690 ;
+    if (stall_adv8) begin
+      \$3035  = \rp__data$1689 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = \mac_rdreg_s0$1691 ;
+    if (stall_adv8) begin
+      \$3036  = \rp__data$1689 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = \mac_rdreg_s0$1692 ;
+    if (stall_adv8) begin
+      \$3037  = \rp__data$1689 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_rdreg_s0$1693 ;
+    if (stall_adv8) begin
+      \$3038  = \rp__data$1694 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_rdreg_s0$1695 ;
+    if (stall_adv8) begin
+      \$3039  = \rp__data$1694 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_rdreg_s0$1696 ;
+    if (stall_adv8) begin
+      \$3040  = \rp__data$1694 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = \mac_rdreg_s0$1697 ;
+    if (stall_adv8) begin
+      \$3041  = \rp__data$1694 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = \mac_rdreg_s0$1698 ;
+    if (stall_adv8) begin
+      \$3042  = \rp__data$1699 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \mac_rdreg_s0$1700 ;
+    if (stall_adv8) begin
+      \$3043  = \rp__data$1699 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_rdreg_s0$1701 ;
+    if (stall_adv8) begin
+      \$3044  = \rp__data$1699 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = \mac_rdreg_s0$1702 ;
+    if (stall_adv8) begin
+      \$3045  = \rp__data$1699 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = \mac_rdreg_s0$1703 ;
+    if (stall_adv8) begin
+      \$3046  = \rp__data$1704 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = \mac_rdreg_s0$1705 ;
+    if (stall_adv8) begin
+      \$3047  = \rp__data$1704 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = \mac_rdreg_s0$1706 ;
+    if (stall_adv8) begin
+      \$3048  = \rp__data$1704 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = \mac_rdreg_s0$1707 ;
+    if (stall_adv8) begin
+      \$3049  = \rp__data$1704 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = \mac_rdreg_s0$1708 ;
+    if (stall_adv8) begin
+      \$3050  = \rp__data$1709 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_rdreg_s0$1710 ;
+    if (stall_adv8) begin
+      \$3051  = \rp__data$1709 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_rdreg_s0$1711 ;
+    if (stall_adv8) begin
+      \$3052  = \rp__data$1709 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_rdreg_s0$1712 ;
+    if (stall_adv8) begin
+      \$3053  = \rp__data$1709 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_rdreg_s0$1713 ;
+    if (stall_adv8) begin
+      \$3054  = \rp__data$1714 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_rdreg_s0$1715 ;
+    if (stall_adv8) begin
+      \$3055  = \rp__data$1714 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_rdreg_s0$1716 ;
+    if (stall_adv8) begin
+      \$3056  = \rp__data$1714 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_rdreg_s0$1717 ;
+    if (stall_adv8) begin
+      \$3057  = \rp__data$1714 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_rdreg_s0$1718 ;
+    if (stall_adv8) begin
+      \$3058  = \rp__data$1719 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_rdreg_s0$1720 ;
+    if (stall_adv8) begin
+      \$3059  = \rp__data$1719 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_rdreg_s0$1721 ;
+    if (stall_adv8) begin
+      \$3060  = \rp__data$1719 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_rdreg_s0$1722 ;
+    if (stall_adv8) begin
+      \$3061  = \rp__data$1719 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_rdreg_s0$1723 ;
+    if (stall_adv8) begin
+      \$3062  = \rp__data$1724 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = \mac_rdreg_s0$1725 ;
+    if (stall_adv8) begin
+      \$3063  = \rp__data$1724 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = \mac_rdreg_s0$1726 ;
+    if (stall_adv8) begin
+      \$3064  = \rp__data$1724 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = \mac_rdreg_s0$1727 ;
+    if (stall_adv8) begin
+      \$3065  = \rp__data$1724 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = \mac_rdreg_s0$1728 ;
+    if (stall_adv8) begin
+      \$3066  = \rp__data$1729 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = \mac_rdreg_s0$1730 ;
+    if (stall_adv8) begin
+      \$3067  = \rp__data$1729 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \mac_rdreg_s0$1731 ;
+    if (stall_adv8) begin
+      \$3068  = \rp__data$1729 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_rdreg_s0$1732 ;
+    if (stall_adv8) begin
+      \$3069  = \rp__data$1729 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_rdreg_s0$1733 ;
+    if (stall_adv8) begin
+      \$3070  = \rp__data$1734 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_rdreg_s0$1735 ;
+    if (stall_adv8) begin
+      \$3071  = \rp__data$1734 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_rdreg_s0$1736 ;
+    if (stall_adv8) begin
+      \$3072  = \rp__data$1734 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_rdreg_s0$1737 ;
+    if (stall_adv8) begin
+      \$3073  = \rp__data$1734 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_rdreg_s0$1738 ;
+    if (stall_adv8) begin
+      \$3074  = mac_read_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_rdreg_s0$1739 ;
+    if (stall_adv8) begin
+      \$3075  = \mac_read_s0$1641 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_rdreg_s0$1740 ;
+    if (stall_adv8) begin
+      \$3076  = \mac_read_s0$1642 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_rdreg_s0$1741 ;
+    if (stall_adv8) begin
+      \$3077  = \mac_read_s0$1643 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_rdreg_s0$1742 ;
+    if (stall_adv8) begin
+      \$3078  = \mac_read_s0$1644 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_rdreg_s0$1743 ;
+    if (stall_adv8) begin
+      \$3079  = \mac_read_s0$1645 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_rdreg_s0$1744 ;
+    if (stall_adv8) begin
+      \$3080  = \mac_read_s0$1646 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_rdreg_s0$1745 ;
+    if (stall_adv8) begin
+      \$3081  = \mac_read_s0$1647 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = mac_rdreg_s0;
+    if (stall_adv8) begin
+      \$3082  = \mac_read_s0$1648 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_rdreg_s0$933 ;
+    if (stall_adv8) begin
+      \$3083  = \mac_read_s0$1649 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_rdreg_s0$936 ;
+    if (stall_adv8) begin
+      \$3084  = \mac_read_s0$1650 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_rdreg_s0$939 ;
+    if (stall_adv8) begin
+      \$3085  = \mac_read_s0$1651 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_rdreg_s0$942 ;
+    if (stall_adv8) begin
+      \$3086  = \mac_read_s0$1652 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_rdreg_s0$945 ;
+    if (stall_adv8) begin
+      \$3087  = \mac_read_s0$1653 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_rdreg_s0$948 ;
+    if (stall_adv8) begin
+      \$3088  = \mac_read_s0$1654 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_rdreg_s0$951 ;
+    if (stall_adv8) begin
+      \$3089  = \mac_read_s0$1655 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_rdreg_s0$1746 ;
+    if (stall_adv8) begin
+      \$3090  = \mac_read_s0$1656 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = mac_rdreg_valid_s0;
+    if (stall_adv8) begin
+      \$3091  = mac_read_valid_s0;
+    end
+    if (rst) begin
+      \$3091  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_wmux0_s0$975 ;
+    if (stall_adv9) begin
+      \$3092  = mac_wmux_keep0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = mac_wmux0_s0;
+    if (stall_adv9) begin
+      \$3093  = mac_wmux_keep1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_wmux0_s0$991 ;
+    if (stall_adv9) begin
+      \$3094  = mac_wmux_keep2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_wmux0_s0$1004 ;
+    if (stall_adv9) begin
+      \$3095  = mac_wmux_keep3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_wmux0_s0$1017 ;
+    if (stall_adv9) begin
+      \$3096  = mac_wmux_keep4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_wmux0_s0$1030 ;
+    if (stall_adv9) begin
+      \$3097  = mac_wmux_keep5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_wmux0_s0$1043 ;
+    if (stall_adv9) begin
+      \$3098  = mac_wmux_keep6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_wmux0_s0$1056 ;
+    if (stall_adv9) begin
+      \$3099  = mac_wmux_keep7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_wmux0_s0$1069 ;
+    if (stall_adv9) begin
+      \$3100  = mac_wmux_keep8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_wmux0_s0$1082 ;
+    if (stall_adv9) begin
+      \$3101  = mac_wmux_keep9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_wmux0_s0$1095 ;
+    if (stall_adv9) begin
+      \$3102  = mac_wmux_keep10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_wmux0_s0$1108 ;
+    if (stall_adv9) begin
+      \$3103  = mac_wmux_keep11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_wmux0_s0$1121 ;
+    if (stall_adv9) begin
+      \$3104  = mac_wmux_keep12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_wmux0_s0$1134 ;
+    if (stall_adv9) begin
+      \$3105  = mac_wmux_keep13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_wmux0_s0$1147 ;
+    if (stall_adv9) begin
+      \$3106  = mac_wmux_keep14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_wmux0_s0$1160 ;
+    if (stall_adv9) begin
+      \$3107  = mac_wmux_keep15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_wmux0_s0$976 ;
+    if (stall_adv9) begin
+      \$3108  = mac_wmux_drop0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_wmux0_s0$973 ;
+    if (stall_adv9) begin
+      \$3109  = mac_wmux_drop1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_wmux0_s0$992 ;
+    if (stall_adv9) begin
+      \$3110  = mac_wmux_drop2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_wmux0_s0$1005 ;
+    if (stall_adv9) begin
+      \$3111  = mac_wmux_drop3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = \mac_wmux0_s0$1018 ;
+    if (stall_adv9) begin
+      \$3112  = mac_wmux_drop4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = \mac_wmux0_s0$1031 ;
+    if (stall_adv9) begin
+      \$3113  = mac_wmux_drop5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_wmux0_s0$1044 ;
+    if (stall_adv9) begin
+      \$3114  = mac_wmux_drop6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = \mac_wmux0_s0$1057 ;
+    if (stall_adv9) begin
+      \$3115  = mac_wmux_drop7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = \mac_wmux0_s0$1070 ;
+    if (stall_adv9) begin
+      \$3116  = mac_wmux_drop8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_wmux0_s0$1083 ;
+    if (stall_adv9) begin
+      \$3117  = mac_wmux_drop9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_wmux0_s0$1096 ;
+    if (stall_adv9) begin
+      \$3118  = mac_wmux_drop10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = \mac_wmux0_s0$1109 ;
+    if (stall_adv9) begin
+      \$3119  = mac_wmux_drop11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = \mac_wmux0_s0$1122 ;
+    if (stall_adv9) begin
+      \$3120  = mac_wmux_drop12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3121  = \mac_wmux0_s0$1135 ;
+    if (stall_adv9) begin
+      \$3121  = mac_wmux_drop13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = \mac_wmux0_s0$1148 ;
+    if (stall_adv9) begin
+      \$3122  = mac_wmux_drop14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = \mac_wmux0_s0$1161 ;
+    if (stall_adv9) begin
+      \$3123  = mac_wmux_drop15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_wmux0_s0$979 ;
+    if (stall_adv9) begin
+      \$3124  = \mac_rdreg_s0$1658 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = \mac_wmux0_s0$982 ;
+    if (stall_adv9) begin
+      \$3125  = \mac_rdreg_s0$1660 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = \mac_wmux0_s0$985 ;
+    if (stall_adv9) begin
+      \$3126  = \mac_rdreg_s0$1661 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = \mac_wmux0_s0$988 ;
+    if (stall_adv9) begin
+      \$3127  = \mac_rdreg_s0$1662 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = \mac_wmux0_s0$980 ;
+    if (stall_adv9) begin
+      \$3128  = \mac_rdreg_s0$1663 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = \mac_wmux0_s0$983 ;
+    if (stall_adv9) begin
+      \$3129  = \mac_rdreg_s0$1665 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = \mac_wmux0_s0$986 ;
+    if (stall_adv9) begin
+      \$3130  = \mac_rdreg_s0$1666 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = \mac_wmux0_s0$989 ;
+    if (stall_adv9) begin
+      \$3131  = \mac_rdreg_s0$1667 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = \mac_wmux0_s0$996 ;
+    if (stall_adv9) begin
+      \$3132  = \mac_rdreg_s0$1668 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = \mac_wmux0_s0$998 ;
+    if (stall_adv9) begin
+      \$3133  = \mac_rdreg_s0$1670 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = \mac_wmux0_s0$1000 ;
+    if (stall_adv9) begin
+      \$3134  = \mac_rdreg_s0$1671 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = \mac_wmux0_s0$1002 ;
+    if (stall_adv9) begin
+      \$3135  = \mac_rdreg_s0$1672 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = \mac_wmux0_s0$1009 ;
+    if (stall_adv9) begin
+      \$3136  = \mac_rdreg_s0$1673 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = \mac_wmux0_s0$1011 ;
+    if (stall_adv9) begin
+      \$3137  = \mac_rdreg_s0$1675 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = \mac_wmux0_s0$1013 ;
+    if (stall_adv9) begin
+      \$3138  = \mac_rdreg_s0$1676 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = \mac_wmux0_s0$1015 ;
+    if (stall_adv9) begin
+      \$3139  = \mac_rdreg_s0$1677 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = \mac_wmux0_s0$1022 ;
+    if (stall_adv9) begin
+      \$3140  = \mac_rdreg_s0$1678 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3141  = \mac_wmux0_s0$1024 ;
+    if (stall_adv9) begin
+      \$3141  = \mac_rdreg_s0$1680 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3142  = \mac_wmux0_s0$1026 ;
+    if (stall_adv9) begin
+      \$3142  = \mac_rdreg_s0$1681 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3143  = \mac_wmux0_s0$1028 ;
+    if (stall_adv9) begin
+      \$3143  = \mac_rdreg_s0$1682 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3144  = \mac_wmux0_s0$1035 ;
+    if (stall_adv9) begin
+      \$3144  = \mac_rdreg_s0$1683 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3145  = \mac_wmux0_s0$1037 ;
+    if (stall_adv9) begin
+      \$3145  = \mac_rdreg_s0$1685 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3146  = \mac_wmux0_s0$1039 ;
+    if (stall_adv9) begin
+      \$3146  = \mac_rdreg_s0$1686 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3147  = \mac_wmux0_s0$1041 ;
+    if (stall_adv9) begin
+      \$3147  = \mac_rdreg_s0$1687 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3148  = \mac_wmux0_s0$1048 ;
+    if (stall_adv9) begin
+      \$3148  = \mac_rdreg_s0$1688 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3149  = \mac_wmux0_s0$1050 ;
+    if (stall_adv9) begin
+      \$3149  = \mac_rdreg_s0$1690 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3150  = \mac_wmux0_s0$1052 ;
+    if (stall_adv9) begin
+      \$3150  = \mac_rdreg_s0$1691 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3151  = \mac_wmux0_s0$1054 ;
+    if (stall_adv9) begin
+      \$3151  = \mac_rdreg_s0$1692 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3152  = \mac_wmux0_s0$1061 ;
+    if (stall_adv9) begin
+      \$3152  = \mac_rdreg_s0$1693 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3153  = \mac_wmux0_s0$1063 ;
+    if (stall_adv9) begin
+      \$3153  = \mac_rdreg_s0$1695 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3154  = \mac_wmux0_s0$1065 ;
+    if (stall_adv9) begin
+      \$3154  = \mac_rdreg_s0$1696 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3155  = \mac_wmux0_s0$1067 ;
+    if (stall_adv9) begin
+      \$3155  = \mac_rdreg_s0$1697 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3156  = \mac_wmux0_s0$1074 ;
+    if (stall_adv9) begin
+      \$3156  = \mac_rdreg_s0$1698 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3157  = \mac_wmux0_s0$1076 ;
+    if (stall_adv9) begin
+      \$3157  = \mac_rdreg_s0$1700 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3158  = \mac_wmux0_s0$1078 ;
+    if (stall_adv9) begin
+      \$3158  = \mac_rdreg_s0$1701 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3159  = \mac_wmux0_s0$1080 ;
+    if (stall_adv9) begin
+      \$3159  = \mac_rdreg_s0$1702 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3160  = \mac_wmux0_s0$1087 ;
+    if (stall_adv9) begin
+      \$3160  = \mac_rdreg_s0$1703 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3161  = \mac_wmux0_s0$1089 ;
+    if (stall_adv9) begin
+      \$3161  = \mac_rdreg_s0$1705 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3162  = \mac_wmux0_s0$1091 ;
+    if (stall_adv9) begin
+      \$3162  = \mac_rdreg_s0$1706 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3163  = \mac_wmux0_s0$1093 ;
+    if (stall_adv9) begin
+      \$3163  = \mac_rdreg_s0$1707 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3164  = \mac_wmux0_s0$1100 ;
+    if (stall_adv9) begin
+      \$3164  = \mac_rdreg_s0$1708 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3165  = \mac_wmux0_s0$1102 ;
+    if (stall_adv9) begin
+      \$3165  = \mac_rdreg_s0$1710 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3166  = \mac_wmux0_s0$1104 ;
+    if (stall_adv9) begin
+      \$3166  = \mac_rdreg_s0$1711 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3167  = \mac_wmux0_s0$1106 ;
+    if (stall_adv9) begin
+      \$3167  = \mac_rdreg_s0$1712 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3168  = \mac_wmux0_s0$1113 ;
+    if (stall_adv9) begin
+      \$3168  = \mac_rdreg_s0$1713 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3169  = \mac_wmux0_s0$1115 ;
+    if (stall_adv9) begin
+      \$3169  = \mac_rdreg_s0$1715 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3170  = \mac_wmux0_s0$1117 ;
+    if (stall_adv9) begin
+      \$3170  = \mac_rdreg_s0$1716 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3171  = \mac_wmux0_s0$1119 ;
+    if (stall_adv9) begin
+      \$3171  = \mac_rdreg_s0$1717 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3172  = \mac_wmux0_s0$1126 ;
+    if (stall_adv9) begin
+      \$3172  = \mac_rdreg_s0$1718 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3173  = \mac_wmux0_s0$1128 ;
+    if (stall_adv9) begin
+      \$3173  = \mac_rdreg_s0$1720 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3174  = \mac_wmux0_s0$1130 ;
+    if (stall_adv9) begin
+      \$3174  = \mac_rdreg_s0$1721 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3175  = \mac_wmux0_s0$1132 ;
+    if (stall_adv9) begin
+      \$3175  = \mac_rdreg_s0$1722 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3176  = \mac_wmux0_s0$1139 ;
+    if (stall_adv9) begin
+      \$3176  = \mac_rdreg_s0$1723 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3177  = \mac_wmux0_s0$1141 ;
+    if (stall_adv9) begin
+      \$3177  = \mac_rdreg_s0$1725 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3178  = \mac_wmux0_s0$1143 ;
+    if (stall_adv9) begin
+      \$3178  = \mac_rdreg_s0$1726 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3179  = \mac_wmux0_s0$1145 ;
+    if (stall_adv9) begin
+      \$3179  = \mac_rdreg_s0$1727 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3180  = \mac_wmux0_s0$1152 ;
+    if (stall_adv9) begin
+      \$3180  = \mac_rdreg_s0$1728 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3181  = \mac_wmux0_s0$1154 ;
+    if (stall_adv9) begin
+      \$3181  = \mac_rdreg_s0$1730 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3182  = \mac_wmux0_s0$1156 ;
+    if (stall_adv9) begin
+      \$3182  = \mac_rdreg_s0$1731 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3183  = \mac_wmux0_s0$1158 ;
+    if (stall_adv9) begin
+      \$3183  = \mac_rdreg_s0$1732 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3184  = \mac_wmux0_s0$1165 ;
+    if (stall_adv9) begin
+      \$3184  = \mac_rdreg_s0$1733 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3185  = \mac_wmux0_s0$1167 ;
+    if (stall_adv9) begin
+      \$3185  = \mac_rdreg_s0$1735 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3186  = \mac_wmux0_s0$1169 ;
+    if (stall_adv9) begin
+      \$3186  = \mac_rdreg_s0$1736 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3187  = \mac_wmux0_s0$1171 ;
+    if (stall_adv9) begin
+      \$3187  = \mac_rdreg_s0$1737 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3188  = \mac_wmux0_s0$1748 ;
+    if (stall_adv9) begin
+      \$3188  = \mac_rdreg_s0$1738 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3189  = \mac_wmux0_s0$1749 ;
+    if (stall_adv9) begin
+      \$3189  = \mac_rdreg_s0$1739 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3190  = \mac_wmux0_s0$1750 ;
+    if (stall_adv9) begin
+      \$3190  = \mac_rdreg_s0$1740 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3191  = \mac_wmux0_s0$1751 ;
+    if (stall_adv9) begin
+      \$3191  = \mac_rdreg_s0$1741 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3192  = \mac_wmux0_s0$1752 ;
+    if (stall_adv9) begin
+      \$3192  = \mac_rdreg_s0$1742 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3193  = \mac_wmux0_s0$1753 ;
+    if (stall_adv9) begin
+      \$3193  = \mac_rdreg_s0$1743 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3194  = \mac_wmux0_s0$1754 ;
+    if (stall_adv9) begin
+      \$3194  = \mac_rdreg_s0$1744 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3195  = \mac_wmux0_s0$1755 ;
+    if (stall_adv9) begin
+      \$3195  = \mac_rdreg_s0$1745 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3196  = \mac_wmux0_s0$1756 ;
+    if (stall_adv9) begin
+      \$3196  = \mac_rdreg_s0$1746 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3197  = mac_wmux0_valid_s0;
+    if (stall_adv9) begin
+      \$3197  = mac_rdreg_valid_s0;
+    end
+    if (rst) begin
+      \$3197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3198  = \mac_wmux2_s0$1276 ;
+    if (stall_adv10) begin
+      \$3198  = mac_wmux_s1_v0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3199  = \mac_wmux2_s0$1295 ;
+    if (stall_adv10) begin
+      \$3199  = mac_wmux_s1_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3200  = \mac_wmux2_s0$1314 ;
+    if (stall_adv10) begin
+      \$3200  = mac_wmux_s1_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3201  = \mac_wmux2_s0$1333 ;
+    if (stall_adv10) begin
+      \$3201  = mac_wmux_s1_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3202  = mac_wmux2_s0;
+    if (stall_adv10) begin
+      \$3202  = mac_wmux_s1_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3203  = \mac_wmux2_s0$1292 ;
+    if (stall_adv10) begin
+      \$3203  = mac_wmux_s1_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3204  = \mac_wmux2_s0$1311 ;
+    if (stall_adv10) begin
+      \$3204  = mac_wmux_s1_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3205  = \mac_wmux2_s0$1330 ;
+    if (stall_adv10) begin
+      \$3205  = mac_wmux_s1_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3206  = \mac_wmux2_s0$1349 ;
+    if (stall_adv10) begin
+      \$3206  = mac_wmux_s1_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3207  = \mac_wmux2_s0$1362 ;
+    if (stall_adv10) begin
+      \$3207  = mac_wmux_s1_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3208  = \mac_wmux2_s0$1375 ;
+    if (stall_adv10) begin
+      \$3208  = mac_wmux_s1_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3209  = \mac_wmux2_s0$1388 ;
+    if (stall_adv10) begin
+      \$3209  = mac_wmux_s1_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3210  = \mac_wmux2_s0$1401 ;
+    if (stall_adv10) begin
+      \$3210  = mac_wmux_s1_v12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3211  = \mac_wmux2_s0$1414 ;
+    if (stall_adv10) begin
+      \$3211  = mac_wmux_s1_v13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3212  = \mac_wmux2_s0$1427 ;
+    if (stall_adv10) begin
+      \$3212  = \$2723 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3213  = \mac_wmux2_s0$1440 ;
+    if (stall_adv10) begin
+      \$3213  = \$2727 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3214  = \mac_wmux2_s0$1277 ;
+    if (stall_adv10) begin
+      \$3214  = mac_wmux_s1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3215  = \mac_wmux2_s0$1296 ;
+    if (stall_adv10) begin
+      \$3215  = mac_wmux_s1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3216  = \mac_wmux2_s0$1315 ;
+    if (stall_adv10) begin
+      \$3216  = mac_wmux_s1_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3217  = \mac_wmux2_s0$1334 ;
+    if (stall_adv10) begin
+      \$3217  = mac_wmux_s1_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3218  = \mac_wmux2_s0$1274 ;
+    if (stall_adv10) begin
+      \$3218  = mac_wmux_s1_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3219  = \mac_wmux2_s0$1293 ;
+    if (stall_adv10) begin
+      \$3219  = mac_wmux_s1_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3220  = \mac_wmux2_s0$1312 ;
+    if (stall_adv10) begin
+      \$3220  = mac_wmux_s1_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3221  = \mac_wmux2_s0$1331 ;
+    if (stall_adv10) begin
+      \$3221  = mac_wmux_s1_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3222  = \mac_wmux2_s0$1350 ;
+    if (stall_adv10) begin
+      \$3222  = mac_wmux_s1_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3223  = \mac_wmux2_s0$1363 ;
+    if (stall_adv10) begin
+      \$3223  = mac_wmux_s1_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3224  = \mac_wmux2_s0$1376 ;
+    if (stall_adv10) begin
+      \$3224  = mac_wmux_s1_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3225  = \mac_wmux2_s0$1389 ;
+    if (stall_adv10) begin
+      \$3225  = mac_wmux_s1_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3226  = \mac_wmux2_s0$1402 ;
+    if (stall_adv10) begin
+      \$3226  = mac_wmux_s1_d12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3227  = \mac_wmux2_s0$1415 ;
+    if (stall_adv10) begin
+      \$3227  = mac_wmux_s1_d13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3228  = \mac_wmux2_s0$1428 ;
+    if (stall_adv10) begin
+      \$3228  = mac_wmux_s0_d14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3229  = \mac_wmux2_s0$1441 ;
+    if (stall_adv10) begin
+      \$3229  = \mac_wmux0_s0$1161 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3230  = \mac_wmux2_s0$1280 ;
+    if (stall_adv10) begin
+      \$3230  = mac_wmux_s1_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3231  = \mac_wmux2_s0$1283 ;
+    if (stall_adv10) begin
+      \$3231  = mac_wmux_s1_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3232  = \mac_wmux2_s0$1286 ;
+    if (stall_adv10) begin
+      \$3232  = mac_wmux_s1_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3233  = \mac_wmux2_s0$1289 ;
+    if (stall_adv10) begin
+      \$3233  = mac_wmux_s1_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3234  = \mac_wmux2_s0$1299 ;
+    if (stall_adv10) begin
+      \$3234  = mac_wmux_s1_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3235  = \mac_wmux2_s0$1302 ;
+    if (stall_adv10) begin
+      \$3235  = mac_wmux_s1_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3236  = \mac_wmux2_s0$1305 ;
+    if (stall_adv10) begin
+      \$3236  = mac_wmux_s1_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3237  = \mac_wmux2_s0$1308 ;
+    if (stall_adv10) begin
+      \$3237  = mac_wmux_s1_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3238  = \mac_wmux2_s0$1318 ;
+    if (stall_adv10) begin
+      \$3238  = mac_wmux_s1_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3239  = \mac_wmux2_s0$1321 ;
+    if (stall_adv10) begin
+      \$3239  = mac_wmux_s1_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3240  = \mac_wmux2_s0$1324 ;
+    if (stall_adv10) begin
+      \$3240  = mac_wmux_s1_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3241  = \mac_wmux2_s0$1327 ;
+    if (stall_adv10) begin
+      \$3241  = mac_wmux_s1_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3242  = \mac_wmux2_s0$1337 ;
+    if (stall_adv10) begin
+      \$3242  = mac_wmux_s1_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3243  = \mac_wmux2_s0$1340 ;
+    if (stall_adv10) begin
+      \$3243  = mac_wmux_s1_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3244  = \mac_wmux2_s0$1343 ;
+    if (stall_adv10) begin
+      \$3244  = mac_wmux_s1_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3245  = \mac_wmux2_s0$1346 ;
+    if (stall_adv10) begin
+      \$3245  = mac_wmux_s1_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3246  = \mac_wmux2_s0$1281 ;
+    if (stall_adv10) begin
+      \$3246  = mac_wmux_s1_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3247  = \mac_wmux2_s0$1284 ;
+    if (stall_adv10) begin
+      \$3247  = mac_wmux_s1_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3248  = \mac_wmux2_s0$1287 ;
+    if (stall_adv10) begin
+      \$3248  = mac_wmux_s1_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3249  = \mac_wmux2_s0$1290 ;
+    if (stall_adv10) begin
+      \$3249  = mac_wmux_s1_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3250  = \mac_wmux2_s0$1300 ;
+    if (stall_adv10) begin
+      \$3250  = mac_wmux_s1_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3251  = \mac_wmux2_s0$1303 ;
+    if (stall_adv10) begin
+      \$3251  = mac_wmux_s1_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3252  = \mac_wmux2_s0$1306 ;
+    if (stall_adv10) begin
+      \$3252  = mac_wmux_s1_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3253  = \mac_wmux2_s0$1309 ;
+    if (stall_adv10) begin
+      \$3253  = mac_wmux_s1_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3254  = \mac_wmux2_s0$1319 ;
+    if (stall_adv10) begin
+      \$3254  = mac_wmux_s1_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3255  = \mac_wmux2_s0$1322 ;
+    if (stall_adv10) begin
+      \$3255  = mac_wmux_s1_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3256  = \mac_wmux2_s0$1325 ;
+    if (stall_adv10) begin
+      \$3256  = mac_wmux_s1_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3257  = \mac_wmux2_s0$1328 ;
+    if (stall_adv10) begin
+      \$3257  = mac_wmux_s1_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3258  = \mac_wmux2_s0$1338 ;
+    if (stall_adv10) begin
+      \$3258  = mac_wmux_s1_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3259  = \mac_wmux2_s0$1341 ;
+    if (stall_adv10) begin
+      \$3259  = mac_wmux_s1_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3260  = \mac_wmux2_s0$1344 ;
+    if (stall_adv10) begin
+      \$3260  = mac_wmux_s1_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3261  = \mac_wmux2_s0$1347 ;
+    if (stall_adv10) begin
+      \$3261  = mac_wmux_s1_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3262  = \mac_wmux2_s0$1354 ;
+    if (stall_adv10) begin
+      \$3262  = mac_wmux_s1_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3263  = \mac_wmux2_s0$1356 ;
+    if (stall_adv10) begin
+      \$3263  = mac_wmux_s1_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3264  = \mac_wmux2_s0$1358 ;
+    if (stall_adv10) begin
+      \$3264  = mac_wmux_s1_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3265  = \mac_wmux2_s0$1360 ;
+    if (stall_adv10) begin
+      \$3265  = mac_wmux_s1_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3266  = \mac_wmux2_s0$1367 ;
+    if (stall_adv10) begin
+      \$3266  = mac_wmux_s1_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3267  = \mac_wmux2_s0$1369 ;
+    if (stall_adv10) begin
+      \$3267  = mac_wmux_s1_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3268  = \mac_wmux2_s0$1371 ;
+    if (stall_adv10) begin
+      \$3268  = mac_wmux_s1_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3269  = \mac_wmux2_s0$1373 ;
+    if (stall_adv10) begin
+      \$3269  = mac_wmux_s1_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3270  = \mac_wmux2_s0$1380 ;
+    if (stall_adv10) begin
+      \$3270  = mac_wmux_s1_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3271  = \mac_wmux2_s0$1382 ;
+    if (stall_adv10) begin
+      \$3271  = mac_wmux_s1_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3272  = \mac_wmux2_s0$1384 ;
+    if (stall_adv10) begin
+      \$3272  = mac_wmux_s1_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3273  = \mac_wmux2_s0$1386 ;
+    if (stall_adv10) begin
+      \$3273  = mac_wmux_s1_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3274  = \mac_wmux2_s0$1393 ;
+    if (stall_adv10) begin
+      \$3274  = mac_wmux_s1_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3275  = \mac_wmux2_s0$1395 ;
+    if (stall_adv10) begin
+      \$3275  = mac_wmux_s1_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3276  = \mac_wmux2_s0$1397 ;
+    if (stall_adv10) begin
+      \$3276  = mac_wmux_s1_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3277  = \mac_wmux2_s0$1399 ;
+    if (stall_adv10) begin
+      \$3277  = mac_wmux_s1_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3278  = \mac_wmux2_s0$1406 ;
+    if (stall_adv10) begin
+      \$3278  = mac_wmux_s1_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3279  = \mac_wmux2_s0$1408 ;
+    if (stall_adv10) begin
+      \$3279  = mac_wmux_s1_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3280  = \mac_wmux2_s0$1410 ;
+    if (stall_adv10) begin
+      \$3280  = mac_wmux_s1_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3281  = \mac_wmux2_s0$1412 ;
+    if (stall_adv10) begin
+      \$3281  = mac_wmux_s1_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3282  = \mac_wmux2_s0$1419 ;
+    if (stall_adv10) begin
+      \$3282  = mac_wmux_s1_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3283  = \mac_wmux2_s0$1421 ;
+    if (stall_adv10) begin
+      \$3283  = mac_wmux_s1_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3284  = \mac_wmux2_s0$1423 ;
+    if (stall_adv10) begin
+      \$3284  = mac_wmux_s1_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3285  = \mac_wmux2_s0$1425 ;
+    if (stall_adv10) begin
+      \$3285  = mac_wmux_s1_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3286  = \mac_wmux2_s0$1432 ;
+    if (stall_adv10) begin
+      \$3286  = mac_wmux_s0_w0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3287  = \mac_wmux2_s0$1434 ;
+    if (stall_adv10) begin
+      \$3287  = mac_wmux_s0_w1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3288  = \mac_wmux2_s0$1436 ;
+    if (stall_adv10) begin
+      \$3288  = mac_wmux_s0_w2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3289  = \mac_wmux2_s0$1438 ;
+    if (stall_adv10) begin
+      \$3289  = mac_wmux_s0_w3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3290  = \mac_wmux2_s0$1445 ;
+    if (stall_adv10) begin
+      \$3290  = \mac_wmux0_s0$1165 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3291  = \mac_wmux2_s0$1447 ;
+    if (stall_adv10) begin
+      \$3291  = \mac_wmux0_s0$1167 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3292  = \mac_wmux2_s0$1449 ;
+    if (stall_adv10) begin
+      \$3292  = \mac_wmux0_s0$1169 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3293  = \mac_wmux2_s0$1451 ;
+    if (stall_adv10) begin
+      \$3293  = \mac_wmux0_s0$1171 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3294  = \mac_wmux2_s0$1758 ;
+    if (stall_adv10) begin
+      \$3294  = \mac_wmux0_s0$1748 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3295  = \mac_wmux2_s0$1759 ;
+    if (stall_adv10) begin
+      \$3295  = \mac_wmux0_s0$1749 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3296  = \mac_wmux2_s0$1760 ;
+    if (stall_adv10) begin
+      \$3296  = \mac_wmux0_s0$1750 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3297  = \mac_wmux2_s0$1761 ;
+    if (stall_adv10) begin
+      \$3297  = \mac_wmux0_s0$1751 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3298  = \mac_wmux2_s0$1762 ;
+    if (stall_adv10) begin
+      \$3298  = \mac_wmux0_s0$1752 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3299  = \mac_wmux2_s0$1763 ;
+    if (stall_adv10) begin
+      \$3299  = \mac_wmux0_s0$1753 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3300  = \mac_wmux2_s0$1764 ;
+    if (stall_adv10) begin
+      \$3300  = \mac_wmux0_s0$1754 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3301  = \mac_wmux2_s0$1765 ;
+    if (stall_adv10) begin
+      \$3301  = \mac_wmux0_s0$1755 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3302  = \mac_wmux2_s0$1766 ;
+    if (stall_adv10) begin
+      \$3302  = \mac_wmux0_s0$1756 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3303  = mac_wmux2_valid_s0;
+    if (stall_adv10) begin
+      \$3303  = mac_wmux0_valid_s0;
+    end
+    if (rst) begin
+      \$3303  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3304  = mac_pre_s0;
+    if (stall_adv11) begin
+      \$3304  = \mac_wmux2_s0$1758 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3305  = \mac_pre_s0$1769 ;
+    if (stall_adv11) begin
+      \$3305  = \mac_wmux2_s0$1759 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3306  = \mac_pre_s0$1770 ;
+    if (stall_adv11) begin
+      \$3306  = \mac_wmux2_s0$1760 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3307  = \mac_pre_s0$1771 ;
+    if (stall_adv11) begin
+      \$3307  = \mac_wmux2_s0$1761 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3308  = \mac_pre_s0$1772 ;
+    if (stall_adv11) begin
+      \$3308  = \mac_wmux2_s0$1762 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3309  = \mac_pre_s0$1773 ;
+    if (stall_adv11) begin
+      \$3309  = \mac_wmux2_s0$1763 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3310  = \mac_pre_s0$1774 ;
+    if (stall_adv11) begin
+      \$3310  = \mac_wmux2_s0$1764 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3311  = \mac_pre_s0$1775 ;
+    if (stall_adv11) begin
+      \$3311  = \mac_wmux2_s0$1765 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3312  = \mac_pre_s0$1776 ;
+    if (stall_adv11) begin
+      \$3312  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3313  = \mac_pre_s0$1777 ;
+    if (stall_adv11) begin
+      \$3313  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3314  = \mac_pre_s0$1778 ;
+    if (stall_adv11) begin
+      \$3314  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3315  = \mac_pre_s0$1779 ;
+    if (stall_adv11) begin
+      \$3315  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3316  = \mac_pre_s0$1780 ;
+    if (stall_adv11) begin
+      \$3316  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3317  = \mac_pre_s0$1781 ;
+    if (stall_adv11) begin
+      \$3317  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3318  = \mac_pre_s0$1782 ;
+    if (stall_adv11) begin
+      \$3318  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3319  = \mac_pre_s0$1783 ;
+    if (stall_adv11) begin
+      \$3319  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3320  = \mac_pre_s0$1784 ;
+    if (stall_adv11) begin
+      \$3320  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3321  = \mac_pre_s0$1785 ;
+    if (stall_adv11) begin
+      \$3321  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3322  = \mac_pre_s0$1786 ;
+    if (stall_adv11) begin
+      \$3322  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3323  = \mac_pre_s0$1787 ;
+    if (stall_adv11) begin
+      \$3323  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3324  = \mac_pre_s0$1788 ;
+    if (stall_adv11) begin
+      \$3324  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3325  = \mac_pre_s0$1789 ;
+    if (stall_adv11) begin
+      \$3325  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3326  = \mac_pre_s0$1790 ;
+    if (stall_adv11) begin
+      \$3326  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3327  = \mac_pre_s0$1791 ;
+    if (stall_adv11) begin
+      \$3327  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3328  = \mac_pre_s0$1792 ;
+    if (stall_adv11) begin
+      \$3328  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3329  = \mac_pre_s0$1793 ;
+    if (stall_adv11) begin
+      \$3329  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3330  = \mac_pre_s0$1794 ;
+    if (stall_adv11) begin
+      \$3330  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3331  = \mac_pre_s0$1795 ;
+    if (stall_adv11) begin
+      \$3331  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3332  = \mac_pre_s0$1796 ;
+    if (stall_adv11) begin
+      \$3332  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3333  = \mac_pre_s0$1797 ;
+    if (stall_adv11) begin
+      \$3333  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3334  = \mac_pre_s0$1798 ;
+    if (stall_adv11) begin
+      \$3334  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3335  = \mac_pre_s0$1799 ;
+    if (stall_adv11) begin
+      \$3335  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3336  = \mac_pre_s0$1800 ;
+    if (stall_adv11) begin
+      \$3336  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3337  = \mac_pre_s0$1801 ;
+    if (stall_adv11) begin
+      \$3337  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3338  = \mac_pre_s0$1802 ;
+    if (stall_adv11) begin
+      \$3338  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3339  = \mac_pre_s0$1803 ;
+    if (stall_adv11) begin
+      \$3339  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3340  = \mac_pre_s0$1804 ;
+    if (stall_adv11) begin
+      \$3340  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3341  = \mac_pre_s0$1805 ;
+    if (stall_adv11) begin
+      \$3341  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3342  = \mac_pre_s0$1806 ;
+    if (stall_adv11) begin
+      \$3342  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3343  = \mac_pre_s0$1807 ;
+    if (stall_adv11) begin
+      \$3343  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3344  = \mac_pre_s0$1808 ;
+    if (stall_adv11) begin
+      \$3344  = \mac_wmux2_s0$1766 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3345  = mac_pre_valid_s0;
+    if (stall_adv11) begin
+      \$3345  = mac_wmux2_valid_s0;
+    end
+    if (rst) begin
+      \$3345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3346  = mac_dspin_s0;
+    if (stall_adv12) begin
+      \$3346  = \mac_pre_s0$1808 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3347  = mac_dspin_valid_s0;
+    if (stall_adv12) begin
+      \$3347  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3347  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3348  = mac_mul_s0;
+    if (stall_adv13) begin
+      \$3348  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3349  = \mac_mul_s0$1516 ;
+    if (stall_adv13) begin
+      \$3349  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3350  = \mac_mul_s0$1518 ;
+    if (stall_adv13) begin
+      \$3350  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3351  = \mac_mul_s0$1519 ;
+    if (stall_adv13) begin
+      \$3351  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3352  = \mac_mul_s0$1521 ;
+    if (stall_adv13) begin
+      \$3352  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3353  = \mac_mul_s0$1522 ;
+    if (stall_adv13) begin
+      \$3353  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3354  = \mac_mul_s0$1524 ;
+    if (stall_adv13) begin
+      \$3354  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3355  = \mac_mul_s0$1525 ;
+    if (stall_adv13) begin
+      \$3355  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3356  = \mac_mul_s0$1527 ;
+    if (stall_adv13) begin
+      \$3356  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3357  = \mac_mul_s0$1528 ;
+    if (stall_adv13) begin
+      \$3357  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3358  = \mac_mul_s0$1530 ;
+    if (stall_adv13) begin
+      \$3358  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3359  = \mac_mul_s0$1531 ;
+    if (stall_adv13) begin
+      \$3359  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3360  = \mac_mul_s0$1533 ;
+    if (stall_adv13) begin
+      \$3360  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3361  = \mac_mul_s0$1534 ;
+    if (stall_adv13) begin
+      \$3361  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3362  = \mac_mul_s0$1536 ;
+    if (stall_adv13) begin
+      \$3362  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3363  = \mac_mul_s0$1537 ;
+    if (stall_adv13) begin
+      \$3363  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3364  = \mac_mul_s0$1539 ;
+    if (stall_adv13) begin
+      \$3364  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3365  = \mac_mul_s0$1540 ;
+    if (stall_adv13) begin
+      \$3365  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3366  = \mac_mul_s0$1542 ;
+    if (stall_adv13) begin
+      \$3366  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3367  = \mac_mul_s0$1543 ;
+    if (stall_adv13) begin
+      \$3367  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3368  = \mac_mul_s0$1545 ;
+    if (stall_adv13) begin
+      \$3368  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3369  = \mac_mul_s0$1546 ;
+    if (stall_adv13) begin
+      \$3369  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3370  = \mac_mul_s0$1548 ;
+    if (stall_adv13) begin
+      \$3370  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3371  = \mac_mul_s0$1549 ;
+    if (stall_adv13) begin
+      \$3371  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3372  = \mac_mul_s0$1551 ;
+    if (stall_adv13) begin
+      \$3372  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3373  = \mac_mul_s0$1552 ;
+    if (stall_adv13) begin
+      \$3373  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3374  = \mac_mul_s0$1554 ;
+    if (stall_adv13) begin
+      \$3374  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3375  = \mac_mul_s0$1555 ;
+    if (stall_adv13) begin
+      \$3375  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3376  = \mac_mul_s0$1557 ;
+    if (stall_adv13) begin
+      \$3376  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3377  = \mac_mul_s0$1558 ;
+    if (stall_adv13) begin
+      \$3377  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3378  = \mac_mul_s0$1560 ;
+    if (stall_adv13) begin
+      \$3378  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3379  = \mac_mul_s0$1561 ;
+    if (stall_adv13) begin
+      \$3379  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3380  = \mac_mul_s0$1844 ;
+    if (stall_adv13) begin
+      \$3380  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3381  = mac_mul_valid_s0;
+    if (stall_adv13) begin
+      \$3381  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$3381  = 1'h0;
@@ -16471,99 +16377,72 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3382  = \$2728 ;
-    end
-    if (rst) begin
-      \$3382  = 1'h0;
+    \$3382  = mac_add1_s0;
+    if (stall_adv14) begin
+      \$3382  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3383  = \$2729 ;
-    end
-    if (rst) begin
-      \$3383  = 1'h0;
+    \$3383  = \mac_add1_s0$1574 ;
+    if (stall_adv14) begin
+      \$3383  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3384  = \$2730 ;
-    end
-    if (rst) begin
-      \$3384  = 1'h0;
+    \$3384  = \mac_add1_s0$1576 ;
+    if (stall_adv14) begin
+      \$3384  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3385  = \$2731 ;
-    end
-    if (rst) begin
-      \$3385  = 1'h0;
+    \$3385  = \mac_add1_s0$1577 ;
+    if (stall_adv14) begin
+      \$3385  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3386  = \$2732 ;
-    end
-    if (rst) begin
-      \$3386  = 1'h0;
+    \$3386  = \mac_add1_s0$1579 ;
+    if (stall_adv14) begin
+      \$3386  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3387  = \$2733 ;
-    end
-    if (rst) begin
-      \$3387  = 1'h0;
+    \$3387  = \mac_add1_s0$1580 ;
+    if (stall_adv14) begin
+      \$3387  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3388  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3388  = \$2734 ;
-    end
-    if (rst) begin
-      \$3388  = 1'h0;
+    \$3388  = \mac_add1_s0$1582 ;
+    if (stall_adv14) begin
+      \$3388  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3389  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3389  = \$2735 ;
-    end
-    if (rst) begin
-      \$3389  = 1'h0;
+    \$3389  = \mac_add1_s0$1583 ;
+    if (stall_adv14) begin
+      \$3389  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3390  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3390  = \$2736 ;
-    end
-    if (rst) begin
-      \$3390  = 1'h0;
+    \$3390  = \mac_add1_s0$1846 ;
+    if (stall_adv14) begin
+      \$3390  = \mac_mul_s0$1844 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3391  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3391  = \$2737 ;
+    \$3391  = mac_add1_valid_s0;
+    if (stall_adv14) begin
+      \$3391  = mac_mul_valid_s0;
     end
     if (rst) begin
       \$3391  = 1'h0;
@@ -16571,59 +16450,44 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3392  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3392  = \$2738 ;
-    end
-    if (rst) begin
-      \$3392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3393  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3393  = \$2739 ;
-    end
-    if (rst) begin
-      \$3393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3394  = stall_adv15_valid;
+    \$3392  = mac_add2_s0;
     if (stall_adv15) begin
-      \$3394  = \$2740 ;
-    end
-    if (rst) begin
-      \$3394  = 1'h0;
+      \$3392  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3395  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3395  = \$2741 ;
-    end
-    if (rst) begin
-      \$3395  = 1'h0;
+    \$3393  = \mac_add2_s0$1607 ;
+    if (stall_adv15) begin
+      \$3393  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3396  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3396  = \$2742 ;
-    end
-    if (rst) begin
-      \$3396  = 1'h0;
+    \$3394  = \mac_add2_s0$1610 ;
+    if (stall_adv15) begin
+      \$3394  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3397  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3397  = \$2743 ;
+    \$3395  = \mac_add2_s0$1613 ;
+    if (stall_adv15) begin
+      \$3395  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3396  = \mac_add2_s0$1848 ;
+    if (stall_adv15) begin
+      \$3396  = \mac_add1_s0$1846 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3397  = mac_add2_valid_s0;
+    if (stall_adv15) begin
+      \$3397  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3397  = 1'h0;
@@ -16631,9 +16495,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3398  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3398  = \$2744 ;
+    \$3398  = o__valid;
+    if (advance) begin
+      \$3398  = \$2728 ;
     end
     if (rst) begin
       \$3398  = 1'h0;
@@ -16641,98 +16505,310 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3399  = mac_acc0_out;
-    if (\$2745 ) begin
-      if (\mac_add2_s0$1840 ) begin
-        \$3399  = \$2706 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3400  = mac_acc0;
-    if (\$2745 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1840 ) begin
-        \$3400  = 32'd0;
-      end else begin
-        \$3400  = \$2706 [31:0];
-      end
+    \$3399  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3399  = \$2729 ;
     end
     if (rst) begin
-      \$3400  = 32'd0;
+      \$3399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3401  = mac_acc1_out;
-    if (\$2746 ) begin
-      if (\mac_add2_s0$1840 ) begin
-        \$3401  = \$2707 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3402  = mac_acc1;
-    if (\$2746 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1840 ) begin
-        \$3402  = 32'd0;
-      end else begin
-        \$3402  = \$2707 [31:0];
-      end
+    \$3400  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3400  = \$2730 ;
     end
     if (rst) begin
-      \$3402  = 32'd0;
+      \$3400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3403  = mac_acc2_out;
-    if (\$2747 ) begin
-      if (\mac_add2_s0$1840 ) begin
-        \$3403  = \$2708 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3404  = mac_acc2;
-    if (\$2747 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1840 ) begin
-        \$3404  = 32'd0;
-      end else begin
-        \$3404  = \$2708 [31:0];
-      end
+    \$3401  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3401  = \$2731 ;
     end
     if (rst) begin
-      \$3404  = 32'd0;
+      \$3401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3405  = mac_acc3_out;
-    if (\$2748 ) begin
-      if (\mac_add2_s0$1840 ) begin
-        \$3405  = \$2709 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3406  = mac_acc3;
-    if (\$2748 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1840 ) begin
-        \$3406  = 32'd0;
-      end else begin
-        \$3406  = \$2709 [31:0];
-      end
+    \$3402  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3402  = \$2732 ;
     end
     if (rst) begin
-      \$3406  = 32'd0;
+      \$3402  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3403  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3403  = \$2733 ;
+    end
+    if (rst) begin
+      \$3403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3404  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3404  = \$2734 ;
+    end
+    if (rst) begin
+      \$3404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3405  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3405  = \$2735 ;
+    end
+    if (rst) begin
+      \$3405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3406  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3406  = \$2736 ;
+    end
+    if (rst) begin
+      \$3406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3407  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3407  = \$2737 ;
+    end
+    if (rst) begin
+      \$3407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3408  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3408  = \$2738 ;
+    end
+    if (rst) begin
+      \$3408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3409  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3409  = \$2739 ;
+    end
+    if (rst) begin
+      \$3409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3410  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3410  = \$2740 ;
+    end
+    if (rst) begin
+      \$3410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3411  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3411  = \$2741 ;
+    end
+    if (rst) begin
+      \$3411  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3412  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3412  = \$2742 ;
+    end
+    if (rst) begin
+      \$3412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3413  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3413  = \$2743 ;
+    end
+    if (rst) begin
+      \$3413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3414  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3414  = \$2744 ;
+    end
+    if (rst) begin
+      \$3414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3415  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3415  = \$2745 ;
+    end
+    if (rst) begin
+      \$3415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3416  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3416  = \$2746 ;
+    end
+    if (rst) begin
+      \$3416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3417  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3417  = \$2747 ;
+    end
+    if (rst) begin
+      \$3417  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3418  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3418  = \$2748 ;
+    end
+    if (rst) begin
+      \$3418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3419  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3419  = \$2749 ;
+    end
+    if (rst) begin
+      \$3419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3420  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3420  = \$2750 ;
+    end
+    if (rst) begin
+      \$3420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3421  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3421  = \$2751 ;
+    end
+    if (rst) begin
+      \$3421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3422  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3422  = \$2752 ;
+    end
+    if (rst) begin
+      \$3422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3423  = mac_acc0;
+    if (\$2753 ) begin
+      \$3423  = \$2754 ;
+    end
+    if (rst) begin
+      \$3423  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3424  = mac_acc0_out;
+    if (\$2756 ) begin
+      \$3424  = \$2710 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3425  = mac_acc1;
+    if (\$2757 ) begin
+      \$3425  = \$2758 ;
+    end
+    if (rst) begin
+      \$3425  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3426  = mac_acc1_out;
+    if (\$2760 ) begin
+      \$3426  = \$2711 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3427  = mac_acc2;
+    if (\$2761 ) begin
+      \$3427  = \$2762 ;
+    end
+    if (rst) begin
+      \$3427  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3428  = mac_acc2_out;
+    if (\$2764 ) begin
+      \$3428  = \$2712 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3429  = mac_acc3;
+    if (\$2765 ) begin
+      \$3429  = \$2766 ;
+    end
+    if (rst) begin
+      \$3429  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3430  = mac_acc3_out;
+    if (\$2768 ) begin
+      \$3430  = \$2713 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -16850,10 +16926,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \wp__addr$920  = i__payload[171:166];
   assign \wp__data$921  = i__payload[159:128];
   assign \rp__addr$923  = rp__addr;
-  assign mac_acc0_next = \$2706 [31:0];
-  assign mac_acc1_next = \$2707 [31:0];
-  assign mac_acc2_next = \$2708 [31:0];
-  assign mac_acc3_next = \$2709 [31:0];
+  assign mac_acc0_next = \$2710 [31:0];
+  assign mac_acc1_next = \$2711 [31:0];
+  assign mac_acc2_next = \$2712 [31:0];
+  assign mac_acc3_next = \$2713 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -16956,66 +17032,66 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \rp__data[1]  = rp__data[15:8];
   assign \rp__data[2]  = rp__data[23:16];
   assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$1656[0]  = \rp__data$1656 [7:0];
-  assign \rp__data$1656[1]  = \rp__data$1656 [15:8];
-  assign \rp__data$1656[2]  = \rp__data$1656 [23:16];
-  assign \rp__data$1656[3]  = \rp__data$1656 [31:24];
-  assign \rp__data$1661[0]  = \rp__data$1661 [7:0];
-  assign \rp__data$1661[1]  = \rp__data$1661 [15:8];
-  assign \rp__data$1661[2]  = \rp__data$1661 [23:16];
-  assign \rp__data$1661[3]  = \rp__data$1661 [31:24];
-  assign \rp__data$1666[0]  = \rp__data$1666 [7:0];
-  assign \rp__data$1666[1]  = \rp__data$1666 [15:8];
-  assign \rp__data$1666[2]  = \rp__data$1666 [23:16];
-  assign \rp__data$1666[3]  = \rp__data$1666 [31:24];
-  assign \rp__data$1671[0]  = \rp__data$1671 [7:0];
-  assign \rp__data$1671[1]  = \rp__data$1671 [15:8];
-  assign \rp__data$1671[2]  = \rp__data$1671 [23:16];
-  assign \rp__data$1671[3]  = \rp__data$1671 [31:24];
-  assign \rp__data$1676[0]  = \rp__data$1676 [7:0];
-  assign \rp__data$1676[1]  = \rp__data$1676 [15:8];
-  assign \rp__data$1676[2]  = \rp__data$1676 [23:16];
-  assign \rp__data$1676[3]  = \rp__data$1676 [31:24];
-  assign \rp__data$1681[0]  = \rp__data$1681 [7:0];
-  assign \rp__data$1681[1]  = \rp__data$1681 [15:8];
-  assign \rp__data$1681[2]  = \rp__data$1681 [23:16];
-  assign \rp__data$1681[3]  = \rp__data$1681 [31:24];
-  assign \rp__data$1686[0]  = \rp__data$1686 [7:0];
-  assign \rp__data$1686[1]  = \rp__data$1686 [15:8];
-  assign \rp__data$1686[2]  = \rp__data$1686 [23:16];
-  assign \rp__data$1686[3]  = \rp__data$1686 [31:24];
-  assign \rp__data$1691[0]  = \rp__data$1691 [7:0];
-  assign \rp__data$1691[1]  = \rp__data$1691 [15:8];
-  assign \rp__data$1691[2]  = \rp__data$1691 [23:16];
-  assign \rp__data$1691[3]  = \rp__data$1691 [31:24];
-  assign \rp__data$1696[0]  = \rp__data$1696 [7:0];
-  assign \rp__data$1696[1]  = \rp__data$1696 [15:8];
-  assign \rp__data$1696[2]  = \rp__data$1696 [23:16];
-  assign \rp__data$1696[3]  = \rp__data$1696 [31:24];
-  assign \rp__data$1701[0]  = \rp__data$1701 [7:0];
-  assign \rp__data$1701[1]  = \rp__data$1701 [15:8];
-  assign \rp__data$1701[2]  = \rp__data$1701 [23:16];
-  assign \rp__data$1701[3]  = \rp__data$1701 [31:24];
-  assign \rp__data$1706[0]  = \rp__data$1706 [7:0];
-  assign \rp__data$1706[1]  = \rp__data$1706 [15:8];
-  assign \rp__data$1706[2]  = \rp__data$1706 [23:16];
-  assign \rp__data$1706[3]  = \rp__data$1706 [31:24];
-  assign \rp__data$1711[0]  = \rp__data$1711 [7:0];
-  assign \rp__data$1711[1]  = \rp__data$1711 [15:8];
-  assign \rp__data$1711[2]  = \rp__data$1711 [23:16];
-  assign \rp__data$1711[3]  = \rp__data$1711 [31:24];
-  assign \rp__data$1716[0]  = \rp__data$1716 [7:0];
-  assign \rp__data$1716[1]  = \rp__data$1716 [15:8];
-  assign \rp__data$1716[2]  = \rp__data$1716 [23:16];
-  assign \rp__data$1716[3]  = \rp__data$1716 [31:24];
-  assign \rp__data$1721[0]  = \rp__data$1721 [7:0];
-  assign \rp__data$1721[1]  = \rp__data$1721 [15:8];
-  assign \rp__data$1721[2]  = \rp__data$1721 [23:16];
-  assign \rp__data$1721[3]  = \rp__data$1721 [31:24];
-  assign \rp__data$1726[0]  = \rp__data$1726 [7:0];
-  assign \rp__data$1726[1]  = \rp__data$1726 [15:8];
-  assign \rp__data$1726[2]  = \rp__data$1726 [23:16];
-  assign \rp__data$1726[3]  = \rp__data$1726 [31:24];
+  assign \rp__data$1664[0]  = \rp__data$1664 [7:0];
+  assign \rp__data$1664[1]  = \rp__data$1664 [15:8];
+  assign \rp__data$1664[2]  = \rp__data$1664 [23:16];
+  assign \rp__data$1664[3]  = \rp__data$1664 [31:24];
+  assign \rp__data$1669[0]  = \rp__data$1669 [7:0];
+  assign \rp__data$1669[1]  = \rp__data$1669 [15:8];
+  assign \rp__data$1669[2]  = \rp__data$1669 [23:16];
+  assign \rp__data$1669[3]  = \rp__data$1669 [31:24];
+  assign \rp__data$1674[0]  = \rp__data$1674 [7:0];
+  assign \rp__data$1674[1]  = \rp__data$1674 [15:8];
+  assign \rp__data$1674[2]  = \rp__data$1674 [23:16];
+  assign \rp__data$1674[3]  = \rp__data$1674 [31:24];
+  assign \rp__data$1679[0]  = \rp__data$1679 [7:0];
+  assign \rp__data$1679[1]  = \rp__data$1679 [15:8];
+  assign \rp__data$1679[2]  = \rp__data$1679 [23:16];
+  assign \rp__data$1679[3]  = \rp__data$1679 [31:24];
+  assign \rp__data$1684[0]  = \rp__data$1684 [7:0];
+  assign \rp__data$1684[1]  = \rp__data$1684 [15:8];
+  assign \rp__data$1684[2]  = \rp__data$1684 [23:16];
+  assign \rp__data$1684[3]  = \rp__data$1684 [31:24];
+  assign \rp__data$1689[0]  = \rp__data$1689 [7:0];
+  assign \rp__data$1689[1]  = \rp__data$1689 [15:8];
+  assign \rp__data$1689[2]  = \rp__data$1689 [23:16];
+  assign \rp__data$1689[3]  = \rp__data$1689 [31:24];
+  assign \rp__data$1694[0]  = \rp__data$1694 [7:0];
+  assign \rp__data$1694[1]  = \rp__data$1694 [15:8];
+  assign \rp__data$1694[2]  = \rp__data$1694 [23:16];
+  assign \rp__data$1694[3]  = \rp__data$1694 [31:24];
+  assign \rp__data$1699[0]  = \rp__data$1699 [7:0];
+  assign \rp__data$1699[1]  = \rp__data$1699 [15:8];
+  assign \rp__data$1699[2]  = \rp__data$1699 [23:16];
+  assign \rp__data$1699[3]  = \rp__data$1699 [31:24];
+  assign \rp__data$1704[0]  = \rp__data$1704 [7:0];
+  assign \rp__data$1704[1]  = \rp__data$1704 [15:8];
+  assign \rp__data$1704[2]  = \rp__data$1704 [23:16];
+  assign \rp__data$1704[3]  = \rp__data$1704 [31:24];
+  assign \rp__data$1709[0]  = \rp__data$1709 [7:0];
+  assign \rp__data$1709[1]  = \rp__data$1709 [15:8];
+  assign \rp__data$1709[2]  = \rp__data$1709 [23:16];
+  assign \rp__data$1709[3]  = \rp__data$1709 [31:24];
+  assign \rp__data$1714[0]  = \rp__data$1714 [7:0];
+  assign \rp__data$1714[1]  = \rp__data$1714 [15:8];
+  assign \rp__data$1714[2]  = \rp__data$1714 [23:16];
+  assign \rp__data$1714[3]  = \rp__data$1714 [31:24];
+  assign \rp__data$1719[0]  = \rp__data$1719 [7:0];
+  assign \rp__data$1719[1]  = \rp__data$1719 [15:8];
+  assign \rp__data$1719[2]  = \rp__data$1719 [23:16];
+  assign \rp__data$1719[3]  = \rp__data$1719 [31:24];
+  assign \rp__data$1724[0]  = \rp__data$1724 [7:0];
+  assign \rp__data$1724[1]  = \rp__data$1724 [15:8];
+  assign \rp__data$1724[2]  = \rp__data$1724 [23:16];
+  assign \rp__data$1724[3]  = \rp__data$1724 [31:24];
+  assign \rp__data$1729[0]  = \rp__data$1729 [7:0];
+  assign \rp__data$1729[1]  = \rp__data$1729 [15:8];
+  assign \rp__data$1729[2]  = \rp__data$1729 [23:16];
+  assign \rp__data$1729[3]  = \rp__data$1729 [31:24];
+  assign \rp__data$1734[0]  = \rp__data$1734 [7:0];
+  assign \rp__data$1734[1]  = \rp__data$1734 [15:8];
+  assign \rp__data$1734[2]  = \rp__data$1734 [23:16];
+  assign \rp__data$1734[3]  = \rp__data$1734 [31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;

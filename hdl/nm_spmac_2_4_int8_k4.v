@@ -6,6 +6,14 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [7:0] \$10 ;
+  reg [31:0] \$100 ;
+  reg [31:0] \$101 ;
+  reg [31:0] \$102 ;
+  reg [31:0] \$103 ;
+  reg [31:0] \$104 ;
+  reg [31:0] \$105 ;
+  reg [31:0] \$106 ;
+  reg [31:0] \$107 ;
   wire [7:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -16,14 +24,14 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$18 ;
   wire \$19 ;
   wire [2:0] \$2 ;
-  wire [32:0] \$20 ;
-  wire [32:0] \$21 ;
-  wire [32:0] \$22 ;
-  wire [32:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire [32:0] \$24 ;
+  wire [32:0] \$25 ;
+  wire [32:0] \$26 ;
+  wire [32:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [2:0] \$3 ;
@@ -34,59 +42,75 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
-  reg [7:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [7:0] \$39 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [7:0] \$4 ;
-  reg [7:0] \$40 ;
-  reg [7:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [31:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [31:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [7:0] \$5 ;
-  reg \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg \$59 ;
+  wire [31:0] \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [31:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  reg [7:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [7:0] \$59 ;
   wire [7:0] \$6 ;
-  reg \$60 ;
-  reg [16:0] \$61 ;
-  reg [16:0] \$62 ;
-  reg [16:0] \$63 ;
-  reg [16:0] \$64 ;
-  reg \$65 ;
-  reg \$66 ;
+  reg [7:0] \$60 ;
+  reg [7:0] \$61 ;
+  reg [7:0] \$62 ;
+  reg [7:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [7:0] \$65 ;
+  reg [7:0] \$66 ;
   reg \$67 ;
   reg \$68 ;
   reg \$69 ;
   wire [7:0] \$7 ;
   reg \$70 ;
-  reg \$71 ;
-  reg \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [31:0] \$79 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [15:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg \$79 ;
   wire [7:0] \$8 ;
-  reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
+  reg \$80 ;
+  reg [16:0] \$81 ;
+  reg [16:0] \$82 ;
+  reg [16:0] \$83 ;
+  reg [16:0] \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [7:0] \$9 ;
+  reg \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -142,10 +166,10 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$52  = 17'h00000;
-  reg [16:0] \mac_add0_s0$55  = 17'h00000;
-  reg [16:0] \mac_add0_s0$58  = 17'h00000;
-  reg \mac_add0_s0$88  = 1'h0;
+  reg [16:0] \mac_add0_s0$60  = 17'h00000;
+  reg [16:0] \mac_add0_s0$63  = 17'h00000;
+  reg [16:0] \mac_add0_s0$66  = 17'h00000;
+  reg \mac_add0_s0$96  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -157,21 +181,21 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \mac_mul_s0$33  = 16'h0000;
   reg [15:0] \mac_mul_s0$35  = 16'h0000;
   reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg \mac_mul_s0$86  = 1'h0;
+  reg \mac_mul_s0$94  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$65  = 8'h00;
-  reg [7:0] \mac_pre_s0$66  = 8'h00;
-  reg [7:0] \mac_pre_s0$67  = 8'h00;
-  reg [7:0] \mac_pre_s0$68  = 8'h00;
-  reg [7:0] \mac_pre_s0$69  = 8'h00;
-  reg [7:0] \mac_pre_s0$70  = 8'h00;
-  reg [7:0] \mac_pre_s0$71  = 8'h00;
-  reg [7:0] \mac_pre_s0$72  = 8'h00;
   reg [7:0] \mac_pre_s0$73  = 8'h00;
-  reg \mac_pre_s0$74  = 1'h0;
+  reg [7:0] \mac_pre_s0$74  = 8'h00;
+  reg [7:0] \mac_pre_s0$75  = 8'h00;
+  reg [7:0] \mac_pre_s0$76  = 8'h00;
+  reg [7:0] \mac_pre_s0$77  = 8'h00;
+  reg [7:0] \mac_pre_s0$78  = 8'h00;
+  reg [7:0] \mac_pre_s0$79  = 8'h00;
+  reg [7:0] \mac_pre_s0$80  = 8'h00;
+  reg [7:0] \mac_pre_s0$81  = 8'h00;
+  reg \mac_pre_s0$82  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -207,6 +231,10 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -220,6 +248,26 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv6_valid = 1'h0;
   wire stall_adv7;
   reg stall_adv7_valid = 1'h0;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = i__payload[17:16] - 1'h0;
+  assign \$3  = i__payload[19:18] - 1'h1;
+  assign \$4  = \$2 [0] ? i__payload[35:28] : i__payload[27:20];
+  assign mac_wmux_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
+  assign \$5  = \$3 [0] ? i__payload[43:36] : i__payload[35:28];
+  assign mac_wmux_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
+  assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
+  assign mac_wmux_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
+  assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
+  assign mac_wmux_w1_1 = \$3 [1] ? i__payload[83:76] : \$7 ;
+  assign \$8  = \$2 [0] ? i__payload[99:92] : i__payload[91:84];
+  assign mac_wmux_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
+  assign \$9  = \$3 [0] ? i__payload[107:100] : i__payload[99:92];
+  assign mac_wmux_w2_1 = \$3 [1] ? i__payload[115:108] : \$9 ;
   assign \$10  = \$2 [0] ? i__payload[131:124] : i__payload[123:116];
   assign mac_wmux_w3_0 = \$2 [1] ? i__payload[139:132] : \$10 ;
   assign \$11  = \$3 [0] ? i__payload[139:132] : i__payload[131:124];
@@ -244,139 +292,155 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv6 = \$18  | o__ready;
   assign \$19  = ~ stall_adv7_valid;
   assign stall_adv7 = \$19  | o__ready;
-  assign \$20  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$21  = $signed(mac_acc1) + $signed(\mac_add0_s0$52 );
-  assign \$22  = $signed(mac_acc2) + $signed(\mac_add0_s0$55 );
-  assign \$23  = $signed(mac_acc3) + $signed(\mac_add0_s0$58 );
-  assign \$24  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$25  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$26  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$27  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$28  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$29  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$30  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$31  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$32  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
-  assign \$33  = stall_adv4 & mac_add0_valid_s0;
-  assign \$34  = stall_adv5 & mac_add0_valid_s0;
-  assign \$35  = stall_adv6 & mac_add0_valid_s0;
-  assign \$36  = stall_adv7 & mac_add0_valid_s0;
+  assign \$20  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$20  | o__ready;
+  assign \$21  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$21  | o__ready;
+  assign \$22  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$22  | o__ready;
+  assign \$23  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$23  | o__ready;
+  assign \$24  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$25  = $signed(mac_acc1) + $signed(\mac_add0_s0$60 );
+  assign \$26  = $signed(mac_acc2) + $signed(\mac_add0_s0$63 );
+  assign \$27  = $signed(mac_acc3) + $signed(\mac_add0_s0$66 );
+  assign \$28  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$29  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$30  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$31  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$32  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$33  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$34  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$35  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$36  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$37  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$38  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$39  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$40  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$41  = stall_adv4 & mac_add0_valid_s0;
+  assign \$42  = \mac_add0_s0$96  ? 32'd0 : \$24 [31:0];
+  assign \$43  = stall_adv5 & mac_add0_valid_s0;
+  assign \$44  = \$43  & \mac_add0_s0$96 ;
+  assign \$45  = stall_adv6 & mac_add0_valid_s0;
+  assign \$46  = \mac_add0_s0$96  ? 32'd0 : \$25 [31:0];
+  assign \$47  = stall_adv7 & mac_add0_valid_s0;
+  assign \$48  = \$47  & \mac_add0_s0$96 ;
+  assign \$49  = stall_adv8 & mac_add0_valid_s0;
+  assign \$50  = \mac_add0_s0$96  ? 32'd0 : \$26 [31:0];
+  assign \$51  = stall_adv9 & mac_add0_valid_s0;
+  assign \$52  = \$51  & \mac_add0_s0$96 ;
+  assign \$53  = stall_adv10 & mac_add0_valid_s0;
+  assign \$54  = \mac_add0_s0$96  ? 32'd0 : \$27 [31:0];
+  assign \$55  = stall_adv11 & mac_add0_valid_s0;
+  assign \$56  = \$55  & \mac_add0_s0$96 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$37 ;
+    mac_pre_s0 <= \$57 ;
   always @(posedge clk)
-    \mac_pre_s0$65  <= \$38 ;
+    \mac_pre_s0$73  <= \$58 ;
   always @(posedge clk)
-    \mac_pre_s0$66  <= \$39 ;
+    \mac_pre_s0$74  <= \$59 ;
   always @(posedge clk)
-    \mac_pre_s0$67  <= \$40 ;
+    \mac_pre_s0$75  <= \$60 ;
   always @(posedge clk)
-    \mac_pre_s0$68  <= \$41 ;
+    \mac_pre_s0$76  <= \$61 ;
   always @(posedge clk)
-    \mac_pre_s0$69  <= \$42 ;
+    \mac_pre_s0$77  <= \$62 ;
   always @(posedge clk)
-    \mac_pre_s0$70  <= \$43 ;
+    \mac_pre_s0$78  <= \$63 ;
   always @(posedge clk)
-    \mac_pre_s0$71  <= \$44 ;
+    \mac_pre_s0$79  <= \$64 ;
   always @(posedge clk)
-    \mac_pre_s0$72  <= \$45 ;
+    \mac_pre_s0$80  <= \$65 ;
   always @(posedge clk)
-    \mac_pre_s0$73  <= \$46 ;
+    \mac_pre_s0$81  <= \$66 ;
   always @(posedge clk)
-    \mac_pre_s0$74  <= \$47 ;
+    \mac_pre_s0$82  <= \$67 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$48 ;
+    mac_pre_valid_s0 <= \$68 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$49 ;
+    mac_dspin_s0 <= \$69 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$50 ;
+    mac_dspin_valid_s0 <= \$70 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$51 ;
+    mac_mul_s0 <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$52 ;
+    \mac_mul_s0$27  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$53 ;
+    \mac_mul_s0$29  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$54 ;
+    \mac_mul_s0$30  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$55 ;
+    \mac_mul_s0$32  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$56 ;
+    \mac_mul_s0$33  <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$57 ;
+    \mac_mul_s0$35  <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$58 ;
+    \mac_mul_s0$36  <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$59 ;
+    \mac_mul_s0$94  <= \$79 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$60 ;
+    mac_mul_valid_s0 <= \$80 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$61 ;
+    mac_add0_s0 <= \$81 ;
   always @(posedge clk)
-    \mac_add0_s0$52  <= \$62 ;
+    \mac_add0_s0$60  <= \$82 ;
   always @(posedge clk)
-    \mac_add0_s0$55  <= \$63 ;
+    \mac_add0_s0$63  <= \$83 ;
   always @(posedge clk)
-    \mac_add0_s0$58  <= \$64 ;
+    \mac_add0_s0$66  <= \$84 ;
   always @(posedge clk)
-    \mac_add0_s0$88  <= \$65 ;
+    \mac_add0_s0$96  <= \$85 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$66 ;
+    mac_add0_valid_s0 <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$67 ;
+    o__valid <= \$87 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$68 ;
+    stall_adv0_valid <= \$88 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$69 ;
+    stall_adv1_valid <= \$89 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$70 ;
+    stall_adv2_valid <= \$90 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$71 ;
+    stall_adv3_valid <= \$91 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$72 ;
+    stall_adv4_valid <= \$92 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$73 ;
+    stall_adv5_valid <= \$93 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$74 ;
+    stall_adv6_valid <= \$94 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$75 ;
+    stall_adv7_valid <= \$95 ;
   always @(posedge clk)
-    mac_acc0_out <= \$76 ;
+    stall_adv8_valid <= \$96 ;
   always @(posedge clk)
-    mac_acc0 <= \$77 ;
+    stall_adv9_valid <= \$97 ;
   always @(posedge clk)
-    mac_acc1_out <= \$78 ;
+    stall_adv10_valid <= \$98 ;
   always @(posedge clk)
-    mac_acc1 <= \$79 ;
+    stall_adv11_valid <= \$99 ;
   always @(posedge clk)
-    mac_acc2_out <= \$80 ;
+    mac_acc0 <= \$100 ;
   always @(posedge clk)
-    mac_acc2 <= \$81 ;
+    mac_acc0_out <= \$101 ;
   always @(posedge clk)
-    mac_acc3_out <= \$82 ;
+    mac_acc1 <= \$102 ;
   always @(posedge clk)
-    mac_acc3 <= \$83 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign \$2  = i__payload[17:16] - 1'h0;
-  assign \$3  = i__payload[19:18] - 1'h1;
-  assign \$4  = \$2 [0] ? i__payload[35:28] : i__payload[27:20];
-  assign mac_wmux_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
-  assign \$5  = \$3 [0] ? i__payload[43:36] : i__payload[35:28];
-  assign mac_wmux_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
-  assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
-  assign mac_wmux_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
-  assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
-  assign mac_wmux_w1_1 = \$3 [1] ? i__payload[83:76] : \$7 ;
-  assign \$8  = \$2 [0] ? i__payload[99:92] : i__payload[91:84];
-  assign mac_wmux_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
-  assign \$9  = \$3 [0] ? i__payload[107:100] : i__payload[99:92];
-  assign mac_wmux_w2_1 = \$3 [1] ? i__payload[115:108] : \$9 ;
+    mac_acc1_out <= \$103 ;
+  always @(posedge clk)
+    mac_acc2 <= \$104 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$105 ;
+  always @(posedge clk)
+    mac_acc3 <= \$106 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$107 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$66 ),
+    .b(\mac_pre_s0$74 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_0)
@@ -385,8 +449,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$65 ),
-    .b(\mac_pre_s0$67 ),
+    .a(\mac_pre_s0$73 ),
+    .b(\mac_pre_s0$75 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_1)
@@ -396,7 +460,7 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$68 ),
+    .b(\mac_pre_s0$76 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_0)
@@ -405,8 +469,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$65 ),
-    .b(\mac_pre_s0$69 ),
+    .a(\mac_pre_s0$73 ),
+    .b(\mac_pre_s0$77 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_1)
@@ -416,7 +480,7 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$70 ),
+    .b(\mac_pre_s0$78 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_0)
@@ -425,8 +489,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$65 ),
-    .b(\mac_pre_s0$71 ),
+    .a(\mac_pre_s0$73 ),
+    .b(\mac_pre_s0$79 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_1)
@@ -436,7 +500,7 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$72 ),
+    .b(\mac_pre_s0$80 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_0)
@@ -445,249 +509,94 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$65 ),
-    .b(\mac_pre_s0$73 ),
+    .a(\mac_pre_s0$73 ),
+    .b(\mac_pre_s0$81 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = mac_pre_s0;
+    \$57  = mac_pre_s0;
     if (stall_adv0) begin
-      \$37  = i__payload[7:0];
+      \$57  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_pre_s0$65 ;
+    \$58  = \mac_pre_s0$73 ;
     if (stall_adv0) begin
-      \$38  = i__payload[15:8];
+      \$58  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_pre_s0$66 ;
+    \$59  = \mac_pre_s0$74 ;
     if (stall_adv0) begin
-      \$39  = mac_wmux_w0_0;
+      \$59  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_pre_s0$67 ;
+    \$60  = \mac_pre_s0$75 ;
     if (stall_adv0) begin
-      \$40  = mac_wmux_w0_1;
+      \$60  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_pre_s0$68 ;
+    \$61  = \mac_pre_s0$76 ;
     if (stall_adv0) begin
-      \$41  = mac_wmux_w1_0;
+      \$61  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_pre_s0$69 ;
+    \$62  = \mac_pre_s0$77 ;
     if (stall_adv0) begin
-      \$42  = mac_wmux_w1_1;
+      \$62  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_pre_s0$70 ;
+    \$63  = \mac_pre_s0$78 ;
     if (stall_adv0) begin
-      \$43  = mac_wmux_w2_0;
+      \$63  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_pre_s0$71 ;
+    \$64  = \mac_pre_s0$79 ;
     if (stall_adv0) begin
-      \$44  = mac_wmux_w2_1;
+      \$64  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_pre_s0$72 ;
+    \$65  = \mac_pre_s0$80 ;
     if (stall_adv0) begin
-      \$45  = mac_wmux_w3_0;
+      \$65  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_pre_s0$73 ;
+    \$66  = \mac_pre_s0$81 ;
     if (stall_adv0) begin
-      \$46  = mac_wmux_w3_1;
+      \$66  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_pre_s0$74 ;
+    \$67  = \mac_pre_s0$82 ;
     if (stall_adv0) begin
-      \$47  = i__payload[148];
+      \$67  = i__payload[148];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = mac_pre_valid_s0;
+    \$68  = mac_pre_valid_s0;
     if (stall_adv0) begin
-      \$48  = i__valid;
-    end
-    if (rst) begin
-      \$48  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = mac_dspin_s0;
-    if (stall_adv1) begin
-      \$49  = \mac_pre_s0$74 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = mac_dspin_valid_s0;
-    if (stall_adv1) begin
-      \$50  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$50  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = mac_mul_s0;
-    if (stall_adv2) begin
-      \$51  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$27 ;
-    if (stall_adv2) begin
-      \$52  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$29 ;
-    if (stall_adv2) begin
-      \$53  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$30 ;
-    if (stall_adv2) begin
-      \$54  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$32 ;
-    if (stall_adv2) begin
-      \$55  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$33 ;
-    if (stall_adv2) begin
-      \$56  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$35 ;
-    if (stall_adv2) begin
-      \$57  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$36 ;
-    if (stall_adv2) begin
-      \$58  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$86 ;
-    if (stall_adv2) begin
-      \$59  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = mac_mul_valid_s0;
-    if (stall_adv2) begin
-      \$60  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = mac_add0_s0;
-    if (stall_adv3) begin
-      \$61  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_add0_s0$52 ;
-    if (stall_adv3) begin
-      \$62  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_add0_s0$55 ;
-    if (stall_adv3) begin
-      \$63  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_add0_s0$58 ;
-    if (stall_adv3) begin
-      \$64  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_add0_s0$88 ;
-    if (stall_adv3) begin
-      \$65  = \mac_mul_s0$86 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = mac_add0_valid_s0;
-    if (stall_adv3) begin
-      \$66  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$66  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = o__valid;
-    if (i__ready) begin
-      \$67  = \$24 ;
-    end
-    if (rst) begin
-      \$67  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$68  = \$25 ;
+      \$68  = i__valid;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -695,19 +604,16 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = stall_adv1_valid;
+    \$69  = mac_dspin_s0;
     if (stall_adv1) begin
-      \$69  = \$26 ;
-    end
-    if (rst) begin
-      \$69  = 1'h0;
+      \$69  = \mac_pre_s0$82 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$70  = \$27 ;
+    \$70  = mac_dspin_valid_s0;
+    if (stall_adv1) begin
+      \$70  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -715,157 +621,327 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = stall_adv3_valid;
+    \$71  = mac_mul_s0;
+    if (stall_adv2) begin
+      \$71  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = \mac_mul_s0$27 ;
+    if (stall_adv2) begin
+      \$72  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \mac_mul_s0$29 ;
+    if (stall_adv2) begin
+      \$73  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = \mac_mul_s0$30 ;
+    if (stall_adv2) begin
+      \$74  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = \mac_mul_s0$32 ;
+    if (stall_adv2) begin
+      \$75  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \mac_mul_s0$33 ;
+    if (stall_adv2) begin
+      \$76  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \mac_mul_s0$35 ;
+    if (stall_adv2) begin
+      \$77  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \mac_mul_s0$36 ;
+    if (stall_adv2) begin
+      \$78  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \mac_mul_s0$94 ;
+    if (stall_adv2) begin
+      \$79  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = mac_mul_valid_s0;
+    if (stall_adv2) begin
+      \$80  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = mac_add0_s0;
     if (stall_adv3) begin
-      \$71  = \$28 ;
-    end
-    if (rst) begin
-      \$71  = 1'h0;
+      \$81  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = stall_adv4_valid;
+    \$82  = \mac_add0_s0$60 ;
+    if (stall_adv3) begin
+      \$82  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = \mac_add0_s0$63 ;
+    if (stall_adv3) begin
+      \$83  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = \mac_add0_s0$66 ;
+    if (stall_adv3) begin
+      \$84  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = \mac_add0_s0$96 ;
+    if (stall_adv3) begin
+      \$85  = \mac_mul_s0$94 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = mac_add0_valid_s0;
+    if (stall_adv3) begin
+      \$86  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$86  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = o__valid;
+    if (i__ready) begin
+      \$87  = \$28 ;
+    end
+    if (rst) begin
+      \$87  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$88  = \$29 ;
+    end
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$89  = \$30 ;
+    end
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$90  = \$31 ;
+    end
+    if (rst) begin
+      \$90  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$91  = \$32 ;
+    end
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = stall_adv4_valid;
     if (stall_adv4) begin
-      \$72  = \$29 ;
+      \$92  = \$33 ;
     end
     if (rst) begin
-      \$72  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = stall_adv5_valid;
+    \$93  = stall_adv5_valid;
     if (stall_adv5) begin
-      \$73  = \$30 ;
+      \$93  = \$34 ;
     end
     if (rst) begin
-      \$73  = 1'h0;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = stall_adv6_valid;
+    \$94  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$74  = \$31 ;
+      \$94  = \$35 ;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = stall_adv7_valid;
+    \$95  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$75  = \$32 ;
+      \$95  = \$36 ;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_acc0_out;
-    if (\$33 ) begin
-      if (\mac_add0_s0$88 ) begin
-        \$76  = \$20 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = mac_acc0;
-    if (\$33 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$88 ) begin
-        \$77  = 32'd0;
-      end else begin
-        \$77  = \$20 [31:0];
-      end
+    \$96  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$96  = \$37 ;
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = mac_acc1_out;
-    if (\$34 ) begin
-      if (\mac_add0_s0$88 ) begin
-        \$78  = \$21 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = mac_acc1;
-    if (\$34 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$88 ) begin
-        \$79  = 32'd0;
-      end else begin
-        \$79  = \$21 [31:0];
-      end
+    \$97  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$97  = \$38 ;
     end
     if (rst) begin
-      \$79  = 32'd0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = mac_acc2_out;
-    if (\$35 ) begin
-      if (\mac_add0_s0$88 ) begin
-        \$80  = \$22 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = mac_acc2;
-    if (\$35 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$88 ) begin
-        \$81  = 32'd0;
-      end else begin
-        \$81  = \$22 [31:0];
-      end
+    \$98  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$98  = \$39 ;
     end
     if (rst) begin
-      \$81  = 32'd0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = mac_acc3_out;
-    if (\$36 ) begin
-      if (\mac_add0_s0$88 ) begin
-        \$82  = \$23 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = mac_acc3;
-    if (\$36 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add0_s0$88 ) begin
-        \$83  = 32'd0;
-      end else begin
-        \$83  = \$23 [31:0];
-      end
+    \$99  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$99  = \$40 ;
     end
     if (rst) begin
-      \$83  = 32'd0;
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = mac_acc0;
+    if (\$41 ) begin
+      \$100  = \$42 ;
+    end
+    if (rst) begin
+      \$100  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = mac_acc0_out;
+    if (\$44 ) begin
+      \$101  = \$24 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = mac_acc1;
+    if (\$45 ) begin
+      \$102  = \$46 ;
+    end
+    if (rst) begin
+      \$102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = mac_acc1_out;
+    if (\$48 ) begin
+      \$103  = \$25 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = mac_acc2;
+    if (\$49 ) begin
+      \$104  = \$50 ;
+    end
+    if (rst) begin
+      \$104  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = mac_acc2_out;
+    if (\$52 ) begin
+      \$105  = \$26 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = mac_acc3;
+    if (\$53 ) begin
+      \$106  = \$54 ;
+    end
+    if (rst) begin
+      \$106  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = mac_acc3_out;
+    if (\$56 ) begin
+      \$107  = \$27 [31:0];
     end
   end
   assign advance = i__ready;
   assign mac_wmux_off0 = \$2 [1:0];
   assign mac_wmux_off1 = \$3 [1:0];
-  assign mac_acc0_next = \$20 [31:0];
-  assign mac_acc1_next = \$21 [31:0];
-  assign mac_acc2_next = \$22 [31:0];
-  assign mac_acc3_next = \$23 [31:0];
+  assign mac_acc0_next = \$24 [31:0];
+  assign mac_acc1_next = \$25 [31:0];
+  assign mac_acc2_next = \$26 [31:0];
+  assign mac_acc3_next = \$27 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];

@@ -7,42 +7,42 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [3:0] \$1000 ;
-  reg [3:0] \$1001 ;
-  reg [3:0] \$1002 ;
-  reg [3:0] \$1003 ;
-  reg [3:0] \$1004 ;
-  reg [3:0] \$1005 ;
-  reg [3:0] \$1006 ;
-  reg [3:0] \$1007 ;
-  reg [3:0] \$1008 ;
-  reg [3:0] \$1009 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire [3:0] \$101 ;
-  reg [3:0] \$1010 ;
-  reg [3:0] \$1011 ;
-  reg [3:0] \$1012 ;
-  reg [7:0] \$1013 ;
-  reg [7:0] \$1014 ;
-  reg [7:0] \$1015 ;
-  reg [7:0] \$1016 ;
-  reg [7:0] \$1017 ;
-  reg [7:0] \$1018 ;
-  reg [7:0] \$1019 ;
+  reg \$1010 ;
+  reg \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg [3:0] \$1017 ;
+  reg [3:0] \$1018 ;
+  reg [3:0] \$1019 ;
   wire \$102 ;
-  reg [7:0] \$1020 ;
-  reg [7:0] \$1021 ;
-  reg [7:0] \$1022 ;
-  reg [7:0] \$1023 ;
-  reg [7:0] \$1024 ;
-  reg [7:0] \$1025 ;
-  reg [7:0] \$1026 ;
-  reg [7:0] \$1027 ;
-  reg [7:0] \$1028 ;
-  reg [7:0] \$1029 ;
+  reg [3:0] \$1020 ;
+  reg [3:0] \$1021 ;
+  reg [3:0] \$1022 ;
+  reg [3:0] \$1023 ;
+  reg [3:0] \$1024 ;
+  reg [3:0] \$1025 ;
+  reg [3:0] \$1026 ;
+  reg [3:0] \$1027 ;
+  reg [3:0] \$1028 ;
+  reg [3:0] \$1029 ;
   wire \$103 ;
-  reg [7:0] \$1030 ;
-  reg [7:0] \$1031 ;
-  reg [7:0] \$1032 ;
+  reg [3:0] \$1030 ;
+  reg [3:0] \$1031 ;
+  reg [3:0] \$1032 ;
   reg [7:0] \$1033 ;
   reg [7:0] \$1034 ;
   reg [7:0] \$1035 ;
@@ -100,8 +100,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$1082 ;
   reg [7:0] \$1083 ;
   reg [7:0] \$1084 ;
-  reg \$1085 ;
-  reg \$1086 ;
+  reg [7:0] \$1085 ;
+  reg [7:0] \$1086 ;
   reg [7:0] \$1087 ;
   reg [7:0] \$1088 ;
   reg [7:0] \$1089 ;
@@ -123,8 +123,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$1102 ;
   reg [7:0] \$1103 ;
   reg [7:0] \$1104 ;
-  reg [7:0] \$1105 ;
-  reg [7:0] \$1106 ;
+  reg \$1105 ;
+  reg \$1106 ;
   reg [7:0] \$1107 ;
   reg [7:0] \$1108 ;
   reg [7:0] \$1109 ;
@@ -147,33 +147,33 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$1124 ;
   reg [7:0] \$1125 ;
   reg [7:0] \$1126 ;
-  reg \$1127 ;
-  reg \$1128 ;
-  reg \$1129 ;
+  reg [7:0] \$1127 ;
+  reg [7:0] \$1128 ;
+  reg [7:0] \$1129 ;
   wire \$113 ;
-  reg \$1130 ;
-  reg [15:0] \$1131 ;
-  reg [15:0] \$1132 ;
-  reg [15:0] \$1133 ;
-  reg [15:0] \$1134 ;
-  reg [15:0] \$1135 ;
-  reg [15:0] \$1136 ;
-  reg [15:0] \$1137 ;
-  reg [15:0] \$1138 ;
-  reg [15:0] \$1139 ;
+  reg [7:0] \$1130 ;
+  reg [7:0] \$1131 ;
+  reg [7:0] \$1132 ;
+  reg [7:0] \$1133 ;
+  reg [7:0] \$1134 ;
+  reg [7:0] \$1135 ;
+  reg [7:0] \$1136 ;
+  reg [7:0] \$1137 ;
+  reg [7:0] \$1138 ;
+  reg [7:0] \$1139 ;
   wire \$114 ;
-  reg [15:0] \$1140 ;
-  reg [15:0] \$1141 ;
-  reg [15:0] \$1142 ;
-  reg [15:0] \$1143 ;
-  reg [15:0] \$1144 ;
-  reg [15:0] \$1145 ;
-  reg [15:0] \$1146 ;
-  reg [15:0] \$1147 ;
-  reg [15:0] \$1148 ;
-  reg [15:0] \$1149 ;
+  reg [7:0] \$1140 ;
+  reg [7:0] \$1141 ;
+  reg [7:0] \$1142 ;
+  reg [7:0] \$1143 ;
+  reg [7:0] \$1144 ;
+  reg [7:0] \$1145 ;
+  reg [7:0] \$1146 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg \$1149 ;
   wire \$115 ;
-  reg [15:0] \$1150 ;
+  reg \$1150 ;
   reg [15:0] \$1151 ;
   reg [15:0] \$1152 ;
   reg [15:0] \$1153 ;
@@ -187,74 +187,98 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [15:0] \$1160 ;
   reg [15:0] \$1161 ;
   reg [15:0] \$1162 ;
-  reg \$1163 ;
-  reg \$1164 ;
-  reg [16:0] \$1165 ;
-  reg [16:0] \$1166 ;
-  reg [16:0] \$1167 ;
-  reg [16:0] \$1168 ;
-  reg [16:0] \$1169 ;
+  reg [15:0] \$1163 ;
+  reg [15:0] \$1164 ;
+  reg [15:0] \$1165 ;
+  reg [15:0] \$1166 ;
+  reg [15:0] \$1167 ;
+  reg [15:0] \$1168 ;
+  reg [15:0] \$1169 ;
   wire \$117 ;
-  reg [16:0] \$1170 ;
-  reg [16:0] \$1171 ;
-  reg [16:0] \$1172 ;
-  reg [16:0] \$1173 ;
-  reg [16:0] \$1174 ;
-  reg [16:0] \$1175 ;
-  reg [16:0] \$1176 ;
-  reg [16:0] \$1177 ;
-  reg [16:0] \$1178 ;
-  reg [16:0] \$1179 ;
+  reg [15:0] \$1170 ;
+  reg [15:0] \$1171 ;
+  reg [15:0] \$1172 ;
+  reg [15:0] \$1173 ;
+  reg [15:0] \$1174 ;
+  reg [15:0] \$1175 ;
+  reg [15:0] \$1176 ;
+  reg [15:0] \$1177 ;
+  reg [15:0] \$1178 ;
+  reg [15:0] \$1179 ;
   wire \$118 ;
-  reg [16:0] \$1180 ;
-  reg \$1181 ;
-  reg \$1182 ;
-  reg [17:0] \$1183 ;
-  reg [17:0] \$1184 ;
-  reg [17:0] \$1185 ;
-  reg [17:0] \$1186 ;
-  reg [17:0] \$1187 ;
-  reg [17:0] \$1188 ;
-  reg [17:0] \$1189 ;
+  reg [15:0] \$1180 ;
+  reg [15:0] \$1181 ;
+  reg [15:0] \$1182 ;
+  reg \$1183 ;
+  reg \$1184 ;
+  reg [16:0] \$1185 ;
+  reg [16:0] \$1186 ;
+  reg [16:0] \$1187 ;
+  reg [16:0] \$1188 ;
+  reg [16:0] \$1189 ;
   wire \$119 ;
-  reg [17:0] \$1190 ;
-  reg \$1191 ;
-  reg \$1192 ;
-  reg [18:0] \$1193 ;
-  reg [18:0] \$1194 ;
-  reg [18:0] \$1195 ;
-  reg [18:0] \$1196 ;
-  reg \$1197 ;
-  reg \$1198 ;
-  reg \$1199 ;
+  reg [16:0] \$1190 ;
+  reg [16:0] \$1191 ;
+  reg [16:0] \$1192 ;
+  reg [16:0] \$1193 ;
+  reg [16:0] \$1194 ;
+  reg [16:0] \$1195 ;
+  reg [16:0] \$1196 ;
+  reg [16:0] \$1197 ;
+  reg [16:0] \$1198 ;
+  reg [16:0] \$1199 ;
   wire [3:0] \$12 ;
   wire \$120 ;
-  reg \$1200 ;
+  reg [16:0] \$1200 ;
   reg \$1201 ;
   reg \$1202 ;
-  reg \$1203 ;
-  reg \$1204 ;
-  reg \$1205 ;
-  reg \$1206 ;
-  reg \$1207 ;
-  reg \$1208 ;
-  reg \$1209 ;
+  reg [17:0] \$1203 ;
+  reg [17:0] \$1204 ;
+  reg [17:0] \$1205 ;
+  reg [17:0] \$1206 ;
+  reg [17:0] \$1207 ;
+  reg [17:0] \$1208 ;
+  reg [17:0] \$1209 ;
   wire [3:0] \$121 ;
-  reg \$1210 ;
+  reg [17:0] \$1210 ;
   reg \$1211 ;
   reg \$1212 ;
-  reg \$1213 ;
-  reg [31:0] \$1214 ;
-  reg [31:0] \$1215 ;
-  reg [31:0] \$1216 ;
-  reg [31:0] \$1217 ;
-  reg [31:0] \$1218 ;
-  reg [31:0] \$1219 ;
+  reg [18:0] \$1213 ;
+  reg [18:0] \$1214 ;
+  reg [18:0] \$1215 ;
+  reg [18:0] \$1216 ;
+  reg \$1217 ;
+  reg \$1218 ;
+  reg \$1219 ;
   wire [3:0] \$122 ;
-  reg [31:0] \$1220 ;
-  reg [31:0] \$1221 ;
+  reg \$1220 ;
+  reg \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
+  reg \$1224 ;
+  reg \$1225 ;
+  reg \$1226 ;
+  reg \$1227 ;
+  reg \$1228 ;
+  reg \$1229 ;
   wire \$123 ;
+  reg \$1230 ;
+  reg \$1231 ;
+  reg \$1232 ;
+  reg \$1233 ;
+  reg \$1234 ;
+  reg \$1235 ;
+  reg \$1236 ;
+  reg \$1237 ;
+  reg [31:0] \$1238 ;
+  reg [31:0] \$1239 ;
   wire \$124 ;
+  reg [31:0] \$1240 ;
+  reg [31:0] \$1241 ;
+  reg [31:0] \$1242 ;
+  reg [31:0] \$1243 ;
+  reg [31:0] \$1244 ;
+  reg [31:0] \$1245 ;
   wire \$125 ;
   wire \$126 ;
   wire [3:0] \$127 ;
@@ -811,15 +835,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire [32:0] \$626 ;
-  wire [32:0] \$627 ;
-  wire [32:0] \$628 ;
-  wire [32:0] \$629 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
+  wire [32:0] \$630 ;
+  wire [32:0] \$631 ;
+  wire [32:0] \$632 ;
+  wire [32:0] \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
@@ -852,64 +876,64 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
-  reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [31:0] \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg \$678 ;
-  reg [3:0] \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire [31:0] \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire [31:0] \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
-  reg [3:0] \$680 ;
-  reg [3:0] \$681 ;
-  reg [3:0] \$682 ;
-  reg [3:0] \$683 ;
-  reg [3:0] \$684 ;
-  reg [3:0] \$685 ;
-  reg [3:0] \$686 ;
-  reg [3:0] \$687 ;
-  reg [3:0] \$688 ;
-  reg [3:0] \$689 ;
+  wire [31:0] \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
-  reg [3:0] \$690 ;
-  reg [3:0] \$691 ;
-  reg [3:0] \$692 ;
-  reg [3:0] \$693 ;
-  reg [3:0] \$694 ;
-  reg [7:0] \$695 ;
-  reg [7:0] \$696 ;
-  reg [7:0] \$697 ;
-  reg [7:0] \$698 ;
-  reg [7:0] \$699 ;
+  reg \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [3:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [7:0] \$700 ;
-  reg [7:0] \$701 ;
-  reg [7:0] \$702 ;
-  reg [7:0] \$703 ;
-  reg [7:0] \$704 ;
-  reg [7:0] \$705 ;
-  reg [7:0] \$706 ;
-  reg [7:0] \$707 ;
-  reg [7:0] \$708 ;
-  reg [7:0] \$709 ;
+  reg [3:0] \$700 ;
+  reg [3:0] \$701 ;
+  reg [3:0] \$702 ;
+  reg [3:0] \$703 ;
+  reg [3:0] \$704 ;
+  reg [3:0] \$705 ;
+  reg [3:0] \$706 ;
+  reg [3:0] \$707 ;
+  reg [3:0] \$708 ;
+  reg [3:0] \$709 ;
   wire \$71 ;
-  reg [7:0] \$710 ;
-  reg [7:0] \$711 ;
-  reg [7:0] \$712 ;
-  reg [7:0] \$713 ;
-  reg [7:0] \$714 ;
+  reg [3:0] \$710 ;
+  reg [3:0] \$711 ;
+  reg [3:0] \$712 ;
+  reg [3:0] \$713 ;
+  reg [3:0] \$714 ;
   reg [7:0] \$715 ;
   reg [7:0] \$716 ;
   reg [7:0] \$717 ;
@@ -967,67 +991,67 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$764 ;
   reg [7:0] \$765 ;
   reg [7:0] \$766 ;
-  reg \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  reg [7:0] \$767 ;
+  reg [7:0] \$768 ;
+  reg [7:0] \$769 ;
   wire \$77 ;
-  reg \$770 ;
-  reg \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg \$774 ;
-  reg \$775 ;
-  reg \$776 ;
-  reg \$777 ;
-  reg \$778 ;
-  reg \$779 ;
+  reg [7:0] \$770 ;
+  reg [7:0] \$771 ;
+  reg [7:0] \$772 ;
+  reg [7:0] \$773 ;
+  reg [7:0] \$774 ;
+  reg [7:0] \$775 ;
+  reg [7:0] \$776 ;
+  reg [7:0] \$777 ;
+  reg [7:0] \$778 ;
+  reg [7:0] \$779 ;
   wire [3:0] \$78 ;
-  reg \$780 ;
-  reg \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg [3:0] \$785 ;
-  reg [3:0] \$786 ;
-  reg [3:0] \$787 ;
-  reg [3:0] \$788 ;
-  reg [3:0] \$789 ;
+  reg [7:0] \$780 ;
+  reg [7:0] \$781 ;
+  reg [7:0] \$782 ;
+  reg [7:0] \$783 ;
+  reg [7:0] \$784 ;
+  reg [7:0] \$785 ;
+  reg [7:0] \$786 ;
+  reg \$787 ;
+  reg \$788 ;
+  reg \$789 ;
   wire \$79 ;
-  reg [3:0] \$790 ;
-  reg [3:0] \$791 ;
-  reg [3:0] \$792 ;
-  reg [3:0] \$793 ;
-  reg [3:0] \$794 ;
-  reg [3:0] \$795 ;
-  reg [3:0] \$796 ;
-  reg [3:0] \$797 ;
-  reg [3:0] \$798 ;
-  reg [3:0] \$799 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg [3:0] \$800 ;
-  reg [7:0] \$801 ;
-  reg [7:0] \$802 ;
-  reg [7:0] \$803 ;
-  reg [7:0] \$804 ;
-  reg [7:0] \$805 ;
-  reg [7:0] \$806 ;
-  reg [7:0] \$807 ;
-  reg [7:0] \$808 ;
-  reg [7:0] \$809 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg [3:0] \$805 ;
+  reg [3:0] \$806 ;
+  reg [3:0] \$807 ;
+  reg [3:0] \$808 ;
+  reg [3:0] \$809 ;
   wire \$81 ;
-  reg [7:0] \$810 ;
-  reg [7:0] \$811 ;
-  reg [7:0] \$812 ;
-  reg [7:0] \$813 ;
-  reg [7:0] \$814 ;
-  reg [7:0] \$815 ;
-  reg [7:0] \$816 ;
-  reg [7:0] \$817 ;
-  reg [7:0] \$818 ;
-  reg [7:0] \$819 ;
+  reg [3:0] \$810 ;
+  reg [3:0] \$811 ;
+  reg [3:0] \$812 ;
+  reg [3:0] \$813 ;
+  reg [3:0] \$814 ;
+  reg [3:0] \$815 ;
+  reg [3:0] \$816 ;
+  reg [3:0] \$817 ;
+  reg [3:0] \$818 ;
+  reg [3:0] \$819 ;
   wire \$82 ;
-  reg [7:0] \$820 ;
+  reg [3:0] \$820 ;
   reg [7:0] \$821 ;
   reg [7:0] \$822 ;
   reg [7:0] \$823 ;
@@ -1085,66 +1109,66 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$870 ;
   reg [7:0] \$871 ;
   reg [7:0] \$872 ;
-  reg \$873 ;
-  reg \$874 ;
-  reg \$875 ;
-  reg \$876 ;
-  reg \$877 ;
-  reg \$878 ;
-  reg \$879 ;
+  reg [7:0] \$873 ;
+  reg [7:0] \$874 ;
+  reg [7:0] \$875 ;
+  reg [7:0] \$876 ;
+  reg [7:0] \$877 ;
+  reg [7:0] \$878 ;
+  reg [7:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg \$882 ;
-  reg \$883 ;
-  reg \$884 ;
-  reg \$885 ;
-  reg \$886 ;
-  reg \$887 ;
-  reg \$888 ;
-  reg \$889 ;
+  reg [7:0] \$880 ;
+  reg [7:0] \$881 ;
+  reg [7:0] \$882 ;
+  reg [7:0] \$883 ;
+  reg [7:0] \$884 ;
+  reg [7:0] \$885 ;
+  reg [7:0] \$886 ;
+  reg [7:0] \$887 ;
+  reg [7:0] \$888 ;
+  reg [7:0] \$889 ;
   wire [3:0] \$89 ;
-  reg \$890 ;
-  reg [3:0] \$891 ;
-  reg [3:0] \$892 ;
-  reg [3:0] \$893 ;
-  reg [3:0] \$894 ;
-  reg [3:0] \$895 ;
-  reg [3:0] \$896 ;
-  reg [3:0] \$897 ;
-  reg [3:0] \$898 ;
-  reg [3:0] \$899 ;
+  reg [7:0] \$890 ;
+  reg [7:0] \$891 ;
+  reg [7:0] \$892 ;
+  reg \$893 ;
+  reg \$894 ;
+  reg \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [3:0] \$900 ;
-  reg [3:0] \$901 ;
-  reg [3:0] \$902 ;
-  reg [3:0] \$903 ;
-  reg [3:0] \$904 ;
-  reg [3:0] \$905 ;
-  reg [3:0] \$906 ;
-  reg [7:0] \$907 ;
-  reg [7:0] \$908 ;
-  reg [7:0] \$909 ;
+  reg \$900 ;
+  reg \$901 ;
+  reg \$902 ;
+  reg \$903 ;
+  reg \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
-  reg [7:0] \$910 ;
-  reg [7:0] \$911 ;
-  reg [7:0] \$912 ;
-  reg [7:0] \$913 ;
-  reg [7:0] \$914 ;
-  reg [7:0] \$915 ;
-  reg [7:0] \$916 ;
-  reg [7:0] \$917 ;
-  reg [7:0] \$918 ;
-  reg [7:0] \$919 ;
+  reg \$910 ;
+  reg [3:0] \$911 ;
+  reg [3:0] \$912 ;
+  reg [3:0] \$913 ;
+  reg [3:0] \$914 ;
+  reg [3:0] \$915 ;
+  reg [3:0] \$916 ;
+  reg [3:0] \$917 ;
+  reg [3:0] \$918 ;
+  reg [3:0] \$919 ;
   wire \$92 ;
-  reg [7:0] \$920 ;
-  reg [7:0] \$921 ;
-  reg [7:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg [7:0] \$924 ;
-  reg [7:0] \$925 ;
-  reg [7:0] \$926 ;
+  reg [3:0] \$920 ;
+  reg [3:0] \$921 ;
+  reg [3:0] \$922 ;
+  reg [3:0] \$923 ;
+  reg [3:0] \$924 ;
+  reg [3:0] \$925 ;
+  reg [3:0] \$926 ;
   reg [7:0] \$927 ;
   reg [7:0] \$928 ;
   reg [7:0] \$929 ;
@@ -1202,29 +1226,29 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$976 ;
   reg [7:0] \$977 ;
   reg [7:0] \$978 ;
-  reg \$979 ;
+  reg [7:0] \$979 ;
   wire \$98 ;
-  reg \$980 ;
-  reg \$981 ;
-  reg \$982 ;
-  reg \$983 ;
-  reg \$984 ;
-  reg \$985 ;
-  reg \$986 ;
-  reg \$987 ;
-  reg \$988 ;
-  reg \$989 ;
+  reg [7:0] \$980 ;
+  reg [7:0] \$981 ;
+  reg [7:0] \$982 ;
+  reg [7:0] \$983 ;
+  reg [7:0] \$984 ;
+  reg [7:0] \$985 ;
+  reg [7:0] \$986 ;
+  reg [7:0] \$987 ;
+  reg [7:0] \$988 ;
+  reg [7:0] \$989 ;
   wire \$99 ;
-  reg \$990 ;
-  reg \$991 ;
-  reg \$992 ;
-  reg \$993 ;
-  reg \$994 ;
-  reg \$995 ;
-  reg \$996 ;
-  reg [3:0] \$997 ;
-  reg [3:0] \$998 ;
-  reg [3:0] \$999 ;
+  reg [7:0] \$990 ;
+  reg [7:0] \$991 ;
+  reg [7:0] \$992 ;
+  reg [7:0] \$993 ;
+  reg [7:0] \$994 ;
+  reg [7:0] \$995 ;
+  reg [7:0] \$996 ;
+  reg [7:0] \$997 ;
+  reg [7:0] \$998 ;
+  reg \$999 ;
   wire advance;
   input clk;
   wire clk;
@@ -1388,7 +1412,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$1015  = 1'h0;
+  reg \mac_add0_s0$1023  = 1'h0;
   reg [16:0] \mac_add0_s0$834  = 17'h00000;
   reg [16:0] \mac_add0_s0$836  = 17'h00000;
   reg [16:0] \mac_add0_s0$837  = 17'h00000;
@@ -1406,7 +1430,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [16:0] \mac_add0_s0$855  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg \mac_add1_s0$1017  = 1'h0;
+  reg \mac_add1_s0$1025  = 1'h0;
   reg [17:0] \mac_add1_s0$860  = 18'h00000;
   reg [17:0] \mac_add1_s0$862  = 18'h00000;
   reg [17:0] \mac_add1_s0$863  = 18'h00000;
@@ -1416,15 +1440,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [17:0] \mac_add1_s0$869  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg \mac_add2_s0$1019  = 1'h0;
-  reg [18:0] \mac_add2_s0$885  = 19'h00000;
-  reg [18:0] \mac_add2_s0$888  = 19'h00000;
-  reg [18:0] \mac_add2_s0$891  = 19'h00000;
+  reg \mac_add2_s0$1027  = 1'h0;
+  reg [18:0] \mac_add2_s0$893  = 19'h00000;
+  reg [18:0] \mac_add2_s0$896  = 19'h00000;
+  reg [18:0] \mac_add2_s0$899  = 19'h00000;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$1013  = 1'h0;
+  reg \mac_mul_s0$1021  = 1'h0;
   reg [15:0] \mac_mul_s0$784  = 16'h0000;
   reg [15:0] \mac_mul_s0$786  = 16'h0000;
   reg [15:0] \mac_mul_s0$787  = 16'h0000;
@@ -1460,14 +1484,6 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$938  = 8'h00;
-  reg [7:0] \mac_pre_s0$939  = 8'h00;
-  reg [7:0] \mac_pre_s0$940  = 8'h00;
-  reg [7:0] \mac_pre_s0$941  = 8'h00;
-  reg [7:0] \mac_pre_s0$942  = 8'h00;
-  reg [7:0] \mac_pre_s0$943  = 8'h00;
-  reg [7:0] \mac_pre_s0$944  = 8'h00;
-  reg [7:0] \mac_pre_s0$945  = 8'h00;
   reg [7:0] \mac_pre_s0$946  = 8'h00;
   reg [7:0] \mac_pre_s0$947  = 8'h00;
   reg [7:0] \mac_pre_s0$948  = 8'h00;
@@ -1499,7 +1515,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_pre_s0$974  = 8'h00;
   reg [7:0] \mac_pre_s0$975  = 8'h00;
   reg [7:0] \mac_pre_s0$976  = 8'h00;
-  reg \mac_pre_s0$977  = 1'h0;
+  reg [7:0] \mac_pre_s0$977  = 8'h00;
+  reg [7:0] \mac_pre_s0$978  = 8'h00;
+  reg [7:0] \mac_pre_s0$979  = 8'h00;
+  reg [7:0] \mac_pre_s0$980  = 8'h00;
+  reg [7:0] \mac_pre_s0$981  = 8'h00;
+  reg [7:0] \mac_pre_s0$982  = 8'h00;
+  reg [7:0] \mac_pre_s0$983  = 8'h00;
+  reg [7:0] \mac_pre_s0$984  = 8'h00;
+  reg \mac_pre_s0$985  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -1625,16 +1649,16 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux0_s0$85  = 8'h00;
   reg [7:0] \mac_wmux0_s0$87  = 8'h00;
   reg \mac_wmux0_s0$89  = 1'h0;
-  reg [7:0] \mac_wmux0_s0$897  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$898  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$899  = 8'h00;
   reg [3:0] \mac_wmux0_s0$90  = 4'h0;
-  reg [7:0] \mac_wmux0_s0$900  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$901  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$902  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$903  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$904  = 8'h00;
-  reg \mac_wmux0_s0$905  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$905  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$906  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$907  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$908  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$909  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$910  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$912  = 8'h00;
+  reg \mac_wmux0_s0$913  = 1'h0;
   reg [7:0] \mac_wmux0_s0$94  = 8'h00;
   reg [7:0] \mac_wmux0_s0$96  = 8'h00;
   reg [7:0] \mac_wmux0_s0$98  = 8'h00;
@@ -1735,15 +1759,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux1_s0$435  = 8'h00;
   reg [7:0] \mac_wmux1_s0$437  = 8'h00;
   reg [7:0] \mac_wmux1_s0$439  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$907  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$908  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$909  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$910  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$911  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$912  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$913  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$914  = 8'h00;
-  reg \mac_wmux1_s0$915  = 1'h0;
+  reg [7:0] \mac_wmux1_s0$915  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$916  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$917  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$918  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$919  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$920  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$922  = 8'h00;
+  reg \mac_wmux1_s0$923  = 1'h0;
   reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
   reg [3:0] \mac_wmux2_s0$444  = 4'h0;
@@ -1841,15 +1865,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux2_s0$617  = 8'h00;
   reg [7:0] \mac_wmux2_s0$619  = 8'h00;
   reg [7:0] \mac_wmux2_s0$621  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$917  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$918  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$919  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$920  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$921  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$922  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$923  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$924  = 8'h00;
-  reg \mac_wmux2_s0$925  = 1'h0;
+  reg [7:0] \mac_wmux2_s0$925  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$926  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$927  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$928  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$929  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$930  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$931  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$932  = 8'h00;
+  reg \mac_wmux2_s0$933  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
   reg mac_wmux3_s0 = 1'h0;
   reg [3:0] \mac_wmux3_s0$626  = 4'h0;
@@ -1947,15 +1971,15 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux3_s0$772  = 8'h00;
   reg [7:0] \mac_wmux3_s0$774  = 8'h00;
   reg [7:0] \mac_wmux3_s0$775  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$927  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$928  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$929  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$930  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$931  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$932  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$933  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$934  = 8'h00;
-  reg \mac_wmux3_s0$935  = 1'h0;
+  reg [7:0] \mac_wmux3_s0$935  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$936  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$937  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$938  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$939  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$940  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$941  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$942  = 8'h00;
+  reg \mac_wmux3_s0$943  = 1'h0;
   reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -2356,6 +2380,14 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv12_valid = 1'h0;
   wire stall_adv13;
   reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
+  wire stall_adv15;
+  reg stall_adv15_valid = 1'h0;
+  wire stall_adv16;
+  reg stall_adv16_valid = 1'h0;
+  wire stall_adv17;
+  reg stall_adv17_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -3337,1167 +3369,1199 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv12 = \$624  | o__ready;
   assign \$625  = ~ stall_adv13_valid;
   assign stall_adv13 = \$625  | o__ready;
-  assign \$626  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$627  = $signed(mac_acc1) + $signed(\mac_add2_s0$885 );
-  assign \$628  = $signed(mac_acc2) + $signed(\mac_add2_s0$888 );
-  assign \$629  = $signed(mac_acc3) + $signed(\mac_add2_s0$891 );
-  assign \$630  = ~ \mac_wmux0_s0$233 [0];
-  assign \$631  = \mac_wmux0_s0$232  & \$630 ;
-  assign \$632  = ~ \mac_wmux1_s0$416 [1];
-  assign \$633  = \mac_wmux1_s0$415  & \$632 ;
-  assign \$634  = ~ \mac_wmux1_s0$429 [1];
-  assign \$635  = \mac_wmux1_s0$428  & \$634 ;
-  assign \$636  = ~ \mac_wmux2_s0$572 [2];
-  assign \$637  = \mac_wmux2_s0$571  & \$636 ;
-  assign \$638  = ~ \mac_wmux2_s0$585 [2];
-  assign \$639  = \mac_wmux2_s0$584  & \$638 ;
-  assign \$640  = ~ \mac_wmux2_s0$598 [2];
-  assign \$641  = \mac_wmux2_s0$597  & \$640 ;
-  assign \$642  = ~ \mac_wmux2_s0$611 [2];
-  assign \$643  = \mac_wmux2_s0$610  & \$642 ;
-  assign \$644  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$645  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$646  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$647  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$648  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$649  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$651  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$652  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$653  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$654  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$655  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$656  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$657  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$658  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
-  assign \$659  = stall_adv10 & mac_add2_valid_s0;
-  assign \$660  = stall_adv11 & mac_add2_valid_s0;
-  assign \$661  = stall_adv12 & mac_add2_valid_s0;
-  assign \$662  = stall_adv13 & mac_add2_valid_s0;
+  assign \$626  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$626  | o__ready;
+  assign \$627  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$627  | o__ready;
+  assign \$628  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$628  | o__ready;
+  assign \$629  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$629  | o__ready;
+  assign \$630  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$631  = $signed(mac_acc1) + $signed(\mac_add2_s0$893 );
+  assign \$632  = $signed(mac_acc2) + $signed(\mac_add2_s0$896 );
+  assign \$633  = $signed(mac_acc3) + $signed(\mac_add2_s0$899 );
+  assign \$634  = ~ \mac_wmux0_s0$233 [0];
+  assign \$635  = \mac_wmux0_s0$232  & \$634 ;
+  assign \$636  = ~ \mac_wmux1_s0$416 [1];
+  assign \$637  = \mac_wmux1_s0$415  & \$636 ;
+  assign \$638  = ~ \mac_wmux1_s0$429 [1];
+  assign \$639  = \mac_wmux1_s0$428  & \$638 ;
+  assign \$640  = ~ \mac_wmux2_s0$572 [2];
+  assign \$641  = \mac_wmux2_s0$571  & \$640 ;
+  assign \$642  = ~ \mac_wmux2_s0$585 [2];
+  assign \$643  = \mac_wmux2_s0$584  & \$642 ;
+  assign \$644  = ~ \mac_wmux2_s0$598 [2];
+  assign \$645  = \mac_wmux2_s0$597  & \$644 ;
+  assign \$646  = ~ \mac_wmux2_s0$611 [2];
+  assign \$647  = \mac_wmux2_s0$610  & \$646 ;
+  assign \$648  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$649  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$651  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$652  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$653  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$654  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$655  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$656  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$657  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$658  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$659  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$660  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$661  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$662  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$663  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$664  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$665  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$666  = mac_add2_valid_s0 & \mac_add2_s0$1027 ;
+  assign \$667  = stall_adv10 & mac_add2_valid_s0;
+  assign \$668  = \mac_add2_s0$1027  ? 32'd0 : \$630 [31:0];
+  assign \$669  = stall_adv11 & mac_add2_valid_s0;
+  assign \$670  = \$669  & \mac_add2_s0$1027 ;
+  assign \$671  = stall_adv12 & mac_add2_valid_s0;
+  assign \$672  = \mac_add2_s0$1027  ? 32'd0 : \$631 [31:0];
+  assign \$673  = stall_adv13 & mac_add2_valid_s0;
+  assign \$674  = \$673  & \mac_add2_s0$1027 ;
+  assign \$675  = stall_adv14 & mac_add2_valid_s0;
+  assign \$676  = \mac_add2_s0$1027  ? 32'd0 : \$632 [31:0];
+  assign \$677  = stall_adv15 & mac_add2_valid_s0;
+  assign \$678  = \$677  & \mac_add2_s0$1027 ;
+  assign \$679  = stall_adv16 & mac_add2_valid_s0;
+  assign \$680  = \mac_add2_s0$1027  ? 32'd0 : \$633 [31:0];
+  assign \$681  = stall_adv17 & mac_add2_valid_s0;
+  assign \$682  = \$681  & \mac_add2_s0$1027 ;
   always @(posedge clk)
-    \mac_wmux0_s0$47  <= \$663 ;
+    \mac_wmux0_s0$47  <= \$683 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$664 ;
+    mac_wmux0_s0 <= \$684 ;
   always @(posedge clk)
-    \mac_wmux0_s0$63  <= \$665 ;
+    \mac_wmux0_s0$63  <= \$685 ;
   always @(posedge clk)
-    \mac_wmux0_s0$76  <= \$666 ;
+    \mac_wmux0_s0$76  <= \$686 ;
   always @(posedge clk)
-    \mac_wmux0_s0$89  <= \$667 ;
+    \mac_wmux0_s0$89  <= \$687 ;
   always @(posedge clk)
-    \mac_wmux0_s0$102  <= \$668 ;
+    \mac_wmux0_s0$102  <= \$688 ;
   always @(posedge clk)
-    \mac_wmux0_s0$115  <= \$669 ;
+    \mac_wmux0_s0$115  <= \$689 ;
   always @(posedge clk)
-    \mac_wmux0_s0$128  <= \$670 ;
+    \mac_wmux0_s0$128  <= \$690 ;
   always @(posedge clk)
-    \mac_wmux0_s0$141  <= \$671 ;
+    \mac_wmux0_s0$141  <= \$691 ;
   always @(posedge clk)
-    \mac_wmux0_s0$154  <= \$672 ;
+    \mac_wmux0_s0$154  <= \$692 ;
   always @(posedge clk)
-    \mac_wmux0_s0$167  <= \$673 ;
+    \mac_wmux0_s0$167  <= \$693 ;
   always @(posedge clk)
-    \mac_wmux0_s0$180  <= \$674 ;
+    \mac_wmux0_s0$180  <= \$694 ;
   always @(posedge clk)
-    \mac_wmux0_s0$193  <= \$675 ;
+    \mac_wmux0_s0$193  <= \$695 ;
   always @(posedge clk)
-    \mac_wmux0_s0$206  <= \$676 ;
+    \mac_wmux0_s0$206  <= \$696 ;
   always @(posedge clk)
-    \mac_wmux0_s0$219  <= \$677 ;
+    \mac_wmux0_s0$219  <= \$697 ;
   always @(posedge clk)
-    \mac_wmux0_s0$232  <= \$678 ;
+    \mac_wmux0_s0$232  <= \$698 ;
   always @(posedge clk)
-    \mac_wmux0_s0$48  <= \$679 ;
+    \mac_wmux0_s0$48  <= \$699 ;
   always @(posedge clk)
-    \mac_wmux0_s0$45  <= \$680 ;
+    \mac_wmux0_s0$45  <= \$700 ;
   always @(posedge clk)
-    \mac_wmux0_s0$64  <= \$681 ;
+    \mac_wmux0_s0$64  <= \$701 ;
   always @(posedge clk)
-    \mac_wmux0_s0$77  <= \$682 ;
+    \mac_wmux0_s0$77  <= \$702 ;
   always @(posedge clk)
-    \mac_wmux0_s0$90  <= \$683 ;
+    \mac_wmux0_s0$90  <= \$703 ;
   always @(posedge clk)
-    \mac_wmux0_s0$103  <= \$684 ;
+    \mac_wmux0_s0$103  <= \$704 ;
   always @(posedge clk)
-    \mac_wmux0_s0$116  <= \$685 ;
+    \mac_wmux0_s0$116  <= \$705 ;
   always @(posedge clk)
-    \mac_wmux0_s0$129  <= \$686 ;
+    \mac_wmux0_s0$129  <= \$706 ;
   always @(posedge clk)
-    \mac_wmux0_s0$142  <= \$687 ;
+    \mac_wmux0_s0$142  <= \$707 ;
   always @(posedge clk)
-    \mac_wmux0_s0$155  <= \$688 ;
+    \mac_wmux0_s0$155  <= \$708 ;
   always @(posedge clk)
-    \mac_wmux0_s0$168  <= \$689 ;
+    \mac_wmux0_s0$168  <= \$709 ;
   always @(posedge clk)
-    \mac_wmux0_s0$181  <= \$690 ;
+    \mac_wmux0_s0$181  <= \$710 ;
   always @(posedge clk)
-    \mac_wmux0_s0$194  <= \$691 ;
+    \mac_wmux0_s0$194  <= \$711 ;
   always @(posedge clk)
-    \mac_wmux0_s0$207  <= \$692 ;
+    \mac_wmux0_s0$207  <= \$712 ;
   always @(posedge clk)
-    \mac_wmux0_s0$220  <= \$693 ;
+    \mac_wmux0_s0$220  <= \$713 ;
   always @(posedge clk)
-    \mac_wmux0_s0$233  <= \$694 ;
+    \mac_wmux0_s0$233  <= \$714 ;
   always @(posedge clk)
-    \mac_wmux0_s0$51  <= \$695 ;
+    \mac_wmux0_s0$51  <= \$715 ;
   always @(posedge clk)
-    \mac_wmux0_s0$54  <= \$696 ;
+    \mac_wmux0_s0$54  <= \$716 ;
   always @(posedge clk)
-    \mac_wmux0_s0$57  <= \$697 ;
+    \mac_wmux0_s0$57  <= \$717 ;
   always @(posedge clk)
-    \mac_wmux0_s0$60  <= \$698 ;
+    \mac_wmux0_s0$60  <= \$718 ;
   always @(posedge clk)
-    \mac_wmux0_s0$52  <= \$699 ;
+    \mac_wmux0_s0$52  <= \$719 ;
   always @(posedge clk)
-    \mac_wmux0_s0$55  <= \$700 ;
+    \mac_wmux0_s0$55  <= \$720 ;
   always @(posedge clk)
-    \mac_wmux0_s0$58  <= \$701 ;
+    \mac_wmux0_s0$58  <= \$721 ;
   always @(posedge clk)
-    \mac_wmux0_s0$61  <= \$702 ;
+    \mac_wmux0_s0$61  <= \$722 ;
   always @(posedge clk)
-    \mac_wmux0_s0$68  <= \$703 ;
+    \mac_wmux0_s0$68  <= \$723 ;
   always @(posedge clk)
-    \mac_wmux0_s0$70  <= \$704 ;
+    \mac_wmux0_s0$70  <= \$724 ;
   always @(posedge clk)
-    \mac_wmux0_s0$72  <= \$705 ;
+    \mac_wmux0_s0$72  <= \$725 ;
   always @(posedge clk)
-    \mac_wmux0_s0$74  <= \$706 ;
+    \mac_wmux0_s0$74  <= \$726 ;
   always @(posedge clk)
-    \mac_wmux0_s0$81  <= \$707 ;
+    \mac_wmux0_s0$81  <= \$727 ;
   always @(posedge clk)
-    \mac_wmux0_s0$83  <= \$708 ;
+    \mac_wmux0_s0$83  <= \$728 ;
   always @(posedge clk)
-    \mac_wmux0_s0$85  <= \$709 ;
+    \mac_wmux0_s0$85  <= \$729 ;
   always @(posedge clk)
-    \mac_wmux0_s0$87  <= \$710 ;
+    \mac_wmux0_s0$87  <= \$730 ;
   always @(posedge clk)
-    \mac_wmux0_s0$94  <= \$711 ;
+    \mac_wmux0_s0$94  <= \$731 ;
   always @(posedge clk)
-    \mac_wmux0_s0$96  <= \$712 ;
+    \mac_wmux0_s0$96  <= \$732 ;
   always @(posedge clk)
-    \mac_wmux0_s0$98  <= \$713 ;
+    \mac_wmux0_s0$98  <= \$733 ;
   always @(posedge clk)
-    \mac_wmux0_s0$100  <= \$714 ;
+    \mac_wmux0_s0$100  <= \$734 ;
   always @(posedge clk)
-    \mac_wmux0_s0$107  <= \$715 ;
+    \mac_wmux0_s0$107  <= \$735 ;
   always @(posedge clk)
-    \mac_wmux0_s0$109  <= \$716 ;
+    \mac_wmux0_s0$109  <= \$736 ;
   always @(posedge clk)
-    \mac_wmux0_s0$111  <= \$717 ;
+    \mac_wmux0_s0$111  <= \$737 ;
   always @(posedge clk)
-    \mac_wmux0_s0$113  <= \$718 ;
+    \mac_wmux0_s0$113  <= \$738 ;
   always @(posedge clk)
-    \mac_wmux0_s0$120  <= \$719 ;
+    \mac_wmux0_s0$120  <= \$739 ;
   always @(posedge clk)
-    \mac_wmux0_s0$122  <= \$720 ;
+    \mac_wmux0_s0$122  <= \$740 ;
   always @(posedge clk)
-    \mac_wmux0_s0$124  <= \$721 ;
+    \mac_wmux0_s0$124  <= \$741 ;
   always @(posedge clk)
-    \mac_wmux0_s0$126  <= \$722 ;
+    \mac_wmux0_s0$126  <= \$742 ;
   always @(posedge clk)
-    \mac_wmux0_s0$133  <= \$723 ;
+    \mac_wmux0_s0$133  <= \$743 ;
   always @(posedge clk)
-    \mac_wmux0_s0$135  <= \$724 ;
+    \mac_wmux0_s0$135  <= \$744 ;
   always @(posedge clk)
-    \mac_wmux0_s0$137  <= \$725 ;
+    \mac_wmux0_s0$137  <= \$745 ;
   always @(posedge clk)
-    \mac_wmux0_s0$139  <= \$726 ;
+    \mac_wmux0_s0$139  <= \$746 ;
   always @(posedge clk)
-    \mac_wmux0_s0$146  <= \$727 ;
+    \mac_wmux0_s0$146  <= \$747 ;
   always @(posedge clk)
-    \mac_wmux0_s0$148  <= \$728 ;
+    \mac_wmux0_s0$148  <= \$748 ;
   always @(posedge clk)
-    \mac_wmux0_s0$150  <= \$729 ;
+    \mac_wmux0_s0$150  <= \$749 ;
   always @(posedge clk)
-    \mac_wmux0_s0$152  <= \$730 ;
+    \mac_wmux0_s0$152  <= \$750 ;
   always @(posedge clk)
-    \mac_wmux0_s0$159  <= \$731 ;
+    \mac_wmux0_s0$159  <= \$751 ;
   always @(posedge clk)
-    \mac_wmux0_s0$161  <= \$732 ;
+    \mac_wmux0_s0$161  <= \$752 ;
   always @(posedge clk)
-    \mac_wmux0_s0$163  <= \$733 ;
+    \mac_wmux0_s0$163  <= \$753 ;
   always @(posedge clk)
-    \mac_wmux0_s0$165  <= \$734 ;
+    \mac_wmux0_s0$165  <= \$754 ;
   always @(posedge clk)
-    \mac_wmux0_s0$172  <= \$735 ;
+    \mac_wmux0_s0$172  <= \$755 ;
   always @(posedge clk)
-    \mac_wmux0_s0$174  <= \$736 ;
+    \mac_wmux0_s0$174  <= \$756 ;
   always @(posedge clk)
-    \mac_wmux0_s0$176  <= \$737 ;
+    \mac_wmux0_s0$176  <= \$757 ;
   always @(posedge clk)
-    \mac_wmux0_s0$178  <= \$738 ;
+    \mac_wmux0_s0$178  <= \$758 ;
   always @(posedge clk)
-    \mac_wmux0_s0$185  <= \$739 ;
+    \mac_wmux0_s0$185  <= \$759 ;
   always @(posedge clk)
-    \mac_wmux0_s0$187  <= \$740 ;
+    \mac_wmux0_s0$187  <= \$760 ;
   always @(posedge clk)
-    \mac_wmux0_s0$189  <= \$741 ;
+    \mac_wmux0_s0$189  <= \$761 ;
   always @(posedge clk)
-    \mac_wmux0_s0$191  <= \$742 ;
+    \mac_wmux0_s0$191  <= \$762 ;
   always @(posedge clk)
-    \mac_wmux0_s0$198  <= \$743 ;
+    \mac_wmux0_s0$198  <= \$763 ;
   always @(posedge clk)
-    \mac_wmux0_s0$200  <= \$744 ;
+    \mac_wmux0_s0$200  <= \$764 ;
   always @(posedge clk)
-    \mac_wmux0_s0$202  <= \$745 ;
+    \mac_wmux0_s0$202  <= \$765 ;
   always @(posedge clk)
-    \mac_wmux0_s0$204  <= \$746 ;
+    \mac_wmux0_s0$204  <= \$766 ;
   always @(posedge clk)
-    \mac_wmux0_s0$211  <= \$747 ;
+    \mac_wmux0_s0$211  <= \$767 ;
   always @(posedge clk)
-    \mac_wmux0_s0$213  <= \$748 ;
+    \mac_wmux0_s0$213  <= \$768 ;
   always @(posedge clk)
-    \mac_wmux0_s0$215  <= \$749 ;
+    \mac_wmux0_s0$215  <= \$769 ;
   always @(posedge clk)
-    \mac_wmux0_s0$217  <= \$750 ;
+    \mac_wmux0_s0$217  <= \$770 ;
   always @(posedge clk)
-    \mac_wmux0_s0$224  <= \$751 ;
+    \mac_wmux0_s0$224  <= \$771 ;
   always @(posedge clk)
-    \mac_wmux0_s0$226  <= \$752 ;
+    \mac_wmux0_s0$226  <= \$772 ;
   always @(posedge clk)
-    \mac_wmux0_s0$228  <= \$753 ;
+    \mac_wmux0_s0$228  <= \$773 ;
   always @(posedge clk)
-    \mac_wmux0_s0$230  <= \$754 ;
+    \mac_wmux0_s0$230  <= \$774 ;
   always @(posedge clk)
-    \mac_wmux0_s0$237  <= \$755 ;
+    \mac_wmux0_s0$237  <= \$775 ;
   always @(posedge clk)
-    \mac_wmux0_s0$239  <= \$756 ;
+    \mac_wmux0_s0$239  <= \$776 ;
   always @(posedge clk)
-    \mac_wmux0_s0$241  <= \$757 ;
+    \mac_wmux0_s0$241  <= \$777 ;
   always @(posedge clk)
-    \mac_wmux0_s0$243  <= \$758 ;
+    \mac_wmux0_s0$243  <= \$778 ;
   always @(posedge clk)
-    \mac_wmux0_s0$897  <= \$759 ;
+    \mac_wmux0_s0$905  <= \$779 ;
   always @(posedge clk)
-    \mac_wmux0_s0$898  <= \$760 ;
+    \mac_wmux0_s0$906  <= \$780 ;
   always @(posedge clk)
-    \mac_wmux0_s0$899  <= \$761 ;
+    \mac_wmux0_s0$907  <= \$781 ;
   always @(posedge clk)
-    \mac_wmux0_s0$900  <= \$762 ;
+    \mac_wmux0_s0$908  <= \$782 ;
   always @(posedge clk)
-    \mac_wmux0_s0$901  <= \$763 ;
+    \mac_wmux0_s0$909  <= \$783 ;
   always @(posedge clk)
-    \mac_wmux0_s0$902  <= \$764 ;
+    \mac_wmux0_s0$910  <= \$784 ;
   always @(posedge clk)
-    \mac_wmux0_s0$903  <= \$765 ;
+    \mac_wmux0_s0$911  <= \$785 ;
   always @(posedge clk)
-    \mac_wmux0_s0$904  <= \$766 ;
+    \mac_wmux0_s0$912  <= \$786 ;
   always @(posedge clk)
-    \mac_wmux0_s0$905  <= \$767 ;
+    \mac_wmux0_s0$913  <= \$787 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$768 ;
+    mac_wmux0_valid_s0 <= \$788 ;
   always @(posedge clk)
-    \mac_wmux1_s0$250  <= \$769 ;
+    \mac_wmux1_s0$250  <= \$789 ;
   always @(posedge clk)
-    \mac_wmux1_s0$269  <= \$770 ;
+    \mac_wmux1_s0$269  <= \$790 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$771 ;
+    mac_wmux1_s0 <= \$791 ;
   always @(posedge clk)
-    \mac_wmux1_s0$266  <= \$772 ;
+    \mac_wmux1_s0$266  <= \$792 ;
   always @(posedge clk)
-    \mac_wmux1_s0$285  <= \$773 ;
+    \mac_wmux1_s0$285  <= \$793 ;
   always @(posedge clk)
-    \mac_wmux1_s0$298  <= \$774 ;
+    \mac_wmux1_s0$298  <= \$794 ;
   always @(posedge clk)
-    \mac_wmux1_s0$311  <= \$775 ;
+    \mac_wmux1_s0$311  <= \$795 ;
   always @(posedge clk)
-    \mac_wmux1_s0$324  <= \$776 ;
+    \mac_wmux1_s0$324  <= \$796 ;
   always @(posedge clk)
-    \mac_wmux1_s0$337  <= \$777 ;
+    \mac_wmux1_s0$337  <= \$797 ;
   always @(posedge clk)
-    \mac_wmux1_s0$350  <= \$778 ;
+    \mac_wmux1_s0$350  <= \$798 ;
   always @(posedge clk)
-    \mac_wmux1_s0$363  <= \$779 ;
+    \mac_wmux1_s0$363  <= \$799 ;
   always @(posedge clk)
-    \mac_wmux1_s0$376  <= \$780 ;
+    \mac_wmux1_s0$376  <= \$800 ;
   always @(posedge clk)
-    \mac_wmux1_s0$389  <= \$781 ;
+    \mac_wmux1_s0$389  <= \$801 ;
   always @(posedge clk)
-    \mac_wmux1_s0$402  <= \$782 ;
+    \mac_wmux1_s0$402  <= \$802 ;
   always @(posedge clk)
-    \mac_wmux1_s0$415  <= \$783 ;
+    \mac_wmux1_s0$415  <= \$803 ;
   always @(posedge clk)
-    \mac_wmux1_s0$428  <= \$784 ;
+    \mac_wmux1_s0$428  <= \$804 ;
   always @(posedge clk)
-    \mac_wmux1_s0$251  <= \$785 ;
+    \mac_wmux1_s0$251  <= \$805 ;
   always @(posedge clk)
-    \mac_wmux1_s0$270  <= \$786 ;
+    \mac_wmux1_s0$270  <= \$806 ;
   always @(posedge clk)
-    \mac_wmux1_s0$248  <= \$787 ;
+    \mac_wmux1_s0$248  <= \$807 ;
   always @(posedge clk)
-    \mac_wmux1_s0$267  <= \$788 ;
+    \mac_wmux1_s0$267  <= \$808 ;
   always @(posedge clk)
-    \mac_wmux1_s0$286  <= \$789 ;
+    \mac_wmux1_s0$286  <= \$809 ;
   always @(posedge clk)
-    \mac_wmux1_s0$299  <= \$790 ;
+    \mac_wmux1_s0$299  <= \$810 ;
   always @(posedge clk)
-    \mac_wmux1_s0$312  <= \$791 ;
+    \mac_wmux1_s0$312  <= \$811 ;
   always @(posedge clk)
-    \mac_wmux1_s0$325  <= \$792 ;
+    \mac_wmux1_s0$325  <= \$812 ;
   always @(posedge clk)
-    \mac_wmux1_s0$338  <= \$793 ;
+    \mac_wmux1_s0$338  <= \$813 ;
   always @(posedge clk)
-    \mac_wmux1_s0$351  <= \$794 ;
+    \mac_wmux1_s0$351  <= \$814 ;
   always @(posedge clk)
-    \mac_wmux1_s0$364  <= \$795 ;
+    \mac_wmux1_s0$364  <= \$815 ;
   always @(posedge clk)
-    \mac_wmux1_s0$377  <= \$796 ;
+    \mac_wmux1_s0$377  <= \$816 ;
   always @(posedge clk)
-    \mac_wmux1_s0$390  <= \$797 ;
+    \mac_wmux1_s0$390  <= \$817 ;
   always @(posedge clk)
-    \mac_wmux1_s0$403  <= \$798 ;
+    \mac_wmux1_s0$403  <= \$818 ;
   always @(posedge clk)
-    \mac_wmux1_s0$416  <= \$799 ;
+    \mac_wmux1_s0$416  <= \$819 ;
   always @(posedge clk)
-    \mac_wmux1_s0$429  <= \$800 ;
+    \mac_wmux1_s0$429  <= \$820 ;
   always @(posedge clk)
-    \mac_wmux1_s0$254  <= \$801 ;
+    \mac_wmux1_s0$254  <= \$821 ;
   always @(posedge clk)
-    \mac_wmux1_s0$257  <= \$802 ;
+    \mac_wmux1_s0$257  <= \$822 ;
   always @(posedge clk)
-    \mac_wmux1_s0$260  <= \$803 ;
+    \mac_wmux1_s0$260  <= \$823 ;
   always @(posedge clk)
-    \mac_wmux1_s0$263  <= \$804 ;
+    \mac_wmux1_s0$263  <= \$824 ;
   always @(posedge clk)
-    \mac_wmux1_s0$273  <= \$805 ;
+    \mac_wmux1_s0$273  <= \$825 ;
   always @(posedge clk)
-    \mac_wmux1_s0$276  <= \$806 ;
+    \mac_wmux1_s0$276  <= \$826 ;
   always @(posedge clk)
-    \mac_wmux1_s0$279  <= \$807 ;
+    \mac_wmux1_s0$279  <= \$827 ;
   always @(posedge clk)
-    \mac_wmux1_s0$282  <= \$808 ;
+    \mac_wmux1_s0$282  <= \$828 ;
   always @(posedge clk)
-    \mac_wmux1_s0$255  <= \$809 ;
+    \mac_wmux1_s0$255  <= \$829 ;
   always @(posedge clk)
-    \mac_wmux1_s0$258  <= \$810 ;
+    \mac_wmux1_s0$258  <= \$830 ;
   always @(posedge clk)
-    \mac_wmux1_s0$261  <= \$811 ;
+    \mac_wmux1_s0$261  <= \$831 ;
   always @(posedge clk)
-    \mac_wmux1_s0$264  <= \$812 ;
+    \mac_wmux1_s0$264  <= \$832 ;
   always @(posedge clk)
-    \mac_wmux1_s0$274  <= \$813 ;
+    \mac_wmux1_s0$274  <= \$833 ;
   always @(posedge clk)
-    \mac_wmux1_s0$277  <= \$814 ;
+    \mac_wmux1_s0$277  <= \$834 ;
   always @(posedge clk)
-    \mac_wmux1_s0$280  <= \$815 ;
+    \mac_wmux1_s0$280  <= \$835 ;
   always @(posedge clk)
-    \mac_wmux1_s0$283  <= \$816 ;
+    \mac_wmux1_s0$283  <= \$836 ;
   always @(posedge clk)
-    \mac_wmux1_s0$290  <= \$817 ;
+    \mac_wmux1_s0$290  <= \$837 ;
   always @(posedge clk)
-    \mac_wmux1_s0$292  <= \$818 ;
+    \mac_wmux1_s0$292  <= \$838 ;
   always @(posedge clk)
-    \mac_wmux1_s0$294  <= \$819 ;
+    \mac_wmux1_s0$294  <= \$839 ;
   always @(posedge clk)
-    \mac_wmux1_s0$296  <= \$820 ;
+    \mac_wmux1_s0$296  <= \$840 ;
   always @(posedge clk)
-    \mac_wmux1_s0$303  <= \$821 ;
+    \mac_wmux1_s0$303  <= \$841 ;
   always @(posedge clk)
-    \mac_wmux1_s0$305  <= \$822 ;
+    \mac_wmux1_s0$305  <= \$842 ;
   always @(posedge clk)
-    \mac_wmux1_s0$307  <= \$823 ;
+    \mac_wmux1_s0$307  <= \$843 ;
   always @(posedge clk)
-    \mac_wmux1_s0$309  <= \$824 ;
+    \mac_wmux1_s0$309  <= \$844 ;
   always @(posedge clk)
-    \mac_wmux1_s0$316  <= \$825 ;
+    \mac_wmux1_s0$316  <= \$845 ;
   always @(posedge clk)
-    \mac_wmux1_s0$318  <= \$826 ;
+    \mac_wmux1_s0$318  <= \$846 ;
   always @(posedge clk)
-    \mac_wmux1_s0$320  <= \$827 ;
+    \mac_wmux1_s0$320  <= \$847 ;
   always @(posedge clk)
-    \mac_wmux1_s0$322  <= \$828 ;
+    \mac_wmux1_s0$322  <= \$848 ;
   always @(posedge clk)
-    \mac_wmux1_s0$329  <= \$829 ;
+    \mac_wmux1_s0$329  <= \$849 ;
   always @(posedge clk)
-    \mac_wmux1_s0$331  <= \$830 ;
+    \mac_wmux1_s0$331  <= \$850 ;
   always @(posedge clk)
-    \mac_wmux1_s0$333  <= \$831 ;
+    \mac_wmux1_s0$333  <= \$851 ;
   always @(posedge clk)
-    \mac_wmux1_s0$335  <= \$832 ;
+    \mac_wmux1_s0$335  <= \$852 ;
   always @(posedge clk)
-    \mac_wmux1_s0$342  <= \$833 ;
+    \mac_wmux1_s0$342  <= \$853 ;
   always @(posedge clk)
-    \mac_wmux1_s0$344  <= \$834 ;
+    \mac_wmux1_s0$344  <= \$854 ;
   always @(posedge clk)
-    \mac_wmux1_s0$346  <= \$835 ;
+    \mac_wmux1_s0$346  <= \$855 ;
   always @(posedge clk)
-    \mac_wmux1_s0$348  <= \$836 ;
+    \mac_wmux1_s0$348  <= \$856 ;
   always @(posedge clk)
-    \mac_wmux1_s0$355  <= \$837 ;
+    \mac_wmux1_s0$355  <= \$857 ;
   always @(posedge clk)
-    \mac_wmux1_s0$357  <= \$838 ;
+    \mac_wmux1_s0$357  <= \$858 ;
   always @(posedge clk)
-    \mac_wmux1_s0$359  <= \$839 ;
+    \mac_wmux1_s0$359  <= \$859 ;
   always @(posedge clk)
-    \mac_wmux1_s0$361  <= \$840 ;
+    \mac_wmux1_s0$361  <= \$860 ;
   always @(posedge clk)
-    \mac_wmux1_s0$368  <= \$841 ;
+    \mac_wmux1_s0$368  <= \$861 ;
   always @(posedge clk)
-    \mac_wmux1_s0$370  <= \$842 ;
+    \mac_wmux1_s0$370  <= \$862 ;
   always @(posedge clk)
-    \mac_wmux1_s0$372  <= \$843 ;
+    \mac_wmux1_s0$372  <= \$863 ;
   always @(posedge clk)
-    \mac_wmux1_s0$374  <= \$844 ;
+    \mac_wmux1_s0$374  <= \$864 ;
   always @(posedge clk)
-    \mac_wmux1_s0$381  <= \$845 ;
+    \mac_wmux1_s0$381  <= \$865 ;
   always @(posedge clk)
-    \mac_wmux1_s0$383  <= \$846 ;
+    \mac_wmux1_s0$383  <= \$866 ;
   always @(posedge clk)
-    \mac_wmux1_s0$385  <= \$847 ;
+    \mac_wmux1_s0$385  <= \$867 ;
   always @(posedge clk)
-    \mac_wmux1_s0$387  <= \$848 ;
+    \mac_wmux1_s0$387  <= \$868 ;
   always @(posedge clk)
-    \mac_wmux1_s0$394  <= \$849 ;
+    \mac_wmux1_s0$394  <= \$869 ;
   always @(posedge clk)
-    \mac_wmux1_s0$396  <= \$850 ;
+    \mac_wmux1_s0$396  <= \$870 ;
   always @(posedge clk)
-    \mac_wmux1_s0$398  <= \$851 ;
+    \mac_wmux1_s0$398  <= \$871 ;
   always @(posedge clk)
-    \mac_wmux1_s0$400  <= \$852 ;
+    \mac_wmux1_s0$400  <= \$872 ;
   always @(posedge clk)
-    \mac_wmux1_s0$407  <= \$853 ;
+    \mac_wmux1_s0$407  <= \$873 ;
   always @(posedge clk)
-    \mac_wmux1_s0$409  <= \$854 ;
+    \mac_wmux1_s0$409  <= \$874 ;
   always @(posedge clk)
-    \mac_wmux1_s0$411  <= \$855 ;
+    \mac_wmux1_s0$411  <= \$875 ;
   always @(posedge clk)
-    \mac_wmux1_s0$413  <= \$856 ;
+    \mac_wmux1_s0$413  <= \$876 ;
   always @(posedge clk)
-    \mac_wmux1_s0$420  <= \$857 ;
+    \mac_wmux1_s0$420  <= \$877 ;
   always @(posedge clk)
-    \mac_wmux1_s0$422  <= \$858 ;
+    \mac_wmux1_s0$422  <= \$878 ;
   always @(posedge clk)
-    \mac_wmux1_s0$424  <= \$859 ;
+    \mac_wmux1_s0$424  <= \$879 ;
   always @(posedge clk)
-    \mac_wmux1_s0$426  <= \$860 ;
+    \mac_wmux1_s0$426  <= \$880 ;
   always @(posedge clk)
-    \mac_wmux1_s0$433  <= \$861 ;
+    \mac_wmux1_s0$433  <= \$881 ;
   always @(posedge clk)
-    \mac_wmux1_s0$435  <= \$862 ;
+    \mac_wmux1_s0$435  <= \$882 ;
   always @(posedge clk)
-    \mac_wmux1_s0$437  <= \$863 ;
+    \mac_wmux1_s0$437  <= \$883 ;
   always @(posedge clk)
-    \mac_wmux1_s0$439  <= \$864 ;
+    \mac_wmux1_s0$439  <= \$884 ;
   always @(posedge clk)
-    \mac_wmux1_s0$907  <= \$865 ;
+    \mac_wmux1_s0$915  <= \$885 ;
   always @(posedge clk)
-    \mac_wmux1_s0$908  <= \$866 ;
+    \mac_wmux1_s0$916  <= \$886 ;
   always @(posedge clk)
-    \mac_wmux1_s0$909  <= \$867 ;
+    \mac_wmux1_s0$917  <= \$887 ;
   always @(posedge clk)
-    \mac_wmux1_s0$910  <= \$868 ;
+    \mac_wmux1_s0$918  <= \$888 ;
   always @(posedge clk)
-    \mac_wmux1_s0$911  <= \$869 ;
+    \mac_wmux1_s0$919  <= \$889 ;
   always @(posedge clk)
-    \mac_wmux1_s0$912  <= \$870 ;
+    \mac_wmux1_s0$920  <= \$890 ;
   always @(posedge clk)
-    \mac_wmux1_s0$913  <= \$871 ;
+    \mac_wmux1_s0$921  <= \$891 ;
   always @(posedge clk)
-    \mac_wmux1_s0$914  <= \$872 ;
+    \mac_wmux1_s0$922  <= \$892 ;
   always @(posedge clk)
-    \mac_wmux1_s0$915  <= \$873 ;
+    \mac_wmux1_s0$923  <= \$893 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$874 ;
+    mac_wmux1_valid_s0 <= \$894 ;
   always @(posedge clk)
-    \mac_wmux2_s0$446  <= \$875 ;
+    \mac_wmux2_s0$446  <= \$895 ;
   always @(posedge clk)
-    \mac_wmux2_s0$465  <= \$876 ;
+    \mac_wmux2_s0$465  <= \$896 ;
   always @(posedge clk)
-    \mac_wmux2_s0$484  <= \$877 ;
+    \mac_wmux2_s0$484  <= \$897 ;
   always @(posedge clk)
-    \mac_wmux2_s0$503  <= \$878 ;
+    \mac_wmux2_s0$503  <= \$898 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$879 ;
+    mac_wmux2_s0 <= \$899 ;
   always @(posedge clk)
-    \mac_wmux2_s0$462  <= \$880 ;
+    \mac_wmux2_s0$462  <= \$900 ;
   always @(posedge clk)
-    \mac_wmux2_s0$481  <= \$881 ;
+    \mac_wmux2_s0$481  <= \$901 ;
   always @(posedge clk)
-    \mac_wmux2_s0$500  <= \$882 ;
+    \mac_wmux2_s0$500  <= \$902 ;
   always @(posedge clk)
-    \mac_wmux2_s0$519  <= \$883 ;
+    \mac_wmux2_s0$519  <= \$903 ;
   always @(posedge clk)
-    \mac_wmux2_s0$532  <= \$884 ;
+    \mac_wmux2_s0$532  <= \$904 ;
   always @(posedge clk)
-    \mac_wmux2_s0$545  <= \$885 ;
+    \mac_wmux2_s0$545  <= \$905 ;
   always @(posedge clk)
-    \mac_wmux2_s0$558  <= \$886 ;
+    \mac_wmux2_s0$558  <= \$906 ;
   always @(posedge clk)
-    \mac_wmux2_s0$571  <= \$887 ;
+    \mac_wmux2_s0$571  <= \$907 ;
   always @(posedge clk)
-    \mac_wmux2_s0$584  <= \$888 ;
+    \mac_wmux2_s0$584  <= \$908 ;
   always @(posedge clk)
-    \mac_wmux2_s0$597  <= \$889 ;
+    \mac_wmux2_s0$597  <= \$909 ;
   always @(posedge clk)
-    \mac_wmux2_s0$610  <= \$890 ;
+    \mac_wmux2_s0$610  <= \$910 ;
   always @(posedge clk)
-    \mac_wmux2_s0$447  <= \$891 ;
+    \mac_wmux2_s0$447  <= \$911 ;
   always @(posedge clk)
-    \mac_wmux2_s0$466  <= \$892 ;
+    \mac_wmux2_s0$466  <= \$912 ;
   always @(posedge clk)
-    \mac_wmux2_s0$485  <= \$893 ;
+    \mac_wmux2_s0$485  <= \$913 ;
   always @(posedge clk)
-    \mac_wmux2_s0$504  <= \$894 ;
+    \mac_wmux2_s0$504  <= \$914 ;
   always @(posedge clk)
-    \mac_wmux2_s0$444  <= \$895 ;
+    \mac_wmux2_s0$444  <= \$915 ;
   always @(posedge clk)
-    \mac_wmux2_s0$463  <= \$896 ;
+    \mac_wmux2_s0$463  <= \$916 ;
   always @(posedge clk)
-    \mac_wmux2_s0$482  <= \$897 ;
+    \mac_wmux2_s0$482  <= \$917 ;
   always @(posedge clk)
-    \mac_wmux2_s0$501  <= \$898 ;
+    \mac_wmux2_s0$501  <= \$918 ;
   always @(posedge clk)
-    \mac_wmux2_s0$520  <= \$899 ;
+    \mac_wmux2_s0$520  <= \$919 ;
   always @(posedge clk)
-    \mac_wmux2_s0$533  <= \$900 ;
+    \mac_wmux2_s0$533  <= \$920 ;
   always @(posedge clk)
-    \mac_wmux2_s0$546  <= \$901 ;
+    \mac_wmux2_s0$546  <= \$921 ;
   always @(posedge clk)
-    \mac_wmux2_s0$559  <= \$902 ;
+    \mac_wmux2_s0$559  <= \$922 ;
   always @(posedge clk)
-    \mac_wmux2_s0$572  <= \$903 ;
+    \mac_wmux2_s0$572  <= \$923 ;
   always @(posedge clk)
-    \mac_wmux2_s0$585  <= \$904 ;
+    \mac_wmux2_s0$585  <= \$924 ;
   always @(posedge clk)
-    \mac_wmux2_s0$598  <= \$905 ;
+    \mac_wmux2_s0$598  <= \$925 ;
   always @(posedge clk)
-    \mac_wmux2_s0$611  <= \$906 ;
+    \mac_wmux2_s0$611  <= \$926 ;
   always @(posedge clk)
-    \mac_wmux2_s0$450  <= \$907 ;
+    \mac_wmux2_s0$450  <= \$927 ;
   always @(posedge clk)
-    \mac_wmux2_s0$453  <= \$908 ;
+    \mac_wmux2_s0$453  <= \$928 ;
   always @(posedge clk)
-    \mac_wmux2_s0$456  <= \$909 ;
+    \mac_wmux2_s0$456  <= \$929 ;
   always @(posedge clk)
-    \mac_wmux2_s0$459  <= \$910 ;
+    \mac_wmux2_s0$459  <= \$930 ;
   always @(posedge clk)
-    \mac_wmux2_s0$469  <= \$911 ;
+    \mac_wmux2_s0$469  <= \$931 ;
   always @(posedge clk)
-    \mac_wmux2_s0$472  <= \$912 ;
+    \mac_wmux2_s0$472  <= \$932 ;
   always @(posedge clk)
-    \mac_wmux2_s0$475  <= \$913 ;
+    \mac_wmux2_s0$475  <= \$933 ;
   always @(posedge clk)
-    \mac_wmux2_s0$478  <= \$914 ;
+    \mac_wmux2_s0$478  <= \$934 ;
   always @(posedge clk)
-    \mac_wmux2_s0$488  <= \$915 ;
+    \mac_wmux2_s0$488  <= \$935 ;
   always @(posedge clk)
-    \mac_wmux2_s0$491  <= \$916 ;
+    \mac_wmux2_s0$491  <= \$936 ;
   always @(posedge clk)
-    \mac_wmux2_s0$494  <= \$917 ;
+    \mac_wmux2_s0$494  <= \$937 ;
   always @(posedge clk)
-    \mac_wmux2_s0$497  <= \$918 ;
+    \mac_wmux2_s0$497  <= \$938 ;
   always @(posedge clk)
-    \mac_wmux2_s0$507  <= \$919 ;
+    \mac_wmux2_s0$507  <= \$939 ;
   always @(posedge clk)
-    \mac_wmux2_s0$510  <= \$920 ;
+    \mac_wmux2_s0$510  <= \$940 ;
   always @(posedge clk)
-    \mac_wmux2_s0$513  <= \$921 ;
+    \mac_wmux2_s0$513  <= \$941 ;
   always @(posedge clk)
-    \mac_wmux2_s0$516  <= \$922 ;
+    \mac_wmux2_s0$516  <= \$942 ;
   always @(posedge clk)
-    \mac_wmux2_s0$451  <= \$923 ;
+    \mac_wmux2_s0$451  <= \$943 ;
   always @(posedge clk)
-    \mac_wmux2_s0$454  <= \$924 ;
+    \mac_wmux2_s0$454  <= \$944 ;
   always @(posedge clk)
-    \mac_wmux2_s0$457  <= \$925 ;
+    \mac_wmux2_s0$457  <= \$945 ;
   always @(posedge clk)
-    \mac_wmux2_s0$460  <= \$926 ;
+    \mac_wmux2_s0$460  <= \$946 ;
   always @(posedge clk)
-    \mac_wmux2_s0$470  <= \$927 ;
+    \mac_wmux2_s0$470  <= \$947 ;
   always @(posedge clk)
-    \mac_wmux2_s0$473  <= \$928 ;
+    \mac_wmux2_s0$473  <= \$948 ;
   always @(posedge clk)
-    \mac_wmux2_s0$476  <= \$929 ;
+    \mac_wmux2_s0$476  <= \$949 ;
   always @(posedge clk)
-    \mac_wmux2_s0$479  <= \$930 ;
+    \mac_wmux2_s0$479  <= \$950 ;
   always @(posedge clk)
-    \mac_wmux2_s0$489  <= \$931 ;
+    \mac_wmux2_s0$489  <= \$951 ;
   always @(posedge clk)
-    \mac_wmux2_s0$492  <= \$932 ;
+    \mac_wmux2_s0$492  <= \$952 ;
   always @(posedge clk)
-    \mac_wmux2_s0$495  <= \$933 ;
+    \mac_wmux2_s0$495  <= \$953 ;
   always @(posedge clk)
-    \mac_wmux2_s0$498  <= \$934 ;
+    \mac_wmux2_s0$498  <= \$954 ;
   always @(posedge clk)
-    \mac_wmux2_s0$508  <= \$935 ;
+    \mac_wmux2_s0$508  <= \$955 ;
   always @(posedge clk)
-    \mac_wmux2_s0$511  <= \$936 ;
+    \mac_wmux2_s0$511  <= \$956 ;
   always @(posedge clk)
-    \mac_wmux2_s0$514  <= \$937 ;
+    \mac_wmux2_s0$514  <= \$957 ;
   always @(posedge clk)
-    \mac_wmux2_s0$517  <= \$938 ;
+    \mac_wmux2_s0$517  <= \$958 ;
   always @(posedge clk)
-    \mac_wmux2_s0$524  <= \$939 ;
+    \mac_wmux2_s0$524  <= \$959 ;
   always @(posedge clk)
-    \mac_wmux2_s0$526  <= \$940 ;
+    \mac_wmux2_s0$526  <= \$960 ;
   always @(posedge clk)
-    \mac_wmux2_s0$528  <= \$941 ;
+    \mac_wmux2_s0$528  <= \$961 ;
   always @(posedge clk)
-    \mac_wmux2_s0$530  <= \$942 ;
+    \mac_wmux2_s0$530  <= \$962 ;
   always @(posedge clk)
-    \mac_wmux2_s0$537  <= \$943 ;
+    \mac_wmux2_s0$537  <= \$963 ;
   always @(posedge clk)
-    \mac_wmux2_s0$539  <= \$944 ;
+    \mac_wmux2_s0$539  <= \$964 ;
   always @(posedge clk)
-    \mac_wmux2_s0$541  <= \$945 ;
+    \mac_wmux2_s0$541  <= \$965 ;
   always @(posedge clk)
-    \mac_wmux2_s0$543  <= \$946 ;
+    \mac_wmux2_s0$543  <= \$966 ;
   always @(posedge clk)
-    \mac_wmux2_s0$550  <= \$947 ;
+    \mac_wmux2_s0$550  <= \$967 ;
   always @(posedge clk)
-    \mac_wmux2_s0$552  <= \$948 ;
+    \mac_wmux2_s0$552  <= \$968 ;
   always @(posedge clk)
-    \mac_wmux2_s0$554  <= \$949 ;
+    \mac_wmux2_s0$554  <= \$969 ;
   always @(posedge clk)
-    \mac_wmux2_s0$556  <= \$950 ;
+    \mac_wmux2_s0$556  <= \$970 ;
   always @(posedge clk)
-    \mac_wmux2_s0$563  <= \$951 ;
+    \mac_wmux2_s0$563  <= \$971 ;
   always @(posedge clk)
-    \mac_wmux2_s0$565  <= \$952 ;
+    \mac_wmux2_s0$565  <= \$972 ;
   always @(posedge clk)
-    \mac_wmux2_s0$567  <= \$953 ;
+    \mac_wmux2_s0$567  <= \$973 ;
   always @(posedge clk)
-    \mac_wmux2_s0$569  <= \$954 ;
+    \mac_wmux2_s0$569  <= \$974 ;
   always @(posedge clk)
-    \mac_wmux2_s0$576  <= \$955 ;
+    \mac_wmux2_s0$576  <= \$975 ;
   always @(posedge clk)
-    \mac_wmux2_s0$578  <= \$956 ;
+    \mac_wmux2_s0$578  <= \$976 ;
   always @(posedge clk)
-    \mac_wmux2_s0$580  <= \$957 ;
+    \mac_wmux2_s0$580  <= \$977 ;
   always @(posedge clk)
-    \mac_wmux2_s0$582  <= \$958 ;
+    \mac_wmux2_s0$582  <= \$978 ;
   always @(posedge clk)
-    \mac_wmux2_s0$589  <= \$959 ;
+    \mac_wmux2_s0$589  <= \$979 ;
   always @(posedge clk)
-    \mac_wmux2_s0$591  <= \$960 ;
+    \mac_wmux2_s0$591  <= \$980 ;
   always @(posedge clk)
-    \mac_wmux2_s0$593  <= \$961 ;
+    \mac_wmux2_s0$593  <= \$981 ;
   always @(posedge clk)
-    \mac_wmux2_s0$595  <= \$962 ;
+    \mac_wmux2_s0$595  <= \$982 ;
   always @(posedge clk)
-    \mac_wmux2_s0$602  <= \$963 ;
+    \mac_wmux2_s0$602  <= \$983 ;
   always @(posedge clk)
-    \mac_wmux2_s0$604  <= \$964 ;
+    \mac_wmux2_s0$604  <= \$984 ;
   always @(posedge clk)
-    \mac_wmux2_s0$606  <= \$965 ;
+    \mac_wmux2_s0$606  <= \$985 ;
   always @(posedge clk)
-    \mac_wmux2_s0$608  <= \$966 ;
+    \mac_wmux2_s0$608  <= \$986 ;
   always @(posedge clk)
-    \mac_wmux2_s0$615  <= \$967 ;
+    \mac_wmux2_s0$615  <= \$987 ;
   always @(posedge clk)
-    \mac_wmux2_s0$617  <= \$968 ;
+    \mac_wmux2_s0$617  <= \$988 ;
   always @(posedge clk)
-    \mac_wmux2_s0$619  <= \$969 ;
+    \mac_wmux2_s0$619  <= \$989 ;
   always @(posedge clk)
-    \mac_wmux2_s0$621  <= \$970 ;
+    \mac_wmux2_s0$621  <= \$990 ;
   always @(posedge clk)
-    \mac_wmux2_s0$917  <= \$971 ;
+    \mac_wmux2_s0$925  <= \$991 ;
   always @(posedge clk)
-    \mac_wmux2_s0$918  <= \$972 ;
+    \mac_wmux2_s0$926  <= \$992 ;
   always @(posedge clk)
-    \mac_wmux2_s0$919  <= \$973 ;
+    \mac_wmux2_s0$927  <= \$993 ;
   always @(posedge clk)
-    \mac_wmux2_s0$920  <= \$974 ;
+    \mac_wmux2_s0$928  <= \$994 ;
   always @(posedge clk)
-    \mac_wmux2_s0$921  <= \$975 ;
+    \mac_wmux2_s0$929  <= \$995 ;
   always @(posedge clk)
-    \mac_wmux2_s0$922  <= \$976 ;
+    \mac_wmux2_s0$930  <= \$996 ;
   always @(posedge clk)
-    \mac_wmux2_s0$923  <= \$977 ;
+    \mac_wmux2_s0$931  <= \$997 ;
   always @(posedge clk)
-    \mac_wmux2_s0$924  <= \$978 ;
+    \mac_wmux2_s0$932  <= \$998 ;
   always @(posedge clk)
-    \mac_wmux2_s0$925  <= \$979 ;
+    \mac_wmux2_s0$933  <= \$999 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$980 ;
+    mac_wmux2_valid_s0 <= \$1000 ;
   always @(posedge clk)
-    \mac_wmux3_s0$628  <= \$981 ;
+    \mac_wmux3_s0$628  <= \$1001 ;
   always @(posedge clk)
-    \mac_wmux3_s0$647  <= \$982 ;
+    \mac_wmux3_s0$647  <= \$1002 ;
   always @(posedge clk)
-    \mac_wmux3_s0$666  <= \$983 ;
+    \mac_wmux3_s0$666  <= \$1003 ;
   always @(posedge clk)
-    \mac_wmux3_s0$685  <= \$984 ;
+    \mac_wmux3_s0$685  <= \$1004 ;
   always @(posedge clk)
-    \mac_wmux3_s0$704  <= \$985 ;
+    \mac_wmux3_s0$704  <= \$1005 ;
   always @(posedge clk)
-    \mac_wmux3_s0$723  <= \$986 ;
+    \mac_wmux3_s0$723  <= \$1006 ;
   always @(posedge clk)
-    \mac_wmux3_s0$742  <= \$987 ;
+    \mac_wmux3_s0$742  <= \$1007 ;
   always @(posedge clk)
-    \mac_wmux3_s0$761  <= \$988 ;
+    \mac_wmux3_s0$761  <= \$1008 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$989 ;
+    mac_wmux3_s0 <= \$1009 ;
   always @(posedge clk)
-    \mac_wmux3_s0$644  <= \$990 ;
+    \mac_wmux3_s0$644  <= \$1010 ;
   always @(posedge clk)
-    \mac_wmux3_s0$663  <= \$991 ;
+    \mac_wmux3_s0$663  <= \$1011 ;
   always @(posedge clk)
-    \mac_wmux3_s0$682  <= \$992 ;
+    \mac_wmux3_s0$682  <= \$1012 ;
   always @(posedge clk)
-    \mac_wmux3_s0$701  <= \$993 ;
+    \mac_wmux3_s0$701  <= \$1013 ;
   always @(posedge clk)
-    \mac_wmux3_s0$720  <= \$994 ;
+    \mac_wmux3_s0$720  <= \$1014 ;
   always @(posedge clk)
-    \mac_wmux3_s0$739  <= \$995 ;
+    \mac_wmux3_s0$739  <= \$1015 ;
   always @(posedge clk)
-    \mac_wmux3_s0$758  <= \$996 ;
+    \mac_wmux3_s0$758  <= \$1016 ;
   always @(posedge clk)
-    \mac_wmux3_s0$629  <= \$997 ;
+    \mac_wmux3_s0$629  <= \$1017 ;
   always @(posedge clk)
-    \mac_wmux3_s0$648  <= \$998 ;
+    \mac_wmux3_s0$648  <= \$1018 ;
   always @(posedge clk)
-    \mac_wmux3_s0$667  <= \$999 ;
+    \mac_wmux3_s0$667  <= \$1019 ;
   always @(posedge clk)
-    \mac_wmux3_s0$686  <= \$1000 ;
+    \mac_wmux3_s0$686  <= \$1020 ;
   always @(posedge clk)
-    \mac_wmux3_s0$705  <= \$1001 ;
+    \mac_wmux3_s0$705  <= \$1021 ;
   always @(posedge clk)
-    \mac_wmux3_s0$724  <= \$1002 ;
+    \mac_wmux3_s0$724  <= \$1022 ;
   always @(posedge clk)
-    \mac_wmux3_s0$743  <= \$1003 ;
+    \mac_wmux3_s0$743  <= \$1023 ;
   always @(posedge clk)
-    \mac_wmux3_s0$762  <= \$1004 ;
+    \mac_wmux3_s0$762  <= \$1024 ;
   always @(posedge clk)
-    \mac_wmux3_s0$626  <= \$1005 ;
+    \mac_wmux3_s0$626  <= \$1025 ;
   always @(posedge clk)
-    \mac_wmux3_s0$645  <= \$1006 ;
+    \mac_wmux3_s0$645  <= \$1026 ;
   always @(posedge clk)
-    \mac_wmux3_s0$664  <= \$1007 ;
+    \mac_wmux3_s0$664  <= \$1027 ;
   always @(posedge clk)
-    \mac_wmux3_s0$683  <= \$1008 ;
+    \mac_wmux3_s0$683  <= \$1028 ;
   always @(posedge clk)
-    \mac_wmux3_s0$702  <= \$1009 ;
+    \mac_wmux3_s0$702  <= \$1029 ;
   always @(posedge clk)
-    \mac_wmux3_s0$721  <= \$1010 ;
+    \mac_wmux3_s0$721  <= \$1030 ;
   always @(posedge clk)
-    \mac_wmux3_s0$740  <= \$1011 ;
+    \mac_wmux3_s0$740  <= \$1031 ;
   always @(posedge clk)
-    \mac_wmux3_s0$759  <= \$1012 ;
+    \mac_wmux3_s0$759  <= \$1032 ;
   always @(posedge clk)
-    \mac_wmux3_s0$632  <= \$1013 ;
+    \mac_wmux3_s0$632  <= \$1033 ;
   always @(posedge clk)
-    \mac_wmux3_s0$635  <= \$1014 ;
+    \mac_wmux3_s0$635  <= \$1034 ;
   always @(posedge clk)
-    \mac_wmux3_s0$638  <= \$1015 ;
+    \mac_wmux3_s0$638  <= \$1035 ;
   always @(posedge clk)
-    \mac_wmux3_s0$641  <= \$1016 ;
+    \mac_wmux3_s0$641  <= \$1036 ;
   always @(posedge clk)
-    \mac_wmux3_s0$651  <= \$1017 ;
+    \mac_wmux3_s0$651  <= \$1037 ;
   always @(posedge clk)
-    \mac_wmux3_s0$654  <= \$1018 ;
+    \mac_wmux3_s0$654  <= \$1038 ;
   always @(posedge clk)
-    \mac_wmux3_s0$657  <= \$1019 ;
+    \mac_wmux3_s0$657  <= \$1039 ;
   always @(posedge clk)
-    \mac_wmux3_s0$660  <= \$1020 ;
+    \mac_wmux3_s0$660  <= \$1040 ;
   always @(posedge clk)
-    \mac_wmux3_s0$670  <= \$1021 ;
+    \mac_wmux3_s0$670  <= \$1041 ;
   always @(posedge clk)
-    \mac_wmux3_s0$673  <= \$1022 ;
+    \mac_wmux3_s0$673  <= \$1042 ;
   always @(posedge clk)
-    \mac_wmux3_s0$676  <= \$1023 ;
+    \mac_wmux3_s0$676  <= \$1043 ;
   always @(posedge clk)
-    \mac_wmux3_s0$679  <= \$1024 ;
+    \mac_wmux3_s0$679  <= \$1044 ;
   always @(posedge clk)
-    \mac_wmux3_s0$689  <= \$1025 ;
+    \mac_wmux3_s0$689  <= \$1045 ;
   always @(posedge clk)
-    \mac_wmux3_s0$692  <= \$1026 ;
+    \mac_wmux3_s0$692  <= \$1046 ;
   always @(posedge clk)
-    \mac_wmux3_s0$695  <= \$1027 ;
+    \mac_wmux3_s0$695  <= \$1047 ;
   always @(posedge clk)
-    \mac_wmux3_s0$698  <= \$1028 ;
+    \mac_wmux3_s0$698  <= \$1048 ;
   always @(posedge clk)
-    \mac_wmux3_s0$708  <= \$1029 ;
+    \mac_wmux3_s0$708  <= \$1049 ;
   always @(posedge clk)
-    \mac_wmux3_s0$711  <= \$1030 ;
+    \mac_wmux3_s0$711  <= \$1050 ;
   always @(posedge clk)
-    \mac_wmux3_s0$714  <= \$1031 ;
+    \mac_wmux3_s0$714  <= \$1051 ;
   always @(posedge clk)
-    \mac_wmux3_s0$717  <= \$1032 ;
+    \mac_wmux3_s0$717  <= \$1052 ;
   always @(posedge clk)
-    \mac_wmux3_s0$727  <= \$1033 ;
+    \mac_wmux3_s0$727  <= \$1053 ;
   always @(posedge clk)
-    \mac_wmux3_s0$730  <= \$1034 ;
+    \mac_wmux3_s0$730  <= \$1054 ;
   always @(posedge clk)
-    \mac_wmux3_s0$733  <= \$1035 ;
+    \mac_wmux3_s0$733  <= \$1055 ;
   always @(posedge clk)
-    \mac_wmux3_s0$736  <= \$1036 ;
+    \mac_wmux3_s0$736  <= \$1056 ;
   always @(posedge clk)
-    \mac_wmux3_s0$746  <= \$1037 ;
+    \mac_wmux3_s0$746  <= \$1057 ;
   always @(posedge clk)
-    \mac_wmux3_s0$749  <= \$1038 ;
+    \mac_wmux3_s0$749  <= \$1058 ;
   always @(posedge clk)
-    \mac_wmux3_s0$752  <= \$1039 ;
+    \mac_wmux3_s0$752  <= \$1059 ;
   always @(posedge clk)
-    \mac_wmux3_s0$755  <= \$1040 ;
+    \mac_wmux3_s0$755  <= \$1060 ;
   always @(posedge clk)
-    \mac_wmux3_s0$765  <= \$1041 ;
+    \mac_wmux3_s0$765  <= \$1061 ;
   always @(posedge clk)
-    \mac_wmux3_s0$768  <= \$1042 ;
+    \mac_wmux3_s0$768  <= \$1062 ;
   always @(posedge clk)
-    \mac_wmux3_s0$771  <= \$1043 ;
+    \mac_wmux3_s0$771  <= \$1063 ;
   always @(posedge clk)
-    \mac_wmux3_s0$774  <= \$1044 ;
+    \mac_wmux3_s0$774  <= \$1064 ;
   always @(posedge clk)
-    \mac_wmux3_s0$633  <= \$1045 ;
+    \mac_wmux3_s0$633  <= \$1065 ;
   always @(posedge clk)
-    \mac_wmux3_s0$636  <= \$1046 ;
+    \mac_wmux3_s0$636  <= \$1066 ;
   always @(posedge clk)
-    \mac_wmux3_s0$639  <= \$1047 ;
+    \mac_wmux3_s0$639  <= \$1067 ;
   always @(posedge clk)
-    \mac_wmux3_s0$642  <= \$1048 ;
+    \mac_wmux3_s0$642  <= \$1068 ;
   always @(posedge clk)
-    \mac_wmux3_s0$652  <= \$1049 ;
+    \mac_wmux3_s0$652  <= \$1069 ;
   always @(posedge clk)
-    \mac_wmux3_s0$655  <= \$1050 ;
+    \mac_wmux3_s0$655  <= \$1070 ;
   always @(posedge clk)
-    \mac_wmux3_s0$658  <= \$1051 ;
+    \mac_wmux3_s0$658  <= \$1071 ;
   always @(posedge clk)
-    \mac_wmux3_s0$661  <= \$1052 ;
+    \mac_wmux3_s0$661  <= \$1072 ;
   always @(posedge clk)
-    \mac_wmux3_s0$671  <= \$1053 ;
+    \mac_wmux3_s0$671  <= \$1073 ;
   always @(posedge clk)
-    \mac_wmux3_s0$674  <= \$1054 ;
+    \mac_wmux3_s0$674  <= \$1074 ;
   always @(posedge clk)
-    \mac_wmux3_s0$677  <= \$1055 ;
+    \mac_wmux3_s0$677  <= \$1075 ;
   always @(posedge clk)
-    \mac_wmux3_s0$680  <= \$1056 ;
+    \mac_wmux3_s0$680  <= \$1076 ;
   always @(posedge clk)
-    \mac_wmux3_s0$690  <= \$1057 ;
+    \mac_wmux3_s0$690  <= \$1077 ;
   always @(posedge clk)
-    \mac_wmux3_s0$693  <= \$1058 ;
+    \mac_wmux3_s0$693  <= \$1078 ;
   always @(posedge clk)
-    \mac_wmux3_s0$696  <= \$1059 ;
+    \mac_wmux3_s0$696  <= \$1079 ;
   always @(posedge clk)
-    \mac_wmux3_s0$699  <= \$1060 ;
+    \mac_wmux3_s0$699  <= \$1080 ;
   always @(posedge clk)
-    \mac_wmux3_s0$709  <= \$1061 ;
+    \mac_wmux3_s0$709  <= \$1081 ;
   always @(posedge clk)
-    \mac_wmux3_s0$712  <= \$1062 ;
+    \mac_wmux3_s0$712  <= \$1082 ;
   always @(posedge clk)
-    \mac_wmux3_s0$715  <= \$1063 ;
+    \mac_wmux3_s0$715  <= \$1083 ;
   always @(posedge clk)
-    \mac_wmux3_s0$718  <= \$1064 ;
+    \mac_wmux3_s0$718  <= \$1084 ;
   always @(posedge clk)
-    \mac_wmux3_s0$728  <= \$1065 ;
+    \mac_wmux3_s0$728  <= \$1085 ;
   always @(posedge clk)
-    \mac_wmux3_s0$731  <= \$1066 ;
+    \mac_wmux3_s0$731  <= \$1086 ;
   always @(posedge clk)
-    \mac_wmux3_s0$734  <= \$1067 ;
+    \mac_wmux3_s0$734  <= \$1087 ;
   always @(posedge clk)
-    \mac_wmux3_s0$737  <= \$1068 ;
+    \mac_wmux3_s0$737  <= \$1088 ;
   always @(posedge clk)
-    \mac_wmux3_s0$747  <= \$1069 ;
+    \mac_wmux3_s0$747  <= \$1089 ;
   always @(posedge clk)
-    \mac_wmux3_s0$750  <= \$1070 ;
+    \mac_wmux3_s0$750  <= \$1090 ;
   always @(posedge clk)
-    \mac_wmux3_s0$753  <= \$1071 ;
+    \mac_wmux3_s0$753  <= \$1091 ;
   always @(posedge clk)
-    \mac_wmux3_s0$756  <= \$1072 ;
+    \mac_wmux3_s0$756  <= \$1092 ;
   always @(posedge clk)
-    \mac_wmux3_s0$766  <= \$1073 ;
+    \mac_wmux3_s0$766  <= \$1093 ;
   always @(posedge clk)
-    \mac_wmux3_s0$769  <= \$1074 ;
+    \mac_wmux3_s0$769  <= \$1094 ;
   always @(posedge clk)
-    \mac_wmux3_s0$772  <= \$1075 ;
+    \mac_wmux3_s0$772  <= \$1095 ;
   always @(posedge clk)
-    \mac_wmux3_s0$775  <= \$1076 ;
+    \mac_wmux3_s0$775  <= \$1096 ;
   always @(posedge clk)
-    \mac_wmux3_s0$927  <= \$1077 ;
+    \mac_wmux3_s0$935  <= \$1097 ;
   always @(posedge clk)
-    \mac_wmux3_s0$928  <= \$1078 ;
+    \mac_wmux3_s0$936  <= \$1098 ;
   always @(posedge clk)
-    \mac_wmux3_s0$929  <= \$1079 ;
+    \mac_wmux3_s0$937  <= \$1099 ;
   always @(posedge clk)
-    \mac_wmux3_s0$930  <= \$1080 ;
+    \mac_wmux3_s0$938  <= \$1100 ;
   always @(posedge clk)
-    \mac_wmux3_s0$931  <= \$1081 ;
+    \mac_wmux3_s0$939  <= \$1101 ;
   always @(posedge clk)
-    \mac_wmux3_s0$932  <= \$1082 ;
+    \mac_wmux3_s0$940  <= \$1102 ;
   always @(posedge clk)
-    \mac_wmux3_s0$933  <= \$1083 ;
+    \mac_wmux3_s0$941  <= \$1103 ;
   always @(posedge clk)
-    \mac_wmux3_s0$934  <= \$1084 ;
+    \mac_wmux3_s0$942  <= \$1104 ;
   always @(posedge clk)
-    \mac_wmux3_s0$935  <= \$1085 ;
+    \mac_wmux3_s0$943  <= \$1105 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$1086 ;
+    mac_wmux3_valid_s0 <= \$1106 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$1087 ;
+    mac_pre_s0 <= \$1107 ;
   always @(posedge clk)
-    \mac_pre_s0$938  <= \$1088 ;
+    \mac_pre_s0$946  <= \$1108 ;
   always @(posedge clk)
-    \mac_pre_s0$939  <= \$1089 ;
+    \mac_pre_s0$947  <= \$1109 ;
   always @(posedge clk)
-    \mac_pre_s0$940  <= \$1090 ;
+    \mac_pre_s0$948  <= \$1110 ;
   always @(posedge clk)
-    \mac_pre_s0$941  <= \$1091 ;
+    \mac_pre_s0$949  <= \$1111 ;
   always @(posedge clk)
-    \mac_pre_s0$942  <= \$1092 ;
+    \mac_pre_s0$950  <= \$1112 ;
   always @(posedge clk)
-    \mac_pre_s0$943  <= \$1093 ;
+    \mac_pre_s0$951  <= \$1113 ;
   always @(posedge clk)
-    \mac_pre_s0$944  <= \$1094 ;
+    \mac_pre_s0$952  <= \$1114 ;
   always @(posedge clk)
-    \mac_pre_s0$945  <= \$1095 ;
+    \mac_pre_s0$953  <= \$1115 ;
   always @(posedge clk)
-    \mac_pre_s0$946  <= \$1096 ;
+    \mac_pre_s0$954  <= \$1116 ;
   always @(posedge clk)
-    \mac_pre_s0$947  <= \$1097 ;
+    \mac_pre_s0$955  <= \$1117 ;
   always @(posedge clk)
-    \mac_pre_s0$948  <= \$1098 ;
+    \mac_pre_s0$956  <= \$1118 ;
   always @(posedge clk)
-    \mac_pre_s0$949  <= \$1099 ;
+    \mac_pre_s0$957  <= \$1119 ;
   always @(posedge clk)
-    \mac_pre_s0$950  <= \$1100 ;
+    \mac_pre_s0$958  <= \$1120 ;
   always @(posedge clk)
-    \mac_pre_s0$951  <= \$1101 ;
+    \mac_pre_s0$959  <= \$1121 ;
   always @(posedge clk)
-    \mac_pre_s0$952  <= \$1102 ;
+    \mac_pre_s0$960  <= \$1122 ;
   always @(posedge clk)
-    \mac_pre_s0$953  <= \$1103 ;
+    \mac_pre_s0$961  <= \$1123 ;
   always @(posedge clk)
-    \mac_pre_s0$954  <= \$1104 ;
+    \mac_pre_s0$962  <= \$1124 ;
   always @(posedge clk)
-    \mac_pre_s0$955  <= \$1105 ;
+    \mac_pre_s0$963  <= \$1125 ;
   always @(posedge clk)
-    \mac_pre_s0$956  <= \$1106 ;
+    \mac_pre_s0$964  <= \$1126 ;
   always @(posedge clk)
-    \mac_pre_s0$957  <= \$1107 ;
+    \mac_pre_s0$965  <= \$1127 ;
   always @(posedge clk)
-    \mac_pre_s0$958  <= \$1108 ;
+    \mac_pre_s0$966  <= \$1128 ;
   always @(posedge clk)
-    \mac_pre_s0$959  <= \$1109 ;
+    \mac_pre_s0$967  <= \$1129 ;
   always @(posedge clk)
-    \mac_pre_s0$960  <= \$1110 ;
+    \mac_pre_s0$968  <= \$1130 ;
   always @(posedge clk)
-    \mac_pre_s0$961  <= \$1111 ;
+    \mac_pre_s0$969  <= \$1131 ;
   always @(posedge clk)
-    \mac_pre_s0$962  <= \$1112 ;
+    \mac_pre_s0$970  <= \$1132 ;
   always @(posedge clk)
-    \mac_pre_s0$963  <= \$1113 ;
+    \mac_pre_s0$971  <= \$1133 ;
   always @(posedge clk)
-    \mac_pre_s0$964  <= \$1114 ;
+    \mac_pre_s0$972  <= \$1134 ;
   always @(posedge clk)
-    \mac_pre_s0$965  <= \$1115 ;
+    \mac_pre_s0$973  <= \$1135 ;
   always @(posedge clk)
-    \mac_pre_s0$966  <= \$1116 ;
+    \mac_pre_s0$974  <= \$1136 ;
   always @(posedge clk)
-    \mac_pre_s0$967  <= \$1117 ;
+    \mac_pre_s0$975  <= \$1137 ;
   always @(posedge clk)
-    \mac_pre_s0$968  <= \$1118 ;
+    \mac_pre_s0$976  <= \$1138 ;
   always @(posedge clk)
-    \mac_pre_s0$969  <= \$1119 ;
+    \mac_pre_s0$977  <= \$1139 ;
   always @(posedge clk)
-    \mac_pre_s0$970  <= \$1120 ;
+    \mac_pre_s0$978  <= \$1140 ;
   always @(posedge clk)
-    \mac_pre_s0$971  <= \$1121 ;
+    \mac_pre_s0$979  <= \$1141 ;
   always @(posedge clk)
-    \mac_pre_s0$972  <= \$1122 ;
+    \mac_pre_s0$980  <= \$1142 ;
   always @(posedge clk)
-    \mac_pre_s0$973  <= \$1123 ;
+    \mac_pre_s0$981  <= \$1143 ;
   always @(posedge clk)
-    \mac_pre_s0$974  <= \$1124 ;
+    \mac_pre_s0$982  <= \$1144 ;
   always @(posedge clk)
-    \mac_pre_s0$975  <= \$1125 ;
+    \mac_pre_s0$983  <= \$1145 ;
   always @(posedge clk)
-    \mac_pre_s0$976  <= \$1126 ;
+    \mac_pre_s0$984  <= \$1146 ;
   always @(posedge clk)
-    \mac_pre_s0$977  <= \$1127 ;
+    \mac_pre_s0$985  <= \$1147 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$1128 ;
+    mac_pre_valid_s0 <= \$1148 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$1129 ;
+    mac_dspin_s0 <= \$1149 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$1130 ;
+    mac_dspin_valid_s0 <= \$1150 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$1131 ;
+    mac_mul_s0 <= \$1151 ;
   always @(posedge clk)
-    \mac_mul_s0$784  <= \$1132 ;
+    \mac_mul_s0$784  <= \$1152 ;
   always @(posedge clk)
-    \mac_mul_s0$786  <= \$1133 ;
+    \mac_mul_s0$786  <= \$1153 ;
   always @(posedge clk)
-    \mac_mul_s0$787  <= \$1134 ;
+    \mac_mul_s0$787  <= \$1154 ;
   always @(posedge clk)
-    \mac_mul_s0$789  <= \$1135 ;
+    \mac_mul_s0$789  <= \$1155 ;
   always @(posedge clk)
-    \mac_mul_s0$790  <= \$1136 ;
+    \mac_mul_s0$790  <= \$1156 ;
   always @(posedge clk)
-    \mac_mul_s0$792  <= \$1137 ;
+    \mac_mul_s0$792  <= \$1157 ;
   always @(posedge clk)
-    \mac_mul_s0$793  <= \$1138 ;
+    \mac_mul_s0$793  <= \$1158 ;
   always @(posedge clk)
-    \mac_mul_s0$795  <= \$1139 ;
+    \mac_mul_s0$795  <= \$1159 ;
   always @(posedge clk)
-    \mac_mul_s0$796  <= \$1140 ;
+    \mac_mul_s0$796  <= \$1160 ;
   always @(posedge clk)
-    \mac_mul_s0$798  <= \$1141 ;
+    \mac_mul_s0$798  <= \$1161 ;
   always @(posedge clk)
-    \mac_mul_s0$799  <= \$1142 ;
+    \mac_mul_s0$799  <= \$1162 ;
   always @(posedge clk)
-    \mac_mul_s0$801  <= \$1143 ;
+    \mac_mul_s0$801  <= \$1163 ;
   always @(posedge clk)
-    \mac_mul_s0$802  <= \$1144 ;
+    \mac_mul_s0$802  <= \$1164 ;
   always @(posedge clk)
-    \mac_mul_s0$804  <= \$1145 ;
+    \mac_mul_s0$804  <= \$1165 ;
   always @(posedge clk)
-    \mac_mul_s0$805  <= \$1146 ;
+    \mac_mul_s0$805  <= \$1166 ;
   always @(posedge clk)
-    \mac_mul_s0$807  <= \$1147 ;
+    \mac_mul_s0$807  <= \$1167 ;
   always @(posedge clk)
-    \mac_mul_s0$808  <= \$1148 ;
+    \mac_mul_s0$808  <= \$1168 ;
   always @(posedge clk)
-    \mac_mul_s0$810  <= \$1149 ;
+    \mac_mul_s0$810  <= \$1169 ;
   always @(posedge clk)
-    \mac_mul_s0$811  <= \$1150 ;
+    \mac_mul_s0$811  <= \$1170 ;
   always @(posedge clk)
-    \mac_mul_s0$813  <= \$1151 ;
+    \mac_mul_s0$813  <= \$1171 ;
   always @(posedge clk)
-    \mac_mul_s0$814  <= \$1152 ;
+    \mac_mul_s0$814  <= \$1172 ;
   always @(posedge clk)
-    \mac_mul_s0$816  <= \$1153 ;
+    \mac_mul_s0$816  <= \$1173 ;
   always @(posedge clk)
-    \mac_mul_s0$817  <= \$1154 ;
+    \mac_mul_s0$817  <= \$1174 ;
   always @(posedge clk)
-    \mac_mul_s0$819  <= \$1155 ;
+    \mac_mul_s0$819  <= \$1175 ;
   always @(posedge clk)
-    \mac_mul_s0$820  <= \$1156 ;
+    \mac_mul_s0$820  <= \$1176 ;
   always @(posedge clk)
-    \mac_mul_s0$822  <= \$1157 ;
+    \mac_mul_s0$822  <= \$1177 ;
   always @(posedge clk)
-    \mac_mul_s0$823  <= \$1158 ;
+    \mac_mul_s0$823  <= \$1178 ;
   always @(posedge clk)
-    \mac_mul_s0$825  <= \$1159 ;
+    \mac_mul_s0$825  <= \$1179 ;
   always @(posedge clk)
-    \mac_mul_s0$826  <= \$1160 ;
+    \mac_mul_s0$826  <= \$1180 ;
   always @(posedge clk)
-    \mac_mul_s0$828  <= \$1161 ;
+    \mac_mul_s0$828  <= \$1181 ;
   always @(posedge clk)
-    \mac_mul_s0$829  <= \$1162 ;
+    \mac_mul_s0$829  <= \$1182 ;
   always @(posedge clk)
-    \mac_mul_s0$1013  <= \$1163 ;
+    \mac_mul_s0$1021  <= \$1183 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$1164 ;
+    mac_mul_valid_s0 <= \$1184 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$1165 ;
+    mac_add0_s0 <= \$1185 ;
   always @(posedge clk)
-    \mac_add0_s0$834  <= \$1166 ;
+    \mac_add0_s0$834  <= \$1186 ;
   always @(posedge clk)
-    \mac_add0_s0$836  <= \$1167 ;
+    \mac_add0_s0$836  <= \$1187 ;
   always @(posedge clk)
-    \mac_add0_s0$837  <= \$1168 ;
+    \mac_add0_s0$837  <= \$1188 ;
   always @(posedge clk)
-    \mac_add0_s0$839  <= \$1169 ;
+    \mac_add0_s0$839  <= \$1189 ;
   always @(posedge clk)
-    \mac_add0_s0$840  <= \$1170 ;
+    \mac_add0_s0$840  <= \$1190 ;
   always @(posedge clk)
-    \mac_add0_s0$842  <= \$1171 ;
+    \mac_add0_s0$842  <= \$1191 ;
   always @(posedge clk)
-    \mac_add0_s0$843  <= \$1172 ;
+    \mac_add0_s0$843  <= \$1192 ;
   always @(posedge clk)
-    \mac_add0_s0$845  <= \$1173 ;
+    \mac_add0_s0$845  <= \$1193 ;
   always @(posedge clk)
-    \mac_add0_s0$846  <= \$1174 ;
+    \mac_add0_s0$846  <= \$1194 ;
   always @(posedge clk)
-    \mac_add0_s0$848  <= \$1175 ;
+    \mac_add0_s0$848  <= \$1195 ;
   always @(posedge clk)
-    \mac_add0_s0$849  <= \$1176 ;
+    \mac_add0_s0$849  <= \$1196 ;
   always @(posedge clk)
-    \mac_add0_s0$851  <= \$1177 ;
+    \mac_add0_s0$851  <= \$1197 ;
   always @(posedge clk)
-    \mac_add0_s0$852  <= \$1178 ;
+    \mac_add0_s0$852  <= \$1198 ;
   always @(posedge clk)
-    \mac_add0_s0$854  <= \$1179 ;
+    \mac_add0_s0$854  <= \$1199 ;
   always @(posedge clk)
-    \mac_add0_s0$855  <= \$1180 ;
+    \mac_add0_s0$855  <= \$1200 ;
   always @(posedge clk)
-    \mac_add0_s0$1015  <= \$1181 ;
+    \mac_add0_s0$1023  <= \$1201 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$1182 ;
+    mac_add0_valid_s0 <= \$1202 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$1183 ;
+    mac_add1_s0 <= \$1203 ;
   always @(posedge clk)
-    \mac_add1_s0$860  <= \$1184 ;
+    \mac_add1_s0$860  <= \$1204 ;
   always @(posedge clk)
-    \mac_add1_s0$862  <= \$1185 ;
+    \mac_add1_s0$862  <= \$1205 ;
   always @(posedge clk)
-    \mac_add1_s0$863  <= \$1186 ;
+    \mac_add1_s0$863  <= \$1206 ;
   always @(posedge clk)
-    \mac_add1_s0$865  <= \$1187 ;
+    \mac_add1_s0$865  <= \$1207 ;
   always @(posedge clk)
-    \mac_add1_s0$866  <= \$1188 ;
+    \mac_add1_s0$866  <= \$1208 ;
   always @(posedge clk)
-    \mac_add1_s0$868  <= \$1189 ;
+    \mac_add1_s0$868  <= \$1209 ;
   always @(posedge clk)
-    \mac_add1_s0$869  <= \$1190 ;
+    \mac_add1_s0$869  <= \$1210 ;
   always @(posedge clk)
-    \mac_add1_s0$1017  <= \$1191 ;
+    \mac_add1_s0$1025  <= \$1211 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$1192 ;
+    mac_add1_valid_s0 <= \$1212 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$1193 ;
+    mac_add2_s0 <= \$1213 ;
   always @(posedge clk)
-    \mac_add2_s0$885  <= \$1194 ;
+    \mac_add2_s0$893  <= \$1214 ;
   always @(posedge clk)
-    \mac_add2_s0$888  <= \$1195 ;
+    \mac_add2_s0$896  <= \$1215 ;
   always @(posedge clk)
-    \mac_add2_s0$891  <= \$1196 ;
+    \mac_add2_s0$899  <= \$1216 ;
   always @(posedge clk)
-    \mac_add2_s0$1019  <= \$1197 ;
+    \mac_add2_s0$1027  <= \$1217 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$1198 ;
+    mac_add2_valid_s0 <= \$1218 ;
   always @(posedge clk)
-    o__valid <= \$1199 ;
+    o__valid <= \$1219 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$1200 ;
+    stall_adv0_valid <= \$1220 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$1201 ;
+    stall_adv1_valid <= \$1221 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$1202 ;
+    stall_adv2_valid <= \$1222 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$1203 ;
+    stall_adv3_valid <= \$1223 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$1204 ;
+    stall_adv4_valid <= \$1224 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$1205 ;
+    stall_adv5_valid <= \$1225 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$1206 ;
+    stall_adv6_valid <= \$1226 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$1207 ;
+    stall_adv7_valid <= \$1227 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$1208 ;
+    stall_adv8_valid <= \$1228 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$1209 ;
+    stall_adv9_valid <= \$1229 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$1210 ;
+    stall_adv10_valid <= \$1230 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$1211 ;
+    stall_adv11_valid <= \$1231 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$1212 ;
+    stall_adv12_valid <= \$1232 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$1213 ;
+    stall_adv13_valid <= \$1233 ;
   always @(posedge clk)
-    mac_acc0_out <= \$1214 ;
+    stall_adv14_valid <= \$1234 ;
   always @(posedge clk)
-    mac_acc0 <= \$1215 ;
+    stall_adv15_valid <= \$1235 ;
   always @(posedge clk)
-    mac_acc1_out <= \$1216 ;
+    stall_adv16_valid <= \$1236 ;
   always @(posedge clk)
-    mac_acc1 <= \$1217 ;
+    stall_adv17_valid <= \$1237 ;
   always @(posedge clk)
-    mac_acc2_out <= \$1218 ;
+    mac_acc0 <= \$1238 ;
   always @(posedge clk)
-    mac_acc2 <= \$1219 ;
+    mac_acc0_out <= \$1239 ;
   always @(posedge clk)
-    mac_acc3_out <= \$1220 ;
+    mac_acc1 <= \$1240 ;
   always @(posedge clk)
-    mac_acc3 <= \$1221 ;
+    mac_acc1_out <= \$1241 ;
+  always @(posedge clk)
+    mac_acc2 <= \$1242 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$1243 ;
+  always @(posedge clk)
+    mac_acc3 <= \$1244 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$1245 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$945 ),
+    .b(\mac_pre_s0$953 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_0)
@@ -4506,8 +4570,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$938 ),
-    .b(\mac_pre_s0$946 ),
+    .a(\mac_pre_s0$946 ),
+    .b(\mac_pre_s0$954 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_1)
@@ -4516,8 +4580,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$939 ),
-    .b(\mac_pre_s0$947 ),
+    .a(\mac_pre_s0$947 ),
+    .b(\mac_pre_s0$955 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_2)
@@ -4526,8 +4590,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$940 ),
-    .b(\mac_pre_s0$948 ),
+    .a(\mac_pre_s0$948 ),
+    .b(\mac_pre_s0$956 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_3)
@@ -4536,8 +4600,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$941 ),
-    .b(\mac_pre_s0$949 ),
+    .a(\mac_pre_s0$949 ),
+    .b(\mac_pre_s0$957 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_4)
@@ -4546,8 +4610,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$942 ),
-    .b(\mac_pre_s0$950 ),
+    .a(\mac_pre_s0$950 ),
+    .b(\mac_pre_s0$958 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_5)
@@ -4556,8 +4620,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$943 ),
-    .b(\mac_pre_s0$951 ),
+    .a(\mac_pre_s0$951 ),
+    .b(\mac_pre_s0$959 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_6)
@@ -4566,8 +4630,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$944 ),
-    .b(\mac_pre_s0$952 ),
+    .a(\mac_pre_s0$952 ),
+    .b(\mac_pre_s0$960 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_7)
@@ -4577,7 +4641,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$953 ),
+    .b(\mac_pre_s0$961 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_0)
@@ -4586,8 +4650,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$938 ),
-    .b(\mac_pre_s0$954 ),
+    .a(\mac_pre_s0$946 ),
+    .b(\mac_pre_s0$962 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_1)
@@ -4596,8 +4660,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$939 ),
-    .b(\mac_pre_s0$955 ),
+    .a(\mac_pre_s0$947 ),
+    .b(\mac_pre_s0$963 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_2)
@@ -4606,8 +4670,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$940 ),
-    .b(\mac_pre_s0$956 ),
+    .a(\mac_pre_s0$948 ),
+    .b(\mac_pre_s0$964 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_3)
@@ -4616,8 +4680,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$941 ),
-    .b(\mac_pre_s0$957 ),
+    .a(\mac_pre_s0$949 ),
+    .b(\mac_pre_s0$965 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_4)
@@ -4626,8 +4690,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$942 ),
-    .b(\mac_pre_s0$958 ),
+    .a(\mac_pre_s0$950 ),
+    .b(\mac_pre_s0$966 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_5)
@@ -4636,8 +4700,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$943 ),
-    .b(\mac_pre_s0$959 ),
+    .a(\mac_pre_s0$951 ),
+    .b(\mac_pre_s0$967 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_6)
@@ -4646,8 +4710,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$944 ),
-    .b(\mac_pre_s0$960 ),
+    .a(\mac_pre_s0$952 ),
+    .b(\mac_pre_s0$968 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_7)
@@ -4657,7 +4721,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$961 ),
+    .b(\mac_pre_s0$969 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_0)
@@ -4666,8 +4730,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$938 ),
-    .b(\mac_pre_s0$962 ),
+    .a(\mac_pre_s0$946 ),
+    .b(\mac_pre_s0$970 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_1)
@@ -4676,8 +4740,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$939 ),
-    .b(\mac_pre_s0$963 ),
+    .a(\mac_pre_s0$947 ),
+    .b(\mac_pre_s0$971 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_2)
@@ -4686,8 +4750,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$940 ),
-    .b(\mac_pre_s0$964 ),
+    .a(\mac_pre_s0$948 ),
+    .b(\mac_pre_s0$972 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_3)
@@ -4696,8 +4760,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$941 ),
-    .b(\mac_pre_s0$965 ),
+    .a(\mac_pre_s0$949 ),
+    .b(\mac_pre_s0$973 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_4)
@@ -4706,8 +4770,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$942 ),
-    .b(\mac_pre_s0$966 ),
+    .a(\mac_pre_s0$950 ),
+    .b(\mac_pre_s0$974 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_5)
@@ -4716,8 +4780,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$943 ),
-    .b(\mac_pre_s0$967 ),
+    .a(\mac_pre_s0$951 ),
+    .b(\mac_pre_s0$975 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_6)
@@ -4726,8 +4790,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$944 ),
-    .b(\mac_pre_s0$968 ),
+    .a(\mac_pre_s0$952 ),
+    .b(\mac_pre_s0$976 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_7)
@@ -4737,7 +4801,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$969 ),
+    .b(\mac_pre_s0$977 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_0)
@@ -4746,8 +4810,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$938 ),
-    .b(\mac_pre_s0$970 ),
+    .a(\mac_pre_s0$946 ),
+    .b(\mac_pre_s0$978 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_1)
@@ -4756,8 +4820,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$939 ),
-    .b(\mac_pre_s0$971 ),
+    .a(\mac_pre_s0$947 ),
+    .b(\mac_pre_s0$979 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_2)
@@ -4766,8 +4830,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$940 ),
-    .b(\mac_pre_s0$972 ),
+    .a(\mac_pre_s0$948 ),
+    .b(\mac_pre_s0$980 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_3)
@@ -4776,8 +4840,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$941 ),
-    .b(\mac_pre_s0$973 ),
+    .a(\mac_pre_s0$949 ),
+    .b(\mac_pre_s0$981 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_4)
@@ -4786,8 +4850,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$942 ),
-    .b(\mac_pre_s0$974 ),
+    .a(\mac_pre_s0$950 ),
+    .b(\mac_pre_s0$982 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_5)
@@ -4796,8 +4860,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$943 ),
-    .b(\mac_pre_s0$975 ),
+    .a(\mac_pre_s0$951 ),
+    .b(\mac_pre_s0$983 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_6)
@@ -4806,3829 +4870,3671 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$944 ),
-    .b(\mac_pre_s0$976 ),
+    .a(\mac_pre_s0$952 ),
+    .b(\mac_pre_s0$984 ),
     .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \mac_wmux0_s0$47 ;
+    \$683  = \mac_wmux0_s0$47 ;
     if (stall_adv0) begin
-      \$663  = mac_wmux_keep0;
+      \$683  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = mac_wmux0_s0;
+    \$684  = mac_wmux0_s0;
     if (stall_adv0) begin
-      \$664  = mac_wmux_keep1;
+      \$684  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \mac_wmux0_s0$63 ;
+    \$685  = \mac_wmux0_s0$63 ;
     if (stall_adv0) begin
-      \$665  = mac_wmux_keep2;
+      \$685  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \mac_wmux0_s0$76 ;
+    \$686  = \mac_wmux0_s0$76 ;
     if (stall_adv0) begin
-      \$666  = mac_wmux_keep3;
+      \$686  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \mac_wmux0_s0$89 ;
+    \$687  = \mac_wmux0_s0$89 ;
     if (stall_adv0) begin
-      \$667  = mac_wmux_keep4;
+      \$687  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \mac_wmux0_s0$102 ;
+    \$688  = \mac_wmux0_s0$102 ;
     if (stall_adv0) begin
-      \$668  = mac_wmux_keep5;
+      \$688  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \mac_wmux0_s0$115 ;
+    \$689  = \mac_wmux0_s0$115 ;
     if (stall_adv0) begin
-      \$669  = mac_wmux_keep6;
+      \$689  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \mac_wmux0_s0$128 ;
+    \$690  = \mac_wmux0_s0$128 ;
     if (stall_adv0) begin
-      \$670  = mac_wmux_keep7;
+      \$690  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \mac_wmux0_s0$141 ;
+    \$691  = \mac_wmux0_s0$141 ;
     if (stall_adv0) begin
-      \$671  = mac_wmux_keep8;
+      \$691  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \mac_wmux0_s0$154 ;
+    \$692  = \mac_wmux0_s0$154 ;
     if (stall_adv0) begin
-      \$672  = mac_wmux_keep9;
+      \$692  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \mac_wmux0_s0$167 ;
+    \$693  = \mac_wmux0_s0$167 ;
     if (stall_adv0) begin
-      \$673  = mac_wmux_keep10;
+      \$693  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \mac_wmux0_s0$180 ;
+    \$694  = \mac_wmux0_s0$180 ;
     if (stall_adv0) begin
-      \$674  = mac_wmux_keep11;
+      \$694  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \mac_wmux0_s0$193 ;
+    \$695  = \mac_wmux0_s0$193 ;
     if (stall_adv0) begin
-      \$675  = mac_wmux_keep12;
+      \$695  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \mac_wmux0_s0$206 ;
+    \$696  = \mac_wmux0_s0$206 ;
     if (stall_adv0) begin
-      \$676  = mac_wmux_keep13;
+      \$696  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \mac_wmux0_s0$219 ;
+    \$697  = \mac_wmux0_s0$219 ;
     if (stall_adv0) begin
-      \$677  = mac_wmux_keep14;
+      \$697  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \mac_wmux0_s0$232 ;
+    \$698  = \mac_wmux0_s0$232 ;
     if (stall_adv0) begin
-      \$678  = mac_wmux_keep15;
+      \$698  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \mac_wmux0_s0$48 ;
+    \$699  = \mac_wmux0_s0$48 ;
     if (stall_adv0) begin
-      \$679  = mac_wmux_drop0;
+      \$699  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \mac_wmux0_s0$45 ;
+    \$700  = \mac_wmux0_s0$45 ;
     if (stall_adv0) begin
-      \$680  = mac_wmux_drop1;
+      \$700  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \mac_wmux0_s0$64 ;
+    \$701  = \mac_wmux0_s0$64 ;
     if (stall_adv0) begin
-      \$681  = mac_wmux_drop2;
+      \$701  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \mac_wmux0_s0$77 ;
+    \$702  = \mac_wmux0_s0$77 ;
     if (stall_adv0) begin
-      \$682  = mac_wmux_drop3;
+      \$702  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \mac_wmux0_s0$90 ;
+    \$703  = \mac_wmux0_s0$90 ;
     if (stall_adv0) begin
-      \$683  = mac_wmux_drop4;
+      \$703  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \mac_wmux0_s0$103 ;
+    \$704  = \mac_wmux0_s0$103 ;
     if (stall_adv0) begin
-      \$684  = mac_wmux_drop5;
+      \$704  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \mac_wmux0_s0$116 ;
+    \$705  = \mac_wmux0_s0$116 ;
     if (stall_adv0) begin
-      \$685  = mac_wmux_drop6;
+      \$705  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \mac_wmux0_s0$129 ;
+    \$706  = \mac_wmux0_s0$129 ;
     if (stall_adv0) begin
-      \$686  = mac_wmux_drop7;
+      \$706  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \mac_wmux0_s0$142 ;
+    \$707  = \mac_wmux0_s0$142 ;
     if (stall_adv0) begin
-      \$687  = mac_wmux_drop8;
+      \$707  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \mac_wmux0_s0$155 ;
+    \$708  = \mac_wmux0_s0$155 ;
     if (stall_adv0) begin
-      \$688  = mac_wmux_drop9;
+      \$708  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \mac_wmux0_s0$168 ;
+    \$709  = \mac_wmux0_s0$168 ;
     if (stall_adv0) begin
-      \$689  = mac_wmux_drop10;
+      \$709  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \mac_wmux0_s0$181 ;
+    \$710  = \mac_wmux0_s0$181 ;
     if (stall_adv0) begin
-      \$690  = mac_wmux_drop11;
+      \$710  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \mac_wmux0_s0$194 ;
+    \$711  = \mac_wmux0_s0$194 ;
     if (stall_adv0) begin
-      \$691  = mac_wmux_drop12;
+      \$711  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \mac_wmux0_s0$207 ;
+    \$712  = \mac_wmux0_s0$207 ;
     if (stall_adv0) begin
-      \$692  = mac_wmux_drop13;
+      \$712  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \mac_wmux0_s0$220 ;
+    \$713  = \mac_wmux0_s0$220 ;
     if (stall_adv0) begin
-      \$693  = mac_wmux_drop14;
+      \$713  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \mac_wmux0_s0$233 ;
+    \$714  = \mac_wmux0_s0$233 ;
     if (stall_adv0) begin
-      \$694  = mac_wmux_drop15;
+      \$714  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \mac_wmux0_s0$51 ;
+    \$715  = \mac_wmux0_s0$51 ;
     if (stall_adv0) begin
-      \$695  = i__payload[103:96];
+      \$715  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \mac_wmux0_s0$54 ;
+    \$716  = \mac_wmux0_s0$54 ;
     if (stall_adv0) begin
-      \$696  = i__payload[231:224];
+      \$716  = i__payload[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \mac_wmux0_s0$57 ;
+    \$717  = \mac_wmux0_s0$57 ;
     if (stall_adv0) begin
-      \$697  = i__payload[359:352];
+      \$717  = i__payload[359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \mac_wmux0_s0$60 ;
+    \$718  = \mac_wmux0_s0$60 ;
     if (stall_adv0) begin
-      \$698  = i__payload[487:480];
+      \$718  = i__payload[487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \mac_wmux0_s0$52 ;
+    \$719  = \mac_wmux0_s0$52 ;
     if (stall_adv0) begin
-      \$699  = i__payload[111:104];
+      \$719  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \mac_wmux0_s0$55 ;
+    \$720  = \mac_wmux0_s0$55 ;
     if (stall_adv0) begin
-      \$700  = i__payload[239:232];
+      \$720  = i__payload[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \mac_wmux0_s0$58 ;
+    \$721  = \mac_wmux0_s0$58 ;
     if (stall_adv0) begin
-      \$701  = i__payload[367:360];
+      \$721  = i__payload[367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \mac_wmux0_s0$61 ;
+    \$722  = \mac_wmux0_s0$61 ;
     if (stall_adv0) begin
-      \$702  = i__payload[495:488];
+      \$722  = i__payload[495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \mac_wmux0_s0$68 ;
+    \$723  = \mac_wmux0_s0$68 ;
     if (stall_adv0) begin
-      \$703  = i__payload[119:112];
+      \$723  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \mac_wmux0_s0$70 ;
+    \$724  = \mac_wmux0_s0$70 ;
     if (stall_adv0) begin
-      \$704  = i__payload[247:240];
+      \$724  = i__payload[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \mac_wmux0_s0$72 ;
+    \$725  = \mac_wmux0_s0$72 ;
     if (stall_adv0) begin
-      \$705  = i__payload[375:368];
+      \$725  = i__payload[375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \mac_wmux0_s0$74 ;
+    \$726  = \mac_wmux0_s0$74 ;
     if (stall_adv0) begin
-      \$706  = i__payload[503:496];
+      \$726  = i__payload[503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \mac_wmux0_s0$81 ;
+    \$727  = \mac_wmux0_s0$81 ;
     if (stall_adv0) begin
-      \$707  = i__payload[127:120];
+      \$727  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \mac_wmux0_s0$83 ;
+    \$728  = \mac_wmux0_s0$83 ;
     if (stall_adv0) begin
-      \$708  = i__payload[255:248];
+      \$728  = i__payload[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \mac_wmux0_s0$85 ;
+    \$729  = \mac_wmux0_s0$85 ;
     if (stall_adv0) begin
-      \$709  = i__payload[383:376];
+      \$729  = i__payload[383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \mac_wmux0_s0$87 ;
+    \$730  = \mac_wmux0_s0$87 ;
     if (stall_adv0) begin
-      \$710  = i__payload[511:504];
+      \$730  = i__payload[511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \mac_wmux0_s0$94 ;
+    \$731  = \mac_wmux0_s0$94 ;
     if (stall_adv0) begin
-      \$711  = i__payload[135:128];
+      \$731  = i__payload[135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \mac_wmux0_s0$96 ;
+    \$732  = \mac_wmux0_s0$96 ;
     if (stall_adv0) begin
-      \$712  = i__payload[263:256];
+      \$732  = i__payload[263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \mac_wmux0_s0$98 ;
+    \$733  = \mac_wmux0_s0$98 ;
     if (stall_adv0) begin
-      \$713  = i__payload[391:384];
+      \$733  = i__payload[391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \mac_wmux0_s0$100 ;
+    \$734  = \mac_wmux0_s0$100 ;
     if (stall_adv0) begin
-      \$714  = i__payload[519:512];
+      \$734  = i__payload[519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \mac_wmux0_s0$107 ;
+    \$735  = \mac_wmux0_s0$107 ;
     if (stall_adv0) begin
-      \$715  = i__payload[143:136];
+      \$735  = i__payload[143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \mac_wmux0_s0$109 ;
+    \$736  = \mac_wmux0_s0$109 ;
     if (stall_adv0) begin
-      \$716  = i__payload[271:264];
+      \$736  = i__payload[271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \mac_wmux0_s0$111 ;
+    \$737  = \mac_wmux0_s0$111 ;
     if (stall_adv0) begin
-      \$717  = i__payload[399:392];
+      \$737  = i__payload[399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \mac_wmux0_s0$113 ;
+    \$738  = \mac_wmux0_s0$113 ;
     if (stall_adv0) begin
-      \$718  = i__payload[527:520];
+      \$738  = i__payload[527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \mac_wmux0_s0$120 ;
+    \$739  = \mac_wmux0_s0$120 ;
     if (stall_adv0) begin
-      \$719  = i__payload[151:144];
+      \$739  = i__payload[151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \mac_wmux0_s0$122 ;
+    \$740  = \mac_wmux0_s0$122 ;
     if (stall_adv0) begin
-      \$720  = i__payload[279:272];
+      \$740  = i__payload[279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \mac_wmux0_s0$124 ;
+    \$741  = \mac_wmux0_s0$124 ;
     if (stall_adv0) begin
-      \$721  = i__payload[407:400];
+      \$741  = i__payload[407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \mac_wmux0_s0$126 ;
+    \$742  = \mac_wmux0_s0$126 ;
     if (stall_adv0) begin
-      \$722  = i__payload[535:528];
+      \$742  = i__payload[535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \mac_wmux0_s0$133 ;
+    \$743  = \mac_wmux0_s0$133 ;
     if (stall_adv0) begin
-      \$723  = i__payload[159:152];
+      \$743  = i__payload[159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \mac_wmux0_s0$135 ;
+    \$744  = \mac_wmux0_s0$135 ;
     if (stall_adv0) begin
-      \$724  = i__payload[287:280];
+      \$744  = i__payload[287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \mac_wmux0_s0$137 ;
+    \$745  = \mac_wmux0_s0$137 ;
     if (stall_adv0) begin
-      \$725  = i__payload[415:408];
+      \$745  = i__payload[415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \mac_wmux0_s0$139 ;
+    \$746  = \mac_wmux0_s0$139 ;
     if (stall_adv0) begin
-      \$726  = i__payload[543:536];
+      \$746  = i__payload[543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \mac_wmux0_s0$146 ;
+    \$747  = \mac_wmux0_s0$146 ;
     if (stall_adv0) begin
-      \$727  = i__payload[167:160];
+      \$747  = i__payload[167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \mac_wmux0_s0$148 ;
+    \$748  = \mac_wmux0_s0$148 ;
     if (stall_adv0) begin
-      \$728  = i__payload[295:288];
+      \$748  = i__payload[295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \mac_wmux0_s0$150 ;
+    \$749  = \mac_wmux0_s0$150 ;
     if (stall_adv0) begin
-      \$729  = i__payload[423:416];
+      \$749  = i__payload[423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \mac_wmux0_s0$152 ;
+    \$750  = \mac_wmux0_s0$152 ;
     if (stall_adv0) begin
-      \$730  = i__payload[551:544];
+      \$750  = i__payload[551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \mac_wmux0_s0$159 ;
+    \$751  = \mac_wmux0_s0$159 ;
     if (stall_adv0) begin
-      \$731  = i__payload[175:168];
+      \$751  = i__payload[175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \mac_wmux0_s0$161 ;
+    \$752  = \mac_wmux0_s0$161 ;
     if (stall_adv0) begin
-      \$732  = i__payload[303:296];
+      \$752  = i__payload[303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \mac_wmux0_s0$163 ;
+    \$753  = \mac_wmux0_s0$163 ;
     if (stall_adv0) begin
-      \$733  = i__payload[431:424];
+      \$753  = i__payload[431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \mac_wmux0_s0$165 ;
+    \$754  = \mac_wmux0_s0$165 ;
     if (stall_adv0) begin
-      \$734  = i__payload[559:552];
+      \$754  = i__payload[559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \mac_wmux0_s0$172 ;
+    \$755  = \mac_wmux0_s0$172 ;
     if (stall_adv0) begin
-      \$735  = i__payload[183:176];
+      \$755  = i__payload[183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \mac_wmux0_s0$174 ;
+    \$756  = \mac_wmux0_s0$174 ;
     if (stall_adv0) begin
-      \$736  = i__payload[311:304];
+      \$756  = i__payload[311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \mac_wmux0_s0$176 ;
+    \$757  = \mac_wmux0_s0$176 ;
     if (stall_adv0) begin
-      \$737  = i__payload[439:432];
+      \$757  = i__payload[439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \mac_wmux0_s0$178 ;
+    \$758  = \mac_wmux0_s0$178 ;
     if (stall_adv0) begin
-      \$738  = i__payload[567:560];
+      \$758  = i__payload[567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = \mac_wmux0_s0$185 ;
+    \$759  = \mac_wmux0_s0$185 ;
     if (stall_adv0) begin
-      \$739  = i__payload[191:184];
+      \$759  = i__payload[191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = \mac_wmux0_s0$187 ;
+    \$760  = \mac_wmux0_s0$187 ;
     if (stall_adv0) begin
-      \$740  = i__payload[319:312];
+      \$760  = i__payload[319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = \mac_wmux0_s0$189 ;
+    \$761  = \mac_wmux0_s0$189 ;
     if (stall_adv0) begin
-      \$741  = i__payload[447:440];
+      \$761  = i__payload[447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \mac_wmux0_s0$191 ;
+    \$762  = \mac_wmux0_s0$191 ;
     if (stall_adv0) begin
-      \$742  = i__payload[575:568];
+      \$762  = i__payload[575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \mac_wmux0_s0$198 ;
+    \$763  = \mac_wmux0_s0$198 ;
     if (stall_adv0) begin
-      \$743  = i__payload[199:192];
+      \$763  = i__payload[199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \mac_wmux0_s0$200 ;
+    \$764  = \mac_wmux0_s0$200 ;
     if (stall_adv0) begin
-      \$744  = i__payload[327:320];
+      \$764  = i__payload[327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \mac_wmux0_s0$202 ;
+    \$765  = \mac_wmux0_s0$202 ;
     if (stall_adv0) begin
-      \$745  = i__payload[455:448];
+      \$765  = i__payload[455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = \mac_wmux0_s0$204 ;
+    \$766  = \mac_wmux0_s0$204 ;
     if (stall_adv0) begin
-      \$746  = i__payload[583:576];
+      \$766  = i__payload[583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \mac_wmux0_s0$211 ;
+    \$767  = \mac_wmux0_s0$211 ;
     if (stall_adv0) begin
-      \$747  = i__payload[207:200];
+      \$767  = i__payload[207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = \mac_wmux0_s0$213 ;
+    \$768  = \mac_wmux0_s0$213 ;
     if (stall_adv0) begin
-      \$748  = i__payload[335:328];
+      \$768  = i__payload[335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = \mac_wmux0_s0$215 ;
+    \$769  = \mac_wmux0_s0$215 ;
     if (stall_adv0) begin
-      \$749  = i__payload[463:456];
+      \$769  = i__payload[463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = \mac_wmux0_s0$217 ;
+    \$770  = \mac_wmux0_s0$217 ;
     if (stall_adv0) begin
-      \$750  = i__payload[591:584];
+      \$770  = i__payload[591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = \mac_wmux0_s0$224 ;
+    \$771  = \mac_wmux0_s0$224 ;
     if (stall_adv0) begin
-      \$751  = i__payload[215:208];
+      \$771  = i__payload[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \mac_wmux0_s0$226 ;
+    \$772  = \mac_wmux0_s0$226 ;
     if (stall_adv0) begin
-      \$752  = i__payload[343:336];
+      \$772  = i__payload[343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \mac_wmux0_s0$228 ;
+    \$773  = \mac_wmux0_s0$228 ;
     if (stall_adv0) begin
-      \$753  = i__payload[471:464];
+      \$773  = i__payload[471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \mac_wmux0_s0$230 ;
+    \$774  = \mac_wmux0_s0$230 ;
     if (stall_adv0) begin
-      \$754  = i__payload[599:592];
+      \$774  = i__payload[599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = \mac_wmux0_s0$237 ;
+    \$775  = \mac_wmux0_s0$237 ;
     if (stall_adv0) begin
-      \$755  = i__payload[223:216];
+      \$775  = i__payload[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \mac_wmux0_s0$239 ;
+    \$776  = \mac_wmux0_s0$239 ;
     if (stall_adv0) begin
-      \$756  = i__payload[351:344];
+      \$776  = i__payload[351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = \mac_wmux0_s0$241 ;
+    \$777  = \mac_wmux0_s0$241 ;
     if (stall_adv0) begin
-      \$757  = i__payload[479:472];
+      \$777  = i__payload[479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \mac_wmux0_s0$243 ;
+    \$778  = \mac_wmux0_s0$243 ;
     if (stall_adv0) begin
-      \$758  = i__payload[607:600];
+      \$778  = i__payload[607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = \mac_wmux0_s0$897 ;
+    \$779  = \mac_wmux0_s0$905 ;
     if (stall_adv0) begin
-      \$759  = i__payload[7:0];
+      \$779  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = \mac_wmux0_s0$898 ;
+    \$780  = \mac_wmux0_s0$906 ;
     if (stall_adv0) begin
-      \$760  = i__payload[15:8];
+      \$780  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = \mac_wmux0_s0$899 ;
+    \$781  = \mac_wmux0_s0$907 ;
     if (stall_adv0) begin
-      \$761  = i__payload[23:16];
+      \$781  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = \mac_wmux0_s0$900 ;
+    \$782  = \mac_wmux0_s0$908 ;
     if (stall_adv0) begin
-      \$762  = i__payload[31:24];
+      \$782  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \mac_wmux0_s0$901 ;
+    \$783  = \mac_wmux0_s0$909 ;
     if (stall_adv0) begin
-      \$763  = i__payload[39:32];
+      \$783  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = \mac_wmux0_s0$902 ;
+    \$784  = \mac_wmux0_s0$910 ;
     if (stall_adv0) begin
-      \$764  = i__payload[47:40];
+      \$784  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = \mac_wmux0_s0$903 ;
+    \$785  = \mac_wmux0_s0$911 ;
     if (stall_adv0) begin
-      \$765  = i__payload[55:48];
+      \$785  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \mac_wmux0_s0$904 ;
+    \$786  = \mac_wmux0_s0$912 ;
     if (stall_adv0) begin
-      \$766  = i__payload[63:56];
+      \$786  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = \mac_wmux0_s0$905 ;
+    \$787  = \mac_wmux0_s0$913 ;
     if (stall_adv0) begin
-      \$767  = i__payload[608];
+      \$787  = i__payload[608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = mac_wmux0_valid_s0;
+    \$788  = mac_wmux0_valid_s0;
     if (stall_adv0) begin
-      \$768  = i__valid;
+      \$788  = i__valid;
     end
     if (rst) begin
-      \$768  = 1'h0;
+      \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = \mac_wmux1_s0$250 ;
+    \$789  = \mac_wmux1_s0$250 ;
     if (stall_adv1) begin
-      \$769  = mac_wmux_s0_v0;
+      \$789  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = \mac_wmux1_s0$269 ;
+    \$790  = \mac_wmux1_s0$269 ;
     if (stall_adv1) begin
-      \$770  = mac_wmux_s0_v1;
+      \$790  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = mac_wmux1_s0;
+    \$791  = mac_wmux1_s0;
     if (stall_adv1) begin
-      \$771  = mac_wmux_s0_v2;
+      \$791  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \mac_wmux1_s0$266 ;
+    \$792  = \mac_wmux1_s0$266 ;
     if (stall_adv1) begin
-      \$772  = mac_wmux_s0_v3;
+      \$792  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \mac_wmux1_s0$285 ;
+    \$793  = \mac_wmux1_s0$285 ;
     if (stall_adv1) begin
-      \$773  = mac_wmux_s0_v4;
+      \$793  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \mac_wmux1_s0$298 ;
+    \$794  = \mac_wmux1_s0$298 ;
     if (stall_adv1) begin
-      \$774  = mac_wmux_s0_v5;
+      \$794  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \mac_wmux1_s0$311 ;
+    \$795  = \mac_wmux1_s0$311 ;
     if (stall_adv1) begin
-      \$775  = mac_wmux_s0_v6;
+      \$795  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \mac_wmux1_s0$324 ;
+    \$796  = \mac_wmux1_s0$324 ;
     if (stall_adv1) begin
-      \$776  = mac_wmux_s0_v7;
+      \$796  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \mac_wmux1_s0$337 ;
+    \$797  = \mac_wmux1_s0$337 ;
     if (stall_adv1) begin
-      \$777  = mac_wmux_s0_v8;
+      \$797  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \mac_wmux1_s0$350 ;
+    \$798  = \mac_wmux1_s0$350 ;
     if (stall_adv1) begin
-      \$778  = mac_wmux_s0_v9;
+      \$798  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \mac_wmux1_s0$363 ;
+    \$799  = \mac_wmux1_s0$363 ;
     if (stall_adv1) begin
-      \$779  = mac_wmux_s0_v10;
+      \$799  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = \mac_wmux1_s0$376 ;
+    \$800  = \mac_wmux1_s0$376 ;
     if (stall_adv1) begin
-      \$780  = mac_wmux_s0_v11;
+      \$800  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = \mac_wmux1_s0$389 ;
+    \$801  = \mac_wmux1_s0$389 ;
     if (stall_adv1) begin
-      \$781  = mac_wmux_s0_v12;
+      \$801  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = \mac_wmux1_s0$402 ;
+    \$802  = \mac_wmux1_s0$402 ;
     if (stall_adv1) begin
-      \$782  = mac_wmux_s0_v13;
+      \$802  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = \mac_wmux1_s0$415 ;
+    \$803  = \mac_wmux1_s0$415 ;
     if (stall_adv1) begin
-      \$783  = mac_wmux_s0_v14;
+      \$803  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = \mac_wmux1_s0$428 ;
+    \$804  = \mac_wmux1_s0$428 ;
     if (stall_adv1) begin
-      \$784  = \$631 ;
+      \$804  = \$635 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \mac_wmux1_s0$251 ;
+    \$805  = \mac_wmux1_s0$251 ;
     if (stall_adv1) begin
-      \$785  = mac_wmux_s0_d0;
+      \$805  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \mac_wmux1_s0$270 ;
+    \$806  = \mac_wmux1_s0$270 ;
     if (stall_adv1) begin
-      \$786  = mac_wmux_s0_d1;
+      \$806  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \mac_wmux1_s0$248 ;
+    \$807  = \mac_wmux1_s0$248 ;
     if (stall_adv1) begin
-      \$787  = mac_wmux_s0_d2;
+      \$807  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = \mac_wmux1_s0$267 ;
+    \$808  = \mac_wmux1_s0$267 ;
     if (stall_adv1) begin
-      \$788  = mac_wmux_s0_d3;
+      \$808  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = \mac_wmux1_s0$286 ;
+    \$809  = \mac_wmux1_s0$286 ;
     if (stall_adv1) begin
-      \$789  = mac_wmux_s0_d4;
+      \$809  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = \mac_wmux1_s0$299 ;
+    \$810  = \mac_wmux1_s0$299 ;
     if (stall_adv1) begin
-      \$790  = mac_wmux_s0_d5;
+      \$810  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = \mac_wmux1_s0$312 ;
+    \$811  = \mac_wmux1_s0$312 ;
     if (stall_adv1) begin
-      \$791  = mac_wmux_s0_d6;
+      \$811  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = \mac_wmux1_s0$325 ;
+    \$812  = \mac_wmux1_s0$325 ;
     if (stall_adv1) begin
-      \$792  = mac_wmux_s0_d7;
+      \$812  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \mac_wmux1_s0$338 ;
+    \$813  = \mac_wmux1_s0$338 ;
     if (stall_adv1) begin
-      \$793  = mac_wmux_s0_d8;
+      \$813  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \mac_wmux1_s0$351 ;
+    \$814  = \mac_wmux1_s0$351 ;
     if (stall_adv1) begin
-      \$794  = mac_wmux_s0_d9;
+      \$814  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = \mac_wmux1_s0$364 ;
+    \$815  = \mac_wmux1_s0$364 ;
     if (stall_adv1) begin
-      \$795  = mac_wmux_s0_d10;
+      \$815  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = \mac_wmux1_s0$377 ;
+    \$816  = \mac_wmux1_s0$377 ;
     if (stall_adv1) begin
-      \$796  = mac_wmux_s0_d11;
+      \$816  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \mac_wmux1_s0$390 ;
+    \$817  = \mac_wmux1_s0$390 ;
     if (stall_adv1) begin
-      \$797  = mac_wmux_s0_d12;
+      \$817  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \mac_wmux1_s0$403 ;
+    \$818  = \mac_wmux1_s0$403 ;
     if (stall_adv1) begin
-      \$798  = mac_wmux_s0_d13;
+      \$818  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \mac_wmux1_s0$416 ;
+    \$819  = \mac_wmux1_s0$416 ;
     if (stall_adv1) begin
-      \$799  = mac_wmux_s0_d14;
+      \$819  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \mac_wmux1_s0$429 ;
+    \$820  = \mac_wmux1_s0$429 ;
     if (stall_adv1) begin
-      \$800  = \mac_wmux0_s0$233 ;
+      \$820  = \mac_wmux0_s0$233 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \mac_wmux1_s0$254 ;
+    \$821  = \mac_wmux1_s0$254 ;
     if (stall_adv1) begin
-      \$801  = mac_wmux_s0_w0_0;
+      \$821  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \mac_wmux1_s0$257 ;
+    \$822  = \mac_wmux1_s0$257 ;
     if (stall_adv1) begin
-      \$802  = mac_wmux_s0_w1_0;
+      \$822  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \mac_wmux1_s0$260 ;
+    \$823  = \mac_wmux1_s0$260 ;
     if (stall_adv1) begin
-      \$803  = mac_wmux_s0_w2_0;
+      \$823  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = \mac_wmux1_s0$263 ;
+    \$824  = \mac_wmux1_s0$263 ;
     if (stall_adv1) begin
-      \$804  = mac_wmux_s0_w3_0;
+      \$824  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \mac_wmux1_s0$273 ;
+    \$825  = \mac_wmux1_s0$273 ;
     if (stall_adv1) begin
-      \$805  = mac_wmux_s0_w0_1;
+      \$825  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \mac_wmux1_s0$276 ;
+    \$826  = \mac_wmux1_s0$276 ;
     if (stall_adv1) begin
-      \$806  = mac_wmux_s0_w1_1;
+      \$826  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \mac_wmux1_s0$279 ;
+    \$827  = \mac_wmux1_s0$279 ;
     if (stall_adv1) begin
-      \$807  = mac_wmux_s0_w2_1;
+      \$827  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \mac_wmux1_s0$282 ;
+    \$828  = \mac_wmux1_s0$282 ;
     if (stall_adv1) begin
-      \$808  = mac_wmux_s0_w3_1;
+      \$828  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \mac_wmux1_s0$255 ;
+    \$829  = \mac_wmux1_s0$255 ;
     if (stall_adv1) begin
-      \$809  = mac_wmux_s0_w0_2;
+      \$829  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \mac_wmux1_s0$258 ;
+    \$830  = \mac_wmux1_s0$258 ;
     if (stall_adv1) begin
-      \$810  = mac_wmux_s0_w1_2;
+      \$830  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \mac_wmux1_s0$261 ;
+    \$831  = \mac_wmux1_s0$261 ;
     if (stall_adv1) begin
-      \$811  = mac_wmux_s0_w2_2;
+      \$831  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \mac_wmux1_s0$264 ;
+    \$832  = \mac_wmux1_s0$264 ;
     if (stall_adv1) begin
-      \$812  = mac_wmux_s0_w3_2;
+      \$832  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \mac_wmux1_s0$274 ;
+    \$833  = \mac_wmux1_s0$274 ;
     if (stall_adv1) begin
-      \$813  = mac_wmux_s0_w0_3;
+      \$833  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \mac_wmux1_s0$277 ;
+    \$834  = \mac_wmux1_s0$277 ;
     if (stall_adv1) begin
-      \$814  = mac_wmux_s0_w1_3;
+      \$834  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \mac_wmux1_s0$280 ;
+    \$835  = \mac_wmux1_s0$280 ;
     if (stall_adv1) begin
-      \$815  = mac_wmux_s0_w2_3;
+      \$835  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \mac_wmux1_s0$283 ;
+    \$836  = \mac_wmux1_s0$283 ;
     if (stall_adv1) begin
-      \$816  = mac_wmux_s0_w3_3;
+      \$836  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \mac_wmux1_s0$290 ;
+    \$837  = \mac_wmux1_s0$290 ;
     if (stall_adv1) begin
-      \$817  = mac_wmux_s0_w0_4;
+      \$837  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \mac_wmux1_s0$292 ;
+    \$838  = \mac_wmux1_s0$292 ;
     if (stall_adv1) begin
-      \$818  = mac_wmux_s0_w1_4;
+      \$838  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \mac_wmux1_s0$294 ;
+    \$839  = \mac_wmux1_s0$294 ;
     if (stall_adv1) begin
-      \$819  = mac_wmux_s0_w2_4;
+      \$839  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \mac_wmux1_s0$296 ;
+    \$840  = \mac_wmux1_s0$296 ;
     if (stall_adv1) begin
-      \$820  = mac_wmux_s0_w3_4;
+      \$840  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \mac_wmux1_s0$303 ;
+    \$841  = \mac_wmux1_s0$303 ;
     if (stall_adv1) begin
-      \$821  = mac_wmux_s0_w0_5;
+      \$841  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \mac_wmux1_s0$305 ;
+    \$842  = \mac_wmux1_s0$305 ;
     if (stall_adv1) begin
-      \$822  = mac_wmux_s0_w1_5;
+      \$842  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \mac_wmux1_s0$307 ;
+    \$843  = \mac_wmux1_s0$307 ;
     if (stall_adv1) begin
-      \$823  = mac_wmux_s0_w2_5;
+      \$843  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \mac_wmux1_s0$309 ;
+    \$844  = \mac_wmux1_s0$309 ;
     if (stall_adv1) begin
-      \$824  = mac_wmux_s0_w3_5;
+      \$844  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \mac_wmux1_s0$316 ;
+    \$845  = \mac_wmux1_s0$316 ;
     if (stall_adv1) begin
-      \$825  = mac_wmux_s0_w0_6;
+      \$845  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \mac_wmux1_s0$318 ;
+    \$846  = \mac_wmux1_s0$318 ;
     if (stall_adv1) begin
-      \$826  = mac_wmux_s0_w1_6;
+      \$846  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \mac_wmux1_s0$320 ;
+    \$847  = \mac_wmux1_s0$320 ;
     if (stall_adv1) begin
-      \$827  = mac_wmux_s0_w2_6;
+      \$847  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \mac_wmux1_s0$322 ;
+    \$848  = \mac_wmux1_s0$322 ;
     if (stall_adv1) begin
-      \$828  = mac_wmux_s0_w3_6;
+      \$848  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \mac_wmux1_s0$329 ;
+    \$849  = \mac_wmux1_s0$329 ;
     if (stall_adv1) begin
-      \$829  = mac_wmux_s0_w0_7;
+      \$849  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \mac_wmux1_s0$331 ;
+    \$850  = \mac_wmux1_s0$331 ;
     if (stall_adv1) begin
-      \$830  = mac_wmux_s0_w1_7;
+      \$850  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \mac_wmux1_s0$333 ;
+    \$851  = \mac_wmux1_s0$333 ;
     if (stall_adv1) begin
-      \$831  = mac_wmux_s0_w2_7;
+      \$851  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \mac_wmux1_s0$335 ;
+    \$852  = \mac_wmux1_s0$335 ;
     if (stall_adv1) begin
-      \$832  = mac_wmux_s0_w3_7;
+      \$852  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \mac_wmux1_s0$342 ;
+    \$853  = \mac_wmux1_s0$342 ;
     if (stall_adv1) begin
-      \$833  = mac_wmux_s0_w0_8;
+      \$853  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \mac_wmux1_s0$344 ;
+    \$854  = \mac_wmux1_s0$344 ;
     if (stall_adv1) begin
-      \$834  = mac_wmux_s0_w1_8;
+      \$854  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \mac_wmux1_s0$346 ;
+    \$855  = \mac_wmux1_s0$346 ;
     if (stall_adv1) begin
-      \$835  = mac_wmux_s0_w2_8;
+      \$855  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \mac_wmux1_s0$348 ;
+    \$856  = \mac_wmux1_s0$348 ;
     if (stall_adv1) begin
-      \$836  = mac_wmux_s0_w3_8;
+      \$856  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \mac_wmux1_s0$355 ;
+    \$857  = \mac_wmux1_s0$355 ;
     if (stall_adv1) begin
-      \$837  = mac_wmux_s0_w0_9;
+      \$857  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \mac_wmux1_s0$357 ;
+    \$858  = \mac_wmux1_s0$357 ;
     if (stall_adv1) begin
-      \$838  = mac_wmux_s0_w1_9;
+      \$858  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \mac_wmux1_s0$359 ;
+    \$859  = \mac_wmux1_s0$359 ;
     if (stall_adv1) begin
-      \$839  = mac_wmux_s0_w2_9;
+      \$859  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \mac_wmux1_s0$361 ;
+    \$860  = \mac_wmux1_s0$361 ;
     if (stall_adv1) begin
-      \$840  = mac_wmux_s0_w3_9;
+      \$860  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \mac_wmux1_s0$368 ;
+    \$861  = \mac_wmux1_s0$368 ;
     if (stall_adv1) begin
-      \$841  = mac_wmux_s0_w0_10;
+      \$861  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \mac_wmux1_s0$370 ;
+    \$862  = \mac_wmux1_s0$370 ;
     if (stall_adv1) begin
-      \$842  = mac_wmux_s0_w1_10;
+      \$862  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \mac_wmux1_s0$372 ;
+    \$863  = \mac_wmux1_s0$372 ;
     if (stall_adv1) begin
-      \$843  = mac_wmux_s0_w2_10;
+      \$863  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \mac_wmux1_s0$374 ;
+    \$864  = \mac_wmux1_s0$374 ;
     if (stall_adv1) begin
-      \$844  = mac_wmux_s0_w3_10;
+      \$864  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \mac_wmux1_s0$381 ;
+    \$865  = \mac_wmux1_s0$381 ;
     if (stall_adv1) begin
-      \$845  = mac_wmux_s0_w0_11;
+      \$865  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \mac_wmux1_s0$383 ;
+    \$866  = \mac_wmux1_s0$383 ;
     if (stall_adv1) begin
-      \$846  = mac_wmux_s0_w1_11;
+      \$866  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \mac_wmux1_s0$385 ;
+    \$867  = \mac_wmux1_s0$385 ;
     if (stall_adv1) begin
-      \$847  = mac_wmux_s0_w2_11;
+      \$867  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \mac_wmux1_s0$387 ;
+    \$868  = \mac_wmux1_s0$387 ;
     if (stall_adv1) begin
-      \$848  = mac_wmux_s0_w3_11;
+      \$868  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \mac_wmux1_s0$394 ;
+    \$869  = \mac_wmux1_s0$394 ;
     if (stall_adv1) begin
-      \$849  = mac_wmux_s0_w0_12;
+      \$869  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \mac_wmux1_s0$396 ;
+    \$870  = \mac_wmux1_s0$396 ;
     if (stall_adv1) begin
-      \$850  = mac_wmux_s0_w1_12;
+      \$870  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \mac_wmux1_s0$398 ;
+    \$871  = \mac_wmux1_s0$398 ;
     if (stall_adv1) begin
-      \$851  = mac_wmux_s0_w2_12;
+      \$871  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \mac_wmux1_s0$400 ;
+    \$872  = \mac_wmux1_s0$400 ;
     if (stall_adv1) begin
-      \$852  = mac_wmux_s0_w3_12;
+      \$872  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \mac_wmux1_s0$407 ;
+    \$873  = \mac_wmux1_s0$407 ;
     if (stall_adv1) begin
-      \$853  = mac_wmux_s0_w0_13;
+      \$873  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = \mac_wmux1_s0$409 ;
+    \$874  = \mac_wmux1_s0$409 ;
     if (stall_adv1) begin
-      \$854  = mac_wmux_s0_w1_13;
+      \$874  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \mac_wmux1_s0$411 ;
+    \$875  = \mac_wmux1_s0$411 ;
     if (stall_adv1) begin
-      \$855  = mac_wmux_s0_w2_13;
+      \$875  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \mac_wmux1_s0$413 ;
+    \$876  = \mac_wmux1_s0$413 ;
     if (stall_adv1) begin
-      \$856  = mac_wmux_s0_w3_13;
+      \$876  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = \mac_wmux1_s0$420 ;
+    \$877  = \mac_wmux1_s0$420 ;
     if (stall_adv1) begin
-      \$857  = mac_wmux_s0_w0_14;
+      \$877  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = \mac_wmux1_s0$422 ;
+    \$878  = \mac_wmux1_s0$422 ;
     if (stall_adv1) begin
-      \$858  = mac_wmux_s0_w1_14;
+      \$878  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = \mac_wmux1_s0$424 ;
+    \$879  = \mac_wmux1_s0$424 ;
     if (stall_adv1) begin
-      \$859  = mac_wmux_s0_w2_14;
+      \$879  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = \mac_wmux1_s0$426 ;
+    \$880  = \mac_wmux1_s0$426 ;
     if (stall_adv1) begin
-      \$860  = mac_wmux_s0_w3_14;
+      \$880  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = \mac_wmux1_s0$433 ;
+    \$881  = \mac_wmux1_s0$433 ;
     if (stall_adv1) begin
-      \$861  = \mac_wmux0_s0$237 ;
+      \$881  = \mac_wmux0_s0$237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = \mac_wmux1_s0$435 ;
+    \$882  = \mac_wmux1_s0$435 ;
     if (stall_adv1) begin
-      \$862  = \mac_wmux0_s0$239 ;
+      \$882  = \mac_wmux0_s0$239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = \mac_wmux1_s0$437 ;
+    \$883  = \mac_wmux1_s0$437 ;
     if (stall_adv1) begin
-      \$863  = \mac_wmux0_s0$241 ;
+      \$883  = \mac_wmux0_s0$241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \mac_wmux1_s0$439 ;
+    \$884  = \mac_wmux1_s0$439 ;
     if (stall_adv1) begin
-      \$864  = \mac_wmux0_s0$243 ;
+      \$884  = \mac_wmux0_s0$243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \mac_wmux1_s0$907 ;
+    \$885  = \mac_wmux1_s0$915 ;
     if (stall_adv1) begin
-      \$865  = \mac_wmux0_s0$897 ;
+      \$885  = \mac_wmux0_s0$905 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = \mac_wmux1_s0$908 ;
+    \$886  = \mac_wmux1_s0$916 ;
     if (stall_adv1) begin
-      \$866  = \mac_wmux0_s0$898 ;
+      \$886  = \mac_wmux0_s0$906 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \mac_wmux1_s0$909 ;
+    \$887  = \mac_wmux1_s0$917 ;
     if (stall_adv1) begin
-      \$867  = \mac_wmux0_s0$899 ;
+      \$887  = \mac_wmux0_s0$907 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = \mac_wmux1_s0$910 ;
+    \$888  = \mac_wmux1_s0$918 ;
     if (stall_adv1) begin
-      \$868  = \mac_wmux0_s0$900 ;
+      \$888  = \mac_wmux0_s0$908 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = \mac_wmux1_s0$911 ;
+    \$889  = \mac_wmux1_s0$919 ;
     if (stall_adv1) begin
-      \$869  = \mac_wmux0_s0$901 ;
+      \$889  = \mac_wmux0_s0$909 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = \mac_wmux1_s0$912 ;
+    \$890  = \mac_wmux1_s0$920 ;
     if (stall_adv1) begin
-      \$870  = \mac_wmux0_s0$902 ;
+      \$890  = \mac_wmux0_s0$910 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \mac_wmux1_s0$913 ;
+    \$891  = \mac_wmux1_s0$921 ;
     if (stall_adv1) begin
-      \$871  = \mac_wmux0_s0$903 ;
+      \$891  = \mac_wmux0_s0$911 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = \mac_wmux1_s0$914 ;
+    \$892  = \mac_wmux1_s0$922 ;
     if (stall_adv1) begin
-      \$872  = \mac_wmux0_s0$904 ;
+      \$892  = \mac_wmux0_s0$912 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = \mac_wmux1_s0$915 ;
+    \$893  = \mac_wmux1_s0$923 ;
     if (stall_adv1) begin
-      \$873  = \mac_wmux0_s0$905 ;
+      \$893  = \mac_wmux0_s0$913 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = mac_wmux1_valid_s0;
+    \$894  = mac_wmux1_valid_s0;
     if (stall_adv1) begin
-      \$874  = mac_wmux0_valid_s0;
+      \$894  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$874  = 1'h0;
+      \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = \mac_wmux2_s0$446 ;
+    \$895  = \mac_wmux2_s0$446 ;
     if (stall_adv2) begin
-      \$875  = mac_wmux_s1_v0;
+      \$895  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \mac_wmux2_s0$465 ;
+    \$896  = \mac_wmux2_s0$465 ;
     if (stall_adv2) begin
-      \$876  = mac_wmux_s1_v1;
+      \$896  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \mac_wmux2_s0$484 ;
+    \$897  = \mac_wmux2_s0$484 ;
     if (stall_adv2) begin
-      \$877  = mac_wmux_s1_v2;
+      \$897  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \mac_wmux2_s0$503 ;
+    \$898  = \mac_wmux2_s0$503 ;
     if (stall_adv2) begin
-      \$878  = mac_wmux_s1_v3;
+      \$898  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = mac_wmux2_s0;
+    \$899  = mac_wmux2_s0;
     if (stall_adv2) begin
-      \$879  = mac_wmux_s1_v4;
+      \$899  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \mac_wmux2_s0$462 ;
+    \$900  = \mac_wmux2_s0$462 ;
     if (stall_adv2) begin
-      \$880  = mac_wmux_s1_v5;
+      \$900  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = \mac_wmux2_s0$481 ;
+    \$901  = \mac_wmux2_s0$481 ;
     if (stall_adv2) begin
-      \$881  = mac_wmux_s1_v6;
+      \$901  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \mac_wmux2_s0$500 ;
+    \$902  = \mac_wmux2_s0$500 ;
     if (stall_adv2) begin
-      \$882  = mac_wmux_s1_v7;
+      \$902  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = \mac_wmux2_s0$519 ;
+    \$903  = \mac_wmux2_s0$519 ;
     if (stall_adv2) begin
-      \$883  = mac_wmux_s1_v8;
+      \$903  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = \mac_wmux2_s0$532 ;
+    \$904  = \mac_wmux2_s0$532 ;
     if (stall_adv2) begin
-      \$884  = mac_wmux_s1_v9;
+      \$904  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = \mac_wmux2_s0$545 ;
+    \$905  = \mac_wmux2_s0$545 ;
     if (stall_adv2) begin
-      \$885  = mac_wmux_s1_v10;
+      \$905  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = \mac_wmux2_s0$558 ;
+    \$906  = \mac_wmux2_s0$558 ;
     if (stall_adv2) begin
-      \$886  = mac_wmux_s1_v11;
+      \$906  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \mac_wmux2_s0$571 ;
+    \$907  = \mac_wmux2_s0$571 ;
     if (stall_adv2) begin
-      \$887  = mac_wmux_s1_v12;
+      \$907  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \mac_wmux2_s0$584 ;
+    \$908  = \mac_wmux2_s0$584 ;
     if (stall_adv2) begin
-      \$888  = mac_wmux_s1_v13;
+      \$908  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = \mac_wmux2_s0$597 ;
+    \$909  = \mac_wmux2_s0$597 ;
     if (stall_adv2) begin
-      \$889  = \$633 ;
+      \$909  = \$637 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \mac_wmux2_s0$610 ;
+    \$910  = \mac_wmux2_s0$610 ;
     if (stall_adv2) begin
-      \$890  = \$635 ;
+      \$910  = \$639 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \mac_wmux2_s0$447 ;
+    \$911  = \mac_wmux2_s0$447 ;
     if (stall_adv2) begin
-      \$891  = mac_wmux_s1_d0;
+      \$911  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \mac_wmux2_s0$466 ;
+    \$912  = \mac_wmux2_s0$466 ;
     if (stall_adv2) begin
-      \$892  = mac_wmux_s1_d1;
+      \$912  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \mac_wmux2_s0$485 ;
+    \$913  = \mac_wmux2_s0$485 ;
     if (stall_adv2) begin
-      \$893  = mac_wmux_s1_d2;
+      \$913  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \mac_wmux2_s0$504 ;
+    \$914  = \mac_wmux2_s0$504 ;
     if (stall_adv2) begin
-      \$894  = mac_wmux_s1_d3;
+      \$914  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \mac_wmux2_s0$444 ;
+    \$915  = \mac_wmux2_s0$444 ;
     if (stall_adv2) begin
-      \$895  = mac_wmux_s1_d4;
+      \$915  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \mac_wmux2_s0$463 ;
+    \$916  = \mac_wmux2_s0$463 ;
     if (stall_adv2) begin
-      \$896  = mac_wmux_s1_d5;
+      \$916  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \mac_wmux2_s0$482 ;
+    \$917  = \mac_wmux2_s0$482 ;
     if (stall_adv2) begin
-      \$897  = mac_wmux_s1_d6;
+      \$917  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \mac_wmux2_s0$501 ;
+    \$918  = \mac_wmux2_s0$501 ;
     if (stall_adv2) begin
-      \$898  = mac_wmux_s1_d7;
+      \$918  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \mac_wmux2_s0$520 ;
+    \$919  = \mac_wmux2_s0$520 ;
     if (stall_adv2) begin
-      \$899  = mac_wmux_s1_d8;
+      \$919  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \mac_wmux2_s0$533 ;
+    \$920  = \mac_wmux2_s0$533 ;
     if (stall_adv2) begin
-      \$900  = mac_wmux_s1_d9;
+      \$920  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \mac_wmux2_s0$546 ;
+    \$921  = \mac_wmux2_s0$546 ;
     if (stall_adv2) begin
-      \$901  = mac_wmux_s1_d10;
+      \$921  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \mac_wmux2_s0$559 ;
+    \$922  = \mac_wmux2_s0$559 ;
     if (stall_adv2) begin
-      \$902  = mac_wmux_s1_d11;
+      \$922  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \mac_wmux2_s0$572 ;
+    \$923  = \mac_wmux2_s0$572 ;
     if (stall_adv2) begin
-      \$903  = mac_wmux_s1_d12;
+      \$923  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \mac_wmux2_s0$585 ;
+    \$924  = \mac_wmux2_s0$585 ;
     if (stall_adv2) begin
-      \$904  = mac_wmux_s1_d13;
+      \$924  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \mac_wmux2_s0$598 ;
+    \$925  = \mac_wmux2_s0$598 ;
     if (stall_adv2) begin
-      \$905  = \mac_wmux1_s0$416 ;
+      \$925  = \mac_wmux1_s0$416 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \mac_wmux2_s0$611 ;
+    \$926  = \mac_wmux2_s0$611 ;
     if (stall_adv2) begin
-      \$906  = \mac_wmux1_s0$429 ;
+      \$926  = \mac_wmux1_s0$429 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \mac_wmux2_s0$450 ;
+    \$927  = \mac_wmux2_s0$450 ;
     if (stall_adv2) begin
-      \$907  = mac_wmux_s1_w0_0;
+      \$927  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \mac_wmux2_s0$453 ;
+    \$928  = \mac_wmux2_s0$453 ;
     if (stall_adv2) begin
-      \$908  = mac_wmux_s1_w1_0;
+      \$928  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \mac_wmux2_s0$456 ;
+    \$929  = \mac_wmux2_s0$456 ;
     if (stall_adv2) begin
-      \$909  = mac_wmux_s1_w2_0;
+      \$929  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \mac_wmux2_s0$459 ;
+    \$930  = \mac_wmux2_s0$459 ;
     if (stall_adv2) begin
-      \$910  = mac_wmux_s1_w3_0;
+      \$930  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \mac_wmux2_s0$469 ;
+    \$931  = \mac_wmux2_s0$469 ;
     if (stall_adv2) begin
-      \$911  = mac_wmux_s1_w0_1;
+      \$931  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \mac_wmux2_s0$472 ;
+    \$932  = \mac_wmux2_s0$472 ;
     if (stall_adv2) begin
-      \$912  = mac_wmux_s1_w1_1;
+      \$932  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \mac_wmux2_s0$475 ;
+    \$933  = \mac_wmux2_s0$475 ;
     if (stall_adv2) begin
-      \$913  = mac_wmux_s1_w2_1;
+      \$933  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \mac_wmux2_s0$478 ;
+    \$934  = \mac_wmux2_s0$478 ;
     if (stall_adv2) begin
-      \$914  = mac_wmux_s1_w3_1;
+      \$934  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \mac_wmux2_s0$488 ;
+    \$935  = \mac_wmux2_s0$488 ;
     if (stall_adv2) begin
-      \$915  = mac_wmux_s1_w0_2;
+      \$935  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = \mac_wmux2_s0$491 ;
+    \$936  = \mac_wmux2_s0$491 ;
     if (stall_adv2) begin
-      \$916  = mac_wmux_s1_w1_2;
+      \$936  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \mac_wmux2_s0$494 ;
+    \$937  = \mac_wmux2_s0$494 ;
     if (stall_adv2) begin
-      \$917  = mac_wmux_s1_w2_2;
+      \$937  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \mac_wmux2_s0$497 ;
+    \$938  = \mac_wmux2_s0$497 ;
     if (stall_adv2) begin
-      \$918  = mac_wmux_s1_w3_2;
+      \$938  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \mac_wmux2_s0$507 ;
+    \$939  = \mac_wmux2_s0$507 ;
     if (stall_adv2) begin
-      \$919  = mac_wmux_s1_w0_3;
+      \$939  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \mac_wmux2_s0$510 ;
+    \$940  = \mac_wmux2_s0$510 ;
     if (stall_adv2) begin
-      \$920  = mac_wmux_s1_w1_3;
+      \$940  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \mac_wmux2_s0$513 ;
+    \$941  = \mac_wmux2_s0$513 ;
     if (stall_adv2) begin
-      \$921  = mac_wmux_s1_w2_3;
+      \$941  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \mac_wmux2_s0$516 ;
+    \$942  = \mac_wmux2_s0$516 ;
     if (stall_adv2) begin
-      \$922  = mac_wmux_s1_w3_3;
+      \$942  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \mac_wmux2_s0$451 ;
+    \$943  = \mac_wmux2_s0$451 ;
     if (stall_adv2) begin
-      \$923  = mac_wmux_s1_w0_4;
+      \$943  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \mac_wmux2_s0$454 ;
+    \$944  = \mac_wmux2_s0$454 ;
     if (stall_adv2) begin
-      \$924  = mac_wmux_s1_w1_4;
+      \$944  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \mac_wmux2_s0$457 ;
+    \$945  = \mac_wmux2_s0$457 ;
     if (stall_adv2) begin
-      \$925  = mac_wmux_s1_w2_4;
+      \$945  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \mac_wmux2_s0$460 ;
+    \$946  = \mac_wmux2_s0$460 ;
     if (stall_adv2) begin
-      \$926  = mac_wmux_s1_w3_4;
+      \$946  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \mac_wmux2_s0$470 ;
+    \$947  = \mac_wmux2_s0$470 ;
     if (stall_adv2) begin
-      \$927  = mac_wmux_s1_w0_5;
+      \$947  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \mac_wmux2_s0$473 ;
+    \$948  = \mac_wmux2_s0$473 ;
     if (stall_adv2) begin
-      \$928  = mac_wmux_s1_w1_5;
+      \$948  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \mac_wmux2_s0$476 ;
+    \$949  = \mac_wmux2_s0$476 ;
     if (stall_adv2) begin
-      \$929  = mac_wmux_s1_w2_5;
+      \$949  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \mac_wmux2_s0$479 ;
+    \$950  = \mac_wmux2_s0$479 ;
     if (stall_adv2) begin
-      \$930  = mac_wmux_s1_w3_5;
+      \$950  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \mac_wmux2_s0$489 ;
+    \$951  = \mac_wmux2_s0$489 ;
     if (stall_adv2) begin
-      \$931  = mac_wmux_s1_w0_6;
+      \$951  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \mac_wmux2_s0$492 ;
+    \$952  = \mac_wmux2_s0$492 ;
     if (stall_adv2) begin
-      \$932  = mac_wmux_s1_w1_6;
+      \$952  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \mac_wmux2_s0$495 ;
+    \$953  = \mac_wmux2_s0$495 ;
     if (stall_adv2) begin
-      \$933  = mac_wmux_s1_w2_6;
+      \$953  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \mac_wmux2_s0$498 ;
+    \$954  = \mac_wmux2_s0$498 ;
     if (stall_adv2) begin
-      \$934  = mac_wmux_s1_w3_6;
+      \$954  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \mac_wmux2_s0$508 ;
+    \$955  = \mac_wmux2_s0$508 ;
     if (stall_adv2) begin
-      \$935  = mac_wmux_s1_w0_7;
+      \$955  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \mac_wmux2_s0$511 ;
+    \$956  = \mac_wmux2_s0$511 ;
     if (stall_adv2) begin
-      \$936  = mac_wmux_s1_w1_7;
+      \$956  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \mac_wmux2_s0$514 ;
+    \$957  = \mac_wmux2_s0$514 ;
     if (stall_adv2) begin
-      \$937  = mac_wmux_s1_w2_7;
+      \$957  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \mac_wmux2_s0$517 ;
+    \$958  = \mac_wmux2_s0$517 ;
     if (stall_adv2) begin
-      \$938  = mac_wmux_s1_w3_7;
+      \$958  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \mac_wmux2_s0$524 ;
+    \$959  = \mac_wmux2_s0$524 ;
     if (stall_adv2) begin
-      \$939  = mac_wmux_s1_w0_8;
+      \$959  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \mac_wmux2_s0$526 ;
+    \$960  = \mac_wmux2_s0$526 ;
     if (stall_adv2) begin
-      \$940  = mac_wmux_s1_w1_8;
+      \$960  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \mac_wmux2_s0$528 ;
+    \$961  = \mac_wmux2_s0$528 ;
     if (stall_adv2) begin
-      \$941  = mac_wmux_s1_w2_8;
+      \$961  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \mac_wmux2_s0$530 ;
+    \$962  = \mac_wmux2_s0$530 ;
     if (stall_adv2) begin
-      \$942  = mac_wmux_s1_w3_8;
+      \$962  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \mac_wmux2_s0$537 ;
+    \$963  = \mac_wmux2_s0$537 ;
     if (stall_adv2) begin
-      \$943  = mac_wmux_s1_w0_9;
+      \$963  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \mac_wmux2_s0$539 ;
+    \$964  = \mac_wmux2_s0$539 ;
     if (stall_adv2) begin
-      \$944  = mac_wmux_s1_w1_9;
+      \$964  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \mac_wmux2_s0$541 ;
+    \$965  = \mac_wmux2_s0$541 ;
     if (stall_adv2) begin
-      \$945  = mac_wmux_s1_w2_9;
+      \$965  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \mac_wmux2_s0$543 ;
+    \$966  = \mac_wmux2_s0$543 ;
     if (stall_adv2) begin
-      \$946  = mac_wmux_s1_w3_9;
+      \$966  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \mac_wmux2_s0$550 ;
+    \$967  = \mac_wmux2_s0$550 ;
     if (stall_adv2) begin
-      \$947  = mac_wmux_s1_w0_10;
+      \$967  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \mac_wmux2_s0$552 ;
+    \$968  = \mac_wmux2_s0$552 ;
     if (stall_adv2) begin
-      \$948  = mac_wmux_s1_w1_10;
+      \$968  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \mac_wmux2_s0$554 ;
+    \$969  = \mac_wmux2_s0$554 ;
     if (stall_adv2) begin
-      \$949  = mac_wmux_s1_w2_10;
+      \$969  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \mac_wmux2_s0$556 ;
+    \$970  = \mac_wmux2_s0$556 ;
     if (stall_adv2) begin
-      \$950  = mac_wmux_s1_w3_10;
+      \$970  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \mac_wmux2_s0$563 ;
+    \$971  = \mac_wmux2_s0$563 ;
     if (stall_adv2) begin
-      \$951  = mac_wmux_s1_w0_11;
+      \$971  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \mac_wmux2_s0$565 ;
+    \$972  = \mac_wmux2_s0$565 ;
     if (stall_adv2) begin
-      \$952  = mac_wmux_s1_w1_11;
+      \$972  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \mac_wmux2_s0$567 ;
+    \$973  = \mac_wmux2_s0$567 ;
     if (stall_adv2) begin
-      \$953  = mac_wmux_s1_w2_11;
+      \$973  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \mac_wmux2_s0$569 ;
+    \$974  = \mac_wmux2_s0$569 ;
     if (stall_adv2) begin
-      \$954  = mac_wmux_s1_w3_11;
+      \$974  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \mac_wmux2_s0$576 ;
+    \$975  = \mac_wmux2_s0$576 ;
     if (stall_adv2) begin
-      \$955  = mac_wmux_s1_w0_12;
+      \$975  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \mac_wmux2_s0$578 ;
+    \$976  = \mac_wmux2_s0$578 ;
     if (stall_adv2) begin
-      \$956  = mac_wmux_s1_w1_12;
+      \$976  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \mac_wmux2_s0$580 ;
+    \$977  = \mac_wmux2_s0$580 ;
     if (stall_adv2) begin
-      \$957  = mac_wmux_s1_w2_12;
+      \$977  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \mac_wmux2_s0$582 ;
+    \$978  = \mac_wmux2_s0$582 ;
     if (stall_adv2) begin
-      \$958  = mac_wmux_s1_w3_12;
+      \$978  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \mac_wmux2_s0$589 ;
+    \$979  = \mac_wmux2_s0$589 ;
     if (stall_adv2) begin
-      \$959  = mac_wmux_s1_w0_13;
+      \$979  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \mac_wmux2_s0$591 ;
+    \$980  = \mac_wmux2_s0$591 ;
     if (stall_adv2) begin
-      \$960  = mac_wmux_s1_w1_13;
+      \$980  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \mac_wmux2_s0$593 ;
+    \$981  = \mac_wmux2_s0$593 ;
     if (stall_adv2) begin
-      \$961  = mac_wmux_s1_w2_13;
+      \$981  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \mac_wmux2_s0$595 ;
+    \$982  = \mac_wmux2_s0$595 ;
     if (stall_adv2) begin
-      \$962  = mac_wmux_s1_w3_13;
+      \$982  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \mac_wmux2_s0$602 ;
+    \$983  = \mac_wmux2_s0$602 ;
     if (stall_adv2) begin
-      \$963  = \mac_wmux1_s0$420 ;
+      \$983  = \mac_wmux1_s0$420 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \mac_wmux2_s0$604 ;
+    \$984  = \mac_wmux2_s0$604 ;
     if (stall_adv2) begin
-      \$964  = \mac_wmux1_s0$422 ;
+      \$984  = \mac_wmux1_s0$422 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \mac_wmux2_s0$606 ;
+    \$985  = \mac_wmux2_s0$606 ;
     if (stall_adv2) begin
-      \$965  = \mac_wmux1_s0$424 ;
+      \$985  = \mac_wmux1_s0$424 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \mac_wmux2_s0$608 ;
+    \$986  = \mac_wmux2_s0$608 ;
     if (stall_adv2) begin
-      \$966  = \mac_wmux1_s0$426 ;
+      \$986  = \mac_wmux1_s0$426 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \mac_wmux2_s0$615 ;
+    \$987  = \mac_wmux2_s0$615 ;
     if (stall_adv2) begin
-      \$967  = \mac_wmux1_s0$433 ;
+      \$987  = \mac_wmux1_s0$433 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \mac_wmux2_s0$617 ;
+    \$988  = \mac_wmux2_s0$617 ;
     if (stall_adv2) begin
-      \$968  = \mac_wmux1_s0$435 ;
+      \$988  = \mac_wmux1_s0$435 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \mac_wmux2_s0$619 ;
+    \$989  = \mac_wmux2_s0$619 ;
     if (stall_adv2) begin
-      \$969  = \mac_wmux1_s0$437 ;
+      \$989  = \mac_wmux1_s0$437 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \mac_wmux2_s0$621 ;
+    \$990  = \mac_wmux2_s0$621 ;
     if (stall_adv2) begin
-      \$970  = \mac_wmux1_s0$439 ;
+      \$990  = \mac_wmux1_s0$439 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \mac_wmux2_s0$917 ;
+    \$991  = \mac_wmux2_s0$925 ;
     if (stall_adv2) begin
-      \$971  = \mac_wmux1_s0$907 ;
+      \$991  = \mac_wmux1_s0$915 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \mac_wmux2_s0$918 ;
+    \$992  = \mac_wmux2_s0$926 ;
     if (stall_adv2) begin
-      \$972  = \mac_wmux1_s0$908 ;
+      \$992  = \mac_wmux1_s0$916 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \mac_wmux2_s0$919 ;
+    \$993  = \mac_wmux2_s0$927 ;
     if (stall_adv2) begin
-      \$973  = \mac_wmux1_s0$909 ;
+      \$993  = \mac_wmux1_s0$917 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \mac_wmux2_s0$920 ;
+    \$994  = \mac_wmux2_s0$928 ;
     if (stall_adv2) begin
-      \$974  = \mac_wmux1_s0$910 ;
+      \$994  = \mac_wmux1_s0$918 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \mac_wmux2_s0$921 ;
+    \$995  = \mac_wmux2_s0$929 ;
     if (stall_adv2) begin
-      \$975  = \mac_wmux1_s0$911 ;
+      \$995  = \mac_wmux1_s0$919 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \mac_wmux2_s0$922 ;
+    \$996  = \mac_wmux2_s0$930 ;
     if (stall_adv2) begin
-      \$976  = \mac_wmux1_s0$912 ;
+      \$996  = \mac_wmux1_s0$920 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \mac_wmux2_s0$923 ;
+    \$997  = \mac_wmux2_s0$931 ;
     if (stall_adv2) begin
-      \$977  = \mac_wmux1_s0$913 ;
+      \$997  = \mac_wmux1_s0$921 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \mac_wmux2_s0$924 ;
+    \$998  = \mac_wmux2_s0$932 ;
     if (stall_adv2) begin
-      \$978  = \mac_wmux1_s0$914 ;
+      \$998  = \mac_wmux1_s0$922 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \mac_wmux2_s0$925 ;
+    \$999  = \mac_wmux2_s0$933 ;
     if (stall_adv2) begin
-      \$979  = \mac_wmux1_s0$915 ;
+      \$999  = \mac_wmux1_s0$923 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = mac_wmux2_valid_s0;
+    \$1000  = mac_wmux2_valid_s0;
     if (stall_adv2) begin
-      \$980  = mac_wmux1_valid_s0;
+      \$1000  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$980  = 1'h0;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \mac_wmux3_s0$628 ;
+    \$1001  = \mac_wmux3_s0$628 ;
     if (stall_adv3) begin
-      \$981  = mac_wmux_s2_v0;
+      \$1001  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \mac_wmux3_s0$647 ;
+    \$1002  = \mac_wmux3_s0$647 ;
     if (stall_adv3) begin
-      \$982  = mac_wmux_s2_v1;
+      \$1002  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \mac_wmux3_s0$666 ;
+    \$1003  = \mac_wmux3_s0$666 ;
     if (stall_adv3) begin
-      \$983  = mac_wmux_s2_v2;
+      \$1003  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \mac_wmux3_s0$685 ;
+    \$1004  = \mac_wmux3_s0$685 ;
     if (stall_adv3) begin
-      \$984  = mac_wmux_s2_v3;
+      \$1004  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \mac_wmux3_s0$704 ;
+    \$1005  = \mac_wmux3_s0$704 ;
     if (stall_adv3) begin
-      \$985  = mac_wmux_s2_v4;
+      \$1005  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \mac_wmux3_s0$723 ;
+    \$1006  = \mac_wmux3_s0$723 ;
     if (stall_adv3) begin
-      \$986  = mac_wmux_s2_v5;
+      \$1006  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \mac_wmux3_s0$742 ;
+    \$1007  = \mac_wmux3_s0$742 ;
     if (stall_adv3) begin
-      \$987  = mac_wmux_s2_v6;
+      \$1007  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \mac_wmux3_s0$761 ;
+    \$1008  = \mac_wmux3_s0$761 ;
     if (stall_adv3) begin
-      \$988  = mac_wmux_s2_v7;
+      \$1008  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = mac_wmux3_s0;
+    \$1009  = mac_wmux3_s0;
     if (stall_adv3) begin
-      \$989  = mac_wmux_s2_v8;
+      \$1009  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \mac_wmux3_s0$644 ;
+    \$1010  = \mac_wmux3_s0$644 ;
     if (stall_adv3) begin
-      \$990  = mac_wmux_s2_v9;
+      \$1010  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \mac_wmux3_s0$663 ;
+    \$1011  = \mac_wmux3_s0$663 ;
     if (stall_adv3) begin
-      \$991  = mac_wmux_s2_v10;
+      \$1011  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \mac_wmux3_s0$682 ;
+    \$1012  = \mac_wmux3_s0$682 ;
     if (stall_adv3) begin
-      \$992  = mac_wmux_s2_v11;
+      \$1012  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \mac_wmux3_s0$701 ;
+    \$1013  = \mac_wmux3_s0$701 ;
     if (stall_adv3) begin
-      \$993  = \$637 ;
+      \$1013  = \$641 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \mac_wmux3_s0$720 ;
+    \$1014  = \mac_wmux3_s0$720 ;
     if (stall_adv3) begin
-      \$994  = \$639 ;
+      \$1014  = \$643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \mac_wmux3_s0$739 ;
+    \$1015  = \mac_wmux3_s0$739 ;
     if (stall_adv3) begin
-      \$995  = \$641 ;
+      \$1015  = \$645 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \mac_wmux3_s0$758 ;
+    \$1016  = \mac_wmux3_s0$758 ;
     if (stall_adv3) begin
-      \$996  = \$643 ;
+      \$1016  = \$647 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = \mac_wmux3_s0$629 ;
+    \$1017  = \mac_wmux3_s0$629 ;
     if (stall_adv3) begin
-      \$997  = mac_wmux_s2_d0;
+      \$1017  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \mac_wmux3_s0$648 ;
+    \$1018  = \mac_wmux3_s0$648 ;
     if (stall_adv3) begin
-      \$998  = mac_wmux_s2_d1;
+      \$1018  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \mac_wmux3_s0$667 ;
+    \$1019  = \mac_wmux3_s0$667 ;
     if (stall_adv3) begin
-      \$999  = mac_wmux_s2_d2;
+      \$1019  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = \mac_wmux3_s0$686 ;
+    \$1020  = \mac_wmux3_s0$686 ;
     if (stall_adv3) begin
-      \$1000  = mac_wmux_s2_d3;
+      \$1020  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = \mac_wmux3_s0$705 ;
+    \$1021  = \mac_wmux3_s0$705 ;
     if (stall_adv3) begin
-      \$1001  = mac_wmux_s2_d4;
+      \$1021  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \mac_wmux3_s0$724 ;
+    \$1022  = \mac_wmux3_s0$724 ;
     if (stall_adv3) begin
-      \$1002  = mac_wmux_s2_d5;
+      \$1022  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \mac_wmux3_s0$743 ;
+    \$1023  = \mac_wmux3_s0$743 ;
     if (stall_adv3) begin
-      \$1003  = mac_wmux_s2_d6;
+      \$1023  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \mac_wmux3_s0$762 ;
+    \$1024  = \mac_wmux3_s0$762 ;
     if (stall_adv3) begin
-      \$1004  = mac_wmux_s2_d7;
+      \$1024  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = \mac_wmux3_s0$626 ;
+    \$1025  = \mac_wmux3_s0$626 ;
     if (stall_adv3) begin
-      \$1005  = mac_wmux_s2_d8;
+      \$1025  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = \mac_wmux3_s0$645 ;
+    \$1026  = \mac_wmux3_s0$645 ;
     if (stall_adv3) begin
-      \$1006  = mac_wmux_s2_d9;
+      \$1026  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \mac_wmux3_s0$664 ;
+    \$1027  = \mac_wmux3_s0$664 ;
     if (stall_adv3) begin
-      \$1007  = mac_wmux_s2_d10;
+      \$1027  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \mac_wmux3_s0$683 ;
+    \$1028  = \mac_wmux3_s0$683 ;
     if (stall_adv3) begin
-      \$1008  = mac_wmux_s2_d11;
+      \$1028  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \mac_wmux3_s0$702 ;
+    \$1029  = \mac_wmux3_s0$702 ;
     if (stall_adv3) begin
-      \$1009  = \mac_wmux2_s0$572 ;
+      \$1029  = \mac_wmux2_s0$572 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \mac_wmux3_s0$721 ;
+    \$1030  = \mac_wmux3_s0$721 ;
     if (stall_adv3) begin
-      \$1010  = \mac_wmux2_s0$585 ;
+      \$1030  = \mac_wmux2_s0$585 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \mac_wmux3_s0$740 ;
+    \$1031  = \mac_wmux3_s0$740 ;
     if (stall_adv3) begin
-      \$1011  = \mac_wmux2_s0$598 ;
+      \$1031  = \mac_wmux2_s0$598 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \mac_wmux3_s0$759 ;
+    \$1032  = \mac_wmux3_s0$759 ;
     if (stall_adv3) begin
-      \$1012  = \mac_wmux2_s0$611 ;
+      \$1032  = \mac_wmux2_s0$611 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \mac_wmux3_s0$632 ;
+    \$1033  = \mac_wmux3_s0$632 ;
     if (stall_adv3) begin
-      \$1013  = mac_wmux_s2_w0_0;
+      \$1033  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \mac_wmux3_s0$635 ;
+    \$1034  = \mac_wmux3_s0$635 ;
     if (stall_adv3) begin
-      \$1014  = mac_wmux_s2_w1_0;
+      \$1034  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \mac_wmux3_s0$638 ;
+    \$1035  = \mac_wmux3_s0$638 ;
     if (stall_adv3) begin
-      \$1015  = mac_wmux_s2_w2_0;
+      \$1035  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \mac_wmux3_s0$641 ;
+    \$1036  = \mac_wmux3_s0$641 ;
     if (stall_adv3) begin
-      \$1016  = mac_wmux_s2_w3_0;
+      \$1036  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \mac_wmux3_s0$651 ;
+    \$1037  = \mac_wmux3_s0$651 ;
     if (stall_adv3) begin
-      \$1017  = mac_wmux_s2_w0_1;
+      \$1037  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \mac_wmux3_s0$654 ;
+    \$1038  = \mac_wmux3_s0$654 ;
     if (stall_adv3) begin
-      \$1018  = mac_wmux_s2_w1_1;
+      \$1038  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \mac_wmux3_s0$657 ;
+    \$1039  = \mac_wmux3_s0$657 ;
     if (stall_adv3) begin
-      \$1019  = mac_wmux_s2_w2_1;
+      \$1039  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \mac_wmux3_s0$660 ;
+    \$1040  = \mac_wmux3_s0$660 ;
     if (stall_adv3) begin
-      \$1020  = mac_wmux_s2_w3_1;
+      \$1040  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \mac_wmux3_s0$670 ;
+    \$1041  = \mac_wmux3_s0$670 ;
     if (stall_adv3) begin
-      \$1021  = mac_wmux_s2_w0_2;
+      \$1041  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \mac_wmux3_s0$673 ;
+    \$1042  = \mac_wmux3_s0$673 ;
     if (stall_adv3) begin
-      \$1022  = mac_wmux_s2_w1_2;
+      \$1042  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \mac_wmux3_s0$676 ;
+    \$1043  = \mac_wmux3_s0$676 ;
     if (stall_adv3) begin
-      \$1023  = mac_wmux_s2_w2_2;
+      \$1043  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \mac_wmux3_s0$679 ;
+    \$1044  = \mac_wmux3_s0$679 ;
     if (stall_adv3) begin
-      \$1024  = mac_wmux_s2_w3_2;
+      \$1044  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \mac_wmux3_s0$689 ;
+    \$1045  = \mac_wmux3_s0$689 ;
     if (stall_adv3) begin
-      \$1025  = mac_wmux_s2_w0_3;
+      \$1045  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \mac_wmux3_s0$692 ;
+    \$1046  = \mac_wmux3_s0$692 ;
     if (stall_adv3) begin
-      \$1026  = mac_wmux_s2_w1_3;
+      \$1046  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \mac_wmux3_s0$695 ;
+    \$1047  = \mac_wmux3_s0$695 ;
     if (stall_adv3) begin
-      \$1027  = mac_wmux_s2_w2_3;
+      \$1047  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \mac_wmux3_s0$698 ;
+    \$1048  = \mac_wmux3_s0$698 ;
     if (stall_adv3) begin
-      \$1028  = mac_wmux_s2_w3_3;
+      \$1048  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \mac_wmux3_s0$708 ;
+    \$1049  = \mac_wmux3_s0$708 ;
     if (stall_adv3) begin
-      \$1029  = mac_wmux_s2_w0_4;
+      \$1049  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \mac_wmux3_s0$711 ;
+    \$1050  = \mac_wmux3_s0$711 ;
     if (stall_adv3) begin
-      \$1030  = mac_wmux_s2_w1_4;
+      \$1050  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \mac_wmux3_s0$714 ;
+    \$1051  = \mac_wmux3_s0$714 ;
     if (stall_adv3) begin
-      \$1031  = mac_wmux_s2_w2_4;
+      \$1051  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \mac_wmux3_s0$717 ;
+    \$1052  = \mac_wmux3_s0$717 ;
     if (stall_adv3) begin
-      \$1032  = mac_wmux_s2_w3_4;
+      \$1052  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \mac_wmux3_s0$727 ;
+    \$1053  = \mac_wmux3_s0$727 ;
     if (stall_adv3) begin
-      \$1033  = mac_wmux_s2_w0_5;
+      \$1053  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \mac_wmux3_s0$730 ;
+    \$1054  = \mac_wmux3_s0$730 ;
     if (stall_adv3) begin
-      \$1034  = mac_wmux_s2_w1_5;
+      \$1054  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \mac_wmux3_s0$733 ;
+    \$1055  = \mac_wmux3_s0$733 ;
     if (stall_adv3) begin
-      \$1035  = mac_wmux_s2_w2_5;
+      \$1055  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \mac_wmux3_s0$736 ;
+    \$1056  = \mac_wmux3_s0$736 ;
     if (stall_adv3) begin
-      \$1036  = mac_wmux_s2_w3_5;
+      \$1056  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \mac_wmux3_s0$746 ;
+    \$1057  = \mac_wmux3_s0$746 ;
     if (stall_adv3) begin
-      \$1037  = mac_wmux_s2_w0_6;
+      \$1057  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \mac_wmux3_s0$749 ;
+    \$1058  = \mac_wmux3_s0$749 ;
     if (stall_adv3) begin
-      \$1038  = mac_wmux_s2_w1_6;
+      \$1058  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \mac_wmux3_s0$752 ;
+    \$1059  = \mac_wmux3_s0$752 ;
     if (stall_adv3) begin
-      \$1039  = mac_wmux_s2_w2_6;
+      \$1059  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \mac_wmux3_s0$755 ;
+    \$1060  = \mac_wmux3_s0$755 ;
     if (stall_adv3) begin
-      \$1040  = mac_wmux_s2_w3_6;
+      \$1060  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \mac_wmux3_s0$765 ;
+    \$1061  = \mac_wmux3_s0$765 ;
     if (stall_adv3) begin
-      \$1041  = mac_wmux_s2_w0_7;
+      \$1061  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \mac_wmux3_s0$768 ;
+    \$1062  = \mac_wmux3_s0$768 ;
     if (stall_adv3) begin
-      \$1042  = mac_wmux_s2_w1_7;
+      \$1062  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \mac_wmux3_s0$771 ;
+    \$1063  = \mac_wmux3_s0$771 ;
     if (stall_adv3) begin
-      \$1043  = mac_wmux_s2_w2_7;
+      \$1063  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \mac_wmux3_s0$774 ;
+    \$1064  = \mac_wmux3_s0$774 ;
     if (stall_adv3) begin
-      \$1044  = mac_wmux_s2_w3_7;
+      \$1064  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \mac_wmux3_s0$633 ;
+    \$1065  = \mac_wmux3_s0$633 ;
     if (stall_adv3) begin
-      \$1045  = mac_wmux_s2_w0_8;
+      \$1065  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \mac_wmux3_s0$636 ;
+    \$1066  = \mac_wmux3_s0$636 ;
     if (stall_adv3) begin
-      \$1046  = mac_wmux_s2_w1_8;
+      \$1066  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \mac_wmux3_s0$639 ;
+    \$1067  = \mac_wmux3_s0$639 ;
     if (stall_adv3) begin
-      \$1047  = mac_wmux_s2_w2_8;
+      \$1067  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \mac_wmux3_s0$642 ;
+    \$1068  = \mac_wmux3_s0$642 ;
     if (stall_adv3) begin
-      \$1048  = mac_wmux_s2_w3_8;
+      \$1068  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \mac_wmux3_s0$652 ;
+    \$1069  = \mac_wmux3_s0$652 ;
     if (stall_adv3) begin
-      \$1049  = mac_wmux_s2_w0_9;
+      \$1069  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \mac_wmux3_s0$655 ;
+    \$1070  = \mac_wmux3_s0$655 ;
     if (stall_adv3) begin
-      \$1050  = mac_wmux_s2_w1_9;
+      \$1070  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = \mac_wmux3_s0$658 ;
+    \$1071  = \mac_wmux3_s0$658 ;
     if (stall_adv3) begin
-      \$1051  = mac_wmux_s2_w2_9;
+      \$1071  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \mac_wmux3_s0$661 ;
+    \$1072  = \mac_wmux3_s0$661 ;
     if (stall_adv3) begin
-      \$1052  = mac_wmux_s2_w3_9;
+      \$1072  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \mac_wmux3_s0$671 ;
+    \$1073  = \mac_wmux3_s0$671 ;
     if (stall_adv3) begin
-      \$1053  = mac_wmux_s2_w0_10;
+      \$1073  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \mac_wmux3_s0$674 ;
+    \$1074  = \mac_wmux3_s0$674 ;
     if (stall_adv3) begin
-      \$1054  = mac_wmux_s2_w1_10;
+      \$1074  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \mac_wmux3_s0$677 ;
+    \$1075  = \mac_wmux3_s0$677 ;
     if (stall_adv3) begin
-      \$1055  = mac_wmux_s2_w2_10;
+      \$1075  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \mac_wmux3_s0$680 ;
+    \$1076  = \mac_wmux3_s0$680 ;
     if (stall_adv3) begin
-      \$1056  = mac_wmux_s2_w3_10;
+      \$1076  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \mac_wmux3_s0$690 ;
+    \$1077  = \mac_wmux3_s0$690 ;
     if (stall_adv3) begin
-      \$1057  = mac_wmux_s2_w0_11;
+      \$1077  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \mac_wmux3_s0$693 ;
+    \$1078  = \mac_wmux3_s0$693 ;
     if (stall_adv3) begin
-      \$1058  = mac_wmux_s2_w1_11;
+      \$1078  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \mac_wmux3_s0$696 ;
+    \$1079  = \mac_wmux3_s0$696 ;
     if (stall_adv3) begin
-      \$1059  = mac_wmux_s2_w2_11;
+      \$1079  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \mac_wmux3_s0$699 ;
+    \$1080  = \mac_wmux3_s0$699 ;
     if (stall_adv3) begin
-      \$1060  = mac_wmux_s2_w3_11;
+      \$1080  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \mac_wmux3_s0$709 ;
+    \$1081  = \mac_wmux3_s0$709 ;
     if (stall_adv3) begin
-      \$1061  = \mac_wmux2_s0$576 ;
+      \$1081  = \mac_wmux2_s0$576 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \mac_wmux3_s0$712 ;
+    \$1082  = \mac_wmux3_s0$712 ;
     if (stall_adv3) begin
-      \$1062  = \mac_wmux2_s0$578 ;
+      \$1082  = \mac_wmux2_s0$578 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \mac_wmux3_s0$715 ;
+    \$1083  = \mac_wmux3_s0$715 ;
     if (stall_adv3) begin
-      \$1063  = \mac_wmux2_s0$580 ;
+      \$1083  = \mac_wmux2_s0$580 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \mac_wmux3_s0$718 ;
+    \$1084  = \mac_wmux3_s0$718 ;
     if (stall_adv3) begin
-      \$1064  = \mac_wmux2_s0$582 ;
+      \$1084  = \mac_wmux2_s0$582 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \mac_wmux3_s0$728 ;
+    \$1085  = \mac_wmux3_s0$728 ;
     if (stall_adv3) begin
-      \$1065  = \mac_wmux2_s0$589 ;
+      \$1085  = \mac_wmux2_s0$589 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \mac_wmux3_s0$731 ;
+    \$1086  = \mac_wmux3_s0$731 ;
     if (stall_adv3) begin
-      \$1066  = \mac_wmux2_s0$591 ;
+      \$1086  = \mac_wmux2_s0$591 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \mac_wmux3_s0$734 ;
+    \$1087  = \mac_wmux3_s0$734 ;
     if (stall_adv3) begin
-      \$1067  = \mac_wmux2_s0$593 ;
+      \$1087  = \mac_wmux2_s0$593 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \mac_wmux3_s0$737 ;
+    \$1088  = \mac_wmux3_s0$737 ;
     if (stall_adv3) begin
-      \$1068  = \mac_wmux2_s0$595 ;
+      \$1088  = \mac_wmux2_s0$595 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \mac_wmux3_s0$747 ;
+    \$1089  = \mac_wmux3_s0$747 ;
     if (stall_adv3) begin
-      \$1069  = \mac_wmux2_s0$602 ;
+      \$1089  = \mac_wmux2_s0$602 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \mac_wmux3_s0$750 ;
+    \$1090  = \mac_wmux3_s0$750 ;
     if (stall_adv3) begin
-      \$1070  = \mac_wmux2_s0$604 ;
+      \$1090  = \mac_wmux2_s0$604 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \mac_wmux3_s0$753 ;
+    \$1091  = \mac_wmux3_s0$753 ;
     if (stall_adv3) begin
-      \$1071  = \mac_wmux2_s0$606 ;
+      \$1091  = \mac_wmux2_s0$606 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \mac_wmux3_s0$756 ;
+    \$1092  = \mac_wmux3_s0$756 ;
     if (stall_adv3) begin
-      \$1072  = \mac_wmux2_s0$608 ;
+      \$1092  = \mac_wmux2_s0$608 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \mac_wmux3_s0$766 ;
+    \$1093  = \mac_wmux3_s0$766 ;
     if (stall_adv3) begin
-      \$1073  = \mac_wmux2_s0$615 ;
+      \$1093  = \mac_wmux2_s0$615 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \mac_wmux3_s0$769 ;
+    \$1094  = \mac_wmux3_s0$769 ;
     if (stall_adv3) begin
-      \$1074  = \mac_wmux2_s0$617 ;
+      \$1094  = \mac_wmux2_s0$617 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \mac_wmux3_s0$772 ;
+    \$1095  = \mac_wmux3_s0$772 ;
     if (stall_adv3) begin
-      \$1075  = \mac_wmux2_s0$619 ;
+      \$1095  = \mac_wmux2_s0$619 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \mac_wmux3_s0$775 ;
+    \$1096  = \mac_wmux3_s0$775 ;
     if (stall_adv3) begin
-      \$1076  = \mac_wmux2_s0$621 ;
+      \$1096  = \mac_wmux2_s0$621 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \mac_wmux3_s0$927 ;
+    \$1097  = \mac_wmux3_s0$935 ;
     if (stall_adv3) begin
-      \$1077  = \mac_wmux2_s0$917 ;
+      \$1097  = \mac_wmux2_s0$925 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \mac_wmux3_s0$928 ;
+    \$1098  = \mac_wmux3_s0$936 ;
     if (stall_adv3) begin
-      \$1078  = \mac_wmux2_s0$918 ;
+      \$1098  = \mac_wmux2_s0$926 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \mac_wmux3_s0$929 ;
+    \$1099  = \mac_wmux3_s0$937 ;
     if (stall_adv3) begin
-      \$1079  = \mac_wmux2_s0$919 ;
+      \$1099  = \mac_wmux2_s0$927 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \mac_wmux3_s0$930 ;
+    \$1100  = \mac_wmux3_s0$938 ;
     if (stall_adv3) begin
-      \$1080  = \mac_wmux2_s0$920 ;
+      \$1100  = \mac_wmux2_s0$928 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \mac_wmux3_s0$931 ;
+    \$1101  = \mac_wmux3_s0$939 ;
     if (stall_adv3) begin
-      \$1081  = \mac_wmux2_s0$921 ;
+      \$1101  = \mac_wmux2_s0$929 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \mac_wmux3_s0$932 ;
+    \$1102  = \mac_wmux3_s0$940 ;
     if (stall_adv3) begin
-      \$1082  = \mac_wmux2_s0$922 ;
+      \$1102  = \mac_wmux2_s0$930 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \mac_wmux3_s0$933 ;
+    \$1103  = \mac_wmux3_s0$941 ;
     if (stall_adv3) begin
-      \$1083  = \mac_wmux2_s0$923 ;
+      \$1103  = \mac_wmux2_s0$931 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \mac_wmux3_s0$934 ;
+    \$1104  = \mac_wmux3_s0$942 ;
     if (stall_adv3) begin
-      \$1084  = \mac_wmux2_s0$924 ;
+      \$1104  = \mac_wmux2_s0$932 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \mac_wmux3_s0$935 ;
+    \$1105  = \mac_wmux3_s0$943 ;
     if (stall_adv3) begin
-      \$1085  = \mac_wmux2_s0$925 ;
+      \$1105  = \mac_wmux2_s0$933 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = mac_wmux3_valid_s0;
+    \$1106  = mac_wmux3_valid_s0;
     if (stall_adv3) begin
-      \$1086  = mac_wmux2_valid_s0;
+      \$1106  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$1086  = 1'h0;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = mac_pre_s0;
+    \$1107  = mac_pre_s0;
     if (stall_adv4) begin
-      \$1087  = \mac_wmux3_s0$927 ;
+      \$1107  = \mac_wmux3_s0$935 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = \mac_pre_s0$938 ;
+    \$1108  = \mac_pre_s0$946 ;
     if (stall_adv4) begin
-      \$1088  = \mac_wmux3_s0$928 ;
+      \$1108  = \mac_wmux3_s0$936 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = \mac_pre_s0$939 ;
+    \$1109  = \mac_pre_s0$947 ;
     if (stall_adv4) begin
-      \$1089  = \mac_wmux3_s0$929 ;
+      \$1109  = \mac_wmux3_s0$937 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \mac_pre_s0$940 ;
+    \$1110  = \mac_pre_s0$948 ;
     if (stall_adv4) begin
-      \$1090  = \mac_wmux3_s0$930 ;
+      \$1110  = \mac_wmux3_s0$938 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \mac_pre_s0$941 ;
+    \$1111  = \mac_pre_s0$949 ;
     if (stall_adv4) begin
-      \$1091  = \mac_wmux3_s0$931 ;
+      \$1111  = \mac_wmux3_s0$939 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \mac_pre_s0$942 ;
+    \$1112  = \mac_pre_s0$950 ;
     if (stall_adv4) begin
-      \$1092  = \mac_wmux3_s0$932 ;
+      \$1112  = \mac_wmux3_s0$940 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \mac_pre_s0$943 ;
+    \$1113  = \mac_pre_s0$951 ;
     if (stall_adv4) begin
-      \$1093  = \mac_wmux3_s0$933 ;
+      \$1113  = \mac_wmux3_s0$941 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \mac_pre_s0$944 ;
+    \$1114  = \mac_pre_s0$952 ;
     if (stall_adv4) begin
-      \$1094  = \mac_wmux3_s0$934 ;
+      \$1114  = \mac_wmux3_s0$942 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \mac_pre_s0$945 ;
+    \$1115  = \mac_pre_s0$953 ;
     if (stall_adv4) begin
-      \$1095  = mac_wmux_s3_w0_0;
+      \$1115  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \mac_pre_s0$946 ;
+    \$1116  = \mac_pre_s0$954 ;
     if (stall_adv4) begin
-      \$1096  = mac_wmux_s3_w0_1;
+      \$1116  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \mac_pre_s0$947 ;
+    \$1117  = \mac_pre_s0$955 ;
     if (stall_adv4) begin
-      \$1097  = mac_wmux_s3_w0_2;
+      \$1117  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \mac_pre_s0$948 ;
+    \$1118  = \mac_pre_s0$956 ;
     if (stall_adv4) begin
-      \$1098  = mac_wmux_s3_w0_3;
+      \$1118  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \mac_pre_s0$949 ;
+    \$1119  = \mac_pre_s0$957 ;
     if (stall_adv4) begin
-      \$1099  = mac_wmux_s3_w0_4;
+      \$1119  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \mac_pre_s0$950 ;
+    \$1120  = \mac_pre_s0$958 ;
     if (stall_adv4) begin
-      \$1100  = mac_wmux_s3_w0_5;
+      \$1120  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \mac_pre_s0$951 ;
+    \$1121  = \mac_pre_s0$959 ;
     if (stall_adv4) begin
-      \$1101  = mac_wmux_s3_w0_6;
+      \$1121  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \mac_pre_s0$952 ;
+    \$1122  = \mac_pre_s0$960 ;
     if (stall_adv4) begin
-      \$1102  = mac_wmux_s3_w0_7;
+      \$1122  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = \mac_pre_s0$953 ;
+    \$1123  = \mac_pre_s0$961 ;
     if (stall_adv4) begin
-      \$1103  = mac_wmux_s3_w1_0;
+      \$1123  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \mac_pre_s0$954 ;
+    \$1124  = \mac_pre_s0$962 ;
     if (stall_adv4) begin
-      \$1104  = mac_wmux_s3_w1_1;
+      \$1124  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \mac_pre_s0$955 ;
+    \$1125  = \mac_pre_s0$963 ;
     if (stall_adv4) begin
-      \$1105  = mac_wmux_s3_w1_2;
+      \$1125  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \mac_pre_s0$956 ;
+    \$1126  = \mac_pre_s0$964 ;
     if (stall_adv4) begin
-      \$1106  = mac_wmux_s3_w1_3;
+      \$1126  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \mac_pre_s0$957 ;
+    \$1127  = \mac_pre_s0$965 ;
     if (stall_adv4) begin
-      \$1107  = mac_wmux_s3_w1_4;
+      \$1127  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \mac_pre_s0$958 ;
+    \$1128  = \mac_pre_s0$966 ;
     if (stall_adv4) begin
-      \$1108  = mac_wmux_s3_w1_5;
+      \$1128  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \mac_pre_s0$959 ;
+    \$1129  = \mac_pre_s0$967 ;
     if (stall_adv4) begin
-      \$1109  = mac_wmux_s3_w1_6;
+      \$1129  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \mac_pre_s0$960 ;
+    \$1130  = \mac_pre_s0$968 ;
     if (stall_adv4) begin
-      \$1110  = mac_wmux_s3_w1_7;
+      \$1130  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \mac_pre_s0$961 ;
+    \$1131  = \mac_pre_s0$969 ;
     if (stall_adv4) begin
-      \$1111  = mac_wmux_s3_w2_0;
+      \$1131  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \mac_pre_s0$962 ;
+    \$1132  = \mac_pre_s0$970 ;
     if (stall_adv4) begin
-      \$1112  = mac_wmux_s3_w2_1;
+      \$1132  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \mac_pre_s0$963 ;
+    \$1133  = \mac_pre_s0$971 ;
     if (stall_adv4) begin
-      \$1113  = mac_wmux_s3_w2_2;
+      \$1133  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = \mac_pre_s0$964 ;
+    \$1134  = \mac_pre_s0$972 ;
     if (stall_adv4) begin
-      \$1114  = mac_wmux_s3_w2_3;
+      \$1134  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \mac_pre_s0$965 ;
+    \$1135  = \mac_pre_s0$973 ;
     if (stall_adv4) begin
-      \$1115  = mac_wmux_s3_w2_4;
+      \$1135  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \mac_pre_s0$966 ;
+    \$1136  = \mac_pre_s0$974 ;
     if (stall_adv4) begin
-      \$1116  = mac_wmux_s3_w2_5;
+      \$1136  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \mac_pre_s0$967 ;
+    \$1137  = \mac_pre_s0$975 ;
     if (stall_adv4) begin
-      \$1117  = mac_wmux_s3_w2_6;
+      \$1137  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \mac_pre_s0$968 ;
+    \$1138  = \mac_pre_s0$976 ;
     if (stall_adv4) begin
-      \$1118  = mac_wmux_s3_w2_7;
+      \$1138  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \mac_pre_s0$969 ;
+    \$1139  = \mac_pre_s0$977 ;
     if (stall_adv4) begin
-      \$1119  = mac_wmux_s3_w3_0;
+      \$1139  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = \mac_pre_s0$970 ;
+    \$1140  = \mac_pre_s0$978 ;
     if (stall_adv4) begin
-      \$1120  = mac_wmux_s3_w3_1;
+      \$1140  = mac_wmux_s3_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \mac_pre_s0$971 ;
+    \$1141  = \mac_pre_s0$979 ;
     if (stall_adv4) begin
-      \$1121  = mac_wmux_s3_w3_2;
+      \$1141  = mac_wmux_s3_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = \mac_pre_s0$972 ;
+    \$1142  = \mac_pre_s0$980 ;
     if (stall_adv4) begin
-      \$1122  = mac_wmux_s3_w3_3;
+      \$1142  = mac_wmux_s3_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \mac_pre_s0$973 ;
+    \$1143  = \mac_pre_s0$981 ;
     if (stall_adv4) begin
-      \$1123  = mac_wmux_s3_w3_4;
+      \$1143  = mac_wmux_s3_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = \mac_pre_s0$974 ;
+    \$1144  = \mac_pre_s0$982 ;
     if (stall_adv4) begin
-      \$1124  = mac_wmux_s3_w3_5;
+      \$1144  = mac_wmux_s3_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = \mac_pre_s0$975 ;
+    \$1145  = \mac_pre_s0$983 ;
     if (stall_adv4) begin
-      \$1125  = mac_wmux_s3_w3_6;
+      \$1145  = mac_wmux_s3_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = \mac_pre_s0$976 ;
+    \$1146  = \mac_pre_s0$984 ;
     if (stall_adv4) begin
-      \$1126  = mac_wmux_s3_w3_7;
+      \$1146  = mac_wmux_s3_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = \mac_pre_s0$977 ;
+    \$1147  = \mac_pre_s0$985 ;
     if (stall_adv4) begin
-      \$1127  = \mac_wmux3_s0$935 ;
+      \$1147  = \mac_wmux3_s0$943 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = mac_pre_valid_s0;
+    \$1148  = mac_pre_valid_s0;
     if (stall_adv4) begin
-      \$1128  = mac_wmux3_valid_s0;
+      \$1148  = mac_wmux3_valid_s0;
     end
     if (rst) begin
-      \$1128  = 1'h0;
+      \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = mac_dspin_s0;
+    \$1149  = mac_dspin_s0;
     if (stall_adv5) begin
-      \$1129  = \mac_pre_s0$977 ;
+      \$1149  = \mac_pre_s0$985 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = mac_dspin_valid_s0;
+    \$1150  = mac_dspin_valid_s0;
     if (stall_adv5) begin
-      \$1130  = mac_pre_valid_s0;
+      \$1150  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$1130  = 1'h0;
+      \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = mac_mul_s0;
+    \$1151  = mac_mul_s0;
     if (stall_adv6) begin
-      \$1131  = mac_prod0_0;
+      \$1151  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = \mac_mul_s0$784 ;
+    \$1152  = \mac_mul_s0$784 ;
     if (stall_adv6) begin
-      \$1132  = mac_prod0_1;
+      \$1152  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = \mac_mul_s0$786 ;
+    \$1153  = \mac_mul_s0$786 ;
     if (stall_adv6) begin
-      \$1133  = mac_prod0_2;
+      \$1153  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = \mac_mul_s0$787 ;
+    \$1154  = \mac_mul_s0$787 ;
     if (stall_adv6) begin
-      \$1134  = mac_prod0_3;
+      \$1154  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = \mac_mul_s0$789 ;
+    \$1155  = \mac_mul_s0$789 ;
     if (stall_adv6) begin
-      \$1135  = mac_prod0_4;
+      \$1155  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = \mac_mul_s0$790 ;
+    \$1156  = \mac_mul_s0$790 ;
     if (stall_adv6) begin
-      \$1136  = mac_prod0_5;
+      \$1156  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = \mac_mul_s0$792 ;
+    \$1157  = \mac_mul_s0$792 ;
     if (stall_adv6) begin
-      \$1137  = mac_prod0_6;
+      \$1157  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = \mac_mul_s0$793 ;
+    \$1158  = \mac_mul_s0$793 ;
     if (stall_adv6) begin
-      \$1138  = mac_prod0_7;
+      \$1158  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = \mac_mul_s0$795 ;
+    \$1159  = \mac_mul_s0$795 ;
     if (stall_adv6) begin
-      \$1139  = mac_prod1_0;
+      \$1159  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = \mac_mul_s0$796 ;
+    \$1160  = \mac_mul_s0$796 ;
     if (stall_adv6) begin
-      \$1140  = mac_prod1_1;
+      \$1160  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = \mac_mul_s0$798 ;
+    \$1161  = \mac_mul_s0$798 ;
     if (stall_adv6) begin
-      \$1141  = mac_prod1_2;
+      \$1161  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = \mac_mul_s0$799 ;
+    \$1162  = \mac_mul_s0$799 ;
     if (stall_adv6) begin
-      \$1142  = mac_prod1_3;
+      \$1162  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = \mac_mul_s0$801 ;
+    \$1163  = \mac_mul_s0$801 ;
     if (stall_adv6) begin
-      \$1143  = mac_prod1_4;
+      \$1163  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = \mac_mul_s0$802 ;
+    \$1164  = \mac_mul_s0$802 ;
     if (stall_adv6) begin
-      \$1144  = mac_prod1_5;
+      \$1164  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = \mac_mul_s0$804 ;
+    \$1165  = \mac_mul_s0$804 ;
     if (stall_adv6) begin
-      \$1145  = mac_prod1_6;
+      \$1165  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = \mac_mul_s0$805 ;
+    \$1166  = \mac_mul_s0$805 ;
     if (stall_adv6) begin
-      \$1146  = mac_prod1_7;
+      \$1166  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = \mac_mul_s0$807 ;
+    \$1167  = \mac_mul_s0$807 ;
     if (stall_adv6) begin
-      \$1147  = mac_prod2_0;
+      \$1167  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = \mac_mul_s0$808 ;
+    \$1168  = \mac_mul_s0$808 ;
     if (stall_adv6) begin
-      \$1148  = mac_prod2_1;
+      \$1168  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = \mac_mul_s0$810 ;
+    \$1169  = \mac_mul_s0$810 ;
     if (stall_adv6) begin
-      \$1149  = mac_prod2_2;
+      \$1169  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = \mac_mul_s0$811 ;
+    \$1170  = \mac_mul_s0$811 ;
     if (stall_adv6) begin
-      \$1150  = mac_prod2_3;
+      \$1170  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = \mac_mul_s0$813 ;
+    \$1171  = \mac_mul_s0$813 ;
     if (stall_adv6) begin
-      \$1151  = mac_prod2_4;
+      \$1171  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = \mac_mul_s0$814 ;
+    \$1172  = \mac_mul_s0$814 ;
     if (stall_adv6) begin
-      \$1152  = mac_prod2_5;
+      \$1172  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = \mac_mul_s0$816 ;
+    \$1173  = \mac_mul_s0$816 ;
     if (stall_adv6) begin
-      \$1153  = mac_prod2_6;
+      \$1173  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = \mac_mul_s0$817 ;
+    \$1174  = \mac_mul_s0$817 ;
     if (stall_adv6) begin
-      \$1154  = mac_prod2_7;
+      \$1174  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = \mac_mul_s0$819 ;
+    \$1175  = \mac_mul_s0$819 ;
     if (stall_adv6) begin
-      \$1155  = mac_prod3_0;
+      \$1175  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = \mac_mul_s0$820 ;
+    \$1176  = \mac_mul_s0$820 ;
     if (stall_adv6) begin
-      \$1156  = mac_prod3_1;
+      \$1176  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = \mac_mul_s0$822 ;
+    \$1177  = \mac_mul_s0$822 ;
     if (stall_adv6) begin
-      \$1157  = mac_prod3_2;
+      \$1177  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = \mac_mul_s0$823 ;
+    \$1178  = \mac_mul_s0$823 ;
     if (stall_adv6) begin
-      \$1158  = mac_prod3_3;
+      \$1178  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = \mac_mul_s0$825 ;
+    \$1179  = \mac_mul_s0$825 ;
     if (stall_adv6) begin
-      \$1159  = mac_prod3_4;
+      \$1179  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = \mac_mul_s0$826 ;
+    \$1180  = \mac_mul_s0$826 ;
     if (stall_adv6) begin
-      \$1160  = mac_prod3_5;
+      \$1180  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = \mac_mul_s0$828 ;
+    \$1181  = \mac_mul_s0$828 ;
     if (stall_adv6) begin
-      \$1161  = mac_prod3_6;
+      \$1181  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = \mac_mul_s0$829 ;
+    \$1182  = \mac_mul_s0$829 ;
     if (stall_adv6) begin
-      \$1162  = mac_prod3_7;
+      \$1182  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = \mac_mul_s0$1013 ;
+    \$1183  = \mac_mul_s0$1021 ;
     if (stall_adv6) begin
-      \$1163  = mac_dspin_s0;
+      \$1183  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = mac_mul_valid_s0;
+    \$1184  = mac_mul_valid_s0;
     if (stall_adv6) begin
-      \$1164  = mac_dspin_valid_s0;
+      \$1184  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$1164  = 1'h0;
+      \$1184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = mac_add0_s0;
+    \$1185  = mac_add0_s0;
     if (stall_adv7) begin
-      \$1165  = mac0_sum0_p0;
+      \$1185  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = \mac_add0_s0$834 ;
+    \$1186  = \mac_add0_s0$834 ;
     if (stall_adv7) begin
-      \$1166  = mac0_sum0_p1;
+      \$1186  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = \mac_add0_s0$836 ;
+    \$1187  = \mac_add0_s0$836 ;
     if (stall_adv7) begin
-      \$1167  = mac0_sum0_p2;
+      \$1187  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = \mac_add0_s0$837 ;
+    \$1188  = \mac_add0_s0$837 ;
     if (stall_adv7) begin
-      \$1168  = mac0_sum0_p3;
+      \$1188  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = \mac_add0_s0$839 ;
+    \$1189  = \mac_add0_s0$839 ;
     if (stall_adv7) begin
-      \$1169  = mac1_sum0_p0;
+      \$1189  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = \mac_add0_s0$840 ;
+    \$1190  = \mac_add0_s0$840 ;
     if (stall_adv7) begin
-      \$1170  = mac1_sum0_p1;
+      \$1190  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = \mac_add0_s0$842 ;
+    \$1191  = \mac_add0_s0$842 ;
     if (stall_adv7) begin
-      \$1171  = mac1_sum0_p2;
+      \$1191  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = \mac_add0_s0$843 ;
+    \$1192  = \mac_add0_s0$843 ;
     if (stall_adv7) begin
-      \$1172  = mac1_sum0_p3;
+      \$1192  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = \mac_add0_s0$845 ;
+    \$1193  = \mac_add0_s0$845 ;
     if (stall_adv7) begin
-      \$1173  = mac2_sum0_p0;
+      \$1193  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = \mac_add0_s0$846 ;
+    \$1194  = \mac_add0_s0$846 ;
     if (stall_adv7) begin
-      \$1174  = mac2_sum0_p1;
+      \$1194  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = \mac_add0_s0$848 ;
+    \$1195  = \mac_add0_s0$848 ;
     if (stall_adv7) begin
-      \$1175  = mac2_sum0_p2;
+      \$1195  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = \mac_add0_s0$849 ;
+    \$1196  = \mac_add0_s0$849 ;
     if (stall_adv7) begin
-      \$1176  = mac2_sum0_p3;
+      \$1196  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = \mac_add0_s0$851 ;
+    \$1197  = \mac_add0_s0$851 ;
     if (stall_adv7) begin
-      \$1177  = mac3_sum0_p0;
+      \$1197  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = \mac_add0_s0$852 ;
+    \$1198  = \mac_add0_s0$852 ;
     if (stall_adv7) begin
-      \$1178  = mac3_sum0_p1;
+      \$1198  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = \mac_add0_s0$854 ;
+    \$1199  = \mac_add0_s0$854 ;
     if (stall_adv7) begin
-      \$1179  = mac3_sum0_p2;
+      \$1199  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = \mac_add0_s0$855 ;
+    \$1200  = \mac_add0_s0$855 ;
     if (stall_adv7) begin
-      \$1180  = mac3_sum0_p3;
+      \$1200  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = \mac_add0_s0$1015 ;
+    \$1201  = \mac_add0_s0$1023 ;
     if (stall_adv7) begin
-      \$1181  = \mac_mul_s0$1013 ;
+      \$1201  = \mac_mul_s0$1021 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = mac_add0_valid_s0;
+    \$1202  = mac_add0_valid_s0;
     if (stall_adv7) begin
-      \$1182  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$1182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = mac_add1_s0;
-    if (stall_adv8) begin
-      \$1183  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = \mac_add1_s0$860 ;
-    if (stall_adv8) begin
-      \$1184  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = \mac_add1_s0$862 ;
-    if (stall_adv8) begin
-      \$1185  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = \mac_add1_s0$863 ;
-    if (stall_adv8) begin
-      \$1186  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = \mac_add1_s0$865 ;
-    if (stall_adv8) begin
-      \$1187  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = \mac_add1_s0$866 ;
-    if (stall_adv8) begin
-      \$1188  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = \mac_add1_s0$868 ;
-    if (stall_adv8) begin
-      \$1189  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = \mac_add1_s0$869 ;
-    if (stall_adv8) begin
-      \$1190  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = \mac_add1_s0$1017 ;
-    if (stall_adv8) begin
-      \$1191  = \mac_add0_s0$1015 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = mac_add1_valid_s0;
-    if (stall_adv8) begin
-      \$1192  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$1192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1193  = mac_add2_s0;
-    if (stall_adv9) begin
-      \$1193  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1194  = \mac_add2_s0$885 ;
-    if (stall_adv9) begin
-      \$1194  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1195  = \mac_add2_s0$888 ;
-    if (stall_adv9) begin
-      \$1195  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1196  = \mac_add2_s0$891 ;
-    if (stall_adv9) begin
-      \$1196  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1197  = \mac_add2_s0$1019 ;
-    if (stall_adv9) begin
-      \$1197  = \mac_add1_s0$1017 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1198  = mac_add2_valid_s0;
-    if (stall_adv9) begin
-      \$1198  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$1198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1199  = o__valid;
-    if (i__ready) begin
-      \$1199  = \$644 ;
-    end
-    if (rst) begin
-      \$1199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1200  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$1200  = \$645 ;
-    end
-    if (rst) begin
-      \$1200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1201  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$1201  = \$646 ;
-    end
-    if (rst) begin
-      \$1201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1202  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$1202  = \$647 ;
+      \$1202  = mac_mul_valid_s0;
     end
     if (rst) begin
       \$1202  = 1'h0;
@@ -8636,99 +8542,72 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1203  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$1203  = \$648 ;
-    end
-    if (rst) begin
-      \$1203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1204  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$1204  = \$649 ;
-    end
-    if (rst) begin
-      \$1204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1205  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$1205  = \$650 ;
-    end
-    if (rst) begin
-      \$1205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1206  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$1206  = \$651 ;
-    end
-    if (rst) begin
-      \$1206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1207  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$1207  = \$652 ;
-    end
-    if (rst) begin
-      \$1207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1208  = stall_adv8_valid;
+    \$1203  = mac_add1_s0;
     if (stall_adv8) begin
-      \$1208  = \$653 ;
-    end
-    if (rst) begin
-      \$1208  = 1'h0;
+      \$1203  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1209  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$1209  = \$654 ;
-    end
-    if (rst) begin
-      \$1209  = 1'h0;
+    \$1204  = \mac_add1_s0$860 ;
+    if (stall_adv8) begin
+      \$1204  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1210  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$1210  = \$655 ;
-    end
-    if (rst) begin
-      \$1210  = 1'h0;
+    \$1205  = \mac_add1_s0$862 ;
+    if (stall_adv8) begin
+      \$1205  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1211  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$1211  = \$656 ;
-    end
-    if (rst) begin
-      \$1211  = 1'h0;
+    \$1206  = \mac_add1_s0$863 ;
+    if (stall_adv8) begin
+      \$1206  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1212  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$1212  = \$657 ;
+    \$1207  = \mac_add1_s0$865 ;
+    if (stall_adv8) begin
+      \$1207  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = \mac_add1_s0$866 ;
+    if (stall_adv8) begin
+      \$1208  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = \mac_add1_s0$868 ;
+    if (stall_adv8) begin
+      \$1209  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = \mac_add1_s0$869 ;
+    if (stall_adv8) begin
+      \$1210  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = \mac_add1_s0$1025 ;
+    if (stall_adv8) begin
+      \$1211  = \mac_add0_s0$1023 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1212  = mac_add1_valid_s0;
+    if (stall_adv8) begin
+      \$1212  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$1212  = 1'h0;
@@ -8736,115 +8615,312 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1213  = stall_adv13_valid;
+    \$1213  = mac_add2_s0;
+    if (stall_adv9) begin
+      \$1213  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = \mac_add2_s0$893 ;
+    if (stall_adv9) begin
+      \$1214  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = \mac_add2_s0$896 ;
+    if (stall_adv9) begin
+      \$1215  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = \mac_add2_s0$899 ;
+    if (stall_adv9) begin
+      \$1216  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = \mac_add2_s0$1027 ;
+    if (stall_adv9) begin
+      \$1217  = \mac_add1_s0$1025 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = mac_add2_valid_s0;
+    if (stall_adv9) begin
+      \$1218  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$1218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = o__valid;
+    if (i__ready) begin
+      \$1219  = \$648 ;
+    end
+    if (rst) begin
+      \$1219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$1220  = \$649 ;
+    end
+    if (rst) begin
+      \$1220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1221  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$1221  = \$650 ;
+    end
+    if (rst) begin
+      \$1221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1222  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$1222  = \$651 ;
+    end
+    if (rst) begin
+      \$1222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1223  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$1223  = \$652 ;
+    end
+    if (rst) begin
+      \$1223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1224  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$1224  = \$653 ;
+    end
+    if (rst) begin
+      \$1224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1225  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$1225  = \$654 ;
+    end
+    if (rst) begin
+      \$1225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1226  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$1226  = \$655 ;
+    end
+    if (rst) begin
+      \$1226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1227  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$1227  = \$656 ;
+    end
+    if (rst) begin
+      \$1227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1228  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$1228  = \$657 ;
+    end
+    if (rst) begin
+      \$1228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1229  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$1229  = \$658 ;
+    end
+    if (rst) begin
+      \$1229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1230  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$1230  = \$659 ;
+    end
+    if (rst) begin
+      \$1230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1231  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$1231  = \$660 ;
+    end
+    if (rst) begin
+      \$1231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1232  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$1232  = \$661 ;
+    end
+    if (rst) begin
+      \$1232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1233  = stall_adv13_valid;
     if (stall_adv13) begin
-      \$1213  = \$658 ;
+      \$1233  = \$662 ;
     end
     if (rst) begin
-      \$1213  = 1'h0;
+      \$1233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1214  = mac_acc0_out;
-    if (\$659 ) begin
-      if (\mac_add2_s0$1019 ) begin
-        \$1214  = \$626 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1215  = mac_acc0;
-    if (\$659 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1019 ) begin
-        \$1215  = 32'd0;
-      end else begin
-        \$1215  = \$626 [31:0];
-      end
+    \$1234  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$1234  = \$663 ;
     end
     if (rst) begin
-      \$1215  = 32'd0;
+      \$1234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1216  = mac_acc1_out;
-    if (\$660 ) begin
-      if (\mac_add2_s0$1019 ) begin
-        \$1216  = \$627 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1217  = mac_acc1;
-    if (\$660 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1019 ) begin
-        \$1217  = 32'd0;
-      end else begin
-        \$1217  = \$627 [31:0];
-      end
+    \$1235  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$1235  = \$664 ;
     end
     if (rst) begin
-      \$1217  = 32'd0;
+      \$1235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1218  = mac_acc2_out;
-    if (\$661 ) begin
-      if (\mac_add2_s0$1019 ) begin
-        \$1218  = \$628 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1219  = mac_acc2;
-    if (\$661 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1019 ) begin
-        \$1219  = 32'd0;
-      end else begin
-        \$1219  = \$628 [31:0];
-      end
+    \$1236  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$1236  = \$665 ;
     end
     if (rst) begin
-      \$1219  = 32'd0;
+      \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1220  = mac_acc3_out;
-    if (\$662 ) begin
-      if (\mac_add2_s0$1019 ) begin
-        \$1220  = \$629 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1221  = mac_acc3;
-    if (\$662 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1019 ) begin
-        \$1221  = 32'd0;
-      end else begin
-        \$1221  = \$629 [31:0];
-      end
+    \$1237  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$1237  = \$666 ;
     end
     if (rst) begin
-      \$1221  = 32'd0;
+      \$1237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1238  = mac_acc0;
+    if (\$667 ) begin
+      \$1238  = \$668 ;
+    end
+    if (rst) begin
+      \$1238  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1239  = mac_acc0_out;
+    if (\$670 ) begin
+      \$1239  = \$630 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1240  = mac_acc1;
+    if (\$671 ) begin
+      \$1240  = \$672 ;
+    end
+    if (rst) begin
+      \$1240  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1241  = mac_acc1_out;
+    if (\$674 ) begin
+      \$1241  = \$631 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1242  = mac_acc2;
+    if (\$675 ) begin
+      \$1242  = \$676 ;
+    end
+    if (rst) begin
+      \$1242  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1243  = mac_acc2_out;
+    if (\$678 ) begin
+      \$1243  = \$632 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1244  = mac_acc3;
+    if (\$679 ) begin
+      \$1244  = \$680 ;
+    end
+    if (rst) begin
+      \$1244  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1245  = mac_acc3_out;
+    if (\$682 ) begin
+      \$1245  = \$633 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$626 [31:0];
-  assign mac_acc1_next = \$627 [31:0];
-  assign mac_acc2_next = \$628 [31:0];
-  assign mac_acc3_next = \$629 [31:0];
+  assign mac_acc0_next = \$630 [31:0];
+  assign mac_acc1_next = \$631 [31:0];
+  assign mac_acc2_next = \$632 [31:0];
+  assign mac_acc3_next = \$633 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];

