@@ -61,6 +61,11 @@ MAC_FORMATS = ("int4", "int8", "int16")
 ARCHS = tuple(ARCHITECTURES)
 MAX_PIPELINE = 64
 DEFAULT_TARGET_MHZ = 200.0
+
+#: Register stages of the S-PTS subtraction (the saturating ``x - eta`` in front of the
+#: selector, one carry chain and a clamp: a register after it keeps it out of the selector's
+#: first segment, which the selector's schedule sizes without it).
+SHIFT_STAGES = 1
 MAX_LANES = 64
 MAX_OUTPUTS = 256
 MAX_DEPTH = 1 << 16
@@ -586,7 +591,9 @@ class LinearConfig(_MACConfig):
     @property
     def latency(self) -> int:
         read = READ_STAGES if self.weights == "memory" else 0
-        return self.pipeline + read + self.schedule.stages  # type: ignore[operator]
+        # the shifted activations get a register of their own before the selector
+        shift = SHIFT_STAGES if self.shift is not None else 0
+        return self.pipeline + read + shift + self.schedule.stages  # type: ignore[operator]
 
     def input_layout(self) -> data.Layout:
         if self.weights == "memory":

@@ -39,7 +39,7 @@ from typing import Any
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed
 
-from .config import LinearConfig
+from .config import SHIFT_STAGES, LinearConfig
 from .mac import (
     MACPipe,
     StagedSum,
@@ -50,7 +50,7 @@ from .mac import (
     valid_stages,
     weight_banks,
 )
-from .pipeline import StallCopies, tree_or
+from .pipeline import StallCopies, register, tree_or
 from .topk import build_selector
 from .unit import StreamUnit
 
@@ -93,15 +93,19 @@ class NMLinear(StreamUnit):
         data = [Value.cast(p.data[j]) for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
         bias = None
-        if cfg.shift_lanes is not None:
-            data = _shift_lanes(m, data, cfg.shift_lanes, cfg.width)
         copies = StallCopies(m, self.o.ready)  # one copy of advance per register stage
+        in_valid, weights_in = self.i.valid, Value.cast(p.weights)
+        if cfg.shift_lanes is not None:  # stream form only (LinearConfig checks it)
+            data = _shift_lanes(m, data, cfg.shift_lanes, cfg.width)
+            adv = copies()
+            data, weights_in, last = register(m, adv, (data, weights_in, last), "shift_reg")
+            in_valid = valid_stages(m, adv, in_valid, SHIFT_STAGES, "shift_valid")[-1]
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
-            side = (Value.cast(p.weights), last)
+            side = (weights_in, last)
             _, values, index, (weights, last) = build_selector(cfg.selector, m, advance, data,
                                                                side, enable=copies)
-            valid = valid_stages(m, advance, self.i.valid, cfg.pipeline, "sel_valid")[-1]
+            valid = valid_stages(m, advance, in_valid, cfg.pipeline, "sel_valid")[-1]
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
             wview = cfg.weights_layout()(weights)
             cand = lambda k, j: Value.cast(wview[k * cfg.m + j])  # noqa: E731
