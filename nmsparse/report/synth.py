@@ -417,7 +417,8 @@ def collect(workdir: str | Path) -> dict:
         # holds only while that script is the current one
         script = (work / "flow.ys").read_text()
         current = {_yosys_script(meta["module"], "design.v", "wrapper.v", memories=mem,
-                                 classic_abc=True) for mem in (False, True)}
+                                 classic_abc=True, primitives=prim)
+                   for mem in (False, True) for prim in (False, True)}
         if script not in current:
             raise FileNotFoundError(f"{work}: measured with an earlier fallback script")
         record["synth_fallback"] = meta["synth_fallback"]
