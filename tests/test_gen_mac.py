@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import random
 
 import pytest
@@ -370,7 +369,8 @@ def test_schedule_specs_and_errors() -> None:
             SparseMACConfig(n=2, m=4, mac_pipeline=spec)
     with pytest.raises(ValueError, match="'auto' needs target_mhz"):
         DenseMACConfig(m=4, mac_pipeline="auto")
-    with pytest.raises(ValueError, match=r"out of reach: the multiplier \(operands registered in the DSP\) layer alone"):
+    with pytest.raises(ValueError, match=r"out of reach: the multiplier \(operands registered "
+                       r"in the DSP\) layer alone"):
         DenseMACConfig(m=4, target_mhz=400)
     with pytest.raises(TypeError, match="target_mhz must be a number"):
         DenseMACConfig(m=4, target_mhz="fast")
