@@ -281,12 +281,9 @@ def layer_delays(shape: MACShape, acc_width: int,
     p = ECP5_DELAYS_NS if model is None else model
     lg_k = math.log2(shape.outputs)
     out: dict[str, float] = {}
-    if shape.sparse:
-        levels = max(1, (shape.span - 1).bit_length())
-        n = shape.terms
-        if weight_select(n, n + shape.span - 1) == "compaction":
-            levels += 2  # the per-position control (index decode) before the first stage
-        out["wmux"] = p["wmux_level"] * levels + p["wmux_fanout"] * lg_k
+    if shape.sparse:  # the weight selection uncut (MACSchedule.wmux cuts it: _segments)
+        steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p)
+        out["wmux"] = sum(steps) + p["wmux_fanout"] * lg_k
     out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
     # the same multiplier with its operands registered in the DSP (dsp_registered)
     out["dspin"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp_setup"]
