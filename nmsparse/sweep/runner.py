@@ -302,6 +302,8 @@ def run_sweep(spec: SweepSpec, *, client=None, scheduler: str | None = None,
     ninfo = len(client.scheduler_info().get("workers", {}))
     _say(stream, f"  Dask: {ninfo} worker(s) at {client.scheduler.address}")
     flows = {f: families.flow_signature(f) for f in fams}
+    # ECP5 measurements of MACs read gen/prims/ecp5/ (synth.uses_primitives): keyed with it
+    prim_flow = synth.flow_signature(primitives=True)
     state: dict[str, dict] = {p.name: {"point": p, "measured": {}, "errors": {},
                                        "verify": None, "pending": 0, "gen": None}
                               for p in todo}
@@ -351,7 +353,9 @@ def run_sweep(spec: SweepSpec, *, client=None, scheduler: str | None = None,
                 s["sidecar"] = sc
                 for fam in fams:
                     fplace = place and fam != "xilinx"
-                    key = cache.point_key(res["verilog"], sc, flows[fam], place=fplace)
+                    flow = (prim_flow if fam == "ecp5" and synth.uses_primitives(res["verilog"])
+                            else flows[fam])
+                    key = cache.point_key(res["verilog"], sc, flow, place=fplace)
                     s.setdefault("keys", {})[fam] = key
                     hit = _load(root, name, fam, key) if use_cache else None
                     if hit is not None:
