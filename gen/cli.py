@@ -65,9 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-width", type=int, default=32,
                         help="accumulator bits (default 32)")
     parser.add_argument("--mac-pipeline", default=None, metavar="SPEC",
-                        help="MAC units: register stages per part, e.g. 'pre=1,mul=1,tree=2', "
-                             "or 'auto' with --target-mhz; default 'mul=1', or auto when "
-                             "--target-mhz is given")
+                        help="MAC units: register stages per part, e.g. "
+                             "'wmux=1,pre=2,mul=1,tree=3' (wmux: inside the weight "
+                             "multiplexers of a sparse unit; with pre and mul >= 1 the "
+                             "operands sit in the DSP input registers), or 'auto' with "
+                             "--target-mhz; default 'mul=1', or auto when --target-mhz is given")
     parser.add_argument("--weights", default="stream", choices=("stream", "memory"),
                         help="linear, dense_mac: K x M weights with every group (stream), or "
                              "held in M banks loaded through the input stream and read by the "
