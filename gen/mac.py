@@ -34,6 +34,8 @@ from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, Valu
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
+from nmsparse.contract import units
+
 from .config import DenseMACConfig, SparseMACConfig
 from .macsched import (
     MACSchedule,
@@ -50,10 +52,11 @@ __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "build_mac", "weig
            "valid_stages",
            "MUL_IREG", "EmitPlatform", "uses_primitives"]
 
-#: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v): the last ``pre``
-#: stage and the multiplier of a MAC, so that a flow maps both onto one DSP block with its
-#: input registers (gen/prims/ecp5/ for ECP5; :func:`gen.macsched.dsp_registered`).
-MUL_IREG = "nmsparse_mul_ireg"
+#: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v, its name from the
+#: contract): the last ``pre`` stage and the multiplier of a MAC, so that a flow maps both onto
+#: one DSP block with its input registers (gen/prims/ecp5/ for ECP5;
+#: :func:`gen.macsched.dsp_registered`).
+MUL_IREG = units.MUL_IREG
 
 
 class EmitPlatform:

@@ -259,47 +259,45 @@ def stall_enables(m: Module, i: Any, o: Any, stages: int) -> tuple[Value, Callab
     with m.If(advance):
         m.d.sync += last.eq(before)
     m.d.comb += o.valid.eq(last)
-    count = 0
-
-    def copy() -> Value:
-        nonlocal count
-        shadow = Signal(name=f"adv{count}_valid")
-        adv = Signal(name=f"adv{count}")
-        count += 1
-        m.d.comb += adv.eq(~shadow | o.ready)
-        with m.If(adv):
-            m.d.sync += shadow.eq(before)
-        return adv
-
-    return advance, copy
+    return advance, StallCopies(m, o.ready, name="", before=before)
 
 
 class StallCopies:
-    """Copies of ``advance = ~o.valid | o.ready`` for a unit whose output valid register is
-    built last (the MACs and the linear engine), as :func:`stall_enables` gives them.
+    """Copies of ``advance = ~o.valid | o.ready``, one per register stage (:func:`stall_enables`).
 
-    Each call returns a copy ``~shadow | o.ready`` for one register stage, ``shadow`` a
-    flip-flop of its own; :meth:`close`, once the input of ``o.valid``'s register is known,
-    makes every shadow load it on its own copy (same input, same reset as ``o.valid``: every
-    copy equals ``advance`` in every cycle).
+    Each call returns a copy ``~shadow | o.ready``, ``shadow`` a flip-flop of its own that
+    loads what ``o.valid``'s register loads (``before``), on its own copy: same input, same
+    reset as ``o.valid``, so every copy equals ``advance`` in every cycle. ``before`` is given
+    here when it is known (the selectors), or later to :meth:`close` by a unit whose output
+    valid register is built last (the MACs and the linear engine).
     """
 
-    def __init__(self, m: Module, ready: Value, name: str = "stall"):
-        self.m, self.ready, self.name = m, ready, name
+    def __init__(self, m: Module, ready: Value, name: str = "stall",
+                 before: Value | None = None):
+        self.m, self.ready, self.before = m, ready, before
+        self.prefix = f"{name}_" if name else ""
         self._copies: list[tuple[Value, Value]] = []
 
     def __call__(self) -> Value:
-        shadow = Signal(name=f"{self.name}_adv{len(self._copies)}_valid")
-        adv = Signal(name=f"{self.name}_adv{len(self._copies)}")
+        n = len(self._copies)
+        shadow = Signal(name=f"{self.prefix}adv{n}_valid")
+        adv = Signal(name=f"{self.prefix}adv{n}")
         self.m.d.comb += adv.eq(~shadow | self.ready)
         self._copies.append((adv, shadow))
+        if self.before is not None:
+            self._load(adv, shadow, self.before)
         return adv
+
+    def _load(self, adv: Value, shadow: Value, before: Value) -> None:
+        with self.m.If(adv):
+            self.m.d.sync += shadow.eq(before)
 
     def close(self, before: Value) -> None:
         """``before``: what ``o.valid``'s register loads when the unit advances."""
+        if self.before is not None:
+            raise ValueError("these copies were given o.valid's input when they were made")
         for adv, shadow in self._copies:
-            with self.m.If(adv):
-                self.m.d.sync += shadow.eq(before)
+            self._load(adv, shadow, before)
 
 
 def _map(fn: Callable[[Value], Any], tree: Any) -> Any:

@@ -12,7 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS"]
+__all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_IREG",
+           "uses_mul_ireg"]
+
+#: The registered-operand multiplier the MAC units instantiate (DESIGN.md section 3): its generic
+#: Verilog is appended to every emitted file that uses it; a flow may read a primitive form in
+#: its place (gen/prims/<family>/).
+MUL_IREG = "nmsparse_mul_ireg"
+
+
+def uses_mul_ireg(verilog: str | bytes) -> bool:
+    """Whether an emitted Verilog text instantiates :data:`MUL_IREG` (its instances, and its
+    own definition, are the only places ``<name> #(`` appears)."""
+    mark = f"{MUL_IREG} #("
+    return (mark.encode() in verilog) if isinstance(verilog, bytes) else (mark in verilog)
 
 
 def _lanes(p: Mapping) -> str:

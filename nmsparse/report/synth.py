@@ -32,7 +32,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from nmsparse.contract import toolchain
+from nmsparse.contract import toolchain, units
 from nmsparse.contract.sidecar import Sidecar
 
 from . import parse
@@ -164,7 +164,7 @@ PRIMS_FILE = "prims_ecp5.v"
 
 def uses_primitives(source: bytes) -> bool:
     """Whether a module's Verilog instantiates a primitive with an ECP5 form (gen/prims)."""
-    return b"nmsparse_mul_ireg #(" in source
+    return units.uses_mul_ireg(source)
 
 
 def _prims_text() -> str:
