@@ -275,3 +275,49 @@ int nm_mask(const void *x, uint8_t *out, int64_t groups, int m, int n, int stora
 #undef ARGS
     return 0;
 }
+
+/* Lower median of each row of x: [rows, k] float32 (the element of rank (k - 1) / 2 in
+ * ascending order, as torch.median), for the D-PTS shift of golden.llm.mitigations. A row
+ * holding a NaN gets NaN (torch.median propagates it). Radix select over order-preserving
+ * 32-bit keys of the floats, a byte at a time from the top (histogram, then keep the bucket
+ * holding the rank): about 2k + 1k simple operations per row, no data-dependent branches in
+ * the histogram pass; rows in parallel. -0 ranks below +0 here (torch compares them equal:
+ * the value is the same number either way). */
+static inline uint32_t order_key(uint32_t u) { return (u & 0x80000000u) ? ~u : (u | 0x80000000u); }
+
+int row_median_f32(const float *x, float *out, int64_t rows, int k) {
+    if (k < 1) return -1;
+    _Pragma("omp parallel if (rows >= 64)")
+    {
+        uint32_t *buf = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)k);
+        _Pragma("omp for schedule(static)")
+        for (int64_t r = 0; r < rows; r++) {
+            const uint32_t *row = (const uint32_t *)(x + r * k);
+            int nan = 0;
+            for (int j = 0; j < k; j++) {
+                uint32_t u = row[j];
+                nan |= (u & 0x7fffffffu) > 0x7f800000u;
+                buf[j] = order_key(u);
+            }
+            if (nan) { out[r] = __builtin_nanf(""); continue; }
+            int cnt = k, rank = (k - 1) / 2;
+            uint32_t key = 0;
+            for (int shift = 24; shift >= 0; shift -= 8) {
+                int hist[256] = {0};
+                for (int j = 0; j < cnt; j++) hist[(buf[j] >> shift) & 0xff]++;
+                int b = 0;
+                while (rank >= hist[b]) rank -= hist[b++];
+                int w = 0;
+                for (int j = 0; j < cnt; j++)
+                    if (((buf[j] >> shift) & 0xff) == (uint32_t)b) buf[w++] = buf[j];
+                cnt = w;
+                key = buf[0];
+                if (hist[b] == 1) break;
+            }
+            uint32_t u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+            memcpy(&out[r], &u, sizeof u);
+        }
+        free(buf);
+    }
+    return 0;
+}

@@ -70,6 +70,8 @@ def _library() -> ctypes.CDLL | None:
         ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
         ctypes.c_int, ctypes.c_int64,
     ]
+    dll.row_median_f32.restype = ctypes.c_int
+    dll.row_median_f32.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
     dll.nm_mask_kernel.restype = ctypes.c_int
     dll.nm_mask_kernel.argtypes = [ctypes.c_int, ctypes.c_int]
     return dll
@@ -125,5 +127,19 @@ def nm_mask_native(x: torch.Tensor, n: int, m: int, fmt: Format) -> torch.Tensor
         net.data_ptr(), ncomp, lines, ib, int(key_abs), 0 if key_abs else fmt.sign_bit - 1,
     )
     if rc != 0:
+        return None
+    return out
+
+
+def row_median(x: torch.Tensor) -> torch.Tensor | None:
+    """Lower median over the last dimension of float32 CPU ``x`` (``[..., 1]``, the value
+    ``x.median(dim=-1, keepdim=True).values`` gives), or None without the compiled path."""
+    dll = _library()
+    if dll is None or x.dtype != torch.float32 or x.device.type != "cpu" or not x.numel():
+        return None
+    x = x.detach().contiguous()
+    k = x.shape[-1]
+    out = torch.empty((*x.shape[:-1], 1), dtype=torch.float32)
+    if dll.row_median_f32(x.data_ptr(), out.data_ptr(), x.numel() // k, k) != 0:
         return None
     return out

@@ -347,3 +347,33 @@ def test_calibrate_records_per_layer_stats() -> None:
         model(batches[0])
     with pytest.raises(KeyError, match="no calibration"):
         cal["nope"]
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 16, 576])
+def test_token_median_fast_path_equals_torch_median(k: int) -> None:
+    """The compiled radix select (golden._native.row_median) gives torch.median's value: odd
+    and even K (lower median), repeated values, +-inf, and NaN rows (NaN)."""
+    gen = torch.Generator().manual_seed(seed() + k)
+    x = torch.randn(64, k, generator=gen)
+    x[1::4] = torch.randint(-2, 3, (len(x[1::4]), k), generator=gen).float()  # many ties
+    x[2, 0] = float("inf")
+    x[3, -1] = -float("inf")
+    x[5, k // 2] = float("nan")
+    ref = x.median(dim=-1, keepdim=True).values
+    got = mitigations.token_median(x)
+    if golden._native.available():
+        assert golden._native.row_median(x) is not None
+    assert got.shape == ref.shape
+    assert torch.equal(got.isnan(), ref.isnan())
+    assert torch.equal(got[~got.isnan()], ref[~ref.isnan()])
+
+
+def test_var_rescale_matches_the_population_variance() -> None:
+    gen = torch.Generator().manual_seed(seed())
+    x = torch.randn(8, 64, generator=gen) * 3 + 1
+    xs = x * (torch.rand(8, 64, generator=gen) > 0.5)
+    xs[0] = 0  # a token with no kept value stays unscaled
+    want = (x.var(dim=-1, keepdim=True, unbiased=False)
+            / xs.var(dim=-1, keepdim=True, unbiased=False)).sqrt()
+    want[0] = 1.0
+    torch.testing.assert_close(mitigations.var_rescale(x, xs), xs * want, rtol=1e-5, atol=1e-6)

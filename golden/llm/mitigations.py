@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .. import _native
+
 __all__ = [
     "MITIGATIONS",
     "ALIASES",
@@ -116,14 +118,28 @@ def var_rescale(x: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         ``[..., K]`` dense and sparse activations. A token whose sparse variance is 0 is left
         unscaled.
     """
-    vd = x.to(torch.float32).var(dim=-1, keepdim=True, unbiased=False)
-    vs = xs.to(torch.float32).var(dim=-1, keepdim=True, unbiased=False)
+    vd = _var(x.to(torch.float32))
+    vs = _var(xs.to(torch.float32))
     scale = torch.where(vs > 0, (vd / vs.clamp_min(1e-30)).sqrt(), torch.ones_like(vs))
     return xs * scale.to(xs.dtype)
 
 
+def _var(x: torch.Tensor) -> torch.Tensor:
+    """Population variance over the last dimension, two-pass (mean, then mean square of the
+    deviations): the value of ``x.var(unbiased=False)`` up to rounding, and about 10x faster
+    than it on CPU (bench/bench_hooks.py)."""
+    d = x - x.mean(dim=-1, keepdim=True)
+    return (d * d).mean(dim=-1, keepdim=True)
+
+
 def token_median(x: torch.Tensor) -> torch.Tensor:
-    """Per-token median ``eta: [..., 1]`` of ``x: [..., K]`` (the lower median for even K)."""
+    """Per-token median ``eta: [..., 1]`` of ``x: [..., K]`` (the lower median for even K;
+    NaN for a token holding a NaN). Float32 on the CPU takes the compiled quickselect of
+    ``golden._native`` (the value torch.median gives, 3x faster); the rest torch.median."""
+    if not x.requires_grad:
+        fast = _native.row_median(x)
+        if fast is not None:
+            return fast
     return x.median(dim=-1, keepdim=True).values
 
 
