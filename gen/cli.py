@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 from nmsparse.contract.patterns import parse_pattern
+from nmsparse.contract.units import SHIFT_INPUT
 
 from .config import (
     ARCHS,
@@ -78,10 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--weights memory: words per bank = groups per row "
                              "(default 1024 / M)")
     parser.add_argument("--shift", type=_shift, default=None, metavar="ETA",
-                        help="linear, integer formats, weights in the stream: static S-PTS "
-                             "shift, one integer per layer or M comma-separated integers (one "
-                             "per group position); d = sat(x - eta) before the selector, the "
-                             "bias W eta added per group (DESIGN.md section 2)")
+                        help="linear, integer formats: S-PTS shift d = sat(x - eta) before "
+                             "the selector. A constant (weights in the stream): one integer "
+                             "per layer or M comma-separated integers (one per group "
+                             "position), the bias W eta added per group. 'input': eta per "
+                             "channel in the input field eta, the row's bias W eta in the "
+                             "field bias with its last transfer; either weight source "
+                             "(DESIGN.md section 2)")
     parser.add_argument("--name", default=None, help="module name (default from the point)")
     parser.add_argument("--shipped", action="store_true",
                         help="emit every shipped design point and manifest.json")
@@ -107,12 +111,14 @@ def _pipeline(text: str) -> int | str:
                                          f"not {text!r}") from None
 
 
-def _shift(text: str) -> int | tuple[int, ...]:
+def _shift(text: str) -> int | tuple[int, ...] | str:
+    if text == SHIFT_INPUT:
+        return text
     try:
         vals = tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--shift must be an integer or comma-separated "
-                                         f"integers, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--shift must be an integer, comma-separated "
+                                         f"integers or {SHIFT_INPUT!r}, not {text!r}") from None
     return vals[0] if len(vals) == 1 else vals
 
 

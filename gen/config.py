@@ -23,7 +23,7 @@ from nmsparse.contract import flex as _flex
 from nmsparse.contract.formats import get_format
 from nmsparse.contract.patterns import SHIPPED_PATTERNS, check_nm
 from nmsparse.contract.sidecar import Field, Port, Sidecar
-from nmsparse.contract.units import UNITS
+from nmsparse.contract.units import SHIFT_INPUT, UNITS
 
 from .arch import ARCHITECTURES, Architecture
 from .macsched import (
@@ -348,16 +348,24 @@ def _weights_source(obj: object, weights: object, depth: object, m: int) -> None
     _set(obj, weights=weights, depth=depth)
 
 
-def _shift(value: object, fmt: str, m: int, weights: str) -> int | tuple[int, ...] | None:
-    """Validate a static shift: None, one integer, or M integers, in ``fmt``'s range."""
+def _shift(value: object, fmt: str, m: int,
+           weights: str) -> int | tuple[int, ...] | str | None:
+    """Validate a shift: None, ``"input"`` (run-time eta and bias fields), one integer, or M
+    integers, in ``fmt``'s range."""
     if value is None:
         return None
     f = get_format(fmt)
     if not f.is_int:
         raise ValueError(f"shift needs an integer format, not {fmt}")
+    if isinstance(value, str):
+        if value != SHIFT_INPUT:
+            raise ValueError(f"shift must be an integer, M integers or {SHIFT_INPUT!r} (eta and "
+                             f"the bias as input fields), not {value!r}")
+        return value
     if weights != "stream":
-        raise ValueError(f"shift needs weights='stream' (the bias sums every weight of a "
-                         f"group), not weights={weights!r}")
+        raise ValueError(f"a constant shift needs weights='stream' (the bias sums every "
+                         f"weight of a group), not weights={weights!r}; shift={SHIFT_INPUT!r} "
+                         f"works with either")
     if isinstance(value, (list, tuple)):
         if len(value) != m:
             raise ValueError(f"shift must be one integer or M = {m} integers (one per group "
@@ -538,7 +546,11 @@ class LinearConfig(_MACConfig):
     ``shift`` (static S-PTS, DESIGN.md section 2; module ``..._shift``): ``eta``, one integer
     for the layer, or M integers (one per group position, the same for every group), a
     constant of the generated module in the activation format's range; integer formats with
-    weights in the stream only (the bias needs every weight of the group).
+    weights in the stream only (the bias needs every weight of the group). ``shift="input"``
+    (module ``..._shiftin``): the run-time form, eta per input channel with every transfer
+    (field ``eta``, M elements) and the row's bias ``b = wrap(W eta)`` with its ``last``
+    transfer (field ``bias``, K accumulators; the host computes it once per weight tile),
+    either weight source; one module serves every layer and per-channel shifts (L-PTS).
     """
 
     n: int
@@ -553,7 +565,7 @@ class LinearConfig(_MACConfig):
     target_mhz: float | None = None
     weights: str = "stream"
     depth: int | None = None
-    shift: int | tuple[int, ...] | None = None
+    shift: int | tuple[int, ...] | str | None = None
     unit = "linear"
 
     def __post_init__(self) -> None:
@@ -573,8 +585,8 @@ class LinearConfig(_MACConfig):
 
     @property
     def shift_lanes(self) -> tuple[int, ...] | None:
-        """``eta_j`` for every group position j (None without a shift)."""
-        if self.shift is None:
+        """``eta_j`` for every group position j (None without a constant shift)."""
+        if self.shift is None or self.shift == SHIFT_INPUT:
             return None
         return (self.shift,) * self.m if isinstance(self.shift, int) else self.shift
 
@@ -595,17 +607,25 @@ class LinearConfig(_MACConfig):
         shift = SHIFT_STAGES if self.shift is not None else 0
         return self.pipeline + read + shift + self.schedule.stages  # type: ignore[operator]
 
+    @property
+    def shift_input(self) -> bool:
+        """eta and the bias are input fields (``shift="input"``)."""
+        return self.shift == SHIFT_INPUT
+
     def input_layout(self) -> data.Layout:
-        if self.weights == "memory":
-            return _struct({"data": (unsigned(self.width), self.m), **self._memory_layout()})
-        return _struct({"data": (unsigned(self.width), self.m), **self._weights_last()})
+        rest = self._memory_layout() if self.weights == "memory" else self._weights_last()
+        if self.shift_input:
+            rest = {**rest, "eta": (unsigned(self.width), self.m),
+                    "bias": (signed(self.acc_width), self.outputs)}
+        return _struct({"data": (unsigned(self.width), self.m), **rest})
 
     def params(self) -> dict:
         out = {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
                "index_width": self.index_width, "arch": self.arch,
                "pipeline": self.pipeline, **self._mac_params()}
         if self.shift is not None:
-            out["shift"] = self.shift if isinstance(self.shift, int) else list(self.shift)
+            out["shift"] = (list(self.shift) if isinstance(self.shift, tuple)
+                            else self.shift)
         return out
 
     def metrics(self) -> dict:
@@ -614,6 +634,8 @@ class LinearConfig(_MACConfig):
         out.update(comparators=sel.comparators, network_depth=sel.network_depth)
         # weights and last through the selector's register stages (stream form only)
         side = self.outputs * self.m * self.weight_width if self.weights == "stream" else 0
+        if self.shift_input:  # the row's bias travels with its last group
+            side += self.outputs * self.acc_width
         out["sideband_bits"] = self.pipeline * (side + 1)  # type: ignore[operator]
         if self.shift is not None:
             # one subtract-and-clamp per lane; per output one bias (a constant product) per group
@@ -1012,8 +1034,10 @@ def _shipped() -> list[_Config]:
     # weights from memory (DESIGN.md section 3.1), in the default regression
     out.append(_sweep_linear(8, 16, 4, "memory"))
     out.append(_sweep_dense(16, 4, "memory"))
-    # static S-PTS (DESIGN.md section 2): the 8:16 engine with a per-layer shift
+    # S-PTS (DESIGN.md section 2): the 8:16 engine with a per-layer constant shift, and the
+    # run-time form (eta per channel and the bias as inputs) with weights from memory
     out.append(_sweep_linear(8, 16, 4, "stream", shift=SHIPPED_SHIFT))
+    out.append(_sweep_linear(8, 16, 4, "memory", shift=SHIFT_INPUT))
     out += _flex_shipped()
     return out
 
@@ -1039,7 +1063,7 @@ SHIPPED_SHIFT = -3
 
 
 def _sweep_linear(n: int, m: int, k: int, weights: str,
-                  shift: int | None = None) -> LinearConfig:
+                  shift: int | str | None = None) -> LinearConfig:
     return LinearConfig(n=n, m=m, fmt="int8", arch="rank", pipeline="auto", outputs=k,
                         target_mhz=SWEEP_TARGET_MHZ[weights], weights=weights, shift=shift)
 

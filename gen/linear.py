@@ -35,12 +35,14 @@ costs no multiplier; the result is ``wrap(W prune(d) + W eta)``, bit for bit gol
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed
 
 from .config import SHIFT_STAGES, LinearConfig
 from .mac import (
+    CarriedSum,
     MACPipe,
     StagedSum,
     build_mac,
@@ -95,16 +97,29 @@ class NMLinear(StreamUnit):
         bias = None
         copies = StallCopies(m, self.o.ready)  # one copy of advance per register stage
         in_valid, weights_in = self.i.valid, Value.cast(p.weights)
-        if cfg.shift_lanes is not None:  # stream form only (LinearConfig checks it)
-            data = _shift_lanes(m, data, cfg.shift_lanes, cfg.width)
+        if cfg.weights == "memory":  # only compute transfers go down the pipeline
+            load = Value.cast(p.load)[0]
+            in_valid = self.i.valid & ~load
+        shift_valid: list[Value] = []  # the groups in the shift register stage
+        # run-time form: the row's bias, taken with its last group (0 with the others), rides
+        # along to the accumulator's adder
+        row_bias: list[Value] = []
+        if cfg.shift_input:
+            row_bias = [Mux(last, p.bias[k], 0) for k in range(cfg.outputs)]
+        if cfg.shift is not None:
+            eta = ([Value.cast(p.eta[j]) for j in range(cfg.m)] if cfg.shift_input
+                   else cfg.shift_lanes)
+            data = _shift_lanes(m, data, eta, cfg.width)
             adv = copies()
-            data, weights_in, last = register(m, adv, (data, weights_in, last), "shift_reg")
-            in_valid = valid_stages(m, adv, in_valid, SHIFT_STAGES, "shift_valid")[-1]
+            data, weights_in, last, row_bias = register(
+                m, adv, (data, weights_in, last, row_bias), "shift_reg")
+            shift_valid = valid_stages(m, adv, in_valid, SHIFT_STAGES, "shift_valid")[1:]
+            in_valid = shift_valid[-1]
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
-            side = (weights_in, last)
-            _, values, index, (weights, last) = build_selector(cfg.selector, m, advance, data,
-                                                               side, enable=copies)
+            side = (weights_in, last, row_bias)
+            _, values, index, (weights, last, row_bias) = build_selector(
+                cfg.selector, m, advance, data, side, enable=copies)
             valid = valid_stages(m, advance, in_valid, cfg.pipeline, "sel_valid")[-1]
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
             wview = cfg.weights_layout()(weights)
@@ -112,14 +127,13 @@ class NMLinear(StreamUnit):
             if cfg.shift_lanes is not None:
                 bias = _shift_bias(m, cand, cfg.shift_lanes, cfg.outputs)
         else:
-            load = Value.cast(p.load)[0]
-            compute = self.i.valid & ~load
-            mask, values, index, last = build_selector(cfg.selector, m, advance, data, last,
-                                                       enable=copies)
-            chain = valid_stages(m, advance, compute, cfg.pipeline, "sel_valid")
+            mask, values, index, (last, row_bias) = build_selector(
+                cfg.selector, m, advance, data, (last, row_bias), enable=copies)
+            chain = valid_stages(m, advance, in_valid, cfg.pipeline, "sel_valid")
             valid = chain[-1]
             # a load waits until no earlier group is still to read the banks (in order)
-            busy = tree_or(chain[1:]) if cfg.pipeline else Value.cast(0)
+            ahead = shift_valid + chain[1:]
+            busy = tree_or(ahead) if ahead else Value.cast(0)
             m.d.comb += self.i.ready.eq(advance & ~(load & busy))
             read_word = group_counter(m, advance, valid, last, cfg.depth, "mac_group")
             rd = copies()
@@ -130,11 +144,14 @@ class NMLinear(StreamUnit):
                 **load_port(cfg, p, self.i.valid & self.i.ready & load),
                 read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)])
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
-            values, index = pipe.cut((values, index), 1, "read")
+            values, index, row_bias = pipe.cut((values, index, row_bias), 1, "read")
             # the read data into a register of its own (gen.macsched.READ_STAGES)
             rows = [[Value.cast(rdata[j][k]) for k in range(cfg.outputs)] for j in range(cfg.m)]
-            rows, values, index = pipe.cut((rows, values, index), 1, "rdreg")
+            rows, values, index, row_bias = pipe.cut((rows, values, index, row_bias), 1,
+                                                     "rdreg")
             cand = lambda k, j: rows[j][k]  # noqa: E731
+        if row_bias:
+            bias = CarriedSum(row_bias)
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
                                     m_=cfg.m, outputs=cfg.outputs,
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,
@@ -146,16 +163,19 @@ class NMLinear(StreamUnit):
 
 
 
-def _shift_lanes(m: Module, data: list[Value], eta: tuple[int, ...], width: int) -> list[Value]:
-    """``d[j] = sat(x[j] - eta_j)`` as ``width``-bit patterns (golden.shift_activations)."""
+def _shift_lanes(m: Module, data: list[Value], eta: Sequence[int | Value],
+                 width: int) -> list[Value]:
+    """``d[j] = sat(x[j] - eta_j)`` as ``width``-bit patterns (golden.shift_activations);
+    ``eta_j`` a constant, or a ``width``-bit pattern (the run-time form's input field)."""
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     out = []
     for j, (x, e) in enumerate(zip(data, eta, strict=True)):
-        if e == 0:
+        if isinstance(e, int) and e == 0:
             out.append(x)
             continue
+        sub = e if isinstance(e, int) else Value.cast(e).as_signed()
         diff = Signal(signed(width + 1), name=f"shift_diff{j}")
-        m.d.comb += diff.eq(x.as_signed() - e)  # exact in width + 1 bits
+        m.d.comb += diff.eq(x.as_signed() - sub)  # exact in width + 1 bits
         d = Signal(width, name=f"shift_d{j}")
         # the two top bits differ exactly when x - eta left the range: clamp to its end
         over = diff[width] ^ diff[width - 1]

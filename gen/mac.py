@@ -48,8 +48,8 @@ from .macsched import (
 from .pipeline import StallCopies, register, tree_or
 from .unit import StreamUnit
 
-__all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "build_mac", "weight_banks",
-           "valid_stages",
+__all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
+           "weight_banks", "valid_stages",
            "MUL_IREG", "EmitPlatform", "uses_primitives"]
 
 #: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v, its name from the
@@ -86,7 +86,7 @@ class MACPipe:
                  copies: StallCopies | None = None):
         self.m, self.advance, self.valid, self.last, self.name = m, advance, valid, last, name
         self.copies = copies
-        self.bias: StagedSum | None = None
+        self.bias: StagedSum | CarriedSum | None = None
 
     def enable(self) -> Value:
         """A copy of ``advance`` for one stage (:class:`gen.pipeline.StallCopies`), or
@@ -166,6 +166,21 @@ class StagedSum:
         while self.phase < 2:
             self.step()
         return [row[0] for row in self.state]
+
+
+class CarriedSum:
+    """Per-output terms already complete (the run-time S-PTS bias of :mod:`gen.linear`),
+    carried through the MAC's register stages as :class:`StagedSum` is: :attr:`MACPipe.bias`
+    takes either."""
+
+    def __init__(self, terms: Sequence[Value]):
+        self.state: Any = list(terms)
+
+    def step(self) -> None:
+        """Nothing to build: the terms travel as they are."""
+
+    def finish(self) -> list[Value]:
+        return list(self.state)
 
 
 def valid_stages(m: Module, advance: Value, valid: Value, count: int,
@@ -302,7 +317,7 @@ def _tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
 def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate,
               schedule: MACSchedule, *, index: Sequence[Value] | None, m_: int, outputs: int,
               weight_width: int, acc_width: int, name: str = "mac",
-              bias: StagedSum | None = None,
+              bias: StagedSum | CarriedSum | None = None,
               primitives: bool = False) -> tuple[list[Value], Value]:
     """The MAC datapath from (values, weights) to the output registers.
 

@@ -92,3 +92,59 @@ def test_per_position_shift_engine_regression(tmp_path):
     res = regression.run_module(sc, seed=seed())
     assert res.passed, res.failure_text()
     assert res.groups > 0
+
+
+def test_run_time_shift_config_and_sidecar():
+    """``shift="input"``: eta per channel and the row's bias are input fields (after the
+    others), either weight source; the sidecar carries and checks it."""
+    c = LinearConfig(n=8, m=16, shift="input", weights="memory")
+    assert c.name == "nm_linear_8_16_int8_k4_wmem_shiftin" and c.params()["shift"] == "input"
+    assert c.shift_input and c.shift_lanes is None
+    assert LinearConfig(n=2, m=4, shift="input").name == "nm_linear_2_4_int8_k4_shiftin"
+    with pytest.raises(ValueError, match="'input'"):
+        LinearConfig(n=2, m=4, shift="inputs")
+    doc = json.loads(emit.sidecar_text(c))
+    sc = sidecar.parse_sidecar(doc)
+    fields = sorted(sc.i.fields, key=lambda f: sc.i.fields[f].offset)
+    assert fields[-2:] == ["eta", "bias"]
+    assert (sc.i.fields["eta"].elem_width, sc.i.fields["eta"].count) == (8, 16)
+    assert (sc.i.fields["bias"].elem_width, sc.i.fields["bias"].count) == (32, 4)
+    d = copy.deepcopy(doc)
+    del d["ports"]["i__payload"]["fields"]["bias"]
+    with pytest.raises(sidecar.SidecarError, match="bias"):
+        sidecar.parse_sidecar(d)
+    d = copy.deepcopy(doc)
+    d["params"]["fmt"], d["params"]["width"] = "bf16", 16
+    with pytest.raises(sidecar.SidecarError):
+        sidecar.parse_sidecar(d)
+
+
+def test_run_time_shift_expectation_uses_the_eta_field():
+    """The regression's rows carry eta per channel (per layer, per channel, the extremes) and
+    the bias on the last transfer only; the expected rows are golden's with that eta, so an
+    engine that ignored eta or the bias would fail."""
+    cfg = LinearConfig(n=2, m=4, shift="input")
+    sc = sidecar.parse_sidecar(json.loads(emit.sidecar_text(cfg)))
+    gen = torch.Generator().manual_seed(seed())
+    rows = [(torch.randint(-128, 128, (3, 4), generator=gen),
+             torch.randint(-128, 128, (3, 4, 4), generator=gen)) for _ in range(6)]
+    ph = vectors.mac_phase(sc, rows)
+    plain = sidecar.parse_sidecar(json.loads(emit.sidecar_text(LinearConfig(n=2, m=4))))
+    assert ph.expected != vectors.mac_phase(plain, rows).expected
+    for r, (x, w) in enumerate(rows):
+        eta = vectors.row_eta(golden.get_format("int8"), x, r).reshape(-1)
+        want = golden.sparse_linear(x.reshape(1, -1).to(torch.int8),
+                                    w.permute(1, 0, 2).reshape(4, -1).to(torch.int8), 2, 4,
+                                    shift=eta)
+        got = [int(ph.expected[r][i:i + 8], 16) for i in range(0, 32, 8)][::-1]
+        assert [v & 0xFFFFFFFF for v in want[0].tolist()] == got, r
+
+
+@pytest.mark.slow
+def test_run_time_shift_stream_engine_regression(tmp_path):
+    """The run-time form with weights in the stream (the shipped one reads them from memory)
+    through the whole cocotb regression."""
+    cfg = LinearConfig(n=2, m=4, shift="input")
+    emit.emit(cfg, tmp_path)
+    res = regression.run_module(sidecar.find_module(tmp_path, cfg.name), seed=seed())
+    assert res.passed, res.failure_text()

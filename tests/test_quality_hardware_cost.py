@@ -80,3 +80,20 @@ def test_static_shift_cost_comes_from_the_records():
     assert [p.module for p in analysis.engine_points([plain, shift])] == [plain["module"]]
     t = render._quality_table([_rec(mitigation="spts")], [plain, shift])
     assert t.rows[0][-1] == c.measured and "from this report's records" in t.note
+
+
+def test_lpts_cost_comes_from_the_run_time_shift_engine():
+    """L-PTS (eta per channel) is measured on the run-time engine (``shift: "input"``), the
+    constant-shift engine stays spts's, and neither stands in for the other."""
+    plain = _engine("nm_linear_8_16_int8_k4")
+    const = _engine("nm_linear_8_16_int8_k4_shift", shift=-3, lut=1100)
+    rt = _engine("nm_linear_8_16_int8_k4_shiftin", shift="input", lut=1200, ff=700)
+    lpts = analysis.hardware_cost(_rec(mitigation="lpts"), [plain, const, rt])
+    assert lpts.measured.startswith("nm_linear_8_16_int8_k4_shiftin vs nm_linear_8_16_int8_k4")
+    assert "LUT4 1000 -> 1200 (+20.0%)" in lpts.measured
+    spts = analysis.hardware_cost(_rec(mitigation="spts"), [plain, const, rt])
+    assert spts.measured.startswith("nm_linear_8_16_int8_k4_shift vs ")
+    assert analysis.hardware_cost(_rec(mitigation="lpts"), [plain, const]).measured == \
+        analysis.LPTS_NOT_RUN
+    assert analysis.hardware_cost(_rec(mitigation="spts"), [plain, rt]).measured == \
+        analysis.SPTS_NOT_RUN

@@ -19,6 +19,7 @@ import torch
 import golden
 from nmsparse.contract.formats import Format
 from nmsparse.contract.sidecar import Port, Sidecar
+from nmsparse.contract.units import is_shift_input
 from nmsparse.contract.vectors import BACKPRESSURE_PATTERNS, IDLE_PATTERNS, Phase, Scenario, Segment
 
 __all__ = [
@@ -105,7 +106,8 @@ def _weight_fmt(sc: Sidecar) -> str:
 
 
 def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tuple[int, int]],
-                  weight_fmt: str, acc_width: int) -> torch.Tensor:
+                  weight_fmt: str, acc_width: int,
+                  eta: torch.Tensor | None = None) -> torch.Tensor:
     """Golden accumulators ``[R, K]`` (unsigned ``acc_width``-bit patterns) of the rows that
     cover groups ``spans[r] = (first, end)`` of ``x: [T, M]`` with weights ``w: [T, K, M]``.
 
@@ -117,7 +119,7 @@ def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tup
     out = []
     f = _fmt(sc)
     if sc.unit == "linear" and sc.shift is not None:
-        return _shift_expected(sc, x, w, spans, weight_fmt, acc_width)
+        return _shift_expected(sc, x, w, spans, weight_fmt, acc_width, eta)
     for c0 in range(0, len(spans), 64):
         chunk = spans[c0 : c0 + 64]
         lo, hi = chunk[0][0], chunk[-1][1]
@@ -137,16 +139,19 @@ def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tup
 
 def _shift_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor,
                     spans: list[tuple[int, int]], weight_fmt: str,
-                    acc_width: int) -> torch.Tensor:
-    """As :func:`_mac_expected` for a linear unit with a static shift: one
+                    acc_width: int, etas: torch.Tensor | None) -> torch.Tensor:
+    """As :func:`_mac_expected` for a linear unit with a shift: one
     :func:`golden.sparse_linear` call per row (zero padding is not neutral: ``0 - eta`` is
-    a value the selector ranks, and the bias sums every weight of the row)."""
+    a value the selector ranks, and the bias sums every weight of the row). ``etas: [T, M]``
+    the run-time form's eta of every transfer (params.shift == "input")."""
     K, m = w.shape[1], sc.m
     f = _fmt(sc)
     out = []
     for a, b in spans:
         eta = sc.shift
-        if isinstance(eta, list):  # one per group position, the same for every group
+        if is_shift_input(sc.params):  # eta per channel, from the transfers' eta fields
+            eta = etas[a:b].reshape(-1)
+        elif isinstance(eta, list):  # one per group position, the same for every group
             eta = torch.tensor(eta, dtype=torch.int64).repeat(b - a)
         X = x[a:b].reshape(1, (b - a) * m).to(golden.dtype_of(f))
         Wm = w[a:b].permute(1, 0, 2).reshape(K, (b - a) * m).to(golden.dtype_of(weight_fmt))
@@ -188,6 +193,8 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
     if memory and reload_every:
         chunks = [list(rows[i: i + reload_every]) for i in range(0, len(rows), reload_every)]
     xs, ws, lasts, out_src, spans, loads = [], [], [], [], [], []
+    etas: list[torch.Tensor] = []
+    shift_in = sc.unit == "linear" and is_shift_input(sc.params)
     t = 0  # compute transfers so far
     for c, chunk in enumerate(chunks):
         if memory:
@@ -201,6 +208,8 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
                                  f"{tuple(w.shape)}")
             xs.append(x)
             ws.append(w)
+            if shift_in:
+                etas.append(row_eta(f, x, len(etas)))
             last = torch.zeros(g, dtype=torch.int64)
             if complete_last_row or c < len(chunks) - 1 or r < len(chunk) - 1:
                 last[-1] = 1
@@ -208,7 +217,8 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
                 spans.append((t, t + g))
             t += g
             lasts.append(last)
-    expected = _mac_expected(sc, torch.cat(xs), torch.cat(ws), spans, wf, acc_width)
+    eta_t = torch.cat(etas) if etas else None
+    expected = _mac_expected(sc, torch.cat(xs), torch.cat(ws), spans, wf, acc_width, eta_t)
     X = torch.cat(xs).to(golden.dtype_of(f))
     W = torch.cat(ws)
     L = torch.cat(lasts).reshape(-1, 1)
@@ -226,6 +236,9 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
         fields["index"] = index.reshape(T, -1)
     else:
         fields["data"] = golden.to_bits(X, f.name).reshape(T, m)
+    if shift_in:
+        fields["eta"] = golden.to_bits(eta_t.to(golden.dtype_of(f)), f.name).reshape(T, m)
+        fields["bias"] = _row_bias(sc, eta_t, W, L.reshape(-1), wf, acc_width)
     inputs = _pack_rows(sc.i, fields)
     # the load transfers go in front of their chunk; output sources shift by them
     shift = [0] * (T + 1)
@@ -238,6 +251,42 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
     exp = _pack_rows(sc.o, {"acc": expected}) if spans else []
     return Phase(inputs=inputs, expected=exp, out_src=out_src, groups=T,
                  reset_after=reset_after)
+
+
+def row_eta(f, x: torch.Tensor, r: int) -> torch.Tensor:
+    """eta ``[g, M]`` of row ``r`` (``x: [g, M]``) for the run-time S-PTS form, cycling
+    through the forms it must serve: one eta for the layer, one per input channel, and the
+    format's extremes (``x - eta`` saturates at both ends). Deterministic in ``x`` and ``r``."""
+    g, m = x.shape
+    gen = torch.Generator().manual_seed((int(x.abs().sum()) * 31 + r) & 0x7FFFFFFF)
+    kind = r % 3
+    if kind == 0:  # per layer, a small shift (as S-PTS calibrates)
+        return torch.full((g, m), int(torch.randint(-8, 9, (1,), generator=gen)))
+    if kind == 1:  # per channel, anywhere in the format's range
+        return torch.randint(f.min, f.max + 1, (g, m), generator=gen)
+    return torch.where(torch.rand(g, m, generator=gen) < 0.5, f.min, f.max).to(torch.int64)
+
+
+def _row_bias(sc: Sidecar, eta: torch.Tensor, W: torch.Tensor, last: torch.Tensor,
+              weight_fmt: str, acc_width: int) -> torch.Tensor:
+    """The ``bias`` field of every transfer ``[T, K]``: on each row's last transfer the bias
+    ``wrap(W eta)`` of the row (the host's figure, :func:`golden.shift_bias`), on the others
+    junk the engine must ignore (the accumulator's figure would change if it did not)."""
+    T, K, m = W.shape
+    out = torch.zeros(T, K, dtype=torch.int64)
+    start = 0
+    gen = torch.Generator().manual_seed(T)
+    lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
+    for t in range(T):
+        if int(last[t]):
+            Wm = W[start:t + 1].permute(1, 0, 2).reshape(K, -1)
+            out[t] = golden.shift_bias(Wm.to(golden.dtype_of(weight_fmt)),
+                                       eta[start:t + 1].reshape(-1), fmt=_fmt(sc).name,
+                                       acc_width=acc_width, weight_fmt=weight_fmt)
+            start = t + 1
+        else:
+            out[t] = torch.randint(lo, hi + 1, (K,), generator=gen)
+    return out
 
 
 def is_memory(sc: Sidecar) -> bool:

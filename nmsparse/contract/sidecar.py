@@ -51,7 +51,15 @@ from pathlib import Path
 from . import flex
 from .formats import FORMATS, Format, get_format
 from .patterns import pattern_label
-from .units import MEMORY_PARAMS, UNITS, Unit, is_memory
+from .units import (
+    MEMORY_PARAMS,
+    SHIFT_FIELDS,
+    SHIFT_INPUT,
+    UNITS,
+    Unit,
+    is_memory,
+    is_shift_input,
+)
 
 __all__ = [
     "SidecarError",
@@ -410,7 +418,10 @@ _SHAPES: dict[str, dict[str, tuple[str | int, str | int]]] = {
               "weights": ("weight_width", "outputs*m"), "last": (1, 1),
               "acc": ("acc_width", "outputs")},
     "linear": {"data": ("width", "m"), "weights": ("weight_width", "outputs*m"),
-               "last": (1, 1), "acc": ("acc_width", "outputs")},
+               "last": (1, 1), "acc": ("acc_width", "outputs"),
+               # params.shift == "input" (DESIGN.md section 2): eta per channel of the
+               # group, and the row's bias, read with its last transfer
+               "eta": ("width", "m"), "bias": ("acc_width", "outputs")},
     "dense_mac": {"data": ("width", "m"), "weights": ("weight_width", "outputs*m"),
                   "last": (1, 1), "acc": ("acc_width", "outputs")},
     # runtime-flexible units (DESIGN.md section 5): W lanes, max_kept slots
@@ -438,9 +449,33 @@ _SEMANTIC_CHECKS = (
     "a field's width, if given, is elem_width x count",
     "every field fits in its port and no two fields (or lanes) overlap",
     "every file and include directory of sources exists",
-    "params.shift (static S-PTS: one integer, or m integers, in the range of an integer "
-    "fmt) only on a linear unit with weights in the stream",
+    "params.shift (S-PTS: one integer, or m integers, in the range of an integer fmt, on a "
+    "linear unit with weights in the stream; or \"input\", eta and the bias as input "
+    "fields, on a linear unit with an integer fmt)",
 )
+
+
+def _unit_variant(per_unit: list, u: Unit, cond: dict, inputs: tuple[str, ...],
+                  required: list[str], label: str) -> None:
+    """One if/then of the sidecar schema: the params and payload fields of one unit form."""
+    per_unit.append({
+        "if": cond,
+        "then": {"properties": {
+            "params": {"required": required,
+                       "description": f"a {u.name} unit's params{label}: "
+                                      f"{', '.join(required)}"},
+            "ports": {"properties": {
+                port: {"properties": {"fields": {
+                    "required": list(names),
+                    "properties": {f: True for f in names},
+                    "additionalProperties": False,
+                    "description": f"a {u.name} unit's {port}{label} carries the "
+                                   f"field{'s' if len(names) > 1 else ''} "
+                                   f"{', '.join(names)}"}}}
+                for port, names in (("i__payload", inputs),
+                                    ("o__payload", u.outputs))}},
+        }},
+    })
 
 
 @functools.cache
@@ -521,44 +556,42 @@ def _schema() -> dict:
                                             "datapath (informative)"},
             "shift": {"oneOf": [{"type": "integer"},
                                 {"type": "array", "items": {"type": "integer"},
-                                 "minItems": 2}],
-                      "description": "linear units: static S-PTS eta, one per layer or one "
+                                 "minItems": 2},
+                                {"const": SHIFT_INPUT}],
+                      "description": "linear units: S-PTS eta, one per layer or one "
                                      "per group position (m integers), subtracted with "
-                                     "saturation before the selector; the bias W eta is "
-                                     "added per group (DESIGN.md section 2)"},
+                                     "saturation before the selector, the bias W eta "
+                                     "added per group; or \"input\": eta per channel in "
+                                     "the input field eta, the row's bias in the field bias "
+                                     "(DESIGN.md section 2)"},
         },
     }
     per_unit = []
     memory = {"required": ["params"],
               "properties": {"params": {"required": ["weights"],
                                         "properties": {"weights": {"const": "memory"}}}}}
+    shift_in = {"required": ["params"],
+                "properties": {"params": {"required": ["shift"],
+                                          "properties": {"shift": {"const": SHIFT_INPUT}}}}}
     for u in UNITS.values():
-        variants = [(u.inputs, list(u.params), "")]
+        variants = [(u.inputs, list(u.params), "", False)]
         if u.memory_inputs:
             variants.append((u.memory_inputs, list(u.params) + [
-                k for k in MEMORY_PARAMS if k not in u.params], " with weights from memory"))
-        for v, (inputs, required, label) in enumerate(variants):
-            cond: dict = {"required": ["unit"], "properties": {"unit": {"const": u.name}}}
-            if u.memory_inputs:
-                cond = {"allOf": [cond, memory if v else {"not": memory}]}
-            per_unit.append({
-                "if": cond,
-                "then": {"properties": {
-                    "params": {"required": required,
-                               "description": f"a {u.name} unit's params{label}: "
-                                              f"{', '.join(required)}"},
-                    "ports": {"properties": {
-                        port: {"properties": {"fields": {
-                            "required": list(names),
-                            "properties": {f: True for f in names},
-                            "additionalProperties": False,
-                            "description": f"a {u.name} unit's {port}{label} carries the "
-                                           f"field{'s' if len(names) > 1 else ''} "
-                                           f"{', '.join(names)}"}}}
-                        for port, names in (("i__payload", inputs),
-                                            ("o__payload", u.outputs))}},
-                }},
-            })
+                k for k in MEMORY_PARAMS if k not in u.params], " with weights from memory",
+                True))
+        shifts = [False]
+        if "eta" in _SHAPES[u.name]:  # the run-time S-PTS form adds its fields
+            shifts.append(True)
+        for inputs, required, label, mem in variants:
+            for sh in shifts:
+                conds: list = [{"required": ["unit"], "properties": {"unit": {"const": u.name}}}]
+                if u.memory_inputs:
+                    conds.append(memory if mem else {"not": memory})
+                if len(shifts) > 1:
+                    conds.append(shift_in if sh else {"not": shift_in})
+                _unit_variant(per_unit, u, {"allOf": conds} if len(conds) > 1 else conds[0],
+                              inputs + (SHIFT_FIELDS if sh else ()), required,
+                              label + (" with eta and the bias as inputs" if sh else ""))
     per_fmt = [{
         "if": {"required": ["params"],
                "properties": {"params": {"required": ["fmt"],
@@ -891,8 +924,15 @@ def parse_sidecar(doc: object, where: str = "sidecar", path: Path | None = None)
 
 
 def _check_shift(where: str, unit: str, params: Mapping) -> None:
-    """params.shift: a linear unit with weights in the stream, eta in the format's range."""
+    """params.shift: a linear unit with weights in the stream, eta in the format's range; or
+    "input" on a linear unit with an integer format."""
     key = "key 'params.shift'"
+    if is_shift_input(params):
+        if unit != "linear" or not FORMATS[params["fmt"]].is_int:
+            raise SidecarError(f"{where}: {key}: shift {SHIFT_INPUT!r} is defined for a linear "
+                               f"unit with an integer fmt, not unit {unit!r} with fmt "
+                               f"{params.get('fmt')!r}")
+        return
     if unit != "linear" or params.get("weights", "stream") != "stream":
         raise SidecarError(f"{where}: {key}: a static shift is defined for a linear unit with "
                            f"weights in the stream only, not unit {unit!r} with weights "

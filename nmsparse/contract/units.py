@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_IREG",
-           "uses_mul_ireg"]
+           "uses_mul_ireg", "SHIFT_INPUT", "SHIFT_FIELDS", "is_shift_input"]
 
 #: The registered-operand multiplier the MAC units instantiate (DESIGN.md section 3): its generic
 #: Verilog is appended to every emitted file that uses it; a flow may read a primitive form in
@@ -38,9 +38,23 @@ def _wmem(p: Mapping) -> str:
     return "_wmem" if p.get("weights") == "memory" else ""
 
 
+#: ``params.shift`` of the run-time S-PTS form: eta and the bias are input fields
+SHIFT_INPUT = "input"
+#: the input fields the run-time form adds after the others (DESIGN.md section 2)
+SHIFT_FIELDS = ("eta", "bias")
+
+
+def is_shift_input(params: Mapping) -> bool:
+    """Whether a linear design point takes eta and the bias as input fields."""
+    return params.get("shift") == SHIFT_INPUT
+
+
 def _shift(p: Mapping) -> str:
-    """``_shift``: a static S-PTS shift before the selector (DESIGN.md section 2)."""
-    return "_shift" if p.get("shift") is not None else ""
+    """``_shift``: a constant S-PTS shift before the selector; ``_shiftin``: eta and the bias
+    as input fields (DESIGN.md section 2)."""
+    if p.get("shift") is None:
+        return ""
+    return "_shiftin" if is_shift_input(p) else "_shift"
 
 
 #: Parameters a unit with weights from memory also gives (DESIGN.md section 3.1).
@@ -99,7 +113,8 @@ class Unit:
 
     def input_fields(self, params: Mapping) -> tuple[str, ...]:
         """The ``i`` payload fields of a design point with ``params``."""
-        return self.memory_inputs if is_memory(self, params) else self.inputs
+        base = self.memory_inputs if is_memory(self, params) else self.inputs
+        return base + SHIFT_FIELDS if is_shift_input(params) else base
 
     def module_name(self, **params: object) -> str:
         """The module name of a design point of this unit."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nmsparse.contract.patterns import parse_sparsity, pattern_order
+from nmsparse.contract.units import SHIFT_INPUT
 
 from .synth import DEVICE_DSP
 
@@ -291,13 +292,15 @@ class HardwareCost:
 SPTS_NOT_RUN = ("not run: `nmsparse report` measures the S-PTS engine (nm_linear_..._shift, "
                 "DESIGN.md section 2) against the same engine without shift when both "
                 "modules are in --hdl")
-#: L-PTS shifts each of the K input channels by its own eta: not the engine that is built
-LPTS_NOT_RUN = ("not run: eta per input channel over all K (a K-entry ROM) is not built; the "
-                "engine's per-group-position eta (M constants) is the nearest form")
+#: the measured cell of L-PTS (eta per input channel) without the run-time S-PTS engine
+LPTS_NOT_RUN = ("not run: `nmsparse report` measures the run-time S-PTS engine "
+                "(nm_linear_..._shiftin: eta per channel and the bias as input fields, "
+                "DESIGN.md section 2) against the same engine without shift when both "
+                "modules are in --hdl")
 
 
 def is_shift(r: Mapping) -> bool:
-    """A linear engine with a static S-PTS shift (``params.shift``)."""
+    """A linear engine with an S-PTS shift (``params.shift``: a constant, or ``"input"``)."""
     return (r.get("params") or {}).get("shift") is not None
 
 
@@ -388,8 +391,9 @@ _MITIGATION_COST: dict[str, HardwareCost] = {
         "as spts (only the calibration differs)", SPTS_NOT_RUN),
     "lpts": HardwareCost(
         "static",
-        "as spts with eta per channel: K subtractions, constants from a K-entry ROM; O adds",
-        LPTS_NOT_RUN),
+        "as spts with eta per channel: K subtractions with eta an input field of the "
+        "engine (..._shiftin); O adds of b = W eta (computed once per weight tile by the "
+        "host) after the row", LPTS_NOT_RUN),
     "out_bias": HardwareCost(
         "static", "O adds of a constant bias after the row (no change before the selector)"),
     "scaling_static": HardwareCost(
@@ -426,11 +430,14 @@ def hardware_cost(q: Mapping, records: Sequence[Mapping] = ()) -> HardwareCost:
     Unstructured sparsity has no N:M selector at all (``software only``); weight pruning
     costs nothing at run time. The static shifts (``spts``, ``spts_paper``) are measured
     when ``records`` (the report's resource records) hold an S-PTS engine and its plain
-    twin (:func:`shift_costs`; the one of the record's N:M pattern if there is one).
+    twin (:func:`shift_costs`; the one of the record's N:M pattern if there is one), ``lpts``
+    when they hold a run-time S-PTS engine (``shift: "input"``) and its twin.
     """
     c = _hardware_cost(q)
-    if c.measured == SPTS_NOT_RUN:
-        costs = shift_costs(records)
+    if c.measured in (SPTS_NOT_RUN, LPTS_NOT_RUN):
+        # the constant shift for spts, the run-time engine (eta per channel) for lpts
+        run_time = c.measured == LPTS_NOT_RUN
+        costs = [s for s in shift_costs(records) if (s.shift == SHIFT_INPUT) == run_time]
         same = [s for s in costs if s.module.startswith(
             f"nm_linear_{str(q.get('pattern', '')).replace(':', '_')}_")]
         if same or costs:
