@@ -100,8 +100,8 @@ crosscheck: $(STAMP)
 	$(VENV)/bin/nmsparse crosscheck --pattern $(SELECTORS) --fmt int8,bf16 \
 	  --activations default --jobs $(NPROC) --json reports/crosscheck.json
 
-# Model quality table (perplexity of SmolLM2 for every method of the suite; measured 1 h 11 min
-# on the shared 2-core machine under load, see README). Measured once: delete
+# Model quality table (perplexity of SmolLM2 for every method of the suite; measured 13 min 24 s
+# cold on the 2-core machine, see README). Measured once: delete
 # reports/quality.json, or run `make quality QUALITY_FORCE=1`, to measure again.
 QUALITY_TOKENS ?= 8192
 reports/quality.json: | $(STAMP) data
