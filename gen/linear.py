@@ -31,6 +31,16 @@ product by the constant (for M distinct eta_j, M constant products), added with 
 sum. Trade-off: a constant cannot change per layer at run time (one module per eta), but it
 costs no multiplier; the result is ``wrap(W prune(d) + W eta)``, bit for bit golden's
 ``sparse_linear(..., shift=eta)``.
+
+With the run-time shift (``shift="input"``, module ``..._shiftin``, either weight source)::
+
+    data[j], eta[j] ─► d[j] = sat(x[j] - eta[j]) ─► selector ... ─► MAC ─► acc[k] + b[k]
+    bias[k] (with last; 0 otherwise) ─► travels with its group ───────────────┘
+
+eta arrives with every transfer (per input channel, so per layer or per channel over all K
+alike) and the row's bias ``b = wrap(W eta)`` with its last transfer, computed by the host
+once per weight tile; the engine has no multiplier for it. Price: the bias rides every
+register stage up to the accumulator's adder (K x acc_width flip-flops per stage).
 """
 
 from __future__ import annotations
@@ -79,7 +89,9 @@ class NMLinear(StreamUnit):
         Payload fields, LSB first: ``data`` (M elements), ``weights`` (K*M signed; element
         ``k*M + j`` is output k's weight of group position j; from memory: the K weights of
         the input feature a load writes), ``last`` (1 bit); from memory also ``load`` (1 bit:
-        this transfer writes the banks) and ``addr`` (which feature it writes).
+        this transfer writes the banks) and ``addr`` (which feature it writes); with
+        ``shift="input"`` then ``eta`` (M elements) and ``bias`` (K signed, read with
+        ``last``).
     o : ``Out(stream.Signature(...))``
         Payload field ``acc``: K signed accumulators, one transfer per row.
     """
