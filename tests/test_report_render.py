@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmsparse.report import analysis, baselines, cli, parse, records
+from nmsparse.report import analysis, baselines, cli, parse, records, render
 
 FIX = Path(__file__).parent / "fixtures" / "report"
 TOPK = FIX / "topk_2_4_int8_rank"
@@ -154,3 +154,10 @@ def test_cached_only_shows_not_run(tmp_path, capsys, small_hdl):
     row = next(line for line in text.splitlines() if line.startswith("| nm_topk_2_4_int8_rank"))
     assert row.count("not run") >= 10 and "failed" not in row
     assert "0 of 1 modules measured; not run: nm_topk_2_4_int8_rank." in text
+
+
+def test_markdown_cells_escape_the_pipe():
+    """A cost text such as ``|x| * f`` stays one cell of the markdown table."""
+    t = render.Table("t", ["a", "b"], [["|x| * f", "2"]])
+    row = t.to_markdown().splitlines()[-1]
+    assert row == "| \\|x\\| * f | 2 |"

@@ -44,7 +44,8 @@ class Table:
         out.append("| " + " | ".join(self.columns) + " |")
         out.append("|" + "|".join("---" if i == 0 else "--:" for i in range(len(self.columns)))
                    + "|")
-        out += ["| " + " | ".join(r) + " |" for r in self.rows]
+        # a "|" inside a cell (|x| in a cost text) would end the cell: escape it
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self.rows]
         return "\n".join(out + [""])
 
     def to_html(self) -> str:
