@@ -89,3 +89,11 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["prove", "--module", "no_such_*"]) == 2
     assert "no module" in capsys.readouterr().err
+
+
+def test_stream_proof_of_a_unit_with_weights_from_memory(tmp_path):
+    """Load transfers make no group and may wait while groups are in flight (DESIGN.md 3.1):
+    the contract the proof checks for a memory unit."""
+    sc = find_module(HDL, "dense_mac_16_int8_k4_wmem")
+    steps = stream.prove_stream(sc, tmp_path / "s")
+    assert steps and all(s.passed for s in steps), [s.detail for s in steps if not s.passed]

@@ -18,8 +18,10 @@ are cut away, see :mod:`verif.formal.netlist`) and asserts, in every reachable s
 - ``order``: the tagged transfer (any one, chosen by the solver) leaves as output number
   ``k`` when it entered as producing input number ``k``;
 - ``hold``: while ``o__valid & !o__ready``, ``o__valid`` and ``o__payload`` stay;
-- ``ready``: ``o__ready`` implies ``i__ready`` (full rate), and ``i__ready`` is low while
-  the output is stalled (the pipeline has no room);
+- ``ready``: ``o__ready`` implies ``i__ready`` (full rate; with weights from memory a load
+  transfer may wait while groups are in flight, DESIGN.md section 3.1, and load transfers
+  make no group), and ``i__ready`` is low while the output is stalled (the pipeline has no
+  room);
 - ``reset``: after a cycle with ``rst``, ``o__valid`` is low and no earlier transfer ever
   comes out;
 - ``freeze``: during a stall every register of the module keeps its value (the control
@@ -119,6 +121,14 @@ def _producing(sc: Sidecar) -> str:
     return f"i_payload[{last.offset}]"
 
 
+def _load_bit(sc: Sidecar) -> str:
+    """Verilog condition of a load transfer (weights from memory: it writes the banks and
+    makes no group; DESIGN.md section 3.1), ``1'b0`` for other units."""
+    if "load" in sc.i.fields:
+        return f"i_payload[{sc.i.fields['load'].offset}]"
+    return "1'b0"
+
+
 def _last_bit(sc: Sidecar) -> str:
     if "last" in sc.i.fields:
         return f"i_payload[{sc.i.fields['last'].offset}]"
@@ -162,14 +172,23 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
     full = (1 << runs) - 1
     L = sc.latency
 
-    def rand(p: float) -> int:
-        return sum(1 << r for r in range(runs) if rng.random() < p)
+    def rand(p: float, p_odd: float | None = None) -> int:
+        """Bits of ``runs`` runs, each high with ``p`` (the odd runs ``p_odd`` if given)."""
+        q = (p, p if p_odd is None else p_odd)
+        return sum(1 << r for r in range(runs) if rng.random() < q[r & 1])
+
+    if "load" in sc.i.fields:
+        # weights from memory: the group counter walks the bank words only in long rows, so
+        # the odd runs end a row rarely, and run long enough to wrap it (a counter bit that
+        # never changes would pass for an invariant the proof then refutes)
+        cycles = max(cycles, 4 * int(sc.params.get("depth", 16)))
 
     state = {v: rng.getrandbits(runs) for v in g.latches}
     model = _Model(L, full)
     ctrl = g.outputs.get("ctrl_q", [])
     nq = len(ctrl)
     last_off = sc.i.fields["last"].offset if "last" in sc.i.fields else None
+    load_off = sc.i.fields["load"].offset if "load" in sc.i.fields else None
     # candidates: (kind, q, a, b): q == a; q == ~a; (a -> q == b)
     sigs = list(model.signals())
     alive_eq = {(q, s, inv) for q in range(nq) for s in sigs for inv in (0, 1)}
@@ -188,7 +207,10 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
         for lit in g.inputs.get("o__ready", []):
             vals[lit >> 1] = rand(0.6)
         if last_off is not None:
-            vals[g.inputs["i__payload"][last_off] >> 1] = rand(0.4)
+            vals[g.inputs["i__payload"][last_off] >> 1] = (
+                rand(0.4, 0.01) if load_off is not None else rand(0.4))
+        if load_off is not None:
+            vals[g.inputs["i__payload"][load_off] >> 1] = rand(0.2)
         vals.update(state)
         roots = (g.outputs["o__valid"] + g.outputs["i__ready"] + ctrl
                  + [g.latches[v] for v in state])
@@ -209,6 +231,8 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
         o_ready = vals[g.inputs["o__ready"][0] >> 1] & full
         stalled = o_valid & ~o_ready & full
         i_x = i_valid & i_ready & ~rst & full
+        if load_off is not None:  # load transfers make no group
+            i_x &= ~vals[g.inputs["i__payload"][load_off] >> 1] & full
         last = vals[g.inputs["i__payload"][last_off] >> 1] & full if last_off is not None \
             else full
         prod = i_x & last if last_off is not None else i_x
@@ -261,7 +285,9 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
   reg init = 1'b1;
   always @(posedge clk) init <= 1'b0;
   always @* if (init) assume(rst);
-  wire i_x = i_valid && i_ready && !rst;
+  wire load = {_load_bit(sc)};
+  // a group that enters the pipeline (a load transfer writes the banks and makes none)
+  wire i_x = i_valid && i_ready && !rst && !load;
   wire prod = i_x && {_producing(sc)};
   wire o_x = o_valid && o_ready && !rst;
   wire stalled = o_valid && !o_ready;
@@ -307,7 +333,8 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
     add(f"    if (st[{L - 1}]) assert(tag_ord == n_out);", "order")
     add("    if (past_stalled && !past_rst) assert(o_valid && o_payload == past_payload);",
         "hold")
-    add("    if (o_ready) assert(i_ready);", "ready")
+    # full rate; a load may wait while groups are in flight (DESIGN.md 3.1), not otherwise
+    add("    if (o_ready && (!load || sv == 0)) assert(i_ready);", "ready")
     add("    if (stalled) assert(!i_ready);", "ready")
     add("    if (past_rst) assert(!o_valid);", "reset")
     if cd.ctrl_names:
@@ -370,8 +397,22 @@ def prove_stream(sc: Sidecar, work: Path, *, full: bool = False) -> list[Step]:
     for mode, depth in runs:
         (work / f"{mode}.sby").write_text(_SBY.format(mode=mode, depth=depth))
         ok, log, secs = tools.sby(work, f"{mode}.sby")
+        dropped = 0
+        # Houdini: a mined invariant the induction step refutes is only a wrong guess: drop
+        # it and prove the rest again (the contract's properties are never dropped)
+        while mode == "prove" and not ok and "DONE (UNKNOWN" in log:
+            bad = _refuted_invariants(log, text, props)
+            if not bad:
+                break
+            invariants = [inv for inv in invariants if inv not in bad]
+            dropped += len(bad)
+            text, props = wrapper(sc, cd, invariants)
+            (work / "nmprove_stream.sv").write_text(text)
+            ok, log, more = tools.sby(work, f"{mode}.sby")
+            secs += more
         detail = (f"cut: {cd.cut_width} datapath bits free, {len(cd.ctrl_names)} control "
-                  f"registers, {len(invariants)} mined invariants")
+                  f"registers, {len(invariants)} mined invariants"
+                  + (f" ({dropped} more refuted by induction and dropped)" if dropped else ""))
         if not ok:
             detail = _failure(sc, work, mode, log, props) + "\n" + detail
         what = "bounded model check" if mode == "bmc" else "k-induction (unbounded)"
@@ -380,6 +421,25 @@ def prove_stream(sc: Sidecar, work: Path, *, full: bool = False) -> list[Step]:
                           f"SymbiYosys smtbmc z3, {what}, depth {depth}", ok,
                           secs + (t_prep if mode == runs[0][0] else 0.0), detail))
     return steps
+
+
+_ASSERT = re.compile(r"^\s*assert\((.*)\);\s*$")
+
+
+def _refuted_invariants(log: str, text: str, props: dict[int, str]) -> set[str]:
+    """The mined invariants among the assertions an induction step failed on; empty when a
+    property of the contract failed too (that is a real failure, never dropped)."""
+    lines = text.split("\n")
+    out = set()
+    for m in _FAIL.finditer(log):
+        n = int(m.group(1))
+        if props.get(n) != "invariant":
+            return set()
+        hit = _ASSERT.match(lines[n - 1])
+        if hit is None:
+            return set()
+        out.add(hit.group(1))
+    return out
 
 
 def _failure(sc: Sidecar, work: Path, mode: str, log: str, props: dict[int, str]) -> str:
