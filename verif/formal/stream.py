@@ -397,10 +397,12 @@ def prove_stream(sc: Sidecar, work: Path, *, full: bool = False) -> list[Step]:
     for mode, depth in runs:
         (work / f"{mode}.sby").write_text(_SBY.format(mode=mode, depth=depth))
         ok, log, secs = tools.sby(work, f"{mode}.sby")
-        dropped = 0
+        dropped, rounds = 0, 0
         # Houdini: a mined invariant the induction step refutes is only a wrong guess: drop
-        # it and prove the rest again (the contract's properties are never dropped)
-        while mode == "prove" and not ok and "DONE (UNKNOWN" in log:
+        # it and prove the rest again (the contract's properties are never dropped), at most
+        # HOUDINI_ROUNDS times (each round is a whole induction run)
+        while mode == "prove" and not ok and "DONE (UNKNOWN" in log and rounds < HOUDINI_ROUNDS:
+            rounds += 1
             bad = _refuted_invariants(log, text, props)
             if not bad:
                 break
@@ -423,6 +425,8 @@ def prove_stream(sc: Sidecar, work: Path, *, full: bool = False) -> list[Step]:
     return steps
 
 
+#: most re-runs of the induction after dropping refuted invariants
+HOUDINI_ROUNDS = 4
 _ASSERT = re.compile(r"^\s*assert\((.*)\);\s*$")
 
 
