@@ -253,7 +253,7 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
                  reset_after=reset_after)
 
 
-def row_eta(f, x: torch.Tensor, r: int) -> torch.Tensor:
+def row_eta(f: Format, x: torch.Tensor, r: int) -> torch.Tensor:
     """eta ``[g, M]`` of row ``r`` (``x: [g, M]``) for the run-time S-PTS form, cycling
     through the forms it must serve: one eta for the layer, one per input channel, and the
     format's extremes (``x - eta`` saturates at both ends). Deterministic in ``x`` and ``r``."""

@@ -192,8 +192,9 @@ def sparsify_tensor(
     whole = sp.kind != "nm" and criterion in _criteria.GLOBAL_UNSTRUCTURED
     mask = select_mask(_criteria.score(criterion, view.detach(), factor=factor), sp,
                        whole_tensor=whole)
-    # times the mask as bytes: the same products as a bool mask, without torch's slow
-    # bool-to-float promotion (20x faster on CPU, measured in bench/bench_hooks.py)
+    # times the mask as bytes: the same products as a bool mask without the bool-to-float
+    # promotion (bench/bench_hook_parts.py: 1.0x in a process that imported golden.llm, 3x
+    # in one that did not; why the import slows torch's elementwise ops is not known)
     xs = xc * mask.view(torch.uint8)
     if mitigation == "var":
         xs = _mit.var_rescale(xc, xs)

@@ -126,8 +126,9 @@ def var_rescale(x: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
 
 def _var(x: torch.Tensor) -> torch.Tensor:
     """Population variance over the last dimension, two-pass (mean, then mean square of the
-    deviations): the value of ``x.var(unbiased=False)`` up to rounding, and about 10x faster
-    than it on CPU (bench/bench_hooks.py)."""
+    deviations): the value of ``x.var(unbiased=False)`` up to rounding; 1.1x torch.var's
+    speed in a process that imported golden.llm, 13x in one that did not
+    (bench/bench_hook_parts.py and its note)."""
     d = x - x.mean(dim=-1, keepdim=True)
     return (d * d).mean(dim=-1, keepdim=True)
 
@@ -135,7 +136,8 @@ def _var(x: torch.Tensor) -> torch.Tensor:
 def token_median(x: torch.Tensor) -> torch.Tensor:
     """Per-token median ``eta: [..., 1]`` of ``x: [..., K]`` (the lower median for even K;
     NaN for a token holding a NaN). Float32 on the CPU takes the compiled quickselect of
-    ``golden._native`` (the value torch.median gives, 3x faster); the rest torch.median."""
+    ``golden._native`` (the value torch.median gives, 5-8x faster:
+    bench/bench_hook_parts.py); the rest torch.median."""
     if not x.requires_grad:
         fast = _native.row_median(x)
         if fast is not None:
