@@ -374,7 +374,7 @@ def _shift(value: object, fmt: str, m: int,
     return _int("shift", value, lo=f.min, hi=f.max)
 
 
-def _mac_schedule(obj: object, *, sparse: bool, memory: bool = False) -> None:
+def _mac_schedule(obj: object, *, sparse: bool) -> None:
     """Resolve ``mac_pipeline`` (spec, "auto" or None) and ``target_mhz`` into the canonical
     spec string; ``obj.schedule`` then returns the :class:`MACSchedule`."""
     target = _target(obj.target_mhz)  # type: ignore[attr-defined]
@@ -386,13 +386,15 @@ def _mac_schedule(obj: object, *, sparse: bool, memory: bool = False) -> None:
         if target is None:
             sched = MACSchedule()
         else:
-            sched = auto_schedule(obj.mac_shape(memory=memory), target,  # type: ignore
+            sched = auto_schedule(obj.mac_shape(), target,  # type: ignore
                                   obj.acc_width)  # type: ignore[attr-defined]
     if sched.wmux:
         if not sparse:
             raise ValueError(f"mac_pipeline {sched.spec()!r}: the dense baseline has no weight "
                              f"selection to put wmux stages in")
-        wmux_cut_after(len(wmux_steps(obj.n, obj.m)), sched.wmux)  # type: ignore[attr-defined]
+        memory = obj.mac_shape().memory  # type: ignore[attr-defined]
+        wmux_cut_after(len(wmux_steps(obj.n, obj.m, memory=memory)),  # type: ignore
+                       sched.wmux)
     _set(obj, mac_pipeline=sched.spec(), target_mhz=target)
 
 
@@ -1043,11 +1045,11 @@ def _shipped() -> list[_Config]:
 
 
 #: The engine sweep (``hdl/engine_sweep``, ``make engine-sweep``): the linear engine against
-#: the dense baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream
+#: the dense baseline at K = 4, 8, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream
 #: and from memory, every point with the same MAC scheduler and target clock. Its K = 4 points are
 #: the shipped ones.
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
-SWEEP_K = (4, 16, 32)
+SWEEP_K = (4, 8, 16, 32)
 #: Clock the engine sweep's points are scheduled for, per weight source (the linear engine,
 #: its rank selector and the dense baseline alike): 150 MHz with weights in the stream, which
 #: every point up to K = 32 reaches in the MAC delay model (gen.macsched) with the

@@ -10,6 +10,7 @@ Weights from memory (``weights="memory"``, DESIGN.md section 3.1)::
     data[M], last ─► selector (P stages) ─► mask, values, index ─► [bank read] ─► MAC ─► acc[K]
     load, addr, weights ─► write port of M banks ───────────────────┘  (only the N kept
                                                                           banks are read)
+    index ─► one-hot selects (decoded during the read, registered with its data) ─► AND-OR
 
 In the stream form each group's K x M weights ride through the selector's registers as
 sideband, so each group meets its own weights at the multipliers: P x K x M x weight_width
@@ -58,6 +59,7 @@ from .mac import (
     build_mac,
     group_counter,
     load_port,
+    onehot_select,
     uses_primitives,
     valid_stages,
     weight_banks,
@@ -107,6 +109,7 @@ class NMLinear(StreamUnit):
         data = [Value.cast(p.data[j]) for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
         bias = None
+        select: list[Value] | None = None  # one-hot weight selects (weights from memory)
         copies = StallCopies(m, self.o.ready)  # one copy of advance per register stage
         in_valid, weights_in = self.i.valid, Value.cast(p.weights)
         if cfg.weights == "memory":  # only compute transfers go down the pipeline
@@ -157,17 +160,21 @@ class NMLinear(StreamUnit):
                 read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)])
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
             values, index, row_bias = pipe.cut((values, index, row_bias), 1, "read")
-            # the read data into a register of its own (gen.macsched.READ_STAGES)
+            # while the banks read, the index decodes to the one-hot selects of the weight
+            # multiplexers; both into a register of their own (gen.macsched.READ_STAGES)
+            select = onehot_select(m, index, m_=cfg.m, name="mac_sel")
             rows = [[Value.cast(rdata[j][k]) for k in range(cfg.outputs)] for j in range(cfg.m)]
-            rows, values, index, row_bias = pipe.cut((rows, values, index, row_bias), 1,
-                                                     "rdreg")
+            rows, values, select, row_bias = pipe.cut((rows, values, select, row_bias), 1,
+                                                      "rdreg")
+            index = None
             cand = lambda k, j: rows[j][k]  # noqa: E731
         if row_bias:
             bias = CarriedSum(row_bias)
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
                                     m_=cfg.m, outputs=cfg.outputs,
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,
-                                    bias=bias, primitives=uses_primitives(platform))
+                                    bias=bias, primitives=uses_primitives(platform),
+                                    select=select)
         m.d.comb += self.o.valid.eq(out_valid)
         for k, out in enumerate(outs):
             m.d.comb += self.o.payload.acc[k].eq(out)

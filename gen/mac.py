@@ -22,7 +22,9 @@ freezes the whole unit (global stall, :mod:`gen.pipeline`). ``rst`` clears the a
 and the valid bits: a row in progress is dropped.
 
 With weights from memory (DESIGN.md section 3.1) the candidates of the multiplexers are the
-read data of the weight banks instead of the ``weights`` field: :func:`weight_banks`.
+read data of the weight banks instead of the ``weights`` field (:func:`weight_banks`), and the
+multiplexers are one-hot AND-ORs whose selects the engine decodes and registers during the
+bank read (:func:`onehot_select`; ``build_mac(select=...)``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, Value, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
@@ -49,7 +51,7 @@ from .pipeline import StallCopies, register, tree_or
 from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
-           "weight_banks", "valid_stages",
+           "weight_banks", "valid_stages", "onehot_select",
            "MUL_IREG", "EmitPlatform", "uses_primitives"]
 
 #: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v, its name from the
@@ -299,6 +301,37 @@ def _compact_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: 
     return [[cols[s][k] for s in range(n)] for k in range(outputs)]
 
 
+def onehot_select(m: Module, index: Sequence[Value], *, m_: int,
+                  name: str = "mac_sel") -> list[Value]:
+    """The select bits of the one-hot weight multiplexers: bit c of slot s is
+    ``index[s] == s + c`` (ascending indices put slot s in s .. s + M - N), N x (M-N+1) bits
+    shared by all K outputs; exactly one is set per slot."""
+    span = m_ - len(index) + 1
+    out = []
+    for s, idx in enumerate(index):
+        sel = Signal(span, name=f"{name}{s}")
+        m.d.comb += sel.eq(Cat(*(Value.cast(idx) == s + c for c in range(span))))
+        out.append(sel)
+    return out
+
+
+def _onehot_weights(m: Module, select: Sequence[Value], cand: Candidate, *, outputs: int,
+                    weight_width: int, name: str) -> list[list[Value]]:
+    """``w[k][s] = OR_c (select[s][c] AND cand(k, s + c))``: one AND-OR per weight bit over
+    the slot's candidates (:func:`onehot_select`), no register inside."""
+    out = []
+    for k in range(outputs):
+        row = []
+        for s, sel in enumerate(select):
+            terms = [Value.cast(cand(k, s + c)).as_unsigned()
+                     & sel[c].replicate(weight_width) for c in range(len(sel))]
+            w = Signal(signed(weight_width), name=f"{name}_w{k}_{s}")
+            m.d.comb += w.eq(tree_or(terms))
+            row.append(w)
+        out.append(row)
+    return out
+
+
 def _tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
     """One level of the adder tree: pairwise sums as kept signals (one bit wider)."""
     nxt = []
@@ -318,7 +351,8 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
               schedule: MACSchedule, *, index: Sequence[Value] | None, m_: int, outputs: int,
               weight_width: int, acc_width: int, name: str = "mac",
               bias: StagedSum | CarriedSum | None = None,
-              primitives: bool = False) -> tuple[list[Value], Value]:
+              primitives: bool = False,
+              select: Sequence[Value] | None = None) -> tuple[list[Value], Value]:
     """The MAC datapath from (values, weights) to the output registers.
 
     Parameters
@@ -334,6 +368,9 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     bias : StagedSum, optional
         One signed term per output added to the accumulator with this group (the S-PTS
         bias of :mod:`gen.linear`), built level by level across the same register stages.
+    select : list of Value, optional
+        In place of ``index`` (weights from memory): the registered one-hot select bits of
+        each slot (:func:`onehot_select`); the weights then pass one AND-OR per bit.
     primitives : bool
         Where the schedule registers the DSP's operands (:func:`gen.macsched.dsp_registered`),
         build each product as a :data:`MUL_IREG` instance holding the last ``pre`` stage
@@ -347,7 +384,13 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     """
     vals = [Value.cast(v).as_signed() for v in values]
     pipe.bias = bias
-    if index is not None:
+    if select is not None:
+        if schedule.wmux:
+            raise ValueError(f"MAC pipeline wmux={schedule.wmux}: the one-hot weight "
+                             f"selection has no register inside")
+        w = _onehot_weights(m, select, cand, outputs=outputs, weight_width=weight_width,
+                            name=f"{name}_wmux")
+    elif index is not None:
         select = (_select_weights if weight_select(len(index), m_) == "tree"
                   else _compact_weights)
         steps = len(wmux_steps(len(index), m_))

@@ -79,6 +79,7 @@ ECP5_DELAYS_NS: dict[str, float] = {
     "wmux_level": 1.4,
     "wmux_stage": 2.8,
     "wmux_decode": 3.0,
+    "wmux_andor": 3.0,
     "wmux_fanout": 0.6,
     "dsp": 3.93,
     "dsp_route": 2.6,
@@ -91,6 +92,8 @@ ECP5_DELAYS_NS: dict[str, float] = {
     "dsp_setup": 0.1,
     "dsp_out": 3.4,
 }
+#: ``wmux_andor``: the one-hot AND-OR multiplexer of the weights from memory (span candidates
+#: per bit, three LUT levels; its select bits arrive registered, :func:`weight_select`).
 #: ``dsp_setup``/``dsp_out``: the multiplier with its operands in the DSP's input registers
 #: (:func:`dsp_registered`): the route into the DSP ends at a register (``dsp_route`` +
 #: ``fanout`` + ``dsp_setup``), and the product leaves it ``dsp_out`` later than a flip-flop's
@@ -238,21 +241,34 @@ def tree_muxes(n: int, m: int) -> int:
     return n * (m - n)
 
 
-def weight_select(n: int, m: int) -> str:
-    """``"compaction"`` where the network needs fewer multiplexers than the trees, else
+def weight_select(n: int, m: int, memory: bool = False) -> str:
+    """How the weights reach the N slots.
+
+    With weights from memory ``"onehot"``: the index decodes to one select bit per slot and
+    candidate while the banks read (the decode is registered with the read data), and each
+    weight bit is one AND-OR over the M - N + 1 candidates, no register inside (a register
+    there would hold every candidate column, K x (M-N+1) x N weights). In the stream the
+    weights arrive with the index, so the select is decoded in the datapath:
+    ``"compaction"`` where the network needs fewer multiplexers than the trees, else
     ``"tree"`` (the trees are shallower and win for small M - N)."""
+    if memory:
+        return "onehot"
     return "compaction" if compaction_muxes(n, m) < tree_muxes(n, m) else "tree"
 
 
-def wmux_steps(n: int, m: int, model: dict[str, float] | None = None) -> list[float]:
+def wmux_steps(n: int, m: int, model: dict[str, float] | None = None,
+               memory: bool = False) -> list[float]:
     """Modeled delay (ns) of each step of the weight selection of N:M, in order; registers
     (``MACSchedule.wmux``) can go between steps. Per-slot trees: the offsets ``index - s``,
     then one 2:1 level per select bit; compaction: the index decode (three levels: the
     compare of every index with each position, and the ORs of its hits: ``wmux_decode``),
-    then one
-    stage per bit of the dropped-column count (:func:`gen.mac`)."""
+    then one stage per bit of the dropped-column count (:func:`gen.mac`); one-hot (weights
+    from memory): the AND-OR alone (one step: no register fits inside)."""
     p = ECP5_DELAYS_NS if model is None else model
-    if weight_select(n, m) == "tree":
+    kind = weight_select(n, m, memory)
+    if kind == "onehot":
+        return [p["wmux_andor"]]
+    if kind == "tree":
         return [0.0] + [p["wmux_level"]] * max(1, (m - n).bit_length())
     return [p["wmux_decode"]] + [p["wmux_stage"]] * max(1, (m - n).bit_length())
 
@@ -282,7 +298,7 @@ def layer_delays(shape: MACShape, acc_width: int,
     lg_k = math.log2(shape.outputs)
     out: dict[str, float] = {}
     if shape.sparse:  # the weight selection uncut (MACSchedule.wmux cuts it: _segments)
-        steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p)
+        steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)
         out["wmux"] = sum(steps) + p["wmux_fanout"] * lg_k
     out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
     # the same multiplier with its operands registered in the DSP (dsp_registered)
@@ -373,7 +389,7 @@ def auto_schedule(shape: MACShape, target_mhz: float, acc_width: int,
                 f" layer alone is modeled at {delays[name] + p['segment']:.2f} ns with its "
                 f"registers")
     best: tuple[int, int, MACSchedule] | None = None
-    gaps = (len(wmux_steps(shape.terms, shape.terms + shape.span - 1, p)) - 1
+    gaps = (len(wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)) - 1
             if shape.sparse else 0)
     for wmux in range(gaps + 1):
         for pre in (0, 1, 2):
@@ -435,13 +451,13 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
     in_dsp = dsp_registered(sched, shape.width, shape.weight_width)
     chain: list[tuple[float, int]] = []
     if shape.sparse:
-        steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p)
+        steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)
         after = set(wmux_cut_after(len(steps), sched.wmux))
         fan = p["wmux_fanout"] * lg_k  # the select bits drive K x weight_width multiplexers
         run, muxes = 0.0, False  # step 0 (offsets, decode) drives no multiplexer select
         for i, d in enumerate(steps):
             run += d
-            muxes = muxes or i > 0
+            muxes = muxes or i > 0 or shape.memory  # one-hot: step 0 is the multiplexer
             if i in after:
                 chain.append((run + fan * muxes, 1))
                 run, muxes = 0.0, False
@@ -466,7 +482,7 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
 def _meets(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
            budget: float, p: dict[str, float]) -> bool:
     if shape.sparse:
-        steps = len(wmux_steps(shape.terms, shape.terms + shape.span - 1, p))
+        steps = len(wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory))
         if sched.wmux > steps - 1:
             return False
     elif sched.wmux:

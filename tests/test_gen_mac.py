@@ -425,3 +425,50 @@ def test_adder_tree_partial_sums_are_kept() -> None:
                            emit_src=False)
     # 4 products: 3 partial sums for the one output
     assert text.count("(* keep = 32'd1 *)") == 3
+
+
+@pytest.mark.parametrize(("n", "m"), [(8, 16), (2, 4), (3, 6), (1, 4), (4, 4)])
+def test_onehot_weight_selection_every_index_set(n: int, m: int) -> None:
+    """Weights from memory: the one-hot selects of every ascending index set pick column
+    index[s] for slot s (exactly one select bit per slot)."""
+    import itertools
+
+    from amaranth.hdl import Module, Signal
+
+    from gen.mac import _onehot_weights, onehot_select
+
+    top = Module()
+    idx = [Signal(range(m), name=f"i{s}") for s in range(n)]
+    cols = [Signal(signed(8), name=f"c{j}") for j in range(m)]
+    sel = onehot_select(top, idx, m_=m, name="t_sel")
+    out = _onehot_weights(top, sel, lambda k, j: cols[j], outputs=1, weight_width=8,
+                          name="t")[0]
+    sets = list(itertools.combinations(range(m), n))
+
+    async def bench(ctx):
+        for j, c in enumerate(cols):
+            ctx.set(c, 17 * j - 128)
+        for chosen in sets[:: max(1, len(sets) // 2000)]:
+            for s, i in enumerate(chosen):
+                ctx.set(idx[s], i)
+            assert [bin(ctx.get(v)).count("1") for v in sel] == [1] * n, chosen
+            assert [ctx.get(o) for o in out] == [17 * i - 128 for i in chosen], chosen
+
+    sim = Simulator(top)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_memory_weight_selection_has_no_register_inside() -> None:
+    """From memory the select is decoded during the bank read, so the automatic schedule
+    puts no stage inside the weight multiplexers, and an explicit one is refused."""
+    from gen.macsched import weight_select
+
+    assert weight_select(8, 16, memory=True) == "onehot"
+    assert weight_select(8, 16) == "compaction" and weight_select(2, 4) == "tree"
+    for k in (4, 16, 32):
+        cfg = LinearConfig(n=8, m=16, outputs=k, weights="memory", target_mhz=125)
+        assert cfg.schedule.wmux == 0, cfg.mac_pipeline
+        assert LinearConfig(n=8, m=16, outputs=k, target_mhz=150).schedule.wmux >= 1
+    with pytest.raises(ValueError, match="wmux=1: the weight selection has 1 steps"):
+        LinearConfig(n=8, m=16, weights="memory", mac_pipeline="wmux=1,pre=1,mul=1")
