@@ -1051,12 +1051,12 @@ def _shipped() -> list[_Config]:
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
 SWEEP_K = (4, 8, 16, 32)
 #: Clock the engine sweep's points are scheduled for, per weight source (the linear engine,
-#: its rank selector and the dense baseline alike): 150 MHz with weights in the stream, which
-#: every point up to K = 32 reaches in the MAC delay model (gen.macsched) with the
-#: multipliers' operands in the DSP's input registers; 125 MHz from memory, where the block
-#: RAM read (8.04 ns into a register, nm_linear_8_16_int8_k4_wmem) bounds engine and dense
-#: baseline alike, so stages for a faster clock would be flip-flops for nothing.
-SWEEP_TARGET_MHZ = {"stream": 150.0, "memory": 125.0}
+#: its rank selector and the dense baseline alike): 150 MHz, which every point up to K = 32
+#: reaches in the MAC delay model (gen.macsched) with the multipliers' operands in the DSP's
+#: input registers and, from memory, the read data in the block RAM's output register
+#: (gen/prims/ecp5/nmsparse_wbank.v; without it the block RAM's read, 8.04 ns into a fabric
+#: register, bounded every memory point near 125 MHz).
+SWEEP_TARGET_MHZ = {"stream": 150.0, "memory": 150.0}
 
 
 #: eta of the shipped S-PTS engine: a small negative shift, as S-PTS calibrates on int8

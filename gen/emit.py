@@ -77,11 +77,12 @@ def build(config):
 
 def with_primitives(text: str) -> str:
     """``text`` with the generic Verilog of every primitive module it instantiates appended
-    (:data:`gen.mac.MUL_IREG`, include-guarded), so that each emitted file stands alone."""
-    from nmsparse.contract.units import MUL_IREG, uses_mul_ireg
+    (:data:`nmsparse.contract.units.PRIMITIVES`, include-guarded), so that each emitted file
+    stands alone."""
+    from nmsparse.contract.units import primitives_used
 
-    if uses_mul_ireg(text):
-        text += "\n" + (PRIMS / f"{MUL_IREG}.v").read_text()
+    for name in primitives_used(text):
+        text += "\n" + (PRIMS / f"{name}.v").read_text()
     return text
 
 

@@ -64,6 +64,7 @@ from .mac import (
     valid_stages,
     weight_banks,
 )
+from .macsched import select_copies
 from .pipeline import StallCopies, register, tree_or
 from .topk import build_selector
 from .unit import StreamUnit
@@ -151,21 +152,26 @@ class NMLinear(StreamUnit):
             busy = tree_or(ahead) if ahead else Value.cast(0)
             m.d.comb += self.i.ready.eq(advance & ~(load & busy))
             read_word = group_counter(m, advance, valid, last, cfg.depth, "mac_group")
-            rd = copies()
+            rd, oce = copies(), copies()
             mask = Value.cast(mask)
+            # the banks' read data into a register of their own (gen.macsched.READ_STAGES)
             rdata = weight_banks(
                 m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
                 weight_width=cfg.weight_width,
-                **load_port(cfg, p, self.i.valid & self.i.ready & load),
-                read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)])
+                **_write_port(m, load_port(cfg, p, self.i.valid & load & ~busy),
+                              registered=bool(ahead)),
+                read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)],
+                out_enable=oce, primitives=uses_primitives(platform))
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
             values, index, row_bias = pipe.cut((values, index, row_bias), 1, "read")
             # while the banks read, the index decodes to the one-hot selects of the weight
-            # multiplexers; both into a register of their own (gen.macsched.READ_STAGES)
-            select = onehot_select(m, index, m_=cfg.m, name="mac_sel")
+            # multiplexers, registered with the read data
+            sel = onehot_select(m, index, m_=cfg.m, name="mac_sel")
             rows = [[Value.cast(rdata[j][k]) for k in range(cfg.outputs)] for j in range(cfg.m)]
-            rows, values, select, row_bias = pipe.cut((rows, values, select, row_bias), 1,
-                                                      "rdreg")
+            values, row_bias = pipe.cut((values, row_bias), 1, "rdreg", enable=oce)
+            # a copy of the selects per SELECT_COPY_OUTPUTS outputs, each on its own enable
+            select = [register(m, copies(), sel, f"mac_sel_r{g}")
+                      for g in range(select_copies(cfg.outputs))]
             index = None
             cand = lambda k, j: rows[j][k]  # noqa: E731
         if row_bias:
@@ -180,6 +186,23 @@ class NMLinear(StreamUnit):
             m.d.comb += self.o.payload.acc[k].eq(out)
         return m
 
+
+
+def _write_port(m: Module, port: dict[str, Value], registered: bool) -> dict[str, Value]:
+    """The banks' write port of a load. It writes while the load waits for ``o.ready`` too
+    (the same word again when the load is taken), so its enable does not wait for the
+    output; ``registered``: one cycle later, from registers (the enable cleared by reset),
+    which is safe when a register stage lies between the input and the bank read (a group
+    after the load reads the banks two cycles after it at the earliest)."""
+    if not registered:
+        return port
+    out = {}
+    for key, value in port.items():
+        reg = Signal(Value.cast(value).shape(), name=f"wbank_{key}",
+                     reset_less=key != "write_en")
+        m.d.sync += reg.eq(value)
+        out[key] = reg
+    return out
 
 
 def _shift_lanes(m: Module, data: list[Value], eta: Sequence[int | Value],

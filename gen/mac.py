@@ -52,7 +52,11 @@ from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
            "weight_banks", "valid_stages", "onehot_select",
-           "MUL_IREG", "EmitPlatform", "uses_primitives"]
+           "MUL_IREG", "WBANK", "EmitPlatform", "uses_primitives"]
+
+#: The weight bank with its read data registered twice (gen/prims/nmsparse_wbank.v; an ECP5
+#: block RAM with its output register in gen/prims/ecp5/).
+WBANK = units.WBANK
 
 #: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v, its name from the
 #: contract): the last ``pre`` stage and the multiplier of a MAC, so that a flow maps both onto
@@ -315,14 +319,16 @@ def onehot_select(m: Module, index: Sequence[Value], *, m_: int,
     return out
 
 
-def _onehot_weights(m: Module, select: Sequence[Value], cand: Candidate, *, outputs: int,
-                    weight_width: int, name: str) -> list[list[Value]]:
+def _onehot_weights(m: Module, select: Sequence[Sequence[Value]], cand: Candidate, *,
+                    outputs: int, weight_width: int, name: str) -> list[list[Value]]:
     """``w[k][s] = OR_c (select[s][c] AND cand(k, s + c))``: one AND-OR per weight bit over
-    the slot's candidates (:func:`onehot_select`), no register inside."""
+    the slot's candidates (:func:`onehot_select`), no register inside. ``select``: copies of
+    the slots' select bits, the outputs shared out among them in order (copy
+    ``k * len(select) // outputs`` serves output k)."""
     out = []
     for k in range(outputs):
         row = []
-        for s, sel in enumerate(select):
+        for s, sel in enumerate(select[k * len(select) // outputs]):
             terms = [Value.cast(cand(k, s + c)).as_unsigned()
                      & sel[c].replicate(weight_width) for c in range(len(sel))]
             w = Signal(signed(weight_width), name=f"{name}_w{k}_{s}")
@@ -368,9 +374,10 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     bias : StagedSum, optional
         One signed term per output added to the accumulator with this group (the S-PTS
         bias of :mod:`gen.linear`), built level by level across the same register stages.
-    select : list of Value, optional
-        In place of ``index`` (weights from memory): the registered one-hot select bits of
-        each slot (:func:`onehot_select`); the weights then pass one AND-OR per bit.
+    select : list of list of Value, optional
+        In place of ``index`` (weights from memory): copies of the registered one-hot select
+        bits of each slot (:func:`onehot_select`), the outputs shared out among the copies in
+        order; the weights then pass one AND-OR per bit.
     primitives : bool
         Where the schedule registers the DSP's operands (:func:`gen.macsched.dsp_registered`),
         build each product as a :data:`MUL_IREG` instance holding the last ``pre`` stage
@@ -385,9 +392,15 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     vals = [Value.cast(v).as_signed() for v in values]
     pipe.bias = bias
     if select is not None:
-        if schedule.wmux:
+        if schedule.wmux > 1:
             raise ValueError(f"MAC pipeline wmux={schedule.wmux}: the one-hot weight "
-                             f"selection has no register inside")
+                             f"selection has one place for a register (before the AND-OR)")
+        if schedule.wmux:  # the read data of all banks into the fabric, the selects along
+            table = [[cand(k, j) for j in range(m_)] for k in range(outputs)]
+            select = [register(m, pipe.enable(), list(s), f"{name}_wmux_sel{g}")
+                      for g, s in enumerate(select)]
+            table, vals = pipe.cut((table, vals), 1, "wmux")
+            cand = lambda k, j: table[k][j]  # noqa: E731
         w = _onehot_weights(m, select, cand, outputs=outputs, weight_width=weight_width,
                             name=f"{name}_wmux")
     elif index is not None:
@@ -477,30 +490,45 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
 
 def weight_banks(m: Module, *, banks: int, depth: int, outputs: int, weight_width: int,
                  write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
-                 read_word: Value, read_en: Sequence[Value],
-                 name: str = "wbank") -> list[Any]:
-    """M weight banks (``amaranth.lib.memory``), one per group position (DESIGN.md 3.1).
+                 read_word: Value, read_en: Sequence[Value], out_enable: Value,
+                 primitives: bool = False, name: str = "wbank") -> list[Any]:
+    """M weight banks, one per group position (DESIGN.md 3.1), their read data registered.
 
     Bank j, word g holds the K weights of input feature ``g*M + j`` (output k's weight at
     element k). One write port (``write_en`` with ``write_bank``/``write_word``) and one
     synchronous read port per bank: all banks read word ``read_word``; bank j only when
-    ``read_en[j]`` is high, else its read data holds. Returns the K-element read data views.
+    ``read_en[j]`` is high, else its read data holds. The read data is registered once more
+    when ``out_enable`` is high: with ``primitives`` inside :data:`WBANK` (a block RAM's output
+    register, gen/prims/), else by an ``amaranth.lib.memory`` read port and a register.
+    Returns the K-element views of that registered data, one per bank.
     """
     layout = data.ArrayLayout(signed(weight_width), outputs)
+    addr_width = max(1, (depth - 1).bit_length())
     out = []
     for j in range(banks):
-        mem = Memory(shape=layout, depth=depth, init=[])
-        m.submodules[f"{name}{j}"] = mem
-        wp = mem.write_port()
-        rp = mem.read_port()
-        m.d.comb += [
-            wp.addr.eq(write_word),
-            wp.data.eq(write_data),
-            wp.en.eq(write_en & (write_bank == j)),
-            rp.addr.eq(read_word),
-            rp.en.eq(read_en[j]),
-        ]
-        out.append(rp.data)
+        q = Signal(layout, name=f"{name}{j}_q")
+        we = write_en & (write_bank == j)
+        if primitives:
+            m.submodules[f"{name}{j}"] = Instance(
+                WBANK, p_WIDTH=outputs * weight_width, p_ADDR_WIDTH=addr_width, p_DEPTH=depth,
+                i_clk=ClockSignal(), i_we=we, i_waddr=write_word[:addr_width],
+                i_wdata=write_data, i_re=read_en[j], i_raddr=read_word[:addr_width],
+                i_oce=out_enable, o_q=q)
+        else:
+            mem = Memory(shape=layout, depth=depth, init=[])
+            m.submodules[f"{name}{j}"] = mem
+            wp = mem.write_port()
+            rp = mem.read_port()
+            m.d.comb += [
+                wp.addr.eq(write_word),
+                wp.data.eq(write_data),
+                wp.en.eq(we),
+                rp.addr.eq(read_word),
+                rp.en.eq(read_en[j]),
+            ]
+            with m.If(out_enable):
+                m.d.sync += q.eq(rp.data)
+        out.append(q)
     return out
 
 
@@ -607,16 +635,17 @@ class DenseMAC(_MACBase):
             load = Value.cast(p.load)[0]
             compute = self.i.valid & ~load
             read_word = group_counter(m, advance, compute, last, cfg.depth, "mac_group")
-            rd = copies()
+            rd, oce = copies(), copies()
+            # the read data into a register of its own, the banks' (gen.macsched.READ_STAGES)
             rdata = weight_banks(
                 m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
                 weight_width=cfg.weight_width, **load_port(cfg, p, self.i.valid & load),
-                read_word=read_word, read_en=[rd & compute] * cfg.m)
+                read_word=read_word, read_en=[rd & compute] * cfg.m, out_enable=oce,
+                primitives=uses_primitives(platform))
             pipe = MACPipe(m, advance, compute, last, "mac", copies)
             values = pipe.cut(values, 1, "read")
-            # the read data into a register of its own (gen.macsched.READ_STAGES)
+            values = pipe.cut(values, 1, "rdreg", enable=oce)
             rows = [[Value.cast(rdata[j][k]) for k in range(cfg.outputs)] for j in range(cfg.m)]
-            rows, values = pipe.cut((rows, values), 1, "rdreg")
             cand = lambda k, j: rows[j][k]  # noqa: E731
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=None, m_=cfg.m,
                                     outputs=cfg.outputs, weight_width=cfg.weight_width,

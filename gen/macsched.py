@@ -47,6 +47,8 @@ __all__ = [
     "wmux_steps",
     "wmux_cut_after",
     "READ_STAGES",
+    "SELECT_COPY_OUTPUTS",
+    "select_copies",
     "MAX_STAGES",
 ]
 
@@ -61,7 +63,7 @@ MAX_STAGES = 8
 #: registers are not inferred by synth_ecp5); ``dsp_route``/``fanout``: the route into the DSP
 #: column, longer by ``fanout`` per doubling of K because one activation feeds K multipliers;
 #: ``route``: a local route; ``add``/``carry_bit``: one carry-chain adder level; ``acc``: the
-#: accumulator adder with its clear multiplexer; ``read``: a bank read's clock-to-out.
+#: accumulator adder with its clear multiplexer; ``read``, ``bank_out``: below.
 #: Calibrated first on fully registered MACs placed with nextpnr (8:16 sparse and 16-wide
 #: dense at K = 4, 4-wide dense and 8:16 sparse at K = 16): the DSP segment measured
 #: 8.65-10.2 ns (3.93 ns in the DSP, 2.5-4.6 ns of routing in, 1.1-1.7 ns out), which bounded
@@ -71,9 +73,15 @@ MAX_STAGES = 8
 #: trees keep ``wmux_level``) from two compaction stages between registers in 7.30 ns
 #: (nm_linear_8_16_int8_k4) and 7.87 ns (nm_spmac_16_32_int8_k4), mostly routing:
 #: each stage moves every kept column's K x 8 bits across 2^b positions; ``wmux_decode``:
-#: the index decode (compare every index with each position, OR the hits); ``read``: a block
-#: RAM's read data into a register, 8.04 ns (nm_linear_8_16_int8_k4_wmem: 5.83 ns
-#: clock-to-out, the rest routing).
+#: the index decode (compare every index with each position, OR the hits). Weights from
+#: memory, with the bank's second read register in the block RAM's output register
+#: (gen/prims/ecp5/nmsparse_wbank.v): ``read``, the read latch into that register, inside the
+#: block RAM (one DP16KD between fabric registers places at 497.5 MHz with it:
+#: bench/bench_bram_outreg.py); ``bank_out``: what a segment that starts at the output
+#: register takes beyond one that starts at a flip-flop, 3.71 ns (nm_linear_8_16_int8_k4_wmem
+#: with no register between bank and AND-OR, two schedules, seed 1: bank to the AND-OR's
+#: register in 6.63 and 7.51 ns, of which 0.96 ns clock-to-out and 2.37-2.88 ns the route out
+#: of the block-RAM row; the slower one counts).
 ECP5_DELAYS_NS: dict[str, float] = {
     "segment": 0.8,
     "wmux_level": 1.4,
@@ -88,7 +96,8 @@ ECP5_DELAYS_NS: dict[str, float] = {
     "add": 2.3,
     "carry_bit": 0.05,
     "acc": 1.6,
-    "read": 7.2,
+    "read": 1.2,
+    "bank_out": 3.71,
     "dsp_setup": 0.1,
     "dsp_out": 3.4,
 }
@@ -103,9 +112,21 @@ ECP5_DELAYS_NS: dict[str, float] = {
 
 #: Cycles from the bank read's address to the MAC datapath with weights from memory: the
 #: synchronous read, and a register on its data (an ECP5 block RAM's read data leaves it
-#: 5.83 ns after the clock in nextpnr's model, and Yosys maps no output register into it;
-#: ``read``: that clock-to-out beyond a flip-flop's, with the route to the register).
+#: 5.83 ns after the clock in nextpnr's model: gen/prims/ecp5/ puts that register into the
+#: block RAM's output register).
 READ_STAGES = 2
+
+#: Weights from memory: the registered one-hot selects of the weight multiplexers are kept
+#: once per this many outputs (each copy a register of its own, loading on its own copy of the
+#: stall enable, so synthesis does not merge them), so a select bit drives at most
+#: SELECT_COPY_OUTPUTS x weight_width AND-ORs at any K.
+SELECT_COPY_OUTPUTS = 8
+
+
+def select_copies(outputs: int) -> int:
+    """Copies of the one-hot selects (weights from memory) for ``outputs`` outputs."""
+    return -(-outputs // SELECT_COPY_OUTPUTS)
+
 
 #: Widest operand the DSP-registered multiplier maps onto one MULT18X18D (sign-extended to 18).
 DSP_MAX_WIDTH = 17
@@ -263,11 +284,12 @@ def wmux_steps(n: int, m: int, model: dict[str, float] | None = None,
     then one 2:1 level per select bit; compaction: the index decode (three levels: the
     compare of every index with each position, and the ORs of its hits: ``wmux_decode``),
     then one stage per bit of the dropped-column count (:func:`gen.mac`); one-hot (weights
-    from memory): the AND-OR alone (one step: no register fits inside)."""
+    from memory): the read data's route out of the bank, then the AND-OR (a register between
+    them, ``wmux = 1``, holds the read data of all M banks in the fabric)."""
     p = ECP5_DELAYS_NS if model is None else model
     kind = weight_select(n, m, memory)
-    if kind == "onehot":
-        return [p["wmux_andor"]]
+    if kind == "onehot":  # the route out of the bank's output register, then the AND-OR
+        return [p["bank_out"], p["wmux_andor"]]
     if kind == "tree":
         return [0.0] + [p["wmux_level"]] * max(1, (m - n).bit_length())
     return [p["wmux_decode"]] + [p["wmux_stage"]] * max(1, (m - n).bit_length())
@@ -454,16 +476,26 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
         steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)
         after = set(wmux_cut_after(len(steps), sched.wmux))
         fan = p["wmux_fanout"] * lg_k  # the select bits drive K x weight_width multiplexers
-        run, muxes = 0.0, False  # step 0 (offsets, decode) drives no multiplexer select
-        for i, d in enumerate(steps):
-            run += d
-            muxes = muxes or i > 0 or shape.memory  # one-hot: step 0 is the multiplexer
-            if i in after:
-                chain.append((run + fan * muxes, 1))
-                run, muxes = 0.0, False
-        chain.append((run + fan * muxes, sched.pre - in_dsp))
-    else:
-        chain.append((0.0, sched.pre - in_dsp))  # the operands arrive registered
+        if shape.memory:
+            # one AND-OR, its data from the bank's output register (or from the fabric
+            # register behind it, wmux = 1), its selects from flip-flops (a copy of them per
+            # SELECT_COPY_OUTPUTS outputs): the slower of the two
+            fan = p["wmux_fanout"] * math.log2(min(shape.outputs, SELECT_COPY_OUTPUTS))
+            if sched.wmux:
+                chain.append((steps[0], 1))
+            data = 0.0 if sched.wmux else steps[0]
+            chain.append((steps[1] + max(fan, data), sched.pre - in_dsp))
+        else:
+            run, muxes = 0.0, False  # step 0 (offsets, decode) drives no multiplexer select
+            for i, d in enumerate(steps):
+                run += d
+                muxes = muxes or i > 0
+                if i in after:
+                    chain.append((run + fan * muxes, 1))
+                    run, muxes = 0.0, False
+            chain.append((run + fan * muxes, sched.pre - in_dsp))
+    else:  # the operands arrive registered (from memory: in the bank's output register)
+        chain.append((p["bank_out"] if shape.memory else 0.0, sched.pre - in_dsp))
     if in_dsp:
         chain += [(delays["dspin"], 1), (delays["dspmul"], sched.mul)]
     else:
@@ -474,7 +506,7 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
     if shape.levels == 0:
         chain.append((0.0, sched.tree))
     chain.append((delays["acc"], 1))
-    if shape.memory:  # the bank read into its data register (READ_STAGES)
+    if shape.memory:  # the bank read into its output register (READ_STAGES)
         chain.insert(0, (p["read"], 1))
     return chain
 

@@ -20,17 +20,17 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [32:0] \$113 ;
-  wire [32:0] \$114 ;
-  wire [32:0] \$115 ;
-  wire [32:0] \$116 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
-  wire [6:0] \$122 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -52,71 +52,71 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [31:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [31:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [31:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [31:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  reg [5:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [7:0] \$159 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  reg [7:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [7:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [7:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [7:0] \$179 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  reg [7:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [7:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [7:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  reg [7:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [7:0] \$195 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  reg [5:0] \$195 ;
   reg [7:0] \$196 ;
   reg [7:0] \$197 ;
   reg [7:0] \$198 ;
   reg [7:0] \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [32:0] \$20 ;
   reg [7:0] \$200 ;
   reg [7:0] \$201 ;
   reg [7:0] \$202 ;
@@ -127,18 +127,18 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$207 ;
   reg [7:0] \$208 ;
   reg [7:0] \$209 ;
-  wire \$21 ;
+  wire [32:0] \$21 ;
   reg [7:0] \$210 ;
   reg [7:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [7:0] \$213 ;
+  reg \$212 ;
+  reg \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
   reg [7:0] \$217 ;
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
-  wire \$22 ;
+  wire [32:0] \$22 ;
   reg [7:0] \$220 ;
   reg [7:0] \$221 ;
   reg [7:0] \$222 ;
@@ -149,9 +149,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$227 ;
   reg [7:0] \$228 ;
   reg [7:0] \$229 ;
-  wire \$23 ;
-  reg [7:0] \$230 ;
-  reg [7:0] \$231 ;
+  wire [32:0] \$23 ;
+  reg \$230 ;
+  reg \$231 ;
   reg [7:0] \$232 ;
   reg [7:0] \$233 ;
   reg [7:0] \$234 ;
@@ -178,73 +178,73 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$253 ;
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
-  reg \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  reg [7:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [7:0] \$259 ;
   wire \$26 ;
-  reg [15:0] \$260 ;
-  reg [15:0] \$261 ;
-  reg [15:0] \$262 ;
-  reg [15:0] \$263 ;
-  reg [15:0] \$264 ;
-  reg [15:0] \$265 ;
-  reg [15:0] \$266 ;
-  reg [15:0] \$267 ;
-  reg [15:0] \$268 ;
-  reg [15:0] \$269 ;
+  reg [7:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
   wire \$27 ;
-  reg [15:0] \$270 ;
-  reg [15:0] \$271 ;
-  reg [15:0] \$272 ;
-  reg [15:0] \$273 ;
-  reg [15:0] \$274 ;
-  reg [15:0] \$275 ;
-  reg [15:0] \$276 ;
-  reg [15:0] \$277 ;
-  reg [15:0] \$278 ;
-  reg [15:0] \$279 ;
+  reg [7:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
   wire \$28 ;
-  reg [15:0] \$280 ;
-  reg [15:0] \$281 ;
-  reg [15:0] \$282 ;
-  reg [15:0] \$283 ;
-  reg [15:0] \$284 ;
-  reg [15:0] \$285 ;
-  reg [15:0] \$286 ;
-  reg [15:0] \$287 ;
-  reg [15:0] \$288 ;
-  reg [15:0] \$289 ;
-  wire \$29 ;
-  reg [15:0] \$290 ;
-  reg [15:0] \$291 ;
-  reg [15:0] \$292 ;
-  reg [15:0] \$293 ;
-  reg [15:0] \$294 ;
-  reg [15:0] \$295 ;
-  reg [15:0] \$296 ;
-  reg [15:0] \$297 ;
-  reg [15:0] \$298 ;
-  reg [15:0] \$299 ;
+  reg [7:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [7:0] \$289 ;
+  wire [6:0] \$29 ;
+  reg [7:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [15:0] \$300 ;
-  reg [15:0] \$301 ;
-  reg [15:0] \$302 ;
-  reg [15:0] \$303 ;
-  reg [15:0] \$304 ;
-  reg [15:0] \$305 ;
-  reg [15:0] \$306 ;
-  reg [15:0] \$307 ;
-  reg [15:0] \$308 ;
-  reg [15:0] \$309 ;
+  reg [7:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [7:0] \$309 ;
   wire \$31 ;
-  reg [15:0] \$310 ;
-  reg [15:0] \$311 ;
-  reg [15:0] \$312 ;
-  reg [15:0] \$313 ;
-  reg [15:0] \$314 ;
-  reg [15:0] \$315 ;
+  reg [7:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg \$312 ;
+  reg \$313 ;
+  reg \$314 ;
+  reg \$315 ;
   reg [15:0] \$316 ;
   reg [15:0] \$317 ;
   reg [15:0] \$318 ;
@@ -254,91 +254,194 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \$321 ;
   reg [15:0] \$322 ;
   reg [15:0] \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg [17:0] \$326 ;
-  reg [17:0] \$327 ;
-  reg [17:0] \$328 ;
-  reg [17:0] \$329 ;
+  reg [15:0] \$324 ;
+  reg [15:0] \$325 ;
+  reg [15:0] \$326 ;
+  reg [15:0] \$327 ;
+  reg [15:0] \$328 ;
+  reg [15:0] \$329 ;
   wire \$33 ;
-  reg [17:0] \$330 ;
-  reg [17:0] \$331 ;
-  reg [17:0] \$332 ;
-  reg [17:0] \$333 ;
-  reg [17:0] \$334 ;
-  reg [17:0] \$335 ;
-  reg [17:0] \$336 ;
-  reg [17:0] \$337 ;
-  reg [17:0] \$338 ;
-  reg [17:0] \$339 ;
+  reg [15:0] \$330 ;
+  reg [15:0] \$331 ;
+  reg [15:0] \$332 ;
+  reg [15:0] \$333 ;
+  reg [15:0] \$334 ;
+  reg [15:0] \$335 ;
+  reg [15:0] \$336 ;
+  reg [15:0] \$337 ;
+  reg [15:0] \$338 ;
+  reg [15:0] \$339 ;
   wire \$34 ;
-  reg [17:0] \$340 ;
-  reg [17:0] \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg [19:0] \$344 ;
-  reg [19:0] \$345 ;
-  reg [19:0] \$346 ;
-  reg [19:0] \$347 ;
-  reg \$348 ;
-  reg \$349 ;
+  reg [15:0] \$340 ;
+  reg [15:0] \$341 ;
+  reg [15:0] \$342 ;
+  reg [15:0] \$343 ;
+  reg [15:0] \$344 ;
+  reg [15:0] \$345 ;
+  reg [15:0] \$346 ;
+  reg [15:0] \$347 ;
+  reg [15:0] \$348 ;
+  reg [15:0] \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg \$359 ;
+  reg [15:0] \$350 ;
+  reg [15:0] \$351 ;
+  reg [15:0] \$352 ;
+  reg [15:0] \$353 ;
+  reg [15:0] \$354 ;
+  reg [15:0] \$355 ;
+  reg [15:0] \$356 ;
+  reg [15:0] \$357 ;
+  reg [15:0] \$358 ;
+  reg [15:0] \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg [31:0] \$366 ;
-  reg [31:0] \$367 ;
-  reg [31:0] \$368 ;
-  reg [31:0] \$369 ;
+  reg [15:0] \$360 ;
+  reg [15:0] \$361 ;
+  reg [15:0] \$362 ;
+  reg [15:0] \$363 ;
+  reg [15:0] \$364 ;
+  reg [15:0] \$365 ;
+  reg [15:0] \$366 ;
+  reg [15:0] \$367 ;
+  reg [15:0] \$368 ;
+  reg [15:0] \$369 ;
   wire \$37 ;
-  reg [31:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg [31:0] \$372 ;
-  reg [31:0] \$373 ;
+  reg [15:0] \$370 ;
+  reg [15:0] \$371 ;
+  reg [15:0] \$372 ;
+  reg [15:0] \$373 ;
+  reg [15:0] \$374 ;
+  reg [15:0] \$375 ;
+  reg [15:0] \$376 ;
+  reg [15:0] \$377 ;
+  reg [15:0] \$378 ;
+  reg [15:0] \$379 ;
   wire \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg [16:0] \$382 ;
+  reg [16:0] \$383 ;
+  reg [16:0] \$384 ;
+  reg [16:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [16:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [16:0] \$389 ;
   wire \$39 ;
+  reg [16:0] \$390 ;
+  reg [16:0] \$391 ;
+  reg [16:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [16:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
+  reg [16:0] \$400 ;
+  reg [16:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [16:0] \$405 ;
+  reg [16:0] \$406 ;
+  reg [16:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [16:0] \$409 ;
   wire \$41 ;
+  reg [16:0] \$410 ;
+  reg [16:0] \$411 ;
+  reg [16:0] \$412 ;
+  reg [16:0] \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg [17:0] \$416 ;
+  reg [17:0] \$417 ;
+  reg [17:0] \$418 ;
+  reg [17:0] \$419 ;
   wire \$42 ;
+  reg [17:0] \$420 ;
+  reg [17:0] \$421 ;
+  reg [17:0] \$422 ;
+  reg [17:0] \$423 ;
+  reg [17:0] \$424 ;
+  reg [17:0] \$425 ;
+  reg [17:0] \$426 ;
+  reg [17:0] \$427 ;
+  reg [17:0] \$428 ;
+  reg [17:0] \$429 ;
   wire \$43 ;
+  reg [17:0] \$430 ;
+  reg [17:0] \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [18:0] \$434 ;
+  reg [18:0] \$435 ;
+  reg [18:0] \$436 ;
+  reg [18:0] \$437 ;
+  reg [18:0] \$438 ;
+  reg [18:0] \$439 ;
   wire \$44 ;
+  reg [18:0] \$440 ;
+  reg [18:0] \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg [19:0] \$444 ;
+  reg [19:0] \$445 ;
+  reg [19:0] \$446 ;
+  reg [19:0] \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire \$45 ;
+  reg \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg [31:0] \$469 ;
   wire \$47 ;
+  reg [31:0] \$470 ;
+  reg [31:0] \$471 ;
+  reg [31:0] \$472 ;
+  reg [31:0] \$473 ;
+  reg [31:0] \$474 ;
+  reg [31:0] \$475 ;
+  reg [31:0] \$476 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [31:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [31:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [31:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [31:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -546,102 +649,227 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$121  = 17'h00000;
+  reg [16:0] \mac_add0_s0$123  = 17'h00000;
+  reg [16:0] \mac_add0_s0$124  = 17'h00000;
+  reg [16:0] \mac_add0_s0$126  = 17'h00000;
+  reg [16:0] \mac_add0_s0$127  = 17'h00000;
+  reg [16:0] \mac_add0_s0$129  = 17'h00000;
+  reg [16:0] \mac_add0_s0$130  = 17'h00000;
+  reg [16:0] \mac_add0_s0$132  = 17'h00000;
+  reg [16:0] \mac_add0_s0$133  = 17'h00000;
+  reg [16:0] \mac_add0_s0$135  = 17'h00000;
+  reg [16:0] \mac_add0_s0$136  = 17'h00000;
+  reg [16:0] \mac_add0_s0$138  = 17'h00000;
+  reg [16:0] \mac_add0_s0$139  = 17'h00000;
+  reg [16:0] \mac_add0_s0$141  = 17'h00000;
+  reg [16:0] \mac_add0_s0$142  = 17'h00000;
+  reg [16:0] \mac_add0_s0$144  = 17'h00000;
+  reg [16:0] \mac_add0_s0$145  = 17'h00000;
+  reg [16:0] \mac_add0_s0$147  = 17'h00000;
+  reg [16:0] \mac_add0_s0$148  = 17'h00000;
+  reg [16:0] \mac_add0_s0$150  = 17'h00000;
+  reg [16:0] \mac_add0_s0$151  = 17'h00000;
+  reg [16:0] \mac_add0_s0$153  = 17'h00000;
+  reg [16:0] \mac_add0_s0$154  = 17'h00000;
+  reg [16:0] \mac_add0_s0$156  = 17'h00000;
+  reg [16:0] \mac_add0_s0$157  = 17'h00000;
+  reg [16:0] \mac_add0_s0$159  = 17'h00000;
+  reg [16:0] \mac_add0_s0$160  = 17'h00000;
+  reg [16:0] \mac_add0_s0$162  = 17'h00000;
+  reg [16:0] \mac_add0_s0$163  = 17'h00000;
+  reg [16:0] \mac_add0_s0$165  = 17'h00000;
+  reg [16:0] \mac_add0_s0$166  = 17'h00000;
+  reg \mac_add0_s0$445  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$216  = 18'h00000;
-  reg [17:0] \mac_add1_s0$218  = 18'h00000;
-  reg [17:0] \mac_add1_s0$219  = 18'h00000;
-  reg [17:0] \mac_add1_s0$221  = 18'h00000;
-  reg [17:0] \mac_add1_s0$222  = 18'h00000;
-  reg [17:0] \mac_add1_s0$224  = 18'h00000;
-  reg [17:0] \mac_add1_s0$225  = 18'h00000;
-  reg [17:0] \mac_add1_s0$227  = 18'h00000;
-  reg [17:0] \mac_add1_s0$228  = 18'h00000;
-  reg [17:0] \mac_add1_s0$230  = 18'h00000;
-  reg [17:0] \mac_add1_s0$231  = 18'h00000;
-  reg [17:0] \mac_add1_s0$233  = 18'h00000;
-  reg [17:0] \mac_add1_s0$234  = 18'h00000;
-  reg [17:0] \mac_add1_s0$236  = 18'h00000;
-  reg [17:0] \mac_add1_s0$237  = 18'h00000;
-  reg \mac_add1_s0$461  = 1'h0;
+  reg [17:0] \mac_add1_s0$171  = 18'h00000;
+  reg [17:0] \mac_add1_s0$173  = 18'h00000;
+  reg [17:0] \mac_add1_s0$174  = 18'h00000;
+  reg [17:0] \mac_add1_s0$176  = 18'h00000;
+  reg [17:0] \mac_add1_s0$177  = 18'h00000;
+  reg [17:0] \mac_add1_s0$179  = 18'h00000;
+  reg [17:0] \mac_add1_s0$180  = 18'h00000;
+  reg [17:0] \mac_add1_s0$182  = 18'h00000;
+  reg [17:0] \mac_add1_s0$183  = 18'h00000;
+  reg [17:0] \mac_add1_s0$185  = 18'h00000;
+  reg [17:0] \mac_add1_s0$186  = 18'h00000;
+  reg [17:0] \mac_add1_s0$188  = 18'h00000;
+  reg [17:0] \mac_add1_s0$189  = 18'h00000;
+  reg [17:0] \mac_add1_s0$191  = 18'h00000;
+  reg [17:0] \mac_add1_s0$192  = 18'h00000;
+  reg \mac_add1_s0$447  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$197  = 19'h00000;
+  reg [18:0] \mac_add2_s0$199  = 19'h00000;
+  reg [18:0] \mac_add2_s0$200  = 19'h00000;
+  reg [18:0] \mac_add2_s0$202  = 19'h00000;
+  reg [18:0] \mac_add2_s0$203  = 19'h00000;
+  reg [18:0] \mac_add2_s0$205  = 19'h00000;
+  reg [18:0] \mac_add2_s0$206  = 19'h00000;
+  reg \mac_add2_s0$449  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$265  = 20'h00000;
-  reg [19:0] \mac_add3_s0$268  = 20'h00000;
-  reg [19:0] \mac_add3_s0$271  = 20'h00000;
-  reg \mac_add3_s0$463  = 1'h0;
+  reg [19:0] \mac_add3_s0$230  = 20'h00000;
+  reg [19:0] \mac_add3_s0$233  = 20'h00000;
+  reg [19:0] \mac_add3_s0$236  = 20'h00000;
+  reg \mac_add3_s0$451  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
-  (* init = 6'h00 *)
-  wire [5:0] mac_group;
+  reg [5:0] mac_group = 6'h00;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$102  = 16'h0000;
+  reg [15:0] \mac_mul_s0$100  = 16'h0000;
+  reg [15:0] \mac_mul_s0$101  = 16'h0000;
+  reg [15:0] \mac_mul_s0$103  = 16'h0000;
   reg [15:0] \mac_mul_s0$104  = 16'h0000;
-  reg [15:0] \mac_mul_s0$105  = 16'h0000;
+  reg [15:0] \mac_mul_s0$106  = 16'h0000;
   reg [15:0] \mac_mul_s0$107  = 16'h0000;
-  reg [15:0] \mac_mul_s0$108  = 16'h0000;
+  reg [15:0] \mac_mul_s0$109  = 16'h0000;
   reg [15:0] \mac_mul_s0$110  = 16'h0000;
-  reg [15:0] \mac_mul_s0$111  = 16'h0000;
+  reg [15:0] \mac_mul_s0$112  = 16'h0000;
   reg [15:0] \mac_mul_s0$113  = 16'h0000;
-  reg [15:0] \mac_mul_s0$114  = 16'h0000;
+  reg [15:0] \mac_mul_s0$115  = 16'h0000;
   reg [15:0] \mac_mul_s0$116  = 16'h0000;
-  reg [15:0] \mac_mul_s0$117  = 16'h0000;
-  reg [15:0] \mac_mul_s0$119  = 16'h0000;
-  reg [15:0] \mac_mul_s0$120  = 16'h0000;
-  reg [15:0] \mac_mul_s0$122  = 16'h0000;
-  reg [15:0] \mac_mul_s0$123  = 16'h0000;
-  reg [15:0] \mac_mul_s0$125  = 16'h0000;
-  reg [15:0] \mac_mul_s0$126  = 16'h0000;
-  reg [15:0] \mac_mul_s0$128  = 16'h0000;
-  reg [15:0] \mac_mul_s0$129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$131  = 16'h0000;
-  reg [15:0] \mac_mul_s0$132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$134  = 16'h0000;
-  reg [15:0] \mac_mul_s0$135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$137  = 16'h0000;
-  reg [15:0] \mac_mul_s0$138  = 16'h0000;
-  reg [15:0] \mac_mul_s0$140  = 16'h0000;
-  reg [15:0] \mac_mul_s0$141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$143  = 16'h0000;
-  reg [15:0] \mac_mul_s0$144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$146  = 16'h0000;
-  reg [15:0] \mac_mul_s0$147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$149  = 16'h0000;
-  reg [15:0] \mac_mul_s0$150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$152  = 16'h0000;
-  reg [15:0] \mac_mul_s0$153  = 16'h0000;
-  reg [15:0] \mac_mul_s0$155  = 16'h0000;
-  reg [15:0] \mac_mul_s0$156  = 16'h0000;
-  reg [15:0] \mac_mul_s0$158  = 16'h0000;
-  reg [15:0] \mac_mul_s0$159  = 16'h0000;
-  reg [15:0] \mac_mul_s0$161  = 16'h0000;
-  reg [15:0] \mac_mul_s0$162  = 16'h0000;
-  reg [15:0] \mac_mul_s0$164  = 16'h0000;
-  reg [15:0] \mac_mul_s0$165  = 16'h0000;
-  reg [15:0] \mac_mul_s0$167  = 16'h0000;
-  reg [15:0] \mac_mul_s0$168  = 16'h0000;
-  reg [15:0] \mac_mul_s0$170  = 16'h0000;
-  reg [15:0] \mac_mul_s0$171  = 16'h0000;
-  reg [15:0] \mac_mul_s0$173  = 16'h0000;
-  reg [15:0] \mac_mul_s0$174  = 16'h0000;
-  reg [15:0] \mac_mul_s0$176  = 16'h0000;
-  reg [15:0] \mac_mul_s0$177  = 16'h0000;
-  reg [15:0] \mac_mul_s0$179  = 16'h0000;
-  reg [15:0] \mac_mul_s0$180  = 16'h0000;
-  reg [15:0] \mac_mul_s0$182  = 16'h0000;
-  reg [15:0] \mac_mul_s0$183  = 16'h0000;
-  reg [15:0] \mac_mul_s0$185  = 16'h0000;
-  reg [15:0] \mac_mul_s0$186  = 16'h0000;
-  reg [15:0] \mac_mul_s0$188  = 16'h0000;
-  reg [15:0] \mac_mul_s0$189  = 16'h0000;
-  reg [15:0] \mac_mul_s0$191  = 16'h0000;
-  reg [15:0] \mac_mul_s0$192  = 16'h0000;
-  reg [15:0] \mac_mul_s0$194  = 16'h0000;
-  reg [15:0] \mac_mul_s0$195  = 16'h0000;
-  reg \mac_mul_s0$459  = 1'h0;
+  reg [15:0] \mac_mul_s0$23  = 16'h0000;
+  reg [15:0] \mac_mul_s0$25  = 16'h0000;
+  reg [15:0] \mac_mul_s0$26  = 16'h0000;
+  reg [15:0] \mac_mul_s0$28  = 16'h0000;
+  reg [15:0] \mac_mul_s0$29  = 16'h0000;
+  reg [15:0] \mac_mul_s0$31  = 16'h0000;
+  reg [15:0] \mac_mul_s0$32  = 16'h0000;
+  reg [15:0] \mac_mul_s0$34  = 16'h0000;
+  reg [15:0] \mac_mul_s0$35  = 16'h0000;
+  reg [15:0] \mac_mul_s0$37  = 16'h0000;
+  reg [15:0] \mac_mul_s0$38  = 16'h0000;
+  reg [15:0] \mac_mul_s0$40  = 16'h0000;
+  reg [15:0] \mac_mul_s0$41  = 16'h0000;
+  reg [15:0] \mac_mul_s0$43  = 16'h0000;
+  reg [15:0] \mac_mul_s0$44  = 16'h0000;
+  reg \mac_mul_s0$443  = 1'h0;
+  reg [15:0] \mac_mul_s0$46  = 16'h0000;
+  reg [15:0] \mac_mul_s0$47  = 16'h0000;
+  reg [15:0] \mac_mul_s0$49  = 16'h0000;
+  reg [15:0] \mac_mul_s0$50  = 16'h0000;
+  reg [15:0] \mac_mul_s0$52  = 16'h0000;
+  reg [15:0] \mac_mul_s0$53  = 16'h0000;
+  reg [15:0] \mac_mul_s0$55  = 16'h0000;
+  reg [15:0] \mac_mul_s0$56  = 16'h0000;
+  reg [15:0] \mac_mul_s0$58  = 16'h0000;
+  reg [15:0] \mac_mul_s0$59  = 16'h0000;
+  reg [15:0] \mac_mul_s0$61  = 16'h0000;
+  reg [15:0] \mac_mul_s0$62  = 16'h0000;
+  reg [15:0] \mac_mul_s0$64  = 16'h0000;
+  reg [15:0] \mac_mul_s0$65  = 16'h0000;
+  reg [15:0] \mac_mul_s0$67  = 16'h0000;
+  reg [15:0] \mac_mul_s0$68  = 16'h0000;
+  reg [15:0] \mac_mul_s0$70  = 16'h0000;
+  reg [15:0] \mac_mul_s0$71  = 16'h0000;
+  reg [15:0] \mac_mul_s0$73  = 16'h0000;
+  reg [15:0] \mac_mul_s0$74  = 16'h0000;
+  reg [15:0] \mac_mul_s0$76  = 16'h0000;
+  reg [15:0] \mac_mul_s0$77  = 16'h0000;
+  reg [15:0] \mac_mul_s0$79  = 16'h0000;
+  reg [15:0] \mac_mul_s0$80  = 16'h0000;
+  reg [15:0] \mac_mul_s0$82  = 16'h0000;
+  reg [15:0] \mac_mul_s0$83  = 16'h0000;
+  reg [15:0] \mac_mul_s0$85  = 16'h0000;
+  reg [15:0] \mac_mul_s0$86  = 16'h0000;
+  reg [15:0] \mac_mul_s0$88  = 16'h0000;
+  reg [15:0] \mac_mul_s0$89  = 16'h0000;
+  reg [15:0] \mac_mul_s0$91  = 16'h0000;
+  reg [15:0] \mac_mul_s0$92  = 16'h0000;
+  reg [15:0] \mac_mul_s0$94  = 16'h0000;
+  reg [15:0] \mac_mul_s0$95  = 16'h0000;
+  reg [15:0] \mac_mul_s0$97  = 16'h0000;
+  reg [15:0] \mac_mul_s0$98  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$280  = 8'h00;
+  reg [7:0] \mac_pre_s0$281  = 8'h00;
+  reg [7:0] \mac_pre_s0$282  = 8'h00;
+  reg [7:0] \mac_pre_s0$283  = 8'h00;
+  reg [7:0] \mac_pre_s0$284  = 8'h00;
+  reg [7:0] \mac_pre_s0$285  = 8'h00;
+  reg [7:0] \mac_pre_s0$286  = 8'h00;
+  reg [7:0] \mac_pre_s0$287  = 8'h00;
+  reg [7:0] \mac_pre_s0$288  = 8'h00;
+  reg [7:0] \mac_pre_s0$289  = 8'h00;
+  reg [7:0] \mac_pre_s0$290  = 8'h00;
+  reg [7:0] \mac_pre_s0$291  = 8'h00;
+  reg [7:0] \mac_pre_s0$292  = 8'h00;
+  reg [7:0] \mac_pre_s0$293  = 8'h00;
+  reg [7:0] \mac_pre_s0$294  = 8'h00;
+  reg [7:0] \mac_pre_s0$295  = 8'h00;
+  reg [7:0] \mac_pre_s0$297  = 8'h00;
+  reg [7:0] \mac_pre_s0$299  = 8'h00;
+  reg [7:0] \mac_pre_s0$301  = 8'h00;
+  reg [7:0] \mac_pre_s0$303  = 8'h00;
+  reg [7:0] \mac_pre_s0$305  = 8'h00;
+  reg [7:0] \mac_pre_s0$307  = 8'h00;
+  reg [7:0] \mac_pre_s0$309  = 8'h00;
+  reg [7:0] \mac_pre_s0$311  = 8'h00;
+  reg [7:0] \mac_pre_s0$313  = 8'h00;
+  reg [7:0] \mac_pre_s0$315  = 8'h00;
+  reg [7:0] \mac_pre_s0$317  = 8'h00;
+  reg [7:0] \mac_pre_s0$319  = 8'h00;
+  reg [7:0] \mac_pre_s0$321  = 8'h00;
+  reg [7:0] \mac_pre_s0$323  = 8'h00;
+  reg [7:0] \mac_pre_s0$325  = 8'h00;
+  reg [7:0] \mac_pre_s0$327  = 8'h00;
+  reg [7:0] \mac_pre_s0$328  = 8'h00;
+  reg [7:0] \mac_pre_s0$329  = 8'h00;
+  reg [7:0] \mac_pre_s0$330  = 8'h00;
+  reg [7:0] \mac_pre_s0$331  = 8'h00;
+  reg [7:0] \mac_pre_s0$332  = 8'h00;
+  reg [7:0] \mac_pre_s0$333  = 8'h00;
+  reg [7:0] \mac_pre_s0$334  = 8'h00;
+  reg [7:0] \mac_pre_s0$335  = 8'h00;
+  reg [7:0] \mac_pre_s0$336  = 8'h00;
+  reg [7:0] \mac_pre_s0$337  = 8'h00;
+  reg [7:0] \mac_pre_s0$338  = 8'h00;
+  reg [7:0] \mac_pre_s0$339  = 8'h00;
+  reg [7:0] \mac_pre_s0$340  = 8'h00;
+  reg [7:0] \mac_pre_s0$341  = 8'h00;
+  reg [7:0] \mac_pre_s0$342  = 8'h00;
+  reg [7:0] \mac_pre_s0$343  = 8'h00;
+  reg [7:0] \mac_pre_s0$344  = 8'h00;
+  reg [7:0] \mac_pre_s0$345  = 8'h00;
+  reg [7:0] \mac_pre_s0$346  = 8'h00;
+  reg [7:0] \mac_pre_s0$347  = 8'h00;
+  reg [7:0] \mac_pre_s0$348  = 8'h00;
+  reg [7:0] \mac_pre_s0$349  = 8'h00;
+  reg [7:0] \mac_pre_s0$350  = 8'h00;
+  reg [7:0] \mac_pre_s0$351  = 8'h00;
+  reg [7:0] \mac_pre_s0$352  = 8'h00;
+  reg [7:0] \mac_pre_s0$353  = 8'h00;
+  reg [7:0] \mac_pre_s0$354  = 8'h00;
+  reg [7:0] \mac_pre_s0$355  = 8'h00;
+  reg [7:0] \mac_pre_s0$356  = 8'h00;
+  reg [7:0] \mac_pre_s0$357  = 8'h00;
+  reg [7:0] \mac_pre_s0$358  = 8'h00;
+  reg [7:0] \mac_pre_s0$359  = 8'h00;
+  reg [7:0] \mac_pre_s0$360  = 8'h00;
+  reg [7:0] \mac_pre_s0$361  = 8'h00;
+  reg [7:0] \mac_pre_s0$362  = 8'h00;
+  reg [7:0] \mac_pre_s0$363  = 8'h00;
+  reg [7:0] \mac_pre_s0$364  = 8'h00;
+  reg [7:0] \mac_pre_s0$365  = 8'h00;
+  reg [7:0] \mac_pre_s0$366  = 8'h00;
+  reg [7:0] \mac_pre_s0$367  = 8'h00;
+  reg [7:0] \mac_pre_s0$368  = 8'h00;
+  reg [7:0] \mac_pre_s0$369  = 8'h00;
+  reg [7:0] \mac_pre_s0$370  = 8'h00;
+  reg [7:0] \mac_pre_s0$371  = 8'h00;
+  reg [7:0] \mac_pre_s0$372  = 8'h00;
+  reg [7:0] \mac_pre_s0$373  = 8'h00;
+  reg [7:0] \mac_pre_s0$374  = 8'h00;
+  reg \mac_pre_s0$375  = 1'h0;
+  reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
   wire [15:0] mac_prod0_10;
@@ -707,104 +935,40 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$297  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$298  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$299  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$300  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$302  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$303  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$304  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$305  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$307  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$308  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$309  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$310  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$312  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$313  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$314  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$315  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$317  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$318  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$319  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$320  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$322  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$323  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$324  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$325  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$327  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$328  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$329  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$330  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$332  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$333  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$334  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$335  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$337  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$338  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$339  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$340  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$342  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$343  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$344  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$345  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$347  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$348  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$349  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$350  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$352  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$353  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$354  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$355  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$357  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$358  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$359  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$360  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$362  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$363  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$364  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$365  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$367  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$368  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$369  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$370  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$372  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$373  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$374  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$375  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$376  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$377  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$378  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$379  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$380  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$381  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$382  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$383  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$384  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$385  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$386  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$387  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$388  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$389  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$390  = 8'h00;
-  reg \mac_rdreg_s0$391  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$262  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$263  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$264  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$265  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$266  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$267  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$268  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$269  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$270  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$271  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$272  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$273  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$274  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$275  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$276  = 8'h00;
+  reg \mac_rdreg_s0$277  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$278  = 8'h00;
-  reg [7:0] \mac_read_s0$279  = 8'h00;
-  reg [7:0] \mac_read_s0$280  = 8'h00;
-  reg [7:0] \mac_read_s0$281  = 8'h00;
-  reg [7:0] \mac_read_s0$282  = 8'h00;
-  reg [7:0] \mac_read_s0$283  = 8'h00;
-  reg [7:0] \mac_read_s0$284  = 8'h00;
-  reg [7:0] \mac_read_s0$285  = 8'h00;
-  reg [7:0] \mac_read_s0$286  = 8'h00;
-  reg [7:0] \mac_read_s0$287  = 8'h00;
-  reg [7:0] \mac_read_s0$288  = 8'h00;
-  reg [7:0] \mac_read_s0$289  = 8'h00;
-  reg [7:0] \mac_read_s0$290  = 8'h00;
-  reg [7:0] \mac_read_s0$291  = 8'h00;
-  reg [7:0] \mac_read_s0$292  = 8'h00;
-  reg \mac_read_s0$293  = 1'h0;
+  reg [7:0] \mac_read_s0$244  = 8'h00;
+  reg [7:0] \mac_read_s0$245  = 8'h00;
+  reg [7:0] \mac_read_s0$246  = 8'h00;
+  reg [7:0] \mac_read_s0$247  = 8'h00;
+  reg [7:0] \mac_read_s0$248  = 8'h00;
+  reg [7:0] \mac_read_s0$249  = 8'h00;
+  reg [7:0] \mac_read_s0$250  = 8'h00;
+  reg [7:0] \mac_read_s0$251  = 8'h00;
+  reg [7:0] \mac_read_s0$252  = 8'h00;
+  reg [7:0] \mac_read_s0$253  = 8'h00;
+  reg [7:0] \mac_read_s0$254  = 8'h00;
+  reg [7:0] \mac_read_s0$255  = 8'h00;
+  reg [7:0] \mac_read_s0$256  = 8'h00;
+  reg [7:0] \mac_read_s0$257  = 8'h00;
+  reg [7:0] \mac_read_s0$258  = 8'h00;
+  reg \mac_read_s0$259  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -817,133 +981,6 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [5:0] rp__addr = 6'h00;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$20 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$25 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$30 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$35 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$40 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$45 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$50 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$55 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$60 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$65 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$70 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$75 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$80 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$85 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$90 ;
-  wire [31:0] rp__data;
-  wire [31:0] \rp__data$301 ;
-  wire [7:0] \rp__data$301[0] ;
-  wire [7:0] \rp__data$301[1] ;
-  wire [7:0] \rp__data$301[2] ;
-  wire [7:0] \rp__data$301[3] ;
-  wire [31:0] \rp__data$306 ;
-  wire [7:0] \rp__data$306[0] ;
-  wire [7:0] \rp__data$306[1] ;
-  wire [7:0] \rp__data$306[2] ;
-  wire [7:0] \rp__data$306[3] ;
-  wire [31:0] \rp__data$311 ;
-  wire [7:0] \rp__data$311[0] ;
-  wire [7:0] \rp__data$311[1] ;
-  wire [7:0] \rp__data$311[2] ;
-  wire [7:0] \rp__data$311[3] ;
-  wire [31:0] \rp__data$316 ;
-  wire [7:0] \rp__data$316[0] ;
-  wire [7:0] \rp__data$316[1] ;
-  wire [7:0] \rp__data$316[2] ;
-  wire [7:0] \rp__data$316[3] ;
-  wire [31:0] \rp__data$321 ;
-  wire [7:0] \rp__data$321[0] ;
-  wire [7:0] \rp__data$321[1] ;
-  wire [7:0] \rp__data$321[2] ;
-  wire [7:0] \rp__data$321[3] ;
-  wire [31:0] \rp__data$326 ;
-  wire [7:0] \rp__data$326[0] ;
-  wire [7:0] \rp__data$326[1] ;
-  wire [7:0] \rp__data$326[2] ;
-  wire [7:0] \rp__data$326[3] ;
-  wire [31:0] \rp__data$331 ;
-  wire [7:0] \rp__data$331[0] ;
-  wire [7:0] \rp__data$331[1] ;
-  wire [7:0] \rp__data$331[2] ;
-  wire [7:0] \rp__data$331[3] ;
-  wire [31:0] \rp__data$336 ;
-  wire [7:0] \rp__data$336[0] ;
-  wire [7:0] \rp__data$336[1] ;
-  wire [7:0] \rp__data$336[2] ;
-  wire [7:0] \rp__data$336[3] ;
-  wire [31:0] \rp__data$341 ;
-  wire [7:0] \rp__data$341[0] ;
-  wire [7:0] \rp__data$341[1] ;
-  wire [7:0] \rp__data$341[2] ;
-  wire [7:0] \rp__data$341[3] ;
-  wire [31:0] \rp__data$346 ;
-  wire [7:0] \rp__data$346[0] ;
-  wire [7:0] \rp__data$346[1] ;
-  wire [7:0] \rp__data$346[2] ;
-  wire [7:0] \rp__data$346[3] ;
-  wire [31:0] \rp__data$351 ;
-  wire [7:0] \rp__data$351[0] ;
-  wire [7:0] \rp__data$351[1] ;
-  wire [7:0] \rp__data$351[2] ;
-  wire [7:0] \rp__data$351[3] ;
-  wire [31:0] \rp__data$356 ;
-  wire [7:0] \rp__data$356[0] ;
-  wire [7:0] \rp__data$356[1] ;
-  wire [7:0] \rp__data$356[2] ;
-  wire [7:0] \rp__data$356[3] ;
-  wire [31:0] \rp__data$361 ;
-  wire [7:0] \rp__data$361[0] ;
-  wire [7:0] \rp__data$361[1] ;
-  wire [7:0] \rp__data$361[2] ;
-  wire [7:0] \rp__data$361[3] ;
-  wire [31:0] \rp__data$366 ;
-  wire [7:0] \rp__data$366[0] ;
-  wire [7:0] \rp__data$366[1] ;
-  wire [7:0] \rp__data$366[2] ;
-  wire [7:0] \rp__data$366[3] ;
-  wire [31:0] \rp__data$371 ;
-  wire [7:0] \rp__data$371[0] ;
-  wire [7:0] \rp__data$371[1] ;
-  wire [7:0] \rp__data$371[2] ;
-  wire [7:0] \rp__data$371[3] ;
-  wire [7:0] \rp__data[0] ;
-  wire [7:0] \rp__data[1] ;
-  wire [7:0] \rp__data[2] ;
-  wire [7:0] \rp__data[3] ;
-  wire rp__en;
-  wire \rp__en$21 ;
-  wire \rp__en$26 ;
-  wire \rp__en$31 ;
-  wire \rp__en$36 ;
-  wire \rp__en$41 ;
-  wire \rp__en$46 ;
-  wire \rp__en$51 ;
-  wire \rp__en$56 ;
-  wire \rp__en$61 ;
-  wire \rp__en$66 ;
-  wire \rp__en$71 ;
-  wire \rp__en$76 ;
-  wire \rp__en$81 ;
-  wire \rp__en$86 ;
-  wire \rp__en$91 ;
   input rst;
   wire rst;
   wire stall_adv0;
@@ -959,6 +996,12 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg stall_adv13_valid = 1'h0;
   wire stall_adv14;
   reg stall_adv14_valid = 1'h0;
+  wire stall_adv15;
+  reg stall_adv15_valid = 1'h0;
+  wire stall_adv16;
+  reg stall_adv16_valid = 1'h0;
+  wire stall_adv17;
+  reg stall_adv17_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -976,2071 +1019,930 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  wire [5:0] wp__addr;
-  wire [5:0] \wp__addr$17 ;
-  wire [5:0] \wp__addr$22 ;
-  wire [5:0] \wp__addr$27 ;
-  wire [5:0] \wp__addr$32 ;
-  wire [5:0] \wp__addr$37 ;
-  wire [5:0] \wp__addr$42 ;
-  wire [5:0] \wp__addr$47 ;
-  wire [5:0] \wp__addr$52 ;
-  wire [5:0] \wp__addr$57 ;
-  wire [5:0] \wp__addr$62 ;
-  wire [5:0] \wp__addr$67 ;
-  wire [5:0] \wp__addr$72 ;
-  wire [5:0] \wp__addr$77 ;
-  wire [5:0] \wp__addr$82 ;
-  wire [5:0] \wp__addr$87 ;
-  wire [31:0] wp__data;
-  wire [31:0] \wp__data$18 ;
-  wire [7:0] \wp__data$18[0] ;
-  wire [7:0] \wp__data$18[1] ;
-  wire [7:0] \wp__data$18[2] ;
-  wire [7:0] \wp__data$18[3] ;
-  wire [31:0] \wp__data$23 ;
-  wire [7:0] \wp__data$23[0] ;
-  wire [7:0] \wp__data$23[1] ;
-  wire [7:0] \wp__data$23[2] ;
-  wire [7:0] \wp__data$23[3] ;
-  wire [31:0] \wp__data$28 ;
-  wire [7:0] \wp__data$28[0] ;
-  wire [7:0] \wp__data$28[1] ;
-  wire [7:0] \wp__data$28[2] ;
-  wire [7:0] \wp__data$28[3] ;
-  wire [31:0] \wp__data$33 ;
-  wire [7:0] \wp__data$33[0] ;
-  wire [7:0] \wp__data$33[1] ;
-  wire [7:0] \wp__data$33[2] ;
-  wire [7:0] \wp__data$33[3] ;
-  wire [31:0] \wp__data$38 ;
-  wire [7:0] \wp__data$38[0] ;
-  wire [7:0] \wp__data$38[1] ;
-  wire [7:0] \wp__data$38[2] ;
-  wire [7:0] \wp__data$38[3] ;
-  wire [31:0] \wp__data$43 ;
-  wire [7:0] \wp__data$43[0] ;
-  wire [7:0] \wp__data$43[1] ;
-  wire [7:0] \wp__data$43[2] ;
-  wire [7:0] \wp__data$43[3] ;
-  wire [31:0] \wp__data$48 ;
-  wire [7:0] \wp__data$48[0] ;
-  wire [7:0] \wp__data$48[1] ;
-  wire [7:0] \wp__data$48[2] ;
-  wire [7:0] \wp__data$48[3] ;
-  wire [31:0] \wp__data$53 ;
-  wire [7:0] \wp__data$53[0] ;
-  wire [7:0] \wp__data$53[1] ;
-  wire [7:0] \wp__data$53[2] ;
-  wire [7:0] \wp__data$53[3] ;
-  wire [31:0] \wp__data$58 ;
-  wire [7:0] \wp__data$58[0] ;
-  wire [7:0] \wp__data$58[1] ;
-  wire [7:0] \wp__data$58[2] ;
-  wire [7:0] \wp__data$58[3] ;
-  wire [31:0] \wp__data$63 ;
-  wire [7:0] \wp__data$63[0] ;
-  wire [7:0] \wp__data$63[1] ;
-  wire [7:0] \wp__data$63[2] ;
-  wire [7:0] \wp__data$63[3] ;
-  wire [31:0] \wp__data$68 ;
-  wire [7:0] \wp__data$68[0] ;
-  wire [7:0] \wp__data$68[1] ;
-  wire [7:0] \wp__data$68[2] ;
-  wire [7:0] \wp__data$68[3] ;
-  wire [31:0] \wp__data$73 ;
-  wire [7:0] \wp__data$73[0] ;
-  wire [7:0] \wp__data$73[1] ;
-  wire [7:0] \wp__data$73[2] ;
-  wire [7:0] \wp__data$73[3] ;
-  wire [31:0] \wp__data$78 ;
-  wire [7:0] \wp__data$78[0] ;
-  wire [7:0] \wp__data$78[1] ;
-  wire [7:0] \wp__data$78[2] ;
-  wire [7:0] \wp__data$78[3] ;
-  wire [31:0] \wp__data$83 ;
-  wire [7:0] \wp__data$83[0] ;
-  wire [7:0] \wp__data$83[1] ;
-  wire [7:0] \wp__data$83[2] ;
-  wire [7:0] \wp__data$83[3] ;
-  wire [31:0] \wp__data$88 ;
-  wire [7:0] \wp__data$88[0] ;
-  wire [7:0] \wp__data$88[1] ;
-  wire [7:0] \wp__data$88[2] ;
-  wire [7:0] \wp__data$88[3] ;
-  wire [7:0] \wp__data[0] ;
-  wire [7:0] \wp__data[1] ;
-  wire [7:0] \wp__data[2] ;
-  wire [7:0] \wp__data[3] ;
-  wire wp__en;
-  wire \wp__en$19 ;
-  wire \wp__en$24 ;
-  wire \wp__en$29 ;
-  wire \wp__en$34 ;
-  wire \wp__en$39 ;
-  wire \wp__en$44 ;
-  wire \wp__en$49 ;
-  wire \wp__en$54 ;
-  wire \wp__en$59 ;
-  wire \wp__en$64 ;
-  wire \wp__en$69 ;
-  wire \wp__en$74 ;
-  wire \wp__en$79 ;
-  wire \wp__en$84 ;
-  wire \wp__en$89 ;
-  reg [31:0] wbank0 [63:0];
-  initial begin
-    wbank0[0] = 32'd0;
-    wbank0[1] = 32'd0;
-    wbank0[2] = 32'd0;
-    wbank0[3] = 32'd0;
-    wbank0[4] = 32'd0;
-    wbank0[5] = 32'd0;
-    wbank0[6] = 32'd0;
-    wbank0[7] = 32'd0;
-    wbank0[8] = 32'd0;
-    wbank0[9] = 32'd0;
-    wbank0[10] = 32'd0;
-    wbank0[11] = 32'd0;
-    wbank0[12] = 32'd0;
-    wbank0[13] = 32'd0;
-    wbank0[14] = 32'd0;
-    wbank0[15] = 32'd0;
-    wbank0[16] = 32'd0;
-    wbank0[17] = 32'd0;
-    wbank0[18] = 32'd0;
-    wbank0[19] = 32'd0;
-    wbank0[20] = 32'd0;
-    wbank0[21] = 32'd0;
-    wbank0[22] = 32'd0;
-    wbank0[23] = 32'd0;
-    wbank0[24] = 32'd0;
-    wbank0[25] = 32'd0;
-    wbank0[26] = 32'd0;
-    wbank0[27] = 32'd0;
-    wbank0[28] = 32'd0;
-    wbank0[29] = 32'd0;
-    wbank0[30] = 32'd0;
-    wbank0[31] = 32'd0;
-    wbank0[32] = 32'd0;
-    wbank0[33] = 32'd0;
-    wbank0[34] = 32'd0;
-    wbank0[35] = 32'd0;
-    wbank0[36] = 32'd0;
-    wbank0[37] = 32'd0;
-    wbank0[38] = 32'd0;
-    wbank0[39] = 32'd0;
-    wbank0[40] = 32'd0;
-    wbank0[41] = 32'd0;
-    wbank0[42] = 32'd0;
-    wbank0[43] = 32'd0;
-    wbank0[44] = 32'd0;
-    wbank0[45] = 32'd0;
-    wbank0[46] = 32'd0;
-    wbank0[47] = 32'd0;
-    wbank0[48] = 32'd0;
-    wbank0[49] = 32'd0;
-    wbank0[50] = 32'd0;
-    wbank0[51] = 32'd0;
-    wbank0[52] = 32'd0;
-    wbank0[53] = 32'd0;
-    wbank0[54] = 32'd0;
-    wbank0[55] = 32'd0;
-    wbank0[56] = 32'd0;
-    wbank0[57] = 32'd0;
-    wbank0[58] = 32'd0;
-    wbank0[59] = 32'd0;
-    wbank0[60] = 32'd0;
-    wbank0[61] = 32'd0;
-    wbank0[62] = 32'd0;
-    wbank0[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (wp__en)
-      wbank0[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _0_;
-  always @(posedge clk) begin
-    if (rp__en) begin
-      _0_ <= wbank0[rp__addr];
-    end
-  end
-  assign rp__data = _0_;
-  reg [31:0] wbank1 [63:0];
-  initial begin
-    wbank1[0] = 32'd0;
-    wbank1[1] = 32'd0;
-    wbank1[2] = 32'd0;
-    wbank1[3] = 32'd0;
-    wbank1[4] = 32'd0;
-    wbank1[5] = 32'd0;
-    wbank1[6] = 32'd0;
-    wbank1[7] = 32'd0;
-    wbank1[8] = 32'd0;
-    wbank1[9] = 32'd0;
-    wbank1[10] = 32'd0;
-    wbank1[11] = 32'd0;
-    wbank1[12] = 32'd0;
-    wbank1[13] = 32'd0;
-    wbank1[14] = 32'd0;
-    wbank1[15] = 32'd0;
-    wbank1[16] = 32'd0;
-    wbank1[17] = 32'd0;
-    wbank1[18] = 32'd0;
-    wbank1[19] = 32'd0;
-    wbank1[20] = 32'd0;
-    wbank1[21] = 32'd0;
-    wbank1[22] = 32'd0;
-    wbank1[23] = 32'd0;
-    wbank1[24] = 32'd0;
-    wbank1[25] = 32'd0;
-    wbank1[26] = 32'd0;
-    wbank1[27] = 32'd0;
-    wbank1[28] = 32'd0;
-    wbank1[29] = 32'd0;
-    wbank1[30] = 32'd0;
-    wbank1[31] = 32'd0;
-    wbank1[32] = 32'd0;
-    wbank1[33] = 32'd0;
-    wbank1[34] = 32'd0;
-    wbank1[35] = 32'd0;
-    wbank1[36] = 32'd0;
-    wbank1[37] = 32'd0;
-    wbank1[38] = 32'd0;
-    wbank1[39] = 32'd0;
-    wbank1[40] = 32'd0;
-    wbank1[41] = 32'd0;
-    wbank1[42] = 32'd0;
-    wbank1[43] = 32'd0;
-    wbank1[44] = 32'd0;
-    wbank1[45] = 32'd0;
-    wbank1[46] = 32'd0;
-    wbank1[47] = 32'd0;
-    wbank1[48] = 32'd0;
-    wbank1[49] = 32'd0;
-    wbank1[50] = 32'd0;
-    wbank1[51] = 32'd0;
-    wbank1[52] = 32'd0;
-    wbank1[53] = 32'd0;
-    wbank1[54] = 32'd0;
-    wbank1[55] = 32'd0;
-    wbank1[56] = 32'd0;
-    wbank1[57] = 32'd0;
-    wbank1[58] = 32'd0;
-    wbank1[59] = 32'd0;
-    wbank1[60] = 32'd0;
-    wbank1[61] = 32'd0;
-    wbank1[62] = 32'd0;
-    wbank1[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$19 )
-      wbank1[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _1_;
-  always @(posedge clk) begin
-    if (\rp__en$21 ) begin
-      _1_ <= wbank1[rp__addr];
-    end
-  end
-  assign \rp__data$301  = _1_;
-  reg [31:0] wbank10 [63:0];
-  initial begin
-    wbank10[0] = 32'd0;
-    wbank10[1] = 32'd0;
-    wbank10[2] = 32'd0;
-    wbank10[3] = 32'd0;
-    wbank10[4] = 32'd0;
-    wbank10[5] = 32'd0;
-    wbank10[6] = 32'd0;
-    wbank10[7] = 32'd0;
-    wbank10[8] = 32'd0;
-    wbank10[9] = 32'd0;
-    wbank10[10] = 32'd0;
-    wbank10[11] = 32'd0;
-    wbank10[12] = 32'd0;
-    wbank10[13] = 32'd0;
-    wbank10[14] = 32'd0;
-    wbank10[15] = 32'd0;
-    wbank10[16] = 32'd0;
-    wbank10[17] = 32'd0;
-    wbank10[18] = 32'd0;
-    wbank10[19] = 32'd0;
-    wbank10[20] = 32'd0;
-    wbank10[21] = 32'd0;
-    wbank10[22] = 32'd0;
-    wbank10[23] = 32'd0;
-    wbank10[24] = 32'd0;
-    wbank10[25] = 32'd0;
-    wbank10[26] = 32'd0;
-    wbank10[27] = 32'd0;
-    wbank10[28] = 32'd0;
-    wbank10[29] = 32'd0;
-    wbank10[30] = 32'd0;
-    wbank10[31] = 32'd0;
-    wbank10[32] = 32'd0;
-    wbank10[33] = 32'd0;
-    wbank10[34] = 32'd0;
-    wbank10[35] = 32'd0;
-    wbank10[36] = 32'd0;
-    wbank10[37] = 32'd0;
-    wbank10[38] = 32'd0;
-    wbank10[39] = 32'd0;
-    wbank10[40] = 32'd0;
-    wbank10[41] = 32'd0;
-    wbank10[42] = 32'd0;
-    wbank10[43] = 32'd0;
-    wbank10[44] = 32'd0;
-    wbank10[45] = 32'd0;
-    wbank10[46] = 32'd0;
-    wbank10[47] = 32'd0;
-    wbank10[48] = 32'd0;
-    wbank10[49] = 32'd0;
-    wbank10[50] = 32'd0;
-    wbank10[51] = 32'd0;
-    wbank10[52] = 32'd0;
-    wbank10[53] = 32'd0;
-    wbank10[54] = 32'd0;
-    wbank10[55] = 32'd0;
-    wbank10[56] = 32'd0;
-    wbank10[57] = 32'd0;
-    wbank10[58] = 32'd0;
-    wbank10[59] = 32'd0;
-    wbank10[60] = 32'd0;
-    wbank10[61] = 32'd0;
-    wbank10[62] = 32'd0;
-    wbank10[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$64 )
-      wbank10[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _2_;
-  always @(posedge clk) begin
-    if (\rp__en$66 ) begin
-      _2_ <= wbank10[rp__addr];
-    end
-  end
-  assign \rp__data$346  = _2_;
-  reg [31:0] wbank11 [63:0];
-  initial begin
-    wbank11[0] = 32'd0;
-    wbank11[1] = 32'd0;
-    wbank11[2] = 32'd0;
-    wbank11[3] = 32'd0;
-    wbank11[4] = 32'd0;
-    wbank11[5] = 32'd0;
-    wbank11[6] = 32'd0;
-    wbank11[7] = 32'd0;
-    wbank11[8] = 32'd0;
-    wbank11[9] = 32'd0;
-    wbank11[10] = 32'd0;
-    wbank11[11] = 32'd0;
-    wbank11[12] = 32'd0;
-    wbank11[13] = 32'd0;
-    wbank11[14] = 32'd0;
-    wbank11[15] = 32'd0;
-    wbank11[16] = 32'd0;
-    wbank11[17] = 32'd0;
-    wbank11[18] = 32'd0;
-    wbank11[19] = 32'd0;
-    wbank11[20] = 32'd0;
-    wbank11[21] = 32'd0;
-    wbank11[22] = 32'd0;
-    wbank11[23] = 32'd0;
-    wbank11[24] = 32'd0;
-    wbank11[25] = 32'd0;
-    wbank11[26] = 32'd0;
-    wbank11[27] = 32'd0;
-    wbank11[28] = 32'd0;
-    wbank11[29] = 32'd0;
-    wbank11[30] = 32'd0;
-    wbank11[31] = 32'd0;
-    wbank11[32] = 32'd0;
-    wbank11[33] = 32'd0;
-    wbank11[34] = 32'd0;
-    wbank11[35] = 32'd0;
-    wbank11[36] = 32'd0;
-    wbank11[37] = 32'd0;
-    wbank11[38] = 32'd0;
-    wbank11[39] = 32'd0;
-    wbank11[40] = 32'd0;
-    wbank11[41] = 32'd0;
-    wbank11[42] = 32'd0;
-    wbank11[43] = 32'd0;
-    wbank11[44] = 32'd0;
-    wbank11[45] = 32'd0;
-    wbank11[46] = 32'd0;
-    wbank11[47] = 32'd0;
-    wbank11[48] = 32'd0;
-    wbank11[49] = 32'd0;
-    wbank11[50] = 32'd0;
-    wbank11[51] = 32'd0;
-    wbank11[52] = 32'd0;
-    wbank11[53] = 32'd0;
-    wbank11[54] = 32'd0;
-    wbank11[55] = 32'd0;
-    wbank11[56] = 32'd0;
-    wbank11[57] = 32'd0;
-    wbank11[58] = 32'd0;
-    wbank11[59] = 32'd0;
-    wbank11[60] = 32'd0;
-    wbank11[61] = 32'd0;
-    wbank11[62] = 32'd0;
-    wbank11[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$69 )
-      wbank11[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _3_;
-  always @(posedge clk) begin
-    if (\rp__en$71 ) begin
-      _3_ <= wbank11[rp__addr];
-    end
-  end
-  assign \rp__data$351  = _3_;
-  reg [31:0] wbank12 [63:0];
-  initial begin
-    wbank12[0] = 32'd0;
-    wbank12[1] = 32'd0;
-    wbank12[2] = 32'd0;
-    wbank12[3] = 32'd0;
-    wbank12[4] = 32'd0;
-    wbank12[5] = 32'd0;
-    wbank12[6] = 32'd0;
-    wbank12[7] = 32'd0;
-    wbank12[8] = 32'd0;
-    wbank12[9] = 32'd0;
-    wbank12[10] = 32'd0;
-    wbank12[11] = 32'd0;
-    wbank12[12] = 32'd0;
-    wbank12[13] = 32'd0;
-    wbank12[14] = 32'd0;
-    wbank12[15] = 32'd0;
-    wbank12[16] = 32'd0;
-    wbank12[17] = 32'd0;
-    wbank12[18] = 32'd0;
-    wbank12[19] = 32'd0;
-    wbank12[20] = 32'd0;
-    wbank12[21] = 32'd0;
-    wbank12[22] = 32'd0;
-    wbank12[23] = 32'd0;
-    wbank12[24] = 32'd0;
-    wbank12[25] = 32'd0;
-    wbank12[26] = 32'd0;
-    wbank12[27] = 32'd0;
-    wbank12[28] = 32'd0;
-    wbank12[29] = 32'd0;
-    wbank12[30] = 32'd0;
-    wbank12[31] = 32'd0;
-    wbank12[32] = 32'd0;
-    wbank12[33] = 32'd0;
-    wbank12[34] = 32'd0;
-    wbank12[35] = 32'd0;
-    wbank12[36] = 32'd0;
-    wbank12[37] = 32'd0;
-    wbank12[38] = 32'd0;
-    wbank12[39] = 32'd0;
-    wbank12[40] = 32'd0;
-    wbank12[41] = 32'd0;
-    wbank12[42] = 32'd0;
-    wbank12[43] = 32'd0;
-    wbank12[44] = 32'd0;
-    wbank12[45] = 32'd0;
-    wbank12[46] = 32'd0;
-    wbank12[47] = 32'd0;
-    wbank12[48] = 32'd0;
-    wbank12[49] = 32'd0;
-    wbank12[50] = 32'd0;
-    wbank12[51] = 32'd0;
-    wbank12[52] = 32'd0;
-    wbank12[53] = 32'd0;
-    wbank12[54] = 32'd0;
-    wbank12[55] = 32'd0;
-    wbank12[56] = 32'd0;
-    wbank12[57] = 32'd0;
-    wbank12[58] = 32'd0;
-    wbank12[59] = 32'd0;
-    wbank12[60] = 32'd0;
-    wbank12[61] = 32'd0;
-    wbank12[62] = 32'd0;
-    wbank12[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$74 )
-      wbank12[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _4_;
-  always @(posedge clk) begin
-    if (\rp__en$76 ) begin
-      _4_ <= wbank12[rp__addr];
-    end
-  end
-  assign \rp__data$356  = _4_;
-  reg [31:0] wbank13 [63:0];
-  initial begin
-    wbank13[0] = 32'd0;
-    wbank13[1] = 32'd0;
-    wbank13[2] = 32'd0;
-    wbank13[3] = 32'd0;
-    wbank13[4] = 32'd0;
-    wbank13[5] = 32'd0;
-    wbank13[6] = 32'd0;
-    wbank13[7] = 32'd0;
-    wbank13[8] = 32'd0;
-    wbank13[9] = 32'd0;
-    wbank13[10] = 32'd0;
-    wbank13[11] = 32'd0;
-    wbank13[12] = 32'd0;
-    wbank13[13] = 32'd0;
-    wbank13[14] = 32'd0;
-    wbank13[15] = 32'd0;
-    wbank13[16] = 32'd0;
-    wbank13[17] = 32'd0;
-    wbank13[18] = 32'd0;
-    wbank13[19] = 32'd0;
-    wbank13[20] = 32'd0;
-    wbank13[21] = 32'd0;
-    wbank13[22] = 32'd0;
-    wbank13[23] = 32'd0;
-    wbank13[24] = 32'd0;
-    wbank13[25] = 32'd0;
-    wbank13[26] = 32'd0;
-    wbank13[27] = 32'd0;
-    wbank13[28] = 32'd0;
-    wbank13[29] = 32'd0;
-    wbank13[30] = 32'd0;
-    wbank13[31] = 32'd0;
-    wbank13[32] = 32'd0;
-    wbank13[33] = 32'd0;
-    wbank13[34] = 32'd0;
-    wbank13[35] = 32'd0;
-    wbank13[36] = 32'd0;
-    wbank13[37] = 32'd0;
-    wbank13[38] = 32'd0;
-    wbank13[39] = 32'd0;
-    wbank13[40] = 32'd0;
-    wbank13[41] = 32'd0;
-    wbank13[42] = 32'd0;
-    wbank13[43] = 32'd0;
-    wbank13[44] = 32'd0;
-    wbank13[45] = 32'd0;
-    wbank13[46] = 32'd0;
-    wbank13[47] = 32'd0;
-    wbank13[48] = 32'd0;
-    wbank13[49] = 32'd0;
-    wbank13[50] = 32'd0;
-    wbank13[51] = 32'd0;
-    wbank13[52] = 32'd0;
-    wbank13[53] = 32'd0;
-    wbank13[54] = 32'd0;
-    wbank13[55] = 32'd0;
-    wbank13[56] = 32'd0;
-    wbank13[57] = 32'd0;
-    wbank13[58] = 32'd0;
-    wbank13[59] = 32'd0;
-    wbank13[60] = 32'd0;
-    wbank13[61] = 32'd0;
-    wbank13[62] = 32'd0;
-    wbank13[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$79 )
-      wbank13[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _5_;
-  always @(posedge clk) begin
-    if (\rp__en$81 ) begin
-      _5_ <= wbank13[rp__addr];
-    end
-  end
-  assign \rp__data$361  = _5_;
-  reg [31:0] wbank14 [63:0];
-  initial begin
-    wbank14[0] = 32'd0;
-    wbank14[1] = 32'd0;
-    wbank14[2] = 32'd0;
-    wbank14[3] = 32'd0;
-    wbank14[4] = 32'd0;
-    wbank14[5] = 32'd0;
-    wbank14[6] = 32'd0;
-    wbank14[7] = 32'd0;
-    wbank14[8] = 32'd0;
-    wbank14[9] = 32'd0;
-    wbank14[10] = 32'd0;
-    wbank14[11] = 32'd0;
-    wbank14[12] = 32'd0;
-    wbank14[13] = 32'd0;
-    wbank14[14] = 32'd0;
-    wbank14[15] = 32'd0;
-    wbank14[16] = 32'd0;
-    wbank14[17] = 32'd0;
-    wbank14[18] = 32'd0;
-    wbank14[19] = 32'd0;
-    wbank14[20] = 32'd0;
-    wbank14[21] = 32'd0;
-    wbank14[22] = 32'd0;
-    wbank14[23] = 32'd0;
-    wbank14[24] = 32'd0;
-    wbank14[25] = 32'd0;
-    wbank14[26] = 32'd0;
-    wbank14[27] = 32'd0;
-    wbank14[28] = 32'd0;
-    wbank14[29] = 32'd0;
-    wbank14[30] = 32'd0;
-    wbank14[31] = 32'd0;
-    wbank14[32] = 32'd0;
-    wbank14[33] = 32'd0;
-    wbank14[34] = 32'd0;
-    wbank14[35] = 32'd0;
-    wbank14[36] = 32'd0;
-    wbank14[37] = 32'd0;
-    wbank14[38] = 32'd0;
-    wbank14[39] = 32'd0;
-    wbank14[40] = 32'd0;
-    wbank14[41] = 32'd0;
-    wbank14[42] = 32'd0;
-    wbank14[43] = 32'd0;
-    wbank14[44] = 32'd0;
-    wbank14[45] = 32'd0;
-    wbank14[46] = 32'd0;
-    wbank14[47] = 32'd0;
-    wbank14[48] = 32'd0;
-    wbank14[49] = 32'd0;
-    wbank14[50] = 32'd0;
-    wbank14[51] = 32'd0;
-    wbank14[52] = 32'd0;
-    wbank14[53] = 32'd0;
-    wbank14[54] = 32'd0;
-    wbank14[55] = 32'd0;
-    wbank14[56] = 32'd0;
-    wbank14[57] = 32'd0;
-    wbank14[58] = 32'd0;
-    wbank14[59] = 32'd0;
-    wbank14[60] = 32'd0;
-    wbank14[61] = 32'd0;
-    wbank14[62] = 32'd0;
-    wbank14[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$84 )
-      wbank14[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _6_;
-  always @(posedge clk) begin
-    if (\rp__en$86 ) begin
-      _6_ <= wbank14[rp__addr];
-    end
-  end
-  assign \rp__data$366  = _6_;
-  reg [31:0] wbank15 [63:0];
-  initial begin
-    wbank15[0] = 32'd0;
-    wbank15[1] = 32'd0;
-    wbank15[2] = 32'd0;
-    wbank15[3] = 32'd0;
-    wbank15[4] = 32'd0;
-    wbank15[5] = 32'd0;
-    wbank15[6] = 32'd0;
-    wbank15[7] = 32'd0;
-    wbank15[8] = 32'd0;
-    wbank15[9] = 32'd0;
-    wbank15[10] = 32'd0;
-    wbank15[11] = 32'd0;
-    wbank15[12] = 32'd0;
-    wbank15[13] = 32'd0;
-    wbank15[14] = 32'd0;
-    wbank15[15] = 32'd0;
-    wbank15[16] = 32'd0;
-    wbank15[17] = 32'd0;
-    wbank15[18] = 32'd0;
-    wbank15[19] = 32'd0;
-    wbank15[20] = 32'd0;
-    wbank15[21] = 32'd0;
-    wbank15[22] = 32'd0;
-    wbank15[23] = 32'd0;
-    wbank15[24] = 32'd0;
-    wbank15[25] = 32'd0;
-    wbank15[26] = 32'd0;
-    wbank15[27] = 32'd0;
-    wbank15[28] = 32'd0;
-    wbank15[29] = 32'd0;
-    wbank15[30] = 32'd0;
-    wbank15[31] = 32'd0;
-    wbank15[32] = 32'd0;
-    wbank15[33] = 32'd0;
-    wbank15[34] = 32'd0;
-    wbank15[35] = 32'd0;
-    wbank15[36] = 32'd0;
-    wbank15[37] = 32'd0;
-    wbank15[38] = 32'd0;
-    wbank15[39] = 32'd0;
-    wbank15[40] = 32'd0;
-    wbank15[41] = 32'd0;
-    wbank15[42] = 32'd0;
-    wbank15[43] = 32'd0;
-    wbank15[44] = 32'd0;
-    wbank15[45] = 32'd0;
-    wbank15[46] = 32'd0;
-    wbank15[47] = 32'd0;
-    wbank15[48] = 32'd0;
-    wbank15[49] = 32'd0;
-    wbank15[50] = 32'd0;
-    wbank15[51] = 32'd0;
-    wbank15[52] = 32'd0;
-    wbank15[53] = 32'd0;
-    wbank15[54] = 32'd0;
-    wbank15[55] = 32'd0;
-    wbank15[56] = 32'd0;
-    wbank15[57] = 32'd0;
-    wbank15[58] = 32'd0;
-    wbank15[59] = 32'd0;
-    wbank15[60] = 32'd0;
-    wbank15[61] = 32'd0;
-    wbank15[62] = 32'd0;
-    wbank15[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$89 )
-      wbank15[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _7_;
-  always @(posedge clk) begin
-    if (\rp__en$91 ) begin
-      _7_ <= wbank15[rp__addr];
-    end
-  end
-  assign \rp__data$371  = _7_;
-  reg [31:0] wbank2 [63:0];
-  initial begin
-    wbank2[0] = 32'd0;
-    wbank2[1] = 32'd0;
-    wbank2[2] = 32'd0;
-    wbank2[3] = 32'd0;
-    wbank2[4] = 32'd0;
-    wbank2[5] = 32'd0;
-    wbank2[6] = 32'd0;
-    wbank2[7] = 32'd0;
-    wbank2[8] = 32'd0;
-    wbank2[9] = 32'd0;
-    wbank2[10] = 32'd0;
-    wbank2[11] = 32'd0;
-    wbank2[12] = 32'd0;
-    wbank2[13] = 32'd0;
-    wbank2[14] = 32'd0;
-    wbank2[15] = 32'd0;
-    wbank2[16] = 32'd0;
-    wbank2[17] = 32'd0;
-    wbank2[18] = 32'd0;
-    wbank2[19] = 32'd0;
-    wbank2[20] = 32'd0;
-    wbank2[21] = 32'd0;
-    wbank2[22] = 32'd0;
-    wbank2[23] = 32'd0;
-    wbank2[24] = 32'd0;
-    wbank2[25] = 32'd0;
-    wbank2[26] = 32'd0;
-    wbank2[27] = 32'd0;
-    wbank2[28] = 32'd0;
-    wbank2[29] = 32'd0;
-    wbank2[30] = 32'd0;
-    wbank2[31] = 32'd0;
-    wbank2[32] = 32'd0;
-    wbank2[33] = 32'd0;
-    wbank2[34] = 32'd0;
-    wbank2[35] = 32'd0;
-    wbank2[36] = 32'd0;
-    wbank2[37] = 32'd0;
-    wbank2[38] = 32'd0;
-    wbank2[39] = 32'd0;
-    wbank2[40] = 32'd0;
-    wbank2[41] = 32'd0;
-    wbank2[42] = 32'd0;
-    wbank2[43] = 32'd0;
-    wbank2[44] = 32'd0;
-    wbank2[45] = 32'd0;
-    wbank2[46] = 32'd0;
-    wbank2[47] = 32'd0;
-    wbank2[48] = 32'd0;
-    wbank2[49] = 32'd0;
-    wbank2[50] = 32'd0;
-    wbank2[51] = 32'd0;
-    wbank2[52] = 32'd0;
-    wbank2[53] = 32'd0;
-    wbank2[54] = 32'd0;
-    wbank2[55] = 32'd0;
-    wbank2[56] = 32'd0;
-    wbank2[57] = 32'd0;
-    wbank2[58] = 32'd0;
-    wbank2[59] = 32'd0;
-    wbank2[60] = 32'd0;
-    wbank2[61] = 32'd0;
-    wbank2[62] = 32'd0;
-    wbank2[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$24 )
-      wbank2[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _8_;
-  always @(posedge clk) begin
-    if (\rp__en$26 ) begin
-      _8_ <= wbank2[rp__addr];
-    end
-  end
-  assign \rp__data$306  = _8_;
-  reg [31:0] wbank3 [63:0];
-  initial begin
-    wbank3[0] = 32'd0;
-    wbank3[1] = 32'd0;
-    wbank3[2] = 32'd0;
-    wbank3[3] = 32'd0;
-    wbank3[4] = 32'd0;
-    wbank3[5] = 32'd0;
-    wbank3[6] = 32'd0;
-    wbank3[7] = 32'd0;
-    wbank3[8] = 32'd0;
-    wbank3[9] = 32'd0;
-    wbank3[10] = 32'd0;
-    wbank3[11] = 32'd0;
-    wbank3[12] = 32'd0;
-    wbank3[13] = 32'd0;
-    wbank3[14] = 32'd0;
-    wbank3[15] = 32'd0;
-    wbank3[16] = 32'd0;
-    wbank3[17] = 32'd0;
-    wbank3[18] = 32'd0;
-    wbank3[19] = 32'd0;
-    wbank3[20] = 32'd0;
-    wbank3[21] = 32'd0;
-    wbank3[22] = 32'd0;
-    wbank3[23] = 32'd0;
-    wbank3[24] = 32'd0;
-    wbank3[25] = 32'd0;
-    wbank3[26] = 32'd0;
-    wbank3[27] = 32'd0;
-    wbank3[28] = 32'd0;
-    wbank3[29] = 32'd0;
-    wbank3[30] = 32'd0;
-    wbank3[31] = 32'd0;
-    wbank3[32] = 32'd0;
-    wbank3[33] = 32'd0;
-    wbank3[34] = 32'd0;
-    wbank3[35] = 32'd0;
-    wbank3[36] = 32'd0;
-    wbank3[37] = 32'd0;
-    wbank3[38] = 32'd0;
-    wbank3[39] = 32'd0;
-    wbank3[40] = 32'd0;
-    wbank3[41] = 32'd0;
-    wbank3[42] = 32'd0;
-    wbank3[43] = 32'd0;
-    wbank3[44] = 32'd0;
-    wbank3[45] = 32'd0;
-    wbank3[46] = 32'd0;
-    wbank3[47] = 32'd0;
-    wbank3[48] = 32'd0;
-    wbank3[49] = 32'd0;
-    wbank3[50] = 32'd0;
-    wbank3[51] = 32'd0;
-    wbank3[52] = 32'd0;
-    wbank3[53] = 32'd0;
-    wbank3[54] = 32'd0;
-    wbank3[55] = 32'd0;
-    wbank3[56] = 32'd0;
-    wbank3[57] = 32'd0;
-    wbank3[58] = 32'd0;
-    wbank3[59] = 32'd0;
-    wbank3[60] = 32'd0;
-    wbank3[61] = 32'd0;
-    wbank3[62] = 32'd0;
-    wbank3[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$29 )
-      wbank3[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _9_;
-  always @(posedge clk) begin
-    if (\rp__en$31 ) begin
-      _9_ <= wbank3[rp__addr];
-    end
-  end
-  assign \rp__data$311  = _9_;
-  reg [31:0] wbank4 [63:0];
-  initial begin
-    wbank4[0] = 32'd0;
-    wbank4[1] = 32'd0;
-    wbank4[2] = 32'd0;
-    wbank4[3] = 32'd0;
-    wbank4[4] = 32'd0;
-    wbank4[5] = 32'd0;
-    wbank4[6] = 32'd0;
-    wbank4[7] = 32'd0;
-    wbank4[8] = 32'd0;
-    wbank4[9] = 32'd0;
-    wbank4[10] = 32'd0;
-    wbank4[11] = 32'd0;
-    wbank4[12] = 32'd0;
-    wbank4[13] = 32'd0;
-    wbank4[14] = 32'd0;
-    wbank4[15] = 32'd0;
-    wbank4[16] = 32'd0;
-    wbank4[17] = 32'd0;
-    wbank4[18] = 32'd0;
-    wbank4[19] = 32'd0;
-    wbank4[20] = 32'd0;
-    wbank4[21] = 32'd0;
-    wbank4[22] = 32'd0;
-    wbank4[23] = 32'd0;
-    wbank4[24] = 32'd0;
-    wbank4[25] = 32'd0;
-    wbank4[26] = 32'd0;
-    wbank4[27] = 32'd0;
-    wbank4[28] = 32'd0;
-    wbank4[29] = 32'd0;
-    wbank4[30] = 32'd0;
-    wbank4[31] = 32'd0;
-    wbank4[32] = 32'd0;
-    wbank4[33] = 32'd0;
-    wbank4[34] = 32'd0;
-    wbank4[35] = 32'd0;
-    wbank4[36] = 32'd0;
-    wbank4[37] = 32'd0;
-    wbank4[38] = 32'd0;
-    wbank4[39] = 32'd0;
-    wbank4[40] = 32'd0;
-    wbank4[41] = 32'd0;
-    wbank4[42] = 32'd0;
-    wbank4[43] = 32'd0;
-    wbank4[44] = 32'd0;
-    wbank4[45] = 32'd0;
-    wbank4[46] = 32'd0;
-    wbank4[47] = 32'd0;
-    wbank4[48] = 32'd0;
-    wbank4[49] = 32'd0;
-    wbank4[50] = 32'd0;
-    wbank4[51] = 32'd0;
-    wbank4[52] = 32'd0;
-    wbank4[53] = 32'd0;
-    wbank4[54] = 32'd0;
-    wbank4[55] = 32'd0;
-    wbank4[56] = 32'd0;
-    wbank4[57] = 32'd0;
-    wbank4[58] = 32'd0;
-    wbank4[59] = 32'd0;
-    wbank4[60] = 32'd0;
-    wbank4[61] = 32'd0;
-    wbank4[62] = 32'd0;
-    wbank4[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$34 )
-      wbank4[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _10_;
-  always @(posedge clk) begin
-    if (\rp__en$36 ) begin
-      _10_ <= wbank4[rp__addr];
-    end
-  end
-  assign \rp__data$316  = _10_;
-  reg [31:0] wbank5 [63:0];
-  initial begin
-    wbank5[0] = 32'd0;
-    wbank5[1] = 32'd0;
-    wbank5[2] = 32'd0;
-    wbank5[3] = 32'd0;
-    wbank5[4] = 32'd0;
-    wbank5[5] = 32'd0;
-    wbank5[6] = 32'd0;
-    wbank5[7] = 32'd0;
-    wbank5[8] = 32'd0;
-    wbank5[9] = 32'd0;
-    wbank5[10] = 32'd0;
-    wbank5[11] = 32'd0;
-    wbank5[12] = 32'd0;
-    wbank5[13] = 32'd0;
-    wbank5[14] = 32'd0;
-    wbank5[15] = 32'd0;
-    wbank5[16] = 32'd0;
-    wbank5[17] = 32'd0;
-    wbank5[18] = 32'd0;
-    wbank5[19] = 32'd0;
-    wbank5[20] = 32'd0;
-    wbank5[21] = 32'd0;
-    wbank5[22] = 32'd0;
-    wbank5[23] = 32'd0;
-    wbank5[24] = 32'd0;
-    wbank5[25] = 32'd0;
-    wbank5[26] = 32'd0;
-    wbank5[27] = 32'd0;
-    wbank5[28] = 32'd0;
-    wbank5[29] = 32'd0;
-    wbank5[30] = 32'd0;
-    wbank5[31] = 32'd0;
-    wbank5[32] = 32'd0;
-    wbank5[33] = 32'd0;
-    wbank5[34] = 32'd0;
-    wbank5[35] = 32'd0;
-    wbank5[36] = 32'd0;
-    wbank5[37] = 32'd0;
-    wbank5[38] = 32'd0;
-    wbank5[39] = 32'd0;
-    wbank5[40] = 32'd0;
-    wbank5[41] = 32'd0;
-    wbank5[42] = 32'd0;
-    wbank5[43] = 32'd0;
-    wbank5[44] = 32'd0;
-    wbank5[45] = 32'd0;
-    wbank5[46] = 32'd0;
-    wbank5[47] = 32'd0;
-    wbank5[48] = 32'd0;
-    wbank5[49] = 32'd0;
-    wbank5[50] = 32'd0;
-    wbank5[51] = 32'd0;
-    wbank5[52] = 32'd0;
-    wbank5[53] = 32'd0;
-    wbank5[54] = 32'd0;
-    wbank5[55] = 32'd0;
-    wbank5[56] = 32'd0;
-    wbank5[57] = 32'd0;
-    wbank5[58] = 32'd0;
-    wbank5[59] = 32'd0;
-    wbank5[60] = 32'd0;
-    wbank5[61] = 32'd0;
-    wbank5[62] = 32'd0;
-    wbank5[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$39 )
-      wbank5[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _11_;
-  always @(posedge clk) begin
-    if (\rp__en$41 ) begin
-      _11_ <= wbank5[rp__addr];
-    end
-  end
-  assign \rp__data$321  = _11_;
-  reg [31:0] wbank6 [63:0];
-  initial begin
-    wbank6[0] = 32'd0;
-    wbank6[1] = 32'd0;
-    wbank6[2] = 32'd0;
-    wbank6[3] = 32'd0;
-    wbank6[4] = 32'd0;
-    wbank6[5] = 32'd0;
-    wbank6[6] = 32'd0;
-    wbank6[7] = 32'd0;
-    wbank6[8] = 32'd0;
-    wbank6[9] = 32'd0;
-    wbank6[10] = 32'd0;
-    wbank6[11] = 32'd0;
-    wbank6[12] = 32'd0;
-    wbank6[13] = 32'd0;
-    wbank6[14] = 32'd0;
-    wbank6[15] = 32'd0;
-    wbank6[16] = 32'd0;
-    wbank6[17] = 32'd0;
-    wbank6[18] = 32'd0;
-    wbank6[19] = 32'd0;
-    wbank6[20] = 32'd0;
-    wbank6[21] = 32'd0;
-    wbank6[22] = 32'd0;
-    wbank6[23] = 32'd0;
-    wbank6[24] = 32'd0;
-    wbank6[25] = 32'd0;
-    wbank6[26] = 32'd0;
-    wbank6[27] = 32'd0;
-    wbank6[28] = 32'd0;
-    wbank6[29] = 32'd0;
-    wbank6[30] = 32'd0;
-    wbank6[31] = 32'd0;
-    wbank6[32] = 32'd0;
-    wbank6[33] = 32'd0;
-    wbank6[34] = 32'd0;
-    wbank6[35] = 32'd0;
-    wbank6[36] = 32'd0;
-    wbank6[37] = 32'd0;
-    wbank6[38] = 32'd0;
-    wbank6[39] = 32'd0;
-    wbank6[40] = 32'd0;
-    wbank6[41] = 32'd0;
-    wbank6[42] = 32'd0;
-    wbank6[43] = 32'd0;
-    wbank6[44] = 32'd0;
-    wbank6[45] = 32'd0;
-    wbank6[46] = 32'd0;
-    wbank6[47] = 32'd0;
-    wbank6[48] = 32'd0;
-    wbank6[49] = 32'd0;
-    wbank6[50] = 32'd0;
-    wbank6[51] = 32'd0;
-    wbank6[52] = 32'd0;
-    wbank6[53] = 32'd0;
-    wbank6[54] = 32'd0;
-    wbank6[55] = 32'd0;
-    wbank6[56] = 32'd0;
-    wbank6[57] = 32'd0;
-    wbank6[58] = 32'd0;
-    wbank6[59] = 32'd0;
-    wbank6[60] = 32'd0;
-    wbank6[61] = 32'd0;
-    wbank6[62] = 32'd0;
-    wbank6[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$44 )
-      wbank6[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _12_;
-  always @(posedge clk) begin
-    if (\rp__en$46 ) begin
-      _12_ <= wbank6[rp__addr];
-    end
-  end
-  assign \rp__data$326  = _12_;
-  reg [31:0] wbank7 [63:0];
-  initial begin
-    wbank7[0] = 32'd0;
-    wbank7[1] = 32'd0;
-    wbank7[2] = 32'd0;
-    wbank7[3] = 32'd0;
-    wbank7[4] = 32'd0;
-    wbank7[5] = 32'd0;
-    wbank7[6] = 32'd0;
-    wbank7[7] = 32'd0;
-    wbank7[8] = 32'd0;
-    wbank7[9] = 32'd0;
-    wbank7[10] = 32'd0;
-    wbank7[11] = 32'd0;
-    wbank7[12] = 32'd0;
-    wbank7[13] = 32'd0;
-    wbank7[14] = 32'd0;
-    wbank7[15] = 32'd0;
-    wbank7[16] = 32'd0;
-    wbank7[17] = 32'd0;
-    wbank7[18] = 32'd0;
-    wbank7[19] = 32'd0;
-    wbank7[20] = 32'd0;
-    wbank7[21] = 32'd0;
-    wbank7[22] = 32'd0;
-    wbank7[23] = 32'd0;
-    wbank7[24] = 32'd0;
-    wbank7[25] = 32'd0;
-    wbank7[26] = 32'd0;
-    wbank7[27] = 32'd0;
-    wbank7[28] = 32'd0;
-    wbank7[29] = 32'd0;
-    wbank7[30] = 32'd0;
-    wbank7[31] = 32'd0;
-    wbank7[32] = 32'd0;
-    wbank7[33] = 32'd0;
-    wbank7[34] = 32'd0;
-    wbank7[35] = 32'd0;
-    wbank7[36] = 32'd0;
-    wbank7[37] = 32'd0;
-    wbank7[38] = 32'd0;
-    wbank7[39] = 32'd0;
-    wbank7[40] = 32'd0;
-    wbank7[41] = 32'd0;
-    wbank7[42] = 32'd0;
-    wbank7[43] = 32'd0;
-    wbank7[44] = 32'd0;
-    wbank7[45] = 32'd0;
-    wbank7[46] = 32'd0;
-    wbank7[47] = 32'd0;
-    wbank7[48] = 32'd0;
-    wbank7[49] = 32'd0;
-    wbank7[50] = 32'd0;
-    wbank7[51] = 32'd0;
-    wbank7[52] = 32'd0;
-    wbank7[53] = 32'd0;
-    wbank7[54] = 32'd0;
-    wbank7[55] = 32'd0;
-    wbank7[56] = 32'd0;
-    wbank7[57] = 32'd0;
-    wbank7[58] = 32'd0;
-    wbank7[59] = 32'd0;
-    wbank7[60] = 32'd0;
-    wbank7[61] = 32'd0;
-    wbank7[62] = 32'd0;
-    wbank7[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$49 )
-      wbank7[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _13_;
-  always @(posedge clk) begin
-    if (\rp__en$51 ) begin
-      _13_ <= wbank7[rp__addr];
-    end
-  end
-  assign \rp__data$331  = _13_;
-  reg [31:0] wbank8 [63:0];
-  initial begin
-    wbank8[0] = 32'd0;
-    wbank8[1] = 32'd0;
-    wbank8[2] = 32'd0;
-    wbank8[3] = 32'd0;
-    wbank8[4] = 32'd0;
-    wbank8[5] = 32'd0;
-    wbank8[6] = 32'd0;
-    wbank8[7] = 32'd0;
-    wbank8[8] = 32'd0;
-    wbank8[9] = 32'd0;
-    wbank8[10] = 32'd0;
-    wbank8[11] = 32'd0;
-    wbank8[12] = 32'd0;
-    wbank8[13] = 32'd0;
-    wbank8[14] = 32'd0;
-    wbank8[15] = 32'd0;
-    wbank8[16] = 32'd0;
-    wbank8[17] = 32'd0;
-    wbank8[18] = 32'd0;
-    wbank8[19] = 32'd0;
-    wbank8[20] = 32'd0;
-    wbank8[21] = 32'd0;
-    wbank8[22] = 32'd0;
-    wbank8[23] = 32'd0;
-    wbank8[24] = 32'd0;
-    wbank8[25] = 32'd0;
-    wbank8[26] = 32'd0;
-    wbank8[27] = 32'd0;
-    wbank8[28] = 32'd0;
-    wbank8[29] = 32'd0;
-    wbank8[30] = 32'd0;
-    wbank8[31] = 32'd0;
-    wbank8[32] = 32'd0;
-    wbank8[33] = 32'd0;
-    wbank8[34] = 32'd0;
-    wbank8[35] = 32'd0;
-    wbank8[36] = 32'd0;
-    wbank8[37] = 32'd0;
-    wbank8[38] = 32'd0;
-    wbank8[39] = 32'd0;
-    wbank8[40] = 32'd0;
-    wbank8[41] = 32'd0;
-    wbank8[42] = 32'd0;
-    wbank8[43] = 32'd0;
-    wbank8[44] = 32'd0;
-    wbank8[45] = 32'd0;
-    wbank8[46] = 32'd0;
-    wbank8[47] = 32'd0;
-    wbank8[48] = 32'd0;
-    wbank8[49] = 32'd0;
-    wbank8[50] = 32'd0;
-    wbank8[51] = 32'd0;
-    wbank8[52] = 32'd0;
-    wbank8[53] = 32'd0;
-    wbank8[54] = 32'd0;
-    wbank8[55] = 32'd0;
-    wbank8[56] = 32'd0;
-    wbank8[57] = 32'd0;
-    wbank8[58] = 32'd0;
-    wbank8[59] = 32'd0;
-    wbank8[60] = 32'd0;
-    wbank8[61] = 32'd0;
-    wbank8[62] = 32'd0;
-    wbank8[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$54 )
-      wbank8[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _14_;
-  always @(posedge clk) begin
-    if (\rp__en$56 ) begin
-      _14_ <= wbank8[rp__addr];
-    end
-  end
-  assign \rp__data$336  = _14_;
-  reg [31:0] wbank9 [63:0];
-  initial begin
-    wbank9[0] = 32'd0;
-    wbank9[1] = 32'd0;
-    wbank9[2] = 32'd0;
-    wbank9[3] = 32'd0;
-    wbank9[4] = 32'd0;
-    wbank9[5] = 32'd0;
-    wbank9[6] = 32'd0;
-    wbank9[7] = 32'd0;
-    wbank9[8] = 32'd0;
-    wbank9[9] = 32'd0;
-    wbank9[10] = 32'd0;
-    wbank9[11] = 32'd0;
-    wbank9[12] = 32'd0;
-    wbank9[13] = 32'd0;
-    wbank9[14] = 32'd0;
-    wbank9[15] = 32'd0;
-    wbank9[16] = 32'd0;
-    wbank9[17] = 32'd0;
-    wbank9[18] = 32'd0;
-    wbank9[19] = 32'd0;
-    wbank9[20] = 32'd0;
-    wbank9[21] = 32'd0;
-    wbank9[22] = 32'd0;
-    wbank9[23] = 32'd0;
-    wbank9[24] = 32'd0;
-    wbank9[25] = 32'd0;
-    wbank9[26] = 32'd0;
-    wbank9[27] = 32'd0;
-    wbank9[28] = 32'd0;
-    wbank9[29] = 32'd0;
-    wbank9[30] = 32'd0;
-    wbank9[31] = 32'd0;
-    wbank9[32] = 32'd0;
-    wbank9[33] = 32'd0;
-    wbank9[34] = 32'd0;
-    wbank9[35] = 32'd0;
-    wbank9[36] = 32'd0;
-    wbank9[37] = 32'd0;
-    wbank9[38] = 32'd0;
-    wbank9[39] = 32'd0;
-    wbank9[40] = 32'd0;
-    wbank9[41] = 32'd0;
-    wbank9[42] = 32'd0;
-    wbank9[43] = 32'd0;
-    wbank9[44] = 32'd0;
-    wbank9[45] = 32'd0;
-    wbank9[46] = 32'd0;
-    wbank9[47] = 32'd0;
-    wbank9[48] = 32'd0;
-    wbank9[49] = 32'd0;
-    wbank9[50] = 32'd0;
-    wbank9[51] = 32'd0;
-    wbank9[52] = 32'd0;
-    wbank9[53] = 32'd0;
-    wbank9[54] = 32'd0;
-    wbank9[55] = 32'd0;
-    wbank9[56] = 32'd0;
-    wbank9[57] = 32'd0;
-    wbank9[58] = 32'd0;
-    wbank9[59] = 32'd0;
-    wbank9[60] = 32'd0;
-    wbank9[61] = 32'd0;
-    wbank9[62] = 32'd0;
-    wbank9[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$59 )
-      wbank9[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _15_;
-  always @(posedge clk) begin
-    if (\rp__en$61 ) begin
-      _15_ <= wbank9[rp__addr];
-    end
-  end
-  assign \rp__data$341  = _15_;
+  wire [31:0] wbank0_q;
+  wire [7:0] \wbank0_q[0] ;
+  wire [7:0] \wbank0_q[1] ;
+  wire [7:0] \wbank0_q[2] ;
+  wire [7:0] \wbank0_q[3] ;
+  wire [31:0] wbank10_q;
+  wire [7:0] \wbank10_q[0] ;
+  wire [7:0] \wbank10_q[1] ;
+  wire [7:0] \wbank10_q[2] ;
+  wire [7:0] \wbank10_q[3] ;
+  wire [31:0] wbank11_q;
+  wire [7:0] \wbank11_q[0] ;
+  wire [7:0] \wbank11_q[1] ;
+  wire [7:0] \wbank11_q[2] ;
+  wire [7:0] \wbank11_q[3] ;
+  wire [31:0] wbank12_q;
+  wire [7:0] \wbank12_q[0] ;
+  wire [7:0] \wbank12_q[1] ;
+  wire [7:0] \wbank12_q[2] ;
+  wire [7:0] \wbank12_q[3] ;
+  wire [31:0] wbank13_q;
+  wire [7:0] \wbank13_q[0] ;
+  wire [7:0] \wbank13_q[1] ;
+  wire [7:0] \wbank13_q[2] ;
+  wire [7:0] \wbank13_q[3] ;
+  wire [31:0] wbank14_q;
+  wire [7:0] \wbank14_q[0] ;
+  wire [7:0] \wbank14_q[1] ;
+  wire [7:0] \wbank14_q[2] ;
+  wire [7:0] \wbank14_q[3] ;
+  wire [31:0] wbank15_q;
+  wire [7:0] \wbank15_q[0] ;
+  wire [7:0] \wbank15_q[1] ;
+  wire [7:0] \wbank15_q[2] ;
+  wire [7:0] \wbank15_q[3] ;
+  wire [31:0] wbank1_q;
+  wire [7:0] \wbank1_q[0] ;
+  wire [7:0] \wbank1_q[1] ;
+  wire [7:0] \wbank1_q[2] ;
+  wire [7:0] \wbank1_q[3] ;
+  wire [31:0] wbank2_q;
+  wire [7:0] \wbank2_q[0] ;
+  wire [7:0] \wbank2_q[1] ;
+  wire [7:0] \wbank2_q[2] ;
+  wire [7:0] \wbank2_q[3] ;
+  wire [31:0] wbank3_q;
+  wire [7:0] \wbank3_q[0] ;
+  wire [7:0] \wbank3_q[1] ;
+  wire [7:0] \wbank3_q[2] ;
+  wire [7:0] \wbank3_q[3] ;
+  wire [31:0] wbank4_q;
+  wire [7:0] \wbank4_q[0] ;
+  wire [7:0] \wbank4_q[1] ;
+  wire [7:0] \wbank4_q[2] ;
+  wire [7:0] \wbank4_q[3] ;
+  wire [31:0] wbank5_q;
+  wire [7:0] \wbank5_q[0] ;
+  wire [7:0] \wbank5_q[1] ;
+  wire [7:0] \wbank5_q[2] ;
+  wire [7:0] \wbank5_q[3] ;
+  wire [31:0] wbank6_q;
+  wire [7:0] \wbank6_q[0] ;
+  wire [7:0] \wbank6_q[1] ;
+  wire [7:0] \wbank6_q[2] ;
+  wire [7:0] \wbank6_q[3] ;
+  wire [31:0] wbank7_q;
+  wire [7:0] \wbank7_q[0] ;
+  wire [7:0] \wbank7_q[1] ;
+  wire [7:0] \wbank7_q[2] ;
+  wire [7:0] \wbank7_q[3] ;
+  wire [31:0] wbank8_q;
+  wire [7:0] \wbank8_q[0] ;
+  wire [7:0] \wbank8_q[1] ;
+  wire [7:0] \wbank8_q[2] ;
+  wire [7:0] \wbank8_q[3] ;
+  wire [31:0] wbank9_q;
+  wire [7:0] \wbank9_q[0] ;
+  wire [7:0] \wbank9_q[1] ;
+  wire [7:0] \wbank9_q[2] ;
+  wire [7:0] \wbank9_q[3] ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$313 ;
+    \mac_mul_s0$26  <= \$319 ;
   always @(posedge clk)
-    \mac_mul_s0$182  <= \$314 ;
+    \mac_mul_s0$28  <= \$320 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$315 ;
+    \mac_mul_s0$29  <= \$321 ;
   always @(posedge clk)
-    \mac_mul_s0$185  <= \$316 ;
+    \mac_mul_s0$31  <= \$322 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$317 ;
+    \mac_mul_s0$32  <= \$323 ;
   always @(posedge clk)
-    \mac_mul_s0$188  <= \$318 ;
+    \mac_mul_s0$34  <= \$324 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$319 ;
+    \mac_mul_s0$35  <= \$325 ;
   always @(posedge clk)
-    \mac_mul_s0$191  <= \$320 ;
+    \mac_mul_s0$37  <= \$326 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$321 ;
+    \mac_mul_s0$38  <= \$327 ;
   always @(posedge clk)
-    \mac_mul_s0$194  <= \$322 ;
+    \mac_mul_s0$40  <= \$328 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$323 ;
+    \mac_mul_s0$41  <= \$329 ;
   always @(posedge clk)
-    \mac_mul_s0$459  <= \$324 ;
+    \mac_mul_s0$43  <= \$330 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$325 ;
+    \mac_mul_s0$44  <= \$331 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$326 ;
+    \mac_mul_s0$46  <= \$332 ;
   always @(posedge clk)
-    \mac_add1_s0$216  <= \$327 ;
+    \mac_mul_s0$47  <= \$333 ;
   always @(posedge clk)
-    \mac_add1_s0$218  <= \$328 ;
+    \mac_mul_s0$49  <= \$334 ;
   always @(posedge clk)
-    \mac_add1_s0$219  <= \$329 ;
+    \mac_mul_s0$50  <= \$335 ;
   always @(posedge clk)
-    \mac_add1_s0$221  <= \$330 ;
+    \mac_mul_s0$52  <= \$336 ;
   always @(posedge clk)
-    \mac_add1_s0$222  <= \$331 ;
+    \mac_mul_s0$53  <= \$337 ;
   always @(posedge clk)
-    \mac_add1_s0$224  <= \$332 ;
+    \mac_mul_s0$55  <= \$338 ;
   always @(posedge clk)
-    \mac_add1_s0$225  <= \$333 ;
+    \mac_mul_s0$56  <= \$339 ;
   always @(posedge clk)
-    \mac_add1_s0$227  <= \$334 ;
+    \mac_mul_s0$58  <= \$340 ;
   always @(posedge clk)
-    \mac_add1_s0$228  <= \$335 ;
+    \mac_mul_s0$59  <= \$341 ;
   always @(posedge clk)
-    \mac_add1_s0$230  <= \$336 ;
+    \mac_mul_s0$61  <= \$342 ;
   always @(posedge clk)
-    \mac_add1_s0$231  <= \$337 ;
+    \mac_mul_s0$62  <= \$343 ;
   always @(posedge clk)
-    \mac_add1_s0$233  <= \$338 ;
+    \mac_mul_s0$64  <= \$344 ;
   always @(posedge clk)
-    \mac_add1_s0$234  <= \$339 ;
+    \mac_mul_s0$65  <= \$345 ;
   always @(posedge clk)
-    \mac_add1_s0$236  <= \$340 ;
+    \mac_mul_s0$67  <= \$346 ;
   always @(posedge clk)
-    \mac_add1_s0$237  <= \$341 ;
+    \mac_mul_s0$68  <= \$347 ;
   always @(posedge clk)
-    \mac_add1_s0$461  <= \$342 ;
+    \mac_mul_s0$70  <= \$348 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$343 ;
+    \mac_mul_s0$71  <= \$349 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$344 ;
+    \mac_mul_s0$73  <= \$350 ;
   always @(posedge clk)
-    \mac_add3_s0$265  <= \$345 ;
+    \mac_mul_s0$74  <= \$351 ;
   always @(posedge clk)
-    \mac_add3_s0$268  <= \$346 ;
+    \mac_mul_s0$76  <= \$352 ;
   always @(posedge clk)
-    \mac_add3_s0$271  <= \$347 ;
+    \mac_mul_s0$77  <= \$353 ;
   always @(posedge clk)
-    \mac_add3_s0$463  <= \$348 ;
+    \mac_mul_s0$79  <= \$354 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$349 ;
+    \mac_mul_s0$80  <= \$355 ;
   always @(posedge clk)
-    o__valid <= \$350 ;
+    \mac_mul_s0$82  <= \$356 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$351 ;
+    \mac_mul_s0$83  <= \$357 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$352 ;
+    \mac_mul_s0$85  <= \$358 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$353 ;
+    \mac_mul_s0$86  <= \$359 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$354 ;
+    \mac_mul_s0$88  <= \$360 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$355 ;
+    \mac_mul_s0$89  <= \$361 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$356 ;
+    \mac_mul_s0$91  <= \$362 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$357 ;
+    \mac_mul_s0$92  <= \$363 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$358 ;
+    \mac_mul_s0$94  <= \$364 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$359 ;
+    \mac_mul_s0$95  <= \$365 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$360 ;
+    \mac_mul_s0$97  <= \$366 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$361 ;
+    \mac_mul_s0$98  <= \$367 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$362 ;
+    \mac_mul_s0$100  <= \$368 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$363 ;
+    \mac_mul_s0$101  <= \$369 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$364 ;
+    \mac_mul_s0$103  <= \$370 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$365 ;
+    \mac_mul_s0$104  <= \$371 ;
   always @(posedge clk)
-    mac_acc0 <= \$366 ;
+    \mac_mul_s0$106  <= \$372 ;
   always @(posedge clk)
-    mac_acc0_out <= \$367 ;
+    \mac_mul_s0$107  <= \$373 ;
   always @(posedge clk)
-    mac_acc1 <= \$368 ;
+    \mac_mul_s0$109  <= \$374 ;
   always @(posedge clk)
-    mac_acc1_out <= \$369 ;
+    \mac_mul_s0$110  <= \$375 ;
   always @(posedge clk)
-    mac_acc2 <= \$370 ;
+    \mac_mul_s0$112  <= \$376 ;
   always @(posedge clk)
-    mac_acc2_out <= \$371 ;
+    \mac_mul_s0$113  <= \$377 ;
   always @(posedge clk)
-    mac_acc3 <= \$372 ;
+    \mac_mul_s0$115  <= \$378 ;
   always @(posedge clk)
-    mac_acc3_out <= \$373 ;
+    \mac_mul_s0$116  <= \$379 ;
+  always @(posedge clk)
+    \mac_mul_s0$443  <= \$380 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$381 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$382 ;
+  always @(posedge clk)
+    \mac_add0_s0$121  <= \$383 ;
+  always @(posedge clk)
+    \mac_add0_s0$123  <= \$384 ;
+  always @(posedge clk)
+    \mac_add0_s0$124  <= \$385 ;
+  always @(posedge clk)
+    \mac_add0_s0$126  <= \$386 ;
+  always @(posedge clk)
+    \mac_add0_s0$127  <= \$387 ;
+  always @(posedge clk)
+    \mac_add0_s0$129  <= \$388 ;
+  always @(posedge clk)
+    \mac_add0_s0$130  <= \$389 ;
+  always @(posedge clk)
+    \mac_add0_s0$132  <= \$390 ;
+  always @(posedge clk)
+    \mac_add0_s0$133  <= \$391 ;
+  always @(posedge clk)
+    \mac_add0_s0$135  <= \$392 ;
+  always @(posedge clk)
+    \mac_add0_s0$136  <= \$393 ;
+  always @(posedge clk)
+    \mac_add0_s0$138  <= \$394 ;
+  always @(posedge clk)
+    \mac_add0_s0$139  <= \$395 ;
+  always @(posedge clk)
+    \mac_add0_s0$141  <= \$396 ;
+  always @(posedge clk)
+    \mac_add0_s0$142  <= \$397 ;
+  always @(posedge clk)
+    \mac_add0_s0$144  <= \$398 ;
+  always @(posedge clk)
+    \mac_add0_s0$145  <= \$399 ;
+  always @(posedge clk)
+    \mac_add0_s0$147  <= \$400 ;
+  always @(posedge clk)
+    \mac_add0_s0$148  <= \$401 ;
+  always @(posedge clk)
+    \mac_add0_s0$150  <= \$402 ;
+  always @(posedge clk)
+    \mac_add0_s0$151  <= \$403 ;
+  always @(posedge clk)
+    \mac_add0_s0$153  <= \$404 ;
+  always @(posedge clk)
+    \mac_add0_s0$154  <= \$405 ;
+  always @(posedge clk)
+    \mac_add0_s0$156  <= \$406 ;
+  always @(posedge clk)
+    \mac_add0_s0$157  <= \$407 ;
+  always @(posedge clk)
+    \mac_add0_s0$159  <= \$408 ;
+  always @(posedge clk)
+    \mac_add0_s0$160  <= \$409 ;
+  always @(posedge clk)
+    \mac_add0_s0$162  <= \$410 ;
+  always @(posedge clk)
+    \mac_add0_s0$163  <= \$411 ;
+  always @(posedge clk)
+    \mac_add0_s0$165  <= \$412 ;
+  always @(posedge clk)
+    \mac_add0_s0$166  <= \$413 ;
+  always @(posedge clk)
+    \mac_add0_s0$445  <= \$414 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$415 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$416 ;
+  always @(posedge clk)
+    \mac_add1_s0$171  <= \$417 ;
+  always @(posedge clk)
+    \mac_add1_s0$173  <= \$418 ;
+  always @(posedge clk)
+    \mac_add1_s0$174  <= \$419 ;
+  always @(posedge clk)
+    \mac_add1_s0$176  <= \$420 ;
+  always @(posedge clk)
+    \mac_add1_s0$177  <= \$421 ;
+  always @(posedge clk)
+    \mac_add1_s0$179  <= \$422 ;
+  always @(posedge clk)
+    \mac_add1_s0$180  <= \$423 ;
+  always @(posedge clk)
+    \mac_add1_s0$182  <= \$424 ;
+  always @(posedge clk)
+    \mac_add1_s0$183  <= \$425 ;
+  always @(posedge clk)
+    \mac_add1_s0$185  <= \$426 ;
+  always @(posedge clk)
+    \mac_add1_s0$186  <= \$427 ;
+  always @(posedge clk)
+    \mac_add1_s0$188  <= \$428 ;
+  always @(posedge clk)
+    \mac_add1_s0$189  <= \$429 ;
+  always @(posedge clk)
+    \mac_add1_s0$191  <= \$430 ;
+  always @(posedge clk)
+    \mac_add1_s0$192  <= \$431 ;
+  always @(posedge clk)
+    \mac_add1_s0$447  <= \$432 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$433 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$434 ;
+  always @(posedge clk)
+    \mac_add2_s0$197  <= \$435 ;
+  always @(posedge clk)
+    \mac_add2_s0$199  <= \$436 ;
+  always @(posedge clk)
+    \mac_add2_s0$200  <= \$437 ;
+  always @(posedge clk)
+    \mac_add2_s0$202  <= \$438 ;
+  always @(posedge clk)
+    \mac_add2_s0$203  <= \$439 ;
+  always @(posedge clk)
+    \mac_add2_s0$205  <= \$440 ;
+  always @(posedge clk)
+    \mac_add2_s0$206  <= \$441 ;
+  always @(posedge clk)
+    \mac_add2_s0$449  <= \$442 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$443 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$444 ;
+  always @(posedge clk)
+    \mac_add3_s0$230  <= \$445 ;
+  always @(posedge clk)
+    \mac_add3_s0$233  <= \$446 ;
+  always @(posedge clk)
+    \mac_add3_s0$236  <= \$447 ;
+  always @(posedge clk)
+    \mac_add3_s0$451  <= \$448 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$449 ;
+  always @(posedge clk)
+    o__valid <= \$450 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$451 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$452 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$453 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$454 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$455 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$456 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$457 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$458 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$459 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$460 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$461 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$462 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$463 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$464 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$465 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$466 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$467 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$468 ;
+  always @(posedge clk)
+    mac_acc0 <= \$469 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$470 ;
+  always @(posedge clk)
+    mac_acc1 <= \$471 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$472 ;
+  always @(posedge clk)
+    mac_acc2 <= \$473 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$474 ;
+  always @(posedge clk)
+    mac_acc3 <= \$475 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$476 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
   assign stall_adv0 = \$2  | o__ready;
-  assign \$3  = i__valid & i__payload[161];
-  assign \$4  = i__payload[171:166] < 7'h40;
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = ! i__payload[165:162];
-  assign wp__en = \$5  & \$6 ;
-  assign \$7  = ~ i__payload[161];
-  assign \$8  = i__valid & \$7 ;
-  assign rp__en = stall_adv0 & \$8 ;
-  assign \$9  = i__valid & i__payload[161];
-  assign \$10  = i__payload[171:166] < 7'h40;
-  assign \$11  = \$9  & \$10 ;
-  assign \$12  = i__payload[165:162] == 1'h1;
-  assign \wp__en$19  = \$11  & \$12 ;
-  assign \$13  = ~ i__payload[161];
-  assign \$14  = i__valid & \$13 ;
-  assign \rp__en$21  = stall_adv0 & \$14 ;
-  assign \$15  = i__valid & i__payload[161];
-  assign \$16  = i__payload[171:166] < 7'h40;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = i__payload[165:162] == 2'h2;
-  assign \wp__en$24  = \$17  & \$18 ;
-  assign \$19  = ~ i__payload[161];
-  assign \$20  = i__valid & \$19 ;
-  assign \rp__en$26  = stall_adv0 & \$20 ;
-  assign \$21  = i__valid & i__payload[161];
-  assign \$22  = i__payload[171:166] < 7'h40;
-  assign \$23  = \$21  & \$22 ;
-  assign \$24  = i__payload[165:162] == 2'h3;
-  assign \wp__en$29  = \$23  & \$24 ;
-  assign \$25  = ~ i__payload[161];
-  assign \$26  = i__valid & \$25 ;
-  assign \rp__en$31  = stall_adv0 & \$26 ;
-  assign \$27  = i__valid & i__payload[161];
-  assign \$28  = i__payload[171:166] < 7'h40;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = i__payload[165:162] == 3'h4;
-  assign \wp__en$34  = \$29  & \$30 ;
-  assign \$31  = ~ i__payload[161];
-  assign \$32  = i__valid & \$31 ;
-  assign \rp__en$36  = stall_adv0 & \$32 ;
-  assign \$33  = i__valid & i__payload[161];
-  assign \$34  = i__payload[171:166] < 7'h40;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = i__payload[165:162] == 3'h5;
-  assign \wp__en$39  = \$35  & \$36 ;
-  assign \$37  = ~ i__payload[161];
-  assign \$38  = i__valid & \$37 ;
-  assign \rp__en$41  = stall_adv0 & \$38 ;
-  assign \$39  = i__valid & i__payload[161];
-  assign \$40  = i__payload[171:166] < 7'h40;
-  assign \$41  = \$39  & \$40 ;
-  assign \$42  = i__payload[165:162] == 3'h6;
-  assign \wp__en$44  = \$41  & \$42 ;
-  assign \$43  = ~ i__payload[161];
-  assign \$44  = i__valid & \$43 ;
-  assign \rp__en$46  = stall_adv0 & \$44 ;
-  assign \$45  = i__valid & i__payload[161];
-  assign \$46  = i__payload[171:166] < 7'h40;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = i__payload[165:162] == 3'h7;
-  assign \wp__en$49  = \$47  & \$48 ;
-  assign \$49  = ~ i__payload[161];
-  assign \$50  = i__valid & \$49 ;
-  assign \rp__en$51  = stall_adv0 & \$50 ;
-  assign \$51  = i__valid & i__payload[161];
-  assign \$52  = i__payload[171:166] < 7'h40;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = i__payload[165:162] == 4'h8;
-  assign \wp__en$54  = \$53  & \$54 ;
-  assign \$55  = ~ i__payload[161];
-  assign \$56  = i__valid & \$55 ;
-  assign \rp__en$56  = stall_adv0 & \$56 ;
-  assign \$57  = i__valid & i__payload[161];
-  assign \$58  = i__payload[171:166] < 7'h40;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = i__payload[165:162] == 4'h9;
-  assign \wp__en$59  = \$59  & \$60 ;
-  assign \$61  = ~ i__payload[161];
-  assign \$62  = i__valid & \$61 ;
-  assign \rp__en$61  = stall_adv0 & \$62 ;
-  assign \$63  = i__valid & i__payload[161];
-  assign \$64  = i__payload[171:166] < 7'h40;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = i__payload[165:162] == 4'ha;
-  assign \wp__en$64  = \$65  & \$66 ;
-  assign \$67  = ~ i__payload[161];
-  assign \$68  = i__valid & \$67 ;
-  assign \rp__en$66  = stall_adv0 & \$68 ;
-  assign \$69  = i__valid & i__payload[161];
-  assign \$70  = i__payload[171:166] < 7'h40;
+  assign \$3  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$3  | o__ready;
+  assign \$4  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$4  | o__ready;
+  assign \$5  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$5  | o__ready;
+  assign \$6  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$6  | o__ready;
+  assign \$7  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$7  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$23 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$25 ) + $signed(\mac_mul_s0$26 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$28 ) + $signed(\mac_mul_s0$29 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$31 ) + $signed(\mac_mul_s0$32 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$34 ) + $signed(\mac_mul_s0$35 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$37 ) + $signed(\mac_mul_s0$38 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$40 ) + $signed(\mac_mul_s0$41 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$43 ) + $signed(\mac_mul_s0$44 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$46 ) + $signed(\mac_mul_s0$47 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$49 ) + $signed(\mac_mul_s0$50 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$52 ) + $signed(\mac_mul_s0$53 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$55 ) + $signed(\mac_mul_s0$56 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$58 ) + $signed(\mac_mul_s0$59 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$61 ) + $signed(\mac_mul_s0$62 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$64 ) + $signed(\mac_mul_s0$65 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$67 ) + $signed(\mac_mul_s0$68 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$70 ) + $signed(\mac_mul_s0$71 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$73 ) + $signed(\mac_mul_s0$74 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$76 ) + $signed(\mac_mul_s0$77 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$79 ) + $signed(\mac_mul_s0$80 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$82 ) + $signed(\mac_mul_s0$83 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$85 ) + $signed(\mac_mul_s0$86 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$88 ) + $signed(\mac_mul_s0$89 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$91 ) + $signed(\mac_mul_s0$92 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$94 ) + $signed(\mac_mul_s0$95 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$97 ) + $signed(\mac_mul_s0$98 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$100 ) + $signed(\mac_mul_s0$101 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$103 ) + $signed(\mac_mul_s0$104 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$106 ) + $signed(\mac_mul_s0$107 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$109 ) + $signed(\mac_mul_s0$110 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$112 ) + $signed(\mac_mul_s0$113 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$115 ) + $signed(\mac_mul_s0$116 );
+  assign \$8  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$8  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$121 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$123 ) + $signed(\mac_add0_s0$124 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$126 ) + $signed(\mac_add0_s0$127 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$129 ) + $signed(\mac_add0_s0$130 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$132 ) + $signed(\mac_add0_s0$133 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$135 ) + $signed(\mac_add0_s0$136 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$138 ) + $signed(\mac_add0_s0$139 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$141 ) + $signed(\mac_add0_s0$142 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$144 ) + $signed(\mac_add0_s0$145 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$147 ) + $signed(\mac_add0_s0$148 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$150 ) + $signed(\mac_add0_s0$151 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$153 ) + $signed(\mac_add0_s0$154 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$156 ) + $signed(\mac_add0_s0$157 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$159 ) + $signed(\mac_add0_s0$160 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$162 ) + $signed(\mac_add0_s0$163 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$165 ) + $signed(\mac_add0_s0$166 );
+  assign \$9  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$9  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$171 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$173 ) + $signed(\mac_add1_s0$174 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$176 ) + $signed(\mac_add1_s0$177 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$179 ) + $signed(\mac_add1_s0$180 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$182 ) + $signed(\mac_add1_s0$183 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$185 ) + $signed(\mac_add1_s0$186 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$188 ) + $signed(\mac_add1_s0$189 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$191 ) + $signed(\mac_add1_s0$192 );
+  assign \$10  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$10  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$197 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$199 ) + $signed(\mac_add2_s0$200 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$202 ) + $signed(\mac_add2_s0$203 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$205 ) + $signed(\mac_add2_s0$206 );
+  assign \$11  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$11  | o__ready;
+  assign \$12  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$12  | o__ready;
+  assign \$13  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$14  | o__ready;
+  assign \$15  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$15  | o__ready;
+  assign \$16  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$16  | o__ready;
+  assign \$17  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$17  | o__ready;
+  assign \$18  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$18  | o__ready;
+  assign \$19  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$19  | o__ready;
+  assign \$20  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$21  = $signed(mac_acc1) + $signed(\mac_add3_s0$230 );
+  assign \$22  = $signed(mac_acc2) + $signed(\mac_add3_s0$233 );
+  assign \$23  = $signed(mac_acc3) + $signed(\mac_add3_s0$236 );
+  assign \$24  = ~ i__payload[161];
+  assign \$25  = i__valid & \$24 ;
+  assign \$26  = i__ready & \$25 ;
+  assign \$27  = mac_group == 6'h3f;
+  assign \$28  = i__payload[160] | \$27 ;
+  assign \$29  = mac_group + 1'h1;
+  assign \$30  = ~ i__payload[161];
+  assign \$31  = i__valid & \$30 ;
+  assign \$32  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$33  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$35  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$36  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$37  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$47  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$48  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$49  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$50  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
+  assign \$51  = stall_adv10 & mac_add3_valid_s0;
+  assign \$52  = \mac_add3_s0$451  ? 32'd0 : \$20 [31:0];
+  assign \$53  = stall_adv11 & mac_add3_valid_s0;
+  assign \$54  = \$53  & \mac_add3_s0$451 ;
+  assign \$55  = stall_adv12 & mac_add3_valid_s0;
+  assign \$56  = \mac_add3_s0$451  ? 32'd0 : \$21 [31:0];
+  assign \$57  = stall_adv13 & mac_add3_valid_s0;
+  assign \$58  = \$57  & \mac_add3_s0$451 ;
+  assign \$59  = stall_adv14 & mac_add3_valid_s0;
+  assign \$60  = \mac_add3_s0$451  ? 32'd0 : \$22 [31:0];
+  assign \$61  = stall_adv15 & mac_add3_valid_s0;
+  assign \$62  = \$61  & \mac_add3_s0$451 ;
+  assign \$63  = stall_adv16 & mac_add3_valid_s0;
+  assign \$64  = \mac_add3_s0$451  ? 32'd0 : \$23 [31:0];
+  assign \$65  = stall_adv17 & mac_add3_valid_s0;
+  assign \$66  = \$65  & \mac_add3_s0$451 ;
+  assign \$67  = i__valid & i__payload[161];
+  assign \$68  = i__payload[171:166] < 7'h40;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = ! i__payload[165:162];
   assign \$71  = \$69  & \$70 ;
-  assign \$72  = i__payload[165:162] == 4'hb;
-  assign \wp__en$69  = \$71  & \$72 ;
-  assign \$73  = ~ i__payload[161];
-  assign \$74  = i__valid & \$73 ;
-  assign \rp__en$71  = stall_adv0 & \$74 ;
+  assign \$72  = ~ i__payload[161];
+  assign \$73  = i__valid & \$72 ;
+  assign \$74  = stall_adv0 & \$73 ;
   assign \$75  = i__valid & i__payload[161];
   assign \$76  = i__payload[171:166] < 7'h40;
   assign \$77  = \$75  & \$76 ;
-  assign \$78  = i__payload[165:162] == 4'hc;
-  assign \wp__en$74  = \$77  & \$78 ;
-  assign \$79  = ~ i__payload[161];
-  assign \$80  = i__valid & \$79 ;
-  assign \rp__en$76  = stall_adv0 & \$80 ;
-  assign \$81  = i__valid & i__payload[161];
-  assign \$82  = i__payload[171:166] < 7'h40;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = i__payload[165:162] == 4'hd;
-  assign \wp__en$79  = \$83  & \$84 ;
-  assign \$85  = ~ i__payload[161];
-  assign \$86  = i__valid & \$85 ;
-  assign \rp__en$81  = stall_adv0 & \$86 ;
-  assign \$87  = i__valid & i__payload[161];
-  assign \$88  = i__payload[171:166] < 7'h40;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__payload[165:162] == 4'he;
-  assign \wp__en$84  = \$89  & \$90 ;
-  assign \$91  = ~ i__payload[161];
-  assign \$92  = i__valid & \$91 ;
-  assign \rp__en$86  = stall_adv0 & \$92 ;
-  assign \$93  = i__valid & i__payload[161];
-  assign \$94  = i__payload[171:166] < 7'h40;
+  assign \$78  = i__payload[165:162] == 1'h1;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ i__payload[161];
+  assign \$81  = i__valid & \$80 ;
+  assign \$82  = stall_adv0 & \$81 ;
+  assign \$83  = i__valid & i__payload[161];
+  assign \$84  = i__payload[171:166] < 7'h40;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = i__payload[165:162] == 2'h2;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = ~ i__payload[161];
+  assign \$89  = i__valid & \$88 ;
+  assign \$90  = stall_adv0 & \$89 ;
+  assign \$91  = i__valid & i__payload[161];
+  assign \$92  = i__payload[171:166] < 7'h40;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = i__payload[165:162] == 2'h3;
   assign \$95  = \$93  & \$94 ;
-  assign \$96  = i__payload[165:162] == 4'hf;
-  assign \wp__en$89  = \$95  & \$96 ;
-  assign \$97  = ~ i__payload[161];
-  assign \$98  = i__valid & \$97 ;
-  assign \rp__en$91  = stall_adv0 & \$98 ;
-  assign \$99  = ~ stall_adv1_valid;
-  assign stall_adv1 = \$99  | o__ready;
-  assign \$100  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$100  | o__ready;
-  assign \$101  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$101  | o__ready;
-  assign \$102  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$102  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$102 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$170 ) + $signed(\mac_mul_s0$171 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$173 ) + $signed(\mac_mul_s0$174 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$176 ) + $signed(\mac_mul_s0$177 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$179 ) + $signed(\mac_mul_s0$180 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$182 ) + $signed(\mac_mul_s0$183 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$185 ) + $signed(\mac_mul_s0$186 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$188 ) + $signed(\mac_mul_s0$189 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$191 ) + $signed(\mac_mul_s0$192 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$194 ) + $signed(\mac_mul_s0$195 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
-  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
-  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
-  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
-  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
-  assign \$103  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$103  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$216 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$218 ) + $signed(\mac_add1_s0$219 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$221 ) + $signed(\mac_add1_s0$222 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$224 ) + $signed(\mac_add1_s0$225 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$227 ) + $signed(\mac_add1_s0$228 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$230 ) + $signed(\mac_add1_s0$231 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$233 ) + $signed(\mac_add1_s0$234 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$236 ) + $signed(\mac_add1_s0$237 );
-  assign mac0_sum3_p0 = $signed(mac0_sum2_p0) + $signed(mac0_sum2_p1);
-  assign mac1_sum3_p0 = $signed(mac1_sum2_p0) + $signed(mac1_sum2_p1);
-  assign mac2_sum3_p0 = $signed(mac2_sum2_p0) + $signed(mac2_sum2_p1);
-  assign mac3_sum3_p0 = $signed(mac3_sum2_p0) + $signed(mac3_sum2_p1);
-  assign \$104  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$104  | o__ready;
-  assign \$105  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$105  | o__ready;
-  assign \$106  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$106  | o__ready;
-  assign \$107  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$107  | o__ready;
-  assign \$108  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$108  | o__ready;
-  assign \$109  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$109  | o__ready;
-  assign \$110  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$110  | o__ready;
-  assign \$111  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$111  | o__ready;
-  assign \$112  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$112  | o__ready;
-  assign \$113  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$114  = $signed(mac_acc1) + $signed(\mac_add3_s0$265 );
-  assign \$115  = $signed(mac_acc2) + $signed(\mac_add3_s0$268 );
-  assign \$116  = $signed(mac_acc3) + $signed(\mac_add3_s0$271 );
-  assign \$117  = ~ i__payload[161];
-  assign \$118  = i__valid & \$117 ;
-  assign \$119  = i__ready & \$118 ;
-  assign \$120  = rp__addr == 6'h3f;
-  assign \$121  = i__payload[160] | \$120 ;
-  assign \$122  = rp__addr + 1'h1;
-  assign \$123  = ~ i__payload[161];
-  assign \$124  = i__valid & \$123 ;
-  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$133  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$134  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$135  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$136  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$137  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$138  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$139  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$140  = mac_add3_valid_s0 & \mac_add3_s0$463 ;
-  assign \$141  = stall_adv7 & mac_add3_valid_s0;
-  assign \$142  = \mac_add3_s0$463  ? 32'd0 : \$113 [31:0];
-  assign \$143  = stall_adv8 & mac_add3_valid_s0;
-  assign \$144  = \$143  & \mac_add3_s0$463 ;
-  assign \$145  = stall_adv9 & mac_add3_valid_s0;
-  assign \$146  = \mac_add3_s0$463  ? 32'd0 : \$114 [31:0];
-  assign \$147  = stall_adv10 & mac_add3_valid_s0;
-  assign \$148  = \$147  & \mac_add3_s0$463 ;
-  assign \$149  = stall_adv11 & mac_add3_valid_s0;
-  assign \$150  = \mac_add3_s0$463  ? 32'd0 : \$115 [31:0];
-  assign \$151  = stall_adv12 & mac_add3_valid_s0;
-  assign \$152  = \$151  & \mac_add3_s0$463 ;
-  assign \$153  = stall_adv13 & mac_add3_valid_s0;
-  assign \$154  = \mac_add3_s0$463  ? 32'd0 : \$116 [31:0];
-  assign \$155  = stall_adv14 & mac_add3_valid_s0;
-  assign \$156  = \$155  & \mac_add3_s0$463 ;
+  assign \$96  = ~ i__payload[161];
+  assign \$97  = i__valid & \$96 ;
+  assign \$98  = stall_adv0 & \$97 ;
+  assign \$99  = i__valid & i__payload[161];
+  assign \$100  = i__payload[171:166] < 7'h40;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = i__payload[165:162] == 3'h4;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = ~ i__payload[161];
+  assign \$105  = i__valid & \$104 ;
+  assign \$106  = stall_adv0 & \$105 ;
+  assign \$107  = i__valid & i__payload[161];
+  assign \$108  = i__payload[171:166] < 7'h40;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = i__payload[165:162] == 3'h5;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = ~ i__payload[161];
+  assign \$113  = i__valid & \$112 ;
+  assign \$114  = stall_adv0 & \$113 ;
+  assign \$115  = i__valid & i__payload[161];
+  assign \$116  = i__payload[171:166] < 7'h40;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = i__payload[165:162] == 3'h6;
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = ~ i__payload[161];
+  assign \$121  = i__valid & \$120 ;
+  assign \$122  = stall_adv0 & \$121 ;
+  assign \$123  = i__valid & i__payload[161];
+  assign \$124  = i__payload[171:166] < 7'h40;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = i__payload[165:162] == 3'h7;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = ~ i__payload[161];
+  assign \$129  = i__valid & \$128 ;
+  assign \$130  = stall_adv0 & \$129 ;
+  assign \$131  = i__valid & i__payload[161];
+  assign \$132  = i__payload[171:166] < 7'h40;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = i__payload[165:162] == 4'h8;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = ~ i__payload[161];
+  assign \$137  = i__valid & \$136 ;
+  assign \$138  = stall_adv0 & \$137 ;
+  assign \$139  = i__valid & i__payload[161];
+  assign \$140  = i__payload[171:166] < 7'h40;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = i__payload[165:162] == 4'h9;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = ~ i__payload[161];
+  assign \$145  = i__valid & \$144 ;
+  assign \$146  = stall_adv0 & \$145 ;
+  assign \$147  = i__valid & i__payload[161];
+  assign \$148  = i__payload[171:166] < 7'h40;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = i__payload[165:162] == 4'ha;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = ~ i__payload[161];
+  assign \$153  = i__valid & \$152 ;
+  assign \$154  = stall_adv0 & \$153 ;
+  assign \$155  = i__valid & i__payload[161];
+  assign \$156  = i__payload[171:166] < 7'h40;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = i__payload[165:162] == 4'hb;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = ~ i__payload[161];
+  assign \$161  = i__valid & \$160 ;
+  assign \$162  = stall_adv0 & \$161 ;
+  assign \$163  = i__valid & i__payload[161];
+  assign \$164  = i__payload[171:166] < 7'h40;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = i__payload[165:162] == 4'hc;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = ~ i__payload[161];
+  assign \$169  = i__valid & \$168 ;
+  assign \$170  = stall_adv0 & \$169 ;
+  assign \$171  = i__valid & i__payload[161];
+  assign \$172  = i__payload[171:166] < 7'h40;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = i__payload[165:162] == 4'hd;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = ~ i__payload[161];
+  assign \$177  = i__valid & \$176 ;
+  assign \$178  = stall_adv0 & \$177 ;
+  assign \$179  = i__valid & i__payload[161];
+  assign \$180  = i__payload[171:166] < 7'h40;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = i__payload[165:162] == 4'he;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = ~ i__payload[161];
+  assign \$185  = i__valid & \$184 ;
+  assign \$186  = stall_adv0 & \$185 ;
+  assign \$187  = i__valid & i__payload[161];
+  assign \$188  = i__payload[171:166] < 7'h40;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = i__payload[165:162] == 4'hf;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = ~ i__payload[161];
+  assign \$193  = i__valid & \$192 ;
+  assign \$194  = stall_adv0 & \$193 ;
   always @(posedge clk)
-    rp__addr <= \$157 ;
+    mac_group <= \$195 ;
   always @(posedge clk)
-    mac_read_s0 <= \$158 ;
+    mac_read_s0 <= \$196 ;
   always @(posedge clk)
-    \mac_read_s0$278  <= \$159 ;
+    \mac_read_s0$244  <= \$197 ;
   always @(posedge clk)
-    \mac_read_s0$279  <= \$160 ;
+    \mac_read_s0$245  <= \$198 ;
   always @(posedge clk)
-    \mac_read_s0$280  <= \$161 ;
+    \mac_read_s0$246  <= \$199 ;
   always @(posedge clk)
-    \mac_read_s0$281  <= \$162 ;
+    \mac_read_s0$247  <= \$200 ;
   always @(posedge clk)
-    \mac_read_s0$282  <= \$163 ;
+    \mac_read_s0$248  <= \$201 ;
   always @(posedge clk)
-    \mac_read_s0$283  <= \$164 ;
+    \mac_read_s0$249  <= \$202 ;
   always @(posedge clk)
-    \mac_read_s0$284  <= \$165 ;
+    \mac_read_s0$250  <= \$203 ;
   always @(posedge clk)
-    \mac_read_s0$285  <= \$166 ;
+    \mac_read_s0$251  <= \$204 ;
   always @(posedge clk)
-    \mac_read_s0$286  <= \$167 ;
+    \mac_read_s0$252  <= \$205 ;
   always @(posedge clk)
-    \mac_read_s0$287  <= \$168 ;
+    \mac_read_s0$253  <= \$206 ;
   always @(posedge clk)
-    \mac_read_s0$288  <= \$169 ;
+    \mac_read_s0$254  <= \$207 ;
   always @(posedge clk)
-    \mac_read_s0$289  <= \$170 ;
+    \mac_read_s0$255  <= \$208 ;
   always @(posedge clk)
-    \mac_read_s0$290  <= \$171 ;
+    \mac_read_s0$256  <= \$209 ;
   always @(posedge clk)
-    \mac_read_s0$291  <= \$172 ;
+    \mac_read_s0$257  <= \$210 ;
   always @(posedge clk)
-    \mac_read_s0$292  <= \$173 ;
+    \mac_read_s0$258  <= \$211 ;
   always @(posedge clk)
-    \mac_read_s0$293  <= \$174 ;
+    \mac_read_s0$259  <= \$212 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$175 ;
+    mac_read_valid_s0 <= \$213 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$176 ;
+    mac_rdreg_s0 <= \$214 ;
   always @(posedge clk)
-    \mac_rdreg_s0$297  <= \$177 ;
+    \mac_rdreg_s0$262  <= \$215 ;
   always @(posedge clk)
-    \mac_rdreg_s0$298  <= \$178 ;
+    \mac_rdreg_s0$263  <= \$216 ;
   always @(posedge clk)
-    \mac_rdreg_s0$299  <= \$179 ;
+    \mac_rdreg_s0$264  <= \$217 ;
   always @(posedge clk)
-    \mac_rdreg_s0$300  <= \$180 ;
+    \mac_rdreg_s0$265  <= \$218 ;
   always @(posedge clk)
-    \mac_rdreg_s0$302  <= \$181 ;
+    \mac_rdreg_s0$266  <= \$219 ;
   always @(posedge clk)
-    \mac_rdreg_s0$303  <= \$182 ;
+    \mac_rdreg_s0$267  <= \$220 ;
   always @(posedge clk)
-    \mac_rdreg_s0$304  <= \$183 ;
+    \mac_rdreg_s0$268  <= \$221 ;
   always @(posedge clk)
-    \mac_rdreg_s0$305  <= \$184 ;
+    \mac_rdreg_s0$269  <= \$222 ;
   always @(posedge clk)
-    \mac_rdreg_s0$307  <= \$185 ;
+    \mac_rdreg_s0$270  <= \$223 ;
   always @(posedge clk)
-    \mac_rdreg_s0$308  <= \$186 ;
+    \mac_rdreg_s0$271  <= \$224 ;
   always @(posedge clk)
-    \mac_rdreg_s0$309  <= \$187 ;
+    \mac_rdreg_s0$272  <= \$225 ;
   always @(posedge clk)
-    \mac_rdreg_s0$310  <= \$188 ;
+    \mac_rdreg_s0$273  <= \$226 ;
   always @(posedge clk)
-    \mac_rdreg_s0$312  <= \$189 ;
+    \mac_rdreg_s0$274  <= \$227 ;
   always @(posedge clk)
-    \mac_rdreg_s0$313  <= \$190 ;
+    \mac_rdreg_s0$275  <= \$228 ;
   always @(posedge clk)
-    \mac_rdreg_s0$314  <= \$191 ;
+    \mac_rdreg_s0$276  <= \$229 ;
   always @(posedge clk)
-    \mac_rdreg_s0$315  <= \$192 ;
+    \mac_rdreg_s0$277  <= \$230 ;
   always @(posedge clk)
-    \mac_rdreg_s0$317  <= \$193 ;
+    mac_rdreg_valid_s0 <= \$231 ;
   always @(posedge clk)
-    \mac_rdreg_s0$318  <= \$194 ;
+    mac_pre_s0 <= \$232 ;
   always @(posedge clk)
-    \mac_rdreg_s0$319  <= \$195 ;
+    \mac_pre_s0$280  <= \$233 ;
   always @(posedge clk)
-    \mac_rdreg_s0$320  <= \$196 ;
+    \mac_pre_s0$281  <= \$234 ;
   always @(posedge clk)
-    \mac_rdreg_s0$322  <= \$197 ;
+    \mac_pre_s0$282  <= \$235 ;
   always @(posedge clk)
-    \mac_rdreg_s0$323  <= \$198 ;
+    \mac_pre_s0$283  <= \$236 ;
   always @(posedge clk)
-    \mac_rdreg_s0$324  <= \$199 ;
+    \mac_pre_s0$284  <= \$237 ;
   always @(posedge clk)
-    \mac_rdreg_s0$325  <= \$200 ;
+    \mac_pre_s0$285  <= \$238 ;
   always @(posedge clk)
-    \mac_rdreg_s0$327  <= \$201 ;
+    \mac_pre_s0$286  <= \$239 ;
   always @(posedge clk)
-    \mac_rdreg_s0$328  <= \$202 ;
+    \mac_pre_s0$287  <= \$240 ;
   always @(posedge clk)
-    \mac_rdreg_s0$329  <= \$203 ;
+    \mac_pre_s0$288  <= \$241 ;
   always @(posedge clk)
-    \mac_rdreg_s0$330  <= \$204 ;
+    \mac_pre_s0$289  <= \$242 ;
   always @(posedge clk)
-    \mac_rdreg_s0$332  <= \$205 ;
+    \mac_pre_s0$290  <= \$243 ;
   always @(posedge clk)
-    \mac_rdreg_s0$333  <= \$206 ;
+    \mac_pre_s0$291  <= \$244 ;
   always @(posedge clk)
-    \mac_rdreg_s0$334  <= \$207 ;
+    \mac_pre_s0$292  <= \$245 ;
   always @(posedge clk)
-    \mac_rdreg_s0$335  <= \$208 ;
+    \mac_pre_s0$293  <= \$246 ;
   always @(posedge clk)
-    \mac_rdreg_s0$337  <= \$209 ;
+    \mac_pre_s0$294  <= \$247 ;
   always @(posedge clk)
-    \mac_rdreg_s0$338  <= \$210 ;
+    \mac_pre_s0$295  <= \$248 ;
   always @(posedge clk)
-    \mac_rdreg_s0$339  <= \$211 ;
+    \mac_pre_s0$297  <= \$249 ;
   always @(posedge clk)
-    \mac_rdreg_s0$340  <= \$212 ;
+    \mac_pre_s0$299  <= \$250 ;
   always @(posedge clk)
-    \mac_rdreg_s0$342  <= \$213 ;
+    \mac_pre_s0$301  <= \$251 ;
   always @(posedge clk)
-    \mac_rdreg_s0$343  <= \$214 ;
+    \mac_pre_s0$303  <= \$252 ;
   always @(posedge clk)
-    \mac_rdreg_s0$344  <= \$215 ;
+    \mac_pre_s0$305  <= \$253 ;
   always @(posedge clk)
-    \mac_rdreg_s0$345  <= \$216 ;
+    \mac_pre_s0$307  <= \$254 ;
   always @(posedge clk)
-    \mac_rdreg_s0$347  <= \$217 ;
+    \mac_pre_s0$309  <= \$255 ;
   always @(posedge clk)
-    \mac_rdreg_s0$348  <= \$218 ;
+    \mac_pre_s0$311  <= \$256 ;
   always @(posedge clk)
-    \mac_rdreg_s0$349  <= \$219 ;
+    \mac_pre_s0$313  <= \$257 ;
   always @(posedge clk)
-    \mac_rdreg_s0$350  <= \$220 ;
+    \mac_pre_s0$315  <= \$258 ;
   always @(posedge clk)
-    \mac_rdreg_s0$352  <= \$221 ;
+    \mac_pre_s0$317  <= \$259 ;
   always @(posedge clk)
-    \mac_rdreg_s0$353  <= \$222 ;
+    \mac_pre_s0$319  <= \$260 ;
   always @(posedge clk)
-    \mac_rdreg_s0$354  <= \$223 ;
+    \mac_pre_s0$321  <= \$261 ;
   always @(posedge clk)
-    \mac_rdreg_s0$355  <= \$224 ;
+    \mac_pre_s0$323  <= \$262 ;
   always @(posedge clk)
-    \mac_rdreg_s0$357  <= \$225 ;
+    \mac_pre_s0$325  <= \$263 ;
   always @(posedge clk)
-    \mac_rdreg_s0$358  <= \$226 ;
+    \mac_pre_s0$327  <= \$264 ;
   always @(posedge clk)
-    \mac_rdreg_s0$359  <= \$227 ;
+    \mac_pre_s0$328  <= \$265 ;
   always @(posedge clk)
-    \mac_rdreg_s0$360  <= \$228 ;
+    \mac_pre_s0$329  <= \$266 ;
   always @(posedge clk)
-    \mac_rdreg_s0$362  <= \$229 ;
+    \mac_pre_s0$330  <= \$267 ;
   always @(posedge clk)
-    \mac_rdreg_s0$363  <= \$230 ;
+    \mac_pre_s0$331  <= \$268 ;
   always @(posedge clk)
-    \mac_rdreg_s0$364  <= \$231 ;
+    \mac_pre_s0$332  <= \$269 ;
   always @(posedge clk)
-    \mac_rdreg_s0$365  <= \$232 ;
+    \mac_pre_s0$333  <= \$270 ;
   always @(posedge clk)
-    \mac_rdreg_s0$367  <= \$233 ;
+    \mac_pre_s0$334  <= \$271 ;
   always @(posedge clk)
-    \mac_rdreg_s0$368  <= \$234 ;
+    \mac_pre_s0$335  <= \$272 ;
   always @(posedge clk)
-    \mac_rdreg_s0$369  <= \$235 ;
+    \mac_pre_s0$336  <= \$273 ;
   always @(posedge clk)
-    \mac_rdreg_s0$370  <= \$236 ;
+    \mac_pre_s0$337  <= \$274 ;
   always @(posedge clk)
-    \mac_rdreg_s0$372  <= \$237 ;
+    \mac_pre_s0$338  <= \$275 ;
   always @(posedge clk)
-    \mac_rdreg_s0$373  <= \$238 ;
+    \mac_pre_s0$339  <= \$276 ;
   always @(posedge clk)
-    \mac_rdreg_s0$374  <= \$239 ;
+    \mac_pre_s0$340  <= \$277 ;
   always @(posedge clk)
-    \mac_rdreg_s0$375  <= \$240 ;
+    \mac_pre_s0$341  <= \$278 ;
   always @(posedge clk)
-    \mac_rdreg_s0$376  <= \$241 ;
+    \mac_pre_s0$342  <= \$279 ;
   always @(posedge clk)
-    \mac_rdreg_s0$377  <= \$242 ;
+    \mac_pre_s0$343  <= \$280 ;
   always @(posedge clk)
-    \mac_rdreg_s0$378  <= \$243 ;
+    \mac_pre_s0$344  <= \$281 ;
   always @(posedge clk)
-    \mac_rdreg_s0$379  <= \$244 ;
+    \mac_pre_s0$345  <= \$282 ;
   always @(posedge clk)
-    \mac_rdreg_s0$380  <= \$245 ;
+    \mac_pre_s0$346  <= \$283 ;
   always @(posedge clk)
-    \mac_rdreg_s0$381  <= \$246 ;
+    \mac_pre_s0$347  <= \$284 ;
   always @(posedge clk)
-    \mac_rdreg_s0$382  <= \$247 ;
+    \mac_pre_s0$348  <= \$285 ;
   always @(posedge clk)
-    \mac_rdreg_s0$383  <= \$248 ;
+    \mac_pre_s0$349  <= \$286 ;
   always @(posedge clk)
-    \mac_rdreg_s0$384  <= \$249 ;
+    \mac_pre_s0$350  <= \$287 ;
   always @(posedge clk)
-    \mac_rdreg_s0$385  <= \$250 ;
+    \mac_pre_s0$351  <= \$288 ;
   always @(posedge clk)
-    \mac_rdreg_s0$386  <= \$251 ;
+    \mac_pre_s0$352  <= \$289 ;
   always @(posedge clk)
-    \mac_rdreg_s0$387  <= \$252 ;
+    \mac_pre_s0$353  <= \$290 ;
   always @(posedge clk)
-    \mac_rdreg_s0$388  <= \$253 ;
+    \mac_pre_s0$354  <= \$291 ;
   always @(posedge clk)
-    \mac_rdreg_s0$389  <= \$254 ;
+    \mac_pre_s0$355  <= \$292 ;
   always @(posedge clk)
-    \mac_rdreg_s0$390  <= \$255 ;
+    \mac_pre_s0$356  <= \$293 ;
   always @(posedge clk)
-    \mac_rdreg_s0$391  <= \$256 ;
+    \mac_pre_s0$357  <= \$294 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$257 ;
+    \mac_pre_s0$358  <= \$295 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$258 ;
+    \mac_pre_s0$359  <= \$296 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$259 ;
+    \mac_pre_s0$360  <= \$297 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$260 ;
+    \mac_pre_s0$361  <= \$298 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$261 ;
+    \mac_pre_s0$362  <= \$299 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$262 ;
+    \mac_pre_s0$363  <= \$300 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$263 ;
+    \mac_pre_s0$364  <= \$301 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$264 ;
+    \mac_pre_s0$365  <= \$302 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$265 ;
+    \mac_pre_s0$366  <= \$303 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$266 ;
+    \mac_pre_s0$367  <= \$304 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$267 ;
+    \mac_pre_s0$368  <= \$305 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$268 ;
+    \mac_pre_s0$369  <= \$306 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$269 ;
+    \mac_pre_s0$370  <= \$307 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$270 ;
+    \mac_pre_s0$371  <= \$308 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$271 ;
+    \mac_pre_s0$372  <= \$309 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$272 ;
+    \mac_pre_s0$373  <= \$310 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$273 ;
+    \mac_pre_s0$374  <= \$311 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$274 ;
+    \mac_pre_s0$375  <= \$312 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$275 ;
+    mac_pre_valid_s0 <= \$313 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$276 ;
+    mac_dspin_s0 <= \$314 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$277 ;
+    mac_dspin_valid_s0 <= \$315 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$278 ;
+    mac_mul_s0 <= \$316 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$279 ;
+    \mac_mul_s0$23  <= \$317 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$280 ;
-  always @(posedge clk)
-    \mac_mul_s0$132  <= \$281 ;
-  always @(posedge clk)
-    \mac_mul_s0$134  <= \$282 ;
-  always @(posedge clk)
-    \mac_mul_s0$135  <= \$283 ;
-  always @(posedge clk)
-    \mac_mul_s0$137  <= \$284 ;
-  always @(posedge clk)
-    \mac_mul_s0$138  <= \$285 ;
-  always @(posedge clk)
-    \mac_mul_s0$140  <= \$286 ;
-  always @(posedge clk)
-    \mac_mul_s0$141  <= \$287 ;
-  always @(posedge clk)
-    \mac_mul_s0$143  <= \$288 ;
-  always @(posedge clk)
-    \mac_mul_s0$144  <= \$289 ;
-  always @(posedge clk)
-    \mac_mul_s0$146  <= \$290 ;
-  always @(posedge clk)
-    \mac_mul_s0$147  <= \$291 ;
-  always @(posedge clk)
-    \mac_mul_s0$149  <= \$292 ;
-  always @(posedge clk)
-    \mac_mul_s0$150  <= \$293 ;
-  always @(posedge clk)
-    \mac_mul_s0$152  <= \$294 ;
-  always @(posedge clk)
-    \mac_mul_s0$153  <= \$295 ;
-  always @(posedge clk)
-    \mac_mul_s0$155  <= \$296 ;
-  always @(posedge clk)
-    \mac_mul_s0$156  <= \$297 ;
-  always @(posedge clk)
-    \mac_mul_s0$158  <= \$298 ;
-  always @(posedge clk)
-    \mac_mul_s0$159  <= \$299 ;
-  always @(posedge clk)
-    \mac_mul_s0$161  <= \$300 ;
-  always @(posedge clk)
-    \mac_mul_s0$162  <= \$301 ;
-  always @(posedge clk)
-    \mac_mul_s0$164  <= \$302 ;
-  always @(posedge clk)
-    \mac_mul_s0$165  <= \$303 ;
-  always @(posedge clk)
-    \mac_mul_s0$167  <= \$304 ;
-  always @(posedge clk)
-    \mac_mul_s0$168  <= \$305 ;
-  always @(posedge clk)
-    \mac_mul_s0$170  <= \$306 ;
-  always @(posedge clk)
-    \mac_mul_s0$171  <= \$307 ;
-  always @(posedge clk)
-    \mac_mul_s0$173  <= \$308 ;
-  always @(posedge clk)
-    \mac_mul_s0$174  <= \$309 ;
-  always @(posedge clk)
-    \mac_mul_s0$176  <= \$310 ;
-  always @(posedge clk)
-    \mac_mul_s0$177  <= \$311 ;
-  always @(posedge clk)
-    \mac_mul_s0$179  <= \$312 ;
+    \mac_mul_s0$25  <= \$318 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(mac_rdreg_s0),
-    .ce(stall_adv3),
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$295 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -3048,9 +1950,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$300 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$280 ),
+    .b(\mac_pre_s0$297 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -3058,9 +1960,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_rdreg_s0$385 ),
-    .b(\mac_rdreg_s0$345 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$289 ),
+    .b(\mac_pre_s0$315 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -3068,9 +1970,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_rdreg_s0$386 ),
-    .b(\mac_rdreg_s0$350 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$290 ),
+    .b(\mac_pre_s0$317 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -3078,9 +1980,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_rdreg_s0$387 ),
-    .b(\mac_rdreg_s0$355 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$291 ),
+    .b(\mac_pre_s0$319 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -3088,9 +1990,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_rdreg_s0$388 ),
-    .b(\mac_rdreg_s0$360 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$292 ),
+    .b(\mac_pre_s0$321 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -3098,9 +2000,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_rdreg_s0$389 ),
-    .b(\mac_rdreg_s0$365 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$323 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -3108,9 +2010,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_rdreg_s0$390 ),
-    .b(\mac_rdreg_s0$370 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$325 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -3118,9 +2020,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$305 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$281 ),
+    .b(\mac_pre_s0$299 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -3128,9 +2030,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$310 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$282 ),
+    .b(\mac_pre_s0$301 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -3138,9 +2040,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$315 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$283 ),
+    .b(\mac_pre_s0$303 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -3148,9 +2050,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$320 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$284 ),
+    .b(\mac_pre_s0$305 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -3158,9 +2060,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$325 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$285 ),
+    .b(\mac_pre_s0$307 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -3168,9 +2070,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$330 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$286 ),
+    .b(\mac_pre_s0$309 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -3178,9 +2080,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_rdreg_s0$383 ),
-    .b(\mac_rdreg_s0$335 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$287 ),
+    .b(\mac_pre_s0$311 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -3188,9 +2090,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_rdreg_s0$384 ),
-    .b(\mac_rdreg_s0$340 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$288 ),
+    .b(\mac_pre_s0$313 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -3198,9 +2100,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(\mac_rdreg_s0$297 ),
-    .ce(stall_adv3),
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$327 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -3208,9 +2110,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$302 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$280 ),
+    .b(\mac_pre_s0$328 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -3218,9 +2120,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_rdreg_s0$385 ),
-    .b(\mac_rdreg_s0$347 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$289 ),
+    .b(\mac_pre_s0$337 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -3228,9 +2130,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_rdreg_s0$386 ),
-    .b(\mac_rdreg_s0$352 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$290 ),
+    .b(\mac_pre_s0$338 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -3238,9 +2140,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_rdreg_s0$387 ),
-    .b(\mac_rdreg_s0$357 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$291 ),
+    .b(\mac_pre_s0$339 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -3248,9 +2150,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_rdreg_s0$388 ),
-    .b(\mac_rdreg_s0$362 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$292 ),
+    .b(\mac_pre_s0$340 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -3258,9 +2160,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_rdreg_s0$389 ),
-    .b(\mac_rdreg_s0$367 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$341 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -3268,9 +2170,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_rdreg_s0$390 ),
-    .b(\mac_rdreg_s0$372 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$342 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -3278,9 +2180,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$307 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$281 ),
+    .b(\mac_pre_s0$329 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -3288,9 +2190,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$312 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$282 ),
+    .b(\mac_pre_s0$330 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -3298,9 +2200,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$317 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$283 ),
+    .b(\mac_pre_s0$331 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -3308,9 +2210,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$322 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$284 ),
+    .b(\mac_pre_s0$332 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -3318,9 +2220,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$327 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$285 ),
+    .b(\mac_pre_s0$333 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -3328,9 +2230,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$332 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$286 ),
+    .b(\mac_pre_s0$334 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -3338,9 +2240,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_rdreg_s0$383 ),
-    .b(\mac_rdreg_s0$337 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$287 ),
+    .b(\mac_pre_s0$335 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -3348,9 +2250,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_rdreg_s0$384 ),
-    .b(\mac_rdreg_s0$342 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$288 ),
+    .b(\mac_pre_s0$336 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -3358,9 +2260,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(\mac_rdreg_s0$298 ),
-    .ce(stall_adv3),
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$343 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -3368,9 +2270,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$303 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$280 ),
+    .b(\mac_pre_s0$344 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -3378,9 +2280,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_rdreg_s0$385 ),
-    .b(\mac_rdreg_s0$348 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$289 ),
+    .b(\mac_pre_s0$353 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -3388,9 +2290,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_rdreg_s0$386 ),
-    .b(\mac_rdreg_s0$353 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$290 ),
+    .b(\mac_pre_s0$354 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -3398,9 +2300,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_rdreg_s0$387 ),
-    .b(\mac_rdreg_s0$358 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$291 ),
+    .b(\mac_pre_s0$355 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -3408,9 +2310,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_rdreg_s0$388 ),
-    .b(\mac_rdreg_s0$363 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$292 ),
+    .b(\mac_pre_s0$356 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -3418,9 +2320,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_rdreg_s0$389 ),
-    .b(\mac_rdreg_s0$368 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$357 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -3428,9 +2330,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_rdreg_s0$390 ),
-    .b(\mac_rdreg_s0$373 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$358 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -3438,9 +2340,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$308 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$281 ),
+    .b(\mac_pre_s0$345 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -3448,9 +2350,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$313 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$282 ),
+    .b(\mac_pre_s0$346 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -3458,9 +2360,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$318 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$283 ),
+    .b(\mac_pre_s0$347 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -3468,9 +2370,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$323 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$284 ),
+    .b(\mac_pre_s0$348 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -3478,9 +2380,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$328 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$285 ),
+    .b(\mac_pre_s0$349 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -3488,9 +2390,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$333 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$286 ),
+    .b(\mac_pre_s0$350 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -3498,9 +2400,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_rdreg_s0$383 ),
-    .b(\mac_rdreg_s0$338 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$287 ),
+    .b(\mac_pre_s0$351 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -3508,9 +2410,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_rdreg_s0$384 ),
-    .b(\mac_rdreg_s0$343 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$288 ),
+    .b(\mac_pre_s0$352 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -3518,9 +2420,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(\mac_rdreg_s0$375 ),
-    .b(\mac_rdreg_s0$299 ),
-    .ce(stall_adv3),
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$359 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -3528,9 +2430,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_rdreg_s0$376 ),
-    .b(\mac_rdreg_s0$304 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$280 ),
+    .b(\mac_pre_s0$360 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -3538,9 +2440,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_rdreg_s0$385 ),
-    .b(\mac_rdreg_s0$349 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$289 ),
+    .b(\mac_pre_s0$369 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -3548,9 +2450,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_rdreg_s0$386 ),
-    .b(\mac_rdreg_s0$354 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$290 ),
+    .b(\mac_pre_s0$370 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -3558,9 +2460,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_rdreg_s0$387 ),
-    .b(\mac_rdreg_s0$359 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$291 ),
+    .b(\mac_pre_s0$371 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -3568,9 +2470,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_rdreg_s0$388 ),
-    .b(\mac_rdreg_s0$364 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$292 ),
+    .b(\mac_pre_s0$372 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -3578,9 +2480,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_rdreg_s0$389 ),
-    .b(\mac_rdreg_s0$369 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$373 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -3588,9 +2490,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_rdreg_s0$390 ),
-    .b(\mac_rdreg_s0$374 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$374 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -3598,9 +2500,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_rdreg_s0$377 ),
-    .b(\mac_rdreg_s0$309 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$281 ),
+    .b(\mac_pre_s0$361 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -3608,9 +2510,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_rdreg_s0$378 ),
-    .b(\mac_rdreg_s0$314 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$282 ),
+    .b(\mac_pre_s0$362 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -3618,9 +2520,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_rdreg_s0$379 ),
-    .b(\mac_rdreg_s0$319 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$283 ),
+    .b(\mac_pre_s0$363 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -3628,9 +2530,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_rdreg_s0$380 ),
-    .b(\mac_rdreg_s0$324 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$284 ),
+    .b(\mac_pre_s0$364 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -3638,9 +2540,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_rdreg_s0$381 ),
-    .b(\mac_rdreg_s0$329 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$285 ),
+    .b(\mac_pre_s0$365 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -3648,9 +2550,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_rdreg_s0$382 ),
-    .b(\mac_rdreg_s0$334 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$286 ),
+    .b(\mac_pre_s0$366 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -3658,9 +2560,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_rdreg_s0$383 ),
-    .b(\mac_rdreg_s0$339 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$287 ),
+    .b(\mac_pre_s0$367 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -3668,1670 +2570,2319 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_rdreg_s0$384 ),
-    .b(\mac_rdreg_s0$344 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$288 ),
+    .b(\mac_pre_s0$368 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_9)
   );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank0 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank0_q),
+    .raddr(mac_group),
+    .re(\$74 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$71 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank1 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank1_q),
+    .raddr(mac_group),
+    .re(\$82 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$79 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank10 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank10_q),
+    .raddr(mac_group),
+    .re(\$154 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$151 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank11 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank11_q),
+    .raddr(mac_group),
+    .re(\$162 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$159 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank12 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank12_q),
+    .raddr(mac_group),
+    .re(\$170 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$167 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank13 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank13_q),
+    .raddr(mac_group),
+    .re(\$178 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$175 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank14 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank14_q),
+    .raddr(mac_group),
+    .re(\$186 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$183 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank15 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank15_q),
+    .raddr(mac_group),
+    .re(\$194 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$191 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank2 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank2_q),
+    .raddr(mac_group),
+    .re(\$90 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$87 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank3 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank3_q),
+    .raddr(mac_group),
+    .re(\$98 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$95 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank4 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank4_q),
+    .raddr(mac_group),
+    .re(\$106 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$103 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank5 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank5_q),
+    .raddr(mac_group),
+    .re(\$114 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$111 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank6 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank6_q),
+    .raddr(mac_group),
+    .re(\$122 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$119 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank7 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank7_q),
+    .raddr(mac_group),
+    .re(\$130 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$127 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank8 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank8_q),
+    .raddr(mac_group),
+    .re(\$138 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$135 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank9 (
+    .clk(clk),
+    .oce(stall_adv1),
+    .q(wbank9_q),
+    .raddr(mac_group),
+    .re(\$146 ),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$143 )
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_mul_s0$182 ;
-    if (stall_adv4) begin
-      \$314  = mac_prod3_6;
+    \$320  = \mac_mul_s0$28 ;
+    if (stall_adv5) begin
+      \$320  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \mac_mul_s0$183 ;
-    if (stall_adv4) begin
-      \$315  = mac_prod3_7;
+    \$321  = \mac_mul_s0$29 ;
+    if (stall_adv5) begin
+      \$321  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \mac_mul_s0$185 ;
-    if (stall_adv4) begin
-      \$316  = mac_prod3_8;
+    \$322  = \mac_mul_s0$31 ;
+    if (stall_adv5) begin
+      \$322  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \mac_mul_s0$186 ;
-    if (stall_adv4) begin
-      \$317  = mac_prod3_9;
+    \$323  = \mac_mul_s0$32 ;
+    if (stall_adv5) begin
+      \$323  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \mac_mul_s0$188 ;
-    if (stall_adv4) begin
-      \$318  = mac_prod3_10;
+    \$324  = \mac_mul_s0$34 ;
+    if (stall_adv5) begin
+      \$324  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \mac_mul_s0$189 ;
-    if (stall_adv4) begin
-      \$319  = mac_prod3_11;
+    \$325  = \mac_mul_s0$35 ;
+    if (stall_adv5) begin
+      \$325  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \mac_mul_s0$191 ;
-    if (stall_adv4) begin
-      \$320  = mac_prod3_12;
+    \$326  = \mac_mul_s0$37 ;
+    if (stall_adv5) begin
+      \$326  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \mac_mul_s0$192 ;
-    if (stall_adv4) begin
-      \$321  = mac_prod3_13;
+    \$327  = \mac_mul_s0$38 ;
+    if (stall_adv5) begin
+      \$327  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \mac_mul_s0$194 ;
-    if (stall_adv4) begin
-      \$322  = mac_prod3_14;
+    \$328  = \mac_mul_s0$40 ;
+    if (stall_adv5) begin
+      \$328  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \mac_mul_s0$195 ;
-    if (stall_adv4) begin
-      \$323  = mac_prod3_15;
+    \$329  = \mac_mul_s0$41 ;
+    if (stall_adv5) begin
+      \$329  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \mac_mul_s0$459 ;
-    if (stall_adv4) begin
-      \$324  = mac_dspin_s0;
+    \$330  = \mac_mul_s0$43 ;
+    if (stall_adv5) begin
+      \$330  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = mac_mul_valid_s0;
-    if (stall_adv4) begin
-      \$325  = mac_dspin_valid_s0;
+    \$331  = \mac_mul_s0$44 ;
+    if (stall_adv5) begin
+      \$331  = mac_prod0_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = \mac_mul_s0$46 ;
+    if (stall_adv5) begin
+      \$332  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = \mac_mul_s0$47 ;
+    if (stall_adv5) begin
+      \$333  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = \mac_mul_s0$49 ;
+    if (stall_adv5) begin
+      \$334  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \mac_mul_s0$50 ;
+    if (stall_adv5) begin
+      \$335  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \mac_mul_s0$52 ;
+    if (stall_adv5) begin
+      \$336  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \mac_mul_s0$53 ;
+    if (stall_adv5) begin
+      \$337  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_mul_s0$55 ;
+    if (stall_adv5) begin
+      \$338  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_mul_s0$56 ;
+    if (stall_adv5) begin
+      \$339  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \mac_mul_s0$58 ;
+    if (stall_adv5) begin
+      \$340  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \mac_mul_s0$59 ;
+    if (stall_adv5) begin
+      \$341  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = \mac_mul_s0$61 ;
+    if (stall_adv5) begin
+      \$342  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = \mac_mul_s0$62 ;
+    if (stall_adv5) begin
+      \$343  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = \mac_mul_s0$64 ;
+    if (stall_adv5) begin
+      \$344  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = \mac_mul_s0$65 ;
+    if (stall_adv5) begin
+      \$345  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = \mac_mul_s0$67 ;
+    if (stall_adv5) begin
+      \$346  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = \mac_mul_s0$68 ;
+    if (stall_adv5) begin
+      \$347  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = \mac_mul_s0$70 ;
+    if (stall_adv5) begin
+      \$348  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = \mac_mul_s0$71 ;
+    if (stall_adv5) begin
+      \$349  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = \mac_mul_s0$73 ;
+    if (stall_adv5) begin
+      \$350  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = \mac_mul_s0$74 ;
+    if (stall_adv5) begin
+      \$351  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = \mac_mul_s0$76 ;
+    if (stall_adv5) begin
+      \$352  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = \mac_mul_s0$77 ;
+    if (stall_adv5) begin
+      \$353  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = \mac_mul_s0$79 ;
+    if (stall_adv5) begin
+      \$354  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = \mac_mul_s0$80 ;
+    if (stall_adv5) begin
+      \$355  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = \mac_mul_s0$82 ;
+    if (stall_adv5) begin
+      \$356  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = \mac_mul_s0$83 ;
+    if (stall_adv5) begin
+      \$357  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = \mac_mul_s0$85 ;
+    if (stall_adv5) begin
+      \$358  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = \mac_mul_s0$86 ;
+    if (stall_adv5) begin
+      \$359  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = \mac_mul_s0$88 ;
+    if (stall_adv5) begin
+      \$360  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = \mac_mul_s0$89 ;
+    if (stall_adv5) begin
+      \$361  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = \mac_mul_s0$91 ;
+    if (stall_adv5) begin
+      \$362  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = \mac_mul_s0$92 ;
+    if (stall_adv5) begin
+      \$363  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = \mac_mul_s0$94 ;
+    if (stall_adv5) begin
+      \$364  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = \mac_mul_s0$95 ;
+    if (stall_adv5) begin
+      \$365  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = \mac_mul_s0$97 ;
+    if (stall_adv5) begin
+      \$366  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = \mac_mul_s0$98 ;
+    if (stall_adv5) begin
+      \$367  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = \mac_mul_s0$100 ;
+    if (stall_adv5) begin
+      \$368  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = \mac_mul_s0$101 ;
+    if (stall_adv5) begin
+      \$369  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = \mac_mul_s0$103 ;
+    if (stall_adv5) begin
+      \$370  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = \mac_mul_s0$104 ;
+    if (stall_adv5) begin
+      \$371  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = \mac_mul_s0$106 ;
+    if (stall_adv5) begin
+      \$372  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = \mac_mul_s0$107 ;
+    if (stall_adv5) begin
+      \$373  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = \mac_mul_s0$109 ;
+    if (stall_adv5) begin
+      \$374  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = \mac_mul_s0$110 ;
+    if (stall_adv5) begin
+      \$375  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = \mac_mul_s0$112 ;
+    if (stall_adv5) begin
+      \$376  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = \mac_mul_s0$113 ;
+    if (stall_adv5) begin
+      \$377  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = \mac_mul_s0$115 ;
+    if (stall_adv5) begin
+      \$378  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = \mac_mul_s0$116 ;
+    if (stall_adv5) begin
+      \$379  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = \mac_mul_s0$443 ;
+    if (stall_adv5) begin
+      \$380  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = mac_mul_valid_s0;
+    if (stall_adv5) begin
+      \$381  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$325  = 1'h0;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = mac_add1_s0;
-    if (stall_adv5) begin
-      \$326  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \mac_add1_s0$216 ;
-    if (stall_adv5) begin
-      \$327  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \mac_add1_s0$218 ;
-    if (stall_adv5) begin
-      \$328  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = \mac_add1_s0$219 ;
-    if (stall_adv5) begin
-      \$329  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \mac_add1_s0$221 ;
-    if (stall_adv5) begin
-      \$330  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \mac_add1_s0$222 ;
-    if (stall_adv5) begin
-      \$331  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \mac_add1_s0$224 ;
-    if (stall_adv5) begin
-      \$332  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \mac_add1_s0$225 ;
-    if (stall_adv5) begin
-      \$333  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \mac_add1_s0$227 ;
-    if (stall_adv5) begin
-      \$334  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \mac_add1_s0$228 ;
-    if (stall_adv5) begin
-      \$335  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \mac_add1_s0$230 ;
-    if (stall_adv5) begin
-      \$336  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \mac_add1_s0$231 ;
-    if (stall_adv5) begin
-      \$337  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_add1_s0$233 ;
-    if (stall_adv5) begin
-      \$338  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_add1_s0$234 ;
-    if (stall_adv5) begin
-      \$339  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_add1_s0$236 ;
-    if (stall_adv5) begin
-      \$340  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_add1_s0$237 ;
-    if (stall_adv5) begin
-      \$341  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \mac_add1_s0$461 ;
-    if (stall_adv5) begin
-      \$342  = \mac_mul_s0$459 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = mac_add1_valid_s0;
-    if (stall_adv5) begin
-      \$343  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$343  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = mac_add3_s0;
+    \$382  = mac_add0_s0;
     if (stall_adv6) begin
-      \$344  = mac0_sum3_p0;
+      \$382  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \mac_add3_s0$265 ;
+    \$383  = \mac_add0_s0$121 ;
     if (stall_adv6) begin
-      \$345  = mac1_sum3_p0;
+      \$383  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \mac_add3_s0$268 ;
+    \$384  = \mac_add0_s0$123 ;
     if (stall_adv6) begin
-      \$346  = mac2_sum3_p0;
+      \$384  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \mac_add3_s0$271 ;
+    \$385  = \mac_add0_s0$124 ;
     if (stall_adv6) begin
-      \$347  = mac3_sum3_p0;
+      \$385  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \mac_add3_s0$463 ;
+    \$386  = \mac_add0_s0$126 ;
     if (stall_adv6) begin
-      \$348  = \mac_add1_s0$461 ;
+      \$386  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = mac_add3_valid_s0;
+    \$387  = \mac_add0_s0$127 ;
     if (stall_adv6) begin
-      \$349  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$349  = 1'h0;
+      \$387  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = o__valid;
-    if (i__ready) begin
-      \$350  = \$125 ;
-    end
-    if (rst) begin
-      \$350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$351  = \$126 ;
-    end
-    if (rst) begin
-      \$351  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$352  = \$127 ;
-    end
-    if (rst) begin
-      \$352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$353  = \$128 ;
-    end
-    if (rst) begin
-      \$353  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$354  = \$129 ;
-    end
-    if (rst) begin
-      \$354  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$355  = \$130 ;
-    end
-    if (rst) begin
-      \$355  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$356  = \$131 ;
-    end
-    if (rst) begin
-      \$356  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = stall_adv6_valid;
+    \$388  = \mac_add0_s0$129 ;
     if (stall_adv6) begin
-      \$357  = \$132 ;
-    end
-    if (rst) begin
-      \$357  = 1'h0;
+      \$388  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = stall_adv7_valid;
+    \$389  = \mac_add0_s0$130 ;
+    if (stall_adv6) begin
+      \$389  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = \mac_add0_s0$132 ;
+    if (stall_adv6) begin
+      \$390  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = \mac_add0_s0$133 ;
+    if (stall_adv6) begin
+      \$391  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = \mac_add0_s0$135 ;
+    if (stall_adv6) begin
+      \$392  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = \mac_add0_s0$136 ;
+    if (stall_adv6) begin
+      \$393  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = \mac_add0_s0$138 ;
+    if (stall_adv6) begin
+      \$394  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = \mac_add0_s0$139 ;
+    if (stall_adv6) begin
+      \$395  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = \mac_add0_s0$141 ;
+    if (stall_adv6) begin
+      \$396  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = \mac_add0_s0$142 ;
+    if (stall_adv6) begin
+      \$397  = mac1_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = \mac_add0_s0$144 ;
+    if (stall_adv6) begin
+      \$398  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = \mac_add0_s0$145 ;
+    if (stall_adv6) begin
+      \$399  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = \mac_add0_s0$147 ;
+    if (stall_adv6) begin
+      \$400  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = \mac_add0_s0$148 ;
+    if (stall_adv6) begin
+      \$401  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = \mac_add0_s0$150 ;
+    if (stall_adv6) begin
+      \$402  = mac2_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = \mac_add0_s0$151 ;
+    if (stall_adv6) begin
+      \$403  = mac2_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = \mac_add0_s0$153 ;
+    if (stall_adv6) begin
+      \$404  = mac2_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = \mac_add0_s0$154 ;
+    if (stall_adv6) begin
+      \$405  = mac2_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = \mac_add0_s0$156 ;
+    if (stall_adv6) begin
+      \$406  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = \mac_add0_s0$157 ;
+    if (stall_adv6) begin
+      \$407  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = \mac_add0_s0$159 ;
+    if (stall_adv6) begin
+      \$408  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = \mac_add0_s0$160 ;
+    if (stall_adv6) begin
+      \$409  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = \mac_add0_s0$162 ;
+    if (stall_adv6) begin
+      \$410  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = \mac_add0_s0$163 ;
+    if (stall_adv6) begin
+      \$411  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = \mac_add0_s0$165 ;
+    if (stall_adv6) begin
+      \$412  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = \mac_add0_s0$166 ;
+    if (stall_adv6) begin
+      \$413  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = \mac_add0_s0$445 ;
+    if (stall_adv6) begin
+      \$414  = \mac_mul_s0$443 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = mac_add0_valid_s0;
+    if (stall_adv6) begin
+      \$415  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = mac_add1_s0;
     if (stall_adv7) begin
-      \$358  = \$133 ;
-    end
-    if (rst) begin
-      \$358  = 1'h0;
+      \$416  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = stall_adv8_valid;
+    \$417  = \mac_add1_s0$171 ;
+    if (stall_adv7) begin
+      \$417  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = \mac_add1_s0$173 ;
+    if (stall_adv7) begin
+      \$418  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = \mac_add1_s0$174 ;
+    if (stall_adv7) begin
+      \$419  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = \mac_add1_s0$176 ;
+    if (stall_adv7) begin
+      \$420  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = \mac_add1_s0$177 ;
+    if (stall_adv7) begin
+      \$421  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = \mac_add1_s0$179 ;
+    if (stall_adv7) begin
+      \$422  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = \mac_add1_s0$180 ;
+    if (stall_adv7) begin
+      \$423  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = \mac_add1_s0$182 ;
+    if (stall_adv7) begin
+      \$424  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = \mac_add1_s0$183 ;
+    if (stall_adv7) begin
+      \$425  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = \mac_add1_s0$185 ;
+    if (stall_adv7) begin
+      \$426  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = \mac_add1_s0$186 ;
+    if (stall_adv7) begin
+      \$427  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = \mac_add1_s0$188 ;
+    if (stall_adv7) begin
+      \$428  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = \mac_add1_s0$189 ;
+    if (stall_adv7) begin
+      \$429  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = \mac_add1_s0$191 ;
+    if (stall_adv7) begin
+      \$430  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = \mac_add1_s0$192 ;
+    if (stall_adv7) begin
+      \$431  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = \mac_add1_s0$447 ;
+    if (stall_adv7) begin
+      \$432  = \mac_add0_s0$445 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = mac_add1_valid_s0;
+    if (stall_adv7) begin
+      \$433  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = mac_add2_s0;
     if (stall_adv8) begin
-      \$359  = \$134 ;
-    end
-    if (rst) begin
-      \$359  = 1'h0;
+      \$434  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = stall_adv9_valid;
+    \$435  = \mac_add2_s0$197 ;
+    if (stall_adv8) begin
+      \$435  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = \mac_add2_s0$199 ;
+    if (stall_adv8) begin
+      \$436  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = \mac_add2_s0$200 ;
+    if (stall_adv8) begin
+      \$437  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = \mac_add2_s0$202 ;
+    if (stall_adv8) begin
+      \$438  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = \mac_add2_s0$203 ;
+    if (stall_adv8) begin
+      \$439  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = \mac_add2_s0$205 ;
+    if (stall_adv8) begin
+      \$440  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = \mac_add2_s0$206 ;
+    if (stall_adv8) begin
+      \$441  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = \mac_add2_s0$449 ;
+    if (stall_adv8) begin
+      \$442  = \mac_add1_s0$447 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = mac_add2_valid_s0;
+    if (stall_adv8) begin
+      \$443  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = mac_add3_s0;
     if (stall_adv9) begin
-      \$360  = \$135 ;
-    end
-    if (rst) begin
-      \$360  = 1'h0;
+      \$444  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = stall_adv10_valid;
+    \$445  = \mac_add3_s0$230 ;
+    if (stall_adv9) begin
+      \$445  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = \mac_add3_s0$233 ;
+    if (stall_adv9) begin
+      \$446  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = \mac_add3_s0$236 ;
+    if (stall_adv9) begin
+      \$447  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = \mac_add3_s0$451 ;
+    if (stall_adv9) begin
+      \$448  = \mac_add2_s0$449 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = mac_add3_valid_s0;
+    if (stall_adv9) begin
+      \$449  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = o__valid;
+    if (i__ready) begin
+      \$450  = \$32 ;
+    end
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$451  = \$33 ;
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$452  = \$34 ;
+    end
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$453  = \$35 ;
+    end
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$454  = \$36 ;
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$455  = \$37 ;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$456  = \$38 ;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$457  = \$39 ;
+    end
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$458  = \$40 ;
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$459  = \$41 ;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$460  = \$42 ;
+    end
+    if (rst) begin
+      \$460  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$361  = \$136 ;
+      \$461  = \$43 ;
     end
     if (rst) begin
-      \$361  = 1'h0;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = stall_adv11_valid;
+    \$462  = stall_adv11_valid;
     if (stall_adv11) begin
-      \$362  = \$137 ;
+      \$462  = \$44 ;
     end
     if (rst) begin
-      \$362  = 1'h0;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = stall_adv12_valid;
+    \$463  = stall_adv12_valid;
     if (stall_adv12) begin
-      \$363  = \$138 ;
+      \$463  = \$45 ;
     end
     if (rst) begin
-      \$363  = 1'h0;
+      \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = stall_adv13_valid;
+    \$464  = stall_adv13_valid;
     if (stall_adv13) begin
-      \$364  = \$139 ;
+      \$464  = \$46 ;
     end
     if (rst) begin
-      \$364  = 1'h0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = stall_adv14_valid;
+    \$465  = stall_adv14_valid;
     if (stall_adv14) begin
-      \$365  = \$140 ;
+      \$465  = \$47 ;
     end
     if (rst) begin
-      \$365  = 1'h0;
+      \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = mac_acc0;
-    if (\$141 ) begin
-      \$366  = \$142 ;
+    \$466  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$466  = \$48 ;
     end
     if (rst) begin
-      \$366  = 32'd0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = mac_acc0_out;
-    if (\$144 ) begin
-      \$367  = \$113 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = mac_acc1;
-    if (\$145 ) begin
-      \$368  = \$146 ;
+    \$467  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$467  = \$49 ;
     end
     if (rst) begin
-      \$368  = 32'd0;
+      \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = mac_acc1_out;
-    if (\$148 ) begin
-      \$369  = \$114 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = mac_acc2;
-    if (\$149 ) begin
-      \$370  = \$150 ;
+    \$468  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$468  = \$50 ;
     end
     if (rst) begin
-      \$370  = 32'd0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = mac_acc2_out;
-    if (\$152 ) begin
-      \$371  = \$115 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = mac_acc3;
-    if (\$153 ) begin
-      \$372  = \$154 ;
+    \$469  = mac_acc0;
+    if (\$51 ) begin
+      \$469  = \$52 ;
     end
     if (rst) begin
-      \$372  = 32'd0;
+      \$469  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = mac_acc3_out;
-    if (\$156 ) begin
-      \$373  = \$116 [31:0];
+    \$470  = mac_acc0_out;
+    if (\$54 ) begin
+      \$470  = \$20 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = rp__addr;
-    if (\$119 ) begin
+    \$471  = mac_acc1;
+    if (\$55 ) begin
+      \$471  = \$56 ;
+    end
+    if (rst) begin
+      \$471  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$472  = mac_acc1_out;
+    if (\$58 ) begin
+      \$472  = \$21 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$473  = mac_acc2;
+    if (\$59 ) begin
+      \$473  = \$60 ;
+    end
+    if (rst) begin
+      \$473  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$474  = mac_acc2_out;
+    if (\$62 ) begin
+      \$474  = \$22 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$475  = mac_acc3;
+    if (\$63 ) begin
+      \$475  = \$64 ;
+    end
+    if (rst) begin
+      \$475  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$476  = mac_acc3_out;
+    if (\$66 ) begin
+      \$476  = \$23 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = mac_group;
+    if (\$26 ) begin
       (* full_case = 32'd1 *)
-      if (\$121 ) begin
-        \$157  = 6'h00;
+      if (\$28 ) begin
+        \$195  = 6'h00;
       end else begin
-        \$157  = \$122 [5:0];
+        \$195  = \$29 [5:0];
       end
     end
     if (rst) begin
-      \$157  = 6'h00;
+      \$195  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = mac_read_s0;
-    if (stall_adv1) begin
-      \$158  = i__payload[7:0];
+    \$196  = mac_read_s0;
+    if (stall_adv2) begin
+      \$196  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_read_s0$278 ;
-    if (stall_adv1) begin
-      \$159  = i__payload[15:8];
+    \$197  = \mac_read_s0$244 ;
+    if (stall_adv2) begin
+      \$197  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_read_s0$279 ;
-    if (stall_adv1) begin
-      \$160  = i__payload[23:16];
+    \$198  = \mac_read_s0$245 ;
+    if (stall_adv2) begin
+      \$198  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_read_s0$280 ;
-    if (stall_adv1) begin
-      \$161  = i__payload[31:24];
+    \$199  = \mac_read_s0$246 ;
+    if (stall_adv2) begin
+      \$199  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_read_s0$281 ;
-    if (stall_adv1) begin
-      \$162  = i__payload[39:32];
+    \$200  = \mac_read_s0$247 ;
+    if (stall_adv2) begin
+      \$200  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_read_s0$282 ;
-    if (stall_adv1) begin
-      \$163  = i__payload[47:40];
+    \$201  = \mac_read_s0$248 ;
+    if (stall_adv2) begin
+      \$201  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_read_s0$283 ;
-    if (stall_adv1) begin
-      \$164  = i__payload[55:48];
+    \$202  = \mac_read_s0$249 ;
+    if (stall_adv2) begin
+      \$202  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_read_s0$284 ;
-    if (stall_adv1) begin
-      \$165  = i__payload[63:56];
+    \$203  = \mac_read_s0$250 ;
+    if (stall_adv2) begin
+      \$203  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_read_s0$285 ;
-    if (stall_adv1) begin
-      \$166  = i__payload[71:64];
+    \$204  = \mac_read_s0$251 ;
+    if (stall_adv2) begin
+      \$204  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_read_s0$286 ;
-    if (stall_adv1) begin
-      \$167  = i__payload[79:72];
+    \$205  = \mac_read_s0$252 ;
+    if (stall_adv2) begin
+      \$205  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_read_s0$287 ;
-    if (stall_adv1) begin
-      \$168  = i__payload[87:80];
+    \$206  = \mac_read_s0$253 ;
+    if (stall_adv2) begin
+      \$206  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_read_s0$288 ;
-    if (stall_adv1) begin
-      \$169  = i__payload[95:88];
+    \$207  = \mac_read_s0$254 ;
+    if (stall_adv2) begin
+      \$207  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_read_s0$289 ;
-    if (stall_adv1) begin
-      \$170  = i__payload[103:96];
+    \$208  = \mac_read_s0$255 ;
+    if (stall_adv2) begin
+      \$208  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_read_s0$290 ;
-    if (stall_adv1) begin
-      \$171  = i__payload[111:104];
+    \$209  = \mac_read_s0$256 ;
+    if (stall_adv2) begin
+      \$209  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_read_s0$291 ;
-    if (stall_adv1) begin
-      \$172  = i__payload[119:112];
+    \$210  = \mac_read_s0$257 ;
+    if (stall_adv2) begin
+      \$210  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_read_s0$292 ;
-    if (stall_adv1) begin
-      \$173  = i__payload[127:120];
+    \$211  = \mac_read_s0$258 ;
+    if (stall_adv2) begin
+      \$211  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_read_s0$293 ;
-    if (stall_adv1) begin
-      \$174  = i__payload[160];
+    \$212  = \mac_read_s0$259 ;
+    if (stall_adv2) begin
+      \$212  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = mac_read_valid_s0;
-    if (stall_adv1) begin
-      \$175  = \$124 ;
+    \$213  = mac_read_valid_s0;
+    if (stall_adv2) begin
+      \$213  = \$31 ;
     end
     if (rst) begin
-      \$175  = 1'h0;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = mac_rdreg_s0;
-    if (stall_adv2) begin
-      \$176  = rp__data[7:0];
+    \$214  = mac_rdreg_s0;
+    if (stall_adv1) begin
+      \$214  = mac_read_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_rdreg_s0$297 ;
-    if (stall_adv2) begin
-      \$177  = rp__data[15:8];
+    \$215  = \mac_rdreg_s0$262 ;
+    if (stall_adv1) begin
+      \$215  = \mac_read_s0$244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_rdreg_s0$298 ;
-    if (stall_adv2) begin
-      \$178  = rp__data[23:16];
+    \$216  = \mac_rdreg_s0$263 ;
+    if (stall_adv1) begin
+      \$216  = \mac_read_s0$245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_rdreg_s0$299 ;
-    if (stall_adv2) begin
-      \$179  = rp__data[31:24];
+    \$217  = \mac_rdreg_s0$264 ;
+    if (stall_adv1) begin
+      \$217  = \mac_read_s0$246 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_rdreg_s0$300 ;
-    if (stall_adv2) begin
-      \$180  = \rp__data$301 [7:0];
+    \$218  = \mac_rdreg_s0$265 ;
+    if (stall_adv1) begin
+      \$218  = \mac_read_s0$247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_rdreg_s0$302 ;
-    if (stall_adv2) begin
-      \$181  = \rp__data$301 [15:8];
+    \$219  = \mac_rdreg_s0$266 ;
+    if (stall_adv1) begin
+      \$219  = \mac_read_s0$248 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_rdreg_s0$303 ;
-    if (stall_adv2) begin
-      \$182  = \rp__data$301 [23:16];
+    \$220  = \mac_rdreg_s0$267 ;
+    if (stall_adv1) begin
+      \$220  = \mac_read_s0$249 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_rdreg_s0$304 ;
-    if (stall_adv2) begin
-      \$183  = \rp__data$301 [31:24];
+    \$221  = \mac_rdreg_s0$268 ;
+    if (stall_adv1) begin
+      \$221  = \mac_read_s0$250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_rdreg_s0$305 ;
-    if (stall_adv2) begin
-      \$184  = \rp__data$306 [7:0];
+    \$222  = \mac_rdreg_s0$269 ;
+    if (stall_adv1) begin
+      \$222  = \mac_read_s0$251 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_rdreg_s0$307 ;
-    if (stall_adv2) begin
-      \$185  = \rp__data$306 [15:8];
+    \$223  = \mac_rdreg_s0$270 ;
+    if (stall_adv1) begin
+      \$223  = \mac_read_s0$252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_rdreg_s0$308 ;
-    if (stall_adv2) begin
-      \$186  = \rp__data$306 [23:16];
+    \$224  = \mac_rdreg_s0$271 ;
+    if (stall_adv1) begin
+      \$224  = \mac_read_s0$253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_rdreg_s0$309 ;
-    if (stall_adv2) begin
-      \$187  = \rp__data$306 [31:24];
+    \$225  = \mac_rdreg_s0$272 ;
+    if (stall_adv1) begin
+      \$225  = \mac_read_s0$254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_rdreg_s0$310 ;
-    if (stall_adv2) begin
-      \$188  = \rp__data$311 [7:0];
+    \$226  = \mac_rdreg_s0$273 ;
+    if (stall_adv1) begin
+      \$226  = \mac_read_s0$255 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_rdreg_s0$312 ;
-    if (stall_adv2) begin
-      \$189  = \rp__data$311 [15:8];
+    \$227  = \mac_rdreg_s0$274 ;
+    if (stall_adv1) begin
+      \$227  = \mac_read_s0$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_rdreg_s0$313 ;
-    if (stall_adv2) begin
-      \$190  = \rp__data$311 [23:16];
+    \$228  = \mac_rdreg_s0$275 ;
+    if (stall_adv1) begin
+      \$228  = \mac_read_s0$257 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_rdreg_s0$314 ;
-    if (stall_adv2) begin
-      \$191  = \rp__data$311 [31:24];
+    \$229  = \mac_rdreg_s0$276 ;
+    if (stall_adv1) begin
+      \$229  = \mac_read_s0$258 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_rdreg_s0$315 ;
-    if (stall_adv2) begin
-      \$192  = \rp__data$316 [7:0];
+    \$230  = \mac_rdreg_s0$277 ;
+    if (stall_adv1) begin
+      \$230  = \mac_read_s0$259 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_rdreg_s0$317 ;
-    if (stall_adv2) begin
-      \$193  = \rp__data$316 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_rdreg_s0$318 ;
-    if (stall_adv2) begin
-      \$194  = \rp__data$316 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_rdreg_s0$319 ;
-    if (stall_adv2) begin
-      \$195  = \rp__data$316 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_rdreg_s0$320 ;
-    if (stall_adv2) begin
-      \$196  = \rp__data$321 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_rdreg_s0$322 ;
-    if (stall_adv2) begin
-      \$197  = \rp__data$321 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_rdreg_s0$323 ;
-    if (stall_adv2) begin
-      \$198  = \rp__data$321 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_rdreg_s0$324 ;
-    if (stall_adv2) begin
-      \$199  = \rp__data$321 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_rdreg_s0$325 ;
-    if (stall_adv2) begin
-      \$200  = \rp__data$326 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_rdreg_s0$327 ;
-    if (stall_adv2) begin
-      \$201  = \rp__data$326 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_rdreg_s0$328 ;
-    if (stall_adv2) begin
-      \$202  = \rp__data$326 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_rdreg_s0$329 ;
-    if (stall_adv2) begin
-      \$203  = \rp__data$326 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_rdreg_s0$330 ;
-    if (stall_adv2) begin
-      \$204  = \rp__data$331 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_rdreg_s0$332 ;
-    if (stall_adv2) begin
-      \$205  = \rp__data$331 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_rdreg_s0$333 ;
-    if (stall_adv2) begin
-      \$206  = \rp__data$331 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_rdreg_s0$334 ;
-    if (stall_adv2) begin
-      \$207  = \rp__data$331 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_rdreg_s0$335 ;
-    if (stall_adv2) begin
-      \$208  = \rp__data$336 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_rdreg_s0$337 ;
-    if (stall_adv2) begin
-      \$209  = \rp__data$336 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_rdreg_s0$338 ;
-    if (stall_adv2) begin
-      \$210  = \rp__data$336 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_rdreg_s0$339 ;
-    if (stall_adv2) begin
-      \$211  = \rp__data$336 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_rdreg_s0$340 ;
-    if (stall_adv2) begin
-      \$212  = \rp__data$341 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_rdreg_s0$342 ;
-    if (stall_adv2) begin
-      \$213  = \rp__data$341 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_rdreg_s0$343 ;
-    if (stall_adv2) begin
-      \$214  = \rp__data$341 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_rdreg_s0$344 ;
-    if (stall_adv2) begin
-      \$215  = \rp__data$341 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_rdreg_s0$345 ;
-    if (stall_adv2) begin
-      \$216  = \rp__data$346 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_rdreg_s0$347 ;
-    if (stall_adv2) begin
-      \$217  = \rp__data$346 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_rdreg_s0$348 ;
-    if (stall_adv2) begin
-      \$218  = \rp__data$346 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_rdreg_s0$349 ;
-    if (stall_adv2) begin
-      \$219  = \rp__data$346 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_rdreg_s0$350 ;
-    if (stall_adv2) begin
-      \$220  = \rp__data$351 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_rdreg_s0$352 ;
-    if (stall_adv2) begin
-      \$221  = \rp__data$351 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_rdreg_s0$353 ;
-    if (stall_adv2) begin
-      \$222  = \rp__data$351 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_rdreg_s0$354 ;
-    if (stall_adv2) begin
-      \$223  = \rp__data$351 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_rdreg_s0$355 ;
-    if (stall_adv2) begin
-      \$224  = \rp__data$356 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_rdreg_s0$357 ;
-    if (stall_adv2) begin
-      \$225  = \rp__data$356 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_rdreg_s0$358 ;
-    if (stall_adv2) begin
-      \$226  = \rp__data$356 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_rdreg_s0$359 ;
-    if (stall_adv2) begin
-      \$227  = \rp__data$356 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_rdreg_s0$360 ;
-    if (stall_adv2) begin
-      \$228  = \rp__data$361 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_rdreg_s0$362 ;
-    if (stall_adv2) begin
-      \$229  = \rp__data$361 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_rdreg_s0$363 ;
-    if (stall_adv2) begin
-      \$230  = \rp__data$361 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_rdreg_s0$364 ;
-    if (stall_adv2) begin
-      \$231  = \rp__data$361 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_rdreg_s0$365 ;
-    if (stall_adv2) begin
-      \$232  = \rp__data$366 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_rdreg_s0$367 ;
-    if (stall_adv2) begin
-      \$233  = \rp__data$366 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_rdreg_s0$368 ;
-    if (stall_adv2) begin
-      \$234  = \rp__data$366 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_rdreg_s0$369 ;
-    if (stall_adv2) begin
-      \$235  = \rp__data$366 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_rdreg_s0$370 ;
-    if (stall_adv2) begin
-      \$236  = \rp__data$371 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_rdreg_s0$372 ;
-    if (stall_adv2) begin
-      \$237  = \rp__data$371 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_rdreg_s0$373 ;
-    if (stall_adv2) begin
-      \$238  = \rp__data$371 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_rdreg_s0$374 ;
-    if (stall_adv2) begin
-      \$239  = \rp__data$371 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_rdreg_s0$375 ;
-    if (stall_adv2) begin
-      \$240  = mac_read_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_rdreg_s0$376 ;
-    if (stall_adv2) begin
-      \$241  = \mac_read_s0$278 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_rdreg_s0$377 ;
-    if (stall_adv2) begin
-      \$242  = \mac_read_s0$279 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_rdreg_s0$378 ;
-    if (stall_adv2) begin
-      \$243  = \mac_read_s0$280 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_rdreg_s0$379 ;
-    if (stall_adv2) begin
-      \$244  = \mac_read_s0$281 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_rdreg_s0$380 ;
-    if (stall_adv2) begin
-      \$245  = \mac_read_s0$282 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_rdreg_s0$381 ;
-    if (stall_adv2) begin
-      \$246  = \mac_read_s0$283 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_rdreg_s0$382 ;
-    if (stall_adv2) begin
-      \$247  = \mac_read_s0$284 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_rdreg_s0$383 ;
-    if (stall_adv2) begin
-      \$248  = \mac_read_s0$285 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_rdreg_s0$384 ;
-    if (stall_adv2) begin
-      \$249  = \mac_read_s0$286 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_rdreg_s0$385 ;
-    if (stall_adv2) begin
-      \$250  = \mac_read_s0$287 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_rdreg_s0$386 ;
-    if (stall_adv2) begin
-      \$251  = \mac_read_s0$288 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_rdreg_s0$387 ;
-    if (stall_adv2) begin
-      \$252  = \mac_read_s0$289 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_rdreg_s0$388 ;
-    if (stall_adv2) begin
-      \$253  = \mac_read_s0$290 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_rdreg_s0$389 ;
-    if (stall_adv2) begin
-      \$254  = \mac_read_s0$291 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_rdreg_s0$390 ;
-    if (stall_adv2) begin
-      \$255  = \mac_read_s0$292 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_rdreg_s0$391 ;
-    if (stall_adv2) begin
-      \$256  = \mac_read_s0$293 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = mac_rdreg_valid_s0;
-    if (stall_adv2) begin
-      \$257  = mac_read_valid_s0;
+    \$231  = mac_rdreg_valid_s0;
+    if (stall_adv1) begin
+      \$231  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$257  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = mac_dspin_s0;
+    \$232  = mac_pre_s0;
     if (stall_adv3) begin
-      \$258  = \mac_rdreg_s0$391 ;
+      \$232  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = mac_dspin_valid_s0;
+    \$233  = \mac_pre_s0$280 ;
     if (stall_adv3) begin
-      \$259  = mac_rdreg_valid_s0;
+      \$233  = \mac_rdreg_s0$262 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_pre_s0$281 ;
+    if (stall_adv3) begin
+      \$234  = \mac_rdreg_s0$263 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_pre_s0$282 ;
+    if (stall_adv3) begin
+      \$235  = \mac_rdreg_s0$264 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_pre_s0$283 ;
+    if (stall_adv3) begin
+      \$236  = \mac_rdreg_s0$265 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_pre_s0$284 ;
+    if (stall_adv3) begin
+      \$237  = \mac_rdreg_s0$266 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_pre_s0$285 ;
+    if (stall_adv3) begin
+      \$238  = \mac_rdreg_s0$267 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_pre_s0$286 ;
+    if (stall_adv3) begin
+      \$239  = \mac_rdreg_s0$268 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_pre_s0$287 ;
+    if (stall_adv3) begin
+      \$240  = \mac_rdreg_s0$269 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \mac_pre_s0$288 ;
+    if (stall_adv3) begin
+      \$241  = \mac_rdreg_s0$270 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_pre_s0$289 ;
+    if (stall_adv3) begin
+      \$242  = \mac_rdreg_s0$271 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \mac_pre_s0$290 ;
+    if (stall_adv3) begin
+      \$243  = \mac_rdreg_s0$272 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \mac_pre_s0$291 ;
+    if (stall_adv3) begin
+      \$244  = \mac_rdreg_s0$273 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \mac_pre_s0$292 ;
+    if (stall_adv3) begin
+      \$245  = \mac_rdreg_s0$274 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \mac_pre_s0$293 ;
+    if (stall_adv3) begin
+      \$246  = \mac_rdreg_s0$275 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \mac_pre_s0$294 ;
+    if (stall_adv3) begin
+      \$247  = \mac_rdreg_s0$276 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \mac_pre_s0$295 ;
+    if (stall_adv3) begin
+      \$248  = wbank0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \mac_pre_s0$297 ;
+    if (stall_adv3) begin
+      \$249  = wbank1_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \mac_pre_s0$299 ;
+    if (stall_adv3) begin
+      \$250  = wbank2_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \mac_pre_s0$301 ;
+    if (stall_adv3) begin
+      \$251  = wbank3_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \mac_pre_s0$303 ;
+    if (stall_adv3) begin
+      \$252  = wbank4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = \mac_pre_s0$305 ;
+    if (stall_adv3) begin
+      \$253  = wbank5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = \mac_pre_s0$307 ;
+    if (stall_adv3) begin
+      \$254  = wbank6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \mac_pre_s0$309 ;
+    if (stall_adv3) begin
+      \$255  = wbank7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \mac_pre_s0$311 ;
+    if (stall_adv3) begin
+      \$256  = wbank8_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \mac_pre_s0$313 ;
+    if (stall_adv3) begin
+      \$257  = wbank9_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = \mac_pre_s0$315 ;
+    if (stall_adv3) begin
+      \$258  = wbank10_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \mac_pre_s0$317 ;
+    if (stall_adv3) begin
+      \$259  = wbank11_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \mac_pre_s0$319 ;
+    if (stall_adv3) begin
+      \$260  = wbank12_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_pre_s0$321 ;
+    if (stall_adv3) begin
+      \$261  = wbank13_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_pre_s0$323 ;
+    if (stall_adv3) begin
+      \$262  = wbank14_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_pre_s0$325 ;
+    if (stall_adv3) begin
+      \$263  = wbank15_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_pre_s0$327 ;
+    if (stall_adv3) begin
+      \$264  = wbank0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_pre_s0$328 ;
+    if (stall_adv3) begin
+      \$265  = wbank1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_pre_s0$329 ;
+    if (stall_adv3) begin
+      \$266  = wbank2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_pre_s0$330 ;
+    if (stall_adv3) begin
+      \$267  = wbank3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_pre_s0$331 ;
+    if (stall_adv3) begin
+      \$268  = wbank4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \mac_pre_s0$332 ;
+    if (stall_adv3) begin
+      \$269  = wbank5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \mac_pre_s0$333 ;
+    if (stall_adv3) begin
+      \$270  = wbank6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = \mac_pre_s0$334 ;
+    if (stall_adv3) begin
+      \$271  = wbank7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \mac_pre_s0$335 ;
+    if (stall_adv3) begin
+      \$272  = wbank8_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_pre_s0$336 ;
+    if (stall_adv3) begin
+      \$273  = wbank9_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_pre_s0$337 ;
+    if (stall_adv3) begin
+      \$274  = wbank10_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_pre_s0$338 ;
+    if (stall_adv3) begin
+      \$275  = wbank11_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \mac_pre_s0$339 ;
+    if (stall_adv3) begin
+      \$276  = wbank12_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_pre_s0$340 ;
+    if (stall_adv3) begin
+      \$277  = wbank13_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_pre_s0$341 ;
+    if (stall_adv3) begin
+      \$278  = wbank14_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_pre_s0$342 ;
+    if (stall_adv3) begin
+      \$279  = wbank15_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_pre_s0$343 ;
+    if (stall_adv3) begin
+      \$280  = wbank0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = \mac_pre_s0$344 ;
+    if (stall_adv3) begin
+      \$281  = wbank1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = \mac_pre_s0$345 ;
+    if (stall_adv3) begin
+      \$282  = wbank2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \mac_pre_s0$346 ;
+    if (stall_adv3) begin
+      \$283  = wbank3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \mac_pre_s0$347 ;
+    if (stall_adv3) begin
+      \$284  = wbank4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \mac_pre_s0$348 ;
+    if (stall_adv3) begin
+      \$285  = wbank5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \mac_pre_s0$349 ;
+    if (stall_adv3) begin
+      \$286  = wbank6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \mac_pre_s0$350 ;
+    if (stall_adv3) begin
+      \$287  = wbank7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \mac_pre_s0$351 ;
+    if (stall_adv3) begin
+      \$288  = wbank8_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = \mac_pre_s0$352 ;
+    if (stall_adv3) begin
+      \$289  = wbank9_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \mac_pre_s0$353 ;
+    if (stall_adv3) begin
+      \$290  = wbank10_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_pre_s0$354 ;
+    if (stall_adv3) begin
+      \$291  = wbank11_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \mac_pre_s0$355 ;
+    if (stall_adv3) begin
+      \$292  = wbank12_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \mac_pre_s0$356 ;
+    if (stall_adv3) begin
+      \$293  = wbank13_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \mac_pre_s0$357 ;
+    if (stall_adv3) begin
+      \$294  = wbank14_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \mac_pre_s0$358 ;
+    if (stall_adv3) begin
+      \$295  = wbank15_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \mac_pre_s0$359 ;
+    if (stall_adv3) begin
+      \$296  = wbank0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = \mac_pre_s0$360 ;
+    if (stall_adv3) begin
+      \$297  = wbank1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \mac_pre_s0$361 ;
+    if (stall_adv3) begin
+      \$298  = wbank2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_pre_s0$362 ;
+    if (stall_adv3) begin
+      \$299  = wbank3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_pre_s0$363 ;
+    if (stall_adv3) begin
+      \$300  = wbank4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_pre_s0$364 ;
+    if (stall_adv3) begin
+      \$301  = wbank5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \mac_pre_s0$365 ;
+    if (stall_adv3) begin
+      \$302  = wbank6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \mac_pre_s0$366 ;
+    if (stall_adv3) begin
+      \$303  = wbank7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \mac_pre_s0$367 ;
+    if (stall_adv3) begin
+      \$304  = wbank8_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \mac_pre_s0$368 ;
+    if (stall_adv3) begin
+      \$305  = wbank9_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \mac_pre_s0$369 ;
+    if (stall_adv3) begin
+      \$306  = wbank10_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_pre_s0$370 ;
+    if (stall_adv3) begin
+      \$307  = wbank11_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_pre_s0$371 ;
+    if (stall_adv3) begin
+      \$308  = wbank12_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_pre_s0$372 ;
+    if (stall_adv3) begin
+      \$309  = wbank13_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_pre_s0$373 ;
+    if (stall_adv3) begin
+      \$310  = wbank14_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_pre_s0$374 ;
+    if (stall_adv3) begin
+      \$311  = wbank15_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_pre_s0$375 ;
+    if (stall_adv3) begin
+      \$312  = \mac_rdreg_s0$277 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = mac_pre_valid_s0;
+    if (stall_adv3) begin
+      \$313  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$259  = 1'h0;
+      \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = mac_mul_s0;
+    \$314  = mac_dspin_s0;
     if (stall_adv4) begin
-      \$260  = mac_prod0_0;
+      \$314  = \mac_pre_s0$375 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_mul_s0$102 ;
+    \$315  = mac_dspin_valid_s0;
     if (stall_adv4) begin
-      \$261  = mac_prod0_1;
+      \$315  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_mul_s0$104 ;
-    if (stall_adv4) begin
-      \$262  = mac_prod0_2;
+    \$316  = mac_mul_s0;
+    if (stall_adv5) begin
+      \$316  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_mul_s0$105 ;
-    if (stall_adv4) begin
-      \$263  = mac_prod0_3;
+    \$317  = \mac_mul_s0$23 ;
+    if (stall_adv5) begin
+      \$317  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_mul_s0$107 ;
-    if (stall_adv4) begin
-      \$264  = mac_prod0_4;
+    \$318  = \mac_mul_s0$25 ;
+    if (stall_adv5) begin
+      \$318  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_mul_s0$108 ;
-    if (stall_adv4) begin
-      \$265  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_mul_s0$110 ;
-    if (stall_adv4) begin
-      \$266  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_mul_s0$111 ;
-    if (stall_adv4) begin
-      \$267  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_mul_s0$113 ;
-    if (stall_adv4) begin
-      \$268  = mac_prod0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_mul_s0$114 ;
-    if (stall_adv4) begin
-      \$269  = mac_prod0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_mul_s0$116 ;
-    if (stall_adv4) begin
-      \$270  = mac_prod0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_mul_s0$117 ;
-    if (stall_adv4) begin
-      \$271  = mac_prod0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_mul_s0$119 ;
-    if (stall_adv4) begin
-      \$272  = mac_prod0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_mul_s0$120 ;
-    if (stall_adv4) begin
-      \$273  = mac_prod0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_mul_s0$122 ;
-    if (stall_adv4) begin
-      \$274  = mac_prod0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_mul_s0$123 ;
-    if (stall_adv4) begin
-      \$275  = mac_prod0_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_mul_s0$125 ;
-    if (stall_adv4) begin
-      \$276  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_mul_s0$126 ;
-    if (stall_adv4) begin
-      \$277  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_mul_s0$128 ;
-    if (stall_adv4) begin
-      \$278  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_mul_s0$129 ;
-    if (stall_adv4) begin
-      \$279  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_mul_s0$131 ;
-    if (stall_adv4) begin
-      \$280  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_mul_s0$132 ;
-    if (stall_adv4) begin
-      \$281  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_mul_s0$134 ;
-    if (stall_adv4) begin
-      \$282  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_mul_s0$135 ;
-    if (stall_adv4) begin
-      \$283  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_mul_s0$137 ;
-    if (stall_adv4) begin
-      \$284  = mac_prod1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_mul_s0$138 ;
-    if (stall_adv4) begin
-      \$285  = mac_prod1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_mul_s0$140 ;
-    if (stall_adv4) begin
-      \$286  = mac_prod1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_mul_s0$141 ;
-    if (stall_adv4) begin
-      \$287  = mac_prod1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_mul_s0$143 ;
-    if (stall_adv4) begin
-      \$288  = mac_prod1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_mul_s0$144 ;
-    if (stall_adv4) begin
-      \$289  = mac_prod1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_mul_s0$146 ;
-    if (stall_adv4) begin
-      \$290  = mac_prod1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_mul_s0$147 ;
-    if (stall_adv4) begin
-      \$291  = mac_prod1_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_mul_s0$149 ;
-    if (stall_adv4) begin
-      \$292  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_mul_s0$150 ;
-    if (stall_adv4) begin
-      \$293  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_mul_s0$152 ;
-    if (stall_adv4) begin
-      \$294  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_mul_s0$153 ;
-    if (stall_adv4) begin
-      \$295  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_mul_s0$155 ;
-    if (stall_adv4) begin
-      \$296  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_mul_s0$156 ;
-    if (stall_adv4) begin
-      \$297  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_mul_s0$158 ;
-    if (stall_adv4) begin
-      \$298  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_mul_s0$159 ;
-    if (stall_adv4) begin
-      \$299  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_mul_s0$161 ;
-    if (stall_adv4) begin
-      \$300  = mac_prod2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_mul_s0$162 ;
-    if (stall_adv4) begin
-      \$301  = mac_prod2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \mac_mul_s0$164 ;
-    if (stall_adv4) begin
-      \$302  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \mac_mul_s0$165 ;
-    if (stall_adv4) begin
-      \$303  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_mul_s0$167 ;
-    if (stall_adv4) begin
-      \$304  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \mac_mul_s0$168 ;
-    if (stall_adv4) begin
-      \$305  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \mac_mul_s0$170 ;
-    if (stall_adv4) begin
-      \$306  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_mul_s0$171 ;
-    if (stall_adv4) begin
-      \$307  = mac_prod2_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_mul_s0$173 ;
-    if (stall_adv4) begin
-      \$308  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \mac_mul_s0$174 ;
-    if (stall_adv4) begin
-      \$309  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_mul_s0$176 ;
-    if (stall_adv4) begin
-      \$310  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_mul_s0$177 ;
-    if (stall_adv4) begin
-      \$311  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_mul_s0$179 ;
-    if (stall_adv4) begin
-      \$312  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_mul_s0$180 ;
-    if (stall_adv4) begin
-      \$313  = mac_prod3_5;
+    \$319  = \mac_mul_s0$26 ;
+    if (stall_adv5) begin
+      \$319  = mac_prod0_3;
     end
   end
   assign advance = i__ready;
-  assign wp__addr = i__payload[171:166];
-  assign wp__data = i__payload[159:128];
-  assign mac_group = rp__addr;
-  assign \wp__addr$17  = i__payload[171:166];
-  assign \wp__data$18  = i__payload[159:128];
-  assign \rp__addr$20  = rp__addr;
-  assign \wp__addr$22  = i__payload[171:166];
-  assign \wp__data$23  = i__payload[159:128];
-  assign \rp__addr$25  = rp__addr;
-  assign \wp__addr$27  = i__payload[171:166];
-  assign \wp__data$28  = i__payload[159:128];
-  assign \rp__addr$30  = rp__addr;
-  assign \wp__addr$32  = i__payload[171:166];
-  assign \wp__data$33  = i__payload[159:128];
-  assign \rp__addr$35  = rp__addr;
-  assign \wp__addr$37  = i__payload[171:166];
-  assign \wp__data$38  = i__payload[159:128];
-  assign \rp__addr$40  = rp__addr;
-  assign \wp__addr$42  = i__payload[171:166];
-  assign \wp__data$43  = i__payload[159:128];
-  assign \rp__addr$45  = rp__addr;
-  assign \wp__addr$47  = i__payload[171:166];
-  assign \wp__data$48  = i__payload[159:128];
-  assign \rp__addr$50  = rp__addr;
-  assign \wp__addr$52  = i__payload[171:166];
-  assign \wp__data$53  = i__payload[159:128];
-  assign \rp__addr$55  = rp__addr;
-  assign \wp__addr$57  = i__payload[171:166];
-  assign \wp__data$58  = i__payload[159:128];
-  assign \rp__addr$60  = rp__addr;
-  assign \wp__addr$62  = i__payload[171:166];
-  assign \wp__data$63  = i__payload[159:128];
-  assign \rp__addr$65  = rp__addr;
-  assign \wp__addr$67  = i__payload[171:166];
-  assign \wp__data$68  = i__payload[159:128];
-  assign \rp__addr$70  = rp__addr;
-  assign \wp__addr$72  = i__payload[171:166];
-  assign \wp__data$73  = i__payload[159:128];
-  assign \rp__addr$75  = rp__addr;
-  assign \wp__addr$77  = i__payload[171:166];
-  assign \wp__data$78  = i__payload[159:128];
-  assign \rp__addr$80  = rp__addr;
-  assign \wp__addr$82  = i__payload[171:166];
-  assign \wp__data$83  = i__payload[159:128];
-  assign \rp__addr$85  = rp__addr;
-  assign \wp__addr$87  = i__payload[171:166];
-  assign \wp__data$88  = i__payload[159:128];
-  assign \rp__addr$90  = rp__addr;
-  assign mac_acc0_next = \$113 [31:0];
-  assign mac_acc1_next = \$114 [31:0];
-  assign mac_acc2_next = \$115 [31:0];
-  assign mac_acc3_next = \$116 [31:0];
+  assign mac_acc0_next = \$20 [31:0];
+  assign mac_acc1_next = \$21 [31:0];
+  assign mac_acc2_next = \$22 [31:0];
+  assign mac_acc3_next = \$23 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -5366,134 +4917,70 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign \wp__data[0]  = i__payload[135:128];
-  assign \wp__data[1]  = i__payload[143:136];
-  assign \wp__data[2]  = i__payload[151:144];
-  assign \wp__data[3]  = i__payload[159:152];
-  assign \wp__data$18[0]  = i__payload[135:128];
-  assign \wp__data$18[1]  = i__payload[143:136];
-  assign \wp__data$18[2]  = i__payload[151:144];
-  assign \wp__data$18[3]  = i__payload[159:152];
-  assign \wp__data$23[0]  = i__payload[135:128];
-  assign \wp__data$23[1]  = i__payload[143:136];
-  assign \wp__data$23[2]  = i__payload[151:144];
-  assign \wp__data$23[3]  = i__payload[159:152];
-  assign \wp__data$28[0]  = i__payload[135:128];
-  assign \wp__data$28[1]  = i__payload[143:136];
-  assign \wp__data$28[2]  = i__payload[151:144];
-  assign \wp__data$28[3]  = i__payload[159:152];
-  assign \wp__data$33[0]  = i__payload[135:128];
-  assign \wp__data$33[1]  = i__payload[143:136];
-  assign \wp__data$33[2]  = i__payload[151:144];
-  assign \wp__data$33[3]  = i__payload[159:152];
-  assign \wp__data$38[0]  = i__payload[135:128];
-  assign \wp__data$38[1]  = i__payload[143:136];
-  assign \wp__data$38[2]  = i__payload[151:144];
-  assign \wp__data$38[3]  = i__payload[159:152];
-  assign \wp__data$43[0]  = i__payload[135:128];
-  assign \wp__data$43[1]  = i__payload[143:136];
-  assign \wp__data$43[2]  = i__payload[151:144];
-  assign \wp__data$43[3]  = i__payload[159:152];
-  assign \wp__data$48[0]  = i__payload[135:128];
-  assign \wp__data$48[1]  = i__payload[143:136];
-  assign \wp__data$48[2]  = i__payload[151:144];
-  assign \wp__data$48[3]  = i__payload[159:152];
-  assign \wp__data$53[0]  = i__payload[135:128];
-  assign \wp__data$53[1]  = i__payload[143:136];
-  assign \wp__data$53[2]  = i__payload[151:144];
-  assign \wp__data$53[3]  = i__payload[159:152];
-  assign \wp__data$58[0]  = i__payload[135:128];
-  assign \wp__data$58[1]  = i__payload[143:136];
-  assign \wp__data$58[2]  = i__payload[151:144];
-  assign \wp__data$58[3]  = i__payload[159:152];
-  assign \wp__data$63[0]  = i__payload[135:128];
-  assign \wp__data$63[1]  = i__payload[143:136];
-  assign \wp__data$63[2]  = i__payload[151:144];
-  assign \wp__data$63[3]  = i__payload[159:152];
-  assign \wp__data$68[0]  = i__payload[135:128];
-  assign \wp__data$68[1]  = i__payload[143:136];
-  assign \wp__data$68[2]  = i__payload[151:144];
-  assign \wp__data$68[3]  = i__payload[159:152];
-  assign \wp__data$73[0]  = i__payload[135:128];
-  assign \wp__data$73[1]  = i__payload[143:136];
-  assign \wp__data$73[2]  = i__payload[151:144];
-  assign \wp__data$73[3]  = i__payload[159:152];
-  assign \wp__data$78[0]  = i__payload[135:128];
-  assign \wp__data$78[1]  = i__payload[143:136];
-  assign \wp__data$78[2]  = i__payload[151:144];
-  assign \wp__data$78[3]  = i__payload[159:152];
-  assign \wp__data$83[0]  = i__payload[135:128];
-  assign \wp__data$83[1]  = i__payload[143:136];
-  assign \wp__data$83[2]  = i__payload[151:144];
-  assign \wp__data$83[3]  = i__payload[159:152];
-  assign \wp__data$88[0]  = i__payload[135:128];
-  assign \wp__data$88[1]  = i__payload[143:136];
-  assign \wp__data$88[2]  = i__payload[151:144];
-  assign \wp__data$88[3]  = i__payload[159:152];
-  assign \rp__data[0]  = rp__data[7:0];
-  assign \rp__data[1]  = rp__data[15:8];
-  assign \rp__data[2]  = rp__data[23:16];
-  assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$301[0]  = \rp__data$301 [7:0];
-  assign \rp__data$301[1]  = \rp__data$301 [15:8];
-  assign \rp__data$301[2]  = \rp__data$301 [23:16];
-  assign \rp__data$301[3]  = \rp__data$301 [31:24];
-  assign \rp__data$306[0]  = \rp__data$306 [7:0];
-  assign \rp__data$306[1]  = \rp__data$306 [15:8];
-  assign \rp__data$306[2]  = \rp__data$306 [23:16];
-  assign \rp__data$306[3]  = \rp__data$306 [31:24];
-  assign \rp__data$311[0]  = \rp__data$311 [7:0];
-  assign \rp__data$311[1]  = \rp__data$311 [15:8];
-  assign \rp__data$311[2]  = \rp__data$311 [23:16];
-  assign \rp__data$311[3]  = \rp__data$311 [31:24];
-  assign \rp__data$316[0]  = \rp__data$316 [7:0];
-  assign \rp__data$316[1]  = \rp__data$316 [15:8];
-  assign \rp__data$316[2]  = \rp__data$316 [23:16];
-  assign \rp__data$316[3]  = \rp__data$316 [31:24];
-  assign \rp__data$321[0]  = \rp__data$321 [7:0];
-  assign \rp__data$321[1]  = \rp__data$321 [15:8];
-  assign \rp__data$321[2]  = \rp__data$321 [23:16];
-  assign \rp__data$321[3]  = \rp__data$321 [31:24];
-  assign \rp__data$326[0]  = \rp__data$326 [7:0];
-  assign \rp__data$326[1]  = \rp__data$326 [15:8];
-  assign \rp__data$326[2]  = \rp__data$326 [23:16];
-  assign \rp__data$326[3]  = \rp__data$326 [31:24];
-  assign \rp__data$331[0]  = \rp__data$331 [7:0];
-  assign \rp__data$331[1]  = \rp__data$331 [15:8];
-  assign \rp__data$331[2]  = \rp__data$331 [23:16];
-  assign \rp__data$331[3]  = \rp__data$331 [31:24];
-  assign \rp__data$336[0]  = \rp__data$336 [7:0];
-  assign \rp__data$336[1]  = \rp__data$336 [15:8];
-  assign \rp__data$336[2]  = \rp__data$336 [23:16];
-  assign \rp__data$336[3]  = \rp__data$336 [31:24];
-  assign \rp__data$341[0]  = \rp__data$341 [7:0];
-  assign \rp__data$341[1]  = \rp__data$341 [15:8];
-  assign \rp__data$341[2]  = \rp__data$341 [23:16];
-  assign \rp__data$341[3]  = \rp__data$341 [31:24];
-  assign \rp__data$346[0]  = \rp__data$346 [7:0];
-  assign \rp__data$346[1]  = \rp__data$346 [15:8];
-  assign \rp__data$346[2]  = \rp__data$346 [23:16];
-  assign \rp__data$346[3]  = \rp__data$346 [31:24];
-  assign \rp__data$351[0]  = \rp__data$351 [7:0];
-  assign \rp__data$351[1]  = \rp__data$351 [15:8];
-  assign \rp__data$351[2]  = \rp__data$351 [23:16];
-  assign \rp__data$351[3]  = \rp__data$351 [31:24];
-  assign \rp__data$356[0]  = \rp__data$356 [7:0];
-  assign \rp__data$356[1]  = \rp__data$356 [15:8];
-  assign \rp__data$356[2]  = \rp__data$356 [23:16];
-  assign \rp__data$356[3]  = \rp__data$356 [31:24];
-  assign \rp__data$361[0]  = \rp__data$361 [7:0];
-  assign \rp__data$361[1]  = \rp__data$361 [15:8];
-  assign \rp__data$361[2]  = \rp__data$361 [23:16];
-  assign \rp__data$361[3]  = \rp__data$361 [31:24];
-  assign \rp__data$366[0]  = \rp__data$366 [7:0];
-  assign \rp__data$366[1]  = \rp__data$366 [15:8];
-  assign \rp__data$366[2]  = \rp__data$366 [23:16];
-  assign \rp__data$366[3]  = \rp__data$366 [31:24];
-  assign \rp__data$371[0]  = \rp__data$371 [7:0];
-  assign \rp__data$371[1]  = \rp__data$371 [15:8];
-  assign \rp__data$371[2]  = \rp__data$371 [23:16];
-  assign \rp__data$371[3]  = \rp__data$371 [31:24];
+  assign \wbank0_q[0]  = wbank0_q[7:0];
+  assign \wbank0_q[1]  = wbank0_q[15:8];
+  assign \wbank0_q[2]  = wbank0_q[23:16];
+  assign \wbank0_q[3]  = wbank0_q[31:24];
+  assign \wbank1_q[0]  = wbank1_q[7:0];
+  assign \wbank1_q[1]  = wbank1_q[15:8];
+  assign \wbank1_q[2]  = wbank1_q[23:16];
+  assign \wbank1_q[3]  = wbank1_q[31:24];
+  assign \wbank2_q[0]  = wbank2_q[7:0];
+  assign \wbank2_q[1]  = wbank2_q[15:8];
+  assign \wbank2_q[2]  = wbank2_q[23:16];
+  assign \wbank2_q[3]  = wbank2_q[31:24];
+  assign \wbank3_q[0]  = wbank3_q[7:0];
+  assign \wbank3_q[1]  = wbank3_q[15:8];
+  assign \wbank3_q[2]  = wbank3_q[23:16];
+  assign \wbank3_q[3]  = wbank3_q[31:24];
+  assign \wbank4_q[0]  = wbank4_q[7:0];
+  assign \wbank4_q[1]  = wbank4_q[15:8];
+  assign \wbank4_q[2]  = wbank4_q[23:16];
+  assign \wbank4_q[3]  = wbank4_q[31:24];
+  assign \wbank5_q[0]  = wbank5_q[7:0];
+  assign \wbank5_q[1]  = wbank5_q[15:8];
+  assign \wbank5_q[2]  = wbank5_q[23:16];
+  assign \wbank5_q[3]  = wbank5_q[31:24];
+  assign \wbank6_q[0]  = wbank6_q[7:0];
+  assign \wbank6_q[1]  = wbank6_q[15:8];
+  assign \wbank6_q[2]  = wbank6_q[23:16];
+  assign \wbank6_q[3]  = wbank6_q[31:24];
+  assign \wbank7_q[0]  = wbank7_q[7:0];
+  assign \wbank7_q[1]  = wbank7_q[15:8];
+  assign \wbank7_q[2]  = wbank7_q[23:16];
+  assign \wbank7_q[3]  = wbank7_q[31:24];
+  assign \wbank8_q[0]  = wbank8_q[7:0];
+  assign \wbank8_q[1]  = wbank8_q[15:8];
+  assign \wbank8_q[2]  = wbank8_q[23:16];
+  assign \wbank8_q[3]  = wbank8_q[31:24];
+  assign \wbank9_q[0]  = wbank9_q[7:0];
+  assign \wbank9_q[1]  = wbank9_q[15:8];
+  assign \wbank9_q[2]  = wbank9_q[23:16];
+  assign \wbank9_q[3]  = wbank9_q[31:24];
+  assign \wbank10_q[0]  = wbank10_q[7:0];
+  assign \wbank10_q[1]  = wbank10_q[15:8];
+  assign \wbank10_q[2]  = wbank10_q[23:16];
+  assign \wbank10_q[3]  = wbank10_q[31:24];
+  assign \wbank11_q[0]  = wbank11_q[7:0];
+  assign \wbank11_q[1]  = wbank11_q[15:8];
+  assign \wbank11_q[2]  = wbank11_q[23:16];
+  assign \wbank11_q[3]  = wbank11_q[31:24];
+  assign \wbank12_q[0]  = wbank12_q[7:0];
+  assign \wbank12_q[1]  = wbank12_q[15:8];
+  assign \wbank12_q[2]  = wbank12_q[23:16];
+  assign \wbank12_q[3]  = wbank12_q[31:24];
+  assign \wbank13_q[0]  = wbank13_q[7:0];
+  assign \wbank13_q[1]  = wbank13_q[15:8];
+  assign \wbank13_q[2]  = wbank13_q[23:16];
+  assign \wbank13_q[3]  = wbank13_q[31:24];
+  assign \wbank14_q[0]  = wbank14_q[7:0];
+  assign \wbank14_q[1]  = wbank14_q[15:8];
+  assign \wbank14_q[2]  = wbank14_q[23:16];
+  assign \wbank14_q[3]  = wbank14_q[31:24];
+  assign \wbank15_q[0]  = wbank15_q[7:0];
+  assign \wbank15_q[1]  = wbank15_q[15:8];
+  assign \wbank15_q[2]  = wbank15_q[23:16];
+  assign \wbank15_q[3]  = wbank15_q[31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
@@ -5529,6 +5016,50 @@ module nmsparse_mul_ireg #(
             b_r <= b;
         end
     assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif
+
+// nmsparse_wbank: a weight bank whose read data is registered twice.
+//
+// One write port (we, waddr, wdata) and one read port: raddr is read when re is high (else
+// the read register holds), and the read data is registered again when oce is high. The
+// second register is part of the bank so that a flow can map it onto the output register of
+// a block RAM (gen/prims/ecp5/nmsparse_wbank.v: ECP5 DP16KD with REGMODE OUTREG; Yosys'
+// block-RAM mapping for ECP5 leaves that register unused). A read of the word written in the
+// same cycle returns its old contents. Memory and registers start at zero and are not reset.
+// Generated by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_WBANK
+`define NMSPARSE_WBANK
+// verilator lint_off DECLFILENAME
+module nmsparse_wbank #(
+    parameter WIDTH = 32,
+    parameter ADDR_WIDTH = 6,
+    parameter DEPTH = 64
+) (
+    input wire clk,
+    input wire we,
+    input wire [ADDR_WIDTH-1:0] waddr,
+    input wire [WIDTH-1:0] wdata,
+    input wire re,
+    input wire [ADDR_WIDTH-1:0] raddr,
+    input wire oce,
+    output reg [WIDTH-1:0] q = 0
+);
+    reg [WIDTH-1:0] mem [0:DEPTH-1];
+    reg [WIDTH-1:0] rd = 0;
+    integer i;
+    initial
+        for (i = 0; i < DEPTH; i = i + 1)
+            mem[i] = 0;
+    always @(posedge clk) begin
+        if (we)
+            mem[waddr] <= wdata;
+        if (re)
+            rd <= mem[raddr];
+        if (oce)
+            q <= rd;
+    end
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

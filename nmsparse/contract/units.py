@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_IREG",
-           "uses_mul_ireg", "SHIFT_INPUT", "SHIFT_FIELDS", "is_shift_input"]
+           "WBANK", "PRIMITIVES", "uses_mul_ireg", "primitives_used", "SHIFT_INPUT",
+           "SHIFT_FIELDS", "is_shift_input"]
 
 #: The registered-operand multiplier the MAC units instantiate (DESIGN.md section 3): its generic
 #: Verilog is appended to every emitted file that uses it; a flow may read a primitive form in
@@ -21,11 +22,27 @@ __all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS",
 MUL_IREG = "nmsparse_mul_ireg"
 
 
+#: The weight bank with its read data registered twice, the second time on its own enable (DESIGN.md
+#: section 3.1): a flow maps it onto block RAM whose output register holds that second stage
+#: (gen/prims/ecp5/: DP16KD with REGMODE OUTREG; Yosys' own block-RAM mapping for ECP5 leaves
+#: the output register unused).
+WBANK = "nmsparse_wbank"
+
+#: Every primitive module an emitted file may instantiate, in the order their generic Verilog is
+#: appended to it.
+PRIMITIVES = (MUL_IREG, WBANK)
+
+
+def primitives_used(verilog: str | bytes) -> tuple[str, ...]:
+    """The :data:`PRIMITIVES` an emitted Verilog text instantiates (their instances, and their
+    own definitions, are the only places ``<name> #(`` appears)."""
+    text = verilog.decode() if isinstance(verilog, bytes) else verilog
+    return tuple(p for p in PRIMITIVES if f"{p} #(" in text)
+
+
 def uses_mul_ireg(verilog: str | bytes) -> bool:
-    """Whether an emitted Verilog text instantiates :data:`MUL_IREG` (its instances, and its
-    own definition, are the only places ``<name> #(`` appears)."""
-    mark = f"{MUL_IREG} #("
-    return (mark.encode() in verilog) if isinstance(verilog, bytes) else (mark in verilog)
+    """Whether an emitted Verilog text instantiates :data:`MUL_IREG`."""
+    return MUL_IREG in primitives_used(verilog)
 
 
 def _lanes(p: Mapping) -> str:

@@ -118,11 +118,14 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     """
     say = _say if progress else (lambda _m: None)
     cache_root = out_dir / ".cache"
-    flows = {(mem, prim): synth.flow_signature(memories=mem, primitives=prim)
-             for mem in (False, True) for prim in (False, True)}
+    flows: dict[tuple[bool, tuple[str, ...]], str] = {}
     sources = {p.module: p.verilog.read_bytes() for p in points}
-    flow_of = {p.module: flows[synth.keeps_memories(p.sidecar),
-                               synth.uses_primitives(sources[p.module])] for p in points}
+    flow_of = {}
+    for p in points:
+        kind = (synth.keeps_memories(p.sidecar), synth.uses_primitives(sources[p.module]))
+        if kind not in flows:
+            flows[kind] = synth.flow_signature(memories=kind[0], primitives=kind[1])
+        flow_of[p.module] = flows[kind]
     # a module whose multipliers exceed the device's DSP blocks is synthesized only
     placing = {p.module: place and synth.fits_device(p.sidecar) for p in points}
     keys = {p.module: cache.point_key(sources[p.module], p.sidecar,

@@ -29,7 +29,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nmsparse.contract import toolchain, units
@@ -162,17 +162,19 @@ ECP5_PRIMS = Path(__file__).resolve().parents[2] / "gen" / "prims" / "ecp5"
 PRIMS_FILE = "prims_ecp5.v"
 
 
-def uses_primitives(source: bytes) -> bool:
-    """Whether a module's Verilog instantiates a primitive with an ECP5 form (gen/prims)."""
-    return units.uses_mul_ireg(source)
+def uses_primitives(source: bytes) -> tuple[str, ...]:
+    """The primitives with an ECP5 form (gen/prims) that a module's Verilog instantiates
+    (empty: none)."""
+    return units.primitives_used(source)
 
 
-def _prims_text() -> str:
-    return "".join(p.read_text() for p in sorted(ECP5_PRIMS.glob("*.v")))
+def _prims_text(names: Sequence[str]) -> str:
+    """The ECP5 forms of the primitives ``names``, in file-name order."""
+    return "".join((ECP5_PRIMS / f"{n}.v").read_text() for n in sorted(names))
 
 
 def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = False,
-                  classic_abc: bool = False, primitives: bool = False) -> str:
+                  classic_abc: bool = False, primitives: Sequence[str] | bool = ()) -> str:
     asic = ([f"synth -flatten -top {module} -run :fine", *_SYNTH_KEEP_MEMORIES] if memories
             else [f"synth -flatten -top {module}"])
     return "\n".join([
@@ -212,12 +214,14 @@ def _nextpnr_args() -> list[str]:
             "--timing-allow-fail", "--log", "pnr.log", "--quiet"]
 
 
-def flow_signature(memories: bool = False, primitives: bool = False) -> str:
+def flow_signature(memories: bool = False, primitives: Sequence[str] = ()) -> str:
     """A digest of this flow (scripts, options, tool versions): part of every cache key.
 
     The parsers are not part of it: cached measurements keep the raw tool outputs and are
     parsed again on every run, so a parser fix applies without running the tools again.
-    ``memories``: the flow of modules whose memories stay macros (:func:`keeps_memories`).
+    ``memories``: the flow of modules whose memories stay macros (:func:`keeps_memories`);
+    ``primitives``: of modules that instantiate these primitives (:func:`uses_primitives`),
+    whose ECP5 forms the flow reads.
     """
     h = hashlib.sha256()
     h.update(_yosys_script("M", "M.v", "W.v").encode())
@@ -225,7 +229,7 @@ def flow_signature(memories: bool = False, primitives: bool = False) -> str:
         h.update(_yosys_script("M", "M.v", "W.v", memories=True).encode())
     if primitives:
         h.update(_yosys_script("M", "M.v", "W.v", primitives=True).encode())
-        h.update(_prims_text().encode())
+        h.update(_prims_text(primitives).encode())
     h.update(" ".join(_nextpnr_args()).encode())
     h.update(timing_wrapper("M", {"clk": ("in", 1), "a": ("in", 2), "y": ("out", 3)})[0].encode())
     h.update(json.dumps(toolchain.tool_versions(), sort_keys=True).encode())
@@ -341,7 +345,7 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
     (work / "design.v").write_bytes(text)
     prims = uses_primitives(text)
     if prims:
-        (work / PRIMS_FILE).write_text(_prims_text())
+        (work / PRIMS_FILE).write_text(_prims_text(prims))
     (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v",
                                                 memories=keeps_memories(sidecar),
                                                 primitives=prims))

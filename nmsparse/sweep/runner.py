@@ -302,8 +302,9 @@ def run_sweep(spec: SweepSpec, *, client=None, scheduler: str | None = None,
     ninfo = len(client.scheduler_info().get("workers", {}))
     _say(stream, f"  Dask: {ninfo} worker(s) at {client.scheduler.address}")
     flows = {f: families.flow_signature(f) for f in fams}
-    # ECP5 measurements of MACs read gen/prims/ecp5/ (synth.uses_primitives): keyed with it
-    prim_flow = synth.flow_signature(primitives=True)
+    # ECP5 measurements of MACs read gen/prims/ecp5/ (synth.uses_primitives): keyed with the
+    # forms they read
+    prim_flows: dict[tuple[str, ...], str] = {}
     state: dict[str, dict] = {p.name: {"point": p, "measured": {}, "errors": {},
                                        "verify": None, "pending": 0, "gen": None}
                               for p in todo}
@@ -353,8 +354,10 @@ def run_sweep(spec: SweepSpec, *, client=None, scheduler: str | None = None,
                 s["sidecar"] = sc
                 for fam in fams:
                     fplace = place and fam != "xilinx"
-                    flow = (prim_flow if fam == "ecp5" and synth.uses_primitives(res["verilog"])
-                            else flows[fam])
+                    prims = synth.uses_primitives(res["verilog"]) if fam == "ecp5" else ()
+                    if prims and prims not in prim_flows:
+                        prim_flows[prims] = synth.flow_signature(primitives=prims)
+                    flow = prim_flows[prims] if prims else flows[fam]
                     key = cache.point_key(res["verilog"], sc, flow, place=fplace)
                     s.setdefault("keys", {})[fam] = key
                     hit = _load(root, name, fam, key) if use_cache else None
