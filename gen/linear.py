@@ -110,7 +110,8 @@ class NMLinear(StreamUnit):
         data = [Value.cast(p.data[j]) for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
         bias = None
-        select: list[Value] | None = None  # one-hot weight selects (weights from memory)
+        # copies of the one-hot weight selects (weights from memory)
+        select: list[list[Value]] | None = None
         copies = StallCopies(m, self.o.ready)  # one copy of advance per register stage
         in_valid, weights_in = self.i.valid, Value.cast(p.weights)
         if cfg.weights == "memory":  # only compute transfers go down the pipeline

@@ -322,7 +322,7 @@ def onehot_select(m: Module, index: Sequence[Value], *, m_: int,
 def _onehot_weights(m: Module, select: Sequence[Sequence[Value]], cand: Candidate, *,
                     outputs: int, weight_width: int, name: str) -> list[list[Value]]:
     """``w[k][s] = OR_c (select[s][c] AND cand(k, s + c))``: one AND-OR per weight bit over
-    the slot's candidates (:func:`onehot_select`), no register inside. ``select``: copies of
+    the slot's candidates (:func:`onehot_select`), no register inside it. ``select``: copies of
     the slots' select bits, the outputs shared out among them in order (copy
     ``k * len(select) // outputs`` serves output k)."""
     out = []
@@ -358,7 +358,7 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
               weight_width: int, acc_width: int, name: str = "mac",
               bias: StagedSum | CarriedSum | None = None,
               primitives: bool = False,
-              select: Sequence[Value] | None = None) -> tuple[list[Value], Value]:
+              select: Sequence[Sequence[Value]] | None = None) -> tuple[list[Value], Value]:
     """The MAC datapath from (values, weights) to the output registers.
 
     Parameters

@@ -267,8 +267,9 @@ def weight_select(n: int, m: int, memory: bool = False) -> str:
 
     With weights from memory ``"onehot"``: the index decodes to one select bit per slot and
     candidate while the banks read (the decode is registered with the read data), and each
-    weight bit is one AND-OR over the M - N + 1 candidates, no register inside (a register
-    there would hold every candidate column, K x (M-N+1) x N weights). In the stream the
+    weight bit is one AND-OR over the M - N + 1 candidates, no register inside it (one there
+    would hold every candidate column, K x (M-N+1) x N weights); one may go before it
+    (:func:`wmux_steps`). In the stream the
     weights arrive with the index, so the select is decoded in the datapath:
     ``"compaction"`` where the network needs fewer multiplexers than the trees, else
     ``"tree"`` (the trees are shallower and win for small M - N)."""
@@ -438,6 +439,8 @@ def register_bits(shape: MACShape, sched: MACSchedule) -> int:
     # a register inside the weight selection holds about every candidate column
     bits += sched.wmux * (shape.outputs * (shape.terms + shape.span - 1) * shape.weight_width
                           + shape.terms * shape.width)
+    if shape.memory:  # the one-hot selects travel along (their copies)
+        bits += sched.wmux * select_copies(shape.outputs) * shape.terms * shape.span
     if sched.pre:
         first = "wmux" if shape.sparse else "in"
         if dsp_registered(sched, shape.width, shape.weight_width):
@@ -474,8 +477,6 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
     chain: list[tuple[float, int]] = []
     if shape.sparse:
         steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)
-        after = set(wmux_cut_after(len(steps), sched.wmux))
-        fan = p["wmux_fanout"] * lg_k  # the select bits drive K x weight_width multiplexers
         if shape.memory:
             # one AND-OR, its data from the bank's output register (or from the fabric
             # register behind it, wmux = 1), its selects from flip-flops (a copy of them per
@@ -486,6 +487,8 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
             data = 0.0 if sched.wmux else steps[0]
             chain.append((steps[1] + max(fan, data), sched.pre - in_dsp))
         else:
+            after = set(wmux_cut_after(len(steps), sched.wmux))
+            fan = p["wmux_fanout"] * lg_k  # the select bits drive K x weight_width muxes
             run, muxes = 0.0, False  # step 0 (offsets, decode) drives no multiplexer select
             for i, d in enumerate(steps):
                 run += d

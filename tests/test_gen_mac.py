@@ -477,3 +477,21 @@ def test_memory_weight_selection_has_one_place_for_a_register() -> None:
         assert LinearConfig(n=8, m=16, outputs=k, target_mhz=150).schedule.wmux >= 1
     with pytest.raises(ValueError, match="wmux=2: the weight selection has 2 steps"):
         LinearConfig(n=8, m=16, weights="memory", mac_pipeline="wmux=2,pre=1,mul=1")
+
+
+def test_memory_engine_keeps_a_select_copy_per_eight_outputs() -> None:
+    """The one-hot selects are registered once per SELECT_COPY_OUTPUTS outputs, each copy on
+    its own stall-enable copy (so that synthesis cannot merge them): 1 copy at K = 4, 2 at
+    K = 16; with the fabric register before the AND-OR (wmux = 1) each copy is registered
+    again on its own enable."""
+    from gen.emit import verilog_text
+    from gen.macsched import select_copies
+
+    assert [select_copies(k) for k in (1, 4, 8, 9, 16, 32)] == [1, 1, 1, 2, 2, 4]
+    for k, copies in ((4, 1), (16, 2)):
+        cfg = LinearConfig(n=2, m=4, outputs=k, weights="memory", target_mhz=150)
+        assert cfg.schedule.wmux == 1
+        text = verilog_text(cfg)
+        for name in ("mac_sel_r", "mac_wmux_sel"):
+            found = {g for g in range(4) if f"{name}{g}_s0" in text}
+            assert found == set(range(copies)), (k, name, found)

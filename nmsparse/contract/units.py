@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_IREG",
-           "WBANK", "PRIMITIVES", "uses_mul_ireg", "primitives_used", "SHIFT_INPUT",
+           "WBANK", "PRIMITIVES", "primitives_used", "SHIFT_INPUT",
            "SHIFT_FIELDS", "is_shift_input"]
 
 #: The registered-operand multiplier the MAC units instantiate (DESIGN.md section 3): its generic
@@ -38,11 +38,6 @@ def primitives_used(verilog: str | bytes) -> tuple[str, ...]:
     own definitions, are the only places ``<name> #(`` appears)."""
     text = verilog.decode() if isinstance(verilog, bytes) else verilog
     return tuple(p for p in PRIMITIVES if f"{p} #(" in text)
-
-
-def uses_mul_ireg(verilog: str | bytes) -> bool:
-    """Whether an emitted Verilog text instantiates :data:`MUL_IREG`."""
-    return MUL_IREG in primitives_used(verilog)
 
 
 def _lanes(p: Mapping) -> str:
