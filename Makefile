@@ -143,9 +143,12 @@ engine-sweep: engine-sweep-hdl
 prove: $(STAMP)
 	$(VENV)/bin/nmsparse prove --full --json reports/proofs.json
 
-# The mutation run: broken copies of the 2:4 selectors and a MAC that every proof must reject.
+# The mutation run: broken copies that every proof must reject, one module of each selector
+# architecture (rank, network with a delay line in LUT RAM, radix, flexible rank) and a MAC.
 prove-mutants: $(STAMP)
-	$(VENV)/bin/nmsparse prove --mutants --module 'nm_topk_2_4_int8_*' --module nm_spmac_2_4_int8_k4
+	$(VENV)/bin/nmsparse prove --mutants --module 'nm_topk_2_4_int8_*' \
+	  --module nm_topk_4_8_int8_network --module nm_topk_16_32_int8_radix \
+	  --module nm_topk_flex_16_int8_rank --module nm_spmac_2_4_int8_k4
 
 # Store the current figures as the resource baselines the slow test compares against.
 baselines: $(STAMP)

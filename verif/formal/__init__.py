@@ -8,8 +8,11 @@
         │               on the netlist with its datapath cut away (netlist.py)
         ├─ equiv.py     direct SAT equivalence with a reference of the rule (reference.py):
         │               pipeline stripped after a register-balance check, CNF, CaDiCaL (aig.py)
-        ├─ compose.py   8:16 and 16:32: one decomposition per architecture, each step a small
-        │               SAT problem or an exhaustive 0-1 check, cut points found in the netlist
+        ├─ delaylines.py  distributed-RAM delay lines rewritten into register chains, the
+        │               rewrite proven sound by SAT on one transition (for equiv and compose)
+        ├─ compose.py   8:16 and 16:32: one decomposition per architecture (rank, network,
+        │               radix, flexible rank), each step a small SAT problem or an exhaustive
+        │               0-1 check, cut points found in the netlist
         └─ mutants.py   broken copies of the Verilog that every proof must reject
 
 It lives under :mod:`verif` because it verifies any Verilog that follows DESIGN.md, exactly as

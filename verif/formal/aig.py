@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Aig", "AigError", "Cnf", "read_aiger"]
+__all__ = ["Aig", "AigError", "Cnf", "read_aiger", "read_aiger_inits", "support_vars"]
 
 
 class AigError(ValueError):
@@ -237,6 +237,38 @@ def read_aiger(aag: str | Path, map_file: str | Path) -> Aig:
     return aig
 
 
+def read_aiger_inits(aag: str | Path) -> dict[int, int]:
+    """Initial value (0 or 1) of every latch whose AIGER line gives one (``lhs next init``;
+    an ``init`` equal to ``lhs`` means uninitialised and is left out)."""
+    lines = Path(aag).read_text().split("\n")
+    _m, ni, nl = (int(x) for x in lines[0].split()[1:4])
+    out = {}
+    for k in range(nl):
+        parts = lines[1 + ni + k].split()
+        if len(parts) < 3:
+            out[int(parts[0]) >> 1] = 0  # AIGER 1.9: no third field = initialised to 0
+        elif parts[2] in ("0", "1"):
+            out[int(parts[0]) >> 1] = int(parts[2])
+    return out
+
+
+def support_vars(g: Aig, roots: Iterable[int]) -> set[int]:
+    """The variables without a gate (inputs, latches) in the cone of ``roots``."""
+    seen: set[int] = set()
+    out: set[int] = set()
+    stack = [r >> 1 for r in roots]
+    while stack:
+        v = stack.pop()
+        if v in seen or v == 0:
+            continue
+        seen.add(v)
+        if v in g.ands:
+            stack += [x >> 1 for x in g.ands[v]]
+        else:
+            out.add(v)
+    return out
+
+
 class Cnf:
     """Tseitin encoding of AIG cones into one CaDiCaL instance.
 
@@ -304,6 +336,11 @@ class Cnf:
         self.clauses += [[-x, a, b], [-x, -a, -b], [x, -a, b], [x, a, -b]]
         return x
 
+    def and_(self, a: int, b: int) -> int:
+        x = self.new()
+        self.clauses += [[-x, a], [-x, b], [x, -a, -b]]
+        return x
+
     def or_(self, lits: Sequence[int]) -> int:
         x = self.new()
         self.clauses.append([-x, *lits])
@@ -315,6 +352,18 @@ class Cnf:
         if len(a) != len(b):
             raise AigError(f"cannot compare vectors of {len(a)} and {len(b)} bits")
         return self.or_([self.xor(x, y) for x, y in zip(a, b, strict=True)])
+
+    def solve_each(self, assumption_sets: Iterable[Sequence[int]],
+                   solver: str = "cadical195") -> tuple[int, list[int]] | None:
+        """One solver, several calls: ``(k, model)`` of the first satisfiable assumption set
+        ``k``, or None if all are UNSAT (learnt clauses carry over between calls)."""
+        from pysat.solvers import Solver
+
+        with Solver(name=solver, bootstrap_with=self.clauses) as s:
+            for k, assumptions in enumerate(assumption_sets):
+                if s.solve(assumptions=list(assumptions)):
+                    return k, s.get_model()
+        return None
 
     def solve(self, assumptions: Sequence[int] = (), solver: str = "cadical195"
               ) -> list[int] | None:

@@ -3,10 +3,12 @@
 Per module (every one in ``manifest.json`` of the HDL directory, or those matching
 ``--module``):
 
-- top-k selectors: the reference key against ``Format.key`` (once per format); datapath
-  equivalence with the rule, directly (SAT, M <= 8 with ``--full``, M = 4 quick) and
-  compositionally (every M, when the architecture has a decomposition);
-- every module: the stream contract (k-induction; ``--full`` adds a deeper bounded check).
+- selectors (fixed and runtime-flexible N:M): the reference key against ``Format.key``
+  (once per format); delay lines in distributed RAM proven equal to register chains
+  (:mod:`verif.formal.delaylines`); datapath equivalence with the rule, directly (fixed N:M,
+  SAT, M <= 8 with ``--full``, M = 4 quick) and compositionally (every M, when the
+  architecture has a decomposition);
+- every module: the stream contract (k-induction, unbounded).
 
 ``--quick`` (default) proves a small subset (the 2:4 / 4-element modules), the part
 ``make test`` runs; ``--full`` every module. ``--mutants`` runs the mutation campaign on the
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
-import re
 import sys
 import tempfile
 import time
@@ -79,39 +80,52 @@ def select(hdl: Path, globs: list[str] | None, full: bool):
     return quick or mods[:3]
 
 
-_MEMORY = re.compile(r"^\s*reg\s+\[\d+:0\]\s+\S+\s+\[\d+:0\]\s*;", re.M)
+SELECTORS = ("topk", "topk_flex")
 
 
-def has_memory(sc) -> bool:
-    """Whether the module's Verilog declares a memory (a LUT-RAM delay line)."""
-    return bool(_MEMORY.search(Path(sc.verilog).read_text()))
+def prove_datapath(sc, work: Path, *, full: bool) -> tuple[list, str]:
+    """The datapath steps of a selector and the methods used (``"direct + compositional"``,
+    or ``"failed"`` when a delay line could not be proven a register chain).
+
+    A module with delay lines in distributed RAM is proven on its rewritten netlist
+    (:mod:`verif.formal.delaylines`), after the steps that justify the rewrite. Direct
+    equivalence is tried for fixed N:M up to M = 4 (``full``: 8), or when the architecture has
+    no decomposition; the compositional proof whenever it has one.
+    """
+    from . import compose, delaylines, equiv
+
+    steps: list = []
+    dsc = sc
+    if delaylines.has_delay_lines(sc):
+        dsc, steps = delaylines.rewrite(sc, work / "delay_lines")
+        if not all(s.passed for s in steps):
+            return steps, "failed"
+    methods = []
+    has_comp = compose.decomposition(dsc) is not None
+    if dsc.unit == "topk" and (dsc.m <= (8 if full else 4) and dsc.lanes == 1
+                               or not has_comp):
+        steps += equiv.prove_direct(dsc, work / "direct")
+        methods.append("direct")
+    if has_comp and dsc.lanes == 1:
+        steps += compose.prove_compositional(dsc, work / "compose")
+        methods.append("compositional")
+    return steps, " + ".join(methods)
 
 
 def prove_module(sc, work: Path, *, full: bool, keys_done: set[str] | None = None):
     """All proofs of one module; returns a :class:`~verif.formal.results.ModuleProof`."""
-    from . import compose, equiv, stream
+    from . import equiv, stream
     from .results import ModuleProof
 
     mp = ModuleProof(sc.module, sc.unit)
-    if sc.unit == "topk" and has_memory(sc):
-        # the datapath methods strip a pipeline of register chains; a delay line in LUT RAM
-        # (gen.pipeline.ram_delay) is not one: the regression checks these bit for bit
-        mp.datapath = "not run (LUT-RAM delay line)"
-    elif sc.unit == "topk":
+    if sc.unit in SELECTORS:
         if keys_done is None or sc.fmt not in keys_done:
             mp.steps.append(equiv.prove_key(sc.fmt, work / f"key_{sc.fmt}"))
             if keys_done is not None:
                 keys_done.add(sc.fmt)
-        methods = []
-        if sc.m <= (8 if full else 4) and sc.lanes == 1 or sc.arch not in \
-                compose.DECOMPOSITIONS:
-            mp.steps += equiv.prove_direct(sc, work / "direct")
-            methods.append("direct")
-        if sc.arch in compose.DECOMPOSITIONS and sc.lanes == 1:
-            mp.steps += compose.prove_compositional(sc, work / "compose")
-            methods.append("compositional")
-        mp.datapath = " + ".join(methods)
-    mp.steps += stream.prove_stream(sc, work / "stream", full=full)
+        steps, mp.datapath = prove_datapath(sc, work, full=full)
+        mp.steps += steps
+    mp.steps += stream.prove_stream(sc, work / "stream")
     return mp
 
 
@@ -124,11 +138,11 @@ def _print_table(proofs) -> None:
 
 
 def run_mutants(mods, work: Path) -> int:
-    from . import compose, equiv, mutants, stream
+    from . import mutants, stream
 
     survived = 0
     for sc in mods:
-        names = list(mutants.MUTANTS) if sc.unit == "topk" else ["stick-valid"]
+        names = list(mutants.MUTANTS) if sc.unit in SELECTORS else ["stick-valid"]
         for name in names:
             d = work / "mutants" / f"{sc.module}_{name}"
             try:
@@ -138,9 +152,7 @@ def run_mutants(mods, work: Path) -> int:
                 continue
             t0 = time.perf_counter()
             if mut.proofs == "datapath":
-                steps = (equiv.prove_direct(msc, d / "direct") if sc.m <= 8 else [])
-                if sc.arch in compose.DECOMPOSITIONS:
-                    steps += compose.prove_compositional(msc, d / "compose")
+                steps, _ = prove_datapath(msc, d, full=True)
             else:
                 steps = stream.prove_stream(msc, d / "stream")
             caught = [s for s in steps if not s.passed]
@@ -178,13 +190,13 @@ def run(args: argparse.Namespace) -> int:
             proofs.append(mp)
             print(f"{sc.module}: {'PROVEN' if mp.passed else 'FAILED'} in {mp.seconds:.1f} s "
                   f"({mp.proven()})", flush=True)
+            if args.json:  # after every module: an interrupted run keeps what it proved
+                write_proofs(args.json, [mp])
             for s in mp.steps:
                 if not s.passed:
                     print(f"  {s.name}: {s.claim}\n    " + s.detail.replace("\n", "\n    "),
                           file=sys.stderr)
         _print_table(proofs)
-        if args.json:
-            write_proofs(args.json, proofs)
         return 0 if all(mp.passed for mp in proofs) else 1
     finally:
         if tmp is not None:

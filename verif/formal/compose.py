@@ -13,13 +13,24 @@
                  N2 for ALL values of the cut comparator outputs, the netlist equals the
                     reference network of that list: every c_p = "lo outranks hi" on the
                     records routed to it, the outputs = the index-sorted survivors
+      radix:    keys ─► [planes] ─► per step: [u, v] ─► count ─► [t_e] ─► [keep] ─► o
+                 X1 plane b = bit b of every key;  X2 t_e = (#u_e >= N)
+                 X3 u, v = the update rule (key bit, then inverted index bit)
+                 X4 keep = last (above | tying);  X5 as R3 (one miter for X1-X4)
+      flexible rank (topk_flex): keys ─► [beats] ─► group rank < n, served ─► [keep] ─► o
+                 F1 as R1;  F2 keep from the beats for ALL their values and every pattern
+                 F3 mask, slots, count, err, echoed pattern for EVERY keep vector
 
 Cut wires are located by name in the emitted Verilog; what each one computes is identified by
 simulation and then proven, so a wrong name or a wrong guess makes a step fail, never pass.
 Pipeline registers are stripped with the balance check of :mod:`verif.formal.aig`, each cut
 input taking the register depth of its cut output, so the composed depth is the latency.
 
-A new architecture plugs in with one subclass: ``arch`` (the sidecar's name), and
+Delay lines in distributed RAM are register chains here: :mod:`verif.formal.delaylines`
+rewrites them (and proves the rewrite sound) before these classes see the netlist.
+
+A new architecture plugs in with one subclass: ``arch`` (the sidecar's name; a unit other
+than ``topk`` prefixes it, ``"topk_flex.rank"``), and
 :meth:`Decomposition.prove` returning its steps (the helpers here build the pieces).
 """
 
@@ -32,6 +43,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from nmsparse.contract.flex import MIN_M_LOG2
 from nmsparse.contract.formats import get_format
 from nmsparse.contract.sidecar import Sidecar
 
@@ -41,6 +53,7 @@ from .equiv import FLOW, counterexample_text, decode_payload
 from .results import Step
 
 __all__ = ["Decomposition", "DECOMPOSITIONS", "RankDecomposition", "NetworkDecomposition",
+           "RadixDecomposition", "FlexRankDecomposition", "decomposition",
            "check_selection_01", "check_sorting_01", "prove_compositional"]
 
 DECOMPOSITIONS: dict[str, type[Decomposition]] = {}
@@ -199,6 +212,68 @@ class Decomposition:
     def keys(self, x: int) -> list[int]:
         return [self.f.key(e) for e in _elements(self.sc, x)]
 
+    def compaction_step(self, g: aigmod.Aig, keep_o: list[int], d_keep: int | None,
+                        name: str) -> Step:
+        """Mask, values and index from the cut keep bits ``keep_o`` (at register depth
+        ``d_keep``), for all data and every keep vector with exactly N ones; ``g`` holds the
+        reference ``nmref_compact`` fed by the input ``rk``."""
+        from pysat.card import CardEnc, EncType
+
+        sc, f = self.sc, self.f
+        n, m, w = sc.n, sc.m, f.width
+        iw = sc.o.fields["index"].elem_width
+        g3 = g.cut(keep_o)
+        keep_i = [lit >> 1 for lit in keep_o]
+        t0 = time.perf_counter()
+        try:
+            sub3, d3 = g3.strip(g3.outputs["o"], {v: d_keep for v in keep_i})
+        except aigmod.AigError as exc:
+            return Step(name, "compaction", "register balance", False,
+                        time.perf_counter() - t0, str(exc))
+        cnf = aigmod.Cnf()
+        bind = {}
+        rk = g.inputs["rk"]
+        kvars = []
+        for j in range(m):
+            v = cnf.new()
+            kvars.append(v)
+            bind[keep_i[j]] = -v if keep_o[j] & 1 else v
+            bind[rk[j] >> 1] = v
+        x_vars = {}
+        for lit in g.inputs["x"]:
+            x_vars[lit >> 1] = cnf.new()
+        bind.update(x_vars)
+        enc = CardEnc.equals(lits=kvars, bound=n, top_id=cnf.nvars, encoding=EncType.seqcounter)
+        cnf.clauses += enc.clauses
+        cnf.nvars = max(cnf.nvars, enc.nv)
+        ref_out = g.outputs["ref_vals"] + g.outputs["ref_idx"]
+        lits = cnf.add_aig(g3, g3.outputs["o"] + ref_out, bind=bind, subst=sub3)
+        dut_o = lits[: sc.o.width]
+        ref_v = lits[sc.o.width: sc.o.width + n * w]
+        ref_i = lits[sc.o.width + n * w:]
+        want = [None] * sc.o.width
+        mf, vf, xf = (sc.o.fields[k] for k in ("mask", "values", "index"))
+        for j in range(m):
+            want[mf.offset + j] = kvars[j]
+        for b in range(n * w):
+            want[vf.offset + b] = ref_v[b]
+        for b in range(n * iw):
+            want[xf.offset + b] = ref_i[b]
+        want = [x if x is not None else -1 for x in want]
+        model = _solve_diff(cnf, dut_o, want)
+        ok = model is None and d3 == sc.latency
+        detail = f"outputs {d3} register(s) deep (sidecar latency {sc.latency})"
+        if model is not None:
+            x = aigmod.value_of(model, [x_vars[lit >> 1] for lit in g.inputs["x"]])
+            keep = aigmod.value_of(model, kvars)
+            detail = (f"keep = {''.join(str((keep >> j) & 1) for j in range(m))} (element 0 "
+                      "first)\n" + counterexample_text(sc, x, aigmod.value_of(model, dut_o),
+                                                        aigmod.value_of(model, want)))
+        return Step(name, f"mask = keep, values/index = the kept elements and positions in "
+                    f"ascending order, for all data and every keep vector with exactly {n} "
+                    "ones", "SAT with a cardinality constraint (CaDiCaL)", ok,
+                    time.perf_counter() - t0, detail)
+
     def outranks(self, keys: list[int], a: int, b: int) -> bool:
         """Element a outranks element b under the rule (larger key; ties: lower index)."""
         return keys[a] > keys[b] or (keys[a] == keys[b] and a < b)
@@ -248,9 +323,7 @@ class RankDecomposition(Decomposition):
                          False, t_build, "two cut bits share a gate, or one is an input or a "
                          "constant: the decomposition does not apply")]
         g2 = g.cut(beats_o)
-        g3 = g.cut(keep_o)
         beats_i = [lit >> 1 for lit in beats_o]
-        keep_i = [lit >> 1 for lit in keep_o]
 
         # R1: identify each beats bit by simulation, then prove it
         t0 = time.perf_counter()
@@ -342,59 +415,9 @@ class RankDecomposition(Decomposition):
             return steps
 
         # R3: compaction and mask from the keep bits, whenever exactly N are kept
-        from pysat.card import CardEnc, EncType
-
-        t0 = time.perf_counter()
-        try:
-            sub3, d3 = g3.strip(g3.outputs["o"], {v: d2 for v in keep_i})
-        except aigmod.AigError as exc:
-            steps.append(Step("datapath.R3.compaction", "compaction", "register balance",
-                              False, time.perf_counter() - t0, str(exc)))
+        steps.append(self.compaction_step(g, keep_o, d2, "datapath.R3.compaction"))
+        if not steps[-1].passed:
             return steps
-        cnf = aigmod.Cnf()
-        bind = {}
-        rk = g.inputs["rk"]
-        kvars = []
-        for j in range(m):
-            v = cnf.new()
-            kvars.append(v)
-            bind[keep_i[j]] = -v if keep_o[j] & 1 else v
-            bind[rk[j] >> 1] = v
-        x_vars = {}
-        for lit in g.inputs["x"]:
-            x_vars[lit >> 1] = cnf.new()
-        bind.update(x_vars)
-        enc = CardEnc.equals(lits=kvars, bound=n, top_id=cnf.nvars, encoding=EncType.seqcounter)
-        cnf.clauses += enc.clauses
-        cnf.nvars = max(cnf.nvars, enc.nv)
-        ref_out = g.outputs["ref_vals"] + g.outputs["ref_idx"]
-        lits = cnf.add_aig(g3, g3.outputs["o"] + ref_out, bind=bind, subst=sub3)
-        dut_o = lits[: sc.o.width]
-        ref_v = lits[sc.o.width: sc.o.width + n * w]
-        ref_i = lits[sc.o.width + n * w:]
-        want = [None] * sc.o.width
-        mf, vf, xf = (sc.o.fields[k] for k in ("mask", "values", "index"))
-        for j in range(m):
-            want[mf.offset + j] = kvars[j]
-        for b in range(n * w):
-            want[vf.offset + b] = ref_v[b]
-        for b in range(n * iw):
-            want[xf.offset + b] = ref_i[b]
-        want = [x if x is not None else -1 for x in want]
-        model = _solve_diff(cnf, dut_o, want)
-        ok = model is None and d3 == sc.latency
-        detail = f"outputs {d3} register(s) deep (sidecar latency {sc.latency})"
-        if model is not None:
-            x = aigmod.value_of(model, [x_vars[lit >> 1] for lit in g.inputs["x"]])
-            keep = aigmod.value_of(model, kvars)
-            detail = (f"keep = {''.join(str((keep >> j) & 1) for j in range(m))} (element 0 "
-                      "first)\n" + counterexample_text(sc, x, aigmod.value_of(model, dut_o),
-                                                        aigmod.value_of(model, want)))
-        steps.append(Step("datapath.R3.compaction",
-                          f"mask = keep, values/index = the kept elements and positions in "
-                          f"ascending order, for all data and every keep vector with exactly "
-                          f"{n} ones", "SAT with a cardinality constraint (CaDiCaL)", ok,
-                          time.perf_counter() - t0, detail))
         steps.append(Step("datapath.lemma", "R1-R3 compose to the rule: the comparison bits "
                           "of any input are those of a strict total order (key descending, "
                           "index ascending), so the ranks are a permutation of 0..M-1 and "
@@ -409,7 +432,7 @@ def _pairs_reference(sc: Sidecar, pairs: list[tuple[int, int]]) -> str:
     data = sc.i.fields["data"]
     f = get_format(sc.fmt)
     lines = [f"module nmref_pairs(input [{sc.i.width - 1}:0] i, output [{len(pairs) - 1}:0] b);"]
-    for j in range(sc.m):
+    for j in range(data.count):
         lo = data.offset + j * data.elem_width
         expr, kw = reference.key_expr(sc.fmt, f"x{j}")
         lines.append(f"  wire [{f.width - 1}:0] x{j} = i[{lo + f.width - 1}:{lo}];")
@@ -599,6 +622,374 @@ class NetworkDecomposition(Decomposition):
                     f"SAT miter (CaDiCaL), {cnf.nvars} vars", ok, 0.0, detail)
 
 
+class RadixDecomposition(Decomposition):
+    """``radix``: cut at the key bit planes (``sel_plane<b>``), every step's threshold bit
+    (``sel_thr<e>``) and per-element state (``sel_s<e>_u<j>``, ``sel_s<e>_v<j>``), and the keep
+    bits (``sel_keep``)."""
+
+    arch = "radix"
+
+    def prove(self) -> list[Step]:
+        sc, f = self.sc, self.f
+        n, m, w = sc.n, sc.m, f.width
+        kw = f.key_width
+        iw = sc.o.fields["index"].elem_width
+        nsteps = kw + iw
+        data = sc.i.fields["data"]
+        planes = [f"sel_plane{b}" for b in range(kw)]
+        thr = [f"sel_thr{e}" for e in range(nsteps)]
+        uw = {(e, j): f"sel_s{e}_u{j}" for e in range(1, nsteps) for j in range(m)}
+        vw = {(e, j): f"sel_s{e}_v{j}" for e in range(1, nsteps) for j in range(m)}
+        wires = planes + thr + list(uw.values()) + list(vw.values()) + ["sel_keep"]
+        mods = [f"module nmref_planes(input [{sc.i.width - 1}:0] i, "
+                f"output [{kw * m - 1}:0] p);"]
+        for j in range(m):
+            lo = data.offset + j * data.elem_width
+            expr, _ = reference.key_expr(sc.fmt, f"x{j}")
+            mods.append(f"  wire [{w - 1}:0] x{j} = i[{lo + w - 1}:{lo}];")
+            mods.append(f"  wire [{kw - 1}:0] k{j} = {expr};")
+            for b in range(kw):
+                mods.append(f"  assign p[{b * m + j}] = k{j}[{b}];")
+        mods.append("endmodule")
+        cw = max(1, m.bit_length())
+        mods.append(f"module nmref_thr(input [{m - 1}:0] u, output t);")
+        mods.append(f"  wire [{cw}:0] c = " + " + ".join(
+            f"{{{{{cw}{{1'b0}}}}, u[{j}]}}" for j in range(m)) + ";")
+        mods.append(f"  assign t = c >= {n};\nendmodule")
+        modules = "\n".join(mods) + "\n" + reference.compaction_reference(m, n, w)
+        top = _top(sc, f""", input [{nsteps * m - 1}:0] ru, input [{m - 1}:0] rk,
+    output [{kw * m - 1}:0] ref_p, output [{nsteps - 1}:0] ref_t,
+    output [{n * w - 1}:0] ref_vals, output [{n * iw - 1}:0] ref_idx""",
+                   "  nmref_planes rp(.i(x), .p(ref_p));\n"
+                   + "".join(f"  nmref_thr rt{e}(.u(ru[{(e + 1) * m - 1}:{e * m}]), "
+                             f".t(ref_t[{e}]));\n" for e in range(nsteps))
+                   + f"  nmref_compact rc(.keep(rk), .x(x[{data.offset + data.width - 1}:"
+                   f"{data.offset}]), .vals(ref_vals), .idx(ref_idx));")
+        t0 = time.perf_counter()
+        g0 = cut_aig(sc, self.work, wires, modules, top)
+        t_build = time.perf_counter() - t0
+        missing = [x for x in wires if f"dut.{x}" not in g0.outputs]
+        if missing:
+            return [Step("datapath.structure", "the radix netlist has its cut points",
+                         "netlist", False, t_build, f"wires {missing[:5]} are not in the netlist"
+                         " (constant, unconnected or renamed)")]
+        lit = {x: g0.outputs[f"dut.{x}"] for x in wires}
+        # the cut nodes in dependency order: planes, then per step u/v and the threshold
+        plane = {(b, j): lit[planes[b]][j] for b in range(kw) for j in range(m)}
+        order: list[list[int]] = [[plane[b, j] for b in range(kw) for j in range(m)]]
+        u_of = {(0, j): plane[kw - 1, j] for j in range(m)}
+        v_of: dict[tuple[int, int], int | None] = {(0, j): None for j in range(m)}
+        for e in range(nsteps):
+            if e:
+                for j in range(m):
+                    u_of[e, j], v_of[e, j] = lit[uw[e, j]][0], lit[vw[e, j]][0]
+                # v first: the netlist may compute u from the named v (u = A | (v & bit))
+                order.append([lit[vw[e, j]][0] for j in range(m)] + [u_of[e, j]
+                                                                     for j in range(m)])
+            order.append([lit[thr[e]][0]])
+        order.append(lit["sel_keep"])
+        cut_lits = [x for grp in order for x in grp]
+        # a plane bit may be an input bit itself (|x| and x share their LSB): such bits
+        # are not cut, their value is the input's
+        fixed = {x for x in cut_lits if x >> 1 not in g0.ands}
+        gates = [x for x in cut_lits if x not in fixed]
+        vs = [x >> 1 for x in gates]
+        if len(set(vs)) != len(vs) or any(x >> 1 not in g0.input_vars and x > 1
+                                          for x in fixed):
+            return [Step("datapath.structure", "the cut bits are distinct gates", "netlist",
+                         False, t_build, "two cut bits share a gate, or one is a register "
+                         "output: the decomposition does not apply")]
+        kids = {v: g0.ands[v] for v in vs}
+        g = g0.cut(gates)
+        depth: dict[int, int] = {}
+        subst: dict[int, int] = {}
+        t0 = time.perf_counter()
+        at: int | None = None  # the cut bit whose cone is being stripped
+        try:
+            for grp in order:
+                for at in grp:
+                    if at not in fixed:
+                        s_, d = g.strip(list(kids[at >> 1]), depth)
+                        subst.update(s_)
+                        depth[at >> 1] = d or 0
+            at = None
+            s_, d_o = g.strip(g.outputs["o"], depth)
+            subst.update(s_)
+        except aigmod.AigError as exc:
+            where = next((nm for nm in wires if at in lit[nm]), "the outputs")
+            return [Step("datapath.structure", "register balance of the radix pieces",
+                         "register depth of every AIG gate", False, t_build,
+                         f"{exc} (in the cone of {where})")]
+        # X1-X4: every cut bit equals its reference over the cut bits it reads
+        cnf = aigmod.Cnf()
+        bind: dict[int, int] = {}
+        val: dict[int, int] = {}  # cut literal -> CNF literal of the wire's value
+        xv = {q >> 1: cnf.new() for q in g.inputs["x"]}
+        bind.update(xv)
+        for x in cut_lits:
+            if x in fixed:
+                val[x] = (1 if x & 1 else -1) if x < 2 else (-xv[x >> 1] if x & 1
+                                                             else xv[x >> 1])
+                continue
+            v = cnf.new()
+            bind[x >> 1] = -v if x & 1 else v
+            val[x] = v
+        for e in range(nsteps):
+            for j in range(m):
+                bind[g.inputs["ru"][e * m + j] >> 1] = val[u_of[e, j]]
+        kid_lits = [k for x in gates for k in kids[x >> 1]]
+        refs = g.outputs["ref_p"] + g.outputs["ref_t"]
+        out = cnf.add_aig(g, kid_lits + refs, bind=bind, subst=subst)
+        dut: dict[int, int] = {x: val[x] for x in fixed}
+        for k, x in enumerate(gates):
+            y = cnf.and_(out[2 * k], out[2 * k + 1])
+            dut[x] = -y if x & 1 else y
+        ref_p = out[2 * len(gates): 2 * len(gates) + kw * m]
+        ref_t = out[2 * len(gates) + kw * m:]
+        pairs: list[tuple[str, int, int]] = []  # (what, dut, reference)
+        for b in range(kw):
+            for j in range(m):
+                pairs.append((f"plane {b} element {j} (key bit {b})", dut[plane[b, j]],
+                              ref_p[b * m + j]))
+        for e in range(nsteps):
+            pairs.append((f"threshold of step {e}", dut[lit[thr[e]][0]], ref_t[e]))
+            if e:
+                t = val[lit[thr[e - 1]][0]]
+                for j in range(m):
+                    x, y = val[u_of[e - 1, j]], v_of[e - 1, j]
+                    yv = 1 if y is None else val[y]
+                    if e < kw:
+                        bit = val[plane[kw - 1 - e, j]]
+                    else:
+                        bb = iw - 1 - (e - kw)
+                        bit = -1 if (j >> bb) & 1 else 1
+                    tie = cnf.and_(yv, -cnf.xor(x, t))
+                    above = cnf.and_(x, -cnf.and_(yv, t))
+                    # the cut v_e (proven = tie just below) stands for C in u
+                    pairs.append((f"u of element {j} at step {e}", dut[u_of[e, j]],
+                                  cnf.or_([above, cnf.and_(val[lit[vw[e, j]][0]], bit)])))
+                    pairs.append((f"v of element {j} at step {e}", dut[lit[vw[e, j]][0]], tie))
+        t = val[lit[thr[nsteps - 1]][0]]
+        for j in range(m):
+            x, yv = val[u_of[nsteps - 1, j]], val[v_of[nsteps - 1, j]]
+            keep = cnf.or_([cnf.and_(x, -cnf.and_(yv, t)), cnf.and_(yv, -cnf.xor(x, t))])
+            pairs.append((f"keep of element {j}", dut[lit["sel_keep"][j]], keep))
+        model = _solve_diff(cnf, [p[1] for p in pairs], [p[2] for p in pairs])
+        steps = []
+        detail = (f"{kw} key planes, {nsteps} steps ({kw} key bits, {iw} index bits), "
+                  f"{len(pairs)} cut bits; keep {depth[lit['sel_keep'][0] >> 1]} register(s)"
+                  " deep")
+        if model is not None:
+            bad = [p[0] for p in pairs if aigmod.value_of(model, [p[1]])
+                   != aigmod.value_of(model, [p[2]])]
+            xval = aigmod.value_of(model, [xv[q >> 1] for q in g.inputs["x"]])
+            detail = (f"differs from the reference: {', '.join(bad[:4])}\n"
+                      + "\n".join(f"  input  {t_}" for t_ in decode_payload(sc, "i", xval)))
+        steps.append(Step("datapath.X1-X4.steps",
+                          "for all inputs and ALL values of the other cut bits: plane b of "
+                          "element j = bit b of key(x_j) (X1); each step's threshold t_e = "
+                          f"(#ones of u_e >= {n}) (X2); u_e,j = A | (C & bit) and v_e,j = C "
+                          "with C = v & (u == t_(e-1)), A = u & ~(v & t_(e-1)), bit = key "
+                          "bit (steps < key width) or inverted index bit (X3); keep_j = the "
+                          "last A | C (X4)", f"one SAT miter (CaDiCaL), {cnf.nvars} vars",
+                          model is None, time.perf_counter() - t0 + t_build, detail))
+        if model is not None:
+            return steps
+        steps.append(self.compaction_step(g0, lit["sel_keep"],
+                                          depth[lit["sel_keep"][0] >> 1],
+                                          "datapath.X5.compaction"))
+        if d_o != sc.latency and steps[-1].passed:
+            steps[-1].passed = False
+            steps[-1].detail += f"; outputs {d_o} deep, sidecar latency {sc.latency}"
+        steps.append(Step("datapath.lemma", "X1-X5 compose to the rule: with extended keys "
+                          "(key, inverted index), all distinct, after step e A = the elements "
+                          "whose first e+1 extended-key bits exceed those of the N-th largest "
+                          "extended key T and C = those equal to them (induction on e: t_e is "
+                          "bit e of T because #A + #(C with bit e set) >= N exactly when T has "
+                          "it); after the last bit C = {the element of T}, so keep = A | C = "
+                          f"the {n} largest extended keys = rank < {n}, exactly {n} ones (X5's "
+                          "condition)", "proof on paper (radix select, MSB first)", True, 0.0))
+        return steps
+
+
+class FlexRankDecomposition(Decomposition):
+    """Runtime-flexible ``rank`` (DESIGN.md section 5): cut at the W(W-1)/2 comparison bits
+    (``fsel_beats``) and the W keep bits (``fsel_keep``)."""
+
+    arch = "topk_flex.rank"
+
+    def _ok(self, ml: str, n: str) -> str:
+        """Verilog: the pattern (m_log2 = ``ml``, N = ``n``) is served (contract.flex)."""
+        sc = self.sc
+        lw = sc.w.bit_length() - 1
+        return (f"(({ml}) >= {MIN_M_LOG2} && ({ml}) <= {lw} && ({n}) != 0 && ({n}) < "
+                f"(32'd1 << ({ml})) && ({n}) * (32'd{sc.w} >> ({ml})) <= {sc.max_kept})")
+
+    def _references(self, pairs: list[tuple[int, int]]) -> str:
+        sc, f = self.sc, self.f
+        W, S, w = sc.w, sc.max_kept, f.width
+        lw = W.bit_length() - 1
+        fi, fo = sc.i.fields, sc.o.fields
+        mlw, nw = fi["m_log2"].elem_width, fi["n"].elem_width
+        pos = {p: t for t, p in enumerate(pairs)}
+        L = [f"module nmref_fkeep(input [{len(pairs) - 1}:0] b, input [{mlw - 1}:0] ml, "
+             f"input [{nw - 1}:0] n, output [{W - 1}:0] keep);",
+             f"  wire ok = {self._ok('ml', 'n')};"]
+        for j in range(W):
+            terms = []
+            for i in range(W):
+                if i == j:
+                    continue
+                h = (i ^ j).bit_length() - 1
+                beat = f"b[{pos[i, j]}]" if i < j else f"~b[{pos[j, i]}]"
+                terms.append(f"{{{{{lw}{{1'b0}}}}, ((ml > {h}) & {beat})}}")
+            L.append(f"  wire [{lw}:0] r{j} = " + " + ".join(terms) + ";")
+            L.append(f"  assign keep[{j}] = ok && (r{j} < n);")
+        L.append("endmodule")
+        data = fi["data"]
+        L.append(f"module nmref_fout(input [{W - 1}:0] keep, input [{sc.i.width - 1}:0] i, "
+                 f"output [{sc.o.width - 1}:0] o);")
+        ml = f"i[{fi['m_log2'].offset + mlw - 1}:{fi['m_log2'].offset}]"
+        nn = f"i[{fi['n'].offset + nw - 1}:{fi['n'].offset}]"
+        L.append(f"  wire [{mlw - 1}:0] ml = {ml};")
+        L.append(f"  wire [{nw - 1}:0] n = {nn};")
+        L.append(f"  wire ok = {self._ok('ml', 'n')};")
+        rw = lw + 1
+        for j in range(W):
+            lo = data.offset + j * data.elem_width
+            L.append(f"  wire [{w - 1}:0] x{j} = i[{lo + w - 1}:{lo}];")
+            terms = [f"{{{{{rw}{{1'b0}}}}, keep[{q}]}}" for q in range(j)] or ["0"]
+            L.append(f"  wire [{rw}:0] before{j} = " + " + ".join(terms) + ";")
+        used: set[int] = set()
+
+        def put(field: str, k: int, expr: str) -> None:
+            fl = fo[field]
+            lo = fl.offset + k * fl.elem_width
+            L.append(f"  assign o[{lo + fl.elem_width - 1}:{lo}] = {expr};")
+            used.update(range(lo, lo + fl.elem_width))
+
+        for j in range(W):
+            put("mask", j, f"keep[{j}]")
+        iw = fo["index"].elem_width
+        for s_ in range(S):
+            put("values", s_, " | ".join(f"({{{w}{{keep[{j}] && before{j} == {s_}}}}} & x{j})"
+                                         for j in range(W)))
+            put("index", s_, " | ".join(f"({{{iw}{{keep[{j}] && before{j} == {s_}}}}} & "
+                                        f"{iw}'d{j})" for j in range(W)))
+        cwid = fo["count"].elem_width
+        put("count", 0, f"ok ? n * (32'd{W} >> ml) : {cwid}'d0")
+        put("m_log2", 0, "ml")
+        put("n", 0, "n")
+        put("err", 0, "~ok")
+        for b in range(sc.o.width):
+            if b not in used:
+                L.append(f"  assign o[{b}] = 1'b0;")
+        L.append("endmodule")
+        return _pairs_reference(sc, pairs) + "\n".join(L) + "\n"
+
+    def prove(self) -> list[Step]:
+        sc = self.sc
+        W = sc.w
+        pairs = [(a, b) for a in range(W) for b in range(a + 1, W)]
+        fi = sc.i.fields
+        mlw, nw = fi["m_log2"].elem_width, fi["n"].elem_width
+        top = _top(sc, f""", input [{len(pairs) - 1}:0] rb, input [{W - 1}:0] rk,
+    output [{len(pairs) - 1}:0] ref_ge, output [{W - 1}:0] ref_keep,
+    output [{sc.o.width - 1}:0] ref_o""", f"""  nmref_pairs rp(.i(x), .b(ref_ge));
+  nmref_fkeep rfk(.b(rb), .ml(x[{fi['m_log2'].offset + mlw - 1}:{fi['m_log2'].offset}]),
+    .n(x[{fi['n'].offset + nw - 1}:{fi['n'].offset}]), .keep(ref_keep));
+  nmref_fout rfo(.keep(rk), .i(x), .o(ref_o));""")
+        t0 = time.perf_counter()
+        g = cut_aig(sc, self.work, ["fsel_beats", "fsel_keep"], self._references(pairs), top)
+        t_build = time.perf_counter() - t0
+        beats_o, keep_o = g.outputs.get("dut.fsel_beats"), g.outputs.get("dut.fsel_keep")
+        if beats_o is None or keep_o is None or len(beats_o) != len(pairs) \
+                or len(keep_o) != W or len({q >> 1 for q in beats_o + keep_o}) != \
+                len(beats_o) + len(keep_o) or any(q >> 1 not in g.ands
+                                                  for q in beats_o + keep_o):
+            return [Step("datapath.structure", "the flexible rank netlist has its cut points",
+                         "netlist", False, t_build, f"expected {len(pairs)} distinct gates "
+                         f"fsel_beats and {W} fsel_keep")]
+        steps = []
+
+        def miter(name: str, claim: str, gg: aigmod.Aig, dut: list[int], ref: list[int],
+                  depth: dict[int, int], bind_pairs: list[tuple[int, int]],
+                  want_depth: int | None = None, per_bit: bool = False
+                  ) -> tuple[Step, int | None]:
+            t1 = time.perf_counter()
+            try:
+                sub, d = gg.strip(dut, depth)
+            except aigmod.AigError as exc:
+                return Step(name, claim, "register balance", False, time.perf_counter() - t1,
+                            str(exc)), None
+            cnf = aigmod.Cnf()
+            bind = {}
+            for dv, rv in bind_pairs:  # a cut gate and the reference input it feeds
+                v = cnf.new()
+                bind[dv >> 1] = -v if dv & 1 else v
+                bind[rv >> 1] = v
+            xv = {q >> 1: cnf.new() for q in gg.inputs["x"]}
+            bind.update(xv)
+            lits = cnf.add_aig(gg, dut + ref, bind=bind, subst=sub)
+            a, b = lits[:len(dut)], lits[len(dut):]
+            if per_bit:  # one call per output bit: each search stays inside one cone
+                found = cnf.solve_each([[x_] for x_ in [cnf.xor(x_, y_) for x_, y_ in
+                                                        zip(a, b, strict=True)]])
+                model = None if found is None else found[1]
+            else:
+                model = _solve_diff(cnf, a, b)
+            ok = model is None and (want_depth is None or d == want_depth)
+            detail = f"{d} register(s) deep" + ("" if want_depth is None else
+                                                f" (sidecar latency {want_depth})")
+            if model is not None:
+                x = aigmod.value_of(model, [xv[q >> 1] for q in gg.inputs["x"]])
+                bad = [k for k in range(len(a)) if aigmod.value_of(model, [a[k]])
+                       != aigmod.value_of(model, [b[k]])]
+                cut = "".join(str(aigmod.value_of(model, [bind[dv >> 1]]) ^ (dv & 1))
+                              for dv, _ in bind_pairs)
+                detail = (f"bits {bad[:6]} differ; cut bits {cut or '-'}\n"
+                          + "\n".join(f"  input  {t_}" for t_ in decode_payload(sc, "i", x)))
+            how = f", {len(a)} calls" if per_bit else ""
+            return Step(name, claim, f"SAT miter (CaDiCaL), {cnf.nvars} vars{how}", ok,
+                        time.perf_counter() - t1, detail), d
+
+        st, d1 = miter("datapath.F1.comparisons", f"comparison bit t of the {len(pairs)} "
+                       "equals key_a >= key_b for the t-th pair a < b (a outranks b, lower "
+                       "index wins ties), for all inputs", g, beats_o, g.outputs["ref_ge"],
+                       {}, [], per_bit=True)
+        st.seconds += t_build
+        steps.append(st)
+        if not st.passed:
+            return steps
+        g2 = g.cut(beats_o)
+        st, d2 = miter("datapath.F2.group_rank", "keep_j = served(m_log2, n) & (#{i in j's "
+                       "group of 2**m_log2 lanes: i outranks j} < n), the order read from "
+                       "the comparison bits, for ALL their values and every pattern (served "
+                       "or not)", g2, keep_o, g.outputs["ref_keep"],
+                       {q >> 1: d1 or 0 for q in beats_o},
+                       list(zip(beats_o, g.inputs["rb"], strict=True)), per_bit=True)
+        steps.append(st)
+        if not st.passed:
+            return steps
+        g3 = g.cut(keep_o)
+        st, _ = miter("datapath.F3.compaction", "mask = keep, slot s = the value and lane of "
+                      "the kept lane with s kept lanes before it (0 beyond), count = N x W/M "
+                      "when served else 0, err = not served, m_log2 and n echoed: for all "
+                      "data, every pattern and EVERY keep vector", g3, g3.outputs["o"],
+                      g.outputs["ref_o"], {q >> 1: d2 or 0 for q in keep_o},
+                      list(zip(keep_o, g.inputs["rk"], strict=True)), sc.latency)
+        steps.append(st)
+        if not st.passed:
+            return steps
+        steps.append(Step("datapath.lemma", "F1-F3 compose to DESIGN.md section 5: the "
+                          "comparison bits of any input are those of a strict total order "
+                          "(key descending, index ascending), so inside each group the ranks "
+                          "are a permutation and keep is the rule of section 1 per group "
+                          "(n per group when served, none otherwise)",
+                          "proof on paper (rank(j) counts the lanes outranking j)", True, 0.0))
+        return steps
+
+
 def _support(g: aigmod.Aig, lit: int, candidates: set[int], subst: dict[int, int]) -> set[int]:
     """Input variables among ``candidates`` in the (stripped) cone of ``lit``."""
     seen: set[int] = set()
@@ -672,12 +1063,22 @@ def _network_reference(sc: Sidecar, comps: list[tuple[int, int]], survivors: lis
     return "\n".join(L) + "\n"
 
 
+def _key(sc: Sidecar) -> str:
+    return sc.arch if sc.unit == "topk" else f"{sc.unit}.{sc.arch}"
+
+
+def decomposition(sc: Sidecar) -> type[Decomposition] | None:
+    """The decomposition class of ``sc``'s unit and architecture, if there is one."""
+    return DECOMPOSITIONS.get(_key(sc))
+
+
 def prove_compositional(sc: Sidecar, work: Path) -> list[Step]:
     """The steps of ``sc``'s architecture, or one failed step naming the missing class."""
-    cls = DECOMPOSITIONS.get(sc.arch)
+    key = _key(sc)
+    cls = DECOMPOSITIONS.get(key)
     if cls is None:
         return [Step("datapath.compositional", "compositional datapath proof", "none",
-                     False, 0.0, f"no decomposition for architecture {sc.arch!r} (have: "
+                     False, 0.0, f"no decomposition for architecture {key!r} (have: "
                      f"{', '.join(DECOMPOSITIONS)}); add a Decomposition subclass in "
                      "verif/formal/compose.py")]
     return cls(sc, work).prove()

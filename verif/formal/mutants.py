@@ -10,7 +10,14 @@ Operators (each finds its site in the Verilog text, or reports that it does not 
   the index halves of a comparator's ``{key, ~index}`` operands exchanged);
 - ``drop-comparator``: one comparator output tied to a constant (it never exchanges);
 - ``swap-outputs``: the wires of output slots 0 and 1 of ``values`` exchanged;
-- ``stick-valid``: the ``o__valid`` register loads 1 on every clock.
+- ``stick-valid``: the ``o__valid`` register loads 1 on every clock;
+- ``delay-skew`` (modules with delay lines in distributed RAM): the first delay line reads
+  one word later (address + 1): a delay one stage short;
+- ``delay-write-always``: the first delay line writes on every clock, stall or not.
+
+The radix architecture has no comparators: ``flip-tie`` drops the tie term of element 0 at
+the first index step (so element 0 loses ties to a later element), ``drop-comparator``
+forces a threshold bit to 0.
 """
 
 from __future__ import annotations
@@ -42,7 +49,17 @@ def _sub_line(text: str, pattern: str, fn: Callable[[str], str | None]) -> tuple
     raise LookupError(f"no site for this mutation found (pattern {pattern!r})")
 
 
+def _radix_first_index_step(sc: Sidecar) -> int:
+    from nmsparse.contract.formats import get_format
+
+    return get_format(sc.fmt).key_width
+
+
 def flip_tie(sc: Sidecar, text: str) -> tuple[str, str]:
+    if sc.arch == "radix":
+        e = _radix_first_index_step(sc)
+        return _sub_line(text, rf"^\s*assign sel_s{e}_u0 = .* \| .*;$",
+                         lambda ln: re.sub(r"= (.*) \| (.*);", r"= \1;", ln))
     if sc.arch == "network":
         # {key_a, ~idx_a} > {key_b, ~idx_b}: exchange the index halves (higher index wins ties)
         pat = re.compile(r"\{ (.*), (\S+\s*) \} > \{ (.*), (\S+\s*) \}")
@@ -54,6 +71,9 @@ def flip_tie(sc: Sidecar, text: str) -> tuple[str, str]:
 
 
 def drop_comparator(sc: Sidecar, text: str) -> tuple[str, str]:
+    if sc.arch == "radix":
+        return _sub_line(text, r"^\s*assign sel_thr1 = .*;$",
+                         lambda ln: re.sub(r"= .*;", "= 1'h0;", ln))
     if sc.arch == "network":
         return _sub_line(text, r"^\s*assign sel_c\d+ = .*;$",
                          lambda ln: re.sub(r"= .*;", "= 1'h0;", ln))
@@ -81,11 +101,32 @@ def stick_valid(sc: Sidecar, text: str) -> tuple[str, str]:
     return _sub_line(text, r"^\s*o__valid <= .*;$", lambda ln: re.sub(r"<= .*;", "<= 1'h1;", ln))
 
 
+def _first_memory(text: str) -> str:
+    mt = re.search(r"^\s*reg\s+\[\d+:0\]\s+(\S+)\s+\[\d+:0\]\s*;", text, flags=re.M)
+    if mt is None:
+        raise LookupError("no delay line (memory) in this module")
+    return re.escape(mt.group(1))
+
+
+def delay_skew(sc: Sidecar, text: str) -> tuple[str, str]:
+    mem = _first_memory(text)
+    return _sub_line(text, rf"^\s*assign \S+ = {mem}\[\S+\];$",
+                     lambda ln: re.sub(r"\[(\S+)\];", r"[\1 + 1'h1];", ln))
+
+
+def delay_write_always(sc: Sidecar, text: str) -> tuple[str, str]:
+    mem = _first_memory(text)
+    return _sub_line(text, rf"^\s*if \(\S+\)\n\s*{mem}\[",
+                     lambda ln: re.sub(r"if \(\S+\)", "if (1'h1)", ln))
+
+
 MUTANTS: dict[str, tuple[Callable[[Sidecar, str], tuple[str, str]], str]] = {
     "flip-tie": (flip_tie, "datapath"),
     "drop-comparator": (drop_comparator, "datapath"),
     "swap-outputs": (swap_outputs, "datapath"),
     "stick-valid": (stick_valid, "stream"),
+    "delay-skew": (delay_skew, "datapath"),
+    "delay-write-always": (delay_write_always, "datapath"),
 }
 
 

@@ -92,11 +92,16 @@ def read_proofs(path: str | Path) -> list[dict]:
 
 def write_proofs(path: str | Path, proofs: list[ModuleProof]) -> None:
     """Merge ``proofs`` into the JSON list at ``path`` (records of the same module replaced)."""
+    import fcntl
+
     p = Path(path)
     new = [mp.to_dict() for mp in proofs]
     names = {r["module"] for r in new}
-    merged = [r for r in read_proofs(p) if r.get("module") not in names] + new
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(json.dumps(merged, indent=2) + "\n")
-    os.replace(tmp, p)
+    # runs on disjoint module sets may share one file: merge under a lock
+    with open(p.with_suffix(p.suffix + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = [r for r in read_proofs(p) if r.get("module") not in names] + new
+        tmp = p.with_suffix(p.suffix + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(merged, indent=2) + "\n")
+        os.replace(tmp, p)
