@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -41,15 +42,16 @@ from . import aig as aigmod
 from . import tools
 from .results import Step
 
-__all__ = ["has_delay_lines", "rewrite"]
+__all__ = ["MEMORY_DECL", "has_delay_lines", "rewrite"]
+
+
+#: A memory declaration in emitted Verilog (``reg [w:0] name [d:0];``), group 1 its name.
+MEMORY_DECL = re.compile(r"^\s*reg\s+\[\d+:0\]\s+(\S+)\s+\[\d+:0\]\s*;", re.M)
 
 
 def has_delay_lines(sc: Sidecar) -> bool:
-    """Whether the module's Verilog declares a memory (``reg [w:0] name [d:0];``)."""
-    import re
-
-    return bool(re.search(r"^\s*reg\s+\[\d+:0\]\s+\S+\s+\[\d+:0\]\s*;", sc.verilog.read_text(),
-                          re.M))
+    """Whether the module's Verilog declares a memory."""
+    return bool(MEMORY_DECL.search(sc.verilog.read_text()))
 
 
 def _int(p: str) -> int:

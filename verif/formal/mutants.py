@@ -102,7 +102,9 @@ def stick_valid(sc: Sidecar, text: str) -> tuple[str, str]:
 
 
 def _first_memory(text: str) -> str:
-    mt = re.search(r"^\s*reg\s+\[\d+:0\]\s+(\S+)\s+\[\d+:0\]\s*;", text, flags=re.M)
+    from .delaylines import MEMORY_DECL
+
+    mt = MEMORY_DECL.search(text)
     if mt is None:
         raise LookupError("no delay line (memory) in this module")
     return re.escape(mt.group(1))
