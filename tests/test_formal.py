@@ -55,7 +55,7 @@ def test_datapath_mutants_are_caught_with_decoded_counterexamples(tmp_path, modu
     assert "expected mask:" in direct.detail
     # the compositional proof catches it too, in one of its steps
     assert any(not s.passed for s in steps if s.name.split(".")[1] in
-               ("R1", "R2", "R3", "N1", "N2", "structure"))
+               ("R1", "R2", "R3", "N1", "N2", "N3", "structure"))
 
 
 def test_stuck_valid_is_caught_by_the_stream_proof(tmp_path):
@@ -169,3 +169,49 @@ def test_stream_proof_of_a_deep_mac_needs_same_stage_invariants(tmp_path):
     sc = find_module(HDL, "nm_spmac_8_16_int8_k4")
     steps = stream.prove_stream(sc, tmp_path / "s")
     assert steps and all(s.passed for s in steps), [s.detail for s in steps if not s.passed]
+
+
+def test_network_cells_prove_a_shipped_network_and_catch_its_mutants(tmp_path):
+    """N2 cuts every comparator output and every record it sends on, so each check is one
+    cell: the shipped 8:16 network (894 s as one miter over the comparators) takes seconds,
+    and a flipped tie or a dropped comparator fails at its cell, a swap at the compaction."""
+    sc = find_module(HDL, "nm_topk_8_16_int8_network")
+    steps, how = prove_datapath(sc, tmp_path / "ok", full=False)
+    assert how == "compositional"
+    assert [s.name for s in steps] == ["datapath.delay_lines", "datapath.N1.selection",
+                                       "datapath.N2.cells", "datapath.N3.compaction",
+                                       "datapath.lemma"]
+    assert all(s.passed for s in steps), [(s.name, s.detail) for s in steps if not s.passed]
+    sc = find_module(HDL, "nm_topk_4_8_int8_network")
+    for mutant, names in (("flip-tie", ("datapath.N2.cells",)),
+                          ("drop-comparator", ("datapath.structure", "datapath.N1.selection",
+                                               "datapath.N2.cells")),
+                          ("swap-outputs", ("datapath.N3.compaction",))):
+        msc, mut = mutants.mutate(sc, mutant, tmp_path / mutant)
+        steps, _ = prove_datapath(msc, tmp_path / f"{mutant}_w", full=False)
+        bad = [s for s in steps if not s.passed]
+        assert bad and bad[0].name in names, (mutant, [(s.name, s.detail) for s in bad])
+
+
+def test_constant_output_bits_are_read_as_constants(tmp_path):
+    """write_aiger leaves constant port bits out of its map; the reader puts them back from
+    the JSON netlist (a 1 read as the 0 of a missing bit could make two designs look equal)."""
+    (tmp_path / "c.v").write_text("module c(input [1:0] a, output [3:0] y);\n"
+                                  "  assign y = {1'b1, a[1], 1'b0, a[0]};\nendmodule\n")
+    g = equiv.miter_aig(tmp_path, ["c.v"], "c")
+    y = g.outputs["y"]
+    assert len(y) == 4 and y[1] == 0 and y[3] == 1
+    assert y[0] == g.inputs["a"][0] and y[2] == g.inputs["a"][1]
+
+
+def test_bank_write_port_registers_are_told_from_free_running_data(tmp_path):
+    """The memory engine's registered bank write port loads every clock; its fan-out ends in
+    the banks' write ports only, which the stream proof states (stream rule 2) instead of
+    failing the structure rule. A MAC without banks has none."""
+    for d in ("w", "s"):
+        (tmp_path / d).mkdir()
+    cd = stream.cut_design(find_module(HDL, "nm_linear_8_16_int8_k4_wmem"), tmp_path / "w")
+    assert not cd.free_running
+    assert "wbank_write_en" in cd.write_port and len(cd.write_port) == 4
+    cd = stream.cut_design(find_module(HDL, "nm_spmac_2_4_int8_k4"), tmp_path / "s")
+    assert not cd.free_running and not cd.write_port

@@ -15,6 +15,7 @@ checked, never assumed. Latch initial values are ignored: nothing proven here de
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -234,7 +235,31 @@ def read_aiger(aag: str | Path, map_file: str | Path) -> Aig:
         while len(lits) <= bit:
             lits.append(0)
         lits[bit] = lit
+    ports = Path(map_file).with_suffix(".ports.json")
+    if ports.exists():
+        _constant_bits(aig, ports)
     return aig
+
+
+def _constant_bits(aig: Aig, ports: Path) -> None:
+    """Put the constant bits of the output ports in place: the ``write_aiger`` map leaves
+    them out (the reader would otherwise see a 0 where the netlist drives a 1). ``ports``:
+    ``write_json -selected`` of the output ports (Yosys ``select o:*``)."""
+    for mod in json.loads(ports.read_text())["modules"].values():
+        if not int(mod.get("attributes", {}).get("top", "0"), 2):
+            continue
+        for name, info in mod["netnames"].items():
+            name = name.lstrip("\\")
+            bits = info["bits"]
+            if name not in aig.outputs and any(isinstance(b, int) for b in bits):
+                continue  # not an output of the AIGER file
+            lits = aig.outputs.setdefault(name, [])
+            lits.extend([0] * (len(bits) - len(lits)))
+            for k, b in enumerate(bits):
+                if b in ("0", "1"):
+                    lits[k] = int(b)
+                elif not isinstance(b, int):
+                    raise AigError(f"output {name}[{k}] is undefined ({b!r}) in the netlist")
 
 
 def read_aiger_inits(aag: str | Path) -> dict[int, int]:

@@ -7,12 +7,14 @@
                  R1 each beats bit = key_a >= key_b for one pair a < b, every pair once
                  R2 keep = (rank < N), rank written over the beats bits, for ALL beats values
                  R3 mask, values, index = the compressed form of keep, whenever |keep| = N
-      network:  keys ─► comparators [c_p] ─► selection muxes ─► index sort ─► o
+      network:  keys ─► [c_p] ─► [max_p, min_p] ─► ... ─► [keep] ─► compaction ─► o
                  N1 the comparator list, read back from the netlist, selects the top N
                     (0-1 principle, exhaustive over the C(M, N) weight-N vectors)
-                 N2 for ALL values of the cut comparator outputs, the netlist equals the
-                    reference network of that list: every c_p = "lo outranks hi" on the
-                    records routed to it, the outputs = the index-sorted survivors
+                 N2 for ALL values of the cut wires (every comparator output, the records
+                    (key, index) it sends on, keep): c_p = "lo outranks hi" on the records
+                    the read-back list routes to it, max_p/min_p = the exchange by c_p,
+                    keep_j = a survivor's record has index j (one SAT miter)
+                 N3 as R3 (the compaction from keep)
       radix:    keys ─► [planes] ─► per step: [u, v] ─► count ─► [t_e] ─► [keep] ─► o
                  X1 plane b = bit b of every key;  X2 t_e = (#u_e >= N)
                  X3 u, v = the update rule (key bit, then inverted index bit)
@@ -541,85 +543,178 @@ class NetworkDecomposition(Decomposition):
         if not ok:
             return steps
         # N2: the netlist is the reference network of that list, for all comparator values
-        t0 = time.perf_counter()
-        steps.append(self._routing(wires, order, comps, survivors))
-        steps[-1].seconds += time.perf_counter() - t0
-        steps.append(Step("datapath.lemma", "N1 + N2 compose to the rule: a selection network "
-                          "whose comparators exchange records by the strict total order "
-                          "'outranks' (key descending, index ascending) delivers the top N "
-                          "under that order (0-1 principle), which are exactly the elements of "
-                          "rank < N", "proof on paper (Knuth, TAOCP 5.3.4)", True, 0.0))
+        steps += self._cells(wires, order, comps, survivors)
+        if not steps[-1].passed:
+            return steps
+        steps.append(Step("datapath.lemma", "N1-N3 compose to the rule: every cell sends its "
+                          "two records on exchanged or not (N2), so the lines always hold a "
+                          "permutation of the elements' (key, index) records and the survivors' "
+                          f"indices are {n} distinct positions (N3's condition); the cells "
+                          "exchange by the strict total order 'outranks' (key descending, index "
+                          "ascending), so a selection network delivers the top N under that "
+                          "order (0-1 principle, N1), which are exactly the elements of rank < N",
+                          "proof on paper (Knuth, TAOCP 5.3.4)", True, 0.0))
         return steps
 
-    def _routing(self, wires, order, comps, survivors) -> Step:
+    def _cells(self, wires, order, comps, survivors) -> list[Step]:
+        """N2 (every comparator, record and keep bit from its cut inputs) and N3 (the
+        compaction from the keep bits)."""
         sc, f = self.sc, self.f
+        m, n, w = sc.m, sc.n, f.width
         iw = sc.o.fields["index"].elem_width
         kw = f.key_width
-        nc = len(order)
-        ref = _network_reference(sc, [comps[x] for x in order], survivors)
-        top = _top(sc, f", input [{nc - 1}:0] rc, output [{nc - 1}:0] ref_c, "
-                       f"output [{sc.o.width - 1}:0] ref_o",
-                   "  nmref_network rn(.i(x), .c(rc), .cout(ref_c), .o(ref_o));")
-        g0 = cut_aig(sc, self.work / "route", wires, ref, top)
-        outs = [g0.outputs[f"dut.{x}"][0] for x in order]
-        ins = [lit >> 1 for lit in outs]
-        kids = [g0.ands[v] for v in ins]
-        g = g0.cut(outs)
+        rw = kw + iw
+        t0 = time.perf_counter()
+        text = sc.verilog.read_text()
+        have = set(re.findall(rf"^\s*wire \[{rw - 1}:0\] (sel_c\d+_(?:max|min));", text,
+                              flags=re.M))
+        # the reference routing of the read-back list: the record source of every line
+        # (("in", j): element j's own record; ("w", name): the cut record wire name)
+        cur: dict[int, tuple | None] = {j: ("in", j) for j in range(m)}
+        plan = []
+        for p, wire in enumerate(order):
+            a, b = comps[wire]
+            if cur[a] is None or cur[b] is None:
+                return [Step("datapath.N2.structure", "every comparator reads live records",
+                             "netlist", False, time.perf_counter() - t0,
+                             f"{wire} (lines {a}, {b}) reads a line whose record the netlist "
+                             "dropped")]
+            mx = f"{wire}_max" if f"{wire}_max" in have else None
+            mn = f"{wire}_min" if f"{wire}_min" in have else None
+            plan.append((p, cur[a], cur[b], mx, mn))
+            cur[b] = ("w", mx) if mx else None
+            cur[a] = ("w", mn) if mn else None
+        surv = [cur[s] for s in survivors]
+        if any(x is None for x in surv):
+            return [Step("datapath.N2.structure", "every survivor line holds a record",
+                         "netlist", False, time.perf_counter() - t0,
+                         f"survivor lines {survivors}: no record wire on some of them")]
+        recs = [x for pl in plan for x in pl[3:] if x]
+        slot = {name: t for t, name in enumerate(recs)}
+        nc, nr = len(order), len(recs)
+        ref = _cells_reference(sc, plan, surv, slot, nc) + reference.compaction_reference(m, n, w)
+        data = sc.i.fields["data"]
+        top = _top(sc, f""", input [{nc - 1}:0] rc, input [{nr * rw - 1}:0] rr,
+    input [{m - 1}:0] rk, output [{nc - 1}:0] ref_c, output [{nr * rw - 1}:0] ref_r,
+    output [{m - 1}:0] ref_keep, output [{n * w - 1}:0] ref_vals,
+    output [{n * iw - 1}:0] ref_idx""",
+                   f"""  nmref_cells rn(.i(x), .c(rc), .r(rr), .cout(ref_c), .rout(ref_r),
+    .keep(ref_keep));
+  nmref_compact rcp(.keep(rk), .x(x[{data.offset + data.width - 1}:{data.offset}]),
+    .vals(ref_vals), .idx(ref_idx));""")
+        # in topological order (a cut input's register depth is known before it is read)
+        names = [x for p_, _a, _b, mx, mn in plan for x in (order[p_], mx, mn) if x] \
+            + ["sel_keep"]
+        g0 = cut_aig(sc, self.work / "cells", names, ref, top)
+        outs = {x: g0.outputs.get(f"dut.{x}") for x in names}
+        want_w = {**{x: 1 for x in order}, **{x: rw for x in recs}, "sel_keep": m}
+        bad = [x for x in names if outs[x] is None or len(outs[x]) != want_w[x]]
+        if bad:
+            return [Step("datapath.N2.structure", "the network netlist has its record and keep "
+                         "cut points", "netlist", False, time.perf_counter() - t0,
+                         f"wires {bad[:4]} missing or of another width")]
+        # cut every wire bit driven by a gate of its own; the others (a constant, a copy of
+        # an earlier cut bit) stay functions of the cut bits and are checked the same way
+        cut_lits, owner = [], {}
+        for x in names:
+            for lit in outs[x]:
+                v = lit >> 1
+                if v in g0.ands and v not in owner:
+                    owner[v] = x
+                    cut_lits.append(lit)
+        seen = set(owner)
+        g = g0.cut(cut_lits)
         depth: dict[int, int] = {}
         subst: dict[int, int] = {}
+
+        def fn_roots(x: str) -> list[int]:
+            return [r for lit in outs[x] for r in (g0.ands[lit >> 1] if lit >> 1 in seen
+                                                    and lit >> 1 not in depth else (lit,))]
         try:
-            for k in range(nc):
-                s, d = g.strip(list(kids[k]), depth)
-                subst.update(s)
-                depth[ins[k]] = d or 0
-            s, d_o = g.strip(g.outputs["o"], depth)
-            subst.update(s)
+            for x in names:
+                roots = fn_roots(x)
+                sub, d = g.strip(roots, depth)
+                subst.update(sub)
+                for lit in outs[x]:
+                    if lit >> 1 in seen and lit >> 1 not in depth:
+                        depth[lit >> 1] = d or 0
         except aigmod.AigError as exc:
-            return Step("datapath.N2.structure", "routing", "register balance", False, 0.0,
-                        str(exc))
+            return [Step("datapath.N2.structure", "records", "register balance", False,
+                         time.perf_counter() - t0, f"at {x}: {exc}")]
+        # the reference reads the cut values: its inputs are the DUT wires' literals
+        for k, x in enumerate(order):
+            subst[g.inputs["rc"][k] >> 1] = outs[x][0]
+        for x in recs:
+            for b in range(rw):
+                subst[g.inputs["rr"][slot[x] * rw + b] >> 1] = outs[x][b]
         cnf = aigmod.Cnf()
-        bind = {}
-        for k in range(nc):
-            v = cnf.new()
-            bind[ins[k]] = -v if outs[k] & 1 else v
-            bind[g.inputs["rc"][k] >> 1] = v
         xv = {lit >> 1: cnf.new() for lit in g.inputs["x"]}
-        bind.update(xv)
-        # each comparator's function is the AND of its gate's inputs, read in the cut graph
-        # (upstream comparators at their free values); every use reads the free value
-        kid_lits = [x for pair in kids for x in pair]
-        lits = cnf.add_aig(g, kid_lits + g.outputs["ref_c"] + g.outputs["o"]
-                           + g.outputs["ref_o"], bind=bind, subst=subst)
-        c_lits = []
-        for k in range(nc):
-            a, b = lits[2 * k], lits[2 * k + 1]
-            y = cnf.new()
-            cnf.clauses += [[-y, a], [-y, b], [y, -a, -b]]
-            c_lits.append(-y if outs[k] & 1 else y)
-        lits = c_lits + lits[2 * nc:]
-        dut_c, ref_c = lits[:nc], lits[nc: 2 * nc]
-        dut_o, ref_o = lits[2 * nc: 2 * nc + sc.o.width], lits[2 * nc + sc.o.width:]
-        model = _solve_diff(cnf, dut_c + dut_o, ref_c + ref_o)
-        ok = model is None and d_o == sc.latency
-        detail = (f"{nc} comparators, outputs {d_o} register(s) deep (sidecar latency "
-                  f"{sc.latency}); records: key {kw} bits, index {iw} bits")
+        dut_roots: list[int] = []
+        # a cut bit's function is the AND of its gate's inputs; a bit left whole is its literal
+        # (a bit on a gate cut for another bit of its own wire is that gate's function; a
+        # bit on a gate cut for an earlier wire, such as an index bit that is its
+        # comparator's output, is that wire's cut value: both are its value in the netlist)
+        done: dict[int, int] = {}
+        plan_bits = []
+        for x in names:
+            for lit in outs[x]:
+                v = lit >> 1
+                if owner.get(v) == x:
+                    if v not in done:
+                        done[v] = len(dut_roots)
+                        dut_roots += list(g0.ands[v])
+                    plan_bits.append(("and", lit, done[v]))
+                else:
+                    plan_bits.append(("lit", lit, len(dut_roots)))
+                    dut_roots.append(lit)
+        ref_roots = g.outputs["ref_c"] + g.outputs["ref_r"] + g.outputs["ref_keep"]
+        # the reference's outputs in the order of names: c (order), records (recs), keep
+        ref_by_name = {x: [g.outputs["ref_c"][k]] for k, x in enumerate(order)}
+        ref_by_name.update({x: g.outputs["ref_r"][slot[x] * rw: (slot[x] + 1) * rw]
+                            for x in recs})
+        ref_by_name["sel_keep"] = g.outputs["ref_keep"]
+        ref_flat = [r for x in names for r in ref_by_name[x]]
+        lits = cnf.add_aig(g, dut_roots + ref_roots, bind=xv, subst=subst)
+        dut_l, ref_l = lits[: len(dut_roots)], lits[len(dut_roots):]
+        pos = {r: k for k, r in enumerate(ref_roots)}
+        dut_bits = []
+        for kind, lit, at in plan_bits:
+            if kind == "and":
+                y = cnf.and_(dut_l[at], dut_l[at + 1])
+                dut_bits.append(-y if lit & 1 else y)
+            else:
+                dut_bits.append(dut_l[at])
+        ref_bits = [ref_l[pos[r]] for r in ref_flat]
+        model = _solve_diff(cnf, dut_bits, ref_bits)
+        d_keep = depth.get(outs["sel_keep"][0] >> 1)
+        detail = (f"{nc} comparators, {nr} record wires ({rw} bits: key {kw}, index {iw}), "
+                  f"{len(cut_lits)} cut bits; keep {d_keep} register(s) deep")
         if model is not None:
-            x = aigmod.value_of(model, [xv[lit >> 1] for lit in g.inputs["x"]])
-            cv = aigmod.value_of(model, [abs(bind[v]) for v in ins])
-            bad = [order[k] for k in range(nc) if aigmod.value_of(model, [dut_c[k]])
-                   != aigmod.value_of(model, [ref_c[k]])]
-            detail = (f"with comparator values {cv:0{nc}b} (LSB = first): "
-                      + (f"comparators {bad[:4]} differ from the reference cell; "
-                         if bad else "")
-                      + counterexample_text(sc, x, aigmod.value_of(model, dut_o),
-                                            aigmod.value_of(model, ref_o)))
-        return Step("datapath.N2.network",
-                    "for all inputs and ALL values of the cut comparator outputs, every "
-                    "comparator output equals the reference cell ('lo outranks hi', lower "
-                    "index wins ties) on the records routed to it, and mask/values/index "
-                    "equal the reference network of the read-back list (survivors sorted by "
-                    "index, values = the routed raw elements)",
-                    f"SAT miter (CaDiCaL), {cnf.nvars} vars", ok, 0.0, detail)
+            at, diff = 0, []
+            for x in names:
+                k = len(outs[x])
+                dv = aigmod.value_of(model, dut_bits[at: at + k])
+                rv = aigmod.value_of(model, ref_bits[at: at + k])
+                if dv != rv:
+                    diff.append(f"{x}: netlist {dv:#x}, reference {rv:#x}")
+                at += k
+            xin = aigmod.value_of(model, [xv[lit >> 1] for lit in g.inputs["x"]])
+            detail = ("for the input and cut values of the counterexample: "
+                      + "; ".join(diff[:4]) + "\n"
+                      + "\n".join(f"  input  {t}" for t in decode_payload(sc, "i", xin))
+                      + "\n" + detail)
+        steps = [Step("datapath.N2.cells",
+                      "for all inputs and ALL values of the cut wires (comparator outputs, the "
+                      "records after every comparator, keep): each comparator output = 'lo "
+                      "outranks hi' (key descending, lower index wins ties) on the records the "
+                      "read-back list routes to it, each record = the exchange by that "
+                      "comparator, and keep bit j = some survivor line's record has index j",
+                      f"SAT miter (CaDiCaL), {cnf.nvars} vars", model is None,
+                      time.perf_counter() - t0, detail)]
+        if model is None:
+            steps.append(self.compaction_step(g0, outs["sel_keep"], d_keep,
+                                              "datapath.N3.compaction"))
+        return steps
 
 
 class RadixDecomposition(Decomposition):
@@ -1009,58 +1104,49 @@ def _support(g: aigmod.Aig, lit: int, candidates: set[int], subst: dict[int, int
     return out
 
 
-def _network_reference(sc: Sidecar, comps: list[tuple[int, int]], survivors: list[int]) -> str:
-    """``nmref_network(i, c, cout, o)``: records (key, raw, index) per line; comparator p on
-    lines (a, b) computes cout[p] = a outranks b, and when c[p] is high the records of a and
-    b are exchanged (a no-exchange value of 0, as read back). The survivors are then placed
-    by the rule's compaction (slot s = the survivor with s survivors of smaller index)."""
+def _cells_reference(sc: Sidecar, plan: list, surv: list, slot: dict[str, int],
+                     nc: int) -> str:
+    """``nmref_cells(i, c, r, cout, rout, keep)``: the cells of the read-back network on
+    cut values. Line records are (key, index); element j's own record is (key of x_j, j); a
+    cut record wire t is ``r[t]`` (key in the low bits, then the index). Comparator p
+    (``plan``: p, source of lo, source of hi, its max and min wires) computes cout[p] = lo
+    outranks hi and, with its cut value c[p] high, sends lo's record to hi (max) and hi's to
+    lo (min); keep[j] = a survivor's record has index j."""
     f = get_format(sc.fmt)
-    m, n, w = sc.m, sc.n, f.width
+    m = sc.m
     kw = f.key_width
     iw = sc.o.fields["index"].elem_width
+    rw = kw + iw
     data = sc.i.fields["data"]
-    mf, vf, xf = (sc.o.fields[k] for k in ("mask", "values", "index"))
-    nc = len(comps)
-    L = [f"module nmref_network(input [{sc.i.width - 1}:0] i, input [{nc - 1}:0] c, "
-         f"output [{nc - 1}:0] cout, output [{sc.o.width - 1}:0] o);"]
-    cur = {}
+    nr = len(slot)
+    lines = [f"module nmref_cells(input [{sc.i.width - 1}:0] i, input [{nc - 1}:0] c, "
+             f"input [{nr * rw - 1}:0] r, output [{nc - 1}:0] cout, "
+             f"output [{nr * rw - 1}:0] rout, output [{m - 1}:0] keep);"]
     for j in range(m):
         lo = data.offset + j * data.elem_width
         expr, _ = reference.key_expr(sc.fmt, f"x{j}")
-        L.append(f"  wire [{w - 1}:0] x{j} = i[{lo + w - 1}:{lo}];")
-        L.append(f"  wire [{kw - 1}:0] k0_{j} = {expr};")
-        L.append(f"  wire [{w - 1}:0] r0_{j} = x{j};")
-        L.append(f"  wire [{iw - 1}:0] n0_{j} = {iw}'d{j};")
-        cur[j] = f"0_{j}"
-    for p, (a, b) in enumerate(comps):
-        A, B = cur[a], cur[b]
-        L.append(f"  assign cout[{p}] = (k{A} > k{B}) || (k{A} == k{B} && n{A} < n{B});")
-        for line, keep_, other in ((a, A, B), (b, B, A)):
-            t = f"{p + 1}_{line}"
-            for pre, width in (("k", kw), ("r", w), ("n", iw)):
-                L.append(f"  wire [{width - 1}:0] {pre}{t} = c[{p}] ? {pre}{other} : "
-                         f"{pre}{keep_};")
-            cur[line] = t
-    sv = [cur[s] for s in survivors]
-    rw = max(1, n.bit_length())
-    for s_, S in enumerate(sv):
-        terms = [f"{{{{{rw - 1}{{1'b0}}}}, (n{T} < n{S})}}" for T in sv if T != S] or ["0"]
-        L.append(f"  wire [{rw}:0] pos{s_} = " + " + ".join(terms) + ";")
-    for s in range(n):
-        vt = " | ".join(f"({{{w}{{pos{k} == {s}}}}} & r{S})" for k, S in enumerate(sv))
-        it = " | ".join(f"({{{iw}{{pos{k} == {s}}}}} & n{S})" for k, S in enumerate(sv))
-        L.append(f"  assign o[{vf.offset + (s + 1) * w - 1}:{vf.offset + s * w}] = {vt};")
-        L.append(f"  assign o[{xf.offset + (s + 1) * iw - 1}:{xf.offset + s * iw}] = {it};")
+        lines.append(f"  wire [{f.width - 1}:0] x{j} = i[{lo + f.width - 1}:{lo}];")
+        lines.append(f"  wire [{kw - 1}:0] kin{j} = {expr};")
+
+    def rec(src: tuple) -> tuple[str, str]:
+        if src[0] == "in":
+            return f"kin{src[1]}", f"{iw}'d{src[1]}"
+        t = slot[src[1]] * rw
+        return f"r[{t + kw - 1}:{t}]", f"r[{t + rw - 1}:{t + kw}]"
+
+    for p, a, b, mx, mn in plan:
+        (ka, na), (kb, nb) = rec(a), rec(b)
+        lines.append(f"  assign cout[{p}] = ({ka} > {kb}) || ({ka} == {kb} && {na} < {nb});")
+        for name, hi, lo_ in ((mx, (ka, na), (kb, nb)), (mn, (kb, nb), (ka, na))):
+            if name:
+                t = slot[name] * rw
+                lines.append(f"  assign rout[{t + rw - 1}:{t}] = c[{p}] ? {{{hi[1]}, {hi[0]}}} "
+                             f": {{{lo_[1]}, {lo_[0]}}};")
     for j in range(m):
-        L.append(f"  assign o[{mf.offset + j}] = " + " | ".join(f"(n{S} == {iw}'d{j})"
-                                                               for S in sv) + ";")
-    used = set(range(mf.offset, mf.offset + m)) | set(range(vf.offset, vf.offset + n * w)) \
-        | set(range(xf.offset, xf.offset + n * iw))
-    for b in range(sc.o.width):
-        if b not in used:
-            L.append(f"  assign o[{b}] = 1'b0;")
-    L.append("endmodule")
-    return "\n".join(L) + "\n"
+        lines.append(f"  assign keep[{j}] = "
+                     + " | ".join(f"({rec(src)[1]} == {iw}'d{j})" for src in surv) + ";")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
 
 
 def _key(sc: Sidecar) -> str:

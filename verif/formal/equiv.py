@@ -40,6 +40,9 @@ opt -fast
 dffunmap
 aigmap
 opt_clean
+select o:*
+write_json -selected {top}.ports.json
+select -clear
 write_aiger -ascii -map {top}.map {top}.aag
 """
 

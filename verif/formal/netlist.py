@@ -86,6 +86,39 @@ class Netlist:
                 stack += [x for x in pbits if isinstance(x, int)]
         return seen
 
+    def sinks(self, bits: Iterable) -> set[tuple[str, str]]:
+        """Where the fan-out of ``bits`` ends, walking forward through combinational cells:
+        (cell type, port) of every flip-flop or memory input reached, ("port", name) of
+        every module output."""
+        readers: dict[int, list[tuple[str, str]]] = {}
+        for cname, c in self.cells.items():
+            for port, pbits in c["connections"].items():
+                if c["port_directions"].get(port) == "input":
+                    for b in pbits:
+                        if isinstance(b, int):
+                            readers.setdefault(b, []).append((cname, port))
+        outs = {b: name for name, p in self.module["ports"].items()
+                if p["direction"] == "output" for b in p["bits"] if isinstance(b, int)}
+        found: set[tuple[str, str]] = set()
+        stack = [b for b in bits if isinstance(b, int)]
+        done: set[int] = set()
+        while stack:
+            b = stack.pop()
+            if b in done:
+                continue
+            done.add(b)
+            if b in outs:
+                found.add(("port", outs[b]))
+            for cname, port in readers.get(b, []):
+                c = self.cells[cname]
+                if c["type"] in FF_TYPES or c["type"].startswith("$mem"):
+                    found.add((c["type"], port))
+                    continue
+                for op, pbits in c["connections"].items():
+                    if c["port_directions"].get(op) == "output":
+                        stack += [x for x in pbits if isinstance(x, int)]
+        return found
+
     def cut(self, keep: set[str]) -> list[int]:
         """Remove every cell not in ``keep``; the bits they drove into kept cells or output
         ports become the new input port ``cut_in``. Returns those bits."""
