@@ -898,6 +898,17 @@ class _FlexMAC(_FlexCommon, _MACConfig):
                 "last": (unsigned(1), 1)}
 
 
+#: adder-tree levels per register stage of the flexible MACs (two carry chains and their
+#: routes per clock; the whole tree and the accumulator in one clock ran at 60.6 MHz)
+FLEX_TREE_LEVELS = 2
+
+
+def flex_tree_stages(terms: int) -> int:
+    """Register stages of a flexible MAC's adder tree over ``terms`` products."""
+    levels = max(0, (terms - 1).bit_length())
+    return -(-levels // FLEX_TREE_LEVELS)
+
+
 @dataclass(frozen=True)
 class FlexSparseMACConfig(_FlexMAC):
     """Runtime-flexible sparse MAC ``nm_spmac_flex_<W>_<fmt>_k<K>[_s<S>]``: the flexible
@@ -922,7 +933,8 @@ class FlexSparseMACConfig(_FlexMAC):
 
     @property
     def latency(self) -> int:
-        return 2
+        """The selected weights' register, the products', the adder tree's, the output's."""
+        return 3 + flex_tree_stages(self.max_kept)  # type: ignore[arg-type]
 
     def input_layout(self) -> data.Layout:
         return _struct({"values": (signed(self.width), self.max_kept),
@@ -940,7 +952,8 @@ class FlexSparseMACConfig(_FlexMAC):
 @dataclass(frozen=True)
 class FlexLinearConfig(_FlexMAC):
     """Runtime-flexible sparse linear engine ``nm_linear_flex_<W>_<fmt>_k<K>[_s<S>]``: the
-    flexible selector and S multipliers per output in one pipeline; ``latency = pipeline + 2``.
+    flexible selector and S multipliers per output in one pipeline; ``latency = pipeline + 2 +
+    flex_tree_stages(S)``.
 
     The weights of each lane ride through the selector's compaction network with the lane's
     value, so each slot meets its own weights without an index multiplexer.
@@ -973,7 +986,8 @@ class FlexLinearConfig(_FlexMAC):
 
     @property
     def latency(self) -> int:
-        return self.pipeline + 2  # type: ignore[operator]
+        """The selector's stages, the products' register, the adder tree's, the output's."""
+        return self.pipeline + 2 + flex_tree_stages(self.max_kept)  # type: ignore[operator]
 
     def input_layout(self) -> data.Layout:
         return _struct({"data": (unsigned(self.width), self.w), **self._pattern_fields(),

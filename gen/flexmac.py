@@ -6,11 +6,12 @@ transfer under its own pattern, and emit the K accumulators after the transfer t
 ``last``::
 
     sparse MAC:   values[S], index[S] ─► per output k and slot s: w = weights[k*W + index[s]]
-                                         ((W-s):1 multiplexer on index - s)
+                                         ((W-s):1 multiplexer on index - s) ─► [reg]
                                          product = values[s] * w       (S multipliers per output)
     linear:       data[W], m_log2, n ─► flexible selector; lane j's K weights travel through
                                          its compaction with lane j's value: no multiplexer
-                  ─► [reg] ─► adder tree ─► acc[k] += sum ─► on last: o.acc[k] = acc[k]
+                  ─► [reg] ─► adder tree, a [reg] every FLEX_TREE_LEVELS levels
+                  ─► acc[k] += sum ─► on last: o.acc[k] = acc[k]
 
 Unused slots carry value 0 (DESIGN.md section 5), so their products add 0 whatever weight
 they meet; a transfer the selector flags ``err`` adds 0 and ``last`` still ends the row.
@@ -29,12 +30,13 @@ from typing import Any
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 
-from .config import FlexLinearConfig, FlexSparseMACConfig
+from .config import FLEX_TREE_LEVELS, FlexLinearConfig, FlexSparseMACConfig, flex_tree_stages
 from .flex import build_flex_selector
+from .mac import tree_level
 from .pipeline import register, tree_sum, valid_chain
 from .unit import StreamUnit
 
-__all__ = ["NMSparseMACFlex", "NMLinearFlex", "flex_products", "accumulate_rows"]
+__all__ = ["NMSparseMACFlex", "NMLinearFlex", "flex_weights", "accumulate_rows"]
 
 
 def _select(words: list[Value], sel: Value) -> Value:
@@ -49,28 +51,28 @@ def _select(words: list[Value], sel: Value) -> Value:
     return words[0]
 
 
-def flex_products(m: Module, values: list[Value], index: list[Value], weights: Any, *,
-                  w: int, outputs: int, weight_width: int, name: str = "mul") -> list[list]:
-    """``products[k][s] = values[s] * weights[k*W + index[s]]`` (signed, exact width).
+def flex_weights(m: Module, index: list[Value], weights: Any, *, w: int, outputs: int,
+                 weight_width: int, name: str = "mul") -> list[list[Value]]:
+    """``wts[k][s] = weights[k*W + index[s]]``: the weight of output k for slot s.
 
     Slot s of the flexible selector holds a lane in ``s .. W-1`` (the indices ascend), so
     the multiplexer of slot s has W - s inputs, selected by ``index[s] - s``.
     """
     lw = max(1, (w - 1).bit_length())
-    out = []
     offsets = []
     for s, idx in enumerate(index):
         off = Signal(lw, name=f"{name}_off{s}")
         m.d.comb += off.eq(Value.cast(idx) - s)
         offsets.append(off)
+    out = []
     for k in range(outputs):
-        prods = []
-        for s, v in enumerate(values):
+        row = []
+        for s in range(len(index)):
             cands = [Value.cast(weights[k * w + j]) for j in range(s, w)]
             wt = Signal(signed(weight_width), name=f"{name}_w{k}_{s}")
             m.d.comb += wt.eq(_select(cands, offsets[s]))
-            prods.append(Value.cast(v).as_signed() * wt)
-        out.append(prods)
+            row.append(wt)
+        out.append(row)
     return out
 
 
@@ -110,8 +112,16 @@ def _shell(m: Module, unit: StreamUnit) -> Value:
 
 def _finish(m: Module, unit: StreamUnit, advance: Value, valid: Value, last: Value,
             prods: list[list], acc_width: int) -> None:
+    """The products' register, the adder tree (:data:`gen.config.FLEX_TREE_LEVELS` levels
+    per register stage) and the accumulator with the output register."""
     prods, last = register(m, advance, (prods, last), "prod")
     valid = valid_chain(m, advance, valid, 1, "prod_valid")
+    for st in range(flex_tree_stages(len(prods[0]))):
+        for lv in range(FLEX_TREE_LEVELS):
+            prods = [tree_level(m, row, f"sum{st}_{lv}_k{k}") if len(row) > 1 else row
+                     for k, row in enumerate(prods)]
+        prods, last = register(m, advance, (prods, last), f"sum{st}")
+        valid = valid_chain(m, advance, valid, 1, f"sum{st}_valid")
     outs, out_valid = accumulate_rows(m, advance, valid, last, prods, acc_width)
     m.d.comb += unit.o.valid.eq(out_valid)
     for k, out in enumerate(outs):
@@ -150,9 +160,16 @@ class NMSparseMACFlex(StreamUnit):
         p = self.i.payload
         values = [Value.cast(p.values[s]) for s in range(cfg.max_kept)]
         index = [Value.cast(p.index[s]) for s in range(cfg.max_kept)]
-        prods = flex_products(m, values, index, p.weights, w=cfg.w, outputs=cfg.outputs,
-                              weight_width=cfg.weight_width)
-        _finish(m, self, advance, self.i.valid, Value.cast(p.last)[0], prods, cfg.acc_width)
+        wts = flex_weights(m, index, p.weights, w=cfg.w, outputs=cfg.outputs,
+                           weight_width=cfg.weight_width)
+        # the selected weights and the values into registers: the multipliers' operands
+        # (inside the DSP blocks, as MUL_IREG, it measured 90.3 against 94.6 MHz: the
+        # multiplexers' routes then end at the DSP pins)
+        values, wts, last = register(m, advance, (values, wts, Value.cast(p.last)[0]), "wsel")
+        valid = valid_chain(m, advance, self.i.valid, 1, "wsel_valid")
+        prods = [[Value.cast(v).as_signed() * wt for v, wt in zip(values, row, strict=True)]
+                 for row in wts]
+        _finish(m, self, advance, valid, last, prods, cfg.acc_width)
         return m
 
 

@@ -51,7 +51,7 @@ from .pipeline import StallCopies, register, tree_or
 from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
-           "weight_banks", "valid_stages", "onehot_select",
+           "tree_level", "weight_banks", "valid_stages", "onehot_select",
            "MUL_IREG", "WBANK", "EmitPlatform", "uses_primitives"]
 
 #: The weight bank with its read data registered twice (gen/prims/nmsparse_wbank.v; an ECP5
@@ -145,13 +145,13 @@ class StagedSum:
                               for k, row in enumerate(self.state)]
                 self.phase = 1
             else:
-                self.state = [[_tree_level(m, g, f"{name}_k{k}_g{i}") if len(g) > 1 else g
+                self.state = [[tree_level(m, g, f"{name}_k{k}_g{i}") if len(g) > 1 else g
                                for i, g in enumerate(row)] for k, row in enumerate(self.state)]
         elif self.phase == 1:
             if len(self.state[0]) == 1:
                 self.phase = 2
             else:
-                self.state = [_tree_level(m, row, f"{name}_k{k}")
+                self.state = [tree_level(m, row, f"{name}_k{k}")
                               for k, row in enumerate(self.state)]
         self.level += 1
 
@@ -338,7 +338,7 @@ def _onehot_weights(m: Module, select: Sequence[Sequence[Value]], cand: Candidat
     return out
 
 
-def _tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
+def tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
     """One level of the adder tree: pairwise sums as kept signals (one bit wider)."""
     nxt = []
     for i in range(0, len(vals) - 1, 2):
@@ -445,7 +445,7 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     if levels == 0:
         prods = pipe.cut(prods, schedule.tree, "tree")
     for lvl, count in enumerate(tree_cuts(levels, schedule.tree)):
-        prods = [_tree_level(m, row, f"{name}{k}_sum{lvl}") for k, row in enumerate(prods)]
+        prods = [tree_level(m, row, f"{name}{k}_sum{lvl}") for k, row in enumerate(prods)]
         prods = pipe.cut(prods, count, f"add{lvl}")
     sums = [row[0] for row in prods]
     if bias is not None:

@@ -3411,18 +3411,42 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \$13061 ;
   reg \$13062 ;
   reg \$13063 ;
-  reg \$13064 ;
-  reg [31:0] \$13065 ;
-  reg [31:0] \$13066 ;
-  reg [31:0] \$13067 ;
-  reg [31:0] \$13068 ;
-  reg [31:0] \$13069 ;
+  reg [17:0] \$13064 ;
+  reg [17:0] \$13065 ;
+  reg [17:0] \$13066 ;
+  reg [17:0] \$13067 ;
+  reg [17:0] \$13068 ;
+  reg [17:0] \$13069 ;
   wire \$1307 ;
-  reg [31:0] \$13070 ;
-  reg [31:0] \$13071 ;
-  reg [31:0] \$13072 ;
+  reg [17:0] \$13070 ;
+  reg [17:0] \$13071 ;
+  reg [17:0] \$13072 ;
+  reg [17:0] \$13073 ;
+  reg [17:0] \$13074 ;
+  reg [17:0] \$13075 ;
+  reg [17:0] \$13076 ;
+  reg [17:0] \$13077 ;
+  reg [17:0] \$13078 ;
+  reg [17:0] \$13079 ;
   wire \$1308 ;
+  reg \$13080 ;
+  reg \$13081 ;
+  reg [19:0] \$13082 ;
+  reg [19:0] \$13083 ;
+  reg [19:0] \$13084 ;
+  reg [19:0] \$13085 ;
+  reg \$13086 ;
+  reg \$13087 ;
+  reg \$13088 ;
+  reg [31:0] \$13089 ;
   wire \$1309 ;
+  reg [31:0] \$13090 ;
+  reg [31:0] \$13091 ;
+  reg [31:0] \$13092 ;
+  reg [31:0] \$13093 ;
+  reg [31:0] \$13094 ;
+  reg [31:0] \$13095 ;
+  reg [31:0] \$13096 ;
   wire \$131 ;
   wire \$1310 ;
   wire \$1311 ;
@@ -13079,135 +13103,15 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc0_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p9;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc1_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p9;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc2_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p9;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc3_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p9;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -13311,59 +13215,59 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] fsel_key8;
   wire [7:0] fsel_key9;
   reg [31:0] fsel_l12_s0 = 32'd0;
-  reg [7:0] \fsel_l12_s0$3194  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3195  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3196  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3197  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3198  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3199  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3200  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3201  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3202  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3203  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3204  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3205  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3206  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3207  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3208  = 8'h00;
-  reg [7:0] \fsel_l12_s0$3209  = 8'h00;
-  reg [4:0] \fsel_l12_s0$3210  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3211  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3212  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3213  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3214  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3215  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3216  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3217  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3218  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3219  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3220  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3221  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3222  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3223  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3224  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3225  = 5'h00;
-  reg [4:0] \fsel_l12_s0$3226  = 5'h00;
-  reg [2:0] \fsel_l12_s0$3227  = 3'h0;
-  reg [4:0] \fsel_l12_s0$3228  = 5'h00;
-  reg \fsel_l12_s0$3229  = 1'h0;
-  reg [31:0] \fsel_l12_s0$3230  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3231  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3232  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3233  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3234  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3235  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3236  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3237  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3238  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3239  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3240  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3241  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3242  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3243  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3244  = 32'd0;
-  reg [31:0] \fsel_l12_s0$3245  = 32'd0;
-  reg \fsel_l12_s0$3246  = 1'h0;
+  reg [7:0] \fsel_l12_s0$3214  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3215  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3216  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3217  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3218  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3219  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3220  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3221  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3222  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3223  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3224  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3225  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3226  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3227  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3228  = 8'h00;
+  reg [7:0] \fsel_l12_s0$3229  = 8'h00;
+  reg [4:0] \fsel_l12_s0$3230  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3231  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3232  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3233  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3234  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3235  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3236  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3237  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3238  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3239  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3240  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3241  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3242  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3243  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3244  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3245  = 5'h00;
+  reg [4:0] \fsel_l12_s0$3246  = 5'h00;
+  reg [2:0] \fsel_l12_s0$3247  = 3'h0;
+  reg [4:0] \fsel_l12_s0$3248  = 5'h00;
+  reg \fsel_l12_s0$3249  = 1'h0;
+  reg [31:0] \fsel_l12_s0$3250  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3251  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3252  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3253  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3254  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3255  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3256  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3257  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3258  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3259  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3260  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3261  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3262  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3263  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3264  = 32'd0;
+  reg [31:0] \fsel_l12_s0$3265  = 32'd0;
+  reg \fsel_l12_s0$3266  = 1'h0;
   reg [4:0] fsel_l3_s0 = 5'h00;
   reg [4:0] \fsel_l3_s0$1740  = 5'h00;
   reg \fsel_l3_s0$1741  = 1'h0;
@@ -13398,26 +13302,6 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [4:0] \fsel_l3_s0$1770  = 5'h00;
   reg [4:0] \fsel_l3_s0$1771  = 5'h00;
   reg [4:0] \fsel_l3_s0$1772  = 5'h00;
-  reg [39:0] \fsel_l3_s0$3147  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3148  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3149  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3150  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3151  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3152  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3153  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3154  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3155  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3156  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3157  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3158  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3159  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3160  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3161  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3162  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3163  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3164  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3165  = 40'h0000000000;
-  reg [39:0] \fsel_l3_s0$3166  = 40'h0000000000;
   reg [39:0] \fsel_l3_s0$3167  = 40'h0000000000;
   reg [39:0] \fsel_l3_s0$3168  = 40'h0000000000;
   reg [39:0] \fsel_l3_s0$3169  = 40'h0000000000;
@@ -13430,12 +13314,32 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [39:0] \fsel_l3_s0$3176  = 40'h0000000000;
   reg [39:0] \fsel_l3_s0$3177  = 40'h0000000000;
   reg [39:0] \fsel_l3_s0$3178  = 40'h0000000000;
-  reg \fsel_l3_s0$3179  = 1'h0;
-  reg \fsel_l3_s0$3180  = 1'h0;
-  reg \fsel_l3_s0$3181  = 1'h0;
-  reg [4:0] \fsel_l3_s0$3182  = 5'h00;
-  reg [2:0] \fsel_l3_s0$3183  = 3'h0;
-  reg \fsel_l3_s0$3184  = 1'h0;
+  reg [39:0] \fsel_l3_s0$3179  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3180  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3181  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3182  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3183  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3184  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3185  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3186  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3187  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3188  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3189  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3190  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3191  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3192  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3193  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3194  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3195  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3196  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3197  = 40'h0000000000;
+  reg [39:0] \fsel_l3_s0$3198  = 40'h0000000000;
+  reg \fsel_l3_s0$3199  = 1'h0;
+  reg \fsel_l3_s0$3200  = 1'h0;
+  reg \fsel_l3_s0$3201  = 1'h0;
+  reg [4:0] \fsel_l3_s0$3202  = 5'h00;
+  reg [2:0] \fsel_l3_s0$3203  = 3'h0;
+  reg \fsel_l3_s0$3204  = 1'h0;
   reg fsel_l5_s0 = 1'h0;
   reg [3:0] \fsel_l5_s0$1999  = 4'h0;
   reg [1:0] \fsel_l5_s0$2008  = 2'h0;
@@ -13501,14 +13405,14 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [39:0] \fsel_l5_s0$2521  = 40'h0000000000;
   reg [39:0] \fsel_l5_s0$2527  = 40'h0000000000;
   reg [39:0] \fsel_l5_s0$2533  = 40'h0000000000;
-  reg \fsel_l5_s0$3185  = 1'h0;
-  reg \fsel_l5_s0$3186  = 1'h0;
-  reg \fsel_l5_s0$3187  = 1'h0;
-  reg \fsel_l5_s0$3188  = 1'h0;
-  reg [4:0] \fsel_l5_s0$3189  = 5'h00;
-  reg [2:0] \fsel_l5_s0$3190  = 3'h0;
-  reg [4:0] \fsel_l5_s0$3191  = 5'h00;
-  reg \fsel_l5_s0$3192  = 1'h0;
+  reg \fsel_l5_s0$3205  = 1'h0;
+  reg \fsel_l5_s0$3206  = 1'h0;
+  reg \fsel_l5_s0$3207  = 1'h0;
+  reg \fsel_l5_s0$3208  = 1'h0;
+  reg [4:0] \fsel_l5_s0$3209  = 5'h00;
+  reg [2:0] \fsel_l5_s0$3210  = 3'h0;
+  reg [4:0] \fsel_l5_s0$3211  = 5'h00;
+  reg \fsel_l5_s0$3212  = 1'h0;
   wire fsel_pop0_0_0_c;
   wire fsel_pop0_0_0_s;
   wire fsel_pop0_0_10_c;
@@ -16515,6 +16419,12 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \prod_s0$3030  = 16'h0000;
   reg [15:0] \prod_s0$3032  = 16'h0000;
   reg [15:0] \prod_s0$3033  = 16'h0000;
+  reg [15:0] \prod_s0$3035  = 16'h0000;
+  reg [15:0] \prod_s0$3036  = 16'h0000;
+  reg [15:0] \prod_s0$3038  = 16'h0000;
+  reg [15:0] \prod_s0$3039  = 16'h0000;
+  reg [15:0] \prod_s0$3041  = 16'h0000;
+  reg [15:0] \prod_s0$3042  = 16'h0000;
   reg [15:0] \prod_s0$3044  = 16'h0000;
   reg [15:0] \prod_s0$3045  = 16'h0000;
   reg [15:0] \prod_s0$3047  = 16'h0000;
@@ -16531,6 +16441,12 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \prod_s0$3063  = 16'h0000;
   reg [15:0] \prod_s0$3065  = 16'h0000;
   reg [15:0] \prod_s0$3066  = 16'h0000;
+  reg [15:0] \prod_s0$3068  = 16'h0000;
+  reg [15:0] \prod_s0$3069  = 16'h0000;
+  reg [15:0] \prod_s0$3071  = 16'h0000;
+  reg [15:0] \prod_s0$3072  = 16'h0000;
+  reg [15:0] \prod_s0$3074  = 16'h0000;
+  reg [15:0] \prod_s0$3075  = 16'h0000;
   reg [15:0] \prod_s0$3077  = 16'h0000;
   reg [15:0] \prod_s0$3078  = 16'h0000;
   reg [15:0] \prod_s0$3080  = 16'h0000;
@@ -16547,26 +16463,158 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \prod_s0$3096  = 16'h0000;
   reg [15:0] \prod_s0$3098  = 16'h0000;
   reg [15:0] \prod_s0$3099  = 16'h0000;
-  reg [15:0] \prod_s0$3110  = 16'h0000;
-  reg [15:0] \prod_s0$3111  = 16'h0000;
-  reg [15:0] \prod_s0$3113  = 16'h0000;
-  reg [15:0] \prod_s0$3114  = 16'h0000;
-  reg [15:0] \prod_s0$3116  = 16'h0000;
-  reg [15:0] \prod_s0$3117  = 16'h0000;
-  reg [15:0] \prod_s0$3119  = 16'h0000;
-  reg [15:0] \prod_s0$3120  = 16'h0000;
-  reg [15:0] \prod_s0$3122  = 16'h0000;
-  reg [15:0] \prod_s0$3123  = 16'h0000;
-  reg [15:0] \prod_s0$3125  = 16'h0000;
-  reg [15:0] \prod_s0$3126  = 16'h0000;
-  reg [15:0] \prod_s0$3128  = 16'h0000;
-  reg [15:0] \prod_s0$3129  = 16'h0000;
-  reg [15:0] \prod_s0$3131  = 16'h0000;
-  reg [15:0] \prod_s0$3132  = 16'h0000;
-  reg \prod_s0$3250  = 1'h0;
+  reg [15:0] \prod_s0$3101  = 16'h0000;
+  reg [15:0] \prod_s0$3102  = 16'h0000;
+  reg [15:0] \prod_s0$3104  = 16'h0000;
+  reg [15:0] \prod_s0$3105  = 16'h0000;
+  reg \prod_s0$3270  = 1'h0;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p3;
+  reg [17:0] sum0_s0 = 18'h00000;
+  reg [17:0] \sum0_s0$3124  = 18'h00000;
+  reg [17:0] \sum0_s0$3126  = 18'h00000;
+  reg [17:0] \sum0_s0$3127  = 18'h00000;
+  reg [17:0] \sum0_s0$3129  = 18'h00000;
+  reg [17:0] \sum0_s0$3130  = 18'h00000;
+  reg [17:0] \sum0_s0$3132  = 18'h00000;
+  reg [17:0] \sum0_s0$3133  = 18'h00000;
+  reg [17:0] \sum0_s0$3135  = 18'h00000;
+  reg [17:0] \sum0_s0$3136  = 18'h00000;
+  reg [17:0] \sum0_s0$3138  = 18'h00000;
+  reg [17:0] \sum0_s0$3139  = 18'h00000;
+  reg [17:0] \sum0_s0$3141  = 18'h00000;
+  reg [17:0] \sum0_s0$3142  = 18'h00000;
+  reg [17:0] \sum0_s0$3144  = 18'h00000;
+  reg [17:0] \sum0_s0$3145  = 18'h00000;
+  reg \sum0_s0$3272  = 1'h0;
+  reg sum0_valid_s0 = 1'h0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k0_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k0_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k1_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k2_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k3_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k3_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k0_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k1_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k2_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k3_p0;
+  reg [19:0] sum1_s0 = 20'h00000;
+  reg [19:0] \sum1_s0$3155  = 20'h00000;
+  reg [19:0] \sum1_s0$3158  = 20'h00000;
+  reg [19:0] \sum1_s0$3161  = 20'h00000;
+  reg \sum1_s0$3274  = 1'h0;
+  reg sum1_valid_s0 = 1'h0;
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
   reg valid_s2 = 1'h0;
@@ -31977,70 +32025,70 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_sh4_15_v = fsel_sh4_15 | \$12634 ;
   assign fsel_sh4_15_f0 = fsel_sh4_15 ? \fsel_l5_s0$2533  : fsel_sh3_15_f0;
   assign fsel_sh4_15_f1 = fsel_sh4_15 ? 5'h1f : fsel_sh3_15_f1;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$3012 );
-  assign acc0_sum_p1 = $signed(\prod_s0$3014 ) + $signed(\prod_s0$3015 );
-  assign acc0_sum_p2 = $signed(\prod_s0$3017 ) + $signed(\prod_s0$3018 );
-  assign acc0_sum_p3 = $signed(\prod_s0$3020 ) + $signed(\prod_s0$3021 );
-  assign acc0_sum_p4 = $signed(\prod_s0$3023 ) + $signed(\prod_s0$3024 );
-  assign acc0_sum_p5 = $signed(\prod_s0$3026 ) + $signed(\prod_s0$3027 );
-  assign acc0_sum_p6 = $signed(\prod_s0$3029 ) + $signed(\prod_s0$3030 );
-  assign acc0_sum_p7 = $signed(\prod_s0$3032 ) + $signed(\prod_s0$3033 );
-  assign acc0_sum_p8 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p9 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p10 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign acc0_sum_p11 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
-  assign acc0_sum_p12 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
-  assign acc0_sum_p13 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
-  assign acc0_sum_p14 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
-  assign \$12635  = $signed(acc0) + $signed(acc0_sum_p14);
-  assign acc1_sum_p0 = $signed(\prod_s0$3044 ) + $signed(\prod_s0$3045 );
-  assign acc1_sum_p1 = $signed(\prod_s0$3047 ) + $signed(\prod_s0$3048 );
-  assign acc1_sum_p2 = $signed(\prod_s0$3050 ) + $signed(\prod_s0$3051 );
-  assign acc1_sum_p3 = $signed(\prod_s0$3053 ) + $signed(\prod_s0$3054 );
-  assign acc1_sum_p4 = $signed(\prod_s0$3056 ) + $signed(\prod_s0$3057 );
-  assign acc1_sum_p5 = $signed(\prod_s0$3059 ) + $signed(\prod_s0$3060 );
-  assign acc1_sum_p6 = $signed(\prod_s0$3062 ) + $signed(\prod_s0$3063 );
-  assign acc1_sum_p7 = $signed(\prod_s0$3065 ) + $signed(\prod_s0$3066 );
-  assign acc1_sum_p8 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p9 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p10 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign acc1_sum_p11 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
-  assign acc1_sum_p12 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
-  assign acc1_sum_p13 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
-  assign acc1_sum_p14 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
-  assign \$12636  = $signed(acc1) + $signed(acc1_sum_p14);
-  assign acc2_sum_p0 = $signed(\prod_s0$3077 ) + $signed(\prod_s0$3078 );
-  assign acc2_sum_p1 = $signed(\prod_s0$3080 ) + $signed(\prod_s0$3081 );
-  assign acc2_sum_p2 = $signed(\prod_s0$3083 ) + $signed(\prod_s0$3084 );
-  assign acc2_sum_p3 = $signed(\prod_s0$3086 ) + $signed(\prod_s0$3087 );
-  assign acc2_sum_p4 = $signed(\prod_s0$3089 ) + $signed(\prod_s0$3090 );
-  assign acc2_sum_p5 = $signed(\prod_s0$3092 ) + $signed(\prod_s0$3093 );
-  assign acc2_sum_p6 = $signed(\prod_s0$3095 ) + $signed(\prod_s0$3096 );
-  assign acc2_sum_p7 = $signed(\prod_s0$3098 ) + $signed(\prod_s0$3099 );
-  assign acc2_sum_p8 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p9 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p10 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign acc2_sum_p11 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
-  assign acc2_sum_p12 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
-  assign acc2_sum_p13 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
-  assign acc2_sum_p14 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
-  assign \$12637  = $signed(acc2) + $signed(acc2_sum_p14);
-  assign acc3_sum_p0 = $signed(\prod_s0$3110 ) + $signed(\prod_s0$3111 );
-  assign acc3_sum_p1 = $signed(\prod_s0$3113 ) + $signed(\prod_s0$3114 );
-  assign acc3_sum_p2 = $signed(\prod_s0$3116 ) + $signed(\prod_s0$3117 );
-  assign acc3_sum_p3 = $signed(\prod_s0$3119 ) + $signed(\prod_s0$3120 );
-  assign acc3_sum_p4 = $signed(\prod_s0$3122 ) + $signed(\prod_s0$3123 );
-  assign acc3_sum_p5 = $signed(\prod_s0$3125 ) + $signed(\prod_s0$3126 );
-  assign acc3_sum_p6 = $signed(\prod_s0$3128 ) + $signed(\prod_s0$3129 );
-  assign acc3_sum_p7 = $signed(\prod_s0$3131 ) + $signed(\prod_s0$3132 );
-  assign acc3_sum_p8 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p9 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p10 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign acc3_sum_p11 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
-  assign acc3_sum_p12 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
-  assign acc3_sum_p13 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
-  assign acc3_sum_p14 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
-  assign \$12638  = $signed(acc3) + $signed(acc3_sum_p14);
+  assign sum0_0_k0_p0 = $signed(prod_s0) + $signed(\prod_s0$3012 );
+  assign sum0_0_k0_p1 = $signed(\prod_s0$3014 ) + $signed(\prod_s0$3015 );
+  assign sum0_0_k0_p2 = $signed(\prod_s0$3017 ) + $signed(\prod_s0$3018 );
+  assign sum0_0_k0_p3 = $signed(\prod_s0$3020 ) + $signed(\prod_s0$3021 );
+  assign sum0_0_k0_p4 = $signed(\prod_s0$3023 ) + $signed(\prod_s0$3024 );
+  assign sum0_0_k0_p5 = $signed(\prod_s0$3026 ) + $signed(\prod_s0$3027 );
+  assign sum0_0_k0_p6 = $signed(\prod_s0$3029 ) + $signed(\prod_s0$3030 );
+  assign sum0_0_k0_p7 = $signed(\prod_s0$3032 ) + $signed(\prod_s0$3033 );
+  assign sum0_0_k1_p0 = $signed(\prod_s0$3035 ) + $signed(\prod_s0$3036 );
+  assign sum0_0_k1_p1 = $signed(\prod_s0$3038 ) + $signed(\prod_s0$3039 );
+  assign sum0_0_k1_p2 = $signed(\prod_s0$3041 ) + $signed(\prod_s0$3042 );
+  assign sum0_0_k1_p3 = $signed(\prod_s0$3044 ) + $signed(\prod_s0$3045 );
+  assign sum0_0_k1_p4 = $signed(\prod_s0$3047 ) + $signed(\prod_s0$3048 );
+  assign sum0_0_k1_p5 = $signed(\prod_s0$3050 ) + $signed(\prod_s0$3051 );
+  assign sum0_0_k1_p6 = $signed(\prod_s0$3053 ) + $signed(\prod_s0$3054 );
+  assign sum0_0_k1_p7 = $signed(\prod_s0$3056 ) + $signed(\prod_s0$3057 );
+  assign sum0_0_k2_p0 = $signed(\prod_s0$3059 ) + $signed(\prod_s0$3060 );
+  assign sum0_0_k2_p1 = $signed(\prod_s0$3062 ) + $signed(\prod_s0$3063 );
+  assign sum0_0_k2_p2 = $signed(\prod_s0$3065 ) + $signed(\prod_s0$3066 );
+  assign sum0_0_k2_p3 = $signed(\prod_s0$3068 ) + $signed(\prod_s0$3069 );
+  assign sum0_0_k2_p4 = $signed(\prod_s0$3071 ) + $signed(\prod_s0$3072 );
+  assign sum0_0_k2_p5 = $signed(\prod_s0$3074 ) + $signed(\prod_s0$3075 );
+  assign sum0_0_k2_p6 = $signed(\prod_s0$3077 ) + $signed(\prod_s0$3078 );
+  assign sum0_0_k2_p7 = $signed(\prod_s0$3080 ) + $signed(\prod_s0$3081 );
+  assign sum0_0_k3_p0 = $signed(\prod_s0$3083 ) + $signed(\prod_s0$3084 );
+  assign sum0_0_k3_p1 = $signed(\prod_s0$3086 ) + $signed(\prod_s0$3087 );
+  assign sum0_0_k3_p2 = $signed(\prod_s0$3089 ) + $signed(\prod_s0$3090 );
+  assign sum0_0_k3_p3 = $signed(\prod_s0$3092 ) + $signed(\prod_s0$3093 );
+  assign sum0_0_k3_p4 = $signed(\prod_s0$3095 ) + $signed(\prod_s0$3096 );
+  assign sum0_0_k3_p5 = $signed(\prod_s0$3098 ) + $signed(\prod_s0$3099 );
+  assign sum0_0_k3_p6 = $signed(\prod_s0$3101 ) + $signed(\prod_s0$3102 );
+  assign sum0_0_k3_p7 = $signed(\prod_s0$3104 ) + $signed(\prod_s0$3105 );
+  assign sum0_1_k0_p0 = $signed(sum0_0_k0_p0) + $signed(sum0_0_k0_p1);
+  assign sum0_1_k0_p1 = $signed(sum0_0_k0_p2) + $signed(sum0_0_k0_p3);
+  assign sum0_1_k0_p2 = $signed(sum0_0_k0_p4) + $signed(sum0_0_k0_p5);
+  assign sum0_1_k0_p3 = $signed(sum0_0_k0_p6) + $signed(sum0_0_k0_p7);
+  assign sum0_1_k1_p0 = $signed(sum0_0_k1_p0) + $signed(sum0_0_k1_p1);
+  assign sum0_1_k1_p1 = $signed(sum0_0_k1_p2) + $signed(sum0_0_k1_p3);
+  assign sum0_1_k1_p2 = $signed(sum0_0_k1_p4) + $signed(sum0_0_k1_p5);
+  assign sum0_1_k1_p3 = $signed(sum0_0_k1_p6) + $signed(sum0_0_k1_p7);
+  assign sum0_1_k2_p0 = $signed(sum0_0_k2_p0) + $signed(sum0_0_k2_p1);
+  assign sum0_1_k2_p1 = $signed(sum0_0_k2_p2) + $signed(sum0_0_k2_p3);
+  assign sum0_1_k2_p2 = $signed(sum0_0_k2_p4) + $signed(sum0_0_k2_p5);
+  assign sum0_1_k2_p3 = $signed(sum0_0_k2_p6) + $signed(sum0_0_k2_p7);
+  assign sum0_1_k3_p0 = $signed(sum0_0_k3_p0) + $signed(sum0_0_k3_p1);
+  assign sum0_1_k3_p1 = $signed(sum0_0_k3_p2) + $signed(sum0_0_k3_p3);
+  assign sum0_1_k3_p2 = $signed(sum0_0_k3_p4) + $signed(sum0_0_k3_p5);
+  assign sum0_1_k3_p3 = $signed(sum0_0_k3_p6) + $signed(sum0_0_k3_p7);
+  assign sum1_0_k0_p0 = $signed(sum0_s0) + $signed(\sum0_s0$3124 );
+  assign sum1_0_k0_p1 = $signed(\sum0_s0$3126 ) + $signed(\sum0_s0$3127 );
+  assign sum1_0_k1_p0 = $signed(\sum0_s0$3129 ) + $signed(\sum0_s0$3130 );
+  assign sum1_0_k1_p1 = $signed(\sum0_s0$3132 ) + $signed(\sum0_s0$3133 );
+  assign sum1_0_k2_p0 = $signed(\sum0_s0$3135 ) + $signed(\sum0_s0$3136 );
+  assign sum1_0_k2_p1 = $signed(\sum0_s0$3138 ) + $signed(\sum0_s0$3139 );
+  assign sum1_0_k3_p0 = $signed(\sum0_s0$3141 ) + $signed(\sum0_s0$3142 );
+  assign sum1_0_k3_p1 = $signed(\sum0_s0$3144 ) + $signed(\sum0_s0$3145 );
+  assign sum1_1_k0_p0 = $signed(sum1_0_k0_p0) + $signed(sum1_0_k0_p1);
+  assign sum1_1_k1_p0 = $signed(sum1_0_k1_p0) + $signed(sum1_0_k1_p1);
+  assign sum1_1_k2_p0 = $signed(sum1_0_k2_p0) + $signed(sum1_0_k2_p1);
+  assign sum1_1_k3_p0 = $signed(sum1_0_k3_p0) + $signed(sum1_0_k3_p1);
+  assign \$12635  = $signed(acc0) + $signed(sum1_s0);
+  assign \$12636  = $signed(acc1) + $signed(\sum1_s0$3155 );
+  assign \$12637  = $signed(acc2) + $signed(\sum1_s0$3158 );
+  assign \$12638  = $signed(acc3) + $signed(\sum1_s0$3161 );
   assign \$12639  = i__payload[258:256] == 2'h2;
   assign \$12640  = | i__payload[263:259];
   assign \$12641  = \$12639  & \$12640 ;
@@ -32124,76 +32172,76 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$12723  = fsel_sh4_13_f1 & { fsel_sh4_13_v, fsel_sh4_13_v, fsel_sh4_13_v, fsel_sh4_13_v, fsel_sh4_13_v };
   assign \$12724  = fsel_sh4_14_f1 & { fsel_sh4_14_v, fsel_sh4_14_v, fsel_sh4_14_v, fsel_sh4_14_v, fsel_sh4_14_v };
   assign \$12725  = fsel_sh4_15_f1 & { fsel_sh4_15_v, fsel_sh4_15_v, fsel_sh4_15_v, fsel_sh4_15_v, fsel_sh4_15_v };
-  assign \$12726  = ~ \fsel_l5_s0$3185 ;
-  assign \$12727  = $signed(\fsel_l12_s0$3194 ) * $signed(\fsel_l12_s0$3230 [7:0]);
-  assign \$12728  = $signed(\fsel_l12_s0$3195 ) * $signed(\fsel_l12_s0$3231 [7:0]);
-  assign \$12729  = $signed(\fsel_l12_s0$3196 ) * $signed(\fsel_l12_s0$3232 [7:0]);
-  assign \$12730  = $signed(\fsel_l12_s0$3197 ) * $signed(\fsel_l12_s0$3233 [7:0]);
-  assign \$12731  = $signed(\fsel_l12_s0$3198 ) * $signed(\fsel_l12_s0$3234 [7:0]);
-  assign \$12732  = $signed(\fsel_l12_s0$3199 ) * $signed(\fsel_l12_s0$3235 [7:0]);
-  assign \$12733  = $signed(\fsel_l12_s0$3200 ) * $signed(\fsel_l12_s0$3236 [7:0]);
-  assign \$12734  = $signed(\fsel_l12_s0$3201 ) * $signed(\fsel_l12_s0$3237 [7:0]);
-  assign \$12735  = $signed(\fsel_l12_s0$3202 ) * $signed(\fsel_l12_s0$3238 [7:0]);
-  assign \$12736  = $signed(\fsel_l12_s0$3203 ) * $signed(\fsel_l12_s0$3239 [7:0]);
-  assign \$12737  = $signed(\fsel_l12_s0$3204 ) * $signed(\fsel_l12_s0$3240 [7:0]);
-  assign \$12738  = $signed(\fsel_l12_s0$3205 ) * $signed(\fsel_l12_s0$3241 [7:0]);
-  assign \$12739  = $signed(\fsel_l12_s0$3206 ) * $signed(\fsel_l12_s0$3242 [7:0]);
-  assign \$12740  = $signed(\fsel_l12_s0$3207 ) * $signed(\fsel_l12_s0$3243 [7:0]);
-  assign \$12741  = $signed(\fsel_l12_s0$3208 ) * $signed(\fsel_l12_s0$3244 [7:0]);
-  assign \$12742  = $signed(\fsel_l12_s0$3209 ) * $signed(\fsel_l12_s0$3245 [7:0]);
-  assign \$12743  = $signed(\fsel_l12_s0$3194 ) * $signed(\fsel_l12_s0$3230 [15:8]);
-  assign \$12744  = $signed(\fsel_l12_s0$3195 ) * $signed(\fsel_l12_s0$3231 [15:8]);
-  assign \$12745  = $signed(\fsel_l12_s0$3196 ) * $signed(\fsel_l12_s0$3232 [15:8]);
-  assign \$12746  = $signed(\fsel_l12_s0$3197 ) * $signed(\fsel_l12_s0$3233 [15:8]);
-  assign \$12747  = $signed(\fsel_l12_s0$3198 ) * $signed(\fsel_l12_s0$3234 [15:8]);
-  assign \$12748  = $signed(\fsel_l12_s0$3199 ) * $signed(\fsel_l12_s0$3235 [15:8]);
-  assign \$12749  = $signed(\fsel_l12_s0$3200 ) * $signed(\fsel_l12_s0$3236 [15:8]);
-  assign \$12750  = $signed(\fsel_l12_s0$3201 ) * $signed(\fsel_l12_s0$3237 [15:8]);
-  assign \$12751  = $signed(\fsel_l12_s0$3202 ) * $signed(\fsel_l12_s0$3238 [15:8]);
-  assign \$12752  = $signed(\fsel_l12_s0$3203 ) * $signed(\fsel_l12_s0$3239 [15:8]);
-  assign \$12753  = $signed(\fsel_l12_s0$3204 ) * $signed(\fsel_l12_s0$3240 [15:8]);
-  assign \$12754  = $signed(\fsel_l12_s0$3205 ) * $signed(\fsel_l12_s0$3241 [15:8]);
-  assign \$12755  = $signed(\fsel_l12_s0$3206 ) * $signed(\fsel_l12_s0$3242 [15:8]);
-  assign \$12756  = $signed(\fsel_l12_s0$3207 ) * $signed(\fsel_l12_s0$3243 [15:8]);
-  assign \$12757  = $signed(\fsel_l12_s0$3208 ) * $signed(\fsel_l12_s0$3244 [15:8]);
-  assign \$12758  = $signed(\fsel_l12_s0$3209 ) * $signed(\fsel_l12_s0$3245 [15:8]);
-  assign \$12759  = $signed(\fsel_l12_s0$3194 ) * $signed(\fsel_l12_s0$3230 [23:16]);
-  assign \$12760  = $signed(\fsel_l12_s0$3195 ) * $signed(\fsel_l12_s0$3231 [23:16]);
-  assign \$12761  = $signed(\fsel_l12_s0$3196 ) * $signed(\fsel_l12_s0$3232 [23:16]);
-  assign \$12762  = $signed(\fsel_l12_s0$3197 ) * $signed(\fsel_l12_s0$3233 [23:16]);
-  assign \$12763  = $signed(\fsel_l12_s0$3198 ) * $signed(\fsel_l12_s0$3234 [23:16]);
-  assign \$12764  = $signed(\fsel_l12_s0$3199 ) * $signed(\fsel_l12_s0$3235 [23:16]);
-  assign \$12765  = $signed(\fsel_l12_s0$3200 ) * $signed(\fsel_l12_s0$3236 [23:16]);
-  assign \$12766  = $signed(\fsel_l12_s0$3201 ) * $signed(\fsel_l12_s0$3237 [23:16]);
-  assign \$12767  = $signed(\fsel_l12_s0$3202 ) * $signed(\fsel_l12_s0$3238 [23:16]);
-  assign \$12768  = $signed(\fsel_l12_s0$3203 ) * $signed(\fsel_l12_s0$3239 [23:16]);
-  assign \$12769  = $signed(\fsel_l12_s0$3204 ) * $signed(\fsel_l12_s0$3240 [23:16]);
-  assign \$12770  = $signed(\fsel_l12_s0$3205 ) * $signed(\fsel_l12_s0$3241 [23:16]);
-  assign \$12771  = $signed(\fsel_l12_s0$3206 ) * $signed(\fsel_l12_s0$3242 [23:16]);
-  assign \$12772  = $signed(\fsel_l12_s0$3207 ) * $signed(\fsel_l12_s0$3243 [23:16]);
-  assign \$12773  = $signed(\fsel_l12_s0$3208 ) * $signed(\fsel_l12_s0$3244 [23:16]);
-  assign \$12774  = $signed(\fsel_l12_s0$3209 ) * $signed(\fsel_l12_s0$3245 [23:16]);
-  assign \$12775  = $signed(\fsel_l12_s0$3194 ) * $signed(\fsel_l12_s0$3230 [31:24]);
-  assign \$12776  = $signed(\fsel_l12_s0$3195 ) * $signed(\fsel_l12_s0$3231 [31:24]);
-  assign \$12777  = $signed(\fsel_l12_s0$3196 ) * $signed(\fsel_l12_s0$3232 [31:24]);
-  assign \$12778  = $signed(\fsel_l12_s0$3197 ) * $signed(\fsel_l12_s0$3233 [31:24]);
-  assign \$12779  = $signed(\fsel_l12_s0$3198 ) * $signed(\fsel_l12_s0$3234 [31:24]);
-  assign \$12780  = $signed(\fsel_l12_s0$3199 ) * $signed(\fsel_l12_s0$3235 [31:24]);
-  assign \$12781  = $signed(\fsel_l12_s0$3200 ) * $signed(\fsel_l12_s0$3236 [31:24]);
-  assign \$12782  = $signed(\fsel_l12_s0$3201 ) * $signed(\fsel_l12_s0$3237 [31:24]);
-  assign \$12783  = $signed(\fsel_l12_s0$3202 ) * $signed(\fsel_l12_s0$3238 [31:24]);
-  assign \$12784  = $signed(\fsel_l12_s0$3203 ) * $signed(\fsel_l12_s0$3239 [31:24]);
-  assign \$12785  = $signed(\fsel_l12_s0$3204 ) * $signed(\fsel_l12_s0$3240 [31:24]);
-  assign \$12786  = $signed(\fsel_l12_s0$3205 ) * $signed(\fsel_l12_s0$3241 [31:24]);
-  assign \$12787  = $signed(\fsel_l12_s0$3206 ) * $signed(\fsel_l12_s0$3242 [31:24]);
-  assign \$12788  = $signed(\fsel_l12_s0$3207 ) * $signed(\fsel_l12_s0$3243 [31:24]);
-  assign \$12789  = $signed(\fsel_l12_s0$3208 ) * $signed(\fsel_l12_s0$3244 [31:24]);
-  assign \$12790  = $signed(\fsel_l12_s0$3209 ) * $signed(\fsel_l12_s0$3245 [31:24]);
-  assign \$12791  = prod_valid_s0 & \prod_s0$3250 ;
-  assign \$12792  = i__ready & prod_valid_s0;
-  assign \$12793  = i__ready & prod_valid_s0;
-  assign \$12794  = i__ready & prod_valid_s0;
-  assign \$12795  = i__ready & prod_valid_s0;
+  assign \$12726  = ~ \fsel_l5_s0$3205 ;
+  assign \$12727  = $signed(\fsel_l12_s0$3214 ) * $signed(\fsel_l12_s0$3250 [7:0]);
+  assign \$12728  = $signed(\fsel_l12_s0$3215 ) * $signed(\fsel_l12_s0$3251 [7:0]);
+  assign \$12729  = $signed(\fsel_l12_s0$3216 ) * $signed(\fsel_l12_s0$3252 [7:0]);
+  assign \$12730  = $signed(\fsel_l12_s0$3217 ) * $signed(\fsel_l12_s0$3253 [7:0]);
+  assign \$12731  = $signed(\fsel_l12_s0$3218 ) * $signed(\fsel_l12_s0$3254 [7:0]);
+  assign \$12732  = $signed(\fsel_l12_s0$3219 ) * $signed(\fsel_l12_s0$3255 [7:0]);
+  assign \$12733  = $signed(\fsel_l12_s0$3220 ) * $signed(\fsel_l12_s0$3256 [7:0]);
+  assign \$12734  = $signed(\fsel_l12_s0$3221 ) * $signed(\fsel_l12_s0$3257 [7:0]);
+  assign \$12735  = $signed(\fsel_l12_s0$3222 ) * $signed(\fsel_l12_s0$3258 [7:0]);
+  assign \$12736  = $signed(\fsel_l12_s0$3223 ) * $signed(\fsel_l12_s0$3259 [7:0]);
+  assign \$12737  = $signed(\fsel_l12_s0$3224 ) * $signed(\fsel_l12_s0$3260 [7:0]);
+  assign \$12738  = $signed(\fsel_l12_s0$3225 ) * $signed(\fsel_l12_s0$3261 [7:0]);
+  assign \$12739  = $signed(\fsel_l12_s0$3226 ) * $signed(\fsel_l12_s0$3262 [7:0]);
+  assign \$12740  = $signed(\fsel_l12_s0$3227 ) * $signed(\fsel_l12_s0$3263 [7:0]);
+  assign \$12741  = $signed(\fsel_l12_s0$3228 ) * $signed(\fsel_l12_s0$3264 [7:0]);
+  assign \$12742  = $signed(\fsel_l12_s0$3229 ) * $signed(\fsel_l12_s0$3265 [7:0]);
+  assign \$12743  = $signed(\fsel_l12_s0$3214 ) * $signed(\fsel_l12_s0$3250 [15:8]);
+  assign \$12744  = $signed(\fsel_l12_s0$3215 ) * $signed(\fsel_l12_s0$3251 [15:8]);
+  assign \$12745  = $signed(\fsel_l12_s0$3216 ) * $signed(\fsel_l12_s0$3252 [15:8]);
+  assign \$12746  = $signed(\fsel_l12_s0$3217 ) * $signed(\fsel_l12_s0$3253 [15:8]);
+  assign \$12747  = $signed(\fsel_l12_s0$3218 ) * $signed(\fsel_l12_s0$3254 [15:8]);
+  assign \$12748  = $signed(\fsel_l12_s0$3219 ) * $signed(\fsel_l12_s0$3255 [15:8]);
+  assign \$12749  = $signed(\fsel_l12_s0$3220 ) * $signed(\fsel_l12_s0$3256 [15:8]);
+  assign \$12750  = $signed(\fsel_l12_s0$3221 ) * $signed(\fsel_l12_s0$3257 [15:8]);
+  assign \$12751  = $signed(\fsel_l12_s0$3222 ) * $signed(\fsel_l12_s0$3258 [15:8]);
+  assign \$12752  = $signed(\fsel_l12_s0$3223 ) * $signed(\fsel_l12_s0$3259 [15:8]);
+  assign \$12753  = $signed(\fsel_l12_s0$3224 ) * $signed(\fsel_l12_s0$3260 [15:8]);
+  assign \$12754  = $signed(\fsel_l12_s0$3225 ) * $signed(\fsel_l12_s0$3261 [15:8]);
+  assign \$12755  = $signed(\fsel_l12_s0$3226 ) * $signed(\fsel_l12_s0$3262 [15:8]);
+  assign \$12756  = $signed(\fsel_l12_s0$3227 ) * $signed(\fsel_l12_s0$3263 [15:8]);
+  assign \$12757  = $signed(\fsel_l12_s0$3228 ) * $signed(\fsel_l12_s0$3264 [15:8]);
+  assign \$12758  = $signed(\fsel_l12_s0$3229 ) * $signed(\fsel_l12_s0$3265 [15:8]);
+  assign \$12759  = $signed(\fsel_l12_s0$3214 ) * $signed(\fsel_l12_s0$3250 [23:16]);
+  assign \$12760  = $signed(\fsel_l12_s0$3215 ) * $signed(\fsel_l12_s0$3251 [23:16]);
+  assign \$12761  = $signed(\fsel_l12_s0$3216 ) * $signed(\fsel_l12_s0$3252 [23:16]);
+  assign \$12762  = $signed(\fsel_l12_s0$3217 ) * $signed(\fsel_l12_s0$3253 [23:16]);
+  assign \$12763  = $signed(\fsel_l12_s0$3218 ) * $signed(\fsel_l12_s0$3254 [23:16]);
+  assign \$12764  = $signed(\fsel_l12_s0$3219 ) * $signed(\fsel_l12_s0$3255 [23:16]);
+  assign \$12765  = $signed(\fsel_l12_s0$3220 ) * $signed(\fsel_l12_s0$3256 [23:16]);
+  assign \$12766  = $signed(\fsel_l12_s0$3221 ) * $signed(\fsel_l12_s0$3257 [23:16]);
+  assign \$12767  = $signed(\fsel_l12_s0$3222 ) * $signed(\fsel_l12_s0$3258 [23:16]);
+  assign \$12768  = $signed(\fsel_l12_s0$3223 ) * $signed(\fsel_l12_s0$3259 [23:16]);
+  assign \$12769  = $signed(\fsel_l12_s0$3224 ) * $signed(\fsel_l12_s0$3260 [23:16]);
+  assign \$12770  = $signed(\fsel_l12_s0$3225 ) * $signed(\fsel_l12_s0$3261 [23:16]);
+  assign \$12771  = $signed(\fsel_l12_s0$3226 ) * $signed(\fsel_l12_s0$3262 [23:16]);
+  assign \$12772  = $signed(\fsel_l12_s0$3227 ) * $signed(\fsel_l12_s0$3263 [23:16]);
+  assign \$12773  = $signed(\fsel_l12_s0$3228 ) * $signed(\fsel_l12_s0$3264 [23:16]);
+  assign \$12774  = $signed(\fsel_l12_s0$3229 ) * $signed(\fsel_l12_s0$3265 [23:16]);
+  assign \$12775  = $signed(\fsel_l12_s0$3214 ) * $signed(\fsel_l12_s0$3250 [31:24]);
+  assign \$12776  = $signed(\fsel_l12_s0$3215 ) * $signed(\fsel_l12_s0$3251 [31:24]);
+  assign \$12777  = $signed(\fsel_l12_s0$3216 ) * $signed(\fsel_l12_s0$3252 [31:24]);
+  assign \$12778  = $signed(\fsel_l12_s0$3217 ) * $signed(\fsel_l12_s0$3253 [31:24]);
+  assign \$12779  = $signed(\fsel_l12_s0$3218 ) * $signed(\fsel_l12_s0$3254 [31:24]);
+  assign \$12780  = $signed(\fsel_l12_s0$3219 ) * $signed(\fsel_l12_s0$3255 [31:24]);
+  assign \$12781  = $signed(\fsel_l12_s0$3220 ) * $signed(\fsel_l12_s0$3256 [31:24]);
+  assign \$12782  = $signed(\fsel_l12_s0$3221 ) * $signed(\fsel_l12_s0$3257 [31:24]);
+  assign \$12783  = $signed(\fsel_l12_s0$3222 ) * $signed(\fsel_l12_s0$3258 [31:24]);
+  assign \$12784  = $signed(\fsel_l12_s0$3223 ) * $signed(\fsel_l12_s0$3259 [31:24]);
+  assign \$12785  = $signed(\fsel_l12_s0$3224 ) * $signed(\fsel_l12_s0$3260 [31:24]);
+  assign \$12786  = $signed(\fsel_l12_s0$3225 ) * $signed(\fsel_l12_s0$3261 [31:24]);
+  assign \$12787  = $signed(\fsel_l12_s0$3226 ) * $signed(\fsel_l12_s0$3262 [31:24]);
+  assign \$12788  = $signed(\fsel_l12_s0$3227 ) * $signed(\fsel_l12_s0$3263 [31:24]);
+  assign \$12789  = $signed(\fsel_l12_s0$3228 ) * $signed(\fsel_l12_s0$3264 [31:24]);
+  assign \$12790  = $signed(\fsel_l12_s0$3229 ) * $signed(\fsel_l12_s0$3265 [31:24]);
+  assign \$12791  = sum1_valid_s0 & \sum1_s0$3274 ;
+  assign \$12792  = i__ready & sum1_valid_s0;
+  assign \$12793  = i__ready & sum1_valid_s0;
+  assign \$12794  = i__ready & sum1_valid_s0;
+  assign \$12795  = i__ready & sum1_valid_s0;
   always @(posedge clk)
     fsel_l3_s0 <= \$12796 ;
   always @(posedge clk)
@@ -32259,85 +32307,85 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \fsel_l3_s0$1772  <= \$12827 ;
   always @(posedge clk)
-    \fsel_l3_s0$3147  <= \$12828 ;
+    \fsel_l3_s0$3167  <= \$12828 ;
   always @(posedge clk)
-    \fsel_l3_s0$3148  <= \$12829 ;
+    \fsel_l3_s0$3168  <= \$12829 ;
   always @(posedge clk)
-    \fsel_l3_s0$3149  <= \$12830 ;
+    \fsel_l3_s0$3169  <= \$12830 ;
   always @(posedge clk)
-    \fsel_l3_s0$3150  <= \$12831 ;
+    \fsel_l3_s0$3170  <= \$12831 ;
   always @(posedge clk)
-    \fsel_l3_s0$3151  <= \$12832 ;
+    \fsel_l3_s0$3171  <= \$12832 ;
   always @(posedge clk)
-    \fsel_l3_s0$3152  <= \$12833 ;
+    \fsel_l3_s0$3172  <= \$12833 ;
   always @(posedge clk)
-    \fsel_l3_s0$3153  <= \$12834 ;
+    \fsel_l3_s0$3173  <= \$12834 ;
   always @(posedge clk)
-    \fsel_l3_s0$3154  <= \$12835 ;
+    \fsel_l3_s0$3174  <= \$12835 ;
   always @(posedge clk)
-    \fsel_l3_s0$3155  <= \$12836 ;
+    \fsel_l3_s0$3175  <= \$12836 ;
   always @(posedge clk)
-    \fsel_l3_s0$3156  <= \$12837 ;
+    \fsel_l3_s0$3176  <= \$12837 ;
   always @(posedge clk)
-    \fsel_l3_s0$3157  <= \$12838 ;
+    \fsel_l3_s0$3177  <= \$12838 ;
   always @(posedge clk)
-    \fsel_l3_s0$3158  <= \$12839 ;
+    \fsel_l3_s0$3178  <= \$12839 ;
   always @(posedge clk)
-    \fsel_l3_s0$3159  <= \$12840 ;
+    \fsel_l3_s0$3179  <= \$12840 ;
   always @(posedge clk)
-    \fsel_l3_s0$3160  <= \$12841 ;
+    \fsel_l3_s0$3180  <= \$12841 ;
   always @(posedge clk)
-    \fsel_l3_s0$3161  <= \$12842 ;
+    \fsel_l3_s0$3181  <= \$12842 ;
   always @(posedge clk)
-    \fsel_l3_s0$3162  <= \$12843 ;
+    \fsel_l3_s0$3182  <= \$12843 ;
   always @(posedge clk)
-    \fsel_l3_s0$3163  <= \$12844 ;
+    \fsel_l3_s0$3183  <= \$12844 ;
   always @(posedge clk)
-    \fsel_l3_s0$3164  <= \$12845 ;
+    \fsel_l3_s0$3184  <= \$12845 ;
   always @(posedge clk)
-    \fsel_l3_s0$3165  <= \$12846 ;
+    \fsel_l3_s0$3185  <= \$12846 ;
   always @(posedge clk)
-    \fsel_l3_s0$3166  <= \$12847 ;
+    \fsel_l3_s0$3186  <= \$12847 ;
   always @(posedge clk)
-    \fsel_l3_s0$3167  <= \$12848 ;
+    \fsel_l3_s0$3187  <= \$12848 ;
   always @(posedge clk)
-    \fsel_l3_s0$3168  <= \$12849 ;
+    \fsel_l3_s0$3188  <= \$12849 ;
   always @(posedge clk)
-    \fsel_l3_s0$3169  <= \$12850 ;
+    \fsel_l3_s0$3189  <= \$12850 ;
   always @(posedge clk)
-    \fsel_l3_s0$3170  <= \$12851 ;
+    \fsel_l3_s0$3190  <= \$12851 ;
   always @(posedge clk)
-    \fsel_l3_s0$3171  <= \$12852 ;
+    \fsel_l3_s0$3191  <= \$12852 ;
   always @(posedge clk)
-    \fsel_l3_s0$3172  <= \$12853 ;
+    \fsel_l3_s0$3192  <= \$12853 ;
   always @(posedge clk)
-    \fsel_l3_s0$3173  <= \$12854 ;
+    \fsel_l3_s0$3193  <= \$12854 ;
   always @(posedge clk)
-    \fsel_l3_s0$3174  <= \$12855 ;
+    \fsel_l3_s0$3194  <= \$12855 ;
   always @(posedge clk)
-    \fsel_l3_s0$3175  <= \$12856 ;
+    \fsel_l3_s0$3195  <= \$12856 ;
   always @(posedge clk)
-    \fsel_l3_s0$3176  <= \$12857 ;
+    \fsel_l3_s0$3196  <= \$12857 ;
   always @(posedge clk)
-    \fsel_l3_s0$3177  <= \$12858 ;
+    \fsel_l3_s0$3197  <= \$12858 ;
   always @(posedge clk)
-    \fsel_l3_s0$3178  <= \$12859 ;
+    \fsel_l3_s0$3198  <= \$12859 ;
   always @(posedge clk)
     \fsel_l3_s0$1741  <= \$12860 ;
   always @(posedge clk)
-    \fsel_l3_s0$3179  <= \$12861 ;
+    \fsel_l3_s0$3199  <= \$12861 ;
   always @(posedge clk)
-    \fsel_l3_s0$3180  <= \$12862 ;
+    \fsel_l3_s0$3200  <= \$12862 ;
   always @(posedge clk)
-    \fsel_l3_s0$3181  <= \$12863 ;
+    \fsel_l3_s0$3201  <= \$12863 ;
   always @(posedge clk)
-    \fsel_l3_s0$3182  <= \$12864 ;
+    \fsel_l3_s0$3202  <= \$12864 ;
   always @(posedge clk)
-    \fsel_l3_s0$3183  <= \$12865 ;
+    \fsel_l3_s0$3203  <= \$12865 ;
   always @(posedge clk)
     \fsel_l3_s0$1740  <= \$12866 ;
   always @(posedge clk)
-    \fsel_l3_s0$3184  <= \$12867 ;
+    \fsel_l3_s0$3204  <= \$12867 ;
   always @(posedge clk)
     \fsel_l5_s0$2349  <= \$12868 ;
   always @(posedge clk)
@@ -32469,129 +32517,129 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \fsel_l5_s0$2533  <= \$12932 ;
   always @(posedge clk)
-    \fsel_l5_s0$3185  <= \$12933 ;
+    \fsel_l5_s0$3205  <= \$12933 ;
   always @(posedge clk)
-    \fsel_l5_s0$3186  <= \$12934 ;
+    \fsel_l5_s0$3206  <= \$12934 ;
   always @(posedge clk)
-    \fsel_l5_s0$3187  <= \$12935 ;
+    \fsel_l5_s0$3207  <= \$12935 ;
   always @(posedge clk)
-    \fsel_l5_s0$3188  <= \$12936 ;
+    \fsel_l5_s0$3208  <= \$12936 ;
   always @(posedge clk)
-    \fsel_l5_s0$3189  <= \$12937 ;
+    \fsel_l5_s0$3209  <= \$12937 ;
   always @(posedge clk)
-    \fsel_l5_s0$3190  <= \$12938 ;
+    \fsel_l5_s0$3210  <= \$12938 ;
   always @(posedge clk)
-    \fsel_l5_s0$3191  <= \$12939 ;
+    \fsel_l5_s0$3211  <= \$12939 ;
   always @(posedge clk)
-    \fsel_l5_s0$3192  <= \$12940 ;
+    \fsel_l5_s0$3212  <= \$12940 ;
   always @(posedge clk)
     fsel_l12_s0 <= \$12941 ;
   always @(posedge clk)
-    \fsel_l12_s0$3194  <= \$12942 ;
+    \fsel_l12_s0$3214  <= \$12942 ;
   always @(posedge clk)
-    \fsel_l12_s0$3195  <= \$12943 ;
+    \fsel_l12_s0$3215  <= \$12943 ;
   always @(posedge clk)
-    \fsel_l12_s0$3196  <= \$12944 ;
+    \fsel_l12_s0$3216  <= \$12944 ;
   always @(posedge clk)
-    \fsel_l12_s0$3197  <= \$12945 ;
+    \fsel_l12_s0$3217  <= \$12945 ;
   always @(posedge clk)
-    \fsel_l12_s0$3198  <= \$12946 ;
+    \fsel_l12_s0$3218  <= \$12946 ;
   always @(posedge clk)
-    \fsel_l12_s0$3199  <= \$12947 ;
+    \fsel_l12_s0$3219  <= \$12947 ;
   always @(posedge clk)
-    \fsel_l12_s0$3200  <= \$12948 ;
+    \fsel_l12_s0$3220  <= \$12948 ;
   always @(posedge clk)
-    \fsel_l12_s0$3201  <= \$12949 ;
+    \fsel_l12_s0$3221  <= \$12949 ;
   always @(posedge clk)
-    \fsel_l12_s0$3202  <= \$12950 ;
+    \fsel_l12_s0$3222  <= \$12950 ;
   always @(posedge clk)
-    \fsel_l12_s0$3203  <= \$12951 ;
+    \fsel_l12_s0$3223  <= \$12951 ;
   always @(posedge clk)
-    \fsel_l12_s0$3204  <= \$12952 ;
+    \fsel_l12_s0$3224  <= \$12952 ;
   always @(posedge clk)
-    \fsel_l12_s0$3205  <= \$12953 ;
+    \fsel_l12_s0$3225  <= \$12953 ;
   always @(posedge clk)
-    \fsel_l12_s0$3206  <= \$12954 ;
+    \fsel_l12_s0$3226  <= \$12954 ;
   always @(posedge clk)
-    \fsel_l12_s0$3207  <= \$12955 ;
+    \fsel_l12_s0$3227  <= \$12955 ;
   always @(posedge clk)
-    \fsel_l12_s0$3208  <= \$12956 ;
+    \fsel_l12_s0$3228  <= \$12956 ;
   always @(posedge clk)
-    \fsel_l12_s0$3209  <= \$12957 ;
+    \fsel_l12_s0$3229  <= \$12957 ;
   always @(posedge clk)
-    \fsel_l12_s0$3210  <= \$12958 ;
+    \fsel_l12_s0$3230  <= \$12958 ;
   always @(posedge clk)
-    \fsel_l12_s0$3211  <= \$12959 ;
+    \fsel_l12_s0$3231  <= \$12959 ;
   always @(posedge clk)
-    \fsel_l12_s0$3212  <= \$12960 ;
+    \fsel_l12_s0$3232  <= \$12960 ;
   always @(posedge clk)
-    \fsel_l12_s0$3213  <= \$12961 ;
+    \fsel_l12_s0$3233  <= \$12961 ;
   always @(posedge clk)
-    \fsel_l12_s0$3214  <= \$12962 ;
+    \fsel_l12_s0$3234  <= \$12962 ;
   always @(posedge clk)
-    \fsel_l12_s0$3215  <= \$12963 ;
+    \fsel_l12_s0$3235  <= \$12963 ;
   always @(posedge clk)
-    \fsel_l12_s0$3216  <= \$12964 ;
+    \fsel_l12_s0$3236  <= \$12964 ;
   always @(posedge clk)
-    \fsel_l12_s0$3217  <= \$12965 ;
+    \fsel_l12_s0$3237  <= \$12965 ;
   always @(posedge clk)
-    \fsel_l12_s0$3218  <= \$12966 ;
+    \fsel_l12_s0$3238  <= \$12966 ;
   always @(posedge clk)
-    \fsel_l12_s0$3219  <= \$12967 ;
+    \fsel_l12_s0$3239  <= \$12967 ;
   always @(posedge clk)
-    \fsel_l12_s0$3220  <= \$12968 ;
+    \fsel_l12_s0$3240  <= \$12968 ;
   always @(posedge clk)
-    \fsel_l12_s0$3221  <= \$12969 ;
+    \fsel_l12_s0$3241  <= \$12969 ;
   always @(posedge clk)
-    \fsel_l12_s0$3222  <= \$12970 ;
+    \fsel_l12_s0$3242  <= \$12970 ;
   always @(posedge clk)
-    \fsel_l12_s0$3223  <= \$12971 ;
+    \fsel_l12_s0$3243  <= \$12971 ;
   always @(posedge clk)
-    \fsel_l12_s0$3224  <= \$12972 ;
+    \fsel_l12_s0$3244  <= \$12972 ;
   always @(posedge clk)
-    \fsel_l12_s0$3225  <= \$12973 ;
+    \fsel_l12_s0$3245  <= \$12973 ;
   always @(posedge clk)
-    \fsel_l12_s0$3226  <= \$12974 ;
+    \fsel_l12_s0$3246  <= \$12974 ;
   always @(posedge clk)
-    \fsel_l12_s0$3227  <= \$12975 ;
+    \fsel_l12_s0$3247  <= \$12975 ;
   always @(posedge clk)
-    \fsel_l12_s0$3228  <= \$12976 ;
+    \fsel_l12_s0$3248  <= \$12976 ;
   always @(posedge clk)
-    \fsel_l12_s0$3229  <= \$12977 ;
+    \fsel_l12_s0$3249  <= \$12977 ;
   always @(posedge clk)
-    \fsel_l12_s0$3230  <= \$12978 ;
+    \fsel_l12_s0$3250  <= \$12978 ;
   always @(posedge clk)
-    \fsel_l12_s0$3231  <= \$12979 ;
+    \fsel_l12_s0$3251  <= \$12979 ;
   always @(posedge clk)
-    \fsel_l12_s0$3232  <= \$12980 ;
+    \fsel_l12_s0$3252  <= \$12980 ;
   always @(posedge clk)
-    \fsel_l12_s0$3233  <= \$12981 ;
+    \fsel_l12_s0$3253  <= \$12981 ;
   always @(posedge clk)
-    \fsel_l12_s0$3234  <= \$12982 ;
+    \fsel_l12_s0$3254  <= \$12982 ;
   always @(posedge clk)
-    \fsel_l12_s0$3235  <= \$12983 ;
+    \fsel_l12_s0$3255  <= \$12983 ;
   always @(posedge clk)
-    \fsel_l12_s0$3236  <= \$12984 ;
+    \fsel_l12_s0$3256  <= \$12984 ;
   always @(posedge clk)
-    \fsel_l12_s0$3237  <= \$12985 ;
+    \fsel_l12_s0$3257  <= \$12985 ;
   always @(posedge clk)
-    \fsel_l12_s0$3238  <= \$12986 ;
+    \fsel_l12_s0$3258  <= \$12986 ;
   always @(posedge clk)
-    \fsel_l12_s0$3239  <= \$12987 ;
+    \fsel_l12_s0$3259  <= \$12987 ;
   always @(posedge clk)
-    \fsel_l12_s0$3240  <= \$12988 ;
+    \fsel_l12_s0$3260  <= \$12988 ;
   always @(posedge clk)
-    \fsel_l12_s0$3241  <= \$12989 ;
+    \fsel_l12_s0$3261  <= \$12989 ;
   always @(posedge clk)
-    \fsel_l12_s0$3242  <= \$12990 ;
+    \fsel_l12_s0$3262  <= \$12990 ;
   always @(posedge clk)
-    \fsel_l12_s0$3243  <= \$12991 ;
+    \fsel_l12_s0$3263  <= \$12991 ;
   always @(posedge clk)
-    \fsel_l12_s0$3244  <= \$12992 ;
+    \fsel_l12_s0$3264  <= \$12992 ;
   always @(posedge clk)
-    \fsel_l12_s0$3245  <= \$12993 ;
+    \fsel_l12_s0$3265  <= \$12993 ;
   always @(posedge clk)
-    \fsel_l12_s0$3246  <= \$12994 ;
+    \fsel_l12_s0$3266  <= \$12994 ;
   always @(posedge clk)
     valid_s0 <= \$12995 ;
   always @(posedge clk)
@@ -32631,123 +32679,171 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \prod_s0$3033  <= \$13013 ;
   always @(posedge clk)
-    \prod_s0$3044  <= \$13014 ;
+    \prod_s0$3035  <= \$13014 ;
   always @(posedge clk)
-    \prod_s0$3045  <= \$13015 ;
+    \prod_s0$3036  <= \$13015 ;
   always @(posedge clk)
-    \prod_s0$3047  <= \$13016 ;
+    \prod_s0$3038  <= \$13016 ;
   always @(posedge clk)
-    \prod_s0$3048  <= \$13017 ;
+    \prod_s0$3039  <= \$13017 ;
   always @(posedge clk)
-    \prod_s0$3050  <= \$13018 ;
+    \prod_s0$3041  <= \$13018 ;
   always @(posedge clk)
-    \prod_s0$3051  <= \$13019 ;
+    \prod_s0$3042  <= \$13019 ;
   always @(posedge clk)
-    \prod_s0$3053  <= \$13020 ;
+    \prod_s0$3044  <= \$13020 ;
   always @(posedge clk)
-    \prod_s0$3054  <= \$13021 ;
+    \prod_s0$3045  <= \$13021 ;
   always @(posedge clk)
-    \prod_s0$3056  <= \$13022 ;
+    \prod_s0$3047  <= \$13022 ;
   always @(posedge clk)
-    \prod_s0$3057  <= \$13023 ;
+    \prod_s0$3048  <= \$13023 ;
   always @(posedge clk)
-    \prod_s0$3059  <= \$13024 ;
+    \prod_s0$3050  <= \$13024 ;
   always @(posedge clk)
-    \prod_s0$3060  <= \$13025 ;
+    \prod_s0$3051  <= \$13025 ;
   always @(posedge clk)
-    \prod_s0$3062  <= \$13026 ;
+    \prod_s0$3053  <= \$13026 ;
   always @(posedge clk)
-    \prod_s0$3063  <= \$13027 ;
+    \prod_s0$3054  <= \$13027 ;
   always @(posedge clk)
-    \prod_s0$3065  <= \$13028 ;
+    \prod_s0$3056  <= \$13028 ;
   always @(posedge clk)
-    \prod_s0$3066  <= \$13029 ;
+    \prod_s0$3057  <= \$13029 ;
   always @(posedge clk)
-    \prod_s0$3077  <= \$13030 ;
+    \prod_s0$3059  <= \$13030 ;
   always @(posedge clk)
-    \prod_s0$3078  <= \$13031 ;
+    \prod_s0$3060  <= \$13031 ;
   always @(posedge clk)
-    \prod_s0$3080  <= \$13032 ;
+    \prod_s0$3062  <= \$13032 ;
   always @(posedge clk)
-    \prod_s0$3081  <= \$13033 ;
+    \prod_s0$3063  <= \$13033 ;
   always @(posedge clk)
-    \prod_s0$3083  <= \$13034 ;
+    \prod_s0$3065  <= \$13034 ;
   always @(posedge clk)
-    \prod_s0$3084  <= \$13035 ;
+    \prod_s0$3066  <= \$13035 ;
   always @(posedge clk)
-    \prod_s0$3086  <= \$13036 ;
+    \prod_s0$3068  <= \$13036 ;
   always @(posedge clk)
-    \prod_s0$3087  <= \$13037 ;
+    \prod_s0$3069  <= \$13037 ;
   always @(posedge clk)
-    \prod_s0$3089  <= \$13038 ;
+    \prod_s0$3071  <= \$13038 ;
   always @(posedge clk)
-    \prod_s0$3090  <= \$13039 ;
+    \prod_s0$3072  <= \$13039 ;
   always @(posedge clk)
-    \prod_s0$3092  <= \$13040 ;
+    \prod_s0$3074  <= \$13040 ;
   always @(posedge clk)
-    \prod_s0$3093  <= \$13041 ;
+    \prod_s0$3075  <= \$13041 ;
   always @(posedge clk)
-    \prod_s0$3095  <= \$13042 ;
+    \prod_s0$3077  <= \$13042 ;
   always @(posedge clk)
-    \prod_s0$3096  <= \$13043 ;
+    \prod_s0$3078  <= \$13043 ;
   always @(posedge clk)
-    \prod_s0$3098  <= \$13044 ;
+    \prod_s0$3080  <= \$13044 ;
   always @(posedge clk)
-    \prod_s0$3099  <= \$13045 ;
+    \prod_s0$3081  <= \$13045 ;
   always @(posedge clk)
-    \prod_s0$3110  <= \$13046 ;
+    \prod_s0$3083  <= \$13046 ;
   always @(posedge clk)
-    \prod_s0$3111  <= \$13047 ;
+    \prod_s0$3084  <= \$13047 ;
   always @(posedge clk)
-    \prod_s0$3113  <= \$13048 ;
+    \prod_s0$3086  <= \$13048 ;
   always @(posedge clk)
-    \prod_s0$3114  <= \$13049 ;
+    \prod_s0$3087  <= \$13049 ;
   always @(posedge clk)
-    \prod_s0$3116  <= \$13050 ;
+    \prod_s0$3089  <= \$13050 ;
   always @(posedge clk)
-    \prod_s0$3117  <= \$13051 ;
+    \prod_s0$3090  <= \$13051 ;
   always @(posedge clk)
-    \prod_s0$3119  <= \$13052 ;
+    \prod_s0$3092  <= \$13052 ;
   always @(posedge clk)
-    \prod_s0$3120  <= \$13053 ;
+    \prod_s0$3093  <= \$13053 ;
   always @(posedge clk)
-    \prod_s0$3122  <= \$13054 ;
+    \prod_s0$3095  <= \$13054 ;
   always @(posedge clk)
-    \prod_s0$3123  <= \$13055 ;
+    \prod_s0$3096  <= \$13055 ;
   always @(posedge clk)
-    \prod_s0$3125  <= \$13056 ;
+    \prod_s0$3098  <= \$13056 ;
   always @(posedge clk)
-    \prod_s0$3126  <= \$13057 ;
+    \prod_s0$3099  <= \$13057 ;
   always @(posedge clk)
-    \prod_s0$3128  <= \$13058 ;
+    \prod_s0$3101  <= \$13058 ;
   always @(posedge clk)
-    \prod_s0$3129  <= \$13059 ;
+    \prod_s0$3102  <= \$13059 ;
   always @(posedge clk)
-    \prod_s0$3131  <= \$13060 ;
+    \prod_s0$3104  <= \$13060 ;
   always @(posedge clk)
-    \prod_s0$3132  <= \$13061 ;
+    \prod_s0$3105  <= \$13061 ;
   always @(posedge clk)
-    \prod_s0$3250  <= \$13062 ;
+    \prod_s0$3270  <= \$13062 ;
   always @(posedge clk)
     prod_valid_s0 <= \$13063 ;
   always @(posedge clk)
-    o__valid <= \$13064 ;
+    sum0_s0 <= \$13064 ;
   always @(posedge clk)
-    acc0_out <= \$13065 ;
+    \sum0_s0$3124  <= \$13065 ;
   always @(posedge clk)
-    acc0 <= \$13066 ;
+    \sum0_s0$3126  <= \$13066 ;
   always @(posedge clk)
-    acc1_out <= \$13067 ;
+    \sum0_s0$3127  <= \$13067 ;
   always @(posedge clk)
-    acc1 <= \$13068 ;
+    \sum0_s0$3129  <= \$13068 ;
   always @(posedge clk)
-    acc2_out <= \$13069 ;
+    \sum0_s0$3130  <= \$13069 ;
   always @(posedge clk)
-    acc2 <= \$13070 ;
+    \sum0_s0$3132  <= \$13070 ;
   always @(posedge clk)
-    acc3_out <= \$13071 ;
+    \sum0_s0$3133  <= \$13071 ;
   always @(posedge clk)
-    acc3 <= \$13072 ;
+    \sum0_s0$3135  <= \$13072 ;
+  always @(posedge clk)
+    \sum0_s0$3136  <= \$13073 ;
+  always @(posedge clk)
+    \sum0_s0$3138  <= \$13074 ;
+  always @(posedge clk)
+    \sum0_s0$3139  <= \$13075 ;
+  always @(posedge clk)
+    \sum0_s0$3141  <= \$13076 ;
+  always @(posedge clk)
+    \sum0_s0$3142  <= \$13077 ;
+  always @(posedge clk)
+    \sum0_s0$3144  <= \$13078 ;
+  always @(posedge clk)
+    \sum0_s0$3145  <= \$13079 ;
+  always @(posedge clk)
+    \sum0_s0$3272  <= \$13080 ;
+  always @(posedge clk)
+    sum0_valid_s0 <= \$13081 ;
+  always @(posedge clk)
+    sum1_s0 <= \$13082 ;
+  always @(posedge clk)
+    \sum1_s0$3155  <= \$13083 ;
+  always @(posedge clk)
+    \sum1_s0$3158  <= \$13084 ;
+  always @(posedge clk)
+    \sum1_s0$3161  <= \$13085 ;
+  always @(posedge clk)
+    \sum1_s0$3274  <= \$13086 ;
+  always @(posedge clk)
+    sum1_valid_s0 <= \$13087 ;
+  always @(posedge clk)
+    o__valid <= \$13088 ;
+  always @(posedge clk)
+    acc0_out <= \$13089 ;
+  always @(posedge clk)
+    acc0 <= \$13090 ;
+  always @(posedge clk)
+    acc1_out <= \$13091 ;
+  always @(posedge clk)
+    acc1 <= \$13092 ;
+  always @(posedge clk)
+    acc2_out <= \$13093 ;
+  always @(posedge clk)
+    acc2 <= \$13094 ;
+  always @(posedge clk)
+    acc3_out <= \$13095 ;
+  always @(posedge clk)
+    acc3 <= \$13096 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12796  = fsel_l3_s0;
@@ -32974,224 +33070,224 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12828  = \fsel_l3_s0$3147 ;
+    \$12828  = \fsel_l3_s0$3167 ;
     if (i__ready) begin
       \$12828  = { i__payload[1039:1032], i__payload[783:776], i__payload[527:520], i__payload[271:264], i__payload[7:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12829  = \fsel_l3_s0$3148 ;
+    \$12829  = \fsel_l3_s0$3168 ;
     if (i__ready) begin
       \$12829  = { i__payload[1047:1040], i__payload[791:784], i__payload[535:528], i__payload[279:272], i__payload[15:8] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12830  = \fsel_l3_s0$3149 ;
+    \$12830  = \fsel_l3_s0$3169 ;
     if (i__ready) begin
       \$12830  = { i__payload[1055:1048], i__payload[799:792], i__payload[543:536], i__payload[287:280], i__payload[23:16] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12831  = \fsel_l3_s0$3150 ;
+    \$12831  = \fsel_l3_s0$3170 ;
     if (i__ready) begin
       \$12831  = { i__payload[1063:1056], i__payload[807:800], i__payload[551:544], i__payload[295:288], i__payload[31:24] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12832  = \fsel_l3_s0$3151 ;
+    \$12832  = \fsel_l3_s0$3171 ;
     if (i__ready) begin
       \$12832  = { i__payload[1071:1064], i__payload[815:808], i__payload[559:552], i__payload[303:296], i__payload[39:32] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12833  = \fsel_l3_s0$3152 ;
+    \$12833  = \fsel_l3_s0$3172 ;
     if (i__ready) begin
       \$12833  = { i__payload[1079:1072], i__payload[823:816], i__payload[567:560], i__payload[311:304], i__payload[47:40] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12834  = \fsel_l3_s0$3153 ;
+    \$12834  = \fsel_l3_s0$3173 ;
     if (i__ready) begin
       \$12834  = { i__payload[1087:1080], i__payload[831:824], i__payload[575:568], i__payload[319:312], i__payload[55:48] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12835  = \fsel_l3_s0$3154 ;
+    \$12835  = \fsel_l3_s0$3174 ;
     if (i__ready) begin
       \$12835  = { i__payload[1095:1088], i__payload[839:832], i__payload[583:576], i__payload[327:320], i__payload[63:56] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12836  = \fsel_l3_s0$3155 ;
+    \$12836  = \fsel_l3_s0$3175 ;
     if (i__ready) begin
       \$12836  = { i__payload[1103:1096], i__payload[847:840], i__payload[591:584], i__payload[335:328], i__payload[71:64] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12837  = \fsel_l3_s0$3156 ;
+    \$12837  = \fsel_l3_s0$3176 ;
     if (i__ready) begin
       \$12837  = { i__payload[1111:1104], i__payload[855:848], i__payload[599:592], i__payload[343:336], i__payload[79:72] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12838  = \fsel_l3_s0$3157 ;
+    \$12838  = \fsel_l3_s0$3177 ;
     if (i__ready) begin
       \$12838  = { i__payload[1119:1112], i__payload[863:856], i__payload[607:600], i__payload[351:344], i__payload[87:80] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12839  = \fsel_l3_s0$3158 ;
+    \$12839  = \fsel_l3_s0$3178 ;
     if (i__ready) begin
       \$12839  = { i__payload[1127:1120], i__payload[871:864], i__payload[615:608], i__payload[359:352], i__payload[95:88] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12840  = \fsel_l3_s0$3159 ;
+    \$12840  = \fsel_l3_s0$3179 ;
     if (i__ready) begin
       \$12840  = { i__payload[1135:1128], i__payload[879:872], i__payload[623:616], i__payload[367:360], i__payload[103:96] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12841  = \fsel_l3_s0$3160 ;
+    \$12841  = \fsel_l3_s0$3180 ;
     if (i__ready) begin
       \$12841  = { i__payload[1143:1136], i__payload[887:880], i__payload[631:624], i__payload[375:368], i__payload[111:104] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12842  = \fsel_l3_s0$3161 ;
+    \$12842  = \fsel_l3_s0$3181 ;
     if (i__ready) begin
       \$12842  = { i__payload[1151:1144], i__payload[895:888], i__payload[639:632], i__payload[383:376], i__payload[119:112] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12843  = \fsel_l3_s0$3162 ;
+    \$12843  = \fsel_l3_s0$3182 ;
     if (i__ready) begin
       \$12843  = { i__payload[1159:1152], i__payload[903:896], i__payload[647:640], i__payload[391:384], i__payload[127:120] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12844  = \fsel_l3_s0$3163 ;
+    \$12844  = \fsel_l3_s0$3183 ;
     if (i__ready) begin
       \$12844  = { i__payload[1167:1160], i__payload[911:904], i__payload[655:648], i__payload[399:392], i__payload[135:128] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12845  = \fsel_l3_s0$3164 ;
+    \$12845  = \fsel_l3_s0$3184 ;
     if (i__ready) begin
       \$12845  = { i__payload[1175:1168], i__payload[919:912], i__payload[663:656], i__payload[407:400], i__payload[143:136] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12846  = \fsel_l3_s0$3165 ;
+    \$12846  = \fsel_l3_s0$3185 ;
     if (i__ready) begin
       \$12846  = { i__payload[1183:1176], i__payload[927:920], i__payload[671:664], i__payload[415:408], i__payload[151:144] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12847  = \fsel_l3_s0$3166 ;
+    \$12847  = \fsel_l3_s0$3186 ;
     if (i__ready) begin
       \$12847  = { i__payload[1191:1184], i__payload[935:928], i__payload[679:672], i__payload[423:416], i__payload[159:152] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12848  = \fsel_l3_s0$3167 ;
+    \$12848  = \fsel_l3_s0$3187 ;
     if (i__ready) begin
       \$12848  = { i__payload[1199:1192], i__payload[943:936], i__payload[687:680], i__payload[431:424], i__payload[167:160] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12849  = \fsel_l3_s0$3168 ;
+    \$12849  = \fsel_l3_s0$3188 ;
     if (i__ready) begin
       \$12849  = { i__payload[1207:1200], i__payload[951:944], i__payload[695:688], i__payload[439:432], i__payload[175:168] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12850  = \fsel_l3_s0$3169 ;
+    \$12850  = \fsel_l3_s0$3189 ;
     if (i__ready) begin
       \$12850  = { i__payload[1215:1208], i__payload[959:952], i__payload[703:696], i__payload[447:440], i__payload[183:176] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12851  = \fsel_l3_s0$3170 ;
+    \$12851  = \fsel_l3_s0$3190 ;
     if (i__ready) begin
       \$12851  = { i__payload[1223:1216], i__payload[967:960], i__payload[711:704], i__payload[455:448], i__payload[191:184] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12852  = \fsel_l3_s0$3171 ;
+    \$12852  = \fsel_l3_s0$3191 ;
     if (i__ready) begin
       \$12852  = { i__payload[1231:1224], i__payload[975:968], i__payload[719:712], i__payload[463:456], i__payload[199:192] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12853  = \fsel_l3_s0$3172 ;
+    \$12853  = \fsel_l3_s0$3192 ;
     if (i__ready) begin
       \$12853  = { i__payload[1239:1232], i__payload[983:976], i__payload[727:720], i__payload[471:464], i__payload[207:200] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12854  = \fsel_l3_s0$3173 ;
+    \$12854  = \fsel_l3_s0$3193 ;
     if (i__ready) begin
       \$12854  = { i__payload[1247:1240], i__payload[991:984], i__payload[735:728], i__payload[479:472], i__payload[215:208] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12855  = \fsel_l3_s0$3174 ;
+    \$12855  = \fsel_l3_s0$3194 ;
     if (i__ready) begin
       \$12855  = { i__payload[1255:1248], i__payload[999:992], i__payload[743:736], i__payload[487:480], i__payload[223:216] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12856  = \fsel_l3_s0$3175 ;
+    \$12856  = \fsel_l3_s0$3195 ;
     if (i__ready) begin
       \$12856  = { i__payload[1263:1256], i__payload[1007:1000], i__payload[751:744], i__payload[495:488], i__payload[231:224] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12857  = \fsel_l3_s0$3176 ;
+    \$12857  = \fsel_l3_s0$3196 ;
     if (i__ready) begin
       \$12857  = { i__payload[1271:1264], i__payload[1015:1008], i__payload[759:752], i__payload[503:496], i__payload[239:232] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12858  = \fsel_l3_s0$3177 ;
+    \$12858  = \fsel_l3_s0$3197 ;
     if (i__ready) begin
       \$12858  = { i__payload[1279:1272], i__payload[1023:1016], i__payload[767:760], i__payload[511:504], i__payload[247:240] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12859  = \fsel_l3_s0$3178 ;
+    \$12859  = \fsel_l3_s0$3198 ;
     if (i__ready) begin
       \$12859  = { i__payload[1287:1280], i__payload[1031:1024], i__payload[775:768], i__payload[519:512], i__payload[255:248] };
     end
@@ -33205,35 +33301,35 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12861  = \fsel_l3_s0$3179 ;
+    \$12861  = \fsel_l3_s0$3199 ;
     if (i__ready) begin
       \$12861  = \$12660 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12862  = \fsel_l3_s0$3180 ;
+    \$12862  = \fsel_l3_s0$3200 ;
     if (i__ready) begin
       \$12862  = \$12661 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12863  = \fsel_l3_s0$3181 ;
+    \$12863  = \fsel_l3_s0$3201 ;
     if (i__ready) begin
       \$12863  = \$12662 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12864  = \fsel_l3_s0$3182 ;
+    \$12864  = \fsel_l3_s0$3202 ;
     if (i__ready) begin
       \$12864  = \$12693 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12865  = \fsel_l3_s0$3183 ;
+    \$12865  = \fsel_l3_s0$3203 ;
     if (i__ready) begin
       \$12865  = i__payload[258:256];
     end
@@ -33247,7 +33343,7 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12867  = \fsel_l3_s0$3184 ;
+    \$12867  = \fsel_l3_s0$3204 ;
     if (i__ready) begin
       \$12867  = i__payload[1288];
     end
@@ -33487,280 +33583,280 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12901  = \fsel_l5_s0$2352 ;
     if (i__ready) begin
-      \$12901  = \fsel_l3_s0$3147 ;
+      \$12901  = \fsel_l3_s0$3167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12902  = \fsel_l5_s0$2353 ;
     if (i__ready) begin
-      \$12902  = \fsel_l3_s0$3148 ;
+      \$12902  = \fsel_l3_s0$3168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12903  = \fsel_l5_s0$2359 ;
     if (i__ready) begin
-      \$12903  = \fsel_l3_s0$3149 ;
+      \$12903  = \fsel_l3_s0$3169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12904  = \fsel_l5_s0$2365 ;
     if (i__ready) begin
-      \$12904  = \fsel_l3_s0$3150 ;
+      \$12904  = \fsel_l3_s0$3170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12905  = \fsel_l5_s0$2371 ;
     if (i__ready) begin
-      \$12905  = \fsel_l3_s0$3151 ;
+      \$12905  = \fsel_l3_s0$3171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12906  = \fsel_l5_s0$2377 ;
     if (i__ready) begin
-      \$12906  = \fsel_l3_s0$3152 ;
+      \$12906  = \fsel_l3_s0$3172 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12907  = \fsel_l5_s0$2383 ;
     if (i__ready) begin
-      \$12907  = \fsel_l3_s0$3153 ;
+      \$12907  = \fsel_l3_s0$3173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12908  = \fsel_l5_s0$2389 ;
     if (i__ready) begin
-      \$12908  = \fsel_l3_s0$3154 ;
+      \$12908  = \fsel_l3_s0$3174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12909  = \fsel_l5_s0$2395 ;
     if (i__ready) begin
-      \$12909  = \fsel_l3_s0$3155 ;
+      \$12909  = \fsel_l3_s0$3175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12910  = \fsel_l5_s0$2401 ;
     if (i__ready) begin
-      \$12910  = \fsel_l3_s0$3156 ;
+      \$12910  = \fsel_l3_s0$3176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12911  = \fsel_l5_s0$2407 ;
     if (i__ready) begin
-      \$12911  = \fsel_l3_s0$3157 ;
+      \$12911  = \fsel_l3_s0$3177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12912  = \fsel_l5_s0$2413 ;
     if (i__ready) begin
-      \$12912  = \fsel_l3_s0$3158 ;
+      \$12912  = \fsel_l3_s0$3178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12913  = \fsel_l5_s0$2419 ;
     if (i__ready) begin
-      \$12913  = \fsel_l3_s0$3159 ;
+      \$12913  = \fsel_l3_s0$3179 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12914  = \fsel_l5_s0$2425 ;
     if (i__ready) begin
-      \$12914  = \fsel_l3_s0$3160 ;
+      \$12914  = \fsel_l3_s0$3180 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12915  = \fsel_l5_s0$2431 ;
     if (i__ready) begin
-      \$12915  = \fsel_l3_s0$3161 ;
+      \$12915  = \fsel_l3_s0$3181 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12916  = \fsel_l5_s0$2437 ;
     if (i__ready) begin
-      \$12916  = \fsel_l3_s0$3162 ;
+      \$12916  = \fsel_l3_s0$3182 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12917  = \fsel_l5_s0$2443 ;
     if (i__ready) begin
-      \$12917  = \fsel_l3_s0$3163 ;
+      \$12917  = \fsel_l3_s0$3183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12918  = \fsel_l5_s0$2449 ;
     if (i__ready) begin
-      \$12918  = \fsel_l3_s0$3164 ;
+      \$12918  = \fsel_l3_s0$3184 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12919  = \fsel_l5_s0$2455 ;
     if (i__ready) begin
-      \$12919  = \fsel_l3_s0$3165 ;
+      \$12919  = \fsel_l3_s0$3185 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12920  = \fsel_l5_s0$2461 ;
     if (i__ready) begin
-      \$12920  = \fsel_l3_s0$3166 ;
+      \$12920  = \fsel_l3_s0$3186 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12921  = \fsel_l5_s0$2467 ;
     if (i__ready) begin
-      \$12921  = \fsel_l3_s0$3167 ;
+      \$12921  = \fsel_l3_s0$3187 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12922  = \fsel_l5_s0$2473 ;
     if (i__ready) begin
-      \$12922  = \fsel_l3_s0$3168 ;
+      \$12922  = \fsel_l3_s0$3188 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12923  = \fsel_l5_s0$2479 ;
     if (i__ready) begin
-      \$12923  = \fsel_l3_s0$3169 ;
+      \$12923  = \fsel_l3_s0$3189 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12924  = \fsel_l5_s0$2485 ;
     if (i__ready) begin
-      \$12924  = \fsel_l3_s0$3170 ;
+      \$12924  = \fsel_l3_s0$3190 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12925  = \fsel_l5_s0$2491 ;
     if (i__ready) begin
-      \$12925  = \fsel_l3_s0$3171 ;
+      \$12925  = \fsel_l3_s0$3191 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12926  = \fsel_l5_s0$2497 ;
     if (i__ready) begin
-      \$12926  = \fsel_l3_s0$3172 ;
+      \$12926  = \fsel_l3_s0$3192 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12927  = \fsel_l5_s0$2503 ;
     if (i__ready) begin
-      \$12927  = \fsel_l3_s0$3173 ;
+      \$12927  = \fsel_l3_s0$3193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12928  = \fsel_l5_s0$2509 ;
     if (i__ready) begin
-      \$12928  = \fsel_l3_s0$3174 ;
+      \$12928  = \fsel_l3_s0$3194 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12929  = \fsel_l5_s0$2515 ;
     if (i__ready) begin
-      \$12929  = \fsel_l3_s0$3175 ;
+      \$12929  = \fsel_l3_s0$3195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12930  = \fsel_l5_s0$2521 ;
     if (i__ready) begin
-      \$12930  = \fsel_l3_s0$3176 ;
+      \$12930  = \fsel_l3_s0$3196 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12931  = \fsel_l5_s0$2527 ;
     if (i__ready) begin
-      \$12931  = \fsel_l3_s0$3177 ;
+      \$12931  = \fsel_l3_s0$3197 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$12932  = \fsel_l5_s0$2533 ;
     if (i__ready) begin
-      \$12932  = \fsel_l3_s0$3178 ;
+      \$12932  = \fsel_l3_s0$3198 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12933  = \fsel_l5_s0$3185 ;
+    \$12933  = \fsel_l5_s0$3205 ;
     if (i__ready) begin
       \$12933  = \fsel_l3_s0$1741 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12934  = \fsel_l5_s0$3186 ;
+    \$12934  = \fsel_l5_s0$3206 ;
     if (i__ready) begin
-      \$12934  = \fsel_l3_s0$3179 ;
+      \$12934  = \fsel_l3_s0$3199 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12935  = \fsel_l5_s0$3187 ;
+    \$12935  = \fsel_l5_s0$3207 ;
     if (i__ready) begin
-      \$12935  = \fsel_l3_s0$3180 ;
+      \$12935  = \fsel_l3_s0$3200 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12936  = \fsel_l5_s0$3188 ;
+    \$12936  = \fsel_l5_s0$3208 ;
     if (i__ready) begin
-      \$12936  = \fsel_l3_s0$3181 ;
+      \$12936  = \fsel_l3_s0$3201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12937  = \fsel_l5_s0$3189 ;
+    \$12937  = \fsel_l5_s0$3209 ;
     if (i__ready) begin
-      \$12937  = \fsel_l3_s0$3182 ;
+      \$12937  = \fsel_l3_s0$3202 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12938  = \fsel_l5_s0$3190 ;
+    \$12938  = \fsel_l5_s0$3210 ;
     if (i__ready) begin
-      \$12938  = \fsel_l3_s0$3183 ;
+      \$12938  = \fsel_l3_s0$3203 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12939  = \fsel_l5_s0$3191 ;
+    \$12939  = \fsel_l5_s0$3211 ;
     if (i__ready) begin
       \$12939  = \fsel_l3_s0$1740 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12940  = \fsel_l5_s0$3192 ;
+    \$12940  = \fsel_l5_s0$3212 ;
     if (i__ready) begin
-      \$12940  = \fsel_l3_s0$3184 ;
+      \$12940  = \fsel_l3_s0$3204 ;
     end
   end
   always @* begin
@@ -33772,373 +33868,373 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12942  = \fsel_l12_s0$3194 ;
+    \$12942  = \fsel_l12_s0$3214 ;
     if (i__ready) begin
       \$12942  = \$12694 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12943  = \fsel_l12_s0$3195 ;
+    \$12943  = \fsel_l12_s0$3215 ;
     if (i__ready) begin
       \$12943  = \$12695 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12944  = \fsel_l12_s0$3196 ;
+    \$12944  = \fsel_l12_s0$3216 ;
     if (i__ready) begin
       \$12944  = \$12696 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12945  = \fsel_l12_s0$3197 ;
+    \$12945  = \fsel_l12_s0$3217 ;
     if (i__ready) begin
       \$12945  = \$12697 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12946  = \fsel_l12_s0$3198 ;
+    \$12946  = \fsel_l12_s0$3218 ;
     if (i__ready) begin
       \$12946  = \$12698 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12947  = \fsel_l12_s0$3199 ;
+    \$12947  = \fsel_l12_s0$3219 ;
     if (i__ready) begin
       \$12947  = \$12699 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12948  = \fsel_l12_s0$3200 ;
+    \$12948  = \fsel_l12_s0$3220 ;
     if (i__ready) begin
       \$12948  = \$12700 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12949  = \fsel_l12_s0$3201 ;
+    \$12949  = \fsel_l12_s0$3221 ;
     if (i__ready) begin
       \$12949  = \$12701 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12950  = \fsel_l12_s0$3202 ;
+    \$12950  = \fsel_l12_s0$3222 ;
     if (i__ready) begin
       \$12950  = \$12702 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12951  = \fsel_l12_s0$3203 ;
+    \$12951  = \fsel_l12_s0$3223 ;
     if (i__ready) begin
       \$12951  = \$12703 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12952  = \fsel_l12_s0$3204 ;
+    \$12952  = \fsel_l12_s0$3224 ;
     if (i__ready) begin
       \$12952  = \$12704 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12953  = \fsel_l12_s0$3205 ;
+    \$12953  = \fsel_l12_s0$3225 ;
     if (i__ready) begin
       \$12953  = \$12705 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12954  = \fsel_l12_s0$3206 ;
+    \$12954  = \fsel_l12_s0$3226 ;
     if (i__ready) begin
       \$12954  = \$12706 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12955  = \fsel_l12_s0$3207 ;
+    \$12955  = \fsel_l12_s0$3227 ;
     if (i__ready) begin
       \$12955  = \$12707 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12956  = \fsel_l12_s0$3208 ;
+    \$12956  = \fsel_l12_s0$3228 ;
     if (i__ready) begin
       \$12956  = \$12708 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12957  = \fsel_l12_s0$3209 ;
+    \$12957  = \fsel_l12_s0$3229 ;
     if (i__ready) begin
       \$12957  = \$12709 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12958  = \fsel_l12_s0$3210 ;
+    \$12958  = \fsel_l12_s0$3230 ;
     if (i__ready) begin
       \$12958  = \$12710 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12959  = \fsel_l12_s0$3211 ;
+    \$12959  = \fsel_l12_s0$3231 ;
     if (i__ready) begin
       \$12959  = \$12711 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12960  = \fsel_l12_s0$3212 ;
+    \$12960  = \fsel_l12_s0$3232 ;
     if (i__ready) begin
       \$12960  = \$12712 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12961  = \fsel_l12_s0$3213 ;
+    \$12961  = \fsel_l12_s0$3233 ;
     if (i__ready) begin
       \$12961  = \$12713 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12962  = \fsel_l12_s0$3214 ;
+    \$12962  = \fsel_l12_s0$3234 ;
     if (i__ready) begin
       \$12962  = \$12714 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12963  = \fsel_l12_s0$3215 ;
+    \$12963  = \fsel_l12_s0$3235 ;
     if (i__ready) begin
       \$12963  = \$12715 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12964  = \fsel_l12_s0$3216 ;
+    \$12964  = \fsel_l12_s0$3236 ;
     if (i__ready) begin
       \$12964  = \$12716 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12965  = \fsel_l12_s0$3217 ;
+    \$12965  = \fsel_l12_s0$3237 ;
     if (i__ready) begin
       \$12965  = \$12717 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12966  = \fsel_l12_s0$3218 ;
+    \$12966  = \fsel_l12_s0$3238 ;
     if (i__ready) begin
       \$12966  = \$12718 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12967  = \fsel_l12_s0$3219 ;
+    \$12967  = \fsel_l12_s0$3239 ;
     if (i__ready) begin
       \$12967  = \$12719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12968  = \fsel_l12_s0$3220 ;
+    \$12968  = \fsel_l12_s0$3240 ;
     if (i__ready) begin
       \$12968  = \$12720 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12969  = \fsel_l12_s0$3221 ;
+    \$12969  = \fsel_l12_s0$3241 ;
     if (i__ready) begin
       \$12969  = \$12721 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12970  = \fsel_l12_s0$3222 ;
+    \$12970  = \fsel_l12_s0$3242 ;
     if (i__ready) begin
       \$12970  = \$12722 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12971  = \fsel_l12_s0$3223 ;
+    \$12971  = \fsel_l12_s0$3243 ;
     if (i__ready) begin
       \$12971  = \$12723 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12972  = \fsel_l12_s0$3224 ;
+    \$12972  = \fsel_l12_s0$3244 ;
     if (i__ready) begin
       \$12972  = \$12724 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12973  = \fsel_l12_s0$3225 ;
+    \$12973  = \fsel_l12_s0$3245 ;
     if (i__ready) begin
       \$12973  = \$12725 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12974  = \fsel_l12_s0$3226 ;
+    \$12974  = \fsel_l12_s0$3246 ;
     if (i__ready) begin
-      \$12974  = \fsel_l5_s0$3189 ;
+      \$12974  = \fsel_l5_s0$3209 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12975  = \fsel_l12_s0$3227 ;
+    \$12975  = \fsel_l12_s0$3247 ;
     if (i__ready) begin
-      \$12975  = \fsel_l5_s0$3190 ;
+      \$12975  = \fsel_l5_s0$3210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12976  = \fsel_l12_s0$3228 ;
+    \$12976  = \fsel_l12_s0$3248 ;
     if (i__ready) begin
-      \$12976  = \fsel_l5_s0$3191 ;
+      \$12976  = \fsel_l5_s0$3211 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12977  = \fsel_l12_s0$3229 ;
+    \$12977  = \fsel_l12_s0$3249 ;
     if (i__ready) begin
       \$12977  = \$12726 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12978  = \fsel_l12_s0$3230 ;
+    \$12978  = \fsel_l12_s0$3250 ;
     if (i__ready) begin
       \$12978  = fsel_sh4_0_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12979  = \fsel_l12_s0$3231 ;
+    \$12979  = \fsel_l12_s0$3251 ;
     if (i__ready) begin
       \$12979  = fsel_sh4_1_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12980  = \fsel_l12_s0$3232 ;
+    \$12980  = \fsel_l12_s0$3252 ;
     if (i__ready) begin
       \$12980  = fsel_sh4_2_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12981  = \fsel_l12_s0$3233 ;
+    \$12981  = \fsel_l12_s0$3253 ;
     if (i__ready) begin
       \$12981  = fsel_sh4_3_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12982  = \fsel_l12_s0$3234 ;
+    \$12982  = \fsel_l12_s0$3254 ;
     if (i__ready) begin
       \$12982  = fsel_sh4_4_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12983  = \fsel_l12_s0$3235 ;
+    \$12983  = \fsel_l12_s0$3255 ;
     if (i__ready) begin
       \$12983  = fsel_sh4_5_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12984  = \fsel_l12_s0$3236 ;
+    \$12984  = \fsel_l12_s0$3256 ;
     if (i__ready) begin
       \$12984  = fsel_sh4_6_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12985  = \fsel_l12_s0$3237 ;
+    \$12985  = \fsel_l12_s0$3257 ;
     if (i__ready) begin
       \$12985  = fsel_sh4_7_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12986  = \fsel_l12_s0$3238 ;
+    \$12986  = \fsel_l12_s0$3258 ;
     if (i__ready) begin
       \$12986  = fsel_sh4_8_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12987  = \fsel_l12_s0$3239 ;
+    \$12987  = \fsel_l12_s0$3259 ;
     if (i__ready) begin
       \$12987  = fsel_sh4_9_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12988  = \fsel_l12_s0$3240 ;
+    \$12988  = \fsel_l12_s0$3260 ;
     if (i__ready) begin
       \$12988  = fsel_sh4_10_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12989  = \fsel_l12_s0$3241 ;
+    \$12989  = \fsel_l12_s0$3261 ;
     if (i__ready) begin
       \$12989  = fsel_sh4_11_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12990  = \fsel_l12_s0$3242 ;
+    \$12990  = \fsel_l12_s0$3262 ;
     if (i__ready) begin
       \$12990  = fsel_sh4_12_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12991  = \fsel_l12_s0$3243 ;
+    \$12991  = \fsel_l12_s0$3263 ;
     if (i__ready) begin
       \$12991  = fsel_sh4_13_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12992  = \fsel_l12_s0$3244 ;
+    \$12992  = \fsel_l12_s0$3264 ;
     if (i__ready) begin
       \$12992  = fsel_sh4_14_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12993  = \fsel_l12_s0$3245 ;
+    \$12993  = \fsel_l12_s0$3265 ;
     if (i__ready) begin
       \$12993  = fsel_sh4_15_f0[39:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12994  = \fsel_l12_s0$3246 ;
+    \$12994  = \fsel_l12_s0$3266 ;
     if (i__ready) begin
-      \$12994  = \fsel_l5_s0$3192 ;
+      \$12994  = \fsel_l5_s0$3212 ;
     end
   end
   always @* begin
@@ -34285,345 +34381,345 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13014  = \prod_s0$3044 ;
+    \$13014  = \prod_s0$3035 ;
     if (i__ready) begin
       \$13014  = \$12743 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13015  = \prod_s0$3045 ;
+    \$13015  = \prod_s0$3036 ;
     if (i__ready) begin
       \$13015  = \$12744 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13016  = \prod_s0$3047 ;
+    \$13016  = \prod_s0$3038 ;
     if (i__ready) begin
       \$13016  = \$12745 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13017  = \prod_s0$3048 ;
+    \$13017  = \prod_s0$3039 ;
     if (i__ready) begin
       \$13017  = \$12746 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13018  = \prod_s0$3050 ;
+    \$13018  = \prod_s0$3041 ;
     if (i__ready) begin
       \$13018  = \$12747 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13019  = \prod_s0$3051 ;
+    \$13019  = \prod_s0$3042 ;
     if (i__ready) begin
       \$13019  = \$12748 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13020  = \prod_s0$3053 ;
+    \$13020  = \prod_s0$3044 ;
     if (i__ready) begin
       \$13020  = \$12749 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13021  = \prod_s0$3054 ;
+    \$13021  = \prod_s0$3045 ;
     if (i__ready) begin
       \$13021  = \$12750 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13022  = \prod_s0$3056 ;
+    \$13022  = \prod_s0$3047 ;
     if (i__ready) begin
       \$13022  = \$12751 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13023  = \prod_s0$3057 ;
+    \$13023  = \prod_s0$3048 ;
     if (i__ready) begin
       \$13023  = \$12752 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13024  = \prod_s0$3059 ;
+    \$13024  = \prod_s0$3050 ;
     if (i__ready) begin
       \$13024  = \$12753 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13025  = \prod_s0$3060 ;
+    \$13025  = \prod_s0$3051 ;
     if (i__ready) begin
       \$13025  = \$12754 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13026  = \prod_s0$3062 ;
+    \$13026  = \prod_s0$3053 ;
     if (i__ready) begin
       \$13026  = \$12755 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13027  = \prod_s0$3063 ;
+    \$13027  = \prod_s0$3054 ;
     if (i__ready) begin
       \$13027  = \$12756 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13028  = \prod_s0$3065 ;
+    \$13028  = \prod_s0$3056 ;
     if (i__ready) begin
       \$13028  = \$12757 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13029  = \prod_s0$3066 ;
+    \$13029  = \prod_s0$3057 ;
     if (i__ready) begin
       \$13029  = \$12758 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13030  = \prod_s0$3077 ;
+    \$13030  = \prod_s0$3059 ;
     if (i__ready) begin
       \$13030  = \$12759 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13031  = \prod_s0$3078 ;
+    \$13031  = \prod_s0$3060 ;
     if (i__ready) begin
       \$13031  = \$12760 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13032  = \prod_s0$3080 ;
+    \$13032  = \prod_s0$3062 ;
     if (i__ready) begin
       \$13032  = \$12761 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13033  = \prod_s0$3081 ;
+    \$13033  = \prod_s0$3063 ;
     if (i__ready) begin
       \$13033  = \$12762 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13034  = \prod_s0$3083 ;
+    \$13034  = \prod_s0$3065 ;
     if (i__ready) begin
       \$13034  = \$12763 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13035  = \prod_s0$3084 ;
+    \$13035  = \prod_s0$3066 ;
     if (i__ready) begin
       \$13035  = \$12764 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13036  = \prod_s0$3086 ;
+    \$13036  = \prod_s0$3068 ;
     if (i__ready) begin
       \$13036  = \$12765 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13037  = \prod_s0$3087 ;
+    \$13037  = \prod_s0$3069 ;
     if (i__ready) begin
       \$13037  = \$12766 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13038  = \prod_s0$3089 ;
+    \$13038  = \prod_s0$3071 ;
     if (i__ready) begin
       \$13038  = \$12767 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13039  = \prod_s0$3090 ;
+    \$13039  = \prod_s0$3072 ;
     if (i__ready) begin
       \$13039  = \$12768 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13040  = \prod_s0$3092 ;
+    \$13040  = \prod_s0$3074 ;
     if (i__ready) begin
       \$13040  = \$12769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13041  = \prod_s0$3093 ;
+    \$13041  = \prod_s0$3075 ;
     if (i__ready) begin
       \$13041  = \$12770 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13042  = \prod_s0$3095 ;
+    \$13042  = \prod_s0$3077 ;
     if (i__ready) begin
       \$13042  = \$12771 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13043  = \prod_s0$3096 ;
+    \$13043  = \prod_s0$3078 ;
     if (i__ready) begin
       \$13043  = \$12772 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13044  = \prod_s0$3098 ;
+    \$13044  = \prod_s0$3080 ;
     if (i__ready) begin
       \$13044  = \$12773 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13045  = \prod_s0$3099 ;
+    \$13045  = \prod_s0$3081 ;
     if (i__ready) begin
       \$13045  = \$12774 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13046  = \prod_s0$3110 ;
+    \$13046  = \prod_s0$3083 ;
     if (i__ready) begin
       \$13046  = \$12775 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13047  = \prod_s0$3111 ;
+    \$13047  = \prod_s0$3084 ;
     if (i__ready) begin
       \$13047  = \$12776 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13048  = \prod_s0$3113 ;
+    \$13048  = \prod_s0$3086 ;
     if (i__ready) begin
       \$13048  = \$12777 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13049  = \prod_s0$3114 ;
+    \$13049  = \prod_s0$3087 ;
     if (i__ready) begin
       \$13049  = \$12778 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13050  = \prod_s0$3116 ;
+    \$13050  = \prod_s0$3089 ;
     if (i__ready) begin
       \$13050  = \$12779 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13051  = \prod_s0$3117 ;
+    \$13051  = \prod_s0$3090 ;
     if (i__ready) begin
       \$13051  = \$12780 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13052  = \prod_s0$3119 ;
+    \$13052  = \prod_s0$3092 ;
     if (i__ready) begin
       \$13052  = \$12781 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13053  = \prod_s0$3120 ;
+    \$13053  = \prod_s0$3093 ;
     if (i__ready) begin
       \$13053  = \$12782 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13054  = \prod_s0$3122 ;
+    \$13054  = \prod_s0$3095 ;
     if (i__ready) begin
       \$13054  = \$12783 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13055  = \prod_s0$3123 ;
+    \$13055  = \prod_s0$3096 ;
     if (i__ready) begin
       \$13055  = \$12784 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13056  = \prod_s0$3125 ;
+    \$13056  = \prod_s0$3098 ;
     if (i__ready) begin
       \$13056  = \$12785 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13057  = \prod_s0$3126 ;
+    \$13057  = \prod_s0$3099 ;
     if (i__ready) begin
       \$13057  = \$12786 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13058  = \prod_s0$3128 ;
+    \$13058  = \prod_s0$3101 ;
     if (i__ready) begin
       \$13058  = \$12787 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13059  = \prod_s0$3129 ;
+    \$13059  = \prod_s0$3102 ;
     if (i__ready) begin
       \$13059  = \$12788 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13060  = \prod_s0$3131 ;
+    \$13060  = \prod_s0$3104 ;
     if (i__ready) begin
       \$13060  = \$12789 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13061  = \prod_s0$3132 ;
+    \$13061  = \prod_s0$3105 ;
     if (i__ready) begin
       \$13061  = \$12790 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13062  = \prod_s0$3250 ;
+    \$13062  = \prod_s0$3270 ;
     if (i__ready) begin
-      \$13062  = \fsel_l12_s0$3246 ;
+      \$13062  = \fsel_l12_s0$3266 ;
     end
   end
   always @* begin
@@ -34638,108 +34734,282 @@ module nm_linear_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13064  = o__valid;
+    \$13064  = sum0_s0;
     if (i__ready) begin
-      \$13064  = \$12791 ;
-    end
-    if (rst) begin
-      \$13064  = 1'h0;
+      \$13064  = sum0_1_k0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13065  = acc0_out;
+    \$13065  = \sum0_s0$3124 ;
+    if (i__ready) begin
+      \$13065  = sum0_1_k0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13066  = \sum0_s0$3126 ;
+    if (i__ready) begin
+      \$13066  = sum0_1_k0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13067  = \sum0_s0$3127 ;
+    if (i__ready) begin
+      \$13067  = sum0_1_k0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13068  = \sum0_s0$3129 ;
+    if (i__ready) begin
+      \$13068  = sum0_1_k1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13069  = \sum0_s0$3130 ;
+    if (i__ready) begin
+      \$13069  = sum0_1_k1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13070  = \sum0_s0$3132 ;
+    if (i__ready) begin
+      \$13070  = sum0_1_k1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13071  = \sum0_s0$3133 ;
+    if (i__ready) begin
+      \$13071  = sum0_1_k1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13072  = \sum0_s0$3135 ;
+    if (i__ready) begin
+      \$13072  = sum0_1_k2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13073  = \sum0_s0$3136 ;
+    if (i__ready) begin
+      \$13073  = sum0_1_k2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13074  = \sum0_s0$3138 ;
+    if (i__ready) begin
+      \$13074  = sum0_1_k2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13075  = \sum0_s0$3139 ;
+    if (i__ready) begin
+      \$13075  = sum0_1_k2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13076  = \sum0_s0$3141 ;
+    if (i__ready) begin
+      \$13076  = sum0_1_k3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13077  = \sum0_s0$3142 ;
+    if (i__ready) begin
+      \$13077  = sum0_1_k3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13078  = \sum0_s0$3144 ;
+    if (i__ready) begin
+      \$13078  = sum0_1_k3_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13079  = \sum0_s0$3145 ;
+    if (i__ready) begin
+      \$13079  = sum0_1_k3_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13080  = \sum0_s0$3272 ;
+    if (i__ready) begin
+      \$13080  = \prod_s0$3270 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13081  = sum0_valid_s0;
+    if (i__ready) begin
+      \$13081  = prod_valid_s0;
+    end
+    if (rst) begin
+      \$13081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13082  = sum1_s0;
+    if (i__ready) begin
+      \$13082  = sum1_1_k0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13083  = \sum1_s0$3155 ;
+    if (i__ready) begin
+      \$13083  = sum1_1_k1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13084  = \sum1_s0$3158 ;
+    if (i__ready) begin
+      \$13084  = sum1_1_k2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13085  = \sum1_s0$3161 ;
+    if (i__ready) begin
+      \$13085  = sum1_1_k3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13086  = \sum1_s0$3274 ;
+    if (i__ready) begin
+      \$13086  = \sum0_s0$3272 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13087  = sum1_valid_s0;
+    if (i__ready) begin
+      \$13087  = sum0_valid_s0;
+    end
+    if (rst) begin
+      \$13087  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13088  = o__valid;
+    if (i__ready) begin
+      \$13088  = \$12791 ;
+    end
+    if (rst) begin
+      \$13088  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13089  = acc0_out;
     if (\$12792 ) begin
-      if (\prod_s0$3250 ) begin
-        \$13065  = \$12635 [31:0];
+      if (\sum1_s0$3274 ) begin
+        \$13089  = \$12635 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13066  = acc0;
+    \$13090  = acc0;
     if (\$12792 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$3250 ) begin
-        \$13066  = 32'd0;
+      if (\sum1_s0$3274 ) begin
+        \$13090  = 32'd0;
       end else begin
-        \$13066  = \$12635 [31:0];
+        \$13090  = \$12635 [31:0];
       end
     end
     if (rst) begin
-      \$13066  = 32'd0;
+      \$13090  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13067  = acc1_out;
+    \$13091  = acc1_out;
     if (\$12793 ) begin
-      if (\prod_s0$3250 ) begin
-        \$13067  = \$12636 [31:0];
+      if (\sum1_s0$3274 ) begin
+        \$13091  = \$12636 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13068  = acc1;
+    \$13092  = acc1;
     if (\$12793 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$3250 ) begin
-        \$13068  = 32'd0;
+      if (\sum1_s0$3274 ) begin
+        \$13092  = 32'd0;
       end else begin
-        \$13068  = \$12636 [31:0];
+        \$13092  = \$12636 [31:0];
       end
     end
     if (rst) begin
-      \$13068  = 32'd0;
+      \$13092  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13069  = acc2_out;
+    \$13093  = acc2_out;
     if (\$12794 ) begin
-      if (\prod_s0$3250 ) begin
-        \$13069  = \$12637 [31:0];
+      if (\sum1_s0$3274 ) begin
+        \$13093  = \$12637 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13070  = acc2;
+    \$13094  = acc2;
     if (\$12794 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$3250 ) begin
-        \$13070  = 32'd0;
+      if (\sum1_s0$3274 ) begin
+        \$13094  = 32'd0;
       end else begin
-        \$13070  = \$12637 [31:0];
+        \$13094  = \$12637 [31:0];
       end
     end
     if (rst) begin
-      \$13070  = 32'd0;
+      \$13094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13071  = acc3_out;
+    \$13095  = acc3_out;
     if (\$12795 ) begin
-      if (\prod_s0$3250 ) begin
-        \$13071  = \$12638 [31:0];
+      if (\sum1_s0$3274 ) begin
+        \$13095  = \$12638 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13072  = acc3;
+    \$13096  = acc3;
     if (\$12795 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$3250 ) begin
-        \$13072  = 32'd0;
+      if (\sum1_s0$3274 ) begin
+        \$13096  = 32'd0;
       end else begin
-        \$13072  = \$12638 [31:0];
+        \$13096  = \$12638 [31:0];
       end
     end
     if (rst) begin
-      \$13072  = 32'd0;
+      \$13096  = 32'd0;
     end
   end
   assign advance = i__ready;

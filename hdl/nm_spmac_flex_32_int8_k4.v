@@ -596,101 +596,207 @@ module nm_spmac_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire \$1529 ;
   wire [7:0] \$153 ;
   wire \$1530 ;
-  reg [15:0] \$1531 ;
-  reg [15:0] \$1532 ;
-  reg [15:0] \$1533 ;
-  reg [15:0] \$1534 ;
-  reg [15:0] \$1535 ;
-  reg [15:0] \$1536 ;
-  reg [15:0] \$1537 ;
-  reg [15:0] \$1538 ;
-  reg [15:0] \$1539 ;
+  reg [7:0] \$1531 ;
+  reg [7:0] \$1532 ;
+  reg [7:0] \$1533 ;
+  reg [7:0] \$1534 ;
+  reg [7:0] \$1535 ;
+  reg [7:0] \$1536 ;
+  reg [7:0] \$1537 ;
+  reg [7:0] \$1538 ;
+  reg [7:0] \$1539 ;
   wire [7:0] \$154 ;
-  reg [15:0] \$1540 ;
-  reg [15:0] \$1541 ;
-  reg [15:0] \$1542 ;
-  reg [15:0] \$1543 ;
-  reg [15:0] \$1544 ;
-  reg [15:0] \$1545 ;
-  reg [15:0] \$1546 ;
-  reg [15:0] \$1547 ;
-  reg [15:0] \$1548 ;
-  reg [15:0] \$1549 ;
+  reg [7:0] \$1540 ;
+  reg [7:0] \$1541 ;
+  reg [7:0] \$1542 ;
+  reg [7:0] \$1543 ;
+  reg [7:0] \$1544 ;
+  reg [7:0] \$1545 ;
+  reg [7:0] \$1546 ;
+  reg [7:0] \$1547 ;
+  reg [7:0] \$1548 ;
+  reg [7:0] \$1549 ;
   wire [7:0] \$155 ;
-  reg [15:0] \$1550 ;
-  reg [15:0] \$1551 ;
-  reg [15:0] \$1552 ;
-  reg [15:0] \$1553 ;
-  reg [15:0] \$1554 ;
-  reg [15:0] \$1555 ;
-  reg [15:0] \$1556 ;
-  reg [15:0] \$1557 ;
-  reg [15:0] \$1558 ;
-  reg [15:0] \$1559 ;
+  reg [7:0] \$1550 ;
+  reg [7:0] \$1551 ;
+  reg [7:0] \$1552 ;
+  reg [7:0] \$1553 ;
+  reg [7:0] \$1554 ;
+  reg [7:0] \$1555 ;
+  reg [7:0] \$1556 ;
+  reg [7:0] \$1557 ;
+  reg [7:0] \$1558 ;
+  reg [7:0] \$1559 ;
   wire [7:0] \$156 ;
-  reg [15:0] \$1560 ;
-  reg [15:0] \$1561 ;
-  reg [15:0] \$1562 ;
-  reg [15:0] \$1563 ;
-  reg [15:0] \$1564 ;
-  reg [15:0] \$1565 ;
-  reg [15:0] \$1566 ;
-  reg [15:0] \$1567 ;
-  reg [15:0] \$1568 ;
-  reg [15:0] \$1569 ;
+  reg [7:0] \$1560 ;
+  reg [7:0] \$1561 ;
+  reg [7:0] \$1562 ;
+  reg [7:0] \$1563 ;
+  reg [7:0] \$1564 ;
+  reg [7:0] \$1565 ;
+  reg [7:0] \$1566 ;
+  reg [7:0] \$1567 ;
+  reg [7:0] \$1568 ;
+  reg [7:0] \$1569 ;
   wire [7:0] \$157 ;
-  reg [15:0] \$1570 ;
-  reg [15:0] \$1571 ;
-  reg [15:0] \$1572 ;
-  reg [15:0] \$1573 ;
-  reg [15:0] \$1574 ;
-  reg [15:0] \$1575 ;
-  reg [15:0] \$1576 ;
-  reg [15:0] \$1577 ;
-  reg [15:0] \$1578 ;
-  reg [15:0] \$1579 ;
+  reg [7:0] \$1570 ;
+  reg [7:0] \$1571 ;
+  reg [7:0] \$1572 ;
+  reg [7:0] \$1573 ;
+  reg [7:0] \$1574 ;
+  reg [7:0] \$1575 ;
+  reg [7:0] \$1576 ;
+  reg [7:0] \$1577 ;
+  reg [7:0] \$1578 ;
+  reg [7:0] \$1579 ;
   wire [7:0] \$158 ;
-  reg [15:0] \$1580 ;
-  reg [15:0] \$1581 ;
-  reg [15:0] \$1582 ;
-  reg [15:0] \$1583 ;
-  reg [15:0] \$1584 ;
-  reg [15:0] \$1585 ;
-  reg [15:0] \$1586 ;
-  reg [15:0] \$1587 ;
-  reg [15:0] \$1588 ;
-  reg [15:0] \$1589 ;
+  reg [7:0] \$1580 ;
+  reg [7:0] \$1581 ;
+  reg [7:0] \$1582 ;
+  reg [7:0] \$1583 ;
+  reg [7:0] \$1584 ;
+  reg [7:0] \$1585 ;
+  reg [7:0] \$1586 ;
+  reg [7:0] \$1587 ;
+  reg [7:0] \$1588 ;
+  reg [7:0] \$1589 ;
   wire [7:0] \$159 ;
-  reg [15:0] \$1590 ;
-  reg [15:0] \$1591 ;
-  reg [15:0] \$1592 ;
-  reg [15:0] \$1593 ;
-  reg [15:0] \$1594 ;
-  reg \$1595 ;
-  reg \$1596 ;
-  reg \$1597 ;
-  reg [31:0] \$1598 ;
-  reg [31:0] \$1599 ;
+  reg [7:0] \$1590 ;
+  reg [7:0] \$1591 ;
+  reg [7:0] \$1592 ;
+  reg [7:0] \$1593 ;
+  reg [7:0] \$1594 ;
+  reg [7:0] \$1595 ;
+  reg [7:0] \$1596 ;
+  reg [7:0] \$1597 ;
+  reg [7:0] \$1598 ;
+  reg [7:0] \$1599 ;
   wire [5:0] \$16 ;
   wire [7:0] \$160 ;
-  reg [31:0] \$1600 ;
-  reg [31:0] \$1601 ;
-  reg [31:0] \$1602 ;
-  reg [31:0] \$1603 ;
-  reg [31:0] \$1604 ;
-  reg [31:0] \$1605 ;
+  reg [7:0] \$1600 ;
+  reg [7:0] \$1601 ;
+  reg [7:0] \$1602 ;
+  reg [7:0] \$1603 ;
+  reg [7:0] \$1604 ;
+  reg [7:0] \$1605 ;
+  reg [7:0] \$1606 ;
+  reg [7:0] \$1607 ;
+  reg [7:0] \$1608 ;
+  reg [7:0] \$1609 ;
   wire [7:0] \$161 ;
+  reg [7:0] \$1610 ;
+  reg \$1611 ;
+  reg \$1612 ;
+  reg [15:0] \$1613 ;
+  reg [15:0] \$1614 ;
+  reg [15:0] \$1615 ;
+  reg [15:0] \$1616 ;
+  reg [15:0] \$1617 ;
+  reg [15:0] \$1618 ;
+  reg [15:0] \$1619 ;
   wire [7:0] \$162 ;
+  reg [15:0] \$1620 ;
+  reg [15:0] \$1621 ;
+  reg [15:0] \$1622 ;
+  reg [15:0] \$1623 ;
+  reg [15:0] \$1624 ;
+  reg [15:0] \$1625 ;
+  reg [15:0] \$1626 ;
+  reg [15:0] \$1627 ;
+  reg [15:0] \$1628 ;
+  reg [15:0] \$1629 ;
   wire [7:0] \$163 ;
+  reg [15:0] \$1630 ;
+  reg [15:0] \$1631 ;
+  reg [15:0] \$1632 ;
+  reg [15:0] \$1633 ;
+  reg [15:0] \$1634 ;
+  reg [15:0] \$1635 ;
+  reg [15:0] \$1636 ;
+  reg [15:0] \$1637 ;
+  reg [15:0] \$1638 ;
+  reg [15:0] \$1639 ;
   wire [7:0] \$164 ;
+  reg [15:0] \$1640 ;
+  reg [15:0] \$1641 ;
+  reg [15:0] \$1642 ;
+  reg [15:0] \$1643 ;
+  reg [15:0] \$1644 ;
+  reg [15:0] \$1645 ;
+  reg [15:0] \$1646 ;
+  reg [15:0] \$1647 ;
+  reg [15:0] \$1648 ;
+  reg [15:0] \$1649 ;
   wire [7:0] \$165 ;
+  reg [15:0] \$1650 ;
+  reg [15:0] \$1651 ;
+  reg [15:0] \$1652 ;
+  reg [15:0] \$1653 ;
+  reg [15:0] \$1654 ;
+  reg [15:0] \$1655 ;
+  reg [15:0] \$1656 ;
+  reg [15:0] \$1657 ;
+  reg [15:0] \$1658 ;
+  reg [15:0] \$1659 ;
   wire [7:0] \$166 ;
+  reg [15:0] \$1660 ;
+  reg [15:0] \$1661 ;
+  reg [15:0] \$1662 ;
+  reg [15:0] \$1663 ;
+  reg [15:0] \$1664 ;
+  reg [15:0] \$1665 ;
+  reg [15:0] \$1666 ;
+  reg [15:0] \$1667 ;
+  reg [15:0] \$1668 ;
+  reg [15:0] \$1669 ;
   wire [7:0] \$167 ;
+  reg [15:0] \$1670 ;
+  reg [15:0] \$1671 ;
+  reg [15:0] \$1672 ;
+  reg [15:0] \$1673 ;
+  reg [15:0] \$1674 ;
+  reg [15:0] \$1675 ;
+  reg [15:0] \$1676 ;
+  reg \$1677 ;
+  reg \$1678 ;
+  reg [17:0] \$1679 ;
   wire [7:0] \$168 ;
+  reg [17:0] \$1680 ;
+  reg [17:0] \$1681 ;
+  reg [17:0] \$1682 ;
+  reg [17:0] \$1683 ;
+  reg [17:0] \$1684 ;
+  reg [17:0] \$1685 ;
+  reg [17:0] \$1686 ;
+  reg [17:0] \$1687 ;
+  reg [17:0] \$1688 ;
+  reg [17:0] \$1689 ;
   wire [7:0] \$169 ;
+  reg [17:0] \$1690 ;
+  reg [17:0] \$1691 ;
+  reg [17:0] \$1692 ;
+  reg [17:0] \$1693 ;
+  reg [17:0] \$1694 ;
+  reg \$1695 ;
+  reg \$1696 ;
+  reg [19:0] \$1697 ;
+  reg [19:0] \$1698 ;
+  reg [19:0] \$1699 ;
   wire [5:0] \$17 ;
   wire [7:0] \$170 ;
+  reg [19:0] \$1700 ;
+  reg \$1701 ;
+  reg \$1702 ;
+  reg \$1703 ;
+  reg [31:0] \$1704 ;
+  reg [31:0] \$1705 ;
+  reg [31:0] \$1706 ;
+  reg [31:0] \$1707 ;
+  reg [31:0] \$1708 ;
+  reg [31:0] \$1709 ;
   wire [7:0] \$171 ;
+  reg [31:0] \$1710 ;
+  reg [31:0] \$1711 ;
   wire [7:0] \$172 ;
   wire [7:0] \$173 ;
   wire [7:0] \$174 ;
@@ -1612,135 +1718,15 @@ module nm_spmac_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc0_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p9;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc1_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p9;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc2_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p9;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc3_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p9;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -2018,6 +2004,12 @@ module nm_spmac_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg [15:0] \prod_s0$109  = 16'h0000;
   reg [15:0] \prod_s0$111  = 16'h0000;
   reg [15:0] \prod_s0$112  = 16'h0000;
+  reg [15:0] \prod_s0$114  = 16'h0000;
+  reg [15:0] \prod_s0$115  = 16'h0000;
+  reg [15:0] \prod_s0$117  = 16'h0000;
+  reg [15:0] \prod_s0$118  = 16'h0000;
+  reg [15:0] \prod_s0$120  = 16'h0000;
+  reg [15:0] \prod_s0$121  = 16'h0000;
   reg [15:0] \prod_s0$123  = 16'h0000;
   reg [15:0] \prod_s0$124  = 16'h0000;
   reg [15:0] \prod_s0$126  = 16'h0000;
@@ -2034,6 +2026,12 @@ module nm_spmac_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg [15:0] \prod_s0$142  = 16'h0000;
   reg [15:0] \prod_s0$144  = 16'h0000;
   reg [15:0] \prod_s0$145  = 16'h0000;
+  reg [15:0] \prod_s0$147  = 16'h0000;
+  reg [15:0] \prod_s0$148  = 16'h0000;
+  reg [15:0] \prod_s0$150  = 16'h0000;
+  reg [15:0] \prod_s0$151  = 16'h0000;
+  reg [15:0] \prod_s0$153  = 16'h0000;
+  reg [15:0] \prod_s0$154  = 16'h0000;
   reg [15:0] \prod_s0$156  = 16'h0000;
   reg [15:0] \prod_s0$157  = 16'h0000;
   reg [15:0] \prod_s0$159  = 16'h0000;
@@ -2050,23 +2048,11 @@ module nm_spmac_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg [15:0] \prod_s0$175  = 16'h0000;
   reg [15:0] \prod_s0$177  = 16'h0000;
   reg [15:0] \prod_s0$178  = 16'h0000;
-  reg [15:0] \prod_s0$189  = 16'h0000;
-  reg [15:0] \prod_s0$190  = 16'h0000;
-  reg [15:0] \prod_s0$192  = 16'h0000;
-  reg [15:0] \prod_s0$193  = 16'h0000;
-  reg [15:0] \prod_s0$195  = 16'h0000;
-  reg [15:0] \prod_s0$196  = 16'h0000;
-  reg [15:0] \prod_s0$198  = 16'h0000;
-  reg [15:0] \prod_s0$199  = 16'h0000;
-  reg [15:0] \prod_s0$201  = 16'h0000;
-  reg [15:0] \prod_s0$202  = 16'h0000;
-  reg [15:0] \prod_s0$204  = 16'h0000;
-  reg [15:0] \prod_s0$205  = 16'h0000;
-  reg [15:0] \prod_s0$207  = 16'h0000;
-  reg [15:0] \prod_s0$208  = 16'h0000;
-  reg [15:0] \prod_s0$210  = 16'h0000;
-  reg [15:0] \prod_s0$211  = 16'h0000;
-  reg \prod_s0$226  = 1'h0;
+  reg [15:0] \prod_s0$180  = 16'h0000;
+  reg [15:0] \prod_s0$181  = 16'h0000;
+  reg [15:0] \prod_s0$183  = 16'h0000;
+  reg [15:0] \prod_s0$184  = 16'h0000;
+  reg \prod_s0$328  = 1'h0;
   reg [15:0] \prod_s0$91  = 16'h0000;
   reg [15:0] \prod_s0$93  = 16'h0000;
   reg [15:0] \prod_s0$94  = 16'h0000;
@@ -2076,6 +2062,232 @@ module nm_spmac_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k0_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k1_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k2_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] sum0_0_k3_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k1_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k2_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] sum0_1_k3_p3;
+  reg [17:0] sum0_s0 = 18'h00000;
+  reg [17:0] \sum0_s0$203  = 18'h00000;
+  reg [17:0] \sum0_s0$205  = 18'h00000;
+  reg [17:0] \sum0_s0$206  = 18'h00000;
+  reg [17:0] \sum0_s0$208  = 18'h00000;
+  reg [17:0] \sum0_s0$209  = 18'h00000;
+  reg [17:0] \sum0_s0$211  = 18'h00000;
+  reg [17:0] \sum0_s0$212  = 18'h00000;
+  reg [17:0] \sum0_s0$214  = 18'h00000;
+  reg [17:0] \sum0_s0$215  = 18'h00000;
+  reg [17:0] \sum0_s0$217  = 18'h00000;
+  reg [17:0] \sum0_s0$218  = 18'h00000;
+  reg [17:0] \sum0_s0$220  = 18'h00000;
+  reg [17:0] \sum0_s0$221  = 18'h00000;
+  reg [17:0] \sum0_s0$223  = 18'h00000;
+  reg [17:0] \sum0_s0$224  = 18'h00000;
+  reg \sum0_s0$330  = 1'h0;
+  reg sum0_valid_s0 = 1'h0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k0_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k0_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k1_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k2_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k3_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] sum1_0_k3_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k0_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k1_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k2_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] sum1_1_k3_p0;
+  reg [19:0] sum1_s0 = 20'h00000;
+  reg [19:0] \sum1_s0$234  = 20'h00000;
+  reg [19:0] \sum1_s0$237  = 20'h00000;
+  reg [19:0] \sum1_s0$240  = 20'h00000;
+  reg \sum1_s0$332  = 1'h0;
+  reg sum1_valid_s0 = 1'h0;
+  reg [7:0] wsel_s0 = 8'h00;
+  reg [7:0] \wsel_s0$247  = 8'h00;
+  reg [7:0] \wsel_s0$248  = 8'h00;
+  reg [7:0] \wsel_s0$249  = 8'h00;
+  reg [7:0] \wsel_s0$250  = 8'h00;
+  reg [7:0] \wsel_s0$251  = 8'h00;
+  reg [7:0] \wsel_s0$252  = 8'h00;
+  reg [7:0] \wsel_s0$253  = 8'h00;
+  reg [7:0] \wsel_s0$254  = 8'h00;
+  reg [7:0] \wsel_s0$255  = 8'h00;
+  reg [7:0] \wsel_s0$256  = 8'h00;
+  reg [7:0] \wsel_s0$257  = 8'h00;
+  reg [7:0] \wsel_s0$258  = 8'h00;
+  reg [7:0] \wsel_s0$259  = 8'h00;
+  reg [7:0] \wsel_s0$260  = 8'h00;
+  reg [7:0] \wsel_s0$261  = 8'h00;
+  reg [7:0] \wsel_s0$262  = 8'h00;
+  reg [7:0] \wsel_s0$263  = 8'h00;
+  reg [7:0] \wsel_s0$264  = 8'h00;
+  reg [7:0] \wsel_s0$265  = 8'h00;
+  reg [7:0] \wsel_s0$266  = 8'h00;
+  reg [7:0] \wsel_s0$267  = 8'h00;
+  reg [7:0] \wsel_s0$268  = 8'h00;
+  reg [7:0] \wsel_s0$269  = 8'h00;
+  reg [7:0] \wsel_s0$270  = 8'h00;
+  reg [7:0] \wsel_s0$271  = 8'h00;
+  reg [7:0] \wsel_s0$272  = 8'h00;
+  reg [7:0] \wsel_s0$273  = 8'h00;
+  reg [7:0] \wsel_s0$274  = 8'h00;
+  reg [7:0] \wsel_s0$275  = 8'h00;
+  reg [7:0] \wsel_s0$276  = 8'h00;
+  reg [7:0] \wsel_s0$277  = 8'h00;
+  reg [7:0] \wsel_s0$278  = 8'h00;
+  reg [7:0] \wsel_s0$279  = 8'h00;
+  reg [7:0] \wsel_s0$280  = 8'h00;
+  reg [7:0] \wsel_s0$281  = 8'h00;
+  reg [7:0] \wsel_s0$282  = 8'h00;
+  reg [7:0] \wsel_s0$283  = 8'h00;
+  reg [7:0] \wsel_s0$284  = 8'h00;
+  reg [7:0] \wsel_s0$285  = 8'h00;
+  reg [7:0] \wsel_s0$286  = 8'h00;
+  reg [7:0] \wsel_s0$287  = 8'h00;
+  reg [7:0] \wsel_s0$288  = 8'h00;
+  reg [7:0] \wsel_s0$289  = 8'h00;
+  reg [7:0] \wsel_s0$290  = 8'h00;
+  reg [7:0] \wsel_s0$291  = 8'h00;
+  reg [7:0] \wsel_s0$292  = 8'h00;
+  reg [7:0] \wsel_s0$293  = 8'h00;
+  reg [7:0] \wsel_s0$294  = 8'h00;
+  reg [7:0] \wsel_s0$295  = 8'h00;
+  reg [7:0] \wsel_s0$296  = 8'h00;
+  reg [7:0] \wsel_s0$297  = 8'h00;
+  reg [7:0] \wsel_s0$298  = 8'h00;
+  reg [7:0] \wsel_s0$299  = 8'h00;
+  reg [7:0] \wsel_s0$300  = 8'h00;
+  reg [7:0] \wsel_s0$301  = 8'h00;
+  reg [7:0] \wsel_s0$302  = 8'h00;
+  reg [7:0] \wsel_s0$303  = 8'h00;
+  reg [7:0] \wsel_s0$304  = 8'h00;
+  reg [7:0] \wsel_s0$305  = 8'h00;
+  reg [7:0] \wsel_s0$306  = 8'h00;
+  reg [7:0] \wsel_s0$307  = 8'h00;
+  reg [7:0] \wsel_s0$308  = 8'h00;
+  reg [7:0] \wsel_s0$309  = 8'h00;
+  reg [7:0] \wsel_s0$310  = 8'h00;
+  reg [7:0] \wsel_s0$311  = 8'h00;
+  reg [7:0] \wsel_s0$312  = 8'h00;
+  reg [7:0] \wsel_s0$313  = 8'h00;
+  reg [7:0] \wsel_s0$314  = 8'h00;
+  reg [7:0] \wsel_s0$315  = 8'h00;
+  reg [7:0] \wsel_s0$316  = 8'h00;
+  reg [7:0] \wsel_s0$317  = 8'h00;
+  reg [7:0] \wsel_s0$318  = 8'h00;
+  reg [7:0] \wsel_s0$319  = 8'h00;
+  reg [7:0] \wsel_s0$320  = 8'h00;
+  reg [7:0] \wsel_s0$321  = 8'h00;
+  reg [7:0] \wsel_s0$322  = 8'h00;
+  reg [7:0] \wsel_s0$323  = 8'h00;
+  reg [7:0] \wsel_s0$324  = 8'h00;
+  reg [7:0] \wsel_s0$325  = 8'h00;
+  reg \wsel_s0$326  = 1'h0;
+  reg wsel_valid_s0 = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[132:128] - 1'h0;
@@ -3598,858 +3810,1821 @@ module nm_spmac_flex_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \$1456  = \$17 [2] ? \$1452  : \$1455 ;
   assign \$1457  = \$17 [3] ? \$1449  : \$1456 ;
   assign mul_w3_15 = \$17 [4] ? i__payload[1231:1224] : \$1457 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$91 );
-  assign acc0_sum_p1 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign acc0_sum_p2 = $signed(\prod_s0$96 ) + $signed(\prod_s0$97 );
-  assign acc0_sum_p3 = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
-  assign acc0_sum_p4 = $signed(\prod_s0$102 ) + $signed(\prod_s0$103 );
-  assign acc0_sum_p5 = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
-  assign acc0_sum_p6 = $signed(\prod_s0$108 ) + $signed(\prod_s0$109 );
-  assign acc0_sum_p7 = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
-  assign acc0_sum_p8 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p9 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p10 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign acc0_sum_p11 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
-  assign acc0_sum_p12 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
-  assign acc0_sum_p13 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
-  assign acc0_sum_p14 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
-  assign \$1458  = $signed(acc0) + $signed(acc0_sum_p14);
-  assign acc1_sum_p0 = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
-  assign acc1_sum_p1 = $signed(\prod_s0$126 ) + $signed(\prod_s0$127 );
-  assign acc1_sum_p2 = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
-  assign acc1_sum_p3 = $signed(\prod_s0$132 ) + $signed(\prod_s0$133 );
-  assign acc1_sum_p4 = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
-  assign acc1_sum_p5 = $signed(\prod_s0$138 ) + $signed(\prod_s0$139 );
-  assign acc1_sum_p6 = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
-  assign acc1_sum_p7 = $signed(\prod_s0$144 ) + $signed(\prod_s0$145 );
-  assign acc1_sum_p8 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p9 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p10 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign acc1_sum_p11 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
-  assign acc1_sum_p12 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
-  assign acc1_sum_p13 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
-  assign acc1_sum_p14 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
-  assign \$1459  = $signed(acc1) + $signed(acc1_sum_p14);
-  assign acc2_sum_p0 = $signed(\prod_s0$156 ) + $signed(\prod_s0$157 );
-  assign acc2_sum_p1 = $signed(\prod_s0$159 ) + $signed(\prod_s0$160 );
-  assign acc2_sum_p2 = $signed(\prod_s0$162 ) + $signed(\prod_s0$163 );
-  assign acc2_sum_p3 = $signed(\prod_s0$165 ) + $signed(\prod_s0$166 );
-  assign acc2_sum_p4 = $signed(\prod_s0$168 ) + $signed(\prod_s0$169 );
-  assign acc2_sum_p5 = $signed(\prod_s0$171 ) + $signed(\prod_s0$172 );
-  assign acc2_sum_p6 = $signed(\prod_s0$174 ) + $signed(\prod_s0$175 );
-  assign acc2_sum_p7 = $signed(\prod_s0$177 ) + $signed(\prod_s0$178 );
-  assign acc2_sum_p8 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p9 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p10 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign acc2_sum_p11 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
-  assign acc2_sum_p12 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
-  assign acc2_sum_p13 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
-  assign acc2_sum_p14 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
-  assign \$1460  = $signed(acc2) + $signed(acc2_sum_p14);
-  assign acc3_sum_p0 = $signed(\prod_s0$189 ) + $signed(\prod_s0$190 );
-  assign acc3_sum_p1 = $signed(\prod_s0$192 ) + $signed(\prod_s0$193 );
-  assign acc3_sum_p2 = $signed(\prod_s0$195 ) + $signed(\prod_s0$196 );
-  assign acc3_sum_p3 = $signed(\prod_s0$198 ) + $signed(\prod_s0$199 );
-  assign acc3_sum_p4 = $signed(\prod_s0$201 ) + $signed(\prod_s0$202 );
-  assign acc3_sum_p5 = $signed(\prod_s0$204 ) + $signed(\prod_s0$205 );
-  assign acc3_sum_p6 = $signed(\prod_s0$207 ) + $signed(\prod_s0$208 );
-  assign acc3_sum_p7 = $signed(\prod_s0$210 ) + $signed(\prod_s0$211 );
-  assign acc3_sum_p8 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p9 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p10 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign acc3_sum_p11 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
-  assign acc3_sum_p12 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
-  assign acc3_sum_p13 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
-  assign acc3_sum_p14 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
-  assign \$1461  = $signed(acc3) + $signed(acc3_sum_p14);
-  assign \$1462  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$1463  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$1464  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$1465  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$1466  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$1467  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$1468  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$1469  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$1470  = $signed(i__payload[71:64]) * $signed(mul_w0_8);
-  assign \$1471  = $signed(i__payload[79:72]) * $signed(mul_w0_9);
-  assign \$1472  = $signed(i__payload[87:80]) * $signed(mul_w0_10);
-  assign \$1473  = $signed(i__payload[95:88]) * $signed(mul_w0_11);
-  assign \$1474  = $signed(i__payload[103:96]) * $signed(mul_w0_12);
-  assign \$1475  = $signed(i__payload[111:104]) * $signed(mul_w0_13);
-  assign \$1476  = $signed(i__payload[119:112]) * $signed(mul_w0_14);
-  assign \$1477  = $signed(i__payload[127:120]) * $signed(mul_w0_15);
-  assign \$1478  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$1479  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$1480  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$1481  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$1482  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$1483  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$1484  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$1485  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$1486  = $signed(i__payload[71:64]) * $signed(mul_w1_8);
-  assign \$1487  = $signed(i__payload[79:72]) * $signed(mul_w1_9);
-  assign \$1488  = $signed(i__payload[87:80]) * $signed(mul_w1_10);
-  assign \$1489  = $signed(i__payload[95:88]) * $signed(mul_w1_11);
-  assign \$1490  = $signed(i__payload[103:96]) * $signed(mul_w1_12);
-  assign \$1491  = $signed(i__payload[111:104]) * $signed(mul_w1_13);
-  assign \$1492  = $signed(i__payload[119:112]) * $signed(mul_w1_14);
-  assign \$1493  = $signed(i__payload[127:120]) * $signed(mul_w1_15);
-  assign \$1494  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$1495  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$1496  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$1497  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$1498  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$1499  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$1500  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$1501  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$1502  = $signed(i__payload[71:64]) * $signed(mul_w2_8);
-  assign \$1503  = $signed(i__payload[79:72]) * $signed(mul_w2_9);
-  assign \$1504  = $signed(i__payload[87:80]) * $signed(mul_w2_10);
-  assign \$1505  = $signed(i__payload[95:88]) * $signed(mul_w2_11);
-  assign \$1506  = $signed(i__payload[103:96]) * $signed(mul_w2_12);
-  assign \$1507  = $signed(i__payload[111:104]) * $signed(mul_w2_13);
-  assign \$1508  = $signed(i__payload[119:112]) * $signed(mul_w2_14);
-  assign \$1509  = $signed(i__payload[127:120]) * $signed(mul_w2_15);
-  assign \$1510  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$1511  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$1512  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$1513  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$1514  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$1515  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$1516  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$1517  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$1518  = $signed(i__payload[71:64]) * $signed(mul_w3_8);
-  assign \$1519  = $signed(i__payload[79:72]) * $signed(mul_w3_9);
-  assign \$1520  = $signed(i__payload[87:80]) * $signed(mul_w3_10);
-  assign \$1521  = $signed(i__payload[95:88]) * $signed(mul_w3_11);
-  assign \$1522  = $signed(i__payload[103:96]) * $signed(mul_w3_12);
-  assign \$1523  = $signed(i__payload[111:104]) * $signed(mul_w3_13);
-  assign \$1524  = $signed(i__payload[119:112]) * $signed(mul_w3_14);
-  assign \$1525  = $signed(i__payload[127:120]) * $signed(mul_w3_15);
-  assign \$1526  = prod_valid_s0 & \prod_s0$226 ;
-  assign \$1527  = i__ready & prod_valid_s0;
-  assign \$1528  = i__ready & prod_valid_s0;
-  assign \$1529  = i__ready & prod_valid_s0;
-  assign \$1530  = i__ready & prod_valid_s0;
+  assign sum0_0_k0_p0 = $signed(prod_s0) + $signed(\prod_s0$91 );
+  assign sum0_0_k0_p1 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
+  assign sum0_0_k0_p2 = $signed(\prod_s0$96 ) + $signed(\prod_s0$97 );
+  assign sum0_0_k0_p3 = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
+  assign sum0_0_k0_p4 = $signed(\prod_s0$102 ) + $signed(\prod_s0$103 );
+  assign sum0_0_k0_p5 = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
+  assign sum0_0_k0_p6 = $signed(\prod_s0$108 ) + $signed(\prod_s0$109 );
+  assign sum0_0_k0_p7 = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
+  assign sum0_0_k1_p0 = $signed(\prod_s0$114 ) + $signed(\prod_s0$115 );
+  assign sum0_0_k1_p1 = $signed(\prod_s0$117 ) + $signed(\prod_s0$118 );
+  assign sum0_0_k1_p2 = $signed(\prod_s0$120 ) + $signed(\prod_s0$121 );
+  assign sum0_0_k1_p3 = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
+  assign sum0_0_k1_p4 = $signed(\prod_s0$126 ) + $signed(\prod_s0$127 );
+  assign sum0_0_k1_p5 = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
+  assign sum0_0_k1_p6 = $signed(\prod_s0$132 ) + $signed(\prod_s0$133 );
+  assign sum0_0_k1_p7 = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
+  assign sum0_0_k2_p0 = $signed(\prod_s0$138 ) + $signed(\prod_s0$139 );
+  assign sum0_0_k2_p1 = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
+  assign sum0_0_k2_p2 = $signed(\prod_s0$144 ) + $signed(\prod_s0$145 );
+  assign sum0_0_k2_p3 = $signed(\prod_s0$147 ) + $signed(\prod_s0$148 );
+  assign sum0_0_k2_p4 = $signed(\prod_s0$150 ) + $signed(\prod_s0$151 );
+  assign sum0_0_k2_p5 = $signed(\prod_s0$153 ) + $signed(\prod_s0$154 );
+  assign sum0_0_k2_p6 = $signed(\prod_s0$156 ) + $signed(\prod_s0$157 );
+  assign sum0_0_k2_p7 = $signed(\prod_s0$159 ) + $signed(\prod_s0$160 );
+  assign sum0_0_k3_p0 = $signed(\prod_s0$162 ) + $signed(\prod_s0$163 );
+  assign sum0_0_k3_p1 = $signed(\prod_s0$165 ) + $signed(\prod_s0$166 );
+  assign sum0_0_k3_p2 = $signed(\prod_s0$168 ) + $signed(\prod_s0$169 );
+  assign sum0_0_k3_p3 = $signed(\prod_s0$171 ) + $signed(\prod_s0$172 );
+  assign sum0_0_k3_p4 = $signed(\prod_s0$174 ) + $signed(\prod_s0$175 );
+  assign sum0_0_k3_p5 = $signed(\prod_s0$177 ) + $signed(\prod_s0$178 );
+  assign sum0_0_k3_p6 = $signed(\prod_s0$180 ) + $signed(\prod_s0$181 );
+  assign sum0_0_k3_p7 = $signed(\prod_s0$183 ) + $signed(\prod_s0$184 );
+  assign sum0_1_k0_p0 = $signed(sum0_0_k0_p0) + $signed(sum0_0_k0_p1);
+  assign sum0_1_k0_p1 = $signed(sum0_0_k0_p2) + $signed(sum0_0_k0_p3);
+  assign sum0_1_k0_p2 = $signed(sum0_0_k0_p4) + $signed(sum0_0_k0_p5);
+  assign sum0_1_k0_p3 = $signed(sum0_0_k0_p6) + $signed(sum0_0_k0_p7);
+  assign sum0_1_k1_p0 = $signed(sum0_0_k1_p0) + $signed(sum0_0_k1_p1);
+  assign sum0_1_k1_p1 = $signed(sum0_0_k1_p2) + $signed(sum0_0_k1_p3);
+  assign sum0_1_k1_p2 = $signed(sum0_0_k1_p4) + $signed(sum0_0_k1_p5);
+  assign sum0_1_k1_p3 = $signed(sum0_0_k1_p6) + $signed(sum0_0_k1_p7);
+  assign sum0_1_k2_p0 = $signed(sum0_0_k2_p0) + $signed(sum0_0_k2_p1);
+  assign sum0_1_k2_p1 = $signed(sum0_0_k2_p2) + $signed(sum0_0_k2_p3);
+  assign sum0_1_k2_p2 = $signed(sum0_0_k2_p4) + $signed(sum0_0_k2_p5);
+  assign sum0_1_k2_p3 = $signed(sum0_0_k2_p6) + $signed(sum0_0_k2_p7);
+  assign sum0_1_k3_p0 = $signed(sum0_0_k3_p0) + $signed(sum0_0_k3_p1);
+  assign sum0_1_k3_p1 = $signed(sum0_0_k3_p2) + $signed(sum0_0_k3_p3);
+  assign sum0_1_k3_p2 = $signed(sum0_0_k3_p4) + $signed(sum0_0_k3_p5);
+  assign sum0_1_k3_p3 = $signed(sum0_0_k3_p6) + $signed(sum0_0_k3_p7);
+  assign sum1_0_k0_p0 = $signed(sum0_s0) + $signed(\sum0_s0$203 );
+  assign sum1_0_k0_p1 = $signed(\sum0_s0$205 ) + $signed(\sum0_s0$206 );
+  assign sum1_0_k1_p0 = $signed(\sum0_s0$208 ) + $signed(\sum0_s0$209 );
+  assign sum1_0_k1_p1 = $signed(\sum0_s0$211 ) + $signed(\sum0_s0$212 );
+  assign sum1_0_k2_p0 = $signed(\sum0_s0$214 ) + $signed(\sum0_s0$215 );
+  assign sum1_0_k2_p1 = $signed(\sum0_s0$217 ) + $signed(\sum0_s0$218 );
+  assign sum1_0_k3_p0 = $signed(\sum0_s0$220 ) + $signed(\sum0_s0$221 );
+  assign sum1_0_k3_p1 = $signed(\sum0_s0$223 ) + $signed(\sum0_s0$224 );
+  assign sum1_1_k0_p0 = $signed(sum1_0_k0_p0) + $signed(sum1_0_k0_p1);
+  assign sum1_1_k1_p0 = $signed(sum1_0_k1_p0) + $signed(sum1_0_k1_p1);
+  assign sum1_1_k2_p0 = $signed(sum1_0_k2_p0) + $signed(sum1_0_k2_p1);
+  assign sum1_1_k3_p0 = $signed(sum1_0_k3_p0) + $signed(sum1_0_k3_p1);
+  assign \$1458  = $signed(acc0) + $signed(sum1_s0);
+  assign \$1459  = $signed(acc1) + $signed(\sum1_s0$234 );
+  assign \$1460  = $signed(acc2) + $signed(\sum1_s0$237 );
+  assign \$1461  = $signed(acc3) + $signed(\sum1_s0$240 );
+  assign \$1462  = $signed(wsel_s0) * $signed(\wsel_s0$262 );
+  assign \$1463  = $signed(\wsel_s0$247 ) * $signed(\wsel_s0$263 );
+  assign \$1464  = $signed(\wsel_s0$248 ) * $signed(\wsel_s0$264 );
+  assign \$1465  = $signed(\wsel_s0$249 ) * $signed(\wsel_s0$265 );
+  assign \$1466  = $signed(\wsel_s0$250 ) * $signed(\wsel_s0$266 );
+  assign \$1467  = $signed(\wsel_s0$251 ) * $signed(\wsel_s0$267 );
+  assign \$1468  = $signed(\wsel_s0$252 ) * $signed(\wsel_s0$268 );
+  assign \$1469  = $signed(\wsel_s0$253 ) * $signed(\wsel_s0$269 );
+  assign \$1470  = $signed(\wsel_s0$254 ) * $signed(\wsel_s0$270 );
+  assign \$1471  = $signed(\wsel_s0$255 ) * $signed(\wsel_s0$271 );
+  assign \$1472  = $signed(\wsel_s0$256 ) * $signed(\wsel_s0$272 );
+  assign \$1473  = $signed(\wsel_s0$257 ) * $signed(\wsel_s0$273 );
+  assign \$1474  = $signed(\wsel_s0$258 ) * $signed(\wsel_s0$274 );
+  assign \$1475  = $signed(\wsel_s0$259 ) * $signed(\wsel_s0$275 );
+  assign \$1476  = $signed(\wsel_s0$260 ) * $signed(\wsel_s0$276 );
+  assign \$1477  = $signed(\wsel_s0$261 ) * $signed(\wsel_s0$277 );
+  assign \$1478  = $signed(wsel_s0) * $signed(\wsel_s0$278 );
+  assign \$1479  = $signed(\wsel_s0$247 ) * $signed(\wsel_s0$279 );
+  assign \$1480  = $signed(\wsel_s0$248 ) * $signed(\wsel_s0$280 );
+  assign \$1481  = $signed(\wsel_s0$249 ) * $signed(\wsel_s0$281 );
+  assign \$1482  = $signed(\wsel_s0$250 ) * $signed(\wsel_s0$282 );
+  assign \$1483  = $signed(\wsel_s0$251 ) * $signed(\wsel_s0$283 );
+  assign \$1484  = $signed(\wsel_s0$252 ) * $signed(\wsel_s0$284 );
+  assign \$1485  = $signed(\wsel_s0$253 ) * $signed(\wsel_s0$285 );
+  assign \$1486  = $signed(\wsel_s0$254 ) * $signed(\wsel_s0$286 );
+  assign \$1487  = $signed(\wsel_s0$255 ) * $signed(\wsel_s0$287 );
+  assign \$1488  = $signed(\wsel_s0$256 ) * $signed(\wsel_s0$288 );
+  assign \$1489  = $signed(\wsel_s0$257 ) * $signed(\wsel_s0$289 );
+  assign \$1490  = $signed(\wsel_s0$258 ) * $signed(\wsel_s0$290 );
+  assign \$1491  = $signed(\wsel_s0$259 ) * $signed(\wsel_s0$291 );
+  assign \$1492  = $signed(\wsel_s0$260 ) * $signed(\wsel_s0$292 );
+  assign \$1493  = $signed(\wsel_s0$261 ) * $signed(\wsel_s0$293 );
+  assign \$1494  = $signed(wsel_s0) * $signed(\wsel_s0$294 );
+  assign \$1495  = $signed(\wsel_s0$247 ) * $signed(\wsel_s0$295 );
+  assign \$1496  = $signed(\wsel_s0$248 ) * $signed(\wsel_s0$296 );
+  assign \$1497  = $signed(\wsel_s0$249 ) * $signed(\wsel_s0$297 );
+  assign \$1498  = $signed(\wsel_s0$250 ) * $signed(\wsel_s0$298 );
+  assign \$1499  = $signed(\wsel_s0$251 ) * $signed(\wsel_s0$299 );
+  assign \$1500  = $signed(\wsel_s0$252 ) * $signed(\wsel_s0$300 );
+  assign \$1501  = $signed(\wsel_s0$253 ) * $signed(\wsel_s0$301 );
+  assign \$1502  = $signed(\wsel_s0$254 ) * $signed(\wsel_s0$302 );
+  assign \$1503  = $signed(\wsel_s0$255 ) * $signed(\wsel_s0$303 );
+  assign \$1504  = $signed(\wsel_s0$256 ) * $signed(\wsel_s0$304 );
+  assign \$1505  = $signed(\wsel_s0$257 ) * $signed(\wsel_s0$305 );
+  assign \$1506  = $signed(\wsel_s0$258 ) * $signed(\wsel_s0$306 );
+  assign \$1507  = $signed(\wsel_s0$259 ) * $signed(\wsel_s0$307 );
+  assign \$1508  = $signed(\wsel_s0$260 ) * $signed(\wsel_s0$308 );
+  assign \$1509  = $signed(\wsel_s0$261 ) * $signed(\wsel_s0$309 );
+  assign \$1510  = $signed(wsel_s0) * $signed(\wsel_s0$310 );
+  assign \$1511  = $signed(\wsel_s0$247 ) * $signed(\wsel_s0$311 );
+  assign \$1512  = $signed(\wsel_s0$248 ) * $signed(\wsel_s0$312 );
+  assign \$1513  = $signed(\wsel_s0$249 ) * $signed(\wsel_s0$313 );
+  assign \$1514  = $signed(\wsel_s0$250 ) * $signed(\wsel_s0$314 );
+  assign \$1515  = $signed(\wsel_s0$251 ) * $signed(\wsel_s0$315 );
+  assign \$1516  = $signed(\wsel_s0$252 ) * $signed(\wsel_s0$316 );
+  assign \$1517  = $signed(\wsel_s0$253 ) * $signed(\wsel_s0$317 );
+  assign \$1518  = $signed(\wsel_s0$254 ) * $signed(\wsel_s0$318 );
+  assign \$1519  = $signed(\wsel_s0$255 ) * $signed(\wsel_s0$319 );
+  assign \$1520  = $signed(\wsel_s0$256 ) * $signed(\wsel_s0$320 );
+  assign \$1521  = $signed(\wsel_s0$257 ) * $signed(\wsel_s0$321 );
+  assign \$1522  = $signed(\wsel_s0$258 ) * $signed(\wsel_s0$322 );
+  assign \$1523  = $signed(\wsel_s0$259 ) * $signed(\wsel_s0$323 );
+  assign \$1524  = $signed(\wsel_s0$260 ) * $signed(\wsel_s0$324 );
+  assign \$1525  = $signed(\wsel_s0$261 ) * $signed(\wsel_s0$325 );
+  assign \$1526  = sum1_valid_s0 & \sum1_s0$332 ;
+  assign \$1527  = i__ready & sum1_valid_s0;
+  assign \$1528  = i__ready & sum1_valid_s0;
+  assign \$1529  = i__ready & sum1_valid_s0;
+  assign \$1530  = i__ready & sum1_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$1531 ;
+    wsel_s0 <= \$1531 ;
   always @(posedge clk)
-    \prod_s0$91  <= \$1532 ;
+    \wsel_s0$247  <= \$1532 ;
   always @(posedge clk)
-    \prod_s0$93  <= \$1533 ;
+    \wsel_s0$248  <= \$1533 ;
   always @(posedge clk)
-    \prod_s0$94  <= \$1534 ;
+    \wsel_s0$249  <= \$1534 ;
   always @(posedge clk)
-    \prod_s0$96  <= \$1535 ;
+    \wsel_s0$250  <= \$1535 ;
   always @(posedge clk)
-    \prod_s0$97  <= \$1536 ;
+    \wsel_s0$251  <= \$1536 ;
   always @(posedge clk)
-    \prod_s0$99  <= \$1537 ;
+    \wsel_s0$252  <= \$1537 ;
   always @(posedge clk)
-    \prod_s0$100  <= \$1538 ;
+    \wsel_s0$253  <= \$1538 ;
   always @(posedge clk)
-    \prod_s0$102  <= \$1539 ;
+    \wsel_s0$254  <= \$1539 ;
   always @(posedge clk)
-    \prod_s0$103  <= \$1540 ;
+    \wsel_s0$255  <= \$1540 ;
   always @(posedge clk)
-    \prod_s0$105  <= \$1541 ;
+    \wsel_s0$256  <= \$1541 ;
   always @(posedge clk)
-    \prod_s0$106  <= \$1542 ;
+    \wsel_s0$257  <= \$1542 ;
   always @(posedge clk)
-    \prod_s0$108  <= \$1543 ;
+    \wsel_s0$258  <= \$1543 ;
   always @(posedge clk)
-    \prod_s0$109  <= \$1544 ;
+    \wsel_s0$259  <= \$1544 ;
   always @(posedge clk)
-    \prod_s0$111  <= \$1545 ;
+    \wsel_s0$260  <= \$1545 ;
   always @(posedge clk)
-    \prod_s0$112  <= \$1546 ;
+    \wsel_s0$261  <= \$1546 ;
   always @(posedge clk)
-    \prod_s0$123  <= \$1547 ;
+    \wsel_s0$262  <= \$1547 ;
   always @(posedge clk)
-    \prod_s0$124  <= \$1548 ;
+    \wsel_s0$263  <= \$1548 ;
   always @(posedge clk)
-    \prod_s0$126  <= \$1549 ;
+    \wsel_s0$264  <= \$1549 ;
   always @(posedge clk)
-    \prod_s0$127  <= \$1550 ;
+    \wsel_s0$265  <= \$1550 ;
   always @(posedge clk)
-    \prod_s0$129  <= \$1551 ;
+    \wsel_s0$266  <= \$1551 ;
   always @(posedge clk)
-    \prod_s0$130  <= \$1552 ;
+    \wsel_s0$267  <= \$1552 ;
   always @(posedge clk)
-    \prod_s0$132  <= \$1553 ;
+    \wsel_s0$268  <= \$1553 ;
   always @(posedge clk)
-    \prod_s0$133  <= \$1554 ;
+    \wsel_s0$269  <= \$1554 ;
   always @(posedge clk)
-    \prod_s0$135  <= \$1555 ;
+    \wsel_s0$270  <= \$1555 ;
   always @(posedge clk)
-    \prod_s0$136  <= \$1556 ;
+    \wsel_s0$271  <= \$1556 ;
   always @(posedge clk)
-    \prod_s0$138  <= \$1557 ;
+    \wsel_s0$272  <= \$1557 ;
   always @(posedge clk)
-    \prod_s0$139  <= \$1558 ;
+    \wsel_s0$273  <= \$1558 ;
   always @(posedge clk)
-    \prod_s0$141  <= \$1559 ;
+    \wsel_s0$274  <= \$1559 ;
   always @(posedge clk)
-    \prod_s0$142  <= \$1560 ;
+    \wsel_s0$275  <= \$1560 ;
   always @(posedge clk)
-    \prod_s0$144  <= \$1561 ;
+    \wsel_s0$276  <= \$1561 ;
   always @(posedge clk)
-    \prod_s0$145  <= \$1562 ;
+    \wsel_s0$277  <= \$1562 ;
   always @(posedge clk)
-    \prod_s0$156  <= \$1563 ;
+    \wsel_s0$278  <= \$1563 ;
   always @(posedge clk)
-    \prod_s0$157  <= \$1564 ;
+    \wsel_s0$279  <= \$1564 ;
   always @(posedge clk)
-    \prod_s0$159  <= \$1565 ;
+    \wsel_s0$280  <= \$1565 ;
   always @(posedge clk)
-    \prod_s0$160  <= \$1566 ;
+    \wsel_s0$281  <= \$1566 ;
   always @(posedge clk)
-    \prod_s0$162  <= \$1567 ;
+    \wsel_s0$282  <= \$1567 ;
   always @(posedge clk)
-    \prod_s0$163  <= \$1568 ;
+    \wsel_s0$283  <= \$1568 ;
   always @(posedge clk)
-    \prod_s0$165  <= \$1569 ;
+    \wsel_s0$284  <= \$1569 ;
   always @(posedge clk)
-    \prod_s0$166  <= \$1570 ;
+    \wsel_s0$285  <= \$1570 ;
   always @(posedge clk)
-    \prod_s0$168  <= \$1571 ;
+    \wsel_s0$286  <= \$1571 ;
   always @(posedge clk)
-    \prod_s0$169  <= \$1572 ;
+    \wsel_s0$287  <= \$1572 ;
   always @(posedge clk)
-    \prod_s0$171  <= \$1573 ;
+    \wsel_s0$288  <= \$1573 ;
   always @(posedge clk)
-    \prod_s0$172  <= \$1574 ;
+    \wsel_s0$289  <= \$1574 ;
   always @(posedge clk)
-    \prod_s0$174  <= \$1575 ;
+    \wsel_s0$290  <= \$1575 ;
   always @(posedge clk)
-    \prod_s0$175  <= \$1576 ;
+    \wsel_s0$291  <= \$1576 ;
   always @(posedge clk)
-    \prod_s0$177  <= \$1577 ;
+    \wsel_s0$292  <= \$1577 ;
   always @(posedge clk)
-    \prod_s0$178  <= \$1578 ;
+    \wsel_s0$293  <= \$1578 ;
   always @(posedge clk)
-    \prod_s0$189  <= \$1579 ;
+    \wsel_s0$294  <= \$1579 ;
   always @(posedge clk)
-    \prod_s0$190  <= \$1580 ;
+    \wsel_s0$295  <= \$1580 ;
   always @(posedge clk)
-    \prod_s0$192  <= \$1581 ;
+    \wsel_s0$296  <= \$1581 ;
   always @(posedge clk)
-    \prod_s0$193  <= \$1582 ;
+    \wsel_s0$297  <= \$1582 ;
   always @(posedge clk)
-    \prod_s0$195  <= \$1583 ;
+    \wsel_s0$298  <= \$1583 ;
   always @(posedge clk)
-    \prod_s0$196  <= \$1584 ;
+    \wsel_s0$299  <= \$1584 ;
   always @(posedge clk)
-    \prod_s0$198  <= \$1585 ;
+    \wsel_s0$300  <= \$1585 ;
   always @(posedge clk)
-    \prod_s0$199  <= \$1586 ;
+    \wsel_s0$301  <= \$1586 ;
   always @(posedge clk)
-    \prod_s0$201  <= \$1587 ;
+    \wsel_s0$302  <= \$1587 ;
   always @(posedge clk)
-    \prod_s0$202  <= \$1588 ;
+    \wsel_s0$303  <= \$1588 ;
   always @(posedge clk)
-    \prod_s0$204  <= \$1589 ;
+    \wsel_s0$304  <= \$1589 ;
   always @(posedge clk)
-    \prod_s0$205  <= \$1590 ;
+    \wsel_s0$305  <= \$1590 ;
   always @(posedge clk)
-    \prod_s0$207  <= \$1591 ;
+    \wsel_s0$306  <= \$1591 ;
   always @(posedge clk)
-    \prod_s0$208  <= \$1592 ;
+    \wsel_s0$307  <= \$1592 ;
   always @(posedge clk)
-    \prod_s0$210  <= \$1593 ;
+    \wsel_s0$308  <= \$1593 ;
   always @(posedge clk)
-    \prod_s0$211  <= \$1594 ;
+    \wsel_s0$309  <= \$1594 ;
   always @(posedge clk)
-    \prod_s0$226  <= \$1595 ;
+    \wsel_s0$310  <= \$1595 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$1596 ;
+    \wsel_s0$311  <= \$1596 ;
   always @(posedge clk)
-    o__valid <= \$1597 ;
+    \wsel_s0$312  <= \$1597 ;
   always @(posedge clk)
-    acc0_out <= \$1598 ;
+    \wsel_s0$313  <= \$1598 ;
   always @(posedge clk)
-    acc0 <= \$1599 ;
+    \wsel_s0$314  <= \$1599 ;
   always @(posedge clk)
-    acc1_out <= \$1600 ;
+    \wsel_s0$315  <= \$1600 ;
   always @(posedge clk)
-    acc1 <= \$1601 ;
+    \wsel_s0$316  <= \$1601 ;
   always @(posedge clk)
-    acc2_out <= \$1602 ;
+    \wsel_s0$317  <= \$1602 ;
   always @(posedge clk)
-    acc2 <= \$1603 ;
+    \wsel_s0$318  <= \$1603 ;
   always @(posedge clk)
-    acc3_out <= \$1604 ;
+    \wsel_s0$319  <= \$1604 ;
   always @(posedge clk)
-    acc3 <= \$1605 ;
+    \wsel_s0$320  <= \$1605 ;
+  always @(posedge clk)
+    \wsel_s0$321  <= \$1606 ;
+  always @(posedge clk)
+    \wsel_s0$322  <= \$1607 ;
+  always @(posedge clk)
+    \wsel_s0$323  <= \$1608 ;
+  always @(posedge clk)
+    \wsel_s0$324  <= \$1609 ;
+  always @(posedge clk)
+    \wsel_s0$325  <= \$1610 ;
+  always @(posedge clk)
+    \wsel_s0$326  <= \$1611 ;
+  always @(posedge clk)
+    wsel_valid_s0 <= \$1612 ;
+  always @(posedge clk)
+    prod_s0 <= \$1613 ;
+  always @(posedge clk)
+    \prod_s0$91  <= \$1614 ;
+  always @(posedge clk)
+    \prod_s0$93  <= \$1615 ;
+  always @(posedge clk)
+    \prod_s0$94  <= \$1616 ;
+  always @(posedge clk)
+    \prod_s0$96  <= \$1617 ;
+  always @(posedge clk)
+    \prod_s0$97  <= \$1618 ;
+  always @(posedge clk)
+    \prod_s0$99  <= \$1619 ;
+  always @(posedge clk)
+    \prod_s0$100  <= \$1620 ;
+  always @(posedge clk)
+    \prod_s0$102  <= \$1621 ;
+  always @(posedge clk)
+    \prod_s0$103  <= \$1622 ;
+  always @(posedge clk)
+    \prod_s0$105  <= \$1623 ;
+  always @(posedge clk)
+    \prod_s0$106  <= \$1624 ;
+  always @(posedge clk)
+    \prod_s0$108  <= \$1625 ;
+  always @(posedge clk)
+    \prod_s0$109  <= \$1626 ;
+  always @(posedge clk)
+    \prod_s0$111  <= \$1627 ;
+  always @(posedge clk)
+    \prod_s0$112  <= \$1628 ;
+  always @(posedge clk)
+    \prod_s0$114  <= \$1629 ;
+  always @(posedge clk)
+    \prod_s0$115  <= \$1630 ;
+  always @(posedge clk)
+    \prod_s0$117  <= \$1631 ;
+  always @(posedge clk)
+    \prod_s0$118  <= \$1632 ;
+  always @(posedge clk)
+    \prod_s0$120  <= \$1633 ;
+  always @(posedge clk)
+    \prod_s0$121  <= \$1634 ;
+  always @(posedge clk)
+    \prod_s0$123  <= \$1635 ;
+  always @(posedge clk)
+    \prod_s0$124  <= \$1636 ;
+  always @(posedge clk)
+    \prod_s0$126  <= \$1637 ;
+  always @(posedge clk)
+    \prod_s0$127  <= \$1638 ;
+  always @(posedge clk)
+    \prod_s0$129  <= \$1639 ;
+  always @(posedge clk)
+    \prod_s0$130  <= \$1640 ;
+  always @(posedge clk)
+    \prod_s0$132  <= \$1641 ;
+  always @(posedge clk)
+    \prod_s0$133  <= \$1642 ;
+  always @(posedge clk)
+    \prod_s0$135  <= \$1643 ;
+  always @(posedge clk)
+    \prod_s0$136  <= \$1644 ;
+  always @(posedge clk)
+    \prod_s0$138  <= \$1645 ;
+  always @(posedge clk)
+    \prod_s0$139  <= \$1646 ;
+  always @(posedge clk)
+    \prod_s0$141  <= \$1647 ;
+  always @(posedge clk)
+    \prod_s0$142  <= \$1648 ;
+  always @(posedge clk)
+    \prod_s0$144  <= \$1649 ;
+  always @(posedge clk)
+    \prod_s0$145  <= \$1650 ;
+  always @(posedge clk)
+    \prod_s0$147  <= \$1651 ;
+  always @(posedge clk)
+    \prod_s0$148  <= \$1652 ;
+  always @(posedge clk)
+    \prod_s0$150  <= \$1653 ;
+  always @(posedge clk)
+    \prod_s0$151  <= \$1654 ;
+  always @(posedge clk)
+    \prod_s0$153  <= \$1655 ;
+  always @(posedge clk)
+    \prod_s0$154  <= \$1656 ;
+  always @(posedge clk)
+    \prod_s0$156  <= \$1657 ;
+  always @(posedge clk)
+    \prod_s0$157  <= \$1658 ;
+  always @(posedge clk)
+    \prod_s0$159  <= \$1659 ;
+  always @(posedge clk)
+    \prod_s0$160  <= \$1660 ;
+  always @(posedge clk)
+    \prod_s0$162  <= \$1661 ;
+  always @(posedge clk)
+    \prod_s0$163  <= \$1662 ;
+  always @(posedge clk)
+    \prod_s0$165  <= \$1663 ;
+  always @(posedge clk)
+    \prod_s0$166  <= \$1664 ;
+  always @(posedge clk)
+    \prod_s0$168  <= \$1665 ;
+  always @(posedge clk)
+    \prod_s0$169  <= \$1666 ;
+  always @(posedge clk)
+    \prod_s0$171  <= \$1667 ;
+  always @(posedge clk)
+    \prod_s0$172  <= \$1668 ;
+  always @(posedge clk)
+    \prod_s0$174  <= \$1669 ;
+  always @(posedge clk)
+    \prod_s0$175  <= \$1670 ;
+  always @(posedge clk)
+    \prod_s0$177  <= \$1671 ;
+  always @(posedge clk)
+    \prod_s0$178  <= \$1672 ;
+  always @(posedge clk)
+    \prod_s0$180  <= \$1673 ;
+  always @(posedge clk)
+    \prod_s0$181  <= \$1674 ;
+  always @(posedge clk)
+    \prod_s0$183  <= \$1675 ;
+  always @(posedge clk)
+    \prod_s0$184  <= \$1676 ;
+  always @(posedge clk)
+    \prod_s0$328  <= \$1677 ;
+  always @(posedge clk)
+    prod_valid_s0 <= \$1678 ;
+  always @(posedge clk)
+    sum0_s0 <= \$1679 ;
+  always @(posedge clk)
+    \sum0_s0$203  <= \$1680 ;
+  always @(posedge clk)
+    \sum0_s0$205  <= \$1681 ;
+  always @(posedge clk)
+    \sum0_s0$206  <= \$1682 ;
+  always @(posedge clk)
+    \sum0_s0$208  <= \$1683 ;
+  always @(posedge clk)
+    \sum0_s0$209  <= \$1684 ;
+  always @(posedge clk)
+    \sum0_s0$211  <= \$1685 ;
+  always @(posedge clk)
+    \sum0_s0$212  <= \$1686 ;
+  always @(posedge clk)
+    \sum0_s0$214  <= \$1687 ;
+  always @(posedge clk)
+    \sum0_s0$215  <= \$1688 ;
+  always @(posedge clk)
+    \sum0_s0$217  <= \$1689 ;
+  always @(posedge clk)
+    \sum0_s0$218  <= \$1690 ;
+  always @(posedge clk)
+    \sum0_s0$220  <= \$1691 ;
+  always @(posedge clk)
+    \sum0_s0$221  <= \$1692 ;
+  always @(posedge clk)
+    \sum0_s0$223  <= \$1693 ;
+  always @(posedge clk)
+    \sum0_s0$224  <= \$1694 ;
+  always @(posedge clk)
+    \sum0_s0$330  <= \$1695 ;
+  always @(posedge clk)
+    sum0_valid_s0 <= \$1696 ;
+  always @(posedge clk)
+    sum1_s0 <= \$1697 ;
+  always @(posedge clk)
+    \sum1_s0$234  <= \$1698 ;
+  always @(posedge clk)
+    \sum1_s0$237  <= \$1699 ;
+  always @(posedge clk)
+    \sum1_s0$240  <= \$1700 ;
+  always @(posedge clk)
+    \sum1_s0$332  <= \$1701 ;
+  always @(posedge clk)
+    sum1_valid_s0 <= \$1702 ;
+  always @(posedge clk)
+    o__valid <= \$1703 ;
+  always @(posedge clk)
+    acc0_out <= \$1704 ;
+  always @(posedge clk)
+    acc0 <= \$1705 ;
+  always @(posedge clk)
+    acc1_out <= \$1706 ;
+  always @(posedge clk)
+    acc1 <= \$1707 ;
+  always @(posedge clk)
+    acc2_out <= \$1708 ;
+  always @(posedge clk)
+    acc2 <= \$1709 ;
+  always @(posedge clk)
+    acc3_out <= \$1710 ;
+  always @(posedge clk)
+    acc3 <= \$1711 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1531  = wsel_s0;
+    if (i__ready) begin
+      \$1531  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1532  = \wsel_s0$247 ;
+    if (i__ready) begin
+      \$1532  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1533  = \wsel_s0$248 ;
+    if (i__ready) begin
+      \$1533  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1534  = \wsel_s0$249 ;
+    if (i__ready) begin
+      \$1534  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1535  = \wsel_s0$250 ;
+    if (i__ready) begin
+      \$1535  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1536  = \wsel_s0$251 ;
+    if (i__ready) begin
+      \$1536  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1537  = \wsel_s0$252 ;
+    if (i__ready) begin
+      \$1537  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1538  = \wsel_s0$253 ;
+    if (i__ready) begin
+      \$1538  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1539  = \wsel_s0$254 ;
+    if (i__ready) begin
+      \$1539  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1540  = \wsel_s0$255 ;
+    if (i__ready) begin
+      \$1540  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1541  = \wsel_s0$256 ;
+    if (i__ready) begin
+      \$1541  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1542  = \wsel_s0$257 ;
+    if (i__ready) begin
+      \$1542  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1543  = \wsel_s0$258 ;
+    if (i__ready) begin
+      \$1543  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1544  = \wsel_s0$259 ;
+    if (i__ready) begin
+      \$1544  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1545  = \wsel_s0$260 ;
+    if (i__ready) begin
+      \$1545  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1546  = \wsel_s0$261 ;
+    if (i__ready) begin
+      \$1546  = i__payload[127:120];
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1531  = prod_s0;
+    \$1547  = \wsel_s0$262 ;
     if (i__ready) begin
-      \$1531  = \$1462 ;
+      \$1547  = mul_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1532  = \prod_s0$91 ;
+    \$1548  = \wsel_s0$263 ;
     if (i__ready) begin
-      \$1532  = \$1463 ;
+      \$1548  = mul_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1533  = \prod_s0$93 ;
+    \$1549  = \wsel_s0$264 ;
     if (i__ready) begin
-      \$1533  = \$1464 ;
+      \$1549  = mul_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1534  = \prod_s0$94 ;
+    \$1550  = \wsel_s0$265 ;
     if (i__ready) begin
-      \$1534  = \$1465 ;
+      \$1550  = mul_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1535  = \prod_s0$96 ;
+    \$1551  = \wsel_s0$266 ;
     if (i__ready) begin
-      \$1535  = \$1466 ;
+      \$1551  = mul_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1536  = \prod_s0$97 ;
+    \$1552  = \wsel_s0$267 ;
     if (i__ready) begin
-      \$1536  = \$1467 ;
+      \$1552  = mul_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1537  = \prod_s0$99 ;
+    \$1553  = \wsel_s0$268 ;
     if (i__ready) begin
-      \$1537  = \$1468 ;
+      \$1553  = mul_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1538  = \prod_s0$100 ;
+    \$1554  = \wsel_s0$269 ;
     if (i__ready) begin
-      \$1538  = \$1469 ;
+      \$1554  = mul_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1539  = \prod_s0$102 ;
+    \$1555  = \wsel_s0$270 ;
     if (i__ready) begin
-      \$1539  = \$1470 ;
+      \$1555  = mul_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1540  = \prod_s0$103 ;
+    \$1556  = \wsel_s0$271 ;
     if (i__ready) begin
-      \$1540  = \$1471 ;
+      \$1556  = mul_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1541  = \prod_s0$105 ;
+    \$1557  = \wsel_s0$272 ;
     if (i__ready) begin
-      \$1541  = \$1472 ;
+      \$1557  = mul_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1542  = \prod_s0$106 ;
+    \$1558  = \wsel_s0$273 ;
     if (i__ready) begin
-      \$1542  = \$1473 ;
+      \$1558  = mul_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1543  = \prod_s0$108 ;
+    \$1559  = \wsel_s0$274 ;
     if (i__ready) begin
-      \$1543  = \$1474 ;
+      \$1559  = mul_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1544  = \prod_s0$109 ;
+    \$1560  = \wsel_s0$275 ;
     if (i__ready) begin
-      \$1544  = \$1475 ;
+      \$1560  = mul_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1545  = \prod_s0$111 ;
+    \$1561  = \wsel_s0$276 ;
     if (i__ready) begin
-      \$1545  = \$1476 ;
+      \$1561  = mul_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1546  = \prod_s0$112 ;
+    \$1562  = \wsel_s0$277 ;
     if (i__ready) begin
-      \$1546  = \$1477 ;
+      \$1562  = mul_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1547  = \prod_s0$123 ;
+    \$1563  = \wsel_s0$278 ;
     if (i__ready) begin
-      \$1547  = \$1478 ;
+      \$1563  = mul_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1548  = \prod_s0$124 ;
+    \$1564  = \wsel_s0$279 ;
     if (i__ready) begin
-      \$1548  = \$1479 ;
+      \$1564  = mul_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1549  = \prod_s0$126 ;
+    \$1565  = \wsel_s0$280 ;
     if (i__ready) begin
-      \$1549  = \$1480 ;
+      \$1565  = mul_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1550  = \prod_s0$127 ;
+    \$1566  = \wsel_s0$281 ;
     if (i__ready) begin
-      \$1550  = \$1481 ;
+      \$1566  = mul_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1551  = \prod_s0$129 ;
+    \$1567  = \wsel_s0$282 ;
     if (i__ready) begin
-      \$1551  = \$1482 ;
+      \$1567  = mul_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1552  = \prod_s0$130 ;
+    \$1568  = \wsel_s0$283 ;
     if (i__ready) begin
-      \$1552  = \$1483 ;
+      \$1568  = mul_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1553  = \prod_s0$132 ;
+    \$1569  = \wsel_s0$284 ;
     if (i__ready) begin
-      \$1553  = \$1484 ;
+      \$1569  = mul_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1554  = \prod_s0$133 ;
+    \$1570  = \wsel_s0$285 ;
     if (i__ready) begin
-      \$1554  = \$1485 ;
+      \$1570  = mul_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1555  = \prod_s0$135 ;
+    \$1571  = \wsel_s0$286 ;
     if (i__ready) begin
-      \$1555  = \$1486 ;
+      \$1571  = mul_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1556  = \prod_s0$136 ;
+    \$1572  = \wsel_s0$287 ;
     if (i__ready) begin
-      \$1556  = \$1487 ;
+      \$1572  = mul_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1557  = \prod_s0$138 ;
+    \$1573  = \wsel_s0$288 ;
     if (i__ready) begin
-      \$1557  = \$1488 ;
+      \$1573  = mul_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1558  = \prod_s0$139 ;
+    \$1574  = \wsel_s0$289 ;
     if (i__ready) begin
-      \$1558  = \$1489 ;
+      \$1574  = mul_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1559  = \prod_s0$141 ;
+    \$1575  = \wsel_s0$290 ;
     if (i__ready) begin
-      \$1559  = \$1490 ;
+      \$1575  = mul_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1560  = \prod_s0$142 ;
+    \$1576  = \wsel_s0$291 ;
     if (i__ready) begin
-      \$1560  = \$1491 ;
+      \$1576  = mul_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1561  = \prod_s0$144 ;
+    \$1577  = \wsel_s0$292 ;
     if (i__ready) begin
-      \$1561  = \$1492 ;
+      \$1577  = mul_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1562  = \prod_s0$145 ;
+    \$1578  = \wsel_s0$293 ;
     if (i__ready) begin
-      \$1562  = \$1493 ;
+      \$1578  = mul_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1563  = \prod_s0$156 ;
+    \$1579  = \wsel_s0$294 ;
     if (i__ready) begin
-      \$1563  = \$1494 ;
+      \$1579  = mul_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1564  = \prod_s0$157 ;
+    \$1580  = \wsel_s0$295 ;
     if (i__ready) begin
-      \$1564  = \$1495 ;
+      \$1580  = mul_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1565  = \prod_s0$159 ;
+    \$1581  = \wsel_s0$296 ;
     if (i__ready) begin
-      \$1565  = \$1496 ;
+      \$1581  = mul_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1566  = \prod_s0$160 ;
+    \$1582  = \wsel_s0$297 ;
     if (i__ready) begin
-      \$1566  = \$1497 ;
+      \$1582  = mul_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1567  = \prod_s0$162 ;
+    \$1583  = \wsel_s0$298 ;
     if (i__ready) begin
-      \$1567  = \$1498 ;
+      \$1583  = mul_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1568  = \prod_s0$163 ;
+    \$1584  = \wsel_s0$299 ;
     if (i__ready) begin
-      \$1568  = \$1499 ;
+      \$1584  = mul_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1569  = \prod_s0$165 ;
+    \$1585  = \wsel_s0$300 ;
     if (i__ready) begin
-      \$1569  = \$1500 ;
+      \$1585  = mul_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1570  = \prod_s0$166 ;
+    \$1586  = \wsel_s0$301 ;
     if (i__ready) begin
-      \$1570  = \$1501 ;
+      \$1586  = mul_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1571  = \prod_s0$168 ;
+    \$1587  = \wsel_s0$302 ;
     if (i__ready) begin
-      \$1571  = \$1502 ;
+      \$1587  = mul_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1572  = \prod_s0$169 ;
+    \$1588  = \wsel_s0$303 ;
     if (i__ready) begin
-      \$1572  = \$1503 ;
+      \$1588  = mul_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1573  = \prod_s0$171 ;
+    \$1589  = \wsel_s0$304 ;
     if (i__ready) begin
-      \$1573  = \$1504 ;
+      \$1589  = mul_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1574  = \prod_s0$172 ;
+    \$1590  = \wsel_s0$305 ;
     if (i__ready) begin
-      \$1574  = \$1505 ;
+      \$1590  = mul_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1575  = \prod_s0$174 ;
+    \$1591  = \wsel_s0$306 ;
     if (i__ready) begin
-      \$1575  = \$1506 ;
+      \$1591  = mul_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1576  = \prod_s0$175 ;
+    \$1592  = \wsel_s0$307 ;
     if (i__ready) begin
-      \$1576  = \$1507 ;
+      \$1592  = mul_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1577  = \prod_s0$177 ;
+    \$1593  = \wsel_s0$308 ;
     if (i__ready) begin
-      \$1577  = \$1508 ;
+      \$1593  = mul_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1578  = \prod_s0$178 ;
+    \$1594  = \wsel_s0$309 ;
     if (i__ready) begin
-      \$1578  = \$1509 ;
+      \$1594  = mul_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1579  = \prod_s0$189 ;
+    \$1595  = \wsel_s0$310 ;
     if (i__ready) begin
-      \$1579  = \$1510 ;
+      \$1595  = mul_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1580  = \prod_s0$190 ;
+    \$1596  = \wsel_s0$311 ;
     if (i__ready) begin
-      \$1580  = \$1511 ;
+      \$1596  = mul_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1581  = \prod_s0$192 ;
+    \$1597  = \wsel_s0$312 ;
     if (i__ready) begin
-      \$1581  = \$1512 ;
+      \$1597  = mul_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1582  = \prod_s0$193 ;
+    \$1598  = \wsel_s0$313 ;
     if (i__ready) begin
-      \$1582  = \$1513 ;
+      \$1598  = mul_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1583  = \prod_s0$195 ;
+    \$1599  = \wsel_s0$314 ;
     if (i__ready) begin
-      \$1583  = \$1514 ;
+      \$1599  = mul_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1584  = \prod_s0$196 ;
+    \$1600  = \wsel_s0$315 ;
     if (i__ready) begin
-      \$1584  = \$1515 ;
+      \$1600  = mul_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1585  = \prod_s0$198 ;
+    \$1601  = \wsel_s0$316 ;
     if (i__ready) begin
-      \$1585  = \$1516 ;
+      \$1601  = mul_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1586  = \prod_s0$199 ;
+    \$1602  = \wsel_s0$317 ;
     if (i__ready) begin
-      \$1586  = \$1517 ;
+      \$1602  = mul_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1587  = \prod_s0$201 ;
+    \$1603  = \wsel_s0$318 ;
     if (i__ready) begin
-      \$1587  = \$1518 ;
+      \$1603  = mul_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1588  = \prod_s0$202 ;
+    \$1604  = \wsel_s0$319 ;
     if (i__ready) begin
-      \$1588  = \$1519 ;
+      \$1604  = mul_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1589  = \prod_s0$204 ;
+    \$1605  = \wsel_s0$320 ;
     if (i__ready) begin
-      \$1589  = \$1520 ;
+      \$1605  = mul_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1590  = \prod_s0$205 ;
+    \$1606  = \wsel_s0$321 ;
     if (i__ready) begin
-      \$1590  = \$1521 ;
+      \$1606  = mul_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1591  = \prod_s0$207 ;
+    \$1607  = \wsel_s0$322 ;
     if (i__ready) begin
-      \$1591  = \$1522 ;
+      \$1607  = mul_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1592  = \prod_s0$208 ;
+    \$1608  = \wsel_s0$323 ;
     if (i__ready) begin
-      \$1592  = \$1523 ;
+      \$1608  = mul_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1593  = \prod_s0$210 ;
+    \$1609  = \wsel_s0$324 ;
     if (i__ready) begin
-      \$1593  = \$1524 ;
+      \$1609  = mul_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1594  = \prod_s0$211 ;
+    \$1610  = \wsel_s0$325 ;
     if (i__ready) begin
-      \$1594  = \$1525 ;
+      \$1610  = mul_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1595  = \prod_s0$226 ;
+    \$1611  = \wsel_s0$326 ;
     if (i__ready) begin
-      \$1595  = i__payload[1232];
+      \$1611  = i__payload[1232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1596  = prod_valid_s0;
+    \$1612  = wsel_valid_s0;
     if (i__ready) begin
-      \$1596  = i__valid;
+      \$1612  = i__valid;
     end
     if (rst) begin
-      \$1596  = 1'h0;
+      \$1612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1597  = o__valid;
+    \$1613  = prod_s0;
     if (i__ready) begin
-      \$1597  = \$1526 ;
+      \$1613  = \$1462 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1614  = \prod_s0$91 ;
+    if (i__ready) begin
+      \$1614  = \$1463 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1615  = \prod_s0$93 ;
+    if (i__ready) begin
+      \$1615  = \$1464 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1616  = \prod_s0$94 ;
+    if (i__ready) begin
+      \$1616  = \$1465 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1617  = \prod_s0$96 ;
+    if (i__ready) begin
+      \$1617  = \$1466 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1618  = \prod_s0$97 ;
+    if (i__ready) begin
+      \$1618  = \$1467 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1619  = \prod_s0$99 ;
+    if (i__ready) begin
+      \$1619  = \$1468 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1620  = \prod_s0$100 ;
+    if (i__ready) begin
+      \$1620  = \$1469 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1621  = \prod_s0$102 ;
+    if (i__ready) begin
+      \$1621  = \$1470 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1622  = \prod_s0$103 ;
+    if (i__ready) begin
+      \$1622  = \$1471 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1623  = \prod_s0$105 ;
+    if (i__ready) begin
+      \$1623  = \$1472 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1624  = \prod_s0$106 ;
+    if (i__ready) begin
+      \$1624  = \$1473 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1625  = \prod_s0$108 ;
+    if (i__ready) begin
+      \$1625  = \$1474 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1626  = \prod_s0$109 ;
+    if (i__ready) begin
+      \$1626  = \$1475 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1627  = \prod_s0$111 ;
+    if (i__ready) begin
+      \$1627  = \$1476 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1628  = \prod_s0$112 ;
+    if (i__ready) begin
+      \$1628  = \$1477 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1629  = \prod_s0$114 ;
+    if (i__ready) begin
+      \$1629  = \$1478 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1630  = \prod_s0$115 ;
+    if (i__ready) begin
+      \$1630  = \$1479 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1631  = \prod_s0$117 ;
+    if (i__ready) begin
+      \$1631  = \$1480 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1632  = \prod_s0$118 ;
+    if (i__ready) begin
+      \$1632  = \$1481 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1633  = \prod_s0$120 ;
+    if (i__ready) begin
+      \$1633  = \$1482 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1634  = \prod_s0$121 ;
+    if (i__ready) begin
+      \$1634  = \$1483 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1635  = \prod_s0$123 ;
+    if (i__ready) begin
+      \$1635  = \$1484 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1636  = \prod_s0$124 ;
+    if (i__ready) begin
+      \$1636  = \$1485 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1637  = \prod_s0$126 ;
+    if (i__ready) begin
+      \$1637  = \$1486 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1638  = \prod_s0$127 ;
+    if (i__ready) begin
+      \$1638  = \$1487 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1639  = \prod_s0$129 ;
+    if (i__ready) begin
+      \$1639  = \$1488 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1640  = \prod_s0$130 ;
+    if (i__ready) begin
+      \$1640  = \$1489 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1641  = \prod_s0$132 ;
+    if (i__ready) begin
+      \$1641  = \$1490 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1642  = \prod_s0$133 ;
+    if (i__ready) begin
+      \$1642  = \$1491 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1643  = \prod_s0$135 ;
+    if (i__ready) begin
+      \$1643  = \$1492 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1644  = \prod_s0$136 ;
+    if (i__ready) begin
+      \$1644  = \$1493 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1645  = \prod_s0$138 ;
+    if (i__ready) begin
+      \$1645  = \$1494 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1646  = \prod_s0$139 ;
+    if (i__ready) begin
+      \$1646  = \$1495 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1647  = \prod_s0$141 ;
+    if (i__ready) begin
+      \$1647  = \$1496 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1648  = \prod_s0$142 ;
+    if (i__ready) begin
+      \$1648  = \$1497 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1649  = \prod_s0$144 ;
+    if (i__ready) begin
+      \$1649  = \$1498 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1650  = \prod_s0$145 ;
+    if (i__ready) begin
+      \$1650  = \$1499 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1651  = \prod_s0$147 ;
+    if (i__ready) begin
+      \$1651  = \$1500 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1652  = \prod_s0$148 ;
+    if (i__ready) begin
+      \$1652  = \$1501 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1653  = \prod_s0$150 ;
+    if (i__ready) begin
+      \$1653  = \$1502 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1654  = \prod_s0$151 ;
+    if (i__ready) begin
+      \$1654  = \$1503 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1655  = \prod_s0$153 ;
+    if (i__ready) begin
+      \$1655  = \$1504 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1656  = \prod_s0$154 ;
+    if (i__ready) begin
+      \$1656  = \$1505 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1657  = \prod_s0$156 ;
+    if (i__ready) begin
+      \$1657  = \$1506 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1658  = \prod_s0$157 ;
+    if (i__ready) begin
+      \$1658  = \$1507 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1659  = \prod_s0$159 ;
+    if (i__ready) begin
+      \$1659  = \$1508 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1660  = \prod_s0$160 ;
+    if (i__ready) begin
+      \$1660  = \$1509 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1661  = \prod_s0$162 ;
+    if (i__ready) begin
+      \$1661  = \$1510 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1662  = \prod_s0$163 ;
+    if (i__ready) begin
+      \$1662  = \$1511 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1663  = \prod_s0$165 ;
+    if (i__ready) begin
+      \$1663  = \$1512 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1664  = \prod_s0$166 ;
+    if (i__ready) begin
+      \$1664  = \$1513 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1665  = \prod_s0$168 ;
+    if (i__ready) begin
+      \$1665  = \$1514 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1666  = \prod_s0$169 ;
+    if (i__ready) begin
+      \$1666  = \$1515 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1667  = \prod_s0$171 ;
+    if (i__ready) begin
+      \$1667  = \$1516 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1668  = \prod_s0$172 ;
+    if (i__ready) begin
+      \$1668  = \$1517 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1669  = \prod_s0$174 ;
+    if (i__ready) begin
+      \$1669  = \$1518 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1670  = \prod_s0$175 ;
+    if (i__ready) begin
+      \$1670  = \$1519 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1671  = \prod_s0$177 ;
+    if (i__ready) begin
+      \$1671  = \$1520 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1672  = \prod_s0$178 ;
+    if (i__ready) begin
+      \$1672  = \$1521 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1673  = \prod_s0$180 ;
+    if (i__ready) begin
+      \$1673  = \$1522 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1674  = \prod_s0$181 ;
+    if (i__ready) begin
+      \$1674  = \$1523 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1675  = \prod_s0$183 ;
+    if (i__ready) begin
+      \$1675  = \$1524 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1676  = \prod_s0$184 ;
+    if (i__ready) begin
+      \$1676  = \$1525 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1677  = \prod_s0$328 ;
+    if (i__ready) begin
+      \$1677  = \wsel_s0$326 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1678  = prod_valid_s0;
+    if (i__ready) begin
+      \$1678  = wsel_valid_s0;
     end
     if (rst) begin
-      \$1597  = 1'h0;
+      \$1678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1598  = acc0_out;
+    \$1679  = sum0_s0;
+    if (i__ready) begin
+      \$1679  = sum0_1_k0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1680  = \sum0_s0$203 ;
+    if (i__ready) begin
+      \$1680  = sum0_1_k0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1681  = \sum0_s0$205 ;
+    if (i__ready) begin
+      \$1681  = sum0_1_k0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1682  = \sum0_s0$206 ;
+    if (i__ready) begin
+      \$1682  = sum0_1_k0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1683  = \sum0_s0$208 ;
+    if (i__ready) begin
+      \$1683  = sum0_1_k1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1684  = \sum0_s0$209 ;
+    if (i__ready) begin
+      \$1684  = sum0_1_k1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1685  = \sum0_s0$211 ;
+    if (i__ready) begin
+      \$1685  = sum0_1_k1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1686  = \sum0_s0$212 ;
+    if (i__ready) begin
+      \$1686  = sum0_1_k1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1687  = \sum0_s0$214 ;
+    if (i__ready) begin
+      \$1687  = sum0_1_k2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1688  = \sum0_s0$215 ;
+    if (i__ready) begin
+      \$1688  = sum0_1_k2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1689  = \sum0_s0$217 ;
+    if (i__ready) begin
+      \$1689  = sum0_1_k2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1690  = \sum0_s0$218 ;
+    if (i__ready) begin
+      \$1690  = sum0_1_k2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1691  = \sum0_s0$220 ;
+    if (i__ready) begin
+      \$1691  = sum0_1_k3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1692  = \sum0_s0$221 ;
+    if (i__ready) begin
+      \$1692  = sum0_1_k3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1693  = \sum0_s0$223 ;
+    if (i__ready) begin
+      \$1693  = sum0_1_k3_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1694  = \sum0_s0$224 ;
+    if (i__ready) begin
+      \$1694  = sum0_1_k3_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1695  = \sum0_s0$330 ;
+    if (i__ready) begin
+      \$1695  = \prod_s0$328 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1696  = sum0_valid_s0;
+    if (i__ready) begin
+      \$1696  = prod_valid_s0;
+    end
+    if (rst) begin
+      \$1696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1697  = sum1_s0;
+    if (i__ready) begin
+      \$1697  = sum1_1_k0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1698  = \sum1_s0$234 ;
+    if (i__ready) begin
+      \$1698  = sum1_1_k1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1699  = \sum1_s0$237 ;
+    if (i__ready) begin
+      \$1699  = sum1_1_k2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1700  = \sum1_s0$240 ;
+    if (i__ready) begin
+      \$1700  = sum1_1_k3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1701  = \sum1_s0$332 ;
+    if (i__ready) begin
+      \$1701  = \sum0_s0$330 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1702  = sum1_valid_s0;
+    if (i__ready) begin
+      \$1702  = sum0_valid_s0;
+    end
+    if (rst) begin
+      \$1702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1703  = o__valid;
+    if (i__ready) begin
+      \$1703  = \$1526 ;
+    end
+    if (rst) begin
+      \$1703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1704  = acc0_out;
     if (\$1527 ) begin
-      if (\prod_s0$226 ) begin
-        \$1598  = \$1458 [31:0];
+      if (\sum1_s0$332 ) begin
+        \$1704  = \$1458 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1599  = acc0;
+    \$1705  = acc0;
     if (\$1527 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1599  = 32'd0;
+      if (\sum1_s0$332 ) begin
+        \$1705  = 32'd0;
       end else begin
-        \$1599  = \$1458 [31:0];
+        \$1705  = \$1458 [31:0];
       end
     end
     if (rst) begin
-      \$1599  = 32'd0;
+      \$1705  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1600  = acc1_out;
+    \$1706  = acc1_out;
     if (\$1528 ) begin
-      if (\prod_s0$226 ) begin
-        \$1600  = \$1459 [31:0];
+      if (\sum1_s0$332 ) begin
+        \$1706  = \$1459 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1601  = acc1;
+    \$1707  = acc1;
     if (\$1528 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1601  = 32'd0;
+      if (\sum1_s0$332 ) begin
+        \$1707  = 32'd0;
       end else begin
-        \$1601  = \$1459 [31:0];
+        \$1707  = \$1459 [31:0];
       end
     end
     if (rst) begin
-      \$1601  = 32'd0;
+      \$1707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1602  = acc2_out;
+    \$1708  = acc2_out;
     if (\$1529 ) begin
-      if (\prod_s0$226 ) begin
-        \$1602  = \$1460 [31:0];
+      if (\sum1_s0$332 ) begin
+        \$1708  = \$1460 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1603  = acc2;
+    \$1709  = acc2;
     if (\$1529 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1603  = 32'd0;
+      if (\sum1_s0$332 ) begin
+        \$1709  = 32'd0;
       end else begin
-        \$1603  = \$1460 [31:0];
+        \$1709  = \$1460 [31:0];
       end
     end
     if (rst) begin
-      \$1603  = 32'd0;
+      \$1709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1604  = acc3_out;
+    \$1710  = acc3_out;
     if (\$1530 ) begin
-      if (\prod_s0$226 ) begin
-        \$1604  = \$1461 [31:0];
+      if (\sum1_s0$332 ) begin
+        \$1710  = \$1461 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1605  = acc3;
+    \$1711  = acc3;
     if (\$1530 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1605  = 32'd0;
+      if (\sum1_s0$332 ) begin
+        \$1711  = 32'd0;
       end else begin
-        \$1605  = \$1461 [31:0];
+        \$1711  = \$1461 [31:0];
       end
     end
     if (rst) begin
-      \$1605  = 32'd0;
+      \$1711  = 32'd0;
     end
   end
   assign advance = i__ready;

@@ -17,7 +17,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 import golden
-from gen.config import FlexLinearConfig, FlexSparseMACConfig, FlexTopKConfig
+from gen.config import FlexLinearConfig, FlexSparseMACConfig, FlexTopKConfig, flex_tree_stages
 from gen.flex import NMTopKFlex, decode_pattern
 from gen.flexmac import NMLinearFlex, NMSparseMACFlex
 from gen.sim import combinational_map, pack, run_stream, unpack
@@ -70,7 +70,10 @@ def test_config_names_and_defaults() -> None:
     assert FlexTopKConfig(w=16, fmt="bf16", max_kept=12).name == "nm_topk_flex_16_bf16_rank_s12"
     assert FlexSparseMACConfig(w=32).name == "nm_spmac_flex_32_int8_k4"
     assert FlexLinearConfig(w=16, outputs=2).name == "nm_linear_flex_16_int8_k2"
-    assert FlexLinearConfig(w=16, pipeline=3).latency == 5
+    # selector 3, products 1, adder tree of 8 products 2 (two levels per stage), output 1
+    assert FlexLinearConfig(w=16, pipeline=3).latency == 7
+    assert FlexSparseMACConfig(w=32).latency == 5 and flex_tree_stages(16) == 2
+    assert [flex_tree_stages(t) for t in (1, 2, 3, 4, 5)] == [0, 1, 1, 1, 2]
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "text"), [
