@@ -40,3 +40,28 @@ def test_format_seconds() -> None:
     assert format_seconds(3.2) == "3 s"
     assert format_seconds(245) == "4 min 05 s"
     assert format_seconds(3720) == "1 h 02 min"
+
+
+def test_per_item_estimate_does_not_grow_while_a_long_item_runs() -> None:
+    """With each item's own seconds and what is running, the estimate is what the running
+    and queued items still need, over the jobs: a last item that runs long no longer makes
+    it grow with the elapsed time (the report said "~1 h 52 min left" for a point that
+    ended 80 s later)."""
+    clock, out = Clock(), io.StringIO()
+    bar = Progress(3, "modules", total_weight=300.0, stream=out, clock=clock, jobs=2)
+    clock.t += 100
+    bar.active = [(100.0, 60.0)]  # b runs (a just finished)
+    bar.advance(100.0, seconds=100.0)  # 1 s per unit; b has 40 s to go, c (queued) 100 s
+    assert bar.remaining() == max(40.0, (100.0 + 40.0) / 2)
+    clock.t += 500
+    bar.beat("b (P&R 560 s)", [(100.0, 560.0), (100.0, 400.0)])  # b, c: past their weight
+    assert bar.remaining() == 0.0 and "~0 s left" in bar.bar()
+    clock.t += 10
+    bar.active = [(100.0, 570.0)]
+    bar.advance(100.0, seconds=410.0)  # c ends; b still runs, past its weight
+    assert bar.remaining() == 0.0 and "2/3 modules" in bar.bar()
+    # without per-item seconds the rate-based estimate is kept
+    legacy = Progress(2, "m", total_weight=2.0, stream=io.StringIO(), clock=clock)
+    clock.t += 30
+    legacy.advance(1.0)
+    assert legacy.remaining() == 30.0

@@ -4,7 +4,11 @@ model-quality runs): items done of the total, elapsed time and an estimate of wh
 On a terminal the bar redraws one line in place; in a log (CI, ``make ... | tee``) it prints a
 line per finished item and a heartbeat line at most every ``heartbeat`` seconds, so the log
 stays readable. Items may carry a *weight* (e.g. the expected seconds of a point): the
-estimate is then the remaining weight at the rate measured so far.
+estimate is then the remaining weight at the rate measured so far. When the caller reports
+each finished item's own seconds and what is running (``jobs`` in parallel), the estimate is
+per item instead: the queued weight and the running items' unfinished part at the seconds
+per unit of weight the finished items took, spread over the jobs (so one long item does not
+make the estimate grow with the time it runs).
 """
 
 from __future__ import annotations
@@ -44,13 +48,15 @@ class Progress:
         Seconds between heartbeat lines in a log.
     clock : callable
         Time source (seconds); for tests.
+    jobs : int
+        Items that run at the same time (for the per-item estimate).
     """
 
     WIDTH = 24
 
     def __init__(self, total: int, what: str, *, total_weight: float | None = None,
                  stream: TextIO | None = None, heartbeat: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, jobs: int = 1) -> None:
         if total < 0:
             raise ValueError(f"total must be >= 0, not {total}")
         self.total, self.what = total, what
@@ -63,6 +69,10 @@ class Progress:
         self.done_weight = 0.0
         self._last_beat = self.t0
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.jobs = max(1, jobs)
+        self.item_seconds = 0.0  # own seconds of the finished items that reported them
+        self.item_weight = 0.0
+        self.active: list[tuple[float, float]] = []  # (weight, seconds so far) of running items
 
     @property
     def elapsed(self) -> float:
@@ -73,7 +83,12 @@ class Progress:
         if self.done_weight <= 0:
             return None
         left = max(0.0, self.total_weight - self.done_weight)
-        return left * self.elapsed / self.done_weight
+        if self.item_weight <= 0:
+            return left * self.elapsed / self.done_weight
+        per_unit = self.item_seconds / self.item_weight
+        running = [max(0.0, w * per_unit - s) for w, s in self.active]
+        queued = max(0.0, left - sum(w for w, _ in self.active)) * per_unit
+        return max(max(running, default=0.0), (queued + sum(running)) / self.jobs)
 
     def bar(self) -> str:
         frac = self.done_weight / self.total_weight if self.total_weight else 1.0
@@ -90,18 +105,26 @@ class Progress:
             self.stream.write(text + "\n")
         self.stream.flush()
 
-    def advance(self, weight: float = 1.0, note: str = "") -> None:
-        """One item finished (``note``: a line about it, printed above the bar)."""
+    def advance(self, weight: float = 1.0, note: str = "",
+                seconds: float | None = None) -> None:
+        """One item finished (``note``: a line about it, printed above the bar; ``seconds``:
+        how long it ran itself)."""
         self.done += 1
         self.done_weight += weight
+        if seconds is not None:
+            self.item_seconds += seconds
+            self.item_weight += weight
         if note:
             self._write(note)
         self._write(self.bar(), final=not self.tty)
         self._last_beat = self.clock()
 
-    def beat(self, running: str = "") -> None:
+    def beat(self, running: str = "",
+             active: list[tuple[float, float]] | None = None) -> None:
         """Redraw (terminal) or, at most every ``heartbeat`` seconds, print (log) the bar
-        with what is running."""
+        with what is running (``active``: its items' weights and seconds so far)."""
+        if active is not None:
+            self.active = list(active)
         now = self.clock()
         text = self.bar() + (f"; running: {running}" if running else "")
         if self.tty:

@@ -199,7 +199,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
         steps: dict[str, str] = {}
         weights = _expected_work(todo, sources, cache_root)
         bar = Progress(len(todo), "measured", total_weight=sum(weights.values()),
-                       heartbeat=HEARTBEAT_S, stream=sys.stdout if progress else _Null())
+                       heartbeat=HEARTBEAT_S, stream=sys.stdout if progress else _Null(),
+                       jobs=jobs)
 
         def job(p: records.Point):
             with lock:
@@ -229,13 +230,17 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                         errors[p.module] = err
                         note = (f"[{done:2d}/{total}] {p.module:<{width}}  FAILED after "
                                 f"{dt:.0f} s: {err.splitlines()[0]}")
-                    bar.advance(weights[p.module], note)
+                    with lock:
+                        now = time.monotonic()
+                        bar.active = [(weights[m], now - t) for m, t in running.items()]
+                    bar.advance(weights[p.module], note, seconds=dt)
                 if pending:
                     with lock:
                         now = time.monotonic()
                         busy = ", ".join(f"{m} ({steps.get(m, 'start')} {now - t:.0f} s)"
                                          for m, t in running.items())
-                    bar.beat(busy)
+                        active = [(weights[m], now - t) for m, t in running.items()]
+                    bar.beat(busy, active)
         bar.close()
     return [records.make_record(p, results.get(p.module), error=errors.get(p.module))
             for p in points]
