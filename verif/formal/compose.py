@@ -622,13 +622,12 @@ class NetworkDecomposition(Decomposition):
                 if v in g0.ands and v not in owner:
                     owner[v] = x
                     cut_lits.append(lit)
-        seen = set(owner)
         g = g0.cut(cut_lits)
         depth: dict[int, int] = {}
         subst: dict[int, int] = {}
 
         def fn_roots(x: str) -> list[int]:
-            return [r for lit in outs[x] for r in (g0.ands[lit >> 1] if lit >> 1 in seen
+            return [r for lit in outs[x] for r in (g0.ands[lit >> 1] if lit >> 1 in owner
                                                     and lit >> 1 not in depth else (lit,))]
         try:
             for x in names:
@@ -636,7 +635,7 @@ class NetworkDecomposition(Decomposition):
                 sub, d = g.strip(roots, depth)
                 subst.update(sub)
                 for lit in outs[x]:
-                    if lit >> 1 in seen and lit >> 1 not in depth:
+                    if lit >> 1 in owner and lit >> 1 not in depth:
                         depth[lit >> 1] = d or 0
         except aigmod.AigError as exc:
             return [Step("datapath.N2.structure", "records", "register balance", False,

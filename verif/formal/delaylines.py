@@ -40,6 +40,7 @@ from nmsparse.contract.sidecar import Sidecar
 
 from . import aig as aigmod
 from . import tools
+from .equiv import AIG_TAIL
 from .results import Step
 
 __all__ = ["MEMORY_DECL", "has_delay_lines", "rewrite"]
@@ -74,14 +75,7 @@ _POST_V = "read_json dut.json\nwrite_verilog -noattr {top}.v\n"
 _LEMMA = """read_json lemma.json
 hierarchy -top {top}
 setundef -undriven -expose
-opt -fast
-techmap
-opt -fast
-dffunmap
-aigmap
-opt_clean
-write_aiger -ascii -map lemma.map lemma.aag
-"""
+""" + AIG_TAIL.replace("{out}", "lemma")
 
 
 class DelayLineError(ValueError):
@@ -159,7 +153,7 @@ def _lemma(work: Path, top: str, mems: list[dict]) -> list[tuple[int | None, str
     rst = [lit >> 1 for lit in g.inputs.get("rst", [])]
     out = []
     for k, rec in enumerate(mems):
-        wa, ra, we = (_port(g, f"nmdl{k}_{s}", rec[s]) for s in ("wa", "ra", "we"))
+        wa, ra, we = (g.outputs[f"nmdl{k}_{s}"] for s in ("wa", "ra", "we"))
         size = rec["size"]
         # D2: the cone of the addresses holds no input and no latch-free path from one
         support = aigmod.support_vars(gc, wa + ra)
@@ -215,14 +209,6 @@ def _lemma(work: Path, top: str, mems: list[dict]) -> list[tuple[int | None, str
             continue
         out.append((c, ""))
     return out
-
-
-def _port(g: aigmod.Aig, name: str, bits: list) -> list[int]:
-    """AIGER literals of an output port; bits the JSON netlist gives as constants are the
-    constant literals (write_aiger may leave them out of the map)."""
-    lits = g.outputs.get(name, [])
-    return [(1 if b == "1" else 0) if isinstance(b, str) else lits[k]
-            for k, b in enumerate(bits)]
 
 
 def _sub(cnf: aigmod.Cnf, a: list[int], b: list[int]) -> list[int]:

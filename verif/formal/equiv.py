@@ -26,7 +26,22 @@ from . import aig as aigmod
 from . import reference, tools
 from .results import Step
 
-__all__ = ["miter_aig", "prove_direct", "prove_key", "decode_payload", "FLOW"]
+__all__ = ["miter_aig", "prove_direct", "prove_key", "decode_payload", "FLOW", "AIG_TAIL"]
+
+#: Yosys, from a flat netlist to ``{out}.aag`` + ``{out}.map`` + ``{out}.ports.json`` (the output
+#: ports' constant bits, which the AIGER map leaves out: :func:`verif.formal.aig.read_aiger`
+#: reads them back). Every AIGER flow of the proofs ends with it.
+AIG_TAIL = """opt -fast
+techmap
+opt -fast
+dffunmap
+aigmap
+opt_clean
+select o:*
+write_json -selected {out}.ports.json
+select -clear
+write_aiger -ascii -map {out}.map {out}.aag
+"""
 
 # Yosys: flatten, fold the tied-off handshake into constants, plain gates, AIGER.
 FLOW = """hierarchy -top {top}
@@ -34,17 +49,7 @@ proc
 flatten
 opt_clean
 {extra}
-opt -fast
-techmap
-opt -fast
-dffunmap
-aigmap
-opt_clean
-select o:*
-write_json -selected {top}.ports.json
-select -clear
-write_aiger -ascii -map {top}.map {top}.aag
-"""
+""" + AIG_TAIL.replace("{out}", "{top}")
 
 
 def miter_aig(work: Path, sources: list[str], top: str, extra: str = "") -> aigmod.Aig:

@@ -47,6 +47,7 @@ from nmsparse.contract.sidecar import Sidecar
 
 from . import aig as aigmod
 from . import tools
+from .equiv import AIG_TAIL
 from .netlist import FF_TYPES, Netlist, load_netlist
 from .results import Step
 
@@ -186,8 +187,7 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
     """Verilog conditions relating each control register to the model, true on a random
     simulation of the cut netlist (candidates only: the proof checks them)."""
     script = (f"read_json {cd.path.name}\nhierarchy -top {sc.module}\nproc\nopt_clean\n"
-              "techmap\nopt -fast\ndffunmap\naigmap\nopt_clean\n"
-              "write_aiger -ascii -map mine.map mine.aag\n")
+              + AIG_TAIL.replace("{out}", "mine"))
     tools.yosys(work, script, log="mine.log")
     g = aigmod.read_aiger(work / "mine.aag", work / "mine.map")
     rng = random.Random(seed)
@@ -460,7 +460,7 @@ def prove_stream(sc: Sidecar, work: Path) -> list[Step]:
         # Houdini: a mined invariant the induction step refutes is only a wrong guess: drop
         # it and prove the rest again (the contract's properties are never dropped), at most
         # HOUDINI_ROUNDS times (each round is a whole induction run)
-        while mode == "prove" and not ok and "DONE (UNKNOWN" in log and rounds < HOUDINI_ROUNDS:
+        while not ok and "DONE (UNKNOWN" in log and rounds < HOUDINI_ROUNDS:
             rounds += 1
             bad = _refuted_invariants(log, text, props)
             if not bad:
@@ -479,10 +479,8 @@ def prove_stream(sc: Sidecar, work: Path) -> list[Step]:
             continue
         if not ok:
             detail = _failure(sc, work, mode, log, props) + "\n" + detail
-        what = "bounded model check" if mode == "bmc" else "k-induction (unbounded)"
-        steps.append(Step(f"stream.{mode}", claim if mode == "prove" else
-                          f"{claim} (for the first {depth} cycles)",
-                          f"SymbiYosys smtbmc z3, {what}, depth {depth}", ok,
+        steps.append(Step(f"stream.{mode}", claim,
+                          f"SymbiYosys smtbmc z3, k-induction (unbounded), depth {depth}", ok,
                           secs + t_prep, detail))
         break
     return steps
