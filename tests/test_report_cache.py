@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from nmsparse.contract.sidecar import load_sidecar, parse_sidecar
 from nmsparse.report import cache
 
@@ -94,3 +96,36 @@ def test_a_fallback_result_holds_only_with_the_current_fallback_script(tmp_path)
     assert cache.load(tmp_path, mod, key)["synth_fallback"] == synth.NOABC9_NOTE
     (work / "flow.ys").write_text(script.replace("abc -lut 4:7", "abc -lut 4"))
     assert cache.load(tmp_path, mod, key) is None
+
+
+def test_place_timeouts_file(tmp_path):
+    """The committed record of place-and-route timeouts: read, added, checked against the key
+    and the allowance (the rule of a cached failure), dropped; a damaged file is an error
+    naming it."""
+    f = tmp_path / cache.PLACE_TIMEOUTS
+    assert cache.load_place_timeouts(f) == {}
+    key = "12" * 32
+    cache.record_place_timeout(f, "m", key, 1200.0, "m: place and route did not finish")
+    known = cache.load_place_timeouts(f)
+    assert cache.known_place_timeout(known, "m", key, 1200.0) == "m: place and route did not finish"
+    assert cache.known_place_timeout(known, "m", key, 600.0) is not None
+    assert cache.known_place_timeout(known, "m", key, 1800.0) is None  # more time: try again
+    assert cache.known_place_timeout(known, "m", key, None) is None  # no limit
+    assert cache.known_place_timeout(known, "m", key, None, any_timeout=True) is not None
+    assert cache.known_place_timeout(known, "m", "34" * 32, 1200.0) is None  # other Verilog
+    assert cache.known_place_timeout(known, "other", key, 1200.0) is None
+    cache.forget_place_timeout(f, "m")
+    assert not f.exists()
+    f.write_text('{"modules": {"m": {"key": 3}}}')
+    with pytest.raises(ValueError, match="place_timeouts.json: not a place-timeout record"):
+        cache.load_place_timeouts(f)
+
+
+def test_a_failure_remembers_its_stage(tmp_path):
+    mod, key = "nm_topk_2_4_int8_rank", "56" * 32
+    cache.store_failure(tmp_path, mod, key, "m: x did not finish in 9 s", 9.0, 10.0,
+                        stage="place")
+    assert cache.failure_record(tmp_path, mod, key, 9.0)["stage"] == "place"
+    cache.store_failure(tmp_path, mod, key, "m: Yosys synthesis did not finish", 9.0, 10.0,
+                        stage="synth")
+    assert cache.failure_record(tmp_path, mod, key, 9.0)["stage"] == "synth"

@@ -223,3 +223,68 @@ def test_weight_banks_map_onto_block_ram_with_its_output_register(tmp_path):
     assert cells.get("DP16KD", 0) == 4
     generic_ff = sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))
     assert generic_ff >= r["post_synth"]["FF"] + 4 * 2 * 8
+
+
+def _place_key(hdl: Path) -> tuple[str, str]:
+    """The cache key of the 2:4 rank selector's placed measurement, as the report makes it."""
+    from nmsparse.report import cache
+
+    sc = load_sidecar(hdl / "nm_topk_2_4_int8_rank.json")
+    src = sc.verilog.read_bytes()
+    flow = synth.flow_signature(memories=synth.keeps_memories(sc),
+                                primitives=synth.uses_primitives(src))
+    return sc.module, cache.point_key(src, sc, flow, place=True)
+
+
+def test_a_recorded_place_timeout_is_synthesized_only_until_more_time_is_allowed(
+        tmp_path, capsys, small_hdl):
+    """A point whose place and route did not finish, on this very Verilog and flow, in the
+    time a run allows (``<out>/place_timeouts.json``, committed with the reports, so a cold run
+    does not spend that time again) is synthesized only: post-synthesis and ASIC figures, "not
+    placed" with the reason; a run allowing more time places it and drops the entry."""
+    from nmsparse.report import cache
+
+    out = tmp_path / "reports"
+    module, key = _place_key(small_hdl)
+    record = out / cache.PLACE_TIMEOUTS
+    why = f"{module}: nextpnr-ecp5 place and route did not finish in 100 s (log: x)"
+    cache.record_place_timeout(record, module, key, 100.0, why)
+    base = ["report", "--hdl", str(small_hdl), "-o", str(out), "--jobs", "1"]
+    assert cli.main([*base, "--timeout", "100"]) == 0
+    assert "1 synthesized only" in capsys.readouterr().out
+    (rec,) = json.loads((out / "resources.json").read_text())["modules"]
+    assert rec["error"] is None and rec["post_place"] is None and rec["place_error"] == why
+    assert rec["post_synth"]["LUT"] > 0 and rec["asic"]["transistors"] > 1000
+    md = (out / "report.md").read_text()
+    assert "not placed" in md and "place and route did not finish in 100 s" in md
+    # another key (the Verilog changed) or a longer allowance: placed, the entry dropped
+    assert cache.known_place_timeout(cache.load_place_timeouts(record), module, "0" * 64,
+                                     100.0) is None
+    assert cli.main([*base, "--timeout", "300"]) == 0
+    (rec,) = json.loads((out / "resources.json").read_text())["modules"]
+    assert rec["post_place"]["fmax_mhz"] > 20 and "place_error" not in rec
+    assert not record.exists()
+
+
+def test_a_cached_place_timeout_is_recorded_for_the_next_cold_run(tmp_path, capsys, small_hdl):
+    """A place-and-route timeout in the cache (a run before) goes into place_timeouts.json,
+    which the reports directory keeps when the cache is deleted."""
+    from nmsparse.report import cache
+
+    out = tmp_path / "reports"
+    module, key = _place_key(small_hdl)
+    why = f"{module}: nextpnr-ecp5 place and route did not finish in 50 s (log: y)"
+    cache.store_failure(out / ".cache", module, key, why, 50.0, 60.0, stage="place")
+    base = ["report", "--hdl", str(small_hdl), "-o", str(out), "--jobs", "1"]
+    assert cli.main([*base, "--timeout", "50"]) == 0
+    assert "1 synthesized only" in capsys.readouterr().out
+    known = cache.load_place_timeouts(out / cache.PLACE_TIMEOUTS)
+    assert known[module]["key"] == key and known[module]["timeout"] == 50.0
+    import shutil
+
+    shutil.rmtree(out / ".cache")  # cold: no tool is run for the placement
+    assert cli.main([*base, "--timeout", "50"]) == 0
+    assert "1 synthesized only" in capsys.readouterr().out
+    (rec,) = json.loads((out / "resources.json").read_text())["modules"]
+    assert rec["place_error"] == why and rec["post_place"] is None
+    assert rec["cpu_s"]["nextpnr"] is None

@@ -16,7 +16,14 @@ from pathlib import Path
 from nmsparse.contract.sidecar import Sidecar
 
 __all__ = ["point_key", "entry_dir", "load", "store", "store_failure", "load_failure",
-           "previous_runtime"]
+           "failure_record", "previous_runtime", "PLACE_TIMEOUTS", "load_place_timeouts",
+           "known_place_timeout", "record_place_timeout", "forget_place_timeout"]
+
+PLACE_TIMEOUTS = "place_timeouts.json"
+"""File in the report directory (committed with ``reports/``) naming the modules whose place
+and route did not finish within the time allowed, with the cache key of the exact Verilog
+and flow that was tried: a later run, cold or warm, synthesizes them only instead of spending
+the same CPU time again (a longer ``--timeout`` or ``--no-cache`` tries again)."""
 
 
 def point_key(verilog: bytes, sidecar: Sidecar, flow: str, *, place: bool) -> str:
@@ -62,17 +69,18 @@ def store(root: str | Path, module: str, key: str) -> Path:
 
 
 def store_failure(root: str | Path, module: str, key: str, error: str,
-                  timeout: float | None, elapsed_s: float) -> Path:
+                  timeout: float | None, elapsed_s: float, *, stage: str | None = None) -> Path:
     """Record that measuring the entry failed: ``error`` (the message), ``timeout`` (the
     seconds allowed per tool run when a tool was stopped for taking longer, else None) and
-    the wall seconds spent. A later run reports the failure instead of repeating it, unless
-    it allows more time than the failed one (see :func:`load_failure`)."""
+    the wall seconds spent; ``stage``: the step that failed (``"synth"``, ``"place"``). A
+    later run reports the failure instead of repeating it, unless it allows more time than
+    the failed one (see :func:`load_failure`)."""
     d = entry_dir(root, module, key)
     d.mkdir(parents=True, exist_ok=True)
     f = d / "failed.json"
     tmp = f.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"key": key, "error": error, "timeout": timeout,
-                               "elapsed_s": round(elapsed_s, 1)}))
+                               "elapsed_s": round(elapsed_s, 1), "stage": stage}))
     tmp.replace(f)
     return f
 
@@ -83,16 +91,106 @@ def load_failure(root: str | Path, module: str, key: str,
     seconds per tool (None: no limit): a tool error always holds (the same inputs fail
     again); a timeout holds when the new allowance is no longer than the old one.
     ``any_timeout``: report a stored timeout whatever the allowance (``--cached-only``)."""
+    rec = failure_record(root, module, key, timeout, any_timeout=any_timeout)
+    return None if rec is None else rec["error"]
+
+
+def failure_record(root: str | Path, module: str, key: str, timeout: float | None = None, *,
+                   any_timeout: bool = False) -> dict | None:
+    """:func:`load_failure` as the stored record: ``error``, ``timeout``, ``stage`` (the step
+    that failed: ``"place"`` for place and route, ``"synth"``; records written before the
+    stage was stored are told by their message)."""
     try:
         rec = json.loads((entry_dir(root, module, key) / "failed.json").read_text())
-        if rec.get("key") != key:
+        if rec.get("key") != key or not _holds(rec.get("timeout"), timeout, any_timeout):
             return None
-        old = rec.get("timeout")
-        if old is not None and not any_timeout and (timeout is None or timeout > old):
-            return None
-        return str(rec["error"])
+        error = str(rec["error"])
+        stage = rec.get("stage") or ("place" if "place and route" in error else "synth")
+        return {"error": error, "timeout": rec.get("timeout"), "stage": stage}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _holds(old: float | None, timeout: float | None, any_timeout: bool) -> bool:
+    """Whether a failure after ``old`` seconds (None: a tool error) holds for a run allowing
+    ``timeout`` seconds (None: no limit)."""
+    return old is None or any_timeout or (timeout is not None and timeout <= old)
+
+
+def load_place_timeouts(path: str | Path) -> dict[str, dict]:
+    """``{module: {"key", "timeout", "error", "recorded"}}`` of a :data:`PLACE_TIMEOUTS` file;
+    empty when it does not exist.
+
+    Raises
+    ------
+    ValueError
+        The file exists but is not such a record.
+    """
+    f = Path(path)
+    if not f.is_file():
+        return {}
+    try:
+        doc = json.loads(f.read_text())
+        mods = doc["modules"]
+        for name, rec in mods.items():
+            if not (isinstance(rec["key"], str) and isinstance(rec["error"], str)
+                    and isinstance(rec["timeout"], (int, float))):
+                raise TypeError(name)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{f}: not a place-timeout record ({exc!r}); delete it to measure "
+                         "every point again") from None
+    return dict(mods)
+
+
+def known_place_timeout(known: dict[str, dict], module: str, key: str,
+                        timeout: float | None, *, any_timeout: bool = False) -> str | None:
+    """The recorded place-and-route timeout of ``module`` if it was recorded for this very
+    ``key`` and still holds for a run allowing ``timeout`` seconds per tool run."""
+    rec = known.get(module)
+    if rec is None or rec["key"] != key or not _holds(rec["timeout"], timeout, any_timeout):
+        return None
+    return rec["error"]
+
+
+def _write_json(f: Path, doc: dict) -> None:
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    tmp.replace(f)
+
+
+_ABOUT = ("Modules whose nextpnr-ecp5 place and route did not finish in 'timeout' CPU seconds "
+          "on the Verilog and flow of 'key' (nmsparse.report.cache.point_key): nmsparse "
+          "report synthesizes them only while the key matches (a longer --timeout or "
+          "--no-cache tries again). Written by nmsparse report.")
+
+
+def record_place_timeout(path: str | Path, module: str, key: str, timeout: float,
+                         error: str) -> None:
+    """Add (or replace) ``module``'s entry in a :data:`PLACE_TIMEOUTS` file."""
+    import datetime
+
+    f = Path(path)
+    mods = load_place_timeouts(f)
+    old = mods.get(module)
+    if old and old["key"] == key and old["timeout"] >= timeout:
+        return
+    mods[module] = {"key": key, "timeout": timeout, "error": error,
+                    "recorded": datetime.date.today().isoformat()}
+    _write_json(f, {"about": _ABOUT, "modules": mods})
+
+
+def forget_place_timeout(path: str | Path, module: str) -> None:
+    """Drop ``module``'s entry (it placed); the file goes when it is empty."""
+    f = Path(path)
+    mods = load_place_timeouts(f)
+    if module not in mods:
+        return
+    del mods[module]
+    if mods:
+        _write_json(f, {"about": _ABOUT, "modules": mods})
+    else:
+        f.unlink()
 
 
 def previous_runtime(root: str | Path, module: str) -> float | None:

@@ -134,25 +134,40 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
             for p in points}
     results: dict[str, dict | None] = {}
     errors: dict[str, str] = {}
+    # modules whose place and route did not finish in the time allowed, on this very Verilog
+    # and flow: synthesized only, with the reason (<out>/place_timeouts.json, committed)
+    timeouts_file = out_dir / cache.PLACE_TIMEOUTS
+    known = cache.load_place_timeouts(timeouts_file) if use_cache else {}
+    unplaced: dict[str, str] = {}
     todo = []
     for p in points:
-        hit = cache.load(cache_root, p.module, keys[p.module]) if use_cache else None
-        if hit is None and cached_only and placing[p.module]:
+        mod = p.module
+        hit = cache.load(cache_root, mod, keys[mod]) if use_cache else None
+        synth_key = cache.point_key(sources[mod], p.sidecar, flow_of[mod], place=False)
+        failed = (cache.failure_record(cache_root, mod, keys[mod], timeout,
+                                       any_timeout=cached_only)
+                  if hit is None and use_cache else None)
+        if hit is None and placing[mod] and use_cache:
+            why = cache.known_place_timeout(known, mod, keys[mod], timeout,
+                                            any_timeout=cached_only)
+            if why is None and failed is not None and failed["stage"] == "place" \
+                    and failed["timeout"] is not None:
+                why = failed["error"]
+                cache.record_place_timeout(timeouts_file, mod, keys[mod], failed["timeout"],
+                                           why)
+            if why is not None:
+                unplaced[mod], placing[mod], keys[mod], failed = why, False, synth_key, None
+                hit = cache.load(cache_root, mod, synth_key)
+        if hit is None and cached_only and placing[mod]:
             # report a synthesis-only measurement (--no-place) rather than none: ASIC and
             # post-synthesis figures, no Fmax
-            hit = cache.load(cache_root, p.module,
-                             cache.point_key(sources[p.module], p.sidecar,
-                                             flow_of[p.module],
-                                             place=False))
-        failed = (cache.load_failure(cache_root, p.module, keys[p.module], timeout,
-                                     any_timeout=cached_only)
-                  if hit is None and use_cache else None)
+            hit = cache.load(cache_root, mod, synth_key)
         if hit is not None:
-            results[p.module] = hit
+            results[mod] = hit
         elif failed is not None:
             # measured before and failed (a tool error, or a timeout no longer than this
             # run's): reported again, not repeated
-            errors[p.module] = failed
+            errors[mod] = failed["error"]
         else:
             todo.append(p)
     total, done = len(points), len(results) + len(errors)
@@ -160,12 +175,16 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     if cached_only:
         say(f"nmsparse report: {total} modules, {len(results)} cached"
             + (f", {len(errors)} failed before" if errors else "")
+            + (f", {len(unplaced)} not placed before" if unplaced else "")
             + f", {len(todo)} not run (--cached-only)")
         todo = []
     else:
         say(f"nmsparse report: {total} modules, {len(results)} cached"
             + (f", {len(errors)} failed before (cached; --no-cache or a longer --timeout "
                "tries again)" if errors else "")
+            + (f", {len(unplaced)} synthesized only (their place and route did not finish "
+               f"in the time allowed before: {timeouts_file}; a longer --timeout or "
+               "--no-cache tries again)" if unplaced else "")
             + f", {len(todo)} to measure "
             f"({'synthesis, place and route' if place else 'synthesis only'}, "
             f"{jobs} in parallel)")
@@ -177,21 +196,39 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     # the biggest Verilog first: better load balance across jobs
     todo.sort(key=lambda p: -len(sources[p.module]))
 
-    def one(p: records.Point) -> tuple[records.Point, dict | None, str | None, float]:
-        t0 = time.monotonic()
+    def one(p: records.Point, place: bool | None = None,
+            t0: float | None = None) -> tuple[records.Point, dict | None, str | None, float]:
+        t0 = time.monotonic() if t0 is None else t0
+        place = placing[p.module] if place is None else place
         work = cache.entry_dir(cache_root, p.module, keys[p.module]) / "work"
         try:
-            r = synth.measure(p.verilog, p.sidecar, work, place=placing[p.module],
+            r = synth.measure(p.verilog, p.sidecar, work, place=place,
                               timeout=timeout,
                               source=sources[p.module],
                               on_step=lambda step: steps.__setitem__(p.module, step))
         except synth.SynthesisError as exc:
             dt = time.monotonic() - t0
-            cache.store_failure(cache_root, p.module, keys[p.module], str(exc), exc.timeout, dt)
-            return p, None, str(exc), dt
+            cache.store_failure(cache_root, p.module, keys[p.module], str(exc), exc.timeout, dt,
+                                stage=exc.stage)
+            if exc.stage != "place" or exc.timeout is None:
+                return p, None, str(exc), dt
+            # place and route ran out of time: recorded, and the point synthesized only
+            with lock:
+                cache.record_place_timeout(timeouts_file, p.module, keys[p.module],
+                                           exc.timeout, str(exc))
+                unplaced[p.module] = str(exc)
+                keys[p.module] = cache.point_key(sources[p.module], p.sidecar,
+                                                 flow_of[p.module], place=False)
+            hit = cache.load(cache_root, p.module, keys[p.module])
+            if hit is not None:  # synthesized only before
+                return p, hit, None, time.monotonic() - t0
+            return one(p, place=False, t0=t0)
         except (ValueError, OSError) as exc:  # not a property of the design: not cached
             return p, None, str(exc), time.monotonic() - t0
         cache.store(cache_root, p.module, keys[p.module])
+        if place and known.get(p.module):
+            with lock:
+                cache.forget_place_timeout(timeouts_file, p.module)
         return p, r, None, time.monotonic() - t0
 
     if todo:
@@ -224,6 +261,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                         pnr = (f"  P&R {rt['nextpnr']:6.1f} s  Fmax "
                                f"{r['post_place']['fmax_mhz'] or 0:6.1f} MHz"
                                if r.get("post_place") else "")
+                        if p.module in unplaced:
+                            pnr = "  P&R did not finish: synthesized only"
                         note = (f"[{done:2d}/{total}] {p.module:<{width}}  synth "
                                 f"{rt['yosys']:6.1f} s{pnr}  LUT4 {r['post_synth']['LUT']}")
                     else:
@@ -242,7 +281,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                         active = [(weights[m], now - t) for m, t in running.items()]
                     bar.beat(busy, active)
         bar.close()
-    return [records.make_record(p, results.get(p.module), error=errors.get(p.module))
+    return [records.make_record(p, results.get(p.module), error=errors.get(p.module),
+                                place_error=unplaced.get(p.module))
             for p in points]
 
 

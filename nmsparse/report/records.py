@@ -85,11 +85,14 @@ def _opt_int(v: object) -> int | None:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def make_record(point: Point, measured: Mapping | None, *, error: str | None = None) -> dict:
+def make_record(point: Point, measured: Mapping | None, *, error: str | None = None,
+                place_error: str | None = None) -> dict:
     """One ``resources.json`` record: parameters, micro-architecture and measured figures.
 
     ``measured`` is the result of :func:`nmsparse.report.synth.measure`; None if it failed
     (``error`` then says why) or was not run (``error`` None: the figures show "not run").
+    ``place_error``: why a point was synthesized only (its place and route did not finish
+    in the time allowed), recorded as ``place_error``.
     """
     sc, p = point.sidecar, point.params
     n, m = _opt_int(p.get("n")), _opt_int(p.get("m"))
@@ -131,6 +134,8 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
         rec["error"] = None
         if measured.get("synth_fallback"):  # synthesized with another script: say which
             rec["synth_fallback"] = measured["synth_fallback"]
+        if place_error:
+            rec["place_error"] = place_error
     return rec
 
 

