@@ -129,3 +129,24 @@ def test_a_failure_remembers_its_stage(tmp_path):
     cache.store_failure(tmp_path, mod, key, "m: Yosys synthesis did not finish", 9.0, 10.0,
                         stage="synth")
     assert cache.failure_record(tmp_path, mod, key, 9.0)["stage"] == "synth"
+
+
+def test_a_cold_run_weighs_its_jobs_by_the_committed_figures(tmp_path):
+    """Without a cache, the progress estimate and the job order use the tool seconds in the
+    report directory's resources.json (synthesis alone for a point not placed); a module it
+    does not hold sends every weight back to the Verilog size."""
+    from types import SimpleNamespace
+
+    from nmsparse.report.cli import _expected_work
+
+    (tmp_path / "resources.json").write_text(json.dumps({"modules": [
+        {"module": "a", "cpu_s": {"yosys": 10.0, "nextpnr": 90.0}},
+        {"module": "b", "cpu_s": {"yosys": 5.0, "nextpnr": None}},
+        {"module": "c", "cpu_s": None}]}))
+    pts = [SimpleNamespace(module=m) for m in ("a", "b")]
+    src = {"a": b"x" * 7, "b": b"y" * 3, "c": b"z"}
+    assert _expected_work(pts, src, tmp_path, {"a": True, "b": True}) == {"a": 100.0, "b": 5.0}
+    assert _expected_work(pts, src, tmp_path, {"a": False, "b": True}) == {"a": 10.0, "b": 5.0}
+    pts.append(SimpleNamespace(module="c"))
+    assert _expected_work(pts, src, tmp_path, dict.fromkeys("abc", True)) == {
+        "a": 7.0, "b": 3.0, "c": 1.0}

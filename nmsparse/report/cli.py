@@ -36,14 +36,38 @@ class _Null:
         pass
 
 
-def _expected_work(todo: list[records.Point], sources: dict[str, bytes],
-                   cache_root: Path) -> dict[str, float]:
-    """Weights for the progress estimate: the tool seconds an earlier measurement of the same
-    module took (any cached version), else the Verilog size (relative work) for all."""
-    seconds = {p.module: cache.previous_runtime(cache_root, p.module) for p in todo}
+def _expected_work(todo: list[records.Point], sources: dict[str, bytes], out_dir: Path,
+                   placing: dict[str, bool]) -> dict[str, float]:
+    """Weights for the progress estimate and the order of the jobs: the tool seconds an
+    earlier measurement of the same module took (any cached version, else its record in the
+    report directory's ``resources.json``, so a cold run has them too; synthesis alone for a
+    point not placed), else the Verilog size (relative work) for all."""
+    committed = _previous_seconds(out_dir / "resources.json")
+    seconds = {}
+    for p in todo:
+        s = cache.previous_runtime(out_dir / ".cache", p.module)
+        rec = committed.get(p.module)
+        if s is None and rec is not None:
+            s = rec[0] + (rec[1] if placing[p.module] else 0.0)
+        seconds[p.module] = s
     if all(v is not None for v in seconds.values()):
         return {m: max(1.0, float(v)) for m, v in seconds.items()}  # type: ignore[arg-type]
     return {p.module: float(len(sources[p.module])) for p in todo}
+
+
+def _previous_seconds(path: Path) -> dict[str, tuple[float, float]]:
+    """``{module: (Yosys, nextpnr CPU seconds)}`` of a report's ``resources.json`` (the
+    modules measured there; none if it is absent or unreadable)."""
+    try:
+        mods = json.loads(path.read_text())["modules"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    out = {}
+    for rec in mods if isinstance(mods, list) else []:
+        cpu = rec.get("cpu_s") if isinstance(rec, dict) else None
+        if isinstance(cpu, dict) and isinstance(cpu.get("yosys"), (int, float)):
+            out[rec["module"]] = (float(cpu["yosys"]), float(cpu.get("nextpnr") or 0.0))
+    return out
 
 
 def _jobs(value: str) -> int:
@@ -193,8 +217,10 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
         if cold:
             _warm_up(cold, say)
     lock = threading.Lock()
-    # the biggest Verilog first: better load balance across jobs
-    todo.sort(key=lambda p: -len(sources[p.module]))
+    # the longest first (an earlier run's tool seconds, else the Verilog size): better load
+    # balance across jobs
+    weights = _expected_work(todo, sources, out_dir, placing)
+    todo.sort(key=lambda p: -weights[p.module])
 
     def one(p: records.Point, place: bool | None = None,
             t0: float | None = None) -> tuple[records.Point, dict | None, str | None, float]:
@@ -234,7 +260,6 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     if todo:
         running: dict[str, float] = {}
         steps: dict[str, str] = {}
-        weights = _expected_work(todo, sources, cache_root)
         bar = Progress(len(todo), "measured", total_weight=sum(weights.values()),
                        heartbeat=HEARTBEAT_S, stream=sys.stdout if progress else _Null(),
                        jobs=jobs)
