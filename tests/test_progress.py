@@ -65,3 +65,21 @@ def test_per_item_estimate_does_not_grow_while_a_long_item_runs() -> None:
     clock.t += 30
     legacy.advance(1.0)
     assert legacy.remaining() == 30.0
+
+
+def test_weights_in_seconds_give_an_estimate_before_the_first_item_ends() -> None:
+    """Weights that are an earlier run's seconds (a cold report reads them from the committed
+    resources.json) estimate from the start; the first finished item's rate replaces them."""
+    clock = Clock()
+    bar = Progress(3, "modules", total_weight=160.0, stream=io.StringIO(), clock=clock,
+                   jobs=2, unit_seconds=1.0)
+    assert bar.remaining() == max(0.0, 160.0 / 2)  # nothing runs yet: the whole weight
+    clock.t += 10
+    bar.beat("a, b", [(100.0, 10.0), (40.0, 10.0)])  # c (20) queued
+    assert bar.remaining() == max(90.0, (20.0 + 90.0 + 30.0) / 2)
+    assert "estimating" not in bar.bar()
+    clock.t += 70
+    bar.active = [(100.0, 80.0)]
+    bar.advance(40.0, seconds=80.0)  # b took 2 s per unit: a has 120 s to go, c 40 s
+    assert bar.remaining() == max(120.0, (40.0 + 120.0) / 2)
+    assert Progress(1, "m", stream=io.StringIO()).remaining() is None  # no weights in seconds

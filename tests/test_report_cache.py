@@ -145,8 +145,10 @@ def test_a_cold_run_weighs_its_jobs_by_the_committed_figures(tmp_path):
         {"module": "c", "cpu_s": None}]}))
     pts = [SimpleNamespace(module=m) for m in ("a", "b")]
     src = {"a": b"x" * 7, "b": b"y" * 3, "c": b"z"}
-    assert _expected_work(pts, src, tmp_path, {"a": True, "b": True}) == {"a": 100.0, "b": 5.0}
-    assert _expected_work(pts, src, tmp_path, {"a": False, "b": True}) == {"a": 10.0, "b": 5.0}
+    assert _expected_work(pts, src, tmp_path, {"a": True, "b": True}) == (
+        {"a": 100.0, "b": 5.0}, True)
+    assert _expected_work(pts, src, tmp_path, {"a": False, "b": True}) == (
+        {"a": 10.0, "b": 5.0}, True)
     pts.append(SimpleNamespace(module="c"))
-    assert _expected_work(pts, src, tmp_path, dict.fromkeys("abc", True)) == {
-        "a": 7.0, "b": 3.0, "c": 1.0}
+    assert _expected_work(pts, src, tmp_path, dict.fromkeys("abc", True)) == (
+        {"a": 7.0, "b": 3.0, "c": 1.0}, False)

@@ -50,13 +50,18 @@ class Progress:
         Time source (seconds); for tests.
     jobs : int
         Items that run at the same time (for the per-item estimate).
+    unit_seconds : float, optional
+        Seconds per unit of weight expected before any item has finished (weights that are
+        an earlier run's seconds: 1.0), so that the first estimate does not wait for the
+        first item; the finished items' own rate replaces it.
     """
 
     WIDTH = 24
 
     def __init__(self, total: int, what: str, *, total_weight: float | None = None,
                  stream: TextIO | None = None, heartbeat: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, jobs: int = 1) -> None:
+                 clock: Callable[[], float] = time.monotonic, jobs: int = 1,
+                 unit_seconds: float | None = None) -> None:
         if total < 0:
             raise ValueError(f"total must be >= 0, not {total}")
         self.total, self.what = total, what
@@ -73,19 +78,24 @@ class Progress:
         self.item_seconds = 0.0  # own seconds of the finished items that reported them
         self.item_weight = 0.0
         self.active: list[tuple[float, float]] = []  # (weight, seconds so far) of running items
+        self.unit_seconds = unit_seconds
 
     @property
     def elapsed(self) -> float:
         return self.clock() - self.t0
 
     def remaining(self) -> float | None:
-        """Estimated seconds left, or None before the first item finished."""
-        if self.done_weight <= 0:
-            return None
+        """Estimated seconds left, or None before the first item finished (without
+        ``unit_seconds``)."""
         left = max(0.0, self.total_weight - self.done_weight)
-        if self.item_weight <= 0:
+        if self.item_weight > 0:
+            per_unit = self.item_seconds / self.item_weight
+        elif self.unit_seconds is not None:
+            per_unit = self.unit_seconds
+        elif self.done_weight > 0:
             return left * self.elapsed / self.done_weight
-        per_unit = self.item_seconds / self.item_weight
+        else:
+            return None
         running = [max(0.0, w * per_unit - s) for w, s in self.active]
         queued = max(0.0, left - sum(w for w, _ in self.active)) * per_unit
         return max(max(running, default=0.0), (queued + sum(running)) / self.jobs)

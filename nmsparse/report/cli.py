@@ -37,11 +37,12 @@ class _Null:
 
 
 def _expected_work(todo: list[records.Point], sources: dict[str, bytes], out_dir: Path,
-                   placing: dict[str, bool]) -> dict[str, float]:
+                   placing: dict[str, bool]) -> tuple[dict[str, float], bool]:
     """Weights for the progress estimate and the order of the jobs: the tool seconds an
     earlier measurement of the same module took (any cached version, else its record in the
     report directory's ``resources.json``, so a cold run has them too; synthesis alone for a
-    point not placed), else the Verilog size (relative work) for all."""
+    point not placed), else the Verilog size (relative work) for all. Returns the weights
+    and whether they are seconds."""
     committed = _previous_seconds(out_dir / "resources.json")
     seconds = {}
     for p in todo:
@@ -51,8 +52,8 @@ def _expected_work(todo: list[records.Point], sources: dict[str, bytes], out_dir
             s = rec[0] + (rec[1] if placing[p.module] else 0.0)
         seconds[p.module] = s
     if all(v is not None for v in seconds.values()):
-        return {m: max(1.0, float(v)) for m, v in seconds.items()}  # type: ignore[arg-type]
-    return {p.module: float(len(sources[p.module])) for p in todo}
+        return {m: max(1.0, float(v)) for m, v in seconds.items()}, True  # type: ignore[arg-type]
+    return {p.module: float(len(sources[p.module])) for p in todo}, False
 
 
 def _previous_seconds(path: Path) -> dict[str, tuple[float, float]]:
@@ -219,7 +220,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     lock = threading.Lock()
     # the longest first (an earlier run's tool seconds, else the Verilog size): better load
     # balance across jobs
-    weights = _expected_work(todo, sources, out_dir, placing)
+    weights, in_seconds = _expected_work(todo, sources, out_dir, placing)
     todo.sort(key=lambda p: -weights[p.module])
 
     def one(p: records.Point, place: bool | None = None,
@@ -262,7 +263,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
         steps: dict[str, str] = {}
         bar = Progress(len(todo), "measured", total_weight=sum(weights.values()),
                        heartbeat=HEARTBEAT_S, stream=sys.stdout if progress else _Null(),
-                       jobs=jobs)
+                       jobs=jobs, unit_seconds=1.0 if in_seconds else None)
 
         def job(p: records.Point):
             with lock:
