@@ -31,6 +31,11 @@ def test_key_changes_with_verilog_ports_flow_and_mode(small_hdl):
     assert k == cache.point_key(b"module m; endmodule", extra, "flow", place=True)
 
 
+def _error(*args, **kwargs) -> str | None:
+    rec = cache.failure_record(*args, **kwargs)
+    return None if rec is None else rec["error"]
+
+
 def _entry(root: Path, key: str) -> Path:
     work = cache.entry_dir(root, "nm_topk_2_4_int8_rank", key) / "work"
     work.mkdir(parents=True)
@@ -65,20 +70,20 @@ def test_a_damaged_entry_is_measured_again(tmp_path):
 
 def test_a_failure_holds_until_more_time_is_allowed(tmp_path):
     mod, key = "nm_topk_2_4_int8_rank", "12" * 32
-    assert cache.load_failure(tmp_path, mod, key) is None
+    assert _error(tmp_path, mod, key) is None
     cache.store_failure(tmp_path, mod, key, "P&R did not finish in 150 s", 150.0, 151.0)
-    assert cache.load_failure(tmp_path, mod, key, 150.0) == "P&R did not finish in 150 s"
-    assert cache.load_failure(tmp_path, mod, key, 100.0) is not None
-    assert cache.load_failure(tmp_path, mod, key, 300.0) is None  # tried again
-    assert cache.load_failure(tmp_path, mod, key, None) is None
-    assert cache.load_failure(tmp_path, mod, key, None, any_timeout=True) is not None
-    assert cache.load_failure(tmp_path, mod, "34" * 32, 150.0) is None  # another key
+    assert _error(tmp_path, mod, key, 150.0) == "P&R did not finish in 150 s"
+    assert _error(tmp_path, mod, key, 100.0) is not None
+    assert _error(tmp_path, mod, key, 300.0) is None  # tried again
+    assert _error(tmp_path, mod, key, None) is None
+    assert _error(tmp_path, mod, key, None, any_timeout=True) is not None
+    assert _error(tmp_path, mod, "34" * 32, 150.0) is None  # another key
     # a tool error holds whatever the allowance; a later success removes it
     cache.store_failure(tmp_path, mod, key, "Yosys failed with exit code 134", None, 3.0)
-    assert cache.load_failure(tmp_path, mod, key, None) == "Yosys failed with exit code 134"
+    assert _error(tmp_path, mod, key, None) == "Yosys failed with exit code 134"
     _entry(tmp_path, key)
     cache.store(tmp_path, mod, key)
-    assert cache.load_failure(tmp_path, mod, key, None) is None
+    assert _error(tmp_path, mod, key, None) is None
 
 
 def test_a_fallback_result_holds_only_with_the_current_fallback_script(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nmsparse.contract.sidecar import Sidecar
 
-__all__ = ["point_key", "entry_dir", "load", "store", "store_failure", "load_failure",
+__all__ = ["point_key", "entry_dir", "load", "store", "store_failure",
            "failure_record", "previous_runtime", "PLACE_TIMEOUTS", "load_place_timeouts",
            "known_place_timeout", "record_place_timeout", "forget_place_timeout"]
 
@@ -74,7 +74,7 @@ def store_failure(root: str | Path, module: str, key: str, error: str,
     seconds allowed per tool run when a tool was stopped for taking longer, else None) and
     the wall seconds spent; ``stage``: the step that failed (``"synth"``, ``"place"``). A
     later run reports the failure instead of repeating it, unless it allows more time than
-    the failed one (see :func:`load_failure`)."""
+    the failed one (see :func:`failure_record`)."""
     d = entry_dir(root, module, key)
     d.mkdir(parents=True, exist_ok=True)
     f = d / "failed.json"
@@ -85,21 +85,16 @@ def store_failure(root: str | Path, module: str, key: str, error: str,
     return f
 
 
-def load_failure(root: str | Path, module: str, key: str,
-                 timeout: float | None = None, *, any_timeout: bool = False) -> str | None:
+def failure_record(root: str | Path, module: str, key: str, timeout: float | None = None, *,
+                   any_timeout: bool = False) -> dict | None:
     """The stored failure of the entry, if it still holds for a run allowing ``timeout``
     seconds per tool (None: no limit): a tool error always holds (the same inputs fail
     again); a timeout holds when the new allowance is no longer than the old one.
-    ``any_timeout``: report a stored timeout whatever the allowance (``--cached-only``)."""
-    rec = failure_record(root, module, key, timeout, any_timeout=any_timeout)
-    return None if rec is None else rec["error"]
+    ``any_timeout``: report a stored timeout whatever the allowance (``--cached-only``).
 
-
-def failure_record(root: str | Path, module: str, key: str, timeout: float | None = None, *,
-                   any_timeout: bool = False) -> dict | None:
-    """:func:`load_failure` as the stored record: ``error``, ``timeout``, ``stage`` (the step
-    that failed: ``"place"`` for place and route, ``"synth"``; records written before the
-    stage was stored are told by their message)."""
+    Returns ``error``, ``timeout`` and ``stage`` (the step that failed: ``"place"`` for place
+    and route, ``"synth"``; records written before the stage was stored are told by their
+    message), or None."""
     try:
         rec = json.loads((entry_dir(root, module, key) / "failed.json").read_text())
         if rec.get("key") != key or not _holds(rec.get("timeout"), timeout, any_timeout):

@@ -153,6 +153,9 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
         flow_of[p.module] = flows[kind]
     # a module whose multipliers exceed the device's DSP blocks is synthesized only
     placing = {p.module: place and synth.fits_device(p.sidecar) for p in points}
+    # the key of a synthesis-only measurement, and the one of this run's mode
+    synth_keys = {p.module: cache.point_key(sources[p.module], p.sidecar, flow_of[p.module],
+                                            place=False) for p in points}
     keys = {p.module: cache.point_key(sources[p.module], p.sidecar,
                                       flow_of[p.module],
                                       place=placing[p.module])
@@ -168,7 +171,6 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     for p in points:
         mod = p.module
         hit = cache.load(cache_root, mod, keys[mod]) if use_cache else None
-        synth_key = cache.point_key(sources[mod], p.sidecar, flow_of[mod], place=False)
         failed = (cache.failure_record(cache_root, mod, keys[mod], timeout,
                                        any_timeout=cached_only)
                   if hit is None and use_cache else None)
@@ -181,12 +183,12 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                 cache.record_place_timeout(timeouts_file, mod, keys[mod], failed["timeout"],
                                            why)
             if why is not None:
-                unplaced[mod], placing[mod], keys[mod], failed = why, False, synth_key, None
-                hit = cache.load(cache_root, mod, synth_key)
+                unplaced[mod], placing[mod], keys[mod], failed = why, False, synth_keys[mod], None
+                hit = cache.load(cache_root, mod, synth_keys[mod])
         if hit is None and cached_only and placing[mod]:
             # report a synthesis-only measurement (--no-place) rather than none: ASIC and
             # post-synthesis figures, no Fmax
-            hit = cache.load(cache_root, mod, synth_key)
+            hit = cache.load(cache_root, mod, synth_keys[mod])
         if hit is not None:
             results[mod] = hit
         elif failed is not None:
@@ -244,8 +246,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                 cache.record_place_timeout(timeouts_file, p.module, keys[p.module],
                                            exc.timeout, str(exc))
                 unplaced[p.module] = str(exc)
-                keys[p.module] = cache.point_key(sources[p.module], p.sidecar,
-                                                 flow_of[p.module], place=False)
+                keys[p.module] = synth_keys[p.module]
             hit = cache.load(cache_root, p.module, keys[p.module])
             if hit is not None:  # synthesized only before
                 return p, hit, None, time.monotonic() - t0
