@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=None,
                         help="--weights memory: words per bank = groups per row "
                              "(default 1024 / M)")
+    parser.add_argument("--banks", default=None, choices=("position", "lane"),
+                        help="--unit linear --weights memory: one bank per group position "
+                             "and a weight multiplexer after them (position, the default; one "
+                             "copy of the weights), or one bank per kept slot read at its "
+                             "index (lane, module ..._wlane: N(M-N+1)/M copies, no "
+                             "multiplexer; DESIGN.md 3.1)")
     parser.add_argument("--shift", type=_shift, default=None, metavar="ETA",
                         help="linear, integer formats: S-PTS shift d = sat(x - eta) before "
                              "the selector. A constant (weights in the stream): one integer "
@@ -130,6 +136,9 @@ def config_from_args(args: argparse.Namespace):
     shift = getattr(args, "shift", None)
     if shift is not None and args.unit != "linear":
         raise ValueError(f"--shift applies to --unit linear only, not {args.unit!r}")
+    if getattr(args, "banks", None) is not None and args.unit != "linear":
+        raise ValueError(f"--banks applies to --unit linear with --weights memory, not "
+                         f"{args.unit!r}")
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
     if args.unit in FLEX_UNITS:
@@ -165,9 +174,10 @@ def config_from_args(args: argparse.Namespace):
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
     mem = dict(weights=args.weights, depth=args.depth)
+    banks = getattr(args, "banks", None)
     if args.unit == "linear":
         return LinearConfig(n=n, m=m, arch=arch, pipeline=args.pipeline, shift=shift, **mac,
-                            **mem)
+                            **mem, banks=banks)
     return DenseMACConfig(m=m, **mac, **mem)
 
 

@@ -70,6 +70,11 @@ MAX_LANES = 64
 MAX_OUTPUTS = 256
 MAX_DEPTH = 1 << 16
 WEIGHT_SOURCES = ("stream", "memory")
+#: Bank layouts of a sparse linear engine with weights from memory (DESIGN.md section 3.1):
+#: one bank per group position and an (M-N+1):1 multiplexer per weight bit after them (one
+#: copy of the weights), or one bank per kept slot holding the M-N+1 columns the slot can be
+#: given, read at the kept index (N (M-N+1) / M copies, no multiplexer).
+BANK_LAYOUTS = ("position", "lane")
 DEFAULT_BANK_FEATURES = 1024
 """Default weight-bank capacity with weights from memory: rows of up to 1024 input features."""
 
@@ -348,6 +353,20 @@ def _weights_source(obj: object, weights: object, depth: object, m: int) -> None
     _set(obj, weights=weights, depth=depth)
 
 
+def _bank_layout(obj: object, banks: object, weights: str) -> None:
+    """Validate ``banks`` (weights from memory only; default ``"position"``)."""
+    if weights != "memory":
+        if banks is not None:
+            raise ValueError(f"banks applies to weights='memory' only, not {banks!r} with "
+                             f"weights={weights!r}")
+        return
+    if banks is None:
+        banks = "position"
+    if banks not in BANK_LAYOUTS:
+        raise ValueError(f"banks must be one of {', '.join(BANK_LAYOUTS)}, not {banks!r}")
+    _set(obj, banks=banks)
+
+
 def _shift(value: object, fmt: str, m: int,
            weights: str) -> int | tuple[int, ...] | str | None:
     """Validate a shift: None, ``"input"`` (run-time eta and bias fields), one integer, or M
@@ -390,7 +409,9 @@ def _mac_schedule(obj: object, *, sparse: bool) -> None:
                                   obj.acc_width)  # type: ignore[attr-defined]
     if sched.wmux:
         if not sparse:
-            raise ValueError(f"mac_pipeline {sched.spec()!r}: the dense baseline has no weight "
+            what = ("the lane banks (banks='lane')" if getattr(obj, "banks", None) == "lane"
+                    else "the dense baseline")
+            raise ValueError(f"mac_pipeline {sched.spec()!r}: {what} has no weight "
                              f"selection to put wmux stages in")
         memory = obj.mac_shape().memory  # type: ignore[attr-defined]
         wmux_cut_after(len(wmux_steps(obj.n, obj.m, memory=memory)),  # type: ignore
@@ -430,7 +451,8 @@ class _MACConfig(_Config):
 
     def mac_shape(self, memory: bool | None = None) -> MACShape:
         """The datapath as the scheduler sees it."""
-        sparse = self.unit != "dense_mac"
+        # lane banks (weights from memory) read each slot's weights at its index: no selection
+        sparse = self.unit != "dense_mac" and getattr(self, "banks", None) != "lane"
         if memory is None:
             memory = getattr(self, "weights", "stream") == "memory"
         return MACShape(terms=self.terms, outputs=self.outputs,  # type: ignore[attr-defined]
@@ -455,6 +477,8 @@ class _MACConfig(_Config):
             out["target_mhz"] = self.target_mhz  # type: ignore[attr-defined]
         if out["weights"] == "memory":
             out.update(depth=self.depth, index_width=self.index_width)  # type: ignore
+            if getattr(self, "banks", None) == "lane":  # "position" is the default layout
+                out["banks"] = self.banks  # type: ignore[attr-defined]
         return out
 
     def _mac_metrics(self, latency: int) -> dict:
@@ -467,9 +491,11 @@ class _MACConfig(_Config):
         memory = getattr(self, "weights", "stream") == "memory"
         out["weight_bits_per_group"] = (self.terms if memory else m) * k * ww
         if memory:
-            out.update(weight_banks=m, bank_words=self.depth,  # type: ignore[attr-defined]
-                       bank_width=k * ww,
-                       weight_bits_stored=m * self.depth * k * ww)  # type: ignore
+            banks, words = m, self.depth  # type: ignore[attr-defined]
+            if getattr(self, "banks", None) == "lane":  # N banks of M-N+1 columns each
+                banks, words = self.n, (m - self.n + 1) * words  # type: ignore[attr-defined]
+            out.update(weight_banks=banks, bank_words=words, bank_width=k * ww,
+                       weight_bits_stored=banks * words * k * ww)
         return out
 
 
@@ -545,6 +571,10 @@ class LinearConfig(_MACConfig):
     ``weights``: ``"stream"`` (K x M weights with every group, carried through the selector
     stages) or ``"memory"`` (M banks of ``depth`` words, loaded through the input stream,
     read by the kept mask; DESIGN.md section 3.1). ``depth`` defaults to 1024 / M groups.
+    ``banks`` (weights from memory; module ``..._wlane`` for ``"lane"``): ``"position"`` (the
+    default: M banks, one copy of the weights, an (M-N+1):1 multiplexer per weight bit after
+    them) or ``"lane"`` (N banks, each with the M-N+1 columns its slot can be given, read at
+    the kept index: N (M-N+1) / M copies of the weights and no multiplexer).
     ``shift`` (static S-PTS, DESIGN.md section 2; module ``..._shift``): ``eta``, one integer
     for the layer, or M integers (one per group position, the same for every group), a
     constant of the generated module in the activation format's range; integer formats with
@@ -568,6 +598,7 @@ class LinearConfig(_MACConfig):
     weights: str = "stream"
     depth: int | None = None
     shift: int | tuple[int, ...] | str | None = None
+    banks: str | None = None
     unit = "linear"
 
     def __post_init__(self) -> None:
@@ -582,8 +613,9 @@ class LinearConfig(_MACConfig):
         _set(self, pipeline=sel.pipeline)
         object.__setattr__(self, "_selector", sel)  # its register placement, as resolved
         _weights_source(self, self.weights, self.depth, m)
+        _bank_layout(self, self.banks, self.weights)
         _set(self, shift=_shift(self.shift, self.fmt, m, self.weights))
-        _mac_schedule(self, sparse=True)
+        _mac_schedule(self, sparse=self.banks != "lane")
 
     @property
     def shift_lanes(self) -> tuple[int, ...] | None:
@@ -1051,6 +1083,7 @@ def _shipped() -> list[_Config]:
         out.append(_sweep_dense(m, 4, "stream"))
     # weights from memory (DESIGN.md section 3.1), in the default regression
     out.append(_sweep_linear(8, 16, 4, "memory"))
+    out.append(_sweep_linear(8, 16, 4, "memory", banks="lane"))
     out.append(_sweep_dense(16, 4, "memory"))
     # S-PTS (DESIGN.md section 2): the 8:16 engine with a per-layer constant shift, and the
     # run-time form (eta per channel and the bias as inputs) with weights from memory
@@ -1081,9 +1114,10 @@ SHIPPED_SHIFT = -3
 
 
 def _sweep_linear(n: int, m: int, k: int, weights: str,
-                  shift: int | str | None = None) -> LinearConfig:
+                  shift: int | str | None = None, banks: str | None = None) -> LinearConfig:
     return LinearConfig(n=n, m=m, fmt="int8", arch="rank", pipeline="auto", outputs=k,
-                        target_mhz=SWEEP_TARGET_MHZ[weights], weights=weights, shift=shift)
+                        target_mhz=SWEEP_TARGET_MHZ[weights], weights=weights, shift=shift,
+                        banks=banks)
 
 
 def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:
@@ -1092,8 +1126,11 @@ def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:
 
 
 def _sweep() -> list[_Config]:
-    return [cfg for n, m in SWEEP_PATTERNS for weights in WEIGHT_SOURCES for k in SWEEP_K
-            for cfg in (_sweep_linear(n, m, k, weights), _sweep_dense(m, k, weights))]
+    out = [cfg for n, m in SWEEP_PATTERNS for weights in WEIGHT_SOURCES for k in SWEEP_K
+           for cfg in (_sweep_linear(n, m, k, weights), _sweep_dense(m, k, weights))]
+    # banks by kept slot (DESIGN.md 3.1): against the same dense baselines from memory
+    return out + [_sweep_linear(n, m, k, "memory", banks="lane")
+                  for n, m in SWEEP_PATTERNS for k in SWEEP_K]
 
 
 #: Every design point shipped in ``hdl/``, in manifest order.

@@ -5,12 +5,23 @@ Weights in the stream (``weights="stream"``, the default)::
     data[M], weights, last ─► selector (P stages) ─► values[N], index[N] ─► MAC ─► acc[K]
               └──── weights, last travel alongside through the same P stages ──┘
 
-Weights from memory (``weights="memory"``, DESIGN.md section 3.1)::
+Weights from memory (``weights="memory"``, DESIGN.md section 3.1), banks by position::
 
     data[M], last ─► selector (P stages) ─► mask, values, index ─► [bank read] ─► MAC ─► acc[K]
     load, addr, weights ─► write port of M banks ───────────────────┘  (only the N kept
                                                                           banks are read)
     index ─► one-hot selects (decoded during the read, registered with its data) ─► AND-OR
+
+Weights from memory, banks by kept slot (``banks="lane"``, module ``..._wlane``)::
+
+    data[M], last ─► selector (P stages) ─► values, index ─► bank s read at word
+    load, addr, weights ─► write ports of N banks            (index[s] - s)*D + group ─► MAC
+                           (a feature goes to each bank whose slot can be given it)
+
+Slot s of ascending indices holds a position in s .. s + M - N, so bank s keeps those M - N + 1
+columns and the kept index is its read address: no weight multiplexer at all, for N (M-N+1)/M
+copies of the weights (1.5 at 2:4, 4.5 at 8:16). The weight bits read per group are the same
+N columns as with banks by position.
 
 In the stream form each group's K x M weights ride through the selector's registers as
 sideband, so each group meets its own weights at the multipliers: P x K x M x weight_width
@@ -58,6 +69,7 @@ from .mac import (
     StagedSum,
     build_mac,
     group_counter,
+    lane_banks,
     load_port,
     onehot_select,
     uses_primitives,
@@ -155,12 +167,26 @@ class NMLinear(StreamUnit):
             read_word = group_counter(m, advance, valid, last, cfg.depth, "mac_group")
             rd, oce = copies(), copies()
             mask = Value.cast(mask)
+            wport = _write_port(m, load_port(cfg, p, self.i.valid & load & ~busy),
+                                registered=bool(ahead))
+            if cfg.banks == "lane":
+                # slot s reads its own bank at its index: the weights arrive per slot
+                rdata = lane_banks(
+                    m, n=cfg.n, m_=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
+                    weight_width=cfg.weight_width, **wport, read_word=read_word,
+                    index=index, read_en=rd & valid, out_enable=oce,
+                    primitives=uses_primitives(platform))
+                pipe = MACPipe(m, advance, valid, last, "mac", copies)
+                values, row_bias = pipe.cut((values, row_bias), 1, "read")
+                values, row_bias = pipe.cut((values, row_bias), 1, "rdreg", enable=oce)
+                lanes = [[Value.cast(rdata[s][k]) for k in range(cfg.outputs)]
+                         for s in range(cfg.n)]
+                return self._finish(m, pipe, values, lambda k, s: lanes[s][k], None, None,
+                                    CarriedSum(row_bias) if row_bias else None, platform)
             # the banks' read data into a register of their own (gen.macsched.READ_STAGES)
             rdata = weight_banks(
                 m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
-                weight_width=cfg.weight_width,
-                **_write_port(m, load_port(cfg, p, self.i.valid & load & ~busy),
-                              registered=bool(ahead)),
+                weight_width=cfg.weight_width, **wport,
                 read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)],
                 out_enable=oce, primitives=uses_primitives(platform))
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
@@ -177,6 +203,15 @@ class NMLinear(StreamUnit):
             cand = lambda k, j: rows[j][k]  # noqa: E731
         if row_bias:
             bias = CarriedSum(row_bias)
+        return self._finish(m, pipe, values, cand, index, select, bias, platform)
+
+    def _finish(self, m: Module, pipe: MACPipe, values: Sequence[Value], cand: Any,
+                index: Sequence[Value] | None, select: list[list[Value]] | None,
+                bias: Any, platform: Any) -> Module:
+        """The MAC datapath from the selected values and their weight candidates to the
+        output (``bias``: the S-PTS bias or the run-time form's row bias, as
+        :func:`gen.mac.build_mac` takes it)."""
+        cfg = self._config
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
                                     m_=cfg.m, outputs=cfg.outputs,
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,

@@ -51,8 +51,8 @@ from .pipeline import StallCopies, register, tree_or
 from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
-           "tree_level", "weight_banks", "valid_stages", "onehot_select",
-           "MUL_IREG", "WBANK", "EmitPlatform", "uses_primitives"]
+           "tree_level", "weight_banks", "lane_banks", "lane_bank_word", "valid_stages",
+           "onehot_select", "MUL_IREG", "WBANK", "EmitPlatform", "uses_primitives"]
 
 #: The weight bank with its read data registered twice (gen/prims/nmsparse_wbank.v; an ECP5
 #: block RAM with its output register in gen/prims/ecp5/).
@@ -488,47 +488,107 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
     return outs, out_valid
 
 
+def _bank(m: Module, name: str, *, depth: int, layout: data.ArrayLayout, write_en: Value,
+          write_addr: Value, write_data: Value, read_en: Value, read_addr: Value,
+          out_enable: Value, primitives: bool) -> Value:
+    """One weight bank: a write port, a synchronous read port (its data held while
+    ``read_en`` is low) and the read data registered once more on ``out_enable``; with
+    ``primitives`` a :data:`WBANK` instance (a block RAM's output register, gen/prims/),
+    else an ``amaranth.lib.memory`` read port and a register. Returns the registered data."""
+    q = Signal(layout, name=f"{name}_q")
+    if primitives:
+        addr_width = max(1, (depth - 1).bit_length())
+        m.submodules[name] = Instance(
+            WBANK, p_WIDTH=layout.size, p_ADDR_WIDTH=addr_width, p_DEPTH=depth,
+            i_clk=ClockSignal(), i_we=write_en, i_waddr=write_addr[:addr_width],
+            i_wdata=write_data, i_re=read_en, i_raddr=read_addr[:addr_width],
+            i_oce=out_enable, o_q=q)
+        return q
+    mem = Memory(shape=layout, depth=depth, init=[])
+    m.submodules[name] = mem
+    wp = mem.write_port()
+    rp = mem.read_port()
+    m.d.comb += [
+        wp.addr.eq(write_addr),
+        wp.data.eq(write_data),
+        wp.en.eq(write_en),
+        rp.addr.eq(read_addr),
+        rp.en.eq(read_en),
+    ]
+    with m.If(out_enable):
+        m.d.sync += q.eq(rp.data)
+    return q
+
+
 def weight_banks(m: Module, *, banks: int, depth: int, outputs: int, weight_width: int,
                  write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
                  read_word: Value, read_en: Sequence[Value], out_enable: Value,
                  primitives: bool = False, name: str = "wbank") -> list[Any]:
-    """M weight banks, one per group position (DESIGN.md 3.1), their read data registered.
+    """M weight banks, one per group position (DESIGN.md 3.1, ``banks: position``), their
+    read data registered.
 
     Bank j, word g holds the K weights of input feature ``g*M + j`` (output k's weight at
     element k). One write port (``write_en`` with ``write_bank``/``write_word``) and one
     synchronous read port per bank: all banks read word ``read_word``; bank j only when
     ``read_en[j]`` is high, else its read data holds. The read data is registered once more
-    when ``out_enable`` is high: with ``primitives`` inside :data:`WBANK` (a block RAM's output
-    register, gen/prims/), else by an ``amaranth.lib.memory`` read port and a register.
-    Returns the K-element views of that registered data, one per bank.
+    when ``out_enable`` is high (:func:`_bank`). Returns the K-element views of that
+    registered data, one per bank.
     """
     layout = data.ArrayLayout(signed(weight_width), outputs)
-    addr_width = max(1, (depth - 1).bit_length())
+    return [_bank(m, f"{name}{j}", depth=depth, layout=layout,
+                  write_en=write_en & (write_bank == j), write_addr=write_word,
+                  write_data=write_data, read_en=read_en[j], read_addr=read_word,
+                  out_enable=out_enable, primitives=primitives)
+            for j in range(banks)]
+
+
+def lane_bank_word(column: Value, word: Value, depth: int, width: int) -> Value:
+    """Word of a lane bank (:func:`lane_banks`) holding column offset ``column`` of group
+    word ``word``: ``column * depth + word`` (bit concatenation when ``depth`` is a power of
+    two), ``width`` bits."""
+    qb = max(1, (depth - 1).bit_length())
+    if depth == 1 << qb:
+        return Cat(word[:qb], column)[:width]
+    return (column * depth + word)[:width]
+
+
+def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_width: int,
+               write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
+               read_word: Value, index: Sequence[Value], read_en: Value, out_enable: Value,
+               primitives: bool = False, name: str = "wlane") -> list[Any]:
+    """N weight banks, one per kept slot (DESIGN.md 3.1, ``banks: lane``), their read data
+    registered: no weight multiplexer after them.
+
+    Ascending kept indices put slot s at a group position ``s + c``, ``0 <= c <= M - N``, so
+    bank s holds those M - N + 1 columns: word ``c*D + g`` (:func:`lane_bank_word`) the K
+    weights of input feature ``g*M + s + c``. A load of position j writes every bank s with
+    ``s <= j <= s + M - N`` (up to min(N, M - N + 1) banks at once); a group's slot s reads
+    word ``(index[s] - s)*D + read_word`` of bank s, all N banks each group. Storage: N (M - N
+    + 1) / M copies of the weights, for a read of N weight columns per group without the
+    (M - N + 1):1 multiplexer of every weight bit.
+    """
+    span = m_ - n + 1
+    layout = data.ArrayLayout(signed(weight_width), outputs)
+    words = span * depth
+    width = max(1, (words - 1).bit_length())
+    cbits = max(1, (span - 1).bit_length())
     out = []
-    for j in range(banks):
-        q = Signal(layout, name=f"{name}{j}_q")
-        we = write_en & (write_bank == j)
-        if primitives:
-            m.submodules[f"{name}{j}"] = Instance(
-                WBANK, p_WIDTH=outputs * weight_width, p_ADDR_WIDTH=addr_width, p_DEPTH=depth,
-                i_clk=ClockSignal(), i_we=we, i_waddr=write_word[:addr_width],
-                i_wdata=write_data, i_re=read_en[j], i_raddr=read_word[:addr_width],
-                i_oce=out_enable, o_q=q)
-        else:
-            mem = Memory(shape=layout, depth=depth, init=[])
-            m.submodules[f"{name}{j}"] = mem
-            wp = mem.write_port()
-            rp = mem.read_port()
-            m.d.comb += [
-                wp.addr.eq(write_word),
-                wp.data.eq(write_data),
-                wp.en.eq(we),
-                rp.addr.eq(read_word),
-                rp.en.eq(read_en[j]),
-            ]
-            with m.If(out_enable):
-                m.d.sync += q.eq(rp.data)
-        out.append(q)
+    for s in range(n):
+        wcol = Signal(cbits, name=f"{name}{s}_wcol")
+        m.d.comb += wcol.eq(write_bank - s)
+        # the columns of bank s: positions s .. s + M - N (no comparison where it is constant)
+        holds = Const(1)
+        if s > 0:
+            holds = holds & (write_bank >= s)
+        if s + span - 1 < (1 << len(write_bank)) - 1:
+            holds = holds & (write_bank <= s + span - 1)
+        rcol = Signal(cbits, name=f"{name}{s}_rcol")
+        m.d.comb += rcol.eq(Value.cast(index[s]) - s)
+        out.append(_bank(
+            m, f"{name}{s}", depth=words, layout=layout, write_en=write_en & holds,
+            write_addr=lane_bank_word(wcol, write_word, depth, width), write_data=write_data,
+            read_en=read_en, read_addr=lane_bank_word(rcol, read_word, depth, width),
+            out_enable=out_enable, primitives=primitives))
     return out
 
 

@@ -36,8 +36,9 @@ def test_manifest_lists_every_shipped_point() -> None:
     manifest = json.loads((HDL / "manifest.json").read_text())
     assert manifest == {"modules": MODULES}
     # fixed selectors (rank and network everywhere, radix at 16:32, no rank at 16:32 bf16:
-    # gen.config.NOT_SHIPPED), MAC units (S-PTS: one constant, one run-time), flexible units
-    assert len(MODULES) == 17 + 13 + 6
+    # gen.config.NOT_SHIPPED), MAC units (from memory: banks by position and by kept slot;
+    # S-PTS: one constant, one run-time), flexible units
+    assert len(MODULES) == 17 + 14 + 6
     for name in MODULES:
         for ext in (".v", ".json", ".core"):
             assert (HDL / f"{name}{ext}").is_file(), f"{name}{ext} missing: run `make hdl`"

@@ -280,6 +280,15 @@ MEMORY = [
     ("linear", dict(n=3, m=8, pipeline=0, weights="memory", depth=2, outputs=3)),
     ("dense", dict(m=4, weights="memory", depth=4, mac_pipeline="mul=1,tree=1")),
     ("dense", dict(m=16, weights="memory", depth=2, outputs=2)),
+    # banks by kept slot: depth a power of two (word = column * D + group as bits) and not
+    ("linear", dict(n=8, m=16, arch="rank", pipeline=2, weights="memory", depth=4,
+                    banks="lane")),
+    ("linear", dict(n=2, m=4, weights="memory", depth=3, outputs=2,
+                    mac_pipeline="pre=1,mul=1,tree=1", banks="lane")),
+    ("linear", dict(n=3, m=8, pipeline=0, weights="memory", depth=2, outputs=3,
+                    banks="lane")),
+    ("linear", dict(n=5, m=6, pipeline=1, weights="memory", depth=5, outputs=2,
+                    banks="lane")),
 ]
 
 
@@ -311,6 +320,44 @@ def test_weights_from_memory(case, nm_seed: int) -> None:
     assert run.in_cycles == list(range(len(inputs))), "not one transfer per clock"
     assert [o - run.in_cycles[last] for o, last in zip(run.out_cycles, lasts, strict=True)] \
         == [dut.latency] * len(want)
+
+
+def test_lane_banks_hold_each_slot_its_columns() -> None:
+    """Banks by kept slot: N banks of (M-N+1) x D words, the same N columns read per group,
+    N (M-N+1) / M copies stored; no weight selection, so one stage less than by position."""
+    for n, m, copies in ((2, 4, 1.5), (8, 16, 4.5), (16, 32, 8.5)):
+        pos = LinearConfig(n=n, m=m, outputs=16, weights="memory", target_mhz=150)
+        lane = LinearConfig(n=n, m=m, outputs=16, weights="memory", banks="lane",
+                            target_mhz=150)
+        assert lane.name == f"nm_linear_{n}_{m}_int8_k16_wlane"
+        assert pos.banks == "position" and "banks" not in pos.params()
+        assert lane.params()["banks"] == "lane"
+        got, ref = lane.metrics(), pos.metrics()
+        assert (got["weight_banks"], got["bank_words"]) == (n, (m - n + 1) * pos.depth)
+        assert got["weight_bits_per_group"] == ref["weight_bits_per_group"] == n * 16 * 8
+        assert got["weight_bits_stored"] == copies * ref["weight_bits_stored"]
+        assert lane.schedule.wmux == 0
+        assert lane.latency == pos.latency - pos.schedule.wmux
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(banks="lane"), "banks applies to weights='memory' only, not 'lane'"),
+    (dict(weights="memory", banks="slot"), "banks must be one of position, lane, not 'slot'"),
+    (dict(weights="memory", banks="lane", mac_pipeline="wmux=1,pre=1,mul=1"),
+     "the lane banks .* has no weight selection"),
+])
+def test_lane_banks_reject_bad_parameters(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        LinearConfig(n=8, m=16, **kwargs)
+
+
+def test_banks_option_only_for_the_linear_engine(tmp_path, capsys) -> None:
+    from nmsparse import cli
+    rc = cli.main(["generate", "--pattern", "8:16", "--unit", "dense_mac", "--weights",
+                   "memory", "--banks", "lane", "-o", str(tmp_path)])
+    assert rc == 2
+    assert "--banks applies to --unit linear with --weights memory, not 'dense_mac'" \
+        in capsys.readouterr().err
 
 
 def test_memory_reads_only_kept_banks() -> None:

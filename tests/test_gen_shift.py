@@ -148,3 +148,13 @@ def test_run_time_shift_stream_engine_regression(tmp_path):
     emit.emit(cfg, tmp_path)
     res = regression.run_module(sidecar.find_module(tmp_path, cfg.name), seed=seed())
     assert res.passed, res.failure_text()
+
+
+def test_run_time_shift_with_lane_banks_regression(tmp_path):
+    """The run-time form with banks by kept slot (the row's bias rides to the accumulator
+    beside the lane banks' read) through the whole cocotb regression."""
+    cfg = LinearConfig(n=2, m=4, shift="input", weights="memory", banks="lane", depth=8)
+    assert cfg.name == "nm_linear_2_4_int8_k4_wlane_shiftin"
+    emit.emit(cfg, tmp_path)
+    res = regression.run_module(sidecar.find_module(tmp_path, cfg.name), seed=seed())
+    assert res.passed, res.failure_text()

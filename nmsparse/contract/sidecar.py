@@ -551,6 +551,10 @@ def _schema() -> dict:
                         "description": "MAC units: K x M weights with every group (stream), "
                                        "or held in the unit's banks (memory, DESIGN.md 3.1)"},
             "depth": _int(2, "words per weight bank with weights from memory"),
+            "banks": {"enum": ["position", "lane"],
+                      "description": "a linear engine's bank layout with weights from memory: "
+                                     "one bank per group position, or one per kept slot "
+                                     "(DESIGN.md 3.1)"},
             "mac_pipeline": {"type": "string", "minLength": 1,
                              "description": "MAC units: register stages per part of the "
                                             "datapath (informative)"},

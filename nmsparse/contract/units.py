@@ -46,8 +46,11 @@ def _lanes(p: Mapping) -> str:
 
 
 def _wmem(p: Mapping) -> str:
-    """``_wmem``: the weights come from the unit's own banks (DESIGN.md section 3.1)."""
-    return "_wmem" if p.get("weights") == "memory" else ""
+    """``_wmem``: the weights come from the unit's own banks (DESIGN.md section 3.1);
+    ``_wlane``: from banks by kept slot (``banks: lane``)."""
+    if p.get("weights") != "memory":
+        return ""
+    return "_wlane" if p.get("banks") == "lane" else "_wmem"
 
 
 #: ``params.shift`` of the run-time S-PTS form: eta and the bias are input fields
