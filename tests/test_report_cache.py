@@ -157,3 +157,20 @@ def test_a_cold_run_weighs_its_jobs_by_the_committed_figures(tmp_path):
     pts.append(SimpleNamespace(module="c"))
     assert _expected_work(pts, src, tmp_path, dict.fromkeys("abc", True)) == (
         {"a": 7.0, "b": 3.0, "c": 1.0}, False)
+
+
+def test_keep_adds_points_to_an_earlier_report(tmp_path):
+    """``nmsparse report --only X --keep``: this run's records replace theirs, the other
+    modules keep the earlier records, in the order of the points; a missing file is an error."""
+    from nmsparse.report.cli import kept_records
+    from nmsparse.report.records import Point
+
+    pts = [Point(module=name, verilog=Path(f"{name}.v"), sidecar=None)  # type: ignore[arg-type]
+           for name in ("a", "b", "c", "d")]
+    prev = tmp_path / "resources.json"
+    with pytest.raises(FileNotFoundError, match="--keep: .*resources.json does not exist"):
+        kept_records([], pts, prev)
+    prev.write_text(json.dumps({"modules": [{"module": "c", "v": 1}, {"module": "a", "v": 1},
+                                            {"module": "gone", "v": 1}]}))
+    got = kept_records([{"module": "b", "v": 2}, {"module": "c", "v": 2}], pts, prev)
+    assert got == [{"module": "a", "v": 1}, {"module": "b", "v": 2}, {"module": "c", "v": 2}]

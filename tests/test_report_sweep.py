@@ -109,7 +109,30 @@ def test_memory_table_reports_bits_read():
     recs = [rec("linear", 16, 16, n=8, weights="memory", tr=1e5, bits=1024),
             rec("dense_mac", 16, 16, weights="memory", tr=2e5, bits=2048)]
     text = "\n".join(t.to_markdown() for t in render.sweep_tables(recs))
-    assert "| 8:16 | 16 | 1,024 / 2,048 | 0.50 | 16 x 2 x 128 | 4,096 |" in text
+    assert "| 8:16 | memory | 16 | 1,024 / 2,048 | 0.50 | 16 x 2 x 128 | 4,096 | 1.00 |" in text
+
+
+def lane(r: dict) -> dict:
+    """An engine record turned into its lane-bank form (DESIGN.md 3.1): N banks, 4.5 copies."""
+    return {**r, "module": r["module"].replace("_wmem", "_wlane"),
+            "params": {"weights": "memory", "banks": "lane"}, "weight_banks": r["n"],
+            "weight_bits_stored": r["weight_bits_stored"] * 9 // 2}
+
+
+def test_lane_banks_pair_with_the_dense_memory_baseline():
+    """Lane-bank engines pair with the dense baseline from memory, but fit their own lines
+    and show their copies of the weights in the memory table."""
+    recs = sweep("memory")
+    recs += [lane(r) for r in recs if r["unit"] == "linear"]
+    pairs = analysis.engine_pairs(recs)
+    assert [q.sparse.weights for q in pairs] == ["memory"] * 3 + [analysis.LANE_LABEL] * 3
+    assert all(q.dense.module.endswith("_wmem") and q.dense.k == q.sparse.k for q in pairs)
+    assert {b.weights for b in analysis.break_even(recs)} == {"memory", analysis.LANE_LABEL}
+    text = "\n".join(t.to_markdown() for t in render.sweep_tables(recs))
+    assert f"| 8:16 | {analysis.LANE_LABEL} | 4 | - / - | - | 8 x 72 x 32 | 18,432 | 4.50 |" \
+        in text
+    goal = [x for x in render.sweep_summary(recs) if "k16" in x]
+    assert len(goal) == 2 and f"({analysis.LANE_LABEL} weights)" in goal[1]
 
 
 def test_sweep_plots_need_two_k():

@@ -476,6 +476,10 @@ DSP_CAPACITY = DEVICE_DSP
 """MULT18X18D blocks of the LFE5U-85F: engines needing more multipliers are not placed."""
 
 
+#: The weights label of an engine with banks by kept slot (``banks: lane``, DESIGN.md 3.1).
+LANE_LABEL = "lane-bank memory"
+
+
 @dataclass(frozen=True)
 class EnginePoint:
     """One measured linear engine or dense baseline (figures None where not measured)."""
@@ -501,6 +505,11 @@ class EnginePoint:
     cpu_s: float | None
     weight_bits_per_group: int | None
     weight_bits_stored: int | None
+    #: where the weights come from ("stream" or "memory"), the key that pairs an engine with
+    #: its dense baseline; ``weights`` is the label of the layout ("lane-bank memory" for an
+    #: engine with banks by kept slot, DESIGN.md 3.1)
+    source: str = "stream"
+    weight_banks: int | None = None
 
     @property
     def sparse(self) -> bool:
@@ -544,7 +553,10 @@ def engine_points(records: Sequence[Mapping]) -> list[EnginePoint]:
         out.append(EnginePoint(
             module=r["module"], unit=r["unit"], pattern=r["pattern"], n=r.get("n"),
             m=r["m"], k=r.get("outputs") or 1, fmt=str(r.get("fmt")),
-            weights=str(params.get("weights", "stream")),
+            weights=LANE_LABEL if params.get("banks") == "lane"
+            else str(params.get("weights", "stream")),
+            source=str(params.get("weights", "stream")),
+            weight_banks=r.get("weight_banks"),
             multipliers=r.get("multipliers"),
             lut=figure(r, "post_synth", "LUT"), carry=figure(r, "post_synth", "CARRY"),
             ff=figure(r, "post_synth", "FF"), dsp=figure(r, "post_synth", "DSP"),
@@ -586,11 +598,12 @@ class EnginePair:
 def engine_pairs(records: Sequence[Mapping]) -> list[EnginePair]:
     """Sparse engines with their dense baselines, by pattern, weight source and K."""
     pts = engine_points(records)
-    dense = {(p.m, p.k, p.fmt, p.weights): p for p in pts if not p.sparse}
-    pairs = [EnginePair(p, dense[(p.m, p.k, p.fmt, p.weights)]) for p in pts
-             if p.sparse and (p.m, p.k, p.fmt, p.weights) in dense]
+    dense = {(p.m, p.k, p.fmt, p.source): p for p in pts if not p.sparse}
+    pairs = [EnginePair(p, dense[(p.m, p.k, p.fmt, p.source)]) for p in pts
+             if p.sparse and (p.m, p.k, p.fmt, p.source) in dense]
+    order = {"stream": 0, "memory": 1, LANE_LABEL: 2}
     return sorted(pairs, key=lambda q: (pattern_order(q.sparse.pattern),
-                                        q.sparse.weights != "stream", q.sparse.k))
+                                        order.get(q.sparse.weights, 3), q.sparse.k))
 
 
 def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:

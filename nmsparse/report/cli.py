@@ -111,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU seconds allowed per tool run (the tool's own CPU time, so a "
                              "loaded machine does not change the verdict; also stopped after "
                              "4x that in wall time; default: none)")
+    parser.add_argument("--keep", action="store_true",
+                        help="with --only: the other modules of --points keep their records "
+                             "from <output>/resources.json (measured by an earlier run, e.g. "
+                             "the committed engine sweep), so that a few points are added or "
+                             "measured again without the hours of the whole set")
     parser.add_argument("--families", default="", metavar="LIST",
                         help="also measure these FPGA families: xilinx (7-series, post-synthesis "
                              "estimates), nexus (CrossLink-NX place and route); without it, "
@@ -313,6 +318,19 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
             for p in points]
 
 
+def kept_records(recs: list[dict], points: list[records.Point], previous: Path) -> list[dict]:
+    """``recs`` (this run's records) with the records of ``previous`` (an earlier run's
+    ``resources.json``) for the other modules of ``points``, in the order of ``points``;
+    a module of ``points`` in neither is left out (as a run without it would)."""
+    if not previous.is_file():
+        raise FileNotFoundError(f"--keep: {previous} does not exist (no earlier records to "
+                                f"keep); run without --keep first")
+    old = {r["module"]: r for r in json.loads(previous.read_text()).get("modules", [])}
+    new = {r["module"]: r for r in recs}
+    return [new.get(p.module) or old[p.module] for p in points
+            if p.module in new or p.module in old]
+
+
 def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
     """Write ``resources.json``, ``report.md`` and ``report.html`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -380,8 +398,11 @@ def _run(args: argparse.Namespace) -> int:
                          use_cache=not args.no_cache, timeout=args.timeout)
     for rec in recs:
         records.attach_families(rec, fam.get(rec["module"]))
+    failed = [r["module"] for r in recs if r.get("error")]  # of this run
+    if getattr(args, "keep", False):
+        recs = kept_records(recs, records.find_points(args.hdl, args.points),
+                            args.output / "resources.json")
     res, md, page = write_reports(recs, args.output)
-    failed = [r["module"] for r in recs if r.get("error")]
     if args.write_baselines is not None:
         _say(f"baselines written to {baselines.write(args.write_baselines, recs)}")
     if failed:

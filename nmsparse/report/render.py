@@ -535,24 +535,31 @@ def _break_even_table(records: Sequence[dict]) -> Table:
 def _memory_table(pairs: Sequence[analysis.EnginePair]) -> Table:
     t = Table(
         "Weights from memory: bits read per group and the bank layout",
-        ["N:M", "K", "weight bits read per group sparse / dense", "read ratio",
-         "banks x words x bits", "bits stored", "DP16KD sparse / dense",
+        ["N:M", "weights", "K", "weight bits read per group sparse / dense", "read ratio",
+         "banks x words x bits", "bits stored", "stored vs dense", "DP16KD sparse / dense",
          "LUT RAM (DPR16X4) sparse / dense"],
-        note="M banks, one per group position: bank j, word g holds the K weights of input "
-             "feature g*M + j (DESIGN.md section 3.1). The kept mask enables the reads: N of "
-             "the M banks per group (the dense baseline reads all M). Same banks in both.",
+        note="memory: M banks, one per group position: bank j, word g holds the K weights of "
+             "input feature g*M + j (DESIGN.md section 3.1); the kept mask enables the reads: "
+             "N of the M banks per group (the dense baseline reads all M, the same banks), and "
+             "an (M-N+1):1 multiplexer per weight bit gives each kept slot its weights. "
+             f"{analysis.LANE_LABEL}: N banks, one per kept slot, each with the M-N+1 columns "
+             "its slot can be given (N (M-N+1) / M copies of the weights), read at the kept "
+             "index: the same N columns per group, no multiplexer. Transistors (the other "
+             "tables) exclude the bank macros in both layouts: compare the bits stored here.",
     )
     for q in pairs:
         s, d = q.sparse, q.dense
-        if s.weights != "memory":
+        if s.source != "memory":
             continue
         stored = s.weight_bits_stored
-        words = stored // (s.m * s.k * 8) if stored else None
+        banks = s.weight_banks or s.m
+        words = stored // (banks * s.k * 8) if stored else None
         t.rows.append([
-            s.pattern, _fmt(s.k), _pair(_eng(s.weight_bits_per_group),
-                                        _eng(d.weight_bits_per_group)),
+            s.pattern, s.weights, _fmt(s.k), _pair(_eng(s.weight_bits_per_group),
+                                                   _eng(d.weight_bits_per_group)),
             _fmt(_ratio_num(s.weight_bits_per_group, d.weight_bits_per_group), 2),
-            f"{s.m} x {_fmt(words)} x {s.k * 8}", _eng(stored),
+            f"{banks} x {_fmt(words)} x {s.k * 8}", _eng(stored),
+            _fmt(_ratio_num(stored, d.weight_bits_stored), 2),
             _pair(_eng(s.bram), _eng(d.bram)), _pair(_eng(s.lutram), _eng(d.lutram)),
         ])
     return t
@@ -569,7 +576,7 @@ def sweep_tables(records: Sequence[dict], lut4_per_dsp: float | None = None) -> 
         return []
     out = [_headline_table(pairs, lut4_per_dsp), _sweep_table(pairs, lut4_per_dsp),
            _break_even_table(records)]
-    if any(q.sparse.weights == "memory" for q in pairs):
+    if any(q.sparse.source == "memory" for q in pairs):
         out.append(_memory_table(pairs))
     return out
 
@@ -804,7 +811,7 @@ def sweep_plots(records: Sequence[dict]) -> dict[str, bytes]:
                 v = value(pt)
                 if v is not None:
                     out.setdefault(f"{kind}, {pt.weights} weights", []).append((pt.k, v))
-        return {k: sorted(v) for k, v in sorted(out.items())}
+        return {k: sorted(set(v)) for k, v in sorted(out.items())}
 
     style = {"sparse": "-", "dense": "--"}
 
