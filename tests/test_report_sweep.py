@@ -115,7 +115,7 @@ def test_memory_table_reports_bits_read():
 def lane(r: dict) -> dict:
     """An engine record turned into its lane-bank form (DESIGN.md 3.1): N banks, 4.5 copies."""
     return {**r, "module": r["module"].replace("_wmem", "_wlane"),
-            "params": {"weights": "memory", "banks": "lane"}, "weight_banks": r["n"],
+            "params": {"weights": "memory", "banks": "lane"},
             "weight_bits_stored": r["weight_bits_stored"] * 9 // 2}
 
 

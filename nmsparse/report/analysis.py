@@ -509,7 +509,11 @@ class EnginePoint:
     #: its dense baseline; ``weights`` is the label of the layout ("lane-bank memory" for an
     #: engine with banks by kept slot, DESIGN.md 3.1)
     source: str = "stream"
-    weight_banks: int | None = None
+
+    @property
+    def weight_banks(self) -> int:
+        """Banks of an engine from memory: N by kept slot, else M (one per position)."""
+        return self.n if self.weights == LANE_LABEL and self.n else self.m
 
     @property
     def sparse(self) -> bool:
@@ -556,7 +560,6 @@ def engine_points(records: Sequence[Mapping]) -> list[EnginePoint]:
             weights=LANE_LABEL if params.get("banks") == "lane"
             else str(params.get("weights", "stream")),
             source=str(params.get("weights", "stream")),
-            weight_banks=r.get("weight_banks"),
             multipliers=r.get("multipliers"),
             lut=figure(r, "post_synth", "LUT"), carry=figure(r, "post_synth", "CARRY"),
             ff=figure(r, "post_synth", "FF"), dsp=figure(r, "post_synth", "DSP"),

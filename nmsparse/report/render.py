@@ -552,7 +552,7 @@ def _memory_table(pairs: Sequence[analysis.EnginePair]) -> Table:
         if s.source != "memory":
             continue
         stored = s.weight_bits_stored
-        banks = s.weight_banks or s.m
+        banks = s.weight_banks
         words = stored // (banks * s.k * 8) if stored else None
         t.rows.append([
             s.pattern, s.weights, _fmt(s.k), _pair(_eng(s.weight_bits_per_group),
