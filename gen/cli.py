@@ -21,6 +21,7 @@ from nmsparse.contract.units import SHIFT_INPUT
 
 from .config import (
     ARCHS,
+    BANK_LAYOUTS,
     FLEX_ARCHS,
     SHIPPED,
     SWEEP,
@@ -78,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=None,
                         help="--weights memory: words per bank = groups per row "
                              "(default 1024 / M)")
-    parser.add_argument("--banks", default=None, choices=("position", "lane"),
+    parser.add_argument("--banks", default=None, choices=BANK_LAYOUTS,
                         help="--unit linear --weights memory: one bank per group position "
                              "and a weight multiplexer after them (position, the default; one "
                              "copy of the weights), or one bank per kept slot read at its "

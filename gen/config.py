@@ -23,7 +23,7 @@ from nmsparse.contract import flex as _flex
 from nmsparse.contract.formats import get_format
 from nmsparse.contract.patterns import SHIPPED_PATTERNS, check_nm
 from nmsparse.contract.sidecar import Field, Port, Sidecar
-from nmsparse.contract.units import SHIFT_INPUT, UNITS
+from nmsparse.contract.units import BANK_LAYOUTS, SHIFT_INPUT, UNITS
 
 from .arch import ARCHITECTURES, Architecture
 from .macsched import (
@@ -70,11 +70,6 @@ MAX_LANES = 64
 MAX_OUTPUTS = 256
 MAX_DEPTH = 1 << 16
 WEIGHT_SOURCES = ("stream", "memory")
-#: Bank layouts of a sparse linear engine with weights from memory (DESIGN.md section 3.1):
-#: one bank per group position and an (M-N+1):1 multiplexer per weight bit after them (one
-#: copy of the weights), or one bank per kept slot holding the M-N+1 columns the slot can be
-#: given, read at the kept index (N (M-N+1) / M copies, no multiplexer).
-BANK_LAYOUTS = ("position", "lane")
 DEFAULT_BANK_FEATURES = 1024
 """Default weight-bank capacity with weights from memory: rows of up to 1024 input features."""
 

@@ -52,6 +52,7 @@ from . import flex
 from .formats import FORMATS, Format, get_format
 from .patterns import pattern_label
 from .units import (
+    BANK_LAYOUTS,
     MEMORY_PARAMS,
     SHIFT_FIELDS,
     SHIFT_INPUT,
@@ -551,7 +552,7 @@ def _schema() -> dict:
                         "description": "MAC units: K x M weights with every group (stream), "
                                        "or held in the unit's banks (memory, DESIGN.md 3.1)"},
             "depth": _int(2, "words per weight bank with weights from memory"),
-            "banks": {"enum": ["position", "lane"],
+            "banks": {"enum": list(BANK_LAYOUTS),
                       "description": "a linear engine's bank layout with weights from memory: "
                                      "one bank per group position, or one per kept slot "
                                      "(DESIGN.md 3.1)"},

@@ -50,7 +50,7 @@ def _wmem(p: Mapping) -> str:
     ``_wlane``: from banks by kept slot (``banks: lane``)."""
     if p.get("weights") != "memory":
         return ""
-    return "_wlane" if p.get("banks") == "lane" else "_wmem"
+    return "_wlane" if p.get("banks") == BANK_LAYOUTS[1] else "_wmem"
 
 
 #: ``params.shift`` of the run-time S-PTS form: eta and the bias are input fields
@@ -71,6 +71,10 @@ def _shift(p: Mapping) -> str:
         return ""
     return "_shiftin" if is_shift_input(p) else "_shift"
 
+
+#: Bank layouts of a linear engine with weights from memory (params ``banks``, DESIGN.md
+#: section 3.1): one bank per group position (the default), or one per kept slot (``_wlane``).
+BANK_LAYOUTS = ("position", "lane")
 
 #: Parameters a unit with weights from memory also gives (DESIGN.md section 3.1).
 MEMORY_PARAMS = ("weights", "depth", "index_width")
