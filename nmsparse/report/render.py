@@ -455,8 +455,9 @@ def _sweep_table(pairs: Sequence[analysis.EnginePair], lut4_per_dsp: float | Non
          "eff. MACs/cycle per 1k transistors", "synth+P&R CPU s"],
         note="Pairs: nm_linear_<N>_<M>_int8_k<K> (selector included) against "
              "dense_mac_<M>_int8_k<K>, same MAC scheduler and target clock; weights from "
-             "memory: both read their own banks, transistors exclude the bank macros (same "
-             "bits in both; see the memory table). Effective MACs at 50% activation sparsity: "
+             "memory: both read their own banks, transistors exclude the bank macros (the "
+             "same bits as dense by position; with lane banks N (M-N+1) / M times them: see "
+             "the memory table). Effective MACs at 50% activation sparsity: "
              "N x K per clock sparse, M x K / 2 dense. Points whose multipliers exceed the "
              f"{analysis.DSP_CAPACITY} MULT18X18D of the LFE5U-85F are synthesized but not "
              "placed (no Fmax); their ASIC figures stand. CPU s: user + system seconds of "
@@ -490,7 +491,9 @@ def _headline_table(pairs: Sequence[analysis.EnginePair], lut4_per_dsp: float | 
         note="Effective MACs/s = N x K x Fmax (sparse; the dense baseline M x K x Fmax / 2 "
              "useful), per 1k transistors (ASIC proxy) and per 1k LUT4 equivalents = LUT4 + "
              f"2 x CCU2C + DSP blocks, {how}. Gain = sparse / dense. Only placed points "
-             "(an Fmax) have a figure.",
+             "(an Fmax) have a figure. Neither counts the weight banks (block RAMs or macros; "
+             f"{analysis.LANE_LABEL} stores N (M-N+1) / M copies of the weights: see the "
+             "memory table).",
     )
     for q in pairs:
         s, d = q.sparse, q.dense
