@@ -150,6 +150,7 @@ def test_run_time_shift_stream_engine_regression(tmp_path):
     assert res.passed, res.failure_text()
 
 
+@pytest.mark.slow
 def test_run_time_shift_with_lane_banks_regression(tmp_path):
     """The run-time form with banks by kept slot (the row's bias rides to the accumulator
     beside the lane banks' read) through the whole cocotb regression."""
