@@ -388,7 +388,7 @@ def _shift(value: object, fmt: str, m: int,
     return _int("shift", value, lo=f.min, hi=f.max)
 
 
-def _mac_schedule(obj: object, *, sparse: bool) -> None:
+def _mac_schedule(obj: object) -> None:
     """Resolve ``mac_pipeline`` (spec, "auto" or None) and ``target_mhz`` into the canonical
     spec string; ``obj.schedule`` then returns the :class:`MACSchedule`."""
     target = _target(obj.target_mhz)  # type: ignore[attr-defined]
@@ -403,8 +403,8 @@ def _mac_schedule(obj: object, *, sparse: bool) -> None:
             sched = auto_schedule(obj.mac_shape(), target,  # type: ignore
                                   obj.acc_width)  # type: ignore[attr-defined]
     if sched.wmux:
-        if not sparse:
-            what = ("the lane banks (banks='lane')" if getattr(obj, "banks", None) == "lane"
+        if not obj.selects_weights:  # type: ignore[attr-defined]
+            what = ("the lane banks (banks='lane')" if obj.lane_banks  # type: ignore
                     else "the dense baseline")
             raise ValueError(f"mac_pipeline {sched.spec()!r}: {what} has no weight "
                              f"selection to put wmux stages in")
@@ -416,6 +416,17 @@ def _mac_schedule(obj: object, *, sparse: bool) -> None:
 
 class _MACConfig(_Config):
     """Shared parts of the MAC configurations: weights, ``last`` and the accumulators."""
+
+    @property
+    def lane_banks(self) -> bool:
+        """Weights from memory in banks by kept slot (``banks="lane"``, DESIGN.md 3.1)."""
+        return getattr(self, "banks", None) == "lane"
+
+    @property
+    def selects_weights(self) -> bool:
+        """Whether each multiplier's weight is selected by the kept index: a sparse unit,
+        except with lane banks, which read each slot's weights at its index."""
+        return self.unit != "dense_mac" and not self.lane_banks  # type: ignore[attr-defined]
 
     def weights_layout(self) -> data.ArrayLayout:
         """The ``weights`` field: K*M signed weights, element ``k*M + j`` for output k and
@@ -446,8 +457,7 @@ class _MACConfig(_Config):
 
     def mac_shape(self, memory: bool | None = None) -> MACShape:
         """The datapath as the scheduler sees it."""
-        # lane banks (weights from memory) read each slot's weights at its index: no selection
-        sparse = self.unit != "dense_mac" and getattr(self, "banks", None) != "lane"
+        sparse = self.selects_weights
         if memory is None:
             memory = getattr(self, "weights", "stream") == "memory"
         return MACShape(terms=self.terms, outputs=self.outputs,  # type: ignore[attr-defined]
@@ -472,7 +482,7 @@ class _MACConfig(_Config):
             out["target_mhz"] = self.target_mhz  # type: ignore[attr-defined]
         if out["weights"] == "memory":
             out.update(depth=self.depth, index_width=self.index_width)  # type: ignore
-            if getattr(self, "banks", None) == "lane":  # "position" is the default layout
+            if self.lane_banks:  # "position", the default layout, is not written
                 out["banks"] = self.banks  # type: ignore[attr-defined]
         return out
 
@@ -487,7 +497,7 @@ class _MACConfig(_Config):
         out["weight_bits_per_group"] = (self.terms if memory else m) * k * ww
         if memory:
             banks, words = m, self.depth  # type: ignore[attr-defined]
-            if getattr(self, "banks", None) == "lane":  # N banks of M-N+1 columns each
+            if self.lane_banks:  # N banks of M-N+1 columns each
                 banks, words = self.n, (m - self.n + 1) * words  # type: ignore[attr-defined]
             out.update(weight_banks=banks, bank_words=words, bank_width=k * ww,
                        weight_bits_stored=banks * words * k * ww)
@@ -533,7 +543,7 @@ class SparseMACConfig(_MACConfig):
         _set(self, n=n, m=m)
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=n)
-        _mac_schedule(self, sparse=True)
+        _mac_schedule(self)
 
     @property
     def latency(self) -> int:
@@ -610,7 +620,7 @@ class LinearConfig(_MACConfig):
         _weights_source(self, self.weights, self.depth, m)
         _bank_layout(self, self.banks, self.weights)
         _set(self, shift=_shift(self.shift, self.fmt, m, self.weights))
-        _mac_schedule(self, sparse=self.banks != "lane")
+        _mac_schedule(self)
 
     @property
     def shift_lanes(self) -> tuple[int, ...] | None:
@@ -698,7 +708,7 @@ class DenseMACConfig(_MACConfig):
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=m)
         _weights_source(self, self.weights, self.depth, m)
-        _mac_schedule(self, sparse=False)
+        _mac_schedule(self)
 
     @property
     def latency(self) -> int:

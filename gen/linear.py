@@ -169,7 +169,7 @@ class NMLinear(StreamUnit):
             mask = Value.cast(mask)
             wport = _write_port(m, load_port(cfg, p, self.i.valid & load & ~busy),
                                 registered=bool(ahead))
-            if cfg.banks == "lane":
+            if cfg.lane_banks:
                 # slot s reads its own bank at its index: the weights arrive per slot
                 rdata = lane_banks(
                     m, n=cfg.n, m_=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
