@@ -14,7 +14,7 @@ one run::
 
 With OUTREG the read takes one more cycle (the block's register holds the data the fabric
 register held before); a generator using it would instantiate the bank as a primitive (as
-``nmsparse_mul_ireg`` does for the DSP's input registers).
+``nmsparse_mul_reg`` does for the DSP's input and output registers).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MAC units: register stages per part, e.g. "
                              "'wmux=1,pre=2,mul=1,tree=3' (wmux: inside the weight "
                              "multiplexers of a sparse unit; with pre and mul >= 1 the "
-                             "operands sit in the DSP input registers), or 'auto' with "
+                             "operands and products sit in the DSP's registers), or 'auto' with "
                              "--target-mhz; default 'mul=1', or auto when --target-mhz is given")
     parser.add_argument("--weights", default="stream", choices=("stream", "memory"),
                         help="linear, dense_mac: K x M weights with every group (stream), or "

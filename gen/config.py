@@ -1106,8 +1106,8 @@ SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
 SWEEP_K = (4, 8, 16, 32)
 #: Clock the engine sweep's points are scheduled for, per weight source (the linear engine,
 #: its rank selector and the dense baseline alike): 150 MHz, which every point up to K = 32
-#: reaches in the MAC delay model (gen.macsched) with the multipliers' operands in the DSP's
-#: input registers and, from memory, the read data in the block RAM's output register
+#: reaches in the MAC delay model (gen.macsched) with the multipliers' operands and products in
+#: the DSP's registers and, from memory, the read data in the block RAM's output register
 #: (gen/prims/ecp5/nmsparse_wbank.v; without it the block RAM's read, 8.04 ns into a fabric
 #: register, bounded every memory point near 125 MHz).
 SWEEP_TARGET_MHZ = {"stream": 150.0, "memory": 150.0}

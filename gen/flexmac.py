@@ -163,8 +163,8 @@ class NMSparseMACFlex(StreamUnit):
         wts = flex_weights(m, index, p.weights, w=cfg.w, outputs=cfg.outputs,
                            weight_width=cfg.weight_width)
         # the selected weights and the values into registers: the multipliers' operands
-        # (inside the DSP blocks, as MUL_IREG, it measured 90.3 against 94.6 MHz: the
-        # multiplexers' routes then end at the DSP pins)
+        # (inside the DSP blocks, as MULT18X18D's input registers, it measured 90.3 against
+        # 94.6 MHz: the multiplexers' routes then end at the DSP pins)
         values, wts, last = register(m, advance, (values, wts, Value.cast(p.last)[0]), "wsel")
         valid = valid_chain(m, advance, self.i.valid, 1, "wsel_valid")
         prods = [[Value.cast(v).as_signed() * wt for v, wt in zip(values, row, strict=True)]

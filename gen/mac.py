@@ -41,6 +41,7 @@ from nmsparse.contract import units
 from .config import DenseMACConfig, SparseMACConfig
 from .macsched import (
     MACSchedule,
+    dsp_enable_copies,
     dsp_registered,
     tree_cuts,
     weight_select,
@@ -52,29 +53,29 @@ from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
            "tree_level", "weight_banks", "lane_banks", "lane_bank_word", "valid_stages",
-           "onehot_select", "MUL_IREG", "WBANK", "EmitPlatform", "uses_primitives"]
+           "onehot_select", "MUL_REG", "WBANK", "EmitPlatform", "uses_primitives"]
 
 #: The weight bank with its read data registered twice (gen/prims/nmsparse_wbank.v; an ECP5
 #: block RAM with its output register in gen/prims/ecp5/).
 WBANK = units.WBANK
 
-#: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v, its name from the
-#: contract): the last ``pre`` stage and the multiplier of a MAC, so that a flow maps both onto
-#: one DSP block with its input registers (gen/prims/ecp5/ for ECP5;
-#: :func:`gen.macsched.dsp_registered`).
-MUL_IREG = units.MUL_IREG
+#: The registered multiplier module (gen/prims/nmsparse_mul_reg.v, its name from the contract):
+#: the last ``pre`` stage, the multiplier and the first ``mul`` stage of a MAC, so that a flow
+#: maps all three onto one DSP block with its input and output registers (gen/prims/ecp5/ for
+#: ECP5; :func:`gen.macsched.dsp_registered`).
+MUL_REG = units.MUL_REG
 
 
 class EmitPlatform:
     """The ``platform`` the Verilog emitter elaborates with: MACs instantiate
-    :data:`MUL_IREG` (whose generic Verilog :mod:`gen.emit` appends). Elaborated without it
+    :data:`MUL_REG` (whose generic Verilog :mod:`gen.emit` appends). Elaborated without it
     (the Amaranth simulator), the same registers and products are built inline."""
 
     primitives = True
 
 
 def uses_primitives(platform: Any) -> bool:
-    """Whether ``platform`` wants :data:`MUL_IREG` instances (see :class:`EmitPlatform`)."""
+    """Whether ``platform`` wants :data:`MUL_REG` instances (see :class:`EmitPlatform`)."""
     return bool(getattr(platform, "primitives", False))
 
 Candidate = Callable[[int, int], Value]
@@ -379,10 +380,12 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
         bits of each slot (:func:`onehot_select`), the outputs shared out among the copies in
         order; the weights then pass one AND-OR per bit.
     primitives : bool
-        Where the schedule registers the DSP's operands (:func:`gen.macsched.dsp_registered`),
-        build each product as a :data:`MUL_IREG` instance holding the last ``pre`` stage
-        (one operand register pair per multiplier, as a DSP block has them); otherwise the
-        same stage and product inline (equal cycle for cycle).
+        Where the schedule registers the DSP's operands and product
+        (:func:`gen.macsched.dsp_registered`), build each product as a :data:`MUL_REG`
+        instance holding the last ``pre`` stage and the first ``mul`` stage (one operand
+        register pair and one product register per multiplier, as a DSP block has them),
+        the instances loading on :func:`gen.macsched.dsp_enable_copies` copies of the stall
+        enable; otherwise the same stages and product inline (equal cycle for cycle).
 
     Returns
     -------
@@ -424,9 +427,16 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
         w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
     in_dsp = primitives and dsp_registered(schedule, max(len(v) for v in vals), weight_width)
     vals, w = pipe.cut((vals, w), schedule.pre - in_dsp, "pre")
-    ce = pipe.enable() if in_dsp else pipe.advance
-    if in_dsp:  # the last pre stage is the operand registers inside each multiplier
-        pipe.cut([], 1, "dspin", enable=ce)
+    if in_dsp:
+        # the last pre stage and the first mul stage are the registers inside each multiplier
+        # (DSP block); the blocks load on copies of the stall enable, so no enable fans out to
+        # every DSP block of the array. Multipliers of one activation share a copy, so that
+        # its K operand registers, on one enable, stay one register where synthesis merges
+        # them (the generic form, an ASIC flow)
+        count = outputs * len(vals)
+        copies = [pipe.enable() for _ in range(dsp_enable_copies(count))]
+        per = -(-count // len(copies))
+        pipe.cut([], 1, "dspin", enable=copies[0])
     prods = []
     for k in range(outputs):
         row = []
@@ -434,13 +444,15 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
             p = Signal(signed(len(v) + weight_width), name=f"{name}_prod{k}_{t}")
             if in_dsp:
                 m.submodules[f"{name}_mul{k}_{t}"] = Instance(
-                    MUL_IREG, p_A_WIDTH=len(v), p_B_WIDTH=weight_width,
-                    i_clk=ClockSignal(), i_ce=ce, i_a=v, i_b=w[k][t], o_p=p)
+                    MUL_REG, p_A_WIDTH=len(v), p_B_WIDTH=weight_width, i_clk=ClockSignal(),
+                    i_ce=copies[(t * outputs + k) // per], i_a=v, i_b=w[k][t], o_p=p)
             else:
                 m.d.comb += p.eq(v * w[k][t])
             row.append(p)
         prods.append(row)
-    prods = pipe.cut(prods, schedule.mul, "mul")
+    if in_dsp:
+        pipe.cut([], 1, "dspout", enable=copies[0])
+    prods = pipe.cut(prods, schedule.mul - in_dsp, "mul")
     levels = max(0, (len(vals) - 1).bit_length())
     if levels == 0:
         prods = pipe.cut(prods, schedule.tree, "tree")

@@ -43,6 +43,8 @@ __all__ = [
     "tree_muxes",
     "tree_cuts",
     "dsp_registered",
+    "dsp_enable_copies",
+    "DSP_ENABLE_MULTS",
     "DSP_MAX_WIDTH",
     "wmux_steps",
     "wmux_cut_after",
@@ -99,16 +101,18 @@ ECP5_DELAYS_NS: dict[str, float] = {
     "read": 1.2,
     "bank_out": 3.71,
     "dsp_setup": 0.1,
-    "dsp_out": 3.4,
+    "dsp_oreg": 0.2,
 }
 #: ``wmux_andor``: the one-hot AND-OR multiplexer of the weights from memory (span candidates
 #: per bit, three LUT levels; its select bits arrive registered, :func:`weight_select`).
-#: ``dsp_setup``/``dsp_out``: the multiplier with its operands in the DSP's input registers
-#: (:func:`dsp_registered`): the route into the DSP ends at a register (``dsp_route`` +
-#: ``fanout`` + ``dsp_setup``), and the product leaves it ``dsp_out`` later than a flip-flop's
-#: output would (MULT18X18D clock-to-P 3.86 ns against 0.52 ns in nextpnr's model; 16
-#: products between fabric registers place at 144.0 MHz, with REG_INPUTA/B at 192.8 MHz,
-#: seed 1, bench/bench_dsp_regs.py).
+#: ``dsp_setup``/``dsp_oreg``: the multiplier with its operands and product in the DSP's input
+#: and output registers (:func:`dsp_registered`): the route into the DSP ends at a register
+#: (``dsp_route`` + ``fanout`` + ``dsp_setup``), and the product leaves the output register
+#: ``dsp_oreg`` later than a flip-flop's output would (MULT18X18D with REG_OUTPUT: clock-to-P
+#: 0.74 ns against 0.52 ns in nextpnr's model; without it 3.86 ns). nextpnr times no path
+#: between the DSP's own registers (the multiplier inside the block is not a segment here).
+#: 16 products between fabric registers place at 144.0 MHz with the DSP combinational, at
+#: 494.1 MHz with its input and output registers (seed 1, bench/bench_dsp_regs.py).
 
 #: Cycles from the bank read's address to the MAC datapath with weights from memory: the
 #: synchronous read, and a register on its data (an ECP5 block RAM's read data leaves it
@@ -133,16 +137,32 @@ DSP_MAX_WIDTH = 17
 
 
 def dsp_registered(sched: MACSchedule, width: int, weight_width: int) -> bool:
-    """Whether the last ``pre`` stage of ``sched`` is the operand registers of the DSP blocks.
+    """Whether the last ``pre`` stage and the first ``mul`` stage of ``sched`` are the operand
+    and product registers of the DSP blocks.
 
-    So it is wherever there is a ``pre`` and a ``mul`` stage and both operands fit one
+    So they are wherever there is a ``pre`` and a ``mul`` stage and both operands fit one
     MULT18X18D: the product is then registered on both sides of the multiplier, and the flow
-    maps the pair (:data:`gen.mac.MUL_IREG`) onto a DSP block with its input registers, which
-    the generic Verilog holds as one operand register pair per multiplier (an activation
-    feeding K multipliers is registered K times, as K DSP blocks hold it).
+    maps the three registers and the multiplier (:data:`gen.mac.MUL_REG`) onto a DSP block with
+    its input and output registers, which the generic Verilog holds as one operand register
+    pair and one product register per multiplier (an activation feeding K multipliers is
+    registered K times, as K DSP blocks hold it).
     """
     return (sched.pre >= 1 and sched.mul >= 1
             and max(width, weight_width) <= DSP_MAX_WIDTH)
+
+
+#: DSP-registered multipliers (:func:`dsp_registered`) load on copies of the stall enable, one
+#: per this many multipliers (each copy a flip-flop and a LUT of its own,
+#: :class:`gen.pipeline.StallCopies`), so no LUT drives every DSP block of a large array. The
+#: global stall still limits the largest arrays: at 8:16 K = 16 (128 DSP blocks) the critical
+#: path is ``o.ready`` into a copy and on to a DSP block's clock enable, 7.2-7.9 ns, mostly
+#: routing across the device (README, engine sweep).
+DSP_ENABLE_MULTS = 8
+
+
+def dsp_enable_copies(multipliers: int) -> int:
+    """Copies of the stall enable that ``multipliers`` DSP-registered multipliers load on."""
+    return max(1, -(-multipliers // DSP_ENABLE_MULTS))
 
 
 @dataclass(frozen=True)
@@ -324,9 +344,10 @@ def layer_delays(shape: MACShape, acc_width: int,
         steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)
         out["wmux"] = sum(steps) + p["wmux_fanout"] * lg_k
     out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
-    # the same multiplier with its operands registered in the DSP (dsp_registered)
+    # the same multiplier with its operands and product registered in the DSP
+    # (dsp_registered): the route into its input registers, and out of its output register
     out["dspin"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp_setup"]
-    out["dspmul"] = p["dsp_out"] + p["route"]
+    out["dspout"] = p["dsp_oreg"] + p["route"]
     for i in range(shape.levels):
         bits = shape.width + shape.weight_width + i + 1
         out[f"add{i}"] = p["add"] + p["carry_bit"] * bits
@@ -403,13 +424,13 @@ def auto_schedule(shape: MACShape, target_mhz: float, acc_width: int,
     for name in shape.layers():
         if name == "wmux":
             continue  # the weight selection can be cut (MACSchedule.wmux)
-        if name == "mul":
-            name = "dspmul"  # the fastest form of the multiplier: operands in the DSP
+        if name == "mul":  # the fastest form of the multiplier: registered in the DSP
+            name = "dspin"
         if delays[name] > budget:
             raise ValueError(
                 f"target {target_mhz:g} MHz ({period:.2f} ns) is out of reach: the "
-                f"{'multiplier (operands registered in the DSP)' if name == 'dspmul' else name}"
-                f" layer alone is modeled at {delays[name] + p['segment']:.2f} ns with its "
+                f"{'route into the DSP input registers' if name == 'dspin' else name + ' layer'}"
+                f" alone is modeled at {delays[name] + p['segment']:.2f} ns with its "
                 f"registers")
     best: tuple[int, int, MACSchedule] | None = None
     gaps = (len(wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)) - 1
@@ -499,8 +520,8 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
             chain.append((run + fan * muxes, sched.pre - in_dsp))
     else:  # the operands arrive registered (from memory: in the bank's output register)
         chain.append((p["bank_out"] if shape.memory else 0.0, sched.pre - in_dsp))
-    if in_dsp:
-        chain += [(delays["dspin"], 1), (delays["dspmul"], sched.mul)]
+    if in_dsp:  # into the input registers; the output register; the route out of it
+        chain += [(delays["dspin"], 1), (0.0, 1), (delays["dspout"], sched.mul - 1)]
     else:
         chain.append((delays["mul"], sched.mul))
     cuts = tree_cuts(shape.levels, sched.tree)

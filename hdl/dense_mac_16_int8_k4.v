@@ -6,132 +6,86 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [15:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [15:0] \$109 ;
+  reg \$100 ;
+  reg [17:0] \$101 ;
+  reg [17:0] \$102 ;
+  reg [17:0] \$103 ;
+  reg [17:0] \$104 ;
+  reg [17:0] \$105 ;
+  reg [17:0] \$106 ;
+  reg [17:0] \$107 ;
+  reg [17:0] \$108 ;
+  reg [17:0] \$109 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
-  reg [15:0] \$111 ;
-  reg [15:0] \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
-  reg [15:0] \$115 ;
-  reg [15:0] \$116 ;
+  reg [17:0] \$110 ;
+  reg [17:0] \$111 ;
+  reg [17:0] \$112 ;
+  reg [17:0] \$113 ;
+  reg [17:0] \$114 ;
+  reg [17:0] \$115 ;
+  reg [17:0] \$116 ;
   reg \$117 ;
   reg \$118 ;
-  reg [16:0] \$119 ;
+  reg [18:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [16:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [16:0] \$129 ;
+  reg [18:0] \$120 ;
+  reg [18:0] \$121 ;
+  reg [18:0] \$122 ;
+  reg [18:0] \$123 ;
+  reg [18:0] \$124 ;
+  reg [18:0] \$125 ;
+  reg [18:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [19:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [19:0] \$130 ;
+  reg [19:0] \$131 ;
+  reg [19:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
-  reg [16:0] \$150 ;
+  reg \$150 ;
   reg \$151 ;
   reg \$152 ;
-  reg [17:0] \$153 ;
-  reg [17:0] \$154 ;
-  reg [17:0] \$155 ;
-  reg [17:0] \$156 ;
-  reg [17:0] \$157 ;
-  reg [17:0] \$158 ;
-  reg [17:0] \$159 ;
-  wire [32:0] \$16 ;
-  reg [17:0] \$160 ;
-  reg [17:0] \$161 ;
-  reg [17:0] \$162 ;
-  reg [17:0] \$163 ;
-  reg [17:0] \$164 ;
-  reg [17:0] \$165 ;
-  reg [17:0] \$166 ;
-  reg [17:0] \$167 ;
-  reg [17:0] \$168 ;
-  reg \$169 ;
-  wire [32:0] \$17 ;
-  reg \$170 ;
-  reg [18:0] \$171 ;
-  reg [18:0] \$172 ;
-  reg [18:0] \$173 ;
-  reg [18:0] \$174 ;
-  reg [18:0] \$175 ;
-  reg [18:0] \$176 ;
-  reg [18:0] \$177 ;
-  reg [18:0] \$178 ;
-  reg \$179 ;
-  wire [32:0] \$18 ;
-  reg \$180 ;
-  reg [19:0] \$181 ;
-  reg [19:0] \$182 ;
-  reg [19:0] \$183 ;
-  reg [19:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
-  wire [32:0] \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg [31:0] \$156 ;
+  reg [31:0] \$157 ;
+  reg [31:0] \$158 ;
+  reg [31:0] \$159 ;
+  wire \$16 ;
+  reg [31:0] \$160 ;
+  reg [31:0] \$161 ;
+  reg [31:0] \$162 ;
+  reg [31:0] \$163 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg [31:0] \$205 ;
-  reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
+  wire [32:0] \$22 ;
+  wire [32:0] \$23 ;
+  wire [32:0] \$24 ;
+  wire [32:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
@@ -143,16 +97,16 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire [31:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [31:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
@@ -160,59 +114,59 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  wire \$51 ;
+  wire [31:0] \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [31:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg [15:0] \$67 ;
-  reg [15:0] \$68 ;
-  reg [15:0] \$69 ;
+  wire [31:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [16:0] \$67 ;
+  reg [16:0] \$68 ;
+  reg [16:0] \$69 ;
   wire \$7 ;
-  reg [15:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
-  reg [15:0] \$75 ;
-  reg [15:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [16:0] \$70 ;
+  reg [16:0] \$71 ;
+  reg [16:0] \$72 ;
+  reg [16:0] \$73 ;
+  reg [16:0] \$74 ;
+  reg [16:0] \$75 ;
+  reg [16:0] \$76 ;
+  reg [16:0] \$77 ;
+  reg [16:0] \$78 ;
+  reg [16:0] \$79 ;
   wire \$8 ;
-  reg [15:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg [16:0] \$80 ;
+  reg [16:0] \$81 ;
+  reg [16:0] \$82 ;
+  reg [16:0] \$83 ;
+  reg [16:0] \$84 ;
+  reg [16:0] \$85 ;
+  reg [16:0] \$86 ;
+  reg [16:0] \$87 ;
+  reg [16:0] \$88 ;
+  reg [16:0] \$89 ;
   wire \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [15:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
+  reg [16:0] \$90 ;
+  reg [16:0] \$91 ;
+  reg [16:0] \$92 ;
+  reg [16:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [16:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [16:0] \$98 ;
+  reg \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -439,14 +393,6 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$113  = 17'h00000;
-  reg [16:0] \mac_add0_s0$115  = 17'h00000;
-  reg [16:0] \mac_add0_s0$116  = 17'h00000;
-  reg [16:0] \mac_add0_s0$118  = 17'h00000;
-  reg [16:0] \mac_add0_s0$119  = 17'h00000;
-  reg [16:0] \mac_add0_s0$121  = 17'h00000;
-  reg [16:0] \mac_add0_s0$122  = 17'h00000;
-  reg [16:0] \mac_add0_s0$124  = 17'h00000;
   reg [16:0] \mac_add0_s0$125  = 17'h00000;
   reg [16:0] \mac_add0_s0$127  = 17'h00000;
   reg [16:0] \mac_add0_s0$128  = 17'h00000;
@@ -470,17 +416,17 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \mac_add0_s0$155  = 17'h00000;
   reg [16:0] \mac_add0_s0$157  = 17'h00000;
   reg [16:0] \mac_add0_s0$158  = 17'h00000;
-  reg \mac_add0_s0$302  = 1'h0;
+  reg [16:0] \mac_add0_s0$160  = 17'h00000;
+  reg [16:0] \mac_add0_s0$161  = 17'h00000;
+  reg [16:0] \mac_add0_s0$163  = 17'h00000;
+  reg [16:0] \mac_add0_s0$164  = 17'h00000;
+  reg [16:0] \mac_add0_s0$166  = 17'h00000;
+  reg [16:0] \mac_add0_s0$167  = 17'h00000;
+  reg [16:0] \mac_add0_s0$169  = 17'h00000;
+  reg [16:0] \mac_add0_s0$170  = 17'h00000;
+  reg \mac_add0_s0$250  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$163  = 18'h00000;
-  reg [17:0] \mac_add1_s0$165  = 18'h00000;
-  reg [17:0] \mac_add1_s0$166  = 18'h00000;
-  reg [17:0] \mac_add1_s0$168  = 18'h00000;
-  reg [17:0] \mac_add1_s0$169  = 18'h00000;
-  reg [17:0] \mac_add1_s0$171  = 18'h00000;
-  reg [17:0] \mac_add1_s0$172  = 18'h00000;
-  reg [17:0] \mac_add1_s0$174  = 18'h00000;
   reg [17:0] \mac_add1_s0$175  = 18'h00000;
   reg [17:0] \mac_add1_s0$177  = 18'h00000;
   reg [17:0] \mac_add1_s0$178  = 18'h00000;
@@ -488,92 +434,36 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \mac_add1_s0$181  = 18'h00000;
   reg [17:0] \mac_add1_s0$183  = 18'h00000;
   reg [17:0] \mac_add1_s0$184  = 18'h00000;
-  reg \mac_add1_s0$304  = 1'h0;
+  reg [17:0] \mac_add1_s0$186  = 18'h00000;
+  reg [17:0] \mac_add1_s0$187  = 18'h00000;
+  reg [17:0] \mac_add1_s0$189  = 18'h00000;
+  reg [17:0] \mac_add1_s0$190  = 18'h00000;
+  reg [17:0] \mac_add1_s0$192  = 18'h00000;
+  reg [17:0] \mac_add1_s0$193  = 18'h00000;
+  reg [17:0] \mac_add1_s0$195  = 18'h00000;
+  reg [17:0] \mac_add1_s0$196  = 18'h00000;
+  reg \mac_add1_s0$252  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$189  = 19'h00000;
-  reg [18:0] \mac_add2_s0$191  = 19'h00000;
-  reg [18:0] \mac_add2_s0$192  = 19'h00000;
-  reg [18:0] \mac_add2_s0$194  = 19'h00000;
-  reg [18:0] \mac_add2_s0$195  = 19'h00000;
-  reg [18:0] \mac_add2_s0$197  = 19'h00000;
-  reg [18:0] \mac_add2_s0$198  = 19'h00000;
-  reg \mac_add2_s0$306  = 1'h0;
+  reg [18:0] \mac_add2_s0$201  = 19'h00000;
+  reg [18:0] \mac_add2_s0$203  = 19'h00000;
+  reg [18:0] \mac_add2_s0$204  = 19'h00000;
+  reg [18:0] \mac_add2_s0$206  = 19'h00000;
+  reg [18:0] \mac_add2_s0$207  = 19'h00000;
+  reg [18:0] \mac_add2_s0$209  = 19'h00000;
+  reg [18:0] \mac_add2_s0$210  = 19'h00000;
+  reg \mac_add2_s0$254  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$222  = 20'h00000;
-  reg [19:0] \mac_add3_s0$225  = 20'h00000;
-  reg [19:0] \mac_add3_s0$228  = 20'h00000;
-  reg \mac_add3_s0$308  = 1'h0;
+  reg [19:0] \mac_add3_s0$234  = 20'h00000;
+  reg [19:0] \mac_add3_s0$237  = 20'h00000;
+  reg [19:0] \mac_add3_s0$240  = 20'h00000;
+  reg \mac_add3_s0$256  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$101  = 16'h0000;
-  reg [15:0] \mac_mul_s0$102  = 16'h0000;
-  reg [15:0] \mac_mul_s0$104  = 16'h0000;
-  reg [15:0] \mac_mul_s0$105  = 16'h0000;
-  reg [15:0] \mac_mul_s0$107  = 16'h0000;
-  reg [15:0] \mac_mul_s0$108  = 16'h0000;
-  reg [15:0] \mac_mul_s0$15  = 16'h0000;
-  reg [15:0] \mac_mul_s0$17  = 16'h0000;
-  reg [15:0] \mac_mul_s0$18  = 16'h0000;
-  reg [15:0] \mac_mul_s0$20  = 16'h0000;
-  reg [15:0] \mac_mul_s0$21  = 16'h0000;
-  reg [15:0] \mac_mul_s0$23  = 16'h0000;
-  reg [15:0] \mac_mul_s0$24  = 16'h0000;
-  reg [15:0] \mac_mul_s0$26  = 16'h0000;
-  reg [15:0] \mac_mul_s0$27  = 16'h0000;
-  reg [15:0] \mac_mul_s0$29  = 16'h0000;
-  reg [15:0] \mac_mul_s0$30  = 16'h0000;
-  reg \mac_mul_s0$300  = 1'h0;
-  reg [15:0] \mac_mul_s0$32  = 16'h0000;
-  reg [15:0] \mac_mul_s0$33  = 16'h0000;
-  reg [15:0] \mac_mul_s0$35  = 16'h0000;
-  reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg [15:0] \mac_mul_s0$38  = 16'h0000;
-  reg [15:0] \mac_mul_s0$39  = 16'h0000;
-  reg [15:0] \mac_mul_s0$41  = 16'h0000;
-  reg [15:0] \mac_mul_s0$42  = 16'h0000;
-  reg [15:0] \mac_mul_s0$44  = 16'h0000;
-  reg [15:0] \mac_mul_s0$45  = 16'h0000;
-  reg [15:0] \mac_mul_s0$47  = 16'h0000;
-  reg [15:0] \mac_mul_s0$48  = 16'h0000;
-  reg [15:0] \mac_mul_s0$50  = 16'h0000;
-  reg [15:0] \mac_mul_s0$51  = 16'h0000;
-  reg [15:0] \mac_mul_s0$53  = 16'h0000;
-  reg [15:0] \mac_mul_s0$54  = 16'h0000;
-  reg [15:0] \mac_mul_s0$56  = 16'h0000;
-  reg [15:0] \mac_mul_s0$57  = 16'h0000;
-  reg [15:0] \mac_mul_s0$59  = 16'h0000;
-  reg [15:0] \mac_mul_s0$60  = 16'h0000;
-  reg [15:0] \mac_mul_s0$62  = 16'h0000;
-  reg [15:0] \mac_mul_s0$63  = 16'h0000;
-  reg [15:0] \mac_mul_s0$65  = 16'h0000;
-  reg [15:0] \mac_mul_s0$66  = 16'h0000;
-  reg [15:0] \mac_mul_s0$68  = 16'h0000;
-  reg [15:0] \mac_mul_s0$69  = 16'h0000;
-  reg [15:0] \mac_mul_s0$71  = 16'h0000;
-  reg [15:0] \mac_mul_s0$72  = 16'h0000;
-  reg [15:0] \mac_mul_s0$74  = 16'h0000;
-  reg [15:0] \mac_mul_s0$75  = 16'h0000;
-  reg [15:0] \mac_mul_s0$77  = 16'h0000;
-  reg [15:0] \mac_mul_s0$78  = 16'h0000;
-  reg [15:0] \mac_mul_s0$80  = 16'h0000;
-  reg [15:0] \mac_mul_s0$81  = 16'h0000;
-  reg [15:0] \mac_mul_s0$83  = 16'h0000;
-  reg [15:0] \mac_mul_s0$84  = 16'h0000;
-  reg [15:0] \mac_mul_s0$86  = 16'h0000;
-  reg [15:0] \mac_mul_s0$87  = 16'h0000;
-  reg [15:0] \mac_mul_s0$89  = 16'h0000;
-  reg [15:0] \mac_mul_s0$90  = 16'h0000;
-  reg [15:0] \mac_mul_s0$92  = 16'h0000;
-  reg [15:0] \mac_mul_s0$93  = 16'h0000;
-  reg [15:0] \mac_mul_s0$95  = 16'h0000;
-  reg [15:0] \mac_mul_s0$96  = 16'h0000;
-  reg [15:0] \mac_mul_s0$98  = 16'h0000;
-  reg [15:0] \mac_mul_s0$99  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   wire [15:0] mac_prod0_0;
@@ -664,6 +554,18 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv12_valid = 1'h0;
   wire stall_adv13;
   reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
+  wire stall_adv15;
+  reg stall_adv15_valid = 1'h0;
+  wire stall_adv16;
+  reg stall_adv16_valid = 1'h0;
+  wire stall_adv17;
+  reg stall_adv17_valid = 1'h0;
+  wire stall_adv18;
+  reg stall_adv18_valid = 1'h0;
+  wire stall_adv19;
+  reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -687,444 +589,346 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv0 = \$2  | o__ready;
   assign \$3  = ~ stall_adv1_valid;
   assign stall_adv1 = \$3  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$15 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$17 ) + $signed(\mac_mul_s0$18 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$20 ) + $signed(\mac_mul_s0$21 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$23 ) + $signed(\mac_mul_s0$24 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$26 ) + $signed(\mac_mul_s0$27 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$38 ) + $signed(\mac_mul_s0$39 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$50 ) + $signed(\mac_mul_s0$51 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$53 ) + $signed(\mac_mul_s0$54 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$56 ) + $signed(\mac_mul_s0$57 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$59 ) + $signed(\mac_mul_s0$60 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$62 ) + $signed(\mac_mul_s0$63 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
   assign \$4  = ~ stall_adv2_valid;
   assign stall_adv2 = \$4  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$113 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$115 ) + $signed(\mac_add0_s0$116 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$118 ) + $signed(\mac_add0_s0$119 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$121 ) + $signed(\mac_add0_s0$122 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$124 ) + $signed(\mac_add0_s0$125 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$127 ) + $signed(\mac_add0_s0$128 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$130 ) + $signed(\mac_add0_s0$131 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$133 ) + $signed(\mac_add0_s0$134 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$136 ) + $signed(\mac_add0_s0$137 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$139 ) + $signed(\mac_add0_s0$140 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$142 ) + $signed(\mac_add0_s0$143 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$145 ) + $signed(\mac_add0_s0$146 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$148 ) + $signed(\mac_add0_s0$149 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$151 ) + $signed(\mac_add0_s0$152 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$154 ) + $signed(\mac_add0_s0$155 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$157 ) + $signed(\mac_add0_s0$158 );
   assign \$5  = ~ stall_adv3_valid;
   assign stall_adv3 = \$5  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$163 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$165 ) + $signed(\mac_add1_s0$166 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$168 ) + $signed(\mac_add1_s0$169 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$171 ) + $signed(\mac_add1_s0$172 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$174 ) + $signed(\mac_add1_s0$175 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$177 ) + $signed(\mac_add1_s0$178 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$180 ) + $signed(\mac_add1_s0$181 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$183 ) + $signed(\mac_add1_s0$184 );
   assign \$6  = ~ stall_adv4_valid;
   assign stall_adv4 = \$6  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$189 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$191 ) + $signed(\mac_add2_s0$192 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$194 ) + $signed(\mac_add2_s0$195 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$197 ) + $signed(\mac_add2_s0$198 );
   assign \$7  = ~ stall_adv5_valid;
   assign stall_adv5 = \$7  | o__ready;
   assign \$8  = ~ stall_adv6_valid;
   assign stall_adv6 = \$8  | o__ready;
   assign \$9  = ~ stall_adv7_valid;
   assign stall_adv7 = \$9  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
+  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
+  assign mac0_sum0_p4 = $signed(mac_prod0_8) + $signed(mac_prod0_9);
+  assign mac0_sum0_p5 = $signed(mac_prod0_10) + $signed(mac_prod0_11);
+  assign mac0_sum0_p6 = $signed(mac_prod0_12) + $signed(mac_prod0_13);
+  assign mac0_sum0_p7 = $signed(mac_prod0_14) + $signed(mac_prod0_15);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
+  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
+  assign mac1_sum0_p4 = $signed(mac_prod1_8) + $signed(mac_prod1_9);
+  assign mac1_sum0_p5 = $signed(mac_prod1_10) + $signed(mac_prod1_11);
+  assign mac1_sum0_p6 = $signed(mac_prod1_12) + $signed(mac_prod1_13);
+  assign mac1_sum0_p7 = $signed(mac_prod1_14) + $signed(mac_prod1_15);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
+  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
+  assign mac2_sum0_p4 = $signed(mac_prod2_8) + $signed(mac_prod2_9);
+  assign mac2_sum0_p5 = $signed(mac_prod2_10) + $signed(mac_prod2_11);
+  assign mac2_sum0_p6 = $signed(mac_prod2_12) + $signed(mac_prod2_13);
+  assign mac2_sum0_p7 = $signed(mac_prod2_14) + $signed(mac_prod2_15);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
+  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
+  assign mac3_sum0_p4 = $signed(mac_prod3_8) + $signed(mac_prod3_9);
+  assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
+  assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
+  assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
   assign \$10  = ~ stall_adv8_valid;
   assign stall_adv8 = \$10  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$125 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$127 ) + $signed(\mac_add0_s0$128 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$130 ) + $signed(\mac_add0_s0$131 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$133 ) + $signed(\mac_add0_s0$134 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$136 ) + $signed(\mac_add0_s0$137 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$139 ) + $signed(\mac_add0_s0$140 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$142 ) + $signed(\mac_add0_s0$143 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$145 ) + $signed(\mac_add0_s0$146 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$148 ) + $signed(\mac_add0_s0$149 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$151 ) + $signed(\mac_add0_s0$152 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$154 ) + $signed(\mac_add0_s0$155 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$157 ) + $signed(\mac_add0_s0$158 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$160 ) + $signed(\mac_add0_s0$161 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$163 ) + $signed(\mac_add0_s0$164 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$166 ) + $signed(\mac_add0_s0$167 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$169 ) + $signed(\mac_add0_s0$170 );
   assign \$11  = ~ stall_adv9_valid;
   assign stall_adv9 = \$11  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$175 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$177 ) + $signed(\mac_add1_s0$178 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$180 ) + $signed(\mac_add1_s0$181 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$183 ) + $signed(\mac_add1_s0$184 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$186 ) + $signed(\mac_add1_s0$187 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$189 ) + $signed(\mac_add1_s0$190 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$192 ) + $signed(\mac_add1_s0$193 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$195 ) + $signed(\mac_add1_s0$196 );
   assign \$12  = ~ stall_adv10_valid;
   assign stall_adv10 = \$12  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$201 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$203 ) + $signed(\mac_add2_s0$204 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$206 ) + $signed(\mac_add2_s0$207 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$209 ) + $signed(\mac_add2_s0$210 );
   assign \$13  = ~ stall_adv11_valid;
   assign stall_adv11 = \$13  | o__ready;
   assign \$14  = ~ stall_adv12_valid;
   assign stall_adv12 = \$14  | o__ready;
   assign \$15  = ~ stall_adv13_valid;
   assign stall_adv13 = \$15  | o__ready;
-  assign \$16  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$17  = $signed(mac_acc1) + $signed(\mac_add3_s0$222 );
-  assign \$18  = $signed(mac_acc2) + $signed(\mac_add3_s0$225 );
-  assign \$19  = $signed(mac_acc3) + $signed(\mac_add3_s0$228 );
-  assign \$20  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$21  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$22  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$23  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$24  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$25  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$26  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$27  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$28  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$29  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$30  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$31  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$32  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$33  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$308 ;
-  assign \$35  = stall_adv6 & mac_add3_valid_s0;
-  assign \$36  = \mac_add3_s0$308  ? 32'd0 : \$16 [31:0];
-  assign \$37  = stall_adv7 & mac_add3_valid_s0;
-  assign \$38  = \$37  & \mac_add3_s0$308 ;
-  assign \$39  = stall_adv8 & mac_add3_valid_s0;
-  assign \$40  = \mac_add3_s0$308  ? 32'd0 : \$17 [31:0];
-  assign \$41  = stall_adv9 & mac_add3_valid_s0;
-  assign \$42  = \$41  & \mac_add3_s0$308 ;
-  assign \$43  = stall_adv10 & mac_add3_valid_s0;
-  assign \$44  = \mac_add3_s0$308  ? 32'd0 : \$18 [31:0];
-  assign \$45  = stall_adv11 & mac_add3_valid_s0;
-  assign \$46  = \$45  & \mac_add3_s0$308 ;
+  assign \$16  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$16  | o__ready;
+  assign \$17  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$17  | o__ready;
+  assign \$18  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$18  | o__ready;
+  assign \$19  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$19  | o__ready;
+  assign \$20  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$20  | o__ready;
+  assign \$21  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$21  | o__ready;
+  assign \$22  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$23  = $signed(mac_acc1) + $signed(\mac_add3_s0$234 );
+  assign \$24  = $signed(mac_acc2) + $signed(\mac_add3_s0$237 );
+  assign \$25  = $signed(mac_acc3) + $signed(\mac_add3_s0$240 );
+  assign \$26  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$27  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$28  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$29  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$30  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$31  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$32  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$33  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$35  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$36  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$37  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
   assign \$47  = stall_adv12 & mac_add3_valid_s0;
-  assign \$48  = \mac_add3_s0$308  ? 32'd0 : \$19 [31:0];
+  assign \$48  = \mac_add3_s0$256  ? 32'd0 : \$22 [31:0];
   assign \$49  = stall_adv13 & mac_add3_valid_s0;
-  assign \$50  = \$49  & \mac_add3_s0$308 ;
+  assign \$50  = \$49  & \mac_add3_s0$256 ;
+  assign \$51  = stall_adv14 & mac_add3_valid_s0;
+  assign \$52  = \mac_add3_s0$256  ? 32'd0 : \$23 [31:0];
+  assign \$53  = stall_adv15 & mac_add3_valid_s0;
+  assign \$54  = \$53  & \mac_add3_s0$256 ;
+  assign \$55  = stall_adv16 & mac_add3_valid_s0;
+  assign \$56  = \mac_add3_s0$256  ? 32'd0 : \$24 [31:0];
+  assign \$57  = stall_adv17 & mac_add3_valid_s0;
+  assign \$58  = \$57  & \mac_add3_s0$256 ;
+  assign \$59  = stall_adv18 & mac_add3_valid_s0;
+  assign \$60  = \mac_add3_s0$256  ? 32'd0 : \$25 [31:0];
+  assign \$61  = stall_adv19 & mac_add3_valid_s0;
+  assign \$62  = \$61  & \mac_add3_s0$256 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$51 ;
+    mac_dspin_s0 <= \$63 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$52 ;
+    mac_dspin_valid_s0 <= \$64 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$53 ;
+    mac_dspout_s0 <= \$65 ;
   always @(posedge clk)
-    \mac_mul_s0$15  <= \$54 ;
+    mac_dspout_valid_s0 <= \$66 ;
   always @(posedge clk)
-    \mac_mul_s0$17  <= \$55 ;
+    mac_add0_s0 <= \$67 ;
   always @(posedge clk)
-    \mac_mul_s0$18  <= \$56 ;
+    \mac_add0_s0$125  <= \$68 ;
   always @(posedge clk)
-    \mac_mul_s0$20  <= \$57 ;
+    \mac_add0_s0$127  <= \$69 ;
   always @(posedge clk)
-    \mac_mul_s0$21  <= \$58 ;
+    \mac_add0_s0$128  <= \$70 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$59 ;
+    \mac_add0_s0$130  <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$24  <= \$60 ;
+    \mac_add0_s0$131  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$61 ;
+    \mac_add0_s0$133  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$62 ;
+    \mac_add0_s0$134  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$63 ;
+    \mac_add0_s0$136  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$64 ;
+    \mac_add0_s0$137  <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$65 ;
+    \mac_add0_s0$139  <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$66 ;
+    \mac_add0_s0$140  <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$67 ;
+    \mac_add0_s0$142  <= \$79 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$68 ;
+    \mac_add0_s0$143  <= \$80 ;
   always @(posedge clk)
-    \mac_mul_s0$38  <= \$69 ;
+    \mac_add0_s0$145  <= \$81 ;
   always @(posedge clk)
-    \mac_mul_s0$39  <= \$70 ;
+    \mac_add0_s0$146  <= \$82 ;
   always @(posedge clk)
-    \mac_mul_s0$41  <= \$71 ;
+    \mac_add0_s0$148  <= \$83 ;
   always @(posedge clk)
-    \mac_mul_s0$42  <= \$72 ;
+    \mac_add0_s0$149  <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$73 ;
+    \mac_add0_s0$151  <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$74 ;
+    \mac_add0_s0$152  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$75 ;
+    \mac_add0_s0$154  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$76 ;
+    \mac_add0_s0$155  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$77 ;
+    \mac_add0_s0$157  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$78 ;
+    \mac_add0_s0$158  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$79 ;
+    \mac_add0_s0$160  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$80 ;
+    \mac_add0_s0$161  <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$81 ;
+    \mac_add0_s0$163  <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$82 ;
+    \mac_add0_s0$164  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$83 ;
+    \mac_add0_s0$166  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$84 ;
+    \mac_add0_s0$167  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$85 ;
+    \mac_add0_s0$169  <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$86 ;
+    \mac_add0_s0$170  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$87 ;
+    \mac_add0_s0$250  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$88 ;
+    mac_add0_valid_s0 <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$89 ;
+    mac_add1_s0 <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$90 ;
+    \mac_add1_s0$175  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$91 ;
+    \mac_add1_s0$177  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$92 ;
+    \mac_add1_s0$178  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$93 ;
+    \mac_add1_s0$180  <= \$105 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$94 ;
+    \mac_add1_s0$181  <= \$106 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$95 ;
+    \mac_add1_s0$183  <= \$107 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$96 ;
+    \mac_add1_s0$184  <= \$108 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$97 ;
+    \mac_add1_s0$186  <= \$109 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$98 ;
+    \mac_add1_s0$187  <= \$110 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$99 ;
+    \mac_add1_s0$189  <= \$111 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$100 ;
+    \mac_add1_s0$190  <= \$112 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$101 ;
+    \mac_add1_s0$192  <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$102 ;
+    \mac_add1_s0$193  <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$103 ;
+    \mac_add1_s0$195  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$104 ;
+    \mac_add1_s0$196  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$105 ;
+    \mac_add1_s0$252  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$106 ;
+    mac_add1_valid_s0 <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$107 ;
+    mac_add2_s0 <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$108 ;
+    \mac_add2_s0$201  <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$109 ;
+    \mac_add2_s0$203  <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$110 ;
+    \mac_add2_s0$204  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$111 ;
+    \mac_add2_s0$206  <= \$123 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$112 ;
+    \mac_add2_s0$207  <= \$124 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$113 ;
+    \mac_add2_s0$209  <= \$125 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$114 ;
+    \mac_add2_s0$210  <= \$126 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$115 ;
+    \mac_add2_s0$254  <= \$127 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$116 ;
+    mac_add2_valid_s0 <= \$128 ;
   always @(posedge clk)
-    \mac_mul_s0$300  <= \$117 ;
+    mac_add3_s0 <= \$129 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$118 ;
+    \mac_add3_s0$234  <= \$130 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$119 ;
+    \mac_add3_s0$237  <= \$131 ;
   always @(posedge clk)
-    \mac_add0_s0$113  <= \$120 ;
+    \mac_add3_s0$240  <= \$132 ;
   always @(posedge clk)
-    \mac_add0_s0$115  <= \$121 ;
+    \mac_add3_s0$256  <= \$133 ;
   always @(posedge clk)
-    \mac_add0_s0$116  <= \$122 ;
+    mac_add3_valid_s0 <= \$134 ;
   always @(posedge clk)
-    \mac_add0_s0$118  <= \$123 ;
+    o__valid <= \$135 ;
   always @(posedge clk)
-    \mac_add0_s0$119  <= \$124 ;
+    stall_adv0_valid <= \$136 ;
   always @(posedge clk)
-    \mac_add0_s0$121  <= \$125 ;
+    stall_adv1_valid <= \$137 ;
   always @(posedge clk)
-    \mac_add0_s0$122  <= \$126 ;
+    stall_adv2_valid <= \$138 ;
   always @(posedge clk)
-    \mac_add0_s0$124  <= \$127 ;
+    stall_adv3_valid <= \$139 ;
   always @(posedge clk)
-    \mac_add0_s0$125  <= \$128 ;
+    stall_adv4_valid <= \$140 ;
   always @(posedge clk)
-    \mac_add0_s0$127  <= \$129 ;
+    stall_adv5_valid <= \$141 ;
   always @(posedge clk)
-    \mac_add0_s0$128  <= \$130 ;
+    stall_adv6_valid <= \$142 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$131 ;
+    stall_adv7_valid <= \$143 ;
   always @(posedge clk)
-    \mac_add0_s0$131  <= \$132 ;
+    stall_adv8_valid <= \$144 ;
   always @(posedge clk)
-    \mac_add0_s0$133  <= \$133 ;
+    stall_adv9_valid <= \$145 ;
   always @(posedge clk)
-    \mac_add0_s0$134  <= \$134 ;
+    stall_adv10_valid <= \$146 ;
   always @(posedge clk)
-    \mac_add0_s0$136  <= \$135 ;
+    stall_adv11_valid <= \$147 ;
   always @(posedge clk)
-    \mac_add0_s0$137  <= \$136 ;
+    stall_adv12_valid <= \$148 ;
   always @(posedge clk)
-    \mac_add0_s0$139  <= \$137 ;
+    stall_adv13_valid <= \$149 ;
   always @(posedge clk)
-    \mac_add0_s0$140  <= \$138 ;
+    stall_adv14_valid <= \$150 ;
   always @(posedge clk)
-    \mac_add0_s0$142  <= \$139 ;
+    stall_adv15_valid <= \$151 ;
   always @(posedge clk)
-    \mac_add0_s0$143  <= \$140 ;
+    stall_adv16_valid <= \$152 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$141 ;
+    stall_adv17_valid <= \$153 ;
   always @(posedge clk)
-    \mac_add0_s0$146  <= \$142 ;
+    stall_adv18_valid <= \$154 ;
   always @(posedge clk)
-    \mac_add0_s0$148  <= \$143 ;
+    stall_adv19_valid <= \$155 ;
   always @(posedge clk)
-    \mac_add0_s0$149  <= \$144 ;
+    mac_acc0 <= \$156 ;
   always @(posedge clk)
-    \mac_add0_s0$151  <= \$145 ;
+    mac_acc0_out <= \$157 ;
   always @(posedge clk)
-    \mac_add0_s0$152  <= \$146 ;
+    mac_acc1 <= \$158 ;
   always @(posedge clk)
-    \mac_add0_s0$154  <= \$147 ;
+    mac_acc1_out <= \$159 ;
   always @(posedge clk)
-    \mac_add0_s0$155  <= \$148 ;
+    mac_acc2 <= \$160 ;
   always @(posedge clk)
-    \mac_add0_s0$157  <= \$149 ;
+    mac_acc2_out <= \$161 ;
   always @(posedge clk)
-    \mac_add0_s0$158  <= \$150 ;
+    mac_acc3 <= \$162 ;
   always @(posedge clk)
-    \mac_add0_s0$302  <= \$151 ;
-  always @(posedge clk)
-    mac_add0_valid_s0 <= \$152 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$153 ;
-  always @(posedge clk)
-    \mac_add1_s0$163  <= \$154 ;
-  always @(posedge clk)
-    \mac_add1_s0$165  <= \$155 ;
-  always @(posedge clk)
-    \mac_add1_s0$166  <= \$156 ;
-  always @(posedge clk)
-    \mac_add1_s0$168  <= \$157 ;
-  always @(posedge clk)
-    \mac_add1_s0$169  <= \$158 ;
-  always @(posedge clk)
-    \mac_add1_s0$171  <= \$159 ;
-  always @(posedge clk)
-    \mac_add1_s0$172  <= \$160 ;
-  always @(posedge clk)
-    \mac_add1_s0$174  <= \$161 ;
-  always @(posedge clk)
-    \mac_add1_s0$175  <= \$162 ;
-  always @(posedge clk)
-    \mac_add1_s0$177  <= \$163 ;
-  always @(posedge clk)
-    \mac_add1_s0$178  <= \$164 ;
-  always @(posedge clk)
-    \mac_add1_s0$180  <= \$165 ;
-  always @(posedge clk)
-    \mac_add1_s0$181  <= \$166 ;
-  always @(posedge clk)
-    \mac_add1_s0$183  <= \$167 ;
-  always @(posedge clk)
-    \mac_add1_s0$184  <= \$168 ;
-  always @(posedge clk)
-    \mac_add1_s0$304  <= \$169 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$170 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$171 ;
-  always @(posedge clk)
-    \mac_add2_s0$189  <= \$172 ;
-  always @(posedge clk)
-    \mac_add2_s0$191  <= \$173 ;
-  always @(posedge clk)
-    \mac_add2_s0$192  <= \$174 ;
-  always @(posedge clk)
-    \mac_add2_s0$194  <= \$175 ;
-  always @(posedge clk)
-    \mac_add2_s0$195  <= \$176 ;
-  always @(posedge clk)
-    \mac_add2_s0$197  <= \$177 ;
-  always @(posedge clk)
-    \mac_add2_s0$198  <= \$178 ;
-  always @(posedge clk)
-    \mac_add2_s0$306  <= \$179 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$180 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$181 ;
-  always @(posedge clk)
-    \mac_add3_s0$222  <= \$182 ;
-  always @(posedge clk)
-    \mac_add3_s0$225  <= \$183 ;
-  always @(posedge clk)
-    \mac_add3_s0$228  <= \$184 ;
-  always @(posedge clk)
-    \mac_add3_s0$308  <= \$185 ;
-  always @(posedge clk)
-    mac_add3_valid_s0 <= \$186 ;
-  always @(posedge clk)
-    o__valid <= \$187 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$188 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$189 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$190 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$191 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$192 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$193 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$194 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$195 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$196 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$197 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$198 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$199 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$200 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$201 ;
-  always @(posedge clk)
-    mac_acc0 <= \$202 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$203 ;
-  always @(posedge clk)
-    mac_acc1 <= \$204 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$205 ;
-  always @(posedge clk)
-    mac_acc2 <= \$206 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$207 ;
-  always @(posedge clk)
-    mac_acc3 <= \$208 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$209 ;
-  nmsparse_mul_ireg #(
+    mac_acc3_out <= \$163 ;
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
@@ -1134,7 +938,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
@@ -1144,147 +948,147 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod0_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
     .a(i__payload[87:80]),
     .b(i__payload[215:208]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
     .a(i__payload[95:88]),
     .b(i__payload[223:216]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
     .a(i__payload[103:96]),
     .b(i__payload[231:224]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
     .a(i__payload[111:104]),
     .b(i__payload[239:232]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
     .a(i__payload[119:112]),
     .b(i__payload[247:240]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
     .a(i__payload[127:120]),
     .b(i__payload[255:248]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
     .a(i__payload[23:16]),
     .b(i__payload[151:144]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
     .a(i__payload[31:24]),
     .b(i__payload[159:152]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
     .a(i__payload[39:32]),
     .b(i__payload[167:160]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
     .a(i__payload[47:40]),
     .b(i__payload[175:168]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
     .a(i__payload[55:48]),
     .b(i__payload[183:176]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
     .a(i__payload[63:56]),
     .b(i__payload[191:184]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
     .a(i__payload[71:64]),
     .b(i__payload[199:192]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
     .a(i__payload[79:72]),
     .b(i__payload[207:200]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
@@ -1294,7 +1098,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
@@ -1304,147 +1108,147 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod1_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
     .a(i__payload[87:80]),
     .b(i__payload[343:336]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
     .a(i__payload[95:88]),
     .b(i__payload[351:344]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
     .a(i__payload[103:96]),
     .b(i__payload[359:352]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
     .a(i__payload[111:104]),
     .b(i__payload[367:360]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
     .a(i__payload[119:112]),
     .b(i__payload[375:368]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
     .a(i__payload[127:120]),
     .b(i__payload[383:376]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
     .a(i__payload[23:16]),
     .b(i__payload[279:272]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
     .a(i__payload[31:24]),
     .b(i__payload[287:280]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
     .a(i__payload[39:32]),
     .b(i__payload[295:288]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
     .a(i__payload[47:40]),
     .b(i__payload[303:296]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
     .a(i__payload[55:48]),
     .b(i__payload[311:304]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
     .a(i__payload[63:56]),
     .b(i__payload[319:312]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
     .a(i__payload[71:64]),
     .b(i__payload[327:320]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
     .a(i__payload[79:72]),
     .b(i__payload[335:328]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
@@ -1454,7 +1258,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
@@ -1464,147 +1268,147 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod2_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
     .a(i__payload[87:80]),
     .b(i__payload[471:464]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
     .a(i__payload[95:88]),
     .b(i__payload[479:472]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
     .a(i__payload[103:96]),
     .b(i__payload[487:480]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
     .a(i__payload[111:104]),
     .b(i__payload[495:488]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
     .a(i__payload[119:112]),
     .b(i__payload[503:496]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
     .a(i__payload[127:120]),
     .b(i__payload[511:504]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
     .a(i__payload[23:16]),
     .b(i__payload[407:400]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
     .a(i__payload[31:24]),
     .b(i__payload[415:408]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
     .a(i__payload[39:32]),
     .b(i__payload[423:416]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
     .a(i__payload[47:40]),
     .b(i__payload[431:424]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
     .a(i__payload[55:48]),
     .b(i__payload[439:432]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
     .a(i__payload[63:56]),
     .b(i__payload[447:440]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
     .a(i__payload[71:64]),
     .b(i__payload[455:448]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
     .a(i__payload[79:72]),
     .b(i__payload[463:456]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
@@ -1614,7 +1418,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
@@ -1624,623 +1428,545 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod3_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
     .a(i__payload[87:80]),
     .b(i__payload[599:592]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
     .a(i__payload[95:88]),
     .b(i__payload[607:600]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
     .a(i__payload[103:96]),
     .b(i__payload[615:608]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
     .a(i__payload[111:104]),
     .b(i__payload[623:616]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
     .a(i__payload[119:112]),
     .b(i__payload[631:624]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
     .a(i__payload[127:120]),
     .b(i__payload[639:632]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
     .a(i__payload[23:16]),
     .b(i__payload[535:528]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
     .a(i__payload[31:24]),
     .b(i__payload[543:536]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
     .a(i__payload[39:32]),
     .b(i__payload[551:544]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
     .a(i__payload[47:40]),
     .b(i__payload[559:552]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
     .a(i__payload[55:48]),
     .b(i__payload[567:560]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
     .a(i__payload[63:56]),
     .b(i__payload[575:568]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
     .a(i__payload[71:64]),
     .b(i__payload[583:576]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
     .a(i__payload[79:72]),
     .b(i__payload[591:584]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = mac_dspin_s0;
+    \$63  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$51  = i__payload[640];
+      \$63  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = mac_dspin_valid_s0;
+    \$64  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$52  = i__valid;
+      \$64  = i__valid;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = mac_mul_s0;
-    if (stall_adv1) begin
-      \$53  = mac_prod0_0;
+    \$65  = mac_dspout_s0;
+    if (stall_adv0) begin
+      \$65  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$15 ;
-    if (stall_adv1) begin
-      \$54  = mac_prod0_1;
+    \$66  = mac_dspout_valid_s0;
+    if (stall_adv0) begin
+      \$66  = mac_dspin_valid_s0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$17 ;
-    if (stall_adv1) begin
-      \$55  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$18 ;
-    if (stall_adv1) begin
-      \$56  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$20 ;
-    if (stall_adv1) begin
-      \$57  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$21 ;
-    if (stall_adv1) begin
-      \$58  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$23 ;
-    if (stall_adv1) begin
-      \$59  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$24 ;
-    if (stall_adv1) begin
-      \$60  = mac_prod0_7;
+    if (rst) begin
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$26 ;
-    if (stall_adv1) begin
-      \$61  = mac_prod0_8;
+    \$67  = mac_add0_s0;
+    if (stall_adv8) begin
+      \$67  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$27 ;
-    if (stall_adv1) begin
-      \$62  = mac_prod0_9;
+    \$68  = \mac_add0_s0$125 ;
+    if (stall_adv8) begin
+      \$68  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$29 ;
-    if (stall_adv1) begin
-      \$63  = mac_prod0_10;
+    \$69  = \mac_add0_s0$127 ;
+    if (stall_adv8) begin
+      \$69  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$30 ;
-    if (stall_adv1) begin
-      \$64  = mac_prod0_11;
+    \$70  = \mac_add0_s0$128 ;
+    if (stall_adv8) begin
+      \$70  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$32 ;
-    if (stall_adv1) begin
-      \$65  = mac_prod0_12;
+    \$71  = \mac_add0_s0$130 ;
+    if (stall_adv8) begin
+      \$71  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_mul_s0$33 ;
-    if (stall_adv1) begin
-      \$66  = mac_prod0_13;
+    \$72  = \mac_add0_s0$131 ;
+    if (stall_adv8) begin
+      \$72  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_mul_s0$35 ;
-    if (stall_adv1) begin
-      \$67  = mac_prod0_14;
+    \$73  = \mac_add0_s0$133 ;
+    if (stall_adv8) begin
+      \$73  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_mul_s0$36 ;
-    if (stall_adv1) begin
-      \$68  = mac_prod0_15;
+    \$74  = \mac_add0_s0$134 ;
+    if (stall_adv8) begin
+      \$74  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_mul_s0$38 ;
-    if (stall_adv1) begin
-      \$69  = mac_prod1_0;
+    \$75  = \mac_add0_s0$136 ;
+    if (stall_adv8) begin
+      \$75  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_mul_s0$39 ;
-    if (stall_adv1) begin
-      \$70  = mac_prod1_1;
+    \$76  = \mac_add0_s0$137 ;
+    if (stall_adv8) begin
+      \$76  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_mul_s0$41 ;
-    if (stall_adv1) begin
-      \$71  = mac_prod1_2;
+    \$77  = \mac_add0_s0$139 ;
+    if (stall_adv8) begin
+      \$77  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$42 ;
-    if (stall_adv1) begin
-      \$72  = mac_prod1_3;
+    \$78  = \mac_add0_s0$140 ;
+    if (stall_adv8) begin
+      \$78  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$44 ;
-    if (stall_adv1) begin
-      \$73  = mac_prod1_4;
+    \$79  = \mac_add0_s0$142 ;
+    if (stall_adv8) begin
+      \$79  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$45 ;
-    if (stall_adv1) begin
-      \$74  = mac_prod1_5;
+    \$80  = \mac_add0_s0$143 ;
+    if (stall_adv8) begin
+      \$80  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$47 ;
-    if (stall_adv1) begin
-      \$75  = mac_prod1_6;
+    \$81  = \mac_add0_s0$145 ;
+    if (stall_adv8) begin
+      \$81  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_mul_s0$48 ;
-    if (stall_adv1) begin
-      \$76  = mac_prod1_7;
+    \$82  = \mac_add0_s0$146 ;
+    if (stall_adv8) begin
+      \$82  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_mul_s0$50 ;
-    if (stall_adv1) begin
-      \$77  = mac_prod1_8;
+    \$83  = \mac_add0_s0$148 ;
+    if (stall_adv8) begin
+      \$83  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$51 ;
-    if (stall_adv1) begin
-      \$78  = mac_prod1_9;
+    \$84  = \mac_add0_s0$149 ;
+    if (stall_adv8) begin
+      \$84  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$53 ;
-    if (stall_adv1) begin
-      \$79  = mac_prod1_10;
+    \$85  = \mac_add0_s0$151 ;
+    if (stall_adv8) begin
+      \$85  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$54 ;
-    if (stall_adv1) begin
-      \$80  = mac_prod1_11;
+    \$86  = \mac_add0_s0$152 ;
+    if (stall_adv8) begin
+      \$86  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$56 ;
-    if (stall_adv1) begin
-      \$81  = mac_prod1_12;
+    \$87  = \mac_add0_s0$154 ;
+    if (stall_adv8) begin
+      \$87  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$57 ;
-    if (stall_adv1) begin
-      \$82  = mac_prod1_13;
+    \$88  = \mac_add0_s0$155 ;
+    if (stall_adv8) begin
+      \$88  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$59 ;
-    if (stall_adv1) begin
-      \$83  = mac_prod1_14;
+    \$89  = \mac_add0_s0$157 ;
+    if (stall_adv8) begin
+      \$89  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$60 ;
-    if (stall_adv1) begin
-      \$84  = mac_prod1_15;
+    \$90  = \mac_add0_s0$158 ;
+    if (stall_adv8) begin
+      \$90  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$62 ;
-    if (stall_adv1) begin
-      \$85  = mac_prod2_0;
+    \$91  = \mac_add0_s0$160 ;
+    if (stall_adv8) begin
+      \$91  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$63 ;
-    if (stall_adv1) begin
-      \$86  = mac_prod2_1;
+    \$92  = \mac_add0_s0$161 ;
+    if (stall_adv8) begin
+      \$92  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$65 ;
-    if (stall_adv1) begin
-      \$87  = mac_prod2_2;
+    \$93  = \mac_add0_s0$163 ;
+    if (stall_adv8) begin
+      \$93  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$66 ;
-    if (stall_adv1) begin
-      \$88  = mac_prod2_3;
+    \$94  = \mac_add0_s0$164 ;
+    if (stall_adv8) begin
+      \$94  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$68 ;
-    if (stall_adv1) begin
-      \$89  = mac_prod2_4;
+    \$95  = \mac_add0_s0$166 ;
+    if (stall_adv8) begin
+      \$95  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$69 ;
-    if (stall_adv1) begin
-      \$90  = mac_prod2_5;
+    \$96  = \mac_add0_s0$167 ;
+    if (stall_adv8) begin
+      \$96  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$71 ;
-    if (stall_adv1) begin
-      \$91  = mac_prod2_6;
+    \$97  = \mac_add0_s0$169 ;
+    if (stall_adv8) begin
+      \$97  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$72 ;
-    if (stall_adv1) begin
-      \$92  = mac_prod2_7;
+    \$98  = \mac_add0_s0$170 ;
+    if (stall_adv8) begin
+      \$98  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$74 ;
-    if (stall_adv1) begin
-      \$93  = mac_prod2_8;
+    \$99  = \mac_add0_s0$250 ;
+    if (stall_adv8) begin
+      \$99  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$75 ;
-    if (stall_adv1) begin
-      \$94  = mac_prod2_9;
+    \$100  = mac_add0_valid_s0;
+    if (stall_adv8) begin
+      \$100  = mac_dspout_valid_s0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$77 ;
-    if (stall_adv1) begin
-      \$95  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$78 ;
-    if (stall_adv1) begin
-      \$96  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$80 ;
-    if (stall_adv1) begin
-      \$97  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$81 ;
-    if (stall_adv1) begin
-      \$98  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$83 ;
-    if (stall_adv1) begin
-      \$99  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$84 ;
-    if (stall_adv1) begin
-      \$100  = mac_prod2_15;
+    if (rst) begin
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$86 ;
-    if (stall_adv1) begin
-      \$101  = mac_prod3_0;
+    \$101  = mac_add1_s0;
+    if (stall_adv9) begin
+      \$101  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$87 ;
-    if (stall_adv1) begin
-      \$102  = mac_prod3_1;
+    \$102  = \mac_add1_s0$175 ;
+    if (stall_adv9) begin
+      \$102  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$89 ;
-    if (stall_adv1) begin
-      \$103  = mac_prod3_2;
+    \$103  = \mac_add1_s0$177 ;
+    if (stall_adv9) begin
+      \$103  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$90 ;
-    if (stall_adv1) begin
-      \$104  = mac_prod3_3;
+    \$104  = \mac_add1_s0$178 ;
+    if (stall_adv9) begin
+      \$104  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$92 ;
-    if (stall_adv1) begin
-      \$105  = mac_prod3_4;
+    \$105  = \mac_add1_s0$180 ;
+    if (stall_adv9) begin
+      \$105  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_mul_s0$93 ;
-    if (stall_adv1) begin
-      \$106  = mac_prod3_5;
+    \$106  = \mac_add1_s0$181 ;
+    if (stall_adv9) begin
+      \$106  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_mul_s0$95 ;
-    if (stall_adv1) begin
-      \$107  = mac_prod3_6;
+    \$107  = \mac_add1_s0$183 ;
+    if (stall_adv9) begin
+      \$107  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_mul_s0$96 ;
-    if (stall_adv1) begin
-      \$108  = mac_prod3_7;
+    \$108  = \mac_add1_s0$184 ;
+    if (stall_adv9) begin
+      \$108  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_mul_s0$98 ;
-    if (stall_adv1) begin
-      \$109  = mac_prod3_8;
+    \$109  = \mac_add1_s0$186 ;
+    if (stall_adv9) begin
+      \$109  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_mul_s0$99 ;
-    if (stall_adv1) begin
-      \$110  = mac_prod3_9;
+    \$110  = \mac_add1_s0$187 ;
+    if (stall_adv9) begin
+      \$110  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_mul_s0$101 ;
-    if (stall_adv1) begin
-      \$111  = mac_prod3_10;
+    \$111  = \mac_add1_s0$189 ;
+    if (stall_adv9) begin
+      \$111  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_mul_s0$102 ;
-    if (stall_adv1) begin
-      \$112  = mac_prod3_11;
+    \$112  = \mac_add1_s0$190 ;
+    if (stall_adv9) begin
+      \$112  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_mul_s0$104 ;
-    if (stall_adv1) begin
-      \$113  = mac_prod3_12;
+    \$113  = \mac_add1_s0$192 ;
+    if (stall_adv9) begin
+      \$113  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_mul_s0$105 ;
-    if (stall_adv1) begin
-      \$114  = mac_prod3_13;
+    \$114  = \mac_add1_s0$193 ;
+    if (stall_adv9) begin
+      \$114  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_mul_s0$107 ;
-    if (stall_adv1) begin
-      \$115  = mac_prod3_14;
+    \$115  = \mac_add1_s0$195 ;
+    if (stall_adv9) begin
+      \$115  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$108 ;
-    if (stall_adv1) begin
-      \$116  = mac_prod3_15;
+    \$116  = \mac_add1_s0$196 ;
+    if (stall_adv9) begin
+      \$116  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$300 ;
-    if (stall_adv1) begin
-      \$117  = mac_dspin_s0;
+    \$117  = \mac_add1_s0$252 ;
+    if (stall_adv9) begin
+      \$117  = \mac_add0_s0$250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = mac_mul_valid_s0;
-    if (stall_adv1) begin
-      \$118  = mac_dspin_valid_s0;
+    \$118  = mac_add1_valid_s0;
+    if (stall_adv9) begin
+      \$118  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$118  = 1'h0;
@@ -2248,240 +1974,297 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mac_add0_s0;
-    if (stall_adv2) begin
-      \$119  = mac0_sum0_p0;
+    \$119  = mac_add2_s0;
+    if (stall_adv10) begin
+      \$119  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_add0_s0$113 ;
-    if (stall_adv2) begin
-      \$120  = mac0_sum0_p1;
+    \$120  = \mac_add2_s0$201 ;
+    if (stall_adv10) begin
+      \$120  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_add0_s0$115 ;
-    if (stall_adv2) begin
-      \$121  = mac0_sum0_p2;
+    \$121  = \mac_add2_s0$203 ;
+    if (stall_adv10) begin
+      \$121  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_add0_s0$116 ;
-    if (stall_adv2) begin
-      \$122  = mac0_sum0_p3;
+    \$122  = \mac_add2_s0$204 ;
+    if (stall_adv10) begin
+      \$122  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_add0_s0$118 ;
-    if (stall_adv2) begin
-      \$123  = mac0_sum0_p4;
+    \$123  = \mac_add2_s0$206 ;
+    if (stall_adv10) begin
+      \$123  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_add0_s0$119 ;
-    if (stall_adv2) begin
-      \$124  = mac0_sum0_p5;
+    \$124  = \mac_add2_s0$207 ;
+    if (stall_adv10) begin
+      \$124  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_add0_s0$121 ;
-    if (stall_adv2) begin
-      \$125  = mac0_sum0_p6;
+    \$125  = \mac_add2_s0$209 ;
+    if (stall_adv10) begin
+      \$125  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_add0_s0$122 ;
-    if (stall_adv2) begin
-      \$126  = mac0_sum0_p7;
+    \$126  = \mac_add2_s0$210 ;
+    if (stall_adv10) begin
+      \$126  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_add0_s0$124 ;
-    if (stall_adv2) begin
-      \$127  = mac1_sum0_p0;
+    \$127  = \mac_add2_s0$254 ;
+    if (stall_adv10) begin
+      \$127  = \mac_add1_s0$252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_add0_s0$125 ;
-    if (stall_adv2) begin
-      \$128  = mac1_sum0_p1;
+    \$128  = mac_add2_valid_s0;
+    if (stall_adv10) begin
+      \$128  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_add0_s0$127 ;
-    if (stall_adv2) begin
-      \$129  = mac1_sum0_p2;
+    \$129  = mac_add3_s0;
+    if (stall_adv11) begin
+      \$129  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_add0_s0$128 ;
-    if (stall_adv2) begin
-      \$130  = mac1_sum0_p3;
+    \$130  = \mac_add3_s0$234 ;
+    if (stall_adv11) begin
+      \$130  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_add0_s0$130 ;
-    if (stall_adv2) begin
-      \$131  = mac1_sum0_p4;
+    \$131  = \mac_add3_s0$237 ;
+    if (stall_adv11) begin
+      \$131  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_add0_s0$131 ;
-    if (stall_adv2) begin
-      \$132  = mac1_sum0_p5;
+    \$132  = \mac_add3_s0$240 ;
+    if (stall_adv11) begin
+      \$132  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_add0_s0$133 ;
-    if (stall_adv2) begin
-      \$133  = mac1_sum0_p6;
+    \$133  = \mac_add3_s0$256 ;
+    if (stall_adv11) begin
+      \$133  = \mac_add2_s0$254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_add0_s0$134 ;
-    if (stall_adv2) begin
-      \$134  = mac1_sum0_p7;
+    \$134  = mac_add3_valid_s0;
+    if (stall_adv11) begin
+      \$134  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_add0_s0$136 ;
-    if (stall_adv2) begin
-      \$135  = mac2_sum0_p0;
+    \$135  = o__valid;
+    if (i__ready) begin
+      \$135  = \$26 ;
+    end
+    if (rst) begin
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_add0_s0$137 ;
-    if (stall_adv2) begin
-      \$136  = mac2_sum0_p1;
+    \$136  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$136  = \$27 ;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_add0_s0$139 ;
-    if (stall_adv2) begin
-      \$137  = mac2_sum0_p2;
+    \$137  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$137  = \$28 ;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_add0_s0$140 ;
+    \$138  = stall_adv2_valid;
     if (stall_adv2) begin
-      \$138  = mac2_sum0_p3;
+      \$138  = \$29 ;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_add0_s0$142 ;
-    if (stall_adv2) begin
-      \$139  = mac2_sum0_p4;
+    \$139  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$139  = \$30 ;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_add0_s0$143 ;
-    if (stall_adv2) begin
-      \$140  = mac2_sum0_p5;
+    \$140  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$140  = \$31 ;
+    end
+    if (rst) begin
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_add0_s0$145 ;
-    if (stall_adv2) begin
-      \$141  = mac2_sum0_p6;
+    \$141  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$141  = \$32 ;
+    end
+    if (rst) begin
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_add0_s0$146 ;
-    if (stall_adv2) begin
-      \$142  = mac2_sum0_p7;
+    \$142  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$142  = \$33 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_add0_s0$148 ;
-    if (stall_adv2) begin
-      \$143  = mac3_sum0_p0;
+    \$143  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$143  = \$34 ;
+    end
+    if (rst) begin
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_add0_s0$149 ;
-    if (stall_adv2) begin
-      \$144  = mac3_sum0_p1;
+    \$144  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$144  = \$35 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_add0_s0$151 ;
-    if (stall_adv2) begin
-      \$145  = mac3_sum0_p2;
+    \$145  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$145  = \$36 ;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_add0_s0$152 ;
-    if (stall_adv2) begin
-      \$146  = mac3_sum0_p3;
+    \$146  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$146  = \$37 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_add0_s0$154 ;
-    if (stall_adv2) begin
-      \$147  = mac3_sum0_p4;
+    \$147  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$147  = \$38 ;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_add0_s0$155 ;
-    if (stall_adv2) begin
-      \$148  = mac3_sum0_p5;
+    \$148  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$148  = \$39 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_add0_s0$157 ;
-    if (stall_adv2) begin
-      \$149  = mac3_sum0_p6;
+    \$149  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$149  = \$40 ;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_add0_s0$158 ;
-    if (stall_adv2) begin
-      \$150  = mac3_sum0_p7;
+    \$150  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$150  = \$41 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_add0_s0$302 ;
-    if (stall_adv2) begin
-      \$151  = \mac_mul_s0$300 ;
+    \$151  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$151  = \$42 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = mac_add0_valid_s0;
-    if (stall_adv2) begin
-      \$152  = mac_mul_valid_s0;
+    \$152  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$152  = \$43 ;
     end
     if (rst) begin
       \$152  = 1'h0;
@@ -2489,474 +2272,107 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = mac_add1_s0;
-    if (stall_adv3) begin
-      \$153  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_add1_s0$163 ;
-    if (stall_adv3) begin
-      \$154  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_add1_s0$165 ;
-    if (stall_adv3) begin
-      \$155  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_add1_s0$166 ;
-    if (stall_adv3) begin
-      \$156  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_add1_s0$168 ;
-    if (stall_adv3) begin
-      \$157  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_add1_s0$169 ;
-    if (stall_adv3) begin
-      \$158  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_add1_s0$171 ;
-    if (stall_adv3) begin
-      \$159  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_add1_s0$172 ;
-    if (stall_adv3) begin
-      \$160  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_add1_s0$174 ;
-    if (stall_adv3) begin
-      \$161  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_add1_s0$175 ;
-    if (stall_adv3) begin
-      \$162  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_add1_s0$177 ;
-    if (stall_adv3) begin
-      \$163  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_add1_s0$178 ;
-    if (stall_adv3) begin
-      \$164  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_add1_s0$180 ;
-    if (stall_adv3) begin
-      \$165  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_add1_s0$181 ;
-    if (stall_adv3) begin
-      \$166  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_add1_s0$183 ;
-    if (stall_adv3) begin
-      \$167  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_add1_s0$184 ;
-    if (stall_adv3) begin
-      \$168  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_add1_s0$304 ;
-    if (stall_adv3) begin
-      \$169  = \mac_add0_s0$302 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = mac_add1_valid_s0;
-    if (stall_adv3) begin
-      \$170  = mac_add0_valid_s0;
+    \$153  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$153  = \$44 ;
     end
     if (rst) begin
-      \$170  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = mac_add2_s0;
-    if (stall_adv4) begin
-      \$171  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_add2_s0$189 ;
-    if (stall_adv4) begin
-      \$172  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_add2_s0$191 ;
-    if (stall_adv4) begin
-      \$173  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_add2_s0$192 ;
-    if (stall_adv4) begin
-      \$174  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_add2_s0$194 ;
-    if (stall_adv4) begin
-      \$175  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_add2_s0$195 ;
-    if (stall_adv4) begin
-      \$176  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_add2_s0$197 ;
-    if (stall_adv4) begin
-      \$177  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_add2_s0$198 ;
-    if (stall_adv4) begin
-      \$178  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_add2_s0$306 ;
-    if (stall_adv4) begin
-      \$179  = \mac_add1_s0$304 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = mac_add2_valid_s0;
-    if (stall_adv4) begin
-      \$180  = mac_add1_valid_s0;
+    \$154  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$154  = \$45 ;
     end
     if (rst) begin
-      \$180  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = mac_add3_s0;
-    if (stall_adv5) begin
-      \$181  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_add3_s0$222 ;
-    if (stall_adv5) begin
-      \$182  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_add3_s0$225 ;
-    if (stall_adv5) begin
-      \$183  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_add3_s0$228 ;
-    if (stall_adv5) begin
-      \$184  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_add3_s0$308 ;
-    if (stall_adv5) begin
-      \$185  = \mac_add2_s0$306 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = mac_add3_valid_s0;
-    if (stall_adv5) begin
-      \$186  = mac_add2_valid_s0;
+    \$155  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$155  = \$46 ;
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = o__valid;
-    if (i__ready) begin
-      \$187  = \$20 ;
-    end
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$188  = \$21 ;
-    end
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$189  = \$22 ;
-    end
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$190  = \$23 ;
-    end
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$191  = \$24 ;
-    end
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$192  = \$25 ;
-    end
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$193  = \$26 ;
-    end
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$194  = \$27 ;
-    end
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$195  = \$28 ;
-    end
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$196  = \$29 ;
-    end
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$197  = \$30 ;
-    end
-    if (rst) begin
-      \$197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$198  = \$31 ;
-    end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$199  = \$32 ;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$200  = \$33 ;
-    end
-    if (rst) begin
-      \$200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$201  = \$34 ;
-    end
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = mac_acc0;
-    if (\$35 ) begin
-      \$202  = \$36 ;
-    end
-    if (rst) begin
-      \$202  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = mac_acc0_out;
-    if (\$38 ) begin
-      \$203  = \$16 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = mac_acc1;
-    if (\$39 ) begin
-      \$204  = \$40 ;
-    end
-    if (rst) begin
-      \$204  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = mac_acc1_out;
-    if (\$42 ) begin
-      \$205  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = mac_acc2;
-    if (\$43 ) begin
-      \$206  = \$44 ;
-    end
-    if (rst) begin
-      \$206  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = mac_acc2_out;
-    if (\$46 ) begin
-      \$207  = \$18 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = mac_acc3;
+    \$156  = mac_acc0;
     if (\$47 ) begin
-      \$208  = \$48 ;
+      \$156  = \$48 ;
     end
     if (rst) begin
-      \$208  = 32'd0;
+      \$156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = mac_acc3_out;
+    \$157  = mac_acc0_out;
     if (\$50 ) begin
-      \$209  = \$19 [31:0];
+      \$157  = \$22 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = mac_acc1;
+    if (\$51 ) begin
+      \$158  = \$52 ;
+    end
+    if (rst) begin
+      \$158  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = mac_acc1_out;
+    if (\$54 ) begin
+      \$159  = \$23 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = mac_acc2;
+    if (\$55 ) begin
+      \$160  = \$56 ;
+    end
+    if (rst) begin
+      \$160  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = mac_acc2_out;
+    if (\$58 ) begin
+      \$161  = \$24 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = mac_acc3;
+    if (\$59 ) begin
+      \$162  = \$60 ;
+    end
+    if (rst) begin
+      \$162  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = mac_acc3_out;
+    if (\$62 ) begin
+      \$163  = \$25 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$16 [31:0];
-  assign mac_acc1_next = \$17 [31:0];
-  assign mac_acc2_next = \$18 [31:0];
-  assign mac_acc3_next = \$19 [31:0];
+  assign mac_acc0_next = \$22 [31:0];
+  assign mac_acc1_next = \$23 [31:0];
+  assign mac_acc2_next = \$24 [31:0];
+  assign mac_acc3_next = \$25 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -3053,18 +2469,19 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -3076,12 +2493,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

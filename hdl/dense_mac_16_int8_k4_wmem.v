@@ -110,48 +110,48 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  reg [5:0] \$195 ;
-  reg [7:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [7:0] \$199 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire [32:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [7:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [7:0] \$207 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  reg [5:0] \$207 ;
   reg [7:0] \$208 ;
   reg [7:0] \$209 ;
-  wire [32:0] \$21 ;
+  wire \$21 ;
   reg [7:0] \$210 ;
   reg [7:0] \$211 ;
-  reg \$212 ;
-  reg \$213 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
   reg [7:0] \$217 ;
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
-  wire [32:0] \$22 ;
+  wire \$22 ;
   reg [7:0] \$220 ;
   reg [7:0] \$221 ;
   reg [7:0] \$222 ;
   reg [7:0] \$223 ;
-  reg [7:0] \$224 ;
-  reg [7:0] \$225 ;
+  reg \$224 ;
+  reg \$225 ;
   reg [7:0] \$226 ;
   reg [7:0] \$227 ;
   reg [7:0] \$228 ;
   reg [7:0] \$229 ;
-  wire [32:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
+  wire \$23 ;
+  reg [7:0] \$230 ;
+  reg [7:0] \$231 ;
   reg [7:0] \$232 ;
   reg [7:0] \$233 ;
   reg [7:0] \$234 ;
@@ -163,8 +163,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$24 ;
   reg [7:0] \$240 ;
   reg [7:0] \$241 ;
-  reg [7:0] \$242 ;
-  reg [7:0] \$243 ;
+  reg \$242 ;
+  reg \$243 ;
   reg [7:0] \$244 ;
   reg [7:0] \$245 ;
   reg [7:0] \$246 ;
@@ -182,7 +182,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$257 ;
   reg [7:0] \$258 ;
   reg [7:0] \$259 ;
-  wire \$26 ;
+  wire [32:0] \$26 ;
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
   reg [7:0] \$262 ;
@@ -193,7 +193,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
   reg [7:0] \$269 ;
-  wire \$27 ;
+  wire [32:0] \$27 ;
   reg [7:0] \$270 ;
   reg [7:0] \$271 ;
   reg [7:0] \$272 ;
@@ -204,7 +204,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
-  wire \$28 ;
+  wire [32:0] \$28 ;
   reg [7:0] \$280 ;
   reg [7:0] \$281 ;
   reg [7:0] \$282 ;
@@ -215,7 +215,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
-  wire [6:0] \$29 ;
+  wire [32:0] \$29 ;
   reg [7:0] \$290 ;
   reg [7:0] \$291 ;
   reg [7:0] \$292 ;
@@ -241,203 +241,157 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$31 ;
   reg [7:0] \$310 ;
   reg [7:0] \$311 ;
-  reg \$312 ;
-  reg \$313 ;
-  reg \$314 ;
-  reg \$315 ;
-  reg [15:0] \$316 ;
-  reg [15:0] \$317 ;
-  reg [15:0] \$318 ;
-  reg [15:0] \$319 ;
+  reg [7:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [7:0] \$319 ;
   wire \$32 ;
-  reg [15:0] \$320 ;
-  reg [15:0] \$321 ;
-  reg [15:0] \$322 ;
-  reg [15:0] \$323 ;
-  reg [15:0] \$324 ;
-  reg [15:0] \$325 ;
-  reg [15:0] \$326 ;
-  reg [15:0] \$327 ;
-  reg [15:0] \$328 ;
-  reg [15:0] \$329 ;
+  reg [7:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg \$324 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg \$327 ;
+  reg \$328 ;
+  reg \$329 ;
   wire \$33 ;
-  reg [15:0] \$330 ;
-  reg [15:0] \$331 ;
-  reg [15:0] \$332 ;
-  reg [15:0] \$333 ;
-  reg [15:0] \$334 ;
-  reg [15:0] \$335 ;
-  reg [15:0] \$336 ;
-  reg [15:0] \$337 ;
-  reg [15:0] \$338 ;
-  reg [15:0] \$339 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
   wire \$34 ;
-  reg [15:0] \$340 ;
-  reg [15:0] \$341 ;
-  reg [15:0] \$342 ;
-  reg [15:0] \$343 ;
-  reg [15:0] \$344 ;
-  reg [15:0] \$345 ;
-  reg [15:0] \$346 ;
-  reg [15:0] \$347 ;
-  reg [15:0] \$348 ;
-  reg [15:0] \$349 ;
-  wire \$35 ;
-  reg [15:0] \$350 ;
-  reg [15:0] \$351 ;
-  reg [15:0] \$352 ;
-  reg [15:0] \$353 ;
-  reg [15:0] \$354 ;
-  reg [15:0] \$355 ;
-  reg [15:0] \$356 ;
-  reg [15:0] \$357 ;
-  reg [15:0] \$358 ;
-  reg [15:0] \$359 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
+  wire [6:0] \$35 ;
+  reg [16:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire \$36 ;
-  reg [15:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg [15:0] \$362 ;
-  reg [15:0] \$363 ;
-  reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [15:0] \$369 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg [17:0] \$364 ;
+  reg [17:0] \$365 ;
+  reg [17:0] \$366 ;
+  reg [17:0] \$367 ;
+  reg [17:0] \$368 ;
+  reg [17:0] \$369 ;
   wire \$37 ;
-  reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [15:0] \$375 ;
-  reg [15:0] \$376 ;
-  reg [15:0] \$377 ;
-  reg [15:0] \$378 ;
-  reg [15:0] \$379 ;
+  reg [17:0] \$370 ;
+  reg [17:0] \$371 ;
+  reg [17:0] \$372 ;
+  reg [17:0] \$373 ;
+  reg [17:0] \$374 ;
+  reg [17:0] \$375 ;
+  reg [17:0] \$376 ;
+  reg [17:0] \$377 ;
+  reg [17:0] \$378 ;
+  reg [17:0] \$379 ;
   wire \$38 ;
   reg \$380 ;
   reg \$381 ;
-  reg [16:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
+  reg [18:0] \$382 ;
+  reg [18:0] \$383 ;
+  reg [18:0] \$384 ;
+  reg [18:0] \$385 ;
+  reg [18:0] \$386 ;
+  reg [18:0] \$387 ;
+  reg [18:0] \$388 ;
+  reg [18:0] \$389 ;
   wire \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [19:0] \$392 ;
+  reg [19:0] \$393 ;
+  reg [19:0] \$394 ;
+  reg [19:0] \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [16:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [16:0] \$409 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [16:0] \$412 ;
-  reg [16:0] \$413 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg \$412 ;
+  reg \$413 ;
   reg \$414 ;
   reg \$415 ;
-  reg [17:0] \$416 ;
-  reg [17:0] \$417 ;
-  reg [17:0] \$418 ;
-  reg [17:0] \$419 ;
+  reg \$416 ;
+  reg \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire \$42 ;
-  reg [17:0] \$420 ;
-  reg [17:0] \$421 ;
-  reg [17:0] \$422 ;
-  reg [17:0] \$423 ;
-  reg [17:0] \$424 ;
-  reg [17:0] \$425 ;
-  reg [17:0] \$426 ;
-  reg [17:0] \$427 ;
-  reg [17:0] \$428 ;
-  reg [17:0] \$429 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg [31:0] \$423 ;
+  reg [31:0] \$424 ;
+  reg [31:0] \$425 ;
+  reg [31:0] \$426 ;
+  reg [31:0] \$427 ;
+  reg [31:0] \$428 ;
+  reg [31:0] \$429 ;
   wire \$43 ;
-  reg [17:0] \$430 ;
-  reg [17:0] \$431 ;
-  reg \$432 ;
-  reg \$433 ;
-  reg [18:0] \$434 ;
-  reg [18:0] \$435 ;
-  reg [18:0] \$436 ;
-  reg [18:0] \$437 ;
-  reg [18:0] \$438 ;
-  reg [18:0] \$439 ;
+  reg [31:0] \$430 ;
   wire \$44 ;
-  reg [18:0] \$440 ;
-  reg [18:0] \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg [19:0] \$444 ;
-  reg [19:0] \$445 ;
-  reg [19:0] \$446 ;
-  reg [19:0] \$447 ;
-  reg \$448 ;
-  reg \$449 ;
   wire \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
   wire \$46 ;
-  reg \$460 ;
-  reg \$461 ;
-  reg \$462 ;
-  reg \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg \$466 ;
-  reg \$467 ;
-  reg \$468 ;
-  reg [31:0] \$469 ;
   wire \$47 ;
-  reg [31:0] \$470 ;
-  reg [31:0] \$471 ;
-  reg [31:0] \$472 ;
-  reg [31:0] \$473 ;
-  reg [31:0] \$474 ;
-  reg [31:0] \$475 ;
-  reg [31:0] \$476 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [31:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [31:0] \$56 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [31:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -445,16 +399,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [31:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [31:0] \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [31:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
@@ -650,14 +604,6 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$121  = 17'h00000;
-  reg [16:0] \mac_add0_s0$123  = 17'h00000;
-  reg [16:0] \mac_add0_s0$124  = 17'h00000;
-  reg [16:0] \mac_add0_s0$126  = 17'h00000;
-  reg [16:0] \mac_add0_s0$127  = 17'h00000;
-  reg [16:0] \mac_add0_s0$129  = 17'h00000;
-  reg [16:0] \mac_add0_s0$130  = 17'h00000;
-  reg [16:0] \mac_add0_s0$132  = 17'h00000;
   reg [16:0] \mac_add0_s0$133  = 17'h00000;
   reg [16:0] \mac_add0_s0$135  = 17'h00000;
   reg [16:0] \mac_add0_s0$136  = 17'h00000;
@@ -681,17 +627,17 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [16:0] \mac_add0_s0$163  = 17'h00000;
   reg [16:0] \mac_add0_s0$165  = 17'h00000;
   reg [16:0] \mac_add0_s0$166  = 17'h00000;
-  reg \mac_add0_s0$445  = 1'h0;
+  reg [16:0] \mac_add0_s0$168  = 17'h00000;
+  reg [16:0] \mac_add0_s0$169  = 17'h00000;
+  reg [16:0] \mac_add0_s0$171  = 17'h00000;
+  reg [16:0] \mac_add0_s0$172  = 17'h00000;
+  reg [16:0] \mac_add0_s0$174  = 17'h00000;
+  reg [16:0] \mac_add0_s0$175  = 17'h00000;
+  reg [16:0] \mac_add0_s0$177  = 17'h00000;
+  reg [16:0] \mac_add0_s0$178  = 17'h00000;
+  reg \mac_add0_s0$393  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$171  = 18'h00000;
-  reg [17:0] \mac_add1_s0$173  = 18'h00000;
-  reg [17:0] \mac_add1_s0$174  = 18'h00000;
-  reg [17:0] \mac_add1_s0$176  = 18'h00000;
-  reg [17:0] \mac_add1_s0$177  = 18'h00000;
-  reg [17:0] \mac_add1_s0$179  = 18'h00000;
-  reg [17:0] \mac_add1_s0$180  = 18'h00000;
-  reg [17:0] \mac_add1_s0$182  = 18'h00000;
   reg [17:0] \mac_add1_s0$183  = 18'h00000;
   reg [17:0] \mac_add1_s0$185  = 18'h00000;
   reg [17:0] \mac_add1_s0$186  = 18'h00000;
@@ -699,117 +645,55 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [17:0] \mac_add1_s0$189  = 18'h00000;
   reg [17:0] \mac_add1_s0$191  = 18'h00000;
   reg [17:0] \mac_add1_s0$192  = 18'h00000;
-  reg \mac_add1_s0$447  = 1'h0;
+  reg [17:0] \mac_add1_s0$194  = 18'h00000;
+  reg [17:0] \mac_add1_s0$195  = 18'h00000;
+  reg [17:0] \mac_add1_s0$197  = 18'h00000;
+  reg [17:0] \mac_add1_s0$198  = 18'h00000;
+  reg [17:0] \mac_add1_s0$200  = 18'h00000;
+  reg [17:0] \mac_add1_s0$201  = 18'h00000;
+  reg [17:0] \mac_add1_s0$203  = 18'h00000;
+  reg [17:0] \mac_add1_s0$204  = 18'h00000;
+  reg \mac_add1_s0$395  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$197  = 19'h00000;
-  reg [18:0] \mac_add2_s0$199  = 19'h00000;
-  reg [18:0] \mac_add2_s0$200  = 19'h00000;
-  reg [18:0] \mac_add2_s0$202  = 19'h00000;
-  reg [18:0] \mac_add2_s0$203  = 19'h00000;
-  reg [18:0] \mac_add2_s0$205  = 19'h00000;
-  reg [18:0] \mac_add2_s0$206  = 19'h00000;
-  reg \mac_add2_s0$449  = 1'h0;
+  reg [18:0] \mac_add2_s0$209  = 19'h00000;
+  reg [18:0] \mac_add2_s0$211  = 19'h00000;
+  reg [18:0] \mac_add2_s0$212  = 19'h00000;
+  reg [18:0] \mac_add2_s0$214  = 19'h00000;
+  reg [18:0] \mac_add2_s0$215  = 19'h00000;
+  reg [18:0] \mac_add2_s0$217  = 19'h00000;
+  reg [18:0] \mac_add2_s0$218  = 19'h00000;
+  reg \mac_add2_s0$397  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$230  = 20'h00000;
-  reg [19:0] \mac_add3_s0$233  = 20'h00000;
-  reg [19:0] \mac_add3_s0$236  = 20'h00000;
-  reg \mac_add3_s0$451  = 1'h0;
+  reg [19:0] \mac_add3_s0$242  = 20'h00000;
+  reg [19:0] \mac_add3_s0$245  = 20'h00000;
+  reg [19:0] \mac_add3_s0$248  = 20'h00000;
+  reg \mac_add3_s0$399  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg mac_dspout_valid_s0 = 1'h0;
   reg [5:0] mac_group = 6'h00;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$100  = 16'h0000;
-  reg [15:0] \mac_mul_s0$101  = 16'h0000;
-  reg [15:0] \mac_mul_s0$103  = 16'h0000;
-  reg [15:0] \mac_mul_s0$104  = 16'h0000;
-  reg [15:0] \mac_mul_s0$106  = 16'h0000;
-  reg [15:0] \mac_mul_s0$107  = 16'h0000;
-  reg [15:0] \mac_mul_s0$109  = 16'h0000;
-  reg [15:0] \mac_mul_s0$110  = 16'h0000;
-  reg [15:0] \mac_mul_s0$112  = 16'h0000;
-  reg [15:0] \mac_mul_s0$113  = 16'h0000;
-  reg [15:0] \mac_mul_s0$115  = 16'h0000;
-  reg [15:0] \mac_mul_s0$116  = 16'h0000;
-  reg [15:0] \mac_mul_s0$23  = 16'h0000;
-  reg [15:0] \mac_mul_s0$25  = 16'h0000;
-  reg [15:0] \mac_mul_s0$26  = 16'h0000;
-  reg [15:0] \mac_mul_s0$28  = 16'h0000;
-  reg [15:0] \mac_mul_s0$29  = 16'h0000;
-  reg [15:0] \mac_mul_s0$31  = 16'h0000;
-  reg [15:0] \mac_mul_s0$32  = 16'h0000;
-  reg [15:0] \mac_mul_s0$34  = 16'h0000;
-  reg [15:0] \mac_mul_s0$35  = 16'h0000;
-  reg [15:0] \mac_mul_s0$37  = 16'h0000;
-  reg [15:0] \mac_mul_s0$38  = 16'h0000;
-  reg [15:0] \mac_mul_s0$40  = 16'h0000;
-  reg [15:0] \mac_mul_s0$41  = 16'h0000;
-  reg [15:0] \mac_mul_s0$43  = 16'h0000;
-  reg [15:0] \mac_mul_s0$44  = 16'h0000;
-  reg \mac_mul_s0$443  = 1'h0;
-  reg [15:0] \mac_mul_s0$46  = 16'h0000;
-  reg [15:0] \mac_mul_s0$47  = 16'h0000;
-  reg [15:0] \mac_mul_s0$49  = 16'h0000;
-  reg [15:0] \mac_mul_s0$50  = 16'h0000;
-  reg [15:0] \mac_mul_s0$52  = 16'h0000;
-  reg [15:0] \mac_mul_s0$53  = 16'h0000;
-  reg [15:0] \mac_mul_s0$55  = 16'h0000;
-  reg [15:0] \mac_mul_s0$56  = 16'h0000;
-  reg [15:0] \mac_mul_s0$58  = 16'h0000;
-  reg [15:0] \mac_mul_s0$59  = 16'h0000;
-  reg [15:0] \mac_mul_s0$61  = 16'h0000;
-  reg [15:0] \mac_mul_s0$62  = 16'h0000;
-  reg [15:0] \mac_mul_s0$64  = 16'h0000;
-  reg [15:0] \mac_mul_s0$65  = 16'h0000;
-  reg [15:0] \mac_mul_s0$67  = 16'h0000;
-  reg [15:0] \mac_mul_s0$68  = 16'h0000;
-  reg [15:0] \mac_mul_s0$70  = 16'h0000;
-  reg [15:0] \mac_mul_s0$71  = 16'h0000;
-  reg [15:0] \mac_mul_s0$73  = 16'h0000;
-  reg [15:0] \mac_mul_s0$74  = 16'h0000;
-  reg [15:0] \mac_mul_s0$76  = 16'h0000;
-  reg [15:0] \mac_mul_s0$77  = 16'h0000;
-  reg [15:0] \mac_mul_s0$79  = 16'h0000;
-  reg [15:0] \mac_mul_s0$80  = 16'h0000;
-  reg [15:0] \mac_mul_s0$82  = 16'h0000;
-  reg [15:0] \mac_mul_s0$83  = 16'h0000;
-  reg [15:0] \mac_mul_s0$85  = 16'h0000;
-  reg [15:0] \mac_mul_s0$86  = 16'h0000;
-  reg [15:0] \mac_mul_s0$88  = 16'h0000;
-  reg [15:0] \mac_mul_s0$89  = 16'h0000;
-  reg [15:0] \mac_mul_s0$91  = 16'h0000;
-  reg [15:0] \mac_mul_s0$92  = 16'h0000;
-  reg [15:0] \mac_mul_s0$94  = 16'h0000;
-  reg [15:0] \mac_mul_s0$95  = 16'h0000;
-  reg [15:0] \mac_mul_s0$97  = 16'h0000;
-  reg [15:0] \mac_mul_s0$98  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$280  = 8'h00;
-  reg [7:0] \mac_pre_s0$281  = 8'h00;
-  reg [7:0] \mac_pre_s0$282  = 8'h00;
-  reg [7:0] \mac_pre_s0$283  = 8'h00;
-  reg [7:0] \mac_pre_s0$284  = 8'h00;
-  reg [7:0] \mac_pre_s0$285  = 8'h00;
-  reg [7:0] \mac_pre_s0$286  = 8'h00;
-  reg [7:0] \mac_pre_s0$287  = 8'h00;
-  reg [7:0] \mac_pre_s0$288  = 8'h00;
-  reg [7:0] \mac_pre_s0$289  = 8'h00;
-  reg [7:0] \mac_pre_s0$290  = 8'h00;
-  reg [7:0] \mac_pre_s0$291  = 8'h00;
   reg [7:0] \mac_pre_s0$292  = 8'h00;
   reg [7:0] \mac_pre_s0$293  = 8'h00;
   reg [7:0] \mac_pre_s0$294  = 8'h00;
   reg [7:0] \mac_pre_s0$295  = 8'h00;
+  reg [7:0] \mac_pre_s0$296  = 8'h00;
   reg [7:0] \mac_pre_s0$297  = 8'h00;
+  reg [7:0] \mac_pre_s0$298  = 8'h00;
   reg [7:0] \mac_pre_s0$299  = 8'h00;
+  reg [7:0] \mac_pre_s0$300  = 8'h00;
   reg [7:0] \mac_pre_s0$301  = 8'h00;
+  reg [7:0] \mac_pre_s0$302  = 8'h00;
   reg [7:0] \mac_pre_s0$303  = 8'h00;
+  reg [7:0] \mac_pre_s0$304  = 8'h00;
   reg [7:0] \mac_pre_s0$305  = 8'h00;
+  reg [7:0] \mac_pre_s0$306  = 8'h00;
   reg [7:0] \mac_pre_s0$307  = 8'h00;
   reg [7:0] \mac_pre_s0$309  = 8'h00;
   reg [7:0] \mac_pre_s0$311  = 8'h00;
@@ -821,17 +705,11 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_pre_s0$323  = 8'h00;
   reg [7:0] \mac_pre_s0$325  = 8'h00;
   reg [7:0] \mac_pre_s0$327  = 8'h00;
-  reg [7:0] \mac_pre_s0$328  = 8'h00;
   reg [7:0] \mac_pre_s0$329  = 8'h00;
-  reg [7:0] \mac_pre_s0$330  = 8'h00;
   reg [7:0] \mac_pre_s0$331  = 8'h00;
-  reg [7:0] \mac_pre_s0$332  = 8'h00;
   reg [7:0] \mac_pre_s0$333  = 8'h00;
-  reg [7:0] \mac_pre_s0$334  = 8'h00;
   reg [7:0] \mac_pre_s0$335  = 8'h00;
-  reg [7:0] \mac_pre_s0$336  = 8'h00;
   reg [7:0] \mac_pre_s0$337  = 8'h00;
-  reg [7:0] \mac_pre_s0$338  = 8'h00;
   reg [7:0] \mac_pre_s0$339  = 8'h00;
   reg [7:0] \mac_pre_s0$340  = 8'h00;
   reg [7:0] \mac_pre_s0$341  = 8'h00;
@@ -868,7 +746,19 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_pre_s0$372  = 8'h00;
   reg [7:0] \mac_pre_s0$373  = 8'h00;
   reg [7:0] \mac_pre_s0$374  = 8'h00;
-  reg \mac_pre_s0$375  = 1'h0;
+  reg [7:0] \mac_pre_s0$375  = 8'h00;
+  reg [7:0] \mac_pre_s0$376  = 8'h00;
+  reg [7:0] \mac_pre_s0$377  = 8'h00;
+  reg [7:0] \mac_pre_s0$378  = 8'h00;
+  reg [7:0] \mac_pre_s0$379  = 8'h00;
+  reg [7:0] \mac_pre_s0$380  = 8'h00;
+  reg [7:0] \mac_pre_s0$381  = 8'h00;
+  reg [7:0] \mac_pre_s0$382  = 8'h00;
+  reg [7:0] \mac_pre_s0$383  = 8'h00;
+  reg [7:0] \mac_pre_s0$384  = 8'h00;
+  reg [7:0] \mac_pre_s0$385  = 8'h00;
+  reg [7:0] \mac_pre_s0$386  = 8'h00;
+  reg \mac_pre_s0$387  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -935,40 +825,40 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$262  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$263  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$264  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$265  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$266  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$267  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$268  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$269  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$270  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$271  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$272  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$273  = 8'h00;
   reg [7:0] \mac_rdreg_s0$274  = 8'h00;
   reg [7:0] \mac_rdreg_s0$275  = 8'h00;
   reg [7:0] \mac_rdreg_s0$276  = 8'h00;
-  reg \mac_rdreg_s0$277  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$277  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$278  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$279  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$280  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$281  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$282  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$283  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$284  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$285  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$286  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$287  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$288  = 8'h00;
+  reg \mac_rdreg_s0$289  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$244  = 8'h00;
-  reg [7:0] \mac_read_s0$245  = 8'h00;
-  reg [7:0] \mac_read_s0$246  = 8'h00;
-  reg [7:0] \mac_read_s0$247  = 8'h00;
-  reg [7:0] \mac_read_s0$248  = 8'h00;
-  reg [7:0] \mac_read_s0$249  = 8'h00;
-  reg [7:0] \mac_read_s0$250  = 8'h00;
-  reg [7:0] \mac_read_s0$251  = 8'h00;
-  reg [7:0] \mac_read_s0$252  = 8'h00;
-  reg [7:0] \mac_read_s0$253  = 8'h00;
-  reg [7:0] \mac_read_s0$254  = 8'h00;
-  reg [7:0] \mac_read_s0$255  = 8'h00;
   reg [7:0] \mac_read_s0$256  = 8'h00;
   reg [7:0] \mac_read_s0$257  = 8'h00;
   reg [7:0] \mac_read_s0$258  = 8'h00;
-  reg \mac_read_s0$259  = 1'h0;
+  reg [7:0] \mac_read_s0$259  = 8'h00;
+  reg [7:0] \mac_read_s0$260  = 8'h00;
+  reg [7:0] \mac_read_s0$261  = 8'h00;
+  reg [7:0] \mac_read_s0$262  = 8'h00;
+  reg [7:0] \mac_read_s0$263  = 8'h00;
+  reg [7:0] \mac_read_s0$264  = 8'h00;
+  reg [7:0] \mac_read_s0$265  = 8'h00;
+  reg [7:0] \mac_read_s0$266  = 8'h00;
+  reg [7:0] \mac_read_s0$267  = 8'h00;
+  reg [7:0] \mac_read_s0$268  = 8'h00;
+  reg [7:0] \mac_read_s0$269  = 8'h00;
+  reg [7:0] \mac_read_s0$270  = 8'h00;
+  reg \mac_read_s0$271  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -1002,8 +892,20 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg stall_adv16_valid = 1'h0;
   wire stall_adv17;
   reg stall_adv17_valid = 1'h0;
+  wire stall_adv18;
+  reg stall_adv18_valid = 1'h0;
+  wire stall_adv19;
+  reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
+  wire stall_adv20;
+  reg stall_adv20_valid = 1'h0;
+  wire stall_adv21;
+  reg stall_adv21_valid = 1'h0;
+  wire stall_adv22;
+  reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -1100,321 +1002,177 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] \wbank9_q[2] ;
   wire [7:0] \wbank9_q[3] ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$319 ;
+    \mac_add0_s0$154  <= \$345 ;
   always @(posedge clk)
-    \mac_mul_s0$28  <= \$320 ;
+    \mac_add0_s0$156  <= \$346 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$321 ;
+    \mac_add0_s0$157  <= \$347 ;
   always @(posedge clk)
-    \mac_mul_s0$31  <= \$322 ;
+    \mac_add0_s0$159  <= \$348 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$323 ;
+    \mac_add0_s0$160  <= \$349 ;
   always @(posedge clk)
-    \mac_mul_s0$34  <= \$324 ;
+    \mac_add0_s0$162  <= \$350 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$325 ;
+    \mac_add0_s0$163  <= \$351 ;
   always @(posedge clk)
-    \mac_mul_s0$37  <= \$326 ;
+    \mac_add0_s0$165  <= \$352 ;
   always @(posedge clk)
-    \mac_mul_s0$38  <= \$327 ;
+    \mac_add0_s0$166  <= \$353 ;
   always @(posedge clk)
-    \mac_mul_s0$40  <= \$328 ;
+    \mac_add0_s0$168  <= \$354 ;
   always @(posedge clk)
-    \mac_mul_s0$41  <= \$329 ;
+    \mac_add0_s0$169  <= \$355 ;
   always @(posedge clk)
-    \mac_mul_s0$43  <= \$330 ;
+    \mac_add0_s0$171  <= \$356 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$331 ;
+    \mac_add0_s0$172  <= \$357 ;
   always @(posedge clk)
-    \mac_mul_s0$46  <= \$332 ;
+    \mac_add0_s0$174  <= \$358 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$333 ;
+    \mac_add0_s0$175  <= \$359 ;
   always @(posedge clk)
-    \mac_mul_s0$49  <= \$334 ;
+    \mac_add0_s0$177  <= \$360 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$335 ;
+    \mac_add0_s0$178  <= \$361 ;
   always @(posedge clk)
-    \mac_mul_s0$52  <= \$336 ;
+    \mac_add0_s0$393  <= \$362 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$337 ;
+    mac_add0_valid_s0 <= \$363 ;
   always @(posedge clk)
-    \mac_mul_s0$55  <= \$338 ;
+    mac_add1_s0 <= \$364 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$339 ;
+    \mac_add1_s0$183  <= \$365 ;
   always @(posedge clk)
-    \mac_mul_s0$58  <= \$340 ;
+    \mac_add1_s0$185  <= \$366 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$341 ;
+    \mac_add1_s0$186  <= \$367 ;
   always @(posedge clk)
-    \mac_mul_s0$61  <= \$342 ;
+    \mac_add1_s0$188  <= \$368 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$343 ;
+    \mac_add1_s0$189  <= \$369 ;
   always @(posedge clk)
-    \mac_mul_s0$64  <= \$344 ;
+    \mac_add1_s0$191  <= \$370 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$345 ;
+    \mac_add1_s0$192  <= \$371 ;
   always @(posedge clk)
-    \mac_mul_s0$67  <= \$346 ;
+    \mac_add1_s0$194  <= \$372 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$347 ;
+    \mac_add1_s0$195  <= \$373 ;
   always @(posedge clk)
-    \mac_mul_s0$70  <= \$348 ;
+    \mac_add1_s0$197  <= \$374 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$349 ;
+    \mac_add1_s0$198  <= \$375 ;
   always @(posedge clk)
-    \mac_mul_s0$73  <= \$350 ;
+    \mac_add1_s0$200  <= \$376 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$351 ;
+    \mac_add1_s0$201  <= \$377 ;
   always @(posedge clk)
-    \mac_mul_s0$76  <= \$352 ;
+    \mac_add1_s0$203  <= \$378 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$353 ;
+    \mac_add1_s0$204  <= \$379 ;
   always @(posedge clk)
-    \mac_mul_s0$79  <= \$354 ;
+    \mac_add1_s0$395  <= \$380 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$355 ;
+    mac_add1_valid_s0 <= \$381 ;
   always @(posedge clk)
-    \mac_mul_s0$82  <= \$356 ;
+    mac_add2_s0 <= \$382 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$357 ;
+    \mac_add2_s0$209  <= \$383 ;
   always @(posedge clk)
-    \mac_mul_s0$85  <= \$358 ;
+    \mac_add2_s0$211  <= \$384 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$359 ;
+    \mac_add2_s0$212  <= \$385 ;
   always @(posedge clk)
-    \mac_mul_s0$88  <= \$360 ;
+    \mac_add2_s0$214  <= \$386 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$361 ;
+    \mac_add2_s0$215  <= \$387 ;
   always @(posedge clk)
-    \mac_mul_s0$91  <= \$362 ;
+    \mac_add2_s0$217  <= \$388 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$363 ;
+    \mac_add2_s0$218  <= \$389 ;
   always @(posedge clk)
-    \mac_mul_s0$94  <= \$364 ;
+    \mac_add2_s0$397  <= \$390 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$365 ;
+    mac_add2_valid_s0 <= \$391 ;
   always @(posedge clk)
-    \mac_mul_s0$97  <= \$366 ;
+    mac_add3_s0 <= \$392 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$367 ;
+    \mac_add3_s0$242  <= \$393 ;
   always @(posedge clk)
-    \mac_mul_s0$100  <= \$368 ;
+    \mac_add3_s0$245  <= \$394 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$369 ;
+    \mac_add3_s0$248  <= \$395 ;
   always @(posedge clk)
-    \mac_mul_s0$103  <= \$370 ;
+    \mac_add3_s0$399  <= \$396 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$371 ;
+    mac_add3_valid_s0 <= \$397 ;
   always @(posedge clk)
-    \mac_mul_s0$106  <= \$372 ;
+    o__valid <= \$398 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$373 ;
+    stall_adv0_valid <= \$399 ;
   always @(posedge clk)
-    \mac_mul_s0$109  <= \$374 ;
+    stall_adv1_valid <= \$400 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$375 ;
+    stall_adv2_valid <= \$401 ;
   always @(posedge clk)
-    \mac_mul_s0$112  <= \$376 ;
+    stall_adv3_valid <= \$402 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$377 ;
+    stall_adv4_valid <= \$403 ;
   always @(posedge clk)
-    \mac_mul_s0$115  <= \$378 ;
+    stall_adv5_valid <= \$404 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$379 ;
+    stall_adv6_valid <= \$405 ;
   always @(posedge clk)
-    \mac_mul_s0$443  <= \$380 ;
+    stall_adv7_valid <= \$406 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$381 ;
+    stall_adv8_valid <= \$407 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$382 ;
+    stall_adv9_valid <= \$408 ;
   always @(posedge clk)
-    \mac_add0_s0$121  <= \$383 ;
+    stall_adv10_valid <= \$409 ;
   always @(posedge clk)
-    \mac_add0_s0$123  <= \$384 ;
+    stall_adv11_valid <= \$410 ;
   always @(posedge clk)
-    \mac_add0_s0$124  <= \$385 ;
+    stall_adv12_valid <= \$411 ;
   always @(posedge clk)
-    \mac_add0_s0$126  <= \$386 ;
+    stall_adv13_valid <= \$412 ;
   always @(posedge clk)
-    \mac_add0_s0$127  <= \$387 ;
+    stall_adv14_valid <= \$413 ;
   always @(posedge clk)
-    \mac_add0_s0$129  <= \$388 ;
+    stall_adv15_valid <= \$414 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$389 ;
+    stall_adv16_valid <= \$415 ;
   always @(posedge clk)
-    \mac_add0_s0$132  <= \$390 ;
+    stall_adv17_valid <= \$416 ;
   always @(posedge clk)
-    \mac_add0_s0$133  <= \$391 ;
+    stall_adv18_valid <= \$417 ;
   always @(posedge clk)
-    \mac_add0_s0$135  <= \$392 ;
+    stall_adv19_valid <= \$418 ;
   always @(posedge clk)
-    \mac_add0_s0$136  <= \$393 ;
+    stall_adv20_valid <= \$419 ;
   always @(posedge clk)
-    \mac_add0_s0$138  <= \$394 ;
+    stall_adv21_valid <= \$420 ;
   always @(posedge clk)
-    \mac_add0_s0$139  <= \$395 ;
+    stall_adv22_valid <= \$421 ;
   always @(posedge clk)
-    \mac_add0_s0$141  <= \$396 ;
+    stall_adv23_valid <= \$422 ;
   always @(posedge clk)
-    \mac_add0_s0$142  <= \$397 ;
+    mac_acc0 <= \$423 ;
   always @(posedge clk)
-    \mac_add0_s0$144  <= \$398 ;
+    mac_acc0_out <= \$424 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$399 ;
+    mac_acc1 <= \$425 ;
   always @(posedge clk)
-    \mac_add0_s0$147  <= \$400 ;
+    mac_acc1_out <= \$426 ;
   always @(posedge clk)
-    \mac_add0_s0$148  <= \$401 ;
+    mac_acc2 <= \$427 ;
   always @(posedge clk)
-    \mac_add0_s0$150  <= \$402 ;
+    mac_acc2_out <= \$428 ;
   always @(posedge clk)
-    \mac_add0_s0$151  <= \$403 ;
+    mac_acc3 <= \$429 ;
   always @(posedge clk)
-    \mac_add0_s0$153  <= \$404 ;
-  always @(posedge clk)
-    \mac_add0_s0$154  <= \$405 ;
-  always @(posedge clk)
-    \mac_add0_s0$156  <= \$406 ;
-  always @(posedge clk)
-    \mac_add0_s0$157  <= \$407 ;
-  always @(posedge clk)
-    \mac_add0_s0$159  <= \$408 ;
-  always @(posedge clk)
-    \mac_add0_s0$160  <= \$409 ;
-  always @(posedge clk)
-    \mac_add0_s0$162  <= \$410 ;
-  always @(posedge clk)
-    \mac_add0_s0$163  <= \$411 ;
-  always @(posedge clk)
-    \mac_add0_s0$165  <= \$412 ;
-  always @(posedge clk)
-    \mac_add0_s0$166  <= \$413 ;
-  always @(posedge clk)
-    \mac_add0_s0$445  <= \$414 ;
-  always @(posedge clk)
-    mac_add0_valid_s0 <= \$415 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$416 ;
-  always @(posedge clk)
-    \mac_add1_s0$171  <= \$417 ;
-  always @(posedge clk)
-    \mac_add1_s0$173  <= \$418 ;
-  always @(posedge clk)
-    \mac_add1_s0$174  <= \$419 ;
-  always @(posedge clk)
-    \mac_add1_s0$176  <= \$420 ;
-  always @(posedge clk)
-    \mac_add1_s0$177  <= \$421 ;
-  always @(posedge clk)
-    \mac_add1_s0$179  <= \$422 ;
-  always @(posedge clk)
-    \mac_add1_s0$180  <= \$423 ;
-  always @(posedge clk)
-    \mac_add1_s0$182  <= \$424 ;
-  always @(posedge clk)
-    \mac_add1_s0$183  <= \$425 ;
-  always @(posedge clk)
-    \mac_add1_s0$185  <= \$426 ;
-  always @(posedge clk)
-    \mac_add1_s0$186  <= \$427 ;
-  always @(posedge clk)
-    \mac_add1_s0$188  <= \$428 ;
-  always @(posedge clk)
-    \mac_add1_s0$189  <= \$429 ;
-  always @(posedge clk)
-    \mac_add1_s0$191  <= \$430 ;
-  always @(posedge clk)
-    \mac_add1_s0$192  <= \$431 ;
-  always @(posedge clk)
-    \mac_add1_s0$447  <= \$432 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$433 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$434 ;
-  always @(posedge clk)
-    \mac_add2_s0$197  <= \$435 ;
-  always @(posedge clk)
-    \mac_add2_s0$199  <= \$436 ;
-  always @(posedge clk)
-    \mac_add2_s0$200  <= \$437 ;
-  always @(posedge clk)
-    \mac_add2_s0$202  <= \$438 ;
-  always @(posedge clk)
-    \mac_add2_s0$203  <= \$439 ;
-  always @(posedge clk)
-    \mac_add2_s0$205  <= \$440 ;
-  always @(posedge clk)
-    \mac_add2_s0$206  <= \$441 ;
-  always @(posedge clk)
-    \mac_add2_s0$449  <= \$442 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$443 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$444 ;
-  always @(posedge clk)
-    \mac_add3_s0$230  <= \$445 ;
-  always @(posedge clk)
-    \mac_add3_s0$233  <= \$446 ;
-  always @(posedge clk)
-    \mac_add3_s0$236  <= \$447 ;
-  always @(posedge clk)
-    \mac_add3_s0$451  <= \$448 ;
-  always @(posedge clk)
-    mac_add3_valid_s0 <= \$449 ;
-  always @(posedge clk)
-    o__valid <= \$450 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$451 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$452 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$453 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$454 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$455 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$456 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$457 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$458 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$459 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$460 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$461 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$462 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$463 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$464 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$465 ;
-  always @(posedge clk)
-    stall_adv15_valid <= \$466 ;
-  always @(posedge clk)
-    stall_adv16_valid <= \$467 ;
-  always @(posedge clk)
-    stall_adv17_valid <= \$468 ;
-  always @(posedge clk)
-    mac_acc0 <= \$469 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$470 ;
-  always @(posedge clk)
-    mac_acc1 <= \$471 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$472 ;
-  always @(posedge clk)
-    mac_acc2 <= \$473 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$474 ;
-  always @(posedge clk)
-    mac_acc3 <= \$475 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$476 ;
+    mac_acc3_out <= \$430 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1429,293 +1187,287 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign stall_adv4 = \$6  | o__ready;
   assign \$7  = ~ stall_adv5_valid;
   assign stall_adv5 = \$7  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$23 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$25 ) + $signed(\mac_mul_s0$26 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$28 ) + $signed(\mac_mul_s0$29 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$31 ) + $signed(\mac_mul_s0$32 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$34 ) + $signed(\mac_mul_s0$35 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$37 ) + $signed(\mac_mul_s0$38 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$40 ) + $signed(\mac_mul_s0$41 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$43 ) + $signed(\mac_mul_s0$44 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$46 ) + $signed(\mac_mul_s0$47 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$49 ) + $signed(\mac_mul_s0$50 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$52 ) + $signed(\mac_mul_s0$53 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$55 ) + $signed(\mac_mul_s0$56 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$58 ) + $signed(\mac_mul_s0$59 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$61 ) + $signed(\mac_mul_s0$62 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$64 ) + $signed(\mac_mul_s0$65 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$67 ) + $signed(\mac_mul_s0$68 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$70 ) + $signed(\mac_mul_s0$71 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$73 ) + $signed(\mac_mul_s0$74 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$76 ) + $signed(\mac_mul_s0$77 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$79 ) + $signed(\mac_mul_s0$80 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$82 ) + $signed(\mac_mul_s0$83 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$85 ) + $signed(\mac_mul_s0$86 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$88 ) + $signed(\mac_mul_s0$89 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$91 ) + $signed(\mac_mul_s0$92 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$94 ) + $signed(\mac_mul_s0$95 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$97 ) + $signed(\mac_mul_s0$98 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$100 ) + $signed(\mac_mul_s0$101 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$103 ) + $signed(\mac_mul_s0$104 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$106 ) + $signed(\mac_mul_s0$107 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$109 ) + $signed(\mac_mul_s0$110 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$112 ) + $signed(\mac_mul_s0$113 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$115 ) + $signed(\mac_mul_s0$116 );
   assign \$8  = ~ stall_adv6_valid;
   assign stall_adv6 = \$8  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$121 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$123 ) + $signed(\mac_add0_s0$124 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$126 ) + $signed(\mac_add0_s0$127 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$129 ) + $signed(\mac_add0_s0$130 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$132 ) + $signed(\mac_add0_s0$133 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$135 ) + $signed(\mac_add0_s0$136 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$138 ) + $signed(\mac_add0_s0$139 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$141 ) + $signed(\mac_add0_s0$142 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$144 ) + $signed(\mac_add0_s0$145 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$147 ) + $signed(\mac_add0_s0$148 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$150 ) + $signed(\mac_add0_s0$151 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$153 ) + $signed(\mac_add0_s0$154 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$156 ) + $signed(\mac_add0_s0$157 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$159 ) + $signed(\mac_add0_s0$160 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$162 ) + $signed(\mac_add0_s0$163 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$165 ) + $signed(\mac_add0_s0$166 );
   assign \$9  = ~ stall_adv7_valid;
   assign stall_adv7 = \$9  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$171 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$173 ) + $signed(\mac_add1_s0$174 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$176 ) + $signed(\mac_add1_s0$177 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$179 ) + $signed(\mac_add1_s0$180 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$182 ) + $signed(\mac_add1_s0$183 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$185 ) + $signed(\mac_add1_s0$186 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$188 ) + $signed(\mac_add1_s0$189 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$191 ) + $signed(\mac_add1_s0$192 );
   assign \$10  = ~ stall_adv8_valid;
   assign stall_adv8 = \$10  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$197 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$199 ) + $signed(\mac_add2_s0$200 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$202 ) + $signed(\mac_add2_s0$203 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$205 ) + $signed(\mac_add2_s0$206 );
   assign \$11  = ~ stall_adv9_valid;
   assign stall_adv9 = \$11  | o__ready;
   assign \$12  = ~ stall_adv10_valid;
   assign stall_adv10 = \$12  | o__ready;
   assign \$13  = ~ stall_adv11_valid;
   assign stall_adv11 = \$13  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
+  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
+  assign mac0_sum0_p4 = $signed(mac_prod0_8) + $signed(mac_prod0_9);
+  assign mac0_sum0_p5 = $signed(mac_prod0_10) + $signed(mac_prod0_11);
+  assign mac0_sum0_p6 = $signed(mac_prod0_12) + $signed(mac_prod0_13);
+  assign mac0_sum0_p7 = $signed(mac_prod0_14) + $signed(mac_prod0_15);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
+  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
+  assign mac1_sum0_p4 = $signed(mac_prod1_8) + $signed(mac_prod1_9);
+  assign mac1_sum0_p5 = $signed(mac_prod1_10) + $signed(mac_prod1_11);
+  assign mac1_sum0_p6 = $signed(mac_prod1_12) + $signed(mac_prod1_13);
+  assign mac1_sum0_p7 = $signed(mac_prod1_14) + $signed(mac_prod1_15);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
+  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
+  assign mac2_sum0_p4 = $signed(mac_prod2_8) + $signed(mac_prod2_9);
+  assign mac2_sum0_p5 = $signed(mac_prod2_10) + $signed(mac_prod2_11);
+  assign mac2_sum0_p6 = $signed(mac_prod2_12) + $signed(mac_prod2_13);
+  assign mac2_sum0_p7 = $signed(mac_prod2_14) + $signed(mac_prod2_15);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
+  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
+  assign mac3_sum0_p4 = $signed(mac_prod3_8) + $signed(mac_prod3_9);
+  assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
+  assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
+  assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
   assign \$14  = ~ stall_adv12_valid;
   assign stall_adv12 = \$14  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$133 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$135 ) + $signed(\mac_add0_s0$136 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$138 ) + $signed(\mac_add0_s0$139 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$141 ) + $signed(\mac_add0_s0$142 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$144 ) + $signed(\mac_add0_s0$145 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$147 ) + $signed(\mac_add0_s0$148 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$150 ) + $signed(\mac_add0_s0$151 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$153 ) + $signed(\mac_add0_s0$154 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$156 ) + $signed(\mac_add0_s0$157 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$159 ) + $signed(\mac_add0_s0$160 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$162 ) + $signed(\mac_add0_s0$163 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$165 ) + $signed(\mac_add0_s0$166 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$168 ) + $signed(\mac_add0_s0$169 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$171 ) + $signed(\mac_add0_s0$172 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$174 ) + $signed(\mac_add0_s0$175 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$177 ) + $signed(\mac_add0_s0$178 );
   assign \$15  = ~ stall_adv13_valid;
   assign stall_adv13 = \$15  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$183 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$185 ) + $signed(\mac_add1_s0$186 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$188 ) + $signed(\mac_add1_s0$189 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$191 ) + $signed(\mac_add1_s0$192 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$194 ) + $signed(\mac_add1_s0$195 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$197 ) + $signed(\mac_add1_s0$198 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$200 ) + $signed(\mac_add1_s0$201 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$203 ) + $signed(\mac_add1_s0$204 );
   assign \$16  = ~ stall_adv14_valid;
   assign stall_adv14 = \$16  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$209 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$211 ) + $signed(\mac_add2_s0$212 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$214 ) + $signed(\mac_add2_s0$215 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$217 ) + $signed(\mac_add2_s0$218 );
   assign \$17  = ~ stall_adv15_valid;
   assign stall_adv15 = \$17  | o__ready;
   assign \$18  = ~ stall_adv16_valid;
   assign stall_adv16 = \$18  | o__ready;
   assign \$19  = ~ stall_adv17_valid;
   assign stall_adv17 = \$19  | o__ready;
-  assign \$20  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$21  = $signed(mac_acc1) + $signed(\mac_add3_s0$230 );
-  assign \$22  = $signed(mac_acc2) + $signed(\mac_add3_s0$233 );
-  assign \$23  = $signed(mac_acc3) + $signed(\mac_add3_s0$236 );
-  assign \$24  = ~ i__payload[161];
-  assign \$25  = i__valid & \$24 ;
-  assign \$26  = i__ready & \$25 ;
-  assign \$27  = mac_group == 6'h3f;
-  assign \$28  = i__payload[160] | \$27 ;
-  assign \$29  = mac_group + 1'h1;
+  assign \$20  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$20  | o__ready;
+  assign \$21  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$21  | o__ready;
+  assign \$22  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$22  | o__ready;
+  assign \$23  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$23  | o__ready;
+  assign \$24  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$24  | o__ready;
+  assign \$25  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$25  | o__ready;
+  assign \$26  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$27  = $signed(mac_acc1) + $signed(\mac_add3_s0$242 );
+  assign \$28  = $signed(mac_acc2) + $signed(\mac_add3_s0$245 );
+  assign \$29  = $signed(mac_acc3) + $signed(\mac_add3_s0$248 );
   assign \$30  = ~ i__payload[161];
   assign \$31  = i__valid & \$30 ;
-  assign \$32  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$33  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$35  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$36  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$37  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$47  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$48  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$49  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$50  = mac_add3_valid_s0 & \mac_add3_s0$451 ;
-  assign \$51  = stall_adv10 & mac_add3_valid_s0;
-  assign \$52  = \mac_add3_s0$451  ? 32'd0 : \$20 [31:0];
-  assign \$53  = stall_adv11 & mac_add3_valid_s0;
-  assign \$54  = \$53  & \mac_add3_s0$451 ;
-  assign \$55  = stall_adv12 & mac_add3_valid_s0;
-  assign \$56  = \mac_add3_s0$451  ? 32'd0 : \$21 [31:0];
-  assign \$57  = stall_adv13 & mac_add3_valid_s0;
-  assign \$58  = \$57  & \mac_add3_s0$451 ;
-  assign \$59  = stall_adv14 & mac_add3_valid_s0;
-  assign \$60  = \mac_add3_s0$451  ? 32'd0 : \$22 [31:0];
-  assign \$61  = stall_adv15 & mac_add3_valid_s0;
-  assign \$62  = \$61  & \mac_add3_s0$451 ;
+  assign \$32  = i__ready & \$31 ;
+  assign \$33  = mac_group == 6'h3f;
+  assign \$34  = i__payload[160] | \$33 ;
+  assign \$35  = mac_group + 1'h1;
+  assign \$36  = ~ i__payload[161];
+  assign \$37  = i__valid & \$36 ;
+  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$47  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$48  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$49  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$50  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$51  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$52  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$53  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$54  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$55  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$56  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$57  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$58  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$59  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$60  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$61  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
+  assign \$62  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
   assign \$63  = stall_adv16 & mac_add3_valid_s0;
-  assign \$64  = \mac_add3_s0$451  ? 32'd0 : \$23 [31:0];
+  assign \$64  = \mac_add3_s0$399  ? 32'd0 : \$26 [31:0];
   assign \$65  = stall_adv17 & mac_add3_valid_s0;
-  assign \$66  = \$65  & \mac_add3_s0$451 ;
-  assign \$67  = i__valid & i__payload[161];
-  assign \$68  = i__payload[171:166] < 7'h40;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = ! i__payload[165:162];
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = ~ i__payload[161];
-  assign \$73  = i__valid & \$72 ;
-  assign \$74  = stall_adv0 & \$73 ;
-  assign \$75  = i__valid & i__payload[161];
-  assign \$76  = i__payload[171:166] < 7'h40;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = i__payload[165:162] == 1'h1;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = ~ i__payload[161];
-  assign \$81  = i__valid & \$80 ;
-  assign \$82  = stall_adv0 & \$81 ;
-  assign \$83  = i__valid & i__payload[161];
-  assign \$84  = i__payload[171:166] < 7'h40;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = i__payload[165:162] == 2'h2;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = ~ i__payload[161];
-  assign \$89  = i__valid & \$88 ;
-  assign \$90  = stall_adv0 & \$89 ;
-  assign \$91  = i__valid & i__payload[161];
-  assign \$92  = i__payload[171:166] < 7'h40;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = i__payload[165:162] == 2'h3;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = ~ i__payload[161];
-  assign \$97  = i__valid & \$96 ;
-  assign \$98  = stall_adv0 & \$97 ;
-  assign \$99  = i__valid & i__payload[161];
-  assign \$100  = i__payload[171:166] < 7'h40;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = i__payload[165:162] == 3'h4;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = ~ i__payload[161];
-  assign \$105  = i__valid & \$104 ;
-  assign \$106  = stall_adv0 & \$105 ;
-  assign \$107  = i__valid & i__payload[161];
-  assign \$108  = i__payload[171:166] < 7'h40;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = i__payload[165:162] == 3'h5;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = ~ i__payload[161];
-  assign \$113  = i__valid & \$112 ;
-  assign \$114  = stall_adv0 & \$113 ;
-  assign \$115  = i__valid & i__payload[161];
-  assign \$116  = i__payload[171:166] < 7'h40;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = i__payload[165:162] == 3'h6;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = ~ i__payload[161];
-  assign \$121  = i__valid & \$120 ;
-  assign \$122  = stall_adv0 & \$121 ;
-  assign \$123  = i__valid & i__payload[161];
-  assign \$124  = i__payload[171:166] < 7'h40;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = i__payload[165:162] == 3'h7;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = ~ i__payload[161];
-  assign \$129  = i__valid & \$128 ;
-  assign \$130  = stall_adv0 & \$129 ;
-  assign \$131  = i__valid & i__payload[161];
-  assign \$132  = i__payload[171:166] < 7'h40;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = i__payload[165:162] == 4'h8;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = ~ i__payload[161];
-  assign \$137  = i__valid & \$136 ;
-  assign \$138  = stall_adv0 & \$137 ;
-  assign \$139  = i__valid & i__payload[161];
-  assign \$140  = i__payload[171:166] < 7'h40;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = i__payload[165:162] == 4'h9;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = ~ i__payload[161];
-  assign \$145  = i__valid & \$144 ;
-  assign \$146  = stall_adv0 & \$145 ;
-  assign \$147  = i__valid & i__payload[161];
-  assign \$148  = i__payload[171:166] < 7'h40;
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = i__payload[165:162] == 4'ha;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = ~ i__payload[161];
-  assign \$153  = i__valid & \$152 ;
-  assign \$154  = stall_adv0 & \$153 ;
-  assign \$155  = i__valid & i__payload[161];
-  assign \$156  = i__payload[171:166] < 7'h40;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = i__payload[165:162] == 4'hb;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = ~ i__payload[161];
-  assign \$161  = i__valid & \$160 ;
-  assign \$162  = stall_adv0 & \$161 ;
-  assign \$163  = i__valid & i__payload[161];
-  assign \$164  = i__payload[171:166] < 7'h40;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = i__payload[165:162] == 4'hc;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = ~ i__payload[161];
-  assign \$169  = i__valid & \$168 ;
-  assign \$170  = stall_adv0 & \$169 ;
-  assign \$171  = i__valid & i__payload[161];
-  assign \$172  = i__payload[171:166] < 7'h40;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = i__payload[165:162] == 4'hd;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = ~ i__payload[161];
-  assign \$177  = i__valid & \$176 ;
-  assign \$178  = stall_adv0 & \$177 ;
-  assign \$179  = i__valid & i__payload[161];
-  assign \$180  = i__payload[171:166] < 7'h40;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = i__payload[165:162] == 4'he;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = ~ i__payload[161];
-  assign \$185  = i__valid & \$184 ;
-  assign \$186  = stall_adv0 & \$185 ;
-  assign \$187  = i__valid & i__payload[161];
-  assign \$188  = i__payload[171:166] < 7'h40;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = i__payload[165:162] == 4'hf;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = ~ i__payload[161];
-  assign \$193  = i__valid & \$192 ;
-  assign \$194  = stall_adv0 & \$193 ;
+  assign \$66  = \$65  & \mac_add3_s0$399 ;
+  assign \$67  = stall_adv18 & mac_add3_valid_s0;
+  assign \$68  = \mac_add3_s0$399  ? 32'd0 : \$27 [31:0];
+  assign \$69  = stall_adv19 & mac_add3_valid_s0;
+  assign \$70  = \$69  & \mac_add3_s0$399 ;
+  assign \$71  = stall_adv20 & mac_add3_valid_s0;
+  assign \$72  = \mac_add3_s0$399  ? 32'd0 : \$28 [31:0];
+  assign \$73  = stall_adv21 & mac_add3_valid_s0;
+  assign \$74  = \$73  & \mac_add3_s0$399 ;
+  assign \$75  = stall_adv22 & mac_add3_valid_s0;
+  assign \$76  = \mac_add3_s0$399  ? 32'd0 : \$29 [31:0];
+  assign \$77  = stall_adv23 & mac_add3_valid_s0;
+  assign \$78  = \$77  & \mac_add3_s0$399 ;
+  assign \$79  = i__valid & i__payload[161];
+  assign \$80  = i__payload[171:166] < 7'h40;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ! i__payload[165:162];
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = ~ i__payload[161];
+  assign \$85  = i__valid & \$84 ;
+  assign \$86  = stall_adv0 & \$85 ;
+  assign \$87  = i__valid & i__payload[161];
+  assign \$88  = i__payload[171:166] < 7'h40;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__payload[165:162] == 1'h1;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = ~ i__payload[161];
+  assign \$93  = i__valid & \$92 ;
+  assign \$94  = stall_adv0 & \$93 ;
+  assign \$95  = i__valid & i__payload[161];
+  assign \$96  = i__payload[171:166] < 7'h40;
+  assign \$97  = \$95  & \$96 ;
+  assign \$98  = i__payload[165:162] == 2'h2;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = ~ i__payload[161];
+  assign \$101  = i__valid & \$100 ;
+  assign \$102  = stall_adv0 & \$101 ;
+  assign \$103  = i__valid & i__payload[161];
+  assign \$104  = i__payload[171:166] < 7'h40;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = i__payload[165:162] == 2'h3;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = ~ i__payload[161];
+  assign \$109  = i__valid & \$108 ;
+  assign \$110  = stall_adv0 & \$109 ;
+  assign \$111  = i__valid & i__payload[161];
+  assign \$112  = i__payload[171:166] < 7'h40;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = i__payload[165:162] == 3'h4;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = ~ i__payload[161];
+  assign \$117  = i__valid & \$116 ;
+  assign \$118  = stall_adv0 & \$117 ;
+  assign \$119  = i__valid & i__payload[161];
+  assign \$120  = i__payload[171:166] < 7'h40;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = i__payload[165:162] == 3'h5;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ i__payload[161];
+  assign \$125  = i__valid & \$124 ;
+  assign \$126  = stall_adv0 & \$125 ;
+  assign \$127  = i__valid & i__payload[161];
+  assign \$128  = i__payload[171:166] < 7'h40;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = i__payload[165:162] == 3'h6;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = ~ i__payload[161];
+  assign \$133  = i__valid & \$132 ;
+  assign \$134  = stall_adv0 & \$133 ;
+  assign \$135  = i__valid & i__payload[161];
+  assign \$136  = i__payload[171:166] < 7'h40;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = i__payload[165:162] == 3'h7;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = ~ i__payload[161];
+  assign \$141  = i__valid & \$140 ;
+  assign \$142  = stall_adv0 & \$141 ;
+  assign \$143  = i__valid & i__payload[161];
+  assign \$144  = i__payload[171:166] < 7'h40;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = i__payload[165:162] == 4'h8;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = ~ i__payload[161];
+  assign \$149  = i__valid & \$148 ;
+  assign \$150  = stall_adv0 & \$149 ;
+  assign \$151  = i__valid & i__payload[161];
+  assign \$152  = i__payload[171:166] < 7'h40;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = i__payload[165:162] == 4'h9;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = ~ i__payload[161];
+  assign \$157  = i__valid & \$156 ;
+  assign \$158  = stall_adv0 & \$157 ;
+  assign \$159  = i__valid & i__payload[161];
+  assign \$160  = i__payload[171:166] < 7'h40;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = i__payload[165:162] == 4'ha;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = ~ i__payload[161];
+  assign \$165  = i__valid & \$164 ;
+  assign \$166  = stall_adv0 & \$165 ;
+  assign \$167  = i__valid & i__payload[161];
+  assign \$168  = i__payload[171:166] < 7'h40;
+  assign \$169  = \$167  & \$168 ;
+  assign \$170  = i__payload[165:162] == 4'hb;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = ~ i__payload[161];
+  assign \$173  = i__valid & \$172 ;
+  assign \$174  = stall_adv0 & \$173 ;
+  assign \$175  = i__valid & i__payload[161];
+  assign \$176  = i__payload[171:166] < 7'h40;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = i__payload[165:162] == 4'hc;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = ~ i__payload[161];
+  assign \$181  = i__valid & \$180 ;
+  assign \$182  = stall_adv0 & \$181 ;
+  assign \$183  = i__valid & i__payload[161];
+  assign \$184  = i__payload[171:166] < 7'h40;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = i__payload[165:162] == 4'hd;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = ~ i__payload[161];
+  assign \$189  = i__valid & \$188 ;
+  assign \$190  = stall_adv0 & \$189 ;
+  assign \$191  = i__valid & i__payload[161];
+  assign \$192  = i__payload[171:166] < 7'h40;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = i__payload[165:162] == 4'he;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ i__payload[161];
+  assign \$197  = i__valid & \$196 ;
+  assign \$198  = stall_adv0 & \$197 ;
+  assign \$199  = i__valid & i__payload[161];
+  assign \$200  = i__payload[171:166] < 7'h40;
+  assign \$201  = \$199  & \$200 ;
+  assign \$202  = i__payload[165:162] == 4'hf;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = ~ i__payload[161];
+  assign \$205  = i__valid & \$204 ;
+  assign \$206  = stall_adv0 & \$205 ;
   always @(posedge clk)
-    mac_group <= \$195 ;
+    mac_group <= \$207 ;
   always @(posedge clk)
-    mac_read_s0 <= \$196 ;
-  always @(posedge clk)
-    \mac_read_s0$244  <= \$197 ;
-  always @(posedge clk)
-    \mac_read_s0$245  <= \$198 ;
-  always @(posedge clk)
-    \mac_read_s0$246  <= \$199 ;
-  always @(posedge clk)
-    \mac_read_s0$247  <= \$200 ;
-  always @(posedge clk)
-    \mac_read_s0$248  <= \$201 ;
-  always @(posedge clk)
-    \mac_read_s0$249  <= \$202 ;
-  always @(posedge clk)
-    \mac_read_s0$250  <= \$203 ;
-  always @(posedge clk)
-    \mac_read_s0$251  <= \$204 ;
-  always @(posedge clk)
-    \mac_read_s0$252  <= \$205 ;
-  always @(posedge clk)
-    \mac_read_s0$253  <= \$206 ;
-  always @(posedge clk)
-    \mac_read_s0$254  <= \$207 ;
-  always @(posedge clk)
-    \mac_read_s0$255  <= \$208 ;
+    mac_read_s0 <= \$208 ;
   always @(posedge clk)
     \mac_read_s0$256  <= \$209 ;
   always @(posedge clk)
@@ -1725,33 +1477,33 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \mac_read_s0$259  <= \$212 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$213 ;
+    \mac_read_s0$260  <= \$213 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$214 ;
+    \mac_read_s0$261  <= \$214 ;
   always @(posedge clk)
-    \mac_rdreg_s0$262  <= \$215 ;
+    \mac_read_s0$262  <= \$215 ;
   always @(posedge clk)
-    \mac_rdreg_s0$263  <= \$216 ;
+    \mac_read_s0$263  <= \$216 ;
   always @(posedge clk)
-    \mac_rdreg_s0$264  <= \$217 ;
+    \mac_read_s0$264  <= \$217 ;
   always @(posedge clk)
-    \mac_rdreg_s0$265  <= \$218 ;
+    \mac_read_s0$265  <= \$218 ;
   always @(posedge clk)
-    \mac_rdreg_s0$266  <= \$219 ;
+    \mac_read_s0$266  <= \$219 ;
   always @(posedge clk)
-    \mac_rdreg_s0$267  <= \$220 ;
+    \mac_read_s0$267  <= \$220 ;
   always @(posedge clk)
-    \mac_rdreg_s0$268  <= \$221 ;
+    \mac_read_s0$268  <= \$221 ;
   always @(posedge clk)
-    \mac_rdreg_s0$269  <= \$222 ;
+    \mac_read_s0$269  <= \$222 ;
   always @(posedge clk)
-    \mac_rdreg_s0$270  <= \$223 ;
+    \mac_read_s0$270  <= \$223 ;
   always @(posedge clk)
-    \mac_rdreg_s0$271  <= \$224 ;
+    \mac_read_s0$271  <= \$224 ;
   always @(posedge clk)
-    \mac_rdreg_s0$272  <= \$225 ;
+    mac_read_valid_s0 <= \$225 ;
   always @(posedge clk)
-    \mac_rdreg_s0$273  <= \$226 ;
+    mac_rdreg_s0 <= \$226 ;
   always @(posedge clk)
     \mac_rdreg_s0$274  <= \$227 ;
   always @(posedge clk)
@@ -1761,33 +1513,33 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \mac_rdreg_s0$277  <= \$230 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$231 ;
+    \mac_rdreg_s0$278  <= \$231 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$232 ;
+    \mac_rdreg_s0$279  <= \$232 ;
   always @(posedge clk)
-    \mac_pre_s0$280  <= \$233 ;
+    \mac_rdreg_s0$280  <= \$233 ;
   always @(posedge clk)
-    \mac_pre_s0$281  <= \$234 ;
+    \mac_rdreg_s0$281  <= \$234 ;
   always @(posedge clk)
-    \mac_pre_s0$282  <= \$235 ;
+    \mac_rdreg_s0$282  <= \$235 ;
   always @(posedge clk)
-    \mac_pre_s0$283  <= \$236 ;
+    \mac_rdreg_s0$283  <= \$236 ;
   always @(posedge clk)
-    \mac_pre_s0$284  <= \$237 ;
+    \mac_rdreg_s0$284  <= \$237 ;
   always @(posedge clk)
-    \mac_pre_s0$285  <= \$238 ;
+    \mac_rdreg_s0$285  <= \$238 ;
   always @(posedge clk)
-    \mac_pre_s0$286  <= \$239 ;
+    \mac_rdreg_s0$286  <= \$239 ;
   always @(posedge clk)
-    \mac_pre_s0$287  <= \$240 ;
+    \mac_rdreg_s0$287  <= \$240 ;
   always @(posedge clk)
-    \mac_pre_s0$288  <= \$241 ;
+    \mac_rdreg_s0$288  <= \$241 ;
   always @(posedge clk)
-    \mac_pre_s0$289  <= \$242 ;
+    \mac_rdreg_s0$289  <= \$242 ;
   always @(posedge clk)
-    \mac_pre_s0$290  <= \$243 ;
+    mac_rdreg_valid_s0 <= \$243 ;
   always @(posedge clk)
-    \mac_pre_s0$291  <= \$244 ;
+    mac_pre_s0 <= \$244 ;
   always @(posedge clk)
     \mac_pre_s0$292  <= \$245 ;
   always @(posedge clk)
@@ -1797,59 +1549,59 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \mac_pre_s0$295  <= \$248 ;
   always @(posedge clk)
-    \mac_pre_s0$297  <= \$249 ;
+    \mac_pre_s0$296  <= \$249 ;
   always @(posedge clk)
-    \mac_pre_s0$299  <= \$250 ;
+    \mac_pre_s0$297  <= \$250 ;
   always @(posedge clk)
-    \mac_pre_s0$301  <= \$251 ;
+    \mac_pre_s0$298  <= \$251 ;
   always @(posedge clk)
-    \mac_pre_s0$303  <= \$252 ;
+    \mac_pre_s0$299  <= \$252 ;
   always @(posedge clk)
-    \mac_pre_s0$305  <= \$253 ;
+    \mac_pre_s0$300  <= \$253 ;
   always @(posedge clk)
-    \mac_pre_s0$307  <= \$254 ;
+    \mac_pre_s0$301  <= \$254 ;
   always @(posedge clk)
-    \mac_pre_s0$309  <= \$255 ;
+    \mac_pre_s0$302  <= \$255 ;
   always @(posedge clk)
-    \mac_pre_s0$311  <= \$256 ;
+    \mac_pre_s0$303  <= \$256 ;
   always @(posedge clk)
-    \mac_pre_s0$313  <= \$257 ;
+    \mac_pre_s0$304  <= \$257 ;
   always @(posedge clk)
-    \mac_pre_s0$315  <= \$258 ;
+    \mac_pre_s0$305  <= \$258 ;
   always @(posedge clk)
-    \mac_pre_s0$317  <= \$259 ;
+    \mac_pre_s0$306  <= \$259 ;
   always @(posedge clk)
-    \mac_pre_s0$319  <= \$260 ;
+    \mac_pre_s0$307  <= \$260 ;
   always @(posedge clk)
-    \mac_pre_s0$321  <= \$261 ;
+    \mac_pre_s0$309  <= \$261 ;
   always @(posedge clk)
-    \mac_pre_s0$323  <= \$262 ;
+    \mac_pre_s0$311  <= \$262 ;
   always @(posedge clk)
-    \mac_pre_s0$325  <= \$263 ;
+    \mac_pre_s0$313  <= \$263 ;
   always @(posedge clk)
-    \mac_pre_s0$327  <= \$264 ;
+    \mac_pre_s0$315  <= \$264 ;
   always @(posedge clk)
-    \mac_pre_s0$328  <= \$265 ;
+    \mac_pre_s0$317  <= \$265 ;
   always @(posedge clk)
-    \mac_pre_s0$329  <= \$266 ;
+    \mac_pre_s0$319  <= \$266 ;
   always @(posedge clk)
-    \mac_pre_s0$330  <= \$267 ;
+    \mac_pre_s0$321  <= \$267 ;
   always @(posedge clk)
-    \mac_pre_s0$331  <= \$268 ;
+    \mac_pre_s0$323  <= \$268 ;
   always @(posedge clk)
-    \mac_pre_s0$332  <= \$269 ;
+    \mac_pre_s0$325  <= \$269 ;
   always @(posedge clk)
-    \mac_pre_s0$333  <= \$270 ;
+    \mac_pre_s0$327  <= \$270 ;
   always @(posedge clk)
-    \mac_pre_s0$334  <= \$271 ;
+    \mac_pre_s0$329  <= \$271 ;
   always @(posedge clk)
-    \mac_pre_s0$335  <= \$272 ;
+    \mac_pre_s0$331  <= \$272 ;
   always @(posedge clk)
-    \mac_pre_s0$336  <= \$273 ;
+    \mac_pre_s0$333  <= \$273 ;
   always @(posedge clk)
-    \mac_pre_s0$337  <= \$274 ;
+    \mac_pre_s0$335  <= \$274 ;
   always @(posedge clk)
-    \mac_pre_s0$338  <= \$275 ;
+    \mac_pre_s0$337  <= \$275 ;
   always @(posedge clk)
     \mac_pre_s0$339  <= \$276 ;
   always @(posedge clk)
@@ -1925,654 +1677,706 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \mac_pre_s0$375  <= \$312 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$313 ;
+    \mac_pre_s0$376  <= \$313 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$314 ;
+    \mac_pre_s0$377  <= \$314 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$315 ;
+    \mac_pre_s0$378  <= \$315 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$316 ;
+    \mac_pre_s0$379  <= \$316 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$317 ;
+    \mac_pre_s0$380  <= \$317 ;
   always @(posedge clk)
-    \mac_mul_s0$25  <= \$318 ;
-  nmsparse_mul_ireg #(
+    \mac_pre_s0$381  <= \$318 ;
+  always @(posedge clk)
+    \mac_pre_s0$382  <= \$319 ;
+  always @(posedge clk)
+    \mac_pre_s0$383  <= \$320 ;
+  always @(posedge clk)
+    \mac_pre_s0$384  <= \$321 ;
+  always @(posedge clk)
+    \mac_pre_s0$385  <= \$322 ;
+  always @(posedge clk)
+    \mac_pre_s0$386  <= \$323 ;
+  always @(posedge clk)
+    \mac_pre_s0$387  <= \$324 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$325 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$326 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$327 ;
+  always @(posedge clk)
+    mac_dspout_s0 <= \$328 ;
+  always @(posedge clk)
+    mac_dspout_valid_s0 <= \$329 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$330 ;
+  always @(posedge clk)
+    \mac_add0_s0$133  <= \$331 ;
+  always @(posedge clk)
+    \mac_add0_s0$135  <= \$332 ;
+  always @(posedge clk)
+    \mac_add0_s0$136  <= \$333 ;
+  always @(posedge clk)
+    \mac_add0_s0$138  <= \$334 ;
+  always @(posedge clk)
+    \mac_add0_s0$139  <= \$335 ;
+  always @(posedge clk)
+    \mac_add0_s0$141  <= \$336 ;
+  always @(posedge clk)
+    \mac_add0_s0$142  <= \$337 ;
+  always @(posedge clk)
+    \mac_add0_s0$144  <= \$338 ;
+  always @(posedge clk)
+    \mac_add0_s0$145  <= \$339 ;
+  always @(posedge clk)
+    \mac_add0_s0$147  <= \$340 ;
+  always @(posedge clk)
+    \mac_add0_s0$148  <= \$341 ;
+  always @(posedge clk)
+    \mac_add0_s0$150  <= \$342 ;
+  always @(posedge clk)
+    \mac_add0_s0$151  <= \$343 ;
+  always @(posedge clk)
+    \mac_add0_s0$153  <= \$344 ;
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$295 ),
+    .b(\mac_pre_s0$307 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$280 ),
-    .b(\mac_pre_s0$297 ),
+    .a(\mac_pre_s0$292 ),
+    .b(\mac_pre_s0$309 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_pre_s0$289 ),
-    .b(\mac_pre_s0$315 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$301 ),
+    .b(\mac_pre_s0$327 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_pre_s0$290 ),
-    .b(\mac_pre_s0$317 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$302 ),
+    .b(\mac_pre_s0$329 ),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_pre_s0$291 ),
-    .b(\mac_pre_s0$319 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$303 ),
+    .b(\mac_pre_s0$331 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_pre_s0$292 ),
-    .b(\mac_pre_s0$321 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$304 ),
+    .b(\mac_pre_s0$333 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$323 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$305 ),
+    .b(\mac_pre_s0$335 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$325 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$306 ),
+    .b(\mac_pre_s0$337 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$281 ),
-    .b(\mac_pre_s0$299 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$311 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$282 ),
-    .b(\mac_pre_s0$301 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$313 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$283 ),
-    .b(\mac_pre_s0$303 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$295 ),
+    .b(\mac_pre_s0$315 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$284 ),
-    .b(\mac_pre_s0$305 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$296 ),
+    .b(\mac_pre_s0$317 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$285 ),
-    .b(\mac_pre_s0$307 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$297 ),
+    .b(\mac_pre_s0$319 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$286 ),
-    .b(\mac_pre_s0$309 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$298 ),
+    .b(\mac_pre_s0$321 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_pre_s0$287 ),
-    .b(\mac_pre_s0$311 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$299 ),
+    .b(\mac_pre_s0$323 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_pre_s0$288 ),
-    .b(\mac_pre_s0$313 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$300 ),
+    .b(\mac_pre_s0$325 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$327 ),
+    .b(\mac_pre_s0$339 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$280 ),
-    .b(\mac_pre_s0$328 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod1_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_10 (
-    .a(\mac_pre_s0$289 ),
-    .b(\mac_pre_s0$337 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod1_10)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_11 (
-    .a(\mac_pre_s0$290 ),
-    .b(\mac_pre_s0$338 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod1_11)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_12 (
-    .a(\mac_pre_s0$291 ),
-    .b(\mac_pre_s0$339 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod1_12)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_13 (
     .a(\mac_pre_s0$292 ),
     .b(\mac_pre_s0$340 ),
     .ce(stall_adv4),
     .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_10 (
+    .a(\mac_pre_s0$301 ),
+    .b(\mac_pre_s0$349 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_10)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_11 (
+    .a(\mac_pre_s0$302 ),
+    .b(\mac_pre_s0$350 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_11)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_12 (
+    .a(\mac_pre_s0$303 ),
+    .b(\mac_pre_s0$351 ),
+    .ce(stall_adv10),
+    .clk(clk),
+    .p(mac_prod1_12)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_13 (
+    .a(\mac_pre_s0$304 ),
+    .b(\mac_pre_s0$352 ),
+    .ce(stall_adv10),
+    .clk(clk),
     .p(mac_prod1_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$341 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$305 ),
+    .b(\mac_pre_s0$353 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$342 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$306 ),
+    .b(\mac_pre_s0$354 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$281 ),
-    .b(\mac_pre_s0$329 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$341 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$282 ),
-    .b(\mac_pre_s0$330 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$342 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$283 ),
-    .b(\mac_pre_s0$331 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$295 ),
+    .b(\mac_pre_s0$343 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$284 ),
-    .b(\mac_pre_s0$332 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$296 ),
+    .b(\mac_pre_s0$344 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$285 ),
-    .b(\mac_pre_s0$333 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$297 ),
+    .b(\mac_pre_s0$345 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$286 ),
-    .b(\mac_pre_s0$334 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$298 ),
+    .b(\mac_pre_s0$346 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_pre_s0$287 ),
-    .b(\mac_pre_s0$335 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$299 ),
+    .b(\mac_pre_s0$347 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_pre_s0$288 ),
-    .b(\mac_pre_s0$336 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$300 ),
+    .b(\mac_pre_s0$348 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$343 ),
+    .b(\mac_pre_s0$355 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$280 ),
-    .b(\mac_pre_s0$344 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod2_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_10 (
-    .a(\mac_pre_s0$289 ),
-    .b(\mac_pre_s0$353 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod2_10)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_11 (
-    .a(\mac_pre_s0$290 ),
-    .b(\mac_pre_s0$354 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod2_11)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_12 (
-    .a(\mac_pre_s0$291 ),
-    .b(\mac_pre_s0$355 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod2_12)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_13 (
     .a(\mac_pre_s0$292 ),
     .b(\mac_pre_s0$356 ),
     .ce(stall_adv4),
     .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_10 (
+    .a(\mac_pre_s0$301 ),
+    .b(\mac_pre_s0$365 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_10)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_11 (
+    .a(\mac_pre_s0$302 ),
+    .b(\mac_pre_s0$366 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_11)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_12 (
+    .a(\mac_pre_s0$303 ),
+    .b(\mac_pre_s0$367 ),
+    .ce(stall_adv10),
+    .clk(clk),
+    .p(mac_prod2_12)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_13 (
+    .a(\mac_pre_s0$304 ),
+    .b(\mac_pre_s0$368 ),
+    .ce(stall_adv10),
+    .clk(clk),
     .p(mac_prod2_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$357 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$305 ),
+    .b(\mac_pre_s0$369 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$358 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$306 ),
+    .b(\mac_pre_s0$370 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$281 ),
-    .b(\mac_pre_s0$345 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$357 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$282 ),
-    .b(\mac_pre_s0$346 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$358 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$283 ),
-    .b(\mac_pre_s0$347 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$295 ),
+    .b(\mac_pre_s0$359 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$284 ),
-    .b(\mac_pre_s0$348 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$296 ),
+    .b(\mac_pre_s0$360 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$285 ),
-    .b(\mac_pre_s0$349 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$297 ),
+    .b(\mac_pre_s0$361 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$286 ),
-    .b(\mac_pre_s0$350 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$298 ),
+    .b(\mac_pre_s0$362 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_pre_s0$287 ),
-    .b(\mac_pre_s0$351 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$299 ),
+    .b(\mac_pre_s0$363 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_pre_s0$288 ),
-    .b(\mac_pre_s0$352 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$300 ),
+    .b(\mac_pre_s0$364 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$371 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$280 ),
-    .b(\mac_pre_s0$360 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod3_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_10 (
-    .a(\mac_pre_s0$289 ),
-    .b(\mac_pre_s0$369 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod3_10)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_11 (
-    .a(\mac_pre_s0$290 ),
-    .b(\mac_pre_s0$370 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod3_11)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_12 (
-    .a(\mac_pre_s0$291 ),
-    .b(\mac_pre_s0$371 ),
-    .ce(stall_adv4),
-    .clk(clk),
-    .p(mac_prod3_12)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_13 (
     .a(\mac_pre_s0$292 ),
     .b(\mac_pre_s0$372 ),
     .ce(stall_adv4),
     .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_10 (
+    .a(\mac_pre_s0$301 ),
+    .b(\mac_pre_s0$381 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_10)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_11 (
+    .a(\mac_pre_s0$302 ),
+    .b(\mac_pre_s0$382 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_11)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_12 (
+    .a(\mac_pre_s0$303 ),
+    .b(\mac_pre_s0$383 ),
+    .ce(stall_adv10),
+    .clk(clk),
+    .p(mac_prod3_12)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_13 (
+    .a(\mac_pre_s0$304 ),
+    .b(\mac_pre_s0$384 ),
+    .ce(stall_adv10),
+    .clk(clk),
     .p(mac_prod3_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$373 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$305 ),
+    .b(\mac_pre_s0$385 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$374 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$306 ),
+    .b(\mac_pre_s0$386 ),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$281 ),
-    .b(\mac_pre_s0$361 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$293 ),
+    .b(\mac_pre_s0$373 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$282 ),
-    .b(\mac_pre_s0$362 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$294 ),
+    .b(\mac_pre_s0$374 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$283 ),
-    .b(\mac_pre_s0$363 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$295 ),
+    .b(\mac_pre_s0$375 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$284 ),
-    .b(\mac_pre_s0$364 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$296 ),
+    .b(\mac_pre_s0$376 ),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$285 ),
-    .b(\mac_pre_s0$365 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$297 ),
+    .b(\mac_pre_s0$377 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$286 ),
-    .b(\mac_pre_s0$366 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$298 ),
+    .b(\mac_pre_s0$378 ),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_pre_s0$287 ),
-    .b(\mac_pre_s0$367 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$299 ),
+    .b(\mac_pre_s0$379 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_pre_s0$288 ),
-    .b(\mac_pre_s0$368 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$300 ),
+    .b(\mac_pre_s0$380 ),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_9)
   );
@@ -2585,10 +2389,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$74 ),
+    .re(\$86 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$71 )
+    .we(\$83 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2599,10 +2403,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$82 ),
+    .re(\$94 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$79 )
+    .we(\$91 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2613,10 +2417,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$154 ),
+    .re(\$166 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$151 )
+    .we(\$163 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2627,10 +2431,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$162 ),
+    .re(\$174 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$159 )
+    .we(\$171 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2641,10 +2445,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank12_q),
     .raddr(mac_group),
-    .re(\$170 ),
+    .re(\$182 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$167 )
+    .we(\$179 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2655,10 +2459,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank13_q),
     .raddr(mac_group),
-    .re(\$178 ),
+    .re(\$190 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$175 )
+    .we(\$187 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2669,10 +2473,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank14_q),
     .raddr(mac_group),
-    .re(\$186 ),
+    .re(\$198 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$183 )
+    .we(\$195 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2683,10 +2487,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$194 ),
+    .re(\$206 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$191 )
+    .we(\$203 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2697,10 +2501,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$90 ),
+    .re(\$102 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$87 )
+    .we(\$99 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2711,10 +2515,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$98 ),
+    .re(\$110 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$95 )
+    .we(\$107 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2725,10 +2529,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank4_q),
     .raddr(mac_group),
-    .re(\$106 ),
+    .re(\$118 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$103 )
+    .we(\$115 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2739,10 +2543,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank5_q),
     .raddr(mac_group),
-    .re(\$114 ),
+    .re(\$126 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$111 )
+    .we(\$123 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2753,10 +2557,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank6_q),
     .raddr(mac_group),
-    .re(\$122 ),
+    .re(\$134 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$119 )
+    .we(\$131 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2767,10 +2571,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank7_q),
     .raddr(mac_group),
-    .re(\$130 ),
+    .re(\$142 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$127 )
+    .we(\$139 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2781,10 +2585,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank8_q),
     .raddr(mac_group),
-    .re(\$138 ),
+    .re(\$150 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$135 )
+    .we(\$147 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2795,443 +2599,264 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .oce(stall_adv1),
     .q(wbank9_q),
     .raddr(mac_group),
-    .re(\$146 ),
+    .re(\$158 ),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$143 )
+    .we(\$155 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \mac_mul_s0$28 ;
-    if (stall_adv5) begin
-      \$320  = mac_prod0_4;
+    \$346  = \mac_add0_s0$156 ;
+    if (stall_adv12) begin
+      \$346  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \mac_mul_s0$29 ;
-    if (stall_adv5) begin
-      \$321  = mac_prod0_5;
+    \$347  = \mac_add0_s0$157 ;
+    if (stall_adv12) begin
+      \$347  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \mac_mul_s0$31 ;
-    if (stall_adv5) begin
-      \$322  = mac_prod0_6;
+    \$348  = \mac_add0_s0$159 ;
+    if (stall_adv12) begin
+      \$348  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \mac_mul_s0$32 ;
-    if (stall_adv5) begin
-      \$323  = mac_prod0_7;
+    \$349  = \mac_add0_s0$160 ;
+    if (stall_adv12) begin
+      \$349  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \mac_mul_s0$34 ;
-    if (stall_adv5) begin
-      \$324  = mac_prod0_8;
+    \$350  = \mac_add0_s0$162 ;
+    if (stall_adv12) begin
+      \$350  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \mac_mul_s0$35 ;
-    if (stall_adv5) begin
-      \$325  = mac_prod0_9;
+    \$351  = \mac_add0_s0$163 ;
+    if (stall_adv12) begin
+      \$351  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \mac_mul_s0$37 ;
-    if (stall_adv5) begin
-      \$326  = mac_prod0_10;
+    \$352  = \mac_add0_s0$165 ;
+    if (stall_adv12) begin
+      \$352  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \mac_mul_s0$38 ;
-    if (stall_adv5) begin
-      \$327  = mac_prod0_11;
+    \$353  = \mac_add0_s0$166 ;
+    if (stall_adv12) begin
+      \$353  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \mac_mul_s0$40 ;
-    if (stall_adv5) begin
-      \$328  = mac_prod0_12;
+    \$354  = \mac_add0_s0$168 ;
+    if (stall_adv12) begin
+      \$354  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = \mac_mul_s0$41 ;
-    if (stall_adv5) begin
-      \$329  = mac_prod0_13;
+    \$355  = \mac_add0_s0$169 ;
+    if (stall_adv12) begin
+      \$355  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \mac_mul_s0$43 ;
-    if (stall_adv5) begin
-      \$330  = mac_prod0_14;
+    \$356  = \mac_add0_s0$171 ;
+    if (stall_adv12) begin
+      \$356  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \mac_mul_s0$44 ;
-    if (stall_adv5) begin
-      \$331  = mac_prod0_15;
+    \$357  = \mac_add0_s0$172 ;
+    if (stall_adv12) begin
+      \$357  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \mac_mul_s0$46 ;
-    if (stall_adv5) begin
-      \$332  = mac_prod1_0;
+    \$358  = \mac_add0_s0$174 ;
+    if (stall_adv12) begin
+      \$358  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \mac_mul_s0$47 ;
-    if (stall_adv5) begin
-      \$333  = mac_prod1_1;
+    \$359  = \mac_add0_s0$175 ;
+    if (stall_adv12) begin
+      \$359  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \mac_mul_s0$49 ;
-    if (stall_adv5) begin
-      \$334  = mac_prod1_2;
+    \$360  = \mac_add0_s0$177 ;
+    if (stall_adv12) begin
+      \$360  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \mac_mul_s0$50 ;
-    if (stall_adv5) begin
-      \$335  = mac_prod1_3;
+    \$361  = \mac_add0_s0$178 ;
+    if (stall_adv12) begin
+      \$361  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \mac_mul_s0$52 ;
-    if (stall_adv5) begin
-      \$336  = mac_prod1_4;
+    \$362  = \mac_add0_s0$393 ;
+    if (stall_adv12) begin
+      \$362  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \mac_mul_s0$53 ;
-    if (stall_adv5) begin
-      \$337  = mac_prod1_5;
+    \$363  = mac_add0_valid_s0;
+    if (stall_adv12) begin
+      \$363  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_mul_s0$55 ;
-    if (stall_adv5) begin
-      \$338  = mac_prod1_6;
+    \$364  = mac_add1_s0;
+    if (stall_adv13) begin
+      \$364  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_mul_s0$56 ;
-    if (stall_adv5) begin
-      \$339  = mac_prod1_7;
+    \$365  = \mac_add1_s0$183 ;
+    if (stall_adv13) begin
+      \$365  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_mul_s0$58 ;
-    if (stall_adv5) begin
-      \$340  = mac_prod1_8;
+    \$366  = \mac_add1_s0$185 ;
+    if (stall_adv13) begin
+      \$366  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_mul_s0$59 ;
-    if (stall_adv5) begin
-      \$341  = mac_prod1_9;
+    \$367  = \mac_add1_s0$186 ;
+    if (stall_adv13) begin
+      \$367  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \mac_mul_s0$61 ;
-    if (stall_adv5) begin
-      \$342  = mac_prod1_10;
+    \$368  = \mac_add1_s0$188 ;
+    if (stall_adv13) begin
+      \$368  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \mac_mul_s0$62 ;
-    if (stall_adv5) begin
-      \$343  = mac_prod1_11;
+    \$369  = \mac_add1_s0$189 ;
+    if (stall_adv13) begin
+      \$369  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \mac_mul_s0$64 ;
-    if (stall_adv5) begin
-      \$344  = mac_prod1_12;
+    \$370  = \mac_add1_s0$191 ;
+    if (stall_adv13) begin
+      \$370  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \mac_mul_s0$65 ;
-    if (stall_adv5) begin
-      \$345  = mac_prod1_13;
+    \$371  = \mac_add1_s0$192 ;
+    if (stall_adv13) begin
+      \$371  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \mac_mul_s0$67 ;
-    if (stall_adv5) begin
-      \$346  = mac_prod1_14;
+    \$372  = \mac_add1_s0$194 ;
+    if (stall_adv13) begin
+      \$372  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \mac_mul_s0$68 ;
-    if (stall_adv5) begin
-      \$347  = mac_prod1_15;
+    \$373  = \mac_add1_s0$195 ;
+    if (stall_adv13) begin
+      \$373  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \mac_mul_s0$70 ;
-    if (stall_adv5) begin
-      \$348  = mac_prod2_0;
+    \$374  = \mac_add1_s0$197 ;
+    if (stall_adv13) begin
+      \$374  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \mac_mul_s0$71 ;
-    if (stall_adv5) begin
-      \$349  = mac_prod2_1;
+    \$375  = \mac_add1_s0$198 ;
+    if (stall_adv13) begin
+      \$375  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \mac_mul_s0$73 ;
-    if (stall_adv5) begin
-      \$350  = mac_prod2_2;
+    \$376  = \mac_add1_s0$200 ;
+    if (stall_adv13) begin
+      \$376  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = \mac_mul_s0$74 ;
-    if (stall_adv5) begin
-      \$351  = mac_prod2_3;
+    \$377  = \mac_add1_s0$201 ;
+    if (stall_adv13) begin
+      \$377  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \mac_mul_s0$76 ;
-    if (stall_adv5) begin
-      \$352  = mac_prod2_4;
+    \$378  = \mac_add1_s0$203 ;
+    if (stall_adv13) begin
+      \$378  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \mac_mul_s0$77 ;
-    if (stall_adv5) begin
-      \$353  = mac_prod2_5;
+    \$379  = \mac_add1_s0$204 ;
+    if (stall_adv13) begin
+      \$379  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \mac_mul_s0$79 ;
-    if (stall_adv5) begin
-      \$354  = mac_prod2_6;
+    \$380  = \mac_add1_s0$395 ;
+    if (stall_adv13) begin
+      \$380  = \mac_add0_s0$393 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \mac_mul_s0$80 ;
-    if (stall_adv5) begin
-      \$355  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \mac_mul_s0$82 ;
-    if (stall_adv5) begin
-      \$356  = mac_prod2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \mac_mul_s0$83 ;
-    if (stall_adv5) begin
-      \$357  = mac_prod2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \mac_mul_s0$85 ;
-    if (stall_adv5) begin
-      \$358  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \mac_mul_s0$86 ;
-    if (stall_adv5) begin
-      \$359  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \mac_mul_s0$88 ;
-    if (stall_adv5) begin
-      \$360  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \mac_mul_s0$89 ;
-    if (stall_adv5) begin
-      \$361  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \mac_mul_s0$91 ;
-    if (stall_adv5) begin
-      \$362  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \mac_mul_s0$92 ;
-    if (stall_adv5) begin
-      \$363  = mac_prod2_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \mac_mul_s0$94 ;
-    if (stall_adv5) begin
-      \$364  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \mac_mul_s0$95 ;
-    if (stall_adv5) begin
-      \$365  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \mac_mul_s0$97 ;
-    if (stall_adv5) begin
-      \$366  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \mac_mul_s0$98 ;
-    if (stall_adv5) begin
-      \$367  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \mac_mul_s0$100 ;
-    if (stall_adv5) begin
-      \$368  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \mac_mul_s0$101 ;
-    if (stall_adv5) begin
-      \$369  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \mac_mul_s0$103 ;
-    if (stall_adv5) begin
-      \$370  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \mac_mul_s0$104 ;
-    if (stall_adv5) begin
-      \$371  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \mac_mul_s0$106 ;
-    if (stall_adv5) begin
-      \$372  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \mac_mul_s0$107 ;
-    if (stall_adv5) begin
-      \$373  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \mac_mul_s0$109 ;
-    if (stall_adv5) begin
-      \$374  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \mac_mul_s0$110 ;
-    if (stall_adv5) begin
-      \$375  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \mac_mul_s0$112 ;
-    if (stall_adv5) begin
-      \$376  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \mac_mul_s0$113 ;
-    if (stall_adv5) begin
-      \$377  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \mac_mul_s0$115 ;
-    if (stall_adv5) begin
-      \$378  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \mac_mul_s0$116 ;
-    if (stall_adv5) begin
-      \$379  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \mac_mul_s0$443 ;
-    if (stall_adv5) begin
-      \$380  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = mac_mul_valid_s0;
-    if (stall_adv5) begin
-      \$381  = mac_dspin_valid_s0;
+    \$381  = mac_add1_valid_s0;
+    if (stall_adv13) begin
+      \$381  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$381  = 1'h0;
@@ -3239,240 +2864,297 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = mac_add0_s0;
-    if (stall_adv6) begin
-      \$382  = mac0_sum0_p0;
+    \$382  = mac_add2_s0;
+    if (stall_adv14) begin
+      \$382  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \mac_add0_s0$121 ;
-    if (stall_adv6) begin
-      \$383  = mac0_sum0_p1;
+    \$383  = \mac_add2_s0$209 ;
+    if (stall_adv14) begin
+      \$383  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \mac_add0_s0$123 ;
-    if (stall_adv6) begin
-      \$384  = mac0_sum0_p2;
+    \$384  = \mac_add2_s0$211 ;
+    if (stall_adv14) begin
+      \$384  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \mac_add0_s0$124 ;
-    if (stall_adv6) begin
-      \$385  = mac0_sum0_p3;
+    \$385  = \mac_add2_s0$212 ;
+    if (stall_adv14) begin
+      \$385  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \mac_add0_s0$126 ;
-    if (stall_adv6) begin
-      \$386  = mac0_sum0_p4;
+    \$386  = \mac_add2_s0$214 ;
+    if (stall_adv14) begin
+      \$386  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \mac_add0_s0$127 ;
-    if (stall_adv6) begin
-      \$387  = mac0_sum0_p5;
+    \$387  = \mac_add2_s0$215 ;
+    if (stall_adv14) begin
+      \$387  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \mac_add0_s0$129 ;
-    if (stall_adv6) begin
-      \$388  = mac0_sum0_p6;
+    \$388  = \mac_add2_s0$217 ;
+    if (stall_adv14) begin
+      \$388  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \mac_add0_s0$130 ;
-    if (stall_adv6) begin
-      \$389  = mac0_sum0_p7;
+    \$389  = \mac_add2_s0$218 ;
+    if (stall_adv14) begin
+      \$389  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \mac_add0_s0$132 ;
-    if (stall_adv6) begin
-      \$390  = mac1_sum0_p0;
+    \$390  = \mac_add2_s0$397 ;
+    if (stall_adv14) begin
+      \$390  = \mac_add1_s0$395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \mac_add0_s0$133 ;
-    if (stall_adv6) begin
-      \$391  = mac1_sum0_p1;
+    \$391  = mac_add2_valid_s0;
+    if (stall_adv14) begin
+      \$391  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \mac_add0_s0$135 ;
-    if (stall_adv6) begin
-      \$392  = mac1_sum0_p2;
+    \$392  = mac_add3_s0;
+    if (stall_adv15) begin
+      \$392  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \mac_add0_s0$136 ;
-    if (stall_adv6) begin
-      \$393  = mac1_sum0_p3;
+    \$393  = \mac_add3_s0$242 ;
+    if (stall_adv15) begin
+      \$393  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \mac_add0_s0$138 ;
-    if (stall_adv6) begin
-      \$394  = mac1_sum0_p4;
+    \$394  = \mac_add3_s0$245 ;
+    if (stall_adv15) begin
+      \$394  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = \mac_add0_s0$139 ;
-    if (stall_adv6) begin
-      \$395  = mac1_sum0_p5;
+    \$395  = \mac_add3_s0$248 ;
+    if (stall_adv15) begin
+      \$395  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \mac_add0_s0$141 ;
-    if (stall_adv6) begin
-      \$396  = mac1_sum0_p6;
+    \$396  = \mac_add3_s0$399 ;
+    if (stall_adv15) begin
+      \$396  = \mac_add2_s0$397 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = \mac_add0_s0$142 ;
-    if (stall_adv6) begin
-      \$397  = mac1_sum0_p7;
+    \$397  = mac_add3_valid_s0;
+    if (stall_adv15) begin
+      \$397  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = \mac_add0_s0$144 ;
-    if (stall_adv6) begin
-      \$398  = mac2_sum0_p0;
+    \$398  = o__valid;
+    if (i__ready) begin
+      \$398  = \$38 ;
+    end
+    if (rst) begin
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = \mac_add0_s0$145 ;
-    if (stall_adv6) begin
-      \$399  = mac2_sum0_p1;
+    \$399  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$399  = \$39 ;
+    end
+    if (rst) begin
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = \mac_add0_s0$147 ;
-    if (stall_adv6) begin
-      \$400  = mac2_sum0_p2;
+    \$400  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$400  = \$40 ;
+    end
+    if (rst) begin
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = \mac_add0_s0$148 ;
-    if (stall_adv6) begin
-      \$401  = mac2_sum0_p3;
+    \$401  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$401  = \$41 ;
+    end
+    if (rst) begin
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = \mac_add0_s0$150 ;
-    if (stall_adv6) begin
-      \$402  = mac2_sum0_p4;
+    \$402  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$402  = \$42 ;
+    end
+    if (rst) begin
+      \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = \mac_add0_s0$151 ;
-    if (stall_adv6) begin
-      \$403  = mac2_sum0_p5;
+    \$403  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$403  = \$43 ;
+    end
+    if (rst) begin
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = \mac_add0_s0$153 ;
-    if (stall_adv6) begin
-      \$404  = mac2_sum0_p6;
+    \$404  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$404  = \$44 ;
+    end
+    if (rst) begin
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = \mac_add0_s0$154 ;
+    \$405  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$405  = mac2_sum0_p7;
+      \$405  = \$45 ;
+    end
+    if (rst) begin
+      \$405  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = \mac_add0_s0$156 ;
-    if (stall_adv6) begin
-      \$406  = mac3_sum0_p0;
+    \$406  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$406  = \$46 ;
+    end
+    if (rst) begin
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = \mac_add0_s0$157 ;
-    if (stall_adv6) begin
-      \$407  = mac3_sum0_p1;
+    \$407  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$407  = \$47 ;
+    end
+    if (rst) begin
+      \$407  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = \mac_add0_s0$159 ;
-    if (stall_adv6) begin
-      \$408  = mac3_sum0_p2;
+    \$408  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$408  = \$48 ;
+    end
+    if (rst) begin
+      \$408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = \mac_add0_s0$160 ;
-    if (stall_adv6) begin
-      \$409  = mac3_sum0_p3;
+    \$409  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$409  = \$49 ;
+    end
+    if (rst) begin
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = \mac_add0_s0$162 ;
-    if (stall_adv6) begin
-      \$410  = mac3_sum0_p4;
+    \$410  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$410  = \$50 ;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = \mac_add0_s0$163 ;
-    if (stall_adv6) begin
-      \$411  = mac3_sum0_p5;
+    \$411  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$411  = \$51 ;
+    end
+    if (rst) begin
+      \$411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = \mac_add0_s0$165 ;
-    if (stall_adv6) begin
-      \$412  = mac3_sum0_p6;
+    \$412  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$412  = \$52 ;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \mac_add0_s0$166 ;
-    if (stall_adv6) begin
-      \$413  = mac3_sum0_p7;
+    \$413  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$413  = \$53 ;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = \mac_add0_s0$445 ;
-    if (stall_adv6) begin
-      \$414  = \mac_mul_s0$443 ;
+    \$414  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$414  = \$54 ;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = mac_add0_valid_s0;
-    if (stall_adv6) begin
-      \$415  = mac_mul_valid_s0;
+    \$415  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$415  = \$55 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -3480,742 +3162,291 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = mac_add1_s0;
-    if (stall_adv7) begin
-      \$416  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = \mac_add1_s0$171 ;
-    if (stall_adv7) begin
-      \$417  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = \mac_add1_s0$173 ;
-    if (stall_adv7) begin
-      \$418  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = \mac_add1_s0$174 ;
-    if (stall_adv7) begin
-      \$419  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = \mac_add1_s0$176 ;
-    if (stall_adv7) begin
-      \$420  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = \mac_add1_s0$177 ;
-    if (stall_adv7) begin
-      \$421  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = \mac_add1_s0$179 ;
-    if (stall_adv7) begin
-      \$422  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \mac_add1_s0$180 ;
-    if (stall_adv7) begin
-      \$423  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \mac_add1_s0$182 ;
-    if (stall_adv7) begin
-      \$424  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = \mac_add1_s0$183 ;
-    if (stall_adv7) begin
-      \$425  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = \mac_add1_s0$185 ;
-    if (stall_adv7) begin
-      \$426  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = \mac_add1_s0$186 ;
-    if (stall_adv7) begin
-      \$427  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = \mac_add1_s0$188 ;
-    if (stall_adv7) begin
-      \$428  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = \mac_add1_s0$189 ;
-    if (stall_adv7) begin
-      \$429  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = \mac_add1_s0$191 ;
-    if (stall_adv7) begin
-      \$430  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = \mac_add1_s0$192 ;
-    if (stall_adv7) begin
-      \$431  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = \mac_add1_s0$447 ;
-    if (stall_adv7) begin
-      \$432  = \mac_add0_s0$445 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = mac_add1_valid_s0;
-    if (stall_adv7) begin
-      \$433  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$433  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = mac_add2_s0;
-    if (stall_adv8) begin
-      \$434  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = \mac_add2_s0$197 ;
-    if (stall_adv8) begin
-      \$435  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = \mac_add2_s0$199 ;
-    if (stall_adv8) begin
-      \$436  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = \mac_add2_s0$200 ;
-    if (stall_adv8) begin
-      \$437  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = \mac_add2_s0$202 ;
-    if (stall_adv8) begin
-      \$438  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = \mac_add2_s0$203 ;
-    if (stall_adv8) begin
-      \$439  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = \mac_add2_s0$205 ;
-    if (stall_adv8) begin
-      \$440  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = \mac_add2_s0$206 ;
-    if (stall_adv8) begin
-      \$441  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = \mac_add2_s0$449 ;
-    if (stall_adv8) begin
-      \$442  = \mac_add1_s0$447 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = mac_add2_valid_s0;
-    if (stall_adv8) begin
-      \$443  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = mac_add3_s0;
-    if (stall_adv9) begin
-      \$444  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = \mac_add3_s0$230 ;
-    if (stall_adv9) begin
-      \$445  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \mac_add3_s0$233 ;
-    if (stall_adv9) begin
-      \$446  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = \mac_add3_s0$236 ;
-    if (stall_adv9) begin
-      \$447  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \mac_add3_s0$451 ;
-    if (stall_adv9) begin
-      \$448  = \mac_add2_s0$449 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = mac_add3_valid_s0;
-    if (stall_adv9) begin
-      \$449  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = o__valid;
-    if (i__ready) begin
-      \$450  = \$32 ;
-    end
-    if (rst) begin
-      \$450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$451  = \$33 ;
-    end
-    if (rst) begin
-      \$451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$452  = \$34 ;
-    end
-    if (rst) begin
-      \$452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$453  = \$35 ;
-    end
-    if (rst) begin
-      \$453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$454  = \$36 ;
-    end
-    if (rst) begin
-      \$454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$455  = \$37 ;
-    end
-    if (rst) begin
-      \$455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$456  = \$38 ;
-    end
-    if (rst) begin
-      \$456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$457  = \$39 ;
-    end
-    if (rst) begin
-      \$457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$458  = \$40 ;
-    end
-    if (rst) begin
-      \$458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$459  = \$41 ;
-    end
-    if (rst) begin
-      \$459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$460  = \$42 ;
-    end
-    if (rst) begin
-      \$460  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$461  = \$43 ;
-    end
-    if (rst) begin
-      \$461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$462  = \$44 ;
-    end
-    if (rst) begin
-      \$462  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$463  = \$45 ;
-    end
-    if (rst) begin
-      \$463  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$464  = \$46 ;
-    end
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$465  = \$47 ;
-    end
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$466  = \$48 ;
-    end
-    if (rst) begin
-      \$466  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$467  = \$49 ;
-    end
-    if (rst) begin
-      \$467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = stall_adv17_valid;
+    \$416  = stall_adv17_valid;
     if (stall_adv17) begin
-      \$468  = \$50 ;
+      \$416  = \$56 ;
     end
     if (rst) begin
-      \$468  = 1'h0;
+      \$416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = mac_acc0;
-    if (\$51 ) begin
-      \$469  = \$52 ;
+    \$417  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$417  = \$57 ;
     end
     if (rst) begin
-      \$469  = 32'd0;
+      \$417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = mac_acc0_out;
-    if (\$54 ) begin
-      \$470  = \$20 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = mac_acc1;
-    if (\$55 ) begin
-      \$471  = \$56 ;
+    \$418  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$418  = \$58 ;
     end
     if (rst) begin
-      \$471  = 32'd0;
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = mac_acc1_out;
-    if (\$58 ) begin
-      \$472  = \$21 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = mac_acc2;
-    if (\$59 ) begin
-      \$473  = \$60 ;
+    \$419  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$419  = \$59 ;
     end
     if (rst) begin
-      \$473  = 32'd0;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = mac_acc2_out;
-    if (\$62 ) begin
-      \$474  = \$22 [31:0];
+    \$420  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$420  = \$60 ;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = mac_acc3;
+    \$421  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$421  = \$61 ;
+    end
+    if (rst) begin
+      \$421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$422  = \$62 ;
+    end
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = mac_acc0;
     if (\$63 ) begin
-      \$475  = \$64 ;
+      \$423  = \$64 ;
     end
     if (rst) begin
-      \$475  = 32'd0;
+      \$423  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = mac_acc3_out;
+    \$424  = mac_acc0_out;
     if (\$66 ) begin
-      \$476  = \$23 [31:0];
+      \$424  = \$26 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = mac_group;
-    if (\$26 ) begin
+    \$425  = mac_acc1;
+    if (\$67 ) begin
+      \$425  = \$68 ;
+    end
+    if (rst) begin
+      \$425  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = mac_acc1_out;
+    if (\$70 ) begin
+      \$426  = \$27 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = mac_acc2;
+    if (\$71 ) begin
+      \$427  = \$72 ;
+    end
+    if (rst) begin
+      \$427  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = mac_acc2_out;
+    if (\$74 ) begin
+      \$428  = \$28 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = mac_acc3;
+    if (\$75 ) begin
+      \$429  = \$76 ;
+    end
+    if (rst) begin
+      \$429  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = mac_acc3_out;
+    if (\$78 ) begin
+      \$430  = \$29 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = mac_group;
+    if (\$32 ) begin
       (* full_case = 32'd1 *)
-      if (\$28 ) begin
-        \$195  = 6'h00;
+      if (\$34 ) begin
+        \$207  = 6'h00;
       end else begin
-        \$195  = \$29 [5:0];
+        \$207  = \$35 [5:0];
       end
     end
     if (rst) begin
-      \$195  = 6'h00;
+      \$207  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = mac_read_s0;
+    \$208  = mac_read_s0;
     if (stall_adv2) begin
-      \$196  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_read_s0$244 ;
-    if (stall_adv2) begin
-      \$197  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_read_s0$245 ;
-    if (stall_adv2) begin
-      \$198  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_read_s0$246 ;
-    if (stall_adv2) begin
-      \$199  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_read_s0$247 ;
-    if (stall_adv2) begin
-      \$200  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_read_s0$248 ;
-    if (stall_adv2) begin
-      \$201  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_read_s0$249 ;
-    if (stall_adv2) begin
-      \$202  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_read_s0$250 ;
-    if (stall_adv2) begin
-      \$203  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_read_s0$251 ;
-    if (stall_adv2) begin
-      \$204  = i__payload[71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_read_s0$252 ;
-    if (stall_adv2) begin
-      \$205  = i__payload[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_read_s0$253 ;
-    if (stall_adv2) begin
-      \$206  = i__payload[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_read_s0$254 ;
-    if (stall_adv2) begin
-      \$207  = i__payload[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_read_s0$255 ;
-    if (stall_adv2) begin
-      \$208  = i__payload[103:96];
+      \$208  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$209  = \mac_read_s0$256 ;
     if (stall_adv2) begin
-      \$209  = i__payload[111:104];
+      \$209  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$210  = \mac_read_s0$257 ;
     if (stall_adv2) begin
-      \$210  = i__payload[119:112];
+      \$210  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$211  = \mac_read_s0$258 ;
     if (stall_adv2) begin
-      \$211  = i__payload[127:120];
+      \$211  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$212  = \mac_read_s0$259 ;
     if (stall_adv2) begin
-      \$212  = i__payload[160];
+      \$212  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = mac_read_valid_s0;
+    \$213  = \mac_read_s0$260 ;
     if (stall_adv2) begin
-      \$213  = \$31 ;
+      \$213  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_read_s0$261 ;
+    if (stall_adv2) begin
+      \$214  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_read_s0$262 ;
+    if (stall_adv2) begin
+      \$215  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \mac_read_s0$263 ;
+    if (stall_adv2) begin
+      \$216  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \mac_read_s0$264 ;
+    if (stall_adv2) begin
+      \$217  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \mac_read_s0$265 ;
+    if (stall_adv2) begin
+      \$218  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \mac_read_s0$266 ;
+    if (stall_adv2) begin
+      \$219  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \mac_read_s0$267 ;
+    if (stall_adv2) begin
+      \$220  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \mac_read_s0$268 ;
+    if (stall_adv2) begin
+      \$221  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \mac_read_s0$269 ;
+    if (stall_adv2) begin
+      \$222  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \mac_read_s0$270 ;
+    if (stall_adv2) begin
+      \$223  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = \mac_read_s0$271 ;
+    if (stall_adv2) begin
+      \$224  = i__payload[160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = mac_read_valid_s0;
+    if (stall_adv2) begin
+      \$225  = \$37 ;
     end
     if (rst) begin
-      \$213  = 1'h0;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = mac_rdreg_s0;
+    \$226  = mac_rdreg_s0;
     if (stall_adv1) begin
-      \$214  = mac_read_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_rdreg_s0$262 ;
-    if (stall_adv1) begin
-      \$215  = \mac_read_s0$244 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_rdreg_s0$263 ;
-    if (stall_adv1) begin
-      \$216  = \mac_read_s0$245 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_rdreg_s0$264 ;
-    if (stall_adv1) begin
-      \$217  = \mac_read_s0$246 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_rdreg_s0$265 ;
-    if (stall_adv1) begin
-      \$218  = \mac_read_s0$247 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_rdreg_s0$266 ;
-    if (stall_adv1) begin
-      \$219  = \mac_read_s0$248 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_rdreg_s0$267 ;
-    if (stall_adv1) begin
-      \$220  = \mac_read_s0$249 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_rdreg_s0$268 ;
-    if (stall_adv1) begin
-      \$221  = \mac_read_s0$250 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_rdreg_s0$269 ;
-    if (stall_adv1) begin
-      \$222  = \mac_read_s0$251 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_rdreg_s0$270 ;
-    if (stall_adv1) begin
-      \$223  = \mac_read_s0$252 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_rdreg_s0$271 ;
-    if (stall_adv1) begin
-      \$224  = \mac_read_s0$253 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_rdreg_s0$272 ;
-    if (stall_adv1) begin
-      \$225  = \mac_read_s0$254 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_rdreg_s0$273 ;
-    if (stall_adv1) begin
-      \$226  = \mac_read_s0$255 ;
+      \$226  = mac_read_s0;
     end
   end
   always @* begin
@@ -4248,103 +3479,103 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = mac_rdreg_valid_s0;
+    \$231  = \mac_rdreg_s0$278 ;
     if (stall_adv1) begin
-      \$231  = mac_read_valid_s0;
+      \$231  = \mac_read_s0$260 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \mac_rdreg_s0$279 ;
+    if (stall_adv1) begin
+      \$232  = \mac_read_s0$261 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \mac_rdreg_s0$280 ;
+    if (stall_adv1) begin
+      \$233  = \mac_read_s0$262 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_rdreg_s0$281 ;
+    if (stall_adv1) begin
+      \$234  = \mac_read_s0$263 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_rdreg_s0$282 ;
+    if (stall_adv1) begin
+      \$235  = \mac_read_s0$264 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_rdreg_s0$283 ;
+    if (stall_adv1) begin
+      \$236  = \mac_read_s0$265 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_rdreg_s0$284 ;
+    if (stall_adv1) begin
+      \$237  = \mac_read_s0$266 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_rdreg_s0$285 ;
+    if (stall_adv1) begin
+      \$238  = \mac_read_s0$267 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_rdreg_s0$286 ;
+    if (stall_adv1) begin
+      \$239  = \mac_read_s0$268 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_rdreg_s0$287 ;
+    if (stall_adv1) begin
+      \$240  = \mac_read_s0$269 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \mac_rdreg_s0$288 ;
+    if (stall_adv1) begin
+      \$241  = \mac_read_s0$270 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_rdreg_s0$289 ;
+    if (stall_adv1) begin
+      \$242  = \mac_read_s0$271 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = mac_rdreg_valid_s0;
+    if (stall_adv1) begin
+      \$243  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$231  = 1'h0;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = mac_pre_s0;
+    \$244  = mac_pre_s0;
     if (stall_adv3) begin
-      \$232  = mac_rdreg_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_pre_s0$280 ;
-    if (stall_adv3) begin
-      \$233  = \mac_rdreg_s0$262 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_pre_s0$281 ;
-    if (stall_adv3) begin
-      \$234  = \mac_rdreg_s0$263 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_pre_s0$282 ;
-    if (stall_adv3) begin
-      \$235  = \mac_rdreg_s0$264 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_pre_s0$283 ;
-    if (stall_adv3) begin
-      \$236  = \mac_rdreg_s0$265 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_pre_s0$284 ;
-    if (stall_adv3) begin
-      \$237  = \mac_rdreg_s0$266 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_pre_s0$285 ;
-    if (stall_adv3) begin
-      \$238  = \mac_rdreg_s0$267 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_pre_s0$286 ;
-    if (stall_adv3) begin
-      \$239  = \mac_rdreg_s0$268 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_pre_s0$287 ;
-    if (stall_adv3) begin
-      \$240  = \mac_rdreg_s0$269 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_pre_s0$288 ;
-    if (stall_adv3) begin
-      \$241  = \mac_rdreg_s0$270 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_pre_s0$289 ;
-    if (stall_adv3) begin
-      \$242  = \mac_rdreg_s0$271 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_pre_s0$290 ;
-    if (stall_adv3) begin
-      \$243  = \mac_rdreg_s0$272 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_pre_s0$291 ;
-    if (stall_adv3) begin
-      \$244  = \mac_rdreg_s0$273 ;
+      \$244  = mac_rdreg_s0;
     end
   end
   always @* begin
@@ -4372,517 +3603,702 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$248  = \mac_pre_s0$295 ;
     if (stall_adv3) begin
-      \$248  = wbank0_q[7:0];
+      \$248  = \mac_rdreg_s0$277 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_pre_s0$297 ;
+    \$249  = \mac_pre_s0$296 ;
     if (stall_adv3) begin
-      \$249  = wbank1_q[7:0];
+      \$249  = \mac_rdreg_s0$278 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_pre_s0$299 ;
+    \$250  = \mac_pre_s0$297 ;
     if (stall_adv3) begin
-      \$250  = wbank2_q[7:0];
+      \$250  = \mac_rdreg_s0$279 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_pre_s0$301 ;
+    \$251  = \mac_pre_s0$298 ;
     if (stall_adv3) begin
-      \$251  = wbank3_q[7:0];
+      \$251  = \mac_rdreg_s0$280 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_pre_s0$303 ;
+    \$252  = \mac_pre_s0$299 ;
     if (stall_adv3) begin
-      \$252  = wbank4_q[7:0];
+      \$252  = \mac_rdreg_s0$281 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_pre_s0$305 ;
+    \$253  = \mac_pre_s0$300 ;
     if (stall_adv3) begin
-      \$253  = wbank5_q[7:0];
+      \$253  = \mac_rdreg_s0$282 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_pre_s0$307 ;
+    \$254  = \mac_pre_s0$301 ;
     if (stall_adv3) begin
-      \$254  = wbank6_q[7:0];
+      \$254  = \mac_rdreg_s0$283 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_pre_s0$309 ;
+    \$255  = \mac_pre_s0$302 ;
     if (stall_adv3) begin
-      \$255  = wbank7_q[7:0];
+      \$255  = \mac_rdreg_s0$284 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_pre_s0$311 ;
+    \$256  = \mac_pre_s0$303 ;
     if (stall_adv3) begin
-      \$256  = wbank8_q[7:0];
+      \$256  = \mac_rdreg_s0$285 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_pre_s0$313 ;
+    \$257  = \mac_pre_s0$304 ;
     if (stall_adv3) begin
-      \$257  = wbank9_q[7:0];
+      \$257  = \mac_rdreg_s0$286 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_pre_s0$315 ;
+    \$258  = \mac_pre_s0$305 ;
     if (stall_adv3) begin
-      \$258  = wbank10_q[7:0];
+      \$258  = \mac_rdreg_s0$287 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_pre_s0$317 ;
+    \$259  = \mac_pre_s0$306 ;
     if (stall_adv3) begin
-      \$259  = wbank11_q[7:0];
+      \$259  = \mac_rdreg_s0$288 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_pre_s0$319 ;
+    \$260  = \mac_pre_s0$307 ;
     if (stall_adv3) begin
-      \$260  = wbank12_q[7:0];
+      \$260  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_pre_s0$321 ;
+    \$261  = \mac_pre_s0$309 ;
     if (stall_adv3) begin
-      \$261  = wbank13_q[7:0];
+      \$261  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_pre_s0$323 ;
+    \$262  = \mac_pre_s0$311 ;
     if (stall_adv3) begin
-      \$262  = wbank14_q[7:0];
+      \$262  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_pre_s0$325 ;
+    \$263  = \mac_pre_s0$313 ;
     if (stall_adv3) begin
-      \$263  = wbank15_q[7:0];
+      \$263  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_pre_s0$327 ;
+    \$264  = \mac_pre_s0$315 ;
     if (stall_adv3) begin
-      \$264  = wbank0_q[15:8];
+      \$264  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_pre_s0$328 ;
+    \$265  = \mac_pre_s0$317 ;
     if (stall_adv3) begin
-      \$265  = wbank1_q[15:8];
+      \$265  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_pre_s0$329 ;
+    \$266  = \mac_pre_s0$319 ;
     if (stall_adv3) begin
-      \$266  = wbank2_q[15:8];
+      \$266  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_pre_s0$330 ;
+    \$267  = \mac_pre_s0$321 ;
     if (stall_adv3) begin
-      \$267  = wbank3_q[15:8];
+      \$267  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_pre_s0$331 ;
+    \$268  = \mac_pre_s0$323 ;
     if (stall_adv3) begin
-      \$268  = wbank4_q[15:8];
+      \$268  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_pre_s0$332 ;
+    \$269  = \mac_pre_s0$325 ;
     if (stall_adv3) begin
-      \$269  = wbank5_q[15:8];
+      \$269  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_pre_s0$333 ;
+    \$270  = \mac_pre_s0$327 ;
     if (stall_adv3) begin
-      \$270  = wbank6_q[15:8];
+      \$270  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_pre_s0$334 ;
+    \$271  = \mac_pre_s0$329 ;
     if (stall_adv3) begin
-      \$271  = wbank7_q[15:8];
+      \$271  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_pre_s0$335 ;
+    \$272  = \mac_pre_s0$331 ;
     if (stall_adv3) begin
-      \$272  = wbank8_q[15:8];
+      \$272  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_pre_s0$336 ;
+    \$273  = \mac_pre_s0$333 ;
     if (stall_adv3) begin
-      \$273  = wbank9_q[15:8];
+      \$273  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_pre_s0$337 ;
+    \$274  = \mac_pre_s0$335 ;
     if (stall_adv3) begin
-      \$274  = wbank10_q[15:8];
+      \$274  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_pre_s0$338 ;
+    \$275  = \mac_pre_s0$337 ;
     if (stall_adv3) begin
-      \$275  = wbank11_q[15:8];
+      \$275  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$276  = \mac_pre_s0$339 ;
     if (stall_adv3) begin
-      \$276  = wbank12_q[15:8];
+      \$276  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$277  = \mac_pre_s0$340 ;
     if (stall_adv3) begin
-      \$277  = wbank13_q[15:8];
+      \$277  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$278  = \mac_pre_s0$341 ;
     if (stall_adv3) begin
-      \$278  = wbank14_q[15:8];
+      \$278  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$279  = \mac_pre_s0$342 ;
     if (stall_adv3) begin
-      \$279  = wbank15_q[15:8];
+      \$279  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$280  = \mac_pre_s0$343 ;
     if (stall_adv3) begin
-      \$280  = wbank0_q[23:16];
+      \$280  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$281  = \mac_pre_s0$344 ;
     if (stall_adv3) begin
-      \$281  = wbank1_q[23:16];
+      \$281  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$282  = \mac_pre_s0$345 ;
     if (stall_adv3) begin
-      \$282  = wbank2_q[23:16];
+      \$282  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$283  = \mac_pre_s0$346 ;
     if (stall_adv3) begin
-      \$283  = wbank3_q[23:16];
+      \$283  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$284  = \mac_pre_s0$347 ;
     if (stall_adv3) begin
-      \$284  = wbank4_q[23:16];
+      \$284  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$285  = \mac_pre_s0$348 ;
     if (stall_adv3) begin
-      \$285  = wbank5_q[23:16];
+      \$285  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$286  = \mac_pre_s0$349 ;
     if (stall_adv3) begin
-      \$286  = wbank6_q[23:16];
+      \$286  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$287  = \mac_pre_s0$350 ;
     if (stall_adv3) begin
-      \$287  = wbank7_q[23:16];
+      \$287  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$288  = \mac_pre_s0$351 ;
     if (stall_adv3) begin
-      \$288  = wbank8_q[23:16];
+      \$288  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$289  = \mac_pre_s0$352 ;
     if (stall_adv3) begin
-      \$289  = wbank9_q[23:16];
+      \$289  = wbank13_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$290  = \mac_pre_s0$353 ;
     if (stall_adv3) begin
-      \$290  = wbank10_q[23:16];
+      \$290  = wbank14_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$291  = \mac_pre_s0$354 ;
     if (stall_adv3) begin
-      \$291  = wbank11_q[23:16];
+      \$291  = wbank15_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$292  = \mac_pre_s0$355 ;
     if (stall_adv3) begin
-      \$292  = wbank12_q[23:16];
+      \$292  = wbank0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$293  = \mac_pre_s0$356 ;
     if (stall_adv3) begin
-      \$293  = wbank13_q[23:16];
+      \$293  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$294  = \mac_pre_s0$357 ;
     if (stall_adv3) begin
-      \$294  = wbank14_q[23:16];
+      \$294  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$295  = \mac_pre_s0$358 ;
     if (stall_adv3) begin
-      \$295  = wbank15_q[23:16];
+      \$295  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$296  = \mac_pre_s0$359 ;
     if (stall_adv3) begin
-      \$296  = wbank0_q[31:24];
+      \$296  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$297  = \mac_pre_s0$360 ;
     if (stall_adv3) begin
-      \$297  = wbank1_q[31:24];
+      \$297  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$298  = \mac_pre_s0$361 ;
     if (stall_adv3) begin
-      \$298  = wbank2_q[31:24];
+      \$298  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$299  = \mac_pre_s0$362 ;
     if (stall_adv3) begin
-      \$299  = wbank3_q[31:24];
+      \$299  = wbank7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$300  = \mac_pre_s0$363 ;
     if (stall_adv3) begin
-      \$300  = wbank4_q[31:24];
+      \$300  = wbank8_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$301  = \mac_pre_s0$364 ;
     if (stall_adv3) begin
-      \$301  = wbank5_q[31:24];
+      \$301  = wbank9_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$302  = \mac_pre_s0$365 ;
     if (stall_adv3) begin
-      \$302  = wbank6_q[31:24];
+      \$302  = wbank10_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$303  = \mac_pre_s0$366 ;
     if (stall_adv3) begin
-      \$303  = wbank7_q[31:24];
+      \$303  = wbank11_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$304  = \mac_pre_s0$367 ;
     if (stall_adv3) begin
-      \$304  = wbank8_q[31:24];
+      \$304  = wbank12_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$305  = \mac_pre_s0$368 ;
     if (stall_adv3) begin
-      \$305  = wbank9_q[31:24];
+      \$305  = wbank13_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$306  = \mac_pre_s0$369 ;
     if (stall_adv3) begin
-      \$306  = wbank10_q[31:24];
+      \$306  = wbank14_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$307  = \mac_pre_s0$370 ;
     if (stall_adv3) begin
-      \$307  = wbank11_q[31:24];
+      \$307  = wbank15_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$308  = \mac_pre_s0$371 ;
     if (stall_adv3) begin
-      \$308  = wbank12_q[31:24];
+      \$308  = wbank0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$309  = \mac_pre_s0$372 ;
     if (stall_adv3) begin
-      \$309  = wbank13_q[31:24];
+      \$309  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$310  = \mac_pre_s0$373 ;
     if (stall_adv3) begin
-      \$310  = wbank14_q[31:24];
+      \$310  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$311  = \mac_pre_s0$374 ;
     if (stall_adv3) begin
-      \$311  = wbank15_q[31:24];
+      \$311  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$312  = \mac_pre_s0$375 ;
     if (stall_adv3) begin
-      \$312  = \mac_rdreg_s0$277 ;
+      \$312  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = mac_pre_valid_s0;
+    \$313  = \mac_pre_s0$376 ;
     if (stall_adv3) begin
-      \$313  = mac_rdreg_valid_s0;
+      \$313  = wbank5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_pre_s0$377 ;
+    if (stall_adv3) begin
+      \$314  = wbank6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = \mac_pre_s0$378 ;
+    if (stall_adv3) begin
+      \$315  = wbank7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = \mac_pre_s0$379 ;
+    if (stall_adv3) begin
+      \$316  = wbank8_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = \mac_pre_s0$380 ;
+    if (stall_adv3) begin
+      \$317  = wbank9_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = \mac_pre_s0$381 ;
+    if (stall_adv3) begin
+      \$318  = wbank10_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = \mac_pre_s0$382 ;
+    if (stall_adv3) begin
+      \$319  = wbank11_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \mac_pre_s0$383 ;
+    if (stall_adv3) begin
+      \$320  = wbank12_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \mac_pre_s0$384 ;
+    if (stall_adv3) begin
+      \$321  = wbank13_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = \mac_pre_s0$385 ;
+    if (stall_adv3) begin
+      \$322  = wbank14_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = \mac_pre_s0$386 ;
+    if (stall_adv3) begin
+      \$323  = wbank15_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = \mac_pre_s0$387 ;
+    if (stall_adv3) begin
+      \$324  = \mac_rdreg_s0$289 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = mac_pre_valid_s0;
+    if (stall_adv3) begin
+      \$325  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$313  = 1'h0;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = mac_dspin_s0;
+    \$326  = mac_dspin_s0;
     if (stall_adv4) begin
-      \$314  = \mac_pre_s0$375 ;
+      \$326  = \mac_pre_s0$387 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = mac_dspin_valid_s0;
+    \$327  = mac_dspin_valid_s0;
     if (stall_adv4) begin
-      \$315  = mac_pre_valid_s0;
+      \$327  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$315  = 1'h0;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = mac_mul_s0;
-    if (stall_adv5) begin
-      \$316  = mac_prod0_0;
+    \$328  = mac_dspout_s0;
+    if (stall_adv4) begin
+      \$328  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \mac_mul_s0$23 ;
-    if (stall_adv5) begin
-      \$317  = mac_prod0_1;
+    \$329  = mac_dspout_valid_s0;
+    if (stall_adv4) begin
+      \$329  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \mac_mul_s0$25 ;
-    if (stall_adv5) begin
-      \$318  = mac_prod0_2;
+    \$330  = mac_add0_s0;
+    if (stall_adv12) begin
+      \$330  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \mac_mul_s0$26 ;
-    if (stall_adv5) begin
-      \$319  = mac_prod0_3;
+    \$331  = \mac_add0_s0$133 ;
+    if (stall_adv12) begin
+      \$331  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = \mac_add0_s0$135 ;
+    if (stall_adv12) begin
+      \$332  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = \mac_add0_s0$136 ;
+    if (stall_adv12) begin
+      \$333  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = \mac_add0_s0$138 ;
+    if (stall_adv12) begin
+      \$334  = mac0_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \mac_add0_s0$139 ;
+    if (stall_adv12) begin
+      \$335  = mac0_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \mac_add0_s0$141 ;
+    if (stall_adv12) begin
+      \$336  = mac0_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \mac_add0_s0$142 ;
+    if (stall_adv12) begin
+      \$337  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_add0_s0$144 ;
+    if (stall_adv12) begin
+      \$338  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_add0_s0$145 ;
+    if (stall_adv12) begin
+      \$339  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \mac_add0_s0$147 ;
+    if (stall_adv12) begin
+      \$340  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \mac_add0_s0$148 ;
+    if (stall_adv12) begin
+      \$341  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = \mac_add0_s0$150 ;
+    if (stall_adv12) begin
+      \$342  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = \mac_add0_s0$151 ;
+    if (stall_adv12) begin
+      \$343  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = \mac_add0_s0$153 ;
+    if (stall_adv12) begin
+      \$344  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = \mac_add0_s0$154 ;
+    if (stall_adv12) begin
+      \$345  = mac1_sum0_p7;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$20 [31:0];
-  assign mac_acc1_next = \$21 [31:0];
-  assign mac_acc2_next = \$22 [31:0];
-  assign mac_acc3_next = \$23 [31:0];
+  assign mac_acc0_next = \$26 [31:0];
+  assign mac_acc1_next = \$27 [31:0];
+  assign mac_acc2_next = \$28 [31:0];
+  assign mac_acc3_next = \$29 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -4987,18 +4403,19 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -5010,12 +4427,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

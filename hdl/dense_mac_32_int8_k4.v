@@ -6,346 +6,260 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [15:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [15:0] \$109 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
-  reg [15:0] \$111 ;
-  reg [15:0] \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
-  reg [15:0] \$115 ;
-  reg [15:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg [15:0] \$119 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
   wire \$12 ;
-  reg [15:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [15:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [15:0] \$124 ;
-  reg [15:0] \$125 ;
-  reg [15:0] \$126 ;
-  reg [15:0] \$127 ;
-  reg [15:0] \$128 ;
-  reg [15:0] \$129 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire \$13 ;
-  reg [15:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [15:0] \$132 ;
-  reg [15:0] \$133 ;
-  reg [15:0] \$134 ;
-  reg [15:0] \$135 ;
-  reg [15:0] \$136 ;
-  reg [15:0] \$137 ;
-  reg [15:0] \$138 ;
-  reg [15:0] \$139 ;
+  reg [16:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [16:0] \$136 ;
+  reg [16:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire \$14 ;
-  reg [15:0] \$140 ;
-  reg [15:0] \$141 ;
-  reg [15:0] \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [15:0] \$145 ;
-  reg [15:0] \$146 ;
-  reg [15:0] \$147 ;
-  reg [15:0] \$148 ;
-  reg [15:0] \$149 ;
+  reg [16:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [16:0] \$147 ;
+  reg [16:0] \$148 ;
+  reg \$149 ;
   wire \$15 ;
-  reg [15:0] \$150 ;
-  reg [15:0] \$151 ;
-  reg [15:0] \$152 ;
-  reg [15:0] \$153 ;
-  reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [15:0] \$158 ;
-  reg [15:0] \$159 ;
+  reg \$150 ;
+  reg [17:0] \$151 ;
+  reg [17:0] \$152 ;
+  reg [17:0] \$153 ;
+  reg [17:0] \$154 ;
+  reg [17:0] \$155 ;
+  reg [17:0] \$156 ;
+  reg [17:0] \$157 ;
+  reg [17:0] \$158 ;
+  reg [17:0] \$159 ;
   wire \$16 ;
-  reg [15:0] \$160 ;
-  reg [15:0] \$161 ;
-  reg [15:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [15:0] \$164 ;
-  reg [15:0] \$165 ;
-  reg [15:0] \$166 ;
-  reg [15:0] \$167 ;
-  reg [15:0] \$168 ;
-  reg [15:0] \$169 ;
-  wire [32:0] \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
-  reg [15:0] \$172 ;
-  reg [15:0] \$173 ;
-  reg [15:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [15:0] \$177 ;
-  reg [15:0] \$178 ;
-  reg [15:0] \$179 ;
-  wire [32:0] \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [15:0] \$182 ;
+  reg [17:0] \$160 ;
+  reg [17:0] \$161 ;
+  reg [17:0] \$162 ;
+  reg [17:0] \$163 ;
+  reg [17:0] \$164 ;
+  reg [17:0] \$165 ;
+  reg [17:0] \$166 ;
+  reg [17:0] \$167 ;
+  reg [17:0] \$168 ;
+  reg [17:0] \$169 ;
+  wire \$17 ;
+  reg [17:0] \$170 ;
+  reg [17:0] \$171 ;
+  reg [17:0] \$172 ;
+  reg [17:0] \$173 ;
+  reg [17:0] \$174 ;
+  reg [17:0] \$175 ;
+  reg [17:0] \$176 ;
+  reg [17:0] \$177 ;
+  reg [17:0] \$178 ;
+  reg [17:0] \$179 ;
+  wire \$18 ;
+  reg [17:0] \$180 ;
+  reg [17:0] \$181 ;
+  reg [17:0] \$182 ;
   reg \$183 ;
   reg \$184 ;
-  reg [16:0] \$185 ;
-  reg [16:0] \$186 ;
-  reg [16:0] \$187 ;
-  reg [16:0] \$188 ;
-  reg [16:0] \$189 ;
-  wire [32:0] \$19 ;
-  reg [16:0] \$190 ;
-  reg [16:0] \$191 ;
-  reg [16:0] \$192 ;
-  reg [16:0] \$193 ;
-  reg [16:0] \$194 ;
-  reg [16:0] \$195 ;
-  reg [16:0] \$196 ;
-  reg [16:0] \$197 ;
-  reg [16:0] \$198 ;
-  reg [16:0] \$199 ;
+  reg [18:0] \$185 ;
+  reg [18:0] \$186 ;
+  reg [18:0] \$187 ;
+  reg [18:0] \$188 ;
+  reg [18:0] \$189 ;
+  wire \$19 ;
+  reg [18:0] \$190 ;
+  reg [18:0] \$191 ;
+  reg [18:0] \$192 ;
+  reg [18:0] \$193 ;
+  reg [18:0] \$194 ;
+  reg [18:0] \$195 ;
+  reg [18:0] \$196 ;
+  reg [18:0] \$197 ;
+  reg [18:0] \$198 ;
+  reg [18:0] \$199 ;
   wire \$2 ;
-  wire [32:0] \$20 ;
-  reg [16:0] \$200 ;
-  reg [16:0] \$201 ;
-  reg [16:0] \$202 ;
-  reg [16:0] \$203 ;
-  reg [16:0] \$204 ;
-  reg [16:0] \$205 ;
-  reg [16:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [16:0] \$208 ;
-  reg [16:0] \$209 ;
+  wire \$20 ;
+  reg [18:0] \$200 ;
+  reg \$201 ;
+  reg \$202 ;
+  reg [19:0] \$203 ;
+  reg [19:0] \$204 ;
+  reg [19:0] \$205 ;
+  reg [19:0] \$206 ;
+  reg [19:0] \$207 ;
+  reg [19:0] \$208 ;
+  reg [19:0] \$209 ;
   wire \$21 ;
-  reg [16:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [19:0] \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg [20:0] \$213 ;
+  reg [20:0] \$214 ;
+  reg [20:0] \$215 ;
+  reg [20:0] \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [16:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg \$249 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg [31:0] \$249 ;
   wire \$25 ;
-  reg \$250 ;
-  reg [17:0] \$251 ;
-  reg [17:0] \$252 ;
-  reg [17:0] \$253 ;
-  reg [17:0] \$254 ;
-  reg [17:0] \$255 ;
-  reg [17:0] \$256 ;
-  reg [17:0] \$257 ;
-  reg [17:0] \$258 ;
-  reg [17:0] \$259 ;
+  reg [31:0] \$250 ;
+  reg [31:0] \$251 ;
+  reg [31:0] \$252 ;
+  reg [31:0] \$253 ;
+  reg [31:0] \$254 ;
+  reg [31:0] \$255 ;
+  reg [31:0] \$256 ;
   wire \$26 ;
-  reg [17:0] \$260 ;
-  reg [17:0] \$261 ;
-  reg [17:0] \$262 ;
-  reg [17:0] \$263 ;
-  reg [17:0] \$264 ;
-  reg [17:0] \$265 ;
-  reg [17:0] \$266 ;
-  reg [17:0] \$267 ;
-  reg [17:0] \$268 ;
-  reg [17:0] \$269 ;
   wire \$27 ;
-  reg [17:0] \$270 ;
-  reg [17:0] \$271 ;
-  reg [17:0] \$272 ;
-  reg [17:0] \$273 ;
-  reg [17:0] \$274 ;
-  reg [17:0] \$275 ;
-  reg [17:0] \$276 ;
-  reg [17:0] \$277 ;
-  reg [17:0] \$278 ;
-  reg [17:0] \$279 ;
   wire \$28 ;
-  reg [17:0] \$280 ;
-  reg [17:0] \$281 ;
-  reg [17:0] \$282 ;
-  reg \$283 ;
-  reg \$284 ;
-  reg [18:0] \$285 ;
-  reg [18:0] \$286 ;
-  reg [18:0] \$287 ;
-  reg [18:0] \$288 ;
-  reg [18:0] \$289 ;
   wire \$29 ;
-  reg [18:0] \$290 ;
-  reg [18:0] \$291 ;
-  reg [18:0] \$292 ;
-  reg [18:0] \$293 ;
-  reg [18:0] \$294 ;
-  reg [18:0] \$295 ;
-  reg [18:0] \$296 ;
-  reg [18:0] \$297 ;
-  reg [18:0] \$298 ;
-  reg [18:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [18:0] \$300 ;
-  reg \$301 ;
-  reg \$302 ;
-  reg [19:0] \$303 ;
-  reg [19:0] \$304 ;
-  reg [19:0] \$305 ;
-  reg [19:0] \$306 ;
-  reg [19:0] \$307 ;
-  reg [19:0] \$308 ;
-  reg [19:0] \$309 ;
-  wire \$31 ;
-  reg [19:0] \$310 ;
-  reg \$311 ;
-  reg \$312 ;
-  reg [20:0] \$313 ;
-  reg [20:0] \$314 ;
-  reg [20:0] \$315 ;
-  reg [20:0] \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg \$319 ;
-  wire \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg \$329 ;
-  wire \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg [31:0] \$335 ;
-  reg [31:0] \$336 ;
-  reg [31:0] \$337 ;
-  reg [31:0] \$338 ;
-  reg [31:0] \$339 ;
-  wire \$34 ;
-  reg [31:0] \$340 ;
-  reg [31:0] \$341 ;
-  reg [31:0] \$342 ;
+  wire [32:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
+  wire [32:0] \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [31:0] \$38 ;
+  wire \$38 ;
   wire \$39 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire [31:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [31:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire [31:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  reg \$53 ;
-  reg \$54 ;
-  reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg [15:0] \$67 ;
-  reg [15:0] \$68 ;
-  reg [15:0] \$69 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [31:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  reg [15:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
-  reg [15:0] \$75 ;
-  reg [15:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [15:0] \$79 ;
+  wire [31:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [31:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [31:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [15:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  wire \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [16:0] \$85 ;
+  reg [16:0] \$86 ;
+  reg [16:0] \$87 ;
+  reg [16:0] \$88 ;
+  reg [16:0] \$89 ;
   wire \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [15:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
+  reg [16:0] \$90 ;
+  reg [16:0] \$91 ;
+  reg [16:0] \$92 ;
+  reg [16:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [16:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [16:0] \$98 ;
+  reg [16:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -780,271 +694,143 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$209  = 17'h00000;
-  reg [16:0] \mac_add0_s0$211  = 17'h00000;
-  reg [16:0] \mac_add0_s0$212  = 17'h00000;
-  reg [16:0] \mac_add0_s0$214  = 17'h00000;
-  reg [16:0] \mac_add0_s0$215  = 17'h00000;
-  reg [16:0] \mac_add0_s0$217  = 17'h00000;
-  reg [16:0] \mac_add0_s0$218  = 17'h00000;
-  reg [16:0] \mac_add0_s0$220  = 17'h00000;
-  reg [16:0] \mac_add0_s0$221  = 17'h00000;
-  reg [16:0] \mac_add0_s0$223  = 17'h00000;
-  reg [16:0] \mac_add0_s0$224  = 17'h00000;
-  reg [16:0] \mac_add0_s0$226  = 17'h00000;
-  reg [16:0] \mac_add0_s0$227  = 17'h00000;
-  reg [16:0] \mac_add0_s0$229  = 17'h00000;
-  reg [16:0] \mac_add0_s0$230  = 17'h00000;
-  reg [16:0] \mac_add0_s0$232  = 17'h00000;
-  reg [16:0] \mac_add0_s0$233  = 17'h00000;
-  reg [16:0] \mac_add0_s0$235  = 17'h00000;
-  reg [16:0] \mac_add0_s0$236  = 17'h00000;
-  reg [16:0] \mac_add0_s0$238  = 17'h00000;
+  reg [16:0] \mac_add0_s0$237  = 17'h00000;
   reg [16:0] \mac_add0_s0$239  = 17'h00000;
-  reg [16:0] \mac_add0_s0$241  = 17'h00000;
+  reg [16:0] \mac_add0_s0$240  = 17'h00000;
   reg [16:0] \mac_add0_s0$242  = 17'h00000;
-  reg [16:0] \mac_add0_s0$244  = 17'h00000;
+  reg [16:0] \mac_add0_s0$243  = 17'h00000;
   reg [16:0] \mac_add0_s0$245  = 17'h00000;
-  reg [16:0] \mac_add0_s0$247  = 17'h00000;
+  reg [16:0] \mac_add0_s0$246  = 17'h00000;
   reg [16:0] \mac_add0_s0$248  = 17'h00000;
-  reg [16:0] \mac_add0_s0$250  = 17'h00000;
+  reg [16:0] \mac_add0_s0$249  = 17'h00000;
   reg [16:0] \mac_add0_s0$251  = 17'h00000;
-  reg [16:0] \mac_add0_s0$253  = 17'h00000;
+  reg [16:0] \mac_add0_s0$252  = 17'h00000;
   reg [16:0] \mac_add0_s0$254  = 17'h00000;
-  reg [16:0] \mac_add0_s0$256  = 17'h00000;
+  reg [16:0] \mac_add0_s0$255  = 17'h00000;
   reg [16:0] \mac_add0_s0$257  = 17'h00000;
-  reg [16:0] \mac_add0_s0$259  = 17'h00000;
+  reg [16:0] \mac_add0_s0$258  = 17'h00000;
   reg [16:0] \mac_add0_s0$260  = 17'h00000;
-  reg [16:0] \mac_add0_s0$262  = 17'h00000;
+  reg [16:0] \mac_add0_s0$261  = 17'h00000;
   reg [16:0] \mac_add0_s0$263  = 17'h00000;
-  reg [16:0] \mac_add0_s0$265  = 17'h00000;
+  reg [16:0] \mac_add0_s0$264  = 17'h00000;
   reg [16:0] \mac_add0_s0$266  = 17'h00000;
-  reg [16:0] \mac_add0_s0$268  = 17'h00000;
+  reg [16:0] \mac_add0_s0$267  = 17'h00000;
   reg [16:0] \mac_add0_s0$269  = 17'h00000;
-  reg [16:0] \mac_add0_s0$271  = 17'h00000;
+  reg [16:0] \mac_add0_s0$270  = 17'h00000;
   reg [16:0] \mac_add0_s0$272  = 17'h00000;
-  reg [16:0] \mac_add0_s0$274  = 17'h00000;
+  reg [16:0] \mac_add0_s0$273  = 17'h00000;
   reg [16:0] \mac_add0_s0$275  = 17'h00000;
-  reg [16:0] \mac_add0_s0$277  = 17'h00000;
+  reg [16:0] \mac_add0_s0$276  = 17'h00000;
   reg [16:0] \mac_add0_s0$278  = 17'h00000;
-  reg [16:0] \mac_add0_s0$280  = 17'h00000;
+  reg [16:0] \mac_add0_s0$279  = 17'h00000;
   reg [16:0] \mac_add0_s0$281  = 17'h00000;
-  reg [16:0] \mac_add0_s0$283  = 17'h00000;
+  reg [16:0] \mac_add0_s0$282  = 17'h00000;
   reg [16:0] \mac_add0_s0$284  = 17'h00000;
-  reg [16:0] \mac_add0_s0$286  = 17'h00000;
+  reg [16:0] \mac_add0_s0$285  = 17'h00000;
   reg [16:0] \mac_add0_s0$287  = 17'h00000;
-  reg [16:0] \mac_add0_s0$289  = 17'h00000;
+  reg [16:0] \mac_add0_s0$288  = 17'h00000;
   reg [16:0] \mac_add0_s0$290  = 17'h00000;
-  reg [16:0] \mac_add0_s0$292  = 17'h00000;
+  reg [16:0] \mac_add0_s0$291  = 17'h00000;
   reg [16:0] \mac_add0_s0$293  = 17'h00000;
-  reg [16:0] \mac_add0_s0$295  = 17'h00000;
+  reg [16:0] \mac_add0_s0$294  = 17'h00000;
   reg [16:0] \mac_add0_s0$296  = 17'h00000;
-  reg [16:0] \mac_add0_s0$298  = 17'h00000;
+  reg [16:0] \mac_add0_s0$297  = 17'h00000;
   reg [16:0] \mac_add0_s0$299  = 17'h00000;
-  reg [16:0] \mac_add0_s0$301  = 17'h00000;
+  reg [16:0] \mac_add0_s0$300  = 17'h00000;
   reg [16:0] \mac_add0_s0$302  = 17'h00000;
-  reg \mac_add0_s0$560  = 1'h0;
+  reg [16:0] \mac_add0_s0$303  = 17'h00000;
+  reg [16:0] \mac_add0_s0$305  = 17'h00000;
+  reg [16:0] \mac_add0_s0$306  = 17'h00000;
+  reg [16:0] \mac_add0_s0$308  = 17'h00000;
+  reg [16:0] \mac_add0_s0$309  = 17'h00000;
+  reg [16:0] \mac_add0_s0$311  = 17'h00000;
+  reg [16:0] \mac_add0_s0$312  = 17'h00000;
+  reg [16:0] \mac_add0_s0$314  = 17'h00000;
+  reg [16:0] \mac_add0_s0$315  = 17'h00000;
+  reg [16:0] \mac_add0_s0$317  = 17'h00000;
+  reg [16:0] \mac_add0_s0$318  = 17'h00000;
+  reg [16:0] \mac_add0_s0$320  = 17'h00000;
+  reg [16:0] \mac_add0_s0$321  = 17'h00000;
+  reg [16:0] \mac_add0_s0$323  = 17'h00000;
+  reg [16:0] \mac_add0_s0$324  = 17'h00000;
+  reg [16:0] \mac_add0_s0$326  = 17'h00000;
+  reg [16:0] \mac_add0_s0$327  = 17'h00000;
+  reg [16:0] \mac_add0_s0$329  = 17'h00000;
+  reg [16:0] \mac_add0_s0$330  = 17'h00000;
+  reg \mac_add0_s0$460  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$307  = 18'h00000;
-  reg [17:0] \mac_add1_s0$309  = 18'h00000;
-  reg [17:0] \mac_add1_s0$310  = 18'h00000;
-  reg [17:0] \mac_add1_s0$312  = 18'h00000;
-  reg [17:0] \mac_add1_s0$313  = 18'h00000;
-  reg [17:0] \mac_add1_s0$315  = 18'h00000;
-  reg [17:0] \mac_add1_s0$316  = 18'h00000;
-  reg [17:0] \mac_add1_s0$318  = 18'h00000;
-  reg [17:0] \mac_add1_s0$319  = 18'h00000;
-  reg [17:0] \mac_add1_s0$321  = 18'h00000;
-  reg [17:0] \mac_add1_s0$322  = 18'h00000;
-  reg [17:0] \mac_add1_s0$324  = 18'h00000;
-  reg [17:0] \mac_add1_s0$325  = 18'h00000;
-  reg [17:0] \mac_add1_s0$327  = 18'h00000;
-  reg [17:0] \mac_add1_s0$328  = 18'h00000;
-  reg [17:0] \mac_add1_s0$330  = 18'h00000;
-  reg [17:0] \mac_add1_s0$331  = 18'h00000;
-  reg [17:0] \mac_add1_s0$333  = 18'h00000;
-  reg [17:0] \mac_add1_s0$334  = 18'h00000;
-  reg [17:0] \mac_add1_s0$336  = 18'h00000;
+  reg [17:0] \mac_add1_s0$335  = 18'h00000;
   reg [17:0] \mac_add1_s0$337  = 18'h00000;
-  reg [17:0] \mac_add1_s0$339  = 18'h00000;
+  reg [17:0] \mac_add1_s0$338  = 18'h00000;
   reg [17:0] \mac_add1_s0$340  = 18'h00000;
-  reg [17:0] \mac_add1_s0$342  = 18'h00000;
+  reg [17:0] \mac_add1_s0$341  = 18'h00000;
   reg [17:0] \mac_add1_s0$343  = 18'h00000;
-  reg [17:0] \mac_add1_s0$345  = 18'h00000;
+  reg [17:0] \mac_add1_s0$344  = 18'h00000;
   reg [17:0] \mac_add1_s0$346  = 18'h00000;
-  reg [17:0] \mac_add1_s0$348  = 18'h00000;
+  reg [17:0] \mac_add1_s0$347  = 18'h00000;
   reg [17:0] \mac_add1_s0$349  = 18'h00000;
-  reg [17:0] \mac_add1_s0$351  = 18'h00000;
+  reg [17:0] \mac_add1_s0$350  = 18'h00000;
   reg [17:0] \mac_add1_s0$352  = 18'h00000;
-  reg \mac_add1_s0$562  = 1'h0;
+  reg [17:0] \mac_add1_s0$353  = 18'h00000;
+  reg [17:0] \mac_add1_s0$355  = 18'h00000;
+  reg [17:0] \mac_add1_s0$356  = 18'h00000;
+  reg [17:0] \mac_add1_s0$358  = 18'h00000;
+  reg [17:0] \mac_add1_s0$359  = 18'h00000;
+  reg [17:0] \mac_add1_s0$361  = 18'h00000;
+  reg [17:0] \mac_add1_s0$362  = 18'h00000;
+  reg [17:0] \mac_add1_s0$364  = 18'h00000;
+  reg [17:0] \mac_add1_s0$365  = 18'h00000;
+  reg [17:0] \mac_add1_s0$367  = 18'h00000;
+  reg [17:0] \mac_add1_s0$368  = 18'h00000;
+  reg [17:0] \mac_add1_s0$370  = 18'h00000;
+  reg [17:0] \mac_add1_s0$371  = 18'h00000;
+  reg [17:0] \mac_add1_s0$373  = 18'h00000;
+  reg [17:0] \mac_add1_s0$374  = 18'h00000;
+  reg [17:0] \mac_add1_s0$376  = 18'h00000;
+  reg [17:0] \mac_add1_s0$377  = 18'h00000;
+  reg [17:0] \mac_add1_s0$379  = 18'h00000;
+  reg [17:0] \mac_add1_s0$380  = 18'h00000;
+  reg \mac_add1_s0$462  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$357  = 19'h00000;
-  reg [18:0] \mac_add2_s0$359  = 19'h00000;
-  reg [18:0] \mac_add2_s0$360  = 19'h00000;
-  reg [18:0] \mac_add2_s0$362  = 19'h00000;
-  reg [18:0] \mac_add2_s0$363  = 19'h00000;
-  reg [18:0] \mac_add2_s0$365  = 19'h00000;
-  reg [18:0] \mac_add2_s0$366  = 19'h00000;
-  reg [18:0] \mac_add2_s0$368  = 19'h00000;
-  reg [18:0] \mac_add2_s0$369  = 19'h00000;
-  reg [18:0] \mac_add2_s0$371  = 19'h00000;
-  reg [18:0] \mac_add2_s0$372  = 19'h00000;
-  reg [18:0] \mac_add2_s0$374  = 19'h00000;
-  reg [18:0] \mac_add2_s0$375  = 19'h00000;
-  reg [18:0] \mac_add2_s0$377  = 19'h00000;
-  reg [18:0] \mac_add2_s0$378  = 19'h00000;
-  reg \mac_add2_s0$564  = 1'h0;
+  reg [18:0] \mac_add2_s0$385  = 19'h00000;
+  reg [18:0] \mac_add2_s0$387  = 19'h00000;
+  reg [18:0] \mac_add2_s0$388  = 19'h00000;
+  reg [18:0] \mac_add2_s0$390  = 19'h00000;
+  reg [18:0] \mac_add2_s0$391  = 19'h00000;
+  reg [18:0] \mac_add2_s0$393  = 19'h00000;
+  reg [18:0] \mac_add2_s0$394  = 19'h00000;
+  reg [18:0] \mac_add2_s0$396  = 19'h00000;
+  reg [18:0] \mac_add2_s0$397  = 19'h00000;
+  reg [18:0] \mac_add2_s0$399  = 19'h00000;
+  reg [18:0] \mac_add2_s0$400  = 19'h00000;
+  reg [18:0] \mac_add2_s0$402  = 19'h00000;
+  reg [18:0] \mac_add2_s0$403  = 19'h00000;
+  reg [18:0] \mac_add2_s0$405  = 19'h00000;
+  reg [18:0] \mac_add2_s0$406  = 19'h00000;
+  reg \mac_add2_s0$464  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$383  = 20'h00000;
-  reg [19:0] \mac_add3_s0$385  = 20'h00000;
-  reg [19:0] \mac_add3_s0$386  = 20'h00000;
-  reg [19:0] \mac_add3_s0$388  = 20'h00000;
-  reg [19:0] \mac_add3_s0$389  = 20'h00000;
-  reg [19:0] \mac_add3_s0$391  = 20'h00000;
-  reg [19:0] \mac_add3_s0$392  = 20'h00000;
-  reg \mac_add3_s0$566  = 1'h0;
+  reg [19:0] \mac_add3_s0$411  = 20'h00000;
+  reg [19:0] \mac_add3_s0$413  = 20'h00000;
+  reg [19:0] \mac_add3_s0$414  = 20'h00000;
+  reg [19:0] \mac_add3_s0$416  = 20'h00000;
+  reg [19:0] \mac_add3_s0$417  = 20'h00000;
+  reg [19:0] \mac_add3_s0$419  = 20'h00000;
+  reg [19:0] \mac_add3_s0$420  = 20'h00000;
+  reg \mac_add3_s0$466  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg [20:0] mac_add4_s0 = 21'h000000;
-  reg [20:0] \mac_add4_s0$416  = 21'h000000;
-  reg [20:0] \mac_add4_s0$419  = 21'h000000;
-  reg [20:0] \mac_add4_s0$422  = 21'h000000;
-  reg \mac_add4_s0$568  = 1'h0;
+  reg [20:0] \mac_add4_s0$444  = 21'h000000;
+  reg [20:0] \mac_add4_s0$447  = 21'h000000;
+  reg [20:0] \mac_add4_s0$450  = 21'h000000;
+  reg \mac_add4_s0$468  = 1'h0;
   reg mac_add4_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$101  = 16'h0000;
-  reg [15:0] \mac_mul_s0$102  = 16'h0000;
-  reg [15:0] \mac_mul_s0$104  = 16'h0000;
-  reg [15:0] \mac_mul_s0$105  = 16'h0000;
-  reg [15:0] \mac_mul_s0$107  = 16'h0000;
-  reg [15:0] \mac_mul_s0$108  = 16'h0000;
-  reg [15:0] \mac_mul_s0$110  = 16'h0000;
-  reg [15:0] \mac_mul_s0$111  = 16'h0000;
-  reg [15:0] \mac_mul_s0$113  = 16'h0000;
-  reg [15:0] \mac_mul_s0$114  = 16'h0000;
-  reg [15:0] \mac_mul_s0$116  = 16'h0000;
-  reg [15:0] \mac_mul_s0$117  = 16'h0000;
-  reg [15:0] \mac_mul_s0$119  = 16'h0000;
-  reg [15:0] \mac_mul_s0$120  = 16'h0000;
-  reg [15:0] \mac_mul_s0$122  = 16'h0000;
-  reg [15:0] \mac_mul_s0$123  = 16'h0000;
-  reg [15:0] \mac_mul_s0$125  = 16'h0000;
-  reg [15:0] \mac_mul_s0$126  = 16'h0000;
-  reg [15:0] \mac_mul_s0$128  = 16'h0000;
-  reg [15:0] \mac_mul_s0$129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$131  = 16'h0000;
-  reg [15:0] \mac_mul_s0$132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$134  = 16'h0000;
-  reg [15:0] \mac_mul_s0$135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$137  = 16'h0000;
-  reg [15:0] \mac_mul_s0$138  = 16'h0000;
-  reg [15:0] \mac_mul_s0$140  = 16'h0000;
-  reg [15:0] \mac_mul_s0$141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$143  = 16'h0000;
-  reg [15:0] \mac_mul_s0$144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$146  = 16'h0000;
-  reg [15:0] \mac_mul_s0$147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$149  = 16'h0000;
-  reg [15:0] \mac_mul_s0$15  = 16'h0000;
-  reg [15:0] \mac_mul_s0$150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$152  = 16'h0000;
-  reg [15:0] \mac_mul_s0$153  = 16'h0000;
-  reg [15:0] \mac_mul_s0$155  = 16'h0000;
-  reg [15:0] \mac_mul_s0$156  = 16'h0000;
-  reg [15:0] \mac_mul_s0$158  = 16'h0000;
-  reg [15:0] \mac_mul_s0$159  = 16'h0000;
-  reg [15:0] \mac_mul_s0$161  = 16'h0000;
-  reg [15:0] \mac_mul_s0$162  = 16'h0000;
-  reg [15:0] \mac_mul_s0$164  = 16'h0000;
-  reg [15:0] \mac_mul_s0$165  = 16'h0000;
-  reg [15:0] \mac_mul_s0$167  = 16'h0000;
-  reg [15:0] \mac_mul_s0$168  = 16'h0000;
-  reg [15:0] \mac_mul_s0$17  = 16'h0000;
-  reg [15:0] \mac_mul_s0$170  = 16'h0000;
-  reg [15:0] \mac_mul_s0$171  = 16'h0000;
-  reg [15:0] \mac_mul_s0$173  = 16'h0000;
-  reg [15:0] \mac_mul_s0$174  = 16'h0000;
-  reg [15:0] \mac_mul_s0$176  = 16'h0000;
-  reg [15:0] \mac_mul_s0$177  = 16'h0000;
-  reg [15:0] \mac_mul_s0$179  = 16'h0000;
-  reg [15:0] \mac_mul_s0$18  = 16'h0000;
-  reg [15:0] \mac_mul_s0$180  = 16'h0000;
-  reg [15:0] \mac_mul_s0$182  = 16'h0000;
-  reg [15:0] \mac_mul_s0$183  = 16'h0000;
-  reg [15:0] \mac_mul_s0$185  = 16'h0000;
-  reg [15:0] \mac_mul_s0$186  = 16'h0000;
-  reg [15:0] \mac_mul_s0$188  = 16'h0000;
-  reg [15:0] \mac_mul_s0$189  = 16'h0000;
-  reg [15:0] \mac_mul_s0$191  = 16'h0000;
-  reg [15:0] \mac_mul_s0$192  = 16'h0000;
-  reg [15:0] \mac_mul_s0$194  = 16'h0000;
-  reg [15:0] \mac_mul_s0$195  = 16'h0000;
-  reg [15:0] \mac_mul_s0$197  = 16'h0000;
-  reg [15:0] \mac_mul_s0$198  = 16'h0000;
-  reg [15:0] \mac_mul_s0$20  = 16'h0000;
-  reg [15:0] \mac_mul_s0$200  = 16'h0000;
-  reg [15:0] \mac_mul_s0$201  = 16'h0000;
-  reg [15:0] \mac_mul_s0$203  = 16'h0000;
-  reg [15:0] \mac_mul_s0$204  = 16'h0000;
-  reg [15:0] \mac_mul_s0$21  = 16'h0000;
-  reg [15:0] \mac_mul_s0$23  = 16'h0000;
-  reg [15:0] \mac_mul_s0$24  = 16'h0000;
-  reg [15:0] \mac_mul_s0$26  = 16'h0000;
-  reg [15:0] \mac_mul_s0$27  = 16'h0000;
-  reg [15:0] \mac_mul_s0$29  = 16'h0000;
-  reg [15:0] \mac_mul_s0$30  = 16'h0000;
-  reg [15:0] \mac_mul_s0$32  = 16'h0000;
-  reg [15:0] \mac_mul_s0$33  = 16'h0000;
-  reg [15:0] \mac_mul_s0$35  = 16'h0000;
-  reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg [15:0] \mac_mul_s0$38  = 16'h0000;
-  reg [15:0] \mac_mul_s0$39  = 16'h0000;
-  reg [15:0] \mac_mul_s0$41  = 16'h0000;
-  reg [15:0] \mac_mul_s0$42  = 16'h0000;
-  reg [15:0] \mac_mul_s0$44  = 16'h0000;
-  reg [15:0] \mac_mul_s0$45  = 16'h0000;
-  reg [15:0] \mac_mul_s0$47  = 16'h0000;
-  reg [15:0] \mac_mul_s0$48  = 16'h0000;
-  reg [15:0] \mac_mul_s0$50  = 16'h0000;
-  reg [15:0] \mac_mul_s0$51  = 16'h0000;
-  reg [15:0] \mac_mul_s0$53  = 16'h0000;
-  reg [15:0] \mac_mul_s0$54  = 16'h0000;
-  reg \mac_mul_s0$558  = 1'h0;
-  reg [15:0] \mac_mul_s0$56  = 16'h0000;
-  reg [15:0] \mac_mul_s0$57  = 16'h0000;
-  reg [15:0] \mac_mul_s0$59  = 16'h0000;
-  reg [15:0] \mac_mul_s0$60  = 16'h0000;
-  reg [15:0] \mac_mul_s0$62  = 16'h0000;
-  reg [15:0] \mac_mul_s0$63  = 16'h0000;
-  reg [15:0] \mac_mul_s0$65  = 16'h0000;
-  reg [15:0] \mac_mul_s0$66  = 16'h0000;
-  reg [15:0] \mac_mul_s0$68  = 16'h0000;
-  reg [15:0] \mac_mul_s0$69  = 16'h0000;
-  reg [15:0] \mac_mul_s0$71  = 16'h0000;
-  reg [15:0] \mac_mul_s0$72  = 16'h0000;
-  reg [15:0] \mac_mul_s0$74  = 16'h0000;
-  reg [15:0] \mac_mul_s0$75  = 16'h0000;
-  reg [15:0] \mac_mul_s0$77  = 16'h0000;
-  reg [15:0] \mac_mul_s0$78  = 16'h0000;
-  reg [15:0] \mac_mul_s0$80  = 16'h0000;
-  reg [15:0] \mac_mul_s0$81  = 16'h0000;
-  reg [15:0] \mac_mul_s0$83  = 16'h0000;
-  reg [15:0] \mac_mul_s0$84  = 16'h0000;
-  reg [15:0] \mac_mul_s0$86  = 16'h0000;
-  reg [15:0] \mac_mul_s0$87  = 16'h0000;
-  reg [15:0] \mac_mul_s0$89  = 16'h0000;
-  reg [15:0] \mac_mul_s0$90  = 16'h0000;
-  reg [15:0] \mac_mul_s0$92  = 16'h0000;
-  reg [15:0] \mac_mul_s0$93  = 16'h0000;
-  reg [15:0] \mac_mul_s0$95  = 16'h0000;
-  reg [15:0] \mac_mul_s0$96  = 16'h0000;
-  reg [15:0] \mac_mul_s0$98  = 16'h0000;
-  reg [15:0] \mac_mul_s0$99  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   wire [15:0] mac_prod0_0;
@@ -1201,8 +987,36 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv13_valid = 1'h0;
   wire stall_adv14;
   reg stall_adv14_valid = 1'h0;
+  wire stall_adv15;
+  reg stall_adv15_valid = 1'h0;
+  wire stall_adv16;
+  reg stall_adv16_valid = 1'h0;
+  wire stall_adv17;
+  reg stall_adv17_valid = 1'h0;
+  wire stall_adv18;
+  reg stall_adv18_valid = 1'h0;
+  wire stall_adv19;
+  reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
+  wire stall_adv20;
+  reg stall_adv20_valid = 1'h0;
+  wire stall_adv21;
+  reg stall_adv21_valid = 1'h0;
+  wire stall_adv22;
+  reg stall_adv22_valid = 1'h0;
+  wire stall_adv23;
+  reg stall_adv23_valid = 1'h0;
+  wire stall_adv24;
+  reg stall_adv24_valid = 1'h0;
+  wire stall_adv25;
+  reg stall_adv25_valid = 1'h0;
+  wire stall_adv26;
+  reg stall_adv26_valid = 1'h0;
+  wire stall_adv27;
+  reg stall_adv27_valid = 1'h0;
+  wire stall_adv28;
+  reg stall_adv28_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -1218,260 +1032,20 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  always @(posedge clk)
-    mac_add2_s0 <= \$285 ;
-  always @(posedge clk)
-    \mac_add2_s0$357  <= \$286 ;
-  always @(posedge clk)
-    \mac_add2_s0$359  <= \$287 ;
-  always @(posedge clk)
-    \mac_add2_s0$360  <= \$288 ;
-  always @(posedge clk)
-    \mac_add2_s0$362  <= \$289 ;
-  always @(posedge clk)
-    \mac_add2_s0$363  <= \$290 ;
-  always @(posedge clk)
-    \mac_add2_s0$365  <= \$291 ;
-  always @(posedge clk)
-    \mac_add2_s0$366  <= \$292 ;
-  always @(posedge clk)
-    \mac_add2_s0$368  <= \$293 ;
-  always @(posedge clk)
-    \mac_add2_s0$369  <= \$294 ;
-  always @(posedge clk)
-    \mac_add2_s0$371  <= \$295 ;
-  always @(posedge clk)
-    \mac_add2_s0$372  <= \$296 ;
-  always @(posedge clk)
-    \mac_add2_s0$374  <= \$297 ;
-  always @(posedge clk)
-    \mac_add2_s0$375  <= \$298 ;
-  always @(posedge clk)
-    \mac_add2_s0$377  <= \$299 ;
-  always @(posedge clk)
-    \mac_add2_s0$378  <= \$300 ;
-  always @(posedge clk)
-    \mac_add2_s0$564  <= \$301 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$302 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$303 ;
-  always @(posedge clk)
-    \mac_add3_s0$383  <= \$304 ;
-  always @(posedge clk)
-    \mac_add3_s0$385  <= \$305 ;
-  always @(posedge clk)
-    \mac_add3_s0$386  <= \$306 ;
-  always @(posedge clk)
-    \mac_add3_s0$388  <= \$307 ;
-  always @(posedge clk)
-    \mac_add3_s0$389  <= \$308 ;
-  always @(posedge clk)
-    \mac_add3_s0$391  <= \$309 ;
-  always @(posedge clk)
-    \mac_add3_s0$392  <= \$310 ;
-  always @(posedge clk)
-    \mac_add3_s0$566  <= \$311 ;
-  always @(posedge clk)
-    mac_add3_valid_s0 <= \$312 ;
-  always @(posedge clk)
-    mac_add4_s0 <= \$313 ;
-  always @(posedge clk)
-    \mac_add4_s0$416  <= \$314 ;
-  always @(posedge clk)
-    \mac_add4_s0$419  <= \$315 ;
-  always @(posedge clk)
-    \mac_add4_s0$422  <= \$316 ;
-  always @(posedge clk)
-    \mac_add4_s0$568  <= \$317 ;
-  always @(posedge clk)
-    mac_add4_valid_s0 <= \$318 ;
-  always @(posedge clk)
-    o__valid <= \$319 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$320 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$321 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$322 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$323 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$324 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$325 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$326 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$327 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$328 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$329 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$330 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$331 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$332 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$333 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$334 ;
-  always @(posedge clk)
-    mac_acc0 <= \$335 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$336 ;
-  always @(posedge clk)
-    mac_acc1 <= \$337 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$338 ;
-  always @(posedge clk)
-    mac_acc2 <= \$339 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$340 ;
-  always @(posedge clk)
-    mac_acc3 <= \$341 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$342 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
   assign stall_adv0 = \$2  | o__ready;
   assign \$3  = ~ stall_adv1_valid;
   assign stall_adv1 = \$3  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$15 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$17 ) + $signed(\mac_mul_s0$18 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$20 ) + $signed(\mac_mul_s0$21 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$23 ) + $signed(\mac_mul_s0$24 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$26 ) + $signed(\mac_mul_s0$27 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
-  assign mac0_sum0_p8 = $signed(\mac_mul_s0$38 ) + $signed(\mac_mul_s0$39 );
-  assign mac0_sum0_p9 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
-  assign mac0_sum0_p10 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
-  assign mac0_sum0_p11 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
-  assign mac0_sum0_p12 = $signed(\mac_mul_s0$50 ) + $signed(\mac_mul_s0$51 );
-  assign mac0_sum0_p13 = $signed(\mac_mul_s0$53 ) + $signed(\mac_mul_s0$54 );
-  assign mac0_sum0_p14 = $signed(\mac_mul_s0$56 ) + $signed(\mac_mul_s0$57 );
-  assign mac0_sum0_p15 = $signed(\mac_mul_s0$59 ) + $signed(\mac_mul_s0$60 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$62 ) + $signed(\mac_mul_s0$63 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
-  assign mac1_sum0_p8 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
-  assign mac1_sum0_p9 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
-  assign mac1_sum0_p10 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
-  assign mac1_sum0_p11 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
-  assign mac1_sum0_p12 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
-  assign mac1_sum0_p13 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
-  assign mac1_sum0_p14 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
-  assign mac1_sum0_p15 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
-  assign mac2_sum0_p8 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
-  assign mac2_sum0_p9 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
-  assign mac2_sum0_p10 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
-  assign mac2_sum0_p11 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
-  assign mac2_sum0_p12 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
-  assign mac2_sum0_p13 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
-  assign mac2_sum0_p14 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
-  assign mac2_sum0_p15 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$170 ) + $signed(\mac_mul_s0$171 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$173 ) + $signed(\mac_mul_s0$174 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$176 ) + $signed(\mac_mul_s0$177 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$179 ) + $signed(\mac_mul_s0$180 );
-  assign mac3_sum0_p8 = $signed(\mac_mul_s0$182 ) + $signed(\mac_mul_s0$183 );
-  assign mac3_sum0_p9 = $signed(\mac_mul_s0$185 ) + $signed(\mac_mul_s0$186 );
-  assign mac3_sum0_p10 = $signed(\mac_mul_s0$188 ) + $signed(\mac_mul_s0$189 );
-  assign mac3_sum0_p11 = $signed(\mac_mul_s0$191 ) + $signed(\mac_mul_s0$192 );
-  assign mac3_sum0_p12 = $signed(\mac_mul_s0$194 ) + $signed(\mac_mul_s0$195 );
-  assign mac3_sum0_p13 = $signed(\mac_mul_s0$197 ) + $signed(\mac_mul_s0$198 );
-  assign mac3_sum0_p14 = $signed(\mac_mul_s0$200 ) + $signed(\mac_mul_s0$201 );
-  assign mac3_sum0_p15 = $signed(\mac_mul_s0$203 ) + $signed(\mac_mul_s0$204 );
   assign \$4  = ~ stall_adv2_valid;
   assign stall_adv2 = \$4  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$209 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$211 ) + $signed(\mac_add0_s0$212 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$214 ) + $signed(\mac_add0_s0$215 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$217 ) + $signed(\mac_add0_s0$218 );
-  assign mac0_sum1_p4 = $signed(\mac_add0_s0$220 ) + $signed(\mac_add0_s0$221 );
-  assign mac0_sum1_p5 = $signed(\mac_add0_s0$223 ) + $signed(\mac_add0_s0$224 );
-  assign mac0_sum1_p6 = $signed(\mac_add0_s0$226 ) + $signed(\mac_add0_s0$227 );
-  assign mac0_sum1_p7 = $signed(\mac_add0_s0$229 ) + $signed(\mac_add0_s0$230 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$232 ) + $signed(\mac_add0_s0$233 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$235 ) + $signed(\mac_add0_s0$236 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$238 ) + $signed(\mac_add0_s0$239 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$241 ) + $signed(\mac_add0_s0$242 );
-  assign mac1_sum1_p4 = $signed(\mac_add0_s0$244 ) + $signed(\mac_add0_s0$245 );
-  assign mac1_sum1_p5 = $signed(\mac_add0_s0$247 ) + $signed(\mac_add0_s0$248 );
-  assign mac1_sum1_p6 = $signed(\mac_add0_s0$250 ) + $signed(\mac_add0_s0$251 );
-  assign mac1_sum1_p7 = $signed(\mac_add0_s0$253 ) + $signed(\mac_add0_s0$254 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$256 ) + $signed(\mac_add0_s0$257 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$259 ) + $signed(\mac_add0_s0$260 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$262 ) + $signed(\mac_add0_s0$263 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$265 ) + $signed(\mac_add0_s0$266 );
-  assign mac2_sum1_p4 = $signed(\mac_add0_s0$268 ) + $signed(\mac_add0_s0$269 );
-  assign mac2_sum1_p5 = $signed(\mac_add0_s0$271 ) + $signed(\mac_add0_s0$272 );
-  assign mac2_sum1_p6 = $signed(\mac_add0_s0$274 ) + $signed(\mac_add0_s0$275 );
-  assign mac2_sum1_p7 = $signed(\mac_add0_s0$277 ) + $signed(\mac_add0_s0$278 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$280 ) + $signed(\mac_add0_s0$281 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$283 ) + $signed(\mac_add0_s0$284 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$286 ) + $signed(\mac_add0_s0$287 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$289 ) + $signed(\mac_add0_s0$290 );
-  assign mac3_sum1_p4 = $signed(\mac_add0_s0$292 ) + $signed(\mac_add0_s0$293 );
-  assign mac3_sum1_p5 = $signed(\mac_add0_s0$295 ) + $signed(\mac_add0_s0$296 );
-  assign mac3_sum1_p6 = $signed(\mac_add0_s0$298 ) + $signed(\mac_add0_s0$299 );
-  assign mac3_sum1_p7 = $signed(\mac_add0_s0$301 ) + $signed(\mac_add0_s0$302 );
   assign \$5  = ~ stall_adv3_valid;
   assign stall_adv3 = \$5  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$307 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$309 ) + $signed(\mac_add1_s0$310 );
-  assign mac0_sum2_p2 = $signed(\mac_add1_s0$312 ) + $signed(\mac_add1_s0$313 );
-  assign mac0_sum2_p3 = $signed(\mac_add1_s0$315 ) + $signed(\mac_add1_s0$316 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$318 ) + $signed(\mac_add1_s0$319 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$321 ) + $signed(\mac_add1_s0$322 );
-  assign mac1_sum2_p2 = $signed(\mac_add1_s0$324 ) + $signed(\mac_add1_s0$325 );
-  assign mac1_sum2_p3 = $signed(\mac_add1_s0$327 ) + $signed(\mac_add1_s0$328 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$330 ) + $signed(\mac_add1_s0$331 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$333 ) + $signed(\mac_add1_s0$334 );
-  assign mac2_sum2_p2 = $signed(\mac_add1_s0$336 ) + $signed(\mac_add1_s0$337 );
-  assign mac2_sum2_p3 = $signed(\mac_add1_s0$339 ) + $signed(\mac_add1_s0$340 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$342 ) + $signed(\mac_add1_s0$343 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$345 ) + $signed(\mac_add1_s0$346 );
-  assign mac3_sum2_p2 = $signed(\mac_add1_s0$348 ) + $signed(\mac_add1_s0$349 );
-  assign mac3_sum2_p3 = $signed(\mac_add1_s0$351 ) + $signed(\mac_add1_s0$352 );
   assign \$6  = ~ stall_adv4_valid;
   assign stall_adv4 = \$6  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$357 );
-  assign mac0_sum3_p1 = $signed(\mac_add2_s0$359 ) + $signed(\mac_add2_s0$360 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$362 ) + $signed(\mac_add2_s0$363 );
-  assign mac1_sum3_p1 = $signed(\mac_add2_s0$365 ) + $signed(\mac_add2_s0$366 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$368 ) + $signed(\mac_add2_s0$369 );
-  assign mac2_sum3_p1 = $signed(\mac_add2_s0$371 ) + $signed(\mac_add2_s0$372 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$374 ) + $signed(\mac_add2_s0$375 );
-  assign mac3_sum3_p1 = $signed(\mac_add2_s0$377 ) + $signed(\mac_add2_s0$378 );
   assign \$7  = ~ stall_adv5_valid;
   assign stall_adv5 = \$7  | o__ready;
-  assign mac0_sum4_p0 = $signed(mac_add3_s0) + $signed(\mac_add3_s0$383 );
-  assign mac1_sum4_p0 = $signed(\mac_add3_s0$385 ) + $signed(\mac_add3_s0$386 );
-  assign mac2_sum4_p0 = $signed(\mac_add3_s0$388 ) + $signed(\mac_add3_s0$389 );
-  assign mac3_sum4_p0 = $signed(\mac_add3_s0$391 ) + $signed(\mac_add3_s0$392 );
   assign \$8  = ~ stall_adv6_valid;
   assign stall_adv6 = \$8  | o__ready;
   assign \$9  = ~ stall_adv7_valid;
@@ -1490,507 +1064,561 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv13 = \$15  | o__ready;
   assign \$16  = ~ stall_adv14_valid;
   assign stall_adv14 = \$16  | o__ready;
-  assign \$17  = $signed(mac_acc0) + $signed(mac_add4_s0);
-  assign \$18  = $signed(mac_acc1) + $signed(\mac_add4_s0$416 );
-  assign \$19  = $signed(mac_acc2) + $signed(\mac_add4_s0$419 );
-  assign \$20  = $signed(mac_acc3) + $signed(\mac_add4_s0$422 );
-  assign \$21  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$22  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$23  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$24  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$25  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$26  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$27  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$28  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$29  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$30  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$31  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$32  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$33  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$34  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$35  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$36  = mac_add4_valid_s0 & \mac_add4_s0$568 ;
-  assign \$37  = stall_adv7 & mac_add4_valid_s0;
-  assign \$38  = \mac_add4_s0$568  ? 32'd0 : \$17 [31:0];
-  assign \$39  = stall_adv8 & mac_add4_valid_s0;
-  assign \$40  = \$39  & \mac_add4_s0$568 ;
-  assign \$41  = stall_adv9 & mac_add4_valid_s0;
-  assign \$42  = \mac_add4_s0$568  ? 32'd0 : \$18 [31:0];
-  assign \$43  = stall_adv10 & mac_add4_valid_s0;
-  assign \$44  = \$43  & \mac_add4_s0$568 ;
-  assign \$45  = stall_adv11 & mac_add4_valid_s0;
-  assign \$46  = \mac_add4_s0$568  ? 32'd0 : \$19 [31:0];
-  assign \$47  = stall_adv12 & mac_add4_valid_s0;
-  assign \$48  = \$47  & \mac_add4_s0$568 ;
-  assign \$49  = stall_adv13 & mac_add4_valid_s0;
-  assign \$50  = \mac_add4_s0$568  ? 32'd0 : \$20 [31:0];
-  assign \$51  = stall_adv14 & mac_add4_valid_s0;
-  assign \$52  = \$51  & \mac_add4_s0$568 ;
+  assign \$17  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$17  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
+  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
+  assign mac0_sum0_p4 = $signed(mac_prod0_8) + $signed(mac_prod0_9);
+  assign mac0_sum0_p5 = $signed(mac_prod0_10) + $signed(mac_prod0_11);
+  assign mac0_sum0_p6 = $signed(mac_prod0_12) + $signed(mac_prod0_13);
+  assign mac0_sum0_p7 = $signed(mac_prod0_14) + $signed(mac_prod0_15);
+  assign mac0_sum0_p8 = $signed(mac_prod0_16) + $signed(mac_prod0_17);
+  assign mac0_sum0_p9 = $signed(mac_prod0_18) + $signed(mac_prod0_19);
+  assign mac0_sum0_p10 = $signed(mac_prod0_20) + $signed(mac_prod0_21);
+  assign mac0_sum0_p11 = $signed(mac_prod0_22) + $signed(mac_prod0_23);
+  assign mac0_sum0_p12 = $signed(mac_prod0_24) + $signed(mac_prod0_25);
+  assign mac0_sum0_p13 = $signed(mac_prod0_26) + $signed(mac_prod0_27);
+  assign mac0_sum0_p14 = $signed(mac_prod0_28) + $signed(mac_prod0_29);
+  assign mac0_sum0_p15 = $signed(mac_prod0_30) + $signed(mac_prod0_31);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
+  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
+  assign mac1_sum0_p4 = $signed(mac_prod1_8) + $signed(mac_prod1_9);
+  assign mac1_sum0_p5 = $signed(mac_prod1_10) + $signed(mac_prod1_11);
+  assign mac1_sum0_p6 = $signed(mac_prod1_12) + $signed(mac_prod1_13);
+  assign mac1_sum0_p7 = $signed(mac_prod1_14) + $signed(mac_prod1_15);
+  assign mac1_sum0_p8 = $signed(mac_prod1_16) + $signed(mac_prod1_17);
+  assign mac1_sum0_p9 = $signed(mac_prod1_18) + $signed(mac_prod1_19);
+  assign mac1_sum0_p10 = $signed(mac_prod1_20) + $signed(mac_prod1_21);
+  assign mac1_sum0_p11 = $signed(mac_prod1_22) + $signed(mac_prod1_23);
+  assign mac1_sum0_p12 = $signed(mac_prod1_24) + $signed(mac_prod1_25);
+  assign mac1_sum0_p13 = $signed(mac_prod1_26) + $signed(mac_prod1_27);
+  assign mac1_sum0_p14 = $signed(mac_prod1_28) + $signed(mac_prod1_29);
+  assign mac1_sum0_p15 = $signed(mac_prod1_30) + $signed(mac_prod1_31);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
+  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
+  assign mac2_sum0_p4 = $signed(mac_prod2_8) + $signed(mac_prod2_9);
+  assign mac2_sum0_p5 = $signed(mac_prod2_10) + $signed(mac_prod2_11);
+  assign mac2_sum0_p6 = $signed(mac_prod2_12) + $signed(mac_prod2_13);
+  assign mac2_sum0_p7 = $signed(mac_prod2_14) + $signed(mac_prod2_15);
+  assign mac2_sum0_p8 = $signed(mac_prod2_16) + $signed(mac_prod2_17);
+  assign mac2_sum0_p9 = $signed(mac_prod2_18) + $signed(mac_prod2_19);
+  assign mac2_sum0_p10 = $signed(mac_prod2_20) + $signed(mac_prod2_21);
+  assign mac2_sum0_p11 = $signed(mac_prod2_22) + $signed(mac_prod2_23);
+  assign mac2_sum0_p12 = $signed(mac_prod2_24) + $signed(mac_prod2_25);
+  assign mac2_sum0_p13 = $signed(mac_prod2_26) + $signed(mac_prod2_27);
+  assign mac2_sum0_p14 = $signed(mac_prod2_28) + $signed(mac_prod2_29);
+  assign mac2_sum0_p15 = $signed(mac_prod2_30) + $signed(mac_prod2_31);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
+  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
+  assign mac3_sum0_p4 = $signed(mac_prod3_8) + $signed(mac_prod3_9);
+  assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
+  assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
+  assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
+  assign mac3_sum0_p8 = $signed(mac_prod3_16) + $signed(mac_prod3_17);
+  assign mac3_sum0_p9 = $signed(mac_prod3_18) + $signed(mac_prod3_19);
+  assign mac3_sum0_p10 = $signed(mac_prod3_20) + $signed(mac_prod3_21);
+  assign mac3_sum0_p11 = $signed(mac_prod3_22) + $signed(mac_prod3_23);
+  assign mac3_sum0_p12 = $signed(mac_prod3_24) + $signed(mac_prod3_25);
+  assign mac3_sum0_p13 = $signed(mac_prod3_26) + $signed(mac_prod3_27);
+  assign mac3_sum0_p14 = $signed(mac_prod3_28) + $signed(mac_prod3_29);
+  assign mac3_sum0_p15 = $signed(mac_prod3_30) + $signed(mac_prod3_31);
+  assign \$18  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$18  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$237 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$242 ) + $signed(\mac_add0_s0$243 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$245 ) + $signed(\mac_add0_s0$246 );
+  assign mac0_sum1_p4 = $signed(\mac_add0_s0$248 ) + $signed(\mac_add0_s0$249 );
+  assign mac0_sum1_p5 = $signed(\mac_add0_s0$251 ) + $signed(\mac_add0_s0$252 );
+  assign mac0_sum1_p6 = $signed(\mac_add0_s0$254 ) + $signed(\mac_add0_s0$255 );
+  assign mac0_sum1_p7 = $signed(\mac_add0_s0$257 ) + $signed(\mac_add0_s0$258 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$260 ) + $signed(\mac_add0_s0$261 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$263 ) + $signed(\mac_add0_s0$264 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$266 ) + $signed(\mac_add0_s0$267 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$269 ) + $signed(\mac_add0_s0$270 );
+  assign mac1_sum1_p4 = $signed(\mac_add0_s0$272 ) + $signed(\mac_add0_s0$273 );
+  assign mac1_sum1_p5 = $signed(\mac_add0_s0$275 ) + $signed(\mac_add0_s0$276 );
+  assign mac1_sum1_p6 = $signed(\mac_add0_s0$278 ) + $signed(\mac_add0_s0$279 );
+  assign mac1_sum1_p7 = $signed(\mac_add0_s0$281 ) + $signed(\mac_add0_s0$282 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$284 ) + $signed(\mac_add0_s0$285 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$287 ) + $signed(\mac_add0_s0$288 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$290 ) + $signed(\mac_add0_s0$291 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$293 ) + $signed(\mac_add0_s0$294 );
+  assign mac2_sum1_p4 = $signed(\mac_add0_s0$296 ) + $signed(\mac_add0_s0$297 );
+  assign mac2_sum1_p5 = $signed(\mac_add0_s0$299 ) + $signed(\mac_add0_s0$300 );
+  assign mac2_sum1_p6 = $signed(\mac_add0_s0$302 ) + $signed(\mac_add0_s0$303 );
+  assign mac2_sum1_p7 = $signed(\mac_add0_s0$305 ) + $signed(\mac_add0_s0$306 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$308 ) + $signed(\mac_add0_s0$309 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$311 ) + $signed(\mac_add0_s0$312 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$314 ) + $signed(\mac_add0_s0$315 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$317 ) + $signed(\mac_add0_s0$318 );
+  assign mac3_sum1_p4 = $signed(\mac_add0_s0$320 ) + $signed(\mac_add0_s0$321 );
+  assign mac3_sum1_p5 = $signed(\mac_add0_s0$323 ) + $signed(\mac_add0_s0$324 );
+  assign mac3_sum1_p6 = $signed(\mac_add0_s0$326 ) + $signed(\mac_add0_s0$327 );
+  assign mac3_sum1_p7 = $signed(\mac_add0_s0$329 ) + $signed(\mac_add0_s0$330 );
+  assign \$19  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$19  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$335 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$337 ) + $signed(\mac_add1_s0$338 );
+  assign mac0_sum2_p2 = $signed(\mac_add1_s0$340 ) + $signed(\mac_add1_s0$341 );
+  assign mac0_sum2_p3 = $signed(\mac_add1_s0$343 ) + $signed(\mac_add1_s0$344 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$346 ) + $signed(\mac_add1_s0$347 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$349 ) + $signed(\mac_add1_s0$350 );
+  assign mac1_sum2_p2 = $signed(\mac_add1_s0$352 ) + $signed(\mac_add1_s0$353 );
+  assign mac1_sum2_p3 = $signed(\mac_add1_s0$355 ) + $signed(\mac_add1_s0$356 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$358 ) + $signed(\mac_add1_s0$359 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$361 ) + $signed(\mac_add1_s0$362 );
+  assign mac2_sum2_p2 = $signed(\mac_add1_s0$364 ) + $signed(\mac_add1_s0$365 );
+  assign mac2_sum2_p3 = $signed(\mac_add1_s0$367 ) + $signed(\mac_add1_s0$368 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$370 ) + $signed(\mac_add1_s0$371 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$373 ) + $signed(\mac_add1_s0$374 );
+  assign mac3_sum2_p2 = $signed(\mac_add1_s0$376 ) + $signed(\mac_add1_s0$377 );
+  assign mac3_sum2_p3 = $signed(\mac_add1_s0$379 ) + $signed(\mac_add1_s0$380 );
+  assign \$20  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$20  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$385 );
+  assign mac0_sum3_p1 = $signed(\mac_add2_s0$387 ) + $signed(\mac_add2_s0$388 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$390 ) + $signed(\mac_add2_s0$391 );
+  assign mac1_sum3_p1 = $signed(\mac_add2_s0$393 ) + $signed(\mac_add2_s0$394 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$396 ) + $signed(\mac_add2_s0$397 );
+  assign mac2_sum3_p1 = $signed(\mac_add2_s0$399 ) + $signed(\mac_add2_s0$400 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$402 ) + $signed(\mac_add2_s0$403 );
+  assign mac3_sum3_p1 = $signed(\mac_add2_s0$405 ) + $signed(\mac_add2_s0$406 );
+  assign \$21  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$21  | o__ready;
+  assign mac0_sum4_p0 = $signed(mac_add3_s0) + $signed(\mac_add3_s0$411 );
+  assign mac1_sum4_p0 = $signed(\mac_add3_s0$413 ) + $signed(\mac_add3_s0$414 );
+  assign mac2_sum4_p0 = $signed(\mac_add3_s0$416 ) + $signed(\mac_add3_s0$417 );
+  assign mac3_sum4_p0 = $signed(\mac_add3_s0$419 ) + $signed(\mac_add3_s0$420 );
+  assign \$22  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$22  | o__ready;
+  assign \$23  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$23  | o__ready;
+  assign \$24  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$24  | o__ready;
+  assign \$25  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$25  | o__ready;
+  assign \$26  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$26  | o__ready;
+  assign \$27  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$27  | o__ready;
+  assign \$28  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$28  | o__ready;
+  assign \$29  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$29  | o__ready;
+  assign \$30  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$30  | o__ready;
+  assign \$31  = $signed(mac_acc0) + $signed(mac_add4_s0);
+  assign \$32  = $signed(mac_acc1) + $signed(\mac_add4_s0$444 );
+  assign \$33  = $signed(mac_acc2) + $signed(\mac_add4_s0$447 );
+  assign \$34  = $signed(mac_acc3) + $signed(\mac_add4_s0$450 );
+  assign \$35  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$36  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$37  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$38  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$39  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$40  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$41  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$42  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$43  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$44  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$45  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$46  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$47  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$48  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$49  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$50  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$51  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$52  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$53  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$54  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$55  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$56  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$57  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$58  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$59  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$60  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$61  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$62  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$63  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$64  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
+  assign \$65  = stall_adv21 & mac_add4_valid_s0;
+  assign \$66  = \mac_add4_s0$468  ? 32'd0 : \$31 [31:0];
+  assign \$67  = stall_adv22 & mac_add4_valid_s0;
+  assign \$68  = \$67  & \mac_add4_s0$468 ;
+  assign \$69  = stall_adv23 & mac_add4_valid_s0;
+  assign \$70  = \mac_add4_s0$468  ? 32'd0 : \$32 [31:0];
+  assign \$71  = stall_adv24 & mac_add4_valid_s0;
+  assign \$72  = \$71  & \mac_add4_s0$468 ;
+  assign \$73  = stall_adv25 & mac_add4_valid_s0;
+  assign \$74  = \mac_add4_s0$468  ? 32'd0 : \$33 [31:0];
+  assign \$75  = stall_adv26 & mac_add4_valid_s0;
+  assign \$76  = \$75  & \mac_add4_s0$468 ;
+  assign \$77  = stall_adv27 & mac_add4_valid_s0;
+  assign \$78  = \mac_add4_s0$468  ? 32'd0 : \$34 [31:0];
+  assign \$79  = stall_adv28 & mac_add4_valid_s0;
+  assign \$80  = \$79  & \mac_add4_s0$468 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$81 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$53 ;
+    mac_dspin_valid_s0 <= \$82 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$54 ;
+    mac_dspout_s0 <= \$83 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$55 ;
+    mac_dspout_valid_s0 <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$15  <= \$56 ;
+    mac_add0_s0 <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$17  <= \$57 ;
+    \mac_add0_s0$237  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$18  <= \$58 ;
+    \mac_add0_s0$239  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$20  <= \$59 ;
+    \mac_add0_s0$240  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$21  <= \$60 ;
+    \mac_add0_s0$242  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$61 ;
+    \mac_add0_s0$243  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$24  <= \$62 ;
+    \mac_add0_s0$245  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$63 ;
+    \mac_add0_s0$246  <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$64 ;
+    \mac_add0_s0$248  <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$65 ;
+    \mac_add0_s0$249  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$66 ;
+    \mac_add0_s0$251  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$67 ;
+    \mac_add0_s0$252  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$68 ;
+    \mac_add0_s0$254  <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$69 ;
+    \mac_add0_s0$255  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$70 ;
+    \mac_add0_s0$257  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$38  <= \$71 ;
+    \mac_add0_s0$258  <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$39  <= \$72 ;
+    \mac_add0_s0$260  <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$41  <= \$73 ;
+    \mac_add0_s0$261  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$42  <= \$74 ;
+    \mac_add0_s0$263  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$75 ;
+    \mac_add0_s0$264  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$76 ;
+    \mac_add0_s0$266  <= \$105 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$77 ;
+    \mac_add0_s0$267  <= \$106 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$78 ;
+    \mac_add0_s0$269  <= \$107 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$79 ;
+    \mac_add0_s0$270  <= \$108 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$80 ;
+    \mac_add0_s0$272  <= \$109 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$81 ;
+    \mac_add0_s0$273  <= \$110 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$82 ;
+    \mac_add0_s0$275  <= \$111 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$83 ;
+    \mac_add0_s0$276  <= \$112 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$84 ;
+    \mac_add0_s0$278  <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$85 ;
+    \mac_add0_s0$279  <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$86 ;
+    \mac_add0_s0$281  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$87 ;
+    \mac_add0_s0$282  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$88 ;
+    \mac_add0_s0$284  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$89 ;
+    \mac_add0_s0$285  <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$90 ;
+    \mac_add0_s0$287  <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$91 ;
+    \mac_add0_s0$288  <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$92 ;
+    \mac_add0_s0$290  <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$93 ;
+    \mac_add0_s0$291  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$94 ;
+    \mac_add0_s0$293  <= \$123 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$95 ;
+    \mac_add0_s0$294  <= \$124 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$96 ;
+    \mac_add0_s0$296  <= \$125 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$97 ;
+    \mac_add0_s0$297  <= \$126 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$98 ;
+    \mac_add0_s0$299  <= \$127 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$99 ;
+    \mac_add0_s0$300  <= \$128 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$100 ;
+    \mac_add0_s0$302  <= \$129 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$101 ;
+    \mac_add0_s0$303  <= \$130 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$102 ;
+    \mac_add0_s0$305  <= \$131 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$103 ;
+    \mac_add0_s0$306  <= \$132 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$104 ;
+    \mac_add0_s0$308  <= \$133 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$105 ;
+    \mac_add0_s0$309  <= \$134 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$106 ;
+    \mac_add0_s0$311  <= \$135 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$107 ;
+    \mac_add0_s0$312  <= \$136 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$108 ;
+    \mac_add0_s0$314  <= \$137 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$109 ;
+    \mac_add0_s0$315  <= \$138 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$110 ;
+    \mac_add0_s0$317  <= \$139 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$111 ;
+    \mac_add0_s0$318  <= \$140 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$112 ;
+    \mac_add0_s0$320  <= \$141 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$113 ;
+    \mac_add0_s0$321  <= \$142 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$114 ;
+    \mac_add0_s0$323  <= \$143 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$115 ;
+    \mac_add0_s0$324  <= \$144 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$116 ;
+    \mac_add0_s0$326  <= \$145 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$117 ;
+    \mac_add0_s0$327  <= \$146 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$118 ;
+    \mac_add0_s0$329  <= \$147 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$119 ;
+    \mac_add0_s0$330  <= \$148 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$120 ;
+    \mac_add0_s0$460  <= \$149 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$121 ;
+    mac_add0_valid_s0 <= \$150 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$122 ;
+    mac_add1_s0 <= \$151 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$123 ;
+    \mac_add1_s0$335  <= \$152 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$124 ;
+    \mac_add1_s0$337  <= \$153 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$125 ;
+    \mac_add1_s0$338  <= \$154 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$126 ;
+    \mac_add1_s0$340  <= \$155 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$127 ;
+    \mac_add1_s0$341  <= \$156 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$128 ;
+    \mac_add1_s0$343  <= \$157 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$129 ;
+    \mac_add1_s0$344  <= \$158 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$130 ;
+    \mac_add1_s0$346  <= \$159 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$131 ;
+    \mac_add1_s0$347  <= \$160 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$132 ;
+    \mac_add1_s0$349  <= \$161 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$133 ;
+    \mac_add1_s0$350  <= \$162 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$134 ;
+    \mac_add1_s0$352  <= \$163 ;
   always @(posedge clk)
-    \mac_mul_s0$134  <= \$135 ;
+    \mac_add1_s0$353  <= \$164 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$136 ;
+    \mac_add1_s0$355  <= \$165 ;
   always @(posedge clk)
-    \mac_mul_s0$137  <= \$137 ;
+    \mac_add1_s0$356  <= \$166 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$138 ;
+    \mac_add1_s0$358  <= \$167 ;
   always @(posedge clk)
-    \mac_mul_s0$140  <= \$139 ;
+    \mac_add1_s0$359  <= \$168 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$140 ;
+    \mac_add1_s0$361  <= \$169 ;
   always @(posedge clk)
-    \mac_mul_s0$143  <= \$141 ;
+    \mac_add1_s0$362  <= \$170 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$142 ;
+    \mac_add1_s0$364  <= \$171 ;
   always @(posedge clk)
-    \mac_mul_s0$146  <= \$143 ;
+    \mac_add1_s0$365  <= \$172 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$144 ;
+    \mac_add1_s0$367  <= \$173 ;
   always @(posedge clk)
-    \mac_mul_s0$149  <= \$145 ;
+    \mac_add1_s0$368  <= \$174 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$146 ;
+    \mac_add1_s0$370  <= \$175 ;
   always @(posedge clk)
-    \mac_mul_s0$152  <= \$147 ;
+    \mac_add1_s0$371  <= \$176 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$148 ;
+    \mac_add1_s0$373  <= \$177 ;
   always @(posedge clk)
-    \mac_mul_s0$155  <= \$149 ;
+    \mac_add1_s0$374  <= \$178 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$150 ;
+    \mac_add1_s0$376  <= \$179 ;
   always @(posedge clk)
-    \mac_mul_s0$158  <= \$151 ;
+    \mac_add1_s0$377  <= \$180 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$152 ;
+    \mac_add1_s0$379  <= \$181 ;
   always @(posedge clk)
-    \mac_mul_s0$161  <= \$153 ;
+    \mac_add1_s0$380  <= \$182 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$154 ;
+    \mac_add1_s0$462  <= \$183 ;
   always @(posedge clk)
-    \mac_mul_s0$164  <= \$155 ;
+    mac_add1_valid_s0 <= \$184 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$156 ;
+    mac_add2_s0 <= \$185 ;
   always @(posedge clk)
-    \mac_mul_s0$167  <= \$157 ;
+    \mac_add2_s0$385  <= \$186 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$158 ;
+    \mac_add2_s0$387  <= \$187 ;
   always @(posedge clk)
-    \mac_mul_s0$170  <= \$159 ;
+    \mac_add2_s0$388  <= \$188 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$160 ;
+    \mac_add2_s0$390  <= \$189 ;
   always @(posedge clk)
-    \mac_mul_s0$173  <= \$161 ;
+    \mac_add2_s0$391  <= \$190 ;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$162 ;
+    \mac_add2_s0$393  <= \$191 ;
   always @(posedge clk)
-    \mac_mul_s0$176  <= \$163 ;
+    \mac_add2_s0$394  <= \$192 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$164 ;
+    \mac_add2_s0$396  <= \$193 ;
   always @(posedge clk)
-    \mac_mul_s0$179  <= \$165 ;
+    \mac_add2_s0$397  <= \$194 ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$166 ;
+    \mac_add2_s0$399  <= \$195 ;
   always @(posedge clk)
-    \mac_mul_s0$182  <= \$167 ;
+    \mac_add2_s0$400  <= \$196 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$168 ;
+    \mac_add2_s0$402  <= \$197 ;
   always @(posedge clk)
-    \mac_mul_s0$185  <= \$169 ;
+    \mac_add2_s0$403  <= \$198 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$170 ;
+    \mac_add2_s0$405  <= \$199 ;
   always @(posedge clk)
-    \mac_mul_s0$188  <= \$171 ;
+    \mac_add2_s0$406  <= \$200 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$172 ;
+    \mac_add2_s0$464  <= \$201 ;
   always @(posedge clk)
-    \mac_mul_s0$191  <= \$173 ;
+    mac_add2_valid_s0 <= \$202 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$174 ;
+    mac_add3_s0 <= \$203 ;
   always @(posedge clk)
-    \mac_mul_s0$194  <= \$175 ;
+    \mac_add3_s0$411  <= \$204 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$176 ;
+    \mac_add3_s0$413  <= \$205 ;
   always @(posedge clk)
-    \mac_mul_s0$197  <= \$177 ;
+    \mac_add3_s0$414  <= \$206 ;
   always @(posedge clk)
-    \mac_mul_s0$198  <= \$178 ;
+    \mac_add3_s0$416  <= \$207 ;
   always @(posedge clk)
-    \mac_mul_s0$200  <= \$179 ;
+    \mac_add3_s0$417  <= \$208 ;
   always @(posedge clk)
-    \mac_mul_s0$201  <= \$180 ;
+    \mac_add3_s0$419  <= \$209 ;
   always @(posedge clk)
-    \mac_mul_s0$203  <= \$181 ;
+    \mac_add3_s0$420  <= \$210 ;
   always @(posedge clk)
-    \mac_mul_s0$204  <= \$182 ;
+    \mac_add3_s0$466  <= \$211 ;
   always @(posedge clk)
-    \mac_mul_s0$558  <= \$183 ;
+    mac_add3_valid_s0 <= \$212 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$184 ;
+    mac_add4_s0 <= \$213 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$185 ;
+    \mac_add4_s0$444  <= \$214 ;
   always @(posedge clk)
-    \mac_add0_s0$209  <= \$186 ;
+    \mac_add4_s0$447  <= \$215 ;
   always @(posedge clk)
-    \mac_add0_s0$211  <= \$187 ;
+    \mac_add4_s0$450  <= \$216 ;
   always @(posedge clk)
-    \mac_add0_s0$212  <= \$188 ;
+    \mac_add4_s0$468  <= \$217 ;
   always @(posedge clk)
-    \mac_add0_s0$214  <= \$189 ;
+    mac_add4_valid_s0 <= \$218 ;
   always @(posedge clk)
-    \mac_add0_s0$215  <= \$190 ;
+    o__valid <= \$219 ;
   always @(posedge clk)
-    \mac_add0_s0$217  <= \$191 ;
+    stall_adv0_valid <= \$220 ;
   always @(posedge clk)
-    \mac_add0_s0$218  <= \$192 ;
+    stall_adv1_valid <= \$221 ;
   always @(posedge clk)
-    \mac_add0_s0$220  <= \$193 ;
+    stall_adv2_valid <= \$222 ;
   always @(posedge clk)
-    \mac_add0_s0$221  <= \$194 ;
+    stall_adv3_valid <= \$223 ;
   always @(posedge clk)
-    \mac_add0_s0$223  <= \$195 ;
+    stall_adv4_valid <= \$224 ;
   always @(posedge clk)
-    \mac_add0_s0$224  <= \$196 ;
+    stall_adv5_valid <= \$225 ;
   always @(posedge clk)
-    \mac_add0_s0$226  <= \$197 ;
+    stall_adv6_valid <= \$226 ;
   always @(posedge clk)
-    \mac_add0_s0$227  <= \$198 ;
+    stall_adv7_valid <= \$227 ;
   always @(posedge clk)
-    \mac_add0_s0$229  <= \$199 ;
+    stall_adv8_valid <= \$228 ;
   always @(posedge clk)
-    \mac_add0_s0$230  <= \$200 ;
+    stall_adv9_valid <= \$229 ;
   always @(posedge clk)
-    \mac_add0_s0$232  <= \$201 ;
+    stall_adv10_valid <= \$230 ;
   always @(posedge clk)
-    \mac_add0_s0$233  <= \$202 ;
+    stall_adv11_valid <= \$231 ;
   always @(posedge clk)
-    \mac_add0_s0$235  <= \$203 ;
+    stall_adv12_valid <= \$232 ;
   always @(posedge clk)
-    \mac_add0_s0$236  <= \$204 ;
+    stall_adv13_valid <= \$233 ;
   always @(posedge clk)
-    \mac_add0_s0$238  <= \$205 ;
+    stall_adv14_valid <= \$234 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$206 ;
+    stall_adv15_valid <= \$235 ;
   always @(posedge clk)
-    \mac_add0_s0$241  <= \$207 ;
+    stall_adv16_valid <= \$236 ;
   always @(posedge clk)
-    \mac_add0_s0$242  <= \$208 ;
+    stall_adv17_valid <= \$237 ;
   always @(posedge clk)
-    \mac_add0_s0$244  <= \$209 ;
+    stall_adv18_valid <= \$238 ;
   always @(posedge clk)
-    \mac_add0_s0$245  <= \$210 ;
+    stall_adv19_valid <= \$239 ;
   always @(posedge clk)
-    \mac_add0_s0$247  <= \$211 ;
+    stall_adv20_valid <= \$240 ;
   always @(posedge clk)
-    \mac_add0_s0$248  <= \$212 ;
+    stall_adv21_valid <= \$241 ;
   always @(posedge clk)
-    \mac_add0_s0$250  <= \$213 ;
+    stall_adv22_valid <= \$242 ;
   always @(posedge clk)
-    \mac_add0_s0$251  <= \$214 ;
+    stall_adv23_valid <= \$243 ;
   always @(posedge clk)
-    \mac_add0_s0$253  <= \$215 ;
+    stall_adv24_valid <= \$244 ;
   always @(posedge clk)
-    \mac_add0_s0$254  <= \$216 ;
+    stall_adv25_valid <= \$245 ;
   always @(posedge clk)
-    \mac_add0_s0$256  <= \$217 ;
+    stall_adv26_valid <= \$246 ;
   always @(posedge clk)
-    \mac_add0_s0$257  <= \$218 ;
+    stall_adv27_valid <= \$247 ;
   always @(posedge clk)
-    \mac_add0_s0$259  <= \$219 ;
+    stall_adv28_valid <= \$248 ;
   always @(posedge clk)
-    \mac_add0_s0$260  <= \$220 ;
+    mac_acc0 <= \$249 ;
   always @(posedge clk)
-    \mac_add0_s0$262  <= \$221 ;
+    mac_acc0_out <= \$250 ;
   always @(posedge clk)
-    \mac_add0_s0$263  <= \$222 ;
+    mac_acc1 <= \$251 ;
   always @(posedge clk)
-    \mac_add0_s0$265  <= \$223 ;
+    mac_acc1_out <= \$252 ;
   always @(posedge clk)
-    \mac_add0_s0$266  <= \$224 ;
+    mac_acc2 <= \$253 ;
   always @(posedge clk)
-    \mac_add0_s0$268  <= \$225 ;
+    mac_acc2_out <= \$254 ;
   always @(posedge clk)
-    \mac_add0_s0$269  <= \$226 ;
+    mac_acc3 <= \$255 ;
   always @(posedge clk)
-    \mac_add0_s0$271  <= \$227 ;
-  always @(posedge clk)
-    \mac_add0_s0$272  <= \$228 ;
-  always @(posedge clk)
-    \mac_add0_s0$274  <= \$229 ;
-  always @(posedge clk)
-    \mac_add0_s0$275  <= \$230 ;
-  always @(posedge clk)
-    \mac_add0_s0$277  <= \$231 ;
-  always @(posedge clk)
-    \mac_add0_s0$278  <= \$232 ;
-  always @(posedge clk)
-    \mac_add0_s0$280  <= \$233 ;
-  always @(posedge clk)
-    \mac_add0_s0$281  <= \$234 ;
-  always @(posedge clk)
-    \mac_add0_s0$283  <= \$235 ;
-  always @(posedge clk)
-    \mac_add0_s0$284  <= \$236 ;
-  always @(posedge clk)
-    \mac_add0_s0$286  <= \$237 ;
-  always @(posedge clk)
-    \mac_add0_s0$287  <= \$238 ;
-  always @(posedge clk)
-    \mac_add0_s0$289  <= \$239 ;
-  always @(posedge clk)
-    \mac_add0_s0$290  <= \$240 ;
-  always @(posedge clk)
-    \mac_add0_s0$292  <= \$241 ;
-  always @(posedge clk)
-    \mac_add0_s0$293  <= \$242 ;
-  always @(posedge clk)
-    \mac_add0_s0$295  <= \$243 ;
-  always @(posedge clk)
-    \mac_add0_s0$296  <= \$244 ;
-  always @(posedge clk)
-    \mac_add0_s0$298  <= \$245 ;
-  always @(posedge clk)
-    \mac_add0_s0$299  <= \$246 ;
-  always @(posedge clk)
-    \mac_add0_s0$301  <= \$247 ;
-  always @(posedge clk)
-    \mac_add0_s0$302  <= \$248 ;
-  always @(posedge clk)
-    \mac_add0_s0$560  <= \$249 ;
-  always @(posedge clk)
-    mac_add0_valid_s0 <= \$250 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$251 ;
-  always @(posedge clk)
-    \mac_add1_s0$307  <= \$252 ;
-  always @(posedge clk)
-    \mac_add1_s0$309  <= \$253 ;
-  always @(posedge clk)
-    \mac_add1_s0$310  <= \$254 ;
-  always @(posedge clk)
-    \mac_add1_s0$312  <= \$255 ;
-  always @(posedge clk)
-    \mac_add1_s0$313  <= \$256 ;
-  always @(posedge clk)
-    \mac_add1_s0$315  <= \$257 ;
-  always @(posedge clk)
-    \mac_add1_s0$316  <= \$258 ;
-  always @(posedge clk)
-    \mac_add1_s0$318  <= \$259 ;
-  always @(posedge clk)
-    \mac_add1_s0$319  <= \$260 ;
-  always @(posedge clk)
-    \mac_add1_s0$321  <= \$261 ;
-  always @(posedge clk)
-    \mac_add1_s0$322  <= \$262 ;
-  always @(posedge clk)
-    \mac_add1_s0$324  <= \$263 ;
-  always @(posedge clk)
-    \mac_add1_s0$325  <= \$264 ;
-  always @(posedge clk)
-    \mac_add1_s0$327  <= \$265 ;
-  always @(posedge clk)
-    \mac_add1_s0$328  <= \$266 ;
-  always @(posedge clk)
-    \mac_add1_s0$330  <= \$267 ;
-  always @(posedge clk)
-    \mac_add1_s0$331  <= \$268 ;
-  always @(posedge clk)
-    \mac_add1_s0$333  <= \$269 ;
-  always @(posedge clk)
-    \mac_add1_s0$334  <= \$270 ;
-  always @(posedge clk)
-    \mac_add1_s0$336  <= \$271 ;
-  always @(posedge clk)
-    \mac_add1_s0$337  <= \$272 ;
-  always @(posedge clk)
-    \mac_add1_s0$339  <= \$273 ;
-  always @(posedge clk)
-    \mac_add1_s0$340  <= \$274 ;
-  always @(posedge clk)
-    \mac_add1_s0$342  <= \$275 ;
-  always @(posedge clk)
-    \mac_add1_s0$343  <= \$276 ;
-  always @(posedge clk)
-    \mac_add1_s0$345  <= \$277 ;
-  always @(posedge clk)
-    \mac_add1_s0$346  <= \$278 ;
-  always @(posedge clk)
-    \mac_add1_s0$348  <= \$279 ;
-  always @(posedge clk)
-    \mac_add1_s0$349  <= \$280 ;
-  always @(posedge clk)
-    \mac_add1_s0$351  <= \$281 ;
-  always @(posedge clk)
-    \mac_add1_s0$352  <= \$282 ;
-  always @(posedge clk)
-    \mac_add1_s0$562  <= \$283 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$284 ;
-  nmsparse_mul_ireg #(
+    mac_acc3_out <= \$256 ;
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
@@ -2000,7 +1628,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
@@ -2010,307 +1638,307 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod0_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
     .a(i__payload[87:80]),
     .b(i__payload[343:336]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
     .a(i__payload[95:88]),
     .b(i__payload[351:344]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
     .a(i__payload[103:96]),
     .b(i__payload[359:352]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
     .a(i__payload[111:104]),
     .b(i__payload[367:360]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
     .a(i__payload[119:112]),
     .b(i__payload[375:368]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
     .a(i__payload[127:120]),
     .b(i__payload[383:376]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_16 (
     .a(i__payload[135:128]),
     .b(i__payload[391:384]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_16)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_17 (
     .a(i__payload[143:136]),
     .b(i__payload[399:392]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod0_17)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_18 (
     .a(i__payload[151:144]),
     .b(i__payload[407:400]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_18)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_19 (
     .a(i__payload[159:152]),
     .b(i__payload[415:408]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod0_19)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
     .a(i__payload[23:16]),
     .b(i__payload[279:272]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_20 (
     .a(i__payload[167:160]),
     .b(i__payload[423:416]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_20)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_21 (
     .a(i__payload[175:168]),
     .b(i__payload[431:424]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_21)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_22 (
     .a(i__payload[183:176]),
     .b(i__payload[439:432]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_22)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_23 (
     .a(i__payload[191:184]),
     .b(i__payload[447:440]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_23)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_24 (
     .a(i__payload[199:192]),
     .b(i__payload[455:448]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_24)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_25 (
     .a(i__payload[207:200]),
     .b(i__payload[463:456]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_25)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_26 (
     .a(i__payload[215:208]),
     .b(i__payload[471:464]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_26)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_27 (
     .a(i__payload[223:216]),
     .b(i__payload[479:472]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_27)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_28 (
     .a(i__payload[231:224]),
     .b(i__payload[487:480]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_28)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_29 (
     .a(i__payload[239:232]),
     .b(i__payload[495:488]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_29)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
     .a(i__payload[31:24]),
     .b(i__payload[287:280]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_30 (
     .a(i__payload[247:240]),
     .b(i__payload[503:496]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_30)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_31 (
     .a(i__payload[255:248]),
     .b(i__payload[511:504]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_31)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
     .a(i__payload[39:32]),
     .b(i__payload[295:288]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
     .a(i__payload[47:40]),
     .b(i__payload[303:296]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
     .a(i__payload[55:48]),
     .b(i__payload[311:304]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
     .a(i__payload[63:56]),
     .b(i__payload[319:312]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
     .a(i__payload[71:64]),
     .b(i__payload[327:320]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
     .a(i__payload[79:72]),
     .b(i__payload[335:328]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
@@ -2320,7 +1948,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
@@ -2330,307 +1958,307 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod1_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
     .a(i__payload[87:80]),
     .b(i__payload[599:592]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
     .a(i__payload[95:88]),
     .b(i__payload[607:600]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
     .a(i__payload[103:96]),
     .b(i__payload[615:608]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
     .a(i__payload[111:104]),
     .b(i__payload[623:616]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
     .a(i__payload[119:112]),
     .b(i__payload[631:624]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
     .a(i__payload[127:120]),
     .b(i__payload[639:632]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_16 (
     .a(i__payload[135:128]),
     .b(i__payload[647:640]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_16)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_17 (
     .a(i__payload[143:136]),
     .b(i__payload[655:648]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod1_17)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_18 (
     .a(i__payload[151:144]),
     .b(i__payload[663:656]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod1_18)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_19 (
     .a(i__payload[159:152]),
     .b(i__payload[671:664]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod1_19)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
     .a(i__payload[23:16]),
     .b(i__payload[535:528]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_20 (
     .a(i__payload[167:160]),
     .b(i__payload[679:672]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_20)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_21 (
     .a(i__payload[175:168]),
     .b(i__payload[687:680]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_21)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_22 (
     .a(i__payload[183:176]),
     .b(i__payload[695:688]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_22)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_23 (
     .a(i__payload[191:184]),
     .b(i__payload[703:696]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_23)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_24 (
     .a(i__payload[199:192]),
     .b(i__payload[711:704]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_24)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_25 (
     .a(i__payload[207:200]),
     .b(i__payload[719:712]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_25)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_26 (
     .a(i__payload[215:208]),
     .b(i__payload[727:720]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_26)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_27 (
     .a(i__payload[223:216]),
     .b(i__payload[735:728]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_27)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_28 (
     .a(i__payload[231:224]),
     .b(i__payload[743:736]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_28)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_29 (
     .a(i__payload[239:232]),
     .b(i__payload[751:744]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_29)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
     .a(i__payload[31:24]),
     .b(i__payload[543:536]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_30 (
     .a(i__payload[247:240]),
     .b(i__payload[759:752]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_30)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_31 (
     .a(i__payload[255:248]),
     .b(i__payload[767:760]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_31)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
     .a(i__payload[39:32]),
     .b(i__payload[551:544]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
     .a(i__payload[47:40]),
     .b(i__payload[559:552]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
     .a(i__payload[55:48]),
     .b(i__payload[567:560]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
     .a(i__payload[63:56]),
     .b(i__payload[575:568]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
     .a(i__payload[71:64]),
     .b(i__payload[583:576]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
     .a(i__payload[79:72]),
     .b(i__payload[591:584]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
@@ -2640,7 +2268,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
@@ -2650,307 +2278,307 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod2_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
     .a(i__payload[87:80]),
     .b(i__payload[855:848]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
     .a(i__payload[95:88]),
     .b(i__payload[863:856]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
     .a(i__payload[103:96]),
     .b(i__payload[871:864]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
     .a(i__payload[111:104]),
     .b(i__payload[879:872]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
     .a(i__payload[119:112]),
     .b(i__payload[887:880]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
     .a(i__payload[127:120]),
     .b(i__payload[895:888]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_16 (
     .a(i__payload[135:128]),
     .b(i__payload[903:896]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_16)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_17 (
     .a(i__payload[143:136]),
     .b(i__payload[911:904]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod2_17)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_18 (
     .a(i__payload[151:144]),
     .b(i__payload[919:912]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod2_18)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_19 (
     .a(i__payload[159:152]),
     .b(i__payload[927:920]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod2_19)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
     .a(i__payload[23:16]),
     .b(i__payload[791:784]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_20 (
     .a(i__payload[167:160]),
     .b(i__payload[935:928]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_20)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_21 (
     .a(i__payload[175:168]),
     .b(i__payload[943:936]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_21)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_22 (
     .a(i__payload[183:176]),
     .b(i__payload[951:944]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_22)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_23 (
     .a(i__payload[191:184]),
     .b(i__payload[959:952]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_23)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_24 (
     .a(i__payload[199:192]),
     .b(i__payload[967:960]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_24)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_25 (
     .a(i__payload[207:200]),
     .b(i__payload[975:968]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_25)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_26 (
     .a(i__payload[215:208]),
     .b(i__payload[983:976]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_26)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_27 (
     .a(i__payload[223:216]),
     .b(i__payload[991:984]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_27)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_28 (
     .a(i__payload[231:224]),
     .b(i__payload[999:992]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_28)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_29 (
     .a(i__payload[239:232]),
     .b(i__payload[1007:1000]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_29)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
     .a(i__payload[31:24]),
     .b(i__payload[799:792]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_30 (
     .a(i__payload[247:240]),
     .b(i__payload[1015:1008]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_30)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_31 (
     .a(i__payload[255:248]),
     .b(i__payload[1023:1016]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_31)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
     .a(i__payload[39:32]),
     .b(i__payload[807:800]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
     .a(i__payload[47:40]),
     .b(i__payload[815:808]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
     .a(i__payload[55:48]),
     .b(i__payload[823:816]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
     .a(i__payload[63:56]),
     .b(i__payload[831:824]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
     .a(i__payload[71:64]),
     .b(i__payload[839:832]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
     .a(i__payload[79:72]),
     .b(i__payload[847:840]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_9)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
@@ -2960,7 +2588,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
@@ -2970,1706 +2598,1041 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .clk(clk),
     .p(mac_prod3_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
     .a(i__payload[87:80]),
     .b(i__payload[1111:1104]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_10)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
     .a(i__payload[95:88]),
     .b(i__payload[1119:1112]),
-    .ce(stall_adv0),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_11)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
     .a(i__payload[103:96]),
     .b(i__payload[1127:1120]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_12)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
     .a(i__payload[111:104]),
     .b(i__payload[1135:1128]),
-    .ce(stall_adv0),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_13)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
     .a(i__payload[119:112]),
     .b(i__payload[1143:1136]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_14)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
     .a(i__payload[127:120]),
     .b(i__payload[1151:1144]),
-    .ce(stall_adv0),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_15)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_16 (
     .a(i__payload[135:128]),
     .b(i__payload[1159:1152]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_16)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_17 (
     .a(i__payload[143:136]),
     .b(i__payload[1167:1160]),
-    .ce(stall_adv0),
+    .ce(stall_adv8),
     .clk(clk),
     .p(mac_prod3_17)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_18 (
     .a(i__payload[151:144]),
     .b(i__payload[1175:1168]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod3_18)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_19 (
     .a(i__payload[159:152]),
     .b(i__payload[1183:1176]),
-    .ce(stall_adv0),
+    .ce(stall_adv9),
     .clk(clk),
     .p(mac_prod3_19)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
     .a(i__payload[23:16]),
     .b(i__payload[1047:1040]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_20 (
     .a(i__payload[167:160]),
     .b(i__payload[1191:1184]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_20)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_21 (
     .a(i__payload[175:168]),
     .b(i__payload[1199:1192]),
-    .ce(stall_adv0),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_21)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_22 (
     .a(i__payload[183:176]),
     .b(i__payload[1207:1200]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_22)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_23 (
     .a(i__payload[191:184]),
     .b(i__payload[1215:1208]),
-    .ce(stall_adv0),
+    .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_23)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_24 (
     .a(i__payload[199:192]),
     .b(i__payload[1223:1216]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_24)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_25 (
     .a(i__payload[207:200]),
     .b(i__payload[1231:1224]),
-    .ce(stall_adv0),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_25)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_26 (
     .a(i__payload[215:208]),
     .b(i__payload[1239:1232]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_26)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_27 (
     .a(i__payload[223:216]),
     .b(i__payload[1247:1240]),
-    .ce(stall_adv0),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_27)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_28 (
     .a(i__payload[231:224]),
     .b(i__payload[1255:1248]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_28)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_29 (
     .a(i__payload[239:232]),
     .b(i__payload[1263:1256]),
-    .ce(stall_adv0),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_29)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
     .a(i__payload[31:24]),
     .b(i__payload[1055:1048]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_30 (
     .a(i__payload[247:240]),
     .b(i__payload[1271:1264]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_30)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_31 (
     .a(i__payload[255:248]),
     .b(i__payload[1279:1272]),
-    .ce(stall_adv0),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_31)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
     .a(i__payload[39:32]),
     .b(i__payload[1063:1056]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
     .a(i__payload[47:40]),
     .b(i__payload[1071:1064]),
-    .ce(stall_adv0),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
     .a(i__payload[55:48]),
     .b(i__payload[1079:1072]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
     .a(i__payload[63:56]),
     .b(i__payload[1087:1080]),
-    .ce(stall_adv0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
     .a(i__payload[71:64]),
     .b(i__payload[1095:1088]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_8)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
     .a(i__payload[79:72]),
     .b(i__payload[1103:1096]),
-    .ce(stall_adv0),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = mac_add2_s0;
-    if (stall_adv4) begin
-      \$285  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_add2_s0$357 ;
-    if (stall_adv4) begin
-      \$286  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_add2_s0$359 ;
-    if (stall_adv4) begin
-      \$287  = mac0_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_add2_s0$360 ;
-    if (stall_adv4) begin
-      \$288  = mac0_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_add2_s0$362 ;
-    if (stall_adv4) begin
-      \$289  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_add2_s0$363 ;
-    if (stall_adv4) begin
-      \$290  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_add2_s0$365 ;
-    if (stall_adv4) begin
-      \$291  = mac1_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_add2_s0$366 ;
-    if (stall_adv4) begin
-      \$292  = mac1_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_add2_s0$368 ;
-    if (stall_adv4) begin
-      \$293  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_add2_s0$369 ;
-    if (stall_adv4) begin
-      \$294  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_add2_s0$371 ;
-    if (stall_adv4) begin
-      \$295  = mac2_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_add2_s0$372 ;
-    if (stall_adv4) begin
-      \$296  = mac2_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_add2_s0$374 ;
-    if (stall_adv4) begin
-      \$297  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_add2_s0$375 ;
-    if (stall_adv4) begin
-      \$298  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_add2_s0$377 ;
-    if (stall_adv4) begin
-      \$299  = mac3_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_add2_s0$378 ;
-    if (stall_adv4) begin
-      \$300  = mac3_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_add2_s0$564 ;
-    if (stall_adv4) begin
-      \$301  = \mac_add1_s0$562 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = mac_add2_valid_s0;
-    if (stall_adv4) begin
-      \$302  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = mac_add3_s0;
-    if (stall_adv5) begin
-      \$303  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_add3_s0$383 ;
-    if (stall_adv5) begin
-      \$304  = mac0_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \mac_add3_s0$385 ;
-    if (stall_adv5) begin
-      \$305  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \mac_add3_s0$386 ;
-    if (stall_adv5) begin
-      \$306  = mac1_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_add3_s0$388 ;
-    if (stall_adv5) begin
-      \$307  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_add3_s0$389 ;
-    if (stall_adv5) begin
-      \$308  = mac2_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \mac_add3_s0$391 ;
-    if (stall_adv5) begin
-      \$309  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_add3_s0$392 ;
-    if (stall_adv5) begin
-      \$310  = mac3_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_add3_s0$566 ;
-    if (stall_adv5) begin
-      \$311  = \mac_add2_s0$564 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = mac_add3_valid_s0;
-    if (stall_adv5) begin
-      \$312  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = mac_add4_s0;
-    if (stall_adv6) begin
-      \$313  = mac0_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_add4_s0$416 ;
-    if (stall_adv6) begin
-      \$314  = mac1_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \mac_add4_s0$419 ;
-    if (stall_adv6) begin
-      \$315  = mac2_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \mac_add4_s0$422 ;
-    if (stall_adv6) begin
-      \$316  = mac3_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \mac_add4_s0$568 ;
-    if (stall_adv6) begin
-      \$317  = \mac_add3_s0$566 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = mac_add4_valid_s0;
-    if (stall_adv6) begin
-      \$318  = mac_add3_valid_s0;
-    end
-    if (rst) begin
-      \$318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = o__valid;
-    if (i__ready) begin
-      \$319  = \$21 ;
-    end
-    if (rst) begin
-      \$319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = stall_adv0_valid;
+    \$81  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$320  = \$22 ;
-    end
-    if (rst) begin
-      \$320  = 1'h0;
+      \$81  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$321  = \$23 ;
-    end
-    if (rst) begin
-      \$321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$322  = \$24 ;
-    end
-    if (rst) begin
-      \$322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$323  = \$25 ;
-    end
-    if (rst) begin
-      \$323  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$324  = \$26 ;
-    end
-    if (rst) begin
-      \$324  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$325  = \$27 ;
-    end
-    if (rst) begin
-      \$325  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$326  = \$28 ;
-    end
-    if (rst) begin
-      \$326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$327  = \$29 ;
-    end
-    if (rst) begin
-      \$327  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$328  = \$30 ;
-    end
-    if (rst) begin
-      \$328  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$329  = \$31 ;
-    end
-    if (rst) begin
-      \$329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$330  = \$32 ;
-    end
-    if (rst) begin
-      \$330  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$331  = \$33 ;
-    end
-    if (rst) begin
-      \$331  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$332  = \$34 ;
-    end
-    if (rst) begin
-      \$332  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$333  = \$35 ;
-    end
-    if (rst) begin
-      \$333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$334  = \$36 ;
-    end
-    if (rst) begin
-      \$334  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = mac_acc0;
-    if (\$37 ) begin
-      \$335  = \$38 ;
-    end
-    if (rst) begin
-      \$335  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = mac_acc0_out;
-    if (\$40 ) begin
-      \$336  = \$17 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = mac_acc1;
-    if (\$41 ) begin
-      \$337  = \$42 ;
-    end
-    if (rst) begin
-      \$337  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = mac_acc1_out;
-    if (\$44 ) begin
-      \$338  = \$18 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = mac_acc2;
-    if (\$45 ) begin
-      \$339  = \$46 ;
-    end
-    if (rst) begin
-      \$339  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = mac_acc2_out;
-    if (\$48 ) begin
-      \$340  = \$19 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = mac_acc3;
-    if (\$49 ) begin
-      \$341  = \$50 ;
-    end
-    if (rst) begin
-      \$341  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = mac_acc3_out;
-    if (\$52 ) begin
-      \$342  = \$20 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = mac_dspin_s0;
+    \$82  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$53  = i__payload[1280];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = mac_dspin_valid_s0;
-    if (stall_adv0) begin
-      \$54  = i__valid;
+      \$82  = i__valid;
     end
     if (rst) begin
-      \$54  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = mac_mul_s0;
-    if (stall_adv1) begin
-      \$55  = mac_prod0_0;
+    \$83  = mac_dspout_s0;
+    if (stall_adv0) begin
+      \$83  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$15 ;
-    if (stall_adv1) begin
-      \$56  = mac_prod0_1;
+    \$84  = mac_dspout_valid_s0;
+    if (stall_adv0) begin
+      \$84  = mac_dspin_valid_s0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$17 ;
-    if (stall_adv1) begin
-      \$57  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$18 ;
-    if (stall_adv1) begin
-      \$58  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$20 ;
-    if (stall_adv1) begin
-      \$59  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$21 ;
-    if (stall_adv1) begin
-      \$60  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$23 ;
-    if (stall_adv1) begin
-      \$61  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$24 ;
-    if (stall_adv1) begin
-      \$62  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$26 ;
-    if (stall_adv1) begin
-      \$63  = mac_prod0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$27 ;
-    if (stall_adv1) begin
-      \$64  = mac_prod0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$29 ;
-    if (stall_adv1) begin
-      \$65  = mac_prod0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_mul_s0$30 ;
-    if (stall_adv1) begin
-      \$66  = mac_prod0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_mul_s0$32 ;
-    if (stall_adv1) begin
-      \$67  = mac_prod0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_mul_s0$33 ;
-    if (stall_adv1) begin
-      \$68  = mac_prod0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_mul_s0$35 ;
-    if (stall_adv1) begin
-      \$69  = mac_prod0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_mul_s0$36 ;
-    if (stall_adv1) begin
-      \$70  = mac_prod0_15;
+    if (rst) begin
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_mul_s0$38 ;
-    if (stall_adv1) begin
-      \$71  = mac_prod0_16;
+    \$85  = mac_add0_s0;
+    if (stall_adv16) begin
+      \$85  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$39 ;
-    if (stall_adv1) begin
-      \$72  = mac_prod0_17;
+    \$86  = \mac_add0_s0$237 ;
+    if (stall_adv16) begin
+      \$86  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$41 ;
-    if (stall_adv1) begin
-      \$73  = mac_prod0_18;
+    \$87  = \mac_add0_s0$239 ;
+    if (stall_adv16) begin
+      \$87  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$42 ;
-    if (stall_adv1) begin
-      \$74  = mac_prod0_19;
+    \$88  = \mac_add0_s0$240 ;
+    if (stall_adv16) begin
+      \$88  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$44 ;
-    if (stall_adv1) begin
-      \$75  = mac_prod0_20;
+    \$89  = \mac_add0_s0$242 ;
+    if (stall_adv16) begin
+      \$89  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_mul_s0$45 ;
-    if (stall_adv1) begin
-      \$76  = mac_prod0_21;
+    \$90  = \mac_add0_s0$243 ;
+    if (stall_adv16) begin
+      \$90  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_mul_s0$47 ;
-    if (stall_adv1) begin
-      \$77  = mac_prod0_22;
+    \$91  = \mac_add0_s0$245 ;
+    if (stall_adv16) begin
+      \$91  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$48 ;
-    if (stall_adv1) begin
-      \$78  = mac_prod0_23;
+    \$92  = \mac_add0_s0$246 ;
+    if (stall_adv16) begin
+      \$92  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$50 ;
-    if (stall_adv1) begin
-      \$79  = mac_prod0_24;
+    \$93  = \mac_add0_s0$248 ;
+    if (stall_adv16) begin
+      \$93  = mac0_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$51 ;
-    if (stall_adv1) begin
-      \$80  = mac_prod0_25;
+    \$94  = \mac_add0_s0$249 ;
+    if (stall_adv16) begin
+      \$94  = mac0_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$53 ;
-    if (stall_adv1) begin
-      \$81  = mac_prod0_26;
+    \$95  = \mac_add0_s0$251 ;
+    if (stall_adv16) begin
+      \$95  = mac0_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$54 ;
-    if (stall_adv1) begin
-      \$82  = mac_prod0_27;
+    \$96  = \mac_add0_s0$252 ;
+    if (stall_adv16) begin
+      \$96  = mac0_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$56 ;
-    if (stall_adv1) begin
-      \$83  = mac_prod0_28;
+    \$97  = \mac_add0_s0$254 ;
+    if (stall_adv16) begin
+      \$97  = mac0_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$57 ;
-    if (stall_adv1) begin
-      \$84  = mac_prod0_29;
+    \$98  = \mac_add0_s0$255 ;
+    if (stall_adv16) begin
+      \$98  = mac0_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$59 ;
-    if (stall_adv1) begin
-      \$85  = mac_prod0_30;
+    \$99  = \mac_add0_s0$257 ;
+    if (stall_adv16) begin
+      \$99  = mac0_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$60 ;
-    if (stall_adv1) begin
-      \$86  = mac_prod0_31;
+    \$100  = \mac_add0_s0$258 ;
+    if (stall_adv16) begin
+      \$100  = mac0_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$62 ;
-    if (stall_adv1) begin
-      \$87  = mac_prod1_0;
+    \$101  = \mac_add0_s0$260 ;
+    if (stall_adv16) begin
+      \$101  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$63 ;
-    if (stall_adv1) begin
-      \$88  = mac_prod1_1;
+    \$102  = \mac_add0_s0$261 ;
+    if (stall_adv16) begin
+      \$102  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$65 ;
-    if (stall_adv1) begin
-      \$89  = mac_prod1_2;
+    \$103  = \mac_add0_s0$263 ;
+    if (stall_adv16) begin
+      \$103  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$66 ;
-    if (stall_adv1) begin
-      \$90  = mac_prod1_3;
+    \$104  = \mac_add0_s0$264 ;
+    if (stall_adv16) begin
+      \$104  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$68 ;
-    if (stall_adv1) begin
-      \$91  = mac_prod1_4;
+    \$105  = \mac_add0_s0$266 ;
+    if (stall_adv16) begin
+      \$105  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$69 ;
-    if (stall_adv1) begin
-      \$92  = mac_prod1_5;
+    \$106  = \mac_add0_s0$267 ;
+    if (stall_adv16) begin
+      \$106  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$71 ;
-    if (stall_adv1) begin
-      \$93  = mac_prod1_6;
+    \$107  = \mac_add0_s0$269 ;
+    if (stall_adv16) begin
+      \$107  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$72 ;
-    if (stall_adv1) begin
-      \$94  = mac_prod1_7;
+    \$108  = \mac_add0_s0$270 ;
+    if (stall_adv16) begin
+      \$108  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$74 ;
-    if (stall_adv1) begin
-      \$95  = mac_prod1_8;
+    \$109  = \mac_add0_s0$272 ;
+    if (stall_adv16) begin
+      \$109  = mac1_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$75 ;
-    if (stall_adv1) begin
-      \$96  = mac_prod1_9;
+    \$110  = \mac_add0_s0$273 ;
+    if (stall_adv16) begin
+      \$110  = mac1_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$77 ;
-    if (stall_adv1) begin
-      \$97  = mac_prod1_10;
+    \$111  = \mac_add0_s0$275 ;
+    if (stall_adv16) begin
+      \$111  = mac1_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$78 ;
-    if (stall_adv1) begin
-      \$98  = mac_prod1_11;
+    \$112  = \mac_add0_s0$276 ;
+    if (stall_adv16) begin
+      \$112  = mac1_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$80 ;
-    if (stall_adv1) begin
-      \$99  = mac_prod1_12;
+    \$113  = \mac_add0_s0$278 ;
+    if (stall_adv16) begin
+      \$113  = mac1_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$81 ;
-    if (stall_adv1) begin
-      \$100  = mac_prod1_13;
+    \$114  = \mac_add0_s0$279 ;
+    if (stall_adv16) begin
+      \$114  = mac1_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$83 ;
-    if (stall_adv1) begin
-      \$101  = mac_prod1_14;
+    \$115  = \mac_add0_s0$281 ;
+    if (stall_adv16) begin
+      \$115  = mac1_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$84 ;
-    if (stall_adv1) begin
-      \$102  = mac_prod1_15;
+    \$116  = \mac_add0_s0$282 ;
+    if (stall_adv16) begin
+      \$116  = mac1_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$86 ;
-    if (stall_adv1) begin
-      \$103  = mac_prod1_16;
+    \$117  = \mac_add0_s0$284 ;
+    if (stall_adv16) begin
+      \$117  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$87 ;
-    if (stall_adv1) begin
-      \$104  = mac_prod1_17;
+    \$118  = \mac_add0_s0$285 ;
+    if (stall_adv16) begin
+      \$118  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$89 ;
-    if (stall_adv1) begin
-      \$105  = mac_prod1_18;
+    \$119  = \mac_add0_s0$287 ;
+    if (stall_adv16) begin
+      \$119  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_mul_s0$90 ;
-    if (stall_adv1) begin
-      \$106  = mac_prod1_19;
+    \$120  = \mac_add0_s0$288 ;
+    if (stall_adv16) begin
+      \$120  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_mul_s0$92 ;
-    if (stall_adv1) begin
-      \$107  = mac_prod1_20;
+    \$121  = \mac_add0_s0$290 ;
+    if (stall_adv16) begin
+      \$121  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_mul_s0$93 ;
-    if (stall_adv1) begin
-      \$108  = mac_prod1_21;
+    \$122  = \mac_add0_s0$291 ;
+    if (stall_adv16) begin
+      \$122  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_mul_s0$95 ;
-    if (stall_adv1) begin
-      \$109  = mac_prod1_22;
+    \$123  = \mac_add0_s0$293 ;
+    if (stall_adv16) begin
+      \$123  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_mul_s0$96 ;
-    if (stall_adv1) begin
-      \$110  = mac_prod1_23;
+    \$124  = \mac_add0_s0$294 ;
+    if (stall_adv16) begin
+      \$124  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_mul_s0$98 ;
-    if (stall_adv1) begin
-      \$111  = mac_prod1_24;
+    \$125  = \mac_add0_s0$296 ;
+    if (stall_adv16) begin
+      \$125  = mac2_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_mul_s0$99 ;
-    if (stall_adv1) begin
-      \$112  = mac_prod1_25;
+    \$126  = \mac_add0_s0$297 ;
+    if (stall_adv16) begin
+      \$126  = mac2_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_mul_s0$101 ;
-    if (stall_adv1) begin
-      \$113  = mac_prod1_26;
+    \$127  = \mac_add0_s0$299 ;
+    if (stall_adv16) begin
+      \$127  = mac2_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_mul_s0$102 ;
-    if (stall_adv1) begin
-      \$114  = mac_prod1_27;
+    \$128  = \mac_add0_s0$300 ;
+    if (stall_adv16) begin
+      \$128  = mac2_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_mul_s0$104 ;
-    if (stall_adv1) begin
-      \$115  = mac_prod1_28;
+    \$129  = \mac_add0_s0$302 ;
+    if (stall_adv16) begin
+      \$129  = mac2_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$105 ;
-    if (stall_adv1) begin
-      \$116  = mac_prod1_29;
+    \$130  = \mac_add0_s0$303 ;
+    if (stall_adv16) begin
+      \$130  = mac2_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$107 ;
-    if (stall_adv1) begin
-      \$117  = mac_prod1_30;
+    \$131  = \mac_add0_s0$305 ;
+    if (stall_adv16) begin
+      \$131  = mac2_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_mul_s0$108 ;
-    if (stall_adv1) begin
-      \$118  = mac_prod1_31;
+    \$132  = \mac_add0_s0$306 ;
+    if (stall_adv16) begin
+      \$132  = mac2_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_mul_s0$110 ;
-    if (stall_adv1) begin
-      \$119  = mac_prod2_0;
+    \$133  = \mac_add0_s0$308 ;
+    if (stall_adv16) begin
+      \$133  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_mul_s0$111 ;
-    if (stall_adv1) begin
-      \$120  = mac_prod2_1;
+    \$134  = \mac_add0_s0$309 ;
+    if (stall_adv16) begin
+      \$134  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_mul_s0$113 ;
-    if (stall_adv1) begin
-      \$121  = mac_prod2_2;
+    \$135  = \mac_add0_s0$311 ;
+    if (stall_adv16) begin
+      \$135  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$114 ;
-    if (stall_adv1) begin
-      \$122  = mac_prod2_3;
+    \$136  = \mac_add0_s0$312 ;
+    if (stall_adv16) begin
+      \$136  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$116 ;
-    if (stall_adv1) begin
-      \$123  = mac_prod2_4;
+    \$137  = \mac_add0_s0$314 ;
+    if (stall_adv16) begin
+      \$137  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_mul_s0$117 ;
-    if (stall_adv1) begin
-      \$124  = mac_prod2_5;
+    \$138  = \mac_add0_s0$315 ;
+    if (stall_adv16) begin
+      \$138  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_mul_s0$119 ;
-    if (stall_adv1) begin
-      \$125  = mac_prod2_6;
+    \$139  = \mac_add0_s0$317 ;
+    if (stall_adv16) begin
+      \$139  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_mul_s0$120 ;
-    if (stall_adv1) begin
-      \$126  = mac_prod2_7;
+    \$140  = \mac_add0_s0$318 ;
+    if (stall_adv16) begin
+      \$140  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_mul_s0$122 ;
-    if (stall_adv1) begin
-      \$127  = mac_prod2_8;
+    \$141  = \mac_add0_s0$320 ;
+    if (stall_adv16) begin
+      \$141  = mac3_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_mul_s0$123 ;
-    if (stall_adv1) begin
-      \$128  = mac_prod2_9;
+    \$142  = \mac_add0_s0$321 ;
+    if (stall_adv16) begin
+      \$142  = mac3_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_mul_s0$125 ;
-    if (stall_adv1) begin
-      \$129  = mac_prod2_10;
+    \$143  = \mac_add0_s0$323 ;
+    if (stall_adv16) begin
+      \$143  = mac3_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_mul_s0$126 ;
-    if (stall_adv1) begin
-      \$130  = mac_prod2_11;
+    \$144  = \mac_add0_s0$324 ;
+    if (stall_adv16) begin
+      \$144  = mac3_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_mul_s0$128 ;
-    if (stall_adv1) begin
-      \$131  = mac_prod2_12;
+    \$145  = \mac_add0_s0$326 ;
+    if (stall_adv16) begin
+      \$145  = mac3_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_mul_s0$129 ;
-    if (stall_adv1) begin
-      \$132  = mac_prod2_13;
+    \$146  = \mac_add0_s0$327 ;
+    if (stall_adv16) begin
+      \$146  = mac3_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_mul_s0$131 ;
-    if (stall_adv1) begin
-      \$133  = mac_prod2_14;
+    \$147  = \mac_add0_s0$329 ;
+    if (stall_adv16) begin
+      \$147  = mac3_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_mul_s0$132 ;
-    if (stall_adv1) begin
-      \$134  = mac_prod2_15;
+    \$148  = \mac_add0_s0$330 ;
+    if (stall_adv16) begin
+      \$148  = mac3_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_mul_s0$134 ;
-    if (stall_adv1) begin
-      \$135  = mac_prod2_16;
+    \$149  = \mac_add0_s0$460 ;
+    if (stall_adv16) begin
+      \$149  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_mul_s0$135 ;
-    if (stall_adv1) begin
-      \$136  = mac_prod2_17;
+    \$150  = mac_add0_valid_s0;
+    if (stall_adv16) begin
+      \$150  = mac_dspout_valid_s0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_mul_s0$137 ;
-    if (stall_adv1) begin
-      \$137  = mac_prod2_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_mul_s0$138 ;
-    if (stall_adv1) begin
-      \$138  = mac_prod2_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_mul_s0$140 ;
-    if (stall_adv1) begin
-      \$139  = mac_prod2_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_mul_s0$141 ;
-    if (stall_adv1) begin
-      \$140  = mac_prod2_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_mul_s0$143 ;
-    if (stall_adv1) begin
-      \$141  = mac_prod2_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_mul_s0$144 ;
-    if (stall_adv1) begin
-      \$142  = mac_prod2_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_mul_s0$146 ;
-    if (stall_adv1) begin
-      \$143  = mac_prod2_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_mul_s0$147 ;
-    if (stall_adv1) begin
-      \$144  = mac_prod2_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_mul_s0$149 ;
-    if (stall_adv1) begin
-      \$145  = mac_prod2_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_mul_s0$150 ;
-    if (stall_adv1) begin
-      \$146  = mac_prod2_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_mul_s0$152 ;
-    if (stall_adv1) begin
-      \$147  = mac_prod2_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_mul_s0$153 ;
-    if (stall_adv1) begin
-      \$148  = mac_prod2_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_mul_s0$155 ;
-    if (stall_adv1) begin
-      \$149  = mac_prod2_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_mul_s0$156 ;
-    if (stall_adv1) begin
-      \$150  = mac_prod2_31;
+    if (rst) begin
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_mul_s0$158 ;
-    if (stall_adv1) begin
-      \$151  = mac_prod3_0;
+    \$151  = mac_add1_s0;
+    if (stall_adv17) begin
+      \$151  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_mul_s0$159 ;
-    if (stall_adv1) begin
-      \$152  = mac_prod3_1;
+    \$152  = \mac_add1_s0$335 ;
+    if (stall_adv17) begin
+      \$152  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_mul_s0$161 ;
-    if (stall_adv1) begin
-      \$153  = mac_prod3_2;
+    \$153  = \mac_add1_s0$337 ;
+    if (stall_adv17) begin
+      \$153  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_mul_s0$162 ;
-    if (stall_adv1) begin
-      \$154  = mac_prod3_3;
+    \$154  = \mac_add1_s0$338 ;
+    if (stall_adv17) begin
+      \$154  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_mul_s0$164 ;
-    if (stall_adv1) begin
-      \$155  = mac_prod3_4;
+    \$155  = \mac_add1_s0$340 ;
+    if (stall_adv17) begin
+      \$155  = mac0_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_mul_s0$165 ;
-    if (stall_adv1) begin
-      \$156  = mac_prod3_5;
+    \$156  = \mac_add1_s0$341 ;
+    if (stall_adv17) begin
+      \$156  = mac0_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_mul_s0$167 ;
-    if (stall_adv1) begin
-      \$157  = mac_prod3_6;
+    \$157  = \mac_add1_s0$343 ;
+    if (stall_adv17) begin
+      \$157  = mac0_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_mul_s0$168 ;
-    if (stall_adv1) begin
-      \$158  = mac_prod3_7;
+    \$158  = \mac_add1_s0$344 ;
+    if (stall_adv17) begin
+      \$158  = mac0_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_mul_s0$170 ;
-    if (stall_adv1) begin
-      \$159  = mac_prod3_8;
+    \$159  = \mac_add1_s0$346 ;
+    if (stall_adv17) begin
+      \$159  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_mul_s0$171 ;
-    if (stall_adv1) begin
-      \$160  = mac_prod3_9;
+    \$160  = \mac_add1_s0$347 ;
+    if (stall_adv17) begin
+      \$160  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_mul_s0$173 ;
-    if (stall_adv1) begin
-      \$161  = mac_prod3_10;
+    \$161  = \mac_add1_s0$349 ;
+    if (stall_adv17) begin
+      \$161  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_mul_s0$174 ;
-    if (stall_adv1) begin
-      \$162  = mac_prod3_11;
+    \$162  = \mac_add1_s0$350 ;
+    if (stall_adv17) begin
+      \$162  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_mul_s0$176 ;
-    if (stall_adv1) begin
-      \$163  = mac_prod3_12;
+    \$163  = \mac_add1_s0$352 ;
+    if (stall_adv17) begin
+      \$163  = mac1_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_mul_s0$177 ;
-    if (stall_adv1) begin
-      \$164  = mac_prod3_13;
+    \$164  = \mac_add1_s0$353 ;
+    if (stall_adv17) begin
+      \$164  = mac1_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_mul_s0$179 ;
-    if (stall_adv1) begin
-      \$165  = mac_prod3_14;
+    \$165  = \mac_add1_s0$355 ;
+    if (stall_adv17) begin
+      \$165  = mac1_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_mul_s0$180 ;
-    if (stall_adv1) begin
-      \$166  = mac_prod3_15;
+    \$166  = \mac_add1_s0$356 ;
+    if (stall_adv17) begin
+      \$166  = mac1_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_mul_s0$182 ;
-    if (stall_adv1) begin
-      \$167  = mac_prod3_16;
+    \$167  = \mac_add1_s0$358 ;
+    if (stall_adv17) begin
+      \$167  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_mul_s0$183 ;
-    if (stall_adv1) begin
-      \$168  = mac_prod3_17;
+    \$168  = \mac_add1_s0$359 ;
+    if (stall_adv17) begin
+      \$168  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_mul_s0$185 ;
-    if (stall_adv1) begin
-      \$169  = mac_prod3_18;
+    \$169  = \mac_add1_s0$361 ;
+    if (stall_adv17) begin
+      \$169  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_mul_s0$186 ;
-    if (stall_adv1) begin
-      \$170  = mac_prod3_19;
+    \$170  = \mac_add1_s0$362 ;
+    if (stall_adv17) begin
+      \$170  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_mul_s0$188 ;
-    if (stall_adv1) begin
-      \$171  = mac_prod3_20;
+    \$171  = \mac_add1_s0$364 ;
+    if (stall_adv17) begin
+      \$171  = mac2_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_mul_s0$189 ;
-    if (stall_adv1) begin
-      \$172  = mac_prod3_21;
+    \$172  = \mac_add1_s0$365 ;
+    if (stall_adv17) begin
+      \$172  = mac2_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_mul_s0$191 ;
-    if (stall_adv1) begin
-      \$173  = mac_prod3_22;
+    \$173  = \mac_add1_s0$367 ;
+    if (stall_adv17) begin
+      \$173  = mac2_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_mul_s0$192 ;
-    if (stall_adv1) begin
-      \$174  = mac_prod3_23;
+    \$174  = \mac_add1_s0$368 ;
+    if (stall_adv17) begin
+      \$174  = mac2_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_mul_s0$194 ;
-    if (stall_adv1) begin
-      \$175  = mac_prod3_24;
+    \$175  = \mac_add1_s0$370 ;
+    if (stall_adv17) begin
+      \$175  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_mul_s0$195 ;
-    if (stall_adv1) begin
-      \$176  = mac_prod3_25;
+    \$176  = \mac_add1_s0$371 ;
+    if (stall_adv17) begin
+      \$176  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_mul_s0$197 ;
-    if (stall_adv1) begin
-      \$177  = mac_prod3_26;
+    \$177  = \mac_add1_s0$373 ;
+    if (stall_adv17) begin
+      \$177  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_mul_s0$198 ;
-    if (stall_adv1) begin
-      \$178  = mac_prod3_27;
+    \$178  = \mac_add1_s0$374 ;
+    if (stall_adv17) begin
+      \$178  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_mul_s0$200 ;
-    if (stall_adv1) begin
-      \$179  = mac_prod3_28;
+    \$179  = \mac_add1_s0$376 ;
+    if (stall_adv17) begin
+      \$179  = mac3_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_mul_s0$201 ;
-    if (stall_adv1) begin
-      \$180  = mac_prod3_29;
+    \$180  = \mac_add1_s0$377 ;
+    if (stall_adv17) begin
+      \$180  = mac3_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_mul_s0$203 ;
-    if (stall_adv1) begin
-      \$181  = mac_prod3_30;
+    \$181  = \mac_add1_s0$379 ;
+    if (stall_adv17) begin
+      \$181  = mac3_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_mul_s0$204 ;
-    if (stall_adv1) begin
-      \$182  = mac_prod3_31;
+    \$182  = \mac_add1_s0$380 ;
+    if (stall_adv17) begin
+      \$182  = mac3_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_mul_s0$558 ;
-    if (stall_adv1) begin
-      \$183  = mac_dspin_s0;
+    \$183  = \mac_add1_s0$462 ;
+    if (stall_adv17) begin
+      \$183  = \mac_add0_s0$460 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = mac_mul_valid_s0;
-    if (stall_adv1) begin
-      \$184  = mac_dspin_valid_s0;
+    \$184  = mac_add1_valid_s0;
+    if (stall_adv17) begin
+      \$184  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$184  = 1'h0;
@@ -4677,715 +3640,624 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = mac_add0_s0;
-    if (stall_adv2) begin
-      \$185  = mac0_sum0_p0;
+    \$185  = mac_add2_s0;
+    if (stall_adv18) begin
+      \$185  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_add0_s0$209 ;
-    if (stall_adv2) begin
-      \$186  = mac0_sum0_p1;
+    \$186  = \mac_add2_s0$385 ;
+    if (stall_adv18) begin
+      \$186  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_add0_s0$211 ;
-    if (stall_adv2) begin
-      \$187  = mac0_sum0_p2;
+    \$187  = \mac_add2_s0$387 ;
+    if (stall_adv18) begin
+      \$187  = mac0_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_add0_s0$212 ;
-    if (stall_adv2) begin
-      \$188  = mac0_sum0_p3;
+    \$188  = \mac_add2_s0$388 ;
+    if (stall_adv18) begin
+      \$188  = mac0_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_add0_s0$214 ;
-    if (stall_adv2) begin
-      \$189  = mac0_sum0_p4;
+    \$189  = \mac_add2_s0$390 ;
+    if (stall_adv18) begin
+      \$189  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_add0_s0$215 ;
-    if (stall_adv2) begin
-      \$190  = mac0_sum0_p5;
+    \$190  = \mac_add2_s0$391 ;
+    if (stall_adv18) begin
+      \$190  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_add0_s0$217 ;
-    if (stall_adv2) begin
-      \$191  = mac0_sum0_p6;
+    \$191  = \mac_add2_s0$393 ;
+    if (stall_adv18) begin
+      \$191  = mac1_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_add0_s0$218 ;
-    if (stall_adv2) begin
-      \$192  = mac0_sum0_p7;
+    \$192  = \mac_add2_s0$394 ;
+    if (stall_adv18) begin
+      \$192  = mac1_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_add0_s0$220 ;
-    if (stall_adv2) begin
-      \$193  = mac0_sum0_p8;
+    \$193  = \mac_add2_s0$396 ;
+    if (stall_adv18) begin
+      \$193  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_add0_s0$221 ;
-    if (stall_adv2) begin
-      \$194  = mac0_sum0_p9;
+    \$194  = \mac_add2_s0$397 ;
+    if (stall_adv18) begin
+      \$194  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_add0_s0$223 ;
-    if (stall_adv2) begin
-      \$195  = mac0_sum0_p10;
+    \$195  = \mac_add2_s0$399 ;
+    if (stall_adv18) begin
+      \$195  = mac2_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_add0_s0$224 ;
-    if (stall_adv2) begin
-      \$196  = mac0_sum0_p11;
+    \$196  = \mac_add2_s0$400 ;
+    if (stall_adv18) begin
+      \$196  = mac2_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_add0_s0$226 ;
-    if (stall_adv2) begin
-      \$197  = mac0_sum0_p12;
+    \$197  = \mac_add2_s0$402 ;
+    if (stall_adv18) begin
+      \$197  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_add0_s0$227 ;
-    if (stall_adv2) begin
-      \$198  = mac0_sum0_p13;
+    \$198  = \mac_add2_s0$403 ;
+    if (stall_adv18) begin
+      \$198  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_add0_s0$229 ;
-    if (stall_adv2) begin
-      \$199  = mac0_sum0_p14;
+    \$199  = \mac_add2_s0$405 ;
+    if (stall_adv18) begin
+      \$199  = mac3_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_add0_s0$230 ;
-    if (stall_adv2) begin
-      \$200  = mac0_sum0_p15;
+    \$200  = \mac_add2_s0$406 ;
+    if (stall_adv18) begin
+      \$200  = mac3_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_add0_s0$232 ;
-    if (stall_adv2) begin
-      \$201  = mac1_sum0_p0;
+    \$201  = \mac_add2_s0$464 ;
+    if (stall_adv18) begin
+      \$201  = \mac_add1_s0$462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_add0_s0$233 ;
-    if (stall_adv2) begin
-      \$202  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_add0_s0$235 ;
-    if (stall_adv2) begin
-      \$203  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_add0_s0$236 ;
-    if (stall_adv2) begin
-      \$204  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_add0_s0$238 ;
-    if (stall_adv2) begin
-      \$205  = mac1_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_add0_s0$239 ;
-    if (stall_adv2) begin
-      \$206  = mac1_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_add0_s0$241 ;
-    if (stall_adv2) begin
-      \$207  = mac1_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_add0_s0$242 ;
-    if (stall_adv2) begin
-      \$208  = mac1_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_add0_s0$244 ;
-    if (stall_adv2) begin
-      \$209  = mac1_sum0_p8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_add0_s0$245 ;
-    if (stall_adv2) begin
-      \$210  = mac1_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_add0_s0$247 ;
-    if (stall_adv2) begin
-      \$211  = mac1_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_add0_s0$248 ;
-    if (stall_adv2) begin
-      \$212  = mac1_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_add0_s0$250 ;
-    if (stall_adv2) begin
-      \$213  = mac1_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_add0_s0$251 ;
-    if (stall_adv2) begin
-      \$214  = mac1_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_add0_s0$253 ;
-    if (stall_adv2) begin
-      \$215  = mac1_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_add0_s0$254 ;
-    if (stall_adv2) begin
-      \$216  = mac1_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_add0_s0$256 ;
-    if (stall_adv2) begin
-      \$217  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_add0_s0$257 ;
-    if (stall_adv2) begin
-      \$218  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_add0_s0$259 ;
-    if (stall_adv2) begin
-      \$219  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_add0_s0$260 ;
-    if (stall_adv2) begin
-      \$220  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_add0_s0$262 ;
-    if (stall_adv2) begin
-      \$221  = mac2_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_add0_s0$263 ;
-    if (stall_adv2) begin
-      \$222  = mac2_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_add0_s0$265 ;
-    if (stall_adv2) begin
-      \$223  = mac2_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_add0_s0$266 ;
-    if (stall_adv2) begin
-      \$224  = mac2_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_add0_s0$268 ;
-    if (stall_adv2) begin
-      \$225  = mac2_sum0_p8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_add0_s0$269 ;
-    if (stall_adv2) begin
-      \$226  = mac2_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_add0_s0$271 ;
-    if (stall_adv2) begin
-      \$227  = mac2_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_add0_s0$272 ;
-    if (stall_adv2) begin
-      \$228  = mac2_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_add0_s0$274 ;
-    if (stall_adv2) begin
-      \$229  = mac2_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_add0_s0$275 ;
-    if (stall_adv2) begin
-      \$230  = mac2_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_add0_s0$277 ;
-    if (stall_adv2) begin
-      \$231  = mac2_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_add0_s0$278 ;
-    if (stall_adv2) begin
-      \$232  = mac2_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_add0_s0$280 ;
-    if (stall_adv2) begin
-      \$233  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_add0_s0$281 ;
-    if (stall_adv2) begin
-      \$234  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_add0_s0$283 ;
-    if (stall_adv2) begin
-      \$235  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_add0_s0$284 ;
-    if (stall_adv2) begin
-      \$236  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_add0_s0$286 ;
-    if (stall_adv2) begin
-      \$237  = mac3_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_add0_s0$287 ;
-    if (stall_adv2) begin
-      \$238  = mac3_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_add0_s0$289 ;
-    if (stall_adv2) begin
-      \$239  = mac3_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_add0_s0$290 ;
-    if (stall_adv2) begin
-      \$240  = mac3_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_add0_s0$292 ;
-    if (stall_adv2) begin
-      \$241  = mac3_sum0_p8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_add0_s0$293 ;
-    if (stall_adv2) begin
-      \$242  = mac3_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_add0_s0$295 ;
-    if (stall_adv2) begin
-      \$243  = mac3_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_add0_s0$296 ;
-    if (stall_adv2) begin
-      \$244  = mac3_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_add0_s0$298 ;
-    if (stall_adv2) begin
-      \$245  = mac3_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_add0_s0$299 ;
-    if (stall_adv2) begin
-      \$246  = mac3_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_add0_s0$301 ;
-    if (stall_adv2) begin
-      \$247  = mac3_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_add0_s0$302 ;
-    if (stall_adv2) begin
-      \$248  = mac3_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_add0_s0$560 ;
-    if (stall_adv2) begin
-      \$249  = \mac_mul_s0$558 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = mac_add0_valid_s0;
-    if (stall_adv2) begin
-      \$250  = mac_mul_valid_s0;
+    \$202  = mac_add2_valid_s0;
+    if (stall_adv18) begin
+      \$202  = mac_add1_valid_s0;
     end
     if (rst) begin
-      \$250  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = mac_add1_s0;
-    if (stall_adv3) begin
-      \$251  = mac0_sum1_p0;
+    \$203  = mac_add3_s0;
+    if (stall_adv19) begin
+      \$203  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_add1_s0$307 ;
-    if (stall_adv3) begin
-      \$252  = mac0_sum1_p1;
+    \$204  = \mac_add3_s0$411 ;
+    if (stall_adv19) begin
+      \$204  = mac0_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_add1_s0$309 ;
-    if (stall_adv3) begin
-      \$253  = mac0_sum1_p2;
+    \$205  = \mac_add3_s0$413 ;
+    if (stall_adv19) begin
+      \$205  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_add1_s0$310 ;
-    if (stall_adv3) begin
-      \$254  = mac0_sum1_p3;
+    \$206  = \mac_add3_s0$414 ;
+    if (stall_adv19) begin
+      \$206  = mac1_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_add1_s0$312 ;
-    if (stall_adv3) begin
-      \$255  = mac0_sum1_p4;
+    \$207  = \mac_add3_s0$416 ;
+    if (stall_adv19) begin
+      \$207  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_add1_s0$313 ;
-    if (stall_adv3) begin
-      \$256  = mac0_sum1_p5;
+    \$208  = \mac_add3_s0$417 ;
+    if (stall_adv19) begin
+      \$208  = mac2_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_add1_s0$315 ;
-    if (stall_adv3) begin
-      \$257  = mac0_sum1_p6;
+    \$209  = \mac_add3_s0$419 ;
+    if (stall_adv19) begin
+      \$209  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_add1_s0$316 ;
-    if (stall_adv3) begin
-      \$258  = mac0_sum1_p7;
+    \$210  = \mac_add3_s0$420 ;
+    if (stall_adv19) begin
+      \$210  = mac3_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_add1_s0$318 ;
-    if (stall_adv3) begin
-      \$259  = mac1_sum1_p0;
+    \$211  = \mac_add3_s0$466 ;
+    if (stall_adv19) begin
+      \$211  = \mac_add2_s0$464 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_add1_s0$319 ;
-    if (stall_adv3) begin
-      \$260  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_add1_s0$321 ;
-    if (stall_adv3) begin
-      \$261  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_add1_s0$322 ;
-    if (stall_adv3) begin
-      \$262  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_add1_s0$324 ;
-    if (stall_adv3) begin
-      \$263  = mac1_sum1_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_add1_s0$325 ;
-    if (stall_adv3) begin
-      \$264  = mac1_sum1_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_add1_s0$327 ;
-    if (stall_adv3) begin
-      \$265  = mac1_sum1_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_add1_s0$328 ;
-    if (stall_adv3) begin
-      \$266  = mac1_sum1_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_add1_s0$330 ;
-    if (stall_adv3) begin
-      \$267  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_add1_s0$331 ;
-    if (stall_adv3) begin
-      \$268  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_add1_s0$333 ;
-    if (stall_adv3) begin
-      \$269  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_add1_s0$334 ;
-    if (stall_adv3) begin
-      \$270  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_add1_s0$336 ;
-    if (stall_adv3) begin
-      \$271  = mac2_sum1_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_add1_s0$337 ;
-    if (stall_adv3) begin
-      \$272  = mac2_sum1_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_add1_s0$339 ;
-    if (stall_adv3) begin
-      \$273  = mac2_sum1_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_add1_s0$340 ;
-    if (stall_adv3) begin
-      \$274  = mac2_sum1_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_add1_s0$342 ;
-    if (stall_adv3) begin
-      \$275  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_add1_s0$343 ;
-    if (stall_adv3) begin
-      \$276  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_add1_s0$345 ;
-    if (stall_adv3) begin
-      \$277  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_add1_s0$346 ;
-    if (stall_adv3) begin
-      \$278  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_add1_s0$348 ;
-    if (stall_adv3) begin
-      \$279  = mac3_sum1_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_add1_s0$349 ;
-    if (stall_adv3) begin
-      \$280  = mac3_sum1_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_add1_s0$351 ;
-    if (stall_adv3) begin
-      \$281  = mac3_sum1_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_add1_s0$352 ;
-    if (stall_adv3) begin
-      \$282  = mac3_sum1_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_add1_s0$562 ;
-    if (stall_adv3) begin
-      \$283  = \mac_add0_s0$560 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = mac_add1_valid_s0;
-    if (stall_adv3) begin
-      \$284  = mac_add0_valid_s0;
+    \$212  = mac_add3_valid_s0;
+    if (stall_adv19) begin
+      \$212  = mac_add2_valid_s0;
     end
     if (rst) begin
-      \$284  = 1'h0;
+      \$212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = mac_add4_s0;
+    if (stall_adv20) begin
+      \$213  = mac0_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_add4_s0$444 ;
+    if (stall_adv20) begin
+      \$214  = mac1_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_add4_s0$447 ;
+    if (stall_adv20) begin
+      \$215  = mac2_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \mac_add4_s0$450 ;
+    if (stall_adv20) begin
+      \$216  = mac3_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \mac_add4_s0$468 ;
+    if (stall_adv20) begin
+      \$217  = \mac_add3_s0$466 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = mac_add4_valid_s0;
+    if (stall_adv20) begin
+      \$218  = mac_add3_valid_s0;
+    end
+    if (rst) begin
+      \$218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = o__valid;
+    if (i__ready) begin
+      \$219  = \$35 ;
+    end
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$220  = \$36 ;
+    end
+    if (rst) begin
+      \$220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$221  = \$37 ;
+    end
+    if (rst) begin
+      \$221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$222  = \$38 ;
+    end
+    if (rst) begin
+      \$222  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$223  = \$39 ;
+    end
+    if (rst) begin
+      \$223  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$224  = \$40 ;
+    end
+    if (rst) begin
+      \$224  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$225  = \$41 ;
+    end
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$226  = \$42 ;
+    end
+    if (rst) begin
+      \$226  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$227  = \$43 ;
+    end
+    if (rst) begin
+      \$227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$228  = \$44 ;
+    end
+    if (rst) begin
+      \$228  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$229  = \$45 ;
+    end
+    if (rst) begin
+      \$229  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$230  = \$46 ;
+    end
+    if (rst) begin
+      \$230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$231  = \$47 ;
+    end
+    if (rst) begin
+      \$231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$232  = \$48 ;
+    end
+    if (rst) begin
+      \$232  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$233  = \$49 ;
+    end
+    if (rst) begin
+      \$233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$234  = \$50 ;
+    end
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$235  = \$51 ;
+    end
+    if (rst) begin
+      \$235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$236  = \$52 ;
+    end
+    if (rst) begin
+      \$236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$237  = \$53 ;
+    end
+    if (rst) begin
+      \$237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$238  = \$54 ;
+    end
+    if (rst) begin
+      \$238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$239  = \$55 ;
+    end
+    if (rst) begin
+      \$239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$240  = \$56 ;
+    end
+    if (rst) begin
+      \$240  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$241  = \$57 ;
+    end
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$242  = \$58 ;
+    end
+    if (rst) begin
+      \$242  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$243  = \$59 ;
+    end
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$244  = \$60 ;
+    end
+    if (rst) begin
+      \$244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$245  = \$61 ;
+    end
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$246  = \$62 ;
+    end
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$247  = \$63 ;
+    end
+    if (rst) begin
+      \$247  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$248  = \$64 ;
+    end
+    if (rst) begin
+      \$248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = mac_acc0;
+    if (\$65 ) begin
+      \$249  = \$66 ;
+    end
+    if (rst) begin
+      \$249  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = mac_acc0_out;
+    if (\$68 ) begin
+      \$250  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = mac_acc1;
+    if (\$69 ) begin
+      \$251  = \$70 ;
+    end
+    if (rst) begin
+      \$251  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = mac_acc1_out;
+    if (\$72 ) begin
+      \$252  = \$32 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = mac_acc2;
+    if (\$73 ) begin
+      \$253  = \$74 ;
+    end
+    if (rst) begin
+      \$253  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = mac_acc2_out;
+    if (\$76 ) begin
+      \$254  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = mac_acc3;
+    if (\$77 ) begin
+      \$255  = \$78 ;
+    end
+    if (rst) begin
+      \$255  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = mac_acc3_out;
+    if (\$80 ) begin
+      \$256  = \$34 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$17 [31:0];
-  assign mac_acc1_next = \$18 [31:0];
-  assign mac_acc2_next = \$19 [31:0];
-  assign mac_acc3_next = \$20 [31:0];
+  assign mac_acc0_next = \$31 [31:0];
+  assign mac_acc1_next = \$32 [31:0];
+  assign mac_acc2_next = \$33 [31:0];
+  assign mac_acc3_next = \$34 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -5562,18 +4434,19 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -5585,12 +4458,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

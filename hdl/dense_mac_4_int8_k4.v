@@ -6,10 +6,6 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [31:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg [31:0] \$103 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -51,62 +47,50 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$46 ;
   reg \$47 ;
   reg \$48 ;
-  reg [15:0] \$49 ;
+  reg \$49 ;
   wire \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  reg \$50 ;
+  reg [16:0] \$51 ;
+  reg [16:0] \$52 ;
+  reg [16:0] \$53 ;
+  reg [16:0] \$54 ;
+  reg [16:0] \$55 ;
+  reg [16:0] \$56 ;
+  reg [16:0] \$57 ;
+  reg [16:0] \$58 ;
+  reg \$59 ;
   wire \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
+  reg \$60 ;
+  reg [17:0] \$61 ;
+  reg [17:0] \$62 ;
+  reg [17:0] \$63 ;
+  reg [17:0] \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [16:0] \$67 ;
-  reg [16:0] \$68 ;
-  reg [16:0] \$69 ;
+  reg \$67 ;
+  reg \$68 ;
+  reg \$69 ;
   wire \$7 ;
-  reg [16:0] \$70 ;
-  reg [16:0] \$71 ;
-  reg [16:0] \$72 ;
-  reg [16:0] \$73 ;
-  reg [16:0] \$74 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
   reg \$75 ;
   reg \$76 ;
-  reg [17:0] \$77 ;
-  reg [17:0] \$78 ;
-  reg [17:0] \$79 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg \$79 ;
   wire \$8 ;
-  reg [17:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg \$89 ;
+  reg [31:0] \$80 ;
+  reg [31:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [31:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg [31:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
   wire \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg [31:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [31:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -177,7 +161,6 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$106  = 1'h0;
   reg [16:0] \mac_add0_s0$41  = 17'h00000;
   reg [16:0] \mac_add0_s0$43  = 17'h00000;
   reg [16:0] \mac_add0_s0$44  = 17'h00000;
@@ -185,33 +168,18 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [16:0] \mac_add0_s0$47  = 17'h00000;
   reg [16:0] \mac_add0_s0$49  = 17'h00000;
   reg [16:0] \mac_add0_s0$50  = 17'h00000;
+  reg \mac_add0_s0$90  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg \mac_add1_s0$108  = 1'h0;
   reg [17:0] \mac_add1_s0$74  = 18'h00000;
   reg [17:0] \mac_add1_s0$77  = 18'h00000;
   reg [17:0] \mac_add1_s0$80  = 18'h00000;
+  reg \mac_add1_s0$92  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$104  = 1'h0;
-  reg [15:0] \mac_mul_s0$15  = 16'h0000;
-  reg [15:0] \mac_mul_s0$17  = 16'h0000;
-  reg [15:0] \mac_mul_s0$18  = 16'h0000;
-  reg [15:0] \mac_mul_s0$20  = 16'h0000;
-  reg [15:0] \mac_mul_s0$21  = 16'h0000;
-  reg [15:0] \mac_mul_s0$23  = 16'h0000;
-  reg [15:0] \mac_mul_s0$24  = 16'h0000;
-  reg [15:0] \mac_mul_s0$26  = 16'h0000;
-  reg [15:0] \mac_mul_s0$27  = 16'h0000;
-  reg [15:0] \mac_mul_s0$29  = 16'h0000;
-  reg [15:0] \mac_mul_s0$30  = 16'h0000;
-  reg [15:0] \mac_mul_s0$32  = 16'h0000;
-  reg [15:0] \mac_mul_s0$33  = 16'h0000;
-  reg [15:0] \mac_mul_s0$35  = 16'h0000;
-  reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   wire [15:0] mac_prod0_0;
@@ -267,20 +235,8 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign \$2  = ~ stall_adv0_valid;
-  assign stall_adv0 = \$2  | o__ready;
-  assign \$3  = ~ stall_adv1_valid;
-  assign stall_adv1 = \$3  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$15 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$17 ) + $signed(\mac_mul_s0$18 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$20 ) + $signed(\mac_mul_s0$21 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$23 ) + $signed(\mac_mul_s0$24 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$26 ) + $signed(\mac_mul_s0$27 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign \$4  = ~ stall_adv2_valid;
   assign stall_adv2 = \$4  | o__ready;
   assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$41 );
@@ -309,150 +265,130 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$15  = $signed(mac_acc1) + $signed(\mac_add1_s0$74 );
   assign \$16  = $signed(mac_acc2) + $signed(\mac_add1_s0$77 );
   assign \$17  = $signed(mac_acc3) + $signed(\mac_add1_s0$80 );
-  assign \$18  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$19  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$20  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$21  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$22  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$23  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$24  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$25  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$26  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$27  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$28  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$29  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
-  assign \$30  = mac_add1_valid_s0 & \mac_add1_s0$108 ;
+  assign \$18  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$19  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$20  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$21  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$22  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$23  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$24  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$25  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$26  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$27  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$28  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$29  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
+  assign \$30  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
   assign \$31  = stall_adv4 & mac_add1_valid_s0;
-  assign \$32  = \mac_add1_s0$108  ? 32'd0 : \$14 [31:0];
+  assign \$32  = \mac_add1_s0$92  ? 32'd0 : \$14 [31:0];
   assign \$33  = stall_adv5 & mac_add1_valid_s0;
-  assign \$34  = \$33  & \mac_add1_s0$108 ;
+  assign \$34  = \$33  & \mac_add1_s0$92 ;
   assign \$35  = stall_adv6 & mac_add1_valid_s0;
-  assign \$36  = \mac_add1_s0$108  ? 32'd0 : \$15 [31:0];
+  assign \$36  = \mac_add1_s0$92  ? 32'd0 : \$15 [31:0];
   assign \$37  = stall_adv7 & mac_add1_valid_s0;
-  assign \$38  = \$37  & \mac_add1_s0$108 ;
+  assign \$38  = \$37  & \mac_add1_s0$92 ;
   assign \$39  = stall_adv8 & mac_add1_valid_s0;
-  assign \$40  = \mac_add1_s0$108  ? 32'd0 : \$16 [31:0];
+  assign \$40  = \mac_add1_s0$92  ? 32'd0 : \$16 [31:0];
   assign \$41  = stall_adv9 & mac_add1_valid_s0;
-  assign \$42  = \$41  & \mac_add1_s0$108 ;
+  assign \$42  = \$41  & \mac_add1_s0$92 ;
   assign \$43  = stall_adv10 & mac_add1_valid_s0;
-  assign \$44  = \mac_add1_s0$108  ? 32'd0 : \$17 [31:0];
+  assign \$44  = \mac_add1_s0$92  ? 32'd0 : \$17 [31:0];
   assign \$45  = stall_adv11 & mac_add1_valid_s0;
-  assign \$46  = \$45  & \mac_add1_s0$108 ;
+  assign \$46  = \$45  & \mac_add1_s0$92 ;
   always @(posedge clk)
     mac_dspin_s0 <= \$47 ;
   always @(posedge clk)
     mac_dspin_valid_s0 <= \$48 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$49 ;
+    mac_dspout_s0 <= \$49 ;
   always @(posedge clk)
-    \mac_mul_s0$15  <= \$50 ;
+    mac_dspout_valid_s0 <= \$50 ;
   always @(posedge clk)
-    \mac_mul_s0$17  <= \$51 ;
+    mac_add0_s0 <= \$51 ;
   always @(posedge clk)
-    \mac_mul_s0$18  <= \$52 ;
+    \mac_add0_s0$41  <= \$52 ;
   always @(posedge clk)
-    \mac_mul_s0$20  <= \$53 ;
+    \mac_add0_s0$43  <= \$53 ;
   always @(posedge clk)
-    \mac_mul_s0$21  <= \$54 ;
+    \mac_add0_s0$44  <= \$54 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$55 ;
+    \mac_add0_s0$46  <= \$55 ;
   always @(posedge clk)
-    \mac_mul_s0$24  <= \$56 ;
+    \mac_add0_s0$47  <= \$56 ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$57 ;
+    \mac_add0_s0$49  <= \$57 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$58 ;
+    \mac_add0_s0$50  <= \$58 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$59 ;
+    \mac_add0_s0$90  <= \$59 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$60 ;
+    mac_add0_valid_s0 <= \$60 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$61 ;
+    mac_add1_s0 <= \$61 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$62 ;
+    \mac_add1_s0$74  <= \$62 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$63 ;
+    \mac_add1_s0$77  <= \$63 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$64 ;
+    \mac_add1_s0$80  <= \$64 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$65 ;
+    \mac_add1_s0$92  <= \$65 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$66 ;
+    mac_add1_valid_s0 <= \$66 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$67 ;
+    o__valid <= \$67 ;
   always @(posedge clk)
-    \mac_add0_s0$41  <= \$68 ;
+    stall_adv0_valid <= \$68 ;
   always @(posedge clk)
-    \mac_add0_s0$43  <= \$69 ;
+    stall_adv1_valid <= \$69 ;
   always @(posedge clk)
-    \mac_add0_s0$44  <= \$70 ;
+    stall_adv2_valid <= \$70 ;
   always @(posedge clk)
-    \mac_add0_s0$46  <= \$71 ;
+    stall_adv3_valid <= \$71 ;
   always @(posedge clk)
-    \mac_add0_s0$47  <= \$72 ;
+    stall_adv4_valid <= \$72 ;
   always @(posedge clk)
-    \mac_add0_s0$49  <= \$73 ;
+    stall_adv5_valid <= \$73 ;
   always @(posedge clk)
-    \mac_add0_s0$50  <= \$74 ;
+    stall_adv6_valid <= \$74 ;
   always @(posedge clk)
-    \mac_add0_s0$106  <= \$75 ;
+    stall_adv7_valid <= \$75 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$76 ;
+    stall_adv8_valid <= \$76 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$77 ;
+    stall_adv9_valid <= \$77 ;
   always @(posedge clk)
-    \mac_add1_s0$74  <= \$78 ;
+    stall_adv10_valid <= \$78 ;
   always @(posedge clk)
-    \mac_add1_s0$77  <= \$79 ;
+    stall_adv11_valid <= \$79 ;
   always @(posedge clk)
-    \mac_add1_s0$80  <= \$80 ;
+    mac_acc0 <= \$80 ;
   always @(posedge clk)
-    \mac_add1_s0$108  <= \$81 ;
+    mac_acc0_out <= \$81 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$82 ;
+    mac_acc1 <= \$82 ;
   always @(posedge clk)
-    o__valid <= \$83 ;
+    mac_acc1_out <= \$83 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$84 ;
+    mac_acc2 <= \$84 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$85 ;
+    mac_acc2_out <= \$85 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$86 ;
+    mac_acc3 <= \$86 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$87 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$88 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$89 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$90 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$91 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$92 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$93 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$94 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$95 ;
-  always @(posedge clk)
-    mac_acc0 <= \$96 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$97 ;
-  always @(posedge clk)
-    mac_acc1 <= \$98 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$99 ;
-  always @(posedge clk)
-    mac_acc2 <= \$100 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$101 ;
-  always @(posedge clk)
-    mac_acc3 <= \$102 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$103 ;
-  nmsparse_mul_ireg #(
+    mac_acc3_out <= \$87 ;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$2  | o__ready;
+  assign \$3  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$3  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
@@ -462,7 +398,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
@@ -472,27 +408,27 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod0_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
     .a(i__payload[23:16]),
     .b(i__payload[55:48]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
     .a(i__payload[31:24]),
     .b(i__payload[63:56]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
@@ -502,7 +438,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
@@ -512,27 +448,27 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod1_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
     .a(i__payload[23:16]),
     .b(i__payload[87:80]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
     .a(i__payload[31:24]),
     .b(i__payload[95:88]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
@@ -542,7 +478,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
@@ -552,27 +488,27 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod2_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
     .a(i__payload[23:16]),
     .b(i__payload[119:112]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
     .a(i__payload[31:24]),
     .b(i__payload[127:120]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
@@ -582,7 +518,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
@@ -592,23 +528,23 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
     .clk(clk),
     .p(mac_prod3_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
     .a(i__payload[23:16]),
     .b(i__payload[151:144]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
     .a(i__payload[31:24]),
     .b(i__payload[159:152]),
-    .ce(stall_adv0),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -631,128 +567,134 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = mac_mul_s0;
-    if (stall_adv1) begin
-      \$49  = mac_prod0_0;
+    \$49  = mac_dspout_s0;
+    if (stall_adv0) begin
+      \$49  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_mul_s0$15 ;
-    if (stall_adv1) begin
-      \$50  = mac_prod0_1;
+    \$50  = mac_dspout_valid_s0;
+    if (stall_adv0) begin
+      \$50  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_mul_s0$17 ;
-    if (stall_adv1) begin
-      \$51  = mac_prod0_2;
+    \$51  = mac_add0_s0;
+    if (stall_adv2) begin
+      \$51  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$18 ;
-    if (stall_adv1) begin
-      \$52  = mac_prod0_3;
+    \$52  = \mac_add0_s0$41 ;
+    if (stall_adv2) begin
+      \$52  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$20 ;
-    if (stall_adv1) begin
-      \$53  = mac_prod1_0;
+    \$53  = \mac_add0_s0$43 ;
+    if (stall_adv2) begin
+      \$53  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$21 ;
-    if (stall_adv1) begin
-      \$54  = mac_prod1_1;
+    \$54  = \mac_add0_s0$44 ;
+    if (stall_adv2) begin
+      \$54  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$23 ;
-    if (stall_adv1) begin
-      \$55  = mac_prod1_2;
+    \$55  = \mac_add0_s0$46 ;
+    if (stall_adv2) begin
+      \$55  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$24 ;
-    if (stall_adv1) begin
-      \$56  = mac_prod1_3;
+    \$56  = \mac_add0_s0$47 ;
+    if (stall_adv2) begin
+      \$56  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$26 ;
-    if (stall_adv1) begin
-      \$57  = mac_prod2_0;
+    \$57  = \mac_add0_s0$49 ;
+    if (stall_adv2) begin
+      \$57  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$27 ;
-    if (stall_adv1) begin
-      \$58  = mac_prod2_1;
+    \$58  = \mac_add0_s0$50 ;
+    if (stall_adv2) begin
+      \$58  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$29 ;
-    if (stall_adv1) begin
-      \$59  = mac_prod2_2;
+    \$59  = \mac_add0_s0$90 ;
+    if (stall_adv2) begin
+      \$59  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$30 ;
-    if (stall_adv1) begin
-      \$60  = mac_prod2_3;
+    \$60  = mac_add0_valid_s0;
+    if (stall_adv2) begin
+      \$60  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$32 ;
-    if (stall_adv1) begin
-      \$61  = mac_prod3_0;
+    \$61  = mac_add1_s0;
+    if (stall_adv3) begin
+      \$61  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$33 ;
-    if (stall_adv1) begin
-      \$62  = mac_prod3_1;
+    \$62  = \mac_add1_s0$74 ;
+    if (stall_adv3) begin
+      \$62  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$35 ;
-    if (stall_adv1) begin
-      \$63  = mac_prod3_2;
+    \$63  = \mac_add1_s0$77 ;
+    if (stall_adv3) begin
+      \$63  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$36 ;
-    if (stall_adv1) begin
-      \$64  = mac_prod3_3;
+    \$64  = \mac_add1_s0$80 ;
+    if (stall_adv3) begin
+      \$64  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$104 ;
-    if (stall_adv1) begin
-      \$65  = mac_dspin_s0;
+    \$65  = \mac_add1_s0$92 ;
+    if (stall_adv3) begin
+      \$65  = \mac_add0_s0$90 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = mac_mul_valid_s0;
-    if (stall_adv1) begin
-      \$66  = mac_dspin_valid_s0;
+    \$66  = mac_add1_valid_s0;
+    if (stall_adv3) begin
+      \$66  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -760,72 +702,99 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = mac_add0_s0;
-    if (stall_adv2) begin
-      \$67  = mac0_sum0_p0;
+    \$67  = o__valid;
+    if (i__ready) begin
+      \$67  = \$18 ;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_add0_s0$41 ;
-    if (stall_adv2) begin
-      \$68  = mac0_sum0_p1;
+    \$68  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$68  = \$19 ;
+    end
+    if (rst) begin
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_add0_s0$43 ;
-    if (stall_adv2) begin
-      \$69  = mac1_sum0_p0;
+    \$69  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$69  = \$20 ;
+    end
+    if (rst) begin
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_add0_s0$44 ;
+    \$70  = stall_adv2_valid;
     if (stall_adv2) begin
-      \$70  = mac1_sum0_p1;
+      \$70  = \$21 ;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_add0_s0$46 ;
-    if (stall_adv2) begin
-      \$71  = mac2_sum0_p0;
+    \$71  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$71  = \$22 ;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_add0_s0$47 ;
-    if (stall_adv2) begin
-      \$72  = mac2_sum0_p1;
+    \$72  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$72  = \$23 ;
+    end
+    if (rst) begin
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_add0_s0$49 ;
-    if (stall_adv2) begin
-      \$73  = mac3_sum0_p0;
+    \$73  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$73  = \$24 ;
+    end
+    if (rst) begin
+      \$73  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_add0_s0$50 ;
-    if (stall_adv2) begin
-      \$74  = mac3_sum0_p1;
+    \$74  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$74  = \$25 ;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_add0_s0$106 ;
-    if (stall_adv2) begin
-      \$75  = \mac_mul_s0$104 ;
+    \$75  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$75  = \$26 ;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_add0_valid_s0;
-    if (stall_adv2) begin
-      \$76  = mac_mul_valid_s0;
+    \$76  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$76  = \$27 ;
     end
     if (rst) begin
       \$76  = 1'h0;
@@ -833,245 +802,100 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = mac_add1_s0;
-    if (stall_adv3) begin
-      \$77  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_add1_s0$74 ;
-    if (stall_adv3) begin
-      \$78  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_add1_s0$77 ;
-    if (stall_adv3) begin
-      \$79  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_add1_s0$80 ;
-    if (stall_adv3) begin
-      \$80  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_add1_s0$108 ;
-    if (stall_adv3) begin
-      \$81  = \mac_add0_s0$106 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = mac_add1_valid_s0;
-    if (stall_adv3) begin
-      \$82  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = o__valid;
-    if (i__ready) begin
-      \$83  = \$18 ;
-    end
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$84  = \$19 ;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$85  = \$20 ;
-    end
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$86  = \$21 ;
-    end
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$87  = \$22 ;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$88  = \$23 ;
-    end
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$89  = \$24 ;
-    end
-    if (rst) begin
-      \$89  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$90  = \$25 ;
-    end
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$91  = \$26 ;
-    end
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$92  = \$27 ;
-    end
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = stall_adv9_valid;
+    \$77  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$93  = \$28 ;
+      \$77  = \$28 ;
     end
     if (rst) begin
-      \$93  = 1'h0;
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = stall_adv10_valid;
+    \$78  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$94  = \$29 ;
+      \$78  = \$29 ;
     end
     if (rst) begin
-      \$94  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = stall_adv11_valid;
+    \$79  = stall_adv11_valid;
     if (stall_adv11) begin
-      \$95  = \$30 ;
+      \$79  = \$30 ;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = mac_acc0;
+    \$80  = mac_acc0;
     if (\$31 ) begin
-      \$96  = \$32 ;
+      \$80  = \$32 ;
     end
     if (rst) begin
-      \$96  = 32'd0;
+      \$80  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = mac_acc0_out;
+    \$81  = mac_acc0_out;
     if (\$34 ) begin
-      \$97  = \$14 [31:0];
+      \$81  = \$14 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = mac_acc1;
+    \$82  = mac_acc1;
     if (\$35 ) begin
-      \$98  = \$36 ;
+      \$82  = \$36 ;
     end
     if (rst) begin
-      \$98  = 32'd0;
+      \$82  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = mac_acc1_out;
+    \$83  = mac_acc1_out;
     if (\$38 ) begin
-      \$99  = \$15 [31:0];
+      \$83  = \$15 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = mac_acc2;
+    \$84  = mac_acc2;
     if (\$39 ) begin
-      \$100  = \$40 ;
+      \$84  = \$40 ;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$84  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = mac_acc2_out;
+    \$85  = mac_acc2_out;
     if (\$42 ) begin
-      \$101  = \$16 [31:0];
+      \$85  = \$16 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = mac_acc3;
+    \$86  = mac_acc3;
     if (\$43 ) begin
-      \$102  = \$44 ;
+      \$86  = \$44 ;
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$86  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = mac_acc3_out;
+    \$87  = mac_acc3_out;
     if (\$46 ) begin
-      \$103  = \$17 [31:0];
+      \$87  = \$17 [31:0];
     end
   end
   assign advance = i__ready;
@@ -1115,18 +939,19 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -1138,12 +963,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

@@ -6,35 +6,35 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  wire [31:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [31:0] \$102 ;
   wire \$103 ;
-  wire [31:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [31:0] \$106 ;
   wire \$107 ;
-  wire [31:0] \$108 ;
-  wire \$109 ;
+  wire \$108 ;
+  reg [3:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  reg [3:0] \$111 ;
-  reg [127:0] \$112 ;
-  reg \$113 ;
+  reg [127:0] \$110 ;
+  reg \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [7:0] \$114 ;
   reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
+  reg [3:0] \$116 ;
   reg [7:0] \$117 ;
-  reg [3:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [7:0] \$118 ;
+  reg [1:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [7:0] \$120 ;
-  reg [1:0] \$121 ;
-  reg [1:0] \$122 ;
-  reg [127:0] \$123 ;
+  reg [1:0] \$120 ;
+  reg [127:0] \$121 ;
+  reg \$122 ;
+  reg \$123 ;
   reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
   reg [7:0] \$127 ;
   reg [7:0] \$128 ;
   reg [7:0] \$129 ;
@@ -44,28 +44,28 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$132 ;
   reg [7:0] \$133 ;
   reg [7:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [7:0] \$136 ;
+  reg \$135 ;
+  reg \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
-  reg [15:0] \$141 ;
-  reg [15:0] \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [15:0] \$145 ;
-  reg [15:0] \$146 ;
-  reg [15:0] \$147 ;
-  reg [15:0] \$148 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
   reg \$149 ;
   wire \$15 ;
   reg \$150 ;
-  reg [16:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [16:0] \$153 ;
-  reg [16:0] \$154 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
   reg \$155 ;
   reg \$156 ;
   reg \$157 ;
@@ -74,27 +74,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$16 ;
   reg \$160 ;
   reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  reg [31:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [31:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg [31:0] \$166 ;
+  reg [31:0] \$167 ;
+  reg [31:0] \$168 ;
+  reg [31:0] \$169 ;
   wire \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg \$172 ;
-  reg [31:0] \$173 ;
-  reg [31:0] \$174 ;
-  reg [31:0] \$175 ;
-  reg [31:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [31:0] \$178 ;
-  reg [31:0] \$179 ;
   wire \$18 ;
-  reg [31:0] \$180 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -156,11 +145,11 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
+  wire [32:0] \$74 ;
   wire [32:0] \$75 ;
   wire [32:0] \$76 ;
   wire [32:0] \$77 ;
-  wire [32:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
@@ -178,11 +167,11 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [31:0] \$94 ;
   wire \$95 ;
-  wire [31:0] \$96 ;
+  wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [31:0] \$98 ;
   wire \$99 ;
   wire advance;
   input clk;
@@ -238,26 +227,20 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$102  = 17'h00000;
-  reg \mac_add0_s0$140  = 1'h0;
-  reg [16:0] \mac_add0_s0$96  = 17'h00000;
-  reg [16:0] \mac_add0_s0$99  = 17'h00000;
+  reg [16:0] \mac_add0_s0$100  = 17'h00000;
+  reg \mac_add0_s0$130  = 1'h0;
+  reg [16:0] \mac_add0_s0$94  = 17'h00000;
+  reg [16:0] \mac_add0_s0$97  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$138  = 1'h0;
-  reg [15:0] \mac_mul_s0$63  = 16'h0000;
-  reg [15:0] \mac_mul_s0$65  = 16'h0000;
-  reg [15:0] \mac_mul_s0$66  = 16'h0000;
-  reg [15:0] \mac_mul_s0$68  = 16'h0000;
-  reg [15:0] \mac_mul_s0$69  = 16'h0000;
-  reg [15:0] \mac_mul_s0$71  = 16'h0000;
-  reg [15:0] \mac_mul_s0$72  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$115  = 8'h00;
+  reg [7:0] \mac_pre_s0$116  = 8'h00;
   reg [7:0] \mac_pre_s0$117  = 8'h00;
   reg [7:0] \mac_pre_s0$118  = 8'h00;
   reg [7:0] \mac_pre_s0$119  = 8'h00;
@@ -265,9 +248,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_pre_s0$121  = 8'h00;
   reg [7:0] \mac_pre_s0$122  = 8'h00;
   reg [7:0] \mac_pre_s0$123  = 8'h00;
-  reg [7:0] \mac_pre_s0$124  = 8'h00;
-  reg [7:0] \mac_pre_s0$125  = 8'h00;
-  reg \mac_pre_s0$126  = 1'h0;
+  reg \mac_pre_s0$124  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -313,13 +294,13 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
   reg [3:0] sel_l3_s0 = 4'h0;
-  reg [127:0] \sel_l3_s0$108  = 128'h00000000000000000000000000000000;
-  reg \sel_l3_s0$109  = 1'h0;
+  reg [127:0] \sel_l3_s0$106  = 128'h00000000000000000000000000000000;
+  reg \sel_l3_s0$107  = 1'h0;
   reg [1:0] sel_l8_s0 = 2'h0;
-  reg [3:0] \sel_l8_s0$110  = 4'h0;
-  reg [7:0] \sel_l8_s0$111  = 8'h00;
-  reg [7:0] \sel_l8_s0$112  = 8'h00;
-  reg \sel_l8_s0$113  = 1'h0;
+  reg [3:0] \sel_l8_s0$108  = 4'h0;
+  reg [7:0] \sel_l8_s0$109  = 8'h00;
+  reg [7:0] \sel_l8_s0$110  = 8'h00;
+  reg \sel_l8_s0$111  = 1'h0;
   reg [1:0] \sel_l8_s0$45  = 2'h0;
   reg [127:0] \sel_l8_s0$47  = 128'h00000000000000000000000000000000;
   wire [7:0] sel_or0_0;
@@ -349,8 +330,6 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv12_valid = 1'h0;
   wire stall_adv13;
   reg stall_adv13_valid = 1'h0;
-  wire stall_adv14;
-  reg stall_adv14_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -453,12 +432,12 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv3 = \$63  | o__ready;
   assign \$64  = ~ stall_adv4_valid;
   assign stall_adv4 = \$64  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
   assign \$65  = ~ stall_adv5_valid;
   assign stall_adv5 = \$65  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$63 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
   assign \$66  = ~ stall_adv6_valid;
   assign stall_adv6 = \$66  | o__ready;
   assign \$67  = ~ stall_adv7_valid;
@@ -475,78 +454,79 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv12 = \$72  | o__ready;
   assign \$73  = ~ stall_adv13_valid;
   assign stall_adv13 = \$73  | o__ready;
-  assign \$74  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$74  | o__ready;
-  assign \$75  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$76  = $signed(mac_acc1) + $signed(\mac_add0_s0$96 );
-  assign \$77  = $signed(mac_acc2) + $signed(\mac_add0_s0$99 );
-  assign \$78  = $signed(mac_acc3) + $signed(\mac_add0_s0$102 );
-  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$93  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
-  assign \$94  = mac_add0_valid_s0 & \mac_add0_s0$140 ;
+  assign \$74  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$75  = $signed(mac_acc1) + $signed(\mac_add0_s0$94 );
+  assign \$76  = $signed(mac_acc2) + $signed(\mac_add0_s0$97 );
+  assign \$77  = $signed(mac_acc3) + $signed(\mac_add0_s0$100 );
+  assign \$78  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$93  = stall_adv6 & mac_add0_valid_s0;
+  assign \$94  = \mac_add0_s0$130  ? 32'd0 : \$74 [31:0];
   assign \$95  = stall_adv7 & mac_add0_valid_s0;
-  assign \$96  = \mac_add0_s0$140  ? 32'd0 : \$75 [31:0];
+  assign \$96  = \$95  & \mac_add0_s0$130 ;
   assign \$97  = stall_adv8 & mac_add0_valid_s0;
-  assign \$98  = \$97  & \mac_add0_s0$140 ;
+  assign \$98  = \mac_add0_s0$130  ? 32'd0 : \$75 [31:0];
   assign \$99  = stall_adv9 & mac_add0_valid_s0;
-  assign \$100  = \mac_add0_s0$140  ? 32'd0 : \$76 [31:0];
+  assign \$100  = \$99  & \mac_add0_s0$130 ;
   assign \$101  = stall_adv10 & mac_add0_valid_s0;
-  assign \$102  = \$101  & \mac_add0_s0$140 ;
+  assign \$102  = \mac_add0_s0$130  ? 32'd0 : \$76 [31:0];
   assign \$103  = stall_adv11 & mac_add0_valid_s0;
-  assign \$104  = \mac_add0_s0$140  ? 32'd0 : \$77 [31:0];
+  assign \$104  = \$103  & \mac_add0_s0$130 ;
   assign \$105  = stall_adv12 & mac_add0_valid_s0;
-  assign \$106  = \$105  & \mac_add0_s0$140 ;
+  assign \$106  = \mac_add0_s0$130  ? 32'd0 : \$77 [31:0];
   assign \$107  = stall_adv13 & mac_add0_valid_s0;
-  assign \$108  = \mac_add0_s0$140  ? 32'd0 : \$78 [31:0];
-  assign \$109  = stall_adv14 & mac_add0_valid_s0;
-  assign \$110  = \$109  & \mac_add0_s0$140 ;
+  assign \$108  = \$107  & \mac_add0_s0$130 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$111 ;
+    sel_l3_s0 <= \$109 ;
   always @(posedge clk)
-    \sel_l3_s0$108  <= \$112 ;
+    \sel_l3_s0$106  <= \$110 ;
   always @(posedge clk)
-    \sel_l3_s0$109  <= \$113 ;
+    \sel_l3_s0$107  <= \$111 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$114 ;
+    sel_dl1_s0 <= \$112 ;
   always @(posedge clk)
-    \sel_dl1_s0$32  <= \$115 ;
+    \sel_dl1_s0$32  <= \$113 ;
   always @(posedge clk)
-    \sel_dl1_s0$33  <= \$116 ;
+    \sel_dl1_s0$33  <= \$114 ;
   always @(posedge clk)
-    \sel_dl1_s0$36  <= \$117 ;
+    \sel_dl1_s0$36  <= \$115 ;
+  always @(posedge clk)
+    \sel_l8_s0$108  <= \$116 ;
+  always @(posedge clk)
+    \sel_l8_s0$109  <= \$117 ;
   always @(posedge clk)
     \sel_l8_s0$110  <= \$118 ;
   always @(posedge clk)
-    \sel_l8_s0$111  <= \$119 ;
+    sel_l8_s0 <= \$119 ;
   always @(posedge clk)
-    \sel_l8_s0$112  <= \$120 ;
+    \sel_l8_s0$45  <= \$120 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$121 ;
+    \sel_l8_s0$47  <= \$121 ;
   always @(posedge clk)
-    \sel_l8_s0$45  <= \$122 ;
+    \sel_l8_s0$111  <= \$122 ;
   always @(posedge clk)
-    \sel_l8_s0$47  <= \$123 ;
+    sel_valid_s0 <= \$123 ;
   always @(posedge clk)
-    \sel_l8_s0$113  <= \$124 ;
+    sel_valid_s1 <= \$124 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$125 ;
+    mac_pre_s0 <= \$125 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$126 ;
+    \mac_pre_s0$115  <= \$126 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$127 ;
+    \mac_pre_s0$116  <= \$127 ;
   always @(posedge clk)
     \mac_pre_s0$117  <= \$128 ;
   always @(posedge clk)
@@ -564,375 +544,370 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   always @(posedge clk)
     \mac_pre_s0$124  <= \$135 ;
   always @(posedge clk)
-    \mac_pre_s0$125  <= \$136 ;
+    mac_pre_valid_s0 <= \$136 ;
   always @(posedge clk)
-    \mac_pre_s0$126  <= \$137 ;
+    mac_dspin_s0 <= \$137 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$138 ;
+    mac_dspin_valid_s0 <= \$138 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$139 ;
+    mac_dspout_s0 <= \$139 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$140 ;
+    mac_dspout_valid_s0 <= \$140 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$141 ;
+    mac_add0_s0 <= \$141 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$142 ;
+    \mac_add0_s0$94  <= \$142 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$143 ;
+    \mac_add0_s0$97  <= \$143 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$144 ;
+    \mac_add0_s0$100  <= \$144 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$145 ;
+    \mac_add0_s0$130  <= \$145 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$146 ;
+    mac_add0_valid_s0 <= \$146 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$147 ;
+    o__valid <= \$147 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$148 ;
+    stall_adv0_valid <= \$148 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$149 ;
+    stall_adv1_valid <= \$149 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$150 ;
+    stall_adv2_valid <= \$150 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$151 ;
+    stall_adv3_valid <= \$151 ;
   always @(posedge clk)
-    \mac_add0_s0$96  <= \$152 ;
+    stall_adv4_valid <= \$152 ;
   always @(posedge clk)
-    \mac_add0_s0$99  <= \$153 ;
+    stall_adv5_valid <= \$153 ;
   always @(posedge clk)
-    \mac_add0_s0$102  <= \$154 ;
+    stall_adv6_valid <= \$154 ;
   always @(posedge clk)
-    \mac_add0_s0$140  <= \$155 ;
+    stall_adv7_valid <= \$155 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$156 ;
+    stall_adv8_valid <= \$156 ;
   always @(posedge clk)
-    o__valid <= \$157 ;
+    stall_adv9_valid <= \$157 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$158 ;
+    stall_adv10_valid <= \$158 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$159 ;
+    stall_adv11_valid <= \$159 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$160 ;
+    stall_adv12_valid <= \$160 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$161 ;
+    stall_adv13_valid <= \$161 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$162 ;
+    mac_acc0 <= \$162 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$163 ;
+    mac_acc0_out <= \$163 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$164 ;
+    mac_acc1 <= \$164 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$165 ;
+    mac_acc1_out <= \$165 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$166 ;
+    mac_acc2 <= \$166 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$167 ;
+    mac_acc2_out <= \$167 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$168 ;
+    mac_acc3 <= \$168 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$169 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$170 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$171 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$172 ;
-  always @(posedge clk)
-    mac_acc0 <= \$173 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$174 ;
-  always @(posedge clk)
-    mac_acc1 <= \$175 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$176 ;
-  always @(posedge clk)
-    mac_acc2 <= \$177 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$178 ;
-  always @(posedge clk)
-    mac_acc3 <= \$179 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$180 ;
-  nmsparse_mul_ireg #(
+    mac_acc3_out <= \$169 ;
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$118 ),
+    .b(\mac_pre_s0$116 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$117 ),
-    .b(\mac_pre_s0$119 ),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$117 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$120 ),
+    .b(\mac_pre_s0$118 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$117 ),
-    .b(\mac_pre_s0$121 ),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$119 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$122 ),
+    .b(\mac_pre_s0$120 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$117 ),
-    .b(\mac_pre_s0$123 ),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$121 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$124 ),
+    .b(\mac_pre_s0$122 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$117 ),
-    .b(\mac_pre_s0$125 ),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$123 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = sel_l3_s0;
+    \$109  = sel_l3_s0;
     if (stall_adv0) begin
-      \$111  = { \$29 , \$28 , \$26 , \$23  };
+      \$109  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \sel_l3_s0$108 ;
+    \$110  = \sel_l3_s0$106 ;
     if (stall_adv0) begin
-      \$112  = i__payload[159:32];
+      \$110  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \sel_l3_s0$109 ;
+    \$111  = \sel_l3_s0$107 ;
     if (stall_adv0) begin
-      \$113  = i__payload[160];
+      \$111  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = sel_dl1_s0;
+    \$112  = sel_dl1_s0;
     if (stall_adv1) begin
-      \$114  = i__payload[7:0];
+      \$112  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \sel_dl1_s0$32 ;
+    \$113  = \sel_dl1_s0$32 ;
     if (stall_adv1) begin
-      \$115  = i__payload[15:8];
+      \$113  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \sel_dl1_s0$33 ;
+    \$114  = \sel_dl1_s0$33 ;
     if (stall_adv1) begin
-      \$116  = i__payload[23:16];
+      \$114  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \sel_dl1_s0$36 ;
+    \$115  = \sel_dl1_s0$36 ;
     if (stall_adv1) begin
-      \$117  = i__payload[31:24];
+      \$115  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \sel_l8_s0$108 ;
+    if (stall_adv2) begin
+      \$116  = sel_l3_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \sel_l8_s0$109 ;
+    if (stall_adv2) begin
+      \$117  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$118  = \sel_l8_s0$110 ;
     if (stall_adv2) begin
-      \$118  = sel_l3_s0;
+      \$118  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \sel_l8_s0$111 ;
+    \$119  = sel_l8_s0;
     if (stall_adv2) begin
-      \$119  = sel_or0_0;
+      \$119  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \sel_l8_s0$112 ;
+    \$120  = \sel_l8_s0$45 ;
     if (stall_adv2) begin
-      \$120  = sel_or1_0;
+      \$120  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = sel_l8_s0;
+    \$121  = \sel_l8_s0$47 ;
     if (stall_adv2) begin
-      \$121  = { \$35 , \$33  };
+      \$121  = \sel_l3_s0$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \sel_l8_s0$45 ;
+    \$122  = \sel_l8_s0$111 ;
     if (stall_adv2) begin
-      \$122  = { \$51 , \$50  };
+      \$122  = \sel_l3_s0$107 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \sel_l8_s0$47 ;
-    if (stall_adv2) begin
-      \$123  = \sel_l3_s0$108 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \sel_l8_s0$113 ;
-    if (stall_adv2) begin
-      \$124  = \sel_l3_s0$109 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = sel_valid_s0;
+    \$123  = sel_valid_s0;
     if (i__ready) begin
-      \$125  = i__valid;
+      \$123  = i__valid;
     end
     if (rst) begin
-      \$125  = 1'h0;
+      \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = sel_valid_s1;
+    \$124  = sel_valid_s1;
     if (i__ready) begin
-      \$126  = sel_valid_s0;
+      \$124  = sel_valid_s0;
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = mac_pre_s0;
+    \$125  = mac_pre_s0;
     if (stall_adv3) begin
-      \$127  = \sel_l8_s0$111 ;
+      \$125  = \sel_l8_s0$109 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \mac_pre_s0$115 ;
+    if (stall_adv3) begin
+      \$126  = \sel_l8_s0$110 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \mac_pre_s0$116 ;
+    if (stall_adv3) begin
+      \$127  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$128  = \mac_pre_s0$117 ;
     if (stall_adv3) begin
-      \$128  = \sel_l8_s0$112 ;
+      \$128  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$129  = \mac_pre_s0$118 ;
     if (stall_adv3) begin
-      \$129  = mac_wmux_w0_0;
+      \$129  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$130  = \mac_pre_s0$119 ;
     if (stall_adv3) begin
-      \$130  = mac_wmux_w0_1;
+      \$130  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$131  = \mac_pre_s0$120 ;
     if (stall_adv3) begin
-      \$131  = mac_wmux_w1_0;
+      \$131  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$132  = \mac_pre_s0$121 ;
     if (stall_adv3) begin
-      \$132  = mac_wmux_w1_1;
+      \$132  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$133  = \mac_pre_s0$122 ;
     if (stall_adv3) begin
-      \$133  = mac_wmux_w2_0;
+      \$133  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$134  = \mac_pre_s0$123 ;
     if (stall_adv3) begin
-      \$134  = mac_wmux_w2_1;
+      \$134  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$135  = \mac_pre_s0$124 ;
     if (stall_adv3) begin
-      \$135  = mac_wmux_w3_0;
+      \$135  = \sel_l8_s0$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_pre_s0$125 ;
+    \$136  = mac_pre_valid_s0;
     if (stall_adv3) begin
-      \$136  = mac_wmux_w3_1;
+      \$136  = sel_valid_s1;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_pre_s0$126 ;
-    if (stall_adv3) begin
-      \$137  = \sel_l8_s0$113 ;
+    \$137  = mac_dspin_s0;
+    if (stall_adv4) begin
+      \$137  = \mac_pre_s0$124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = mac_pre_valid_s0;
-    if (stall_adv3) begin
-      \$138  = sel_valid_s1;
+    \$138  = mac_dspin_valid_s0;
+    if (stall_adv4) begin
+      \$138  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$138  = 1'h0;
@@ -940,16 +915,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = mac_dspin_s0;
+    \$139  = mac_dspout_s0;
     if (stall_adv4) begin
-      \$139  = \mac_pre_s0$126 ;
+      \$139  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = mac_dspin_valid_s0;
+    \$140  = mac_dspout_valid_s0;
     if (stall_adv4) begin
-      \$140  = mac_pre_valid_s0;
+      \$140  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$140  = 1'h0;
@@ -957,72 +932,84 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = mac_mul_s0;
+    \$141  = mac_add0_s0;
     if (stall_adv5) begin
-      \$141  = mac_prod0_0;
+      \$141  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_mul_s0$63 ;
+    \$142  = \mac_add0_s0$94 ;
     if (stall_adv5) begin
-      \$142  = mac_prod0_1;
+      \$142  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_mul_s0$65 ;
+    \$143  = \mac_add0_s0$97 ;
     if (stall_adv5) begin
-      \$143  = mac_prod1_0;
+      \$143  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_mul_s0$66 ;
+    \$144  = \mac_add0_s0$100 ;
     if (stall_adv5) begin
-      \$144  = mac_prod1_1;
+      \$144  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_mul_s0$68 ;
+    \$145  = \mac_add0_s0$130 ;
     if (stall_adv5) begin
-      \$145  = mac_prod2_0;
+      \$145  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_mul_s0$69 ;
+    \$146  = mac_add0_valid_s0;
     if (stall_adv5) begin
-      \$146  = mac_prod2_1;
+      \$146  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_mul_s0$71 ;
-    if (stall_adv5) begin
-      \$147  = mac_prod3_0;
+    \$147  = o__valid;
+    if (i__ready) begin
+      \$147  = \$78 ;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_mul_s0$72 ;
-    if (stall_adv5) begin
-      \$148  = mac_prod3_1;
+    \$148  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$148  = \$79 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_mul_s0$138 ;
-    if (stall_adv5) begin
-      \$149  = mac_dspin_s0;
+    \$149  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$149  = \$80 ;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = mac_mul_valid_s0;
-    if (stall_adv5) begin
-      \$150  = mac_dspin_valid_s0;
+    \$150  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$150  = \$81 ;
     end
     if (rst) begin
       \$150  = 1'h0;
@@ -1030,44 +1017,59 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = mac_add0_s0;
-    if (stall_adv6) begin
-      \$151  = mac0_sum0_p0;
+    \$151  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$151  = \$82 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_add0_s0$96 ;
-    if (stall_adv6) begin
-      \$152  = mac1_sum0_p0;
+    \$152  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$152  = \$83 ;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_add0_s0$99 ;
-    if (stall_adv6) begin
-      \$153  = mac2_sum0_p0;
+    \$153  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$153  = \$84 ;
+    end
+    if (rst) begin
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_add0_s0$102 ;
+    \$154  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$154  = mac3_sum0_p0;
+      \$154  = \$85 ;
+    end
+    if (rst) begin
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_add0_s0$140 ;
-    if (stall_adv6) begin
-      \$155  = \mac_mul_s0$138 ;
+    \$155  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$155  = \$86 ;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = mac_add0_valid_s0;
-    if (stall_adv6) begin
-      \$156  = mac_mul_valid_s0;
+    \$156  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$156  = \$87 ;
     end
     if (rst) begin
       \$156  = 1'h0;
@@ -1075,9 +1077,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = o__valid;
-    if (i__ready) begin
-      \$157  = \$79 ;
+    \$157  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$157  = \$88 ;
     end
     if (rst) begin
       \$157  = 1'h0;
@@ -1085,9 +1087,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$158  = \$80 ;
+    \$158  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$158  = \$89 ;
     end
     if (rst) begin
       \$158  = 1'h0;
@@ -1095,9 +1097,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$159  = \$81 ;
+    \$159  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$159  = \$90 ;
     end
     if (rst) begin
       \$159  = 1'h0;
@@ -1105,9 +1107,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$160  = \$82 ;
+    \$160  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$160  = \$91 ;
     end
     if (rst) begin
       \$160  = 1'h0;
@@ -1115,9 +1117,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$161  = \$83 ;
+    \$161  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$161  = \$92 ;
     end
     if (rst) begin
       \$161  = 1'h0;
@@ -1125,180 +1127,70 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$162  = \$84 ;
+    \$162  = mac_acc0;
+    if (\$93 ) begin
+      \$162  = \$94 ;
     end
     if (rst) begin
-      \$162  = 1'h0;
+      \$162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$163  = \$85 ;
+    \$163  = mac_acc0_out;
+    if (\$96 ) begin
+      \$163  = \$74 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = mac_acc1;
+    if (\$97 ) begin
+      \$164  = \$98 ;
     end
     if (rst) begin
-      \$163  = 1'h0;
+      \$164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$164  = \$86 ;
+    \$165  = mac_acc1_out;
+    if (\$100 ) begin
+      \$165  = \$75 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = mac_acc2;
+    if (\$101 ) begin
+      \$166  = \$102 ;
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$166  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$165  = \$87 ;
+    \$167  = mac_acc2_out;
+    if (\$104 ) begin
+      \$167  = \$76 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = mac_acc3;
+    if (\$105 ) begin
+      \$168  = \$106 ;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$166  = \$88 ;
-    end
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$167  = \$89 ;
-    end
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$168  = \$90 ;
-    end
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$169  = \$91 ;
-    end
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$170  = \$92 ;
-    end
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$171  = \$93 ;
-    end
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$172  = \$94 ;
-    end
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = mac_acc0;
-    if (\$95 ) begin
-      \$173  = \$96 ;
-    end
-    if (rst) begin
-      \$173  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = mac_acc0_out;
-    if (\$98 ) begin
-      \$174  = \$75 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = mac_acc1;
-    if (\$99 ) begin
-      \$175  = \$100 ;
-    end
-    if (rst) begin
-      \$175  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = mac_acc1_out;
-    if (\$102 ) begin
-      \$176  = \$76 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = mac_acc2;
-    if (\$103 ) begin
-      \$177  = \$104 ;
-    end
-    if (rst) begin
-      \$177  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = mac_acc2_out;
-    if (\$106 ) begin
-      \$178  = \$77 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = mac_acc3;
-    if (\$107 ) begin
-      \$179  = \$108 ;
-    end
-    if (rst) begin
-      \$179  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = mac_acc3_out;
-    if (\$110 ) begin
-      \$180  = \$78 [31:0];
+    \$169  = mac_acc3_out;
+    if (\$108 ) begin
+      \$169  = \$77 [31:0];
     end
   end
   assign advance = i__ready;
@@ -1318,10 +1210,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_val1 = sel_or1_0;
   assign mac_wmux_off0 = \$53 [1:0];
   assign mac_wmux_off1 = \$54 [1:0];
-  assign mac_acc0_next = \$75 [31:0];
-  assign mac_acc1_next = \$76 [31:0];
-  assign mac_acc2_next = \$77 [31:0];
-  assign mac_acc3_next = \$78 [31:0];
+  assign mac_acc0_next = \$74 [31:0];
+  assign mac_acc1_next = \$75 [31:0];
+  assign mac_acc2_next = \$76 [31:0];
+  assign mac_acc3_next = \$77 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -1359,18 +1251,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$36  = sel_l3_s0[0];
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -1382,12 +1275,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

@@ -1130,21 +1130,21 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2009 ;
   wire \$201 ;
   wire \$2010 ;
-  wire [32:0] \$2011 ;
-  wire [32:0] \$2012 ;
+  wire \$2011 ;
+  wire \$2012 ;
   wire [32:0] \$2013 ;
   wire [32:0] \$2014 ;
-  wire [4:0] \$2015 ;
-  wire [4:0] \$2016 ;
-  wire \$2017 ;
-  wire \$2018 ;
+  wire [32:0] \$2015 ;
+  wire [32:0] \$2016 ;
+  wire [4:0] \$2017 ;
+  wire [4:0] \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
-  wire [6:0] \$2022 ;
+  wire \$2022 ;
   wire \$2023 ;
-  wire \$2024 ;
+  wire [6:0] \$2024 ;
   wire \$2025 ;
   wire \$2026 ;
   wire \$2027 ;
@@ -1182,7 +1182,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2056 ;
   wire \$2057 ;
   wire \$2058 ;
-  wire [31:0] \$2059 ;
+  wire \$2059 ;
   wire \$206 ;
   wire \$2060 ;
   wire \$2061 ;
@@ -1200,7 +1200,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2072 ;
   wire \$2073 ;
   wire \$2074 ;
-  wire \$2075 ;
+  wire [31:0] \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
   wire \$2078 ;
@@ -1248,11 +1248,11 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2115 ;
   wire \$2116 ;
   wire \$2117 ;
-  reg [7:0] \$2118 ;
-  reg [7:0] \$2119 ;
+  wire \$2118 ;
+  wire \$2119 ;
   wire \$212 ;
-  reg [7:0] \$2120 ;
-  reg [7:0] \$2121 ;
+  wire \$2120 ;
+  wire \$2121 ;
   reg [7:0] \$2122 ;
   reg [7:0] \$2123 ;
   reg [7:0] \$2124 ;
@@ -1266,12 +1266,12 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2131 ;
   reg [7:0] \$2132 ;
   reg [7:0] \$2133 ;
-  reg \$2134 ;
-  reg [119:0] \$2135 ;
-  reg \$2136 ;
-  reg \$2137 ;
+  reg [7:0] \$2134 ;
+  reg [7:0] \$2135 ;
+  reg [7:0] \$2136 ;
+  reg [7:0] \$2137 ;
   reg \$2138 ;
-  reg \$2139 ;
+  reg [119:0] \$2139 ;
   wire \$214 ;
   reg \$2140 ;
   reg \$2141 ;
@@ -1377,41 +1377,41 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2231 ;
   reg \$2232 ;
   reg \$2233 ;
-  reg [15:0] \$2234 ;
+  reg \$2234 ;
   reg \$2235 ;
-  reg [1:0] \$2236 ;
-  reg [1:0] \$2237 ;
-  reg [2:0] \$2238 ;
+  reg \$2236 ;
+  reg \$2237 ;
+  reg [15:0] \$2238 ;
   reg \$2239 ;
   wire \$224 ;
-  reg [2:0] \$2240 ;
-  reg [2:0] \$2241 ;
-  reg [3:0] \$2242 ;
+  reg [1:0] \$2240 ;
+  reg [1:0] \$2241 ;
+  reg [2:0] \$2242 ;
   reg \$2243 ;
-  reg [3:0] \$2244 ;
-  reg [3:0] \$2245 ;
+  reg [2:0] \$2244 ;
+  reg [2:0] \$2245 ;
   reg [3:0] \$2246 ;
   reg \$2247 ;
   reg [3:0] \$2248 ;
   reg [3:0] \$2249 ;
   wire \$225 ;
-  reg \$2250 ;
-  reg [3:0] \$2251 ;
+  reg [3:0] \$2250 ;
+  reg \$2251 ;
   reg [3:0] \$2252 ;
-  reg [15:0] \$2253 ;
-  reg [8:0] \$2254 ;
-  reg [8:0] \$2255 ;
-  reg [8:0] \$2256 ;
-  reg [8:0] \$2257 ;
+  reg [3:0] \$2253 ;
+  reg \$2254 ;
+  reg [3:0] \$2255 ;
+  reg [3:0] \$2256 ;
+  reg [15:0] \$2257 ;
   reg [8:0] \$2258 ;
   reg [8:0] \$2259 ;
   wire \$226 ;
   reg [8:0] \$2260 ;
   reg [8:0] \$2261 ;
-  reg [7:0] \$2262 ;
-  reg [7:0] \$2263 ;
-  reg [7:0] \$2264 ;
-  reg [7:0] \$2265 ;
+  reg [8:0] \$2262 ;
+  reg [8:0] \$2263 ;
+  reg [8:0] \$2264 ;
+  reg [8:0] \$2265 ;
   reg [7:0] \$2266 ;
   reg [7:0] \$2267 ;
   reg [7:0] \$2268 ;
@@ -1425,63 +1425,63 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2275 ;
   reg [7:0] \$2276 ;
   reg [7:0] \$2277 ;
-  reg \$2278 ;
-  reg [15:0] \$2279 ;
+  reg [7:0] \$2278 ;
+  reg [7:0] \$2279 ;
   wire \$228 ;
   reg [7:0] \$2280 ;
   reg [7:0] \$2281 ;
-  reg [7:0] \$2282 ;
-  reg [7:0] \$2283 ;
+  reg \$2282 ;
+  reg [15:0] \$2283 ;
   reg [7:0] \$2284 ;
   reg [7:0] \$2285 ;
   reg [7:0] \$2286 ;
   reg [7:0] \$2287 ;
-  reg [3:0] \$2288 ;
-  reg [3:0] \$2289 ;
+  reg [7:0] \$2288 ;
+  reg [7:0] \$2289 ;
   wire \$229 ;
-  reg [3:0] \$2290 ;
-  reg [3:0] \$2291 ;
+  reg [7:0] \$2290 ;
+  reg [7:0] \$2291 ;
   reg [3:0] \$2292 ;
   reg [3:0] \$2293 ;
   reg [3:0] \$2294 ;
   reg [3:0] \$2295 ;
-  reg \$2296 ;
-  reg \$2297 ;
-  reg \$2298 ;
-  reg \$2299 ;
+  reg [3:0] \$2296 ;
+  reg [3:0] \$2297 ;
+  reg [3:0] \$2298 ;
+  reg [3:0] \$2299 ;
   wire \$23 ;
   wire \$230 ;
   reg \$2300 ;
   reg \$2301 ;
   reg \$2302 ;
-  reg [5:0] \$2303 ;
+  reg \$2303 ;
   reg \$2304 ;
-  reg [7:0] \$2305 ;
-  reg [7:0] \$2306 ;
-  reg [7:0] \$2307 ;
-  reg [7:0] \$2308 ;
+  reg \$2305 ;
+  reg \$2306 ;
+  reg [5:0] \$2307 ;
+  reg \$2308 ;
   reg [7:0] \$2309 ;
   wire \$231 ;
   reg [7:0] \$2310 ;
   reg [7:0] \$2311 ;
   reg [7:0] \$2312 ;
-  reg \$2313 ;
-  reg \$2314 ;
+  reg [7:0] \$2313 ;
+  reg [7:0] \$2314 ;
   reg [7:0] \$2315 ;
   reg [7:0] \$2316 ;
-  reg [7:0] \$2317 ;
-  reg [7:0] \$2318 ;
+  reg \$2317 ;
+  reg \$2318 ;
   reg [7:0] \$2319 ;
   wire \$232 ;
   reg [7:0] \$2320 ;
   reg [7:0] \$2321 ;
   reg [7:0] \$2322 ;
-  reg \$2323 ;
-  reg \$2324 ;
+  reg [7:0] \$2323 ;
+  reg [7:0] \$2324 ;
   reg [7:0] \$2325 ;
   reg [7:0] \$2326 ;
-  reg [7:0] \$2327 ;
-  reg [7:0] \$2328 ;
+  reg \$2327 ;
+  reg \$2328 ;
   reg [7:0] \$2329 ;
   wire \$233 ;
   reg [7:0] \$2330 ;
@@ -1522,122 +1522,96 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2362 ;
   reg [7:0] \$2363 ;
   reg [7:0] \$2364 ;
-  reg \$2365 ;
-  reg \$2366 ;
-  reg \$2367 ;
-  reg \$2368 ;
-  reg [15:0] \$2369 ;
+  reg [7:0] \$2365 ;
+  reg [7:0] \$2366 ;
+  reg [7:0] \$2367 ;
+  reg [7:0] \$2368 ;
+  reg \$2369 ;
   wire \$237 ;
-  reg [15:0] \$2370 ;
-  reg [15:0] \$2371 ;
-  reg [15:0] \$2372 ;
-  reg [15:0] \$2373 ;
-  reg [15:0] \$2374 ;
-  reg [15:0] \$2375 ;
-  reg [15:0] \$2376 ;
-  reg [15:0] \$2377 ;
-  reg [15:0] \$2378 ;
-  reg [15:0] \$2379 ;
+  reg \$2370 ;
+  reg \$2371 ;
+  reg \$2372 ;
+  reg \$2373 ;
+  reg \$2374 ;
+  reg [16:0] \$2375 ;
+  reg [16:0] \$2376 ;
+  reg [16:0] \$2377 ;
+  reg [16:0] \$2378 ;
+  reg [16:0] \$2379 ;
   wire \$238 ;
-  reg [15:0] \$2380 ;
-  reg [15:0] \$2381 ;
-  reg [15:0] \$2382 ;
-  reg [15:0] \$2383 ;
-  reg [15:0] \$2384 ;
-  reg [15:0] \$2385 ;
-  reg [15:0] \$2386 ;
-  reg [15:0] \$2387 ;
-  reg [15:0] \$2388 ;
-  reg [15:0] \$2389 ;
+  reg [16:0] \$2380 ;
+  reg [16:0] \$2381 ;
+  reg [16:0] \$2382 ;
+  reg [16:0] \$2383 ;
+  reg [16:0] \$2384 ;
+  reg [16:0] \$2385 ;
+  reg [16:0] \$2386 ;
+  reg [16:0] \$2387 ;
+  reg [16:0] \$2388 ;
+  reg [16:0] \$2389 ;
   wire \$239 ;
-  reg [15:0] \$2390 ;
-  reg [15:0] \$2391 ;
-  reg [15:0] \$2392 ;
-  reg [15:0] \$2393 ;
-  reg [15:0] \$2394 ;
-  reg [15:0] \$2395 ;
-  reg [15:0] \$2396 ;
-  reg [15:0] \$2397 ;
-  reg [15:0] \$2398 ;
-  reg [15:0] \$2399 ;
+  reg [16:0] \$2390 ;
+  reg \$2391 ;
+  reg \$2392 ;
+  reg [17:0] \$2393 ;
+  reg [17:0] \$2394 ;
+  reg [17:0] \$2395 ;
+  reg [17:0] \$2396 ;
+  reg [17:0] \$2397 ;
+  reg [17:0] \$2398 ;
+  reg [17:0] \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  reg [15:0] \$2400 ;
+  reg [17:0] \$2400 ;
   reg \$2401 ;
   reg \$2402 ;
-  reg [16:0] \$2403 ;
-  reg [16:0] \$2404 ;
-  reg [16:0] \$2405 ;
-  reg [16:0] \$2406 ;
-  reg [16:0] \$2407 ;
-  reg [16:0] \$2408 ;
-  reg [16:0] \$2409 ;
+  reg [18:0] \$2403 ;
+  reg [18:0] \$2404 ;
+  reg [18:0] \$2405 ;
+  reg [18:0] \$2406 ;
+  reg \$2407 ;
+  reg \$2408 ;
+  reg \$2409 ;
   wire \$241 ;
-  reg [16:0] \$2410 ;
-  reg [16:0] \$2411 ;
-  reg [16:0] \$2412 ;
-  reg [16:0] \$2413 ;
-  reg [16:0] \$2414 ;
-  reg [16:0] \$2415 ;
-  reg [16:0] \$2416 ;
-  reg [16:0] \$2417 ;
-  reg [16:0] \$2418 ;
+  reg \$2410 ;
+  reg \$2411 ;
+  reg \$2412 ;
+  reg \$2413 ;
+  reg \$2414 ;
+  reg \$2415 ;
+  reg \$2416 ;
+  reg \$2417 ;
+  reg \$2418 ;
   reg \$2419 ;
   wire \$242 ;
   reg \$2420 ;
-  reg [17:0] \$2421 ;
-  reg [17:0] \$2422 ;
-  reg [17:0] \$2423 ;
-  reg [17:0] \$2424 ;
-  reg [17:0] \$2425 ;
-  reg [17:0] \$2426 ;
-  reg [17:0] \$2427 ;
-  reg [17:0] \$2428 ;
+  reg \$2421 ;
+  reg \$2422 ;
+  reg \$2423 ;
+  reg \$2424 ;
+  reg \$2425 ;
+  reg \$2426 ;
+  reg \$2427 ;
+  reg \$2428 ;
   reg \$2429 ;
   wire \$243 ;
   reg \$2430 ;
-  reg [18:0] \$2431 ;
-  reg [18:0] \$2432 ;
-  reg [18:0] \$2433 ;
-  reg [18:0] \$2434 ;
+  reg \$2431 ;
+  reg \$2432 ;
+  reg \$2433 ;
+  reg \$2434 ;
   reg \$2435 ;
-  reg \$2436 ;
-  reg \$2437 ;
-  reg \$2438 ;
-  reg \$2439 ;
+  reg [31:0] \$2436 ;
+  reg [31:0] \$2437 ;
+  reg [31:0] \$2438 ;
+  reg [31:0] \$2439 ;
   wire \$244 ;
-  reg \$2440 ;
-  reg \$2441 ;
-  reg \$2442 ;
-  reg \$2443 ;
-  reg \$2444 ;
-  reg \$2445 ;
-  reg \$2446 ;
-  reg \$2447 ;
-  reg \$2448 ;
-  reg \$2449 ;
+  reg [31:0] \$2440 ;
+  reg [31:0] \$2441 ;
+  reg [31:0] \$2442 ;
+  reg [31:0] \$2443 ;
   wire \$245 ;
-  reg \$2450 ;
-  reg \$2451 ;
-  reg \$2452 ;
-  reg \$2453 ;
-  reg \$2454 ;
-  reg \$2455 ;
-  reg \$2456 ;
-  reg \$2457 ;
-  reg \$2458 ;
-  reg \$2459 ;
   wire \$246 ;
-  reg \$2460 ;
-  reg \$2461 ;
-  reg [31:0] \$2462 ;
-  reg [31:0] \$2463 ;
-  reg [31:0] \$2464 ;
-  reg [31:0] \$2465 ;
-  reg [31:0] \$2466 ;
-  reg [31:0] \$2467 ;
-  reg [31:0] \$2468 ;
-  reg [31:0] \$2469 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
@@ -2579,88 +2553,54 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$1090  = 1'h0;
-  reg [16:0] \mac_add0_s0$893  = 17'h00000;
-  reg [16:0] \mac_add0_s0$895  = 17'h00000;
-  reg [16:0] \mac_add0_s0$896  = 17'h00000;
-  reg [16:0] \mac_add0_s0$898  = 17'h00000;
+  reg \mac_add0_s0$1062  = 1'h0;
+  reg [16:0] \mac_add0_s0$897  = 17'h00000;
   reg [16:0] \mac_add0_s0$899  = 17'h00000;
-  reg [16:0] \mac_add0_s0$901  = 17'h00000;
+  reg [16:0] \mac_add0_s0$900  = 17'h00000;
   reg [16:0] \mac_add0_s0$902  = 17'h00000;
-  reg [16:0] \mac_add0_s0$904  = 17'h00000;
+  reg [16:0] \mac_add0_s0$903  = 17'h00000;
   reg [16:0] \mac_add0_s0$905  = 17'h00000;
-  reg [16:0] \mac_add0_s0$907  = 17'h00000;
+  reg [16:0] \mac_add0_s0$906  = 17'h00000;
   reg [16:0] \mac_add0_s0$908  = 17'h00000;
-  reg [16:0] \mac_add0_s0$910  = 17'h00000;
+  reg [16:0] \mac_add0_s0$909  = 17'h00000;
   reg [16:0] \mac_add0_s0$911  = 17'h00000;
-  reg [16:0] \mac_add0_s0$913  = 17'h00000;
+  reg [16:0] \mac_add0_s0$912  = 17'h00000;
   reg [16:0] \mac_add0_s0$914  = 17'h00000;
+  reg [16:0] \mac_add0_s0$915  = 17'h00000;
+  reg [16:0] \mac_add0_s0$917  = 17'h00000;
+  reg [16:0] \mac_add0_s0$918  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg \mac_add1_s0$1092  = 1'h0;
-  reg [17:0] \mac_add1_s0$919  = 18'h00000;
-  reg [17:0] \mac_add1_s0$921  = 18'h00000;
-  reg [17:0] \mac_add1_s0$922  = 18'h00000;
-  reg [17:0] \mac_add1_s0$924  = 18'h00000;
+  reg \mac_add1_s0$1064  = 1'h0;
+  reg [17:0] \mac_add1_s0$923  = 18'h00000;
   reg [17:0] \mac_add1_s0$925  = 18'h00000;
-  reg [17:0] \mac_add1_s0$927  = 18'h00000;
+  reg [17:0] \mac_add1_s0$926  = 18'h00000;
   reg [17:0] \mac_add1_s0$928  = 18'h00000;
+  reg [17:0] \mac_add1_s0$929  = 18'h00000;
+  reg [17:0] \mac_add1_s0$931  = 18'h00000;
+  reg [17:0] \mac_add1_s0$932  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg \mac_add2_s0$1094  = 1'h0;
-  reg [18:0] \mac_add2_s0$952  = 19'h00000;
-  reg [18:0] \mac_add2_s0$955  = 19'h00000;
-  reg [18:0] \mac_add2_s0$958  = 19'h00000;
+  reg \mac_add2_s0$1066  = 1'h0;
+  reg [18:0] \mac_add2_s0$956  = 19'h00000;
+  reg [18:0] \mac_add2_s0$959  = 19'h00000;
+  reg [18:0] \mac_add2_s0$962  = 19'h00000;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg mac_dspout_valid_s0 = 1'h0;
   reg [5:0] mac_group = 6'h00;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$1088  = 1'h0;
-  reg [15:0] \mac_mul_s0$843  = 16'h0000;
-  reg [15:0] \mac_mul_s0$845  = 16'h0000;
-  reg [15:0] \mac_mul_s0$846  = 16'h0000;
-  reg [15:0] \mac_mul_s0$848  = 16'h0000;
-  reg [15:0] \mac_mul_s0$849  = 16'h0000;
-  reg [15:0] \mac_mul_s0$851  = 16'h0000;
-  reg [15:0] \mac_mul_s0$852  = 16'h0000;
-  reg [15:0] \mac_mul_s0$854  = 16'h0000;
-  reg [15:0] \mac_mul_s0$855  = 16'h0000;
-  reg [15:0] \mac_mul_s0$857  = 16'h0000;
-  reg [15:0] \mac_mul_s0$858  = 16'h0000;
-  reg [15:0] \mac_mul_s0$860  = 16'h0000;
-  reg [15:0] \mac_mul_s0$861  = 16'h0000;
-  reg [15:0] \mac_mul_s0$863  = 16'h0000;
-  reg [15:0] \mac_mul_s0$864  = 16'h0000;
-  reg [15:0] \mac_mul_s0$866  = 16'h0000;
-  reg [15:0] \mac_mul_s0$867  = 16'h0000;
-  reg [15:0] \mac_mul_s0$869  = 16'h0000;
-  reg [15:0] \mac_mul_s0$870  = 16'h0000;
-  reg [15:0] \mac_mul_s0$872  = 16'h0000;
-  reg [15:0] \mac_mul_s0$873  = 16'h0000;
-  reg [15:0] \mac_mul_s0$875  = 16'h0000;
-  reg [15:0] \mac_mul_s0$876  = 16'h0000;
-  reg [15:0] \mac_mul_s0$878  = 16'h0000;
-  reg [15:0] \mac_mul_s0$879  = 16'h0000;
-  reg [15:0] \mac_mul_s0$881  = 16'h0000;
-  reg [15:0] \mac_mul_s0$882  = 16'h0000;
-  reg [15:0] \mac_mul_s0$884  = 16'h0000;
-  reg [15:0] \mac_mul_s0$885  = 16'h0000;
-  reg [15:0] \mac_mul_s0$887  = 16'h0000;
-  reg [15:0] \mac_mul_s0$888  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1005  = 8'h00;
-  reg [7:0] \mac_pre_s0$1006  = 8'h00;
-  reg [7:0] \mac_pre_s0$1007  = 8'h00;
-  reg [7:0] \mac_pre_s0$1008  = 8'h00;
   reg [7:0] \mac_pre_s0$1009  = 8'h00;
   reg [7:0] \mac_pre_s0$1010  = 8'h00;
   reg [7:0] \mac_pre_s0$1011  = 8'h00;
   reg [7:0] \mac_pre_s0$1012  = 8'h00;
+  reg [7:0] \mac_pre_s0$1013  = 8'h00;
   reg [7:0] \mac_pre_s0$1014  = 8'h00;
+  reg [7:0] \mac_pre_s0$1015  = 8'h00;
   reg [7:0] \mac_pre_s0$1016  = 8'h00;
   reg [7:0] \mac_pre_s0$1018  = 8'h00;
   reg [7:0] \mac_pre_s0$1020  = 8'h00;
@@ -2668,9 +2608,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \mac_pre_s0$1024  = 8'h00;
   reg [7:0] \mac_pre_s0$1026  = 8'h00;
   reg [7:0] \mac_pre_s0$1028  = 8'h00;
-  reg [7:0] \mac_pre_s0$1029  = 8'h00;
   reg [7:0] \mac_pre_s0$1030  = 8'h00;
-  reg [7:0] \mac_pre_s0$1031  = 8'h00;
   reg [7:0] \mac_pre_s0$1032  = 8'h00;
   reg [7:0] \mac_pre_s0$1033  = 8'h00;
   reg [7:0] \mac_pre_s0$1034  = 8'h00;
@@ -2691,7 +2629,11 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \mac_pre_s0$1049  = 8'h00;
   reg [7:0] \mac_pre_s0$1050  = 8'h00;
   reg [7:0] \mac_pre_s0$1051  = 8'h00;
-  reg \mac_pre_s0$1052  = 1'h0;
+  reg [7:0] \mac_pre_s0$1052  = 8'h00;
+  reg [7:0] \mac_pre_s0$1053  = 8'h00;
+  reg [7:0] \mac_pre_s0$1054  = 8'h00;
+  reg [7:0] \mac_pre_s0$1055  = 8'h00;
+  reg \mac_pre_s0$1056  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -2728,22 +2670,22 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] mac_rdreg_s0 = 8'h00;
   reg [7:0] \mac_rdreg_s0$1000  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1001  = 8'h00;
-  reg \mac_rdreg_s0$1002  = 1'h0;
-  reg [7:0] \mac_rdreg_s0$995  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$996  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$997  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$998  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1002  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1003  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1004  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1005  = 8'h00;
+  reg \mac_rdreg_s0$1006  = 1'h0;
   reg [7:0] \mac_rdreg_s0$999  = 8'h00;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$985  = 8'h00;
-  reg [7:0] \mac_read_s0$986  = 8'h00;
-  reg [7:0] \mac_read_s0$987  = 8'h00;
-  reg [7:0] \mac_read_s0$988  = 8'h00;
   reg [7:0] \mac_read_s0$989  = 8'h00;
   reg [7:0] \mac_read_s0$990  = 8'h00;
   reg [7:0] \mac_read_s0$991  = 8'h00;
-  reg \mac_read_s0$992  = 1'h0;
+  reg [7:0] \mac_read_s0$992  = 8'h00;
+  reg [7:0] \mac_read_s0$993  = 8'h00;
+  reg [7:0] \mac_read_s0$994  = 8'h00;
+  reg [7:0] \mac_read_s0$995  = 8'h00;
+  reg \mac_read_s0$996  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -3159,7 +3101,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \sel_l10_s0$720  = 1'h0;
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
-  reg \sel_l10_s0$967  = 1'h0;
+  reg \sel_l10_s0$971  = 1'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
@@ -3184,8 +3126,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l13_s0$780  = 8'h00;
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
-  reg [15:0] \sel_l13_s0$968  = 16'h0000;
-  reg \sel_l13_s0$969  = 1'h0;
+  reg [15:0] \sel_l13_s0$972  = 16'h0000;
+  reg \sel_l13_s0$973  = 1'h0;
   reg [3:0] sel_l15_s0 = 4'h0;
   reg [3:0] \sel_l15_s0$814  = 4'h0;
   reg [3:0] \sel_l15_s0$817  = 4'h0;
@@ -3194,16 +3136,16 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \sel_l15_s0$826  = 4'h0;
   reg [3:0] \sel_l15_s0$829  = 4'h0;
   reg [3:0] \sel_l15_s0$832  = 4'h0;
-  reg [15:0] \sel_l15_s0$970  = 16'h0000;
-  reg [7:0] \sel_l15_s0$971  = 8'h00;
-  reg [7:0] \sel_l15_s0$972  = 8'h00;
-  reg [7:0] \sel_l15_s0$973  = 8'h00;
-  reg [7:0] \sel_l15_s0$974  = 8'h00;
+  reg [15:0] \sel_l15_s0$974  = 16'h0000;
   reg [7:0] \sel_l15_s0$975  = 8'h00;
   reg [7:0] \sel_l15_s0$976  = 8'h00;
   reg [7:0] \sel_l15_s0$977  = 8'h00;
   reg [7:0] \sel_l15_s0$978  = 8'h00;
-  reg \sel_l15_s0$979  = 1'h0;
+  reg [7:0] \sel_l15_s0$979  = 8'h00;
+  reg [7:0] \sel_l15_s0$980  = 8'h00;
+  reg [7:0] \sel_l15_s0$981  = 8'h00;
+  reg [7:0] \sel_l15_s0$982  = 8'h00;
+  reg \sel_l15_s0$983  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
@@ -3220,9 +3162,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l1_s0$41  = 8'h00;
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
-  reg \sel_l1_s0$964  = 1'h0;
+  reg \sel_l1_s0$968  = 1'h0;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$965  = 1'h0;
+  reg \sel_l2_s0$969  = 1'h0;
   reg sel_l5_s0 = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
@@ -3319,7 +3261,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \sel_l5_s0$495  = 1'h0;
   reg \sel_l5_s0$496  = 1'h0;
   reg \sel_l5_s0$497  = 1'h0;
-  reg \sel_l5_s0$966  = 1'h0;
+  reg \sel_l5_s0$970  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -3595,6 +3537,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg stall_adv22_valid = 1'h0;
   wire stall_adv23;
   reg stall_adv23_valid = 1'h0;
+  wire stall_adv24;
+  reg stall_adv24_valid = 1'h0;
+  wire stall_adv25;
+  reg stall_adv25_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -6227,42 +6173,42 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv11 = \$1998  | o__ready;
   assign \$1999  = ~ stall_adv12_valid;
   assign stall_adv12 = \$1999  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$843 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$845 ) + $signed(\mac_mul_s0$846 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$848 ) + $signed(\mac_mul_s0$849 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$851 ) + $signed(\mac_mul_s0$852 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$854 ) + $signed(\mac_mul_s0$855 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$857 ) + $signed(\mac_mul_s0$858 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$860 ) + $signed(\mac_mul_s0$861 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$863 ) + $signed(\mac_mul_s0$864 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$866 ) + $signed(\mac_mul_s0$867 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$869 ) + $signed(\mac_mul_s0$870 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$872 ) + $signed(\mac_mul_s0$873 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$875 ) + $signed(\mac_mul_s0$876 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$878 ) + $signed(\mac_mul_s0$879 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$881 ) + $signed(\mac_mul_s0$882 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$884 ) + $signed(\mac_mul_s0$885 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$887 ) + $signed(\mac_mul_s0$888 );
   assign \$2000  = ~ stall_adv13_valid;
   assign stall_adv13 = \$2000  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$893 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$895 ) + $signed(\mac_add0_s0$896 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$898 ) + $signed(\mac_add0_s0$899 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$901 ) + $signed(\mac_add0_s0$902 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$904 ) + $signed(\mac_add0_s0$905 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$907 ) + $signed(\mac_add0_s0$908 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$910 ) + $signed(\mac_add0_s0$911 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$913 ) + $signed(\mac_add0_s0$914 );
   assign \$2001  = ~ stall_adv14_valid;
   assign stall_adv14 = \$2001  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$919 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$921 ) + $signed(\mac_add1_s0$922 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$924 ) + $signed(\mac_add1_s0$925 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$927 ) + $signed(\mac_add1_s0$928 );
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
+  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
+  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
+  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
+  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
   assign \$2002  = ~ stall_adv15_valid;
   assign stall_adv15 = \$2002  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$897 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$899 ) + $signed(\mac_add0_s0$900 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$902 ) + $signed(\mac_add0_s0$903 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$905 ) + $signed(\mac_add0_s0$906 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$908 ) + $signed(\mac_add0_s0$909 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$911 ) + $signed(\mac_add0_s0$912 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$914 ) + $signed(\mac_add0_s0$915 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$917 ) + $signed(\mac_add0_s0$918 );
   assign \$2003  = ~ stall_adv16_valid;
   assign stall_adv16 = \$2003  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$923 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$925 ) + $signed(\mac_add1_s0$926 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$928 ) + $signed(\mac_add1_s0$929 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$931 ) + $signed(\mac_add1_s0$932 );
   assign \$2004  = ~ stall_adv17_valid;
   assign stall_adv17 = \$2004  | o__ready;
   assign \$2005  = ~ stall_adv18_valid;
@@ -6277,435 +6223,433 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv22 = \$2009  | o__ready;
   assign \$2010  = ~ stall_adv23_valid;
   assign stall_adv23 = \$2010  | o__ready;
-  assign \$2011  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2012  = $signed(mac_acc1) + $signed(\mac_add2_s0$952 );
-  assign \$2013  = $signed(mac_acc2) + $signed(\mac_add2_s0$955 );
-  assign \$2014  = $signed(mac_acc3) + $signed(\mac_add2_s0$958 );
-  assign \$2015  = wr__addr + 1'h1;
-  assign \$2016  = rd__addr + 1'h1;
-  assign \$2017  = ~ i__payload[161];
-  assign \$2018  = i__valid & \$2017 ;
-  assign \$2019  = advance & sel_valid_s5;
-  assign \$2020  = mac_group == 6'h3f;
-  assign \$2021  = \sel_l15_s0$979  | \$2020 ;
-  assign \$2022  = mac_group + 1'h1;
-  assign \$2023  = i__valid & i__payload[161];
-  assign \$2024  = sel_valid_s0 | sel_valid_s1;
-  assign \$2025  = sel_valid_s2 | sel_valid_s3;
-  assign \$2026  = \$2024  | \$2025 ;
-  assign \$2027  = sel_valid_s4 | sel_valid_s5;
+  assign \$2011  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2011  | o__ready;
+  assign \$2012  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2012  | o__ready;
+  assign \$2013  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2014  = $signed(mac_acc1) + $signed(\mac_add2_s0$956 );
+  assign \$2015  = $signed(mac_acc2) + $signed(\mac_add2_s0$959 );
+  assign \$2016  = $signed(mac_acc3) + $signed(\mac_add2_s0$962 );
+  assign \$2017  = wr__addr + 1'h1;
+  assign \$2018  = rd__addr + 1'h1;
+  assign \$2019  = ~ i__payload[161];
+  assign \$2020  = i__valid & \$2019 ;
+  assign \$2021  = advance & sel_valid_s5;
+  assign \$2022  = mac_group == 6'h3f;
+  assign \$2023  = \sel_l15_s0$983  | \$2022 ;
+  assign \$2024  = mac_group + 1'h1;
+  assign \$2025  = i__valid & i__payload[161];
+  assign \$2026  = sel_valid_s0 | sel_valid_s1;
+  assign \$2027  = sel_valid_s2 | sel_valid_s3;
   assign \$2028  = \$2026  | \$2027 ;
-  assign \$2029  = ~ \$2028 ;
-  assign \$2030  = \$2023  & \$2029 ;
-  assign \$2031  = i__payload[171:166] < 7'h40;
-  assign \$2032  = \$2030  & \$2031 ;
-  assign \$2033  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2034  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2035  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2036  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2037  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2038  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2039  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2040  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2041  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2042  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2043  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2044  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2045  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2046  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2047  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2048  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2049  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2050  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2051  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2052  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2053  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2054  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2055  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2056  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2057  = mac_add2_valid_s0 & \mac_add2_s0$1094 ;
-  assign \$2058  = stall_adv16 & mac_add2_valid_s0;
-  assign \$2059  = \mac_add2_s0$1094  ? 32'd0 : \$2011 [31:0];
-  assign \$2060  = stall_adv17 & mac_add2_valid_s0;
-  assign \$2061  = \$2060  & \mac_add2_s0$1094 ;
+  assign \$2029  = sel_valid_s4 | sel_valid_s5;
+  assign \$2030  = \$2028  | \$2029 ;
+  assign \$2031  = ~ \$2030 ;
+  assign \$2032  = \$2025  & \$2031 ;
+  assign \$2033  = i__payload[171:166] < 7'h40;
+  assign \$2034  = \$2032  & \$2033 ;
+  assign \$2035  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2036  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2037  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2038  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2039  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2040  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2041  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2042  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2043  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2044  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2045  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2046  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2047  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2048  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2049  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2050  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2051  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2052  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2053  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2054  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2055  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2056  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2057  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2058  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2059  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2060  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
+  assign \$2061  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
   assign \$2062  = stall_adv18 & mac_add2_valid_s0;
-  assign \$2063  = \mac_add2_s0$1094  ? 32'd0 : \$2012 [31:0];
+  assign \$2063  = \mac_add2_s0$1066  ? 32'd0 : \$2013 [31:0];
   assign \$2064  = stall_adv19 & mac_add2_valid_s0;
-  assign \$2065  = \$2064  & \mac_add2_s0$1094 ;
+  assign \$2065  = \$2064  & \mac_add2_s0$1066 ;
   assign \$2066  = stall_adv20 & mac_add2_valid_s0;
-  assign \$2067  = \mac_add2_s0$1094  ? 32'd0 : \$2013 [31:0];
+  assign \$2067  = \mac_add2_s0$1066  ? 32'd0 : \$2014 [31:0];
   assign \$2068  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2069  = \$2068  & \mac_add2_s0$1094 ;
+  assign \$2069  = \$2068  & \mac_add2_s0$1066 ;
   assign \$2070  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2071  = \mac_add2_s0$1094  ? 32'd0 : \$2014 [31:0];
+  assign \$2071  = \mac_add2_s0$1066  ? 32'd0 : \$2015 [31:0];
   assign \$2072  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2073  = \$2072  & \mac_add2_s0$1094 ;
-  assign \$2074  = wbank_write_bank <= 4'h8;
-  assign \$2076  = wbank_write_en & \$2075 ;
-  assign \$2077  = stall_adv7 & sel_valid_s5;
-  assign \$2078  = wbank_write_bank >= 1'h1;
-  assign \$2080  = wbank_write_bank <= 4'h9;
-  assign \$2081  = \$2079  & \$2080 ;
-  assign \$2082  = wbank_write_en & \$2081 ;
-  assign \$2083  = stall_adv7 & sel_valid_s5;
-  assign \$2084  = wbank_write_bank >= 2'h2;
-  assign \$2086  = wbank_write_bank <= 4'ha;
-  assign \$2087  = \$2085  & \$2086 ;
-  assign \$2088  = wbank_write_en & \$2087 ;
-  assign \$2089  = stall_adv7 & sel_valid_s5;
-  assign \$2090  = wbank_write_bank >= 2'h3;
-  assign \$2092  = wbank_write_bank <= 4'hb;
-  assign \$2093  = \$2091  & \$2092 ;
-  assign \$2094  = wbank_write_en & \$2093 ;
-  assign \$2095  = stall_adv7 & sel_valid_s5;
-  assign \$2096  = wbank_write_bank >= 3'h4;
-  assign \$2098  = wbank_write_bank <= 4'hc;
-  assign \$2099  = \$2097  & \$2098 ;
-  assign \$2100  = wbank_write_en & \$2099 ;
-  assign \$2101  = stall_adv7 & sel_valid_s5;
-  assign \$2102  = wbank_write_bank >= 3'h5;
-  assign \$2104  = wbank_write_bank <= 4'hd;
-  assign \$2105  = \$2103  & \$2104 ;
-  assign \$2106  = wbank_write_en & \$2105 ;
-  assign \$2107  = stall_adv7 & sel_valid_s5;
-  assign \$2108  = wbank_write_bank >= 3'h6;
-  assign \$2110  = wbank_write_bank <= 4'he;
-  assign \$2111  = \$2109  & \$2110 ;
-  assign \$2112  = wbank_write_en & \$2111 ;
-  assign \$2113  = stall_adv7 & sel_valid_s5;
-  assign \$2114  = wbank_write_bank >= 3'h7;
+  assign \$2073  = \$2072  & \mac_add2_s0$1066 ;
+  assign \$2074  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2075  = \mac_add2_s0$1066  ? 32'd0 : \$2016 [31:0];
+  assign \$2076  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2077  = \$2076  & \mac_add2_s0$1066 ;
+  assign \$2078  = wbank_write_bank <= 4'h8;
+  assign \$2080  = wbank_write_en & \$2079 ;
+  assign \$2081  = stall_adv7 & sel_valid_s5;
+  assign \$2082  = wbank_write_bank >= 1'h1;
+  assign \$2084  = wbank_write_bank <= 4'h9;
+  assign \$2085  = \$2083  & \$2084 ;
+  assign \$2086  = wbank_write_en & \$2085 ;
+  assign \$2087  = stall_adv7 & sel_valid_s5;
+  assign \$2088  = wbank_write_bank >= 2'h2;
+  assign \$2090  = wbank_write_bank <= 4'ha;
+  assign \$2091  = \$2089  & \$2090 ;
+  assign \$2092  = wbank_write_en & \$2091 ;
+  assign \$2093  = stall_adv7 & sel_valid_s5;
+  assign \$2094  = wbank_write_bank >= 2'h3;
+  assign \$2096  = wbank_write_bank <= 4'hb;
+  assign \$2097  = \$2095  & \$2096 ;
+  assign \$2098  = wbank_write_en & \$2097 ;
+  assign \$2099  = stall_adv7 & sel_valid_s5;
+  assign \$2100  = wbank_write_bank >= 3'h4;
+  assign \$2102  = wbank_write_bank <= 4'hc;
+  assign \$2103  = \$2101  & \$2102 ;
+  assign \$2104  = wbank_write_en & \$2103 ;
+  assign \$2105  = stall_adv7 & sel_valid_s5;
+  assign \$2106  = wbank_write_bank >= 3'h5;
+  assign \$2108  = wbank_write_bank <= 4'hd;
+  assign \$2109  = \$2107  & \$2108 ;
+  assign \$2110  = wbank_write_en & \$2109 ;
+  assign \$2111  = stall_adv7 & sel_valid_s5;
+  assign \$2112  = wbank_write_bank >= 3'h6;
+  assign \$2114  = wbank_write_bank <= 4'he;
+  assign \$2115  = \$2113  & \$2114 ;
   assign \$2116  = wbank_write_en & \$2115 ;
   assign \$2117  = stall_adv7 & sel_valid_s5;
+  assign \$2118  = wbank_write_bank >= 3'h7;
+  assign \$2120  = wbank_write_en & \$2119 ;
+  assign \$2121  = stall_adv7 & sel_valid_s5;
   always @(posedge clk)
-    sel_l1_s0 <= \$2118 ;
+    sel_l1_s0 <= \$2122 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2119 ;
+    \sel_l1_s0$29  <= \$2123 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2120 ;
+    \sel_l1_s0$30  <= \$2124 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2121 ;
+    \sel_l1_s0$31  <= \$2125 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2122 ;
+    \sel_l1_s0$32  <= \$2126 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2123 ;
+    \sel_l1_s0$33  <= \$2127 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2124 ;
+    \sel_l1_s0$34  <= \$2128 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2125 ;
+    \sel_l1_s0$35  <= \$2129 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2126 ;
+    \sel_l1_s0$36  <= \$2130 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2127 ;
+    \sel_l1_s0$37  <= \$2131 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2128 ;
+    \sel_l1_s0$38  <= \$2132 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2129 ;
+    \sel_l1_s0$39  <= \$2133 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2130 ;
+    \sel_l1_s0$40  <= \$2134 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2131 ;
+    \sel_l1_s0$41  <= \$2135 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2132 ;
+    \sel_l1_s0$42  <= \$2136 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2133 ;
+    \sel_l1_s0$43  <= \$2137 ;
   always @(posedge clk)
-    \sel_l1_s0$964  <= \$2134 ;
+    \sel_l1_s0$968  <= \$2138 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2135 ;
+    sel_l2_s0 <= \$2139 ;
   always @(posedge clk)
-    \sel_l2_s0$965  <= \$2136 ;
+    \sel_l2_s0$969  <= \$2140 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2137 ;
+    \sel_l5_s0$482  <= \$2141 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2138 ;
+    sel_l5_s0 <= \$2142 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2139 ;
+    \sel_l5_s0$339  <= \$2143 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2140 ;
+    \sel_l5_s0$340  <= \$2144 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2141 ;
+    \sel_l5_s0$418  <= \$2145 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2142 ;
+    \sel_l5_s0$419  <= \$2146 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2143 ;
+    \sel_l5_s0$483  <= \$2147 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2144 ;
+    \sel_l5_s0$343  <= \$2148 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2145 ;
+    \sel_l5_s0$344  <= \$2149 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2146 ;
+    \sel_l5_s0$345  <= \$2150 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2147 ;
+    \sel_l5_s0$422  <= \$2151 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2148 ;
+    \sel_l5_s0$423  <= \$2152 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2149 ;
+    \sel_l5_s0$484  <= \$2153 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2150 ;
+    \sel_l5_s0$348  <= \$2154 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2151 ;
+    \sel_l5_s0$349  <= \$2155 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2152 ;
+    \sel_l5_s0$350  <= \$2156 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2153 ;
+    \sel_l5_s0$426  <= \$2157 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2154 ;
+    \sel_l5_s0$427  <= \$2158 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2155 ;
+    \sel_l5_s0$485  <= \$2159 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2156 ;
+    \sel_l5_s0$353  <= \$2160 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2157 ;
+    \sel_l5_s0$354  <= \$2161 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2158 ;
+    \sel_l5_s0$355  <= \$2162 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2159 ;
+    \sel_l5_s0$430  <= \$2163 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2160 ;
+    \sel_l5_s0$431  <= \$2164 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2161 ;
+    \sel_l5_s0$486  <= \$2165 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2162 ;
+    \sel_l5_s0$358  <= \$2166 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2163 ;
+    \sel_l5_s0$359  <= \$2167 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2164 ;
+    \sel_l5_s0$360  <= \$2168 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2165 ;
+    \sel_l5_s0$434  <= \$2169 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2166 ;
+    \sel_l5_s0$435  <= \$2170 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2167 ;
+    \sel_l5_s0$487  <= \$2171 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2168 ;
+    \sel_l5_s0$363  <= \$2172 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2169 ;
+    \sel_l5_s0$364  <= \$2173 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2170 ;
+    \sel_l5_s0$365  <= \$2174 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2171 ;
+    \sel_l5_s0$438  <= \$2175 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2172 ;
+    \sel_l5_s0$439  <= \$2176 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2173 ;
+    \sel_l5_s0$488  <= \$2177 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2174 ;
+    \sel_l5_s0$368  <= \$2178 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2175 ;
+    \sel_l5_s0$369  <= \$2179 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2176 ;
+    \sel_l5_s0$370  <= \$2180 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2177 ;
+    \sel_l5_s0$442  <= \$2181 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2178 ;
+    \sel_l5_s0$443  <= \$2182 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2179 ;
+    \sel_l5_s0$489  <= \$2183 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2180 ;
+    \sel_l5_s0$373  <= \$2184 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2181 ;
+    \sel_l5_s0$374  <= \$2185 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2182 ;
+    \sel_l5_s0$375  <= \$2186 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2183 ;
+    \sel_l5_s0$446  <= \$2187 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2184 ;
+    \sel_l5_s0$447  <= \$2188 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2185 ;
+    \sel_l5_s0$490  <= \$2189 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2186 ;
+    \sel_l5_s0$378  <= \$2190 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2187 ;
+    \sel_l5_s0$379  <= \$2191 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2188 ;
+    \sel_l5_s0$380  <= \$2192 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2189 ;
+    \sel_l5_s0$450  <= \$2193 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2190 ;
+    \sel_l5_s0$451  <= \$2194 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2191 ;
+    \sel_l5_s0$491  <= \$2195 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2192 ;
+    \sel_l5_s0$383  <= \$2196 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2193 ;
+    \sel_l5_s0$384  <= \$2197 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2194 ;
+    \sel_l5_s0$385  <= \$2198 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2195 ;
+    \sel_l5_s0$454  <= \$2199 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2196 ;
+    \sel_l5_s0$455  <= \$2200 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2197 ;
+    \sel_l5_s0$492  <= \$2201 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2198 ;
+    \sel_l5_s0$388  <= \$2202 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2199 ;
+    \sel_l5_s0$389  <= \$2203 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2200 ;
+    \sel_l5_s0$390  <= \$2204 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2201 ;
+    \sel_l5_s0$458  <= \$2205 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2202 ;
+    \sel_l5_s0$459  <= \$2206 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2203 ;
+    \sel_l5_s0$493  <= \$2207 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2204 ;
+    \sel_l5_s0$393  <= \$2208 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2205 ;
+    \sel_l5_s0$394  <= \$2209 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2206 ;
+    \sel_l5_s0$395  <= \$2210 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2207 ;
+    \sel_l5_s0$462  <= \$2211 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2208 ;
+    \sel_l5_s0$463  <= \$2212 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2209 ;
+    \sel_l5_s0$494  <= \$2213 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2210 ;
+    \sel_l5_s0$398  <= \$2214 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2211 ;
+    \sel_l5_s0$399  <= \$2215 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2212 ;
+    \sel_l5_s0$400  <= \$2216 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2213 ;
+    \sel_l5_s0$466  <= \$2217 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2214 ;
+    \sel_l5_s0$467  <= \$2218 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2215 ;
+    \sel_l5_s0$495  <= \$2219 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2216 ;
+    \sel_l5_s0$403  <= \$2220 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2217 ;
+    \sel_l5_s0$404  <= \$2221 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2218 ;
+    \sel_l5_s0$405  <= \$2222 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2219 ;
+    \sel_l5_s0$470  <= \$2223 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2220 ;
+    \sel_l5_s0$471  <= \$2224 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2221 ;
+    \sel_l5_s0$496  <= \$2225 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2222 ;
+    \sel_l5_s0$408  <= \$2226 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2223 ;
+    \sel_l5_s0$409  <= \$2227 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2224 ;
+    \sel_l5_s0$410  <= \$2228 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2225 ;
+    \sel_l5_s0$474  <= \$2229 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2226 ;
+    \sel_l5_s0$475  <= \$2230 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2227 ;
+    \sel_l5_s0$497  <= \$2231 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2228 ;
+    \sel_l5_s0$413  <= \$2232 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2229 ;
+    \sel_l5_s0$414  <= \$2233 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2230 ;
+    \sel_l5_s0$415  <= \$2234 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2231 ;
+    \sel_l5_s0$478  <= \$2235 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2232 ;
+    \sel_l5_s0$479  <= \$2236 ;
   always @(posedge clk)
-    \sel_l5_s0$966  <= \$2233 ;
+    \sel_l5_s0$970  <= \$2237 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2234 ;
+    \sel_l10_s0$719  <= \$2238 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2235 ;
+    \sel_l10_s0$720  <= \$2239 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2236 ;
+    \sel_l10_s0$721  <= \$2240 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2237 ;
+    \sel_l10_s0$722  <= \$2241 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2238 ;
+    \sel_l10_s0$578  <= \$2242 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2239 ;
+    sel_l10_s0 <= \$2243 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2240 ;
+    \sel_l10_s0$586  <= \$2244 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2241 ;
+    \sel_l10_s0$594  <= \$2245 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2242 ;
+    \sel_l10_s0$602  <= \$2246 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2243 ;
+    \sel_l10_s0$643  <= \$2247 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2244 ;
+    \sel_l10_s0$653  <= \$2248 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2245 ;
+    \sel_l10_s0$663  <= \$2249 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2246 ;
+    \sel_l10_s0$613  <= \$2250 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2247 ;
+    \sel_l10_s0$612  <= \$2251 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2248 ;
+    \sel_l10_s0$623  <= \$2252 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2249 ;
+    \sel_l10_s0$633  <= \$2253 ;
   always @(posedge clk)
-    \sel_l10_s0$967  <= \$2250 ;
+    \sel_l10_s0$971  <= \$2254 ;
   always @(posedge clk)
-    wr__addr <= \$2251 ;
+    wr__addr <= \$2255 ;
   always @(posedge clk)
-    rd__addr <= \$2252 ;
+    rd__addr <= \$2256 ;
   always @(posedge clk)
-    \sel_l13_s0$968  <= \$2253 ;
+    \sel_l13_s0$972  <= \$2257 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2254 ;
+    \sel_l13_s0$734  <= \$2258 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2255 ;
+    \sel_l13_s0$747  <= \$2259 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2256 ;
+    \sel_l13_s0$753  <= \$2260 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2257 ;
+    \sel_l13_s0$759  <= \$2261 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2258 ;
+    \sel_l13_s0$765  <= \$2262 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2259 ;
+    \sel_l13_s0$771  <= \$2263 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2260 ;
+    \sel_l13_s0$777  <= \$2264 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2261 ;
+    \sel_l13_s0$783  <= \$2265 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2262 ;
+    sel_l13_s0 <= \$2266 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2263 ;
+    \sel_l13_s0$735  <= \$2267 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2264 ;
+    \sel_l13_s0$736  <= \$2268 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2265 ;
+    \sel_l13_s0$738  <= \$2269 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2266 ;
+    \sel_l13_s0$739  <= \$2270 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2267 ;
+    \sel_l13_s0$740  <= \$2271 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2268 ;
+    \sel_l13_s0$742  <= \$2272 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2269 ;
+    \sel_l13_s0$743  <= \$2273 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2270 ;
+    \sel_l13_s0$744  <= \$2274 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2271 ;
+    \sel_l13_s0$750  <= \$2275 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2272 ;
+    \sel_l13_s0$756  <= \$2276 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2273 ;
+    \sel_l13_s0$762  <= \$2277 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2274 ;
+    \sel_l13_s0$768  <= \$2278 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2275 ;
+    \sel_l13_s0$774  <= \$2279 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2276 ;
+    \sel_l13_s0$780  <= \$2280 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2277 ;
+    \sel_l13_s0$786  <= \$2281 ;
   always @(posedge clk)
-    \sel_l13_s0$969  <= \$2278 ;
-  always @(posedge clk)
-    \sel_l15_s0$970  <= \$2279 ;
-  always @(posedge clk)
-    \sel_l15_s0$971  <= \$2280 ;
-  always @(posedge clk)
-    \sel_l15_s0$972  <= \$2281 ;
-  always @(posedge clk)
-    \sel_l15_s0$973  <= \$2282 ;
+    \sel_l13_s0$973  <= \$2282 ;
   always @(posedge clk)
     \sel_l15_s0$974  <= \$2283 ;
   always @(posedge clk)
@@ -6717,39 +6661,47 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \sel_l15_s0$978  <= \$2287 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2288 ;
+    \sel_l15_s0$979  <= \$2288 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2289 ;
+    \sel_l15_s0$980  <= \$2289 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2290 ;
+    \sel_l15_s0$981  <= \$2290 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2291 ;
+    \sel_l15_s0$982  <= \$2291 ;
   always @(posedge clk)
-    \sel_l15_s0$823  <= \$2292 ;
+    sel_l15_s0 <= \$2292 ;
   always @(posedge clk)
-    \sel_l15_s0$826  <= \$2293 ;
+    \sel_l15_s0$814  <= \$2293 ;
   always @(posedge clk)
-    \sel_l15_s0$829  <= \$2294 ;
+    \sel_l15_s0$817  <= \$2294 ;
   always @(posedge clk)
-    \sel_l15_s0$832  <= \$2295 ;
+    \sel_l15_s0$820  <= \$2295 ;
   always @(posedge clk)
-    \sel_l15_s0$979  <= \$2296 ;
+    \sel_l15_s0$823  <= \$2296 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2297 ;
+    \sel_l15_s0$826  <= \$2297 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2298 ;
+    \sel_l15_s0$829  <= \$2298 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2299 ;
+    \sel_l15_s0$832  <= \$2299 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2300 ;
+    \sel_l15_s0$983  <= \$2300 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2301 ;
+    sel_valid_s0 <= \$2301 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2302 ;
+    sel_valid_s1 <= \$2302 ;
   always @(posedge clk)
-    mac_group <= \$2303 ;
+    sel_valid_s2 <= \$2303 ;
   always @(posedge clk)
-    wbank_write_en <= \$2304 ;
+    sel_valid_s3 <= \$2304 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$2305 ;
+  always @(posedge clk)
+    sel_valid_s5 <= \$2306 ;
+  always @(posedge clk)
+    mac_group <= \$2307 ;
+  always @(posedge clk)
+    wbank_write_en <= \$2308 ;
   always @(posedge clk)
     wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
@@ -6757,15 +6709,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    mac_read_s0 <= \$2305 ;
-  always @(posedge clk)
-    \mac_read_s0$985  <= \$2306 ;
-  always @(posedge clk)
-    \mac_read_s0$986  <= \$2307 ;
-  always @(posedge clk)
-    \mac_read_s0$987  <= \$2308 ;
-  always @(posedge clk)
-    \mac_read_s0$988  <= \$2309 ;
+    mac_read_s0 <= \$2309 ;
   always @(posedge clk)
     \mac_read_s0$989  <= \$2310 ;
   always @(posedge clk)
@@ -6775,17 +6719,17 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \mac_read_s0$992  <= \$2313 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2314 ;
+    \mac_read_s0$993  <= \$2314 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2315 ;
+    \mac_read_s0$994  <= \$2315 ;
   always @(posedge clk)
-    \mac_rdreg_s0$995  <= \$2316 ;
+    \mac_read_s0$995  <= \$2316 ;
   always @(posedge clk)
-    \mac_rdreg_s0$996  <= \$2317 ;
+    \mac_read_s0$996  <= \$2317 ;
   always @(posedge clk)
-    \mac_rdreg_s0$997  <= \$2318 ;
+    mac_read_valid_s0 <= \$2318 ;
   always @(posedge clk)
-    \mac_rdreg_s0$998  <= \$2319 ;
+    mac_rdreg_s0 <= \$2319 ;
   always @(posedge clk)
     \mac_rdreg_s0$999  <= \$2320 ;
   always @(posedge clk)
@@ -6795,17 +6739,17 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \mac_rdreg_s0$1002  <= \$2323 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$2324 ;
+    \mac_rdreg_s0$1003  <= \$2324 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$2325 ;
+    \mac_rdreg_s0$1004  <= \$2325 ;
   always @(posedge clk)
-    \mac_pre_s0$1005  <= \$2326 ;
+    \mac_rdreg_s0$1005  <= \$2326 ;
   always @(posedge clk)
-    \mac_pre_s0$1006  <= \$2327 ;
+    \mac_rdreg_s0$1006  <= \$2327 ;
   always @(posedge clk)
-    \mac_pre_s0$1007  <= \$2328 ;
+    mac_rdreg_valid_s0 <= \$2328 ;
   always @(posedge clk)
-    \mac_pre_s0$1008  <= \$2329 ;
+    mac_pre_s0 <= \$2329 ;
   always @(posedge clk)
     \mac_pre_s0$1009  <= \$2330 ;
   always @(posedge clk)
@@ -6815,27 +6759,27 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \mac_pre_s0$1012  <= \$2333 ;
   always @(posedge clk)
-    \mac_pre_s0$1014  <= \$2334 ;
+    \mac_pre_s0$1013  <= \$2334 ;
   always @(posedge clk)
-    \mac_pre_s0$1016  <= \$2335 ;
+    \mac_pre_s0$1014  <= \$2335 ;
   always @(posedge clk)
-    \mac_pre_s0$1018  <= \$2336 ;
+    \mac_pre_s0$1015  <= \$2336 ;
   always @(posedge clk)
-    \mac_pre_s0$1020  <= \$2337 ;
+    \mac_pre_s0$1016  <= \$2337 ;
   always @(posedge clk)
-    \mac_pre_s0$1022  <= \$2338 ;
+    \mac_pre_s0$1018  <= \$2338 ;
   always @(posedge clk)
-    \mac_pre_s0$1024  <= \$2339 ;
+    \mac_pre_s0$1020  <= \$2339 ;
   always @(posedge clk)
-    \mac_pre_s0$1026  <= \$2340 ;
+    \mac_pre_s0$1022  <= \$2340 ;
   always @(posedge clk)
-    \mac_pre_s0$1028  <= \$2341 ;
+    \mac_pre_s0$1024  <= \$2341 ;
   always @(posedge clk)
-    \mac_pre_s0$1029  <= \$2342 ;
+    \mac_pre_s0$1026  <= \$2342 ;
   always @(posedge clk)
-    \mac_pre_s0$1030  <= \$2343 ;
+    \mac_pre_s0$1028  <= \$2343 ;
   always @(posedge clk)
-    \mac_pre_s0$1031  <= \$2344 ;
+    \mac_pre_s0$1030  <= \$2344 ;
   always @(posedge clk)
     \mac_pre_s0$1032  <= \$2345 ;
   always @(posedge clk)
@@ -6879,530 +6823,478 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   always @(posedge clk)
     \mac_pre_s0$1052  <= \$2365 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$2366 ;
+    \mac_pre_s0$1053  <= \$2366 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$2367 ;
+    \mac_pre_s0$1054  <= \$2367 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$2368 ;
+    \mac_pre_s0$1055  <= \$2368 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$2369 ;
+    \mac_pre_s0$1056  <= \$2369 ;
   always @(posedge clk)
-    \mac_mul_s0$843  <= \$2370 ;
+    mac_pre_valid_s0 <= \$2370 ;
   always @(posedge clk)
-    \mac_mul_s0$845  <= \$2371 ;
+    mac_dspin_s0 <= \$2371 ;
   always @(posedge clk)
-    \mac_mul_s0$846  <= \$2372 ;
+    mac_dspin_valid_s0 <= \$2372 ;
   always @(posedge clk)
-    \mac_mul_s0$848  <= \$2373 ;
+    mac_dspout_s0 <= \$2373 ;
   always @(posedge clk)
-    \mac_mul_s0$849  <= \$2374 ;
+    mac_dspout_valid_s0 <= \$2374 ;
   always @(posedge clk)
-    \mac_mul_s0$851  <= \$2375 ;
+    mac_add0_s0 <= \$2375 ;
   always @(posedge clk)
-    \mac_mul_s0$852  <= \$2376 ;
+    \mac_add0_s0$897  <= \$2376 ;
   always @(posedge clk)
-    \mac_mul_s0$854  <= \$2377 ;
+    \mac_add0_s0$899  <= \$2377 ;
   always @(posedge clk)
-    \mac_mul_s0$855  <= \$2378 ;
+    \mac_add0_s0$900  <= \$2378 ;
   always @(posedge clk)
-    \mac_mul_s0$857  <= \$2379 ;
+    \mac_add0_s0$902  <= \$2379 ;
   always @(posedge clk)
-    \mac_mul_s0$858  <= \$2380 ;
+    \mac_add0_s0$903  <= \$2380 ;
   always @(posedge clk)
-    \mac_mul_s0$860  <= \$2381 ;
+    \mac_add0_s0$905  <= \$2381 ;
   always @(posedge clk)
-    \mac_mul_s0$861  <= \$2382 ;
+    \mac_add0_s0$906  <= \$2382 ;
   always @(posedge clk)
-    \mac_mul_s0$863  <= \$2383 ;
+    \mac_add0_s0$908  <= \$2383 ;
   always @(posedge clk)
-    \mac_mul_s0$864  <= \$2384 ;
+    \mac_add0_s0$909  <= \$2384 ;
   always @(posedge clk)
-    \mac_mul_s0$866  <= \$2385 ;
+    \mac_add0_s0$911  <= \$2385 ;
   always @(posedge clk)
-    \mac_mul_s0$867  <= \$2386 ;
+    \mac_add0_s0$912  <= \$2386 ;
   always @(posedge clk)
-    \mac_mul_s0$869  <= \$2387 ;
+    \mac_add0_s0$914  <= \$2387 ;
   always @(posedge clk)
-    \mac_mul_s0$870  <= \$2388 ;
+    \mac_add0_s0$915  <= \$2388 ;
   always @(posedge clk)
-    \mac_mul_s0$872  <= \$2389 ;
+    \mac_add0_s0$917  <= \$2389 ;
   always @(posedge clk)
-    \mac_mul_s0$873  <= \$2390 ;
+    \mac_add0_s0$918  <= \$2390 ;
   always @(posedge clk)
-    \mac_mul_s0$875  <= \$2391 ;
+    \mac_add0_s0$1062  <= \$2391 ;
   always @(posedge clk)
-    \mac_mul_s0$876  <= \$2392 ;
+    mac_add0_valid_s0 <= \$2392 ;
   always @(posedge clk)
-    \mac_mul_s0$878  <= \$2393 ;
+    mac_add1_s0 <= \$2393 ;
   always @(posedge clk)
-    \mac_mul_s0$879  <= \$2394 ;
+    \mac_add1_s0$923  <= \$2394 ;
   always @(posedge clk)
-    \mac_mul_s0$881  <= \$2395 ;
+    \mac_add1_s0$925  <= \$2395 ;
   always @(posedge clk)
-    \mac_mul_s0$882  <= \$2396 ;
+    \mac_add1_s0$926  <= \$2396 ;
   always @(posedge clk)
-    \mac_mul_s0$884  <= \$2397 ;
+    \mac_add1_s0$928  <= \$2397 ;
   always @(posedge clk)
-    \mac_mul_s0$885  <= \$2398 ;
+    \mac_add1_s0$929  <= \$2398 ;
   always @(posedge clk)
-    \mac_mul_s0$887  <= \$2399 ;
+    \mac_add1_s0$931  <= \$2399 ;
   always @(posedge clk)
-    \mac_mul_s0$888  <= \$2400 ;
+    \mac_add1_s0$932  <= \$2400 ;
   always @(posedge clk)
-    \mac_mul_s0$1088  <= \$2401 ;
+    \mac_add1_s0$1064  <= \$2401 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$2402 ;
+    mac_add1_valid_s0 <= \$2402 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$2403 ;
+    mac_add2_s0 <= \$2403 ;
   always @(posedge clk)
-    \mac_add0_s0$893  <= \$2404 ;
+    \mac_add2_s0$956  <= \$2404 ;
   always @(posedge clk)
-    \mac_add0_s0$895  <= \$2405 ;
+    \mac_add2_s0$959  <= \$2405 ;
   always @(posedge clk)
-    \mac_add0_s0$896  <= \$2406 ;
+    \mac_add2_s0$962  <= \$2406 ;
   always @(posedge clk)
-    \mac_add0_s0$898  <= \$2407 ;
+    \mac_add2_s0$1066  <= \$2407 ;
   always @(posedge clk)
-    \mac_add0_s0$899  <= \$2408 ;
+    mac_add2_valid_s0 <= \$2408 ;
   always @(posedge clk)
-    \mac_add0_s0$901  <= \$2409 ;
+    o__valid <= \$2409 ;
   always @(posedge clk)
-    \mac_add0_s0$902  <= \$2410 ;
+    stall_adv0_valid <= \$2410 ;
   always @(posedge clk)
-    \mac_add0_s0$904  <= \$2411 ;
+    stall_adv1_valid <= \$2411 ;
   always @(posedge clk)
-    \mac_add0_s0$905  <= \$2412 ;
+    stall_adv2_valid <= \$2412 ;
   always @(posedge clk)
-    \mac_add0_s0$907  <= \$2413 ;
+    stall_adv3_valid <= \$2413 ;
   always @(posedge clk)
-    \mac_add0_s0$908  <= \$2414 ;
+    stall_adv4_valid <= \$2414 ;
   always @(posedge clk)
-    \mac_add0_s0$910  <= \$2415 ;
+    stall_adv5_valid <= \$2415 ;
   always @(posedge clk)
-    \mac_add0_s0$911  <= \$2416 ;
+    stall_adv6_valid <= \$2416 ;
   always @(posedge clk)
-    \mac_add0_s0$913  <= \$2417 ;
+    stall_adv7_valid <= \$2417 ;
   always @(posedge clk)
-    \mac_add0_s0$914  <= \$2418 ;
+    stall_adv8_valid <= \$2418 ;
   always @(posedge clk)
-    \mac_add0_s0$1090  <= \$2419 ;
+    stall_adv9_valid <= \$2419 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$2420 ;
+    stall_adv10_valid <= \$2420 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$2421 ;
+    stall_adv11_valid <= \$2421 ;
   always @(posedge clk)
-    \mac_add1_s0$919  <= \$2422 ;
+    stall_adv12_valid <= \$2422 ;
   always @(posedge clk)
-    \mac_add1_s0$921  <= \$2423 ;
+    stall_adv13_valid <= \$2423 ;
   always @(posedge clk)
-    \mac_add1_s0$922  <= \$2424 ;
+    stall_adv14_valid <= \$2424 ;
   always @(posedge clk)
-    \mac_add1_s0$924  <= \$2425 ;
+    stall_adv15_valid <= \$2425 ;
   always @(posedge clk)
-    \mac_add1_s0$925  <= \$2426 ;
+    stall_adv16_valid <= \$2426 ;
   always @(posedge clk)
-    \mac_add1_s0$927  <= \$2427 ;
+    stall_adv17_valid <= \$2427 ;
   always @(posedge clk)
-    \mac_add1_s0$928  <= \$2428 ;
+    stall_adv18_valid <= \$2428 ;
   always @(posedge clk)
-    \mac_add1_s0$1092  <= \$2429 ;
+    stall_adv19_valid <= \$2429 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$2430 ;
+    stall_adv20_valid <= \$2430 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$2431 ;
+    stall_adv21_valid <= \$2431 ;
   always @(posedge clk)
-    \mac_add2_s0$952  <= \$2432 ;
+    stall_adv22_valid <= \$2432 ;
   always @(posedge clk)
-    \mac_add2_s0$955  <= \$2433 ;
+    stall_adv23_valid <= \$2433 ;
   always @(posedge clk)
-    \mac_add2_s0$958  <= \$2434 ;
+    stall_adv24_valid <= \$2434 ;
   always @(posedge clk)
-    \mac_add2_s0$1094  <= \$2435 ;
+    stall_adv25_valid <= \$2435 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$2436 ;
+    mac_acc0 <= \$2436 ;
   always @(posedge clk)
-    o__valid <= \$2437 ;
+    mac_acc0_out <= \$2437 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$2438 ;
+    mac_acc1 <= \$2438 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$2439 ;
+    mac_acc1_out <= \$2439 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$2440 ;
+    mac_acc2 <= \$2440 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$2441 ;
+    mac_acc2_out <= \$2441 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$2442 ;
+    mac_acc3 <= \$2442 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$2443 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$2444 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$2445 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$2446 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$2447 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$2448 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$2449 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$2450 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$2451 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$2452 ;
-  always @(posedge clk)
-    stall_adv15_valid <= \$2453 ;
-  always @(posedge clk)
-    stall_adv16_valid <= \$2454 ;
-  always @(posedge clk)
-    stall_adv17_valid <= \$2455 ;
-  always @(posedge clk)
-    stall_adv18_valid <= \$2456 ;
-  always @(posedge clk)
-    stall_adv19_valid <= \$2457 ;
-  always @(posedge clk)
-    stall_adv20_valid <= \$2458 ;
-  always @(posedge clk)
-    stall_adv21_valid <= \$2459 ;
-  always @(posedge clk)
-    stall_adv22_valid <= \$2460 ;
-  always @(posedge clk)
-    stall_adv23_valid <= \$2461 ;
-  always @(posedge clk)
-    mac_acc0 <= \$2462 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$2463 ;
-  always @(posedge clk)
-    mac_acc1 <= \$2464 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$2465 ;
-  always @(posedge clk)
-    mac_acc2 <= \$2466 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$2467 ;
-  always @(posedge clk)
-    mac_acc3 <= \$2468 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$2469 ;
-  nmsparse_mul_ireg #(
+    mac_acc3_out <= \$2443 ;
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1012 ),
+    .b(\mac_pre_s0$1016 ),
     .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1005 ),
-    .b(\mac_pre_s0$1014 ),
+    .a(\mac_pre_s0$1009 ),
+    .b(\mac_pre_s0$1018 ),
     .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod0_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1006 ),
-    .b(\mac_pre_s0$1016 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1010 ),
+    .b(\mac_pre_s0$1020 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_2)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1007 ),
-    .b(\mac_pre_s0$1018 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1011 ),
+    .b(\mac_pre_s0$1022 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_3)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1008 ),
-    .b(\mac_pre_s0$1020 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1012 ),
+    .b(\mac_pre_s0$1024 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_4)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1009 ),
-    .b(\mac_pre_s0$1022 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1013 ),
+    .b(\mac_pre_s0$1026 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1024 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1014 ),
+    .b(\mac_pre_s0$1028 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1026 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1015 ),
+    .b(\mac_pre_s0$1030 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1028 ),
+    .b(\mac_pre_s0$1032 ),
     .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1005 ),
-    .b(\mac_pre_s0$1029 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod1_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_2 (
-    .a(\mac_pre_s0$1006 ),
-    .b(\mac_pre_s0$1030 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod1_2)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_3 (
-    .a(\mac_pre_s0$1007 ),
-    .b(\mac_pre_s0$1031 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod1_3)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_4 (
-    .a(\mac_pre_s0$1008 ),
-    .b(\mac_pre_s0$1032 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod1_4)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_5 (
     .a(\mac_pre_s0$1009 ),
     .b(\mac_pre_s0$1033 ),
     .ce(stall_adv11),
     .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(\mac_pre_s0$1010 ),
+    .b(\mac_pre_s0$1034 ),
+    .ce(stall_adv12),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(\mac_pre_s0$1011 ),
+    .b(\mac_pre_s0$1035 ),
+    .ce(stall_adv12),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(\mac_pre_s0$1012 ),
+    .b(\mac_pre_s0$1036 ),
+    .ce(stall_adv13),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(\mac_pre_s0$1013 ),
+    .b(\mac_pre_s0$1037 ),
+    .ce(stall_adv13),
+    .clk(clk),
     .p(mac_prod1_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1034 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1014 ),
+    .b(\mac_pre_s0$1038 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1035 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1015 ),
+    .b(\mac_pre_s0$1039 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1036 ),
+    .b(\mac_pre_s0$1040 ),
     .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1005 ),
-    .b(\mac_pre_s0$1037 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod2_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_2 (
-    .a(\mac_pre_s0$1006 ),
-    .b(\mac_pre_s0$1038 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod2_2)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_3 (
-    .a(\mac_pre_s0$1007 ),
-    .b(\mac_pre_s0$1039 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod2_3)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_4 (
-    .a(\mac_pre_s0$1008 ),
-    .b(\mac_pre_s0$1040 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod2_4)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_5 (
     .a(\mac_pre_s0$1009 ),
     .b(\mac_pre_s0$1041 ),
     .ce(stall_adv11),
     .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(\mac_pre_s0$1010 ),
+    .b(\mac_pre_s0$1042 ),
+    .ce(stall_adv12),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(\mac_pre_s0$1011 ),
+    .b(\mac_pre_s0$1043 ),
+    .ce(stall_adv12),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(\mac_pre_s0$1012 ),
+    .b(\mac_pre_s0$1044 ),
+    .ce(stall_adv13),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(\mac_pre_s0$1013 ),
+    .b(\mac_pre_s0$1045 ),
+    .ce(stall_adv13),
+    .clk(clk),
     .p(mac_prod2_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1042 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1014 ),
+    .b(\mac_pre_s0$1046 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1043 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1015 ),
+    .b(\mac_pre_s0$1047 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1044 ),
+    .b(\mac_pre_s0$1048 ),
     .ce(stall_adv11),
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1005 ),
-    .b(\mac_pre_s0$1045 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod3_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_2 (
-    .a(\mac_pre_s0$1006 ),
-    .b(\mac_pre_s0$1046 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod3_2)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_3 (
-    .a(\mac_pre_s0$1007 ),
-    .b(\mac_pre_s0$1047 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod3_3)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_4 (
-    .a(\mac_pre_s0$1008 ),
-    .b(\mac_pre_s0$1048 ),
-    .ce(stall_adv11),
-    .clk(clk),
-    .p(mac_prod3_4)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_5 (
     .a(\mac_pre_s0$1009 ),
     .b(\mac_pre_s0$1049 ),
     .ce(stall_adv11),
     .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(\mac_pre_s0$1010 ),
+    .b(\mac_pre_s0$1050 ),
+    .ce(stall_adv12),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(\mac_pre_s0$1011 ),
+    .b(\mac_pre_s0$1051 ),
+    .ce(stall_adv12),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(\mac_pre_s0$1012 ),
+    .b(\mac_pre_s0$1052 ),
+    .ce(stall_adv13),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(\mac_pre_s0$1013 ),
+    .b(\mac_pre_s0$1053 ),
+    .ce(stall_adv13),
+    .clk(clk),
     .p(mac_prod3_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1050 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1014 ),
+    .b(\mac_pre_s0$1054 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1051 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1015 ),
+    .b(\mac_pre_s0$1055 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -7415,10 +7307,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane0_q),
     .raddr({ \$1981 [3:0], mac_group }),
-    .re(\$2077 ),
+    .re(\$2081 ),
     .waddr({ \$1980 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2076 )
+    .we(\$2080 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7429,10 +7321,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane1_q),
     .raddr({ \$1983 [3:0], mac_group }),
-    .re(\$2083 ),
+    .re(\$2087 ),
     .waddr({ \$1982 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2082 )
+    .we(\$2086 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7443,10 +7335,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane2_q),
     .raddr({ \$1985 [3:0], mac_group }),
-    .re(\$2089 ),
+    .re(\$2093 ),
     .waddr({ \$1984 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2088 )
+    .we(\$2092 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7457,10 +7349,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane3_q),
     .raddr({ \$1987 [3:0], mac_group }),
-    .re(\$2095 ),
+    .re(\$2099 ),
     .waddr({ \$1986 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2094 )
+    .we(\$2098 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7471,10 +7363,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane4_q),
     .raddr({ \$1989 [3:0], mac_group }),
-    .re(\$2101 ),
+    .re(\$2105 ),
     .waddr({ \$1988 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2100 )
+    .we(\$2104 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7485,10 +7377,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane5_q),
     .raddr({ \$1991 [3:0], mac_group }),
-    .re(\$2107 ),
+    .re(\$2111 ),
     .waddr({ \$1990 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2106 )
+    .we(\$2110 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7499,10 +7391,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane6_q),
     .raddr({ \$1993 [3:0], mac_group }),
-    .re(\$2113 ),
+    .re(\$2117 ),
     .waddr({ \$1992 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2112 )
+    .we(\$2116 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7513,1315 +7405,1275 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .oce(stall_adv8),
     .q(wlane7_q),
     .raddr({ \$1995 [3:0], mac_group }),
-    .re(\$2117 ),
+    .re(\$2121 ),
     .waddr({ \$1994 [3:0], wbank_write_word }),
     .wdata(wbank_write_data),
-    .we(\$2116 )
+    .we(\$2120 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2118  = sel_l1_s0;
+    \$2122  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2118  = \$4 [7:0];
+      \$2122  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2119  = \sel_l1_s0$29 ;
+    \$2123  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2119  = \$7 [7:0];
+      \$2123  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2120  = \sel_l1_s0$30 ;
+    \$2124  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2120  = \$10 [7:0];
+      \$2124  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2121  = \sel_l1_s0$31 ;
+    \$2125  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2121  = \$13 [7:0];
+      \$2125  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = \sel_l1_s0$32 ;
+    \$2126  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2122  = \$16 [7:0];
+      \$2126  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = \sel_l1_s0$33 ;
+    \$2127  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2123  = \$19 [7:0];
+      \$2127  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \sel_l1_s0$34 ;
+    \$2128  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2124  = \$22 [7:0];
+      \$2128  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \sel_l1_s0$35 ;
+    \$2129  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2125  = \$25 [7:0];
+      \$2129  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \sel_l1_s0$36 ;
+    \$2130  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2126  = \$28 [7:0];
+      \$2130  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = \sel_l1_s0$37 ;
+    \$2131  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2127  = \$31 [7:0];
+      \$2131  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \sel_l1_s0$38 ;
+    \$2132  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2128  = \$34 [7:0];
+      \$2132  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = \sel_l1_s0$39 ;
+    \$2133  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2129  = \$37 [7:0];
+      \$2133  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \sel_l1_s0$40 ;
+    \$2134  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2130  = \$40 [7:0];
+      \$2134  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = \sel_l1_s0$41 ;
+    \$2135  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2131  = \$43 [7:0];
+      \$2135  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = \sel_l1_s0$42 ;
+    \$2136  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2132  = \$46 [7:0];
+      \$2136  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = \sel_l1_s0$43 ;
+    \$2137  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2133  = \$49 [7:0];
+      \$2137  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = \sel_l1_s0$964 ;
+    \$2138  = \sel_l1_s0$968 ;
     if (stall_adv0) begin
-      \$2134  = i__payload[160];
+      \$2138  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = sel_l2_s0;
+    \$2139  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2135  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2139  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = \sel_l2_s0$965 ;
+    \$2140  = \sel_l2_s0$969 ;
     if (stall_adv1) begin
-      \$2136  = \sel_l1_s0$964 ;
+      \$2140  = \sel_l1_s0$968 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = \sel_l5_s0$482 ;
+    \$2141  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2137  = sel_cs2_0_0_0s;
+      \$2141  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = sel_l5_s0;
+    \$2142  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2138  = sel_cs2_0_0_0c;
+      \$2142  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = \sel_l5_s0$339 ;
+    \$2143  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2139  = sel_cs2_0_1_0s;
+      \$2143  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = \sel_l5_s0$340 ;
+    \$2144  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2140  = sel_cs0_0_0_4c;
+      \$2144  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = \sel_l5_s0$418 ;
+    \$2145  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2141  = sel_cs2_0_1_0c;
+      \$2145  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = \sel_l5_s0$419 ;
+    \$2146  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2142  = sel_cs1_0_1_0c;
+      \$2146  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = \sel_l5_s0$483 ;
+    \$2147  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2143  = sel_cs2_1_0_0s;
+      \$2147  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = \sel_l5_s0$343 ;
+    \$2148  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2144  = sel_cs2_1_0_0c;
+      \$2148  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = \sel_l5_s0$344 ;
+    \$2149  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2145  = sel_cs2_1_1_0s;
+      \$2149  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \sel_l5_s0$345 ;
+    \$2150  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2146  = sel_cs0_1_0_4c;
+      \$2150  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \sel_l5_s0$422 ;
+    \$2151  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2147  = sel_cs2_1_1_0c;
+      \$2151  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \sel_l5_s0$423 ;
+    \$2152  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2148  = sel_cs1_1_1_0c;
+      \$2152  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \sel_l5_s0$484 ;
+    \$2153  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2149  = sel_cs2_2_0_0s;
+      \$2153  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \sel_l5_s0$348 ;
+    \$2154  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2150  = sel_cs2_2_0_0c;
+      \$2154  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = \sel_l5_s0$349 ;
+    \$2155  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2151  = sel_cs2_2_1_0s;
+      \$2155  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = \sel_l5_s0$350 ;
+    \$2156  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2152  = sel_cs0_2_0_4c;
+      \$2156  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = \sel_l5_s0$426 ;
+    \$2157  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2153  = sel_cs2_2_1_0c;
+      \$2157  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \sel_l5_s0$427 ;
+    \$2158  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2154  = sel_cs1_2_1_0c;
+      \$2158  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \sel_l5_s0$485 ;
+    \$2159  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2155  = sel_cs2_3_0_0s;
+      \$2159  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \sel_l5_s0$353 ;
+    \$2160  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2156  = sel_cs2_3_0_0c;
+      \$2160  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \sel_l5_s0$354 ;
+    \$2161  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2157  = sel_cs2_3_1_0s;
+      \$2161  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \sel_l5_s0$355 ;
+    \$2162  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2158  = sel_cs0_3_0_4c;
+      \$2162  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = \sel_l5_s0$430 ;
+    \$2163  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2159  = sel_cs2_3_1_0c;
+      \$2163  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \sel_l5_s0$431 ;
+    \$2164  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2160  = sel_cs1_3_1_0c;
+      \$2164  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = \sel_l5_s0$486 ;
+    \$2165  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2161  = sel_cs2_4_0_0s;
+      \$2165  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \sel_l5_s0$358 ;
+    \$2166  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2162  = sel_cs2_4_0_0c;
+      \$2166  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = \sel_l5_s0$359 ;
+    \$2167  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2163  = sel_cs2_4_1_0s;
+      \$2167  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = \sel_l5_s0$360 ;
+    \$2168  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2164  = sel_cs0_4_0_4c;
+      \$2168  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \sel_l5_s0$434 ;
+    \$2169  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2165  = sel_cs2_4_1_0c;
+      \$2169  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \sel_l5_s0$435 ;
+    \$2170  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2166  = sel_cs1_4_1_0c;
+      \$2170  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = \sel_l5_s0$487 ;
+    \$2171  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2167  = sel_cs2_5_0_0s;
+      \$2171  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \sel_l5_s0$363 ;
+    \$2172  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2168  = sel_cs2_5_0_0c;
+      \$2172  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = \sel_l5_s0$364 ;
+    \$2173  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2169  = sel_cs2_5_1_0s;
+      \$2173  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \sel_l5_s0$365 ;
+    \$2174  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2170  = sel_cs0_5_0_4c;
+      \$2174  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \sel_l5_s0$438 ;
+    \$2175  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2171  = sel_cs2_5_1_0c;
+      \$2175  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2172  = \sel_l5_s0$439 ;
+    \$2176  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2172  = sel_cs1_5_1_0c;
+      \$2176  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \sel_l5_s0$488 ;
+    \$2177  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2173  = sel_cs2_6_0_0s;
+      \$2177  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \sel_l5_s0$368 ;
+    \$2178  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2174  = sel_cs2_6_0_0c;
+      \$2178  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \sel_l5_s0$369 ;
+    \$2179  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2175  = sel_cs2_6_1_0s;
+      \$2179  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \sel_l5_s0$370 ;
+    \$2180  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2176  = sel_cs0_6_0_4c;
+      \$2180  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \sel_l5_s0$442 ;
+    \$2181  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2177  = sel_cs2_6_1_0c;
+      \$2181  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \sel_l5_s0$443 ;
+    \$2182  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2178  = sel_cs1_6_1_0c;
+      \$2182  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \sel_l5_s0$489 ;
+    \$2183  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2179  = sel_cs2_7_0_0s;
+      \$2183  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \sel_l5_s0$373 ;
+    \$2184  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2180  = sel_cs2_7_0_0c;
+      \$2184  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \sel_l5_s0$374 ;
+    \$2185  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2181  = sel_cs2_7_1_0s;
+      \$2185  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \sel_l5_s0$375 ;
+    \$2186  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2182  = sel_cs0_7_0_4c;
+      \$2186  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \sel_l5_s0$446 ;
+    \$2187  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2183  = sel_cs2_7_1_0c;
+      \$2187  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \sel_l5_s0$447 ;
+    \$2188  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2184  = sel_cs1_7_1_0c;
+      \$2188  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \sel_l5_s0$490 ;
+    \$2189  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2185  = sel_cs2_8_0_0s;
+      \$2189  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \sel_l5_s0$378 ;
+    \$2190  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2186  = sel_cs2_8_0_0c;
+      \$2190  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \sel_l5_s0$379 ;
+    \$2191  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2187  = sel_cs2_8_1_0s;
+      \$2191  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \sel_l5_s0$380 ;
+    \$2192  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2188  = sel_cs0_8_0_4c;
+      \$2192  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \sel_l5_s0$450 ;
+    \$2193  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2189  = sel_cs2_8_1_0c;
+      \$2193  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \sel_l5_s0$451 ;
+    \$2194  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2190  = sel_cs1_8_1_0c;
+      \$2194  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \sel_l5_s0$491 ;
+    \$2195  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2191  = sel_cs2_9_0_0s;
+      \$2195  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \sel_l5_s0$383 ;
+    \$2196  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2192  = sel_cs2_9_0_0c;
+      \$2196  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \sel_l5_s0$384 ;
+    \$2197  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2193  = sel_cs2_9_1_0s;
+      \$2197  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \sel_l5_s0$385 ;
+    \$2198  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2194  = sel_cs0_9_0_4c;
+      \$2198  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \sel_l5_s0$454 ;
+    \$2199  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2195  = sel_cs2_9_1_0c;
+      \$2199  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \sel_l5_s0$455 ;
+    \$2200  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2196  = sel_cs1_9_1_0c;
+      \$2200  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \sel_l5_s0$492 ;
+    \$2201  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2197  = sel_cs2_10_0_0s;
+      \$2201  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \sel_l5_s0$388 ;
+    \$2202  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2198  = sel_cs2_10_0_0c;
+      \$2202  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \sel_l5_s0$389 ;
+    \$2203  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2199  = sel_cs2_10_1_0s;
+      \$2203  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \sel_l5_s0$390 ;
+    \$2204  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2200  = sel_cs0_10_0_4c;
+      \$2204  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \sel_l5_s0$458 ;
+    \$2205  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2201  = sel_cs2_10_1_0c;
+      \$2205  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \sel_l5_s0$459 ;
+    \$2206  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2202  = sel_cs1_10_1_0c;
+      \$2206  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \sel_l5_s0$493 ;
+    \$2207  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2203  = sel_cs2_11_0_0s;
+      \$2207  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \sel_l5_s0$393 ;
+    \$2208  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2204  = sel_cs2_11_0_0c;
+      \$2208  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \sel_l5_s0$394 ;
+    \$2209  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2205  = sel_cs2_11_1_0s;
+      \$2209  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \sel_l5_s0$395 ;
+    \$2210  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2206  = sel_cs0_11_0_4c;
+      \$2210  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \sel_l5_s0$462 ;
+    \$2211  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2207  = sel_cs2_11_1_0c;
+      \$2211  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \sel_l5_s0$463 ;
+    \$2212  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2208  = sel_cs1_11_1_0c;
+      \$2212  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \sel_l5_s0$494 ;
+    \$2213  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2209  = sel_cs2_12_0_0s;
+      \$2213  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \sel_l5_s0$398 ;
+    \$2214  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2210  = sel_cs2_12_0_0c;
+      \$2214  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \sel_l5_s0$399 ;
+    \$2215  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2211  = sel_cs2_12_1_0s;
+      \$2215  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \sel_l5_s0$400 ;
+    \$2216  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2212  = sel_cs0_12_0_4c;
+      \$2216  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \sel_l5_s0$466 ;
+    \$2217  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2213  = sel_cs2_12_1_0c;
+      \$2217  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \sel_l5_s0$467 ;
+    \$2218  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2214  = sel_cs1_12_1_0c;
+      \$2218  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \sel_l5_s0$495 ;
+    \$2219  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2215  = sel_cs2_13_0_0s;
+      \$2219  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \sel_l5_s0$403 ;
+    \$2220  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2216  = sel_cs2_13_0_0c;
+      \$2220  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = \sel_l5_s0$404 ;
+    \$2221  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2217  = sel_cs2_13_1_0s;
+      \$2221  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \sel_l5_s0$405 ;
+    \$2222  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2218  = sel_cs0_13_0_4c;
+      \$2222  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \sel_l5_s0$470 ;
+    \$2223  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2219  = sel_cs2_13_1_0c;
+      \$2223  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \sel_l5_s0$471 ;
+    \$2224  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2220  = sel_cs1_13_1_0c;
+      \$2224  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \sel_l5_s0$496 ;
+    \$2225  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2221  = sel_cs2_14_0_0s;
+      \$2225  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \sel_l5_s0$408 ;
+    \$2226  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2222  = sel_cs2_14_0_0c;
+      \$2226  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = \sel_l5_s0$409 ;
+    \$2227  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2223  = sel_cs2_14_1_0s;
+      \$2227  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \sel_l5_s0$410 ;
+    \$2228  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2224  = sel_cs0_14_0_4c;
+      \$2228  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \sel_l5_s0$474 ;
+    \$2229  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2225  = sel_cs2_14_1_0c;
+      \$2229  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \sel_l5_s0$475 ;
+    \$2230  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2226  = sel_cs1_14_1_0c;
+      \$2230  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \sel_l5_s0$497 ;
+    \$2231  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2227  = sel_cs2_15_0_0s;
+      \$2231  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \sel_l5_s0$413 ;
+    \$2232  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2228  = sel_cs2_15_0_0c;
+      \$2232  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \sel_l5_s0$414 ;
+    \$2233  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2229  = sel_cs2_15_1_0s;
+      \$2233  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \sel_l5_s0$415 ;
+    \$2234  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2230  = sel_cs0_15_0_4c;
+      \$2234  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \sel_l5_s0$478 ;
+    \$2235  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2231  = sel_cs2_15_1_0c;
+      \$2235  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \sel_l5_s0$479 ;
+    \$2236  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2232  = sel_cs1_15_1_0c;
+      \$2236  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \sel_l5_s0$966 ;
+    \$2237  = \sel_l5_s0$970 ;
     if (stall_adv2) begin
-      \$2233  = \sel_l2_s0$965 ;
+      \$2237  = \sel_l2_s0$969 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \sel_l10_s0$719 ;
+    \$2238  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2234  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2238  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \sel_l10_s0$720 ;
+    \$2239  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2235  = \$1413 ;
+      \$2239  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \sel_l10_s0$721 ;
+    \$2240  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2236  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2240  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \sel_l10_s0$722 ;
+    \$2241  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2237  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2241  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \sel_l10_s0$578 ;
+    \$2242  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2238  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2242  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = sel_l10_s0;
+    \$2243  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2239  = \$1417 ;
+      \$2243  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \sel_l10_s0$586 ;
+    \$2244  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2240  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2244  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \sel_l10_s0$594 ;
+    \$2245  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2241  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2245  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \sel_l10_s0$602 ;
+    \$2246  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2242  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2246  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = \sel_l10_s0$643 ;
+    \$2247  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2243  = \$1421 ;
+      \$2247  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \sel_l10_s0$653 ;
+    \$2248  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2244  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2248  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \sel_l10_s0$663 ;
+    \$2249  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2245  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2249  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \sel_l10_s0$613 ;
+    \$2250  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2246  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2250  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \sel_l10_s0$612 ;
+    \$2251  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2247  = \$1425 ;
+      \$2251  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \sel_l10_s0$623 ;
+    \$2252  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2248  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2252  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \sel_l10_s0$633 ;
+    \$2253  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2249  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2253  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \sel_l10_s0$967 ;
+    \$2254  = \sel_l10_s0$971 ;
     if (stall_adv3) begin
-      \$2250  = \sel_l5_s0$966 ;
+      \$2254  = \sel_l5_s0$970 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = wr__addr;
+    \$2255  = wr__addr;
     if (stall_adv4) begin
-      \$2251  = \$2015 [3:0];
+      \$2255  = \$2017 [3:0];
     end
     if (rst) begin
-      \$2251  = 4'h0;
+      \$2255  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = rd__addr;
+    \$2256  = rd__addr;
     if (stall_adv4) begin
-      \$2252  = \$2016 [3:0];
+      \$2256  = \$2018 [3:0];
     end
     if (rst) begin
-      \$2252  = 4'hc;
+      \$2256  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \sel_l13_s0$968 ;
+    \$2257  = \sel_l13_s0$972 ;
     if (stall_adv5) begin
-      \$2253  = \sel_l10_s0$719 ;
+      \$2257  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \sel_l13_s0$734 ;
+    \$2258  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2254  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2258  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = \sel_l13_s0$747 ;
+    \$2259  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2255  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2259  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \sel_l13_s0$753 ;
+    \$2260  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2256  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2260  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \sel_l13_s0$759 ;
+    \$2261  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2257  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2261  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \sel_l13_s0$765 ;
+    \$2262  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2258  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2262  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \sel_l13_s0$771 ;
+    \$2263  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2259  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2263  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \sel_l13_s0$777 ;
+    \$2264  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2260  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2264  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \sel_l13_s0$783 ;
+    \$2265  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2261  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2265  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = sel_l13_s0;
+    \$2266  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2262  = sel_dl1_r0_q[7:0];
+      \$2266  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \sel_l13_s0$735 ;
+    \$2267  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2263  = sel_dl1_r0_q[15:8];
+      \$2267  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \sel_l13_s0$736 ;
+    \$2268  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2264  = sel_dl1_r0_q[23:16];
+      \$2268  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \sel_l13_s0$738 ;
+    \$2269  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2265  = sel_dl1_r0_q[31:24];
+      \$2269  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \sel_l13_s0$739 ;
+    \$2270  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2266  = sel_dl1_r0_q[39:32];
+      \$2270  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \sel_l13_s0$740 ;
+    \$2271  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2267  = sel_dl1_r0_q[47:40];
+      \$2271  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \sel_l13_s0$742 ;
+    \$2272  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2268  = sel_dl1_r0_q[55:48];
+      \$2272  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \sel_l13_s0$743 ;
+    \$2273  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2269  = sel_dl1_r0_q[63:56];
+      \$2273  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \sel_l13_s0$744 ;
+    \$2274  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2270  = sel_dl1_r0_q[71:64];
+      \$2274  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \sel_l13_s0$750 ;
+    \$2275  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2271  = sel_dl1_r0_q[79:72];
+      \$2275  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \sel_l13_s0$756 ;
+    \$2276  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2272  = sel_dl1_r0_q[87:80];
+      \$2276  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \sel_l13_s0$762 ;
+    \$2277  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2273  = sel_dl1_r0_q[95:88];
+      \$2277  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \sel_l13_s0$768 ;
+    \$2278  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2274  = sel_dl1_r0_q[103:96];
+      \$2278  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \sel_l13_s0$774 ;
+    \$2279  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2275  = sel_dl1_r0_q[111:104];
+      \$2279  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \sel_l13_s0$780 ;
+    \$2280  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2276  = sel_dl1_r0_q[119:112];
+      \$2280  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \sel_l13_s0$786 ;
+    \$2281  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2277  = sel_dl1_r0_q[127:120];
+      \$2281  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \sel_l13_s0$969 ;
+    \$2282  = \sel_l13_s0$973 ;
     if (stall_adv5) begin
-      \$2278  = \sel_l10_s0$967 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \sel_l15_s0$970 ;
-    if (stall_adv6) begin
-      \$2279  = \sel_l13_s0$968 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \sel_l15_s0$971 ;
-    if (stall_adv6) begin
-      \$2280  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \sel_l15_s0$972 ;
-    if (stall_adv6) begin
-      \$2281  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \sel_l15_s0$973 ;
-    if (stall_adv6) begin
-      \$2282  = sel_val2;
+      \$2282  = \sel_l10_s0$971 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2283  = \sel_l15_s0$974 ;
     if (stall_adv6) begin
-      \$2283  = sel_val3;
+      \$2283  = \sel_l13_s0$972 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2284  = \sel_l15_s0$975 ;
     if (stall_adv6) begin
-      \$2284  = sel_val4;
+      \$2284  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2285  = \sel_l15_s0$976 ;
     if (stall_adv6) begin
-      \$2285  = sel_val5;
+      \$2285  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2286  = \sel_l15_s0$977 ;
     if (stall_adv6) begin
-      \$2286  = sel_val6;
+      \$2286  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2287  = \sel_l15_s0$978 ;
     if (stall_adv6) begin
-      \$2287  = sel_val7;
+      \$2287  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = sel_l15_s0;
+    \$2288  = \sel_l15_s0$979 ;
     if (stall_adv6) begin
-      \$2288  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2288  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \sel_l15_s0$814 ;
+    \$2289  = \sel_l15_s0$980 ;
     if (stall_adv6) begin
-      \$2289  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2289  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \sel_l15_s0$817 ;
+    \$2290  = \sel_l15_s0$981 ;
     if (stall_adv6) begin
-      \$2290  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2290  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \sel_l15_s0$820 ;
+    \$2291  = \sel_l15_s0$982 ;
     if (stall_adv6) begin
-      \$2291  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2291  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \sel_l15_s0$823 ;
+    \$2292  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2292  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2292  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \sel_l15_s0$826 ;
+    \$2293  = \sel_l15_s0$814 ;
     if (stall_adv6) begin
-      \$2293  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2293  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \sel_l15_s0$829 ;
+    \$2294  = \sel_l15_s0$817 ;
     if (stall_adv6) begin
-      \$2294  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2294  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = \sel_l15_s0$832 ;
+    \$2295  = \sel_l15_s0$820 ;
     if (stall_adv6) begin
-      \$2295  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2295  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \sel_l15_s0$979 ;
+    \$2296  = \sel_l15_s0$823 ;
     if (stall_adv6) begin
-      \$2296  = \sel_l13_s0$969 ;
+      \$2296  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = sel_valid_s0;
+    \$2297  = \sel_l15_s0$826 ;
+    if (stall_adv6) begin
+      \$2297  = { \$1901 , \$1896 , \$1892 , \$1889  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2298  = \sel_l15_s0$829 ;
+    if (stall_adv6) begin
+      \$2298  = { \$1930 , \$1924 , \$1920 , \$1916  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2299  = \sel_l15_s0$832 ;
+    if (stall_adv6) begin
+      \$2299  = { \$1961 , \$1954 , \$1950 , \$1946  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2300  = \sel_l15_s0$983 ;
+    if (stall_adv6) begin
+      \$2300  = \sel_l13_s0$973 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2301  = sel_valid_s0;
     if (advance) begin
-      \$2297  = \$2018 ;
-    end
-    if (rst) begin
-      \$2297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = sel_valid_s1;
-    if (advance) begin
-      \$2298  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$2298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = sel_valid_s2;
-    if (advance) begin
-      \$2299  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$2299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = sel_valid_s3;
-    if (advance) begin
-      \$2300  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$2300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = sel_valid_s4;
-    if (advance) begin
-      \$2301  = sel_valid_s3;
+      \$2301  = \$2020 ;
     end
     if (rst) begin
       \$2301  = 1'h0;
@@ -8829,9 +8681,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = sel_valid_s5;
+    \$2302  = sel_valid_s1;
     if (advance) begin
-      \$2302  = sel_valid_s4;
+      \$2302  = sel_valid_s0;
     end
     if (rst) begin
       \$2302  = 1'h0;
@@ -8839,57 +8691,69 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = mac_group;
-    if (\$2019 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2021 ) begin
-        \$2303  = 6'h00;
-      end else begin
-        \$2303  = \$2022 [5:0];
-      end
+    \$2303  = sel_valid_s2;
+    if (advance) begin
+      \$2303  = sel_valid_s1;
     end
     if (rst) begin
-      \$2303  = 6'h00;
+      \$2303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \$2032 ;
+    \$2304  = sel_valid_s3;
+    if (advance) begin
+      \$2304  = sel_valid_s2;
+    end
     if (rst) begin
       \$2304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = mac_read_s0;
-    if (stall_adv9) begin
-      \$2305  = \sel_l15_s0$971 ;
+    \$2305  = sel_valid_s4;
+    if (advance) begin
+      \$2305  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$2305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \mac_read_s0$985 ;
-    if (stall_adv9) begin
-      \$2306  = \sel_l15_s0$972 ;
+    \$2306  = sel_valid_s5;
+    if (advance) begin
+      \$2306  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$2306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = \mac_read_s0$986 ;
-    if (stall_adv9) begin
-      \$2307  = \sel_l15_s0$973 ;
+    \$2307  = mac_group;
+    if (\$2021 ) begin
+      (* full_case = 32'd1 *)
+      if (\$2023 ) begin
+        \$2307  = 6'h00;
+      end else begin
+        \$2307  = \$2024 [5:0];
+      end
+    end
+    if (rst) begin
+      \$2307  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = \mac_read_s0$987 ;
-    if (stall_adv9) begin
-      \$2308  = \sel_l15_s0$974 ;
+    \$2308  = \$2034 ;
+    if (rst) begin
+      \$2308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = \mac_read_s0$988 ;
+    \$2309  = mac_read_s0;
     if (stall_adv9) begin
       \$2309  = \sel_l15_s0$975 ;
     end
@@ -8924,47 +8788,47 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = mac_read_valid_s0;
+    \$2314  = \mac_read_s0$993 ;
     if (stall_adv9) begin
-      \$2314  = sel_valid_s5;
+      \$2314  = \sel_l15_s0$980 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2315  = \mac_read_s0$994 ;
+    if (stall_adv9) begin
+      \$2315  = \sel_l15_s0$981 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2316  = \mac_read_s0$995 ;
+    if (stall_adv9) begin
+      \$2316  = \sel_l15_s0$982 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2317  = \mac_read_s0$996 ;
+    if (stall_adv9) begin
+      \$2317  = \sel_l15_s0$983 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2318  = mac_read_valid_s0;
+    if (stall_adv9) begin
+      \$2318  = sel_valid_s5;
     end
     if (rst) begin
-      \$2314  = 1'h0;
+      \$2318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = mac_rdreg_s0;
+    \$2319  = mac_rdreg_s0;
     if (stall_adv8) begin
-      \$2315  = mac_read_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \mac_rdreg_s0$995 ;
-    if (stall_adv8) begin
-      \$2316  = \mac_read_s0$985 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = \mac_rdreg_s0$996 ;
-    if (stall_adv8) begin
-      \$2317  = \mac_read_s0$986 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = \mac_rdreg_s0$997 ;
-    if (stall_adv8) begin
-      \$2318  = \mac_read_s0$987 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = \mac_rdreg_s0$998 ;
-    if (stall_adv8) begin
-      \$2319  = \mac_read_s0$988 ;
+      \$2319  = mac_read_s0;
     end
   end
   always @* begin
@@ -8997,47 +8861,47 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = mac_rdreg_valid_s0;
+    \$2324  = \mac_rdreg_s0$1003 ;
     if (stall_adv8) begin
-      \$2324  = mac_read_valid_s0;
+      \$2324  = \mac_read_s0$993 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2325  = \mac_rdreg_s0$1004 ;
+    if (stall_adv8) begin
+      \$2325  = \mac_read_s0$994 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2326  = \mac_rdreg_s0$1005 ;
+    if (stall_adv8) begin
+      \$2326  = \mac_read_s0$995 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2327  = \mac_rdreg_s0$1006 ;
+    if (stall_adv8) begin
+      \$2327  = \mac_read_s0$996 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2328  = mac_rdreg_valid_s0;
+    if (stall_adv8) begin
+      \$2328  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$2324  = 1'h0;
+      \$2328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = mac_pre_s0;
+    \$2329  = mac_pre_s0;
     if (stall_adv10) begin
-      \$2325  = mac_rdreg_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \mac_pre_s0$1005 ;
-    if (stall_adv10) begin
-      \$2326  = \mac_rdreg_s0$995 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = \mac_pre_s0$1006 ;
-    if (stall_adv10) begin
-      \$2327  = \mac_rdreg_s0$996 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = \mac_pre_s0$1007 ;
-    if (stall_adv10) begin
-      \$2328  = \mac_rdreg_s0$997 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = \mac_pre_s0$1008 ;
-    if (stall_adv10) begin
-      \$2329  = \mac_rdreg_s0$998 ;
+      \$2329  = mac_rdreg_s0;
     end
   end
   always @* begin
@@ -9065,496 +8929,502 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2333  = \mac_pre_s0$1012 ;
     if (stall_adv10) begin
-      \$2333  = wlane0_q[7:0];
+      \$2333  = \mac_rdreg_s0$1002 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = \mac_pre_s0$1014 ;
+    \$2334  = \mac_pre_s0$1013 ;
     if (stall_adv10) begin
-      \$2334  = wlane1_q[7:0];
+      \$2334  = \mac_rdreg_s0$1003 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = \mac_pre_s0$1016 ;
+    \$2335  = \mac_pre_s0$1014 ;
     if (stall_adv10) begin
-      \$2335  = wlane2_q[7:0];
+      \$2335  = \mac_rdreg_s0$1004 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = \mac_pre_s0$1018 ;
+    \$2336  = \mac_pre_s0$1015 ;
     if (stall_adv10) begin
-      \$2336  = wlane3_q[7:0];
+      \$2336  = \mac_rdreg_s0$1005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = \mac_pre_s0$1020 ;
+    \$2337  = \mac_pre_s0$1016 ;
     if (stall_adv10) begin
-      \$2337  = wlane4_q[7:0];
+      \$2337  = wlane0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \mac_pre_s0$1022 ;
+    \$2338  = \mac_pre_s0$1018 ;
     if (stall_adv10) begin
-      \$2338  = wlane5_q[7:0];
+      \$2338  = wlane1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \mac_pre_s0$1024 ;
+    \$2339  = \mac_pre_s0$1020 ;
     if (stall_adv10) begin
-      \$2339  = wlane6_q[7:0];
+      \$2339  = wlane2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \mac_pre_s0$1026 ;
+    \$2340  = \mac_pre_s0$1022 ;
     if (stall_adv10) begin
-      \$2340  = wlane7_q[7:0];
+      \$2340  = wlane3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \mac_pre_s0$1028 ;
+    \$2341  = \mac_pre_s0$1024 ;
     if (stall_adv10) begin
-      \$2341  = wlane0_q[15:8];
+      \$2341  = wlane4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = \mac_pre_s0$1029 ;
+    \$2342  = \mac_pre_s0$1026 ;
     if (stall_adv10) begin
-      \$2342  = wlane1_q[15:8];
+      \$2342  = wlane5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = \mac_pre_s0$1030 ;
+    \$2343  = \mac_pre_s0$1028 ;
     if (stall_adv10) begin
-      \$2343  = wlane2_q[15:8];
+      \$2343  = wlane6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = \mac_pre_s0$1031 ;
+    \$2344  = \mac_pre_s0$1030 ;
     if (stall_adv10) begin
-      \$2344  = wlane3_q[15:8];
+      \$2344  = wlane7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2345  = \mac_pre_s0$1032 ;
     if (stall_adv10) begin
-      \$2345  = wlane4_q[15:8];
+      \$2345  = wlane0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2346  = \mac_pre_s0$1033 ;
     if (stall_adv10) begin
-      \$2346  = wlane5_q[15:8];
+      \$2346  = wlane1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2347  = \mac_pre_s0$1034 ;
     if (stall_adv10) begin
-      \$2347  = wlane6_q[15:8];
+      \$2347  = wlane2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2348  = \mac_pre_s0$1035 ;
     if (stall_adv10) begin
-      \$2348  = wlane7_q[15:8];
+      \$2348  = wlane3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2349  = \mac_pre_s0$1036 ;
     if (stall_adv10) begin
-      \$2349  = wlane0_q[23:16];
+      \$2349  = wlane4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2350  = \mac_pre_s0$1037 ;
     if (stall_adv10) begin
-      \$2350  = wlane1_q[23:16];
+      \$2350  = wlane5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2351  = \mac_pre_s0$1038 ;
     if (stall_adv10) begin
-      \$2351  = wlane2_q[23:16];
+      \$2351  = wlane6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2352  = \mac_pre_s0$1039 ;
     if (stall_adv10) begin
-      \$2352  = wlane3_q[23:16];
+      \$2352  = wlane7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2353  = \mac_pre_s0$1040 ;
     if (stall_adv10) begin
-      \$2353  = wlane4_q[23:16];
+      \$2353  = wlane0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2354  = \mac_pre_s0$1041 ;
     if (stall_adv10) begin
-      \$2354  = wlane5_q[23:16];
+      \$2354  = wlane1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2355  = \mac_pre_s0$1042 ;
     if (stall_adv10) begin
-      \$2355  = wlane6_q[23:16];
+      \$2355  = wlane2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2356  = \mac_pre_s0$1043 ;
     if (stall_adv10) begin
-      \$2356  = wlane7_q[23:16];
+      \$2356  = wlane3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2357  = \mac_pre_s0$1044 ;
     if (stall_adv10) begin
-      \$2357  = wlane0_q[31:24];
+      \$2357  = wlane4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2358  = \mac_pre_s0$1045 ;
     if (stall_adv10) begin
-      \$2358  = wlane1_q[31:24];
+      \$2358  = wlane5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2359  = \mac_pre_s0$1046 ;
     if (stall_adv10) begin
-      \$2359  = wlane2_q[31:24];
+      \$2359  = wlane6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2360  = \mac_pre_s0$1047 ;
     if (stall_adv10) begin
-      \$2360  = wlane3_q[31:24];
+      \$2360  = wlane7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2361  = \mac_pre_s0$1048 ;
     if (stall_adv10) begin
-      \$2361  = wlane4_q[31:24];
+      \$2361  = wlane0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2362  = \mac_pre_s0$1049 ;
     if (stall_adv10) begin
-      \$2362  = wlane5_q[31:24];
+      \$2362  = wlane1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2363  = \mac_pre_s0$1050 ;
     if (stall_adv10) begin
-      \$2363  = wlane6_q[31:24];
+      \$2363  = wlane2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2364  = \mac_pre_s0$1051 ;
     if (stall_adv10) begin
-      \$2364  = wlane7_q[31:24];
+      \$2364  = wlane3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2365  = \mac_pre_s0$1052 ;
     if (stall_adv10) begin
-      \$2365  = \mac_rdreg_s0$1002 ;
+      \$2365  = wlane4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = mac_pre_valid_s0;
+    \$2366  = \mac_pre_s0$1053 ;
     if (stall_adv10) begin
-      \$2366  = mac_rdreg_valid_s0;
+      \$2366  = wlane5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2367  = \mac_pre_s0$1054 ;
+    if (stall_adv10) begin
+      \$2367  = wlane6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2368  = \mac_pre_s0$1055 ;
+    if (stall_adv10) begin
+      \$2368  = wlane7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2369  = \mac_pre_s0$1056 ;
+    if (stall_adv10) begin
+      \$2369  = \mac_rdreg_s0$1006 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2370  = mac_pre_valid_s0;
+    if (stall_adv10) begin
+      \$2370  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$2366  = 1'h0;
+      \$2370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = mac_dspin_s0;
+    \$2371  = mac_dspin_s0;
     if (stall_adv11) begin
-      \$2367  = \mac_pre_s0$1052 ;
+      \$2371  = \mac_pre_s0$1056 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = mac_dspin_valid_s0;
+    \$2372  = mac_dspin_valid_s0;
     if (stall_adv11) begin
-      \$2368  = mac_pre_valid_s0;
+      \$2372  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$2368  = 1'h0;
+      \$2372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = mac_mul_s0;
-    if (stall_adv12) begin
-      \$2369  = mac_prod0_0;
+    \$2373  = mac_dspout_s0;
+    if (stall_adv11) begin
+      \$2373  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = \mac_mul_s0$843 ;
-    if (stall_adv12) begin
-      \$2370  = mac_prod0_1;
+    \$2374  = mac_dspout_valid_s0;
+    if (stall_adv11) begin
+      \$2374  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$2374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = \mac_mul_s0$845 ;
-    if (stall_adv12) begin
-      \$2371  = mac_prod0_2;
+    \$2375  = mac_add0_s0;
+    if (stall_adv15) begin
+      \$2375  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = \mac_mul_s0$846 ;
-    if (stall_adv12) begin
-      \$2372  = mac_prod0_3;
+    \$2376  = \mac_add0_s0$897 ;
+    if (stall_adv15) begin
+      \$2376  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = \mac_mul_s0$848 ;
-    if (stall_adv12) begin
-      \$2373  = mac_prod0_4;
+    \$2377  = \mac_add0_s0$899 ;
+    if (stall_adv15) begin
+      \$2377  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = \mac_mul_s0$849 ;
-    if (stall_adv12) begin
-      \$2374  = mac_prod0_5;
+    \$2378  = \mac_add0_s0$900 ;
+    if (stall_adv15) begin
+      \$2378  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = \mac_mul_s0$851 ;
-    if (stall_adv12) begin
-      \$2375  = mac_prod0_6;
+    \$2379  = \mac_add0_s0$902 ;
+    if (stall_adv15) begin
+      \$2379  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \mac_mul_s0$852 ;
-    if (stall_adv12) begin
-      \$2376  = mac_prod0_7;
+    \$2380  = \mac_add0_s0$903 ;
+    if (stall_adv15) begin
+      \$2380  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \mac_mul_s0$854 ;
-    if (stall_adv12) begin
-      \$2377  = mac_prod1_0;
+    \$2381  = \mac_add0_s0$905 ;
+    if (stall_adv15) begin
+      \$2381  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \mac_mul_s0$855 ;
-    if (stall_adv12) begin
-      \$2378  = mac_prod1_1;
+    \$2382  = \mac_add0_s0$906 ;
+    if (stall_adv15) begin
+      \$2382  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \mac_mul_s0$857 ;
-    if (stall_adv12) begin
-      \$2379  = mac_prod1_2;
+    \$2383  = \mac_add0_s0$908 ;
+    if (stall_adv15) begin
+      \$2383  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \mac_mul_s0$858 ;
-    if (stall_adv12) begin
-      \$2380  = mac_prod1_3;
+    \$2384  = \mac_add0_s0$909 ;
+    if (stall_adv15) begin
+      \$2384  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \mac_mul_s0$860 ;
-    if (stall_adv12) begin
-      \$2381  = mac_prod1_4;
+    \$2385  = \mac_add0_s0$911 ;
+    if (stall_adv15) begin
+      \$2385  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \mac_mul_s0$861 ;
-    if (stall_adv12) begin
-      \$2382  = mac_prod1_5;
+    \$2386  = \mac_add0_s0$912 ;
+    if (stall_adv15) begin
+      \$2386  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \mac_mul_s0$863 ;
-    if (stall_adv12) begin
-      \$2383  = mac_prod1_6;
+    \$2387  = \mac_add0_s0$914 ;
+    if (stall_adv15) begin
+      \$2387  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \mac_mul_s0$864 ;
-    if (stall_adv12) begin
-      \$2384  = mac_prod1_7;
+    \$2388  = \mac_add0_s0$915 ;
+    if (stall_adv15) begin
+      \$2388  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \mac_mul_s0$866 ;
-    if (stall_adv12) begin
-      \$2385  = mac_prod2_0;
+    \$2389  = \mac_add0_s0$917 ;
+    if (stall_adv15) begin
+      \$2389  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \mac_mul_s0$867 ;
-    if (stall_adv12) begin
-      \$2386  = mac_prod2_1;
+    \$2390  = \mac_add0_s0$918 ;
+    if (stall_adv15) begin
+      \$2390  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \mac_mul_s0$869 ;
-    if (stall_adv12) begin
-      \$2387  = mac_prod2_2;
+    \$2391  = \mac_add0_s0$1062 ;
+    if (stall_adv15) begin
+      \$2391  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \mac_mul_s0$870 ;
-    if (stall_adv12) begin
-      \$2388  = mac_prod2_3;
+    \$2392  = mac_add0_valid_s0;
+    if (stall_adv15) begin
+      \$2392  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$2392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \mac_mul_s0$872 ;
-    if (stall_adv12) begin
-      \$2389  = mac_prod2_4;
+    \$2393  = mac_add1_s0;
+    if (stall_adv16) begin
+      \$2393  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \mac_mul_s0$873 ;
-    if (stall_adv12) begin
-      \$2390  = mac_prod2_5;
+    \$2394  = \mac_add1_s0$923 ;
+    if (stall_adv16) begin
+      \$2394  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \mac_mul_s0$875 ;
-    if (stall_adv12) begin
-      \$2391  = mac_prod2_6;
+    \$2395  = \mac_add1_s0$925 ;
+    if (stall_adv16) begin
+      \$2395  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \mac_mul_s0$876 ;
-    if (stall_adv12) begin
-      \$2392  = mac_prod2_7;
+    \$2396  = \mac_add1_s0$926 ;
+    if (stall_adv16) begin
+      \$2396  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = \mac_mul_s0$878 ;
-    if (stall_adv12) begin
-      \$2393  = mac_prod3_0;
+    \$2397  = \mac_add1_s0$928 ;
+    if (stall_adv16) begin
+      \$2397  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \mac_mul_s0$879 ;
-    if (stall_adv12) begin
-      \$2394  = mac_prod3_1;
+    \$2398  = \mac_add1_s0$929 ;
+    if (stall_adv16) begin
+      \$2398  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \mac_mul_s0$881 ;
-    if (stall_adv12) begin
-      \$2395  = mac_prod3_2;
+    \$2399  = \mac_add1_s0$931 ;
+    if (stall_adv16) begin
+      \$2399  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \mac_mul_s0$882 ;
-    if (stall_adv12) begin
-      \$2396  = mac_prod3_3;
+    \$2400  = \mac_add1_s0$932 ;
+    if (stall_adv16) begin
+      \$2400  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \mac_mul_s0$884 ;
-    if (stall_adv12) begin
-      \$2397  = mac_prod3_4;
+    \$2401  = \mac_add1_s0$1064 ;
+    if (stall_adv16) begin
+      \$2401  = \mac_add0_s0$1062 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \mac_mul_s0$885 ;
-    if (stall_adv12) begin
-      \$2398  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \mac_mul_s0$887 ;
-    if (stall_adv12) begin
-      \$2399  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \mac_mul_s0$888 ;
-    if (stall_adv12) begin
-      \$2400  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \mac_mul_s0$1088 ;
-    if (stall_adv12) begin
-      \$2401  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = mac_mul_valid_s0;
-    if (stall_adv12) begin
-      \$2402  = mac_dspin_valid_s0;
+    \$2402  = mac_add1_valid_s0;
+    if (stall_adv16) begin
+      \$2402  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$2402  = 1'h0;
@@ -9562,128 +9432,164 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = mac_add0_s0;
-    if (stall_adv13) begin
-      \$2403  = mac0_sum0_p0;
+    \$2403  = mac_add2_s0;
+    if (stall_adv17) begin
+      \$2403  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \mac_add0_s0$893 ;
-    if (stall_adv13) begin
-      \$2404  = mac0_sum0_p1;
+    \$2404  = \mac_add2_s0$956 ;
+    if (stall_adv17) begin
+      \$2404  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \mac_add0_s0$895 ;
-    if (stall_adv13) begin
-      \$2405  = mac0_sum0_p2;
+    \$2405  = \mac_add2_s0$959 ;
+    if (stall_adv17) begin
+      \$2405  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \mac_add0_s0$896 ;
-    if (stall_adv13) begin
-      \$2406  = mac0_sum0_p3;
+    \$2406  = \mac_add2_s0$962 ;
+    if (stall_adv17) begin
+      \$2406  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = \mac_add0_s0$898 ;
-    if (stall_adv13) begin
-      \$2407  = mac1_sum0_p0;
+    \$2407  = \mac_add2_s0$1066 ;
+    if (stall_adv17) begin
+      \$2407  = \mac_add1_s0$1064 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \mac_add0_s0$899 ;
-    if (stall_adv13) begin
-      \$2408  = mac1_sum0_p1;
+    \$2408  = mac_add2_valid_s0;
+    if (stall_adv17) begin
+      \$2408  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$2408  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \mac_add0_s0$901 ;
-    if (stall_adv13) begin
-      \$2409  = mac1_sum0_p2;
+    \$2409  = o__valid;
+    if (advance) begin
+      \$2409  = \$2035 ;
+    end
+    if (rst) begin
+      \$2409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \mac_add0_s0$902 ;
-    if (stall_adv13) begin
-      \$2410  = mac1_sum0_p3;
+    \$2410  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$2410  = \$2036 ;
+    end
+    if (rst) begin
+      \$2410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \mac_add0_s0$904 ;
-    if (stall_adv13) begin
-      \$2411  = mac2_sum0_p0;
+    \$2411  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$2411  = \$2037 ;
+    end
+    if (rst) begin
+      \$2411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \mac_add0_s0$905 ;
-    if (stall_adv13) begin
-      \$2412  = mac2_sum0_p1;
+    \$2412  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$2412  = \$2038 ;
+    end
+    if (rst) begin
+      \$2412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \mac_add0_s0$907 ;
-    if (stall_adv13) begin
-      \$2413  = mac2_sum0_p2;
+    \$2413  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$2413  = \$2039 ;
+    end
+    if (rst) begin
+      \$2413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \mac_add0_s0$908 ;
-    if (stall_adv13) begin
-      \$2414  = mac2_sum0_p3;
+    \$2414  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$2414  = \$2040 ;
+    end
+    if (rst) begin
+      \$2414  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \mac_add0_s0$910 ;
-    if (stall_adv13) begin
-      \$2415  = mac3_sum0_p0;
+    \$2415  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$2415  = \$2041 ;
+    end
+    if (rst) begin
+      \$2415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \mac_add0_s0$911 ;
-    if (stall_adv13) begin
-      \$2416  = mac3_sum0_p1;
+    \$2416  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$2416  = \$2042 ;
+    end
+    if (rst) begin
+      \$2416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \mac_add0_s0$913 ;
-    if (stall_adv13) begin
-      \$2417  = mac3_sum0_p2;
+    \$2417  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$2417  = \$2043 ;
+    end
+    if (rst) begin
+      \$2417  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \mac_add0_s0$914 ;
-    if (stall_adv13) begin
-      \$2418  = mac3_sum0_p3;
+    \$2418  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$2418  = \$2044 ;
+    end
+    if (rst) begin
+      \$2418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \mac_add0_s0$1090 ;
-    if (stall_adv13) begin
-      \$2419  = \mac_mul_s0$1088 ;
+    \$2419  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$2419  = \$2045 ;
+    end
+    if (rst) begin
+      \$2419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = mac_add0_valid_s0;
-    if (stall_adv13) begin
-      \$2420  = mac_mul_valid_s0;
+    \$2420  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$2420  = \$2046 ;
     end
     if (rst) begin
       \$2420  = 1'h0;
@@ -9691,72 +9597,99 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = mac_add1_s0;
-    if (stall_adv14) begin
-      \$2421  = mac0_sum1_p0;
+    \$2421  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$2421  = \$2047 ;
+    end
+    if (rst) begin
+      \$2421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \mac_add1_s0$919 ;
-    if (stall_adv14) begin
-      \$2422  = mac0_sum1_p1;
+    \$2422  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$2422  = \$2048 ;
+    end
+    if (rst) begin
+      \$2422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = \mac_add1_s0$921 ;
-    if (stall_adv14) begin
-      \$2423  = mac1_sum1_p0;
+    \$2423  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$2423  = \$2049 ;
+    end
+    if (rst) begin
+      \$2423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \mac_add1_s0$922 ;
+    \$2424  = stall_adv14_valid;
     if (stall_adv14) begin
-      \$2424  = mac1_sum1_p1;
+      \$2424  = \$2050 ;
+    end
+    if (rst) begin
+      \$2424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \mac_add1_s0$924 ;
-    if (stall_adv14) begin
-      \$2425  = mac2_sum1_p0;
+    \$2425  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$2425  = \$2051 ;
+    end
+    if (rst) begin
+      \$2425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \mac_add1_s0$925 ;
-    if (stall_adv14) begin
-      \$2426  = mac2_sum1_p1;
+    \$2426  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$2426  = \$2052 ;
+    end
+    if (rst) begin
+      \$2426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \mac_add1_s0$927 ;
-    if (stall_adv14) begin
-      \$2427  = mac3_sum1_p0;
+    \$2427  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$2427  = \$2053 ;
+    end
+    if (rst) begin
+      \$2427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \mac_add1_s0$928 ;
-    if (stall_adv14) begin
-      \$2428  = mac3_sum1_p1;
+    \$2428  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$2428  = \$2054 ;
+    end
+    if (rst) begin
+      \$2428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \mac_add1_s0$1092 ;
-    if (stall_adv14) begin
-      \$2429  = \mac_add0_s0$1090 ;
+    \$2429  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$2429  = \$2055 ;
+    end
+    if (rst) begin
+      \$2429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = mac_add1_valid_s0;
-    if (stall_adv14) begin
-      \$2430  = mac_add0_valid_s0;
+    \$2430  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$2430  = \$2056 ;
     end
     if (rst) begin
       \$2430  = 1'h0;
@@ -9764,365 +9697,120 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = mac_add2_s0;
-    if (stall_adv15) begin
-      \$2431  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = \mac_add2_s0$952 ;
-    if (stall_adv15) begin
-      \$2432  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = \mac_add2_s0$955 ;
-    if (stall_adv15) begin
-      \$2433  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = \mac_add2_s0$958 ;
-    if (stall_adv15) begin
-      \$2434  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = \mac_add2_s0$1094 ;
-    if (stall_adv15) begin
-      \$2435  = \mac_add1_s0$1092 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = mac_add2_valid_s0;
-    if (stall_adv15) begin
-      \$2436  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$2436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = o__valid;
-    if (advance) begin
-      \$2437  = \$2033 ;
-    end
-    if (rst) begin
-      \$2437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$2438  = \$2034 ;
-    end
-    if (rst) begin
-      \$2438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$2439  = \$2035 ;
-    end
-    if (rst) begin
-      \$2439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$2440  = \$2036 ;
-    end
-    if (rst) begin
-      \$2440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$2441  = \$2037 ;
-    end
-    if (rst) begin
-      \$2441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$2442  = \$2038 ;
-    end
-    if (rst) begin
-      \$2442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$2443  = \$2039 ;
-    end
-    if (rst) begin
-      \$2443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$2444  = \$2040 ;
-    end
-    if (rst) begin
-      \$2444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$2445  = \$2041 ;
-    end
-    if (rst) begin
-      \$2445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$2446  = \$2042 ;
-    end
-    if (rst) begin
-      \$2446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$2447  = \$2043 ;
-    end
-    if (rst) begin
-      \$2447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$2448  = \$2044 ;
-    end
-    if (rst) begin
-      \$2448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$2449  = \$2045 ;
-    end
-    if (rst) begin
-      \$2449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$2450  = \$2046 ;
-    end
-    if (rst) begin
-      \$2450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$2451  = \$2047 ;
-    end
-    if (rst) begin
-      \$2451  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$2452  = \$2048 ;
-    end
-    if (rst) begin
-      \$2452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$2453  = \$2049 ;
-    end
-    if (rst) begin
-      \$2453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$2454  = \$2050 ;
-    end
-    if (rst) begin
-      \$2454  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$2455  = \$2051 ;
-    end
-    if (rst) begin
-      \$2455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$2456  = \$2052 ;
-    end
-    if (rst) begin
-      \$2456  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$2457  = \$2053 ;
-    end
-    if (rst) begin
-      \$2457  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$2458  = \$2054 ;
-    end
-    if (rst) begin
-      \$2458  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = stall_adv21_valid;
+    \$2431  = stall_adv21_valid;
     if (stall_adv21) begin
-      \$2459  = \$2055 ;
+      \$2431  = \$2057 ;
     end
     if (rst) begin
-      \$2459  = 1'h0;
+      \$2431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = stall_adv22_valid;
+    \$2432  = stall_adv22_valid;
     if (stall_adv22) begin
-      \$2460  = \$2056 ;
+      \$2432  = \$2058 ;
     end
     if (rst) begin
-      \$2460  = 1'h0;
+      \$2432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = stall_adv23_valid;
+    \$2433  = stall_adv23_valid;
     if (stall_adv23) begin
-      \$2461  = \$2057 ;
+      \$2433  = \$2059 ;
     end
     if (rst) begin
-      \$2461  = 1'h0;
+      \$2433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = mac_acc0;
-    if (\$2058 ) begin
-      \$2462  = \$2059 ;
+    \$2434  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$2434  = \$2060 ;
     end
     if (rst) begin
-      \$2462  = 32'd0;
+      \$2434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = mac_acc0_out;
-    if (\$2061 ) begin
-      \$2463  = \$2011 [31:0];
+    \$2435  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$2435  = \$2061 ;
+    end
+    if (rst) begin
+      \$2435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = mac_acc1;
+    \$2436  = mac_acc0;
     if (\$2062 ) begin
-      \$2464  = \$2063 ;
+      \$2436  = \$2063 ;
     end
     if (rst) begin
-      \$2464  = 32'd0;
+      \$2436  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = mac_acc1_out;
+    \$2437  = mac_acc0_out;
     if (\$2065 ) begin
-      \$2465  = \$2012 [31:0];
+      \$2437  = \$2013 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = mac_acc2;
+    \$2438  = mac_acc1;
     if (\$2066 ) begin
-      \$2466  = \$2067 ;
+      \$2438  = \$2067 ;
     end
     if (rst) begin
-      \$2466  = 32'd0;
+      \$2438  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = mac_acc2_out;
+    \$2439  = mac_acc1_out;
     if (\$2069 ) begin
-      \$2467  = \$2013 [31:0];
+      \$2439  = \$2014 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = mac_acc3;
+    \$2440  = mac_acc2;
     if (\$2070 ) begin
-      \$2468  = \$2071 ;
+      \$2440  = \$2071 ;
     end
     if (rst) begin
-      \$2468  = 32'd0;
+      \$2440  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = mac_acc3_out;
+    \$2441  = mac_acc2_out;
     if (\$2073 ) begin
-      \$2469  = \$2014 [31:0];
+      \$2441  = \$2015 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2442  = mac_acc3;
+    if (\$2074 ) begin
+      \$2442  = \$2075 ;
+    end
+    if (rst) begin
+      \$2442  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2443  = mac_acc3_out;
+    if (\$2077 ) begin
+      \$2443  = \$2016 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -10208,10 +9896,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign wlane6_rcol = \$1993 [3:0];
   assign wlane7_wcol = \$1994 [3:0];
   assign wlane7_rcol = \$1995 [3:0];
-  assign mac_acc0_next = \$2011 [31:0];
-  assign mac_acc1_next = \$2012 [31:0];
-  assign mac_acc2_next = \$2013 [31:0];
-  assign mac_acc3_next = \$2014 [31:0];
+  assign mac_acc0_next = \$2013 [31:0];
+  assign mac_acc1_next = \$2014 [31:0];
+  assign mac_acc2_next = \$2015 [31:0];
+  assign mac_acc3_next = \$2016 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -10318,28 +10006,29 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
   assign \$1627  = \sel_l10_s0$720 ;
-  assign \$2075  = \$2074 ;
   assign \$2079  = \$2078 ;
-  assign \$2085  = \$2084 ;
-  assign \$2091  = \$2090 ;
-  assign \$2097  = \$2096 ;
-  assign \$2103  = \$2102 ;
-  assign \$2109  = \$2108 ;
-  assign \$2115  = \$2114 ;
+  assign \$2083  = \$2082 ;
+  assign \$2089  = \$2088 ;
+  assign \$2095  = \$2094 ;
+  assign \$2101  = \$2100 ;
+  assign \$2107  = \$2106 ;
+  assign \$2113  = \$2112 ;
+  assign \$2119  = \$2118 ;
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -10351,12 +10040,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

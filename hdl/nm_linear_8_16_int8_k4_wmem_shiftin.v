@@ -1810,12 +1810,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2621 ;
   wire \$2622 ;
   wire \$2623 ;
-  wire [32:0] \$2624 ;
-  wire [32:0] \$2625 ;
+  wire \$2624 ;
+  wire \$2625 ;
   wire [32:0] \$2626 ;
   wire [32:0] \$2627 ;
-  wire \$2628 ;
-  wire \$2629 ;
+  wire [32:0] \$2628 ;
+  wire [32:0] \$2629 ;
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
@@ -1823,26 +1823,26 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2633 ;
   wire \$2634 ;
   wire \$2635 ;
-  wire [32:0] \$2636 ;
-  wire [32:0] \$2637 ;
+  wire \$2636 ;
+  wire \$2637 ;
   wire [32:0] \$2638 ;
   wire [32:0] \$2639 ;
   wire \$264 ;
-  wire [31:0] \$2640 ;
-  wire [31:0] \$2641 ;
+  wire [32:0] \$2640 ;
+  wire [32:0] \$2641 ;
   wire [31:0] \$2642 ;
   wire [31:0] \$2643 ;
-  wire \$2644 ;
-  wire \$2645 ;
-  wire [4:0] \$2646 ;
-  wire [4:0] \$2647 ;
-  wire \$2648 ;
-  wire \$2649 ;
+  wire [31:0] \$2644 ;
+  wire [31:0] \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire [4:0] \$2648 ;
+  wire [4:0] \$2649 ;
   wire \$265 ;
   wire \$2650 ;
-  wire [6:0] \$2651 ;
+  wire \$2651 ;
   wire \$2652 ;
-  wire \$2653 ;
+  wire [6:0] \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
@@ -1886,7 +1886,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2690 ;
   wire \$2691 ;
   wire \$2692 ;
-  wire [31:0] \$2693 ;
+  wire \$2693 ;
   wire \$2694 ;
   wire \$2695 ;
   wire \$2696 ;
@@ -1904,7 +1904,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2706 ;
   wire \$2707 ;
   wire \$2708 ;
-  wire \$2709 ;
+  wire [31:0] \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
@@ -1974,10 +1974,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$277 ;
   wire \$2770 ;
   wire \$2771 ;
-  reg [7:0] \$2772 ;
-  reg [7:0] \$2773 ;
-  reg [7:0] \$2774 ;
-  reg [7:0] \$2775 ;
+  wire \$2772 ;
+  wire \$2773 ;
+  wire \$2774 ;
+  wire \$2775 ;
   reg [7:0] \$2776 ;
   reg [7:0] \$2777 ;
   reg [7:0] \$2778 ;
@@ -1991,18 +1991,18 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2785 ;
   reg [7:0] \$2786 ;
   reg [7:0] \$2787 ;
-  reg [31:0] \$2788 ;
-  reg \$2789 ;
+  reg [7:0] \$2788 ;
+  reg [7:0] \$2789 ;
   wire \$279 ;
-  reg [31:0] \$2790 ;
-  reg [31:0] \$2791 ;
+  reg [7:0] \$2790 ;
+  reg [7:0] \$2791 ;
   reg [31:0] \$2792 ;
-  reg [31:0] \$2793 ;
-  reg \$2794 ;
-  reg [7:0] \$2795 ;
-  reg [7:0] \$2796 ;
-  reg [7:0] \$2797 ;
-  reg [7:0] \$2798 ;
+  reg \$2793 ;
+  reg [31:0] \$2794 ;
+  reg [31:0] \$2795 ;
+  reg [31:0] \$2796 ;
+  reg [31:0] \$2797 ;
+  reg \$2798 ;
   reg [7:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
@@ -2018,22 +2018,22 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2809 ;
   wire \$281 ;
   reg [7:0] \$2810 ;
-  reg \$2811 ;
-  reg [31:0] \$2812 ;
-  reg [31:0] \$2813 ;
-  reg [31:0] \$2814 ;
-  reg [31:0] \$2815 ;
-  reg [119:0] \$2816 ;
-  reg \$2817 ;
+  reg [7:0] \$2811 ;
+  reg [7:0] \$2812 ;
+  reg [7:0] \$2813 ;
+  reg [7:0] \$2814 ;
+  reg \$2815 ;
+  reg [31:0] \$2816 ;
+  reg [31:0] \$2817 ;
   reg [31:0] \$2818 ;
   reg [31:0] \$2819 ;
   wire \$282 ;
-  reg [31:0] \$2820 ;
-  reg [31:0] \$2821 ;
-  reg \$2822 ;
-  reg \$2823 ;
-  reg \$2824 ;
-  reg \$2825 ;
+  reg [119:0] \$2820 ;
+  reg \$2821 ;
+  reg [31:0] \$2822 ;
+  reg [31:0] \$2823 ;
+  reg [31:0] \$2824 ;
+  reg [31:0] \$2825 ;
   reg \$2826 ;
   reg \$2827 ;
   reg \$2828 ;
@@ -2137,50 +2137,50 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg \$2916 ;
   reg \$2917 ;
   reg \$2918 ;
-  reg [31:0] \$2919 ;
+  reg \$2919 ;
   wire \$292 ;
-  reg [31:0] \$2920 ;
-  reg [31:0] \$2921 ;
-  reg [31:0] \$2922 ;
-  reg [15:0] \$2923 ;
-  reg \$2924 ;
-  reg [1:0] \$2925 ;
-  reg [1:0] \$2926 ;
-  reg [2:0] \$2927 ;
+  reg \$2920 ;
+  reg \$2921 ;
+  reg \$2922 ;
+  reg [31:0] \$2923 ;
+  reg [31:0] \$2924 ;
+  reg [31:0] \$2925 ;
+  reg [31:0] \$2926 ;
+  reg [15:0] \$2927 ;
   reg \$2928 ;
-  reg [2:0] \$2929 ;
+  reg [1:0] \$2929 ;
   wire \$293 ;
-  reg [2:0] \$2930 ;
-  reg [3:0] \$2931 ;
+  reg [1:0] \$2930 ;
+  reg [2:0] \$2931 ;
   reg \$2932 ;
-  reg [3:0] \$2933 ;
-  reg [3:0] \$2934 ;
+  reg [2:0] \$2933 ;
+  reg [2:0] \$2934 ;
   reg [3:0] \$2935 ;
   reg \$2936 ;
   reg [3:0] \$2937 ;
   reg [3:0] \$2938 ;
-  reg \$2939 ;
+  reg [3:0] \$2939 ;
   wire \$294 ;
-  reg [31:0] \$2940 ;
-  reg [31:0] \$2941 ;
-  reg [31:0] \$2942 ;
-  reg [31:0] \$2943 ;
-  reg [3:0] \$2944 ;
-  reg [3:0] \$2945 ;
-  reg [15:0] \$2946 ;
-  reg [8:0] \$2947 ;
-  reg [8:0] \$2948 ;
-  reg [8:0] \$2949 ;
+  reg \$2940 ;
+  reg [3:0] \$2941 ;
+  reg [3:0] \$2942 ;
+  reg \$2943 ;
+  reg [31:0] \$2944 ;
+  reg [31:0] \$2945 ;
+  reg [31:0] \$2946 ;
+  reg [31:0] \$2947 ;
+  reg [3:0] \$2948 ;
+  reg [3:0] \$2949 ;
   wire \$295 ;
-  reg [8:0] \$2950 ;
+  reg [15:0] \$2950 ;
   reg [8:0] \$2951 ;
   reg [8:0] \$2952 ;
   reg [8:0] \$2953 ;
   reg [8:0] \$2954 ;
-  reg [7:0] \$2955 ;
-  reg [7:0] \$2956 ;
-  reg [7:0] \$2957 ;
-  reg [7:0] \$2958 ;
+  reg [8:0] \$2955 ;
+  reg [8:0] \$2956 ;
+  reg [8:0] \$2957 ;
+  reg [8:0] \$2958 ;
   reg [7:0] \$2959 ;
   wire \$296 ;
   reg [7:0] \$2960 ;
@@ -2195,90 +2195,90 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2969 ;
   wire \$297 ;
   reg [7:0] \$2970 ;
-  reg \$2971 ;
-  reg [31:0] \$2972 ;
-  reg [31:0] \$2973 ;
-  reg [31:0] \$2974 ;
-  reg [31:0] \$2975 ;
-  reg [15:0] \$2976 ;
-  reg [7:0] \$2977 ;
-  reg [7:0] \$2978 ;
-  reg [7:0] \$2979 ;
+  reg [7:0] \$2971 ;
+  reg [7:0] \$2972 ;
+  reg [7:0] \$2973 ;
+  reg [7:0] \$2974 ;
+  reg \$2975 ;
+  reg [31:0] \$2976 ;
+  reg [31:0] \$2977 ;
+  reg [31:0] \$2978 ;
+  reg [31:0] \$2979 ;
   wire \$298 ;
-  reg [7:0] \$2980 ;
+  reg [15:0] \$2980 ;
   reg [7:0] \$2981 ;
   reg [7:0] \$2982 ;
   reg [7:0] \$2983 ;
   reg [7:0] \$2984 ;
-  reg [3:0] \$2985 ;
-  reg [3:0] \$2986 ;
-  reg [3:0] \$2987 ;
-  reg [3:0] \$2988 ;
+  reg [7:0] \$2985 ;
+  reg [7:0] \$2986 ;
+  reg [7:0] \$2987 ;
+  reg [7:0] \$2988 ;
   reg [3:0] \$2989 ;
   wire \$299 ;
   reg [3:0] \$2990 ;
   reg [3:0] \$2991 ;
   reg [3:0] \$2992 ;
-  reg \$2993 ;
-  reg [31:0] \$2994 ;
-  reg [31:0] \$2995 ;
-  reg [31:0] \$2996 ;
-  reg [31:0] \$2997 ;
-  reg \$2998 ;
-  reg \$2999 ;
+  reg [3:0] \$2993 ;
+  reg [3:0] \$2994 ;
+  reg [3:0] \$2995 ;
+  reg [3:0] \$2996 ;
+  reg \$2997 ;
+  reg [31:0] \$2998 ;
+  reg [31:0] \$2999 ;
   wire [7:0] \$3 ;
   wire [7:0] \$30 ;
   wire \$300 ;
-  reg \$3000 ;
-  reg \$3001 ;
+  reg [31:0] \$3000 ;
+  reg [31:0] \$3001 ;
   reg \$3002 ;
   reg \$3003 ;
-  reg [5:0] \$3004 ;
+  reg \$3004 ;
   reg \$3005 ;
-  reg [7:0] \$3006 ;
-  reg [7:0] \$3007 ;
-  reg [7:0] \$3008 ;
-  reg [7:0] \$3009 ;
+  reg \$3006 ;
+  reg \$3007 ;
+  reg [5:0] \$3008 ;
+  reg \$3009 ;
   wire \$301 ;
   reg [7:0] \$3010 ;
   reg [7:0] \$3011 ;
   reg [7:0] \$3012 ;
   reg [7:0] \$3013 ;
-  reg [3:0] \$3014 ;
-  reg [3:0] \$3015 ;
-  reg [3:0] \$3016 ;
-  reg [3:0] \$3017 ;
+  reg [7:0] \$3014 ;
+  reg [7:0] \$3015 ;
+  reg [7:0] \$3016 ;
+  reg [7:0] \$3017 ;
   reg [3:0] \$3018 ;
   reg [3:0] \$3019 ;
   wire \$302 ;
   reg [3:0] \$3020 ;
   reg [3:0] \$3021 ;
-  reg [31:0] \$3022 ;
-  reg [31:0] \$3023 ;
-  reg [31:0] \$3024 ;
-  reg [31:0] \$3025 ;
-  reg \$3026 ;
-  reg \$3027 ;
-  reg [7:0] \$3028 ;
-  reg [7:0] \$3029 ;
+  reg [3:0] \$3022 ;
+  reg [3:0] \$3023 ;
+  reg [3:0] \$3024 ;
+  reg [3:0] \$3025 ;
+  reg [31:0] \$3026 ;
+  reg [31:0] \$3027 ;
+  reg [31:0] \$3028 ;
+  reg [31:0] \$3029 ;
   wire \$303 ;
-  reg [7:0] \$3030 ;
-  reg [7:0] \$3031 ;
+  reg \$3030 ;
+  reg \$3031 ;
   reg [7:0] \$3032 ;
   reg [7:0] \$3033 ;
   reg [7:0] \$3034 ;
   reg [7:0] \$3035 ;
-  reg [31:0] \$3036 ;
-  reg [31:0] \$3037 ;
-  reg [31:0] \$3038 ;
-  reg [31:0] \$3039 ;
+  reg [7:0] \$3036 ;
+  reg [7:0] \$3037 ;
+  reg [7:0] \$3038 ;
+  reg [7:0] \$3039 ;
   wire \$304 ;
-  reg \$3040 ;
-  reg \$3041 ;
-  reg [8:0] \$3042 ;
-  reg [8:0] \$3043 ;
-  reg [8:0] \$3044 ;
-  reg [8:0] \$3045 ;
+  reg [31:0] \$3040 ;
+  reg [31:0] \$3041 ;
+  reg [31:0] \$3042 ;
+  reg [31:0] \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
   reg [8:0] \$3046 ;
   reg [8:0] \$3047 ;
   reg [8:0] \$3048 ;
@@ -2292,11 +2292,11 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [8:0] \$3055 ;
   reg [8:0] \$3056 ;
   reg [8:0] \$3057 ;
-  reg [7:0] \$3058 ;
-  reg [7:0] \$3059 ;
+  reg [8:0] \$3058 ;
+  reg [8:0] \$3059 ;
   wire \$306 ;
-  reg [7:0] \$3060 ;
-  reg [7:0] \$3061 ;
+  reg [8:0] \$3060 ;
+  reg [8:0] \$3061 ;
   reg [7:0] \$3062 ;
   reg [7:0] \$3063 ;
   reg [7:0] \$3064 ;
@@ -2373,16 +2373,16 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3128 ;
   reg [7:0] \$3129 ;
   wire \$313 ;
-  reg \$3130 ;
-  reg [31:0] \$3131 ;
-  reg [31:0] \$3132 ;
-  reg [31:0] \$3133 ;
-  reg [31:0] \$3134 ;
-  reg \$3135 ;
-  reg [7:0] \$3136 ;
-  reg [7:0] \$3137 ;
-  reg [7:0] \$3138 ;
-  reg [7:0] \$3139 ;
+  reg [7:0] \$3130 ;
+  reg [7:0] \$3131 ;
+  reg [7:0] \$3132 ;
+  reg [7:0] \$3133 ;
+  reg \$3134 ;
+  reg [31:0] \$3135 ;
+  reg [31:0] \$3136 ;
+  reg [31:0] \$3137 ;
+  reg [31:0] \$3138 ;
+  reg \$3139 ;
   wire \$314 ;
   reg [7:0] \$3140 ;
   reg [7:0] \$3141 ;
@@ -2423,154 +2423,128 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3173 ;
   reg [7:0] \$3174 ;
   reg [7:0] \$3175 ;
-  reg \$3176 ;
-  reg [31:0] \$3177 ;
-  reg [31:0] \$3178 ;
-  reg [31:0] \$3179 ;
+  reg [7:0] \$3176 ;
+  reg [7:0] \$3177 ;
+  reg [7:0] \$3178 ;
+  reg [7:0] \$3179 ;
   wire \$318 ;
-  reg [31:0] \$3180 ;
-  reg \$3181 ;
-  reg \$3182 ;
+  reg \$3180 ;
+  reg [31:0] \$3181 ;
+  reg [31:0] \$3182 ;
   reg [31:0] \$3183 ;
   reg [31:0] \$3184 ;
-  reg [31:0] \$3185 ;
-  reg [31:0] \$3186 ;
-  reg \$3187 ;
-  reg [15:0] \$3188 ;
-  reg [15:0] \$3189 ;
+  reg \$3185 ;
+  reg \$3186 ;
+  reg [31:0] \$3187 ;
+  reg [31:0] \$3188 ;
+  reg [31:0] \$3189 ;
   wire \$319 ;
-  reg [15:0] \$3190 ;
-  reg [15:0] \$3191 ;
-  reg [15:0] \$3192 ;
-  reg [15:0] \$3193 ;
-  reg [15:0] \$3194 ;
-  reg [15:0] \$3195 ;
-  reg [15:0] \$3196 ;
-  reg [15:0] \$3197 ;
-  reg [15:0] \$3198 ;
-  reg [15:0] \$3199 ;
+  reg [31:0] \$3190 ;
+  reg \$3191 ;
+  reg \$3192 ;
+  reg [31:0] \$3193 ;
+  reg [31:0] \$3194 ;
+  reg [31:0] \$3195 ;
+  reg [31:0] \$3196 ;
+  reg \$3197 ;
+  reg [16:0] \$3198 ;
+  reg [16:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg [15:0] \$3200 ;
-  reg [15:0] \$3201 ;
-  reg [15:0] \$3202 ;
-  reg [15:0] \$3203 ;
-  reg [15:0] \$3204 ;
-  reg [15:0] \$3205 ;
-  reg [15:0] \$3206 ;
-  reg [15:0] \$3207 ;
-  reg [15:0] \$3208 ;
-  reg [15:0] \$3209 ;
+  reg [16:0] \$3200 ;
+  reg [16:0] \$3201 ;
+  reg [16:0] \$3202 ;
+  reg [16:0] \$3203 ;
+  reg [16:0] \$3204 ;
+  reg [16:0] \$3205 ;
+  reg [16:0] \$3206 ;
+  reg [16:0] \$3207 ;
+  reg [16:0] \$3208 ;
+  reg [16:0] \$3209 ;
   wire \$321 ;
-  reg [15:0] \$3210 ;
-  reg [15:0] \$3211 ;
-  reg [15:0] \$3212 ;
-  reg [15:0] \$3213 ;
-  reg [15:0] \$3214 ;
-  reg [15:0] \$3215 ;
-  reg [15:0] \$3216 ;
-  reg [15:0] \$3217 ;
-  reg [15:0] \$3218 ;
-  reg [15:0] \$3219 ;
+  reg [16:0] \$3210 ;
+  reg [16:0] \$3211 ;
+  reg [16:0] \$3212 ;
+  reg [16:0] \$3213 ;
+  reg \$3214 ;
+  reg [31:0] \$3215 ;
+  reg [31:0] \$3216 ;
+  reg [31:0] \$3217 ;
+  reg [31:0] \$3218 ;
+  reg \$3219 ;
   wire \$322 ;
-  reg \$3220 ;
-  reg [31:0] \$3221 ;
-  reg [31:0] \$3222 ;
-  reg [31:0] \$3223 ;
-  reg [31:0] \$3224 ;
-  reg \$3225 ;
-  reg [16:0] \$3226 ;
-  reg [16:0] \$3227 ;
-  reg [16:0] \$3228 ;
-  reg [16:0] \$3229 ;
+  reg [17:0] \$3220 ;
+  reg [17:0] \$3221 ;
+  reg [17:0] \$3222 ;
+  reg [17:0] \$3223 ;
+  reg [17:0] \$3224 ;
+  reg [17:0] \$3225 ;
+  reg [17:0] \$3226 ;
+  reg [17:0] \$3227 ;
+  reg \$3228 ;
+  reg [31:0] \$3229 ;
   wire \$323 ;
-  reg [16:0] \$3230 ;
-  reg [16:0] \$3231 ;
-  reg [16:0] \$3232 ;
-  reg [16:0] \$3233 ;
-  reg [16:0] \$3234 ;
-  reg [16:0] \$3235 ;
-  reg [16:0] \$3236 ;
-  reg [16:0] \$3237 ;
-  reg [16:0] \$3238 ;
-  reg [16:0] \$3239 ;
+  reg [31:0] \$3230 ;
+  reg [31:0] \$3231 ;
+  reg [31:0] \$3232 ;
+  reg \$3233 ;
+  reg [18:0] \$3234 ;
+  reg [18:0] \$3235 ;
+  reg [18:0] \$3236 ;
+  reg [18:0] \$3237 ;
+  reg \$3238 ;
+  reg [31:0] \$3239 ;
   wire \$324 ;
-  reg [16:0] \$3240 ;
-  reg [16:0] \$3241 ;
-  reg \$3242 ;
-  reg [31:0] \$3243 ;
-  reg [31:0] \$3244 ;
-  reg [31:0] \$3245 ;
-  reg [31:0] \$3246 ;
+  reg [31:0] \$3240 ;
+  reg [31:0] \$3241 ;
+  reg [31:0] \$3242 ;
+  reg \$3243 ;
+  reg \$3244 ;
+  reg \$3245 ;
+  reg \$3246 ;
   reg \$3247 ;
-  reg [17:0] \$3248 ;
-  reg [17:0] \$3249 ;
+  reg \$3248 ;
+  reg \$3249 ;
   wire \$325 ;
-  reg [17:0] \$3250 ;
-  reg [17:0] \$3251 ;
-  reg [17:0] \$3252 ;
-  reg [17:0] \$3253 ;
-  reg [17:0] \$3254 ;
-  reg [17:0] \$3255 ;
+  reg \$3250 ;
+  reg \$3251 ;
+  reg \$3252 ;
+  reg \$3253 ;
+  reg \$3254 ;
+  reg \$3255 ;
   reg \$3256 ;
-  reg [31:0] \$3257 ;
-  reg [31:0] \$3258 ;
-  reg [31:0] \$3259 ;
+  reg \$3257 ;
+  reg \$3258 ;
+  reg \$3259 ;
   wire \$326 ;
-  reg [31:0] \$3260 ;
+  reg \$3260 ;
   reg \$3261 ;
-  reg [18:0] \$3262 ;
-  reg [18:0] \$3263 ;
-  reg [18:0] \$3264 ;
-  reg [18:0] \$3265 ;
+  reg \$3262 ;
+  reg \$3263 ;
+  reg \$3264 ;
+  reg \$3265 ;
   reg \$3266 ;
-  reg [31:0] \$3267 ;
-  reg [31:0] \$3268 ;
-  reg [31:0] \$3269 ;
+  reg \$3267 ;
+  reg \$3268 ;
+  reg \$3269 ;
   wire \$327 ;
-  reg [31:0] \$3270 ;
+  reg \$3270 ;
   reg \$3271 ;
   reg \$3272 ;
   reg \$3273 ;
   reg \$3274 ;
-  reg \$3275 ;
-  reg \$3276 ;
-  reg \$3277 ;
-  reg \$3278 ;
-  reg \$3279 ;
+  reg [31:0] \$3275 ;
+  reg [31:0] \$3276 ;
+  reg [31:0] \$3277 ;
+  reg [31:0] \$3278 ;
+  reg [31:0] \$3279 ;
   wire \$328 ;
-  reg \$3280 ;
-  reg \$3281 ;
-  reg \$3282 ;
-  reg \$3283 ;
-  reg \$3284 ;
-  reg \$3285 ;
-  reg \$3286 ;
-  reg \$3287 ;
-  reg \$3288 ;
-  reg \$3289 ;
+  reg [31:0] \$3280 ;
+  reg [31:0] \$3281 ;
+  reg [31:0] \$3282 ;
   wire \$329 ;
-  reg \$3290 ;
-  reg \$3291 ;
-  reg \$3292 ;
-  reg \$3293 ;
-  reg \$3294 ;
-  reg \$3295 ;
-  reg \$3296 ;
-  reg \$3297 ;
-  reg \$3298 ;
-  reg \$3299 ;
   wire [7:0] \$33 ;
   wire \$330 ;
-  reg \$3300 ;
-  reg [31:0] \$3301 ;
-  reg [31:0] \$3302 ;
-  reg [31:0] \$3303 ;
-  reg [31:0] \$3304 ;
-  reg [31:0] \$3305 ;
-  reg [31:0] \$3306 ;
-  reg [31:0] \$3307 ;
-  reg [31:0] \$3308 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
@@ -3440,50 +3414,50 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1045  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1047  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1048  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1050  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1049  = 17'h00000;
   reg [16:0] \mac_add0_s0$1051  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1053  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1052  = 17'h00000;
   reg [16:0] \mac_add0_s0$1054  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1056  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1055  = 17'h00000;
   reg [16:0] \mac_add0_s0$1057  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1059  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1058  = 17'h00000;
   reg [16:0] \mac_add0_s0$1060  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1062  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1061  = 17'h00000;
   reg [16:0] \mac_add0_s0$1063  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1065  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1064  = 17'h00000;
   reg [16:0] \mac_add0_s0$1066  = 17'h00000;
-  reg \mac_add0_s0$1339  = 1'h0;
-  reg [31:0] \mac_add0_s0$1340  = 32'd0;
-  reg [31:0] \mac_add0_s0$1341  = 32'd0;
-  reg [31:0] \mac_add0_s0$1342  = 32'd0;
-  reg [31:0] \mac_add0_s0$1343  = 32'd0;
+  reg [16:0] \mac_add0_s0$1067  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1069  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1070  = 17'h00000;
+  reg \mac_add0_s0$1311  = 1'h0;
+  reg [31:0] \mac_add0_s0$1312  = 32'd0;
+  reg [31:0] \mac_add0_s0$1313  = 32'd0;
+  reg [31:0] \mac_add0_s0$1314  = 32'd0;
+  reg [31:0] \mac_add0_s0$1315  = 32'd0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1071  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1073  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1074  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1076  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1075  = 18'h00000;
   reg [17:0] \mac_add1_s0$1077  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1079  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1078  = 18'h00000;
   reg [17:0] \mac_add1_s0$1080  = 18'h00000;
-  reg \mac_add1_s0$1345  = 1'h0;
-  reg [31:0] \mac_add1_s0$1346  = 32'd0;
-  reg [31:0] \mac_add1_s0$1347  = 32'd0;
-  reg [31:0] \mac_add1_s0$1348  = 32'd0;
-  reg [31:0] \mac_add1_s0$1349  = 32'd0;
+  reg [17:0] \mac_add1_s0$1081  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1083  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1084  = 18'h00000;
+  reg \mac_add1_s0$1317  = 1'h0;
+  reg [31:0] \mac_add1_s0$1318  = 32'd0;
+  reg [31:0] \mac_add1_s0$1319  = 32'd0;
+  reg [31:0] \mac_add1_s0$1320  = 32'd0;
+  reg [31:0] \mac_add1_s0$1321  = 32'd0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [31:0] \mac_add2_s0$1085  = 32'd0;
-  reg [18:0] \mac_add2_s0$1087  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1088  = 32'd0;
-  reg [18:0] \mac_add2_s0$1090  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1091  = 32'd0;
-  reg [18:0] \mac_add2_s0$1093  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1094  = 32'd0;
-  reg \mac_add2_s0$1351  = 1'h0;
+  reg [31:0] \mac_add2_s0$1089  = 32'd0;
+  reg [18:0] \mac_add2_s0$1091  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1092  = 32'd0;
+  reg [18:0] \mac_add2_s0$1094  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1095  = 32'd0;
+  reg [18:0] \mac_add2_s0$1097  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1098  = 32'd0;
+  reg \mac_add2_s0$1323  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -3494,57 +3468,21 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
   reg mac_dspin_s0 = 1'h0;
-  reg [31:0] \mac_dspin_s0$1296  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1297  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1298  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1299  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1300  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1301  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1302  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1303  = 32'd0;
   reg mac_dspin_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg [31:0] \mac_dspout_s0$1306  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1307  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1308  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1309  = 32'd0;
+  reg mac_dspout_valid_s0 = 1'h0;
   reg [5:0] mac_group = 6'h00;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1000  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1001  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1003  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1004  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1006  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1007  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1009  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1010  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1012  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1013  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1015  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1016  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1018  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1019  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1021  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1022  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1024  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1025  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1027  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1028  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1030  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1031  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1033  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1034  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1036  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1037  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1039  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1040  = 16'h0000;
-  reg \mac_mul_s0$1333  = 1'h0;
-  reg [31:0] \mac_mul_s0$1334  = 32'd0;
-  reg [31:0] \mac_mul_s0$1335  = 32'd0;
-  reg [31:0] \mac_mul_s0$1336  = 32'd0;
-  reg [31:0] \mac_mul_s0$1337  = 32'd0;
-  reg [15:0] \mac_mul_s0$995  = 16'h0000;
-  reg [15:0] \mac_mul_s0$997  = 16'h0000;
-  reg [15:0] \mac_mul_s0$998  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1250  = 8'h00;
-  reg [7:0] \mac_pre_s0$1251  = 8'h00;
-  reg [7:0] \mac_pre_s0$1252  = 8'h00;
-  reg [7:0] \mac_pre_s0$1253  = 8'h00;
   reg [7:0] \mac_pre_s0$1254  = 8'h00;
   reg [7:0] \mac_pre_s0$1255  = 8'h00;
   reg [7:0] \mac_pre_s0$1256  = 8'h00;
@@ -3580,11 +3518,15 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \mac_pre_s0$1286  = 8'h00;
   reg [7:0] \mac_pre_s0$1287  = 8'h00;
   reg [7:0] \mac_pre_s0$1288  = 8'h00;
-  reg \mac_pre_s0$1289  = 1'h0;
-  reg [31:0] \mac_pre_s0$1290  = 32'd0;
-  reg [31:0] \mac_pre_s0$1291  = 32'd0;
-  reg [31:0] \mac_pre_s0$1292  = 32'd0;
-  reg [31:0] \mac_pre_s0$1293  = 32'd0;
+  reg [7:0] \mac_pre_s0$1289  = 8'h00;
+  reg [7:0] \mac_pre_s0$1290  = 8'h00;
+  reg [7:0] \mac_pre_s0$1291  = 8'h00;
+  reg [7:0] \mac_pre_s0$1292  = 8'h00;
+  reg \mac_pre_s0$1293  = 1'h0;
+  reg [31:0] \mac_pre_s0$1294  = 32'd0;
+  reg [31:0] \mac_pre_s0$1295  = 32'd0;
+  reg [31:0] \mac_pre_s0$1296  = 32'd0;
+  reg [31:0] \mac_pre_s0$1297  = 32'd0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3619,33 +3561,33 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1198  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1199  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1200  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1201  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1202  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1203  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1204  = 8'h00;
-  reg [31:0] \mac_rdreg_s0$1205  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1206  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1207  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1208  = 32'd0;
-  reg \mac_rdreg_s0$1209  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1205  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1206  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1207  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1208  = 8'h00;
+  reg [31:0] \mac_rdreg_s0$1209  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1210  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1211  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1212  = 32'd0;
+  reg \mac_rdreg_s0$1213  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1183  = 8'h00;
-  reg [7:0] \mac_read_s0$1184  = 8'h00;
-  reg [7:0] \mac_read_s0$1185  = 8'h00;
-  reg [7:0] \mac_read_s0$1186  = 8'h00;
   reg [7:0] \mac_read_s0$1187  = 8'h00;
   reg [7:0] \mac_read_s0$1188  = 8'h00;
   reg [7:0] \mac_read_s0$1189  = 8'h00;
   reg [7:0] \mac_read_s0$1190  = 8'h00;
-  reg [31:0] \mac_read_s0$1191  = 32'd0;
-  reg [31:0] \mac_read_s0$1192  = 32'd0;
-  reg [31:0] \mac_read_s0$1193  = 32'd0;
-  reg [31:0] \mac_read_s0$1194  = 32'd0;
-  reg \mac_read_s0$1195  = 1'h0;
+  reg [7:0] \mac_read_s0$1191  = 8'h00;
+  reg [7:0] \mac_read_s0$1192  = 8'h00;
+  reg [7:0] \mac_read_s0$1193  = 8'h00;
+  reg [7:0] \mac_read_s0$1194  = 8'h00;
+  reg [31:0] \mac_read_s0$1195  = 32'd0;
+  reg [31:0] \mac_read_s0$1196  = 32'd0;
+  reg [31:0] \mac_read_s0$1197  = 32'd0;
+  reg [31:0] \mac_read_s0$1198  = 32'd0;
+  reg \mac_read_s0$1199  = 1'h0;
   reg [3:0] \mac_read_s0$864  = 4'h0;
   reg [3:0] \mac_read_s0$866  = 4'h0;
   reg [3:0] \mac_read_s0$868  = 4'h0;
@@ -3663,27 +3605,27 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
   reg [8:0] mac_sel_r0_s0 = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1212  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1213  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1214  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1215  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1216  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1217  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1218  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1219  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1220  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1221  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1222  = 9'h000;
   reg [7:0] mac_wmux_s0 = 8'h00;
-  reg [7:0] \mac_wmux_s0$1235  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1236  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1237  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1238  = 8'h00;
   reg [7:0] \mac_wmux_s0$1239  = 8'h00;
   reg [7:0] \mac_wmux_s0$1240  = 8'h00;
   reg [7:0] \mac_wmux_s0$1241  = 8'h00;
   reg [7:0] \mac_wmux_s0$1242  = 8'h00;
-  reg \mac_wmux_s0$1243  = 1'h0;
-  reg [31:0] \mac_wmux_s0$1244  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1245  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1246  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1247  = 32'd0;
+  reg [7:0] \mac_wmux_s0$1243  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1244  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1245  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1246  = 8'h00;
+  reg \mac_wmux_s0$1247  = 1'h0;
+  reg [31:0] \mac_wmux_s0$1248  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1249  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1250  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1251  = 32'd0;
   reg [7:0] \mac_wmux_s0$886  = 8'h00;
   reg [7:0] \mac_wmux_s0$887  = 8'h00;
   reg [7:0] \mac_wmux_s0$888  = 8'h00;
@@ -4187,11 +4129,11 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg \sel_l10_s0$1145  = 1'h0;
-  reg [31:0] \sel_l10_s0$1146  = 32'd0;
-  reg [31:0] \sel_l10_s0$1147  = 32'd0;
-  reg [31:0] \sel_l10_s0$1148  = 32'd0;
-  reg [31:0] \sel_l10_s0$1149  = 32'd0;
+  reg \sel_l10_s0$1149  = 1'h0;
+  reg [31:0] \sel_l10_s0$1150  = 32'd0;
+  reg [31:0] \sel_l10_s0$1151  = 32'd0;
+  reg [31:0] \sel_l10_s0$1152  = 32'd0;
+  reg [31:0] \sel_l10_s0$1153  = 32'd0;
   reg [2:0] \sel_l10_s0$628  = 3'h0;
   reg [2:0] \sel_l10_s0$636  = 3'h0;
   reg [2:0] \sel_l10_s0$644  = 3'h0;
@@ -4208,12 +4150,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [1:0] \sel_l10_s0$771  = 2'h0;
   reg [1:0] \sel_l10_s0$772  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1150  = 16'h0000;
-  reg \sel_l13_s0$1151  = 1'h0;
-  reg [31:0] \sel_l13_s0$1152  = 32'd0;
-  reg [31:0] \sel_l13_s0$1153  = 32'd0;
-  reg [31:0] \sel_l13_s0$1154  = 32'd0;
-  reg [31:0] \sel_l13_s0$1155  = 32'd0;
+  reg [15:0] \sel_l13_s0$1154  = 16'h0000;
+  reg \sel_l13_s0$1155  = 1'h0;
+  reg [31:0] \sel_l13_s0$1156  = 32'd0;
+  reg [31:0] \sel_l13_s0$1157  = 32'd0;
+  reg [31:0] \sel_l13_s0$1158  = 32'd0;
+  reg [31:0] \sel_l13_s0$1159  = 32'd0;
   reg [8:0] \sel_l13_s0$784  = 9'h000;
   reg [7:0] \sel_l13_s0$785  = 8'h00;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
@@ -4238,33 +4180,33 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [8:0] \sel_l13_s0$833  = 9'h000;
   reg [7:0] \sel_l13_s0$836  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1157  = 8'h00;
-  reg [7:0] \sel_l15_s0$1158  = 8'h00;
-  reg [7:0] \sel_l15_s0$1159  = 8'h00;
-  reg [7:0] \sel_l15_s0$1160  = 8'h00;
   reg [7:0] \sel_l15_s0$1161  = 8'h00;
   reg [7:0] \sel_l15_s0$1162  = 8'h00;
   reg [7:0] \sel_l15_s0$1163  = 8'h00;
   reg [7:0] \sel_l15_s0$1164  = 8'h00;
-  reg [3:0] \sel_l15_s0$1165  = 4'h0;
-  reg [3:0] \sel_l15_s0$1166  = 4'h0;
-  reg [3:0] \sel_l15_s0$1167  = 4'h0;
-  reg [3:0] \sel_l15_s0$1168  = 4'h0;
+  reg [7:0] \sel_l15_s0$1165  = 8'h00;
+  reg [7:0] \sel_l15_s0$1166  = 8'h00;
+  reg [7:0] \sel_l15_s0$1167  = 8'h00;
+  reg [7:0] \sel_l15_s0$1168  = 8'h00;
   reg [3:0] \sel_l15_s0$1169  = 4'h0;
   reg [3:0] \sel_l15_s0$1170  = 4'h0;
   reg [3:0] \sel_l15_s0$1171  = 4'h0;
   reg [3:0] \sel_l15_s0$1172  = 4'h0;
-  reg \sel_l15_s0$1173  = 1'h0;
-  reg [31:0] \sel_l15_s0$1174  = 32'd0;
-  reg [31:0] \sel_l15_s0$1175  = 32'd0;
-  reg [31:0] \sel_l15_s0$1176  = 32'd0;
-  reg [31:0] \sel_l15_s0$1177  = 32'd0;
+  reg [3:0] \sel_l15_s0$1173  = 4'h0;
+  reg [3:0] \sel_l15_s0$1174  = 4'h0;
+  reg [3:0] \sel_l15_s0$1175  = 4'h0;
+  reg [3:0] \sel_l15_s0$1176  = 4'h0;
+  reg \sel_l15_s0$1177  = 1'h0;
+  reg [31:0] \sel_l15_s0$1178  = 32'd0;
+  reg [31:0] \sel_l15_s0$1179  = 32'd0;
+  reg [31:0] \sel_l15_s0$1180  = 32'd0;
+  reg [31:0] \sel_l15_s0$1181  = 32'd0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1130  = 1'h0;
-  reg [31:0] \sel_l1_s0$1131  = 32'd0;
-  reg [31:0] \sel_l1_s0$1132  = 32'd0;
-  reg [31:0] \sel_l1_s0$1133  = 32'd0;
-  reg [31:0] \sel_l1_s0$1134  = 32'd0;
+  reg \sel_l1_s0$1134  = 1'h0;
+  reg [31:0] \sel_l1_s0$1135  = 32'd0;
+  reg [31:0] \sel_l1_s0$1136  = 32'd0;
+  reg [31:0] \sel_l1_s0$1137  = 32'd0;
+  reg [31:0] \sel_l1_s0$1138  = 32'd0;
   reg [7:0] \sel_l1_s0$79  = 8'h00;
   reg [7:0] \sel_l1_s0$80  = 8'h00;
   reg [7:0] \sel_l1_s0$81  = 8'h00;
@@ -4281,17 +4223,17 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \sel_l1_s0$92  = 8'h00;
   reg [7:0] \sel_l1_s0$93  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1135  = 1'h0;
-  reg [31:0] \sel_l2_s0$1136  = 32'd0;
-  reg [31:0] \sel_l2_s0$1137  = 32'd0;
-  reg [31:0] \sel_l2_s0$1138  = 32'd0;
-  reg [31:0] \sel_l2_s0$1139  = 32'd0;
+  reg \sel_l2_s0$1139  = 1'h0;
+  reg [31:0] \sel_l2_s0$1140  = 32'd0;
+  reg [31:0] \sel_l2_s0$1141  = 32'd0;
+  reg [31:0] \sel_l2_s0$1142  = 32'd0;
+  reg [31:0] \sel_l2_s0$1143  = 32'd0;
   reg sel_l5_s0 = 1'h0;
-  reg \sel_l5_s0$1140  = 1'h0;
-  reg [31:0] \sel_l5_s0$1141  = 32'd0;
-  reg [31:0] \sel_l5_s0$1142  = 32'd0;
-  reg [31:0] \sel_l5_s0$1143  = 32'd0;
-  reg [31:0] \sel_l5_s0$1144  = 32'd0;
+  reg \sel_l5_s0$1144  = 1'h0;
+  reg [31:0] \sel_l5_s0$1145  = 32'd0;
+  reg [31:0] \sel_l5_s0$1146  = 32'd0;
+  reg [31:0] \sel_l5_s0$1147  = 32'd0;
+  reg [31:0] \sel_l5_s0$1148  = 32'd0;
   reg \sel_l5_s0$389  = 1'h0;
   reg \sel_l5_s0$390  = 1'h0;
   reg \sel_l5_s0$393  = 1'h0;
@@ -4662,12 +4604,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] shift_diff8;
   wire [8:0] shift_diff9;
   reg [7:0] shift_reg_s0 = 8'h00;
-  reg [31:0] \shift_reg_s0$1124  = 32'd0;
-  reg \shift_reg_s0$1125  = 1'h0;
-  reg [31:0] \shift_reg_s0$1126  = 32'd0;
-  reg [31:0] \shift_reg_s0$1127  = 32'd0;
   reg [31:0] \shift_reg_s0$1128  = 32'd0;
-  reg [31:0] \shift_reg_s0$1129  = 32'd0;
+  reg \shift_reg_s0$1129  = 1'h0;
+  reg [31:0] \shift_reg_s0$1130  = 32'd0;
+  reg [31:0] \shift_reg_s0$1131  = 32'd0;
+  reg [31:0] \shift_reg_s0$1132  = 32'd0;
+  reg [31:0] \shift_reg_s0$1133  = 32'd0;
   reg [7:0] \shift_reg_s0$46  = 8'h00;
   reg [7:0] \shift_reg_s0$48  = 8'h00;
   reg [7:0] \shift_reg_s0$50  = 8'h00;
@@ -4725,6 +4667,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg stall_adv26_valid = 1'h0;
   wire stall_adv27;
   reg stall_adv27_valid = 1'h0;
+  wire stall_adv28;
+  reg stall_adv28_valid = 1'h0;
+  wire stall_adv29;
+  reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -8054,48 +8000,48 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign stall_adv15 = \$2619  | o__ready;
   assign \$2620  = ~ stall_adv16_valid;
   assign stall_adv16 = \$2620  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$995 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$997 ) + $signed(\mac_mul_s0$998 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1000 ) + $signed(\mac_mul_s0$1001 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1003 ) + $signed(\mac_mul_s0$1004 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1006 ) + $signed(\mac_mul_s0$1007 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1009 ) + $signed(\mac_mul_s0$1010 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1012 ) + $signed(\mac_mul_s0$1013 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1015 ) + $signed(\mac_mul_s0$1016 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1018 ) + $signed(\mac_mul_s0$1019 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1021 ) + $signed(\mac_mul_s0$1022 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1024 ) + $signed(\mac_mul_s0$1025 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1027 ) + $signed(\mac_mul_s0$1028 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1030 ) + $signed(\mac_mul_s0$1031 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1033 ) + $signed(\mac_mul_s0$1034 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1036 ) + $signed(\mac_mul_s0$1037 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1039 ) + $signed(\mac_mul_s0$1040 );
   assign \$2621  = ~ stall_adv17_valid;
   assign stall_adv17 = \$2621  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1045 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1047 ) + $signed(\mac_add0_s0$1048 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1050 ) + $signed(\mac_add0_s0$1051 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1053 ) + $signed(\mac_add0_s0$1054 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1056 ) + $signed(\mac_add0_s0$1057 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1059 ) + $signed(\mac_add0_s0$1060 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1062 ) + $signed(\mac_add0_s0$1063 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1065 ) + $signed(\mac_add0_s0$1066 );
   assign \$2622  = ~ stall_adv18_valid;
   assign stall_adv18 = \$2622  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1071 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1073 ) + $signed(\mac_add1_s0$1074 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1076 ) + $signed(\mac_add1_s0$1077 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1079 ) + $signed(\mac_add1_s0$1080 );
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
+  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
+  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
+  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
+  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
   assign \$2623  = ~ stall_adv19_valid;
   assign stall_adv19 = \$2623  | o__ready;
-  assign \$2624  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1085 );
-  assign \$2625  = $signed(\mac_add2_s0$1087 ) + $signed(\mac_add2_s0$1088 );
-  assign \$2626  = $signed(\mac_add2_s0$1090 ) + $signed(\mac_add2_s0$1091 );
-  assign \$2627  = $signed(\mac_add2_s0$1093 ) + $signed(\mac_add2_s0$1094 );
-  assign \$2628  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2628  | o__ready;
-  assign \$2629  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2629  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1049 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1051 ) + $signed(\mac_add0_s0$1052 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1054 ) + $signed(\mac_add0_s0$1055 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1057 ) + $signed(\mac_add0_s0$1058 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1060 ) + $signed(\mac_add0_s0$1061 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1063 ) + $signed(\mac_add0_s0$1064 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1066 ) + $signed(\mac_add0_s0$1067 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1069 ) + $signed(\mac_add0_s0$1070 );
+  assign \$2624  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2624  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1075 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1077 ) + $signed(\mac_add1_s0$1078 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1080 ) + $signed(\mac_add1_s0$1081 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1083 ) + $signed(\mac_add1_s0$1084 );
+  assign \$2625  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2625  | o__ready;
+  assign \$2626  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1089 );
+  assign \$2627  = $signed(\mac_add2_s0$1091 ) + $signed(\mac_add2_s0$1092 );
+  assign \$2628  = $signed(\mac_add2_s0$1094 ) + $signed(\mac_add2_s0$1095 );
+  assign \$2629  = $signed(\mac_add2_s0$1097 ) + $signed(\mac_add2_s0$1098 );
   assign \$2630  = ~ stall_adv22_valid;
   assign stall_adv22 = \$2630  | o__ready;
   assign \$2631  = ~ stall_adv23_valid;
@@ -8108,560 +8054,558 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign stall_adv26 = \$2634  | o__ready;
   assign \$2635  = ~ stall_adv27_valid;
   assign stall_adv27 = \$2635  | o__ready;
-  assign \$2636  = $signed(mac_acc0) + $signed(\$2624 [31:0]);
-  assign \$2637  = $signed(mac_acc1) + $signed(\$2625 [31:0]);
-  assign \$2638  = $signed(mac_acc2) + $signed(\$2626 [31:0]);
-  assign \$2639  = $signed(mac_acc3) + $signed(\$2627 [31:0]);
-  assign \$2640  = i__payload[160] ? i__payload[331:300] : 32'd0;
-  assign \$2641  = i__payload[160] ? i__payload[363:332] : 32'd0;
-  assign \$2642  = i__payload[160] ? i__payload[395:364] : 32'd0;
-  assign \$2643  = i__payload[160] ? i__payload[427:396] : 32'd0;
-  assign \$2644  = ~ i__payload[161];
-  assign \$2645  = i__valid & \$2644 ;
-  assign \$2646  = wr__addr + 1'h1;
-  assign \$2647  = rd__addr + 1'h1;
-  assign \$2648  = advance & sel_valid_s5;
-  assign \$2649  = mac_group == 6'h3f;
-  assign \$2650  = \sel_l15_s0$1173  | \$2649 ;
-  assign \$2651  = mac_group + 1'h1;
-  assign \$2652  = i__valid & i__payload[161];
-  assign \$2653  = shift_valid_s0 | sel_valid_s0;
-  assign \$2654  = sel_valid_s1 | sel_valid_s2;
-  assign \$2655  = \$2653  | \$2654 ;
-  assign \$2656  = sel_valid_s3 | sel_valid_s4;
-  assign \$2657  = \$2656  | sel_valid_s5;
-  assign \$2658  = \$2655  | \$2657 ;
-  assign \$2659  = ~ \$2658 ;
-  assign \$2660  = \$2652  & \$2659 ;
-  assign \$2661  = i__payload[171:166] < 7'h40;
-  assign \$2662  = \$2660  & \$2661 ;
-  assign \$2663  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2664  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1351 ;
-  assign \$2692  = stall_adv20 & mac_add2_valid_s0;
-  assign \$2693  = \mac_add2_s0$1351  ? 32'd0 : \$2636 [31:0];
-  assign \$2694  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2695  = \$2694  & \mac_add2_s0$1351 ;
+  assign \$2636  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$2636  | o__ready;
+  assign \$2637  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$2637  | o__ready;
+  assign \$2638  = $signed(mac_acc0) + $signed(\$2626 [31:0]);
+  assign \$2639  = $signed(mac_acc1) + $signed(\$2627 [31:0]);
+  assign \$2640  = $signed(mac_acc2) + $signed(\$2628 [31:0]);
+  assign \$2641  = $signed(mac_acc3) + $signed(\$2629 [31:0]);
+  assign \$2642  = i__payload[160] ? i__payload[331:300] : 32'd0;
+  assign \$2643  = i__payload[160] ? i__payload[363:332] : 32'd0;
+  assign \$2644  = i__payload[160] ? i__payload[395:364] : 32'd0;
+  assign \$2645  = i__payload[160] ? i__payload[427:396] : 32'd0;
+  assign \$2646  = ~ i__payload[161];
+  assign \$2647  = i__valid & \$2646 ;
+  assign \$2648  = wr__addr + 1'h1;
+  assign \$2649  = rd__addr + 1'h1;
+  assign \$2650  = advance & sel_valid_s5;
+  assign \$2651  = mac_group == 6'h3f;
+  assign \$2652  = \sel_l15_s0$1177  | \$2651 ;
+  assign \$2653  = mac_group + 1'h1;
+  assign \$2654  = i__valid & i__payload[161];
+  assign \$2655  = shift_valid_s0 | sel_valid_s0;
+  assign \$2656  = sel_valid_s1 | sel_valid_s2;
+  assign \$2657  = \$2655  | \$2656 ;
+  assign \$2658  = sel_valid_s3 | sel_valid_s4;
+  assign \$2659  = \$2658  | sel_valid_s5;
+  assign \$2660  = \$2657  | \$2659 ;
+  assign \$2661  = ~ \$2660 ;
+  assign \$2662  = \$2654  & \$2661 ;
+  assign \$2663  = i__payload[171:166] < 7'h40;
+  assign \$2664  = \$2662  & \$2663 ;
+  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
+  assign \$2695  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
   assign \$2696  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2697  = \mac_add2_s0$1351  ? 32'd0 : \$2637 [31:0];
+  assign \$2697  = \mac_add2_s0$1323  ? 32'd0 : \$2638 [31:0];
   assign \$2698  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2699  = \$2698  & \mac_add2_s0$1351 ;
+  assign \$2699  = \$2698  & \mac_add2_s0$1323 ;
   assign \$2700  = stall_adv24 & mac_add2_valid_s0;
-  assign \$2701  = \mac_add2_s0$1351  ? 32'd0 : \$2638 [31:0];
+  assign \$2701  = \mac_add2_s0$1323  ? 32'd0 : \$2639 [31:0];
   assign \$2702  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2703  = \$2702  & \mac_add2_s0$1351 ;
+  assign \$2703  = \$2702  & \mac_add2_s0$1323 ;
   assign \$2704  = stall_adv26 & mac_add2_valid_s0;
-  assign \$2705  = \mac_add2_s0$1351  ? 32'd0 : \$2639 [31:0];
+  assign \$2705  = \mac_add2_s0$1323  ? 32'd0 : \$2640 [31:0];
   assign \$2706  = stall_adv27 & mac_add2_valid_s0;
-  assign \$2707  = \$2706  & \mac_add2_s0$1351 ;
-  assign \$2708  = ! wbank_write_bank;
-  assign \$2709  = wbank_write_en & \$2708 ;
-  assign \$2710  = stall_adv8 & sel_valid_s5;
-  assign \$2711  = \$2710  & sel_l15_s0[0];
-  assign \$2712  = wbank_write_bank == 1'h1;
+  assign \$2707  = \$2706  & \mac_add2_s0$1323 ;
+  assign \$2708  = stall_adv28 & mac_add2_valid_s0;
+  assign \$2709  = \mac_add2_s0$1323  ? 32'd0 : \$2641 [31:0];
+  assign \$2710  = stall_adv29 & mac_add2_valid_s0;
+  assign \$2711  = \$2710  & \mac_add2_s0$1323 ;
+  assign \$2712  = ! wbank_write_bank;
   assign \$2713  = wbank_write_en & \$2712 ;
   assign \$2714  = stall_adv8 & sel_valid_s5;
-  assign \$2715  = \$2714  & sel_l15_s0[1];
-  assign \$2716  = wbank_write_bank == 2'h2;
+  assign \$2715  = \$2714  & sel_l15_s0[0];
+  assign \$2716  = wbank_write_bank == 1'h1;
   assign \$2717  = wbank_write_en & \$2716 ;
   assign \$2718  = stall_adv8 & sel_valid_s5;
-  assign \$2719  = \$2718  & sel_l15_s0[2];
-  assign \$2720  = wbank_write_bank == 2'h3;
+  assign \$2719  = \$2718  & sel_l15_s0[1];
+  assign \$2720  = wbank_write_bank == 2'h2;
   assign \$2721  = wbank_write_en & \$2720 ;
   assign \$2722  = stall_adv8 & sel_valid_s5;
-  assign \$2723  = \$2722  & sel_l15_s0[3];
-  assign \$2724  = wbank_write_bank == 3'h4;
+  assign \$2723  = \$2722  & sel_l15_s0[2];
+  assign \$2724  = wbank_write_bank == 2'h3;
   assign \$2725  = wbank_write_en & \$2724 ;
   assign \$2726  = stall_adv8 & sel_valid_s5;
-  assign \$2727  = \$2726  & sel_l15_s0[4];
-  assign \$2728  = wbank_write_bank == 3'h5;
+  assign \$2727  = \$2726  & sel_l15_s0[3];
+  assign \$2728  = wbank_write_bank == 3'h4;
   assign \$2729  = wbank_write_en & \$2728 ;
   assign \$2730  = stall_adv8 & sel_valid_s5;
-  assign \$2731  = \$2730  & sel_l15_s0[5];
-  assign \$2732  = wbank_write_bank == 3'h6;
+  assign \$2731  = \$2730  & sel_l15_s0[4];
+  assign \$2732  = wbank_write_bank == 3'h5;
   assign \$2733  = wbank_write_en & \$2732 ;
   assign \$2734  = stall_adv8 & sel_valid_s5;
-  assign \$2735  = \$2734  & sel_l15_s0[6];
-  assign \$2736  = wbank_write_bank == 3'h7;
+  assign \$2735  = \$2734  & sel_l15_s0[5];
+  assign \$2736  = wbank_write_bank == 3'h6;
   assign \$2737  = wbank_write_en & \$2736 ;
   assign \$2738  = stall_adv8 & sel_valid_s5;
-  assign \$2739  = \$2738  & sel_l15_s0[7];
-  assign \$2740  = wbank_write_bank == 4'h8;
+  assign \$2739  = \$2738  & sel_l15_s0[6];
+  assign \$2740  = wbank_write_bank == 3'h7;
   assign \$2741  = wbank_write_en & \$2740 ;
   assign \$2742  = stall_adv8 & sel_valid_s5;
-  assign \$2743  = \$2742  & sel_l15_s0[8];
-  assign \$2744  = wbank_write_bank == 4'h9;
+  assign \$2743  = \$2742  & sel_l15_s0[7];
+  assign \$2744  = wbank_write_bank == 4'h8;
   assign \$2745  = wbank_write_en & \$2744 ;
   assign \$2746  = stall_adv8 & sel_valid_s5;
-  assign \$2747  = \$2746  & sel_l15_s0[9];
-  assign \$2748  = wbank_write_bank == 4'ha;
+  assign \$2747  = \$2746  & sel_l15_s0[8];
+  assign \$2748  = wbank_write_bank == 4'h9;
   assign \$2749  = wbank_write_en & \$2748 ;
   assign \$2750  = stall_adv8 & sel_valid_s5;
-  assign \$2751  = \$2750  & sel_l15_s0[10];
-  assign \$2752  = wbank_write_bank == 4'hb;
+  assign \$2751  = \$2750  & sel_l15_s0[9];
+  assign \$2752  = wbank_write_bank == 4'ha;
   assign \$2753  = wbank_write_en & \$2752 ;
   assign \$2754  = stall_adv8 & sel_valid_s5;
-  assign \$2755  = \$2754  & sel_l15_s0[11];
-  assign \$2756  = wbank_write_bank == 4'hc;
+  assign \$2755  = \$2754  & sel_l15_s0[10];
+  assign \$2756  = wbank_write_bank == 4'hb;
   assign \$2757  = wbank_write_en & \$2756 ;
   assign \$2758  = stall_adv8 & sel_valid_s5;
-  assign \$2759  = \$2758  & sel_l15_s0[12];
-  assign \$2760  = wbank_write_bank == 4'hd;
+  assign \$2759  = \$2758  & sel_l15_s0[11];
+  assign \$2760  = wbank_write_bank == 4'hc;
   assign \$2761  = wbank_write_en & \$2760 ;
   assign \$2762  = stall_adv8 & sel_valid_s5;
-  assign \$2763  = \$2762  & sel_l15_s0[13];
-  assign \$2764  = wbank_write_bank == 4'he;
+  assign \$2763  = \$2762  & sel_l15_s0[12];
+  assign \$2764  = wbank_write_bank == 4'hd;
   assign \$2765  = wbank_write_en & \$2764 ;
   assign \$2766  = stall_adv8 & sel_valid_s5;
-  assign \$2767  = \$2766  & sel_l15_s0[14];
-  assign \$2768  = wbank_write_bank == 4'hf;
+  assign \$2767  = \$2766  & sel_l15_s0[13];
+  assign \$2768  = wbank_write_bank == 4'he;
   assign \$2769  = wbank_write_en & \$2768 ;
   assign \$2770  = stall_adv8 & sel_valid_s5;
-  assign \$2771  = \$2770  & sel_l15_s0[15];
+  assign \$2771  = \$2770  & sel_l15_s0[14];
+  assign \$2772  = wbank_write_bank == 4'hf;
+  assign \$2773  = wbank_write_en & \$2772 ;
+  assign \$2774  = stall_adv8 & sel_valid_s5;
+  assign \$2775  = \$2774  & sel_l15_s0[15];
   always @(posedge clk)
-    shift_reg_s0 <= \$2772 ;
+    shift_reg_s0 <= \$2776 ;
   always @(posedge clk)
-    \shift_reg_s0$46  <= \$2773 ;
+    \shift_reg_s0$46  <= \$2777 ;
   always @(posedge clk)
-    \shift_reg_s0$48  <= \$2774 ;
+    \shift_reg_s0$48  <= \$2778 ;
   always @(posedge clk)
-    \shift_reg_s0$50  <= \$2775 ;
+    \shift_reg_s0$50  <= \$2779 ;
   always @(posedge clk)
-    \shift_reg_s0$52  <= \$2776 ;
+    \shift_reg_s0$52  <= \$2780 ;
   always @(posedge clk)
-    \shift_reg_s0$54  <= \$2777 ;
+    \shift_reg_s0$54  <= \$2781 ;
   always @(posedge clk)
-    \shift_reg_s0$56  <= \$2778 ;
+    \shift_reg_s0$56  <= \$2782 ;
   always @(posedge clk)
-    \shift_reg_s0$58  <= \$2779 ;
+    \shift_reg_s0$58  <= \$2783 ;
   always @(posedge clk)
-    \shift_reg_s0$60  <= \$2780 ;
+    \shift_reg_s0$60  <= \$2784 ;
   always @(posedge clk)
-    \shift_reg_s0$62  <= \$2781 ;
+    \shift_reg_s0$62  <= \$2785 ;
   always @(posedge clk)
-    \shift_reg_s0$64  <= \$2782 ;
+    \shift_reg_s0$64  <= \$2786 ;
   always @(posedge clk)
-    \shift_reg_s0$66  <= \$2783 ;
+    \shift_reg_s0$66  <= \$2787 ;
   always @(posedge clk)
-    \shift_reg_s0$68  <= \$2784 ;
+    \shift_reg_s0$68  <= \$2788 ;
   always @(posedge clk)
-    \shift_reg_s0$70  <= \$2785 ;
+    \shift_reg_s0$70  <= \$2789 ;
   always @(posedge clk)
-    \shift_reg_s0$72  <= \$2786 ;
+    \shift_reg_s0$72  <= \$2790 ;
   always @(posedge clk)
-    \shift_reg_s0$74  <= \$2787 ;
-  always @(posedge clk)
-    \shift_reg_s0$1124  <= \$2788 ;
-  always @(posedge clk)
-    \shift_reg_s0$1125  <= \$2789 ;
-  always @(posedge clk)
-    \shift_reg_s0$1126  <= \$2790 ;
-  always @(posedge clk)
-    \shift_reg_s0$1127  <= \$2791 ;
+    \shift_reg_s0$74  <= \$2791 ;
   always @(posedge clk)
     \shift_reg_s0$1128  <= \$2792 ;
   always @(posedge clk)
     \shift_reg_s0$1129  <= \$2793 ;
   always @(posedge clk)
-    shift_valid_s0 <= \$2794 ;
+    \shift_reg_s0$1130  <= \$2794 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$2795 ;
+    \shift_reg_s0$1131  <= \$2795 ;
   always @(posedge clk)
-    \sel_l1_s0$79  <= \$2796 ;
+    \shift_reg_s0$1132  <= \$2796 ;
   always @(posedge clk)
-    \sel_l1_s0$80  <= \$2797 ;
+    \shift_reg_s0$1133  <= \$2797 ;
   always @(posedge clk)
-    \sel_l1_s0$81  <= \$2798 ;
+    shift_valid_s0 <= \$2798 ;
   always @(posedge clk)
-    \sel_l1_s0$82  <= \$2799 ;
+    sel_l1_s0 <= \$2799 ;
   always @(posedge clk)
-    \sel_l1_s0$83  <= \$2800 ;
+    \sel_l1_s0$79  <= \$2800 ;
   always @(posedge clk)
-    \sel_l1_s0$84  <= \$2801 ;
+    \sel_l1_s0$80  <= \$2801 ;
   always @(posedge clk)
-    \sel_l1_s0$85  <= \$2802 ;
+    \sel_l1_s0$81  <= \$2802 ;
   always @(posedge clk)
-    \sel_l1_s0$86  <= \$2803 ;
+    \sel_l1_s0$82  <= \$2803 ;
   always @(posedge clk)
-    \sel_l1_s0$87  <= \$2804 ;
+    \sel_l1_s0$83  <= \$2804 ;
   always @(posedge clk)
-    \sel_l1_s0$88  <= \$2805 ;
+    \sel_l1_s0$84  <= \$2805 ;
   always @(posedge clk)
-    \sel_l1_s0$89  <= \$2806 ;
+    \sel_l1_s0$85  <= \$2806 ;
   always @(posedge clk)
-    \sel_l1_s0$90  <= \$2807 ;
+    \sel_l1_s0$86  <= \$2807 ;
   always @(posedge clk)
-    \sel_l1_s0$91  <= \$2808 ;
+    \sel_l1_s0$87  <= \$2808 ;
   always @(posedge clk)
-    \sel_l1_s0$92  <= \$2809 ;
+    \sel_l1_s0$88  <= \$2809 ;
   always @(posedge clk)
-    \sel_l1_s0$93  <= \$2810 ;
+    \sel_l1_s0$89  <= \$2810 ;
   always @(posedge clk)
-    \sel_l1_s0$1130  <= \$2811 ;
+    \sel_l1_s0$90  <= \$2811 ;
   always @(posedge clk)
-    \sel_l1_s0$1131  <= \$2812 ;
+    \sel_l1_s0$91  <= \$2812 ;
   always @(posedge clk)
-    \sel_l1_s0$1132  <= \$2813 ;
+    \sel_l1_s0$92  <= \$2813 ;
   always @(posedge clk)
-    \sel_l1_s0$1133  <= \$2814 ;
+    \sel_l1_s0$93  <= \$2814 ;
   always @(posedge clk)
     \sel_l1_s0$1134  <= \$2815 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2816 ;
+    \sel_l1_s0$1135  <= \$2816 ;
   always @(posedge clk)
-    \sel_l2_s0$1135  <= \$2817 ;
+    \sel_l1_s0$1136  <= \$2817 ;
   always @(posedge clk)
-    \sel_l2_s0$1136  <= \$2818 ;
+    \sel_l1_s0$1137  <= \$2818 ;
   always @(posedge clk)
-    \sel_l2_s0$1137  <= \$2819 ;
+    \sel_l1_s0$1138  <= \$2819 ;
   always @(posedge clk)
-    \sel_l2_s0$1138  <= \$2820 ;
+    sel_l2_s0 <= \$2820 ;
   always @(posedge clk)
     \sel_l2_s0$1139  <= \$2821 ;
   always @(posedge clk)
-    \sel_l5_s0$532  <= \$2822 ;
+    \sel_l2_s0$1140  <= \$2822 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2823 ;
+    \sel_l2_s0$1141  <= \$2823 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2824 ;
+    \sel_l2_s0$1142  <= \$2824 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2825 ;
+    \sel_l2_s0$1143  <= \$2825 ;
   always @(posedge clk)
-    \sel_l5_s0$468  <= \$2826 ;
+    \sel_l5_s0$532  <= \$2826 ;
   always @(posedge clk)
-    \sel_l5_s0$469  <= \$2827 ;
+    sel_l5_s0 <= \$2827 ;
   always @(posedge clk)
-    \sel_l5_s0$533  <= \$2828 ;
+    \sel_l5_s0$389  <= \$2828 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2829 ;
+    \sel_l5_s0$390  <= \$2829 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2830 ;
+    \sel_l5_s0$468  <= \$2830 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2831 ;
+    \sel_l5_s0$469  <= \$2831 ;
   always @(posedge clk)
-    \sel_l5_s0$472  <= \$2832 ;
+    \sel_l5_s0$533  <= \$2832 ;
   always @(posedge clk)
-    \sel_l5_s0$473  <= \$2833 ;
+    \sel_l5_s0$393  <= \$2833 ;
   always @(posedge clk)
-    \sel_l5_s0$534  <= \$2834 ;
+    \sel_l5_s0$394  <= \$2834 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2835 ;
+    \sel_l5_s0$395  <= \$2835 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2836 ;
+    \sel_l5_s0$472  <= \$2836 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2837 ;
+    \sel_l5_s0$473  <= \$2837 ;
   always @(posedge clk)
-    \sel_l5_s0$476  <= \$2838 ;
+    \sel_l5_s0$534  <= \$2838 ;
   always @(posedge clk)
-    \sel_l5_s0$477  <= \$2839 ;
+    \sel_l5_s0$398  <= \$2839 ;
   always @(posedge clk)
-    \sel_l5_s0$535  <= \$2840 ;
+    \sel_l5_s0$399  <= \$2840 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2841 ;
+    \sel_l5_s0$400  <= \$2841 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2842 ;
+    \sel_l5_s0$476  <= \$2842 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2843 ;
+    \sel_l5_s0$477  <= \$2843 ;
   always @(posedge clk)
-    \sel_l5_s0$480  <= \$2844 ;
+    \sel_l5_s0$535  <= \$2844 ;
   always @(posedge clk)
-    \sel_l5_s0$481  <= \$2845 ;
+    \sel_l5_s0$403  <= \$2845 ;
   always @(posedge clk)
-    \sel_l5_s0$536  <= \$2846 ;
+    \sel_l5_s0$404  <= \$2846 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2847 ;
+    \sel_l5_s0$405  <= \$2847 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2848 ;
+    \sel_l5_s0$480  <= \$2848 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2849 ;
+    \sel_l5_s0$481  <= \$2849 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2850 ;
+    \sel_l5_s0$536  <= \$2850 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2851 ;
+    \sel_l5_s0$408  <= \$2851 ;
   always @(posedge clk)
-    \sel_l5_s0$537  <= \$2852 ;
+    \sel_l5_s0$409  <= \$2852 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2853 ;
+    \sel_l5_s0$410  <= \$2853 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2854 ;
+    \sel_l5_s0$484  <= \$2854 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2855 ;
+    \sel_l5_s0$485  <= \$2855 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2856 ;
+    \sel_l5_s0$537  <= \$2856 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2857 ;
+    \sel_l5_s0$413  <= \$2857 ;
   always @(posedge clk)
-    \sel_l5_s0$538  <= \$2858 ;
+    \sel_l5_s0$414  <= \$2858 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2859 ;
+    \sel_l5_s0$415  <= \$2859 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2860 ;
+    \sel_l5_s0$488  <= \$2860 ;
   always @(posedge clk)
-    \sel_l5_s0$420  <= \$2861 ;
+    \sel_l5_s0$489  <= \$2861 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2862 ;
+    \sel_l5_s0$538  <= \$2862 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2863 ;
+    \sel_l5_s0$418  <= \$2863 ;
   always @(posedge clk)
-    \sel_l5_s0$539  <= \$2864 ;
+    \sel_l5_s0$419  <= \$2864 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2865 ;
+    \sel_l5_s0$420  <= \$2865 ;
   always @(posedge clk)
-    \sel_l5_s0$424  <= \$2866 ;
+    \sel_l5_s0$492  <= \$2866 ;
   always @(posedge clk)
-    \sel_l5_s0$425  <= \$2867 ;
+    \sel_l5_s0$493  <= \$2867 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2868 ;
+    \sel_l5_s0$539  <= \$2868 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2869 ;
+    \sel_l5_s0$423  <= \$2869 ;
   always @(posedge clk)
-    \sel_l5_s0$540  <= \$2870 ;
+    \sel_l5_s0$424  <= \$2870 ;
   always @(posedge clk)
-    \sel_l5_s0$428  <= \$2871 ;
+    \sel_l5_s0$425  <= \$2871 ;
   always @(posedge clk)
-    \sel_l5_s0$429  <= \$2872 ;
+    \sel_l5_s0$496  <= \$2872 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2873 ;
+    \sel_l5_s0$497  <= \$2873 ;
   always @(posedge clk)
-    \sel_l5_s0$500  <= \$2874 ;
+    \sel_l5_s0$540  <= \$2874 ;
   always @(posedge clk)
-    \sel_l5_s0$501  <= \$2875 ;
+    \sel_l5_s0$428  <= \$2875 ;
   always @(posedge clk)
-    \sel_l5_s0$541  <= \$2876 ;
+    \sel_l5_s0$429  <= \$2876 ;
   always @(posedge clk)
-    \sel_l5_s0$433  <= \$2877 ;
+    \sel_l5_s0$430  <= \$2877 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2878 ;
+    \sel_l5_s0$500  <= \$2878 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2879 ;
+    \sel_l5_s0$501  <= \$2879 ;
   always @(posedge clk)
-    \sel_l5_s0$504  <= \$2880 ;
+    \sel_l5_s0$541  <= \$2880 ;
   always @(posedge clk)
-    \sel_l5_s0$505  <= \$2881 ;
+    \sel_l5_s0$433  <= \$2881 ;
   always @(posedge clk)
-    \sel_l5_s0$542  <= \$2882 ;
+    \sel_l5_s0$434  <= \$2882 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2883 ;
+    \sel_l5_s0$435  <= \$2883 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2884 ;
+    \sel_l5_s0$504  <= \$2884 ;
   always @(posedge clk)
-    \sel_l5_s0$440  <= \$2885 ;
+    \sel_l5_s0$505  <= \$2885 ;
   always @(posedge clk)
-    \sel_l5_s0$508  <= \$2886 ;
+    \sel_l5_s0$542  <= \$2886 ;
   always @(posedge clk)
-    \sel_l5_s0$509  <= \$2887 ;
+    \sel_l5_s0$438  <= \$2887 ;
   always @(posedge clk)
-    \sel_l5_s0$543  <= \$2888 ;
+    \sel_l5_s0$439  <= \$2888 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2889 ;
+    \sel_l5_s0$440  <= \$2889 ;
   always @(posedge clk)
-    \sel_l5_s0$444  <= \$2890 ;
+    \sel_l5_s0$508  <= \$2890 ;
   always @(posedge clk)
-    \sel_l5_s0$445  <= \$2891 ;
+    \sel_l5_s0$509  <= \$2891 ;
   always @(posedge clk)
-    \sel_l5_s0$512  <= \$2892 ;
+    \sel_l5_s0$543  <= \$2892 ;
   always @(posedge clk)
-    \sel_l5_s0$513  <= \$2893 ;
+    \sel_l5_s0$443  <= \$2893 ;
   always @(posedge clk)
-    \sel_l5_s0$544  <= \$2894 ;
+    \sel_l5_s0$444  <= \$2894 ;
   always @(posedge clk)
-    \sel_l5_s0$448  <= \$2895 ;
+    \sel_l5_s0$445  <= \$2895 ;
   always @(posedge clk)
-    \sel_l5_s0$449  <= \$2896 ;
+    \sel_l5_s0$512  <= \$2896 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2897 ;
+    \sel_l5_s0$513  <= \$2897 ;
   always @(posedge clk)
-    \sel_l5_s0$516  <= \$2898 ;
+    \sel_l5_s0$544  <= \$2898 ;
   always @(posedge clk)
-    \sel_l5_s0$517  <= \$2899 ;
+    \sel_l5_s0$448  <= \$2899 ;
   always @(posedge clk)
-    \sel_l5_s0$545  <= \$2900 ;
+    \sel_l5_s0$449  <= \$2900 ;
   always @(posedge clk)
-    \sel_l5_s0$453  <= \$2901 ;
+    \sel_l5_s0$450  <= \$2901 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2902 ;
+    \sel_l5_s0$516  <= \$2902 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2903 ;
+    \sel_l5_s0$517  <= \$2903 ;
   always @(posedge clk)
-    \sel_l5_s0$520  <= \$2904 ;
+    \sel_l5_s0$545  <= \$2904 ;
   always @(posedge clk)
-    \sel_l5_s0$521  <= \$2905 ;
+    \sel_l5_s0$453  <= \$2905 ;
   always @(posedge clk)
-    \sel_l5_s0$546  <= \$2906 ;
+    \sel_l5_s0$454  <= \$2906 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2907 ;
+    \sel_l5_s0$455  <= \$2907 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2908 ;
+    \sel_l5_s0$520  <= \$2908 ;
   always @(posedge clk)
-    \sel_l5_s0$460  <= \$2909 ;
+    \sel_l5_s0$521  <= \$2909 ;
   always @(posedge clk)
-    \sel_l5_s0$524  <= \$2910 ;
+    \sel_l5_s0$546  <= \$2910 ;
   always @(posedge clk)
-    \sel_l5_s0$525  <= \$2911 ;
+    \sel_l5_s0$458  <= \$2911 ;
   always @(posedge clk)
-    \sel_l5_s0$547  <= \$2912 ;
+    \sel_l5_s0$459  <= \$2912 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2913 ;
+    \sel_l5_s0$460  <= \$2913 ;
   always @(posedge clk)
-    \sel_l5_s0$464  <= \$2914 ;
+    \sel_l5_s0$524  <= \$2914 ;
   always @(posedge clk)
-    \sel_l5_s0$465  <= \$2915 ;
+    \sel_l5_s0$525  <= \$2915 ;
   always @(posedge clk)
-    \sel_l5_s0$528  <= \$2916 ;
+    \sel_l5_s0$547  <= \$2916 ;
   always @(posedge clk)
-    \sel_l5_s0$529  <= \$2917 ;
+    \sel_l5_s0$463  <= \$2917 ;
   always @(posedge clk)
-    \sel_l5_s0$1140  <= \$2918 ;
+    \sel_l5_s0$464  <= \$2918 ;
   always @(posedge clk)
-    \sel_l5_s0$1141  <= \$2919 ;
+    \sel_l5_s0$465  <= \$2919 ;
   always @(posedge clk)
-    \sel_l5_s0$1142  <= \$2920 ;
+    \sel_l5_s0$528  <= \$2920 ;
   always @(posedge clk)
-    \sel_l5_s0$1143  <= \$2921 ;
+    \sel_l5_s0$529  <= \$2921 ;
   always @(posedge clk)
     \sel_l5_s0$1144  <= \$2922 ;
   always @(posedge clk)
-    \sel_l10_s0$769  <= \$2923 ;
+    \sel_l5_s0$1145  <= \$2923 ;
   always @(posedge clk)
-    \sel_l10_s0$770  <= \$2924 ;
+    \sel_l5_s0$1146  <= \$2924 ;
   always @(posedge clk)
-    \sel_l10_s0$771  <= \$2925 ;
+    \sel_l5_s0$1147  <= \$2925 ;
   always @(posedge clk)
-    \sel_l10_s0$772  <= \$2926 ;
+    \sel_l5_s0$1148  <= \$2926 ;
   always @(posedge clk)
-    \sel_l10_s0$628  <= \$2927 ;
+    \sel_l10_s0$769  <= \$2927 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2928 ;
+    \sel_l10_s0$770  <= \$2928 ;
   always @(posedge clk)
-    \sel_l10_s0$636  <= \$2929 ;
+    \sel_l10_s0$771  <= \$2929 ;
   always @(posedge clk)
-    \sel_l10_s0$644  <= \$2930 ;
+    \sel_l10_s0$772  <= \$2930 ;
   always @(posedge clk)
-    \sel_l10_s0$652  <= \$2931 ;
+    \sel_l10_s0$628  <= \$2931 ;
   always @(posedge clk)
-    \sel_l10_s0$693  <= \$2932 ;
+    sel_l10_s0 <= \$2932 ;
   always @(posedge clk)
-    \sel_l10_s0$703  <= \$2933 ;
+    \sel_l10_s0$636  <= \$2933 ;
   always @(posedge clk)
-    \sel_l10_s0$713  <= \$2934 ;
+    \sel_l10_s0$644  <= \$2934 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2935 ;
+    \sel_l10_s0$652  <= \$2935 ;
   always @(posedge clk)
-    \sel_l10_s0$662  <= \$2936 ;
+    \sel_l10_s0$693  <= \$2936 ;
   always @(posedge clk)
-    \sel_l10_s0$673  <= \$2937 ;
+    \sel_l10_s0$703  <= \$2937 ;
   always @(posedge clk)
-    \sel_l10_s0$683  <= \$2938 ;
+    \sel_l10_s0$713  <= \$2938 ;
   always @(posedge clk)
-    \sel_l10_s0$1145  <= \$2939 ;
+    \sel_l10_s0$663  <= \$2939 ;
   always @(posedge clk)
-    \sel_l10_s0$1146  <= \$2940 ;
+    \sel_l10_s0$662  <= \$2940 ;
   always @(posedge clk)
-    \sel_l10_s0$1147  <= \$2941 ;
+    \sel_l10_s0$673  <= \$2941 ;
   always @(posedge clk)
-    \sel_l10_s0$1148  <= \$2942 ;
+    \sel_l10_s0$683  <= \$2942 ;
   always @(posedge clk)
     \sel_l10_s0$1149  <= \$2943 ;
   always @(posedge clk)
-    wr__addr <= \$2944 ;
+    \sel_l10_s0$1150  <= \$2944 ;
   always @(posedge clk)
-    rd__addr <= \$2945 ;
+    \sel_l10_s0$1151  <= \$2945 ;
   always @(posedge clk)
-    \sel_l13_s0$1150  <= \$2946 ;
+    \sel_l10_s0$1152  <= \$2946 ;
   always @(posedge clk)
-    \sel_l13_s0$784  <= \$2947 ;
+    \sel_l10_s0$1153  <= \$2947 ;
   always @(posedge clk)
-    \sel_l13_s0$797  <= \$2948 ;
+    wr__addr <= \$2948 ;
   always @(posedge clk)
-    \sel_l13_s0$803  <= \$2949 ;
+    rd__addr <= \$2949 ;
   always @(posedge clk)
-    \sel_l13_s0$809  <= \$2950 ;
+    \sel_l13_s0$1154  <= \$2950 ;
   always @(posedge clk)
-    \sel_l13_s0$815  <= \$2951 ;
+    \sel_l13_s0$784  <= \$2951 ;
   always @(posedge clk)
-    \sel_l13_s0$821  <= \$2952 ;
+    \sel_l13_s0$797  <= \$2952 ;
   always @(posedge clk)
-    \sel_l13_s0$827  <= \$2953 ;
+    \sel_l13_s0$803  <= \$2953 ;
   always @(posedge clk)
-    \sel_l13_s0$833  <= \$2954 ;
+    \sel_l13_s0$809  <= \$2954 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2955 ;
+    \sel_l13_s0$815  <= \$2955 ;
   always @(posedge clk)
-    \sel_l13_s0$785  <= \$2956 ;
+    \sel_l13_s0$821  <= \$2956 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2957 ;
+    \sel_l13_s0$827  <= \$2957 ;
   always @(posedge clk)
-    \sel_l13_s0$788  <= \$2958 ;
+    \sel_l13_s0$833  <= \$2958 ;
   always @(posedge clk)
-    \sel_l13_s0$789  <= \$2959 ;
+    sel_l13_s0 <= \$2959 ;
   always @(posedge clk)
-    \sel_l13_s0$790  <= \$2960 ;
+    \sel_l13_s0$785  <= \$2960 ;
   always @(posedge clk)
-    \sel_l13_s0$792  <= \$2961 ;
+    \sel_l13_s0$786  <= \$2961 ;
   always @(posedge clk)
-    \sel_l13_s0$793  <= \$2962 ;
+    \sel_l13_s0$788  <= \$2962 ;
   always @(posedge clk)
-    \sel_l13_s0$794  <= \$2963 ;
+    \sel_l13_s0$789  <= \$2963 ;
   always @(posedge clk)
-    \sel_l13_s0$800  <= \$2964 ;
+    \sel_l13_s0$790  <= \$2964 ;
   always @(posedge clk)
-    \sel_l13_s0$806  <= \$2965 ;
+    \sel_l13_s0$792  <= \$2965 ;
   always @(posedge clk)
-    \sel_l13_s0$812  <= \$2966 ;
+    \sel_l13_s0$793  <= \$2966 ;
   always @(posedge clk)
-    \sel_l13_s0$818  <= \$2967 ;
+    \sel_l13_s0$794  <= \$2967 ;
   always @(posedge clk)
-    \sel_l13_s0$824  <= \$2968 ;
+    \sel_l13_s0$800  <= \$2968 ;
   always @(posedge clk)
-    \sel_l13_s0$830  <= \$2969 ;
+    \sel_l13_s0$806  <= \$2969 ;
   always @(posedge clk)
-    \sel_l13_s0$836  <= \$2970 ;
+    \sel_l13_s0$812  <= \$2970 ;
   always @(posedge clk)
-    \sel_l13_s0$1151  <= \$2971 ;
+    \sel_l13_s0$818  <= \$2971 ;
   always @(posedge clk)
-    \sel_l13_s0$1152  <= \$2972 ;
+    \sel_l13_s0$824  <= \$2972 ;
   always @(posedge clk)
-    \sel_l13_s0$1153  <= \$2973 ;
+    \sel_l13_s0$830  <= \$2973 ;
   always @(posedge clk)
-    \sel_l13_s0$1154  <= \$2974 ;
+    \sel_l13_s0$836  <= \$2974 ;
   always @(posedge clk)
     \sel_l13_s0$1155  <= \$2975 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2976 ;
+    \sel_l13_s0$1156  <= \$2976 ;
   always @(posedge clk)
-    \sel_l15_s0$1157  <= \$2977 ;
+    \sel_l13_s0$1157  <= \$2977 ;
   always @(posedge clk)
-    \sel_l15_s0$1158  <= \$2978 ;
+    \sel_l13_s0$1158  <= \$2978 ;
   always @(posedge clk)
-    \sel_l15_s0$1159  <= \$2979 ;
+    \sel_l13_s0$1159  <= \$2979 ;
   always @(posedge clk)
-    \sel_l15_s0$1160  <= \$2980 ;
+    sel_l15_s0 <= \$2980 ;
   always @(posedge clk)
     \sel_l15_s0$1161  <= \$2981 ;
   always @(posedge clk)
@@ -8697,35 +8641,35 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \sel_l15_s0$1177  <= \$2997 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2998 ;
+    \sel_l15_s0$1178  <= \$2998 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2999 ;
+    \sel_l15_s0$1179  <= \$2999 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$3000 ;
+    \sel_l15_s0$1180  <= \$3000 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$3001 ;
+    \sel_l15_s0$1181  <= \$3001 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$3002 ;
+    sel_valid_s0 <= \$3002 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$3003 ;
+    sel_valid_s1 <= \$3003 ;
   always @(posedge clk)
-    mac_group <= \$3004 ;
+    sel_valid_s2 <= \$3004 ;
   always @(posedge clk)
-    wbank_write_en <= \$3005 ;
+    sel_valid_s3 <= \$3005 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$3006 ;
+  always @(posedge clk)
+    sel_valid_s5 <= \$3007 ;
+  always @(posedge clk)
+    mac_group <= \$3008 ;
+  always @(posedge clk)
+    wbank_write_en <= \$3009 ;
   always @(posedge clk)
     wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
     wbank_write_word <= i__payload[171:166];
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
-  always @(posedge clk)
-    \mac_read_s0$1183  <= \$3006 ;
-  always @(posedge clk)
-    \mac_read_s0$1184  <= \$3007 ;
-  always @(posedge clk)
-    \mac_read_s0$1185  <= \$3008 ;
-  always @(posedge clk)
-    \mac_read_s0$1186  <= \$3009 ;
   always @(posedge clk)
     \mac_read_s0$1187  <= \$3010 ;
   always @(posedge clk)
@@ -8735,43 +8679,43 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_read_s0$1190  <= \$3013 ;
   always @(posedge clk)
-    mac_read_s0 <= \$3014 ;
+    \mac_read_s0$1191  <= \$3014 ;
   always @(posedge clk)
-    \mac_read_s0$864  <= \$3015 ;
+    \mac_read_s0$1192  <= \$3015 ;
   always @(posedge clk)
-    \mac_read_s0$866  <= \$3016 ;
+    \mac_read_s0$1193  <= \$3016 ;
   always @(posedge clk)
-    \mac_read_s0$868  <= \$3017 ;
+    \mac_read_s0$1194  <= \$3017 ;
   always @(posedge clk)
-    \mac_read_s0$870  <= \$3018 ;
+    mac_read_s0 <= \$3018 ;
   always @(posedge clk)
-    \mac_read_s0$872  <= \$3019 ;
+    \mac_read_s0$864  <= \$3019 ;
   always @(posedge clk)
-    \mac_read_s0$874  <= \$3020 ;
+    \mac_read_s0$866  <= \$3020 ;
   always @(posedge clk)
-    \mac_read_s0$876  <= \$3021 ;
+    \mac_read_s0$868  <= \$3021 ;
   always @(posedge clk)
-    \mac_read_s0$1191  <= \$3022 ;
+    \mac_read_s0$870  <= \$3022 ;
   always @(posedge clk)
-    \mac_read_s0$1192  <= \$3023 ;
+    \mac_read_s0$872  <= \$3023 ;
   always @(posedge clk)
-    \mac_read_s0$1193  <= \$3024 ;
+    \mac_read_s0$874  <= \$3024 ;
   always @(posedge clk)
-    \mac_read_s0$1194  <= \$3025 ;
+    \mac_read_s0$876  <= \$3025 ;
   always @(posedge clk)
     \mac_read_s0$1195  <= \$3026 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$3027 ;
+    \mac_read_s0$1196  <= \$3027 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$3028 ;
+    \mac_read_s0$1197  <= \$3028 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1198  <= \$3029 ;
+    \mac_read_s0$1198  <= \$3029 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1199  <= \$3030 ;
+    \mac_read_s0$1199  <= \$3030 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1200  <= \$3031 ;
+    mac_read_valid_s0 <= \$3031 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1201  <= \$3032 ;
+    mac_rdreg_s0 <= \$3032 ;
   always @(posedge clk)
     \mac_rdreg_s0$1202  <= \$3033 ;
   always @(posedge clk)
@@ -8789,17 +8733,17 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_rdreg_s0$1209  <= \$3040 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$3041 ;
+    \mac_rdreg_s0$1210  <= \$3041 ;
   always @(posedge clk)
-    mac_sel_r0_s0 <= \$3042 ;
+    \mac_rdreg_s0$1211  <= \$3042 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1212  <= \$3043 ;
+    \mac_rdreg_s0$1212  <= \$3043 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1213  <= \$3044 ;
+    \mac_rdreg_s0$1213  <= \$3044 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1214  <= \$3045 ;
+    mac_rdreg_valid_s0 <= \$3045 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1215  <= \$3046 ;
+    mac_sel_r0_s0 <= \$3046 ;
   always @(posedge clk)
     \mac_sel_r0_s0$1216  <= \$3047 ;
   always @(posedge clk)
@@ -8807,157 +8751,157 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_sel_r0_s0$1218  <= \$3049 ;
   always @(posedge clk)
-    mac_wmux_sel0_s0 <= \$3050 ;
+    \mac_sel_r0_s0$1219  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$895  <= \$3051 ;
+    \mac_sel_r0_s0$1220  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$898  <= \$3052 ;
+    \mac_sel_r0_s0$1221  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$901  <= \$3053 ;
+    \mac_sel_r0_s0$1222  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$904  <= \$3054 ;
+    mac_wmux_sel0_s0 <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$907  <= \$3055 ;
+    \mac_wmux_sel0_s0$895  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$910  <= \$3056 ;
+    \mac_wmux_sel0_s0$898  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$913  <= \$3057 ;
+    \mac_wmux_sel0_s0$901  <= \$3057 ;
   always @(posedge clk)
-    mac_wmux_s0 <= \$3058 ;
+    \mac_wmux_sel0_s0$904  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux_s0$886  <= \$3059 ;
+    \mac_wmux_sel0_s0$907  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux_s0$887  <= \$3060 ;
+    \mac_wmux_sel0_s0$910  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux_s0$888  <= \$3061 ;
+    \mac_wmux_sel0_s0$913  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux_s0$889  <= \$3062 ;
+    mac_wmux_s0 <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux_s0$890  <= \$3063 ;
+    \mac_wmux_s0$886  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux_s0$891  <= \$3064 ;
+    \mac_wmux_s0$887  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux_s0$892  <= \$3065 ;
+    \mac_wmux_s0$888  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux_s0$893  <= \$3066 ;
+    \mac_wmux_s0$889  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux_s0$896  <= \$3067 ;
+    \mac_wmux_s0$890  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux_s0$899  <= \$3068 ;
+    \mac_wmux_s0$891  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux_s0$902  <= \$3069 ;
+    \mac_wmux_s0$892  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux_s0$905  <= \$3070 ;
+    \mac_wmux_s0$893  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux_s0$908  <= \$3071 ;
+    \mac_wmux_s0$896  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux_s0$911  <= \$3072 ;
+    \mac_wmux_s0$899  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux_s0$914  <= \$3073 ;
+    \mac_wmux_s0$902  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux_s0$916  <= \$3074 ;
+    \mac_wmux_s0$905  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux_s0$917  <= \$3075 ;
+    \mac_wmux_s0$908  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux_s0$918  <= \$3076 ;
+    \mac_wmux_s0$911  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux_s0$919  <= \$3077 ;
+    \mac_wmux_s0$914  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux_s0$920  <= \$3078 ;
+    \mac_wmux_s0$916  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux_s0$921  <= \$3079 ;
+    \mac_wmux_s0$917  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux_s0$922  <= \$3080 ;
+    \mac_wmux_s0$918  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux_s0$923  <= \$3081 ;
+    \mac_wmux_s0$919  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux_s0$924  <= \$3082 ;
+    \mac_wmux_s0$920  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux_s0$926  <= \$3083 ;
+    \mac_wmux_s0$921  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux_s0$928  <= \$3084 ;
+    \mac_wmux_s0$922  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux_s0$930  <= \$3085 ;
+    \mac_wmux_s0$923  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux_s0$932  <= \$3086 ;
+    \mac_wmux_s0$924  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux_s0$934  <= \$3087 ;
+    \mac_wmux_s0$926  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux_s0$936  <= \$3088 ;
+    \mac_wmux_s0$928  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux_s0$938  <= \$3089 ;
+    \mac_wmux_s0$930  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux_s0$940  <= \$3090 ;
+    \mac_wmux_s0$932  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux_s0$941  <= \$3091 ;
+    \mac_wmux_s0$934  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux_s0$942  <= \$3092 ;
+    \mac_wmux_s0$936  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux_s0$943  <= \$3093 ;
+    \mac_wmux_s0$938  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux_s0$944  <= \$3094 ;
+    \mac_wmux_s0$940  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux_s0$945  <= \$3095 ;
+    \mac_wmux_s0$941  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux_s0$946  <= \$3096 ;
+    \mac_wmux_s0$942  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux_s0$947  <= \$3097 ;
+    \mac_wmux_s0$943  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux_s0$948  <= \$3098 ;
+    \mac_wmux_s0$944  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux_s0$950  <= \$3099 ;
+    \mac_wmux_s0$945  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux_s0$952  <= \$3100 ;
+    \mac_wmux_s0$946  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux_s0$954  <= \$3101 ;
+    \mac_wmux_s0$947  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux_s0$956  <= \$3102 ;
+    \mac_wmux_s0$948  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux_s0$958  <= \$3103 ;
+    \mac_wmux_s0$950  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux_s0$960  <= \$3104 ;
+    \mac_wmux_s0$952  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux_s0$962  <= \$3105 ;
+    \mac_wmux_s0$954  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux_s0$964  <= \$3106 ;
+    \mac_wmux_s0$956  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux_s0$965  <= \$3107 ;
+    \mac_wmux_s0$958  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux_s0$966  <= \$3108 ;
+    \mac_wmux_s0$960  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux_s0$967  <= \$3109 ;
+    \mac_wmux_s0$962  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux_s0$968  <= \$3110 ;
+    \mac_wmux_s0$964  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux_s0$969  <= \$3111 ;
+    \mac_wmux_s0$965  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux_s0$970  <= \$3112 ;
+    \mac_wmux_s0$966  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux_s0$971  <= \$3113 ;
+    \mac_wmux_s0$967  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux_s0$972  <= \$3114 ;
+    \mac_wmux_s0$968  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux_s0$974  <= \$3115 ;
+    \mac_wmux_s0$969  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux_s0$976  <= \$3116 ;
+    \mac_wmux_s0$970  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux_s0$978  <= \$3117 ;
+    \mac_wmux_s0$971  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux_s0$980  <= \$3118 ;
+    \mac_wmux_s0$972  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux_s0$982  <= \$3119 ;
+    \mac_wmux_s0$974  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux_s0$984  <= \$3120 ;
+    \mac_wmux_s0$976  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux_s0$986  <= \$3121 ;
+    \mac_wmux_s0$978  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux_s0$1235  <= \$3122 ;
+    \mac_wmux_s0$980  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux_s0$1236  <= \$3123 ;
+    \mac_wmux_s0$982  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux_s0$1237  <= \$3124 ;
+    \mac_wmux_s0$984  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux_s0$1238  <= \$3125 ;
+    \mac_wmux_s0$986  <= \$3125 ;
   always @(posedge clk)
     \mac_wmux_s0$1239  <= \$3126 ;
   always @(posedge clk)
@@ -8977,17 +8921,17 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_wmux_s0$1247  <= \$3134 ;
   always @(posedge clk)
-    mac_wmux_valid_s0 <= \$3135 ;
+    \mac_wmux_s0$1248  <= \$3135 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3136 ;
+    \mac_wmux_s0$1249  <= \$3136 ;
   always @(posedge clk)
-    \mac_pre_s0$1250  <= \$3137 ;
+    \mac_wmux_s0$1250  <= \$3137 ;
   always @(posedge clk)
-    \mac_pre_s0$1251  <= \$3138 ;
+    \mac_wmux_s0$1251  <= \$3138 ;
   always @(posedge clk)
-    \mac_pre_s0$1252  <= \$3139 ;
+    mac_wmux_valid_s0 <= \$3139 ;
   always @(posedge clk)
-    \mac_pre_s0$1253  <= \$3140 ;
+    mac_pre_s0 <= \$3140 ;
   always @(posedge clk)
     \mac_pre_s0$1254  <= \$3141 ;
   always @(posedge clk)
@@ -9069,578 +9013,526 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     \mac_pre_s0$1293  <= \$3180 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3181 ;
+    \mac_pre_s0$1294  <= \$3181 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3182 ;
+    \mac_pre_s0$1295  <= \$3182 ;
   always @(posedge clk)
-    \mac_dspin_s0$1296  <= \$3183 ;
+    \mac_pre_s0$1296  <= \$3183 ;
   always @(posedge clk)
-    \mac_dspin_s0$1297  <= \$3184 ;
+    \mac_pre_s0$1297  <= \$3184 ;
   always @(posedge clk)
-    \mac_dspin_s0$1298  <= \$3185 ;
+    mac_pre_valid_s0 <= \$3185 ;
   always @(posedge clk)
-    \mac_dspin_s0$1299  <= \$3186 ;
+    mac_dspin_s0 <= \$3186 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3187 ;
+    \mac_dspin_s0$1300  <= \$3187 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$3188 ;
+    \mac_dspin_s0$1301  <= \$3188 ;
   always @(posedge clk)
-    \mac_mul_s0$995  <= \$3189 ;
+    \mac_dspin_s0$1302  <= \$3189 ;
   always @(posedge clk)
-    \mac_mul_s0$997  <= \$3190 ;
+    \mac_dspin_s0$1303  <= \$3190 ;
   always @(posedge clk)
-    \mac_mul_s0$998  <= \$3191 ;
+    mac_dspin_valid_s0 <= \$3191 ;
   always @(posedge clk)
-    \mac_mul_s0$1000  <= \$3192 ;
+    mac_dspout_s0 <= \$3192 ;
   always @(posedge clk)
-    \mac_mul_s0$1001  <= \$3193 ;
+    \mac_dspout_s0$1306  <= \$3193 ;
   always @(posedge clk)
-    \mac_mul_s0$1003  <= \$3194 ;
+    \mac_dspout_s0$1307  <= \$3194 ;
   always @(posedge clk)
-    \mac_mul_s0$1004  <= \$3195 ;
+    \mac_dspout_s0$1308  <= \$3195 ;
   always @(posedge clk)
-    \mac_mul_s0$1006  <= \$3196 ;
+    \mac_dspout_s0$1309  <= \$3196 ;
   always @(posedge clk)
-    \mac_mul_s0$1007  <= \$3197 ;
+    mac_dspout_valid_s0 <= \$3197 ;
   always @(posedge clk)
-    \mac_mul_s0$1009  <= \$3198 ;
+    mac_add0_s0 <= \$3198 ;
   always @(posedge clk)
-    \mac_mul_s0$1010  <= \$3199 ;
+    \mac_add0_s0$1049  <= \$3199 ;
   always @(posedge clk)
-    \mac_mul_s0$1012  <= \$3200 ;
+    \mac_add0_s0$1051  <= \$3200 ;
   always @(posedge clk)
-    \mac_mul_s0$1013  <= \$3201 ;
+    \mac_add0_s0$1052  <= \$3201 ;
   always @(posedge clk)
-    \mac_mul_s0$1015  <= \$3202 ;
+    \mac_add0_s0$1054  <= \$3202 ;
   always @(posedge clk)
-    \mac_mul_s0$1016  <= \$3203 ;
+    \mac_add0_s0$1055  <= \$3203 ;
   always @(posedge clk)
-    \mac_mul_s0$1018  <= \$3204 ;
+    \mac_add0_s0$1057  <= \$3204 ;
   always @(posedge clk)
-    \mac_mul_s0$1019  <= \$3205 ;
+    \mac_add0_s0$1058  <= \$3205 ;
   always @(posedge clk)
-    \mac_mul_s0$1021  <= \$3206 ;
+    \mac_add0_s0$1060  <= \$3206 ;
   always @(posedge clk)
-    \mac_mul_s0$1022  <= \$3207 ;
+    \mac_add0_s0$1061  <= \$3207 ;
   always @(posedge clk)
-    \mac_mul_s0$1024  <= \$3208 ;
+    \mac_add0_s0$1063  <= \$3208 ;
   always @(posedge clk)
-    \mac_mul_s0$1025  <= \$3209 ;
+    \mac_add0_s0$1064  <= \$3209 ;
   always @(posedge clk)
-    \mac_mul_s0$1027  <= \$3210 ;
+    \mac_add0_s0$1066  <= \$3210 ;
   always @(posedge clk)
-    \mac_mul_s0$1028  <= \$3211 ;
+    \mac_add0_s0$1067  <= \$3211 ;
   always @(posedge clk)
-    \mac_mul_s0$1030  <= \$3212 ;
+    \mac_add0_s0$1069  <= \$3212 ;
   always @(posedge clk)
-    \mac_mul_s0$1031  <= \$3213 ;
+    \mac_add0_s0$1070  <= \$3213 ;
   always @(posedge clk)
-    \mac_mul_s0$1033  <= \$3214 ;
+    \mac_add0_s0$1311  <= \$3214 ;
   always @(posedge clk)
-    \mac_mul_s0$1034  <= \$3215 ;
+    \mac_add0_s0$1312  <= \$3215 ;
   always @(posedge clk)
-    \mac_mul_s0$1036  <= \$3216 ;
+    \mac_add0_s0$1313  <= \$3216 ;
   always @(posedge clk)
-    \mac_mul_s0$1037  <= \$3217 ;
+    \mac_add0_s0$1314  <= \$3217 ;
   always @(posedge clk)
-    \mac_mul_s0$1039  <= \$3218 ;
+    \mac_add0_s0$1315  <= \$3218 ;
   always @(posedge clk)
-    \mac_mul_s0$1040  <= \$3219 ;
+    mac_add0_valid_s0 <= \$3219 ;
   always @(posedge clk)
-    \mac_mul_s0$1333  <= \$3220 ;
+    mac_add1_s0 <= \$3220 ;
   always @(posedge clk)
-    \mac_mul_s0$1334  <= \$3221 ;
+    \mac_add1_s0$1075  <= \$3221 ;
   always @(posedge clk)
-    \mac_mul_s0$1335  <= \$3222 ;
+    \mac_add1_s0$1077  <= \$3222 ;
   always @(posedge clk)
-    \mac_mul_s0$1336  <= \$3223 ;
+    \mac_add1_s0$1078  <= \$3223 ;
   always @(posedge clk)
-    \mac_mul_s0$1337  <= \$3224 ;
+    \mac_add1_s0$1080  <= \$3224 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3225 ;
+    \mac_add1_s0$1081  <= \$3225 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3226 ;
+    \mac_add1_s0$1083  <= \$3226 ;
   always @(posedge clk)
-    \mac_add0_s0$1045  <= \$3227 ;
+    \mac_add1_s0$1084  <= \$3227 ;
   always @(posedge clk)
-    \mac_add0_s0$1047  <= \$3228 ;
+    \mac_add1_s0$1317  <= \$3228 ;
   always @(posedge clk)
-    \mac_add0_s0$1048  <= \$3229 ;
+    \mac_add1_s0$1318  <= \$3229 ;
   always @(posedge clk)
-    \mac_add0_s0$1050  <= \$3230 ;
+    \mac_add1_s0$1319  <= \$3230 ;
   always @(posedge clk)
-    \mac_add0_s0$1051  <= \$3231 ;
+    \mac_add1_s0$1320  <= \$3231 ;
   always @(posedge clk)
-    \mac_add0_s0$1053  <= \$3232 ;
+    \mac_add1_s0$1321  <= \$3232 ;
   always @(posedge clk)
-    \mac_add0_s0$1054  <= \$3233 ;
+    mac_add1_valid_s0 <= \$3233 ;
   always @(posedge clk)
-    \mac_add0_s0$1056  <= \$3234 ;
+    mac_add2_s0 <= \$3234 ;
   always @(posedge clk)
-    \mac_add0_s0$1057  <= \$3235 ;
+    \mac_add2_s0$1091  <= \$3235 ;
   always @(posedge clk)
-    \mac_add0_s0$1059  <= \$3236 ;
+    \mac_add2_s0$1094  <= \$3236 ;
   always @(posedge clk)
-    \mac_add0_s0$1060  <= \$3237 ;
+    \mac_add2_s0$1097  <= \$3237 ;
   always @(posedge clk)
-    \mac_add0_s0$1062  <= \$3238 ;
+    \mac_add2_s0$1323  <= \$3238 ;
   always @(posedge clk)
-    \mac_add0_s0$1063  <= \$3239 ;
+    \mac_add2_s0$1089  <= \$3239 ;
   always @(posedge clk)
-    \mac_add0_s0$1065  <= \$3240 ;
+    \mac_add2_s0$1092  <= \$3240 ;
   always @(posedge clk)
-    \mac_add0_s0$1066  <= \$3241 ;
+    \mac_add2_s0$1095  <= \$3241 ;
   always @(posedge clk)
-    \mac_add0_s0$1339  <= \$3242 ;
+    \mac_add2_s0$1098  <= \$3242 ;
   always @(posedge clk)
-    \mac_add0_s0$1340  <= \$3243 ;
+    mac_add2_valid_s0 <= \$3243 ;
   always @(posedge clk)
-    \mac_add0_s0$1341  <= \$3244 ;
+    o__valid <= \$3244 ;
   always @(posedge clk)
-    \mac_add0_s0$1342  <= \$3245 ;
+    stall_adv0_valid <= \$3245 ;
   always @(posedge clk)
-    \mac_add0_s0$1343  <= \$3246 ;
+    stall_adv1_valid <= \$3246 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3247 ;
+    stall_adv2_valid <= \$3247 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3248 ;
+    stall_adv3_valid <= \$3248 ;
   always @(posedge clk)
-    \mac_add1_s0$1071  <= \$3249 ;
+    stall_adv4_valid <= \$3249 ;
   always @(posedge clk)
-    \mac_add1_s0$1073  <= \$3250 ;
+    stall_adv5_valid <= \$3250 ;
   always @(posedge clk)
-    \mac_add1_s0$1074  <= \$3251 ;
+    stall_adv6_valid <= \$3251 ;
   always @(posedge clk)
-    \mac_add1_s0$1076  <= \$3252 ;
+    stall_adv7_valid <= \$3252 ;
   always @(posedge clk)
-    \mac_add1_s0$1077  <= \$3253 ;
+    stall_adv8_valid <= \$3253 ;
   always @(posedge clk)
-    \mac_add1_s0$1079  <= \$3254 ;
+    stall_adv9_valid <= \$3254 ;
   always @(posedge clk)
-    \mac_add1_s0$1080  <= \$3255 ;
+    stall_adv10_valid <= \$3255 ;
   always @(posedge clk)
-    \mac_add1_s0$1345  <= \$3256 ;
+    stall_adv11_valid <= \$3256 ;
   always @(posedge clk)
-    \mac_add1_s0$1346  <= \$3257 ;
+    stall_adv12_valid <= \$3257 ;
   always @(posedge clk)
-    \mac_add1_s0$1347  <= \$3258 ;
+    stall_adv13_valid <= \$3258 ;
   always @(posedge clk)
-    \mac_add1_s0$1348  <= \$3259 ;
+    stall_adv14_valid <= \$3259 ;
   always @(posedge clk)
-    \mac_add1_s0$1349  <= \$3260 ;
+    stall_adv15_valid <= \$3260 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3261 ;
+    stall_adv16_valid <= \$3261 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3262 ;
+    stall_adv17_valid <= \$3262 ;
   always @(posedge clk)
-    \mac_add2_s0$1087  <= \$3263 ;
+    stall_adv18_valid <= \$3263 ;
   always @(posedge clk)
-    \mac_add2_s0$1090  <= \$3264 ;
+    stall_adv19_valid <= \$3264 ;
   always @(posedge clk)
-    \mac_add2_s0$1093  <= \$3265 ;
+    stall_adv20_valid <= \$3265 ;
   always @(posedge clk)
-    \mac_add2_s0$1351  <= \$3266 ;
+    stall_adv21_valid <= \$3266 ;
   always @(posedge clk)
-    \mac_add2_s0$1085  <= \$3267 ;
+    stall_adv22_valid <= \$3267 ;
   always @(posedge clk)
-    \mac_add2_s0$1088  <= \$3268 ;
+    stall_adv23_valid <= \$3268 ;
   always @(posedge clk)
-    \mac_add2_s0$1091  <= \$3269 ;
+    stall_adv24_valid <= \$3269 ;
   always @(posedge clk)
-    \mac_add2_s0$1094  <= \$3270 ;
+    stall_adv25_valid <= \$3270 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3271 ;
+    stall_adv26_valid <= \$3271 ;
   always @(posedge clk)
-    o__valid <= \$3272 ;
+    stall_adv27_valid <= \$3272 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3273 ;
+    stall_adv28_valid <= \$3273 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3274 ;
+    stall_adv29_valid <= \$3274 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3275 ;
+    mac_acc0 <= \$3275 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3276 ;
+    mac_acc0_out <= \$3276 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3277 ;
+    mac_acc1 <= \$3277 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3278 ;
+    mac_acc1_out <= \$3278 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3279 ;
+    mac_acc2 <= \$3279 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3280 ;
+    mac_acc2_out <= \$3280 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3281 ;
+    mac_acc3 <= \$3281 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3282 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$3283 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$3284 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$3285 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$3286 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$3287 ;
-  always @(posedge clk)
-    stall_adv15_valid <= \$3288 ;
-  always @(posedge clk)
-    stall_adv16_valid <= \$3289 ;
-  always @(posedge clk)
-    stall_adv17_valid <= \$3290 ;
-  always @(posedge clk)
-    stall_adv18_valid <= \$3291 ;
-  always @(posedge clk)
-    stall_adv19_valid <= \$3292 ;
-  always @(posedge clk)
-    stall_adv20_valid <= \$3293 ;
-  always @(posedge clk)
-    stall_adv21_valid <= \$3294 ;
-  always @(posedge clk)
-    stall_adv22_valid <= \$3295 ;
-  always @(posedge clk)
-    stall_adv23_valid <= \$3296 ;
-  always @(posedge clk)
-    stall_adv24_valid <= \$3297 ;
-  always @(posedge clk)
-    stall_adv25_valid <= \$3298 ;
-  always @(posedge clk)
-    stall_adv26_valid <= \$3299 ;
-  always @(posedge clk)
-    stall_adv27_valid <= \$3300 ;
-  always @(posedge clk)
-    mac_acc0 <= \$3301 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$3302 ;
-  always @(posedge clk)
-    mac_acc1 <= \$3303 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$3304 ;
-  always @(posedge clk)
-    mac_acc2 <= \$3305 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$3306 ;
-  always @(posedge clk)
-    mac_acc3 <= \$3307 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$3308 ;
-  nmsparse_mul_ireg #(
+    mac_acc3_out <= \$3282 ;
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1261 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1250 ),
-    .b(\mac_pre_s0$1258 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod0_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul0_2 (
-    .a(\mac_pre_s0$1251 ),
-    .b(\mac_pre_s0$1259 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod0_2)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul0_3 (
-    .a(\mac_pre_s0$1252 ),
-    .b(\mac_pre_s0$1260 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod0_3)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul0_4 (
-    .a(\mac_pre_s0$1253 ),
-    .b(\mac_pre_s0$1261 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod0_4)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul0_5 (
     .a(\mac_pre_s0$1254 ),
     .b(\mac_pre_s0$1262 ),
     .ce(stall_adv15),
     .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1263 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1264 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_4 (
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1265 ),
+    .ce(stall_adv17),
+    .clk(clk),
+    .p(mac_prod0_4)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_5 (
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1266 ),
+    .ce(stall_adv17),
+    .clk(clk),
     .p(mac_prod0_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1263 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1267 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1264 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1268 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1265 ),
+    .b(\mac_pre_s0$1269 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1250 ),
-    .b(\mac_pre_s0$1266 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod1_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_2 (
-    .a(\mac_pre_s0$1251 ),
-    .b(\mac_pre_s0$1267 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod1_2)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_3 (
-    .a(\mac_pre_s0$1252 ),
-    .b(\mac_pre_s0$1268 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod1_3)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_4 (
-    .a(\mac_pre_s0$1253 ),
-    .b(\mac_pre_s0$1269 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod1_4)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul1_5 (
     .a(\mac_pre_s0$1254 ),
     .b(\mac_pre_s0$1270 ),
     .ce(stall_adv15),
     .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1271 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1272 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1273 ),
+    .ce(stall_adv17),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1274 ),
+    .ce(stall_adv17),
+    .clk(clk),
     .p(mac_prod1_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1271 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1275 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1272 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1276 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1273 ),
+    .b(\mac_pre_s0$1277 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1250 ),
-    .b(\mac_pre_s0$1274 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod2_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_2 (
-    .a(\mac_pre_s0$1251 ),
-    .b(\mac_pre_s0$1275 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod2_2)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_3 (
-    .a(\mac_pre_s0$1252 ),
-    .b(\mac_pre_s0$1276 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod2_3)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_4 (
-    .a(\mac_pre_s0$1253 ),
-    .b(\mac_pre_s0$1277 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod2_4)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul2_5 (
     .a(\mac_pre_s0$1254 ),
     .b(\mac_pre_s0$1278 ),
     .ce(stall_adv15),
     .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1279 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1280 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1281 ),
+    .ce(stall_adv17),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1282 ),
+    .ce(stall_adv17),
+    .clk(clk),
     .p(mac_prod2_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1279 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1283 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1280 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1284 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_7)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1281 ),
+    .b(\mac_pre_s0$1285 ),
     .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1250 ),
-    .b(\mac_pre_s0$1282 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod3_1)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_2 (
-    .a(\mac_pre_s0$1251 ),
-    .b(\mac_pre_s0$1283 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod3_2)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_3 (
-    .a(\mac_pre_s0$1252 ),
-    .b(\mac_pre_s0$1284 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod3_3)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_4 (
-    .a(\mac_pre_s0$1253 ),
-    .b(\mac_pre_s0$1285 ),
-    .ce(stall_adv15),
-    .clk(clk),
-    .p(mac_prod3_4)
-  );
-  nmsparse_mul_ireg #(
-    .A_WIDTH(32'd8),
-    .B_WIDTH(32'd8)
-  ) mac_mul3_5 (
     .a(\mac_pre_s0$1254 ),
     .b(\mac_pre_s0$1286 ),
     .ce(stall_adv15),
     .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(\mac_pre_s0$1255 ),
+    .b(\mac_pre_s0$1287 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(\mac_pre_s0$1256 ),
+    .b(\mac_pre_s0$1288 ),
+    .ce(stall_adv16),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1289 ),
+    .ce(stall_adv17),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_reg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1290 ),
+    .ce(stall_adv17),
+    .clk(clk),
     .p(mac_prod3_5)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1287 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1291 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_6)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1288 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1292 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -9653,10 +9545,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$2711 ),
+    .re(\$2715 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2709 )
+    .we(\$2713 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9667,10 +9559,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$2715 ),
+    .re(\$2719 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2713 )
+    .we(\$2717 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9681,10 +9573,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$2751 ),
+    .re(\$2755 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2749 )
+    .we(\$2753 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9695,10 +9587,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$2755 ),
+    .re(\$2759 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2753 )
+    .we(\$2757 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9709,10 +9601,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank12_q),
     .raddr(mac_group),
-    .re(\$2759 ),
+    .re(\$2763 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2757 )
+    .we(\$2761 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9723,10 +9615,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank13_q),
     .raddr(mac_group),
-    .re(\$2763 ),
+    .re(\$2767 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2761 )
+    .we(\$2765 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9737,10 +9629,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank14_q),
     .raddr(mac_group),
-    .re(\$2767 ),
+    .re(\$2771 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2765 )
+    .we(\$2769 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9751,10 +9643,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$2771 ),
+    .re(\$2775 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2769 )
+    .we(\$2773 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9765,10 +9657,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$2719 ),
+    .re(\$2723 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2717 )
+    .we(\$2721 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9779,10 +9671,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$2723 ),
+    .re(\$2727 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2721 )
+    .we(\$2725 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9793,10 +9685,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank4_q),
     .raddr(mac_group),
-    .re(\$2727 ),
+    .re(\$2731 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2725 )
+    .we(\$2729 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9807,10 +9699,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank5_q),
     .raddr(mac_group),
-    .re(\$2731 ),
+    .re(\$2735 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2729 )
+    .we(\$2733 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9821,10 +9713,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank6_q),
     .raddr(mac_group),
-    .re(\$2735 ),
+    .re(\$2739 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2733 )
+    .we(\$2737 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9835,10 +9727,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank7_q),
     .raddr(mac_group),
-    .re(\$2739 ),
+    .re(\$2743 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2737 )
+    .we(\$2741 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9849,10 +9741,10 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank8_q),
     .raddr(mac_group),
-    .re(\$2743 ),
+    .re(\$2747 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2741 )
+    .we(\$2745 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9863,313 +9755,285 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .oce(stall_adv9),
     .q(wbank9_q),
     .raddr(mac_group),
-    .re(\$2747 ),
+    .re(\$2751 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2745 )
+    .we(\$2749 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = shift_reg_s0;
+    \$2776  = shift_reg_s0;
     if (stall_adv0) begin
-      \$2772  = \$4 [7:0];
+      \$2776  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \shift_reg_s0$46 ;
+    \$2777  = \shift_reg_s0$46 ;
     if (stall_adv0) begin
-      \$2773  = \$7 [7:0];
+      \$2777  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \shift_reg_s0$48 ;
+    \$2778  = \shift_reg_s0$48 ;
     if (stall_adv0) begin
-      \$2774  = \$10 [7:0];
+      \$2778  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \shift_reg_s0$50 ;
+    \$2779  = \shift_reg_s0$50 ;
     if (stall_adv0) begin
-      \$2775  = \$13 [7:0];
+      \$2779  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \shift_reg_s0$52 ;
+    \$2780  = \shift_reg_s0$52 ;
     if (stall_adv0) begin
-      \$2776  = \$16 [7:0];
+      \$2780  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \shift_reg_s0$54 ;
+    \$2781  = \shift_reg_s0$54 ;
     if (stall_adv0) begin
-      \$2777  = \$19 [7:0];
+      \$2781  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \shift_reg_s0$56 ;
+    \$2782  = \shift_reg_s0$56 ;
     if (stall_adv0) begin
-      \$2778  = \$22 [7:0];
+      \$2782  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \shift_reg_s0$58 ;
+    \$2783  = \shift_reg_s0$58 ;
     if (stall_adv0) begin
-      \$2779  = \$25 [7:0];
+      \$2783  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \shift_reg_s0$60 ;
+    \$2784  = \shift_reg_s0$60 ;
     if (stall_adv0) begin
-      \$2780  = \$28 [7:0];
+      \$2784  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \shift_reg_s0$62 ;
+    \$2785  = \shift_reg_s0$62 ;
     if (stall_adv0) begin
-      \$2781  = \$31 [7:0];
+      \$2785  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \shift_reg_s0$64 ;
+    \$2786  = \shift_reg_s0$64 ;
     if (stall_adv0) begin
-      \$2782  = \$34 [7:0];
+      \$2786  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \shift_reg_s0$66 ;
+    \$2787  = \shift_reg_s0$66 ;
     if (stall_adv0) begin
-      \$2783  = \$37 [7:0];
+      \$2787  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \shift_reg_s0$68 ;
+    \$2788  = \shift_reg_s0$68 ;
     if (stall_adv0) begin
-      \$2784  = \$40 [7:0];
+      \$2788  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \shift_reg_s0$70 ;
+    \$2789  = \shift_reg_s0$70 ;
     if (stall_adv0) begin
-      \$2785  = \$43 [7:0];
+      \$2789  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \shift_reg_s0$72 ;
+    \$2790  = \shift_reg_s0$72 ;
     if (stall_adv0) begin
-      \$2786  = \$46 [7:0];
+      \$2790  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \shift_reg_s0$74 ;
+    \$2791  = \shift_reg_s0$74 ;
     if (stall_adv0) begin
-      \$2787  = \$49 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \shift_reg_s0$1124 ;
-    if (stall_adv0) begin
-      \$2788  = i__payload[159:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \shift_reg_s0$1125 ;
-    if (stall_adv0) begin
-      \$2789  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \shift_reg_s0$1126 ;
-    if (stall_adv0) begin
-      \$2790  = \$2640 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \shift_reg_s0$1127 ;
-    if (stall_adv0) begin
-      \$2791  = \$2641 ;
+      \$2791  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2792  = \shift_reg_s0$1128 ;
     if (stall_adv0) begin
-      \$2792  = \$2642 ;
+      \$2792  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2793  = \shift_reg_s0$1129 ;
     if (stall_adv0) begin
-      \$2793  = \$2643 ;
+      \$2793  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = shift_valid_s0;
+    \$2794  = \shift_reg_s0$1130 ;
     if (stall_adv0) begin
-      \$2794  = \$2645 ;
+      \$2794  = \$2642 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2795  = \shift_reg_s0$1131 ;
+    if (stall_adv0) begin
+      \$2795  = \$2643 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2796  = \shift_reg_s0$1132 ;
+    if (stall_adv0) begin
+      \$2796  = \$2644 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = \shift_reg_s0$1133 ;
+    if (stall_adv0) begin
+      \$2797  = \$2645 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = shift_valid_s0;
+    if (stall_adv0) begin
+      \$2798  = \$2647 ;
     end
     if (rst) begin
-      \$2794  = 1'h0;
+      \$2798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = sel_l1_s0;
+    \$2799  = sel_l1_s0;
     if (stall_adv1) begin
-      \$2795  = \$53 [7:0];
+      \$2799  = \$53 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l1_s0$79 ;
+    \$2800  = \sel_l1_s0$79 ;
     if (stall_adv1) begin
-      \$2796  = \$56 [7:0];
+      \$2800  = \$56 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l1_s0$80 ;
+    \$2801  = \sel_l1_s0$80 ;
     if (stall_adv1) begin
-      \$2797  = \$59 [7:0];
+      \$2801  = \$59 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l1_s0$81 ;
+    \$2802  = \sel_l1_s0$81 ;
     if (stall_adv1) begin
-      \$2798  = \$62 [7:0];
+      \$2802  = \$62 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l1_s0$82 ;
+    \$2803  = \sel_l1_s0$82 ;
     if (stall_adv1) begin
-      \$2799  = \$65 [7:0];
+      \$2803  = \$65 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l1_s0$83 ;
+    \$2804  = \sel_l1_s0$83 ;
     if (stall_adv1) begin
-      \$2800  = \$68 [7:0];
+      \$2804  = \$68 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l1_s0$84 ;
+    \$2805  = \sel_l1_s0$84 ;
     if (stall_adv1) begin
-      \$2801  = \$71 [7:0];
+      \$2805  = \$71 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l1_s0$85 ;
+    \$2806  = \sel_l1_s0$85 ;
     if (stall_adv1) begin
-      \$2802  = \$74 [7:0];
+      \$2806  = \$74 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l1_s0$86 ;
+    \$2807  = \sel_l1_s0$86 ;
     if (stall_adv1) begin
-      \$2803  = \$77 [7:0];
+      \$2807  = \$77 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l1_s0$87 ;
+    \$2808  = \sel_l1_s0$87 ;
     if (stall_adv1) begin
-      \$2804  = \$80 [7:0];
+      \$2808  = \$80 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l1_s0$88 ;
+    \$2809  = \sel_l1_s0$88 ;
     if (stall_adv1) begin
-      \$2805  = \$83 [7:0];
+      \$2809  = \$83 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l1_s0$89 ;
+    \$2810  = \sel_l1_s0$89 ;
     if (stall_adv1) begin
-      \$2806  = \$86 [7:0];
+      \$2810  = \$86 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l1_s0$90 ;
+    \$2811  = \sel_l1_s0$90 ;
     if (stall_adv1) begin
-      \$2807  = \$89 [7:0];
+      \$2811  = \$89 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l1_s0$91 ;
+    \$2812  = \sel_l1_s0$91 ;
     if (stall_adv1) begin
-      \$2808  = \$92 [7:0];
+      \$2812  = \$92 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l1_s0$92 ;
+    \$2813  = \sel_l1_s0$92 ;
     if (stall_adv1) begin
-      \$2809  = \$95 [7:0];
+      \$2813  = \$95 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l1_s0$93 ;
+    \$2814  = \sel_l1_s0$93 ;
     if (stall_adv1) begin
-      \$2810  = \$98 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l1_s0$1130 ;
-    if (stall_adv1) begin
-      \$2811  = \shift_reg_s0$1125 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l1_s0$1131 ;
-    if (stall_adv1) begin
-      \$2812  = \shift_reg_s0$1126 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l1_s0$1132 ;
-    if (stall_adv1) begin
-      \$2813  = \shift_reg_s0$1127 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l1_s0$1133 ;
-    if (stall_adv1) begin
-      \$2814  = \shift_reg_s0$1128 ;
+      \$2814  = \$98 [7:0];
     end
   end
   always @* begin
@@ -10181,37 +10045,37 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = sel_l2_s0;
-    if (stall_adv2) begin
-      \$2816  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
+    \$2816  = \sel_l1_s0$1135 ;
+    if (stall_adv1) begin
+      \$2816  = \shift_reg_s0$1130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l2_s0$1135 ;
-    if (stall_adv2) begin
-      \$2817  = \sel_l1_s0$1130 ;
+    \$2817  = \sel_l1_s0$1136 ;
+    if (stall_adv1) begin
+      \$2817  = \shift_reg_s0$1131 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l2_s0$1136 ;
-    if (stall_adv2) begin
-      \$2818  = \sel_l1_s0$1131 ;
+    \$2818  = \sel_l1_s0$1137 ;
+    if (stall_adv1) begin
+      \$2818  = \shift_reg_s0$1132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l2_s0$1137 ;
-    if (stall_adv2) begin
-      \$2819  = \sel_l1_s0$1132 ;
+    \$2819  = \sel_l1_s0$1138 ;
+    if (stall_adv1) begin
+      \$2819  = \shift_reg_s0$1133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l2_s0$1138 ;
+    \$2820  = sel_l2_s0;
     if (stall_adv2) begin
-      \$2820  = \sel_l1_s0$1133 ;
+      \$2820  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
     end
   end
   always @* begin
@@ -10223,702 +10087,702 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l5_s0$532 ;
-    if (stall_adv3) begin
-      \$2822  = sel_cs2_0_0_0s;
+    \$2822  = \sel_l2_s0$1140 ;
+    if (stall_adv2) begin
+      \$2822  = \sel_l1_s0$1135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = sel_l5_s0;
-    if (stall_adv3) begin
-      \$2823  = sel_cs2_0_0_0c;
+    \$2823  = \sel_l2_s0$1141 ;
+    if (stall_adv2) begin
+      \$2823  = \sel_l1_s0$1136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l5_s0$389 ;
-    if (stall_adv3) begin
-      \$2824  = sel_cs2_0_1_0s;
+    \$2824  = \sel_l2_s0$1142 ;
+    if (stall_adv2) begin
+      \$2824  = \sel_l1_s0$1137 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l5_s0$390 ;
-    if (stall_adv3) begin
-      \$2825  = sel_cs0_0_0_4c;
+    \$2825  = \sel_l2_s0$1143 ;
+    if (stall_adv2) begin
+      \$2825  = \sel_l1_s0$1138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l5_s0$468 ;
+    \$2826  = \sel_l5_s0$532 ;
     if (stall_adv3) begin
-      \$2826  = sel_cs2_0_1_0c;
+      \$2826  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l5_s0$469 ;
+    \$2827  = sel_l5_s0;
     if (stall_adv3) begin
-      \$2827  = sel_cs1_0_1_0c;
+      \$2827  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l5_s0$533 ;
+    \$2828  = \sel_l5_s0$389 ;
     if (stall_adv3) begin
-      \$2828  = sel_cs2_1_0_0s;
+      \$2828  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l5_s0$393 ;
+    \$2829  = \sel_l5_s0$390 ;
     if (stall_adv3) begin
-      \$2829  = sel_cs2_1_0_0c;
+      \$2829  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l5_s0$394 ;
+    \$2830  = \sel_l5_s0$468 ;
     if (stall_adv3) begin
-      \$2830  = sel_cs2_1_1_0s;
+      \$2830  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l5_s0$395 ;
+    \$2831  = \sel_l5_s0$469 ;
     if (stall_adv3) begin
-      \$2831  = sel_cs0_1_0_4c;
+      \$2831  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l5_s0$472 ;
+    \$2832  = \sel_l5_s0$533 ;
     if (stall_adv3) begin
-      \$2832  = sel_cs2_1_1_0c;
+      \$2832  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l5_s0$473 ;
+    \$2833  = \sel_l5_s0$393 ;
     if (stall_adv3) begin
-      \$2833  = sel_cs1_1_1_0c;
+      \$2833  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l5_s0$534 ;
+    \$2834  = \sel_l5_s0$394 ;
     if (stall_adv3) begin
-      \$2834  = sel_cs2_2_0_0s;
+      \$2834  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l5_s0$398 ;
+    \$2835  = \sel_l5_s0$395 ;
     if (stall_adv3) begin
-      \$2835  = sel_cs2_2_0_0c;
+      \$2835  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l5_s0$399 ;
+    \$2836  = \sel_l5_s0$472 ;
     if (stall_adv3) begin
-      \$2836  = sel_cs2_2_1_0s;
+      \$2836  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l5_s0$400 ;
+    \$2837  = \sel_l5_s0$473 ;
     if (stall_adv3) begin
-      \$2837  = sel_cs0_2_0_4c;
+      \$2837  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l5_s0$476 ;
+    \$2838  = \sel_l5_s0$534 ;
     if (stall_adv3) begin
-      \$2838  = sel_cs2_2_1_0c;
+      \$2838  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l5_s0$477 ;
+    \$2839  = \sel_l5_s0$398 ;
     if (stall_adv3) begin
-      \$2839  = sel_cs1_2_1_0c;
+      \$2839  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l5_s0$535 ;
+    \$2840  = \sel_l5_s0$399 ;
     if (stall_adv3) begin
-      \$2840  = sel_cs2_3_0_0s;
+      \$2840  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l5_s0$403 ;
+    \$2841  = \sel_l5_s0$400 ;
     if (stall_adv3) begin
-      \$2841  = sel_cs2_3_0_0c;
+      \$2841  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l5_s0$404 ;
+    \$2842  = \sel_l5_s0$476 ;
     if (stall_adv3) begin
-      \$2842  = sel_cs2_3_1_0s;
+      \$2842  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l5_s0$405 ;
+    \$2843  = \sel_l5_s0$477 ;
     if (stall_adv3) begin
-      \$2843  = sel_cs0_3_0_4c;
+      \$2843  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l5_s0$480 ;
+    \$2844  = \sel_l5_s0$535 ;
     if (stall_adv3) begin
-      \$2844  = sel_cs2_3_1_0c;
+      \$2844  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l5_s0$481 ;
+    \$2845  = \sel_l5_s0$403 ;
     if (stall_adv3) begin
-      \$2845  = sel_cs1_3_1_0c;
+      \$2845  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l5_s0$536 ;
+    \$2846  = \sel_l5_s0$404 ;
     if (stall_adv3) begin
-      \$2846  = sel_cs2_4_0_0s;
+      \$2846  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l5_s0$408 ;
+    \$2847  = \sel_l5_s0$405 ;
     if (stall_adv3) begin
-      \$2847  = sel_cs2_4_0_0c;
+      \$2847  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l5_s0$409 ;
+    \$2848  = \sel_l5_s0$480 ;
     if (stall_adv3) begin
-      \$2848  = sel_cs2_4_1_0s;
+      \$2848  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l5_s0$410 ;
+    \$2849  = \sel_l5_s0$481 ;
     if (stall_adv3) begin
-      \$2849  = sel_cs0_4_0_4c;
+      \$2849  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l5_s0$484 ;
+    \$2850  = \sel_l5_s0$536 ;
     if (stall_adv3) begin
-      \$2850  = sel_cs2_4_1_0c;
+      \$2850  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l5_s0$485 ;
+    \$2851  = \sel_l5_s0$408 ;
     if (stall_adv3) begin
-      \$2851  = sel_cs1_4_1_0c;
+      \$2851  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l5_s0$537 ;
+    \$2852  = \sel_l5_s0$409 ;
     if (stall_adv3) begin
-      \$2852  = sel_cs2_5_0_0s;
+      \$2852  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l5_s0$413 ;
+    \$2853  = \sel_l5_s0$410 ;
     if (stall_adv3) begin
-      \$2853  = sel_cs2_5_0_0c;
+      \$2853  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l5_s0$414 ;
+    \$2854  = \sel_l5_s0$484 ;
     if (stall_adv3) begin
-      \$2854  = sel_cs2_5_1_0s;
+      \$2854  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l5_s0$415 ;
+    \$2855  = \sel_l5_s0$485 ;
     if (stall_adv3) begin
-      \$2855  = sel_cs0_5_0_4c;
+      \$2855  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l5_s0$488 ;
+    \$2856  = \sel_l5_s0$537 ;
     if (stall_adv3) begin
-      \$2856  = sel_cs2_5_1_0c;
+      \$2856  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l5_s0$489 ;
+    \$2857  = \sel_l5_s0$413 ;
     if (stall_adv3) begin
-      \$2857  = sel_cs1_5_1_0c;
+      \$2857  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l5_s0$538 ;
+    \$2858  = \sel_l5_s0$414 ;
     if (stall_adv3) begin
-      \$2858  = sel_cs2_6_0_0s;
+      \$2858  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l5_s0$418 ;
+    \$2859  = \sel_l5_s0$415 ;
     if (stall_adv3) begin
-      \$2859  = sel_cs2_6_0_0c;
+      \$2859  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l5_s0$419 ;
+    \$2860  = \sel_l5_s0$488 ;
     if (stall_adv3) begin
-      \$2860  = sel_cs2_6_1_0s;
+      \$2860  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l5_s0$420 ;
+    \$2861  = \sel_l5_s0$489 ;
     if (stall_adv3) begin
-      \$2861  = sel_cs0_6_0_4c;
+      \$2861  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l5_s0$492 ;
+    \$2862  = \sel_l5_s0$538 ;
     if (stall_adv3) begin
-      \$2862  = sel_cs2_6_1_0c;
+      \$2862  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l5_s0$493 ;
+    \$2863  = \sel_l5_s0$418 ;
     if (stall_adv3) begin
-      \$2863  = sel_cs1_6_1_0c;
+      \$2863  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l5_s0$539 ;
+    \$2864  = \sel_l5_s0$419 ;
     if (stall_adv3) begin
-      \$2864  = sel_cs2_7_0_0s;
+      \$2864  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l5_s0$423 ;
+    \$2865  = \sel_l5_s0$420 ;
     if (stall_adv3) begin
-      \$2865  = sel_cs2_7_0_0c;
+      \$2865  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l5_s0$424 ;
+    \$2866  = \sel_l5_s0$492 ;
     if (stall_adv3) begin
-      \$2866  = sel_cs2_7_1_0s;
+      \$2866  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l5_s0$425 ;
+    \$2867  = \sel_l5_s0$493 ;
     if (stall_adv3) begin
-      \$2867  = sel_cs0_7_0_4c;
+      \$2867  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l5_s0$496 ;
+    \$2868  = \sel_l5_s0$539 ;
     if (stall_adv3) begin
-      \$2868  = sel_cs2_7_1_0c;
+      \$2868  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l5_s0$497 ;
+    \$2869  = \sel_l5_s0$423 ;
     if (stall_adv3) begin
-      \$2869  = sel_cs1_7_1_0c;
+      \$2869  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l5_s0$540 ;
+    \$2870  = \sel_l5_s0$424 ;
     if (stall_adv3) begin
-      \$2870  = sel_cs2_8_0_0s;
+      \$2870  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l5_s0$428 ;
+    \$2871  = \sel_l5_s0$425 ;
     if (stall_adv3) begin
-      \$2871  = sel_cs2_8_0_0c;
+      \$2871  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l5_s0$429 ;
+    \$2872  = \sel_l5_s0$496 ;
     if (stall_adv3) begin
-      \$2872  = sel_cs2_8_1_0s;
+      \$2872  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l5_s0$430 ;
+    \$2873  = \sel_l5_s0$497 ;
     if (stall_adv3) begin
-      \$2873  = sel_cs0_8_0_4c;
+      \$2873  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l5_s0$500 ;
+    \$2874  = \sel_l5_s0$540 ;
     if (stall_adv3) begin
-      \$2874  = sel_cs2_8_1_0c;
+      \$2874  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l5_s0$501 ;
+    \$2875  = \sel_l5_s0$428 ;
     if (stall_adv3) begin
-      \$2875  = sel_cs1_8_1_0c;
+      \$2875  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l5_s0$541 ;
+    \$2876  = \sel_l5_s0$429 ;
     if (stall_adv3) begin
-      \$2876  = sel_cs2_9_0_0s;
+      \$2876  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l5_s0$433 ;
+    \$2877  = \sel_l5_s0$430 ;
     if (stall_adv3) begin
-      \$2877  = sel_cs2_9_0_0c;
+      \$2877  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l5_s0$434 ;
+    \$2878  = \sel_l5_s0$500 ;
     if (stall_adv3) begin
-      \$2878  = sel_cs2_9_1_0s;
+      \$2878  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l5_s0$435 ;
+    \$2879  = \sel_l5_s0$501 ;
     if (stall_adv3) begin
-      \$2879  = sel_cs0_9_0_4c;
+      \$2879  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l5_s0$504 ;
+    \$2880  = \sel_l5_s0$541 ;
     if (stall_adv3) begin
-      \$2880  = sel_cs2_9_1_0c;
+      \$2880  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l5_s0$505 ;
+    \$2881  = \sel_l5_s0$433 ;
     if (stall_adv3) begin
-      \$2881  = sel_cs1_9_1_0c;
+      \$2881  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l5_s0$542 ;
+    \$2882  = \sel_l5_s0$434 ;
     if (stall_adv3) begin
-      \$2882  = sel_cs2_10_0_0s;
+      \$2882  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l5_s0$438 ;
+    \$2883  = \sel_l5_s0$435 ;
     if (stall_adv3) begin
-      \$2883  = sel_cs2_10_0_0c;
+      \$2883  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l5_s0$439 ;
+    \$2884  = \sel_l5_s0$504 ;
     if (stall_adv3) begin
-      \$2884  = sel_cs2_10_1_0s;
+      \$2884  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l5_s0$440 ;
+    \$2885  = \sel_l5_s0$505 ;
     if (stall_adv3) begin
-      \$2885  = sel_cs0_10_0_4c;
+      \$2885  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l5_s0$508 ;
+    \$2886  = \sel_l5_s0$542 ;
     if (stall_adv3) begin
-      \$2886  = sel_cs2_10_1_0c;
+      \$2886  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l5_s0$509 ;
+    \$2887  = \sel_l5_s0$438 ;
     if (stall_adv3) begin
-      \$2887  = sel_cs1_10_1_0c;
+      \$2887  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l5_s0$543 ;
+    \$2888  = \sel_l5_s0$439 ;
     if (stall_adv3) begin
-      \$2888  = sel_cs2_11_0_0s;
+      \$2888  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l5_s0$443 ;
+    \$2889  = \sel_l5_s0$440 ;
     if (stall_adv3) begin
-      \$2889  = sel_cs2_11_0_0c;
+      \$2889  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l5_s0$444 ;
+    \$2890  = \sel_l5_s0$508 ;
     if (stall_adv3) begin
-      \$2890  = sel_cs2_11_1_0s;
+      \$2890  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l5_s0$445 ;
+    \$2891  = \sel_l5_s0$509 ;
     if (stall_adv3) begin
-      \$2891  = sel_cs0_11_0_4c;
+      \$2891  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l5_s0$512 ;
+    \$2892  = \sel_l5_s0$543 ;
     if (stall_adv3) begin
-      \$2892  = sel_cs2_11_1_0c;
+      \$2892  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l5_s0$513 ;
+    \$2893  = \sel_l5_s0$443 ;
     if (stall_adv3) begin
-      \$2893  = sel_cs1_11_1_0c;
+      \$2893  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l5_s0$544 ;
+    \$2894  = \sel_l5_s0$444 ;
     if (stall_adv3) begin
-      \$2894  = sel_cs2_12_0_0s;
+      \$2894  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l5_s0$448 ;
+    \$2895  = \sel_l5_s0$445 ;
     if (stall_adv3) begin
-      \$2895  = sel_cs2_12_0_0c;
+      \$2895  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l5_s0$449 ;
+    \$2896  = \sel_l5_s0$512 ;
     if (stall_adv3) begin
-      \$2896  = sel_cs2_12_1_0s;
+      \$2896  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l5_s0$450 ;
+    \$2897  = \sel_l5_s0$513 ;
     if (stall_adv3) begin
-      \$2897  = sel_cs0_12_0_4c;
+      \$2897  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l5_s0$516 ;
+    \$2898  = \sel_l5_s0$544 ;
     if (stall_adv3) begin
-      \$2898  = sel_cs2_12_1_0c;
+      \$2898  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l5_s0$517 ;
+    \$2899  = \sel_l5_s0$448 ;
     if (stall_adv3) begin
-      \$2899  = sel_cs1_12_1_0c;
+      \$2899  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l5_s0$545 ;
+    \$2900  = \sel_l5_s0$449 ;
     if (stall_adv3) begin
-      \$2900  = sel_cs2_13_0_0s;
+      \$2900  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l5_s0$453 ;
+    \$2901  = \sel_l5_s0$450 ;
     if (stall_adv3) begin
-      \$2901  = sel_cs2_13_0_0c;
+      \$2901  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l5_s0$454 ;
+    \$2902  = \sel_l5_s0$516 ;
     if (stall_adv3) begin
-      \$2902  = sel_cs2_13_1_0s;
+      \$2902  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l5_s0$455 ;
+    \$2903  = \sel_l5_s0$517 ;
     if (stall_adv3) begin
-      \$2903  = sel_cs0_13_0_4c;
+      \$2903  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l5_s0$520 ;
+    \$2904  = \sel_l5_s0$545 ;
     if (stall_adv3) begin
-      \$2904  = sel_cs2_13_1_0c;
+      \$2904  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l5_s0$521 ;
+    \$2905  = \sel_l5_s0$453 ;
     if (stall_adv3) begin
-      \$2905  = sel_cs1_13_1_0c;
+      \$2905  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l5_s0$546 ;
+    \$2906  = \sel_l5_s0$454 ;
     if (stall_adv3) begin
-      \$2906  = sel_cs2_14_0_0s;
+      \$2906  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l5_s0$458 ;
+    \$2907  = \sel_l5_s0$455 ;
     if (stall_adv3) begin
-      \$2907  = sel_cs2_14_0_0c;
+      \$2907  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l5_s0$459 ;
+    \$2908  = \sel_l5_s0$520 ;
     if (stall_adv3) begin
-      \$2908  = sel_cs2_14_1_0s;
+      \$2908  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l5_s0$460 ;
+    \$2909  = \sel_l5_s0$521 ;
     if (stall_adv3) begin
-      \$2909  = sel_cs0_14_0_4c;
+      \$2909  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l5_s0$524 ;
+    \$2910  = \sel_l5_s0$546 ;
     if (stall_adv3) begin
-      \$2910  = sel_cs2_14_1_0c;
+      \$2910  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l5_s0$525 ;
+    \$2911  = \sel_l5_s0$458 ;
     if (stall_adv3) begin
-      \$2911  = sel_cs1_14_1_0c;
+      \$2911  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l5_s0$547 ;
+    \$2912  = \sel_l5_s0$459 ;
     if (stall_adv3) begin
-      \$2912  = sel_cs2_15_0_0s;
+      \$2912  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l5_s0$463 ;
+    \$2913  = \sel_l5_s0$460 ;
     if (stall_adv3) begin
-      \$2913  = sel_cs2_15_0_0c;
+      \$2913  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l5_s0$464 ;
+    \$2914  = \sel_l5_s0$524 ;
     if (stall_adv3) begin
-      \$2914  = sel_cs2_15_1_0s;
+      \$2914  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l5_s0$465 ;
+    \$2915  = \sel_l5_s0$525 ;
     if (stall_adv3) begin
-      \$2915  = sel_cs0_15_0_4c;
+      \$2915  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l5_s0$528 ;
+    \$2916  = \sel_l5_s0$547 ;
     if (stall_adv3) begin
-      \$2916  = sel_cs2_15_1_0c;
+      \$2916  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l5_s0$529 ;
+    \$2917  = \sel_l5_s0$463 ;
     if (stall_adv3) begin
-      \$2917  = sel_cs1_15_1_0c;
+      \$2917  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l5_s0$1140 ;
+    \$2918  = \sel_l5_s0$464 ;
     if (stall_adv3) begin
-      \$2918  = \sel_l2_s0$1135 ;
+      \$2918  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l5_s0$1141 ;
+    \$2919  = \sel_l5_s0$465 ;
     if (stall_adv3) begin
-      \$2919  = \sel_l2_s0$1136 ;
+      \$2919  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l5_s0$1142 ;
+    \$2920  = \sel_l5_s0$528 ;
     if (stall_adv3) begin
-      \$2920  = \sel_l2_s0$1137 ;
+      \$2920  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l5_s0$1143 ;
+    \$2921  = \sel_l5_s0$529 ;
     if (stall_adv3) begin
-      \$2921  = \sel_l2_s0$1138 ;
+      \$2921  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
@@ -10930,142 +10794,142 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l10_s0$769 ;
-    if (stall_adv4) begin
-      \$2923  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
+    \$2923  = \sel_l5_s0$1145 ;
+    if (stall_adv3) begin
+      \$2923  = \sel_l2_s0$1140 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l10_s0$770 ;
-    if (stall_adv4) begin
-      \$2924  = \$1462 ;
+    \$2924  = \sel_l5_s0$1146 ;
+    if (stall_adv3) begin
+      \$2924  = \sel_l2_s0$1141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l10_s0$771 ;
-    if (stall_adv4) begin
-      \$2925  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    \$2925  = \sel_l5_s0$1147 ;
+    if (stall_adv3) begin
+      \$2925  = \sel_l2_s0$1142 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l10_s0$772 ;
-    if (stall_adv4) begin
-      \$2926  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    \$2926  = \sel_l5_s0$1148 ;
+    if (stall_adv3) begin
+      \$2926  = \sel_l2_s0$1143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l10_s0$628 ;
+    \$2927  = \sel_l10_s0$769 ;
     if (stall_adv4) begin
-      \$2927  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2927  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = sel_l10_s0;
+    \$2928  = \sel_l10_s0$770 ;
     if (stall_adv4) begin
-      \$2928  = \$1466 ;
+      \$2928  = \$1462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l10_s0$636 ;
+    \$2929  = \sel_l10_s0$771 ;
     if (stall_adv4) begin
-      \$2929  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2929  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l10_s0$644 ;
+    \$2930  = \sel_l10_s0$772 ;
     if (stall_adv4) begin
-      \$2930  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2930  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l10_s0$652 ;
+    \$2931  = \sel_l10_s0$628 ;
     if (stall_adv4) begin
-      \$2931  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2931  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \sel_l10_s0$693 ;
+    \$2932  = sel_l10_s0;
     if (stall_adv4) begin
-      \$2932  = \$1470 ;
+      \$2932  = \$1466 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l10_s0$703 ;
+    \$2933  = \sel_l10_s0$636 ;
     if (stall_adv4) begin
-      \$2933  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2933  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l10_s0$713 ;
+    \$2934  = \sel_l10_s0$644 ;
     if (stall_adv4) begin
-      \$2934  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2934  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l10_s0$663 ;
+    \$2935  = \sel_l10_s0$652 ;
     if (stall_adv4) begin
-      \$2935  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2935  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l10_s0$662 ;
+    \$2936  = \sel_l10_s0$693 ;
     if (stall_adv4) begin
-      \$2936  = \$1474 ;
+      \$2936  = \$1470 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l10_s0$673 ;
+    \$2937  = \sel_l10_s0$703 ;
     if (stall_adv4) begin
-      \$2937  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2937  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l10_s0$683 ;
+    \$2938  = \sel_l10_s0$713 ;
     if (stall_adv4) begin
-      \$2938  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2938  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \sel_l10_s0$1145 ;
+    \$2939  = \sel_l10_s0$663 ;
     if (stall_adv4) begin
-      \$2939  = \sel_l5_s0$1140 ;
+      \$2939  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \sel_l10_s0$1146 ;
+    \$2940  = \sel_l10_s0$662 ;
     if (stall_adv4) begin
-      \$2940  = \sel_l5_s0$1141 ;
+      \$2940  = \$1474 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \sel_l10_s0$1147 ;
+    \$2941  = \sel_l10_s0$673 ;
     if (stall_adv4) begin
-      \$2941  = \sel_l5_s0$1142 ;
+      \$2941  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \sel_l10_s0$1148 ;
+    \$2942  = \sel_l10_s0$683 ;
     if (stall_adv4) begin
-      \$2942  = \sel_l5_s0$1143 ;
+      \$2942  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
@@ -11077,225 +10941,225 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = wr__addr;
+    \$2944  = \sel_l10_s0$1150 ;
+    if (stall_adv4) begin
+      \$2944  = \sel_l5_s0$1145 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \sel_l10_s0$1151 ;
+    if (stall_adv4) begin
+      \$2945  = \sel_l5_s0$1146 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \sel_l10_s0$1152 ;
+    if (stall_adv4) begin
+      \$2946  = \sel_l5_s0$1147 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \sel_l10_s0$1153 ;
+    if (stall_adv4) begin
+      \$2947  = \sel_l5_s0$1148 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = wr__addr;
     if (stall_adv5) begin
-      \$2944  = \$2646 [3:0];
+      \$2948  = \$2648 [3:0];
     end
     if (rst) begin
-      \$2944  = 4'h0;
+      \$2948  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = rd__addr;
+    \$2949  = rd__addr;
     if (stall_adv5) begin
-      \$2945  = \$2647 [3:0];
+      \$2949  = \$2649 [3:0];
     end
     if (rst) begin
-      \$2945  = 4'hc;
+      \$2949  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \sel_l13_s0$1150 ;
+    \$2950  = \sel_l13_s0$1154 ;
     if (stall_adv6) begin
-      \$2946  = \sel_l10_s0$769 ;
+      \$2950  = \sel_l10_s0$769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \sel_l13_s0$784 ;
+    \$2951  = \sel_l13_s0$784 ;
     if (stall_adv6) begin
-      \$2947  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
+      \$2951  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \sel_l13_s0$797 ;
+    \$2952  = \sel_l13_s0$797 ;
     if (stall_adv6) begin
-      \$2948  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+      \$2952  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \sel_l13_s0$803 ;
+    \$2953  = \sel_l13_s0$803 ;
     if (stall_adv6) begin
-      \$2949  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+      \$2953  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \sel_l13_s0$809 ;
+    \$2954  = \sel_l13_s0$809 ;
     if (stall_adv6) begin
-      \$2950  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+      \$2954  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \sel_l13_s0$815 ;
+    \$2955  = \sel_l13_s0$815 ;
     if (stall_adv6) begin
-      \$2951  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+      \$2955  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \sel_l13_s0$821 ;
+    \$2956  = \sel_l13_s0$821 ;
     if (stall_adv6) begin
-      \$2952  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
+      \$2956  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \sel_l13_s0$827 ;
+    \$2957  = \sel_l13_s0$827 ;
     if (stall_adv6) begin
-      \$2953  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
+      \$2957  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \sel_l13_s0$833 ;
+    \$2958  = \sel_l13_s0$833 ;
     if (stall_adv6) begin
-      \$2954  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
+      \$2958  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = sel_l13_s0;
+    \$2959  = sel_l13_s0;
     if (stall_adv6) begin
-      \$2955  = sel_dl1_r0_q[7:0];
+      \$2959  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \sel_l13_s0$785 ;
+    \$2960  = \sel_l13_s0$785 ;
     if (stall_adv6) begin
-      \$2956  = sel_dl1_r0_q[15:8];
+      \$2960  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \sel_l13_s0$786 ;
+    \$2961  = \sel_l13_s0$786 ;
     if (stall_adv6) begin
-      \$2957  = sel_dl1_r0_q[23:16];
+      \$2961  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \sel_l13_s0$788 ;
+    \$2962  = \sel_l13_s0$788 ;
     if (stall_adv6) begin
-      \$2958  = sel_dl1_r0_q[31:24];
+      \$2962  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \sel_l13_s0$789 ;
+    \$2963  = \sel_l13_s0$789 ;
     if (stall_adv6) begin
-      \$2959  = sel_dl1_r0_q[39:32];
+      \$2963  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \sel_l13_s0$790 ;
+    \$2964  = \sel_l13_s0$790 ;
     if (stall_adv6) begin
-      \$2960  = sel_dl1_r0_q[47:40];
+      \$2964  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \sel_l13_s0$792 ;
+    \$2965  = \sel_l13_s0$792 ;
     if (stall_adv6) begin
-      \$2961  = sel_dl1_r0_q[55:48];
+      \$2965  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \sel_l13_s0$793 ;
+    \$2966  = \sel_l13_s0$793 ;
     if (stall_adv6) begin
-      \$2962  = sel_dl1_r0_q[63:56];
+      \$2966  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \sel_l13_s0$794 ;
+    \$2967  = \sel_l13_s0$794 ;
     if (stall_adv6) begin
-      \$2963  = sel_dl1_r0_q[71:64];
+      \$2967  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \sel_l13_s0$800 ;
+    \$2968  = \sel_l13_s0$800 ;
     if (stall_adv6) begin
-      \$2964  = sel_dl1_r0_q[79:72];
+      \$2968  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \sel_l13_s0$806 ;
+    \$2969  = \sel_l13_s0$806 ;
     if (stall_adv6) begin
-      \$2965  = sel_dl1_r0_q[87:80];
+      \$2969  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \sel_l13_s0$812 ;
+    \$2970  = \sel_l13_s0$812 ;
     if (stall_adv6) begin
-      \$2966  = sel_dl1_r0_q[95:88];
+      \$2970  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \sel_l13_s0$818 ;
+    \$2971  = \sel_l13_s0$818 ;
     if (stall_adv6) begin
-      \$2967  = sel_dl1_r0_q[103:96];
+      \$2971  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \sel_l13_s0$824 ;
+    \$2972  = \sel_l13_s0$824 ;
     if (stall_adv6) begin
-      \$2968  = sel_dl1_r0_q[111:104];
+      \$2972  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \sel_l13_s0$830 ;
+    \$2973  = \sel_l13_s0$830 ;
     if (stall_adv6) begin
-      \$2969  = sel_dl1_r0_q[119:112];
+      \$2973  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \sel_l13_s0$836 ;
+    \$2974  = \sel_l13_s0$836 ;
     if (stall_adv6) begin
-      \$2970  = sel_dl1_r0_q[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \sel_l13_s0$1151 ;
-    if (stall_adv6) begin
-      \$2971  = \sel_l10_s0$1145 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \sel_l13_s0$1152 ;
-    if (stall_adv6) begin
-      \$2972  = \sel_l10_s0$1146 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \sel_l13_s0$1153 ;
-    if (stall_adv6) begin
-      \$2973  = \sel_l10_s0$1147 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \sel_l13_s0$1154 ;
-    if (stall_adv6) begin
-      \$2974  = \sel_l10_s0$1148 ;
+      \$2974  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
@@ -11307,149 +11171,149 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = sel_l15_s0;
-    if (stall_adv7) begin
-      \$2976  = \sel_l13_s0$1150 ;
+    \$2976  = \sel_l13_s0$1156 ;
+    if (stall_adv6) begin
+      \$2976  = \sel_l10_s0$1150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \sel_l15_s0$1157 ;
-    if (stall_adv7) begin
-      \$2977  = sel_val0;
+    \$2977  = \sel_l13_s0$1157 ;
+    if (stall_adv6) begin
+      \$2977  = \sel_l10_s0$1151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \sel_l15_s0$1158 ;
-    if (stall_adv7) begin
-      \$2978  = sel_val1;
+    \$2978  = \sel_l13_s0$1158 ;
+    if (stall_adv6) begin
+      \$2978  = \sel_l10_s0$1152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \sel_l15_s0$1159 ;
-    if (stall_adv7) begin
-      \$2979  = sel_val2;
+    \$2979  = \sel_l13_s0$1159 ;
+    if (stall_adv6) begin
+      \$2979  = \sel_l10_s0$1153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \sel_l15_s0$1160 ;
+    \$2980  = sel_l15_s0;
     if (stall_adv7) begin
-      \$2980  = sel_val3;
+      \$2980  = \sel_l13_s0$1154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2981  = \sel_l15_s0$1161 ;
     if (stall_adv7) begin
-      \$2981  = sel_val4;
+      \$2981  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2982  = \sel_l15_s0$1162 ;
     if (stall_adv7) begin
-      \$2982  = sel_val5;
+      \$2982  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2983  = \sel_l15_s0$1163 ;
     if (stall_adv7) begin
-      \$2983  = sel_val6;
+      \$2983  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2984  = \sel_l15_s0$1164 ;
     if (stall_adv7) begin
-      \$2984  = sel_val7;
+      \$2984  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2985  = \sel_l15_s0$1165 ;
     if (stall_adv7) begin
-      \$2985  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
+      \$2985  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2986  = \sel_l15_s0$1166 ;
     if (stall_adv7) begin
-      \$2986  = { \$1846 , \$1845 , \$1842 , \$1839  };
+      \$2986  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2987  = \sel_l15_s0$1167 ;
     if (stall_adv7) begin
-      \$2987  = { \$1870 , \$1868 , \$1865 , \$1861  };
+      \$2987  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2988  = \sel_l15_s0$1168 ;
     if (stall_adv7) begin
-      \$2988  = { \$1896 , \$1893 , \$1890 , \$1886  };
+      \$2988  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2989  = \sel_l15_s0$1169 ;
     if (stall_adv7) begin
-      \$2989  = { \$1922 , \$1918 , \$1914 , \$1911  };
+      \$2989  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2990  = \sel_l15_s0$1170 ;
     if (stall_adv7) begin
-      \$2990  = { \$1950 , \$1945 , \$1941 , \$1938  };
+      \$2990  = { \$1846 , \$1845 , \$1842 , \$1839  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2991  = \sel_l15_s0$1171 ;
     if (stall_adv7) begin
-      \$2991  = { \$1979 , \$1973 , \$1969 , \$1965  };
+      \$2991  = { \$1870 , \$1868 , \$1865 , \$1861  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2992  = \sel_l15_s0$1172 ;
     if (stall_adv7) begin
-      \$2992  = { \$2010 , \$2003 , \$1999 , \$1995  };
+      \$2992  = { \$1896 , \$1893 , \$1890 , \$1886  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2993  = \sel_l15_s0$1173 ;
     if (stall_adv7) begin
-      \$2993  = \sel_l13_s0$1151 ;
+      \$2993  = { \$1922 , \$1918 , \$1914 , \$1911  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2994  = \sel_l15_s0$1174 ;
     if (stall_adv7) begin
-      \$2994  = \sel_l13_s0$1152 ;
+      \$2994  = { \$1950 , \$1945 , \$1941 , \$1938  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2995  = \sel_l15_s0$1175 ;
     if (stall_adv7) begin
-      \$2995  = \sel_l13_s0$1153 ;
+      \$2995  = { \$1979 , \$1973 , \$1969 , \$1965  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2996  = \sel_l15_s0$1176 ;
     if (stall_adv7) begin
-      \$2996  = \sel_l13_s0$1154 ;
+      \$2996  = { \$2010 , \$2003 , \$1999 , \$1995  };
     end
   end
   always @* begin
@@ -11461,49 +11325,37 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = sel_valid_s0;
-    if (advance) begin
-      \$2998  = shift_valid_s0;
-    end
-    if (rst) begin
-      \$2998  = 1'h0;
+    \$2998  = \sel_l15_s0$1178 ;
+    if (stall_adv7) begin
+      \$2998  = \sel_l13_s0$1156 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = sel_valid_s1;
-    if (advance) begin
-      \$2999  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$2999  = 1'h0;
+    \$2999  = \sel_l15_s0$1179 ;
+    if (stall_adv7) begin
+      \$2999  = \sel_l13_s0$1157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = sel_valid_s2;
-    if (advance) begin
-      \$3000  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$3000  = 1'h0;
+    \$3000  = \sel_l15_s0$1180 ;
+    if (stall_adv7) begin
+      \$3000  = \sel_l13_s0$1158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = sel_valid_s3;
-    if (advance) begin
-      \$3001  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$3001  = 1'h0;
+    \$3001  = \sel_l15_s0$1181 ;
+    if (stall_adv7) begin
+      \$3001  = \sel_l13_s0$1159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = sel_valid_s4;
+    \$3002  = sel_valid_s0;
     if (advance) begin
-      \$3002  = sel_valid_s3;
+      \$3002  = shift_valid_s0;
     end
     if (rst) begin
       \$3002  = 1'h0;
@@ -11511,9 +11363,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = sel_valid_s5;
+    \$3003  = sel_valid_s1;
     if (advance) begin
-      \$3003  = sel_valid_s4;
+      \$3003  = sel_valid_s0;
     end
     if (rst) begin
       \$3003  = 1'h0;
@@ -11521,52 +11373,64 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = mac_group;
-    if (\$2648 ) begin
-      (* full_case = 32'd1 *)
-      if (\$2650 ) begin
-        \$3004  = 6'h00;
-      end else begin
-        \$3004  = \$2651 [5:0];
-      end
+    \$3004  = sel_valid_s2;
+    if (advance) begin
+      \$3004  = sel_valid_s1;
     end
     if (rst) begin
-      \$3004  = 6'h00;
+      \$3004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \$2662 ;
+    \$3005  = sel_valid_s3;
+    if (advance) begin
+      \$3005  = sel_valid_s2;
+    end
     if (rst) begin
       \$3005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_read_s0$1183 ;
-    if (stall_adv10) begin
-      \$3006  = \sel_l15_s0$1157 ;
+    \$3006  = sel_valid_s4;
+    if (advance) begin
+      \$3006  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$3006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_read_s0$1184 ;
-    if (stall_adv10) begin
-      \$3007  = \sel_l15_s0$1158 ;
+    \$3007  = sel_valid_s5;
+    if (advance) begin
+      \$3007  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$3007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_read_s0$1185 ;
-    if (stall_adv10) begin
-      \$3008  = \sel_l15_s0$1159 ;
+    \$3008  = mac_group;
+    if (\$2650 ) begin
+      (* full_case = 32'd1 *)
+      if (\$2652 ) begin
+        \$3008  = 6'h00;
+      end else begin
+        \$3008  = \$2653 [5:0];
+      end
+    end
+    if (rst) begin
+      \$3008  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_read_s0$1186 ;
-    if (stall_adv10) begin
-      \$3009  = \sel_l15_s0$1160 ;
+    \$3009  = \$2664 ;
+    if (rst) begin
+      \$3009  = 1'h0;
     end
   end
   always @* begin
@@ -11599,136 +11463,136 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = mac_read_s0;
+    \$3014  = \mac_read_s0$1191 ;
     if (stall_adv10) begin
       \$3014  = \sel_l15_s0$1165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_read_s0$864 ;
+    \$3015  = \mac_read_s0$1192 ;
     if (stall_adv10) begin
       \$3015  = \sel_l15_s0$1166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_read_s0$866 ;
+    \$3016  = \mac_read_s0$1193 ;
     if (stall_adv10) begin
       \$3016  = \sel_l15_s0$1167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_read_s0$868 ;
+    \$3017  = \mac_read_s0$1194 ;
     if (stall_adv10) begin
       \$3017  = \sel_l15_s0$1168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_read_s0$870 ;
+    \$3018  = mac_read_s0;
     if (stall_adv10) begin
       \$3018  = \sel_l15_s0$1169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_read_s0$872 ;
+    \$3019  = \mac_read_s0$864 ;
     if (stall_adv10) begin
       \$3019  = \sel_l15_s0$1170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_read_s0$874 ;
+    \$3020  = \mac_read_s0$866 ;
     if (stall_adv10) begin
       \$3020  = \sel_l15_s0$1171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_read_s0$876 ;
+    \$3021  = \mac_read_s0$868 ;
     if (stall_adv10) begin
       \$3021  = \sel_l15_s0$1172 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_read_s0$1191 ;
+    \$3022  = \mac_read_s0$870 ;
     if (stall_adv10) begin
-      \$3022  = \sel_l15_s0$1174 ;
+      \$3022  = \sel_l15_s0$1173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_read_s0$1192 ;
+    \$3023  = \mac_read_s0$872 ;
     if (stall_adv10) begin
-      \$3023  = \sel_l15_s0$1175 ;
+      \$3023  = \sel_l15_s0$1174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_read_s0$1193 ;
+    \$3024  = \mac_read_s0$874 ;
     if (stall_adv10) begin
-      \$3024  = \sel_l15_s0$1176 ;
+      \$3024  = \sel_l15_s0$1175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_read_s0$1194 ;
+    \$3025  = \mac_read_s0$876 ;
     if (stall_adv10) begin
-      \$3025  = \sel_l15_s0$1177 ;
+      \$3025  = \sel_l15_s0$1176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3026  = \mac_read_s0$1195 ;
     if (stall_adv10) begin
-      \$3026  = \sel_l15_s0$1173 ;
+      \$3026  = \sel_l15_s0$1178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = mac_read_valid_s0;
+    \$3027  = \mac_read_s0$1196 ;
     if (stall_adv10) begin
-      \$3027  = sel_valid_s5;
+      \$3027  = \sel_l15_s0$1179 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_read_s0$1197 ;
+    if (stall_adv10) begin
+      \$3028  = \sel_l15_s0$1180 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_read_s0$1198 ;
+    if (stall_adv10) begin
+      \$3029  = \sel_l15_s0$1181 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_read_s0$1199 ;
+    if (stall_adv10) begin
+      \$3030  = \sel_l15_s0$1177 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = mac_read_valid_s0;
+    if (stall_adv10) begin
+      \$3031  = sel_valid_s5;
     end
     if (rst) begin
-      \$3027  = 1'h0;
+      \$3031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = mac_rdreg_s0;
-    if (stall_adv9) begin
-      \$3028  = \mac_read_s0$1183 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_rdreg_s0$1198 ;
-    if (stall_adv9) begin
-      \$3029  = \mac_read_s0$1184 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_rdreg_s0$1199 ;
-    if (stall_adv9) begin
-      \$3030  = \mac_read_s0$1185 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_rdreg_s0$1200 ;
-    if (stall_adv9) begin
-      \$3031  = \mac_read_s0$1186 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_rdreg_s0$1201 ;
+    \$3032  = mac_rdreg_s0;
     if (stall_adv9) begin
       \$3032  = \mac_read_s0$1187 ;
     end
@@ -11791,607 +11655,607 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = mac_rdreg_valid_s0;
+    \$3041  = \mac_rdreg_s0$1210 ;
     if (stall_adv9) begin
-      \$3041  = mac_read_valid_s0;
+      \$3041  = \mac_read_s0$1196 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = \mac_rdreg_s0$1211 ;
+    if (stall_adv9) begin
+      \$3042  = \mac_read_s0$1197 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \mac_rdreg_s0$1212 ;
+    if (stall_adv9) begin
+      \$3043  = \mac_read_s0$1198 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_rdreg_s0$1213 ;
+    if (stall_adv9) begin
+      \$3044  = \mac_read_s0$1199 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = mac_rdreg_valid_s0;
+    if (stall_adv9) begin
+      \$3045  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$3041  = 1'h0;
+      \$3045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = mac_sel_r0_s0;
+    \$3046  = mac_sel_r0_s0;
     if (stall_adv11) begin
-      \$3042  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_sel_r0_s0$1212 ;
-    if (stall_adv11) begin
-      \$3043  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_sel_r0_s0$1213 ;
-    if (stall_adv11) begin
-      \$3044  = { \$2057 , \$2056 , \$2055 , \$2054 , \$2053 , \$2052 , \$2051 , \$2050 , \$2049  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_sel_r0_s0$1214 ;
-    if (stall_adv11) begin
-      \$3045  = { \$2066 , \$2065 , \$2064 , \$2063 , \$2062 , \$2061 , \$2060 , \$2059 , \$2058  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_sel_r0_s0$1215 ;
-    if (stall_adv11) begin
-      \$3046  = { \$2075 , \$2074 , \$2073 , \$2072 , \$2071 , \$2070 , \$2069 , \$2068 , \$2067  };
+      \$3046  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3047  = \mac_sel_r0_s0$1216 ;
     if (stall_adv11) begin
-      \$3047  = { \$2084 , \$2083 , \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076  };
+      \$3047  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3048  = \mac_sel_r0_s0$1217 ;
     if (stall_adv11) begin
-      \$3048  = { \$2093 , \$2092 , \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085  };
+      \$3048  = { \$2057 , \$2056 , \$2055 , \$2054 , \$2053 , \$2052 , \$2051 , \$2050 , \$2049  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3049  = \mac_sel_r0_s0$1218 ;
     if (stall_adv11) begin
-      \$3049  = { \$2102 , \$2101 , \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094  };
+      \$3049  = { \$2066 , \$2065 , \$2064 , \$2063 , \$2062 , \$2061 , \$2060 , \$2059 , \$2058  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = mac_wmux_sel0_s0;
+    \$3050  = \mac_sel_r0_s0$1219 ;
+    if (stall_adv11) begin
+      \$3050  = { \$2075 , \$2074 , \$2073 , \$2072 , \$2071 , \$2070 , \$2069 , \$2068 , \$2067  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_sel_r0_s0$1220 ;
+    if (stall_adv11) begin
+      \$3051  = { \$2084 , \$2083 , \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_sel_r0_s0$1221 ;
+    if (stall_adv11) begin
+      \$3052  = { \$2093 , \$2092 , \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_sel_r0_s0$1222 ;
+    if (stall_adv11) begin
+      \$3053  = { \$2102 , \$2101 , \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = mac_wmux_sel0_s0;
     if (stall_adv12) begin
-      \$3050  = mac_sel_r0_s0;
+      \$3054  = mac_sel_r0_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux_sel0_s0$895 ;
-    if (stall_adv12) begin
-      \$3051  = \mac_sel_r0_s0$1212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux_sel0_s0$898 ;
-    if (stall_adv12) begin
-      \$3052  = \mac_sel_r0_s0$1213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux_sel0_s0$901 ;
-    if (stall_adv12) begin
-      \$3053  = \mac_sel_r0_s0$1214 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux_sel0_s0$904 ;
-    if (stall_adv12) begin
-      \$3054  = \mac_sel_r0_s0$1215 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux_sel0_s0$907 ;
+    \$3055  = \mac_wmux_sel0_s0$895 ;
     if (stall_adv12) begin
       \$3055  = \mac_sel_r0_s0$1216 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux_sel0_s0$910 ;
+    \$3056  = \mac_wmux_sel0_s0$898 ;
     if (stall_adv12) begin
       \$3056  = \mac_sel_r0_s0$1217 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux_sel0_s0$913 ;
+    \$3057  = \mac_wmux_sel0_s0$901 ;
     if (stall_adv12) begin
       \$3057  = \mac_sel_r0_s0$1218 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = mac_wmux_s0;
-    if (stall_adv13) begin
-      \$3058  = wbank0_q[7:0];
+    \$3058  = \mac_wmux_sel0_s0$904 ;
+    if (stall_adv12) begin
+      \$3058  = \mac_sel_r0_s0$1219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux_s0$886 ;
-    if (stall_adv13) begin
-      \$3059  = wbank1_q[7:0];
+    \$3059  = \mac_wmux_sel0_s0$907 ;
+    if (stall_adv12) begin
+      \$3059  = \mac_sel_r0_s0$1220 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux_s0$887 ;
-    if (stall_adv13) begin
-      \$3060  = wbank2_q[7:0];
+    \$3060  = \mac_wmux_sel0_s0$910 ;
+    if (stall_adv12) begin
+      \$3060  = \mac_sel_r0_s0$1221 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux_s0$888 ;
-    if (stall_adv13) begin
-      \$3061  = wbank3_q[7:0];
+    \$3061  = \mac_wmux_sel0_s0$913 ;
+    if (stall_adv12) begin
+      \$3061  = \mac_sel_r0_s0$1222 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux_s0$889 ;
+    \$3062  = mac_wmux_s0;
     if (stall_adv13) begin
-      \$3062  = wbank4_q[7:0];
+      \$3062  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux_s0$890 ;
+    \$3063  = \mac_wmux_s0$886 ;
     if (stall_adv13) begin
-      \$3063  = wbank5_q[7:0];
+      \$3063  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux_s0$891 ;
+    \$3064  = \mac_wmux_s0$887 ;
     if (stall_adv13) begin
-      \$3064  = wbank6_q[7:0];
+      \$3064  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux_s0$892 ;
+    \$3065  = \mac_wmux_s0$888 ;
     if (stall_adv13) begin
-      \$3065  = wbank7_q[7:0];
+      \$3065  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux_s0$893 ;
+    \$3066  = \mac_wmux_s0$889 ;
     if (stall_adv13) begin
-      \$3066  = wbank8_q[7:0];
+      \$3066  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_wmux_s0$896 ;
+    \$3067  = \mac_wmux_s0$890 ;
     if (stall_adv13) begin
-      \$3067  = wbank9_q[7:0];
+      \$3067  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux_s0$899 ;
+    \$3068  = \mac_wmux_s0$891 ;
     if (stall_adv13) begin
-      \$3068  = wbank10_q[7:0];
+      \$3068  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux_s0$902 ;
+    \$3069  = \mac_wmux_s0$892 ;
     if (stall_adv13) begin
-      \$3069  = wbank11_q[7:0];
+      \$3069  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux_s0$905 ;
+    \$3070  = \mac_wmux_s0$893 ;
     if (stall_adv13) begin
-      \$3070  = wbank12_q[7:0];
+      \$3070  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux_s0$908 ;
+    \$3071  = \mac_wmux_s0$896 ;
     if (stall_adv13) begin
-      \$3071  = wbank13_q[7:0];
+      \$3071  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux_s0$911 ;
+    \$3072  = \mac_wmux_s0$899 ;
     if (stall_adv13) begin
-      \$3072  = wbank14_q[7:0];
+      \$3072  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux_s0$914 ;
+    \$3073  = \mac_wmux_s0$902 ;
     if (stall_adv13) begin
-      \$3073  = wbank15_q[7:0];
+      \$3073  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux_s0$916 ;
+    \$3074  = \mac_wmux_s0$905 ;
     if (stall_adv13) begin
-      \$3074  = wbank0_q[15:8];
+      \$3074  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux_s0$917 ;
+    \$3075  = \mac_wmux_s0$908 ;
     if (stall_adv13) begin
-      \$3075  = wbank1_q[15:8];
+      \$3075  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux_s0$918 ;
+    \$3076  = \mac_wmux_s0$911 ;
     if (stall_adv13) begin
-      \$3076  = wbank2_q[15:8];
+      \$3076  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux_s0$919 ;
+    \$3077  = \mac_wmux_s0$914 ;
     if (stall_adv13) begin
-      \$3077  = wbank3_q[15:8];
+      \$3077  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux_s0$920 ;
+    \$3078  = \mac_wmux_s0$916 ;
     if (stall_adv13) begin
-      \$3078  = wbank4_q[15:8];
+      \$3078  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux_s0$921 ;
+    \$3079  = \mac_wmux_s0$917 ;
     if (stall_adv13) begin
-      \$3079  = wbank5_q[15:8];
+      \$3079  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux_s0$922 ;
+    \$3080  = \mac_wmux_s0$918 ;
     if (stall_adv13) begin
-      \$3080  = wbank6_q[15:8];
+      \$3080  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux_s0$923 ;
+    \$3081  = \mac_wmux_s0$919 ;
     if (stall_adv13) begin
-      \$3081  = wbank7_q[15:8];
+      \$3081  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux_s0$924 ;
+    \$3082  = \mac_wmux_s0$920 ;
     if (stall_adv13) begin
-      \$3082  = wbank8_q[15:8];
+      \$3082  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux_s0$926 ;
+    \$3083  = \mac_wmux_s0$921 ;
     if (stall_adv13) begin
-      \$3083  = wbank9_q[15:8];
+      \$3083  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux_s0$928 ;
+    \$3084  = \mac_wmux_s0$922 ;
     if (stall_adv13) begin
-      \$3084  = wbank10_q[15:8];
+      \$3084  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux_s0$930 ;
+    \$3085  = \mac_wmux_s0$923 ;
     if (stall_adv13) begin
-      \$3085  = wbank11_q[15:8];
+      \$3085  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux_s0$932 ;
+    \$3086  = \mac_wmux_s0$924 ;
     if (stall_adv13) begin
-      \$3086  = wbank12_q[15:8];
+      \$3086  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux_s0$934 ;
+    \$3087  = \mac_wmux_s0$926 ;
     if (stall_adv13) begin
-      \$3087  = wbank13_q[15:8];
+      \$3087  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux_s0$936 ;
+    \$3088  = \mac_wmux_s0$928 ;
     if (stall_adv13) begin
-      \$3088  = wbank14_q[15:8];
+      \$3088  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux_s0$938 ;
+    \$3089  = \mac_wmux_s0$930 ;
     if (stall_adv13) begin
-      \$3089  = wbank15_q[15:8];
+      \$3089  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux_s0$940 ;
+    \$3090  = \mac_wmux_s0$932 ;
     if (stall_adv13) begin
-      \$3090  = wbank0_q[23:16];
+      \$3090  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux_s0$941 ;
+    \$3091  = \mac_wmux_s0$934 ;
     if (stall_adv13) begin
-      \$3091  = wbank1_q[23:16];
+      \$3091  = wbank13_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux_s0$942 ;
+    \$3092  = \mac_wmux_s0$936 ;
     if (stall_adv13) begin
-      \$3092  = wbank2_q[23:16];
+      \$3092  = wbank14_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux_s0$943 ;
+    \$3093  = \mac_wmux_s0$938 ;
     if (stall_adv13) begin
-      \$3093  = wbank3_q[23:16];
+      \$3093  = wbank15_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux_s0$944 ;
+    \$3094  = \mac_wmux_s0$940 ;
     if (stall_adv13) begin
-      \$3094  = wbank4_q[23:16];
+      \$3094  = wbank0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux_s0$945 ;
+    \$3095  = \mac_wmux_s0$941 ;
     if (stall_adv13) begin
-      \$3095  = wbank5_q[23:16];
+      \$3095  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux_s0$946 ;
+    \$3096  = \mac_wmux_s0$942 ;
     if (stall_adv13) begin
-      \$3096  = wbank6_q[23:16];
+      \$3096  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux_s0$947 ;
+    \$3097  = \mac_wmux_s0$943 ;
     if (stall_adv13) begin
-      \$3097  = wbank7_q[23:16];
+      \$3097  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux_s0$948 ;
+    \$3098  = \mac_wmux_s0$944 ;
     if (stall_adv13) begin
-      \$3098  = wbank8_q[23:16];
+      \$3098  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux_s0$950 ;
+    \$3099  = \mac_wmux_s0$945 ;
     if (stall_adv13) begin
-      \$3099  = wbank9_q[23:16];
+      \$3099  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux_s0$952 ;
+    \$3100  = \mac_wmux_s0$946 ;
     if (stall_adv13) begin
-      \$3100  = wbank10_q[23:16];
+      \$3100  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux_s0$954 ;
+    \$3101  = \mac_wmux_s0$947 ;
     if (stall_adv13) begin
-      \$3101  = wbank11_q[23:16];
+      \$3101  = wbank7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux_s0$956 ;
+    \$3102  = \mac_wmux_s0$948 ;
     if (stall_adv13) begin
-      \$3102  = wbank12_q[23:16];
+      \$3102  = wbank8_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux_s0$958 ;
+    \$3103  = \mac_wmux_s0$950 ;
     if (stall_adv13) begin
-      \$3103  = wbank13_q[23:16];
+      \$3103  = wbank9_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux_s0$960 ;
+    \$3104  = \mac_wmux_s0$952 ;
     if (stall_adv13) begin
-      \$3104  = wbank14_q[23:16];
+      \$3104  = wbank10_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux_s0$962 ;
+    \$3105  = \mac_wmux_s0$954 ;
     if (stall_adv13) begin
-      \$3105  = wbank15_q[23:16];
+      \$3105  = wbank11_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux_s0$964 ;
+    \$3106  = \mac_wmux_s0$956 ;
     if (stall_adv13) begin
-      \$3106  = wbank0_q[31:24];
+      \$3106  = wbank12_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux_s0$965 ;
+    \$3107  = \mac_wmux_s0$958 ;
     if (stall_adv13) begin
-      \$3107  = wbank1_q[31:24];
+      \$3107  = wbank13_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux_s0$966 ;
+    \$3108  = \mac_wmux_s0$960 ;
     if (stall_adv13) begin
-      \$3108  = wbank2_q[31:24];
+      \$3108  = wbank14_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux_s0$967 ;
+    \$3109  = \mac_wmux_s0$962 ;
     if (stall_adv13) begin
-      \$3109  = wbank3_q[31:24];
+      \$3109  = wbank15_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux_s0$968 ;
+    \$3110  = \mac_wmux_s0$964 ;
     if (stall_adv13) begin
-      \$3110  = wbank4_q[31:24];
+      \$3110  = wbank0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux_s0$969 ;
+    \$3111  = \mac_wmux_s0$965 ;
     if (stall_adv13) begin
-      \$3111  = wbank5_q[31:24];
+      \$3111  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux_s0$970 ;
+    \$3112  = \mac_wmux_s0$966 ;
     if (stall_adv13) begin
-      \$3112  = wbank6_q[31:24];
+      \$3112  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux_s0$971 ;
+    \$3113  = \mac_wmux_s0$967 ;
     if (stall_adv13) begin
-      \$3113  = wbank7_q[31:24];
+      \$3113  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux_s0$972 ;
+    \$3114  = \mac_wmux_s0$968 ;
     if (stall_adv13) begin
-      \$3114  = wbank8_q[31:24];
+      \$3114  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux_s0$974 ;
+    \$3115  = \mac_wmux_s0$969 ;
     if (stall_adv13) begin
-      \$3115  = wbank9_q[31:24];
+      \$3115  = wbank5_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux_s0$976 ;
+    \$3116  = \mac_wmux_s0$970 ;
     if (stall_adv13) begin
-      \$3116  = wbank10_q[31:24];
+      \$3116  = wbank6_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux_s0$978 ;
+    \$3117  = \mac_wmux_s0$971 ;
     if (stall_adv13) begin
-      \$3117  = wbank11_q[31:24];
+      \$3117  = wbank7_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux_s0$980 ;
+    \$3118  = \mac_wmux_s0$972 ;
     if (stall_adv13) begin
-      \$3118  = wbank12_q[31:24];
+      \$3118  = wbank8_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux_s0$982 ;
+    \$3119  = \mac_wmux_s0$974 ;
     if (stall_adv13) begin
-      \$3119  = wbank13_q[31:24];
+      \$3119  = wbank9_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux_s0$984 ;
+    \$3120  = \mac_wmux_s0$976 ;
     if (stall_adv13) begin
-      \$3120  = wbank14_q[31:24];
+      \$3120  = wbank10_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux_s0$986 ;
+    \$3121  = \mac_wmux_s0$978 ;
     if (stall_adv13) begin
-      \$3121  = wbank15_q[31:24];
+      \$3121  = wbank11_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux_s0$1235 ;
+    \$3122  = \mac_wmux_s0$980 ;
     if (stall_adv13) begin
-      \$3122  = mac_rdreg_s0;
+      \$3122  = wbank12_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux_s0$1236 ;
+    \$3123  = \mac_wmux_s0$982 ;
     if (stall_adv13) begin
-      \$3123  = \mac_rdreg_s0$1198 ;
+      \$3123  = wbank13_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux_s0$1237 ;
+    \$3124  = \mac_wmux_s0$984 ;
     if (stall_adv13) begin
-      \$3124  = \mac_rdreg_s0$1199 ;
+      \$3124  = wbank14_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux_s0$1238 ;
+    \$3125  = \mac_wmux_s0$986 ;
     if (stall_adv13) begin
-      \$3125  = \mac_rdreg_s0$1200 ;
+      \$3125  = wbank15_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3126  = \mac_wmux_s0$1239 ;
     if (stall_adv13) begin
-      \$3126  = \mac_rdreg_s0$1201 ;
+      \$3126  = mac_rdreg_s0;
     end
   end
   always @* begin
@@ -12419,78 +12283,78 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3130  = \mac_wmux_s0$1243 ;
     if (stall_adv13) begin
-      \$3130  = \mac_rdreg_s0$1209 ;
+      \$3130  = \mac_rdreg_s0$1205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3131  = \mac_wmux_s0$1244 ;
     if (stall_adv13) begin
-      \$3131  = \mac_rdreg_s0$1205 ;
+      \$3131  = \mac_rdreg_s0$1206 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3132  = \mac_wmux_s0$1245 ;
     if (stall_adv13) begin
-      \$3132  = \mac_rdreg_s0$1206 ;
+      \$3132  = \mac_rdreg_s0$1207 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3133  = \mac_wmux_s0$1246 ;
     if (stall_adv13) begin
-      \$3133  = \mac_rdreg_s0$1207 ;
+      \$3133  = \mac_rdreg_s0$1208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3134  = \mac_wmux_s0$1247 ;
     if (stall_adv13) begin
-      \$3134  = \mac_rdreg_s0$1208 ;
+      \$3134  = \mac_rdreg_s0$1213 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = mac_wmux_valid_s0;
+    \$3135  = \mac_wmux_s0$1248 ;
     if (stall_adv13) begin
-      \$3135  = mac_rdreg_valid_s0;
+      \$3135  = \mac_rdreg_s0$1209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = \mac_wmux_s0$1249 ;
+    if (stall_adv13) begin
+      \$3136  = \mac_rdreg_s0$1210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = \mac_wmux_s0$1250 ;
+    if (stall_adv13) begin
+      \$3137  = \mac_rdreg_s0$1211 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = \mac_wmux_s0$1251 ;
+    if (stall_adv13) begin
+      \$3138  = \mac_rdreg_s0$1212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = mac_wmux_valid_s0;
+    if (stall_adv13) begin
+      \$3139  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$3135  = 1'h0;
+      \$3139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = mac_pre_s0;
-    if (stall_adv14) begin
-      \$3136  = \mac_wmux_s0$1235 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_pre_s0$1250 ;
-    if (stall_adv14) begin
-      \$3137  = \mac_wmux_s0$1236 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_pre_s0$1251 ;
-    if (stall_adv14) begin
-      \$3138  = \mac_wmux_s0$1237 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_pre_s0$1252 ;
-    if (stall_adv14) begin
-      \$3139  = \mac_wmux_s0$1238 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_pre_s0$1253 ;
+    \$3140  = mac_pre_s0;
     if (stall_adv14) begin
       \$3140  = \mac_wmux_s0$1239 ;
     end
@@ -12520,252 +12384,252 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3144  = \mac_pre_s0$1257 ;
     if (stall_adv14) begin
-      \$3144  = mac_wmux_w0_0;
+      \$3144  = \mac_wmux_s0$1243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3145  = \mac_pre_s0$1258 ;
     if (stall_adv14) begin
-      \$3145  = mac_wmux_w0_1;
+      \$3145  = \mac_wmux_s0$1244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3146  = \mac_pre_s0$1259 ;
     if (stall_adv14) begin
-      \$3146  = mac_wmux_w0_2;
+      \$3146  = \mac_wmux_s0$1245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3147  = \mac_pre_s0$1260 ;
     if (stall_adv14) begin
-      \$3147  = mac_wmux_w0_3;
+      \$3147  = \mac_wmux_s0$1246 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3148  = \mac_pre_s0$1261 ;
     if (stall_adv14) begin
-      \$3148  = mac_wmux_w0_4;
+      \$3148  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3149  = \mac_pre_s0$1262 ;
     if (stall_adv14) begin
-      \$3149  = mac_wmux_w0_5;
+      \$3149  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3150  = \mac_pre_s0$1263 ;
     if (stall_adv14) begin
-      \$3150  = mac_wmux_w0_6;
+      \$3150  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3151  = \mac_pre_s0$1264 ;
     if (stall_adv14) begin
-      \$3151  = mac_wmux_w0_7;
+      \$3151  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3152  = \mac_pre_s0$1265 ;
     if (stall_adv14) begin
-      \$3152  = mac_wmux_w1_0;
+      \$3152  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3153  = \mac_pre_s0$1266 ;
     if (stall_adv14) begin
-      \$3153  = mac_wmux_w1_1;
+      \$3153  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3154  = \mac_pre_s0$1267 ;
     if (stall_adv14) begin
-      \$3154  = mac_wmux_w1_2;
+      \$3154  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3155  = \mac_pre_s0$1268 ;
     if (stall_adv14) begin
-      \$3155  = mac_wmux_w1_3;
+      \$3155  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3156  = \mac_pre_s0$1269 ;
     if (stall_adv14) begin
-      \$3156  = mac_wmux_w1_4;
+      \$3156  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3157  = \mac_pre_s0$1270 ;
     if (stall_adv14) begin
-      \$3157  = mac_wmux_w1_5;
+      \$3157  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3158  = \mac_pre_s0$1271 ;
     if (stall_adv14) begin
-      \$3158  = mac_wmux_w1_6;
+      \$3158  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3159  = \mac_pre_s0$1272 ;
     if (stall_adv14) begin
-      \$3159  = mac_wmux_w1_7;
+      \$3159  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3160  = \mac_pre_s0$1273 ;
     if (stall_adv14) begin
-      \$3160  = mac_wmux_w2_0;
+      \$3160  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3161  = \mac_pre_s0$1274 ;
     if (stall_adv14) begin
-      \$3161  = mac_wmux_w2_1;
+      \$3161  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3162  = \mac_pre_s0$1275 ;
     if (stall_adv14) begin
-      \$3162  = mac_wmux_w2_2;
+      \$3162  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3163  = \mac_pre_s0$1276 ;
     if (stall_adv14) begin
-      \$3163  = mac_wmux_w2_3;
+      \$3163  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3164  = \mac_pre_s0$1277 ;
     if (stall_adv14) begin
-      \$3164  = mac_wmux_w2_4;
+      \$3164  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3165  = \mac_pre_s0$1278 ;
     if (stall_adv14) begin
-      \$3165  = mac_wmux_w2_5;
+      \$3165  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3166  = \mac_pre_s0$1279 ;
     if (stall_adv14) begin
-      \$3166  = mac_wmux_w2_6;
+      \$3166  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3167  = \mac_pre_s0$1280 ;
     if (stall_adv14) begin
-      \$3167  = mac_wmux_w2_7;
+      \$3167  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3168  = \mac_pre_s0$1281 ;
     if (stall_adv14) begin
-      \$3168  = mac_wmux_w3_0;
+      \$3168  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3169  = \mac_pre_s0$1282 ;
     if (stall_adv14) begin
-      \$3169  = mac_wmux_w3_1;
+      \$3169  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3170  = \mac_pre_s0$1283 ;
     if (stall_adv14) begin
-      \$3170  = mac_wmux_w3_2;
+      \$3170  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3171  = \mac_pre_s0$1284 ;
     if (stall_adv14) begin
-      \$3171  = mac_wmux_w3_3;
+      \$3171  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3172  = \mac_pre_s0$1285 ;
     if (stall_adv14) begin
-      \$3172  = mac_wmux_w3_4;
+      \$3172  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3173  = \mac_pre_s0$1286 ;
     if (stall_adv14) begin
-      \$3173  = mac_wmux_w3_5;
+      \$3173  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3174  = \mac_pre_s0$1287 ;
     if (stall_adv14) begin
-      \$3174  = mac_wmux_w3_6;
+      \$3174  = mac_wmux_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3175  = \mac_pre_s0$1288 ;
     if (stall_adv14) begin
-      \$3175  = mac_wmux_w3_7;
+      \$3175  = mac_wmux_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3176  = \mac_pre_s0$1289 ;
     if (stall_adv14) begin
-      \$3176  = \mac_wmux_s0$1243 ;
+      \$3176  = mac_wmux_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3177  = \mac_pre_s0$1290 ;
     if (stall_adv14) begin
-      \$3177  = \mac_wmux_s0$1244 ;
+      \$3177  = mac_wmux_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3178  = \mac_pre_s0$1291 ;
     if (stall_adv14) begin
-      \$3178  = \mac_wmux_s0$1245 ;
+      \$3178  = mac_wmux_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3179  = \mac_pre_s0$1292 ;
     if (stall_adv14) begin
-      \$3179  = \mac_wmux_s0$1246 ;
+      \$3179  = mac_wmux_w3_7;
     end
   end
   always @* begin
@@ -12777,480 +12641,498 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = mac_pre_valid_s0;
+    \$3181  = \mac_pre_s0$1294 ;
     if (stall_adv14) begin
-      \$3181  = mac_wmux_valid_s0;
+      \$3181  = \mac_wmux_s0$1248 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3182  = \mac_pre_s0$1295 ;
+    if (stall_adv14) begin
+      \$3182  = \mac_wmux_s0$1249 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3183  = \mac_pre_s0$1296 ;
+    if (stall_adv14) begin
+      \$3183  = \mac_wmux_s0$1250 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3184  = \mac_pre_s0$1297 ;
+    if (stall_adv14) begin
+      \$3184  = \mac_wmux_s0$1251 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3185  = mac_pre_valid_s0;
+    if (stall_adv14) begin
+      \$3185  = mac_wmux_valid_s0;
     end
     if (rst) begin
-      \$3181  = 1'h0;
+      \$3185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = mac_dspin_s0;
-    if (stall_adv15) begin
-      \$3182  = \mac_pre_s0$1289 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_dspin_s0$1296 ;
-    if (stall_adv15) begin
-      \$3183  = \mac_pre_s0$1290 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_dspin_s0$1297 ;
-    if (stall_adv15) begin
-      \$3184  = \mac_pre_s0$1291 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_dspin_s0$1298 ;
-    if (stall_adv15) begin
-      \$3185  = \mac_pre_s0$1292 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_dspin_s0$1299 ;
+    \$3186  = mac_dspin_s0;
     if (stall_adv15) begin
       \$3186  = \mac_pre_s0$1293 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = mac_dspin_valid_s0;
+    \$3187  = \mac_dspin_s0$1300 ;
     if (stall_adv15) begin
-      \$3187  = mac_pre_valid_s0;
+      \$3187  = \mac_pre_s0$1294 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3188  = \mac_dspin_s0$1301 ;
+    if (stall_adv15) begin
+      \$3188  = \mac_pre_s0$1295 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3189  = \mac_dspin_s0$1302 ;
+    if (stall_adv15) begin
+      \$3189  = \mac_pre_s0$1296 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3190  = \mac_dspin_s0$1303 ;
+    if (stall_adv15) begin
+      \$3190  = \mac_pre_s0$1297 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3191  = mac_dspin_valid_s0;
+    if (stall_adv15) begin
+      \$3191  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3187  = 1'h0;
+      \$3191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = mac_mul_s0;
-    if (stall_adv16) begin
-      \$3188  = mac_prod0_0;
+    \$3192  = mac_dspout_s0;
+    if (stall_adv15) begin
+      \$3192  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_mul_s0$995 ;
-    if (stall_adv16) begin
-      \$3189  = mac_prod0_1;
+    \$3193  = \mac_dspout_s0$1306 ;
+    if (stall_adv15) begin
+      \$3193  = \mac_dspin_s0$1300 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_mul_s0$997 ;
-    if (stall_adv16) begin
-      \$3190  = mac_prod0_2;
+    \$3194  = \mac_dspout_s0$1307 ;
+    if (stall_adv15) begin
+      \$3194  = \mac_dspin_s0$1301 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_mul_s0$998 ;
-    if (stall_adv16) begin
-      \$3191  = mac_prod0_3;
+    \$3195  = \mac_dspout_s0$1308 ;
+    if (stall_adv15) begin
+      \$3195  = \mac_dspin_s0$1302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_mul_s0$1000 ;
-    if (stall_adv16) begin
-      \$3192  = mac_prod0_4;
+    \$3196  = \mac_dspout_s0$1309 ;
+    if (stall_adv15) begin
+      \$3196  = \mac_dspin_s0$1303 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_mul_s0$1001 ;
-    if (stall_adv16) begin
-      \$3193  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_mul_s0$1003 ;
-    if (stall_adv16) begin
-      \$3194  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_mul_s0$1004 ;
-    if (stall_adv16) begin
-      \$3195  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_mul_s0$1006 ;
-    if (stall_adv16) begin
-      \$3196  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_mul_s0$1007 ;
-    if (stall_adv16) begin
-      \$3197  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_mul_s0$1009 ;
-    if (stall_adv16) begin
-      \$3198  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_mul_s0$1010 ;
-    if (stall_adv16) begin
-      \$3199  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_mul_s0$1012 ;
-    if (stall_adv16) begin
-      \$3200  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_mul_s0$1013 ;
-    if (stall_adv16) begin
-      \$3201  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_mul_s0$1015 ;
-    if (stall_adv16) begin
-      \$3202  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_mul_s0$1016 ;
-    if (stall_adv16) begin
-      \$3203  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_mul_s0$1018 ;
-    if (stall_adv16) begin
-      \$3204  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_mul_s0$1019 ;
-    if (stall_adv16) begin
-      \$3205  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_mul_s0$1021 ;
-    if (stall_adv16) begin
-      \$3206  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_mul_s0$1022 ;
-    if (stall_adv16) begin
-      \$3207  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_mul_s0$1024 ;
-    if (stall_adv16) begin
-      \$3208  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_mul_s0$1025 ;
-    if (stall_adv16) begin
-      \$3209  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_mul_s0$1027 ;
-    if (stall_adv16) begin
-      \$3210  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_mul_s0$1028 ;
-    if (stall_adv16) begin
-      \$3211  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_mul_s0$1030 ;
-    if (stall_adv16) begin
-      \$3212  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_mul_s0$1031 ;
-    if (stall_adv16) begin
-      \$3213  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_mul_s0$1033 ;
-    if (stall_adv16) begin
-      \$3214  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_mul_s0$1034 ;
-    if (stall_adv16) begin
-      \$3215  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_mul_s0$1036 ;
-    if (stall_adv16) begin
-      \$3216  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_mul_s0$1037 ;
-    if (stall_adv16) begin
-      \$3217  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_mul_s0$1039 ;
-    if (stall_adv16) begin
-      \$3218  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_mul_s0$1040 ;
-    if (stall_adv16) begin
-      \$3219  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_mul_s0$1333 ;
-    if (stall_adv16) begin
-      \$3220  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_mul_s0$1334 ;
-    if (stall_adv16) begin
-      \$3221  = \mac_dspin_s0$1296 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_mul_s0$1335 ;
-    if (stall_adv16) begin
-      \$3222  = \mac_dspin_s0$1297 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_mul_s0$1336 ;
-    if (stall_adv16) begin
-      \$3223  = \mac_dspin_s0$1298 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_mul_s0$1337 ;
-    if (stall_adv16) begin
-      \$3224  = \mac_dspin_s0$1299 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = mac_mul_valid_s0;
-    if (stall_adv16) begin
-      \$3225  = mac_dspin_valid_s0;
+    \$3197  = mac_dspout_valid_s0;
+    if (stall_adv15) begin
+      \$3197  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3225  = 1'h0;
+      \$3197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = mac_add0_s0;
-    if (stall_adv17) begin
-      \$3226  = mac0_sum0_p0;
+    \$3198  = mac_add0_s0;
+    if (stall_adv19) begin
+      \$3198  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_add0_s0$1045 ;
-    if (stall_adv17) begin
-      \$3227  = mac0_sum0_p1;
+    \$3199  = \mac_add0_s0$1049 ;
+    if (stall_adv19) begin
+      \$3199  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_add0_s0$1047 ;
-    if (stall_adv17) begin
-      \$3228  = mac0_sum0_p2;
+    \$3200  = \mac_add0_s0$1051 ;
+    if (stall_adv19) begin
+      \$3200  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_add0_s0$1048 ;
-    if (stall_adv17) begin
-      \$3229  = mac0_sum0_p3;
+    \$3201  = \mac_add0_s0$1052 ;
+    if (stall_adv19) begin
+      \$3201  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_add0_s0$1050 ;
-    if (stall_adv17) begin
-      \$3230  = mac1_sum0_p0;
+    \$3202  = \mac_add0_s0$1054 ;
+    if (stall_adv19) begin
+      \$3202  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_add0_s0$1051 ;
-    if (stall_adv17) begin
-      \$3231  = mac1_sum0_p1;
+    \$3203  = \mac_add0_s0$1055 ;
+    if (stall_adv19) begin
+      \$3203  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_add0_s0$1053 ;
-    if (stall_adv17) begin
-      \$3232  = mac1_sum0_p2;
+    \$3204  = \mac_add0_s0$1057 ;
+    if (stall_adv19) begin
+      \$3204  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_add0_s0$1054 ;
-    if (stall_adv17) begin
-      \$3233  = mac1_sum0_p3;
+    \$3205  = \mac_add0_s0$1058 ;
+    if (stall_adv19) begin
+      \$3205  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_add0_s0$1056 ;
-    if (stall_adv17) begin
-      \$3234  = mac2_sum0_p0;
+    \$3206  = \mac_add0_s0$1060 ;
+    if (stall_adv19) begin
+      \$3206  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_add0_s0$1057 ;
-    if (stall_adv17) begin
-      \$3235  = mac2_sum0_p1;
+    \$3207  = \mac_add0_s0$1061 ;
+    if (stall_adv19) begin
+      \$3207  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_add0_s0$1059 ;
-    if (stall_adv17) begin
-      \$3236  = mac2_sum0_p2;
+    \$3208  = \mac_add0_s0$1063 ;
+    if (stall_adv19) begin
+      \$3208  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_add0_s0$1060 ;
-    if (stall_adv17) begin
-      \$3237  = mac2_sum0_p3;
+    \$3209  = \mac_add0_s0$1064 ;
+    if (stall_adv19) begin
+      \$3209  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_add0_s0$1062 ;
-    if (stall_adv17) begin
-      \$3238  = mac3_sum0_p0;
+    \$3210  = \mac_add0_s0$1066 ;
+    if (stall_adv19) begin
+      \$3210  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_add0_s0$1063 ;
-    if (stall_adv17) begin
-      \$3239  = mac3_sum0_p1;
+    \$3211  = \mac_add0_s0$1067 ;
+    if (stall_adv19) begin
+      \$3211  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_add0_s0$1065 ;
-    if (stall_adv17) begin
-      \$3240  = mac3_sum0_p2;
+    \$3212  = \mac_add0_s0$1069 ;
+    if (stall_adv19) begin
+      \$3212  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_add0_s0$1066 ;
-    if (stall_adv17) begin
-      \$3241  = mac3_sum0_p3;
+    \$3213  = \mac_add0_s0$1070 ;
+    if (stall_adv19) begin
+      \$3213  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_add0_s0$1339 ;
-    if (stall_adv17) begin
-      \$3242  = \mac_mul_s0$1333 ;
+    \$3214  = \mac_add0_s0$1311 ;
+    if (stall_adv19) begin
+      \$3214  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_add0_s0$1340 ;
-    if (stall_adv17) begin
-      \$3243  = \mac_mul_s0$1334 ;
+    \$3215  = \mac_add0_s0$1312 ;
+    if (stall_adv19) begin
+      \$3215  = \mac_dspout_s0$1306 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_add0_s0$1341 ;
-    if (stall_adv17) begin
-      \$3244  = \mac_mul_s0$1335 ;
+    \$3216  = \mac_add0_s0$1313 ;
+    if (stall_adv19) begin
+      \$3216  = \mac_dspout_s0$1307 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_add0_s0$1342 ;
-    if (stall_adv17) begin
-      \$3245  = \mac_mul_s0$1336 ;
+    \$3217  = \mac_add0_s0$1314 ;
+    if (stall_adv19) begin
+      \$3217  = \mac_dspout_s0$1308 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_add0_s0$1343 ;
-    if (stall_adv17) begin
-      \$3246  = \mac_mul_s0$1337 ;
+    \$3218  = \mac_add0_s0$1315 ;
+    if (stall_adv19) begin
+      \$3218  = \mac_dspout_s0$1309 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = mac_add0_valid_s0;
-    if (stall_adv17) begin
-      \$3247  = mac_mul_valid_s0;
+    \$3219  = mac_add0_valid_s0;
+    if (stall_adv19) begin
+      \$3219  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$3219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3220  = mac_add1_s0;
+    if (stall_adv20) begin
+      \$3220  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3221  = \mac_add1_s0$1075 ;
+    if (stall_adv20) begin
+      \$3221  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3222  = \mac_add1_s0$1077 ;
+    if (stall_adv20) begin
+      \$3222  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3223  = \mac_add1_s0$1078 ;
+    if (stall_adv20) begin
+      \$3223  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3224  = \mac_add1_s0$1080 ;
+    if (stall_adv20) begin
+      \$3224  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3225  = \mac_add1_s0$1081 ;
+    if (stall_adv20) begin
+      \$3225  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3226  = \mac_add1_s0$1083 ;
+    if (stall_adv20) begin
+      \$3226  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3227  = \mac_add1_s0$1084 ;
+    if (stall_adv20) begin
+      \$3227  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3228  = \mac_add1_s0$1317 ;
+    if (stall_adv20) begin
+      \$3228  = \mac_add0_s0$1311 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3229  = \mac_add1_s0$1318 ;
+    if (stall_adv20) begin
+      \$3229  = \mac_add0_s0$1312 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3230  = \mac_add1_s0$1319 ;
+    if (stall_adv20) begin
+      \$3230  = \mac_add0_s0$1313 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3231  = \mac_add1_s0$1320 ;
+    if (stall_adv20) begin
+      \$3231  = \mac_add0_s0$1314 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3232  = \mac_add1_s0$1321 ;
+    if (stall_adv20) begin
+      \$3232  = \mac_add0_s0$1315 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3233  = mac_add1_valid_s0;
+    if (stall_adv20) begin
+      \$3233  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3234  = mac_add2_s0;
+    if (stall_adv21) begin
+      \$3234  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3235  = \mac_add2_s0$1091 ;
+    if (stall_adv21) begin
+      \$3235  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3236  = \mac_add2_s0$1094 ;
+    if (stall_adv21) begin
+      \$3236  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3237  = \mac_add2_s0$1097 ;
+    if (stall_adv21) begin
+      \$3237  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3238  = \mac_add2_s0$1323 ;
+    if (stall_adv21) begin
+      \$3238  = \mac_add1_s0$1317 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3239  = \mac_add2_s0$1089 ;
+    if (stall_adv21) begin
+      \$3239  = \mac_add1_s0$1318 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3240  = \mac_add2_s0$1092 ;
+    if (stall_adv21) begin
+      \$3240  = \mac_add1_s0$1319 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3241  = \mac_add2_s0$1095 ;
+    if (stall_adv21) begin
+      \$3241  = \mac_add1_s0$1320 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3242  = \mac_add2_s0$1098 ;
+    if (stall_adv21) begin
+      \$3242  = \mac_add1_s0$1321 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3243  = mac_add2_valid_s0;
+    if (stall_adv21) begin
+      \$3243  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3244  = o__valid;
+    if (advance) begin
+      \$3244  = \$2665 ;
+    end
+    if (rst) begin
+      \$3244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3245  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3245  = \$2666 ;
+    end
+    if (rst) begin
+      \$3245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3246  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3246  = \$2667 ;
+    end
+    if (rst) begin
+      \$3246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3247  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3247  = \$2668 ;
     end
     if (rst) begin
       \$3247  = 1'h0;
@@ -13258,100 +13140,139 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = mac_add1_s0;
-    if (stall_adv18) begin
-      \$3248  = mac0_sum1_p0;
+    \$3248  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3248  = \$2669 ;
+    end
+    if (rst) begin
+      \$3248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_add1_s0$1071 ;
-    if (stall_adv18) begin
-      \$3249  = mac0_sum1_p1;
+    \$3249  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3249  = \$2670 ;
+    end
+    if (rst) begin
+      \$3249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_add1_s0$1073 ;
-    if (stall_adv18) begin
-      \$3250  = mac1_sum1_p0;
+    \$3250  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3250  = \$2671 ;
+    end
+    if (rst) begin
+      \$3250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_add1_s0$1074 ;
-    if (stall_adv18) begin
-      \$3251  = mac1_sum1_p1;
+    \$3251  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3251  = \$2672 ;
+    end
+    if (rst) begin
+      \$3251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_add1_s0$1076 ;
-    if (stall_adv18) begin
-      \$3252  = mac2_sum1_p0;
+    \$3252  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3252  = \$2673 ;
+    end
+    if (rst) begin
+      \$3252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_add1_s0$1077 ;
-    if (stall_adv18) begin
-      \$3253  = mac2_sum1_p1;
+    \$3253  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3253  = \$2674 ;
+    end
+    if (rst) begin
+      \$3253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_add1_s0$1079 ;
-    if (stall_adv18) begin
-      \$3254  = mac3_sum1_p0;
+    \$3254  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3254  = \$2675 ;
+    end
+    if (rst) begin
+      \$3254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_add1_s0$1080 ;
-    if (stall_adv18) begin
-      \$3255  = mac3_sum1_p1;
+    \$3255  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3255  = \$2676 ;
+    end
+    if (rst) begin
+      \$3255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_add1_s0$1345 ;
-    if (stall_adv18) begin
-      \$3256  = \mac_add0_s0$1339 ;
+    \$3256  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3256  = \$2677 ;
+    end
+    if (rst) begin
+      \$3256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_add1_s0$1346 ;
-    if (stall_adv18) begin
-      \$3257  = \mac_add0_s0$1340 ;
+    \$3257  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3257  = \$2678 ;
+    end
+    if (rst) begin
+      \$3257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_add1_s0$1347 ;
-    if (stall_adv18) begin
-      \$3258  = \mac_add0_s0$1341 ;
+    \$3258  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3258  = \$2679 ;
+    end
+    if (rst) begin
+      \$3258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_add1_s0$1348 ;
-    if (stall_adv18) begin
-      \$3259  = \mac_add0_s0$1342 ;
+    \$3259  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3259  = \$2680 ;
+    end
+    if (rst) begin
+      \$3259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_add1_s0$1349 ;
-    if (stall_adv18) begin
-      \$3260  = \mac_add0_s0$1343 ;
+    \$3260  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3260  = \$2681 ;
+    end
+    if (rst) begin
+      \$3260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = mac_add1_valid_s0;
-    if (stall_adv18) begin
-      \$3261  = mac_add0_valid_s0;
+    \$3261  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3261  = \$2682 ;
     end
     if (rst) begin
       \$3261  = 1'h0;
@@ -13359,72 +13280,99 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = mac_add2_s0;
-    if (stall_adv19) begin
-      \$3262  = mac0_sum2_p0;
+    \$3262  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3262  = \$2683 ;
+    end
+    if (rst) begin
+      \$3262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_add2_s0$1087 ;
-    if (stall_adv19) begin
-      \$3263  = mac1_sum2_p0;
+    \$3263  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3263  = \$2684 ;
+    end
+    if (rst) begin
+      \$3263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_add2_s0$1090 ;
+    \$3264  = stall_adv19_valid;
     if (stall_adv19) begin
-      \$3264  = mac2_sum2_p0;
+      \$3264  = \$2685 ;
+    end
+    if (rst) begin
+      \$3264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_add2_s0$1093 ;
-    if (stall_adv19) begin
-      \$3265  = mac3_sum2_p0;
+    \$3265  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3265  = \$2686 ;
+    end
+    if (rst) begin
+      \$3265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_add2_s0$1351 ;
-    if (stall_adv19) begin
-      \$3266  = \mac_add1_s0$1345 ;
+    \$3266  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3266  = \$2687 ;
+    end
+    if (rst) begin
+      \$3266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_add2_s0$1085 ;
-    if (stall_adv19) begin
-      \$3267  = \mac_add1_s0$1346 ;
+    \$3267  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3267  = \$2688 ;
+    end
+    if (rst) begin
+      \$3267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_add2_s0$1088 ;
-    if (stall_adv19) begin
-      \$3268  = \mac_add1_s0$1347 ;
+    \$3268  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3268  = \$2689 ;
+    end
+    if (rst) begin
+      \$3268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_add2_s0$1091 ;
-    if (stall_adv19) begin
-      \$3269  = \mac_add1_s0$1348 ;
+    \$3269  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3269  = \$2690 ;
+    end
+    if (rst) begin
+      \$3269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_add2_s0$1094 ;
-    if (stall_adv19) begin
-      \$3270  = \mac_add1_s0$1349 ;
+    \$3270  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3270  = \$2691 ;
+    end
+    if (rst) begin
+      \$3270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = mac_add2_valid_s0;
-    if (stall_adv19) begin
-      \$3271  = mac_add1_valid_s0;
+    \$3271  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3271  = \$2692 ;
     end
     if (rst) begin
       \$3271  = 1'h0;
@@ -13432,9 +13380,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = o__valid;
-    if (advance) begin
-      \$3272  = \$2663 ;
+    \$3272  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3272  = \$2693 ;
     end
     if (rst) begin
       \$3272  = 1'h0;
@@ -13442,9 +13390,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3273  = \$2664 ;
+    \$3273  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$3273  = \$2694 ;
     end
     if (rst) begin
       \$3273  = 1'h0;
@@ -13452,9 +13400,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3274  = \$2665 ;
+    \$3274  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$3274  = \$2695 ;
     end
     if (rst) begin
       \$3274  = 1'h0;
@@ -13462,330 +13410,70 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3275  = \$2666 ;
-    end
-    if (rst) begin
-      \$3275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3276  = \$2667 ;
-    end
-    if (rst) begin
-      \$3276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3277  = \$2668 ;
-    end
-    if (rst) begin
-      \$3277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3278  = \$2669 ;
-    end
-    if (rst) begin
-      \$3278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3279  = \$2670 ;
-    end
-    if (rst) begin
-      \$3279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3280  = \$2671 ;
-    end
-    if (rst) begin
-      \$3280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3281  = \$2672 ;
-    end
-    if (rst) begin
-      \$3281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3282  = \$2673 ;
-    end
-    if (rst) begin
-      \$3282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3283  = \$2674 ;
-    end
-    if (rst) begin
-      \$3283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3284  = \$2675 ;
-    end
-    if (rst) begin
-      \$3284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3285  = \$2676 ;
-    end
-    if (rst) begin
-      \$3285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3286  = \$2677 ;
-    end
-    if (rst) begin
-      \$3286  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3287  = \$2678 ;
-    end
-    if (rst) begin
-      \$3287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3288  = \$2679 ;
-    end
-    if (rst) begin
-      \$3288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3289  = \$2680 ;
-    end
-    if (rst) begin
-      \$3289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3290  = \$2681 ;
-    end
-    if (rst) begin
-      \$3290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3291  = \$2682 ;
-    end
-    if (rst) begin
-      \$3291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3292  = \$2683 ;
-    end
-    if (rst) begin
-      \$3292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3293  = \$2684 ;
-    end
-    if (rst) begin
-      \$3293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3294  = \$2685 ;
-    end
-    if (rst) begin
-      \$3294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3295  = \$2686 ;
-    end
-    if (rst) begin
-      \$3295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3296  = \$2687 ;
-    end
-    if (rst) begin
-      \$3296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3297  = \$2688 ;
-    end
-    if (rst) begin
-      \$3297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3298  = \$2689 ;
-    end
-    if (rst) begin
-      \$3298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3299  = \$2690 ;
-    end
-    if (rst) begin
-      \$3299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$3300  = \$2691 ;
-    end
-    if (rst) begin
-      \$3300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = mac_acc0;
-    if (\$2692 ) begin
-      \$3301  = \$2693 ;
-    end
-    if (rst) begin
-      \$3301  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = mac_acc0_out;
-    if (\$2695 ) begin
-      \$3302  = \$2636 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3303  = mac_acc1;
+    \$3275  = mac_acc0;
     if (\$2696 ) begin
-      \$3303  = \$2697 ;
+      \$3275  = \$2697 ;
     end
     if (rst) begin
-      \$3303  = 32'd0;
+      \$3275  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = mac_acc1_out;
+    \$3276  = mac_acc0_out;
     if (\$2699 ) begin
-      \$3304  = \$2637 [31:0];
+      \$3276  = \$2638 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = mac_acc2;
+    \$3277  = mac_acc1;
     if (\$2700 ) begin
-      \$3305  = \$2701 ;
+      \$3277  = \$2701 ;
     end
     if (rst) begin
-      \$3305  = 32'd0;
+      \$3277  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = mac_acc2_out;
+    \$3278  = mac_acc1_out;
     if (\$2703 ) begin
-      \$3306  = \$2638 [31:0];
+      \$3278  = \$2639 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = mac_acc3;
+    \$3279  = mac_acc2;
     if (\$2704 ) begin
-      \$3307  = \$2705 ;
+      \$3279  = \$2705 ;
     end
     if (rst) begin
-      \$3307  = 32'd0;
+      \$3279  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = mac_acc3_out;
+    \$3280  = mac_acc2_out;
     if (\$2707 ) begin
-      \$3308  = \$2639 [31:0];
+      \$3280  = \$2640 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3281  = mac_acc3;
+    if (\$2708 ) begin
+      \$3281  = \$2709 ;
+    end
+    if (rst) begin
+      \$3281  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3282  = mac_acc3_out;
+    if (\$2711 ) begin
+      \$3282  = \$2641 [31:0];
     end
   end
   assign shift_d0 = \$4 [7:0];
@@ -13879,14 +13567,14 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign mac_sel5 = { \$2084 , \$2083 , \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076  };
   assign mac_sel6 = { \$2093 , \$2092 , \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085  };
   assign mac_sel7 = { \$2102 , \$2101 , \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094  };
-  assign mac_biased0 = \$2624 [31:0];
-  assign mac_biased1 = \$2625 [31:0];
-  assign mac_biased2 = \$2626 [31:0];
-  assign mac_biased3 = \$2627 [31:0];
-  assign mac_acc0_next = \$2636 [31:0];
-  assign mac_acc1_next = \$2637 [31:0];
-  assign mac_acc2_next = \$2638 [31:0];
-  assign mac_acc3_next = \$2639 [31:0];
+  assign mac_biased0 = \$2626 [31:0];
+  assign mac_biased1 = \$2627 [31:0];
+  assign mac_biased2 = \$2628 [31:0];
+  assign mac_biased3 = \$2629 [31:0];
+  assign mac_acc0_next = \$2638 [31:0];
+  assign mac_acc1_next = \$2639 [31:0];
+  assign mac_acc2_next = \$2640 [31:0];
+  assign mac_acc3_next = \$2641 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -14049,18 +13737,19 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign \$1676  = \sel_l10_s0$770 ;
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -14072,12 +13761,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

@@ -6,14 +6,6 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [7:0] \$10 ;
-  reg [31:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg [31:0] \$103 ;
-  reg [31:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [31:0] \$107 ;
   wire [7:0] \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -27,11 +19,11 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire \$23 ;
+  wire [32:0] \$23 ;
   wire [32:0] \$24 ;
   wire [32:0] \$25 ;
   wire [32:0] \$26 ;
-  wire [32:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [2:0] \$3 ;
@@ -46,24 +38,24 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
-  wire \$40 ;
+  wire [31:0] \$40 ;
   wire \$41 ;
-  wire [31:0] \$42 ;
+  wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [31:0] \$44 ;
   wire \$45 ;
-  wire [31:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
+  wire [31:0] \$48 ;
   wire \$49 ;
   wire [7:0] \$5 ;
-  wire [31:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [31:0] \$52 ;
   wire \$53 ;
-  wire [31:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
   reg [7:0] \$57 ;
   reg [7:0] \$58 ;
   reg [7:0] \$59 ;
@@ -73,44 +65,41 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [7:0] \$62 ;
   reg [7:0] \$63 ;
   reg [7:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [7:0] \$66 ;
+  reg \$65 ;
+  reg \$66 ;
   reg \$67 ;
   reg \$68 ;
   reg \$69 ;
   wire [7:0] \$7 ;
   reg \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
-  reg [15:0] \$75 ;
-  reg [15:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
+  reg [16:0] \$71 ;
+  reg [16:0] \$72 ;
+  reg [16:0] \$73 ;
+  reg [16:0] \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg \$77 ;
+  reg \$78 ;
   reg \$79 ;
   wire [7:0] \$8 ;
   reg \$80 ;
-  reg [16:0] \$81 ;
-  reg [16:0] \$82 ;
-  reg [16:0] \$83 ;
-  reg [16:0] \$84 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
   reg \$88 ;
-  reg \$89 ;
+  reg [31:0] \$89 ;
   wire [7:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [31:0] \$90 ;
+  reg [31:0] \$91 ;
+  reg [31:0] \$92 ;
+  reg [31:0] \$93 ;
+  reg [31:0] \$94 ;
+  reg [31:0] \$95 ;
+  reg [31:0] \$96 ;
   wire advance;
   input clk;
   wire clk;
@@ -166,26 +155,20 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$60  = 17'h00000;
-  reg [16:0] \mac_add0_s0$63  = 17'h00000;
-  reg [16:0] \mac_add0_s0$66  = 17'h00000;
-  reg \mac_add0_s0$96  = 1'h0;
+  reg [16:0] \mac_add0_s0$58  = 17'h00000;
+  reg [16:0] \mac_add0_s0$61  = 17'h00000;
+  reg [16:0] \mac_add0_s0$64  = 17'h00000;
+  reg \mac_add0_s0$86  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$27  = 16'h0000;
-  reg [15:0] \mac_mul_s0$29  = 16'h0000;
-  reg [15:0] \mac_mul_s0$30  = 16'h0000;
-  reg [15:0] \mac_mul_s0$32  = 16'h0000;
-  reg [15:0] \mac_mul_s0$33  = 16'h0000;
-  reg [15:0] \mac_mul_s0$35  = 16'h0000;
-  reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg \mac_mul_s0$94  = 1'h0;
-  reg mac_mul_valid_s0 = 1'h0;
+  reg mac_dspout_s0 = 1'h0;
+  reg mac_dspout_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$71  = 8'h00;
+  reg [7:0] \mac_pre_s0$72  = 8'h00;
   reg [7:0] \mac_pre_s0$73  = 8'h00;
   reg [7:0] \mac_pre_s0$74  = 8'h00;
   reg [7:0] \mac_pre_s0$75  = 8'h00;
@@ -193,9 +176,7 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [7:0] \mac_pre_s0$77  = 8'h00;
   reg [7:0] \mac_pre_s0$78  = 8'h00;
   reg [7:0] \mac_pre_s0$79  = 8'h00;
-  reg [7:0] \mac_pre_s0$80  = 8'h00;
-  reg [7:0] \mac_pre_s0$81  = 8'h00;
-  reg \mac_pre_s0$82  = 1'h0;
+  reg \mac_pre_s0$80  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -233,8 +214,6 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv1;
   wire stall_adv10;
   reg stall_adv10_valid = 1'h0;
-  wire stall_adv11;
-  reg stall_adv11_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -252,9 +231,6 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign \$2  = i__payload[17:16] - 1'h0;
   assign \$3  = i__payload[19:18] - 1'h1;
   assign \$4  = \$2 [0] ? i__payload[35:28] : i__payload[27:20];
   assign mac_wmux_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
@@ -276,12 +252,12 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv0 = \$12  | o__ready;
   assign \$13  = ~ stall_adv1_valid;
   assign stall_adv1 = \$13  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
   assign \$14  = ~ stall_adv2_valid;
   assign stall_adv2 = \$14  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$27 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
   assign \$15  = ~ stall_adv3_valid;
   assign stall_adv3 = \$15  | o__ready;
   assign \$16  = ~ stall_adv4_valid;
@@ -298,43 +274,44 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv9 = \$21  | o__ready;
   assign \$22  = ~ stall_adv10_valid;
   assign stall_adv10 = \$22  | o__ready;
-  assign \$23  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$23  | o__ready;
-  assign \$24  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$25  = $signed(mac_acc1) + $signed(\mac_add0_s0$60 );
-  assign \$26  = $signed(mac_acc2) + $signed(\mac_add0_s0$63 );
-  assign \$27  = $signed(mac_acc3) + $signed(\mac_add0_s0$66 );
-  assign \$28  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$29  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$30  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$31  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$32  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$33  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$34  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$35  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$36  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$37  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$38  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$39  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
-  assign \$40  = mac_add0_valid_s0 & \mac_add0_s0$96 ;
+  assign \$23  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$24  = $signed(mac_acc1) + $signed(\mac_add0_s0$58 );
+  assign \$25  = $signed(mac_acc2) + $signed(\mac_add0_s0$61 );
+  assign \$26  = $signed(mac_acc3) + $signed(\mac_add0_s0$64 );
+  assign \$27  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$28  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$29  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$30  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$31  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$32  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$33  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$34  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$35  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$36  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$37  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$38  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
+  assign \$39  = stall_adv3 & mac_add0_valid_s0;
+  assign \$40  = \mac_add0_s0$86  ? 32'd0 : \$23 [31:0];
   assign \$41  = stall_adv4 & mac_add0_valid_s0;
-  assign \$42  = \mac_add0_s0$96  ? 32'd0 : \$24 [31:0];
+  assign \$42  = \$41  & \mac_add0_s0$86 ;
   assign \$43  = stall_adv5 & mac_add0_valid_s0;
-  assign \$44  = \$43  & \mac_add0_s0$96 ;
+  assign \$44  = \mac_add0_s0$86  ? 32'd0 : \$24 [31:0];
   assign \$45  = stall_adv6 & mac_add0_valid_s0;
-  assign \$46  = \mac_add0_s0$96  ? 32'd0 : \$25 [31:0];
+  assign \$46  = \$45  & \mac_add0_s0$86 ;
   assign \$47  = stall_adv7 & mac_add0_valid_s0;
-  assign \$48  = \$47  & \mac_add0_s0$96 ;
+  assign \$48  = \mac_add0_s0$86  ? 32'd0 : \$25 [31:0];
   assign \$49  = stall_adv8 & mac_add0_valid_s0;
-  assign \$50  = \mac_add0_s0$96  ? 32'd0 : \$26 [31:0];
+  assign \$50  = \$49  & \mac_add0_s0$86 ;
   assign \$51  = stall_adv9 & mac_add0_valid_s0;
-  assign \$52  = \$51  & \mac_add0_s0$96 ;
+  assign \$52  = \mac_add0_s0$86  ? 32'd0 : \$26 [31:0];
   assign \$53  = stall_adv10 & mac_add0_valid_s0;
-  assign \$54  = \mac_add0_s0$96  ? 32'd0 : \$27 [31:0];
-  assign \$55  = stall_adv11 & mac_add0_valid_s0;
-  assign \$56  = \$55  & \mac_add0_s0$96 ;
+  assign \$54  = \$53  & \mac_add0_s0$86 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$57 ;
+    mac_pre_s0 <= \$55 ;
+  always @(posedge clk)
+    \mac_pre_s0$71  <= \$56 ;
+  always @(posedge clk)
+    \mac_pre_s0$72  <= \$57 ;
   always @(posedge clk)
     \mac_pre_s0$73  <= \$58 ;
   always @(posedge clk)
@@ -352,251 +329,249 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   always @(posedge clk)
     \mac_pre_s0$80  <= \$65 ;
   always @(posedge clk)
-    \mac_pre_s0$81  <= \$66 ;
+    mac_pre_valid_s0 <= \$66 ;
   always @(posedge clk)
-    \mac_pre_s0$82  <= \$67 ;
+    mac_dspin_s0 <= \$67 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$68 ;
+    mac_dspin_valid_s0 <= \$68 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$69 ;
+    mac_dspout_s0 <= \$69 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$70 ;
+    mac_dspout_valid_s0 <= \$70 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$71 ;
+    mac_add0_s0 <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$72 ;
+    \mac_add0_s0$58  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$73 ;
+    \mac_add0_s0$61  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$74 ;
+    \mac_add0_s0$64  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$75 ;
+    \mac_add0_s0$86  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$76 ;
+    mac_add0_valid_s0 <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$77 ;
+    o__valid <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$78 ;
+    stall_adv0_valid <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$94  <= \$79 ;
+    stall_adv1_valid <= \$79 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$80 ;
+    stall_adv2_valid <= \$80 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$81 ;
+    stall_adv3_valid <= \$81 ;
   always @(posedge clk)
-    \mac_add0_s0$60  <= \$82 ;
+    stall_adv4_valid <= \$82 ;
   always @(posedge clk)
-    \mac_add0_s0$63  <= \$83 ;
+    stall_adv5_valid <= \$83 ;
   always @(posedge clk)
-    \mac_add0_s0$66  <= \$84 ;
+    stall_adv6_valid <= \$84 ;
   always @(posedge clk)
-    \mac_add0_s0$96  <= \$85 ;
+    stall_adv7_valid <= \$85 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$86 ;
+    stall_adv8_valid <= \$86 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    stall_adv9_valid <= \$87 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$88 ;
+    stall_adv10_valid <= \$88 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$89 ;
+    mac_acc0 <= \$89 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$90 ;
+    mac_acc0_out <= \$90 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$91 ;
+    mac_acc1 <= \$91 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$92 ;
+    mac_acc1_out <= \$92 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$93 ;
+    mac_acc2 <= \$93 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$94 ;
+    mac_acc2_out <= \$94 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$95 ;
+    mac_acc3 <= \$95 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$96 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$97 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$98 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$99 ;
-  always @(posedge clk)
-    mac_acc0 <= \$100 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$101 ;
-  always @(posedge clk)
-    mac_acc1 <= \$102 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$103 ;
-  always @(posedge clk)
-    mac_acc2 <= \$104 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$105 ;
-  always @(posedge clk)
-    mac_acc3 <= \$106 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$107 ;
-  nmsparse_mul_ireg #(
+    mac_acc3_out <= \$96 ;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = i__payload[17:16] - 1'h0;
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$74 ),
+    .b(\mac_pre_s0$72 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$73 ),
-    .b(\mac_pre_s0$75 ),
+    .a(\mac_pre_s0$71 ),
+    .b(\mac_pre_s0$73 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$76 ),
+    .b(\mac_pre_s0$74 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$73 ),
-    .b(\mac_pre_s0$77 ),
+    .a(\mac_pre_s0$71 ),
+    .b(\mac_pre_s0$75 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$78 ),
+    .b(\mac_pre_s0$76 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$73 ),
-    .b(\mac_pre_s0$79 ),
+    .a(\mac_pre_s0$71 ),
+    .b(\mac_pre_s0$77 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_1)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$80 ),
+    .b(\mac_pre_s0$78 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_0)
   );
-  nmsparse_mul_ireg #(
+  nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$73 ),
-    .b(\mac_pre_s0$81 ),
+    .a(\mac_pre_s0$71 ),
+    .b(\mac_pre_s0$79 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = mac_pre_s0;
+    \$55  = mac_pre_s0;
     if (stall_adv0) begin
-      \$57  = i__payload[7:0];
+      \$55  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \mac_pre_s0$71 ;
+    if (stall_adv0) begin
+      \$56  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \mac_pre_s0$72 ;
+    if (stall_adv0) begin
+      \$57  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$58  = \mac_pre_s0$73 ;
     if (stall_adv0) begin
-      \$58  = i__payload[15:8];
+      \$58  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$59  = \mac_pre_s0$74 ;
     if (stall_adv0) begin
-      \$59  = mac_wmux_w0_0;
+      \$59  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$60  = \mac_pre_s0$75 ;
     if (stall_adv0) begin
-      \$60  = mac_wmux_w0_1;
+      \$60  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$61  = \mac_pre_s0$76 ;
     if (stall_adv0) begin
-      \$61  = mac_wmux_w1_0;
+      \$61  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$62  = \mac_pre_s0$77 ;
     if (stall_adv0) begin
-      \$62  = mac_wmux_w1_1;
+      \$62  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$63  = \mac_pre_s0$78 ;
     if (stall_adv0) begin
-      \$63  = mac_wmux_w2_0;
+      \$63  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$64  = \mac_pre_s0$79 ;
     if (stall_adv0) begin
-      \$64  = mac_wmux_w2_1;
+      \$64  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$65  = \mac_pre_s0$80 ;
     if (stall_adv0) begin
-      \$65  = mac_wmux_w3_0;
+      \$65  = i__payload[148];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_pre_s0$81 ;
+    \$66  = mac_pre_valid_s0;
     if (stall_adv0) begin
-      \$66  = mac_wmux_w3_1;
+      \$66  = i__valid;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_pre_s0$82 ;
-    if (stall_adv0) begin
-      \$67  = i__payload[148];
+    \$67  = mac_dspin_s0;
+    if (stall_adv1) begin
+      \$67  = \mac_pre_s0$80 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = mac_pre_valid_s0;
-    if (stall_adv0) begin
-      \$68  = i__valid;
+    \$68  = mac_dspin_valid_s0;
+    if (stall_adv1) begin
+      \$68  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -604,16 +579,16 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = mac_dspin_s0;
+    \$69  = mac_dspout_s0;
     if (stall_adv1) begin
-      \$69  = \mac_pre_s0$82 ;
+      \$69  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = mac_dspin_valid_s0;
+    \$70  = mac_dspout_valid_s0;
     if (stall_adv1) begin
-      \$70  = mac_pre_valid_s0;
+      \$70  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -621,72 +596,84 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = mac_mul_s0;
+    \$71  = mac_add0_s0;
     if (stall_adv2) begin
-      \$71  = mac_prod0_0;
+      \$71  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$27 ;
+    \$72  = \mac_add0_s0$58 ;
     if (stall_adv2) begin
-      \$72  = mac_prod0_1;
+      \$72  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$29 ;
+    \$73  = \mac_add0_s0$61 ;
     if (stall_adv2) begin
-      \$73  = mac_prod1_0;
+      \$73  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$30 ;
+    \$74  = \mac_add0_s0$64 ;
     if (stall_adv2) begin
-      \$74  = mac_prod1_1;
+      \$74  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$32 ;
+    \$75  = \mac_add0_s0$86 ;
     if (stall_adv2) begin
-      \$75  = mac_prod2_0;
+      \$75  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_mul_s0$33 ;
+    \$76  = mac_add0_valid_s0;
     if (stall_adv2) begin
-      \$76  = mac_prod2_1;
+      \$76  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_mul_s0$35 ;
-    if (stall_adv2) begin
-      \$77  = mac_prod3_0;
+    \$77  = o__valid;
+    if (i__ready) begin
+      \$77  = \$27 ;
+    end
+    if (rst) begin
+      \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$36 ;
-    if (stall_adv2) begin
-      \$78  = mac_prod3_1;
+    \$78  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$78  = \$28 ;
+    end
+    if (rst) begin
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$94 ;
-    if (stall_adv2) begin
-      \$79  = mac_dspin_s0;
+    \$79  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$79  = \$29 ;
+    end
+    if (rst) begin
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = mac_mul_valid_s0;
+    \$80  = stall_adv2_valid;
     if (stall_adv2) begin
-      \$80  = mac_dspin_valid_s0;
+      \$80  = \$30 ;
     end
     if (rst) begin
       \$80  = 1'h0;
@@ -694,44 +681,59 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = mac_add0_s0;
+    \$81  = stall_adv3_valid;
     if (stall_adv3) begin
-      \$81  = mac0_sum0_p0;
+      \$81  = \$31 ;
+    end
+    if (rst) begin
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_add0_s0$60 ;
-    if (stall_adv3) begin
-      \$82  = mac1_sum0_p0;
+    \$82  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$82  = \$32 ;
+    end
+    if (rst) begin
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_add0_s0$63 ;
-    if (stall_adv3) begin
-      \$83  = mac2_sum0_p0;
+    \$83  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$83  = \$33 ;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_add0_s0$66 ;
-    if (stall_adv3) begin
-      \$84  = mac3_sum0_p0;
+    \$84  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$84  = \$34 ;
+    end
+    if (rst) begin
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_add0_s0$96 ;
-    if (stall_adv3) begin
-      \$85  = \mac_mul_s0$94 ;
+    \$85  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$85  = \$35 ;
+    end
+    if (rst) begin
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = mac_add0_valid_s0;
-    if (stall_adv3) begin
-      \$86  = mac_mul_valid_s0;
+    \$86  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$86  = \$36 ;
     end
     if (rst) begin
       \$86  = 1'h0;
@@ -739,9 +741,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = o__valid;
-    if (i__ready) begin
-      \$87  = \$28 ;
+    \$87  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$87  = \$37 ;
     end
     if (rst) begin
       \$87  = 1'h0;
@@ -749,9 +751,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$88  = \$29 ;
+    \$88  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$88  = \$38 ;
     end
     if (rst) begin
       \$88  = 1'h0;
@@ -759,189 +761,79 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$89  = \$30 ;
+    \$89  = mac_acc0;
+    if (\$39 ) begin
+      \$89  = \$40 ;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$89  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$90  = \$31 ;
+    \$90  = mac_acc0_out;
+    if (\$42 ) begin
+      \$90  = \$23 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = mac_acc1;
+    if (\$43 ) begin
+      \$91  = \$44 ;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$91  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$91  = \$32 ;
+    \$92  = mac_acc1_out;
+    if (\$46 ) begin
+      \$92  = \$24 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = mac_acc2;
+    if (\$47 ) begin
+      \$93  = \$48 ;
     end
     if (rst) begin
-      \$91  = 1'h0;
+      \$93  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$92  = \$33 ;
+    \$94  = mac_acc2_out;
+    if (\$50 ) begin
+      \$94  = \$25 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = mac_acc3;
+    if (\$51 ) begin
+      \$95  = \$52 ;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$95  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$93  = \$34 ;
-    end
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$94  = \$35 ;
-    end
-    if (rst) begin
-      \$94  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$95  = \$36 ;
-    end
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$96  = \$37 ;
-    end
-    if (rst) begin
-      \$96  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$97  = \$38 ;
-    end
-    if (rst) begin
-      \$97  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$98  = \$39 ;
-    end
-    if (rst) begin
-      \$98  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$99  = \$40 ;
-    end
-    if (rst) begin
-      \$99  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = mac_acc0;
-    if (\$41 ) begin
-      \$100  = \$42 ;
-    end
-    if (rst) begin
-      \$100  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = mac_acc0_out;
-    if (\$44 ) begin
-      \$101  = \$24 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = mac_acc1;
-    if (\$45 ) begin
-      \$102  = \$46 ;
-    end
-    if (rst) begin
-      \$102  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = mac_acc1_out;
-    if (\$48 ) begin
-      \$103  = \$25 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = mac_acc2;
-    if (\$49 ) begin
-      \$104  = \$50 ;
-    end
-    if (rst) begin
-      \$104  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = mac_acc2_out;
-    if (\$52 ) begin
-      \$105  = \$26 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = mac_acc3;
-    if (\$53 ) begin
-      \$106  = \$54 ;
-    end
-    if (rst) begin
-      \$106  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = mac_acc3_out;
-    if (\$56 ) begin
-      \$107  = \$27 [31:0];
+    \$96  = mac_acc3_out;
+    if (\$54 ) begin
+      \$96  = \$26 [31:0];
     end
   end
   assign advance = i__ready;
   assign mac_wmux_off0 = \$2 [1:0];
   assign mac_wmux_off1 = \$3 [1:0];
-  assign mac_acc0_next = \$24 [31:0];
-  assign mac_acc1_next = \$25 [31:0];
-  assign mac_acc2_next = \$26 [31:0];
-  assign mac_acc3_next = \$27 [31:0];
+  assign mac_acc0_next = \$23 [31:0];
+  assign mac_acc1_next = \$24 [31:0];
+  assign mac_acc2_next = \$25 [31:0];
+  assign mac_acc3_next = \$26 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];
@@ -979,18 +871,19 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
 
-// nmsparse_mul_ireg: signed product of two registered operands.
+// nmsparse_mul_reg: signed product of two registered operands, itself registered.
 //
-// The operand registers load when ce is high and are not reset (no transfer is lost: the
-// valid bits beside them are). They are the input registers of a DSP block, written as a
-// module of their own so that a flow can map it onto its DSP primitive with those registers
-// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
-// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
-// the include guard lets several emitted modules be compiled together.
-`ifndef NMSPARSE_MUL_IREG
-`define NMSPARSE_MUL_IREG
+// The operand registers and the product register load when ce is high and are not reset (no
+// transfer is lost: the valid bits beside them are). They are the input and output registers
+// of a DSP block, written as a module of their own so that a flow can map it onto its DSP
+// primitive with those registers inside (gen/prims/ecp5/nmsparse_mul_reg.v: ECP5 MULT18X18D
+// with REG_INPUTA/REG_INPUTB/REG_OUTPUT; Yosys' synth_ecp5 does not move registers into the
+// DSP by itself). p is the product of the operands loaded two enabled cycles before. Generated
+// by nmsparse; the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_REG
+`define NMSPARSE_MUL_REG
 // verilator lint_off DECLFILENAME
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -1002,12 +895,14 @@ module nmsparse_mul_ireg #(
 );
     reg signed [A_WIDTH-1:0] a_r = 0;
     reg signed [B_WIDTH-1:0] b_r = 0;
+    reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
     always @(posedge clk)
         if (ce) begin
             a_r <= a;
             b_r <= b;
+            p_r <= a_r * b_r;
         end
-    assign p = a_r * b_r;
+    assign p = p_r;
 endmodule
 // verilator lint_on DECLFILENAME
 `endif

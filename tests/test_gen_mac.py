@@ -416,8 +416,8 @@ def test_schedule_specs_and_errors() -> None:
             SparseMACConfig(n=2, m=4, mac_pipeline=spec)
     with pytest.raises(ValueError, match="'auto' needs target_mhz"):
         DenseMACConfig(m=4, mac_pipeline="auto")
-    with pytest.raises(ValueError, match=r"out of reach: the multiplier \(operands registered "
-                       r"in the DSP\) layer alone"):
+    with pytest.raises(ValueError, match=r"out of reach: the route into the DSP input "
+                       r"registers alone"):
         DenseMACConfig(m=4, target_mhz=400)
     with pytest.raises(TypeError, match="target_mhz must be a number"):
         DenseMACConfig(m=4, target_mhz="fast")
@@ -448,7 +448,7 @@ def test_auto_schedule_meets_the_model_with_fewest_bits() -> None:
                                        ECP5_DELAYS_NS)
                             or register_bits(shape, fewer) >= register_bits(shape, sched))
         assert auto_schedule(shape, 20, 32).stages == 1
-        # at the top clock the multipliers' operands sit in the DSP's input registers
+        # at the top clock the multipliers' operands and products sit in the DSP's registers
         fast = auto_schedule(shape, top, 32)
         assert fast.pre >= 1 and fast.mul == 1
     # a register after the weight multiplexers (8 bits per product) beats one after the
@@ -542,3 +542,31 @@ def test_memory_engine_keeps_a_select_copy_per_eight_outputs() -> None:
         for name in ("mac_sel_r", "mac_wmux_sel"):
             found = {g for g in range(4) if f"{name}{g}_s0" in text}
             assert found == set(range(copies)), (k, name, found)
+
+
+def test_dsp_registered_multipliers_load_on_an_enable_copy_per_eight() -> None:
+    """Where the schedule puts operands and product in the DSP blocks, every product is an
+    nmsparse_mul_reg instance, and groups of DSP_ENABLE_MULTS of them share a copy of the stall
+    enable (no enable drives every DSP block): 32 multipliers of 8:16 at K = 4 on 4 copies,
+    each driving 8, the K multipliers of one activation on the same copy (so synthesis of the
+    generic form keeps one operand register for them); a schedule without the DSP form
+    instantiates none."""
+    import re
+
+    from gen.emit import verilog_text
+    from gen.macsched import DSP_ENABLE_MULTS, dsp_enable_copies
+
+    assert DSP_ENABLE_MULTS == 8
+    assert [dsp_enable_copies(c) for c in (1, 8, 9, 32, 128)] == [1, 1, 2, 4, 16]
+    cfg = SparseMACConfig(n=8, m=16, outputs=4, mac_pipeline="pre=1,mul=1,tree=1")
+    text = verilog_text(cfg)
+    insts = re.findall(r"nmsparse_mul_reg #\([^;]*?\)\s*(\S+)\s*\([^;]*?\.ce\(([^)]*)\)", text,
+                       flags=re.S)
+    enables = {name: ce for name, ce in insts}
+    assert len(enables) == 32
+    counts = {e: list(enables.values()).count(e) for e in enables.values()}
+    assert sorted(counts.values()) == [8, 8, 8, 8], counts
+    for t in range(8):  # mac_mul<k>_<t>: the 4 outputs of activation t share one enable
+        assert len({enables[f"mac_mul{k}_{t}"] for k in range(4)}) == 1, t
+    plain = verilog_text(SparseMACConfig(n=8, m=16, outputs=4, mac_pipeline="pre=0,mul=1"))
+    assert "nmsparse_mul_reg #(" not in plain

@@ -150,10 +150,11 @@ def test_abc9_assertion_falls_back_to_classic_abc(tmp_path):
 
 
 def test_dsp_registered_multipliers_map_into_the_dsp_input_registers(tmp_path):
-    """A MAC whose schedule registers the multipliers' operands instantiates nmsparse_mul_ireg
-    (generic Verilog appended, include-guarded); the report's ECP5 flow reads the primitive
-    form in its place, so each product is one MULT18X18D with REG_INPUTA/B on the clock, and
-    the operand registers are no fabric flip-flops; the ASIC proxy keeps the generic module.
+    """A MAC whose schedule registers the multipliers' operands and products instantiates
+    nmsparse_mul_reg (generic Verilog appended, include-guarded); the report's ECP5 flow reads
+    the primitive form in its place, so each product is one MULT18X18D with REG_INPUTA/B and
+    REG_OUTPUT on the clock, and neither the operand nor the product registers are fabric
+    flip-flops; the ASIC proxy keeps the generic module.
     """
     import subprocess
 
@@ -166,10 +167,10 @@ def test_dsp_registered_multipliers_map_into_the_dsp_input_registers(tmp_path):
     sc = load_sidecar(tmp_path / f"{cfg.name}.json")
     text = sc.verilog.read_bytes()
     # 4 instances and the generic module's definition
-    assert synth.uses_primitives(text) == ("nmsparse_mul_ireg",)
-    assert text.count(b"nmsparse_mul_ireg #(") == 5
-    assert b"`ifndef NMSPARSE_MUL_IREG" in text
-    assert synth.flow_signature(primitives=("nmsparse_mul_ireg",)) != synth.flow_signature()
+    assert synth.uses_primitives(text) == ("nmsparse_mul_reg",)
+    assert text.count(b"nmsparse_mul_reg #(") == 5
+    assert b"`ifndef NMSPARSE_MUL_REG" in text
+    assert synth.flow_signature(primitives=("nmsparse_mul_reg",)) != synth.flow_signature()
     r = synth.measure(sc.verilog, sc, tmp_path / "work", place=False)
     assert "-overwrite prims_ecp5.v" in (tmp_path / "work" / "flow.ys").read_text()
     assert r["post_synth"]["DSP"] == 4
@@ -184,9 +185,10 @@ def test_dsp_registered_multipliers_map_into_the_dsp_input_registers(tmp_path):
     stat = json.loads((generic / "s.json").read_text())
     cells = stat["design"]["num_cells_by_type"]
     generic_ff = sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))
-    # the generic form keeps the operand registers in the fabric: 2 activations and 4 weights
-    # of 8 bits (synthesis merges the copies of an activation that feeds 2 multipliers)
-    assert generic_ff >= mul_in_dsp + (2 + 4) * 8
+    # the generic form keeps the operand and product registers in the fabric: 2 activations
+    # and 4 weights of 8 bits (synthesis merges the copies of an activation that feeds 2
+    # multipliers) and 4 products of 16 bits
+    assert generic_ff >= mul_in_dsp + (2 + 4) * 8 + 4 * 16
     assert r["asic"]["transistors"] > 1000
 
 
@@ -209,7 +211,7 @@ def test_weight_banks_map_onto_block_ram_with_its_output_register(tmp_path):
     assert text.count(b"nmsparse_wbank #(") == 4 + 1 and b"`ifndef NMSPARSE_WBANK" in text
     prims = synth.uses_primitives(text)
     assert synth.flow_signature(primitives=prims) != synth.flow_signature(
-        primitives=("nmsparse_mul_ireg",))
+        primitives=("nmsparse_mul_reg",))
     r = synth.measure(sc.verilog, sc, tmp_path / "work", place=False)
     assert "nmsparse_wbank" in (tmp_path / "work" / "prims_ecp5.v").read_text()
     assert r["post_synth"]["BRAM"] == 4

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_IREG",
+__all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_REG",
            "WBANK", "PRIMITIVES", "primitives_used", "SHIFT_INPUT",
            "SHIFT_FIELDS", "is_shift_input"]
 
-#: The registered-operand multiplier the MAC units instantiate (DESIGN.md section 3): its generic
-#: Verilog is appended to every emitted file that uses it; a flow may read a primitive form in
-#: its place (gen/prims/<family>/).
-MUL_IREG = "nmsparse_mul_ireg"
+#: The multiplier with registered operands and a registered product that the MAC units
+#: instantiate (DESIGN.md section 3): its generic Verilog is appended to every emitted file that
+#: uses it; a flow may read a primitive form in its place (gen/prims/<family>/).
+MUL_REG = "nmsparse_mul_reg"
 
 
 #: The weight bank with its read data registered twice, the second time on its own enable (DESIGN.md
@@ -30,7 +30,7 @@ WBANK = "nmsparse_wbank"
 
 #: Every primitive module an emitted file may instantiate, in the order their generic Verilog is
 #: appended to it.
-PRIMITIVES = (MUL_IREG, WBANK)
+PRIMITIVES = (MUL_REG, WBANK)
 
 
 def primitives_used(verilog: str | bytes) -> tuple[str, ...]:

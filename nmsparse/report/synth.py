@@ -185,8 +185,8 @@ def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = Fals
         # submodules are flattened into it), so that `stat` counts the module alone and the
         # wrapper's registers apart, from one synthesis.
         f"read_verilog -defer {verilog}",
-        # the DSP-registered multipliers as MULT18X18D with input registers (the ASIC proxy
-        # below keeps the generic form)
+        # the DSP-registered multipliers as MULT18X18D with input and output registers (the
+        # ASIC proxy below keeps the generic form)
         *([f"read_verilog -defer -overwrite {PRIMS_FILE}"] if primitives else []),
         f"read_verilog -defer {wrapper}",
         f"hierarchy -top {WRAPPER}",

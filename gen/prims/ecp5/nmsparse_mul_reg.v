@@ -1,11 +1,13 @@
-// nmsparse_mul_ireg for ECP5: the operand registers are MULT18X18D's input registers.
+// nmsparse_mul_reg for ECP5: the operand and product registers are MULT18X18D's input and
+// output registers.
 //
-// Read after the emitted Verilog, in place of its generic nmsparse_mul_ireg (Yosys:
+// Read after the emitted Verilog, in place of its generic nmsparse_mul_reg (Yosys:
 // `read_verilog -defer -overwrite`; nmsparse's report flow does this). Same behaviour: A and B
 // sign-extended to 18 bits and registered in the DSP (REG_INPUTA/REG_INPUTB on CLK0, loaded
-// when CE0 = ce, never reset: RST0 = 0, GSR disabled); P = A * B (signed), of which the low
+// when CE0 = ce, never reset: RST0 = 0, GSR disabled); P = A * B (signed) registered in the
+// DSP's output register (REG_OUTPUT, the same clock, enable and reset), of which the low
 // A_WIDTH + B_WIDTH bits are the product. Operands wider than 17 bits keep the generic body.
-module nmsparse_mul_ireg #(
+module nmsparse_mul_reg #(
     parameter A_WIDTH = 8,
     parameter B_WIDTH = 8
 ) (
@@ -23,6 +25,7 @@ module nmsparse_mul_ireg #(
             MULT18X18D #(
                 .REG_INPUTA_CLK("CLK0"), .REG_INPUTA_CE("CE0"), .REG_INPUTA_RST("RST0"),
                 .REG_INPUTB_CLK("CLK0"), .REG_INPUTB_CE("CE0"), .REG_INPUTB_RST("RST0"),
+                .REG_OUTPUT_CLK("CLK0"), .REG_OUTPUT_CE("CE0"), .REG_OUTPUT_RST("RST0"),
                 .GSR("DISABLED")
             ) mult (
                 .A0(ae[0]), .A1(ae[1]), .A2(ae[2]), .A3(ae[3]), .A4(ae[4]), .A5(ae[5]), .A6(ae[6]), .A7(ae[7]), .A8(ae[8]), .A9(ae[9]), .A10(ae[10]), .A11(ae[11]), .A12(ae[12]), .A13(ae[13]), .A14(ae[14]), .A15(ae[15]), .A16(ae[16]), .A17(ae[17]),
@@ -36,12 +39,14 @@ module nmsparse_mul_ireg #(
         end else begin : fabric
             reg signed [A_WIDTH-1:0] a_r = 0;
             reg signed [B_WIDTH-1:0] b_r = 0;
+            reg signed [A_WIDTH+B_WIDTH-1:0] p_r = 0;
             always @(posedge clk)
                 if (ce) begin
                     a_r <= a;
                     b_r <= b;
+                    p_r <= a_r * b_r;
                 end
-            assign p = a_r * b_r;
+            assign p = p_r;
         end
     endgenerate
 endmodule
