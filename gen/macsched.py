@@ -153,10 +153,11 @@ def dsp_registered(sched: MACSchedule, width: int, weight_width: int) -> bool:
 
 #: DSP-registered multipliers (:func:`dsp_registered`) load on copies of the stall enable, one
 #: per this many multipliers (each copy a flip-flop and a LUT of its own,
-#: :class:`gen.pipeline.StallCopies`), so no LUT drives every DSP block of a large array. The
-#: global stall still limits the largest arrays: at 8:16 K = 16 (128 DSP blocks) the critical
-#: path is ``o.ready`` into a copy and on to a DSP block's clock enable, 7.2-7.9 ns, mostly
-#: routing across the device (README, engine sweep).
+#: :class:`gen.pipeline.StallCopies`), so no LUT drives every DSP block of a large array. At
+#: 8:16 K = 16 (128 DSP blocks) the limiting paths still cross the device: ``o.ready`` into a
+#: copy and on to a DSP block's clock enable (7.1-7.9 ns), or a registered product into its
+#: output's first adder (4.6-5.2 ns of routing, where this model's ``route`` says 1.1 ns; the
+#: model does not price the spread of a large array) (README, engine sweep).
 DSP_ENABLE_MULTS = 8
 
 
