@@ -23,7 +23,7 @@ from nmsparse.contract import flex as _flex
 from nmsparse.contract.formats import get_format
 from nmsparse.contract.patterns import SHIPPED_PATTERNS, check_nm
 from nmsparse.contract.sidecar import Field, Port, Sidecar
-from nmsparse.contract.units import BANK_LAYOUTS, SHIFT_INPUT, UNITS
+from nmsparse.contract.units import BANK_LAYOUTS, SHIFT_INPUT, UNITS, is_lane_banks
 
 from .arch import ARCHITECTURES, Architecture
 from .macsched import (
@@ -420,7 +420,7 @@ class _MACConfig(_Config):
     @property
     def lane_banks(self) -> bool:
         """Weights from memory in banks by kept slot (``banks="lane"``, DESIGN.md 3.1)."""
-        return getattr(self, "banks", None) == "lane"
+        return is_lane_banks({"banks": getattr(self, "banks", None)})
 
     @property
     def selects_weights(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_REG",
+           "BANK_LAYOUTS", "is_lane_banks",
            "WBANK", "PRIMITIVES", "primitives_used", "SHIFT_INPUT",
            "SHIFT_FIELDS", "is_shift_input"]
 
@@ -50,7 +51,7 @@ def _wmem(p: Mapping) -> str:
     ``_wlane``: from banks by kept slot (``banks: lane``)."""
     if p.get("weights") != "memory":
         return ""
-    return "_wlane" if p.get("banks") == BANK_LAYOUTS[1] else "_wmem"
+    return "_wlane" if is_lane_banks(p) else "_wmem"
 
 
 #: ``params.shift`` of the run-time S-PTS form: eta and the bias are input fields
@@ -75,6 +76,11 @@ def _shift(p: Mapping) -> str:
 #: Bank layouts of a linear engine with weights from memory (params ``banks``, DESIGN.md
 #: section 3.1): one bank per group position (the default), or one per kept slot (``_wlane``).
 BANK_LAYOUTS = ("position", "lane")
+
+
+def is_lane_banks(p: Mapping) -> bool:
+    """Whether params ``p`` lay the weight banks out by kept slot (``banks: lane``)."""
+    return p.get("banks") == BANK_LAYOUTS[1]
 
 #: Parameters a unit with weights from memory also gives (DESIGN.md section 3.1).
 MEMORY_PARAMS = ("weights", "depth", "index_width")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from nmsparse.contract.patterns import parse_sparsity, pattern_order
-from nmsparse.contract.units import SHIFT_INPUT
+from nmsparse.contract.units import SHIFT_INPUT, is_lane_banks
 
 from .synth import DEVICE_DSP
 
@@ -557,7 +557,7 @@ def engine_points(records: Sequence[Mapping]) -> list[EnginePoint]:
         out.append(EnginePoint(
             module=r["module"], unit=r["unit"], pattern=r["pattern"], n=r.get("n"),
             m=r["m"], k=r.get("outputs") or 1, fmt=str(r.get("fmt")),
-            weights=LANE_LABEL if params.get("banks") == "lane"
+            weights=LANE_LABEL if is_lane_banks(params)
             else str(params.get("weights", "stream")),
             source=str(params.get("weights", "stream")),
             multipliers=r.get("multipliers"),
