@@ -85,6 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "copy of the weights), or one bank per kept slot read at its "
                              "index (lane, module ..._wlane: N(M-N+1)/M copies, no "
                              "multiplexer; DESIGN.md 3.1)")
+    parser.add_argument("--skid", action="store_true",
+                        help="spmac, linear, dense_mac: a one-entry skid buffer at the output "
+                             "(module ..._skid): every stall enable is a flip-flop and "
+                             "i.ready depends on registers only, for arrays whose clock "
+                             "enables cross the device (DESIGN.md section 3)")
     parser.add_argument("--shift", type=_shift, default=None, metavar="ETA",
                         help="linear, integer formats: S-PTS shift d = sat(x - eta) before "
                              "the selector. A constant (weights in the stream): one integer "
@@ -140,6 +145,10 @@ def config_from_args(args: argparse.Namespace):
     if getattr(args, "banks", None) is not None and args.unit != "linear":
         raise ValueError(f"--banks applies to --unit linear with --weights memory, not "
                          f"{args.unit!r}")
+    skid = getattr(args, "skid", False)
+    if skid and args.unit not in ("spmac", "linear", "dense_mac"):
+        raise ValueError(f"--skid applies to the MAC units (spmac, linear, dense_mac), not "
+                         f"{args.unit!r}")
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
     if args.unit in FLEX_UNITS:
@@ -172,6 +181,7 @@ def config_from_args(args: argparse.Namespace):
                              "dense_mac), not 'topk'")
         return TopKConfig(n=n, m=m, fmt=args.fmt, arch=arch, pipeline=args.pipeline,
                           lanes=args.lanes, target_mhz=args.target_mhz)
+    mac["skid"] = skid
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
     mem = dict(weights=args.weights, depth=args.depth)

@@ -388,6 +388,13 @@ def _shift(value: object, fmt: str, m: int,
     return _int("shift", value, lo=f.min, hi=f.max)
 
 
+def _skid(obj: object) -> None:
+    """Validate ``skid`` (the output skid buffer of a MAC unit: a bool)."""
+    value = obj.skid  # type: ignore[attr-defined]
+    if not isinstance(value, bool):
+        raise TypeError(f"skid must be True or False, not {value!r}")
+
+
 def _mac_schedule(obj: object) -> None:
     """Resolve ``mac_pipeline`` (spec, "auto" or None) and ``target_mhz`` into the canonical
     spec string; ``obj.schedule`` then returns the :class:`MACSchedule`."""
@@ -480,6 +487,8 @@ class _MACConfig(_Config):
             out["mac_pipeline"] = self.mac_pipeline  # type: ignore[attr-defined]
         if getattr(self, "target_mhz", None) is not None:
             out["target_mhz"] = self.target_mhz  # type: ignore[attr-defined]
+        if getattr(self, "skid", False):  # the default, no skid buffer, is not written
+            out["skid"] = True
         if out["weights"] == "memory":
             out.update(depth=self.depth, index_width=self.index_width)  # type: ignore
             if self.lane_banks:  # "position", the default layout, is not written
@@ -526,6 +535,12 @@ class SparseMACConfig(_MACConfig):
         automatic when ``target_mhz`` is given.
     target_mhz : float or None
         Clock the automatic schedule aims at (ECP5 delay model).
+    skid : bool
+        A one-entry skid buffer at the output (module ``..._skid``; DESIGN.md section 3):
+        every stall enable is then a flip-flop and ``i.ready`` a function of registers only,
+        for arrays whose clock enables cross the device. Default False (the whole unit
+        freezes in the cycle its output stalls). The linear engine and the dense baseline
+        take it too.
     """
 
     n: int
@@ -536,6 +551,7 @@ class SparseMACConfig(_MACConfig):
     outputs: int = 4
     mac_pipeline: str | None = None
     target_mhz: float | None = None
+    skid: bool = False
     unit = "spmac"
 
     def __post_init__(self) -> None:
@@ -544,6 +560,7 @@ class SparseMACConfig(_MACConfig):
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=n)
         _mac_schedule(self)
+        _skid(self)
 
     @property
     def latency(self) -> int:
@@ -604,6 +621,7 @@ class LinearConfig(_MACConfig):
     depth: int | None = None
     shift: int | tuple[int, ...] | str | None = None
     banks: str | None = None
+    skid: bool = False
     unit = "linear"
 
     def __post_init__(self) -> None:
@@ -621,6 +639,7 @@ class LinearConfig(_MACConfig):
         _bank_layout(self, self.banks, self.weights)
         _set(self, shift=_shift(self.shift, self.fmt, m, self.weights))
         _mac_schedule(self)
+        _skid(self)
 
     @property
     def shift_lanes(self) -> tuple[int, ...] | None:
@@ -700,6 +719,7 @@ class DenseMACConfig(_MACConfig):
     target_mhz: float | None = None
     weights: str = "stream"
     depth: int | None = None
+    skid: bool = False
     unit = "dense_mac"
 
     def __post_init__(self) -> None:
@@ -709,6 +729,7 @@ class DenseMACConfig(_MACConfig):
                     acc_width=self.acc_width, outputs=self.outputs, terms=m)
         _weights_source(self, self.weights, self.depth, m)
         _mac_schedule(self)
+        _skid(self)
 
     @property
     def latency(self) -> int:
@@ -1111,6 +1132,12 @@ SWEEP_K = (4, 8, 16, 32)
 #: (gen/prims/ecp5/nmsparse_wbank.v; without it the block RAM's read, 8.04 ns into a fabric
 #: register, bounded every memory point near 125 MHz).
 SWEEP_TARGET_MHZ = {"stream": 150.0, "memory": 150.0}
+#: From this K on, the engine sweep's points (sparse and dense alike) have the output skid
+#: buffer (``skid``, module ``..._skid``): at K = 16, 8:16 (128 DSP blocks) the stall enable's
+#: route from ``o.ready`` to the DSP clock enables limited the clock (7.0-7.9 ns); with every
+#: enable a flip-flop the pair nm_linear_8_16_int8_k16_wlane / dense_mac_16_int8_k8_wmem placed
+#: at 149.8 / 155.8 MHz against 133.5 / 146.7 without (seed 1, bench/bench_skid.py).
+SWEEP_SKID_K = 8
 
 
 #: eta of the shipped S-PTS engine: a small negative shift, as S-PTS calibrates on int8
@@ -1122,12 +1149,12 @@ def _sweep_linear(n: int, m: int, k: int, weights: str,
                   shift: int | str | None = None, banks: str | None = None) -> LinearConfig:
     return LinearConfig(n=n, m=m, fmt="int8", arch="rank", pipeline="auto", outputs=k,
                         target_mhz=SWEEP_TARGET_MHZ[weights], weights=weights, shift=shift,
-                        banks=banks)
+                        banks=banks, skid=k >= SWEEP_SKID_K)
 
 
 def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:
     return DenseMACConfig(m=m, fmt="int8", outputs=k, target_mhz=SWEEP_TARGET_MHZ[weights],
-                          weights=weights)
+                          weights=weights, skid=k >= SWEEP_SKID_K)
 
 
 def _sweep() -> list[_Config]:

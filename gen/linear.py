@@ -68,10 +68,12 @@ from .mac import (
     MACPipe,
     StagedSum,
     build_mac,
+    drive_output,
     group_counter,
     lane_banks,
     load_port,
     onehot_select,
+    output_advance,
     uses_primitives,
     valid_stages,
     weight_banks,
@@ -116,15 +118,15 @@ class NMLinear(StreamUnit):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         cfg = self._config
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        advance = output_advance(self, m)
         p = self.i.payload
         data = [Value.cast(p.data[j]) for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
         bias = None
         # copies of the one-hot weight selects (weights from memory)
         select: list[list[Value]] | None = None
-        copies = StallCopies(m, self.o.ready)  # one copy of advance per register stage
+        # one copy of advance per register stage
+        copies = StallCopies(m, self.o.ready, registered=cfg.skid)
         in_valid, weights_in = self.i.valid, Value.cast(p.weights)
         if cfg.weights == "memory":  # only compute transfers go down the pipeline
             load = Value.cast(p.load)[0]
@@ -217,9 +219,7 @@ class NMLinear(StreamUnit):
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,
                                     bias=bias, primitives=uses_primitives(platform),
                                     select=select)
-        m.d.comb += self.o.valid.eq(out_valid)
-        for k, out in enumerate(outs):
-            m.d.comb += self.o.payload.acc[k].eq(out)
+        drive_output(self, m, outs, out_valid)
         return m
 
 

@@ -48,7 +48,7 @@ from .macsched import (
     wmux_cut_after,
     wmux_steps,
 )
-from .pipeline import StallCopies, register, tree_or
+from .pipeline import OutputSkid, StallCopies, register, tree_or
 from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
@@ -604,6 +604,29 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
     return out
 
 
+def output_advance(unit: StreamUnit, m: Module) -> Value:
+    """The global stall ``advance`` of a MAC unit: ``~o.valid | o.ready``, or with the output
+    skid buffer (``config.skid``, :class:`gen.pipeline.OutputSkid`) ``~pv | ~skid``."""
+    if unit.config.skid:
+        unit._skid = OutputSkid(m, unit.o)
+        return unit._skid.advance
+    advance = Signal()
+    m.d.comb += advance.eq(~unit.o.valid | unit.o.ready)
+    return advance
+
+
+def drive_output(unit: StreamUnit, m: Module, outs: list[Value], out_valid: Value) -> None:
+    """The output registers ``outs`` (valid ``out_valid``) onto ``o``, through the skid
+    buffer where the unit has one (:func:`output_advance` made it)."""
+    fields = [unit.o.payload.acc[k] for k in range(len(outs))]
+    if unit.config.skid:
+        unit._skid.drive(out_valid, outs, fields)
+        return
+    m.d.comb += unit.o.valid.eq(out_valid)
+    for out, field in zip(outs, fields, strict=True):
+        m.d.comb += field.eq(out)
+
+
 class _MACBase(StreamUnit):
     """Shared shell of the stand-alone MAC units: global stall, datapath, output."""
 
@@ -611,14 +634,13 @@ class _MACBase(StreamUnit):
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _advance(self, m: Module) -> Value:
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        return advance
+        return output_advance(self, m)
+
+    def _copies(self, m: Module) -> StallCopies:
+        return StallCopies(m, self.o.ready, registered=self._config.skid)
 
     def _drive_output(self, m: Module, outs: list[Value], out_valid: Value) -> None:
-        m.d.comb += self.o.valid.eq(out_valid)
-        for k, out in enumerate(outs):
-            m.d.comb += self.o.payload.acc[k].eq(out)
+        drive_output(self, m, outs, out_valid)
 
 
 class NMSparseMAC(_MACBase):
@@ -655,7 +677,7 @@ class NMSparseMAC(_MACBase):
         m.d.comb += self.i.ready.eq(advance)
         p = self.i.payload
         pipe = MACPipe(m, advance, self.i.valid, Value.cast(p.last)[0], "mac",
-                       StallCopies(m, self.o.ready))
+                       self._copies(m))
         weights = p.weights
         outs, out_valid = build_mac(
             m, pipe, [p.values[s] for s in range(cfg.n)],
@@ -695,7 +717,7 @@ class DenseMAC(_MACBase):
         p = self.i.payload
         values = [p.data[j] for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
-        copies = StallCopies(m, self.o.ready)
+        copies = self._copies(m)
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
             pipe = MACPipe(m, advance, self.i.valid, last, "mac", copies)

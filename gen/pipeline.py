@@ -22,7 +22,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import Cat, ClockSignal, Const, Module, ResetSignal, Signal, Value
+from amaranth.hdl import Cat, ClockSignal, Const, Module, Mux, ResetSignal, Signal, Value
 
 __all__ = [
     "Deferred",
@@ -34,6 +34,7 @@ __all__ = [
     "stall_control",
     "stall_enables",
     "StallCopies",
+    "OutputSkid",
     "register",
     "valid_chain",
     "tree_reduce",
@@ -270,34 +271,97 @@ class StallCopies:
     reset as ``o.valid``, so every copy equals ``advance`` in every cycle. ``before`` is given
     here when it is known (the selectors), or later to :meth:`close` by a unit whose output
     valid register is built last (the MACs and the linear engine).
+
+    ``registered``: the unit has an :class:`OutputSkid`, whose ``advance = ~pv | ~skid`` is
+    known one cycle ahead, so each copy is a flip-flop itself (loading that next value from
+    ``shadow``, a copy of the skid bit and ``o.ready``): no path runs from ``o.ready`` to a
+    clock enable, and a copy's fan-out is one net from a flip-flop.
     """
 
     def __init__(self, m: Module, ready: Value, name: str = "stall",
-                 before: Value | None = None):
+                 before: Value | None = None, registered: bool = False):
         self.m, self.ready, self.before = m, ready, before
+        self.registered = registered
         self.prefix = f"{name}_" if name else ""
-        self._copies: list[tuple[Value, Value]] = []
+        self._copies: list[tuple[Value, Value, Value | None]] = []
 
     def __call__(self) -> Value:
         n = len(self._copies)
         shadow = Signal(name=f"{self.prefix}adv{n}_valid")
-        adv = Signal(name=f"{self.prefix}adv{n}")
-        self.m.d.comb += adv.eq(~shadow | self.ready)
-        self._copies.append((adv, shadow))
+        skid: Signal | None = None
+        if self.registered:
+            # skid: this copy's twin of OutputSkid.skid (same input, same reset)
+            skid = Signal(name=f"{self.prefix}adv{n}_skid")
+            adv = Signal(name=f"{self.prefix}adv{n}", init=1)
+            self.m.d.sync += skid.eq((shadow | skid) & ~self.ready)
+        else:
+            adv = Signal(name=f"{self.prefix}adv{n}")
+            self.m.d.comb += adv.eq(~shadow | self.ready)
+        self._copies.append((adv, shadow, skid))
         if self.before is not None:
-            self._load(adv, shadow, self.before)
+            self._load(adv, shadow, skid, self.before)
         return adv
 
-    def _load(self, adv: Value, shadow: Value, before: Value) -> None:
-        with self.m.If(adv):
-            self.m.d.sync += shadow.eq(before)
+    def _load(self, adv: Value, shadow: Value, skid: Value | None, before: Value) -> None:
+        if skid is None:
+            with self.m.If(adv):
+                self.m.d.sync += shadow.eq(before)
+            return
+        nxt = Signal(name=f"{shadow.name}_next")
+        self.m.d.comb += nxt.eq(Mux(adv, before, shadow))
+        self.m.d.sync += shadow.eq(nxt)
+        # advance in the next cycle: the output register will be free or the skid buffer empty
+        self.m.d.sync += adv.eq(~nxt | ~((shadow | skid) & ~self.ready))
 
     def close(self, before: Value) -> None:
         """``before``: what ``o.valid``'s register loads when the unit advances."""
         if self.before is not None:
             raise ValueError("these copies were given o.valid's input when they were made")
-        for adv, shadow in self._copies:
-            self._load(adv, shadow, before)
+        for adv, shadow, skid in self._copies:
+            self._load(adv, shadow, skid, before)
+
+
+class OutputSkid:
+    """A one-entry skid buffer between a unit's output register and its ``o`` stream.
+
+    The unit's last register stage (``pv``, its valid bit, and the payload given to
+    :meth:`drive`) is followed by one more entry (``skid`` and its payload copy)::
+
+        o.valid   = pv | skid
+        o.payload = skid ? held : payload
+        skid     <= o.valid & ~o.ready        (held loads the payload when pv & ~skid)
+        advance   = ~pv | ~skid
+
+    When the output stalls, the unit still moves in that cycle (the stalled result goes into
+    ``held``) and freezes from the next one while both entries are full; ``advance`` and
+    ``i.ready`` depend on registers only, so the stall enables can be flip-flops
+    (:class:`StallCopies` with ``registered=True``). Nothing is lost, duplicated or
+    reordered; latency and full rate are unchanged. Cost: one payload register and a 2:1
+    multiplexer per output bit.
+    """
+
+    def __init__(self, m: Module, o: Any):
+        self.m, self.o = m, o
+        self.pv = Signal(name="out_pv")
+        self.skid = Signal(name="out_skid")
+        self.advance = Signal(name="advance")
+        m.d.comb += self.advance.eq(~self.pv | ~self.skid)
+        m.d.sync += self.skid.eq((self.pv | self.skid) & ~o.ready)
+
+    def drive(self, valid: Value, payload: Sequence[Value], fields: Sequence[Value]) -> None:
+        """``valid``: the output register's valid bit; ``payload[k]`` its values, driven
+        onto ``fields[k]`` of ``o.payload``."""
+        m = self.m
+        m.d.comb += self.pv.eq(valid)
+        m.d.comb += self.o.valid.eq(self.pv | self.skid)
+        # the buffer loads the payload while it is empty and the output register full
+        load = Signal(name="out_hold")
+        m.d.comb += load.eq(self.pv & ~self.skid)
+        for k, (out, field) in enumerate(zip(payload, fields, strict=True)):
+            held = Signal.like(out, name=f"out_held{k}", reset_less=True)
+            with m.If(load):
+                m.d.sync += held.eq(out)
+            m.d.comb += field.eq(Mux(self.skid, held, out))
 
 
 def _map(fn: Callable[[Value], Any], tree: Any) -> Any:

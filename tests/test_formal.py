@@ -215,3 +215,42 @@ def test_bank_write_port_registers_are_told_from_free_running_data(tmp_path):
     assert "wbank_write_en" in cd.write_port and len(cd.write_port) == 4
     cd = stream.cut_design(find_module(HDL, "nm_spmac_2_4_int8_k4"), tmp_path / "s")
     assert not cd.free_running and not cd.write_port
+
+
+@pytest.mark.parametrize("args", [
+    ["--unit", "spmac", "--pattern", "2:4"],
+    ["--unit", "linear", "--pattern", "2:4", "--weights", "memory", "--depth", "4",
+     "--banks", "lane"],
+])
+def test_stream_proof_of_a_unit_with_the_output_skid_buffer(tmp_path, args):
+    """The skid buffer's contract (DESIGN.md 3): latency, order, hold, i.ready from
+    registers only, frozen while both entries are full; its registered stall enables are
+    control registers, not free-running data."""
+    assert cli.main(["generate", *args, "--target-mhz", "150", "--skid",
+                     "-o", str(tmp_path)]) == 0
+    sc = find_module(tmp_path, next(p.stem for p in tmp_path.glob("*_skid.v")))
+    steps = stream.prove_stream(sc, tmp_path / "s")
+    assert steps and all(s.passed for s in steps), [s.detail for s in steps if not s.passed]
+
+
+def test_a_skid_buffer_that_drops_its_entry_is_caught(tmp_path, monkeypatch):
+    """The buffer forgets its result when the output stays stalled a second cycle."""
+    from amaranth.hdl import Signal
+
+    from gen import pipeline
+    from gen.config import SparseMACConfig
+    from gen.emit import emit
+
+    def broken_init(self, m, o):
+        self.m, self.o = m, o
+        self.pv, self.skid = Signal(name="out_pv"), Signal(name="out_skid")
+        self.advance = Signal(name="advance")
+        m.d.comb += self.advance.eq(~self.pv | ~self.skid)
+        m.d.sync += self.skid.eq(self.pv & ~o.ready)  # should be (pv | skid) & ~o.ready
+
+    monkeypatch.setattr(pipeline.OutputSkid, "__init__", broken_init)
+    emit(SparseMACConfig(n=2, m=4, target_mhz=150, skid=True), tmp_path)
+    sc = find_module(tmp_path, "nm_spmac_2_4_int8_k4_skid")
+    steps = stream.prove_stream(sc, tmp_path / "s")
+    bad = [s for s in steps if not s.passed]
+    assert bad and "property" in bad[0].detail and "failed" in bad[0].detail

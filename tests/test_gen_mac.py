@@ -81,6 +81,11 @@ UNITS = [
     ("linear", dict(n=4, m=8, arch="rank", pipeline=3, fmt="int4", acc_width=16)),
     # a radix selector in the engine (the raw elements wait in two chained 16-deep RAMs)
     ("linear", dict(n=4, m=8, arch="radix", pipeline=18, outputs=2)),
+    # the output skid buffer (every stall enable a flip-flop)
+    ("spmac", dict(n=8, m=16, skid=True, target_mhz=150)),
+    ("dense", dict(m=16, skid=True, target_mhz=150)),
+    ("linear", dict(n=8, m=16, arch="rank", skid=True, target_mhz=150)),
+    ("linear", dict(n=3, m=8, pipeline=0, outputs=2, skid=True)),
 ]
 _CLASSES = {"spmac": (NMSparseMAC, SparseMACConfig), "dense": (DenseMAC, DenseMACConfig),
             "linear": (NMLinear, LinearConfig)}
@@ -109,7 +114,8 @@ def test_mac_units_against_golden(case, nm_seed: int) -> None:
         assert run.out_cycles[r] >= run.in_cycles[last] + dut.latency
 
 
-@pytest.mark.parametrize("case", [UNITS[1], UNITS[5], UNITS[8], UNITS[10]], ids=_ids)
+@pytest.mark.parametrize("case", [UNITS[1], UNITS[5], UNITS[8], UNITS[10], UNITS[13],
+                                  UNITS[15]], ids=_ids)
 def test_mac_exact_latency_full_rate(case, nm_seed: int) -> None:
     unit, kwargs = case
     dut = _unit(unit, kwargs)
@@ -289,6 +295,12 @@ MEMORY = [
                     banks="lane")),
     ("linear", dict(n=5, m=6, pipeline=1, weights="memory", depth=5, outputs=2,
                     banks="lane")),
+    # with the output skid buffer
+    ("linear", dict(n=8, m=16, arch="rank", weights="memory", depth=4, banks="lane",
+                    outputs=3, target_mhz=150, skid=True)),
+    ("linear", dict(n=3, m=8, weights="memory", depth=2, outputs=3, target_mhz=150,
+                    skid=True)),
+    ("dense", dict(m=16, weights="memory", depth=2, outputs=2, target_mhz=150, skid=True)),
 ]
 
 
@@ -570,3 +582,89 @@ def test_dsp_registered_multipliers_load_on_an_enable_copy_per_eight() -> None:
         assert len({enables[f"mac_mul{k}_{t}"] for k in range(4)}) == 1, t
     plain = verilog_text(SparseMACConfig(n=8, m=16, outputs=4, mac_pipeline="pre=0,mul=1"))
     assert "nmsparse_mul_reg #(" not in plain
+
+
+SKID_UNITS = [("spmac", dict(n=2, m=4, skid=True, target_mhz=150)),
+              ("dense", dict(m=4, skid=True, target_mhz=150)),
+              ("linear", dict(n=2, m=4, skid=True, target_mhz=150)),
+              ("linear", dict(n=2, m=4, weights="memory", depth=2, banks="lane", skid=True,
+                              target_mhz=150))]
+
+
+@pytest.mark.parametrize("case", SKID_UNITS, ids=_ids)
+def test_skid_ready_is_registered_and_the_unit_moves_one_cycle_into_a_stall(case) -> None:
+    """With the output skid buffer, i.ready never follows o.ready within a cycle; when the
+    output stalls with one result, the unit still takes a group in that cycle (the result
+    moves into the buffer), freezes once a second result waits, and both leave in order."""
+    unit, kwargs = case
+    dut = _unit(unit, kwargs)
+    cfg = dut.config
+    assert cfg.name.endswith("_skid") and cfg.params()["skid"] is True
+    rows = make_rows(cfg, random.Random(5), 40, 1)  # one group per row: a result per group
+    if cfg.params()["weights"] == "memory":
+        inputs, want, _ = encode_program(dut, [("load", random_store(cfg, random.Random(6)))]
+                                         + [("row", x) for x, _ in rows])
+    else:
+        inputs, want, _ = encode(dut, rows)
+    ipay, opay = Value.cast(dut.i.payload), Value.cast(dut.o.payload)
+    seen: list[int] = []
+    log: list[tuple[int, int, int]] = []  # (o.valid, i.ready, accepted) per cycle of stall
+
+    async def bench(ctx):
+        k = 0
+        stall_from = None
+        for cycle in range(200):
+            ctx.set(dut.i.valid, int(k < len(inputs)))
+            ctx.set(ipay, inputs[min(k, len(inputs) - 1)])
+            readies = set()
+            for ready in (0, 1):  # i.ready must not depend on o.ready in the same cycle
+                ctx.set(dut.o.ready, ready)
+                readies.add(ctx.get(dut.i.ready))
+            assert len(readies) == 1, f"cycle {cycle}: i.ready follows o.ready"
+            if stall_from is None and ctx.get(dut.o.valid):
+                stall_from = cycle
+            stalled = stall_from is not None and cycle < stall_from + 4
+            ctx.set(dut.o.ready, int(not stalled))
+            i_fire = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
+            if stalled:
+                log.append((ctx.get(dut.o.valid), ctx.get(dut.i.ready), int(bool(i_fire))))
+            if ctx.get(dut.o.valid) and not stalled:
+                seen.append(ctx.get(opay))
+            await ctx.tick()
+            k += int(bool(i_fire))
+            if len(seen) == len(want):
+                return
+        raise AssertionError(f"{len(seen)}/{len(want)} outputs")
+
+    top = Module()
+    top.submodules.dut = dut
+    top.domains.sync = ClockDomain()
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == want
+    # the first stalled cycle still moves (a group accepted), then the unit freezes
+    assert log[0] == (1, 1, 1) and all(entry == (1, 0, 0) for entry in log[1:]), log
+
+
+def test_skid_option_errors(capsys) -> None:
+    with pytest.raises(TypeError, match="skid must be True or False, not 'yes'"):
+        SparseMACConfig(n=2, m=4, skid="yes")
+    from nmsparse import cli
+    assert cli.main(["generate", "--unit", "topk", "--skid", "-o", "/nonexistent"]) == 2
+    assert "--skid applies to the MAC units" in capsys.readouterr().err
+
+
+def test_skid_names_and_the_engine_sweep_rule() -> None:
+    """The skid buffer ends the module name (after _wlane/_wmem/_shift) and is written to
+    params only when set; the engine sweep has it from SWEEP_SKID_K on, sparse and dense alike."""
+    from gen.config import SWEEP, SWEEP_SKID_K
+    assert SparseMACConfig(n=8, m=16, skid=True).name == "nm_spmac_8_16_int8_k4_skid"
+    assert LinearConfig(n=8, m=16, outputs=8, weights="memory", banks="lane",
+                        skid=True).name == "nm_linear_8_16_int8_k8_wlane_skid"
+    assert DenseMACConfig(m=16, outputs=8, weights="memory",
+                          skid=True).name == "dense_mac_16_int8_k8_wmem_skid"
+    assert "skid" not in DenseMACConfig(m=16).params()
+    assert {(c.outputs >= SWEEP_SKID_K) == c.skid for c in SWEEP} == {True}
+    assert {c.unit for c in SWEEP if c.skid} == {"linear", "dense_mac"}

@@ -78,3 +78,9 @@ def test_sweep_module(name: str, tmp_path_factory):
     sc = sidecar.load_sidecar(d / f"{name}.json")
     res = regression.run_module(sc, seed=seed(), tag="sweep")
     assert res.passed, res.failure_text()
+
+
+def test_skid_sweep_module(tmp_path_factory):
+    """One engine-sweep point with the output skid buffer (DESIGN.md 3) through the regression
+    in the default run (every sweep point runs in the slow set)."""
+    test_sweep_module("nm_linear_2_4_int8_k8_wlane_skid", tmp_path_factory)

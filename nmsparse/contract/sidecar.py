@@ -559,6 +559,11 @@ def _schema() -> dict:
             "mac_pipeline": {"type": "string", "minLength": 1,
                              "description": "MAC units: register stages per part of the "
                                             "datapath (informative)"},
+            "skid": {"type": "boolean",
+                     "description": "MAC units: a one-entry skid buffer after the output "
+                                    "register (module name ..._skid): the unit moves one "
+                                    "more cycle after its output stalls, i.ready depends on "
+                                    "registers only (DESIGN.md 3); absent: false"},
             "shift": {"oneOf": [{"type": "integer"},
                                 {"type": "array", "items": {"type": "integer"},
                                  "minItems": 2},

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 __all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS", "MUL_REG",
            "BANK_LAYOUTS", "is_lane_banks",
            "WBANK", "PRIMITIVES", "primitives_used", "SHIFT_INPUT",
-           "SHIFT_FIELDS", "is_shift_input"]
+           "SHIFT_FIELDS", "is_shift_input", "is_skid"]
 
 #: The multiplier with registered operands and a registered product that the MAC units
 #: instantiate (DESIGN.md section 3): its generic Verilog is appended to every emitted file that
@@ -71,6 +71,16 @@ def _shift(p: Mapping) -> str:
     if p.get("shift") is None:
         return ""
     return "_shiftin" if is_shift_input(p) else "_shift"
+
+
+def is_skid(p: Mapping) -> bool:
+    """Whether a MAC design point has the output skid buffer (``params.skid``, DESIGN.md
+    section 3: every stall enable is a flip-flop; module name ``..._skid``)."""
+    return p.get("skid") is True
+
+
+def _skid(p: Mapping) -> str:
+    return "_skid" if is_skid(p) else ""
 
 
 #: Bank layouts of a linear engine with weights from memory (params ``banks``, DESIGN.md
@@ -159,17 +169,17 @@ UNITS: dict[str, Unit] = {
         Unit("spmac", ("values", "index", "weights", "last"), ("acc",),
              ("n", "m", "fmt", "width", "index_width", "weight_width", "acc_width", "outputs"),
              True, "sparse MAC: compressed groups times K x M weights, accumulated per row",
-             lambda p: f"nm_spmac_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+             lambda p: f"nm_spmac_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}{_skid(p)}"),
         Unit("linear", ("data", "weights", "last"), ("acc",),
              ("n", "m", "fmt", "width", "index_width", "weight_width", "acc_width", "outputs"),
              True, "sparse linear engine: the selector and the sparse MAC in one pipeline",
              lambda p: (f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}"
-                        f"{_shift(p)}"),
+                        f"{_shift(p)}{_skid(p)}"),
              _MEMORY_FIELDS),
         Unit("dense_mac", ("data", "weights", "last"), ("acc",),
              ("m", "fmt", "width", "weight_width", "acc_width", "outputs"), False,
              "dense baseline: the same dot product without sparsity",
-             lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}",
+             lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}{_skid(p)}",
              _MEMORY_FIELDS),
         Unit("topk_flex", _FLEX_IN, _FLEX_OUT, _FLEX_PARAMS, False,
              "runtime-flexible N:M selector: W lanes and the pattern in; mask, kept values "

@@ -454,7 +454,8 @@ def _sweep_table(pairs: Sequence[analysis.EnginePair], lut4_per_dsp: float | Non
          "transistors", "transistor ratio", "eff. GMAC/s per 1k transistors",
          "eff. MACs/cycle per 1k transistors", "synth+P&R CPU s"],
         note="Pairs: nm_linear_<N>_<M>_int8_k<K> (selector included) against "
-             "dense_mac_<M>_int8_k<K>, same MAC scheduler and target clock; weights from "
+             "dense_mac_<M>_int8_k<K>, same MAC scheduler and target clock (and, in pairs "
+             "named ..._skid, the same output skid buffer: DESIGN.md 3); weights from "
              "memory: both read their own banks, transistors exclude the bank macros (the "
              "same bits as dense by position; with lane banks N (M-N+1) / M times them: see "
              "the memory table). Effective MACs at 50% activation sparsity: "

@@ -29,6 +29,14 @@ are cut away, see :mod:`verif.formal.netlist`) and asserts, in every reachable s
   selectors (fixed and flexible), every register loads in every moving cycle (the data
   moves with the valid).
 
+A MAC unit with the output skid buffer (``params.skid``, DESIGN.md section 3) gets a model
+with one more entry (``kv``, ``kt``) after the last stage: the model moves unless the last stage
+and that entry both hold a producing transfer, a stalled output moves into the entry, and the
+entry leaves first. ``latency`` then reads "``o__valid`` = last stage or entry", ``ready`` "high
+exactly while the model moves" (``i__ready`` depends on registers only), ``freeze`` "every
+register keeps its value while both are full and the output is stalled"; the registered stall
+enables (registers without a load enable that only compute enables) are control registers.
+
 With ``freeze`` and the stall-free datapath equivalence, an output's payload is the function
 of its own input group under any valid/ready pattern. Induction needs the relation between
 the module's control registers and the model: it is mined from a random simulation of the
@@ -44,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nmsparse.contract.sidecar import Sidecar
+from nmsparse.contract.units import is_skid
 
 from . import aig as aigmod
 from . import tools
@@ -80,18 +89,28 @@ def cut_design(sc: Sidecar, work: Path) -> CutDesign:
     en_bits: list[int] = []
     free: list[str] = []
     port: list[str] = []
+    no_en: list[str] = []
     for name, c in ffs.items():
         if name in ctrl:
             continue
         en = c["connections"].get("EN")
         if en is None:
-            reg = _ff_name(net, c["connections"]["Q"][0], name)
-            (port if _writes_memory_only(net, c) else free).append(reg)
+            no_en.append(name)
             continue
         for b in en:
             if b not in en_bits:
                 en_bits.append(b)
-    keep |= net.cone([b for b in en_bits if isinstance(b, int)])
+    en_cone = net.cone([b for b in en_bits if isinstance(b, int)])
+    keep |= en_cone
+    for name in no_en:
+        c = ffs[name]
+        if name in en_cone:
+            # a register that only computes enables: the registered stall enables of a unit
+            # with the output skid buffer (gen.pipeline.StallCopies), control like o.valid's
+            ctrl.add(name)
+            continue
+        reg = _ff_name(net, c["connections"]["Q"][0], name)
+        (port if _writes_memory_only(net, c) else free).append(reg)
     ctrl_bits: list[int] = []
     names: list[str] = []
     for name in sorted(ctrl):
@@ -159,16 +178,30 @@ def _stage(sig: str) -> int:
 
 
 class _Model:
-    """Python twin of the wrapper's contract model (for mining), bit-parallel over runs."""
+    """Python twin of the wrapper's contract model (for mining), bit-parallel over runs.
 
-    def __init__(self, latency: int, full: int) -> None:
-        self.L, self.full = latency, full
+    ``skid``: the unit has the output skid buffer (``params.skid``): ``kv`` is its entry, the
+    model moves while it and the last stage are not both full (``madv``), and an output that
+    stalls moves into it."""
+
+    def __init__(self, latency: int, full: int, skid: bool = False) -> None:
+        self.L, self.full, self.skid = latency, full, skid
         self.sv = [0] * latency
         self.sp = [0] * latency
         self.sl = [0] * latency
+        self.kv = 0
 
-    def step(self, rst: int, i_x: int, prod: int, last: int, move: int) -> None:
+    def move(self, o_valid: int, o_ready: int) -> int:
+        """The cycles the model moves in: not stalled, or with the skid buffer, not full."""
+        if self.skid:
+            return ~(self.sp[-1] & self.kv) & self.full
+        return ~(o_valid & ~o_ready) & self.full
+
+    def step(self, rst: int, i_x: int, prod: int, last: int, move: int,
+             o_ready: int = 0) -> None:
         L, full = self.L, self.full
+        if self.skid:
+            self.kv = (self.kv | self.sp[-1]) & ~o_ready & ~rst & full
         keep = ~move & full
         for arr, new in ((self.sv, i_x), (self.sp, prod), (self.sl, last)):
             shifted = [new] + arr[: L - 1]
@@ -179,6 +212,8 @@ class _Model:
         out = {}
         for k in range(self.L):
             out[f"sv[{k}]"], out[f"sp[{k}]"], out[f"sl[{k}]"] = self.sv[k], self.sp[k], self.sl[k]
+        if self.skid:
+            out["kv"], out["madv"] = self.kv, ~(self.sp[-1] & self.kv) & self.full
         return out
 
 
@@ -210,7 +245,7 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
         cycles = max(cycles, 4 * int(sc.params.get("depth", 16)))
 
     state = {v: rng.getrandbits(runs) for v in g.latches}
-    model = _Model(L, full)
+    model = _Model(L, full, skid=is_skid(sc.params))
     ctrl = g.outputs.get("ctrl_q", [])
     nq = len(ctrl)
     last_off = sc.i.fields["last"].offset if "last" in sc.i.fields else None
@@ -255,14 +290,14 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
                     alive_imp.discard((q, gs, s))
         i_valid = vals[g.inputs["i__valid"][0] >> 1] & full
         o_ready = vals[g.inputs["o__ready"][0] >> 1] & full
-        stalled = o_valid & ~o_ready & full
+        move = model.move(o_valid, o_ready)
         i_x = i_valid & i_ready & ~rst & full
         if load_off is not None:  # load transfers make no group
             i_x &= ~vals[g.inputs["i__payload"][load_off] >> 1] & full
         last = vals[g.inputs["i__payload"][last_off] >> 1] & full if last_off is not None \
             else full
         prod = i_x & last if last_off is not None else i_x
-        model.step(rst, i_x, prod, last, ~stalled & full)
+        model.step(rst, i_x, prod, last, move, o_ready)
         state = {v: x & full for v, x in zip(state, nxt, strict=True)}
     out = []
     for q in range(nq):
@@ -288,6 +323,7 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
     cw = max(6, L.bit_length() + 1)  # counts up to L without wrapping
     nq = max(1, len(cd.ctrl_names))
     topk = "last" not in sc.i.fields  # a selector: one output per transfer
+    skid = is_skid(sc.params)  # the output skid buffer: kv, kt model its entry
     lines: list[str] = []
     props: dict[int, str] = {}
 
@@ -300,6 +336,9 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
     decl = " ".join(f"ahead{k} = 0{',' if k < L - 1 else ';'}" for k in range(L))
     shift = "\n".join(f"        ahead{k} <= ahead{k - 1} - o_x;" for k in range(1, L))
     clear = " ".join(f"ahead{k} <= 0;" for k in range(L))
+    # with the skid buffer, its entry may leave while the model stands still
+    hold_skid = (" else begin\n" + "\n".join(f"        ahead{k} <= ahead{k} - o_x;"
+                                             for k in range(L)) + "\n    end") if skid else ""
     add(f"""module nmprove_stream(input clk);
   (* anyseq *) reg rst, i_valid, o_ready, tag_pick;
   (* anyseq *) reg [{iw - 1}:0] i_payload;
@@ -323,12 +362,25 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
   wire prod = i_x && {_producing(sc)};
   wire o_x = o_valid && o_ready && !rst;
   wire stalled = o_valid && !o_ready;
-  wire move = !stalled;
   reg [{L - 1}:0] sv = 0, sp = 0, sl = 0, st = 0;
   reg [{cw - 1}:0] n_in = 0, n_out = 0, tag_ord = 0;
   reg tagged = 1'b0;
-  wire tag_now = prod && tag_pick && !tagged;
+  wire tag_now = prod && tag_pick && !tagged;""")
+    if skid:  # the skid entry; the model moves unless it and the last stage are both full
+        add(f"""  reg kv = 1'b0, kt = 1'b0;
+  wire madv = !(sp[{L - 1}] && kv);
+  wire move = madv;
+  wire out_tag = kv ? kt : st[{L - 1}];
+  reg past_frozen = 1'b0;
   always @(posedge clk) begin
+    kv <= !rst && (kv || sp[{L - 1}]) && !o_ready;
+    kt <= !rst && (kv ? kt : st[{L - 1}]) && !o_ready;
+    past_frozen <= !madv && !o_ready;
+  end""")
+    else:
+        add(f"""  wire move = !stalled;
+  wire out_tag = st[{L - 1}];""")
+    add(f"""  always @(posedge clk) begin
     if (rst) begin
       sv <= 0; sp <= 0; sl <= 0; st <= 0; n_in <= 0; n_out <= 0; tagged <= 1'b0;
     end else begin
@@ -339,7 +391,7 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
       if (prod) n_in <= n_in + 1'b1;
       if (o_x) n_out <= n_out + 1'b1;
       if (tag_now) begin tagged <= 1'b1; tag_ord <= n_in; end
-      else if (o_x && st[{L - 1}]) tagged <= 1'b0;
+      else if (o_x && out_tag) tagged <= 1'b0;
     end
   end
   // ahead<k>: producing transfers in the stages above k (nearer the output), kept in
@@ -352,7 +404,7 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
     end else if (move) begin
         ahead0 <= ahead0 + sp[0] - o_x;
 {shift}
-    end
+    end{hold_skid}
   end
   reg [{ow - 1}:0] past_payload;
   reg past_stalled = 1'b0, past_rst = 1'b1;
@@ -361,28 +413,47 @@ def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dic
     past_payload <= o_payload; past_stalled <= stalled; past_rst <= rst; past_ctrl <= ctrl_q;
   end
   always @* if (!init) begin""")
-    add(f"    assert(o_valid == sp[{L - 1}]);", "latency")
-    add(f"    assert(ahead{L - 1} == 0);", "count")
+    if skid:
+        add(f"    assert(o_valid == (sp[{L - 1}] || kv));", "latency")
+        add(f"    assert(ahead{L - 1} == kv);", "count")
+    else:
+        add(f"    assert(o_valid == sp[{L - 1}]);", "latency")
+        add(f"    assert(ahead{L - 1} == 0);", "count")
     for k in range(L - 1):
         add(f"    assert(ahead{k} == ahead{k + 1} + sp[{k + 1}]);", "count")
     add("    assert(n_in - n_out == ahead0 + sp[0]);", "count")
     # the model's own invariant (a producing token is a valid one with the producing flag)
     add("    assert(sp == sv);" if topk else "    assert(sp == (sv & sl));", "count")
-    add(f"    if (o_x && st[{L - 1}]) assert(n_out == tag_ord);", "order")
-    add("    assert(tagged == |st);", "order")
+    add("    if (o_x && out_tag) assert(n_out == tag_ord);", "order")
+    add("    assert(tagged == (|st || kt));" if skid else "    assert(tagged == |st);",
+        "order")
     add("    assert((st & (st - 1'b1)) == 0 && (st & ~sp) == 0);", "order")
+    if skid:  # the skid entry holds at most the tagged token, then alone, and it is next out
+        add("    assert(!kt || (kv && st == 0));", "order")
+        add("    if (kt) assert(tag_ord == n_out);", "order")
     for k in range(L - 1):
         add(f"    if (st[{k}]) assert(tag_ord - n_out == ahead{k});", "order")
-    add(f"    if (st[{L - 1}]) assert(tag_ord == n_out);", "order")
+    add(f"    if (st[{L - 1}]) assert(tag_ord == n_out{' + kv' if skid else ''});", "order")
     add("    if (past_stalled && !past_rst) assert(o_valid && o_payload == past_payload);",
         "hold")
-    # full rate; a load may wait while groups are in flight (DESIGN.md 3.1), not otherwise
-    add("    if (o_ready && (!load || sv == 0)) assert(i_ready);", "ready")
-    add("    if (stalled) assert(!i_ready);", "ready")
+    if skid:
+        # i_ready depends on registers only: high unless the last stage and the skid entry
+        # are both full (then the model stands still); a load may wait as below
+        add("    if (madv && (!load || sv == 0)) assert(i_ready);", "ready")
+        add("    if (!madv) assert(!i_ready);", "ready")
+    else:
+        # full rate; a load may wait while groups are in flight (DESIGN.md 3.1), not otherwise
+        add("    if (o_ready && (!load || sv == 0)) assert(i_ready);", "ready")
+        add("    if (stalled) assert(!i_ready);", "ready")
     add("    if (past_rst) assert(!o_valid);", "reset")
-    if cd.ctrl_names:
-        add("    if (past_stalled && !past_rst) assert(ctrl_q == past_ctrl);", "freeze")
-    add("    if (stalled && !rst) assert(ff_en == 0);", "freeze")
+    if skid:  # frozen: both entries full and the output stalled
+        if cd.ctrl_names:
+            add("    if (past_frozen && !past_rst) assert(ctrl_q == past_ctrl);", "freeze")
+        add("    if (!madv && !rst) assert(ff_en == 0);", "freeze")
+    else:
+        if cd.ctrl_names:
+            add("    if (past_stalled && !past_rst) assert(ctrl_q == past_ctrl);", "freeze")
+        add("    if (stalled && !rst) assert(ff_en == 0);", "freeze")
     if topk:
         add(f"    if (!stalled) assert(ff_en == {{{cd.en_count}{{1'b1}}}});", "freeze")
     for inv in invariants:
