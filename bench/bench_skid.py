@@ -1,6 +1,6 @@
 """The output skid buffer (``skid``) on large MAC arrays, side by side with the plain stall.
 
-    .venv/bin/python bench/bench_skid.py OUT_DIR [--seeds 1 2 3] [--jobs 2]
+    .venv/bin/python bench/bench_skid.py OUT_DIR [--seeds 1 2 3] [--jobs 2] [--skid-only]
         [--point nm_linear_8_16_int8_k16_wlane --point dense_mac_16_int8_k8_wmem]
 
 Emits each engine-sweep point (``gen.config.SWEEP``, by its name without ``_skid``) twice,
@@ -33,8 +33,8 @@ from nmsparse.report.cli import build  # noqa: E402
 PAIR = ("nm_linear_8_16_int8_k16_wlane", "dense_mac_16_int8_k8_wmem")
 
 
-def configs(names: list[str]) -> list:
-    """Each named sweep point without and with the skid buffer."""
+def configs(names: list[str], forms: tuple[bool, ...] = (False, True)) -> list:
+    """Each named sweep point without and with the skid buffer (``forms``: which)."""
     by_name = {}
     for cfg in SWEEP:
         plain = dataclasses.replace(cfg, skid=False)
@@ -45,7 +45,7 @@ def configs(names: list[str]) -> list:
                          f"{', '.join(missing)}")
     out = []
     for n in names:
-        out += [by_name[n], dataclasses.replace(by_name[n], skid=True)]
+        out += [dataclasses.replace(by_name[n], skid=f) for f in forms]
     return out
 
 
@@ -57,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--point", action="append", default=None,
                     help="engine-sweep point without _skid (repeatable; default: "
                          + ", ".join(PAIR) + ")")
+    ap.add_argument("--skid-only", action="store_true",
+                    help="place only the forms with the skid buffer (e.g. more seeds of them)")
     args = ap.parse_args(argv)
     hdl = args.out / "hdl"
-    emit_points(configs(args.point or list(PAIR)), hdl)
+    emit_points(configs(args.point or list(PAIR), (True,) if args.skid_only else (False, True)),
+                hdl)
     points = [records.Point(p.stem, p, load_sidecar(p.with_suffix(".json")))
               for p in sorted(hdl.glob("*.v"))]
     for seed in args.seeds:

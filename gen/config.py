@@ -1133,10 +1133,11 @@ SWEEP_K = (4, 8, 16, 32)
 #: register, bounded every memory point near 125 MHz).
 SWEEP_TARGET_MHZ = {"stream": 150.0, "memory": 150.0}
 #: From this K on, the engine sweep's points (sparse and dense alike) have the output skid
-#: buffer (``skid``, module ``..._skid``): at K = 16, 8:16 (128 DSP blocks) the stall enable's
-#: route from ``o.ready`` to the DSP clock enables limited the clock (7.0-7.9 ns); with every
-#: enable a flip-flop the pair nm_linear_8_16_int8_k16_wlane / dense_mac_16_int8_k8_wmem placed
-#: at 149.8 / 155.8 MHz against 133.5 / 146.7 without (seed 1, bench/bench_skid.py).
+#: buffer (``skid``, module ``..._skid``): with 64 and more DSP blocks the stall enable's route
+#: from ``o.ready`` to their clock enables crosses the device (7.0-7.9 ns at 8:16 K = 16). With
+#: every enable a flip-flop, nm_linear_8_16_int8_k16_wlane against dense_mac_16_int8_k8_wmem
+#: placed at 142.3 / 138.3 / 151.7 against 144.3 / 141.5 / 140.9 MHz (seeds 1-3), without it
+#: 133.5 / 131.2 / 131.0 against 146.7 / 142.5 / 147.6 (README, bench/bench_skid.py).
 SWEEP_SKID_K = 8
 
 

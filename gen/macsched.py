@@ -155,9 +155,10 @@ def dsp_registered(sched: MACSchedule, width: int, weight_width: int) -> bool:
 #: per this many multipliers (each copy a flip-flop and a LUT of its own,
 #: :class:`gen.pipeline.StallCopies`), so no LUT drives every DSP block of a large array. At
 #: 8:16 K = 16 (128 DSP blocks) the limiting paths still cross the device: ``o.ready`` into a
-#: copy and on to a DSP block's clock enable (7.1-7.9 ns), or a registered product into its
-#: output's first adder (4.6-5.2 ns of routing, where this model's ``route`` says 1.1 ns; the
-#: model does not price the spread of a large array) (README, engine sweep).
+#: copy and on to a DSP block's clock enable (7.1-7.9 ns; with the output skid buffer,
+#: ``skid``, every copy is a flip-flop and that path is gone), or a registered product into
+#: its output's first adder (4.6-5.2 ns of routing, where this model's ``route`` says 1.1 ns;
+#: the model does not price the spread of a large array) (README, engine sweep).
 DSP_ENABLE_MULTS = 8
 
 
