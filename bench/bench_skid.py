@@ -23,12 +23,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from place_seeds import place  # noqa: E402
 
 from gen.config import SWEEP  # noqa: E402
 from gen.emit import emit_points  # noqa: E402
-from nmsparse.contract.sidecar import load_sidecar  # noqa: E402
-from nmsparse.report import records, synth  # noqa: E402
-from nmsparse.report.cli import build  # noqa: E402
 
 PAIR = ("nm_linear_8_16_int8_k16_wlane", "dense_mac_16_int8_k8_wmem")
 
@@ -63,16 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     hdl = args.out / "hdl"
     emit_points(configs(args.point or list(PAIR), (True,) if args.skid_only else (False, True)),
                 hdl)
-    points = [records.Point(p.stem, p, load_sidecar(p.with_suffix(".json")))
-              for p in sorted(hdl.glob("*.v"))]
-    for seed in args.seeds:
-        synth.SEED = seed  # the flow reads it when it calls nextpnr
-        for r in build(points, args.out / f"seed{seed}", jobs=args.jobs, progress=False):
-            pp = r.get("post_place") or {}
-            cp = pp.get("critical_path") or {}
-            print(f"{r['module']:40s} seed {seed}: {pp.get('fmax_mhz')} MHz, "
-                  f"{cp.get('source')} -> {cp.get('sink')} {cp.get('ns')} ns", flush=True)
-    return 0
+    return place(hdl, args.out, args.seeds, jobs=args.jobs)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,9 @@ from nmsparse.report import records, synth  # noqa: E402
 from nmsparse.report.cli import build  # noqa: E402
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) < 3:
-        print(__doc__)
-        return 2
-    hdl, out = Path(argv[0]), Path(argv[1])
-    seeds = [int(s) for s in argv[2:]]
+def place(hdl: Path, out: Path, seeds: list[int], jobs: int = 1) -> int:
+    """Place every module of ``hdl`` once per seed and print its Fmax and critical path
+    (returns 2 when ``hdl`` holds no Verilog)."""
     points = [records.Point(p.stem, p, load_sidecar(p.with_suffix(".json")))
               for p in sorted(hdl.glob("*.v"))]
     if not points:
@@ -34,12 +31,19 @@ def main(argv: list[str]) -> int:
         return 2
     for seed in seeds:
         synth.SEED = seed  # the flow reads it when it calls nextpnr
-        for r in build(points, out / f"seed{seed}", jobs=1, progress=False):
+        for r in build(points, out / f"seed{seed}", jobs=jobs, progress=False):
             pp = r.get("post_place") or {}
             cp = pp.get("critical_path") or {}
             print(f"{hdl.name} {r['module']} seed {seed}: {pp.get('fmax_mhz')} MHz, "
                   f"{cp.get('source')} -> {cp.get('sink')} {cp.get('ns')} ns", flush=True)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3:
+        print(__doc__)
+        return 2
+    return place(Path(argv[0]), Path(argv[1]), [int(s) for s in argv[2:]])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ __all__ = [
     "stream_get",
     "StreamRun",
     "run_stream",
+    "run_testbench",
     "combinational_map",
 ]
 
@@ -115,14 +116,20 @@ def run_stream(
             f"{len(run.outputs)}/{expected_outputs} outputs"
         )
 
-    top = Module()  # a clock domain of its own, so combinational units (pipeline=0) run too
+    run_testbench(dut, bench)
+    return run
+
+
+def run_testbench(dut, bench) -> None:
+    """Run the async testbench ``bench(ctx)`` on ``dut`` under a clock of its own (so that
+    combinational units, pipeline=0, run too)."""
+    top = Module()
     top.submodules.dut = dut
     top.domains.sync = ClockDomain()
     sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return run
 
 
 def combinational_map(dut, inputs: Sequence[int]) -> list[int]:

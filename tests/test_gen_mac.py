@@ -14,7 +14,7 @@ import golden
 from gen.config import DenseMACConfig, LinearConfig, SparseMACConfig
 from gen.linear import NMLinear
 from gen.mac import DenseMAC, NMSparseMAC
-from gen.sim import pack, run_stream, unpack
+from gen.sim import pack, run_stream, run_testbench, unpack
 
 
 def make_rows(cfg, rng: random.Random, rows: int, max_groups: int, *, extreme_every: int = 3):
@@ -636,13 +636,7 @@ def test_skid_ready_is_registered_and_the_unit_moves_one_cycle_into_a_stall(case
                 return
         raise AssertionError(f"{len(seen)}/{len(want)} outputs")
 
-    top = Module()
-    top.submodules.dut = dut
-    top.domains.sync = ClockDomain()
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert seen == want
     # the first stalled cycle still moves (a group accepted), then the unit freezes
     assert log[0] == (1, 1, 1) and all(entry == (1, 0, 0) for entry in log[1:]), log
