@@ -65,21 +65,20 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from .config import SHIFT_STAGES, LinearConfig
 from .mac import (
     CarriedSum,
+    MACOutput,
     MACPipe,
     StagedSum,
     build_mac,
-    drive_output,
     group_counter,
     lane_banks,
     load_port,
     onehot_select,
-    output_advance,
     uses_primitives,
     valid_stages,
     weight_banks,
 )
 from .macsched import select_copies
-from .pipeline import StallCopies, register, tree_or
+from .pipeline import register, tree_or
 from .topk import build_selector
 from .unit import StreamUnit
 
@@ -118,15 +117,15 @@ class NMLinear(StreamUnit):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         cfg = self._config
-        advance = output_advance(self, m)
+        self._out = MACOutput(self, m)
+        advance = self._out.advance
         p = self.i.payload
         data = [Value.cast(p.data[j]) for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
         bias = None
         # copies of the one-hot weight selects (weights from memory)
         select: list[list[Value]] | None = None
-        # one copy of advance per register stage
-        copies = StallCopies(m, self.o.ready, registered=cfg.skid)
+        copies = self._out.copies()  # one copy of advance per register stage
         in_valid, weights_in = self.i.valid, Value.cast(p.weights)
         if cfg.weights == "memory":  # only compute transfers go down the pipeline
             load = Value.cast(p.load)[0]
@@ -219,7 +218,7 @@ class NMLinear(StreamUnit):
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,
                                     bias=bias, primitives=uses_primitives(platform),
                                     select=select)
-        drive_output(self, m, outs, out_valid)
+        self._out.drive(outs, out_valid)
         return m
 
 

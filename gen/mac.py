@@ -53,7 +53,7 @@ from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
            "tree_level", "weight_banks", "lane_banks", "lane_bank_word", "valid_stages",
-           "onehot_select", "MUL_REG", "WBANK", "EmitPlatform", "uses_primitives"]
+           "onehot_select", "MUL_REG", "WBANK", "EmitPlatform", "uses_primitives", "MACOutput"]
 
 #: The weight bank with its read data registered twice (gen/prims/nmsparse_wbank.v; an ECP5
 #: block RAM with its output register in gen/prims/ecp5/).
@@ -604,46 +604,38 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
     return out
 
 
-def output_advance(unit: StreamUnit, m: Module) -> Value:
-    """The global stall ``advance`` of a MAC unit: ``~o.valid | o.ready``, or with the output
-    skid buffer (``config.skid``, :class:`gen.pipeline.OutputSkid`) ``~pv | ~skid``."""
-    if unit.config.skid:
-        unit._skid = OutputSkid(m, unit.o)
-        return unit._skid.advance
-    advance = Signal()
-    m.d.comb += advance.eq(~unit.o.valid | unit.o.ready)
-    return advance
+class MACOutput:
+    """The output end of a MAC unit: the global stall ``advance``, the stall-enable copies
+    and the output stream, with or without the output skid buffer (``config.skid``,
+    :class:`gen.pipeline.OutputSkid`): ``advance = ~o.valid | o.ready``, or ``~pv | ~skid``
+    with every copy a flip-flop."""
+
+    def __init__(self, unit: StreamUnit, m: Module):
+        self.m, self.o = m, unit.o
+        self.skid = OutputSkid(m, unit.o) if unit.config.skid else None
+        if self.skid is not None:
+            self.advance = self.skid.advance
+        else:
+            self.advance = Signal(name="advance")
+            m.d.comb += self.advance.eq(~unit.o.valid | unit.o.ready)
+
+    def copies(self) -> StallCopies:
+        """The source of the stall-enable copies (one per register stage)."""
+        return StallCopies(self.m, self.o.ready, registered=self.skid is not None)
+
+    def drive(self, outs: list[Value], out_valid: Value) -> None:
+        """The output registers ``outs`` (valid ``out_valid``) onto ``o``."""
+        fields = [self.o.payload.acc[k] for k in range(len(outs))]
+        if self.skid is not None:
+            self.skid.drive(out_valid, outs, fields)
+            return
+        self.m.d.comb += self.o.valid.eq(out_valid)
+        for out, field in zip(outs, fields, strict=True):
+            self.m.d.comb += field.eq(out)
 
 
-def drive_output(unit: StreamUnit, m: Module, outs: list[Value], out_valid: Value) -> None:
-    """The output registers ``outs`` (valid ``out_valid``) onto ``o``, through the skid
-    buffer where the unit has one (:func:`output_advance` made it)."""
-    fields = [unit.o.payload.acc[k] for k in range(len(outs))]
-    if unit.config.skid:
-        unit._skid.drive(out_valid, outs, fields)
-        return
-    m.d.comb += unit.o.valid.eq(out_valid)
-    for out, field in zip(outs, fields, strict=True):
-        m.d.comb += field.eq(out)
 
-
-class _MACBase(StreamUnit):
-    """Shared shell of the stand-alone MAC units: global stall, datapath, output."""
-
-    def _datapath(self, m: Module, pipe: MACPipe) -> tuple[list[Value], Value]:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    def _advance(self, m: Module) -> Value:
-        return output_advance(self, m)
-
-    def _copies(self, m: Module) -> StallCopies:
-        return StallCopies(m, self.o.ready, registered=self._config.skid)
-
-    def _drive_output(self, m: Module, outs: list[Value], out_valid: Value) -> None:
-        drive_output(self, m, outs, out_valid)
-
-
-class NMSparseMAC(_MACBase):
+class NMSparseMAC(StreamUnit):
     """N:M sparse MAC ``nm_spmac_<N>_<M>_<fmt>_k<K>``.
 
     Parameters
@@ -673,11 +665,11 @@ class NMSparseMAC(_MACBase):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         cfg = self._config
-        advance = self._advance(m)
+        out = MACOutput(self, m)
+        advance = out.advance
         m.d.comb += self.i.ready.eq(advance)
         p = self.i.payload
-        pipe = MACPipe(m, advance, self.i.valid, Value.cast(p.last)[0], "mac",
-                       self._copies(m))
+        pipe = MACPipe(m, advance, self.i.valid, Value.cast(p.last)[0], "mac", out.copies())
         weights = p.weights
         outs, out_valid = build_mac(
             m, pipe, [p.values[s] for s in range(cfg.n)],
@@ -685,11 +677,11 @@ class NMSparseMAC(_MACBase):
             index=[Value.cast(p.index[s]) for s in range(cfg.n)], m_=cfg.m,
             outputs=cfg.outputs, weight_width=cfg.weight_width, acc_width=cfg.acc_width,
             primitives=uses_primitives(platform))
-        self._drive_output(m, outs, out_valid)
+        out.drive(outs, out_valid)
         return m
 
 
-class DenseMAC(_MACBase):
+class DenseMAC(StreamUnit):
     """Dense baseline MAC ``dense_mac_<M>_<fmt>_k<K>[_wmem]``: the same dot product, all M kept.
 
     Parameters
@@ -713,11 +705,12 @@ class DenseMAC(_MACBase):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         cfg = self._config
-        advance = self._advance(m)
+        out = MACOutput(self, m)
+        advance = out.advance
         p = self.i.payload
         values = [p.data[j] for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
-        copies = self._copies(m)
+        copies = out.copies()
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
             pipe = MACPipe(m, advance, self.i.valid, last, "mac", copies)
@@ -744,7 +737,7 @@ class DenseMAC(_MACBase):
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=None, m_=cfg.m,
                                     outputs=cfg.outputs, weight_width=cfg.weight_width,
                                     acc_width=cfg.acc_width, primitives=uses_primitives(platform))
-        self._drive_output(m, outs, out_valid)
+        out.drive(outs, out_valid)
         return m
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "stall_enables",
     "StallCopies",
     "OutputSkid",
+    "skid_next",
     "register",
     "valid_chain",
     "tree_reduce",
@@ -263,6 +264,13 @@ def stall_enables(m: Module, i: Any, o: Any, stages: int) -> tuple[Value, Callab
     return advance, StallCopies(m, o.ready, name="", before=before)
 
 
+def skid_next(full: Value, skid: Value, ready: Value) -> Value:
+    """The skid buffer's next state (:class:`OutputSkid`): it holds a result after a cycle
+    in which the output offered one (``full``: the output register's valid, or the buffer's
+    own ``skid``) and the consumer was not ready."""
+    return (full | skid) & ~ready
+
+
 class StallCopies:
     """Copies of ``advance = ~o.valid | o.ready``, one per register stage (:func:`stall_enables`).
 
@@ -293,7 +301,7 @@ class StallCopies:
             # skid: this copy's twin of OutputSkid.skid (same input, same reset)
             skid = Signal(name=f"{self.prefix}adv{n}_skid")
             adv = Signal(name=f"{self.prefix}adv{n}", init=1)
-            self.m.d.sync += skid.eq((shadow | skid) & ~self.ready)
+            self.m.d.sync += skid.eq(skid_next(shadow, skid, self.ready))
         else:
             adv = Signal(name=f"{self.prefix}adv{n}")
             self.m.d.comb += adv.eq(~shadow | self.ready)
@@ -311,7 +319,7 @@ class StallCopies:
         self.m.d.comb += nxt.eq(Mux(adv, before, shadow))
         self.m.d.sync += shadow.eq(nxt)
         # advance in the next cycle: the output register will be free or the skid buffer empty
-        self.m.d.sync += adv.eq(~nxt | ~((shadow | skid) & ~self.ready))
+        self.m.d.sync += adv.eq(~nxt | ~skid_next(shadow, skid, self.ready))
 
     def close(self, before: Value) -> None:
         """``before``: what ``o.valid``'s register loads when the unit advances."""
@@ -346,7 +354,7 @@ class OutputSkid:
         self.skid = Signal(name="out_skid")
         self.advance = Signal(name="advance")
         m.d.comb += self.advance.eq(~self.pv | ~self.skid)
-        m.d.sync += self.skid.eq((self.pv | self.skid) & ~o.ready)
+        m.d.sync += self.skid.eq(skid_next(self.pv, self.skid, o.ready))
 
     def drive(self, valid: Value, payload: Sequence[Value], fields: Sequence[Value]) -> None:
         """``valid``: the output register's valid bit; ``payload[k]`` its values, driven
