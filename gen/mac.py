@@ -634,7 +634,6 @@ class MACOutput:
             self.m.d.comb += field.eq(out)
 
 
-
 class NMSparseMAC(StreamUnit):
     """N:M sparse MAC ``nm_spmac_<N>_<M>_<fmt>_k<K>``.
 

@@ -92,6 +92,7 @@ def is_lane_banks(p: Mapping) -> bool:
     """Whether params ``p`` lay the weight banks out by kept slot (``banks: lane``)."""
     return p.get("banks") == BANK_LAYOUTS[1]
 
+
 #: Parameters a unit with weights from memory also gives (DESIGN.md section 3.1).
 MEMORY_PARAMS = ("weights", "depth", "index_width")
 _MEMORY_FIELDS = ("data", "weights", "last", "load", "addr")
