@@ -27,6 +27,7 @@ from nmsparse.contract.units import BANK_LAYOUTS, SHIFT_INPUT, UNITS, is_lane_ba
 
 from .arch import ARCHITECTURES, Architecture
 from .macsched import (
+    LANE_ADDR_STAGES,
     READ_STAGES,
     MACSchedule,
     MACShape,
@@ -661,6 +662,8 @@ class LinearConfig(_MACConfig):
     @property
     def latency(self) -> int:
         read = READ_STAGES if self.weights == "memory" else 0
+        if self.lane_banks:  # each bank's read address registered first
+            read += LANE_ADDR_STAGES
         # the shifted activations get a register of their own before the selector
         shift = SHIFT_STAGES if self.shift is not None else 0
         return self.pipeline + read + shift + self.schedule.stages  # type: ignore[operator]

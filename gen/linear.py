@@ -71,13 +71,14 @@ from .mac import (
     build_mac,
     group_counter,
     lane_banks,
+    lane_read_addrs,
     load_port,
     onehot_select,
     uses_primitives,
     valid_stages,
     weight_banks,
 )
-from .macsched import select_copies
+from .macsched import LANE_ADDR_STAGES, select_copies
 from .pipeline import register, tree_or
 from .topk import build_selector
 from .unit import StreamUnit
@@ -161,36 +162,48 @@ class NMLinear(StreamUnit):
                 cfg.selector, m, advance, data, (last, row_bias), enable=copies)
             chain = valid_stages(m, advance, in_valid, cfg.pipeline, "sel_valid")
             valid = chain[-1]
+            read_word = group_counter(m, advance, valid, last, cfg.depth, "mac_group")
+            pipe = MACPipe(m, advance, valid, last, "mac", copies)
             # a load waits until no earlier group is still to read the banks (in order)
             ahead = shift_valid + chain[1:]
-            busy = tree_or(ahead) if ahead else Value.cast(0)
+            if cfg.lane_banks:
+                # slot s reads its own bank at its index: each bank's read address into a
+                # register of its own first (LANE_ADDR_STAGES), so the route to a bank's
+                # block RAMs starts at a flip-flop, not at the selector's output through the
+                # address logic (at 8:16 K = 16 that bounded the engine at 152.5 MHz, seed 1)
+                raddr = lane_read_addrs(m, n=cfg.n, m_=cfg.m, depth=cfg.depth,
+                                        read_word=read_word, index=index)
+                values, row_bias, raddr = pipe.cut((values, row_bias, raddr),
+                                                   LANE_ADDR_STAGES, "raddr")
+                ahead = ahead + [pipe.valid]
+            busy = _load_busy(m, ahead, self.i.valid & ~load, copies())
             m.d.comb += self.i.ready.eq(advance & ~(load & busy))
-            read_word = group_counter(m, advance, valid, last, cfg.depth, "mac_group")
             rd, oce = copies(), copies()
             mask = Value.cast(mask)
-            wport = _write_port(m, load_port(cfg, p, self.i.valid & load & ~busy),
-                                registered=bool(ahead))
+            port = load_port(cfg, p, self.i.valid & load & ~busy)
             if cfg.lane_banks:
-                # slot s reads its own bank at its index: the weights arrive per slot
+                # the weights arrive per slot; each bank registers its own write enable and
+                # address (the data once, here)
+                data_port = _write_port(m, {"write_data": port.pop("write_data")},
+                                        registered=bool(ahead))
                 rdata = lane_banks(
                     m, n=cfg.n, m_=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
-                    weight_width=cfg.weight_width, **wport, read_word=read_word,
-                    index=index, read_en=rd & valid, out_enable=oce,
-                    primitives=uses_primitives(platform))
-                pipe = MACPipe(m, advance, valid, last, "mac", copies)
+                    weight_width=cfg.weight_width, **port, **data_port, read_addr=raddr,
+                    read_en=rd & pipe.valid, out_enable=oce,
+                    primitives=uses_primitives(platform), registered=bool(ahead))
                 values, row_bias = pipe.cut((values, row_bias), 1, "read")
                 values, row_bias = pipe.cut((values, row_bias), 1, "rdreg", enable=oce)
                 lanes = [[Value.cast(rdata[s][k]) for k in range(cfg.outputs)]
                          for s in range(cfg.n)]
                 return self._finish(m, pipe, values, lambda k, s: lanes[s][k], None, None,
                                     CarriedSum(row_bias) if row_bias else None, platform)
+            wport = _write_port(m, port, registered=bool(ahead))
             # the banks' read data into a register of their own (gen.macsched.READ_STAGES)
             rdata = weight_banks(
                 m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
                 weight_width=cfg.weight_width, **wport,
                 read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)],
                 out_enable=oce, primitives=uses_primitives(platform))
-            pipe = MACPipe(m, advance, valid, last, "mac", copies)
             values, index, row_bias = pipe.cut((values, index, row_bias), 1, "read")
             # while the banks read, the index decodes to the one-hot selects of the weight
             # multiplexers, registered with the read data
@@ -221,6 +234,24 @@ class NMLinear(StreamUnit):
         self._out.drive(outs, out_valid)
         return m
 
+
+
+def _load_busy(m: Module, ahead: Sequence[Value], compute: Value, enable: Value) -> Value:
+    """Whether a load must wait: an earlier group may still be to read the banks. From a
+    register, so the check is not an OR over every stage's valid bit across the device in
+    front of the banks' write enables (at 8:16 K = 16 with lane banks that OR bounded the
+    engine at 141.5 MHz, seed 1): loaded with the stages on ``enable`` (a copy of the stall
+    enable), set when a stage of ``ahead`` holds a group or ``compute`` (a group at the input)
+    is valid. It is never low while a stage holds a group (a stage's group was in the stage
+    before it, or at the input, when the stages last moved); it stays high one move after
+    the last one has left, so a load right after the pipeline drains waits one cycle more.
+    With no stage ahead of the banks (the read is the first register stage), 0."""
+    if not ahead:
+        return Value.cast(0)
+    busy = Signal(name="load_busy")
+    with m.If(enable):
+        m.d.sync += busy.eq(tree_or([*ahead, compute]))
+    return busy
 
 
 def _write_port(m: Module, port: dict[str, Value], registered: bool) -> dict[str, Value]:

@@ -52,8 +52,9 @@ from .pipeline import OutputSkid, StallCopies, register, tree_or
 from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
-           "tree_level", "weight_banks", "lane_banks", "lane_bank_word", "valid_stages",
-           "onehot_select", "MUL_REG", "WBANK", "EmitPlatform", "uses_primitives", "MACOutput"]
+           "tree_level", "weight_banks", "lane_banks", "lane_bank_word", "lane_read_addrs",
+           "valid_stages", "onehot_select", "MUL_REG", "WBANK", "EmitPlatform",
+           "uses_primitives", "MACOutput"]
 
 #: The weight bank with its read data registered twice (gen/prims/nmsparse_wbank.v; an ECP5
 #: block RAM with its output register in gen/prims/ecp5/).
@@ -564,10 +565,26 @@ def lane_bank_word(column: Value, word: Value, depth: int, width: int) -> Value:
     return (column * depth + word)[:width]
 
 
+def lane_read_addrs(m: Module, *, n: int, m_: int, depth: int, read_word: Value,
+                    index: Sequence[Value], name: str = "wlane") -> list[Value]:
+    """Read address of each lane bank (:func:`lane_banks`) for a group: bank s reads word
+    ``(index[s] - s)*D + read_word``."""
+    span = m_ - n + 1
+    width = max(1, (span * depth - 1).bit_length())
+    cbits = max(1, (span - 1).bit_length())
+    out = []
+    for s in range(n):
+        rcol = Signal(cbits, name=f"{name}{s}_rcol")
+        m.d.comb += rcol.eq(Value.cast(index[s]) - s)
+        out.append(lane_bank_word(rcol, read_word, depth, width))
+    return out
+
+
 def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_width: int,
                write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
-               read_word: Value, index: Sequence[Value], read_en: Value, out_enable: Value,
-               primitives: bool = False, name: str = "wlane") -> list[Any]:
+               read_addr: Sequence[Value], read_en: Value, out_enable: Value,
+               primitives: bool = False, registered: bool = False,
+               name: str = "wlane") -> list[Any]:
     """N weight banks, one per kept slot (DESIGN.md 3.1, ``banks: lane``), their read data
     registered: no weight multiplexer after them.
 
@@ -575,9 +592,15 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
     bank s holds those M - N + 1 columns: word ``c*D + g`` (:func:`lane_bank_word`) the K
     weights of input feature ``g*M + s + c``. A load of position j writes every bank s with
     ``s <= j <= s + M - N`` (up to min(N, M - N + 1) banks at once); a group's slot s reads
-    word ``(index[s] - s)*D + read_word`` of bank s, all N banks each group. Storage: N (M - N
-    + 1) / M copies of the weights, for a read of N weight columns per group without the
-    (M - N + 1):1 multiplexer of every weight bit.
+    word ``read_addr[s]`` of bank s (:func:`lane_read_addrs`), all N banks each group.
+    Storage: N (M - N + 1) / M copies of the weights, for a read of N weight columns per group
+    without the (M - N + 1):1 multiplexer of every weight bit.
+
+    ``registered``: the write port one cycle later (as :func:`gen.linear._write_port`), each
+    bank's write enable and word address computed in front of a register of its own, so the
+    route to a bank starts at a flip-flop, not at logic shared by banks across the device
+    (the shared form bounded nm_linear_8_16_int8_k16_wlane_skid at 151.5 MHz, seed 1: the
+    write address's LUTs to a bank 45 columns away, 4.15 ns of routing).
     """
     span = m_ - n + 1
     layout = data.ArrayLayout(signed(weight_width), outputs)
@@ -594,12 +617,16 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
             holds = holds & (write_bank >= s)
         if s + span - 1 < (1 << len(write_bank)) - 1:
             holds = holds & (write_bank <= s + span - 1)
-        rcol = Signal(cbits, name=f"{name}{s}_rcol")
-        m.d.comb += rcol.eq(Value.cast(index[s]) - s)
+        we, wa = write_en & holds, lane_bank_word(wcol, write_word, depth, width)
+        if registered:
+            we_r = Signal(name=f"{name}{s}_write_en")
+            wa_r = Signal(width, name=f"{name}{s}_write_addr", reset_less=True)
+            m.d.sync += [we_r.eq(we), wa_r.eq(wa)]
+            we, wa = we_r, wa_r
         out.append(_bank(
-            m, f"{name}{s}", depth=words, layout=layout, write_en=write_en & holds,
-            write_addr=lane_bank_word(wcol, write_word, depth, width), write_data=write_data,
-            read_en=read_en, read_addr=lane_bank_word(rcol, read_word, depth, width),
+            m, f"{name}{s}", depth=words, layout=layout, write_en=we,
+            write_addr=wa, write_data=write_data,
+            read_en=read_en, read_addr=read_addr[s],
             out_enable=out_enable, primitives=primitives))
     return out
 

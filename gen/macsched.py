@@ -44,11 +44,14 @@ __all__ = [
     "tree_cuts",
     "dsp_registered",
     "dsp_enable_copies",
+    "dsp_spread",
+    "DSP_SPREAD_BASE",
     "DSP_ENABLE_MULTS",
     "DSP_MAX_WIDTH",
     "wmux_steps",
     "wmux_cut_after",
     "READ_STAGES",
+    "LANE_ADDR_STAGES",
     "SELECT_COPY_OUTPUTS",
     "select_copies",
     "MAX_STAGES",
@@ -102,6 +105,7 @@ ECP5_DELAYS_NS: dict[str, float] = {
     "bank_out": 3.71,
     "dsp_setup": 0.1,
     "dsp_oreg": 0.2,
+    "dsp_spread": 0.9,
 }
 #: ``wmux_andor``: the one-hot AND-OR multiplexer of the weights from memory (span candidates
 #: per bit, three LUT levels; its select bits arrive registered, :func:`weight_select`).
@@ -113,12 +117,27 @@ ECP5_DELAYS_NS: dict[str, float] = {
 #: between the DSP's own registers (the multiplier inside the block is not a segment here).
 #: 16 products between fabric registers place at 144.0 MHz with the DSP combinational, at
 #: 494.1 MHz with its input and output registers (seed 1, bench/bench_dsp_regs.py).
+#: ``dsp_spread``: the route of a product out of its DSP block grows with the array, per
+#: doubling of the multipliers beyond :data:`DSP_SPREAD_BASE` (the DSP blocks sit in a few
+#: rows across the device, the adder tree of an output in one place): with 128 DSP blocks and
+#: the product register in the DSP, the product to its output's first adder register took
+#: 6.93 and 7.03 ns (dense_mac_16_int8_k8_wmem_skid, nm_linear_8_16_int8_k16_wlane_skid, seed
+#: 1: 4.68 and 5.06 ns of it routing), 1.7 ns more than this model gave without it. Then a
+#: fabric register after the DSP's (``mul = 2``) takes that route: the two placed at 159.3 and
+#: 151.5 MHz, against 144.3 and 142.3 with ``mul = 1`` (the sparse engine 154.3 with its lane
+#: banks' addresses and its load check registered as well: README, engine sweep).
 
 #: Cycles from the bank read's address to the MAC datapath with weights from memory: the
 #: synchronous read, and a register on its data (an ECP5 block RAM's read data leaves it
 #: 5.83 ns after the clock in nextpnr's model: gen/prims/ecp5/ puts that register into the
 #: block RAM's output register).
 READ_STAGES = 2
+
+#: Weights from memory in banks by kept slot (``banks="lane"``): a register stage in front of
+#: the read, holding each bank's read address (the kept index less the slot, and the group's
+#: word), so the route to a bank's block RAMs, which may lie across the device, starts at a
+#: flip-flop of its own (gen.linear).
+LANE_ADDR_STAGES = 1
 
 #: Weights from memory: the registered one-hot selects of the weight multiplexers are kept
 #: once per this many outputs (each copy a register of its own, loading on its own copy of the
@@ -130,6 +149,18 @@ SELECT_COPY_OUTPUTS = 8
 def select_copies(outputs: int) -> int:
     """Copies of the one-hot selects (weights from memory) for ``outputs`` outputs."""
     return -(-outputs // SELECT_COPY_OUTPUTS)
+
+
+#: Multipliers up to which a product's route out of the DSP is the local ``route`` of the delay
+#: model; beyond, ``dsp_spread`` per doubling.
+DSP_SPREAD_BASE = 32
+
+
+def dsp_spread(multipliers: int, model: dict[str, float] | None = None) -> float:
+    """Modeled extra route (ns) of a product out of its DSP block in an array of
+    ``multipliers`` (``dsp_spread`` per doubling beyond :data:`DSP_SPREAD_BASE`)."""
+    p = ECP5_DELAYS_NS if model is None else model
+    return p["dsp_spread"] * max(0.0, math.log2(max(1, multipliers) / DSP_SPREAD_BASE))
 
 
 #: Widest operand the DSP-registered multiplier maps onto one MULT18X18D (sign-extended to 18).
@@ -345,11 +376,12 @@ def layer_delays(shape: MACShape, acc_width: int,
     if shape.sparse:  # the weight selection uncut (MACSchedule.wmux cuts it: _segments)
         steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p, shape.memory)
         out["wmux"] = sum(steps) + p["wmux_fanout"] * lg_k
-    out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
+    spread = dsp_spread(shape.outputs * shape.terms, p)
+    out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"] + spread
     # the same multiplier with its operands and product registered in the DSP
     # (dsp_registered): the route into its input registers, and out of its output register
     out["dspin"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp_setup"]
-    out["dspout"] = p["dsp_oreg"] + p["route"]
+    out["dspout"] = p["dsp_oreg"] + p["route"] + spread
     for i in range(shape.levels):
         bits = shape.width + shape.weight_width + i + 1
         out[f"add{i}"] = p["add"] + p["carry_bit"] * bits
@@ -439,7 +471,7 @@ def auto_schedule(shape: MACShape, target_mhz: float, acc_width: int,
             if shape.sparse else 0)
     for wmux in range(gaps + 1):
         for pre in (0, 1, 2):
-            for mul in (0, 1):
+            for mul in (0, 1, 2):
                 for tree in range(shape.levels + 1):
                     sched = MACSchedule(pre=pre, mul=mul, tree=tree, wmux=wmux)
                     if not _meets(shape, sched, delays, budget, p):

@@ -6,193 +6,326 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [16:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [16:0] \$102 ;
-  reg [16:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [16:0] \$106 ;
-  reg [16:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg [15:0] \$103 ;
+  reg [15:0] \$104 ;
+  reg [15:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [15:0] \$109 ;
   wire \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [15:0] \$110 ;
+  reg [15:0] \$111 ;
+  reg [15:0] \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [16:0] \$122 ;
-  reg [16:0] \$123 ;
-  reg [16:0] \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [16:0] \$127 ;
-  reg [16:0] \$128 ;
-  reg [16:0] \$129 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [15:0] \$124 ;
+  reg [15:0] \$125 ;
+  reg [15:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [15:0] \$128 ;
+  reg [15:0] \$129 ;
   wire \$13 ;
-  reg [16:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [15:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg [15:0] \$134 ;
+  reg [15:0] \$135 ;
+  reg [15:0] \$136 ;
+  reg [15:0] \$137 ;
+  reg [15:0] \$138 ;
+  reg [15:0] \$139 ;
   wire \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg \$149 ;
+  reg [15:0] \$140 ;
+  reg [15:0] \$141 ;
+  reg [15:0] \$142 ;
+  reg [15:0] \$143 ;
+  reg [15:0] \$144 ;
+  reg [15:0] \$145 ;
+  reg [15:0] \$146 ;
+  reg [15:0] \$147 ;
+  reg [15:0] \$148 ;
+  reg [15:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg [17:0] \$151 ;
-  reg [17:0] \$152 ;
-  reg [17:0] \$153 ;
-  reg [17:0] \$154 ;
-  reg [17:0] \$155 ;
-  reg [17:0] \$156 ;
-  reg [17:0] \$157 ;
-  reg [17:0] \$158 ;
-  reg [17:0] \$159 ;
+  reg [15:0] \$150 ;
+  reg [15:0] \$151 ;
+  reg [15:0] \$152 ;
+  reg [15:0] \$153 ;
+  reg [15:0] \$154 ;
+  reg [15:0] \$155 ;
+  reg [15:0] \$156 ;
+  reg [15:0] \$157 ;
+  reg [15:0] \$158 ;
+  reg [15:0] \$159 ;
   wire \$16 ;
-  reg [17:0] \$160 ;
-  reg [17:0] \$161 ;
-  reg [17:0] \$162 ;
-  reg [17:0] \$163 ;
-  reg [17:0] \$164 ;
-  reg [17:0] \$165 ;
-  reg [17:0] \$166 ;
-  reg [17:0] \$167 ;
-  reg [17:0] \$168 ;
-  reg [17:0] \$169 ;
+  reg [15:0] \$160 ;
+  reg [15:0] \$161 ;
+  reg [15:0] \$162 ;
+  reg [15:0] \$163 ;
+  reg [15:0] \$164 ;
+  reg [15:0] \$165 ;
+  reg [15:0] \$166 ;
+  reg [15:0] \$167 ;
+  reg [15:0] \$168 ;
+  reg [15:0] \$169 ;
   wire \$17 ;
-  reg [17:0] \$170 ;
-  reg [17:0] \$171 ;
-  reg [17:0] \$172 ;
-  reg [17:0] \$173 ;
-  reg [17:0] \$174 ;
-  reg [17:0] \$175 ;
-  reg [17:0] \$176 ;
-  reg [17:0] \$177 ;
-  reg [17:0] \$178 ;
-  reg [17:0] \$179 ;
+  reg [15:0] \$170 ;
+  reg [15:0] \$171 ;
+  reg [15:0] \$172 ;
+  reg [15:0] \$173 ;
+  reg [15:0] \$174 ;
+  reg [15:0] \$175 ;
+  reg [15:0] \$176 ;
+  reg [15:0] \$177 ;
+  reg [15:0] \$178 ;
+  reg [15:0] \$179 ;
   wire \$18 ;
-  reg [17:0] \$180 ;
-  reg [17:0] \$181 ;
-  reg [17:0] \$182 ;
-  reg \$183 ;
-  reg \$184 ;
-  reg [18:0] \$185 ;
-  reg [18:0] \$186 ;
-  reg [18:0] \$187 ;
-  reg [18:0] \$188 ;
-  reg [18:0] \$189 ;
+  reg [15:0] \$180 ;
+  reg [15:0] \$181 ;
+  reg [15:0] \$182 ;
+  reg [15:0] \$183 ;
+  reg [15:0] \$184 ;
+  reg [15:0] \$185 ;
+  reg [15:0] \$186 ;
+  reg [15:0] \$187 ;
+  reg [15:0] \$188 ;
+  reg [15:0] \$189 ;
   wire \$19 ;
-  reg [18:0] \$190 ;
-  reg [18:0] \$191 ;
-  reg [18:0] \$192 ;
-  reg [18:0] \$193 ;
-  reg [18:0] \$194 ;
-  reg [18:0] \$195 ;
-  reg [18:0] \$196 ;
-  reg [18:0] \$197 ;
-  reg [18:0] \$198 ;
-  reg [18:0] \$199 ;
+  reg [15:0] \$190 ;
+  reg [15:0] \$191 ;
+  reg [15:0] \$192 ;
+  reg [15:0] \$193 ;
+  reg [15:0] \$194 ;
+  reg [15:0] \$195 ;
+  reg [15:0] \$196 ;
+  reg [15:0] \$197 ;
+  reg [15:0] \$198 ;
+  reg [15:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [18:0] \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg [19:0] \$203 ;
-  reg [19:0] \$204 ;
-  reg [19:0] \$205 ;
-  reg [19:0] \$206 ;
-  reg [19:0] \$207 ;
-  reg [19:0] \$208 ;
-  reg [19:0] \$209 ;
+  reg [15:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [15:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [15:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [15:0] \$206 ;
+  reg [15:0] \$207 ;
+  reg [15:0] \$208 ;
+  reg [15:0] \$209 ;
   wire \$21 ;
-  reg [19:0] \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg [20:0] \$213 ;
-  reg [20:0] \$214 ;
-  reg [20:0] \$215 ;
-  reg [20:0] \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  reg [15:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [15:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [15:0] \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
   wire \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
   wire \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg \$239 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg [31:0] \$249 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
   wire \$25 ;
-  reg [31:0] \$250 ;
-  reg [31:0] \$251 ;
-  reg [31:0] \$252 ;
-  reg [31:0] \$253 ;
-  reg [31:0] \$254 ;
-  reg [31:0] \$255 ;
-  reg [31:0] \$256 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [16:0] \$253 ;
+  reg [16:0] \$254 ;
+  reg [16:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [16:0] \$257 ;
+  reg [16:0] \$258 ;
+  reg [16:0] \$259 ;
   wire \$26 ;
+  reg [16:0] \$260 ;
+  reg [16:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [16:0] \$263 ;
+  reg [16:0] \$264 ;
+  reg [16:0] \$265 ;
+  reg [16:0] \$266 ;
+  reg [16:0] \$267 ;
+  reg [16:0] \$268 ;
+  reg [16:0] \$269 ;
   wire \$27 ;
+  reg [16:0] \$270 ;
+  reg [16:0] \$271 ;
+  reg [16:0] \$272 ;
+  reg [16:0] \$273 ;
+  reg [16:0] \$274 ;
+  reg [16:0] \$275 ;
+  reg [16:0] \$276 ;
+  reg [16:0] \$277 ;
+  reg [16:0] \$278 ;
+  reg [16:0] \$279 ;
   wire \$28 ;
+  reg [16:0] \$280 ;
+  reg \$281 ;
+  reg \$282 ;
+  reg [17:0] \$283 ;
+  reg [17:0] \$284 ;
+  reg [17:0] \$285 ;
+  reg [17:0] \$286 ;
+  reg [17:0] \$287 ;
+  reg [17:0] \$288 ;
+  reg [17:0] \$289 ;
   wire \$29 ;
+  reg [17:0] \$290 ;
+  reg [17:0] \$291 ;
+  reg [17:0] \$292 ;
+  reg [17:0] \$293 ;
+  reg [17:0] \$294 ;
+  reg [17:0] \$295 ;
+  reg [17:0] \$296 ;
+  reg [17:0] \$297 ;
+  reg [17:0] \$298 ;
+  reg [17:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [32:0] \$31 ;
+  reg [17:0] \$300 ;
+  reg [17:0] \$301 ;
+  reg [17:0] \$302 ;
+  reg [17:0] \$303 ;
+  reg [17:0] \$304 ;
+  reg [17:0] \$305 ;
+  reg [17:0] \$306 ;
+  reg [17:0] \$307 ;
+  reg [17:0] \$308 ;
+  reg [17:0] \$309 ;
+  wire \$31 ;
+  reg [17:0] \$310 ;
+  reg [17:0] \$311 ;
+  reg [17:0] \$312 ;
+  reg [17:0] \$313 ;
+  reg [17:0] \$314 ;
+  reg \$315 ;
+  reg \$316 ;
+  reg [18:0] \$317 ;
+  reg [18:0] \$318 ;
+  reg [18:0] \$319 ;
   wire [32:0] \$32 ;
+  reg [18:0] \$320 ;
+  reg [18:0] \$321 ;
+  reg [18:0] \$322 ;
+  reg [18:0] \$323 ;
+  reg [18:0] \$324 ;
+  reg [18:0] \$325 ;
+  reg [18:0] \$326 ;
+  reg [18:0] \$327 ;
+  reg [18:0] \$328 ;
+  reg [18:0] \$329 ;
   wire [32:0] \$33 ;
+  reg [18:0] \$330 ;
+  reg [18:0] \$331 ;
+  reg [18:0] \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg [19:0] \$335 ;
+  reg [19:0] \$336 ;
+  reg [19:0] \$337 ;
+  reg [19:0] \$338 ;
+  reg [19:0] \$339 ;
   wire [32:0] \$34 ;
-  wire \$35 ;
+  reg [19:0] \$340 ;
+  reg [19:0] \$341 ;
+  reg [19:0] \$342 ;
+  reg \$343 ;
+  reg \$344 ;
+  reg [20:0] \$345 ;
+  reg [20:0] \$346 ;
+  reg [20:0] \$347 ;
+  reg [20:0] \$348 ;
+  reg \$349 ;
+  wire [32:0] \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg [31:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg [31:0] \$387 ;
+  reg [31:0] \$388 ;
+  reg [31:0] \$389 ;
   wire \$39 ;
   wire \$4 ;
   wire \$40 ;
@@ -223,43 +356,43 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [31:0] \$66 ;
+  wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [31:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [31:0] \$70 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
+  wire [31:0] \$72 ;
   wire \$73 ;
-  wire [31:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
+  wire [31:0] \$76 ;
   wire \$77 ;
-  wire [31:0] \$78 ;
+  wire \$78 ;
   wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  reg \$81 ;
-  reg \$82 ;
+  wire [31:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
   reg \$83 ;
   reg \$84 ;
-  reg [16:0] \$85 ;
-  reg [16:0] \$86 ;
-  reg [16:0] \$87 ;
-  reg [16:0] \$88 ;
-  reg [16:0] \$89 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg [15:0] \$87 ;
+  reg [15:0] \$88 ;
+  reg [15:0] \$89 ;
   wire \$9 ;
-  reg [16:0] \$90 ;
-  reg [16:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [16:0] \$93 ;
-  reg [16:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg [16:0] \$99 ;
+  reg [15:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg [15:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg [15:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -694,143 +827,273 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$237  = 17'h00000;
   reg [16:0] \mac_add0_s0$239  = 17'h00000;
-  reg [16:0] \mac_add0_s0$240  = 17'h00000;
+  reg [16:0] \mac_add0_s0$241  = 17'h00000;
   reg [16:0] \mac_add0_s0$242  = 17'h00000;
-  reg [16:0] \mac_add0_s0$243  = 17'h00000;
+  reg [16:0] \mac_add0_s0$244  = 17'h00000;
   reg [16:0] \mac_add0_s0$245  = 17'h00000;
-  reg [16:0] \mac_add0_s0$246  = 17'h00000;
+  reg [16:0] \mac_add0_s0$247  = 17'h00000;
   reg [16:0] \mac_add0_s0$248  = 17'h00000;
-  reg [16:0] \mac_add0_s0$249  = 17'h00000;
+  reg [16:0] \mac_add0_s0$250  = 17'h00000;
   reg [16:0] \mac_add0_s0$251  = 17'h00000;
-  reg [16:0] \mac_add0_s0$252  = 17'h00000;
+  reg [16:0] \mac_add0_s0$253  = 17'h00000;
   reg [16:0] \mac_add0_s0$254  = 17'h00000;
-  reg [16:0] \mac_add0_s0$255  = 17'h00000;
+  reg [16:0] \mac_add0_s0$256  = 17'h00000;
   reg [16:0] \mac_add0_s0$257  = 17'h00000;
-  reg [16:0] \mac_add0_s0$258  = 17'h00000;
+  reg [16:0] \mac_add0_s0$259  = 17'h00000;
   reg [16:0] \mac_add0_s0$260  = 17'h00000;
-  reg [16:0] \mac_add0_s0$261  = 17'h00000;
+  reg [16:0] \mac_add0_s0$262  = 17'h00000;
   reg [16:0] \mac_add0_s0$263  = 17'h00000;
-  reg [16:0] \mac_add0_s0$264  = 17'h00000;
+  reg [16:0] \mac_add0_s0$265  = 17'h00000;
   reg [16:0] \mac_add0_s0$266  = 17'h00000;
-  reg [16:0] \mac_add0_s0$267  = 17'h00000;
+  reg [16:0] \mac_add0_s0$268  = 17'h00000;
   reg [16:0] \mac_add0_s0$269  = 17'h00000;
-  reg [16:0] \mac_add0_s0$270  = 17'h00000;
+  reg [16:0] \mac_add0_s0$271  = 17'h00000;
   reg [16:0] \mac_add0_s0$272  = 17'h00000;
-  reg [16:0] \mac_add0_s0$273  = 17'h00000;
+  reg [16:0] \mac_add0_s0$274  = 17'h00000;
   reg [16:0] \mac_add0_s0$275  = 17'h00000;
-  reg [16:0] \mac_add0_s0$276  = 17'h00000;
+  reg [16:0] \mac_add0_s0$277  = 17'h00000;
   reg [16:0] \mac_add0_s0$278  = 17'h00000;
-  reg [16:0] \mac_add0_s0$279  = 17'h00000;
+  reg [16:0] \mac_add0_s0$280  = 17'h00000;
   reg [16:0] \mac_add0_s0$281  = 17'h00000;
-  reg [16:0] \mac_add0_s0$282  = 17'h00000;
+  reg [16:0] \mac_add0_s0$283  = 17'h00000;
   reg [16:0] \mac_add0_s0$284  = 17'h00000;
-  reg [16:0] \mac_add0_s0$285  = 17'h00000;
+  reg [16:0] \mac_add0_s0$286  = 17'h00000;
   reg [16:0] \mac_add0_s0$287  = 17'h00000;
-  reg [16:0] \mac_add0_s0$288  = 17'h00000;
+  reg [16:0] \mac_add0_s0$289  = 17'h00000;
   reg [16:0] \mac_add0_s0$290  = 17'h00000;
-  reg [16:0] \mac_add0_s0$291  = 17'h00000;
+  reg [16:0] \mac_add0_s0$292  = 17'h00000;
   reg [16:0] \mac_add0_s0$293  = 17'h00000;
-  reg [16:0] \mac_add0_s0$294  = 17'h00000;
+  reg [16:0] \mac_add0_s0$295  = 17'h00000;
   reg [16:0] \mac_add0_s0$296  = 17'h00000;
-  reg [16:0] \mac_add0_s0$297  = 17'h00000;
+  reg [16:0] \mac_add0_s0$298  = 17'h00000;
   reg [16:0] \mac_add0_s0$299  = 17'h00000;
-  reg [16:0] \mac_add0_s0$300  = 17'h00000;
+  reg [16:0] \mac_add0_s0$301  = 17'h00000;
   reg [16:0] \mac_add0_s0$302  = 17'h00000;
-  reg [16:0] \mac_add0_s0$303  = 17'h00000;
+  reg [16:0] \mac_add0_s0$304  = 17'h00000;
   reg [16:0] \mac_add0_s0$305  = 17'h00000;
-  reg [16:0] \mac_add0_s0$306  = 17'h00000;
+  reg [16:0] \mac_add0_s0$307  = 17'h00000;
   reg [16:0] \mac_add0_s0$308  = 17'h00000;
-  reg [16:0] \mac_add0_s0$309  = 17'h00000;
+  reg [16:0] \mac_add0_s0$310  = 17'h00000;
   reg [16:0] \mac_add0_s0$311  = 17'h00000;
-  reg [16:0] \mac_add0_s0$312  = 17'h00000;
+  reg [16:0] \mac_add0_s0$313  = 17'h00000;
   reg [16:0] \mac_add0_s0$314  = 17'h00000;
-  reg [16:0] \mac_add0_s0$315  = 17'h00000;
+  reg [16:0] \mac_add0_s0$316  = 17'h00000;
   reg [16:0] \mac_add0_s0$317  = 17'h00000;
-  reg [16:0] \mac_add0_s0$318  = 17'h00000;
+  reg [16:0] \mac_add0_s0$319  = 17'h00000;
   reg [16:0] \mac_add0_s0$320  = 17'h00000;
-  reg [16:0] \mac_add0_s0$321  = 17'h00000;
+  reg [16:0] \mac_add0_s0$322  = 17'h00000;
   reg [16:0] \mac_add0_s0$323  = 17'h00000;
-  reg [16:0] \mac_add0_s0$324  = 17'h00000;
+  reg [16:0] \mac_add0_s0$325  = 17'h00000;
   reg [16:0] \mac_add0_s0$326  = 17'h00000;
-  reg [16:0] \mac_add0_s0$327  = 17'h00000;
+  reg [16:0] \mac_add0_s0$328  = 17'h00000;
   reg [16:0] \mac_add0_s0$329  = 17'h00000;
-  reg [16:0] \mac_add0_s0$330  = 17'h00000;
-  reg \mac_add0_s0$460  = 1'h0;
+  reg [16:0] \mac_add0_s0$331  = 17'h00000;
+  reg [16:0] \mac_add0_s0$332  = 17'h00000;
+  reg \mac_add0_s0$592  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$335  = 18'h00000;
   reg [17:0] \mac_add1_s0$337  = 18'h00000;
-  reg [17:0] \mac_add1_s0$338  = 18'h00000;
+  reg [17:0] \mac_add1_s0$339  = 18'h00000;
   reg [17:0] \mac_add1_s0$340  = 18'h00000;
-  reg [17:0] \mac_add1_s0$341  = 18'h00000;
+  reg [17:0] \mac_add1_s0$342  = 18'h00000;
   reg [17:0] \mac_add1_s0$343  = 18'h00000;
-  reg [17:0] \mac_add1_s0$344  = 18'h00000;
+  reg [17:0] \mac_add1_s0$345  = 18'h00000;
   reg [17:0] \mac_add1_s0$346  = 18'h00000;
-  reg [17:0] \mac_add1_s0$347  = 18'h00000;
+  reg [17:0] \mac_add1_s0$348  = 18'h00000;
   reg [17:0] \mac_add1_s0$349  = 18'h00000;
-  reg [17:0] \mac_add1_s0$350  = 18'h00000;
+  reg [17:0] \mac_add1_s0$351  = 18'h00000;
   reg [17:0] \mac_add1_s0$352  = 18'h00000;
-  reg [17:0] \mac_add1_s0$353  = 18'h00000;
+  reg [17:0] \mac_add1_s0$354  = 18'h00000;
   reg [17:0] \mac_add1_s0$355  = 18'h00000;
-  reg [17:0] \mac_add1_s0$356  = 18'h00000;
+  reg [17:0] \mac_add1_s0$357  = 18'h00000;
   reg [17:0] \mac_add1_s0$358  = 18'h00000;
-  reg [17:0] \mac_add1_s0$359  = 18'h00000;
+  reg [17:0] \mac_add1_s0$360  = 18'h00000;
   reg [17:0] \mac_add1_s0$361  = 18'h00000;
-  reg [17:0] \mac_add1_s0$362  = 18'h00000;
+  reg [17:0] \mac_add1_s0$363  = 18'h00000;
   reg [17:0] \mac_add1_s0$364  = 18'h00000;
-  reg [17:0] \mac_add1_s0$365  = 18'h00000;
+  reg [17:0] \mac_add1_s0$366  = 18'h00000;
   reg [17:0] \mac_add1_s0$367  = 18'h00000;
-  reg [17:0] \mac_add1_s0$368  = 18'h00000;
+  reg [17:0] \mac_add1_s0$369  = 18'h00000;
   reg [17:0] \mac_add1_s0$370  = 18'h00000;
-  reg [17:0] \mac_add1_s0$371  = 18'h00000;
+  reg [17:0] \mac_add1_s0$372  = 18'h00000;
   reg [17:0] \mac_add1_s0$373  = 18'h00000;
-  reg [17:0] \mac_add1_s0$374  = 18'h00000;
+  reg [17:0] \mac_add1_s0$375  = 18'h00000;
   reg [17:0] \mac_add1_s0$376  = 18'h00000;
-  reg [17:0] \mac_add1_s0$377  = 18'h00000;
+  reg [17:0] \mac_add1_s0$378  = 18'h00000;
   reg [17:0] \mac_add1_s0$379  = 18'h00000;
-  reg [17:0] \mac_add1_s0$380  = 18'h00000;
-  reg \mac_add1_s0$462  = 1'h0;
+  reg [17:0] \mac_add1_s0$381  = 18'h00000;
+  reg [17:0] \mac_add1_s0$382  = 18'h00000;
+  reg \mac_add1_s0$594  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$385  = 19'h00000;
   reg [18:0] \mac_add2_s0$387  = 19'h00000;
-  reg [18:0] \mac_add2_s0$388  = 19'h00000;
+  reg [18:0] \mac_add2_s0$389  = 19'h00000;
   reg [18:0] \mac_add2_s0$390  = 19'h00000;
-  reg [18:0] \mac_add2_s0$391  = 19'h00000;
+  reg [18:0] \mac_add2_s0$392  = 19'h00000;
   reg [18:0] \mac_add2_s0$393  = 19'h00000;
-  reg [18:0] \mac_add2_s0$394  = 19'h00000;
+  reg [18:0] \mac_add2_s0$395  = 19'h00000;
   reg [18:0] \mac_add2_s0$396  = 19'h00000;
-  reg [18:0] \mac_add2_s0$397  = 19'h00000;
+  reg [18:0] \mac_add2_s0$398  = 19'h00000;
   reg [18:0] \mac_add2_s0$399  = 19'h00000;
-  reg [18:0] \mac_add2_s0$400  = 19'h00000;
+  reg [18:0] \mac_add2_s0$401  = 19'h00000;
   reg [18:0] \mac_add2_s0$402  = 19'h00000;
-  reg [18:0] \mac_add2_s0$403  = 19'h00000;
+  reg [18:0] \mac_add2_s0$404  = 19'h00000;
   reg [18:0] \mac_add2_s0$405  = 19'h00000;
-  reg [18:0] \mac_add2_s0$406  = 19'h00000;
-  reg \mac_add2_s0$464  = 1'h0;
+  reg [18:0] \mac_add2_s0$407  = 19'h00000;
+  reg [18:0] \mac_add2_s0$408  = 19'h00000;
+  reg \mac_add2_s0$596  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$411  = 20'h00000;
   reg [19:0] \mac_add3_s0$413  = 20'h00000;
-  reg [19:0] \mac_add3_s0$414  = 20'h00000;
+  reg [19:0] \mac_add3_s0$415  = 20'h00000;
   reg [19:0] \mac_add3_s0$416  = 20'h00000;
-  reg [19:0] \mac_add3_s0$417  = 20'h00000;
+  reg [19:0] \mac_add3_s0$418  = 20'h00000;
   reg [19:0] \mac_add3_s0$419  = 20'h00000;
-  reg [19:0] \mac_add3_s0$420  = 20'h00000;
-  reg \mac_add3_s0$466  = 1'h0;
+  reg [19:0] \mac_add3_s0$421  = 20'h00000;
+  reg [19:0] \mac_add3_s0$422  = 20'h00000;
+  reg \mac_add3_s0$598  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg [20:0] mac_add4_s0 = 21'h000000;
-  reg [20:0] \mac_add4_s0$444  = 21'h000000;
-  reg [20:0] \mac_add4_s0$447  = 21'h000000;
-  reg [20:0] \mac_add4_s0$450  = 21'h000000;
-  reg \mac_add4_s0$468  = 1'h0;
+  reg [20:0] \mac_add4_s0$446  = 21'h000000;
+  reg [20:0] \mac_add4_s0$449  = 21'h000000;
+  reg [20:0] \mac_add4_s0$452  = 21'h000000;
+  reg \mac_add4_s0$600  = 1'h0;
   reg mac_add4_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
   reg mac_dspout_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$101  = 16'h0000;
+  reg [15:0] \mac_mul_s0$102  = 16'h0000;
+  reg [15:0] \mac_mul_s0$104  = 16'h0000;
+  reg [15:0] \mac_mul_s0$105  = 16'h0000;
+  reg [15:0] \mac_mul_s0$107  = 16'h0000;
+  reg [15:0] \mac_mul_s0$108  = 16'h0000;
+  reg [15:0] \mac_mul_s0$110  = 16'h0000;
+  reg [15:0] \mac_mul_s0$111  = 16'h0000;
+  reg [15:0] \mac_mul_s0$113  = 16'h0000;
+  reg [15:0] \mac_mul_s0$114  = 16'h0000;
+  reg [15:0] \mac_mul_s0$116  = 16'h0000;
+  reg [15:0] \mac_mul_s0$117  = 16'h0000;
+  reg [15:0] \mac_mul_s0$119  = 16'h0000;
+  reg [15:0] \mac_mul_s0$120  = 16'h0000;
+  reg [15:0] \mac_mul_s0$122  = 16'h0000;
+  reg [15:0] \mac_mul_s0$123  = 16'h0000;
+  reg [15:0] \mac_mul_s0$125  = 16'h0000;
+  reg [15:0] \mac_mul_s0$126  = 16'h0000;
+  reg [15:0] \mac_mul_s0$128  = 16'h0000;
+  reg [15:0] \mac_mul_s0$129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$131  = 16'h0000;
+  reg [15:0] \mac_mul_s0$132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$134  = 16'h0000;
+  reg [15:0] \mac_mul_s0$135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$137  = 16'h0000;
+  reg [15:0] \mac_mul_s0$138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$140  = 16'h0000;
+  reg [15:0] \mac_mul_s0$141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$143  = 16'h0000;
+  reg [15:0] \mac_mul_s0$144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$146  = 16'h0000;
+  reg [15:0] \mac_mul_s0$147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$149  = 16'h0000;
+  reg [15:0] \mac_mul_s0$150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$152  = 16'h0000;
+  reg [15:0] \mac_mul_s0$153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$155  = 16'h0000;
+  reg [15:0] \mac_mul_s0$156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$158  = 16'h0000;
+  reg [15:0] \mac_mul_s0$159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$161  = 16'h0000;
+  reg [15:0] \mac_mul_s0$162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$164  = 16'h0000;
+  reg [15:0] \mac_mul_s0$165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$167  = 16'h0000;
+  reg [15:0] \mac_mul_s0$168  = 16'h0000;
+  reg [15:0] \mac_mul_s0$170  = 16'h0000;
+  reg [15:0] \mac_mul_s0$171  = 16'h0000;
+  reg [15:0] \mac_mul_s0$173  = 16'h0000;
+  reg [15:0] \mac_mul_s0$174  = 16'h0000;
+  reg [15:0] \mac_mul_s0$176  = 16'h0000;
+  reg [15:0] \mac_mul_s0$177  = 16'h0000;
+  reg [15:0] \mac_mul_s0$179  = 16'h0000;
+  reg [15:0] \mac_mul_s0$180  = 16'h0000;
+  reg [15:0] \mac_mul_s0$182  = 16'h0000;
+  reg [15:0] \mac_mul_s0$183  = 16'h0000;
+  reg [15:0] \mac_mul_s0$185  = 16'h0000;
+  reg [15:0] \mac_mul_s0$186  = 16'h0000;
+  reg [15:0] \mac_mul_s0$188  = 16'h0000;
+  reg [15:0] \mac_mul_s0$189  = 16'h0000;
+  reg [15:0] \mac_mul_s0$191  = 16'h0000;
+  reg [15:0] \mac_mul_s0$192  = 16'h0000;
+  reg [15:0] \mac_mul_s0$194  = 16'h0000;
+  reg [15:0] \mac_mul_s0$195  = 16'h0000;
+  reg [15:0] \mac_mul_s0$197  = 16'h0000;
+  reg [15:0] \mac_mul_s0$198  = 16'h0000;
+  reg [15:0] \mac_mul_s0$200  = 16'h0000;
+  reg [15:0] \mac_mul_s0$201  = 16'h0000;
+  reg [15:0] \mac_mul_s0$203  = 16'h0000;
+  reg [15:0] \mac_mul_s0$204  = 16'h0000;
+  reg [15:0] \mac_mul_s0$206  = 16'h0000;
+  reg [15:0] \mac_mul_s0$207  = 16'h0000;
+  reg [15:0] \mac_mul_s0$209  = 16'h0000;
+  reg [15:0] \mac_mul_s0$210  = 16'h0000;
+  reg [15:0] \mac_mul_s0$212  = 16'h0000;
+  reg [15:0] \mac_mul_s0$213  = 16'h0000;
+  reg [15:0] \mac_mul_s0$215  = 16'h0000;
+  reg [15:0] \mac_mul_s0$216  = 16'h0000;
+  reg [15:0] \mac_mul_s0$218  = 16'h0000;
+  reg [15:0] \mac_mul_s0$219  = 16'h0000;
+  reg [15:0] \mac_mul_s0$221  = 16'h0000;
+  reg [15:0] \mac_mul_s0$222  = 16'h0000;
+  reg [15:0] \mac_mul_s0$224  = 16'h0000;
+  reg [15:0] \mac_mul_s0$225  = 16'h0000;
+  reg [15:0] \mac_mul_s0$227  = 16'h0000;
+  reg [15:0] \mac_mul_s0$228  = 16'h0000;
+  reg [15:0] \mac_mul_s0$230  = 16'h0000;
+  reg [15:0] \mac_mul_s0$231  = 16'h0000;
+  reg [15:0] \mac_mul_s0$233  = 16'h0000;
+  reg [15:0] \mac_mul_s0$234  = 16'h0000;
+  reg [15:0] \mac_mul_s0$45  = 16'h0000;
+  reg [15:0] \mac_mul_s0$47  = 16'h0000;
+  reg [15:0] \mac_mul_s0$48  = 16'h0000;
+  reg [15:0] \mac_mul_s0$50  = 16'h0000;
+  reg [15:0] \mac_mul_s0$51  = 16'h0000;
+  reg [15:0] \mac_mul_s0$53  = 16'h0000;
+  reg [15:0] \mac_mul_s0$54  = 16'h0000;
+  reg [15:0] \mac_mul_s0$56  = 16'h0000;
+  reg [15:0] \mac_mul_s0$57  = 16'h0000;
+  reg [15:0] \mac_mul_s0$59  = 16'h0000;
+  reg \mac_mul_s0$590  = 1'h0;
+  reg [15:0] \mac_mul_s0$60  = 16'h0000;
+  reg [15:0] \mac_mul_s0$62  = 16'h0000;
+  reg [15:0] \mac_mul_s0$63  = 16'h0000;
+  reg [15:0] \mac_mul_s0$65  = 16'h0000;
+  reg [15:0] \mac_mul_s0$66  = 16'h0000;
+  reg [15:0] \mac_mul_s0$68  = 16'h0000;
+  reg [15:0] \mac_mul_s0$69  = 16'h0000;
+  reg [15:0] \mac_mul_s0$71  = 16'h0000;
+  reg [15:0] \mac_mul_s0$72  = 16'h0000;
+  reg [15:0] \mac_mul_s0$74  = 16'h0000;
+  reg [15:0] \mac_mul_s0$75  = 16'h0000;
+  reg [15:0] \mac_mul_s0$77  = 16'h0000;
+  reg [15:0] \mac_mul_s0$78  = 16'h0000;
+  reg [15:0] \mac_mul_s0$80  = 16'h0000;
+  reg [15:0] \mac_mul_s0$81  = 16'h0000;
+  reg [15:0] \mac_mul_s0$83  = 16'h0000;
+  reg [15:0] \mac_mul_s0$84  = 16'h0000;
+  reg [15:0] \mac_mul_s0$86  = 16'h0000;
+  reg [15:0] \mac_mul_s0$87  = 16'h0000;
+  reg [15:0] \mac_mul_s0$89  = 16'h0000;
+  reg [15:0] \mac_mul_s0$90  = 16'h0000;
+  reg [15:0] \mac_mul_s0$92  = 16'h0000;
+  reg [15:0] \mac_mul_s0$93  = 16'h0000;
+  reg [15:0] \mac_mul_s0$95  = 16'h0000;
+  reg [15:0] \mac_mul_s0$96  = 16'h0000;
+  reg [15:0] \mac_mul_s0$98  = 16'h0000;
+  reg [15:0] \mac_mul_s0$99  = 16'h0000;
+  reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   wire [15:0] mac_prod0_0;
@@ -1017,6 +1280,8 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv27_valid = 1'h0;
   wire stall_adv28;
   reg stall_adv28_valid = 1'h0;
+  wire stall_adv29;
+  reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -1032,6 +1297,248 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
+  always @(posedge clk)
+    \mac_add0_s0$316  <= \$269 ;
+  always @(posedge clk)
+    \mac_add0_s0$317  <= \$270 ;
+  always @(posedge clk)
+    \mac_add0_s0$319  <= \$271 ;
+  always @(posedge clk)
+    \mac_add0_s0$320  <= \$272 ;
+  always @(posedge clk)
+    \mac_add0_s0$322  <= \$273 ;
+  always @(posedge clk)
+    \mac_add0_s0$323  <= \$274 ;
+  always @(posedge clk)
+    \mac_add0_s0$325  <= \$275 ;
+  always @(posedge clk)
+    \mac_add0_s0$326  <= \$276 ;
+  always @(posedge clk)
+    \mac_add0_s0$328  <= \$277 ;
+  always @(posedge clk)
+    \mac_add0_s0$329  <= \$278 ;
+  always @(posedge clk)
+    \mac_add0_s0$331  <= \$279 ;
+  always @(posedge clk)
+    \mac_add0_s0$332  <= \$280 ;
+  always @(posedge clk)
+    \mac_add0_s0$592  <= \$281 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$282 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$283 ;
+  always @(posedge clk)
+    \mac_add1_s0$337  <= \$284 ;
+  always @(posedge clk)
+    \mac_add1_s0$339  <= \$285 ;
+  always @(posedge clk)
+    \mac_add1_s0$340  <= \$286 ;
+  always @(posedge clk)
+    \mac_add1_s0$342  <= \$287 ;
+  always @(posedge clk)
+    \mac_add1_s0$343  <= \$288 ;
+  always @(posedge clk)
+    \mac_add1_s0$345  <= \$289 ;
+  always @(posedge clk)
+    \mac_add1_s0$346  <= \$290 ;
+  always @(posedge clk)
+    \mac_add1_s0$348  <= \$291 ;
+  always @(posedge clk)
+    \mac_add1_s0$349  <= \$292 ;
+  always @(posedge clk)
+    \mac_add1_s0$351  <= \$293 ;
+  always @(posedge clk)
+    \mac_add1_s0$352  <= \$294 ;
+  always @(posedge clk)
+    \mac_add1_s0$354  <= \$295 ;
+  always @(posedge clk)
+    \mac_add1_s0$355  <= \$296 ;
+  always @(posedge clk)
+    \mac_add1_s0$357  <= \$297 ;
+  always @(posedge clk)
+    \mac_add1_s0$358  <= \$298 ;
+  always @(posedge clk)
+    \mac_add1_s0$360  <= \$299 ;
+  always @(posedge clk)
+    \mac_add1_s0$361  <= \$300 ;
+  always @(posedge clk)
+    \mac_add1_s0$363  <= \$301 ;
+  always @(posedge clk)
+    \mac_add1_s0$364  <= \$302 ;
+  always @(posedge clk)
+    \mac_add1_s0$366  <= \$303 ;
+  always @(posedge clk)
+    \mac_add1_s0$367  <= \$304 ;
+  always @(posedge clk)
+    \mac_add1_s0$369  <= \$305 ;
+  always @(posedge clk)
+    \mac_add1_s0$370  <= \$306 ;
+  always @(posedge clk)
+    \mac_add1_s0$372  <= \$307 ;
+  always @(posedge clk)
+    \mac_add1_s0$373  <= \$308 ;
+  always @(posedge clk)
+    \mac_add1_s0$375  <= \$309 ;
+  always @(posedge clk)
+    \mac_add1_s0$376  <= \$310 ;
+  always @(posedge clk)
+    \mac_add1_s0$378  <= \$311 ;
+  always @(posedge clk)
+    \mac_add1_s0$379  <= \$312 ;
+  always @(posedge clk)
+    \mac_add1_s0$381  <= \$313 ;
+  always @(posedge clk)
+    \mac_add1_s0$382  <= \$314 ;
+  always @(posedge clk)
+    \mac_add1_s0$594  <= \$315 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$316 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$317 ;
+  always @(posedge clk)
+    \mac_add2_s0$387  <= \$318 ;
+  always @(posedge clk)
+    \mac_add2_s0$389  <= \$319 ;
+  always @(posedge clk)
+    \mac_add2_s0$390  <= \$320 ;
+  always @(posedge clk)
+    \mac_add2_s0$392  <= \$321 ;
+  always @(posedge clk)
+    \mac_add2_s0$393  <= \$322 ;
+  always @(posedge clk)
+    \mac_add2_s0$395  <= \$323 ;
+  always @(posedge clk)
+    \mac_add2_s0$396  <= \$324 ;
+  always @(posedge clk)
+    \mac_add2_s0$398  <= \$325 ;
+  always @(posedge clk)
+    \mac_add2_s0$399  <= \$326 ;
+  always @(posedge clk)
+    \mac_add2_s0$401  <= \$327 ;
+  always @(posedge clk)
+    \mac_add2_s0$402  <= \$328 ;
+  always @(posedge clk)
+    \mac_add2_s0$404  <= \$329 ;
+  always @(posedge clk)
+    \mac_add2_s0$405  <= \$330 ;
+  always @(posedge clk)
+    \mac_add2_s0$407  <= \$331 ;
+  always @(posedge clk)
+    \mac_add2_s0$408  <= \$332 ;
+  always @(posedge clk)
+    \mac_add2_s0$596  <= \$333 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$334 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$335 ;
+  always @(posedge clk)
+    \mac_add3_s0$413  <= \$336 ;
+  always @(posedge clk)
+    \mac_add3_s0$415  <= \$337 ;
+  always @(posedge clk)
+    \mac_add3_s0$416  <= \$338 ;
+  always @(posedge clk)
+    \mac_add3_s0$418  <= \$339 ;
+  always @(posedge clk)
+    \mac_add3_s0$419  <= \$340 ;
+  always @(posedge clk)
+    \mac_add3_s0$421  <= \$341 ;
+  always @(posedge clk)
+    \mac_add3_s0$422  <= \$342 ;
+  always @(posedge clk)
+    \mac_add3_s0$598  <= \$343 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$344 ;
+  always @(posedge clk)
+    mac_add4_s0 <= \$345 ;
+  always @(posedge clk)
+    \mac_add4_s0$446  <= \$346 ;
+  always @(posedge clk)
+    \mac_add4_s0$449  <= \$347 ;
+  always @(posedge clk)
+    \mac_add4_s0$452  <= \$348 ;
+  always @(posedge clk)
+    \mac_add4_s0$600  <= \$349 ;
+  always @(posedge clk)
+    mac_add4_valid_s0 <= \$350 ;
+  always @(posedge clk)
+    o__valid <= \$351 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$352 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$353 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$354 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$355 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$356 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$357 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$358 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$359 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$360 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$361 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$362 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$363 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$364 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$365 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$366 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$367 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$368 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$369 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$370 ;
+  always @(posedge clk)
+    stall_adv19_valid <= \$371 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$372 ;
+  always @(posedge clk)
+    stall_adv21_valid <= \$373 ;
+  always @(posedge clk)
+    stall_adv22_valid <= \$374 ;
+  always @(posedge clk)
+    stall_adv23_valid <= \$375 ;
+  always @(posedge clk)
+    stall_adv24_valid <= \$376 ;
+  always @(posedge clk)
+    stall_adv25_valid <= \$377 ;
+  always @(posedge clk)
+    stall_adv26_valid <= \$378 ;
+  always @(posedge clk)
+    stall_adv27_valid <= \$379 ;
+  always @(posedge clk)
+    stall_adv28_valid <= \$380 ;
+  always @(posedge clk)
+    stall_adv29_valid <= \$381 ;
+  always @(posedge clk)
+    mac_acc0 <= \$382 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$383 ;
+  always @(posedge clk)
+    mac_acc1 <= \$384 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$385 ;
+  always @(posedge clk)
+    mac_acc2 <= \$386 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$387 ;
+  always @(posedge clk)
+    mac_acc3 <= \$388 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$389 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1066,140 +1573,140 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv14 = \$16  | o__ready;
   assign \$17  = ~ stall_adv15_valid;
   assign stall_adv15 = \$17  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
-  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
-  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
-  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
-  assign mac0_sum0_p4 = $signed(mac_prod0_8) + $signed(mac_prod0_9);
-  assign mac0_sum0_p5 = $signed(mac_prod0_10) + $signed(mac_prod0_11);
-  assign mac0_sum0_p6 = $signed(mac_prod0_12) + $signed(mac_prod0_13);
-  assign mac0_sum0_p7 = $signed(mac_prod0_14) + $signed(mac_prod0_15);
-  assign mac0_sum0_p8 = $signed(mac_prod0_16) + $signed(mac_prod0_17);
-  assign mac0_sum0_p9 = $signed(mac_prod0_18) + $signed(mac_prod0_19);
-  assign mac0_sum0_p10 = $signed(mac_prod0_20) + $signed(mac_prod0_21);
-  assign mac0_sum0_p11 = $signed(mac_prod0_22) + $signed(mac_prod0_23);
-  assign mac0_sum0_p12 = $signed(mac_prod0_24) + $signed(mac_prod0_25);
-  assign mac0_sum0_p13 = $signed(mac_prod0_26) + $signed(mac_prod0_27);
-  assign mac0_sum0_p14 = $signed(mac_prod0_28) + $signed(mac_prod0_29);
-  assign mac0_sum0_p15 = $signed(mac_prod0_30) + $signed(mac_prod0_31);
-  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
-  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
-  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
-  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
-  assign mac1_sum0_p4 = $signed(mac_prod1_8) + $signed(mac_prod1_9);
-  assign mac1_sum0_p5 = $signed(mac_prod1_10) + $signed(mac_prod1_11);
-  assign mac1_sum0_p6 = $signed(mac_prod1_12) + $signed(mac_prod1_13);
-  assign mac1_sum0_p7 = $signed(mac_prod1_14) + $signed(mac_prod1_15);
-  assign mac1_sum0_p8 = $signed(mac_prod1_16) + $signed(mac_prod1_17);
-  assign mac1_sum0_p9 = $signed(mac_prod1_18) + $signed(mac_prod1_19);
-  assign mac1_sum0_p10 = $signed(mac_prod1_20) + $signed(mac_prod1_21);
-  assign mac1_sum0_p11 = $signed(mac_prod1_22) + $signed(mac_prod1_23);
-  assign mac1_sum0_p12 = $signed(mac_prod1_24) + $signed(mac_prod1_25);
-  assign mac1_sum0_p13 = $signed(mac_prod1_26) + $signed(mac_prod1_27);
-  assign mac1_sum0_p14 = $signed(mac_prod1_28) + $signed(mac_prod1_29);
-  assign mac1_sum0_p15 = $signed(mac_prod1_30) + $signed(mac_prod1_31);
-  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
-  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
-  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
-  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
-  assign mac2_sum0_p4 = $signed(mac_prod2_8) + $signed(mac_prod2_9);
-  assign mac2_sum0_p5 = $signed(mac_prod2_10) + $signed(mac_prod2_11);
-  assign mac2_sum0_p6 = $signed(mac_prod2_12) + $signed(mac_prod2_13);
-  assign mac2_sum0_p7 = $signed(mac_prod2_14) + $signed(mac_prod2_15);
-  assign mac2_sum0_p8 = $signed(mac_prod2_16) + $signed(mac_prod2_17);
-  assign mac2_sum0_p9 = $signed(mac_prod2_18) + $signed(mac_prod2_19);
-  assign mac2_sum0_p10 = $signed(mac_prod2_20) + $signed(mac_prod2_21);
-  assign mac2_sum0_p11 = $signed(mac_prod2_22) + $signed(mac_prod2_23);
-  assign mac2_sum0_p12 = $signed(mac_prod2_24) + $signed(mac_prod2_25);
-  assign mac2_sum0_p13 = $signed(mac_prod2_26) + $signed(mac_prod2_27);
-  assign mac2_sum0_p14 = $signed(mac_prod2_28) + $signed(mac_prod2_29);
-  assign mac2_sum0_p15 = $signed(mac_prod2_30) + $signed(mac_prod2_31);
-  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
-  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
-  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
-  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign mac3_sum0_p4 = $signed(mac_prod3_8) + $signed(mac_prod3_9);
-  assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
-  assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
-  assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
-  assign mac3_sum0_p8 = $signed(mac_prod3_16) + $signed(mac_prod3_17);
-  assign mac3_sum0_p9 = $signed(mac_prod3_18) + $signed(mac_prod3_19);
-  assign mac3_sum0_p10 = $signed(mac_prod3_20) + $signed(mac_prod3_21);
-  assign mac3_sum0_p11 = $signed(mac_prod3_22) + $signed(mac_prod3_23);
-  assign mac3_sum0_p12 = $signed(mac_prod3_24) + $signed(mac_prod3_25);
-  assign mac3_sum0_p13 = $signed(mac_prod3_26) + $signed(mac_prod3_27);
-  assign mac3_sum0_p14 = $signed(mac_prod3_28) + $signed(mac_prod3_29);
-  assign mac3_sum0_p15 = $signed(mac_prod3_30) + $signed(mac_prod3_31);
   assign \$18  = ~ stall_adv16_valid;
   assign stall_adv16 = \$18  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$237 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$242 ) + $signed(\mac_add0_s0$243 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$245 ) + $signed(\mac_add0_s0$246 );
-  assign mac0_sum1_p4 = $signed(\mac_add0_s0$248 ) + $signed(\mac_add0_s0$249 );
-  assign mac0_sum1_p5 = $signed(\mac_add0_s0$251 ) + $signed(\mac_add0_s0$252 );
-  assign mac0_sum1_p6 = $signed(\mac_add0_s0$254 ) + $signed(\mac_add0_s0$255 );
-  assign mac0_sum1_p7 = $signed(\mac_add0_s0$257 ) + $signed(\mac_add0_s0$258 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$260 ) + $signed(\mac_add0_s0$261 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$263 ) + $signed(\mac_add0_s0$264 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$266 ) + $signed(\mac_add0_s0$267 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$269 ) + $signed(\mac_add0_s0$270 );
-  assign mac1_sum1_p4 = $signed(\mac_add0_s0$272 ) + $signed(\mac_add0_s0$273 );
-  assign mac1_sum1_p5 = $signed(\mac_add0_s0$275 ) + $signed(\mac_add0_s0$276 );
-  assign mac1_sum1_p6 = $signed(\mac_add0_s0$278 ) + $signed(\mac_add0_s0$279 );
-  assign mac1_sum1_p7 = $signed(\mac_add0_s0$281 ) + $signed(\mac_add0_s0$282 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$284 ) + $signed(\mac_add0_s0$285 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$287 ) + $signed(\mac_add0_s0$288 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$290 ) + $signed(\mac_add0_s0$291 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$293 ) + $signed(\mac_add0_s0$294 );
-  assign mac2_sum1_p4 = $signed(\mac_add0_s0$296 ) + $signed(\mac_add0_s0$297 );
-  assign mac2_sum1_p5 = $signed(\mac_add0_s0$299 ) + $signed(\mac_add0_s0$300 );
-  assign mac2_sum1_p6 = $signed(\mac_add0_s0$302 ) + $signed(\mac_add0_s0$303 );
-  assign mac2_sum1_p7 = $signed(\mac_add0_s0$305 ) + $signed(\mac_add0_s0$306 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$308 ) + $signed(\mac_add0_s0$309 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$311 ) + $signed(\mac_add0_s0$312 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$314 ) + $signed(\mac_add0_s0$315 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$317 ) + $signed(\mac_add0_s0$318 );
-  assign mac3_sum1_p4 = $signed(\mac_add0_s0$320 ) + $signed(\mac_add0_s0$321 );
-  assign mac3_sum1_p5 = $signed(\mac_add0_s0$323 ) + $signed(\mac_add0_s0$324 );
-  assign mac3_sum1_p6 = $signed(\mac_add0_s0$326 ) + $signed(\mac_add0_s0$327 );
-  assign mac3_sum1_p7 = $signed(\mac_add0_s0$329 ) + $signed(\mac_add0_s0$330 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$45 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$50 ) + $signed(\mac_mul_s0$51 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$53 ) + $signed(\mac_mul_s0$54 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$56 ) + $signed(\mac_mul_s0$57 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$59 ) + $signed(\mac_mul_s0$60 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$62 ) + $signed(\mac_mul_s0$63 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
+  assign mac0_sum0_p8 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
+  assign mac0_sum0_p9 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
+  assign mac0_sum0_p10 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
+  assign mac0_sum0_p11 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
+  assign mac0_sum0_p12 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
+  assign mac0_sum0_p13 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
+  assign mac0_sum0_p14 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
+  assign mac0_sum0_p15 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
+  assign mac1_sum0_p8 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
+  assign mac1_sum0_p9 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
+  assign mac1_sum0_p10 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
+  assign mac1_sum0_p11 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
+  assign mac1_sum0_p12 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
+  assign mac1_sum0_p13 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
+  assign mac1_sum0_p14 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
+  assign mac1_sum0_p15 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
+  assign mac2_sum0_p8 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
+  assign mac2_sum0_p9 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
+  assign mac2_sum0_p10 = $signed(\mac_mul_s0$170 ) + $signed(\mac_mul_s0$171 );
+  assign mac2_sum0_p11 = $signed(\mac_mul_s0$173 ) + $signed(\mac_mul_s0$174 );
+  assign mac2_sum0_p12 = $signed(\mac_mul_s0$176 ) + $signed(\mac_mul_s0$177 );
+  assign mac2_sum0_p13 = $signed(\mac_mul_s0$179 ) + $signed(\mac_mul_s0$180 );
+  assign mac2_sum0_p14 = $signed(\mac_mul_s0$182 ) + $signed(\mac_mul_s0$183 );
+  assign mac2_sum0_p15 = $signed(\mac_mul_s0$185 ) + $signed(\mac_mul_s0$186 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$188 ) + $signed(\mac_mul_s0$189 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$191 ) + $signed(\mac_mul_s0$192 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$194 ) + $signed(\mac_mul_s0$195 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$197 ) + $signed(\mac_mul_s0$198 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$200 ) + $signed(\mac_mul_s0$201 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$203 ) + $signed(\mac_mul_s0$204 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$206 ) + $signed(\mac_mul_s0$207 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$209 ) + $signed(\mac_mul_s0$210 );
+  assign mac3_sum0_p8 = $signed(\mac_mul_s0$212 ) + $signed(\mac_mul_s0$213 );
+  assign mac3_sum0_p9 = $signed(\mac_mul_s0$215 ) + $signed(\mac_mul_s0$216 );
+  assign mac3_sum0_p10 = $signed(\mac_mul_s0$218 ) + $signed(\mac_mul_s0$219 );
+  assign mac3_sum0_p11 = $signed(\mac_mul_s0$221 ) + $signed(\mac_mul_s0$222 );
+  assign mac3_sum0_p12 = $signed(\mac_mul_s0$224 ) + $signed(\mac_mul_s0$225 );
+  assign mac3_sum0_p13 = $signed(\mac_mul_s0$227 ) + $signed(\mac_mul_s0$228 );
+  assign mac3_sum0_p14 = $signed(\mac_mul_s0$230 ) + $signed(\mac_mul_s0$231 );
+  assign mac3_sum0_p15 = $signed(\mac_mul_s0$233 ) + $signed(\mac_mul_s0$234 );
   assign \$19  = ~ stall_adv17_valid;
   assign stall_adv17 = \$19  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$335 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$337 ) + $signed(\mac_add1_s0$338 );
-  assign mac0_sum2_p2 = $signed(\mac_add1_s0$340 ) + $signed(\mac_add1_s0$341 );
-  assign mac0_sum2_p3 = $signed(\mac_add1_s0$343 ) + $signed(\mac_add1_s0$344 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$346 ) + $signed(\mac_add1_s0$347 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$349 ) + $signed(\mac_add1_s0$350 );
-  assign mac1_sum2_p2 = $signed(\mac_add1_s0$352 ) + $signed(\mac_add1_s0$353 );
-  assign mac1_sum2_p3 = $signed(\mac_add1_s0$355 ) + $signed(\mac_add1_s0$356 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$358 ) + $signed(\mac_add1_s0$359 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$361 ) + $signed(\mac_add1_s0$362 );
-  assign mac2_sum2_p2 = $signed(\mac_add1_s0$364 ) + $signed(\mac_add1_s0$365 );
-  assign mac2_sum2_p3 = $signed(\mac_add1_s0$367 ) + $signed(\mac_add1_s0$368 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$370 ) + $signed(\mac_add1_s0$371 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$373 ) + $signed(\mac_add1_s0$374 );
-  assign mac3_sum2_p2 = $signed(\mac_add1_s0$376 ) + $signed(\mac_add1_s0$377 );
-  assign mac3_sum2_p3 = $signed(\mac_add1_s0$379 ) + $signed(\mac_add1_s0$380 );
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$239 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$241 ) + $signed(\mac_add0_s0$242 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$244 ) + $signed(\mac_add0_s0$245 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$247 ) + $signed(\mac_add0_s0$248 );
+  assign mac0_sum1_p4 = $signed(\mac_add0_s0$250 ) + $signed(\mac_add0_s0$251 );
+  assign mac0_sum1_p5 = $signed(\mac_add0_s0$253 ) + $signed(\mac_add0_s0$254 );
+  assign mac0_sum1_p6 = $signed(\mac_add0_s0$256 ) + $signed(\mac_add0_s0$257 );
+  assign mac0_sum1_p7 = $signed(\mac_add0_s0$259 ) + $signed(\mac_add0_s0$260 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$262 ) + $signed(\mac_add0_s0$263 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$265 ) + $signed(\mac_add0_s0$266 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$268 ) + $signed(\mac_add0_s0$269 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$271 ) + $signed(\mac_add0_s0$272 );
+  assign mac1_sum1_p4 = $signed(\mac_add0_s0$274 ) + $signed(\mac_add0_s0$275 );
+  assign mac1_sum1_p5 = $signed(\mac_add0_s0$277 ) + $signed(\mac_add0_s0$278 );
+  assign mac1_sum1_p6 = $signed(\mac_add0_s0$280 ) + $signed(\mac_add0_s0$281 );
+  assign mac1_sum1_p7 = $signed(\mac_add0_s0$283 ) + $signed(\mac_add0_s0$284 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$286 ) + $signed(\mac_add0_s0$287 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$289 ) + $signed(\mac_add0_s0$290 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$292 ) + $signed(\mac_add0_s0$293 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$295 ) + $signed(\mac_add0_s0$296 );
+  assign mac2_sum1_p4 = $signed(\mac_add0_s0$298 ) + $signed(\mac_add0_s0$299 );
+  assign mac2_sum1_p5 = $signed(\mac_add0_s0$301 ) + $signed(\mac_add0_s0$302 );
+  assign mac2_sum1_p6 = $signed(\mac_add0_s0$304 ) + $signed(\mac_add0_s0$305 );
+  assign mac2_sum1_p7 = $signed(\mac_add0_s0$307 ) + $signed(\mac_add0_s0$308 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$310 ) + $signed(\mac_add0_s0$311 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$313 ) + $signed(\mac_add0_s0$314 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$316 ) + $signed(\mac_add0_s0$317 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$319 ) + $signed(\mac_add0_s0$320 );
+  assign mac3_sum1_p4 = $signed(\mac_add0_s0$322 ) + $signed(\mac_add0_s0$323 );
+  assign mac3_sum1_p5 = $signed(\mac_add0_s0$325 ) + $signed(\mac_add0_s0$326 );
+  assign mac3_sum1_p6 = $signed(\mac_add0_s0$328 ) + $signed(\mac_add0_s0$329 );
+  assign mac3_sum1_p7 = $signed(\mac_add0_s0$331 ) + $signed(\mac_add0_s0$332 );
   assign \$20  = ~ stall_adv18_valid;
   assign stall_adv18 = \$20  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$385 );
-  assign mac0_sum3_p1 = $signed(\mac_add2_s0$387 ) + $signed(\mac_add2_s0$388 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$390 ) + $signed(\mac_add2_s0$391 );
-  assign mac1_sum3_p1 = $signed(\mac_add2_s0$393 ) + $signed(\mac_add2_s0$394 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$396 ) + $signed(\mac_add2_s0$397 );
-  assign mac2_sum3_p1 = $signed(\mac_add2_s0$399 ) + $signed(\mac_add2_s0$400 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$402 ) + $signed(\mac_add2_s0$403 );
-  assign mac3_sum3_p1 = $signed(\mac_add2_s0$405 ) + $signed(\mac_add2_s0$406 );
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$337 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$339 ) + $signed(\mac_add1_s0$340 );
+  assign mac0_sum2_p2 = $signed(\mac_add1_s0$342 ) + $signed(\mac_add1_s0$343 );
+  assign mac0_sum2_p3 = $signed(\mac_add1_s0$345 ) + $signed(\mac_add1_s0$346 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$348 ) + $signed(\mac_add1_s0$349 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$351 ) + $signed(\mac_add1_s0$352 );
+  assign mac1_sum2_p2 = $signed(\mac_add1_s0$354 ) + $signed(\mac_add1_s0$355 );
+  assign mac1_sum2_p3 = $signed(\mac_add1_s0$357 ) + $signed(\mac_add1_s0$358 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$360 ) + $signed(\mac_add1_s0$361 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$363 ) + $signed(\mac_add1_s0$364 );
+  assign mac2_sum2_p2 = $signed(\mac_add1_s0$366 ) + $signed(\mac_add1_s0$367 );
+  assign mac2_sum2_p3 = $signed(\mac_add1_s0$369 ) + $signed(\mac_add1_s0$370 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$372 ) + $signed(\mac_add1_s0$373 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$375 ) + $signed(\mac_add1_s0$376 );
+  assign mac3_sum2_p2 = $signed(\mac_add1_s0$378 ) + $signed(\mac_add1_s0$379 );
+  assign mac3_sum2_p3 = $signed(\mac_add1_s0$381 ) + $signed(\mac_add1_s0$382 );
   assign \$21  = ~ stall_adv19_valid;
   assign stall_adv19 = \$21  | o__ready;
-  assign mac0_sum4_p0 = $signed(mac_add3_s0) + $signed(\mac_add3_s0$411 );
-  assign mac1_sum4_p0 = $signed(\mac_add3_s0$413 ) + $signed(\mac_add3_s0$414 );
-  assign mac2_sum4_p0 = $signed(\mac_add3_s0$416 ) + $signed(\mac_add3_s0$417 );
-  assign mac3_sum4_p0 = $signed(\mac_add3_s0$419 ) + $signed(\mac_add3_s0$420 );
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$387 );
+  assign mac0_sum3_p1 = $signed(\mac_add2_s0$389 ) + $signed(\mac_add2_s0$390 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$392 ) + $signed(\mac_add2_s0$393 );
+  assign mac1_sum3_p1 = $signed(\mac_add2_s0$395 ) + $signed(\mac_add2_s0$396 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$398 ) + $signed(\mac_add2_s0$399 );
+  assign mac2_sum3_p1 = $signed(\mac_add2_s0$401 ) + $signed(\mac_add2_s0$402 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$404 ) + $signed(\mac_add2_s0$405 );
+  assign mac3_sum3_p1 = $signed(\mac_add2_s0$407 ) + $signed(\mac_add2_s0$408 );
   assign \$22  = ~ stall_adv20_valid;
   assign stall_adv20 = \$22  | o__ready;
+  assign mac0_sum4_p0 = $signed(mac_add3_s0) + $signed(\mac_add3_s0$413 );
+  assign mac1_sum4_p0 = $signed(\mac_add3_s0$415 ) + $signed(\mac_add3_s0$416 );
+  assign mac2_sum4_p0 = $signed(\mac_add3_s0$418 ) + $signed(\mac_add3_s0$419 );
+  assign mac3_sum4_p0 = $signed(\mac_add3_s0$421 ) + $signed(\mac_add3_s0$422 );
   assign \$23  = ~ stall_adv21_valid;
   assign stall_adv21 = \$23  | o__ready;
   assign \$24  = ~ stall_adv22_valid;
@@ -1216,408 +1723,431 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv27 = \$29  | o__ready;
   assign \$30  = ~ stall_adv28_valid;
   assign stall_adv28 = \$30  | o__ready;
-  assign \$31  = $signed(mac_acc0) + $signed(mac_add4_s0);
-  assign \$32  = $signed(mac_acc1) + $signed(\mac_add4_s0$444 );
-  assign \$33  = $signed(mac_acc2) + $signed(\mac_add4_s0$447 );
-  assign \$34  = $signed(mac_acc3) + $signed(\mac_add4_s0$450 );
-  assign \$35  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$36  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$37  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$38  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$39  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$40  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$41  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$42  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$43  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$44  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$45  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$46  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$47  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$48  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$49  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$50  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$51  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$52  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$53  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$54  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$55  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$56  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$57  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$58  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$59  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$60  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$61  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$62  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$63  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$64  = mac_add4_valid_s0 & \mac_add4_s0$468 ;
-  assign \$65  = stall_adv21 & mac_add4_valid_s0;
-  assign \$66  = \mac_add4_s0$468  ? 32'd0 : \$31 [31:0];
+  assign \$31  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$31  | o__ready;
+  assign \$32  = $signed(mac_acc0) + $signed(mac_add4_s0);
+  assign \$33  = $signed(mac_acc1) + $signed(\mac_add4_s0$446 );
+  assign \$34  = $signed(mac_acc2) + $signed(\mac_add4_s0$449 );
+  assign \$35  = $signed(mac_acc3) + $signed(\mac_add4_s0$452 );
+  assign \$36  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$37  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$38  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$39  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$40  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$41  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$42  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$43  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$44  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$45  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$46  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$47  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$48  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$49  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$50  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$51  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$52  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$53  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$54  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$55  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$56  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$57  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$58  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$59  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$60  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$61  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$62  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$63  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$64  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$65  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
+  assign \$66  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
   assign \$67  = stall_adv22 & mac_add4_valid_s0;
-  assign \$68  = \$67  & \mac_add4_s0$468 ;
+  assign \$68  = \mac_add4_s0$600  ? 32'd0 : \$32 [31:0];
   assign \$69  = stall_adv23 & mac_add4_valid_s0;
-  assign \$70  = \mac_add4_s0$468  ? 32'd0 : \$32 [31:0];
+  assign \$70  = \$69  & \mac_add4_s0$600 ;
   assign \$71  = stall_adv24 & mac_add4_valid_s0;
-  assign \$72  = \$71  & \mac_add4_s0$468 ;
+  assign \$72  = \mac_add4_s0$600  ? 32'd0 : \$33 [31:0];
   assign \$73  = stall_adv25 & mac_add4_valid_s0;
-  assign \$74  = \mac_add4_s0$468  ? 32'd0 : \$33 [31:0];
+  assign \$74  = \$73  & \mac_add4_s0$600 ;
   assign \$75  = stall_adv26 & mac_add4_valid_s0;
-  assign \$76  = \$75  & \mac_add4_s0$468 ;
+  assign \$76  = \mac_add4_s0$600  ? 32'd0 : \$34 [31:0];
   assign \$77  = stall_adv27 & mac_add4_valid_s0;
-  assign \$78  = \mac_add4_s0$468  ? 32'd0 : \$34 [31:0];
+  assign \$78  = \$77  & \mac_add4_s0$600 ;
   assign \$79  = stall_adv28 & mac_add4_valid_s0;
-  assign \$80  = \$79  & \mac_add4_s0$468 ;
+  assign \$80  = \mac_add4_s0$600  ? 32'd0 : \$35 [31:0];
+  assign \$81  = stall_adv29 & mac_add4_valid_s0;
+  assign \$82  = \$81  & \mac_add4_s0$600 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$81 ;
+    mac_dspin_s0 <= \$83 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$82 ;
+    mac_dspin_valid_s0 <= \$84 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$83 ;
+    mac_dspout_s0 <= \$85 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$84 ;
+    mac_dspout_valid_s0 <= \$86 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$85 ;
+    mac_mul_s0 <= \$87 ;
   always @(posedge clk)
-    \mac_add0_s0$237  <= \$86 ;
+    \mac_mul_s0$45  <= \$88 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$87 ;
+    \mac_mul_s0$47  <= \$89 ;
   always @(posedge clk)
-    \mac_add0_s0$240  <= \$88 ;
+    \mac_mul_s0$48  <= \$90 ;
   always @(posedge clk)
-    \mac_add0_s0$242  <= \$89 ;
+    \mac_mul_s0$50  <= \$91 ;
   always @(posedge clk)
-    \mac_add0_s0$243  <= \$90 ;
+    \mac_mul_s0$51  <= \$92 ;
   always @(posedge clk)
-    \mac_add0_s0$245  <= \$91 ;
+    \mac_mul_s0$53  <= \$93 ;
   always @(posedge clk)
-    \mac_add0_s0$246  <= \$92 ;
+    \mac_mul_s0$54  <= \$94 ;
   always @(posedge clk)
-    \mac_add0_s0$248  <= \$93 ;
+    \mac_mul_s0$56  <= \$95 ;
   always @(posedge clk)
-    \mac_add0_s0$249  <= \$94 ;
+    \mac_mul_s0$57  <= \$96 ;
   always @(posedge clk)
-    \mac_add0_s0$251  <= \$95 ;
+    \mac_mul_s0$59  <= \$97 ;
   always @(posedge clk)
-    \mac_add0_s0$252  <= \$96 ;
+    \mac_mul_s0$60  <= \$98 ;
   always @(posedge clk)
-    \mac_add0_s0$254  <= \$97 ;
+    \mac_mul_s0$62  <= \$99 ;
   always @(posedge clk)
-    \mac_add0_s0$255  <= \$98 ;
+    \mac_mul_s0$63  <= \$100 ;
   always @(posedge clk)
-    \mac_add0_s0$257  <= \$99 ;
+    \mac_mul_s0$65  <= \$101 ;
   always @(posedge clk)
-    \mac_add0_s0$258  <= \$100 ;
+    \mac_mul_s0$66  <= \$102 ;
   always @(posedge clk)
-    \mac_add0_s0$260  <= \$101 ;
+    \mac_mul_s0$68  <= \$103 ;
   always @(posedge clk)
-    \mac_add0_s0$261  <= \$102 ;
+    \mac_mul_s0$69  <= \$104 ;
   always @(posedge clk)
-    \mac_add0_s0$263  <= \$103 ;
+    \mac_mul_s0$71  <= \$105 ;
   always @(posedge clk)
-    \mac_add0_s0$264  <= \$104 ;
+    \mac_mul_s0$72  <= \$106 ;
   always @(posedge clk)
-    \mac_add0_s0$266  <= \$105 ;
+    \mac_mul_s0$74  <= \$107 ;
   always @(posedge clk)
-    \mac_add0_s0$267  <= \$106 ;
+    \mac_mul_s0$75  <= \$108 ;
   always @(posedge clk)
-    \mac_add0_s0$269  <= \$107 ;
+    \mac_mul_s0$77  <= \$109 ;
   always @(posedge clk)
-    \mac_add0_s0$270  <= \$108 ;
+    \mac_mul_s0$78  <= \$110 ;
   always @(posedge clk)
-    \mac_add0_s0$272  <= \$109 ;
+    \mac_mul_s0$80  <= \$111 ;
   always @(posedge clk)
-    \mac_add0_s0$273  <= \$110 ;
+    \mac_mul_s0$81  <= \$112 ;
   always @(posedge clk)
-    \mac_add0_s0$275  <= \$111 ;
+    \mac_mul_s0$83  <= \$113 ;
   always @(posedge clk)
-    \mac_add0_s0$276  <= \$112 ;
+    \mac_mul_s0$84  <= \$114 ;
   always @(posedge clk)
-    \mac_add0_s0$278  <= \$113 ;
+    \mac_mul_s0$86  <= \$115 ;
   always @(posedge clk)
-    \mac_add0_s0$279  <= \$114 ;
+    \mac_mul_s0$87  <= \$116 ;
   always @(posedge clk)
-    \mac_add0_s0$281  <= \$115 ;
+    \mac_mul_s0$89  <= \$117 ;
   always @(posedge clk)
-    \mac_add0_s0$282  <= \$116 ;
+    \mac_mul_s0$90  <= \$118 ;
   always @(posedge clk)
-    \mac_add0_s0$284  <= \$117 ;
+    \mac_mul_s0$92  <= \$119 ;
   always @(posedge clk)
-    \mac_add0_s0$285  <= \$118 ;
+    \mac_mul_s0$93  <= \$120 ;
   always @(posedge clk)
-    \mac_add0_s0$287  <= \$119 ;
+    \mac_mul_s0$95  <= \$121 ;
   always @(posedge clk)
-    \mac_add0_s0$288  <= \$120 ;
+    \mac_mul_s0$96  <= \$122 ;
   always @(posedge clk)
-    \mac_add0_s0$290  <= \$121 ;
+    \mac_mul_s0$98  <= \$123 ;
   always @(posedge clk)
-    \mac_add0_s0$291  <= \$122 ;
+    \mac_mul_s0$99  <= \$124 ;
   always @(posedge clk)
-    \mac_add0_s0$293  <= \$123 ;
+    \mac_mul_s0$101  <= \$125 ;
   always @(posedge clk)
-    \mac_add0_s0$294  <= \$124 ;
+    \mac_mul_s0$102  <= \$126 ;
   always @(posedge clk)
-    \mac_add0_s0$296  <= \$125 ;
+    \mac_mul_s0$104  <= \$127 ;
   always @(posedge clk)
-    \mac_add0_s0$297  <= \$126 ;
+    \mac_mul_s0$105  <= \$128 ;
   always @(posedge clk)
-    \mac_add0_s0$299  <= \$127 ;
+    \mac_mul_s0$107  <= \$129 ;
   always @(posedge clk)
-    \mac_add0_s0$300  <= \$128 ;
+    \mac_mul_s0$108  <= \$130 ;
   always @(posedge clk)
-    \mac_add0_s0$302  <= \$129 ;
+    \mac_mul_s0$110  <= \$131 ;
   always @(posedge clk)
-    \mac_add0_s0$303  <= \$130 ;
+    \mac_mul_s0$111  <= \$132 ;
   always @(posedge clk)
-    \mac_add0_s0$305  <= \$131 ;
+    \mac_mul_s0$113  <= \$133 ;
   always @(posedge clk)
-    \mac_add0_s0$306  <= \$132 ;
+    \mac_mul_s0$114  <= \$134 ;
   always @(posedge clk)
-    \mac_add0_s0$308  <= \$133 ;
+    \mac_mul_s0$116  <= \$135 ;
   always @(posedge clk)
-    \mac_add0_s0$309  <= \$134 ;
+    \mac_mul_s0$117  <= \$136 ;
   always @(posedge clk)
-    \mac_add0_s0$311  <= \$135 ;
+    \mac_mul_s0$119  <= \$137 ;
   always @(posedge clk)
-    \mac_add0_s0$312  <= \$136 ;
+    \mac_mul_s0$120  <= \$138 ;
   always @(posedge clk)
-    \mac_add0_s0$314  <= \$137 ;
+    \mac_mul_s0$122  <= \$139 ;
   always @(posedge clk)
-    \mac_add0_s0$315  <= \$138 ;
+    \mac_mul_s0$123  <= \$140 ;
   always @(posedge clk)
-    \mac_add0_s0$317  <= \$139 ;
+    \mac_mul_s0$125  <= \$141 ;
   always @(posedge clk)
-    \mac_add0_s0$318  <= \$140 ;
+    \mac_mul_s0$126  <= \$142 ;
   always @(posedge clk)
-    \mac_add0_s0$320  <= \$141 ;
+    \mac_mul_s0$128  <= \$143 ;
   always @(posedge clk)
-    \mac_add0_s0$321  <= \$142 ;
+    \mac_mul_s0$129  <= \$144 ;
   always @(posedge clk)
-    \mac_add0_s0$323  <= \$143 ;
+    \mac_mul_s0$131  <= \$145 ;
   always @(posedge clk)
-    \mac_add0_s0$324  <= \$144 ;
+    \mac_mul_s0$132  <= \$146 ;
   always @(posedge clk)
-    \mac_add0_s0$326  <= \$145 ;
+    \mac_mul_s0$134  <= \$147 ;
   always @(posedge clk)
-    \mac_add0_s0$327  <= \$146 ;
+    \mac_mul_s0$135  <= \$148 ;
   always @(posedge clk)
-    \mac_add0_s0$329  <= \$147 ;
+    \mac_mul_s0$137  <= \$149 ;
   always @(posedge clk)
-    \mac_add0_s0$330  <= \$148 ;
+    \mac_mul_s0$138  <= \$150 ;
   always @(posedge clk)
-    \mac_add0_s0$460  <= \$149 ;
+    \mac_mul_s0$140  <= \$151 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$150 ;
+    \mac_mul_s0$141  <= \$152 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$151 ;
+    \mac_mul_s0$143  <= \$153 ;
   always @(posedge clk)
-    \mac_add1_s0$335  <= \$152 ;
+    \mac_mul_s0$144  <= \$154 ;
   always @(posedge clk)
-    \mac_add1_s0$337  <= \$153 ;
+    \mac_mul_s0$146  <= \$155 ;
   always @(posedge clk)
-    \mac_add1_s0$338  <= \$154 ;
+    \mac_mul_s0$147  <= \$156 ;
   always @(posedge clk)
-    \mac_add1_s0$340  <= \$155 ;
+    \mac_mul_s0$149  <= \$157 ;
   always @(posedge clk)
-    \mac_add1_s0$341  <= \$156 ;
+    \mac_mul_s0$150  <= \$158 ;
   always @(posedge clk)
-    \mac_add1_s0$343  <= \$157 ;
+    \mac_mul_s0$152  <= \$159 ;
   always @(posedge clk)
-    \mac_add1_s0$344  <= \$158 ;
+    \mac_mul_s0$153  <= \$160 ;
   always @(posedge clk)
-    \mac_add1_s0$346  <= \$159 ;
+    \mac_mul_s0$155  <= \$161 ;
   always @(posedge clk)
-    \mac_add1_s0$347  <= \$160 ;
+    \mac_mul_s0$156  <= \$162 ;
   always @(posedge clk)
-    \mac_add1_s0$349  <= \$161 ;
+    \mac_mul_s0$158  <= \$163 ;
   always @(posedge clk)
-    \mac_add1_s0$350  <= \$162 ;
+    \mac_mul_s0$159  <= \$164 ;
   always @(posedge clk)
-    \mac_add1_s0$352  <= \$163 ;
+    \mac_mul_s0$161  <= \$165 ;
   always @(posedge clk)
-    \mac_add1_s0$353  <= \$164 ;
+    \mac_mul_s0$162  <= \$166 ;
   always @(posedge clk)
-    \mac_add1_s0$355  <= \$165 ;
+    \mac_mul_s0$164  <= \$167 ;
   always @(posedge clk)
-    \mac_add1_s0$356  <= \$166 ;
+    \mac_mul_s0$165  <= \$168 ;
   always @(posedge clk)
-    \mac_add1_s0$358  <= \$167 ;
+    \mac_mul_s0$167  <= \$169 ;
   always @(posedge clk)
-    \mac_add1_s0$359  <= \$168 ;
+    \mac_mul_s0$168  <= \$170 ;
   always @(posedge clk)
-    \mac_add1_s0$361  <= \$169 ;
+    \mac_mul_s0$170  <= \$171 ;
   always @(posedge clk)
-    \mac_add1_s0$362  <= \$170 ;
+    \mac_mul_s0$171  <= \$172 ;
   always @(posedge clk)
-    \mac_add1_s0$364  <= \$171 ;
+    \mac_mul_s0$173  <= \$173 ;
   always @(posedge clk)
-    \mac_add1_s0$365  <= \$172 ;
+    \mac_mul_s0$174  <= \$174 ;
   always @(posedge clk)
-    \mac_add1_s0$367  <= \$173 ;
+    \mac_mul_s0$176  <= \$175 ;
   always @(posedge clk)
-    \mac_add1_s0$368  <= \$174 ;
+    \mac_mul_s0$177  <= \$176 ;
   always @(posedge clk)
-    \mac_add1_s0$370  <= \$175 ;
+    \mac_mul_s0$179  <= \$177 ;
   always @(posedge clk)
-    \mac_add1_s0$371  <= \$176 ;
+    \mac_mul_s0$180  <= \$178 ;
   always @(posedge clk)
-    \mac_add1_s0$373  <= \$177 ;
+    \mac_mul_s0$182  <= \$179 ;
   always @(posedge clk)
-    \mac_add1_s0$374  <= \$178 ;
+    \mac_mul_s0$183  <= \$180 ;
   always @(posedge clk)
-    \mac_add1_s0$376  <= \$179 ;
+    \mac_mul_s0$185  <= \$181 ;
   always @(posedge clk)
-    \mac_add1_s0$377  <= \$180 ;
+    \mac_mul_s0$186  <= \$182 ;
   always @(posedge clk)
-    \mac_add1_s0$379  <= \$181 ;
+    \mac_mul_s0$188  <= \$183 ;
   always @(posedge clk)
-    \mac_add1_s0$380  <= \$182 ;
+    \mac_mul_s0$189  <= \$184 ;
   always @(posedge clk)
-    \mac_add1_s0$462  <= \$183 ;
+    \mac_mul_s0$191  <= \$185 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$184 ;
+    \mac_mul_s0$192  <= \$186 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$185 ;
+    \mac_mul_s0$194  <= \$187 ;
   always @(posedge clk)
-    \mac_add2_s0$385  <= \$186 ;
+    \mac_mul_s0$195  <= \$188 ;
   always @(posedge clk)
-    \mac_add2_s0$387  <= \$187 ;
+    \mac_mul_s0$197  <= \$189 ;
   always @(posedge clk)
-    \mac_add2_s0$388  <= \$188 ;
+    \mac_mul_s0$198  <= \$190 ;
   always @(posedge clk)
-    \mac_add2_s0$390  <= \$189 ;
+    \mac_mul_s0$200  <= \$191 ;
   always @(posedge clk)
-    \mac_add2_s0$391  <= \$190 ;
+    \mac_mul_s0$201  <= \$192 ;
   always @(posedge clk)
-    \mac_add2_s0$393  <= \$191 ;
+    \mac_mul_s0$203  <= \$193 ;
   always @(posedge clk)
-    \mac_add2_s0$394  <= \$192 ;
+    \mac_mul_s0$204  <= \$194 ;
   always @(posedge clk)
-    \mac_add2_s0$396  <= \$193 ;
+    \mac_mul_s0$206  <= \$195 ;
   always @(posedge clk)
-    \mac_add2_s0$397  <= \$194 ;
+    \mac_mul_s0$207  <= \$196 ;
   always @(posedge clk)
-    \mac_add2_s0$399  <= \$195 ;
+    \mac_mul_s0$209  <= \$197 ;
   always @(posedge clk)
-    \mac_add2_s0$400  <= \$196 ;
+    \mac_mul_s0$210  <= \$198 ;
   always @(posedge clk)
-    \mac_add2_s0$402  <= \$197 ;
+    \mac_mul_s0$212  <= \$199 ;
   always @(posedge clk)
-    \mac_add2_s0$403  <= \$198 ;
+    \mac_mul_s0$213  <= \$200 ;
   always @(posedge clk)
-    \mac_add2_s0$405  <= \$199 ;
+    \mac_mul_s0$215  <= \$201 ;
   always @(posedge clk)
-    \mac_add2_s0$406  <= \$200 ;
+    \mac_mul_s0$216  <= \$202 ;
   always @(posedge clk)
-    \mac_add2_s0$464  <= \$201 ;
+    \mac_mul_s0$218  <= \$203 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$202 ;
+    \mac_mul_s0$219  <= \$204 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$203 ;
+    \mac_mul_s0$221  <= \$205 ;
   always @(posedge clk)
-    \mac_add3_s0$411  <= \$204 ;
+    \mac_mul_s0$222  <= \$206 ;
   always @(posedge clk)
-    \mac_add3_s0$413  <= \$205 ;
+    \mac_mul_s0$224  <= \$207 ;
   always @(posedge clk)
-    \mac_add3_s0$414  <= \$206 ;
+    \mac_mul_s0$225  <= \$208 ;
   always @(posedge clk)
-    \mac_add3_s0$416  <= \$207 ;
+    \mac_mul_s0$227  <= \$209 ;
   always @(posedge clk)
-    \mac_add3_s0$417  <= \$208 ;
+    \mac_mul_s0$228  <= \$210 ;
   always @(posedge clk)
-    \mac_add3_s0$419  <= \$209 ;
+    \mac_mul_s0$230  <= \$211 ;
   always @(posedge clk)
-    \mac_add3_s0$420  <= \$210 ;
+    \mac_mul_s0$231  <= \$212 ;
   always @(posedge clk)
-    \mac_add3_s0$466  <= \$211 ;
+    \mac_mul_s0$233  <= \$213 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$212 ;
+    \mac_mul_s0$234  <= \$214 ;
   always @(posedge clk)
-    mac_add4_s0 <= \$213 ;
+    \mac_mul_s0$590  <= \$215 ;
   always @(posedge clk)
-    \mac_add4_s0$444  <= \$214 ;
+    mac_mul_valid_s0 <= \$216 ;
   always @(posedge clk)
-    \mac_add4_s0$447  <= \$215 ;
+    mac_add0_s0 <= \$217 ;
   always @(posedge clk)
-    \mac_add4_s0$450  <= \$216 ;
+    \mac_add0_s0$239  <= \$218 ;
   always @(posedge clk)
-    \mac_add4_s0$468  <= \$217 ;
+    \mac_add0_s0$241  <= \$219 ;
   always @(posedge clk)
-    mac_add4_valid_s0 <= \$218 ;
+    \mac_add0_s0$242  <= \$220 ;
   always @(posedge clk)
-    o__valid <= \$219 ;
+    \mac_add0_s0$244  <= \$221 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$220 ;
+    \mac_add0_s0$245  <= \$222 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$221 ;
+    \mac_add0_s0$247  <= \$223 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$222 ;
+    \mac_add0_s0$248  <= \$224 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$223 ;
+    \mac_add0_s0$250  <= \$225 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$224 ;
+    \mac_add0_s0$251  <= \$226 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$225 ;
+    \mac_add0_s0$253  <= \$227 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$226 ;
+    \mac_add0_s0$254  <= \$228 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$227 ;
+    \mac_add0_s0$256  <= \$229 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$228 ;
+    \mac_add0_s0$257  <= \$230 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$229 ;
+    \mac_add0_s0$259  <= \$231 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$230 ;
+    \mac_add0_s0$260  <= \$232 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$231 ;
+    \mac_add0_s0$262  <= \$233 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$232 ;
+    \mac_add0_s0$263  <= \$234 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$233 ;
+    \mac_add0_s0$265  <= \$235 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$234 ;
+    \mac_add0_s0$266  <= \$236 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$235 ;
+    \mac_add0_s0$268  <= \$237 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$236 ;
+    \mac_add0_s0$269  <= \$238 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$237 ;
+    \mac_add0_s0$271  <= \$239 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$238 ;
+    \mac_add0_s0$272  <= \$240 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$239 ;
+    \mac_add0_s0$274  <= \$241 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$240 ;
+    \mac_add0_s0$275  <= \$242 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$241 ;
+    \mac_add0_s0$277  <= \$243 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$242 ;
+    \mac_add0_s0$278  <= \$244 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$243 ;
+    \mac_add0_s0$280  <= \$245 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$244 ;
+    \mac_add0_s0$281  <= \$246 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$245 ;
+    \mac_add0_s0$283  <= \$247 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$246 ;
+    \mac_add0_s0$284  <= \$248 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$247 ;
+    \mac_add0_s0$286  <= \$249 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$248 ;
+    \mac_add0_s0$287  <= \$250 ;
   always @(posedge clk)
-    mac_acc0 <= \$249 ;
+    \mac_add0_s0$289  <= \$251 ;
   always @(posedge clk)
-    mac_acc0_out <= \$250 ;
+    \mac_add0_s0$290  <= \$252 ;
   always @(posedge clk)
-    mac_acc1 <= \$251 ;
+    \mac_add0_s0$292  <= \$253 ;
   always @(posedge clk)
-    mac_acc1_out <= \$252 ;
+    \mac_add0_s0$293  <= \$254 ;
   always @(posedge clk)
-    mac_acc2 <= \$253 ;
+    \mac_add0_s0$295  <= \$255 ;
   always @(posedge clk)
-    mac_acc2_out <= \$254 ;
+    \mac_add0_s0$296  <= \$256 ;
   always @(posedge clk)
-    mac_acc3 <= \$255 ;
+    \mac_add0_s0$298  <= \$257 ;
   always @(posedge clk)
-    mac_acc3_out <= \$256 ;
+    \mac_add0_s0$299  <= \$258 ;
+  always @(posedge clk)
+    \mac_add0_s0$301  <= \$259 ;
+  always @(posedge clk)
+    \mac_add0_s0$302  <= \$260 ;
+  always @(posedge clk)
+    \mac_add0_s0$304  <= \$261 ;
+  always @(posedge clk)
+    \mac_add0_s0$305  <= \$262 ;
+  always @(posedge clk)
+    \mac_add0_s0$307  <= \$263 ;
+  always @(posedge clk)
+    \mac_add0_s0$308  <= \$264 ;
+  always @(posedge clk)
+    \mac_add0_s0$310  <= \$265 ;
+  always @(posedge clk)
+    \mac_add0_s0$311  <= \$266 ;
+  always @(posedge clk)
+    \mac_add0_s0$313  <= \$267 ;
+  always @(posedge clk)
+    \mac_add0_s0$314  <= \$268 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -2900,33 +3430,983 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = mac_dspin_s0;
-    if (stall_adv0) begin
-      \$81  = i__payload[1280];
+    \$269  = \mac_add0_s0$316 ;
+    if (stall_adv17) begin
+      \$269  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = mac_dspin_valid_s0;
-    if (stall_adv0) begin
-      \$82  = i__valid;
+    \$270  = \mac_add0_s0$317 ;
+    if (stall_adv17) begin
+      \$270  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = \mac_add0_s0$319 ;
+    if (stall_adv17) begin
+      \$271  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \mac_add0_s0$320 ;
+    if (stall_adv17) begin
+      \$272  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_add0_s0$322 ;
+    if (stall_adv17) begin
+      \$273  = mac3_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_add0_s0$323 ;
+    if (stall_adv17) begin
+      \$274  = mac3_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_add0_s0$325 ;
+    if (stall_adv17) begin
+      \$275  = mac3_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \mac_add0_s0$326 ;
+    if (stall_adv17) begin
+      \$276  = mac3_sum0_p11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_add0_s0$328 ;
+    if (stall_adv17) begin
+      \$277  = mac3_sum0_p12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_add0_s0$329 ;
+    if (stall_adv17) begin
+      \$278  = mac3_sum0_p13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_add0_s0$331 ;
+    if (stall_adv17) begin
+      \$279  = mac3_sum0_p14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_add0_s0$332 ;
+    if (stall_adv17) begin
+      \$280  = mac3_sum0_p15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = \mac_add0_s0$592 ;
+    if (stall_adv17) begin
+      \$281  = \mac_mul_s0$590 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = mac_add0_valid_s0;
+    if (stall_adv17) begin
+      \$282  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = mac_dspout_s0;
-    if (stall_adv0) begin
-      \$83  = mac_dspin_s0;
+    \$283  = mac_add1_s0;
+    if (stall_adv18) begin
+      \$283  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = mac_dspout_valid_s0;
+    \$284  = \mac_add1_s0$337 ;
+    if (stall_adv18) begin
+      \$284  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \mac_add1_s0$339 ;
+    if (stall_adv18) begin
+      \$285  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \mac_add1_s0$340 ;
+    if (stall_adv18) begin
+      \$286  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \mac_add1_s0$342 ;
+    if (stall_adv18) begin
+      \$287  = mac0_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \mac_add1_s0$343 ;
+    if (stall_adv18) begin
+      \$288  = mac0_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = \mac_add1_s0$345 ;
+    if (stall_adv18) begin
+      \$289  = mac0_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \mac_add1_s0$346 ;
+    if (stall_adv18) begin
+      \$290  = mac0_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_add1_s0$348 ;
+    if (stall_adv18) begin
+      \$291  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \mac_add1_s0$349 ;
+    if (stall_adv18) begin
+      \$292  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \mac_add1_s0$351 ;
+    if (stall_adv18) begin
+      \$293  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \mac_add1_s0$352 ;
+    if (stall_adv18) begin
+      \$294  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \mac_add1_s0$354 ;
+    if (stall_adv18) begin
+      \$295  = mac1_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \mac_add1_s0$355 ;
+    if (stall_adv18) begin
+      \$296  = mac1_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = \mac_add1_s0$357 ;
+    if (stall_adv18) begin
+      \$297  = mac1_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \mac_add1_s0$358 ;
+    if (stall_adv18) begin
+      \$298  = mac1_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_add1_s0$360 ;
+    if (stall_adv18) begin
+      \$299  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_add1_s0$361 ;
+    if (stall_adv18) begin
+      \$300  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_add1_s0$363 ;
+    if (stall_adv18) begin
+      \$301  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \mac_add1_s0$364 ;
+    if (stall_adv18) begin
+      \$302  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \mac_add1_s0$366 ;
+    if (stall_adv18) begin
+      \$303  = mac2_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \mac_add1_s0$367 ;
+    if (stall_adv18) begin
+      \$304  = mac2_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \mac_add1_s0$369 ;
+    if (stall_adv18) begin
+      \$305  = mac2_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \mac_add1_s0$370 ;
+    if (stall_adv18) begin
+      \$306  = mac2_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_add1_s0$372 ;
+    if (stall_adv18) begin
+      \$307  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_add1_s0$373 ;
+    if (stall_adv18) begin
+      \$308  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_add1_s0$375 ;
+    if (stall_adv18) begin
+      \$309  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_add1_s0$376 ;
+    if (stall_adv18) begin
+      \$310  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_add1_s0$378 ;
+    if (stall_adv18) begin
+      \$311  = mac3_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_add1_s0$379 ;
+    if (stall_adv18) begin
+      \$312  = mac3_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \mac_add1_s0$381 ;
+    if (stall_adv18) begin
+      \$313  = mac3_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_add1_s0$382 ;
+    if (stall_adv18) begin
+      \$314  = mac3_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = \mac_add1_s0$594 ;
+    if (stall_adv18) begin
+      \$315  = \mac_add0_s0$592 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = mac_add1_valid_s0;
+    if (stall_adv18) begin
+      \$316  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = mac_add2_s0;
+    if (stall_adv19) begin
+      \$317  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = \mac_add2_s0$387 ;
+    if (stall_adv19) begin
+      \$318  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = \mac_add2_s0$389 ;
+    if (stall_adv19) begin
+      \$319  = mac0_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \mac_add2_s0$390 ;
+    if (stall_adv19) begin
+      \$320  = mac0_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \mac_add2_s0$392 ;
+    if (stall_adv19) begin
+      \$321  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = \mac_add2_s0$393 ;
+    if (stall_adv19) begin
+      \$322  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = \mac_add2_s0$395 ;
+    if (stall_adv19) begin
+      \$323  = mac1_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = \mac_add2_s0$396 ;
+    if (stall_adv19) begin
+      \$324  = mac1_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = \mac_add2_s0$398 ;
+    if (stall_adv19) begin
+      \$325  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = \mac_add2_s0$399 ;
+    if (stall_adv19) begin
+      \$326  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = \mac_add2_s0$401 ;
+    if (stall_adv19) begin
+      \$327  = mac2_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$328  = \mac_add2_s0$402 ;
+    if (stall_adv19) begin
+      \$328  = mac2_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$329  = \mac_add2_s0$404 ;
+    if (stall_adv19) begin
+      \$329  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$330  = \mac_add2_s0$405 ;
+    if (stall_adv19) begin
+      \$330  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = \mac_add2_s0$407 ;
+    if (stall_adv19) begin
+      \$331  = mac3_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = \mac_add2_s0$408 ;
+    if (stall_adv19) begin
+      \$332  = mac3_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = \mac_add2_s0$596 ;
+    if (stall_adv19) begin
+      \$333  = \mac_add1_s0$594 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = mac_add2_valid_s0;
+    if (stall_adv19) begin
+      \$334  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = mac_add3_s0;
+    if (stall_adv20) begin
+      \$335  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \mac_add3_s0$413 ;
+    if (stall_adv20) begin
+      \$336  = mac0_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \mac_add3_s0$415 ;
+    if (stall_adv20) begin
+      \$337  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_add3_s0$416 ;
+    if (stall_adv20) begin
+      \$338  = mac1_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_add3_s0$418 ;
+    if (stall_adv20) begin
+      \$339  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \mac_add3_s0$419 ;
+    if (stall_adv20) begin
+      \$340  = mac2_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \mac_add3_s0$421 ;
+    if (stall_adv20) begin
+      \$341  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = \mac_add3_s0$422 ;
+    if (stall_adv20) begin
+      \$342  = mac3_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = \mac_add3_s0$598 ;
+    if (stall_adv20) begin
+      \$343  = \mac_add2_s0$596 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = mac_add3_valid_s0;
+    if (stall_adv20) begin
+      \$344  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = mac_add4_s0;
+    if (stall_adv21) begin
+      \$345  = mac0_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = \mac_add4_s0$446 ;
+    if (stall_adv21) begin
+      \$346  = mac1_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = \mac_add4_s0$449 ;
+    if (stall_adv21) begin
+      \$347  = mac2_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = \mac_add4_s0$452 ;
+    if (stall_adv21) begin
+      \$348  = mac3_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = \mac_add4_s0$600 ;
+    if (stall_adv21) begin
+      \$349  = \mac_add3_s0$598 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = mac_add4_valid_s0;
+    if (stall_adv21) begin
+      \$350  = mac_add3_valid_s0;
+    end
+    if (rst) begin
+      \$350  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = o__valid;
+    if (i__ready) begin
+      \$351  = \$36 ;
+    end
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = stall_adv0_valid;
     if (stall_adv0) begin
-      \$84  = mac_dspin_valid_s0;
+      \$352  = \$37 ;
+    end
+    if (rst) begin
+      \$352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$353  = \$38 ;
+    end
+    if (rst) begin
+      \$353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$354  = \$39 ;
+    end
+    if (rst) begin
+      \$354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$355  = \$40 ;
+    end
+    if (rst) begin
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$356  = \$41 ;
+    end
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$357  = \$42 ;
+    end
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$358  = \$43 ;
+    end
+    if (rst) begin
+      \$358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$359  = \$44 ;
+    end
+    if (rst) begin
+      \$359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$360  = \$45 ;
+    end
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$361  = \$46 ;
+    end
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$362  = \$47 ;
+    end
+    if (rst) begin
+      \$362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$363  = \$48 ;
+    end
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$364  = \$49 ;
+    end
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$365  = \$50 ;
+    end
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$366  = \$51 ;
+    end
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$367  = \$52 ;
+    end
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$368  = \$53 ;
+    end
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$369  = \$54 ;
+    end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$370  = \$55 ;
+    end
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$371  = \$56 ;
+    end
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$372  = \$57 ;
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$373  = \$58 ;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$374  = \$59 ;
+    end
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$375  = \$60 ;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$376  = \$61 ;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$377  = \$62 ;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$378  = \$63 ;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$379  = \$64 ;
+    end
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$380  = \$65 ;
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$381  = \$66 ;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = mac_acc0;
+    if (\$67 ) begin
+      \$382  = \$68 ;
+    end
+    if (rst) begin
+      \$382  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = mac_acc0_out;
+    if (\$70 ) begin
+      \$383  = \$32 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = mac_acc1;
+    if (\$71 ) begin
+      \$384  = \$72 ;
+    end
+    if (rst) begin
+      \$384  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = mac_acc1_out;
+    if (\$74 ) begin
+      \$385  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = mac_acc2;
+    if (\$75 ) begin
+      \$386  = \$76 ;
+    end
+    if (rst) begin
+      \$386  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = mac_acc2_out;
+    if (\$78 ) begin
+      \$387  = \$34 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = mac_acc3;
+    if (\$79 ) begin
+      \$388  = \$80 ;
+    end
+    if (rst) begin
+      \$388  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = mac_acc3_out;
+    if (\$82 ) begin
+      \$389  = \$35 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = mac_dspin_s0;
+    if (stall_adv0) begin
+      \$83  = i__payload[1280];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = mac_dspin_valid_s0;
+    if (stall_adv0) begin
+      \$84  = i__valid;
     end
     if (rst) begin
       \$84  = 1'h0;
@@ -2934,1330 +4414,1303 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = mac_add0_s0;
-    if (stall_adv16) begin
-      \$85  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_add0_s0$237 ;
-    if (stall_adv16) begin
-      \$86  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_add0_s0$239 ;
-    if (stall_adv16) begin
-      \$87  = mac0_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_add0_s0$240 ;
-    if (stall_adv16) begin
-      \$88  = mac0_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_add0_s0$242 ;
-    if (stall_adv16) begin
-      \$89  = mac0_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_add0_s0$243 ;
-    if (stall_adv16) begin
-      \$90  = mac0_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_add0_s0$245 ;
-    if (stall_adv16) begin
-      \$91  = mac0_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_add0_s0$246 ;
-    if (stall_adv16) begin
-      \$92  = mac0_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_add0_s0$248 ;
-    if (stall_adv16) begin
-      \$93  = mac0_sum0_p8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_add0_s0$249 ;
-    if (stall_adv16) begin
-      \$94  = mac0_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_add0_s0$251 ;
-    if (stall_adv16) begin
-      \$95  = mac0_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_add0_s0$252 ;
-    if (stall_adv16) begin
-      \$96  = mac0_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_add0_s0$254 ;
-    if (stall_adv16) begin
-      \$97  = mac0_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_add0_s0$255 ;
-    if (stall_adv16) begin
-      \$98  = mac0_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_add0_s0$257 ;
-    if (stall_adv16) begin
-      \$99  = mac0_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_add0_s0$258 ;
-    if (stall_adv16) begin
-      \$100  = mac0_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_add0_s0$260 ;
-    if (stall_adv16) begin
-      \$101  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_add0_s0$261 ;
-    if (stall_adv16) begin
-      \$102  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_add0_s0$263 ;
-    if (stall_adv16) begin
-      \$103  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_add0_s0$264 ;
-    if (stall_adv16) begin
-      \$104  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_add0_s0$266 ;
-    if (stall_adv16) begin
-      \$105  = mac1_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_add0_s0$267 ;
-    if (stall_adv16) begin
-      \$106  = mac1_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_add0_s0$269 ;
-    if (stall_adv16) begin
-      \$107  = mac1_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_add0_s0$270 ;
-    if (stall_adv16) begin
-      \$108  = mac1_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_add0_s0$272 ;
-    if (stall_adv16) begin
-      \$109  = mac1_sum0_p8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_add0_s0$273 ;
-    if (stall_adv16) begin
-      \$110  = mac1_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_add0_s0$275 ;
-    if (stall_adv16) begin
-      \$111  = mac1_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_add0_s0$276 ;
-    if (stall_adv16) begin
-      \$112  = mac1_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_add0_s0$278 ;
-    if (stall_adv16) begin
-      \$113  = mac1_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_add0_s0$279 ;
-    if (stall_adv16) begin
-      \$114  = mac1_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_add0_s0$281 ;
-    if (stall_adv16) begin
-      \$115  = mac1_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_add0_s0$282 ;
-    if (stall_adv16) begin
-      \$116  = mac1_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_add0_s0$284 ;
-    if (stall_adv16) begin
-      \$117  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_add0_s0$285 ;
-    if (stall_adv16) begin
-      \$118  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_add0_s0$287 ;
-    if (stall_adv16) begin
-      \$119  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_add0_s0$288 ;
-    if (stall_adv16) begin
-      \$120  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_add0_s0$290 ;
-    if (stall_adv16) begin
-      \$121  = mac2_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_add0_s0$291 ;
-    if (stall_adv16) begin
-      \$122  = mac2_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_add0_s0$293 ;
-    if (stall_adv16) begin
-      \$123  = mac2_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_add0_s0$294 ;
-    if (stall_adv16) begin
-      \$124  = mac2_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_add0_s0$296 ;
-    if (stall_adv16) begin
-      \$125  = mac2_sum0_p8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_add0_s0$297 ;
-    if (stall_adv16) begin
-      \$126  = mac2_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_add0_s0$299 ;
-    if (stall_adv16) begin
-      \$127  = mac2_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_add0_s0$300 ;
-    if (stall_adv16) begin
-      \$128  = mac2_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_add0_s0$302 ;
-    if (stall_adv16) begin
-      \$129  = mac2_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_add0_s0$303 ;
-    if (stall_adv16) begin
-      \$130  = mac2_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_add0_s0$305 ;
-    if (stall_adv16) begin
-      \$131  = mac2_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_add0_s0$306 ;
-    if (stall_adv16) begin
-      \$132  = mac2_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_add0_s0$308 ;
-    if (stall_adv16) begin
-      \$133  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_add0_s0$309 ;
-    if (stall_adv16) begin
-      \$134  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_add0_s0$311 ;
-    if (stall_adv16) begin
-      \$135  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_add0_s0$312 ;
-    if (stall_adv16) begin
-      \$136  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_add0_s0$314 ;
-    if (stall_adv16) begin
-      \$137  = mac3_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_add0_s0$315 ;
-    if (stall_adv16) begin
-      \$138  = mac3_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_add0_s0$317 ;
-    if (stall_adv16) begin
-      \$139  = mac3_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_add0_s0$318 ;
-    if (stall_adv16) begin
-      \$140  = mac3_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_add0_s0$320 ;
-    if (stall_adv16) begin
-      \$141  = mac3_sum0_p8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_add0_s0$321 ;
-    if (stall_adv16) begin
-      \$142  = mac3_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_add0_s0$323 ;
-    if (stall_adv16) begin
-      \$143  = mac3_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_add0_s0$324 ;
-    if (stall_adv16) begin
-      \$144  = mac3_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_add0_s0$326 ;
-    if (stall_adv16) begin
-      \$145  = mac3_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_add0_s0$327 ;
-    if (stall_adv16) begin
-      \$146  = mac3_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_add0_s0$329 ;
-    if (stall_adv16) begin
-      \$147  = mac3_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_add0_s0$330 ;
-    if (stall_adv16) begin
-      \$148  = mac3_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_add0_s0$460 ;
-    if (stall_adv16) begin
-      \$149  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = mac_add0_valid_s0;
-    if (stall_adv16) begin
-      \$150  = mac_dspout_valid_s0;
-    end
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = mac_add1_s0;
-    if (stall_adv17) begin
-      \$151  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_add1_s0$335 ;
-    if (stall_adv17) begin
-      \$152  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_add1_s0$337 ;
-    if (stall_adv17) begin
-      \$153  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_add1_s0$338 ;
-    if (stall_adv17) begin
-      \$154  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_add1_s0$340 ;
-    if (stall_adv17) begin
-      \$155  = mac0_sum1_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_add1_s0$341 ;
-    if (stall_adv17) begin
-      \$156  = mac0_sum1_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_add1_s0$343 ;
-    if (stall_adv17) begin
-      \$157  = mac0_sum1_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_add1_s0$344 ;
-    if (stall_adv17) begin
-      \$158  = mac0_sum1_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_add1_s0$346 ;
-    if (stall_adv17) begin
-      \$159  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_add1_s0$347 ;
-    if (stall_adv17) begin
-      \$160  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_add1_s0$349 ;
-    if (stall_adv17) begin
-      \$161  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_add1_s0$350 ;
-    if (stall_adv17) begin
-      \$162  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_add1_s0$352 ;
-    if (stall_adv17) begin
-      \$163  = mac1_sum1_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_add1_s0$353 ;
-    if (stall_adv17) begin
-      \$164  = mac1_sum1_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_add1_s0$355 ;
-    if (stall_adv17) begin
-      \$165  = mac1_sum1_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_add1_s0$356 ;
-    if (stall_adv17) begin
-      \$166  = mac1_sum1_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_add1_s0$358 ;
-    if (stall_adv17) begin
-      \$167  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_add1_s0$359 ;
-    if (stall_adv17) begin
-      \$168  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_add1_s0$361 ;
-    if (stall_adv17) begin
-      \$169  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_add1_s0$362 ;
-    if (stall_adv17) begin
-      \$170  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_add1_s0$364 ;
-    if (stall_adv17) begin
-      \$171  = mac2_sum1_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_add1_s0$365 ;
-    if (stall_adv17) begin
-      \$172  = mac2_sum1_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_add1_s0$367 ;
-    if (stall_adv17) begin
-      \$173  = mac2_sum1_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_add1_s0$368 ;
-    if (stall_adv17) begin
-      \$174  = mac2_sum1_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_add1_s0$370 ;
-    if (stall_adv17) begin
-      \$175  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_add1_s0$371 ;
-    if (stall_adv17) begin
-      \$176  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_add1_s0$373 ;
-    if (stall_adv17) begin
-      \$177  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_add1_s0$374 ;
-    if (stall_adv17) begin
-      \$178  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_add1_s0$376 ;
-    if (stall_adv17) begin
-      \$179  = mac3_sum1_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_add1_s0$377 ;
-    if (stall_adv17) begin
-      \$180  = mac3_sum1_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_add1_s0$379 ;
-    if (stall_adv17) begin
-      \$181  = mac3_sum1_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_add1_s0$380 ;
-    if (stall_adv17) begin
-      \$182  = mac3_sum1_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_add1_s0$462 ;
-    if (stall_adv17) begin
-      \$183  = \mac_add0_s0$460 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = mac_add1_valid_s0;
-    if (stall_adv17) begin
-      \$184  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = mac_add2_s0;
-    if (stall_adv18) begin
-      \$185  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_add2_s0$385 ;
-    if (stall_adv18) begin
-      \$186  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_add2_s0$387 ;
-    if (stall_adv18) begin
-      \$187  = mac0_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_add2_s0$388 ;
-    if (stall_adv18) begin
-      \$188  = mac0_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_add2_s0$390 ;
-    if (stall_adv18) begin
-      \$189  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_add2_s0$391 ;
-    if (stall_adv18) begin
-      \$190  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_add2_s0$393 ;
-    if (stall_adv18) begin
-      \$191  = mac1_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_add2_s0$394 ;
-    if (stall_adv18) begin
-      \$192  = mac1_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_add2_s0$396 ;
-    if (stall_adv18) begin
-      \$193  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_add2_s0$397 ;
-    if (stall_adv18) begin
-      \$194  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_add2_s0$399 ;
-    if (stall_adv18) begin
-      \$195  = mac2_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_add2_s0$400 ;
-    if (stall_adv18) begin
-      \$196  = mac2_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_add2_s0$402 ;
-    if (stall_adv18) begin
-      \$197  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_add2_s0$403 ;
-    if (stall_adv18) begin
-      \$198  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_add2_s0$405 ;
-    if (stall_adv18) begin
-      \$199  = mac3_sum2_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_add2_s0$406 ;
-    if (stall_adv18) begin
-      \$200  = mac3_sum2_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_add2_s0$464 ;
-    if (stall_adv18) begin
-      \$201  = \mac_add1_s0$462 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = mac_add2_valid_s0;
-    if (stall_adv18) begin
-      \$202  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$202  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = mac_add3_s0;
-    if (stall_adv19) begin
-      \$203  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_add3_s0$411 ;
-    if (stall_adv19) begin
-      \$204  = mac0_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_add3_s0$413 ;
-    if (stall_adv19) begin
-      \$205  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_add3_s0$414 ;
-    if (stall_adv19) begin
-      \$206  = mac1_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_add3_s0$416 ;
-    if (stall_adv19) begin
-      \$207  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_add3_s0$417 ;
-    if (stall_adv19) begin
-      \$208  = mac2_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_add3_s0$419 ;
-    if (stall_adv19) begin
-      \$209  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_add3_s0$420 ;
-    if (stall_adv19) begin
-      \$210  = mac3_sum3_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_add3_s0$466 ;
-    if (stall_adv19) begin
-      \$211  = \mac_add2_s0$464 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = mac_add3_valid_s0;
-    if (stall_adv19) begin
-      \$212  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = mac_add4_s0;
-    if (stall_adv20) begin
-      \$213  = mac0_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_add4_s0$444 ;
-    if (stall_adv20) begin
-      \$214  = mac1_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_add4_s0$447 ;
-    if (stall_adv20) begin
-      \$215  = mac2_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_add4_s0$450 ;
-    if (stall_adv20) begin
-      \$216  = mac3_sum4_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_add4_s0$468 ;
-    if (stall_adv20) begin
-      \$217  = \mac_add3_s0$466 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = mac_add4_valid_s0;
-    if (stall_adv20) begin
-      \$218  = mac_add3_valid_s0;
-    end
-    if (rst) begin
-      \$218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = o__valid;
-    if (i__ready) begin
-      \$219  = \$35 ;
-    end
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = stall_adv0_valid;
+    \$85  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$220  = \$36 ;
-    end
-    if (rst) begin
-      \$220  = 1'h0;
+      \$85  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$221  = \$37 ;
+    \$86  = mac_dspout_valid_s0;
+    if (stall_adv0) begin
+      \$86  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$221  = 1'h0;
+      \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$222  = \$38 ;
-    end
-    if (rst) begin
-      \$222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$223  = \$39 ;
-    end
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$224  = \$40 ;
-    end
-    if (rst) begin
-      \$224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$225  = \$41 ;
-    end
-    if (rst) begin
-      \$225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$226  = \$42 ;
-    end
-    if (rst) begin
-      \$226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$227  = \$43 ;
-    end
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$228  = \$44 ;
-    end
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$229  = \$45 ;
-    end
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$230  = \$46 ;
-    end
-    if (rst) begin
-      \$230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$231  = \$47 ;
-    end
-    if (rst) begin
-      \$231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$232  = \$48 ;
-    end
-    if (rst) begin
-      \$232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$233  = \$49 ;
-    end
-    if (rst) begin
-      \$233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$234  = \$50 ;
-    end
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$235  = \$51 ;
-    end
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = stall_adv16_valid;
+    \$87  = mac_mul_s0;
     if (stall_adv16) begin
-      \$236  = \$52 ;
-    end
-    if (rst) begin
-      \$236  = 1'h0;
+      \$87  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = stall_adv17_valid;
+    \$88  = \mac_mul_s0$45 ;
+    if (stall_adv16) begin
+      \$88  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \mac_mul_s0$47 ;
+    if (stall_adv16) begin
+      \$89  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \mac_mul_s0$48 ;
+    if (stall_adv16) begin
+      \$90  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \mac_mul_s0$50 ;
+    if (stall_adv16) begin
+      \$91  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \mac_mul_s0$51 ;
+    if (stall_adv16) begin
+      \$92  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = \mac_mul_s0$53 ;
+    if (stall_adv16) begin
+      \$93  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = \mac_mul_s0$54 ;
+    if (stall_adv16) begin
+      \$94  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \mac_mul_s0$56 ;
+    if (stall_adv16) begin
+      \$95  = mac_prod0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \mac_mul_s0$57 ;
+    if (stall_adv16) begin
+      \$96  = mac_prod0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \mac_mul_s0$59 ;
+    if (stall_adv16) begin
+      \$97  = mac_prod0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \mac_mul_s0$60 ;
+    if (stall_adv16) begin
+      \$98  = mac_prod0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \mac_mul_s0$62 ;
+    if (stall_adv16) begin
+      \$99  = mac_prod0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \mac_mul_s0$63 ;
+    if (stall_adv16) begin
+      \$100  = mac_prod0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = \mac_mul_s0$65 ;
+    if (stall_adv16) begin
+      \$101  = mac_prod0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \mac_mul_s0$66 ;
+    if (stall_adv16) begin
+      \$102  = mac_prod0_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \mac_mul_s0$68 ;
+    if (stall_adv16) begin
+      \$103  = mac_prod0_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = \mac_mul_s0$69 ;
+    if (stall_adv16) begin
+      \$104  = mac_prod0_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = \mac_mul_s0$71 ;
+    if (stall_adv16) begin
+      \$105  = mac_prod0_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = \mac_mul_s0$72 ;
+    if (stall_adv16) begin
+      \$106  = mac_prod0_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \mac_mul_s0$74 ;
+    if (stall_adv16) begin
+      \$107  = mac_prod0_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = \mac_mul_s0$75 ;
+    if (stall_adv16) begin
+      \$108  = mac_prod0_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \mac_mul_s0$77 ;
+    if (stall_adv16) begin
+      \$109  = mac_prod0_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = \mac_mul_s0$78 ;
+    if (stall_adv16) begin
+      \$110  = mac_prod0_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \mac_mul_s0$80 ;
+    if (stall_adv16) begin
+      \$111  = mac_prod0_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \mac_mul_s0$81 ;
+    if (stall_adv16) begin
+      \$112  = mac_prod0_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \mac_mul_s0$83 ;
+    if (stall_adv16) begin
+      \$113  = mac_prod0_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \mac_mul_s0$84 ;
+    if (stall_adv16) begin
+      \$114  = mac_prod0_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \mac_mul_s0$86 ;
+    if (stall_adv16) begin
+      \$115  = mac_prod0_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \mac_mul_s0$87 ;
+    if (stall_adv16) begin
+      \$116  = mac_prod0_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \mac_mul_s0$89 ;
+    if (stall_adv16) begin
+      \$117  = mac_prod0_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \mac_mul_s0$90 ;
+    if (stall_adv16) begin
+      \$118  = mac_prod0_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \mac_mul_s0$92 ;
+    if (stall_adv16) begin
+      \$119  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \mac_mul_s0$93 ;
+    if (stall_adv16) begin
+      \$120  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \mac_mul_s0$95 ;
+    if (stall_adv16) begin
+      \$121  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \mac_mul_s0$96 ;
+    if (stall_adv16) begin
+      \$122  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \mac_mul_s0$98 ;
+    if (stall_adv16) begin
+      \$123  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \mac_mul_s0$99 ;
+    if (stall_adv16) begin
+      \$124  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \mac_mul_s0$101 ;
+    if (stall_adv16) begin
+      \$125  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \mac_mul_s0$102 ;
+    if (stall_adv16) begin
+      \$126  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \mac_mul_s0$104 ;
+    if (stall_adv16) begin
+      \$127  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = \mac_mul_s0$105 ;
+    if (stall_adv16) begin
+      \$128  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \mac_mul_s0$107 ;
+    if (stall_adv16) begin
+      \$129  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = \mac_mul_s0$108 ;
+    if (stall_adv16) begin
+      \$130  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = \mac_mul_s0$110 ;
+    if (stall_adv16) begin
+      \$131  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = \mac_mul_s0$111 ;
+    if (stall_adv16) begin
+      \$132  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = \mac_mul_s0$113 ;
+    if (stall_adv16) begin
+      \$133  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = \mac_mul_s0$114 ;
+    if (stall_adv16) begin
+      \$134  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \mac_mul_s0$116 ;
+    if (stall_adv16) begin
+      \$135  = mac_prod1_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = \mac_mul_s0$117 ;
+    if (stall_adv16) begin
+      \$136  = mac_prod1_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = \mac_mul_s0$119 ;
+    if (stall_adv16) begin
+      \$137  = mac_prod1_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = \mac_mul_s0$120 ;
+    if (stall_adv16) begin
+      \$138  = mac_prod1_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = \mac_mul_s0$122 ;
+    if (stall_adv16) begin
+      \$139  = mac_prod1_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = \mac_mul_s0$123 ;
+    if (stall_adv16) begin
+      \$140  = mac_prod1_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = \mac_mul_s0$125 ;
+    if (stall_adv16) begin
+      \$141  = mac_prod1_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = \mac_mul_s0$126 ;
+    if (stall_adv16) begin
+      \$142  = mac_prod1_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \mac_mul_s0$128 ;
+    if (stall_adv16) begin
+      \$143  = mac_prod1_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = \mac_mul_s0$129 ;
+    if (stall_adv16) begin
+      \$144  = mac_prod1_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \mac_mul_s0$131 ;
+    if (stall_adv16) begin
+      \$145  = mac_prod1_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \mac_mul_s0$132 ;
+    if (stall_adv16) begin
+      \$146  = mac_prod1_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \mac_mul_s0$134 ;
+    if (stall_adv16) begin
+      \$147  = mac_prod1_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \mac_mul_s0$135 ;
+    if (stall_adv16) begin
+      \$148  = mac_prod1_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \mac_mul_s0$137 ;
+    if (stall_adv16) begin
+      \$149  = mac_prod1_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \mac_mul_s0$138 ;
+    if (stall_adv16) begin
+      \$150  = mac_prod1_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \mac_mul_s0$140 ;
+    if (stall_adv16) begin
+      \$151  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = \mac_mul_s0$141 ;
+    if (stall_adv16) begin
+      \$152  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \mac_mul_s0$143 ;
+    if (stall_adv16) begin
+      \$153  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \mac_mul_s0$144 ;
+    if (stall_adv16) begin
+      \$154  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \mac_mul_s0$146 ;
+    if (stall_adv16) begin
+      \$155  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \mac_mul_s0$147 ;
+    if (stall_adv16) begin
+      \$156  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \mac_mul_s0$149 ;
+    if (stall_adv16) begin
+      \$157  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = \mac_mul_s0$150 ;
+    if (stall_adv16) begin
+      \$158  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = \mac_mul_s0$152 ;
+    if (stall_adv16) begin
+      \$159  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = \mac_mul_s0$153 ;
+    if (stall_adv16) begin
+      \$160  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = \mac_mul_s0$155 ;
+    if (stall_adv16) begin
+      \$161  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \mac_mul_s0$156 ;
+    if (stall_adv16) begin
+      \$162  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \mac_mul_s0$158 ;
+    if (stall_adv16) begin
+      \$163  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = \mac_mul_s0$159 ;
+    if (stall_adv16) begin
+      \$164  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = \mac_mul_s0$161 ;
+    if (stall_adv16) begin
+      \$165  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = \mac_mul_s0$162 ;
+    if (stall_adv16) begin
+      \$166  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \mac_mul_s0$164 ;
+    if (stall_adv16) begin
+      \$167  = mac_prod2_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \mac_mul_s0$165 ;
+    if (stall_adv16) begin
+      \$168  = mac_prod2_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \mac_mul_s0$167 ;
+    if (stall_adv16) begin
+      \$169  = mac_prod2_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \mac_mul_s0$168 ;
+    if (stall_adv16) begin
+      \$170  = mac_prod2_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \mac_mul_s0$170 ;
+    if (stall_adv16) begin
+      \$171  = mac_prod2_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \mac_mul_s0$171 ;
+    if (stall_adv16) begin
+      \$172  = mac_prod2_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \mac_mul_s0$173 ;
+    if (stall_adv16) begin
+      \$173  = mac_prod2_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \mac_mul_s0$174 ;
+    if (stall_adv16) begin
+      \$174  = mac_prod2_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \mac_mul_s0$176 ;
+    if (stall_adv16) begin
+      \$175  = mac_prod2_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \mac_mul_s0$177 ;
+    if (stall_adv16) begin
+      \$176  = mac_prod2_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \mac_mul_s0$179 ;
+    if (stall_adv16) begin
+      \$177  = mac_prod2_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \mac_mul_s0$180 ;
+    if (stall_adv16) begin
+      \$178  = mac_prod2_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \mac_mul_s0$182 ;
+    if (stall_adv16) begin
+      \$179  = mac_prod2_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \mac_mul_s0$183 ;
+    if (stall_adv16) begin
+      \$180  = mac_prod2_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \mac_mul_s0$185 ;
+    if (stall_adv16) begin
+      \$181  = mac_prod2_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \mac_mul_s0$186 ;
+    if (stall_adv16) begin
+      \$182  = mac_prod2_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \mac_mul_s0$188 ;
+    if (stall_adv16) begin
+      \$183  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \mac_mul_s0$189 ;
+    if (stall_adv16) begin
+      \$184  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \mac_mul_s0$191 ;
+    if (stall_adv16) begin
+      \$185  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \mac_mul_s0$192 ;
+    if (stall_adv16) begin
+      \$186  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = \mac_mul_s0$194 ;
+    if (stall_adv16) begin
+      \$187  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \mac_mul_s0$195 ;
+    if (stall_adv16) begin
+      \$188  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \mac_mul_s0$197 ;
+    if (stall_adv16) begin
+      \$189  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \mac_mul_s0$198 ;
+    if (stall_adv16) begin
+      \$190  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \mac_mul_s0$200 ;
+    if (stall_adv16) begin
+      \$191  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \mac_mul_s0$201 ;
+    if (stall_adv16) begin
+      \$192  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \mac_mul_s0$203 ;
+    if (stall_adv16) begin
+      \$193  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \mac_mul_s0$204 ;
+    if (stall_adv16) begin
+      \$194  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \mac_mul_s0$206 ;
+    if (stall_adv16) begin
+      \$195  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \mac_mul_s0$207 ;
+    if (stall_adv16) begin
+      \$196  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \mac_mul_s0$209 ;
+    if (stall_adv16) begin
+      \$197  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \mac_mul_s0$210 ;
+    if (stall_adv16) begin
+      \$198  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \mac_mul_s0$212 ;
+    if (stall_adv16) begin
+      \$199  = mac_prod3_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \mac_mul_s0$213 ;
+    if (stall_adv16) begin
+      \$200  = mac_prod3_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \mac_mul_s0$215 ;
+    if (stall_adv16) begin
+      \$201  = mac_prod3_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \mac_mul_s0$216 ;
+    if (stall_adv16) begin
+      \$202  = mac_prod3_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \mac_mul_s0$218 ;
+    if (stall_adv16) begin
+      \$203  = mac_prod3_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \mac_mul_s0$219 ;
+    if (stall_adv16) begin
+      \$204  = mac_prod3_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \mac_mul_s0$221 ;
+    if (stall_adv16) begin
+      \$205  = mac_prod3_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \mac_mul_s0$222 ;
+    if (stall_adv16) begin
+      \$206  = mac_prod3_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \mac_mul_s0$224 ;
+    if (stall_adv16) begin
+      \$207  = mac_prod3_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \mac_mul_s0$225 ;
+    if (stall_adv16) begin
+      \$208  = mac_prod3_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \mac_mul_s0$227 ;
+    if (stall_adv16) begin
+      \$209  = mac_prod3_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \mac_mul_s0$228 ;
+    if (stall_adv16) begin
+      \$210  = mac_prod3_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \mac_mul_s0$230 ;
+    if (stall_adv16) begin
+      \$211  = mac_prod3_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \mac_mul_s0$231 ;
+    if (stall_adv16) begin
+      \$212  = mac_prod3_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \mac_mul_s0$233 ;
+    if (stall_adv16) begin
+      \$213  = mac_prod3_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_mul_s0$234 ;
+    if (stall_adv16) begin
+      \$214  = mac_prod3_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_mul_s0$590 ;
+    if (stall_adv16) begin
+      \$215  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = mac_mul_valid_s0;
+    if (stall_adv16) begin
+      \$216  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = mac_add0_s0;
     if (stall_adv17) begin
-      \$237  = \$53 ;
-    end
-    if (rst) begin
-      \$237  = 1'h0;
+      \$217  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$238  = \$54 ;
-    end
-    if (rst) begin
-      \$238  = 1'h0;
+    \$218  = \mac_add0_s0$239 ;
+    if (stall_adv17) begin
+      \$218  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$239  = \$55 ;
-    end
-    if (rst) begin
-      \$239  = 1'h0;
+    \$219  = \mac_add0_s0$241 ;
+    if (stall_adv17) begin
+      \$219  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$240  = \$56 ;
-    end
-    if (rst) begin
-      \$240  = 1'h0;
+    \$220  = \mac_add0_s0$242 ;
+    if (stall_adv17) begin
+      \$220  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$241  = \$57 ;
-    end
-    if (rst) begin
-      \$241  = 1'h0;
+    \$221  = \mac_add0_s0$244 ;
+    if (stall_adv17) begin
+      \$221  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$242  = \$58 ;
-    end
-    if (rst) begin
-      \$242  = 1'h0;
+    \$222  = \mac_add0_s0$245 ;
+    if (stall_adv17) begin
+      \$222  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$243  = \$59 ;
-    end
-    if (rst) begin
-      \$243  = 1'h0;
+    \$223  = \mac_add0_s0$247 ;
+    if (stall_adv17) begin
+      \$223  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$244  = \$60 ;
-    end
-    if (rst) begin
-      \$244  = 1'h0;
+    \$224  = \mac_add0_s0$248 ;
+    if (stall_adv17) begin
+      \$224  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$245  = \$61 ;
-    end
-    if (rst) begin
-      \$245  = 1'h0;
+    \$225  = \mac_add0_s0$250 ;
+    if (stall_adv17) begin
+      \$225  = mac0_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$246  = \$62 ;
-    end
-    if (rst) begin
-      \$246  = 1'h0;
+    \$226  = \mac_add0_s0$251 ;
+    if (stall_adv17) begin
+      \$226  = mac0_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$247  = \$63 ;
-    end
-    if (rst) begin
-      \$247  = 1'h0;
+    \$227  = \mac_add0_s0$253 ;
+    if (stall_adv17) begin
+      \$227  = mac0_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$248  = \$64 ;
-    end
-    if (rst) begin
-      \$248  = 1'h0;
+    \$228  = \mac_add0_s0$254 ;
+    if (stall_adv17) begin
+      \$228  = mac0_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = mac_acc0;
-    if (\$65 ) begin
-      \$249  = \$66 ;
-    end
-    if (rst) begin
-      \$249  = 32'd0;
+    \$229  = \mac_add0_s0$256 ;
+    if (stall_adv17) begin
+      \$229  = mac0_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = mac_acc0_out;
-    if (\$68 ) begin
-      \$250  = \$31 [31:0];
+    \$230  = \mac_add0_s0$257 ;
+    if (stall_adv17) begin
+      \$230  = mac0_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = mac_acc1;
-    if (\$69 ) begin
-      \$251  = \$70 ;
-    end
-    if (rst) begin
-      \$251  = 32'd0;
+    \$231  = \mac_add0_s0$259 ;
+    if (stall_adv17) begin
+      \$231  = mac0_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = mac_acc1_out;
-    if (\$72 ) begin
-      \$252  = \$32 [31:0];
+    \$232  = \mac_add0_s0$260 ;
+    if (stall_adv17) begin
+      \$232  = mac0_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = mac_acc2;
-    if (\$73 ) begin
-      \$253  = \$74 ;
-    end
-    if (rst) begin
-      \$253  = 32'd0;
+    \$233  = \mac_add0_s0$262 ;
+    if (stall_adv17) begin
+      \$233  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = mac_acc2_out;
-    if (\$76 ) begin
-      \$254  = \$33 [31:0];
+    \$234  = \mac_add0_s0$263 ;
+    if (stall_adv17) begin
+      \$234  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = mac_acc3;
-    if (\$77 ) begin
-      \$255  = \$78 ;
-    end
-    if (rst) begin
-      \$255  = 32'd0;
+    \$235  = \mac_add0_s0$265 ;
+    if (stall_adv17) begin
+      \$235  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = mac_acc3_out;
-    if (\$80 ) begin
-      \$256  = \$34 [31:0];
+    \$236  = \mac_add0_s0$266 ;
+    if (stall_adv17) begin
+      \$236  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_add0_s0$268 ;
+    if (stall_adv17) begin
+      \$237  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_add0_s0$269 ;
+    if (stall_adv17) begin
+      \$238  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_add0_s0$271 ;
+    if (stall_adv17) begin
+      \$239  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_add0_s0$272 ;
+    if (stall_adv17) begin
+      \$240  = mac1_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \mac_add0_s0$274 ;
+    if (stall_adv17) begin
+      \$241  = mac1_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_add0_s0$275 ;
+    if (stall_adv17) begin
+      \$242  = mac1_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \mac_add0_s0$277 ;
+    if (stall_adv17) begin
+      \$243  = mac1_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \mac_add0_s0$278 ;
+    if (stall_adv17) begin
+      \$244  = mac1_sum0_p11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \mac_add0_s0$280 ;
+    if (stall_adv17) begin
+      \$245  = mac1_sum0_p12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \mac_add0_s0$281 ;
+    if (stall_adv17) begin
+      \$246  = mac1_sum0_p13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \mac_add0_s0$283 ;
+    if (stall_adv17) begin
+      \$247  = mac1_sum0_p14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \mac_add0_s0$284 ;
+    if (stall_adv17) begin
+      \$248  = mac1_sum0_p15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \mac_add0_s0$286 ;
+    if (stall_adv17) begin
+      \$249  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \mac_add0_s0$287 ;
+    if (stall_adv17) begin
+      \$250  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \mac_add0_s0$289 ;
+    if (stall_adv17) begin
+      \$251  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \mac_add0_s0$290 ;
+    if (stall_adv17) begin
+      \$252  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = \mac_add0_s0$292 ;
+    if (stall_adv17) begin
+      \$253  = mac2_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = \mac_add0_s0$293 ;
+    if (stall_adv17) begin
+      \$254  = mac2_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \mac_add0_s0$295 ;
+    if (stall_adv17) begin
+      \$255  = mac2_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \mac_add0_s0$296 ;
+    if (stall_adv17) begin
+      \$256  = mac2_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \mac_add0_s0$298 ;
+    if (stall_adv17) begin
+      \$257  = mac2_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = \mac_add0_s0$299 ;
+    if (stall_adv17) begin
+      \$258  = mac2_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \mac_add0_s0$301 ;
+    if (stall_adv17) begin
+      \$259  = mac2_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \mac_add0_s0$302 ;
+    if (stall_adv17) begin
+      \$260  = mac2_sum0_p11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_add0_s0$304 ;
+    if (stall_adv17) begin
+      \$261  = mac2_sum0_p12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_add0_s0$305 ;
+    if (stall_adv17) begin
+      \$262  = mac2_sum0_p13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_add0_s0$307 ;
+    if (stall_adv17) begin
+      \$263  = mac2_sum0_p14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_add0_s0$308 ;
+    if (stall_adv17) begin
+      \$264  = mac2_sum0_p15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_add0_s0$310 ;
+    if (stall_adv17) begin
+      \$265  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_add0_s0$311 ;
+    if (stall_adv17) begin
+      \$266  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_add0_s0$313 ;
+    if (stall_adv17) begin
+      \$267  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_add0_s0$314 ;
+    if (stall_adv17) begin
+      \$268  = mac3_sum0_p3;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$31 [31:0];
-  assign mac_acc1_next = \$32 [31:0];
-  assign mac_acc2_next = \$33 [31:0];
-  assign mac_acc3_next = \$34 [31:0];
+  assign mac_acc0_next = \$32 [31:0];
+  assign mac_acc1_next = \$33 [31:0];
+  assign mac_acc2_next = \$34 [31:0];
+  assign mac_acc3_next = \$35 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];

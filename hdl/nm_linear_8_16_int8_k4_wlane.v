@@ -1084,21 +1084,21 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1969 ;
   wire \$197 ;
   wire \$1970 ;
-  wire \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
+  wire [4:0] \$1971 ;
+  wire [4:0] \$1972 ;
+  wire [4:0] \$1973 ;
+  wire [4:0] \$1974 ;
+  wire [4:0] \$1975 ;
+  wire [4:0] \$1976 ;
+  wire [4:0] \$1977 ;
+  wire [4:0] \$1978 ;
   wire \$1979 ;
   wire \$198 ;
-  wire [4:0] \$1980 ;
-  wire [4:0] \$1981 ;
-  wire [4:0] \$1982 ;
-  wire [4:0] \$1983 ;
-  wire [4:0] \$1984 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
   wire [4:0] \$1985 ;
   wire [4:0] \$1986 ;
   wire [4:0] \$1987 ;
@@ -1108,9 +1108,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [4:0] \$1990 ;
   wire [4:0] \$1991 ;
   wire [4:0] \$1992 ;
-  wire [4:0] \$1993 ;
-  wire [4:0] \$1994 ;
-  wire [4:0] \$1995 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
@@ -1129,22 +1129,22 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2008 ;
   wire \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
+  wire [32:0] \$2010 ;
+  wire [32:0] \$2011 ;
+  wire [32:0] \$2012 ;
   wire [32:0] \$2013 ;
-  wire [32:0] \$2014 ;
-  wire [32:0] \$2015 ;
-  wire [32:0] \$2016 ;
-  wire [4:0] \$2017 ;
-  wire [4:0] \$2018 ;
+  wire [4:0] \$2014 ;
+  wire [4:0] \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
-  wire \$2021 ;
+  wire [6:0] \$2021 ;
   wire \$2022 ;
   wire \$2023 ;
-  wire [6:0] \$2024 ;
+  wire \$2024 ;
   wire \$2025 ;
   wire \$2026 ;
   wire \$2027 ;
@@ -1187,20 +1187,20 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2060 ;
   wire \$2061 ;
   wire \$2062 ;
-  wire [31:0] \$2063 ;
+  wire \$2063 ;
   wire \$2064 ;
   wire \$2065 ;
   wire \$2066 ;
-  wire [31:0] \$2067 ;
+  wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
   wire \$207 ;
   wire \$2070 ;
-  wire [31:0] \$2071 ;
+  wire \$2071 ;
   wire \$2072 ;
   wire \$2073 ;
   wire \$2074 ;
-  wire [31:0] \$2075 ;
+  wire \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
   wire \$2078 ;
@@ -1253,67 +1253,67 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$212 ;
   wire \$2120 ;
   wire \$2121 ;
-  reg [7:0] \$2122 ;
-  reg [7:0] \$2123 ;
-  reg [7:0] \$2124 ;
-  reg [7:0] \$2125 ;
-  reg [7:0] \$2126 ;
-  reg [7:0] \$2127 ;
-  reg [7:0] \$2128 ;
-  reg [7:0] \$2129 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
   wire \$213 ;
-  reg [7:0] \$2130 ;
-  reg [7:0] \$2131 ;
-  reg [7:0] \$2132 ;
-  reg [7:0] \$2133 ;
-  reg [7:0] \$2134 ;
-  reg [7:0] \$2135 ;
-  reg [7:0] \$2136 ;
-  reg [7:0] \$2137 ;
-  reg \$2138 ;
-  reg [119:0] \$2139 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire [31:0] \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
   wire \$214 ;
-  reg \$2140 ;
-  reg \$2141 ;
-  reg \$2142 ;
-  reg \$2143 ;
-  reg \$2144 ;
-  reg \$2145 ;
-  reg \$2146 ;
-  reg \$2147 ;
-  reg \$2148 ;
-  reg \$2149 ;
+  wire \$2140 ;
+  wire [31:0] \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire [31:0] \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire [31:0] \$2149 ;
   wire \$215 ;
-  reg \$2150 ;
-  reg \$2151 ;
-  reg \$2152 ;
-  reg \$2153 ;
-  reg \$2154 ;
-  reg \$2155 ;
-  reg \$2156 ;
-  reg \$2157 ;
-  reg \$2158 ;
-  reg \$2159 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
   wire \$216 ;
-  reg \$2160 ;
-  reg \$2161 ;
-  reg \$2162 ;
-  reg \$2163 ;
-  reg \$2164 ;
-  reg \$2165 ;
-  reg \$2166 ;
-  reg \$2167 ;
-  reg \$2168 ;
-  reg \$2169 ;
+  reg [7:0] \$2160 ;
+  reg [7:0] \$2161 ;
+  reg [7:0] \$2162 ;
+  reg [7:0] \$2163 ;
+  reg [7:0] \$2164 ;
+  reg [7:0] \$2165 ;
+  reg [7:0] \$2166 ;
+  reg [7:0] \$2167 ;
+  reg [7:0] \$2168 ;
+  reg [7:0] \$2169 ;
   wire \$217 ;
-  reg \$2170 ;
-  reg \$2171 ;
-  reg \$2172 ;
-  reg \$2173 ;
-  reg \$2174 ;
-  reg \$2175 ;
+  reg [7:0] \$2170 ;
+  reg [7:0] \$2171 ;
+  reg [7:0] \$2172 ;
+  reg [7:0] \$2173 ;
+  reg [7:0] \$2174 ;
+  reg [7:0] \$2175 ;
   reg \$2176 ;
-  reg \$2177 ;
+  reg [119:0] \$2177 ;
   reg \$2178 ;
   reg \$2179 ;
   wire \$218 ;
@@ -1381,85 +1381,85 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2235 ;
   reg \$2236 ;
   reg \$2237 ;
-  reg [15:0] \$2238 ;
+  reg \$2238 ;
   reg \$2239 ;
   wire \$224 ;
-  reg [1:0] \$2240 ;
-  reg [1:0] \$2241 ;
-  reg [2:0] \$2242 ;
+  reg \$2240 ;
+  reg \$2241 ;
+  reg \$2242 ;
   reg \$2243 ;
-  reg [2:0] \$2244 ;
-  reg [2:0] \$2245 ;
-  reg [3:0] \$2246 ;
+  reg \$2244 ;
+  reg \$2245 ;
+  reg \$2246 ;
   reg \$2247 ;
-  reg [3:0] \$2248 ;
-  reg [3:0] \$2249 ;
+  reg \$2248 ;
+  reg \$2249 ;
   wire \$225 ;
-  reg [3:0] \$2250 ;
+  reg \$2250 ;
   reg \$2251 ;
-  reg [3:0] \$2252 ;
-  reg [3:0] \$2253 ;
+  reg \$2252 ;
+  reg \$2253 ;
   reg \$2254 ;
-  reg [3:0] \$2255 ;
-  reg [3:0] \$2256 ;
-  reg [15:0] \$2257 ;
-  reg [8:0] \$2258 ;
-  reg [8:0] \$2259 ;
+  reg \$2255 ;
+  reg \$2256 ;
+  reg \$2257 ;
+  reg \$2258 ;
+  reg \$2259 ;
   wire \$226 ;
-  reg [8:0] \$2260 ;
-  reg [8:0] \$2261 ;
-  reg [8:0] \$2262 ;
-  reg [8:0] \$2263 ;
-  reg [8:0] \$2264 ;
-  reg [8:0] \$2265 ;
-  reg [7:0] \$2266 ;
-  reg [7:0] \$2267 ;
-  reg [7:0] \$2268 ;
-  reg [7:0] \$2269 ;
+  reg \$2260 ;
+  reg \$2261 ;
+  reg \$2262 ;
+  reg \$2263 ;
+  reg \$2264 ;
+  reg \$2265 ;
+  reg \$2266 ;
+  reg \$2267 ;
+  reg \$2268 ;
+  reg \$2269 ;
   wire \$227 ;
-  reg [7:0] \$2270 ;
-  reg [7:0] \$2271 ;
-  reg [7:0] \$2272 ;
-  reg [7:0] \$2273 ;
-  reg [7:0] \$2274 ;
-  reg [7:0] \$2275 ;
-  reg [7:0] \$2276 ;
-  reg [7:0] \$2277 ;
-  reg [7:0] \$2278 ;
-  reg [7:0] \$2279 ;
+  reg \$2270 ;
+  reg \$2271 ;
+  reg \$2272 ;
+  reg \$2273 ;
+  reg \$2274 ;
+  reg \$2275 ;
+  reg [15:0] \$2276 ;
+  reg \$2277 ;
+  reg [1:0] \$2278 ;
+  reg [1:0] \$2279 ;
   wire \$228 ;
-  reg [7:0] \$2280 ;
-  reg [7:0] \$2281 ;
-  reg \$2282 ;
-  reg [15:0] \$2283 ;
-  reg [7:0] \$2284 ;
-  reg [7:0] \$2285 ;
-  reg [7:0] \$2286 ;
-  reg [7:0] \$2287 ;
-  reg [7:0] \$2288 ;
-  reg [7:0] \$2289 ;
+  reg [2:0] \$2280 ;
+  reg \$2281 ;
+  reg [2:0] \$2282 ;
+  reg [2:0] \$2283 ;
+  reg [3:0] \$2284 ;
+  reg \$2285 ;
+  reg [3:0] \$2286 ;
+  reg [3:0] \$2287 ;
+  reg [3:0] \$2288 ;
+  reg \$2289 ;
   wire \$229 ;
-  reg [7:0] \$2290 ;
-  reg [7:0] \$2291 ;
-  reg [3:0] \$2292 ;
+  reg [3:0] \$2290 ;
+  reg [3:0] \$2291 ;
+  reg \$2292 ;
   reg [3:0] \$2293 ;
   reg [3:0] \$2294 ;
-  reg [3:0] \$2295 ;
-  reg [3:0] \$2296 ;
-  reg [3:0] \$2297 ;
-  reg [3:0] \$2298 ;
-  reg [3:0] \$2299 ;
+  reg [15:0] \$2295 ;
+  reg [8:0] \$2296 ;
+  reg [8:0] \$2297 ;
+  reg [8:0] \$2298 ;
+  reg [8:0] \$2299 ;
   wire \$23 ;
   wire \$230 ;
-  reg \$2300 ;
-  reg \$2301 ;
-  reg \$2302 ;
-  reg \$2303 ;
-  reg \$2304 ;
-  reg \$2305 ;
-  reg \$2306 ;
-  reg [5:0] \$2307 ;
-  reg \$2308 ;
+  reg [8:0] \$2300 ;
+  reg [8:0] \$2301 ;
+  reg [8:0] \$2302 ;
+  reg [8:0] \$2303 ;
+  reg [7:0] \$2304 ;
+  reg [7:0] \$2305 ;
+  reg [7:0] \$2306 ;
+  reg [7:0] \$2307 ;
+  reg [7:0] \$2308 ;
   reg [7:0] \$2309 ;
   wire \$231 ;
   reg [7:0] \$2310 ;
@@ -1469,38 +1469,38 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2314 ;
   reg [7:0] \$2315 ;
   reg [7:0] \$2316 ;
-  reg \$2317 ;
-  reg \$2318 ;
+  reg [7:0] \$2317 ;
+  reg [7:0] \$2318 ;
   reg [7:0] \$2319 ;
   wire \$232 ;
-  reg [7:0] \$2320 ;
-  reg [7:0] \$2321 ;
+  reg \$2320 ;
+  reg [15:0] \$2321 ;
   reg [7:0] \$2322 ;
   reg [7:0] \$2323 ;
   reg [7:0] \$2324 ;
   reg [7:0] \$2325 ;
   reg [7:0] \$2326 ;
-  reg \$2327 ;
-  reg \$2328 ;
+  reg [7:0] \$2327 ;
+  reg [7:0] \$2328 ;
   reg [7:0] \$2329 ;
   wire \$233 ;
-  reg [7:0] \$2330 ;
-  reg [7:0] \$2331 ;
-  reg [7:0] \$2332 ;
-  reg [7:0] \$2333 ;
-  reg [7:0] \$2334 ;
-  reg [7:0] \$2335 ;
-  reg [7:0] \$2336 ;
-  reg [7:0] \$2337 ;
-  reg [7:0] \$2338 ;
-  reg [7:0] \$2339 ;
+  reg [3:0] \$2330 ;
+  reg [3:0] \$2331 ;
+  reg [3:0] \$2332 ;
+  reg [3:0] \$2333 ;
+  reg [3:0] \$2334 ;
+  reg [3:0] \$2335 ;
+  reg [3:0] \$2336 ;
+  reg [3:0] \$2337 ;
+  reg \$2338 ;
+  reg \$2339 ;
   wire \$234 ;
-  reg [7:0] \$2340 ;
-  reg [7:0] \$2341 ;
-  reg [7:0] \$2342 ;
-  reg [7:0] \$2343 ;
-  reg [7:0] \$2344 ;
-  reg [7:0] \$2345 ;
+  reg \$2340 ;
+  reg \$2341 ;
+  reg \$2342 ;
+  reg \$2343 ;
+  reg \$2344 ;
+  reg [5:0] \$2345 ;
   reg [7:0] \$2346 ;
   reg [7:0] \$2347 ;
   reg [7:0] \$2348 ;
@@ -1510,113 +1510,179 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2351 ;
   reg [7:0] \$2352 ;
   reg [7:0] \$2353 ;
-  reg [7:0] \$2354 ;
-  reg [7:0] \$2355 ;
-  reg [7:0] \$2356 ;
-  reg [7:0] \$2357 ;
-  reg [7:0] \$2358 ;
-  reg [7:0] \$2359 ;
+  reg [9:0] \$2354 ;
+  reg [9:0] \$2355 ;
+  reg [9:0] \$2356 ;
+  reg [9:0] \$2357 ;
+  reg [9:0] \$2358 ;
+  reg [9:0] \$2359 ;
   wire \$236 ;
-  reg [7:0] \$2360 ;
-  reg [7:0] \$2361 ;
-  reg [7:0] \$2362 ;
-  reg [7:0] \$2363 ;
-  reg [7:0] \$2364 ;
-  reg [7:0] \$2365 ;
-  reg [7:0] \$2366 ;
-  reg [7:0] \$2367 ;
-  reg [7:0] \$2368 ;
+  reg [9:0] \$2360 ;
+  reg [9:0] \$2361 ;
+  reg \$2362 ;
+  reg \$2363 ;
+  reg \$2364 ;
+  reg \$2365 ;
+  reg \$2366 ;
+  reg \$2367 ;
+  reg \$2368 ;
   reg \$2369 ;
   wire \$237 ;
   reg \$2370 ;
   reg \$2371 ;
   reg \$2372 ;
-  reg \$2373 ;
-  reg \$2374 ;
-  reg [16:0] \$2375 ;
-  reg [16:0] \$2376 ;
-  reg [16:0] \$2377 ;
-  reg [16:0] \$2378 ;
-  reg [16:0] \$2379 ;
+  reg [7:0] \$2373 ;
+  reg [7:0] \$2374 ;
+  reg [7:0] \$2375 ;
+  reg [7:0] \$2376 ;
+  reg [7:0] \$2377 ;
+  reg [7:0] \$2378 ;
+  reg [7:0] \$2379 ;
   wire \$238 ;
-  reg [16:0] \$2380 ;
-  reg [16:0] \$2381 ;
-  reg [16:0] \$2382 ;
-  reg [16:0] \$2383 ;
-  reg [16:0] \$2384 ;
-  reg [16:0] \$2385 ;
-  reg [16:0] \$2386 ;
-  reg [16:0] \$2387 ;
-  reg [16:0] \$2388 ;
-  reg [16:0] \$2389 ;
+  reg [7:0] \$2380 ;
+  reg \$2381 ;
+  reg \$2382 ;
+  reg [7:0] \$2383 ;
+  reg [7:0] \$2384 ;
+  reg [7:0] \$2385 ;
+  reg [7:0] \$2386 ;
+  reg [7:0] \$2387 ;
+  reg [7:0] \$2388 ;
+  reg [7:0] \$2389 ;
   wire \$239 ;
-  reg [16:0] \$2390 ;
+  reg [7:0] \$2390 ;
   reg \$2391 ;
   reg \$2392 ;
-  reg [17:0] \$2393 ;
-  reg [17:0] \$2394 ;
-  reg [17:0] \$2395 ;
-  reg [17:0] \$2396 ;
-  reg [17:0] \$2397 ;
-  reg [17:0] \$2398 ;
-  reg [17:0] \$2399 ;
+  reg [7:0] \$2393 ;
+  reg [7:0] \$2394 ;
+  reg [7:0] \$2395 ;
+  reg [7:0] \$2396 ;
+  reg [7:0] \$2397 ;
+  reg [7:0] \$2398 ;
+  reg [7:0] \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  reg [17:0] \$2400 ;
-  reg \$2401 ;
-  reg \$2402 ;
-  reg [18:0] \$2403 ;
-  reg [18:0] \$2404 ;
-  reg [18:0] \$2405 ;
-  reg [18:0] \$2406 ;
-  reg \$2407 ;
-  reg \$2408 ;
-  reg \$2409 ;
+  reg [7:0] \$2400 ;
+  reg [7:0] \$2401 ;
+  reg [7:0] \$2402 ;
+  reg [7:0] \$2403 ;
+  reg [7:0] \$2404 ;
+  reg [7:0] \$2405 ;
+  reg [7:0] \$2406 ;
+  reg [7:0] \$2407 ;
+  reg [7:0] \$2408 ;
+  reg [7:0] \$2409 ;
   wire \$241 ;
-  reg \$2410 ;
-  reg \$2411 ;
-  reg \$2412 ;
-  reg \$2413 ;
-  reg \$2414 ;
-  reg \$2415 ;
-  reg \$2416 ;
-  reg \$2417 ;
-  reg \$2418 ;
-  reg \$2419 ;
+  reg [7:0] \$2410 ;
+  reg [7:0] \$2411 ;
+  reg [7:0] \$2412 ;
+  reg [7:0] \$2413 ;
+  reg [7:0] \$2414 ;
+  reg [7:0] \$2415 ;
+  reg [7:0] \$2416 ;
+  reg [7:0] \$2417 ;
+  reg [7:0] \$2418 ;
+  reg [7:0] \$2419 ;
   wire \$242 ;
-  reg \$2420 ;
-  reg \$2421 ;
-  reg \$2422 ;
-  reg \$2423 ;
-  reg \$2424 ;
-  reg \$2425 ;
-  reg \$2426 ;
-  reg \$2427 ;
-  reg \$2428 ;
-  reg \$2429 ;
+  reg [7:0] \$2420 ;
+  reg [7:0] \$2421 ;
+  reg [7:0] \$2422 ;
+  reg [7:0] \$2423 ;
+  reg [7:0] \$2424 ;
+  reg [7:0] \$2425 ;
+  reg [7:0] \$2426 ;
+  reg [7:0] \$2427 ;
+  reg [7:0] \$2428 ;
+  reg [7:0] \$2429 ;
   wire \$243 ;
-  reg \$2430 ;
-  reg \$2431 ;
-  reg \$2432 ;
+  reg [7:0] \$2430 ;
+  reg [7:0] \$2431 ;
+  reg [7:0] \$2432 ;
   reg \$2433 ;
   reg \$2434 ;
   reg \$2435 ;
-  reg [31:0] \$2436 ;
-  reg [31:0] \$2437 ;
-  reg [31:0] \$2438 ;
-  reg [31:0] \$2439 ;
+  reg \$2436 ;
+  reg \$2437 ;
+  reg \$2438 ;
+  reg [16:0] \$2439 ;
   wire \$244 ;
-  reg [31:0] \$2440 ;
-  reg [31:0] \$2441 ;
-  reg [31:0] \$2442 ;
-  reg [31:0] \$2443 ;
+  reg [16:0] \$2440 ;
+  reg [16:0] \$2441 ;
+  reg [16:0] \$2442 ;
+  reg [16:0] \$2443 ;
+  reg [16:0] \$2444 ;
+  reg [16:0] \$2445 ;
+  reg [16:0] \$2446 ;
+  reg [16:0] \$2447 ;
+  reg [16:0] \$2448 ;
+  reg [16:0] \$2449 ;
   wire \$245 ;
+  reg [16:0] \$2450 ;
+  reg [16:0] \$2451 ;
+  reg [16:0] \$2452 ;
+  reg [16:0] \$2453 ;
+  reg [16:0] \$2454 ;
+  reg \$2455 ;
+  reg \$2456 ;
+  reg [17:0] \$2457 ;
+  reg [17:0] \$2458 ;
+  reg [17:0] \$2459 ;
   wire \$246 ;
+  reg [17:0] \$2460 ;
+  reg [17:0] \$2461 ;
+  reg [17:0] \$2462 ;
+  reg [17:0] \$2463 ;
+  reg [17:0] \$2464 ;
+  reg \$2465 ;
+  reg \$2466 ;
+  reg [18:0] \$2467 ;
+  reg [18:0] \$2468 ;
+  reg [18:0] \$2469 ;
   wire \$247 ;
+  reg [18:0] \$2470 ;
+  reg \$2471 ;
+  reg \$2472 ;
+  reg \$2473 ;
+  reg \$2474 ;
+  reg \$2475 ;
+  reg \$2476 ;
+  reg \$2477 ;
+  reg \$2478 ;
+  reg \$2479 ;
   wire \$248 ;
+  reg \$2480 ;
+  reg \$2481 ;
+  reg \$2482 ;
+  reg \$2483 ;
+  reg \$2484 ;
+  reg \$2485 ;
+  reg \$2486 ;
+  reg \$2487 ;
+  reg \$2488 ;
+  reg \$2489 ;
   wire \$249 ;
+  reg \$2490 ;
+  reg \$2491 ;
+  reg \$2492 ;
+  reg \$2493 ;
+  reg \$2494 ;
+  reg \$2495 ;
+  reg \$2496 ;
+  reg \$2497 ;
+  reg \$2498 ;
+  reg \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
+  reg \$2500 ;
+  reg \$2501 ;
+  reg [31:0] \$2502 ;
+  reg [31:0] \$2503 ;
+  reg [31:0] \$2504 ;
+  reg [31:0] \$2505 ;
+  reg [31:0] \$2506 ;
+  reg [31:0] \$2507 ;
+  reg [31:0] \$2508 ;
+  reg [31:0] \$2509 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
@@ -2484,6 +2550,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg load_busy = 1'h0;
   (* keep = 32'd1 *)
   wire [16:0] mac0_sum0_p0;
   (* keep = 32'd1 *)
@@ -2553,38 +2620,38 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$1062  = 1'h0;
+  reg \mac_add0_s0$1098  = 1'h0;
+  reg [16:0] \mac_add0_s0$895  = 17'h00000;
   reg [16:0] \mac_add0_s0$897  = 17'h00000;
-  reg [16:0] \mac_add0_s0$899  = 17'h00000;
+  reg [16:0] \mac_add0_s0$898  = 17'h00000;
   reg [16:0] \mac_add0_s0$900  = 17'h00000;
-  reg [16:0] \mac_add0_s0$902  = 17'h00000;
+  reg [16:0] \mac_add0_s0$901  = 17'h00000;
   reg [16:0] \mac_add0_s0$903  = 17'h00000;
-  reg [16:0] \mac_add0_s0$905  = 17'h00000;
+  reg [16:0] \mac_add0_s0$904  = 17'h00000;
   reg [16:0] \mac_add0_s0$906  = 17'h00000;
-  reg [16:0] \mac_add0_s0$908  = 17'h00000;
+  reg [16:0] \mac_add0_s0$907  = 17'h00000;
   reg [16:0] \mac_add0_s0$909  = 17'h00000;
-  reg [16:0] \mac_add0_s0$911  = 17'h00000;
+  reg [16:0] \mac_add0_s0$910  = 17'h00000;
   reg [16:0] \mac_add0_s0$912  = 17'h00000;
-  reg [16:0] \mac_add0_s0$914  = 17'h00000;
+  reg [16:0] \mac_add0_s0$913  = 17'h00000;
   reg [16:0] \mac_add0_s0$915  = 17'h00000;
-  reg [16:0] \mac_add0_s0$917  = 17'h00000;
-  reg [16:0] \mac_add0_s0$918  = 17'h00000;
+  reg [16:0] \mac_add0_s0$916  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg \mac_add1_s0$1064  = 1'h0;
+  reg \mac_add1_s0$1100  = 1'h0;
+  reg [17:0] \mac_add1_s0$921  = 18'h00000;
   reg [17:0] \mac_add1_s0$923  = 18'h00000;
-  reg [17:0] \mac_add1_s0$925  = 18'h00000;
+  reg [17:0] \mac_add1_s0$924  = 18'h00000;
   reg [17:0] \mac_add1_s0$926  = 18'h00000;
-  reg [17:0] \mac_add1_s0$928  = 18'h00000;
+  reg [17:0] \mac_add1_s0$927  = 18'h00000;
   reg [17:0] \mac_add1_s0$929  = 18'h00000;
-  reg [17:0] \mac_add1_s0$931  = 18'h00000;
-  reg [17:0] \mac_add1_s0$932  = 18'h00000;
+  reg [17:0] \mac_add1_s0$930  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg \mac_add2_s0$1066  = 1'h0;
-  reg [18:0] \mac_add2_s0$956  = 19'h00000;
-  reg [18:0] \mac_add2_s0$959  = 19'h00000;
-  reg [18:0] \mac_add2_s0$962  = 19'h00000;
+  reg \mac_add2_s0$1102  = 1'h0;
+  reg [18:0] \mac_add2_s0$954  = 19'h00000;
+  reg [18:0] \mac_add2_s0$957  = 19'h00000;
+  reg [18:0] \mac_add2_s0$960  = 19'h00000;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -2594,34 +2661,6 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1009  = 8'h00;
-  reg [7:0] \mac_pre_s0$1010  = 8'h00;
-  reg [7:0] \mac_pre_s0$1011  = 8'h00;
-  reg [7:0] \mac_pre_s0$1012  = 8'h00;
-  reg [7:0] \mac_pre_s0$1013  = 8'h00;
-  reg [7:0] \mac_pre_s0$1014  = 8'h00;
-  reg [7:0] \mac_pre_s0$1015  = 8'h00;
-  reg [7:0] \mac_pre_s0$1016  = 8'h00;
-  reg [7:0] \mac_pre_s0$1018  = 8'h00;
-  reg [7:0] \mac_pre_s0$1020  = 8'h00;
-  reg [7:0] \mac_pre_s0$1022  = 8'h00;
-  reg [7:0] \mac_pre_s0$1024  = 8'h00;
-  reg [7:0] \mac_pre_s0$1026  = 8'h00;
-  reg [7:0] \mac_pre_s0$1028  = 8'h00;
-  reg [7:0] \mac_pre_s0$1030  = 8'h00;
-  reg [7:0] \mac_pre_s0$1032  = 8'h00;
-  reg [7:0] \mac_pre_s0$1033  = 8'h00;
-  reg [7:0] \mac_pre_s0$1034  = 8'h00;
-  reg [7:0] \mac_pre_s0$1035  = 8'h00;
-  reg [7:0] \mac_pre_s0$1036  = 8'h00;
-  reg [7:0] \mac_pre_s0$1037  = 8'h00;
-  reg [7:0] \mac_pre_s0$1038  = 8'h00;
-  reg [7:0] \mac_pre_s0$1039  = 8'h00;
-  reg [7:0] \mac_pre_s0$1040  = 8'h00;
-  reg [7:0] \mac_pre_s0$1041  = 8'h00;
-  reg [7:0] \mac_pre_s0$1042  = 8'h00;
-  reg [7:0] \mac_pre_s0$1043  = 8'h00;
-  reg [7:0] \mac_pre_s0$1044  = 8'h00;
   reg [7:0] \mac_pre_s0$1045  = 8'h00;
   reg [7:0] \mac_pre_s0$1046  = 8'h00;
   reg [7:0] \mac_pre_s0$1047  = 8'h00;
@@ -2630,10 +2669,38 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \mac_pre_s0$1050  = 8'h00;
   reg [7:0] \mac_pre_s0$1051  = 8'h00;
   reg [7:0] \mac_pre_s0$1052  = 8'h00;
-  reg [7:0] \mac_pre_s0$1053  = 8'h00;
   reg [7:0] \mac_pre_s0$1054  = 8'h00;
-  reg [7:0] \mac_pre_s0$1055  = 8'h00;
-  reg \mac_pre_s0$1056  = 1'h0;
+  reg [7:0] \mac_pre_s0$1056  = 8'h00;
+  reg [7:0] \mac_pre_s0$1058  = 8'h00;
+  reg [7:0] \mac_pre_s0$1060  = 8'h00;
+  reg [7:0] \mac_pre_s0$1062  = 8'h00;
+  reg [7:0] \mac_pre_s0$1064  = 8'h00;
+  reg [7:0] \mac_pre_s0$1066  = 8'h00;
+  reg [7:0] \mac_pre_s0$1068  = 8'h00;
+  reg [7:0] \mac_pre_s0$1069  = 8'h00;
+  reg [7:0] \mac_pre_s0$1070  = 8'h00;
+  reg [7:0] \mac_pre_s0$1071  = 8'h00;
+  reg [7:0] \mac_pre_s0$1072  = 8'h00;
+  reg [7:0] \mac_pre_s0$1073  = 8'h00;
+  reg [7:0] \mac_pre_s0$1074  = 8'h00;
+  reg [7:0] \mac_pre_s0$1075  = 8'h00;
+  reg [7:0] \mac_pre_s0$1076  = 8'h00;
+  reg [7:0] \mac_pre_s0$1077  = 8'h00;
+  reg [7:0] \mac_pre_s0$1078  = 8'h00;
+  reg [7:0] \mac_pre_s0$1079  = 8'h00;
+  reg [7:0] \mac_pre_s0$1080  = 8'h00;
+  reg [7:0] \mac_pre_s0$1081  = 8'h00;
+  reg [7:0] \mac_pre_s0$1082  = 8'h00;
+  reg [7:0] \mac_pre_s0$1083  = 8'h00;
+  reg [7:0] \mac_pre_s0$1084  = 8'h00;
+  reg [7:0] \mac_pre_s0$1085  = 8'h00;
+  reg [7:0] \mac_pre_s0$1086  = 8'h00;
+  reg [7:0] \mac_pre_s0$1087  = 8'h00;
+  reg [7:0] \mac_pre_s0$1088  = 8'h00;
+  reg [7:0] \mac_pre_s0$1089  = 8'h00;
+  reg [7:0] \mac_pre_s0$1090  = 8'h00;
+  reg [7:0] \mac_pre_s0$1091  = 8'h00;
+  reg \mac_pre_s0$1092  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -2667,25 +2734,43 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [15:0] mac_prod3_5;
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
+  reg [7:0] mac_raddr_s0 = 8'h00;
+  reg [9:0] \mac_raddr_s0$1000  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1001  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1002  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1003  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1004  = 10'h000;
+  reg \mac_raddr_s0$1005  = 1'h0;
+  reg [7:0] \mac_raddr_s0$990  = 8'h00;
+  reg [7:0] \mac_raddr_s0$991  = 8'h00;
+  reg [7:0] \mac_raddr_s0$992  = 8'h00;
+  reg [7:0] \mac_raddr_s0$993  = 8'h00;
+  reg [7:0] \mac_raddr_s0$994  = 8'h00;
+  reg [7:0] \mac_raddr_s0$995  = 8'h00;
+  reg [7:0] \mac_raddr_s0$996  = 8'h00;
+  reg [9:0] \mac_raddr_s0$997  = 10'h000;
+  reg [9:0] \mac_raddr_s0$998  = 10'h000;
+  reg [9:0] \mac_raddr_s0$999  = 10'h000;
+  reg mac_raddr_valid_s0 = 1'h0;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1000  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1001  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1002  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1003  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1004  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1005  = 8'h00;
-  reg \mac_rdreg_s0$1006  = 1'h0;
-  reg [7:0] \mac_rdreg_s0$999  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1035  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1036  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1037  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1038  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1039  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1040  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1041  = 8'h00;
+  reg \mac_rdreg_s0$1042  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$989  = 8'h00;
-  reg [7:0] \mac_read_s0$990  = 8'h00;
-  reg [7:0] \mac_read_s0$991  = 8'h00;
-  reg [7:0] \mac_read_s0$992  = 8'h00;
-  reg [7:0] \mac_read_s0$993  = 8'h00;
-  reg [7:0] \mac_read_s0$994  = 8'h00;
-  reg [7:0] \mac_read_s0$995  = 8'h00;
-  reg \mac_read_s0$996  = 1'h0;
+  reg [7:0] \mac_read_s0$1025  = 8'h00;
+  reg [7:0] \mac_read_s0$1026  = 8'h00;
+  reg [7:0] \mac_read_s0$1027  = 8'h00;
+  reg [7:0] \mac_read_s0$1028  = 8'h00;
+  reg [7:0] \mac_read_s0$1029  = 8'h00;
+  reg [7:0] \mac_read_s0$1030  = 8'h00;
+  reg [7:0] \mac_read_s0$1031  = 8'h00;
+  reg \mac_read_s0$1032  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -3101,7 +3186,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \sel_l10_s0$720  = 1'h0;
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
-  reg \sel_l10_s0$971  = 1'h0;
+  reg \sel_l10_s0$969  = 1'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
@@ -3126,26 +3211,26 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l13_s0$780  = 8'h00;
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
-  reg [15:0] \sel_l13_s0$972  = 16'h0000;
-  reg \sel_l13_s0$973  = 1'h0;
+  reg [15:0] \sel_l13_s0$970  = 16'h0000;
+  reg \sel_l13_s0$971  = 1'h0;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [3:0] \sel_l15_s0$814  = 4'h0;
-  reg [3:0] \sel_l15_s0$817  = 4'h0;
-  reg [3:0] \sel_l15_s0$820  = 4'h0;
-  reg [3:0] \sel_l15_s0$823  = 4'h0;
-  reg [3:0] \sel_l15_s0$826  = 4'h0;
-  reg [3:0] \sel_l15_s0$829  = 4'h0;
-  reg [3:0] \sel_l15_s0$832  = 4'h0;
-  reg [15:0] \sel_l15_s0$974  = 16'h0000;
+  reg [3:0] \sel_l15_s0$801  = 4'h0;
+  reg [3:0] \sel_l15_s0$803  = 4'h0;
+  reg [3:0] \sel_l15_s0$805  = 4'h0;
+  reg [3:0] \sel_l15_s0$807  = 4'h0;
+  reg [3:0] \sel_l15_s0$809  = 4'h0;
+  reg [3:0] \sel_l15_s0$811  = 4'h0;
+  reg [3:0] \sel_l15_s0$813  = 4'h0;
+  reg [15:0] \sel_l15_s0$972  = 16'h0000;
+  reg [7:0] \sel_l15_s0$973  = 8'h00;
+  reg [7:0] \sel_l15_s0$974  = 8'h00;
   reg [7:0] \sel_l15_s0$975  = 8'h00;
   reg [7:0] \sel_l15_s0$976  = 8'h00;
   reg [7:0] \sel_l15_s0$977  = 8'h00;
   reg [7:0] \sel_l15_s0$978  = 8'h00;
   reg [7:0] \sel_l15_s0$979  = 8'h00;
   reg [7:0] \sel_l15_s0$980  = 8'h00;
-  reg [7:0] \sel_l15_s0$981  = 8'h00;
-  reg [7:0] \sel_l15_s0$982  = 8'h00;
-  reg \sel_l15_s0$983  = 1'h0;
+  reg \sel_l15_s0$981  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
@@ -3162,9 +3247,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l1_s0$41  = 8'h00;
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
-  reg \sel_l1_s0$968  = 1'h0;
+  reg \sel_l1_s0$966  = 1'h0;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$969  = 1'h0;
+  reg \sel_l2_s0$967  = 1'h0;
   reg sel_l5_s0 = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
@@ -3261,7 +3346,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \sel_l5_s0$495  = 1'h0;
   reg \sel_l5_s0$496  = 1'h0;
   reg \sel_l5_s0$497  = 1'h0;
-  reg \sel_l5_s0$970  = 1'h0;
+  reg \sel_l5_s0$968  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -3541,6 +3626,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg stall_adv24_valid = 1'h0;
   wire stall_adv25;
   reg stall_adv25_valid = 1'h0;
+  wire stall_adv26;
+  reg stall_adv26_valid = 1'h0;
+  wire stall_adv27;
+  reg stall_adv27_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -3556,10 +3645,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  reg [3:0] wbank_write_bank = 4'h0;
   reg [31:0] wbank_write_data = 32'd0;
-  reg wbank_write_en = 1'h0;
-  reg [5:0] wbank_write_word = 6'h00;
   wire [31:0] wlane0_q;
   wire [7:0] \wlane0_q[0] ;
   wire [7:0] \wlane0_q[1] ;
@@ -3567,6 +3653,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane0_q[3] ;
   wire [3:0] wlane0_rcol;
   wire [3:0] wlane0_wcol;
+  reg [9:0] wlane0_write_addr = 10'h000;
+  reg wlane0_write_en = 1'h0;
   wire [31:0] wlane1_q;
   wire [7:0] \wlane1_q[0] ;
   wire [7:0] \wlane1_q[1] ;
@@ -3574,6 +3662,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane1_q[3] ;
   wire [3:0] wlane1_rcol;
   wire [3:0] wlane1_wcol;
+  reg [9:0] wlane1_write_addr = 10'h000;
+  reg wlane1_write_en = 1'h0;
   wire [31:0] wlane2_q;
   wire [7:0] \wlane2_q[0] ;
   wire [7:0] \wlane2_q[1] ;
@@ -3581,6 +3671,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane2_q[3] ;
   wire [3:0] wlane2_rcol;
   wire [3:0] wlane2_wcol;
+  reg [9:0] wlane2_write_addr = 10'h000;
+  reg wlane2_write_en = 1'h0;
   wire [31:0] wlane3_q;
   wire [7:0] \wlane3_q[0] ;
   wire [7:0] \wlane3_q[1] ;
@@ -3588,6 +3680,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane3_q[3] ;
   wire [3:0] wlane3_rcol;
   wire [3:0] wlane3_wcol;
+  reg [9:0] wlane3_write_addr = 10'h000;
+  reg wlane3_write_en = 1'h0;
   wire [31:0] wlane4_q;
   wire [7:0] \wlane4_q[0] ;
   wire [7:0] \wlane4_q[1] ;
@@ -3595,6 +3689,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane4_q[3] ;
   wire [3:0] wlane4_rcol;
   wire [3:0] wlane4_wcol;
+  reg [9:0] wlane4_write_addr = 10'h000;
+  reg wlane4_write_en = 1'h0;
   wire [31:0] wlane5_q;
   wire [7:0] \wlane5_q[0] ;
   wire [7:0] \wlane5_q[1] ;
@@ -3602,6 +3698,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane5_q[3] ;
   wire [3:0] wlane5_rcol;
   wire [3:0] wlane5_wcol;
+  reg [9:0] wlane5_write_addr = 10'h000;
+  reg wlane5_write_en = 1'h0;
   wire [31:0] wlane6_q;
   wire [7:0] \wlane6_q[0] ;
   wire [7:0] \wlane6_q[1] ;
@@ -3609,6 +3707,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane6_q[3] ;
   wire [3:0] wlane6_rcol;
   wire [3:0] wlane6_wcol;
+  reg [9:0] wlane6_write_addr = 10'h000;
+  reg wlane6_write_en = 1'h0;
   wire [31:0] wlane7_q;
   wire [7:0] \wlane7_q[0] ;
   wire [7:0] \wlane7_q[1] ;
@@ -3616,6 +3716,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \wlane7_q[3] ;
   wire [3:0] wlane7_rcol;
   wire [3:0] wlane7_wcol;
+  reg [9:0] wlane7_write_addr = 10'h000;
+  reg wlane7_write_en = 1'h0;
   reg [3:0] wr__addr = 4'h0;
   wire [127:0] wr__data;
   wire wr__en;
@@ -6137,46 +6239,45 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_val7 = \$1969  | sel_or7_6;
   assign \$1970  = ~ stall_adv6_valid;
   assign stall_adv6 = \$1970  | o__ready;
-  assign \$1971  = sel_valid_s0 | sel_valid_s1;
-  assign \$1972  = sel_valid_s2 | sel_valid_s3;
-  assign \$1973  = \$1971  | \$1972 ;
-  assign \$1974  = sel_valid_s4 | sel_valid_s5;
-  assign \$1975  = \$1973  | \$1974 ;
-  assign \$1976  = i__payload[161] & \$1975 ;
-  assign \$1977  = ~ \$1976 ;
-  assign i__ready = advance & \$1977 ;
-  assign \$1978  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$1978  | o__ready;
-  assign \$1979  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$1979  | o__ready;
-  assign \$1980  = wbank_write_bank - 1'h0;
-  assign \$1981  = sel_l15_s0 - 1'h0;
-  assign \$1982  = wbank_write_bank - 1'h1;
-  assign \$1983  = \sel_l15_s0$814  - 1'h1;
-  assign \$1984  = wbank_write_bank - 2'h2;
-  assign \$1985  = \sel_l15_s0$817  - 2'h2;
-  assign \$1986  = wbank_write_bank - 2'h3;
-  assign \$1987  = \sel_l15_s0$820  - 2'h3;
-  assign \$1988  = wbank_write_bank - 3'h4;
-  assign \$1989  = \sel_l15_s0$823  - 3'h4;
-  assign \$1990  = wbank_write_bank - 3'h5;
-  assign \$1991  = \sel_l15_s0$826  - 3'h5;
-  assign \$1992  = wbank_write_bank - 3'h6;
-  assign \$1993  = \sel_l15_s0$829  - 3'h6;
-  assign \$1994  = wbank_write_bank - 3'h7;
-  assign \$1995  = \sel_l15_s0$832  - 3'h7;
-  assign \$1996  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$1996  | o__ready;
-  assign \$1997  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$1997  | o__ready;
-  assign \$1998  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$1998  | o__ready;
-  assign \$1999  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$1999  | o__ready;
-  assign \$2000  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2000  | o__ready;
-  assign \$2001  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2001  | o__ready;
+  assign \$1971  = sel_l15_s0 - 1'h0;
+  assign \$1972  = \sel_l15_s0$801  - 1'h1;
+  assign \$1973  = \sel_l15_s0$803  - 2'h2;
+  assign \$1974  = \sel_l15_s0$805  - 2'h3;
+  assign \$1975  = \sel_l15_s0$807  - 3'h4;
+  assign \$1976  = \sel_l15_s0$809  - 3'h5;
+  assign \$1977  = \sel_l15_s0$811  - 3'h6;
+  assign \$1978  = \sel_l15_s0$813  - 3'h7;
+  assign \$1979  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$1979  | o__ready;
+  assign \$1980  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$1980  | o__ready;
+  assign \$1981  = i__payload[161] & load_busy;
+  assign \$1982  = ~ \$1981 ;
+  assign i__ready = advance & \$1982 ;
+  assign \$1983  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$1983  | o__ready;
+  assign \$1984  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$1984  | o__ready;
+  assign \$1985  = i__payload[165:162] - 1'h0;
+  assign \$1986  = i__payload[165:162] - 1'h1;
+  assign \$1987  = i__payload[165:162] - 2'h2;
+  assign \$1988  = i__payload[165:162] - 2'h3;
+  assign \$1989  = i__payload[165:162] - 3'h4;
+  assign \$1990  = i__payload[165:162] - 3'h5;
+  assign \$1991  = i__payload[165:162] - 3'h6;
+  assign \$1992  = i__payload[165:162] - 3'h7;
+  assign \$1993  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$1993  | o__ready;
+  assign \$1994  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$1994  | o__ready;
+  assign \$1995  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$1995  | o__ready;
+  assign \$1996  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$1996  | o__ready;
+  assign \$1997  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$1997  | o__ready;
+  assign \$1998  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$1998  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -6193,798 +6294,907 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2002  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2002  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$897 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$899 ) + $signed(\mac_add0_s0$900 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$902 ) + $signed(\mac_add0_s0$903 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$905 ) + $signed(\mac_add0_s0$906 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$908 ) + $signed(\mac_add0_s0$909 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$911 ) + $signed(\mac_add0_s0$912 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$914 ) + $signed(\mac_add0_s0$915 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$917 ) + $signed(\mac_add0_s0$918 );
-  assign \$2003  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2003  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$923 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$925 ) + $signed(\mac_add1_s0$926 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$928 ) + $signed(\mac_add1_s0$929 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$931 ) + $signed(\mac_add1_s0$932 );
-  assign \$2004  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2004  | o__ready;
-  assign \$2005  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2005  | o__ready;
-  assign \$2006  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2006  | o__ready;
-  assign \$2007  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2007  | o__ready;
-  assign \$2008  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2008  | o__ready;
-  assign \$2009  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2009  | o__ready;
-  assign \$2010  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2010  | o__ready;
-  assign \$2011  = ~ stall_adv24_valid;
-  assign stall_adv24 = \$2011  | o__ready;
-  assign \$2012  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$2012  | o__ready;
-  assign \$2013  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2014  = $signed(mac_acc1) + $signed(\mac_add2_s0$956 );
-  assign \$2015  = $signed(mac_acc2) + $signed(\mac_add2_s0$959 );
-  assign \$2016  = $signed(mac_acc3) + $signed(\mac_add2_s0$962 );
-  assign \$2017  = wr__addr + 1'h1;
-  assign \$2018  = rd__addr + 1'h1;
-  assign \$2019  = ~ i__payload[161];
-  assign \$2020  = i__valid & \$2019 ;
-  assign \$2021  = advance & sel_valid_s5;
-  assign \$2022  = mac_group == 6'h3f;
-  assign \$2023  = \sel_l15_s0$983  | \$2022 ;
-  assign \$2024  = mac_group + 1'h1;
-  assign \$2025  = i__valid & i__payload[161];
-  assign \$2026  = sel_valid_s0 | sel_valid_s1;
-  assign \$2027  = sel_valid_s2 | sel_valid_s3;
-  assign \$2028  = \$2026  | \$2027 ;
-  assign \$2029  = sel_valid_s4 | sel_valid_s5;
-  assign \$2030  = \$2028  | \$2029 ;
-  assign \$2031  = ~ \$2030 ;
-  assign \$2032  = \$2025  & \$2031 ;
-  assign \$2033  = i__payload[171:166] < 7'h40;
-  assign \$2034  = \$2032  & \$2033 ;
-  assign \$2035  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2036  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2037  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2038  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2039  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2040  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2041  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2042  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2043  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2044  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2045  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2046  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2047  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2048  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2049  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2050  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2051  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2052  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2053  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2054  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2055  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2056  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2057  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2058  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2059  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2060  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2061  = mac_add2_valid_s0 & \mac_add2_s0$1066 ;
-  assign \$2062  = stall_adv18 & mac_add2_valid_s0;
-  assign \$2063  = \mac_add2_s0$1066  ? 32'd0 : \$2013 [31:0];
-  assign \$2064  = stall_adv19 & mac_add2_valid_s0;
-  assign \$2065  = \$2064  & \mac_add2_s0$1066 ;
-  assign \$2066  = stall_adv20 & mac_add2_valid_s0;
-  assign \$2067  = \mac_add2_s0$1066  ? 32'd0 : \$2014 [31:0];
-  assign \$2068  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2069  = \$2068  & \mac_add2_s0$1066 ;
-  assign \$2070  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2071  = \mac_add2_s0$1066  ? 32'd0 : \$2015 [31:0];
-  assign \$2072  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2073  = \$2072  & \mac_add2_s0$1066 ;
-  assign \$2074  = stall_adv24 & mac_add2_valid_s0;
-  assign \$2075  = \mac_add2_s0$1066  ? 32'd0 : \$2016 [31:0];
-  assign \$2076  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2077  = \$2076  & \mac_add2_s0$1066 ;
-  assign \$2078  = wbank_write_bank <= 4'h8;
-  assign \$2080  = wbank_write_en & \$2079 ;
-  assign \$2081  = stall_adv7 & sel_valid_s5;
-  assign \$2082  = wbank_write_bank >= 1'h1;
-  assign \$2084  = wbank_write_bank <= 4'h9;
-  assign \$2085  = \$2083  & \$2084 ;
-  assign \$2086  = wbank_write_en & \$2085 ;
-  assign \$2087  = stall_adv7 & sel_valid_s5;
-  assign \$2088  = wbank_write_bank >= 2'h2;
-  assign \$2090  = wbank_write_bank <= 4'ha;
+  assign \$1999  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$1999  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$895 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$897 ) + $signed(\mac_add0_s0$898 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$900 ) + $signed(\mac_add0_s0$901 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$903 ) + $signed(\mac_add0_s0$904 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$906 ) + $signed(\mac_add0_s0$907 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$909 ) + $signed(\mac_add0_s0$910 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$912 ) + $signed(\mac_add0_s0$913 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$915 ) + $signed(\mac_add0_s0$916 );
+  assign \$2000  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2000  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$921 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$923 ) + $signed(\mac_add1_s0$924 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$926 ) + $signed(\mac_add1_s0$927 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$929 ) + $signed(\mac_add1_s0$930 );
+  assign \$2001  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2001  | o__ready;
+  assign \$2002  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2002  | o__ready;
+  assign \$2003  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2003  | o__ready;
+  assign \$2004  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2004  | o__ready;
+  assign \$2005  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2005  | o__ready;
+  assign \$2006  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2006  | o__ready;
+  assign \$2007  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2007  | o__ready;
+  assign \$2008  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2008  | o__ready;
+  assign \$2009  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2009  | o__ready;
+  assign \$2010  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2011  = $signed(mac_acc1) + $signed(\mac_add2_s0$954 );
+  assign \$2012  = $signed(mac_acc2) + $signed(\mac_add2_s0$957 );
+  assign \$2013  = $signed(mac_acc3) + $signed(\mac_add2_s0$960 );
+  assign \$2014  = wr__addr + 1'h1;
+  assign \$2015  = rd__addr + 1'h1;
+  assign \$2016  = ~ i__payload[161];
+  assign \$2017  = i__valid & \$2016 ;
+  assign \$2018  = advance & sel_valid_s5;
+  assign \$2019  = mac_group == 6'h3f;
+  assign \$2020  = \sel_l15_s0$981  | \$2019 ;
+  assign \$2021  = mac_group + 1'h1;
+  assign \$2022  = sel_valid_s0 | sel_valid_s1;
+  assign \$2023  = sel_valid_s2 | sel_valid_s3;
+  assign \$2024  = \$2022  | \$2023 ;
+  assign \$2025  = sel_valid_s4 | sel_valid_s5;
+  assign \$2026  = ~ i__payload[161];
+  assign \$2027  = i__valid & \$2026 ;
+  assign \$2028  = mac_raddr_valid_s0 | \$2027 ;
+  assign \$2029  = \$2025  | \$2028 ;
+  assign \$2030  = \$2024  | \$2029 ;
+  assign \$2031  = i__valid & i__payload[161];
+  assign \$2032  = ~ load_busy;
+  assign \$2033  = \$2031  & \$2032 ;
+  assign \$2034  = i__payload[171:166] < 7'h40;
+  assign \$2035  = \$2033  & \$2034 ;
+  assign \$2036  = i__payload[165:162] <= 4'h8;
+  assign \$2038  = \$2035  & \$2037 ;
+  assign \$2039  = i__valid & i__payload[161];
+  assign \$2040  = ~ load_busy;
+  assign \$2041  = \$2039  & \$2040 ;
+  assign \$2042  = i__payload[171:166] < 7'h40;
+  assign \$2043  = \$2041  & \$2042 ;
+  assign \$2044  = i__payload[165:162] >= 1'h1;
+  assign \$2046  = i__payload[165:162] <= 4'h9;
+  assign \$2047  = \$2045  & \$2046 ;
+  assign \$2048  = \$2043  & \$2047 ;
+  assign \$2049  = i__valid & i__payload[161];
+  assign \$2050  = ~ load_busy;
+  assign \$2051  = \$2049  & \$2050 ;
+  assign \$2052  = i__payload[171:166] < 7'h40;
+  assign \$2053  = \$2051  & \$2052 ;
+  assign \$2054  = i__payload[165:162] >= 2'h2;
+  assign \$2056  = i__payload[165:162] <= 4'ha;
+  assign \$2057  = \$2055  & \$2056 ;
+  assign \$2058  = \$2053  & \$2057 ;
+  assign \$2059  = i__valid & i__payload[161];
+  assign \$2060  = ~ load_busy;
+  assign \$2061  = \$2059  & \$2060 ;
+  assign \$2062  = i__payload[171:166] < 7'h40;
+  assign \$2063  = \$2061  & \$2062 ;
+  assign \$2064  = i__payload[165:162] >= 2'h3;
+  assign \$2066  = i__payload[165:162] <= 4'hb;
+  assign \$2067  = \$2065  & \$2066 ;
+  assign \$2068  = \$2063  & \$2067 ;
+  assign \$2069  = i__valid & i__payload[161];
+  assign \$2070  = ~ load_busy;
+  assign \$2071  = \$2069  & \$2070 ;
+  assign \$2072  = i__payload[171:166] < 7'h40;
+  assign \$2073  = \$2071  & \$2072 ;
+  assign \$2074  = i__payload[165:162] >= 3'h4;
+  assign \$2076  = i__payload[165:162] <= 4'hc;
+  assign \$2077  = \$2075  & \$2076 ;
+  assign \$2078  = \$2073  & \$2077 ;
+  assign \$2079  = i__valid & i__payload[161];
+  assign \$2080  = ~ load_busy;
+  assign \$2081  = \$2079  & \$2080 ;
+  assign \$2082  = i__payload[171:166] < 7'h40;
+  assign \$2083  = \$2081  & \$2082 ;
+  assign \$2084  = i__payload[165:162] >= 3'h5;
+  assign \$2086  = i__payload[165:162] <= 4'hd;
+  assign \$2087  = \$2085  & \$2086 ;
+  assign \$2088  = \$2083  & \$2087 ;
+  assign \$2089  = i__valid & i__payload[161];
+  assign \$2090  = ~ load_busy;
   assign \$2091  = \$2089  & \$2090 ;
-  assign \$2092  = wbank_write_en & \$2091 ;
-  assign \$2093  = stall_adv7 & sel_valid_s5;
-  assign \$2094  = wbank_write_bank >= 2'h3;
-  assign \$2096  = wbank_write_bank <= 4'hb;
+  assign \$2092  = i__payload[171:166] < 7'h40;
+  assign \$2093  = \$2091  & \$2092 ;
+  assign \$2094  = i__payload[165:162] >= 3'h6;
+  assign \$2096  = i__payload[165:162] <= 4'he;
   assign \$2097  = \$2095  & \$2096 ;
-  assign \$2098  = wbank_write_en & \$2097 ;
-  assign \$2099  = stall_adv7 & sel_valid_s5;
-  assign \$2100  = wbank_write_bank >= 3'h4;
-  assign \$2102  = wbank_write_bank <= 4'hc;
+  assign \$2098  = \$2093  & \$2097 ;
+  assign \$2099  = i__valid & i__payload[161];
+  assign \$2100  = ~ load_busy;
+  assign \$2101  = \$2099  & \$2100 ;
+  assign \$2102  = i__payload[171:166] < 7'h40;
   assign \$2103  = \$2101  & \$2102 ;
-  assign \$2104  = wbank_write_en & \$2103 ;
-  assign \$2105  = stall_adv7 & sel_valid_s5;
-  assign \$2106  = wbank_write_bank >= 3'h5;
-  assign \$2108  = wbank_write_bank <= 4'hd;
-  assign \$2109  = \$2107  & \$2108 ;
-  assign \$2110  = wbank_write_en & \$2109 ;
-  assign \$2111  = stall_adv7 & sel_valid_s5;
-  assign \$2112  = wbank_write_bank >= 3'h6;
-  assign \$2114  = wbank_write_bank <= 4'he;
-  assign \$2115  = \$2113  & \$2114 ;
-  assign \$2116  = wbank_write_en & \$2115 ;
-  assign \$2117  = stall_adv7 & sel_valid_s5;
-  assign \$2118  = wbank_write_bank >= 3'h7;
-  assign \$2120  = wbank_write_en & \$2119 ;
-  assign \$2121  = stall_adv7 & sel_valid_s5;
+  assign \$2104  = i__payload[165:162] >= 3'h7;
+  assign \$2106  = \$2103  & \$2105 ;
+  assign \$2107  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2108  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2109  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2110  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2111  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2112  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2113  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2114  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2115  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2116  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2117  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2118  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2119  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2120  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2121  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2122  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2123  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2124  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2125  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2126  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2127  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2128  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2129  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2130  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2131  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2132  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2133  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2134  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2135  = mac_add2_valid_s0 & \mac_add2_s0$1102 ;
+  assign \$2136  = stall_adv20 & mac_add2_valid_s0;
+  assign \$2137  = \mac_add2_s0$1102  ? 32'd0 : \$2010 [31:0];
+  assign \$2138  = stall_adv21 & mac_add2_valid_s0;
+  assign \$2139  = \$2138  & \mac_add2_s0$1102 ;
+  assign \$2140  = stall_adv22 & mac_add2_valid_s0;
+  assign \$2141  = \mac_add2_s0$1102  ? 32'd0 : \$2011 [31:0];
+  assign \$2142  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2143  = \$2142  & \mac_add2_s0$1102 ;
+  assign \$2144  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2145  = \mac_add2_s0$1102  ? 32'd0 : \$2012 [31:0];
+  assign \$2146  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2147  = \$2146  & \mac_add2_s0$1102 ;
+  assign \$2148  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2149  = \mac_add2_s0$1102  ? 32'd0 : \$2013 [31:0];
+  assign \$2150  = stall_adv27 & mac_add2_valid_s0;
+  assign \$2151  = \$2150  & \mac_add2_s0$1102 ;
+  assign \$2152  = stall_adv9 & mac_raddr_valid_s0;
+  assign \$2153  = stall_adv9 & mac_raddr_valid_s0;
+  assign \$2154  = stall_adv9 & mac_raddr_valid_s0;
+  assign \$2155  = stall_adv9 & mac_raddr_valid_s0;
+  assign \$2156  = stall_adv9 & mac_raddr_valid_s0;
+  assign \$2157  = stall_adv9 & mac_raddr_valid_s0;
+  assign \$2158  = stall_adv9 & mac_raddr_valid_s0;
+  assign \$2159  = stall_adv9 & mac_raddr_valid_s0;
   always @(posedge clk)
-    sel_l1_s0 <= \$2122 ;
+    sel_l1_s0 <= \$2160 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2123 ;
+    \sel_l1_s0$29  <= \$2161 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2124 ;
+    \sel_l1_s0$30  <= \$2162 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2125 ;
+    \sel_l1_s0$31  <= \$2163 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2126 ;
+    \sel_l1_s0$32  <= \$2164 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2127 ;
+    \sel_l1_s0$33  <= \$2165 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2128 ;
+    \sel_l1_s0$34  <= \$2166 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2129 ;
+    \sel_l1_s0$35  <= \$2167 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2130 ;
+    \sel_l1_s0$36  <= \$2168 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2131 ;
+    \sel_l1_s0$37  <= \$2169 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2132 ;
+    \sel_l1_s0$38  <= \$2170 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2133 ;
+    \sel_l1_s0$39  <= \$2171 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2134 ;
+    \sel_l1_s0$40  <= \$2172 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2135 ;
+    \sel_l1_s0$41  <= \$2173 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2136 ;
+    \sel_l1_s0$42  <= \$2174 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2137 ;
+    \sel_l1_s0$43  <= \$2175 ;
   always @(posedge clk)
-    \sel_l1_s0$968  <= \$2138 ;
+    \sel_l1_s0$966  <= \$2176 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2139 ;
+    sel_l2_s0 <= \$2177 ;
   always @(posedge clk)
-    \sel_l2_s0$969  <= \$2140 ;
+    \sel_l2_s0$967  <= \$2178 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2141 ;
+    \sel_l5_s0$482  <= \$2179 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2142 ;
+    sel_l5_s0 <= \$2180 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2143 ;
+    \sel_l5_s0$339  <= \$2181 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2144 ;
+    \sel_l5_s0$340  <= \$2182 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2145 ;
+    \sel_l5_s0$418  <= \$2183 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2146 ;
+    \sel_l5_s0$419  <= \$2184 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2147 ;
+    \sel_l5_s0$483  <= \$2185 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2148 ;
+    \sel_l5_s0$343  <= \$2186 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2149 ;
+    \sel_l5_s0$344  <= \$2187 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2150 ;
+    \sel_l5_s0$345  <= \$2188 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2151 ;
+    \sel_l5_s0$422  <= \$2189 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2152 ;
+    \sel_l5_s0$423  <= \$2190 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2153 ;
+    \sel_l5_s0$484  <= \$2191 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2154 ;
+    \sel_l5_s0$348  <= \$2192 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2155 ;
+    \sel_l5_s0$349  <= \$2193 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2156 ;
+    \sel_l5_s0$350  <= \$2194 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2157 ;
+    \sel_l5_s0$426  <= \$2195 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2158 ;
+    \sel_l5_s0$427  <= \$2196 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2159 ;
+    \sel_l5_s0$485  <= \$2197 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2160 ;
+    \sel_l5_s0$353  <= \$2198 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2161 ;
+    \sel_l5_s0$354  <= \$2199 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2162 ;
+    \sel_l5_s0$355  <= \$2200 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2163 ;
+    \sel_l5_s0$430  <= \$2201 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2164 ;
+    \sel_l5_s0$431  <= \$2202 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2165 ;
+    \sel_l5_s0$486  <= \$2203 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2166 ;
+    \sel_l5_s0$358  <= \$2204 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2167 ;
+    \sel_l5_s0$359  <= \$2205 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2168 ;
+    \sel_l5_s0$360  <= \$2206 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2169 ;
+    \sel_l5_s0$434  <= \$2207 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2170 ;
+    \sel_l5_s0$435  <= \$2208 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2171 ;
+    \sel_l5_s0$487  <= \$2209 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2172 ;
+    \sel_l5_s0$363  <= \$2210 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2173 ;
+    \sel_l5_s0$364  <= \$2211 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2174 ;
+    \sel_l5_s0$365  <= \$2212 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2175 ;
+    \sel_l5_s0$438  <= \$2213 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2176 ;
+    \sel_l5_s0$439  <= \$2214 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2177 ;
+    \sel_l5_s0$488  <= \$2215 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2178 ;
+    \sel_l5_s0$368  <= \$2216 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2179 ;
+    \sel_l5_s0$369  <= \$2217 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2180 ;
+    \sel_l5_s0$370  <= \$2218 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2181 ;
+    \sel_l5_s0$442  <= \$2219 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2182 ;
+    \sel_l5_s0$443  <= \$2220 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2183 ;
+    \sel_l5_s0$489  <= \$2221 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2184 ;
+    \sel_l5_s0$373  <= \$2222 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2185 ;
+    \sel_l5_s0$374  <= \$2223 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2186 ;
+    \sel_l5_s0$375  <= \$2224 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2187 ;
+    \sel_l5_s0$446  <= \$2225 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2188 ;
+    \sel_l5_s0$447  <= \$2226 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2189 ;
+    \sel_l5_s0$490  <= \$2227 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2190 ;
+    \sel_l5_s0$378  <= \$2228 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2191 ;
+    \sel_l5_s0$379  <= \$2229 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2192 ;
+    \sel_l5_s0$380  <= \$2230 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2193 ;
+    \sel_l5_s0$450  <= \$2231 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2194 ;
+    \sel_l5_s0$451  <= \$2232 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2195 ;
+    \sel_l5_s0$491  <= \$2233 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2196 ;
+    \sel_l5_s0$383  <= \$2234 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2197 ;
+    \sel_l5_s0$384  <= \$2235 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2198 ;
+    \sel_l5_s0$385  <= \$2236 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2199 ;
+    \sel_l5_s0$454  <= \$2237 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2200 ;
+    \sel_l5_s0$455  <= \$2238 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2201 ;
+    \sel_l5_s0$492  <= \$2239 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2202 ;
+    \sel_l5_s0$388  <= \$2240 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2203 ;
+    \sel_l5_s0$389  <= \$2241 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2204 ;
+    \sel_l5_s0$390  <= \$2242 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2205 ;
+    \sel_l5_s0$458  <= \$2243 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2206 ;
+    \sel_l5_s0$459  <= \$2244 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2207 ;
+    \sel_l5_s0$493  <= \$2245 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2208 ;
+    \sel_l5_s0$393  <= \$2246 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2209 ;
+    \sel_l5_s0$394  <= \$2247 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2210 ;
+    \sel_l5_s0$395  <= \$2248 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2211 ;
+    \sel_l5_s0$462  <= \$2249 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2212 ;
+    \sel_l5_s0$463  <= \$2250 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2213 ;
+    \sel_l5_s0$494  <= \$2251 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2214 ;
+    \sel_l5_s0$398  <= \$2252 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2215 ;
+    \sel_l5_s0$399  <= \$2253 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2216 ;
+    \sel_l5_s0$400  <= \$2254 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2217 ;
+    \sel_l5_s0$466  <= \$2255 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2218 ;
+    \sel_l5_s0$467  <= \$2256 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2219 ;
+    \sel_l5_s0$495  <= \$2257 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2220 ;
+    \sel_l5_s0$403  <= \$2258 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2221 ;
+    \sel_l5_s0$404  <= \$2259 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2222 ;
+    \sel_l5_s0$405  <= \$2260 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2223 ;
+    \sel_l5_s0$470  <= \$2261 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2224 ;
+    \sel_l5_s0$471  <= \$2262 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2225 ;
+    \sel_l5_s0$496  <= \$2263 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2226 ;
+    \sel_l5_s0$408  <= \$2264 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2227 ;
+    \sel_l5_s0$409  <= \$2265 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2228 ;
+    \sel_l5_s0$410  <= \$2266 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2229 ;
+    \sel_l5_s0$474  <= \$2267 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2230 ;
+    \sel_l5_s0$475  <= \$2268 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2231 ;
+    \sel_l5_s0$497  <= \$2269 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2232 ;
+    \sel_l5_s0$413  <= \$2270 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2233 ;
+    \sel_l5_s0$414  <= \$2271 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2234 ;
+    \sel_l5_s0$415  <= \$2272 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2235 ;
+    \sel_l5_s0$478  <= \$2273 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2236 ;
+    \sel_l5_s0$479  <= \$2274 ;
   always @(posedge clk)
-    \sel_l5_s0$970  <= \$2237 ;
+    \sel_l5_s0$968  <= \$2275 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2238 ;
+    \sel_l10_s0$719  <= \$2276 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2239 ;
+    \sel_l10_s0$720  <= \$2277 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2240 ;
+    \sel_l10_s0$721  <= \$2278 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2241 ;
+    \sel_l10_s0$722  <= \$2279 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2242 ;
+    \sel_l10_s0$578  <= \$2280 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2243 ;
+    sel_l10_s0 <= \$2281 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2244 ;
+    \sel_l10_s0$586  <= \$2282 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2245 ;
+    \sel_l10_s0$594  <= \$2283 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2246 ;
+    \sel_l10_s0$602  <= \$2284 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2247 ;
+    \sel_l10_s0$643  <= \$2285 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2248 ;
+    \sel_l10_s0$653  <= \$2286 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2249 ;
+    \sel_l10_s0$663  <= \$2287 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2250 ;
+    \sel_l10_s0$613  <= \$2288 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2251 ;
+    \sel_l10_s0$612  <= \$2289 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2252 ;
+    \sel_l10_s0$623  <= \$2290 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2253 ;
+    \sel_l10_s0$633  <= \$2291 ;
   always @(posedge clk)
-    \sel_l10_s0$971  <= \$2254 ;
+    \sel_l10_s0$969  <= \$2292 ;
   always @(posedge clk)
-    wr__addr <= \$2255 ;
+    wr__addr <= \$2293 ;
   always @(posedge clk)
-    rd__addr <= \$2256 ;
+    rd__addr <= \$2294 ;
   always @(posedge clk)
-    \sel_l13_s0$972  <= \$2257 ;
+    \sel_l13_s0$970  <= \$2295 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2258 ;
+    \sel_l13_s0$734  <= \$2296 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2259 ;
+    \sel_l13_s0$747  <= \$2297 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2260 ;
+    \sel_l13_s0$753  <= \$2298 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2261 ;
+    \sel_l13_s0$759  <= \$2299 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2262 ;
+    \sel_l13_s0$765  <= \$2300 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2263 ;
+    \sel_l13_s0$771  <= \$2301 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2264 ;
+    \sel_l13_s0$777  <= \$2302 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2265 ;
+    \sel_l13_s0$783  <= \$2303 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2266 ;
+    sel_l13_s0 <= \$2304 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2267 ;
+    \sel_l13_s0$735  <= \$2305 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2268 ;
+    \sel_l13_s0$736  <= \$2306 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2269 ;
+    \sel_l13_s0$738  <= \$2307 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2270 ;
+    \sel_l13_s0$739  <= \$2308 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2271 ;
+    \sel_l13_s0$740  <= \$2309 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2272 ;
+    \sel_l13_s0$742  <= \$2310 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2273 ;
+    \sel_l13_s0$743  <= \$2311 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2274 ;
+    \sel_l13_s0$744  <= \$2312 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2275 ;
+    \sel_l13_s0$750  <= \$2313 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2276 ;
+    \sel_l13_s0$756  <= \$2314 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2277 ;
+    \sel_l13_s0$762  <= \$2315 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2278 ;
+    \sel_l13_s0$768  <= \$2316 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2279 ;
+    \sel_l13_s0$774  <= \$2317 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2280 ;
+    \sel_l13_s0$780  <= \$2318 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2281 ;
+    \sel_l13_s0$786  <= \$2319 ;
   always @(posedge clk)
-    \sel_l13_s0$973  <= \$2282 ;
+    \sel_l13_s0$971  <= \$2320 ;
   always @(posedge clk)
-    \sel_l15_s0$974  <= \$2283 ;
+    \sel_l15_s0$972  <= \$2321 ;
   always @(posedge clk)
-    \sel_l15_s0$975  <= \$2284 ;
+    \sel_l15_s0$973  <= \$2322 ;
   always @(posedge clk)
-    \sel_l15_s0$976  <= \$2285 ;
+    \sel_l15_s0$974  <= \$2323 ;
   always @(posedge clk)
-    \sel_l15_s0$977  <= \$2286 ;
+    \sel_l15_s0$975  <= \$2324 ;
   always @(posedge clk)
-    \sel_l15_s0$978  <= \$2287 ;
+    \sel_l15_s0$976  <= \$2325 ;
   always @(posedge clk)
-    \sel_l15_s0$979  <= \$2288 ;
+    \sel_l15_s0$977  <= \$2326 ;
   always @(posedge clk)
-    \sel_l15_s0$980  <= \$2289 ;
+    \sel_l15_s0$978  <= \$2327 ;
   always @(posedge clk)
-    \sel_l15_s0$981  <= \$2290 ;
+    \sel_l15_s0$979  <= \$2328 ;
   always @(posedge clk)
-    \sel_l15_s0$982  <= \$2291 ;
+    \sel_l15_s0$980  <= \$2329 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2292 ;
+    sel_l15_s0 <= \$2330 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2293 ;
+    \sel_l15_s0$801  <= \$2331 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2294 ;
+    \sel_l15_s0$803  <= \$2332 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2295 ;
+    \sel_l15_s0$805  <= \$2333 ;
   always @(posedge clk)
-    \sel_l15_s0$823  <= \$2296 ;
+    \sel_l15_s0$807  <= \$2334 ;
   always @(posedge clk)
-    \sel_l15_s0$826  <= \$2297 ;
+    \sel_l15_s0$809  <= \$2335 ;
   always @(posedge clk)
-    \sel_l15_s0$829  <= \$2298 ;
+    \sel_l15_s0$811  <= \$2336 ;
   always @(posedge clk)
-    \sel_l15_s0$832  <= \$2299 ;
+    \sel_l15_s0$813  <= \$2337 ;
   always @(posedge clk)
-    \sel_l15_s0$983  <= \$2300 ;
+    \sel_l15_s0$981  <= \$2338 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2301 ;
+    sel_valid_s0 <= \$2339 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2302 ;
+    sel_valid_s1 <= \$2340 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2303 ;
+    sel_valid_s2 <= \$2341 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2304 ;
+    sel_valid_s3 <= \$2342 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2305 ;
+    sel_valid_s4 <= \$2343 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2306 ;
+    sel_valid_s5 <= \$2344 ;
   always @(posedge clk)
-    mac_group <= \$2307 ;
+    mac_group <= \$2345 ;
   always @(posedge clk)
-    wbank_write_en <= \$2308 ;
+    mac_raddr_s0 <= \$2346 ;
   always @(posedge clk)
-    wbank_write_bank <= i__payload[165:162];
+    \mac_raddr_s0$990  <= \$2347 ;
   always @(posedge clk)
-    wbank_write_word <= i__payload[171:166];
+    \mac_raddr_s0$991  <= \$2348 ;
+  always @(posedge clk)
+    \mac_raddr_s0$992  <= \$2349 ;
+  always @(posedge clk)
+    \mac_raddr_s0$993  <= \$2350 ;
+  always @(posedge clk)
+    \mac_raddr_s0$994  <= \$2351 ;
+  always @(posedge clk)
+    \mac_raddr_s0$995  <= \$2352 ;
+  always @(posedge clk)
+    \mac_raddr_s0$996  <= \$2353 ;
+  always @(posedge clk)
+    \mac_raddr_s0$997  <= \$2354 ;
+  always @(posedge clk)
+    \mac_raddr_s0$998  <= \$2355 ;
+  always @(posedge clk)
+    \mac_raddr_s0$999  <= \$2356 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1000  <= \$2357 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1001  <= \$2358 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1002  <= \$2359 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1003  <= \$2360 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1004  <= \$2361 ;
+  always @(posedge clk)
+    \mac_raddr_s0$1005  <= \$2362 ;
+  always @(posedge clk)
+    mac_raddr_valid_s0 <= \$2363 ;
+  always @(posedge clk)
+    load_busy <= \$2364 ;
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    mac_read_s0 <= \$2309 ;
+    wlane0_write_en <= \$2365 ;
   always @(posedge clk)
-    \mac_read_s0$989  <= \$2310 ;
+    wlane0_write_addr <= { \$1985 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    \mac_read_s0$990  <= \$2311 ;
+    wlane1_write_en <= \$2366 ;
   always @(posedge clk)
-    \mac_read_s0$991  <= \$2312 ;
+    wlane1_write_addr <= { \$1986 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    \mac_read_s0$992  <= \$2313 ;
+    wlane2_write_en <= \$2367 ;
   always @(posedge clk)
-    \mac_read_s0$993  <= \$2314 ;
+    wlane2_write_addr <= { \$1987 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    \mac_read_s0$994  <= \$2315 ;
+    wlane3_write_en <= \$2368 ;
   always @(posedge clk)
-    \mac_read_s0$995  <= \$2316 ;
+    wlane3_write_addr <= { \$1988 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    \mac_read_s0$996  <= \$2317 ;
+    wlane4_write_en <= \$2369 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2318 ;
+    wlane4_write_addr <= { \$1989 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2319 ;
+    wlane5_write_en <= \$2370 ;
   always @(posedge clk)
-    \mac_rdreg_s0$999  <= \$2320 ;
+    wlane5_write_addr <= { \$1990 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    \mac_rdreg_s0$1000  <= \$2321 ;
+    wlane6_write_en <= \$2371 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1001  <= \$2322 ;
+    wlane6_write_addr <= { \$1991 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    \mac_rdreg_s0$1002  <= \$2323 ;
+    wlane7_write_en <= \$2372 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1003  <= \$2324 ;
+    wlane7_write_addr <= { \$1992 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    \mac_rdreg_s0$1004  <= \$2325 ;
+    mac_read_s0 <= \$2373 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1005  <= \$2326 ;
+    \mac_read_s0$1025  <= \$2374 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1006  <= \$2327 ;
+    \mac_read_s0$1026  <= \$2375 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$2328 ;
+    \mac_read_s0$1027  <= \$2376 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$2329 ;
+    \mac_read_s0$1028  <= \$2377 ;
   always @(posedge clk)
-    \mac_pre_s0$1009  <= \$2330 ;
+    \mac_read_s0$1029  <= \$2378 ;
   always @(posedge clk)
-    \mac_pre_s0$1010  <= \$2331 ;
+    \mac_read_s0$1030  <= \$2379 ;
   always @(posedge clk)
-    \mac_pre_s0$1011  <= \$2332 ;
+    \mac_read_s0$1031  <= \$2380 ;
   always @(posedge clk)
-    \mac_pre_s0$1012  <= \$2333 ;
+    \mac_read_s0$1032  <= \$2381 ;
   always @(posedge clk)
-    \mac_pre_s0$1013  <= \$2334 ;
+    mac_read_valid_s0 <= \$2382 ;
   always @(posedge clk)
-    \mac_pre_s0$1014  <= \$2335 ;
+    mac_rdreg_s0 <= \$2383 ;
   always @(posedge clk)
-    \mac_pre_s0$1015  <= \$2336 ;
+    \mac_rdreg_s0$1035  <= \$2384 ;
   always @(posedge clk)
-    \mac_pre_s0$1016  <= \$2337 ;
+    \mac_rdreg_s0$1036  <= \$2385 ;
   always @(posedge clk)
-    \mac_pre_s0$1018  <= \$2338 ;
+    \mac_rdreg_s0$1037  <= \$2386 ;
   always @(posedge clk)
-    \mac_pre_s0$1020  <= \$2339 ;
+    \mac_rdreg_s0$1038  <= \$2387 ;
   always @(posedge clk)
-    \mac_pre_s0$1022  <= \$2340 ;
+    \mac_rdreg_s0$1039  <= \$2388 ;
   always @(posedge clk)
-    \mac_pre_s0$1024  <= \$2341 ;
+    \mac_rdreg_s0$1040  <= \$2389 ;
   always @(posedge clk)
-    \mac_pre_s0$1026  <= \$2342 ;
+    \mac_rdreg_s0$1041  <= \$2390 ;
   always @(posedge clk)
-    \mac_pre_s0$1028  <= \$2343 ;
+    \mac_rdreg_s0$1042  <= \$2391 ;
   always @(posedge clk)
-    \mac_pre_s0$1030  <= \$2344 ;
+    mac_rdreg_valid_s0 <= \$2392 ;
   always @(posedge clk)
-    \mac_pre_s0$1032  <= \$2345 ;
+    mac_pre_s0 <= \$2393 ;
   always @(posedge clk)
-    \mac_pre_s0$1033  <= \$2346 ;
+    \mac_pre_s0$1045  <= \$2394 ;
   always @(posedge clk)
-    \mac_pre_s0$1034  <= \$2347 ;
+    \mac_pre_s0$1046  <= \$2395 ;
   always @(posedge clk)
-    \mac_pre_s0$1035  <= \$2348 ;
+    \mac_pre_s0$1047  <= \$2396 ;
   always @(posedge clk)
-    \mac_pre_s0$1036  <= \$2349 ;
+    \mac_pre_s0$1048  <= \$2397 ;
   always @(posedge clk)
-    \mac_pre_s0$1037  <= \$2350 ;
+    \mac_pre_s0$1049  <= \$2398 ;
   always @(posedge clk)
-    \mac_pre_s0$1038  <= \$2351 ;
+    \mac_pre_s0$1050  <= \$2399 ;
   always @(posedge clk)
-    \mac_pre_s0$1039  <= \$2352 ;
+    \mac_pre_s0$1051  <= \$2400 ;
   always @(posedge clk)
-    \mac_pre_s0$1040  <= \$2353 ;
+    \mac_pre_s0$1052  <= \$2401 ;
   always @(posedge clk)
-    \mac_pre_s0$1041  <= \$2354 ;
+    \mac_pre_s0$1054  <= \$2402 ;
   always @(posedge clk)
-    \mac_pre_s0$1042  <= \$2355 ;
+    \mac_pre_s0$1056  <= \$2403 ;
   always @(posedge clk)
-    \mac_pre_s0$1043  <= \$2356 ;
+    \mac_pre_s0$1058  <= \$2404 ;
   always @(posedge clk)
-    \mac_pre_s0$1044  <= \$2357 ;
+    \mac_pre_s0$1060  <= \$2405 ;
   always @(posedge clk)
-    \mac_pre_s0$1045  <= \$2358 ;
+    \mac_pre_s0$1062  <= \$2406 ;
   always @(posedge clk)
-    \mac_pre_s0$1046  <= \$2359 ;
+    \mac_pre_s0$1064  <= \$2407 ;
   always @(posedge clk)
-    \mac_pre_s0$1047  <= \$2360 ;
+    \mac_pre_s0$1066  <= \$2408 ;
   always @(posedge clk)
-    \mac_pre_s0$1048  <= \$2361 ;
+    \mac_pre_s0$1068  <= \$2409 ;
   always @(posedge clk)
-    \mac_pre_s0$1049  <= \$2362 ;
+    \mac_pre_s0$1069  <= \$2410 ;
   always @(posedge clk)
-    \mac_pre_s0$1050  <= \$2363 ;
+    \mac_pre_s0$1070  <= \$2411 ;
   always @(posedge clk)
-    \mac_pre_s0$1051  <= \$2364 ;
+    \mac_pre_s0$1071  <= \$2412 ;
   always @(posedge clk)
-    \mac_pre_s0$1052  <= \$2365 ;
+    \mac_pre_s0$1072  <= \$2413 ;
   always @(posedge clk)
-    \mac_pre_s0$1053  <= \$2366 ;
+    \mac_pre_s0$1073  <= \$2414 ;
   always @(posedge clk)
-    \mac_pre_s0$1054  <= \$2367 ;
+    \mac_pre_s0$1074  <= \$2415 ;
   always @(posedge clk)
-    \mac_pre_s0$1055  <= \$2368 ;
+    \mac_pre_s0$1075  <= \$2416 ;
   always @(posedge clk)
-    \mac_pre_s0$1056  <= \$2369 ;
+    \mac_pre_s0$1076  <= \$2417 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$2370 ;
+    \mac_pre_s0$1077  <= \$2418 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$2371 ;
+    \mac_pre_s0$1078  <= \$2419 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$2372 ;
+    \mac_pre_s0$1079  <= \$2420 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$2373 ;
+    \mac_pre_s0$1080  <= \$2421 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$2374 ;
+    \mac_pre_s0$1081  <= \$2422 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$2375 ;
+    \mac_pre_s0$1082  <= \$2423 ;
   always @(posedge clk)
-    \mac_add0_s0$897  <= \$2376 ;
+    \mac_pre_s0$1083  <= \$2424 ;
   always @(posedge clk)
-    \mac_add0_s0$899  <= \$2377 ;
+    \mac_pre_s0$1084  <= \$2425 ;
   always @(posedge clk)
-    \mac_add0_s0$900  <= \$2378 ;
+    \mac_pre_s0$1085  <= \$2426 ;
   always @(posedge clk)
-    \mac_add0_s0$902  <= \$2379 ;
+    \mac_pre_s0$1086  <= \$2427 ;
   always @(posedge clk)
-    \mac_add0_s0$903  <= \$2380 ;
+    \mac_pre_s0$1087  <= \$2428 ;
   always @(posedge clk)
-    \mac_add0_s0$905  <= \$2381 ;
+    \mac_pre_s0$1088  <= \$2429 ;
   always @(posedge clk)
-    \mac_add0_s0$906  <= \$2382 ;
+    \mac_pre_s0$1089  <= \$2430 ;
   always @(posedge clk)
-    \mac_add0_s0$908  <= \$2383 ;
+    \mac_pre_s0$1090  <= \$2431 ;
   always @(posedge clk)
-    \mac_add0_s0$909  <= \$2384 ;
+    \mac_pre_s0$1091  <= \$2432 ;
   always @(posedge clk)
-    \mac_add0_s0$911  <= \$2385 ;
+    \mac_pre_s0$1092  <= \$2433 ;
   always @(posedge clk)
-    \mac_add0_s0$912  <= \$2386 ;
+    mac_pre_valid_s0 <= \$2434 ;
   always @(posedge clk)
-    \mac_add0_s0$914  <= \$2387 ;
+    mac_dspin_s0 <= \$2435 ;
   always @(posedge clk)
-    \mac_add0_s0$915  <= \$2388 ;
+    mac_dspin_valid_s0 <= \$2436 ;
   always @(posedge clk)
-    \mac_add0_s0$917  <= \$2389 ;
+    mac_dspout_s0 <= \$2437 ;
   always @(posedge clk)
-    \mac_add0_s0$918  <= \$2390 ;
+    mac_dspout_valid_s0 <= \$2438 ;
   always @(posedge clk)
-    \mac_add0_s0$1062  <= \$2391 ;
+    mac_add0_s0 <= \$2439 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$2392 ;
+    \mac_add0_s0$895  <= \$2440 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$2393 ;
+    \mac_add0_s0$897  <= \$2441 ;
   always @(posedge clk)
-    \mac_add1_s0$923  <= \$2394 ;
+    \mac_add0_s0$898  <= \$2442 ;
   always @(posedge clk)
-    \mac_add1_s0$925  <= \$2395 ;
+    \mac_add0_s0$900  <= \$2443 ;
   always @(posedge clk)
-    \mac_add1_s0$926  <= \$2396 ;
+    \mac_add0_s0$901  <= \$2444 ;
   always @(posedge clk)
-    \mac_add1_s0$928  <= \$2397 ;
+    \mac_add0_s0$903  <= \$2445 ;
   always @(posedge clk)
-    \mac_add1_s0$929  <= \$2398 ;
+    \mac_add0_s0$904  <= \$2446 ;
   always @(posedge clk)
-    \mac_add1_s0$931  <= \$2399 ;
+    \mac_add0_s0$906  <= \$2447 ;
   always @(posedge clk)
-    \mac_add1_s0$932  <= \$2400 ;
+    \mac_add0_s0$907  <= \$2448 ;
   always @(posedge clk)
-    \mac_add1_s0$1064  <= \$2401 ;
+    \mac_add0_s0$909  <= \$2449 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$2402 ;
+    \mac_add0_s0$910  <= \$2450 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$2403 ;
+    \mac_add0_s0$912  <= \$2451 ;
   always @(posedge clk)
-    \mac_add2_s0$956  <= \$2404 ;
+    \mac_add0_s0$913  <= \$2452 ;
   always @(posedge clk)
-    \mac_add2_s0$959  <= \$2405 ;
+    \mac_add0_s0$915  <= \$2453 ;
   always @(posedge clk)
-    \mac_add2_s0$962  <= \$2406 ;
+    \mac_add0_s0$916  <= \$2454 ;
   always @(posedge clk)
-    \mac_add2_s0$1066  <= \$2407 ;
+    \mac_add0_s0$1098  <= \$2455 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$2408 ;
+    mac_add0_valid_s0 <= \$2456 ;
   always @(posedge clk)
-    o__valid <= \$2409 ;
+    mac_add1_s0 <= \$2457 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$2410 ;
+    \mac_add1_s0$921  <= \$2458 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$2411 ;
+    \mac_add1_s0$923  <= \$2459 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$2412 ;
+    \mac_add1_s0$924  <= \$2460 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$2413 ;
+    \mac_add1_s0$926  <= \$2461 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$2414 ;
+    \mac_add1_s0$927  <= \$2462 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$2415 ;
+    \mac_add1_s0$929  <= \$2463 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$2416 ;
+    \mac_add1_s0$930  <= \$2464 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$2417 ;
+    \mac_add1_s0$1100  <= \$2465 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$2418 ;
+    mac_add1_valid_s0 <= \$2466 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$2419 ;
+    mac_add2_s0 <= \$2467 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$2420 ;
+    \mac_add2_s0$954  <= \$2468 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$2421 ;
+    \mac_add2_s0$957  <= \$2469 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$2422 ;
+    \mac_add2_s0$960  <= \$2470 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$2423 ;
+    \mac_add2_s0$1102  <= \$2471 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$2424 ;
+    mac_add2_valid_s0 <= \$2472 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$2425 ;
+    o__valid <= \$2473 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$2426 ;
+    stall_adv0_valid <= \$2474 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$2427 ;
+    stall_adv1_valid <= \$2475 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$2428 ;
+    stall_adv2_valid <= \$2476 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$2429 ;
+    stall_adv3_valid <= \$2477 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$2430 ;
+    stall_adv4_valid <= \$2478 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$2431 ;
+    stall_adv5_valid <= \$2479 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$2432 ;
+    stall_adv6_valid <= \$2480 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$2433 ;
+    stall_adv7_valid <= \$2481 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$2434 ;
+    stall_adv8_valid <= \$2482 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$2435 ;
+    stall_adv9_valid <= \$2483 ;
   always @(posedge clk)
-    mac_acc0 <= \$2436 ;
+    stall_adv10_valid <= \$2484 ;
   always @(posedge clk)
-    mac_acc0_out <= \$2437 ;
+    stall_adv11_valid <= \$2485 ;
   always @(posedge clk)
-    mac_acc1 <= \$2438 ;
+    stall_adv12_valid <= \$2486 ;
   always @(posedge clk)
-    mac_acc1_out <= \$2439 ;
+    stall_adv13_valid <= \$2487 ;
   always @(posedge clk)
-    mac_acc2 <= \$2440 ;
+    stall_adv14_valid <= \$2488 ;
   always @(posedge clk)
-    mac_acc2_out <= \$2441 ;
+    stall_adv15_valid <= \$2489 ;
   always @(posedge clk)
-    mac_acc3 <= \$2442 ;
+    stall_adv16_valid <= \$2490 ;
   always @(posedge clk)
-    mac_acc3_out <= \$2443 ;
+    stall_adv17_valid <= \$2491 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$2492 ;
+  always @(posedge clk)
+    stall_adv19_valid <= \$2493 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$2494 ;
+  always @(posedge clk)
+    stall_adv21_valid <= \$2495 ;
+  always @(posedge clk)
+    stall_adv22_valid <= \$2496 ;
+  always @(posedge clk)
+    stall_adv23_valid <= \$2497 ;
+  always @(posedge clk)
+    stall_adv24_valid <= \$2498 ;
+  always @(posedge clk)
+    stall_adv25_valid <= \$2499 ;
+  always @(posedge clk)
+    stall_adv26_valid <= \$2500 ;
+  always @(posedge clk)
+    stall_adv27_valid <= \$2501 ;
+  always @(posedge clk)
+    mac_acc0 <= \$2502 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$2503 ;
+  always @(posedge clk)
+    mac_acc1 <= \$2504 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$2505 ;
+  always @(posedge clk)
+    mac_acc2 <= \$2506 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$2507 ;
+  always @(posedge clk)
+    mac_acc3 <= \$2508 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$2509 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1016 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1052 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -6992,9 +7202,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1009 ),
-    .b(\mac_pre_s0$1018 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1045 ),
+    .b(\mac_pre_s0$1054 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -7002,9 +7212,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1020 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1046 ),
+    .b(\mac_pre_s0$1056 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -7012,9 +7222,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1022 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1047 ),
+    .b(\mac_pre_s0$1058 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -7022,9 +7232,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1012 ),
-    .b(\mac_pre_s0$1024 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1048 ),
+    .b(\mac_pre_s0$1060 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -7032,9 +7242,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1013 ),
-    .b(\mac_pre_s0$1026 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1049 ),
+    .b(\mac_pre_s0$1062 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -7042,9 +7252,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1014 ),
-    .b(\mac_pre_s0$1028 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1050 ),
+    .b(\mac_pre_s0$1064 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -7052,9 +7262,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1015 ),
-    .b(\mac_pre_s0$1030 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1051 ),
+    .b(\mac_pre_s0$1066 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -7063,8 +7273,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1032 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1068 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -7072,9 +7282,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1009 ),
-    .b(\mac_pre_s0$1033 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1045 ),
+    .b(\mac_pre_s0$1069 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -7082,9 +7292,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1034 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1046 ),
+    .b(\mac_pre_s0$1070 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -7092,9 +7302,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1035 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1047 ),
+    .b(\mac_pre_s0$1071 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -7102,9 +7312,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1012 ),
-    .b(\mac_pre_s0$1036 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1048 ),
+    .b(\mac_pre_s0$1072 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -7112,9 +7322,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1013 ),
-    .b(\mac_pre_s0$1037 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1049 ),
+    .b(\mac_pre_s0$1073 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -7122,9 +7332,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1014 ),
-    .b(\mac_pre_s0$1038 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1050 ),
+    .b(\mac_pre_s0$1074 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -7132,9 +7342,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1015 ),
-    .b(\mac_pre_s0$1039 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1051 ),
+    .b(\mac_pre_s0$1075 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -7143,8 +7353,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1040 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1076 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -7152,9 +7362,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1009 ),
-    .b(\mac_pre_s0$1041 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1045 ),
+    .b(\mac_pre_s0$1077 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -7162,9 +7372,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1042 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1046 ),
+    .b(\mac_pre_s0$1078 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -7172,9 +7382,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1043 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1047 ),
+    .b(\mac_pre_s0$1079 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -7182,9 +7392,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1012 ),
-    .b(\mac_pre_s0$1044 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1048 ),
+    .b(\mac_pre_s0$1080 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -7192,9 +7402,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1013 ),
-    .b(\mac_pre_s0$1045 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1049 ),
+    .b(\mac_pre_s0$1081 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -7202,9 +7412,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1014 ),
-    .b(\mac_pre_s0$1046 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1050 ),
+    .b(\mac_pre_s0$1082 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -7212,9 +7422,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1015 ),
-    .b(\mac_pre_s0$1047 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1051 ),
+    .b(\mac_pre_s0$1083 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -7223,8 +7433,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1048 ),
-    .ce(stall_adv11),
+    .b(\mac_pre_s0$1084 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -7232,9 +7442,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1009 ),
-    .b(\mac_pre_s0$1049 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$1045 ),
+    .b(\mac_pre_s0$1085 ),
+    .ce(stall_adv13),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -7242,9 +7452,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1010 ),
-    .b(\mac_pre_s0$1050 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1046 ),
+    .b(\mac_pre_s0$1086 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -7252,9 +7462,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1011 ),
-    .b(\mac_pre_s0$1051 ),
-    .ce(stall_adv12),
+    .a(\mac_pre_s0$1047 ),
+    .b(\mac_pre_s0$1087 ),
+    .ce(stall_adv14),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -7262,9 +7472,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1012 ),
-    .b(\mac_pre_s0$1052 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1048 ),
+    .b(\mac_pre_s0$1088 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -7272,9 +7482,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1013 ),
-    .b(\mac_pre_s0$1053 ),
-    .ce(stall_adv13),
+    .a(\mac_pre_s0$1049 ),
+    .b(\mac_pre_s0$1089 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -7282,9 +7492,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1014 ),
-    .b(\mac_pre_s0$1054 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1050 ),
+    .b(\mac_pre_s0$1090 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -7292,9 +7502,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1015 ),
-    .b(\mac_pre_s0$1055 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1051 ),
+    .b(\mac_pre_s0$1091 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -7304,13 +7514,13 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane0 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane0_q),
-    .raddr({ \$1981 [3:0], mac_group }),
-    .re(\$2081 ),
-    .waddr({ \$1980 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$997 ),
+    .re(\$2152 ),
+    .waddr(wlane0_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2080 )
+    .we(wlane0_write_en)
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7318,13 +7528,13 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane1 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane1_q),
-    .raddr({ \$1983 [3:0], mac_group }),
-    .re(\$2087 ),
-    .waddr({ \$1982 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$998 ),
+    .re(\$2153 ),
+    .waddr(wlane1_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2086 )
+    .we(wlane1_write_en)
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7332,13 +7542,13 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane2 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane2_q),
-    .raddr({ \$1985 [3:0], mac_group }),
-    .re(\$2093 ),
-    .waddr({ \$1984 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$999 ),
+    .re(\$2154 ),
+    .waddr(wlane2_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2092 )
+    .we(wlane2_write_en)
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7346,13 +7556,13 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane3 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane3_q),
-    .raddr({ \$1987 [3:0], mac_group }),
-    .re(\$2099 ),
-    .waddr({ \$1986 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$1000 ),
+    .re(\$2155 ),
+    .waddr(wlane3_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2098 )
+    .we(wlane3_write_en)
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7360,13 +7570,13 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane4 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane4_q),
-    .raddr({ \$1989 [3:0], mac_group }),
-    .re(\$2105 ),
-    .waddr({ \$1988 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$1001 ),
+    .re(\$2156 ),
+    .waddr(wlane4_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2104 )
+    .we(wlane4_write_en)
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7374,13 +7584,13 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane5 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane5_q),
-    .raddr({ \$1991 [3:0], mac_group }),
-    .re(\$2111 ),
-    .waddr({ \$1990 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$1002 ),
+    .re(\$2157 ),
+    .waddr(wlane5_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2110 )
+    .we(wlane5_write_en)
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7388,13 +7598,13 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane6 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane6_q),
-    .raddr({ \$1993 [3:0], mac_group }),
-    .re(\$2117 ),
-    .waddr({ \$1992 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$1003 ),
+    .re(\$2158 ),
+    .waddr(wlane6_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2116 )
+    .we(wlane6_write_en)
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd10),
@@ -7402,1956 +7612,1684 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane7 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv10),
     .q(wlane7_q),
-    .raddr({ \$1995 [3:0], mac_group }),
-    .re(\$2121 ),
-    .waddr({ \$1994 [3:0], wbank_write_word }),
+    .raddr(\mac_raddr_s0$1004 ),
+    .re(\$2159 ),
+    .waddr(wlane7_write_addr),
     .wdata(wbank_write_data),
-    .we(\$2120 )
+    .we(wlane7_write_en)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = sel_l1_s0;
+    \$2160  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2122  = \$4 [7:0];
+      \$2160  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = \sel_l1_s0$29 ;
+    \$2161  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2123  = \$7 [7:0];
+      \$2161  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \sel_l1_s0$30 ;
+    \$2162  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2124  = \$10 [7:0];
+      \$2162  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \sel_l1_s0$31 ;
+    \$2163  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2125  = \$13 [7:0];
+      \$2163  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \sel_l1_s0$32 ;
+    \$2164  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2126  = \$16 [7:0];
+      \$2164  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = \sel_l1_s0$33 ;
+    \$2165  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2127  = \$19 [7:0];
+      \$2165  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \sel_l1_s0$34 ;
+    \$2166  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2128  = \$22 [7:0];
+      \$2166  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = \sel_l1_s0$35 ;
+    \$2167  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2129  = \$25 [7:0];
+      \$2167  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \sel_l1_s0$36 ;
+    \$2168  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2130  = \$28 [7:0];
+      \$2168  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = \sel_l1_s0$37 ;
+    \$2169  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2131  = \$31 [7:0];
+      \$2169  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = \sel_l1_s0$38 ;
+    \$2170  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2132  = \$34 [7:0];
+      \$2170  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = \sel_l1_s0$39 ;
+    \$2171  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2133  = \$37 [7:0];
+      \$2171  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = \sel_l1_s0$40 ;
+    \$2172  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2134  = \$40 [7:0];
+      \$2172  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = \sel_l1_s0$41 ;
+    \$2173  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2135  = \$43 [7:0];
+      \$2173  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = \sel_l1_s0$42 ;
+    \$2174  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2136  = \$46 [7:0];
+      \$2174  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = \sel_l1_s0$43 ;
+    \$2175  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2137  = \$49 [7:0];
+      \$2175  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = \sel_l1_s0$968 ;
+    \$2176  = \sel_l1_s0$966 ;
     if (stall_adv0) begin
-      \$2138  = i__payload[160];
+      \$2176  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = sel_l2_s0;
+    \$2177  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2139  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2177  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = \sel_l2_s0$969 ;
+    \$2178  = \sel_l2_s0$967 ;
     if (stall_adv1) begin
-      \$2140  = \sel_l1_s0$968 ;
+      \$2178  = \sel_l1_s0$966 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = \sel_l5_s0$482 ;
+    \$2179  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2141  = sel_cs2_0_0_0s;
+      \$2179  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = sel_l5_s0;
+    \$2180  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2142  = sel_cs2_0_0_0c;
+      \$2180  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = \sel_l5_s0$339 ;
+    \$2181  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2143  = sel_cs2_0_1_0s;
+      \$2181  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = \sel_l5_s0$340 ;
+    \$2182  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2144  = sel_cs0_0_0_4c;
+      \$2182  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = \sel_l5_s0$418 ;
+    \$2183  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2145  = sel_cs2_0_1_0c;
+      \$2183  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \sel_l5_s0$419 ;
+    \$2184  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2146  = sel_cs1_0_1_0c;
+      \$2184  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \sel_l5_s0$483 ;
+    \$2185  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2147  = sel_cs2_1_0_0s;
+      \$2185  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \sel_l5_s0$343 ;
+    \$2186  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2148  = sel_cs2_1_0_0c;
+      \$2186  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \sel_l5_s0$344 ;
+    \$2187  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2149  = sel_cs2_1_1_0s;
+      \$2187  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \sel_l5_s0$345 ;
+    \$2188  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2150  = sel_cs0_1_0_4c;
+      \$2188  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = \sel_l5_s0$422 ;
+    \$2189  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2151  = sel_cs2_1_1_0c;
+      \$2189  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = \sel_l5_s0$423 ;
+    \$2190  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2152  = sel_cs1_1_1_0c;
+      \$2190  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = \sel_l5_s0$484 ;
+    \$2191  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2153  = sel_cs2_2_0_0s;
+      \$2191  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \sel_l5_s0$348 ;
+    \$2192  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2154  = sel_cs2_2_0_0c;
+      \$2192  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \sel_l5_s0$349 ;
+    \$2193  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2155  = sel_cs2_2_1_0s;
+      \$2193  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \sel_l5_s0$350 ;
+    \$2194  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2156  = sel_cs0_2_0_4c;
+      \$2194  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \sel_l5_s0$426 ;
+    \$2195  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2157  = sel_cs2_2_1_0c;
+      \$2195  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \sel_l5_s0$427 ;
+    \$2196  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2158  = sel_cs1_2_1_0c;
+      \$2196  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = \sel_l5_s0$485 ;
+    \$2197  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2159  = sel_cs2_3_0_0s;
+      \$2197  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \sel_l5_s0$353 ;
+    \$2198  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2160  = sel_cs2_3_0_0c;
+      \$2198  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = \sel_l5_s0$354 ;
+    \$2199  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2161  = sel_cs2_3_1_0s;
+      \$2199  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \sel_l5_s0$355 ;
+    \$2200  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2162  = sel_cs0_3_0_4c;
+      \$2200  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = \sel_l5_s0$430 ;
+    \$2201  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2163  = sel_cs2_3_1_0c;
+      \$2201  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = \sel_l5_s0$431 ;
+    \$2202  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2164  = sel_cs1_3_1_0c;
+      \$2202  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \sel_l5_s0$486 ;
+    \$2203  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2165  = sel_cs2_4_0_0s;
+      \$2203  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \sel_l5_s0$358 ;
+    \$2204  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2166  = sel_cs2_4_0_0c;
+      \$2204  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = \sel_l5_s0$359 ;
+    \$2205  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2167  = sel_cs2_4_1_0s;
+      \$2205  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \sel_l5_s0$360 ;
+    \$2206  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2168  = sel_cs0_4_0_4c;
+      \$2206  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = \sel_l5_s0$434 ;
+    \$2207  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2169  = sel_cs2_4_1_0c;
+      \$2207  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \sel_l5_s0$435 ;
+    \$2208  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2170  = sel_cs1_4_1_0c;
+      \$2208  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \sel_l5_s0$487 ;
+    \$2209  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2171  = sel_cs2_5_0_0s;
+      \$2209  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2172  = \sel_l5_s0$363 ;
+    \$2210  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2172  = sel_cs2_5_0_0c;
+      \$2210  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \sel_l5_s0$364 ;
+    \$2211  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2173  = sel_cs2_5_1_0s;
+      \$2211  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \sel_l5_s0$365 ;
+    \$2212  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2174  = sel_cs0_5_0_4c;
+      \$2212  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \sel_l5_s0$438 ;
+    \$2213  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2175  = sel_cs2_5_1_0c;
+      \$2213  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \sel_l5_s0$439 ;
+    \$2214  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2176  = sel_cs1_5_1_0c;
+      \$2214  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \sel_l5_s0$488 ;
+    \$2215  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2177  = sel_cs2_6_0_0s;
+      \$2215  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \sel_l5_s0$368 ;
+    \$2216  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2178  = sel_cs2_6_0_0c;
+      \$2216  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \sel_l5_s0$369 ;
+    \$2217  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2179  = sel_cs2_6_1_0s;
+      \$2217  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \sel_l5_s0$370 ;
+    \$2218  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2180  = sel_cs0_6_0_4c;
+      \$2218  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \sel_l5_s0$442 ;
+    \$2219  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2181  = sel_cs2_6_1_0c;
+      \$2219  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \sel_l5_s0$443 ;
+    \$2220  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2182  = sel_cs1_6_1_0c;
+      \$2220  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \sel_l5_s0$489 ;
+    \$2221  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2183  = sel_cs2_7_0_0s;
+      \$2221  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \sel_l5_s0$373 ;
+    \$2222  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2184  = sel_cs2_7_0_0c;
+      \$2222  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \sel_l5_s0$374 ;
+    \$2223  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2185  = sel_cs2_7_1_0s;
+      \$2223  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \sel_l5_s0$375 ;
+    \$2224  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2186  = sel_cs0_7_0_4c;
+      \$2224  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \sel_l5_s0$446 ;
+    \$2225  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2187  = sel_cs2_7_1_0c;
+      \$2225  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \sel_l5_s0$447 ;
+    \$2226  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2188  = sel_cs1_7_1_0c;
+      \$2226  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \sel_l5_s0$490 ;
+    \$2227  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2189  = sel_cs2_8_0_0s;
+      \$2227  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \sel_l5_s0$378 ;
+    \$2228  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2190  = sel_cs2_8_0_0c;
+      \$2228  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \sel_l5_s0$379 ;
+    \$2229  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2191  = sel_cs2_8_1_0s;
+      \$2229  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \sel_l5_s0$380 ;
+    \$2230  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2192  = sel_cs0_8_0_4c;
+      \$2230  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \sel_l5_s0$450 ;
+    \$2231  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2193  = sel_cs2_8_1_0c;
+      \$2231  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \sel_l5_s0$451 ;
+    \$2232  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2194  = sel_cs1_8_1_0c;
+      \$2232  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \sel_l5_s0$491 ;
+    \$2233  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2195  = sel_cs2_9_0_0s;
+      \$2233  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \sel_l5_s0$383 ;
+    \$2234  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2196  = sel_cs2_9_0_0c;
+      \$2234  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \sel_l5_s0$384 ;
+    \$2235  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2197  = sel_cs2_9_1_0s;
+      \$2235  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \sel_l5_s0$385 ;
+    \$2236  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2198  = sel_cs0_9_0_4c;
+      \$2236  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \sel_l5_s0$454 ;
+    \$2237  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2199  = sel_cs2_9_1_0c;
+      \$2237  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \sel_l5_s0$455 ;
+    \$2238  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2200  = sel_cs1_9_1_0c;
+      \$2238  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \sel_l5_s0$492 ;
+    \$2239  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2201  = sel_cs2_10_0_0s;
+      \$2239  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \sel_l5_s0$388 ;
+    \$2240  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2202  = sel_cs2_10_0_0c;
+      \$2240  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \sel_l5_s0$389 ;
+    \$2241  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2203  = sel_cs2_10_1_0s;
+      \$2241  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \sel_l5_s0$390 ;
+    \$2242  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2204  = sel_cs0_10_0_4c;
+      \$2242  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \sel_l5_s0$458 ;
+    \$2243  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2205  = sel_cs2_10_1_0c;
+      \$2243  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \sel_l5_s0$459 ;
+    \$2244  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2206  = sel_cs1_10_1_0c;
+      \$2244  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \sel_l5_s0$493 ;
+    \$2245  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2207  = sel_cs2_11_0_0s;
+      \$2245  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \sel_l5_s0$393 ;
+    \$2246  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2208  = sel_cs2_11_0_0c;
+      \$2246  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \sel_l5_s0$394 ;
+    \$2247  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2209  = sel_cs2_11_1_0s;
+      \$2247  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \sel_l5_s0$395 ;
+    \$2248  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2210  = sel_cs0_11_0_4c;
+      \$2248  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \sel_l5_s0$462 ;
+    \$2249  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2211  = sel_cs2_11_1_0c;
+      \$2249  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \sel_l5_s0$463 ;
+    \$2250  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2212  = sel_cs1_11_1_0c;
+      \$2250  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \sel_l5_s0$494 ;
+    \$2251  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2213  = sel_cs2_12_0_0s;
+      \$2251  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \sel_l5_s0$398 ;
+    \$2252  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2214  = sel_cs2_12_0_0c;
+      \$2252  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \sel_l5_s0$399 ;
+    \$2253  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2215  = sel_cs2_12_1_0s;
+      \$2253  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \sel_l5_s0$400 ;
+    \$2254  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2216  = sel_cs0_12_0_4c;
+      \$2254  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = \sel_l5_s0$466 ;
+    \$2255  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2217  = sel_cs2_12_1_0c;
+      \$2255  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \sel_l5_s0$467 ;
+    \$2256  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2218  = sel_cs1_12_1_0c;
+      \$2256  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \sel_l5_s0$495 ;
+    \$2257  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2219  = sel_cs2_13_0_0s;
+      \$2257  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \sel_l5_s0$403 ;
+    \$2258  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2220  = sel_cs2_13_0_0c;
+      \$2258  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \sel_l5_s0$404 ;
+    \$2259  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2221  = sel_cs2_13_1_0s;
+      \$2259  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \sel_l5_s0$405 ;
+    \$2260  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2222  = sel_cs0_13_0_4c;
+      \$2260  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = \sel_l5_s0$470 ;
+    \$2261  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2223  = sel_cs2_13_1_0c;
+      \$2261  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \sel_l5_s0$471 ;
+    \$2262  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2224  = sel_cs1_13_1_0c;
+      \$2262  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \sel_l5_s0$496 ;
+    \$2263  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2225  = sel_cs2_14_0_0s;
+      \$2263  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \sel_l5_s0$408 ;
+    \$2264  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2226  = sel_cs2_14_0_0c;
+      \$2264  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \sel_l5_s0$409 ;
+    \$2265  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2227  = sel_cs2_14_1_0s;
+      \$2265  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \sel_l5_s0$410 ;
+    \$2266  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2228  = sel_cs0_14_0_4c;
+      \$2266  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \sel_l5_s0$474 ;
+    \$2267  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2229  = sel_cs2_14_1_0c;
+      \$2267  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \sel_l5_s0$475 ;
+    \$2268  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2230  = sel_cs1_14_1_0c;
+      \$2268  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \sel_l5_s0$497 ;
+    \$2269  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2231  = sel_cs2_15_0_0s;
+      \$2269  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \sel_l5_s0$413 ;
+    \$2270  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2232  = sel_cs2_15_0_0c;
+      \$2270  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \sel_l5_s0$414 ;
+    \$2271  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2233  = sel_cs2_15_1_0s;
+      \$2271  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \sel_l5_s0$415 ;
+    \$2272  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2234  = sel_cs0_15_0_4c;
+      \$2272  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \sel_l5_s0$478 ;
+    \$2273  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2235  = sel_cs2_15_1_0c;
+      \$2273  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \sel_l5_s0$479 ;
+    \$2274  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2236  = sel_cs1_15_1_0c;
+      \$2274  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \sel_l5_s0$970 ;
+    \$2275  = \sel_l5_s0$968 ;
     if (stall_adv2) begin
-      \$2237  = \sel_l2_s0$969 ;
+      \$2275  = \sel_l2_s0$967 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \sel_l10_s0$719 ;
+    \$2276  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2238  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2276  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \sel_l10_s0$720 ;
+    \$2277  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2239  = \$1413 ;
+      \$2277  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \sel_l10_s0$721 ;
+    \$2278  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2240  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2278  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \sel_l10_s0$722 ;
+    \$2279  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2241  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2279  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \sel_l10_s0$578 ;
+    \$2280  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2242  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2280  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = sel_l10_s0;
+    \$2281  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2243  = \$1417 ;
+      \$2281  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \sel_l10_s0$586 ;
+    \$2282  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2244  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2282  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \sel_l10_s0$594 ;
+    \$2283  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2245  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2283  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \sel_l10_s0$602 ;
+    \$2284  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2246  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2284  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \sel_l10_s0$643 ;
+    \$2285  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2247  = \$1421 ;
+      \$2285  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \sel_l10_s0$653 ;
+    \$2286  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2248  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2286  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \sel_l10_s0$663 ;
+    \$2287  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2249  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2287  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \sel_l10_s0$613 ;
+    \$2288  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2250  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2288  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \sel_l10_s0$612 ;
+    \$2289  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2251  = \$1425 ;
+      \$2289  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \sel_l10_s0$623 ;
+    \$2290  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2252  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2290  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \sel_l10_s0$633 ;
+    \$2291  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2253  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2291  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \sel_l10_s0$971 ;
+    \$2292  = \sel_l10_s0$969 ;
     if (stall_adv3) begin
-      \$2254  = \sel_l5_s0$970 ;
+      \$2292  = \sel_l5_s0$968 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = wr__addr;
+    \$2293  = wr__addr;
     if (stall_adv4) begin
-      \$2255  = \$2017 [3:0];
+      \$2293  = \$2014 [3:0];
     end
     if (rst) begin
-      \$2255  = 4'h0;
+      \$2293  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = rd__addr;
+    \$2294  = rd__addr;
     if (stall_adv4) begin
-      \$2256  = \$2018 [3:0];
+      \$2294  = \$2015 [3:0];
     end
     if (rst) begin
-      \$2256  = 4'hc;
+      \$2294  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \sel_l13_s0$972 ;
+    \$2295  = \sel_l13_s0$970 ;
     if (stall_adv5) begin
-      \$2257  = \sel_l10_s0$719 ;
+      \$2295  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \sel_l13_s0$734 ;
+    \$2296  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2258  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2296  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \sel_l13_s0$747 ;
+    \$2297  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2259  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2297  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \sel_l13_s0$753 ;
+    \$2298  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2260  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2298  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \sel_l13_s0$759 ;
+    \$2299  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2261  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2299  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \sel_l13_s0$765 ;
+    \$2300  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2262  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2300  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \sel_l13_s0$771 ;
+    \$2301  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2263  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2301  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \sel_l13_s0$777 ;
+    \$2302  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2264  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2302  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \sel_l13_s0$783 ;
+    \$2303  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2265  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2303  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = sel_l13_s0;
+    \$2304  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2266  = sel_dl1_r0_q[7:0];
+      \$2304  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \sel_l13_s0$735 ;
+    \$2305  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2267  = sel_dl1_r0_q[15:8];
+      \$2305  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \sel_l13_s0$736 ;
+    \$2306  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2268  = sel_dl1_r0_q[23:16];
+      \$2306  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \sel_l13_s0$738 ;
+    \$2307  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2269  = sel_dl1_r0_q[31:24];
+      \$2307  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \sel_l13_s0$739 ;
+    \$2308  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2270  = sel_dl1_r0_q[39:32];
+      \$2308  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \sel_l13_s0$740 ;
+    \$2309  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2271  = sel_dl1_r0_q[47:40];
+      \$2309  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \sel_l13_s0$742 ;
+    \$2310  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2272  = sel_dl1_r0_q[55:48];
+      \$2310  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \sel_l13_s0$743 ;
+    \$2311  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2273  = sel_dl1_r0_q[63:56];
+      \$2311  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \sel_l13_s0$744 ;
+    \$2312  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2274  = sel_dl1_r0_q[71:64];
+      \$2312  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \sel_l13_s0$750 ;
+    \$2313  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2275  = sel_dl1_r0_q[79:72];
+      \$2313  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \sel_l13_s0$756 ;
+    \$2314  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2276  = sel_dl1_r0_q[87:80];
+      \$2314  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \sel_l13_s0$762 ;
+    \$2315  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2277  = sel_dl1_r0_q[95:88];
+      \$2315  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \sel_l13_s0$768 ;
+    \$2316  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2278  = sel_dl1_r0_q[103:96];
+      \$2316  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \sel_l13_s0$774 ;
+    \$2317  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2279  = sel_dl1_r0_q[111:104];
+      \$2317  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \sel_l13_s0$780 ;
+    \$2318  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2280  = sel_dl1_r0_q[119:112];
+      \$2318  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \sel_l13_s0$786 ;
+    \$2319  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2281  = sel_dl1_r0_q[127:120];
+      \$2319  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \sel_l13_s0$973 ;
+    \$2320  = \sel_l13_s0$971 ;
     if (stall_adv5) begin
-      \$2282  = \sel_l10_s0$971 ;
+      \$2320  = \sel_l10_s0$969 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \sel_l15_s0$974 ;
+    \$2321  = \sel_l15_s0$972 ;
     if (stall_adv6) begin
-      \$2283  = \sel_l13_s0$972 ;
+      \$2321  = \sel_l13_s0$970 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \sel_l15_s0$975 ;
+    \$2322  = \sel_l15_s0$973 ;
     if (stall_adv6) begin
-      \$2284  = sel_val0;
+      \$2322  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \sel_l15_s0$976 ;
+    \$2323  = \sel_l15_s0$974 ;
     if (stall_adv6) begin
-      \$2285  = sel_val1;
+      \$2323  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \sel_l15_s0$977 ;
+    \$2324  = \sel_l15_s0$975 ;
     if (stall_adv6) begin
-      \$2286  = sel_val2;
+      \$2324  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = \sel_l15_s0$978 ;
+    \$2325  = \sel_l15_s0$976 ;
     if (stall_adv6) begin
-      \$2287  = sel_val3;
+      \$2325  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \sel_l15_s0$979 ;
+    \$2326  = \sel_l15_s0$977 ;
     if (stall_adv6) begin
-      \$2288  = sel_val4;
+      \$2326  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \sel_l15_s0$980 ;
+    \$2327  = \sel_l15_s0$978 ;
     if (stall_adv6) begin
-      \$2289  = sel_val5;
+      \$2327  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \sel_l15_s0$981 ;
+    \$2328  = \sel_l15_s0$979 ;
     if (stall_adv6) begin
-      \$2290  = sel_val6;
+      \$2328  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \sel_l15_s0$982 ;
+    \$2329  = \sel_l15_s0$980 ;
     if (stall_adv6) begin
-      \$2291  = sel_val7;
+      \$2329  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = sel_l15_s0;
+    \$2330  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2292  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2330  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \sel_l15_s0$814 ;
+    \$2331  = \sel_l15_s0$801 ;
     if (stall_adv6) begin
-      \$2293  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2331  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \sel_l15_s0$817 ;
+    \$2332  = \sel_l15_s0$803 ;
     if (stall_adv6) begin
-      \$2294  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2332  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = \sel_l15_s0$820 ;
+    \$2333  = \sel_l15_s0$805 ;
     if (stall_adv6) begin
-      \$2295  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2333  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \sel_l15_s0$823 ;
+    \$2334  = \sel_l15_s0$807 ;
     if (stall_adv6) begin
-      \$2296  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2334  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = \sel_l15_s0$826 ;
+    \$2335  = \sel_l15_s0$809 ;
     if (stall_adv6) begin
-      \$2297  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2335  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \sel_l15_s0$829 ;
+    \$2336  = \sel_l15_s0$811 ;
     if (stall_adv6) begin
-      \$2298  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2336  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \sel_l15_s0$832 ;
+    \$2337  = \sel_l15_s0$813 ;
     if (stall_adv6) begin
-      \$2299  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2337  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \sel_l15_s0$983 ;
+    \$2338  = \sel_l15_s0$981 ;
     if (stall_adv6) begin
-      \$2300  = \sel_l13_s0$973 ;
+      \$2338  = \sel_l13_s0$971 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = sel_valid_s0;
+    \$2339  = sel_valid_s0;
     if (advance) begin
-      \$2301  = \$2020 ;
+      \$2339  = \$2017 ;
     end
     if (rst) begin
-      \$2301  = 1'h0;
+      \$2339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = sel_valid_s1;
+    \$2340  = sel_valid_s1;
     if (advance) begin
-      \$2302  = sel_valid_s0;
+      \$2340  = sel_valid_s0;
     end
     if (rst) begin
-      \$2302  = 1'h0;
+      \$2340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = sel_valid_s2;
+    \$2341  = sel_valid_s2;
     if (advance) begin
-      \$2303  = sel_valid_s1;
+      \$2341  = sel_valid_s1;
     end
     if (rst) begin
-      \$2303  = 1'h0;
+      \$2341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = sel_valid_s3;
+    \$2342  = sel_valid_s3;
     if (advance) begin
-      \$2304  = sel_valid_s2;
+      \$2342  = sel_valid_s2;
     end
     if (rst) begin
-      \$2304  = 1'h0;
+      \$2342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = sel_valid_s4;
+    \$2343  = sel_valid_s4;
     if (advance) begin
-      \$2305  = sel_valid_s3;
+      \$2343  = sel_valid_s3;
     end
     if (rst) begin
-      \$2305  = 1'h0;
+      \$2343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = sel_valid_s5;
+    \$2344  = sel_valid_s5;
     if (advance) begin
-      \$2306  = sel_valid_s4;
+      \$2344  = sel_valid_s4;
     end
     if (rst) begin
-      \$2306  = 1'h0;
+      \$2344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = mac_group;
-    if (\$2021 ) begin
+    \$2345  = mac_group;
+    if (\$2018 ) begin
       (* full_case = 32'd1 *)
-      if (\$2023 ) begin
-        \$2307  = 6'h00;
+      if (\$2020 ) begin
+        \$2345  = 6'h00;
       end else begin
-        \$2307  = \$2024 [5:0];
+        \$2345  = \$2021 [5:0];
       end
     end
     if (rst) begin
-      \$2307  = 6'h00;
+      \$2345  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = \$2034 ;
-    if (rst) begin
-      \$2308  = 1'h0;
+    \$2346  = mac_raddr_s0;
+    if (stall_adv7) begin
+      \$2346  = \sel_l15_s0$973 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = mac_read_s0;
-    if (stall_adv9) begin
-      \$2309  = \sel_l15_s0$975 ;
+    \$2347  = \mac_raddr_s0$990 ;
+    if (stall_adv7) begin
+      \$2347  = \sel_l15_s0$974 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = \mac_read_s0$989 ;
-    if (stall_adv9) begin
-      \$2310  = \sel_l15_s0$976 ;
+    \$2348  = \mac_raddr_s0$991 ;
+    if (stall_adv7) begin
+      \$2348  = \sel_l15_s0$975 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = \mac_read_s0$990 ;
-    if (stall_adv9) begin
-      \$2311  = \sel_l15_s0$977 ;
+    \$2349  = \mac_raddr_s0$992 ;
+    if (stall_adv7) begin
+      \$2349  = \sel_l15_s0$976 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = \mac_read_s0$991 ;
-    if (stall_adv9) begin
-      \$2312  = \sel_l15_s0$978 ;
+    \$2350  = \mac_raddr_s0$993 ;
+    if (stall_adv7) begin
+      \$2350  = \sel_l15_s0$977 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = \mac_read_s0$992 ;
-    if (stall_adv9) begin
-      \$2313  = \sel_l15_s0$979 ;
+    \$2351  = \mac_raddr_s0$994 ;
+    if (stall_adv7) begin
+      \$2351  = \sel_l15_s0$978 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = \mac_read_s0$993 ;
-    if (stall_adv9) begin
-      \$2314  = \sel_l15_s0$980 ;
+    \$2352  = \mac_raddr_s0$995 ;
+    if (stall_adv7) begin
+      \$2352  = \sel_l15_s0$979 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = \mac_read_s0$994 ;
-    if (stall_adv9) begin
-      \$2315  = \sel_l15_s0$981 ;
+    \$2353  = \mac_raddr_s0$996 ;
+    if (stall_adv7) begin
+      \$2353  = \sel_l15_s0$980 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \mac_read_s0$995 ;
-    if (stall_adv9) begin
-      \$2316  = \sel_l15_s0$982 ;
+    \$2354  = \mac_raddr_s0$997 ;
+    if (stall_adv7) begin
+      \$2354  = { \$1971 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = \mac_read_s0$996 ;
-    if (stall_adv9) begin
-      \$2317  = \sel_l15_s0$983 ;
+    \$2355  = \mac_raddr_s0$998 ;
+    if (stall_adv7) begin
+      \$2355  = { \$1972 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = mac_read_valid_s0;
-    if (stall_adv9) begin
-      \$2318  = sel_valid_s5;
-    end
-    if (rst) begin
-      \$2318  = 1'h0;
+    \$2356  = \mac_raddr_s0$999 ;
+    if (stall_adv7) begin
+      \$2356  = { \$1973 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = mac_rdreg_s0;
-    if (stall_adv8) begin
-      \$2319  = mac_read_s0;
+    \$2357  = \mac_raddr_s0$1000 ;
+    if (stall_adv7) begin
+      \$2357  = { \$1974 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = \mac_rdreg_s0$999 ;
-    if (stall_adv8) begin
-      \$2320  = \mac_read_s0$989 ;
+    \$2358  = \mac_raddr_s0$1001 ;
+    if (stall_adv7) begin
+      \$2358  = { \$1975 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = \mac_rdreg_s0$1000 ;
-    if (stall_adv8) begin
-      \$2321  = \mac_read_s0$990 ;
+    \$2359  = \mac_raddr_s0$1002 ;
+    if (stall_adv7) begin
+      \$2359  = { \$1976 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = \mac_rdreg_s0$1001 ;
-    if (stall_adv8) begin
-      \$2322  = \mac_read_s0$991 ;
+    \$2360  = \mac_raddr_s0$1003 ;
+    if (stall_adv7) begin
+      \$2360  = { \$1977 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = \mac_rdreg_s0$1002 ;
-    if (stall_adv8) begin
-      \$2323  = \mac_read_s0$992 ;
+    \$2361  = \mac_raddr_s0$1004 ;
+    if (stall_adv7) begin
+      \$2361  = { \$1978 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = \mac_rdreg_s0$1003 ;
-    if (stall_adv8) begin
-      \$2324  = \mac_read_s0$993 ;
+    \$2362  = \mac_raddr_s0$1005 ;
+    if (stall_adv7) begin
+      \$2362  = \sel_l15_s0$981 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = \mac_rdreg_s0$1004 ;
-    if (stall_adv8) begin
-      \$2325  = \mac_read_s0$994 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \mac_rdreg_s0$1005 ;
-    if (stall_adv8) begin
-      \$2326  = \mac_read_s0$995 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = \mac_rdreg_s0$1006 ;
-    if (stall_adv8) begin
-      \$2327  = \mac_read_s0$996 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = mac_rdreg_valid_s0;
-    if (stall_adv8) begin
-      \$2328  = mac_read_valid_s0;
+    \$2363  = mac_raddr_valid_s0;
+    if (stall_adv7) begin
+      \$2363  = sel_valid_s5;
     end
     if (rst) begin
-      \$2328  = 1'h0;
+      \$2363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = mac_pre_s0;
-    if (stall_adv10) begin
-      \$2329  = mac_rdreg_s0;
+    \$2364  = load_busy;
+    if (stall_adv8) begin
+      \$2364  = \$2030 ;
+    end
+    if (rst) begin
+      \$2364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = \mac_pre_s0$1009 ;
-    if (stall_adv10) begin
-      \$2330  = \mac_rdreg_s0$999 ;
+    \$2365  = \$2038 ;
+    if (rst) begin
+      \$2365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = \mac_pre_s0$1010 ;
-    if (stall_adv10) begin
-      \$2331  = \mac_rdreg_s0$1000 ;
+    \$2366  = \$2048 ;
+    if (rst) begin
+      \$2366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = \mac_pre_s0$1011 ;
-    if (stall_adv10) begin
-      \$2332  = \mac_rdreg_s0$1001 ;
+    \$2367  = \$2058 ;
+    if (rst) begin
+      \$2367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = \mac_pre_s0$1012 ;
-    if (stall_adv10) begin
-      \$2333  = \mac_rdreg_s0$1002 ;
+    \$2368  = \$2068 ;
+    if (rst) begin
+      \$2368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = \mac_pre_s0$1013 ;
-    if (stall_adv10) begin
-      \$2334  = \mac_rdreg_s0$1003 ;
+    \$2369  = \$2078 ;
+    if (rst) begin
+      \$2369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = \mac_pre_s0$1014 ;
-    if (stall_adv10) begin
-      \$2335  = \mac_rdreg_s0$1004 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = \mac_pre_s0$1015 ;
-    if (stall_adv10) begin
-      \$2336  = \mac_rdreg_s0$1005 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = \mac_pre_s0$1016 ;
-    if (stall_adv10) begin
-      \$2337  = wlane0_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \mac_pre_s0$1018 ;
-    if (stall_adv10) begin
-      \$2338  = wlane1_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \mac_pre_s0$1020 ;
-    if (stall_adv10) begin
-      \$2339  = wlane2_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \mac_pre_s0$1022 ;
-    if (stall_adv10) begin
-      \$2340  = wlane3_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \mac_pre_s0$1024 ;
-    if (stall_adv10) begin
-      \$2341  = wlane4_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = \mac_pre_s0$1026 ;
-    if (stall_adv10) begin
-      \$2342  = wlane5_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = \mac_pre_s0$1028 ;
-    if (stall_adv10) begin
-      \$2343  = wlane6_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = \mac_pre_s0$1030 ;
-    if (stall_adv10) begin
-      \$2344  = wlane7_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = \mac_pre_s0$1032 ;
-    if (stall_adv10) begin
-      \$2345  = wlane0_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = \mac_pre_s0$1033 ;
-    if (stall_adv10) begin
-      \$2346  = wlane1_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \mac_pre_s0$1034 ;
-    if (stall_adv10) begin
-      \$2347  = wlane2_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \mac_pre_s0$1035 ;
-    if (stall_adv10) begin
-      \$2348  = wlane3_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \mac_pre_s0$1036 ;
-    if (stall_adv10) begin
-      \$2349  = wlane4_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \mac_pre_s0$1037 ;
-    if (stall_adv10) begin
-      \$2350  = wlane5_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \mac_pre_s0$1038 ;
-    if (stall_adv10) begin
-      \$2351  = wlane6_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \mac_pre_s0$1039 ;
-    if (stall_adv10) begin
-      \$2352  = wlane7_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = \mac_pre_s0$1040 ;
-    if (stall_adv10) begin
-      \$2353  = wlane0_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = \mac_pre_s0$1041 ;
-    if (stall_adv10) begin
-      \$2354  = wlane1_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = \mac_pre_s0$1042 ;
-    if (stall_adv10) begin
-      \$2355  = wlane2_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \mac_pre_s0$1043 ;
-    if (stall_adv10) begin
-      \$2356  = wlane3_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = \mac_pre_s0$1044 ;
-    if (stall_adv10) begin
-      \$2357  = wlane4_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = \mac_pre_s0$1045 ;
-    if (stall_adv10) begin
-      \$2358  = wlane5_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = \mac_pre_s0$1046 ;
-    if (stall_adv10) begin
-      \$2359  = wlane6_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = \mac_pre_s0$1047 ;
-    if (stall_adv10) begin
-      \$2360  = wlane7_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = \mac_pre_s0$1048 ;
-    if (stall_adv10) begin
-      \$2361  = wlane0_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \mac_pre_s0$1049 ;
-    if (stall_adv10) begin
-      \$2362  = wlane1_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \mac_pre_s0$1050 ;
-    if (stall_adv10) begin
-      \$2363  = wlane2_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \mac_pre_s0$1051 ;
-    if (stall_adv10) begin
-      \$2364  = wlane3_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \mac_pre_s0$1052 ;
-    if (stall_adv10) begin
-      \$2365  = wlane4_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \mac_pre_s0$1053 ;
-    if (stall_adv10) begin
-      \$2366  = wlane5_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = \mac_pre_s0$1054 ;
-    if (stall_adv10) begin
-      \$2367  = wlane6_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \mac_pre_s0$1055 ;
-    if (stall_adv10) begin
-      \$2368  = wlane7_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = \mac_pre_s0$1056 ;
-    if (stall_adv10) begin
-      \$2369  = \mac_rdreg_s0$1006 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = mac_pre_valid_s0;
-    if (stall_adv10) begin
-      \$2370  = mac_rdreg_valid_s0;
-    end
+    \$2370  = \$2088 ;
     if (rst) begin
       \$2370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = mac_dspin_s0;
-    if (stall_adv11) begin
-      \$2371  = \mac_pre_s0$1056 ;
+    \$2371  = \$2098 ;
+    if (rst) begin
+      \$2371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = mac_dspin_valid_s0;
-    if (stall_adv11) begin
-      \$2372  = mac_pre_valid_s0;
-    end
+    \$2372  = \$2106 ;
     if (rst) begin
       \$2372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = mac_dspout_s0;
+    \$2373  = mac_read_s0;
     if (stall_adv11) begin
-      \$2373  = mac_dspin_s0;
+      \$2373  = mac_raddr_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = mac_dspout_valid_s0;
+    \$2374  = \mac_read_s0$1025 ;
     if (stall_adv11) begin
-      \$2374  = mac_dspin_valid_s0;
+      \$2374  = \mac_raddr_s0$990 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2375  = \mac_read_s0$1026 ;
+    if (stall_adv11) begin
+      \$2375  = \mac_raddr_s0$991 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2376  = \mac_read_s0$1027 ;
+    if (stall_adv11) begin
+      \$2376  = \mac_raddr_s0$992 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2377  = \mac_read_s0$1028 ;
+    if (stall_adv11) begin
+      \$2377  = \mac_raddr_s0$993 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2378  = \mac_read_s0$1029 ;
+    if (stall_adv11) begin
+      \$2378  = \mac_raddr_s0$994 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2379  = \mac_read_s0$1030 ;
+    if (stall_adv11) begin
+      \$2379  = \mac_raddr_s0$995 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2380  = \mac_read_s0$1031 ;
+    if (stall_adv11) begin
+      \$2380  = \mac_raddr_s0$996 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2381  = \mac_read_s0$1032 ;
+    if (stall_adv11) begin
+      \$2381  = \mac_raddr_s0$1005 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2382  = mac_read_valid_s0;
+    if (stall_adv11) begin
+      \$2382  = mac_raddr_valid_s0;
     end
     if (rst) begin
-      \$2374  = 1'h0;
+      \$2382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = mac_add0_s0;
-    if (stall_adv15) begin
-      \$2375  = mac0_sum0_p0;
+    \$2383  = mac_rdreg_s0;
+    if (stall_adv10) begin
+      \$2383  = mac_read_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \mac_add0_s0$897 ;
-    if (stall_adv15) begin
-      \$2376  = mac0_sum0_p1;
+    \$2384  = \mac_rdreg_s0$1035 ;
+    if (stall_adv10) begin
+      \$2384  = \mac_read_s0$1025 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \mac_add0_s0$899 ;
-    if (stall_adv15) begin
-      \$2377  = mac0_sum0_p2;
+    \$2385  = \mac_rdreg_s0$1036 ;
+    if (stall_adv10) begin
+      \$2385  = \mac_read_s0$1026 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \mac_add0_s0$900 ;
-    if (stall_adv15) begin
-      \$2378  = mac0_sum0_p3;
+    \$2386  = \mac_rdreg_s0$1037 ;
+    if (stall_adv10) begin
+      \$2386  = \mac_read_s0$1027 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \mac_add0_s0$902 ;
-    if (stall_adv15) begin
-      \$2379  = mac1_sum0_p0;
+    \$2387  = \mac_rdreg_s0$1038 ;
+    if (stall_adv10) begin
+      \$2387  = \mac_read_s0$1028 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \mac_add0_s0$903 ;
-    if (stall_adv15) begin
-      \$2380  = mac1_sum0_p1;
+    \$2388  = \mac_rdreg_s0$1039 ;
+    if (stall_adv10) begin
+      \$2388  = \mac_read_s0$1029 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \mac_add0_s0$905 ;
-    if (stall_adv15) begin
-      \$2381  = mac1_sum0_p2;
+    \$2389  = \mac_rdreg_s0$1040 ;
+    if (stall_adv10) begin
+      \$2389  = \mac_read_s0$1030 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \mac_add0_s0$906 ;
-    if (stall_adv15) begin
-      \$2382  = mac1_sum0_p3;
+    \$2390  = \mac_rdreg_s0$1041 ;
+    if (stall_adv10) begin
+      \$2390  = \mac_read_s0$1031 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \mac_add0_s0$908 ;
-    if (stall_adv15) begin
-      \$2383  = mac2_sum0_p0;
+    \$2391  = \mac_rdreg_s0$1042 ;
+    if (stall_adv10) begin
+      \$2391  = \mac_read_s0$1032 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \mac_add0_s0$909 ;
-    if (stall_adv15) begin
-      \$2384  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \mac_add0_s0$911 ;
-    if (stall_adv15) begin
-      \$2385  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \mac_add0_s0$912 ;
-    if (stall_adv15) begin
-      \$2386  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \mac_add0_s0$914 ;
-    if (stall_adv15) begin
-      \$2387  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \mac_add0_s0$915 ;
-    if (stall_adv15) begin
-      \$2388  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \mac_add0_s0$917 ;
-    if (stall_adv15) begin
-      \$2389  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \mac_add0_s0$918 ;
-    if (stall_adv15) begin
-      \$2390  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \mac_add0_s0$1062 ;
-    if (stall_adv15) begin
-      \$2391  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = mac_add0_valid_s0;
-    if (stall_adv15) begin
-      \$2392  = mac_dspout_valid_s0;
+    \$2392  = mac_rdreg_valid_s0;
+    if (stall_adv10) begin
+      \$2392  = mac_read_valid_s0;
     end
     if (rst) begin
       \$2392  = 1'h0;
@@ -9359,377 +9297,296 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = mac_add1_s0;
-    if (stall_adv16) begin
-      \$2393  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \mac_add1_s0$923 ;
-    if (stall_adv16) begin
-      \$2394  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \mac_add1_s0$925 ;
-    if (stall_adv16) begin
-      \$2395  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \mac_add1_s0$926 ;
-    if (stall_adv16) begin
-      \$2396  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \mac_add1_s0$928 ;
-    if (stall_adv16) begin
-      \$2397  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \mac_add1_s0$929 ;
-    if (stall_adv16) begin
-      \$2398  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \mac_add1_s0$931 ;
-    if (stall_adv16) begin
-      \$2399  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \mac_add1_s0$932 ;
-    if (stall_adv16) begin
-      \$2400  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \mac_add1_s0$1064 ;
-    if (stall_adv16) begin
-      \$2401  = \mac_add0_s0$1062 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = mac_add1_valid_s0;
-    if (stall_adv16) begin
-      \$2402  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$2402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = mac_add2_s0;
-    if (stall_adv17) begin
-      \$2403  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \mac_add2_s0$956 ;
-    if (stall_adv17) begin
-      \$2404  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \mac_add2_s0$959 ;
-    if (stall_adv17) begin
-      \$2405  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \mac_add2_s0$962 ;
-    if (stall_adv17) begin
-      \$2406  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = \mac_add2_s0$1066 ;
-    if (stall_adv17) begin
-      \$2407  = \mac_add1_s0$1064 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = mac_add2_valid_s0;
-    if (stall_adv17) begin
-      \$2408  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$2408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = o__valid;
-    if (advance) begin
-      \$2409  = \$2035 ;
-    end
-    if (rst) begin
-      \$2409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$2410  = \$2036 ;
-    end
-    if (rst) begin
-      \$2410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$2411  = \$2037 ;
-    end
-    if (rst) begin
-      \$2411  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$2412  = \$2038 ;
-    end
-    if (rst) begin
-      \$2412  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$2413  = \$2039 ;
-    end
-    if (rst) begin
-      \$2413  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$2414  = \$2040 ;
-    end
-    if (rst) begin
-      \$2414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$2415  = \$2041 ;
-    end
-    if (rst) begin
-      \$2415  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$2416  = \$2042 ;
-    end
-    if (rst) begin
-      \$2416  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$2417  = \$2043 ;
-    end
-    if (rst) begin
-      \$2417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$2418  = \$2044 ;
-    end
-    if (rst) begin
-      \$2418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$2419  = \$2045 ;
-    end
-    if (rst) begin
-      \$2419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$2420  = \$2046 ;
-    end
-    if (rst) begin
-      \$2420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$2421  = \$2047 ;
-    end
-    if (rst) begin
-      \$2421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = stall_adv12_valid;
+    \$2393  = mac_pre_s0;
     if (stall_adv12) begin
-      \$2422  = \$2048 ;
-    end
-    if (rst) begin
-      \$2422  = 1'h0;
+      \$2393  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$2423  = \$2049 ;
-    end
-    if (rst) begin
-      \$2423  = 1'h0;
+    \$2394  = \mac_pre_s0$1045 ;
+    if (stall_adv12) begin
+      \$2394  = \mac_rdreg_s0$1035 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$2424  = \$2050 ;
-    end
-    if (rst) begin
-      \$2424  = 1'h0;
+    \$2395  = \mac_pre_s0$1046 ;
+    if (stall_adv12) begin
+      \$2395  = \mac_rdreg_s0$1036 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$2425  = \$2051 ;
-    end
-    if (rst) begin
-      \$2425  = 1'h0;
+    \$2396  = \mac_pre_s0$1047 ;
+    if (stall_adv12) begin
+      \$2396  = \mac_rdreg_s0$1037 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$2426  = \$2052 ;
-    end
-    if (rst) begin
-      \$2426  = 1'h0;
+    \$2397  = \mac_pre_s0$1048 ;
+    if (stall_adv12) begin
+      \$2397  = \mac_rdreg_s0$1038 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$2427  = \$2053 ;
-    end
-    if (rst) begin
-      \$2427  = 1'h0;
+    \$2398  = \mac_pre_s0$1049 ;
+    if (stall_adv12) begin
+      \$2398  = \mac_rdreg_s0$1039 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$2428  = \$2054 ;
-    end
-    if (rst) begin
-      \$2428  = 1'h0;
+    \$2399  = \mac_pre_s0$1050 ;
+    if (stall_adv12) begin
+      \$2399  = \mac_rdreg_s0$1040 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$2429  = \$2055 ;
-    end
-    if (rst) begin
-      \$2429  = 1'h0;
+    \$2400  = \mac_pre_s0$1051 ;
+    if (stall_adv12) begin
+      \$2400  = \mac_rdreg_s0$1041 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$2430  = \$2056 ;
-    end
-    if (rst) begin
-      \$2430  = 1'h0;
+    \$2401  = \mac_pre_s0$1052 ;
+    if (stall_adv12) begin
+      \$2401  = wlane0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$2431  = \$2057 ;
-    end
-    if (rst) begin
-      \$2431  = 1'h0;
+    \$2402  = \mac_pre_s0$1054 ;
+    if (stall_adv12) begin
+      \$2402  = wlane1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$2432  = \$2058 ;
-    end
-    if (rst) begin
-      \$2432  = 1'h0;
+    \$2403  = \mac_pre_s0$1056 ;
+    if (stall_adv12) begin
+      \$2403  = wlane2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$2433  = \$2059 ;
-    end
-    if (rst) begin
-      \$2433  = 1'h0;
+    \$2404  = \mac_pre_s0$1058 ;
+    if (stall_adv12) begin
+      \$2404  = wlane3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$2434  = \$2060 ;
+    \$2405  = \mac_pre_s0$1060 ;
+    if (stall_adv12) begin
+      \$2405  = wlane4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2406  = \mac_pre_s0$1062 ;
+    if (stall_adv12) begin
+      \$2406  = wlane5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2407  = \mac_pre_s0$1064 ;
+    if (stall_adv12) begin
+      \$2407  = wlane6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2408  = \mac_pre_s0$1066 ;
+    if (stall_adv12) begin
+      \$2408  = wlane7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2409  = \mac_pre_s0$1068 ;
+    if (stall_adv12) begin
+      \$2409  = wlane0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2410  = \mac_pre_s0$1069 ;
+    if (stall_adv12) begin
+      \$2410  = wlane1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2411  = \mac_pre_s0$1070 ;
+    if (stall_adv12) begin
+      \$2411  = wlane2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2412  = \mac_pre_s0$1071 ;
+    if (stall_adv12) begin
+      \$2412  = wlane3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2413  = \mac_pre_s0$1072 ;
+    if (stall_adv12) begin
+      \$2413  = wlane4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2414  = \mac_pre_s0$1073 ;
+    if (stall_adv12) begin
+      \$2414  = wlane5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2415  = \mac_pre_s0$1074 ;
+    if (stall_adv12) begin
+      \$2415  = wlane6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2416  = \mac_pre_s0$1075 ;
+    if (stall_adv12) begin
+      \$2416  = wlane7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2417  = \mac_pre_s0$1076 ;
+    if (stall_adv12) begin
+      \$2417  = wlane0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2418  = \mac_pre_s0$1077 ;
+    if (stall_adv12) begin
+      \$2418  = wlane1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2419  = \mac_pre_s0$1078 ;
+    if (stall_adv12) begin
+      \$2419  = wlane2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2420  = \mac_pre_s0$1079 ;
+    if (stall_adv12) begin
+      \$2420  = wlane3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2421  = \mac_pre_s0$1080 ;
+    if (stall_adv12) begin
+      \$2421  = wlane4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2422  = \mac_pre_s0$1081 ;
+    if (stall_adv12) begin
+      \$2422  = wlane5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2423  = \mac_pre_s0$1082 ;
+    if (stall_adv12) begin
+      \$2423  = wlane6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2424  = \mac_pre_s0$1083 ;
+    if (stall_adv12) begin
+      \$2424  = wlane7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2425  = \mac_pre_s0$1084 ;
+    if (stall_adv12) begin
+      \$2425  = wlane0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2426  = \mac_pre_s0$1085 ;
+    if (stall_adv12) begin
+      \$2426  = wlane1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2427  = \mac_pre_s0$1086 ;
+    if (stall_adv12) begin
+      \$2427  = wlane2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2428  = \mac_pre_s0$1087 ;
+    if (stall_adv12) begin
+      \$2428  = wlane3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2429  = \mac_pre_s0$1088 ;
+    if (stall_adv12) begin
+      \$2429  = wlane4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2430  = \mac_pre_s0$1089 ;
+    if (stall_adv12) begin
+      \$2430  = wlane5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2431  = \mac_pre_s0$1090 ;
+    if (stall_adv12) begin
+      \$2431  = wlane6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2432  = \mac_pre_s0$1091 ;
+    if (stall_adv12) begin
+      \$2432  = wlane7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2433  = \mac_pre_s0$1092 ;
+    if (stall_adv12) begin
+      \$2433  = \mac_rdreg_s0$1042 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2434  = mac_pre_valid_s0;
+    if (stall_adv12) begin
+      \$2434  = mac_rdreg_valid_s0;
     end
     if (rst) begin
       \$2434  = 1'h0;
@@ -9737,80 +9594,641 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = stall_adv25_valid;
+    \$2435  = mac_dspin_s0;
+    if (stall_adv13) begin
+      \$2435  = \mac_pre_s0$1092 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2436  = mac_dspin_valid_s0;
+    if (stall_adv13) begin
+      \$2436  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$2436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2437  = mac_dspout_s0;
+    if (stall_adv13) begin
+      \$2437  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2438  = mac_dspout_valid_s0;
+    if (stall_adv13) begin
+      \$2438  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$2438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2439  = mac_add0_s0;
+    if (stall_adv17) begin
+      \$2439  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2440  = \mac_add0_s0$895 ;
+    if (stall_adv17) begin
+      \$2440  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2441  = \mac_add0_s0$897 ;
+    if (stall_adv17) begin
+      \$2441  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2442  = \mac_add0_s0$898 ;
+    if (stall_adv17) begin
+      \$2442  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2443  = \mac_add0_s0$900 ;
+    if (stall_adv17) begin
+      \$2443  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2444  = \mac_add0_s0$901 ;
+    if (stall_adv17) begin
+      \$2444  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2445  = \mac_add0_s0$903 ;
+    if (stall_adv17) begin
+      \$2445  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2446  = \mac_add0_s0$904 ;
+    if (stall_adv17) begin
+      \$2446  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2447  = \mac_add0_s0$906 ;
+    if (stall_adv17) begin
+      \$2447  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2448  = \mac_add0_s0$907 ;
+    if (stall_adv17) begin
+      \$2448  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2449  = \mac_add0_s0$909 ;
+    if (stall_adv17) begin
+      \$2449  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2450  = \mac_add0_s0$910 ;
+    if (stall_adv17) begin
+      \$2450  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2451  = \mac_add0_s0$912 ;
+    if (stall_adv17) begin
+      \$2451  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2452  = \mac_add0_s0$913 ;
+    if (stall_adv17) begin
+      \$2452  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2453  = \mac_add0_s0$915 ;
+    if (stall_adv17) begin
+      \$2453  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2454  = \mac_add0_s0$916 ;
+    if (stall_adv17) begin
+      \$2454  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2455  = \mac_add0_s0$1098 ;
+    if (stall_adv17) begin
+      \$2455  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2456  = mac_add0_valid_s0;
+    if (stall_adv17) begin
+      \$2456  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$2456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2457  = mac_add1_s0;
+    if (stall_adv18) begin
+      \$2457  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2458  = \mac_add1_s0$921 ;
+    if (stall_adv18) begin
+      \$2458  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2459  = \mac_add1_s0$923 ;
+    if (stall_adv18) begin
+      \$2459  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2460  = \mac_add1_s0$924 ;
+    if (stall_adv18) begin
+      \$2460  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2461  = \mac_add1_s0$926 ;
+    if (stall_adv18) begin
+      \$2461  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2462  = \mac_add1_s0$927 ;
+    if (stall_adv18) begin
+      \$2462  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2463  = \mac_add1_s0$929 ;
+    if (stall_adv18) begin
+      \$2463  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2464  = \mac_add1_s0$930 ;
+    if (stall_adv18) begin
+      \$2464  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2465  = \mac_add1_s0$1100 ;
+    if (stall_adv18) begin
+      \$2465  = \mac_add0_s0$1098 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2466  = mac_add1_valid_s0;
+    if (stall_adv18) begin
+      \$2466  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$2466  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2467  = mac_add2_s0;
+    if (stall_adv19) begin
+      \$2467  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2468  = \mac_add2_s0$954 ;
+    if (stall_adv19) begin
+      \$2468  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2469  = \mac_add2_s0$957 ;
+    if (stall_adv19) begin
+      \$2469  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2470  = \mac_add2_s0$960 ;
+    if (stall_adv19) begin
+      \$2470  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2471  = \mac_add2_s0$1102 ;
+    if (stall_adv19) begin
+      \$2471  = \mac_add1_s0$1100 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2472  = mac_add2_valid_s0;
+    if (stall_adv19) begin
+      \$2472  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$2472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2473  = o__valid;
+    if (advance) begin
+      \$2473  = \$2107 ;
+    end
+    if (rst) begin
+      \$2473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2474  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$2474  = \$2108 ;
+    end
+    if (rst) begin
+      \$2474  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2475  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$2475  = \$2109 ;
+    end
+    if (rst) begin
+      \$2475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2476  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$2476  = \$2110 ;
+    end
+    if (rst) begin
+      \$2476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2477  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$2477  = \$2111 ;
+    end
+    if (rst) begin
+      \$2477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2478  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$2478  = \$2112 ;
+    end
+    if (rst) begin
+      \$2478  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2479  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$2479  = \$2113 ;
+    end
+    if (rst) begin
+      \$2479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2480  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$2480  = \$2114 ;
+    end
+    if (rst) begin
+      \$2480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2481  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$2481  = \$2115 ;
+    end
+    if (rst) begin
+      \$2481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2482  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$2482  = \$2116 ;
+    end
+    if (rst) begin
+      \$2482  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2483  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$2483  = \$2117 ;
+    end
+    if (rst) begin
+      \$2483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2484  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$2484  = \$2118 ;
+    end
+    if (rst) begin
+      \$2484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2485  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$2485  = \$2119 ;
+    end
+    if (rst) begin
+      \$2485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2486  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$2486  = \$2120 ;
+    end
+    if (rst) begin
+      \$2486  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2487  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$2487  = \$2121 ;
+    end
+    if (rst) begin
+      \$2487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2488  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$2488  = \$2122 ;
+    end
+    if (rst) begin
+      \$2488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2489  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$2489  = \$2123 ;
+    end
+    if (rst) begin
+      \$2489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2490  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$2490  = \$2124 ;
+    end
+    if (rst) begin
+      \$2490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2491  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$2491  = \$2125 ;
+    end
+    if (rst) begin
+      \$2491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2492  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$2492  = \$2126 ;
+    end
+    if (rst) begin
+      \$2492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2493  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$2493  = \$2127 ;
+    end
+    if (rst) begin
+      \$2493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2494  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$2494  = \$2128 ;
+    end
+    if (rst) begin
+      \$2494  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2495  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$2495  = \$2129 ;
+    end
+    if (rst) begin
+      \$2495  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2496  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$2496  = \$2130 ;
+    end
+    if (rst) begin
+      \$2496  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2497  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$2497  = \$2131 ;
+    end
+    if (rst) begin
+      \$2497  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2498  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$2498  = \$2132 ;
+    end
+    if (rst) begin
+      \$2498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2499  = stall_adv25_valid;
     if (stall_adv25) begin
-      \$2435  = \$2061 ;
+      \$2499  = \$2133 ;
     end
     if (rst) begin
-      \$2435  = 1'h0;
+      \$2499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = mac_acc0;
-    if (\$2062 ) begin
-      \$2436  = \$2063 ;
+    \$2500  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$2500  = \$2134 ;
     end
     if (rst) begin
-      \$2436  = 32'd0;
+      \$2500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = mac_acc0_out;
-    if (\$2065 ) begin
-      \$2437  = \$2013 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = mac_acc1;
-    if (\$2066 ) begin
-      \$2438  = \$2067 ;
+    \$2501  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$2501  = \$2135 ;
     end
     if (rst) begin
-      \$2438  = 32'd0;
+      \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = mac_acc1_out;
-    if (\$2069 ) begin
-      \$2439  = \$2014 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = mac_acc2;
-    if (\$2070 ) begin
-      \$2440  = \$2071 ;
+    \$2502  = mac_acc0;
+    if (\$2136 ) begin
+      \$2502  = \$2137 ;
     end
     if (rst) begin
-      \$2440  = 32'd0;
+      \$2502  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = mac_acc2_out;
-    if (\$2073 ) begin
-      \$2441  = \$2015 [31:0];
+    \$2503  = mac_acc0_out;
+    if (\$2139 ) begin
+      \$2503  = \$2010 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = mac_acc3;
-    if (\$2074 ) begin
-      \$2442  = \$2075 ;
+    \$2504  = mac_acc1;
+    if (\$2140 ) begin
+      \$2504  = \$2141 ;
     end
     if (rst) begin
-      \$2442  = 32'd0;
+      \$2504  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = mac_acc3_out;
-    if (\$2077 ) begin
-      \$2443  = \$2016 [31:0];
+    \$2505  = mac_acc1_out;
+    if (\$2143 ) begin
+      \$2505  = \$2011 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2506  = mac_acc2;
+    if (\$2144 ) begin
+      \$2506  = \$2145 ;
+    end
+    if (rst) begin
+      \$2506  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2507  = mac_acc2_out;
+    if (\$2147 ) begin
+      \$2507  = \$2012 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2508  = mac_acc3;
+    if (\$2148 ) begin
+      \$2508  = \$2149 ;
+    end
+    if (rst) begin
+      \$2508  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2509  = mac_acc3_out;
+    if (\$2151 ) begin
+      \$2509  = \$2013 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -9880,26 +10298,26 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
   assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
   assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
-  assign wlane0_wcol = \$1980 [3:0];
-  assign wlane0_rcol = \$1981 [3:0];
-  assign wlane1_wcol = \$1982 [3:0];
-  assign wlane1_rcol = \$1983 [3:0];
-  assign wlane2_wcol = \$1984 [3:0];
-  assign wlane2_rcol = \$1985 [3:0];
-  assign wlane3_wcol = \$1986 [3:0];
-  assign wlane3_rcol = \$1987 [3:0];
-  assign wlane4_wcol = \$1988 [3:0];
-  assign wlane4_rcol = \$1989 [3:0];
+  assign wlane0_rcol = \$1971 [3:0];
+  assign wlane1_rcol = \$1972 [3:0];
+  assign wlane2_rcol = \$1973 [3:0];
+  assign wlane3_rcol = \$1974 [3:0];
+  assign wlane4_rcol = \$1975 [3:0];
+  assign wlane5_rcol = \$1976 [3:0];
+  assign wlane6_rcol = \$1977 [3:0];
+  assign wlane7_rcol = \$1978 [3:0];
+  assign wlane0_wcol = \$1985 [3:0];
+  assign wlane1_wcol = \$1986 [3:0];
+  assign wlane2_wcol = \$1987 [3:0];
+  assign wlane3_wcol = \$1988 [3:0];
+  assign wlane4_wcol = \$1989 [3:0];
   assign wlane5_wcol = \$1990 [3:0];
-  assign wlane5_rcol = \$1991 [3:0];
-  assign wlane6_wcol = \$1992 [3:0];
-  assign wlane6_rcol = \$1993 [3:0];
-  assign wlane7_wcol = \$1994 [3:0];
-  assign wlane7_rcol = \$1995 [3:0];
-  assign mac_acc0_next = \$2013 [31:0];
-  assign mac_acc1_next = \$2014 [31:0];
-  assign mac_acc2_next = \$2015 [31:0];
-  assign mac_acc3_next = \$2016 [31:0];
+  assign wlane6_wcol = \$1991 [3:0];
+  assign wlane7_wcol = \$1992 [3:0];
+  assign mac_acc0_next = \$2010 [31:0];
+  assign mac_acc1_next = \$2011 [31:0];
+  assign mac_acc2_next = \$2012 [31:0];
+  assign mac_acc3_next = \$2013 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -10006,14 +10424,14 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
   assign \$1627  = \sel_l10_s0$720 ;
-  assign \$2079  = \$2078 ;
-  assign \$2083  = \$2082 ;
-  assign \$2089  = \$2088 ;
+  assign \$2037  = \$2036 ;
+  assign \$2045  = \$2044 ;
+  assign \$2055  = \$2054 ;
+  assign \$2065  = \$2064 ;
+  assign \$2075  = \$2074 ;
+  assign \$2085  = \$2084 ;
   assign \$2095  = \$2094 ;
-  assign \$2101  = \$2100 ;
-  assign \$2107  = \$2106 ;
-  assign \$2113  = \$2112 ;
-  assign \$2119  = \$2118 ;
+  assign \$2105  = \$2104 ;
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.

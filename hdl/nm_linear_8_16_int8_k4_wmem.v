@@ -1175,10 +1175,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
-  wire \$2052 ;
-  wire \$2053 ;
-  wire \$2054 ;
-  wire \$2055 ;
+  wire [7:0] \$2052 ;
+  wire [7:0] \$2053 ;
+  wire [7:0] \$2054 ;
+  wire [7:0] \$2055 ;
   wire [7:0] \$2056 ;
   wire [7:0] \$2057 ;
   wire [7:0] \$2058 ;
@@ -1743,10 +1743,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$2561 ;
   wire [7:0] \$2562 ;
   wire [7:0] \$2563 ;
-  wire [7:0] \$2564 ;
-  wire [7:0] \$2565 ;
-  wire [7:0] \$2566 ;
-  wire [7:0] \$2567 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
   wire \$2568 ;
   wire \$2569 ;
   wire \$257 ;
@@ -1761,23 +1761,23 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2578 ;
   wire \$2579 ;
   wire \$258 ;
-  wire \$2580 ;
-  wire \$2581 ;
-  wire \$2582 ;
-  wire \$2583 ;
-  wire [32:0] \$2584 ;
-  wire [32:0] \$2585 ;
-  wire [32:0] \$2586 ;
-  wire [32:0] \$2587 ;
-  wire [4:0] \$2588 ;
-  wire [4:0] \$2589 ;
+  wire [32:0] \$2580 ;
+  wire [32:0] \$2581 ;
+  wire [32:0] \$2582 ;
+  wire [32:0] \$2583 ;
+  wire [4:0] \$2584 ;
+  wire [4:0] \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
   wire \$259 ;
   wire \$2590 ;
-  wire \$2591 ;
+  wire [6:0] \$2591 ;
   wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
-  wire [6:0] \$2595 ;
+  wire \$2595 ;
   wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
@@ -2120,7 +2120,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$2900 ;
   reg [5:0] \$2901 ;
   reg \$2902 ;
-  reg [7:0] \$2903 ;
+  reg \$2903 ;
   reg [7:0] \$2904 ;
   reg [7:0] \$2905 ;
   reg [7:0] \$2906 ;
@@ -2129,7 +2129,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2909 ;
   wire \$291 ;
   reg [7:0] \$2910 ;
-  reg [3:0] \$2911 ;
+  reg [7:0] \$2911 ;
   reg [3:0] \$2912 ;
   reg [3:0] \$2913 ;
   reg [3:0] \$2914 ;
@@ -2137,10 +2137,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [3:0] \$2916 ;
   reg [3:0] \$2917 ;
   reg [3:0] \$2918 ;
-  reg \$2919 ;
+  reg [3:0] \$2919 ;
   wire \$292 ;
   reg \$2920 ;
-  reg [7:0] \$2921 ;
+  reg \$2921 ;
   reg [7:0] \$2922 ;
   reg [7:0] \$2923 ;
   reg [7:0] \$2924 ;
@@ -2148,10 +2148,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2926 ;
   reg [7:0] \$2927 ;
   reg [7:0] \$2928 ;
-  reg \$2929 ;
+  reg [7:0] \$2929 ;
   wire \$293 ;
   reg \$2930 ;
-  reg [8:0] \$2931 ;
+  reg \$2931 ;
   reg [8:0] \$2932 ;
   reg [8:0] \$2933 ;
   reg [8:0] \$2934 ;
@@ -2168,7 +2168,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [8:0] \$2944 ;
   reg [8:0] \$2945 ;
   reg [8:0] \$2946 ;
-  reg [7:0] \$2947 ;
+  reg [8:0] \$2947 ;
   reg [7:0] \$2948 ;
   reg [7:0] \$2949 ;
   wire \$295 ;
@@ -2249,10 +2249,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3016 ;
   reg [7:0] \$3017 ;
   reg [7:0] \$3018 ;
-  reg \$3019 ;
+  reg [7:0] \$3019 ;
   wire \$302 ;
   reg \$3020 ;
-  reg [7:0] \$3021 ;
+  reg \$3021 ;
   reg [7:0] \$3022 ;
   reg [7:0] \$3023 ;
   reg [7:0] \$3024 ;
@@ -2296,13 +2296,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3059 ;
   wire \$306 ;
   reg [7:0] \$3060 ;
-  reg \$3061 ;
+  reg [7:0] \$3061 ;
   reg \$3062 ;
   reg \$3063 ;
   reg \$3064 ;
   reg \$3065 ;
   reg \$3066 ;
-  reg [16:0] \$3067 ;
+  reg \$3067 ;
   reg [16:0] \$3068 ;
   reg [16:0] \$3069 ;
   wire \$307 ;
@@ -2320,9 +2320,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [16:0] \$3080 ;
   reg [16:0] \$3081 ;
   reg [16:0] \$3082 ;
-  reg \$3083 ;
+  reg [16:0] \$3083 ;
   reg \$3084 ;
-  reg [17:0] \$3085 ;
+  reg \$3085 ;
   reg [17:0] \$3086 ;
   reg [17:0] \$3087 ;
   reg [17:0] \$3088 ;
@@ -2331,13 +2331,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [17:0] \$3090 ;
   reg [17:0] \$3091 ;
   reg [17:0] \$3092 ;
-  reg \$3093 ;
+  reg [17:0] \$3093 ;
   reg \$3094 ;
-  reg [18:0] \$3095 ;
+  reg \$3095 ;
   reg [18:0] \$3096 ;
   reg [18:0] \$3097 ;
   reg [18:0] \$3098 ;
-  reg \$3099 ;
+  reg [18:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
   reg \$3100 ;
@@ -2374,15 +2374,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$3129 ;
   wire \$313 ;
   reg \$3130 ;
-  reg [31:0] \$3131 ;
-  reg [31:0] \$3132 ;
+  reg \$3131 ;
+  reg \$3132 ;
   reg [31:0] \$3133 ;
   reg [31:0] \$3134 ;
   reg [31:0] \$3135 ;
   reg [31:0] \$3136 ;
   reg [31:0] \$3137 ;
   reg [31:0] \$3138 ;
+  reg [31:0] \$3139 ;
   wire \$314 ;
+  reg [31:0] \$3140 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
@@ -3179,6 +3181,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg load_busy = 1'h0;
   (* keep = 32'd1 *)
   wire [16:0] mac0_sum0_p0;
   (* keep = 32'd1 *)
@@ -3260,26 +3263,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [16:0] \mac_add0_s0$1013  = 17'h00000;
   reg [16:0] \mac_add0_s0$1015  = 17'h00000;
   reg [16:0] \mac_add0_s0$1016  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1018  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1019  = 17'h00000;
-  reg \mac_add0_s0$1198  = 1'h0;
+  reg \mac_add0_s0$1201  = 1'h0;
+  reg [16:0] \mac_add0_s0$995  = 17'h00000;
+  reg [16:0] \mac_add0_s0$997  = 17'h00000;
   reg [16:0] \mac_add0_s0$998  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$1021  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1023  = 18'h00000;
   reg [17:0] \mac_add1_s0$1024  = 18'h00000;
   reg [17:0] \mac_add1_s0$1026  = 18'h00000;
   reg [17:0] \mac_add1_s0$1027  = 18'h00000;
   reg [17:0] \mac_add1_s0$1029  = 18'h00000;
   reg [17:0] \mac_add1_s0$1030  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1032  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1033  = 18'h00000;
-  reg \mac_add1_s0$1200  = 1'h0;
+  reg \mac_add1_s0$1203  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$1054  = 19'h00000;
   reg [18:0] \mac_add2_s0$1057  = 19'h00000;
   reg [18:0] \mac_add2_s0$1060  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1063  = 19'h00000;
-  reg \mac_add2_s0$1202  = 1'h0;
+  reg \mac_add2_s0$1205  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3289,9 +3292,6 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1153  = 8'h00;
-  reg [7:0] \mac_pre_s0$1154  = 8'h00;
-  reg [7:0] \mac_pre_s0$1155  = 8'h00;
   reg [7:0] \mac_pre_s0$1156  = 8'h00;
   reg [7:0] \mac_pre_s0$1157  = 8'h00;
   reg [7:0] \mac_pre_s0$1158  = 8'h00;
@@ -3328,7 +3328,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \mac_pre_s0$1189  = 8'h00;
   reg [7:0] \mac_pre_s0$1190  = 8'h00;
   reg [7:0] \mac_pre_s0$1191  = 8'h00;
-  reg \mac_pre_s0$1192  = 1'h0;
+  reg [7:0] \mac_pre_s0$1192  = 8'h00;
+  reg [7:0] \mac_pre_s0$1193  = 8'h00;
+  reg [7:0] \mac_pre_s0$1194  = 8'h00;
+  reg \mac_pre_s0$1195  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3363,32 +3366,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1109  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1110  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1111  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1112  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1113  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1114  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1115  = 8'h00;
-  reg \mac_rdreg_s0$1116  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1116  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1117  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1118  = 8'h00;
+  reg \mac_rdreg_s0$1119  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1098  = 8'h00;
-  reg [7:0] \mac_read_s0$1099  = 8'h00;
-  reg [7:0] \mac_read_s0$1100  = 8'h00;
   reg [7:0] \mac_read_s0$1101  = 8'h00;
   reg [7:0] \mac_read_s0$1102  = 8'h00;
   reg [7:0] \mac_read_s0$1103  = 8'h00;
   reg [7:0] \mac_read_s0$1104  = 8'h00;
   reg [7:0] \mac_read_s0$1105  = 8'h00;
-  reg \mac_read_s0$1106  = 1'h0;
-  reg [3:0] \mac_read_s0$813  = 4'h0;
-  reg [3:0] \mac_read_s0$815  = 4'h0;
-  reg [3:0] \mac_read_s0$817  = 4'h0;
-  reg [3:0] \mac_read_s0$819  = 4'h0;
-  reg [3:0] \mac_read_s0$821  = 4'h0;
-  reg [3:0] \mac_read_s0$823  = 4'h0;
-  reg [3:0] \mac_read_s0$825  = 4'h0;
+  reg [7:0] \mac_read_s0$1106  = 8'h00;
+  reg [7:0] \mac_read_s0$1107  = 8'h00;
+  reg [7:0] \mac_read_s0$1108  = 8'h00;
+  reg \mac_read_s0$1109  = 1'h0;
+  reg [3:0] \mac_read_s0$810  = 4'h0;
+  reg [3:0] \mac_read_s0$812  = 4'h0;
+  reg [3:0] \mac_read_s0$814  = 4'h0;
+  reg [3:0] \mac_read_s0$816  = 4'h0;
+  reg [3:0] \mac_read_s0$818  = 4'h0;
+  reg [3:0] \mac_read_s0$820  = 4'h0;
+  reg [3:0] \mac_read_s0$822  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
   wire [8:0] mac_sel0;
   wire [8:0] mac_sel1;
@@ -3399,30 +3402,31 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
   reg [8:0] mac_sel_r0_s0 = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1119  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1120  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1121  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1122  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1123  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1124  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1125  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1126  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1127  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1128  = 9'h000;
   reg [7:0] mac_wmux_s0 = 8'h00;
-  reg [7:0] \mac_wmux_s0$1142  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1143  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1144  = 8'h00;
   reg [7:0] \mac_wmux_s0$1145  = 8'h00;
   reg [7:0] \mac_wmux_s0$1146  = 8'h00;
   reg [7:0] \mac_wmux_s0$1147  = 8'h00;
   reg [7:0] \mac_wmux_s0$1148  = 8'h00;
   reg [7:0] \mac_wmux_s0$1149  = 8'h00;
-  reg \mac_wmux_s0$1150  = 1'h0;
+  reg [7:0] \mac_wmux_s0$1150  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1151  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1152  = 8'h00;
+  reg \mac_wmux_s0$1153  = 1'h0;
+  reg [7:0] \mac_wmux_s0$832  = 8'h00;
+  reg [7:0] \mac_wmux_s0$833  = 8'h00;
+  reg [7:0] \mac_wmux_s0$834  = 8'h00;
   reg [7:0] \mac_wmux_s0$835  = 8'h00;
   reg [7:0] \mac_wmux_s0$836  = 8'h00;
   reg [7:0] \mac_wmux_s0$837  = 8'h00;
   reg [7:0] \mac_wmux_s0$838  = 8'h00;
   reg [7:0] \mac_wmux_s0$839  = 8'h00;
-  reg [7:0] \mac_wmux_s0$840  = 8'h00;
-  reg [7:0] \mac_wmux_s0$841  = 8'h00;
   reg [7:0] \mac_wmux_s0$842  = 8'h00;
   reg [7:0] \mac_wmux_s0$845  = 8'h00;
   reg [7:0] \mac_wmux_s0$848  = 8'h00;
@@ -3430,63 +3434,62 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \mac_wmux_s0$854  = 8'h00;
   reg [7:0] \mac_wmux_s0$857  = 8'h00;
   reg [7:0] \mac_wmux_s0$860  = 8'h00;
+  reg [7:0] \mac_wmux_s0$862  = 8'h00;
   reg [7:0] \mac_wmux_s0$863  = 8'h00;
+  reg [7:0] \mac_wmux_s0$864  = 8'h00;
   reg [7:0] \mac_wmux_s0$865  = 8'h00;
   reg [7:0] \mac_wmux_s0$866  = 8'h00;
   reg [7:0] \mac_wmux_s0$867  = 8'h00;
   reg [7:0] \mac_wmux_s0$868  = 8'h00;
   reg [7:0] \mac_wmux_s0$869  = 8'h00;
   reg [7:0] \mac_wmux_s0$870  = 8'h00;
-  reg [7:0] \mac_wmux_s0$871  = 8'h00;
   reg [7:0] \mac_wmux_s0$872  = 8'h00;
-  reg [7:0] \mac_wmux_s0$873  = 8'h00;
-  reg [7:0] \mac_wmux_s0$875  = 8'h00;
-  reg [7:0] \mac_wmux_s0$877  = 8'h00;
-  reg [7:0] \mac_wmux_s0$879  = 8'h00;
-  reg [7:0] \mac_wmux_s0$881  = 8'h00;
-  reg [7:0] \mac_wmux_s0$883  = 8'h00;
-  reg [7:0] \mac_wmux_s0$885  = 8'h00;
+  reg [7:0] \mac_wmux_s0$874  = 8'h00;
+  reg [7:0] \mac_wmux_s0$876  = 8'h00;
+  reg [7:0] \mac_wmux_s0$878  = 8'h00;
+  reg [7:0] \mac_wmux_s0$880  = 8'h00;
+  reg [7:0] \mac_wmux_s0$882  = 8'h00;
+  reg [7:0] \mac_wmux_s0$884  = 8'h00;
+  reg [7:0] \mac_wmux_s0$886  = 8'h00;
   reg [7:0] \mac_wmux_s0$887  = 8'h00;
+  reg [7:0] \mac_wmux_s0$888  = 8'h00;
   reg [7:0] \mac_wmux_s0$889  = 8'h00;
   reg [7:0] \mac_wmux_s0$890  = 8'h00;
   reg [7:0] \mac_wmux_s0$891  = 8'h00;
   reg [7:0] \mac_wmux_s0$892  = 8'h00;
   reg [7:0] \mac_wmux_s0$893  = 8'h00;
   reg [7:0] \mac_wmux_s0$894  = 8'h00;
-  reg [7:0] \mac_wmux_s0$895  = 8'h00;
   reg [7:0] \mac_wmux_s0$896  = 8'h00;
-  reg [7:0] \mac_wmux_s0$897  = 8'h00;
-  reg [7:0] \mac_wmux_s0$899  = 8'h00;
-  reg [7:0] \mac_wmux_s0$901  = 8'h00;
-  reg [7:0] \mac_wmux_s0$903  = 8'h00;
-  reg [7:0] \mac_wmux_s0$905  = 8'h00;
-  reg [7:0] \mac_wmux_s0$907  = 8'h00;
-  reg [7:0] \mac_wmux_s0$909  = 8'h00;
+  reg [7:0] \mac_wmux_s0$898  = 8'h00;
+  reg [7:0] \mac_wmux_s0$900  = 8'h00;
+  reg [7:0] \mac_wmux_s0$902  = 8'h00;
+  reg [7:0] \mac_wmux_s0$904  = 8'h00;
+  reg [7:0] \mac_wmux_s0$906  = 8'h00;
+  reg [7:0] \mac_wmux_s0$908  = 8'h00;
+  reg [7:0] \mac_wmux_s0$910  = 8'h00;
   reg [7:0] \mac_wmux_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux_s0$912  = 8'h00;
   reg [7:0] \mac_wmux_s0$913  = 8'h00;
   reg [7:0] \mac_wmux_s0$914  = 8'h00;
   reg [7:0] \mac_wmux_s0$915  = 8'h00;
   reg [7:0] \mac_wmux_s0$916  = 8'h00;
   reg [7:0] \mac_wmux_s0$917  = 8'h00;
   reg [7:0] \mac_wmux_s0$918  = 8'h00;
-  reg [7:0] \mac_wmux_s0$919  = 8'h00;
   reg [7:0] \mac_wmux_s0$920  = 8'h00;
-  reg [7:0] \mac_wmux_s0$921  = 8'h00;
-  reg [7:0] \mac_wmux_s0$923  = 8'h00;
-  reg [7:0] \mac_wmux_s0$925  = 8'h00;
-  reg [7:0] \mac_wmux_s0$927  = 8'h00;
-  reg [7:0] \mac_wmux_s0$929  = 8'h00;
-  reg [7:0] \mac_wmux_s0$931  = 8'h00;
-  reg [7:0] \mac_wmux_s0$933  = 8'h00;
-  reg [7:0] \mac_wmux_s0$935  = 8'h00;
+  reg [7:0] \mac_wmux_s0$922  = 8'h00;
+  reg [7:0] \mac_wmux_s0$924  = 8'h00;
+  reg [7:0] \mac_wmux_s0$926  = 8'h00;
+  reg [7:0] \mac_wmux_s0$928  = 8'h00;
+  reg [7:0] \mac_wmux_s0$930  = 8'h00;
+  reg [7:0] \mac_wmux_s0$932  = 8'h00;
   reg [8:0] mac_wmux_sel0_s0 = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$841  = 9'h000;
   reg [8:0] \mac_wmux_sel0_s0$844  = 9'h000;
   reg [8:0] \mac_wmux_sel0_s0$847  = 9'h000;
   reg [8:0] \mac_wmux_sel0_s0$850  = 9'h000;
   reg [8:0] \mac_wmux_sel0_s0$853  = 9'h000;
   reg [8:0] \mac_wmux_sel0_s0$856  = 9'h000;
   reg [8:0] \mac_wmux_sel0_s0$859  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$862  = 9'h000;
   reg mac_wmux_valid_s0 = 1'h0;
   wire [7:0] mac_wmux_w0_0;
   wire [7:0] mac_wmux_w0_1;
@@ -3919,7 +3922,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg \sel_l10_s0$1072  = 1'h0;
+  reg \sel_l10_s0$1069  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -3936,8 +3939,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1073  = 16'h0000;
-  reg \sel_l13_s0$1074  = 1'h0;
+  reg [15:0] \sel_l13_s0$1070  = 16'h0000;
+  reg \sel_l13_s0$1071  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -3962,25 +3965,25 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
+  reg [7:0] \sel_l15_s0$1073  = 8'h00;
+  reg [7:0] \sel_l15_s0$1074  = 8'h00;
+  reg [7:0] \sel_l15_s0$1075  = 8'h00;
   reg [7:0] \sel_l15_s0$1076  = 8'h00;
   reg [7:0] \sel_l15_s0$1077  = 8'h00;
   reg [7:0] \sel_l15_s0$1078  = 8'h00;
   reg [7:0] \sel_l15_s0$1079  = 8'h00;
   reg [7:0] \sel_l15_s0$1080  = 8'h00;
-  reg [7:0] \sel_l15_s0$1081  = 8'h00;
-  reg [7:0] \sel_l15_s0$1082  = 8'h00;
-  reg [7:0] \sel_l15_s0$1083  = 8'h00;
+  reg [3:0] \sel_l15_s0$1081  = 4'h0;
+  reg [3:0] \sel_l15_s0$1082  = 4'h0;
+  reg [3:0] \sel_l15_s0$1083  = 4'h0;
   reg [3:0] \sel_l15_s0$1084  = 4'h0;
   reg [3:0] \sel_l15_s0$1085  = 4'h0;
   reg [3:0] \sel_l15_s0$1086  = 4'h0;
   reg [3:0] \sel_l15_s0$1087  = 4'h0;
   reg [3:0] \sel_l15_s0$1088  = 4'h0;
-  reg [3:0] \sel_l15_s0$1089  = 4'h0;
-  reg [3:0] \sel_l15_s0$1090  = 4'h0;
-  reg [3:0] \sel_l15_s0$1091  = 4'h0;
-  reg \sel_l15_s0$1092  = 1'h0;
+  reg \sel_l15_s0$1089  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1069  = 1'h0;
+  reg \sel_l1_s0$1066  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -3997,9 +4000,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1070  = 1'h0;
+  reg \sel_l2_s0$1067  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg \sel_l5_s0$1071  = 1'h0;
+  reg \sel_l5_s0$1068  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -4380,6 +4383,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg stall_adv27_valid = 1'h0;
   wire stall_adv28;
   reg stall_adv28_valid = 1'h0;
+  wire stall_adv29;
+  reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -7000,652 +7005,649 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_val7 = \$1969  | sel_or7_6;
   assign \$1970  = ~ stall_adv6_valid;
   assign stall_adv6 = \$1970  | o__ready;
-  assign \$1971  = sel_valid_s0 | sel_valid_s1;
-  assign \$1972  = sel_valid_s2 | sel_valid_s3;
-  assign \$1973  = \$1971  | \$1972 ;
-  assign \$1974  = sel_valid_s4 | sel_valid_s5;
-  assign \$1975  = \$1973  | \$1974 ;
-  assign \$1976  = i__payload[161] & \$1975 ;
-  assign \$1977  = ~ \$1976 ;
-  assign i__ready = advance & \$1977 ;
-  assign \$1978  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$1978  | o__ready;
-  assign \$1979  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$1979  | o__ready;
-  assign \$1980  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$1980  | o__ready;
-  assign \$1981  = ! mac_read_s0;
-  assign \$1982  = mac_read_s0 == 1'h1;
-  assign \$1983  = mac_read_s0 == 2'h2;
-  assign \$1984  = mac_read_s0 == 2'h3;
-  assign \$1985  = mac_read_s0 == 3'h4;
-  assign \$1986  = mac_read_s0 == 3'h5;
-  assign \$1987  = mac_read_s0 == 3'h6;
-  assign \$1988  = mac_read_s0 == 3'h7;
-  assign \$1989  = mac_read_s0 == 4'h8;
-  assign \$1990  = \mac_read_s0$813  == 1'h1;
-  assign \$1991  = \mac_read_s0$813  == 2'h2;
-  assign \$1992  = \mac_read_s0$813  == 2'h3;
-  assign \$1993  = \mac_read_s0$813  == 3'h4;
-  assign \$1994  = \mac_read_s0$813  == 3'h5;
-  assign \$1995  = \mac_read_s0$813  == 3'h6;
-  assign \$1996  = \mac_read_s0$813  == 3'h7;
-  assign \$1997  = \mac_read_s0$813  == 4'h8;
-  assign \$1998  = \mac_read_s0$813  == 4'h9;
-  assign \$1999  = \mac_read_s0$815  == 2'h2;
-  assign \$2000  = \mac_read_s0$815  == 2'h3;
-  assign \$2001  = \mac_read_s0$815  == 3'h4;
-  assign \$2002  = \mac_read_s0$815  == 3'h5;
-  assign \$2003  = \mac_read_s0$815  == 3'h6;
-  assign \$2004  = \mac_read_s0$815  == 3'h7;
-  assign \$2005  = \mac_read_s0$815  == 4'h8;
-  assign \$2006  = \mac_read_s0$815  == 4'h9;
-  assign \$2007  = \mac_read_s0$815  == 4'ha;
-  assign \$2008  = \mac_read_s0$817  == 2'h3;
-  assign \$2009  = \mac_read_s0$817  == 3'h4;
-  assign \$2010  = \mac_read_s0$817  == 3'h5;
-  assign \$2011  = \mac_read_s0$817  == 3'h6;
-  assign \$2012  = \mac_read_s0$817  == 3'h7;
-  assign \$2013  = \mac_read_s0$817  == 4'h8;
-  assign \$2014  = \mac_read_s0$817  == 4'h9;
-  assign \$2015  = \mac_read_s0$817  == 4'ha;
-  assign \$2016  = \mac_read_s0$817  == 4'hb;
-  assign \$2017  = \mac_read_s0$819  == 3'h4;
-  assign \$2018  = \mac_read_s0$819  == 3'h5;
-  assign \$2019  = \mac_read_s0$819  == 3'h6;
-  assign \$2020  = \mac_read_s0$819  == 3'h7;
-  assign \$2021  = \mac_read_s0$819  == 4'h8;
-  assign \$2022  = \mac_read_s0$819  == 4'h9;
-  assign \$2023  = \mac_read_s0$819  == 4'ha;
-  assign \$2024  = \mac_read_s0$819  == 4'hb;
-  assign \$2025  = \mac_read_s0$819  == 4'hc;
-  assign \$2026  = \mac_read_s0$821  == 3'h5;
-  assign \$2027  = \mac_read_s0$821  == 3'h6;
-  assign \$2028  = \mac_read_s0$821  == 3'h7;
-  assign \$2029  = \mac_read_s0$821  == 4'h8;
-  assign \$2030  = \mac_read_s0$821  == 4'h9;
-  assign \$2031  = \mac_read_s0$821  == 4'ha;
-  assign \$2032  = \mac_read_s0$821  == 4'hb;
-  assign \$2033  = \mac_read_s0$821  == 4'hc;
-  assign \$2034  = \mac_read_s0$821  == 4'hd;
-  assign \$2035  = \mac_read_s0$823  == 3'h6;
-  assign \$2036  = \mac_read_s0$823  == 3'h7;
-  assign \$2037  = \mac_read_s0$823  == 4'h8;
-  assign \$2038  = \mac_read_s0$823  == 4'h9;
-  assign \$2039  = \mac_read_s0$823  == 4'ha;
-  assign \$2040  = \mac_read_s0$823  == 4'hb;
-  assign \$2041  = \mac_read_s0$823  == 4'hc;
-  assign \$2042  = \mac_read_s0$823  == 4'hd;
-  assign \$2043  = \mac_read_s0$823  == 4'he;
-  assign \$2044  = \mac_read_s0$825  == 3'h7;
-  assign \$2045  = \mac_read_s0$825  == 4'h8;
-  assign \$2046  = \mac_read_s0$825  == 4'h9;
-  assign \$2047  = \mac_read_s0$825  == 4'ha;
-  assign \$2048  = \mac_read_s0$825  == 4'hb;
-  assign \$2049  = \mac_read_s0$825  == 4'hc;
-  assign \$2050  = \mac_read_s0$825  == 4'hd;
-  assign \$2051  = \mac_read_s0$825  == 4'he;
-  assign \$2052  = \mac_read_s0$825  == 4'hf;
-  assign \$2053  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$2053  | o__ready;
-  assign \$2054  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$2054  | o__ready;
-  assign \$2055  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2055  | o__ready;
-  assign \$2056  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2057  = \mac_wmux_s0$835  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2058  = \$2056  | \$2057 ;
-  assign \$2059  = \mac_wmux_s0$836  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2060  = \mac_wmux_s0$837  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$1971  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$1971  | o__ready;
+  assign \$1972  = i__payload[161] & load_busy;
+  assign \$1973  = ~ \$1972 ;
+  assign i__ready = advance & \$1973 ;
+  assign \$1974  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$1974  | o__ready;
+  assign \$1975  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$1975  | o__ready;
+  assign \$1976  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$1976  | o__ready;
+  assign \$1977  = ! mac_read_s0;
+  assign \$1978  = mac_read_s0 == 1'h1;
+  assign \$1979  = mac_read_s0 == 2'h2;
+  assign \$1980  = mac_read_s0 == 2'h3;
+  assign \$1981  = mac_read_s0 == 3'h4;
+  assign \$1982  = mac_read_s0 == 3'h5;
+  assign \$1983  = mac_read_s0 == 3'h6;
+  assign \$1984  = mac_read_s0 == 3'h7;
+  assign \$1985  = mac_read_s0 == 4'h8;
+  assign \$1986  = \mac_read_s0$810  == 1'h1;
+  assign \$1987  = \mac_read_s0$810  == 2'h2;
+  assign \$1988  = \mac_read_s0$810  == 2'h3;
+  assign \$1989  = \mac_read_s0$810  == 3'h4;
+  assign \$1990  = \mac_read_s0$810  == 3'h5;
+  assign \$1991  = \mac_read_s0$810  == 3'h6;
+  assign \$1992  = \mac_read_s0$810  == 3'h7;
+  assign \$1993  = \mac_read_s0$810  == 4'h8;
+  assign \$1994  = \mac_read_s0$810  == 4'h9;
+  assign \$1995  = \mac_read_s0$812  == 2'h2;
+  assign \$1996  = \mac_read_s0$812  == 2'h3;
+  assign \$1997  = \mac_read_s0$812  == 3'h4;
+  assign \$1998  = \mac_read_s0$812  == 3'h5;
+  assign \$1999  = \mac_read_s0$812  == 3'h6;
+  assign \$2000  = \mac_read_s0$812  == 3'h7;
+  assign \$2001  = \mac_read_s0$812  == 4'h8;
+  assign \$2002  = \mac_read_s0$812  == 4'h9;
+  assign \$2003  = \mac_read_s0$812  == 4'ha;
+  assign \$2004  = \mac_read_s0$814  == 2'h3;
+  assign \$2005  = \mac_read_s0$814  == 3'h4;
+  assign \$2006  = \mac_read_s0$814  == 3'h5;
+  assign \$2007  = \mac_read_s0$814  == 3'h6;
+  assign \$2008  = \mac_read_s0$814  == 3'h7;
+  assign \$2009  = \mac_read_s0$814  == 4'h8;
+  assign \$2010  = \mac_read_s0$814  == 4'h9;
+  assign \$2011  = \mac_read_s0$814  == 4'ha;
+  assign \$2012  = \mac_read_s0$814  == 4'hb;
+  assign \$2013  = \mac_read_s0$816  == 3'h4;
+  assign \$2014  = \mac_read_s0$816  == 3'h5;
+  assign \$2015  = \mac_read_s0$816  == 3'h6;
+  assign \$2016  = \mac_read_s0$816  == 3'h7;
+  assign \$2017  = \mac_read_s0$816  == 4'h8;
+  assign \$2018  = \mac_read_s0$816  == 4'h9;
+  assign \$2019  = \mac_read_s0$816  == 4'ha;
+  assign \$2020  = \mac_read_s0$816  == 4'hb;
+  assign \$2021  = \mac_read_s0$816  == 4'hc;
+  assign \$2022  = \mac_read_s0$818  == 3'h5;
+  assign \$2023  = \mac_read_s0$818  == 3'h6;
+  assign \$2024  = \mac_read_s0$818  == 3'h7;
+  assign \$2025  = \mac_read_s0$818  == 4'h8;
+  assign \$2026  = \mac_read_s0$818  == 4'h9;
+  assign \$2027  = \mac_read_s0$818  == 4'ha;
+  assign \$2028  = \mac_read_s0$818  == 4'hb;
+  assign \$2029  = \mac_read_s0$818  == 4'hc;
+  assign \$2030  = \mac_read_s0$818  == 4'hd;
+  assign \$2031  = \mac_read_s0$820  == 3'h6;
+  assign \$2032  = \mac_read_s0$820  == 3'h7;
+  assign \$2033  = \mac_read_s0$820  == 4'h8;
+  assign \$2034  = \mac_read_s0$820  == 4'h9;
+  assign \$2035  = \mac_read_s0$820  == 4'ha;
+  assign \$2036  = \mac_read_s0$820  == 4'hb;
+  assign \$2037  = \mac_read_s0$820  == 4'hc;
+  assign \$2038  = \mac_read_s0$820  == 4'hd;
+  assign \$2039  = \mac_read_s0$820  == 4'he;
+  assign \$2040  = \mac_read_s0$822  == 3'h7;
+  assign \$2041  = \mac_read_s0$822  == 4'h8;
+  assign \$2042  = \mac_read_s0$822  == 4'h9;
+  assign \$2043  = \mac_read_s0$822  == 4'ha;
+  assign \$2044  = \mac_read_s0$822  == 4'hb;
+  assign \$2045  = \mac_read_s0$822  == 4'hc;
+  assign \$2046  = \mac_read_s0$822  == 4'hd;
+  assign \$2047  = \mac_read_s0$822  == 4'he;
+  assign \$2048  = \mac_read_s0$822  == 4'hf;
+  assign \$2049  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2049  | o__ready;
+  assign \$2050  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2050  | o__ready;
+  assign \$2051  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2051  | o__ready;
+  assign \$2052  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2053  = \mac_wmux_s0$832  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2054  = \$2052  | \$2053 ;
+  assign \$2055  = \mac_wmux_s0$833  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2056  = \mac_wmux_s0$834  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2057  = \$2055  | \$2056 ;
+  assign \$2058  = \$2054  | \$2057 ;
+  assign \$2059  = \mac_wmux_s0$835  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2060  = \mac_wmux_s0$836  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
   assign \$2061  = \$2059  | \$2060 ;
-  assign \$2062  = \$2058  | \$2061 ;
-  assign \$2063  = \mac_wmux_s0$838  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2064  = \mac_wmux_s0$839  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2065  = \$2063  | \$2064 ;
-  assign \$2066  = \mac_wmux_s0$840  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2067  = \mac_wmux_s0$841  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2068  = \$2066  | \$2067 ;
-  assign \$2069  = \$2065  | \$2068 ;
-  assign \$2070  = \$2062  | \$2069 ;
-  assign \$2071  = \mac_wmux_s0$842  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w0_0 = \$2070  | \$2071 ;
-  assign \$2072  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
-  assign \$2073  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
-  assign \$2074  = \$2072  | \$2073 ;
-  assign \$2075  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
-  assign \$2076  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2062  = \mac_wmux_s0$837  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2063  = \mac_wmux_s0$838  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2064  = \$2062  | \$2063 ;
+  assign \$2065  = \$2061  | \$2064 ;
+  assign \$2066  = \$2058  | \$2065 ;
+  assign \$2067  = \mac_wmux_s0$839  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w0_0 = \$2066  | \$2067 ;
+  assign \$2068  = \mac_wmux_s0$832  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2069  = \mac_wmux_s0$833  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2070  = \$2068  | \$2069 ;
+  assign \$2071  = \mac_wmux_s0$834  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2072  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2073  = \$2071  | \$2072 ;
+  assign \$2074  = \$2070  | \$2073 ;
+  assign \$2075  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2076  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
   assign \$2077  = \$2075  | \$2076 ;
-  assign \$2078  = \$2074  | \$2077 ;
-  assign \$2079  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
-  assign \$2080  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
-  assign \$2081  = \$2079  | \$2080 ;
-  assign \$2082  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
-  assign \$2083  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
-  assign \$2084  = \$2082  | \$2083 ;
-  assign \$2085  = \$2081  | \$2084 ;
-  assign \$2086  = \$2078  | \$2085 ;
-  assign \$2087  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
-  assign mac_wmux_w0_1 = \$2086  | \$2087 ;
-  assign \$2088  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
-  assign \$2089  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
-  assign \$2090  = \$2088  | \$2089 ;
-  assign \$2091  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
-  assign \$2092  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2078  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2079  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2080  = \$2078  | \$2079 ;
+  assign \$2081  = \$2077  | \$2080 ;
+  assign \$2082  = \$2074  | \$2081 ;
+  assign \$2083  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w0_1 = \$2082  | \$2083 ;
+  assign \$2084  = \mac_wmux_s0$833  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2085  = \mac_wmux_s0$834  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2086  = \$2084  | \$2085 ;
+  assign \$2087  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2088  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2089  = \$2087  | \$2088 ;
+  assign \$2090  = \$2086  | \$2089 ;
+  assign \$2091  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2092  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
   assign \$2093  = \$2091  | \$2092 ;
-  assign \$2094  = \$2090  | \$2093 ;
-  assign \$2095  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
-  assign \$2096  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
-  assign \$2097  = \$2095  | \$2096 ;
-  assign \$2098  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
-  assign \$2099  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
-  assign \$2100  = \$2098  | \$2099 ;
-  assign \$2101  = \$2097  | \$2100 ;
-  assign \$2102  = \$2094  | \$2101 ;
-  assign \$2103  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
-  assign mac_wmux_w0_2 = \$2102  | \$2103 ;
-  assign \$2104  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
-  assign \$2105  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
-  assign \$2106  = \$2104  | \$2105 ;
-  assign \$2107  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
-  assign \$2108  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2094  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2095  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2096  = \$2094  | \$2095 ;
+  assign \$2097  = \$2093  | \$2096 ;
+  assign \$2098  = \$2090  | \$2097 ;
+  assign \$2099  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w0_2 = \$2098  | \$2099 ;
+  assign \$2100  = \mac_wmux_s0$834  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2101  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2102  = \$2100  | \$2101 ;
+  assign \$2103  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2104  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2105  = \$2103  | \$2104 ;
+  assign \$2106  = \$2102  | \$2105 ;
+  assign \$2107  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2108  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
   assign \$2109  = \$2107  | \$2108 ;
-  assign \$2110  = \$2106  | \$2109 ;
-  assign \$2111  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
-  assign \$2112  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
-  assign \$2113  = \$2111  | \$2112 ;
-  assign \$2114  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
-  assign \$2115  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
-  assign \$2116  = \$2114  | \$2115 ;
-  assign \$2117  = \$2113  | \$2116 ;
-  assign \$2118  = \$2110  | \$2117 ;
-  assign \$2119  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
-  assign mac_wmux_w0_3 = \$2118  | \$2119 ;
-  assign \$2120  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
-  assign \$2121  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
-  assign \$2122  = \$2120  | \$2121 ;
-  assign \$2123  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
-  assign \$2124  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2110  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2111  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2112  = \$2110  | \$2111 ;
+  assign \$2113  = \$2109  | \$2112 ;
+  assign \$2114  = \$2106  | \$2113 ;
+  assign \$2115  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w0_3 = \$2114  | \$2115 ;
+  assign \$2116  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2117  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2118  = \$2116  | \$2117 ;
+  assign \$2119  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2120  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2121  = \$2119  | \$2120 ;
+  assign \$2122  = \$2118  | \$2121 ;
+  assign \$2123  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2124  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
   assign \$2125  = \$2123  | \$2124 ;
-  assign \$2126  = \$2122  | \$2125 ;
-  assign \$2127  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
-  assign \$2128  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
-  assign \$2129  = \$2127  | \$2128 ;
-  assign \$2130  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
-  assign \$2131  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
-  assign \$2132  = \$2130  | \$2131 ;
-  assign \$2133  = \$2129  | \$2132 ;
-  assign \$2134  = \$2126  | \$2133 ;
-  assign \$2135  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
-  assign mac_wmux_w0_4 = \$2134  | \$2135 ;
-  assign \$2136  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
-  assign \$2137  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
-  assign \$2138  = \$2136  | \$2137 ;
-  assign \$2139  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
-  assign \$2140  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2126  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2127  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2128  = \$2126  | \$2127 ;
+  assign \$2129  = \$2125  | \$2128 ;
+  assign \$2130  = \$2122  | \$2129 ;
+  assign \$2131  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w0_4 = \$2130  | \$2131 ;
+  assign \$2132  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2133  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2134  = \$2132  | \$2133 ;
+  assign \$2135  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2136  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2137  = \$2135  | \$2136 ;
+  assign \$2138  = \$2134  | \$2137 ;
+  assign \$2139  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2140  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
   assign \$2141  = \$2139  | \$2140 ;
-  assign \$2142  = \$2138  | \$2141 ;
-  assign \$2143  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
-  assign \$2144  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
-  assign \$2145  = \$2143  | \$2144 ;
-  assign \$2146  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
-  assign \$2147  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
-  assign \$2148  = \$2146  | \$2147 ;
-  assign \$2149  = \$2145  | \$2148 ;
-  assign \$2150  = \$2142  | \$2149 ;
-  assign \$2151  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
-  assign mac_wmux_w0_5 = \$2150  | \$2151 ;
-  assign \$2152  = \mac_wmux_s0$840  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
-  assign \$2153  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
-  assign \$2154  = \$2152  | \$2153 ;
-  assign \$2155  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
-  assign \$2156  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2142  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2143  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2144  = \$2142  | \$2143 ;
+  assign \$2145  = \$2141  | \$2144 ;
+  assign \$2146  = \$2138  | \$2145 ;
+  assign \$2147  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w0_5 = \$2146  | \$2147 ;
+  assign \$2148  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2149  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2150  = \$2148  | \$2149 ;
+  assign \$2151  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2152  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2153  = \$2151  | \$2152 ;
+  assign \$2154  = \$2150  | \$2153 ;
+  assign \$2155  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2156  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
   assign \$2157  = \$2155  | \$2156 ;
-  assign \$2158  = \$2154  | \$2157 ;
-  assign \$2159  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
-  assign \$2160  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
-  assign \$2161  = \$2159  | \$2160 ;
-  assign \$2162  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
-  assign \$2163  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
-  assign \$2164  = \$2162  | \$2163 ;
-  assign \$2165  = \$2161  | \$2164 ;
-  assign \$2166  = \$2158  | \$2165 ;
-  assign \$2167  = \mac_wmux_s0$860  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
-  assign mac_wmux_w0_6 = \$2166  | \$2167 ;
-  assign \$2168  = \mac_wmux_s0$841  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
-  assign \$2169  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
-  assign \$2170  = \$2168  | \$2169 ;
-  assign \$2171  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
-  assign \$2172  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2158  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2159  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2160  = \$2158  | \$2159 ;
+  assign \$2161  = \$2157  | \$2160 ;
+  assign \$2162  = \$2154  | \$2161 ;
+  assign \$2163  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w0_6 = \$2162  | \$2163 ;
+  assign \$2164  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2165  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2166  = \$2164  | \$2165 ;
+  assign \$2167  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2168  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2169  = \$2167  | \$2168 ;
+  assign \$2170  = \$2166  | \$2169 ;
+  assign \$2171  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2172  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
   assign \$2173  = \$2171  | \$2172 ;
-  assign \$2174  = \$2170  | \$2173 ;
-  assign \$2175  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
-  assign \$2176  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
-  assign \$2177  = \$2175  | \$2176 ;
-  assign \$2178  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
-  assign \$2179  = \mac_wmux_s0$860  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
-  assign \$2180  = \$2178  | \$2179 ;
-  assign \$2181  = \$2177  | \$2180 ;
-  assign \$2182  = \$2174  | \$2181 ;
-  assign \$2183  = \mac_wmux_s0$863  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
-  assign mac_wmux_w0_7 = \$2182  | \$2183 ;
-  assign \$2184  = \mac_wmux_s0$865  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2185  = \mac_wmux_s0$866  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2186  = \$2184  | \$2185 ;
-  assign \$2187  = \mac_wmux_s0$867  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2188  = \mac_wmux_s0$868  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2174  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2175  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2176  = \$2174  | \$2175 ;
+  assign \$2177  = \$2173  | \$2176 ;
+  assign \$2178  = \$2170  | \$2177 ;
+  assign \$2179  = \mac_wmux_s0$860  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w0_7 = \$2178  | \$2179 ;
+  assign \$2180  = \mac_wmux_s0$862  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2181  = \mac_wmux_s0$863  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2182  = \$2180  | \$2181 ;
+  assign \$2183  = \mac_wmux_s0$864  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2184  = \mac_wmux_s0$865  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2185  = \$2183  | \$2184 ;
+  assign \$2186  = \$2182  | \$2185 ;
+  assign \$2187  = \mac_wmux_s0$866  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2188  = \mac_wmux_s0$867  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
   assign \$2189  = \$2187  | \$2188 ;
-  assign \$2190  = \$2186  | \$2189 ;
-  assign \$2191  = \mac_wmux_s0$869  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2192  = \mac_wmux_s0$870  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2193  = \$2191  | \$2192 ;
-  assign \$2194  = \mac_wmux_s0$871  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2195  = \mac_wmux_s0$872  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2196  = \$2194  | \$2195 ;
-  assign \$2197  = \$2193  | \$2196 ;
-  assign \$2198  = \$2190  | \$2197 ;
-  assign \$2199  = \mac_wmux_s0$873  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w1_0 = \$2198  | \$2199 ;
-  assign \$2200  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
-  assign \$2201  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
-  assign \$2202  = \$2200  | \$2201 ;
-  assign \$2203  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
-  assign \$2204  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2190  = \mac_wmux_s0$868  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2191  = \mac_wmux_s0$869  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2192  = \$2190  | \$2191 ;
+  assign \$2193  = \$2189  | \$2192 ;
+  assign \$2194  = \$2186  | \$2193 ;
+  assign \$2195  = \mac_wmux_s0$870  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w1_0 = \$2194  | \$2195 ;
+  assign \$2196  = \mac_wmux_s0$863  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2197  = \mac_wmux_s0$864  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2198  = \$2196  | \$2197 ;
+  assign \$2199  = \mac_wmux_s0$865  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2200  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2201  = \$2199  | \$2200 ;
+  assign \$2202  = \$2198  | \$2201 ;
+  assign \$2203  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2204  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
   assign \$2205  = \$2203  | \$2204 ;
-  assign \$2206  = \$2202  | \$2205 ;
-  assign \$2207  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
-  assign \$2208  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
-  assign \$2209  = \$2207  | \$2208 ;
-  assign \$2210  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
-  assign \$2211  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
-  assign \$2212  = \$2210  | \$2211 ;
-  assign \$2213  = \$2209  | \$2212 ;
-  assign \$2214  = \$2206  | \$2213 ;
-  assign \$2215  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
-  assign mac_wmux_w1_1 = \$2214  | \$2215 ;
-  assign \$2216  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
-  assign \$2217  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
-  assign \$2218  = \$2216  | \$2217 ;
-  assign \$2219  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
-  assign \$2220  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2206  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2207  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2208  = \$2206  | \$2207 ;
+  assign \$2209  = \$2205  | \$2208 ;
+  assign \$2210  = \$2202  | \$2209 ;
+  assign \$2211  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w1_1 = \$2210  | \$2211 ;
+  assign \$2212  = \mac_wmux_s0$864  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2213  = \mac_wmux_s0$865  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2214  = \$2212  | \$2213 ;
+  assign \$2215  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2216  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2217  = \$2215  | \$2216 ;
+  assign \$2218  = \$2214  | \$2217 ;
+  assign \$2219  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2220  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
   assign \$2221  = \$2219  | \$2220 ;
-  assign \$2222  = \$2218  | \$2221 ;
-  assign \$2223  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
-  assign \$2224  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
-  assign \$2225  = \$2223  | \$2224 ;
-  assign \$2226  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
-  assign \$2227  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
-  assign \$2228  = \$2226  | \$2227 ;
-  assign \$2229  = \$2225  | \$2228 ;
-  assign \$2230  = \$2222  | \$2229 ;
-  assign \$2231  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
-  assign mac_wmux_w1_2 = \$2230  | \$2231 ;
-  assign \$2232  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
-  assign \$2233  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
-  assign \$2234  = \$2232  | \$2233 ;
-  assign \$2235  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
-  assign \$2236  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2222  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2223  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2224  = \$2222  | \$2223 ;
+  assign \$2225  = \$2221  | \$2224 ;
+  assign \$2226  = \$2218  | \$2225 ;
+  assign \$2227  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w1_2 = \$2226  | \$2227 ;
+  assign \$2228  = \mac_wmux_s0$865  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2229  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2230  = \$2228  | \$2229 ;
+  assign \$2231  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2232  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2233  = \$2231  | \$2232 ;
+  assign \$2234  = \$2230  | \$2233 ;
+  assign \$2235  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2236  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
   assign \$2237  = \$2235  | \$2236 ;
-  assign \$2238  = \$2234  | \$2237 ;
-  assign \$2239  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
-  assign \$2240  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
-  assign \$2241  = \$2239  | \$2240 ;
-  assign \$2242  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
-  assign \$2243  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
-  assign \$2244  = \$2242  | \$2243 ;
-  assign \$2245  = \$2241  | \$2244 ;
-  assign \$2246  = \$2238  | \$2245 ;
-  assign \$2247  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
-  assign mac_wmux_w1_3 = \$2246  | \$2247 ;
-  assign \$2248  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
-  assign \$2249  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
-  assign \$2250  = \$2248  | \$2249 ;
-  assign \$2251  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
-  assign \$2252  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2238  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2239  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2240  = \$2238  | \$2239 ;
+  assign \$2241  = \$2237  | \$2240 ;
+  assign \$2242  = \$2234  | \$2241 ;
+  assign \$2243  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w1_3 = \$2242  | \$2243 ;
+  assign \$2244  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2245  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2246  = \$2244  | \$2245 ;
+  assign \$2247  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2248  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2249  = \$2247  | \$2248 ;
+  assign \$2250  = \$2246  | \$2249 ;
+  assign \$2251  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2252  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
   assign \$2253  = \$2251  | \$2252 ;
-  assign \$2254  = \$2250  | \$2253 ;
-  assign \$2255  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
-  assign \$2256  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
-  assign \$2257  = \$2255  | \$2256 ;
-  assign \$2258  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
-  assign \$2259  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
-  assign \$2260  = \$2258  | \$2259 ;
-  assign \$2261  = \$2257  | \$2260 ;
-  assign \$2262  = \$2254  | \$2261 ;
-  assign \$2263  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
-  assign mac_wmux_w1_4 = \$2262  | \$2263 ;
-  assign \$2264  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
-  assign \$2265  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
-  assign \$2266  = \$2264  | \$2265 ;
-  assign \$2267  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
-  assign \$2268  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2254  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2255  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2256  = \$2254  | \$2255 ;
+  assign \$2257  = \$2253  | \$2256 ;
+  assign \$2258  = \$2250  | \$2257 ;
+  assign \$2259  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w1_4 = \$2258  | \$2259 ;
+  assign \$2260  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2261  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2262  = \$2260  | \$2261 ;
+  assign \$2263  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2264  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2265  = \$2263  | \$2264 ;
+  assign \$2266  = \$2262  | \$2265 ;
+  assign \$2267  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2268  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
   assign \$2269  = \$2267  | \$2268 ;
-  assign \$2270  = \$2266  | \$2269 ;
-  assign \$2271  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
-  assign \$2272  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
-  assign \$2273  = \$2271  | \$2272 ;
-  assign \$2274  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
-  assign \$2275  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
-  assign \$2276  = \$2274  | \$2275 ;
-  assign \$2277  = \$2273  | \$2276 ;
-  assign \$2278  = \$2270  | \$2277 ;
-  assign \$2279  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
-  assign mac_wmux_w1_5 = \$2278  | \$2279 ;
-  assign \$2280  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
-  assign \$2281  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
-  assign \$2282  = \$2280  | \$2281 ;
-  assign \$2283  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
-  assign \$2284  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2270  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2271  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2272  = \$2270  | \$2271 ;
+  assign \$2273  = \$2269  | \$2272 ;
+  assign \$2274  = \$2266  | \$2273 ;
+  assign \$2275  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w1_5 = \$2274  | \$2275 ;
+  assign \$2276  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2277  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2278  = \$2276  | \$2277 ;
+  assign \$2279  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2280  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2281  = \$2279  | \$2280 ;
+  assign \$2282  = \$2278  | \$2281 ;
+  assign \$2283  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2284  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
   assign \$2285  = \$2283  | \$2284 ;
-  assign \$2286  = \$2282  | \$2285 ;
-  assign \$2287  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
-  assign \$2288  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
-  assign \$2289  = \$2287  | \$2288 ;
-  assign \$2290  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
-  assign \$2291  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
-  assign \$2292  = \$2290  | \$2291 ;
-  assign \$2293  = \$2289  | \$2292 ;
-  assign \$2294  = \$2286  | \$2293 ;
-  assign \$2295  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
-  assign mac_wmux_w1_6 = \$2294  | \$2295 ;
-  assign \$2296  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
-  assign \$2297  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
-  assign \$2298  = \$2296  | \$2297 ;
-  assign \$2299  = \mac_wmux_s0$875  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
-  assign \$2300  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2286  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2287  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2288  = \$2286  | \$2287 ;
+  assign \$2289  = \$2285  | \$2288 ;
+  assign \$2290  = \$2282  | \$2289 ;
+  assign \$2291  = \mac_wmux_s0$882  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w1_6 = \$2290  | \$2291 ;
+  assign \$2292  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2293  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2294  = \$2292  | \$2293 ;
+  assign \$2295  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2296  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2297  = \$2295  | \$2296 ;
+  assign \$2298  = \$2294  | \$2297 ;
+  assign \$2299  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2300  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
   assign \$2301  = \$2299  | \$2300 ;
-  assign \$2302  = \$2298  | \$2301 ;
-  assign \$2303  = \mac_wmux_s0$879  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
-  assign \$2304  = \mac_wmux_s0$881  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
-  assign \$2305  = \$2303  | \$2304 ;
-  assign \$2306  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
-  assign \$2307  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
-  assign \$2308  = \$2306  | \$2307 ;
-  assign \$2309  = \$2305  | \$2308 ;
-  assign \$2310  = \$2302  | \$2309 ;
-  assign \$2311  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
-  assign mac_wmux_w1_7 = \$2310  | \$2311 ;
-  assign \$2312  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2313  = \mac_wmux_s0$890  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2314  = \$2312  | \$2313 ;
-  assign \$2315  = \mac_wmux_s0$891  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2316  = \mac_wmux_s0$892  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2302  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2303  = \mac_wmux_s0$882  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2304  = \$2302  | \$2303 ;
+  assign \$2305  = \$2301  | \$2304 ;
+  assign \$2306  = \$2298  | \$2305 ;
+  assign \$2307  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w1_7 = \$2306  | \$2307 ;
+  assign \$2308  = \mac_wmux_s0$886  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2309  = \mac_wmux_s0$887  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2310  = \$2308  | \$2309 ;
+  assign \$2311  = \mac_wmux_s0$888  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2312  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2313  = \$2311  | \$2312 ;
+  assign \$2314  = \$2310  | \$2313 ;
+  assign \$2315  = \mac_wmux_s0$890  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2316  = \mac_wmux_s0$891  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
   assign \$2317  = \$2315  | \$2316 ;
-  assign \$2318  = \$2314  | \$2317 ;
-  assign \$2319  = \mac_wmux_s0$893  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2320  = \mac_wmux_s0$894  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2321  = \$2319  | \$2320 ;
-  assign \$2322  = \mac_wmux_s0$895  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2323  = \mac_wmux_s0$896  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2324  = \$2322  | \$2323 ;
-  assign \$2325  = \$2321  | \$2324 ;
-  assign \$2326  = \$2318  | \$2325 ;
-  assign \$2327  = \mac_wmux_s0$897  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w2_0 = \$2326  | \$2327 ;
-  assign \$2328  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
-  assign \$2329  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
-  assign \$2330  = \$2328  | \$2329 ;
-  assign \$2331  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
-  assign \$2332  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2318  = \mac_wmux_s0$892  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2319  = \mac_wmux_s0$893  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2320  = \$2318  | \$2319 ;
+  assign \$2321  = \$2317  | \$2320 ;
+  assign \$2322  = \$2314  | \$2321 ;
+  assign \$2323  = \mac_wmux_s0$894  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w2_0 = \$2322  | \$2323 ;
+  assign \$2324  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2325  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2326  = \$2324  | \$2325 ;
+  assign \$2327  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2328  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2329  = \$2327  | \$2328 ;
+  assign \$2330  = \$2326  | \$2329 ;
+  assign \$2331  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2332  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
   assign \$2333  = \$2331  | \$2332 ;
-  assign \$2334  = \$2330  | \$2333 ;
-  assign \$2335  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
-  assign \$2336  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
-  assign \$2337  = \$2335  | \$2336 ;
-  assign \$2338  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
-  assign \$2339  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
-  assign \$2340  = \$2338  | \$2339 ;
-  assign \$2341  = \$2337  | \$2340 ;
-  assign \$2342  = \$2334  | \$2341 ;
-  assign \$2343  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
-  assign mac_wmux_w2_1 = \$2342  | \$2343 ;
-  assign \$2344  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
-  assign \$2345  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
-  assign \$2346  = \$2344  | \$2345 ;
-  assign \$2347  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
-  assign \$2348  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2334  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2335  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2336  = \$2334  | \$2335 ;
+  assign \$2337  = \$2333  | \$2336 ;
+  assign \$2338  = \$2330  | \$2337 ;
+  assign \$2339  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w2_1 = \$2338  | \$2339 ;
+  assign \$2340  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2341  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2342  = \$2340  | \$2341 ;
+  assign \$2343  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2344  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2345  = \$2343  | \$2344 ;
+  assign \$2346  = \$2342  | \$2345 ;
+  assign \$2347  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2348  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
   assign \$2349  = \$2347  | \$2348 ;
-  assign \$2350  = \$2346  | \$2349 ;
-  assign \$2351  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
-  assign \$2352  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
-  assign \$2353  = \$2351  | \$2352 ;
-  assign \$2354  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
-  assign \$2355  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
-  assign \$2356  = \$2354  | \$2355 ;
-  assign \$2357  = \$2353  | \$2356 ;
-  assign \$2358  = \$2350  | \$2357 ;
-  assign \$2359  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
-  assign mac_wmux_w2_2 = \$2358  | \$2359 ;
-  assign \$2360  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
-  assign \$2361  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
-  assign \$2362  = \$2360  | \$2361 ;
-  assign \$2363  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
-  assign \$2364  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2350  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2351  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2352  = \$2350  | \$2351 ;
+  assign \$2353  = \$2349  | \$2352 ;
+  assign \$2354  = \$2346  | \$2353 ;
+  assign \$2355  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w2_2 = \$2354  | \$2355 ;
+  assign \$2356  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2357  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2358  = \$2356  | \$2357 ;
+  assign \$2359  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2360  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2361  = \$2359  | \$2360 ;
+  assign \$2362  = \$2358  | \$2361 ;
+  assign \$2363  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2364  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
   assign \$2365  = \$2363  | \$2364 ;
-  assign \$2366  = \$2362  | \$2365 ;
-  assign \$2367  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
-  assign \$2368  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
-  assign \$2369  = \$2367  | \$2368 ;
-  assign \$2370  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
-  assign \$2371  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
-  assign \$2372  = \$2370  | \$2371 ;
-  assign \$2373  = \$2369  | \$2372 ;
-  assign \$2374  = \$2366  | \$2373 ;
-  assign \$2375  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
-  assign mac_wmux_w2_3 = \$2374  | \$2375 ;
-  assign \$2376  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
-  assign \$2377  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
-  assign \$2378  = \$2376  | \$2377 ;
-  assign \$2379  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
-  assign \$2380  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2366  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2367  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2368  = \$2366  | \$2367 ;
+  assign \$2369  = \$2365  | \$2368 ;
+  assign \$2370  = \$2362  | \$2369 ;
+  assign \$2371  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w2_3 = \$2370  | \$2371 ;
+  assign \$2372  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2373  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2374  = \$2372  | \$2373 ;
+  assign \$2375  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2376  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2377  = \$2375  | \$2376 ;
+  assign \$2378  = \$2374  | \$2377 ;
+  assign \$2379  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2380  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
   assign \$2381  = \$2379  | \$2380 ;
-  assign \$2382  = \$2378  | \$2381 ;
-  assign \$2383  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
-  assign \$2384  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
-  assign \$2385  = \$2383  | \$2384 ;
-  assign \$2386  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
-  assign \$2387  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
-  assign \$2388  = \$2386  | \$2387 ;
-  assign \$2389  = \$2385  | \$2388 ;
-  assign \$2390  = \$2382  | \$2389 ;
-  assign \$2391  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
-  assign mac_wmux_w2_4 = \$2390  | \$2391 ;
-  assign \$2392  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
-  assign \$2393  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
-  assign \$2394  = \$2392  | \$2393 ;
-  assign \$2395  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
-  assign \$2396  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2382  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2383  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2384  = \$2382  | \$2383 ;
+  assign \$2385  = \$2381  | \$2384 ;
+  assign \$2386  = \$2378  | \$2385 ;
+  assign \$2387  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w2_4 = \$2386  | \$2387 ;
+  assign \$2388  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2389  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2390  = \$2388  | \$2389 ;
+  assign \$2391  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2392  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2393  = \$2391  | \$2392 ;
+  assign \$2394  = \$2390  | \$2393 ;
+  assign \$2395  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2396  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
   assign \$2397  = \$2395  | \$2396 ;
-  assign \$2398  = \$2394  | \$2397 ;
-  assign \$2399  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
-  assign \$2400  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
-  assign \$2401  = \$2399  | \$2400 ;
-  assign \$2402  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
-  assign \$2403  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
-  assign \$2404  = \$2402  | \$2403 ;
-  assign \$2405  = \$2401  | \$2404 ;
-  assign \$2406  = \$2398  | \$2405 ;
-  assign \$2407  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
-  assign mac_wmux_w2_5 = \$2406  | \$2407 ;
-  assign \$2408  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
-  assign \$2409  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
-  assign \$2410  = \$2408  | \$2409 ;
-  assign \$2411  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
-  assign \$2412  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2398  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2399  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2400  = \$2398  | \$2399 ;
+  assign \$2401  = \$2397  | \$2400 ;
+  assign \$2402  = \$2394  | \$2401 ;
+  assign \$2403  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w2_5 = \$2402  | \$2403 ;
+  assign \$2404  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2405  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2406  = \$2404  | \$2405 ;
+  assign \$2407  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2408  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2409  = \$2407  | \$2408 ;
+  assign \$2410  = \$2406  | \$2409 ;
+  assign \$2411  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2412  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
   assign \$2413  = \$2411  | \$2412 ;
-  assign \$2414  = \$2410  | \$2413 ;
-  assign \$2415  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
-  assign \$2416  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
-  assign \$2417  = \$2415  | \$2416 ;
-  assign \$2418  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
-  assign \$2419  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
-  assign \$2420  = \$2418  | \$2419 ;
-  assign \$2421  = \$2417  | \$2420 ;
-  assign \$2422  = \$2414  | \$2421 ;
-  assign \$2423  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
-  assign mac_wmux_w2_6 = \$2422  | \$2423 ;
-  assign \$2424  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
-  assign \$2425  = \mac_wmux_s0$897  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
-  assign \$2426  = \$2424  | \$2425 ;
-  assign \$2427  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
-  assign \$2428  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2414  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2415  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2416  = \$2414  | \$2415 ;
+  assign \$2417  = \$2413  | \$2416 ;
+  assign \$2418  = \$2410  | \$2417 ;
+  assign \$2419  = \mac_wmux_s0$906  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w2_6 = \$2418  | \$2419 ;
+  assign \$2420  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2421  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2422  = \$2420  | \$2421 ;
+  assign \$2423  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2424  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2425  = \$2423  | \$2424 ;
+  assign \$2426  = \$2422  | \$2425 ;
+  assign \$2427  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2428  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
   assign \$2429  = \$2427  | \$2428 ;
-  assign \$2430  = \$2426  | \$2429 ;
-  assign \$2431  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
-  assign \$2432  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
-  assign \$2433  = \$2431  | \$2432 ;
-  assign \$2434  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
-  assign \$2435  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
-  assign \$2436  = \$2434  | \$2435 ;
-  assign \$2437  = \$2433  | \$2436 ;
-  assign \$2438  = \$2430  | \$2437 ;
-  assign \$2439  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
-  assign mac_wmux_w2_7 = \$2438  | \$2439 ;
-  assign \$2440  = \mac_wmux_s0$913  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2441  = \mac_wmux_s0$914  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2442  = \$2440  | \$2441 ;
-  assign \$2443  = \mac_wmux_s0$915  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2444  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2430  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2431  = \mac_wmux_s0$906  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2432  = \$2430  | \$2431 ;
+  assign \$2433  = \$2429  | \$2432 ;
+  assign \$2434  = \$2426  | \$2433 ;
+  assign \$2435  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w2_7 = \$2434  | \$2435 ;
+  assign \$2436  = \mac_wmux_s0$910  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2437  = \mac_wmux_s0$911  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2438  = \$2436  | \$2437 ;
+  assign \$2439  = \mac_wmux_s0$912  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2440  = \mac_wmux_s0$913  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2441  = \$2439  | \$2440 ;
+  assign \$2442  = \$2438  | \$2441 ;
+  assign \$2443  = \mac_wmux_s0$914  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2444  = \mac_wmux_s0$915  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
   assign \$2445  = \$2443  | \$2444 ;
-  assign \$2446  = \$2442  | \$2445 ;
-  assign \$2447  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2448  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2449  = \$2447  | \$2448 ;
-  assign \$2450  = \mac_wmux_s0$919  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2451  = \mac_wmux_s0$920  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2452  = \$2450  | \$2451 ;
-  assign \$2453  = \$2449  | \$2452 ;
-  assign \$2454  = \$2446  | \$2453 ;
-  assign \$2455  = \mac_wmux_s0$921  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w3_0 = \$2454  | \$2455 ;
-  assign \$2456  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
-  assign \$2457  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
-  assign \$2458  = \$2456  | \$2457 ;
-  assign \$2459  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
-  assign \$2460  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2446  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2447  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2448  = \$2446  | \$2447 ;
+  assign \$2449  = \$2445  | \$2448 ;
+  assign \$2450  = \$2442  | \$2449 ;
+  assign \$2451  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w3_0 = \$2450  | \$2451 ;
+  assign \$2452  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2453  = \mac_wmux_s0$912  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2454  = \$2452  | \$2453 ;
+  assign \$2455  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2456  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2457  = \$2455  | \$2456 ;
+  assign \$2458  = \$2454  | \$2457 ;
+  assign \$2459  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2460  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
   assign \$2461  = \$2459  | \$2460 ;
-  assign \$2462  = \$2458  | \$2461 ;
-  assign \$2463  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
-  assign \$2464  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
-  assign \$2465  = \$2463  | \$2464 ;
-  assign \$2466  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
-  assign \$2467  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
-  assign \$2468  = \$2466  | \$2467 ;
-  assign \$2469  = \$2465  | \$2468 ;
-  assign \$2470  = \$2462  | \$2469 ;
-  assign \$2471  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
-  assign mac_wmux_w3_1 = \$2470  | \$2471 ;
-  assign \$2472  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
-  assign \$2473  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
-  assign \$2474  = \$2472  | \$2473 ;
-  assign \$2475  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
-  assign \$2476  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2462  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2463  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2464  = \$2462  | \$2463 ;
+  assign \$2465  = \$2461  | \$2464 ;
+  assign \$2466  = \$2458  | \$2465 ;
+  assign \$2467  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w3_1 = \$2466  | \$2467 ;
+  assign \$2468  = \mac_wmux_s0$912  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2469  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2470  = \$2468  | \$2469 ;
+  assign \$2471  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2472  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2473  = \$2471  | \$2472 ;
+  assign \$2474  = \$2470  | \$2473 ;
+  assign \$2475  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2476  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
   assign \$2477  = \$2475  | \$2476 ;
-  assign \$2478  = \$2474  | \$2477 ;
-  assign \$2479  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
-  assign \$2480  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
-  assign \$2481  = \$2479  | \$2480 ;
-  assign \$2482  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
-  assign \$2483  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
-  assign \$2484  = \$2482  | \$2483 ;
-  assign \$2485  = \$2481  | \$2484 ;
-  assign \$2486  = \$2478  | \$2485 ;
-  assign \$2487  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
-  assign mac_wmux_w3_2 = \$2486  | \$2487 ;
-  assign \$2488  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
-  assign \$2489  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
-  assign \$2490  = \$2488  | \$2489 ;
-  assign \$2491  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
-  assign \$2492  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2478  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2479  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2480  = \$2478  | \$2479 ;
+  assign \$2481  = \$2477  | \$2480 ;
+  assign \$2482  = \$2474  | \$2481 ;
+  assign \$2483  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w3_2 = \$2482  | \$2483 ;
+  assign \$2484  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2485  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2486  = \$2484  | \$2485 ;
+  assign \$2487  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2488  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2489  = \$2487  | \$2488 ;
+  assign \$2490  = \$2486  | \$2489 ;
+  assign \$2491  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2492  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
   assign \$2493  = \$2491  | \$2492 ;
-  assign \$2494  = \$2490  | \$2493 ;
-  assign \$2495  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
-  assign \$2496  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
-  assign \$2497  = \$2495  | \$2496 ;
-  assign \$2498  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
-  assign \$2499  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
-  assign \$2500  = \$2498  | \$2499 ;
-  assign \$2501  = \$2497  | \$2500 ;
-  assign \$2502  = \$2494  | \$2501 ;
-  assign \$2503  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
-  assign mac_wmux_w3_3 = \$2502  | \$2503 ;
-  assign \$2504  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
-  assign \$2505  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
-  assign \$2506  = \$2504  | \$2505 ;
-  assign \$2507  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
-  assign \$2508  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2494  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2495  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2496  = \$2494  | \$2495 ;
+  assign \$2497  = \$2493  | \$2496 ;
+  assign \$2498  = \$2490  | \$2497 ;
+  assign \$2499  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w3_3 = \$2498  | \$2499 ;
+  assign \$2500  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2501  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2502  = \$2500  | \$2501 ;
+  assign \$2503  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2504  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2505  = \$2503  | \$2504 ;
+  assign \$2506  = \$2502  | \$2505 ;
+  assign \$2507  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2508  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
   assign \$2509  = \$2507  | \$2508 ;
-  assign \$2510  = \$2506  | \$2509 ;
-  assign \$2511  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
-  assign \$2512  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
-  assign \$2513  = \$2511  | \$2512 ;
-  assign \$2514  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
-  assign \$2515  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
-  assign \$2516  = \$2514  | \$2515 ;
-  assign \$2517  = \$2513  | \$2516 ;
-  assign \$2518  = \$2510  | \$2517 ;
-  assign \$2519  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
-  assign mac_wmux_w3_4 = \$2518  | \$2519 ;
-  assign \$2520  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
-  assign \$2521  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
-  assign \$2522  = \$2520  | \$2521 ;
-  assign \$2523  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
-  assign \$2524  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2510  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2511  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2512  = \$2510  | \$2511 ;
+  assign \$2513  = \$2509  | \$2512 ;
+  assign \$2514  = \$2506  | \$2513 ;
+  assign \$2515  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w3_4 = \$2514  | \$2515 ;
+  assign \$2516  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2517  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2518  = \$2516  | \$2517 ;
+  assign \$2519  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2520  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2521  = \$2519  | \$2520 ;
+  assign \$2522  = \$2518  | \$2521 ;
+  assign \$2523  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2524  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
   assign \$2525  = \$2523  | \$2524 ;
-  assign \$2526  = \$2522  | \$2525 ;
-  assign \$2527  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
-  assign \$2528  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
-  assign \$2529  = \$2527  | \$2528 ;
-  assign \$2530  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
-  assign \$2531  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
-  assign \$2532  = \$2530  | \$2531 ;
-  assign \$2533  = \$2529  | \$2532 ;
-  assign \$2534  = \$2526  | \$2533 ;
-  assign \$2535  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
-  assign mac_wmux_w3_5 = \$2534  | \$2535 ;
-  assign \$2536  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
-  assign \$2537  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
-  assign \$2538  = \$2536  | \$2537 ;
-  assign \$2539  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
-  assign \$2540  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2526  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2527  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2528  = \$2526  | \$2527 ;
+  assign \$2529  = \$2525  | \$2528 ;
+  assign \$2530  = \$2522  | \$2529 ;
+  assign \$2531  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w3_5 = \$2530  | \$2531 ;
+  assign \$2532  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2533  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2534  = \$2532  | \$2533 ;
+  assign \$2535  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2536  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2537  = \$2535  | \$2536 ;
+  assign \$2538  = \$2534  | \$2537 ;
+  assign \$2539  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2540  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
   assign \$2541  = \$2539  | \$2540 ;
-  assign \$2542  = \$2538  | \$2541 ;
-  assign \$2543  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
-  assign \$2544  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
-  assign \$2545  = \$2543  | \$2544 ;
-  assign \$2546  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
-  assign \$2547  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
-  assign \$2548  = \$2546  | \$2547 ;
-  assign \$2549  = \$2545  | \$2548 ;
-  assign \$2550  = \$2542  | \$2549 ;
-  assign \$2551  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
-  assign mac_wmux_w3_6 = \$2550  | \$2551 ;
-  assign \$2552  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0], \mac_wmux_sel0_s0$862 [0] };
-  assign \$2553  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1], \mac_wmux_sel0_s0$862 [1] };
-  assign \$2554  = \$2552  | \$2553 ;
-  assign \$2555  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2], \mac_wmux_sel0_s0$862 [2] };
-  assign \$2556  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3], \mac_wmux_sel0_s0$862 [3] };
+  assign \$2542  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2543  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2544  = \$2542  | \$2543 ;
+  assign \$2545  = \$2541  | \$2544 ;
+  assign \$2546  = \$2538  | \$2545 ;
+  assign \$2547  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w3_6 = \$2546  | \$2547 ;
+  assign \$2548  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2549  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2550  = \$2548  | \$2549 ;
+  assign \$2551  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2552  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2553  = \$2551  | \$2552 ;
+  assign \$2554  = \$2550  | \$2553 ;
+  assign \$2555  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2556  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
   assign \$2557  = \$2555  | \$2556 ;
-  assign \$2558  = \$2554  | \$2557 ;
-  assign \$2559  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4], \mac_wmux_sel0_s0$862 [4] };
-  assign \$2560  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5], \mac_wmux_sel0_s0$862 [5] };
-  assign \$2561  = \$2559  | \$2560 ;
-  assign \$2562  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6], \mac_wmux_sel0_s0$862 [6] };
-  assign \$2563  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7], \mac_wmux_sel0_s0$862 [7] };
-  assign \$2564  = \$2562  | \$2563 ;
-  assign \$2565  = \$2561  | \$2564 ;
-  assign \$2566  = \$2558  | \$2565 ;
-  assign \$2567  = \mac_wmux_s0$935  & { \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8], \mac_wmux_sel0_s0$862 [8] };
-  assign mac_wmux_w3_7 = \$2566  | \$2567 ;
-  assign \$2568  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2568  | o__ready;
-  assign \$2569  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2569  | o__ready;
-  assign \$2570  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2570  | o__ready;
-  assign \$2571  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2571  | o__ready;
-  assign \$2572  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2572  | o__ready;
+  assign \$2558  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2559  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2560  = \$2558  | \$2559 ;
+  assign \$2561  = \$2557  | \$2560 ;
+  assign \$2562  = \$2554  | \$2561 ;
+  assign \$2563  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w3_7 = \$2562  | \$2563 ;
+  assign \$2564  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2564  | o__ready;
+  assign \$2565  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2565  | o__ready;
+  assign \$2566  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2566  | o__ready;
+  assign \$2567  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2567  | o__ready;
+  assign \$2568  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2568  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -7662,171 +7664,175 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2573  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2573  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$998 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1000 ) + $signed(\mac_add0_s0$1001 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1003 ) + $signed(\mac_add0_s0$1004 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1006 ) + $signed(\mac_add0_s0$1007 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1009 ) + $signed(\mac_add0_s0$1010 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1012 ) + $signed(\mac_add0_s0$1013 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1015 ) + $signed(\mac_add0_s0$1016 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1018 ) + $signed(\mac_add0_s0$1019 );
-  assign \$2574  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2574  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1024 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1026 ) + $signed(\mac_add1_s0$1027 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1029 ) + $signed(\mac_add1_s0$1030 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1032 ) + $signed(\mac_add1_s0$1033 );
-  assign \$2575  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2575  | o__ready;
-  assign \$2576  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2576  | o__ready;
-  assign \$2577  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2577  | o__ready;
-  assign \$2578  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2578  | o__ready;
-  assign \$2579  = ~ stall_adv24_valid;
-  assign stall_adv24 = \$2579  | o__ready;
-  assign \$2580  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$2580  | o__ready;
-  assign \$2581  = ~ stall_adv26_valid;
-  assign stall_adv26 = \$2581  | o__ready;
-  assign \$2582  = ~ stall_adv27_valid;
-  assign stall_adv27 = \$2582  | o__ready;
-  assign \$2583  = ~ stall_adv28_valid;
-  assign stall_adv28 = \$2583  | o__ready;
-  assign \$2584  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2585  = $signed(mac_acc1) + $signed(\mac_add2_s0$1057 );
-  assign \$2586  = $signed(mac_acc2) + $signed(\mac_add2_s0$1060 );
-  assign \$2587  = $signed(mac_acc3) + $signed(\mac_add2_s0$1063 );
-  assign \$2588  = wr__addr + 1'h1;
-  assign \$2589  = rd__addr + 1'h1;
-  assign \$2590  = ~ i__payload[161];
-  assign \$2591  = i__valid & \$2590 ;
-  assign \$2592  = advance & sel_valid_s5;
-  assign \$2593  = mac_group == 6'h3f;
-  assign \$2594  = \sel_l15_s0$1092  | \$2593 ;
-  assign \$2595  = mac_group + 1'h1;
-  assign \$2596  = i__valid & i__payload[161];
-  assign \$2597  = sel_valid_s0 | sel_valid_s1;
-  assign \$2598  = sel_valid_s2 | sel_valid_s3;
-  assign \$2599  = \$2597  | \$2598 ;
-  assign \$2600  = sel_valid_s4 | sel_valid_s5;
-  assign \$2601  = \$2599  | \$2600 ;
-  assign \$2602  = ~ \$2601 ;
-  assign \$2603  = \$2596  & \$2602 ;
-  assign \$2604  = i__payload[171:166] < 7'h40;
-  assign \$2605  = \$2603  & \$2604 ;
-  assign \$2606  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2607  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2608  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2609  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2610  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2611  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2612  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1202 ;
-  assign \$2636  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2637  = \mac_add2_s0$1202  ? 32'd0 : \$2584 [31:0];
-  assign \$2638  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2639  = \$2638  & \mac_add2_s0$1202 ;
-  assign \$2640  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2641  = \mac_add2_s0$1202  ? 32'd0 : \$2585 [31:0];
-  assign \$2642  = stall_adv24 & mac_add2_valid_s0;
-  assign \$2643  = \$2642  & \mac_add2_s0$1202 ;
-  assign \$2644  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2645  = \mac_add2_s0$1202  ? 32'd0 : \$2586 [31:0];
-  assign \$2646  = stall_adv26 & mac_add2_valid_s0;
-  assign \$2647  = \$2646  & \mac_add2_s0$1202 ;
-  assign \$2648  = stall_adv27 & mac_add2_valid_s0;
-  assign \$2649  = \mac_add2_s0$1202  ? 32'd0 : \$2587 [31:0];
-  assign \$2650  = stall_adv28 & mac_add2_valid_s0;
-  assign \$2651  = \$2650  & \mac_add2_s0$1202 ;
+  assign \$2569  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2569  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$995 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$997 ) + $signed(\mac_add0_s0$998 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1000 ) + $signed(\mac_add0_s0$1001 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1003 ) + $signed(\mac_add0_s0$1004 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1006 ) + $signed(\mac_add0_s0$1007 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1009 ) + $signed(\mac_add0_s0$1010 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1012 ) + $signed(\mac_add0_s0$1013 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1015 ) + $signed(\mac_add0_s0$1016 );
+  assign \$2570  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2570  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1021 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1023 ) + $signed(\mac_add1_s0$1024 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1026 ) + $signed(\mac_add1_s0$1027 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1029 ) + $signed(\mac_add1_s0$1030 );
+  assign \$2571  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2571  | o__ready;
+  assign \$2572  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2572  | o__ready;
+  assign \$2573  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2573  | o__ready;
+  assign \$2574  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2574  | o__ready;
+  assign \$2575  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2575  | o__ready;
+  assign \$2576  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2576  | o__ready;
+  assign \$2577  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2577  | o__ready;
+  assign \$2578  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$2578  | o__ready;
+  assign \$2579  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$2579  | o__ready;
+  assign \$2580  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2581  = $signed(mac_acc1) + $signed(\mac_add2_s0$1054 );
+  assign \$2582  = $signed(mac_acc2) + $signed(\mac_add2_s0$1057 );
+  assign \$2583  = $signed(mac_acc3) + $signed(\mac_add2_s0$1060 );
+  assign \$2584  = wr__addr + 1'h1;
+  assign \$2585  = rd__addr + 1'h1;
+  assign \$2586  = ~ i__payload[161];
+  assign \$2587  = i__valid & \$2586 ;
+  assign \$2588  = advance & sel_valid_s5;
+  assign \$2589  = mac_group == 6'h3f;
+  assign \$2590  = \sel_l15_s0$1089  | \$2589 ;
+  assign \$2591  = mac_group + 1'h1;
+  assign \$2592  = sel_valid_s0 | sel_valid_s1;
+  assign \$2593  = sel_valid_s2 | sel_valid_s3;
+  assign \$2594  = \$2592  | \$2593 ;
+  assign \$2595  = sel_valid_s4 | sel_valid_s5;
+  assign \$2596  = ~ i__payload[161];
+  assign \$2597  = i__valid & \$2596 ;
+  assign \$2598  = \$2595  | \$2597 ;
+  assign \$2599  = \$2594  | \$2598 ;
+  assign \$2600  = i__valid & i__payload[161];
+  assign \$2601  = ~ load_busy;
+  assign \$2602  = \$2600  & \$2601 ;
+  assign \$2603  = i__payload[171:166] < 7'h40;
+  assign \$2604  = \$2602  & \$2603 ;
+  assign \$2605  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2606  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2607  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2608  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2609  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2610  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2611  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2612  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2636  = stall_adv22 & mac_add2_valid_s0;
+  assign \$2637  = \mac_add2_s0$1205  ? 32'd0 : \$2580 [31:0];
+  assign \$2638  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2639  = \$2638  & \mac_add2_s0$1205 ;
+  assign \$2640  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2641  = \mac_add2_s0$1205  ? 32'd0 : \$2581 [31:0];
+  assign \$2642  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2643  = \$2642  & \mac_add2_s0$1205 ;
+  assign \$2644  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2645  = \mac_add2_s0$1205  ? 32'd0 : \$2582 [31:0];
+  assign \$2646  = stall_adv27 & mac_add2_valid_s0;
+  assign \$2647  = \$2646  & \mac_add2_s0$1205 ;
+  assign \$2648  = stall_adv28 & mac_add2_valid_s0;
+  assign \$2649  = \mac_add2_s0$1205  ? 32'd0 : \$2583 [31:0];
+  assign \$2650  = stall_adv29 & mac_add2_valid_s0;
+  assign \$2651  = \$2650  & \mac_add2_s0$1205 ;
   assign \$2652  = ! wbank_write_bank;
   assign \$2653  = wbank_write_en & \$2652 ;
-  assign \$2654  = stall_adv7 & sel_valid_s5;
+  assign \$2654  = stall_adv8 & sel_valid_s5;
   assign \$2655  = \$2654  & sel_l15_s0[0];
   assign \$2656  = wbank_write_bank == 1'h1;
   assign \$2657  = wbank_write_en & \$2656 ;
-  assign \$2658  = stall_adv7 & sel_valid_s5;
+  assign \$2658  = stall_adv8 & sel_valid_s5;
   assign \$2659  = \$2658  & sel_l15_s0[1];
   assign \$2660  = wbank_write_bank == 2'h2;
   assign \$2661  = wbank_write_en & \$2660 ;
-  assign \$2662  = stall_adv7 & sel_valid_s5;
+  assign \$2662  = stall_adv8 & sel_valid_s5;
   assign \$2663  = \$2662  & sel_l15_s0[2];
   assign \$2664  = wbank_write_bank == 2'h3;
   assign \$2665  = wbank_write_en & \$2664 ;
-  assign \$2666  = stall_adv7 & sel_valid_s5;
+  assign \$2666  = stall_adv8 & sel_valid_s5;
   assign \$2667  = \$2666  & sel_l15_s0[3];
   assign \$2668  = wbank_write_bank == 3'h4;
   assign \$2669  = wbank_write_en & \$2668 ;
-  assign \$2670  = stall_adv7 & sel_valid_s5;
+  assign \$2670  = stall_adv8 & sel_valid_s5;
   assign \$2671  = \$2670  & sel_l15_s0[4];
   assign \$2672  = wbank_write_bank == 3'h5;
   assign \$2673  = wbank_write_en & \$2672 ;
-  assign \$2674  = stall_adv7 & sel_valid_s5;
+  assign \$2674  = stall_adv8 & sel_valid_s5;
   assign \$2675  = \$2674  & sel_l15_s0[5];
   assign \$2676  = wbank_write_bank == 3'h6;
   assign \$2677  = wbank_write_en & \$2676 ;
-  assign \$2678  = stall_adv7 & sel_valid_s5;
+  assign \$2678  = stall_adv8 & sel_valid_s5;
   assign \$2679  = \$2678  & sel_l15_s0[6];
   assign \$2680  = wbank_write_bank == 3'h7;
   assign \$2681  = wbank_write_en & \$2680 ;
-  assign \$2682  = stall_adv7 & sel_valid_s5;
+  assign \$2682  = stall_adv8 & sel_valid_s5;
   assign \$2683  = \$2682  & sel_l15_s0[7];
   assign \$2684  = wbank_write_bank == 4'h8;
   assign \$2685  = wbank_write_en & \$2684 ;
-  assign \$2686  = stall_adv7 & sel_valid_s5;
+  assign \$2686  = stall_adv8 & sel_valid_s5;
   assign \$2687  = \$2686  & sel_l15_s0[8];
   assign \$2688  = wbank_write_bank == 4'h9;
   assign \$2689  = wbank_write_en & \$2688 ;
-  assign \$2690  = stall_adv7 & sel_valid_s5;
+  assign \$2690  = stall_adv8 & sel_valid_s5;
   assign \$2691  = \$2690  & sel_l15_s0[9];
   assign \$2692  = wbank_write_bank == 4'ha;
   assign \$2693  = wbank_write_en & \$2692 ;
-  assign \$2694  = stall_adv7 & sel_valid_s5;
+  assign \$2694  = stall_adv8 & sel_valid_s5;
   assign \$2695  = \$2694  & sel_l15_s0[10];
   assign \$2696  = wbank_write_bank == 4'hb;
   assign \$2697  = wbank_write_en & \$2696 ;
-  assign \$2698  = stall_adv7 & sel_valid_s5;
+  assign \$2698  = stall_adv8 & sel_valid_s5;
   assign \$2699  = \$2698  & sel_l15_s0[11];
   assign \$2700  = wbank_write_bank == 4'hc;
   assign \$2701  = wbank_write_en & \$2700 ;
-  assign \$2702  = stall_adv7 & sel_valid_s5;
+  assign \$2702  = stall_adv8 & sel_valid_s5;
   assign \$2703  = \$2702  & sel_l15_s0[12];
   assign \$2704  = wbank_write_bank == 4'hd;
   assign \$2705  = wbank_write_en & \$2704 ;
-  assign \$2706  = stall_adv7 & sel_valid_s5;
+  assign \$2706  = stall_adv8 & sel_valid_s5;
   assign \$2707  = \$2706  & sel_l15_s0[13];
   assign \$2708  = wbank_write_bank == 4'he;
   assign \$2709  = wbank_write_en & \$2708 ;
-  assign \$2710  = stall_adv7 & sel_valid_s5;
+  assign \$2710  = stall_adv8 & sel_valid_s5;
   assign \$2711  = \$2710  & sel_l15_s0[14];
   assign \$2712  = wbank_write_bank == 4'hf;
   assign \$2713  = wbank_write_en & \$2712 ;
-  assign \$2714  = stall_adv7 & sel_valid_s5;
+  assign \$2714  = stall_adv8 & sel_valid_s5;
   assign \$2715  = \$2714  & sel_l15_s0[15];
   always @(posedge clk)
     sel_l1_s0 <= \$2716 ;
@@ -7861,11 +7867,11 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     \sel_l1_s0$43  <= \$2731 ;
   always @(posedge clk)
-    \sel_l1_s0$1069  <= \$2732 ;
+    \sel_l1_s0$1066  <= \$2732 ;
   always @(posedge clk)
     sel_l2_s0 <= \$2733 ;
   always @(posedge clk)
-    \sel_l2_s0$1070  <= \$2734 ;
+    \sel_l2_s0$1067  <= \$2734 ;
   always @(posedge clk)
     \sel_l5_s0$482  <= \$2735 ;
   always @(posedge clk)
@@ -8059,7 +8065,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     \sel_l5_s0$479  <= \$2830 ;
   always @(posedge clk)
-    \sel_l5_s0$1071  <= \$2831 ;
+    \sel_l5_s0$1068  <= \$2831 ;
   always @(posedge clk)
     \sel_l10_s0$719  <= \$2832 ;
   always @(posedge clk)
@@ -8093,13 +8099,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     \sel_l10_s0$633  <= \$2847 ;
   always @(posedge clk)
-    \sel_l10_s0$1072  <= \$2848 ;
+    \sel_l10_s0$1069  <= \$2848 ;
   always @(posedge clk)
     wr__addr <= \$2849 ;
   always @(posedge clk)
     rd__addr <= \$2850 ;
   always @(posedge clk)
-    \sel_l13_s0$1073  <= \$2851 ;
+    \sel_l13_s0$1070  <= \$2851 ;
   always @(posedge clk)
     \sel_l13_s0$734  <= \$2852 ;
   always @(posedge clk)
@@ -8149,43 +8155,43 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     \sel_l13_s0$786  <= \$2875 ;
   always @(posedge clk)
-    \sel_l13_s0$1074  <= \$2876 ;
+    \sel_l13_s0$1071  <= \$2876 ;
   always @(posedge clk)
     sel_l15_s0 <= \$2877 ;
   always @(posedge clk)
-    \sel_l15_s0$1076  <= \$2878 ;
+    \sel_l15_s0$1073  <= \$2878 ;
   always @(posedge clk)
-    \sel_l15_s0$1077  <= \$2879 ;
+    \sel_l15_s0$1074  <= \$2879 ;
   always @(posedge clk)
-    \sel_l15_s0$1078  <= \$2880 ;
+    \sel_l15_s0$1075  <= \$2880 ;
   always @(posedge clk)
-    \sel_l15_s0$1079  <= \$2881 ;
+    \sel_l15_s0$1076  <= \$2881 ;
   always @(posedge clk)
-    \sel_l15_s0$1080  <= \$2882 ;
+    \sel_l15_s0$1077  <= \$2882 ;
   always @(posedge clk)
-    \sel_l15_s0$1081  <= \$2883 ;
+    \sel_l15_s0$1078  <= \$2883 ;
   always @(posedge clk)
-    \sel_l15_s0$1082  <= \$2884 ;
+    \sel_l15_s0$1079  <= \$2884 ;
   always @(posedge clk)
-    \sel_l15_s0$1083  <= \$2885 ;
+    \sel_l15_s0$1080  <= \$2885 ;
   always @(posedge clk)
-    \sel_l15_s0$1084  <= \$2886 ;
+    \sel_l15_s0$1081  <= \$2886 ;
   always @(posedge clk)
-    \sel_l15_s0$1085  <= \$2887 ;
+    \sel_l15_s0$1082  <= \$2887 ;
   always @(posedge clk)
-    \sel_l15_s0$1086  <= \$2888 ;
+    \sel_l15_s0$1083  <= \$2888 ;
   always @(posedge clk)
-    \sel_l15_s0$1087  <= \$2889 ;
+    \sel_l15_s0$1084  <= \$2889 ;
   always @(posedge clk)
-    \sel_l15_s0$1088  <= \$2890 ;
+    \sel_l15_s0$1085  <= \$2890 ;
   always @(posedge clk)
-    \sel_l15_s0$1089  <= \$2891 ;
+    \sel_l15_s0$1086  <= \$2891 ;
   always @(posedge clk)
-    \sel_l15_s0$1090  <= \$2892 ;
+    \sel_l15_s0$1087  <= \$2892 ;
   always @(posedge clk)
-    \sel_l15_s0$1091  <= \$2893 ;
+    \sel_l15_s0$1088  <= \$2893 ;
   always @(posedge clk)
-    \sel_l15_s0$1092  <= \$2894 ;
+    \sel_l15_s0$1089  <= \$2894 ;
   always @(posedge clk)
     sel_valid_s0 <= \$2895 ;
   always @(posedge clk)
@@ -8201,7 +8207,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     mac_group <= \$2901 ;
   always @(posedge clk)
-    wbank_write_en <= \$2902 ;
+    load_busy <= \$2902 ;
+  always @(posedge clk)
+    wbank_write_en <= \$2903 ;
   always @(posedge clk)
     wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
@@ -8209,484 +8217,486 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    \mac_read_s0$1098  <= \$2903 ;
+    \mac_read_s0$1101  <= \$2904 ;
   always @(posedge clk)
-    \mac_read_s0$1099  <= \$2904 ;
+    \mac_read_s0$1102  <= \$2905 ;
   always @(posedge clk)
-    \mac_read_s0$1100  <= \$2905 ;
+    \mac_read_s0$1103  <= \$2906 ;
   always @(posedge clk)
-    \mac_read_s0$1101  <= \$2906 ;
+    \mac_read_s0$1104  <= \$2907 ;
   always @(posedge clk)
-    \mac_read_s0$1102  <= \$2907 ;
+    \mac_read_s0$1105  <= \$2908 ;
   always @(posedge clk)
-    \mac_read_s0$1103  <= \$2908 ;
+    \mac_read_s0$1106  <= \$2909 ;
   always @(posedge clk)
-    \mac_read_s0$1104  <= \$2909 ;
+    \mac_read_s0$1107  <= \$2910 ;
   always @(posedge clk)
-    \mac_read_s0$1105  <= \$2910 ;
+    \mac_read_s0$1108  <= \$2911 ;
   always @(posedge clk)
-    mac_read_s0 <= \$2911 ;
+    mac_read_s0 <= \$2912 ;
   always @(posedge clk)
-    \mac_read_s0$813  <= \$2912 ;
+    \mac_read_s0$810  <= \$2913 ;
   always @(posedge clk)
-    \mac_read_s0$815  <= \$2913 ;
+    \mac_read_s0$812  <= \$2914 ;
   always @(posedge clk)
-    \mac_read_s0$817  <= \$2914 ;
+    \mac_read_s0$814  <= \$2915 ;
   always @(posedge clk)
-    \mac_read_s0$819  <= \$2915 ;
+    \mac_read_s0$816  <= \$2916 ;
   always @(posedge clk)
-    \mac_read_s0$821  <= \$2916 ;
+    \mac_read_s0$818  <= \$2917 ;
   always @(posedge clk)
-    \mac_read_s0$823  <= \$2917 ;
+    \mac_read_s0$820  <= \$2918 ;
   always @(posedge clk)
-    \mac_read_s0$825  <= \$2918 ;
+    \mac_read_s0$822  <= \$2919 ;
   always @(posedge clk)
-    \mac_read_s0$1106  <= \$2919 ;
+    \mac_read_s0$1109  <= \$2920 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2920 ;
+    mac_read_valid_s0 <= \$2921 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2921 ;
+    mac_rdreg_s0 <= \$2922 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1109  <= \$2922 ;
+    \mac_rdreg_s0$1112  <= \$2923 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1110  <= \$2923 ;
+    \mac_rdreg_s0$1113  <= \$2924 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1111  <= \$2924 ;
+    \mac_rdreg_s0$1114  <= \$2925 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1112  <= \$2925 ;
+    \mac_rdreg_s0$1115  <= \$2926 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1113  <= \$2926 ;
+    \mac_rdreg_s0$1116  <= \$2927 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1114  <= \$2927 ;
+    \mac_rdreg_s0$1117  <= \$2928 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1115  <= \$2928 ;
+    \mac_rdreg_s0$1118  <= \$2929 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1116  <= \$2929 ;
+    \mac_rdreg_s0$1119  <= \$2930 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$2930 ;
+    mac_rdreg_valid_s0 <= \$2931 ;
   always @(posedge clk)
-    mac_sel_r0_s0 <= \$2931 ;
+    mac_sel_r0_s0 <= \$2932 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1119  <= \$2932 ;
+    \mac_sel_r0_s0$1122  <= \$2933 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1120  <= \$2933 ;
+    \mac_sel_r0_s0$1123  <= \$2934 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1121  <= \$2934 ;
+    \mac_sel_r0_s0$1124  <= \$2935 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1122  <= \$2935 ;
+    \mac_sel_r0_s0$1125  <= \$2936 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1123  <= \$2936 ;
+    \mac_sel_r0_s0$1126  <= \$2937 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1124  <= \$2937 ;
+    \mac_sel_r0_s0$1127  <= \$2938 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1125  <= \$2938 ;
+    \mac_sel_r0_s0$1128  <= \$2939 ;
   always @(posedge clk)
-    mac_wmux_sel0_s0 <= \$2939 ;
+    mac_wmux_sel0_s0 <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$844  <= \$2940 ;
+    \mac_wmux_sel0_s0$841  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$847  <= \$2941 ;
+    \mac_wmux_sel0_s0$844  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$850  <= \$2942 ;
+    \mac_wmux_sel0_s0$847  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$853  <= \$2943 ;
+    \mac_wmux_sel0_s0$850  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$856  <= \$2944 ;
+    \mac_wmux_sel0_s0$853  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$859  <= \$2945 ;
+    \mac_wmux_sel0_s0$856  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$862  <= \$2946 ;
+    \mac_wmux_sel0_s0$859  <= \$2947 ;
   always @(posedge clk)
-    mac_wmux_s0 <= \$2947 ;
+    mac_wmux_s0 <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux_s0$835  <= \$2948 ;
+    \mac_wmux_s0$832  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux_s0$836  <= \$2949 ;
+    \mac_wmux_s0$833  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux_s0$837  <= \$2950 ;
+    \mac_wmux_s0$834  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux_s0$838  <= \$2951 ;
+    \mac_wmux_s0$835  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux_s0$839  <= \$2952 ;
+    \mac_wmux_s0$836  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux_s0$840  <= \$2953 ;
+    \mac_wmux_s0$837  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux_s0$841  <= \$2954 ;
+    \mac_wmux_s0$838  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux_s0$842  <= \$2955 ;
+    \mac_wmux_s0$839  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux_s0$845  <= \$2956 ;
+    \mac_wmux_s0$842  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux_s0$848  <= \$2957 ;
+    \mac_wmux_s0$845  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux_s0$851  <= \$2958 ;
+    \mac_wmux_s0$848  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux_s0$854  <= \$2959 ;
+    \mac_wmux_s0$851  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux_s0$857  <= \$2960 ;
+    \mac_wmux_s0$854  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux_s0$860  <= \$2961 ;
+    \mac_wmux_s0$857  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux_s0$863  <= \$2962 ;
+    \mac_wmux_s0$860  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux_s0$865  <= \$2963 ;
+    \mac_wmux_s0$862  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux_s0$866  <= \$2964 ;
+    \mac_wmux_s0$863  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux_s0$867  <= \$2965 ;
+    \mac_wmux_s0$864  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux_s0$868  <= \$2966 ;
+    \mac_wmux_s0$865  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux_s0$869  <= \$2967 ;
+    \mac_wmux_s0$866  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux_s0$870  <= \$2968 ;
+    \mac_wmux_s0$867  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux_s0$871  <= \$2969 ;
+    \mac_wmux_s0$868  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux_s0$872  <= \$2970 ;
+    \mac_wmux_s0$869  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux_s0$873  <= \$2971 ;
+    \mac_wmux_s0$870  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux_s0$875  <= \$2972 ;
+    \mac_wmux_s0$872  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux_s0$877  <= \$2973 ;
+    \mac_wmux_s0$874  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux_s0$879  <= \$2974 ;
+    \mac_wmux_s0$876  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux_s0$881  <= \$2975 ;
+    \mac_wmux_s0$878  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux_s0$883  <= \$2976 ;
+    \mac_wmux_s0$880  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux_s0$885  <= \$2977 ;
+    \mac_wmux_s0$882  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux_s0$887  <= \$2978 ;
+    \mac_wmux_s0$884  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux_s0$889  <= \$2979 ;
+    \mac_wmux_s0$886  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux_s0$890  <= \$2980 ;
+    \mac_wmux_s0$887  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux_s0$891  <= \$2981 ;
+    \mac_wmux_s0$888  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux_s0$892  <= \$2982 ;
+    \mac_wmux_s0$889  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux_s0$893  <= \$2983 ;
+    \mac_wmux_s0$890  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux_s0$894  <= \$2984 ;
+    \mac_wmux_s0$891  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux_s0$895  <= \$2985 ;
+    \mac_wmux_s0$892  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux_s0$896  <= \$2986 ;
+    \mac_wmux_s0$893  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux_s0$897  <= \$2987 ;
+    \mac_wmux_s0$894  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux_s0$899  <= \$2988 ;
+    \mac_wmux_s0$896  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux_s0$901  <= \$2989 ;
+    \mac_wmux_s0$898  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux_s0$903  <= \$2990 ;
+    \mac_wmux_s0$900  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux_s0$905  <= \$2991 ;
+    \mac_wmux_s0$902  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux_s0$907  <= \$2992 ;
+    \mac_wmux_s0$904  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux_s0$909  <= \$2993 ;
+    \mac_wmux_s0$906  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux_s0$911  <= \$2994 ;
+    \mac_wmux_s0$908  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux_s0$913  <= \$2995 ;
+    \mac_wmux_s0$910  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux_s0$914  <= \$2996 ;
+    \mac_wmux_s0$911  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux_s0$915  <= \$2997 ;
+    \mac_wmux_s0$912  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux_s0$916  <= \$2998 ;
+    \mac_wmux_s0$913  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux_s0$917  <= \$2999 ;
+    \mac_wmux_s0$914  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux_s0$918  <= \$3000 ;
+    \mac_wmux_s0$915  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux_s0$919  <= \$3001 ;
+    \mac_wmux_s0$916  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux_s0$920  <= \$3002 ;
+    \mac_wmux_s0$917  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux_s0$921  <= \$3003 ;
+    \mac_wmux_s0$918  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux_s0$923  <= \$3004 ;
+    \mac_wmux_s0$920  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux_s0$925  <= \$3005 ;
+    \mac_wmux_s0$922  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux_s0$927  <= \$3006 ;
+    \mac_wmux_s0$924  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux_s0$929  <= \$3007 ;
+    \mac_wmux_s0$926  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux_s0$931  <= \$3008 ;
+    \mac_wmux_s0$928  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux_s0$933  <= \$3009 ;
+    \mac_wmux_s0$930  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux_s0$935  <= \$3010 ;
+    \mac_wmux_s0$932  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux_s0$1142  <= \$3011 ;
+    \mac_wmux_s0$1145  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux_s0$1143  <= \$3012 ;
+    \mac_wmux_s0$1146  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux_s0$1144  <= \$3013 ;
+    \mac_wmux_s0$1147  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux_s0$1145  <= \$3014 ;
+    \mac_wmux_s0$1148  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux_s0$1146  <= \$3015 ;
+    \mac_wmux_s0$1149  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux_s0$1147  <= \$3016 ;
+    \mac_wmux_s0$1150  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux_s0$1148  <= \$3017 ;
+    \mac_wmux_s0$1151  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux_s0$1149  <= \$3018 ;
+    \mac_wmux_s0$1152  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux_s0$1150  <= \$3019 ;
+    \mac_wmux_s0$1153  <= \$3020 ;
   always @(posedge clk)
-    mac_wmux_valid_s0 <= \$3020 ;
+    mac_wmux_valid_s0 <= \$3021 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3021 ;
+    mac_pre_s0 <= \$3022 ;
   always @(posedge clk)
-    \mac_pre_s0$1153  <= \$3022 ;
+    \mac_pre_s0$1156  <= \$3023 ;
   always @(posedge clk)
-    \mac_pre_s0$1154  <= \$3023 ;
+    \mac_pre_s0$1157  <= \$3024 ;
   always @(posedge clk)
-    \mac_pre_s0$1155  <= \$3024 ;
+    \mac_pre_s0$1158  <= \$3025 ;
   always @(posedge clk)
-    \mac_pre_s0$1156  <= \$3025 ;
+    \mac_pre_s0$1159  <= \$3026 ;
   always @(posedge clk)
-    \mac_pre_s0$1157  <= \$3026 ;
+    \mac_pre_s0$1160  <= \$3027 ;
   always @(posedge clk)
-    \mac_pre_s0$1158  <= \$3027 ;
+    \mac_pre_s0$1161  <= \$3028 ;
   always @(posedge clk)
-    \mac_pre_s0$1159  <= \$3028 ;
+    \mac_pre_s0$1162  <= \$3029 ;
   always @(posedge clk)
-    \mac_pre_s0$1160  <= \$3029 ;
+    \mac_pre_s0$1163  <= \$3030 ;
   always @(posedge clk)
-    \mac_pre_s0$1161  <= \$3030 ;
+    \mac_pre_s0$1164  <= \$3031 ;
   always @(posedge clk)
-    \mac_pre_s0$1162  <= \$3031 ;
+    \mac_pre_s0$1165  <= \$3032 ;
   always @(posedge clk)
-    \mac_pre_s0$1163  <= \$3032 ;
+    \mac_pre_s0$1166  <= \$3033 ;
   always @(posedge clk)
-    \mac_pre_s0$1164  <= \$3033 ;
+    \mac_pre_s0$1167  <= \$3034 ;
   always @(posedge clk)
-    \mac_pre_s0$1165  <= \$3034 ;
+    \mac_pre_s0$1168  <= \$3035 ;
   always @(posedge clk)
-    \mac_pre_s0$1166  <= \$3035 ;
+    \mac_pre_s0$1169  <= \$3036 ;
   always @(posedge clk)
-    \mac_pre_s0$1167  <= \$3036 ;
+    \mac_pre_s0$1170  <= \$3037 ;
   always @(posedge clk)
-    \mac_pre_s0$1168  <= \$3037 ;
+    \mac_pre_s0$1171  <= \$3038 ;
   always @(posedge clk)
-    \mac_pre_s0$1169  <= \$3038 ;
+    \mac_pre_s0$1172  <= \$3039 ;
   always @(posedge clk)
-    \mac_pre_s0$1170  <= \$3039 ;
+    \mac_pre_s0$1173  <= \$3040 ;
   always @(posedge clk)
-    \mac_pre_s0$1171  <= \$3040 ;
+    \mac_pre_s0$1174  <= \$3041 ;
   always @(posedge clk)
-    \mac_pre_s0$1172  <= \$3041 ;
+    \mac_pre_s0$1175  <= \$3042 ;
   always @(posedge clk)
-    \mac_pre_s0$1173  <= \$3042 ;
+    \mac_pre_s0$1176  <= \$3043 ;
   always @(posedge clk)
-    \mac_pre_s0$1174  <= \$3043 ;
+    \mac_pre_s0$1177  <= \$3044 ;
   always @(posedge clk)
-    \mac_pre_s0$1175  <= \$3044 ;
+    \mac_pre_s0$1178  <= \$3045 ;
   always @(posedge clk)
-    \mac_pre_s0$1176  <= \$3045 ;
+    \mac_pre_s0$1179  <= \$3046 ;
   always @(posedge clk)
-    \mac_pre_s0$1177  <= \$3046 ;
+    \mac_pre_s0$1180  <= \$3047 ;
   always @(posedge clk)
-    \mac_pre_s0$1178  <= \$3047 ;
+    \mac_pre_s0$1181  <= \$3048 ;
   always @(posedge clk)
-    \mac_pre_s0$1179  <= \$3048 ;
+    \mac_pre_s0$1182  <= \$3049 ;
   always @(posedge clk)
-    \mac_pre_s0$1180  <= \$3049 ;
+    \mac_pre_s0$1183  <= \$3050 ;
   always @(posedge clk)
-    \mac_pre_s0$1181  <= \$3050 ;
+    \mac_pre_s0$1184  <= \$3051 ;
   always @(posedge clk)
-    \mac_pre_s0$1182  <= \$3051 ;
+    \mac_pre_s0$1185  <= \$3052 ;
   always @(posedge clk)
-    \mac_pre_s0$1183  <= \$3052 ;
+    \mac_pre_s0$1186  <= \$3053 ;
   always @(posedge clk)
-    \mac_pre_s0$1184  <= \$3053 ;
+    \mac_pre_s0$1187  <= \$3054 ;
   always @(posedge clk)
-    \mac_pre_s0$1185  <= \$3054 ;
+    \mac_pre_s0$1188  <= \$3055 ;
   always @(posedge clk)
-    \mac_pre_s0$1186  <= \$3055 ;
+    \mac_pre_s0$1189  <= \$3056 ;
   always @(posedge clk)
-    \mac_pre_s0$1187  <= \$3056 ;
+    \mac_pre_s0$1190  <= \$3057 ;
   always @(posedge clk)
-    \mac_pre_s0$1188  <= \$3057 ;
+    \mac_pre_s0$1191  <= \$3058 ;
   always @(posedge clk)
-    \mac_pre_s0$1189  <= \$3058 ;
+    \mac_pre_s0$1192  <= \$3059 ;
   always @(posedge clk)
-    \mac_pre_s0$1190  <= \$3059 ;
+    \mac_pre_s0$1193  <= \$3060 ;
   always @(posedge clk)
-    \mac_pre_s0$1191  <= \$3060 ;
+    \mac_pre_s0$1194  <= \$3061 ;
   always @(posedge clk)
-    \mac_pre_s0$1192  <= \$3061 ;
+    \mac_pre_s0$1195  <= \$3062 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3062 ;
+    mac_pre_valid_s0 <= \$3063 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3063 ;
+    mac_dspin_s0 <= \$3064 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3064 ;
+    mac_dspin_valid_s0 <= \$3065 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3065 ;
+    mac_dspout_s0 <= \$3066 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3066 ;
+    mac_dspout_valid_s0 <= \$3067 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3067 ;
+    mac_add0_s0 <= \$3068 ;
   always @(posedge clk)
-    \mac_add0_s0$998  <= \$3068 ;
+    \mac_add0_s0$995  <= \$3069 ;
   always @(posedge clk)
-    \mac_add0_s0$1000  <= \$3069 ;
+    \mac_add0_s0$997  <= \$3070 ;
   always @(posedge clk)
-    \mac_add0_s0$1001  <= \$3070 ;
+    \mac_add0_s0$998  <= \$3071 ;
   always @(posedge clk)
-    \mac_add0_s0$1003  <= \$3071 ;
+    \mac_add0_s0$1000  <= \$3072 ;
   always @(posedge clk)
-    \mac_add0_s0$1004  <= \$3072 ;
+    \mac_add0_s0$1001  <= \$3073 ;
   always @(posedge clk)
-    \mac_add0_s0$1006  <= \$3073 ;
+    \mac_add0_s0$1003  <= \$3074 ;
   always @(posedge clk)
-    \mac_add0_s0$1007  <= \$3074 ;
+    \mac_add0_s0$1004  <= \$3075 ;
   always @(posedge clk)
-    \mac_add0_s0$1009  <= \$3075 ;
+    \mac_add0_s0$1006  <= \$3076 ;
   always @(posedge clk)
-    \mac_add0_s0$1010  <= \$3076 ;
+    \mac_add0_s0$1007  <= \$3077 ;
   always @(posedge clk)
-    \mac_add0_s0$1012  <= \$3077 ;
+    \mac_add0_s0$1009  <= \$3078 ;
   always @(posedge clk)
-    \mac_add0_s0$1013  <= \$3078 ;
+    \mac_add0_s0$1010  <= \$3079 ;
   always @(posedge clk)
-    \mac_add0_s0$1015  <= \$3079 ;
+    \mac_add0_s0$1012  <= \$3080 ;
   always @(posedge clk)
-    \mac_add0_s0$1016  <= \$3080 ;
+    \mac_add0_s0$1013  <= \$3081 ;
   always @(posedge clk)
-    \mac_add0_s0$1018  <= \$3081 ;
+    \mac_add0_s0$1015  <= \$3082 ;
   always @(posedge clk)
-    \mac_add0_s0$1019  <= \$3082 ;
+    \mac_add0_s0$1016  <= \$3083 ;
   always @(posedge clk)
-    \mac_add0_s0$1198  <= \$3083 ;
+    \mac_add0_s0$1201  <= \$3084 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3084 ;
+    mac_add0_valid_s0 <= \$3085 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3085 ;
+    mac_add1_s0 <= \$3086 ;
   always @(posedge clk)
-    \mac_add1_s0$1024  <= \$3086 ;
+    \mac_add1_s0$1021  <= \$3087 ;
   always @(posedge clk)
-    \mac_add1_s0$1026  <= \$3087 ;
+    \mac_add1_s0$1023  <= \$3088 ;
   always @(posedge clk)
-    \mac_add1_s0$1027  <= \$3088 ;
+    \mac_add1_s0$1024  <= \$3089 ;
   always @(posedge clk)
-    \mac_add1_s0$1029  <= \$3089 ;
+    \mac_add1_s0$1026  <= \$3090 ;
   always @(posedge clk)
-    \mac_add1_s0$1030  <= \$3090 ;
+    \mac_add1_s0$1027  <= \$3091 ;
   always @(posedge clk)
-    \mac_add1_s0$1032  <= \$3091 ;
+    \mac_add1_s0$1029  <= \$3092 ;
   always @(posedge clk)
-    \mac_add1_s0$1033  <= \$3092 ;
+    \mac_add1_s0$1030  <= \$3093 ;
   always @(posedge clk)
-    \mac_add1_s0$1200  <= \$3093 ;
+    \mac_add1_s0$1203  <= \$3094 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3094 ;
+    mac_add1_valid_s0 <= \$3095 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3095 ;
+    mac_add2_s0 <= \$3096 ;
   always @(posedge clk)
-    \mac_add2_s0$1057  <= \$3096 ;
+    \mac_add2_s0$1054  <= \$3097 ;
   always @(posedge clk)
-    \mac_add2_s0$1060  <= \$3097 ;
+    \mac_add2_s0$1057  <= \$3098 ;
   always @(posedge clk)
-    \mac_add2_s0$1063  <= \$3098 ;
+    \mac_add2_s0$1060  <= \$3099 ;
   always @(posedge clk)
-    \mac_add2_s0$1202  <= \$3099 ;
+    \mac_add2_s0$1205  <= \$3100 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3100 ;
+    mac_add2_valid_s0 <= \$3101 ;
   always @(posedge clk)
-    o__valid <= \$3101 ;
+    o__valid <= \$3102 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3102 ;
+    stall_adv0_valid <= \$3103 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3103 ;
+    stall_adv1_valid <= \$3104 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3104 ;
+    stall_adv2_valid <= \$3105 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3105 ;
+    stall_adv3_valid <= \$3106 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3106 ;
+    stall_adv4_valid <= \$3107 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3107 ;
+    stall_adv5_valid <= \$3108 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3108 ;
+    stall_adv6_valid <= \$3109 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3109 ;
+    stall_adv7_valid <= \$3110 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3110 ;
+    stall_adv8_valid <= \$3111 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3111 ;
+    stall_adv9_valid <= \$3112 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3112 ;
+    stall_adv10_valid <= \$3113 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3113 ;
+    stall_adv11_valid <= \$3114 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3114 ;
+    stall_adv12_valid <= \$3115 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3115 ;
+    stall_adv13_valid <= \$3116 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3116 ;
+    stall_adv14_valid <= \$3117 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3117 ;
+    stall_adv15_valid <= \$3118 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3118 ;
+    stall_adv16_valid <= \$3119 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3119 ;
+    stall_adv17_valid <= \$3120 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3120 ;
+    stall_adv18_valid <= \$3121 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3121 ;
+    stall_adv19_valid <= \$3122 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3122 ;
+    stall_adv20_valid <= \$3123 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3123 ;
+    stall_adv21_valid <= \$3124 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3124 ;
+    stall_adv22_valid <= \$3125 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3125 ;
+    stall_adv23_valid <= \$3126 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3126 ;
+    stall_adv24_valid <= \$3127 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3127 ;
+    stall_adv25_valid <= \$3128 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3128 ;
+    stall_adv26_valid <= \$3129 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$3129 ;
+    stall_adv27_valid <= \$3130 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$3130 ;
+    stall_adv28_valid <= \$3131 ;
   always @(posedge clk)
-    mac_acc0 <= \$3131 ;
+    stall_adv29_valid <= \$3132 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3132 ;
+    mac_acc0 <= \$3133 ;
   always @(posedge clk)
-    mac_acc1 <= \$3133 ;
+    mac_acc0_out <= \$3134 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3134 ;
+    mac_acc1 <= \$3135 ;
   always @(posedge clk)
-    mac_acc2 <= \$3135 ;
+    mac_acc1_out <= \$3136 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3136 ;
+    mac_acc2 <= \$3137 ;
   always @(posedge clk)
-    mac_acc3 <= \$3137 ;
+    mac_acc2_out <= \$3138 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3138 ;
+    mac_acc3 <= \$3139 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3140 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1160 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1163 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -8694,9 +8704,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1153 ),
-    .b(\mac_pre_s0$1161 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1164 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -8704,9 +8714,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1154 ),
-    .b(\mac_pre_s0$1162 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1165 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -8714,9 +8724,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1155 ),
-    .b(\mac_pre_s0$1163 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1166 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -8724,9 +8734,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1164 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1167 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -8734,9 +8744,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1165 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1168 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -8744,9 +8754,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1166 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1169 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -8754,9 +8764,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1167 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1170 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -8765,8 +8775,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1168 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1171 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -8774,9 +8784,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1153 ),
-    .b(\mac_pre_s0$1169 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1172 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -8784,9 +8794,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1154 ),
-    .b(\mac_pre_s0$1170 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1173 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -8794,9 +8804,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1155 ),
-    .b(\mac_pre_s0$1171 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1174 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -8804,9 +8814,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1172 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1175 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -8814,9 +8824,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1173 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1176 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -8824,9 +8834,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1174 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1177 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -8834,9 +8844,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1175 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1178 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -8845,8 +8855,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1176 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1179 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -8854,9 +8864,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1153 ),
-    .b(\mac_pre_s0$1177 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1180 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -8864,9 +8874,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1154 ),
-    .b(\mac_pre_s0$1178 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1181 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -8874,9 +8884,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1155 ),
-    .b(\mac_pre_s0$1179 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1182 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -8884,9 +8894,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1180 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1183 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -8894,9 +8904,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1181 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1184 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -8904,9 +8914,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1182 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1185 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -8914,9 +8924,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1183 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1186 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -8925,8 +8935,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1184 ),
-    .ce(stall_adv14),
+    .b(\mac_pre_s0$1187 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -8934,9 +8944,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1153 ),
-    .b(\mac_pre_s0$1185 ),
-    .ce(stall_adv14),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1188 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -8944,9 +8954,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1154 ),
-    .b(\mac_pre_s0$1186 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1189 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -8954,9 +8964,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1155 ),
-    .b(\mac_pre_s0$1187 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1190 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -8964,9 +8974,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1156 ),
-    .b(\mac_pre_s0$1188 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1191 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -8974,9 +8984,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1157 ),
-    .b(\mac_pre_s0$1189 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1192 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -8984,9 +8994,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1158 ),
-    .b(\mac_pre_s0$1190 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1193 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -8994,9 +9004,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1159 ),
-    .b(\mac_pre_s0$1191 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1194 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -9006,7 +9016,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank0 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank0_q),
     .raddr(mac_group),
     .re(\$2655 ),
@@ -9020,7 +9030,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank1 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank1_q),
     .raddr(mac_group),
     .re(\$2659 ),
@@ -9034,7 +9044,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank10 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank10_q),
     .raddr(mac_group),
     .re(\$2695 ),
@@ -9048,7 +9058,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank11 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank11_q),
     .raddr(mac_group),
     .re(\$2699 ),
@@ -9062,7 +9072,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank12 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank12_q),
     .raddr(mac_group),
     .re(\$2703 ),
@@ -9076,7 +9086,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank13 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank13_q),
     .raddr(mac_group),
     .re(\$2707 ),
@@ -9090,7 +9100,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank14 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank14_q),
     .raddr(mac_group),
     .re(\$2711 ),
@@ -9104,7 +9114,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank15 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank15_q),
     .raddr(mac_group),
     .re(\$2715 ),
@@ -9118,7 +9128,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank2 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank2_q),
     .raddr(mac_group),
     .re(\$2663 ),
@@ -9132,7 +9142,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank3 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank3_q),
     .raddr(mac_group),
     .re(\$2667 ),
@@ -9146,7 +9156,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank4 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank4_q),
     .raddr(mac_group),
     .re(\$2671 ),
@@ -9160,7 +9170,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank5 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank5_q),
     .raddr(mac_group),
     .re(\$2675 ),
@@ -9174,7 +9184,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank6 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank6_q),
     .raddr(mac_group),
     .re(\$2679 ),
@@ -9188,7 +9198,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank7 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank7_q),
     .raddr(mac_group),
     .re(\$2683 ),
@@ -9202,7 +9212,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank8 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank8_q),
     .raddr(mac_group),
     .re(\$2687 ),
@@ -9216,7 +9226,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank9 (
     .clk(clk),
-    .oce(stall_adv8),
+    .oce(stall_adv9),
     .q(wbank9_q),
     .raddr(mac_group),
     .re(\$2691 ),
@@ -9338,7 +9348,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l1_s0$1069 ;
+    \$2732  = \sel_l1_s0$1066 ;
     if (stall_adv0) begin
       \$2732  = i__payload[160];
     end
@@ -9352,9 +9362,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l2_s0$1070 ;
+    \$2734  = \sel_l2_s0$1067 ;
     if (stall_adv1) begin
-      \$2734  = \sel_l1_s0$1069 ;
+      \$2734  = \sel_l1_s0$1066 ;
     end
   end
   always @* begin
@@ -10031,9 +10041,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l5_s0$1071 ;
+    \$2831  = \sel_l5_s0$1068 ;
     if (stall_adv2) begin
-      \$2831  = \sel_l2_s0$1070 ;
+      \$2831  = \sel_l2_s0$1067 ;
     end
   end
   always @* begin
@@ -10150,16 +10160,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l10_s0$1072 ;
+    \$2848  = \sel_l10_s0$1069 ;
     if (stall_adv3) begin
-      \$2848  = \sel_l5_s0$1071 ;
+      \$2848  = \sel_l5_s0$1068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2849  = wr__addr;
     if (stall_adv4) begin
-      \$2849  = \$2588 [3:0];
+      \$2849  = \$2584 [3:0];
     end
     if (rst) begin
       \$2849  = 4'h0;
@@ -10169,7 +10179,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2850  = rd__addr;
     if (stall_adv4) begin
-      \$2850  = \$2589 [3:0];
+      \$2850  = \$2585 [3:0];
     end
     if (rst) begin
       \$2850  = 4'hc;
@@ -10177,7 +10187,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l13_s0$1073 ;
+    \$2851  = \sel_l13_s0$1070 ;
     if (stall_adv5) begin
       \$2851  = \sel_l10_s0$719 ;
     end
@@ -10352,142 +10362,142 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l13_s0$1074 ;
+    \$2876  = \sel_l13_s0$1071 ;
     if (stall_adv5) begin
-      \$2876  = \sel_l10_s0$1072 ;
+      \$2876  = \sel_l10_s0$1069 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2877  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2877  = \sel_l13_s0$1073 ;
+      \$2877  = \sel_l13_s0$1070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l15_s0$1076 ;
+    \$2878  = \sel_l15_s0$1073 ;
     if (stall_adv6) begin
       \$2878  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l15_s0$1077 ;
+    \$2879  = \sel_l15_s0$1074 ;
     if (stall_adv6) begin
       \$2879  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l15_s0$1078 ;
+    \$2880  = \sel_l15_s0$1075 ;
     if (stall_adv6) begin
       \$2880  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l15_s0$1079 ;
+    \$2881  = \sel_l15_s0$1076 ;
     if (stall_adv6) begin
       \$2881  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l15_s0$1080 ;
+    \$2882  = \sel_l15_s0$1077 ;
     if (stall_adv6) begin
       \$2882  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l15_s0$1081 ;
+    \$2883  = \sel_l15_s0$1078 ;
     if (stall_adv6) begin
       \$2883  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l15_s0$1082 ;
+    \$2884  = \sel_l15_s0$1079 ;
     if (stall_adv6) begin
       \$2884  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l15_s0$1083 ;
+    \$2885  = \sel_l15_s0$1080 ;
     if (stall_adv6) begin
       \$2885  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l15_s0$1084 ;
+    \$2886  = \sel_l15_s0$1081 ;
     if (stall_adv6) begin
       \$2886  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l15_s0$1085 ;
+    \$2887  = \sel_l15_s0$1082 ;
     if (stall_adv6) begin
       \$2887  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l15_s0$1086 ;
+    \$2888  = \sel_l15_s0$1083 ;
     if (stall_adv6) begin
       \$2888  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l15_s0$1087 ;
+    \$2889  = \sel_l15_s0$1084 ;
     if (stall_adv6) begin
       \$2889  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l15_s0$1088 ;
+    \$2890  = \sel_l15_s0$1085 ;
     if (stall_adv6) begin
       \$2890  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l15_s0$1089 ;
+    \$2891  = \sel_l15_s0$1086 ;
     if (stall_adv6) begin
       \$2891  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l15_s0$1090 ;
+    \$2892  = \sel_l15_s0$1087 ;
     if (stall_adv6) begin
       \$2892  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l15_s0$1091 ;
+    \$2893  = \sel_l15_s0$1088 ;
     if (stall_adv6) begin
       \$2893  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l15_s0$1092 ;
+    \$2894  = \sel_l15_s0$1089 ;
     if (stall_adv6) begin
-      \$2894  = \sel_l13_s0$1074 ;
+      \$2894  = \sel_l13_s0$1071 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2895  = sel_valid_s0;
     if (advance) begin
-      \$2895  = \$2591 ;
+      \$2895  = \$2587 ;
     end
     if (rst) begin
       \$2895  = 1'h0;
@@ -10546,12 +10556,12 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2901  = mac_group;
-    if (\$2592 ) begin
+    if (\$2588 ) begin
       (* full_case = 32'd1 *)
-      if (\$2594 ) begin
+      if (\$2590 ) begin
         \$2901  = 6'h00;
       end else begin
-        \$2901  = \$2595 [5:0];
+        \$2901  = \$2591 [5:0];
       end
     end
     if (rst) begin
@@ -10560,1429 +10570,1429 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \$2605 ;
+    \$2902  = load_busy;
+    if (stall_adv7) begin
+      \$2902  = \$2599 ;
+    end
     if (rst) begin
       \$2902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_read_s0$1098 ;
-    if (stall_adv9) begin
-      \$2903  = \sel_l15_s0$1076 ;
+    \$2903  = \$2604 ;
+    if (rst) begin
+      \$2903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_read_s0$1099 ;
-    if (stall_adv9) begin
-      \$2904  = \sel_l15_s0$1077 ;
+    \$2904  = \mac_read_s0$1101 ;
+    if (stall_adv10) begin
+      \$2904  = \sel_l15_s0$1073 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_read_s0$1100 ;
-    if (stall_adv9) begin
-      \$2905  = \sel_l15_s0$1078 ;
+    \$2905  = \mac_read_s0$1102 ;
+    if (stall_adv10) begin
+      \$2905  = \sel_l15_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_read_s0$1101 ;
-    if (stall_adv9) begin
-      \$2906  = \sel_l15_s0$1079 ;
+    \$2906  = \mac_read_s0$1103 ;
+    if (stall_adv10) begin
+      \$2906  = \sel_l15_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_read_s0$1102 ;
-    if (stall_adv9) begin
-      \$2907  = \sel_l15_s0$1080 ;
+    \$2907  = \mac_read_s0$1104 ;
+    if (stall_adv10) begin
+      \$2907  = \sel_l15_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_read_s0$1103 ;
-    if (stall_adv9) begin
-      \$2908  = \sel_l15_s0$1081 ;
+    \$2908  = \mac_read_s0$1105 ;
+    if (stall_adv10) begin
+      \$2908  = \sel_l15_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_read_s0$1104 ;
-    if (stall_adv9) begin
-      \$2909  = \sel_l15_s0$1082 ;
+    \$2909  = \mac_read_s0$1106 ;
+    if (stall_adv10) begin
+      \$2909  = \sel_l15_s0$1078 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_read_s0$1105 ;
-    if (stall_adv9) begin
-      \$2910  = \sel_l15_s0$1083 ;
+    \$2910  = \mac_read_s0$1107 ;
+    if (stall_adv10) begin
+      \$2910  = \sel_l15_s0$1079 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = mac_read_s0;
-    if (stall_adv9) begin
-      \$2911  = \sel_l15_s0$1084 ;
+    \$2911  = \mac_read_s0$1108 ;
+    if (stall_adv10) begin
+      \$2911  = \sel_l15_s0$1080 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_read_s0$813 ;
-    if (stall_adv9) begin
-      \$2912  = \sel_l15_s0$1085 ;
+    \$2912  = mac_read_s0;
+    if (stall_adv10) begin
+      \$2912  = \sel_l15_s0$1081 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_read_s0$815 ;
-    if (stall_adv9) begin
-      \$2913  = \sel_l15_s0$1086 ;
+    \$2913  = \mac_read_s0$810 ;
+    if (stall_adv10) begin
+      \$2913  = \sel_l15_s0$1082 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_read_s0$817 ;
-    if (stall_adv9) begin
-      \$2914  = \sel_l15_s0$1087 ;
+    \$2914  = \mac_read_s0$812 ;
+    if (stall_adv10) begin
+      \$2914  = \sel_l15_s0$1083 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_read_s0$819 ;
-    if (stall_adv9) begin
-      \$2915  = \sel_l15_s0$1088 ;
+    \$2915  = \mac_read_s0$814 ;
+    if (stall_adv10) begin
+      \$2915  = \sel_l15_s0$1084 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_read_s0$821 ;
-    if (stall_adv9) begin
-      \$2916  = \sel_l15_s0$1089 ;
+    \$2916  = \mac_read_s0$816 ;
+    if (stall_adv10) begin
+      \$2916  = \sel_l15_s0$1085 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_read_s0$823 ;
-    if (stall_adv9) begin
-      \$2917  = \sel_l15_s0$1090 ;
+    \$2917  = \mac_read_s0$818 ;
+    if (stall_adv10) begin
+      \$2917  = \sel_l15_s0$1086 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_read_s0$825 ;
-    if (stall_adv9) begin
-      \$2918  = \sel_l15_s0$1091 ;
+    \$2918  = \mac_read_s0$820 ;
+    if (stall_adv10) begin
+      \$2918  = \sel_l15_s0$1087 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_read_s0$1106 ;
-    if (stall_adv9) begin
-      \$2919  = \sel_l15_s0$1092 ;
+    \$2919  = \mac_read_s0$822 ;
+    if (stall_adv10) begin
+      \$2919  = \sel_l15_s0$1088 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = mac_read_valid_s0;
-    if (stall_adv9) begin
-      \$2920  = sel_valid_s5;
+    \$2920  = \mac_read_s0$1109 ;
+    if (stall_adv10) begin
+      \$2920  = \sel_l15_s0$1089 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = mac_read_valid_s0;
+    if (stall_adv10) begin
+      \$2921  = sel_valid_s5;
     end
     if (rst) begin
-      \$2920  = 1'h0;
+      \$2921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = mac_rdreg_s0;
-    if (stall_adv8) begin
-      \$2921  = \mac_read_s0$1098 ;
+    \$2922  = mac_rdreg_s0;
+    if (stall_adv9) begin
+      \$2922  = \mac_read_s0$1101 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_rdreg_s0$1109 ;
-    if (stall_adv8) begin
-      \$2922  = \mac_read_s0$1099 ;
+    \$2923  = \mac_rdreg_s0$1112 ;
+    if (stall_adv9) begin
+      \$2923  = \mac_read_s0$1102 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_rdreg_s0$1110 ;
-    if (stall_adv8) begin
-      \$2923  = \mac_read_s0$1100 ;
+    \$2924  = \mac_rdreg_s0$1113 ;
+    if (stall_adv9) begin
+      \$2924  = \mac_read_s0$1103 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_rdreg_s0$1111 ;
-    if (stall_adv8) begin
-      \$2924  = \mac_read_s0$1101 ;
+    \$2925  = \mac_rdreg_s0$1114 ;
+    if (stall_adv9) begin
+      \$2925  = \mac_read_s0$1104 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_rdreg_s0$1112 ;
-    if (stall_adv8) begin
-      \$2925  = \mac_read_s0$1102 ;
+    \$2926  = \mac_rdreg_s0$1115 ;
+    if (stall_adv9) begin
+      \$2926  = \mac_read_s0$1105 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_rdreg_s0$1113 ;
-    if (stall_adv8) begin
-      \$2926  = \mac_read_s0$1103 ;
+    \$2927  = \mac_rdreg_s0$1116 ;
+    if (stall_adv9) begin
+      \$2927  = \mac_read_s0$1106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_rdreg_s0$1114 ;
-    if (stall_adv8) begin
-      \$2927  = \mac_read_s0$1104 ;
+    \$2928  = \mac_rdreg_s0$1117 ;
+    if (stall_adv9) begin
+      \$2928  = \mac_read_s0$1107 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_rdreg_s0$1115 ;
-    if (stall_adv8) begin
-      \$2928  = \mac_read_s0$1105 ;
+    \$2929  = \mac_rdreg_s0$1118 ;
+    if (stall_adv9) begin
+      \$2929  = \mac_read_s0$1108 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_rdreg_s0$1116 ;
-    if (stall_adv8) begin
-      \$2929  = \mac_read_s0$1106 ;
+    \$2930  = \mac_rdreg_s0$1119 ;
+    if (stall_adv9) begin
+      \$2930  = \mac_read_s0$1109 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = mac_rdreg_valid_s0;
-    if (stall_adv8) begin
-      \$2930  = mac_read_valid_s0;
+    \$2931  = mac_rdreg_valid_s0;
+    if (stall_adv9) begin
+      \$2931  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$2930  = 1'h0;
+      \$2931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = mac_sel_r0_s0;
-    if (stall_adv10) begin
-      \$2931  = { \$1989 , \$1988 , \$1987 , \$1986 , \$1985 , \$1984 , \$1983 , \$1982 , \$1981  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_sel_r0_s0$1119 ;
-    if (stall_adv10) begin
-      \$2932  = { \$1998 , \$1997 , \$1996 , \$1995 , \$1994 , \$1993 , \$1992 , \$1991 , \$1990  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_sel_r0_s0$1120 ;
-    if (stall_adv10) begin
-      \$2933  = { \$2007 , \$2006 , \$2005 , \$2004 , \$2003 , \$2002 , \$2001 , \$2000 , \$1999  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_sel_r0_s0$1121 ;
-    if (stall_adv10) begin
-      \$2934  = { \$2016 , \$2015 , \$2014 , \$2013 , \$2012 , \$2011 , \$2010 , \$2009 , \$2008  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_sel_r0_s0$1122 ;
-    if (stall_adv10) begin
-      \$2935  = { \$2025 , \$2024 , \$2023 , \$2022 , \$2021 , \$2020 , \$2019 , \$2018 , \$2017  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_sel_r0_s0$1123 ;
-    if (stall_adv10) begin
-      \$2936  = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_sel_r0_s0$1124 ;
-    if (stall_adv10) begin
-      \$2937  = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_sel_r0_s0$1125 ;
-    if (stall_adv10) begin
-      \$2938  = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = mac_wmux_sel0_s0;
+    \$2932  = mac_sel_r0_s0;
     if (stall_adv11) begin
-      \$2939  = mac_sel_r0_s0;
+      \$2932  = { \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978 , \$1977  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_wmux_sel0_s0$844 ;
+    \$2933  = \mac_sel_r0_s0$1122 ;
     if (stall_adv11) begin
-      \$2940  = \mac_sel_r0_s0$1119 ;
+      \$2933  = { \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987 , \$1986  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux_sel0_s0$847 ;
+    \$2934  = \mac_sel_r0_s0$1123 ;
     if (stall_adv11) begin
-      \$2941  = \mac_sel_r0_s0$1120 ;
+      \$2934  = { \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996 , \$1995  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux_sel0_s0$850 ;
+    \$2935  = \mac_sel_r0_s0$1124 ;
     if (stall_adv11) begin
-      \$2942  = \mac_sel_r0_s0$1121 ;
+      \$2935  = { \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005 , \$2004  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux_sel0_s0$853 ;
+    \$2936  = \mac_sel_r0_s0$1125 ;
     if (stall_adv11) begin
-      \$2943  = \mac_sel_r0_s0$1122 ;
+      \$2936  = { \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014 , \$2013  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux_sel0_s0$856 ;
+    \$2937  = \mac_sel_r0_s0$1126 ;
     if (stall_adv11) begin
-      \$2944  = \mac_sel_r0_s0$1123 ;
+      \$2937  = { \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023 , \$2022  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux_sel0_s0$859 ;
+    \$2938  = \mac_sel_r0_s0$1127 ;
     if (stall_adv11) begin
-      \$2945  = \mac_sel_r0_s0$1124 ;
+      \$2938  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux_sel0_s0$862 ;
+    \$2939  = \mac_sel_r0_s0$1128 ;
     if (stall_adv11) begin
-      \$2946  = \mac_sel_r0_s0$1125 ;
+      \$2939  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = mac_wmux_s0;
+    \$2940  = mac_wmux_sel0_s0;
     if (stall_adv12) begin
-      \$2947  = wbank0_q[7:0];
+      \$2940  = mac_sel_r0_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux_s0$835 ;
+    \$2941  = \mac_wmux_sel0_s0$841 ;
     if (stall_adv12) begin
-      \$2948  = wbank1_q[7:0];
+      \$2941  = \mac_sel_r0_s0$1122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux_s0$836 ;
+    \$2942  = \mac_wmux_sel0_s0$844 ;
     if (stall_adv12) begin
-      \$2949  = wbank2_q[7:0];
+      \$2942  = \mac_sel_r0_s0$1123 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux_s0$837 ;
+    \$2943  = \mac_wmux_sel0_s0$847 ;
     if (stall_adv12) begin
-      \$2950  = wbank3_q[7:0];
+      \$2943  = \mac_sel_r0_s0$1124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux_s0$838 ;
+    \$2944  = \mac_wmux_sel0_s0$850 ;
     if (stall_adv12) begin
-      \$2951  = wbank4_q[7:0];
+      \$2944  = \mac_sel_r0_s0$1125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux_s0$839 ;
+    \$2945  = \mac_wmux_sel0_s0$853 ;
     if (stall_adv12) begin
-      \$2952  = wbank5_q[7:0];
+      \$2945  = \mac_sel_r0_s0$1126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux_s0$840 ;
+    \$2946  = \mac_wmux_sel0_s0$856 ;
     if (stall_adv12) begin
-      \$2953  = wbank6_q[7:0];
+      \$2946  = \mac_sel_r0_s0$1127 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux_s0$841 ;
+    \$2947  = \mac_wmux_sel0_s0$859 ;
     if (stall_adv12) begin
-      \$2954  = wbank7_q[7:0];
+      \$2947  = \mac_sel_r0_s0$1128 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux_s0$842 ;
-    if (stall_adv12) begin
-      \$2955  = wbank8_q[7:0];
+    \$2948  = mac_wmux_s0;
+    if (stall_adv13) begin
+      \$2948  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux_s0$845 ;
-    if (stall_adv12) begin
-      \$2956  = wbank9_q[7:0];
+    \$2949  = \mac_wmux_s0$832 ;
+    if (stall_adv13) begin
+      \$2949  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux_s0$848 ;
-    if (stall_adv12) begin
-      \$2957  = wbank10_q[7:0];
+    \$2950  = \mac_wmux_s0$833 ;
+    if (stall_adv13) begin
+      \$2950  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux_s0$851 ;
-    if (stall_adv12) begin
-      \$2958  = wbank11_q[7:0];
+    \$2951  = \mac_wmux_s0$834 ;
+    if (stall_adv13) begin
+      \$2951  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux_s0$854 ;
-    if (stall_adv12) begin
-      \$2959  = wbank12_q[7:0];
+    \$2952  = \mac_wmux_s0$835 ;
+    if (stall_adv13) begin
+      \$2952  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux_s0$857 ;
-    if (stall_adv12) begin
-      \$2960  = wbank13_q[7:0];
+    \$2953  = \mac_wmux_s0$836 ;
+    if (stall_adv13) begin
+      \$2953  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux_s0$860 ;
-    if (stall_adv12) begin
-      \$2961  = wbank14_q[7:0];
+    \$2954  = \mac_wmux_s0$837 ;
+    if (stall_adv13) begin
+      \$2954  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux_s0$863 ;
-    if (stall_adv12) begin
-      \$2962  = wbank15_q[7:0];
+    \$2955  = \mac_wmux_s0$838 ;
+    if (stall_adv13) begin
+      \$2955  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux_s0$865 ;
-    if (stall_adv12) begin
-      \$2963  = wbank0_q[15:8];
+    \$2956  = \mac_wmux_s0$839 ;
+    if (stall_adv13) begin
+      \$2956  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux_s0$866 ;
-    if (stall_adv12) begin
-      \$2964  = wbank1_q[15:8];
+    \$2957  = \mac_wmux_s0$842 ;
+    if (stall_adv13) begin
+      \$2957  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux_s0$867 ;
-    if (stall_adv12) begin
-      \$2965  = wbank2_q[15:8];
+    \$2958  = \mac_wmux_s0$845 ;
+    if (stall_adv13) begin
+      \$2958  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux_s0$868 ;
-    if (stall_adv12) begin
-      \$2966  = wbank3_q[15:8];
+    \$2959  = \mac_wmux_s0$848 ;
+    if (stall_adv13) begin
+      \$2959  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux_s0$869 ;
-    if (stall_adv12) begin
-      \$2967  = wbank4_q[15:8];
+    \$2960  = \mac_wmux_s0$851 ;
+    if (stall_adv13) begin
+      \$2960  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux_s0$870 ;
-    if (stall_adv12) begin
-      \$2968  = wbank5_q[15:8];
+    \$2961  = \mac_wmux_s0$854 ;
+    if (stall_adv13) begin
+      \$2961  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux_s0$871 ;
-    if (stall_adv12) begin
-      \$2969  = wbank6_q[15:8];
+    \$2962  = \mac_wmux_s0$857 ;
+    if (stall_adv13) begin
+      \$2962  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux_s0$872 ;
-    if (stall_adv12) begin
-      \$2970  = wbank7_q[15:8];
+    \$2963  = \mac_wmux_s0$860 ;
+    if (stall_adv13) begin
+      \$2963  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux_s0$873 ;
-    if (stall_adv12) begin
-      \$2971  = wbank8_q[15:8];
+    \$2964  = \mac_wmux_s0$862 ;
+    if (stall_adv13) begin
+      \$2964  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux_s0$875 ;
-    if (stall_adv12) begin
-      \$2972  = wbank9_q[15:8];
+    \$2965  = \mac_wmux_s0$863 ;
+    if (stall_adv13) begin
+      \$2965  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux_s0$877 ;
-    if (stall_adv12) begin
-      \$2973  = wbank10_q[15:8];
+    \$2966  = \mac_wmux_s0$864 ;
+    if (stall_adv13) begin
+      \$2966  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux_s0$879 ;
-    if (stall_adv12) begin
-      \$2974  = wbank11_q[15:8];
+    \$2967  = \mac_wmux_s0$865 ;
+    if (stall_adv13) begin
+      \$2967  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux_s0$881 ;
-    if (stall_adv12) begin
-      \$2975  = wbank12_q[15:8];
+    \$2968  = \mac_wmux_s0$866 ;
+    if (stall_adv13) begin
+      \$2968  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux_s0$883 ;
-    if (stall_adv12) begin
-      \$2976  = wbank13_q[15:8];
+    \$2969  = \mac_wmux_s0$867 ;
+    if (stall_adv13) begin
+      \$2969  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux_s0$885 ;
-    if (stall_adv12) begin
-      \$2977  = wbank14_q[15:8];
+    \$2970  = \mac_wmux_s0$868 ;
+    if (stall_adv13) begin
+      \$2970  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux_s0$887 ;
-    if (stall_adv12) begin
-      \$2978  = wbank15_q[15:8];
+    \$2971  = \mac_wmux_s0$869 ;
+    if (stall_adv13) begin
+      \$2971  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux_s0$889 ;
-    if (stall_adv12) begin
-      \$2979  = wbank0_q[23:16];
+    \$2972  = \mac_wmux_s0$870 ;
+    if (stall_adv13) begin
+      \$2972  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux_s0$890 ;
-    if (stall_adv12) begin
-      \$2980  = wbank1_q[23:16];
+    \$2973  = \mac_wmux_s0$872 ;
+    if (stall_adv13) begin
+      \$2973  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux_s0$891 ;
-    if (stall_adv12) begin
-      \$2981  = wbank2_q[23:16];
+    \$2974  = \mac_wmux_s0$874 ;
+    if (stall_adv13) begin
+      \$2974  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux_s0$892 ;
-    if (stall_adv12) begin
-      \$2982  = wbank3_q[23:16];
+    \$2975  = \mac_wmux_s0$876 ;
+    if (stall_adv13) begin
+      \$2975  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux_s0$893 ;
-    if (stall_adv12) begin
-      \$2983  = wbank4_q[23:16];
+    \$2976  = \mac_wmux_s0$878 ;
+    if (stall_adv13) begin
+      \$2976  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux_s0$894 ;
-    if (stall_adv12) begin
-      \$2984  = wbank5_q[23:16];
+    \$2977  = \mac_wmux_s0$880 ;
+    if (stall_adv13) begin
+      \$2977  = wbank13_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux_s0$895 ;
-    if (stall_adv12) begin
-      \$2985  = wbank6_q[23:16];
+    \$2978  = \mac_wmux_s0$882 ;
+    if (stall_adv13) begin
+      \$2978  = wbank14_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux_s0$896 ;
-    if (stall_adv12) begin
-      \$2986  = wbank7_q[23:16];
+    \$2979  = \mac_wmux_s0$884 ;
+    if (stall_adv13) begin
+      \$2979  = wbank15_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux_s0$897 ;
-    if (stall_adv12) begin
-      \$2987  = wbank8_q[23:16];
+    \$2980  = \mac_wmux_s0$886 ;
+    if (stall_adv13) begin
+      \$2980  = wbank0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux_s0$899 ;
-    if (stall_adv12) begin
-      \$2988  = wbank9_q[23:16];
+    \$2981  = \mac_wmux_s0$887 ;
+    if (stall_adv13) begin
+      \$2981  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux_s0$901 ;
-    if (stall_adv12) begin
-      \$2989  = wbank10_q[23:16];
+    \$2982  = \mac_wmux_s0$888 ;
+    if (stall_adv13) begin
+      \$2982  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux_s0$903 ;
-    if (stall_adv12) begin
-      \$2990  = wbank11_q[23:16];
+    \$2983  = \mac_wmux_s0$889 ;
+    if (stall_adv13) begin
+      \$2983  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux_s0$905 ;
-    if (stall_adv12) begin
-      \$2991  = wbank12_q[23:16];
+    \$2984  = \mac_wmux_s0$890 ;
+    if (stall_adv13) begin
+      \$2984  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux_s0$907 ;
-    if (stall_adv12) begin
-      \$2992  = wbank13_q[23:16];
+    \$2985  = \mac_wmux_s0$891 ;
+    if (stall_adv13) begin
+      \$2985  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux_s0$909 ;
-    if (stall_adv12) begin
-      \$2993  = wbank14_q[23:16];
+    \$2986  = \mac_wmux_s0$892 ;
+    if (stall_adv13) begin
+      \$2986  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux_s0$911 ;
-    if (stall_adv12) begin
-      \$2994  = wbank15_q[23:16];
+    \$2987  = \mac_wmux_s0$893 ;
+    if (stall_adv13) begin
+      \$2987  = wbank7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux_s0$913 ;
-    if (stall_adv12) begin
-      \$2995  = wbank0_q[31:24];
+    \$2988  = \mac_wmux_s0$894 ;
+    if (stall_adv13) begin
+      \$2988  = wbank8_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux_s0$914 ;
-    if (stall_adv12) begin
-      \$2996  = wbank1_q[31:24];
+    \$2989  = \mac_wmux_s0$896 ;
+    if (stall_adv13) begin
+      \$2989  = wbank9_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux_s0$915 ;
-    if (stall_adv12) begin
-      \$2997  = wbank2_q[31:24];
+    \$2990  = \mac_wmux_s0$898 ;
+    if (stall_adv13) begin
+      \$2990  = wbank10_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux_s0$916 ;
-    if (stall_adv12) begin
-      \$2998  = wbank3_q[31:24];
+    \$2991  = \mac_wmux_s0$900 ;
+    if (stall_adv13) begin
+      \$2991  = wbank11_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux_s0$917 ;
-    if (stall_adv12) begin
-      \$2999  = wbank4_q[31:24];
+    \$2992  = \mac_wmux_s0$902 ;
+    if (stall_adv13) begin
+      \$2992  = wbank12_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux_s0$918 ;
-    if (stall_adv12) begin
-      \$3000  = wbank5_q[31:24];
+    \$2993  = \mac_wmux_s0$904 ;
+    if (stall_adv13) begin
+      \$2993  = wbank13_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux_s0$919 ;
-    if (stall_adv12) begin
-      \$3001  = wbank6_q[31:24];
+    \$2994  = \mac_wmux_s0$906 ;
+    if (stall_adv13) begin
+      \$2994  = wbank14_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux_s0$920 ;
-    if (stall_adv12) begin
-      \$3002  = wbank7_q[31:24];
+    \$2995  = \mac_wmux_s0$908 ;
+    if (stall_adv13) begin
+      \$2995  = wbank15_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux_s0$921 ;
-    if (stall_adv12) begin
-      \$3003  = wbank8_q[31:24];
+    \$2996  = \mac_wmux_s0$910 ;
+    if (stall_adv13) begin
+      \$2996  = wbank0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux_s0$923 ;
-    if (stall_adv12) begin
-      \$3004  = wbank9_q[31:24];
+    \$2997  = \mac_wmux_s0$911 ;
+    if (stall_adv13) begin
+      \$2997  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux_s0$925 ;
-    if (stall_adv12) begin
-      \$3005  = wbank10_q[31:24];
+    \$2998  = \mac_wmux_s0$912 ;
+    if (stall_adv13) begin
+      \$2998  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux_s0$927 ;
-    if (stall_adv12) begin
-      \$3006  = wbank11_q[31:24];
+    \$2999  = \mac_wmux_s0$913 ;
+    if (stall_adv13) begin
+      \$2999  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux_s0$929 ;
-    if (stall_adv12) begin
-      \$3007  = wbank12_q[31:24];
+    \$3000  = \mac_wmux_s0$914 ;
+    if (stall_adv13) begin
+      \$3000  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux_s0$931 ;
-    if (stall_adv12) begin
-      \$3008  = wbank13_q[31:24];
+    \$3001  = \mac_wmux_s0$915 ;
+    if (stall_adv13) begin
+      \$3001  = wbank5_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux_s0$933 ;
-    if (stall_adv12) begin
-      \$3009  = wbank14_q[31:24];
+    \$3002  = \mac_wmux_s0$916 ;
+    if (stall_adv13) begin
+      \$3002  = wbank6_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux_s0$935 ;
-    if (stall_adv12) begin
-      \$3010  = wbank15_q[31:24];
+    \$3003  = \mac_wmux_s0$917 ;
+    if (stall_adv13) begin
+      \$3003  = wbank7_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux_s0$1142 ;
-    if (stall_adv12) begin
-      \$3011  = mac_rdreg_s0;
+    \$3004  = \mac_wmux_s0$918 ;
+    if (stall_adv13) begin
+      \$3004  = wbank8_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux_s0$1143 ;
-    if (stall_adv12) begin
-      \$3012  = \mac_rdreg_s0$1109 ;
+    \$3005  = \mac_wmux_s0$920 ;
+    if (stall_adv13) begin
+      \$3005  = wbank9_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux_s0$1144 ;
-    if (stall_adv12) begin
-      \$3013  = \mac_rdreg_s0$1110 ;
+    \$3006  = \mac_wmux_s0$922 ;
+    if (stall_adv13) begin
+      \$3006  = wbank10_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux_s0$1145 ;
-    if (stall_adv12) begin
-      \$3014  = \mac_rdreg_s0$1111 ;
+    \$3007  = \mac_wmux_s0$924 ;
+    if (stall_adv13) begin
+      \$3007  = wbank11_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux_s0$1146 ;
-    if (stall_adv12) begin
-      \$3015  = \mac_rdreg_s0$1112 ;
+    \$3008  = \mac_wmux_s0$926 ;
+    if (stall_adv13) begin
+      \$3008  = wbank12_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux_s0$1147 ;
-    if (stall_adv12) begin
-      \$3016  = \mac_rdreg_s0$1113 ;
+    \$3009  = \mac_wmux_s0$928 ;
+    if (stall_adv13) begin
+      \$3009  = wbank13_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux_s0$1148 ;
-    if (stall_adv12) begin
-      \$3017  = \mac_rdreg_s0$1114 ;
+    \$3010  = \mac_wmux_s0$930 ;
+    if (stall_adv13) begin
+      \$3010  = wbank14_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux_s0$1149 ;
-    if (stall_adv12) begin
-      \$3018  = \mac_rdreg_s0$1115 ;
+    \$3011  = \mac_wmux_s0$932 ;
+    if (stall_adv13) begin
+      \$3011  = wbank15_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux_s0$1150 ;
-    if (stall_adv12) begin
-      \$3019  = \mac_rdreg_s0$1116 ;
+    \$3012  = \mac_wmux_s0$1145 ;
+    if (stall_adv13) begin
+      \$3012  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = mac_wmux_valid_s0;
-    if (stall_adv12) begin
-      \$3020  = mac_rdreg_valid_s0;
+    \$3013  = \mac_wmux_s0$1146 ;
+    if (stall_adv13) begin
+      \$3013  = \mac_rdreg_s0$1112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_wmux_s0$1147 ;
+    if (stall_adv13) begin
+      \$3014  = \mac_rdreg_s0$1113 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_wmux_s0$1148 ;
+    if (stall_adv13) begin
+      \$3015  = \mac_rdreg_s0$1114 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_wmux_s0$1149 ;
+    if (stall_adv13) begin
+      \$3016  = \mac_rdreg_s0$1115 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_wmux_s0$1150 ;
+    if (stall_adv13) begin
+      \$3017  = \mac_rdreg_s0$1116 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_wmux_s0$1151 ;
+    if (stall_adv13) begin
+      \$3018  = \mac_rdreg_s0$1117 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_wmux_s0$1152 ;
+    if (stall_adv13) begin
+      \$3019  = \mac_rdreg_s0$1118 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_wmux_s0$1153 ;
+    if (stall_adv13) begin
+      \$3020  = \mac_rdreg_s0$1119 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = mac_wmux_valid_s0;
+    if (stall_adv13) begin
+      \$3021  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$3020  = 1'h0;
+      \$3021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = mac_pre_s0;
-    if (stall_adv13) begin
-      \$3021  = \mac_wmux_s0$1142 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_pre_s0$1153 ;
-    if (stall_adv13) begin
-      \$3022  = \mac_wmux_s0$1143 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_pre_s0$1154 ;
-    if (stall_adv13) begin
-      \$3023  = \mac_wmux_s0$1144 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_pre_s0$1155 ;
-    if (stall_adv13) begin
-      \$3024  = \mac_wmux_s0$1145 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_pre_s0$1156 ;
-    if (stall_adv13) begin
-      \$3025  = \mac_wmux_s0$1146 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_pre_s0$1157 ;
-    if (stall_adv13) begin
-      \$3026  = \mac_wmux_s0$1147 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_pre_s0$1158 ;
-    if (stall_adv13) begin
-      \$3027  = \mac_wmux_s0$1148 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_pre_s0$1159 ;
-    if (stall_adv13) begin
-      \$3028  = \mac_wmux_s0$1149 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_pre_s0$1160 ;
-    if (stall_adv13) begin
-      \$3029  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_pre_s0$1161 ;
-    if (stall_adv13) begin
-      \$3030  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_pre_s0$1162 ;
-    if (stall_adv13) begin
-      \$3031  = mac_wmux_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_pre_s0$1163 ;
-    if (stall_adv13) begin
-      \$3032  = mac_wmux_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_pre_s0$1164 ;
-    if (stall_adv13) begin
-      \$3033  = mac_wmux_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_pre_s0$1165 ;
-    if (stall_adv13) begin
-      \$3034  = mac_wmux_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_pre_s0$1166 ;
-    if (stall_adv13) begin
-      \$3035  = mac_wmux_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_pre_s0$1167 ;
-    if (stall_adv13) begin
-      \$3036  = mac_wmux_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_pre_s0$1168 ;
-    if (stall_adv13) begin
-      \$3037  = mac_wmux_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_pre_s0$1169 ;
-    if (stall_adv13) begin
-      \$3038  = mac_wmux_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_pre_s0$1170 ;
-    if (stall_adv13) begin
-      \$3039  = mac_wmux_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_pre_s0$1171 ;
-    if (stall_adv13) begin
-      \$3040  = mac_wmux_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_pre_s0$1172 ;
-    if (stall_adv13) begin
-      \$3041  = mac_wmux_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_pre_s0$1173 ;
-    if (stall_adv13) begin
-      \$3042  = mac_wmux_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_pre_s0$1174 ;
-    if (stall_adv13) begin
-      \$3043  = mac_wmux_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_pre_s0$1175 ;
-    if (stall_adv13) begin
-      \$3044  = mac_wmux_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_pre_s0$1176 ;
-    if (stall_adv13) begin
-      \$3045  = mac_wmux_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_pre_s0$1177 ;
-    if (stall_adv13) begin
-      \$3046  = mac_wmux_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_pre_s0$1178 ;
-    if (stall_adv13) begin
-      \$3047  = mac_wmux_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_pre_s0$1179 ;
-    if (stall_adv13) begin
-      \$3048  = mac_wmux_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_pre_s0$1180 ;
-    if (stall_adv13) begin
-      \$3049  = mac_wmux_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_pre_s0$1181 ;
-    if (stall_adv13) begin
-      \$3050  = mac_wmux_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_pre_s0$1182 ;
-    if (stall_adv13) begin
-      \$3051  = mac_wmux_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_pre_s0$1183 ;
-    if (stall_adv13) begin
-      \$3052  = mac_wmux_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_pre_s0$1184 ;
-    if (stall_adv13) begin
-      \$3053  = mac_wmux_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_pre_s0$1185 ;
-    if (stall_adv13) begin
-      \$3054  = mac_wmux_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_pre_s0$1186 ;
-    if (stall_adv13) begin
-      \$3055  = mac_wmux_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_pre_s0$1187 ;
-    if (stall_adv13) begin
-      \$3056  = mac_wmux_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_pre_s0$1188 ;
-    if (stall_adv13) begin
-      \$3057  = mac_wmux_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_pre_s0$1189 ;
-    if (stall_adv13) begin
-      \$3058  = mac_wmux_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_pre_s0$1190 ;
-    if (stall_adv13) begin
-      \$3059  = mac_wmux_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_pre_s0$1191 ;
-    if (stall_adv13) begin
-      \$3060  = mac_wmux_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_pre_s0$1192 ;
-    if (stall_adv13) begin
-      \$3061  = \mac_wmux_s0$1150 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = mac_pre_valid_s0;
-    if (stall_adv13) begin
-      \$3062  = mac_wmux_valid_s0;
-    end
-    if (rst) begin
-      \$3062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = mac_dspin_s0;
+    \$3022  = mac_pre_s0;
     if (stall_adv14) begin
-      \$3063  = \mac_pre_s0$1192 ;
+      \$3022  = \mac_wmux_s0$1145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = mac_dspin_valid_s0;
+    \$3023  = \mac_pre_s0$1156 ;
     if (stall_adv14) begin
-      \$3064  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$3064  = 1'h0;
+      \$3023  = \mac_wmux_s0$1146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = mac_dspout_s0;
+    \$3024  = \mac_pre_s0$1157 ;
     if (stall_adv14) begin
-      \$3065  = mac_dspin_s0;
+      \$3024  = \mac_wmux_s0$1147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = mac_dspout_valid_s0;
+    \$3025  = \mac_pre_s0$1158 ;
     if (stall_adv14) begin
-      \$3066  = mac_dspin_valid_s0;
+      \$3025  = \mac_wmux_s0$1148 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = \mac_pre_s0$1159 ;
+    if (stall_adv14) begin
+      \$3026  = \mac_wmux_s0$1149 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_pre_s0$1160 ;
+    if (stall_adv14) begin
+      \$3027  = \mac_wmux_s0$1150 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_pre_s0$1161 ;
+    if (stall_adv14) begin
+      \$3028  = \mac_wmux_s0$1151 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_pre_s0$1162 ;
+    if (stall_adv14) begin
+      \$3029  = \mac_wmux_s0$1152 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_pre_s0$1163 ;
+    if (stall_adv14) begin
+      \$3030  = mac_wmux_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = \mac_pre_s0$1164 ;
+    if (stall_adv14) begin
+      \$3031  = mac_wmux_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = \mac_pre_s0$1165 ;
+    if (stall_adv14) begin
+      \$3032  = mac_wmux_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = \mac_pre_s0$1166 ;
+    if (stall_adv14) begin
+      \$3033  = mac_wmux_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = \mac_pre_s0$1167 ;
+    if (stall_adv14) begin
+      \$3034  = mac_wmux_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = \mac_pre_s0$1168 ;
+    if (stall_adv14) begin
+      \$3035  = mac_wmux_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = \mac_pre_s0$1169 ;
+    if (stall_adv14) begin
+      \$3036  = mac_wmux_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = \mac_pre_s0$1170 ;
+    if (stall_adv14) begin
+      \$3037  = mac_wmux_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_pre_s0$1171 ;
+    if (stall_adv14) begin
+      \$3038  = mac_wmux_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_pre_s0$1172 ;
+    if (stall_adv14) begin
+      \$3039  = mac_wmux_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_pre_s0$1173 ;
+    if (stall_adv14) begin
+      \$3040  = mac_wmux_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = \mac_pre_s0$1174 ;
+    if (stall_adv14) begin
+      \$3041  = mac_wmux_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = \mac_pre_s0$1175 ;
+    if (stall_adv14) begin
+      \$3042  = mac_wmux_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \mac_pre_s0$1176 ;
+    if (stall_adv14) begin
+      \$3043  = mac_wmux_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_pre_s0$1177 ;
+    if (stall_adv14) begin
+      \$3044  = mac_wmux_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = \mac_pre_s0$1178 ;
+    if (stall_adv14) begin
+      \$3045  = mac_wmux_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = \mac_pre_s0$1179 ;
+    if (stall_adv14) begin
+      \$3046  = mac_wmux_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = \mac_pre_s0$1180 ;
+    if (stall_adv14) begin
+      \$3047  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = \mac_pre_s0$1181 ;
+    if (stall_adv14) begin
+      \$3048  = mac_wmux_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = \mac_pre_s0$1182 ;
+    if (stall_adv14) begin
+      \$3049  = mac_wmux_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = \mac_pre_s0$1183 ;
+    if (stall_adv14) begin
+      \$3050  = mac_wmux_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_pre_s0$1184 ;
+    if (stall_adv14) begin
+      \$3051  = mac_wmux_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_pre_s0$1185 ;
+    if (stall_adv14) begin
+      \$3052  = mac_wmux_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_pre_s0$1186 ;
+    if (stall_adv14) begin
+      \$3053  = mac_wmux_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_pre_s0$1187 ;
+    if (stall_adv14) begin
+      \$3054  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_pre_s0$1188 ;
+    if (stall_adv14) begin
+      \$3055  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_pre_s0$1189 ;
+    if (stall_adv14) begin
+      \$3056  = mac_wmux_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_pre_s0$1190 ;
+    if (stall_adv14) begin
+      \$3057  = mac_wmux_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_pre_s0$1191 ;
+    if (stall_adv14) begin
+      \$3058  = mac_wmux_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_pre_s0$1192 ;
+    if (stall_adv14) begin
+      \$3059  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_pre_s0$1193 ;
+    if (stall_adv14) begin
+      \$3060  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_pre_s0$1194 ;
+    if (stall_adv14) begin
+      \$3061  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_pre_s0$1195 ;
+    if (stall_adv14) begin
+      \$3062  = \mac_wmux_s0$1153 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = mac_pre_valid_s0;
+    if (stall_adv14) begin
+      \$3063  = mac_wmux_valid_s0;
     end
     if (rst) begin
-      \$3066  = 1'h0;
+      \$3063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = mac_add0_s0;
-    if (stall_adv18) begin
-      \$3067  = mac0_sum0_p0;
+    \$3064  = mac_dspin_s0;
+    if (stall_adv15) begin
+      \$3064  = \mac_pre_s0$1195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_add0_s0$998 ;
-    if (stall_adv18) begin
-      \$3068  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_add0_s0$1000 ;
-    if (stall_adv18) begin
-      \$3069  = mac0_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_add0_s0$1001 ;
-    if (stall_adv18) begin
-      \$3070  = mac0_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_add0_s0$1003 ;
-    if (stall_adv18) begin
-      \$3071  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_add0_s0$1004 ;
-    if (stall_adv18) begin
-      \$3072  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_add0_s0$1006 ;
-    if (stall_adv18) begin
-      \$3073  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_add0_s0$1007 ;
-    if (stall_adv18) begin
-      \$3074  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_add0_s0$1009 ;
-    if (stall_adv18) begin
-      \$3075  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_add0_s0$1010 ;
-    if (stall_adv18) begin
-      \$3076  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_add0_s0$1012 ;
-    if (stall_adv18) begin
-      \$3077  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_add0_s0$1013 ;
-    if (stall_adv18) begin
-      \$3078  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_add0_s0$1015 ;
-    if (stall_adv18) begin
-      \$3079  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_add0_s0$1016 ;
-    if (stall_adv18) begin
-      \$3080  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_add0_s0$1018 ;
-    if (stall_adv18) begin
-      \$3081  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_add0_s0$1019 ;
-    if (stall_adv18) begin
-      \$3082  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_add0_s0$1198 ;
-    if (stall_adv18) begin
-      \$3083  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = mac_add0_valid_s0;
-    if (stall_adv18) begin
-      \$3084  = mac_dspout_valid_s0;
+    \$3065  = mac_dspin_valid_s0;
+    if (stall_adv15) begin
+      \$3065  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3084  = 1'h0;
+      \$3065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = mac_add1_s0;
-    if (stall_adv19) begin
-      \$3085  = mac0_sum1_p0;
+    \$3066  = mac_dspout_s0;
+    if (stall_adv15) begin
+      \$3066  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_add1_s0$1024 ;
-    if (stall_adv19) begin
-      \$3086  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_add1_s0$1026 ;
-    if (stall_adv19) begin
-      \$3087  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_add1_s0$1027 ;
-    if (stall_adv19) begin
-      \$3088  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_add1_s0$1029 ;
-    if (stall_adv19) begin
-      \$3089  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_add1_s0$1030 ;
-    if (stall_adv19) begin
-      \$3090  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_add1_s0$1032 ;
-    if (stall_adv19) begin
-      \$3091  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_add1_s0$1033 ;
-    if (stall_adv19) begin
-      \$3092  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_add1_s0$1200 ;
-    if (stall_adv19) begin
-      \$3093  = \mac_add0_s0$1198 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = mac_add1_valid_s0;
-    if (stall_adv19) begin
-      \$3094  = mac_add0_valid_s0;
+    \$3067  = mac_dspout_valid_s0;
+    if (stall_adv15) begin
+      \$3067  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3094  = 1'h0;
+      \$3067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = mac_add2_s0;
-    if (stall_adv20) begin
-      \$3095  = mac0_sum2_p0;
+    \$3068  = mac_add0_s0;
+    if (stall_adv19) begin
+      \$3068  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_add2_s0$1057 ;
-    if (stall_adv20) begin
-      \$3096  = mac1_sum2_p0;
+    \$3069  = \mac_add0_s0$995 ;
+    if (stall_adv19) begin
+      \$3069  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_add2_s0$1060 ;
-    if (stall_adv20) begin
-      \$3097  = mac2_sum2_p0;
+    \$3070  = \mac_add0_s0$997 ;
+    if (stall_adv19) begin
+      \$3070  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_add2_s0$1063 ;
-    if (stall_adv20) begin
-      \$3098  = mac3_sum2_p0;
+    \$3071  = \mac_add0_s0$998 ;
+    if (stall_adv19) begin
+      \$3071  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_add2_s0$1202 ;
-    if (stall_adv20) begin
-      \$3099  = \mac_add1_s0$1200 ;
+    \$3072  = \mac_add0_s0$1000 ;
+    if (stall_adv19) begin
+      \$3072  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = mac_add2_valid_s0;
-    if (stall_adv20) begin
-      \$3100  = mac_add1_valid_s0;
+    \$3073  = \mac_add0_s0$1001 ;
+    if (stall_adv19) begin
+      \$3073  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_add0_s0$1003 ;
+    if (stall_adv19) begin
+      \$3074  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_add0_s0$1004 ;
+    if (stall_adv19) begin
+      \$3075  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_add0_s0$1006 ;
+    if (stall_adv19) begin
+      \$3076  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_add0_s0$1007 ;
+    if (stall_adv19) begin
+      \$3077  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_add0_s0$1009 ;
+    if (stall_adv19) begin
+      \$3078  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_add0_s0$1010 ;
+    if (stall_adv19) begin
+      \$3079  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_add0_s0$1012 ;
+    if (stall_adv19) begin
+      \$3080  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_add0_s0$1013 ;
+    if (stall_adv19) begin
+      \$3081  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_add0_s0$1015 ;
+    if (stall_adv19) begin
+      \$3082  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_add0_s0$1016 ;
+    if (stall_adv19) begin
+      \$3083  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_add0_s0$1201 ;
+    if (stall_adv19) begin
+      \$3084  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = mac_add0_valid_s0;
+    if (stall_adv19) begin
+      \$3085  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$3100  = 1'h0;
+      \$3085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = o__valid;
-    if (advance) begin
-      \$3101  = \$2606 ;
+    \$3086  = mac_add1_s0;
+    if (stall_adv20) begin
+      \$3086  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_add1_s0$1021 ;
+    if (stall_adv20) begin
+      \$3087  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_add1_s0$1023 ;
+    if (stall_adv20) begin
+      \$3088  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_add1_s0$1024 ;
+    if (stall_adv20) begin
+      \$3089  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_add1_s0$1026 ;
+    if (stall_adv20) begin
+      \$3090  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_add1_s0$1027 ;
+    if (stall_adv20) begin
+      \$3091  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_add1_s0$1029 ;
+    if (stall_adv20) begin
+      \$3092  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_add1_s0$1030 ;
+    if (stall_adv20) begin
+      \$3093  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_add1_s0$1203 ;
+    if (stall_adv20) begin
+      \$3094  = \mac_add0_s0$1201 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = mac_add1_valid_s0;
+    if (stall_adv20) begin
+      \$3095  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3095  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = mac_add2_s0;
+    if (stall_adv21) begin
+      \$3096  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_add2_s0$1054 ;
+    if (stall_adv21) begin
+      \$3097  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_add2_s0$1057 ;
+    if (stall_adv21) begin
+      \$3098  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_add2_s0$1060 ;
+    if (stall_adv21) begin
+      \$3099  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_add2_s0$1205 ;
+    if (stall_adv21) begin
+      \$3100  = \mac_add1_s0$1203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = mac_add2_valid_s0;
+    if (stall_adv21) begin
+      \$3101  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3101  = 1'h0;
@@ -11990,9 +12000,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3102  = \$2607 ;
+    \$3102  = o__valid;
+    if (advance) begin
+      \$3102  = \$2605 ;
     end
     if (rst) begin
       \$3102  = 1'h0;
@@ -12000,9 +12010,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3103  = \$2608 ;
+    \$3103  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3103  = \$2606 ;
     end
     if (rst) begin
       \$3103  = 1'h0;
@@ -12010,9 +12020,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3104  = \$2609 ;
+    \$3104  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3104  = \$2607 ;
     end
     if (rst) begin
       \$3104  = 1'h0;
@@ -12020,9 +12030,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3105  = \$2610 ;
+    \$3105  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3105  = \$2608 ;
     end
     if (rst) begin
       \$3105  = 1'h0;
@@ -12030,9 +12040,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3106  = \$2611 ;
+    \$3106  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3106  = \$2609 ;
     end
     if (rst) begin
       \$3106  = 1'h0;
@@ -12040,9 +12050,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3107  = \$2612 ;
+    \$3107  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3107  = \$2610 ;
     end
     if (rst) begin
       \$3107  = 1'h0;
@@ -12050,9 +12060,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3108  = \$2613 ;
+    \$3108  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3108  = \$2611 ;
     end
     if (rst) begin
       \$3108  = 1'h0;
@@ -12060,9 +12070,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3109  = \$2614 ;
+    \$3109  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3109  = \$2612 ;
     end
     if (rst) begin
       \$3109  = 1'h0;
@@ -12070,9 +12080,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3110  = \$2615 ;
+    \$3110  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3110  = \$2613 ;
     end
     if (rst) begin
       \$3110  = 1'h0;
@@ -12080,9 +12090,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3111  = \$2616 ;
+    \$3111  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3111  = \$2614 ;
     end
     if (rst) begin
       \$3111  = 1'h0;
@@ -12090,9 +12100,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3112  = \$2617 ;
+    \$3112  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3112  = \$2615 ;
     end
     if (rst) begin
       \$3112  = 1'h0;
@@ -12100,9 +12110,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3113  = \$2618 ;
+    \$3113  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3113  = \$2616 ;
     end
     if (rst) begin
       \$3113  = 1'h0;
@@ -12110,9 +12120,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3114  = \$2619 ;
+    \$3114  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3114  = \$2617 ;
     end
     if (rst) begin
       \$3114  = 1'h0;
@@ -12120,9 +12130,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3115  = \$2620 ;
+    \$3115  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3115  = \$2618 ;
     end
     if (rst) begin
       \$3115  = 1'h0;
@@ -12130,9 +12140,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3116  = \$2621 ;
+    \$3116  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3116  = \$2619 ;
     end
     if (rst) begin
       \$3116  = 1'h0;
@@ -12140,9 +12150,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3117  = \$2622 ;
+    \$3117  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3117  = \$2620 ;
     end
     if (rst) begin
       \$3117  = 1'h0;
@@ -12150,9 +12160,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3118  = \$2623 ;
+    \$3118  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3118  = \$2621 ;
     end
     if (rst) begin
       \$3118  = 1'h0;
@@ -12160,9 +12170,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3119  = \$2624 ;
+    \$3119  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3119  = \$2622 ;
     end
     if (rst) begin
       \$3119  = 1'h0;
@@ -12170,9 +12180,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3120  = \$2625 ;
+    \$3120  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3120  = \$2623 ;
     end
     if (rst) begin
       \$3120  = 1'h0;
@@ -12180,9 +12190,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3121  = \$2626 ;
+    \$3121  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3121  = \$2624 ;
     end
     if (rst) begin
       \$3121  = 1'h0;
@@ -12190,9 +12200,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3122  = \$2627 ;
+    \$3122  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3122  = \$2625 ;
     end
     if (rst) begin
       \$3122  = 1'h0;
@@ -12200,9 +12210,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3123  = \$2628 ;
+    \$3123  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3123  = \$2626 ;
     end
     if (rst) begin
       \$3123  = 1'h0;
@@ -12210,9 +12220,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3124  = \$2629 ;
+    \$3124  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3124  = \$2627 ;
     end
     if (rst) begin
       \$3124  = 1'h0;
@@ -12220,9 +12230,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3125  = \$2630 ;
+    \$3125  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3125  = \$2628 ;
     end
     if (rst) begin
       \$3125  = 1'h0;
@@ -12230,9 +12240,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3126  = \$2631 ;
+    \$3126  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3126  = \$2629 ;
     end
     if (rst) begin
       \$3126  = 1'h0;
@@ -12240,9 +12250,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3127  = \$2632 ;
+    \$3127  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3127  = \$2630 ;
     end
     if (rst) begin
       \$3127  = 1'h0;
@@ -12250,9 +12260,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3128  = \$2633 ;
+    \$3128  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3128  = \$2631 ;
     end
     if (rst) begin
       \$3128  = 1'h0;
@@ -12260,9 +12270,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$3129  = \$2634 ;
+    \$3129  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3129  = \$2632 ;
     end
     if (rst) begin
       \$3129  = 1'h0;
@@ -12270,9 +12280,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$3130  = \$2635 ;
+    \$3130  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3130  = \$2633 ;
     end
     if (rst) begin
       \$3130  = 1'h0;
@@ -12280,26 +12290,29 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = mac_acc0;
-    if (\$2636 ) begin
-      \$3131  = \$2637 ;
+    \$3131  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$3131  = \$2634 ;
     end
     if (rst) begin
-      \$3131  = 32'd0;
+      \$3131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = mac_acc0_out;
-    if (\$2639 ) begin
-      \$3132  = \$2584 [31:0];
+    \$3132  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$3132  = \$2635 ;
+    end
+    if (rst) begin
+      \$3132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = mac_acc1;
-    if (\$2640 ) begin
-      \$3133  = \$2641 ;
+    \$3133  = mac_acc0;
+    if (\$2636 ) begin
+      \$3133  = \$2637 ;
     end
     if (rst) begin
       \$3133  = 32'd0;
@@ -12307,16 +12320,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = mac_acc1_out;
-    if (\$2643 ) begin
-      \$3134  = \$2585 [31:0];
+    \$3134  = mac_acc0_out;
+    if (\$2639 ) begin
+      \$3134  = \$2580 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = mac_acc2;
-    if (\$2644 ) begin
-      \$3135  = \$2645 ;
+    \$3135  = mac_acc1;
+    if (\$2640 ) begin
+      \$3135  = \$2641 ;
     end
     if (rst) begin
       \$3135  = 32'd0;
@@ -12324,16 +12337,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = mac_acc2_out;
-    if (\$2647 ) begin
-      \$3136  = \$2586 [31:0];
+    \$3136  = mac_acc1_out;
+    if (\$2643 ) begin
+      \$3136  = \$2581 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = mac_acc3;
-    if (\$2648 ) begin
-      \$3137  = \$2649 ;
+    \$3137  = mac_acc2;
+    if (\$2644 ) begin
+      \$3137  = \$2645 ;
     end
     if (rst) begin
       \$3137  = 32'd0;
@@ -12341,9 +12354,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = mac_acc3_out;
+    \$3138  = mac_acc2_out;
+    if (\$2647 ) begin
+      \$3138  = \$2582 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = mac_acc3;
+    if (\$2648 ) begin
+      \$3139  = \$2649 ;
+    end
+    if (rst) begin
+      \$3139  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = mac_acc3_out;
     if (\$2651 ) begin
-      \$3138  = \$2587 [31:0];
+      \$3140  = \$2583 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -12413,18 +12443,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
   assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
   assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
-  assign mac_sel0 = { \$1989 , \$1988 , \$1987 , \$1986 , \$1985 , \$1984 , \$1983 , \$1982 , \$1981  };
-  assign mac_sel1 = { \$1998 , \$1997 , \$1996 , \$1995 , \$1994 , \$1993 , \$1992 , \$1991 , \$1990  };
-  assign mac_sel2 = { \$2007 , \$2006 , \$2005 , \$2004 , \$2003 , \$2002 , \$2001 , \$2000 , \$1999  };
-  assign mac_sel3 = { \$2016 , \$2015 , \$2014 , \$2013 , \$2012 , \$2011 , \$2010 , \$2009 , \$2008  };
-  assign mac_sel4 = { \$2025 , \$2024 , \$2023 , \$2022 , \$2021 , \$2020 , \$2019 , \$2018 , \$2017  };
-  assign mac_sel5 = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
-  assign mac_sel6 = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
-  assign mac_sel7 = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
-  assign mac_acc0_next = \$2584 [31:0];
-  assign mac_acc1_next = \$2585 [31:0];
-  assign mac_acc2_next = \$2586 [31:0];
-  assign mac_acc3_next = \$2587 [31:0];
+  assign mac_sel0 = { \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978 , \$1977  };
+  assign mac_sel1 = { \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987 , \$1986  };
+  assign mac_sel2 = { \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996 , \$1995  };
+  assign mac_sel3 = { \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005 , \$2004  };
+  assign mac_sel4 = { \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014 , \$2013  };
+  assign mac_sel5 = { \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023 , \$2022  };
+  assign mac_sel6 = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
+  assign mac_sel7 = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
+  assign mac_acc0_next = \$2580 [31:0];
+  assign mac_acc1_next = \$2581 [31:0];
+  assign mac_acc2_next = \$2582 [31:0];
+  assign mac_acc3_next = \$2583 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -1230,11 +1230,11 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$21 ;
   wire \$210 ;
   wire \$2100 ;
-  wire \$2101 ;
-  wire \$2102 ;
-  wire \$2103 ;
-  wire \$2104 ;
-  wire \$2105 ;
+  wire [7:0] \$2101 ;
+  wire [7:0] \$2102 ;
+  wire [7:0] \$2103 ;
+  wire [7:0] \$2104 ;
+  wire [7:0] \$2105 ;
   wire [7:0] \$2106 ;
   wire [7:0] \$2107 ;
   wire [7:0] \$2108 ;
@@ -1798,51 +1798,51 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$2610 ;
   wire [7:0] \$2611 ;
   wire [7:0] \$2612 ;
-  wire [7:0] \$2613 ;
-  wire [7:0] \$2614 ;
-  wire [7:0] \$2615 ;
-  wire [7:0] \$2616 ;
-  wire [7:0] \$2617 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
   wire \$2618 ;
   wire \$2619 ;
   wire \$262 ;
   wire \$2620 ;
-  wire \$2621 ;
-  wire \$2622 ;
-  wire \$2623 ;
-  wire \$2624 ;
+  wire [32:0] \$2621 ;
+  wire [32:0] \$2622 ;
+  wire [32:0] \$2623 ;
+  wire [32:0] \$2624 ;
   wire \$2625 ;
-  wire [32:0] \$2626 ;
-  wire [32:0] \$2627 ;
-  wire [32:0] \$2628 ;
-  wire [32:0] \$2629 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
-  wire \$2633 ;
-  wire \$2634 ;
-  wire \$2635 ;
-  wire \$2636 ;
-  wire \$2637 ;
-  wire [32:0] \$2638 ;
-  wire [32:0] \$2639 ;
+  wire [32:0] \$2633 ;
+  wire [32:0] \$2634 ;
+  wire [32:0] \$2635 ;
+  wire [32:0] \$2636 ;
+  wire [31:0] \$2637 ;
+  wire [31:0] \$2638 ;
+  wire [31:0] \$2639 ;
   wire \$264 ;
-  wire [32:0] \$2640 ;
-  wire [32:0] \$2641 ;
-  wire [31:0] \$2642 ;
-  wire [31:0] \$2643 ;
-  wire [31:0] \$2644 ;
-  wire [31:0] \$2645 ;
+  wire [31:0] \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire [4:0] \$2643 ;
+  wire [4:0] \$2644 ;
+  wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
-  wire [4:0] \$2648 ;
-  wire [4:0] \$2649 ;
+  wire [6:0] \$2648 ;
+  wire \$2649 ;
   wire \$265 ;
   wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
-  wire [6:0] \$2653 ;
+  wire \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
@@ -1889,22 +1889,22 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2693 ;
   wire \$2694 ;
   wire \$2695 ;
-  wire \$2696 ;
-  wire [31:0] \$2697 ;
+  wire [31:0] \$2696 ;
+  wire \$2697 ;
   wire \$2698 ;
   wire \$2699 ;
   wire [7:0] \$27 ;
   wire \$270 ;
-  wire \$2700 ;
-  wire [31:0] \$2701 ;
+  wire [31:0] \$2700 ;
+  wire \$2701 ;
   wire \$2702 ;
   wire \$2703 ;
-  wire \$2704 ;
-  wire [31:0] \$2705 ;
+  wire [31:0] \$2704 ;
+  wire \$2705 ;
   wire \$2706 ;
   wire \$2707 ;
-  wire \$2708 ;
-  wire [31:0] \$2709 ;
+  wire [31:0] \$2708 ;
+  wire \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
@@ -1977,7 +1977,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2772 ;
   wire \$2773 ;
   wire \$2774 ;
-  wire \$2775 ;
+  reg [7:0] \$2775 ;
   reg [7:0] \$2776 ;
   reg [7:0] \$2777 ;
   reg [7:0] \$2778 ;
@@ -1995,14 +1995,14 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2789 ;
   wire \$279 ;
   reg [7:0] \$2790 ;
-  reg [7:0] \$2791 ;
-  reg [31:0] \$2792 ;
-  reg \$2793 ;
+  reg [31:0] \$2791 ;
+  reg \$2792 ;
+  reg [31:0] \$2793 ;
   reg [31:0] \$2794 ;
   reg [31:0] \$2795 ;
   reg [31:0] \$2796 ;
-  reg [31:0] \$2797 ;
-  reg \$2798 ;
+  reg \$2797 ;
+  reg [7:0] \$2798 ;
   reg [7:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
@@ -2021,19 +2021,19 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2811 ;
   reg [7:0] \$2812 ;
   reg [7:0] \$2813 ;
-  reg [7:0] \$2814 ;
-  reg \$2815 ;
+  reg \$2814 ;
+  reg [31:0] \$2815 ;
   reg [31:0] \$2816 ;
   reg [31:0] \$2817 ;
   reg [31:0] \$2818 ;
-  reg [31:0] \$2819 ;
+  reg [119:0] \$2819 ;
   wire \$282 ;
-  reg [119:0] \$2820 ;
-  reg \$2821 ;
+  reg \$2820 ;
+  reg [31:0] \$2821 ;
   reg [31:0] \$2822 ;
   reg [31:0] \$2823 ;
   reg [31:0] \$2824 ;
-  reg [31:0] \$2825 ;
+  reg \$2825 ;
   reg \$2826 ;
   reg \$2827 ;
   reg \$2828 ;
@@ -2141,38 +2141,38 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$292 ;
   reg \$2920 ;
   reg \$2921 ;
-  reg \$2922 ;
+  reg [31:0] \$2922 ;
   reg [31:0] \$2923 ;
   reg [31:0] \$2924 ;
   reg [31:0] \$2925 ;
-  reg [31:0] \$2926 ;
-  reg [15:0] \$2927 ;
-  reg \$2928 ;
+  reg [15:0] \$2926 ;
+  reg \$2927 ;
+  reg [1:0] \$2928 ;
   reg [1:0] \$2929 ;
   wire \$293 ;
-  reg [1:0] \$2930 ;
-  reg [2:0] \$2931 ;
-  reg \$2932 ;
+  reg [2:0] \$2930 ;
+  reg \$2931 ;
+  reg [2:0] \$2932 ;
   reg [2:0] \$2933 ;
-  reg [2:0] \$2934 ;
-  reg [3:0] \$2935 ;
-  reg \$2936 ;
+  reg [3:0] \$2934 ;
+  reg \$2935 ;
+  reg [3:0] \$2936 ;
   reg [3:0] \$2937 ;
   reg [3:0] \$2938 ;
-  reg [3:0] \$2939 ;
+  reg \$2939 ;
   wire \$294 ;
-  reg \$2940 ;
+  reg [3:0] \$2940 ;
   reg [3:0] \$2941 ;
-  reg [3:0] \$2942 ;
-  reg \$2943 ;
+  reg \$2942 ;
+  reg [31:0] \$2943 ;
   reg [31:0] \$2944 ;
   reg [31:0] \$2945 ;
   reg [31:0] \$2946 ;
-  reg [31:0] \$2947 ;
+  reg [3:0] \$2947 ;
   reg [3:0] \$2948 ;
-  reg [3:0] \$2949 ;
+  reg [15:0] \$2949 ;
   wire \$295 ;
-  reg [15:0] \$2950 ;
+  reg [8:0] \$2950 ;
   reg [8:0] \$2951 ;
   reg [8:0] \$2952 ;
   reg [8:0] \$2953 ;
@@ -2180,7 +2180,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [8:0] \$2955 ;
   reg [8:0] \$2956 ;
   reg [8:0] \$2957 ;
-  reg [8:0] \$2958 ;
+  reg [7:0] \$2958 ;
   reg [7:0] \$2959 ;
   wire \$296 ;
   reg [7:0] \$2960 ;
@@ -2198,14 +2198,14 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2971 ;
   reg [7:0] \$2972 ;
   reg [7:0] \$2973 ;
-  reg [7:0] \$2974 ;
-  reg \$2975 ;
+  reg \$2974 ;
+  reg [31:0] \$2975 ;
   reg [31:0] \$2976 ;
   reg [31:0] \$2977 ;
   reg [31:0] \$2978 ;
-  reg [31:0] \$2979 ;
+  reg [15:0] \$2979 ;
   wire \$298 ;
-  reg [15:0] \$2980 ;
+  reg [7:0] \$2980 ;
   reg [7:0] \$2981 ;
   reg [7:0] \$2982 ;
   reg [7:0] \$2983 ;
@@ -2213,7 +2213,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$2985 ;
   reg [7:0] \$2986 ;
   reg [7:0] \$2987 ;
-  reg [7:0] \$2988 ;
+  reg [3:0] \$2988 ;
   reg [3:0] \$2989 ;
   wire \$299 ;
   reg [3:0] \$2990 ;
@@ -2222,22 +2222,22 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [3:0] \$2993 ;
   reg [3:0] \$2994 ;
   reg [3:0] \$2995 ;
-  reg [3:0] \$2996 ;
-  reg \$2997 ;
+  reg \$2996 ;
+  reg [31:0] \$2997 ;
   reg [31:0] \$2998 ;
   reg [31:0] \$2999 ;
   wire [7:0] \$3 ;
   wire [7:0] \$30 ;
   wire \$300 ;
   reg [31:0] \$3000 ;
-  reg [31:0] \$3001 ;
+  reg \$3001 ;
   reg \$3002 ;
   reg \$3003 ;
   reg \$3004 ;
   reg \$3005 ;
   reg \$3006 ;
-  reg \$3007 ;
-  reg [5:0] \$3008 ;
+  reg [5:0] \$3007 ;
+  reg \$3008 ;
   reg \$3009 ;
   wire \$301 ;
   reg [7:0] \$3010 ;
@@ -2533,7 +2533,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg \$3272 ;
   reg \$3273 ;
   reg \$3274 ;
-  reg [31:0] \$3275 ;
+  reg \$3275 ;
   reg [31:0] \$3276 ;
   reg [31:0] \$3277 ;
   reg [31:0] \$3278 ;
@@ -2542,6 +2542,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [31:0] \$3280 ;
   reg [31:0] \$3281 ;
   reg [31:0] \$3282 ;
+  reg [31:0] \$3283 ;
   wire \$329 ;
   wire [7:0] \$33 ;
   wire \$330 ;
@@ -3345,6 +3346,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg load_busy = 1'h0;
   (* keep = 32'd1 *)
   wire [16:0] mac0_sum0_p0;
   (* keep = 32'd1 *)
@@ -3414,50 +3416,50 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1049  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1045  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1047  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1048  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1050  = 17'h00000;
   reg [16:0] \mac_add0_s0$1051  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1052  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1053  = 17'h00000;
   reg [16:0] \mac_add0_s0$1054  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1055  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1056  = 17'h00000;
   reg [16:0] \mac_add0_s0$1057  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1058  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1059  = 17'h00000;
   reg [16:0] \mac_add0_s0$1060  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1061  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1062  = 17'h00000;
   reg [16:0] \mac_add0_s0$1063  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1064  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1065  = 17'h00000;
   reg [16:0] \mac_add0_s0$1066  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1067  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1069  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1070  = 17'h00000;
-  reg \mac_add0_s0$1311  = 1'h0;
-  reg [31:0] \mac_add0_s0$1312  = 32'd0;
-  reg [31:0] \mac_add0_s0$1313  = 32'd0;
-  reg [31:0] \mac_add0_s0$1314  = 32'd0;
+  reg \mac_add0_s0$1314  = 1'h0;
   reg [31:0] \mac_add0_s0$1315  = 32'd0;
+  reg [31:0] \mac_add0_s0$1316  = 32'd0;
+  reg [31:0] \mac_add0_s0$1317  = 32'd0;
+  reg [31:0] \mac_add0_s0$1318  = 32'd0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1075  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1071  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1073  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1074  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1076  = 18'h00000;
   reg [17:0] \mac_add1_s0$1077  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1078  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1079  = 18'h00000;
   reg [17:0] \mac_add1_s0$1080  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1081  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1083  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1084  = 18'h00000;
-  reg \mac_add1_s0$1317  = 1'h0;
-  reg [31:0] \mac_add1_s0$1318  = 32'd0;
-  reg [31:0] \mac_add1_s0$1319  = 32'd0;
-  reg [31:0] \mac_add1_s0$1320  = 32'd0;
+  reg \mac_add1_s0$1320  = 1'h0;
   reg [31:0] \mac_add1_s0$1321  = 32'd0;
+  reg [31:0] \mac_add1_s0$1322  = 32'd0;
+  reg [31:0] \mac_add1_s0$1323  = 32'd0;
+  reg [31:0] \mac_add1_s0$1324  = 32'd0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [31:0] \mac_add2_s0$1089  = 32'd0;
-  reg [18:0] \mac_add2_s0$1091  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1092  = 32'd0;
-  reg [18:0] \mac_add2_s0$1094  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1095  = 32'd0;
-  reg [18:0] \mac_add2_s0$1097  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1098  = 32'd0;
-  reg \mac_add2_s0$1323  = 1'h0;
+  reg [31:0] \mac_add2_s0$1085  = 32'd0;
+  reg [18:0] \mac_add2_s0$1087  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1088  = 32'd0;
+  reg [18:0] \mac_add2_s0$1090  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1091  = 32'd0;
+  reg [18:0] \mac_add2_s0$1093  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1094  = 32'd0;
+  reg \mac_add2_s0$1326  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -3468,24 +3470,21 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
   reg mac_dspin_s0 = 1'h0;
-  reg [31:0] \mac_dspin_s0$1300  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1301  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1302  = 32'd0;
   reg [31:0] \mac_dspin_s0$1303  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1304  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1305  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1306  = 32'd0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
-  reg [31:0] \mac_dspout_s0$1306  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1307  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1308  = 32'd0;
   reg [31:0] \mac_dspout_s0$1309  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1310  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1311  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1312  = 32'd0;
   reg mac_dspout_valid_s0 = 1'h0;
   reg [5:0] mac_group = 6'h00;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1254  = 8'h00;
-  reg [7:0] \mac_pre_s0$1255  = 8'h00;
-  reg [7:0] \mac_pre_s0$1256  = 8'h00;
   reg [7:0] \mac_pre_s0$1257  = 8'h00;
   reg [7:0] \mac_pre_s0$1258  = 8'h00;
   reg [7:0] \mac_pre_s0$1259  = 8'h00;
@@ -3522,11 +3521,14 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \mac_pre_s0$1290  = 8'h00;
   reg [7:0] \mac_pre_s0$1291  = 8'h00;
   reg [7:0] \mac_pre_s0$1292  = 8'h00;
-  reg \mac_pre_s0$1293  = 1'h0;
-  reg [31:0] \mac_pre_s0$1294  = 32'd0;
-  reg [31:0] \mac_pre_s0$1295  = 32'd0;
-  reg [31:0] \mac_pre_s0$1296  = 32'd0;
+  reg [7:0] \mac_pre_s0$1293  = 8'h00;
+  reg [7:0] \mac_pre_s0$1294  = 8'h00;
+  reg [7:0] \mac_pre_s0$1295  = 8'h00;
+  reg \mac_pre_s0$1296  = 1'h0;
   reg [31:0] \mac_pre_s0$1297  = 32'd0;
+  reg [31:0] \mac_pre_s0$1298  = 32'd0;
+  reg [31:0] \mac_pre_s0$1299  = 32'd0;
+  reg [31:0] \mac_pre_s0$1300  = 32'd0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3561,40 +3563,40 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1202  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1203  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1204  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1205  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1206  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1207  = 8'h00;
   reg [7:0] \mac_rdreg_s0$1208  = 8'h00;
-  reg [31:0] \mac_rdreg_s0$1209  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1210  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1211  = 32'd0;
+  reg [7:0] \mac_rdreg_s0$1209  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1210  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1211  = 8'h00;
   reg [31:0] \mac_rdreg_s0$1212  = 32'd0;
-  reg \mac_rdreg_s0$1213  = 1'h0;
+  reg [31:0] \mac_rdreg_s0$1213  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1214  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1215  = 32'd0;
+  reg \mac_rdreg_s0$1216  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1187  = 8'h00;
-  reg [7:0] \mac_read_s0$1188  = 8'h00;
-  reg [7:0] \mac_read_s0$1189  = 8'h00;
   reg [7:0] \mac_read_s0$1190  = 8'h00;
   reg [7:0] \mac_read_s0$1191  = 8'h00;
   reg [7:0] \mac_read_s0$1192  = 8'h00;
   reg [7:0] \mac_read_s0$1193  = 8'h00;
   reg [7:0] \mac_read_s0$1194  = 8'h00;
-  reg [31:0] \mac_read_s0$1195  = 32'd0;
-  reg [31:0] \mac_read_s0$1196  = 32'd0;
-  reg [31:0] \mac_read_s0$1197  = 32'd0;
+  reg [7:0] \mac_read_s0$1195  = 8'h00;
+  reg [7:0] \mac_read_s0$1196  = 8'h00;
+  reg [7:0] \mac_read_s0$1197  = 8'h00;
   reg [31:0] \mac_read_s0$1198  = 32'd0;
-  reg \mac_read_s0$1199  = 1'h0;
+  reg [31:0] \mac_read_s0$1199  = 32'd0;
+  reg [31:0] \mac_read_s0$1200  = 32'd0;
+  reg [31:0] \mac_read_s0$1201  = 32'd0;
+  reg \mac_read_s0$1202  = 1'h0;
+  reg [3:0] \mac_read_s0$860  = 4'h0;
+  reg [3:0] \mac_read_s0$862  = 4'h0;
   reg [3:0] \mac_read_s0$864  = 4'h0;
   reg [3:0] \mac_read_s0$866  = 4'h0;
   reg [3:0] \mac_read_s0$868  = 4'h0;
   reg [3:0] \mac_read_s0$870  = 4'h0;
   reg [3:0] \mac_read_s0$872  = 4'h0;
-  reg [3:0] \mac_read_s0$874  = 4'h0;
-  reg [3:0] \mac_read_s0$876  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
   wire [8:0] mac_sel0;
   wire [8:0] mac_sel1;
@@ -3605,50 +3607,52 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
   reg [8:0] mac_sel_r0_s0 = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1216  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1217  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1218  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1219  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1220  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1221  = 9'h000;
   reg [8:0] \mac_sel_r0_s0$1222  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1223  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1224  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1225  = 9'h000;
   reg [7:0] mac_wmux_s0 = 8'h00;
-  reg [7:0] \mac_wmux_s0$1239  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1240  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1241  = 8'h00;
   reg [7:0] \mac_wmux_s0$1242  = 8'h00;
   reg [7:0] \mac_wmux_s0$1243  = 8'h00;
   reg [7:0] \mac_wmux_s0$1244  = 8'h00;
   reg [7:0] \mac_wmux_s0$1245  = 8'h00;
   reg [7:0] \mac_wmux_s0$1246  = 8'h00;
-  reg \mac_wmux_s0$1247  = 1'h0;
-  reg [31:0] \mac_wmux_s0$1248  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1249  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1250  = 32'd0;
+  reg [7:0] \mac_wmux_s0$1247  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1248  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1249  = 8'h00;
+  reg \mac_wmux_s0$1250  = 1'h0;
   reg [31:0] \mac_wmux_s0$1251  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1252  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1253  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1254  = 32'd0;
+  reg [7:0] \mac_wmux_s0$882  = 8'h00;
+  reg [7:0] \mac_wmux_s0$883  = 8'h00;
+  reg [7:0] \mac_wmux_s0$884  = 8'h00;
+  reg [7:0] \mac_wmux_s0$885  = 8'h00;
   reg [7:0] \mac_wmux_s0$886  = 8'h00;
   reg [7:0] \mac_wmux_s0$887  = 8'h00;
   reg [7:0] \mac_wmux_s0$888  = 8'h00;
   reg [7:0] \mac_wmux_s0$889  = 8'h00;
-  reg [7:0] \mac_wmux_s0$890  = 8'h00;
-  reg [7:0] \mac_wmux_s0$891  = 8'h00;
   reg [7:0] \mac_wmux_s0$892  = 8'h00;
-  reg [7:0] \mac_wmux_s0$893  = 8'h00;
-  reg [7:0] \mac_wmux_s0$896  = 8'h00;
-  reg [7:0] \mac_wmux_s0$899  = 8'h00;
-  reg [7:0] \mac_wmux_s0$902  = 8'h00;
-  reg [7:0] \mac_wmux_s0$905  = 8'h00;
-  reg [7:0] \mac_wmux_s0$908  = 8'h00;
-  reg [7:0] \mac_wmux_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux_s0$895  = 8'h00;
+  reg [7:0] \mac_wmux_s0$898  = 8'h00;
+  reg [7:0] \mac_wmux_s0$901  = 8'h00;
+  reg [7:0] \mac_wmux_s0$904  = 8'h00;
+  reg [7:0] \mac_wmux_s0$907  = 8'h00;
+  reg [7:0] \mac_wmux_s0$910  = 8'h00;
+  reg [7:0] \mac_wmux_s0$912  = 8'h00;
+  reg [7:0] \mac_wmux_s0$913  = 8'h00;
   reg [7:0] \mac_wmux_s0$914  = 8'h00;
+  reg [7:0] \mac_wmux_s0$915  = 8'h00;
   reg [7:0] \mac_wmux_s0$916  = 8'h00;
   reg [7:0] \mac_wmux_s0$917  = 8'h00;
   reg [7:0] \mac_wmux_s0$918  = 8'h00;
   reg [7:0] \mac_wmux_s0$919  = 8'h00;
   reg [7:0] \mac_wmux_s0$920  = 8'h00;
-  reg [7:0] \mac_wmux_s0$921  = 8'h00;
   reg [7:0] \mac_wmux_s0$922  = 8'h00;
-  reg [7:0] \mac_wmux_s0$923  = 8'h00;
   reg [7:0] \mac_wmux_s0$924  = 8'h00;
   reg [7:0] \mac_wmux_s0$926  = 8'h00;
   reg [7:0] \mac_wmux_s0$928  = 8'h00;
@@ -3656,15 +3660,15 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \mac_wmux_s0$932  = 8'h00;
   reg [7:0] \mac_wmux_s0$934  = 8'h00;
   reg [7:0] \mac_wmux_s0$936  = 8'h00;
+  reg [7:0] \mac_wmux_s0$937  = 8'h00;
   reg [7:0] \mac_wmux_s0$938  = 8'h00;
+  reg [7:0] \mac_wmux_s0$939  = 8'h00;
   reg [7:0] \mac_wmux_s0$940  = 8'h00;
   reg [7:0] \mac_wmux_s0$941  = 8'h00;
   reg [7:0] \mac_wmux_s0$942  = 8'h00;
   reg [7:0] \mac_wmux_s0$943  = 8'h00;
   reg [7:0] \mac_wmux_s0$944  = 8'h00;
-  reg [7:0] \mac_wmux_s0$945  = 8'h00;
   reg [7:0] \mac_wmux_s0$946  = 8'h00;
-  reg [7:0] \mac_wmux_s0$947  = 8'h00;
   reg [7:0] \mac_wmux_s0$948  = 8'h00;
   reg [7:0] \mac_wmux_s0$950  = 8'h00;
   reg [7:0] \mac_wmux_s0$952  = 8'h00;
@@ -3672,31 +3676,29 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \mac_wmux_s0$956  = 8'h00;
   reg [7:0] \mac_wmux_s0$958  = 8'h00;
   reg [7:0] \mac_wmux_s0$960  = 8'h00;
+  reg [7:0] \mac_wmux_s0$961  = 8'h00;
   reg [7:0] \mac_wmux_s0$962  = 8'h00;
+  reg [7:0] \mac_wmux_s0$963  = 8'h00;
   reg [7:0] \mac_wmux_s0$964  = 8'h00;
   reg [7:0] \mac_wmux_s0$965  = 8'h00;
   reg [7:0] \mac_wmux_s0$966  = 8'h00;
   reg [7:0] \mac_wmux_s0$967  = 8'h00;
   reg [7:0] \mac_wmux_s0$968  = 8'h00;
-  reg [7:0] \mac_wmux_s0$969  = 8'h00;
   reg [7:0] \mac_wmux_s0$970  = 8'h00;
-  reg [7:0] \mac_wmux_s0$971  = 8'h00;
   reg [7:0] \mac_wmux_s0$972  = 8'h00;
   reg [7:0] \mac_wmux_s0$974  = 8'h00;
   reg [7:0] \mac_wmux_s0$976  = 8'h00;
   reg [7:0] \mac_wmux_s0$978  = 8'h00;
   reg [7:0] \mac_wmux_s0$980  = 8'h00;
   reg [7:0] \mac_wmux_s0$982  = 8'h00;
-  reg [7:0] \mac_wmux_s0$984  = 8'h00;
-  reg [7:0] \mac_wmux_s0$986  = 8'h00;
   reg [8:0] mac_wmux_sel0_s0 = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$895  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$898  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$901  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$904  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$907  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$910  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$913  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$891  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$894  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$897  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$900  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$903  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$906  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$909  = 9'h000;
   reg mac_wmux_valid_s0 = 1'h0;
   wire [7:0] mac_wmux_w0_0;
   wire [7:0] mac_wmux_w0_1;
@@ -4129,11 +4131,11 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg \sel_l10_s0$1149  = 1'h0;
+  reg \sel_l10_s0$1146  = 1'h0;
+  reg [31:0] \sel_l10_s0$1147  = 32'd0;
+  reg [31:0] \sel_l10_s0$1148  = 32'd0;
+  reg [31:0] \sel_l10_s0$1149  = 32'd0;
   reg [31:0] \sel_l10_s0$1150  = 32'd0;
-  reg [31:0] \sel_l10_s0$1151  = 32'd0;
-  reg [31:0] \sel_l10_s0$1152  = 32'd0;
-  reg [31:0] \sel_l10_s0$1153  = 32'd0;
   reg [2:0] \sel_l10_s0$628  = 3'h0;
   reg [2:0] \sel_l10_s0$636  = 3'h0;
   reg [2:0] \sel_l10_s0$644  = 3'h0;
@@ -4150,12 +4152,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [1:0] \sel_l10_s0$771  = 2'h0;
   reg [1:0] \sel_l10_s0$772  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1154  = 16'h0000;
-  reg \sel_l13_s0$1155  = 1'h0;
+  reg [15:0] \sel_l13_s0$1151  = 16'h0000;
+  reg \sel_l13_s0$1152  = 1'h0;
+  reg [31:0] \sel_l13_s0$1153  = 32'd0;
+  reg [31:0] \sel_l13_s0$1154  = 32'd0;
+  reg [31:0] \sel_l13_s0$1155  = 32'd0;
   reg [31:0] \sel_l13_s0$1156  = 32'd0;
-  reg [31:0] \sel_l13_s0$1157  = 32'd0;
-  reg [31:0] \sel_l13_s0$1158  = 32'd0;
-  reg [31:0] \sel_l13_s0$1159  = 32'd0;
   reg [8:0] \sel_l13_s0$784  = 9'h000;
   reg [7:0] \sel_l13_s0$785  = 8'h00;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
@@ -4180,33 +4182,33 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [8:0] \sel_l13_s0$833  = 9'h000;
   reg [7:0] \sel_l13_s0$836  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
+  reg [7:0] \sel_l15_s0$1158  = 8'h00;
+  reg [7:0] \sel_l15_s0$1159  = 8'h00;
+  reg [7:0] \sel_l15_s0$1160  = 8'h00;
   reg [7:0] \sel_l15_s0$1161  = 8'h00;
   reg [7:0] \sel_l15_s0$1162  = 8'h00;
   reg [7:0] \sel_l15_s0$1163  = 8'h00;
   reg [7:0] \sel_l15_s0$1164  = 8'h00;
   reg [7:0] \sel_l15_s0$1165  = 8'h00;
-  reg [7:0] \sel_l15_s0$1166  = 8'h00;
-  reg [7:0] \sel_l15_s0$1167  = 8'h00;
-  reg [7:0] \sel_l15_s0$1168  = 8'h00;
+  reg [3:0] \sel_l15_s0$1166  = 4'h0;
+  reg [3:0] \sel_l15_s0$1167  = 4'h0;
+  reg [3:0] \sel_l15_s0$1168  = 4'h0;
   reg [3:0] \sel_l15_s0$1169  = 4'h0;
   reg [3:0] \sel_l15_s0$1170  = 4'h0;
   reg [3:0] \sel_l15_s0$1171  = 4'h0;
   reg [3:0] \sel_l15_s0$1172  = 4'h0;
   reg [3:0] \sel_l15_s0$1173  = 4'h0;
-  reg [3:0] \sel_l15_s0$1174  = 4'h0;
-  reg [3:0] \sel_l15_s0$1175  = 4'h0;
-  reg [3:0] \sel_l15_s0$1176  = 4'h0;
-  reg \sel_l15_s0$1177  = 1'h0;
+  reg \sel_l15_s0$1174  = 1'h0;
+  reg [31:0] \sel_l15_s0$1175  = 32'd0;
+  reg [31:0] \sel_l15_s0$1176  = 32'd0;
+  reg [31:0] \sel_l15_s0$1177  = 32'd0;
   reg [31:0] \sel_l15_s0$1178  = 32'd0;
-  reg [31:0] \sel_l15_s0$1179  = 32'd0;
-  reg [31:0] \sel_l15_s0$1180  = 32'd0;
-  reg [31:0] \sel_l15_s0$1181  = 32'd0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1134  = 1'h0;
+  reg \sel_l1_s0$1131  = 1'h0;
+  reg [31:0] \sel_l1_s0$1132  = 32'd0;
+  reg [31:0] \sel_l1_s0$1133  = 32'd0;
+  reg [31:0] \sel_l1_s0$1134  = 32'd0;
   reg [31:0] \sel_l1_s0$1135  = 32'd0;
-  reg [31:0] \sel_l1_s0$1136  = 32'd0;
-  reg [31:0] \sel_l1_s0$1137  = 32'd0;
-  reg [31:0] \sel_l1_s0$1138  = 32'd0;
   reg [7:0] \sel_l1_s0$79  = 8'h00;
   reg [7:0] \sel_l1_s0$80  = 8'h00;
   reg [7:0] \sel_l1_s0$81  = 8'h00;
@@ -4223,17 +4225,17 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \sel_l1_s0$92  = 8'h00;
   reg [7:0] \sel_l1_s0$93  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1139  = 1'h0;
+  reg \sel_l2_s0$1136  = 1'h0;
+  reg [31:0] \sel_l2_s0$1137  = 32'd0;
+  reg [31:0] \sel_l2_s0$1138  = 32'd0;
+  reg [31:0] \sel_l2_s0$1139  = 32'd0;
   reg [31:0] \sel_l2_s0$1140  = 32'd0;
-  reg [31:0] \sel_l2_s0$1141  = 32'd0;
-  reg [31:0] \sel_l2_s0$1142  = 32'd0;
-  reg [31:0] \sel_l2_s0$1143  = 32'd0;
   reg sel_l5_s0 = 1'h0;
-  reg \sel_l5_s0$1144  = 1'h0;
+  reg \sel_l5_s0$1141  = 1'h0;
+  reg [31:0] \sel_l5_s0$1142  = 32'd0;
+  reg [31:0] \sel_l5_s0$1143  = 32'd0;
+  reg [31:0] \sel_l5_s0$1144  = 32'd0;
   reg [31:0] \sel_l5_s0$1145  = 32'd0;
-  reg [31:0] \sel_l5_s0$1146  = 32'd0;
-  reg [31:0] \sel_l5_s0$1147  = 32'd0;
-  reg [31:0] \sel_l5_s0$1148  = 32'd0;
   reg \sel_l5_s0$389  = 1'h0;
   reg \sel_l5_s0$390  = 1'h0;
   reg \sel_l5_s0$393  = 1'h0;
@@ -4604,12 +4606,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] shift_diff8;
   wire [8:0] shift_diff9;
   reg [7:0] shift_reg_s0 = 8'h00;
+  reg [31:0] \shift_reg_s0$1124  = 32'd0;
+  reg \shift_reg_s0$1125  = 1'h0;
+  reg [31:0] \shift_reg_s0$1126  = 32'd0;
+  reg [31:0] \shift_reg_s0$1127  = 32'd0;
   reg [31:0] \shift_reg_s0$1128  = 32'd0;
-  reg \shift_reg_s0$1129  = 1'h0;
-  reg [31:0] \shift_reg_s0$1130  = 32'd0;
-  reg [31:0] \shift_reg_s0$1131  = 32'd0;
-  reg [31:0] \shift_reg_s0$1132  = 32'd0;
-  reg [31:0] \shift_reg_s0$1133  = 32'd0;
+  reg [31:0] \shift_reg_s0$1129  = 32'd0;
   reg [7:0] \shift_reg_s0$46  = 8'h00;
   reg [7:0] \shift_reg_s0$48  = 8'h00;
   reg [7:0] \shift_reg_s0$50  = 8'h00;
@@ -4673,6 +4675,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
+  wire stall_adv30;
+  reg stall_adv30_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -7357,653 +7361,649 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_val7 = \$2018  | sel_or7_6;
   assign \$2019  = ~ stall_adv7_valid;
   assign stall_adv7 = \$2019  | o__ready;
-  assign \$2020  = shift_valid_s0 | sel_valid_s0;
-  assign \$2021  = sel_valid_s1 | sel_valid_s2;
-  assign \$2022  = \$2020  | \$2021 ;
-  assign \$2023  = sel_valid_s3 | sel_valid_s4;
-  assign \$2024  = \$2023  | sel_valid_s5;
-  assign \$2025  = \$2022  | \$2024 ;
-  assign \$2026  = i__payload[161] & \$2025 ;
-  assign \$2027  = ~ \$2026 ;
-  assign i__ready = advance & \$2027 ;
-  assign \$2028  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$2028  | o__ready;
-  assign \$2029  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2029  | o__ready;
-  assign \$2030  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$2030  | o__ready;
-  assign \$2031  = ! mac_read_s0;
-  assign \$2032  = mac_read_s0 == 1'h1;
-  assign \$2033  = mac_read_s0 == 2'h2;
-  assign \$2034  = mac_read_s0 == 2'h3;
-  assign \$2035  = mac_read_s0 == 3'h4;
-  assign \$2036  = mac_read_s0 == 3'h5;
-  assign \$2037  = mac_read_s0 == 3'h6;
-  assign \$2038  = mac_read_s0 == 3'h7;
-  assign \$2039  = mac_read_s0 == 4'h8;
-  assign \$2040  = \mac_read_s0$864  == 1'h1;
-  assign \$2041  = \mac_read_s0$864  == 2'h2;
-  assign \$2042  = \mac_read_s0$864  == 2'h3;
-  assign \$2043  = \mac_read_s0$864  == 3'h4;
-  assign \$2044  = \mac_read_s0$864  == 3'h5;
-  assign \$2045  = \mac_read_s0$864  == 3'h6;
-  assign \$2046  = \mac_read_s0$864  == 3'h7;
-  assign \$2047  = \mac_read_s0$864  == 4'h8;
-  assign \$2048  = \mac_read_s0$864  == 4'h9;
-  assign \$2049  = \mac_read_s0$866  == 2'h2;
-  assign \$2050  = \mac_read_s0$866  == 2'h3;
-  assign \$2051  = \mac_read_s0$866  == 3'h4;
-  assign \$2052  = \mac_read_s0$866  == 3'h5;
-  assign \$2053  = \mac_read_s0$866  == 3'h6;
-  assign \$2054  = \mac_read_s0$866  == 3'h7;
-  assign \$2055  = \mac_read_s0$866  == 4'h8;
-  assign \$2056  = \mac_read_s0$866  == 4'h9;
-  assign \$2057  = \mac_read_s0$866  == 4'ha;
-  assign \$2058  = \mac_read_s0$868  == 2'h3;
-  assign \$2059  = \mac_read_s0$868  == 3'h4;
-  assign \$2060  = \mac_read_s0$868  == 3'h5;
-  assign \$2061  = \mac_read_s0$868  == 3'h6;
-  assign \$2062  = \mac_read_s0$868  == 3'h7;
-  assign \$2063  = \mac_read_s0$868  == 4'h8;
-  assign \$2064  = \mac_read_s0$868  == 4'h9;
-  assign \$2065  = \mac_read_s0$868  == 4'ha;
-  assign \$2066  = \mac_read_s0$868  == 4'hb;
-  assign \$2067  = \mac_read_s0$870  == 3'h4;
-  assign \$2068  = \mac_read_s0$870  == 3'h5;
-  assign \$2069  = \mac_read_s0$870  == 3'h6;
-  assign \$2070  = \mac_read_s0$870  == 3'h7;
-  assign \$2071  = \mac_read_s0$870  == 4'h8;
-  assign \$2072  = \mac_read_s0$870  == 4'h9;
-  assign \$2073  = \mac_read_s0$870  == 4'ha;
-  assign \$2074  = \mac_read_s0$870  == 4'hb;
-  assign \$2075  = \mac_read_s0$870  == 4'hc;
-  assign \$2076  = \mac_read_s0$872  == 3'h5;
-  assign \$2077  = \mac_read_s0$872  == 3'h6;
-  assign \$2078  = \mac_read_s0$872  == 3'h7;
-  assign \$2079  = \mac_read_s0$872  == 4'h8;
-  assign \$2080  = \mac_read_s0$872  == 4'h9;
-  assign \$2081  = \mac_read_s0$872  == 4'ha;
-  assign \$2082  = \mac_read_s0$872  == 4'hb;
-  assign \$2083  = \mac_read_s0$872  == 4'hc;
-  assign \$2084  = \mac_read_s0$872  == 4'hd;
-  assign \$2085  = \mac_read_s0$874  == 3'h6;
-  assign \$2086  = \mac_read_s0$874  == 3'h7;
-  assign \$2087  = \mac_read_s0$874  == 4'h8;
-  assign \$2088  = \mac_read_s0$874  == 4'h9;
-  assign \$2089  = \mac_read_s0$874  == 4'ha;
-  assign \$2090  = \mac_read_s0$874  == 4'hb;
-  assign \$2091  = \mac_read_s0$874  == 4'hc;
-  assign \$2092  = \mac_read_s0$874  == 4'hd;
-  assign \$2093  = \mac_read_s0$874  == 4'he;
-  assign \$2094  = \mac_read_s0$876  == 3'h7;
-  assign \$2095  = \mac_read_s0$876  == 4'h8;
-  assign \$2096  = \mac_read_s0$876  == 4'h9;
-  assign \$2097  = \mac_read_s0$876  == 4'ha;
-  assign \$2098  = \mac_read_s0$876  == 4'hb;
-  assign \$2099  = \mac_read_s0$876  == 4'hc;
-  assign \$2100  = \mac_read_s0$876  == 4'hd;
-  assign \$2101  = \mac_read_s0$876  == 4'he;
-  assign \$2102  = \mac_read_s0$876  == 4'hf;
-  assign \$2103  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$2103  | o__ready;
-  assign \$2104  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2104  | o__ready;
-  assign \$2105  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2105  | o__ready;
-  assign \$2106  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2107  = \mac_wmux_s0$886  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2108  = \$2106  | \$2107 ;
-  assign \$2109  = \mac_wmux_s0$887  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2110  = \mac_wmux_s0$888  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2111  = \$2109  | \$2110 ;
-  assign \$2112  = \$2108  | \$2111 ;
-  assign \$2113  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2114  = \mac_wmux_s0$890  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2115  = \$2113  | \$2114 ;
-  assign \$2116  = \mac_wmux_s0$891  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2117  = \mac_wmux_s0$892  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2118  = \$2116  | \$2117 ;
-  assign \$2119  = \$2115  | \$2118 ;
-  assign \$2120  = \$2112  | \$2119 ;
-  assign \$2121  = \mac_wmux_s0$893  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w0_0 = \$2120  | \$2121 ;
-  assign \$2122  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
-  assign \$2123  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
-  assign \$2124  = \$2122  | \$2123 ;
-  assign \$2125  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
-  assign \$2126  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
-  assign \$2127  = \$2125  | \$2126 ;
-  assign \$2128  = \$2124  | \$2127 ;
-  assign \$2129  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
-  assign \$2130  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
-  assign \$2131  = \$2129  | \$2130 ;
-  assign \$2132  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
-  assign \$2133  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
-  assign \$2134  = \$2132  | \$2133 ;
-  assign \$2135  = \$2131  | \$2134 ;
-  assign \$2136  = \$2128  | \$2135 ;
-  assign \$2137  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
-  assign mac_wmux_w0_1 = \$2136  | \$2137 ;
-  assign \$2138  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
-  assign \$2139  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
-  assign \$2140  = \$2138  | \$2139 ;
-  assign \$2141  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
-  assign \$2142  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
-  assign \$2143  = \$2141  | \$2142 ;
-  assign \$2144  = \$2140  | \$2143 ;
-  assign \$2145  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
-  assign \$2146  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
-  assign \$2147  = \$2145  | \$2146 ;
-  assign \$2148  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
-  assign \$2149  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
-  assign \$2150  = \$2148  | \$2149 ;
-  assign \$2151  = \$2147  | \$2150 ;
-  assign \$2152  = \$2144  | \$2151 ;
-  assign \$2153  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
-  assign mac_wmux_w0_2 = \$2152  | \$2153 ;
-  assign \$2154  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
-  assign \$2155  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
-  assign \$2156  = \$2154  | \$2155 ;
-  assign \$2157  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
-  assign \$2158  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
-  assign \$2159  = \$2157  | \$2158 ;
-  assign \$2160  = \$2156  | \$2159 ;
-  assign \$2161  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
-  assign \$2162  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
-  assign \$2163  = \$2161  | \$2162 ;
-  assign \$2164  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
-  assign \$2165  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
-  assign \$2166  = \$2164  | \$2165 ;
-  assign \$2167  = \$2163  | \$2166 ;
-  assign \$2168  = \$2160  | \$2167 ;
-  assign \$2169  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
-  assign mac_wmux_w0_3 = \$2168  | \$2169 ;
-  assign \$2170  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
-  assign \$2171  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
-  assign \$2172  = \$2170  | \$2171 ;
-  assign \$2173  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
-  assign \$2174  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
-  assign \$2175  = \$2173  | \$2174 ;
-  assign \$2176  = \$2172  | \$2175 ;
-  assign \$2177  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
-  assign \$2178  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
-  assign \$2179  = \$2177  | \$2178 ;
-  assign \$2180  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
-  assign \$2181  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
-  assign \$2182  = \$2180  | \$2181 ;
-  assign \$2183  = \$2179  | \$2182 ;
-  assign \$2184  = \$2176  | \$2183 ;
-  assign \$2185  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
-  assign mac_wmux_w0_4 = \$2184  | \$2185 ;
-  assign \$2186  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
-  assign \$2187  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
-  assign \$2188  = \$2186  | \$2187 ;
-  assign \$2189  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
-  assign \$2190  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
-  assign \$2191  = \$2189  | \$2190 ;
-  assign \$2192  = \$2188  | \$2191 ;
-  assign \$2193  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
-  assign \$2194  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
-  assign \$2195  = \$2193  | \$2194 ;
-  assign \$2196  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
-  assign \$2197  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
-  assign \$2198  = \$2196  | \$2197 ;
-  assign \$2199  = \$2195  | \$2198 ;
-  assign \$2200  = \$2192  | \$2199 ;
-  assign \$2201  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
-  assign mac_wmux_w0_5 = \$2200  | \$2201 ;
-  assign \$2202  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
-  assign \$2203  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
-  assign \$2204  = \$2202  | \$2203 ;
-  assign \$2205  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
-  assign \$2206  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
-  assign \$2207  = \$2205  | \$2206 ;
-  assign \$2208  = \$2204  | \$2207 ;
-  assign \$2209  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
-  assign \$2210  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
-  assign \$2211  = \$2209  | \$2210 ;
-  assign \$2212  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
-  assign \$2213  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
-  assign \$2214  = \$2212  | \$2213 ;
-  assign \$2215  = \$2211  | \$2214 ;
-  assign \$2216  = \$2208  | \$2215 ;
-  assign \$2217  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
-  assign mac_wmux_w0_6 = \$2216  | \$2217 ;
-  assign \$2218  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
-  assign \$2219  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
-  assign \$2220  = \$2218  | \$2219 ;
-  assign \$2221  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
-  assign \$2222  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
-  assign \$2223  = \$2221  | \$2222 ;
-  assign \$2224  = \$2220  | \$2223 ;
-  assign \$2225  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
-  assign \$2226  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
-  assign \$2227  = \$2225  | \$2226 ;
-  assign \$2228  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
-  assign \$2229  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
-  assign \$2230  = \$2228  | \$2229 ;
-  assign \$2231  = \$2227  | \$2230 ;
-  assign \$2232  = \$2224  | \$2231 ;
-  assign \$2233  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
-  assign mac_wmux_w0_7 = \$2232  | \$2233 ;
-  assign \$2234  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2235  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2236  = \$2234  | \$2235 ;
-  assign \$2237  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2238  = \mac_wmux_s0$919  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2239  = \$2237  | \$2238 ;
-  assign \$2240  = \$2236  | \$2239 ;
-  assign \$2241  = \mac_wmux_s0$920  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2242  = \mac_wmux_s0$921  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2243  = \$2241  | \$2242 ;
-  assign \$2244  = \mac_wmux_s0$922  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2245  = \mac_wmux_s0$923  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2246  = \$2244  | \$2245 ;
-  assign \$2247  = \$2243  | \$2246 ;
-  assign \$2248  = \$2240  | \$2247 ;
-  assign \$2249  = \mac_wmux_s0$924  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w1_0 = \$2248  | \$2249 ;
-  assign \$2250  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
-  assign \$2251  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
-  assign \$2252  = \$2250  | \$2251 ;
-  assign \$2253  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
-  assign \$2254  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
-  assign \$2255  = \$2253  | \$2254 ;
-  assign \$2256  = \$2252  | \$2255 ;
-  assign \$2257  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
-  assign \$2258  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
-  assign \$2259  = \$2257  | \$2258 ;
-  assign \$2260  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
-  assign \$2261  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
-  assign \$2262  = \$2260  | \$2261 ;
-  assign \$2263  = \$2259  | \$2262 ;
-  assign \$2264  = \$2256  | \$2263 ;
-  assign \$2265  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
-  assign mac_wmux_w1_1 = \$2264  | \$2265 ;
-  assign \$2266  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
-  assign \$2267  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
-  assign \$2268  = \$2266  | \$2267 ;
-  assign \$2269  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
-  assign \$2270  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
-  assign \$2271  = \$2269  | \$2270 ;
-  assign \$2272  = \$2268  | \$2271 ;
-  assign \$2273  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
-  assign \$2274  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
-  assign \$2275  = \$2273  | \$2274 ;
-  assign \$2276  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
-  assign \$2277  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
-  assign \$2278  = \$2276  | \$2277 ;
-  assign \$2279  = \$2275  | \$2278 ;
-  assign \$2280  = \$2272  | \$2279 ;
-  assign \$2281  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
-  assign mac_wmux_w1_2 = \$2280  | \$2281 ;
-  assign \$2282  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
-  assign \$2283  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
-  assign \$2284  = \$2282  | \$2283 ;
-  assign \$2285  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
-  assign \$2286  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
-  assign \$2287  = \$2285  | \$2286 ;
-  assign \$2288  = \$2284  | \$2287 ;
-  assign \$2289  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
-  assign \$2290  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
-  assign \$2291  = \$2289  | \$2290 ;
-  assign \$2292  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
-  assign \$2293  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
-  assign \$2294  = \$2292  | \$2293 ;
-  assign \$2295  = \$2291  | \$2294 ;
-  assign \$2296  = \$2288  | \$2295 ;
-  assign \$2297  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
-  assign mac_wmux_w1_3 = \$2296  | \$2297 ;
-  assign \$2298  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
-  assign \$2299  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
-  assign \$2300  = \$2298  | \$2299 ;
-  assign \$2301  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
-  assign \$2302  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
-  assign \$2303  = \$2301  | \$2302 ;
-  assign \$2304  = \$2300  | \$2303 ;
-  assign \$2305  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
-  assign \$2306  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
-  assign \$2307  = \$2305  | \$2306 ;
-  assign \$2308  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
-  assign \$2309  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
-  assign \$2310  = \$2308  | \$2309 ;
-  assign \$2311  = \$2307  | \$2310 ;
-  assign \$2312  = \$2304  | \$2311 ;
-  assign \$2313  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
-  assign mac_wmux_w1_4 = \$2312  | \$2313 ;
-  assign \$2314  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
-  assign \$2315  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
-  assign \$2316  = \$2314  | \$2315 ;
-  assign \$2317  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
-  assign \$2318  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
-  assign \$2319  = \$2317  | \$2318 ;
-  assign \$2320  = \$2316  | \$2319 ;
-  assign \$2321  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
-  assign \$2322  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
-  assign \$2323  = \$2321  | \$2322 ;
-  assign \$2324  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
-  assign \$2325  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
-  assign \$2326  = \$2324  | \$2325 ;
-  assign \$2327  = \$2323  | \$2326 ;
-  assign \$2328  = \$2320  | \$2327 ;
-  assign \$2329  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
-  assign mac_wmux_w1_5 = \$2328  | \$2329 ;
-  assign \$2330  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
-  assign \$2331  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
-  assign \$2332  = \$2330  | \$2331 ;
-  assign \$2333  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
-  assign \$2334  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
-  assign \$2335  = \$2333  | \$2334 ;
-  assign \$2336  = \$2332  | \$2335 ;
-  assign \$2337  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
-  assign \$2338  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
-  assign \$2339  = \$2337  | \$2338 ;
-  assign \$2340  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
-  assign \$2341  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
-  assign \$2342  = \$2340  | \$2341 ;
-  assign \$2343  = \$2339  | \$2342 ;
-  assign \$2344  = \$2336  | \$2343 ;
-  assign \$2345  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
-  assign mac_wmux_w1_6 = \$2344  | \$2345 ;
-  assign \$2346  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
-  assign \$2347  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
-  assign \$2348  = \$2346  | \$2347 ;
-  assign \$2349  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
-  assign \$2350  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
-  assign \$2351  = \$2349  | \$2350 ;
-  assign \$2352  = \$2348  | \$2351 ;
-  assign \$2353  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
-  assign \$2354  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
-  assign \$2355  = \$2353  | \$2354 ;
-  assign \$2356  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
-  assign \$2357  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
-  assign \$2358  = \$2356  | \$2357 ;
-  assign \$2359  = \$2355  | \$2358 ;
-  assign \$2360  = \$2352  | \$2359 ;
-  assign \$2361  = \mac_wmux_s0$938  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
-  assign mac_wmux_w1_7 = \$2360  | \$2361 ;
-  assign \$2362  = \mac_wmux_s0$940  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2363  = \mac_wmux_s0$941  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2364  = \$2362  | \$2363 ;
-  assign \$2365  = \mac_wmux_s0$942  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2366  = \mac_wmux_s0$943  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2367  = \$2365  | \$2366 ;
-  assign \$2368  = \$2364  | \$2367 ;
-  assign \$2369  = \mac_wmux_s0$944  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2370  = \mac_wmux_s0$945  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2371  = \$2369  | \$2370 ;
-  assign \$2372  = \mac_wmux_s0$946  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2373  = \mac_wmux_s0$947  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2374  = \$2372  | \$2373 ;
-  assign \$2375  = \$2371  | \$2374 ;
-  assign \$2376  = \$2368  | \$2375 ;
-  assign \$2377  = \mac_wmux_s0$948  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w2_0 = \$2376  | \$2377 ;
-  assign \$2378  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
-  assign \$2379  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
-  assign \$2380  = \$2378  | \$2379 ;
-  assign \$2381  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
-  assign \$2382  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
-  assign \$2383  = \$2381  | \$2382 ;
-  assign \$2384  = \$2380  | \$2383 ;
-  assign \$2385  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
-  assign \$2386  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
-  assign \$2387  = \$2385  | \$2386 ;
-  assign \$2388  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
-  assign \$2389  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
-  assign \$2390  = \$2388  | \$2389 ;
-  assign \$2391  = \$2387  | \$2390 ;
-  assign \$2392  = \$2384  | \$2391 ;
-  assign \$2393  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
-  assign mac_wmux_w2_1 = \$2392  | \$2393 ;
-  assign \$2394  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
-  assign \$2395  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
-  assign \$2396  = \$2394  | \$2395 ;
-  assign \$2397  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
-  assign \$2398  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
-  assign \$2399  = \$2397  | \$2398 ;
-  assign \$2400  = \$2396  | \$2399 ;
-  assign \$2401  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
-  assign \$2402  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
-  assign \$2403  = \$2401  | \$2402 ;
-  assign \$2404  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
-  assign \$2405  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
-  assign \$2406  = \$2404  | \$2405 ;
-  assign \$2407  = \$2403  | \$2406 ;
-  assign \$2408  = \$2400  | \$2407 ;
-  assign \$2409  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
-  assign mac_wmux_w2_2 = \$2408  | \$2409 ;
-  assign \$2410  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
-  assign \$2411  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
-  assign \$2412  = \$2410  | \$2411 ;
-  assign \$2413  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
-  assign \$2414  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
-  assign \$2415  = \$2413  | \$2414 ;
-  assign \$2416  = \$2412  | \$2415 ;
-  assign \$2417  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
-  assign \$2418  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
-  assign \$2419  = \$2417  | \$2418 ;
-  assign \$2420  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
-  assign \$2421  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
-  assign \$2422  = \$2420  | \$2421 ;
-  assign \$2423  = \$2419  | \$2422 ;
-  assign \$2424  = \$2416  | \$2423 ;
-  assign \$2425  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
-  assign mac_wmux_w2_3 = \$2424  | \$2425 ;
-  assign \$2426  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
-  assign \$2427  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
-  assign \$2428  = \$2426  | \$2427 ;
-  assign \$2429  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
-  assign \$2430  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
-  assign \$2431  = \$2429  | \$2430 ;
-  assign \$2432  = \$2428  | \$2431 ;
-  assign \$2433  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
-  assign \$2434  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
-  assign \$2435  = \$2433  | \$2434 ;
-  assign \$2436  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
-  assign \$2437  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
-  assign \$2438  = \$2436  | \$2437 ;
-  assign \$2439  = \$2435  | \$2438 ;
-  assign \$2440  = \$2432  | \$2439 ;
-  assign \$2441  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
-  assign mac_wmux_w2_4 = \$2440  | \$2441 ;
-  assign \$2442  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
-  assign \$2443  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
-  assign \$2444  = \$2442  | \$2443 ;
-  assign \$2445  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
-  assign \$2446  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
-  assign \$2447  = \$2445  | \$2446 ;
-  assign \$2448  = \$2444  | \$2447 ;
-  assign \$2449  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
-  assign \$2450  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
-  assign \$2451  = \$2449  | \$2450 ;
-  assign \$2452  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
-  assign \$2453  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
-  assign \$2454  = \$2452  | \$2453 ;
-  assign \$2455  = \$2451  | \$2454 ;
-  assign \$2456  = \$2448  | \$2455 ;
-  assign \$2457  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
-  assign mac_wmux_w2_5 = \$2456  | \$2457 ;
-  assign \$2458  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
-  assign \$2459  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
-  assign \$2460  = \$2458  | \$2459 ;
-  assign \$2461  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
-  assign \$2462  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
-  assign \$2463  = \$2461  | \$2462 ;
-  assign \$2464  = \$2460  | \$2463 ;
-  assign \$2465  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
-  assign \$2466  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
-  assign \$2467  = \$2465  | \$2466 ;
-  assign \$2468  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
-  assign \$2469  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
-  assign \$2470  = \$2468  | \$2469 ;
-  assign \$2471  = \$2467  | \$2470 ;
-  assign \$2472  = \$2464  | \$2471 ;
-  assign \$2473  = \mac_wmux_s0$960  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
-  assign mac_wmux_w2_6 = \$2472  | \$2473 ;
-  assign \$2474  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
-  assign \$2475  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
-  assign \$2476  = \$2474  | \$2475 ;
-  assign \$2477  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
-  assign \$2478  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
-  assign \$2479  = \$2477  | \$2478 ;
-  assign \$2480  = \$2476  | \$2479 ;
-  assign \$2481  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
-  assign \$2482  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
-  assign \$2483  = \$2481  | \$2482 ;
-  assign \$2484  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
-  assign \$2485  = \mac_wmux_s0$960  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
-  assign \$2486  = \$2484  | \$2485 ;
-  assign \$2487  = \$2483  | \$2486 ;
-  assign \$2488  = \$2480  | \$2487 ;
-  assign \$2489  = \mac_wmux_s0$962  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
-  assign mac_wmux_w2_7 = \$2488  | \$2489 ;
-  assign \$2490  = \mac_wmux_s0$964  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2491  = \mac_wmux_s0$965  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2492  = \$2490  | \$2491 ;
-  assign \$2493  = \mac_wmux_s0$966  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2494  = \mac_wmux_s0$967  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2495  = \$2493  | \$2494 ;
-  assign \$2496  = \$2492  | \$2495 ;
-  assign \$2497  = \mac_wmux_s0$968  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2498  = \mac_wmux_s0$969  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2499  = \$2497  | \$2498 ;
-  assign \$2500  = \mac_wmux_s0$970  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2501  = \mac_wmux_s0$971  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2502  = \$2500  | \$2501 ;
-  assign \$2503  = \$2499  | \$2502 ;
-  assign \$2504  = \$2496  | \$2503 ;
-  assign \$2505  = \mac_wmux_s0$972  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w3_0 = \$2504  | \$2505 ;
-  assign \$2506  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0], \mac_wmux_sel0_s0$895 [0] };
-  assign \$2507  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1], \mac_wmux_sel0_s0$895 [1] };
-  assign \$2508  = \$2506  | \$2507 ;
-  assign \$2509  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2], \mac_wmux_sel0_s0$895 [2] };
-  assign \$2510  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3], \mac_wmux_sel0_s0$895 [3] };
-  assign \$2511  = \$2509  | \$2510 ;
-  assign \$2512  = \$2508  | \$2511 ;
-  assign \$2513  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4], \mac_wmux_sel0_s0$895 [4] };
-  assign \$2514  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5], \mac_wmux_sel0_s0$895 [5] };
-  assign \$2515  = \$2513  | \$2514 ;
-  assign \$2516  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6], \mac_wmux_sel0_s0$895 [6] };
-  assign \$2517  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7], \mac_wmux_sel0_s0$895 [7] };
-  assign \$2518  = \$2516  | \$2517 ;
-  assign \$2519  = \$2515  | \$2518 ;
-  assign \$2520  = \$2512  | \$2519 ;
-  assign \$2521  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8], \mac_wmux_sel0_s0$895 [8] };
-  assign mac_wmux_w3_1 = \$2520  | \$2521 ;
-  assign \$2522  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0], \mac_wmux_sel0_s0$898 [0] };
-  assign \$2523  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1], \mac_wmux_sel0_s0$898 [1] };
-  assign \$2524  = \$2522  | \$2523 ;
-  assign \$2525  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2], \mac_wmux_sel0_s0$898 [2] };
-  assign \$2526  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3], \mac_wmux_sel0_s0$898 [3] };
-  assign \$2527  = \$2525  | \$2526 ;
-  assign \$2528  = \$2524  | \$2527 ;
-  assign \$2529  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4], \mac_wmux_sel0_s0$898 [4] };
-  assign \$2530  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5], \mac_wmux_sel0_s0$898 [5] };
-  assign \$2531  = \$2529  | \$2530 ;
-  assign \$2532  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6], \mac_wmux_sel0_s0$898 [6] };
-  assign \$2533  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7], \mac_wmux_sel0_s0$898 [7] };
-  assign \$2534  = \$2532  | \$2533 ;
-  assign \$2535  = \$2531  | \$2534 ;
-  assign \$2536  = \$2528  | \$2535 ;
-  assign \$2537  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8], \mac_wmux_sel0_s0$898 [8] };
-  assign mac_wmux_w3_2 = \$2536  | \$2537 ;
-  assign \$2538  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0], \mac_wmux_sel0_s0$901 [0] };
-  assign \$2539  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1], \mac_wmux_sel0_s0$901 [1] };
-  assign \$2540  = \$2538  | \$2539 ;
-  assign \$2541  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2], \mac_wmux_sel0_s0$901 [2] };
-  assign \$2542  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3], \mac_wmux_sel0_s0$901 [3] };
-  assign \$2543  = \$2541  | \$2542 ;
-  assign \$2544  = \$2540  | \$2543 ;
-  assign \$2545  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4], \mac_wmux_sel0_s0$901 [4] };
-  assign \$2546  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5], \mac_wmux_sel0_s0$901 [5] };
-  assign \$2547  = \$2545  | \$2546 ;
-  assign \$2548  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6], \mac_wmux_sel0_s0$901 [6] };
-  assign \$2549  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7], \mac_wmux_sel0_s0$901 [7] };
-  assign \$2550  = \$2548  | \$2549 ;
-  assign \$2551  = \$2547  | \$2550 ;
-  assign \$2552  = \$2544  | \$2551 ;
-  assign \$2553  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8], \mac_wmux_sel0_s0$901 [8] };
-  assign mac_wmux_w3_3 = \$2552  | \$2553 ;
-  assign \$2554  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0], \mac_wmux_sel0_s0$904 [0] };
-  assign \$2555  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1], \mac_wmux_sel0_s0$904 [1] };
-  assign \$2556  = \$2554  | \$2555 ;
-  assign \$2557  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2], \mac_wmux_sel0_s0$904 [2] };
-  assign \$2558  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3], \mac_wmux_sel0_s0$904 [3] };
-  assign \$2559  = \$2557  | \$2558 ;
-  assign \$2560  = \$2556  | \$2559 ;
-  assign \$2561  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4], \mac_wmux_sel0_s0$904 [4] };
-  assign \$2562  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5], \mac_wmux_sel0_s0$904 [5] };
-  assign \$2563  = \$2561  | \$2562 ;
-  assign \$2564  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6], \mac_wmux_sel0_s0$904 [6] };
-  assign \$2565  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7], \mac_wmux_sel0_s0$904 [7] };
-  assign \$2566  = \$2564  | \$2565 ;
-  assign \$2567  = \$2563  | \$2566 ;
-  assign \$2568  = \$2560  | \$2567 ;
-  assign \$2569  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8], \mac_wmux_sel0_s0$904 [8] };
-  assign mac_wmux_w3_4 = \$2568  | \$2569 ;
-  assign \$2570  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0], \mac_wmux_sel0_s0$907 [0] };
-  assign \$2571  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1], \mac_wmux_sel0_s0$907 [1] };
-  assign \$2572  = \$2570  | \$2571 ;
-  assign \$2573  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2], \mac_wmux_sel0_s0$907 [2] };
-  assign \$2574  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3], \mac_wmux_sel0_s0$907 [3] };
-  assign \$2575  = \$2573  | \$2574 ;
-  assign \$2576  = \$2572  | \$2575 ;
-  assign \$2577  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4], \mac_wmux_sel0_s0$907 [4] };
-  assign \$2578  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5], \mac_wmux_sel0_s0$907 [5] };
-  assign \$2579  = \$2577  | \$2578 ;
-  assign \$2580  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6], \mac_wmux_sel0_s0$907 [6] };
-  assign \$2581  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7], \mac_wmux_sel0_s0$907 [7] };
-  assign \$2582  = \$2580  | \$2581 ;
-  assign \$2583  = \$2579  | \$2582 ;
-  assign \$2584  = \$2576  | \$2583 ;
-  assign \$2585  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8], \mac_wmux_sel0_s0$907 [8] };
-  assign mac_wmux_w3_5 = \$2584  | \$2585 ;
-  assign \$2586  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0], \mac_wmux_sel0_s0$910 [0] };
-  assign \$2587  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1], \mac_wmux_sel0_s0$910 [1] };
-  assign \$2588  = \$2586  | \$2587 ;
-  assign \$2589  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2], \mac_wmux_sel0_s0$910 [2] };
-  assign \$2590  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3], \mac_wmux_sel0_s0$910 [3] };
-  assign \$2591  = \$2589  | \$2590 ;
-  assign \$2592  = \$2588  | \$2591 ;
-  assign \$2593  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4], \mac_wmux_sel0_s0$910 [4] };
-  assign \$2594  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5], \mac_wmux_sel0_s0$910 [5] };
-  assign \$2595  = \$2593  | \$2594 ;
-  assign \$2596  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6], \mac_wmux_sel0_s0$910 [6] };
-  assign \$2597  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7], \mac_wmux_sel0_s0$910 [7] };
-  assign \$2598  = \$2596  | \$2597 ;
-  assign \$2599  = \$2595  | \$2598 ;
-  assign \$2600  = \$2592  | \$2599 ;
-  assign \$2601  = \mac_wmux_s0$984  & { \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8], \mac_wmux_sel0_s0$910 [8] };
-  assign mac_wmux_w3_6 = \$2600  | \$2601 ;
-  assign \$2602  = \mac_wmux_s0$971  & { \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0], \mac_wmux_sel0_s0$913 [0] };
-  assign \$2603  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1], \mac_wmux_sel0_s0$913 [1] };
-  assign \$2604  = \$2602  | \$2603 ;
-  assign \$2605  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2], \mac_wmux_sel0_s0$913 [2] };
-  assign \$2606  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3], \mac_wmux_sel0_s0$913 [3] };
-  assign \$2607  = \$2605  | \$2606 ;
-  assign \$2608  = \$2604  | \$2607 ;
-  assign \$2609  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4], \mac_wmux_sel0_s0$913 [4] };
-  assign \$2610  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5], \mac_wmux_sel0_s0$913 [5] };
-  assign \$2611  = \$2609  | \$2610 ;
-  assign \$2612  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6], \mac_wmux_sel0_s0$913 [6] };
-  assign \$2613  = \mac_wmux_s0$984  & { \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7], \mac_wmux_sel0_s0$913 [7] };
-  assign \$2614  = \$2612  | \$2613 ;
-  assign \$2615  = \$2611  | \$2614 ;
-  assign \$2616  = \$2608  | \$2615 ;
-  assign \$2617  = \mac_wmux_s0$986  & { \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8], \mac_wmux_sel0_s0$913 [8] };
-  assign mac_wmux_w3_7 = \$2616  | \$2617 ;
-  assign \$2618  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2618  | o__ready;
-  assign \$2619  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2619  | o__ready;
-  assign \$2620  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2620  | o__ready;
-  assign \$2621  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2621  | o__ready;
-  assign \$2622  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2622  | o__ready;
+  assign \$2020  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$2020  | o__ready;
+  assign \$2021  = i__payload[161] & load_busy;
+  assign \$2022  = ~ \$2021 ;
+  assign i__ready = advance & \$2022 ;
+  assign \$2023  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2023  | o__ready;
+  assign \$2024  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2024  | o__ready;
+  assign \$2025  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2025  | o__ready;
+  assign \$2026  = ! mac_read_s0;
+  assign \$2027  = mac_read_s0 == 1'h1;
+  assign \$2028  = mac_read_s0 == 2'h2;
+  assign \$2029  = mac_read_s0 == 2'h3;
+  assign \$2030  = mac_read_s0 == 3'h4;
+  assign \$2031  = mac_read_s0 == 3'h5;
+  assign \$2032  = mac_read_s0 == 3'h6;
+  assign \$2033  = mac_read_s0 == 3'h7;
+  assign \$2034  = mac_read_s0 == 4'h8;
+  assign \$2035  = \mac_read_s0$860  == 1'h1;
+  assign \$2036  = \mac_read_s0$860  == 2'h2;
+  assign \$2037  = \mac_read_s0$860  == 2'h3;
+  assign \$2038  = \mac_read_s0$860  == 3'h4;
+  assign \$2039  = \mac_read_s0$860  == 3'h5;
+  assign \$2040  = \mac_read_s0$860  == 3'h6;
+  assign \$2041  = \mac_read_s0$860  == 3'h7;
+  assign \$2042  = \mac_read_s0$860  == 4'h8;
+  assign \$2043  = \mac_read_s0$860  == 4'h9;
+  assign \$2044  = \mac_read_s0$862  == 2'h2;
+  assign \$2045  = \mac_read_s0$862  == 2'h3;
+  assign \$2046  = \mac_read_s0$862  == 3'h4;
+  assign \$2047  = \mac_read_s0$862  == 3'h5;
+  assign \$2048  = \mac_read_s0$862  == 3'h6;
+  assign \$2049  = \mac_read_s0$862  == 3'h7;
+  assign \$2050  = \mac_read_s0$862  == 4'h8;
+  assign \$2051  = \mac_read_s0$862  == 4'h9;
+  assign \$2052  = \mac_read_s0$862  == 4'ha;
+  assign \$2053  = \mac_read_s0$864  == 2'h3;
+  assign \$2054  = \mac_read_s0$864  == 3'h4;
+  assign \$2055  = \mac_read_s0$864  == 3'h5;
+  assign \$2056  = \mac_read_s0$864  == 3'h6;
+  assign \$2057  = \mac_read_s0$864  == 3'h7;
+  assign \$2058  = \mac_read_s0$864  == 4'h8;
+  assign \$2059  = \mac_read_s0$864  == 4'h9;
+  assign \$2060  = \mac_read_s0$864  == 4'ha;
+  assign \$2061  = \mac_read_s0$864  == 4'hb;
+  assign \$2062  = \mac_read_s0$866  == 3'h4;
+  assign \$2063  = \mac_read_s0$866  == 3'h5;
+  assign \$2064  = \mac_read_s0$866  == 3'h6;
+  assign \$2065  = \mac_read_s0$866  == 3'h7;
+  assign \$2066  = \mac_read_s0$866  == 4'h8;
+  assign \$2067  = \mac_read_s0$866  == 4'h9;
+  assign \$2068  = \mac_read_s0$866  == 4'ha;
+  assign \$2069  = \mac_read_s0$866  == 4'hb;
+  assign \$2070  = \mac_read_s0$866  == 4'hc;
+  assign \$2071  = \mac_read_s0$868  == 3'h5;
+  assign \$2072  = \mac_read_s0$868  == 3'h6;
+  assign \$2073  = \mac_read_s0$868  == 3'h7;
+  assign \$2074  = \mac_read_s0$868  == 4'h8;
+  assign \$2075  = \mac_read_s0$868  == 4'h9;
+  assign \$2076  = \mac_read_s0$868  == 4'ha;
+  assign \$2077  = \mac_read_s0$868  == 4'hb;
+  assign \$2078  = \mac_read_s0$868  == 4'hc;
+  assign \$2079  = \mac_read_s0$868  == 4'hd;
+  assign \$2080  = \mac_read_s0$870  == 3'h6;
+  assign \$2081  = \mac_read_s0$870  == 3'h7;
+  assign \$2082  = \mac_read_s0$870  == 4'h8;
+  assign \$2083  = \mac_read_s0$870  == 4'h9;
+  assign \$2084  = \mac_read_s0$870  == 4'ha;
+  assign \$2085  = \mac_read_s0$870  == 4'hb;
+  assign \$2086  = \mac_read_s0$870  == 4'hc;
+  assign \$2087  = \mac_read_s0$870  == 4'hd;
+  assign \$2088  = \mac_read_s0$870  == 4'he;
+  assign \$2089  = \mac_read_s0$872  == 3'h7;
+  assign \$2090  = \mac_read_s0$872  == 4'h8;
+  assign \$2091  = \mac_read_s0$872  == 4'h9;
+  assign \$2092  = \mac_read_s0$872  == 4'ha;
+  assign \$2093  = \mac_read_s0$872  == 4'hb;
+  assign \$2094  = \mac_read_s0$872  == 4'hc;
+  assign \$2095  = \mac_read_s0$872  == 4'hd;
+  assign \$2096  = \mac_read_s0$872  == 4'he;
+  assign \$2097  = \mac_read_s0$872  == 4'hf;
+  assign \$2098  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2098  | o__ready;
+  assign \$2099  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2099  | o__ready;
+  assign \$2100  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2100  | o__ready;
+  assign \$2101  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2102  = \mac_wmux_s0$882  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2103  = \$2101  | \$2102 ;
+  assign \$2104  = \mac_wmux_s0$883  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2105  = \mac_wmux_s0$884  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2106  = \$2104  | \$2105 ;
+  assign \$2107  = \$2103  | \$2106 ;
+  assign \$2108  = \mac_wmux_s0$885  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2109  = \mac_wmux_s0$886  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2110  = \$2108  | \$2109 ;
+  assign \$2111  = \mac_wmux_s0$887  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2112  = \mac_wmux_s0$888  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2113  = \$2111  | \$2112 ;
+  assign \$2114  = \$2110  | \$2113 ;
+  assign \$2115  = \$2107  | \$2114 ;
+  assign \$2116  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w0_0 = \$2115  | \$2116 ;
+  assign \$2117  = \mac_wmux_s0$882  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2118  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2119  = \$2117  | \$2118 ;
+  assign \$2120  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2121  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2122  = \$2120  | \$2121 ;
+  assign \$2123  = \$2119  | \$2122 ;
+  assign \$2124  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2125  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2126  = \$2124  | \$2125 ;
+  assign \$2127  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2128  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2129  = \$2127  | \$2128 ;
+  assign \$2130  = \$2126  | \$2129 ;
+  assign \$2131  = \$2123  | \$2130 ;
+  assign \$2132  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w0_1 = \$2131  | \$2132 ;
+  assign \$2133  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2134  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2135  = \$2133  | \$2134 ;
+  assign \$2136  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2137  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2138  = \$2136  | \$2137 ;
+  assign \$2139  = \$2135  | \$2138 ;
+  assign \$2140  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2141  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2142  = \$2140  | \$2141 ;
+  assign \$2143  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2144  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2145  = \$2143  | \$2144 ;
+  assign \$2146  = \$2142  | \$2145 ;
+  assign \$2147  = \$2139  | \$2146 ;
+  assign \$2148  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w0_2 = \$2147  | \$2148 ;
+  assign \$2149  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2150  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2151  = \$2149  | \$2150 ;
+  assign \$2152  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2153  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2154  = \$2152  | \$2153 ;
+  assign \$2155  = \$2151  | \$2154 ;
+  assign \$2156  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2157  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2158  = \$2156  | \$2157 ;
+  assign \$2159  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2160  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2161  = \$2159  | \$2160 ;
+  assign \$2162  = \$2158  | \$2161 ;
+  assign \$2163  = \$2155  | \$2162 ;
+  assign \$2164  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w0_3 = \$2163  | \$2164 ;
+  assign \$2165  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2166  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2167  = \$2165  | \$2166 ;
+  assign \$2168  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2169  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2170  = \$2168  | \$2169 ;
+  assign \$2171  = \$2167  | \$2170 ;
+  assign \$2172  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2173  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2174  = \$2172  | \$2173 ;
+  assign \$2175  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2176  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2177  = \$2175  | \$2176 ;
+  assign \$2178  = \$2174  | \$2177 ;
+  assign \$2179  = \$2171  | \$2178 ;
+  assign \$2180  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w0_4 = \$2179  | \$2180 ;
+  assign \$2181  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2182  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2183  = \$2181  | \$2182 ;
+  assign \$2184  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2185  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2186  = \$2184  | \$2185 ;
+  assign \$2187  = \$2183  | \$2186 ;
+  assign \$2188  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2189  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2190  = \$2188  | \$2189 ;
+  assign \$2191  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2192  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2193  = \$2191  | \$2192 ;
+  assign \$2194  = \$2190  | \$2193 ;
+  assign \$2195  = \$2187  | \$2194 ;
+  assign \$2196  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w0_5 = \$2195  | \$2196 ;
+  assign \$2197  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2198  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2199  = \$2197  | \$2198 ;
+  assign \$2200  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2201  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2202  = \$2200  | \$2201 ;
+  assign \$2203  = \$2199  | \$2202 ;
+  assign \$2204  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2205  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2206  = \$2204  | \$2205 ;
+  assign \$2207  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2208  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2209  = \$2207  | \$2208 ;
+  assign \$2210  = \$2206  | \$2209 ;
+  assign \$2211  = \$2203  | \$2210 ;
+  assign \$2212  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w0_6 = \$2211  | \$2212 ;
+  assign \$2213  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2214  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2215  = \$2213  | \$2214 ;
+  assign \$2216  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2217  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2218  = \$2216  | \$2217 ;
+  assign \$2219  = \$2215  | \$2218 ;
+  assign \$2220  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2221  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2222  = \$2220  | \$2221 ;
+  assign \$2223  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2224  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2225  = \$2223  | \$2224 ;
+  assign \$2226  = \$2222  | \$2225 ;
+  assign \$2227  = \$2219  | \$2226 ;
+  assign \$2228  = \mac_wmux_s0$910  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w0_7 = \$2227  | \$2228 ;
+  assign \$2229  = \mac_wmux_s0$912  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2230  = \mac_wmux_s0$913  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2231  = \$2229  | \$2230 ;
+  assign \$2232  = \mac_wmux_s0$914  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2233  = \mac_wmux_s0$915  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2234  = \$2232  | \$2233 ;
+  assign \$2235  = \$2231  | \$2234 ;
+  assign \$2236  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2237  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2238  = \$2236  | \$2237 ;
+  assign \$2239  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2240  = \mac_wmux_s0$919  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2241  = \$2239  | \$2240 ;
+  assign \$2242  = \$2238  | \$2241 ;
+  assign \$2243  = \$2235  | \$2242 ;
+  assign \$2244  = \mac_wmux_s0$920  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w1_0 = \$2243  | \$2244 ;
+  assign \$2245  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2246  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2247  = \$2245  | \$2246 ;
+  assign \$2248  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2249  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2250  = \$2248  | \$2249 ;
+  assign \$2251  = \$2247  | \$2250 ;
+  assign \$2252  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2253  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2254  = \$2252  | \$2253 ;
+  assign \$2255  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2256  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2257  = \$2255  | \$2256 ;
+  assign \$2258  = \$2254  | \$2257 ;
+  assign \$2259  = \$2251  | \$2258 ;
+  assign \$2260  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w1_1 = \$2259  | \$2260 ;
+  assign \$2261  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2262  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2263  = \$2261  | \$2262 ;
+  assign \$2264  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2265  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2266  = \$2264  | \$2265 ;
+  assign \$2267  = \$2263  | \$2266 ;
+  assign \$2268  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2269  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2270  = \$2268  | \$2269 ;
+  assign \$2271  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2272  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2273  = \$2271  | \$2272 ;
+  assign \$2274  = \$2270  | \$2273 ;
+  assign \$2275  = \$2267  | \$2274 ;
+  assign \$2276  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w1_2 = \$2275  | \$2276 ;
+  assign \$2277  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2278  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2279  = \$2277  | \$2278 ;
+  assign \$2280  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2281  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2282  = \$2280  | \$2281 ;
+  assign \$2283  = \$2279  | \$2282 ;
+  assign \$2284  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2285  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2286  = \$2284  | \$2285 ;
+  assign \$2287  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2288  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2289  = \$2287  | \$2288 ;
+  assign \$2290  = \$2286  | \$2289 ;
+  assign \$2291  = \$2283  | \$2290 ;
+  assign \$2292  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w1_3 = \$2291  | \$2292 ;
+  assign \$2293  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2294  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2295  = \$2293  | \$2294 ;
+  assign \$2296  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2297  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2298  = \$2296  | \$2297 ;
+  assign \$2299  = \$2295  | \$2298 ;
+  assign \$2300  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2301  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2302  = \$2300  | \$2301 ;
+  assign \$2303  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2304  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2305  = \$2303  | \$2304 ;
+  assign \$2306  = \$2302  | \$2305 ;
+  assign \$2307  = \$2299  | \$2306 ;
+  assign \$2308  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w1_4 = \$2307  | \$2308 ;
+  assign \$2309  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2310  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2311  = \$2309  | \$2310 ;
+  assign \$2312  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2313  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2314  = \$2312  | \$2313 ;
+  assign \$2315  = \$2311  | \$2314 ;
+  assign \$2316  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2317  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2318  = \$2316  | \$2317 ;
+  assign \$2319  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2320  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2321  = \$2319  | \$2320 ;
+  assign \$2322  = \$2318  | \$2321 ;
+  assign \$2323  = \$2315  | \$2322 ;
+  assign \$2324  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w1_5 = \$2323  | \$2324 ;
+  assign \$2325  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2326  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2327  = \$2325  | \$2326 ;
+  assign \$2328  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2329  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2330  = \$2328  | \$2329 ;
+  assign \$2331  = \$2327  | \$2330 ;
+  assign \$2332  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2333  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2334  = \$2332  | \$2333 ;
+  assign \$2335  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2336  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2337  = \$2335  | \$2336 ;
+  assign \$2338  = \$2334  | \$2337 ;
+  assign \$2339  = \$2331  | \$2338 ;
+  assign \$2340  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w1_6 = \$2339  | \$2340 ;
+  assign \$2341  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2342  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2343  = \$2341  | \$2342 ;
+  assign \$2344  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2345  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2346  = \$2344  | \$2345 ;
+  assign \$2347  = \$2343  | \$2346 ;
+  assign \$2348  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2349  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2350  = \$2348  | \$2349 ;
+  assign \$2351  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2352  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2353  = \$2351  | \$2352 ;
+  assign \$2354  = \$2350  | \$2353 ;
+  assign \$2355  = \$2347  | \$2354 ;
+  assign \$2356  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w1_7 = \$2355  | \$2356 ;
+  assign \$2357  = \mac_wmux_s0$936  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2358  = \mac_wmux_s0$937  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2359  = \$2357  | \$2358 ;
+  assign \$2360  = \mac_wmux_s0$938  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2361  = \mac_wmux_s0$939  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2362  = \$2360  | \$2361 ;
+  assign \$2363  = \$2359  | \$2362 ;
+  assign \$2364  = \mac_wmux_s0$940  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2365  = \mac_wmux_s0$941  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2366  = \$2364  | \$2365 ;
+  assign \$2367  = \mac_wmux_s0$942  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2368  = \mac_wmux_s0$943  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2369  = \$2367  | \$2368 ;
+  assign \$2370  = \$2366  | \$2369 ;
+  assign \$2371  = \$2363  | \$2370 ;
+  assign \$2372  = \mac_wmux_s0$944  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w2_0 = \$2371  | \$2372 ;
+  assign \$2373  = \mac_wmux_s0$937  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2374  = \mac_wmux_s0$938  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2375  = \$2373  | \$2374 ;
+  assign \$2376  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2377  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2378  = \$2376  | \$2377 ;
+  assign \$2379  = \$2375  | \$2378 ;
+  assign \$2380  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2381  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2382  = \$2380  | \$2381 ;
+  assign \$2383  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2384  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2385  = \$2383  | \$2384 ;
+  assign \$2386  = \$2382  | \$2385 ;
+  assign \$2387  = \$2379  | \$2386 ;
+  assign \$2388  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w2_1 = \$2387  | \$2388 ;
+  assign \$2389  = \mac_wmux_s0$938  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2390  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2391  = \$2389  | \$2390 ;
+  assign \$2392  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2393  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2394  = \$2392  | \$2393 ;
+  assign \$2395  = \$2391  | \$2394 ;
+  assign \$2396  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2397  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2398  = \$2396  | \$2397 ;
+  assign \$2399  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2400  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2401  = \$2399  | \$2400 ;
+  assign \$2402  = \$2398  | \$2401 ;
+  assign \$2403  = \$2395  | \$2402 ;
+  assign \$2404  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w2_2 = \$2403  | \$2404 ;
+  assign \$2405  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2406  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2407  = \$2405  | \$2406 ;
+  assign \$2408  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2409  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2410  = \$2408  | \$2409 ;
+  assign \$2411  = \$2407  | \$2410 ;
+  assign \$2412  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2413  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2414  = \$2412  | \$2413 ;
+  assign \$2415  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2416  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2417  = \$2415  | \$2416 ;
+  assign \$2418  = \$2414  | \$2417 ;
+  assign \$2419  = \$2411  | \$2418 ;
+  assign \$2420  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w2_3 = \$2419  | \$2420 ;
+  assign \$2421  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2422  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2423  = \$2421  | \$2422 ;
+  assign \$2424  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2425  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2426  = \$2424  | \$2425 ;
+  assign \$2427  = \$2423  | \$2426 ;
+  assign \$2428  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2429  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2430  = \$2428  | \$2429 ;
+  assign \$2431  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2432  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2433  = \$2431  | \$2432 ;
+  assign \$2434  = \$2430  | \$2433 ;
+  assign \$2435  = \$2427  | \$2434 ;
+  assign \$2436  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w2_4 = \$2435  | \$2436 ;
+  assign \$2437  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2438  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2439  = \$2437  | \$2438 ;
+  assign \$2440  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2441  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2442  = \$2440  | \$2441 ;
+  assign \$2443  = \$2439  | \$2442 ;
+  assign \$2444  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2445  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2446  = \$2444  | \$2445 ;
+  assign \$2447  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2448  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2449  = \$2447  | \$2448 ;
+  assign \$2450  = \$2446  | \$2449 ;
+  assign \$2451  = \$2443  | \$2450 ;
+  assign \$2452  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w2_5 = \$2451  | \$2452 ;
+  assign \$2453  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2454  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2455  = \$2453  | \$2454 ;
+  assign \$2456  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2457  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2458  = \$2456  | \$2457 ;
+  assign \$2459  = \$2455  | \$2458 ;
+  assign \$2460  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2461  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2462  = \$2460  | \$2461 ;
+  assign \$2463  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2464  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2465  = \$2463  | \$2464 ;
+  assign \$2466  = \$2462  | \$2465 ;
+  assign \$2467  = \$2459  | \$2466 ;
+  assign \$2468  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w2_6 = \$2467  | \$2468 ;
+  assign \$2469  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2470  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2471  = \$2469  | \$2470 ;
+  assign \$2472  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2473  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2474  = \$2472  | \$2473 ;
+  assign \$2475  = \$2471  | \$2474 ;
+  assign \$2476  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2477  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2478  = \$2476  | \$2477 ;
+  assign \$2479  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2480  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2481  = \$2479  | \$2480 ;
+  assign \$2482  = \$2478  | \$2481 ;
+  assign \$2483  = \$2475  | \$2482 ;
+  assign \$2484  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w2_7 = \$2483  | \$2484 ;
+  assign \$2485  = \mac_wmux_s0$960  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2486  = \mac_wmux_s0$961  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2487  = \$2485  | \$2486 ;
+  assign \$2488  = \mac_wmux_s0$962  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2489  = \mac_wmux_s0$963  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2490  = \$2488  | \$2489 ;
+  assign \$2491  = \$2487  | \$2490 ;
+  assign \$2492  = \mac_wmux_s0$964  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2493  = \mac_wmux_s0$965  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2494  = \$2492  | \$2493 ;
+  assign \$2495  = \mac_wmux_s0$966  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2496  = \mac_wmux_s0$967  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2497  = \$2495  | \$2496 ;
+  assign \$2498  = \$2494  | \$2497 ;
+  assign \$2499  = \$2491  | \$2498 ;
+  assign \$2500  = \mac_wmux_s0$968  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w3_0 = \$2499  | \$2500 ;
+  assign \$2501  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2502  = \mac_wmux_s0$962  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2503  = \$2501  | \$2502 ;
+  assign \$2504  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2505  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2506  = \$2504  | \$2505 ;
+  assign \$2507  = \$2503  | \$2506 ;
+  assign \$2508  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2509  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2510  = \$2508  | \$2509 ;
+  assign \$2511  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2512  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2513  = \$2511  | \$2512 ;
+  assign \$2514  = \$2510  | \$2513 ;
+  assign \$2515  = \$2507  | \$2514 ;
+  assign \$2516  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w3_1 = \$2515  | \$2516 ;
+  assign \$2517  = \mac_wmux_s0$962  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2518  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2519  = \$2517  | \$2518 ;
+  assign \$2520  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2521  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2522  = \$2520  | \$2521 ;
+  assign \$2523  = \$2519  | \$2522 ;
+  assign \$2524  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2525  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2526  = \$2524  | \$2525 ;
+  assign \$2527  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2528  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2529  = \$2527  | \$2528 ;
+  assign \$2530  = \$2526  | \$2529 ;
+  assign \$2531  = \$2523  | \$2530 ;
+  assign \$2532  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w3_2 = \$2531  | \$2532 ;
+  assign \$2533  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2534  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2535  = \$2533  | \$2534 ;
+  assign \$2536  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2537  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2538  = \$2536  | \$2537 ;
+  assign \$2539  = \$2535  | \$2538 ;
+  assign \$2540  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2541  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2542  = \$2540  | \$2541 ;
+  assign \$2543  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2544  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2545  = \$2543  | \$2544 ;
+  assign \$2546  = \$2542  | \$2545 ;
+  assign \$2547  = \$2539  | \$2546 ;
+  assign \$2548  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w3_3 = \$2547  | \$2548 ;
+  assign \$2549  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2550  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2551  = \$2549  | \$2550 ;
+  assign \$2552  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2553  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2554  = \$2552  | \$2553 ;
+  assign \$2555  = \$2551  | \$2554 ;
+  assign \$2556  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2557  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2558  = \$2556  | \$2557 ;
+  assign \$2559  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2560  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2561  = \$2559  | \$2560 ;
+  assign \$2562  = \$2558  | \$2561 ;
+  assign \$2563  = \$2555  | \$2562 ;
+  assign \$2564  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w3_4 = \$2563  | \$2564 ;
+  assign \$2565  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2566  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2567  = \$2565  | \$2566 ;
+  assign \$2568  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2569  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2570  = \$2568  | \$2569 ;
+  assign \$2571  = \$2567  | \$2570 ;
+  assign \$2572  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2573  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2574  = \$2572  | \$2573 ;
+  assign \$2575  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2576  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2577  = \$2575  | \$2576 ;
+  assign \$2578  = \$2574  | \$2577 ;
+  assign \$2579  = \$2571  | \$2578 ;
+  assign \$2580  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w3_5 = \$2579  | \$2580 ;
+  assign \$2581  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2582  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2583  = \$2581  | \$2582 ;
+  assign \$2584  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2585  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2586  = \$2584  | \$2585 ;
+  assign \$2587  = \$2583  | \$2586 ;
+  assign \$2588  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2589  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2590  = \$2588  | \$2589 ;
+  assign \$2591  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2592  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2593  = \$2591  | \$2592 ;
+  assign \$2594  = \$2590  | \$2593 ;
+  assign \$2595  = \$2587  | \$2594 ;
+  assign \$2596  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w3_6 = \$2595  | \$2596 ;
+  assign \$2597  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2598  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2599  = \$2597  | \$2598 ;
+  assign \$2600  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2601  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2602  = \$2600  | \$2601 ;
+  assign \$2603  = \$2599  | \$2602 ;
+  assign \$2604  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2605  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2606  = \$2604  | \$2605 ;
+  assign \$2607  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2608  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2609  = \$2607  | \$2608 ;
+  assign \$2610  = \$2606  | \$2609 ;
+  assign \$2611  = \$2603  | \$2610 ;
+  assign \$2612  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w3_7 = \$2611  | \$2612 ;
+  assign \$2613  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2613  | o__ready;
+  assign \$2614  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2614  | o__ready;
+  assign \$2615  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2615  | o__ready;
+  assign \$2616  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2616  | o__ready;
+  assign \$2617  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2617  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -8020,648 +8020,654 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2623  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2623  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1049 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1051 ) + $signed(\mac_add0_s0$1052 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1054 ) + $signed(\mac_add0_s0$1055 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1057 ) + $signed(\mac_add0_s0$1058 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1060 ) + $signed(\mac_add0_s0$1061 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1063 ) + $signed(\mac_add0_s0$1064 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1066 ) + $signed(\mac_add0_s0$1067 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1069 ) + $signed(\mac_add0_s0$1070 );
-  assign \$2624  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2624  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1075 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1077 ) + $signed(\mac_add1_s0$1078 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1080 ) + $signed(\mac_add1_s0$1081 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1083 ) + $signed(\mac_add1_s0$1084 );
-  assign \$2625  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2625  | o__ready;
-  assign \$2626  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1089 );
-  assign \$2627  = $signed(\mac_add2_s0$1091 ) + $signed(\mac_add2_s0$1092 );
-  assign \$2628  = $signed(\mac_add2_s0$1094 ) + $signed(\mac_add2_s0$1095 );
-  assign \$2629  = $signed(\mac_add2_s0$1097 ) + $signed(\mac_add2_s0$1098 );
-  assign \$2630  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2630  | o__ready;
-  assign \$2631  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2631  | o__ready;
-  assign \$2632  = ~ stall_adv24_valid;
-  assign stall_adv24 = \$2632  | o__ready;
-  assign \$2633  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$2633  | o__ready;
-  assign \$2634  = ~ stall_adv26_valid;
-  assign stall_adv26 = \$2634  | o__ready;
-  assign \$2635  = ~ stall_adv27_valid;
-  assign stall_adv27 = \$2635  | o__ready;
-  assign \$2636  = ~ stall_adv28_valid;
-  assign stall_adv28 = \$2636  | o__ready;
-  assign \$2637  = ~ stall_adv29_valid;
-  assign stall_adv29 = \$2637  | o__ready;
-  assign \$2638  = $signed(mac_acc0) + $signed(\$2626 [31:0]);
-  assign \$2639  = $signed(mac_acc1) + $signed(\$2627 [31:0]);
-  assign \$2640  = $signed(mac_acc2) + $signed(\$2628 [31:0]);
-  assign \$2641  = $signed(mac_acc3) + $signed(\$2629 [31:0]);
-  assign \$2642  = i__payload[160] ? i__payload[331:300] : 32'd0;
-  assign \$2643  = i__payload[160] ? i__payload[363:332] : 32'd0;
-  assign \$2644  = i__payload[160] ? i__payload[395:364] : 32'd0;
-  assign \$2645  = i__payload[160] ? i__payload[427:396] : 32'd0;
-  assign \$2646  = ~ i__payload[161];
-  assign \$2647  = i__valid & \$2646 ;
-  assign \$2648  = wr__addr + 1'h1;
-  assign \$2649  = rd__addr + 1'h1;
-  assign \$2650  = advance & sel_valid_s5;
-  assign \$2651  = mac_group == 6'h3f;
-  assign \$2652  = \sel_l15_s0$1177  | \$2651 ;
-  assign \$2653  = mac_group + 1'h1;
-  assign \$2654  = i__valid & i__payload[161];
-  assign \$2655  = shift_valid_s0 | sel_valid_s0;
-  assign \$2656  = sel_valid_s1 | sel_valid_s2;
-  assign \$2657  = \$2655  | \$2656 ;
-  assign \$2658  = sel_valid_s3 | sel_valid_s4;
-  assign \$2659  = \$2658  | sel_valid_s5;
-  assign \$2660  = \$2657  | \$2659 ;
-  assign \$2661  = ~ \$2660 ;
-  assign \$2662  = \$2654  & \$2661 ;
-  assign \$2663  = i__payload[171:166] < 7'h40;
-  assign \$2664  = \$2662  & \$2663 ;
-  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2695  = mac_add2_valid_s0 & \mac_add2_s0$1323 ;
-  assign \$2696  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2697  = \mac_add2_s0$1323  ? 32'd0 : \$2638 [31:0];
-  assign \$2698  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2699  = \$2698  & \mac_add2_s0$1323 ;
-  assign \$2700  = stall_adv24 & mac_add2_valid_s0;
-  assign \$2701  = \mac_add2_s0$1323  ? 32'd0 : \$2639 [31:0];
-  assign \$2702  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2703  = \$2702  & \mac_add2_s0$1323 ;
-  assign \$2704  = stall_adv26 & mac_add2_valid_s0;
-  assign \$2705  = \mac_add2_s0$1323  ? 32'd0 : \$2640 [31:0];
-  assign \$2706  = stall_adv27 & mac_add2_valid_s0;
-  assign \$2707  = \$2706  & \mac_add2_s0$1323 ;
-  assign \$2708  = stall_adv28 & mac_add2_valid_s0;
-  assign \$2709  = \mac_add2_s0$1323  ? 32'd0 : \$2641 [31:0];
-  assign \$2710  = stall_adv29 & mac_add2_valid_s0;
-  assign \$2711  = \$2710  & \mac_add2_s0$1323 ;
-  assign \$2712  = ! wbank_write_bank;
-  assign \$2713  = wbank_write_en & \$2712 ;
-  assign \$2714  = stall_adv8 & sel_valid_s5;
-  assign \$2715  = \$2714  & sel_l15_s0[0];
-  assign \$2716  = wbank_write_bank == 1'h1;
-  assign \$2717  = wbank_write_en & \$2716 ;
-  assign \$2718  = stall_adv8 & sel_valid_s5;
-  assign \$2719  = \$2718  & sel_l15_s0[1];
-  assign \$2720  = wbank_write_bank == 2'h2;
-  assign \$2721  = wbank_write_en & \$2720 ;
-  assign \$2722  = stall_adv8 & sel_valid_s5;
-  assign \$2723  = \$2722  & sel_l15_s0[2];
-  assign \$2724  = wbank_write_bank == 2'h3;
-  assign \$2725  = wbank_write_en & \$2724 ;
-  assign \$2726  = stall_adv8 & sel_valid_s5;
-  assign \$2727  = \$2726  & sel_l15_s0[3];
-  assign \$2728  = wbank_write_bank == 3'h4;
-  assign \$2729  = wbank_write_en & \$2728 ;
-  assign \$2730  = stall_adv8 & sel_valid_s5;
-  assign \$2731  = \$2730  & sel_l15_s0[4];
-  assign \$2732  = wbank_write_bank == 3'h5;
-  assign \$2733  = wbank_write_en & \$2732 ;
-  assign \$2734  = stall_adv8 & sel_valid_s5;
-  assign \$2735  = \$2734  & sel_l15_s0[5];
-  assign \$2736  = wbank_write_bank == 3'h6;
-  assign \$2737  = wbank_write_en & \$2736 ;
-  assign \$2738  = stall_adv8 & sel_valid_s5;
-  assign \$2739  = \$2738  & sel_l15_s0[6];
-  assign \$2740  = wbank_write_bank == 3'h7;
-  assign \$2741  = wbank_write_en & \$2740 ;
-  assign \$2742  = stall_adv8 & sel_valid_s5;
-  assign \$2743  = \$2742  & sel_l15_s0[7];
-  assign \$2744  = wbank_write_bank == 4'h8;
-  assign \$2745  = wbank_write_en & \$2744 ;
-  assign \$2746  = stall_adv8 & sel_valid_s5;
-  assign \$2747  = \$2746  & sel_l15_s0[8];
-  assign \$2748  = wbank_write_bank == 4'h9;
-  assign \$2749  = wbank_write_en & \$2748 ;
-  assign \$2750  = stall_adv8 & sel_valid_s5;
-  assign \$2751  = \$2750  & sel_l15_s0[9];
-  assign \$2752  = wbank_write_bank == 4'ha;
-  assign \$2753  = wbank_write_en & \$2752 ;
-  assign \$2754  = stall_adv8 & sel_valid_s5;
-  assign \$2755  = \$2754  & sel_l15_s0[10];
-  assign \$2756  = wbank_write_bank == 4'hb;
-  assign \$2757  = wbank_write_en & \$2756 ;
-  assign \$2758  = stall_adv8 & sel_valid_s5;
-  assign \$2759  = \$2758  & sel_l15_s0[11];
-  assign \$2760  = wbank_write_bank == 4'hc;
-  assign \$2761  = wbank_write_en & \$2760 ;
-  assign \$2762  = stall_adv8 & sel_valid_s5;
-  assign \$2763  = \$2762  & sel_l15_s0[12];
-  assign \$2764  = wbank_write_bank == 4'hd;
-  assign \$2765  = wbank_write_en & \$2764 ;
-  assign \$2766  = stall_adv8 & sel_valid_s5;
-  assign \$2767  = \$2766  & sel_l15_s0[13];
-  assign \$2768  = wbank_write_bank == 4'he;
-  assign \$2769  = wbank_write_en & \$2768 ;
-  assign \$2770  = stall_adv8 & sel_valid_s5;
-  assign \$2771  = \$2770  & sel_l15_s0[14];
-  assign \$2772  = wbank_write_bank == 4'hf;
-  assign \$2773  = wbank_write_en & \$2772 ;
-  assign \$2774  = stall_adv8 & sel_valid_s5;
-  assign \$2775  = \$2774  & sel_l15_s0[15];
+  assign \$2618  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2618  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1045 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1047 ) + $signed(\mac_add0_s0$1048 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1050 ) + $signed(\mac_add0_s0$1051 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1053 ) + $signed(\mac_add0_s0$1054 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1056 ) + $signed(\mac_add0_s0$1057 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1059 ) + $signed(\mac_add0_s0$1060 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1062 ) + $signed(\mac_add0_s0$1063 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1065 ) + $signed(\mac_add0_s0$1066 );
+  assign \$2619  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2619  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1071 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1073 ) + $signed(\mac_add1_s0$1074 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1076 ) + $signed(\mac_add1_s0$1077 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1079 ) + $signed(\mac_add1_s0$1080 );
+  assign \$2620  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2620  | o__ready;
+  assign \$2621  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1085 );
+  assign \$2622  = $signed(\mac_add2_s0$1087 ) + $signed(\mac_add2_s0$1088 );
+  assign \$2623  = $signed(\mac_add2_s0$1090 ) + $signed(\mac_add2_s0$1091 );
+  assign \$2624  = $signed(\mac_add2_s0$1093 ) + $signed(\mac_add2_s0$1094 );
+  assign \$2625  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2625  | o__ready;
+  assign \$2626  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2626  | o__ready;
+  assign \$2627  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2627  | o__ready;
+  assign \$2628  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2628  | o__ready;
+  assign \$2629  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2629  | o__ready;
+  assign \$2630  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$2630  | o__ready;
+  assign \$2631  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$2631  | o__ready;
+  assign \$2632  = ~ stall_adv30_valid;
+  assign stall_adv30 = \$2632  | o__ready;
+  assign \$2633  = $signed(mac_acc0) + $signed(\$2621 [31:0]);
+  assign \$2634  = $signed(mac_acc1) + $signed(\$2622 [31:0]);
+  assign \$2635  = $signed(mac_acc2) + $signed(\$2623 [31:0]);
+  assign \$2636  = $signed(mac_acc3) + $signed(\$2624 [31:0]);
+  assign \$2637  = i__payload[160] ? i__payload[331:300] : 32'd0;
+  assign \$2638  = i__payload[160] ? i__payload[363:332] : 32'd0;
+  assign \$2639  = i__payload[160] ? i__payload[395:364] : 32'd0;
+  assign \$2640  = i__payload[160] ? i__payload[427:396] : 32'd0;
+  assign \$2641  = ~ i__payload[161];
+  assign \$2642  = i__valid & \$2641 ;
+  assign \$2643  = wr__addr + 1'h1;
+  assign \$2644  = rd__addr + 1'h1;
+  assign \$2645  = advance & sel_valid_s5;
+  assign \$2646  = mac_group == 6'h3f;
+  assign \$2647  = \sel_l15_s0$1174  | \$2646 ;
+  assign \$2648  = mac_group + 1'h1;
+  assign \$2649  = shift_valid_s0 | sel_valid_s0;
+  assign \$2650  = sel_valid_s1 | sel_valid_s2;
+  assign \$2651  = \$2649  | \$2650 ;
+  assign \$2652  = sel_valid_s3 | sel_valid_s4;
+  assign \$2653  = ~ i__payload[161];
+  assign \$2654  = i__valid & \$2653 ;
+  assign \$2655  = sel_valid_s5 | \$2654 ;
+  assign \$2656  = \$2652  | \$2655 ;
+  assign \$2657  = \$2651  | \$2656 ;
+  assign \$2658  = i__valid & i__payload[161];
+  assign \$2659  = ~ load_busy;
+  assign \$2660  = \$2658  & \$2659 ;
+  assign \$2661  = i__payload[171:166] < 7'h40;
+  assign \$2662  = \$2660  & \$2661 ;
+  assign \$2663  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2664  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2695  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2696  = \mac_add2_s0$1326  ? 32'd0 : \$2633 [31:0];
+  assign \$2697  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2698  = \$2697  & \mac_add2_s0$1326 ;
+  assign \$2699  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2700  = \mac_add2_s0$1326  ? 32'd0 : \$2634 [31:0];
+  assign \$2701  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2702  = \$2701  & \mac_add2_s0$1326 ;
+  assign \$2703  = stall_adv27 & mac_add2_valid_s0;
+  assign \$2704  = \mac_add2_s0$1326  ? 32'd0 : \$2635 [31:0];
+  assign \$2705  = stall_adv28 & mac_add2_valid_s0;
+  assign \$2706  = \$2705  & \mac_add2_s0$1326 ;
+  assign \$2707  = stall_adv29 & mac_add2_valid_s0;
+  assign \$2708  = \mac_add2_s0$1326  ? 32'd0 : \$2636 [31:0];
+  assign \$2709  = stall_adv30 & mac_add2_valid_s0;
+  assign \$2710  = \$2709  & \mac_add2_s0$1326 ;
+  assign \$2711  = ! wbank_write_bank;
+  assign \$2712  = wbank_write_en & \$2711 ;
+  assign \$2713  = stall_adv9 & sel_valid_s5;
+  assign \$2714  = \$2713  & sel_l15_s0[0];
+  assign \$2715  = wbank_write_bank == 1'h1;
+  assign \$2716  = wbank_write_en & \$2715 ;
+  assign \$2717  = stall_adv9 & sel_valid_s5;
+  assign \$2718  = \$2717  & sel_l15_s0[1];
+  assign \$2719  = wbank_write_bank == 2'h2;
+  assign \$2720  = wbank_write_en & \$2719 ;
+  assign \$2721  = stall_adv9 & sel_valid_s5;
+  assign \$2722  = \$2721  & sel_l15_s0[2];
+  assign \$2723  = wbank_write_bank == 2'h3;
+  assign \$2724  = wbank_write_en & \$2723 ;
+  assign \$2725  = stall_adv9 & sel_valid_s5;
+  assign \$2726  = \$2725  & sel_l15_s0[3];
+  assign \$2727  = wbank_write_bank == 3'h4;
+  assign \$2728  = wbank_write_en & \$2727 ;
+  assign \$2729  = stall_adv9 & sel_valid_s5;
+  assign \$2730  = \$2729  & sel_l15_s0[4];
+  assign \$2731  = wbank_write_bank == 3'h5;
+  assign \$2732  = wbank_write_en & \$2731 ;
+  assign \$2733  = stall_adv9 & sel_valid_s5;
+  assign \$2734  = \$2733  & sel_l15_s0[5];
+  assign \$2735  = wbank_write_bank == 3'h6;
+  assign \$2736  = wbank_write_en & \$2735 ;
+  assign \$2737  = stall_adv9 & sel_valid_s5;
+  assign \$2738  = \$2737  & sel_l15_s0[6];
+  assign \$2739  = wbank_write_bank == 3'h7;
+  assign \$2740  = wbank_write_en & \$2739 ;
+  assign \$2741  = stall_adv9 & sel_valid_s5;
+  assign \$2742  = \$2741  & sel_l15_s0[7];
+  assign \$2743  = wbank_write_bank == 4'h8;
+  assign \$2744  = wbank_write_en & \$2743 ;
+  assign \$2745  = stall_adv9 & sel_valid_s5;
+  assign \$2746  = \$2745  & sel_l15_s0[8];
+  assign \$2747  = wbank_write_bank == 4'h9;
+  assign \$2748  = wbank_write_en & \$2747 ;
+  assign \$2749  = stall_adv9 & sel_valid_s5;
+  assign \$2750  = \$2749  & sel_l15_s0[9];
+  assign \$2751  = wbank_write_bank == 4'ha;
+  assign \$2752  = wbank_write_en & \$2751 ;
+  assign \$2753  = stall_adv9 & sel_valid_s5;
+  assign \$2754  = \$2753  & sel_l15_s0[10];
+  assign \$2755  = wbank_write_bank == 4'hb;
+  assign \$2756  = wbank_write_en & \$2755 ;
+  assign \$2757  = stall_adv9 & sel_valid_s5;
+  assign \$2758  = \$2757  & sel_l15_s0[11];
+  assign \$2759  = wbank_write_bank == 4'hc;
+  assign \$2760  = wbank_write_en & \$2759 ;
+  assign \$2761  = stall_adv9 & sel_valid_s5;
+  assign \$2762  = \$2761  & sel_l15_s0[12];
+  assign \$2763  = wbank_write_bank == 4'hd;
+  assign \$2764  = wbank_write_en & \$2763 ;
+  assign \$2765  = stall_adv9 & sel_valid_s5;
+  assign \$2766  = \$2765  & sel_l15_s0[13];
+  assign \$2767  = wbank_write_bank == 4'he;
+  assign \$2768  = wbank_write_en & \$2767 ;
+  assign \$2769  = stall_adv9 & sel_valid_s5;
+  assign \$2770  = \$2769  & sel_l15_s0[14];
+  assign \$2771  = wbank_write_bank == 4'hf;
+  assign \$2772  = wbank_write_en & \$2771 ;
+  assign \$2773  = stall_adv9 & sel_valid_s5;
+  assign \$2774  = \$2773  & sel_l15_s0[15];
   always @(posedge clk)
-    shift_reg_s0 <= \$2776 ;
+    shift_reg_s0 <= \$2775 ;
   always @(posedge clk)
-    \shift_reg_s0$46  <= \$2777 ;
+    \shift_reg_s0$46  <= \$2776 ;
   always @(posedge clk)
-    \shift_reg_s0$48  <= \$2778 ;
+    \shift_reg_s0$48  <= \$2777 ;
   always @(posedge clk)
-    \shift_reg_s0$50  <= \$2779 ;
+    \shift_reg_s0$50  <= \$2778 ;
   always @(posedge clk)
-    \shift_reg_s0$52  <= \$2780 ;
+    \shift_reg_s0$52  <= \$2779 ;
   always @(posedge clk)
-    \shift_reg_s0$54  <= \$2781 ;
+    \shift_reg_s0$54  <= \$2780 ;
   always @(posedge clk)
-    \shift_reg_s0$56  <= \$2782 ;
+    \shift_reg_s0$56  <= \$2781 ;
   always @(posedge clk)
-    \shift_reg_s0$58  <= \$2783 ;
+    \shift_reg_s0$58  <= \$2782 ;
   always @(posedge clk)
-    \shift_reg_s0$60  <= \$2784 ;
+    \shift_reg_s0$60  <= \$2783 ;
   always @(posedge clk)
-    \shift_reg_s0$62  <= \$2785 ;
+    \shift_reg_s0$62  <= \$2784 ;
   always @(posedge clk)
-    \shift_reg_s0$64  <= \$2786 ;
+    \shift_reg_s0$64  <= \$2785 ;
   always @(posedge clk)
-    \shift_reg_s0$66  <= \$2787 ;
+    \shift_reg_s0$66  <= \$2786 ;
   always @(posedge clk)
-    \shift_reg_s0$68  <= \$2788 ;
+    \shift_reg_s0$68  <= \$2787 ;
   always @(posedge clk)
-    \shift_reg_s0$70  <= \$2789 ;
+    \shift_reg_s0$70  <= \$2788 ;
   always @(posedge clk)
-    \shift_reg_s0$72  <= \$2790 ;
+    \shift_reg_s0$72  <= \$2789 ;
   always @(posedge clk)
-    \shift_reg_s0$74  <= \$2791 ;
+    \shift_reg_s0$74  <= \$2790 ;
   always @(posedge clk)
-    \shift_reg_s0$1128  <= \$2792 ;
+    \shift_reg_s0$1124  <= \$2791 ;
   always @(posedge clk)
-    \shift_reg_s0$1129  <= \$2793 ;
+    \shift_reg_s0$1125  <= \$2792 ;
   always @(posedge clk)
-    \shift_reg_s0$1130  <= \$2794 ;
+    \shift_reg_s0$1126  <= \$2793 ;
   always @(posedge clk)
-    \shift_reg_s0$1131  <= \$2795 ;
+    \shift_reg_s0$1127  <= \$2794 ;
   always @(posedge clk)
-    \shift_reg_s0$1132  <= \$2796 ;
+    \shift_reg_s0$1128  <= \$2795 ;
   always @(posedge clk)
-    \shift_reg_s0$1133  <= \$2797 ;
+    \shift_reg_s0$1129  <= \$2796 ;
   always @(posedge clk)
-    shift_valid_s0 <= \$2798 ;
+    shift_valid_s0 <= \$2797 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$2799 ;
+    sel_l1_s0 <= \$2798 ;
   always @(posedge clk)
-    \sel_l1_s0$79  <= \$2800 ;
+    \sel_l1_s0$79  <= \$2799 ;
   always @(posedge clk)
-    \sel_l1_s0$80  <= \$2801 ;
+    \sel_l1_s0$80  <= \$2800 ;
   always @(posedge clk)
-    \sel_l1_s0$81  <= \$2802 ;
+    \sel_l1_s0$81  <= \$2801 ;
   always @(posedge clk)
-    \sel_l1_s0$82  <= \$2803 ;
+    \sel_l1_s0$82  <= \$2802 ;
   always @(posedge clk)
-    \sel_l1_s0$83  <= \$2804 ;
+    \sel_l1_s0$83  <= \$2803 ;
   always @(posedge clk)
-    \sel_l1_s0$84  <= \$2805 ;
+    \sel_l1_s0$84  <= \$2804 ;
   always @(posedge clk)
-    \sel_l1_s0$85  <= \$2806 ;
+    \sel_l1_s0$85  <= \$2805 ;
   always @(posedge clk)
-    \sel_l1_s0$86  <= \$2807 ;
+    \sel_l1_s0$86  <= \$2806 ;
   always @(posedge clk)
-    \sel_l1_s0$87  <= \$2808 ;
+    \sel_l1_s0$87  <= \$2807 ;
   always @(posedge clk)
-    \sel_l1_s0$88  <= \$2809 ;
+    \sel_l1_s0$88  <= \$2808 ;
   always @(posedge clk)
-    \sel_l1_s0$89  <= \$2810 ;
+    \sel_l1_s0$89  <= \$2809 ;
   always @(posedge clk)
-    \sel_l1_s0$90  <= \$2811 ;
+    \sel_l1_s0$90  <= \$2810 ;
   always @(posedge clk)
-    \sel_l1_s0$91  <= \$2812 ;
+    \sel_l1_s0$91  <= \$2811 ;
   always @(posedge clk)
-    \sel_l1_s0$92  <= \$2813 ;
+    \sel_l1_s0$92  <= \$2812 ;
   always @(posedge clk)
-    \sel_l1_s0$93  <= \$2814 ;
+    \sel_l1_s0$93  <= \$2813 ;
   always @(posedge clk)
-    \sel_l1_s0$1134  <= \$2815 ;
+    \sel_l1_s0$1131  <= \$2814 ;
   always @(posedge clk)
-    \sel_l1_s0$1135  <= \$2816 ;
+    \sel_l1_s0$1132  <= \$2815 ;
   always @(posedge clk)
-    \sel_l1_s0$1136  <= \$2817 ;
+    \sel_l1_s0$1133  <= \$2816 ;
   always @(posedge clk)
-    \sel_l1_s0$1137  <= \$2818 ;
+    \sel_l1_s0$1134  <= \$2817 ;
   always @(posedge clk)
-    \sel_l1_s0$1138  <= \$2819 ;
+    \sel_l1_s0$1135  <= \$2818 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2820 ;
+    sel_l2_s0 <= \$2819 ;
   always @(posedge clk)
-    \sel_l2_s0$1139  <= \$2821 ;
+    \sel_l2_s0$1136  <= \$2820 ;
   always @(posedge clk)
-    \sel_l2_s0$1140  <= \$2822 ;
+    \sel_l2_s0$1137  <= \$2821 ;
   always @(posedge clk)
-    \sel_l2_s0$1141  <= \$2823 ;
+    \sel_l2_s0$1138  <= \$2822 ;
   always @(posedge clk)
-    \sel_l2_s0$1142  <= \$2824 ;
+    \sel_l2_s0$1139  <= \$2823 ;
   always @(posedge clk)
-    \sel_l2_s0$1143  <= \$2825 ;
+    \sel_l2_s0$1140  <= \$2824 ;
   always @(posedge clk)
-    \sel_l5_s0$532  <= \$2826 ;
+    \sel_l5_s0$532  <= \$2825 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2827 ;
+    sel_l5_s0 <= \$2826 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2828 ;
+    \sel_l5_s0$389  <= \$2827 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2829 ;
+    \sel_l5_s0$390  <= \$2828 ;
   always @(posedge clk)
-    \sel_l5_s0$468  <= \$2830 ;
+    \sel_l5_s0$468  <= \$2829 ;
   always @(posedge clk)
-    \sel_l5_s0$469  <= \$2831 ;
+    \sel_l5_s0$469  <= \$2830 ;
   always @(posedge clk)
-    \sel_l5_s0$533  <= \$2832 ;
+    \sel_l5_s0$533  <= \$2831 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2833 ;
+    \sel_l5_s0$393  <= \$2832 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2834 ;
+    \sel_l5_s0$394  <= \$2833 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2835 ;
+    \sel_l5_s0$395  <= \$2834 ;
   always @(posedge clk)
-    \sel_l5_s0$472  <= \$2836 ;
+    \sel_l5_s0$472  <= \$2835 ;
   always @(posedge clk)
-    \sel_l5_s0$473  <= \$2837 ;
+    \sel_l5_s0$473  <= \$2836 ;
   always @(posedge clk)
-    \sel_l5_s0$534  <= \$2838 ;
+    \sel_l5_s0$534  <= \$2837 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2839 ;
+    \sel_l5_s0$398  <= \$2838 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2840 ;
+    \sel_l5_s0$399  <= \$2839 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2841 ;
+    \sel_l5_s0$400  <= \$2840 ;
   always @(posedge clk)
-    \sel_l5_s0$476  <= \$2842 ;
+    \sel_l5_s0$476  <= \$2841 ;
   always @(posedge clk)
-    \sel_l5_s0$477  <= \$2843 ;
+    \sel_l5_s0$477  <= \$2842 ;
   always @(posedge clk)
-    \sel_l5_s0$535  <= \$2844 ;
+    \sel_l5_s0$535  <= \$2843 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2845 ;
+    \sel_l5_s0$403  <= \$2844 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2846 ;
+    \sel_l5_s0$404  <= \$2845 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2847 ;
+    \sel_l5_s0$405  <= \$2846 ;
   always @(posedge clk)
-    \sel_l5_s0$480  <= \$2848 ;
+    \sel_l5_s0$480  <= \$2847 ;
   always @(posedge clk)
-    \sel_l5_s0$481  <= \$2849 ;
+    \sel_l5_s0$481  <= \$2848 ;
   always @(posedge clk)
-    \sel_l5_s0$536  <= \$2850 ;
+    \sel_l5_s0$536  <= \$2849 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2851 ;
+    \sel_l5_s0$408  <= \$2850 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2852 ;
+    \sel_l5_s0$409  <= \$2851 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2853 ;
+    \sel_l5_s0$410  <= \$2852 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2854 ;
+    \sel_l5_s0$484  <= \$2853 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2855 ;
+    \sel_l5_s0$485  <= \$2854 ;
   always @(posedge clk)
-    \sel_l5_s0$537  <= \$2856 ;
+    \sel_l5_s0$537  <= \$2855 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2857 ;
+    \sel_l5_s0$413  <= \$2856 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2858 ;
+    \sel_l5_s0$414  <= \$2857 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2859 ;
+    \sel_l5_s0$415  <= \$2858 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2860 ;
+    \sel_l5_s0$488  <= \$2859 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2861 ;
+    \sel_l5_s0$489  <= \$2860 ;
   always @(posedge clk)
-    \sel_l5_s0$538  <= \$2862 ;
+    \sel_l5_s0$538  <= \$2861 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2863 ;
+    \sel_l5_s0$418  <= \$2862 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2864 ;
+    \sel_l5_s0$419  <= \$2863 ;
   always @(posedge clk)
-    \sel_l5_s0$420  <= \$2865 ;
+    \sel_l5_s0$420  <= \$2864 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2866 ;
+    \sel_l5_s0$492  <= \$2865 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2867 ;
+    \sel_l5_s0$493  <= \$2866 ;
   always @(posedge clk)
-    \sel_l5_s0$539  <= \$2868 ;
+    \sel_l5_s0$539  <= \$2867 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2869 ;
+    \sel_l5_s0$423  <= \$2868 ;
   always @(posedge clk)
-    \sel_l5_s0$424  <= \$2870 ;
+    \sel_l5_s0$424  <= \$2869 ;
   always @(posedge clk)
-    \sel_l5_s0$425  <= \$2871 ;
+    \sel_l5_s0$425  <= \$2870 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2872 ;
+    \sel_l5_s0$496  <= \$2871 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2873 ;
+    \sel_l5_s0$497  <= \$2872 ;
   always @(posedge clk)
-    \sel_l5_s0$540  <= \$2874 ;
+    \sel_l5_s0$540  <= \$2873 ;
   always @(posedge clk)
-    \sel_l5_s0$428  <= \$2875 ;
+    \sel_l5_s0$428  <= \$2874 ;
   always @(posedge clk)
-    \sel_l5_s0$429  <= \$2876 ;
+    \sel_l5_s0$429  <= \$2875 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2877 ;
+    \sel_l5_s0$430  <= \$2876 ;
   always @(posedge clk)
-    \sel_l5_s0$500  <= \$2878 ;
+    \sel_l5_s0$500  <= \$2877 ;
   always @(posedge clk)
-    \sel_l5_s0$501  <= \$2879 ;
+    \sel_l5_s0$501  <= \$2878 ;
   always @(posedge clk)
-    \sel_l5_s0$541  <= \$2880 ;
+    \sel_l5_s0$541  <= \$2879 ;
   always @(posedge clk)
-    \sel_l5_s0$433  <= \$2881 ;
+    \sel_l5_s0$433  <= \$2880 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2882 ;
+    \sel_l5_s0$434  <= \$2881 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2883 ;
+    \sel_l5_s0$435  <= \$2882 ;
   always @(posedge clk)
-    \sel_l5_s0$504  <= \$2884 ;
+    \sel_l5_s0$504  <= \$2883 ;
   always @(posedge clk)
-    \sel_l5_s0$505  <= \$2885 ;
+    \sel_l5_s0$505  <= \$2884 ;
   always @(posedge clk)
-    \sel_l5_s0$542  <= \$2886 ;
+    \sel_l5_s0$542  <= \$2885 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2887 ;
+    \sel_l5_s0$438  <= \$2886 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2888 ;
+    \sel_l5_s0$439  <= \$2887 ;
   always @(posedge clk)
-    \sel_l5_s0$440  <= \$2889 ;
+    \sel_l5_s0$440  <= \$2888 ;
   always @(posedge clk)
-    \sel_l5_s0$508  <= \$2890 ;
+    \sel_l5_s0$508  <= \$2889 ;
   always @(posedge clk)
-    \sel_l5_s0$509  <= \$2891 ;
+    \sel_l5_s0$509  <= \$2890 ;
   always @(posedge clk)
-    \sel_l5_s0$543  <= \$2892 ;
+    \sel_l5_s0$543  <= \$2891 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2893 ;
+    \sel_l5_s0$443  <= \$2892 ;
   always @(posedge clk)
-    \sel_l5_s0$444  <= \$2894 ;
+    \sel_l5_s0$444  <= \$2893 ;
   always @(posedge clk)
-    \sel_l5_s0$445  <= \$2895 ;
+    \sel_l5_s0$445  <= \$2894 ;
   always @(posedge clk)
-    \sel_l5_s0$512  <= \$2896 ;
+    \sel_l5_s0$512  <= \$2895 ;
   always @(posedge clk)
-    \sel_l5_s0$513  <= \$2897 ;
+    \sel_l5_s0$513  <= \$2896 ;
   always @(posedge clk)
-    \sel_l5_s0$544  <= \$2898 ;
+    \sel_l5_s0$544  <= \$2897 ;
   always @(posedge clk)
-    \sel_l5_s0$448  <= \$2899 ;
+    \sel_l5_s0$448  <= \$2898 ;
   always @(posedge clk)
-    \sel_l5_s0$449  <= \$2900 ;
+    \sel_l5_s0$449  <= \$2899 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2901 ;
+    \sel_l5_s0$450  <= \$2900 ;
   always @(posedge clk)
-    \sel_l5_s0$516  <= \$2902 ;
+    \sel_l5_s0$516  <= \$2901 ;
   always @(posedge clk)
-    \sel_l5_s0$517  <= \$2903 ;
+    \sel_l5_s0$517  <= \$2902 ;
   always @(posedge clk)
-    \sel_l5_s0$545  <= \$2904 ;
+    \sel_l5_s0$545  <= \$2903 ;
   always @(posedge clk)
-    \sel_l5_s0$453  <= \$2905 ;
+    \sel_l5_s0$453  <= \$2904 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2906 ;
+    \sel_l5_s0$454  <= \$2905 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2907 ;
+    \sel_l5_s0$455  <= \$2906 ;
   always @(posedge clk)
-    \sel_l5_s0$520  <= \$2908 ;
+    \sel_l5_s0$520  <= \$2907 ;
   always @(posedge clk)
-    \sel_l5_s0$521  <= \$2909 ;
+    \sel_l5_s0$521  <= \$2908 ;
   always @(posedge clk)
-    \sel_l5_s0$546  <= \$2910 ;
+    \sel_l5_s0$546  <= \$2909 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2911 ;
+    \sel_l5_s0$458  <= \$2910 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2912 ;
+    \sel_l5_s0$459  <= \$2911 ;
   always @(posedge clk)
-    \sel_l5_s0$460  <= \$2913 ;
+    \sel_l5_s0$460  <= \$2912 ;
   always @(posedge clk)
-    \sel_l5_s0$524  <= \$2914 ;
+    \sel_l5_s0$524  <= \$2913 ;
   always @(posedge clk)
-    \sel_l5_s0$525  <= \$2915 ;
+    \sel_l5_s0$525  <= \$2914 ;
   always @(posedge clk)
-    \sel_l5_s0$547  <= \$2916 ;
+    \sel_l5_s0$547  <= \$2915 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2917 ;
+    \sel_l5_s0$463  <= \$2916 ;
   always @(posedge clk)
-    \sel_l5_s0$464  <= \$2918 ;
+    \sel_l5_s0$464  <= \$2917 ;
   always @(posedge clk)
-    \sel_l5_s0$465  <= \$2919 ;
+    \sel_l5_s0$465  <= \$2918 ;
   always @(posedge clk)
-    \sel_l5_s0$528  <= \$2920 ;
+    \sel_l5_s0$528  <= \$2919 ;
   always @(posedge clk)
-    \sel_l5_s0$529  <= \$2921 ;
+    \sel_l5_s0$529  <= \$2920 ;
   always @(posedge clk)
-    \sel_l5_s0$1144  <= \$2922 ;
+    \sel_l5_s0$1141  <= \$2921 ;
   always @(posedge clk)
-    \sel_l5_s0$1145  <= \$2923 ;
+    \sel_l5_s0$1142  <= \$2922 ;
   always @(posedge clk)
-    \sel_l5_s0$1146  <= \$2924 ;
+    \sel_l5_s0$1143  <= \$2923 ;
   always @(posedge clk)
-    \sel_l5_s0$1147  <= \$2925 ;
+    \sel_l5_s0$1144  <= \$2924 ;
   always @(posedge clk)
-    \sel_l5_s0$1148  <= \$2926 ;
+    \sel_l5_s0$1145  <= \$2925 ;
   always @(posedge clk)
-    \sel_l10_s0$769  <= \$2927 ;
+    \sel_l10_s0$769  <= \$2926 ;
   always @(posedge clk)
-    \sel_l10_s0$770  <= \$2928 ;
+    \sel_l10_s0$770  <= \$2927 ;
   always @(posedge clk)
-    \sel_l10_s0$771  <= \$2929 ;
+    \sel_l10_s0$771  <= \$2928 ;
   always @(posedge clk)
-    \sel_l10_s0$772  <= \$2930 ;
+    \sel_l10_s0$772  <= \$2929 ;
   always @(posedge clk)
-    \sel_l10_s0$628  <= \$2931 ;
+    \sel_l10_s0$628  <= \$2930 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2932 ;
+    sel_l10_s0 <= \$2931 ;
   always @(posedge clk)
-    \sel_l10_s0$636  <= \$2933 ;
+    \sel_l10_s0$636  <= \$2932 ;
   always @(posedge clk)
-    \sel_l10_s0$644  <= \$2934 ;
+    \sel_l10_s0$644  <= \$2933 ;
   always @(posedge clk)
-    \sel_l10_s0$652  <= \$2935 ;
+    \sel_l10_s0$652  <= \$2934 ;
   always @(posedge clk)
-    \sel_l10_s0$693  <= \$2936 ;
+    \sel_l10_s0$693  <= \$2935 ;
   always @(posedge clk)
-    \sel_l10_s0$703  <= \$2937 ;
+    \sel_l10_s0$703  <= \$2936 ;
   always @(posedge clk)
-    \sel_l10_s0$713  <= \$2938 ;
+    \sel_l10_s0$713  <= \$2937 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2939 ;
+    \sel_l10_s0$663  <= \$2938 ;
   always @(posedge clk)
-    \sel_l10_s0$662  <= \$2940 ;
+    \sel_l10_s0$662  <= \$2939 ;
   always @(posedge clk)
-    \sel_l10_s0$673  <= \$2941 ;
+    \sel_l10_s0$673  <= \$2940 ;
   always @(posedge clk)
-    \sel_l10_s0$683  <= \$2942 ;
+    \sel_l10_s0$683  <= \$2941 ;
   always @(posedge clk)
-    \sel_l10_s0$1149  <= \$2943 ;
+    \sel_l10_s0$1146  <= \$2942 ;
   always @(posedge clk)
-    \sel_l10_s0$1150  <= \$2944 ;
+    \sel_l10_s0$1147  <= \$2943 ;
   always @(posedge clk)
-    \sel_l10_s0$1151  <= \$2945 ;
+    \sel_l10_s0$1148  <= \$2944 ;
   always @(posedge clk)
-    \sel_l10_s0$1152  <= \$2946 ;
+    \sel_l10_s0$1149  <= \$2945 ;
   always @(posedge clk)
-    \sel_l10_s0$1153  <= \$2947 ;
+    \sel_l10_s0$1150  <= \$2946 ;
   always @(posedge clk)
-    wr__addr <= \$2948 ;
+    wr__addr <= \$2947 ;
   always @(posedge clk)
-    rd__addr <= \$2949 ;
+    rd__addr <= \$2948 ;
   always @(posedge clk)
-    \sel_l13_s0$1154  <= \$2950 ;
+    \sel_l13_s0$1151  <= \$2949 ;
   always @(posedge clk)
-    \sel_l13_s0$784  <= \$2951 ;
+    \sel_l13_s0$784  <= \$2950 ;
   always @(posedge clk)
-    \sel_l13_s0$797  <= \$2952 ;
+    \sel_l13_s0$797  <= \$2951 ;
   always @(posedge clk)
-    \sel_l13_s0$803  <= \$2953 ;
+    \sel_l13_s0$803  <= \$2952 ;
   always @(posedge clk)
-    \sel_l13_s0$809  <= \$2954 ;
+    \sel_l13_s0$809  <= \$2953 ;
   always @(posedge clk)
-    \sel_l13_s0$815  <= \$2955 ;
+    \sel_l13_s0$815  <= \$2954 ;
   always @(posedge clk)
-    \sel_l13_s0$821  <= \$2956 ;
+    \sel_l13_s0$821  <= \$2955 ;
   always @(posedge clk)
-    \sel_l13_s0$827  <= \$2957 ;
+    \sel_l13_s0$827  <= \$2956 ;
   always @(posedge clk)
-    \sel_l13_s0$833  <= \$2958 ;
+    \sel_l13_s0$833  <= \$2957 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2959 ;
+    sel_l13_s0 <= \$2958 ;
   always @(posedge clk)
-    \sel_l13_s0$785  <= \$2960 ;
+    \sel_l13_s0$785  <= \$2959 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2961 ;
+    \sel_l13_s0$786  <= \$2960 ;
   always @(posedge clk)
-    \sel_l13_s0$788  <= \$2962 ;
+    \sel_l13_s0$788  <= \$2961 ;
   always @(posedge clk)
-    \sel_l13_s0$789  <= \$2963 ;
+    \sel_l13_s0$789  <= \$2962 ;
   always @(posedge clk)
-    \sel_l13_s0$790  <= \$2964 ;
+    \sel_l13_s0$790  <= \$2963 ;
   always @(posedge clk)
-    \sel_l13_s0$792  <= \$2965 ;
+    \sel_l13_s0$792  <= \$2964 ;
   always @(posedge clk)
-    \sel_l13_s0$793  <= \$2966 ;
+    \sel_l13_s0$793  <= \$2965 ;
   always @(posedge clk)
-    \sel_l13_s0$794  <= \$2967 ;
+    \sel_l13_s0$794  <= \$2966 ;
   always @(posedge clk)
-    \sel_l13_s0$800  <= \$2968 ;
+    \sel_l13_s0$800  <= \$2967 ;
   always @(posedge clk)
-    \sel_l13_s0$806  <= \$2969 ;
+    \sel_l13_s0$806  <= \$2968 ;
   always @(posedge clk)
-    \sel_l13_s0$812  <= \$2970 ;
+    \sel_l13_s0$812  <= \$2969 ;
   always @(posedge clk)
-    \sel_l13_s0$818  <= \$2971 ;
+    \sel_l13_s0$818  <= \$2970 ;
   always @(posedge clk)
-    \sel_l13_s0$824  <= \$2972 ;
+    \sel_l13_s0$824  <= \$2971 ;
   always @(posedge clk)
-    \sel_l13_s0$830  <= \$2973 ;
+    \sel_l13_s0$830  <= \$2972 ;
   always @(posedge clk)
-    \sel_l13_s0$836  <= \$2974 ;
+    \sel_l13_s0$836  <= \$2973 ;
   always @(posedge clk)
-    \sel_l13_s0$1155  <= \$2975 ;
+    \sel_l13_s0$1152  <= \$2974 ;
   always @(posedge clk)
-    \sel_l13_s0$1156  <= \$2976 ;
+    \sel_l13_s0$1153  <= \$2975 ;
   always @(posedge clk)
-    \sel_l13_s0$1157  <= \$2977 ;
+    \sel_l13_s0$1154  <= \$2976 ;
   always @(posedge clk)
-    \sel_l13_s0$1158  <= \$2978 ;
+    \sel_l13_s0$1155  <= \$2977 ;
   always @(posedge clk)
-    \sel_l13_s0$1159  <= \$2979 ;
+    \sel_l13_s0$1156  <= \$2978 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2980 ;
+    sel_l15_s0 <= \$2979 ;
   always @(posedge clk)
-    \sel_l15_s0$1161  <= \$2981 ;
+    \sel_l15_s0$1158  <= \$2980 ;
   always @(posedge clk)
-    \sel_l15_s0$1162  <= \$2982 ;
+    \sel_l15_s0$1159  <= \$2981 ;
   always @(posedge clk)
-    \sel_l15_s0$1163  <= \$2983 ;
+    \sel_l15_s0$1160  <= \$2982 ;
   always @(posedge clk)
-    \sel_l15_s0$1164  <= \$2984 ;
+    \sel_l15_s0$1161  <= \$2983 ;
   always @(posedge clk)
-    \sel_l15_s0$1165  <= \$2985 ;
+    \sel_l15_s0$1162  <= \$2984 ;
   always @(posedge clk)
-    \sel_l15_s0$1166  <= \$2986 ;
+    \sel_l15_s0$1163  <= \$2985 ;
   always @(posedge clk)
-    \sel_l15_s0$1167  <= \$2987 ;
+    \sel_l15_s0$1164  <= \$2986 ;
   always @(posedge clk)
-    \sel_l15_s0$1168  <= \$2988 ;
+    \sel_l15_s0$1165  <= \$2987 ;
   always @(posedge clk)
-    \sel_l15_s0$1169  <= \$2989 ;
+    \sel_l15_s0$1166  <= \$2988 ;
   always @(posedge clk)
-    \sel_l15_s0$1170  <= \$2990 ;
+    \sel_l15_s0$1167  <= \$2989 ;
   always @(posedge clk)
-    \sel_l15_s0$1171  <= \$2991 ;
+    \sel_l15_s0$1168  <= \$2990 ;
   always @(posedge clk)
-    \sel_l15_s0$1172  <= \$2992 ;
+    \sel_l15_s0$1169  <= \$2991 ;
   always @(posedge clk)
-    \sel_l15_s0$1173  <= \$2993 ;
+    \sel_l15_s0$1170  <= \$2992 ;
   always @(posedge clk)
-    \sel_l15_s0$1174  <= \$2994 ;
+    \sel_l15_s0$1171  <= \$2993 ;
   always @(posedge clk)
-    \sel_l15_s0$1175  <= \$2995 ;
+    \sel_l15_s0$1172  <= \$2994 ;
   always @(posedge clk)
-    \sel_l15_s0$1176  <= \$2996 ;
+    \sel_l15_s0$1173  <= \$2995 ;
   always @(posedge clk)
-    \sel_l15_s0$1177  <= \$2997 ;
+    \sel_l15_s0$1174  <= \$2996 ;
   always @(posedge clk)
-    \sel_l15_s0$1178  <= \$2998 ;
+    \sel_l15_s0$1175  <= \$2997 ;
   always @(posedge clk)
-    \sel_l15_s0$1179  <= \$2999 ;
+    \sel_l15_s0$1176  <= \$2998 ;
   always @(posedge clk)
-    \sel_l15_s0$1180  <= \$3000 ;
+    \sel_l15_s0$1177  <= \$2999 ;
   always @(posedge clk)
-    \sel_l15_s0$1181  <= \$3001 ;
+    \sel_l15_s0$1178  <= \$3000 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$3002 ;
+    sel_valid_s0 <= \$3001 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$3003 ;
+    sel_valid_s1 <= \$3002 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$3004 ;
+    sel_valid_s2 <= \$3003 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$3005 ;
+    sel_valid_s3 <= \$3004 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$3006 ;
+    sel_valid_s4 <= \$3005 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$3007 ;
+    sel_valid_s5 <= \$3006 ;
   always @(posedge clk)
-    mac_group <= \$3008 ;
+    mac_group <= \$3007 ;
+  always @(posedge clk)
+    load_busy <= \$3008 ;
   always @(posedge clk)
     wbank_write_en <= \$3009 ;
   always @(posedge clk)
@@ -8671,471 +8677,471 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    \mac_read_s0$1187  <= \$3010 ;
+    \mac_read_s0$1190  <= \$3010 ;
   always @(posedge clk)
-    \mac_read_s0$1188  <= \$3011 ;
+    \mac_read_s0$1191  <= \$3011 ;
   always @(posedge clk)
-    \mac_read_s0$1189  <= \$3012 ;
+    \mac_read_s0$1192  <= \$3012 ;
   always @(posedge clk)
-    \mac_read_s0$1190  <= \$3013 ;
+    \mac_read_s0$1193  <= \$3013 ;
   always @(posedge clk)
-    \mac_read_s0$1191  <= \$3014 ;
+    \mac_read_s0$1194  <= \$3014 ;
   always @(posedge clk)
-    \mac_read_s0$1192  <= \$3015 ;
+    \mac_read_s0$1195  <= \$3015 ;
   always @(posedge clk)
-    \mac_read_s0$1193  <= \$3016 ;
+    \mac_read_s0$1196  <= \$3016 ;
   always @(posedge clk)
-    \mac_read_s0$1194  <= \$3017 ;
+    \mac_read_s0$1197  <= \$3017 ;
   always @(posedge clk)
     mac_read_s0 <= \$3018 ;
   always @(posedge clk)
-    \mac_read_s0$864  <= \$3019 ;
+    \mac_read_s0$860  <= \$3019 ;
   always @(posedge clk)
-    \mac_read_s0$866  <= \$3020 ;
+    \mac_read_s0$862  <= \$3020 ;
   always @(posedge clk)
-    \mac_read_s0$868  <= \$3021 ;
+    \mac_read_s0$864  <= \$3021 ;
   always @(posedge clk)
-    \mac_read_s0$870  <= \$3022 ;
+    \mac_read_s0$866  <= \$3022 ;
   always @(posedge clk)
-    \mac_read_s0$872  <= \$3023 ;
+    \mac_read_s0$868  <= \$3023 ;
   always @(posedge clk)
-    \mac_read_s0$874  <= \$3024 ;
+    \mac_read_s0$870  <= \$3024 ;
   always @(posedge clk)
-    \mac_read_s0$876  <= \$3025 ;
+    \mac_read_s0$872  <= \$3025 ;
   always @(posedge clk)
-    \mac_read_s0$1195  <= \$3026 ;
+    \mac_read_s0$1198  <= \$3026 ;
   always @(posedge clk)
-    \mac_read_s0$1196  <= \$3027 ;
+    \mac_read_s0$1199  <= \$3027 ;
   always @(posedge clk)
-    \mac_read_s0$1197  <= \$3028 ;
+    \mac_read_s0$1200  <= \$3028 ;
   always @(posedge clk)
-    \mac_read_s0$1198  <= \$3029 ;
+    \mac_read_s0$1201  <= \$3029 ;
   always @(posedge clk)
-    \mac_read_s0$1199  <= \$3030 ;
+    \mac_read_s0$1202  <= \$3030 ;
   always @(posedge clk)
     mac_read_valid_s0 <= \$3031 ;
   always @(posedge clk)
     mac_rdreg_s0 <= \$3032 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1202  <= \$3033 ;
+    \mac_rdreg_s0$1205  <= \$3033 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1203  <= \$3034 ;
+    \mac_rdreg_s0$1206  <= \$3034 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1204  <= \$3035 ;
+    \mac_rdreg_s0$1207  <= \$3035 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1205  <= \$3036 ;
+    \mac_rdreg_s0$1208  <= \$3036 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1206  <= \$3037 ;
+    \mac_rdreg_s0$1209  <= \$3037 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1207  <= \$3038 ;
+    \mac_rdreg_s0$1210  <= \$3038 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1208  <= \$3039 ;
+    \mac_rdreg_s0$1211  <= \$3039 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1209  <= \$3040 ;
+    \mac_rdreg_s0$1212  <= \$3040 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1210  <= \$3041 ;
+    \mac_rdreg_s0$1213  <= \$3041 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1211  <= \$3042 ;
+    \mac_rdreg_s0$1214  <= \$3042 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1212  <= \$3043 ;
+    \mac_rdreg_s0$1215  <= \$3043 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1213  <= \$3044 ;
+    \mac_rdreg_s0$1216  <= \$3044 ;
   always @(posedge clk)
     mac_rdreg_valid_s0 <= \$3045 ;
   always @(posedge clk)
     mac_sel_r0_s0 <= \$3046 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1216  <= \$3047 ;
+    \mac_sel_r0_s0$1219  <= \$3047 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1217  <= \$3048 ;
+    \mac_sel_r0_s0$1220  <= \$3048 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1218  <= \$3049 ;
+    \mac_sel_r0_s0$1221  <= \$3049 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1219  <= \$3050 ;
+    \mac_sel_r0_s0$1222  <= \$3050 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1220  <= \$3051 ;
+    \mac_sel_r0_s0$1223  <= \$3051 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1221  <= \$3052 ;
+    \mac_sel_r0_s0$1224  <= \$3052 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1222  <= \$3053 ;
+    \mac_sel_r0_s0$1225  <= \$3053 ;
   always @(posedge clk)
     mac_wmux_sel0_s0 <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$895  <= \$3055 ;
+    \mac_wmux_sel0_s0$891  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$898  <= \$3056 ;
+    \mac_wmux_sel0_s0$894  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$901  <= \$3057 ;
+    \mac_wmux_sel0_s0$897  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$904  <= \$3058 ;
+    \mac_wmux_sel0_s0$900  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$907  <= \$3059 ;
+    \mac_wmux_sel0_s0$903  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$910  <= \$3060 ;
+    \mac_wmux_sel0_s0$906  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$913  <= \$3061 ;
+    \mac_wmux_sel0_s0$909  <= \$3061 ;
   always @(posedge clk)
     mac_wmux_s0 <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux_s0$886  <= \$3063 ;
+    \mac_wmux_s0$882  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux_s0$887  <= \$3064 ;
+    \mac_wmux_s0$883  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux_s0$888  <= \$3065 ;
+    \mac_wmux_s0$884  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux_s0$889  <= \$3066 ;
+    \mac_wmux_s0$885  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux_s0$890  <= \$3067 ;
+    \mac_wmux_s0$886  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux_s0$891  <= \$3068 ;
+    \mac_wmux_s0$887  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux_s0$892  <= \$3069 ;
+    \mac_wmux_s0$888  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux_s0$893  <= \$3070 ;
+    \mac_wmux_s0$889  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux_s0$896  <= \$3071 ;
+    \mac_wmux_s0$892  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux_s0$899  <= \$3072 ;
+    \mac_wmux_s0$895  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux_s0$902  <= \$3073 ;
+    \mac_wmux_s0$898  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux_s0$905  <= \$3074 ;
+    \mac_wmux_s0$901  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux_s0$908  <= \$3075 ;
+    \mac_wmux_s0$904  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux_s0$911  <= \$3076 ;
+    \mac_wmux_s0$907  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux_s0$914  <= \$3077 ;
+    \mac_wmux_s0$910  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux_s0$916  <= \$3078 ;
+    \mac_wmux_s0$912  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux_s0$917  <= \$3079 ;
+    \mac_wmux_s0$913  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux_s0$918  <= \$3080 ;
+    \mac_wmux_s0$914  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux_s0$919  <= \$3081 ;
+    \mac_wmux_s0$915  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux_s0$920  <= \$3082 ;
+    \mac_wmux_s0$916  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux_s0$921  <= \$3083 ;
+    \mac_wmux_s0$917  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux_s0$922  <= \$3084 ;
+    \mac_wmux_s0$918  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux_s0$923  <= \$3085 ;
+    \mac_wmux_s0$919  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux_s0$924  <= \$3086 ;
+    \mac_wmux_s0$920  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux_s0$926  <= \$3087 ;
+    \mac_wmux_s0$922  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux_s0$928  <= \$3088 ;
+    \mac_wmux_s0$924  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux_s0$930  <= \$3089 ;
+    \mac_wmux_s0$926  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux_s0$932  <= \$3090 ;
+    \mac_wmux_s0$928  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux_s0$934  <= \$3091 ;
+    \mac_wmux_s0$930  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux_s0$936  <= \$3092 ;
+    \mac_wmux_s0$932  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux_s0$938  <= \$3093 ;
+    \mac_wmux_s0$934  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux_s0$940  <= \$3094 ;
+    \mac_wmux_s0$936  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux_s0$941  <= \$3095 ;
+    \mac_wmux_s0$937  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux_s0$942  <= \$3096 ;
+    \mac_wmux_s0$938  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux_s0$943  <= \$3097 ;
+    \mac_wmux_s0$939  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux_s0$944  <= \$3098 ;
+    \mac_wmux_s0$940  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux_s0$945  <= \$3099 ;
+    \mac_wmux_s0$941  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux_s0$946  <= \$3100 ;
+    \mac_wmux_s0$942  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux_s0$947  <= \$3101 ;
+    \mac_wmux_s0$943  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux_s0$948  <= \$3102 ;
+    \mac_wmux_s0$944  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux_s0$950  <= \$3103 ;
+    \mac_wmux_s0$946  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux_s0$952  <= \$3104 ;
+    \mac_wmux_s0$948  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux_s0$954  <= \$3105 ;
+    \mac_wmux_s0$950  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux_s0$956  <= \$3106 ;
+    \mac_wmux_s0$952  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux_s0$958  <= \$3107 ;
+    \mac_wmux_s0$954  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux_s0$960  <= \$3108 ;
+    \mac_wmux_s0$956  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux_s0$962  <= \$3109 ;
+    \mac_wmux_s0$958  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux_s0$964  <= \$3110 ;
+    \mac_wmux_s0$960  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux_s0$965  <= \$3111 ;
+    \mac_wmux_s0$961  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux_s0$966  <= \$3112 ;
+    \mac_wmux_s0$962  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux_s0$967  <= \$3113 ;
+    \mac_wmux_s0$963  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux_s0$968  <= \$3114 ;
+    \mac_wmux_s0$964  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux_s0$969  <= \$3115 ;
+    \mac_wmux_s0$965  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux_s0$970  <= \$3116 ;
+    \mac_wmux_s0$966  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux_s0$971  <= \$3117 ;
+    \mac_wmux_s0$967  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux_s0$972  <= \$3118 ;
+    \mac_wmux_s0$968  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux_s0$974  <= \$3119 ;
+    \mac_wmux_s0$970  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux_s0$976  <= \$3120 ;
+    \mac_wmux_s0$972  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux_s0$978  <= \$3121 ;
+    \mac_wmux_s0$974  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux_s0$980  <= \$3122 ;
+    \mac_wmux_s0$976  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux_s0$982  <= \$3123 ;
+    \mac_wmux_s0$978  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux_s0$984  <= \$3124 ;
+    \mac_wmux_s0$980  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux_s0$986  <= \$3125 ;
+    \mac_wmux_s0$982  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux_s0$1239  <= \$3126 ;
+    \mac_wmux_s0$1242  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux_s0$1240  <= \$3127 ;
+    \mac_wmux_s0$1243  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux_s0$1241  <= \$3128 ;
+    \mac_wmux_s0$1244  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux_s0$1242  <= \$3129 ;
+    \mac_wmux_s0$1245  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux_s0$1243  <= \$3130 ;
+    \mac_wmux_s0$1246  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux_s0$1244  <= \$3131 ;
+    \mac_wmux_s0$1247  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux_s0$1245  <= \$3132 ;
+    \mac_wmux_s0$1248  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux_s0$1246  <= \$3133 ;
+    \mac_wmux_s0$1249  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux_s0$1247  <= \$3134 ;
+    \mac_wmux_s0$1250  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux_s0$1248  <= \$3135 ;
+    \mac_wmux_s0$1251  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux_s0$1249  <= \$3136 ;
+    \mac_wmux_s0$1252  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux_s0$1250  <= \$3137 ;
+    \mac_wmux_s0$1253  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux_s0$1251  <= \$3138 ;
+    \mac_wmux_s0$1254  <= \$3138 ;
   always @(posedge clk)
     mac_wmux_valid_s0 <= \$3139 ;
   always @(posedge clk)
     mac_pre_s0 <= \$3140 ;
   always @(posedge clk)
-    \mac_pre_s0$1254  <= \$3141 ;
+    \mac_pre_s0$1257  <= \$3141 ;
   always @(posedge clk)
-    \mac_pre_s0$1255  <= \$3142 ;
+    \mac_pre_s0$1258  <= \$3142 ;
   always @(posedge clk)
-    \mac_pre_s0$1256  <= \$3143 ;
+    \mac_pre_s0$1259  <= \$3143 ;
   always @(posedge clk)
-    \mac_pre_s0$1257  <= \$3144 ;
+    \mac_pre_s0$1260  <= \$3144 ;
   always @(posedge clk)
-    \mac_pre_s0$1258  <= \$3145 ;
+    \mac_pre_s0$1261  <= \$3145 ;
   always @(posedge clk)
-    \mac_pre_s0$1259  <= \$3146 ;
+    \mac_pre_s0$1262  <= \$3146 ;
   always @(posedge clk)
-    \mac_pre_s0$1260  <= \$3147 ;
+    \mac_pre_s0$1263  <= \$3147 ;
   always @(posedge clk)
-    \mac_pre_s0$1261  <= \$3148 ;
+    \mac_pre_s0$1264  <= \$3148 ;
   always @(posedge clk)
-    \mac_pre_s0$1262  <= \$3149 ;
+    \mac_pre_s0$1265  <= \$3149 ;
   always @(posedge clk)
-    \mac_pre_s0$1263  <= \$3150 ;
+    \mac_pre_s0$1266  <= \$3150 ;
   always @(posedge clk)
-    \mac_pre_s0$1264  <= \$3151 ;
+    \mac_pre_s0$1267  <= \$3151 ;
   always @(posedge clk)
-    \mac_pre_s0$1265  <= \$3152 ;
+    \mac_pre_s0$1268  <= \$3152 ;
   always @(posedge clk)
-    \mac_pre_s0$1266  <= \$3153 ;
+    \mac_pre_s0$1269  <= \$3153 ;
   always @(posedge clk)
-    \mac_pre_s0$1267  <= \$3154 ;
+    \mac_pre_s0$1270  <= \$3154 ;
   always @(posedge clk)
-    \mac_pre_s0$1268  <= \$3155 ;
+    \mac_pre_s0$1271  <= \$3155 ;
   always @(posedge clk)
-    \mac_pre_s0$1269  <= \$3156 ;
+    \mac_pre_s0$1272  <= \$3156 ;
   always @(posedge clk)
-    \mac_pre_s0$1270  <= \$3157 ;
+    \mac_pre_s0$1273  <= \$3157 ;
   always @(posedge clk)
-    \mac_pre_s0$1271  <= \$3158 ;
+    \mac_pre_s0$1274  <= \$3158 ;
   always @(posedge clk)
-    \mac_pre_s0$1272  <= \$3159 ;
+    \mac_pre_s0$1275  <= \$3159 ;
   always @(posedge clk)
-    \mac_pre_s0$1273  <= \$3160 ;
+    \mac_pre_s0$1276  <= \$3160 ;
   always @(posedge clk)
-    \mac_pre_s0$1274  <= \$3161 ;
+    \mac_pre_s0$1277  <= \$3161 ;
   always @(posedge clk)
-    \mac_pre_s0$1275  <= \$3162 ;
+    \mac_pre_s0$1278  <= \$3162 ;
   always @(posedge clk)
-    \mac_pre_s0$1276  <= \$3163 ;
+    \mac_pre_s0$1279  <= \$3163 ;
   always @(posedge clk)
-    \mac_pre_s0$1277  <= \$3164 ;
+    \mac_pre_s0$1280  <= \$3164 ;
   always @(posedge clk)
-    \mac_pre_s0$1278  <= \$3165 ;
+    \mac_pre_s0$1281  <= \$3165 ;
   always @(posedge clk)
-    \mac_pre_s0$1279  <= \$3166 ;
+    \mac_pre_s0$1282  <= \$3166 ;
   always @(posedge clk)
-    \mac_pre_s0$1280  <= \$3167 ;
+    \mac_pre_s0$1283  <= \$3167 ;
   always @(posedge clk)
-    \mac_pre_s0$1281  <= \$3168 ;
+    \mac_pre_s0$1284  <= \$3168 ;
   always @(posedge clk)
-    \mac_pre_s0$1282  <= \$3169 ;
+    \mac_pre_s0$1285  <= \$3169 ;
   always @(posedge clk)
-    \mac_pre_s0$1283  <= \$3170 ;
+    \mac_pre_s0$1286  <= \$3170 ;
   always @(posedge clk)
-    \mac_pre_s0$1284  <= \$3171 ;
+    \mac_pre_s0$1287  <= \$3171 ;
   always @(posedge clk)
-    \mac_pre_s0$1285  <= \$3172 ;
+    \mac_pre_s0$1288  <= \$3172 ;
   always @(posedge clk)
-    \mac_pre_s0$1286  <= \$3173 ;
+    \mac_pre_s0$1289  <= \$3173 ;
   always @(posedge clk)
-    \mac_pre_s0$1287  <= \$3174 ;
+    \mac_pre_s0$1290  <= \$3174 ;
   always @(posedge clk)
-    \mac_pre_s0$1288  <= \$3175 ;
+    \mac_pre_s0$1291  <= \$3175 ;
   always @(posedge clk)
-    \mac_pre_s0$1289  <= \$3176 ;
+    \mac_pre_s0$1292  <= \$3176 ;
   always @(posedge clk)
-    \mac_pre_s0$1290  <= \$3177 ;
+    \mac_pre_s0$1293  <= \$3177 ;
   always @(posedge clk)
-    \mac_pre_s0$1291  <= \$3178 ;
+    \mac_pre_s0$1294  <= \$3178 ;
   always @(posedge clk)
-    \mac_pre_s0$1292  <= \$3179 ;
+    \mac_pre_s0$1295  <= \$3179 ;
   always @(posedge clk)
-    \mac_pre_s0$1293  <= \$3180 ;
+    \mac_pre_s0$1296  <= \$3180 ;
   always @(posedge clk)
-    \mac_pre_s0$1294  <= \$3181 ;
+    \mac_pre_s0$1297  <= \$3181 ;
   always @(posedge clk)
-    \mac_pre_s0$1295  <= \$3182 ;
+    \mac_pre_s0$1298  <= \$3182 ;
   always @(posedge clk)
-    \mac_pre_s0$1296  <= \$3183 ;
+    \mac_pre_s0$1299  <= \$3183 ;
   always @(posedge clk)
-    \mac_pre_s0$1297  <= \$3184 ;
+    \mac_pre_s0$1300  <= \$3184 ;
   always @(posedge clk)
     mac_pre_valid_s0 <= \$3185 ;
   always @(posedge clk)
     mac_dspin_s0 <= \$3186 ;
   always @(posedge clk)
-    \mac_dspin_s0$1300  <= \$3187 ;
+    \mac_dspin_s0$1303  <= \$3187 ;
   always @(posedge clk)
-    \mac_dspin_s0$1301  <= \$3188 ;
+    \mac_dspin_s0$1304  <= \$3188 ;
   always @(posedge clk)
-    \mac_dspin_s0$1302  <= \$3189 ;
+    \mac_dspin_s0$1305  <= \$3189 ;
   always @(posedge clk)
-    \mac_dspin_s0$1303  <= \$3190 ;
+    \mac_dspin_s0$1306  <= \$3190 ;
   always @(posedge clk)
     mac_dspin_valid_s0 <= \$3191 ;
   always @(posedge clk)
     mac_dspout_s0 <= \$3192 ;
   always @(posedge clk)
-    \mac_dspout_s0$1306  <= \$3193 ;
+    \mac_dspout_s0$1309  <= \$3193 ;
   always @(posedge clk)
-    \mac_dspout_s0$1307  <= \$3194 ;
+    \mac_dspout_s0$1310  <= \$3194 ;
   always @(posedge clk)
-    \mac_dspout_s0$1308  <= \$3195 ;
+    \mac_dspout_s0$1311  <= \$3195 ;
   always @(posedge clk)
-    \mac_dspout_s0$1309  <= \$3196 ;
+    \mac_dspout_s0$1312  <= \$3196 ;
   always @(posedge clk)
     mac_dspout_valid_s0 <= \$3197 ;
   always @(posedge clk)
     mac_add0_s0 <= \$3198 ;
   always @(posedge clk)
-    \mac_add0_s0$1049  <= \$3199 ;
+    \mac_add0_s0$1045  <= \$3199 ;
   always @(posedge clk)
-    \mac_add0_s0$1051  <= \$3200 ;
+    \mac_add0_s0$1047  <= \$3200 ;
   always @(posedge clk)
-    \mac_add0_s0$1052  <= \$3201 ;
+    \mac_add0_s0$1048  <= \$3201 ;
   always @(posedge clk)
-    \mac_add0_s0$1054  <= \$3202 ;
+    \mac_add0_s0$1050  <= \$3202 ;
   always @(posedge clk)
-    \mac_add0_s0$1055  <= \$3203 ;
+    \mac_add0_s0$1051  <= \$3203 ;
   always @(posedge clk)
-    \mac_add0_s0$1057  <= \$3204 ;
+    \mac_add0_s0$1053  <= \$3204 ;
   always @(posedge clk)
-    \mac_add0_s0$1058  <= \$3205 ;
+    \mac_add0_s0$1054  <= \$3205 ;
   always @(posedge clk)
-    \mac_add0_s0$1060  <= \$3206 ;
+    \mac_add0_s0$1056  <= \$3206 ;
   always @(posedge clk)
-    \mac_add0_s0$1061  <= \$3207 ;
+    \mac_add0_s0$1057  <= \$3207 ;
   always @(posedge clk)
-    \mac_add0_s0$1063  <= \$3208 ;
+    \mac_add0_s0$1059  <= \$3208 ;
   always @(posedge clk)
-    \mac_add0_s0$1064  <= \$3209 ;
+    \mac_add0_s0$1060  <= \$3209 ;
   always @(posedge clk)
-    \mac_add0_s0$1066  <= \$3210 ;
+    \mac_add0_s0$1062  <= \$3210 ;
   always @(posedge clk)
-    \mac_add0_s0$1067  <= \$3211 ;
+    \mac_add0_s0$1063  <= \$3211 ;
   always @(posedge clk)
-    \mac_add0_s0$1069  <= \$3212 ;
+    \mac_add0_s0$1065  <= \$3212 ;
   always @(posedge clk)
-    \mac_add0_s0$1070  <= \$3213 ;
+    \mac_add0_s0$1066  <= \$3213 ;
   always @(posedge clk)
-    \mac_add0_s0$1311  <= \$3214 ;
+    \mac_add0_s0$1314  <= \$3214 ;
   always @(posedge clk)
-    \mac_add0_s0$1312  <= \$3215 ;
+    \mac_add0_s0$1315  <= \$3215 ;
   always @(posedge clk)
-    \mac_add0_s0$1313  <= \$3216 ;
+    \mac_add0_s0$1316  <= \$3216 ;
   always @(posedge clk)
-    \mac_add0_s0$1314  <= \$3217 ;
+    \mac_add0_s0$1317  <= \$3217 ;
   always @(posedge clk)
-    \mac_add0_s0$1315  <= \$3218 ;
+    \mac_add0_s0$1318  <= \$3218 ;
   always @(posedge clk)
     mac_add0_valid_s0 <= \$3219 ;
   always @(posedge clk)
     mac_add1_s0 <= \$3220 ;
   always @(posedge clk)
-    \mac_add1_s0$1075  <= \$3221 ;
+    \mac_add1_s0$1071  <= \$3221 ;
   always @(posedge clk)
-    \mac_add1_s0$1077  <= \$3222 ;
+    \mac_add1_s0$1073  <= \$3222 ;
   always @(posedge clk)
-    \mac_add1_s0$1078  <= \$3223 ;
+    \mac_add1_s0$1074  <= \$3223 ;
   always @(posedge clk)
-    \mac_add1_s0$1080  <= \$3224 ;
+    \mac_add1_s0$1076  <= \$3224 ;
   always @(posedge clk)
-    \mac_add1_s0$1081  <= \$3225 ;
+    \mac_add1_s0$1077  <= \$3225 ;
   always @(posedge clk)
-    \mac_add1_s0$1083  <= \$3226 ;
+    \mac_add1_s0$1079  <= \$3226 ;
   always @(posedge clk)
-    \mac_add1_s0$1084  <= \$3227 ;
+    \mac_add1_s0$1080  <= \$3227 ;
   always @(posedge clk)
-    \mac_add1_s0$1317  <= \$3228 ;
+    \mac_add1_s0$1320  <= \$3228 ;
   always @(posedge clk)
-    \mac_add1_s0$1318  <= \$3229 ;
+    \mac_add1_s0$1321  <= \$3229 ;
   always @(posedge clk)
-    \mac_add1_s0$1319  <= \$3230 ;
+    \mac_add1_s0$1322  <= \$3230 ;
   always @(posedge clk)
-    \mac_add1_s0$1320  <= \$3231 ;
+    \mac_add1_s0$1323  <= \$3231 ;
   always @(posedge clk)
-    \mac_add1_s0$1321  <= \$3232 ;
+    \mac_add1_s0$1324  <= \$3232 ;
   always @(posedge clk)
     mac_add1_valid_s0 <= \$3233 ;
   always @(posedge clk)
     mac_add2_s0 <= \$3234 ;
   always @(posedge clk)
-    \mac_add2_s0$1091  <= \$3235 ;
+    \mac_add2_s0$1087  <= \$3235 ;
   always @(posedge clk)
-    \mac_add2_s0$1094  <= \$3236 ;
+    \mac_add2_s0$1090  <= \$3236 ;
   always @(posedge clk)
-    \mac_add2_s0$1097  <= \$3237 ;
+    \mac_add2_s0$1093  <= \$3237 ;
   always @(posedge clk)
-    \mac_add2_s0$1323  <= \$3238 ;
+    \mac_add2_s0$1326  <= \$3238 ;
   always @(posedge clk)
-    \mac_add2_s0$1089  <= \$3239 ;
+    \mac_add2_s0$1085  <= \$3239 ;
   always @(posedge clk)
-    \mac_add2_s0$1092  <= \$3240 ;
+    \mac_add2_s0$1088  <= \$3240 ;
   always @(posedge clk)
-    \mac_add2_s0$1095  <= \$3241 ;
+    \mac_add2_s0$1091  <= \$3241 ;
   always @(posedge clk)
-    \mac_add2_s0$1098  <= \$3242 ;
+    \mac_add2_s0$1094  <= \$3242 ;
   always @(posedge clk)
     mac_add2_valid_s0 <= \$3243 ;
   always @(posedge clk)
@@ -9201,28 +9207,30 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     stall_adv29_valid <= \$3274 ;
   always @(posedge clk)
-    mac_acc0 <= \$3275 ;
+    stall_adv30_valid <= \$3275 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3276 ;
+    mac_acc0 <= \$3276 ;
   always @(posedge clk)
-    mac_acc1 <= \$3277 ;
+    mac_acc0_out <= \$3277 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3278 ;
+    mac_acc1 <= \$3278 ;
   always @(posedge clk)
-    mac_acc2 <= \$3279 ;
+    mac_acc1_out <= \$3279 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3280 ;
+    mac_acc2 <= \$3280 ;
   always @(posedge clk)
-    mac_acc3 <= \$3281 ;
+    mac_acc2_out <= \$3281 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3282 ;
+    mac_acc3 <= \$3282 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3283 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1261 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1264 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -9230,9 +9238,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1254 ),
-    .b(\mac_pre_s0$1262 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1265 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -9240,9 +9248,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1263 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1266 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -9250,9 +9258,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1264 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1267 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -9260,9 +9268,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1265 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1268 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -9270,9 +9278,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1266 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1269 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -9280,9 +9288,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1267 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1270 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -9290,9 +9298,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1268 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1271 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -9301,8 +9309,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1269 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1272 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -9310,9 +9318,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1254 ),
-    .b(\mac_pre_s0$1270 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1273 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -9320,9 +9328,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1271 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1274 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -9330,9 +9338,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1272 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1275 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -9340,9 +9348,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1273 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1276 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -9350,9 +9358,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1274 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1277 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -9360,9 +9368,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1275 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1278 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -9370,9 +9378,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1276 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1279 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -9381,8 +9389,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1277 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1280 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -9390,9 +9398,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1254 ),
-    .b(\mac_pre_s0$1278 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1281 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -9400,9 +9408,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1279 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1282 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -9410,9 +9418,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1280 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1283 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -9420,9 +9428,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1281 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1284 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -9430,9 +9438,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1282 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1285 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -9440,9 +9448,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1283 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1286 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -9450,9 +9458,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1284 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1287 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -9461,8 +9469,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1285 ),
-    .ce(stall_adv15),
+    .b(\mac_pre_s0$1288 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -9470,9 +9478,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1254 ),
-    .b(\mac_pre_s0$1286 ),
-    .ce(stall_adv15),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1289 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -9480,9 +9488,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1255 ),
-    .b(\mac_pre_s0$1287 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1290 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -9490,9 +9498,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1256 ),
-    .b(\mac_pre_s0$1288 ),
-    .ce(stall_adv16),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1291 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -9500,9 +9508,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1257 ),
-    .b(\mac_pre_s0$1289 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1292 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -9510,9 +9518,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1258 ),
-    .b(\mac_pre_s0$1290 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1293 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -9520,9 +9528,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1259 ),
-    .b(\mac_pre_s0$1291 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1294 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -9530,9 +9538,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1260 ),
-    .b(\mac_pre_s0$1292 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1295 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -9542,13 +9550,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank0 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$2715 ),
+    .re(\$2714 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2713 )
+    .we(\$2712 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9556,13 +9564,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank1 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$2719 ),
+    .re(\$2718 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2717 )
+    .we(\$2716 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9570,13 +9578,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank10 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$2755 ),
+    .re(\$2754 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2753 )
+    .we(\$2752 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9584,13 +9592,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank11 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$2759 ),
+    .re(\$2758 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2757 )
+    .we(\$2756 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9598,13 +9606,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank12 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank12_q),
     .raddr(mac_group),
-    .re(\$2763 ),
+    .re(\$2762 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2761 )
+    .we(\$2760 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9612,13 +9620,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank13 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank13_q),
     .raddr(mac_group),
-    .re(\$2767 ),
+    .re(\$2766 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2765 )
+    .we(\$2764 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9626,13 +9634,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank14 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank14_q),
     .raddr(mac_group),
-    .re(\$2771 ),
+    .re(\$2770 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2769 )
+    .we(\$2768 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9640,13 +9648,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank15 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$2775 ),
+    .re(\$2774 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2773 )
+    .we(\$2772 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9654,13 +9662,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank2 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$2723 ),
+    .re(\$2722 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2721 )
+    .we(\$2720 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9668,13 +9676,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank3 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$2727 ),
+    .re(\$2726 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2725 )
+    .we(\$2724 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9682,13 +9690,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank4 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank4_q),
     .raddr(mac_group),
-    .re(\$2731 ),
+    .re(\$2730 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2729 )
+    .we(\$2728 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9696,13 +9704,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank5 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank5_q),
     .raddr(mac_group),
-    .re(\$2735 ),
+    .re(\$2734 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2733 )
+    .we(\$2732 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9710,13 +9718,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank6 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank6_q),
     .raddr(mac_group),
-    .re(\$2739 ),
+    .re(\$2738 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2737 )
+    .we(\$2736 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9724,13 +9732,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank7 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank7_q),
     .raddr(mac_group),
-    .re(\$2743 ),
+    .re(\$2742 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2741 )
+    .we(\$2740 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9738,13 +9746,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank8 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank8_q),
     .raddr(mac_group),
-    .re(\$2747 ),
+    .re(\$2746 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2745 )
+    .we(\$2744 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9752,1610 +9760,1620 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank9 (
     .clk(clk),
-    .oce(stall_adv9),
+    .oce(stall_adv10),
     .q(wbank9_q),
     .raddr(mac_group),
-    .re(\$2751 ),
+    .re(\$2750 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2749 )
+    .we(\$2748 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = shift_reg_s0;
+    \$2775  = shift_reg_s0;
     if (stall_adv0) begin
-      \$2776  = \$4 [7:0];
+      \$2775  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \shift_reg_s0$46 ;
+    \$2776  = \shift_reg_s0$46 ;
     if (stall_adv0) begin
-      \$2777  = \$7 [7:0];
+      \$2776  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \shift_reg_s0$48 ;
+    \$2777  = \shift_reg_s0$48 ;
     if (stall_adv0) begin
-      \$2778  = \$10 [7:0];
+      \$2777  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \shift_reg_s0$50 ;
+    \$2778  = \shift_reg_s0$50 ;
     if (stall_adv0) begin
-      \$2779  = \$13 [7:0];
+      \$2778  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \shift_reg_s0$52 ;
+    \$2779  = \shift_reg_s0$52 ;
     if (stall_adv0) begin
-      \$2780  = \$16 [7:0];
+      \$2779  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \shift_reg_s0$54 ;
+    \$2780  = \shift_reg_s0$54 ;
     if (stall_adv0) begin
-      \$2781  = \$19 [7:0];
+      \$2780  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \shift_reg_s0$56 ;
+    \$2781  = \shift_reg_s0$56 ;
     if (stall_adv0) begin
-      \$2782  = \$22 [7:0];
+      \$2781  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \shift_reg_s0$58 ;
+    \$2782  = \shift_reg_s0$58 ;
     if (stall_adv0) begin
-      \$2783  = \$25 [7:0];
+      \$2782  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \shift_reg_s0$60 ;
+    \$2783  = \shift_reg_s0$60 ;
     if (stall_adv0) begin
-      \$2784  = \$28 [7:0];
+      \$2783  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \shift_reg_s0$62 ;
+    \$2784  = \shift_reg_s0$62 ;
     if (stall_adv0) begin
-      \$2785  = \$31 [7:0];
+      \$2784  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \shift_reg_s0$64 ;
+    \$2785  = \shift_reg_s0$64 ;
     if (stall_adv0) begin
-      \$2786  = \$34 [7:0];
+      \$2785  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \shift_reg_s0$66 ;
+    \$2786  = \shift_reg_s0$66 ;
     if (stall_adv0) begin
-      \$2787  = \$37 [7:0];
+      \$2786  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \shift_reg_s0$68 ;
+    \$2787  = \shift_reg_s0$68 ;
     if (stall_adv0) begin
-      \$2788  = \$40 [7:0];
+      \$2787  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \shift_reg_s0$70 ;
+    \$2788  = \shift_reg_s0$70 ;
     if (stall_adv0) begin
-      \$2789  = \$43 [7:0];
+      \$2788  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \shift_reg_s0$72 ;
+    \$2789  = \shift_reg_s0$72 ;
     if (stall_adv0) begin
-      \$2790  = \$46 [7:0];
+      \$2789  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \shift_reg_s0$74 ;
+    \$2790  = \shift_reg_s0$74 ;
     if (stall_adv0) begin
-      \$2791  = \$49 [7:0];
+      \$2790  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \shift_reg_s0$1128 ;
+    \$2791  = \shift_reg_s0$1124 ;
     if (stall_adv0) begin
-      \$2792  = i__payload[159:128];
+      \$2791  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \shift_reg_s0$1129 ;
+    \$2792  = \shift_reg_s0$1125 ;
     if (stall_adv0) begin
-      \$2793  = i__payload[160];
+      \$2792  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \shift_reg_s0$1130 ;
+    \$2793  = \shift_reg_s0$1126 ;
     if (stall_adv0) begin
-      \$2794  = \$2642 ;
+      \$2793  = \$2637 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \shift_reg_s0$1131 ;
+    \$2794  = \shift_reg_s0$1127 ;
     if (stall_adv0) begin
-      \$2795  = \$2643 ;
+      \$2794  = \$2638 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \shift_reg_s0$1132 ;
+    \$2795  = \shift_reg_s0$1128 ;
     if (stall_adv0) begin
-      \$2796  = \$2644 ;
+      \$2795  = \$2639 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \shift_reg_s0$1133 ;
+    \$2796  = \shift_reg_s0$1129 ;
     if (stall_adv0) begin
-      \$2797  = \$2645 ;
+      \$2796  = \$2640 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = shift_valid_s0;
+    \$2797  = shift_valid_s0;
     if (stall_adv0) begin
-      \$2798  = \$2647 ;
+      \$2797  = \$2642 ;
     end
     if (rst) begin
-      \$2798  = 1'h0;
+      \$2797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = sel_l1_s0;
+    \$2798  = sel_l1_s0;
     if (stall_adv1) begin
-      \$2799  = \$53 [7:0];
+      \$2798  = \$53 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l1_s0$79 ;
+    \$2799  = \sel_l1_s0$79 ;
     if (stall_adv1) begin
-      \$2800  = \$56 [7:0];
+      \$2799  = \$56 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l1_s0$80 ;
+    \$2800  = \sel_l1_s0$80 ;
     if (stall_adv1) begin
-      \$2801  = \$59 [7:0];
+      \$2800  = \$59 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l1_s0$81 ;
+    \$2801  = \sel_l1_s0$81 ;
     if (stall_adv1) begin
-      \$2802  = \$62 [7:0];
+      \$2801  = \$62 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l1_s0$82 ;
+    \$2802  = \sel_l1_s0$82 ;
     if (stall_adv1) begin
-      \$2803  = \$65 [7:0];
+      \$2802  = \$65 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l1_s0$83 ;
+    \$2803  = \sel_l1_s0$83 ;
     if (stall_adv1) begin
-      \$2804  = \$68 [7:0];
+      \$2803  = \$68 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l1_s0$84 ;
+    \$2804  = \sel_l1_s0$84 ;
     if (stall_adv1) begin
-      \$2805  = \$71 [7:0];
+      \$2804  = \$71 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l1_s0$85 ;
+    \$2805  = \sel_l1_s0$85 ;
     if (stall_adv1) begin
-      \$2806  = \$74 [7:0];
+      \$2805  = \$74 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l1_s0$86 ;
+    \$2806  = \sel_l1_s0$86 ;
     if (stall_adv1) begin
-      \$2807  = \$77 [7:0];
+      \$2806  = \$77 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l1_s0$87 ;
+    \$2807  = \sel_l1_s0$87 ;
     if (stall_adv1) begin
-      \$2808  = \$80 [7:0];
+      \$2807  = \$80 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l1_s0$88 ;
+    \$2808  = \sel_l1_s0$88 ;
     if (stall_adv1) begin
-      \$2809  = \$83 [7:0];
+      \$2808  = \$83 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l1_s0$89 ;
+    \$2809  = \sel_l1_s0$89 ;
     if (stall_adv1) begin
-      \$2810  = \$86 [7:0];
+      \$2809  = \$86 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l1_s0$90 ;
+    \$2810  = \sel_l1_s0$90 ;
     if (stall_adv1) begin
-      \$2811  = \$89 [7:0];
+      \$2810  = \$89 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l1_s0$91 ;
+    \$2811  = \sel_l1_s0$91 ;
     if (stall_adv1) begin
-      \$2812  = \$92 [7:0];
+      \$2811  = \$92 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l1_s0$92 ;
+    \$2812  = \sel_l1_s0$92 ;
     if (stall_adv1) begin
-      \$2813  = \$95 [7:0];
+      \$2812  = \$95 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l1_s0$93 ;
+    \$2813  = \sel_l1_s0$93 ;
     if (stall_adv1) begin
-      \$2814  = \$98 [7:0];
+      \$2813  = \$98 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l1_s0$1134 ;
+    \$2814  = \sel_l1_s0$1131 ;
     if (stall_adv1) begin
-      \$2815  = \shift_reg_s0$1129 ;
+      \$2814  = \shift_reg_s0$1125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l1_s0$1135 ;
+    \$2815  = \sel_l1_s0$1132 ;
     if (stall_adv1) begin
-      \$2816  = \shift_reg_s0$1130 ;
+      \$2815  = \shift_reg_s0$1126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l1_s0$1136 ;
+    \$2816  = \sel_l1_s0$1133 ;
     if (stall_adv1) begin
-      \$2817  = \shift_reg_s0$1131 ;
+      \$2816  = \shift_reg_s0$1127 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l1_s0$1137 ;
+    \$2817  = \sel_l1_s0$1134 ;
     if (stall_adv1) begin
-      \$2818  = \shift_reg_s0$1132 ;
+      \$2817  = \shift_reg_s0$1128 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l1_s0$1138 ;
+    \$2818  = \sel_l1_s0$1135 ;
     if (stall_adv1) begin
-      \$2819  = \shift_reg_s0$1133 ;
+      \$2818  = \shift_reg_s0$1129 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = sel_l2_s0;
+    \$2819  = sel_l2_s0;
     if (stall_adv2) begin
-      \$2820  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
+      \$2819  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l2_s0$1139 ;
+    \$2820  = \sel_l2_s0$1136 ;
     if (stall_adv2) begin
-      \$2821  = \sel_l1_s0$1134 ;
+      \$2820  = \sel_l1_s0$1131 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l2_s0$1140 ;
+    \$2821  = \sel_l2_s0$1137 ;
     if (stall_adv2) begin
-      \$2822  = \sel_l1_s0$1135 ;
+      \$2821  = \sel_l1_s0$1132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l2_s0$1141 ;
+    \$2822  = \sel_l2_s0$1138 ;
     if (stall_adv2) begin
-      \$2823  = \sel_l1_s0$1136 ;
+      \$2822  = \sel_l1_s0$1133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l2_s0$1142 ;
+    \$2823  = \sel_l2_s0$1139 ;
     if (stall_adv2) begin
-      \$2824  = \sel_l1_s0$1137 ;
+      \$2823  = \sel_l1_s0$1134 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l2_s0$1143 ;
+    \$2824  = \sel_l2_s0$1140 ;
     if (stall_adv2) begin
-      \$2825  = \sel_l1_s0$1138 ;
+      \$2824  = \sel_l1_s0$1135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l5_s0$532 ;
+    \$2825  = \sel_l5_s0$532 ;
     if (stall_adv3) begin
-      \$2826  = sel_cs2_0_0_0s;
+      \$2825  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = sel_l5_s0;
+    \$2826  = sel_l5_s0;
     if (stall_adv3) begin
-      \$2827  = sel_cs2_0_0_0c;
+      \$2826  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l5_s0$389 ;
+    \$2827  = \sel_l5_s0$389 ;
     if (stall_adv3) begin
-      \$2828  = sel_cs2_0_1_0s;
+      \$2827  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l5_s0$390 ;
+    \$2828  = \sel_l5_s0$390 ;
     if (stall_adv3) begin
-      \$2829  = sel_cs0_0_0_4c;
+      \$2828  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l5_s0$468 ;
+    \$2829  = \sel_l5_s0$468 ;
     if (stall_adv3) begin
-      \$2830  = sel_cs2_0_1_0c;
+      \$2829  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l5_s0$469 ;
+    \$2830  = \sel_l5_s0$469 ;
     if (stall_adv3) begin
-      \$2831  = sel_cs1_0_1_0c;
+      \$2830  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l5_s0$533 ;
+    \$2831  = \sel_l5_s0$533 ;
     if (stall_adv3) begin
-      \$2832  = sel_cs2_1_0_0s;
+      \$2831  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l5_s0$393 ;
+    \$2832  = \sel_l5_s0$393 ;
     if (stall_adv3) begin
-      \$2833  = sel_cs2_1_0_0c;
+      \$2832  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l5_s0$394 ;
+    \$2833  = \sel_l5_s0$394 ;
     if (stall_adv3) begin
-      \$2834  = sel_cs2_1_1_0s;
+      \$2833  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l5_s0$395 ;
+    \$2834  = \sel_l5_s0$395 ;
     if (stall_adv3) begin
-      \$2835  = sel_cs0_1_0_4c;
+      \$2834  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l5_s0$472 ;
+    \$2835  = \sel_l5_s0$472 ;
     if (stall_adv3) begin
-      \$2836  = sel_cs2_1_1_0c;
+      \$2835  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l5_s0$473 ;
+    \$2836  = \sel_l5_s0$473 ;
     if (stall_adv3) begin
-      \$2837  = sel_cs1_1_1_0c;
+      \$2836  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l5_s0$534 ;
+    \$2837  = \sel_l5_s0$534 ;
     if (stall_adv3) begin
-      \$2838  = sel_cs2_2_0_0s;
+      \$2837  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l5_s0$398 ;
+    \$2838  = \sel_l5_s0$398 ;
     if (stall_adv3) begin
-      \$2839  = sel_cs2_2_0_0c;
+      \$2838  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l5_s0$399 ;
+    \$2839  = \sel_l5_s0$399 ;
     if (stall_adv3) begin
-      \$2840  = sel_cs2_2_1_0s;
+      \$2839  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l5_s0$400 ;
+    \$2840  = \sel_l5_s0$400 ;
     if (stall_adv3) begin
-      \$2841  = sel_cs0_2_0_4c;
+      \$2840  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l5_s0$476 ;
+    \$2841  = \sel_l5_s0$476 ;
     if (stall_adv3) begin
-      \$2842  = sel_cs2_2_1_0c;
+      \$2841  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l5_s0$477 ;
+    \$2842  = \sel_l5_s0$477 ;
     if (stall_adv3) begin
-      \$2843  = sel_cs1_2_1_0c;
+      \$2842  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l5_s0$535 ;
+    \$2843  = \sel_l5_s0$535 ;
     if (stall_adv3) begin
-      \$2844  = sel_cs2_3_0_0s;
+      \$2843  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l5_s0$403 ;
+    \$2844  = \sel_l5_s0$403 ;
     if (stall_adv3) begin
-      \$2845  = sel_cs2_3_0_0c;
+      \$2844  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l5_s0$404 ;
+    \$2845  = \sel_l5_s0$404 ;
     if (stall_adv3) begin
-      \$2846  = sel_cs2_3_1_0s;
+      \$2845  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l5_s0$405 ;
+    \$2846  = \sel_l5_s0$405 ;
     if (stall_adv3) begin
-      \$2847  = sel_cs0_3_0_4c;
+      \$2846  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l5_s0$480 ;
+    \$2847  = \sel_l5_s0$480 ;
     if (stall_adv3) begin
-      \$2848  = sel_cs2_3_1_0c;
+      \$2847  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l5_s0$481 ;
+    \$2848  = \sel_l5_s0$481 ;
     if (stall_adv3) begin
-      \$2849  = sel_cs1_3_1_0c;
+      \$2848  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l5_s0$536 ;
+    \$2849  = \sel_l5_s0$536 ;
     if (stall_adv3) begin
-      \$2850  = sel_cs2_4_0_0s;
+      \$2849  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l5_s0$408 ;
+    \$2850  = \sel_l5_s0$408 ;
     if (stall_adv3) begin
-      \$2851  = sel_cs2_4_0_0c;
+      \$2850  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l5_s0$409 ;
+    \$2851  = \sel_l5_s0$409 ;
     if (stall_adv3) begin
-      \$2852  = sel_cs2_4_1_0s;
+      \$2851  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l5_s0$410 ;
+    \$2852  = \sel_l5_s0$410 ;
     if (stall_adv3) begin
-      \$2853  = sel_cs0_4_0_4c;
+      \$2852  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l5_s0$484 ;
+    \$2853  = \sel_l5_s0$484 ;
     if (stall_adv3) begin
-      \$2854  = sel_cs2_4_1_0c;
+      \$2853  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l5_s0$485 ;
+    \$2854  = \sel_l5_s0$485 ;
     if (stall_adv3) begin
-      \$2855  = sel_cs1_4_1_0c;
+      \$2854  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l5_s0$537 ;
+    \$2855  = \sel_l5_s0$537 ;
     if (stall_adv3) begin
-      \$2856  = sel_cs2_5_0_0s;
+      \$2855  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l5_s0$413 ;
+    \$2856  = \sel_l5_s0$413 ;
     if (stall_adv3) begin
-      \$2857  = sel_cs2_5_0_0c;
+      \$2856  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l5_s0$414 ;
+    \$2857  = \sel_l5_s0$414 ;
     if (stall_adv3) begin
-      \$2858  = sel_cs2_5_1_0s;
+      \$2857  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l5_s0$415 ;
+    \$2858  = \sel_l5_s0$415 ;
     if (stall_adv3) begin
-      \$2859  = sel_cs0_5_0_4c;
+      \$2858  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l5_s0$488 ;
+    \$2859  = \sel_l5_s0$488 ;
     if (stall_adv3) begin
-      \$2860  = sel_cs2_5_1_0c;
+      \$2859  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l5_s0$489 ;
+    \$2860  = \sel_l5_s0$489 ;
     if (stall_adv3) begin
-      \$2861  = sel_cs1_5_1_0c;
+      \$2860  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l5_s0$538 ;
+    \$2861  = \sel_l5_s0$538 ;
     if (stall_adv3) begin
-      \$2862  = sel_cs2_6_0_0s;
+      \$2861  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l5_s0$418 ;
+    \$2862  = \sel_l5_s0$418 ;
     if (stall_adv3) begin
-      \$2863  = sel_cs2_6_0_0c;
+      \$2862  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l5_s0$419 ;
+    \$2863  = \sel_l5_s0$419 ;
     if (stall_adv3) begin
-      \$2864  = sel_cs2_6_1_0s;
+      \$2863  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l5_s0$420 ;
+    \$2864  = \sel_l5_s0$420 ;
     if (stall_adv3) begin
-      \$2865  = sel_cs0_6_0_4c;
+      \$2864  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l5_s0$492 ;
+    \$2865  = \sel_l5_s0$492 ;
     if (stall_adv3) begin
-      \$2866  = sel_cs2_6_1_0c;
+      \$2865  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l5_s0$493 ;
+    \$2866  = \sel_l5_s0$493 ;
     if (stall_adv3) begin
-      \$2867  = sel_cs1_6_1_0c;
+      \$2866  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l5_s0$539 ;
+    \$2867  = \sel_l5_s0$539 ;
     if (stall_adv3) begin
-      \$2868  = sel_cs2_7_0_0s;
+      \$2867  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l5_s0$423 ;
+    \$2868  = \sel_l5_s0$423 ;
     if (stall_adv3) begin
-      \$2869  = sel_cs2_7_0_0c;
+      \$2868  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l5_s0$424 ;
+    \$2869  = \sel_l5_s0$424 ;
     if (stall_adv3) begin
-      \$2870  = sel_cs2_7_1_0s;
+      \$2869  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l5_s0$425 ;
+    \$2870  = \sel_l5_s0$425 ;
     if (stall_adv3) begin
-      \$2871  = sel_cs0_7_0_4c;
+      \$2870  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l5_s0$496 ;
+    \$2871  = \sel_l5_s0$496 ;
     if (stall_adv3) begin
-      \$2872  = sel_cs2_7_1_0c;
+      \$2871  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l5_s0$497 ;
+    \$2872  = \sel_l5_s0$497 ;
     if (stall_adv3) begin
-      \$2873  = sel_cs1_7_1_0c;
+      \$2872  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l5_s0$540 ;
+    \$2873  = \sel_l5_s0$540 ;
     if (stall_adv3) begin
-      \$2874  = sel_cs2_8_0_0s;
+      \$2873  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l5_s0$428 ;
+    \$2874  = \sel_l5_s0$428 ;
     if (stall_adv3) begin
-      \$2875  = sel_cs2_8_0_0c;
+      \$2874  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l5_s0$429 ;
+    \$2875  = \sel_l5_s0$429 ;
     if (stall_adv3) begin
-      \$2876  = sel_cs2_8_1_0s;
+      \$2875  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l5_s0$430 ;
+    \$2876  = \sel_l5_s0$430 ;
     if (stall_adv3) begin
-      \$2877  = sel_cs0_8_0_4c;
+      \$2876  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l5_s0$500 ;
+    \$2877  = \sel_l5_s0$500 ;
     if (stall_adv3) begin
-      \$2878  = sel_cs2_8_1_0c;
+      \$2877  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l5_s0$501 ;
+    \$2878  = \sel_l5_s0$501 ;
     if (stall_adv3) begin
-      \$2879  = sel_cs1_8_1_0c;
+      \$2878  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l5_s0$541 ;
+    \$2879  = \sel_l5_s0$541 ;
     if (stall_adv3) begin
-      \$2880  = sel_cs2_9_0_0s;
+      \$2879  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l5_s0$433 ;
+    \$2880  = \sel_l5_s0$433 ;
     if (stall_adv3) begin
-      \$2881  = sel_cs2_9_0_0c;
+      \$2880  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l5_s0$434 ;
+    \$2881  = \sel_l5_s0$434 ;
     if (stall_adv3) begin
-      \$2882  = sel_cs2_9_1_0s;
+      \$2881  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l5_s0$435 ;
+    \$2882  = \sel_l5_s0$435 ;
     if (stall_adv3) begin
-      \$2883  = sel_cs0_9_0_4c;
+      \$2882  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l5_s0$504 ;
+    \$2883  = \sel_l5_s0$504 ;
     if (stall_adv3) begin
-      \$2884  = sel_cs2_9_1_0c;
+      \$2883  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l5_s0$505 ;
+    \$2884  = \sel_l5_s0$505 ;
     if (stall_adv3) begin
-      \$2885  = sel_cs1_9_1_0c;
+      \$2884  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l5_s0$542 ;
+    \$2885  = \sel_l5_s0$542 ;
     if (stall_adv3) begin
-      \$2886  = sel_cs2_10_0_0s;
+      \$2885  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l5_s0$438 ;
+    \$2886  = \sel_l5_s0$438 ;
     if (stall_adv3) begin
-      \$2887  = sel_cs2_10_0_0c;
+      \$2886  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l5_s0$439 ;
+    \$2887  = \sel_l5_s0$439 ;
     if (stall_adv3) begin
-      \$2888  = sel_cs2_10_1_0s;
+      \$2887  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l5_s0$440 ;
+    \$2888  = \sel_l5_s0$440 ;
     if (stall_adv3) begin
-      \$2889  = sel_cs0_10_0_4c;
+      \$2888  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l5_s0$508 ;
+    \$2889  = \sel_l5_s0$508 ;
     if (stall_adv3) begin
-      \$2890  = sel_cs2_10_1_0c;
+      \$2889  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l5_s0$509 ;
+    \$2890  = \sel_l5_s0$509 ;
     if (stall_adv3) begin
-      \$2891  = sel_cs1_10_1_0c;
+      \$2890  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l5_s0$543 ;
+    \$2891  = \sel_l5_s0$543 ;
     if (stall_adv3) begin
-      \$2892  = sel_cs2_11_0_0s;
+      \$2891  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l5_s0$443 ;
+    \$2892  = \sel_l5_s0$443 ;
     if (stall_adv3) begin
-      \$2893  = sel_cs2_11_0_0c;
+      \$2892  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l5_s0$444 ;
+    \$2893  = \sel_l5_s0$444 ;
     if (stall_adv3) begin
-      \$2894  = sel_cs2_11_1_0s;
+      \$2893  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l5_s0$445 ;
+    \$2894  = \sel_l5_s0$445 ;
     if (stall_adv3) begin
-      \$2895  = sel_cs0_11_0_4c;
+      \$2894  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l5_s0$512 ;
+    \$2895  = \sel_l5_s0$512 ;
     if (stall_adv3) begin
-      \$2896  = sel_cs2_11_1_0c;
+      \$2895  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l5_s0$513 ;
+    \$2896  = \sel_l5_s0$513 ;
     if (stall_adv3) begin
-      \$2897  = sel_cs1_11_1_0c;
+      \$2896  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l5_s0$544 ;
+    \$2897  = \sel_l5_s0$544 ;
     if (stall_adv3) begin
-      \$2898  = sel_cs2_12_0_0s;
+      \$2897  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l5_s0$448 ;
+    \$2898  = \sel_l5_s0$448 ;
     if (stall_adv3) begin
-      \$2899  = sel_cs2_12_0_0c;
+      \$2898  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l5_s0$449 ;
+    \$2899  = \sel_l5_s0$449 ;
     if (stall_adv3) begin
-      \$2900  = sel_cs2_12_1_0s;
+      \$2899  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l5_s0$450 ;
+    \$2900  = \sel_l5_s0$450 ;
     if (stall_adv3) begin
-      \$2901  = sel_cs0_12_0_4c;
+      \$2900  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l5_s0$516 ;
+    \$2901  = \sel_l5_s0$516 ;
     if (stall_adv3) begin
-      \$2902  = sel_cs2_12_1_0c;
+      \$2901  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l5_s0$517 ;
+    \$2902  = \sel_l5_s0$517 ;
     if (stall_adv3) begin
-      \$2903  = sel_cs1_12_1_0c;
+      \$2902  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l5_s0$545 ;
+    \$2903  = \sel_l5_s0$545 ;
     if (stall_adv3) begin
-      \$2904  = sel_cs2_13_0_0s;
+      \$2903  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l5_s0$453 ;
+    \$2904  = \sel_l5_s0$453 ;
     if (stall_adv3) begin
-      \$2905  = sel_cs2_13_0_0c;
+      \$2904  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l5_s0$454 ;
+    \$2905  = \sel_l5_s0$454 ;
     if (stall_adv3) begin
-      \$2906  = sel_cs2_13_1_0s;
+      \$2905  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l5_s0$455 ;
+    \$2906  = \sel_l5_s0$455 ;
     if (stall_adv3) begin
-      \$2907  = sel_cs0_13_0_4c;
+      \$2906  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l5_s0$520 ;
+    \$2907  = \sel_l5_s0$520 ;
     if (stall_adv3) begin
-      \$2908  = sel_cs2_13_1_0c;
+      \$2907  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l5_s0$521 ;
+    \$2908  = \sel_l5_s0$521 ;
     if (stall_adv3) begin
-      \$2909  = sel_cs1_13_1_0c;
+      \$2908  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l5_s0$546 ;
+    \$2909  = \sel_l5_s0$546 ;
     if (stall_adv3) begin
-      \$2910  = sel_cs2_14_0_0s;
+      \$2909  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l5_s0$458 ;
+    \$2910  = \sel_l5_s0$458 ;
     if (stall_adv3) begin
-      \$2911  = sel_cs2_14_0_0c;
+      \$2910  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l5_s0$459 ;
+    \$2911  = \sel_l5_s0$459 ;
     if (stall_adv3) begin
-      \$2912  = sel_cs2_14_1_0s;
+      \$2911  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l5_s0$460 ;
+    \$2912  = \sel_l5_s0$460 ;
     if (stall_adv3) begin
-      \$2913  = sel_cs0_14_0_4c;
+      \$2912  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l5_s0$524 ;
+    \$2913  = \sel_l5_s0$524 ;
     if (stall_adv3) begin
-      \$2914  = sel_cs2_14_1_0c;
+      \$2913  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l5_s0$525 ;
+    \$2914  = \sel_l5_s0$525 ;
     if (stall_adv3) begin
-      \$2915  = sel_cs1_14_1_0c;
+      \$2914  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l5_s0$547 ;
+    \$2915  = \sel_l5_s0$547 ;
     if (stall_adv3) begin
-      \$2916  = sel_cs2_15_0_0s;
+      \$2915  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l5_s0$463 ;
+    \$2916  = \sel_l5_s0$463 ;
     if (stall_adv3) begin
-      \$2917  = sel_cs2_15_0_0c;
+      \$2916  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l5_s0$464 ;
+    \$2917  = \sel_l5_s0$464 ;
     if (stall_adv3) begin
-      \$2918  = sel_cs2_15_1_0s;
+      \$2917  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l5_s0$465 ;
+    \$2918  = \sel_l5_s0$465 ;
     if (stall_adv3) begin
-      \$2919  = sel_cs0_15_0_4c;
+      \$2918  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l5_s0$528 ;
+    \$2919  = \sel_l5_s0$528 ;
     if (stall_adv3) begin
-      \$2920  = sel_cs2_15_1_0c;
+      \$2919  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l5_s0$529 ;
+    \$2920  = \sel_l5_s0$529 ;
     if (stall_adv3) begin
-      \$2921  = sel_cs1_15_1_0c;
+      \$2920  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l5_s0$1144 ;
+    \$2921  = \sel_l5_s0$1141 ;
     if (stall_adv3) begin
-      \$2922  = \sel_l2_s0$1139 ;
+      \$2921  = \sel_l2_s0$1136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l5_s0$1145 ;
+    \$2922  = \sel_l5_s0$1142 ;
     if (stall_adv3) begin
-      \$2923  = \sel_l2_s0$1140 ;
+      \$2922  = \sel_l2_s0$1137 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l5_s0$1146 ;
+    \$2923  = \sel_l5_s0$1143 ;
     if (stall_adv3) begin
-      \$2924  = \sel_l2_s0$1141 ;
+      \$2923  = \sel_l2_s0$1138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l5_s0$1147 ;
+    \$2924  = \sel_l5_s0$1144 ;
     if (stall_adv3) begin
-      \$2925  = \sel_l2_s0$1142 ;
+      \$2924  = \sel_l2_s0$1139 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l5_s0$1148 ;
+    \$2925  = \sel_l5_s0$1145 ;
     if (stall_adv3) begin
-      \$2926  = \sel_l2_s0$1143 ;
+      \$2925  = \sel_l2_s0$1140 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l10_s0$769 ;
+    \$2926  = \sel_l10_s0$769 ;
     if (stall_adv4) begin
-      \$2927  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
+      \$2926  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l10_s0$770 ;
+    \$2927  = \sel_l10_s0$770 ;
     if (stall_adv4) begin
-      \$2928  = \$1462 ;
+      \$2927  = \$1462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l10_s0$771 ;
+    \$2928  = \sel_l10_s0$771 ;
     if (stall_adv4) begin
-      \$2929  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2928  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l10_s0$772 ;
+    \$2929  = \sel_l10_s0$772 ;
     if (stall_adv4) begin
-      \$2930  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2929  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l10_s0$628 ;
+    \$2930  = \sel_l10_s0$628 ;
     if (stall_adv4) begin
-      \$2931  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2930  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = sel_l10_s0;
+    \$2931  = sel_l10_s0;
     if (stall_adv4) begin
-      \$2932  = \$1466 ;
+      \$2931  = \$1466 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l10_s0$636 ;
+    \$2932  = \sel_l10_s0$636 ;
     if (stall_adv4) begin
-      \$2933  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2932  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l10_s0$644 ;
+    \$2933  = \sel_l10_s0$644 ;
     if (stall_adv4) begin
-      \$2934  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2933  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l10_s0$652 ;
+    \$2934  = \sel_l10_s0$652 ;
     if (stall_adv4) begin
-      \$2935  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2934  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l10_s0$693 ;
+    \$2935  = \sel_l10_s0$693 ;
     if (stall_adv4) begin
-      \$2936  = \$1470 ;
+      \$2935  = \$1470 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l10_s0$703 ;
+    \$2936  = \sel_l10_s0$703 ;
     if (stall_adv4) begin
-      \$2937  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2936  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l10_s0$713 ;
+    \$2937  = \sel_l10_s0$713 ;
     if (stall_adv4) begin
-      \$2938  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2937  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \sel_l10_s0$663 ;
+    \$2938  = \sel_l10_s0$663 ;
     if (stall_adv4) begin
-      \$2939  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2938  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \sel_l10_s0$662 ;
+    \$2939  = \sel_l10_s0$662 ;
     if (stall_adv4) begin
-      \$2940  = \$1474 ;
+      \$2939  = \$1474 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \sel_l10_s0$673 ;
+    \$2940  = \sel_l10_s0$673 ;
     if (stall_adv4) begin
-      \$2941  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2940  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \sel_l10_s0$683 ;
+    \$2941  = \sel_l10_s0$683 ;
     if (stall_adv4) begin
-      \$2942  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2941  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \sel_l10_s0$1149 ;
+    \$2942  = \sel_l10_s0$1146 ;
     if (stall_adv4) begin
-      \$2943  = \sel_l5_s0$1144 ;
+      \$2942  = \sel_l5_s0$1141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \sel_l10_s0$1150 ;
+    \$2943  = \sel_l10_s0$1147 ;
     if (stall_adv4) begin
-      \$2944  = \sel_l5_s0$1145 ;
+      \$2943  = \sel_l5_s0$1142 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \sel_l10_s0$1151 ;
+    \$2944  = \sel_l10_s0$1148 ;
     if (stall_adv4) begin
-      \$2945  = \sel_l5_s0$1146 ;
+      \$2944  = \sel_l5_s0$1143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \sel_l10_s0$1152 ;
+    \$2945  = \sel_l10_s0$1149 ;
     if (stall_adv4) begin
-      \$2946  = \sel_l5_s0$1147 ;
+      \$2945  = \sel_l5_s0$1144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \sel_l10_s0$1153 ;
+    \$2946  = \sel_l10_s0$1150 ;
     if (stall_adv4) begin
-      \$2947  = \sel_l5_s0$1148 ;
+      \$2946  = \sel_l5_s0$1145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = wr__addr;
+    \$2947  = wr__addr;
     if (stall_adv5) begin
-      \$2948  = \$2648 [3:0];
+      \$2947  = \$2643 [3:0];
     end
     if (rst) begin
-      \$2948  = 4'h0;
+      \$2947  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = rd__addr;
+    \$2948  = rd__addr;
     if (stall_adv5) begin
-      \$2949  = \$2649 [3:0];
+      \$2948  = \$2644 [3:0];
     end
     if (rst) begin
-      \$2949  = 4'hc;
+      \$2948  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \sel_l13_s0$1154 ;
+    \$2949  = \sel_l13_s0$1151 ;
     if (stall_adv6) begin
-      \$2950  = \sel_l10_s0$769 ;
+      \$2949  = \sel_l10_s0$769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \sel_l13_s0$784 ;
+    \$2950  = \sel_l13_s0$784 ;
     if (stall_adv6) begin
-      \$2951  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
+      \$2950  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \sel_l13_s0$797 ;
+    \$2951  = \sel_l13_s0$797 ;
     if (stall_adv6) begin
-      \$2952  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+      \$2951  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \sel_l13_s0$803 ;
+    \$2952  = \sel_l13_s0$803 ;
     if (stall_adv6) begin
-      \$2953  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+      \$2952  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \sel_l13_s0$809 ;
+    \$2953  = \sel_l13_s0$809 ;
     if (stall_adv6) begin
-      \$2954  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+      \$2953  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \sel_l13_s0$815 ;
+    \$2954  = \sel_l13_s0$815 ;
     if (stall_adv6) begin
-      \$2955  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+      \$2954  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \sel_l13_s0$821 ;
+    \$2955  = \sel_l13_s0$821 ;
     if (stall_adv6) begin
-      \$2956  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
+      \$2955  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \sel_l13_s0$827 ;
+    \$2956  = \sel_l13_s0$827 ;
     if (stall_adv6) begin
-      \$2957  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
+      \$2956  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \sel_l13_s0$833 ;
+    \$2957  = \sel_l13_s0$833 ;
     if (stall_adv6) begin
-      \$2958  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
+      \$2957  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = sel_l13_s0;
+    \$2958  = sel_l13_s0;
     if (stall_adv6) begin
-      \$2959  = sel_dl1_r0_q[7:0];
+      \$2958  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \sel_l13_s0$785 ;
+    \$2959  = \sel_l13_s0$785 ;
     if (stall_adv6) begin
-      \$2960  = sel_dl1_r0_q[15:8];
+      \$2959  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \sel_l13_s0$786 ;
+    \$2960  = \sel_l13_s0$786 ;
     if (stall_adv6) begin
-      \$2961  = sel_dl1_r0_q[23:16];
+      \$2960  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \sel_l13_s0$788 ;
+    \$2961  = \sel_l13_s0$788 ;
     if (stall_adv6) begin
-      \$2962  = sel_dl1_r0_q[31:24];
+      \$2961  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \sel_l13_s0$789 ;
+    \$2962  = \sel_l13_s0$789 ;
     if (stall_adv6) begin
-      \$2963  = sel_dl1_r0_q[39:32];
+      \$2962  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \sel_l13_s0$790 ;
+    \$2963  = \sel_l13_s0$790 ;
     if (stall_adv6) begin
-      \$2964  = sel_dl1_r0_q[47:40];
+      \$2963  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \sel_l13_s0$792 ;
+    \$2964  = \sel_l13_s0$792 ;
     if (stall_adv6) begin
-      \$2965  = sel_dl1_r0_q[55:48];
+      \$2964  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \sel_l13_s0$793 ;
+    \$2965  = \sel_l13_s0$793 ;
     if (stall_adv6) begin
-      \$2966  = sel_dl1_r0_q[63:56];
+      \$2965  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \sel_l13_s0$794 ;
+    \$2966  = \sel_l13_s0$794 ;
     if (stall_adv6) begin
-      \$2967  = sel_dl1_r0_q[71:64];
+      \$2966  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \sel_l13_s0$800 ;
+    \$2967  = \sel_l13_s0$800 ;
     if (stall_adv6) begin
-      \$2968  = sel_dl1_r0_q[79:72];
+      \$2967  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \sel_l13_s0$806 ;
+    \$2968  = \sel_l13_s0$806 ;
     if (stall_adv6) begin
-      \$2969  = sel_dl1_r0_q[87:80];
+      \$2968  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \sel_l13_s0$812 ;
+    \$2969  = \sel_l13_s0$812 ;
     if (stall_adv6) begin
-      \$2970  = sel_dl1_r0_q[95:88];
+      \$2969  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \sel_l13_s0$818 ;
+    \$2970  = \sel_l13_s0$818 ;
     if (stall_adv6) begin
-      \$2971  = sel_dl1_r0_q[103:96];
+      \$2970  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \sel_l13_s0$824 ;
+    \$2971  = \sel_l13_s0$824 ;
     if (stall_adv6) begin
-      \$2972  = sel_dl1_r0_q[111:104];
+      \$2971  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \sel_l13_s0$830 ;
+    \$2972  = \sel_l13_s0$830 ;
     if (stall_adv6) begin
-      \$2973  = sel_dl1_r0_q[119:112];
+      \$2972  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \sel_l13_s0$836 ;
+    \$2973  = \sel_l13_s0$836 ;
     if (stall_adv6) begin
-      \$2974  = sel_dl1_r0_q[127:120];
+      \$2973  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \sel_l13_s0$1155 ;
+    \$2974  = \sel_l13_s0$1152 ;
     if (stall_adv6) begin
-      \$2975  = \sel_l10_s0$1149 ;
+      \$2974  = \sel_l10_s0$1146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \sel_l13_s0$1156 ;
+    \$2975  = \sel_l13_s0$1153 ;
     if (stall_adv6) begin
-      \$2976  = \sel_l10_s0$1150 ;
+      \$2975  = \sel_l10_s0$1147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \sel_l13_s0$1157 ;
+    \$2976  = \sel_l13_s0$1154 ;
     if (stall_adv6) begin
-      \$2977  = \sel_l10_s0$1151 ;
+      \$2976  = \sel_l10_s0$1148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \sel_l13_s0$1158 ;
+    \$2977  = \sel_l13_s0$1155 ;
     if (stall_adv6) begin
-      \$2978  = \sel_l10_s0$1152 ;
+      \$2977  = \sel_l10_s0$1149 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \sel_l13_s0$1159 ;
+    \$2978  = \sel_l13_s0$1156 ;
     if (stall_adv6) begin
-      \$2979  = \sel_l10_s0$1153 ;
+      \$2978  = \sel_l10_s0$1150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = sel_l15_s0;
+    \$2979  = sel_l15_s0;
     if (stall_adv7) begin
-      \$2980  = \sel_l13_s0$1154 ;
+      \$2979  = \sel_l13_s0$1151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \sel_l15_s0$1161 ;
+    \$2980  = \sel_l15_s0$1158 ;
     if (stall_adv7) begin
-      \$2981  = sel_val0;
+      \$2980  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \sel_l15_s0$1162 ;
+    \$2981  = \sel_l15_s0$1159 ;
     if (stall_adv7) begin
-      \$2982  = sel_val1;
+      \$2981  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \sel_l15_s0$1163 ;
+    \$2982  = \sel_l15_s0$1160 ;
     if (stall_adv7) begin
-      \$2983  = sel_val2;
+      \$2982  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \sel_l15_s0$1164 ;
+    \$2983  = \sel_l15_s0$1161 ;
     if (stall_adv7) begin
-      \$2984  = sel_val3;
+      \$2983  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \sel_l15_s0$1165 ;
+    \$2984  = \sel_l15_s0$1162 ;
     if (stall_adv7) begin
-      \$2985  = sel_val4;
+      \$2984  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \sel_l15_s0$1166 ;
+    \$2985  = \sel_l15_s0$1163 ;
     if (stall_adv7) begin
-      \$2986  = sel_val5;
+      \$2985  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \sel_l15_s0$1167 ;
+    \$2986  = \sel_l15_s0$1164 ;
     if (stall_adv7) begin
-      \$2987  = sel_val6;
+      \$2986  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \sel_l15_s0$1168 ;
+    \$2987  = \sel_l15_s0$1165 ;
     if (stall_adv7) begin
-      \$2988  = sel_val7;
+      \$2987  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \sel_l15_s0$1169 ;
+    \$2988  = \sel_l15_s0$1166 ;
     if (stall_adv7) begin
-      \$2989  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
+      \$2988  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \sel_l15_s0$1170 ;
+    \$2989  = \sel_l15_s0$1167 ;
     if (stall_adv7) begin
-      \$2990  = { \$1846 , \$1845 , \$1842 , \$1839  };
+      \$2989  = { \$1846 , \$1845 , \$1842 , \$1839  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \sel_l15_s0$1171 ;
+    \$2990  = \sel_l15_s0$1168 ;
     if (stall_adv7) begin
-      \$2991  = { \$1870 , \$1868 , \$1865 , \$1861  };
+      \$2990  = { \$1870 , \$1868 , \$1865 , \$1861  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \sel_l15_s0$1172 ;
+    \$2991  = \sel_l15_s0$1169 ;
     if (stall_adv7) begin
-      \$2992  = { \$1896 , \$1893 , \$1890 , \$1886  };
+      \$2991  = { \$1896 , \$1893 , \$1890 , \$1886  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \sel_l15_s0$1173 ;
+    \$2992  = \sel_l15_s0$1170 ;
     if (stall_adv7) begin
-      \$2993  = { \$1922 , \$1918 , \$1914 , \$1911  };
+      \$2992  = { \$1922 , \$1918 , \$1914 , \$1911  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \sel_l15_s0$1174 ;
+    \$2993  = \sel_l15_s0$1171 ;
     if (stall_adv7) begin
-      \$2994  = { \$1950 , \$1945 , \$1941 , \$1938  };
+      \$2993  = { \$1950 , \$1945 , \$1941 , \$1938  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \sel_l15_s0$1175 ;
+    \$2994  = \sel_l15_s0$1172 ;
     if (stall_adv7) begin
-      \$2995  = { \$1979 , \$1973 , \$1969 , \$1965  };
+      \$2994  = { \$1979 , \$1973 , \$1969 , \$1965  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \sel_l15_s0$1176 ;
+    \$2995  = \sel_l15_s0$1173 ;
     if (stall_adv7) begin
-      \$2996  = { \$2010 , \$2003 , \$1999 , \$1995  };
+      \$2995  = { \$2010 , \$2003 , \$1999 , \$1995  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \sel_l15_s0$1177 ;
+    \$2996  = \sel_l15_s0$1174 ;
     if (stall_adv7) begin
-      \$2997  = \sel_l13_s0$1155 ;
+      \$2996  = \sel_l13_s0$1152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \sel_l15_s0$1178 ;
+    \$2997  = \sel_l15_s0$1175 ;
     if (stall_adv7) begin
-      \$2998  = \sel_l13_s0$1156 ;
+      \$2997  = \sel_l13_s0$1153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \sel_l15_s0$1179 ;
+    \$2998  = \sel_l15_s0$1176 ;
     if (stall_adv7) begin
-      \$2999  = \sel_l13_s0$1157 ;
+      \$2998  = \sel_l13_s0$1154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \sel_l15_s0$1180 ;
+    \$2999  = \sel_l15_s0$1177 ;
     if (stall_adv7) begin
-      \$3000  = \sel_l13_s0$1158 ;
+      \$2999  = \sel_l13_s0$1155 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \sel_l15_s0$1181 ;
+    \$3000  = \sel_l15_s0$1178 ;
     if (stall_adv7) begin
-      \$3001  = \sel_l13_s0$1159 ;
+      \$3000  = \sel_l13_s0$1156 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = sel_valid_s0;
+    \$3001  = sel_valid_s0;
     if (advance) begin
-      \$3002  = shift_valid_s0;
+      \$3001  = shift_valid_s0;
+    end
+    if (rst) begin
+      \$3001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = sel_valid_s1;
+    if (advance) begin
+      \$3002  = sel_valid_s0;
     end
     if (rst) begin
       \$3002  = 1'h0;
@@ -11363,9 +11381,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = sel_valid_s1;
+    \$3003  = sel_valid_s2;
     if (advance) begin
-      \$3003  = sel_valid_s0;
+      \$3003  = sel_valid_s1;
     end
     if (rst) begin
       \$3003  = 1'h0;
@@ -11373,9 +11391,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = sel_valid_s2;
+    \$3004  = sel_valid_s3;
     if (advance) begin
-      \$3004  = sel_valid_s1;
+      \$3004  = sel_valid_s2;
     end
     if (rst) begin
       \$3004  = 1'h0;
@@ -11383,9 +11401,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = sel_valid_s3;
+    \$3005  = sel_valid_s4;
     if (advance) begin
-      \$3005  = sel_valid_s2;
+      \$3005  = sel_valid_s3;
     end
     if (rst) begin
       \$3005  = 1'h0;
@@ -11393,9 +11411,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = sel_valid_s4;
+    \$3006  = sel_valid_s5;
     if (advance) begin
-      \$3006  = sel_valid_s3;
+      \$3006  = sel_valid_s4;
     end
     if (rst) begin
       \$3006  = 1'h0;
@@ -11403,187 +11421,187 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = sel_valid_s5;
-    if (advance) begin
-      \$3007  = sel_valid_s4;
-    end
-    if (rst) begin
-      \$3007  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = mac_group;
-    if (\$2650 ) begin
+    \$3007  = mac_group;
+    if (\$2645 ) begin
       (* full_case = 32'd1 *)
-      if (\$2652 ) begin
-        \$3008  = 6'h00;
+      if (\$2647 ) begin
+        \$3007  = 6'h00;
       end else begin
-        \$3008  = \$2653 [5:0];
+        \$3007  = \$2648 [5:0];
       end
     end
     if (rst) begin
-      \$3008  = 6'h00;
+      \$3007  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \$2664 ;
+    \$3008  = load_busy;
+    if (stall_adv8) begin
+      \$3008  = \$2657 ;
+    end
+    if (rst) begin
+      \$3008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \$2662 ;
     if (rst) begin
       \$3009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_read_s0$1187 ;
-    if (stall_adv10) begin
-      \$3010  = \sel_l15_s0$1161 ;
+    \$3010  = \mac_read_s0$1190 ;
+    if (stall_adv11) begin
+      \$3010  = \sel_l15_s0$1158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_read_s0$1188 ;
-    if (stall_adv10) begin
-      \$3011  = \sel_l15_s0$1162 ;
+    \$3011  = \mac_read_s0$1191 ;
+    if (stall_adv11) begin
+      \$3011  = \sel_l15_s0$1159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_read_s0$1189 ;
-    if (stall_adv10) begin
-      \$3012  = \sel_l15_s0$1163 ;
+    \$3012  = \mac_read_s0$1192 ;
+    if (stall_adv11) begin
+      \$3012  = \sel_l15_s0$1160 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_read_s0$1190 ;
-    if (stall_adv10) begin
-      \$3013  = \sel_l15_s0$1164 ;
+    \$3013  = \mac_read_s0$1193 ;
+    if (stall_adv11) begin
+      \$3013  = \sel_l15_s0$1161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_read_s0$1191 ;
-    if (stall_adv10) begin
-      \$3014  = \sel_l15_s0$1165 ;
+    \$3014  = \mac_read_s0$1194 ;
+    if (stall_adv11) begin
+      \$3014  = \sel_l15_s0$1162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_read_s0$1192 ;
-    if (stall_adv10) begin
-      \$3015  = \sel_l15_s0$1166 ;
+    \$3015  = \mac_read_s0$1195 ;
+    if (stall_adv11) begin
+      \$3015  = \sel_l15_s0$1163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_read_s0$1193 ;
-    if (stall_adv10) begin
-      \$3016  = \sel_l15_s0$1167 ;
+    \$3016  = \mac_read_s0$1196 ;
+    if (stall_adv11) begin
+      \$3016  = \sel_l15_s0$1164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_read_s0$1194 ;
-    if (stall_adv10) begin
-      \$3017  = \sel_l15_s0$1168 ;
+    \$3017  = \mac_read_s0$1197 ;
+    if (stall_adv11) begin
+      \$3017  = \sel_l15_s0$1165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3018  = mac_read_s0;
-    if (stall_adv10) begin
-      \$3018  = \sel_l15_s0$1169 ;
+    if (stall_adv11) begin
+      \$3018  = \sel_l15_s0$1166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_read_s0$864 ;
-    if (stall_adv10) begin
-      \$3019  = \sel_l15_s0$1170 ;
+    \$3019  = \mac_read_s0$860 ;
+    if (stall_adv11) begin
+      \$3019  = \sel_l15_s0$1167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_read_s0$866 ;
-    if (stall_adv10) begin
-      \$3020  = \sel_l15_s0$1171 ;
+    \$3020  = \mac_read_s0$862 ;
+    if (stall_adv11) begin
+      \$3020  = \sel_l15_s0$1168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_read_s0$868 ;
-    if (stall_adv10) begin
-      \$3021  = \sel_l15_s0$1172 ;
+    \$3021  = \mac_read_s0$864 ;
+    if (stall_adv11) begin
+      \$3021  = \sel_l15_s0$1169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_read_s0$870 ;
-    if (stall_adv10) begin
-      \$3022  = \sel_l15_s0$1173 ;
+    \$3022  = \mac_read_s0$866 ;
+    if (stall_adv11) begin
+      \$3022  = \sel_l15_s0$1170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_read_s0$872 ;
-    if (stall_adv10) begin
-      \$3023  = \sel_l15_s0$1174 ;
+    \$3023  = \mac_read_s0$868 ;
+    if (stall_adv11) begin
+      \$3023  = \sel_l15_s0$1171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_read_s0$874 ;
-    if (stall_adv10) begin
-      \$3024  = \sel_l15_s0$1175 ;
+    \$3024  = \mac_read_s0$870 ;
+    if (stall_adv11) begin
+      \$3024  = \sel_l15_s0$1172 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_read_s0$876 ;
-    if (stall_adv10) begin
-      \$3025  = \sel_l15_s0$1176 ;
+    \$3025  = \mac_read_s0$872 ;
+    if (stall_adv11) begin
+      \$3025  = \sel_l15_s0$1173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_read_s0$1195 ;
-    if (stall_adv10) begin
-      \$3026  = \sel_l15_s0$1178 ;
+    \$3026  = \mac_read_s0$1198 ;
+    if (stall_adv11) begin
+      \$3026  = \sel_l15_s0$1175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_read_s0$1196 ;
-    if (stall_adv10) begin
-      \$3027  = \sel_l15_s0$1179 ;
+    \$3027  = \mac_read_s0$1199 ;
+    if (stall_adv11) begin
+      \$3027  = \sel_l15_s0$1176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_read_s0$1197 ;
-    if (stall_adv10) begin
-      \$3028  = \sel_l15_s0$1180 ;
+    \$3028  = \mac_read_s0$1200 ;
+    if (stall_adv11) begin
+      \$3028  = \sel_l15_s0$1177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_read_s0$1198 ;
-    if (stall_adv10) begin
-      \$3029  = \sel_l15_s0$1181 ;
+    \$3029  = \mac_read_s0$1201 ;
+    if (stall_adv11) begin
+      \$3029  = \sel_l15_s0$1178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_read_s0$1199 ;
-    if (stall_adv10) begin
-      \$3030  = \sel_l15_s0$1177 ;
+    \$3030  = \mac_read_s0$1202 ;
+    if (stall_adv11) begin
+      \$3030  = \sel_l15_s0$1174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3031  = mac_read_valid_s0;
-    if (stall_adv10) begin
+    if (stall_adv11) begin
       \$3031  = sel_valid_s5;
     end
     if (rst) begin
@@ -11593,98 +11611,98 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3032  = mac_rdreg_s0;
-    if (stall_adv9) begin
-      \$3032  = \mac_read_s0$1187 ;
+    if (stall_adv10) begin
+      \$3032  = \mac_read_s0$1190 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_rdreg_s0$1202 ;
-    if (stall_adv9) begin
-      \$3033  = \mac_read_s0$1188 ;
+    \$3033  = \mac_rdreg_s0$1205 ;
+    if (stall_adv10) begin
+      \$3033  = \mac_read_s0$1191 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_rdreg_s0$1203 ;
-    if (stall_adv9) begin
-      \$3034  = \mac_read_s0$1189 ;
+    \$3034  = \mac_rdreg_s0$1206 ;
+    if (stall_adv10) begin
+      \$3034  = \mac_read_s0$1192 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_rdreg_s0$1204 ;
-    if (stall_adv9) begin
-      \$3035  = \mac_read_s0$1190 ;
+    \$3035  = \mac_rdreg_s0$1207 ;
+    if (stall_adv10) begin
+      \$3035  = \mac_read_s0$1193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_rdreg_s0$1205 ;
-    if (stall_adv9) begin
-      \$3036  = \mac_read_s0$1191 ;
+    \$3036  = \mac_rdreg_s0$1208 ;
+    if (stall_adv10) begin
+      \$3036  = \mac_read_s0$1194 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_rdreg_s0$1206 ;
-    if (stall_adv9) begin
-      \$3037  = \mac_read_s0$1192 ;
+    \$3037  = \mac_rdreg_s0$1209 ;
+    if (stall_adv10) begin
+      \$3037  = \mac_read_s0$1195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_rdreg_s0$1207 ;
-    if (stall_adv9) begin
-      \$3038  = \mac_read_s0$1193 ;
+    \$3038  = \mac_rdreg_s0$1210 ;
+    if (stall_adv10) begin
+      \$3038  = \mac_read_s0$1196 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_rdreg_s0$1208 ;
-    if (stall_adv9) begin
-      \$3039  = \mac_read_s0$1194 ;
+    \$3039  = \mac_rdreg_s0$1211 ;
+    if (stall_adv10) begin
+      \$3039  = \mac_read_s0$1197 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_rdreg_s0$1209 ;
-    if (stall_adv9) begin
-      \$3040  = \mac_read_s0$1195 ;
+    \$3040  = \mac_rdreg_s0$1212 ;
+    if (stall_adv10) begin
+      \$3040  = \mac_read_s0$1198 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_rdreg_s0$1210 ;
-    if (stall_adv9) begin
-      \$3041  = \mac_read_s0$1196 ;
+    \$3041  = \mac_rdreg_s0$1213 ;
+    if (stall_adv10) begin
+      \$3041  = \mac_read_s0$1199 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_rdreg_s0$1211 ;
-    if (stall_adv9) begin
-      \$3042  = \mac_read_s0$1197 ;
+    \$3042  = \mac_rdreg_s0$1214 ;
+    if (stall_adv10) begin
+      \$3042  = \mac_read_s0$1200 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_rdreg_s0$1212 ;
-    if (stall_adv9) begin
-      \$3043  = \mac_read_s0$1198 ;
+    \$3043  = \mac_rdreg_s0$1215 ;
+    if (stall_adv10) begin
+      \$3043  = \mac_read_s0$1201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_rdreg_s0$1213 ;
-    if (stall_adv9) begin
-      \$3044  = \mac_read_s0$1199 ;
+    \$3044  = \mac_rdreg_s0$1216 ;
+    if (stall_adv10) begin
+      \$3044  = \mac_read_s0$1202 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3045  = mac_rdreg_valid_s0;
-    if (stall_adv9) begin
+    if (stall_adv10) begin
       \$3045  = mac_read_valid_s0;
     end
     if (rst) begin
@@ -11694,658 +11712,658 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3046  = mac_sel_r0_s0;
-    if (stall_adv11) begin
-      \$3046  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
+    if (stall_adv12) begin
+      \$3046  = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_sel_r0_s0$1216 ;
-    if (stall_adv11) begin
-      \$3047  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
+    \$3047  = \mac_sel_r0_s0$1219 ;
+    if (stall_adv12) begin
+      \$3047  = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_sel_r0_s0$1217 ;
-    if (stall_adv11) begin
-      \$3048  = { \$2057 , \$2056 , \$2055 , \$2054 , \$2053 , \$2052 , \$2051 , \$2050 , \$2049  };
+    \$3048  = \mac_sel_r0_s0$1220 ;
+    if (stall_adv12) begin
+      \$3048  = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_sel_r0_s0$1218 ;
-    if (stall_adv11) begin
-      \$3049  = { \$2066 , \$2065 , \$2064 , \$2063 , \$2062 , \$2061 , \$2060 , \$2059 , \$2058  };
+    \$3049  = \mac_sel_r0_s0$1221 ;
+    if (stall_adv12) begin
+      \$3049  = { \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054 , \$2053  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_sel_r0_s0$1219 ;
-    if (stall_adv11) begin
-      \$3050  = { \$2075 , \$2074 , \$2073 , \$2072 , \$2071 , \$2070 , \$2069 , \$2068 , \$2067  };
+    \$3050  = \mac_sel_r0_s0$1222 ;
+    if (stall_adv12) begin
+      \$3050  = { \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063 , \$2062  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_sel_r0_s0$1220 ;
-    if (stall_adv11) begin
-      \$3051  = { \$2084 , \$2083 , \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076  };
+    \$3051  = \mac_sel_r0_s0$1223 ;
+    if (stall_adv12) begin
+      \$3051  = { \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072 , \$2071  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_sel_r0_s0$1221 ;
-    if (stall_adv11) begin
-      \$3052  = { \$2093 , \$2092 , \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085  };
+    \$3052  = \mac_sel_r0_s0$1224 ;
+    if (stall_adv12) begin
+      \$3052  = { \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081 , \$2080  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_sel_r0_s0$1222 ;
-    if (stall_adv11) begin
-      \$3053  = { \$2102 , \$2101 , \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094  };
+    \$3053  = \mac_sel_r0_s0$1225 ;
+    if (stall_adv12) begin
+      \$3053  = { \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090 , \$2089  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3054  = mac_wmux_sel0_s0;
-    if (stall_adv12) begin
+    if (stall_adv13) begin
       \$3054  = mac_sel_r0_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux_sel0_s0$895 ;
-    if (stall_adv12) begin
-      \$3055  = \mac_sel_r0_s0$1216 ;
+    \$3055  = \mac_wmux_sel0_s0$891 ;
+    if (stall_adv13) begin
+      \$3055  = \mac_sel_r0_s0$1219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux_sel0_s0$898 ;
-    if (stall_adv12) begin
-      \$3056  = \mac_sel_r0_s0$1217 ;
+    \$3056  = \mac_wmux_sel0_s0$894 ;
+    if (stall_adv13) begin
+      \$3056  = \mac_sel_r0_s0$1220 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux_sel0_s0$901 ;
-    if (stall_adv12) begin
-      \$3057  = \mac_sel_r0_s0$1218 ;
+    \$3057  = \mac_wmux_sel0_s0$897 ;
+    if (stall_adv13) begin
+      \$3057  = \mac_sel_r0_s0$1221 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux_sel0_s0$904 ;
-    if (stall_adv12) begin
-      \$3058  = \mac_sel_r0_s0$1219 ;
+    \$3058  = \mac_wmux_sel0_s0$900 ;
+    if (stall_adv13) begin
+      \$3058  = \mac_sel_r0_s0$1222 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux_sel0_s0$907 ;
-    if (stall_adv12) begin
-      \$3059  = \mac_sel_r0_s0$1220 ;
+    \$3059  = \mac_wmux_sel0_s0$903 ;
+    if (stall_adv13) begin
+      \$3059  = \mac_sel_r0_s0$1223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux_sel0_s0$910 ;
-    if (stall_adv12) begin
-      \$3060  = \mac_sel_r0_s0$1221 ;
+    \$3060  = \mac_wmux_sel0_s0$906 ;
+    if (stall_adv13) begin
+      \$3060  = \mac_sel_r0_s0$1224 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux_sel0_s0$913 ;
-    if (stall_adv12) begin
-      \$3061  = \mac_sel_r0_s0$1222 ;
+    \$3061  = \mac_wmux_sel0_s0$909 ;
+    if (stall_adv13) begin
+      \$3061  = \mac_sel_r0_s0$1225 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3062  = mac_wmux_s0;
-    if (stall_adv13) begin
+    if (stall_adv14) begin
       \$3062  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux_s0$886 ;
-    if (stall_adv13) begin
+    \$3063  = \mac_wmux_s0$882 ;
+    if (stall_adv14) begin
       \$3063  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux_s0$887 ;
-    if (stall_adv13) begin
+    \$3064  = \mac_wmux_s0$883 ;
+    if (stall_adv14) begin
       \$3064  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux_s0$888 ;
-    if (stall_adv13) begin
+    \$3065  = \mac_wmux_s0$884 ;
+    if (stall_adv14) begin
       \$3065  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux_s0$889 ;
-    if (stall_adv13) begin
+    \$3066  = \mac_wmux_s0$885 ;
+    if (stall_adv14) begin
       \$3066  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_wmux_s0$890 ;
-    if (stall_adv13) begin
+    \$3067  = \mac_wmux_s0$886 ;
+    if (stall_adv14) begin
       \$3067  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux_s0$891 ;
-    if (stall_adv13) begin
+    \$3068  = \mac_wmux_s0$887 ;
+    if (stall_adv14) begin
       \$3068  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux_s0$892 ;
-    if (stall_adv13) begin
+    \$3069  = \mac_wmux_s0$888 ;
+    if (stall_adv14) begin
       \$3069  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux_s0$893 ;
-    if (stall_adv13) begin
+    \$3070  = \mac_wmux_s0$889 ;
+    if (stall_adv14) begin
       \$3070  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux_s0$896 ;
-    if (stall_adv13) begin
+    \$3071  = \mac_wmux_s0$892 ;
+    if (stall_adv14) begin
       \$3071  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_wmux_s0$899 ;
-    if (stall_adv13) begin
+    \$3072  = \mac_wmux_s0$895 ;
+    if (stall_adv14) begin
       \$3072  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux_s0$902 ;
-    if (stall_adv13) begin
+    \$3073  = \mac_wmux_s0$898 ;
+    if (stall_adv14) begin
       \$3073  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux_s0$905 ;
-    if (stall_adv13) begin
+    \$3074  = \mac_wmux_s0$901 ;
+    if (stall_adv14) begin
       \$3074  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux_s0$908 ;
-    if (stall_adv13) begin
+    \$3075  = \mac_wmux_s0$904 ;
+    if (stall_adv14) begin
       \$3075  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux_s0$911 ;
-    if (stall_adv13) begin
+    \$3076  = \mac_wmux_s0$907 ;
+    if (stall_adv14) begin
       \$3076  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux_s0$914 ;
-    if (stall_adv13) begin
+    \$3077  = \mac_wmux_s0$910 ;
+    if (stall_adv14) begin
       \$3077  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux_s0$916 ;
-    if (stall_adv13) begin
+    \$3078  = \mac_wmux_s0$912 ;
+    if (stall_adv14) begin
       \$3078  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux_s0$917 ;
-    if (stall_adv13) begin
+    \$3079  = \mac_wmux_s0$913 ;
+    if (stall_adv14) begin
       \$3079  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux_s0$918 ;
-    if (stall_adv13) begin
+    \$3080  = \mac_wmux_s0$914 ;
+    if (stall_adv14) begin
       \$3080  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux_s0$919 ;
-    if (stall_adv13) begin
+    \$3081  = \mac_wmux_s0$915 ;
+    if (stall_adv14) begin
       \$3081  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux_s0$920 ;
-    if (stall_adv13) begin
+    \$3082  = \mac_wmux_s0$916 ;
+    if (stall_adv14) begin
       \$3082  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux_s0$921 ;
-    if (stall_adv13) begin
+    \$3083  = \mac_wmux_s0$917 ;
+    if (stall_adv14) begin
       \$3083  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux_s0$922 ;
-    if (stall_adv13) begin
+    \$3084  = \mac_wmux_s0$918 ;
+    if (stall_adv14) begin
       \$3084  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux_s0$923 ;
-    if (stall_adv13) begin
+    \$3085  = \mac_wmux_s0$919 ;
+    if (stall_adv14) begin
       \$3085  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux_s0$924 ;
-    if (stall_adv13) begin
+    \$3086  = \mac_wmux_s0$920 ;
+    if (stall_adv14) begin
       \$3086  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux_s0$926 ;
-    if (stall_adv13) begin
+    \$3087  = \mac_wmux_s0$922 ;
+    if (stall_adv14) begin
       \$3087  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux_s0$928 ;
-    if (stall_adv13) begin
+    \$3088  = \mac_wmux_s0$924 ;
+    if (stall_adv14) begin
       \$3088  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux_s0$930 ;
-    if (stall_adv13) begin
+    \$3089  = \mac_wmux_s0$926 ;
+    if (stall_adv14) begin
       \$3089  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux_s0$932 ;
-    if (stall_adv13) begin
+    \$3090  = \mac_wmux_s0$928 ;
+    if (stall_adv14) begin
       \$3090  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux_s0$934 ;
-    if (stall_adv13) begin
+    \$3091  = \mac_wmux_s0$930 ;
+    if (stall_adv14) begin
       \$3091  = wbank13_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux_s0$936 ;
-    if (stall_adv13) begin
+    \$3092  = \mac_wmux_s0$932 ;
+    if (stall_adv14) begin
       \$3092  = wbank14_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux_s0$938 ;
-    if (stall_adv13) begin
+    \$3093  = \mac_wmux_s0$934 ;
+    if (stall_adv14) begin
       \$3093  = wbank15_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux_s0$940 ;
-    if (stall_adv13) begin
+    \$3094  = \mac_wmux_s0$936 ;
+    if (stall_adv14) begin
       \$3094  = wbank0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux_s0$941 ;
-    if (stall_adv13) begin
+    \$3095  = \mac_wmux_s0$937 ;
+    if (stall_adv14) begin
       \$3095  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux_s0$942 ;
-    if (stall_adv13) begin
+    \$3096  = \mac_wmux_s0$938 ;
+    if (stall_adv14) begin
       \$3096  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux_s0$943 ;
-    if (stall_adv13) begin
+    \$3097  = \mac_wmux_s0$939 ;
+    if (stall_adv14) begin
       \$3097  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux_s0$944 ;
-    if (stall_adv13) begin
+    \$3098  = \mac_wmux_s0$940 ;
+    if (stall_adv14) begin
       \$3098  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux_s0$945 ;
-    if (stall_adv13) begin
+    \$3099  = \mac_wmux_s0$941 ;
+    if (stall_adv14) begin
       \$3099  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux_s0$946 ;
-    if (stall_adv13) begin
+    \$3100  = \mac_wmux_s0$942 ;
+    if (stall_adv14) begin
       \$3100  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux_s0$947 ;
-    if (stall_adv13) begin
+    \$3101  = \mac_wmux_s0$943 ;
+    if (stall_adv14) begin
       \$3101  = wbank7_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux_s0$948 ;
-    if (stall_adv13) begin
+    \$3102  = \mac_wmux_s0$944 ;
+    if (stall_adv14) begin
       \$3102  = wbank8_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux_s0$950 ;
-    if (stall_adv13) begin
+    \$3103  = \mac_wmux_s0$946 ;
+    if (stall_adv14) begin
       \$3103  = wbank9_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux_s0$952 ;
-    if (stall_adv13) begin
+    \$3104  = \mac_wmux_s0$948 ;
+    if (stall_adv14) begin
       \$3104  = wbank10_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux_s0$954 ;
-    if (stall_adv13) begin
+    \$3105  = \mac_wmux_s0$950 ;
+    if (stall_adv14) begin
       \$3105  = wbank11_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux_s0$956 ;
-    if (stall_adv13) begin
+    \$3106  = \mac_wmux_s0$952 ;
+    if (stall_adv14) begin
       \$3106  = wbank12_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux_s0$958 ;
-    if (stall_adv13) begin
+    \$3107  = \mac_wmux_s0$954 ;
+    if (stall_adv14) begin
       \$3107  = wbank13_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux_s0$960 ;
-    if (stall_adv13) begin
+    \$3108  = \mac_wmux_s0$956 ;
+    if (stall_adv14) begin
       \$3108  = wbank14_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux_s0$962 ;
-    if (stall_adv13) begin
+    \$3109  = \mac_wmux_s0$958 ;
+    if (stall_adv14) begin
       \$3109  = wbank15_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux_s0$964 ;
-    if (stall_adv13) begin
+    \$3110  = \mac_wmux_s0$960 ;
+    if (stall_adv14) begin
       \$3110  = wbank0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux_s0$965 ;
-    if (stall_adv13) begin
+    \$3111  = \mac_wmux_s0$961 ;
+    if (stall_adv14) begin
       \$3111  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux_s0$966 ;
-    if (stall_adv13) begin
+    \$3112  = \mac_wmux_s0$962 ;
+    if (stall_adv14) begin
       \$3112  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux_s0$967 ;
-    if (stall_adv13) begin
+    \$3113  = \mac_wmux_s0$963 ;
+    if (stall_adv14) begin
       \$3113  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux_s0$968 ;
-    if (stall_adv13) begin
+    \$3114  = \mac_wmux_s0$964 ;
+    if (stall_adv14) begin
       \$3114  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux_s0$969 ;
-    if (stall_adv13) begin
+    \$3115  = \mac_wmux_s0$965 ;
+    if (stall_adv14) begin
       \$3115  = wbank5_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux_s0$970 ;
-    if (stall_adv13) begin
+    \$3116  = \mac_wmux_s0$966 ;
+    if (stall_adv14) begin
       \$3116  = wbank6_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux_s0$971 ;
-    if (stall_adv13) begin
+    \$3117  = \mac_wmux_s0$967 ;
+    if (stall_adv14) begin
       \$3117  = wbank7_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux_s0$972 ;
-    if (stall_adv13) begin
+    \$3118  = \mac_wmux_s0$968 ;
+    if (stall_adv14) begin
       \$3118  = wbank8_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux_s0$974 ;
-    if (stall_adv13) begin
+    \$3119  = \mac_wmux_s0$970 ;
+    if (stall_adv14) begin
       \$3119  = wbank9_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux_s0$976 ;
-    if (stall_adv13) begin
+    \$3120  = \mac_wmux_s0$972 ;
+    if (stall_adv14) begin
       \$3120  = wbank10_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux_s0$978 ;
-    if (stall_adv13) begin
+    \$3121  = \mac_wmux_s0$974 ;
+    if (stall_adv14) begin
       \$3121  = wbank11_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux_s0$980 ;
-    if (stall_adv13) begin
+    \$3122  = \mac_wmux_s0$976 ;
+    if (stall_adv14) begin
       \$3122  = wbank12_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux_s0$982 ;
-    if (stall_adv13) begin
+    \$3123  = \mac_wmux_s0$978 ;
+    if (stall_adv14) begin
       \$3123  = wbank13_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux_s0$984 ;
-    if (stall_adv13) begin
+    \$3124  = \mac_wmux_s0$980 ;
+    if (stall_adv14) begin
       \$3124  = wbank14_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux_s0$986 ;
-    if (stall_adv13) begin
+    \$3125  = \mac_wmux_s0$982 ;
+    if (stall_adv14) begin
       \$3125  = wbank15_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux_s0$1239 ;
-    if (stall_adv13) begin
+    \$3126  = \mac_wmux_s0$1242 ;
+    if (stall_adv14) begin
       \$3126  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux_s0$1240 ;
-    if (stall_adv13) begin
-      \$3127  = \mac_rdreg_s0$1202 ;
+    \$3127  = \mac_wmux_s0$1243 ;
+    if (stall_adv14) begin
+      \$3127  = \mac_rdreg_s0$1205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux_s0$1241 ;
-    if (stall_adv13) begin
-      \$3128  = \mac_rdreg_s0$1203 ;
+    \$3128  = \mac_wmux_s0$1244 ;
+    if (stall_adv14) begin
+      \$3128  = \mac_rdreg_s0$1206 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux_s0$1242 ;
-    if (stall_adv13) begin
-      \$3129  = \mac_rdreg_s0$1204 ;
+    \$3129  = \mac_wmux_s0$1245 ;
+    if (stall_adv14) begin
+      \$3129  = \mac_rdreg_s0$1207 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux_s0$1243 ;
-    if (stall_adv13) begin
-      \$3130  = \mac_rdreg_s0$1205 ;
+    \$3130  = \mac_wmux_s0$1246 ;
+    if (stall_adv14) begin
+      \$3130  = \mac_rdreg_s0$1208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux_s0$1244 ;
-    if (stall_adv13) begin
-      \$3131  = \mac_rdreg_s0$1206 ;
+    \$3131  = \mac_wmux_s0$1247 ;
+    if (stall_adv14) begin
+      \$3131  = \mac_rdreg_s0$1209 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux_s0$1245 ;
-    if (stall_adv13) begin
-      \$3132  = \mac_rdreg_s0$1207 ;
+    \$3132  = \mac_wmux_s0$1248 ;
+    if (stall_adv14) begin
+      \$3132  = \mac_rdreg_s0$1210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux_s0$1246 ;
-    if (stall_adv13) begin
-      \$3133  = \mac_rdreg_s0$1208 ;
+    \$3133  = \mac_wmux_s0$1249 ;
+    if (stall_adv14) begin
+      \$3133  = \mac_rdreg_s0$1211 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux_s0$1247 ;
-    if (stall_adv13) begin
-      \$3134  = \mac_rdreg_s0$1213 ;
+    \$3134  = \mac_wmux_s0$1250 ;
+    if (stall_adv14) begin
+      \$3134  = \mac_rdreg_s0$1216 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux_s0$1248 ;
-    if (stall_adv13) begin
-      \$3135  = \mac_rdreg_s0$1209 ;
+    \$3135  = \mac_wmux_s0$1251 ;
+    if (stall_adv14) begin
+      \$3135  = \mac_rdreg_s0$1212 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux_s0$1249 ;
-    if (stall_adv13) begin
-      \$3136  = \mac_rdreg_s0$1210 ;
+    \$3136  = \mac_wmux_s0$1252 ;
+    if (stall_adv14) begin
+      \$3136  = \mac_rdreg_s0$1213 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux_s0$1250 ;
-    if (stall_adv13) begin
-      \$3137  = \mac_rdreg_s0$1211 ;
+    \$3137  = \mac_wmux_s0$1253 ;
+    if (stall_adv14) begin
+      \$3137  = \mac_rdreg_s0$1214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux_s0$1251 ;
-    if (stall_adv13) begin
-      \$3138  = \mac_rdreg_s0$1212 ;
+    \$3138  = \mac_wmux_s0$1254 ;
+    if (stall_adv14) begin
+      \$3138  = \mac_rdreg_s0$1215 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3139  = mac_wmux_valid_s0;
-    if (stall_adv13) begin
+    if (stall_adv14) begin
       \$3139  = mac_rdreg_valid_s0;
     end
     if (rst) begin
@@ -12355,322 +12373,322 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3140  = mac_pre_s0;
-    if (stall_adv14) begin
-      \$3140  = \mac_wmux_s0$1239 ;
+    if (stall_adv15) begin
+      \$3140  = \mac_wmux_s0$1242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_pre_s0$1254 ;
-    if (stall_adv14) begin
-      \$3141  = \mac_wmux_s0$1240 ;
+    \$3141  = \mac_pre_s0$1257 ;
+    if (stall_adv15) begin
+      \$3141  = \mac_wmux_s0$1243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_pre_s0$1255 ;
-    if (stall_adv14) begin
-      \$3142  = \mac_wmux_s0$1241 ;
+    \$3142  = \mac_pre_s0$1258 ;
+    if (stall_adv15) begin
+      \$3142  = \mac_wmux_s0$1244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_pre_s0$1256 ;
-    if (stall_adv14) begin
-      \$3143  = \mac_wmux_s0$1242 ;
+    \$3143  = \mac_pre_s0$1259 ;
+    if (stall_adv15) begin
+      \$3143  = \mac_wmux_s0$1245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_pre_s0$1257 ;
-    if (stall_adv14) begin
-      \$3144  = \mac_wmux_s0$1243 ;
+    \$3144  = \mac_pre_s0$1260 ;
+    if (stall_adv15) begin
+      \$3144  = \mac_wmux_s0$1246 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_pre_s0$1258 ;
-    if (stall_adv14) begin
-      \$3145  = \mac_wmux_s0$1244 ;
+    \$3145  = \mac_pre_s0$1261 ;
+    if (stall_adv15) begin
+      \$3145  = \mac_wmux_s0$1247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_pre_s0$1259 ;
-    if (stall_adv14) begin
-      \$3146  = \mac_wmux_s0$1245 ;
+    \$3146  = \mac_pre_s0$1262 ;
+    if (stall_adv15) begin
+      \$3146  = \mac_wmux_s0$1248 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_pre_s0$1260 ;
-    if (stall_adv14) begin
-      \$3147  = \mac_wmux_s0$1246 ;
+    \$3147  = \mac_pre_s0$1263 ;
+    if (stall_adv15) begin
+      \$3147  = \mac_wmux_s0$1249 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_pre_s0$1261 ;
-    if (stall_adv14) begin
+    \$3148  = \mac_pre_s0$1264 ;
+    if (stall_adv15) begin
       \$3148  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_pre_s0$1262 ;
-    if (stall_adv14) begin
+    \$3149  = \mac_pre_s0$1265 ;
+    if (stall_adv15) begin
       \$3149  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_pre_s0$1263 ;
-    if (stall_adv14) begin
+    \$3150  = \mac_pre_s0$1266 ;
+    if (stall_adv15) begin
       \$3150  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_pre_s0$1264 ;
-    if (stall_adv14) begin
+    \$3151  = \mac_pre_s0$1267 ;
+    if (stall_adv15) begin
       \$3151  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_pre_s0$1265 ;
-    if (stall_adv14) begin
+    \$3152  = \mac_pre_s0$1268 ;
+    if (stall_adv15) begin
       \$3152  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_pre_s0$1266 ;
-    if (stall_adv14) begin
+    \$3153  = \mac_pre_s0$1269 ;
+    if (stall_adv15) begin
       \$3153  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_pre_s0$1267 ;
-    if (stall_adv14) begin
+    \$3154  = \mac_pre_s0$1270 ;
+    if (stall_adv15) begin
       \$3154  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_pre_s0$1268 ;
-    if (stall_adv14) begin
+    \$3155  = \mac_pre_s0$1271 ;
+    if (stall_adv15) begin
       \$3155  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_pre_s0$1269 ;
-    if (stall_adv14) begin
+    \$3156  = \mac_pre_s0$1272 ;
+    if (stall_adv15) begin
       \$3156  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_pre_s0$1270 ;
-    if (stall_adv14) begin
+    \$3157  = \mac_pre_s0$1273 ;
+    if (stall_adv15) begin
       \$3157  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_pre_s0$1271 ;
-    if (stall_adv14) begin
+    \$3158  = \mac_pre_s0$1274 ;
+    if (stall_adv15) begin
       \$3158  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_pre_s0$1272 ;
-    if (stall_adv14) begin
+    \$3159  = \mac_pre_s0$1275 ;
+    if (stall_adv15) begin
       \$3159  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_pre_s0$1273 ;
-    if (stall_adv14) begin
+    \$3160  = \mac_pre_s0$1276 ;
+    if (stall_adv15) begin
       \$3160  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_pre_s0$1274 ;
-    if (stall_adv14) begin
+    \$3161  = \mac_pre_s0$1277 ;
+    if (stall_adv15) begin
       \$3161  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_pre_s0$1275 ;
-    if (stall_adv14) begin
+    \$3162  = \mac_pre_s0$1278 ;
+    if (stall_adv15) begin
       \$3162  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_pre_s0$1276 ;
-    if (stall_adv14) begin
+    \$3163  = \mac_pre_s0$1279 ;
+    if (stall_adv15) begin
       \$3163  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_pre_s0$1277 ;
-    if (stall_adv14) begin
+    \$3164  = \mac_pre_s0$1280 ;
+    if (stall_adv15) begin
       \$3164  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_pre_s0$1278 ;
-    if (stall_adv14) begin
+    \$3165  = \mac_pre_s0$1281 ;
+    if (stall_adv15) begin
       \$3165  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_pre_s0$1279 ;
-    if (stall_adv14) begin
+    \$3166  = \mac_pre_s0$1282 ;
+    if (stall_adv15) begin
       \$3166  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_pre_s0$1280 ;
-    if (stall_adv14) begin
+    \$3167  = \mac_pre_s0$1283 ;
+    if (stall_adv15) begin
       \$3167  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_pre_s0$1281 ;
-    if (stall_adv14) begin
+    \$3168  = \mac_pre_s0$1284 ;
+    if (stall_adv15) begin
       \$3168  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_pre_s0$1282 ;
-    if (stall_adv14) begin
+    \$3169  = \mac_pre_s0$1285 ;
+    if (stall_adv15) begin
       \$3169  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_pre_s0$1283 ;
-    if (stall_adv14) begin
+    \$3170  = \mac_pre_s0$1286 ;
+    if (stall_adv15) begin
       \$3170  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_pre_s0$1284 ;
-    if (stall_adv14) begin
+    \$3171  = \mac_pre_s0$1287 ;
+    if (stall_adv15) begin
       \$3171  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_pre_s0$1285 ;
-    if (stall_adv14) begin
+    \$3172  = \mac_pre_s0$1288 ;
+    if (stall_adv15) begin
       \$3172  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_pre_s0$1286 ;
-    if (stall_adv14) begin
+    \$3173  = \mac_pre_s0$1289 ;
+    if (stall_adv15) begin
       \$3173  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_pre_s0$1287 ;
-    if (stall_adv14) begin
+    \$3174  = \mac_pre_s0$1290 ;
+    if (stall_adv15) begin
       \$3174  = mac_wmux_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_pre_s0$1288 ;
-    if (stall_adv14) begin
+    \$3175  = \mac_pre_s0$1291 ;
+    if (stall_adv15) begin
       \$3175  = mac_wmux_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_pre_s0$1289 ;
-    if (stall_adv14) begin
+    \$3176  = \mac_pre_s0$1292 ;
+    if (stall_adv15) begin
       \$3176  = mac_wmux_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_pre_s0$1290 ;
-    if (stall_adv14) begin
+    \$3177  = \mac_pre_s0$1293 ;
+    if (stall_adv15) begin
       \$3177  = mac_wmux_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_pre_s0$1291 ;
-    if (stall_adv14) begin
+    \$3178  = \mac_pre_s0$1294 ;
+    if (stall_adv15) begin
       \$3178  = mac_wmux_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_pre_s0$1292 ;
-    if (stall_adv14) begin
+    \$3179  = \mac_pre_s0$1295 ;
+    if (stall_adv15) begin
       \$3179  = mac_wmux_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_pre_s0$1293 ;
-    if (stall_adv14) begin
-      \$3180  = \mac_wmux_s0$1247 ;
+    \$3180  = \mac_pre_s0$1296 ;
+    if (stall_adv15) begin
+      \$3180  = \mac_wmux_s0$1250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_pre_s0$1294 ;
-    if (stall_adv14) begin
-      \$3181  = \mac_wmux_s0$1248 ;
+    \$3181  = \mac_pre_s0$1297 ;
+    if (stall_adv15) begin
+      \$3181  = \mac_wmux_s0$1251 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_pre_s0$1295 ;
-    if (stall_adv14) begin
-      \$3182  = \mac_wmux_s0$1249 ;
+    \$3182  = \mac_pre_s0$1298 ;
+    if (stall_adv15) begin
+      \$3182  = \mac_wmux_s0$1252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_pre_s0$1296 ;
-    if (stall_adv14) begin
-      \$3183  = \mac_wmux_s0$1250 ;
+    \$3183  = \mac_pre_s0$1299 ;
+    if (stall_adv15) begin
+      \$3183  = \mac_wmux_s0$1253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_pre_s0$1297 ;
-    if (stall_adv14) begin
-      \$3184  = \mac_wmux_s0$1251 ;
+    \$3184  = \mac_pre_s0$1300 ;
+    if (stall_adv15) begin
+      \$3184  = \mac_wmux_s0$1254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3185  = mac_pre_valid_s0;
-    if (stall_adv14) begin
+    if (stall_adv15) begin
       \$3185  = mac_wmux_valid_s0;
     end
     if (rst) begin
@@ -12680,42 +12698,42 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3186  = mac_dspin_s0;
-    if (stall_adv15) begin
-      \$3186  = \mac_pre_s0$1293 ;
+    if (stall_adv16) begin
+      \$3186  = \mac_pre_s0$1296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_dspin_s0$1300 ;
-    if (stall_adv15) begin
-      \$3187  = \mac_pre_s0$1294 ;
+    \$3187  = \mac_dspin_s0$1303 ;
+    if (stall_adv16) begin
+      \$3187  = \mac_pre_s0$1297 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_dspin_s0$1301 ;
-    if (stall_adv15) begin
-      \$3188  = \mac_pre_s0$1295 ;
+    \$3188  = \mac_dspin_s0$1304 ;
+    if (stall_adv16) begin
+      \$3188  = \mac_pre_s0$1298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_dspin_s0$1302 ;
-    if (stall_adv15) begin
-      \$3189  = \mac_pre_s0$1296 ;
+    \$3189  = \mac_dspin_s0$1305 ;
+    if (stall_adv16) begin
+      \$3189  = \mac_pre_s0$1299 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_dspin_s0$1303 ;
-    if (stall_adv15) begin
-      \$3190  = \mac_pre_s0$1297 ;
+    \$3190  = \mac_dspin_s0$1306 ;
+    if (stall_adv16) begin
+      \$3190  = \mac_pre_s0$1300 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3191  = mac_dspin_valid_s0;
-    if (stall_adv15) begin
+    if (stall_adv16) begin
       \$3191  = mac_pre_valid_s0;
     end
     if (rst) begin
@@ -12725,42 +12743,42 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3192  = mac_dspout_s0;
-    if (stall_adv15) begin
+    if (stall_adv16) begin
       \$3192  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_dspout_s0$1306 ;
-    if (stall_adv15) begin
-      \$3193  = \mac_dspin_s0$1300 ;
+    \$3193  = \mac_dspout_s0$1309 ;
+    if (stall_adv16) begin
+      \$3193  = \mac_dspin_s0$1303 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_dspout_s0$1307 ;
-    if (stall_adv15) begin
-      \$3194  = \mac_dspin_s0$1301 ;
+    \$3194  = \mac_dspout_s0$1310 ;
+    if (stall_adv16) begin
+      \$3194  = \mac_dspin_s0$1304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_dspout_s0$1308 ;
-    if (stall_adv15) begin
-      \$3195  = \mac_dspin_s0$1302 ;
+    \$3195  = \mac_dspout_s0$1311 ;
+    if (stall_adv16) begin
+      \$3195  = \mac_dspin_s0$1305 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_dspout_s0$1309 ;
-    if (stall_adv15) begin
-      \$3196  = \mac_dspin_s0$1303 ;
+    \$3196  = \mac_dspout_s0$1312 ;
+    if (stall_adv16) begin
+      \$3196  = \mac_dspin_s0$1306 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3197  = mac_dspout_valid_s0;
-    if (stall_adv15) begin
+    if (stall_adv16) begin
       \$3197  = mac_dspin_valid_s0;
     end
     if (rst) begin
@@ -12770,154 +12788,154 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3198  = mac_add0_s0;
-    if (stall_adv19) begin
+    if (stall_adv20) begin
       \$3198  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_add0_s0$1049 ;
-    if (stall_adv19) begin
+    \$3199  = \mac_add0_s0$1045 ;
+    if (stall_adv20) begin
       \$3199  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_add0_s0$1051 ;
-    if (stall_adv19) begin
+    \$3200  = \mac_add0_s0$1047 ;
+    if (stall_adv20) begin
       \$3200  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_add0_s0$1052 ;
-    if (stall_adv19) begin
+    \$3201  = \mac_add0_s0$1048 ;
+    if (stall_adv20) begin
       \$3201  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_add0_s0$1054 ;
-    if (stall_adv19) begin
+    \$3202  = \mac_add0_s0$1050 ;
+    if (stall_adv20) begin
       \$3202  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_add0_s0$1055 ;
-    if (stall_adv19) begin
+    \$3203  = \mac_add0_s0$1051 ;
+    if (stall_adv20) begin
       \$3203  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_add0_s0$1057 ;
-    if (stall_adv19) begin
+    \$3204  = \mac_add0_s0$1053 ;
+    if (stall_adv20) begin
       \$3204  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_add0_s0$1058 ;
-    if (stall_adv19) begin
+    \$3205  = \mac_add0_s0$1054 ;
+    if (stall_adv20) begin
       \$3205  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_add0_s0$1060 ;
-    if (stall_adv19) begin
+    \$3206  = \mac_add0_s0$1056 ;
+    if (stall_adv20) begin
       \$3206  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_add0_s0$1061 ;
-    if (stall_adv19) begin
+    \$3207  = \mac_add0_s0$1057 ;
+    if (stall_adv20) begin
       \$3207  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_add0_s0$1063 ;
-    if (stall_adv19) begin
+    \$3208  = \mac_add0_s0$1059 ;
+    if (stall_adv20) begin
       \$3208  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_add0_s0$1064 ;
-    if (stall_adv19) begin
+    \$3209  = \mac_add0_s0$1060 ;
+    if (stall_adv20) begin
       \$3209  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_add0_s0$1066 ;
-    if (stall_adv19) begin
+    \$3210  = \mac_add0_s0$1062 ;
+    if (stall_adv20) begin
       \$3210  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_add0_s0$1067 ;
-    if (stall_adv19) begin
+    \$3211  = \mac_add0_s0$1063 ;
+    if (stall_adv20) begin
       \$3211  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_add0_s0$1069 ;
-    if (stall_adv19) begin
+    \$3212  = \mac_add0_s0$1065 ;
+    if (stall_adv20) begin
       \$3212  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_add0_s0$1070 ;
-    if (stall_adv19) begin
+    \$3213  = \mac_add0_s0$1066 ;
+    if (stall_adv20) begin
       \$3213  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_add0_s0$1311 ;
-    if (stall_adv19) begin
+    \$3214  = \mac_add0_s0$1314 ;
+    if (stall_adv20) begin
       \$3214  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_add0_s0$1312 ;
-    if (stall_adv19) begin
-      \$3215  = \mac_dspout_s0$1306 ;
+    \$3215  = \mac_add0_s0$1315 ;
+    if (stall_adv20) begin
+      \$3215  = \mac_dspout_s0$1309 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_add0_s0$1313 ;
-    if (stall_adv19) begin
-      \$3216  = \mac_dspout_s0$1307 ;
+    \$3216  = \mac_add0_s0$1316 ;
+    if (stall_adv20) begin
+      \$3216  = \mac_dspout_s0$1310 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_add0_s0$1314 ;
-    if (stall_adv19) begin
-      \$3217  = \mac_dspout_s0$1308 ;
+    \$3217  = \mac_add0_s0$1317 ;
+    if (stall_adv20) begin
+      \$3217  = \mac_dspout_s0$1311 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_add0_s0$1315 ;
-    if (stall_adv19) begin
-      \$3218  = \mac_dspout_s0$1309 ;
+    \$3218  = \mac_add0_s0$1318 ;
+    if (stall_adv20) begin
+      \$3218  = \mac_dspout_s0$1312 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3219  = mac_add0_valid_s0;
-    if (stall_adv19) begin
+    if (stall_adv20) begin
       \$3219  = mac_dspout_valid_s0;
     end
     if (rst) begin
@@ -12927,98 +12945,98 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3220  = mac_add1_s0;
-    if (stall_adv20) begin
+    if (stall_adv21) begin
       \$3220  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_add1_s0$1075 ;
-    if (stall_adv20) begin
+    \$3221  = \mac_add1_s0$1071 ;
+    if (stall_adv21) begin
       \$3221  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_add1_s0$1077 ;
-    if (stall_adv20) begin
+    \$3222  = \mac_add1_s0$1073 ;
+    if (stall_adv21) begin
       \$3222  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_add1_s0$1078 ;
-    if (stall_adv20) begin
+    \$3223  = \mac_add1_s0$1074 ;
+    if (stall_adv21) begin
       \$3223  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_add1_s0$1080 ;
-    if (stall_adv20) begin
+    \$3224  = \mac_add1_s0$1076 ;
+    if (stall_adv21) begin
       \$3224  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_add1_s0$1081 ;
-    if (stall_adv20) begin
+    \$3225  = \mac_add1_s0$1077 ;
+    if (stall_adv21) begin
       \$3225  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_add1_s0$1083 ;
-    if (stall_adv20) begin
+    \$3226  = \mac_add1_s0$1079 ;
+    if (stall_adv21) begin
       \$3226  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_add1_s0$1084 ;
-    if (stall_adv20) begin
+    \$3227  = \mac_add1_s0$1080 ;
+    if (stall_adv21) begin
       \$3227  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_add1_s0$1317 ;
-    if (stall_adv20) begin
-      \$3228  = \mac_add0_s0$1311 ;
+    \$3228  = \mac_add1_s0$1320 ;
+    if (stall_adv21) begin
+      \$3228  = \mac_add0_s0$1314 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_add1_s0$1318 ;
-    if (stall_adv20) begin
-      \$3229  = \mac_add0_s0$1312 ;
+    \$3229  = \mac_add1_s0$1321 ;
+    if (stall_adv21) begin
+      \$3229  = \mac_add0_s0$1315 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_add1_s0$1319 ;
-    if (stall_adv20) begin
-      \$3230  = \mac_add0_s0$1313 ;
+    \$3230  = \mac_add1_s0$1322 ;
+    if (stall_adv21) begin
+      \$3230  = \mac_add0_s0$1316 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_add1_s0$1320 ;
-    if (stall_adv20) begin
-      \$3231  = \mac_add0_s0$1314 ;
+    \$3231  = \mac_add1_s0$1323 ;
+    if (stall_adv21) begin
+      \$3231  = \mac_add0_s0$1317 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_add1_s0$1321 ;
-    if (stall_adv20) begin
-      \$3232  = \mac_add0_s0$1315 ;
+    \$3232  = \mac_add1_s0$1324 ;
+    if (stall_adv21) begin
+      \$3232  = \mac_add0_s0$1318 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3233  = mac_add1_valid_s0;
-    if (stall_adv20) begin
+    if (stall_adv21) begin
       \$3233  = mac_add0_valid_s0;
     end
     if (rst) begin
@@ -13028,70 +13046,70 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3234  = mac_add2_s0;
-    if (stall_adv21) begin
+    if (stall_adv22) begin
       \$3234  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_add2_s0$1091 ;
-    if (stall_adv21) begin
+    \$3235  = \mac_add2_s0$1087 ;
+    if (stall_adv22) begin
       \$3235  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_add2_s0$1094 ;
-    if (stall_adv21) begin
+    \$3236  = \mac_add2_s0$1090 ;
+    if (stall_adv22) begin
       \$3236  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_add2_s0$1097 ;
-    if (stall_adv21) begin
+    \$3237  = \mac_add2_s0$1093 ;
+    if (stall_adv22) begin
       \$3237  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_add2_s0$1323 ;
-    if (stall_adv21) begin
-      \$3238  = \mac_add1_s0$1317 ;
+    \$3238  = \mac_add2_s0$1326 ;
+    if (stall_adv22) begin
+      \$3238  = \mac_add1_s0$1320 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_add2_s0$1089 ;
-    if (stall_adv21) begin
-      \$3239  = \mac_add1_s0$1318 ;
+    \$3239  = \mac_add2_s0$1085 ;
+    if (stall_adv22) begin
+      \$3239  = \mac_add1_s0$1321 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_add2_s0$1092 ;
-    if (stall_adv21) begin
-      \$3240  = \mac_add1_s0$1319 ;
+    \$3240  = \mac_add2_s0$1088 ;
+    if (stall_adv22) begin
+      \$3240  = \mac_add1_s0$1322 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_add2_s0$1095 ;
-    if (stall_adv21) begin
-      \$3241  = \mac_add1_s0$1320 ;
+    \$3241  = \mac_add2_s0$1091 ;
+    if (stall_adv22) begin
+      \$3241  = \mac_add1_s0$1323 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_add2_s0$1098 ;
-    if (stall_adv21) begin
-      \$3242  = \mac_add1_s0$1321 ;
+    \$3242  = \mac_add2_s0$1094 ;
+    if (stall_adv22) begin
+      \$3242  = \mac_add1_s0$1324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3243  = mac_add2_valid_s0;
-    if (stall_adv21) begin
+    if (stall_adv22) begin
       \$3243  = mac_add1_valid_s0;
     end
     if (rst) begin
@@ -13102,7 +13120,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3244  = o__valid;
     if (advance) begin
-      \$3244  = \$2665 ;
+      \$3244  = \$2663 ;
     end
     if (rst) begin
       \$3244  = 1'h0;
@@ -13112,7 +13130,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3245  = stall_adv0_valid;
     if (stall_adv0) begin
-      \$3245  = \$2666 ;
+      \$3245  = \$2664 ;
     end
     if (rst) begin
       \$3245  = 1'h0;
@@ -13122,7 +13140,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3246  = stall_adv1_valid;
     if (stall_adv1) begin
-      \$3246  = \$2667 ;
+      \$3246  = \$2665 ;
     end
     if (rst) begin
       \$3246  = 1'h0;
@@ -13132,7 +13150,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3247  = stall_adv2_valid;
     if (stall_adv2) begin
-      \$3247  = \$2668 ;
+      \$3247  = \$2666 ;
     end
     if (rst) begin
       \$3247  = 1'h0;
@@ -13142,7 +13160,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3248  = stall_adv3_valid;
     if (stall_adv3) begin
-      \$3248  = \$2669 ;
+      \$3248  = \$2667 ;
     end
     if (rst) begin
       \$3248  = 1'h0;
@@ -13152,7 +13170,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3249  = stall_adv4_valid;
     if (stall_adv4) begin
-      \$3249  = \$2670 ;
+      \$3249  = \$2668 ;
     end
     if (rst) begin
       \$3249  = 1'h0;
@@ -13162,7 +13180,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3250  = stall_adv5_valid;
     if (stall_adv5) begin
-      \$3250  = \$2671 ;
+      \$3250  = \$2669 ;
     end
     if (rst) begin
       \$3250  = 1'h0;
@@ -13172,7 +13190,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3251  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$3251  = \$2672 ;
+      \$3251  = \$2670 ;
     end
     if (rst) begin
       \$3251  = 1'h0;
@@ -13182,7 +13200,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3252  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$3252  = \$2673 ;
+      \$3252  = \$2671 ;
     end
     if (rst) begin
       \$3252  = 1'h0;
@@ -13192,7 +13210,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3253  = stall_adv8_valid;
     if (stall_adv8) begin
-      \$3253  = \$2674 ;
+      \$3253  = \$2672 ;
     end
     if (rst) begin
       \$3253  = 1'h0;
@@ -13202,7 +13220,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3254  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$3254  = \$2675 ;
+      \$3254  = \$2673 ;
     end
     if (rst) begin
       \$3254  = 1'h0;
@@ -13212,7 +13230,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3255  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$3255  = \$2676 ;
+      \$3255  = \$2674 ;
     end
     if (rst) begin
       \$3255  = 1'h0;
@@ -13222,7 +13240,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3256  = stall_adv11_valid;
     if (stall_adv11) begin
-      \$3256  = \$2677 ;
+      \$3256  = \$2675 ;
     end
     if (rst) begin
       \$3256  = 1'h0;
@@ -13232,7 +13250,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3257  = stall_adv12_valid;
     if (stall_adv12) begin
-      \$3257  = \$2678 ;
+      \$3257  = \$2676 ;
     end
     if (rst) begin
       \$3257  = 1'h0;
@@ -13242,7 +13260,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3258  = stall_adv13_valid;
     if (stall_adv13) begin
-      \$3258  = \$2679 ;
+      \$3258  = \$2677 ;
     end
     if (rst) begin
       \$3258  = 1'h0;
@@ -13252,7 +13270,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3259  = stall_adv14_valid;
     if (stall_adv14) begin
-      \$3259  = \$2680 ;
+      \$3259  = \$2678 ;
     end
     if (rst) begin
       \$3259  = 1'h0;
@@ -13262,7 +13280,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3260  = stall_adv15_valid;
     if (stall_adv15) begin
-      \$3260  = \$2681 ;
+      \$3260  = \$2679 ;
     end
     if (rst) begin
       \$3260  = 1'h0;
@@ -13272,7 +13290,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3261  = stall_adv16_valid;
     if (stall_adv16) begin
-      \$3261  = \$2682 ;
+      \$3261  = \$2680 ;
     end
     if (rst) begin
       \$3261  = 1'h0;
@@ -13282,7 +13300,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3262  = stall_adv17_valid;
     if (stall_adv17) begin
-      \$3262  = \$2683 ;
+      \$3262  = \$2681 ;
     end
     if (rst) begin
       \$3262  = 1'h0;
@@ -13292,7 +13310,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3263  = stall_adv18_valid;
     if (stall_adv18) begin
-      \$3263  = \$2684 ;
+      \$3263  = \$2682 ;
     end
     if (rst) begin
       \$3263  = 1'h0;
@@ -13302,7 +13320,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3264  = stall_adv19_valid;
     if (stall_adv19) begin
-      \$3264  = \$2685 ;
+      \$3264  = \$2683 ;
     end
     if (rst) begin
       \$3264  = 1'h0;
@@ -13312,7 +13330,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3265  = stall_adv20_valid;
     if (stall_adv20) begin
-      \$3265  = \$2686 ;
+      \$3265  = \$2684 ;
     end
     if (rst) begin
       \$3265  = 1'h0;
@@ -13322,7 +13340,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3266  = stall_adv21_valid;
     if (stall_adv21) begin
-      \$3266  = \$2687 ;
+      \$3266  = \$2685 ;
     end
     if (rst) begin
       \$3266  = 1'h0;
@@ -13332,7 +13350,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3267  = stall_adv22_valid;
     if (stall_adv22) begin
-      \$3267  = \$2688 ;
+      \$3267  = \$2686 ;
     end
     if (rst) begin
       \$3267  = 1'h0;
@@ -13342,7 +13360,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3268  = stall_adv23_valid;
     if (stall_adv23) begin
-      \$3268  = \$2689 ;
+      \$3268  = \$2687 ;
     end
     if (rst) begin
       \$3268  = 1'h0;
@@ -13352,7 +13370,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3269  = stall_adv24_valid;
     if (stall_adv24) begin
-      \$3269  = \$2690 ;
+      \$3269  = \$2688 ;
     end
     if (rst) begin
       \$3269  = 1'h0;
@@ -13362,7 +13380,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3270  = stall_adv25_valid;
     if (stall_adv25) begin
-      \$3270  = \$2691 ;
+      \$3270  = \$2689 ;
     end
     if (rst) begin
       \$3270  = 1'h0;
@@ -13372,7 +13390,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3271  = stall_adv26_valid;
     if (stall_adv26) begin
-      \$3271  = \$2692 ;
+      \$3271  = \$2690 ;
     end
     if (rst) begin
       \$3271  = 1'h0;
@@ -13382,7 +13400,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3272  = stall_adv27_valid;
     if (stall_adv27) begin
-      \$3272  = \$2693 ;
+      \$3272  = \$2691 ;
     end
     if (rst) begin
       \$3272  = 1'h0;
@@ -13392,7 +13410,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3273  = stall_adv28_valid;
     if (stall_adv28) begin
-      \$3273  = \$2694 ;
+      \$3273  = \$2692 ;
     end
     if (rst) begin
       \$3273  = 1'h0;
@@ -13402,7 +13420,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$3274  = stall_adv29_valid;
     if (stall_adv29) begin
-      \$3274  = \$2695 ;
+      \$3274  = \$2693 ;
     end
     if (rst) begin
       \$3274  = 1'h0;
@@ -13410,70 +13428,80 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = mac_acc0;
-    if (\$2696 ) begin
-      \$3275  = \$2697 ;
+    \$3275  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$3275  = \$2694 ;
     end
     if (rst) begin
-      \$3275  = 32'd0;
+      \$3275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = mac_acc0_out;
+    \$3276  = mac_acc0;
+    if (\$2695 ) begin
+      \$3276  = \$2696 ;
+    end
+    if (rst) begin
+      \$3276  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3277  = mac_acc0_out;
+    if (\$2698 ) begin
+      \$3277  = \$2633 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3278  = mac_acc1;
     if (\$2699 ) begin
-      \$3276  = \$2638 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = mac_acc1;
-    if (\$2700 ) begin
-      \$3277  = \$2701 ;
+      \$3278  = \$2700 ;
     end
     if (rst) begin
-      \$3277  = 32'd0;
+      \$3278  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = mac_acc1_out;
+    \$3279  = mac_acc1_out;
+    if (\$2702 ) begin
+      \$3279  = \$2634 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3280  = mac_acc2;
     if (\$2703 ) begin
-      \$3278  = \$2639 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = mac_acc2;
-    if (\$2704 ) begin
-      \$3279  = \$2705 ;
+      \$3280  = \$2704 ;
     end
     if (rst) begin
-      \$3279  = 32'd0;
+      \$3280  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = mac_acc2_out;
+    \$3281  = mac_acc2_out;
+    if (\$2706 ) begin
+      \$3281  = \$2635 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3282  = mac_acc3;
     if (\$2707 ) begin
-      \$3280  = \$2640 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = mac_acc3;
-    if (\$2708 ) begin
-      \$3281  = \$2709 ;
+      \$3282  = \$2708 ;
     end
     if (rst) begin
-      \$3281  = 32'd0;
+      \$3282  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = mac_acc3_out;
-    if (\$2711 ) begin
-      \$3282  = \$2641 [31:0];
+    \$3283  = mac_acc3_out;
+    if (\$2710 ) begin
+      \$3283  = \$2636 [31:0];
     end
   end
   assign shift_d0 = \$4 [7:0];
@@ -13559,22 +13587,22 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_idx5 = { \$1950 , \$1945 , \$1941 , \$1938  };
   assign sel_idx6 = { \$1979 , \$1973 , \$1969 , \$1965  };
   assign sel_idx7 = { \$2010 , \$2003 , \$1999 , \$1995  };
-  assign mac_sel0 = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
-  assign mac_sel1 = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
-  assign mac_sel2 = { \$2057 , \$2056 , \$2055 , \$2054 , \$2053 , \$2052 , \$2051 , \$2050 , \$2049  };
-  assign mac_sel3 = { \$2066 , \$2065 , \$2064 , \$2063 , \$2062 , \$2061 , \$2060 , \$2059 , \$2058  };
-  assign mac_sel4 = { \$2075 , \$2074 , \$2073 , \$2072 , \$2071 , \$2070 , \$2069 , \$2068 , \$2067  };
-  assign mac_sel5 = { \$2084 , \$2083 , \$2082 , \$2081 , \$2080 , \$2079 , \$2078 , \$2077 , \$2076  };
-  assign mac_sel6 = { \$2093 , \$2092 , \$2091 , \$2090 , \$2089 , \$2088 , \$2087 , \$2086 , \$2085  };
-  assign mac_sel7 = { \$2102 , \$2101 , \$2100 , \$2099 , \$2098 , \$2097 , \$2096 , \$2095 , \$2094  };
-  assign mac_biased0 = \$2626 [31:0];
-  assign mac_biased1 = \$2627 [31:0];
-  assign mac_biased2 = \$2628 [31:0];
-  assign mac_biased3 = \$2629 [31:0];
-  assign mac_acc0_next = \$2638 [31:0];
-  assign mac_acc1_next = \$2639 [31:0];
-  assign mac_acc2_next = \$2640 [31:0];
-  assign mac_acc3_next = \$2641 [31:0];
+  assign mac_sel0 = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
+  assign mac_sel1 = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
+  assign mac_sel2 = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
+  assign mac_sel3 = { \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054 , \$2053  };
+  assign mac_sel4 = { \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063 , \$2062  };
+  assign mac_sel5 = { \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072 , \$2071  };
+  assign mac_sel6 = { \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081 , \$2080  };
+  assign mac_sel7 = { \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090 , \$2089  };
+  assign mac_biased0 = \$2621 [31:0];
+  assign mac_biased1 = \$2622 [31:0];
+  assign mac_biased2 = \$2623 [31:0];
+  assign mac_biased3 = \$2624 [31:0];
+  assign mac_acc0_next = \$2633 [31:0];
+  assign mac_acc1_next = \$2634 [31:0];
+  assign mac_acc2_next = \$2635 [31:0];
+  assign mac_acc3_next = \$2636 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

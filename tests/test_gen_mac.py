@@ -453,19 +453,38 @@ def test_auto_schedule_meets_the_model_with_fewest_bits() -> None:
             budget = 1000 / mhz - 0.8
             assert _meets(shape, sched, layer_delays(shape, 32), budget, ECP5_DELAYS_NS)
             # one stage fewer anywhere misses the clock (the schedule is not padded)
-            for part in ("wmux", "pre", "tree"):
+            for part in ("wmux", "pre", "mul", "tree"):
                 if getattr(sched, part):
                     fewer = dataclasses.replace(sched, **{part: getattr(sched, part) - 1})
                     assert (not _meets(shape, fewer, layer_delays(shape, 32), budget,
                                        ECP5_DELAYS_NS)
                             or register_bits(shape, fewer) >= register_bits(shape, sched))
         assert auto_schedule(shape, 20, 32).stages == 1
-        # at the top clock the multipliers' operands and products sit in the DSP's registers
+        # at the top clock the multipliers' operands and products sit in the DSP's registers,
+        # and at 150 MHz with 128 and more multipliers a fabric register takes the product's
+        # long route (at 125 MHz 256 of them still fit the period without it)
         fast = auto_schedule(shape, top, 32)
-        assert fast.pre >= 1 and fast.mul == 1
+        long_route = top == 150 and shape.terms * shape.outputs >= 128
+        assert fast.pre >= 1 and fast.mul == (2 if long_route else 1)
     # a register after the weight multiplexers (8 bits per product) beats one after the
     # multipliers (16 bits) when either meets the clock
     assert LinearConfig(n=2, m=4, outputs=8, target_mhz=90).mac_pipeline.startswith("pre=1")
+
+
+def test_product_route_grows_with_the_array() -> None:
+    """The product's route out of the DSP (dsp_spread) is local up to DSP_SPREAD_BASE
+    multipliers and grows per doubling beyond: at 150 MHz, 64 multipliers keep the product in
+    the DSP's register alone, 128 get a fabric register after it (the measured 8:16 K = 16
+    and 16-wide dense K = 8 arrays, gen.macsched)."""
+    from gen.macsched import DSP_SPREAD_BASE, dsp_spread
+
+    assert dsp_spread(DSP_SPREAD_BASE) == 0 and dsp_spread(1) == 0
+    assert dsp_spread(4 * DSP_SPREAD_BASE) == pytest.approx(2 * dsp_spread(2 * DSP_SPREAD_BASE))
+    mul = {k: LinearConfig(n=8, m=16, outputs=k, weights="memory", banks="lane",
+                           target_mhz=150).schedule.mul for k in (4, 8, 16)}
+    assert mul == {4: 1, 8: 1, 16: 2}
+    assert DenseMACConfig(m=16, outputs=8, target_mhz=150).schedule.mul == 2
+    assert DenseMACConfig(m=16, outputs=4, target_mhz=150).schedule.mul == 1
 
 
 def test_latency_properties() -> None:
