@@ -336,7 +336,10 @@ def test_weights_from_memory(case, nm_seed: int) -> None:
 
 def test_lane_banks_hold_each_slot_its_columns() -> None:
     """Banks by kept slot: N banks of (M-N+1) x D words, the same N columns read per group,
-    N (M-N+1) / M copies stored; no weight selection, so one stage less than by position."""
+    N (M-N+1) / M copies stored; no weight selection (one stage less than by position), and
+    each bank's read address registered before the read (one more, LANE_ADDR_STAGES)."""
+    from gen.macsched import LANE_ADDR_STAGES
+
     for n, m, copies in ((2, 4, 1.5), (8, 16, 4.5), (16, 32, 8.5)):
         pos = LinearConfig(n=n, m=m, outputs=16, weights="memory", target_mhz=150)
         lane = LinearConfig(n=n, m=m, outputs=16, weights="memory", banks="lane",
@@ -349,7 +352,7 @@ def test_lane_banks_hold_each_slot_its_columns() -> None:
         assert got["weight_bits_per_group"] == ref["weight_bits_per_group"] == n * 16 * 8
         assert got["weight_bits_stored"] == copies * ref["weight_bits_stored"]
         assert lane.schedule.wmux == 0
-        assert lane.latency == pos.latency - pos.schedule.wmux
+        assert lane.latency == pos.latency - pos.schedule.wmux + LANE_ADDR_STAGES
 
 
 @pytest.mark.parametrize("kwargs, match", [
