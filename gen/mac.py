@@ -565,13 +565,17 @@ def lane_bank_word(column: Value, word: Value, depth: int, width: int) -> Value:
     return (column * depth + word)[:width]
 
 
+def _lane_geometry(n: int, m_: int, depth: int) -> tuple[int, int, int]:
+    """Of a lane bank (:func:`lane_banks`): columns M - N + 1, address bits, column bits."""
+    span = m_ - n + 1
+    return span, max(1, (span * depth - 1).bit_length()), max(1, (span - 1).bit_length())
+
+
 def lane_read_addrs(m: Module, *, n: int, m_: int, depth: int, read_word: Value,
                     index: Sequence[Value], name: str = "wlane") -> list[Value]:
     """Read address of each lane bank (:func:`lane_banks`) for a group: bank s reads word
     ``(index[s] - s)*D + read_word``."""
-    span = m_ - n + 1
-    width = max(1, (span * depth - 1).bit_length())
-    cbits = max(1, (span - 1).bit_length())
+    _, width, cbits = _lane_geometry(n, m_, depth)
     out = []
     for s in range(n):
         rcol = Signal(cbits, name=f"{name}{s}_rcol")
@@ -602,11 +606,9 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
     (the shared form bounded nm_linear_8_16_int8_k16_wlane_skid at 151.5 MHz, seed 1: the
     write address's LUTs to a bank 45 columns away, 4.15 ns of routing).
     """
-    span = m_ - n + 1
+    span, width, cbits = _lane_geometry(n, m_, depth)
     layout = data.ArrayLayout(signed(weight_width), outputs)
     words = span * depth
-    width = max(1, (words - 1).bit_length())
-    cbits = max(1, (span - 1).bit_length())
     out = []
     for s in range(n):
         wcol = Signal(cbits, name=f"{name}{s}_wcol")
