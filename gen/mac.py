@@ -495,7 +495,11 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
         m.d.comb += total.eq(acc + total_sum)  # wraps to acc_width
         with m.If(adv & valid):
             m.d.sync += acc.eq(Mux(last, 0, total))
-        with m.If(adv_out & valid & last):
+        # the output register loads on every move (a flip-flop on its clock enables, no
+        # LUT of valid and last fanning out to them): while out_valid is low its value is
+        # not read, and a result it holds leaves (or goes into the skid buffer) in the move
+        # that overwrites it
+        with m.If(adv_out):
             m.d.sync += out.eq(total)
         outs.append(out)
     return outs, out_valid
@@ -535,7 +539,7 @@ def _bank(m: Module, name: str, *, depth: int, layout: data.ArrayLayout, write_e
 
 def weight_banks(m: Module, *, banks: int, depth: int, outputs: int, weight_width: int,
                  write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
-                 read_word: Value, read_en: Sequence[Value], out_enable: Value,
+                 read_word: Value, read_en: Sequence[Value], out_enable: Sequence[Value],
                  primitives: bool = False, name: str = "wbank") -> list[Any]:
     """M weight banks, one per group position (DESIGN.md 3.1, ``banks: position``), their
     read data registered.
@@ -544,14 +548,14 @@ def weight_banks(m: Module, *, banks: int, depth: int, outputs: int, weight_widt
     element k). One write port (``write_en`` with ``write_bank``/``write_word``) and one
     synchronous read port per bank: all banks read word ``read_word``; bank j only when
     ``read_en[j]`` is high, else its read data holds. The read data is registered once more
-    when ``out_enable`` is high (:func:`_bank`). Returns the K-element views of that
+    when ``out_enable[j]`` is high (:func:`_bank`). Returns the K-element views of that
     registered data, one per bank.
     """
     layout = data.ArrayLayout(signed(weight_width), outputs)
     return [_bank(m, f"{name}{j}", depth=depth, layout=layout,
                   write_en=write_en & (write_bank == j), write_addr=write_word,
                   write_data=write_data, read_en=read_en[j], read_addr=read_word,
-                  out_enable=out_enable, primitives=primitives)
+                  out_enable=out_enable[j], primitives=primitives)
             for j in range(banks)]
 
 
@@ -586,7 +590,8 @@ def lane_read_addrs(m: Module, *, n: int, m_: int, depth: int, read_word: Value,
 
 def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_width: int,
                write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
-               read_addr: Sequence[Value], read_en: Value, out_enable: Value,
+               read_addr: Sequence[Value], read_en: Sequence[Value],
+               out_enable: Sequence[Value],
                primitives: bool = False, registered: bool = False,
                name: str = "wlane") -> list[Any]:
     """N weight banks, one per kept slot (DESIGN.md 3.1, ``banks: lane``), their read data
@@ -596,7 +601,8 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
     bank s holds those M - N + 1 columns: word ``c*D + g`` (:func:`lane_bank_word`) the K
     weights of input feature ``g*M + s + c``. A load of position j writes every bank s with
     ``s <= j <= s + M - N`` (up to min(N, M - N + 1) banks at once); a group's slot s reads
-    word ``read_addr[s]`` of bank s (:func:`lane_read_addrs`), all N banks each group.
+    word ``read_addr[s]`` of bank s (:func:`lane_read_addrs`), all N banks each group, bank s
+    on ``read_en[s]`` and its data's register on ``out_enable[s]``.
     Storage: N (M - N + 1) / M copies of the weights, for a read of N weight columns per group
     without the (M - N + 1):1 multiplexer of every weight bit.
 
@@ -628,8 +634,8 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
         out.append(_bank(
             m, f"{name}{s}", depth=words, layout=layout, write_en=we,
             write_addr=wa, write_data=write_data,
-            read_en=read_en, read_addr=read_addr[s],
-            out_enable=out_enable, primitives=primitives))
+            read_en=read_en[s], read_addr=read_addr[s],
+            out_enable=out_enable[s], primitives=primitives))
     return out
 
 
@@ -750,16 +756,22 @@ class DenseMAC(StreamUnit):
             load = Value.cast(p.load)[0]
             compute = self.i.valid & ~load
             read_word = group_counter(m, advance, compute, last, cfg.depth, "mac_group")
-            rd, oce = copies(), copies()
+            # every bank reads on every move, bubbles and loads included (their data is not
+            # used), and loads its read data's register on the next: each bank on copies of
+            # the stall enable of its own, flip-flops with skid, so no valid bit or LUT fans
+            # out from the input to block RAMs across the device (at K = 8 with 16 banks that
+            # path bounded dense_mac_16_int8_k8_wmem_skid at 162.6 MHz, seed 1)
+            rd = [copies() for _ in range(cfg.m)]
+            oce = [copies() for _ in range(cfg.m)]
             # the read data into a register of its own, the banks' (gen.macsched.READ_STAGES)
             rdata = weight_banks(
                 m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
                 weight_width=cfg.weight_width, **load_port(cfg, p, self.i.valid & load),
-                read_word=read_word, read_en=[rd & compute] * cfg.m, out_enable=oce,
+                read_word=read_word, read_en=rd, out_enable=oce,
                 primitives=uses_primitives(platform))
             pipe = MACPipe(m, advance, compute, last, "mac", copies)
             values = pipe.cut(values, 1, "read")
-            values = pipe.cut(values, 1, "rdreg", enable=oce)
+            values = pipe.cut(values, 1, "rdreg")
             rows = [[Value.cast(rdata[j][k]) for k in range(cfg.outputs)] for j in range(cfg.m)]
             cand = lambda k, j: rows[j][k]  # noqa: E731
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=None, m_=cfg.m,

@@ -6,7 +6,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg \$100 ;
+  reg [17:0] \$100 ;
   reg [17:0] \$101 ;
   reg [17:0] \$102 ;
   reg [17:0] \$103 ;
@@ -15,33 +15,33 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \$106 ;
   reg [17:0] \$107 ;
   reg [17:0] \$108 ;
-  reg [17:0] \$109 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [17:0] \$110 ;
-  reg [17:0] \$111 ;
-  reg [17:0] \$112 ;
-  reg [17:0] \$113 ;
-  reg [17:0] \$114 ;
-  reg [17:0] \$115 ;
-  reg [17:0] \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg [18:0] \$119 ;
+  reg \$110 ;
+  reg [18:0] \$111 ;
+  reg [18:0] \$112 ;
+  reg [18:0] \$113 ;
+  reg [18:0] \$114 ;
+  reg [18:0] \$115 ;
+  reg [18:0] \$116 ;
+  reg [18:0] \$117 ;
+  reg [18:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg [18:0] \$120 ;
-  reg [18:0] \$121 ;
-  reg [18:0] \$122 ;
-  reg [18:0] \$123 ;
-  reg [18:0] \$124 ;
-  reg [18:0] \$125 ;
-  reg [18:0] \$126 ;
+  reg \$120 ;
+  reg [19:0] \$121 ;
+  reg [19:0] \$122 ;
+  reg [19:0] \$123 ;
+  reg [19:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [19:0] \$129 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [19:0] \$130 ;
-  reg [19:0] \$131 ;
-  reg [19:0] \$132 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
   reg \$135 ;
@@ -58,24 +58,16 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [31:0] \$148 ;
+  reg [31:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg [31:0] \$156 ;
-  reg [31:0] \$157 ;
-  reg [31:0] \$158 ;
-  reg [31:0] \$159 ;
+  reg [31:0] \$150 ;
+  reg [31:0] \$151 ;
+  reg [31:0] \$152 ;
+  reg [31:0] \$153 ;
+  reg [31:0] \$154 ;
+  reg [31:0] \$155 ;
   wire \$16 ;
-  reg [31:0] \$160 ;
-  reg [31:0] \$161 ;
-  reg [31:0] \$162 ;
-  reg [31:0] \$163 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -113,24 +105,24 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
+  wire [31:0] \$50 ;
   wire \$51 ;
   wire [31:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire [31:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg [16:0] \$59 ;
   wire \$6 ;
-  wire [31:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  reg \$63 ;
-  reg \$64 ;
-  reg \$65 ;
-  reg \$66 ;
+  reg [16:0] \$60 ;
+  reg [16:0] \$61 ;
+  reg [16:0] \$62 ;
+  reg [16:0] \$63 ;
+  reg [16:0] \$64 ;
+  reg [16:0] \$65 ;
+  reg [16:0] \$66 ;
   reg [16:0] \$67 ;
   reg [16:0] \$68 ;
   reg [16:0] \$69 ;
@@ -158,15 +150,15 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$89 ;
   wire \$9 ;
   reg [16:0] \$90 ;
-  reg [16:0] \$91 ;
-  reg [16:0] \$92 ;
-  reg [16:0] \$93 ;
-  reg [16:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [16:0] \$98 ;
-  reg \$99 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg [17:0] \$93 ;
+  reg [17:0] \$94 ;
+  reg [17:0] \$95 ;
+  reg [17:0] \$96 ;
+  reg [17:0] \$97 ;
+  reg [17:0] \$98 ;
+  reg [17:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -712,222 +704,214 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
   assign \$47  = stall_adv12 & mac_add3_valid_s0;
   assign \$48  = \mac_add3_s0$256  ? 32'd0 : \$22 [31:0];
-  assign \$49  = stall_adv13 & mac_add3_valid_s0;
-  assign \$50  = \$49  & \mac_add3_s0$256 ;
-  assign \$51  = stall_adv14 & mac_add3_valid_s0;
-  assign \$52  = \mac_add3_s0$256  ? 32'd0 : \$23 [31:0];
-  assign \$53  = stall_adv15 & mac_add3_valid_s0;
-  assign \$54  = \$53  & \mac_add3_s0$256 ;
-  assign \$55  = stall_adv16 & mac_add3_valid_s0;
-  assign \$56  = \mac_add3_s0$256  ? 32'd0 : \$24 [31:0];
-  assign \$57  = stall_adv17 & mac_add3_valid_s0;
-  assign \$58  = \$57  & \mac_add3_s0$256 ;
-  assign \$59  = stall_adv18 & mac_add3_valid_s0;
-  assign \$60  = \mac_add3_s0$256  ? 32'd0 : \$25 [31:0];
-  assign \$61  = stall_adv19 & mac_add3_valid_s0;
-  assign \$62  = \$61  & \mac_add3_s0$256 ;
+  assign \$49  = stall_adv14 & mac_add3_valid_s0;
+  assign \$50  = \mac_add3_s0$256  ? 32'd0 : \$23 [31:0];
+  assign \$51  = stall_adv16 & mac_add3_valid_s0;
+  assign \$52  = \mac_add3_s0$256  ? 32'd0 : \$24 [31:0];
+  assign \$53  = stall_adv18 & mac_add3_valid_s0;
+  assign \$54  = \mac_add3_s0$256  ? 32'd0 : \$25 [31:0];
   always @(posedge clk)
-    mac_dspin_s0 <= \$63 ;
+    mac_dspin_s0 <= \$55 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$64 ;
+    mac_dspin_valid_s0 <= \$56 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$65 ;
+    mac_dspout_s0 <= \$57 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$66 ;
+    mac_dspout_valid_s0 <= \$58 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$67 ;
+    mac_add0_s0 <= \$59 ;
   always @(posedge clk)
-    \mac_add0_s0$125  <= \$68 ;
+    \mac_add0_s0$125  <= \$60 ;
   always @(posedge clk)
-    \mac_add0_s0$127  <= \$69 ;
+    \mac_add0_s0$127  <= \$61 ;
   always @(posedge clk)
-    \mac_add0_s0$128  <= \$70 ;
+    \mac_add0_s0$128  <= \$62 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$71 ;
+    \mac_add0_s0$130  <= \$63 ;
   always @(posedge clk)
-    \mac_add0_s0$131  <= \$72 ;
+    \mac_add0_s0$131  <= \$64 ;
   always @(posedge clk)
-    \mac_add0_s0$133  <= \$73 ;
+    \mac_add0_s0$133  <= \$65 ;
   always @(posedge clk)
-    \mac_add0_s0$134  <= \$74 ;
+    \mac_add0_s0$134  <= \$66 ;
   always @(posedge clk)
-    \mac_add0_s0$136  <= \$75 ;
+    \mac_add0_s0$136  <= \$67 ;
   always @(posedge clk)
-    \mac_add0_s0$137  <= \$76 ;
+    \mac_add0_s0$137  <= \$68 ;
   always @(posedge clk)
-    \mac_add0_s0$139  <= \$77 ;
+    \mac_add0_s0$139  <= \$69 ;
   always @(posedge clk)
-    \mac_add0_s0$140  <= \$78 ;
+    \mac_add0_s0$140  <= \$70 ;
   always @(posedge clk)
-    \mac_add0_s0$142  <= \$79 ;
+    \mac_add0_s0$142  <= \$71 ;
   always @(posedge clk)
-    \mac_add0_s0$143  <= \$80 ;
+    \mac_add0_s0$143  <= \$72 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$81 ;
+    \mac_add0_s0$145  <= \$73 ;
   always @(posedge clk)
-    \mac_add0_s0$146  <= \$82 ;
+    \mac_add0_s0$146  <= \$74 ;
   always @(posedge clk)
-    \mac_add0_s0$148  <= \$83 ;
+    \mac_add0_s0$148  <= \$75 ;
   always @(posedge clk)
-    \mac_add0_s0$149  <= \$84 ;
+    \mac_add0_s0$149  <= \$76 ;
   always @(posedge clk)
-    \mac_add0_s0$151  <= \$85 ;
+    \mac_add0_s0$151  <= \$77 ;
   always @(posedge clk)
-    \mac_add0_s0$152  <= \$86 ;
+    \mac_add0_s0$152  <= \$78 ;
   always @(posedge clk)
-    \mac_add0_s0$154  <= \$87 ;
+    \mac_add0_s0$154  <= \$79 ;
   always @(posedge clk)
-    \mac_add0_s0$155  <= \$88 ;
+    \mac_add0_s0$155  <= \$80 ;
   always @(posedge clk)
-    \mac_add0_s0$157  <= \$89 ;
+    \mac_add0_s0$157  <= \$81 ;
   always @(posedge clk)
-    \mac_add0_s0$158  <= \$90 ;
+    \mac_add0_s0$158  <= \$82 ;
   always @(posedge clk)
-    \mac_add0_s0$160  <= \$91 ;
+    \mac_add0_s0$160  <= \$83 ;
   always @(posedge clk)
-    \mac_add0_s0$161  <= \$92 ;
+    \mac_add0_s0$161  <= \$84 ;
   always @(posedge clk)
-    \mac_add0_s0$163  <= \$93 ;
+    \mac_add0_s0$163  <= \$85 ;
   always @(posedge clk)
-    \mac_add0_s0$164  <= \$94 ;
+    \mac_add0_s0$164  <= \$86 ;
   always @(posedge clk)
-    \mac_add0_s0$166  <= \$95 ;
+    \mac_add0_s0$166  <= \$87 ;
   always @(posedge clk)
-    \mac_add0_s0$167  <= \$96 ;
+    \mac_add0_s0$167  <= \$88 ;
   always @(posedge clk)
-    \mac_add0_s0$169  <= \$97 ;
+    \mac_add0_s0$169  <= \$89 ;
   always @(posedge clk)
-    \mac_add0_s0$170  <= \$98 ;
+    \mac_add0_s0$170  <= \$90 ;
   always @(posedge clk)
-    \mac_add0_s0$250  <= \$99 ;
+    \mac_add0_s0$250  <= \$91 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$100 ;
+    mac_add0_valid_s0 <= \$92 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$101 ;
+    mac_add1_s0 <= \$93 ;
   always @(posedge clk)
-    \mac_add1_s0$175  <= \$102 ;
+    \mac_add1_s0$175  <= \$94 ;
   always @(posedge clk)
-    \mac_add1_s0$177  <= \$103 ;
+    \mac_add1_s0$177  <= \$95 ;
   always @(posedge clk)
-    \mac_add1_s0$178  <= \$104 ;
+    \mac_add1_s0$178  <= \$96 ;
   always @(posedge clk)
-    \mac_add1_s0$180  <= \$105 ;
+    \mac_add1_s0$180  <= \$97 ;
   always @(posedge clk)
-    \mac_add1_s0$181  <= \$106 ;
+    \mac_add1_s0$181  <= \$98 ;
   always @(posedge clk)
-    \mac_add1_s0$183  <= \$107 ;
+    \mac_add1_s0$183  <= \$99 ;
   always @(posedge clk)
-    \mac_add1_s0$184  <= \$108 ;
+    \mac_add1_s0$184  <= \$100 ;
   always @(posedge clk)
-    \mac_add1_s0$186  <= \$109 ;
+    \mac_add1_s0$186  <= \$101 ;
   always @(posedge clk)
-    \mac_add1_s0$187  <= \$110 ;
+    \mac_add1_s0$187  <= \$102 ;
   always @(posedge clk)
-    \mac_add1_s0$189  <= \$111 ;
+    \mac_add1_s0$189  <= \$103 ;
   always @(posedge clk)
-    \mac_add1_s0$190  <= \$112 ;
+    \mac_add1_s0$190  <= \$104 ;
   always @(posedge clk)
-    \mac_add1_s0$192  <= \$113 ;
+    \mac_add1_s0$192  <= \$105 ;
   always @(posedge clk)
-    \mac_add1_s0$193  <= \$114 ;
+    \mac_add1_s0$193  <= \$106 ;
   always @(posedge clk)
-    \mac_add1_s0$195  <= \$115 ;
+    \mac_add1_s0$195  <= \$107 ;
   always @(posedge clk)
-    \mac_add1_s0$196  <= \$116 ;
+    \mac_add1_s0$196  <= \$108 ;
   always @(posedge clk)
-    \mac_add1_s0$252  <= \$117 ;
+    \mac_add1_s0$252  <= \$109 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$118 ;
+    mac_add1_valid_s0 <= \$110 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$119 ;
+    mac_add2_s0 <= \$111 ;
   always @(posedge clk)
-    \mac_add2_s0$201  <= \$120 ;
+    \mac_add2_s0$201  <= \$112 ;
   always @(posedge clk)
-    \mac_add2_s0$203  <= \$121 ;
+    \mac_add2_s0$203  <= \$113 ;
   always @(posedge clk)
-    \mac_add2_s0$204  <= \$122 ;
+    \mac_add2_s0$204  <= \$114 ;
   always @(posedge clk)
-    \mac_add2_s0$206  <= \$123 ;
+    \mac_add2_s0$206  <= \$115 ;
   always @(posedge clk)
-    \mac_add2_s0$207  <= \$124 ;
+    \mac_add2_s0$207  <= \$116 ;
   always @(posedge clk)
-    \mac_add2_s0$209  <= \$125 ;
+    \mac_add2_s0$209  <= \$117 ;
   always @(posedge clk)
-    \mac_add2_s0$210  <= \$126 ;
+    \mac_add2_s0$210  <= \$118 ;
   always @(posedge clk)
-    \mac_add2_s0$254  <= \$127 ;
+    \mac_add2_s0$254  <= \$119 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$128 ;
+    mac_add2_valid_s0 <= \$120 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$129 ;
+    mac_add3_s0 <= \$121 ;
   always @(posedge clk)
-    \mac_add3_s0$234  <= \$130 ;
+    \mac_add3_s0$234  <= \$122 ;
   always @(posedge clk)
-    \mac_add3_s0$237  <= \$131 ;
+    \mac_add3_s0$237  <= \$123 ;
   always @(posedge clk)
-    \mac_add3_s0$240  <= \$132 ;
+    \mac_add3_s0$240  <= \$124 ;
   always @(posedge clk)
-    \mac_add3_s0$256  <= \$133 ;
+    \mac_add3_s0$256  <= \$125 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$134 ;
+    mac_add3_valid_s0 <= \$126 ;
   always @(posedge clk)
-    o__valid <= \$135 ;
+    o__valid <= \$127 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$136 ;
+    stall_adv0_valid <= \$128 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$137 ;
+    stall_adv1_valid <= \$129 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$138 ;
+    stall_adv2_valid <= \$130 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$139 ;
+    stall_adv3_valid <= \$131 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$140 ;
+    stall_adv4_valid <= \$132 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$141 ;
+    stall_adv5_valid <= \$133 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$142 ;
+    stall_adv6_valid <= \$134 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$143 ;
+    stall_adv7_valid <= \$135 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$144 ;
+    stall_adv8_valid <= \$136 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$145 ;
+    stall_adv9_valid <= \$137 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$146 ;
+    stall_adv10_valid <= \$138 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$147 ;
+    stall_adv11_valid <= \$139 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$148 ;
+    stall_adv12_valid <= \$140 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$149 ;
+    stall_adv13_valid <= \$141 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$150 ;
+    stall_adv14_valid <= \$142 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$151 ;
+    stall_adv15_valid <= \$143 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$152 ;
+    stall_adv16_valid <= \$144 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$153 ;
+    stall_adv17_valid <= \$145 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$154 ;
+    stall_adv18_valid <= \$146 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$155 ;
+    stall_adv19_valid <= \$147 ;
   always @(posedge clk)
-    mac_acc0 <= \$156 ;
+    mac_acc0 <= \$148 ;
   always @(posedge clk)
-    mac_acc0_out <= \$157 ;
+    mac_acc0_out <= \$149 ;
   always @(posedge clk)
-    mac_acc1 <= \$158 ;
+    mac_acc1 <= \$150 ;
   always @(posedge clk)
-    mac_acc1_out <= \$159 ;
+    mac_acc1_out <= \$151 ;
   always @(posedge clk)
-    mac_acc2 <= \$160 ;
+    mac_acc2 <= \$152 ;
   always @(posedge clk)
-    mac_acc2_out <= \$161 ;
+    mac_acc2_out <= \$153 ;
   always @(posedge clk)
-    mac_acc3 <= \$162 ;
+    mac_acc3 <= \$154 ;
   always @(posedge clk)
-    mac_acc3_out <= \$163 ;
+    mac_acc3_out <= \$155 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -1570,476 +1554,541 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = mac_dspin_s0;
+    \$55  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$63  = i__payload[640];
+      \$55  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = mac_dspin_valid_s0;
+    \$56  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$64  = i__valid;
+      \$56  = i__valid;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = mac_dspout_s0;
+    \$57  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$65  = mac_dspin_s0;
+      \$57  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = mac_dspout_valid_s0;
+    \$58  = mac_dspout_valid_s0;
     if (stall_adv0) begin
-      \$66  = mac_dspin_valid_s0;
+      \$58  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = mac_add0_s0;
+    \$59  = mac_add0_s0;
     if (stall_adv8) begin
-      \$67  = mac0_sum0_p0;
+      \$59  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_add0_s0$125 ;
+    \$60  = \mac_add0_s0$125 ;
     if (stall_adv8) begin
-      \$68  = mac0_sum0_p1;
+      \$60  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_add0_s0$127 ;
+    \$61  = \mac_add0_s0$127 ;
     if (stall_adv8) begin
-      \$69  = mac0_sum0_p2;
+      \$61  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_add0_s0$128 ;
+    \$62  = \mac_add0_s0$128 ;
     if (stall_adv8) begin
-      \$70  = mac0_sum0_p3;
+      \$62  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_add0_s0$130 ;
+    \$63  = \mac_add0_s0$130 ;
     if (stall_adv8) begin
-      \$71  = mac0_sum0_p4;
+      \$63  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_add0_s0$131 ;
+    \$64  = \mac_add0_s0$131 ;
     if (stall_adv8) begin
-      \$72  = mac0_sum0_p5;
+      \$64  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_add0_s0$133 ;
+    \$65  = \mac_add0_s0$133 ;
     if (stall_adv8) begin
-      \$73  = mac0_sum0_p6;
+      \$65  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_add0_s0$134 ;
+    \$66  = \mac_add0_s0$134 ;
     if (stall_adv8) begin
-      \$74  = mac0_sum0_p7;
+      \$66  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_add0_s0$136 ;
+    \$67  = \mac_add0_s0$136 ;
     if (stall_adv8) begin
-      \$75  = mac1_sum0_p0;
+      \$67  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_add0_s0$137 ;
+    \$68  = \mac_add0_s0$137 ;
     if (stall_adv8) begin
-      \$76  = mac1_sum0_p1;
+      \$68  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_add0_s0$139 ;
+    \$69  = \mac_add0_s0$139 ;
     if (stall_adv8) begin
-      \$77  = mac1_sum0_p2;
+      \$69  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_add0_s0$140 ;
+    \$70  = \mac_add0_s0$140 ;
     if (stall_adv8) begin
-      \$78  = mac1_sum0_p3;
+      \$70  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_add0_s0$142 ;
+    \$71  = \mac_add0_s0$142 ;
     if (stall_adv8) begin
-      \$79  = mac1_sum0_p4;
+      \$71  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_add0_s0$143 ;
+    \$72  = \mac_add0_s0$143 ;
     if (stall_adv8) begin
-      \$80  = mac1_sum0_p5;
+      \$72  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_add0_s0$145 ;
+    \$73  = \mac_add0_s0$145 ;
     if (stall_adv8) begin
-      \$81  = mac1_sum0_p6;
+      \$73  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_add0_s0$146 ;
+    \$74  = \mac_add0_s0$146 ;
     if (stall_adv8) begin
-      \$82  = mac1_sum0_p7;
+      \$74  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_add0_s0$148 ;
+    \$75  = \mac_add0_s0$148 ;
     if (stall_adv8) begin
-      \$83  = mac2_sum0_p0;
+      \$75  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_add0_s0$149 ;
+    \$76  = \mac_add0_s0$149 ;
     if (stall_adv8) begin
-      \$84  = mac2_sum0_p1;
+      \$76  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_add0_s0$151 ;
+    \$77  = \mac_add0_s0$151 ;
     if (stall_adv8) begin
-      \$85  = mac2_sum0_p2;
+      \$77  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_add0_s0$152 ;
+    \$78  = \mac_add0_s0$152 ;
     if (stall_adv8) begin
-      \$86  = mac2_sum0_p3;
+      \$78  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_add0_s0$154 ;
+    \$79  = \mac_add0_s0$154 ;
     if (stall_adv8) begin
-      \$87  = mac2_sum0_p4;
+      \$79  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_add0_s0$155 ;
+    \$80  = \mac_add0_s0$155 ;
     if (stall_adv8) begin
-      \$88  = mac2_sum0_p5;
+      \$80  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_add0_s0$157 ;
+    \$81  = \mac_add0_s0$157 ;
     if (stall_adv8) begin
-      \$89  = mac2_sum0_p6;
+      \$81  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_add0_s0$158 ;
+    \$82  = \mac_add0_s0$158 ;
     if (stall_adv8) begin
-      \$90  = mac2_sum0_p7;
+      \$82  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_add0_s0$160 ;
+    \$83  = \mac_add0_s0$160 ;
     if (stall_adv8) begin
-      \$91  = mac3_sum0_p0;
+      \$83  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_add0_s0$161 ;
+    \$84  = \mac_add0_s0$161 ;
     if (stall_adv8) begin
-      \$92  = mac3_sum0_p1;
+      \$84  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_add0_s0$163 ;
+    \$85  = \mac_add0_s0$163 ;
     if (stall_adv8) begin
-      \$93  = mac3_sum0_p2;
+      \$85  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_add0_s0$164 ;
+    \$86  = \mac_add0_s0$164 ;
     if (stall_adv8) begin
-      \$94  = mac3_sum0_p3;
+      \$86  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_add0_s0$166 ;
+    \$87  = \mac_add0_s0$166 ;
     if (stall_adv8) begin
-      \$95  = mac3_sum0_p4;
+      \$87  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_add0_s0$167 ;
+    \$88  = \mac_add0_s0$167 ;
     if (stall_adv8) begin
-      \$96  = mac3_sum0_p5;
+      \$88  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_add0_s0$169 ;
+    \$89  = \mac_add0_s0$169 ;
     if (stall_adv8) begin
-      \$97  = mac3_sum0_p6;
+      \$89  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_add0_s0$170 ;
+    \$90  = \mac_add0_s0$170 ;
     if (stall_adv8) begin
-      \$98  = mac3_sum0_p7;
+      \$90  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_add0_s0$250 ;
+    \$91  = \mac_add0_s0$250 ;
     if (stall_adv8) begin
-      \$99  = mac_dspout_s0;
+      \$91  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = mac_add0_valid_s0;
+    \$92  = mac_add0_valid_s0;
     if (stall_adv8) begin
-      \$100  = mac_dspout_valid_s0;
+      \$92  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$100  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = mac_add1_s0;
+    \$93  = mac_add1_s0;
     if (stall_adv9) begin
-      \$101  = mac0_sum1_p0;
+      \$93  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_add1_s0$175 ;
+    \$94  = \mac_add1_s0$175 ;
     if (stall_adv9) begin
-      \$102  = mac0_sum1_p1;
+      \$94  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_add1_s0$177 ;
+    \$95  = \mac_add1_s0$177 ;
     if (stall_adv9) begin
-      \$103  = mac0_sum1_p2;
+      \$95  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_add1_s0$178 ;
+    \$96  = \mac_add1_s0$178 ;
     if (stall_adv9) begin
-      \$104  = mac0_sum1_p3;
+      \$96  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_add1_s0$180 ;
+    \$97  = \mac_add1_s0$180 ;
     if (stall_adv9) begin
-      \$105  = mac1_sum1_p0;
+      \$97  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_add1_s0$181 ;
+    \$98  = \mac_add1_s0$181 ;
     if (stall_adv9) begin
-      \$106  = mac1_sum1_p1;
+      \$98  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_add1_s0$183 ;
+    \$99  = \mac_add1_s0$183 ;
     if (stall_adv9) begin
-      \$107  = mac1_sum1_p2;
+      \$99  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_add1_s0$184 ;
+    \$100  = \mac_add1_s0$184 ;
     if (stall_adv9) begin
-      \$108  = mac1_sum1_p3;
+      \$100  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_add1_s0$186 ;
+    \$101  = \mac_add1_s0$186 ;
     if (stall_adv9) begin
-      \$109  = mac2_sum1_p0;
+      \$101  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_add1_s0$187 ;
+    \$102  = \mac_add1_s0$187 ;
     if (stall_adv9) begin
-      \$110  = mac2_sum1_p1;
+      \$102  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_add1_s0$189 ;
+    \$103  = \mac_add1_s0$189 ;
     if (stall_adv9) begin
-      \$111  = mac2_sum1_p2;
+      \$103  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_add1_s0$190 ;
+    \$104  = \mac_add1_s0$190 ;
     if (stall_adv9) begin
-      \$112  = mac2_sum1_p3;
+      \$104  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_add1_s0$192 ;
+    \$105  = \mac_add1_s0$192 ;
     if (stall_adv9) begin
-      \$113  = mac3_sum1_p0;
+      \$105  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_add1_s0$193 ;
+    \$106  = \mac_add1_s0$193 ;
     if (stall_adv9) begin
-      \$114  = mac3_sum1_p1;
+      \$106  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_add1_s0$195 ;
+    \$107  = \mac_add1_s0$195 ;
     if (stall_adv9) begin
-      \$115  = mac3_sum1_p2;
+      \$107  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_add1_s0$196 ;
+    \$108  = \mac_add1_s0$196 ;
     if (stall_adv9) begin
-      \$116  = mac3_sum1_p3;
+      \$108  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_add1_s0$252 ;
+    \$109  = \mac_add1_s0$252 ;
     if (stall_adv9) begin
-      \$117  = \mac_add0_s0$250 ;
+      \$109  = \mac_add0_s0$250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = mac_add1_valid_s0;
+    \$110  = mac_add1_valid_s0;
     if (stall_adv9) begin
-      \$118  = mac_add0_valid_s0;
+      \$110  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$118  = 1'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = mac_add2_s0;
+    \$111  = mac_add2_s0;
     if (stall_adv10) begin
-      \$119  = mac0_sum2_p0;
+      \$111  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_add2_s0$201 ;
+    \$112  = \mac_add2_s0$201 ;
     if (stall_adv10) begin
-      \$120  = mac0_sum2_p1;
+      \$112  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_add2_s0$203 ;
+    \$113  = \mac_add2_s0$203 ;
     if (stall_adv10) begin
-      \$121  = mac1_sum2_p0;
+      \$113  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_add2_s0$204 ;
+    \$114  = \mac_add2_s0$204 ;
     if (stall_adv10) begin
-      \$122  = mac1_sum2_p1;
+      \$114  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_add2_s0$206 ;
+    \$115  = \mac_add2_s0$206 ;
     if (stall_adv10) begin
-      \$123  = mac2_sum2_p0;
+      \$115  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_add2_s0$207 ;
+    \$116  = \mac_add2_s0$207 ;
     if (stall_adv10) begin
-      \$124  = mac2_sum2_p1;
+      \$116  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_add2_s0$209 ;
+    \$117  = \mac_add2_s0$209 ;
     if (stall_adv10) begin
-      \$125  = mac3_sum2_p0;
+      \$117  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_add2_s0$210 ;
+    \$118  = \mac_add2_s0$210 ;
     if (stall_adv10) begin
-      \$126  = mac3_sum2_p1;
+      \$118  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_add2_s0$254 ;
+    \$119  = \mac_add2_s0$254 ;
     if (stall_adv10) begin
-      \$127  = \mac_add1_s0$252 ;
+      \$119  = \mac_add1_s0$252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = mac_add2_valid_s0;
+    \$120  = mac_add2_valid_s0;
     if (stall_adv10) begin
-      \$128  = mac_add1_valid_s0;
+      \$120  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = mac_add3_s0;
+    if (stall_adv11) begin
+      \$121  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \mac_add3_s0$234 ;
+    if (stall_adv11) begin
+      \$122  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \mac_add3_s0$237 ;
+    if (stall_adv11) begin
+      \$123  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \mac_add3_s0$240 ;
+    if (stall_adv11) begin
+      \$124  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \mac_add3_s0$256 ;
+    if (stall_adv11) begin
+      \$125  = \mac_add2_s0$254 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = mac_add3_valid_s0;
+    if (stall_adv11) begin
+      \$126  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = o__valid;
+    if (i__ready) begin
+      \$127  = \$26 ;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$128  = \$27 ;
     end
     if (rst) begin
       \$128  = 1'h0;
@@ -2047,44 +2096,59 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = mac_add3_s0;
-    if (stall_adv11) begin
-      \$129  = mac0_sum3_p0;
+    \$129  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$129  = \$28 ;
+    end
+    if (rst) begin
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_add3_s0$234 ;
-    if (stall_adv11) begin
-      \$130  = mac1_sum3_p0;
+    \$130  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$130  = \$29 ;
+    end
+    if (rst) begin
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_add3_s0$237 ;
-    if (stall_adv11) begin
-      \$131  = mac2_sum3_p0;
+    \$131  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$131  = \$30 ;
+    end
+    if (rst) begin
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_add3_s0$240 ;
-    if (stall_adv11) begin
-      \$132  = mac3_sum3_p0;
+    \$132  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$132  = \$31 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_add3_s0$256 ;
-    if (stall_adv11) begin
-      \$133  = \mac_add2_s0$254 ;
+    \$133  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$133  = \$32 ;
+    end
+    if (rst) begin
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = mac_add3_valid_s0;
-    if (stall_adv11) begin
-      \$134  = mac_add2_valid_s0;
+    \$134  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$134  = \$33 ;
     end
     if (rst) begin
       \$134  = 1'h0;
@@ -2092,9 +2156,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = o__valid;
-    if (i__ready) begin
-      \$135  = \$26 ;
+    \$135  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$135  = \$34 ;
     end
     if (rst) begin
       \$135  = 1'h0;
@@ -2102,9 +2166,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$136  = \$27 ;
+    \$136  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$136  = \$35 ;
     end
     if (rst) begin
       \$136  = 1'h0;
@@ -2112,9 +2176,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$137  = \$28 ;
+    \$137  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$137  = \$36 ;
     end
     if (rst) begin
       \$137  = 1'h0;
@@ -2122,9 +2186,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$138  = \$29 ;
+    \$138  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$138  = \$37 ;
     end
     if (rst) begin
       \$138  = 1'h0;
@@ -2132,9 +2196,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$139  = \$30 ;
+    \$139  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$139  = \$38 ;
     end
     if (rst) begin
       \$139  = 1'h0;
@@ -2142,9 +2206,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$140  = \$31 ;
+    \$140  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$140  = \$39 ;
     end
     if (rst) begin
       \$140  = 1'h0;
@@ -2152,9 +2216,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$141  = \$32 ;
+    \$141  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$141  = \$40 ;
     end
     if (rst) begin
       \$141  = 1'h0;
@@ -2162,9 +2226,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$142  = \$33 ;
+    \$142  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$142  = \$41 ;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -2172,9 +2236,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$143  = \$34 ;
+    \$143  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$143  = \$42 ;
     end
     if (rst) begin
       \$143  = 1'h0;
@@ -2182,9 +2246,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$144  = \$35 ;
+    \$144  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$144  = \$43 ;
     end
     if (rst) begin
       \$144  = 1'h0;
@@ -2192,9 +2256,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$145  = \$36 ;
+    \$145  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$145  = \$44 ;
     end
     if (rst) begin
       \$145  = 1'h0;
@@ -2202,9 +2266,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$146  = \$37 ;
+    \$146  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$146  = \$45 ;
     end
     if (rst) begin
       \$146  = 1'h0;
@@ -2212,9 +2276,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$147  = \$38 ;
+    \$147  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$147  = \$46 ;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -2222,150 +2286,70 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$148  = \$39 ;
-    end
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$149  = \$40 ;
-    end
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$150  = \$41 ;
-    end
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$151  = \$42 ;
-    end
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$152  = \$43 ;
-    end
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$153  = \$44 ;
-    end
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$154  = \$45 ;
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$155  = \$46 ;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = mac_acc0;
+    \$148  = mac_acc0;
     if (\$47 ) begin
-      \$156  = \$48 ;
+      \$148  = \$48 ;
     end
     if (rst) begin
-      \$156  = 32'd0;
+      \$148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = mac_acc0_out;
-    if (\$50 ) begin
-      \$157  = \$22 [31:0];
+    \$149  = mac_acc0_out;
+    if (stall_adv13) begin
+      \$149  = \$22 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = mac_acc1;
+    \$150  = mac_acc1;
+    if (\$49 ) begin
+      \$150  = \$50 ;
+    end
+    if (rst) begin
+      \$150  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = mac_acc1_out;
+    if (stall_adv15) begin
+      \$151  = \$23 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = mac_acc2;
     if (\$51 ) begin
-      \$158  = \$52 ;
+      \$152  = \$52 ;
     end
     if (rst) begin
-      \$158  = 32'd0;
+      \$152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = mac_acc1_out;
-    if (\$54 ) begin
-      \$159  = \$23 [31:0];
+    \$153  = mac_acc2_out;
+    if (stall_adv17) begin
+      \$153  = \$24 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = mac_acc2;
-    if (\$55 ) begin
-      \$160  = \$56 ;
+    \$154  = mac_acc3;
+    if (\$53 ) begin
+      \$154  = \$54 ;
     end
     if (rst) begin
-      \$160  = 32'd0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = mac_acc2_out;
-    if (\$58 ) begin
-      \$161  = \$24 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = mac_acc3;
-    if (\$59 ) begin
-      \$162  = \$60 ;
-    end
-    if (rst) begin
-      \$162  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = mac_acc3_out;
-    if (\$62 ) begin
-      \$163  = \$25 [31:0];
+    \$155  = mac_acc3_out;
+    if (stall_adv19) begin
+      \$155  = \$25 [31:0];
     end
   end
   assign advance = i__ready;

@@ -34,14 +34,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [31:0] \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [31:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [31:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [31:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -124,14 +124,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  reg [5:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [7:0] \$209 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  reg [7:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [7:0] \$213 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  reg [5:0] \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
@@ -143,15 +143,15 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$221 ;
   reg [7:0] \$222 ;
   reg [7:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
+  reg [7:0] \$224 ;
+  reg [7:0] \$225 ;
   reg [7:0] \$226 ;
   reg [7:0] \$227 ;
   reg [7:0] \$228 ;
   reg [7:0] \$229 ;
   wire \$23 ;
-  reg [7:0] \$230 ;
-  reg [7:0] \$231 ;
+  reg \$230 ;
+  reg \$231 ;
   reg [7:0] \$232 ;
   reg [7:0] \$233 ;
   reg [7:0] \$234 ;
@@ -163,14 +163,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$24 ;
   reg [7:0] \$240 ;
   reg [7:0] \$241 ;
-  reg \$242 ;
-  reg \$243 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
   reg [7:0] \$244 ;
   reg [7:0] \$245 ;
   reg [7:0] \$246 ;
   reg [7:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg \$248 ;
+  reg \$249 ;
   wire \$25 ;
   reg [7:0] \$250 ;
   reg [7:0] \$251 ;
@@ -182,7 +182,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$257 ;
   reg [7:0] \$258 ;
   reg [7:0] \$259 ;
-  wire [32:0] \$26 ;
+  wire \$26 ;
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
   reg [7:0] \$262 ;
@@ -193,7 +193,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
   reg [7:0] \$269 ;
-  wire [32:0] \$27 ;
+  wire \$27 ;
   reg [7:0] \$270 ;
   reg [7:0] \$271 ;
   reg [7:0] \$272 ;
@@ -204,7 +204,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
   reg [7:0] \$279 ;
-  wire [32:0] \$28 ;
+  wire \$28 ;
   reg [7:0] \$280 ;
   reg [7:0] \$281 ;
   reg [7:0] \$282 ;
@@ -215,7 +215,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
   reg [7:0] \$289 ;
-  wire [32:0] \$29 ;
+  wire \$29 ;
   reg [7:0] \$290 ;
   reg [7:0] \$291 ;
   reg [7:0] \$292 ;
@@ -254,19 +254,19 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$321 ;
   reg [7:0] \$322 ;
   reg [7:0] \$323 ;
-  reg \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg [7:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [7:0] \$329 ;
   wire \$33 ;
-  reg [16:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [16:0] \$335 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg \$335 ;
   reg [16:0] \$336 ;
   reg [16:0] \$337 ;
   reg [16:0] \$338 ;
@@ -282,7 +282,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [16:0] \$347 ;
   reg [16:0] \$348 ;
   reg [16:0] \$349 ;
-  wire [6:0] \$35 ;
+  wire \$35 ;
   reg [16:0] \$350 ;
   reg [16:0] \$351 ;
   reg [16:0] \$352 ;
@@ -296,14 +296,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$36 ;
   reg [16:0] \$360 ;
   reg [16:0] \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [17:0] \$364 ;
-  reg [17:0] \$365 ;
-  reg [17:0] \$366 ;
-  reg [17:0] \$367 ;
-  reg [17:0] \$368 ;
-  reg [17:0] \$369 ;
+  reg [16:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [16:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
   reg [17:0] \$370 ;
   reg [17:0] \$371 ;
@@ -316,31 +316,31 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [17:0] \$378 ;
   reg [17:0] \$379 ;
   wire \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg [18:0] \$382 ;
-  reg [18:0] \$383 ;
-  reg [18:0] \$384 ;
-  reg [18:0] \$385 ;
-  reg [18:0] \$386 ;
-  reg [18:0] \$387 ;
+  reg [17:0] \$380 ;
+  reg [17:0] \$381 ;
+  reg [17:0] \$382 ;
+  reg [17:0] \$383 ;
+  reg [17:0] \$384 ;
+  reg [17:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
   reg [18:0] \$388 ;
   reg [18:0] \$389 ;
   wire \$39 ;
-  reg \$390 ;
-  reg \$391 ;
-  reg [19:0] \$392 ;
-  reg [19:0] \$393 ;
-  reg [19:0] \$394 ;
-  reg [19:0] \$395 ;
+  reg [18:0] \$390 ;
+  reg [18:0] \$391 ;
+  reg [18:0] \$392 ;
+  reg [18:0] \$393 ;
+  reg [18:0] \$394 ;
+  reg [18:0] \$395 ;
   reg \$396 ;
   reg \$397 ;
-  reg \$398 ;
-  reg \$399 ;
+  reg [19:0] \$398 ;
+  reg [19:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg \$400 ;
-  reg \$401 ;
+  reg [19:0] \$400 ;
+  reg [19:0] \$401 ;
   reg \$402 ;
   reg \$403 ;
   reg \$404 ;
@@ -364,18 +364,55 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg \$420 ;
   reg \$421 ;
   reg \$422 ;
-  reg [31:0] \$423 ;
-  reg [31:0] \$424 ;
-  reg [31:0] \$425 ;
-  reg [31:0] \$426 ;
-  reg [31:0] \$427 ;
-  reg [31:0] \$428 ;
-  reg [31:0] \$429 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
   wire \$43 ;
-  reg [31:0] \$430 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
+  reg \$440 ;
+  reg \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire \$45 ;
+  reg \$450 ;
+  reg \$451 ;
+  reg \$452 ;
+  reg \$453 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
+  reg [31:0] \$460 ;
+  reg [31:0] \$461 ;
+  reg [31:0] \$462 ;
+  reg [31:0] \$463 ;
+  reg [31:0] \$464 ;
+  reg [31:0] \$465 ;
+  reg [31:0] \$466 ;
+  reg [31:0] \$467 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -387,28 +424,28 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [32:0] \$57 ;
+  wire [32:0] \$58 ;
+  wire [32:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [32:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [31:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [6:0] \$66 ;
   wire \$67 ;
-  wire [31:0] \$68 ;
+  wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [31:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [31:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
@@ -604,72 +641,72 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$133  = 17'h00000;
-  reg [16:0] \mac_add0_s0$135  = 17'h00000;
-  reg [16:0] \mac_add0_s0$136  = 17'h00000;
-  reg [16:0] \mac_add0_s0$138  = 17'h00000;
-  reg [16:0] \mac_add0_s0$139  = 17'h00000;
-  reg [16:0] \mac_add0_s0$141  = 17'h00000;
-  reg [16:0] \mac_add0_s0$142  = 17'h00000;
-  reg [16:0] \mac_add0_s0$144  = 17'h00000;
-  reg [16:0] \mac_add0_s0$145  = 17'h00000;
-  reg [16:0] \mac_add0_s0$147  = 17'h00000;
-  reg [16:0] \mac_add0_s0$148  = 17'h00000;
-  reg [16:0] \mac_add0_s0$150  = 17'h00000;
-  reg [16:0] \mac_add0_s0$151  = 17'h00000;
-  reg [16:0] \mac_add0_s0$153  = 17'h00000;
-  reg [16:0] \mac_add0_s0$154  = 17'h00000;
-  reg [16:0] \mac_add0_s0$156  = 17'h00000;
-  reg [16:0] \mac_add0_s0$157  = 17'h00000;
-  reg [16:0] \mac_add0_s0$159  = 17'h00000;
-  reg [16:0] \mac_add0_s0$160  = 17'h00000;
-  reg [16:0] \mac_add0_s0$162  = 17'h00000;
-  reg [16:0] \mac_add0_s0$163  = 17'h00000;
-  reg [16:0] \mac_add0_s0$165  = 17'h00000;
-  reg [16:0] \mac_add0_s0$166  = 17'h00000;
-  reg [16:0] \mac_add0_s0$168  = 17'h00000;
-  reg [16:0] \mac_add0_s0$169  = 17'h00000;
-  reg [16:0] \mac_add0_s0$171  = 17'h00000;
-  reg [16:0] \mac_add0_s0$172  = 17'h00000;
-  reg [16:0] \mac_add0_s0$174  = 17'h00000;
-  reg [16:0] \mac_add0_s0$175  = 17'h00000;
-  reg [16:0] \mac_add0_s0$177  = 17'h00000;
-  reg [16:0] \mac_add0_s0$178  = 17'h00000;
-  reg \mac_add0_s0$393  = 1'h0;
+  reg [16:0] \mac_add0_s0$195  = 17'h00000;
+  reg [16:0] \mac_add0_s0$197  = 17'h00000;
+  reg [16:0] \mac_add0_s0$198  = 17'h00000;
+  reg [16:0] \mac_add0_s0$200  = 17'h00000;
+  reg [16:0] \mac_add0_s0$201  = 17'h00000;
+  reg [16:0] \mac_add0_s0$203  = 17'h00000;
+  reg [16:0] \mac_add0_s0$204  = 17'h00000;
+  reg [16:0] \mac_add0_s0$206  = 17'h00000;
+  reg [16:0] \mac_add0_s0$207  = 17'h00000;
+  reg [16:0] \mac_add0_s0$209  = 17'h00000;
+  reg [16:0] \mac_add0_s0$210  = 17'h00000;
+  reg [16:0] \mac_add0_s0$212  = 17'h00000;
+  reg [16:0] \mac_add0_s0$213  = 17'h00000;
+  reg [16:0] \mac_add0_s0$215  = 17'h00000;
+  reg [16:0] \mac_add0_s0$216  = 17'h00000;
+  reg [16:0] \mac_add0_s0$218  = 17'h00000;
+  reg [16:0] \mac_add0_s0$219  = 17'h00000;
+  reg [16:0] \mac_add0_s0$221  = 17'h00000;
+  reg [16:0] \mac_add0_s0$222  = 17'h00000;
+  reg [16:0] \mac_add0_s0$224  = 17'h00000;
+  reg [16:0] \mac_add0_s0$225  = 17'h00000;
+  reg [16:0] \mac_add0_s0$227  = 17'h00000;
+  reg [16:0] \mac_add0_s0$228  = 17'h00000;
+  reg [16:0] \mac_add0_s0$230  = 17'h00000;
+  reg [16:0] \mac_add0_s0$231  = 17'h00000;
+  reg [16:0] \mac_add0_s0$233  = 17'h00000;
+  reg [16:0] \mac_add0_s0$234  = 17'h00000;
+  reg [16:0] \mac_add0_s0$236  = 17'h00000;
+  reg [16:0] \mac_add0_s0$237  = 17'h00000;
+  reg [16:0] \mac_add0_s0$239  = 17'h00000;
+  reg [16:0] \mac_add0_s0$240  = 17'h00000;
+  reg \mac_add0_s0$455  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$183  = 18'h00000;
-  reg [17:0] \mac_add1_s0$185  = 18'h00000;
-  reg [17:0] \mac_add1_s0$186  = 18'h00000;
-  reg [17:0] \mac_add1_s0$188  = 18'h00000;
-  reg [17:0] \mac_add1_s0$189  = 18'h00000;
-  reg [17:0] \mac_add1_s0$191  = 18'h00000;
-  reg [17:0] \mac_add1_s0$192  = 18'h00000;
-  reg [17:0] \mac_add1_s0$194  = 18'h00000;
-  reg [17:0] \mac_add1_s0$195  = 18'h00000;
-  reg [17:0] \mac_add1_s0$197  = 18'h00000;
-  reg [17:0] \mac_add1_s0$198  = 18'h00000;
-  reg [17:0] \mac_add1_s0$200  = 18'h00000;
-  reg [17:0] \mac_add1_s0$201  = 18'h00000;
-  reg [17:0] \mac_add1_s0$203  = 18'h00000;
-  reg [17:0] \mac_add1_s0$204  = 18'h00000;
-  reg \mac_add1_s0$395  = 1'h0;
+  reg [17:0] \mac_add1_s0$245  = 18'h00000;
+  reg [17:0] \mac_add1_s0$247  = 18'h00000;
+  reg [17:0] \mac_add1_s0$248  = 18'h00000;
+  reg [17:0] \mac_add1_s0$250  = 18'h00000;
+  reg [17:0] \mac_add1_s0$251  = 18'h00000;
+  reg [17:0] \mac_add1_s0$253  = 18'h00000;
+  reg [17:0] \mac_add1_s0$254  = 18'h00000;
+  reg [17:0] \mac_add1_s0$256  = 18'h00000;
+  reg [17:0] \mac_add1_s0$257  = 18'h00000;
+  reg [17:0] \mac_add1_s0$259  = 18'h00000;
+  reg [17:0] \mac_add1_s0$260  = 18'h00000;
+  reg [17:0] \mac_add1_s0$262  = 18'h00000;
+  reg [17:0] \mac_add1_s0$263  = 18'h00000;
+  reg [17:0] \mac_add1_s0$265  = 18'h00000;
+  reg [17:0] \mac_add1_s0$266  = 18'h00000;
+  reg \mac_add1_s0$457  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$209  = 19'h00000;
-  reg [18:0] \mac_add2_s0$211  = 19'h00000;
-  reg [18:0] \mac_add2_s0$212  = 19'h00000;
-  reg [18:0] \mac_add2_s0$214  = 19'h00000;
-  reg [18:0] \mac_add2_s0$215  = 19'h00000;
-  reg [18:0] \mac_add2_s0$217  = 19'h00000;
-  reg [18:0] \mac_add2_s0$218  = 19'h00000;
-  reg \mac_add2_s0$397  = 1'h0;
+  reg [18:0] \mac_add2_s0$271  = 19'h00000;
+  reg [18:0] \mac_add2_s0$273  = 19'h00000;
+  reg [18:0] \mac_add2_s0$274  = 19'h00000;
+  reg [18:0] \mac_add2_s0$276  = 19'h00000;
+  reg [18:0] \mac_add2_s0$277  = 19'h00000;
+  reg [18:0] \mac_add2_s0$279  = 19'h00000;
+  reg [18:0] \mac_add2_s0$280  = 19'h00000;
+  reg \mac_add2_s0$459  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$242  = 20'h00000;
-  reg [19:0] \mac_add3_s0$245  = 20'h00000;
-  reg [19:0] \mac_add3_s0$248  = 20'h00000;
-  reg \mac_add3_s0$399  = 1'h0;
+  reg [19:0] \mac_add3_s0$304  = 20'h00000;
+  reg [19:0] \mac_add3_s0$307  = 20'h00000;
+  reg [19:0] \mac_add3_s0$310  = 20'h00000;
+  reg \mac_add3_s0$461  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -679,52 +716,6 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$292  = 8'h00;
-  reg [7:0] \mac_pre_s0$293  = 8'h00;
-  reg [7:0] \mac_pre_s0$294  = 8'h00;
-  reg [7:0] \mac_pre_s0$295  = 8'h00;
-  reg [7:0] \mac_pre_s0$296  = 8'h00;
-  reg [7:0] \mac_pre_s0$297  = 8'h00;
-  reg [7:0] \mac_pre_s0$298  = 8'h00;
-  reg [7:0] \mac_pre_s0$299  = 8'h00;
-  reg [7:0] \mac_pre_s0$300  = 8'h00;
-  reg [7:0] \mac_pre_s0$301  = 8'h00;
-  reg [7:0] \mac_pre_s0$302  = 8'h00;
-  reg [7:0] \mac_pre_s0$303  = 8'h00;
-  reg [7:0] \mac_pre_s0$304  = 8'h00;
-  reg [7:0] \mac_pre_s0$305  = 8'h00;
-  reg [7:0] \mac_pre_s0$306  = 8'h00;
-  reg [7:0] \mac_pre_s0$307  = 8'h00;
-  reg [7:0] \mac_pre_s0$309  = 8'h00;
-  reg [7:0] \mac_pre_s0$311  = 8'h00;
-  reg [7:0] \mac_pre_s0$313  = 8'h00;
-  reg [7:0] \mac_pre_s0$315  = 8'h00;
-  reg [7:0] \mac_pre_s0$317  = 8'h00;
-  reg [7:0] \mac_pre_s0$319  = 8'h00;
-  reg [7:0] \mac_pre_s0$321  = 8'h00;
-  reg [7:0] \mac_pre_s0$323  = 8'h00;
-  reg [7:0] \mac_pre_s0$325  = 8'h00;
-  reg [7:0] \mac_pre_s0$327  = 8'h00;
-  reg [7:0] \mac_pre_s0$329  = 8'h00;
-  reg [7:0] \mac_pre_s0$331  = 8'h00;
-  reg [7:0] \mac_pre_s0$333  = 8'h00;
-  reg [7:0] \mac_pre_s0$335  = 8'h00;
-  reg [7:0] \mac_pre_s0$337  = 8'h00;
-  reg [7:0] \mac_pre_s0$339  = 8'h00;
-  reg [7:0] \mac_pre_s0$340  = 8'h00;
-  reg [7:0] \mac_pre_s0$341  = 8'h00;
-  reg [7:0] \mac_pre_s0$342  = 8'h00;
-  reg [7:0] \mac_pre_s0$343  = 8'h00;
-  reg [7:0] \mac_pre_s0$344  = 8'h00;
-  reg [7:0] \mac_pre_s0$345  = 8'h00;
-  reg [7:0] \mac_pre_s0$346  = 8'h00;
-  reg [7:0] \mac_pre_s0$347  = 8'h00;
-  reg [7:0] \mac_pre_s0$348  = 8'h00;
-  reg [7:0] \mac_pre_s0$349  = 8'h00;
-  reg [7:0] \mac_pre_s0$350  = 8'h00;
-  reg [7:0] \mac_pre_s0$351  = 8'h00;
-  reg [7:0] \mac_pre_s0$352  = 8'h00;
-  reg [7:0] \mac_pre_s0$353  = 8'h00;
   reg [7:0] \mac_pre_s0$354  = 8'h00;
   reg [7:0] \mac_pre_s0$355  = 8'h00;
   reg [7:0] \mac_pre_s0$356  = 8'h00;
@@ -741,24 +732,70 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_pre_s0$367  = 8'h00;
   reg [7:0] \mac_pre_s0$368  = 8'h00;
   reg [7:0] \mac_pre_s0$369  = 8'h00;
-  reg [7:0] \mac_pre_s0$370  = 8'h00;
   reg [7:0] \mac_pre_s0$371  = 8'h00;
-  reg [7:0] \mac_pre_s0$372  = 8'h00;
   reg [7:0] \mac_pre_s0$373  = 8'h00;
-  reg [7:0] \mac_pre_s0$374  = 8'h00;
   reg [7:0] \mac_pre_s0$375  = 8'h00;
-  reg [7:0] \mac_pre_s0$376  = 8'h00;
   reg [7:0] \mac_pre_s0$377  = 8'h00;
-  reg [7:0] \mac_pre_s0$378  = 8'h00;
   reg [7:0] \mac_pre_s0$379  = 8'h00;
-  reg [7:0] \mac_pre_s0$380  = 8'h00;
   reg [7:0] \mac_pre_s0$381  = 8'h00;
-  reg [7:0] \mac_pre_s0$382  = 8'h00;
   reg [7:0] \mac_pre_s0$383  = 8'h00;
-  reg [7:0] \mac_pre_s0$384  = 8'h00;
   reg [7:0] \mac_pre_s0$385  = 8'h00;
-  reg [7:0] \mac_pre_s0$386  = 8'h00;
-  reg \mac_pre_s0$387  = 1'h0;
+  reg [7:0] \mac_pre_s0$387  = 8'h00;
+  reg [7:0] \mac_pre_s0$389  = 8'h00;
+  reg [7:0] \mac_pre_s0$391  = 8'h00;
+  reg [7:0] \mac_pre_s0$393  = 8'h00;
+  reg [7:0] \mac_pre_s0$395  = 8'h00;
+  reg [7:0] \mac_pre_s0$397  = 8'h00;
+  reg [7:0] \mac_pre_s0$399  = 8'h00;
+  reg [7:0] \mac_pre_s0$401  = 8'h00;
+  reg [7:0] \mac_pre_s0$402  = 8'h00;
+  reg [7:0] \mac_pre_s0$403  = 8'h00;
+  reg [7:0] \mac_pre_s0$404  = 8'h00;
+  reg [7:0] \mac_pre_s0$405  = 8'h00;
+  reg [7:0] \mac_pre_s0$406  = 8'h00;
+  reg [7:0] \mac_pre_s0$407  = 8'h00;
+  reg [7:0] \mac_pre_s0$408  = 8'h00;
+  reg [7:0] \mac_pre_s0$409  = 8'h00;
+  reg [7:0] \mac_pre_s0$410  = 8'h00;
+  reg [7:0] \mac_pre_s0$411  = 8'h00;
+  reg [7:0] \mac_pre_s0$412  = 8'h00;
+  reg [7:0] \mac_pre_s0$413  = 8'h00;
+  reg [7:0] \mac_pre_s0$414  = 8'h00;
+  reg [7:0] \mac_pre_s0$415  = 8'h00;
+  reg [7:0] \mac_pre_s0$416  = 8'h00;
+  reg [7:0] \mac_pre_s0$417  = 8'h00;
+  reg [7:0] \mac_pre_s0$418  = 8'h00;
+  reg [7:0] \mac_pre_s0$419  = 8'h00;
+  reg [7:0] \mac_pre_s0$420  = 8'h00;
+  reg [7:0] \mac_pre_s0$421  = 8'h00;
+  reg [7:0] \mac_pre_s0$422  = 8'h00;
+  reg [7:0] \mac_pre_s0$423  = 8'h00;
+  reg [7:0] \mac_pre_s0$424  = 8'h00;
+  reg [7:0] \mac_pre_s0$425  = 8'h00;
+  reg [7:0] \mac_pre_s0$426  = 8'h00;
+  reg [7:0] \mac_pre_s0$427  = 8'h00;
+  reg [7:0] \mac_pre_s0$428  = 8'h00;
+  reg [7:0] \mac_pre_s0$429  = 8'h00;
+  reg [7:0] \mac_pre_s0$430  = 8'h00;
+  reg [7:0] \mac_pre_s0$431  = 8'h00;
+  reg [7:0] \mac_pre_s0$432  = 8'h00;
+  reg [7:0] \mac_pre_s0$433  = 8'h00;
+  reg [7:0] \mac_pre_s0$434  = 8'h00;
+  reg [7:0] \mac_pre_s0$435  = 8'h00;
+  reg [7:0] \mac_pre_s0$436  = 8'h00;
+  reg [7:0] \mac_pre_s0$437  = 8'h00;
+  reg [7:0] \mac_pre_s0$438  = 8'h00;
+  reg [7:0] \mac_pre_s0$439  = 8'h00;
+  reg [7:0] \mac_pre_s0$440  = 8'h00;
+  reg [7:0] \mac_pre_s0$441  = 8'h00;
+  reg [7:0] \mac_pre_s0$442  = 8'h00;
+  reg [7:0] \mac_pre_s0$443  = 8'h00;
+  reg [7:0] \mac_pre_s0$444  = 8'h00;
+  reg [7:0] \mac_pre_s0$445  = 8'h00;
+  reg [7:0] \mac_pre_s0$446  = 8'h00;
+  reg [7:0] \mac_pre_s0$447  = 8'h00;
+  reg [7:0] \mac_pre_s0$448  = 8'h00;
+  reg \mac_pre_s0$449  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -825,40 +862,40 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$274  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$275  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$276  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$277  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$278  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$279  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$280  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$281  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$282  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$283  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$284  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$285  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$286  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$287  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$288  = 8'h00;
-  reg \mac_rdreg_s0$289  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$336  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$337  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$338  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$339  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$340  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$341  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$342  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$343  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$344  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$345  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$346  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$347  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$348  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$349  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$350  = 8'h00;
+  reg \mac_rdreg_s0$351  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$256  = 8'h00;
-  reg [7:0] \mac_read_s0$257  = 8'h00;
-  reg [7:0] \mac_read_s0$258  = 8'h00;
-  reg [7:0] \mac_read_s0$259  = 8'h00;
-  reg [7:0] \mac_read_s0$260  = 8'h00;
-  reg [7:0] \mac_read_s0$261  = 8'h00;
-  reg [7:0] \mac_read_s0$262  = 8'h00;
-  reg [7:0] \mac_read_s0$263  = 8'h00;
-  reg [7:0] \mac_read_s0$264  = 8'h00;
-  reg [7:0] \mac_read_s0$265  = 8'h00;
-  reg [7:0] \mac_read_s0$266  = 8'h00;
-  reg [7:0] \mac_read_s0$267  = 8'h00;
-  reg [7:0] \mac_read_s0$268  = 8'h00;
-  reg [7:0] \mac_read_s0$269  = 8'h00;
-  reg [7:0] \mac_read_s0$270  = 8'h00;
-  reg \mac_read_s0$271  = 1'h0;
+  reg [7:0] \mac_read_s0$318  = 8'h00;
+  reg [7:0] \mac_read_s0$319  = 8'h00;
+  reg [7:0] \mac_read_s0$320  = 8'h00;
+  reg [7:0] \mac_read_s0$321  = 8'h00;
+  reg [7:0] \mac_read_s0$322  = 8'h00;
+  reg [7:0] \mac_read_s0$323  = 8'h00;
+  reg [7:0] \mac_read_s0$324  = 8'h00;
+  reg [7:0] \mac_read_s0$325  = 8'h00;
+  reg [7:0] \mac_read_s0$326  = 8'h00;
+  reg [7:0] \mac_read_s0$327  = 8'h00;
+  reg [7:0] \mac_read_s0$328  = 8'h00;
+  reg [7:0] \mac_read_s0$329  = 8'h00;
+  reg [7:0] \mac_read_s0$330  = 8'h00;
+  reg [7:0] \mac_read_s0$331  = 8'h00;
+  reg [7:0] \mac_read_s0$332  = 8'h00;
+  reg \mac_read_s0$333  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -906,12 +943,74 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg stall_adv22_valid = 1'h0;
   wire stall_adv23;
   reg stall_adv23_valid = 1'h0;
+  wire stall_adv24;
+  reg stall_adv24_valid = 1'h0;
+  wire stall_adv25;
+  reg stall_adv25_valid = 1'h0;
+  wire stall_adv26;
+  reg stall_adv26_valid = 1'h0;
+  wire stall_adv27;
+  reg stall_adv27_valid = 1'h0;
+  wire stall_adv28;
+  reg stall_adv28_valid = 1'h0;
+  wire stall_adv29;
+  reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
+  wire stall_adv30;
+  reg stall_adv30_valid = 1'h0;
+  wire stall_adv31;
+  reg stall_adv31_valid = 1'h0;
+  wire stall_adv32;
+  reg stall_adv32_valid = 1'h0;
+  wire stall_adv33;
+  reg stall_adv33_valid = 1'h0;
+  wire stall_adv34;
+  reg stall_adv34_valid = 1'h0;
+  wire stall_adv35;
+  reg stall_adv35_valid = 1'h0;
+  wire stall_adv36;
+  reg stall_adv36_valid = 1'h0;
+  wire stall_adv37;
+  reg stall_adv37_valid = 1'h0;
+  wire stall_adv38;
+  reg stall_adv38_valid = 1'h0;
+  wire stall_adv39;
+  reg stall_adv39_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
+  wire stall_adv40;
+  reg stall_adv40_valid = 1'h0;
+  wire stall_adv41;
+  reg stall_adv41_valid = 1'h0;
+  wire stall_adv42;
+  reg stall_adv42_valid = 1'h0;
+  wire stall_adv43;
+  reg stall_adv43_valid = 1'h0;
+  wire stall_adv44;
+  reg stall_adv44_valid = 1'h0;
+  wire stall_adv45;
+  reg stall_adv45_valid = 1'h0;
+  wire stall_adv46;
+  reg stall_adv46_valid = 1'h0;
+  wire stall_adv47;
+  reg stall_adv47_valid = 1'h0;
+  wire stall_adv48;
+  reg stall_adv48_valid = 1'h0;
+  wire stall_adv49;
+  reg stall_adv49_valid = 1'h0;
   reg stall_adv4_valid = 1'h0;
   wire stall_adv5;
+  wire stall_adv50;
+  reg stall_adv50_valid = 1'h0;
+  wire stall_adv51;
+  reg stall_adv51_valid = 1'h0;
+  wire stall_adv52;
+  reg stall_adv52_valid = 1'h0;
+  wire stall_adv53;
+  reg stall_adv53_valid = 1'h0;
+  wire stall_adv54;
+  reg stall_adv54_valid = 1'h0;
   reg stall_adv5_valid = 1'h0;
   wire stall_adv6;
   reg stall_adv6_valid = 1'h0;
@@ -1002,177 +1101,313 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] \wbank9_q[2] ;
   wire [7:0] \wbank9_q[3] ;
   always @(posedge clk)
-    \mac_add0_s0$154  <= \$345 ;
+    \mac_pre_s0$433  <= \$314 ;
   always @(posedge clk)
-    \mac_add0_s0$156  <= \$346 ;
+    \mac_pre_s0$434  <= \$315 ;
   always @(posedge clk)
-    \mac_add0_s0$157  <= \$347 ;
+    \mac_pre_s0$435  <= \$316 ;
   always @(posedge clk)
-    \mac_add0_s0$159  <= \$348 ;
+    \mac_pre_s0$436  <= \$317 ;
   always @(posedge clk)
-    \mac_add0_s0$160  <= \$349 ;
+    \mac_pre_s0$437  <= \$318 ;
   always @(posedge clk)
-    \mac_add0_s0$162  <= \$350 ;
+    \mac_pre_s0$438  <= \$319 ;
   always @(posedge clk)
-    \mac_add0_s0$163  <= \$351 ;
+    \mac_pre_s0$439  <= \$320 ;
   always @(posedge clk)
-    \mac_add0_s0$165  <= \$352 ;
+    \mac_pre_s0$440  <= \$321 ;
   always @(posedge clk)
-    \mac_add0_s0$166  <= \$353 ;
+    \mac_pre_s0$441  <= \$322 ;
   always @(posedge clk)
-    \mac_add0_s0$168  <= \$354 ;
+    \mac_pre_s0$442  <= \$323 ;
   always @(posedge clk)
-    \mac_add0_s0$169  <= \$355 ;
+    \mac_pre_s0$443  <= \$324 ;
   always @(posedge clk)
-    \mac_add0_s0$171  <= \$356 ;
+    \mac_pre_s0$444  <= \$325 ;
   always @(posedge clk)
-    \mac_add0_s0$172  <= \$357 ;
+    \mac_pre_s0$445  <= \$326 ;
   always @(posedge clk)
-    \mac_add0_s0$174  <= \$358 ;
+    \mac_pre_s0$446  <= \$327 ;
   always @(posedge clk)
-    \mac_add0_s0$175  <= \$359 ;
+    \mac_pre_s0$447  <= \$328 ;
   always @(posedge clk)
-    \mac_add0_s0$177  <= \$360 ;
+    \mac_pre_s0$448  <= \$329 ;
   always @(posedge clk)
-    \mac_add0_s0$178  <= \$361 ;
+    \mac_pre_s0$449  <= \$330 ;
   always @(posedge clk)
-    \mac_add0_s0$393  <= \$362 ;
+    mac_pre_valid_s0 <= \$331 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$363 ;
+    mac_dspin_s0 <= \$332 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$364 ;
+    mac_dspin_valid_s0 <= \$333 ;
   always @(posedge clk)
-    \mac_add1_s0$183  <= \$365 ;
+    mac_dspout_s0 <= \$334 ;
   always @(posedge clk)
-    \mac_add1_s0$185  <= \$366 ;
+    mac_dspout_valid_s0 <= \$335 ;
   always @(posedge clk)
-    \mac_add1_s0$186  <= \$367 ;
+    mac_add0_s0 <= \$336 ;
   always @(posedge clk)
-    \mac_add1_s0$188  <= \$368 ;
+    \mac_add0_s0$195  <= \$337 ;
   always @(posedge clk)
-    \mac_add1_s0$189  <= \$369 ;
+    \mac_add0_s0$197  <= \$338 ;
   always @(posedge clk)
-    \mac_add1_s0$191  <= \$370 ;
+    \mac_add0_s0$198  <= \$339 ;
   always @(posedge clk)
-    \mac_add1_s0$192  <= \$371 ;
+    \mac_add0_s0$200  <= \$340 ;
   always @(posedge clk)
-    \mac_add1_s0$194  <= \$372 ;
+    \mac_add0_s0$201  <= \$341 ;
   always @(posedge clk)
-    \mac_add1_s0$195  <= \$373 ;
+    \mac_add0_s0$203  <= \$342 ;
   always @(posedge clk)
-    \mac_add1_s0$197  <= \$374 ;
+    \mac_add0_s0$204  <= \$343 ;
   always @(posedge clk)
-    \mac_add1_s0$198  <= \$375 ;
+    \mac_add0_s0$206  <= \$344 ;
   always @(posedge clk)
-    \mac_add1_s0$200  <= \$376 ;
+    \mac_add0_s0$207  <= \$345 ;
   always @(posedge clk)
-    \mac_add1_s0$201  <= \$377 ;
+    \mac_add0_s0$209  <= \$346 ;
   always @(posedge clk)
-    \mac_add1_s0$203  <= \$378 ;
+    \mac_add0_s0$210  <= \$347 ;
   always @(posedge clk)
-    \mac_add1_s0$204  <= \$379 ;
+    \mac_add0_s0$212  <= \$348 ;
   always @(posedge clk)
-    \mac_add1_s0$395  <= \$380 ;
+    \mac_add0_s0$213  <= \$349 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$381 ;
+    \mac_add0_s0$215  <= \$350 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$382 ;
+    \mac_add0_s0$216  <= \$351 ;
   always @(posedge clk)
-    \mac_add2_s0$209  <= \$383 ;
+    \mac_add0_s0$218  <= \$352 ;
   always @(posedge clk)
-    \mac_add2_s0$211  <= \$384 ;
+    \mac_add0_s0$219  <= \$353 ;
   always @(posedge clk)
-    \mac_add2_s0$212  <= \$385 ;
+    \mac_add0_s0$221  <= \$354 ;
   always @(posedge clk)
-    \mac_add2_s0$214  <= \$386 ;
+    \mac_add0_s0$222  <= \$355 ;
   always @(posedge clk)
-    \mac_add2_s0$215  <= \$387 ;
+    \mac_add0_s0$224  <= \$356 ;
   always @(posedge clk)
-    \mac_add2_s0$217  <= \$388 ;
+    \mac_add0_s0$225  <= \$357 ;
   always @(posedge clk)
-    \mac_add2_s0$218  <= \$389 ;
+    \mac_add0_s0$227  <= \$358 ;
   always @(posedge clk)
-    \mac_add2_s0$397  <= \$390 ;
+    \mac_add0_s0$228  <= \$359 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$391 ;
+    \mac_add0_s0$230  <= \$360 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$392 ;
+    \mac_add0_s0$231  <= \$361 ;
   always @(posedge clk)
-    \mac_add3_s0$242  <= \$393 ;
+    \mac_add0_s0$233  <= \$362 ;
   always @(posedge clk)
-    \mac_add3_s0$245  <= \$394 ;
+    \mac_add0_s0$234  <= \$363 ;
   always @(posedge clk)
-    \mac_add3_s0$248  <= \$395 ;
+    \mac_add0_s0$236  <= \$364 ;
   always @(posedge clk)
-    \mac_add3_s0$399  <= \$396 ;
+    \mac_add0_s0$237  <= \$365 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$397 ;
+    \mac_add0_s0$239  <= \$366 ;
   always @(posedge clk)
-    o__valid <= \$398 ;
+    \mac_add0_s0$240  <= \$367 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$399 ;
+    \mac_add0_s0$455  <= \$368 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$400 ;
+    mac_add0_valid_s0 <= \$369 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$401 ;
+    mac_add1_s0 <= \$370 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$402 ;
+    \mac_add1_s0$245  <= \$371 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$403 ;
+    \mac_add1_s0$247  <= \$372 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$404 ;
+    \mac_add1_s0$248  <= \$373 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$405 ;
+    \mac_add1_s0$250  <= \$374 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$406 ;
+    \mac_add1_s0$251  <= \$375 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$407 ;
+    \mac_add1_s0$253  <= \$376 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$408 ;
+    \mac_add1_s0$254  <= \$377 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$409 ;
+    \mac_add1_s0$256  <= \$378 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$410 ;
+    \mac_add1_s0$257  <= \$379 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$411 ;
+    \mac_add1_s0$259  <= \$380 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$412 ;
+    \mac_add1_s0$260  <= \$381 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$413 ;
+    \mac_add1_s0$262  <= \$382 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$414 ;
+    \mac_add1_s0$263  <= \$383 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$415 ;
+    \mac_add1_s0$265  <= \$384 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$416 ;
+    \mac_add1_s0$266  <= \$385 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$417 ;
+    \mac_add1_s0$457  <= \$386 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$418 ;
+    mac_add1_valid_s0 <= \$387 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$419 ;
+    mac_add2_s0 <= \$388 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$420 ;
+    \mac_add2_s0$271  <= \$389 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$421 ;
+    \mac_add2_s0$273  <= \$390 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$422 ;
+    \mac_add2_s0$274  <= \$391 ;
   always @(posedge clk)
-    mac_acc0 <= \$423 ;
+    \mac_add2_s0$276  <= \$392 ;
   always @(posedge clk)
-    mac_acc0_out <= \$424 ;
+    \mac_add2_s0$277  <= \$393 ;
   always @(posedge clk)
-    mac_acc1 <= \$425 ;
+    \mac_add2_s0$279  <= \$394 ;
   always @(posedge clk)
-    mac_acc1_out <= \$426 ;
+    \mac_add2_s0$280  <= \$395 ;
   always @(posedge clk)
-    mac_acc2 <= \$427 ;
+    \mac_add2_s0$459  <= \$396 ;
   always @(posedge clk)
-    mac_acc2_out <= \$428 ;
+    mac_add2_valid_s0 <= \$397 ;
   always @(posedge clk)
-    mac_acc3 <= \$429 ;
+    mac_add3_s0 <= \$398 ;
   always @(posedge clk)
-    mac_acc3_out <= \$430 ;
+    \mac_add3_s0$304  <= \$399 ;
+  always @(posedge clk)
+    \mac_add3_s0$307  <= \$400 ;
+  always @(posedge clk)
+    \mac_add3_s0$310  <= \$401 ;
+  always @(posedge clk)
+    \mac_add3_s0$461  <= \$402 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$403 ;
+  always @(posedge clk)
+    o__valid <= \$404 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$405 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$406 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$407 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$408 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$409 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$410 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$411 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$412 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$413 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$414 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$415 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$416 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$417 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$418 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$419 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$420 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$421 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$422 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$423 ;
+  always @(posedge clk)
+    stall_adv19_valid <= \$424 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$425 ;
+  always @(posedge clk)
+    stall_adv21_valid <= \$426 ;
+  always @(posedge clk)
+    stall_adv22_valid <= \$427 ;
+  always @(posedge clk)
+    stall_adv23_valid <= \$428 ;
+  always @(posedge clk)
+    stall_adv24_valid <= \$429 ;
+  always @(posedge clk)
+    stall_adv25_valid <= \$430 ;
+  always @(posedge clk)
+    stall_adv26_valid <= \$431 ;
+  always @(posedge clk)
+    stall_adv27_valid <= \$432 ;
+  always @(posedge clk)
+    stall_adv28_valid <= \$433 ;
+  always @(posedge clk)
+    stall_adv29_valid <= \$434 ;
+  always @(posedge clk)
+    stall_adv30_valid <= \$435 ;
+  always @(posedge clk)
+    stall_adv31_valid <= \$436 ;
+  always @(posedge clk)
+    stall_adv32_valid <= \$437 ;
+  always @(posedge clk)
+    stall_adv33_valid <= \$438 ;
+  always @(posedge clk)
+    stall_adv34_valid <= \$439 ;
+  always @(posedge clk)
+    stall_adv35_valid <= \$440 ;
+  always @(posedge clk)
+    stall_adv36_valid <= \$441 ;
+  always @(posedge clk)
+    stall_adv37_valid <= \$442 ;
+  always @(posedge clk)
+    stall_adv38_valid <= \$443 ;
+  always @(posedge clk)
+    stall_adv39_valid <= \$444 ;
+  always @(posedge clk)
+    stall_adv40_valid <= \$445 ;
+  always @(posedge clk)
+    stall_adv41_valid <= \$446 ;
+  always @(posedge clk)
+    stall_adv42_valid <= \$447 ;
+  always @(posedge clk)
+    stall_adv43_valid <= \$448 ;
+  always @(posedge clk)
+    stall_adv44_valid <= \$449 ;
+  always @(posedge clk)
+    stall_adv45_valid <= \$450 ;
+  always @(posedge clk)
+    stall_adv46_valid <= \$451 ;
+  always @(posedge clk)
+    stall_adv47_valid <= \$452 ;
+  always @(posedge clk)
+    stall_adv48_valid <= \$453 ;
+  always @(posedge clk)
+    stall_adv49_valid <= \$454 ;
+  always @(posedge clk)
+    stall_adv50_valid <= \$455 ;
+  always @(posedge clk)
+    stall_adv51_valid <= \$456 ;
+  always @(posedge clk)
+    stall_adv52_valid <= \$457 ;
+  always @(posedge clk)
+    stall_adv53_valid <= \$458 ;
+  always @(posedge clk)
+    stall_adv54_valid <= \$459 ;
+  always @(posedge clk)
+    mac_acc0 <= \$460 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$461 ;
+  always @(posedge clk)
+    mac_acc1 <= \$462 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$463 ;
+  always @(posedge clk)
+    mac_acc2 <= \$464 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$465 ;
+  always @(posedge clk)
+    mac_acc3 <= \$466 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$467 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1199,6 +1434,68 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign stall_adv10 = \$12  | o__ready;
   assign \$13  = ~ stall_adv11_valid;
   assign stall_adv11 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$14  | o__ready;
+  assign \$15  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$15  | o__ready;
+  assign \$16  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$16  | o__ready;
+  assign \$17  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$17  | o__ready;
+  assign \$18  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$18  | o__ready;
+  assign \$19  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$19  | o__ready;
+  assign \$20  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$20  | o__ready;
+  assign \$21  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$21  | o__ready;
+  assign \$22  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$22  | o__ready;
+  assign \$23  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$23  | o__ready;
+  assign \$24  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$24  | o__ready;
+  assign \$25  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$25  | o__ready;
+  assign \$26  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$26  | o__ready;
+  assign \$27  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$27  | o__ready;
+  assign \$28  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$28  | o__ready;
+  assign \$29  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$29  | o__ready;
+  assign \$30  = ~ stall_adv28_valid;
+  assign stall_adv28 = \$30  | o__ready;
+  assign \$31  = ~ stall_adv29_valid;
+  assign stall_adv29 = \$31  | o__ready;
+  assign \$32  = ~ stall_adv30_valid;
+  assign stall_adv30 = \$32  | o__ready;
+  assign \$33  = ~ stall_adv31_valid;
+  assign stall_adv31 = \$33  | o__ready;
+  assign \$34  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$34  | o__ready;
+  assign \$35  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$35  | o__ready;
+  assign \$36  = ~ stall_adv34_valid;
+  assign stall_adv34 = \$36  | o__ready;
+  assign \$37  = ~ stall_adv35_valid;
+  assign stall_adv35 = \$37  | o__ready;
+  assign \$38  = ~ stall_adv36_valid;
+  assign stall_adv36 = \$38  | o__ready;
+  assign \$39  = ~ stall_adv37_valid;
+  assign stall_adv37 = \$39  | o__ready;
+  assign \$40  = ~ stall_adv38_valid;
+  assign stall_adv38 = \$40  | o__ready;
+  assign \$41  = ~ stall_adv39_valid;
+  assign stall_adv39 = \$41  | o__ready;
+  assign \$42  = ~ stall_adv40_valid;
+  assign stall_adv40 = \$42  | o__ready;
+  assign \$43  = ~ stall_adv41_valid;
+  assign stall_adv41 = \$43  | o__ready;
+  assign \$44  = ~ stall_adv42_valid;
+  assign stall_adv42 = \$44  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -1231,522 +1528,423 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
   assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
   assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
-  assign \$14  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$14  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$133 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$135 ) + $signed(\mac_add0_s0$136 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$138 ) + $signed(\mac_add0_s0$139 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$141 ) + $signed(\mac_add0_s0$142 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$144 ) + $signed(\mac_add0_s0$145 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$147 ) + $signed(\mac_add0_s0$148 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$150 ) + $signed(\mac_add0_s0$151 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$153 ) + $signed(\mac_add0_s0$154 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$156 ) + $signed(\mac_add0_s0$157 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$159 ) + $signed(\mac_add0_s0$160 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$162 ) + $signed(\mac_add0_s0$163 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$165 ) + $signed(\mac_add0_s0$166 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$168 ) + $signed(\mac_add0_s0$169 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$171 ) + $signed(\mac_add0_s0$172 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$174 ) + $signed(\mac_add0_s0$175 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$177 ) + $signed(\mac_add0_s0$178 );
-  assign \$15  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$15  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$183 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$185 ) + $signed(\mac_add1_s0$186 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$188 ) + $signed(\mac_add1_s0$189 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$191 ) + $signed(\mac_add1_s0$192 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$194 ) + $signed(\mac_add1_s0$195 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$197 ) + $signed(\mac_add1_s0$198 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$200 ) + $signed(\mac_add1_s0$201 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$203 ) + $signed(\mac_add1_s0$204 );
-  assign \$16  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$16  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$209 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$211 ) + $signed(\mac_add2_s0$212 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$214 ) + $signed(\mac_add2_s0$215 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$217 ) + $signed(\mac_add2_s0$218 );
-  assign \$17  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$17  | o__ready;
-  assign \$18  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$18  | o__ready;
-  assign \$19  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$19  | o__ready;
-  assign \$20  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$20  | o__ready;
-  assign \$21  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$21  | o__ready;
-  assign \$22  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$22  | o__ready;
-  assign \$23  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$23  | o__ready;
-  assign \$24  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$24  | o__ready;
-  assign \$25  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$25  | o__ready;
-  assign \$26  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$27  = $signed(mac_acc1) + $signed(\mac_add3_s0$242 );
-  assign \$28  = $signed(mac_acc2) + $signed(\mac_add3_s0$245 );
-  assign \$29  = $signed(mac_acc3) + $signed(\mac_add3_s0$248 );
-  assign \$30  = ~ i__payload[161];
-  assign \$31  = i__valid & \$30 ;
-  assign \$32  = i__ready & \$31 ;
-  assign \$33  = mac_group == 6'h3f;
-  assign \$34  = i__payload[160] | \$33 ;
-  assign \$35  = mac_group + 1'h1;
-  assign \$36  = ~ i__payload[161];
-  assign \$37  = i__valid & \$36 ;
-  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$47  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$48  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$49  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$50  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$51  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$52  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$53  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$54  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$55  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$56  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$57  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$58  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$59  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$60  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$61  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$62  = mac_add3_valid_s0 & \mac_add3_s0$399 ;
-  assign \$63  = stall_adv16 & mac_add3_valid_s0;
-  assign \$64  = \mac_add3_s0$399  ? 32'd0 : \$26 [31:0];
-  assign \$65  = stall_adv17 & mac_add3_valid_s0;
-  assign \$66  = \$65  & \mac_add3_s0$399 ;
-  assign \$67  = stall_adv18 & mac_add3_valid_s0;
-  assign \$68  = \mac_add3_s0$399  ? 32'd0 : \$27 [31:0];
-  assign \$69  = stall_adv19 & mac_add3_valid_s0;
-  assign \$70  = \$69  & \mac_add3_s0$399 ;
-  assign \$71  = stall_adv20 & mac_add3_valid_s0;
-  assign \$72  = \mac_add3_s0$399  ? 32'd0 : \$28 [31:0];
-  assign \$73  = stall_adv21 & mac_add3_valid_s0;
-  assign \$74  = \$73  & \mac_add3_s0$399 ;
-  assign \$75  = stall_adv22 & mac_add3_valid_s0;
-  assign \$76  = \mac_add3_s0$399  ? 32'd0 : \$29 [31:0];
-  assign \$77  = stall_adv23 & mac_add3_valid_s0;
-  assign \$78  = \$77  & \mac_add3_s0$399 ;
-  assign \$79  = i__valid & i__payload[161];
-  assign \$80  = i__payload[171:166] < 7'h40;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ! i__payload[165:162];
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = ~ i__payload[161];
-  assign \$85  = i__valid & \$84 ;
-  assign \$86  = stall_adv0 & \$85 ;
-  assign \$87  = i__valid & i__payload[161];
-  assign \$88  = i__payload[171:166] < 7'h40;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__payload[165:162] == 1'h1;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = ~ i__payload[161];
-  assign \$93  = i__valid & \$92 ;
-  assign \$94  = stall_adv0 & \$93 ;
-  assign \$95  = i__valid & i__payload[161];
-  assign \$96  = i__payload[171:166] < 7'h40;
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = i__payload[165:162] == 2'h2;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = ~ i__payload[161];
-  assign \$101  = i__valid & \$100 ;
-  assign \$102  = stall_adv0 & \$101 ;
-  assign \$103  = i__valid & i__payload[161];
-  assign \$104  = i__payload[171:166] < 7'h40;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = i__payload[165:162] == 2'h3;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = ~ i__payload[161];
-  assign \$109  = i__valid & \$108 ;
-  assign \$110  = stall_adv0 & \$109 ;
-  assign \$111  = i__valid & i__payload[161];
-  assign \$112  = i__payload[171:166] < 7'h40;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = i__payload[165:162] == 3'h4;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = ~ i__payload[161];
-  assign \$117  = i__valid & \$116 ;
-  assign \$118  = stall_adv0 & \$117 ;
-  assign \$119  = i__valid & i__payload[161];
-  assign \$120  = i__payload[171:166] < 7'h40;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = i__payload[165:162] == 3'h5;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = ~ i__payload[161];
-  assign \$125  = i__valid & \$124 ;
-  assign \$126  = stall_adv0 & \$125 ;
-  assign \$127  = i__valid & i__payload[161];
-  assign \$128  = i__payload[171:166] < 7'h40;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = i__payload[165:162] == 3'h6;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = ~ i__payload[161];
-  assign \$133  = i__valid & \$132 ;
-  assign \$134  = stall_adv0 & \$133 ;
-  assign \$135  = i__valid & i__payload[161];
-  assign \$136  = i__payload[171:166] < 7'h40;
+  assign \$45  = ~ stall_adv43_valid;
+  assign stall_adv43 = \$45  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$195 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$197 ) + $signed(\mac_add0_s0$198 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$200 ) + $signed(\mac_add0_s0$201 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$203 ) + $signed(\mac_add0_s0$204 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$206 ) + $signed(\mac_add0_s0$207 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$209 ) + $signed(\mac_add0_s0$210 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$212 ) + $signed(\mac_add0_s0$213 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$215 ) + $signed(\mac_add0_s0$216 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$218 ) + $signed(\mac_add0_s0$219 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$221 ) + $signed(\mac_add0_s0$222 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$224 ) + $signed(\mac_add0_s0$225 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$227 ) + $signed(\mac_add0_s0$228 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$230 ) + $signed(\mac_add0_s0$231 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$233 ) + $signed(\mac_add0_s0$234 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$236 ) + $signed(\mac_add0_s0$237 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
+  assign \$46  = ~ stall_adv44_valid;
+  assign stall_adv44 = \$46  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$245 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$247 ) + $signed(\mac_add1_s0$248 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$250 ) + $signed(\mac_add1_s0$251 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$253 ) + $signed(\mac_add1_s0$254 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$256 ) + $signed(\mac_add1_s0$257 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$259 ) + $signed(\mac_add1_s0$260 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$262 ) + $signed(\mac_add1_s0$263 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$265 ) + $signed(\mac_add1_s0$266 );
+  assign \$47  = ~ stall_adv45_valid;
+  assign stall_adv45 = \$47  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$271 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$273 ) + $signed(\mac_add2_s0$274 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$276 ) + $signed(\mac_add2_s0$277 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$279 ) + $signed(\mac_add2_s0$280 );
+  assign \$48  = ~ stall_adv46_valid;
+  assign stall_adv46 = \$48  | o__ready;
+  assign \$49  = ~ stall_adv47_valid;
+  assign stall_adv47 = \$49  | o__ready;
+  assign \$50  = ~ stall_adv48_valid;
+  assign stall_adv48 = \$50  | o__ready;
+  assign \$51  = ~ stall_adv49_valid;
+  assign stall_adv49 = \$51  | o__ready;
+  assign \$52  = ~ stall_adv50_valid;
+  assign stall_adv50 = \$52  | o__ready;
+  assign \$53  = ~ stall_adv51_valid;
+  assign stall_adv51 = \$53  | o__ready;
+  assign \$54  = ~ stall_adv52_valid;
+  assign stall_adv52 = \$54  | o__ready;
+  assign \$55  = ~ stall_adv53_valid;
+  assign stall_adv53 = \$55  | o__ready;
+  assign \$56  = ~ stall_adv54_valid;
+  assign stall_adv54 = \$56  | o__ready;
+  assign \$57  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$58  = $signed(mac_acc1) + $signed(\mac_add3_s0$304 );
+  assign \$59  = $signed(mac_acc2) + $signed(\mac_add3_s0$307 );
+  assign \$60  = $signed(mac_acc3) + $signed(\mac_add3_s0$310 );
+  assign \$61  = ~ i__payload[161];
+  assign \$62  = i__valid & \$61 ;
+  assign \$63  = i__ready & \$62 ;
+  assign \$64  = mac_group == 6'h3f;
+  assign \$65  = i__payload[160] | \$64 ;
+  assign \$66  = mac_group + 1'h1;
+  assign \$67  = ~ i__payload[161];
+  assign \$68  = i__valid & \$67 ;
+  assign \$69  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$70  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$71  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$72  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$73  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$74  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$75  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$76  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$77  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$78  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$79  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$80  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$81  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$82  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$83  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$84  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$85  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$86  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$87  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$88  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$89  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$90  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$91  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$92  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$93  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$94  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$95  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$96  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$97  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$98  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$99  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$100  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$101  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$102  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$103  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$104  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$105  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$106  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$107  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$108  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$109  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$110  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$111  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$112  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$113  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$114  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$115  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$116  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$117  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$118  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$119  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$120  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$125  = stall_adv47 & mac_add3_valid_s0;
+  assign \$126  = \mac_add3_s0$461  ? 32'd0 : \$57 [31:0];
+  assign \$127  = stall_adv49 & mac_add3_valid_s0;
+  assign \$128  = \mac_add3_s0$461  ? 32'd0 : \$58 [31:0];
+  assign \$129  = stall_adv51 & mac_add3_valid_s0;
+  assign \$130  = \mac_add3_s0$461  ? 32'd0 : \$59 [31:0];
+  assign \$131  = stall_adv53 & mac_add3_valid_s0;
+  assign \$132  = \mac_add3_s0$461  ? 32'd0 : \$60 [31:0];
+  assign \$133  = i__valid & i__payload[161];
+  assign \$134  = i__payload[171:166] < 7'h40;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = ! i__payload[165:162];
   assign \$137  = \$135  & \$136 ;
-  assign \$138  = i__payload[165:162] == 3'h7;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = ~ i__payload[161];
-  assign \$141  = i__valid & \$140 ;
-  assign \$142  = stall_adv0 & \$141 ;
+  assign \$138  = i__valid & i__payload[161];
+  assign \$139  = i__payload[171:166] < 7'h40;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = i__payload[165:162] == 1'h1;
+  assign \$142  = \$140  & \$141 ;
   assign \$143  = i__valid & i__payload[161];
   assign \$144  = i__payload[171:166] < 7'h40;
   assign \$145  = \$143  & \$144 ;
-  assign \$146  = i__payload[165:162] == 4'h8;
+  assign \$146  = i__payload[165:162] == 2'h2;
   assign \$147  = \$145  & \$146 ;
-  assign \$148  = ~ i__payload[161];
-  assign \$149  = i__valid & \$148 ;
-  assign \$150  = stall_adv0 & \$149 ;
-  assign \$151  = i__valid & i__payload[161];
-  assign \$152  = i__payload[171:166] < 7'h40;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = i__payload[165:162] == 4'h9;
+  assign \$148  = i__valid & i__payload[161];
+  assign \$149  = i__payload[171:166] < 7'h40;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = i__payload[165:162] == 2'h3;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = i__valid & i__payload[161];
+  assign \$154  = i__payload[171:166] < 7'h40;
   assign \$155  = \$153  & \$154 ;
-  assign \$156  = ~ i__payload[161];
-  assign \$157  = i__valid & \$156 ;
-  assign \$158  = stall_adv0 & \$157 ;
-  assign \$159  = i__valid & i__payload[161];
-  assign \$160  = i__payload[171:166] < 7'h40;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = i__payload[165:162] == 4'ha;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = ~ i__payload[161];
-  assign \$165  = i__valid & \$164 ;
-  assign \$166  = stall_adv0 & \$165 ;
-  assign \$167  = i__valid & i__payload[161];
-  assign \$168  = i__payload[171:166] < 7'h40;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = i__payload[165:162] == 4'hb;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = ~ i__payload[161];
-  assign \$173  = i__valid & \$172 ;
-  assign \$174  = stall_adv0 & \$173 ;
-  assign \$175  = i__valid & i__payload[161];
-  assign \$176  = i__payload[171:166] < 7'h40;
+  assign \$156  = i__payload[165:162] == 3'h4;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = i__valid & i__payload[161];
+  assign \$159  = i__payload[171:166] < 7'h40;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = i__payload[165:162] == 3'h5;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = i__valid & i__payload[161];
+  assign \$164  = i__payload[171:166] < 7'h40;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = i__payload[165:162] == 3'h6;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = i__valid & i__payload[161];
+  assign \$169  = i__payload[171:166] < 7'h40;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = i__payload[165:162] == 3'h7;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = i__valid & i__payload[161];
+  assign \$174  = i__payload[171:166] < 7'h40;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = i__payload[165:162] == 4'h8;
   assign \$177  = \$175  & \$176 ;
-  assign \$178  = i__payload[165:162] == 4'hc;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = ~ i__payload[161];
-  assign \$181  = i__valid & \$180 ;
-  assign \$182  = stall_adv0 & \$181 ;
+  assign \$178  = i__valid & i__payload[161];
+  assign \$179  = i__payload[171:166] < 7'h40;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = i__payload[165:162] == 4'h9;
+  assign \$182  = \$180  & \$181 ;
   assign \$183  = i__valid & i__payload[161];
   assign \$184  = i__payload[171:166] < 7'h40;
   assign \$185  = \$183  & \$184 ;
-  assign \$186  = i__payload[165:162] == 4'hd;
+  assign \$186  = i__payload[165:162] == 4'ha;
   assign \$187  = \$185  & \$186 ;
-  assign \$188  = ~ i__payload[161];
-  assign \$189  = i__valid & \$188 ;
-  assign \$190  = stall_adv0 & \$189 ;
-  assign \$191  = i__valid & i__payload[161];
-  assign \$192  = i__payload[171:166] < 7'h40;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = i__payload[165:162] == 4'he;
+  assign \$188  = i__valid & i__payload[161];
+  assign \$189  = i__payload[171:166] < 7'h40;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = i__payload[165:162] == 4'hb;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = i__valid & i__payload[161];
+  assign \$194  = i__payload[171:166] < 7'h40;
   assign \$195  = \$193  & \$194 ;
-  assign \$196  = ~ i__payload[161];
-  assign \$197  = i__valid & \$196 ;
-  assign \$198  = stall_adv0 & \$197 ;
-  assign \$199  = i__valid & i__payload[161];
-  assign \$200  = i__payload[171:166] < 7'h40;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = i__payload[165:162] == 4'hf;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = ~ i__payload[161];
-  assign \$205  = i__valid & \$204 ;
-  assign \$206  = stall_adv0 & \$205 ;
+  assign \$196  = i__payload[165:162] == 4'hc;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = i__valid & i__payload[161];
+  assign \$199  = i__payload[171:166] < 7'h40;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = i__payload[165:162] == 4'hd;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = i__valid & i__payload[161];
+  assign \$204  = i__payload[171:166] < 7'h40;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = i__payload[165:162] == 4'he;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = i__valid & i__payload[161];
+  assign \$209  = i__payload[171:166] < 7'h40;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = i__payload[165:162] == 4'hf;
+  assign \$212  = \$210  & \$211 ;
   always @(posedge clk)
-    mac_group <= \$207 ;
+    mac_group <= \$213 ;
   always @(posedge clk)
-    mac_read_s0 <= \$208 ;
+    mac_read_s0 <= \$214 ;
   always @(posedge clk)
-    \mac_read_s0$256  <= \$209 ;
+    \mac_read_s0$318  <= \$215 ;
   always @(posedge clk)
-    \mac_read_s0$257  <= \$210 ;
+    \mac_read_s0$319  <= \$216 ;
   always @(posedge clk)
-    \mac_read_s0$258  <= \$211 ;
+    \mac_read_s0$320  <= \$217 ;
   always @(posedge clk)
-    \mac_read_s0$259  <= \$212 ;
+    \mac_read_s0$321  <= \$218 ;
   always @(posedge clk)
-    \mac_read_s0$260  <= \$213 ;
+    \mac_read_s0$322  <= \$219 ;
   always @(posedge clk)
-    \mac_read_s0$261  <= \$214 ;
+    \mac_read_s0$323  <= \$220 ;
   always @(posedge clk)
-    \mac_read_s0$262  <= \$215 ;
+    \mac_read_s0$324  <= \$221 ;
   always @(posedge clk)
-    \mac_read_s0$263  <= \$216 ;
+    \mac_read_s0$325  <= \$222 ;
   always @(posedge clk)
-    \mac_read_s0$264  <= \$217 ;
+    \mac_read_s0$326  <= \$223 ;
   always @(posedge clk)
-    \mac_read_s0$265  <= \$218 ;
+    \mac_read_s0$327  <= \$224 ;
   always @(posedge clk)
-    \mac_read_s0$266  <= \$219 ;
+    \mac_read_s0$328  <= \$225 ;
   always @(posedge clk)
-    \mac_read_s0$267  <= \$220 ;
+    \mac_read_s0$329  <= \$226 ;
   always @(posedge clk)
-    \mac_read_s0$268  <= \$221 ;
+    \mac_read_s0$330  <= \$227 ;
   always @(posedge clk)
-    \mac_read_s0$269  <= \$222 ;
+    \mac_read_s0$331  <= \$228 ;
   always @(posedge clk)
-    \mac_read_s0$270  <= \$223 ;
+    \mac_read_s0$332  <= \$229 ;
   always @(posedge clk)
-    \mac_read_s0$271  <= \$224 ;
+    \mac_read_s0$333  <= \$230 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$225 ;
+    mac_read_valid_s0 <= \$231 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$226 ;
+    mac_rdreg_s0 <= \$232 ;
   always @(posedge clk)
-    \mac_rdreg_s0$274  <= \$227 ;
+    \mac_rdreg_s0$336  <= \$233 ;
   always @(posedge clk)
-    \mac_rdreg_s0$275  <= \$228 ;
+    \mac_rdreg_s0$337  <= \$234 ;
   always @(posedge clk)
-    \mac_rdreg_s0$276  <= \$229 ;
+    \mac_rdreg_s0$338  <= \$235 ;
   always @(posedge clk)
-    \mac_rdreg_s0$277  <= \$230 ;
+    \mac_rdreg_s0$339  <= \$236 ;
   always @(posedge clk)
-    \mac_rdreg_s0$278  <= \$231 ;
+    \mac_rdreg_s0$340  <= \$237 ;
   always @(posedge clk)
-    \mac_rdreg_s0$279  <= \$232 ;
+    \mac_rdreg_s0$341  <= \$238 ;
   always @(posedge clk)
-    \mac_rdreg_s0$280  <= \$233 ;
+    \mac_rdreg_s0$342  <= \$239 ;
   always @(posedge clk)
-    \mac_rdreg_s0$281  <= \$234 ;
+    \mac_rdreg_s0$343  <= \$240 ;
   always @(posedge clk)
-    \mac_rdreg_s0$282  <= \$235 ;
+    \mac_rdreg_s0$344  <= \$241 ;
   always @(posedge clk)
-    \mac_rdreg_s0$283  <= \$236 ;
+    \mac_rdreg_s0$345  <= \$242 ;
   always @(posedge clk)
-    \mac_rdreg_s0$284  <= \$237 ;
+    \mac_rdreg_s0$346  <= \$243 ;
   always @(posedge clk)
-    \mac_rdreg_s0$285  <= \$238 ;
+    \mac_rdreg_s0$347  <= \$244 ;
   always @(posedge clk)
-    \mac_rdreg_s0$286  <= \$239 ;
+    \mac_rdreg_s0$348  <= \$245 ;
   always @(posedge clk)
-    \mac_rdreg_s0$287  <= \$240 ;
+    \mac_rdreg_s0$349  <= \$246 ;
   always @(posedge clk)
-    \mac_rdreg_s0$288  <= \$241 ;
+    \mac_rdreg_s0$350  <= \$247 ;
   always @(posedge clk)
-    \mac_rdreg_s0$289  <= \$242 ;
+    \mac_rdreg_s0$351  <= \$248 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$243 ;
+    mac_rdreg_valid_s0 <= \$249 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$244 ;
+    mac_pre_s0 <= \$250 ;
   always @(posedge clk)
-    \mac_pre_s0$292  <= \$245 ;
+    \mac_pre_s0$354  <= \$251 ;
   always @(posedge clk)
-    \mac_pre_s0$293  <= \$246 ;
+    \mac_pre_s0$355  <= \$252 ;
   always @(posedge clk)
-    \mac_pre_s0$294  <= \$247 ;
+    \mac_pre_s0$356  <= \$253 ;
   always @(posedge clk)
-    \mac_pre_s0$295  <= \$248 ;
+    \mac_pre_s0$357  <= \$254 ;
   always @(posedge clk)
-    \mac_pre_s0$296  <= \$249 ;
+    \mac_pre_s0$358  <= \$255 ;
   always @(posedge clk)
-    \mac_pre_s0$297  <= \$250 ;
+    \mac_pre_s0$359  <= \$256 ;
   always @(posedge clk)
-    \mac_pre_s0$298  <= \$251 ;
+    \mac_pre_s0$360  <= \$257 ;
   always @(posedge clk)
-    \mac_pre_s0$299  <= \$252 ;
+    \mac_pre_s0$361  <= \$258 ;
   always @(posedge clk)
-    \mac_pre_s0$300  <= \$253 ;
+    \mac_pre_s0$362  <= \$259 ;
   always @(posedge clk)
-    \mac_pre_s0$301  <= \$254 ;
+    \mac_pre_s0$363  <= \$260 ;
   always @(posedge clk)
-    \mac_pre_s0$302  <= \$255 ;
+    \mac_pre_s0$364  <= \$261 ;
   always @(posedge clk)
-    \mac_pre_s0$303  <= \$256 ;
+    \mac_pre_s0$365  <= \$262 ;
   always @(posedge clk)
-    \mac_pre_s0$304  <= \$257 ;
+    \mac_pre_s0$366  <= \$263 ;
   always @(posedge clk)
-    \mac_pre_s0$305  <= \$258 ;
+    \mac_pre_s0$367  <= \$264 ;
   always @(posedge clk)
-    \mac_pre_s0$306  <= \$259 ;
+    \mac_pre_s0$368  <= \$265 ;
   always @(posedge clk)
-    \mac_pre_s0$307  <= \$260 ;
+    \mac_pre_s0$369  <= \$266 ;
   always @(posedge clk)
-    \mac_pre_s0$309  <= \$261 ;
+    \mac_pre_s0$371  <= \$267 ;
   always @(posedge clk)
-    \mac_pre_s0$311  <= \$262 ;
+    \mac_pre_s0$373  <= \$268 ;
   always @(posedge clk)
-    \mac_pre_s0$313  <= \$263 ;
+    \mac_pre_s0$375  <= \$269 ;
   always @(posedge clk)
-    \mac_pre_s0$315  <= \$264 ;
+    \mac_pre_s0$377  <= \$270 ;
   always @(posedge clk)
-    \mac_pre_s0$317  <= \$265 ;
+    \mac_pre_s0$379  <= \$271 ;
   always @(posedge clk)
-    \mac_pre_s0$319  <= \$266 ;
+    \mac_pre_s0$381  <= \$272 ;
   always @(posedge clk)
-    \mac_pre_s0$321  <= \$267 ;
+    \mac_pre_s0$383  <= \$273 ;
   always @(posedge clk)
-    \mac_pre_s0$323  <= \$268 ;
+    \mac_pre_s0$385  <= \$274 ;
   always @(posedge clk)
-    \mac_pre_s0$325  <= \$269 ;
+    \mac_pre_s0$387  <= \$275 ;
   always @(posedge clk)
-    \mac_pre_s0$327  <= \$270 ;
+    \mac_pre_s0$389  <= \$276 ;
   always @(posedge clk)
-    \mac_pre_s0$329  <= \$271 ;
+    \mac_pre_s0$391  <= \$277 ;
   always @(posedge clk)
-    \mac_pre_s0$331  <= \$272 ;
+    \mac_pre_s0$393  <= \$278 ;
   always @(posedge clk)
-    \mac_pre_s0$333  <= \$273 ;
+    \mac_pre_s0$395  <= \$279 ;
   always @(posedge clk)
-    \mac_pre_s0$335  <= \$274 ;
+    \mac_pre_s0$397  <= \$280 ;
   always @(posedge clk)
-    \mac_pre_s0$337  <= \$275 ;
+    \mac_pre_s0$399  <= \$281 ;
   always @(posedge clk)
-    \mac_pre_s0$339  <= \$276 ;
+    \mac_pre_s0$401  <= \$282 ;
   always @(posedge clk)
-    \mac_pre_s0$340  <= \$277 ;
+    \mac_pre_s0$402  <= \$283 ;
   always @(posedge clk)
-    \mac_pre_s0$341  <= \$278 ;
+    \mac_pre_s0$403  <= \$284 ;
   always @(posedge clk)
-    \mac_pre_s0$342  <= \$279 ;
+    \mac_pre_s0$404  <= \$285 ;
   always @(posedge clk)
-    \mac_pre_s0$343  <= \$280 ;
+    \mac_pre_s0$405  <= \$286 ;
   always @(posedge clk)
-    \mac_pre_s0$344  <= \$281 ;
+    \mac_pre_s0$406  <= \$287 ;
   always @(posedge clk)
-    \mac_pre_s0$345  <= \$282 ;
+    \mac_pre_s0$407  <= \$288 ;
   always @(posedge clk)
-    \mac_pre_s0$346  <= \$283 ;
+    \mac_pre_s0$408  <= \$289 ;
   always @(posedge clk)
-    \mac_pre_s0$347  <= \$284 ;
+    \mac_pre_s0$409  <= \$290 ;
   always @(posedge clk)
-    \mac_pre_s0$348  <= \$285 ;
+    \mac_pre_s0$410  <= \$291 ;
   always @(posedge clk)
-    \mac_pre_s0$349  <= \$286 ;
+    \mac_pre_s0$411  <= \$292 ;
   always @(posedge clk)
-    \mac_pre_s0$350  <= \$287 ;
+    \mac_pre_s0$412  <= \$293 ;
   always @(posedge clk)
-    \mac_pre_s0$351  <= \$288 ;
+    \mac_pre_s0$413  <= \$294 ;
   always @(posedge clk)
-    \mac_pre_s0$352  <= \$289 ;
+    \mac_pre_s0$414  <= \$295 ;
   always @(posedge clk)
-    \mac_pre_s0$353  <= \$290 ;
+    \mac_pre_s0$415  <= \$296 ;
   always @(posedge clk)
-    \mac_pre_s0$354  <= \$291 ;
+    \mac_pre_s0$416  <= \$297 ;
   always @(posedge clk)
-    \mac_pre_s0$355  <= \$292 ;
+    \mac_pre_s0$417  <= \$298 ;
   always @(posedge clk)
-    \mac_pre_s0$356  <= \$293 ;
+    \mac_pre_s0$418  <= \$299 ;
   always @(posedge clk)
-    \mac_pre_s0$357  <= \$294 ;
+    \mac_pre_s0$419  <= \$300 ;
   always @(posedge clk)
-    \mac_pre_s0$358  <= \$295 ;
+    \mac_pre_s0$420  <= \$301 ;
   always @(posedge clk)
-    \mac_pre_s0$359  <= \$296 ;
+    \mac_pre_s0$421  <= \$302 ;
   always @(posedge clk)
-    \mac_pre_s0$360  <= \$297 ;
+    \mac_pre_s0$422  <= \$303 ;
   always @(posedge clk)
-    \mac_pre_s0$361  <= \$298 ;
+    \mac_pre_s0$423  <= \$304 ;
   always @(posedge clk)
-    \mac_pre_s0$362  <= \$299 ;
+    \mac_pre_s0$424  <= \$305 ;
   always @(posedge clk)
-    \mac_pre_s0$363  <= \$300 ;
+    \mac_pre_s0$425  <= \$306 ;
   always @(posedge clk)
-    \mac_pre_s0$364  <= \$301 ;
+    \mac_pre_s0$426  <= \$307 ;
   always @(posedge clk)
-    \mac_pre_s0$365  <= \$302 ;
+    \mac_pre_s0$427  <= \$308 ;
   always @(posedge clk)
-    \mac_pre_s0$366  <= \$303 ;
+    \mac_pre_s0$428  <= \$309 ;
   always @(posedge clk)
-    \mac_pre_s0$367  <= \$304 ;
+    \mac_pre_s0$429  <= \$310 ;
   always @(posedge clk)
-    \mac_pre_s0$368  <= \$305 ;
+    \mac_pre_s0$430  <= \$311 ;
   always @(posedge clk)
-    \mac_pre_s0$369  <= \$306 ;
+    \mac_pre_s0$431  <= \$312 ;
   always @(posedge clk)
-    \mac_pre_s0$370  <= \$307 ;
-  always @(posedge clk)
-    \mac_pre_s0$371  <= \$308 ;
-  always @(posedge clk)
-    \mac_pre_s0$372  <= \$309 ;
-  always @(posedge clk)
-    \mac_pre_s0$373  <= \$310 ;
-  always @(posedge clk)
-    \mac_pre_s0$374  <= \$311 ;
-  always @(posedge clk)
-    \mac_pre_s0$375  <= \$312 ;
-  always @(posedge clk)
-    \mac_pre_s0$376  <= \$313 ;
-  always @(posedge clk)
-    \mac_pre_s0$377  <= \$314 ;
-  always @(posedge clk)
-    \mac_pre_s0$378  <= \$315 ;
-  always @(posedge clk)
-    \mac_pre_s0$379  <= \$316 ;
-  always @(posedge clk)
-    \mac_pre_s0$380  <= \$317 ;
-  always @(posedge clk)
-    \mac_pre_s0$381  <= \$318 ;
-  always @(posedge clk)
-    \mac_pre_s0$382  <= \$319 ;
-  always @(posedge clk)
-    \mac_pre_s0$383  <= \$320 ;
-  always @(posedge clk)
-    \mac_pre_s0$384  <= \$321 ;
-  always @(posedge clk)
-    \mac_pre_s0$385  <= \$322 ;
-  always @(posedge clk)
-    \mac_pre_s0$386  <= \$323 ;
-  always @(posedge clk)
-    \mac_pre_s0$387  <= \$324 ;
-  always @(posedge clk)
-    mac_pre_valid_s0 <= \$325 ;
-  always @(posedge clk)
-    mac_dspin_s0 <= \$326 ;
-  always @(posedge clk)
-    mac_dspin_valid_s0 <= \$327 ;
-  always @(posedge clk)
-    mac_dspout_s0 <= \$328 ;
-  always @(posedge clk)
-    mac_dspout_valid_s0 <= \$329 ;
-  always @(posedge clk)
-    mac_add0_s0 <= \$330 ;
-  always @(posedge clk)
-    \mac_add0_s0$133  <= \$331 ;
-  always @(posedge clk)
-    \mac_add0_s0$135  <= \$332 ;
-  always @(posedge clk)
-    \mac_add0_s0$136  <= \$333 ;
-  always @(posedge clk)
-    \mac_add0_s0$138  <= \$334 ;
-  always @(posedge clk)
-    \mac_add0_s0$139  <= \$335 ;
-  always @(posedge clk)
-    \mac_add0_s0$141  <= \$336 ;
-  always @(posedge clk)
-    \mac_add0_s0$142  <= \$337 ;
-  always @(posedge clk)
-    \mac_add0_s0$144  <= \$338 ;
-  always @(posedge clk)
-    \mac_add0_s0$145  <= \$339 ;
-  always @(posedge clk)
-    \mac_add0_s0$147  <= \$340 ;
-  always @(posedge clk)
-    \mac_add0_s0$148  <= \$341 ;
-  always @(posedge clk)
-    \mac_add0_s0$150  <= \$342 ;
-  always @(posedge clk)
-    \mac_add0_s0$151  <= \$343 ;
-  always @(posedge clk)
-    \mac_add0_s0$153  <= \$344 ;
+    \mac_pre_s0$432  <= \$313 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$307 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$369 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -1754,9 +1952,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$292 ),
-    .b(\mac_pre_s0$309 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$371 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -1764,9 +1962,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_pre_s0$301 ),
-    .b(\mac_pre_s0$327 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$389 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -1774,9 +1972,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_pre_s0$302 ),
-    .b(\mac_pre_s0$329 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$391 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -1784,9 +1982,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_pre_s0$303 ),
-    .b(\mac_pre_s0$331 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$393 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -1794,9 +1992,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_pre_s0$304 ),
-    .b(\mac_pre_s0$333 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$395 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -1804,9 +2002,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_pre_s0$305 ),
-    .b(\mac_pre_s0$335 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$397 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -1814,9 +2012,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_pre_s0$306 ),
-    .b(\mac_pre_s0$337 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$399 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -1824,9 +2022,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$311 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$373 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -1834,9 +2032,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$313 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$375 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -1844,9 +2042,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$295 ),
-    .b(\mac_pre_s0$315 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$377 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -1854,9 +2052,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$296 ),
-    .b(\mac_pre_s0$317 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$379 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -1864,9 +2062,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$297 ),
-    .b(\mac_pre_s0$319 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$381 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -1874,9 +2072,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$298 ),
-    .b(\mac_pre_s0$321 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$383 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -1884,9 +2082,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_pre_s0$299 ),
-    .b(\mac_pre_s0$323 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$385 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -1894,9 +2092,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_pre_s0$300 ),
-    .b(\mac_pre_s0$325 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$387 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -1905,8 +2103,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$339 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$401 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -1914,9 +2112,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$292 ),
-    .b(\mac_pre_s0$340 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$402 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -1924,9 +2122,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_pre_s0$301 ),
-    .b(\mac_pre_s0$349 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$411 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -1934,9 +2132,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_pre_s0$302 ),
-    .b(\mac_pre_s0$350 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$412 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -1944,9 +2142,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_pre_s0$303 ),
-    .b(\mac_pre_s0$351 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$413 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -1954,9 +2152,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_pre_s0$304 ),
-    .b(\mac_pre_s0$352 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$414 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -1964,9 +2162,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_pre_s0$305 ),
-    .b(\mac_pre_s0$353 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$415 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -1974,9 +2172,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_pre_s0$306 ),
-    .b(\mac_pre_s0$354 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$416 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -1984,9 +2182,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$341 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$403 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -1994,9 +2192,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$342 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$404 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -2004,9 +2202,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$295 ),
-    .b(\mac_pre_s0$343 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$405 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -2014,9 +2212,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$296 ),
-    .b(\mac_pre_s0$344 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$406 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -2024,9 +2222,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$297 ),
-    .b(\mac_pre_s0$345 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$407 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -2034,9 +2232,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$298 ),
-    .b(\mac_pre_s0$346 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$408 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -2044,9 +2242,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_pre_s0$299 ),
-    .b(\mac_pre_s0$347 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$409 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -2054,9 +2252,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_pre_s0$300 ),
-    .b(\mac_pre_s0$348 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$410 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -2065,8 +2263,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$355 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$417 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -2074,9 +2272,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$292 ),
-    .b(\mac_pre_s0$356 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$418 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -2084,9 +2282,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_pre_s0$301 ),
-    .b(\mac_pre_s0$365 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$427 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -2094,9 +2292,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_pre_s0$302 ),
-    .b(\mac_pre_s0$366 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$428 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -2104,9 +2302,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_pre_s0$303 ),
-    .b(\mac_pre_s0$367 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$429 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -2114,9 +2312,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_pre_s0$304 ),
-    .b(\mac_pre_s0$368 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$430 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -2124,9 +2322,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_pre_s0$305 ),
-    .b(\mac_pre_s0$369 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$431 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -2134,9 +2332,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_pre_s0$306 ),
-    .b(\mac_pre_s0$370 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$432 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -2144,9 +2342,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$357 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$419 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -2154,9 +2352,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$358 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$420 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -2164,9 +2362,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$295 ),
-    .b(\mac_pre_s0$359 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$421 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -2174,9 +2372,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$296 ),
-    .b(\mac_pre_s0$360 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$422 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -2184,9 +2382,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$297 ),
-    .b(\mac_pre_s0$361 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$423 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -2194,9 +2392,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$298 ),
-    .b(\mac_pre_s0$362 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$424 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -2204,9 +2402,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_pre_s0$299 ),
-    .b(\mac_pre_s0$363 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$425 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -2214,9 +2412,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_pre_s0$300 ),
-    .b(\mac_pre_s0$364 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$426 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -2225,8 +2423,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$371 ),
-    .ce(stall_adv4),
+    .b(\mac_pre_s0$433 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -2234,9 +2432,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$292 ),
-    .b(\mac_pre_s0$372 ),
-    .ce(stall_adv4),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$434 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -2244,9 +2442,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_pre_s0$301 ),
-    .b(\mac_pre_s0$381 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$443 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -2254,9 +2452,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_pre_s0$302 ),
-    .b(\mac_pre_s0$382 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$444 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -2264,9 +2462,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_pre_s0$303 ),
-    .b(\mac_pre_s0$383 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$445 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -2274,9 +2472,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_pre_s0$304 ),
-    .b(\mac_pre_s0$384 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$446 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -2284,9 +2482,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_pre_s0$305 ),
-    .b(\mac_pre_s0$385 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$447 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -2294,9 +2492,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_pre_s0$306 ),
-    .b(\mac_pre_s0$386 ),
-    .ce(stall_adv11),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$448 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -2304,9 +2502,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$293 ),
-    .b(\mac_pre_s0$373 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$435 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -2314,9 +2512,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$294 ),
-    .b(\mac_pre_s0$374 ),
-    .ce(stall_adv5),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$436 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -2324,9 +2522,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$295 ),
-    .b(\mac_pre_s0$375 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$437 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -2334,9 +2532,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$296 ),
-    .b(\mac_pre_s0$376 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$438 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -2344,9 +2542,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$297 ),
-    .b(\mac_pre_s0$377 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$439 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -2354,9 +2552,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$298 ),
-    .b(\mac_pre_s0$378 ),
-    .ce(stall_adv7),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$440 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -2364,9 +2562,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_pre_s0$299 ),
-    .b(\mac_pre_s0$379 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$441 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -2374,9 +2572,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_pre_s0$300 ),
-    .b(\mac_pre_s0$380 ),
-    .ce(stall_adv8),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$442 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod3_9)
   );
@@ -2386,13 +2584,13 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .WIDTH(32'd32)
   ) wbank0 (
     .clk(clk),
-    .oce(stall_adv1),
+    .oce(stall_adv16),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$86 ),
+    .re(stall_adv0),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$83 )
+    .we(\$137 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2400,13 +2598,13 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .WIDTH(32'd32)
   ) wbank1 (
     .clk(clk),
-    .oce(stall_adv1),
+    .oce(stall_adv17),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$94 ),
+    .re(stall_adv1),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$91 )
+    .we(\$142 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2414,52 +2612,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .WIDTH(32'd32)
   ) wbank10 (
     .clk(clk),
-    .oce(stall_adv1),
+    .oce(stall_adv26),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$166 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$163 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank11 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank11_q),
-    .raddr(mac_group),
-    .re(\$174 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$171 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank12 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank12_q),
-    .raddr(mac_group),
-    .re(\$182 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$179 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank13 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank13_q),
-    .raddr(mac_group),
-    .re(\$190 ),
+    .re(stall_adv10),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
     .we(\$187 )
@@ -2468,15 +2624,57 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .ADDR_WIDTH(32'd6),
     .DEPTH(32'd64),
     .WIDTH(32'd32)
-  ) wbank14 (
+  ) wbank11 (
     .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank14_q),
+    .oce(stall_adv27),
+    .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$198 ),
+    .re(stall_adv11),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$195 )
+    .we(\$192 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank12 (
+    .clk(clk),
+    .oce(stall_adv28),
+    .q(wbank12_q),
+    .raddr(mac_group),
+    .re(stall_adv12),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$197 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank13 (
+    .clk(clk),
+    .oce(stall_adv29),
+    .q(wbank13_q),
+    .raddr(mac_group),
+    .re(stall_adv13),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$202 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank14 (
+    .clk(clk),
+    .oce(stall_adv30),
+    .q(wbank14_q),
+    .raddr(mac_group),
+    .re(stall_adv14),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$207 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2484,13 +2682,13 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .WIDTH(32'd32)
   ) wbank15 (
     .clk(clk),
-    .oce(stall_adv1),
+    .oce(stall_adv31),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$206 ),
+    .re(stall_adv15),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$203 )
+    .we(\$212 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2498,94 +2696,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .WIDTH(32'd32)
   ) wbank2 (
     .clk(clk),
-    .oce(stall_adv1),
+    .oce(stall_adv18),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$102 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$99 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank3 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank3_q),
-    .raddr(mac_group),
-    .re(\$110 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$107 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank4 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank4_q),
-    .raddr(mac_group),
-    .re(\$118 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$115 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank5 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank5_q),
-    .raddr(mac_group),
-    .re(\$126 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$123 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank6 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank6_q),
-    .raddr(mac_group),
-    .re(\$134 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$131 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank7 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank7_q),
-    .raddr(mac_group),
-    .re(\$142 ),
-    .waddr(i__payload[171:166]),
-    .wdata(i__payload[159:128]),
-    .we(\$139 )
-  );
-  nmsparse_wbank #(
-    .ADDR_WIDTH(32'd6),
-    .DEPTH(32'd64),
-    .WIDTH(32'd32)
-  ) wbank8 (
-    .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank8_q),
-    .raddr(mac_group),
-    .re(\$150 ),
+    .re(stall_adv2),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
     .we(\$147 )
@@ -2594,387 +2708,694 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .ADDR_WIDTH(32'd6),
     .DEPTH(32'd64),
     .WIDTH(32'd32)
-  ) wbank9 (
+  ) wbank3 (
     .clk(clk),
-    .oce(stall_adv1),
-    .q(wbank9_q),
+    .oce(stall_adv19),
+    .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$158 ),
+    .re(stall_adv3),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$155 )
+    .we(\$152 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank4 (
+    .clk(clk),
+    .oce(stall_adv20),
+    .q(wbank4_q),
+    .raddr(mac_group),
+    .re(stall_adv4),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$157 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank5 (
+    .clk(clk),
+    .oce(stall_adv21),
+    .q(wbank5_q),
+    .raddr(mac_group),
+    .re(stall_adv5),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$162 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank6 (
+    .clk(clk),
+    .oce(stall_adv22),
+    .q(wbank6_q),
+    .raddr(mac_group),
+    .re(stall_adv6),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$167 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank7 (
+    .clk(clk),
+    .oce(stall_adv23),
+    .q(wbank7_q),
+    .raddr(mac_group),
+    .re(stall_adv7),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$172 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank8 (
+    .clk(clk),
+    .oce(stall_adv24),
+    .q(wbank8_q),
+    .raddr(mac_group),
+    .re(stall_adv8),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$177 )
+  );
+  nmsparse_wbank #(
+    .ADDR_WIDTH(32'd6),
+    .DEPTH(32'd64),
+    .WIDTH(32'd32)
+  ) wbank9 (
+    .clk(clk),
+    .oce(stall_adv25),
+    .q(wbank9_q),
+    .raddr(mac_group),
+    .re(stall_adv9),
+    .waddr(i__payload[171:166]),
+    .wdata(i__payload[159:128]),
+    .we(\$182 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \mac_add0_s0$156 ;
-    if (stall_adv12) begin
-      \$346  = mac2_sum0_p0;
+    \$315  = \mac_pre_s0$434 ;
+    if (stall_adv34) begin
+      \$315  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \mac_add0_s0$157 ;
-    if (stall_adv12) begin
-      \$347  = mac2_sum0_p1;
+    \$316  = \mac_pre_s0$435 ;
+    if (stall_adv34) begin
+      \$316  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \mac_add0_s0$159 ;
-    if (stall_adv12) begin
-      \$348  = mac2_sum0_p2;
+    \$317  = \mac_pre_s0$436 ;
+    if (stall_adv34) begin
+      \$317  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \mac_add0_s0$160 ;
-    if (stall_adv12) begin
-      \$349  = mac2_sum0_p3;
+    \$318  = \mac_pre_s0$437 ;
+    if (stall_adv34) begin
+      \$318  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \mac_add0_s0$162 ;
-    if (stall_adv12) begin
-      \$350  = mac2_sum0_p4;
+    \$319  = \mac_pre_s0$438 ;
+    if (stall_adv34) begin
+      \$319  = wbank5_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = \mac_add0_s0$163 ;
-    if (stall_adv12) begin
-      \$351  = mac2_sum0_p5;
+    \$320  = \mac_pre_s0$439 ;
+    if (stall_adv34) begin
+      \$320  = wbank6_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \mac_add0_s0$165 ;
-    if (stall_adv12) begin
-      \$352  = mac2_sum0_p6;
+    \$321  = \mac_pre_s0$440 ;
+    if (stall_adv34) begin
+      \$321  = wbank7_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \mac_add0_s0$166 ;
-    if (stall_adv12) begin
-      \$353  = mac2_sum0_p7;
+    \$322  = \mac_pre_s0$441 ;
+    if (stall_adv34) begin
+      \$322  = wbank8_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \mac_add0_s0$168 ;
-    if (stall_adv12) begin
-      \$354  = mac3_sum0_p0;
+    \$323  = \mac_pre_s0$442 ;
+    if (stall_adv34) begin
+      \$323  = wbank9_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \mac_add0_s0$169 ;
-    if (stall_adv12) begin
-      \$355  = mac3_sum0_p1;
+    \$324  = \mac_pre_s0$443 ;
+    if (stall_adv34) begin
+      \$324  = wbank10_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \mac_add0_s0$171 ;
-    if (stall_adv12) begin
-      \$356  = mac3_sum0_p2;
+    \$325  = \mac_pre_s0$444 ;
+    if (stall_adv34) begin
+      \$325  = wbank11_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \mac_add0_s0$172 ;
-    if (stall_adv12) begin
-      \$357  = mac3_sum0_p3;
+    \$326  = \mac_pre_s0$445 ;
+    if (stall_adv34) begin
+      \$326  = wbank12_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \mac_add0_s0$174 ;
-    if (stall_adv12) begin
-      \$358  = mac3_sum0_p4;
+    \$327  = \mac_pre_s0$446 ;
+    if (stall_adv34) begin
+      \$327  = wbank13_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \mac_add0_s0$175 ;
-    if (stall_adv12) begin
-      \$359  = mac3_sum0_p5;
+    \$328  = \mac_pre_s0$447 ;
+    if (stall_adv34) begin
+      \$328  = wbank14_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \mac_add0_s0$177 ;
-    if (stall_adv12) begin
-      \$360  = mac3_sum0_p6;
+    \$329  = \mac_pre_s0$448 ;
+    if (stall_adv34) begin
+      \$329  = wbank15_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \mac_add0_s0$178 ;
-    if (stall_adv12) begin
-      \$361  = mac3_sum0_p7;
+    \$330  = \mac_pre_s0$449 ;
+    if (stall_adv34) begin
+      \$330  = \mac_rdreg_s0$351 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \mac_add0_s0$393 ;
-    if (stall_adv12) begin
-      \$362  = mac_dspout_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = mac_add0_valid_s0;
-    if (stall_adv12) begin
-      \$363  = mac_dspout_valid_s0;
+    \$331  = mac_pre_valid_s0;
+    if (stall_adv34) begin
+      \$331  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$363  = 1'h0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = mac_add1_s0;
-    if (stall_adv13) begin
-      \$364  = mac0_sum1_p0;
+    \$332  = mac_dspin_s0;
+    if (stall_adv35) begin
+      \$332  = \mac_pre_s0$449 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \mac_add1_s0$183 ;
-    if (stall_adv13) begin
-      \$365  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \mac_add1_s0$185 ;
-    if (stall_adv13) begin
-      \$366  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \mac_add1_s0$186 ;
-    if (stall_adv13) begin
-      \$367  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \mac_add1_s0$188 ;
-    if (stall_adv13) begin
-      \$368  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \mac_add1_s0$189 ;
-    if (stall_adv13) begin
-      \$369  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \mac_add1_s0$191 ;
-    if (stall_adv13) begin
-      \$370  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \mac_add1_s0$192 ;
-    if (stall_adv13) begin
-      \$371  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \mac_add1_s0$194 ;
-    if (stall_adv13) begin
-      \$372  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \mac_add1_s0$195 ;
-    if (stall_adv13) begin
-      \$373  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \mac_add1_s0$197 ;
-    if (stall_adv13) begin
-      \$374  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \mac_add1_s0$198 ;
-    if (stall_adv13) begin
-      \$375  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \mac_add1_s0$200 ;
-    if (stall_adv13) begin
-      \$376  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \mac_add1_s0$201 ;
-    if (stall_adv13) begin
-      \$377  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \mac_add1_s0$203 ;
-    if (stall_adv13) begin
-      \$378  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \mac_add1_s0$204 ;
-    if (stall_adv13) begin
-      \$379  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \mac_add1_s0$395 ;
-    if (stall_adv13) begin
-      \$380  = \mac_add0_s0$393 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = mac_add1_valid_s0;
-    if (stall_adv13) begin
-      \$381  = mac_add0_valid_s0;
+    \$333  = mac_dspin_valid_s0;
+    if (stall_adv35) begin
+      \$333  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$381  = 1'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = mac_add2_s0;
-    if (stall_adv14) begin
-      \$382  = mac0_sum2_p0;
+    \$334  = mac_dspout_s0;
+    if (stall_adv35) begin
+      \$334  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \mac_add2_s0$209 ;
-    if (stall_adv14) begin
-      \$383  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \mac_add2_s0$211 ;
-    if (stall_adv14) begin
-      \$384  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \mac_add2_s0$212 ;
-    if (stall_adv14) begin
-      \$385  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \mac_add2_s0$214 ;
-    if (stall_adv14) begin
-      \$386  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \mac_add2_s0$215 ;
-    if (stall_adv14) begin
-      \$387  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \mac_add2_s0$217 ;
-    if (stall_adv14) begin
-      \$388  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \mac_add2_s0$218 ;
-    if (stall_adv14) begin
-      \$389  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \mac_add2_s0$397 ;
-    if (stall_adv14) begin
-      \$390  = \mac_add1_s0$395 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = mac_add2_valid_s0;
-    if (stall_adv14) begin
-      \$391  = mac_add1_valid_s0;
+    \$335  = mac_dspout_valid_s0;
+    if (stall_adv35) begin
+      \$335  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$391  = 1'h0;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = mac_add3_s0;
-    if (stall_adv15) begin
-      \$392  = mac0_sum3_p0;
+    \$336  = mac_add0_s0;
+    if (stall_adv43) begin
+      \$336  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \mac_add3_s0$242 ;
-    if (stall_adv15) begin
-      \$393  = mac1_sum3_p0;
+    \$337  = \mac_add0_s0$195 ;
+    if (stall_adv43) begin
+      \$337  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \mac_add3_s0$245 ;
-    if (stall_adv15) begin
-      \$394  = mac2_sum3_p0;
+    \$338  = \mac_add0_s0$197 ;
+    if (stall_adv43) begin
+      \$338  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = \mac_add3_s0$248 ;
-    if (stall_adv15) begin
-      \$395  = mac3_sum3_p0;
+    \$339  = \mac_add0_s0$198 ;
+    if (stall_adv43) begin
+      \$339  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \mac_add3_s0$399 ;
-    if (stall_adv15) begin
-      \$396  = \mac_add2_s0$397 ;
+    \$340  = \mac_add0_s0$200 ;
+    if (stall_adv43) begin
+      \$340  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = mac_add3_valid_s0;
-    if (stall_adv15) begin
-      \$397  = mac_add2_valid_s0;
+    \$341  = \mac_add0_s0$201 ;
+    if (stall_adv43) begin
+      \$341  = mac0_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = \mac_add0_s0$203 ;
+    if (stall_adv43) begin
+      \$342  = mac0_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = \mac_add0_s0$204 ;
+    if (stall_adv43) begin
+      \$343  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = \mac_add0_s0$206 ;
+    if (stall_adv43) begin
+      \$344  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = \mac_add0_s0$207 ;
+    if (stall_adv43) begin
+      \$345  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = \mac_add0_s0$209 ;
+    if (stall_adv43) begin
+      \$346  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = \mac_add0_s0$210 ;
+    if (stall_adv43) begin
+      \$347  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = \mac_add0_s0$212 ;
+    if (stall_adv43) begin
+      \$348  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = \mac_add0_s0$213 ;
+    if (stall_adv43) begin
+      \$349  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = \mac_add0_s0$215 ;
+    if (stall_adv43) begin
+      \$350  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = \mac_add0_s0$216 ;
+    if (stall_adv43) begin
+      \$351  = mac1_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = \mac_add0_s0$218 ;
+    if (stall_adv43) begin
+      \$352  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = \mac_add0_s0$219 ;
+    if (stall_adv43) begin
+      \$353  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = \mac_add0_s0$221 ;
+    if (stall_adv43) begin
+      \$354  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = \mac_add0_s0$222 ;
+    if (stall_adv43) begin
+      \$355  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = \mac_add0_s0$224 ;
+    if (stall_adv43) begin
+      \$356  = mac2_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = \mac_add0_s0$225 ;
+    if (stall_adv43) begin
+      \$357  = mac2_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = \mac_add0_s0$227 ;
+    if (stall_adv43) begin
+      \$358  = mac2_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = \mac_add0_s0$228 ;
+    if (stall_adv43) begin
+      \$359  = mac2_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = \mac_add0_s0$230 ;
+    if (stall_adv43) begin
+      \$360  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = \mac_add0_s0$231 ;
+    if (stall_adv43) begin
+      \$361  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = \mac_add0_s0$233 ;
+    if (stall_adv43) begin
+      \$362  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = \mac_add0_s0$234 ;
+    if (stall_adv43) begin
+      \$363  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = \mac_add0_s0$236 ;
+    if (stall_adv43) begin
+      \$364  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = \mac_add0_s0$237 ;
+    if (stall_adv43) begin
+      \$365  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = \mac_add0_s0$239 ;
+    if (stall_adv43) begin
+      \$366  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = \mac_add0_s0$240 ;
+    if (stall_adv43) begin
+      \$367  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = \mac_add0_s0$455 ;
+    if (stall_adv43) begin
+      \$368  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = mac_add0_valid_s0;
+    if (stall_adv43) begin
+      \$369  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = mac_add1_s0;
+    if (stall_adv44) begin
+      \$370  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = \mac_add1_s0$245 ;
+    if (stall_adv44) begin
+      \$371  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = \mac_add1_s0$247 ;
+    if (stall_adv44) begin
+      \$372  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = \mac_add1_s0$248 ;
+    if (stall_adv44) begin
+      \$373  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = \mac_add1_s0$250 ;
+    if (stall_adv44) begin
+      \$374  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = \mac_add1_s0$251 ;
+    if (stall_adv44) begin
+      \$375  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = \mac_add1_s0$253 ;
+    if (stall_adv44) begin
+      \$376  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = \mac_add1_s0$254 ;
+    if (stall_adv44) begin
+      \$377  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = \mac_add1_s0$256 ;
+    if (stall_adv44) begin
+      \$378  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = \mac_add1_s0$257 ;
+    if (stall_adv44) begin
+      \$379  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = \mac_add1_s0$259 ;
+    if (stall_adv44) begin
+      \$380  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = \mac_add1_s0$260 ;
+    if (stall_adv44) begin
+      \$381  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = \mac_add1_s0$262 ;
+    if (stall_adv44) begin
+      \$382  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = \mac_add1_s0$263 ;
+    if (stall_adv44) begin
+      \$383  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = \mac_add1_s0$265 ;
+    if (stall_adv44) begin
+      \$384  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = \mac_add1_s0$266 ;
+    if (stall_adv44) begin
+      \$385  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = \mac_add1_s0$457 ;
+    if (stall_adv44) begin
+      \$386  = \mac_add0_s0$455 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = mac_add1_valid_s0;
+    if (stall_adv44) begin
+      \$387  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = mac_add2_s0;
+    if (stall_adv45) begin
+      \$388  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = \mac_add2_s0$271 ;
+    if (stall_adv45) begin
+      \$389  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = \mac_add2_s0$273 ;
+    if (stall_adv45) begin
+      \$390  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = \mac_add2_s0$274 ;
+    if (stall_adv45) begin
+      \$391  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = \mac_add2_s0$276 ;
+    if (stall_adv45) begin
+      \$392  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = \mac_add2_s0$277 ;
+    if (stall_adv45) begin
+      \$393  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = \mac_add2_s0$279 ;
+    if (stall_adv45) begin
+      \$394  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = \mac_add2_s0$280 ;
+    if (stall_adv45) begin
+      \$395  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = \mac_add2_s0$459 ;
+    if (stall_adv45) begin
+      \$396  = \mac_add1_s0$457 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = mac_add2_valid_s0;
+    if (stall_adv45) begin
+      \$397  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$397  = 1'h0;
@@ -2982,59 +3403,44 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = o__valid;
-    if (i__ready) begin
-      \$398  = \$38 ;
-    end
-    if (rst) begin
-      \$398  = 1'h0;
+    \$398  = mac_add3_s0;
+    if (stall_adv46) begin
+      \$398  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$399  = \$39 ;
-    end
-    if (rst) begin
-      \$399  = 1'h0;
+    \$399  = \mac_add3_s0$304 ;
+    if (stall_adv46) begin
+      \$399  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$400  = \$40 ;
-    end
-    if (rst) begin
-      \$400  = 1'h0;
+    \$400  = \mac_add3_s0$307 ;
+    if (stall_adv46) begin
+      \$400  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$401  = \$41 ;
-    end
-    if (rst) begin
-      \$401  = 1'h0;
+    \$401  = \mac_add3_s0$310 ;
+    if (stall_adv46) begin
+      \$401  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$402  = \$42 ;
-    end
-    if (rst) begin
-      \$402  = 1'h0;
+    \$402  = \mac_add3_s0$461 ;
+    if (stall_adv46) begin
+      \$402  = \mac_add2_s0$459 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$403  = \$43 ;
+    \$403  = mac_add3_valid_s0;
+    if (stall_adv46) begin
+      \$403  = mac_add2_valid_s0;
     end
     if (rst) begin
       \$403  = 1'h0;
@@ -3042,9 +3448,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$404  = \$44 ;
+    \$404  = o__valid;
+    if (i__ready) begin
+      \$404  = \$69 ;
     end
     if (rst) begin
       \$404  = 1'h0;
@@ -3052,9 +3458,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$405  = \$45 ;
+    \$405  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$405  = \$70 ;
     end
     if (rst) begin
       \$405  = 1'h0;
@@ -3062,9 +3468,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$406  = \$46 ;
+    \$406  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$406  = \$71 ;
     end
     if (rst) begin
       \$406  = 1'h0;
@@ -3072,9 +3478,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$407  = \$47 ;
+    \$407  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$407  = \$72 ;
     end
     if (rst) begin
       \$407  = 1'h0;
@@ -3082,9 +3488,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$408  = \$48 ;
+    \$408  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$408  = \$73 ;
     end
     if (rst) begin
       \$408  = 1'h0;
@@ -3092,9 +3498,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$409  = \$49 ;
+    \$409  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$409  = \$74 ;
     end
     if (rst) begin
       \$409  = 1'h0;
@@ -3102,9 +3508,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$410  = \$50 ;
+    \$410  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$410  = \$75 ;
     end
     if (rst) begin
       \$410  = 1'h0;
@@ -3112,9 +3518,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$411  = \$51 ;
+    \$411  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$411  = \$76 ;
     end
     if (rst) begin
       \$411  = 1'h0;
@@ -3122,9 +3528,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$412  = \$52 ;
+    \$412  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$412  = \$77 ;
     end
     if (rst) begin
       \$412  = 1'h0;
@@ -3132,9 +3538,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$413  = \$53 ;
+    \$413  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$413  = \$78 ;
     end
     if (rst) begin
       \$413  = 1'h0;
@@ -3142,9 +3548,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$414  = \$54 ;
+    \$414  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$414  = \$79 ;
     end
     if (rst) begin
       \$414  = 1'h0;
@@ -3152,9 +3558,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$415  = \$55 ;
+    \$415  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$415  = \$80 ;
     end
     if (rst) begin
       \$415  = 1'h0;
@@ -3162,9 +3568,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$416  = \$56 ;
+    \$416  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$416  = \$81 ;
     end
     if (rst) begin
       \$416  = 1'h0;
@@ -3172,9 +3578,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$417  = \$57 ;
+    \$417  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$417  = \$82 ;
     end
     if (rst) begin
       \$417  = 1'h0;
@@ -3182,9 +3588,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$418  = \$58 ;
+    \$418  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$418  = \$83 ;
     end
     if (rst) begin
       \$418  = 1'h0;
@@ -3192,9 +3598,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$419  = \$59 ;
+    \$419  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$419  = \$84 ;
     end
     if (rst) begin
       \$419  = 1'h0;
@@ -3202,9 +3608,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$420  = \$60 ;
+    \$420  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$420  = \$85 ;
     end
     if (rst) begin
       \$420  = 1'h0;
@@ -3212,9 +3618,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$421  = \$61 ;
+    \$421  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$421  = \$86 ;
     end
     if (rst) begin
       \$421  = 1'h0;
@@ -3222,9 +3628,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$422  = \$62 ;
+    \$422  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$422  = \$87 ;
     end
     if (rst) begin
       \$422  = 1'h0;
@@ -3232,1073 +3638,1175 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = mac_acc0;
+    \$423  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$423  = \$88 ;
+    end
+    if (rst) begin
+      \$423  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$424  = \$89 ;
+    end
+    if (rst) begin
+      \$424  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$425  = \$90 ;
+    end
+    if (rst) begin
+      \$425  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$426  = \$91 ;
+    end
+    if (rst) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$427  = \$92 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$428  = \$93 ;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$429  = \$94 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$430  = \$95 ;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$431  = \$96 ;
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$432  = \$97 ;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$433  = \$98 ;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$434  = \$99 ;
+    end
+    if (rst) begin
+      \$434  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$435  = \$100 ;
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$436  = \$101 ;
+    end
+    if (rst) begin
+      \$436  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$437  = \$102 ;
+    end
+    if (rst) begin
+      \$437  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$438  = \$103 ;
+    end
+    if (rst) begin
+      \$438  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$439  = \$104 ;
+    end
+    if (rst) begin
+      \$439  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = stall_adv35_valid;
+    if (stall_adv35) begin
+      \$440  = \$105 ;
+    end
+    if (rst) begin
+      \$440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = stall_adv36_valid;
+    if (stall_adv36) begin
+      \$441  = \$106 ;
+    end
+    if (rst) begin
+      \$441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = stall_adv37_valid;
+    if (stall_adv37) begin
+      \$442  = \$107 ;
+    end
+    if (rst) begin
+      \$442  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = stall_adv38_valid;
+    if (stall_adv38) begin
+      \$443  = \$108 ;
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = stall_adv39_valid;
+    if (stall_adv39) begin
+      \$444  = \$109 ;
+    end
+    if (rst) begin
+      \$444  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = stall_adv40_valid;
+    if (stall_adv40) begin
+      \$445  = \$110 ;
+    end
+    if (rst) begin
+      \$445  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = stall_adv41_valid;
+    if (stall_adv41) begin
+      \$446  = \$111 ;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = stall_adv42_valid;
+    if (stall_adv42) begin
+      \$447  = \$112 ;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = stall_adv43_valid;
+    if (stall_adv43) begin
+      \$448  = \$113 ;
+    end
+    if (rst) begin
+      \$448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = stall_adv44_valid;
+    if (stall_adv44) begin
+      \$449  = \$114 ;
+    end
+    if (rst) begin
+      \$449  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = stall_adv45_valid;
+    if (stall_adv45) begin
+      \$450  = \$115 ;
+    end
+    if (rst) begin
+      \$450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = stall_adv46_valid;
+    if (stall_adv46) begin
+      \$451  = \$116 ;
+    end
+    if (rst) begin
+      \$451  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = stall_adv47_valid;
+    if (stall_adv47) begin
+      \$452  = \$117 ;
+    end
+    if (rst) begin
+      \$452  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = stall_adv48_valid;
+    if (stall_adv48) begin
+      \$453  = \$118 ;
+    end
+    if (rst) begin
+      \$453  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$454  = stall_adv49_valid;
+    if (stall_adv49) begin
+      \$454  = \$119 ;
+    end
+    if (rst) begin
+      \$454  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = stall_adv50_valid;
+    if (stall_adv50) begin
+      \$455  = \$120 ;
+    end
+    if (rst) begin
+      \$455  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = stall_adv51_valid;
+    if (stall_adv51) begin
+      \$456  = \$121 ;
+    end
+    if (rst) begin
+      \$456  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = stall_adv52_valid;
+    if (stall_adv52) begin
+      \$457  = \$122 ;
+    end
+    if (rst) begin
+      \$457  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = stall_adv53_valid;
+    if (stall_adv53) begin
+      \$458  = \$123 ;
+    end
+    if (rst) begin
+      \$458  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = stall_adv54_valid;
+    if (stall_adv54) begin
+      \$459  = \$124 ;
+    end
+    if (rst) begin
+      \$459  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = mac_acc0;
+    if (\$125 ) begin
+      \$460  = \$126 ;
+    end
+    if (rst) begin
+      \$460  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = mac_acc0_out;
+    if (stall_adv48) begin
+      \$461  = \$57 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = mac_acc1;
+    if (\$127 ) begin
+      \$462  = \$128 ;
+    end
+    if (rst) begin
+      \$462  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$463  = mac_acc1_out;
+    if (stall_adv50) begin
+      \$463  = \$58 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = mac_acc2;
+    if (\$129 ) begin
+      \$464  = \$130 ;
+    end
+    if (rst) begin
+      \$464  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$465  = mac_acc2_out;
+    if (stall_adv52) begin
+      \$465  = \$59 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = mac_acc3;
+    if (\$131 ) begin
+      \$466  = \$132 ;
+    end
+    if (rst) begin
+      \$466  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$467  = mac_acc3_out;
+    if (stall_adv54) begin
+      \$467  = \$60 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = mac_group;
     if (\$63 ) begin
-      \$423  = \$64 ;
-    end
-    if (rst) begin
-      \$423  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = mac_acc0_out;
-    if (\$66 ) begin
-      \$424  = \$26 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = mac_acc1;
-    if (\$67 ) begin
-      \$425  = \$68 ;
-    end
-    if (rst) begin
-      \$425  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = mac_acc1_out;
-    if (\$70 ) begin
-      \$426  = \$27 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = mac_acc2;
-    if (\$71 ) begin
-      \$427  = \$72 ;
-    end
-    if (rst) begin
-      \$427  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = mac_acc2_out;
-    if (\$74 ) begin
-      \$428  = \$28 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = mac_acc3;
-    if (\$75 ) begin
-      \$429  = \$76 ;
-    end
-    if (rst) begin
-      \$429  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = mac_acc3_out;
-    if (\$78 ) begin
-      \$430  = \$29 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = mac_group;
-    if (\$32 ) begin
       (* full_case = 32'd1 *)
-      if (\$34 ) begin
-        \$207  = 6'h00;
+      if (\$65 ) begin
+        \$213  = 6'h00;
       end else begin
-        \$207  = \$35 [5:0];
+        \$213  = \$66 [5:0];
       end
     end
     if (rst) begin
-      \$207  = 6'h00;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = mac_read_s0;
-    if (stall_adv2) begin
-      \$208  = i__payload[7:0];
+    \$214  = mac_read_s0;
+    if (stall_adv32) begin
+      \$214  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_read_s0$256 ;
-    if (stall_adv2) begin
-      \$209  = i__payload[15:8];
+    \$215  = \mac_read_s0$318 ;
+    if (stall_adv32) begin
+      \$215  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_read_s0$257 ;
-    if (stall_adv2) begin
-      \$210  = i__payload[23:16];
+    \$216  = \mac_read_s0$319 ;
+    if (stall_adv32) begin
+      \$216  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_read_s0$258 ;
-    if (stall_adv2) begin
-      \$211  = i__payload[31:24];
+    \$217  = \mac_read_s0$320 ;
+    if (stall_adv32) begin
+      \$217  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_read_s0$259 ;
-    if (stall_adv2) begin
-      \$212  = i__payload[39:32];
+    \$218  = \mac_read_s0$321 ;
+    if (stall_adv32) begin
+      \$218  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_read_s0$260 ;
-    if (stall_adv2) begin
-      \$213  = i__payload[47:40];
+    \$219  = \mac_read_s0$322 ;
+    if (stall_adv32) begin
+      \$219  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_read_s0$261 ;
-    if (stall_adv2) begin
-      \$214  = i__payload[55:48];
+    \$220  = \mac_read_s0$323 ;
+    if (stall_adv32) begin
+      \$220  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_read_s0$262 ;
-    if (stall_adv2) begin
-      \$215  = i__payload[63:56];
+    \$221  = \mac_read_s0$324 ;
+    if (stall_adv32) begin
+      \$221  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_read_s0$263 ;
-    if (stall_adv2) begin
-      \$216  = i__payload[71:64];
+    \$222  = \mac_read_s0$325 ;
+    if (stall_adv32) begin
+      \$222  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_read_s0$264 ;
-    if (stall_adv2) begin
-      \$217  = i__payload[79:72];
+    \$223  = \mac_read_s0$326 ;
+    if (stall_adv32) begin
+      \$223  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_read_s0$265 ;
-    if (stall_adv2) begin
-      \$218  = i__payload[87:80];
+    \$224  = \mac_read_s0$327 ;
+    if (stall_adv32) begin
+      \$224  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_read_s0$266 ;
-    if (stall_adv2) begin
-      \$219  = i__payload[95:88];
+    \$225  = \mac_read_s0$328 ;
+    if (stall_adv32) begin
+      \$225  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_read_s0$267 ;
-    if (stall_adv2) begin
-      \$220  = i__payload[103:96];
+    \$226  = \mac_read_s0$329 ;
+    if (stall_adv32) begin
+      \$226  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_read_s0$268 ;
-    if (stall_adv2) begin
-      \$221  = i__payload[111:104];
+    \$227  = \mac_read_s0$330 ;
+    if (stall_adv32) begin
+      \$227  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_read_s0$269 ;
-    if (stall_adv2) begin
-      \$222  = i__payload[119:112];
+    \$228  = \mac_read_s0$331 ;
+    if (stall_adv32) begin
+      \$228  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_read_s0$270 ;
-    if (stall_adv2) begin
-      \$223  = i__payload[127:120];
+    \$229  = \mac_read_s0$332 ;
+    if (stall_adv32) begin
+      \$229  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_read_s0$271 ;
-    if (stall_adv2) begin
-      \$224  = i__payload[160];
+    \$230  = \mac_read_s0$333 ;
+    if (stall_adv32) begin
+      \$230  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = mac_read_valid_s0;
-    if (stall_adv2) begin
-      \$225  = \$37 ;
-    end
-    if (rst) begin
-      \$225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = mac_rdreg_s0;
-    if (stall_adv1) begin
-      \$226  = mac_read_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_rdreg_s0$274 ;
-    if (stall_adv1) begin
-      \$227  = \mac_read_s0$256 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_rdreg_s0$275 ;
-    if (stall_adv1) begin
-      \$228  = \mac_read_s0$257 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_rdreg_s0$276 ;
-    if (stall_adv1) begin
-      \$229  = \mac_read_s0$258 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_rdreg_s0$277 ;
-    if (stall_adv1) begin
-      \$230  = \mac_read_s0$259 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_rdreg_s0$278 ;
-    if (stall_adv1) begin
-      \$231  = \mac_read_s0$260 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_rdreg_s0$279 ;
-    if (stall_adv1) begin
-      \$232  = \mac_read_s0$261 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_rdreg_s0$280 ;
-    if (stall_adv1) begin
-      \$233  = \mac_read_s0$262 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_rdreg_s0$281 ;
-    if (stall_adv1) begin
-      \$234  = \mac_read_s0$263 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_rdreg_s0$282 ;
-    if (stall_adv1) begin
-      \$235  = \mac_read_s0$264 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_rdreg_s0$283 ;
-    if (stall_adv1) begin
-      \$236  = \mac_read_s0$265 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_rdreg_s0$284 ;
-    if (stall_adv1) begin
-      \$237  = \mac_read_s0$266 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_rdreg_s0$285 ;
-    if (stall_adv1) begin
-      \$238  = \mac_read_s0$267 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_rdreg_s0$286 ;
-    if (stall_adv1) begin
-      \$239  = \mac_read_s0$268 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_rdreg_s0$287 ;
-    if (stall_adv1) begin
-      \$240  = \mac_read_s0$269 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_rdreg_s0$288 ;
-    if (stall_adv1) begin
-      \$241  = \mac_read_s0$270 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_rdreg_s0$289 ;
-    if (stall_adv1) begin
-      \$242  = \mac_read_s0$271 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = mac_rdreg_valid_s0;
-    if (stall_adv1) begin
-      \$243  = mac_read_valid_s0;
+    \$231  = mac_read_valid_s0;
+    if (stall_adv32) begin
+      \$231  = \$68 ;
     end
     if (rst) begin
-      \$243  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = mac_pre_s0;
-    if (stall_adv3) begin
-      \$244  = mac_rdreg_s0;
+    \$232  = mac_rdreg_s0;
+    if (stall_adv33) begin
+      \$232  = mac_read_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_pre_s0$292 ;
-    if (stall_adv3) begin
-      \$245  = \mac_rdreg_s0$274 ;
+    \$233  = \mac_rdreg_s0$336 ;
+    if (stall_adv33) begin
+      \$233  = \mac_read_s0$318 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_pre_s0$293 ;
-    if (stall_adv3) begin
-      \$246  = \mac_rdreg_s0$275 ;
+    \$234  = \mac_rdreg_s0$337 ;
+    if (stall_adv33) begin
+      \$234  = \mac_read_s0$319 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_pre_s0$294 ;
-    if (stall_adv3) begin
-      \$247  = \mac_rdreg_s0$276 ;
+    \$235  = \mac_rdreg_s0$338 ;
+    if (stall_adv33) begin
+      \$235  = \mac_read_s0$320 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_pre_s0$295 ;
-    if (stall_adv3) begin
-      \$248  = \mac_rdreg_s0$277 ;
+    \$236  = \mac_rdreg_s0$339 ;
+    if (stall_adv33) begin
+      \$236  = \mac_read_s0$321 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_pre_s0$296 ;
-    if (stall_adv3) begin
-      \$249  = \mac_rdreg_s0$278 ;
+    \$237  = \mac_rdreg_s0$340 ;
+    if (stall_adv33) begin
+      \$237  = \mac_read_s0$322 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_pre_s0$297 ;
-    if (stall_adv3) begin
-      \$250  = \mac_rdreg_s0$279 ;
+    \$238  = \mac_rdreg_s0$341 ;
+    if (stall_adv33) begin
+      \$238  = \mac_read_s0$323 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_pre_s0$298 ;
-    if (stall_adv3) begin
-      \$251  = \mac_rdreg_s0$280 ;
+    \$239  = \mac_rdreg_s0$342 ;
+    if (stall_adv33) begin
+      \$239  = \mac_read_s0$324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_pre_s0$299 ;
-    if (stall_adv3) begin
-      \$252  = \mac_rdreg_s0$281 ;
+    \$240  = \mac_rdreg_s0$343 ;
+    if (stall_adv33) begin
+      \$240  = \mac_read_s0$325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_pre_s0$300 ;
-    if (stall_adv3) begin
-      \$253  = \mac_rdreg_s0$282 ;
+    \$241  = \mac_rdreg_s0$344 ;
+    if (stall_adv33) begin
+      \$241  = \mac_read_s0$326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_pre_s0$301 ;
-    if (stall_adv3) begin
-      \$254  = \mac_rdreg_s0$283 ;
+    \$242  = \mac_rdreg_s0$345 ;
+    if (stall_adv33) begin
+      \$242  = \mac_read_s0$327 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_pre_s0$302 ;
-    if (stall_adv3) begin
-      \$255  = \mac_rdreg_s0$284 ;
+    \$243  = \mac_rdreg_s0$346 ;
+    if (stall_adv33) begin
+      \$243  = \mac_read_s0$328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_pre_s0$303 ;
-    if (stall_adv3) begin
-      \$256  = \mac_rdreg_s0$285 ;
+    \$244  = \mac_rdreg_s0$347 ;
+    if (stall_adv33) begin
+      \$244  = \mac_read_s0$329 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_pre_s0$304 ;
-    if (stall_adv3) begin
-      \$257  = \mac_rdreg_s0$286 ;
+    \$245  = \mac_rdreg_s0$348 ;
+    if (stall_adv33) begin
+      \$245  = \mac_read_s0$330 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_pre_s0$305 ;
-    if (stall_adv3) begin
-      \$258  = \mac_rdreg_s0$287 ;
+    \$246  = \mac_rdreg_s0$349 ;
+    if (stall_adv33) begin
+      \$246  = \mac_read_s0$331 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_pre_s0$306 ;
-    if (stall_adv3) begin
-      \$259  = \mac_rdreg_s0$288 ;
+    \$247  = \mac_rdreg_s0$350 ;
+    if (stall_adv33) begin
+      \$247  = \mac_read_s0$332 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_pre_s0$307 ;
-    if (stall_adv3) begin
-      \$260  = wbank0_q[7:0];
+    \$248  = \mac_rdreg_s0$351 ;
+    if (stall_adv33) begin
+      \$248  = \mac_read_s0$333 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_pre_s0$309 ;
-    if (stall_adv3) begin
-      \$261  = wbank1_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_pre_s0$311 ;
-    if (stall_adv3) begin
-      \$262  = wbank2_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_pre_s0$313 ;
-    if (stall_adv3) begin
-      \$263  = wbank3_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_pre_s0$315 ;
-    if (stall_adv3) begin
-      \$264  = wbank4_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_pre_s0$317 ;
-    if (stall_adv3) begin
-      \$265  = wbank5_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_pre_s0$319 ;
-    if (stall_adv3) begin
-      \$266  = wbank6_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_pre_s0$321 ;
-    if (stall_adv3) begin
-      \$267  = wbank7_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_pre_s0$323 ;
-    if (stall_adv3) begin
-      \$268  = wbank8_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_pre_s0$325 ;
-    if (stall_adv3) begin
-      \$269  = wbank9_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_pre_s0$327 ;
-    if (stall_adv3) begin
-      \$270  = wbank10_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_pre_s0$329 ;
-    if (stall_adv3) begin
-      \$271  = wbank11_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_pre_s0$331 ;
-    if (stall_adv3) begin
-      \$272  = wbank12_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_pre_s0$333 ;
-    if (stall_adv3) begin
-      \$273  = wbank13_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_pre_s0$335 ;
-    if (stall_adv3) begin
-      \$274  = wbank14_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_pre_s0$337 ;
-    if (stall_adv3) begin
-      \$275  = wbank15_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_pre_s0$339 ;
-    if (stall_adv3) begin
-      \$276  = wbank0_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_pre_s0$340 ;
-    if (stall_adv3) begin
-      \$277  = wbank1_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_pre_s0$341 ;
-    if (stall_adv3) begin
-      \$278  = wbank2_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_pre_s0$342 ;
-    if (stall_adv3) begin
-      \$279  = wbank3_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_pre_s0$343 ;
-    if (stall_adv3) begin
-      \$280  = wbank4_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_pre_s0$344 ;
-    if (stall_adv3) begin
-      \$281  = wbank5_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_pre_s0$345 ;
-    if (stall_adv3) begin
-      \$282  = wbank6_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_pre_s0$346 ;
-    if (stall_adv3) begin
-      \$283  = wbank7_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_pre_s0$347 ;
-    if (stall_adv3) begin
-      \$284  = wbank8_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_pre_s0$348 ;
-    if (stall_adv3) begin
-      \$285  = wbank9_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_pre_s0$349 ;
-    if (stall_adv3) begin
-      \$286  = wbank10_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_pre_s0$350 ;
-    if (stall_adv3) begin
-      \$287  = wbank11_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_pre_s0$351 ;
-    if (stall_adv3) begin
-      \$288  = wbank12_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_pre_s0$352 ;
-    if (stall_adv3) begin
-      \$289  = wbank13_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_pre_s0$353 ;
-    if (stall_adv3) begin
-      \$290  = wbank14_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_pre_s0$354 ;
-    if (stall_adv3) begin
-      \$291  = wbank15_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_pre_s0$355 ;
-    if (stall_adv3) begin
-      \$292  = wbank0_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_pre_s0$356 ;
-    if (stall_adv3) begin
-      \$293  = wbank1_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_pre_s0$357 ;
-    if (stall_adv3) begin
-      \$294  = wbank2_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_pre_s0$358 ;
-    if (stall_adv3) begin
-      \$295  = wbank3_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_pre_s0$359 ;
-    if (stall_adv3) begin
-      \$296  = wbank4_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_pre_s0$360 ;
-    if (stall_adv3) begin
-      \$297  = wbank5_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_pre_s0$361 ;
-    if (stall_adv3) begin
-      \$298  = wbank6_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_pre_s0$362 ;
-    if (stall_adv3) begin
-      \$299  = wbank7_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_pre_s0$363 ;
-    if (stall_adv3) begin
-      \$300  = wbank8_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_pre_s0$364 ;
-    if (stall_adv3) begin
-      \$301  = wbank9_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \mac_pre_s0$365 ;
-    if (stall_adv3) begin
-      \$302  = wbank10_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \mac_pre_s0$366 ;
-    if (stall_adv3) begin
-      \$303  = wbank11_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_pre_s0$367 ;
-    if (stall_adv3) begin
-      \$304  = wbank12_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \mac_pre_s0$368 ;
-    if (stall_adv3) begin
-      \$305  = wbank13_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \mac_pre_s0$369 ;
-    if (stall_adv3) begin
-      \$306  = wbank14_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_pre_s0$370 ;
-    if (stall_adv3) begin
-      \$307  = wbank15_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_pre_s0$371 ;
-    if (stall_adv3) begin
-      \$308  = wbank0_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \mac_pre_s0$372 ;
-    if (stall_adv3) begin
-      \$309  = wbank1_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_pre_s0$373 ;
-    if (stall_adv3) begin
-      \$310  = wbank2_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_pre_s0$374 ;
-    if (stall_adv3) begin
-      \$311  = wbank3_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_pre_s0$375 ;
-    if (stall_adv3) begin
-      \$312  = wbank4_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_pre_s0$376 ;
-    if (stall_adv3) begin
-      \$313  = wbank5_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_pre_s0$377 ;
-    if (stall_adv3) begin
-      \$314  = wbank6_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \mac_pre_s0$378 ;
-    if (stall_adv3) begin
-      \$315  = wbank7_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \mac_pre_s0$379 ;
-    if (stall_adv3) begin
-      \$316  = wbank8_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \mac_pre_s0$380 ;
-    if (stall_adv3) begin
-      \$317  = wbank9_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \mac_pre_s0$381 ;
-    if (stall_adv3) begin
-      \$318  = wbank10_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \mac_pre_s0$382 ;
-    if (stall_adv3) begin
-      \$319  = wbank11_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \mac_pre_s0$383 ;
-    if (stall_adv3) begin
-      \$320  = wbank12_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \mac_pre_s0$384 ;
-    if (stall_adv3) begin
-      \$321  = wbank13_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \mac_pre_s0$385 ;
-    if (stall_adv3) begin
-      \$322  = wbank14_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \mac_pre_s0$386 ;
-    if (stall_adv3) begin
-      \$323  = wbank15_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \mac_pre_s0$387 ;
-    if (stall_adv3) begin
-      \$324  = \mac_rdreg_s0$289 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = mac_pre_valid_s0;
-    if (stall_adv3) begin
-      \$325  = mac_rdreg_valid_s0;
+    \$249  = mac_rdreg_valid_s0;
+    if (stall_adv33) begin
+      \$249  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$325  = 1'h0;
+      \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = mac_dspin_s0;
-    if (stall_adv4) begin
-      \$326  = \mac_pre_s0$387 ;
+    \$250  = mac_pre_s0;
+    if (stall_adv34) begin
+      \$250  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = mac_dspin_valid_s0;
-    if (stall_adv4) begin
-      \$327  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$327  = 1'h0;
+    \$251  = \mac_pre_s0$354 ;
+    if (stall_adv34) begin
+      \$251  = \mac_rdreg_s0$336 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = mac_dspout_s0;
-    if (stall_adv4) begin
-      \$328  = mac_dspin_s0;
+    \$252  = \mac_pre_s0$355 ;
+    if (stall_adv34) begin
+      \$252  = \mac_rdreg_s0$337 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = mac_dspout_valid_s0;
-    if (stall_adv4) begin
-      \$329  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$329  = 1'h0;
+    \$253  = \mac_pre_s0$356 ;
+    if (stall_adv34) begin
+      \$253  = \mac_rdreg_s0$338 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = mac_add0_s0;
-    if (stall_adv12) begin
-      \$330  = mac0_sum0_p0;
+    \$254  = \mac_pre_s0$357 ;
+    if (stall_adv34) begin
+      \$254  = \mac_rdreg_s0$339 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \mac_add0_s0$133 ;
-    if (stall_adv12) begin
-      \$331  = mac0_sum0_p1;
+    \$255  = \mac_pre_s0$358 ;
+    if (stall_adv34) begin
+      \$255  = \mac_rdreg_s0$340 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \mac_add0_s0$135 ;
-    if (stall_adv12) begin
-      \$332  = mac0_sum0_p2;
+    \$256  = \mac_pre_s0$359 ;
+    if (stall_adv34) begin
+      \$256  = \mac_rdreg_s0$341 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \mac_add0_s0$136 ;
-    if (stall_adv12) begin
-      \$333  = mac0_sum0_p3;
+    \$257  = \mac_pre_s0$360 ;
+    if (stall_adv34) begin
+      \$257  = \mac_rdreg_s0$342 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \mac_add0_s0$138 ;
-    if (stall_adv12) begin
-      \$334  = mac0_sum0_p4;
+    \$258  = \mac_pre_s0$361 ;
+    if (stall_adv34) begin
+      \$258  = \mac_rdreg_s0$343 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \mac_add0_s0$139 ;
-    if (stall_adv12) begin
-      \$335  = mac0_sum0_p5;
+    \$259  = \mac_pre_s0$362 ;
+    if (stall_adv34) begin
+      \$259  = \mac_rdreg_s0$344 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \mac_add0_s0$141 ;
-    if (stall_adv12) begin
-      \$336  = mac0_sum0_p6;
+    \$260  = \mac_pre_s0$363 ;
+    if (stall_adv34) begin
+      \$260  = \mac_rdreg_s0$345 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \mac_add0_s0$142 ;
-    if (stall_adv12) begin
-      \$337  = mac0_sum0_p7;
+    \$261  = \mac_pre_s0$364 ;
+    if (stall_adv34) begin
+      \$261  = \mac_rdreg_s0$346 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_add0_s0$144 ;
-    if (stall_adv12) begin
-      \$338  = mac1_sum0_p0;
+    \$262  = \mac_pre_s0$365 ;
+    if (stall_adv34) begin
+      \$262  = \mac_rdreg_s0$347 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_add0_s0$145 ;
-    if (stall_adv12) begin
-      \$339  = mac1_sum0_p1;
+    \$263  = \mac_pre_s0$366 ;
+    if (stall_adv34) begin
+      \$263  = \mac_rdreg_s0$348 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_add0_s0$147 ;
-    if (stall_adv12) begin
-      \$340  = mac1_sum0_p2;
+    \$264  = \mac_pre_s0$367 ;
+    if (stall_adv34) begin
+      \$264  = \mac_rdreg_s0$349 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_add0_s0$148 ;
-    if (stall_adv12) begin
-      \$341  = mac1_sum0_p3;
+    \$265  = \mac_pre_s0$368 ;
+    if (stall_adv34) begin
+      \$265  = \mac_rdreg_s0$350 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \mac_add0_s0$150 ;
-    if (stall_adv12) begin
-      \$342  = mac1_sum0_p4;
+    \$266  = \mac_pre_s0$369 ;
+    if (stall_adv34) begin
+      \$266  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \mac_add0_s0$151 ;
-    if (stall_adv12) begin
-      \$343  = mac1_sum0_p5;
+    \$267  = \mac_pre_s0$371 ;
+    if (stall_adv34) begin
+      \$267  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \mac_add0_s0$153 ;
-    if (stall_adv12) begin
-      \$344  = mac1_sum0_p6;
+    \$268  = \mac_pre_s0$373 ;
+    if (stall_adv34) begin
+      \$268  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \mac_add0_s0$154 ;
-    if (stall_adv12) begin
-      \$345  = mac1_sum0_p7;
+    \$269  = \mac_pre_s0$375 ;
+    if (stall_adv34) begin
+      \$269  = wbank3_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \mac_pre_s0$377 ;
+    if (stall_adv34) begin
+      \$270  = wbank4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = \mac_pre_s0$379 ;
+    if (stall_adv34) begin
+      \$271  = wbank5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \mac_pre_s0$381 ;
+    if (stall_adv34) begin
+      \$272  = wbank6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_pre_s0$383 ;
+    if (stall_adv34) begin
+      \$273  = wbank7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_pre_s0$385 ;
+    if (stall_adv34) begin
+      \$274  = wbank8_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_pre_s0$387 ;
+    if (stall_adv34) begin
+      \$275  = wbank9_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \mac_pre_s0$389 ;
+    if (stall_adv34) begin
+      \$276  = wbank10_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_pre_s0$391 ;
+    if (stall_adv34) begin
+      \$277  = wbank11_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_pre_s0$393 ;
+    if (stall_adv34) begin
+      \$278  = wbank12_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_pre_s0$395 ;
+    if (stall_adv34) begin
+      \$279  = wbank13_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_pre_s0$397 ;
+    if (stall_adv34) begin
+      \$280  = wbank14_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = \mac_pre_s0$399 ;
+    if (stall_adv34) begin
+      \$281  = wbank15_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = \mac_pre_s0$401 ;
+    if (stall_adv34) begin
+      \$282  = wbank0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \mac_pre_s0$402 ;
+    if (stall_adv34) begin
+      \$283  = wbank1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \mac_pre_s0$403 ;
+    if (stall_adv34) begin
+      \$284  = wbank2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \mac_pre_s0$404 ;
+    if (stall_adv34) begin
+      \$285  = wbank3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \mac_pre_s0$405 ;
+    if (stall_adv34) begin
+      \$286  = wbank4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \mac_pre_s0$406 ;
+    if (stall_adv34) begin
+      \$287  = wbank5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \mac_pre_s0$407 ;
+    if (stall_adv34) begin
+      \$288  = wbank6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = \mac_pre_s0$408 ;
+    if (stall_adv34) begin
+      \$289  = wbank7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \mac_pre_s0$409 ;
+    if (stall_adv34) begin
+      \$290  = wbank8_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_pre_s0$410 ;
+    if (stall_adv34) begin
+      \$291  = wbank9_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \mac_pre_s0$411 ;
+    if (stall_adv34) begin
+      \$292  = wbank10_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \mac_pre_s0$412 ;
+    if (stall_adv34) begin
+      \$293  = wbank11_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \mac_pre_s0$413 ;
+    if (stall_adv34) begin
+      \$294  = wbank12_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \mac_pre_s0$414 ;
+    if (stall_adv34) begin
+      \$295  = wbank13_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \mac_pre_s0$415 ;
+    if (stall_adv34) begin
+      \$296  = wbank14_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = \mac_pre_s0$416 ;
+    if (stall_adv34) begin
+      \$297  = wbank15_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \mac_pre_s0$417 ;
+    if (stall_adv34) begin
+      \$298  = wbank0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_pre_s0$418 ;
+    if (stall_adv34) begin
+      \$299  = wbank1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_pre_s0$419 ;
+    if (stall_adv34) begin
+      \$300  = wbank2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_pre_s0$420 ;
+    if (stall_adv34) begin
+      \$301  = wbank3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \mac_pre_s0$421 ;
+    if (stall_adv34) begin
+      \$302  = wbank4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \mac_pre_s0$422 ;
+    if (stall_adv34) begin
+      \$303  = wbank5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \mac_pre_s0$423 ;
+    if (stall_adv34) begin
+      \$304  = wbank6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \mac_pre_s0$424 ;
+    if (stall_adv34) begin
+      \$305  = wbank7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \mac_pre_s0$425 ;
+    if (stall_adv34) begin
+      \$306  = wbank8_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_pre_s0$426 ;
+    if (stall_adv34) begin
+      \$307  = wbank9_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_pre_s0$427 ;
+    if (stall_adv34) begin
+      \$308  = wbank10_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_pre_s0$428 ;
+    if (stall_adv34) begin
+      \$309  = wbank11_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_pre_s0$429 ;
+    if (stall_adv34) begin
+      \$310  = wbank12_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_pre_s0$430 ;
+    if (stall_adv34) begin
+      \$311  = wbank13_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_pre_s0$431 ;
+    if (stall_adv34) begin
+      \$312  = wbank14_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \mac_pre_s0$432 ;
+    if (stall_adv34) begin
+      \$313  = wbank15_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_pre_s0$433 ;
+    if (stall_adv34) begin
+      \$314  = wbank0_q[31:24];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$26 [31:0];
-  assign mac_acc1_next = \$27 [31:0];
-  assign mac_acc2_next = \$28 [31:0];
-  assign mac_acc3_next = \$29 [31:0];
+  assign mac_acc0_next = \$57 [31:0];
+  assign mac_acc1_next = \$58 [31:0];
+  assign mac_acc2_next = \$59 [31:0];
+  assign mac_acc3_next = \$60 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -124,17 +124,17 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$204 ;
   reg [15:0] \$205 ;
   reg [15:0] \$206 ;
-  reg [15:0] \$207 ;
-  reg [15:0] \$208 ;
-  reg [15:0] \$209 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg [16:0] \$209 ;
   wire \$21 ;
-  reg [15:0] \$210 ;
-  reg [15:0] \$211 ;
-  reg [15:0] \$212 ;
-  reg [15:0] \$213 ;
-  reg [15:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
+  reg [16:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
   reg [16:0] \$217 ;
   reg [16:0] \$218 ;
   reg [16:0] \$219 ;
@@ -197,17 +197,17 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$270 ;
   reg [16:0] \$271 ;
   reg [16:0] \$272 ;
-  reg [16:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [16:0] \$275 ;
-  reg [16:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [16:0] \$279 ;
+  reg \$273 ;
+  reg \$274 ;
+  reg [17:0] \$275 ;
+  reg [17:0] \$276 ;
+  reg [17:0] \$277 ;
+  reg [17:0] \$278 ;
+  reg [17:0] \$279 ;
   wire \$28 ;
-  reg [16:0] \$280 ;
-  reg \$281 ;
-  reg \$282 ;
+  reg [17:0] \$280 ;
+  reg [17:0] \$281 ;
+  reg [17:0] \$282 ;
   reg [17:0] \$283 ;
   reg [17:0] \$284 ;
   reg [17:0] \$285 ;
@@ -235,17 +235,17 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \$304 ;
   reg [17:0] \$305 ;
   reg [17:0] \$306 ;
-  reg [17:0] \$307 ;
-  reg [17:0] \$308 ;
-  reg [17:0] \$309 ;
+  reg \$307 ;
+  reg \$308 ;
+  reg [18:0] \$309 ;
   wire \$31 ;
-  reg [17:0] \$310 ;
-  reg [17:0] \$311 ;
-  reg [17:0] \$312 ;
-  reg [17:0] \$313 ;
-  reg [17:0] \$314 ;
-  reg \$315 ;
-  reg \$316 ;
+  reg [18:0] \$310 ;
+  reg [18:0] \$311 ;
+  reg [18:0] \$312 ;
+  reg [18:0] \$313 ;
+  reg [18:0] \$314 ;
+  reg [18:0] \$315 ;
+  reg [18:0] \$316 ;
   reg [18:0] \$317 ;
   reg [18:0] \$318 ;
   reg [18:0] \$319 ;
@@ -255,32 +255,32 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [18:0] \$322 ;
   reg [18:0] \$323 ;
   reg [18:0] \$324 ;
-  reg [18:0] \$325 ;
-  reg [18:0] \$326 ;
-  reg [18:0] \$327 ;
-  reg [18:0] \$328 ;
-  reg [18:0] \$329 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg [19:0] \$327 ;
+  reg [19:0] \$328 ;
+  reg [19:0] \$329 ;
   wire [32:0] \$33 ;
-  reg [18:0] \$330 ;
-  reg [18:0] \$331 ;
-  reg [18:0] \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg [19:0] \$335 ;
-  reg [19:0] \$336 ;
-  reg [19:0] \$337 ;
-  reg [19:0] \$338 ;
-  reg [19:0] \$339 ;
+  reg [19:0] \$330 ;
+  reg [19:0] \$331 ;
+  reg [19:0] \$332 ;
+  reg [19:0] \$333 ;
+  reg [19:0] \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg [20:0] \$337 ;
+  reg [20:0] \$338 ;
+  reg [20:0] \$339 ;
   wire [32:0] \$34 ;
-  reg [19:0] \$340 ;
-  reg [19:0] \$341 ;
-  reg [19:0] \$342 ;
+  reg [20:0] \$340 ;
+  reg \$341 ;
+  reg \$342 ;
   reg \$343 ;
   reg \$344 ;
-  reg [20:0] \$345 ;
-  reg [20:0] \$346 ;
-  reg [20:0] \$347 ;
-  reg [20:0] \$348 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg \$347 ;
+  reg \$348 ;
   reg \$349 ;
   wire [32:0] \$35 ;
   reg \$350 ;
@@ -309,23 +309,15 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$371 ;
   reg \$372 ;
   reg \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [31:0] \$374 ;
+  reg [31:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg [31:0] \$377 ;
+  reg [31:0] \$378 ;
+  reg [31:0] \$379 ;
   wire \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg [31:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [31:0] \$386 ;
-  reg [31:0] \$387 ;
-  reg [31:0] \$388 ;
-  reg [31:0] \$389 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
   wire \$39 ;
   wire \$4 ;
   wire \$40 ;
@@ -361,24 +353,24 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [31:0] \$70 ;
   wire \$71 ;
   wire [31:0] \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire [31:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [31:0] \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg [15:0] \$79 ;
   wire \$8 ;
-  wire [31:0] \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
+  reg [15:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
+  reg [15:0] \$83 ;
+  reg [15:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg [15:0] \$86 ;
   reg [15:0] \$87 ;
   reg [15:0] \$88 ;
   reg [15:0] \$89 ;
@@ -1298,247 +1290,231 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
   always @(posedge clk)
-    \mac_add0_s0$316  <= \$269 ;
+    \mac_add0_s0$328  <= \$269 ;
   always @(posedge clk)
-    \mac_add0_s0$317  <= \$270 ;
+    \mac_add0_s0$329  <= \$270 ;
   always @(posedge clk)
-    \mac_add0_s0$319  <= \$271 ;
+    \mac_add0_s0$331  <= \$271 ;
   always @(posedge clk)
-    \mac_add0_s0$320  <= \$272 ;
+    \mac_add0_s0$332  <= \$272 ;
   always @(posedge clk)
-    \mac_add0_s0$322  <= \$273 ;
+    \mac_add0_s0$592  <= \$273 ;
   always @(posedge clk)
-    \mac_add0_s0$323  <= \$274 ;
+    mac_add0_valid_s0 <= \$274 ;
   always @(posedge clk)
-    \mac_add0_s0$325  <= \$275 ;
+    mac_add1_s0 <= \$275 ;
   always @(posedge clk)
-    \mac_add0_s0$326  <= \$276 ;
+    \mac_add1_s0$337  <= \$276 ;
   always @(posedge clk)
-    \mac_add0_s0$328  <= \$277 ;
+    \mac_add1_s0$339  <= \$277 ;
   always @(posedge clk)
-    \mac_add0_s0$329  <= \$278 ;
+    \mac_add1_s0$340  <= \$278 ;
   always @(posedge clk)
-    \mac_add0_s0$331  <= \$279 ;
+    \mac_add1_s0$342  <= \$279 ;
   always @(posedge clk)
-    \mac_add0_s0$332  <= \$280 ;
+    \mac_add1_s0$343  <= \$280 ;
   always @(posedge clk)
-    \mac_add0_s0$592  <= \$281 ;
+    \mac_add1_s0$345  <= \$281 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$282 ;
+    \mac_add1_s0$346  <= \$282 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$283 ;
+    \mac_add1_s0$348  <= \$283 ;
   always @(posedge clk)
-    \mac_add1_s0$337  <= \$284 ;
+    \mac_add1_s0$349  <= \$284 ;
   always @(posedge clk)
-    \mac_add1_s0$339  <= \$285 ;
+    \mac_add1_s0$351  <= \$285 ;
   always @(posedge clk)
-    \mac_add1_s0$340  <= \$286 ;
+    \mac_add1_s0$352  <= \$286 ;
   always @(posedge clk)
-    \mac_add1_s0$342  <= \$287 ;
+    \mac_add1_s0$354  <= \$287 ;
   always @(posedge clk)
-    \mac_add1_s0$343  <= \$288 ;
+    \mac_add1_s0$355  <= \$288 ;
   always @(posedge clk)
-    \mac_add1_s0$345  <= \$289 ;
+    \mac_add1_s0$357  <= \$289 ;
   always @(posedge clk)
-    \mac_add1_s0$346  <= \$290 ;
+    \mac_add1_s0$358  <= \$290 ;
   always @(posedge clk)
-    \mac_add1_s0$348  <= \$291 ;
+    \mac_add1_s0$360  <= \$291 ;
   always @(posedge clk)
-    \mac_add1_s0$349  <= \$292 ;
+    \mac_add1_s0$361  <= \$292 ;
   always @(posedge clk)
-    \mac_add1_s0$351  <= \$293 ;
+    \mac_add1_s0$363  <= \$293 ;
   always @(posedge clk)
-    \mac_add1_s0$352  <= \$294 ;
+    \mac_add1_s0$364  <= \$294 ;
   always @(posedge clk)
-    \mac_add1_s0$354  <= \$295 ;
+    \mac_add1_s0$366  <= \$295 ;
   always @(posedge clk)
-    \mac_add1_s0$355  <= \$296 ;
+    \mac_add1_s0$367  <= \$296 ;
   always @(posedge clk)
-    \mac_add1_s0$357  <= \$297 ;
+    \mac_add1_s0$369  <= \$297 ;
   always @(posedge clk)
-    \mac_add1_s0$358  <= \$298 ;
+    \mac_add1_s0$370  <= \$298 ;
   always @(posedge clk)
-    \mac_add1_s0$360  <= \$299 ;
+    \mac_add1_s0$372  <= \$299 ;
   always @(posedge clk)
-    \mac_add1_s0$361  <= \$300 ;
+    \mac_add1_s0$373  <= \$300 ;
   always @(posedge clk)
-    \mac_add1_s0$363  <= \$301 ;
+    \mac_add1_s0$375  <= \$301 ;
   always @(posedge clk)
-    \mac_add1_s0$364  <= \$302 ;
+    \mac_add1_s0$376  <= \$302 ;
   always @(posedge clk)
-    \mac_add1_s0$366  <= \$303 ;
+    \mac_add1_s0$378  <= \$303 ;
   always @(posedge clk)
-    \mac_add1_s0$367  <= \$304 ;
+    \mac_add1_s0$379  <= \$304 ;
   always @(posedge clk)
-    \mac_add1_s0$369  <= \$305 ;
+    \mac_add1_s0$381  <= \$305 ;
   always @(posedge clk)
-    \mac_add1_s0$370  <= \$306 ;
+    \mac_add1_s0$382  <= \$306 ;
   always @(posedge clk)
-    \mac_add1_s0$372  <= \$307 ;
+    \mac_add1_s0$594  <= \$307 ;
   always @(posedge clk)
-    \mac_add1_s0$373  <= \$308 ;
+    mac_add1_valid_s0 <= \$308 ;
   always @(posedge clk)
-    \mac_add1_s0$375  <= \$309 ;
+    mac_add2_s0 <= \$309 ;
   always @(posedge clk)
-    \mac_add1_s0$376  <= \$310 ;
+    \mac_add2_s0$387  <= \$310 ;
   always @(posedge clk)
-    \mac_add1_s0$378  <= \$311 ;
+    \mac_add2_s0$389  <= \$311 ;
   always @(posedge clk)
-    \mac_add1_s0$379  <= \$312 ;
+    \mac_add2_s0$390  <= \$312 ;
   always @(posedge clk)
-    \mac_add1_s0$381  <= \$313 ;
+    \mac_add2_s0$392  <= \$313 ;
   always @(posedge clk)
-    \mac_add1_s0$382  <= \$314 ;
+    \mac_add2_s0$393  <= \$314 ;
   always @(posedge clk)
-    \mac_add1_s0$594  <= \$315 ;
+    \mac_add2_s0$395  <= \$315 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$316 ;
+    \mac_add2_s0$396  <= \$316 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$317 ;
+    \mac_add2_s0$398  <= \$317 ;
   always @(posedge clk)
-    \mac_add2_s0$387  <= \$318 ;
+    \mac_add2_s0$399  <= \$318 ;
   always @(posedge clk)
-    \mac_add2_s0$389  <= \$319 ;
+    \mac_add2_s0$401  <= \$319 ;
   always @(posedge clk)
-    \mac_add2_s0$390  <= \$320 ;
+    \mac_add2_s0$402  <= \$320 ;
   always @(posedge clk)
-    \mac_add2_s0$392  <= \$321 ;
+    \mac_add2_s0$404  <= \$321 ;
   always @(posedge clk)
-    \mac_add2_s0$393  <= \$322 ;
+    \mac_add2_s0$405  <= \$322 ;
   always @(posedge clk)
-    \mac_add2_s0$395  <= \$323 ;
+    \mac_add2_s0$407  <= \$323 ;
   always @(posedge clk)
-    \mac_add2_s0$396  <= \$324 ;
+    \mac_add2_s0$408  <= \$324 ;
   always @(posedge clk)
-    \mac_add2_s0$398  <= \$325 ;
+    \mac_add2_s0$596  <= \$325 ;
   always @(posedge clk)
-    \mac_add2_s0$399  <= \$326 ;
+    mac_add2_valid_s0 <= \$326 ;
   always @(posedge clk)
-    \mac_add2_s0$401  <= \$327 ;
+    mac_add3_s0 <= \$327 ;
   always @(posedge clk)
-    \mac_add2_s0$402  <= \$328 ;
+    \mac_add3_s0$413  <= \$328 ;
   always @(posedge clk)
-    \mac_add2_s0$404  <= \$329 ;
+    \mac_add3_s0$415  <= \$329 ;
   always @(posedge clk)
-    \mac_add2_s0$405  <= \$330 ;
+    \mac_add3_s0$416  <= \$330 ;
   always @(posedge clk)
-    \mac_add2_s0$407  <= \$331 ;
+    \mac_add3_s0$418  <= \$331 ;
   always @(posedge clk)
-    \mac_add2_s0$408  <= \$332 ;
+    \mac_add3_s0$419  <= \$332 ;
   always @(posedge clk)
-    \mac_add2_s0$596  <= \$333 ;
+    \mac_add3_s0$421  <= \$333 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$334 ;
+    \mac_add3_s0$422  <= \$334 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$335 ;
+    \mac_add3_s0$598  <= \$335 ;
   always @(posedge clk)
-    \mac_add3_s0$413  <= \$336 ;
+    mac_add3_valid_s0 <= \$336 ;
   always @(posedge clk)
-    \mac_add3_s0$415  <= \$337 ;
+    mac_add4_s0 <= \$337 ;
   always @(posedge clk)
-    \mac_add3_s0$416  <= \$338 ;
+    \mac_add4_s0$446  <= \$338 ;
   always @(posedge clk)
-    \mac_add3_s0$418  <= \$339 ;
+    \mac_add4_s0$449  <= \$339 ;
   always @(posedge clk)
-    \mac_add3_s0$419  <= \$340 ;
+    \mac_add4_s0$452  <= \$340 ;
   always @(posedge clk)
-    \mac_add3_s0$421  <= \$341 ;
+    \mac_add4_s0$600  <= \$341 ;
   always @(posedge clk)
-    \mac_add3_s0$422  <= \$342 ;
+    mac_add4_valid_s0 <= \$342 ;
   always @(posedge clk)
-    \mac_add3_s0$598  <= \$343 ;
+    o__valid <= \$343 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$344 ;
+    stall_adv0_valid <= \$344 ;
   always @(posedge clk)
-    mac_add4_s0 <= \$345 ;
+    stall_adv1_valid <= \$345 ;
   always @(posedge clk)
-    \mac_add4_s0$446  <= \$346 ;
+    stall_adv2_valid <= \$346 ;
   always @(posedge clk)
-    \mac_add4_s0$449  <= \$347 ;
+    stall_adv3_valid <= \$347 ;
   always @(posedge clk)
-    \mac_add4_s0$452  <= \$348 ;
+    stall_adv4_valid <= \$348 ;
   always @(posedge clk)
-    \mac_add4_s0$600  <= \$349 ;
+    stall_adv5_valid <= \$349 ;
   always @(posedge clk)
-    mac_add4_valid_s0 <= \$350 ;
+    stall_adv6_valid <= \$350 ;
   always @(posedge clk)
-    o__valid <= \$351 ;
+    stall_adv7_valid <= \$351 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$352 ;
+    stall_adv8_valid <= \$352 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$353 ;
+    stall_adv9_valid <= \$353 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$354 ;
+    stall_adv10_valid <= \$354 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$355 ;
+    stall_adv11_valid <= \$355 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$356 ;
+    stall_adv12_valid <= \$356 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$357 ;
+    stall_adv13_valid <= \$357 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$358 ;
+    stall_adv14_valid <= \$358 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$359 ;
+    stall_adv15_valid <= \$359 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$360 ;
+    stall_adv16_valid <= \$360 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$361 ;
+    stall_adv17_valid <= \$361 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$362 ;
+    stall_adv18_valid <= \$362 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$363 ;
+    stall_adv19_valid <= \$363 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$364 ;
+    stall_adv20_valid <= \$364 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$365 ;
+    stall_adv21_valid <= \$365 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$366 ;
+    stall_adv22_valid <= \$366 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$367 ;
+    stall_adv23_valid <= \$367 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$368 ;
+    stall_adv24_valid <= \$368 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$369 ;
+    stall_adv25_valid <= \$369 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$370 ;
+    stall_adv26_valid <= \$370 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$371 ;
+    stall_adv27_valid <= \$371 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$372 ;
+    stall_adv28_valid <= \$372 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$373 ;
+    stall_adv29_valid <= \$373 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$374 ;
+    mac_acc0 <= \$374 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$375 ;
+    mac_acc0_out <= \$375 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$376 ;
+    mac_acc1 <= \$376 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$377 ;
+    mac_acc1_out <= \$377 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$378 ;
+    mac_acc2 <= \$378 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$379 ;
+    mac_acc2_out <= \$379 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$380 ;
+    mac_acc3 <= \$380 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$381 ;
-  always @(posedge clk)
-    mac_acc0 <= \$382 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$383 ;
-  always @(posedge clk)
-    mac_acc1 <= \$384 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$385 ;
-  always @(posedge clk)
-    mac_acc2 <= \$386 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$387 ;
-  always @(posedge clk)
-    mac_acc3 <= \$388 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$389 ;
+    mac_acc3_out <= \$381 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1762,392 +1738,400 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign \$66  = mac_add4_valid_s0 & \mac_add4_s0$600 ;
   assign \$67  = stall_adv22 & mac_add4_valid_s0;
   assign \$68  = \mac_add4_s0$600  ? 32'd0 : \$32 [31:0];
-  assign \$69  = stall_adv23 & mac_add4_valid_s0;
-  assign \$70  = \$69  & \mac_add4_s0$600 ;
-  assign \$71  = stall_adv24 & mac_add4_valid_s0;
-  assign \$72  = \mac_add4_s0$600  ? 32'd0 : \$33 [31:0];
-  assign \$73  = stall_adv25 & mac_add4_valid_s0;
-  assign \$74  = \$73  & \mac_add4_s0$600 ;
-  assign \$75  = stall_adv26 & mac_add4_valid_s0;
-  assign \$76  = \mac_add4_s0$600  ? 32'd0 : \$34 [31:0];
-  assign \$77  = stall_adv27 & mac_add4_valid_s0;
-  assign \$78  = \$77  & \mac_add4_s0$600 ;
-  assign \$79  = stall_adv28 & mac_add4_valid_s0;
-  assign \$80  = \mac_add4_s0$600  ? 32'd0 : \$35 [31:0];
-  assign \$81  = stall_adv29 & mac_add4_valid_s0;
-  assign \$82  = \$81  & \mac_add4_s0$600 ;
+  assign \$69  = stall_adv24 & mac_add4_valid_s0;
+  assign \$70  = \mac_add4_s0$600  ? 32'd0 : \$33 [31:0];
+  assign \$71  = stall_adv26 & mac_add4_valid_s0;
+  assign \$72  = \mac_add4_s0$600  ? 32'd0 : \$34 [31:0];
+  assign \$73  = stall_adv28 & mac_add4_valid_s0;
+  assign \$74  = \mac_add4_s0$600  ? 32'd0 : \$35 [31:0];
   always @(posedge clk)
-    mac_dspin_s0 <= \$83 ;
+    mac_dspin_s0 <= \$75 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$84 ;
+    mac_dspin_valid_s0 <= \$76 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$85 ;
+    mac_dspout_s0 <= \$77 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$86 ;
+    mac_dspout_valid_s0 <= \$78 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$87 ;
+    mac_mul_s0 <= \$79 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$88 ;
+    \mac_mul_s0$45  <= \$80 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$89 ;
+    \mac_mul_s0$47  <= \$81 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$90 ;
+    \mac_mul_s0$48  <= \$82 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$91 ;
+    \mac_mul_s0$50  <= \$83 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$92 ;
+    \mac_mul_s0$51  <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$93 ;
+    \mac_mul_s0$53  <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$94 ;
+    \mac_mul_s0$54  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$95 ;
+    \mac_mul_s0$56  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$96 ;
+    \mac_mul_s0$57  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$97 ;
+    \mac_mul_s0$59  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$98 ;
+    \mac_mul_s0$60  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$99 ;
+    \mac_mul_s0$62  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$100 ;
+    \mac_mul_s0$63  <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$101 ;
+    \mac_mul_s0$65  <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$102 ;
+    \mac_mul_s0$66  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$103 ;
+    \mac_mul_s0$68  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$104 ;
+    \mac_mul_s0$69  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$105 ;
+    \mac_mul_s0$71  <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$106 ;
+    \mac_mul_s0$72  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$107 ;
+    \mac_mul_s0$74  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$108 ;
+    \mac_mul_s0$75  <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$109 ;
+    \mac_mul_s0$77  <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$110 ;
+    \mac_mul_s0$78  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$111 ;
+    \mac_mul_s0$80  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$112 ;
+    \mac_mul_s0$81  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$113 ;
+    \mac_mul_s0$83  <= \$105 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$114 ;
+    \mac_mul_s0$84  <= \$106 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$115 ;
+    \mac_mul_s0$86  <= \$107 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$116 ;
+    \mac_mul_s0$87  <= \$108 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$117 ;
+    \mac_mul_s0$89  <= \$109 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$118 ;
+    \mac_mul_s0$90  <= \$110 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$119 ;
+    \mac_mul_s0$92  <= \$111 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$120 ;
+    \mac_mul_s0$93  <= \$112 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$121 ;
+    \mac_mul_s0$95  <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$122 ;
+    \mac_mul_s0$96  <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$123 ;
+    \mac_mul_s0$98  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$124 ;
+    \mac_mul_s0$99  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$125 ;
+    \mac_mul_s0$101  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$126 ;
+    \mac_mul_s0$102  <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$127 ;
+    \mac_mul_s0$104  <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$128 ;
+    \mac_mul_s0$105  <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$129 ;
+    \mac_mul_s0$107  <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$130 ;
+    \mac_mul_s0$108  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$131 ;
+    \mac_mul_s0$110  <= \$123 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$132 ;
+    \mac_mul_s0$111  <= \$124 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$133 ;
+    \mac_mul_s0$113  <= \$125 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$134 ;
+    \mac_mul_s0$114  <= \$126 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$135 ;
+    \mac_mul_s0$116  <= \$127 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$136 ;
+    \mac_mul_s0$117  <= \$128 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$137 ;
+    \mac_mul_s0$119  <= \$129 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$138 ;
+    \mac_mul_s0$120  <= \$130 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$139 ;
+    \mac_mul_s0$122  <= \$131 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$140 ;
+    \mac_mul_s0$123  <= \$132 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$141 ;
+    \mac_mul_s0$125  <= \$133 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$142 ;
+    \mac_mul_s0$126  <= \$134 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$143 ;
+    \mac_mul_s0$128  <= \$135 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$144 ;
+    \mac_mul_s0$129  <= \$136 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$145 ;
+    \mac_mul_s0$131  <= \$137 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$146 ;
+    \mac_mul_s0$132  <= \$138 ;
   always @(posedge clk)
-    \mac_mul_s0$134  <= \$147 ;
+    \mac_mul_s0$134  <= \$139 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$148 ;
+    \mac_mul_s0$135  <= \$140 ;
   always @(posedge clk)
-    \mac_mul_s0$137  <= \$149 ;
+    \mac_mul_s0$137  <= \$141 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$150 ;
+    \mac_mul_s0$138  <= \$142 ;
   always @(posedge clk)
-    \mac_mul_s0$140  <= \$151 ;
+    \mac_mul_s0$140  <= \$143 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$152 ;
+    \mac_mul_s0$141  <= \$144 ;
   always @(posedge clk)
-    \mac_mul_s0$143  <= \$153 ;
+    \mac_mul_s0$143  <= \$145 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$154 ;
+    \mac_mul_s0$144  <= \$146 ;
   always @(posedge clk)
-    \mac_mul_s0$146  <= \$155 ;
+    \mac_mul_s0$146  <= \$147 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$156 ;
+    \mac_mul_s0$147  <= \$148 ;
   always @(posedge clk)
-    \mac_mul_s0$149  <= \$157 ;
+    \mac_mul_s0$149  <= \$149 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$158 ;
+    \mac_mul_s0$150  <= \$150 ;
   always @(posedge clk)
-    \mac_mul_s0$152  <= \$159 ;
+    \mac_mul_s0$152  <= \$151 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$160 ;
+    \mac_mul_s0$153  <= \$152 ;
   always @(posedge clk)
-    \mac_mul_s0$155  <= \$161 ;
+    \mac_mul_s0$155  <= \$153 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$162 ;
+    \mac_mul_s0$156  <= \$154 ;
   always @(posedge clk)
-    \mac_mul_s0$158  <= \$163 ;
+    \mac_mul_s0$158  <= \$155 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$164 ;
+    \mac_mul_s0$159  <= \$156 ;
   always @(posedge clk)
-    \mac_mul_s0$161  <= \$165 ;
+    \mac_mul_s0$161  <= \$157 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$166 ;
+    \mac_mul_s0$162  <= \$158 ;
   always @(posedge clk)
-    \mac_mul_s0$164  <= \$167 ;
+    \mac_mul_s0$164  <= \$159 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$168 ;
+    \mac_mul_s0$165  <= \$160 ;
   always @(posedge clk)
-    \mac_mul_s0$167  <= \$169 ;
+    \mac_mul_s0$167  <= \$161 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$170 ;
+    \mac_mul_s0$168  <= \$162 ;
   always @(posedge clk)
-    \mac_mul_s0$170  <= \$171 ;
+    \mac_mul_s0$170  <= \$163 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$172 ;
+    \mac_mul_s0$171  <= \$164 ;
   always @(posedge clk)
-    \mac_mul_s0$173  <= \$173 ;
+    \mac_mul_s0$173  <= \$165 ;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$174 ;
+    \mac_mul_s0$174  <= \$166 ;
   always @(posedge clk)
-    \mac_mul_s0$176  <= \$175 ;
+    \mac_mul_s0$176  <= \$167 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$176 ;
+    \mac_mul_s0$177  <= \$168 ;
   always @(posedge clk)
-    \mac_mul_s0$179  <= \$177 ;
+    \mac_mul_s0$179  <= \$169 ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$178 ;
+    \mac_mul_s0$180  <= \$170 ;
   always @(posedge clk)
-    \mac_mul_s0$182  <= \$179 ;
+    \mac_mul_s0$182  <= \$171 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$180 ;
+    \mac_mul_s0$183  <= \$172 ;
   always @(posedge clk)
-    \mac_mul_s0$185  <= \$181 ;
+    \mac_mul_s0$185  <= \$173 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$182 ;
+    \mac_mul_s0$186  <= \$174 ;
   always @(posedge clk)
-    \mac_mul_s0$188  <= \$183 ;
+    \mac_mul_s0$188  <= \$175 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$184 ;
+    \mac_mul_s0$189  <= \$176 ;
   always @(posedge clk)
-    \mac_mul_s0$191  <= \$185 ;
+    \mac_mul_s0$191  <= \$177 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$186 ;
+    \mac_mul_s0$192  <= \$178 ;
   always @(posedge clk)
-    \mac_mul_s0$194  <= \$187 ;
+    \mac_mul_s0$194  <= \$179 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$188 ;
+    \mac_mul_s0$195  <= \$180 ;
   always @(posedge clk)
-    \mac_mul_s0$197  <= \$189 ;
+    \mac_mul_s0$197  <= \$181 ;
   always @(posedge clk)
-    \mac_mul_s0$198  <= \$190 ;
+    \mac_mul_s0$198  <= \$182 ;
   always @(posedge clk)
-    \mac_mul_s0$200  <= \$191 ;
+    \mac_mul_s0$200  <= \$183 ;
   always @(posedge clk)
-    \mac_mul_s0$201  <= \$192 ;
+    \mac_mul_s0$201  <= \$184 ;
   always @(posedge clk)
-    \mac_mul_s0$203  <= \$193 ;
+    \mac_mul_s0$203  <= \$185 ;
   always @(posedge clk)
-    \mac_mul_s0$204  <= \$194 ;
+    \mac_mul_s0$204  <= \$186 ;
   always @(posedge clk)
-    \mac_mul_s0$206  <= \$195 ;
+    \mac_mul_s0$206  <= \$187 ;
   always @(posedge clk)
-    \mac_mul_s0$207  <= \$196 ;
+    \mac_mul_s0$207  <= \$188 ;
   always @(posedge clk)
-    \mac_mul_s0$209  <= \$197 ;
+    \mac_mul_s0$209  <= \$189 ;
   always @(posedge clk)
-    \mac_mul_s0$210  <= \$198 ;
+    \mac_mul_s0$210  <= \$190 ;
   always @(posedge clk)
-    \mac_mul_s0$212  <= \$199 ;
+    \mac_mul_s0$212  <= \$191 ;
   always @(posedge clk)
-    \mac_mul_s0$213  <= \$200 ;
+    \mac_mul_s0$213  <= \$192 ;
   always @(posedge clk)
-    \mac_mul_s0$215  <= \$201 ;
+    \mac_mul_s0$215  <= \$193 ;
   always @(posedge clk)
-    \mac_mul_s0$216  <= \$202 ;
+    \mac_mul_s0$216  <= \$194 ;
   always @(posedge clk)
-    \mac_mul_s0$218  <= \$203 ;
+    \mac_mul_s0$218  <= \$195 ;
   always @(posedge clk)
-    \mac_mul_s0$219  <= \$204 ;
+    \mac_mul_s0$219  <= \$196 ;
   always @(posedge clk)
-    \mac_mul_s0$221  <= \$205 ;
+    \mac_mul_s0$221  <= \$197 ;
   always @(posedge clk)
-    \mac_mul_s0$222  <= \$206 ;
+    \mac_mul_s0$222  <= \$198 ;
   always @(posedge clk)
-    \mac_mul_s0$224  <= \$207 ;
+    \mac_mul_s0$224  <= \$199 ;
   always @(posedge clk)
-    \mac_mul_s0$225  <= \$208 ;
+    \mac_mul_s0$225  <= \$200 ;
   always @(posedge clk)
-    \mac_mul_s0$227  <= \$209 ;
+    \mac_mul_s0$227  <= \$201 ;
   always @(posedge clk)
-    \mac_mul_s0$228  <= \$210 ;
+    \mac_mul_s0$228  <= \$202 ;
   always @(posedge clk)
-    \mac_mul_s0$230  <= \$211 ;
+    \mac_mul_s0$230  <= \$203 ;
   always @(posedge clk)
-    \mac_mul_s0$231  <= \$212 ;
+    \mac_mul_s0$231  <= \$204 ;
   always @(posedge clk)
-    \mac_mul_s0$233  <= \$213 ;
+    \mac_mul_s0$233  <= \$205 ;
   always @(posedge clk)
-    \mac_mul_s0$234  <= \$214 ;
+    \mac_mul_s0$234  <= \$206 ;
   always @(posedge clk)
-    \mac_mul_s0$590  <= \$215 ;
+    \mac_mul_s0$590  <= \$207 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$216 ;
+    mac_mul_valid_s0 <= \$208 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$217 ;
+    mac_add0_s0 <= \$209 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$218 ;
+    \mac_add0_s0$239  <= \$210 ;
   always @(posedge clk)
-    \mac_add0_s0$241  <= \$219 ;
+    \mac_add0_s0$241  <= \$211 ;
   always @(posedge clk)
-    \mac_add0_s0$242  <= \$220 ;
+    \mac_add0_s0$242  <= \$212 ;
   always @(posedge clk)
-    \mac_add0_s0$244  <= \$221 ;
+    \mac_add0_s0$244  <= \$213 ;
   always @(posedge clk)
-    \mac_add0_s0$245  <= \$222 ;
+    \mac_add0_s0$245  <= \$214 ;
   always @(posedge clk)
-    \mac_add0_s0$247  <= \$223 ;
+    \mac_add0_s0$247  <= \$215 ;
   always @(posedge clk)
-    \mac_add0_s0$248  <= \$224 ;
+    \mac_add0_s0$248  <= \$216 ;
   always @(posedge clk)
-    \mac_add0_s0$250  <= \$225 ;
+    \mac_add0_s0$250  <= \$217 ;
   always @(posedge clk)
-    \mac_add0_s0$251  <= \$226 ;
+    \mac_add0_s0$251  <= \$218 ;
   always @(posedge clk)
-    \mac_add0_s0$253  <= \$227 ;
+    \mac_add0_s0$253  <= \$219 ;
   always @(posedge clk)
-    \mac_add0_s0$254  <= \$228 ;
+    \mac_add0_s0$254  <= \$220 ;
   always @(posedge clk)
-    \mac_add0_s0$256  <= \$229 ;
+    \mac_add0_s0$256  <= \$221 ;
   always @(posedge clk)
-    \mac_add0_s0$257  <= \$230 ;
+    \mac_add0_s0$257  <= \$222 ;
   always @(posedge clk)
-    \mac_add0_s0$259  <= \$231 ;
+    \mac_add0_s0$259  <= \$223 ;
   always @(posedge clk)
-    \mac_add0_s0$260  <= \$232 ;
+    \mac_add0_s0$260  <= \$224 ;
   always @(posedge clk)
-    \mac_add0_s0$262  <= \$233 ;
+    \mac_add0_s0$262  <= \$225 ;
   always @(posedge clk)
-    \mac_add0_s0$263  <= \$234 ;
+    \mac_add0_s0$263  <= \$226 ;
   always @(posedge clk)
-    \mac_add0_s0$265  <= \$235 ;
+    \mac_add0_s0$265  <= \$227 ;
   always @(posedge clk)
-    \mac_add0_s0$266  <= \$236 ;
+    \mac_add0_s0$266  <= \$228 ;
   always @(posedge clk)
-    \mac_add0_s0$268  <= \$237 ;
+    \mac_add0_s0$268  <= \$229 ;
   always @(posedge clk)
-    \mac_add0_s0$269  <= \$238 ;
+    \mac_add0_s0$269  <= \$230 ;
   always @(posedge clk)
-    \mac_add0_s0$271  <= \$239 ;
+    \mac_add0_s0$271  <= \$231 ;
   always @(posedge clk)
-    \mac_add0_s0$272  <= \$240 ;
+    \mac_add0_s0$272  <= \$232 ;
   always @(posedge clk)
-    \mac_add0_s0$274  <= \$241 ;
+    \mac_add0_s0$274  <= \$233 ;
   always @(posedge clk)
-    \mac_add0_s0$275  <= \$242 ;
+    \mac_add0_s0$275  <= \$234 ;
   always @(posedge clk)
-    \mac_add0_s0$277  <= \$243 ;
+    \mac_add0_s0$277  <= \$235 ;
   always @(posedge clk)
-    \mac_add0_s0$278  <= \$244 ;
+    \mac_add0_s0$278  <= \$236 ;
   always @(posedge clk)
-    \mac_add0_s0$280  <= \$245 ;
+    \mac_add0_s0$280  <= \$237 ;
   always @(posedge clk)
-    \mac_add0_s0$281  <= \$246 ;
+    \mac_add0_s0$281  <= \$238 ;
   always @(posedge clk)
-    \mac_add0_s0$283  <= \$247 ;
+    \mac_add0_s0$283  <= \$239 ;
   always @(posedge clk)
-    \mac_add0_s0$284  <= \$248 ;
+    \mac_add0_s0$284  <= \$240 ;
   always @(posedge clk)
-    \mac_add0_s0$286  <= \$249 ;
+    \mac_add0_s0$286  <= \$241 ;
   always @(posedge clk)
-    \mac_add0_s0$287  <= \$250 ;
+    \mac_add0_s0$287  <= \$242 ;
   always @(posedge clk)
-    \mac_add0_s0$289  <= \$251 ;
+    \mac_add0_s0$289  <= \$243 ;
   always @(posedge clk)
-    \mac_add0_s0$290  <= \$252 ;
+    \mac_add0_s0$290  <= \$244 ;
   always @(posedge clk)
-    \mac_add0_s0$292  <= \$253 ;
+    \mac_add0_s0$292  <= \$245 ;
   always @(posedge clk)
-    \mac_add0_s0$293  <= \$254 ;
+    \mac_add0_s0$293  <= \$246 ;
   always @(posedge clk)
-    \mac_add0_s0$295  <= \$255 ;
+    \mac_add0_s0$295  <= \$247 ;
   always @(posedge clk)
-    \mac_add0_s0$296  <= \$256 ;
+    \mac_add0_s0$296  <= \$248 ;
   always @(posedge clk)
-    \mac_add0_s0$298  <= \$257 ;
+    \mac_add0_s0$298  <= \$249 ;
   always @(posedge clk)
-    \mac_add0_s0$299  <= \$258 ;
+    \mac_add0_s0$299  <= \$250 ;
   always @(posedge clk)
-    \mac_add0_s0$301  <= \$259 ;
+    \mac_add0_s0$301  <= \$251 ;
   always @(posedge clk)
-    \mac_add0_s0$302  <= \$260 ;
+    \mac_add0_s0$302  <= \$252 ;
   always @(posedge clk)
-    \mac_add0_s0$304  <= \$261 ;
+    \mac_add0_s0$304  <= \$253 ;
   always @(posedge clk)
-    \mac_add0_s0$305  <= \$262 ;
+    \mac_add0_s0$305  <= \$254 ;
   always @(posedge clk)
-    \mac_add0_s0$307  <= \$263 ;
+    \mac_add0_s0$307  <= \$255 ;
   always @(posedge clk)
-    \mac_add0_s0$308  <= \$264 ;
+    \mac_add0_s0$308  <= \$256 ;
   always @(posedge clk)
-    \mac_add0_s0$310  <= \$265 ;
+    \mac_add0_s0$310  <= \$257 ;
   always @(posedge clk)
-    \mac_add0_s0$311  <= \$266 ;
+    \mac_add0_s0$311  <= \$258 ;
   always @(posedge clk)
-    \mac_add0_s0$313  <= \$267 ;
+    \mac_add0_s0$313  <= \$259 ;
   always @(posedge clk)
-    \mac_add0_s0$314  <= \$268 ;
+    \mac_add0_s0$314  <= \$260 ;
+  always @(posedge clk)
+    \mac_add0_s0$316  <= \$261 ;
+  always @(posedge clk)
+    \mac_add0_s0$317  <= \$262 ;
+  always @(posedge clk)
+    \mac_add0_s0$319  <= \$263 ;
+  always @(posedge clk)
+    \mac_add0_s0$320  <= \$264 ;
+  always @(posedge clk)
+    \mac_add0_s0$322  <= \$265 ;
+  always @(posedge clk)
+    \mac_add0_s0$323  <= \$266 ;
+  always @(posedge clk)
+    \mac_add0_s0$325  <= \$267 ;
+  always @(posedge clk)
+    \mac_add0_s0$326  <= \$268 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -3430,543 +3414,552 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_add0_s0$316 ;
+    \$269  = \mac_add0_s0$328 ;
     if (stall_adv17) begin
-      \$269  = mac3_sum0_p4;
+      \$269  = mac3_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_add0_s0$317 ;
+    \$270  = \mac_add0_s0$329 ;
     if (stall_adv17) begin
-      \$270  = mac3_sum0_p5;
+      \$270  = mac3_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_add0_s0$319 ;
+    \$271  = \mac_add0_s0$331 ;
     if (stall_adv17) begin
-      \$271  = mac3_sum0_p6;
+      \$271  = mac3_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_add0_s0$320 ;
+    \$272  = \mac_add0_s0$332 ;
     if (stall_adv17) begin
-      \$272  = mac3_sum0_p7;
+      \$272  = mac3_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_add0_s0$322 ;
+    \$273  = \mac_add0_s0$592 ;
     if (stall_adv17) begin
-      \$273  = mac3_sum0_p8;
+      \$273  = \mac_mul_s0$590 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_add0_s0$323 ;
+    \$274  = mac_add0_valid_s0;
     if (stall_adv17) begin
-      \$274  = mac3_sum0_p9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_add0_s0$325 ;
-    if (stall_adv17) begin
-      \$275  = mac3_sum0_p10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_add0_s0$326 ;
-    if (stall_adv17) begin
-      \$276  = mac3_sum0_p11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_add0_s0$328 ;
-    if (stall_adv17) begin
-      \$277  = mac3_sum0_p12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_add0_s0$329 ;
-    if (stall_adv17) begin
-      \$278  = mac3_sum0_p13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_add0_s0$331 ;
-    if (stall_adv17) begin
-      \$279  = mac3_sum0_p14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_add0_s0$332 ;
-    if (stall_adv17) begin
-      \$280  = mac3_sum0_p15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_add0_s0$592 ;
-    if (stall_adv17) begin
-      \$281  = \mac_mul_s0$590 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = mac_add0_valid_s0;
-    if (stall_adv17) begin
-      \$282  = mac_mul_valid_s0;
+      \$274  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$282  = 1'h0;
+      \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = mac_add1_s0;
+    \$275  = mac_add1_s0;
     if (stall_adv18) begin
-      \$283  = mac0_sum1_p0;
+      \$275  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_add1_s0$337 ;
+    \$276  = \mac_add1_s0$337 ;
     if (stall_adv18) begin
-      \$284  = mac0_sum1_p1;
+      \$276  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_add1_s0$339 ;
+    \$277  = \mac_add1_s0$339 ;
     if (stall_adv18) begin
-      \$285  = mac0_sum1_p2;
+      \$277  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_add1_s0$340 ;
+    \$278  = \mac_add1_s0$340 ;
     if (stall_adv18) begin
-      \$286  = mac0_sum1_p3;
+      \$278  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_add1_s0$342 ;
+    \$279  = \mac_add1_s0$342 ;
     if (stall_adv18) begin
-      \$287  = mac0_sum1_p4;
+      \$279  = mac0_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_add1_s0$343 ;
+    \$280  = \mac_add1_s0$343 ;
     if (stall_adv18) begin
-      \$288  = mac0_sum1_p5;
+      \$280  = mac0_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_add1_s0$345 ;
+    \$281  = \mac_add1_s0$345 ;
     if (stall_adv18) begin
-      \$289  = mac0_sum1_p6;
+      \$281  = mac0_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_add1_s0$346 ;
+    \$282  = \mac_add1_s0$346 ;
     if (stall_adv18) begin
-      \$290  = mac0_sum1_p7;
+      \$282  = mac0_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_add1_s0$348 ;
+    \$283  = \mac_add1_s0$348 ;
     if (stall_adv18) begin
-      \$291  = mac1_sum1_p0;
+      \$283  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_add1_s0$349 ;
+    \$284  = \mac_add1_s0$349 ;
     if (stall_adv18) begin
-      \$292  = mac1_sum1_p1;
+      \$284  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_add1_s0$351 ;
+    \$285  = \mac_add1_s0$351 ;
     if (stall_adv18) begin
-      \$293  = mac1_sum1_p2;
+      \$285  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_add1_s0$352 ;
+    \$286  = \mac_add1_s0$352 ;
     if (stall_adv18) begin
-      \$294  = mac1_sum1_p3;
+      \$286  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_add1_s0$354 ;
+    \$287  = \mac_add1_s0$354 ;
     if (stall_adv18) begin
-      \$295  = mac1_sum1_p4;
+      \$287  = mac1_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_add1_s0$355 ;
+    \$288  = \mac_add1_s0$355 ;
     if (stall_adv18) begin
-      \$296  = mac1_sum1_p5;
+      \$288  = mac1_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_add1_s0$357 ;
+    \$289  = \mac_add1_s0$357 ;
     if (stall_adv18) begin
-      \$297  = mac1_sum1_p6;
+      \$289  = mac1_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_add1_s0$358 ;
+    \$290  = \mac_add1_s0$358 ;
     if (stall_adv18) begin
-      \$298  = mac1_sum1_p7;
+      \$290  = mac1_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_add1_s0$360 ;
+    \$291  = \mac_add1_s0$360 ;
     if (stall_adv18) begin
-      \$299  = mac2_sum1_p0;
+      \$291  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_add1_s0$361 ;
+    \$292  = \mac_add1_s0$361 ;
     if (stall_adv18) begin
-      \$300  = mac2_sum1_p1;
+      \$292  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_add1_s0$363 ;
+    \$293  = \mac_add1_s0$363 ;
     if (stall_adv18) begin
-      \$301  = mac2_sum1_p2;
+      \$293  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \mac_add1_s0$364 ;
+    \$294  = \mac_add1_s0$364 ;
     if (stall_adv18) begin
-      \$302  = mac2_sum1_p3;
+      \$294  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \mac_add1_s0$366 ;
+    \$295  = \mac_add1_s0$366 ;
     if (stall_adv18) begin
-      \$303  = mac2_sum1_p4;
+      \$295  = mac2_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_add1_s0$367 ;
+    \$296  = \mac_add1_s0$367 ;
     if (stall_adv18) begin
-      \$304  = mac2_sum1_p5;
+      \$296  = mac2_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \mac_add1_s0$369 ;
+    \$297  = \mac_add1_s0$369 ;
     if (stall_adv18) begin
-      \$305  = mac2_sum1_p6;
+      \$297  = mac2_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \mac_add1_s0$370 ;
+    \$298  = \mac_add1_s0$370 ;
     if (stall_adv18) begin
-      \$306  = mac2_sum1_p7;
+      \$298  = mac2_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_add1_s0$372 ;
+    \$299  = \mac_add1_s0$372 ;
     if (stall_adv18) begin
-      \$307  = mac3_sum1_p0;
+      \$299  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_add1_s0$373 ;
+    \$300  = \mac_add1_s0$373 ;
     if (stall_adv18) begin
-      \$308  = mac3_sum1_p1;
+      \$300  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \mac_add1_s0$375 ;
+    \$301  = \mac_add1_s0$375 ;
     if (stall_adv18) begin
-      \$309  = mac3_sum1_p2;
+      \$301  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_add1_s0$376 ;
+    \$302  = \mac_add1_s0$376 ;
     if (stall_adv18) begin
-      \$310  = mac3_sum1_p3;
+      \$302  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_add1_s0$378 ;
+    \$303  = \mac_add1_s0$378 ;
     if (stall_adv18) begin
-      \$311  = mac3_sum1_p4;
+      \$303  = mac3_sum1_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_add1_s0$379 ;
+    \$304  = \mac_add1_s0$379 ;
     if (stall_adv18) begin
-      \$312  = mac3_sum1_p5;
+      \$304  = mac3_sum1_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_add1_s0$381 ;
+    \$305  = \mac_add1_s0$381 ;
     if (stall_adv18) begin
-      \$313  = mac3_sum1_p6;
+      \$305  = mac3_sum1_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_add1_s0$382 ;
+    \$306  = \mac_add1_s0$382 ;
     if (stall_adv18) begin
-      \$314  = mac3_sum1_p7;
+      \$306  = mac3_sum1_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \mac_add1_s0$594 ;
+    \$307  = \mac_add1_s0$594 ;
     if (stall_adv18) begin
-      \$315  = \mac_add0_s0$592 ;
+      \$307  = \mac_add0_s0$592 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = mac_add1_valid_s0;
+    \$308  = mac_add1_valid_s0;
     if (stall_adv18) begin
-      \$316  = mac_add0_valid_s0;
+      \$308  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$316  = 1'h0;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = mac_add2_s0;
+    \$309  = mac_add2_s0;
     if (stall_adv19) begin
-      \$317  = mac0_sum2_p0;
+      \$309  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \mac_add2_s0$387 ;
+    \$310  = \mac_add2_s0$387 ;
     if (stall_adv19) begin
-      \$318  = mac0_sum2_p1;
+      \$310  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \mac_add2_s0$389 ;
+    \$311  = \mac_add2_s0$389 ;
     if (stall_adv19) begin
-      \$319  = mac0_sum2_p2;
+      \$311  = mac0_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \mac_add2_s0$390 ;
+    \$312  = \mac_add2_s0$390 ;
     if (stall_adv19) begin
-      \$320  = mac0_sum2_p3;
+      \$312  = mac0_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \mac_add2_s0$392 ;
+    \$313  = \mac_add2_s0$392 ;
     if (stall_adv19) begin
-      \$321  = mac1_sum2_p0;
+      \$313  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \mac_add2_s0$393 ;
+    \$314  = \mac_add2_s0$393 ;
     if (stall_adv19) begin
-      \$322  = mac1_sum2_p1;
+      \$314  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \mac_add2_s0$395 ;
+    \$315  = \mac_add2_s0$395 ;
     if (stall_adv19) begin
-      \$323  = mac1_sum2_p2;
+      \$315  = mac1_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \mac_add2_s0$396 ;
+    \$316  = \mac_add2_s0$396 ;
     if (stall_adv19) begin
-      \$324  = mac1_sum2_p3;
+      \$316  = mac1_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \mac_add2_s0$398 ;
+    \$317  = \mac_add2_s0$398 ;
     if (stall_adv19) begin
-      \$325  = mac2_sum2_p0;
+      \$317  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \mac_add2_s0$399 ;
+    \$318  = \mac_add2_s0$399 ;
     if (stall_adv19) begin
-      \$326  = mac2_sum2_p1;
+      \$318  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \mac_add2_s0$401 ;
+    \$319  = \mac_add2_s0$401 ;
     if (stall_adv19) begin
-      \$327  = mac2_sum2_p2;
+      \$319  = mac2_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \mac_add2_s0$402 ;
+    \$320  = \mac_add2_s0$402 ;
     if (stall_adv19) begin
-      \$328  = mac2_sum2_p3;
+      \$320  = mac2_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = \mac_add2_s0$404 ;
+    \$321  = \mac_add2_s0$404 ;
     if (stall_adv19) begin
-      \$329  = mac3_sum2_p0;
+      \$321  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \mac_add2_s0$405 ;
+    \$322  = \mac_add2_s0$405 ;
     if (stall_adv19) begin
-      \$330  = mac3_sum2_p1;
+      \$322  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \mac_add2_s0$407 ;
+    \$323  = \mac_add2_s0$407 ;
     if (stall_adv19) begin
-      \$331  = mac3_sum2_p2;
+      \$323  = mac3_sum2_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \mac_add2_s0$408 ;
+    \$324  = \mac_add2_s0$408 ;
     if (stall_adv19) begin
-      \$332  = mac3_sum2_p3;
+      \$324  = mac3_sum2_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \mac_add2_s0$596 ;
+    \$325  = \mac_add2_s0$596 ;
     if (stall_adv19) begin
-      \$333  = \mac_add1_s0$594 ;
+      \$325  = \mac_add1_s0$594 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = mac_add2_valid_s0;
+    \$326  = mac_add2_valid_s0;
     if (stall_adv19) begin
-      \$334  = mac_add1_valid_s0;
+      \$326  = mac_add1_valid_s0;
     end
     if (rst) begin
-      \$334  = 1'h0;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = mac_add3_s0;
+    \$327  = mac_add3_s0;
     if (stall_adv20) begin
-      \$335  = mac0_sum3_p0;
+      \$327  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \mac_add3_s0$413 ;
+    \$328  = \mac_add3_s0$413 ;
     if (stall_adv20) begin
-      \$336  = mac0_sum3_p1;
+      \$328  = mac0_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \mac_add3_s0$415 ;
+    \$329  = \mac_add3_s0$415 ;
     if (stall_adv20) begin
-      \$337  = mac1_sum3_p0;
+      \$329  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_add3_s0$416 ;
+    \$330  = \mac_add3_s0$416 ;
     if (stall_adv20) begin
-      \$338  = mac1_sum3_p1;
+      \$330  = mac1_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_add3_s0$418 ;
+    \$331  = \mac_add3_s0$418 ;
     if (stall_adv20) begin
-      \$339  = mac2_sum3_p0;
+      \$331  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_add3_s0$419 ;
+    \$332  = \mac_add3_s0$419 ;
     if (stall_adv20) begin
-      \$340  = mac2_sum3_p1;
+      \$332  = mac2_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_add3_s0$421 ;
+    \$333  = \mac_add3_s0$421 ;
     if (stall_adv20) begin
-      \$341  = mac3_sum3_p0;
+      \$333  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \mac_add3_s0$422 ;
+    \$334  = \mac_add3_s0$422 ;
     if (stall_adv20) begin
-      \$342  = mac3_sum3_p1;
+      \$334  = mac3_sum3_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \mac_add3_s0$598 ;
+    \$335  = \mac_add3_s0$598 ;
     if (stall_adv20) begin
-      \$343  = \mac_add2_s0$596 ;
+      \$335  = \mac_add2_s0$596 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = mac_add3_valid_s0;
+    \$336  = mac_add3_valid_s0;
     if (stall_adv20) begin
-      \$344  = mac_add2_valid_s0;
+      \$336  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = mac_add4_s0;
+    if (stall_adv21) begin
+      \$337  = mac0_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_add4_s0$446 ;
+    if (stall_adv21) begin
+      \$338  = mac1_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_add4_s0$449 ;
+    if (stall_adv21) begin
+      \$339  = mac2_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \mac_add4_s0$452 ;
+    if (stall_adv21) begin
+      \$340  = mac3_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \mac_add4_s0$600 ;
+    if (stall_adv21) begin
+      \$341  = \mac_add3_s0$598 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = mac_add4_valid_s0;
+    if (stall_adv21) begin
+      \$342  = mac_add3_valid_s0;
+    end
+    if (rst) begin
+      \$342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = o__valid;
+    if (i__ready) begin
+      \$343  = \$36 ;
+    end
+    if (rst) begin
+      \$343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$344  = \$37 ;
     end
     if (rst) begin
       \$344  = 1'h0;
@@ -3974,44 +3967,59 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = mac_add4_s0;
-    if (stall_adv21) begin
-      \$345  = mac0_sum4_p0;
+    \$345  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$345  = \$38 ;
+    end
+    if (rst) begin
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \mac_add4_s0$446 ;
-    if (stall_adv21) begin
-      \$346  = mac1_sum4_p0;
+    \$346  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$346  = \$39 ;
+    end
+    if (rst) begin
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \mac_add4_s0$449 ;
-    if (stall_adv21) begin
-      \$347  = mac2_sum4_p0;
+    \$347  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$347  = \$40 ;
+    end
+    if (rst) begin
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \mac_add4_s0$452 ;
-    if (stall_adv21) begin
-      \$348  = mac3_sum4_p0;
+    \$348  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$348  = \$41 ;
+    end
+    if (rst) begin
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \mac_add4_s0$600 ;
-    if (stall_adv21) begin
-      \$349  = \mac_add3_s0$598 ;
+    \$349  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$349  = \$42 ;
+    end
+    if (rst) begin
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = mac_add4_valid_s0;
-    if (stall_adv21) begin
-      \$350  = mac_add3_valid_s0;
+    \$350  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$350  = \$43 ;
     end
     if (rst) begin
       \$350  = 1'h0;
@@ -4019,9 +4027,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = o__valid;
-    if (i__ready) begin
-      \$351  = \$36 ;
+    \$351  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$351  = \$44 ;
     end
     if (rst) begin
       \$351  = 1'h0;
@@ -4029,9 +4037,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$352  = \$37 ;
+    \$352  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$352  = \$45 ;
     end
     if (rst) begin
       \$352  = 1'h0;
@@ -4039,9 +4047,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$353  = \$38 ;
+    \$353  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$353  = \$46 ;
     end
     if (rst) begin
       \$353  = 1'h0;
@@ -4049,9 +4057,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$354  = \$39 ;
+    \$354  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$354  = \$47 ;
     end
     if (rst) begin
       \$354  = 1'h0;
@@ -4059,9 +4067,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$355  = \$40 ;
+    \$355  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$355  = \$48 ;
     end
     if (rst) begin
       \$355  = 1'h0;
@@ -4069,9 +4077,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$356  = \$41 ;
+    \$356  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$356  = \$49 ;
     end
     if (rst) begin
       \$356  = 1'h0;
@@ -4079,9 +4087,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$357  = \$42 ;
+    \$357  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$357  = \$50 ;
     end
     if (rst) begin
       \$357  = 1'h0;
@@ -4089,9 +4097,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$358  = \$43 ;
+    \$358  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$358  = \$51 ;
     end
     if (rst) begin
       \$358  = 1'h0;
@@ -4099,9 +4107,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$359  = \$44 ;
+    \$359  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$359  = \$52 ;
     end
     if (rst) begin
       \$359  = 1'h0;
@@ -4109,9 +4117,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$360  = \$45 ;
+    \$360  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$360  = \$53 ;
     end
     if (rst) begin
       \$360  = 1'h0;
@@ -4119,9 +4127,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$361  = \$46 ;
+    \$361  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$361  = \$54 ;
     end
     if (rst) begin
       \$361  = 1'h0;
@@ -4129,9 +4137,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$362  = \$47 ;
+    \$362  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$362  = \$55 ;
     end
     if (rst) begin
       \$362  = 1'h0;
@@ -4139,9 +4147,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$363  = \$48 ;
+    \$363  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$363  = \$56 ;
     end
     if (rst) begin
       \$363  = 1'h0;
@@ -4149,9 +4157,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$364  = \$49 ;
+    \$364  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$364  = \$57 ;
     end
     if (rst) begin
       \$364  = 1'h0;
@@ -4159,9 +4167,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$365  = \$50 ;
+    \$365  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$365  = \$58 ;
     end
     if (rst) begin
       \$365  = 1'h0;
@@ -4169,9 +4177,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$366  = \$51 ;
+    \$366  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$366  = \$59 ;
     end
     if (rst) begin
       \$366  = 1'h0;
@@ -4179,9 +4187,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$367  = \$52 ;
+    \$367  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$367  = \$60 ;
     end
     if (rst) begin
       \$367  = 1'h0;
@@ -4189,9 +4197,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$368  = \$53 ;
+    \$368  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$368  = \$61 ;
     end
     if (rst) begin
       \$368  = 1'h0;
@@ -4199,9 +4207,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$369  = \$54 ;
+    \$369  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$369  = \$62 ;
     end
     if (rst) begin
       \$369  = 1'h0;
@@ -4209,9 +4217,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$370  = \$55 ;
+    \$370  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$370  = \$63 ;
     end
     if (rst) begin
       \$370  = 1'h0;
@@ -4219,9 +4227,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$371  = \$56 ;
+    \$371  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$371  = \$64 ;
     end
     if (rst) begin
       \$371  = 1'h0;
@@ -4229,9 +4237,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$372  = \$57 ;
+    \$372  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$372  = \$65 ;
     end
     if (rst) begin
       \$372  = 1'h0;
@@ -4239,9 +4247,9 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$373  = \$58 ;
+    \$373  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$373  = \$66 ;
     end
     if (rst) begin
       \$373  = 1'h0;
@@ -4249,1461 +4257,1437 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$374  = \$59 ;
-    end
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$375  = \$60 ;
-    end
-    if (rst) begin
-      \$375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$376  = \$61 ;
-    end
-    if (rst) begin
-      \$376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$377  = \$62 ;
-    end
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$378  = \$63 ;
-    end
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$379  = \$64 ;
-    end
-    if (rst) begin
-      \$379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$380  = \$65 ;
-    end
-    if (rst) begin
-      \$380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$381  = \$66 ;
-    end
-    if (rst) begin
-      \$381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = mac_acc0;
+    \$374  = mac_acc0;
     if (\$67 ) begin
-      \$382  = \$68 ;
+      \$374  = \$68 ;
     end
     if (rst) begin
-      \$382  = 32'd0;
+      \$374  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = mac_acc0_out;
-    if (\$70 ) begin
-      \$383  = \$32 [31:0];
+    \$375  = mac_acc0_out;
+    if (stall_adv23) begin
+      \$375  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = mac_acc1;
+    \$376  = mac_acc1;
+    if (\$69 ) begin
+      \$376  = \$70 ;
+    end
+    if (rst) begin
+      \$376  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = mac_acc1_out;
+    if (stall_adv25) begin
+      \$377  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = mac_acc2;
     if (\$71 ) begin
-      \$384  = \$72 ;
+      \$378  = \$72 ;
     end
     if (rst) begin
-      \$384  = 32'd0;
+      \$378  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = mac_acc1_out;
-    if (\$74 ) begin
-      \$385  = \$33 [31:0];
+    \$379  = mac_acc2_out;
+    if (stall_adv27) begin
+      \$379  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = mac_acc2;
-    if (\$75 ) begin
-      \$386  = \$76 ;
+    \$380  = mac_acc3;
+    if (\$73 ) begin
+      \$380  = \$74 ;
     end
     if (rst) begin
-      \$386  = 32'd0;
+      \$380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = mac_acc2_out;
-    if (\$78 ) begin
-      \$387  = \$34 [31:0];
+    \$381  = mac_acc3_out;
+    if (stall_adv29) begin
+      \$381  = \$35 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = mac_acc3;
-    if (\$79 ) begin
-      \$388  = \$80 ;
-    end
-    if (rst) begin
-      \$388  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = mac_acc3_out;
-    if (\$82 ) begin
-      \$389  = \$35 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = mac_dspin_s0;
+    \$75  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$83  = i__payload[1280];
+      \$75  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = mac_dspin_valid_s0;
+    \$76  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$84  = i__valid;
+      \$76  = i__valid;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = mac_dspout_s0;
+    \$77  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$85  = mac_dspin_s0;
+      \$77  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = mac_dspout_valid_s0;
+    \$78  = mac_dspout_valid_s0;
     if (stall_adv0) begin
-      \$86  = mac_dspin_valid_s0;
+      \$78  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$86  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = mac_mul_s0;
+    \$79  = mac_mul_s0;
     if (stall_adv16) begin
-      \$87  = mac_prod0_0;
+      \$79  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$45 ;
+    \$80  = \mac_mul_s0$45 ;
     if (stall_adv16) begin
-      \$88  = mac_prod0_1;
+      \$80  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$47 ;
+    \$81  = \mac_mul_s0$47 ;
     if (stall_adv16) begin
-      \$89  = mac_prod0_2;
+      \$81  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$48 ;
+    \$82  = \mac_mul_s0$48 ;
     if (stall_adv16) begin
-      \$90  = mac_prod0_3;
+      \$82  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$50 ;
+    \$83  = \mac_mul_s0$50 ;
     if (stall_adv16) begin
-      \$91  = mac_prod0_4;
+      \$83  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$51 ;
+    \$84  = \mac_mul_s0$51 ;
     if (stall_adv16) begin
-      \$92  = mac_prod0_5;
+      \$84  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$53 ;
+    \$85  = \mac_mul_s0$53 ;
     if (stall_adv16) begin
-      \$93  = mac_prod0_6;
+      \$85  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$54 ;
+    \$86  = \mac_mul_s0$54 ;
     if (stall_adv16) begin
-      \$94  = mac_prod0_7;
+      \$86  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$56 ;
+    \$87  = \mac_mul_s0$56 ;
     if (stall_adv16) begin
-      \$95  = mac_prod0_8;
+      \$87  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$57 ;
+    \$88  = \mac_mul_s0$57 ;
     if (stall_adv16) begin
-      \$96  = mac_prod0_9;
+      \$88  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$59 ;
+    \$89  = \mac_mul_s0$59 ;
     if (stall_adv16) begin
-      \$97  = mac_prod0_10;
+      \$89  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$60 ;
+    \$90  = \mac_mul_s0$60 ;
     if (stall_adv16) begin
-      \$98  = mac_prod0_11;
+      \$90  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$62 ;
+    \$91  = \mac_mul_s0$62 ;
     if (stall_adv16) begin
-      \$99  = mac_prod0_12;
+      \$91  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$63 ;
+    \$92  = \mac_mul_s0$63 ;
     if (stall_adv16) begin
-      \$100  = mac_prod0_13;
+      \$92  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$65 ;
+    \$93  = \mac_mul_s0$65 ;
     if (stall_adv16) begin
-      \$101  = mac_prod0_14;
+      \$93  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$66 ;
+    \$94  = \mac_mul_s0$66 ;
     if (stall_adv16) begin
-      \$102  = mac_prod0_15;
+      \$94  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$68 ;
+    \$95  = \mac_mul_s0$68 ;
     if (stall_adv16) begin
-      \$103  = mac_prod0_16;
+      \$95  = mac_prod0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$69 ;
+    \$96  = \mac_mul_s0$69 ;
     if (stall_adv16) begin
-      \$104  = mac_prod0_17;
+      \$96  = mac_prod0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$71 ;
+    \$97  = \mac_mul_s0$71 ;
     if (stall_adv16) begin
-      \$105  = mac_prod0_18;
+      \$97  = mac_prod0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_mul_s0$72 ;
+    \$98  = \mac_mul_s0$72 ;
     if (stall_adv16) begin
-      \$106  = mac_prod0_19;
+      \$98  = mac_prod0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_mul_s0$74 ;
+    \$99  = \mac_mul_s0$74 ;
     if (stall_adv16) begin
-      \$107  = mac_prod0_20;
+      \$99  = mac_prod0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_mul_s0$75 ;
+    \$100  = \mac_mul_s0$75 ;
     if (stall_adv16) begin
-      \$108  = mac_prod0_21;
+      \$100  = mac_prod0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_mul_s0$77 ;
+    \$101  = \mac_mul_s0$77 ;
     if (stall_adv16) begin
-      \$109  = mac_prod0_22;
+      \$101  = mac_prod0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_mul_s0$78 ;
+    \$102  = \mac_mul_s0$78 ;
     if (stall_adv16) begin
-      \$110  = mac_prod0_23;
+      \$102  = mac_prod0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_mul_s0$80 ;
+    \$103  = \mac_mul_s0$80 ;
     if (stall_adv16) begin
-      \$111  = mac_prod0_24;
+      \$103  = mac_prod0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_mul_s0$81 ;
+    \$104  = \mac_mul_s0$81 ;
     if (stall_adv16) begin
-      \$112  = mac_prod0_25;
+      \$104  = mac_prod0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_mul_s0$83 ;
+    \$105  = \mac_mul_s0$83 ;
     if (stall_adv16) begin
-      \$113  = mac_prod0_26;
+      \$105  = mac_prod0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_mul_s0$84 ;
+    \$106  = \mac_mul_s0$84 ;
     if (stall_adv16) begin
-      \$114  = mac_prod0_27;
+      \$106  = mac_prod0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_mul_s0$86 ;
+    \$107  = \mac_mul_s0$86 ;
     if (stall_adv16) begin
-      \$115  = mac_prod0_28;
+      \$107  = mac_prod0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$87 ;
+    \$108  = \mac_mul_s0$87 ;
     if (stall_adv16) begin
-      \$116  = mac_prod0_29;
+      \$108  = mac_prod0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$89 ;
+    \$109  = \mac_mul_s0$89 ;
     if (stall_adv16) begin
-      \$117  = mac_prod0_30;
+      \$109  = mac_prod0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_mul_s0$90 ;
+    \$110  = \mac_mul_s0$90 ;
     if (stall_adv16) begin
-      \$118  = mac_prod0_31;
+      \$110  = mac_prod0_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_mul_s0$92 ;
+    \$111  = \mac_mul_s0$92 ;
     if (stall_adv16) begin
-      \$119  = mac_prod1_0;
+      \$111  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_mul_s0$93 ;
+    \$112  = \mac_mul_s0$93 ;
     if (stall_adv16) begin
-      \$120  = mac_prod1_1;
+      \$112  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_mul_s0$95 ;
+    \$113  = \mac_mul_s0$95 ;
     if (stall_adv16) begin
-      \$121  = mac_prod1_2;
+      \$113  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$96 ;
+    \$114  = \mac_mul_s0$96 ;
     if (stall_adv16) begin
-      \$122  = mac_prod1_3;
+      \$114  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$98 ;
+    \$115  = \mac_mul_s0$98 ;
     if (stall_adv16) begin
-      \$123  = mac_prod1_4;
+      \$115  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_mul_s0$99 ;
+    \$116  = \mac_mul_s0$99 ;
     if (stall_adv16) begin
-      \$124  = mac_prod1_5;
+      \$116  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_mul_s0$101 ;
+    \$117  = \mac_mul_s0$101 ;
     if (stall_adv16) begin
-      \$125  = mac_prod1_6;
+      \$117  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_mul_s0$102 ;
+    \$118  = \mac_mul_s0$102 ;
     if (stall_adv16) begin
-      \$126  = mac_prod1_7;
+      \$118  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_mul_s0$104 ;
+    \$119  = \mac_mul_s0$104 ;
     if (stall_adv16) begin
-      \$127  = mac_prod1_8;
+      \$119  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_mul_s0$105 ;
+    \$120  = \mac_mul_s0$105 ;
     if (stall_adv16) begin
-      \$128  = mac_prod1_9;
+      \$120  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_mul_s0$107 ;
+    \$121  = \mac_mul_s0$107 ;
     if (stall_adv16) begin
-      \$129  = mac_prod1_10;
+      \$121  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_mul_s0$108 ;
+    \$122  = \mac_mul_s0$108 ;
     if (stall_adv16) begin
-      \$130  = mac_prod1_11;
+      \$122  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_mul_s0$110 ;
+    \$123  = \mac_mul_s0$110 ;
     if (stall_adv16) begin
-      \$131  = mac_prod1_12;
+      \$123  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_mul_s0$111 ;
+    \$124  = \mac_mul_s0$111 ;
     if (stall_adv16) begin
-      \$132  = mac_prod1_13;
+      \$124  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_mul_s0$113 ;
+    \$125  = \mac_mul_s0$113 ;
     if (stall_adv16) begin
-      \$133  = mac_prod1_14;
+      \$125  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_mul_s0$114 ;
+    \$126  = \mac_mul_s0$114 ;
     if (stall_adv16) begin
-      \$134  = mac_prod1_15;
+      \$126  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_mul_s0$116 ;
+    \$127  = \mac_mul_s0$116 ;
     if (stall_adv16) begin
-      \$135  = mac_prod1_16;
+      \$127  = mac_prod1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_mul_s0$117 ;
+    \$128  = \mac_mul_s0$117 ;
     if (stall_adv16) begin
-      \$136  = mac_prod1_17;
+      \$128  = mac_prod1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_mul_s0$119 ;
+    \$129  = \mac_mul_s0$119 ;
     if (stall_adv16) begin
-      \$137  = mac_prod1_18;
+      \$129  = mac_prod1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_mul_s0$120 ;
+    \$130  = \mac_mul_s0$120 ;
     if (stall_adv16) begin
-      \$138  = mac_prod1_19;
+      \$130  = mac_prod1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_mul_s0$122 ;
+    \$131  = \mac_mul_s0$122 ;
     if (stall_adv16) begin
-      \$139  = mac_prod1_20;
+      \$131  = mac_prod1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_mul_s0$123 ;
+    \$132  = \mac_mul_s0$123 ;
     if (stall_adv16) begin
-      \$140  = mac_prod1_21;
+      \$132  = mac_prod1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_mul_s0$125 ;
+    \$133  = \mac_mul_s0$125 ;
     if (stall_adv16) begin
-      \$141  = mac_prod1_22;
+      \$133  = mac_prod1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_mul_s0$126 ;
+    \$134  = \mac_mul_s0$126 ;
     if (stall_adv16) begin
-      \$142  = mac_prod1_23;
+      \$134  = mac_prod1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_mul_s0$128 ;
+    \$135  = \mac_mul_s0$128 ;
     if (stall_adv16) begin
-      \$143  = mac_prod1_24;
+      \$135  = mac_prod1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_mul_s0$129 ;
+    \$136  = \mac_mul_s0$129 ;
     if (stall_adv16) begin
-      \$144  = mac_prod1_25;
+      \$136  = mac_prod1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_mul_s0$131 ;
+    \$137  = \mac_mul_s0$131 ;
     if (stall_adv16) begin
-      \$145  = mac_prod1_26;
+      \$137  = mac_prod1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_mul_s0$132 ;
+    \$138  = \mac_mul_s0$132 ;
     if (stall_adv16) begin
-      \$146  = mac_prod1_27;
+      \$138  = mac_prod1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_mul_s0$134 ;
+    \$139  = \mac_mul_s0$134 ;
     if (stall_adv16) begin
-      \$147  = mac_prod1_28;
+      \$139  = mac_prod1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_mul_s0$135 ;
+    \$140  = \mac_mul_s0$135 ;
     if (stall_adv16) begin
-      \$148  = mac_prod1_29;
+      \$140  = mac_prod1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_mul_s0$137 ;
+    \$141  = \mac_mul_s0$137 ;
     if (stall_adv16) begin
-      \$149  = mac_prod1_30;
+      \$141  = mac_prod1_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_mul_s0$138 ;
+    \$142  = \mac_mul_s0$138 ;
     if (stall_adv16) begin
-      \$150  = mac_prod1_31;
+      \$142  = mac_prod1_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_mul_s0$140 ;
+    \$143  = \mac_mul_s0$140 ;
     if (stall_adv16) begin
-      \$151  = mac_prod2_0;
+      \$143  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_mul_s0$141 ;
+    \$144  = \mac_mul_s0$141 ;
     if (stall_adv16) begin
-      \$152  = mac_prod2_1;
+      \$144  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_mul_s0$143 ;
+    \$145  = \mac_mul_s0$143 ;
     if (stall_adv16) begin
-      \$153  = mac_prod2_2;
+      \$145  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_mul_s0$144 ;
+    \$146  = \mac_mul_s0$144 ;
     if (stall_adv16) begin
-      \$154  = mac_prod2_3;
+      \$146  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_mul_s0$146 ;
+    \$147  = \mac_mul_s0$146 ;
     if (stall_adv16) begin
-      \$155  = mac_prod2_4;
+      \$147  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_mul_s0$147 ;
+    \$148  = \mac_mul_s0$147 ;
     if (stall_adv16) begin
-      \$156  = mac_prod2_5;
+      \$148  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_mul_s0$149 ;
+    \$149  = \mac_mul_s0$149 ;
     if (stall_adv16) begin
-      \$157  = mac_prod2_6;
+      \$149  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_mul_s0$150 ;
+    \$150  = \mac_mul_s0$150 ;
     if (stall_adv16) begin
-      \$158  = mac_prod2_7;
+      \$150  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_mul_s0$152 ;
+    \$151  = \mac_mul_s0$152 ;
     if (stall_adv16) begin
-      \$159  = mac_prod2_8;
+      \$151  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_mul_s0$153 ;
+    \$152  = \mac_mul_s0$153 ;
     if (stall_adv16) begin
-      \$160  = mac_prod2_9;
+      \$152  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_mul_s0$155 ;
+    \$153  = \mac_mul_s0$155 ;
     if (stall_adv16) begin
-      \$161  = mac_prod2_10;
+      \$153  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_mul_s0$156 ;
+    \$154  = \mac_mul_s0$156 ;
     if (stall_adv16) begin
-      \$162  = mac_prod2_11;
+      \$154  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_mul_s0$158 ;
+    \$155  = \mac_mul_s0$158 ;
     if (stall_adv16) begin
-      \$163  = mac_prod2_12;
+      \$155  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_mul_s0$159 ;
+    \$156  = \mac_mul_s0$159 ;
     if (stall_adv16) begin
-      \$164  = mac_prod2_13;
+      \$156  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_mul_s0$161 ;
+    \$157  = \mac_mul_s0$161 ;
     if (stall_adv16) begin
-      \$165  = mac_prod2_14;
+      \$157  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_mul_s0$162 ;
+    \$158  = \mac_mul_s0$162 ;
     if (stall_adv16) begin
-      \$166  = mac_prod2_15;
+      \$158  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_mul_s0$164 ;
+    \$159  = \mac_mul_s0$164 ;
     if (stall_adv16) begin
-      \$167  = mac_prod2_16;
+      \$159  = mac_prod2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_mul_s0$165 ;
+    \$160  = \mac_mul_s0$165 ;
     if (stall_adv16) begin
-      \$168  = mac_prod2_17;
+      \$160  = mac_prod2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_mul_s0$167 ;
+    \$161  = \mac_mul_s0$167 ;
     if (stall_adv16) begin
-      \$169  = mac_prod2_18;
+      \$161  = mac_prod2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_mul_s0$168 ;
+    \$162  = \mac_mul_s0$168 ;
     if (stall_adv16) begin
-      \$170  = mac_prod2_19;
+      \$162  = mac_prod2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_mul_s0$170 ;
+    \$163  = \mac_mul_s0$170 ;
     if (stall_adv16) begin
-      \$171  = mac_prod2_20;
+      \$163  = mac_prod2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_mul_s0$171 ;
+    \$164  = \mac_mul_s0$171 ;
     if (stall_adv16) begin
-      \$172  = mac_prod2_21;
+      \$164  = mac_prod2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_mul_s0$173 ;
+    \$165  = \mac_mul_s0$173 ;
     if (stall_adv16) begin
-      \$173  = mac_prod2_22;
+      \$165  = mac_prod2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_mul_s0$174 ;
+    \$166  = \mac_mul_s0$174 ;
     if (stall_adv16) begin
-      \$174  = mac_prod2_23;
+      \$166  = mac_prod2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_mul_s0$176 ;
+    \$167  = \mac_mul_s0$176 ;
     if (stall_adv16) begin
-      \$175  = mac_prod2_24;
+      \$167  = mac_prod2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_mul_s0$177 ;
+    \$168  = \mac_mul_s0$177 ;
     if (stall_adv16) begin
-      \$176  = mac_prod2_25;
+      \$168  = mac_prod2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_mul_s0$179 ;
+    \$169  = \mac_mul_s0$179 ;
     if (stall_adv16) begin
-      \$177  = mac_prod2_26;
+      \$169  = mac_prod2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_mul_s0$180 ;
+    \$170  = \mac_mul_s0$180 ;
     if (stall_adv16) begin
-      \$178  = mac_prod2_27;
+      \$170  = mac_prod2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_mul_s0$182 ;
+    \$171  = \mac_mul_s0$182 ;
     if (stall_adv16) begin
-      \$179  = mac_prod2_28;
+      \$171  = mac_prod2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_mul_s0$183 ;
+    \$172  = \mac_mul_s0$183 ;
     if (stall_adv16) begin
-      \$180  = mac_prod2_29;
+      \$172  = mac_prod2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_mul_s0$185 ;
+    \$173  = \mac_mul_s0$185 ;
     if (stall_adv16) begin
-      \$181  = mac_prod2_30;
+      \$173  = mac_prod2_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_mul_s0$186 ;
+    \$174  = \mac_mul_s0$186 ;
     if (stall_adv16) begin
-      \$182  = mac_prod2_31;
+      \$174  = mac_prod2_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_mul_s0$188 ;
+    \$175  = \mac_mul_s0$188 ;
     if (stall_adv16) begin
-      \$183  = mac_prod3_0;
+      \$175  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_mul_s0$189 ;
+    \$176  = \mac_mul_s0$189 ;
     if (stall_adv16) begin
-      \$184  = mac_prod3_1;
+      \$176  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_mul_s0$191 ;
+    \$177  = \mac_mul_s0$191 ;
     if (stall_adv16) begin
-      \$185  = mac_prod3_2;
+      \$177  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_mul_s0$192 ;
+    \$178  = \mac_mul_s0$192 ;
     if (stall_adv16) begin
-      \$186  = mac_prod3_3;
+      \$178  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_mul_s0$194 ;
+    \$179  = \mac_mul_s0$194 ;
     if (stall_adv16) begin
-      \$187  = mac_prod3_4;
+      \$179  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_mul_s0$195 ;
+    \$180  = \mac_mul_s0$195 ;
     if (stall_adv16) begin
-      \$188  = mac_prod3_5;
+      \$180  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_mul_s0$197 ;
+    \$181  = \mac_mul_s0$197 ;
     if (stall_adv16) begin
-      \$189  = mac_prod3_6;
+      \$181  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_mul_s0$198 ;
+    \$182  = \mac_mul_s0$198 ;
     if (stall_adv16) begin
-      \$190  = mac_prod3_7;
+      \$182  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_mul_s0$200 ;
+    \$183  = \mac_mul_s0$200 ;
     if (stall_adv16) begin
-      \$191  = mac_prod3_8;
+      \$183  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_mul_s0$201 ;
+    \$184  = \mac_mul_s0$201 ;
     if (stall_adv16) begin
-      \$192  = mac_prod3_9;
+      \$184  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_mul_s0$203 ;
+    \$185  = \mac_mul_s0$203 ;
     if (stall_adv16) begin
-      \$193  = mac_prod3_10;
+      \$185  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_mul_s0$204 ;
+    \$186  = \mac_mul_s0$204 ;
     if (stall_adv16) begin
-      \$194  = mac_prod3_11;
+      \$186  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_mul_s0$206 ;
+    \$187  = \mac_mul_s0$206 ;
     if (stall_adv16) begin
-      \$195  = mac_prod3_12;
+      \$187  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_mul_s0$207 ;
+    \$188  = \mac_mul_s0$207 ;
     if (stall_adv16) begin
-      \$196  = mac_prod3_13;
+      \$188  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_mul_s0$209 ;
+    \$189  = \mac_mul_s0$209 ;
     if (stall_adv16) begin
-      \$197  = mac_prod3_14;
+      \$189  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_mul_s0$210 ;
+    \$190  = \mac_mul_s0$210 ;
     if (stall_adv16) begin
-      \$198  = mac_prod3_15;
+      \$190  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_mul_s0$212 ;
+    \$191  = \mac_mul_s0$212 ;
     if (stall_adv16) begin
-      \$199  = mac_prod3_16;
+      \$191  = mac_prod3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_mul_s0$213 ;
+    \$192  = \mac_mul_s0$213 ;
     if (stall_adv16) begin
-      \$200  = mac_prod3_17;
+      \$192  = mac_prod3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_mul_s0$215 ;
+    \$193  = \mac_mul_s0$215 ;
     if (stall_adv16) begin
-      \$201  = mac_prod3_18;
+      \$193  = mac_prod3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_mul_s0$216 ;
+    \$194  = \mac_mul_s0$216 ;
     if (stall_adv16) begin
-      \$202  = mac_prod3_19;
+      \$194  = mac_prod3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_mul_s0$218 ;
+    \$195  = \mac_mul_s0$218 ;
     if (stall_adv16) begin
-      \$203  = mac_prod3_20;
+      \$195  = mac_prod3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_mul_s0$219 ;
+    \$196  = \mac_mul_s0$219 ;
     if (stall_adv16) begin
-      \$204  = mac_prod3_21;
+      \$196  = mac_prod3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_mul_s0$221 ;
+    \$197  = \mac_mul_s0$221 ;
     if (stall_adv16) begin
-      \$205  = mac_prod3_22;
+      \$197  = mac_prod3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_mul_s0$222 ;
+    \$198  = \mac_mul_s0$222 ;
     if (stall_adv16) begin
-      \$206  = mac_prod3_23;
+      \$198  = mac_prod3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_mul_s0$224 ;
+    \$199  = \mac_mul_s0$224 ;
     if (stall_adv16) begin
-      \$207  = mac_prod3_24;
+      \$199  = mac_prod3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_mul_s0$225 ;
+    \$200  = \mac_mul_s0$225 ;
     if (stall_adv16) begin
-      \$208  = mac_prod3_25;
+      \$200  = mac_prod3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_mul_s0$227 ;
+    \$201  = \mac_mul_s0$227 ;
     if (stall_adv16) begin
-      \$209  = mac_prod3_26;
+      \$201  = mac_prod3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_mul_s0$228 ;
+    \$202  = \mac_mul_s0$228 ;
     if (stall_adv16) begin
-      \$210  = mac_prod3_27;
+      \$202  = mac_prod3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_mul_s0$230 ;
+    \$203  = \mac_mul_s0$230 ;
     if (stall_adv16) begin
-      \$211  = mac_prod3_28;
+      \$203  = mac_prod3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_mul_s0$231 ;
+    \$204  = \mac_mul_s0$231 ;
     if (stall_adv16) begin
-      \$212  = mac_prod3_29;
+      \$204  = mac_prod3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_mul_s0$233 ;
+    \$205  = \mac_mul_s0$233 ;
     if (stall_adv16) begin
-      \$213  = mac_prod3_30;
+      \$205  = mac_prod3_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_mul_s0$234 ;
+    \$206  = \mac_mul_s0$234 ;
     if (stall_adv16) begin
-      \$214  = mac_prod3_31;
+      \$206  = mac_prod3_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_mul_s0$590 ;
+    \$207  = \mac_mul_s0$590 ;
     if (stall_adv16) begin
-      \$215  = mac_dspout_s0;
+      \$207  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = mac_mul_valid_s0;
+    \$208  = mac_mul_valid_s0;
     if (stall_adv16) begin
-      \$216  = mac_dspout_valid_s0;
+      \$208  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$216  = 1'h0;
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = mac_add0_s0;
+    \$209  = mac_add0_s0;
     if (stall_adv17) begin
-      \$217  = mac0_sum0_p0;
+      \$209  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_add0_s0$239 ;
+    \$210  = \mac_add0_s0$239 ;
     if (stall_adv17) begin
-      \$218  = mac0_sum0_p1;
+      \$210  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_add0_s0$241 ;
+    \$211  = \mac_add0_s0$241 ;
     if (stall_adv17) begin
-      \$219  = mac0_sum0_p2;
+      \$211  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_add0_s0$242 ;
+    \$212  = \mac_add0_s0$242 ;
     if (stall_adv17) begin
-      \$220  = mac0_sum0_p3;
+      \$212  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_add0_s0$244 ;
+    \$213  = \mac_add0_s0$244 ;
     if (stall_adv17) begin
-      \$221  = mac0_sum0_p4;
+      \$213  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_add0_s0$245 ;
+    \$214  = \mac_add0_s0$245 ;
     if (stall_adv17) begin
-      \$222  = mac0_sum0_p5;
+      \$214  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_add0_s0$247 ;
+    \$215  = \mac_add0_s0$247 ;
     if (stall_adv17) begin
-      \$223  = mac0_sum0_p6;
+      \$215  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_add0_s0$248 ;
+    \$216  = \mac_add0_s0$248 ;
     if (stall_adv17) begin
-      \$224  = mac0_sum0_p7;
+      \$216  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_add0_s0$250 ;
+    \$217  = \mac_add0_s0$250 ;
     if (stall_adv17) begin
-      \$225  = mac0_sum0_p8;
+      \$217  = mac0_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_add0_s0$251 ;
+    \$218  = \mac_add0_s0$251 ;
     if (stall_adv17) begin
-      \$226  = mac0_sum0_p9;
+      \$218  = mac0_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_add0_s0$253 ;
+    \$219  = \mac_add0_s0$253 ;
     if (stall_adv17) begin
-      \$227  = mac0_sum0_p10;
+      \$219  = mac0_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_add0_s0$254 ;
+    \$220  = \mac_add0_s0$254 ;
     if (stall_adv17) begin
-      \$228  = mac0_sum0_p11;
+      \$220  = mac0_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_add0_s0$256 ;
+    \$221  = \mac_add0_s0$256 ;
     if (stall_adv17) begin
-      \$229  = mac0_sum0_p12;
+      \$221  = mac0_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_add0_s0$257 ;
+    \$222  = \mac_add0_s0$257 ;
     if (stall_adv17) begin
-      \$230  = mac0_sum0_p13;
+      \$222  = mac0_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_add0_s0$259 ;
+    \$223  = \mac_add0_s0$259 ;
     if (stall_adv17) begin
-      \$231  = mac0_sum0_p14;
+      \$223  = mac0_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_add0_s0$260 ;
+    \$224  = \mac_add0_s0$260 ;
     if (stall_adv17) begin
-      \$232  = mac0_sum0_p15;
+      \$224  = mac0_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_add0_s0$262 ;
+    \$225  = \mac_add0_s0$262 ;
     if (stall_adv17) begin
-      \$233  = mac1_sum0_p0;
+      \$225  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_add0_s0$263 ;
+    \$226  = \mac_add0_s0$263 ;
     if (stall_adv17) begin
-      \$234  = mac1_sum0_p1;
+      \$226  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_add0_s0$265 ;
+    \$227  = \mac_add0_s0$265 ;
     if (stall_adv17) begin
-      \$235  = mac1_sum0_p2;
+      \$227  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_add0_s0$266 ;
+    \$228  = \mac_add0_s0$266 ;
     if (stall_adv17) begin
-      \$236  = mac1_sum0_p3;
+      \$228  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_add0_s0$268 ;
+    \$229  = \mac_add0_s0$268 ;
     if (stall_adv17) begin
-      \$237  = mac1_sum0_p4;
+      \$229  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_add0_s0$269 ;
+    \$230  = \mac_add0_s0$269 ;
     if (stall_adv17) begin
-      \$238  = mac1_sum0_p5;
+      \$230  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_add0_s0$271 ;
+    \$231  = \mac_add0_s0$271 ;
     if (stall_adv17) begin
-      \$239  = mac1_sum0_p6;
+      \$231  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_add0_s0$272 ;
+    \$232  = \mac_add0_s0$272 ;
     if (stall_adv17) begin
-      \$240  = mac1_sum0_p7;
+      \$232  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_add0_s0$274 ;
+    \$233  = \mac_add0_s0$274 ;
     if (stall_adv17) begin
-      \$241  = mac1_sum0_p8;
+      \$233  = mac1_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_add0_s0$275 ;
+    \$234  = \mac_add0_s0$275 ;
     if (stall_adv17) begin
-      \$242  = mac1_sum0_p9;
+      \$234  = mac1_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_add0_s0$277 ;
+    \$235  = \mac_add0_s0$277 ;
     if (stall_adv17) begin
-      \$243  = mac1_sum0_p10;
+      \$235  = mac1_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_add0_s0$278 ;
+    \$236  = \mac_add0_s0$278 ;
     if (stall_adv17) begin
-      \$244  = mac1_sum0_p11;
+      \$236  = mac1_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_add0_s0$280 ;
+    \$237  = \mac_add0_s0$280 ;
     if (stall_adv17) begin
-      \$245  = mac1_sum0_p12;
+      \$237  = mac1_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_add0_s0$281 ;
+    \$238  = \mac_add0_s0$281 ;
     if (stall_adv17) begin
-      \$246  = mac1_sum0_p13;
+      \$238  = mac1_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_add0_s0$283 ;
+    \$239  = \mac_add0_s0$283 ;
     if (stall_adv17) begin
-      \$247  = mac1_sum0_p14;
+      \$239  = mac1_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_add0_s0$284 ;
+    \$240  = \mac_add0_s0$284 ;
     if (stall_adv17) begin
-      \$248  = mac1_sum0_p15;
+      \$240  = mac1_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_add0_s0$286 ;
+    \$241  = \mac_add0_s0$286 ;
     if (stall_adv17) begin
-      \$249  = mac2_sum0_p0;
+      \$241  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_add0_s0$287 ;
+    \$242  = \mac_add0_s0$287 ;
     if (stall_adv17) begin
-      \$250  = mac2_sum0_p1;
+      \$242  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_add0_s0$289 ;
+    \$243  = \mac_add0_s0$289 ;
     if (stall_adv17) begin
-      \$251  = mac2_sum0_p2;
+      \$243  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_add0_s0$290 ;
+    \$244  = \mac_add0_s0$290 ;
     if (stall_adv17) begin
-      \$252  = mac2_sum0_p3;
+      \$244  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_add0_s0$292 ;
+    \$245  = \mac_add0_s0$292 ;
     if (stall_adv17) begin
-      \$253  = mac2_sum0_p4;
+      \$245  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_add0_s0$293 ;
+    \$246  = \mac_add0_s0$293 ;
     if (stall_adv17) begin
-      \$254  = mac2_sum0_p5;
+      \$246  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_add0_s0$295 ;
+    \$247  = \mac_add0_s0$295 ;
     if (stall_adv17) begin
-      \$255  = mac2_sum0_p6;
+      \$247  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_add0_s0$296 ;
+    \$248  = \mac_add0_s0$296 ;
     if (stall_adv17) begin
-      \$256  = mac2_sum0_p7;
+      \$248  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_add0_s0$298 ;
+    \$249  = \mac_add0_s0$298 ;
     if (stall_adv17) begin
-      \$257  = mac2_sum0_p8;
+      \$249  = mac2_sum0_p8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_add0_s0$299 ;
+    \$250  = \mac_add0_s0$299 ;
     if (stall_adv17) begin
-      \$258  = mac2_sum0_p9;
+      \$250  = mac2_sum0_p9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_add0_s0$301 ;
+    \$251  = \mac_add0_s0$301 ;
     if (stall_adv17) begin
-      \$259  = mac2_sum0_p10;
+      \$251  = mac2_sum0_p10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_add0_s0$302 ;
+    \$252  = \mac_add0_s0$302 ;
     if (stall_adv17) begin
-      \$260  = mac2_sum0_p11;
+      \$252  = mac2_sum0_p11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_add0_s0$304 ;
+    \$253  = \mac_add0_s0$304 ;
     if (stall_adv17) begin
-      \$261  = mac2_sum0_p12;
+      \$253  = mac2_sum0_p12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_add0_s0$305 ;
+    \$254  = \mac_add0_s0$305 ;
     if (stall_adv17) begin
-      \$262  = mac2_sum0_p13;
+      \$254  = mac2_sum0_p13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_add0_s0$307 ;
+    \$255  = \mac_add0_s0$307 ;
     if (stall_adv17) begin
-      \$263  = mac2_sum0_p14;
+      \$255  = mac2_sum0_p14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_add0_s0$308 ;
+    \$256  = \mac_add0_s0$308 ;
     if (stall_adv17) begin
-      \$264  = mac2_sum0_p15;
+      \$256  = mac2_sum0_p15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_add0_s0$310 ;
+    \$257  = \mac_add0_s0$310 ;
     if (stall_adv17) begin
-      \$265  = mac3_sum0_p0;
+      \$257  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_add0_s0$311 ;
+    \$258  = \mac_add0_s0$311 ;
     if (stall_adv17) begin
-      \$266  = mac3_sum0_p1;
+      \$258  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_add0_s0$313 ;
+    \$259  = \mac_add0_s0$313 ;
     if (stall_adv17) begin
-      \$267  = mac3_sum0_p2;
+      \$259  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_add0_s0$314 ;
+    \$260  = \mac_add0_s0$314 ;
     if (stall_adv17) begin
-      \$268  = mac3_sum0_p3;
+      \$260  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_add0_s0$316 ;
+    if (stall_adv17) begin
+      \$261  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_add0_s0$317 ;
+    if (stall_adv17) begin
+      \$262  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_add0_s0$319 ;
+    if (stall_adv17) begin
+      \$263  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_add0_s0$320 ;
+    if (stall_adv17) begin
+      \$264  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_add0_s0$322 ;
+    if (stall_adv17) begin
+      \$265  = mac3_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_add0_s0$323 ;
+    if (stall_adv17) begin
+      \$266  = mac3_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_add0_s0$325 ;
+    if (stall_adv17) begin
+      \$267  = mac3_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_add0_s0$326 ;
+    if (stall_adv17) begin
+      \$268  = mac3_sum0_p11;
     end
   end
   assign advance = i__ready;

@@ -31,40 +31,40 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$31 ;
   wire [31:0] \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [31:0] \$34 ;
   wire \$35 ;
   wire [31:0] \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [31:0] \$38 ;
+  reg \$39 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire [31:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  reg \$47 ;
-  reg \$48 ;
-  reg \$49 ;
+  reg \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  reg [16:0] \$43 ;
+  reg [16:0] \$44 ;
+  reg [16:0] \$45 ;
+  reg [16:0] \$46 ;
+  reg [16:0] \$47 ;
+  reg [16:0] \$48 ;
+  reg [16:0] \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg [16:0] \$51 ;
-  reg [16:0] \$52 ;
-  reg [16:0] \$53 ;
-  reg [16:0] \$54 ;
-  reg [16:0] \$55 ;
-  reg [16:0] \$56 ;
-  reg [16:0] \$57 ;
-  reg [16:0] \$58 ;
+  reg [16:0] \$50 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg [17:0] \$53 ;
+  reg [17:0] \$54 ;
+  reg [17:0] \$55 ;
+  reg [17:0] \$56 ;
+  reg \$57 ;
+  reg \$58 ;
   reg \$59 ;
   wire \$6 ;
   reg \$60 ;
-  reg [17:0] \$61 ;
-  reg [17:0] \$62 ;
-  reg [17:0] \$63 ;
-  reg [17:0] \$64 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
   reg \$65 ;
   reg \$66 ;
   reg \$67 ;
@@ -73,23 +73,15 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$7 ;
   reg \$70 ;
   reg \$71 ;
-  reg \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  reg [31:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [31:0] \$74 ;
+  reg [31:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
+  reg [31:0] \$79 ;
   wire \$8 ;
-  reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg [31:0] \$84 ;
-  reg [31:0] \$85 ;
-  reg [31:0] \$86 ;
-  reg [31:0] \$87 ;
   wire \$9 ;
   wire advance;
   input clk;
@@ -235,14 +227,6 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
-  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
-  assign \$4  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$4  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$41 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$43 ) + $signed(\mac_add0_s0$44 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$46 ) + $signed(\mac_add0_s0$47 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$49 ) + $signed(\mac_add0_s0$50 );
   assign \$5  = ~ stall_adv3_valid;
   assign stall_adv3 = \$5  | o__ready;
   assign \$6  = ~ stall_adv4_valid;
@@ -280,102 +264,94 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \$30  = mac_add1_valid_s0 & \mac_add1_s0$92 ;
   assign \$31  = stall_adv4 & mac_add1_valid_s0;
   assign \$32  = \mac_add1_s0$92  ? 32'd0 : \$14 [31:0];
-  assign \$33  = stall_adv5 & mac_add1_valid_s0;
-  assign \$34  = \$33  & \mac_add1_s0$92 ;
-  assign \$35  = stall_adv6 & mac_add1_valid_s0;
-  assign \$36  = \mac_add1_s0$92  ? 32'd0 : \$15 [31:0];
-  assign \$37  = stall_adv7 & mac_add1_valid_s0;
-  assign \$38  = \$37  & \mac_add1_s0$92 ;
-  assign \$39  = stall_adv8 & mac_add1_valid_s0;
-  assign \$40  = \mac_add1_s0$92  ? 32'd0 : \$16 [31:0];
-  assign \$41  = stall_adv9 & mac_add1_valid_s0;
-  assign \$42  = \$41  & \mac_add1_s0$92 ;
-  assign \$43  = stall_adv10 & mac_add1_valid_s0;
-  assign \$44  = \mac_add1_s0$92  ? 32'd0 : \$17 [31:0];
-  assign \$45  = stall_adv11 & mac_add1_valid_s0;
-  assign \$46  = \$45  & \mac_add1_s0$92 ;
+  assign \$33  = stall_adv6 & mac_add1_valid_s0;
+  assign \$34  = \mac_add1_s0$92  ? 32'd0 : \$15 [31:0];
+  assign \$35  = stall_adv8 & mac_add1_valid_s0;
+  assign \$36  = \mac_add1_s0$92  ? 32'd0 : \$16 [31:0];
+  assign \$37  = stall_adv10 & mac_add1_valid_s0;
+  assign \$38  = \mac_add1_s0$92  ? 32'd0 : \$17 [31:0];
   always @(posedge clk)
-    mac_dspin_s0 <= \$47 ;
+    mac_dspin_s0 <= \$39 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$48 ;
+    mac_dspin_valid_s0 <= \$40 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$49 ;
+    mac_dspout_s0 <= \$41 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$50 ;
+    mac_dspout_valid_s0 <= \$42 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$51 ;
+    mac_add0_s0 <= \$43 ;
   always @(posedge clk)
-    \mac_add0_s0$41  <= \$52 ;
+    \mac_add0_s0$41  <= \$44 ;
   always @(posedge clk)
-    \mac_add0_s0$43  <= \$53 ;
+    \mac_add0_s0$43  <= \$45 ;
   always @(posedge clk)
-    \mac_add0_s0$44  <= \$54 ;
+    \mac_add0_s0$44  <= \$46 ;
   always @(posedge clk)
-    \mac_add0_s0$46  <= \$55 ;
+    \mac_add0_s0$46  <= \$47 ;
   always @(posedge clk)
-    \mac_add0_s0$47  <= \$56 ;
+    \mac_add0_s0$47  <= \$48 ;
   always @(posedge clk)
-    \mac_add0_s0$49  <= \$57 ;
+    \mac_add0_s0$49  <= \$49 ;
   always @(posedge clk)
-    \mac_add0_s0$50  <= \$58 ;
+    \mac_add0_s0$50  <= \$50 ;
   always @(posedge clk)
-    \mac_add0_s0$90  <= \$59 ;
+    \mac_add0_s0$90  <= \$51 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$60 ;
+    mac_add0_valid_s0 <= \$52 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$61 ;
+    mac_add1_s0 <= \$53 ;
   always @(posedge clk)
-    \mac_add1_s0$74  <= \$62 ;
+    \mac_add1_s0$74  <= \$54 ;
   always @(posedge clk)
-    \mac_add1_s0$77  <= \$63 ;
+    \mac_add1_s0$77  <= \$55 ;
   always @(posedge clk)
-    \mac_add1_s0$80  <= \$64 ;
+    \mac_add1_s0$80  <= \$56 ;
   always @(posedge clk)
-    \mac_add1_s0$92  <= \$65 ;
+    \mac_add1_s0$92  <= \$57 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$66 ;
+    mac_add1_valid_s0 <= \$58 ;
   always @(posedge clk)
-    o__valid <= \$67 ;
+    o__valid <= \$59 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$68 ;
+    stall_adv0_valid <= \$60 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$69 ;
+    stall_adv1_valid <= \$61 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$70 ;
+    stall_adv2_valid <= \$62 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$71 ;
+    stall_adv3_valid <= \$63 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$72 ;
+    stall_adv4_valid <= \$64 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$73 ;
+    stall_adv5_valid <= \$65 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$74 ;
+    stall_adv6_valid <= \$66 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$75 ;
+    stall_adv7_valid <= \$67 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$76 ;
+    stall_adv8_valid <= \$68 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$77 ;
+    stall_adv9_valid <= \$69 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$78 ;
+    stall_adv10_valid <= \$70 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$79 ;
+    stall_adv11_valid <= \$71 ;
   always @(posedge clk)
-    mac_acc0 <= \$80 ;
+    mac_acc0 <= \$72 ;
   always @(posedge clk)
-    mac_acc0_out <= \$81 ;
+    mac_acc0_out <= \$73 ;
   always @(posedge clk)
-    mac_acc1 <= \$82 ;
+    mac_acc1 <= \$74 ;
   always @(posedge clk)
-    mac_acc1_out <= \$83 ;
+    mac_acc1_out <= \$75 ;
   always @(posedge clk)
-    mac_acc2 <= \$84 ;
+    mac_acc2 <= \$76 ;
   always @(posedge clk)
-    mac_acc2_out <= \$85 ;
+    mac_acc2_out <= \$77 ;
   always @(posedge clk)
-    mac_acc3 <= \$86 ;
+    mac_acc3 <= \$78 ;
   always @(posedge clk)
-    mac_acc3_out <= \$87 ;
+    mac_acc3_out <= \$79 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -388,6 +364,14 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
   assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
   assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign \$4  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$4  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$41 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$43 ) + $signed(\mac_add0_s0$44 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$46 ) + $signed(\mac_add0_s0$47 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$49 ) + $signed(\mac_add0_s0$50 );
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -550,106 +534,171 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = mac_dspin_s0;
+    \$39  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$47  = i__payload[160];
+      \$39  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = mac_dspin_valid_s0;
+    \$40  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$48  = i__valid;
+      \$40  = i__valid;
     end
     if (rst) begin
-      \$48  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = mac_dspout_s0;
+    \$41  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$49  = mac_dspin_s0;
+      \$41  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = mac_dspout_valid_s0;
+    \$42  = mac_dspout_valid_s0;
     if (stall_adv0) begin
-      \$50  = mac_dspin_valid_s0;
+      \$42  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = mac_add0_s0;
+    \$43  = mac_add0_s0;
     if (stall_adv2) begin
-      \$51  = mac0_sum0_p0;
+      \$43  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_add0_s0$41 ;
+    \$44  = \mac_add0_s0$41 ;
     if (stall_adv2) begin
-      \$52  = mac0_sum0_p1;
+      \$44  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_add0_s0$43 ;
+    \$45  = \mac_add0_s0$43 ;
     if (stall_adv2) begin
-      \$53  = mac1_sum0_p0;
+      \$45  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_add0_s0$44 ;
+    \$46  = \mac_add0_s0$44 ;
     if (stall_adv2) begin
-      \$54  = mac1_sum0_p1;
+      \$46  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_add0_s0$46 ;
+    \$47  = \mac_add0_s0$46 ;
     if (stall_adv2) begin
-      \$55  = mac2_sum0_p0;
+      \$47  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_add0_s0$47 ;
+    \$48  = \mac_add0_s0$47 ;
     if (stall_adv2) begin
-      \$56  = mac2_sum0_p1;
+      \$48  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_add0_s0$49 ;
+    \$49  = \mac_add0_s0$49 ;
     if (stall_adv2) begin
-      \$57  = mac3_sum0_p0;
+      \$49  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_add0_s0$50 ;
+    \$50  = \mac_add0_s0$50 ;
     if (stall_adv2) begin
-      \$58  = mac3_sum0_p1;
+      \$50  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_add0_s0$90 ;
+    \$51  = \mac_add0_s0$90 ;
     if (stall_adv2) begin
-      \$59  = mac_dspout_s0;
+      \$51  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = mac_add0_valid_s0;
+    \$52  = mac_add0_valid_s0;
     if (stall_adv2) begin
-      \$60  = mac_dspout_valid_s0;
+      \$52  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = mac_add1_s0;
+    if (stall_adv3) begin
+      \$53  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = \mac_add1_s0$74 ;
+    if (stall_adv3) begin
+      \$54  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = \mac_add1_s0$77 ;
+    if (stall_adv3) begin
+      \$55  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \mac_add1_s0$80 ;
+    if (stall_adv3) begin
+      \$56  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \mac_add1_s0$92 ;
+    if (stall_adv3) begin
+      \$57  = \mac_add0_s0$90 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = mac_add1_valid_s0;
+    if (stall_adv3) begin
+      \$58  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$58  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = o__valid;
+    if (i__ready) begin
+      \$59  = \$18 ;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$60  = \$19 ;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -657,44 +706,59 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = mac_add1_s0;
-    if (stall_adv3) begin
-      \$61  = mac0_sum1_p0;
+    \$61  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$61  = \$20 ;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_add1_s0$74 ;
-    if (stall_adv3) begin
-      \$62  = mac1_sum1_p0;
+    \$62  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$62  = \$21 ;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_add1_s0$77 ;
+    \$63  = stall_adv3_valid;
     if (stall_adv3) begin
-      \$63  = mac2_sum1_p0;
+      \$63  = \$22 ;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_add1_s0$80 ;
-    if (stall_adv3) begin
-      \$64  = mac3_sum1_p0;
+    \$64  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$64  = \$23 ;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_add1_s0$92 ;
-    if (stall_adv3) begin
-      \$65  = \mac_add0_s0$90 ;
+    \$65  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$65  = \$24 ;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = mac_add1_valid_s0;
-    if (stall_adv3) begin
-      \$66  = mac_add0_valid_s0;
+    \$66  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$66  = \$25 ;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -702,9 +766,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = o__valid;
-    if (i__ready) begin
-      \$67  = \$18 ;
+    \$67  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$67  = \$26 ;
     end
     if (rst) begin
       \$67  = 1'h0;
@@ -712,9 +776,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$68  = \$19 ;
+    \$68  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$68  = \$27 ;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -722,9 +786,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$69  = \$20 ;
+    \$69  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$69  = \$28 ;
     end
     if (rst) begin
       \$69  = 1'h0;
@@ -732,9 +796,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$70  = \$21 ;
+    \$70  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$70  = \$29 ;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -742,9 +806,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$71  = \$22 ;
+    \$71  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$71  = \$30 ;
     end
     if (rst) begin
       \$71  = 1'h0;
@@ -752,150 +816,70 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$72  = \$23 ;
-    end
-    if (rst) begin
-      \$72  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$73  = \$24 ;
-    end
-    if (rst) begin
-      \$73  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$74  = \$25 ;
-    end
-    if (rst) begin
-      \$74  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$75  = \$26 ;
-    end
-    if (rst) begin
-      \$75  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$76  = \$27 ;
-    end
-    if (rst) begin
-      \$76  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$77  = \$28 ;
-    end
-    if (rst) begin
-      \$77  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$78  = \$29 ;
-    end
-    if (rst) begin
-      \$78  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$79  = \$30 ;
-    end
-    if (rst) begin
-      \$79  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = mac_acc0;
+    \$72  = mac_acc0;
     if (\$31 ) begin
-      \$80  = \$32 ;
+      \$72  = \$32 ;
     end
     if (rst) begin
-      \$80  = 32'd0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = mac_acc0_out;
-    if (\$34 ) begin
-      \$81  = \$14 [31:0];
+    \$73  = mac_acc0_out;
+    if (stall_adv5) begin
+      \$73  = \$14 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = mac_acc1;
+    \$74  = mac_acc1;
+    if (\$33 ) begin
+      \$74  = \$34 ;
+    end
+    if (rst) begin
+      \$74  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = mac_acc1_out;
+    if (stall_adv7) begin
+      \$75  = \$15 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = mac_acc2;
     if (\$35 ) begin
-      \$82  = \$36 ;
+      \$76  = \$36 ;
     end
     if (rst) begin
-      \$82  = 32'd0;
+      \$76  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = mac_acc1_out;
-    if (\$38 ) begin
-      \$83  = \$15 [31:0];
+    \$77  = mac_acc2_out;
+    if (stall_adv9) begin
+      \$77  = \$16 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = mac_acc2;
-    if (\$39 ) begin
-      \$84  = \$40 ;
+    \$78  = mac_acc3;
+    if (\$37 ) begin
+      \$78  = \$38 ;
     end
     if (rst) begin
-      \$84  = 32'd0;
+      \$78  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = mac_acc2_out;
-    if (\$42 ) begin
-      \$85  = \$16 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = mac_acc3;
-    if (\$43 ) begin
-      \$86  = \$44 ;
-    end
-    if (rst) begin
-      \$86  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = mac_acc3_out;
-    if (\$46 ) begin
-      \$87  = \$17 [31:0];
+    \$79  = mac_acc3_out;
+    if (stall_adv11) begin
+      \$79  = \$17 [31:0];
     end
   end
   assign advance = i__ready;

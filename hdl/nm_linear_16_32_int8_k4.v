@@ -1388,20 +1388,20 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$11240 ;
   wire [31:0] \$11241 ;
   wire \$11242 ;
-  wire \$11243 ;
+  wire [31:0] \$11243 ;
   wire \$11244 ;
   wire [31:0] \$11245 ;
   wire \$11246 ;
-  wire \$11247 ;
-  wire \$11248 ;
-  wire [31:0] \$11249 ;
+  wire [31:0] \$11247 ;
+  reg [7:0] \$11248 ;
+  reg [7:0] \$11249 ;
   wire \$1125 ;
-  wire \$11250 ;
-  wire \$11251 ;
-  wire \$11252 ;
-  wire [31:0] \$11253 ;
-  wire \$11254 ;
-  wire \$11255 ;
+  reg [7:0] \$11250 ;
+  reg [7:0] \$11251 ;
+  reg [7:0] \$11252 ;
+  reg [7:0] \$11253 ;
+  reg [7:0] \$11254 ;
+  reg [7:0] \$11255 ;
   reg [7:0] \$11256 ;
   reg [7:0] \$11257 ;
   reg [7:0] \$11258 ;
@@ -1429,19 +1429,19 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$11278 ;
   reg [7:0] \$11279 ;
   wire \$1128 ;
-  reg [7:0] \$11280 ;
-  reg [7:0] \$11281 ;
-  reg [7:0] \$11282 ;
-  reg [7:0] \$11283 ;
-  reg [7:0] \$11284 ;
-  reg [7:0] \$11285 ;
-  reg [7:0] \$11286 ;
-  reg [7:0] \$11287 ;
-  reg [1023:0] \$11288 ;
+  reg [1023:0] \$11280 ;
+  reg \$11281 ;
+  reg [495:0] \$11282 ;
+  reg [1023:0] \$11283 ;
+  reg \$11284 ;
+  reg \$11285 ;
+  reg \$11286 ;
+  reg \$11287 ;
+  reg \$11288 ;
   reg \$11289 ;
   wire \$1129 ;
-  reg [495:0] \$11290 ;
-  reg [1023:0] \$11291 ;
+  reg \$11290 ;
+  reg \$11291 ;
   reg \$11292 ;
   reg \$11293 ;
   reg \$11294 ;
@@ -1825,7 +1825,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11634 ;
   reg \$11635 ;
   reg \$11636 ;
-  reg \$11637 ;
+  reg [1023:0] \$11637 ;
   reg \$11638 ;
   reg \$11639 ;
   wire \$1164 ;
@@ -1834,7 +1834,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11642 ;
   reg \$11643 ;
   reg \$11644 ;
-  reg [1023:0] \$11645 ;
+  reg \$11645 ;
   reg \$11646 ;
   reg \$11647 ;
   reg \$11648 ;
@@ -2004,35 +2004,35 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11796 ;
   reg \$11797 ;
   reg \$11798 ;
-  reg \$11799 ;
+  reg [1023:0] \$11799 ;
   wire \$118 ;
   wire \$1180 ;
   reg \$11800 ;
-  reg \$11801 ;
+  reg [31:0] \$11801 ;
   reg \$11802 ;
-  reg \$11803 ;
+  reg [1:0] \$11803 ;
   reg \$11804 ;
-  reg \$11805 ;
+  reg [2:0] \$11805 ;
   reg \$11806 ;
-  reg [1023:0] \$11807 ;
+  reg [2:0] \$11807 ;
   reg \$11808 ;
-  reg [31:0] \$11809 ;
+  reg [3:0] \$11809 ;
   wire \$1181 ;
   reg \$11810 ;
-  reg [1:0] \$11811 ;
+  reg [3:0] \$11811 ;
   reg \$11812 ;
-  reg [2:0] \$11813 ;
+  reg [3:0] \$11813 ;
   reg \$11814 ;
-  reg [2:0] \$11815 ;
+  reg [3:0] \$11815 ;
   reg \$11816 ;
-  reg [3:0] \$11817 ;
+  reg [4:0] \$11817 ;
   reg \$11818 ;
-  reg [3:0] \$11819 ;
+  reg [4:0] \$11819 ;
   wire \$1182 ;
   reg \$11820 ;
-  reg [3:0] \$11821 ;
+  reg [4:0] \$11821 ;
   reg \$11822 ;
-  reg [3:0] \$11823 ;
+  reg [4:0] \$11823 ;
   reg \$11824 ;
   reg [4:0] \$11825 ;
   reg \$11826 ;
@@ -2043,57 +2043,57 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11830 ;
   reg [4:0] \$11831 ;
   reg \$11832 ;
-  reg [4:0] \$11833 ;
+  reg [1023:0] \$11833 ;
   reg \$11834 ;
-  reg [4:0] \$11835 ;
+  reg [31:0] \$11835 ;
   reg \$11836 ;
-  reg [4:0] \$11837 ;
-  reg \$11838 ;
-  reg [4:0] \$11839 ;
+  reg [1:0] \$11837 ;
+  reg [1:0] \$11838 ;
+  reg [2:0] \$11839 ;
   wire \$1184 ;
-  reg \$11840 ;
-  reg [1023:0] \$11841 ;
-  reg \$11842 ;
-  reg [31:0] \$11843 ;
-  reg \$11844 ;
-  reg [1:0] \$11845 ;
-  reg [1:0] \$11846 ;
-  reg [2:0] \$11847 ;
-  reg [2:0] \$11848 ;
-  reg [2:0] \$11849 ;
+  reg [2:0] \$11840 ;
+  reg [2:0] \$11841 ;
+  reg [2:0] \$11842 ;
+  reg [3:0] \$11843 ;
+  reg [3:0] \$11844 ;
+  reg [3:0] \$11845 ;
+  reg [3:0] \$11846 ;
+  reg [3:0] \$11847 ;
+  reg [3:0] \$11848 ;
+  reg [3:0] \$11849 ;
   wire \$1185 ;
-  reg [2:0] \$11850 ;
-  reg [3:0] \$11851 ;
-  reg [3:0] \$11852 ;
-  reg [3:0] \$11853 ;
-  reg [3:0] \$11854 ;
-  reg [3:0] \$11855 ;
-  reg [3:0] \$11856 ;
-  reg [3:0] \$11857 ;
-  reg [3:0] \$11858 ;
+  reg [3:0] \$11850 ;
+  reg [4:0] \$11851 ;
+  reg \$11852 ;
+  reg [4:0] \$11853 ;
+  reg [4:0] \$11854 ;
+  reg [4:0] \$11855 ;
+  reg [4:0] \$11856 ;
+  reg [4:0] \$11857 ;
+  reg [4:0] \$11858 ;
   reg [4:0] \$11859 ;
   wire \$1186 ;
-  reg \$11860 ;
+  reg [4:0] \$11860 ;
   reg [4:0] \$11861 ;
   reg [4:0] \$11862 ;
   reg [4:0] \$11863 ;
   reg [4:0] \$11864 ;
   reg [4:0] \$11865 ;
   reg [4:0] \$11866 ;
-  reg [4:0] \$11867 ;
-  reg [4:0] \$11868 ;
-  reg [4:0] \$11869 ;
+  reg [1023:0] \$11867 ;
+  reg \$11868 ;
+  reg [3:0] \$11869 ;
   wire \$1187 ;
-  reg [4:0] \$11870 ;
-  reg [4:0] \$11871 ;
-  reg [4:0] \$11872 ;
-  reg [4:0] \$11873 ;
-  reg [4:0] \$11874 ;
-  reg [1023:0] \$11875 ;
-  reg \$11876 ;
-  reg [3:0] \$11877 ;
-  reg [3:0] \$11878 ;
-  reg [31:0] \$11879 ;
+  reg [3:0] \$11870 ;
+  reg [31:0] \$11871 ;
+  reg [16:0] \$11872 ;
+  reg [16:0] \$11873 ;
+  reg [16:0] \$11874 ;
+  reg [16:0] \$11875 ;
+  reg [16:0] \$11876 ;
+  reg [16:0] \$11877 ;
+  reg [16:0] \$11878 ;
+  reg [16:0] \$11879 ;
   wire \$1188 ;
   reg [16:0] \$11880 ;
   reg [16:0] \$11881 ;
@@ -2103,15 +2103,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [16:0] \$11885 ;
   reg [16:0] \$11886 ;
   reg [16:0] \$11887 ;
-  reg [16:0] \$11888 ;
-  reg [16:0] \$11889 ;
+  reg [7:0] \$11888 ;
+  reg [7:0] \$11889 ;
   wire \$1189 ;
-  reg [16:0] \$11890 ;
-  reg [16:0] \$11891 ;
-  reg [16:0] \$11892 ;
-  reg [16:0] \$11893 ;
-  reg [16:0] \$11894 ;
-  reg [16:0] \$11895 ;
+  reg [7:0] \$11890 ;
+  reg [7:0] \$11891 ;
+  reg [7:0] \$11892 ;
+  reg [7:0] \$11893 ;
+  reg [7:0] \$11894 ;
+  reg [7:0] \$11895 ;
   reg [7:0] \$11896 ;
   reg [7:0] \$11897 ;
   reg [7:0] \$11898 ;
@@ -2140,18 +2140,18 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$11918 ;
   reg [7:0] \$11919 ;
   wire \$1192 ;
-  reg [7:0] \$11920 ;
-  reg [7:0] \$11921 ;
-  reg [7:0] \$11922 ;
+  reg [1023:0] \$11920 ;
+  reg \$11921 ;
+  reg [31:0] \$11922 ;
   reg [7:0] \$11923 ;
   reg [7:0] \$11924 ;
   reg [7:0] \$11925 ;
   reg [7:0] \$11926 ;
   reg [7:0] \$11927 ;
-  reg [1023:0] \$11928 ;
-  reg \$11929 ;
+  reg [7:0] \$11928 ;
+  reg [7:0] \$11929 ;
   wire \$1193 ;
-  reg [31:0] \$11930 ;
+  reg [7:0] \$11930 ;
   reg [7:0] \$11931 ;
   reg [7:0] \$11932 ;
   reg [7:0] \$11933 ;
@@ -2160,15 +2160,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$11936 ;
   reg [7:0] \$11937 ;
   reg [7:0] \$11938 ;
-  reg [7:0] \$11939 ;
+  reg [4:0] \$11939 ;
   wire \$1194 ;
-  reg [7:0] \$11940 ;
-  reg [7:0] \$11941 ;
-  reg [7:0] \$11942 ;
-  reg [7:0] \$11943 ;
-  reg [7:0] \$11944 ;
-  reg [7:0] \$11945 ;
-  reg [7:0] \$11946 ;
+  reg [4:0] \$11940 ;
+  reg [4:0] \$11941 ;
+  reg [4:0] \$11942 ;
+  reg [4:0] \$11943 ;
+  reg [4:0] \$11944 ;
+  reg [4:0] \$11945 ;
+  reg [4:0] \$11946 ;
   reg [4:0] \$11947 ;
   reg [4:0] \$11948 ;
   reg [4:0] \$11949 ;
@@ -2178,16 +2178,16 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$11952 ;
   reg [4:0] \$11953 ;
   reg [4:0] \$11954 ;
-  reg [4:0] \$11955 ;
-  reg [4:0] \$11956 ;
-  reg [4:0] \$11957 ;
-  reg [4:0] \$11958 ;
-  reg [4:0] \$11959 ;
+  reg [1023:0] \$11955 ;
+  reg \$11956 ;
+  reg \$11957 ;
+  reg \$11958 ;
+  reg \$11959 ;
   wire \$1196 ;
-  reg [4:0] \$11960 ;
-  reg [4:0] \$11961 ;
-  reg [4:0] \$11962 ;
-  reg [1023:0] \$11963 ;
+  reg \$11960 ;
+  reg \$11961 ;
+  reg \$11962 ;
+  reg \$11963 ;
   reg \$11964 ;
   reg \$11965 ;
   reg \$11966 ;
@@ -2224,17 +2224,17 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11994 ;
   reg \$11995 ;
   reg \$11996 ;
-  reg \$11997 ;
-  reg \$11998 ;
-  reg \$11999 ;
+  reg [4:0] \$11997 ;
+  reg [4:0] \$11998 ;
+  reg [4:0] \$11999 ;
   wire [8:0] \$12 ;
   wire \$120 ;
   wire \$1200 ;
-  reg \$12000 ;
-  reg \$12001 ;
-  reg \$12002 ;
-  reg \$12003 ;
-  reg \$12004 ;
+  reg [4:0] \$12000 ;
+  reg [4:0] \$12001 ;
+  reg [4:0] \$12002 ;
+  reg [4:0] \$12003 ;
+  reg [4:0] \$12004 ;
   reg [4:0] \$12005 ;
   reg [4:0] \$12006 ;
   reg [4:0] \$12007 ;
@@ -2261,15 +2261,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$12026 ;
   reg [4:0] \$12027 ;
   reg [4:0] \$12028 ;
-  reg [4:0] \$12029 ;
+  reg [7:0] \$12029 ;
   wire \$1203 ;
-  reg [4:0] \$12030 ;
-  reg [4:0] \$12031 ;
-  reg [4:0] \$12032 ;
-  reg [4:0] \$12033 ;
-  reg [4:0] \$12034 ;
-  reg [4:0] \$12035 ;
-  reg [4:0] \$12036 ;
+  reg [7:0] \$12030 ;
+  reg [7:0] \$12031 ;
+  reg [7:0] \$12032 ;
+  reg [7:0] \$12033 ;
+  reg [7:0] \$12034 ;
+  reg [7:0] \$12035 ;
+  reg [7:0] \$12036 ;
   reg [7:0] \$12037 ;
   reg [7:0] \$12038 ;
   reg [7:0] \$12039 ;
@@ -2421,15 +2421,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12170 ;
   reg [7:0] \$12171 ;
   reg [7:0] \$12172 ;
-  reg [7:0] \$12173 ;
-  reg [7:0] \$12174 ;
-  reg [7:0] \$12175 ;
-  reg [7:0] \$12176 ;
-  reg [7:0] \$12177 ;
-  reg [7:0] \$12178 ;
-  reg [7:0] \$12179 ;
+  reg \$12173 ;
+  reg \$12174 ;
+  reg \$12175 ;
+  reg \$12176 ;
+  reg \$12177 ;
+  reg \$12178 ;
+  reg \$12179 ;
   wire \$1218 ;
-  reg [7:0] \$12180 ;
+  reg \$12180 ;
   reg \$12181 ;
   reg \$12182 ;
   reg \$12183 ;
@@ -2459,15 +2459,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$12204 ;
   reg \$12205 ;
   reg \$12206 ;
-  reg \$12207 ;
-  reg \$12208 ;
-  reg \$12209 ;
+  reg [4:0] \$12207 ;
+  reg [4:0] \$12208 ;
+  reg [4:0] \$12209 ;
   wire \$1221 ;
-  reg \$12210 ;
-  reg \$12211 ;
-  reg \$12212 ;
-  reg \$12213 ;
-  reg \$12214 ;
+  reg [4:0] \$12210 ;
+  reg [4:0] \$12211 ;
+  reg [4:0] \$12212 ;
+  reg [4:0] \$12213 ;
+  reg [4:0] \$12214 ;
   reg [4:0] \$12215 ;
   reg [4:0] \$12216 ;
   reg [4:0] \$12217 ;
@@ -2494,15 +2494,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$12236 ;
   reg [4:0] \$12237 ;
   reg [4:0] \$12238 ;
-  reg [4:0] \$12239 ;
+  reg [7:0] \$12239 ;
   wire \$1224 ;
-  reg [4:0] \$12240 ;
-  reg [4:0] \$12241 ;
-  reg [4:0] \$12242 ;
-  reg [4:0] \$12243 ;
-  reg [4:0] \$12244 ;
-  reg [4:0] \$12245 ;
-  reg [4:0] \$12246 ;
+  reg [7:0] \$12240 ;
+  reg [7:0] \$12241 ;
+  reg [7:0] \$12242 ;
+  reg [7:0] \$12243 ;
+  reg [7:0] \$12244 ;
+  reg [7:0] \$12245 ;
+  reg [7:0] \$12246 ;
   reg [7:0] \$12247 ;
   reg [7:0] \$12248 ;
   reg [7:0] \$12249 ;
@@ -2654,15 +2654,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12380 ;
   reg [7:0] \$12381 ;
   reg [7:0] \$12382 ;
-  reg [7:0] \$12383 ;
-  reg [7:0] \$12384 ;
-  reg [7:0] \$12385 ;
-  reg [7:0] \$12386 ;
-  reg [7:0] \$12387 ;
-  reg [7:0] \$12388 ;
-  reg [7:0] \$12389 ;
+  reg \$12383 ;
+  reg \$12384 ;
+  reg \$12385 ;
+  reg \$12386 ;
+  reg \$12387 ;
+  reg \$12388 ;
+  reg \$12389 ;
   wire \$1239 ;
-  reg [7:0] \$12390 ;
+  reg \$12390 ;
   reg \$12391 ;
   reg \$12392 ;
   reg \$12393 ;
@@ -2692,15 +2692,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$12414 ;
   reg \$12415 ;
   reg \$12416 ;
-  reg \$12417 ;
-  reg \$12418 ;
-  reg \$12419 ;
+  reg [4:0] \$12417 ;
+  reg [4:0] \$12418 ;
+  reg [4:0] \$12419 ;
   wire \$1242 ;
-  reg \$12420 ;
-  reg \$12421 ;
-  reg \$12422 ;
-  reg \$12423 ;
-  reg \$12424 ;
+  reg [4:0] \$12420 ;
+  reg [4:0] \$12421 ;
+  reg [4:0] \$12422 ;
+  reg [4:0] \$12423 ;
+  reg [4:0] \$12424 ;
   reg [4:0] \$12425 ;
   reg [4:0] \$12426 ;
   reg [4:0] \$12427 ;
@@ -2727,15 +2727,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$12446 ;
   reg [4:0] \$12447 ;
   reg [4:0] \$12448 ;
-  reg [4:0] \$12449 ;
+  reg [7:0] \$12449 ;
   wire \$1245 ;
-  reg [4:0] \$12450 ;
-  reg [4:0] \$12451 ;
-  reg [4:0] \$12452 ;
-  reg [4:0] \$12453 ;
-  reg [4:0] \$12454 ;
-  reg [4:0] \$12455 ;
-  reg [4:0] \$12456 ;
+  reg [7:0] \$12450 ;
+  reg [7:0] \$12451 ;
+  reg [7:0] \$12452 ;
+  reg [7:0] \$12453 ;
+  reg [7:0] \$12454 ;
+  reg [7:0] \$12455 ;
+  reg [7:0] \$12456 ;
   reg [7:0] \$12457 ;
   reg [7:0] \$12458 ;
   reg [7:0] \$12459 ;
@@ -2887,16 +2887,16 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12590 ;
   reg [7:0] \$12591 ;
   reg [7:0] \$12592 ;
-  reg [7:0] \$12593 ;
-  reg [7:0] \$12594 ;
-  reg [7:0] \$12595 ;
-  reg [7:0] \$12596 ;
-  reg [7:0] \$12597 ;
-  reg [7:0] \$12598 ;
-  reg [7:0] \$12599 ;
+  reg \$12593 ;
+  reg \$12594 ;
+  reg \$12595 ;
+  reg \$12596 ;
+  reg \$12597 ;
+  reg \$12598 ;
+  reg \$12599 ;
   wire \$126 ;
   wire \$1260 ;
-  reg [7:0] \$12600 ;
+  reg \$12600 ;
   reg \$12601 ;
   reg \$12602 ;
   reg \$12603 ;
@@ -2925,15 +2925,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$12624 ;
   reg \$12625 ;
   reg \$12626 ;
-  reg \$12627 ;
-  reg \$12628 ;
-  reg \$12629 ;
+  reg [4:0] \$12627 ;
+  reg [4:0] \$12628 ;
+  reg [4:0] \$12629 ;
   wire \$1263 ;
-  reg \$12630 ;
-  reg \$12631 ;
-  reg \$12632 ;
-  reg \$12633 ;
-  reg \$12634 ;
+  reg [4:0] \$12630 ;
+  reg [4:0] \$12631 ;
+  reg [4:0] \$12632 ;
+  reg [4:0] \$12633 ;
+  reg [4:0] \$12634 ;
   reg [4:0] \$12635 ;
   reg [4:0] \$12636 ;
   reg [4:0] \$12637 ;
@@ -2960,15 +2960,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$12656 ;
   reg [4:0] \$12657 ;
   reg [4:0] \$12658 ;
-  reg [4:0] \$12659 ;
+  reg [7:0] \$12659 ;
   wire \$1266 ;
-  reg [4:0] \$12660 ;
-  reg [4:0] \$12661 ;
-  reg [4:0] \$12662 ;
-  reg [4:0] \$12663 ;
-  reg [4:0] \$12664 ;
-  reg [4:0] \$12665 ;
-  reg [4:0] \$12666 ;
+  reg [7:0] \$12660 ;
+  reg [7:0] \$12661 ;
+  reg [7:0] \$12662 ;
+  reg [7:0] \$12663 ;
+  reg [7:0] \$12664 ;
+  reg [7:0] \$12665 ;
+  reg [7:0] \$12666 ;
   reg [7:0] \$12667 ;
   reg [7:0] \$12668 ;
   reg [7:0] \$12669 ;
@@ -3121,15 +3121,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12800 ;
   reg [7:0] \$12801 ;
   reg [7:0] \$12802 ;
-  reg [7:0] \$12803 ;
-  reg [7:0] \$12804 ;
-  reg [7:0] \$12805 ;
-  reg [7:0] \$12806 ;
-  reg [7:0] \$12807 ;
-  reg [7:0] \$12808 ;
-  reg [7:0] \$12809 ;
+  reg \$12803 ;
+  reg \$12804 ;
+  reg \$12805 ;
+  reg \$12806 ;
+  reg \$12807 ;
+  reg \$12808 ;
+  reg \$12809 ;
   wire \$1281 ;
-  reg [7:0] \$12810 ;
+  reg \$12810 ;
   reg \$12811 ;
   reg \$12812 ;
   reg \$12813 ;
@@ -3158,15 +3158,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$12834 ;
   reg \$12835 ;
   reg \$12836 ;
-  reg \$12837 ;
-  reg \$12838 ;
-  reg \$12839 ;
+  reg [4:0] \$12837 ;
+  reg [4:0] \$12838 ;
+  reg [4:0] \$12839 ;
   wire \$1284 ;
-  reg \$12840 ;
-  reg \$12841 ;
-  reg \$12842 ;
-  reg \$12843 ;
-  reg \$12844 ;
+  reg [4:0] \$12840 ;
+  reg [4:0] \$12841 ;
+  reg [4:0] \$12842 ;
+  reg [4:0] \$12843 ;
+  reg [4:0] \$12844 ;
   reg [4:0] \$12845 ;
   reg [4:0] \$12846 ;
   reg [4:0] \$12847 ;
@@ -3193,15 +3193,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$12866 ;
   reg [4:0] \$12867 ;
   reg [4:0] \$12868 ;
-  reg [4:0] \$12869 ;
+  reg [7:0] \$12869 ;
   wire \$1287 ;
-  reg [4:0] \$12870 ;
-  reg [4:0] \$12871 ;
-  reg [4:0] \$12872 ;
-  reg [4:0] \$12873 ;
-  reg [4:0] \$12874 ;
-  reg [4:0] \$12875 ;
-  reg [4:0] \$12876 ;
+  reg [7:0] \$12870 ;
+  reg [7:0] \$12871 ;
+  reg [7:0] \$12872 ;
+  reg [7:0] \$12873 ;
+  reg [7:0] \$12874 ;
+  reg [7:0] \$12875 ;
+  reg [7:0] \$12876 ;
   reg [7:0] \$12877 ;
   reg [7:0] \$12878 ;
   reg [7:0] \$12879 ;
@@ -3355,8 +3355,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$13010 ;
   reg [7:0] \$13011 ;
   reg [7:0] \$13012 ;
-  reg [7:0] \$13013 ;
-  reg [7:0] \$13014 ;
+  reg \$13013 ;
+  reg \$13014 ;
   reg [7:0] \$13015 ;
   reg [7:0] \$13016 ;
   reg [7:0] \$13017 ;
@@ -3364,8 +3364,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$13019 ;
   wire \$1302 ;
   reg [7:0] \$13020 ;
-  reg \$13021 ;
-  reg \$13022 ;
+  reg [7:0] \$13021 ;
+  reg [7:0] \$13022 ;
   reg [7:0] \$13023 ;
   reg [7:0] \$13024 ;
   reg [7:0] \$13025 ;
@@ -3445,22 +3445,22 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$13092 ;
   reg [7:0] \$13093 ;
   reg [7:0] \$13094 ;
-  reg [7:0] \$13095 ;
-  reg [7:0] \$13096 ;
-  reg [7:0] \$13097 ;
-  reg [7:0] \$13098 ;
-  reg [7:0] \$13099 ;
+  reg \$13095 ;
+  reg \$13096 ;
+  reg \$13097 ;
+  reg \$13098 ;
+  reg \$13099 ;
   wire \$131 ;
   wire \$1310 ;
-  reg [7:0] \$13100 ;
-  reg [7:0] \$13101 ;
-  reg [7:0] \$13102 ;
-  reg \$13103 ;
-  reg \$13104 ;
-  reg \$13105 ;
-  reg \$13106 ;
-  reg \$13107 ;
-  reg \$13108 ;
+  reg \$13100 ;
+  reg [16:0] \$13101 ;
+  reg [16:0] \$13102 ;
+  reg [16:0] \$13103 ;
+  reg [16:0] \$13104 ;
+  reg [16:0] \$13105 ;
+  reg [16:0] \$13106 ;
+  reg [16:0] \$13107 ;
+  reg [16:0] \$13108 ;
   reg [16:0] \$13109 ;
   wire \$1311 ;
   reg [16:0] \$13110 ;
@@ -3488,17 +3488,17 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [16:0] \$13130 ;
   reg [16:0] \$13131 ;
   reg [16:0] \$13132 ;
-  reg [16:0] \$13133 ;
-  reg [16:0] \$13134 ;
-  reg [16:0] \$13135 ;
-  reg [16:0] \$13136 ;
-  reg [16:0] \$13137 ;
-  reg [16:0] \$13138 ;
-  reg [16:0] \$13139 ;
+  reg \$13133 ;
+  reg \$13134 ;
+  reg [17:0] \$13135 ;
+  reg [17:0] \$13136 ;
+  reg [17:0] \$13137 ;
+  reg [17:0] \$13138 ;
+  reg [17:0] \$13139 ;
   wire \$1314 ;
-  reg [16:0] \$13140 ;
-  reg \$13141 ;
-  reg \$13142 ;
+  reg [17:0] \$13140 ;
+  reg [17:0] \$13141 ;
+  reg [17:0] \$13142 ;
   reg [17:0] \$13143 ;
   reg [17:0] \$13144 ;
   reg [17:0] \$13145 ;
@@ -3508,32 +3508,32 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [17:0] \$13149 ;
   wire \$1315 ;
   reg [17:0] \$13150 ;
-  reg [17:0] \$13151 ;
-  reg [17:0] \$13152 ;
-  reg [17:0] \$13153 ;
-  reg [17:0] \$13154 ;
-  reg [17:0] \$13155 ;
-  reg [17:0] \$13156 ;
-  reg [17:0] \$13157 ;
-  reg [17:0] \$13158 ;
-  reg \$13159 ;
+  reg \$13151 ;
+  reg \$13152 ;
+  reg [18:0] \$13153 ;
+  reg [18:0] \$13154 ;
+  reg [18:0] \$13155 ;
+  reg [18:0] \$13156 ;
+  reg [18:0] \$13157 ;
+  reg [18:0] \$13158 ;
+  reg [18:0] \$13159 ;
   wire \$1316 ;
-  reg \$13160 ;
-  reg [18:0] \$13161 ;
-  reg [18:0] \$13162 ;
-  reg [18:0] \$13163 ;
-  reg [18:0] \$13164 ;
-  reg [18:0] \$13165 ;
-  reg [18:0] \$13166 ;
-  reg [18:0] \$13167 ;
-  reg [18:0] \$13168 ;
+  reg [18:0] \$13160 ;
+  reg \$13161 ;
+  reg \$13162 ;
+  reg [19:0] \$13163 ;
+  reg [19:0] \$13164 ;
+  reg [19:0] \$13165 ;
+  reg [19:0] \$13166 ;
+  reg \$13167 ;
+  reg \$13168 ;
   reg \$13169 ;
   wire \$1317 ;
   reg \$13170 ;
-  reg [19:0] \$13171 ;
-  reg [19:0] \$13172 ;
-  reg [19:0] \$13173 ;
-  reg [19:0] \$13174 ;
+  reg \$13171 ;
+  reg \$13172 ;
+  reg \$13173 ;
+  reg \$13174 ;
   reg \$13175 ;
   reg \$13176 ;
   reg \$13177 ;
@@ -3568,24 +3568,16 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$13202 ;
   reg \$13203 ;
   reg \$13204 ;
-  reg \$13205 ;
-  reg \$13206 ;
-  reg \$13207 ;
-  reg \$13208 ;
-  reg \$13209 ;
+  reg [31:0] \$13205 ;
+  reg [31:0] \$13206 ;
+  reg [31:0] \$13207 ;
+  reg [31:0] \$13208 ;
+  reg [31:0] \$13209 ;
   wire \$1321 ;
-  reg \$13210 ;
-  reg \$13211 ;
-  reg \$13212 ;
-  reg [31:0] \$13213 ;
-  reg [31:0] \$13214 ;
-  reg [31:0] \$13215 ;
-  reg [31:0] \$13216 ;
-  reg [31:0] \$13217 ;
-  reg [31:0] \$13218 ;
-  reg [31:0] \$13219 ;
+  reg [31:0] \$13210 ;
+  reg [31:0] \$13211 ;
+  reg [31:0] \$13212 ;
   wire \$1322 ;
-  reg [31:0] \$13220 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
@@ -33455,3950 +33447,3942 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$11239  = mac_add3_valid_s0 & \mac_add3_s0$5599 ;
   assign \$11240  = stall_adv27 & mac_add3_valid_s0;
   assign \$11241  = \mac_add3_s0$5599  ? 32'd0 : \$11137 [31:0];
-  assign \$11242  = stall_adv28 & mac_add3_valid_s0;
-  assign \$11243  = \$11242  & \mac_add3_s0$5599 ;
-  assign \$11244  = stall_adv29 & mac_add3_valid_s0;
-  assign \$11245  = \mac_add3_s0$5599  ? 32'd0 : \$11138 [31:0];
-  assign \$11246  = stall_adv30 & mac_add3_valid_s0;
-  assign \$11247  = \$11246  & \mac_add3_s0$5599 ;
-  assign \$11248  = stall_adv31 & mac_add3_valid_s0;
-  assign \$11249  = \mac_add3_s0$5599  ? 32'd0 : \$11139 [31:0];
-  assign \$11250  = stall_adv32 & mac_add3_valid_s0;
-  assign \$11251  = \$11250  & \mac_add3_s0$5599 ;
-  assign \$11252  = stall_adv33 & mac_add3_valid_s0;
-  assign \$11253  = \mac_add3_s0$5599  ? 32'd0 : \$11140 [31:0];
-  assign \$11254  = stall_adv34 & mac_add3_valid_s0;
-  assign \$11255  = \$11254  & \mac_add3_s0$5599 ;
+  assign \$11242  = stall_adv29 & mac_add3_valid_s0;
+  assign \$11243  = \mac_add3_s0$5599  ? 32'd0 : \$11138 [31:0];
+  assign \$11244  = stall_adv31 & mac_add3_valid_s0;
+  assign \$11245  = \mac_add3_s0$5599  ? 32'd0 : \$11139 [31:0];
+  assign \$11246  = stall_adv33 & mac_add3_valid_s0;
+  assign \$11247  = \mac_add3_s0$5599  ? 32'd0 : \$11140 [31:0];
   always @(posedge clk)
-    sel_l1_s0 <= \$11256 ;
+    sel_l1_s0 <= \$11248 ;
   always @(posedge clk)
-    \sel_l1_s0$45  <= \$11257 ;
+    \sel_l1_s0$45  <= \$11249 ;
   always @(posedge clk)
-    \sel_l1_s0$46  <= \$11258 ;
+    \sel_l1_s0$46  <= \$11250 ;
   always @(posedge clk)
-    \sel_l1_s0$47  <= \$11259 ;
+    \sel_l1_s0$47  <= \$11251 ;
   always @(posedge clk)
-    \sel_l1_s0$48  <= \$11260 ;
+    \sel_l1_s0$48  <= \$11252 ;
   always @(posedge clk)
-    \sel_l1_s0$49  <= \$11261 ;
+    \sel_l1_s0$49  <= \$11253 ;
   always @(posedge clk)
-    \sel_l1_s0$50  <= \$11262 ;
+    \sel_l1_s0$50  <= \$11254 ;
   always @(posedge clk)
-    \sel_l1_s0$51  <= \$11263 ;
+    \sel_l1_s0$51  <= \$11255 ;
   always @(posedge clk)
-    \sel_l1_s0$52  <= \$11264 ;
+    \sel_l1_s0$52  <= \$11256 ;
   always @(posedge clk)
-    \sel_l1_s0$53  <= \$11265 ;
+    \sel_l1_s0$53  <= \$11257 ;
   always @(posedge clk)
-    \sel_l1_s0$54  <= \$11266 ;
+    \sel_l1_s0$54  <= \$11258 ;
   always @(posedge clk)
-    \sel_l1_s0$55  <= \$11267 ;
+    \sel_l1_s0$55  <= \$11259 ;
   always @(posedge clk)
-    \sel_l1_s0$56  <= \$11268 ;
+    \sel_l1_s0$56  <= \$11260 ;
   always @(posedge clk)
-    \sel_l1_s0$57  <= \$11269 ;
+    \sel_l1_s0$57  <= \$11261 ;
   always @(posedge clk)
-    \sel_l1_s0$58  <= \$11270 ;
+    \sel_l1_s0$58  <= \$11262 ;
   always @(posedge clk)
-    \sel_l1_s0$59  <= \$11271 ;
+    \sel_l1_s0$59  <= \$11263 ;
   always @(posedge clk)
-    \sel_l1_s0$60  <= \$11272 ;
+    \sel_l1_s0$60  <= \$11264 ;
   always @(posedge clk)
-    \sel_l1_s0$61  <= \$11273 ;
+    \sel_l1_s0$61  <= \$11265 ;
   always @(posedge clk)
-    \sel_l1_s0$62  <= \$11274 ;
+    \sel_l1_s0$62  <= \$11266 ;
   always @(posedge clk)
-    \sel_l1_s0$63  <= \$11275 ;
+    \sel_l1_s0$63  <= \$11267 ;
   always @(posedge clk)
-    \sel_l1_s0$64  <= \$11276 ;
+    \sel_l1_s0$64  <= \$11268 ;
   always @(posedge clk)
-    \sel_l1_s0$65  <= \$11277 ;
+    \sel_l1_s0$65  <= \$11269 ;
   always @(posedge clk)
-    \sel_l1_s0$66  <= \$11278 ;
+    \sel_l1_s0$66  <= \$11270 ;
   always @(posedge clk)
-    \sel_l1_s0$67  <= \$11279 ;
+    \sel_l1_s0$67  <= \$11271 ;
   always @(posedge clk)
-    \sel_l1_s0$68  <= \$11280 ;
+    \sel_l1_s0$68  <= \$11272 ;
   always @(posedge clk)
-    \sel_l1_s0$69  <= \$11281 ;
+    \sel_l1_s0$69  <= \$11273 ;
   always @(posedge clk)
-    \sel_l1_s0$70  <= \$11282 ;
+    \sel_l1_s0$70  <= \$11274 ;
   always @(posedge clk)
-    \sel_l1_s0$71  <= \$11283 ;
+    \sel_l1_s0$71  <= \$11275 ;
   always @(posedge clk)
-    \sel_l1_s0$72  <= \$11284 ;
+    \sel_l1_s0$72  <= \$11276 ;
   always @(posedge clk)
-    \sel_l1_s0$73  <= \$11285 ;
+    \sel_l1_s0$73  <= \$11277 ;
   always @(posedge clk)
-    \sel_l1_s0$74  <= \$11286 ;
+    \sel_l1_s0$74  <= \$11278 ;
   always @(posedge clk)
-    \sel_l1_s0$75  <= \$11287 ;
+    \sel_l1_s0$75  <= \$11279 ;
   always @(posedge clk)
-    \sel_l1_s0$5372  <= \$11288 ;
+    \sel_l1_s0$5372  <= \$11280 ;
   always @(posedge clk)
-    \sel_l1_s0$5373  <= \$11289 ;
+    \sel_l1_s0$5373  <= \$11281 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$11290 ;
+    sel_l2_s0 <= \$11282 ;
   always @(posedge clk)
-    \sel_l2_s0$5374  <= \$11291 ;
+    \sel_l2_s0$5374  <= \$11283 ;
   always @(posedge clk)
-    \sel_l2_s0$5375  <= \$11292 ;
+    \sel_l2_s0$5375  <= \$11284 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$11293 ;
+    sel_l5_s0 <= \$11285 ;
   always @(posedge clk)
-    \sel_l5_s0$1363  <= \$11294 ;
+    \sel_l5_s0$1363  <= \$11286 ;
   always @(posedge clk)
-    \sel_l5_s0$1364  <= \$11295 ;
+    \sel_l5_s0$1364  <= \$11287 ;
   always @(posedge clk)
-    \sel_l5_s0$1367  <= \$11296 ;
+    \sel_l5_s0$1367  <= \$11288 ;
   always @(posedge clk)
-    \sel_l5_s0$1368  <= \$11297 ;
+    \sel_l5_s0$1368  <= \$11289 ;
   always @(posedge clk)
-    \sel_l5_s0$1369  <= \$11298 ;
+    \sel_l5_s0$1369  <= \$11290 ;
   always @(posedge clk)
-    \sel_l5_s0$1842  <= \$11299 ;
+    \sel_l5_s0$1842  <= \$11291 ;
   always @(posedge clk)
-    \sel_l5_s0$1372  <= \$11300 ;
+    \sel_l5_s0$1372  <= \$11292 ;
   always @(posedge clk)
-    \sel_l5_s0$1373  <= \$11301 ;
+    \sel_l5_s0$1373  <= \$11293 ;
   always @(posedge clk)
-    \sel_l5_s0$1374  <= \$11302 ;
+    \sel_l5_s0$1374  <= \$11294 ;
   always @(posedge clk)
-    \sel_l5_s0$2002  <= \$11303 ;
+    \sel_l5_s0$2002  <= \$11295 ;
   always @(posedge clk)
-    \sel_l5_s0$1377  <= \$11304 ;
+    \sel_l5_s0$1377  <= \$11296 ;
   always @(posedge clk)
-    \sel_l5_s0$1378  <= \$11305 ;
+    \sel_l5_s0$1378  <= \$11297 ;
   always @(posedge clk)
-    \sel_l5_s0$1379  <= \$11306 ;
+    \sel_l5_s0$1379  <= \$11298 ;
   always @(posedge clk)
-    \sel_l5_s0$1382  <= \$11307 ;
+    \sel_l5_s0$1382  <= \$11299 ;
   always @(posedge clk)
-    \sel_l5_s0$1383  <= \$11308 ;
+    \sel_l5_s0$1383  <= \$11300 ;
   always @(posedge clk)
-    \sel_l5_s0$1384  <= \$11309 ;
+    \sel_l5_s0$1384  <= \$11301 ;
   always @(posedge clk)
-    \sel_l5_s0$1845  <= \$11310 ;
+    \sel_l5_s0$1845  <= \$11302 ;
   always @(posedge clk)
-    \sel_l5_s0$1387  <= \$11311 ;
+    \sel_l5_s0$1387  <= \$11303 ;
   always @(posedge clk)
-    \sel_l5_s0$1388  <= \$11312 ;
+    \sel_l5_s0$1388  <= \$11304 ;
   always @(posedge clk)
-    \sel_l5_s0$1389  <= \$11313 ;
+    \sel_l5_s0$1389  <= \$11305 ;
   always @(posedge clk)
-    \sel_l5_s0$2005  <= \$11314 ;
+    \sel_l5_s0$2005  <= \$11306 ;
   always @(posedge clk)
-    \sel_l5_s0$1392  <= \$11315 ;
+    \sel_l5_s0$1392  <= \$11307 ;
   always @(posedge clk)
-    \sel_l5_s0$1393  <= \$11316 ;
+    \sel_l5_s0$1393  <= \$11308 ;
   always @(posedge clk)
-    \sel_l5_s0$1394  <= \$11317 ;
+    \sel_l5_s0$1394  <= \$11309 ;
   always @(posedge clk)
-    \sel_l5_s0$1397  <= \$11318 ;
+    \sel_l5_s0$1397  <= \$11310 ;
   always @(posedge clk)
-    \sel_l5_s0$1398  <= \$11319 ;
+    \sel_l5_s0$1398  <= \$11311 ;
   always @(posedge clk)
-    \sel_l5_s0$1399  <= \$11320 ;
+    \sel_l5_s0$1399  <= \$11312 ;
   always @(posedge clk)
-    \sel_l5_s0$1848  <= \$11321 ;
+    \sel_l5_s0$1848  <= \$11313 ;
   always @(posedge clk)
-    \sel_l5_s0$1402  <= \$11322 ;
+    \sel_l5_s0$1402  <= \$11314 ;
   always @(posedge clk)
-    \sel_l5_s0$1403  <= \$11323 ;
+    \sel_l5_s0$1403  <= \$11315 ;
   always @(posedge clk)
-    \sel_l5_s0$1404  <= \$11324 ;
+    \sel_l5_s0$1404  <= \$11316 ;
   always @(posedge clk)
-    \sel_l5_s0$2008  <= \$11325 ;
+    \sel_l5_s0$2008  <= \$11317 ;
   always @(posedge clk)
-    \sel_l5_s0$1407  <= \$11326 ;
+    \sel_l5_s0$1407  <= \$11318 ;
   always @(posedge clk)
-    \sel_l5_s0$1408  <= \$11327 ;
+    \sel_l5_s0$1408  <= \$11319 ;
   always @(posedge clk)
-    \sel_l5_s0$1409  <= \$11328 ;
+    \sel_l5_s0$1409  <= \$11320 ;
   always @(posedge clk)
-    \sel_l5_s0$1412  <= \$11329 ;
+    \sel_l5_s0$1412  <= \$11321 ;
   always @(posedge clk)
-    \sel_l5_s0$1413  <= \$11330 ;
+    \sel_l5_s0$1413  <= \$11322 ;
   always @(posedge clk)
-    \sel_l5_s0$1414  <= \$11331 ;
+    \sel_l5_s0$1414  <= \$11323 ;
   always @(posedge clk)
-    \sel_l5_s0$1851  <= \$11332 ;
+    \sel_l5_s0$1851  <= \$11324 ;
   always @(posedge clk)
-    \sel_l5_s0$1417  <= \$11333 ;
+    \sel_l5_s0$1417  <= \$11325 ;
   always @(posedge clk)
-    \sel_l5_s0$1418  <= \$11334 ;
+    \sel_l5_s0$1418  <= \$11326 ;
   always @(posedge clk)
-    \sel_l5_s0$1419  <= \$11335 ;
+    \sel_l5_s0$1419  <= \$11327 ;
   always @(posedge clk)
-    \sel_l5_s0$2011  <= \$11336 ;
+    \sel_l5_s0$2011  <= \$11328 ;
   always @(posedge clk)
-    \sel_l5_s0$1422  <= \$11337 ;
+    \sel_l5_s0$1422  <= \$11329 ;
   always @(posedge clk)
-    \sel_l5_s0$1423  <= \$11338 ;
+    \sel_l5_s0$1423  <= \$11330 ;
   always @(posedge clk)
-    \sel_l5_s0$1424  <= \$11339 ;
+    \sel_l5_s0$1424  <= \$11331 ;
   always @(posedge clk)
-    \sel_l5_s0$1427  <= \$11340 ;
+    \sel_l5_s0$1427  <= \$11332 ;
   always @(posedge clk)
-    \sel_l5_s0$1428  <= \$11341 ;
+    \sel_l5_s0$1428  <= \$11333 ;
   always @(posedge clk)
-    \sel_l5_s0$1429  <= \$11342 ;
+    \sel_l5_s0$1429  <= \$11334 ;
   always @(posedge clk)
-    \sel_l5_s0$1854  <= \$11343 ;
+    \sel_l5_s0$1854  <= \$11335 ;
   always @(posedge clk)
-    \sel_l5_s0$1432  <= \$11344 ;
+    \sel_l5_s0$1432  <= \$11336 ;
   always @(posedge clk)
-    \sel_l5_s0$1433  <= \$11345 ;
+    \sel_l5_s0$1433  <= \$11337 ;
   always @(posedge clk)
-    \sel_l5_s0$1434  <= \$11346 ;
+    \sel_l5_s0$1434  <= \$11338 ;
   always @(posedge clk)
-    \sel_l5_s0$2014  <= \$11347 ;
+    \sel_l5_s0$2014  <= \$11339 ;
   always @(posedge clk)
-    \sel_l5_s0$1437  <= \$11348 ;
+    \sel_l5_s0$1437  <= \$11340 ;
   always @(posedge clk)
-    \sel_l5_s0$1438  <= \$11349 ;
+    \sel_l5_s0$1438  <= \$11341 ;
   always @(posedge clk)
-    \sel_l5_s0$1439  <= \$11350 ;
+    \sel_l5_s0$1439  <= \$11342 ;
   always @(posedge clk)
-    \sel_l5_s0$1442  <= \$11351 ;
+    \sel_l5_s0$1442  <= \$11343 ;
   always @(posedge clk)
-    \sel_l5_s0$1443  <= \$11352 ;
+    \sel_l5_s0$1443  <= \$11344 ;
   always @(posedge clk)
-    \sel_l5_s0$1444  <= \$11353 ;
+    \sel_l5_s0$1444  <= \$11345 ;
   always @(posedge clk)
-    \sel_l5_s0$1857  <= \$11354 ;
+    \sel_l5_s0$1857  <= \$11346 ;
   always @(posedge clk)
-    \sel_l5_s0$1447  <= \$11355 ;
+    \sel_l5_s0$1447  <= \$11347 ;
   always @(posedge clk)
-    \sel_l5_s0$1448  <= \$11356 ;
+    \sel_l5_s0$1448  <= \$11348 ;
   always @(posedge clk)
-    \sel_l5_s0$1449  <= \$11357 ;
+    \sel_l5_s0$1449  <= \$11349 ;
   always @(posedge clk)
-    \sel_l5_s0$2017  <= \$11358 ;
+    \sel_l5_s0$2017  <= \$11350 ;
   always @(posedge clk)
-    \sel_l5_s0$1452  <= \$11359 ;
+    \sel_l5_s0$1452  <= \$11351 ;
   always @(posedge clk)
-    \sel_l5_s0$1453  <= \$11360 ;
+    \sel_l5_s0$1453  <= \$11352 ;
   always @(posedge clk)
-    \sel_l5_s0$1454  <= \$11361 ;
+    \sel_l5_s0$1454  <= \$11353 ;
   always @(posedge clk)
-    \sel_l5_s0$1457  <= \$11362 ;
+    \sel_l5_s0$1457  <= \$11354 ;
   always @(posedge clk)
-    \sel_l5_s0$1458  <= \$11363 ;
+    \sel_l5_s0$1458  <= \$11355 ;
   always @(posedge clk)
-    \sel_l5_s0$1459  <= \$11364 ;
+    \sel_l5_s0$1459  <= \$11356 ;
   always @(posedge clk)
-    \sel_l5_s0$1860  <= \$11365 ;
+    \sel_l5_s0$1860  <= \$11357 ;
   always @(posedge clk)
-    \sel_l5_s0$1462  <= \$11366 ;
+    \sel_l5_s0$1462  <= \$11358 ;
   always @(posedge clk)
-    \sel_l5_s0$1463  <= \$11367 ;
+    \sel_l5_s0$1463  <= \$11359 ;
   always @(posedge clk)
-    \sel_l5_s0$1464  <= \$11368 ;
+    \sel_l5_s0$1464  <= \$11360 ;
   always @(posedge clk)
-    \sel_l5_s0$2020  <= \$11369 ;
+    \sel_l5_s0$2020  <= \$11361 ;
   always @(posedge clk)
-    \sel_l5_s0$1467  <= \$11370 ;
+    \sel_l5_s0$1467  <= \$11362 ;
   always @(posedge clk)
-    \sel_l5_s0$1468  <= \$11371 ;
+    \sel_l5_s0$1468  <= \$11363 ;
   always @(posedge clk)
-    \sel_l5_s0$1469  <= \$11372 ;
+    \sel_l5_s0$1469  <= \$11364 ;
   always @(posedge clk)
-    \sel_l5_s0$1472  <= \$11373 ;
+    \sel_l5_s0$1472  <= \$11365 ;
   always @(posedge clk)
-    \sel_l5_s0$1473  <= \$11374 ;
+    \sel_l5_s0$1473  <= \$11366 ;
   always @(posedge clk)
-    \sel_l5_s0$1474  <= \$11375 ;
+    \sel_l5_s0$1474  <= \$11367 ;
   always @(posedge clk)
-    \sel_l5_s0$1863  <= \$11376 ;
+    \sel_l5_s0$1863  <= \$11368 ;
   always @(posedge clk)
-    \sel_l5_s0$1477  <= \$11377 ;
+    \sel_l5_s0$1477  <= \$11369 ;
   always @(posedge clk)
-    \sel_l5_s0$1478  <= \$11378 ;
+    \sel_l5_s0$1478  <= \$11370 ;
   always @(posedge clk)
-    \sel_l5_s0$1479  <= \$11379 ;
+    \sel_l5_s0$1479  <= \$11371 ;
   always @(posedge clk)
-    \sel_l5_s0$2023  <= \$11380 ;
+    \sel_l5_s0$2023  <= \$11372 ;
   always @(posedge clk)
-    \sel_l5_s0$1482  <= \$11381 ;
+    \sel_l5_s0$1482  <= \$11373 ;
   always @(posedge clk)
-    \sel_l5_s0$1483  <= \$11382 ;
+    \sel_l5_s0$1483  <= \$11374 ;
   always @(posedge clk)
-    \sel_l5_s0$1484  <= \$11383 ;
+    \sel_l5_s0$1484  <= \$11375 ;
   always @(posedge clk)
-    \sel_l5_s0$1487  <= \$11384 ;
+    \sel_l5_s0$1487  <= \$11376 ;
   always @(posedge clk)
-    \sel_l5_s0$1488  <= \$11385 ;
+    \sel_l5_s0$1488  <= \$11377 ;
   always @(posedge clk)
-    \sel_l5_s0$1489  <= \$11386 ;
+    \sel_l5_s0$1489  <= \$11378 ;
   always @(posedge clk)
-    \sel_l5_s0$1866  <= \$11387 ;
+    \sel_l5_s0$1866  <= \$11379 ;
   always @(posedge clk)
-    \sel_l5_s0$1492  <= \$11388 ;
+    \sel_l5_s0$1492  <= \$11380 ;
   always @(posedge clk)
-    \sel_l5_s0$1493  <= \$11389 ;
+    \sel_l5_s0$1493  <= \$11381 ;
   always @(posedge clk)
-    \sel_l5_s0$1494  <= \$11390 ;
+    \sel_l5_s0$1494  <= \$11382 ;
   always @(posedge clk)
-    \sel_l5_s0$2026  <= \$11391 ;
+    \sel_l5_s0$2026  <= \$11383 ;
   always @(posedge clk)
-    \sel_l5_s0$1497  <= \$11392 ;
+    \sel_l5_s0$1497  <= \$11384 ;
   always @(posedge clk)
-    \sel_l5_s0$1498  <= \$11393 ;
+    \sel_l5_s0$1498  <= \$11385 ;
   always @(posedge clk)
-    \sel_l5_s0$1499  <= \$11394 ;
+    \sel_l5_s0$1499  <= \$11386 ;
   always @(posedge clk)
-    \sel_l5_s0$1502  <= \$11395 ;
+    \sel_l5_s0$1502  <= \$11387 ;
   always @(posedge clk)
-    \sel_l5_s0$1503  <= \$11396 ;
+    \sel_l5_s0$1503  <= \$11388 ;
   always @(posedge clk)
-    \sel_l5_s0$1504  <= \$11397 ;
+    \sel_l5_s0$1504  <= \$11389 ;
   always @(posedge clk)
-    \sel_l5_s0$1869  <= \$11398 ;
+    \sel_l5_s0$1869  <= \$11390 ;
   always @(posedge clk)
-    \sel_l5_s0$1507  <= \$11399 ;
+    \sel_l5_s0$1507  <= \$11391 ;
   always @(posedge clk)
-    \sel_l5_s0$1508  <= \$11400 ;
+    \sel_l5_s0$1508  <= \$11392 ;
   always @(posedge clk)
-    \sel_l5_s0$1509  <= \$11401 ;
+    \sel_l5_s0$1509  <= \$11393 ;
   always @(posedge clk)
-    \sel_l5_s0$2029  <= \$11402 ;
+    \sel_l5_s0$2029  <= \$11394 ;
   always @(posedge clk)
-    \sel_l5_s0$1512  <= \$11403 ;
+    \sel_l5_s0$1512  <= \$11395 ;
   always @(posedge clk)
-    \sel_l5_s0$1513  <= \$11404 ;
+    \sel_l5_s0$1513  <= \$11396 ;
   always @(posedge clk)
-    \sel_l5_s0$1514  <= \$11405 ;
+    \sel_l5_s0$1514  <= \$11397 ;
   always @(posedge clk)
-    \sel_l5_s0$1517  <= \$11406 ;
+    \sel_l5_s0$1517  <= \$11398 ;
   always @(posedge clk)
-    \sel_l5_s0$1518  <= \$11407 ;
+    \sel_l5_s0$1518  <= \$11399 ;
   always @(posedge clk)
-    \sel_l5_s0$1519  <= \$11408 ;
+    \sel_l5_s0$1519  <= \$11400 ;
   always @(posedge clk)
-    \sel_l5_s0$1872  <= \$11409 ;
+    \sel_l5_s0$1872  <= \$11401 ;
   always @(posedge clk)
-    \sel_l5_s0$1522  <= \$11410 ;
+    \sel_l5_s0$1522  <= \$11402 ;
   always @(posedge clk)
-    \sel_l5_s0$1523  <= \$11411 ;
+    \sel_l5_s0$1523  <= \$11403 ;
   always @(posedge clk)
-    \sel_l5_s0$1524  <= \$11412 ;
+    \sel_l5_s0$1524  <= \$11404 ;
   always @(posedge clk)
-    \sel_l5_s0$2032  <= \$11413 ;
+    \sel_l5_s0$2032  <= \$11405 ;
   always @(posedge clk)
-    \sel_l5_s0$1527  <= \$11414 ;
+    \sel_l5_s0$1527  <= \$11406 ;
   always @(posedge clk)
-    \sel_l5_s0$1528  <= \$11415 ;
+    \sel_l5_s0$1528  <= \$11407 ;
   always @(posedge clk)
-    \sel_l5_s0$1529  <= \$11416 ;
+    \sel_l5_s0$1529  <= \$11408 ;
   always @(posedge clk)
-    \sel_l5_s0$1532  <= \$11417 ;
+    \sel_l5_s0$1532  <= \$11409 ;
   always @(posedge clk)
-    \sel_l5_s0$1533  <= \$11418 ;
+    \sel_l5_s0$1533  <= \$11410 ;
   always @(posedge clk)
-    \sel_l5_s0$1534  <= \$11419 ;
+    \sel_l5_s0$1534  <= \$11411 ;
   always @(posedge clk)
-    \sel_l5_s0$1875  <= \$11420 ;
+    \sel_l5_s0$1875  <= \$11412 ;
   always @(posedge clk)
-    \sel_l5_s0$1537  <= \$11421 ;
+    \sel_l5_s0$1537  <= \$11413 ;
   always @(posedge clk)
-    \sel_l5_s0$1538  <= \$11422 ;
+    \sel_l5_s0$1538  <= \$11414 ;
   always @(posedge clk)
-    \sel_l5_s0$1539  <= \$11423 ;
+    \sel_l5_s0$1539  <= \$11415 ;
   always @(posedge clk)
-    \sel_l5_s0$2035  <= \$11424 ;
+    \sel_l5_s0$2035  <= \$11416 ;
   always @(posedge clk)
-    \sel_l5_s0$1542  <= \$11425 ;
+    \sel_l5_s0$1542  <= \$11417 ;
   always @(posedge clk)
-    \sel_l5_s0$1543  <= \$11426 ;
+    \sel_l5_s0$1543  <= \$11418 ;
   always @(posedge clk)
-    \sel_l5_s0$1544  <= \$11427 ;
+    \sel_l5_s0$1544  <= \$11419 ;
   always @(posedge clk)
-    \sel_l5_s0$1547  <= \$11428 ;
+    \sel_l5_s0$1547  <= \$11420 ;
   always @(posedge clk)
-    \sel_l5_s0$1548  <= \$11429 ;
+    \sel_l5_s0$1548  <= \$11421 ;
   always @(posedge clk)
-    \sel_l5_s0$1549  <= \$11430 ;
+    \sel_l5_s0$1549  <= \$11422 ;
   always @(posedge clk)
-    \sel_l5_s0$1878  <= \$11431 ;
+    \sel_l5_s0$1878  <= \$11423 ;
   always @(posedge clk)
-    \sel_l5_s0$1552  <= \$11432 ;
+    \sel_l5_s0$1552  <= \$11424 ;
   always @(posedge clk)
-    \sel_l5_s0$1553  <= \$11433 ;
+    \sel_l5_s0$1553  <= \$11425 ;
   always @(posedge clk)
-    \sel_l5_s0$1554  <= \$11434 ;
+    \sel_l5_s0$1554  <= \$11426 ;
   always @(posedge clk)
-    \sel_l5_s0$2038  <= \$11435 ;
+    \sel_l5_s0$2038  <= \$11427 ;
   always @(posedge clk)
-    \sel_l5_s0$1557  <= \$11436 ;
+    \sel_l5_s0$1557  <= \$11428 ;
   always @(posedge clk)
-    \sel_l5_s0$1558  <= \$11437 ;
+    \sel_l5_s0$1558  <= \$11429 ;
   always @(posedge clk)
-    \sel_l5_s0$1559  <= \$11438 ;
+    \sel_l5_s0$1559  <= \$11430 ;
   always @(posedge clk)
-    \sel_l5_s0$1562  <= \$11439 ;
+    \sel_l5_s0$1562  <= \$11431 ;
   always @(posedge clk)
-    \sel_l5_s0$1563  <= \$11440 ;
+    \sel_l5_s0$1563  <= \$11432 ;
   always @(posedge clk)
-    \sel_l5_s0$1564  <= \$11441 ;
+    \sel_l5_s0$1564  <= \$11433 ;
   always @(posedge clk)
-    \sel_l5_s0$1881  <= \$11442 ;
+    \sel_l5_s0$1881  <= \$11434 ;
   always @(posedge clk)
-    \sel_l5_s0$1567  <= \$11443 ;
+    \sel_l5_s0$1567  <= \$11435 ;
   always @(posedge clk)
-    \sel_l5_s0$1568  <= \$11444 ;
+    \sel_l5_s0$1568  <= \$11436 ;
   always @(posedge clk)
-    \sel_l5_s0$1569  <= \$11445 ;
+    \sel_l5_s0$1569  <= \$11437 ;
   always @(posedge clk)
-    \sel_l5_s0$2041  <= \$11446 ;
+    \sel_l5_s0$2041  <= \$11438 ;
   always @(posedge clk)
-    \sel_l5_s0$1572  <= \$11447 ;
+    \sel_l5_s0$1572  <= \$11439 ;
   always @(posedge clk)
-    \sel_l5_s0$1573  <= \$11448 ;
+    \sel_l5_s0$1573  <= \$11440 ;
   always @(posedge clk)
-    \sel_l5_s0$1574  <= \$11449 ;
+    \sel_l5_s0$1574  <= \$11441 ;
   always @(posedge clk)
-    \sel_l5_s0$1577  <= \$11450 ;
+    \sel_l5_s0$1577  <= \$11442 ;
   always @(posedge clk)
-    \sel_l5_s0$1578  <= \$11451 ;
+    \sel_l5_s0$1578  <= \$11443 ;
   always @(posedge clk)
-    \sel_l5_s0$1579  <= \$11452 ;
+    \sel_l5_s0$1579  <= \$11444 ;
   always @(posedge clk)
-    \sel_l5_s0$1884  <= \$11453 ;
+    \sel_l5_s0$1884  <= \$11445 ;
   always @(posedge clk)
-    \sel_l5_s0$1582  <= \$11454 ;
+    \sel_l5_s0$1582  <= \$11446 ;
   always @(posedge clk)
-    \sel_l5_s0$1583  <= \$11455 ;
+    \sel_l5_s0$1583  <= \$11447 ;
   always @(posedge clk)
-    \sel_l5_s0$1584  <= \$11456 ;
+    \sel_l5_s0$1584  <= \$11448 ;
   always @(posedge clk)
-    \sel_l5_s0$2044  <= \$11457 ;
+    \sel_l5_s0$2044  <= \$11449 ;
   always @(posedge clk)
-    \sel_l5_s0$1587  <= \$11458 ;
+    \sel_l5_s0$1587  <= \$11450 ;
   always @(posedge clk)
-    \sel_l5_s0$1588  <= \$11459 ;
+    \sel_l5_s0$1588  <= \$11451 ;
   always @(posedge clk)
-    \sel_l5_s0$1589  <= \$11460 ;
+    \sel_l5_s0$1589  <= \$11452 ;
   always @(posedge clk)
-    \sel_l5_s0$1592  <= \$11461 ;
+    \sel_l5_s0$1592  <= \$11453 ;
   always @(posedge clk)
-    \sel_l5_s0$1593  <= \$11462 ;
+    \sel_l5_s0$1593  <= \$11454 ;
   always @(posedge clk)
-    \sel_l5_s0$1594  <= \$11463 ;
+    \sel_l5_s0$1594  <= \$11455 ;
   always @(posedge clk)
-    \sel_l5_s0$1887  <= \$11464 ;
+    \sel_l5_s0$1887  <= \$11456 ;
   always @(posedge clk)
-    \sel_l5_s0$1597  <= \$11465 ;
+    \sel_l5_s0$1597  <= \$11457 ;
   always @(posedge clk)
-    \sel_l5_s0$1598  <= \$11466 ;
+    \sel_l5_s0$1598  <= \$11458 ;
   always @(posedge clk)
-    \sel_l5_s0$1599  <= \$11467 ;
+    \sel_l5_s0$1599  <= \$11459 ;
   always @(posedge clk)
-    \sel_l5_s0$2047  <= \$11468 ;
+    \sel_l5_s0$2047  <= \$11460 ;
   always @(posedge clk)
-    \sel_l5_s0$1602  <= \$11469 ;
+    \sel_l5_s0$1602  <= \$11461 ;
   always @(posedge clk)
-    \sel_l5_s0$1603  <= \$11470 ;
+    \sel_l5_s0$1603  <= \$11462 ;
   always @(posedge clk)
-    \sel_l5_s0$1604  <= \$11471 ;
+    \sel_l5_s0$1604  <= \$11463 ;
   always @(posedge clk)
-    \sel_l5_s0$1607  <= \$11472 ;
+    \sel_l5_s0$1607  <= \$11464 ;
   always @(posedge clk)
-    \sel_l5_s0$1608  <= \$11473 ;
+    \sel_l5_s0$1608  <= \$11465 ;
   always @(posedge clk)
-    \sel_l5_s0$1609  <= \$11474 ;
+    \sel_l5_s0$1609  <= \$11466 ;
   always @(posedge clk)
-    \sel_l5_s0$1890  <= \$11475 ;
+    \sel_l5_s0$1890  <= \$11467 ;
   always @(posedge clk)
-    \sel_l5_s0$1612  <= \$11476 ;
+    \sel_l5_s0$1612  <= \$11468 ;
   always @(posedge clk)
-    \sel_l5_s0$1613  <= \$11477 ;
+    \sel_l5_s0$1613  <= \$11469 ;
   always @(posedge clk)
-    \sel_l5_s0$1614  <= \$11478 ;
+    \sel_l5_s0$1614  <= \$11470 ;
   always @(posedge clk)
-    \sel_l5_s0$2050  <= \$11479 ;
+    \sel_l5_s0$2050  <= \$11471 ;
   always @(posedge clk)
-    \sel_l5_s0$1617  <= \$11480 ;
+    \sel_l5_s0$1617  <= \$11472 ;
   always @(posedge clk)
-    \sel_l5_s0$1618  <= \$11481 ;
+    \sel_l5_s0$1618  <= \$11473 ;
   always @(posedge clk)
-    \sel_l5_s0$1619  <= \$11482 ;
+    \sel_l5_s0$1619  <= \$11474 ;
   always @(posedge clk)
-    \sel_l5_s0$1622  <= \$11483 ;
+    \sel_l5_s0$1622  <= \$11475 ;
   always @(posedge clk)
-    \sel_l5_s0$1623  <= \$11484 ;
+    \sel_l5_s0$1623  <= \$11476 ;
   always @(posedge clk)
-    \sel_l5_s0$1624  <= \$11485 ;
+    \sel_l5_s0$1624  <= \$11477 ;
   always @(posedge clk)
-    \sel_l5_s0$1893  <= \$11486 ;
+    \sel_l5_s0$1893  <= \$11478 ;
   always @(posedge clk)
-    \sel_l5_s0$1627  <= \$11487 ;
+    \sel_l5_s0$1627  <= \$11479 ;
   always @(posedge clk)
-    \sel_l5_s0$1628  <= \$11488 ;
+    \sel_l5_s0$1628  <= \$11480 ;
   always @(posedge clk)
-    \sel_l5_s0$1629  <= \$11489 ;
+    \sel_l5_s0$1629  <= \$11481 ;
   always @(posedge clk)
-    \sel_l5_s0$2053  <= \$11490 ;
+    \sel_l5_s0$2053  <= \$11482 ;
   always @(posedge clk)
-    \sel_l5_s0$1632  <= \$11491 ;
+    \sel_l5_s0$1632  <= \$11483 ;
   always @(posedge clk)
-    \sel_l5_s0$1633  <= \$11492 ;
+    \sel_l5_s0$1633  <= \$11484 ;
   always @(posedge clk)
-    \sel_l5_s0$1634  <= \$11493 ;
+    \sel_l5_s0$1634  <= \$11485 ;
   always @(posedge clk)
-    \sel_l5_s0$1637  <= \$11494 ;
+    \sel_l5_s0$1637  <= \$11486 ;
   always @(posedge clk)
-    \sel_l5_s0$1638  <= \$11495 ;
+    \sel_l5_s0$1638  <= \$11487 ;
   always @(posedge clk)
-    \sel_l5_s0$1639  <= \$11496 ;
+    \sel_l5_s0$1639  <= \$11488 ;
   always @(posedge clk)
-    \sel_l5_s0$1896  <= \$11497 ;
+    \sel_l5_s0$1896  <= \$11489 ;
   always @(posedge clk)
-    \sel_l5_s0$1642  <= \$11498 ;
+    \sel_l5_s0$1642  <= \$11490 ;
   always @(posedge clk)
-    \sel_l5_s0$1643  <= \$11499 ;
+    \sel_l5_s0$1643  <= \$11491 ;
   always @(posedge clk)
-    \sel_l5_s0$1644  <= \$11500 ;
+    \sel_l5_s0$1644  <= \$11492 ;
   always @(posedge clk)
-    \sel_l5_s0$2056  <= \$11501 ;
+    \sel_l5_s0$2056  <= \$11493 ;
   always @(posedge clk)
-    \sel_l5_s0$1647  <= \$11502 ;
+    \sel_l5_s0$1647  <= \$11494 ;
   always @(posedge clk)
-    \sel_l5_s0$1648  <= \$11503 ;
+    \sel_l5_s0$1648  <= \$11495 ;
   always @(posedge clk)
-    \sel_l5_s0$1649  <= \$11504 ;
+    \sel_l5_s0$1649  <= \$11496 ;
   always @(posedge clk)
-    \sel_l5_s0$1652  <= \$11505 ;
+    \sel_l5_s0$1652  <= \$11497 ;
   always @(posedge clk)
-    \sel_l5_s0$1653  <= \$11506 ;
+    \sel_l5_s0$1653  <= \$11498 ;
   always @(posedge clk)
-    \sel_l5_s0$1654  <= \$11507 ;
+    \sel_l5_s0$1654  <= \$11499 ;
   always @(posedge clk)
-    \sel_l5_s0$1899  <= \$11508 ;
+    \sel_l5_s0$1899  <= \$11500 ;
   always @(posedge clk)
-    \sel_l5_s0$1657  <= \$11509 ;
+    \sel_l5_s0$1657  <= \$11501 ;
   always @(posedge clk)
-    \sel_l5_s0$1658  <= \$11510 ;
+    \sel_l5_s0$1658  <= \$11502 ;
   always @(posedge clk)
-    \sel_l5_s0$1659  <= \$11511 ;
+    \sel_l5_s0$1659  <= \$11503 ;
   always @(posedge clk)
-    \sel_l5_s0$2059  <= \$11512 ;
+    \sel_l5_s0$2059  <= \$11504 ;
   always @(posedge clk)
-    \sel_l5_s0$1662  <= \$11513 ;
+    \sel_l5_s0$1662  <= \$11505 ;
   always @(posedge clk)
-    \sel_l5_s0$1663  <= \$11514 ;
+    \sel_l5_s0$1663  <= \$11506 ;
   always @(posedge clk)
-    \sel_l5_s0$1664  <= \$11515 ;
+    \sel_l5_s0$1664  <= \$11507 ;
   always @(posedge clk)
-    \sel_l5_s0$1667  <= \$11516 ;
+    \sel_l5_s0$1667  <= \$11508 ;
   always @(posedge clk)
-    \sel_l5_s0$1668  <= \$11517 ;
+    \sel_l5_s0$1668  <= \$11509 ;
   always @(posedge clk)
-    \sel_l5_s0$1669  <= \$11518 ;
+    \sel_l5_s0$1669  <= \$11510 ;
   always @(posedge clk)
-    \sel_l5_s0$1902  <= \$11519 ;
+    \sel_l5_s0$1902  <= \$11511 ;
   always @(posedge clk)
-    \sel_l5_s0$1672  <= \$11520 ;
+    \sel_l5_s0$1672  <= \$11512 ;
   always @(posedge clk)
-    \sel_l5_s0$1673  <= \$11521 ;
+    \sel_l5_s0$1673  <= \$11513 ;
   always @(posedge clk)
-    \sel_l5_s0$1674  <= \$11522 ;
+    \sel_l5_s0$1674  <= \$11514 ;
   always @(posedge clk)
-    \sel_l5_s0$2062  <= \$11523 ;
+    \sel_l5_s0$2062  <= \$11515 ;
   always @(posedge clk)
-    \sel_l5_s0$1677  <= \$11524 ;
+    \sel_l5_s0$1677  <= \$11516 ;
   always @(posedge clk)
-    \sel_l5_s0$1678  <= \$11525 ;
+    \sel_l5_s0$1678  <= \$11517 ;
   always @(posedge clk)
-    \sel_l5_s0$1679  <= \$11526 ;
+    \sel_l5_s0$1679  <= \$11518 ;
   always @(posedge clk)
-    \sel_l5_s0$1682  <= \$11527 ;
+    \sel_l5_s0$1682  <= \$11519 ;
   always @(posedge clk)
-    \sel_l5_s0$1683  <= \$11528 ;
+    \sel_l5_s0$1683  <= \$11520 ;
   always @(posedge clk)
-    \sel_l5_s0$1684  <= \$11529 ;
+    \sel_l5_s0$1684  <= \$11521 ;
   always @(posedge clk)
-    \sel_l5_s0$1905  <= \$11530 ;
+    \sel_l5_s0$1905  <= \$11522 ;
   always @(posedge clk)
-    \sel_l5_s0$1687  <= \$11531 ;
+    \sel_l5_s0$1687  <= \$11523 ;
   always @(posedge clk)
-    \sel_l5_s0$1688  <= \$11532 ;
+    \sel_l5_s0$1688  <= \$11524 ;
   always @(posedge clk)
-    \sel_l5_s0$1689  <= \$11533 ;
+    \sel_l5_s0$1689  <= \$11525 ;
   always @(posedge clk)
-    \sel_l5_s0$2065  <= \$11534 ;
+    \sel_l5_s0$2065  <= \$11526 ;
   always @(posedge clk)
-    \sel_l5_s0$1692  <= \$11535 ;
+    \sel_l5_s0$1692  <= \$11527 ;
   always @(posedge clk)
-    \sel_l5_s0$1693  <= \$11536 ;
+    \sel_l5_s0$1693  <= \$11528 ;
   always @(posedge clk)
-    \sel_l5_s0$1694  <= \$11537 ;
+    \sel_l5_s0$1694  <= \$11529 ;
   always @(posedge clk)
-    \sel_l5_s0$1697  <= \$11538 ;
+    \sel_l5_s0$1697  <= \$11530 ;
   always @(posedge clk)
-    \sel_l5_s0$1698  <= \$11539 ;
+    \sel_l5_s0$1698  <= \$11531 ;
   always @(posedge clk)
-    \sel_l5_s0$1699  <= \$11540 ;
+    \sel_l5_s0$1699  <= \$11532 ;
   always @(posedge clk)
-    \sel_l5_s0$1908  <= \$11541 ;
+    \sel_l5_s0$1908  <= \$11533 ;
   always @(posedge clk)
-    \sel_l5_s0$1702  <= \$11542 ;
+    \sel_l5_s0$1702  <= \$11534 ;
   always @(posedge clk)
-    \sel_l5_s0$1703  <= \$11543 ;
+    \sel_l5_s0$1703  <= \$11535 ;
   always @(posedge clk)
-    \sel_l5_s0$1704  <= \$11544 ;
+    \sel_l5_s0$1704  <= \$11536 ;
   always @(posedge clk)
-    \sel_l5_s0$2068  <= \$11545 ;
+    \sel_l5_s0$2068  <= \$11537 ;
   always @(posedge clk)
-    \sel_l5_s0$1707  <= \$11546 ;
+    \sel_l5_s0$1707  <= \$11538 ;
   always @(posedge clk)
-    \sel_l5_s0$1708  <= \$11547 ;
+    \sel_l5_s0$1708  <= \$11539 ;
   always @(posedge clk)
-    \sel_l5_s0$1709  <= \$11548 ;
+    \sel_l5_s0$1709  <= \$11540 ;
   always @(posedge clk)
-    \sel_l5_s0$1712  <= \$11549 ;
+    \sel_l5_s0$1712  <= \$11541 ;
   always @(posedge clk)
-    \sel_l5_s0$1713  <= \$11550 ;
+    \sel_l5_s0$1713  <= \$11542 ;
   always @(posedge clk)
-    \sel_l5_s0$1714  <= \$11551 ;
+    \sel_l5_s0$1714  <= \$11543 ;
   always @(posedge clk)
-    \sel_l5_s0$1911  <= \$11552 ;
+    \sel_l5_s0$1911  <= \$11544 ;
   always @(posedge clk)
-    \sel_l5_s0$1717  <= \$11553 ;
+    \sel_l5_s0$1717  <= \$11545 ;
   always @(posedge clk)
-    \sel_l5_s0$1718  <= \$11554 ;
+    \sel_l5_s0$1718  <= \$11546 ;
   always @(posedge clk)
-    \sel_l5_s0$1719  <= \$11555 ;
+    \sel_l5_s0$1719  <= \$11547 ;
   always @(posedge clk)
-    \sel_l5_s0$2071  <= \$11556 ;
+    \sel_l5_s0$2071  <= \$11548 ;
   always @(posedge clk)
-    \sel_l5_s0$1722  <= \$11557 ;
+    \sel_l5_s0$1722  <= \$11549 ;
   always @(posedge clk)
-    \sel_l5_s0$1723  <= \$11558 ;
+    \sel_l5_s0$1723  <= \$11550 ;
   always @(posedge clk)
-    \sel_l5_s0$1724  <= \$11559 ;
+    \sel_l5_s0$1724  <= \$11551 ;
   always @(posedge clk)
-    \sel_l5_s0$1727  <= \$11560 ;
+    \sel_l5_s0$1727  <= \$11552 ;
   always @(posedge clk)
-    \sel_l5_s0$1728  <= \$11561 ;
+    \sel_l5_s0$1728  <= \$11553 ;
   always @(posedge clk)
-    \sel_l5_s0$1729  <= \$11562 ;
+    \sel_l5_s0$1729  <= \$11554 ;
   always @(posedge clk)
-    \sel_l5_s0$1914  <= \$11563 ;
+    \sel_l5_s0$1914  <= \$11555 ;
   always @(posedge clk)
-    \sel_l5_s0$1732  <= \$11564 ;
+    \sel_l5_s0$1732  <= \$11556 ;
   always @(posedge clk)
-    \sel_l5_s0$1733  <= \$11565 ;
+    \sel_l5_s0$1733  <= \$11557 ;
   always @(posedge clk)
-    \sel_l5_s0$1734  <= \$11566 ;
+    \sel_l5_s0$1734  <= \$11558 ;
   always @(posedge clk)
-    \sel_l5_s0$2074  <= \$11567 ;
+    \sel_l5_s0$2074  <= \$11559 ;
   always @(posedge clk)
-    \sel_l5_s0$1737  <= \$11568 ;
+    \sel_l5_s0$1737  <= \$11560 ;
   always @(posedge clk)
-    \sel_l5_s0$1738  <= \$11569 ;
+    \sel_l5_s0$1738  <= \$11561 ;
   always @(posedge clk)
-    \sel_l5_s0$1739  <= \$11570 ;
+    \sel_l5_s0$1739  <= \$11562 ;
   always @(posedge clk)
-    \sel_l5_s0$1742  <= \$11571 ;
+    \sel_l5_s0$1742  <= \$11563 ;
   always @(posedge clk)
-    \sel_l5_s0$1743  <= \$11572 ;
+    \sel_l5_s0$1743  <= \$11564 ;
   always @(posedge clk)
-    \sel_l5_s0$1744  <= \$11573 ;
+    \sel_l5_s0$1744  <= \$11565 ;
   always @(posedge clk)
-    \sel_l5_s0$1917  <= \$11574 ;
+    \sel_l5_s0$1917  <= \$11566 ;
   always @(posedge clk)
-    \sel_l5_s0$1747  <= \$11575 ;
+    \sel_l5_s0$1747  <= \$11567 ;
   always @(posedge clk)
-    \sel_l5_s0$1748  <= \$11576 ;
+    \sel_l5_s0$1748  <= \$11568 ;
   always @(posedge clk)
-    \sel_l5_s0$1749  <= \$11577 ;
+    \sel_l5_s0$1749  <= \$11569 ;
   always @(posedge clk)
-    \sel_l5_s0$2077  <= \$11578 ;
+    \sel_l5_s0$2077  <= \$11570 ;
   always @(posedge clk)
-    \sel_l5_s0$1752  <= \$11579 ;
+    \sel_l5_s0$1752  <= \$11571 ;
   always @(posedge clk)
-    \sel_l5_s0$1753  <= \$11580 ;
+    \sel_l5_s0$1753  <= \$11572 ;
   always @(posedge clk)
-    \sel_l5_s0$1754  <= \$11581 ;
+    \sel_l5_s0$1754  <= \$11573 ;
   always @(posedge clk)
-    \sel_l5_s0$1757  <= \$11582 ;
+    \sel_l5_s0$1757  <= \$11574 ;
   always @(posedge clk)
-    \sel_l5_s0$1758  <= \$11583 ;
+    \sel_l5_s0$1758  <= \$11575 ;
   always @(posedge clk)
-    \sel_l5_s0$1759  <= \$11584 ;
+    \sel_l5_s0$1759  <= \$11576 ;
   always @(posedge clk)
-    \sel_l5_s0$1920  <= \$11585 ;
+    \sel_l5_s0$1920  <= \$11577 ;
   always @(posedge clk)
-    \sel_l5_s0$1762  <= \$11586 ;
+    \sel_l5_s0$1762  <= \$11578 ;
   always @(posedge clk)
-    \sel_l5_s0$1763  <= \$11587 ;
+    \sel_l5_s0$1763  <= \$11579 ;
   always @(posedge clk)
-    \sel_l5_s0$1764  <= \$11588 ;
+    \sel_l5_s0$1764  <= \$11580 ;
   always @(posedge clk)
-    \sel_l5_s0$2080  <= \$11589 ;
+    \sel_l5_s0$2080  <= \$11581 ;
   always @(posedge clk)
-    \sel_l5_s0$1767  <= \$11590 ;
+    \sel_l5_s0$1767  <= \$11582 ;
   always @(posedge clk)
-    \sel_l5_s0$1768  <= \$11591 ;
+    \sel_l5_s0$1768  <= \$11583 ;
   always @(posedge clk)
-    \sel_l5_s0$1769  <= \$11592 ;
+    \sel_l5_s0$1769  <= \$11584 ;
   always @(posedge clk)
-    \sel_l5_s0$1772  <= \$11593 ;
+    \sel_l5_s0$1772  <= \$11585 ;
   always @(posedge clk)
-    \sel_l5_s0$1773  <= \$11594 ;
+    \sel_l5_s0$1773  <= \$11586 ;
   always @(posedge clk)
-    \sel_l5_s0$1774  <= \$11595 ;
+    \sel_l5_s0$1774  <= \$11587 ;
   always @(posedge clk)
-    \sel_l5_s0$1923  <= \$11596 ;
+    \sel_l5_s0$1923  <= \$11588 ;
   always @(posedge clk)
-    \sel_l5_s0$1777  <= \$11597 ;
+    \sel_l5_s0$1777  <= \$11589 ;
   always @(posedge clk)
-    \sel_l5_s0$1778  <= \$11598 ;
+    \sel_l5_s0$1778  <= \$11590 ;
   always @(posedge clk)
-    \sel_l5_s0$1779  <= \$11599 ;
+    \sel_l5_s0$1779  <= \$11591 ;
   always @(posedge clk)
-    \sel_l5_s0$2083  <= \$11600 ;
+    \sel_l5_s0$2083  <= \$11592 ;
   always @(posedge clk)
-    \sel_l5_s0$1782  <= \$11601 ;
+    \sel_l5_s0$1782  <= \$11593 ;
   always @(posedge clk)
-    \sel_l5_s0$1783  <= \$11602 ;
+    \sel_l5_s0$1783  <= \$11594 ;
   always @(posedge clk)
-    \sel_l5_s0$1784  <= \$11603 ;
+    \sel_l5_s0$1784  <= \$11595 ;
   always @(posedge clk)
-    \sel_l5_s0$1787  <= \$11604 ;
+    \sel_l5_s0$1787  <= \$11596 ;
   always @(posedge clk)
-    \sel_l5_s0$1788  <= \$11605 ;
+    \sel_l5_s0$1788  <= \$11597 ;
   always @(posedge clk)
-    \sel_l5_s0$1789  <= \$11606 ;
+    \sel_l5_s0$1789  <= \$11598 ;
   always @(posedge clk)
-    \sel_l5_s0$1926  <= \$11607 ;
+    \sel_l5_s0$1926  <= \$11599 ;
   always @(posedge clk)
-    \sel_l5_s0$1792  <= \$11608 ;
+    \sel_l5_s0$1792  <= \$11600 ;
   always @(posedge clk)
-    \sel_l5_s0$1793  <= \$11609 ;
+    \sel_l5_s0$1793  <= \$11601 ;
   always @(posedge clk)
-    \sel_l5_s0$1794  <= \$11610 ;
+    \sel_l5_s0$1794  <= \$11602 ;
   always @(posedge clk)
-    \sel_l5_s0$2086  <= \$11611 ;
+    \sel_l5_s0$2086  <= \$11603 ;
   always @(posedge clk)
-    \sel_l5_s0$1797  <= \$11612 ;
+    \sel_l5_s0$1797  <= \$11604 ;
   always @(posedge clk)
-    \sel_l5_s0$1798  <= \$11613 ;
+    \sel_l5_s0$1798  <= \$11605 ;
   always @(posedge clk)
-    \sel_l5_s0$1799  <= \$11614 ;
+    \sel_l5_s0$1799  <= \$11606 ;
   always @(posedge clk)
-    \sel_l5_s0$1802  <= \$11615 ;
+    \sel_l5_s0$1802  <= \$11607 ;
   always @(posedge clk)
-    \sel_l5_s0$1803  <= \$11616 ;
+    \sel_l5_s0$1803  <= \$11608 ;
   always @(posedge clk)
-    \sel_l5_s0$1804  <= \$11617 ;
+    \sel_l5_s0$1804  <= \$11609 ;
   always @(posedge clk)
-    \sel_l5_s0$1929  <= \$11618 ;
+    \sel_l5_s0$1929  <= \$11610 ;
   always @(posedge clk)
-    \sel_l5_s0$1807  <= \$11619 ;
+    \sel_l5_s0$1807  <= \$11611 ;
   always @(posedge clk)
-    \sel_l5_s0$1808  <= \$11620 ;
+    \sel_l5_s0$1808  <= \$11612 ;
   always @(posedge clk)
-    \sel_l5_s0$1809  <= \$11621 ;
+    \sel_l5_s0$1809  <= \$11613 ;
   always @(posedge clk)
-    \sel_l5_s0$2089  <= \$11622 ;
+    \sel_l5_s0$2089  <= \$11614 ;
   always @(posedge clk)
-    \sel_l5_s0$1812  <= \$11623 ;
+    \sel_l5_s0$1812  <= \$11615 ;
   always @(posedge clk)
-    \sel_l5_s0$1813  <= \$11624 ;
+    \sel_l5_s0$1813  <= \$11616 ;
   always @(posedge clk)
-    \sel_l5_s0$1814  <= \$11625 ;
+    \sel_l5_s0$1814  <= \$11617 ;
   always @(posedge clk)
-    \sel_l5_s0$1817  <= \$11626 ;
+    \sel_l5_s0$1817  <= \$11618 ;
   always @(posedge clk)
-    \sel_l5_s0$1818  <= \$11627 ;
+    \sel_l5_s0$1818  <= \$11619 ;
   always @(posedge clk)
-    \sel_l5_s0$1819  <= \$11628 ;
+    \sel_l5_s0$1819  <= \$11620 ;
   always @(posedge clk)
-    \sel_l5_s0$1932  <= \$11629 ;
+    \sel_l5_s0$1932  <= \$11621 ;
   always @(posedge clk)
-    \sel_l5_s0$1822  <= \$11630 ;
+    \sel_l5_s0$1822  <= \$11622 ;
   always @(posedge clk)
-    \sel_l5_s0$1823  <= \$11631 ;
+    \sel_l5_s0$1823  <= \$11623 ;
   always @(posedge clk)
-    \sel_l5_s0$1824  <= \$11632 ;
+    \sel_l5_s0$1824  <= \$11624 ;
   always @(posedge clk)
-    \sel_l5_s0$2092  <= \$11633 ;
+    \sel_l5_s0$2092  <= \$11625 ;
   always @(posedge clk)
-    \sel_l5_s0$1827  <= \$11634 ;
+    \sel_l5_s0$1827  <= \$11626 ;
   always @(posedge clk)
-    \sel_l5_s0$1828  <= \$11635 ;
+    \sel_l5_s0$1828  <= \$11627 ;
   always @(posedge clk)
-    \sel_l5_s0$1829  <= \$11636 ;
+    \sel_l5_s0$1829  <= \$11628 ;
   always @(posedge clk)
-    \sel_l5_s0$1832  <= \$11637 ;
+    \sel_l5_s0$1832  <= \$11629 ;
   always @(posedge clk)
-    \sel_l5_s0$1833  <= \$11638 ;
+    \sel_l5_s0$1833  <= \$11630 ;
   always @(posedge clk)
-    \sel_l5_s0$1834  <= \$11639 ;
+    \sel_l5_s0$1834  <= \$11631 ;
   always @(posedge clk)
-    \sel_l5_s0$1935  <= \$11640 ;
+    \sel_l5_s0$1935  <= \$11632 ;
   always @(posedge clk)
-    \sel_l5_s0$1837  <= \$11641 ;
+    \sel_l5_s0$1837  <= \$11633 ;
   always @(posedge clk)
-    \sel_l5_s0$1838  <= \$11642 ;
+    \sel_l5_s0$1838  <= \$11634 ;
   always @(posedge clk)
-    \sel_l5_s0$1839  <= \$11643 ;
+    \sel_l5_s0$1839  <= \$11635 ;
   always @(posedge clk)
-    \sel_l5_s0$2095  <= \$11644 ;
+    \sel_l5_s0$2095  <= \$11636 ;
   always @(posedge clk)
-    \sel_l5_s0$5376  <= \$11645 ;
+    \sel_l5_s0$5376  <= \$11637 ;
   always @(posedge clk)
-    \sel_l5_s0$5377  <= \$11646 ;
+    \sel_l5_s0$5377  <= \$11638 ;
   always @(posedge clk)
-    sel_l9_s0 <= \$11647 ;
+    sel_l9_s0 <= \$11639 ;
   always @(posedge clk)
-    \sel_l9_s0$2101  <= \$11648 ;
+    \sel_l9_s0$2101  <= \$11640 ;
   always @(posedge clk)
-    \sel_l9_s0$2102  <= \$11649 ;
+    \sel_l9_s0$2102  <= \$11641 ;
   always @(posedge clk)
-    \sel_l9_s0$2103  <= \$11650 ;
+    \sel_l9_s0$2103  <= \$11642 ;
   always @(posedge clk)
-    \sel_l9_s0$2104  <= \$11651 ;
+    \sel_l9_s0$2104  <= \$11643 ;
   always @(posedge clk)
-    \sel_l9_s0$2105  <= \$11652 ;
+    \sel_l9_s0$2105  <= \$11644 ;
   always @(posedge clk)
-    \sel_l9_s0$2106  <= \$11653 ;
+    \sel_l9_s0$2106  <= \$11645 ;
   always @(posedge clk)
-    \sel_l9_s0$2107  <= \$11654 ;
+    \sel_l9_s0$2107  <= \$11646 ;
   always @(posedge clk)
-    \sel_l9_s0$2108  <= \$11655 ;
+    \sel_l9_s0$2108  <= \$11647 ;
   always @(posedge clk)
-    \sel_l9_s0$2109  <= \$11656 ;
+    \sel_l9_s0$2109  <= \$11648 ;
   always @(posedge clk)
-    \sel_l9_s0$2110  <= \$11657 ;
+    \sel_l9_s0$2110  <= \$11649 ;
   always @(posedge clk)
-    \sel_l9_s0$2111  <= \$11658 ;
+    \sel_l9_s0$2111  <= \$11650 ;
   always @(posedge clk)
-    \sel_l9_s0$2112  <= \$11659 ;
+    \sel_l9_s0$2112  <= \$11651 ;
   always @(posedge clk)
-    \sel_l9_s0$2113  <= \$11660 ;
+    \sel_l9_s0$2113  <= \$11652 ;
   always @(posedge clk)
-    \sel_l9_s0$2114  <= \$11661 ;
+    \sel_l9_s0$2114  <= \$11653 ;
   always @(posedge clk)
-    \sel_l9_s0$2115  <= \$11662 ;
+    \sel_l9_s0$2115  <= \$11654 ;
   always @(posedge clk)
-    \sel_l9_s0$2116  <= \$11663 ;
+    \sel_l9_s0$2116  <= \$11655 ;
   always @(posedge clk)
-    \sel_l9_s0$2117  <= \$11664 ;
+    \sel_l9_s0$2117  <= \$11656 ;
   always @(posedge clk)
-    \sel_l9_s0$2118  <= \$11665 ;
+    \sel_l9_s0$2118  <= \$11657 ;
   always @(posedge clk)
-    \sel_l9_s0$2119  <= \$11666 ;
+    \sel_l9_s0$2119  <= \$11658 ;
   always @(posedge clk)
-    \sel_l9_s0$2120  <= \$11667 ;
+    \sel_l9_s0$2120  <= \$11659 ;
   always @(posedge clk)
-    \sel_l9_s0$2121  <= \$11668 ;
+    \sel_l9_s0$2121  <= \$11660 ;
   always @(posedge clk)
-    \sel_l9_s0$2122  <= \$11669 ;
+    \sel_l9_s0$2122  <= \$11661 ;
   always @(posedge clk)
-    \sel_l9_s0$2123  <= \$11670 ;
+    \sel_l9_s0$2123  <= \$11662 ;
   always @(posedge clk)
-    \sel_l9_s0$2124  <= \$11671 ;
+    \sel_l9_s0$2124  <= \$11663 ;
   always @(posedge clk)
-    \sel_l9_s0$2125  <= \$11672 ;
+    \sel_l9_s0$2125  <= \$11664 ;
   always @(posedge clk)
-    \sel_l9_s0$2126  <= \$11673 ;
+    \sel_l9_s0$2126  <= \$11665 ;
   always @(posedge clk)
-    \sel_l9_s0$2127  <= \$11674 ;
+    \sel_l9_s0$2127  <= \$11666 ;
   always @(posedge clk)
-    \sel_l9_s0$2128  <= \$11675 ;
+    \sel_l9_s0$2128  <= \$11667 ;
   always @(posedge clk)
-    \sel_l9_s0$2129  <= \$11676 ;
+    \sel_l9_s0$2129  <= \$11668 ;
   always @(posedge clk)
-    \sel_l9_s0$2130  <= \$11677 ;
+    \sel_l9_s0$2130  <= \$11669 ;
   always @(posedge clk)
-    \sel_l9_s0$2131  <= \$11678 ;
+    \sel_l9_s0$2131  <= \$11670 ;
   always @(posedge clk)
-    \sel_l9_s0$2132  <= \$11679 ;
+    \sel_l9_s0$2132  <= \$11671 ;
   always @(posedge clk)
-    \sel_l9_s0$2133  <= \$11680 ;
+    \sel_l9_s0$2133  <= \$11672 ;
   always @(posedge clk)
-    \sel_l9_s0$2134  <= \$11681 ;
+    \sel_l9_s0$2134  <= \$11673 ;
   always @(posedge clk)
-    \sel_l9_s0$2135  <= \$11682 ;
+    \sel_l9_s0$2135  <= \$11674 ;
   always @(posedge clk)
-    \sel_l9_s0$2136  <= \$11683 ;
+    \sel_l9_s0$2136  <= \$11675 ;
   always @(posedge clk)
-    \sel_l9_s0$2137  <= \$11684 ;
+    \sel_l9_s0$2137  <= \$11676 ;
   always @(posedge clk)
-    \sel_l9_s0$2138  <= \$11685 ;
+    \sel_l9_s0$2138  <= \$11677 ;
   always @(posedge clk)
-    \sel_l9_s0$2139  <= \$11686 ;
+    \sel_l9_s0$2139  <= \$11678 ;
   always @(posedge clk)
-    \sel_l9_s0$2140  <= \$11687 ;
+    \sel_l9_s0$2140  <= \$11679 ;
   always @(posedge clk)
-    \sel_l9_s0$2141  <= \$11688 ;
+    \sel_l9_s0$2141  <= \$11680 ;
   always @(posedge clk)
-    \sel_l9_s0$2142  <= \$11689 ;
+    \sel_l9_s0$2142  <= \$11681 ;
   always @(posedge clk)
-    \sel_l9_s0$2143  <= \$11690 ;
+    \sel_l9_s0$2143  <= \$11682 ;
   always @(posedge clk)
-    \sel_l9_s0$2144  <= \$11691 ;
+    \sel_l9_s0$2144  <= \$11683 ;
   always @(posedge clk)
-    \sel_l9_s0$2145  <= \$11692 ;
+    \sel_l9_s0$2145  <= \$11684 ;
   always @(posedge clk)
-    \sel_l9_s0$2146  <= \$11693 ;
+    \sel_l9_s0$2146  <= \$11685 ;
   always @(posedge clk)
-    \sel_l9_s0$2147  <= \$11694 ;
+    \sel_l9_s0$2147  <= \$11686 ;
   always @(posedge clk)
-    \sel_l9_s0$2148  <= \$11695 ;
+    \sel_l9_s0$2148  <= \$11687 ;
   always @(posedge clk)
-    \sel_l9_s0$2149  <= \$11696 ;
+    \sel_l9_s0$2149  <= \$11688 ;
   always @(posedge clk)
-    \sel_l9_s0$2150  <= \$11697 ;
+    \sel_l9_s0$2150  <= \$11689 ;
   always @(posedge clk)
-    \sel_l9_s0$2151  <= \$11698 ;
+    \sel_l9_s0$2151  <= \$11690 ;
   always @(posedge clk)
-    \sel_l9_s0$2152  <= \$11699 ;
+    \sel_l9_s0$2152  <= \$11691 ;
   always @(posedge clk)
-    \sel_l9_s0$2153  <= \$11700 ;
+    \sel_l9_s0$2153  <= \$11692 ;
   always @(posedge clk)
-    \sel_l9_s0$2154  <= \$11701 ;
+    \sel_l9_s0$2154  <= \$11693 ;
   always @(posedge clk)
-    \sel_l9_s0$2155  <= \$11702 ;
+    \sel_l9_s0$2155  <= \$11694 ;
   always @(posedge clk)
-    \sel_l9_s0$2156  <= \$11703 ;
+    \sel_l9_s0$2156  <= \$11695 ;
   always @(posedge clk)
-    \sel_l9_s0$2157  <= \$11704 ;
+    \sel_l9_s0$2157  <= \$11696 ;
   always @(posedge clk)
-    \sel_l9_s0$2158  <= \$11705 ;
+    \sel_l9_s0$2158  <= \$11697 ;
   always @(posedge clk)
-    \sel_l9_s0$2159  <= \$11706 ;
+    \sel_l9_s0$2159  <= \$11698 ;
   always @(posedge clk)
-    \sel_l9_s0$2160  <= \$11707 ;
+    \sel_l9_s0$2160  <= \$11699 ;
   always @(posedge clk)
-    \sel_l9_s0$2161  <= \$11708 ;
+    \sel_l9_s0$2161  <= \$11700 ;
   always @(posedge clk)
-    \sel_l9_s0$2162  <= \$11709 ;
+    \sel_l9_s0$2162  <= \$11701 ;
   always @(posedge clk)
-    \sel_l9_s0$2163  <= \$11710 ;
+    \sel_l9_s0$2163  <= \$11702 ;
   always @(posedge clk)
-    \sel_l9_s0$2164  <= \$11711 ;
+    \sel_l9_s0$2164  <= \$11703 ;
   always @(posedge clk)
-    \sel_l9_s0$2165  <= \$11712 ;
+    \sel_l9_s0$2165  <= \$11704 ;
   always @(posedge clk)
-    \sel_l9_s0$2166  <= \$11713 ;
+    \sel_l9_s0$2166  <= \$11705 ;
   always @(posedge clk)
-    \sel_l9_s0$2167  <= \$11714 ;
+    \sel_l9_s0$2167  <= \$11706 ;
   always @(posedge clk)
-    \sel_l9_s0$2168  <= \$11715 ;
+    \sel_l9_s0$2168  <= \$11707 ;
   always @(posedge clk)
-    \sel_l9_s0$2169  <= \$11716 ;
+    \sel_l9_s0$2169  <= \$11708 ;
   always @(posedge clk)
-    \sel_l9_s0$2170  <= \$11717 ;
+    \sel_l9_s0$2170  <= \$11709 ;
   always @(posedge clk)
-    \sel_l9_s0$2171  <= \$11718 ;
+    \sel_l9_s0$2171  <= \$11710 ;
   always @(posedge clk)
-    \sel_l9_s0$2172  <= \$11719 ;
+    \sel_l9_s0$2172  <= \$11711 ;
   always @(posedge clk)
-    \sel_l9_s0$2173  <= \$11720 ;
+    \sel_l9_s0$2173  <= \$11712 ;
   always @(posedge clk)
-    \sel_l9_s0$2174  <= \$11721 ;
+    \sel_l9_s0$2174  <= \$11713 ;
   always @(posedge clk)
-    \sel_l9_s0$2175  <= \$11722 ;
+    \sel_l9_s0$2175  <= \$11714 ;
   always @(posedge clk)
-    \sel_l9_s0$2176  <= \$11723 ;
+    \sel_l9_s0$2176  <= \$11715 ;
   always @(posedge clk)
-    \sel_l9_s0$2177  <= \$11724 ;
+    \sel_l9_s0$2177  <= \$11716 ;
   always @(posedge clk)
-    \sel_l9_s0$2178  <= \$11725 ;
+    \sel_l9_s0$2178  <= \$11717 ;
   always @(posedge clk)
-    \sel_l9_s0$2179  <= \$11726 ;
+    \sel_l9_s0$2179  <= \$11718 ;
   always @(posedge clk)
-    \sel_l9_s0$2180  <= \$11727 ;
+    \sel_l9_s0$2180  <= \$11719 ;
   always @(posedge clk)
-    \sel_l9_s0$2181  <= \$11728 ;
+    \sel_l9_s0$2181  <= \$11720 ;
   always @(posedge clk)
-    \sel_l9_s0$2182  <= \$11729 ;
+    \sel_l9_s0$2182  <= \$11721 ;
   always @(posedge clk)
-    \sel_l9_s0$2183  <= \$11730 ;
+    \sel_l9_s0$2183  <= \$11722 ;
   always @(posedge clk)
-    \sel_l9_s0$2184  <= \$11731 ;
+    \sel_l9_s0$2184  <= \$11723 ;
   always @(posedge clk)
-    \sel_l9_s0$2185  <= \$11732 ;
+    \sel_l9_s0$2185  <= \$11724 ;
   always @(posedge clk)
-    \sel_l9_s0$2186  <= \$11733 ;
+    \sel_l9_s0$2186  <= \$11725 ;
   always @(posedge clk)
-    \sel_l9_s0$2187  <= \$11734 ;
+    \sel_l9_s0$2187  <= \$11726 ;
   always @(posedge clk)
-    \sel_l9_s0$2188  <= \$11735 ;
+    \sel_l9_s0$2188  <= \$11727 ;
   always @(posedge clk)
-    \sel_l9_s0$2189  <= \$11736 ;
+    \sel_l9_s0$2189  <= \$11728 ;
   always @(posedge clk)
-    \sel_l9_s0$2190  <= \$11737 ;
+    \sel_l9_s0$2190  <= \$11729 ;
   always @(posedge clk)
-    \sel_l9_s0$2191  <= \$11738 ;
+    \sel_l9_s0$2191  <= \$11730 ;
   always @(posedge clk)
-    \sel_l9_s0$2192  <= \$11739 ;
+    \sel_l9_s0$2192  <= \$11731 ;
   always @(posedge clk)
-    \sel_l9_s0$2193  <= \$11740 ;
+    \sel_l9_s0$2193  <= \$11732 ;
   always @(posedge clk)
-    \sel_l9_s0$2194  <= \$11741 ;
+    \sel_l9_s0$2194  <= \$11733 ;
   always @(posedge clk)
-    \sel_l9_s0$2195  <= \$11742 ;
+    \sel_l9_s0$2195  <= \$11734 ;
   always @(posedge clk)
-    \sel_l9_s0$2196  <= \$11743 ;
+    \sel_l9_s0$2196  <= \$11735 ;
   always @(posedge clk)
-    \sel_l9_s0$2197  <= \$11744 ;
+    \sel_l9_s0$2197  <= \$11736 ;
   always @(posedge clk)
-    \sel_l9_s0$2198  <= \$11745 ;
+    \sel_l9_s0$2198  <= \$11737 ;
   always @(posedge clk)
-    \sel_l9_s0$2199  <= \$11746 ;
+    \sel_l9_s0$2199  <= \$11738 ;
   always @(posedge clk)
-    \sel_l9_s0$2200  <= \$11747 ;
+    \sel_l9_s0$2200  <= \$11739 ;
   always @(posedge clk)
-    \sel_l9_s0$2201  <= \$11748 ;
+    \sel_l9_s0$2201  <= \$11740 ;
   always @(posedge clk)
-    \sel_l9_s0$2202  <= \$11749 ;
+    \sel_l9_s0$2202  <= \$11741 ;
   always @(posedge clk)
-    \sel_l9_s0$2203  <= \$11750 ;
+    \sel_l9_s0$2203  <= \$11742 ;
   always @(posedge clk)
-    \sel_l9_s0$2204  <= \$11751 ;
+    \sel_l9_s0$2204  <= \$11743 ;
   always @(posedge clk)
-    \sel_l9_s0$2205  <= \$11752 ;
+    \sel_l9_s0$2205  <= \$11744 ;
   always @(posedge clk)
-    \sel_l9_s0$2206  <= \$11753 ;
+    \sel_l9_s0$2206  <= \$11745 ;
   always @(posedge clk)
-    \sel_l9_s0$2207  <= \$11754 ;
+    \sel_l9_s0$2207  <= \$11746 ;
   always @(posedge clk)
-    \sel_l9_s0$2208  <= \$11755 ;
+    \sel_l9_s0$2208  <= \$11747 ;
   always @(posedge clk)
-    \sel_l9_s0$2209  <= \$11756 ;
+    \sel_l9_s0$2209  <= \$11748 ;
   always @(posedge clk)
-    \sel_l9_s0$2210  <= \$11757 ;
+    \sel_l9_s0$2210  <= \$11749 ;
   always @(posedge clk)
-    \sel_l9_s0$2211  <= \$11758 ;
+    \sel_l9_s0$2211  <= \$11750 ;
   always @(posedge clk)
-    \sel_l9_s0$2212  <= \$11759 ;
+    \sel_l9_s0$2212  <= \$11751 ;
   always @(posedge clk)
-    \sel_l9_s0$2213  <= \$11760 ;
+    \sel_l9_s0$2213  <= \$11752 ;
   always @(posedge clk)
-    \sel_l9_s0$2214  <= \$11761 ;
+    \sel_l9_s0$2214  <= \$11753 ;
   always @(posedge clk)
-    \sel_l9_s0$2215  <= \$11762 ;
+    \sel_l9_s0$2215  <= \$11754 ;
   always @(posedge clk)
-    \sel_l9_s0$2216  <= \$11763 ;
+    \sel_l9_s0$2216  <= \$11755 ;
   always @(posedge clk)
-    \sel_l9_s0$2217  <= \$11764 ;
+    \sel_l9_s0$2217  <= \$11756 ;
   always @(posedge clk)
-    \sel_l9_s0$2218  <= \$11765 ;
+    \sel_l9_s0$2218  <= \$11757 ;
   always @(posedge clk)
-    \sel_l9_s0$2219  <= \$11766 ;
+    \sel_l9_s0$2219  <= \$11758 ;
   always @(posedge clk)
-    \sel_l9_s0$2220  <= \$11767 ;
+    \sel_l9_s0$2220  <= \$11759 ;
   always @(posedge clk)
-    \sel_l9_s0$2221  <= \$11768 ;
+    \sel_l9_s0$2221  <= \$11760 ;
   always @(posedge clk)
-    \sel_l9_s0$2222  <= \$11769 ;
+    \sel_l9_s0$2222  <= \$11761 ;
   always @(posedge clk)
-    \sel_l9_s0$2223  <= \$11770 ;
+    \sel_l9_s0$2223  <= \$11762 ;
   always @(posedge clk)
-    \sel_l9_s0$2224  <= \$11771 ;
+    \sel_l9_s0$2224  <= \$11763 ;
   always @(posedge clk)
-    \sel_l9_s0$2225  <= \$11772 ;
+    \sel_l9_s0$2225  <= \$11764 ;
   always @(posedge clk)
-    \sel_l9_s0$2226  <= \$11773 ;
+    \sel_l9_s0$2226  <= \$11765 ;
   always @(posedge clk)
-    \sel_l9_s0$2227  <= \$11774 ;
+    \sel_l9_s0$2227  <= \$11766 ;
   always @(posedge clk)
-    \sel_l9_s0$2228  <= \$11775 ;
+    \sel_l9_s0$2228  <= \$11767 ;
   always @(posedge clk)
-    \sel_l9_s0$2229  <= \$11776 ;
+    \sel_l9_s0$2229  <= \$11768 ;
   always @(posedge clk)
-    \sel_l9_s0$2230  <= \$11777 ;
+    \sel_l9_s0$2230  <= \$11769 ;
   always @(posedge clk)
-    \sel_l9_s0$2231  <= \$11778 ;
+    \sel_l9_s0$2231  <= \$11770 ;
   always @(posedge clk)
-    \sel_l9_s0$2232  <= \$11779 ;
+    \sel_l9_s0$2232  <= \$11771 ;
   always @(posedge clk)
-    \sel_l9_s0$2233  <= \$11780 ;
+    \sel_l9_s0$2233  <= \$11772 ;
   always @(posedge clk)
-    \sel_l9_s0$2234  <= \$11781 ;
+    \sel_l9_s0$2234  <= \$11773 ;
   always @(posedge clk)
-    \sel_l9_s0$2235  <= \$11782 ;
+    \sel_l9_s0$2235  <= \$11774 ;
   always @(posedge clk)
-    \sel_l9_s0$2236  <= \$11783 ;
+    \sel_l9_s0$2236  <= \$11775 ;
   always @(posedge clk)
-    \sel_l9_s0$2237  <= \$11784 ;
+    \sel_l9_s0$2237  <= \$11776 ;
   always @(posedge clk)
-    \sel_l9_s0$2238  <= \$11785 ;
+    \sel_l9_s0$2238  <= \$11777 ;
   always @(posedge clk)
-    \sel_l9_s0$2239  <= \$11786 ;
+    \sel_l9_s0$2239  <= \$11778 ;
   always @(posedge clk)
-    \sel_l9_s0$2240  <= \$11787 ;
+    \sel_l9_s0$2240  <= \$11779 ;
   always @(posedge clk)
-    \sel_l9_s0$2241  <= \$11788 ;
+    \sel_l9_s0$2241  <= \$11780 ;
   always @(posedge clk)
-    \sel_l9_s0$2242  <= \$11789 ;
+    \sel_l9_s0$2242  <= \$11781 ;
   always @(posedge clk)
-    \sel_l9_s0$2243  <= \$11790 ;
+    \sel_l9_s0$2243  <= \$11782 ;
   always @(posedge clk)
-    \sel_l9_s0$2244  <= \$11791 ;
+    \sel_l9_s0$2244  <= \$11783 ;
   always @(posedge clk)
-    \sel_l9_s0$2245  <= \$11792 ;
+    \sel_l9_s0$2245  <= \$11784 ;
   always @(posedge clk)
-    \sel_l9_s0$2246  <= \$11793 ;
+    \sel_l9_s0$2246  <= \$11785 ;
   always @(posedge clk)
-    \sel_l9_s0$2247  <= \$11794 ;
+    \sel_l9_s0$2247  <= \$11786 ;
   always @(posedge clk)
-    \sel_l9_s0$2248  <= \$11795 ;
+    \sel_l9_s0$2248  <= \$11787 ;
   always @(posedge clk)
-    \sel_l9_s0$2249  <= \$11796 ;
+    \sel_l9_s0$2249  <= \$11788 ;
   always @(posedge clk)
-    \sel_l9_s0$2250  <= \$11797 ;
+    \sel_l9_s0$2250  <= \$11789 ;
   always @(posedge clk)
-    \sel_l9_s0$2251  <= \$11798 ;
+    \sel_l9_s0$2251  <= \$11790 ;
   always @(posedge clk)
-    \sel_l9_s0$2252  <= \$11799 ;
+    \sel_l9_s0$2252  <= \$11791 ;
   always @(posedge clk)
-    \sel_l9_s0$2253  <= \$11800 ;
+    \sel_l9_s0$2253  <= \$11792 ;
   always @(posedge clk)
-    \sel_l9_s0$2254  <= \$11801 ;
+    \sel_l9_s0$2254  <= \$11793 ;
   always @(posedge clk)
-    \sel_l9_s0$2255  <= \$11802 ;
+    \sel_l9_s0$2255  <= \$11794 ;
   always @(posedge clk)
-    \sel_l9_s0$2256  <= \$11803 ;
+    \sel_l9_s0$2256  <= \$11795 ;
   always @(posedge clk)
-    \sel_l9_s0$2257  <= \$11804 ;
+    \sel_l9_s0$2257  <= \$11796 ;
   always @(posedge clk)
-    \sel_l9_s0$2258  <= \$11805 ;
+    \sel_l9_s0$2258  <= \$11797 ;
   always @(posedge clk)
-    \sel_l9_s0$2259  <= \$11806 ;
+    \sel_l9_s0$2259  <= \$11798 ;
   always @(posedge clk)
-    \sel_l9_s0$5378  <= \$11807 ;
+    \sel_l9_s0$5378  <= \$11799 ;
   always @(posedge clk)
-    \sel_l9_s0$5379  <= \$11808 ;
+    \sel_l9_s0$5379  <= \$11800 ;
   always @(posedge clk)
-    \sel_l11_s0$5380  <= \$11809 ;
+    \sel_l11_s0$5380  <= \$11801 ;
   always @(posedge clk)
-    \sel_l11_s0$5381  <= \$11810 ;
+    \sel_l11_s0$5381  <= \$11802 ;
   always @(posedge clk)
-    \sel_l11_s0$2309  <= \$11811 ;
+    \sel_l11_s0$2309  <= \$11803 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$11812 ;
+    sel_l11_s0 <= \$11804 ;
   always @(posedge clk)
-    \sel_l11_s0$2315  <= \$11813 ;
+    \sel_l11_s0$2315  <= \$11805 ;
   always @(posedge clk)
-    \sel_l11_s0$2474  <= \$11814 ;
+    \sel_l11_s0$2474  <= \$11806 ;
   always @(posedge clk)
-    \sel_l11_s0$2324  <= \$11815 ;
+    \sel_l11_s0$2324  <= \$11807 ;
   always @(posedge clk)
-    \sel_l11_s0$2323  <= \$11816 ;
+    \sel_l11_s0$2323  <= \$11808 ;
   always @(posedge clk)
-    \sel_l11_s0$2332  <= \$11817 ;
+    \sel_l11_s0$2332  <= \$11809 ;
   always @(posedge clk)
-    \sel_l11_s0$2623  <= \$11818 ;
+    \sel_l11_s0$2623  <= \$11810 ;
   always @(posedge clk)
-    \sel_l11_s0$2343  <= \$11819 ;
+    \sel_l11_s0$2343  <= \$11811 ;
   always @(posedge clk)
-    \sel_l11_s0$2342  <= \$11820 ;
+    \sel_l11_s0$2342  <= \$11812 ;
   always @(posedge clk)
-    \sel_l11_s0$2353  <= \$11821 ;
+    \sel_l11_s0$2353  <= \$11813 ;
   always @(posedge clk)
-    \sel_l11_s0$2505  <= \$11822 ;
+    \sel_l11_s0$2505  <= \$11814 ;
   always @(posedge clk)
-    \sel_l11_s0$2364  <= \$11823 ;
+    \sel_l11_s0$2364  <= \$11815 ;
   always @(posedge clk)
-    \sel_l11_s0$2363  <= \$11824 ;
+    \sel_l11_s0$2363  <= \$11816 ;
   always @(posedge clk)
-    \sel_l11_s0$2374  <= \$11825 ;
+    \sel_l11_s0$2374  <= \$11817 ;
   always @(posedge clk)
-    \sel_l11_s0$5382  <= \$11826 ;
+    \sel_l11_s0$5382  <= \$11818 ;
   always @(posedge clk)
-    \sel_l11_s0$2387  <= \$11827 ;
+    \sel_l11_s0$2387  <= \$11819 ;
   always @(posedge clk)
-    \sel_l11_s0$2386  <= \$11828 ;
+    \sel_l11_s0$2386  <= \$11820 ;
   always @(posedge clk)
-    \sel_l11_s0$2399  <= \$11829 ;
+    \sel_l11_s0$2399  <= \$11821 ;
   always @(posedge clk)
-    \sel_l11_s0$2544  <= \$11830 ;
+    \sel_l11_s0$2544  <= \$11822 ;
   always @(posedge clk)
-    \sel_l11_s0$2412  <= \$11831 ;
+    \sel_l11_s0$2412  <= \$11823 ;
   always @(posedge clk)
-    \sel_l11_s0$2411  <= \$11832 ;
+    \sel_l11_s0$2411  <= \$11824 ;
   always @(posedge clk)
-    \sel_l11_s0$2424  <= \$11833 ;
+    \sel_l11_s0$2424  <= \$11825 ;
   always @(posedge clk)
-    \sel_l11_s0$2698  <= \$11834 ;
+    \sel_l11_s0$2698  <= \$11826 ;
   always @(posedge clk)
-    \sel_l11_s0$2437  <= \$11835 ;
+    \sel_l11_s0$2437  <= \$11827 ;
   always @(posedge clk)
-    \sel_l11_s0$2436  <= \$11836 ;
+    \sel_l11_s0$2436  <= \$11828 ;
   always @(posedge clk)
-    \sel_l11_s0$2449  <= \$11837 ;
+    \sel_l11_s0$2449  <= \$11829 ;
   always @(posedge clk)
-    \sel_l11_s0$2589  <= \$11838 ;
+    \sel_l11_s0$2589  <= \$11830 ;
   always @(posedge clk)
-    \sel_l11_s0$2462  <= \$11839 ;
+    \sel_l11_s0$2462  <= \$11831 ;
   always @(posedge clk)
-    \sel_l11_s0$2461  <= \$11840 ;
+    \sel_l11_s0$2461  <= \$11832 ;
   always @(posedge clk)
-    \sel_l11_s0$5383  <= \$11841 ;
+    \sel_l11_s0$5383  <= \$11833 ;
   always @(posedge clk)
-    \sel_l11_s0$5384  <= \$11842 ;
+    \sel_l11_s0$5384  <= \$11834 ;
   always @(posedge clk)
-    \sel_l14_s0$2969  <= \$11843 ;
+    \sel_l14_s0$2969  <= \$11835 ;
   always @(posedge clk)
-    \sel_l14_s0$2970  <= \$11844 ;
+    \sel_l14_s0$2970  <= \$11836 ;
   always @(posedge clk)
-    \sel_l14_s0$2971  <= \$11845 ;
+    \sel_l14_s0$2971  <= \$11837 ;
   always @(posedge clk)
-    \sel_l14_s0$2972  <= \$11846 ;
+    \sel_l14_s0$2972  <= \$11838 ;
   always @(posedge clk)
-    \sel_l14_s0$2973  <= \$11847 ;
+    \sel_l14_s0$2973  <= \$11839 ;
   always @(posedge clk)
-    \sel_l14_s0$2974  <= \$11848 ;
+    \sel_l14_s0$2974  <= \$11840 ;
   always @(posedge clk)
-    \sel_l14_s0$2975  <= \$11849 ;
+    \sel_l14_s0$2975  <= \$11841 ;
   always @(posedge clk)
-    \sel_l14_s0$2976  <= \$11850 ;
+    \sel_l14_s0$2976  <= \$11842 ;
   always @(posedge clk)
-    \sel_l14_s0$2977  <= \$11851 ;
+    \sel_l14_s0$2977  <= \$11843 ;
   always @(posedge clk)
-    \sel_l14_s0$2978  <= \$11852 ;
+    \sel_l14_s0$2978  <= \$11844 ;
   always @(posedge clk)
-    \sel_l14_s0$2979  <= \$11853 ;
+    \sel_l14_s0$2979  <= \$11845 ;
   always @(posedge clk)
-    \sel_l14_s0$2980  <= \$11854 ;
+    \sel_l14_s0$2980  <= \$11846 ;
   always @(posedge clk)
-    \sel_l14_s0$2981  <= \$11855 ;
+    \sel_l14_s0$2981  <= \$11847 ;
   always @(posedge clk)
-    \sel_l14_s0$2982  <= \$11856 ;
+    \sel_l14_s0$2982  <= \$11848 ;
   always @(posedge clk)
-    \sel_l14_s0$2983  <= \$11857 ;
+    \sel_l14_s0$2983  <= \$11849 ;
   always @(posedge clk)
-    \sel_l14_s0$2984  <= \$11858 ;
+    \sel_l14_s0$2984  <= \$11850 ;
   always @(posedge clk)
-    \sel_l14_s0$2779  <= \$11859 ;
+    \sel_l14_s0$2779  <= \$11851 ;
   always @(posedge clk)
-    sel_l14_s0 <= \$11860 ;
+    sel_l14_s0 <= \$11852 ;
   always @(posedge clk)
-    \sel_l14_s0$2791  <= \$11861 ;
+    \sel_l14_s0$2791  <= \$11853 ;
   always @(posedge clk)
-    \sel_l14_s0$2803  <= \$11862 ;
+    \sel_l14_s0$2803  <= \$11854 ;
   always @(posedge clk)
-    \sel_l14_s0$2815  <= \$11863 ;
+    \sel_l14_s0$2815  <= \$11855 ;
   always @(posedge clk)
-    \sel_l14_s0$2827  <= \$11864 ;
+    \sel_l14_s0$2827  <= \$11856 ;
   always @(posedge clk)
-    \sel_l14_s0$2839  <= \$11865 ;
+    \sel_l14_s0$2839  <= \$11857 ;
   always @(posedge clk)
-    \sel_l14_s0$2851  <= \$11866 ;
+    \sel_l14_s0$2851  <= \$11858 ;
   always @(posedge clk)
-    \sel_l14_s0$2863  <= \$11867 ;
+    \sel_l14_s0$2863  <= \$11859 ;
   always @(posedge clk)
-    \sel_l14_s0$2875  <= \$11868 ;
+    \sel_l14_s0$2875  <= \$11860 ;
   always @(posedge clk)
-    \sel_l14_s0$2887  <= \$11869 ;
+    \sel_l14_s0$2887  <= \$11861 ;
   always @(posedge clk)
-    \sel_l14_s0$2899  <= \$11870 ;
+    \sel_l14_s0$2899  <= \$11862 ;
   always @(posedge clk)
-    \sel_l14_s0$2911  <= \$11871 ;
+    \sel_l14_s0$2911  <= \$11863 ;
   always @(posedge clk)
-    \sel_l14_s0$2923  <= \$11872 ;
+    \sel_l14_s0$2923  <= \$11864 ;
   always @(posedge clk)
-    \sel_l14_s0$2935  <= \$11873 ;
+    \sel_l14_s0$2935  <= \$11865 ;
   always @(posedge clk)
-    \sel_l14_s0$2947  <= \$11874 ;
+    \sel_l14_s0$2947  <= \$11866 ;
   always @(posedge clk)
-    \sel_l14_s0$5385  <= \$11875 ;
+    \sel_l14_s0$5385  <= \$11867 ;
   always @(posedge clk)
-    \sel_l14_s0$5386  <= \$11876 ;
+    \sel_l14_s0$5386  <= \$11868 ;
   always @(posedge clk)
-    wr__addr <= \$11877 ;
+    wr__addr <= \$11869 ;
   always @(posedge clk)
-    rd__addr <= \$11878 ;
+    rd__addr <= \$11870 ;
   always @(posedge clk)
-    \sel_l16_s0$5387  <= \$11879 ;
+    \sel_l16_s0$5387  <= \$11871 ;
   always @(posedge clk)
-    \sel_l16_s0$3004  <= \$11880 ;
+    \sel_l16_s0$3004  <= \$11872 ;
   always @(posedge clk)
-    \sel_l16_s0$3028  <= \$11881 ;
+    \sel_l16_s0$3028  <= \$11873 ;
   always @(posedge clk)
-    \sel_l16_s0$3037  <= \$11882 ;
+    \sel_l16_s0$3037  <= \$11874 ;
   always @(posedge clk)
-    \sel_l16_s0$3046  <= \$11883 ;
+    \sel_l16_s0$3046  <= \$11875 ;
   always @(posedge clk)
-    \sel_l16_s0$3055  <= \$11884 ;
+    \sel_l16_s0$3055  <= \$11876 ;
   always @(posedge clk)
-    \sel_l16_s0$3064  <= \$11885 ;
+    \sel_l16_s0$3064  <= \$11877 ;
   always @(posedge clk)
-    \sel_l16_s0$3073  <= \$11886 ;
+    \sel_l16_s0$3073  <= \$11878 ;
   always @(posedge clk)
-    \sel_l16_s0$3082  <= \$11887 ;
+    \sel_l16_s0$3082  <= \$11879 ;
   always @(posedge clk)
-    \sel_l16_s0$3091  <= \$11888 ;
+    \sel_l16_s0$3091  <= \$11880 ;
   always @(posedge clk)
-    \sel_l16_s0$3100  <= \$11889 ;
+    \sel_l16_s0$3100  <= \$11881 ;
   always @(posedge clk)
-    \sel_l16_s0$3109  <= \$11890 ;
+    \sel_l16_s0$3109  <= \$11882 ;
   always @(posedge clk)
-    \sel_l16_s0$3118  <= \$11891 ;
+    \sel_l16_s0$3118  <= \$11883 ;
   always @(posedge clk)
-    \sel_l16_s0$3127  <= \$11892 ;
+    \sel_l16_s0$3127  <= \$11884 ;
   always @(posedge clk)
-    \sel_l16_s0$3136  <= \$11893 ;
+    \sel_l16_s0$3136  <= \$11885 ;
   always @(posedge clk)
-    \sel_l16_s0$3145  <= \$11894 ;
+    \sel_l16_s0$3145  <= \$11886 ;
   always @(posedge clk)
-    \sel_l16_s0$3154  <= \$11895 ;
+    \sel_l16_s0$3154  <= \$11887 ;
   always @(posedge clk)
-    sel_l16_s0 <= \$11896 ;
+    sel_l16_s0 <= \$11888 ;
   always @(posedge clk)
-    \sel_l16_s0$3005  <= \$11897 ;
+    \sel_l16_s0$3005  <= \$11889 ;
   always @(posedge clk)
-    \sel_l16_s0$3006  <= \$11898 ;
+    \sel_l16_s0$3006  <= \$11890 ;
   always @(posedge clk)
-    \sel_l16_s0$3008  <= \$11899 ;
+    \sel_l16_s0$3008  <= \$11891 ;
   always @(posedge clk)
-    \sel_l16_s0$3009  <= \$11900 ;
+    \sel_l16_s0$3009  <= \$11892 ;
   always @(posedge clk)
-    \sel_l16_s0$3010  <= \$11901 ;
+    \sel_l16_s0$3010  <= \$11893 ;
   always @(posedge clk)
-    \sel_l16_s0$3012  <= \$11902 ;
+    \sel_l16_s0$3012  <= \$11894 ;
   always @(posedge clk)
-    \sel_l16_s0$3013  <= \$11903 ;
+    \sel_l16_s0$3013  <= \$11895 ;
   always @(posedge clk)
-    \sel_l16_s0$3014  <= \$11904 ;
+    \sel_l16_s0$3014  <= \$11896 ;
   always @(posedge clk)
-    \sel_l16_s0$3016  <= \$11905 ;
+    \sel_l16_s0$3016  <= \$11897 ;
   always @(posedge clk)
-    \sel_l16_s0$3017  <= \$11906 ;
+    \sel_l16_s0$3017  <= \$11898 ;
   always @(posedge clk)
-    \sel_l16_s0$3018  <= \$11907 ;
+    \sel_l16_s0$3018  <= \$11899 ;
   always @(posedge clk)
-    \sel_l16_s0$3020  <= \$11908 ;
+    \sel_l16_s0$3020  <= \$11900 ;
   always @(posedge clk)
-    \sel_l16_s0$3021  <= \$11909 ;
+    \sel_l16_s0$3021  <= \$11901 ;
   always @(posedge clk)
-    \sel_l16_s0$3022  <= \$11910 ;
+    \sel_l16_s0$3022  <= \$11902 ;
   always @(posedge clk)
-    \sel_l16_s0$3024  <= \$11911 ;
+    \sel_l16_s0$3024  <= \$11903 ;
   always @(posedge clk)
-    \sel_l16_s0$3025  <= \$11912 ;
+    \sel_l16_s0$3025  <= \$11904 ;
   always @(posedge clk)
-    \sel_l16_s0$3034  <= \$11913 ;
+    \sel_l16_s0$3034  <= \$11905 ;
   always @(posedge clk)
-    \sel_l16_s0$3043  <= \$11914 ;
+    \sel_l16_s0$3043  <= \$11906 ;
   always @(posedge clk)
-    \sel_l16_s0$3052  <= \$11915 ;
+    \sel_l16_s0$3052  <= \$11907 ;
   always @(posedge clk)
-    \sel_l16_s0$3061  <= \$11916 ;
+    \sel_l16_s0$3061  <= \$11908 ;
   always @(posedge clk)
-    \sel_l16_s0$3070  <= \$11917 ;
+    \sel_l16_s0$3070  <= \$11909 ;
   always @(posedge clk)
-    \sel_l16_s0$3079  <= \$11918 ;
+    \sel_l16_s0$3079  <= \$11910 ;
   always @(posedge clk)
-    \sel_l16_s0$3088  <= \$11919 ;
+    \sel_l16_s0$3088  <= \$11911 ;
   always @(posedge clk)
-    \sel_l16_s0$3097  <= \$11920 ;
+    \sel_l16_s0$3097  <= \$11912 ;
   always @(posedge clk)
-    \sel_l16_s0$3106  <= \$11921 ;
+    \sel_l16_s0$3106  <= \$11913 ;
   always @(posedge clk)
-    \sel_l16_s0$3115  <= \$11922 ;
+    \sel_l16_s0$3115  <= \$11914 ;
   always @(posedge clk)
-    \sel_l16_s0$3124  <= \$11923 ;
+    \sel_l16_s0$3124  <= \$11915 ;
   always @(posedge clk)
-    \sel_l16_s0$3133  <= \$11924 ;
+    \sel_l16_s0$3133  <= \$11916 ;
   always @(posedge clk)
-    \sel_l16_s0$3142  <= \$11925 ;
+    \sel_l16_s0$3142  <= \$11917 ;
   always @(posedge clk)
-    \sel_l16_s0$3151  <= \$11926 ;
+    \sel_l16_s0$3151  <= \$11918 ;
   always @(posedge clk)
-    \sel_l16_s0$3160  <= \$11927 ;
+    \sel_l16_s0$3160  <= \$11919 ;
   always @(posedge clk)
-    \sel_l16_s0$5388  <= \$11928 ;
+    \sel_l16_s0$5388  <= \$11920 ;
   always @(posedge clk)
-    \sel_l16_s0$5389  <= \$11929 ;
+    \sel_l16_s0$5389  <= \$11921 ;
   always @(posedge clk)
-    \sel_l18_s0$5390  <= \$11930 ;
+    \sel_l18_s0$5390  <= \$11922 ;
   always @(posedge clk)
-    \sel_l18_s0$5391  <= \$11931 ;
+    \sel_l18_s0$5391  <= \$11923 ;
   always @(posedge clk)
-    \sel_l18_s0$5392  <= \$11932 ;
+    \sel_l18_s0$5392  <= \$11924 ;
   always @(posedge clk)
-    \sel_l18_s0$5393  <= \$11933 ;
+    \sel_l18_s0$5393  <= \$11925 ;
   always @(posedge clk)
-    \sel_l18_s0$5394  <= \$11934 ;
+    \sel_l18_s0$5394  <= \$11926 ;
   always @(posedge clk)
-    \sel_l18_s0$5395  <= \$11935 ;
+    \sel_l18_s0$5395  <= \$11927 ;
   always @(posedge clk)
-    \sel_l18_s0$5396  <= \$11936 ;
+    \sel_l18_s0$5396  <= \$11928 ;
   always @(posedge clk)
-    \sel_l18_s0$5397  <= \$11937 ;
+    \sel_l18_s0$5397  <= \$11929 ;
   always @(posedge clk)
-    \sel_l18_s0$5398  <= \$11938 ;
+    \sel_l18_s0$5398  <= \$11930 ;
   always @(posedge clk)
-    \sel_l18_s0$5399  <= \$11939 ;
+    \sel_l18_s0$5399  <= \$11931 ;
   always @(posedge clk)
-    \sel_l18_s0$5400  <= \$11940 ;
+    \sel_l18_s0$5400  <= \$11932 ;
   always @(posedge clk)
-    \sel_l18_s0$5401  <= \$11941 ;
+    \sel_l18_s0$5401  <= \$11933 ;
   always @(posedge clk)
-    \sel_l18_s0$5402  <= \$11942 ;
+    \sel_l18_s0$5402  <= \$11934 ;
   always @(posedge clk)
-    \sel_l18_s0$5403  <= \$11943 ;
+    \sel_l18_s0$5403  <= \$11935 ;
   always @(posedge clk)
-    \sel_l18_s0$5404  <= \$11944 ;
+    \sel_l18_s0$5404  <= \$11936 ;
   always @(posedge clk)
-    \sel_l18_s0$5405  <= \$11945 ;
+    \sel_l18_s0$5405  <= \$11937 ;
   always @(posedge clk)
-    \sel_l18_s0$5406  <= \$11946 ;
+    \sel_l18_s0$5406  <= \$11938 ;
   always @(posedge clk)
-    sel_l18_s0 <= \$11947 ;
+    sel_l18_s0 <= \$11939 ;
   always @(posedge clk)
-    \sel_l18_s0$3184  <= \$11948 ;
+    \sel_l18_s0$3184  <= \$11940 ;
   always @(posedge clk)
-    \sel_l18_s0$3187  <= \$11949 ;
+    \sel_l18_s0$3187  <= \$11941 ;
   always @(posedge clk)
-    \sel_l18_s0$3190  <= \$11950 ;
+    \sel_l18_s0$3190  <= \$11942 ;
   always @(posedge clk)
-    \sel_l18_s0$3193  <= \$11951 ;
+    \sel_l18_s0$3193  <= \$11943 ;
   always @(posedge clk)
-    \sel_l18_s0$3196  <= \$11952 ;
+    \sel_l18_s0$3196  <= \$11944 ;
   always @(posedge clk)
-    \sel_l18_s0$3199  <= \$11953 ;
+    \sel_l18_s0$3199  <= \$11945 ;
   always @(posedge clk)
-    \sel_l18_s0$3202  <= \$11954 ;
+    \sel_l18_s0$3202  <= \$11946 ;
   always @(posedge clk)
-    \sel_l18_s0$3205  <= \$11955 ;
+    \sel_l18_s0$3205  <= \$11947 ;
   always @(posedge clk)
-    \sel_l18_s0$3208  <= \$11956 ;
+    \sel_l18_s0$3208  <= \$11948 ;
   always @(posedge clk)
-    \sel_l18_s0$3211  <= \$11957 ;
+    \sel_l18_s0$3211  <= \$11949 ;
   always @(posedge clk)
-    \sel_l18_s0$3214  <= \$11958 ;
+    \sel_l18_s0$3214  <= \$11950 ;
   always @(posedge clk)
-    \sel_l18_s0$3217  <= \$11959 ;
+    \sel_l18_s0$3217  <= \$11951 ;
   always @(posedge clk)
-    \sel_l18_s0$3220  <= \$11960 ;
+    \sel_l18_s0$3220  <= \$11952 ;
   always @(posedge clk)
-    \sel_l18_s0$3223  <= \$11961 ;
+    \sel_l18_s0$3223  <= \$11953 ;
   always @(posedge clk)
-    \sel_l18_s0$3226  <= \$11962 ;
+    \sel_l18_s0$3226  <= \$11954 ;
   always @(posedge clk)
-    \sel_l18_s0$5407  <= \$11963 ;
+    \sel_l18_s0$5407  <= \$11955 ;
   always @(posedge clk)
-    \sel_l18_s0$5408  <= \$11964 ;
+    \sel_l18_s0$5408  <= \$11956 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$11965 ;
+    sel_valid_s0 <= \$11957 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$11966 ;
+    sel_valid_s1 <= \$11958 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$11967 ;
+    sel_valid_s2 <= \$11959 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$11968 ;
+    sel_valid_s3 <= \$11960 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$11969 ;
+    sel_valid_s4 <= \$11961 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$11970 ;
+    sel_valid_s5 <= \$11962 ;
   always @(posedge clk)
-    sel_valid_s6 <= \$11971 ;
+    sel_valid_s6 <= \$11963 ;
   always @(posedge clk)
-    sel_valid_s7 <= \$11972 ;
+    sel_valid_s7 <= \$11964 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3266  <= \$11973 ;
+    \mac_wmux0_s0$3266  <= \$11965 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$11974 ;
+    mac_wmux0_s0 <= \$11966 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3282  <= \$11975 ;
+    \mac_wmux0_s0$3282  <= \$11967 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3295  <= \$11976 ;
+    \mac_wmux0_s0$3295  <= \$11968 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3308  <= \$11977 ;
+    \mac_wmux0_s0$3308  <= \$11969 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3321  <= \$11978 ;
+    \mac_wmux0_s0$3321  <= \$11970 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3334  <= \$11979 ;
+    \mac_wmux0_s0$3334  <= \$11971 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3347  <= \$11980 ;
+    \mac_wmux0_s0$3347  <= \$11972 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3360  <= \$11981 ;
+    \mac_wmux0_s0$3360  <= \$11973 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3373  <= \$11982 ;
+    \mac_wmux0_s0$3373  <= \$11974 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3386  <= \$11983 ;
+    \mac_wmux0_s0$3386  <= \$11975 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3399  <= \$11984 ;
+    \mac_wmux0_s0$3399  <= \$11976 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3412  <= \$11985 ;
+    \mac_wmux0_s0$3412  <= \$11977 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3425  <= \$11986 ;
+    \mac_wmux0_s0$3425  <= \$11978 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3438  <= \$11987 ;
+    \mac_wmux0_s0$3438  <= \$11979 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3451  <= \$11988 ;
+    \mac_wmux0_s0$3451  <= \$11980 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3464  <= \$11989 ;
+    \mac_wmux0_s0$3464  <= \$11981 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3477  <= \$11990 ;
+    \mac_wmux0_s0$3477  <= \$11982 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3490  <= \$11991 ;
+    \mac_wmux0_s0$3490  <= \$11983 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3503  <= \$11992 ;
+    \mac_wmux0_s0$3503  <= \$11984 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3516  <= \$11993 ;
+    \mac_wmux0_s0$3516  <= \$11985 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3529  <= \$11994 ;
+    \mac_wmux0_s0$3529  <= \$11986 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3542  <= \$11995 ;
+    \mac_wmux0_s0$3542  <= \$11987 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3555  <= \$11996 ;
+    \mac_wmux0_s0$3555  <= \$11988 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3568  <= \$11997 ;
+    \mac_wmux0_s0$3568  <= \$11989 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3581  <= \$11998 ;
+    \mac_wmux0_s0$3581  <= \$11990 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3594  <= \$11999 ;
+    \mac_wmux0_s0$3594  <= \$11991 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3607  <= \$12000 ;
+    \mac_wmux0_s0$3607  <= \$11992 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3620  <= \$12001 ;
+    \mac_wmux0_s0$3620  <= \$11993 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3633  <= \$12002 ;
+    \mac_wmux0_s0$3633  <= \$11994 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3646  <= \$12003 ;
+    \mac_wmux0_s0$3646  <= \$11995 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3659  <= \$12004 ;
+    \mac_wmux0_s0$3659  <= \$11996 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3267  <= \$12005 ;
+    \mac_wmux0_s0$3267  <= \$11997 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3264  <= \$12006 ;
+    \mac_wmux0_s0$3264  <= \$11998 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3283  <= \$12007 ;
+    \mac_wmux0_s0$3283  <= \$11999 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3296  <= \$12008 ;
+    \mac_wmux0_s0$3296  <= \$12000 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3309  <= \$12009 ;
+    \mac_wmux0_s0$3309  <= \$12001 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3322  <= \$12010 ;
+    \mac_wmux0_s0$3322  <= \$12002 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3335  <= \$12011 ;
+    \mac_wmux0_s0$3335  <= \$12003 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3348  <= \$12012 ;
+    \mac_wmux0_s0$3348  <= \$12004 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3361  <= \$12013 ;
+    \mac_wmux0_s0$3361  <= \$12005 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3374  <= \$12014 ;
+    \mac_wmux0_s0$3374  <= \$12006 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3387  <= \$12015 ;
+    \mac_wmux0_s0$3387  <= \$12007 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3400  <= \$12016 ;
+    \mac_wmux0_s0$3400  <= \$12008 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3413  <= \$12017 ;
+    \mac_wmux0_s0$3413  <= \$12009 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3426  <= \$12018 ;
+    \mac_wmux0_s0$3426  <= \$12010 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3439  <= \$12019 ;
+    \mac_wmux0_s0$3439  <= \$12011 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3452  <= \$12020 ;
+    \mac_wmux0_s0$3452  <= \$12012 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3465  <= \$12021 ;
+    \mac_wmux0_s0$3465  <= \$12013 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3478  <= \$12022 ;
+    \mac_wmux0_s0$3478  <= \$12014 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3491  <= \$12023 ;
+    \mac_wmux0_s0$3491  <= \$12015 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3504  <= \$12024 ;
+    \mac_wmux0_s0$3504  <= \$12016 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3517  <= \$12025 ;
+    \mac_wmux0_s0$3517  <= \$12017 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3530  <= \$12026 ;
+    \mac_wmux0_s0$3530  <= \$12018 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3543  <= \$12027 ;
+    \mac_wmux0_s0$3543  <= \$12019 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3556  <= \$12028 ;
+    \mac_wmux0_s0$3556  <= \$12020 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3569  <= \$12029 ;
+    \mac_wmux0_s0$3569  <= \$12021 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3582  <= \$12030 ;
+    \mac_wmux0_s0$3582  <= \$12022 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3595  <= \$12031 ;
+    \mac_wmux0_s0$3595  <= \$12023 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3608  <= \$12032 ;
+    \mac_wmux0_s0$3608  <= \$12024 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3621  <= \$12033 ;
+    \mac_wmux0_s0$3621  <= \$12025 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3634  <= \$12034 ;
+    \mac_wmux0_s0$3634  <= \$12026 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3647  <= \$12035 ;
+    \mac_wmux0_s0$3647  <= \$12027 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3660  <= \$12036 ;
+    \mac_wmux0_s0$3660  <= \$12028 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3270  <= \$12037 ;
+    \mac_wmux0_s0$3270  <= \$12029 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3273  <= \$12038 ;
+    \mac_wmux0_s0$3273  <= \$12030 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3276  <= \$12039 ;
+    \mac_wmux0_s0$3276  <= \$12031 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3279  <= \$12040 ;
+    \mac_wmux0_s0$3279  <= \$12032 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3271  <= \$12041 ;
+    \mac_wmux0_s0$3271  <= \$12033 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3274  <= \$12042 ;
+    \mac_wmux0_s0$3274  <= \$12034 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3277  <= \$12043 ;
+    \mac_wmux0_s0$3277  <= \$12035 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3280  <= \$12044 ;
+    \mac_wmux0_s0$3280  <= \$12036 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3287  <= \$12045 ;
+    \mac_wmux0_s0$3287  <= \$12037 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3289  <= \$12046 ;
+    \mac_wmux0_s0$3289  <= \$12038 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3291  <= \$12047 ;
+    \mac_wmux0_s0$3291  <= \$12039 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3293  <= \$12048 ;
+    \mac_wmux0_s0$3293  <= \$12040 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3300  <= \$12049 ;
+    \mac_wmux0_s0$3300  <= \$12041 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3302  <= \$12050 ;
+    \mac_wmux0_s0$3302  <= \$12042 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3304  <= \$12051 ;
+    \mac_wmux0_s0$3304  <= \$12043 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3306  <= \$12052 ;
+    \mac_wmux0_s0$3306  <= \$12044 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3313  <= \$12053 ;
+    \mac_wmux0_s0$3313  <= \$12045 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3315  <= \$12054 ;
+    \mac_wmux0_s0$3315  <= \$12046 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3317  <= \$12055 ;
+    \mac_wmux0_s0$3317  <= \$12047 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3319  <= \$12056 ;
+    \mac_wmux0_s0$3319  <= \$12048 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3326  <= \$12057 ;
+    \mac_wmux0_s0$3326  <= \$12049 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3328  <= \$12058 ;
+    \mac_wmux0_s0$3328  <= \$12050 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3330  <= \$12059 ;
+    \mac_wmux0_s0$3330  <= \$12051 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3332  <= \$12060 ;
+    \mac_wmux0_s0$3332  <= \$12052 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3339  <= \$12061 ;
+    \mac_wmux0_s0$3339  <= \$12053 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3341  <= \$12062 ;
+    \mac_wmux0_s0$3341  <= \$12054 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3343  <= \$12063 ;
+    \mac_wmux0_s0$3343  <= \$12055 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3345  <= \$12064 ;
+    \mac_wmux0_s0$3345  <= \$12056 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3352  <= \$12065 ;
+    \mac_wmux0_s0$3352  <= \$12057 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3354  <= \$12066 ;
+    \mac_wmux0_s0$3354  <= \$12058 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3356  <= \$12067 ;
+    \mac_wmux0_s0$3356  <= \$12059 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3358  <= \$12068 ;
+    \mac_wmux0_s0$3358  <= \$12060 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3365  <= \$12069 ;
+    \mac_wmux0_s0$3365  <= \$12061 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3367  <= \$12070 ;
+    \mac_wmux0_s0$3367  <= \$12062 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3369  <= \$12071 ;
+    \mac_wmux0_s0$3369  <= \$12063 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3371  <= \$12072 ;
+    \mac_wmux0_s0$3371  <= \$12064 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3378  <= \$12073 ;
+    \mac_wmux0_s0$3378  <= \$12065 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3380  <= \$12074 ;
+    \mac_wmux0_s0$3380  <= \$12066 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3382  <= \$12075 ;
+    \mac_wmux0_s0$3382  <= \$12067 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3384  <= \$12076 ;
+    \mac_wmux0_s0$3384  <= \$12068 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3391  <= \$12077 ;
+    \mac_wmux0_s0$3391  <= \$12069 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3393  <= \$12078 ;
+    \mac_wmux0_s0$3393  <= \$12070 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3395  <= \$12079 ;
+    \mac_wmux0_s0$3395  <= \$12071 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3397  <= \$12080 ;
+    \mac_wmux0_s0$3397  <= \$12072 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3404  <= \$12081 ;
+    \mac_wmux0_s0$3404  <= \$12073 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3406  <= \$12082 ;
+    \mac_wmux0_s0$3406  <= \$12074 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3408  <= \$12083 ;
+    \mac_wmux0_s0$3408  <= \$12075 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3410  <= \$12084 ;
+    \mac_wmux0_s0$3410  <= \$12076 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3417  <= \$12085 ;
+    \mac_wmux0_s0$3417  <= \$12077 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3419  <= \$12086 ;
+    \mac_wmux0_s0$3419  <= \$12078 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3421  <= \$12087 ;
+    \mac_wmux0_s0$3421  <= \$12079 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3423  <= \$12088 ;
+    \mac_wmux0_s0$3423  <= \$12080 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3430  <= \$12089 ;
+    \mac_wmux0_s0$3430  <= \$12081 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3432  <= \$12090 ;
+    \mac_wmux0_s0$3432  <= \$12082 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3434  <= \$12091 ;
+    \mac_wmux0_s0$3434  <= \$12083 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3436  <= \$12092 ;
+    \mac_wmux0_s0$3436  <= \$12084 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3443  <= \$12093 ;
+    \mac_wmux0_s0$3443  <= \$12085 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3445  <= \$12094 ;
+    \mac_wmux0_s0$3445  <= \$12086 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3447  <= \$12095 ;
+    \mac_wmux0_s0$3447  <= \$12087 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3449  <= \$12096 ;
+    \mac_wmux0_s0$3449  <= \$12088 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3456  <= \$12097 ;
+    \mac_wmux0_s0$3456  <= \$12089 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3458  <= \$12098 ;
+    \mac_wmux0_s0$3458  <= \$12090 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3460  <= \$12099 ;
+    \mac_wmux0_s0$3460  <= \$12091 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3462  <= \$12100 ;
+    \mac_wmux0_s0$3462  <= \$12092 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3469  <= \$12101 ;
+    \mac_wmux0_s0$3469  <= \$12093 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3471  <= \$12102 ;
+    \mac_wmux0_s0$3471  <= \$12094 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3473  <= \$12103 ;
+    \mac_wmux0_s0$3473  <= \$12095 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3475  <= \$12104 ;
+    \mac_wmux0_s0$3475  <= \$12096 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3482  <= \$12105 ;
+    \mac_wmux0_s0$3482  <= \$12097 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3484  <= \$12106 ;
+    \mac_wmux0_s0$3484  <= \$12098 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3486  <= \$12107 ;
+    \mac_wmux0_s0$3486  <= \$12099 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3488  <= \$12108 ;
+    \mac_wmux0_s0$3488  <= \$12100 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3495  <= \$12109 ;
+    \mac_wmux0_s0$3495  <= \$12101 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3497  <= \$12110 ;
+    \mac_wmux0_s0$3497  <= \$12102 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3499  <= \$12111 ;
+    \mac_wmux0_s0$3499  <= \$12103 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3501  <= \$12112 ;
+    \mac_wmux0_s0$3501  <= \$12104 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3508  <= \$12113 ;
+    \mac_wmux0_s0$3508  <= \$12105 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3510  <= \$12114 ;
+    \mac_wmux0_s0$3510  <= \$12106 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3512  <= \$12115 ;
+    \mac_wmux0_s0$3512  <= \$12107 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3514  <= \$12116 ;
+    \mac_wmux0_s0$3514  <= \$12108 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3521  <= \$12117 ;
+    \mac_wmux0_s0$3521  <= \$12109 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3523  <= \$12118 ;
+    \mac_wmux0_s0$3523  <= \$12110 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3525  <= \$12119 ;
+    \mac_wmux0_s0$3525  <= \$12111 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3527  <= \$12120 ;
+    \mac_wmux0_s0$3527  <= \$12112 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3534  <= \$12121 ;
+    \mac_wmux0_s0$3534  <= \$12113 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3536  <= \$12122 ;
+    \mac_wmux0_s0$3536  <= \$12114 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3538  <= \$12123 ;
+    \mac_wmux0_s0$3538  <= \$12115 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3540  <= \$12124 ;
+    \mac_wmux0_s0$3540  <= \$12116 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3547  <= \$12125 ;
+    \mac_wmux0_s0$3547  <= \$12117 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3549  <= \$12126 ;
+    \mac_wmux0_s0$3549  <= \$12118 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3551  <= \$12127 ;
+    \mac_wmux0_s0$3551  <= \$12119 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3553  <= \$12128 ;
+    \mac_wmux0_s0$3553  <= \$12120 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3560  <= \$12129 ;
+    \mac_wmux0_s0$3560  <= \$12121 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3562  <= \$12130 ;
+    \mac_wmux0_s0$3562  <= \$12122 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3564  <= \$12131 ;
+    \mac_wmux0_s0$3564  <= \$12123 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3566  <= \$12132 ;
+    \mac_wmux0_s0$3566  <= \$12124 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3573  <= \$12133 ;
+    \mac_wmux0_s0$3573  <= \$12125 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3575  <= \$12134 ;
+    \mac_wmux0_s0$3575  <= \$12126 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3577  <= \$12135 ;
+    \mac_wmux0_s0$3577  <= \$12127 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3579  <= \$12136 ;
+    \mac_wmux0_s0$3579  <= \$12128 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3586  <= \$12137 ;
+    \mac_wmux0_s0$3586  <= \$12129 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3588  <= \$12138 ;
+    \mac_wmux0_s0$3588  <= \$12130 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3590  <= \$12139 ;
+    \mac_wmux0_s0$3590  <= \$12131 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3592  <= \$12140 ;
+    \mac_wmux0_s0$3592  <= \$12132 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3599  <= \$12141 ;
+    \mac_wmux0_s0$3599  <= \$12133 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3601  <= \$12142 ;
+    \mac_wmux0_s0$3601  <= \$12134 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3603  <= \$12143 ;
+    \mac_wmux0_s0$3603  <= \$12135 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3605  <= \$12144 ;
+    \mac_wmux0_s0$3605  <= \$12136 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3612  <= \$12145 ;
+    \mac_wmux0_s0$3612  <= \$12137 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3614  <= \$12146 ;
+    \mac_wmux0_s0$3614  <= \$12138 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3616  <= \$12147 ;
+    \mac_wmux0_s0$3616  <= \$12139 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3618  <= \$12148 ;
+    \mac_wmux0_s0$3618  <= \$12140 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3625  <= \$12149 ;
+    \mac_wmux0_s0$3625  <= \$12141 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3627  <= \$12150 ;
+    \mac_wmux0_s0$3627  <= \$12142 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3629  <= \$12151 ;
+    \mac_wmux0_s0$3629  <= \$12143 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3631  <= \$12152 ;
+    \mac_wmux0_s0$3631  <= \$12144 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3638  <= \$12153 ;
+    \mac_wmux0_s0$3638  <= \$12145 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3640  <= \$12154 ;
+    \mac_wmux0_s0$3640  <= \$12146 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3642  <= \$12155 ;
+    \mac_wmux0_s0$3642  <= \$12147 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3644  <= \$12156 ;
+    \mac_wmux0_s0$3644  <= \$12148 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3651  <= \$12157 ;
+    \mac_wmux0_s0$3651  <= \$12149 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3653  <= \$12158 ;
+    \mac_wmux0_s0$3653  <= \$12150 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3655  <= \$12159 ;
+    \mac_wmux0_s0$3655  <= \$12151 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3657  <= \$12160 ;
+    \mac_wmux0_s0$3657  <= \$12152 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3664  <= \$12161 ;
+    \mac_wmux0_s0$3664  <= \$12153 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3666  <= \$12162 ;
+    \mac_wmux0_s0$3666  <= \$12154 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3668  <= \$12163 ;
+    \mac_wmux0_s0$3668  <= \$12155 ;
   always @(posedge clk)
-    \mac_wmux0_s0$3670  <= \$12164 ;
+    \mac_wmux0_s0$3670  <= \$12156 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5417  <= \$12165 ;
+    \mac_wmux0_s0$5417  <= \$12157 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5418  <= \$12166 ;
+    \mac_wmux0_s0$5418  <= \$12158 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5419  <= \$12167 ;
+    \mac_wmux0_s0$5419  <= \$12159 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5420  <= \$12168 ;
+    \mac_wmux0_s0$5420  <= \$12160 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5421  <= \$12169 ;
+    \mac_wmux0_s0$5421  <= \$12161 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5422  <= \$12170 ;
+    \mac_wmux0_s0$5422  <= \$12162 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5423  <= \$12171 ;
+    \mac_wmux0_s0$5423  <= \$12163 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5424  <= \$12172 ;
+    \mac_wmux0_s0$5424  <= \$12164 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5425  <= \$12173 ;
+    \mac_wmux0_s0$5425  <= \$12165 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5426  <= \$12174 ;
+    \mac_wmux0_s0$5426  <= \$12166 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5427  <= \$12175 ;
+    \mac_wmux0_s0$5427  <= \$12167 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5428  <= \$12176 ;
+    \mac_wmux0_s0$5428  <= \$12168 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5429  <= \$12177 ;
+    \mac_wmux0_s0$5429  <= \$12169 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5430  <= \$12178 ;
+    \mac_wmux0_s0$5430  <= \$12170 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5431  <= \$12179 ;
+    \mac_wmux0_s0$5431  <= \$12171 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5432  <= \$12180 ;
+    \mac_wmux0_s0$5432  <= \$12172 ;
   always @(posedge clk)
-    \mac_wmux0_s0$5433  <= \$12181 ;
+    \mac_wmux0_s0$5433  <= \$12173 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$12182 ;
+    mac_wmux0_valid_s0 <= \$12174 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3677  <= \$12183 ;
+    \mac_wmux1_s0$3677  <= \$12175 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3696  <= \$12184 ;
+    \mac_wmux1_s0$3696  <= \$12176 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$12185 ;
+    mac_wmux1_s0 <= \$12177 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3693  <= \$12186 ;
+    \mac_wmux1_s0$3693  <= \$12178 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3712  <= \$12187 ;
+    \mac_wmux1_s0$3712  <= \$12179 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3725  <= \$12188 ;
+    \mac_wmux1_s0$3725  <= \$12180 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3738  <= \$12189 ;
+    \mac_wmux1_s0$3738  <= \$12181 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3751  <= \$12190 ;
+    \mac_wmux1_s0$3751  <= \$12182 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3764  <= \$12191 ;
+    \mac_wmux1_s0$3764  <= \$12183 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3777  <= \$12192 ;
+    \mac_wmux1_s0$3777  <= \$12184 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3790  <= \$12193 ;
+    \mac_wmux1_s0$3790  <= \$12185 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3803  <= \$12194 ;
+    \mac_wmux1_s0$3803  <= \$12186 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3816  <= \$12195 ;
+    \mac_wmux1_s0$3816  <= \$12187 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3829  <= \$12196 ;
+    \mac_wmux1_s0$3829  <= \$12188 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3842  <= \$12197 ;
+    \mac_wmux1_s0$3842  <= \$12189 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3855  <= \$12198 ;
+    \mac_wmux1_s0$3855  <= \$12190 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3868  <= \$12199 ;
+    \mac_wmux1_s0$3868  <= \$12191 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3881  <= \$12200 ;
+    \mac_wmux1_s0$3881  <= \$12192 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3894  <= \$12201 ;
+    \mac_wmux1_s0$3894  <= \$12193 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3907  <= \$12202 ;
+    \mac_wmux1_s0$3907  <= \$12194 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3920  <= \$12203 ;
+    \mac_wmux1_s0$3920  <= \$12195 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3933  <= \$12204 ;
+    \mac_wmux1_s0$3933  <= \$12196 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3946  <= \$12205 ;
+    \mac_wmux1_s0$3946  <= \$12197 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3959  <= \$12206 ;
+    \mac_wmux1_s0$3959  <= \$12198 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3972  <= \$12207 ;
+    \mac_wmux1_s0$3972  <= \$12199 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3985  <= \$12208 ;
+    \mac_wmux1_s0$3985  <= \$12200 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3998  <= \$12209 ;
+    \mac_wmux1_s0$3998  <= \$12201 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4011  <= \$12210 ;
+    \mac_wmux1_s0$4011  <= \$12202 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4024  <= \$12211 ;
+    \mac_wmux1_s0$4024  <= \$12203 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4037  <= \$12212 ;
+    \mac_wmux1_s0$4037  <= \$12204 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4050  <= \$12213 ;
+    \mac_wmux1_s0$4050  <= \$12205 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4063  <= \$12214 ;
+    \mac_wmux1_s0$4063  <= \$12206 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3678  <= \$12215 ;
+    \mac_wmux1_s0$3678  <= \$12207 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3697  <= \$12216 ;
+    \mac_wmux1_s0$3697  <= \$12208 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3675  <= \$12217 ;
+    \mac_wmux1_s0$3675  <= \$12209 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3694  <= \$12218 ;
+    \mac_wmux1_s0$3694  <= \$12210 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3713  <= \$12219 ;
+    \mac_wmux1_s0$3713  <= \$12211 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3726  <= \$12220 ;
+    \mac_wmux1_s0$3726  <= \$12212 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3739  <= \$12221 ;
+    \mac_wmux1_s0$3739  <= \$12213 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3752  <= \$12222 ;
+    \mac_wmux1_s0$3752  <= \$12214 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3765  <= \$12223 ;
+    \mac_wmux1_s0$3765  <= \$12215 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3778  <= \$12224 ;
+    \mac_wmux1_s0$3778  <= \$12216 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3791  <= \$12225 ;
+    \mac_wmux1_s0$3791  <= \$12217 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3804  <= \$12226 ;
+    \mac_wmux1_s0$3804  <= \$12218 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3817  <= \$12227 ;
+    \mac_wmux1_s0$3817  <= \$12219 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3830  <= \$12228 ;
+    \mac_wmux1_s0$3830  <= \$12220 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3843  <= \$12229 ;
+    \mac_wmux1_s0$3843  <= \$12221 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3856  <= \$12230 ;
+    \mac_wmux1_s0$3856  <= \$12222 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3869  <= \$12231 ;
+    \mac_wmux1_s0$3869  <= \$12223 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3882  <= \$12232 ;
+    \mac_wmux1_s0$3882  <= \$12224 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3895  <= \$12233 ;
+    \mac_wmux1_s0$3895  <= \$12225 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3908  <= \$12234 ;
+    \mac_wmux1_s0$3908  <= \$12226 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3921  <= \$12235 ;
+    \mac_wmux1_s0$3921  <= \$12227 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3934  <= \$12236 ;
+    \mac_wmux1_s0$3934  <= \$12228 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3947  <= \$12237 ;
+    \mac_wmux1_s0$3947  <= \$12229 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3960  <= \$12238 ;
+    \mac_wmux1_s0$3960  <= \$12230 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3973  <= \$12239 ;
+    \mac_wmux1_s0$3973  <= \$12231 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3986  <= \$12240 ;
+    \mac_wmux1_s0$3986  <= \$12232 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3999  <= \$12241 ;
+    \mac_wmux1_s0$3999  <= \$12233 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4012  <= \$12242 ;
+    \mac_wmux1_s0$4012  <= \$12234 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4025  <= \$12243 ;
+    \mac_wmux1_s0$4025  <= \$12235 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4038  <= \$12244 ;
+    \mac_wmux1_s0$4038  <= \$12236 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4051  <= \$12245 ;
+    \mac_wmux1_s0$4051  <= \$12237 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4064  <= \$12246 ;
+    \mac_wmux1_s0$4064  <= \$12238 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3681  <= \$12247 ;
+    \mac_wmux1_s0$3681  <= \$12239 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3684  <= \$12248 ;
+    \mac_wmux1_s0$3684  <= \$12240 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3687  <= \$12249 ;
+    \mac_wmux1_s0$3687  <= \$12241 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3690  <= \$12250 ;
+    \mac_wmux1_s0$3690  <= \$12242 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3700  <= \$12251 ;
+    \mac_wmux1_s0$3700  <= \$12243 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3703  <= \$12252 ;
+    \mac_wmux1_s0$3703  <= \$12244 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3706  <= \$12253 ;
+    \mac_wmux1_s0$3706  <= \$12245 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3709  <= \$12254 ;
+    \mac_wmux1_s0$3709  <= \$12246 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3682  <= \$12255 ;
+    \mac_wmux1_s0$3682  <= \$12247 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3685  <= \$12256 ;
+    \mac_wmux1_s0$3685  <= \$12248 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3688  <= \$12257 ;
+    \mac_wmux1_s0$3688  <= \$12249 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3691  <= \$12258 ;
+    \mac_wmux1_s0$3691  <= \$12250 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3701  <= \$12259 ;
+    \mac_wmux1_s0$3701  <= \$12251 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3704  <= \$12260 ;
+    \mac_wmux1_s0$3704  <= \$12252 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3707  <= \$12261 ;
+    \mac_wmux1_s0$3707  <= \$12253 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3710  <= \$12262 ;
+    \mac_wmux1_s0$3710  <= \$12254 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3717  <= \$12263 ;
+    \mac_wmux1_s0$3717  <= \$12255 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3719  <= \$12264 ;
+    \mac_wmux1_s0$3719  <= \$12256 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3721  <= \$12265 ;
+    \mac_wmux1_s0$3721  <= \$12257 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3723  <= \$12266 ;
+    \mac_wmux1_s0$3723  <= \$12258 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3730  <= \$12267 ;
+    \mac_wmux1_s0$3730  <= \$12259 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3732  <= \$12268 ;
+    \mac_wmux1_s0$3732  <= \$12260 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3734  <= \$12269 ;
+    \mac_wmux1_s0$3734  <= \$12261 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3736  <= \$12270 ;
+    \mac_wmux1_s0$3736  <= \$12262 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3743  <= \$12271 ;
+    \mac_wmux1_s0$3743  <= \$12263 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3745  <= \$12272 ;
+    \mac_wmux1_s0$3745  <= \$12264 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3747  <= \$12273 ;
+    \mac_wmux1_s0$3747  <= \$12265 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3749  <= \$12274 ;
+    \mac_wmux1_s0$3749  <= \$12266 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3756  <= \$12275 ;
+    \mac_wmux1_s0$3756  <= \$12267 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3758  <= \$12276 ;
+    \mac_wmux1_s0$3758  <= \$12268 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3760  <= \$12277 ;
+    \mac_wmux1_s0$3760  <= \$12269 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3762  <= \$12278 ;
+    \mac_wmux1_s0$3762  <= \$12270 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3769  <= \$12279 ;
+    \mac_wmux1_s0$3769  <= \$12271 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3771  <= \$12280 ;
+    \mac_wmux1_s0$3771  <= \$12272 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3773  <= \$12281 ;
+    \mac_wmux1_s0$3773  <= \$12273 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3775  <= \$12282 ;
+    \mac_wmux1_s0$3775  <= \$12274 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3782  <= \$12283 ;
+    \mac_wmux1_s0$3782  <= \$12275 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3784  <= \$12284 ;
+    \mac_wmux1_s0$3784  <= \$12276 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3786  <= \$12285 ;
+    \mac_wmux1_s0$3786  <= \$12277 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3788  <= \$12286 ;
+    \mac_wmux1_s0$3788  <= \$12278 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3795  <= \$12287 ;
+    \mac_wmux1_s0$3795  <= \$12279 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3797  <= \$12288 ;
+    \mac_wmux1_s0$3797  <= \$12280 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3799  <= \$12289 ;
+    \mac_wmux1_s0$3799  <= \$12281 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3801  <= \$12290 ;
+    \mac_wmux1_s0$3801  <= \$12282 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3808  <= \$12291 ;
+    \mac_wmux1_s0$3808  <= \$12283 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3810  <= \$12292 ;
+    \mac_wmux1_s0$3810  <= \$12284 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3812  <= \$12293 ;
+    \mac_wmux1_s0$3812  <= \$12285 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3814  <= \$12294 ;
+    \mac_wmux1_s0$3814  <= \$12286 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3821  <= \$12295 ;
+    \mac_wmux1_s0$3821  <= \$12287 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3823  <= \$12296 ;
+    \mac_wmux1_s0$3823  <= \$12288 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3825  <= \$12297 ;
+    \mac_wmux1_s0$3825  <= \$12289 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3827  <= \$12298 ;
+    \mac_wmux1_s0$3827  <= \$12290 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3834  <= \$12299 ;
+    \mac_wmux1_s0$3834  <= \$12291 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3836  <= \$12300 ;
+    \mac_wmux1_s0$3836  <= \$12292 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3838  <= \$12301 ;
+    \mac_wmux1_s0$3838  <= \$12293 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3840  <= \$12302 ;
+    \mac_wmux1_s0$3840  <= \$12294 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3847  <= \$12303 ;
+    \mac_wmux1_s0$3847  <= \$12295 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3849  <= \$12304 ;
+    \mac_wmux1_s0$3849  <= \$12296 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3851  <= \$12305 ;
+    \mac_wmux1_s0$3851  <= \$12297 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3853  <= \$12306 ;
+    \mac_wmux1_s0$3853  <= \$12298 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3860  <= \$12307 ;
+    \mac_wmux1_s0$3860  <= \$12299 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3862  <= \$12308 ;
+    \mac_wmux1_s0$3862  <= \$12300 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3864  <= \$12309 ;
+    \mac_wmux1_s0$3864  <= \$12301 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3866  <= \$12310 ;
+    \mac_wmux1_s0$3866  <= \$12302 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3873  <= \$12311 ;
+    \mac_wmux1_s0$3873  <= \$12303 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3875  <= \$12312 ;
+    \mac_wmux1_s0$3875  <= \$12304 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3877  <= \$12313 ;
+    \mac_wmux1_s0$3877  <= \$12305 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3879  <= \$12314 ;
+    \mac_wmux1_s0$3879  <= \$12306 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3886  <= \$12315 ;
+    \mac_wmux1_s0$3886  <= \$12307 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3888  <= \$12316 ;
+    \mac_wmux1_s0$3888  <= \$12308 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3890  <= \$12317 ;
+    \mac_wmux1_s0$3890  <= \$12309 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3892  <= \$12318 ;
+    \mac_wmux1_s0$3892  <= \$12310 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3899  <= \$12319 ;
+    \mac_wmux1_s0$3899  <= \$12311 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3901  <= \$12320 ;
+    \mac_wmux1_s0$3901  <= \$12312 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3903  <= \$12321 ;
+    \mac_wmux1_s0$3903  <= \$12313 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3905  <= \$12322 ;
+    \mac_wmux1_s0$3905  <= \$12314 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3912  <= \$12323 ;
+    \mac_wmux1_s0$3912  <= \$12315 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3914  <= \$12324 ;
+    \mac_wmux1_s0$3914  <= \$12316 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3916  <= \$12325 ;
+    \mac_wmux1_s0$3916  <= \$12317 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3918  <= \$12326 ;
+    \mac_wmux1_s0$3918  <= \$12318 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3925  <= \$12327 ;
+    \mac_wmux1_s0$3925  <= \$12319 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3927  <= \$12328 ;
+    \mac_wmux1_s0$3927  <= \$12320 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3929  <= \$12329 ;
+    \mac_wmux1_s0$3929  <= \$12321 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3931  <= \$12330 ;
+    \mac_wmux1_s0$3931  <= \$12322 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3938  <= \$12331 ;
+    \mac_wmux1_s0$3938  <= \$12323 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3940  <= \$12332 ;
+    \mac_wmux1_s0$3940  <= \$12324 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3942  <= \$12333 ;
+    \mac_wmux1_s0$3942  <= \$12325 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3944  <= \$12334 ;
+    \mac_wmux1_s0$3944  <= \$12326 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3951  <= \$12335 ;
+    \mac_wmux1_s0$3951  <= \$12327 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3953  <= \$12336 ;
+    \mac_wmux1_s0$3953  <= \$12328 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3955  <= \$12337 ;
+    \mac_wmux1_s0$3955  <= \$12329 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3957  <= \$12338 ;
+    \mac_wmux1_s0$3957  <= \$12330 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3964  <= \$12339 ;
+    \mac_wmux1_s0$3964  <= \$12331 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3966  <= \$12340 ;
+    \mac_wmux1_s0$3966  <= \$12332 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3968  <= \$12341 ;
+    \mac_wmux1_s0$3968  <= \$12333 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3970  <= \$12342 ;
+    \mac_wmux1_s0$3970  <= \$12334 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3977  <= \$12343 ;
+    \mac_wmux1_s0$3977  <= \$12335 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3979  <= \$12344 ;
+    \mac_wmux1_s0$3979  <= \$12336 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3981  <= \$12345 ;
+    \mac_wmux1_s0$3981  <= \$12337 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3983  <= \$12346 ;
+    \mac_wmux1_s0$3983  <= \$12338 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3990  <= \$12347 ;
+    \mac_wmux1_s0$3990  <= \$12339 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3992  <= \$12348 ;
+    \mac_wmux1_s0$3992  <= \$12340 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3994  <= \$12349 ;
+    \mac_wmux1_s0$3994  <= \$12341 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3996  <= \$12350 ;
+    \mac_wmux1_s0$3996  <= \$12342 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4003  <= \$12351 ;
+    \mac_wmux1_s0$4003  <= \$12343 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4005  <= \$12352 ;
+    \mac_wmux1_s0$4005  <= \$12344 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4007  <= \$12353 ;
+    \mac_wmux1_s0$4007  <= \$12345 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4009  <= \$12354 ;
+    \mac_wmux1_s0$4009  <= \$12346 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4016  <= \$12355 ;
+    \mac_wmux1_s0$4016  <= \$12347 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4018  <= \$12356 ;
+    \mac_wmux1_s0$4018  <= \$12348 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4020  <= \$12357 ;
+    \mac_wmux1_s0$4020  <= \$12349 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4022  <= \$12358 ;
+    \mac_wmux1_s0$4022  <= \$12350 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4029  <= \$12359 ;
+    \mac_wmux1_s0$4029  <= \$12351 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4031  <= \$12360 ;
+    \mac_wmux1_s0$4031  <= \$12352 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4033  <= \$12361 ;
+    \mac_wmux1_s0$4033  <= \$12353 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4035  <= \$12362 ;
+    \mac_wmux1_s0$4035  <= \$12354 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4042  <= \$12363 ;
+    \mac_wmux1_s0$4042  <= \$12355 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4044  <= \$12364 ;
+    \mac_wmux1_s0$4044  <= \$12356 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4046  <= \$12365 ;
+    \mac_wmux1_s0$4046  <= \$12357 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4048  <= \$12366 ;
+    \mac_wmux1_s0$4048  <= \$12358 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4055  <= \$12367 ;
+    \mac_wmux1_s0$4055  <= \$12359 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4057  <= \$12368 ;
+    \mac_wmux1_s0$4057  <= \$12360 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4059  <= \$12369 ;
+    \mac_wmux1_s0$4059  <= \$12361 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4061  <= \$12370 ;
+    \mac_wmux1_s0$4061  <= \$12362 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4068  <= \$12371 ;
+    \mac_wmux1_s0$4068  <= \$12363 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4070  <= \$12372 ;
+    \mac_wmux1_s0$4070  <= \$12364 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4072  <= \$12373 ;
+    \mac_wmux1_s0$4072  <= \$12365 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4074  <= \$12374 ;
+    \mac_wmux1_s0$4074  <= \$12366 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5435  <= \$12375 ;
+    \mac_wmux1_s0$5435  <= \$12367 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5436  <= \$12376 ;
+    \mac_wmux1_s0$5436  <= \$12368 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5437  <= \$12377 ;
+    \mac_wmux1_s0$5437  <= \$12369 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5438  <= \$12378 ;
+    \mac_wmux1_s0$5438  <= \$12370 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5439  <= \$12379 ;
+    \mac_wmux1_s0$5439  <= \$12371 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5440  <= \$12380 ;
+    \mac_wmux1_s0$5440  <= \$12372 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5441  <= \$12381 ;
+    \mac_wmux1_s0$5441  <= \$12373 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5442  <= \$12382 ;
+    \mac_wmux1_s0$5442  <= \$12374 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5443  <= \$12383 ;
+    \mac_wmux1_s0$5443  <= \$12375 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5444  <= \$12384 ;
+    \mac_wmux1_s0$5444  <= \$12376 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5445  <= \$12385 ;
+    \mac_wmux1_s0$5445  <= \$12377 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5446  <= \$12386 ;
+    \mac_wmux1_s0$5446  <= \$12378 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5447  <= \$12387 ;
+    \mac_wmux1_s0$5447  <= \$12379 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5448  <= \$12388 ;
+    \mac_wmux1_s0$5448  <= \$12380 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5449  <= \$12389 ;
+    \mac_wmux1_s0$5449  <= \$12381 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5450  <= \$12390 ;
+    \mac_wmux1_s0$5450  <= \$12382 ;
   always @(posedge clk)
-    \mac_wmux1_s0$5451  <= \$12391 ;
+    \mac_wmux1_s0$5451  <= \$12383 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$12392 ;
+    mac_wmux1_valid_s0 <= \$12384 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4081  <= \$12393 ;
+    \mac_wmux2_s0$4081  <= \$12385 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4100  <= \$12394 ;
+    \mac_wmux2_s0$4100  <= \$12386 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4119  <= \$12395 ;
+    \mac_wmux2_s0$4119  <= \$12387 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4138  <= \$12396 ;
+    \mac_wmux2_s0$4138  <= \$12388 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$12397 ;
+    mac_wmux2_s0 <= \$12389 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4097  <= \$12398 ;
+    \mac_wmux2_s0$4097  <= \$12390 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4116  <= \$12399 ;
+    \mac_wmux2_s0$4116  <= \$12391 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4135  <= \$12400 ;
+    \mac_wmux2_s0$4135  <= \$12392 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4154  <= \$12401 ;
+    \mac_wmux2_s0$4154  <= \$12393 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4167  <= \$12402 ;
+    \mac_wmux2_s0$4167  <= \$12394 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4180  <= \$12403 ;
+    \mac_wmux2_s0$4180  <= \$12395 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4193  <= \$12404 ;
+    \mac_wmux2_s0$4193  <= \$12396 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4206  <= \$12405 ;
+    \mac_wmux2_s0$4206  <= \$12397 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4219  <= \$12406 ;
+    \mac_wmux2_s0$4219  <= \$12398 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4232  <= \$12407 ;
+    \mac_wmux2_s0$4232  <= \$12399 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4245  <= \$12408 ;
+    \mac_wmux2_s0$4245  <= \$12400 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4258  <= \$12409 ;
+    \mac_wmux2_s0$4258  <= \$12401 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4271  <= \$12410 ;
+    \mac_wmux2_s0$4271  <= \$12402 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4284  <= \$12411 ;
+    \mac_wmux2_s0$4284  <= \$12403 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4297  <= \$12412 ;
+    \mac_wmux2_s0$4297  <= \$12404 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4310  <= \$12413 ;
+    \mac_wmux2_s0$4310  <= \$12405 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4323  <= \$12414 ;
+    \mac_wmux2_s0$4323  <= \$12406 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4336  <= \$12415 ;
+    \mac_wmux2_s0$4336  <= \$12407 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4349  <= \$12416 ;
+    \mac_wmux2_s0$4349  <= \$12408 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4362  <= \$12417 ;
+    \mac_wmux2_s0$4362  <= \$12409 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4375  <= \$12418 ;
+    \mac_wmux2_s0$4375  <= \$12410 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4388  <= \$12419 ;
+    \mac_wmux2_s0$4388  <= \$12411 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4401  <= \$12420 ;
+    \mac_wmux2_s0$4401  <= \$12412 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4414  <= \$12421 ;
+    \mac_wmux2_s0$4414  <= \$12413 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4427  <= \$12422 ;
+    \mac_wmux2_s0$4427  <= \$12414 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4440  <= \$12423 ;
+    \mac_wmux2_s0$4440  <= \$12415 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4453  <= \$12424 ;
+    \mac_wmux2_s0$4453  <= \$12416 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4082  <= \$12425 ;
+    \mac_wmux2_s0$4082  <= \$12417 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4101  <= \$12426 ;
+    \mac_wmux2_s0$4101  <= \$12418 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4120  <= \$12427 ;
+    \mac_wmux2_s0$4120  <= \$12419 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4139  <= \$12428 ;
+    \mac_wmux2_s0$4139  <= \$12420 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4079  <= \$12429 ;
+    \mac_wmux2_s0$4079  <= \$12421 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4098  <= \$12430 ;
+    \mac_wmux2_s0$4098  <= \$12422 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4117  <= \$12431 ;
+    \mac_wmux2_s0$4117  <= \$12423 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4136  <= \$12432 ;
+    \mac_wmux2_s0$4136  <= \$12424 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4155  <= \$12433 ;
+    \mac_wmux2_s0$4155  <= \$12425 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4168  <= \$12434 ;
+    \mac_wmux2_s0$4168  <= \$12426 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4181  <= \$12435 ;
+    \mac_wmux2_s0$4181  <= \$12427 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4194  <= \$12436 ;
+    \mac_wmux2_s0$4194  <= \$12428 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4207  <= \$12437 ;
+    \mac_wmux2_s0$4207  <= \$12429 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4220  <= \$12438 ;
+    \mac_wmux2_s0$4220  <= \$12430 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4233  <= \$12439 ;
+    \mac_wmux2_s0$4233  <= \$12431 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4246  <= \$12440 ;
+    \mac_wmux2_s0$4246  <= \$12432 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4259  <= \$12441 ;
+    \mac_wmux2_s0$4259  <= \$12433 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4272  <= \$12442 ;
+    \mac_wmux2_s0$4272  <= \$12434 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4285  <= \$12443 ;
+    \mac_wmux2_s0$4285  <= \$12435 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4298  <= \$12444 ;
+    \mac_wmux2_s0$4298  <= \$12436 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4311  <= \$12445 ;
+    \mac_wmux2_s0$4311  <= \$12437 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4324  <= \$12446 ;
+    \mac_wmux2_s0$4324  <= \$12438 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4337  <= \$12447 ;
+    \mac_wmux2_s0$4337  <= \$12439 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4350  <= \$12448 ;
+    \mac_wmux2_s0$4350  <= \$12440 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4363  <= \$12449 ;
+    \mac_wmux2_s0$4363  <= \$12441 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4376  <= \$12450 ;
+    \mac_wmux2_s0$4376  <= \$12442 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4389  <= \$12451 ;
+    \mac_wmux2_s0$4389  <= \$12443 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4402  <= \$12452 ;
+    \mac_wmux2_s0$4402  <= \$12444 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4415  <= \$12453 ;
+    \mac_wmux2_s0$4415  <= \$12445 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4428  <= \$12454 ;
+    \mac_wmux2_s0$4428  <= \$12446 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4441  <= \$12455 ;
+    \mac_wmux2_s0$4441  <= \$12447 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4454  <= \$12456 ;
+    \mac_wmux2_s0$4454  <= \$12448 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4085  <= \$12457 ;
+    \mac_wmux2_s0$4085  <= \$12449 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4088  <= \$12458 ;
+    \mac_wmux2_s0$4088  <= \$12450 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4091  <= \$12459 ;
+    \mac_wmux2_s0$4091  <= \$12451 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4094  <= \$12460 ;
+    \mac_wmux2_s0$4094  <= \$12452 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4104  <= \$12461 ;
+    \mac_wmux2_s0$4104  <= \$12453 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4107  <= \$12462 ;
+    \mac_wmux2_s0$4107  <= \$12454 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4110  <= \$12463 ;
+    \mac_wmux2_s0$4110  <= \$12455 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4113  <= \$12464 ;
+    \mac_wmux2_s0$4113  <= \$12456 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4123  <= \$12465 ;
+    \mac_wmux2_s0$4123  <= \$12457 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4126  <= \$12466 ;
+    \mac_wmux2_s0$4126  <= \$12458 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4129  <= \$12467 ;
+    \mac_wmux2_s0$4129  <= \$12459 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4132  <= \$12468 ;
+    \mac_wmux2_s0$4132  <= \$12460 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4142  <= \$12469 ;
+    \mac_wmux2_s0$4142  <= \$12461 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4145  <= \$12470 ;
+    \mac_wmux2_s0$4145  <= \$12462 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4148  <= \$12471 ;
+    \mac_wmux2_s0$4148  <= \$12463 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4151  <= \$12472 ;
+    \mac_wmux2_s0$4151  <= \$12464 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4086  <= \$12473 ;
+    \mac_wmux2_s0$4086  <= \$12465 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4089  <= \$12474 ;
+    \mac_wmux2_s0$4089  <= \$12466 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4092  <= \$12475 ;
+    \mac_wmux2_s0$4092  <= \$12467 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4095  <= \$12476 ;
+    \mac_wmux2_s0$4095  <= \$12468 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4105  <= \$12477 ;
+    \mac_wmux2_s0$4105  <= \$12469 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4108  <= \$12478 ;
+    \mac_wmux2_s0$4108  <= \$12470 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4111  <= \$12479 ;
+    \mac_wmux2_s0$4111  <= \$12471 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4114  <= \$12480 ;
+    \mac_wmux2_s0$4114  <= \$12472 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4124  <= \$12481 ;
+    \mac_wmux2_s0$4124  <= \$12473 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4127  <= \$12482 ;
+    \mac_wmux2_s0$4127  <= \$12474 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4130  <= \$12483 ;
+    \mac_wmux2_s0$4130  <= \$12475 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4133  <= \$12484 ;
+    \mac_wmux2_s0$4133  <= \$12476 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4143  <= \$12485 ;
+    \mac_wmux2_s0$4143  <= \$12477 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4146  <= \$12486 ;
+    \mac_wmux2_s0$4146  <= \$12478 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4149  <= \$12487 ;
+    \mac_wmux2_s0$4149  <= \$12479 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4152  <= \$12488 ;
+    \mac_wmux2_s0$4152  <= \$12480 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4159  <= \$12489 ;
+    \mac_wmux2_s0$4159  <= \$12481 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4161  <= \$12490 ;
+    \mac_wmux2_s0$4161  <= \$12482 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4163  <= \$12491 ;
+    \mac_wmux2_s0$4163  <= \$12483 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4165  <= \$12492 ;
+    \mac_wmux2_s0$4165  <= \$12484 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4172  <= \$12493 ;
+    \mac_wmux2_s0$4172  <= \$12485 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4174  <= \$12494 ;
+    \mac_wmux2_s0$4174  <= \$12486 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4176  <= \$12495 ;
+    \mac_wmux2_s0$4176  <= \$12487 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4178  <= \$12496 ;
+    \mac_wmux2_s0$4178  <= \$12488 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4185  <= \$12497 ;
+    \mac_wmux2_s0$4185  <= \$12489 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4187  <= \$12498 ;
+    \mac_wmux2_s0$4187  <= \$12490 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4189  <= \$12499 ;
+    \mac_wmux2_s0$4189  <= \$12491 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4191  <= \$12500 ;
+    \mac_wmux2_s0$4191  <= \$12492 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4198  <= \$12501 ;
+    \mac_wmux2_s0$4198  <= \$12493 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4200  <= \$12502 ;
+    \mac_wmux2_s0$4200  <= \$12494 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4202  <= \$12503 ;
+    \mac_wmux2_s0$4202  <= \$12495 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4204  <= \$12504 ;
+    \mac_wmux2_s0$4204  <= \$12496 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4211  <= \$12505 ;
+    \mac_wmux2_s0$4211  <= \$12497 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4213  <= \$12506 ;
+    \mac_wmux2_s0$4213  <= \$12498 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4215  <= \$12507 ;
+    \mac_wmux2_s0$4215  <= \$12499 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4217  <= \$12508 ;
+    \mac_wmux2_s0$4217  <= \$12500 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4224  <= \$12509 ;
+    \mac_wmux2_s0$4224  <= \$12501 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4226  <= \$12510 ;
+    \mac_wmux2_s0$4226  <= \$12502 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4228  <= \$12511 ;
+    \mac_wmux2_s0$4228  <= \$12503 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4230  <= \$12512 ;
+    \mac_wmux2_s0$4230  <= \$12504 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4237  <= \$12513 ;
+    \mac_wmux2_s0$4237  <= \$12505 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4239  <= \$12514 ;
+    \mac_wmux2_s0$4239  <= \$12506 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4241  <= \$12515 ;
+    \mac_wmux2_s0$4241  <= \$12507 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4243  <= \$12516 ;
+    \mac_wmux2_s0$4243  <= \$12508 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4250  <= \$12517 ;
+    \mac_wmux2_s0$4250  <= \$12509 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4252  <= \$12518 ;
+    \mac_wmux2_s0$4252  <= \$12510 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4254  <= \$12519 ;
+    \mac_wmux2_s0$4254  <= \$12511 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4256  <= \$12520 ;
+    \mac_wmux2_s0$4256  <= \$12512 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4263  <= \$12521 ;
+    \mac_wmux2_s0$4263  <= \$12513 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4265  <= \$12522 ;
+    \mac_wmux2_s0$4265  <= \$12514 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4267  <= \$12523 ;
+    \mac_wmux2_s0$4267  <= \$12515 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4269  <= \$12524 ;
+    \mac_wmux2_s0$4269  <= \$12516 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4276  <= \$12525 ;
+    \mac_wmux2_s0$4276  <= \$12517 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4278  <= \$12526 ;
+    \mac_wmux2_s0$4278  <= \$12518 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4280  <= \$12527 ;
+    \mac_wmux2_s0$4280  <= \$12519 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4282  <= \$12528 ;
+    \mac_wmux2_s0$4282  <= \$12520 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4289  <= \$12529 ;
+    \mac_wmux2_s0$4289  <= \$12521 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4291  <= \$12530 ;
+    \mac_wmux2_s0$4291  <= \$12522 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4293  <= \$12531 ;
+    \mac_wmux2_s0$4293  <= \$12523 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4295  <= \$12532 ;
+    \mac_wmux2_s0$4295  <= \$12524 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4302  <= \$12533 ;
+    \mac_wmux2_s0$4302  <= \$12525 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4304  <= \$12534 ;
+    \mac_wmux2_s0$4304  <= \$12526 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4306  <= \$12535 ;
+    \mac_wmux2_s0$4306  <= \$12527 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4308  <= \$12536 ;
+    \mac_wmux2_s0$4308  <= \$12528 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4315  <= \$12537 ;
+    \mac_wmux2_s0$4315  <= \$12529 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4317  <= \$12538 ;
+    \mac_wmux2_s0$4317  <= \$12530 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4319  <= \$12539 ;
+    \mac_wmux2_s0$4319  <= \$12531 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4321  <= \$12540 ;
+    \mac_wmux2_s0$4321  <= \$12532 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4328  <= \$12541 ;
+    \mac_wmux2_s0$4328  <= \$12533 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4330  <= \$12542 ;
+    \mac_wmux2_s0$4330  <= \$12534 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4332  <= \$12543 ;
+    \mac_wmux2_s0$4332  <= \$12535 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4334  <= \$12544 ;
+    \mac_wmux2_s0$4334  <= \$12536 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4341  <= \$12545 ;
+    \mac_wmux2_s0$4341  <= \$12537 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4343  <= \$12546 ;
+    \mac_wmux2_s0$4343  <= \$12538 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4345  <= \$12547 ;
+    \mac_wmux2_s0$4345  <= \$12539 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4347  <= \$12548 ;
+    \mac_wmux2_s0$4347  <= \$12540 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4354  <= \$12549 ;
+    \mac_wmux2_s0$4354  <= \$12541 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4356  <= \$12550 ;
+    \mac_wmux2_s0$4356  <= \$12542 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4358  <= \$12551 ;
+    \mac_wmux2_s0$4358  <= \$12543 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4360  <= \$12552 ;
+    \mac_wmux2_s0$4360  <= \$12544 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4367  <= \$12553 ;
+    \mac_wmux2_s0$4367  <= \$12545 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4369  <= \$12554 ;
+    \mac_wmux2_s0$4369  <= \$12546 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4371  <= \$12555 ;
+    \mac_wmux2_s0$4371  <= \$12547 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4373  <= \$12556 ;
+    \mac_wmux2_s0$4373  <= \$12548 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4380  <= \$12557 ;
+    \mac_wmux2_s0$4380  <= \$12549 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4382  <= \$12558 ;
+    \mac_wmux2_s0$4382  <= \$12550 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4384  <= \$12559 ;
+    \mac_wmux2_s0$4384  <= \$12551 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4386  <= \$12560 ;
+    \mac_wmux2_s0$4386  <= \$12552 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4393  <= \$12561 ;
+    \mac_wmux2_s0$4393  <= \$12553 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4395  <= \$12562 ;
+    \mac_wmux2_s0$4395  <= \$12554 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4397  <= \$12563 ;
+    \mac_wmux2_s0$4397  <= \$12555 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4399  <= \$12564 ;
+    \mac_wmux2_s0$4399  <= \$12556 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4406  <= \$12565 ;
+    \mac_wmux2_s0$4406  <= \$12557 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4408  <= \$12566 ;
+    \mac_wmux2_s0$4408  <= \$12558 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4410  <= \$12567 ;
+    \mac_wmux2_s0$4410  <= \$12559 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4412  <= \$12568 ;
+    \mac_wmux2_s0$4412  <= \$12560 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4419  <= \$12569 ;
+    \mac_wmux2_s0$4419  <= \$12561 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4421  <= \$12570 ;
+    \mac_wmux2_s0$4421  <= \$12562 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4423  <= \$12571 ;
+    \mac_wmux2_s0$4423  <= \$12563 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4425  <= \$12572 ;
+    \mac_wmux2_s0$4425  <= \$12564 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4432  <= \$12573 ;
+    \mac_wmux2_s0$4432  <= \$12565 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4434  <= \$12574 ;
+    \mac_wmux2_s0$4434  <= \$12566 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4436  <= \$12575 ;
+    \mac_wmux2_s0$4436  <= \$12567 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4438  <= \$12576 ;
+    \mac_wmux2_s0$4438  <= \$12568 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4445  <= \$12577 ;
+    \mac_wmux2_s0$4445  <= \$12569 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4447  <= \$12578 ;
+    \mac_wmux2_s0$4447  <= \$12570 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4449  <= \$12579 ;
+    \mac_wmux2_s0$4449  <= \$12571 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4451  <= \$12580 ;
+    \mac_wmux2_s0$4451  <= \$12572 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4458  <= \$12581 ;
+    \mac_wmux2_s0$4458  <= \$12573 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4460  <= \$12582 ;
+    \mac_wmux2_s0$4460  <= \$12574 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4462  <= \$12583 ;
+    \mac_wmux2_s0$4462  <= \$12575 ;
   always @(posedge clk)
-    \mac_wmux2_s0$4464  <= \$12584 ;
+    \mac_wmux2_s0$4464  <= \$12576 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5453  <= \$12585 ;
+    \mac_wmux2_s0$5453  <= \$12577 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5454  <= \$12586 ;
+    \mac_wmux2_s0$5454  <= \$12578 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5455  <= \$12587 ;
+    \mac_wmux2_s0$5455  <= \$12579 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5456  <= \$12588 ;
+    \mac_wmux2_s0$5456  <= \$12580 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5457  <= \$12589 ;
+    \mac_wmux2_s0$5457  <= \$12581 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5458  <= \$12590 ;
+    \mac_wmux2_s0$5458  <= \$12582 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5459  <= \$12591 ;
+    \mac_wmux2_s0$5459  <= \$12583 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5460  <= \$12592 ;
+    \mac_wmux2_s0$5460  <= \$12584 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5461  <= \$12593 ;
+    \mac_wmux2_s0$5461  <= \$12585 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5462  <= \$12594 ;
+    \mac_wmux2_s0$5462  <= \$12586 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5463  <= \$12595 ;
+    \mac_wmux2_s0$5463  <= \$12587 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5464  <= \$12596 ;
+    \mac_wmux2_s0$5464  <= \$12588 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5465  <= \$12597 ;
+    \mac_wmux2_s0$5465  <= \$12589 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5466  <= \$12598 ;
+    \mac_wmux2_s0$5466  <= \$12590 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5467  <= \$12599 ;
+    \mac_wmux2_s0$5467  <= \$12591 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5468  <= \$12600 ;
+    \mac_wmux2_s0$5468  <= \$12592 ;
   always @(posedge clk)
-    \mac_wmux2_s0$5469  <= \$12601 ;
+    \mac_wmux2_s0$5469  <= \$12593 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$12602 ;
+    mac_wmux2_valid_s0 <= \$12594 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4471  <= \$12603 ;
+    \mac_wmux3_s0$4471  <= \$12595 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4490  <= \$12604 ;
+    \mac_wmux3_s0$4490  <= \$12596 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4509  <= \$12605 ;
+    \mac_wmux3_s0$4509  <= \$12597 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4528  <= \$12606 ;
+    \mac_wmux3_s0$4528  <= \$12598 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4547  <= \$12607 ;
+    \mac_wmux3_s0$4547  <= \$12599 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4566  <= \$12608 ;
+    \mac_wmux3_s0$4566  <= \$12600 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4585  <= \$12609 ;
+    \mac_wmux3_s0$4585  <= \$12601 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4604  <= \$12610 ;
+    \mac_wmux3_s0$4604  <= \$12602 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$12611 ;
+    mac_wmux3_s0 <= \$12603 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4487  <= \$12612 ;
+    \mac_wmux3_s0$4487  <= \$12604 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4506  <= \$12613 ;
+    \mac_wmux3_s0$4506  <= \$12605 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4525  <= \$12614 ;
+    \mac_wmux3_s0$4525  <= \$12606 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4544  <= \$12615 ;
+    \mac_wmux3_s0$4544  <= \$12607 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4563  <= \$12616 ;
+    \mac_wmux3_s0$4563  <= \$12608 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4582  <= \$12617 ;
+    \mac_wmux3_s0$4582  <= \$12609 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4601  <= \$12618 ;
+    \mac_wmux3_s0$4601  <= \$12610 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4620  <= \$12619 ;
+    \mac_wmux3_s0$4620  <= \$12611 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4633  <= \$12620 ;
+    \mac_wmux3_s0$4633  <= \$12612 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4646  <= \$12621 ;
+    \mac_wmux3_s0$4646  <= \$12613 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4659  <= \$12622 ;
+    \mac_wmux3_s0$4659  <= \$12614 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4672  <= \$12623 ;
+    \mac_wmux3_s0$4672  <= \$12615 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4685  <= \$12624 ;
+    \mac_wmux3_s0$4685  <= \$12616 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4698  <= \$12625 ;
+    \mac_wmux3_s0$4698  <= \$12617 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4711  <= \$12626 ;
+    \mac_wmux3_s0$4711  <= \$12618 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4724  <= \$12627 ;
+    \mac_wmux3_s0$4724  <= \$12619 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4737  <= \$12628 ;
+    \mac_wmux3_s0$4737  <= \$12620 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4750  <= \$12629 ;
+    \mac_wmux3_s0$4750  <= \$12621 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4763  <= \$12630 ;
+    \mac_wmux3_s0$4763  <= \$12622 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4776  <= \$12631 ;
+    \mac_wmux3_s0$4776  <= \$12623 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4789  <= \$12632 ;
+    \mac_wmux3_s0$4789  <= \$12624 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4802  <= \$12633 ;
+    \mac_wmux3_s0$4802  <= \$12625 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4815  <= \$12634 ;
+    \mac_wmux3_s0$4815  <= \$12626 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4472  <= \$12635 ;
+    \mac_wmux3_s0$4472  <= \$12627 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4491  <= \$12636 ;
+    \mac_wmux3_s0$4491  <= \$12628 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4510  <= \$12637 ;
+    \mac_wmux3_s0$4510  <= \$12629 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4529  <= \$12638 ;
+    \mac_wmux3_s0$4529  <= \$12630 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4548  <= \$12639 ;
+    \mac_wmux3_s0$4548  <= \$12631 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4567  <= \$12640 ;
+    \mac_wmux3_s0$4567  <= \$12632 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4586  <= \$12641 ;
+    \mac_wmux3_s0$4586  <= \$12633 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4605  <= \$12642 ;
+    \mac_wmux3_s0$4605  <= \$12634 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4469  <= \$12643 ;
+    \mac_wmux3_s0$4469  <= \$12635 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4488  <= \$12644 ;
+    \mac_wmux3_s0$4488  <= \$12636 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4507  <= \$12645 ;
+    \mac_wmux3_s0$4507  <= \$12637 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4526  <= \$12646 ;
+    \mac_wmux3_s0$4526  <= \$12638 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4545  <= \$12647 ;
+    \mac_wmux3_s0$4545  <= \$12639 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4564  <= \$12648 ;
+    \mac_wmux3_s0$4564  <= \$12640 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4583  <= \$12649 ;
+    \mac_wmux3_s0$4583  <= \$12641 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4602  <= \$12650 ;
+    \mac_wmux3_s0$4602  <= \$12642 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4621  <= \$12651 ;
+    \mac_wmux3_s0$4621  <= \$12643 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4634  <= \$12652 ;
+    \mac_wmux3_s0$4634  <= \$12644 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4647  <= \$12653 ;
+    \mac_wmux3_s0$4647  <= \$12645 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4660  <= \$12654 ;
+    \mac_wmux3_s0$4660  <= \$12646 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4673  <= \$12655 ;
+    \mac_wmux3_s0$4673  <= \$12647 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4686  <= \$12656 ;
+    \mac_wmux3_s0$4686  <= \$12648 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4699  <= \$12657 ;
+    \mac_wmux3_s0$4699  <= \$12649 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4712  <= \$12658 ;
+    \mac_wmux3_s0$4712  <= \$12650 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4725  <= \$12659 ;
+    \mac_wmux3_s0$4725  <= \$12651 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4738  <= \$12660 ;
+    \mac_wmux3_s0$4738  <= \$12652 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4751  <= \$12661 ;
+    \mac_wmux3_s0$4751  <= \$12653 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4764  <= \$12662 ;
+    \mac_wmux3_s0$4764  <= \$12654 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4777  <= \$12663 ;
+    \mac_wmux3_s0$4777  <= \$12655 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4790  <= \$12664 ;
+    \mac_wmux3_s0$4790  <= \$12656 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4803  <= \$12665 ;
+    \mac_wmux3_s0$4803  <= \$12657 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4816  <= \$12666 ;
+    \mac_wmux3_s0$4816  <= \$12658 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4475  <= \$12667 ;
+    \mac_wmux3_s0$4475  <= \$12659 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4478  <= \$12668 ;
+    \mac_wmux3_s0$4478  <= \$12660 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4481  <= \$12669 ;
+    \mac_wmux3_s0$4481  <= \$12661 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4484  <= \$12670 ;
+    \mac_wmux3_s0$4484  <= \$12662 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4494  <= \$12671 ;
+    \mac_wmux3_s0$4494  <= \$12663 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4497  <= \$12672 ;
+    \mac_wmux3_s0$4497  <= \$12664 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4500  <= \$12673 ;
+    \mac_wmux3_s0$4500  <= \$12665 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4503  <= \$12674 ;
+    \mac_wmux3_s0$4503  <= \$12666 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4513  <= \$12675 ;
+    \mac_wmux3_s0$4513  <= \$12667 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4516  <= \$12676 ;
+    \mac_wmux3_s0$4516  <= \$12668 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4519  <= \$12677 ;
+    \mac_wmux3_s0$4519  <= \$12669 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4522  <= \$12678 ;
+    \mac_wmux3_s0$4522  <= \$12670 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4532  <= \$12679 ;
+    \mac_wmux3_s0$4532  <= \$12671 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4535  <= \$12680 ;
+    \mac_wmux3_s0$4535  <= \$12672 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4538  <= \$12681 ;
+    \mac_wmux3_s0$4538  <= \$12673 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4541  <= \$12682 ;
+    \mac_wmux3_s0$4541  <= \$12674 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4551  <= \$12683 ;
+    \mac_wmux3_s0$4551  <= \$12675 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4554  <= \$12684 ;
+    \mac_wmux3_s0$4554  <= \$12676 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4557  <= \$12685 ;
+    \mac_wmux3_s0$4557  <= \$12677 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4560  <= \$12686 ;
+    \mac_wmux3_s0$4560  <= \$12678 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4570  <= \$12687 ;
+    \mac_wmux3_s0$4570  <= \$12679 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4573  <= \$12688 ;
+    \mac_wmux3_s0$4573  <= \$12680 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4576  <= \$12689 ;
+    \mac_wmux3_s0$4576  <= \$12681 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4579  <= \$12690 ;
+    \mac_wmux3_s0$4579  <= \$12682 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4589  <= \$12691 ;
+    \mac_wmux3_s0$4589  <= \$12683 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4592  <= \$12692 ;
+    \mac_wmux3_s0$4592  <= \$12684 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4595  <= \$12693 ;
+    \mac_wmux3_s0$4595  <= \$12685 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4598  <= \$12694 ;
+    \mac_wmux3_s0$4598  <= \$12686 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4608  <= \$12695 ;
+    \mac_wmux3_s0$4608  <= \$12687 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4611  <= \$12696 ;
+    \mac_wmux3_s0$4611  <= \$12688 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4614  <= \$12697 ;
+    \mac_wmux3_s0$4614  <= \$12689 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4617  <= \$12698 ;
+    \mac_wmux3_s0$4617  <= \$12690 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4476  <= \$12699 ;
+    \mac_wmux3_s0$4476  <= \$12691 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4479  <= \$12700 ;
+    \mac_wmux3_s0$4479  <= \$12692 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4482  <= \$12701 ;
+    \mac_wmux3_s0$4482  <= \$12693 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4485  <= \$12702 ;
+    \mac_wmux3_s0$4485  <= \$12694 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4495  <= \$12703 ;
+    \mac_wmux3_s0$4495  <= \$12695 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4498  <= \$12704 ;
+    \mac_wmux3_s0$4498  <= \$12696 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4501  <= \$12705 ;
+    \mac_wmux3_s0$4501  <= \$12697 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4504  <= \$12706 ;
+    \mac_wmux3_s0$4504  <= \$12698 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4514  <= \$12707 ;
+    \mac_wmux3_s0$4514  <= \$12699 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4517  <= \$12708 ;
+    \mac_wmux3_s0$4517  <= \$12700 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4520  <= \$12709 ;
+    \mac_wmux3_s0$4520  <= \$12701 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4523  <= \$12710 ;
+    \mac_wmux3_s0$4523  <= \$12702 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4533  <= \$12711 ;
+    \mac_wmux3_s0$4533  <= \$12703 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4536  <= \$12712 ;
+    \mac_wmux3_s0$4536  <= \$12704 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4539  <= \$12713 ;
+    \mac_wmux3_s0$4539  <= \$12705 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4542  <= \$12714 ;
+    \mac_wmux3_s0$4542  <= \$12706 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4552  <= \$12715 ;
+    \mac_wmux3_s0$4552  <= \$12707 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4555  <= \$12716 ;
+    \mac_wmux3_s0$4555  <= \$12708 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4558  <= \$12717 ;
+    \mac_wmux3_s0$4558  <= \$12709 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4561  <= \$12718 ;
+    \mac_wmux3_s0$4561  <= \$12710 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4571  <= \$12719 ;
+    \mac_wmux3_s0$4571  <= \$12711 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4574  <= \$12720 ;
+    \mac_wmux3_s0$4574  <= \$12712 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4577  <= \$12721 ;
+    \mac_wmux3_s0$4577  <= \$12713 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4580  <= \$12722 ;
+    \mac_wmux3_s0$4580  <= \$12714 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4590  <= \$12723 ;
+    \mac_wmux3_s0$4590  <= \$12715 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4593  <= \$12724 ;
+    \mac_wmux3_s0$4593  <= \$12716 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4596  <= \$12725 ;
+    \mac_wmux3_s0$4596  <= \$12717 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4599  <= \$12726 ;
+    \mac_wmux3_s0$4599  <= \$12718 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4609  <= \$12727 ;
+    \mac_wmux3_s0$4609  <= \$12719 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4612  <= \$12728 ;
+    \mac_wmux3_s0$4612  <= \$12720 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4615  <= \$12729 ;
+    \mac_wmux3_s0$4615  <= \$12721 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4618  <= \$12730 ;
+    \mac_wmux3_s0$4618  <= \$12722 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4625  <= \$12731 ;
+    \mac_wmux3_s0$4625  <= \$12723 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4627  <= \$12732 ;
+    \mac_wmux3_s0$4627  <= \$12724 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4629  <= \$12733 ;
+    \mac_wmux3_s0$4629  <= \$12725 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4631  <= \$12734 ;
+    \mac_wmux3_s0$4631  <= \$12726 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4638  <= \$12735 ;
+    \mac_wmux3_s0$4638  <= \$12727 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4640  <= \$12736 ;
+    \mac_wmux3_s0$4640  <= \$12728 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4642  <= \$12737 ;
+    \mac_wmux3_s0$4642  <= \$12729 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4644  <= \$12738 ;
+    \mac_wmux3_s0$4644  <= \$12730 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4651  <= \$12739 ;
+    \mac_wmux3_s0$4651  <= \$12731 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4653  <= \$12740 ;
+    \mac_wmux3_s0$4653  <= \$12732 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4655  <= \$12741 ;
+    \mac_wmux3_s0$4655  <= \$12733 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4657  <= \$12742 ;
+    \mac_wmux3_s0$4657  <= \$12734 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4664  <= \$12743 ;
+    \mac_wmux3_s0$4664  <= \$12735 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4666  <= \$12744 ;
+    \mac_wmux3_s0$4666  <= \$12736 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4668  <= \$12745 ;
+    \mac_wmux3_s0$4668  <= \$12737 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4670  <= \$12746 ;
+    \mac_wmux3_s0$4670  <= \$12738 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4677  <= \$12747 ;
+    \mac_wmux3_s0$4677  <= \$12739 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4679  <= \$12748 ;
+    \mac_wmux3_s0$4679  <= \$12740 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4681  <= \$12749 ;
+    \mac_wmux3_s0$4681  <= \$12741 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4683  <= \$12750 ;
+    \mac_wmux3_s0$4683  <= \$12742 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4690  <= \$12751 ;
+    \mac_wmux3_s0$4690  <= \$12743 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4692  <= \$12752 ;
+    \mac_wmux3_s0$4692  <= \$12744 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4694  <= \$12753 ;
+    \mac_wmux3_s0$4694  <= \$12745 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4696  <= \$12754 ;
+    \mac_wmux3_s0$4696  <= \$12746 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4703  <= \$12755 ;
+    \mac_wmux3_s0$4703  <= \$12747 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4705  <= \$12756 ;
+    \mac_wmux3_s0$4705  <= \$12748 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4707  <= \$12757 ;
+    \mac_wmux3_s0$4707  <= \$12749 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4709  <= \$12758 ;
+    \mac_wmux3_s0$4709  <= \$12750 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4716  <= \$12759 ;
+    \mac_wmux3_s0$4716  <= \$12751 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4718  <= \$12760 ;
+    \mac_wmux3_s0$4718  <= \$12752 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4720  <= \$12761 ;
+    \mac_wmux3_s0$4720  <= \$12753 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4722  <= \$12762 ;
+    \mac_wmux3_s0$4722  <= \$12754 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4729  <= \$12763 ;
+    \mac_wmux3_s0$4729  <= \$12755 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4731  <= \$12764 ;
+    \mac_wmux3_s0$4731  <= \$12756 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4733  <= \$12765 ;
+    \mac_wmux3_s0$4733  <= \$12757 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4735  <= \$12766 ;
+    \mac_wmux3_s0$4735  <= \$12758 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4742  <= \$12767 ;
+    \mac_wmux3_s0$4742  <= \$12759 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4744  <= \$12768 ;
+    \mac_wmux3_s0$4744  <= \$12760 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4746  <= \$12769 ;
+    \mac_wmux3_s0$4746  <= \$12761 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4748  <= \$12770 ;
+    \mac_wmux3_s0$4748  <= \$12762 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4755  <= \$12771 ;
+    \mac_wmux3_s0$4755  <= \$12763 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4757  <= \$12772 ;
+    \mac_wmux3_s0$4757  <= \$12764 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4759  <= \$12773 ;
+    \mac_wmux3_s0$4759  <= \$12765 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4761  <= \$12774 ;
+    \mac_wmux3_s0$4761  <= \$12766 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4768  <= \$12775 ;
+    \mac_wmux3_s0$4768  <= \$12767 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4770  <= \$12776 ;
+    \mac_wmux3_s0$4770  <= \$12768 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4772  <= \$12777 ;
+    \mac_wmux3_s0$4772  <= \$12769 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4774  <= \$12778 ;
+    \mac_wmux3_s0$4774  <= \$12770 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4781  <= \$12779 ;
+    \mac_wmux3_s0$4781  <= \$12771 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4783  <= \$12780 ;
+    \mac_wmux3_s0$4783  <= \$12772 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4785  <= \$12781 ;
+    \mac_wmux3_s0$4785  <= \$12773 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4787  <= \$12782 ;
+    \mac_wmux3_s0$4787  <= \$12774 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4794  <= \$12783 ;
+    \mac_wmux3_s0$4794  <= \$12775 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4796  <= \$12784 ;
+    \mac_wmux3_s0$4796  <= \$12776 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4798  <= \$12785 ;
+    \mac_wmux3_s0$4798  <= \$12777 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4800  <= \$12786 ;
+    \mac_wmux3_s0$4800  <= \$12778 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4807  <= \$12787 ;
+    \mac_wmux3_s0$4807  <= \$12779 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4809  <= \$12788 ;
+    \mac_wmux3_s0$4809  <= \$12780 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4811  <= \$12789 ;
+    \mac_wmux3_s0$4811  <= \$12781 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4813  <= \$12790 ;
+    \mac_wmux3_s0$4813  <= \$12782 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4820  <= \$12791 ;
+    \mac_wmux3_s0$4820  <= \$12783 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4822  <= \$12792 ;
+    \mac_wmux3_s0$4822  <= \$12784 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4824  <= \$12793 ;
+    \mac_wmux3_s0$4824  <= \$12785 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4826  <= \$12794 ;
+    \mac_wmux3_s0$4826  <= \$12786 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5471  <= \$12795 ;
+    \mac_wmux3_s0$5471  <= \$12787 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5472  <= \$12796 ;
+    \mac_wmux3_s0$5472  <= \$12788 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5473  <= \$12797 ;
+    \mac_wmux3_s0$5473  <= \$12789 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5474  <= \$12798 ;
+    \mac_wmux3_s0$5474  <= \$12790 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5475  <= \$12799 ;
+    \mac_wmux3_s0$5475  <= \$12791 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5476  <= \$12800 ;
+    \mac_wmux3_s0$5476  <= \$12792 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5477  <= \$12801 ;
+    \mac_wmux3_s0$5477  <= \$12793 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5478  <= \$12802 ;
+    \mac_wmux3_s0$5478  <= \$12794 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5479  <= \$12803 ;
+    \mac_wmux3_s0$5479  <= \$12795 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5480  <= \$12804 ;
+    \mac_wmux3_s0$5480  <= \$12796 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5481  <= \$12805 ;
+    \mac_wmux3_s0$5481  <= \$12797 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5482  <= \$12806 ;
+    \mac_wmux3_s0$5482  <= \$12798 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5483  <= \$12807 ;
+    \mac_wmux3_s0$5483  <= \$12799 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5484  <= \$12808 ;
+    \mac_wmux3_s0$5484  <= \$12800 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5485  <= \$12809 ;
+    \mac_wmux3_s0$5485  <= \$12801 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5486  <= \$12810 ;
+    \mac_wmux3_s0$5486  <= \$12802 ;
   always @(posedge clk)
-    \mac_wmux3_s0$5487  <= \$12811 ;
+    \mac_wmux3_s0$5487  <= \$12803 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$12812 ;
+    mac_wmux3_valid_s0 <= \$12804 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4833  <= \$12813 ;
+    \mac_wmux4_s0$4833  <= \$12805 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4852  <= \$12814 ;
+    \mac_wmux4_s0$4852  <= \$12806 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4871  <= \$12815 ;
+    \mac_wmux4_s0$4871  <= \$12807 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4890  <= \$12816 ;
+    \mac_wmux4_s0$4890  <= \$12808 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4909  <= \$12817 ;
+    \mac_wmux4_s0$4909  <= \$12809 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4928  <= \$12818 ;
+    \mac_wmux4_s0$4928  <= \$12810 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4947  <= \$12819 ;
+    \mac_wmux4_s0$4947  <= \$12811 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4966  <= \$12820 ;
+    \mac_wmux4_s0$4966  <= \$12812 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4985  <= \$12821 ;
+    \mac_wmux4_s0$4985  <= \$12813 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5004  <= \$12822 ;
+    \mac_wmux4_s0$5004  <= \$12814 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5023  <= \$12823 ;
+    \mac_wmux4_s0$5023  <= \$12815 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5042  <= \$12824 ;
+    \mac_wmux4_s0$5042  <= \$12816 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5061  <= \$12825 ;
+    \mac_wmux4_s0$5061  <= \$12817 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5080  <= \$12826 ;
+    \mac_wmux4_s0$5080  <= \$12818 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5099  <= \$12827 ;
+    \mac_wmux4_s0$5099  <= \$12819 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5118  <= \$12828 ;
+    \mac_wmux4_s0$5118  <= \$12820 ;
   always @(posedge clk)
-    mac_wmux4_s0 <= \$12829 ;
+    mac_wmux4_s0 <= \$12821 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4849  <= \$12830 ;
+    \mac_wmux4_s0$4849  <= \$12822 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4868  <= \$12831 ;
+    \mac_wmux4_s0$4868  <= \$12823 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4887  <= \$12832 ;
+    \mac_wmux4_s0$4887  <= \$12824 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4906  <= \$12833 ;
+    \mac_wmux4_s0$4906  <= \$12825 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4925  <= \$12834 ;
+    \mac_wmux4_s0$4925  <= \$12826 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4944  <= \$12835 ;
+    \mac_wmux4_s0$4944  <= \$12827 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4963  <= \$12836 ;
+    \mac_wmux4_s0$4963  <= \$12828 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4982  <= \$12837 ;
+    \mac_wmux4_s0$4982  <= \$12829 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5001  <= \$12838 ;
+    \mac_wmux4_s0$5001  <= \$12830 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5020  <= \$12839 ;
+    \mac_wmux4_s0$5020  <= \$12831 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5039  <= \$12840 ;
+    \mac_wmux4_s0$5039  <= \$12832 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5058  <= \$12841 ;
+    \mac_wmux4_s0$5058  <= \$12833 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5077  <= \$12842 ;
+    \mac_wmux4_s0$5077  <= \$12834 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5096  <= \$12843 ;
+    \mac_wmux4_s0$5096  <= \$12835 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5115  <= \$12844 ;
+    \mac_wmux4_s0$5115  <= \$12836 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4834  <= \$12845 ;
+    \mac_wmux4_s0$4834  <= \$12837 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4853  <= \$12846 ;
+    \mac_wmux4_s0$4853  <= \$12838 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4872  <= \$12847 ;
+    \mac_wmux4_s0$4872  <= \$12839 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4891  <= \$12848 ;
+    \mac_wmux4_s0$4891  <= \$12840 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4910  <= \$12849 ;
+    \mac_wmux4_s0$4910  <= \$12841 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4929  <= \$12850 ;
+    \mac_wmux4_s0$4929  <= \$12842 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4948  <= \$12851 ;
+    \mac_wmux4_s0$4948  <= \$12843 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4967  <= \$12852 ;
+    \mac_wmux4_s0$4967  <= \$12844 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4986  <= \$12853 ;
+    \mac_wmux4_s0$4986  <= \$12845 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5005  <= \$12854 ;
+    \mac_wmux4_s0$5005  <= \$12846 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5024  <= \$12855 ;
+    \mac_wmux4_s0$5024  <= \$12847 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5043  <= \$12856 ;
+    \mac_wmux4_s0$5043  <= \$12848 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5062  <= \$12857 ;
+    \mac_wmux4_s0$5062  <= \$12849 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5081  <= \$12858 ;
+    \mac_wmux4_s0$5081  <= \$12850 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5100  <= \$12859 ;
+    \mac_wmux4_s0$5100  <= \$12851 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5119  <= \$12860 ;
+    \mac_wmux4_s0$5119  <= \$12852 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4831  <= \$12861 ;
+    \mac_wmux4_s0$4831  <= \$12853 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4850  <= \$12862 ;
+    \mac_wmux4_s0$4850  <= \$12854 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4869  <= \$12863 ;
+    \mac_wmux4_s0$4869  <= \$12855 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4888  <= \$12864 ;
+    \mac_wmux4_s0$4888  <= \$12856 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4907  <= \$12865 ;
+    \mac_wmux4_s0$4907  <= \$12857 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4926  <= \$12866 ;
+    \mac_wmux4_s0$4926  <= \$12858 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4945  <= \$12867 ;
+    \mac_wmux4_s0$4945  <= \$12859 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4964  <= \$12868 ;
+    \mac_wmux4_s0$4964  <= \$12860 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4983  <= \$12869 ;
+    \mac_wmux4_s0$4983  <= \$12861 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5002  <= \$12870 ;
+    \mac_wmux4_s0$5002  <= \$12862 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5021  <= \$12871 ;
+    \mac_wmux4_s0$5021  <= \$12863 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5040  <= \$12872 ;
+    \mac_wmux4_s0$5040  <= \$12864 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5059  <= \$12873 ;
+    \mac_wmux4_s0$5059  <= \$12865 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5078  <= \$12874 ;
+    \mac_wmux4_s0$5078  <= \$12866 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5097  <= \$12875 ;
+    \mac_wmux4_s0$5097  <= \$12867 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5116  <= \$12876 ;
+    \mac_wmux4_s0$5116  <= \$12868 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4837  <= \$12877 ;
+    \mac_wmux4_s0$4837  <= \$12869 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4840  <= \$12878 ;
+    \mac_wmux4_s0$4840  <= \$12870 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4843  <= \$12879 ;
+    \mac_wmux4_s0$4843  <= \$12871 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4846  <= \$12880 ;
+    \mac_wmux4_s0$4846  <= \$12872 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4856  <= \$12881 ;
+    \mac_wmux4_s0$4856  <= \$12873 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4859  <= \$12882 ;
+    \mac_wmux4_s0$4859  <= \$12874 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4862  <= \$12883 ;
+    \mac_wmux4_s0$4862  <= \$12875 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4865  <= \$12884 ;
+    \mac_wmux4_s0$4865  <= \$12876 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4875  <= \$12885 ;
+    \mac_wmux4_s0$4875  <= \$12877 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4878  <= \$12886 ;
+    \mac_wmux4_s0$4878  <= \$12878 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4881  <= \$12887 ;
+    \mac_wmux4_s0$4881  <= \$12879 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4884  <= \$12888 ;
+    \mac_wmux4_s0$4884  <= \$12880 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4894  <= \$12889 ;
+    \mac_wmux4_s0$4894  <= \$12881 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4897  <= \$12890 ;
+    \mac_wmux4_s0$4897  <= \$12882 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4900  <= \$12891 ;
+    \mac_wmux4_s0$4900  <= \$12883 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4903  <= \$12892 ;
+    \mac_wmux4_s0$4903  <= \$12884 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4913  <= \$12893 ;
+    \mac_wmux4_s0$4913  <= \$12885 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4916  <= \$12894 ;
+    \mac_wmux4_s0$4916  <= \$12886 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4919  <= \$12895 ;
+    \mac_wmux4_s0$4919  <= \$12887 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4922  <= \$12896 ;
+    \mac_wmux4_s0$4922  <= \$12888 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4932  <= \$12897 ;
+    \mac_wmux4_s0$4932  <= \$12889 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4935  <= \$12898 ;
+    \mac_wmux4_s0$4935  <= \$12890 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4938  <= \$12899 ;
+    \mac_wmux4_s0$4938  <= \$12891 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4941  <= \$12900 ;
+    \mac_wmux4_s0$4941  <= \$12892 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4951  <= \$12901 ;
+    \mac_wmux4_s0$4951  <= \$12893 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4954  <= \$12902 ;
+    \mac_wmux4_s0$4954  <= \$12894 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4957  <= \$12903 ;
+    \mac_wmux4_s0$4957  <= \$12895 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4960  <= \$12904 ;
+    \mac_wmux4_s0$4960  <= \$12896 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4970  <= \$12905 ;
+    \mac_wmux4_s0$4970  <= \$12897 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4973  <= \$12906 ;
+    \mac_wmux4_s0$4973  <= \$12898 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4976  <= \$12907 ;
+    \mac_wmux4_s0$4976  <= \$12899 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4979  <= \$12908 ;
+    \mac_wmux4_s0$4979  <= \$12900 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4989  <= \$12909 ;
+    \mac_wmux4_s0$4989  <= \$12901 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4992  <= \$12910 ;
+    \mac_wmux4_s0$4992  <= \$12902 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4995  <= \$12911 ;
+    \mac_wmux4_s0$4995  <= \$12903 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4998  <= \$12912 ;
+    \mac_wmux4_s0$4998  <= \$12904 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5008  <= \$12913 ;
+    \mac_wmux4_s0$5008  <= \$12905 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5011  <= \$12914 ;
+    \mac_wmux4_s0$5011  <= \$12906 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5014  <= \$12915 ;
+    \mac_wmux4_s0$5014  <= \$12907 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5017  <= \$12916 ;
+    \mac_wmux4_s0$5017  <= \$12908 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5027  <= \$12917 ;
+    \mac_wmux4_s0$5027  <= \$12909 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5030  <= \$12918 ;
+    \mac_wmux4_s0$5030  <= \$12910 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5033  <= \$12919 ;
+    \mac_wmux4_s0$5033  <= \$12911 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5036  <= \$12920 ;
+    \mac_wmux4_s0$5036  <= \$12912 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5046  <= \$12921 ;
+    \mac_wmux4_s0$5046  <= \$12913 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5049  <= \$12922 ;
+    \mac_wmux4_s0$5049  <= \$12914 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5052  <= \$12923 ;
+    \mac_wmux4_s0$5052  <= \$12915 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5055  <= \$12924 ;
+    \mac_wmux4_s0$5055  <= \$12916 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5065  <= \$12925 ;
+    \mac_wmux4_s0$5065  <= \$12917 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5068  <= \$12926 ;
+    \mac_wmux4_s0$5068  <= \$12918 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5071  <= \$12927 ;
+    \mac_wmux4_s0$5071  <= \$12919 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5074  <= \$12928 ;
+    \mac_wmux4_s0$5074  <= \$12920 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5084  <= \$12929 ;
+    \mac_wmux4_s0$5084  <= \$12921 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5087  <= \$12930 ;
+    \mac_wmux4_s0$5087  <= \$12922 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5090  <= \$12931 ;
+    \mac_wmux4_s0$5090  <= \$12923 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5093  <= \$12932 ;
+    \mac_wmux4_s0$5093  <= \$12924 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5103  <= \$12933 ;
+    \mac_wmux4_s0$5103  <= \$12925 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5106  <= \$12934 ;
+    \mac_wmux4_s0$5106  <= \$12926 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5109  <= \$12935 ;
+    \mac_wmux4_s0$5109  <= \$12927 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5112  <= \$12936 ;
+    \mac_wmux4_s0$5112  <= \$12928 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5122  <= \$12937 ;
+    \mac_wmux4_s0$5122  <= \$12929 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5125  <= \$12938 ;
+    \mac_wmux4_s0$5125  <= \$12930 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5128  <= \$12939 ;
+    \mac_wmux4_s0$5128  <= \$12931 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5131  <= \$12940 ;
+    \mac_wmux4_s0$5131  <= \$12932 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4838  <= \$12941 ;
+    \mac_wmux4_s0$4838  <= \$12933 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4841  <= \$12942 ;
+    \mac_wmux4_s0$4841  <= \$12934 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4844  <= \$12943 ;
+    \mac_wmux4_s0$4844  <= \$12935 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4847  <= \$12944 ;
+    \mac_wmux4_s0$4847  <= \$12936 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4857  <= \$12945 ;
+    \mac_wmux4_s0$4857  <= \$12937 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4860  <= \$12946 ;
+    \mac_wmux4_s0$4860  <= \$12938 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4863  <= \$12947 ;
+    \mac_wmux4_s0$4863  <= \$12939 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4866  <= \$12948 ;
+    \mac_wmux4_s0$4866  <= \$12940 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4876  <= \$12949 ;
+    \mac_wmux4_s0$4876  <= \$12941 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4879  <= \$12950 ;
+    \mac_wmux4_s0$4879  <= \$12942 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4882  <= \$12951 ;
+    \mac_wmux4_s0$4882  <= \$12943 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4885  <= \$12952 ;
+    \mac_wmux4_s0$4885  <= \$12944 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4895  <= \$12953 ;
+    \mac_wmux4_s0$4895  <= \$12945 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4898  <= \$12954 ;
+    \mac_wmux4_s0$4898  <= \$12946 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4901  <= \$12955 ;
+    \mac_wmux4_s0$4901  <= \$12947 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4904  <= \$12956 ;
+    \mac_wmux4_s0$4904  <= \$12948 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4914  <= \$12957 ;
+    \mac_wmux4_s0$4914  <= \$12949 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4917  <= \$12958 ;
+    \mac_wmux4_s0$4917  <= \$12950 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4920  <= \$12959 ;
+    \mac_wmux4_s0$4920  <= \$12951 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4923  <= \$12960 ;
+    \mac_wmux4_s0$4923  <= \$12952 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4933  <= \$12961 ;
+    \mac_wmux4_s0$4933  <= \$12953 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4936  <= \$12962 ;
+    \mac_wmux4_s0$4936  <= \$12954 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4939  <= \$12963 ;
+    \mac_wmux4_s0$4939  <= \$12955 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4942  <= \$12964 ;
+    \mac_wmux4_s0$4942  <= \$12956 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4952  <= \$12965 ;
+    \mac_wmux4_s0$4952  <= \$12957 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4955  <= \$12966 ;
+    \mac_wmux4_s0$4955  <= \$12958 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4958  <= \$12967 ;
+    \mac_wmux4_s0$4958  <= \$12959 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4961  <= \$12968 ;
+    \mac_wmux4_s0$4961  <= \$12960 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4971  <= \$12969 ;
+    \mac_wmux4_s0$4971  <= \$12961 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4974  <= \$12970 ;
+    \mac_wmux4_s0$4974  <= \$12962 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4977  <= \$12971 ;
+    \mac_wmux4_s0$4977  <= \$12963 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4980  <= \$12972 ;
+    \mac_wmux4_s0$4980  <= \$12964 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4990  <= \$12973 ;
+    \mac_wmux4_s0$4990  <= \$12965 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4993  <= \$12974 ;
+    \mac_wmux4_s0$4993  <= \$12966 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4996  <= \$12975 ;
+    \mac_wmux4_s0$4996  <= \$12967 ;
   always @(posedge clk)
-    \mac_wmux4_s0$4999  <= \$12976 ;
+    \mac_wmux4_s0$4999  <= \$12968 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5009  <= \$12977 ;
+    \mac_wmux4_s0$5009  <= \$12969 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5012  <= \$12978 ;
+    \mac_wmux4_s0$5012  <= \$12970 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5015  <= \$12979 ;
+    \mac_wmux4_s0$5015  <= \$12971 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5018  <= \$12980 ;
+    \mac_wmux4_s0$5018  <= \$12972 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5028  <= \$12981 ;
+    \mac_wmux4_s0$5028  <= \$12973 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5031  <= \$12982 ;
+    \mac_wmux4_s0$5031  <= \$12974 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5034  <= \$12983 ;
+    \mac_wmux4_s0$5034  <= \$12975 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5037  <= \$12984 ;
+    \mac_wmux4_s0$5037  <= \$12976 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5047  <= \$12985 ;
+    \mac_wmux4_s0$5047  <= \$12977 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5050  <= \$12986 ;
+    \mac_wmux4_s0$5050  <= \$12978 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5053  <= \$12987 ;
+    \mac_wmux4_s0$5053  <= \$12979 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5056  <= \$12988 ;
+    \mac_wmux4_s0$5056  <= \$12980 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5066  <= \$12989 ;
+    \mac_wmux4_s0$5066  <= \$12981 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5069  <= \$12990 ;
+    \mac_wmux4_s0$5069  <= \$12982 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5072  <= \$12991 ;
+    \mac_wmux4_s0$5072  <= \$12983 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5075  <= \$12992 ;
+    \mac_wmux4_s0$5075  <= \$12984 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5085  <= \$12993 ;
+    \mac_wmux4_s0$5085  <= \$12985 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5088  <= \$12994 ;
+    \mac_wmux4_s0$5088  <= \$12986 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5091  <= \$12995 ;
+    \mac_wmux4_s0$5091  <= \$12987 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5094  <= \$12996 ;
+    \mac_wmux4_s0$5094  <= \$12988 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5104  <= \$12997 ;
+    \mac_wmux4_s0$5104  <= \$12989 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5107  <= \$12998 ;
+    \mac_wmux4_s0$5107  <= \$12990 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5110  <= \$12999 ;
+    \mac_wmux4_s0$5110  <= \$12991 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5113  <= \$13000 ;
+    \mac_wmux4_s0$5113  <= \$12992 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5123  <= \$13001 ;
+    \mac_wmux4_s0$5123  <= \$12993 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5126  <= \$13002 ;
+    \mac_wmux4_s0$5126  <= \$12994 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5129  <= \$13003 ;
+    \mac_wmux4_s0$5129  <= \$12995 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5132  <= \$13004 ;
+    \mac_wmux4_s0$5132  <= \$12996 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5489  <= \$13005 ;
+    \mac_wmux4_s0$5489  <= \$12997 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5490  <= \$13006 ;
+    \mac_wmux4_s0$5490  <= \$12998 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5491  <= \$13007 ;
+    \mac_wmux4_s0$5491  <= \$12999 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5492  <= \$13008 ;
+    \mac_wmux4_s0$5492  <= \$13000 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5493  <= \$13009 ;
+    \mac_wmux4_s0$5493  <= \$13001 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5494  <= \$13010 ;
+    \mac_wmux4_s0$5494  <= \$13002 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5495  <= \$13011 ;
+    \mac_wmux4_s0$5495  <= \$13003 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5496  <= \$13012 ;
+    \mac_wmux4_s0$5496  <= \$13004 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5497  <= \$13013 ;
+    \mac_wmux4_s0$5497  <= \$13005 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5498  <= \$13014 ;
+    \mac_wmux4_s0$5498  <= \$13006 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5499  <= \$13015 ;
+    \mac_wmux4_s0$5499  <= \$13007 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5500  <= \$13016 ;
+    \mac_wmux4_s0$5500  <= \$13008 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5501  <= \$13017 ;
+    \mac_wmux4_s0$5501  <= \$13009 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5502  <= \$13018 ;
+    \mac_wmux4_s0$5502  <= \$13010 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5503  <= \$13019 ;
+    \mac_wmux4_s0$5503  <= \$13011 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5504  <= \$13020 ;
+    \mac_wmux4_s0$5504  <= \$13012 ;
   always @(posedge clk)
-    \mac_wmux4_s0$5505  <= \$13021 ;
+    \mac_wmux4_s0$5505  <= \$13013 ;
   always @(posedge clk)
-    mac_wmux4_valid_s0 <= \$13022 ;
+    mac_wmux4_valid_s0 <= \$13014 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$13023 ;
+    mac_pre_s0 <= \$13015 ;
   always @(posedge clk)
-    \mac_pre_s0$5508  <= \$13024 ;
+    \mac_pre_s0$5508  <= \$13016 ;
   always @(posedge clk)
-    \mac_pre_s0$5509  <= \$13025 ;
+    \mac_pre_s0$5509  <= \$13017 ;
   always @(posedge clk)
-    \mac_pre_s0$5510  <= \$13026 ;
+    \mac_pre_s0$5510  <= \$13018 ;
   always @(posedge clk)
-    \mac_pre_s0$5511  <= \$13027 ;
+    \mac_pre_s0$5511  <= \$13019 ;
   always @(posedge clk)
-    \mac_pre_s0$5512  <= \$13028 ;
+    \mac_pre_s0$5512  <= \$13020 ;
   always @(posedge clk)
-    \mac_pre_s0$5513  <= \$13029 ;
+    \mac_pre_s0$5513  <= \$13021 ;
   always @(posedge clk)
-    \mac_pre_s0$5514  <= \$13030 ;
+    \mac_pre_s0$5514  <= \$13022 ;
   always @(posedge clk)
-    \mac_pre_s0$5515  <= \$13031 ;
+    \mac_pre_s0$5515  <= \$13023 ;
   always @(posedge clk)
-    \mac_pre_s0$5516  <= \$13032 ;
+    \mac_pre_s0$5516  <= \$13024 ;
   always @(posedge clk)
-    \mac_pre_s0$5517  <= \$13033 ;
+    \mac_pre_s0$5517  <= \$13025 ;
   always @(posedge clk)
-    \mac_pre_s0$5518  <= \$13034 ;
+    \mac_pre_s0$5518  <= \$13026 ;
   always @(posedge clk)
-    \mac_pre_s0$5519  <= \$13035 ;
+    \mac_pre_s0$5519  <= \$13027 ;
   always @(posedge clk)
-    \mac_pre_s0$5520  <= \$13036 ;
+    \mac_pre_s0$5520  <= \$13028 ;
   always @(posedge clk)
-    \mac_pre_s0$5521  <= \$13037 ;
+    \mac_pre_s0$5521  <= \$13029 ;
   always @(posedge clk)
-    \mac_pre_s0$5522  <= \$13038 ;
+    \mac_pre_s0$5522  <= \$13030 ;
   always @(posedge clk)
-    \mac_pre_s0$5523  <= \$13039 ;
+    \mac_pre_s0$5523  <= \$13031 ;
   always @(posedge clk)
-    \mac_pre_s0$5524  <= \$13040 ;
+    \mac_pre_s0$5524  <= \$13032 ;
   always @(posedge clk)
-    \mac_pre_s0$5525  <= \$13041 ;
+    \mac_pre_s0$5525  <= \$13033 ;
   always @(posedge clk)
-    \mac_pre_s0$5526  <= \$13042 ;
+    \mac_pre_s0$5526  <= \$13034 ;
   always @(posedge clk)
-    \mac_pre_s0$5527  <= \$13043 ;
+    \mac_pre_s0$5527  <= \$13035 ;
   always @(posedge clk)
-    \mac_pre_s0$5528  <= \$13044 ;
+    \mac_pre_s0$5528  <= \$13036 ;
   always @(posedge clk)
-    \mac_pre_s0$5529  <= \$13045 ;
+    \mac_pre_s0$5529  <= \$13037 ;
   always @(posedge clk)
-    \mac_pre_s0$5530  <= \$13046 ;
+    \mac_pre_s0$5530  <= \$13038 ;
   always @(posedge clk)
-    \mac_pre_s0$5531  <= \$13047 ;
+    \mac_pre_s0$5531  <= \$13039 ;
   always @(posedge clk)
-    \mac_pre_s0$5532  <= \$13048 ;
+    \mac_pre_s0$5532  <= \$13040 ;
   always @(posedge clk)
-    \mac_pre_s0$5533  <= \$13049 ;
+    \mac_pre_s0$5533  <= \$13041 ;
   always @(posedge clk)
-    \mac_pre_s0$5534  <= \$13050 ;
+    \mac_pre_s0$5534  <= \$13042 ;
   always @(posedge clk)
-    \mac_pre_s0$5535  <= \$13051 ;
+    \mac_pre_s0$5535  <= \$13043 ;
   always @(posedge clk)
-    \mac_pre_s0$5536  <= \$13052 ;
+    \mac_pre_s0$5536  <= \$13044 ;
   always @(posedge clk)
-    \mac_pre_s0$5537  <= \$13053 ;
+    \mac_pre_s0$5537  <= \$13045 ;
   always @(posedge clk)
-    \mac_pre_s0$5538  <= \$13054 ;
+    \mac_pre_s0$5538  <= \$13046 ;
   always @(posedge clk)
-    \mac_pre_s0$5539  <= \$13055 ;
+    \mac_pre_s0$5539  <= \$13047 ;
   always @(posedge clk)
-    \mac_pre_s0$5540  <= \$13056 ;
+    \mac_pre_s0$5540  <= \$13048 ;
   always @(posedge clk)
-    \mac_pre_s0$5541  <= \$13057 ;
+    \mac_pre_s0$5541  <= \$13049 ;
   always @(posedge clk)
-    \mac_pre_s0$5542  <= \$13058 ;
+    \mac_pre_s0$5542  <= \$13050 ;
   always @(posedge clk)
-    \mac_pre_s0$5543  <= \$13059 ;
+    \mac_pre_s0$5543  <= \$13051 ;
   always @(posedge clk)
-    \mac_pre_s0$5544  <= \$13060 ;
+    \mac_pre_s0$5544  <= \$13052 ;
   always @(posedge clk)
-    \mac_pre_s0$5545  <= \$13061 ;
+    \mac_pre_s0$5545  <= \$13053 ;
   always @(posedge clk)
-    \mac_pre_s0$5546  <= \$13062 ;
+    \mac_pre_s0$5546  <= \$13054 ;
   always @(posedge clk)
-    \mac_pre_s0$5547  <= \$13063 ;
+    \mac_pre_s0$5547  <= \$13055 ;
   always @(posedge clk)
-    \mac_pre_s0$5548  <= \$13064 ;
+    \mac_pre_s0$5548  <= \$13056 ;
   always @(posedge clk)
-    \mac_pre_s0$5549  <= \$13065 ;
+    \mac_pre_s0$5549  <= \$13057 ;
   always @(posedge clk)
-    \mac_pre_s0$5550  <= \$13066 ;
+    \mac_pre_s0$5550  <= \$13058 ;
   always @(posedge clk)
-    \mac_pre_s0$5551  <= \$13067 ;
+    \mac_pre_s0$5551  <= \$13059 ;
   always @(posedge clk)
-    \mac_pre_s0$5552  <= \$13068 ;
+    \mac_pre_s0$5552  <= \$13060 ;
   always @(posedge clk)
-    \mac_pre_s0$5553  <= \$13069 ;
+    \mac_pre_s0$5553  <= \$13061 ;
   always @(posedge clk)
-    \mac_pre_s0$5554  <= \$13070 ;
+    \mac_pre_s0$5554  <= \$13062 ;
   always @(posedge clk)
-    \mac_pre_s0$5555  <= \$13071 ;
+    \mac_pre_s0$5555  <= \$13063 ;
   always @(posedge clk)
-    \mac_pre_s0$5556  <= \$13072 ;
+    \mac_pre_s0$5556  <= \$13064 ;
   always @(posedge clk)
-    \mac_pre_s0$5557  <= \$13073 ;
+    \mac_pre_s0$5557  <= \$13065 ;
   always @(posedge clk)
-    \mac_pre_s0$5558  <= \$13074 ;
+    \mac_pre_s0$5558  <= \$13066 ;
   always @(posedge clk)
-    \mac_pre_s0$5559  <= \$13075 ;
+    \mac_pre_s0$5559  <= \$13067 ;
   always @(posedge clk)
-    \mac_pre_s0$5560  <= \$13076 ;
+    \mac_pre_s0$5560  <= \$13068 ;
   always @(posedge clk)
-    \mac_pre_s0$5561  <= \$13077 ;
+    \mac_pre_s0$5561  <= \$13069 ;
   always @(posedge clk)
-    \mac_pre_s0$5562  <= \$13078 ;
+    \mac_pre_s0$5562  <= \$13070 ;
   always @(posedge clk)
-    \mac_pre_s0$5563  <= \$13079 ;
+    \mac_pre_s0$5563  <= \$13071 ;
   always @(posedge clk)
-    \mac_pre_s0$5564  <= \$13080 ;
+    \mac_pre_s0$5564  <= \$13072 ;
   always @(posedge clk)
-    \mac_pre_s0$5565  <= \$13081 ;
+    \mac_pre_s0$5565  <= \$13073 ;
   always @(posedge clk)
-    \mac_pre_s0$5566  <= \$13082 ;
+    \mac_pre_s0$5566  <= \$13074 ;
   always @(posedge clk)
-    \mac_pre_s0$5567  <= \$13083 ;
+    \mac_pre_s0$5567  <= \$13075 ;
   always @(posedge clk)
-    \mac_pre_s0$5568  <= \$13084 ;
+    \mac_pre_s0$5568  <= \$13076 ;
   always @(posedge clk)
-    \mac_pre_s0$5569  <= \$13085 ;
+    \mac_pre_s0$5569  <= \$13077 ;
   always @(posedge clk)
-    \mac_pre_s0$5570  <= \$13086 ;
+    \mac_pre_s0$5570  <= \$13078 ;
   always @(posedge clk)
-    \mac_pre_s0$5571  <= \$13087 ;
+    \mac_pre_s0$5571  <= \$13079 ;
   always @(posedge clk)
-    \mac_pre_s0$5572  <= \$13088 ;
+    \mac_pre_s0$5572  <= \$13080 ;
   always @(posedge clk)
-    \mac_pre_s0$5573  <= \$13089 ;
+    \mac_pre_s0$5573  <= \$13081 ;
   always @(posedge clk)
-    \mac_pre_s0$5574  <= \$13090 ;
+    \mac_pre_s0$5574  <= \$13082 ;
   always @(posedge clk)
-    \mac_pre_s0$5575  <= \$13091 ;
+    \mac_pre_s0$5575  <= \$13083 ;
   always @(posedge clk)
-    \mac_pre_s0$5576  <= \$13092 ;
+    \mac_pre_s0$5576  <= \$13084 ;
   always @(posedge clk)
-    \mac_pre_s0$5577  <= \$13093 ;
+    \mac_pre_s0$5577  <= \$13085 ;
   always @(posedge clk)
-    \mac_pre_s0$5578  <= \$13094 ;
+    \mac_pre_s0$5578  <= \$13086 ;
   always @(posedge clk)
-    \mac_pre_s0$5579  <= \$13095 ;
+    \mac_pre_s0$5579  <= \$13087 ;
   always @(posedge clk)
-    \mac_pre_s0$5580  <= \$13096 ;
+    \mac_pre_s0$5580  <= \$13088 ;
   always @(posedge clk)
-    \mac_pre_s0$5581  <= \$13097 ;
+    \mac_pre_s0$5581  <= \$13089 ;
   always @(posedge clk)
-    \mac_pre_s0$5582  <= \$13098 ;
+    \mac_pre_s0$5582  <= \$13090 ;
   always @(posedge clk)
-    \mac_pre_s0$5583  <= \$13099 ;
+    \mac_pre_s0$5583  <= \$13091 ;
   always @(posedge clk)
-    \mac_pre_s0$5584  <= \$13100 ;
+    \mac_pre_s0$5584  <= \$13092 ;
   always @(posedge clk)
-    \mac_pre_s0$5585  <= \$13101 ;
+    \mac_pre_s0$5585  <= \$13093 ;
   always @(posedge clk)
-    \mac_pre_s0$5586  <= \$13102 ;
+    \mac_pre_s0$5586  <= \$13094 ;
   always @(posedge clk)
-    \mac_pre_s0$5587  <= \$13103 ;
+    \mac_pre_s0$5587  <= \$13095 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$13104 ;
+    mac_pre_valid_s0 <= \$13096 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$13105 ;
+    mac_dspin_s0 <= \$13097 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$13106 ;
+    mac_dspin_valid_s0 <= \$13098 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$13107 ;
+    mac_dspout_s0 <= \$13099 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$13108 ;
+    mac_dspout_valid_s0 <= \$13100 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$13109 ;
+    mac_add0_s0 <= \$13101 ;
   always @(posedge clk)
-    \mac_add0_s0$5251  <= \$13110 ;
+    \mac_add0_s0$5251  <= \$13102 ;
   always @(posedge clk)
-    \mac_add0_s0$5253  <= \$13111 ;
+    \mac_add0_s0$5253  <= \$13103 ;
   always @(posedge clk)
-    \mac_add0_s0$5254  <= \$13112 ;
+    \mac_add0_s0$5254  <= \$13104 ;
   always @(posedge clk)
-    \mac_add0_s0$5256  <= \$13113 ;
+    \mac_add0_s0$5256  <= \$13105 ;
   always @(posedge clk)
-    \mac_add0_s0$5257  <= \$13114 ;
+    \mac_add0_s0$5257  <= \$13106 ;
   always @(posedge clk)
-    \mac_add0_s0$5259  <= \$13115 ;
+    \mac_add0_s0$5259  <= \$13107 ;
   always @(posedge clk)
-    \mac_add0_s0$5260  <= \$13116 ;
+    \mac_add0_s0$5260  <= \$13108 ;
   always @(posedge clk)
-    \mac_add0_s0$5262  <= \$13117 ;
+    \mac_add0_s0$5262  <= \$13109 ;
   always @(posedge clk)
-    \mac_add0_s0$5263  <= \$13118 ;
+    \mac_add0_s0$5263  <= \$13110 ;
   always @(posedge clk)
-    \mac_add0_s0$5265  <= \$13119 ;
+    \mac_add0_s0$5265  <= \$13111 ;
   always @(posedge clk)
-    \mac_add0_s0$5266  <= \$13120 ;
+    \mac_add0_s0$5266  <= \$13112 ;
   always @(posedge clk)
-    \mac_add0_s0$5268  <= \$13121 ;
+    \mac_add0_s0$5268  <= \$13113 ;
   always @(posedge clk)
-    \mac_add0_s0$5269  <= \$13122 ;
+    \mac_add0_s0$5269  <= \$13114 ;
   always @(posedge clk)
-    \mac_add0_s0$5271  <= \$13123 ;
+    \mac_add0_s0$5271  <= \$13115 ;
   always @(posedge clk)
-    \mac_add0_s0$5272  <= \$13124 ;
+    \mac_add0_s0$5272  <= \$13116 ;
   always @(posedge clk)
-    \mac_add0_s0$5274  <= \$13125 ;
+    \mac_add0_s0$5274  <= \$13117 ;
   always @(posedge clk)
-    \mac_add0_s0$5275  <= \$13126 ;
+    \mac_add0_s0$5275  <= \$13118 ;
   always @(posedge clk)
-    \mac_add0_s0$5277  <= \$13127 ;
+    \mac_add0_s0$5277  <= \$13119 ;
   always @(posedge clk)
-    \mac_add0_s0$5278  <= \$13128 ;
+    \mac_add0_s0$5278  <= \$13120 ;
   always @(posedge clk)
-    \mac_add0_s0$5280  <= \$13129 ;
+    \mac_add0_s0$5280  <= \$13121 ;
   always @(posedge clk)
-    \mac_add0_s0$5281  <= \$13130 ;
+    \mac_add0_s0$5281  <= \$13122 ;
   always @(posedge clk)
-    \mac_add0_s0$5283  <= \$13131 ;
+    \mac_add0_s0$5283  <= \$13123 ;
   always @(posedge clk)
-    \mac_add0_s0$5284  <= \$13132 ;
+    \mac_add0_s0$5284  <= \$13124 ;
   always @(posedge clk)
-    \mac_add0_s0$5286  <= \$13133 ;
+    \mac_add0_s0$5286  <= \$13125 ;
   always @(posedge clk)
-    \mac_add0_s0$5287  <= \$13134 ;
+    \mac_add0_s0$5287  <= \$13126 ;
   always @(posedge clk)
-    \mac_add0_s0$5289  <= \$13135 ;
+    \mac_add0_s0$5289  <= \$13127 ;
   always @(posedge clk)
-    \mac_add0_s0$5290  <= \$13136 ;
+    \mac_add0_s0$5290  <= \$13128 ;
   always @(posedge clk)
-    \mac_add0_s0$5292  <= \$13137 ;
+    \mac_add0_s0$5292  <= \$13129 ;
   always @(posedge clk)
-    \mac_add0_s0$5293  <= \$13138 ;
+    \mac_add0_s0$5293  <= \$13130 ;
   always @(posedge clk)
-    \mac_add0_s0$5295  <= \$13139 ;
+    \mac_add0_s0$5295  <= \$13131 ;
   always @(posedge clk)
-    \mac_add0_s0$5296  <= \$13140 ;
+    \mac_add0_s0$5296  <= \$13132 ;
   always @(posedge clk)
-    \mac_add0_s0$5593  <= \$13141 ;
+    \mac_add0_s0$5593  <= \$13133 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$13142 ;
+    mac_add0_valid_s0 <= \$13134 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$13143 ;
+    mac_add1_s0 <= \$13135 ;
   always @(posedge clk)
-    \mac_add1_s0$5301  <= \$13144 ;
+    \mac_add1_s0$5301  <= \$13136 ;
   always @(posedge clk)
-    \mac_add1_s0$5303  <= \$13145 ;
+    \mac_add1_s0$5303  <= \$13137 ;
   always @(posedge clk)
-    \mac_add1_s0$5304  <= \$13146 ;
+    \mac_add1_s0$5304  <= \$13138 ;
   always @(posedge clk)
-    \mac_add1_s0$5306  <= \$13147 ;
+    \mac_add1_s0$5306  <= \$13139 ;
   always @(posedge clk)
-    \mac_add1_s0$5307  <= \$13148 ;
+    \mac_add1_s0$5307  <= \$13140 ;
   always @(posedge clk)
-    \mac_add1_s0$5309  <= \$13149 ;
+    \mac_add1_s0$5309  <= \$13141 ;
   always @(posedge clk)
-    \mac_add1_s0$5310  <= \$13150 ;
+    \mac_add1_s0$5310  <= \$13142 ;
   always @(posedge clk)
-    \mac_add1_s0$5312  <= \$13151 ;
+    \mac_add1_s0$5312  <= \$13143 ;
   always @(posedge clk)
-    \mac_add1_s0$5313  <= \$13152 ;
+    \mac_add1_s0$5313  <= \$13144 ;
   always @(posedge clk)
-    \mac_add1_s0$5315  <= \$13153 ;
+    \mac_add1_s0$5315  <= \$13145 ;
   always @(posedge clk)
-    \mac_add1_s0$5316  <= \$13154 ;
+    \mac_add1_s0$5316  <= \$13146 ;
   always @(posedge clk)
-    \mac_add1_s0$5318  <= \$13155 ;
+    \mac_add1_s0$5318  <= \$13147 ;
   always @(posedge clk)
-    \mac_add1_s0$5319  <= \$13156 ;
+    \mac_add1_s0$5319  <= \$13148 ;
   always @(posedge clk)
-    \mac_add1_s0$5321  <= \$13157 ;
+    \mac_add1_s0$5321  <= \$13149 ;
   always @(posedge clk)
-    \mac_add1_s0$5322  <= \$13158 ;
+    \mac_add1_s0$5322  <= \$13150 ;
   always @(posedge clk)
-    \mac_add1_s0$5595  <= \$13159 ;
+    \mac_add1_s0$5595  <= \$13151 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$13160 ;
+    mac_add1_valid_s0 <= \$13152 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$13161 ;
+    mac_add2_s0 <= \$13153 ;
   always @(posedge clk)
-    \mac_add2_s0$5327  <= \$13162 ;
+    \mac_add2_s0$5327  <= \$13154 ;
   always @(posedge clk)
-    \mac_add2_s0$5329  <= \$13163 ;
+    \mac_add2_s0$5329  <= \$13155 ;
   always @(posedge clk)
-    \mac_add2_s0$5330  <= \$13164 ;
+    \mac_add2_s0$5330  <= \$13156 ;
   always @(posedge clk)
-    \mac_add2_s0$5332  <= \$13165 ;
+    \mac_add2_s0$5332  <= \$13157 ;
   always @(posedge clk)
-    \mac_add2_s0$5333  <= \$13166 ;
+    \mac_add2_s0$5333  <= \$13158 ;
   always @(posedge clk)
-    \mac_add2_s0$5335  <= \$13167 ;
+    \mac_add2_s0$5335  <= \$13159 ;
   always @(posedge clk)
-    \mac_add2_s0$5336  <= \$13168 ;
+    \mac_add2_s0$5336  <= \$13160 ;
   always @(posedge clk)
-    \mac_add2_s0$5597  <= \$13169 ;
+    \mac_add2_s0$5597  <= \$13161 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$13170 ;
+    mac_add2_valid_s0 <= \$13162 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$13171 ;
+    mac_add3_s0 <= \$13163 ;
   always @(posedge clk)
-    \mac_add3_s0$5360  <= \$13172 ;
+    \mac_add3_s0$5360  <= \$13164 ;
   always @(posedge clk)
-    \mac_add3_s0$5363  <= \$13173 ;
+    \mac_add3_s0$5363  <= \$13165 ;
   always @(posedge clk)
-    \mac_add3_s0$5366  <= \$13174 ;
+    \mac_add3_s0$5366  <= \$13166 ;
   always @(posedge clk)
-    \mac_add3_s0$5599  <= \$13175 ;
+    \mac_add3_s0$5599  <= \$13167 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$13176 ;
+    mac_add3_valid_s0 <= \$13168 ;
   always @(posedge clk)
-    o__valid <= \$13177 ;
+    o__valid <= \$13169 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$13178 ;
+    stall_adv0_valid <= \$13170 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$13179 ;
+    stall_adv1_valid <= \$13171 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$13180 ;
+    stall_adv2_valid <= \$13172 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$13181 ;
+    stall_adv3_valid <= \$13173 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$13182 ;
+    stall_adv4_valid <= \$13174 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$13183 ;
+    stall_adv5_valid <= \$13175 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$13184 ;
+    stall_adv6_valid <= \$13176 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$13185 ;
+    stall_adv7_valid <= \$13177 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$13186 ;
+    stall_adv8_valid <= \$13178 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$13187 ;
+    stall_adv9_valid <= \$13179 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$13188 ;
+    stall_adv10_valid <= \$13180 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$13189 ;
+    stall_adv11_valid <= \$13181 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$13190 ;
+    stall_adv12_valid <= \$13182 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$13191 ;
+    stall_adv13_valid <= \$13183 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$13192 ;
+    stall_adv14_valid <= \$13184 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$13193 ;
+    stall_adv15_valid <= \$13185 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$13194 ;
+    stall_adv16_valid <= \$13186 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$13195 ;
+    stall_adv17_valid <= \$13187 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$13196 ;
+    stall_adv18_valid <= \$13188 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$13197 ;
+    stall_adv19_valid <= \$13189 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$13198 ;
+    stall_adv20_valid <= \$13190 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$13199 ;
+    stall_adv21_valid <= \$13191 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$13200 ;
+    stall_adv22_valid <= \$13192 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$13201 ;
+    stall_adv23_valid <= \$13193 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$13202 ;
+    stall_adv24_valid <= \$13194 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$13203 ;
+    stall_adv25_valid <= \$13195 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$13204 ;
+    stall_adv26_valid <= \$13196 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$13205 ;
+    stall_adv27_valid <= \$13197 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$13206 ;
+    stall_adv28_valid <= \$13198 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$13207 ;
+    stall_adv29_valid <= \$13199 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$13208 ;
+    stall_adv30_valid <= \$13200 ;
   always @(posedge clk)
-    stall_adv31_valid <= \$13209 ;
+    stall_adv31_valid <= \$13201 ;
   always @(posedge clk)
-    stall_adv32_valid <= \$13210 ;
+    stall_adv32_valid <= \$13202 ;
   always @(posedge clk)
-    stall_adv33_valid <= \$13211 ;
+    stall_adv33_valid <= \$13203 ;
   always @(posedge clk)
-    stall_adv34_valid <= \$13212 ;
+    stall_adv34_valid <= \$13204 ;
   always @(posedge clk)
-    mac_acc0 <= \$13213 ;
+    mac_acc0 <= \$13205 ;
   always @(posedge clk)
-    mac_acc0_out <= \$13214 ;
+    mac_acc0_out <= \$13206 ;
   always @(posedge clk)
-    mac_acc1 <= \$13215 ;
+    mac_acc1 <= \$13207 ;
   always @(posedge clk)
-    mac_acc1_out <= \$13216 ;
+    mac_acc1_out <= \$13208 ;
   always @(posedge clk)
-    mac_acc2 <= \$13217 ;
+    mac_acc2 <= \$13209 ;
   always @(posedge clk)
-    mac_acc2_out <= \$13218 ;
+    mac_acc2_out <= \$13210 ;
   always @(posedge clk)
-    mac_acc3 <= \$13219 ;
+    mac_acc3 <= \$13211 ;
   always @(posedge clk)
-    mac_acc3_out <= \$13220 ;
+    mac_acc3_out <= \$13212 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -38041,13467 +38025,13532 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11256  = sel_l1_s0;
+    \$11248  = sel_l1_s0;
     if (stall_adv0) begin
-      \$11256  = \$4 [7:0];
+      \$11248  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11257  = \sel_l1_s0$45 ;
+    \$11249  = \sel_l1_s0$45 ;
     if (stall_adv0) begin
-      \$11257  = \$7 [7:0];
+      \$11249  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11258  = \sel_l1_s0$46 ;
+    \$11250  = \sel_l1_s0$46 ;
     if (stall_adv0) begin
-      \$11258  = \$10 [7:0];
+      \$11250  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11259  = \sel_l1_s0$47 ;
+    \$11251  = \sel_l1_s0$47 ;
     if (stall_adv0) begin
-      \$11259  = \$13 [7:0];
+      \$11251  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11260  = \sel_l1_s0$48 ;
+    \$11252  = \sel_l1_s0$48 ;
     if (stall_adv0) begin
-      \$11260  = \$16 [7:0];
+      \$11252  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11261  = \sel_l1_s0$49 ;
+    \$11253  = \sel_l1_s0$49 ;
     if (stall_adv0) begin
-      \$11261  = \$19 [7:0];
+      \$11253  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11262  = \sel_l1_s0$50 ;
+    \$11254  = \sel_l1_s0$50 ;
     if (stall_adv0) begin
-      \$11262  = \$22 [7:0];
+      \$11254  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11263  = \sel_l1_s0$51 ;
+    \$11255  = \sel_l1_s0$51 ;
     if (stall_adv0) begin
-      \$11263  = \$25 [7:0];
+      \$11255  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11264  = \sel_l1_s0$52 ;
+    \$11256  = \sel_l1_s0$52 ;
     if (stall_adv0) begin
-      \$11264  = \$28 [7:0];
+      \$11256  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11265  = \sel_l1_s0$53 ;
+    \$11257  = \sel_l1_s0$53 ;
     if (stall_adv0) begin
-      \$11265  = \$31 [7:0];
+      \$11257  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11266  = \sel_l1_s0$54 ;
+    \$11258  = \sel_l1_s0$54 ;
     if (stall_adv0) begin
-      \$11266  = \$34 [7:0];
+      \$11258  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11267  = \sel_l1_s0$55 ;
+    \$11259  = \sel_l1_s0$55 ;
     if (stall_adv0) begin
-      \$11267  = \$37 [7:0];
+      \$11259  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11268  = \sel_l1_s0$56 ;
+    \$11260  = \sel_l1_s0$56 ;
     if (stall_adv0) begin
-      \$11268  = \$40 [7:0];
+      \$11260  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11269  = \sel_l1_s0$57 ;
+    \$11261  = \sel_l1_s0$57 ;
     if (stall_adv0) begin
-      \$11269  = \$43 [7:0];
+      \$11261  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11270  = \sel_l1_s0$58 ;
+    \$11262  = \sel_l1_s0$58 ;
     if (stall_adv0) begin
-      \$11270  = \$46 [7:0];
+      \$11262  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11271  = \sel_l1_s0$59 ;
+    \$11263  = \sel_l1_s0$59 ;
     if (stall_adv0) begin
-      \$11271  = \$49 [7:0];
+      \$11263  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11272  = \sel_l1_s0$60 ;
+    \$11264  = \sel_l1_s0$60 ;
     if (stall_adv0) begin
-      \$11272  = \$52 [7:0];
+      \$11264  = \$52 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11273  = \sel_l1_s0$61 ;
+    \$11265  = \sel_l1_s0$61 ;
     if (stall_adv0) begin
-      \$11273  = \$55 [7:0];
+      \$11265  = \$55 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11274  = \sel_l1_s0$62 ;
+    \$11266  = \sel_l1_s0$62 ;
     if (stall_adv0) begin
-      \$11274  = \$58 [7:0];
+      \$11266  = \$58 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11275  = \sel_l1_s0$63 ;
+    \$11267  = \sel_l1_s0$63 ;
     if (stall_adv0) begin
-      \$11275  = \$61 [7:0];
+      \$11267  = \$61 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11276  = \sel_l1_s0$64 ;
+    \$11268  = \sel_l1_s0$64 ;
     if (stall_adv0) begin
-      \$11276  = \$64 [7:0];
+      \$11268  = \$64 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11277  = \sel_l1_s0$65 ;
+    \$11269  = \sel_l1_s0$65 ;
     if (stall_adv0) begin
-      \$11277  = \$67 [7:0];
+      \$11269  = \$67 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11278  = \sel_l1_s0$66 ;
+    \$11270  = \sel_l1_s0$66 ;
     if (stall_adv0) begin
-      \$11278  = \$70 [7:0];
+      \$11270  = \$70 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11279  = \sel_l1_s0$67 ;
+    \$11271  = \sel_l1_s0$67 ;
     if (stall_adv0) begin
-      \$11279  = \$73 [7:0];
+      \$11271  = \$73 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11280  = \sel_l1_s0$68 ;
+    \$11272  = \sel_l1_s0$68 ;
     if (stall_adv0) begin
-      \$11280  = \$76 [7:0];
+      \$11272  = \$76 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11281  = \sel_l1_s0$69 ;
+    \$11273  = \sel_l1_s0$69 ;
     if (stall_adv0) begin
-      \$11281  = \$79 [7:0];
+      \$11273  = \$79 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11282  = \sel_l1_s0$70 ;
+    \$11274  = \sel_l1_s0$70 ;
     if (stall_adv0) begin
-      \$11282  = \$82 [7:0];
+      \$11274  = \$82 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11283  = \sel_l1_s0$71 ;
+    \$11275  = \sel_l1_s0$71 ;
     if (stall_adv0) begin
-      \$11283  = \$85 [7:0];
+      \$11275  = \$85 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11284  = \sel_l1_s0$72 ;
+    \$11276  = \sel_l1_s0$72 ;
     if (stall_adv0) begin
-      \$11284  = \$88 [7:0];
+      \$11276  = \$88 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11285  = \sel_l1_s0$73 ;
+    \$11277  = \sel_l1_s0$73 ;
     if (stall_adv0) begin
-      \$11285  = \$91 [7:0];
+      \$11277  = \$91 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11286  = \sel_l1_s0$74 ;
+    \$11278  = \sel_l1_s0$74 ;
     if (stall_adv0) begin
-      \$11286  = \$94 [7:0];
+      \$11278  = \$94 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11287  = \sel_l1_s0$75 ;
+    \$11279  = \sel_l1_s0$75 ;
     if (stall_adv0) begin
-      \$11287  = \$97 [7:0];
+      \$11279  = \$97 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11288  = \sel_l1_s0$5372 ;
+    \$11280  = \sel_l1_s0$5372 ;
     if (stall_adv0) begin
-      \$11288  = i__payload[1279:256];
+      \$11280  = i__payload[1279:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11289  = \sel_l1_s0$5373 ;
+    \$11281  = \sel_l1_s0$5373 ;
     if (stall_adv0) begin
-      \$11289  = i__payload[1280];
+      \$11281  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11290  = sel_l2_s0;
+    \$11282  = sel_l2_s0;
     if (stall_adv1) begin
-      \$11290  = { \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577 , \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569 , \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561 , \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553 , \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508 , \$507 , \$506 , \$505 , \$504 , \$503 , \$502 , \$501 , \$500 , \$499 , \$498 , \$497 , \$496 , \$495 , \$494 , \$493 , \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443 , \$442 , \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424 , \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411 , \$410 , \$409 , \$408 , \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376 , \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346 , \$345 , \$344 , \$343 , \$342 , \$341 , \$340 , \$339 , \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99  };
+      \$11282  = { \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577 , \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569 , \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561 , \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553 , \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508 , \$507 , \$506 , \$505 , \$504 , \$503 , \$502 , \$501 , \$500 , \$499 , \$498 , \$497 , \$496 , \$495 , \$494 , \$493 , \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443 , \$442 , \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424 , \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411 , \$410 , \$409 , \$408 , \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376 , \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346 , \$345 , \$344 , \$343 , \$342 , \$341 , \$340 , \$339 , \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11291  = \sel_l2_s0$5374 ;
+    \$11283  = \sel_l2_s0$5374 ;
     if (stall_adv1) begin
-      \$11291  = \sel_l1_s0$5372 ;
+      \$11283  = \sel_l1_s0$5372 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11292  = \sel_l2_s0$5375 ;
+    \$11284  = \sel_l2_s0$5375 ;
     if (stall_adv1) begin
-      \$11292  = \sel_l1_s0$5373 ;
+      \$11284  = \sel_l1_s0$5373 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11293  = sel_l5_s0;
+    \$11285  = sel_l5_s0;
     if (stall_adv2) begin
-      \$11293  = sel_cs2_0_0_0s;
+      \$11285  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11294  = \sel_l5_s0$1363 ;
+    \$11286  = \sel_l5_s0$1363 ;
     if (stall_adv2) begin
-      \$11294  = sel_cs0_0_0_9s;
+      \$11286  = sel_cs0_0_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11295  = \sel_l5_s0$1364 ;
+    \$11287  = \sel_l5_s0$1364 ;
     if (stall_adv2) begin
-      \$11295  = \$11141 ;
+      \$11287  = \$11141 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11296  = \sel_l5_s0$1367 ;
+    \$11288  = \sel_l5_s0$1367 ;
     if (stall_adv2) begin
-      \$11296  = sel_cs2_0_0_0c;
+      \$11288  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11297  = \sel_l5_s0$1368 ;
+    \$11289  = \sel_l5_s0$1368 ;
     if (stall_adv2) begin
-      \$11297  = sel_cs2_0_1_0s;
+      \$11289  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11298  = \sel_l5_s0$1369 ;
+    \$11290  = \sel_l5_s0$1369 ;
     if (stall_adv2) begin
-      \$11298  = sel_cs2_0_1_1s;
+      \$11290  = sel_cs2_0_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11299  = \sel_l5_s0$1842 ;
+    \$11291  = \sel_l5_s0$1842 ;
     if (stall_adv2) begin
-      \$11299  = sel_cs0_0_0_9c;
+      \$11291  = sel_cs0_0_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11300  = \sel_l5_s0$1372 ;
+    \$11292  = \sel_l5_s0$1372 ;
     if (stall_adv2) begin
-      \$11300  = sel_cs2_0_1_0c;
+      \$11292  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11301  = \sel_l5_s0$1373 ;
+    \$11293  = \sel_l5_s0$1373 ;
     if (stall_adv2) begin
-      \$11301  = sel_cs2_0_1_1c;
+      \$11293  = sel_cs2_0_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11302  = \sel_l5_s0$1374 ;
+    \$11294  = \sel_l5_s0$1374 ;
     if (stall_adv2) begin
-      \$11302  = sel_cs2_0_2_0s;
+      \$11294  = sel_cs2_0_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11303  = \sel_l5_s0$2002 ;
+    \$11295  = \sel_l5_s0$2002 ;
     if (stall_adv2) begin
-      \$11303  = sel_cs2_0_2_0c;
+      \$11295  = sel_cs2_0_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11304  = \sel_l5_s0$1377 ;
+    \$11296  = \sel_l5_s0$1377 ;
     if (stall_adv2) begin
-      \$11304  = sel_cs2_1_0_0s;
+      \$11296  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11305  = \sel_l5_s0$1378 ;
+    \$11297  = \sel_l5_s0$1378 ;
     if (stall_adv2) begin
-      \$11305  = sel_cs0_1_0_9s;
+      \$11297  = sel_cs0_1_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11306  = \sel_l5_s0$1379 ;
+    \$11298  = \sel_l5_s0$1379 ;
     if (stall_adv2) begin
-      \$11306  = \$11142 ;
+      \$11298  = \$11142 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11307  = \sel_l5_s0$1382 ;
+    \$11299  = \sel_l5_s0$1382 ;
     if (stall_adv2) begin
-      \$11307  = sel_cs2_1_0_0c;
+      \$11299  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11308  = \sel_l5_s0$1383 ;
+    \$11300  = \sel_l5_s0$1383 ;
     if (stall_adv2) begin
-      \$11308  = sel_cs2_1_1_0s;
+      \$11300  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11309  = \sel_l5_s0$1384 ;
+    \$11301  = \sel_l5_s0$1384 ;
     if (stall_adv2) begin
-      \$11309  = sel_cs2_1_1_1s;
+      \$11301  = sel_cs2_1_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11310  = \sel_l5_s0$1845 ;
+    \$11302  = \sel_l5_s0$1845 ;
     if (stall_adv2) begin
-      \$11310  = sel_cs0_1_0_9c;
+      \$11302  = sel_cs0_1_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11311  = \sel_l5_s0$1387 ;
+    \$11303  = \sel_l5_s0$1387 ;
     if (stall_adv2) begin
-      \$11311  = sel_cs2_1_1_0c;
+      \$11303  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11312  = \sel_l5_s0$1388 ;
+    \$11304  = \sel_l5_s0$1388 ;
     if (stall_adv2) begin
-      \$11312  = sel_cs2_1_1_1c;
+      \$11304  = sel_cs2_1_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11313  = \sel_l5_s0$1389 ;
+    \$11305  = \sel_l5_s0$1389 ;
     if (stall_adv2) begin
-      \$11313  = sel_cs2_1_2_0s;
+      \$11305  = sel_cs2_1_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11314  = \sel_l5_s0$2005 ;
+    \$11306  = \sel_l5_s0$2005 ;
     if (stall_adv2) begin
-      \$11314  = sel_cs2_1_2_0c;
+      \$11306  = sel_cs2_1_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11315  = \sel_l5_s0$1392 ;
+    \$11307  = \sel_l5_s0$1392 ;
     if (stall_adv2) begin
-      \$11315  = sel_cs2_2_0_0s;
+      \$11307  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11316  = \sel_l5_s0$1393 ;
+    \$11308  = \sel_l5_s0$1393 ;
     if (stall_adv2) begin
-      \$11316  = sel_cs0_2_0_9s;
+      \$11308  = sel_cs0_2_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11317  = \sel_l5_s0$1394 ;
+    \$11309  = \sel_l5_s0$1394 ;
     if (stall_adv2) begin
-      \$11317  = \$11143 ;
+      \$11309  = \$11143 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11318  = \sel_l5_s0$1397 ;
+    \$11310  = \sel_l5_s0$1397 ;
     if (stall_adv2) begin
-      \$11318  = sel_cs2_2_0_0c;
+      \$11310  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11319  = \sel_l5_s0$1398 ;
+    \$11311  = \sel_l5_s0$1398 ;
     if (stall_adv2) begin
-      \$11319  = sel_cs2_2_1_0s;
+      \$11311  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11320  = \sel_l5_s0$1399 ;
+    \$11312  = \sel_l5_s0$1399 ;
     if (stall_adv2) begin
-      \$11320  = sel_cs2_2_1_1s;
+      \$11312  = sel_cs2_2_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11321  = \sel_l5_s0$1848 ;
+    \$11313  = \sel_l5_s0$1848 ;
     if (stall_adv2) begin
-      \$11321  = sel_cs0_2_0_9c;
+      \$11313  = sel_cs0_2_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11322  = \sel_l5_s0$1402 ;
+    \$11314  = \sel_l5_s0$1402 ;
     if (stall_adv2) begin
-      \$11322  = sel_cs2_2_1_0c;
+      \$11314  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11323  = \sel_l5_s0$1403 ;
+    \$11315  = \sel_l5_s0$1403 ;
     if (stall_adv2) begin
-      \$11323  = sel_cs2_2_1_1c;
+      \$11315  = sel_cs2_2_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11324  = \sel_l5_s0$1404 ;
+    \$11316  = \sel_l5_s0$1404 ;
     if (stall_adv2) begin
-      \$11324  = sel_cs2_2_2_0s;
+      \$11316  = sel_cs2_2_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11325  = \sel_l5_s0$2008 ;
+    \$11317  = \sel_l5_s0$2008 ;
     if (stall_adv2) begin
-      \$11325  = sel_cs2_2_2_0c;
+      \$11317  = sel_cs2_2_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11326  = \sel_l5_s0$1407 ;
+    \$11318  = \sel_l5_s0$1407 ;
     if (stall_adv2) begin
-      \$11326  = sel_cs2_3_0_0s;
+      \$11318  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11327  = \sel_l5_s0$1408 ;
+    \$11319  = \sel_l5_s0$1408 ;
     if (stall_adv2) begin
-      \$11327  = sel_cs0_3_0_9s;
+      \$11319  = sel_cs0_3_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11328  = \sel_l5_s0$1409 ;
+    \$11320  = \sel_l5_s0$1409 ;
     if (stall_adv2) begin
-      \$11328  = \$11144 ;
+      \$11320  = \$11144 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11329  = \sel_l5_s0$1412 ;
+    \$11321  = \sel_l5_s0$1412 ;
     if (stall_adv2) begin
-      \$11329  = sel_cs2_3_0_0c;
+      \$11321  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11330  = \sel_l5_s0$1413 ;
+    \$11322  = \sel_l5_s0$1413 ;
     if (stall_adv2) begin
-      \$11330  = sel_cs2_3_1_0s;
+      \$11322  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11331  = \sel_l5_s0$1414 ;
+    \$11323  = \sel_l5_s0$1414 ;
     if (stall_adv2) begin
-      \$11331  = sel_cs2_3_1_1s;
+      \$11323  = sel_cs2_3_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11332  = \sel_l5_s0$1851 ;
+    \$11324  = \sel_l5_s0$1851 ;
     if (stall_adv2) begin
-      \$11332  = sel_cs0_3_0_9c;
+      \$11324  = sel_cs0_3_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11333  = \sel_l5_s0$1417 ;
+    \$11325  = \sel_l5_s0$1417 ;
     if (stall_adv2) begin
-      \$11333  = sel_cs2_3_1_0c;
+      \$11325  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11334  = \sel_l5_s0$1418 ;
+    \$11326  = \sel_l5_s0$1418 ;
     if (stall_adv2) begin
-      \$11334  = sel_cs2_3_1_1c;
+      \$11326  = sel_cs2_3_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11335  = \sel_l5_s0$1419 ;
+    \$11327  = \sel_l5_s0$1419 ;
     if (stall_adv2) begin
-      \$11335  = sel_cs2_3_2_0s;
+      \$11327  = sel_cs2_3_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11336  = \sel_l5_s0$2011 ;
+    \$11328  = \sel_l5_s0$2011 ;
     if (stall_adv2) begin
-      \$11336  = sel_cs2_3_2_0c;
+      \$11328  = sel_cs2_3_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11337  = \sel_l5_s0$1422 ;
+    \$11329  = \sel_l5_s0$1422 ;
     if (stall_adv2) begin
-      \$11337  = sel_cs2_4_0_0s;
+      \$11329  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11338  = \sel_l5_s0$1423 ;
+    \$11330  = \sel_l5_s0$1423 ;
     if (stall_adv2) begin
-      \$11338  = sel_cs0_4_0_9s;
+      \$11330  = sel_cs0_4_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11339  = \sel_l5_s0$1424 ;
+    \$11331  = \sel_l5_s0$1424 ;
     if (stall_adv2) begin
-      \$11339  = \$11145 ;
+      \$11331  = \$11145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11340  = \sel_l5_s0$1427 ;
+    \$11332  = \sel_l5_s0$1427 ;
     if (stall_adv2) begin
-      \$11340  = sel_cs2_4_0_0c;
+      \$11332  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11341  = \sel_l5_s0$1428 ;
+    \$11333  = \sel_l5_s0$1428 ;
     if (stall_adv2) begin
-      \$11341  = sel_cs2_4_1_0s;
+      \$11333  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11342  = \sel_l5_s0$1429 ;
+    \$11334  = \sel_l5_s0$1429 ;
     if (stall_adv2) begin
-      \$11342  = sel_cs2_4_1_1s;
+      \$11334  = sel_cs2_4_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11343  = \sel_l5_s0$1854 ;
+    \$11335  = \sel_l5_s0$1854 ;
     if (stall_adv2) begin
-      \$11343  = sel_cs0_4_0_9c;
+      \$11335  = sel_cs0_4_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11344  = \sel_l5_s0$1432 ;
+    \$11336  = \sel_l5_s0$1432 ;
     if (stall_adv2) begin
-      \$11344  = sel_cs2_4_1_0c;
+      \$11336  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11345  = \sel_l5_s0$1433 ;
+    \$11337  = \sel_l5_s0$1433 ;
     if (stall_adv2) begin
-      \$11345  = sel_cs2_4_1_1c;
+      \$11337  = sel_cs2_4_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11346  = \sel_l5_s0$1434 ;
+    \$11338  = \sel_l5_s0$1434 ;
     if (stall_adv2) begin
-      \$11346  = sel_cs2_4_2_0s;
+      \$11338  = sel_cs2_4_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11347  = \sel_l5_s0$2014 ;
+    \$11339  = \sel_l5_s0$2014 ;
     if (stall_adv2) begin
-      \$11347  = sel_cs2_4_2_0c;
+      \$11339  = sel_cs2_4_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11348  = \sel_l5_s0$1437 ;
+    \$11340  = \sel_l5_s0$1437 ;
     if (stall_adv2) begin
-      \$11348  = sel_cs2_5_0_0s;
+      \$11340  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11349  = \sel_l5_s0$1438 ;
+    \$11341  = \sel_l5_s0$1438 ;
     if (stall_adv2) begin
-      \$11349  = sel_cs0_5_0_9s;
+      \$11341  = sel_cs0_5_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11350  = \sel_l5_s0$1439 ;
+    \$11342  = \sel_l5_s0$1439 ;
     if (stall_adv2) begin
-      \$11350  = \$11146 ;
+      \$11342  = \$11146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11351  = \sel_l5_s0$1442 ;
+    \$11343  = \sel_l5_s0$1442 ;
     if (stall_adv2) begin
-      \$11351  = sel_cs2_5_0_0c;
+      \$11343  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11352  = \sel_l5_s0$1443 ;
+    \$11344  = \sel_l5_s0$1443 ;
     if (stall_adv2) begin
-      \$11352  = sel_cs2_5_1_0s;
+      \$11344  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11353  = \sel_l5_s0$1444 ;
+    \$11345  = \sel_l5_s0$1444 ;
     if (stall_adv2) begin
-      \$11353  = sel_cs2_5_1_1s;
+      \$11345  = sel_cs2_5_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11354  = \sel_l5_s0$1857 ;
+    \$11346  = \sel_l5_s0$1857 ;
     if (stall_adv2) begin
-      \$11354  = sel_cs0_5_0_9c;
+      \$11346  = sel_cs0_5_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11355  = \sel_l5_s0$1447 ;
+    \$11347  = \sel_l5_s0$1447 ;
     if (stall_adv2) begin
-      \$11355  = sel_cs2_5_1_0c;
+      \$11347  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11356  = \sel_l5_s0$1448 ;
+    \$11348  = \sel_l5_s0$1448 ;
     if (stall_adv2) begin
-      \$11356  = sel_cs2_5_1_1c;
+      \$11348  = sel_cs2_5_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11357  = \sel_l5_s0$1449 ;
+    \$11349  = \sel_l5_s0$1449 ;
     if (stall_adv2) begin
-      \$11357  = sel_cs2_5_2_0s;
+      \$11349  = sel_cs2_5_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11358  = \sel_l5_s0$2017 ;
+    \$11350  = \sel_l5_s0$2017 ;
     if (stall_adv2) begin
-      \$11358  = sel_cs2_5_2_0c;
+      \$11350  = sel_cs2_5_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11359  = \sel_l5_s0$1452 ;
+    \$11351  = \sel_l5_s0$1452 ;
     if (stall_adv2) begin
-      \$11359  = sel_cs2_6_0_0s;
+      \$11351  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11360  = \sel_l5_s0$1453 ;
+    \$11352  = \sel_l5_s0$1453 ;
     if (stall_adv2) begin
-      \$11360  = sel_cs0_6_0_9s;
+      \$11352  = sel_cs0_6_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11361  = \sel_l5_s0$1454 ;
+    \$11353  = \sel_l5_s0$1454 ;
     if (stall_adv2) begin
-      \$11361  = \$11147 ;
+      \$11353  = \$11147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11362  = \sel_l5_s0$1457 ;
+    \$11354  = \sel_l5_s0$1457 ;
     if (stall_adv2) begin
-      \$11362  = sel_cs2_6_0_0c;
+      \$11354  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11363  = \sel_l5_s0$1458 ;
+    \$11355  = \sel_l5_s0$1458 ;
     if (stall_adv2) begin
-      \$11363  = sel_cs2_6_1_0s;
+      \$11355  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11364  = \sel_l5_s0$1459 ;
+    \$11356  = \sel_l5_s0$1459 ;
     if (stall_adv2) begin
-      \$11364  = sel_cs2_6_1_1s;
+      \$11356  = sel_cs2_6_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11365  = \sel_l5_s0$1860 ;
+    \$11357  = \sel_l5_s0$1860 ;
     if (stall_adv2) begin
-      \$11365  = sel_cs0_6_0_9c;
+      \$11357  = sel_cs0_6_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11366  = \sel_l5_s0$1462 ;
+    \$11358  = \sel_l5_s0$1462 ;
     if (stall_adv2) begin
-      \$11366  = sel_cs2_6_1_0c;
+      \$11358  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11367  = \sel_l5_s0$1463 ;
+    \$11359  = \sel_l5_s0$1463 ;
     if (stall_adv2) begin
-      \$11367  = sel_cs2_6_1_1c;
+      \$11359  = sel_cs2_6_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11368  = \sel_l5_s0$1464 ;
+    \$11360  = \sel_l5_s0$1464 ;
     if (stall_adv2) begin
-      \$11368  = sel_cs2_6_2_0s;
+      \$11360  = sel_cs2_6_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11369  = \sel_l5_s0$2020 ;
+    \$11361  = \sel_l5_s0$2020 ;
     if (stall_adv2) begin
-      \$11369  = sel_cs2_6_2_0c;
+      \$11361  = sel_cs2_6_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11370  = \sel_l5_s0$1467 ;
+    \$11362  = \sel_l5_s0$1467 ;
     if (stall_adv2) begin
-      \$11370  = sel_cs2_7_0_0s;
+      \$11362  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11371  = \sel_l5_s0$1468 ;
+    \$11363  = \sel_l5_s0$1468 ;
     if (stall_adv2) begin
-      \$11371  = sel_cs0_7_0_9s;
+      \$11363  = sel_cs0_7_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11372  = \sel_l5_s0$1469 ;
+    \$11364  = \sel_l5_s0$1469 ;
     if (stall_adv2) begin
-      \$11372  = \$11148 ;
+      \$11364  = \$11148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11373  = \sel_l5_s0$1472 ;
+    \$11365  = \sel_l5_s0$1472 ;
     if (stall_adv2) begin
-      \$11373  = sel_cs2_7_0_0c;
+      \$11365  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11374  = \sel_l5_s0$1473 ;
+    \$11366  = \sel_l5_s0$1473 ;
     if (stall_adv2) begin
-      \$11374  = sel_cs2_7_1_0s;
+      \$11366  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11375  = \sel_l5_s0$1474 ;
+    \$11367  = \sel_l5_s0$1474 ;
     if (stall_adv2) begin
-      \$11375  = sel_cs2_7_1_1s;
+      \$11367  = sel_cs2_7_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11376  = \sel_l5_s0$1863 ;
+    \$11368  = \sel_l5_s0$1863 ;
     if (stall_adv2) begin
-      \$11376  = sel_cs0_7_0_9c;
+      \$11368  = sel_cs0_7_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11377  = \sel_l5_s0$1477 ;
+    \$11369  = \sel_l5_s0$1477 ;
     if (stall_adv2) begin
-      \$11377  = sel_cs2_7_1_0c;
+      \$11369  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11378  = \sel_l5_s0$1478 ;
+    \$11370  = \sel_l5_s0$1478 ;
     if (stall_adv2) begin
-      \$11378  = sel_cs2_7_1_1c;
+      \$11370  = sel_cs2_7_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11379  = \sel_l5_s0$1479 ;
+    \$11371  = \sel_l5_s0$1479 ;
     if (stall_adv2) begin
-      \$11379  = sel_cs2_7_2_0s;
+      \$11371  = sel_cs2_7_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11380  = \sel_l5_s0$2023 ;
+    \$11372  = \sel_l5_s0$2023 ;
     if (stall_adv2) begin
-      \$11380  = sel_cs2_7_2_0c;
+      \$11372  = sel_cs2_7_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11381  = \sel_l5_s0$1482 ;
+    \$11373  = \sel_l5_s0$1482 ;
     if (stall_adv2) begin
-      \$11381  = sel_cs2_8_0_0s;
+      \$11373  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11382  = \sel_l5_s0$1483 ;
+    \$11374  = \sel_l5_s0$1483 ;
     if (stall_adv2) begin
-      \$11382  = sel_cs0_8_0_9s;
+      \$11374  = sel_cs0_8_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11383  = \sel_l5_s0$1484 ;
+    \$11375  = \sel_l5_s0$1484 ;
     if (stall_adv2) begin
-      \$11383  = \$11149 ;
+      \$11375  = \$11149 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11384  = \sel_l5_s0$1487 ;
+    \$11376  = \sel_l5_s0$1487 ;
     if (stall_adv2) begin
-      \$11384  = sel_cs2_8_0_0c;
+      \$11376  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11385  = \sel_l5_s0$1488 ;
+    \$11377  = \sel_l5_s0$1488 ;
     if (stall_adv2) begin
-      \$11385  = sel_cs2_8_1_0s;
+      \$11377  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11386  = \sel_l5_s0$1489 ;
+    \$11378  = \sel_l5_s0$1489 ;
     if (stall_adv2) begin
-      \$11386  = sel_cs2_8_1_1s;
+      \$11378  = sel_cs2_8_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11387  = \sel_l5_s0$1866 ;
+    \$11379  = \sel_l5_s0$1866 ;
     if (stall_adv2) begin
-      \$11387  = sel_cs0_8_0_9c;
+      \$11379  = sel_cs0_8_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11388  = \sel_l5_s0$1492 ;
+    \$11380  = \sel_l5_s0$1492 ;
     if (stall_adv2) begin
-      \$11388  = sel_cs2_8_1_0c;
+      \$11380  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11389  = \sel_l5_s0$1493 ;
+    \$11381  = \sel_l5_s0$1493 ;
     if (stall_adv2) begin
-      \$11389  = sel_cs2_8_1_1c;
+      \$11381  = sel_cs2_8_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11390  = \sel_l5_s0$1494 ;
+    \$11382  = \sel_l5_s0$1494 ;
     if (stall_adv2) begin
-      \$11390  = sel_cs2_8_2_0s;
+      \$11382  = sel_cs2_8_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11391  = \sel_l5_s0$2026 ;
+    \$11383  = \sel_l5_s0$2026 ;
     if (stall_adv2) begin
-      \$11391  = sel_cs2_8_2_0c;
+      \$11383  = sel_cs2_8_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11392  = \sel_l5_s0$1497 ;
+    \$11384  = \sel_l5_s0$1497 ;
     if (stall_adv2) begin
-      \$11392  = sel_cs2_9_0_0s;
+      \$11384  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11393  = \sel_l5_s0$1498 ;
+    \$11385  = \sel_l5_s0$1498 ;
     if (stall_adv2) begin
-      \$11393  = sel_cs0_9_0_9s;
+      \$11385  = sel_cs0_9_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11394  = \sel_l5_s0$1499 ;
+    \$11386  = \sel_l5_s0$1499 ;
     if (stall_adv2) begin
-      \$11394  = \$11150 ;
+      \$11386  = \$11150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11395  = \sel_l5_s0$1502 ;
+    \$11387  = \sel_l5_s0$1502 ;
     if (stall_adv2) begin
-      \$11395  = sel_cs2_9_0_0c;
+      \$11387  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11396  = \sel_l5_s0$1503 ;
+    \$11388  = \sel_l5_s0$1503 ;
     if (stall_adv2) begin
-      \$11396  = sel_cs2_9_1_0s;
+      \$11388  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11397  = \sel_l5_s0$1504 ;
+    \$11389  = \sel_l5_s0$1504 ;
     if (stall_adv2) begin
-      \$11397  = sel_cs2_9_1_1s;
+      \$11389  = sel_cs2_9_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11398  = \sel_l5_s0$1869 ;
+    \$11390  = \sel_l5_s0$1869 ;
     if (stall_adv2) begin
-      \$11398  = sel_cs0_9_0_9c;
+      \$11390  = sel_cs0_9_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11399  = \sel_l5_s0$1507 ;
+    \$11391  = \sel_l5_s0$1507 ;
     if (stall_adv2) begin
-      \$11399  = sel_cs2_9_1_0c;
+      \$11391  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11400  = \sel_l5_s0$1508 ;
+    \$11392  = \sel_l5_s0$1508 ;
     if (stall_adv2) begin
-      \$11400  = sel_cs2_9_1_1c;
+      \$11392  = sel_cs2_9_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11401  = \sel_l5_s0$1509 ;
+    \$11393  = \sel_l5_s0$1509 ;
     if (stall_adv2) begin
-      \$11401  = sel_cs2_9_2_0s;
+      \$11393  = sel_cs2_9_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11402  = \sel_l5_s0$2029 ;
+    \$11394  = \sel_l5_s0$2029 ;
     if (stall_adv2) begin
-      \$11402  = sel_cs2_9_2_0c;
+      \$11394  = sel_cs2_9_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11403  = \sel_l5_s0$1512 ;
+    \$11395  = \sel_l5_s0$1512 ;
     if (stall_adv2) begin
-      \$11403  = sel_cs2_10_0_0s;
+      \$11395  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11404  = \sel_l5_s0$1513 ;
+    \$11396  = \sel_l5_s0$1513 ;
     if (stall_adv2) begin
-      \$11404  = sel_cs0_10_0_9s;
+      \$11396  = sel_cs0_10_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11405  = \sel_l5_s0$1514 ;
+    \$11397  = \sel_l5_s0$1514 ;
     if (stall_adv2) begin
-      \$11405  = \$11151 ;
+      \$11397  = \$11151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11406  = \sel_l5_s0$1517 ;
+    \$11398  = \sel_l5_s0$1517 ;
     if (stall_adv2) begin
-      \$11406  = sel_cs2_10_0_0c;
+      \$11398  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11407  = \sel_l5_s0$1518 ;
+    \$11399  = \sel_l5_s0$1518 ;
     if (stall_adv2) begin
-      \$11407  = sel_cs2_10_1_0s;
+      \$11399  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11408  = \sel_l5_s0$1519 ;
+    \$11400  = \sel_l5_s0$1519 ;
     if (stall_adv2) begin
-      \$11408  = sel_cs2_10_1_1s;
+      \$11400  = sel_cs2_10_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11409  = \sel_l5_s0$1872 ;
+    \$11401  = \sel_l5_s0$1872 ;
     if (stall_adv2) begin
-      \$11409  = sel_cs0_10_0_9c;
+      \$11401  = sel_cs0_10_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11410  = \sel_l5_s0$1522 ;
+    \$11402  = \sel_l5_s0$1522 ;
     if (stall_adv2) begin
-      \$11410  = sel_cs2_10_1_0c;
+      \$11402  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11411  = \sel_l5_s0$1523 ;
+    \$11403  = \sel_l5_s0$1523 ;
     if (stall_adv2) begin
-      \$11411  = sel_cs2_10_1_1c;
+      \$11403  = sel_cs2_10_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11412  = \sel_l5_s0$1524 ;
+    \$11404  = \sel_l5_s0$1524 ;
     if (stall_adv2) begin
-      \$11412  = sel_cs2_10_2_0s;
+      \$11404  = sel_cs2_10_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11413  = \sel_l5_s0$2032 ;
+    \$11405  = \sel_l5_s0$2032 ;
     if (stall_adv2) begin
-      \$11413  = sel_cs2_10_2_0c;
+      \$11405  = sel_cs2_10_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11414  = \sel_l5_s0$1527 ;
+    \$11406  = \sel_l5_s0$1527 ;
     if (stall_adv2) begin
-      \$11414  = sel_cs2_11_0_0s;
+      \$11406  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11415  = \sel_l5_s0$1528 ;
+    \$11407  = \sel_l5_s0$1528 ;
     if (stall_adv2) begin
-      \$11415  = sel_cs0_11_0_9s;
+      \$11407  = sel_cs0_11_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11416  = \sel_l5_s0$1529 ;
+    \$11408  = \sel_l5_s0$1529 ;
     if (stall_adv2) begin
-      \$11416  = \$11152 ;
+      \$11408  = \$11152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11417  = \sel_l5_s0$1532 ;
+    \$11409  = \sel_l5_s0$1532 ;
     if (stall_adv2) begin
-      \$11417  = sel_cs2_11_0_0c;
+      \$11409  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11418  = \sel_l5_s0$1533 ;
+    \$11410  = \sel_l5_s0$1533 ;
     if (stall_adv2) begin
-      \$11418  = sel_cs2_11_1_0s;
+      \$11410  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11419  = \sel_l5_s0$1534 ;
+    \$11411  = \sel_l5_s0$1534 ;
     if (stall_adv2) begin
-      \$11419  = sel_cs2_11_1_1s;
+      \$11411  = sel_cs2_11_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11420  = \sel_l5_s0$1875 ;
+    \$11412  = \sel_l5_s0$1875 ;
     if (stall_adv2) begin
-      \$11420  = sel_cs0_11_0_9c;
+      \$11412  = sel_cs0_11_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11421  = \sel_l5_s0$1537 ;
+    \$11413  = \sel_l5_s0$1537 ;
     if (stall_adv2) begin
-      \$11421  = sel_cs2_11_1_0c;
+      \$11413  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11422  = \sel_l5_s0$1538 ;
+    \$11414  = \sel_l5_s0$1538 ;
     if (stall_adv2) begin
-      \$11422  = sel_cs2_11_1_1c;
+      \$11414  = sel_cs2_11_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11423  = \sel_l5_s0$1539 ;
+    \$11415  = \sel_l5_s0$1539 ;
     if (stall_adv2) begin
-      \$11423  = sel_cs2_11_2_0s;
+      \$11415  = sel_cs2_11_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11424  = \sel_l5_s0$2035 ;
+    \$11416  = \sel_l5_s0$2035 ;
     if (stall_adv2) begin
-      \$11424  = sel_cs2_11_2_0c;
+      \$11416  = sel_cs2_11_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11425  = \sel_l5_s0$1542 ;
+    \$11417  = \sel_l5_s0$1542 ;
     if (stall_adv2) begin
-      \$11425  = sel_cs2_12_0_0s;
+      \$11417  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11426  = \sel_l5_s0$1543 ;
+    \$11418  = \sel_l5_s0$1543 ;
     if (stall_adv2) begin
-      \$11426  = sel_cs0_12_0_9s;
+      \$11418  = sel_cs0_12_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11427  = \sel_l5_s0$1544 ;
+    \$11419  = \sel_l5_s0$1544 ;
     if (stall_adv2) begin
-      \$11427  = \$11153 ;
+      \$11419  = \$11153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11428  = \sel_l5_s0$1547 ;
+    \$11420  = \sel_l5_s0$1547 ;
     if (stall_adv2) begin
-      \$11428  = sel_cs2_12_0_0c;
+      \$11420  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11429  = \sel_l5_s0$1548 ;
+    \$11421  = \sel_l5_s0$1548 ;
     if (stall_adv2) begin
-      \$11429  = sel_cs2_12_1_0s;
+      \$11421  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11430  = \sel_l5_s0$1549 ;
+    \$11422  = \sel_l5_s0$1549 ;
     if (stall_adv2) begin
-      \$11430  = sel_cs2_12_1_1s;
+      \$11422  = sel_cs2_12_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11431  = \sel_l5_s0$1878 ;
+    \$11423  = \sel_l5_s0$1878 ;
     if (stall_adv2) begin
-      \$11431  = sel_cs0_12_0_9c;
+      \$11423  = sel_cs0_12_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11432  = \sel_l5_s0$1552 ;
+    \$11424  = \sel_l5_s0$1552 ;
     if (stall_adv2) begin
-      \$11432  = sel_cs2_12_1_0c;
+      \$11424  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11433  = \sel_l5_s0$1553 ;
+    \$11425  = \sel_l5_s0$1553 ;
     if (stall_adv2) begin
-      \$11433  = sel_cs2_12_1_1c;
+      \$11425  = sel_cs2_12_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11434  = \sel_l5_s0$1554 ;
+    \$11426  = \sel_l5_s0$1554 ;
     if (stall_adv2) begin
-      \$11434  = sel_cs2_12_2_0s;
+      \$11426  = sel_cs2_12_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11435  = \sel_l5_s0$2038 ;
+    \$11427  = \sel_l5_s0$2038 ;
     if (stall_adv2) begin
-      \$11435  = sel_cs2_12_2_0c;
+      \$11427  = sel_cs2_12_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11436  = \sel_l5_s0$1557 ;
+    \$11428  = \sel_l5_s0$1557 ;
     if (stall_adv2) begin
-      \$11436  = sel_cs2_13_0_0s;
+      \$11428  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11437  = \sel_l5_s0$1558 ;
+    \$11429  = \sel_l5_s0$1558 ;
     if (stall_adv2) begin
-      \$11437  = sel_cs0_13_0_9s;
+      \$11429  = sel_cs0_13_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11438  = \sel_l5_s0$1559 ;
+    \$11430  = \sel_l5_s0$1559 ;
     if (stall_adv2) begin
-      \$11438  = \$11154 ;
+      \$11430  = \$11154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11439  = \sel_l5_s0$1562 ;
+    \$11431  = \sel_l5_s0$1562 ;
     if (stall_adv2) begin
-      \$11439  = sel_cs2_13_0_0c;
+      \$11431  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11440  = \sel_l5_s0$1563 ;
+    \$11432  = \sel_l5_s0$1563 ;
     if (stall_adv2) begin
-      \$11440  = sel_cs2_13_1_0s;
+      \$11432  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11441  = \sel_l5_s0$1564 ;
+    \$11433  = \sel_l5_s0$1564 ;
     if (stall_adv2) begin
-      \$11441  = sel_cs2_13_1_1s;
+      \$11433  = sel_cs2_13_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11442  = \sel_l5_s0$1881 ;
+    \$11434  = \sel_l5_s0$1881 ;
     if (stall_adv2) begin
-      \$11442  = sel_cs0_13_0_9c;
+      \$11434  = sel_cs0_13_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11443  = \sel_l5_s0$1567 ;
+    \$11435  = \sel_l5_s0$1567 ;
     if (stall_adv2) begin
-      \$11443  = sel_cs2_13_1_0c;
+      \$11435  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11444  = \sel_l5_s0$1568 ;
+    \$11436  = \sel_l5_s0$1568 ;
     if (stall_adv2) begin
-      \$11444  = sel_cs2_13_1_1c;
+      \$11436  = sel_cs2_13_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11445  = \sel_l5_s0$1569 ;
+    \$11437  = \sel_l5_s0$1569 ;
     if (stall_adv2) begin
-      \$11445  = sel_cs2_13_2_0s;
+      \$11437  = sel_cs2_13_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11446  = \sel_l5_s0$2041 ;
+    \$11438  = \sel_l5_s0$2041 ;
     if (stall_adv2) begin
-      \$11446  = sel_cs2_13_2_0c;
+      \$11438  = sel_cs2_13_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11447  = \sel_l5_s0$1572 ;
+    \$11439  = \sel_l5_s0$1572 ;
     if (stall_adv2) begin
-      \$11447  = sel_cs2_14_0_0s;
+      \$11439  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11448  = \sel_l5_s0$1573 ;
+    \$11440  = \sel_l5_s0$1573 ;
     if (stall_adv2) begin
-      \$11448  = sel_cs0_14_0_9s;
+      \$11440  = sel_cs0_14_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11449  = \sel_l5_s0$1574 ;
+    \$11441  = \sel_l5_s0$1574 ;
     if (stall_adv2) begin
-      \$11449  = \$11155 ;
+      \$11441  = \$11155 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11450  = \sel_l5_s0$1577 ;
+    \$11442  = \sel_l5_s0$1577 ;
     if (stall_adv2) begin
-      \$11450  = sel_cs2_14_0_0c;
+      \$11442  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11451  = \sel_l5_s0$1578 ;
+    \$11443  = \sel_l5_s0$1578 ;
     if (stall_adv2) begin
-      \$11451  = sel_cs2_14_1_0s;
+      \$11443  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11452  = \sel_l5_s0$1579 ;
+    \$11444  = \sel_l5_s0$1579 ;
     if (stall_adv2) begin
-      \$11452  = sel_cs2_14_1_1s;
+      \$11444  = sel_cs2_14_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11453  = \sel_l5_s0$1884 ;
+    \$11445  = \sel_l5_s0$1884 ;
     if (stall_adv2) begin
-      \$11453  = sel_cs0_14_0_9c;
+      \$11445  = sel_cs0_14_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11454  = \sel_l5_s0$1582 ;
+    \$11446  = \sel_l5_s0$1582 ;
     if (stall_adv2) begin
-      \$11454  = sel_cs2_14_1_0c;
+      \$11446  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11455  = \sel_l5_s0$1583 ;
+    \$11447  = \sel_l5_s0$1583 ;
     if (stall_adv2) begin
-      \$11455  = sel_cs2_14_1_1c;
+      \$11447  = sel_cs2_14_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11456  = \sel_l5_s0$1584 ;
+    \$11448  = \sel_l5_s0$1584 ;
     if (stall_adv2) begin
-      \$11456  = sel_cs2_14_2_0s;
+      \$11448  = sel_cs2_14_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11457  = \sel_l5_s0$2044 ;
+    \$11449  = \sel_l5_s0$2044 ;
     if (stall_adv2) begin
-      \$11457  = sel_cs2_14_2_0c;
+      \$11449  = sel_cs2_14_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11458  = \sel_l5_s0$1587 ;
+    \$11450  = \sel_l5_s0$1587 ;
     if (stall_adv2) begin
-      \$11458  = sel_cs2_15_0_0s;
+      \$11450  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11459  = \sel_l5_s0$1588 ;
+    \$11451  = \sel_l5_s0$1588 ;
     if (stall_adv2) begin
-      \$11459  = sel_cs0_15_0_9s;
+      \$11451  = sel_cs0_15_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11460  = \sel_l5_s0$1589 ;
+    \$11452  = \sel_l5_s0$1589 ;
     if (stall_adv2) begin
-      \$11460  = \$11156 ;
+      \$11452  = \$11156 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11461  = \sel_l5_s0$1592 ;
+    \$11453  = \sel_l5_s0$1592 ;
     if (stall_adv2) begin
-      \$11461  = sel_cs2_15_0_0c;
+      \$11453  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11462  = \sel_l5_s0$1593 ;
+    \$11454  = \sel_l5_s0$1593 ;
     if (stall_adv2) begin
-      \$11462  = sel_cs2_15_1_0s;
+      \$11454  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11463  = \sel_l5_s0$1594 ;
+    \$11455  = \sel_l5_s0$1594 ;
     if (stall_adv2) begin
-      \$11463  = sel_cs2_15_1_1s;
+      \$11455  = sel_cs2_15_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11464  = \sel_l5_s0$1887 ;
+    \$11456  = \sel_l5_s0$1887 ;
     if (stall_adv2) begin
-      \$11464  = sel_cs0_15_0_9c;
+      \$11456  = sel_cs0_15_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11465  = \sel_l5_s0$1597 ;
+    \$11457  = \sel_l5_s0$1597 ;
     if (stall_adv2) begin
-      \$11465  = sel_cs2_15_1_0c;
+      \$11457  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11466  = \sel_l5_s0$1598 ;
+    \$11458  = \sel_l5_s0$1598 ;
     if (stall_adv2) begin
-      \$11466  = sel_cs2_15_1_1c;
+      \$11458  = sel_cs2_15_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11467  = \sel_l5_s0$1599 ;
+    \$11459  = \sel_l5_s0$1599 ;
     if (stall_adv2) begin
-      \$11467  = sel_cs2_15_2_0s;
+      \$11459  = sel_cs2_15_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11468  = \sel_l5_s0$2047 ;
+    \$11460  = \sel_l5_s0$2047 ;
     if (stall_adv2) begin
-      \$11468  = sel_cs2_15_2_0c;
+      \$11460  = sel_cs2_15_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11469  = \sel_l5_s0$1602 ;
+    \$11461  = \sel_l5_s0$1602 ;
     if (stall_adv2) begin
-      \$11469  = sel_cs2_16_0_0s;
+      \$11461  = sel_cs2_16_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11470  = \sel_l5_s0$1603 ;
+    \$11462  = \sel_l5_s0$1603 ;
     if (stall_adv2) begin
-      \$11470  = sel_cs0_16_0_9s;
+      \$11462  = sel_cs0_16_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11471  = \sel_l5_s0$1604 ;
+    \$11463  = \sel_l5_s0$1604 ;
     if (stall_adv2) begin
-      \$11471  = \$11157 ;
+      \$11463  = \$11157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11472  = \sel_l5_s0$1607 ;
+    \$11464  = \sel_l5_s0$1607 ;
     if (stall_adv2) begin
-      \$11472  = sel_cs2_16_0_0c;
+      \$11464  = sel_cs2_16_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11473  = \sel_l5_s0$1608 ;
+    \$11465  = \sel_l5_s0$1608 ;
     if (stall_adv2) begin
-      \$11473  = sel_cs2_16_1_0s;
+      \$11465  = sel_cs2_16_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11474  = \sel_l5_s0$1609 ;
+    \$11466  = \sel_l5_s0$1609 ;
     if (stall_adv2) begin
-      \$11474  = sel_cs2_16_1_1s;
+      \$11466  = sel_cs2_16_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11475  = \sel_l5_s0$1890 ;
+    \$11467  = \sel_l5_s0$1890 ;
     if (stall_adv2) begin
-      \$11475  = sel_cs0_16_0_9c;
+      \$11467  = sel_cs0_16_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11476  = \sel_l5_s0$1612 ;
+    \$11468  = \sel_l5_s0$1612 ;
     if (stall_adv2) begin
-      \$11476  = sel_cs2_16_1_0c;
+      \$11468  = sel_cs2_16_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11477  = \sel_l5_s0$1613 ;
+    \$11469  = \sel_l5_s0$1613 ;
     if (stall_adv2) begin
-      \$11477  = sel_cs2_16_1_1c;
+      \$11469  = sel_cs2_16_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11478  = \sel_l5_s0$1614 ;
+    \$11470  = \sel_l5_s0$1614 ;
     if (stall_adv2) begin
-      \$11478  = sel_cs2_16_2_0s;
+      \$11470  = sel_cs2_16_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11479  = \sel_l5_s0$2050 ;
+    \$11471  = \sel_l5_s0$2050 ;
     if (stall_adv2) begin
-      \$11479  = sel_cs2_16_2_0c;
+      \$11471  = sel_cs2_16_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11480  = \sel_l5_s0$1617 ;
+    \$11472  = \sel_l5_s0$1617 ;
     if (stall_adv2) begin
-      \$11480  = sel_cs2_17_0_0s;
+      \$11472  = sel_cs2_17_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11481  = \sel_l5_s0$1618 ;
+    \$11473  = \sel_l5_s0$1618 ;
     if (stall_adv2) begin
-      \$11481  = sel_cs0_17_0_9s;
+      \$11473  = sel_cs0_17_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11482  = \sel_l5_s0$1619 ;
+    \$11474  = \sel_l5_s0$1619 ;
     if (stall_adv2) begin
-      \$11482  = \$11158 ;
+      \$11474  = \$11158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11483  = \sel_l5_s0$1622 ;
+    \$11475  = \sel_l5_s0$1622 ;
     if (stall_adv2) begin
-      \$11483  = sel_cs2_17_0_0c;
+      \$11475  = sel_cs2_17_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11484  = \sel_l5_s0$1623 ;
+    \$11476  = \sel_l5_s0$1623 ;
     if (stall_adv2) begin
-      \$11484  = sel_cs2_17_1_0s;
+      \$11476  = sel_cs2_17_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11485  = \sel_l5_s0$1624 ;
+    \$11477  = \sel_l5_s0$1624 ;
     if (stall_adv2) begin
-      \$11485  = sel_cs2_17_1_1s;
+      \$11477  = sel_cs2_17_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11486  = \sel_l5_s0$1893 ;
+    \$11478  = \sel_l5_s0$1893 ;
     if (stall_adv2) begin
-      \$11486  = sel_cs0_17_0_9c;
+      \$11478  = sel_cs0_17_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11487  = \sel_l5_s0$1627 ;
+    \$11479  = \sel_l5_s0$1627 ;
     if (stall_adv2) begin
-      \$11487  = sel_cs2_17_1_0c;
+      \$11479  = sel_cs2_17_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11488  = \sel_l5_s0$1628 ;
+    \$11480  = \sel_l5_s0$1628 ;
     if (stall_adv2) begin
-      \$11488  = sel_cs2_17_1_1c;
+      \$11480  = sel_cs2_17_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11489  = \sel_l5_s0$1629 ;
+    \$11481  = \sel_l5_s0$1629 ;
     if (stall_adv2) begin
-      \$11489  = sel_cs2_17_2_0s;
+      \$11481  = sel_cs2_17_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11490  = \sel_l5_s0$2053 ;
+    \$11482  = \sel_l5_s0$2053 ;
     if (stall_adv2) begin
-      \$11490  = sel_cs2_17_2_0c;
+      \$11482  = sel_cs2_17_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11491  = \sel_l5_s0$1632 ;
+    \$11483  = \sel_l5_s0$1632 ;
     if (stall_adv2) begin
-      \$11491  = sel_cs2_18_0_0s;
+      \$11483  = sel_cs2_18_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11492  = \sel_l5_s0$1633 ;
+    \$11484  = \sel_l5_s0$1633 ;
     if (stall_adv2) begin
-      \$11492  = sel_cs0_18_0_9s;
+      \$11484  = sel_cs0_18_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11493  = \sel_l5_s0$1634 ;
+    \$11485  = \sel_l5_s0$1634 ;
     if (stall_adv2) begin
-      \$11493  = \$11159 ;
+      \$11485  = \$11159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11494  = \sel_l5_s0$1637 ;
+    \$11486  = \sel_l5_s0$1637 ;
     if (stall_adv2) begin
-      \$11494  = sel_cs2_18_0_0c;
+      \$11486  = sel_cs2_18_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11495  = \sel_l5_s0$1638 ;
+    \$11487  = \sel_l5_s0$1638 ;
     if (stall_adv2) begin
-      \$11495  = sel_cs2_18_1_0s;
+      \$11487  = sel_cs2_18_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11496  = \sel_l5_s0$1639 ;
+    \$11488  = \sel_l5_s0$1639 ;
     if (stall_adv2) begin
-      \$11496  = sel_cs2_18_1_1s;
+      \$11488  = sel_cs2_18_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11497  = \sel_l5_s0$1896 ;
+    \$11489  = \sel_l5_s0$1896 ;
     if (stall_adv2) begin
-      \$11497  = sel_cs0_18_0_9c;
+      \$11489  = sel_cs0_18_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11498  = \sel_l5_s0$1642 ;
+    \$11490  = \sel_l5_s0$1642 ;
     if (stall_adv2) begin
-      \$11498  = sel_cs2_18_1_0c;
+      \$11490  = sel_cs2_18_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11499  = \sel_l5_s0$1643 ;
+    \$11491  = \sel_l5_s0$1643 ;
     if (stall_adv2) begin
-      \$11499  = sel_cs2_18_1_1c;
+      \$11491  = sel_cs2_18_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11500  = \sel_l5_s0$1644 ;
+    \$11492  = \sel_l5_s0$1644 ;
     if (stall_adv2) begin
-      \$11500  = sel_cs2_18_2_0s;
+      \$11492  = sel_cs2_18_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11501  = \sel_l5_s0$2056 ;
+    \$11493  = \sel_l5_s0$2056 ;
     if (stall_adv2) begin
-      \$11501  = sel_cs2_18_2_0c;
+      \$11493  = sel_cs2_18_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11502  = \sel_l5_s0$1647 ;
+    \$11494  = \sel_l5_s0$1647 ;
     if (stall_adv2) begin
-      \$11502  = sel_cs2_19_0_0s;
+      \$11494  = sel_cs2_19_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11503  = \sel_l5_s0$1648 ;
+    \$11495  = \sel_l5_s0$1648 ;
     if (stall_adv2) begin
-      \$11503  = sel_cs0_19_0_9s;
+      \$11495  = sel_cs0_19_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11504  = \sel_l5_s0$1649 ;
+    \$11496  = \sel_l5_s0$1649 ;
     if (stall_adv2) begin
-      \$11504  = \$11160 ;
+      \$11496  = \$11160 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11505  = \sel_l5_s0$1652 ;
+    \$11497  = \sel_l5_s0$1652 ;
     if (stall_adv2) begin
-      \$11505  = sel_cs2_19_0_0c;
+      \$11497  = sel_cs2_19_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11506  = \sel_l5_s0$1653 ;
+    \$11498  = \sel_l5_s0$1653 ;
     if (stall_adv2) begin
-      \$11506  = sel_cs2_19_1_0s;
+      \$11498  = sel_cs2_19_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11507  = \sel_l5_s0$1654 ;
+    \$11499  = \sel_l5_s0$1654 ;
     if (stall_adv2) begin
-      \$11507  = sel_cs2_19_1_1s;
+      \$11499  = sel_cs2_19_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11508  = \sel_l5_s0$1899 ;
+    \$11500  = \sel_l5_s0$1899 ;
     if (stall_adv2) begin
-      \$11508  = sel_cs0_19_0_9c;
+      \$11500  = sel_cs0_19_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11509  = \sel_l5_s0$1657 ;
+    \$11501  = \sel_l5_s0$1657 ;
     if (stall_adv2) begin
-      \$11509  = sel_cs2_19_1_0c;
+      \$11501  = sel_cs2_19_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11510  = \sel_l5_s0$1658 ;
+    \$11502  = \sel_l5_s0$1658 ;
     if (stall_adv2) begin
-      \$11510  = sel_cs2_19_1_1c;
+      \$11502  = sel_cs2_19_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11511  = \sel_l5_s0$1659 ;
+    \$11503  = \sel_l5_s0$1659 ;
     if (stall_adv2) begin
-      \$11511  = sel_cs2_19_2_0s;
+      \$11503  = sel_cs2_19_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11512  = \sel_l5_s0$2059 ;
+    \$11504  = \sel_l5_s0$2059 ;
     if (stall_adv2) begin
-      \$11512  = sel_cs2_19_2_0c;
+      \$11504  = sel_cs2_19_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11513  = \sel_l5_s0$1662 ;
+    \$11505  = \sel_l5_s0$1662 ;
     if (stall_adv2) begin
-      \$11513  = sel_cs2_20_0_0s;
+      \$11505  = sel_cs2_20_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11514  = \sel_l5_s0$1663 ;
+    \$11506  = \sel_l5_s0$1663 ;
     if (stall_adv2) begin
-      \$11514  = sel_cs0_20_0_9s;
+      \$11506  = sel_cs0_20_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11515  = \sel_l5_s0$1664 ;
+    \$11507  = \sel_l5_s0$1664 ;
     if (stall_adv2) begin
-      \$11515  = \$11161 ;
+      \$11507  = \$11161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11516  = \sel_l5_s0$1667 ;
+    \$11508  = \sel_l5_s0$1667 ;
     if (stall_adv2) begin
-      \$11516  = sel_cs2_20_0_0c;
+      \$11508  = sel_cs2_20_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11517  = \sel_l5_s0$1668 ;
+    \$11509  = \sel_l5_s0$1668 ;
     if (stall_adv2) begin
-      \$11517  = sel_cs2_20_1_0s;
+      \$11509  = sel_cs2_20_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11518  = \sel_l5_s0$1669 ;
+    \$11510  = \sel_l5_s0$1669 ;
     if (stall_adv2) begin
-      \$11518  = sel_cs2_20_1_1s;
+      \$11510  = sel_cs2_20_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11519  = \sel_l5_s0$1902 ;
+    \$11511  = \sel_l5_s0$1902 ;
     if (stall_adv2) begin
-      \$11519  = sel_cs0_20_0_9c;
+      \$11511  = sel_cs0_20_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11520  = \sel_l5_s0$1672 ;
+    \$11512  = \sel_l5_s0$1672 ;
     if (stall_adv2) begin
-      \$11520  = sel_cs2_20_1_0c;
+      \$11512  = sel_cs2_20_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11521  = \sel_l5_s0$1673 ;
+    \$11513  = \sel_l5_s0$1673 ;
     if (stall_adv2) begin
-      \$11521  = sel_cs2_20_1_1c;
+      \$11513  = sel_cs2_20_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11522  = \sel_l5_s0$1674 ;
+    \$11514  = \sel_l5_s0$1674 ;
     if (stall_adv2) begin
-      \$11522  = sel_cs2_20_2_0s;
+      \$11514  = sel_cs2_20_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11523  = \sel_l5_s0$2062 ;
+    \$11515  = \sel_l5_s0$2062 ;
     if (stall_adv2) begin
-      \$11523  = sel_cs2_20_2_0c;
+      \$11515  = sel_cs2_20_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11524  = \sel_l5_s0$1677 ;
+    \$11516  = \sel_l5_s0$1677 ;
     if (stall_adv2) begin
-      \$11524  = sel_cs2_21_0_0s;
+      \$11516  = sel_cs2_21_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11525  = \sel_l5_s0$1678 ;
+    \$11517  = \sel_l5_s0$1678 ;
     if (stall_adv2) begin
-      \$11525  = sel_cs0_21_0_9s;
+      \$11517  = sel_cs0_21_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11526  = \sel_l5_s0$1679 ;
+    \$11518  = \sel_l5_s0$1679 ;
     if (stall_adv2) begin
-      \$11526  = \$11162 ;
+      \$11518  = \$11162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11527  = \sel_l5_s0$1682 ;
+    \$11519  = \sel_l5_s0$1682 ;
     if (stall_adv2) begin
-      \$11527  = sel_cs2_21_0_0c;
+      \$11519  = sel_cs2_21_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11528  = \sel_l5_s0$1683 ;
+    \$11520  = \sel_l5_s0$1683 ;
     if (stall_adv2) begin
-      \$11528  = sel_cs2_21_1_0s;
+      \$11520  = sel_cs2_21_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11529  = \sel_l5_s0$1684 ;
+    \$11521  = \sel_l5_s0$1684 ;
     if (stall_adv2) begin
-      \$11529  = sel_cs2_21_1_1s;
+      \$11521  = sel_cs2_21_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11530  = \sel_l5_s0$1905 ;
+    \$11522  = \sel_l5_s0$1905 ;
     if (stall_adv2) begin
-      \$11530  = sel_cs0_21_0_9c;
+      \$11522  = sel_cs0_21_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11531  = \sel_l5_s0$1687 ;
+    \$11523  = \sel_l5_s0$1687 ;
     if (stall_adv2) begin
-      \$11531  = sel_cs2_21_1_0c;
+      \$11523  = sel_cs2_21_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11532  = \sel_l5_s0$1688 ;
+    \$11524  = \sel_l5_s0$1688 ;
     if (stall_adv2) begin
-      \$11532  = sel_cs2_21_1_1c;
+      \$11524  = sel_cs2_21_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11533  = \sel_l5_s0$1689 ;
+    \$11525  = \sel_l5_s0$1689 ;
     if (stall_adv2) begin
-      \$11533  = sel_cs2_21_2_0s;
+      \$11525  = sel_cs2_21_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11534  = \sel_l5_s0$2065 ;
+    \$11526  = \sel_l5_s0$2065 ;
     if (stall_adv2) begin
-      \$11534  = sel_cs2_21_2_0c;
+      \$11526  = sel_cs2_21_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11535  = \sel_l5_s0$1692 ;
+    \$11527  = \sel_l5_s0$1692 ;
     if (stall_adv2) begin
-      \$11535  = sel_cs2_22_0_0s;
+      \$11527  = sel_cs2_22_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11536  = \sel_l5_s0$1693 ;
+    \$11528  = \sel_l5_s0$1693 ;
     if (stall_adv2) begin
-      \$11536  = sel_cs0_22_0_9s;
+      \$11528  = sel_cs0_22_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11537  = \sel_l5_s0$1694 ;
+    \$11529  = \sel_l5_s0$1694 ;
     if (stall_adv2) begin
-      \$11537  = \$11163 ;
+      \$11529  = \$11163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11538  = \sel_l5_s0$1697 ;
+    \$11530  = \sel_l5_s0$1697 ;
     if (stall_adv2) begin
-      \$11538  = sel_cs2_22_0_0c;
+      \$11530  = sel_cs2_22_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11539  = \sel_l5_s0$1698 ;
+    \$11531  = \sel_l5_s0$1698 ;
     if (stall_adv2) begin
-      \$11539  = sel_cs2_22_1_0s;
+      \$11531  = sel_cs2_22_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11540  = \sel_l5_s0$1699 ;
+    \$11532  = \sel_l5_s0$1699 ;
     if (stall_adv2) begin
-      \$11540  = sel_cs2_22_1_1s;
+      \$11532  = sel_cs2_22_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11541  = \sel_l5_s0$1908 ;
+    \$11533  = \sel_l5_s0$1908 ;
     if (stall_adv2) begin
-      \$11541  = sel_cs0_22_0_9c;
+      \$11533  = sel_cs0_22_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11542  = \sel_l5_s0$1702 ;
+    \$11534  = \sel_l5_s0$1702 ;
     if (stall_adv2) begin
-      \$11542  = sel_cs2_22_1_0c;
+      \$11534  = sel_cs2_22_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11543  = \sel_l5_s0$1703 ;
+    \$11535  = \sel_l5_s0$1703 ;
     if (stall_adv2) begin
-      \$11543  = sel_cs2_22_1_1c;
+      \$11535  = sel_cs2_22_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11544  = \sel_l5_s0$1704 ;
+    \$11536  = \sel_l5_s0$1704 ;
     if (stall_adv2) begin
-      \$11544  = sel_cs2_22_2_0s;
+      \$11536  = sel_cs2_22_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11545  = \sel_l5_s0$2068 ;
+    \$11537  = \sel_l5_s0$2068 ;
     if (stall_adv2) begin
-      \$11545  = sel_cs2_22_2_0c;
+      \$11537  = sel_cs2_22_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11546  = \sel_l5_s0$1707 ;
+    \$11538  = \sel_l5_s0$1707 ;
     if (stall_adv2) begin
-      \$11546  = sel_cs2_23_0_0s;
+      \$11538  = sel_cs2_23_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11547  = \sel_l5_s0$1708 ;
+    \$11539  = \sel_l5_s0$1708 ;
     if (stall_adv2) begin
-      \$11547  = sel_cs0_23_0_9s;
+      \$11539  = sel_cs0_23_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11548  = \sel_l5_s0$1709 ;
+    \$11540  = \sel_l5_s0$1709 ;
     if (stall_adv2) begin
-      \$11548  = \$11164 ;
+      \$11540  = \$11164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11549  = \sel_l5_s0$1712 ;
+    \$11541  = \sel_l5_s0$1712 ;
     if (stall_adv2) begin
-      \$11549  = sel_cs2_23_0_0c;
+      \$11541  = sel_cs2_23_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11550  = \sel_l5_s0$1713 ;
+    \$11542  = \sel_l5_s0$1713 ;
     if (stall_adv2) begin
-      \$11550  = sel_cs2_23_1_0s;
+      \$11542  = sel_cs2_23_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11551  = \sel_l5_s0$1714 ;
+    \$11543  = \sel_l5_s0$1714 ;
     if (stall_adv2) begin
-      \$11551  = sel_cs2_23_1_1s;
+      \$11543  = sel_cs2_23_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11552  = \sel_l5_s0$1911 ;
+    \$11544  = \sel_l5_s0$1911 ;
     if (stall_adv2) begin
-      \$11552  = sel_cs0_23_0_9c;
+      \$11544  = sel_cs0_23_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11553  = \sel_l5_s0$1717 ;
+    \$11545  = \sel_l5_s0$1717 ;
     if (stall_adv2) begin
-      \$11553  = sel_cs2_23_1_0c;
+      \$11545  = sel_cs2_23_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11554  = \sel_l5_s0$1718 ;
+    \$11546  = \sel_l5_s0$1718 ;
     if (stall_adv2) begin
-      \$11554  = sel_cs2_23_1_1c;
+      \$11546  = sel_cs2_23_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11555  = \sel_l5_s0$1719 ;
+    \$11547  = \sel_l5_s0$1719 ;
     if (stall_adv2) begin
-      \$11555  = sel_cs2_23_2_0s;
+      \$11547  = sel_cs2_23_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11556  = \sel_l5_s0$2071 ;
+    \$11548  = \sel_l5_s0$2071 ;
     if (stall_adv2) begin
-      \$11556  = sel_cs2_23_2_0c;
+      \$11548  = sel_cs2_23_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11557  = \sel_l5_s0$1722 ;
+    \$11549  = \sel_l5_s0$1722 ;
     if (stall_adv2) begin
-      \$11557  = sel_cs2_24_0_0s;
+      \$11549  = sel_cs2_24_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11558  = \sel_l5_s0$1723 ;
+    \$11550  = \sel_l5_s0$1723 ;
     if (stall_adv2) begin
-      \$11558  = sel_cs0_24_0_9s;
+      \$11550  = sel_cs0_24_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11559  = \sel_l5_s0$1724 ;
+    \$11551  = \sel_l5_s0$1724 ;
     if (stall_adv2) begin
-      \$11559  = \$11165 ;
+      \$11551  = \$11165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11560  = \sel_l5_s0$1727 ;
+    \$11552  = \sel_l5_s0$1727 ;
     if (stall_adv2) begin
-      \$11560  = sel_cs2_24_0_0c;
+      \$11552  = sel_cs2_24_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11561  = \sel_l5_s0$1728 ;
+    \$11553  = \sel_l5_s0$1728 ;
     if (stall_adv2) begin
-      \$11561  = sel_cs2_24_1_0s;
+      \$11553  = sel_cs2_24_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11562  = \sel_l5_s0$1729 ;
+    \$11554  = \sel_l5_s0$1729 ;
     if (stall_adv2) begin
-      \$11562  = sel_cs2_24_1_1s;
+      \$11554  = sel_cs2_24_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11563  = \sel_l5_s0$1914 ;
+    \$11555  = \sel_l5_s0$1914 ;
     if (stall_adv2) begin
-      \$11563  = sel_cs0_24_0_9c;
+      \$11555  = sel_cs0_24_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11564  = \sel_l5_s0$1732 ;
+    \$11556  = \sel_l5_s0$1732 ;
     if (stall_adv2) begin
-      \$11564  = sel_cs2_24_1_0c;
+      \$11556  = sel_cs2_24_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11565  = \sel_l5_s0$1733 ;
+    \$11557  = \sel_l5_s0$1733 ;
     if (stall_adv2) begin
-      \$11565  = sel_cs2_24_1_1c;
+      \$11557  = sel_cs2_24_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11566  = \sel_l5_s0$1734 ;
+    \$11558  = \sel_l5_s0$1734 ;
     if (stall_adv2) begin
-      \$11566  = sel_cs2_24_2_0s;
+      \$11558  = sel_cs2_24_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11567  = \sel_l5_s0$2074 ;
+    \$11559  = \sel_l5_s0$2074 ;
     if (stall_adv2) begin
-      \$11567  = sel_cs2_24_2_0c;
+      \$11559  = sel_cs2_24_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11568  = \sel_l5_s0$1737 ;
+    \$11560  = \sel_l5_s0$1737 ;
     if (stall_adv2) begin
-      \$11568  = sel_cs2_25_0_0s;
+      \$11560  = sel_cs2_25_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11569  = \sel_l5_s0$1738 ;
+    \$11561  = \sel_l5_s0$1738 ;
     if (stall_adv2) begin
-      \$11569  = sel_cs0_25_0_9s;
+      \$11561  = sel_cs0_25_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11570  = \sel_l5_s0$1739 ;
+    \$11562  = \sel_l5_s0$1739 ;
     if (stall_adv2) begin
-      \$11570  = \$11166 ;
+      \$11562  = \$11166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11571  = \sel_l5_s0$1742 ;
+    \$11563  = \sel_l5_s0$1742 ;
     if (stall_adv2) begin
-      \$11571  = sel_cs2_25_0_0c;
+      \$11563  = sel_cs2_25_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11572  = \sel_l5_s0$1743 ;
+    \$11564  = \sel_l5_s0$1743 ;
     if (stall_adv2) begin
-      \$11572  = sel_cs2_25_1_0s;
+      \$11564  = sel_cs2_25_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11573  = \sel_l5_s0$1744 ;
+    \$11565  = \sel_l5_s0$1744 ;
     if (stall_adv2) begin
-      \$11573  = sel_cs2_25_1_1s;
+      \$11565  = sel_cs2_25_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11574  = \sel_l5_s0$1917 ;
+    \$11566  = \sel_l5_s0$1917 ;
     if (stall_adv2) begin
-      \$11574  = sel_cs0_25_0_9c;
+      \$11566  = sel_cs0_25_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11575  = \sel_l5_s0$1747 ;
+    \$11567  = \sel_l5_s0$1747 ;
     if (stall_adv2) begin
-      \$11575  = sel_cs2_25_1_0c;
+      \$11567  = sel_cs2_25_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11576  = \sel_l5_s0$1748 ;
+    \$11568  = \sel_l5_s0$1748 ;
     if (stall_adv2) begin
-      \$11576  = sel_cs2_25_1_1c;
+      \$11568  = sel_cs2_25_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11577  = \sel_l5_s0$1749 ;
+    \$11569  = \sel_l5_s0$1749 ;
     if (stall_adv2) begin
-      \$11577  = sel_cs2_25_2_0s;
+      \$11569  = sel_cs2_25_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11578  = \sel_l5_s0$2077 ;
+    \$11570  = \sel_l5_s0$2077 ;
     if (stall_adv2) begin
-      \$11578  = sel_cs2_25_2_0c;
+      \$11570  = sel_cs2_25_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11579  = \sel_l5_s0$1752 ;
+    \$11571  = \sel_l5_s0$1752 ;
     if (stall_adv2) begin
-      \$11579  = sel_cs2_26_0_0s;
+      \$11571  = sel_cs2_26_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11580  = \sel_l5_s0$1753 ;
+    \$11572  = \sel_l5_s0$1753 ;
     if (stall_adv2) begin
-      \$11580  = sel_cs0_26_0_9s;
+      \$11572  = sel_cs0_26_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11581  = \sel_l5_s0$1754 ;
+    \$11573  = \sel_l5_s0$1754 ;
     if (stall_adv2) begin
-      \$11581  = \$11167 ;
+      \$11573  = \$11167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11582  = \sel_l5_s0$1757 ;
+    \$11574  = \sel_l5_s0$1757 ;
     if (stall_adv2) begin
-      \$11582  = sel_cs2_26_0_0c;
+      \$11574  = sel_cs2_26_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11583  = \sel_l5_s0$1758 ;
+    \$11575  = \sel_l5_s0$1758 ;
     if (stall_adv2) begin
-      \$11583  = sel_cs2_26_1_0s;
+      \$11575  = sel_cs2_26_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11584  = \sel_l5_s0$1759 ;
+    \$11576  = \sel_l5_s0$1759 ;
     if (stall_adv2) begin
-      \$11584  = sel_cs2_26_1_1s;
+      \$11576  = sel_cs2_26_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11585  = \sel_l5_s0$1920 ;
+    \$11577  = \sel_l5_s0$1920 ;
     if (stall_adv2) begin
-      \$11585  = sel_cs0_26_0_9c;
+      \$11577  = sel_cs0_26_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11586  = \sel_l5_s0$1762 ;
+    \$11578  = \sel_l5_s0$1762 ;
     if (stall_adv2) begin
-      \$11586  = sel_cs2_26_1_0c;
+      \$11578  = sel_cs2_26_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11587  = \sel_l5_s0$1763 ;
+    \$11579  = \sel_l5_s0$1763 ;
     if (stall_adv2) begin
-      \$11587  = sel_cs2_26_1_1c;
+      \$11579  = sel_cs2_26_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11588  = \sel_l5_s0$1764 ;
+    \$11580  = \sel_l5_s0$1764 ;
     if (stall_adv2) begin
-      \$11588  = sel_cs2_26_2_0s;
+      \$11580  = sel_cs2_26_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11589  = \sel_l5_s0$2080 ;
+    \$11581  = \sel_l5_s0$2080 ;
     if (stall_adv2) begin
-      \$11589  = sel_cs2_26_2_0c;
+      \$11581  = sel_cs2_26_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11590  = \sel_l5_s0$1767 ;
+    \$11582  = \sel_l5_s0$1767 ;
     if (stall_adv2) begin
-      \$11590  = sel_cs2_27_0_0s;
+      \$11582  = sel_cs2_27_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11591  = \sel_l5_s0$1768 ;
+    \$11583  = \sel_l5_s0$1768 ;
     if (stall_adv2) begin
-      \$11591  = sel_cs0_27_0_9s;
+      \$11583  = sel_cs0_27_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11592  = \sel_l5_s0$1769 ;
+    \$11584  = \sel_l5_s0$1769 ;
     if (stall_adv2) begin
-      \$11592  = \$11168 ;
+      \$11584  = \$11168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11593  = \sel_l5_s0$1772 ;
+    \$11585  = \sel_l5_s0$1772 ;
     if (stall_adv2) begin
-      \$11593  = sel_cs2_27_0_0c;
+      \$11585  = sel_cs2_27_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11594  = \sel_l5_s0$1773 ;
+    \$11586  = \sel_l5_s0$1773 ;
     if (stall_adv2) begin
-      \$11594  = sel_cs2_27_1_0s;
+      \$11586  = sel_cs2_27_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11595  = \sel_l5_s0$1774 ;
+    \$11587  = \sel_l5_s0$1774 ;
     if (stall_adv2) begin
-      \$11595  = sel_cs2_27_1_1s;
+      \$11587  = sel_cs2_27_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11596  = \sel_l5_s0$1923 ;
+    \$11588  = \sel_l5_s0$1923 ;
     if (stall_adv2) begin
-      \$11596  = sel_cs0_27_0_9c;
+      \$11588  = sel_cs0_27_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11597  = \sel_l5_s0$1777 ;
+    \$11589  = \sel_l5_s0$1777 ;
     if (stall_adv2) begin
-      \$11597  = sel_cs2_27_1_0c;
+      \$11589  = sel_cs2_27_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11598  = \sel_l5_s0$1778 ;
+    \$11590  = \sel_l5_s0$1778 ;
     if (stall_adv2) begin
-      \$11598  = sel_cs2_27_1_1c;
+      \$11590  = sel_cs2_27_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11599  = \sel_l5_s0$1779 ;
+    \$11591  = \sel_l5_s0$1779 ;
     if (stall_adv2) begin
-      \$11599  = sel_cs2_27_2_0s;
+      \$11591  = sel_cs2_27_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11600  = \sel_l5_s0$2083 ;
+    \$11592  = \sel_l5_s0$2083 ;
     if (stall_adv2) begin
-      \$11600  = sel_cs2_27_2_0c;
+      \$11592  = sel_cs2_27_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11601  = \sel_l5_s0$1782 ;
+    \$11593  = \sel_l5_s0$1782 ;
     if (stall_adv2) begin
-      \$11601  = sel_cs2_28_0_0s;
+      \$11593  = sel_cs2_28_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11602  = \sel_l5_s0$1783 ;
+    \$11594  = \sel_l5_s0$1783 ;
     if (stall_adv2) begin
-      \$11602  = sel_cs0_28_0_9s;
+      \$11594  = sel_cs0_28_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11603  = \sel_l5_s0$1784 ;
+    \$11595  = \sel_l5_s0$1784 ;
     if (stall_adv2) begin
-      \$11603  = \$11169 ;
+      \$11595  = \$11169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11604  = \sel_l5_s0$1787 ;
+    \$11596  = \sel_l5_s0$1787 ;
     if (stall_adv2) begin
-      \$11604  = sel_cs2_28_0_0c;
+      \$11596  = sel_cs2_28_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11605  = \sel_l5_s0$1788 ;
+    \$11597  = \sel_l5_s0$1788 ;
     if (stall_adv2) begin
-      \$11605  = sel_cs2_28_1_0s;
+      \$11597  = sel_cs2_28_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11606  = \sel_l5_s0$1789 ;
+    \$11598  = \sel_l5_s0$1789 ;
     if (stall_adv2) begin
-      \$11606  = sel_cs2_28_1_1s;
+      \$11598  = sel_cs2_28_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11607  = \sel_l5_s0$1926 ;
+    \$11599  = \sel_l5_s0$1926 ;
     if (stall_adv2) begin
-      \$11607  = sel_cs0_28_0_9c;
+      \$11599  = sel_cs0_28_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11608  = \sel_l5_s0$1792 ;
+    \$11600  = \sel_l5_s0$1792 ;
     if (stall_adv2) begin
-      \$11608  = sel_cs2_28_1_0c;
+      \$11600  = sel_cs2_28_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11609  = \sel_l5_s0$1793 ;
+    \$11601  = \sel_l5_s0$1793 ;
     if (stall_adv2) begin
-      \$11609  = sel_cs2_28_1_1c;
+      \$11601  = sel_cs2_28_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11610  = \sel_l5_s0$1794 ;
+    \$11602  = \sel_l5_s0$1794 ;
     if (stall_adv2) begin
-      \$11610  = sel_cs2_28_2_0s;
+      \$11602  = sel_cs2_28_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11611  = \sel_l5_s0$2086 ;
+    \$11603  = \sel_l5_s0$2086 ;
     if (stall_adv2) begin
-      \$11611  = sel_cs2_28_2_0c;
+      \$11603  = sel_cs2_28_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11612  = \sel_l5_s0$1797 ;
+    \$11604  = \sel_l5_s0$1797 ;
     if (stall_adv2) begin
-      \$11612  = sel_cs2_29_0_0s;
+      \$11604  = sel_cs2_29_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11613  = \sel_l5_s0$1798 ;
+    \$11605  = \sel_l5_s0$1798 ;
     if (stall_adv2) begin
-      \$11613  = sel_cs0_29_0_9s;
+      \$11605  = sel_cs0_29_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11614  = \sel_l5_s0$1799 ;
+    \$11606  = \sel_l5_s0$1799 ;
     if (stall_adv2) begin
-      \$11614  = \$11170 ;
+      \$11606  = \$11170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11615  = \sel_l5_s0$1802 ;
+    \$11607  = \sel_l5_s0$1802 ;
     if (stall_adv2) begin
-      \$11615  = sel_cs2_29_0_0c;
+      \$11607  = sel_cs2_29_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11616  = \sel_l5_s0$1803 ;
+    \$11608  = \sel_l5_s0$1803 ;
     if (stall_adv2) begin
-      \$11616  = sel_cs2_29_1_0s;
+      \$11608  = sel_cs2_29_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11617  = \sel_l5_s0$1804 ;
+    \$11609  = \sel_l5_s0$1804 ;
     if (stall_adv2) begin
-      \$11617  = sel_cs2_29_1_1s;
+      \$11609  = sel_cs2_29_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11618  = \sel_l5_s0$1929 ;
+    \$11610  = \sel_l5_s0$1929 ;
     if (stall_adv2) begin
-      \$11618  = sel_cs0_29_0_9c;
+      \$11610  = sel_cs0_29_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11619  = \sel_l5_s0$1807 ;
+    \$11611  = \sel_l5_s0$1807 ;
     if (stall_adv2) begin
-      \$11619  = sel_cs2_29_1_0c;
+      \$11611  = sel_cs2_29_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11620  = \sel_l5_s0$1808 ;
+    \$11612  = \sel_l5_s0$1808 ;
     if (stall_adv2) begin
-      \$11620  = sel_cs2_29_1_1c;
+      \$11612  = sel_cs2_29_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11621  = \sel_l5_s0$1809 ;
+    \$11613  = \sel_l5_s0$1809 ;
     if (stall_adv2) begin
-      \$11621  = sel_cs2_29_2_0s;
+      \$11613  = sel_cs2_29_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11622  = \sel_l5_s0$2089 ;
+    \$11614  = \sel_l5_s0$2089 ;
     if (stall_adv2) begin
-      \$11622  = sel_cs2_29_2_0c;
+      \$11614  = sel_cs2_29_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11623  = \sel_l5_s0$1812 ;
+    \$11615  = \sel_l5_s0$1812 ;
     if (stall_adv2) begin
-      \$11623  = sel_cs2_30_0_0s;
+      \$11615  = sel_cs2_30_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11624  = \sel_l5_s0$1813 ;
+    \$11616  = \sel_l5_s0$1813 ;
     if (stall_adv2) begin
-      \$11624  = sel_cs0_30_0_9s;
+      \$11616  = sel_cs0_30_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11625  = \sel_l5_s0$1814 ;
+    \$11617  = \sel_l5_s0$1814 ;
     if (stall_adv2) begin
-      \$11625  = \$11171 ;
+      \$11617  = \$11171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11626  = \sel_l5_s0$1817 ;
+    \$11618  = \sel_l5_s0$1817 ;
     if (stall_adv2) begin
-      \$11626  = sel_cs2_30_0_0c;
+      \$11618  = sel_cs2_30_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11627  = \sel_l5_s0$1818 ;
+    \$11619  = \sel_l5_s0$1818 ;
     if (stall_adv2) begin
-      \$11627  = sel_cs2_30_1_0s;
+      \$11619  = sel_cs2_30_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11628  = \sel_l5_s0$1819 ;
+    \$11620  = \sel_l5_s0$1819 ;
     if (stall_adv2) begin
-      \$11628  = sel_cs2_30_1_1s;
+      \$11620  = sel_cs2_30_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11629  = \sel_l5_s0$1932 ;
+    \$11621  = \sel_l5_s0$1932 ;
     if (stall_adv2) begin
-      \$11629  = sel_cs0_30_0_9c;
+      \$11621  = sel_cs0_30_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11630  = \sel_l5_s0$1822 ;
+    \$11622  = \sel_l5_s0$1822 ;
     if (stall_adv2) begin
-      \$11630  = sel_cs2_30_1_0c;
+      \$11622  = sel_cs2_30_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11631  = \sel_l5_s0$1823 ;
+    \$11623  = \sel_l5_s0$1823 ;
     if (stall_adv2) begin
-      \$11631  = sel_cs2_30_1_1c;
+      \$11623  = sel_cs2_30_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11632  = \sel_l5_s0$1824 ;
+    \$11624  = \sel_l5_s0$1824 ;
     if (stall_adv2) begin
-      \$11632  = sel_cs2_30_2_0s;
+      \$11624  = sel_cs2_30_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11633  = \sel_l5_s0$2092 ;
+    \$11625  = \sel_l5_s0$2092 ;
     if (stall_adv2) begin
-      \$11633  = sel_cs2_30_2_0c;
+      \$11625  = sel_cs2_30_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11634  = \sel_l5_s0$1827 ;
+    \$11626  = \sel_l5_s0$1827 ;
     if (stall_adv2) begin
-      \$11634  = sel_cs2_31_0_0s;
+      \$11626  = sel_cs2_31_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11635  = \sel_l5_s0$1828 ;
+    \$11627  = \sel_l5_s0$1828 ;
     if (stall_adv2) begin
-      \$11635  = sel_cs0_31_0_9s;
+      \$11627  = sel_cs0_31_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11636  = \sel_l5_s0$1829 ;
+    \$11628  = \sel_l5_s0$1829 ;
     if (stall_adv2) begin
-      \$11636  = sel_l2_s0[495];
+      \$11628  = sel_l2_s0[495];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11637  = \sel_l5_s0$1832 ;
+    \$11629  = \sel_l5_s0$1832 ;
     if (stall_adv2) begin
-      \$11637  = sel_cs2_31_0_0c;
+      \$11629  = sel_cs2_31_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11638  = \sel_l5_s0$1833 ;
+    \$11630  = \sel_l5_s0$1833 ;
     if (stall_adv2) begin
-      \$11638  = sel_cs2_31_1_0s;
+      \$11630  = sel_cs2_31_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11639  = \sel_l5_s0$1834 ;
+    \$11631  = \sel_l5_s0$1834 ;
     if (stall_adv2) begin
-      \$11639  = sel_cs2_31_1_1s;
+      \$11631  = sel_cs2_31_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11640  = \sel_l5_s0$1935 ;
+    \$11632  = \sel_l5_s0$1935 ;
     if (stall_adv2) begin
-      \$11640  = sel_cs0_31_0_9c;
+      \$11632  = sel_cs0_31_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11641  = \sel_l5_s0$1837 ;
+    \$11633  = \sel_l5_s0$1837 ;
     if (stall_adv2) begin
-      \$11641  = sel_cs2_31_1_0c;
+      \$11633  = sel_cs2_31_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11642  = \sel_l5_s0$1838 ;
+    \$11634  = \sel_l5_s0$1838 ;
     if (stall_adv2) begin
-      \$11642  = sel_cs2_31_1_1c;
+      \$11634  = sel_cs2_31_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11643  = \sel_l5_s0$1839 ;
+    \$11635  = \sel_l5_s0$1839 ;
     if (stall_adv2) begin
-      \$11643  = sel_cs2_31_2_0s;
+      \$11635  = sel_cs2_31_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11644  = \sel_l5_s0$2095 ;
+    \$11636  = \sel_l5_s0$2095 ;
     if (stall_adv2) begin
-      \$11644  = sel_cs2_31_2_0c;
+      \$11636  = sel_cs2_31_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11645  = \sel_l5_s0$5376 ;
+    \$11637  = \sel_l5_s0$5376 ;
     if (stall_adv2) begin
-      \$11645  = \sel_l2_s0$5374 ;
+      \$11637  = \sel_l2_s0$5374 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11646  = \sel_l5_s0$5377 ;
+    \$11638  = \sel_l5_s0$5377 ;
     if (stall_adv2) begin
-      \$11646  = \sel_l2_s0$5375 ;
+      \$11638  = \sel_l2_s0$5375 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11647  = sel_l9_s0;
+    \$11639  = sel_l9_s0;
     if (stall_adv3) begin
-      \$11647  = sel_cs3_0_0_0s;
+      \$11639  = sel_cs3_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11648  = \sel_l9_s0$2101 ;
+    \$11640  = \sel_l9_s0$2101 ;
     if (stall_adv3) begin
-      \$11648  = sel_cs4_0_1_0s;
+      \$11640  = sel_cs4_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11649  = \sel_l9_s0$2102 ;
+    \$11641  = \sel_l9_s0$2102 ;
     if (stall_adv3) begin
-      \$11649  = sel_cs5_0_2_0s;
+      \$11641  = sel_cs5_0_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11650  = \sel_l9_s0$2103 ;
+    \$11642  = \sel_l9_s0$2103 ;
     if (stall_adv3) begin
-      \$11650  = sel_cs6_0_3_0s;
+      \$11642  = sel_cs6_0_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11651  = \sel_l9_s0$2104 ;
+    \$11643  = \sel_l9_s0$2104 ;
     if (stall_adv3) begin
-      \$11651  = sel_cs6_0_3_0c;
+      \$11643  = sel_cs6_0_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11652  = \sel_l9_s0$2105 ;
+    \$11644  = \sel_l9_s0$2105 ;
     if (stall_adv3) begin
-      \$11652  = sel_cs3_1_0_0s;
+      \$11644  = sel_cs3_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11653  = \sel_l9_s0$2106 ;
+    \$11645  = \sel_l9_s0$2106 ;
     if (stall_adv3) begin
-      \$11653  = sel_cs4_1_1_0s;
+      \$11645  = sel_cs4_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11654  = \sel_l9_s0$2107 ;
+    \$11646  = \sel_l9_s0$2107 ;
     if (stall_adv3) begin
-      \$11654  = sel_cs5_1_2_0s;
+      \$11646  = sel_cs5_1_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11655  = \sel_l9_s0$2108 ;
+    \$11647  = \sel_l9_s0$2108 ;
     if (stall_adv3) begin
-      \$11655  = sel_cs6_1_3_0s;
+      \$11647  = sel_cs6_1_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11656  = \sel_l9_s0$2109 ;
+    \$11648  = \sel_l9_s0$2109 ;
     if (stall_adv3) begin
-      \$11656  = sel_cs6_1_3_0c;
+      \$11648  = sel_cs6_1_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11657  = \sel_l9_s0$2110 ;
+    \$11649  = \sel_l9_s0$2110 ;
     if (stall_adv3) begin
-      \$11657  = sel_cs3_2_0_0s;
+      \$11649  = sel_cs3_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11658  = \sel_l9_s0$2111 ;
+    \$11650  = \sel_l9_s0$2111 ;
     if (stall_adv3) begin
-      \$11658  = sel_cs4_2_1_0s;
+      \$11650  = sel_cs4_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11659  = \sel_l9_s0$2112 ;
+    \$11651  = \sel_l9_s0$2112 ;
     if (stall_adv3) begin
-      \$11659  = sel_cs5_2_2_0s;
+      \$11651  = sel_cs5_2_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11660  = \sel_l9_s0$2113 ;
+    \$11652  = \sel_l9_s0$2113 ;
     if (stall_adv3) begin
-      \$11660  = sel_cs6_2_3_0s;
+      \$11652  = sel_cs6_2_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11661  = \sel_l9_s0$2114 ;
+    \$11653  = \sel_l9_s0$2114 ;
     if (stall_adv3) begin
-      \$11661  = sel_cs6_2_3_0c;
+      \$11653  = sel_cs6_2_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11662  = \sel_l9_s0$2115 ;
+    \$11654  = \sel_l9_s0$2115 ;
     if (stall_adv3) begin
-      \$11662  = sel_cs3_3_0_0s;
+      \$11654  = sel_cs3_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11663  = \sel_l9_s0$2116 ;
+    \$11655  = \sel_l9_s0$2116 ;
     if (stall_adv3) begin
-      \$11663  = sel_cs4_3_1_0s;
+      \$11655  = sel_cs4_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11664  = \sel_l9_s0$2117 ;
+    \$11656  = \sel_l9_s0$2117 ;
     if (stall_adv3) begin
-      \$11664  = sel_cs5_3_2_0s;
+      \$11656  = sel_cs5_3_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11665  = \sel_l9_s0$2118 ;
+    \$11657  = \sel_l9_s0$2118 ;
     if (stall_adv3) begin
-      \$11665  = sel_cs6_3_3_0s;
+      \$11657  = sel_cs6_3_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11666  = \sel_l9_s0$2119 ;
+    \$11658  = \sel_l9_s0$2119 ;
     if (stall_adv3) begin
-      \$11666  = sel_cs6_3_3_0c;
+      \$11658  = sel_cs6_3_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11667  = \sel_l9_s0$2120 ;
+    \$11659  = \sel_l9_s0$2120 ;
     if (stall_adv3) begin
-      \$11667  = sel_cs3_4_0_0s;
+      \$11659  = sel_cs3_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11668  = \sel_l9_s0$2121 ;
+    \$11660  = \sel_l9_s0$2121 ;
     if (stall_adv3) begin
-      \$11668  = sel_cs4_4_1_0s;
+      \$11660  = sel_cs4_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11669  = \sel_l9_s0$2122 ;
+    \$11661  = \sel_l9_s0$2122 ;
     if (stall_adv3) begin
-      \$11669  = sel_cs5_4_2_0s;
+      \$11661  = sel_cs5_4_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11670  = \sel_l9_s0$2123 ;
+    \$11662  = \sel_l9_s0$2123 ;
     if (stall_adv3) begin
-      \$11670  = sel_cs6_4_3_0s;
+      \$11662  = sel_cs6_4_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11671  = \sel_l9_s0$2124 ;
+    \$11663  = \sel_l9_s0$2124 ;
     if (stall_adv3) begin
-      \$11671  = sel_cs6_4_3_0c;
+      \$11663  = sel_cs6_4_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11672  = \sel_l9_s0$2125 ;
+    \$11664  = \sel_l9_s0$2125 ;
     if (stall_adv3) begin
-      \$11672  = sel_cs3_5_0_0s;
+      \$11664  = sel_cs3_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11673  = \sel_l9_s0$2126 ;
+    \$11665  = \sel_l9_s0$2126 ;
     if (stall_adv3) begin
-      \$11673  = sel_cs4_5_1_0s;
+      \$11665  = sel_cs4_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11674  = \sel_l9_s0$2127 ;
+    \$11666  = \sel_l9_s0$2127 ;
     if (stall_adv3) begin
-      \$11674  = sel_cs5_5_2_0s;
+      \$11666  = sel_cs5_5_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11675  = \sel_l9_s0$2128 ;
+    \$11667  = \sel_l9_s0$2128 ;
     if (stall_adv3) begin
-      \$11675  = sel_cs6_5_3_0s;
+      \$11667  = sel_cs6_5_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11676  = \sel_l9_s0$2129 ;
+    \$11668  = \sel_l9_s0$2129 ;
     if (stall_adv3) begin
-      \$11676  = sel_cs6_5_3_0c;
+      \$11668  = sel_cs6_5_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11677  = \sel_l9_s0$2130 ;
+    \$11669  = \sel_l9_s0$2130 ;
     if (stall_adv3) begin
-      \$11677  = sel_cs3_6_0_0s;
+      \$11669  = sel_cs3_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11678  = \sel_l9_s0$2131 ;
+    \$11670  = \sel_l9_s0$2131 ;
     if (stall_adv3) begin
-      \$11678  = sel_cs4_6_1_0s;
+      \$11670  = sel_cs4_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11679  = \sel_l9_s0$2132 ;
+    \$11671  = \sel_l9_s0$2132 ;
     if (stall_adv3) begin
-      \$11679  = sel_cs5_6_2_0s;
+      \$11671  = sel_cs5_6_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11680  = \sel_l9_s0$2133 ;
+    \$11672  = \sel_l9_s0$2133 ;
     if (stall_adv3) begin
-      \$11680  = sel_cs6_6_3_0s;
+      \$11672  = sel_cs6_6_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11681  = \sel_l9_s0$2134 ;
+    \$11673  = \sel_l9_s0$2134 ;
     if (stall_adv3) begin
-      \$11681  = sel_cs6_6_3_0c;
+      \$11673  = sel_cs6_6_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11682  = \sel_l9_s0$2135 ;
+    \$11674  = \sel_l9_s0$2135 ;
     if (stall_adv3) begin
-      \$11682  = sel_cs3_7_0_0s;
+      \$11674  = sel_cs3_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11683  = \sel_l9_s0$2136 ;
+    \$11675  = \sel_l9_s0$2136 ;
     if (stall_adv3) begin
-      \$11683  = sel_cs4_7_1_0s;
+      \$11675  = sel_cs4_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11684  = \sel_l9_s0$2137 ;
+    \$11676  = \sel_l9_s0$2137 ;
     if (stall_adv3) begin
-      \$11684  = sel_cs5_7_2_0s;
+      \$11676  = sel_cs5_7_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11685  = \sel_l9_s0$2138 ;
+    \$11677  = \sel_l9_s0$2138 ;
     if (stall_adv3) begin
-      \$11685  = sel_cs6_7_3_0s;
+      \$11677  = sel_cs6_7_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11686  = \sel_l9_s0$2139 ;
+    \$11678  = \sel_l9_s0$2139 ;
     if (stall_adv3) begin
-      \$11686  = sel_cs6_7_3_0c;
+      \$11678  = sel_cs6_7_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11687  = \sel_l9_s0$2140 ;
+    \$11679  = \sel_l9_s0$2140 ;
     if (stall_adv3) begin
-      \$11687  = sel_cs3_8_0_0s;
+      \$11679  = sel_cs3_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11688  = \sel_l9_s0$2141 ;
+    \$11680  = \sel_l9_s0$2141 ;
     if (stall_adv3) begin
-      \$11688  = sel_cs4_8_1_0s;
+      \$11680  = sel_cs4_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11689  = \sel_l9_s0$2142 ;
+    \$11681  = \sel_l9_s0$2142 ;
     if (stall_adv3) begin
-      \$11689  = sel_cs5_8_2_0s;
+      \$11681  = sel_cs5_8_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11690  = \sel_l9_s0$2143 ;
+    \$11682  = \sel_l9_s0$2143 ;
     if (stall_adv3) begin
-      \$11690  = sel_cs6_8_3_0s;
+      \$11682  = sel_cs6_8_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11691  = \sel_l9_s0$2144 ;
+    \$11683  = \sel_l9_s0$2144 ;
     if (stall_adv3) begin
-      \$11691  = sel_cs6_8_3_0c;
+      \$11683  = sel_cs6_8_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11692  = \sel_l9_s0$2145 ;
+    \$11684  = \sel_l9_s0$2145 ;
     if (stall_adv3) begin
-      \$11692  = sel_cs3_9_0_0s;
+      \$11684  = sel_cs3_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11693  = \sel_l9_s0$2146 ;
+    \$11685  = \sel_l9_s0$2146 ;
     if (stall_adv3) begin
-      \$11693  = sel_cs4_9_1_0s;
+      \$11685  = sel_cs4_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11694  = \sel_l9_s0$2147 ;
+    \$11686  = \sel_l9_s0$2147 ;
     if (stall_adv3) begin
-      \$11694  = sel_cs5_9_2_0s;
+      \$11686  = sel_cs5_9_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11695  = \sel_l9_s0$2148 ;
+    \$11687  = \sel_l9_s0$2148 ;
     if (stall_adv3) begin
-      \$11695  = sel_cs6_9_3_0s;
+      \$11687  = sel_cs6_9_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11696  = \sel_l9_s0$2149 ;
+    \$11688  = \sel_l9_s0$2149 ;
     if (stall_adv3) begin
-      \$11696  = sel_cs6_9_3_0c;
+      \$11688  = sel_cs6_9_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11697  = \sel_l9_s0$2150 ;
+    \$11689  = \sel_l9_s0$2150 ;
     if (stall_adv3) begin
-      \$11697  = sel_cs3_10_0_0s;
+      \$11689  = sel_cs3_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11698  = \sel_l9_s0$2151 ;
+    \$11690  = \sel_l9_s0$2151 ;
     if (stall_adv3) begin
-      \$11698  = sel_cs4_10_1_0s;
+      \$11690  = sel_cs4_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11699  = \sel_l9_s0$2152 ;
+    \$11691  = \sel_l9_s0$2152 ;
     if (stall_adv3) begin
-      \$11699  = sel_cs5_10_2_0s;
+      \$11691  = sel_cs5_10_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11700  = \sel_l9_s0$2153 ;
+    \$11692  = \sel_l9_s0$2153 ;
     if (stall_adv3) begin
-      \$11700  = sel_cs6_10_3_0s;
+      \$11692  = sel_cs6_10_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11701  = \sel_l9_s0$2154 ;
+    \$11693  = \sel_l9_s0$2154 ;
     if (stall_adv3) begin
-      \$11701  = sel_cs6_10_3_0c;
+      \$11693  = sel_cs6_10_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11702  = \sel_l9_s0$2155 ;
+    \$11694  = \sel_l9_s0$2155 ;
     if (stall_adv3) begin
-      \$11702  = sel_cs3_11_0_0s;
+      \$11694  = sel_cs3_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11703  = \sel_l9_s0$2156 ;
+    \$11695  = \sel_l9_s0$2156 ;
     if (stall_adv3) begin
-      \$11703  = sel_cs4_11_1_0s;
+      \$11695  = sel_cs4_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11704  = \sel_l9_s0$2157 ;
+    \$11696  = \sel_l9_s0$2157 ;
     if (stall_adv3) begin
-      \$11704  = sel_cs5_11_2_0s;
+      \$11696  = sel_cs5_11_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11705  = \sel_l9_s0$2158 ;
+    \$11697  = \sel_l9_s0$2158 ;
     if (stall_adv3) begin
-      \$11705  = sel_cs6_11_3_0s;
+      \$11697  = sel_cs6_11_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11706  = \sel_l9_s0$2159 ;
+    \$11698  = \sel_l9_s0$2159 ;
     if (stall_adv3) begin
-      \$11706  = sel_cs6_11_3_0c;
+      \$11698  = sel_cs6_11_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11707  = \sel_l9_s0$2160 ;
+    \$11699  = \sel_l9_s0$2160 ;
     if (stall_adv3) begin
-      \$11707  = sel_cs3_12_0_0s;
+      \$11699  = sel_cs3_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11708  = \sel_l9_s0$2161 ;
+    \$11700  = \sel_l9_s0$2161 ;
     if (stall_adv3) begin
-      \$11708  = sel_cs4_12_1_0s;
+      \$11700  = sel_cs4_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11709  = \sel_l9_s0$2162 ;
+    \$11701  = \sel_l9_s0$2162 ;
     if (stall_adv3) begin
-      \$11709  = sel_cs5_12_2_0s;
+      \$11701  = sel_cs5_12_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11710  = \sel_l9_s0$2163 ;
+    \$11702  = \sel_l9_s0$2163 ;
     if (stall_adv3) begin
-      \$11710  = sel_cs6_12_3_0s;
+      \$11702  = sel_cs6_12_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11711  = \sel_l9_s0$2164 ;
+    \$11703  = \sel_l9_s0$2164 ;
     if (stall_adv3) begin
-      \$11711  = sel_cs6_12_3_0c;
+      \$11703  = sel_cs6_12_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11712  = \sel_l9_s0$2165 ;
+    \$11704  = \sel_l9_s0$2165 ;
     if (stall_adv3) begin
-      \$11712  = sel_cs3_13_0_0s;
+      \$11704  = sel_cs3_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11713  = \sel_l9_s0$2166 ;
+    \$11705  = \sel_l9_s0$2166 ;
     if (stall_adv3) begin
-      \$11713  = sel_cs4_13_1_0s;
+      \$11705  = sel_cs4_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11714  = \sel_l9_s0$2167 ;
+    \$11706  = \sel_l9_s0$2167 ;
     if (stall_adv3) begin
-      \$11714  = sel_cs5_13_2_0s;
+      \$11706  = sel_cs5_13_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11715  = \sel_l9_s0$2168 ;
+    \$11707  = \sel_l9_s0$2168 ;
     if (stall_adv3) begin
-      \$11715  = sel_cs6_13_3_0s;
+      \$11707  = sel_cs6_13_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11716  = \sel_l9_s0$2169 ;
+    \$11708  = \sel_l9_s0$2169 ;
     if (stall_adv3) begin
-      \$11716  = sel_cs6_13_3_0c;
+      \$11708  = sel_cs6_13_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11717  = \sel_l9_s0$2170 ;
+    \$11709  = \sel_l9_s0$2170 ;
     if (stall_adv3) begin
-      \$11717  = sel_cs3_14_0_0s;
+      \$11709  = sel_cs3_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11718  = \sel_l9_s0$2171 ;
+    \$11710  = \sel_l9_s0$2171 ;
     if (stall_adv3) begin
-      \$11718  = sel_cs4_14_1_0s;
+      \$11710  = sel_cs4_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11719  = \sel_l9_s0$2172 ;
+    \$11711  = \sel_l9_s0$2172 ;
     if (stall_adv3) begin
-      \$11719  = sel_cs5_14_2_0s;
+      \$11711  = sel_cs5_14_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11720  = \sel_l9_s0$2173 ;
+    \$11712  = \sel_l9_s0$2173 ;
     if (stall_adv3) begin
-      \$11720  = sel_cs6_14_3_0s;
+      \$11712  = sel_cs6_14_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11721  = \sel_l9_s0$2174 ;
+    \$11713  = \sel_l9_s0$2174 ;
     if (stall_adv3) begin
-      \$11721  = sel_cs6_14_3_0c;
+      \$11713  = sel_cs6_14_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11722  = \sel_l9_s0$2175 ;
+    \$11714  = \sel_l9_s0$2175 ;
     if (stall_adv3) begin
-      \$11722  = sel_cs3_15_0_0s;
+      \$11714  = sel_cs3_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11723  = \sel_l9_s0$2176 ;
+    \$11715  = \sel_l9_s0$2176 ;
     if (stall_adv3) begin
-      \$11723  = sel_cs4_15_1_0s;
+      \$11715  = sel_cs4_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11724  = \sel_l9_s0$2177 ;
+    \$11716  = \sel_l9_s0$2177 ;
     if (stall_adv3) begin
-      \$11724  = sel_cs5_15_2_0s;
+      \$11716  = sel_cs5_15_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11725  = \sel_l9_s0$2178 ;
+    \$11717  = \sel_l9_s0$2178 ;
     if (stall_adv3) begin
-      \$11725  = sel_cs6_15_3_0s;
+      \$11717  = sel_cs6_15_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11726  = \sel_l9_s0$2179 ;
+    \$11718  = \sel_l9_s0$2179 ;
     if (stall_adv3) begin
-      \$11726  = sel_cs6_15_3_0c;
+      \$11718  = sel_cs6_15_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11727  = \sel_l9_s0$2180 ;
+    \$11719  = \sel_l9_s0$2180 ;
     if (stall_adv3) begin
-      \$11727  = sel_cs3_16_0_0s;
+      \$11719  = sel_cs3_16_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11728  = \sel_l9_s0$2181 ;
+    \$11720  = \sel_l9_s0$2181 ;
     if (stall_adv3) begin
-      \$11728  = sel_cs4_16_1_0s;
+      \$11720  = sel_cs4_16_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11729  = \sel_l9_s0$2182 ;
+    \$11721  = \sel_l9_s0$2182 ;
     if (stall_adv3) begin
-      \$11729  = sel_cs5_16_2_0s;
+      \$11721  = sel_cs5_16_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11730  = \sel_l9_s0$2183 ;
+    \$11722  = \sel_l9_s0$2183 ;
     if (stall_adv3) begin
-      \$11730  = sel_cs6_16_3_0s;
+      \$11722  = sel_cs6_16_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11731  = \sel_l9_s0$2184 ;
+    \$11723  = \sel_l9_s0$2184 ;
     if (stall_adv3) begin
-      \$11731  = sel_cs6_16_3_0c;
+      \$11723  = sel_cs6_16_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11732  = \sel_l9_s0$2185 ;
+    \$11724  = \sel_l9_s0$2185 ;
     if (stall_adv3) begin
-      \$11732  = sel_cs3_17_0_0s;
+      \$11724  = sel_cs3_17_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11733  = \sel_l9_s0$2186 ;
+    \$11725  = \sel_l9_s0$2186 ;
     if (stall_adv3) begin
-      \$11733  = sel_cs4_17_1_0s;
+      \$11725  = sel_cs4_17_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11734  = \sel_l9_s0$2187 ;
+    \$11726  = \sel_l9_s0$2187 ;
     if (stall_adv3) begin
-      \$11734  = sel_cs5_17_2_0s;
+      \$11726  = sel_cs5_17_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11735  = \sel_l9_s0$2188 ;
+    \$11727  = \sel_l9_s0$2188 ;
     if (stall_adv3) begin
-      \$11735  = sel_cs6_17_3_0s;
+      \$11727  = sel_cs6_17_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11736  = \sel_l9_s0$2189 ;
+    \$11728  = \sel_l9_s0$2189 ;
     if (stall_adv3) begin
-      \$11736  = sel_cs6_17_3_0c;
+      \$11728  = sel_cs6_17_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11737  = \sel_l9_s0$2190 ;
+    \$11729  = \sel_l9_s0$2190 ;
     if (stall_adv3) begin
-      \$11737  = sel_cs3_18_0_0s;
+      \$11729  = sel_cs3_18_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11738  = \sel_l9_s0$2191 ;
+    \$11730  = \sel_l9_s0$2191 ;
     if (stall_adv3) begin
-      \$11738  = sel_cs4_18_1_0s;
+      \$11730  = sel_cs4_18_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11739  = \sel_l9_s0$2192 ;
+    \$11731  = \sel_l9_s0$2192 ;
     if (stall_adv3) begin
-      \$11739  = sel_cs5_18_2_0s;
+      \$11731  = sel_cs5_18_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11740  = \sel_l9_s0$2193 ;
+    \$11732  = \sel_l9_s0$2193 ;
     if (stall_adv3) begin
-      \$11740  = sel_cs6_18_3_0s;
+      \$11732  = sel_cs6_18_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11741  = \sel_l9_s0$2194 ;
+    \$11733  = \sel_l9_s0$2194 ;
     if (stall_adv3) begin
-      \$11741  = sel_cs6_18_3_0c;
+      \$11733  = sel_cs6_18_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11742  = \sel_l9_s0$2195 ;
+    \$11734  = \sel_l9_s0$2195 ;
     if (stall_adv3) begin
-      \$11742  = sel_cs3_19_0_0s;
+      \$11734  = sel_cs3_19_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11743  = \sel_l9_s0$2196 ;
+    \$11735  = \sel_l9_s0$2196 ;
     if (stall_adv3) begin
-      \$11743  = sel_cs4_19_1_0s;
+      \$11735  = sel_cs4_19_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11744  = \sel_l9_s0$2197 ;
+    \$11736  = \sel_l9_s0$2197 ;
     if (stall_adv3) begin
-      \$11744  = sel_cs5_19_2_0s;
+      \$11736  = sel_cs5_19_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11745  = \sel_l9_s0$2198 ;
+    \$11737  = \sel_l9_s0$2198 ;
     if (stall_adv3) begin
-      \$11745  = sel_cs6_19_3_0s;
+      \$11737  = sel_cs6_19_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11746  = \sel_l9_s0$2199 ;
+    \$11738  = \sel_l9_s0$2199 ;
     if (stall_adv3) begin
-      \$11746  = sel_cs6_19_3_0c;
+      \$11738  = sel_cs6_19_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11747  = \sel_l9_s0$2200 ;
+    \$11739  = \sel_l9_s0$2200 ;
     if (stall_adv3) begin
-      \$11747  = sel_cs3_20_0_0s;
+      \$11739  = sel_cs3_20_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11748  = \sel_l9_s0$2201 ;
+    \$11740  = \sel_l9_s0$2201 ;
     if (stall_adv3) begin
-      \$11748  = sel_cs4_20_1_0s;
+      \$11740  = sel_cs4_20_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11749  = \sel_l9_s0$2202 ;
+    \$11741  = \sel_l9_s0$2202 ;
     if (stall_adv3) begin
-      \$11749  = sel_cs5_20_2_0s;
+      \$11741  = sel_cs5_20_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11750  = \sel_l9_s0$2203 ;
+    \$11742  = \sel_l9_s0$2203 ;
     if (stall_adv3) begin
-      \$11750  = sel_cs6_20_3_0s;
+      \$11742  = sel_cs6_20_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11751  = \sel_l9_s0$2204 ;
+    \$11743  = \sel_l9_s0$2204 ;
     if (stall_adv3) begin
-      \$11751  = sel_cs6_20_3_0c;
+      \$11743  = sel_cs6_20_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11752  = \sel_l9_s0$2205 ;
+    \$11744  = \sel_l9_s0$2205 ;
     if (stall_adv3) begin
-      \$11752  = sel_cs3_21_0_0s;
+      \$11744  = sel_cs3_21_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11753  = \sel_l9_s0$2206 ;
+    \$11745  = \sel_l9_s0$2206 ;
     if (stall_adv3) begin
-      \$11753  = sel_cs4_21_1_0s;
+      \$11745  = sel_cs4_21_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11754  = \sel_l9_s0$2207 ;
+    \$11746  = \sel_l9_s0$2207 ;
     if (stall_adv3) begin
-      \$11754  = sel_cs5_21_2_0s;
+      \$11746  = sel_cs5_21_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11755  = \sel_l9_s0$2208 ;
+    \$11747  = \sel_l9_s0$2208 ;
     if (stall_adv3) begin
-      \$11755  = sel_cs6_21_3_0s;
+      \$11747  = sel_cs6_21_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11756  = \sel_l9_s0$2209 ;
+    \$11748  = \sel_l9_s0$2209 ;
     if (stall_adv3) begin
-      \$11756  = sel_cs6_21_3_0c;
+      \$11748  = sel_cs6_21_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11757  = \sel_l9_s0$2210 ;
+    \$11749  = \sel_l9_s0$2210 ;
     if (stall_adv3) begin
-      \$11757  = sel_cs3_22_0_0s;
+      \$11749  = sel_cs3_22_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11758  = \sel_l9_s0$2211 ;
+    \$11750  = \sel_l9_s0$2211 ;
     if (stall_adv3) begin
-      \$11758  = sel_cs4_22_1_0s;
+      \$11750  = sel_cs4_22_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11759  = \sel_l9_s0$2212 ;
+    \$11751  = \sel_l9_s0$2212 ;
     if (stall_adv3) begin
-      \$11759  = sel_cs5_22_2_0s;
+      \$11751  = sel_cs5_22_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11760  = \sel_l9_s0$2213 ;
+    \$11752  = \sel_l9_s0$2213 ;
     if (stall_adv3) begin
-      \$11760  = sel_cs6_22_3_0s;
+      \$11752  = sel_cs6_22_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11761  = \sel_l9_s0$2214 ;
+    \$11753  = \sel_l9_s0$2214 ;
     if (stall_adv3) begin
-      \$11761  = sel_cs6_22_3_0c;
+      \$11753  = sel_cs6_22_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11762  = \sel_l9_s0$2215 ;
+    \$11754  = \sel_l9_s0$2215 ;
     if (stall_adv3) begin
-      \$11762  = sel_cs3_23_0_0s;
+      \$11754  = sel_cs3_23_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11763  = \sel_l9_s0$2216 ;
+    \$11755  = \sel_l9_s0$2216 ;
     if (stall_adv3) begin
-      \$11763  = sel_cs4_23_1_0s;
+      \$11755  = sel_cs4_23_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11764  = \sel_l9_s0$2217 ;
+    \$11756  = \sel_l9_s0$2217 ;
     if (stall_adv3) begin
-      \$11764  = sel_cs5_23_2_0s;
+      \$11756  = sel_cs5_23_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11765  = \sel_l9_s0$2218 ;
+    \$11757  = \sel_l9_s0$2218 ;
     if (stall_adv3) begin
-      \$11765  = sel_cs6_23_3_0s;
+      \$11757  = sel_cs6_23_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11766  = \sel_l9_s0$2219 ;
+    \$11758  = \sel_l9_s0$2219 ;
     if (stall_adv3) begin
-      \$11766  = sel_cs6_23_3_0c;
+      \$11758  = sel_cs6_23_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11767  = \sel_l9_s0$2220 ;
+    \$11759  = \sel_l9_s0$2220 ;
     if (stall_adv3) begin
-      \$11767  = sel_cs3_24_0_0s;
+      \$11759  = sel_cs3_24_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11768  = \sel_l9_s0$2221 ;
+    \$11760  = \sel_l9_s0$2221 ;
     if (stall_adv3) begin
-      \$11768  = sel_cs4_24_1_0s;
+      \$11760  = sel_cs4_24_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11769  = \sel_l9_s0$2222 ;
+    \$11761  = \sel_l9_s0$2222 ;
     if (stall_adv3) begin
-      \$11769  = sel_cs5_24_2_0s;
+      \$11761  = sel_cs5_24_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11770  = \sel_l9_s0$2223 ;
+    \$11762  = \sel_l9_s0$2223 ;
     if (stall_adv3) begin
-      \$11770  = sel_cs6_24_3_0s;
+      \$11762  = sel_cs6_24_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11771  = \sel_l9_s0$2224 ;
+    \$11763  = \sel_l9_s0$2224 ;
     if (stall_adv3) begin
-      \$11771  = sel_cs6_24_3_0c;
+      \$11763  = sel_cs6_24_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11772  = \sel_l9_s0$2225 ;
+    \$11764  = \sel_l9_s0$2225 ;
     if (stall_adv3) begin
-      \$11772  = sel_cs3_25_0_0s;
+      \$11764  = sel_cs3_25_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11773  = \sel_l9_s0$2226 ;
+    \$11765  = \sel_l9_s0$2226 ;
     if (stall_adv3) begin
-      \$11773  = sel_cs4_25_1_0s;
+      \$11765  = sel_cs4_25_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11774  = \sel_l9_s0$2227 ;
+    \$11766  = \sel_l9_s0$2227 ;
     if (stall_adv3) begin
-      \$11774  = sel_cs5_25_2_0s;
+      \$11766  = sel_cs5_25_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11775  = \sel_l9_s0$2228 ;
+    \$11767  = \sel_l9_s0$2228 ;
     if (stall_adv3) begin
-      \$11775  = sel_cs6_25_3_0s;
+      \$11767  = sel_cs6_25_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11776  = \sel_l9_s0$2229 ;
+    \$11768  = \sel_l9_s0$2229 ;
     if (stall_adv3) begin
-      \$11776  = sel_cs6_25_3_0c;
+      \$11768  = sel_cs6_25_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11777  = \sel_l9_s0$2230 ;
+    \$11769  = \sel_l9_s0$2230 ;
     if (stall_adv3) begin
-      \$11777  = sel_cs3_26_0_0s;
+      \$11769  = sel_cs3_26_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11778  = \sel_l9_s0$2231 ;
+    \$11770  = \sel_l9_s0$2231 ;
     if (stall_adv3) begin
-      \$11778  = sel_cs4_26_1_0s;
+      \$11770  = sel_cs4_26_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11779  = \sel_l9_s0$2232 ;
+    \$11771  = \sel_l9_s0$2232 ;
     if (stall_adv3) begin
-      \$11779  = sel_cs5_26_2_0s;
+      \$11771  = sel_cs5_26_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11780  = \sel_l9_s0$2233 ;
+    \$11772  = \sel_l9_s0$2233 ;
     if (stall_adv3) begin
-      \$11780  = sel_cs6_26_3_0s;
+      \$11772  = sel_cs6_26_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11781  = \sel_l9_s0$2234 ;
+    \$11773  = \sel_l9_s0$2234 ;
     if (stall_adv3) begin
-      \$11781  = sel_cs6_26_3_0c;
+      \$11773  = sel_cs6_26_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11782  = \sel_l9_s0$2235 ;
+    \$11774  = \sel_l9_s0$2235 ;
     if (stall_adv3) begin
-      \$11782  = sel_cs3_27_0_0s;
+      \$11774  = sel_cs3_27_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11783  = \sel_l9_s0$2236 ;
+    \$11775  = \sel_l9_s0$2236 ;
     if (stall_adv3) begin
-      \$11783  = sel_cs4_27_1_0s;
+      \$11775  = sel_cs4_27_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11784  = \sel_l9_s0$2237 ;
+    \$11776  = \sel_l9_s0$2237 ;
     if (stall_adv3) begin
-      \$11784  = sel_cs5_27_2_0s;
+      \$11776  = sel_cs5_27_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11785  = \sel_l9_s0$2238 ;
+    \$11777  = \sel_l9_s0$2238 ;
     if (stall_adv3) begin
-      \$11785  = sel_cs6_27_3_0s;
+      \$11777  = sel_cs6_27_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11786  = \sel_l9_s0$2239 ;
+    \$11778  = \sel_l9_s0$2239 ;
     if (stall_adv3) begin
-      \$11786  = sel_cs6_27_3_0c;
+      \$11778  = sel_cs6_27_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11787  = \sel_l9_s0$2240 ;
+    \$11779  = \sel_l9_s0$2240 ;
     if (stall_adv3) begin
-      \$11787  = sel_cs3_28_0_0s;
+      \$11779  = sel_cs3_28_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11788  = \sel_l9_s0$2241 ;
+    \$11780  = \sel_l9_s0$2241 ;
     if (stall_adv3) begin
-      \$11788  = sel_cs4_28_1_0s;
+      \$11780  = sel_cs4_28_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11789  = \sel_l9_s0$2242 ;
+    \$11781  = \sel_l9_s0$2242 ;
     if (stall_adv3) begin
-      \$11789  = sel_cs5_28_2_0s;
+      \$11781  = sel_cs5_28_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11790  = \sel_l9_s0$2243 ;
+    \$11782  = \sel_l9_s0$2243 ;
     if (stall_adv3) begin
-      \$11790  = sel_cs6_28_3_0s;
+      \$11782  = sel_cs6_28_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11791  = \sel_l9_s0$2244 ;
+    \$11783  = \sel_l9_s0$2244 ;
     if (stall_adv3) begin
-      \$11791  = sel_cs6_28_3_0c;
+      \$11783  = sel_cs6_28_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11792  = \sel_l9_s0$2245 ;
+    \$11784  = \sel_l9_s0$2245 ;
     if (stall_adv3) begin
-      \$11792  = sel_cs3_29_0_0s;
+      \$11784  = sel_cs3_29_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11793  = \sel_l9_s0$2246 ;
+    \$11785  = \sel_l9_s0$2246 ;
     if (stall_adv3) begin
-      \$11793  = sel_cs4_29_1_0s;
+      \$11785  = sel_cs4_29_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11794  = \sel_l9_s0$2247 ;
+    \$11786  = \sel_l9_s0$2247 ;
     if (stall_adv3) begin
-      \$11794  = sel_cs5_29_2_0s;
+      \$11786  = sel_cs5_29_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11795  = \sel_l9_s0$2248 ;
+    \$11787  = \sel_l9_s0$2248 ;
     if (stall_adv3) begin
-      \$11795  = sel_cs6_29_3_0s;
+      \$11787  = sel_cs6_29_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11796  = \sel_l9_s0$2249 ;
+    \$11788  = \sel_l9_s0$2249 ;
     if (stall_adv3) begin
-      \$11796  = sel_cs6_29_3_0c;
+      \$11788  = sel_cs6_29_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11797  = \sel_l9_s0$2250 ;
+    \$11789  = \sel_l9_s0$2250 ;
     if (stall_adv3) begin
-      \$11797  = sel_cs3_30_0_0s;
+      \$11789  = sel_cs3_30_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11798  = \sel_l9_s0$2251 ;
+    \$11790  = \sel_l9_s0$2251 ;
     if (stall_adv3) begin
-      \$11798  = sel_cs4_30_1_0s;
+      \$11790  = sel_cs4_30_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11799  = \sel_l9_s0$2252 ;
+    \$11791  = \sel_l9_s0$2252 ;
     if (stall_adv3) begin
-      \$11799  = sel_cs5_30_2_0s;
+      \$11791  = sel_cs5_30_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11800  = \sel_l9_s0$2253 ;
+    \$11792  = \sel_l9_s0$2253 ;
     if (stall_adv3) begin
-      \$11800  = sel_cs6_30_3_0s;
+      \$11792  = sel_cs6_30_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11801  = \sel_l9_s0$2254 ;
+    \$11793  = \sel_l9_s0$2254 ;
     if (stall_adv3) begin
-      \$11801  = sel_cs6_30_3_0c;
+      \$11793  = sel_cs6_30_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11802  = \sel_l9_s0$2255 ;
+    \$11794  = \sel_l9_s0$2255 ;
     if (stall_adv3) begin
-      \$11802  = sel_cs3_31_0_0s;
+      \$11794  = sel_cs3_31_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11803  = \sel_l9_s0$2256 ;
+    \$11795  = \sel_l9_s0$2256 ;
     if (stall_adv3) begin
-      \$11803  = sel_cs4_31_1_0s;
+      \$11795  = sel_cs4_31_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11804  = \sel_l9_s0$2257 ;
+    \$11796  = \sel_l9_s0$2257 ;
     if (stall_adv3) begin
-      \$11804  = sel_cs5_31_2_0s;
+      \$11796  = sel_cs5_31_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11805  = \sel_l9_s0$2258 ;
+    \$11797  = \sel_l9_s0$2258 ;
     if (stall_adv3) begin
-      \$11805  = sel_cs6_31_3_0s;
+      \$11797  = sel_cs6_31_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11806  = \sel_l9_s0$2259 ;
+    \$11798  = \sel_l9_s0$2259 ;
     if (stall_adv3) begin
-      \$11806  = sel_cs6_31_3_0c;
+      \$11798  = sel_cs6_31_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11807  = \sel_l9_s0$5378 ;
+    \$11799  = \sel_l9_s0$5378 ;
     if (stall_adv3) begin
-      \$11807  = \sel_l5_s0$5376 ;
+      \$11799  = \sel_l5_s0$5376 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11808  = \sel_l9_s0$5379 ;
+    \$11800  = \sel_l9_s0$5379 ;
     if (stall_adv3) begin
-      \$11808  = \sel_l5_s0$5377 ;
+      \$11800  = \sel_l5_s0$5377 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11809  = \sel_l11_s0$5380 ;
+    \$11801  = \sel_l11_s0$5380 ;
     if (stall_adv4) begin
-      \$11809  = { \$6184 , \$6183 , \$6182 , \$6181 , \$6180 , \$6179 , \$6178 , \$6177 , \$6176 , \$6175 , \$6174 , \$6173 , \$6172 , \$6171 , \$6170 , \$6169 , \$6168 , \$6167 , \$6166 , \$6165 , \$6164 , \$6163 , \$6162 , \$6161 , \$6160 , \$6159 , \$6158 , \$6157 , \$6156 , \$6155 , \$6154 , \$6153  };
+      \$11801  = { \$6184 , \$6183 , \$6182 , \$6181 , \$6180 , \$6179 , \$6178 , \$6177 , \$6176 , \$6175 , \$6174 , \$6173 , \$6172 , \$6171 , \$6170 , \$6169 , \$6168 , \$6167 , \$6166 , \$6165 , \$6164 , \$6163 , \$6162 , \$6161 , \$6160 , \$6159 , \$6158 , \$6157 , \$6156 , \$6155 , \$6154 , \$6153  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11810  = \sel_l11_s0$5381 ;
+    \$11802  = \sel_l11_s0$5381 ;
     if (stall_adv4) begin
-      \$11810  = \$6153 ;
+      \$11802  = \$6153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11811  = \sel_l11_s0$2309 ;
+    \$11803  = \sel_l11_s0$2309 ;
     if (stall_adv4) begin
-      \$11811  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$11803  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11812  = sel_l11_s0;
+    \$11804  = sel_l11_s0;
     if (stall_adv4) begin
-      \$11812  = \$6155 ;
+      \$11804  = \$6155 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11813  = \sel_l11_s0$2315 ;
+    \$11805  = \sel_l11_s0$2315 ;
     if (stall_adv4) begin
-      \$11813  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+      \$11805  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11814  = \sel_l11_s0$2474 ;
+    \$11806  = \sel_l11_s0$2474 ;
     if (stall_adv4) begin
-      \$11814  = \$6157 ;
+      \$11806  = \$6157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11815  = \sel_l11_s0$2324 ;
+    \$11807  = \sel_l11_s0$2324 ;
     if (stall_adv4) begin
-      \$11815  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$11807  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11816  = \sel_l11_s0$2323 ;
+    \$11808  = \sel_l11_s0$2323 ;
     if (stall_adv4) begin
-      \$11816  = \$6159 ;
+      \$11808  = \$6159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11817  = \sel_l11_s0$2332 ;
+    \$11809  = \sel_l11_s0$2332 ;
     if (stall_adv4) begin
-      \$11817  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+      \$11809  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11818  = \sel_l11_s0$2623 ;
+    \$11810  = \sel_l11_s0$2623 ;
     if (stall_adv4) begin
-      \$11818  = \$6161 ;
+      \$11810  = \$6161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11819  = \sel_l11_s0$2343 ;
+    \$11811  = \sel_l11_s0$2343 ;
     if (stall_adv4) begin
-      \$11819  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$11811  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11820  = \sel_l11_s0$2342 ;
+    \$11812  = \sel_l11_s0$2342 ;
     if (stall_adv4) begin
-      \$11820  = \$6163 ;
+      \$11812  = \$6163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11821  = \sel_l11_s0$2353 ;
+    \$11813  = \sel_l11_s0$2353 ;
     if (stall_adv4) begin
-      \$11821  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+      \$11813  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11822  = \sel_l11_s0$2505 ;
+    \$11814  = \sel_l11_s0$2505 ;
     if (stall_adv4) begin
-      \$11822  = \$6165 ;
+      \$11814  = \$6165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11823  = \sel_l11_s0$2364 ;
+    \$11815  = \sel_l11_s0$2364 ;
     if (stall_adv4) begin
-      \$11823  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$11815  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11824  = \sel_l11_s0$2363 ;
+    \$11816  = \sel_l11_s0$2363 ;
     if (stall_adv4) begin
-      \$11824  = \$6167 ;
+      \$11816  = \$6167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11825  = \sel_l11_s0$2374 ;
+    \$11817  = \sel_l11_s0$2374 ;
     if (stall_adv4) begin
-      \$11825  = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
+      \$11817  = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11826  = \sel_l11_s0$5382 ;
+    \$11818  = \sel_l11_s0$5382 ;
     if (stall_adv4) begin
-      \$11826  = \$6169 ;
+      \$11818  = \$6169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11827  = \sel_l11_s0$2387 ;
+    \$11819  = \sel_l11_s0$2387 ;
     if (stall_adv4) begin
-      \$11827  = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
+      \$11819  = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11828  = \sel_l11_s0$2386 ;
+    \$11820  = \sel_l11_s0$2386 ;
     if (stall_adv4) begin
-      \$11828  = \$6171 ;
+      \$11820  = \$6171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11829  = \sel_l11_s0$2399 ;
+    \$11821  = \sel_l11_s0$2399 ;
     if (stall_adv4) begin
-      \$11829  = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
+      \$11821  = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11830  = \sel_l11_s0$2544 ;
+    \$11822  = \sel_l11_s0$2544 ;
     if (stall_adv4) begin
-      \$11830  = \$6173 ;
+      \$11822  = \$6173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11831  = \sel_l11_s0$2412 ;
+    \$11823  = \sel_l11_s0$2412 ;
     if (stall_adv4) begin
-      \$11831  = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
+      \$11823  = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11832  = \sel_l11_s0$2411 ;
+    \$11824  = \sel_l11_s0$2411 ;
     if (stall_adv4) begin
-      \$11832  = \$6175 ;
+      \$11824  = \$6175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11833  = \sel_l11_s0$2424 ;
+    \$11825  = \sel_l11_s0$2424 ;
     if (stall_adv4) begin
-      \$11833  = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
+      \$11825  = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11834  = \sel_l11_s0$2698 ;
+    \$11826  = \sel_l11_s0$2698 ;
     if (stall_adv4) begin
-      \$11834  = \$6177 ;
+      \$11826  = \$6177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11835  = \sel_l11_s0$2437 ;
+    \$11827  = \sel_l11_s0$2437 ;
     if (stall_adv4) begin
-      \$11835  = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
+      \$11827  = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11836  = \sel_l11_s0$2436 ;
+    \$11828  = \sel_l11_s0$2436 ;
     if (stall_adv4) begin
-      \$11836  = \$6179 ;
+      \$11828  = \$6179 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11837  = \sel_l11_s0$2449 ;
+    \$11829  = \sel_l11_s0$2449 ;
     if (stall_adv4) begin
-      \$11837  = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
+      \$11829  = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11838  = \sel_l11_s0$2589 ;
+    \$11830  = \sel_l11_s0$2589 ;
     if (stall_adv4) begin
-      \$11838  = \$6181 ;
+      \$11830  = \$6181 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11839  = \sel_l11_s0$2462 ;
+    \$11831  = \sel_l11_s0$2462 ;
     if (stall_adv4) begin
-      \$11839  = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
+      \$11831  = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11840  = \sel_l11_s0$2461 ;
+    \$11832  = \sel_l11_s0$2461 ;
     if (stall_adv4) begin
-      \$11840  = \$6183 ;
+      \$11832  = \$6183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11841  = \sel_l11_s0$5383 ;
+    \$11833  = \sel_l11_s0$5383 ;
     if (stall_adv4) begin
-      \$11841  = \sel_l9_s0$5378 ;
+      \$11833  = \sel_l9_s0$5378 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11842  = \sel_l11_s0$5384 ;
+    \$11834  = \sel_l11_s0$5384 ;
     if (stall_adv4) begin
-      \$11842  = \sel_l9_s0$5379 ;
+      \$11834  = \sel_l9_s0$5379 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11843  = \sel_l14_s0$2969 ;
+    \$11835  = \sel_l14_s0$2969 ;
     if (stall_adv5) begin
-      \$11843  = \sel_l11_s0$5380 ;
+      \$11835  = \sel_l11_s0$5380 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11844  = \sel_l14_s0$2970 ;
+    \$11836  = \sel_l14_s0$2970 ;
     if (stall_adv5) begin
-      \$11844  = \sel_l11_s0$5381 ;
+      \$11836  = \sel_l11_s0$5381 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11845  = \sel_l14_s0$2971 ;
+    \$11837  = \sel_l14_s0$2971 ;
     if (stall_adv5) begin
-      \$11845  = \sel_l11_s0$2309 ;
+      \$11837  = \sel_l11_s0$2309 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11846  = \sel_l14_s0$2972 ;
+    \$11838  = \sel_l14_s0$2972 ;
     if (stall_adv5) begin
-      \$11846  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$11838  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11847  = \sel_l14_s0$2973 ;
+    \$11839  = \sel_l14_s0$2973 ;
     if (stall_adv5) begin
-      \$11847  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$11839  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11848  = \sel_l14_s0$2974 ;
+    \$11840  = \sel_l14_s0$2974 ;
     if (stall_adv5) begin
-      \$11848  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+      \$11840  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11849  = \sel_l14_s0$2975 ;
+    \$11841  = \sel_l14_s0$2975 ;
     if (stall_adv5) begin
-      \$11849  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+      \$11841  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11850  = \sel_l14_s0$2976 ;
+    \$11842  = \sel_l14_s0$2976 ;
     if (stall_adv5) begin
-      \$11850  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+      \$11842  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11851  = \sel_l14_s0$2977 ;
+    \$11843  = \sel_l14_s0$2977 ;
     if (stall_adv5) begin
-      \$11851  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+      \$11843  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11852  = \sel_l14_s0$2978 ;
+    \$11844  = \sel_l14_s0$2978 ;
     if (stall_adv5) begin
-      \$11852  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+      \$11844  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11853  = \sel_l14_s0$2979 ;
+    \$11845  = \sel_l14_s0$2979 ;
     if (stall_adv5) begin
-      \$11853  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+      \$11845  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11854  = \sel_l14_s0$2980 ;
+    \$11846  = \sel_l14_s0$2980 ;
     if (stall_adv5) begin
-      \$11854  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+      \$11846  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11855  = \sel_l14_s0$2981 ;
+    \$11847  = \sel_l14_s0$2981 ;
     if (stall_adv5) begin
-      \$11855  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+      \$11847  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11856  = \sel_l14_s0$2982 ;
+    \$11848  = \sel_l14_s0$2982 ;
     if (stall_adv5) begin
-      \$11856  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+      \$11848  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11857  = \sel_l14_s0$2983 ;
+    \$11849  = \sel_l14_s0$2983 ;
     if (stall_adv5) begin
-      \$11857  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+      \$11849  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11858  = \sel_l14_s0$2984 ;
+    \$11850  = \sel_l14_s0$2984 ;
     if (stall_adv5) begin
-      \$11858  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+      \$11850  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11859  = \sel_l14_s0$2779 ;
+    \$11851  = \sel_l14_s0$2779 ;
     if (stall_adv5) begin
-      \$11859  = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
+      \$11851  = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11860  = sel_l14_s0;
+    \$11852  = sel_l14_s0;
     if (stall_adv5) begin
-      \$11860  = \sel_l11_s0$5382 ;
+      \$11852  = \sel_l11_s0$5382 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11861  = \sel_l14_s0$2791 ;
+    \$11853  = \sel_l14_s0$2791 ;
     if (stall_adv5) begin
-      \$11861  = \sel_l11_s0$2387 ;
+      \$11853  = \sel_l11_s0$2387 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11862  = \sel_l14_s0$2803 ;
+    \$11854  = \sel_l14_s0$2803 ;
     if (stall_adv5) begin
-      \$11862  = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
+      \$11854  = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11863  = \sel_l14_s0$2815 ;
+    \$11855  = \sel_l14_s0$2815 ;
     if (stall_adv5) begin
-      \$11863  = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
+      \$11855  = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11864  = \sel_l14_s0$2827 ;
+    \$11856  = \sel_l14_s0$2827 ;
     if (stall_adv5) begin
-      \$11864  = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
+      \$11856  = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11865  = \sel_l14_s0$2839 ;
+    \$11857  = \sel_l14_s0$2839 ;
     if (stall_adv5) begin
-      \$11865  = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
+      \$11857  = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11866  = \sel_l14_s0$2851 ;
+    \$11858  = \sel_l14_s0$2851 ;
     if (stall_adv5) begin
-      \$11866  = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
+      \$11858  = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11867  = \sel_l14_s0$2863 ;
+    \$11859  = \sel_l14_s0$2863 ;
     if (stall_adv5) begin
-      \$11867  = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
+      \$11859  = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11868  = \sel_l14_s0$2875 ;
+    \$11860  = \sel_l14_s0$2875 ;
     if (stall_adv5) begin
-      \$11868  = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
+      \$11860  = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11869  = \sel_l14_s0$2887 ;
+    \$11861  = \sel_l14_s0$2887 ;
     if (stall_adv5) begin
-      \$11869  = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
+      \$11861  = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11870  = \sel_l14_s0$2899 ;
+    \$11862  = \sel_l14_s0$2899 ;
     if (stall_adv5) begin
-      \$11870  = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
+      \$11862  = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11871  = \sel_l14_s0$2911 ;
+    \$11863  = \sel_l14_s0$2911 ;
     if (stall_adv5) begin
-      \$11871  = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
+      \$11863  = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11872  = \sel_l14_s0$2923 ;
+    \$11864  = \sel_l14_s0$2923 ;
     if (stall_adv5) begin
-      \$11872  = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
+      \$11864  = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11873  = \sel_l14_s0$2935 ;
+    \$11865  = \sel_l14_s0$2935 ;
     if (stall_adv5) begin
-      \$11873  = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
+      \$11865  = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11874  = \sel_l14_s0$2947 ;
+    \$11866  = \sel_l14_s0$2947 ;
     if (stall_adv5) begin
-      \$11874  = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
+      \$11866  = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11875  = \sel_l14_s0$5385 ;
+    \$11867  = \sel_l14_s0$5385 ;
     if (stall_adv5) begin
-      \$11875  = \sel_l11_s0$5383 ;
+      \$11867  = \sel_l11_s0$5383 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11876  = \sel_l14_s0$5386 ;
+    \$11868  = \sel_l14_s0$5386 ;
     if (stall_adv5) begin
-      \$11876  = \sel_l11_s0$5384 ;
+      \$11868  = \sel_l11_s0$5384 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11877  = wr__addr;
+    \$11869  = wr__addr;
     if (stall_adv6) begin
-      \$11877  = \$11172 [3:0];
+      \$11869  = \$11172 [3:0];
     end
     if (rst) begin
-      \$11877  = 4'h0;
+      \$11869  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11878  = rd__addr;
+    \$11870  = rd__addr;
     if (stall_adv6) begin
-      \$11878  = \$11173 [3:0];
+      \$11870  = \$11173 [3:0];
     end
     if (rst) begin
-      \$11878  = 4'ha;
+      \$11870  = 4'ha;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11879  = \sel_l16_s0$5387 ;
+    \$11871  = \sel_l16_s0$5387 ;
     if (stall_adv7) begin
-      \$11879  = \sel_l14_s0$2969 ;
+      \$11871  = \sel_l14_s0$2969 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11880  = \sel_l16_s0$3004 ;
+    \$11872  = \sel_l16_s0$3004 ;
     if (stall_adv7) begin
-      \$11880  = { \$7004 , \$7002 , \$7000 , \$6998 , \$6996 , \$6994 , \$6992 , \$6990 , \$6988 , \$6986 , \$6984 , \$6982 , \$6980 , \$6978 , \$6976 , \$6974 , \sel_l14_s0$2969 [0] };
+      \$11872  = { \$7004 , \$7002 , \$7000 , \$6998 , \$6996 , \$6994 , \$6992 , \$6990 , \$6988 , \$6986 , \$6984 , \$6982 , \$6980 , \$6978 , \$6976 , \$6974 , \sel_l14_s0$2969 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11881  = \sel_l16_s0$3028 ;
+    \$11873  = \sel_l16_s0$3028 ;
     if (stall_adv7) begin
-      \$11881  = { \$7038 , \$7036 , \$7034 , \$7032 , \$7030 , \$7028 , \$7026 , \$7024 , \$7022 , \$7020 , \$7018 , \$7016 , \$7014 , \$7012 , \$7010 , \$7008 , \$7006  };
+      \$11873  = { \$7038 , \$7036 , \$7034 , \$7032 , \$7030 , \$7028 , \$7026 , \$7024 , \$7022 , \$7020 , \$7018 , \$7016 , \$7014 , \$7012 , \$7010 , \$7008 , \$7006  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11882  = \sel_l16_s0$3037 ;
+    \$11874  = \sel_l16_s0$3037 ;
     if (stall_adv7) begin
-      \$11882  = { \$7072 , \$7070 , \$7068 , \$7066 , \$7064 , \$7062 , \$7060 , \$7058 , \$7056 , \$7054 , \$7052 , \$7050 , \$7048 , \$7046 , \$7044 , \$7042 , \$7040  };
+      \$11874  = { \$7072 , \$7070 , \$7068 , \$7066 , \$7064 , \$7062 , \$7060 , \$7058 , \$7056 , \$7054 , \$7052 , \$7050 , \$7048 , \$7046 , \$7044 , \$7042 , \$7040  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11883  = \sel_l16_s0$3046 ;
+    \$11875  = \sel_l16_s0$3046 ;
     if (stall_adv7) begin
-      \$11883  = { \$7106 , \$7104 , \$7102 , \$7100 , \$7098 , \$7096 , \$7094 , \$7092 , \$7090 , \$7088 , \$7086 , \$7084 , \$7082 , \$7080 , \$7078 , \$7076 , \$7074  };
+      \$11875  = { \$7106 , \$7104 , \$7102 , \$7100 , \$7098 , \$7096 , \$7094 , \$7092 , \$7090 , \$7088 , \$7086 , \$7084 , \$7082 , \$7080 , \$7078 , \$7076 , \$7074  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11884  = \sel_l16_s0$3055 ;
+    \$11876  = \sel_l16_s0$3055 ;
     if (stall_adv7) begin
-      \$11884  = { \$7140 , \$7138 , \$7136 , \$7134 , \$7132 , \$7130 , \$7128 , \$7126 , \$7124 , \$7122 , \$7120 , \$7118 , \$7116 , \$7114 , \$7112 , \$7110 , \$7108  };
+      \$11876  = { \$7140 , \$7138 , \$7136 , \$7134 , \$7132 , \$7130 , \$7128 , \$7126 , \$7124 , \$7122 , \$7120 , \$7118 , \$7116 , \$7114 , \$7112 , \$7110 , \$7108  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11885  = \sel_l16_s0$3064 ;
+    \$11877  = \sel_l16_s0$3064 ;
     if (stall_adv7) begin
-      \$11885  = { \$7174 , \$7172 , \$7170 , \$7168 , \$7166 , \$7164 , \$7162 , \$7160 , \$7158 , \$7156 , \$7154 , \$7152 , \$7150 , \$7148 , \$7146 , \$7144 , \$7142  };
+      \$11877  = { \$7174 , \$7172 , \$7170 , \$7168 , \$7166 , \$7164 , \$7162 , \$7160 , \$7158 , \$7156 , \$7154 , \$7152 , \$7150 , \$7148 , \$7146 , \$7144 , \$7142  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11886  = \sel_l16_s0$3073 ;
+    \$11878  = \sel_l16_s0$3073 ;
     if (stall_adv7) begin
-      \$11886  = { \$7208 , \$7206 , \$7204 , \$7202 , \$7200 , \$7198 , \$7196 , \$7194 , \$7192 , \$7190 , \$7188 , \$7186 , \$7184 , \$7182 , \$7180 , \$7178 , \$7176  };
+      \$11878  = { \$7208 , \$7206 , \$7204 , \$7202 , \$7200 , \$7198 , \$7196 , \$7194 , \$7192 , \$7190 , \$7188 , \$7186 , \$7184 , \$7182 , \$7180 , \$7178 , \$7176  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11887  = \sel_l16_s0$3082 ;
+    \$11879  = \sel_l16_s0$3082 ;
     if (stall_adv7) begin
-      \$11887  = { \$7242 , \$7240 , \$7238 , \$7236 , \$7234 , \$7232 , \$7230 , \$7228 , \$7226 , \$7224 , \$7222 , \$7220 , \$7218 , \$7216 , \$7214 , \$7212 , \$7210  };
+      \$11879  = { \$7242 , \$7240 , \$7238 , \$7236 , \$7234 , \$7232 , \$7230 , \$7228 , \$7226 , \$7224 , \$7222 , \$7220 , \$7218 , \$7216 , \$7214 , \$7212 , \$7210  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11888  = \sel_l16_s0$3091 ;
+    \$11880  = \sel_l16_s0$3091 ;
     if (stall_adv7) begin
-      \$11888  = { \$7276 , \$7274 , \$7272 , \$7270 , \$7268 , \$7266 , \$7264 , \$7262 , \$7260 , \$7258 , \$7256 , \$7254 , \$7252 , \$7250 , \$7248 , \$7246 , \$7244  };
+      \$11880  = { \$7276 , \$7274 , \$7272 , \$7270 , \$7268 , \$7266 , \$7264 , \$7262 , \$7260 , \$7258 , \$7256 , \$7254 , \$7252 , \$7250 , \$7248 , \$7246 , \$7244  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11889  = \sel_l16_s0$3100 ;
+    \$11881  = \sel_l16_s0$3100 ;
     if (stall_adv7) begin
-      \$11889  = { \$7310 , \$7308 , \$7306 , \$7304 , \$7302 , \$7300 , \$7298 , \$7296 , \$7294 , \$7292 , \$7290 , \$7288 , \$7286 , \$7284 , \$7282 , \$7280 , \$7278  };
+      \$11881  = { \$7310 , \$7308 , \$7306 , \$7304 , \$7302 , \$7300 , \$7298 , \$7296 , \$7294 , \$7292 , \$7290 , \$7288 , \$7286 , \$7284 , \$7282 , \$7280 , \$7278  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11890  = \sel_l16_s0$3109 ;
+    \$11882  = \sel_l16_s0$3109 ;
     if (stall_adv7) begin
-      \$11890  = { \$7344 , \$7342 , \$7340 , \$7338 , \$7336 , \$7334 , \$7332 , \$7330 , \$7328 , \$7326 , \$7324 , \$7322 , \$7320 , \$7318 , \$7316 , \$7314 , \$7312  };
+      \$11882  = { \$7344 , \$7342 , \$7340 , \$7338 , \$7336 , \$7334 , \$7332 , \$7330 , \$7328 , \$7326 , \$7324 , \$7322 , \$7320 , \$7318 , \$7316 , \$7314 , \$7312  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11891  = \sel_l16_s0$3118 ;
+    \$11883  = \sel_l16_s0$3118 ;
     if (stall_adv7) begin
-      \$11891  = { \$7378 , \$7376 , \$7374 , \$7372 , \$7370 , \$7368 , \$7366 , \$7364 , \$7362 , \$7360 , \$7358 , \$7356 , \$7354 , \$7352 , \$7350 , \$7348 , \$7346  };
+      \$11883  = { \$7378 , \$7376 , \$7374 , \$7372 , \$7370 , \$7368 , \$7366 , \$7364 , \$7362 , \$7360 , \$7358 , \$7356 , \$7354 , \$7352 , \$7350 , \$7348 , \$7346  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11892  = \sel_l16_s0$3127 ;
+    \$11884  = \sel_l16_s0$3127 ;
     if (stall_adv7) begin
-      \$11892  = { \$7412 , \$7410 , \$7408 , \$7406 , \$7404 , \$7402 , \$7400 , \$7398 , \$7396 , \$7394 , \$7392 , \$7390 , \$7388 , \$7386 , \$7384 , \$7382 , \$7380  };
+      \$11884  = { \$7412 , \$7410 , \$7408 , \$7406 , \$7404 , \$7402 , \$7400 , \$7398 , \$7396 , \$7394 , \$7392 , \$7390 , \$7388 , \$7386 , \$7384 , \$7382 , \$7380  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11893  = \sel_l16_s0$3136 ;
+    \$11885  = \sel_l16_s0$3136 ;
     if (stall_adv7) begin
-      \$11893  = { \$7446 , \$7444 , \$7442 , \$7440 , \$7438 , \$7436 , \$7434 , \$7432 , \$7430 , \$7428 , \$7426 , \$7424 , \$7422 , \$7420 , \$7418 , \$7416 , \$7414  };
+      \$11885  = { \$7446 , \$7444 , \$7442 , \$7440 , \$7438 , \$7436 , \$7434 , \$7432 , \$7430 , \$7428 , \$7426 , \$7424 , \$7422 , \$7420 , \$7418 , \$7416 , \$7414  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11894  = \sel_l16_s0$3145 ;
+    \$11886  = \sel_l16_s0$3145 ;
     if (stall_adv7) begin
-      \$11894  = { \$7480 , \$7478 , \$7476 , \$7474 , \$7472 , \$7470 , \$7468 , \$7466 , \$7464 , \$7462 , \$7460 , \$7458 , \$7456 , \$7454 , \$7452 , \$7450 , \$7448  };
+      \$11886  = { \$7480 , \$7478 , \$7476 , \$7474 , \$7472 , \$7470 , \$7468 , \$7466 , \$7464 , \$7462 , \$7460 , \$7458 , \$7456 , \$7454 , \$7452 , \$7450 , \$7448  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11895  = \sel_l16_s0$3154 ;
+    \$11887  = \sel_l16_s0$3154 ;
     if (stall_adv7) begin
-      \$11895  = { \$7514 , \$7512 , \$7510 , \$7508 , \$7506 , \$7504 , \$7502 , \$7500 , \$7498 , \$7496 , \$7494 , \$7492 , \$7490 , \$7488 , \$7486 , \$7484 , \$7482  };
+      \$11887  = { \$7514 , \$7512 , \$7510 , \$7508 , \$7506 , \$7504 , \$7502 , \$7500 , \$7498 , \$7496 , \$7494 , \$7492 , \$7490 , \$7488 , \$7486 , \$7484 , \$7482  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11896  = sel_l16_s0;
+    \$11888  = sel_l16_s0;
     if (stall_adv7) begin
-      \$11896  = sel_dl1_r0_q[7:0];
+      \$11888  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11897  = \sel_l16_s0$3005 ;
+    \$11889  = \sel_l16_s0$3005 ;
     if (stall_adv7) begin
-      \$11897  = sel_dl1_r0_q[15:8];
+      \$11889  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11898  = \sel_l16_s0$3006 ;
+    \$11890  = \sel_l16_s0$3006 ;
     if (stall_adv7) begin
-      \$11898  = sel_dl1_r0_q[23:16];
+      \$11890  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11899  = \sel_l16_s0$3008 ;
+    \$11891  = \sel_l16_s0$3008 ;
     if (stall_adv7) begin
-      \$11899  = sel_dl1_r0_q[31:24];
+      \$11891  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11900  = \sel_l16_s0$3009 ;
+    \$11892  = \sel_l16_s0$3009 ;
     if (stall_adv7) begin
-      \$11900  = sel_dl1_r0_q[39:32];
+      \$11892  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11901  = \sel_l16_s0$3010 ;
+    \$11893  = \sel_l16_s0$3010 ;
     if (stall_adv7) begin
-      \$11901  = sel_dl1_r0_q[47:40];
+      \$11893  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11902  = \sel_l16_s0$3012 ;
+    \$11894  = \sel_l16_s0$3012 ;
     if (stall_adv7) begin
-      \$11902  = sel_dl1_r0_q[55:48];
+      \$11894  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11903  = \sel_l16_s0$3013 ;
+    \$11895  = \sel_l16_s0$3013 ;
     if (stall_adv7) begin
-      \$11903  = sel_dl1_r0_q[63:56];
+      \$11895  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11904  = \sel_l16_s0$3014 ;
+    \$11896  = \sel_l16_s0$3014 ;
     if (stall_adv7) begin
-      \$11904  = sel_dl1_r0_q[71:64];
+      \$11896  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11905  = \sel_l16_s0$3016 ;
+    \$11897  = \sel_l16_s0$3016 ;
     if (stall_adv7) begin
-      \$11905  = sel_dl1_r0_q[79:72];
+      \$11897  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11906  = \sel_l16_s0$3017 ;
+    \$11898  = \sel_l16_s0$3017 ;
     if (stall_adv7) begin
-      \$11906  = sel_dl1_r0_q[87:80];
+      \$11898  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11907  = \sel_l16_s0$3018 ;
+    \$11899  = \sel_l16_s0$3018 ;
     if (stall_adv7) begin
-      \$11907  = sel_dl1_r0_q[95:88];
+      \$11899  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11908  = \sel_l16_s0$3020 ;
+    \$11900  = \sel_l16_s0$3020 ;
     if (stall_adv7) begin
-      \$11908  = sel_dl1_r0_q[103:96];
+      \$11900  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11909  = \sel_l16_s0$3021 ;
+    \$11901  = \sel_l16_s0$3021 ;
     if (stall_adv7) begin
-      \$11909  = sel_dl1_r0_q[111:104];
+      \$11901  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11910  = \sel_l16_s0$3022 ;
+    \$11902  = \sel_l16_s0$3022 ;
     if (stall_adv7) begin
-      \$11910  = sel_dl1_r0_q[119:112];
+      \$11902  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11911  = \sel_l16_s0$3024 ;
+    \$11903  = \sel_l16_s0$3024 ;
     if (stall_adv7) begin
-      \$11911  = sel_dl1_r0_q[127:120];
+      \$11903  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11912  = \sel_l16_s0$3025 ;
+    \$11904  = \sel_l16_s0$3025 ;
     if (stall_adv7) begin
-      \$11912  = sel_dl1_r0_q[135:128];
+      \$11904  = sel_dl1_r0_q[135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11913  = \sel_l16_s0$3034 ;
+    \$11905  = \sel_l16_s0$3034 ;
     if (stall_adv7) begin
-      \$11913  = sel_dl1_r0_q[143:136];
+      \$11905  = sel_dl1_r0_q[143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11914  = \sel_l16_s0$3043 ;
+    \$11906  = \sel_l16_s0$3043 ;
     if (stall_adv7) begin
-      \$11914  = sel_dl1_r0_q[151:144];
+      \$11906  = sel_dl1_r0_q[151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11915  = \sel_l16_s0$3052 ;
+    \$11907  = \sel_l16_s0$3052 ;
     if (stall_adv7) begin
-      \$11915  = sel_dl1_r0_q[159:152];
+      \$11907  = sel_dl1_r0_q[159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11916  = \sel_l16_s0$3061 ;
+    \$11908  = \sel_l16_s0$3061 ;
     if (stall_adv7) begin
-      \$11916  = sel_dl1_r0_q[167:160];
+      \$11908  = sel_dl1_r0_q[167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11917  = \sel_l16_s0$3070 ;
+    \$11909  = \sel_l16_s0$3070 ;
     if (stall_adv7) begin
-      \$11917  = sel_dl1_r0_q[175:168];
+      \$11909  = sel_dl1_r0_q[175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11918  = \sel_l16_s0$3079 ;
+    \$11910  = \sel_l16_s0$3079 ;
     if (stall_adv7) begin
-      \$11918  = sel_dl1_r0_q[183:176];
+      \$11910  = sel_dl1_r0_q[183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11919  = \sel_l16_s0$3088 ;
+    \$11911  = \sel_l16_s0$3088 ;
     if (stall_adv7) begin
-      \$11919  = sel_dl1_r0_q[191:184];
+      \$11911  = sel_dl1_r0_q[191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11920  = \sel_l16_s0$3097 ;
+    \$11912  = \sel_l16_s0$3097 ;
     if (stall_adv7) begin
-      \$11920  = sel_dl1_r0_q[199:192];
+      \$11912  = sel_dl1_r0_q[199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11921  = \sel_l16_s0$3106 ;
+    \$11913  = \sel_l16_s0$3106 ;
     if (stall_adv7) begin
-      \$11921  = sel_dl1_r0_q[207:200];
+      \$11913  = sel_dl1_r0_q[207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11922  = \sel_l16_s0$3115 ;
+    \$11914  = \sel_l16_s0$3115 ;
     if (stall_adv7) begin
-      \$11922  = sel_dl1_r0_q[215:208];
+      \$11914  = sel_dl1_r0_q[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11923  = \sel_l16_s0$3124 ;
+    \$11915  = \sel_l16_s0$3124 ;
     if (stall_adv7) begin
-      \$11923  = sel_dl1_r0_q[223:216];
+      \$11915  = sel_dl1_r0_q[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11924  = \sel_l16_s0$3133 ;
+    \$11916  = \sel_l16_s0$3133 ;
     if (stall_adv7) begin
-      \$11924  = sel_dl1_r0_q[231:224];
+      \$11916  = sel_dl1_r0_q[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11925  = \sel_l16_s0$3142 ;
+    \$11917  = \sel_l16_s0$3142 ;
     if (stall_adv7) begin
-      \$11925  = sel_dl1_r0_q[239:232];
+      \$11917  = sel_dl1_r0_q[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11926  = \sel_l16_s0$3151 ;
+    \$11918  = \sel_l16_s0$3151 ;
     if (stall_adv7) begin
-      \$11926  = sel_dl1_r0_q[247:240];
+      \$11918  = sel_dl1_r0_q[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11927  = \sel_l16_s0$3160 ;
+    \$11919  = \sel_l16_s0$3160 ;
     if (stall_adv7) begin
-      \$11927  = sel_dl1_r0_q[255:248];
+      \$11919  = sel_dl1_r0_q[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11928  = \sel_l16_s0$5388 ;
+    \$11920  = \sel_l16_s0$5388 ;
     if (stall_adv7) begin
-      \$11928  = \sel_l14_s0$5385 ;
+      \$11920  = \sel_l14_s0$5385 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11929  = \sel_l16_s0$5389 ;
+    \$11921  = \sel_l16_s0$5389 ;
     if (stall_adv7) begin
-      \$11929  = \sel_l14_s0$5386 ;
+      \$11921  = \sel_l14_s0$5386 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11930  = \sel_l18_s0$5390 ;
+    \$11922  = \sel_l18_s0$5390 ;
     if (stall_adv8) begin
-      \$11930  = \sel_l16_s0$5387 ;
+      \$11922  = \sel_l16_s0$5387 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11931  = \sel_l18_s0$5391 ;
+    \$11923  = \sel_l18_s0$5391 ;
     if (stall_adv8) begin
-      \$11931  = sel_val0;
+      \$11923  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11932  = \sel_l18_s0$5392 ;
+    \$11924  = \sel_l18_s0$5392 ;
     if (stall_adv8) begin
-      \$11932  = sel_val1;
+      \$11924  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11933  = \sel_l18_s0$5393 ;
+    \$11925  = \sel_l18_s0$5393 ;
     if (stall_adv8) begin
-      \$11933  = sel_val2;
+      \$11925  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11934  = \sel_l18_s0$5394 ;
+    \$11926  = \sel_l18_s0$5394 ;
     if (stall_adv8) begin
-      \$11934  = sel_val3;
+      \$11926  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11935  = \sel_l18_s0$5395 ;
+    \$11927  = \sel_l18_s0$5395 ;
     if (stall_adv8) begin
-      \$11935  = sel_val4;
+      \$11927  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11936  = \sel_l18_s0$5396 ;
+    \$11928  = \sel_l18_s0$5396 ;
     if (stall_adv8) begin
-      \$11936  = sel_val5;
+      \$11928  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11937  = \sel_l18_s0$5397 ;
+    \$11929  = \sel_l18_s0$5397 ;
     if (stall_adv8) begin
-      \$11937  = sel_val6;
+      \$11929  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11938  = \sel_l18_s0$5398 ;
+    \$11930  = \sel_l18_s0$5398 ;
     if (stall_adv8) begin
-      \$11938  = sel_val7;
+      \$11930  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11939  = \sel_l18_s0$5399 ;
+    \$11931  = \sel_l18_s0$5399 ;
     if (stall_adv8) begin
-      \$11939  = sel_val8;
+      \$11931  = sel_val8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11940  = \sel_l18_s0$5400 ;
+    \$11932  = \sel_l18_s0$5400 ;
     if (stall_adv8) begin
-      \$11940  = sel_val9;
+      \$11932  = sel_val9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11941  = \sel_l18_s0$5401 ;
+    \$11933  = \sel_l18_s0$5401 ;
     if (stall_adv8) begin
-      \$11941  = sel_val10;
+      \$11933  = sel_val10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11942  = \sel_l18_s0$5402 ;
+    \$11934  = \sel_l18_s0$5402 ;
     if (stall_adv8) begin
-      \$11942  = sel_val11;
+      \$11934  = sel_val11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11943  = \sel_l18_s0$5403 ;
+    \$11935  = \sel_l18_s0$5403 ;
     if (stall_adv8) begin
-      \$11943  = sel_val12;
+      \$11935  = sel_val12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11944  = \sel_l18_s0$5404 ;
+    \$11936  = \sel_l18_s0$5404 ;
     if (stall_adv8) begin
-      \$11944  = sel_val13;
+      \$11936  = sel_val13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11945  = \sel_l18_s0$5405 ;
+    \$11937  = \sel_l18_s0$5405 ;
     if (stall_adv8) begin
-      \$11945  = sel_val14;
+      \$11937  = sel_val14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11946  = \sel_l18_s0$5406 ;
+    \$11938  = \sel_l18_s0$5406 ;
     if (stall_adv8) begin
-      \$11946  = sel_val15;
+      \$11938  = sel_val15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11947  = sel_l18_s0;
+    \$11939  = sel_l18_s0;
     if (stall_adv8) begin
-      \$11947  = { \sel_l16_s0$3004 [16], \$7565 , \$7558 , \$7551 , \$7544  };
+      \$11939  = { \sel_l16_s0$3004 [16], \$7565 , \$7558 , \$7551 , \$7544  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11948  = \sel_l18_s0$3184 ;
+    \$11940  = \sel_l18_s0$3184 ;
     if (stall_adv8) begin
-      \$11948  = { \$7617 , \$7616 , \$7609 , \$7602 , \$7595  };
+      \$11940  = { \$7617 , \$7616 , \$7609 , \$7602 , \$7595  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11949  = \sel_l18_s0$3187 ;
+    \$11941  = \sel_l18_s0$3187 ;
     if (stall_adv8) begin
-      \$11949  = { \$7670 , \$7668 , \$7661 , \$7654 , \$7646  };
+      \$11941  = { \$7670 , \$7668 , \$7661 , \$7654 , \$7646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11950  = \sel_l18_s0$3190 ;
+    \$11942  = \sel_l18_s0$3190 ;
     if (stall_adv8) begin
-      \$11950  = { \$7725 , \$7722 , \$7715 , \$7708 , \$7700  };
+      \$11942  = { \$7725 , \$7722 , \$7715 , \$7708 , \$7700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11951  = \sel_l18_s0$3193 ;
+    \$11943  = \sel_l18_s0$3193 ;
     if (stall_adv8) begin
-      \$11951  = { \$7780 , \$7776 , \$7769 , \$7761 , \$7754  };
+      \$11943  = { \$7780 , \$7776 , \$7769 , \$7761 , \$7754  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11952  = \sel_l18_s0$3196 ;
+    \$11944  = \sel_l18_s0$3196 ;
     if (stall_adv8) begin
-      \$11952  = { \$7837 , \$7832 , \$7825 , \$7817 , \$7810  };
+      \$11944  = { \$7837 , \$7832 , \$7825 , \$7817 , \$7810  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11953  = \sel_l18_s0$3199 ;
+    \$11945  = \sel_l18_s0$3199 ;
     if (stall_adv8) begin
-      \$11953  = { \$7895 , \$7889 , \$7882 , \$7874 , \$7866  };
+      \$11945  = { \$7895 , \$7889 , \$7882 , \$7874 , \$7866  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11954  = \sel_l18_s0$3202 ;
+    \$11946  = \sel_l18_s0$3202 ;
     if (stall_adv8) begin
-      \$11954  = { \$7955 , \$7948 , \$7941 , \$7933 , \$7925  };
+      \$11946  = { \$7955 , \$7948 , \$7941 , \$7933 , \$7925  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11955  = \sel_l18_s0$3205 ;
+    \$11947  = \sel_l18_s0$3205 ;
     if (stall_adv8) begin
-      \$11955  = { \$8014 , \$8006 , \$7998 , \$7991 , \$7984  };
+      \$11947  = { \$8014 , \$8006 , \$7998 , \$7991 , \$7984  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11956  = \sel_l18_s0$3208 ;
+    \$11948  = \sel_l18_s0$3208 ;
     if (stall_adv8) begin
-      \$11956  = { \$8075 , \$8066 , \$8058 , \$8051 , \$8044  };
+      \$11948  = { \$8075 , \$8066 , \$8058 , \$8051 , \$8044  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11957  = \sel_l18_s0$3211 ;
+    \$11949  = \sel_l18_s0$3211 ;
     if (stall_adv8) begin
-      \$11957  = { \$8137 , \$8127 , \$8119 , \$8112 , \$8104  };
+      \$11949  = { \$8137 , \$8127 , \$8119 , \$8112 , \$8104  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11958  = \sel_l18_s0$3214 ;
+    \$11950  = \sel_l18_s0$3214 ;
     if (stall_adv8) begin
-      \$11958  = { \$8201 , \$8190 , \$8182 , \$8175 , \$8167  };
+      \$11950  = { \$8201 , \$8190 , \$8182 , \$8175 , \$8167  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11959  = \sel_l18_s0$3217 ;
+    \$11951  = \sel_l18_s0$3217 ;
     if (stall_adv8) begin
-      \$11959  = { \$8265 , \$8253 , \$8245 , \$8237 , \$8230  };
+      \$11951  = { \$8265 , \$8253 , \$8245 , \$8237 , \$8230  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11960  = \sel_l18_s0$3220 ;
+    \$11952  = \sel_l18_s0$3220 ;
     if (stall_adv8) begin
-      \$11960  = { \$8331 , \$8318 , \$8310 , \$8302 , \$8295  };
+      \$11952  = { \$8331 , \$8318 , \$8310 , \$8302 , \$8295  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11961  = \sel_l18_s0$3223 ;
+    \$11953  = \sel_l18_s0$3223 ;
     if (stall_adv8) begin
-      \$11961  = { \$8398 , \$8384 , \$8376 , \$8368 , \$8360  };
+      \$11953  = { \$8398 , \$8384 , \$8376 , \$8368 , \$8360  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11962  = \sel_l18_s0$3226 ;
+    \$11954  = \sel_l18_s0$3226 ;
     if (stall_adv8) begin
-      \$11962  = { \$8467 , \$8452 , \$8444 , \$8436 , \$8428  };
+      \$11954  = { \$8467 , \$8452 , \$8444 , \$8436 , \$8428  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11963  = \sel_l18_s0$5407 ;
+    \$11955  = \sel_l18_s0$5407 ;
     if (stall_adv8) begin
-      \$11963  = \sel_l16_s0$5388 ;
+      \$11955  = \sel_l16_s0$5388 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11964  = \sel_l18_s0$5408 ;
+    \$11956  = \sel_l18_s0$5408 ;
     if (stall_adv8) begin
-      \$11964  = \sel_l16_s0$5389 ;
+      \$11956  = \sel_l16_s0$5389 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11965  = sel_valid_s0;
+    \$11957  = sel_valid_s0;
     if (i__ready) begin
-      \$11965  = i__valid;
+      \$11957  = i__valid;
     end
     if (rst) begin
-      \$11965  = 1'h0;
+      \$11957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11966  = sel_valid_s1;
+    \$11958  = sel_valid_s1;
     if (i__ready) begin
-      \$11966  = sel_valid_s0;
+      \$11958  = sel_valid_s0;
     end
     if (rst) begin
-      \$11966  = 1'h0;
+      \$11958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11967  = sel_valid_s2;
+    \$11959  = sel_valid_s2;
     if (i__ready) begin
-      \$11967  = sel_valid_s1;
+      \$11959  = sel_valid_s1;
     end
     if (rst) begin
-      \$11967  = 1'h0;
+      \$11959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11968  = sel_valid_s3;
+    \$11960  = sel_valid_s3;
     if (i__ready) begin
-      \$11968  = sel_valid_s2;
+      \$11960  = sel_valid_s2;
     end
     if (rst) begin
-      \$11968  = 1'h0;
+      \$11960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11969  = sel_valid_s4;
+    \$11961  = sel_valid_s4;
     if (i__ready) begin
-      \$11969  = sel_valid_s3;
+      \$11961  = sel_valid_s3;
     end
     if (rst) begin
-      \$11969  = 1'h0;
+      \$11961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11970  = sel_valid_s5;
+    \$11962  = sel_valid_s5;
     if (i__ready) begin
-      \$11970  = sel_valid_s4;
+      \$11962  = sel_valid_s4;
     end
     if (rst) begin
-      \$11970  = 1'h0;
+      \$11962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11971  = sel_valid_s6;
+    \$11963  = sel_valid_s6;
     if (i__ready) begin
-      \$11971  = sel_valid_s5;
+      \$11963  = sel_valid_s5;
     end
     if (rst) begin
-      \$11971  = 1'h0;
+      \$11963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11972  = sel_valid_s7;
+    \$11964  = sel_valid_s7;
     if (i__ready) begin
-      \$11972  = sel_valid_s6;
+      \$11964  = sel_valid_s6;
     end
     if (rst) begin
-      \$11972  = 1'h0;
+      \$11964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11973  = \mac_wmux0_s0$3266 ;
+    \$11965  = \mac_wmux0_s0$3266 ;
     if (stall_adv9) begin
-      \$11973  = mac_wmux_keep0;
+      \$11965  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11974  = mac_wmux0_s0;
+    \$11966  = mac_wmux0_s0;
     if (stall_adv9) begin
-      \$11974  = mac_wmux_keep1;
+      \$11966  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11975  = \mac_wmux0_s0$3282 ;
+    \$11967  = \mac_wmux0_s0$3282 ;
     if (stall_adv9) begin
-      \$11975  = mac_wmux_keep2;
+      \$11967  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11976  = \mac_wmux0_s0$3295 ;
+    \$11968  = \mac_wmux0_s0$3295 ;
     if (stall_adv9) begin
-      \$11976  = mac_wmux_keep3;
+      \$11968  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11977  = \mac_wmux0_s0$3308 ;
+    \$11969  = \mac_wmux0_s0$3308 ;
     if (stall_adv9) begin
-      \$11977  = mac_wmux_keep4;
+      \$11969  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11978  = \mac_wmux0_s0$3321 ;
+    \$11970  = \mac_wmux0_s0$3321 ;
     if (stall_adv9) begin
-      \$11978  = mac_wmux_keep5;
+      \$11970  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11979  = \mac_wmux0_s0$3334 ;
+    \$11971  = \mac_wmux0_s0$3334 ;
     if (stall_adv9) begin
-      \$11979  = mac_wmux_keep6;
+      \$11971  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11980  = \mac_wmux0_s0$3347 ;
+    \$11972  = \mac_wmux0_s0$3347 ;
     if (stall_adv9) begin
-      \$11980  = mac_wmux_keep7;
+      \$11972  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11981  = \mac_wmux0_s0$3360 ;
+    \$11973  = \mac_wmux0_s0$3360 ;
     if (stall_adv9) begin
-      \$11981  = mac_wmux_keep8;
+      \$11973  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11982  = \mac_wmux0_s0$3373 ;
+    \$11974  = \mac_wmux0_s0$3373 ;
     if (stall_adv9) begin
-      \$11982  = mac_wmux_keep9;
+      \$11974  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11983  = \mac_wmux0_s0$3386 ;
+    \$11975  = \mac_wmux0_s0$3386 ;
     if (stall_adv9) begin
-      \$11983  = mac_wmux_keep10;
+      \$11975  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11984  = \mac_wmux0_s0$3399 ;
+    \$11976  = \mac_wmux0_s0$3399 ;
     if (stall_adv9) begin
-      \$11984  = mac_wmux_keep11;
+      \$11976  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11985  = \mac_wmux0_s0$3412 ;
+    \$11977  = \mac_wmux0_s0$3412 ;
     if (stall_adv9) begin
-      \$11985  = mac_wmux_keep12;
+      \$11977  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11986  = \mac_wmux0_s0$3425 ;
+    \$11978  = \mac_wmux0_s0$3425 ;
     if (stall_adv9) begin
-      \$11986  = mac_wmux_keep13;
+      \$11978  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11987  = \mac_wmux0_s0$3438 ;
+    \$11979  = \mac_wmux0_s0$3438 ;
     if (stall_adv9) begin
-      \$11987  = mac_wmux_keep14;
+      \$11979  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11988  = \mac_wmux0_s0$3451 ;
+    \$11980  = \mac_wmux0_s0$3451 ;
     if (stall_adv9) begin
-      \$11988  = mac_wmux_keep15;
+      \$11980  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11989  = \mac_wmux0_s0$3464 ;
+    \$11981  = \mac_wmux0_s0$3464 ;
     if (stall_adv9) begin
-      \$11989  = mac_wmux_keep16;
+      \$11981  = mac_wmux_keep16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11990  = \mac_wmux0_s0$3477 ;
+    \$11982  = \mac_wmux0_s0$3477 ;
     if (stall_adv9) begin
-      \$11990  = mac_wmux_keep17;
+      \$11982  = mac_wmux_keep17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11991  = \mac_wmux0_s0$3490 ;
+    \$11983  = \mac_wmux0_s0$3490 ;
     if (stall_adv9) begin
-      \$11991  = mac_wmux_keep18;
+      \$11983  = mac_wmux_keep18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11992  = \mac_wmux0_s0$3503 ;
+    \$11984  = \mac_wmux0_s0$3503 ;
     if (stall_adv9) begin
-      \$11992  = mac_wmux_keep19;
+      \$11984  = mac_wmux_keep19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11993  = \mac_wmux0_s0$3516 ;
+    \$11985  = \mac_wmux0_s0$3516 ;
     if (stall_adv9) begin
-      \$11993  = mac_wmux_keep20;
+      \$11985  = mac_wmux_keep20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11994  = \mac_wmux0_s0$3529 ;
+    \$11986  = \mac_wmux0_s0$3529 ;
     if (stall_adv9) begin
-      \$11994  = mac_wmux_keep21;
+      \$11986  = mac_wmux_keep21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11995  = \mac_wmux0_s0$3542 ;
+    \$11987  = \mac_wmux0_s0$3542 ;
     if (stall_adv9) begin
-      \$11995  = mac_wmux_keep22;
+      \$11987  = mac_wmux_keep22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11996  = \mac_wmux0_s0$3555 ;
+    \$11988  = \mac_wmux0_s0$3555 ;
     if (stall_adv9) begin
-      \$11996  = mac_wmux_keep23;
+      \$11988  = mac_wmux_keep23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11997  = \mac_wmux0_s0$3568 ;
+    \$11989  = \mac_wmux0_s0$3568 ;
     if (stall_adv9) begin
-      \$11997  = mac_wmux_keep24;
+      \$11989  = mac_wmux_keep24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11998  = \mac_wmux0_s0$3581 ;
+    \$11990  = \mac_wmux0_s0$3581 ;
     if (stall_adv9) begin
-      \$11998  = mac_wmux_keep25;
+      \$11990  = mac_wmux_keep25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11999  = \mac_wmux0_s0$3594 ;
+    \$11991  = \mac_wmux0_s0$3594 ;
     if (stall_adv9) begin
-      \$11999  = mac_wmux_keep26;
+      \$11991  = mac_wmux_keep26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12000  = \mac_wmux0_s0$3607 ;
+    \$11992  = \mac_wmux0_s0$3607 ;
     if (stall_adv9) begin
-      \$12000  = mac_wmux_keep27;
+      \$11992  = mac_wmux_keep27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12001  = \mac_wmux0_s0$3620 ;
+    \$11993  = \mac_wmux0_s0$3620 ;
     if (stall_adv9) begin
-      \$12001  = mac_wmux_keep28;
+      \$11993  = mac_wmux_keep28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12002  = \mac_wmux0_s0$3633 ;
+    \$11994  = \mac_wmux0_s0$3633 ;
     if (stall_adv9) begin
-      \$12002  = mac_wmux_keep29;
+      \$11994  = mac_wmux_keep29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12003  = \mac_wmux0_s0$3646 ;
+    \$11995  = \mac_wmux0_s0$3646 ;
     if (stall_adv9) begin
-      \$12003  = mac_wmux_keep30;
+      \$11995  = mac_wmux_keep30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12004  = \mac_wmux0_s0$3659 ;
+    \$11996  = \mac_wmux0_s0$3659 ;
     if (stall_adv9) begin
-      \$12004  = mac_wmux_keep31;
+      \$11996  = mac_wmux_keep31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12005  = \mac_wmux0_s0$3267 ;
+    \$11997  = \mac_wmux0_s0$3267 ;
     if (stall_adv9) begin
-      \$12005  = mac_wmux_drop0;
+      \$11997  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12006  = \mac_wmux0_s0$3264 ;
+    \$11998  = \mac_wmux0_s0$3264 ;
     if (stall_adv9) begin
-      \$12006  = mac_wmux_drop1;
+      \$11998  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12007  = \mac_wmux0_s0$3283 ;
+    \$11999  = \mac_wmux0_s0$3283 ;
     if (stall_adv9) begin
-      \$12007  = mac_wmux_drop2;
+      \$11999  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12008  = \mac_wmux0_s0$3296 ;
+    \$12000  = \mac_wmux0_s0$3296 ;
     if (stall_adv9) begin
-      \$12008  = mac_wmux_drop3;
+      \$12000  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12009  = \mac_wmux0_s0$3309 ;
+    \$12001  = \mac_wmux0_s0$3309 ;
     if (stall_adv9) begin
-      \$12009  = mac_wmux_drop4;
+      \$12001  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12010  = \mac_wmux0_s0$3322 ;
+    \$12002  = \mac_wmux0_s0$3322 ;
     if (stall_adv9) begin
-      \$12010  = mac_wmux_drop5;
+      \$12002  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12011  = \mac_wmux0_s0$3335 ;
+    \$12003  = \mac_wmux0_s0$3335 ;
     if (stall_adv9) begin
-      \$12011  = mac_wmux_drop6;
+      \$12003  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12012  = \mac_wmux0_s0$3348 ;
+    \$12004  = \mac_wmux0_s0$3348 ;
     if (stall_adv9) begin
-      \$12012  = mac_wmux_drop7;
+      \$12004  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12013  = \mac_wmux0_s0$3361 ;
+    \$12005  = \mac_wmux0_s0$3361 ;
     if (stall_adv9) begin
-      \$12013  = mac_wmux_drop8;
+      \$12005  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12014  = \mac_wmux0_s0$3374 ;
+    \$12006  = \mac_wmux0_s0$3374 ;
     if (stall_adv9) begin
-      \$12014  = mac_wmux_drop9;
+      \$12006  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12015  = \mac_wmux0_s0$3387 ;
+    \$12007  = \mac_wmux0_s0$3387 ;
     if (stall_adv9) begin
-      \$12015  = mac_wmux_drop10;
+      \$12007  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12016  = \mac_wmux0_s0$3400 ;
+    \$12008  = \mac_wmux0_s0$3400 ;
     if (stall_adv9) begin
-      \$12016  = mac_wmux_drop11;
+      \$12008  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12017  = \mac_wmux0_s0$3413 ;
+    \$12009  = \mac_wmux0_s0$3413 ;
     if (stall_adv9) begin
-      \$12017  = mac_wmux_drop12;
+      \$12009  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12018  = \mac_wmux0_s0$3426 ;
+    \$12010  = \mac_wmux0_s0$3426 ;
     if (stall_adv9) begin
-      \$12018  = mac_wmux_drop13;
+      \$12010  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12019  = \mac_wmux0_s0$3439 ;
+    \$12011  = \mac_wmux0_s0$3439 ;
     if (stall_adv9) begin
-      \$12019  = mac_wmux_drop14;
+      \$12011  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12020  = \mac_wmux0_s0$3452 ;
+    \$12012  = \mac_wmux0_s0$3452 ;
     if (stall_adv9) begin
-      \$12020  = mac_wmux_drop15;
+      \$12012  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12021  = \mac_wmux0_s0$3465 ;
+    \$12013  = \mac_wmux0_s0$3465 ;
     if (stall_adv9) begin
-      \$12021  = mac_wmux_drop16;
+      \$12013  = mac_wmux_drop16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12022  = \mac_wmux0_s0$3478 ;
+    \$12014  = \mac_wmux0_s0$3478 ;
     if (stall_adv9) begin
-      \$12022  = mac_wmux_drop17;
+      \$12014  = mac_wmux_drop17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12023  = \mac_wmux0_s0$3491 ;
+    \$12015  = \mac_wmux0_s0$3491 ;
     if (stall_adv9) begin
-      \$12023  = mac_wmux_drop18;
+      \$12015  = mac_wmux_drop18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12024  = \mac_wmux0_s0$3504 ;
+    \$12016  = \mac_wmux0_s0$3504 ;
     if (stall_adv9) begin
-      \$12024  = mac_wmux_drop19;
+      \$12016  = mac_wmux_drop19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12025  = \mac_wmux0_s0$3517 ;
+    \$12017  = \mac_wmux0_s0$3517 ;
     if (stall_adv9) begin
-      \$12025  = mac_wmux_drop20;
+      \$12017  = mac_wmux_drop20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12026  = \mac_wmux0_s0$3530 ;
+    \$12018  = \mac_wmux0_s0$3530 ;
     if (stall_adv9) begin
-      \$12026  = mac_wmux_drop21;
+      \$12018  = mac_wmux_drop21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12027  = \mac_wmux0_s0$3543 ;
+    \$12019  = \mac_wmux0_s0$3543 ;
     if (stall_adv9) begin
-      \$12027  = mac_wmux_drop22;
+      \$12019  = mac_wmux_drop22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12028  = \mac_wmux0_s0$3556 ;
+    \$12020  = \mac_wmux0_s0$3556 ;
     if (stall_adv9) begin
-      \$12028  = mac_wmux_drop23;
+      \$12020  = mac_wmux_drop23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12029  = \mac_wmux0_s0$3569 ;
+    \$12021  = \mac_wmux0_s0$3569 ;
     if (stall_adv9) begin
-      \$12029  = mac_wmux_drop24;
+      \$12021  = mac_wmux_drop24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12030  = \mac_wmux0_s0$3582 ;
+    \$12022  = \mac_wmux0_s0$3582 ;
     if (stall_adv9) begin
-      \$12030  = mac_wmux_drop25;
+      \$12022  = mac_wmux_drop25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12031  = \mac_wmux0_s0$3595 ;
+    \$12023  = \mac_wmux0_s0$3595 ;
     if (stall_adv9) begin
-      \$12031  = mac_wmux_drop26;
+      \$12023  = mac_wmux_drop26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12032  = \mac_wmux0_s0$3608 ;
+    \$12024  = \mac_wmux0_s0$3608 ;
     if (stall_adv9) begin
-      \$12032  = mac_wmux_drop27;
+      \$12024  = mac_wmux_drop27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12033  = \mac_wmux0_s0$3621 ;
+    \$12025  = \mac_wmux0_s0$3621 ;
     if (stall_adv9) begin
-      \$12033  = mac_wmux_drop28;
+      \$12025  = mac_wmux_drop28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12034  = \mac_wmux0_s0$3634 ;
+    \$12026  = \mac_wmux0_s0$3634 ;
     if (stall_adv9) begin
-      \$12034  = mac_wmux_drop29;
+      \$12026  = mac_wmux_drop29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12035  = \mac_wmux0_s0$3647 ;
+    \$12027  = \mac_wmux0_s0$3647 ;
     if (stall_adv9) begin
-      \$12035  = mac_wmux_drop30;
+      \$12027  = mac_wmux_drop30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12036  = \mac_wmux0_s0$3660 ;
+    \$12028  = \mac_wmux0_s0$3660 ;
     if (stall_adv9) begin
-      \$12036  = mac_wmux_drop31;
+      \$12028  = mac_wmux_drop31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12037  = \mac_wmux0_s0$3270 ;
+    \$12029  = \mac_wmux0_s0$3270 ;
     if (stall_adv9) begin
-      \$12037  = \sel_l18_s0$5407 [7:0];
+      \$12029  = \sel_l18_s0$5407 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12038  = \mac_wmux0_s0$3273 ;
+    \$12030  = \mac_wmux0_s0$3273 ;
     if (stall_adv9) begin
-      \$12038  = \sel_l18_s0$5407 [263:256];
+      \$12030  = \sel_l18_s0$5407 [263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12039  = \mac_wmux0_s0$3276 ;
+    \$12031  = \mac_wmux0_s0$3276 ;
     if (stall_adv9) begin
-      \$12039  = \sel_l18_s0$5407 [519:512];
+      \$12031  = \sel_l18_s0$5407 [519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12040  = \mac_wmux0_s0$3279 ;
+    \$12032  = \mac_wmux0_s0$3279 ;
     if (stall_adv9) begin
-      \$12040  = \sel_l18_s0$5407 [775:768];
+      \$12032  = \sel_l18_s0$5407 [775:768];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12041  = \mac_wmux0_s0$3271 ;
+    \$12033  = \mac_wmux0_s0$3271 ;
     if (stall_adv9) begin
-      \$12041  = \sel_l18_s0$5407 [15:8];
+      \$12033  = \sel_l18_s0$5407 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12042  = \mac_wmux0_s0$3274 ;
+    \$12034  = \mac_wmux0_s0$3274 ;
     if (stall_adv9) begin
-      \$12042  = \sel_l18_s0$5407 [271:264];
+      \$12034  = \sel_l18_s0$5407 [271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12043  = \mac_wmux0_s0$3277 ;
+    \$12035  = \mac_wmux0_s0$3277 ;
     if (stall_adv9) begin
-      \$12043  = \sel_l18_s0$5407 [527:520];
+      \$12035  = \sel_l18_s0$5407 [527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12044  = \mac_wmux0_s0$3280 ;
+    \$12036  = \mac_wmux0_s0$3280 ;
     if (stall_adv9) begin
-      \$12044  = \sel_l18_s0$5407 [783:776];
+      \$12036  = \sel_l18_s0$5407 [783:776];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12045  = \mac_wmux0_s0$3287 ;
+    \$12037  = \mac_wmux0_s0$3287 ;
     if (stall_adv9) begin
-      \$12045  = \sel_l18_s0$5407 [23:16];
+      \$12037  = \sel_l18_s0$5407 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12046  = \mac_wmux0_s0$3289 ;
+    \$12038  = \mac_wmux0_s0$3289 ;
     if (stall_adv9) begin
-      \$12046  = \sel_l18_s0$5407 [279:272];
+      \$12038  = \sel_l18_s0$5407 [279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12047  = \mac_wmux0_s0$3291 ;
+    \$12039  = \mac_wmux0_s0$3291 ;
     if (stall_adv9) begin
-      \$12047  = \sel_l18_s0$5407 [535:528];
+      \$12039  = \sel_l18_s0$5407 [535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12048  = \mac_wmux0_s0$3293 ;
+    \$12040  = \mac_wmux0_s0$3293 ;
     if (stall_adv9) begin
-      \$12048  = \sel_l18_s0$5407 [791:784];
+      \$12040  = \sel_l18_s0$5407 [791:784];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12049  = \mac_wmux0_s0$3300 ;
+    \$12041  = \mac_wmux0_s0$3300 ;
     if (stall_adv9) begin
-      \$12049  = \sel_l18_s0$5407 [31:24];
+      \$12041  = \sel_l18_s0$5407 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12050  = \mac_wmux0_s0$3302 ;
+    \$12042  = \mac_wmux0_s0$3302 ;
     if (stall_adv9) begin
-      \$12050  = \sel_l18_s0$5407 [287:280];
+      \$12042  = \sel_l18_s0$5407 [287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12051  = \mac_wmux0_s0$3304 ;
+    \$12043  = \mac_wmux0_s0$3304 ;
     if (stall_adv9) begin
-      \$12051  = \sel_l18_s0$5407 [543:536];
+      \$12043  = \sel_l18_s0$5407 [543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12052  = \mac_wmux0_s0$3306 ;
+    \$12044  = \mac_wmux0_s0$3306 ;
     if (stall_adv9) begin
-      \$12052  = \sel_l18_s0$5407 [799:792];
+      \$12044  = \sel_l18_s0$5407 [799:792];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12053  = \mac_wmux0_s0$3313 ;
+    \$12045  = \mac_wmux0_s0$3313 ;
     if (stall_adv9) begin
-      \$12053  = \sel_l18_s0$5407 [39:32];
+      \$12045  = \sel_l18_s0$5407 [39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12054  = \mac_wmux0_s0$3315 ;
+    \$12046  = \mac_wmux0_s0$3315 ;
     if (stall_adv9) begin
-      \$12054  = \sel_l18_s0$5407 [295:288];
+      \$12046  = \sel_l18_s0$5407 [295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12055  = \mac_wmux0_s0$3317 ;
+    \$12047  = \mac_wmux0_s0$3317 ;
     if (stall_adv9) begin
-      \$12055  = \sel_l18_s0$5407 [551:544];
+      \$12047  = \sel_l18_s0$5407 [551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12056  = \mac_wmux0_s0$3319 ;
+    \$12048  = \mac_wmux0_s0$3319 ;
     if (stall_adv9) begin
-      \$12056  = \sel_l18_s0$5407 [807:800];
+      \$12048  = \sel_l18_s0$5407 [807:800];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12057  = \mac_wmux0_s0$3326 ;
+    \$12049  = \mac_wmux0_s0$3326 ;
     if (stall_adv9) begin
-      \$12057  = \sel_l18_s0$5407 [47:40];
+      \$12049  = \sel_l18_s0$5407 [47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12058  = \mac_wmux0_s0$3328 ;
+    \$12050  = \mac_wmux0_s0$3328 ;
     if (stall_adv9) begin
-      \$12058  = \sel_l18_s0$5407 [303:296];
+      \$12050  = \sel_l18_s0$5407 [303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12059  = \mac_wmux0_s0$3330 ;
+    \$12051  = \mac_wmux0_s0$3330 ;
     if (stall_adv9) begin
-      \$12059  = \sel_l18_s0$5407 [559:552];
+      \$12051  = \sel_l18_s0$5407 [559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12060  = \mac_wmux0_s0$3332 ;
+    \$12052  = \mac_wmux0_s0$3332 ;
     if (stall_adv9) begin
-      \$12060  = \sel_l18_s0$5407 [815:808];
+      \$12052  = \sel_l18_s0$5407 [815:808];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12061  = \mac_wmux0_s0$3339 ;
+    \$12053  = \mac_wmux0_s0$3339 ;
     if (stall_adv9) begin
-      \$12061  = \sel_l18_s0$5407 [55:48];
+      \$12053  = \sel_l18_s0$5407 [55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12062  = \mac_wmux0_s0$3341 ;
+    \$12054  = \mac_wmux0_s0$3341 ;
     if (stall_adv9) begin
-      \$12062  = \sel_l18_s0$5407 [311:304];
+      \$12054  = \sel_l18_s0$5407 [311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12063  = \mac_wmux0_s0$3343 ;
+    \$12055  = \mac_wmux0_s0$3343 ;
     if (stall_adv9) begin
-      \$12063  = \sel_l18_s0$5407 [567:560];
+      \$12055  = \sel_l18_s0$5407 [567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12064  = \mac_wmux0_s0$3345 ;
+    \$12056  = \mac_wmux0_s0$3345 ;
     if (stall_adv9) begin
-      \$12064  = \sel_l18_s0$5407 [823:816];
+      \$12056  = \sel_l18_s0$5407 [823:816];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12065  = \mac_wmux0_s0$3352 ;
+    \$12057  = \mac_wmux0_s0$3352 ;
     if (stall_adv9) begin
-      \$12065  = \sel_l18_s0$5407 [63:56];
+      \$12057  = \sel_l18_s0$5407 [63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12066  = \mac_wmux0_s0$3354 ;
+    \$12058  = \mac_wmux0_s0$3354 ;
     if (stall_adv9) begin
-      \$12066  = \sel_l18_s0$5407 [319:312];
+      \$12058  = \sel_l18_s0$5407 [319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12067  = \mac_wmux0_s0$3356 ;
+    \$12059  = \mac_wmux0_s0$3356 ;
     if (stall_adv9) begin
-      \$12067  = \sel_l18_s0$5407 [575:568];
+      \$12059  = \sel_l18_s0$5407 [575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12068  = \mac_wmux0_s0$3358 ;
+    \$12060  = \mac_wmux0_s0$3358 ;
     if (stall_adv9) begin
-      \$12068  = \sel_l18_s0$5407 [831:824];
+      \$12060  = \sel_l18_s0$5407 [831:824];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12069  = \mac_wmux0_s0$3365 ;
+    \$12061  = \mac_wmux0_s0$3365 ;
     if (stall_adv9) begin
-      \$12069  = \sel_l18_s0$5407 [71:64];
+      \$12061  = \sel_l18_s0$5407 [71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12070  = \mac_wmux0_s0$3367 ;
+    \$12062  = \mac_wmux0_s0$3367 ;
     if (stall_adv9) begin
-      \$12070  = \sel_l18_s0$5407 [327:320];
+      \$12062  = \sel_l18_s0$5407 [327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12071  = \mac_wmux0_s0$3369 ;
+    \$12063  = \mac_wmux0_s0$3369 ;
     if (stall_adv9) begin
-      \$12071  = \sel_l18_s0$5407 [583:576];
+      \$12063  = \sel_l18_s0$5407 [583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12072  = \mac_wmux0_s0$3371 ;
+    \$12064  = \mac_wmux0_s0$3371 ;
     if (stall_adv9) begin
-      \$12072  = \sel_l18_s0$5407 [839:832];
+      \$12064  = \sel_l18_s0$5407 [839:832];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12073  = \mac_wmux0_s0$3378 ;
+    \$12065  = \mac_wmux0_s0$3378 ;
     if (stall_adv9) begin
-      \$12073  = \sel_l18_s0$5407 [79:72];
+      \$12065  = \sel_l18_s0$5407 [79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12074  = \mac_wmux0_s0$3380 ;
+    \$12066  = \mac_wmux0_s0$3380 ;
     if (stall_adv9) begin
-      \$12074  = \sel_l18_s0$5407 [335:328];
+      \$12066  = \sel_l18_s0$5407 [335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12075  = \mac_wmux0_s0$3382 ;
+    \$12067  = \mac_wmux0_s0$3382 ;
     if (stall_adv9) begin
-      \$12075  = \sel_l18_s0$5407 [591:584];
+      \$12067  = \sel_l18_s0$5407 [591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12076  = \mac_wmux0_s0$3384 ;
+    \$12068  = \mac_wmux0_s0$3384 ;
     if (stall_adv9) begin
-      \$12076  = \sel_l18_s0$5407 [847:840];
+      \$12068  = \sel_l18_s0$5407 [847:840];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12077  = \mac_wmux0_s0$3391 ;
+    \$12069  = \mac_wmux0_s0$3391 ;
     if (stall_adv9) begin
-      \$12077  = \sel_l18_s0$5407 [87:80];
+      \$12069  = \sel_l18_s0$5407 [87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12078  = \mac_wmux0_s0$3393 ;
+    \$12070  = \mac_wmux0_s0$3393 ;
     if (stall_adv9) begin
-      \$12078  = \sel_l18_s0$5407 [343:336];
+      \$12070  = \sel_l18_s0$5407 [343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12079  = \mac_wmux0_s0$3395 ;
+    \$12071  = \mac_wmux0_s0$3395 ;
     if (stall_adv9) begin
-      \$12079  = \sel_l18_s0$5407 [599:592];
+      \$12071  = \sel_l18_s0$5407 [599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12080  = \mac_wmux0_s0$3397 ;
+    \$12072  = \mac_wmux0_s0$3397 ;
     if (stall_adv9) begin
-      \$12080  = \sel_l18_s0$5407 [855:848];
+      \$12072  = \sel_l18_s0$5407 [855:848];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12081  = \mac_wmux0_s0$3404 ;
+    \$12073  = \mac_wmux0_s0$3404 ;
     if (stall_adv9) begin
-      \$12081  = \sel_l18_s0$5407 [95:88];
+      \$12073  = \sel_l18_s0$5407 [95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12082  = \mac_wmux0_s0$3406 ;
+    \$12074  = \mac_wmux0_s0$3406 ;
     if (stall_adv9) begin
-      \$12082  = \sel_l18_s0$5407 [351:344];
+      \$12074  = \sel_l18_s0$5407 [351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12083  = \mac_wmux0_s0$3408 ;
+    \$12075  = \mac_wmux0_s0$3408 ;
     if (stall_adv9) begin
-      \$12083  = \sel_l18_s0$5407 [607:600];
+      \$12075  = \sel_l18_s0$5407 [607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12084  = \mac_wmux0_s0$3410 ;
+    \$12076  = \mac_wmux0_s0$3410 ;
     if (stall_adv9) begin
-      \$12084  = \sel_l18_s0$5407 [863:856];
+      \$12076  = \sel_l18_s0$5407 [863:856];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12085  = \mac_wmux0_s0$3417 ;
+    \$12077  = \mac_wmux0_s0$3417 ;
     if (stall_adv9) begin
-      \$12085  = \sel_l18_s0$5407 [103:96];
+      \$12077  = \sel_l18_s0$5407 [103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12086  = \mac_wmux0_s0$3419 ;
+    \$12078  = \mac_wmux0_s0$3419 ;
     if (stall_adv9) begin
-      \$12086  = \sel_l18_s0$5407 [359:352];
+      \$12078  = \sel_l18_s0$5407 [359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12087  = \mac_wmux0_s0$3421 ;
+    \$12079  = \mac_wmux0_s0$3421 ;
     if (stall_adv9) begin
-      \$12087  = \sel_l18_s0$5407 [615:608];
+      \$12079  = \sel_l18_s0$5407 [615:608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12088  = \mac_wmux0_s0$3423 ;
+    \$12080  = \mac_wmux0_s0$3423 ;
     if (stall_adv9) begin
-      \$12088  = \sel_l18_s0$5407 [871:864];
+      \$12080  = \sel_l18_s0$5407 [871:864];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12089  = \mac_wmux0_s0$3430 ;
+    \$12081  = \mac_wmux0_s0$3430 ;
     if (stall_adv9) begin
-      \$12089  = \sel_l18_s0$5407 [111:104];
+      \$12081  = \sel_l18_s0$5407 [111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12090  = \mac_wmux0_s0$3432 ;
+    \$12082  = \mac_wmux0_s0$3432 ;
     if (stall_adv9) begin
-      \$12090  = \sel_l18_s0$5407 [367:360];
+      \$12082  = \sel_l18_s0$5407 [367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12091  = \mac_wmux0_s0$3434 ;
+    \$12083  = \mac_wmux0_s0$3434 ;
     if (stall_adv9) begin
-      \$12091  = \sel_l18_s0$5407 [623:616];
+      \$12083  = \sel_l18_s0$5407 [623:616];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12092  = \mac_wmux0_s0$3436 ;
+    \$12084  = \mac_wmux0_s0$3436 ;
     if (stall_adv9) begin
-      \$12092  = \sel_l18_s0$5407 [879:872];
+      \$12084  = \sel_l18_s0$5407 [879:872];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12093  = \mac_wmux0_s0$3443 ;
+    \$12085  = \mac_wmux0_s0$3443 ;
     if (stall_adv9) begin
-      \$12093  = \sel_l18_s0$5407 [119:112];
+      \$12085  = \sel_l18_s0$5407 [119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12094  = \mac_wmux0_s0$3445 ;
+    \$12086  = \mac_wmux0_s0$3445 ;
     if (stall_adv9) begin
-      \$12094  = \sel_l18_s0$5407 [375:368];
+      \$12086  = \sel_l18_s0$5407 [375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12095  = \mac_wmux0_s0$3447 ;
+    \$12087  = \mac_wmux0_s0$3447 ;
     if (stall_adv9) begin
-      \$12095  = \sel_l18_s0$5407 [631:624];
+      \$12087  = \sel_l18_s0$5407 [631:624];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12096  = \mac_wmux0_s0$3449 ;
+    \$12088  = \mac_wmux0_s0$3449 ;
     if (stall_adv9) begin
-      \$12096  = \sel_l18_s0$5407 [887:880];
+      \$12088  = \sel_l18_s0$5407 [887:880];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12097  = \mac_wmux0_s0$3456 ;
+    \$12089  = \mac_wmux0_s0$3456 ;
     if (stall_adv9) begin
-      \$12097  = \sel_l18_s0$5407 [127:120];
+      \$12089  = \sel_l18_s0$5407 [127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12098  = \mac_wmux0_s0$3458 ;
+    \$12090  = \mac_wmux0_s0$3458 ;
     if (stall_adv9) begin
-      \$12098  = \sel_l18_s0$5407 [383:376];
+      \$12090  = \sel_l18_s0$5407 [383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12099  = \mac_wmux0_s0$3460 ;
+    \$12091  = \mac_wmux0_s0$3460 ;
     if (stall_adv9) begin
-      \$12099  = \sel_l18_s0$5407 [639:632];
+      \$12091  = \sel_l18_s0$5407 [639:632];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12100  = \mac_wmux0_s0$3462 ;
+    \$12092  = \mac_wmux0_s0$3462 ;
     if (stall_adv9) begin
-      \$12100  = \sel_l18_s0$5407 [895:888];
+      \$12092  = \sel_l18_s0$5407 [895:888];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12101  = \mac_wmux0_s0$3469 ;
+    \$12093  = \mac_wmux0_s0$3469 ;
     if (stall_adv9) begin
-      \$12101  = \sel_l18_s0$5407 [135:128];
+      \$12093  = \sel_l18_s0$5407 [135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12102  = \mac_wmux0_s0$3471 ;
+    \$12094  = \mac_wmux0_s0$3471 ;
     if (stall_adv9) begin
-      \$12102  = \sel_l18_s0$5407 [391:384];
+      \$12094  = \sel_l18_s0$5407 [391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12103  = \mac_wmux0_s0$3473 ;
+    \$12095  = \mac_wmux0_s0$3473 ;
     if (stall_adv9) begin
-      \$12103  = \sel_l18_s0$5407 [647:640];
+      \$12095  = \sel_l18_s0$5407 [647:640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12104  = \mac_wmux0_s0$3475 ;
+    \$12096  = \mac_wmux0_s0$3475 ;
     if (stall_adv9) begin
-      \$12104  = \sel_l18_s0$5407 [903:896];
+      \$12096  = \sel_l18_s0$5407 [903:896];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12105  = \mac_wmux0_s0$3482 ;
+    \$12097  = \mac_wmux0_s0$3482 ;
     if (stall_adv9) begin
-      \$12105  = \sel_l18_s0$5407 [143:136];
+      \$12097  = \sel_l18_s0$5407 [143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12106  = \mac_wmux0_s0$3484 ;
+    \$12098  = \mac_wmux0_s0$3484 ;
     if (stall_adv9) begin
-      \$12106  = \sel_l18_s0$5407 [399:392];
+      \$12098  = \sel_l18_s0$5407 [399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12107  = \mac_wmux0_s0$3486 ;
+    \$12099  = \mac_wmux0_s0$3486 ;
     if (stall_adv9) begin
-      \$12107  = \sel_l18_s0$5407 [655:648];
+      \$12099  = \sel_l18_s0$5407 [655:648];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12108  = \mac_wmux0_s0$3488 ;
+    \$12100  = \mac_wmux0_s0$3488 ;
     if (stall_adv9) begin
-      \$12108  = \sel_l18_s0$5407 [911:904];
+      \$12100  = \sel_l18_s0$5407 [911:904];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12109  = \mac_wmux0_s0$3495 ;
+    \$12101  = \mac_wmux0_s0$3495 ;
     if (stall_adv9) begin
-      \$12109  = \sel_l18_s0$5407 [151:144];
+      \$12101  = \sel_l18_s0$5407 [151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12110  = \mac_wmux0_s0$3497 ;
+    \$12102  = \mac_wmux0_s0$3497 ;
     if (stall_adv9) begin
-      \$12110  = \sel_l18_s0$5407 [407:400];
+      \$12102  = \sel_l18_s0$5407 [407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12111  = \mac_wmux0_s0$3499 ;
+    \$12103  = \mac_wmux0_s0$3499 ;
     if (stall_adv9) begin
-      \$12111  = \sel_l18_s0$5407 [663:656];
+      \$12103  = \sel_l18_s0$5407 [663:656];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12112  = \mac_wmux0_s0$3501 ;
+    \$12104  = \mac_wmux0_s0$3501 ;
     if (stall_adv9) begin
-      \$12112  = \sel_l18_s0$5407 [919:912];
+      \$12104  = \sel_l18_s0$5407 [919:912];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12113  = \mac_wmux0_s0$3508 ;
+    \$12105  = \mac_wmux0_s0$3508 ;
     if (stall_adv9) begin
-      \$12113  = \sel_l18_s0$5407 [159:152];
+      \$12105  = \sel_l18_s0$5407 [159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12114  = \mac_wmux0_s0$3510 ;
+    \$12106  = \mac_wmux0_s0$3510 ;
     if (stall_adv9) begin
-      \$12114  = \sel_l18_s0$5407 [415:408];
+      \$12106  = \sel_l18_s0$5407 [415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12115  = \mac_wmux0_s0$3512 ;
+    \$12107  = \mac_wmux0_s0$3512 ;
     if (stall_adv9) begin
-      \$12115  = \sel_l18_s0$5407 [671:664];
+      \$12107  = \sel_l18_s0$5407 [671:664];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12116  = \mac_wmux0_s0$3514 ;
+    \$12108  = \mac_wmux0_s0$3514 ;
     if (stall_adv9) begin
-      \$12116  = \sel_l18_s0$5407 [927:920];
+      \$12108  = \sel_l18_s0$5407 [927:920];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12117  = \mac_wmux0_s0$3521 ;
+    \$12109  = \mac_wmux0_s0$3521 ;
     if (stall_adv9) begin
-      \$12117  = \sel_l18_s0$5407 [167:160];
+      \$12109  = \sel_l18_s0$5407 [167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12118  = \mac_wmux0_s0$3523 ;
+    \$12110  = \mac_wmux0_s0$3523 ;
     if (stall_adv9) begin
-      \$12118  = \sel_l18_s0$5407 [423:416];
+      \$12110  = \sel_l18_s0$5407 [423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12119  = \mac_wmux0_s0$3525 ;
+    \$12111  = \mac_wmux0_s0$3525 ;
     if (stall_adv9) begin
-      \$12119  = \sel_l18_s0$5407 [679:672];
+      \$12111  = \sel_l18_s0$5407 [679:672];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12120  = \mac_wmux0_s0$3527 ;
+    \$12112  = \mac_wmux0_s0$3527 ;
     if (stall_adv9) begin
-      \$12120  = \sel_l18_s0$5407 [935:928];
+      \$12112  = \sel_l18_s0$5407 [935:928];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12121  = \mac_wmux0_s0$3534 ;
+    \$12113  = \mac_wmux0_s0$3534 ;
     if (stall_adv9) begin
-      \$12121  = \sel_l18_s0$5407 [175:168];
+      \$12113  = \sel_l18_s0$5407 [175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12122  = \mac_wmux0_s0$3536 ;
+    \$12114  = \mac_wmux0_s0$3536 ;
     if (stall_adv9) begin
-      \$12122  = \sel_l18_s0$5407 [431:424];
+      \$12114  = \sel_l18_s0$5407 [431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12123  = \mac_wmux0_s0$3538 ;
+    \$12115  = \mac_wmux0_s0$3538 ;
     if (stall_adv9) begin
-      \$12123  = \sel_l18_s0$5407 [687:680];
+      \$12115  = \sel_l18_s0$5407 [687:680];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12124  = \mac_wmux0_s0$3540 ;
+    \$12116  = \mac_wmux0_s0$3540 ;
     if (stall_adv9) begin
-      \$12124  = \sel_l18_s0$5407 [943:936];
+      \$12116  = \sel_l18_s0$5407 [943:936];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12125  = \mac_wmux0_s0$3547 ;
+    \$12117  = \mac_wmux0_s0$3547 ;
     if (stall_adv9) begin
-      \$12125  = \sel_l18_s0$5407 [183:176];
+      \$12117  = \sel_l18_s0$5407 [183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12126  = \mac_wmux0_s0$3549 ;
+    \$12118  = \mac_wmux0_s0$3549 ;
     if (stall_adv9) begin
-      \$12126  = \sel_l18_s0$5407 [439:432];
+      \$12118  = \sel_l18_s0$5407 [439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12127  = \mac_wmux0_s0$3551 ;
+    \$12119  = \mac_wmux0_s0$3551 ;
     if (stall_adv9) begin
-      \$12127  = \sel_l18_s0$5407 [695:688];
+      \$12119  = \sel_l18_s0$5407 [695:688];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12128  = \mac_wmux0_s0$3553 ;
+    \$12120  = \mac_wmux0_s0$3553 ;
     if (stall_adv9) begin
-      \$12128  = \sel_l18_s0$5407 [951:944];
+      \$12120  = \sel_l18_s0$5407 [951:944];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12129  = \mac_wmux0_s0$3560 ;
+    \$12121  = \mac_wmux0_s0$3560 ;
     if (stall_adv9) begin
-      \$12129  = \sel_l18_s0$5407 [191:184];
+      \$12121  = \sel_l18_s0$5407 [191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12130  = \mac_wmux0_s0$3562 ;
+    \$12122  = \mac_wmux0_s0$3562 ;
     if (stall_adv9) begin
-      \$12130  = \sel_l18_s0$5407 [447:440];
+      \$12122  = \sel_l18_s0$5407 [447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12131  = \mac_wmux0_s0$3564 ;
+    \$12123  = \mac_wmux0_s0$3564 ;
     if (stall_adv9) begin
-      \$12131  = \sel_l18_s0$5407 [703:696];
+      \$12123  = \sel_l18_s0$5407 [703:696];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12132  = \mac_wmux0_s0$3566 ;
+    \$12124  = \mac_wmux0_s0$3566 ;
     if (stall_adv9) begin
-      \$12132  = \sel_l18_s0$5407 [959:952];
+      \$12124  = \sel_l18_s0$5407 [959:952];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12133  = \mac_wmux0_s0$3573 ;
+    \$12125  = \mac_wmux0_s0$3573 ;
     if (stall_adv9) begin
-      \$12133  = \sel_l18_s0$5407 [199:192];
+      \$12125  = \sel_l18_s0$5407 [199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12134  = \mac_wmux0_s0$3575 ;
+    \$12126  = \mac_wmux0_s0$3575 ;
     if (stall_adv9) begin
-      \$12134  = \sel_l18_s0$5407 [455:448];
+      \$12126  = \sel_l18_s0$5407 [455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12135  = \mac_wmux0_s0$3577 ;
+    \$12127  = \mac_wmux0_s0$3577 ;
     if (stall_adv9) begin
-      \$12135  = \sel_l18_s0$5407 [711:704];
+      \$12127  = \sel_l18_s0$5407 [711:704];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12136  = \mac_wmux0_s0$3579 ;
+    \$12128  = \mac_wmux0_s0$3579 ;
     if (stall_adv9) begin
-      \$12136  = \sel_l18_s0$5407 [967:960];
+      \$12128  = \sel_l18_s0$5407 [967:960];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12137  = \mac_wmux0_s0$3586 ;
+    \$12129  = \mac_wmux0_s0$3586 ;
     if (stall_adv9) begin
-      \$12137  = \sel_l18_s0$5407 [207:200];
+      \$12129  = \sel_l18_s0$5407 [207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12138  = \mac_wmux0_s0$3588 ;
+    \$12130  = \mac_wmux0_s0$3588 ;
     if (stall_adv9) begin
-      \$12138  = \sel_l18_s0$5407 [463:456];
+      \$12130  = \sel_l18_s0$5407 [463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12139  = \mac_wmux0_s0$3590 ;
+    \$12131  = \mac_wmux0_s0$3590 ;
     if (stall_adv9) begin
-      \$12139  = \sel_l18_s0$5407 [719:712];
+      \$12131  = \sel_l18_s0$5407 [719:712];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12140  = \mac_wmux0_s0$3592 ;
+    \$12132  = \mac_wmux0_s0$3592 ;
     if (stall_adv9) begin
-      \$12140  = \sel_l18_s0$5407 [975:968];
+      \$12132  = \sel_l18_s0$5407 [975:968];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12141  = \mac_wmux0_s0$3599 ;
+    \$12133  = \mac_wmux0_s0$3599 ;
     if (stall_adv9) begin
-      \$12141  = \sel_l18_s0$5407 [215:208];
+      \$12133  = \sel_l18_s0$5407 [215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12142  = \mac_wmux0_s0$3601 ;
+    \$12134  = \mac_wmux0_s0$3601 ;
     if (stall_adv9) begin
-      \$12142  = \sel_l18_s0$5407 [471:464];
+      \$12134  = \sel_l18_s0$5407 [471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12143  = \mac_wmux0_s0$3603 ;
+    \$12135  = \mac_wmux0_s0$3603 ;
     if (stall_adv9) begin
-      \$12143  = \sel_l18_s0$5407 [727:720];
+      \$12135  = \sel_l18_s0$5407 [727:720];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12144  = \mac_wmux0_s0$3605 ;
+    \$12136  = \mac_wmux0_s0$3605 ;
     if (stall_adv9) begin
-      \$12144  = \sel_l18_s0$5407 [983:976];
+      \$12136  = \sel_l18_s0$5407 [983:976];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12145  = \mac_wmux0_s0$3612 ;
+    \$12137  = \mac_wmux0_s0$3612 ;
     if (stall_adv9) begin
-      \$12145  = \sel_l18_s0$5407 [223:216];
+      \$12137  = \sel_l18_s0$5407 [223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12146  = \mac_wmux0_s0$3614 ;
+    \$12138  = \mac_wmux0_s0$3614 ;
     if (stall_adv9) begin
-      \$12146  = \sel_l18_s0$5407 [479:472];
+      \$12138  = \sel_l18_s0$5407 [479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12147  = \mac_wmux0_s0$3616 ;
+    \$12139  = \mac_wmux0_s0$3616 ;
     if (stall_adv9) begin
-      \$12147  = \sel_l18_s0$5407 [735:728];
+      \$12139  = \sel_l18_s0$5407 [735:728];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12148  = \mac_wmux0_s0$3618 ;
+    \$12140  = \mac_wmux0_s0$3618 ;
     if (stall_adv9) begin
-      \$12148  = \sel_l18_s0$5407 [991:984];
+      \$12140  = \sel_l18_s0$5407 [991:984];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12149  = \mac_wmux0_s0$3625 ;
+    \$12141  = \mac_wmux0_s0$3625 ;
     if (stall_adv9) begin
-      \$12149  = \sel_l18_s0$5407 [231:224];
+      \$12141  = \sel_l18_s0$5407 [231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12150  = \mac_wmux0_s0$3627 ;
+    \$12142  = \mac_wmux0_s0$3627 ;
     if (stall_adv9) begin
-      \$12150  = \sel_l18_s0$5407 [487:480];
+      \$12142  = \sel_l18_s0$5407 [487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12151  = \mac_wmux0_s0$3629 ;
+    \$12143  = \mac_wmux0_s0$3629 ;
     if (stall_adv9) begin
-      \$12151  = \sel_l18_s0$5407 [743:736];
+      \$12143  = \sel_l18_s0$5407 [743:736];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12152  = \mac_wmux0_s0$3631 ;
+    \$12144  = \mac_wmux0_s0$3631 ;
     if (stall_adv9) begin
-      \$12152  = \sel_l18_s0$5407 [999:992];
+      \$12144  = \sel_l18_s0$5407 [999:992];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12153  = \mac_wmux0_s0$3638 ;
+    \$12145  = \mac_wmux0_s0$3638 ;
     if (stall_adv9) begin
-      \$12153  = \sel_l18_s0$5407 [239:232];
+      \$12145  = \sel_l18_s0$5407 [239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12154  = \mac_wmux0_s0$3640 ;
+    \$12146  = \mac_wmux0_s0$3640 ;
     if (stall_adv9) begin
-      \$12154  = \sel_l18_s0$5407 [495:488];
+      \$12146  = \sel_l18_s0$5407 [495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12155  = \mac_wmux0_s0$3642 ;
+    \$12147  = \mac_wmux0_s0$3642 ;
     if (stall_adv9) begin
-      \$12155  = \sel_l18_s0$5407 [751:744];
+      \$12147  = \sel_l18_s0$5407 [751:744];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12156  = \mac_wmux0_s0$3644 ;
+    \$12148  = \mac_wmux0_s0$3644 ;
     if (stall_adv9) begin
-      \$12156  = \sel_l18_s0$5407 [1007:1000];
+      \$12148  = \sel_l18_s0$5407 [1007:1000];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12157  = \mac_wmux0_s0$3651 ;
+    \$12149  = \mac_wmux0_s0$3651 ;
     if (stall_adv9) begin
-      \$12157  = \sel_l18_s0$5407 [247:240];
+      \$12149  = \sel_l18_s0$5407 [247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12158  = \mac_wmux0_s0$3653 ;
+    \$12150  = \mac_wmux0_s0$3653 ;
     if (stall_adv9) begin
-      \$12158  = \sel_l18_s0$5407 [503:496];
+      \$12150  = \sel_l18_s0$5407 [503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12159  = \mac_wmux0_s0$3655 ;
+    \$12151  = \mac_wmux0_s0$3655 ;
     if (stall_adv9) begin
-      \$12159  = \sel_l18_s0$5407 [759:752];
+      \$12151  = \sel_l18_s0$5407 [759:752];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12160  = \mac_wmux0_s0$3657 ;
+    \$12152  = \mac_wmux0_s0$3657 ;
     if (stall_adv9) begin
-      \$12160  = \sel_l18_s0$5407 [1015:1008];
+      \$12152  = \sel_l18_s0$5407 [1015:1008];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12161  = \mac_wmux0_s0$3664 ;
+    \$12153  = \mac_wmux0_s0$3664 ;
     if (stall_adv9) begin
-      \$12161  = \sel_l18_s0$5407 [255:248];
+      \$12153  = \sel_l18_s0$5407 [255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12162  = \mac_wmux0_s0$3666 ;
+    \$12154  = \mac_wmux0_s0$3666 ;
     if (stall_adv9) begin
-      \$12162  = \sel_l18_s0$5407 [511:504];
+      \$12154  = \sel_l18_s0$5407 [511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12163  = \mac_wmux0_s0$3668 ;
+    \$12155  = \mac_wmux0_s0$3668 ;
     if (stall_adv9) begin
-      \$12163  = \sel_l18_s0$5407 [767:760];
+      \$12155  = \sel_l18_s0$5407 [767:760];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12164  = \mac_wmux0_s0$3670 ;
+    \$12156  = \mac_wmux0_s0$3670 ;
     if (stall_adv9) begin
-      \$12164  = \sel_l18_s0$5407 [1023:1016];
+      \$12156  = \sel_l18_s0$5407 [1023:1016];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12165  = \mac_wmux0_s0$5417 ;
+    \$12157  = \mac_wmux0_s0$5417 ;
     if (stall_adv9) begin
-      \$12165  = \sel_l18_s0$5391 ;
+      \$12157  = \sel_l18_s0$5391 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12166  = \mac_wmux0_s0$5418 ;
+    \$12158  = \mac_wmux0_s0$5418 ;
     if (stall_adv9) begin
-      \$12166  = \sel_l18_s0$5392 ;
+      \$12158  = \sel_l18_s0$5392 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12167  = \mac_wmux0_s0$5419 ;
+    \$12159  = \mac_wmux0_s0$5419 ;
     if (stall_adv9) begin
-      \$12167  = \sel_l18_s0$5393 ;
+      \$12159  = \sel_l18_s0$5393 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12168  = \mac_wmux0_s0$5420 ;
+    \$12160  = \mac_wmux0_s0$5420 ;
     if (stall_adv9) begin
-      \$12168  = \sel_l18_s0$5394 ;
+      \$12160  = \sel_l18_s0$5394 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12169  = \mac_wmux0_s0$5421 ;
+    \$12161  = \mac_wmux0_s0$5421 ;
     if (stall_adv9) begin
-      \$12169  = \sel_l18_s0$5395 ;
+      \$12161  = \sel_l18_s0$5395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12170  = \mac_wmux0_s0$5422 ;
+    \$12162  = \mac_wmux0_s0$5422 ;
     if (stall_adv9) begin
-      \$12170  = \sel_l18_s0$5396 ;
+      \$12162  = \sel_l18_s0$5396 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12171  = \mac_wmux0_s0$5423 ;
+    \$12163  = \mac_wmux0_s0$5423 ;
     if (stall_adv9) begin
-      \$12171  = \sel_l18_s0$5397 ;
+      \$12163  = \sel_l18_s0$5397 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12172  = \mac_wmux0_s0$5424 ;
+    \$12164  = \mac_wmux0_s0$5424 ;
     if (stall_adv9) begin
-      \$12172  = \sel_l18_s0$5398 ;
+      \$12164  = \sel_l18_s0$5398 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12173  = \mac_wmux0_s0$5425 ;
+    \$12165  = \mac_wmux0_s0$5425 ;
     if (stall_adv9) begin
-      \$12173  = \sel_l18_s0$5399 ;
+      \$12165  = \sel_l18_s0$5399 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12174  = \mac_wmux0_s0$5426 ;
+    \$12166  = \mac_wmux0_s0$5426 ;
     if (stall_adv9) begin
-      \$12174  = \sel_l18_s0$5400 ;
+      \$12166  = \sel_l18_s0$5400 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12175  = \mac_wmux0_s0$5427 ;
+    \$12167  = \mac_wmux0_s0$5427 ;
     if (stall_adv9) begin
-      \$12175  = \sel_l18_s0$5401 ;
+      \$12167  = \sel_l18_s0$5401 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12176  = \mac_wmux0_s0$5428 ;
+    \$12168  = \mac_wmux0_s0$5428 ;
     if (stall_adv9) begin
-      \$12176  = \sel_l18_s0$5402 ;
+      \$12168  = \sel_l18_s0$5402 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12177  = \mac_wmux0_s0$5429 ;
+    \$12169  = \mac_wmux0_s0$5429 ;
     if (stall_adv9) begin
-      \$12177  = \sel_l18_s0$5403 ;
+      \$12169  = \sel_l18_s0$5403 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12178  = \mac_wmux0_s0$5430 ;
+    \$12170  = \mac_wmux0_s0$5430 ;
     if (stall_adv9) begin
-      \$12178  = \sel_l18_s0$5404 ;
+      \$12170  = \sel_l18_s0$5404 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12179  = \mac_wmux0_s0$5431 ;
+    \$12171  = \mac_wmux0_s0$5431 ;
     if (stall_adv9) begin
-      \$12179  = \sel_l18_s0$5405 ;
+      \$12171  = \sel_l18_s0$5405 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12180  = \mac_wmux0_s0$5432 ;
+    \$12172  = \mac_wmux0_s0$5432 ;
     if (stall_adv9) begin
-      \$12180  = \sel_l18_s0$5406 ;
+      \$12172  = \sel_l18_s0$5406 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12181  = \mac_wmux0_s0$5433 ;
+    \$12173  = \mac_wmux0_s0$5433 ;
     if (stall_adv9) begin
-      \$12181  = \sel_l18_s0$5408 ;
+      \$12173  = \sel_l18_s0$5408 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12182  = mac_wmux0_valid_s0;
+    \$12174  = mac_wmux0_valid_s0;
     if (stall_adv9) begin
-      \$12182  = sel_valid_s7;
+      \$12174  = sel_valid_s7;
     end
     if (rst) begin
-      \$12182  = 1'h0;
+      \$12174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12183  = \mac_wmux1_s0$3677 ;
+    \$12175  = \mac_wmux1_s0$3677 ;
     if (stall_adv10) begin
-      \$12183  = mac_wmux_s0_v0;
+      \$12175  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12184  = \mac_wmux1_s0$3696 ;
+    \$12176  = \mac_wmux1_s0$3696 ;
     if (stall_adv10) begin
-      \$12184  = mac_wmux_s0_v1;
+      \$12176  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12185  = mac_wmux1_s0;
+    \$12177  = mac_wmux1_s0;
     if (stall_adv10) begin
-      \$12185  = mac_wmux_s0_v2;
+      \$12177  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12186  = \mac_wmux1_s0$3693 ;
+    \$12178  = \mac_wmux1_s0$3693 ;
     if (stall_adv10) begin
-      \$12186  = mac_wmux_s0_v3;
+      \$12178  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12187  = \mac_wmux1_s0$3712 ;
+    \$12179  = \mac_wmux1_s0$3712 ;
     if (stall_adv10) begin
-      \$12187  = mac_wmux_s0_v4;
+      \$12179  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12188  = \mac_wmux1_s0$3725 ;
+    \$12180  = \mac_wmux1_s0$3725 ;
     if (stall_adv10) begin
-      \$12188  = mac_wmux_s0_v5;
+      \$12180  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12189  = \mac_wmux1_s0$3738 ;
+    \$12181  = \mac_wmux1_s0$3738 ;
     if (stall_adv10) begin
-      \$12189  = mac_wmux_s0_v6;
+      \$12181  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12190  = \mac_wmux1_s0$3751 ;
+    \$12182  = \mac_wmux1_s0$3751 ;
     if (stall_adv10) begin
-      \$12190  = mac_wmux_s0_v7;
+      \$12182  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12191  = \mac_wmux1_s0$3764 ;
+    \$12183  = \mac_wmux1_s0$3764 ;
     if (stall_adv10) begin
-      \$12191  = mac_wmux_s0_v8;
+      \$12183  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12192  = \mac_wmux1_s0$3777 ;
+    \$12184  = \mac_wmux1_s0$3777 ;
     if (stall_adv10) begin
-      \$12192  = mac_wmux_s0_v9;
+      \$12184  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12193  = \mac_wmux1_s0$3790 ;
+    \$12185  = \mac_wmux1_s0$3790 ;
     if (stall_adv10) begin
-      \$12193  = mac_wmux_s0_v10;
+      \$12185  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12194  = \mac_wmux1_s0$3803 ;
+    \$12186  = \mac_wmux1_s0$3803 ;
     if (stall_adv10) begin
-      \$12194  = mac_wmux_s0_v11;
+      \$12186  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12195  = \mac_wmux1_s0$3816 ;
+    \$12187  = \mac_wmux1_s0$3816 ;
     if (stall_adv10) begin
-      \$12195  = mac_wmux_s0_v12;
+      \$12187  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12196  = \mac_wmux1_s0$3829 ;
+    \$12188  = \mac_wmux1_s0$3829 ;
     if (stall_adv10) begin
-      \$12196  = mac_wmux_s0_v13;
+      \$12188  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12197  = \mac_wmux1_s0$3842 ;
+    \$12189  = \mac_wmux1_s0$3842 ;
     if (stall_adv10) begin
-      \$12197  = mac_wmux_s0_v14;
+      \$12189  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12198  = \mac_wmux1_s0$3855 ;
+    \$12190  = \mac_wmux1_s0$3855 ;
     if (stall_adv10) begin
-      \$12198  = mac_wmux_s0_v15;
+      \$12190  = mac_wmux_s0_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12199  = \mac_wmux1_s0$3868 ;
+    \$12191  = \mac_wmux1_s0$3868 ;
     if (stall_adv10) begin
-      \$12199  = mac_wmux_s0_v16;
+      \$12191  = mac_wmux_s0_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12200  = \mac_wmux1_s0$3881 ;
+    \$12192  = \mac_wmux1_s0$3881 ;
     if (stall_adv10) begin
-      \$12200  = mac_wmux_s0_v17;
+      \$12192  = mac_wmux_s0_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12201  = \mac_wmux1_s0$3894 ;
+    \$12193  = \mac_wmux1_s0$3894 ;
     if (stall_adv10) begin
-      \$12201  = mac_wmux_s0_v18;
+      \$12193  = mac_wmux_s0_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12202  = \mac_wmux1_s0$3907 ;
+    \$12194  = \mac_wmux1_s0$3907 ;
     if (stall_adv10) begin
-      \$12202  = mac_wmux_s0_v19;
+      \$12194  = mac_wmux_s0_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12203  = \mac_wmux1_s0$3920 ;
+    \$12195  = \mac_wmux1_s0$3920 ;
     if (stall_adv10) begin
-      \$12203  = mac_wmux_s0_v20;
+      \$12195  = mac_wmux_s0_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12204  = \mac_wmux1_s0$3933 ;
+    \$12196  = \mac_wmux1_s0$3933 ;
     if (stall_adv10) begin
-      \$12204  = mac_wmux_s0_v21;
+      \$12196  = mac_wmux_s0_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12205  = \mac_wmux1_s0$3946 ;
+    \$12197  = \mac_wmux1_s0$3946 ;
     if (stall_adv10) begin
-      \$12205  = mac_wmux_s0_v22;
+      \$12197  = mac_wmux_s0_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12206  = \mac_wmux1_s0$3959 ;
+    \$12198  = \mac_wmux1_s0$3959 ;
     if (stall_adv10) begin
-      \$12206  = mac_wmux_s0_v23;
+      \$12198  = mac_wmux_s0_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12207  = \mac_wmux1_s0$3972 ;
+    \$12199  = \mac_wmux1_s0$3972 ;
     if (stall_adv10) begin
-      \$12207  = mac_wmux_s0_v24;
+      \$12199  = mac_wmux_s0_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12208  = \mac_wmux1_s0$3985 ;
+    \$12200  = \mac_wmux1_s0$3985 ;
     if (stall_adv10) begin
-      \$12208  = mac_wmux_s0_v25;
+      \$12200  = mac_wmux_s0_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12209  = \mac_wmux1_s0$3998 ;
+    \$12201  = \mac_wmux1_s0$3998 ;
     if (stall_adv10) begin
-      \$12209  = mac_wmux_s0_v26;
+      \$12201  = mac_wmux_s0_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12210  = \mac_wmux1_s0$4011 ;
+    \$12202  = \mac_wmux1_s0$4011 ;
     if (stall_adv10) begin
-      \$12210  = mac_wmux_s0_v27;
+      \$12202  = mac_wmux_s0_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12211  = \mac_wmux1_s0$4024 ;
+    \$12203  = \mac_wmux1_s0$4024 ;
     if (stall_adv10) begin
-      \$12211  = mac_wmux_s0_v28;
+      \$12203  = mac_wmux_s0_v28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12212  = \mac_wmux1_s0$4037 ;
+    \$12204  = \mac_wmux1_s0$4037 ;
     if (stall_adv10) begin
-      \$12212  = mac_wmux_s0_v29;
+      \$12204  = mac_wmux_s0_v29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12213  = \mac_wmux1_s0$4050 ;
+    \$12205  = \mac_wmux1_s0$4050 ;
     if (stall_adv10) begin
-      \$12213  = mac_wmux_s0_v30;
+      \$12205  = mac_wmux_s0_v30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12214  = \mac_wmux1_s0$4063 ;
+    \$12206  = \mac_wmux1_s0$4063 ;
     if (stall_adv10) begin
-      \$12214  = \$11175 ;
+      \$12206  = \$11175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12215  = \mac_wmux1_s0$3678 ;
+    \$12207  = \mac_wmux1_s0$3678 ;
     if (stall_adv10) begin
-      \$12215  = mac_wmux_s0_d0;
+      \$12207  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12216  = \mac_wmux1_s0$3697 ;
+    \$12208  = \mac_wmux1_s0$3697 ;
     if (stall_adv10) begin
-      \$12216  = mac_wmux_s0_d1;
+      \$12208  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12217  = \mac_wmux1_s0$3675 ;
+    \$12209  = \mac_wmux1_s0$3675 ;
     if (stall_adv10) begin
-      \$12217  = mac_wmux_s0_d2;
+      \$12209  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12218  = \mac_wmux1_s0$3694 ;
+    \$12210  = \mac_wmux1_s0$3694 ;
     if (stall_adv10) begin
-      \$12218  = mac_wmux_s0_d3;
+      \$12210  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12219  = \mac_wmux1_s0$3713 ;
+    \$12211  = \mac_wmux1_s0$3713 ;
     if (stall_adv10) begin
-      \$12219  = mac_wmux_s0_d4;
+      \$12211  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12220  = \mac_wmux1_s0$3726 ;
+    \$12212  = \mac_wmux1_s0$3726 ;
     if (stall_adv10) begin
-      \$12220  = mac_wmux_s0_d5;
+      \$12212  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12221  = \mac_wmux1_s0$3739 ;
+    \$12213  = \mac_wmux1_s0$3739 ;
     if (stall_adv10) begin
-      \$12221  = mac_wmux_s0_d6;
+      \$12213  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12222  = \mac_wmux1_s0$3752 ;
+    \$12214  = \mac_wmux1_s0$3752 ;
     if (stall_adv10) begin
-      \$12222  = mac_wmux_s0_d7;
+      \$12214  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12223  = \mac_wmux1_s0$3765 ;
+    \$12215  = \mac_wmux1_s0$3765 ;
     if (stall_adv10) begin
-      \$12223  = mac_wmux_s0_d8;
+      \$12215  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12224  = \mac_wmux1_s0$3778 ;
+    \$12216  = \mac_wmux1_s0$3778 ;
     if (stall_adv10) begin
-      \$12224  = mac_wmux_s0_d9;
+      \$12216  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12225  = \mac_wmux1_s0$3791 ;
+    \$12217  = \mac_wmux1_s0$3791 ;
     if (stall_adv10) begin
-      \$12225  = mac_wmux_s0_d10;
+      \$12217  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12226  = \mac_wmux1_s0$3804 ;
+    \$12218  = \mac_wmux1_s0$3804 ;
     if (stall_adv10) begin
-      \$12226  = mac_wmux_s0_d11;
+      \$12218  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12227  = \mac_wmux1_s0$3817 ;
+    \$12219  = \mac_wmux1_s0$3817 ;
     if (stall_adv10) begin
-      \$12227  = mac_wmux_s0_d12;
+      \$12219  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12228  = \mac_wmux1_s0$3830 ;
+    \$12220  = \mac_wmux1_s0$3830 ;
     if (stall_adv10) begin
-      \$12228  = mac_wmux_s0_d13;
+      \$12220  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12229  = \mac_wmux1_s0$3843 ;
+    \$12221  = \mac_wmux1_s0$3843 ;
     if (stall_adv10) begin
-      \$12229  = mac_wmux_s0_d14;
+      \$12221  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12230  = \mac_wmux1_s0$3856 ;
+    \$12222  = \mac_wmux1_s0$3856 ;
     if (stall_adv10) begin
-      \$12230  = mac_wmux_s0_d15;
+      \$12222  = mac_wmux_s0_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12231  = \mac_wmux1_s0$3869 ;
+    \$12223  = \mac_wmux1_s0$3869 ;
     if (stall_adv10) begin
-      \$12231  = mac_wmux_s0_d16;
+      \$12223  = mac_wmux_s0_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12232  = \mac_wmux1_s0$3882 ;
+    \$12224  = \mac_wmux1_s0$3882 ;
     if (stall_adv10) begin
-      \$12232  = mac_wmux_s0_d17;
+      \$12224  = mac_wmux_s0_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12233  = \mac_wmux1_s0$3895 ;
+    \$12225  = \mac_wmux1_s0$3895 ;
     if (stall_adv10) begin
-      \$12233  = mac_wmux_s0_d18;
+      \$12225  = mac_wmux_s0_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12234  = \mac_wmux1_s0$3908 ;
+    \$12226  = \mac_wmux1_s0$3908 ;
     if (stall_adv10) begin
-      \$12234  = mac_wmux_s0_d19;
+      \$12226  = mac_wmux_s0_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12235  = \mac_wmux1_s0$3921 ;
+    \$12227  = \mac_wmux1_s0$3921 ;
     if (stall_adv10) begin
-      \$12235  = mac_wmux_s0_d20;
+      \$12227  = mac_wmux_s0_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12236  = \mac_wmux1_s0$3934 ;
+    \$12228  = \mac_wmux1_s0$3934 ;
     if (stall_adv10) begin
-      \$12236  = mac_wmux_s0_d21;
+      \$12228  = mac_wmux_s0_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12237  = \mac_wmux1_s0$3947 ;
+    \$12229  = \mac_wmux1_s0$3947 ;
     if (stall_adv10) begin
-      \$12237  = mac_wmux_s0_d22;
+      \$12229  = mac_wmux_s0_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12238  = \mac_wmux1_s0$3960 ;
+    \$12230  = \mac_wmux1_s0$3960 ;
     if (stall_adv10) begin
-      \$12238  = mac_wmux_s0_d23;
+      \$12230  = mac_wmux_s0_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12239  = \mac_wmux1_s0$3973 ;
+    \$12231  = \mac_wmux1_s0$3973 ;
     if (stall_adv10) begin
-      \$12239  = mac_wmux_s0_d24;
+      \$12231  = mac_wmux_s0_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12240  = \mac_wmux1_s0$3986 ;
+    \$12232  = \mac_wmux1_s0$3986 ;
     if (stall_adv10) begin
-      \$12240  = mac_wmux_s0_d25;
+      \$12232  = mac_wmux_s0_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12241  = \mac_wmux1_s0$3999 ;
+    \$12233  = \mac_wmux1_s0$3999 ;
     if (stall_adv10) begin
-      \$12241  = mac_wmux_s0_d26;
+      \$12233  = mac_wmux_s0_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12242  = \mac_wmux1_s0$4012 ;
+    \$12234  = \mac_wmux1_s0$4012 ;
     if (stall_adv10) begin
-      \$12242  = mac_wmux_s0_d27;
+      \$12234  = mac_wmux_s0_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12243  = \mac_wmux1_s0$4025 ;
+    \$12235  = \mac_wmux1_s0$4025 ;
     if (stall_adv10) begin
-      \$12243  = mac_wmux_s0_d28;
+      \$12235  = mac_wmux_s0_d28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12244  = \mac_wmux1_s0$4038 ;
+    \$12236  = \mac_wmux1_s0$4038 ;
     if (stall_adv10) begin
-      \$12244  = mac_wmux_s0_d29;
+      \$12236  = mac_wmux_s0_d29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12245  = \mac_wmux1_s0$4051 ;
+    \$12237  = \mac_wmux1_s0$4051 ;
     if (stall_adv10) begin
-      \$12245  = mac_wmux_s0_d30;
+      \$12237  = mac_wmux_s0_d30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12246  = \mac_wmux1_s0$4064 ;
+    \$12238  = \mac_wmux1_s0$4064 ;
     if (stall_adv10) begin
-      \$12246  = \mac_wmux0_s0$3660 ;
+      \$12238  = \mac_wmux0_s0$3660 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12247  = \mac_wmux1_s0$3681 ;
+    \$12239  = \mac_wmux1_s0$3681 ;
     if (stall_adv10) begin
-      \$12247  = mac_wmux_s0_w0_0;
+      \$12239  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12248  = \mac_wmux1_s0$3684 ;
+    \$12240  = \mac_wmux1_s0$3684 ;
     if (stall_adv10) begin
-      \$12248  = mac_wmux_s0_w1_0;
+      \$12240  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12249  = \mac_wmux1_s0$3687 ;
+    \$12241  = \mac_wmux1_s0$3687 ;
     if (stall_adv10) begin
-      \$12249  = mac_wmux_s0_w2_0;
+      \$12241  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12250  = \mac_wmux1_s0$3690 ;
+    \$12242  = \mac_wmux1_s0$3690 ;
     if (stall_adv10) begin
-      \$12250  = mac_wmux_s0_w3_0;
+      \$12242  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12251  = \mac_wmux1_s0$3700 ;
+    \$12243  = \mac_wmux1_s0$3700 ;
     if (stall_adv10) begin
-      \$12251  = mac_wmux_s0_w0_1;
+      \$12243  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12252  = \mac_wmux1_s0$3703 ;
+    \$12244  = \mac_wmux1_s0$3703 ;
     if (stall_adv10) begin
-      \$12252  = mac_wmux_s0_w1_1;
+      \$12244  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12253  = \mac_wmux1_s0$3706 ;
+    \$12245  = \mac_wmux1_s0$3706 ;
     if (stall_adv10) begin
-      \$12253  = mac_wmux_s0_w2_1;
+      \$12245  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12254  = \mac_wmux1_s0$3709 ;
+    \$12246  = \mac_wmux1_s0$3709 ;
     if (stall_adv10) begin
-      \$12254  = mac_wmux_s0_w3_1;
+      \$12246  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12255  = \mac_wmux1_s0$3682 ;
+    \$12247  = \mac_wmux1_s0$3682 ;
     if (stall_adv10) begin
-      \$12255  = mac_wmux_s0_w0_2;
+      \$12247  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12256  = \mac_wmux1_s0$3685 ;
+    \$12248  = \mac_wmux1_s0$3685 ;
     if (stall_adv10) begin
-      \$12256  = mac_wmux_s0_w1_2;
+      \$12248  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12257  = \mac_wmux1_s0$3688 ;
+    \$12249  = \mac_wmux1_s0$3688 ;
     if (stall_adv10) begin
-      \$12257  = mac_wmux_s0_w2_2;
+      \$12249  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12258  = \mac_wmux1_s0$3691 ;
+    \$12250  = \mac_wmux1_s0$3691 ;
     if (stall_adv10) begin
-      \$12258  = mac_wmux_s0_w3_2;
+      \$12250  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12259  = \mac_wmux1_s0$3701 ;
+    \$12251  = \mac_wmux1_s0$3701 ;
     if (stall_adv10) begin
-      \$12259  = mac_wmux_s0_w0_3;
+      \$12251  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12260  = \mac_wmux1_s0$3704 ;
+    \$12252  = \mac_wmux1_s0$3704 ;
     if (stall_adv10) begin
-      \$12260  = mac_wmux_s0_w1_3;
+      \$12252  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12261  = \mac_wmux1_s0$3707 ;
+    \$12253  = \mac_wmux1_s0$3707 ;
     if (stall_adv10) begin
-      \$12261  = mac_wmux_s0_w2_3;
+      \$12253  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12262  = \mac_wmux1_s0$3710 ;
+    \$12254  = \mac_wmux1_s0$3710 ;
     if (stall_adv10) begin
-      \$12262  = mac_wmux_s0_w3_3;
+      \$12254  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12263  = \mac_wmux1_s0$3717 ;
+    \$12255  = \mac_wmux1_s0$3717 ;
     if (stall_adv10) begin
-      \$12263  = mac_wmux_s0_w0_4;
+      \$12255  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12264  = \mac_wmux1_s0$3719 ;
+    \$12256  = \mac_wmux1_s0$3719 ;
     if (stall_adv10) begin
-      \$12264  = mac_wmux_s0_w1_4;
+      \$12256  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12265  = \mac_wmux1_s0$3721 ;
+    \$12257  = \mac_wmux1_s0$3721 ;
     if (stall_adv10) begin
-      \$12265  = mac_wmux_s0_w2_4;
+      \$12257  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12266  = \mac_wmux1_s0$3723 ;
+    \$12258  = \mac_wmux1_s0$3723 ;
     if (stall_adv10) begin
-      \$12266  = mac_wmux_s0_w3_4;
+      \$12258  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12267  = \mac_wmux1_s0$3730 ;
+    \$12259  = \mac_wmux1_s0$3730 ;
     if (stall_adv10) begin
-      \$12267  = mac_wmux_s0_w0_5;
+      \$12259  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12268  = \mac_wmux1_s0$3732 ;
+    \$12260  = \mac_wmux1_s0$3732 ;
     if (stall_adv10) begin
-      \$12268  = mac_wmux_s0_w1_5;
+      \$12260  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12269  = \mac_wmux1_s0$3734 ;
+    \$12261  = \mac_wmux1_s0$3734 ;
     if (stall_adv10) begin
-      \$12269  = mac_wmux_s0_w2_5;
+      \$12261  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12270  = \mac_wmux1_s0$3736 ;
+    \$12262  = \mac_wmux1_s0$3736 ;
     if (stall_adv10) begin
-      \$12270  = mac_wmux_s0_w3_5;
+      \$12262  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12271  = \mac_wmux1_s0$3743 ;
+    \$12263  = \mac_wmux1_s0$3743 ;
     if (stall_adv10) begin
-      \$12271  = mac_wmux_s0_w0_6;
+      \$12263  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12272  = \mac_wmux1_s0$3745 ;
+    \$12264  = \mac_wmux1_s0$3745 ;
     if (stall_adv10) begin
-      \$12272  = mac_wmux_s0_w1_6;
+      \$12264  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12273  = \mac_wmux1_s0$3747 ;
+    \$12265  = \mac_wmux1_s0$3747 ;
     if (stall_adv10) begin
-      \$12273  = mac_wmux_s0_w2_6;
+      \$12265  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12274  = \mac_wmux1_s0$3749 ;
+    \$12266  = \mac_wmux1_s0$3749 ;
     if (stall_adv10) begin
-      \$12274  = mac_wmux_s0_w3_6;
+      \$12266  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12275  = \mac_wmux1_s0$3756 ;
+    \$12267  = \mac_wmux1_s0$3756 ;
     if (stall_adv10) begin
-      \$12275  = mac_wmux_s0_w0_7;
+      \$12267  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12276  = \mac_wmux1_s0$3758 ;
+    \$12268  = \mac_wmux1_s0$3758 ;
     if (stall_adv10) begin
-      \$12276  = mac_wmux_s0_w1_7;
+      \$12268  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12277  = \mac_wmux1_s0$3760 ;
+    \$12269  = \mac_wmux1_s0$3760 ;
     if (stall_adv10) begin
-      \$12277  = mac_wmux_s0_w2_7;
+      \$12269  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12278  = \mac_wmux1_s0$3762 ;
+    \$12270  = \mac_wmux1_s0$3762 ;
     if (stall_adv10) begin
-      \$12278  = mac_wmux_s0_w3_7;
+      \$12270  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12279  = \mac_wmux1_s0$3769 ;
+    \$12271  = \mac_wmux1_s0$3769 ;
     if (stall_adv10) begin
-      \$12279  = mac_wmux_s0_w0_8;
+      \$12271  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12280  = \mac_wmux1_s0$3771 ;
+    \$12272  = \mac_wmux1_s0$3771 ;
     if (stall_adv10) begin
-      \$12280  = mac_wmux_s0_w1_8;
+      \$12272  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12281  = \mac_wmux1_s0$3773 ;
+    \$12273  = \mac_wmux1_s0$3773 ;
     if (stall_adv10) begin
-      \$12281  = mac_wmux_s0_w2_8;
+      \$12273  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12282  = \mac_wmux1_s0$3775 ;
+    \$12274  = \mac_wmux1_s0$3775 ;
     if (stall_adv10) begin
-      \$12282  = mac_wmux_s0_w3_8;
+      \$12274  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12283  = \mac_wmux1_s0$3782 ;
+    \$12275  = \mac_wmux1_s0$3782 ;
     if (stall_adv10) begin
-      \$12283  = mac_wmux_s0_w0_9;
+      \$12275  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12284  = \mac_wmux1_s0$3784 ;
+    \$12276  = \mac_wmux1_s0$3784 ;
     if (stall_adv10) begin
-      \$12284  = mac_wmux_s0_w1_9;
+      \$12276  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12285  = \mac_wmux1_s0$3786 ;
+    \$12277  = \mac_wmux1_s0$3786 ;
     if (stall_adv10) begin
-      \$12285  = mac_wmux_s0_w2_9;
+      \$12277  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12286  = \mac_wmux1_s0$3788 ;
+    \$12278  = \mac_wmux1_s0$3788 ;
     if (stall_adv10) begin
-      \$12286  = mac_wmux_s0_w3_9;
+      \$12278  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12287  = \mac_wmux1_s0$3795 ;
+    \$12279  = \mac_wmux1_s0$3795 ;
     if (stall_adv10) begin
-      \$12287  = mac_wmux_s0_w0_10;
+      \$12279  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12288  = \mac_wmux1_s0$3797 ;
+    \$12280  = \mac_wmux1_s0$3797 ;
     if (stall_adv10) begin
-      \$12288  = mac_wmux_s0_w1_10;
+      \$12280  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12289  = \mac_wmux1_s0$3799 ;
+    \$12281  = \mac_wmux1_s0$3799 ;
     if (stall_adv10) begin
-      \$12289  = mac_wmux_s0_w2_10;
+      \$12281  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12290  = \mac_wmux1_s0$3801 ;
+    \$12282  = \mac_wmux1_s0$3801 ;
     if (stall_adv10) begin
-      \$12290  = mac_wmux_s0_w3_10;
+      \$12282  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12291  = \mac_wmux1_s0$3808 ;
+    \$12283  = \mac_wmux1_s0$3808 ;
     if (stall_adv10) begin
-      \$12291  = mac_wmux_s0_w0_11;
+      \$12283  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12292  = \mac_wmux1_s0$3810 ;
+    \$12284  = \mac_wmux1_s0$3810 ;
     if (stall_adv10) begin
-      \$12292  = mac_wmux_s0_w1_11;
+      \$12284  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12293  = \mac_wmux1_s0$3812 ;
+    \$12285  = \mac_wmux1_s0$3812 ;
     if (stall_adv10) begin
-      \$12293  = mac_wmux_s0_w2_11;
+      \$12285  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12294  = \mac_wmux1_s0$3814 ;
+    \$12286  = \mac_wmux1_s0$3814 ;
     if (stall_adv10) begin
-      \$12294  = mac_wmux_s0_w3_11;
+      \$12286  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12295  = \mac_wmux1_s0$3821 ;
+    \$12287  = \mac_wmux1_s0$3821 ;
     if (stall_adv10) begin
-      \$12295  = mac_wmux_s0_w0_12;
+      \$12287  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12296  = \mac_wmux1_s0$3823 ;
+    \$12288  = \mac_wmux1_s0$3823 ;
     if (stall_adv10) begin
-      \$12296  = mac_wmux_s0_w1_12;
+      \$12288  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12297  = \mac_wmux1_s0$3825 ;
+    \$12289  = \mac_wmux1_s0$3825 ;
     if (stall_adv10) begin
-      \$12297  = mac_wmux_s0_w2_12;
+      \$12289  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12298  = \mac_wmux1_s0$3827 ;
+    \$12290  = \mac_wmux1_s0$3827 ;
     if (stall_adv10) begin
-      \$12298  = mac_wmux_s0_w3_12;
+      \$12290  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12299  = \mac_wmux1_s0$3834 ;
+    \$12291  = \mac_wmux1_s0$3834 ;
     if (stall_adv10) begin
-      \$12299  = mac_wmux_s0_w0_13;
+      \$12291  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12300  = \mac_wmux1_s0$3836 ;
+    \$12292  = \mac_wmux1_s0$3836 ;
     if (stall_adv10) begin
-      \$12300  = mac_wmux_s0_w1_13;
+      \$12292  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12301  = \mac_wmux1_s0$3838 ;
+    \$12293  = \mac_wmux1_s0$3838 ;
     if (stall_adv10) begin
-      \$12301  = mac_wmux_s0_w2_13;
+      \$12293  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12302  = \mac_wmux1_s0$3840 ;
+    \$12294  = \mac_wmux1_s0$3840 ;
     if (stall_adv10) begin
-      \$12302  = mac_wmux_s0_w3_13;
+      \$12294  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12303  = \mac_wmux1_s0$3847 ;
+    \$12295  = \mac_wmux1_s0$3847 ;
     if (stall_adv10) begin
-      \$12303  = mac_wmux_s0_w0_14;
+      \$12295  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12304  = \mac_wmux1_s0$3849 ;
+    \$12296  = \mac_wmux1_s0$3849 ;
     if (stall_adv10) begin
-      \$12304  = mac_wmux_s0_w1_14;
+      \$12296  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12305  = \mac_wmux1_s0$3851 ;
+    \$12297  = \mac_wmux1_s0$3851 ;
     if (stall_adv10) begin
-      \$12305  = mac_wmux_s0_w2_14;
+      \$12297  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12306  = \mac_wmux1_s0$3853 ;
+    \$12298  = \mac_wmux1_s0$3853 ;
     if (stall_adv10) begin
-      \$12306  = mac_wmux_s0_w3_14;
+      \$12298  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12307  = \mac_wmux1_s0$3860 ;
+    \$12299  = \mac_wmux1_s0$3860 ;
     if (stall_adv10) begin
-      \$12307  = mac_wmux_s0_w0_15;
+      \$12299  = mac_wmux_s0_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12308  = \mac_wmux1_s0$3862 ;
+    \$12300  = \mac_wmux1_s0$3862 ;
     if (stall_adv10) begin
-      \$12308  = mac_wmux_s0_w1_15;
+      \$12300  = mac_wmux_s0_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12309  = \mac_wmux1_s0$3864 ;
+    \$12301  = \mac_wmux1_s0$3864 ;
     if (stall_adv10) begin
-      \$12309  = mac_wmux_s0_w2_15;
+      \$12301  = mac_wmux_s0_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12310  = \mac_wmux1_s0$3866 ;
+    \$12302  = \mac_wmux1_s0$3866 ;
     if (stall_adv10) begin
-      \$12310  = mac_wmux_s0_w3_15;
+      \$12302  = mac_wmux_s0_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12311  = \mac_wmux1_s0$3873 ;
+    \$12303  = \mac_wmux1_s0$3873 ;
     if (stall_adv10) begin
-      \$12311  = mac_wmux_s0_w0_16;
+      \$12303  = mac_wmux_s0_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12312  = \mac_wmux1_s0$3875 ;
+    \$12304  = \mac_wmux1_s0$3875 ;
     if (stall_adv10) begin
-      \$12312  = mac_wmux_s0_w1_16;
+      \$12304  = mac_wmux_s0_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12313  = \mac_wmux1_s0$3877 ;
+    \$12305  = \mac_wmux1_s0$3877 ;
     if (stall_adv10) begin
-      \$12313  = mac_wmux_s0_w2_16;
+      \$12305  = mac_wmux_s0_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12314  = \mac_wmux1_s0$3879 ;
+    \$12306  = \mac_wmux1_s0$3879 ;
     if (stall_adv10) begin
-      \$12314  = mac_wmux_s0_w3_16;
+      \$12306  = mac_wmux_s0_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12315  = \mac_wmux1_s0$3886 ;
+    \$12307  = \mac_wmux1_s0$3886 ;
     if (stall_adv10) begin
-      \$12315  = mac_wmux_s0_w0_17;
+      \$12307  = mac_wmux_s0_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12316  = \mac_wmux1_s0$3888 ;
+    \$12308  = \mac_wmux1_s0$3888 ;
     if (stall_adv10) begin
-      \$12316  = mac_wmux_s0_w1_17;
+      \$12308  = mac_wmux_s0_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12317  = \mac_wmux1_s0$3890 ;
+    \$12309  = \mac_wmux1_s0$3890 ;
     if (stall_adv10) begin
-      \$12317  = mac_wmux_s0_w2_17;
+      \$12309  = mac_wmux_s0_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12318  = \mac_wmux1_s0$3892 ;
+    \$12310  = \mac_wmux1_s0$3892 ;
     if (stall_adv10) begin
-      \$12318  = mac_wmux_s0_w3_17;
+      \$12310  = mac_wmux_s0_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12319  = \mac_wmux1_s0$3899 ;
+    \$12311  = \mac_wmux1_s0$3899 ;
     if (stall_adv10) begin
-      \$12319  = mac_wmux_s0_w0_18;
+      \$12311  = mac_wmux_s0_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12320  = \mac_wmux1_s0$3901 ;
+    \$12312  = \mac_wmux1_s0$3901 ;
     if (stall_adv10) begin
-      \$12320  = mac_wmux_s0_w1_18;
+      \$12312  = mac_wmux_s0_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12321  = \mac_wmux1_s0$3903 ;
+    \$12313  = \mac_wmux1_s0$3903 ;
     if (stall_adv10) begin
-      \$12321  = mac_wmux_s0_w2_18;
+      \$12313  = mac_wmux_s0_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12322  = \mac_wmux1_s0$3905 ;
+    \$12314  = \mac_wmux1_s0$3905 ;
     if (stall_adv10) begin
-      \$12322  = mac_wmux_s0_w3_18;
+      \$12314  = mac_wmux_s0_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12323  = \mac_wmux1_s0$3912 ;
+    \$12315  = \mac_wmux1_s0$3912 ;
     if (stall_adv10) begin
-      \$12323  = mac_wmux_s0_w0_19;
+      \$12315  = mac_wmux_s0_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12324  = \mac_wmux1_s0$3914 ;
+    \$12316  = \mac_wmux1_s0$3914 ;
     if (stall_adv10) begin
-      \$12324  = mac_wmux_s0_w1_19;
+      \$12316  = mac_wmux_s0_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12325  = \mac_wmux1_s0$3916 ;
+    \$12317  = \mac_wmux1_s0$3916 ;
     if (stall_adv10) begin
-      \$12325  = mac_wmux_s0_w2_19;
+      \$12317  = mac_wmux_s0_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12326  = \mac_wmux1_s0$3918 ;
+    \$12318  = \mac_wmux1_s0$3918 ;
     if (stall_adv10) begin
-      \$12326  = mac_wmux_s0_w3_19;
+      \$12318  = mac_wmux_s0_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12327  = \mac_wmux1_s0$3925 ;
+    \$12319  = \mac_wmux1_s0$3925 ;
     if (stall_adv10) begin
-      \$12327  = mac_wmux_s0_w0_20;
+      \$12319  = mac_wmux_s0_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12328  = \mac_wmux1_s0$3927 ;
+    \$12320  = \mac_wmux1_s0$3927 ;
     if (stall_adv10) begin
-      \$12328  = mac_wmux_s0_w1_20;
+      \$12320  = mac_wmux_s0_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12329  = \mac_wmux1_s0$3929 ;
+    \$12321  = \mac_wmux1_s0$3929 ;
     if (stall_adv10) begin
-      \$12329  = mac_wmux_s0_w2_20;
+      \$12321  = mac_wmux_s0_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12330  = \mac_wmux1_s0$3931 ;
+    \$12322  = \mac_wmux1_s0$3931 ;
     if (stall_adv10) begin
-      \$12330  = mac_wmux_s0_w3_20;
+      \$12322  = mac_wmux_s0_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12331  = \mac_wmux1_s0$3938 ;
+    \$12323  = \mac_wmux1_s0$3938 ;
     if (stall_adv10) begin
-      \$12331  = mac_wmux_s0_w0_21;
+      \$12323  = mac_wmux_s0_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12332  = \mac_wmux1_s0$3940 ;
+    \$12324  = \mac_wmux1_s0$3940 ;
     if (stall_adv10) begin
-      \$12332  = mac_wmux_s0_w1_21;
+      \$12324  = mac_wmux_s0_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12333  = \mac_wmux1_s0$3942 ;
+    \$12325  = \mac_wmux1_s0$3942 ;
     if (stall_adv10) begin
-      \$12333  = mac_wmux_s0_w2_21;
+      \$12325  = mac_wmux_s0_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12334  = \mac_wmux1_s0$3944 ;
+    \$12326  = \mac_wmux1_s0$3944 ;
     if (stall_adv10) begin
-      \$12334  = mac_wmux_s0_w3_21;
+      \$12326  = mac_wmux_s0_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12335  = \mac_wmux1_s0$3951 ;
+    \$12327  = \mac_wmux1_s0$3951 ;
     if (stall_adv10) begin
-      \$12335  = mac_wmux_s0_w0_22;
+      \$12327  = mac_wmux_s0_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12336  = \mac_wmux1_s0$3953 ;
+    \$12328  = \mac_wmux1_s0$3953 ;
     if (stall_adv10) begin
-      \$12336  = mac_wmux_s0_w1_22;
+      \$12328  = mac_wmux_s0_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12337  = \mac_wmux1_s0$3955 ;
+    \$12329  = \mac_wmux1_s0$3955 ;
     if (stall_adv10) begin
-      \$12337  = mac_wmux_s0_w2_22;
+      \$12329  = mac_wmux_s0_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12338  = \mac_wmux1_s0$3957 ;
+    \$12330  = \mac_wmux1_s0$3957 ;
     if (stall_adv10) begin
-      \$12338  = mac_wmux_s0_w3_22;
+      \$12330  = mac_wmux_s0_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12339  = \mac_wmux1_s0$3964 ;
+    \$12331  = \mac_wmux1_s0$3964 ;
     if (stall_adv10) begin
-      \$12339  = mac_wmux_s0_w0_23;
+      \$12331  = mac_wmux_s0_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12340  = \mac_wmux1_s0$3966 ;
+    \$12332  = \mac_wmux1_s0$3966 ;
     if (stall_adv10) begin
-      \$12340  = mac_wmux_s0_w1_23;
+      \$12332  = mac_wmux_s0_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12341  = \mac_wmux1_s0$3968 ;
+    \$12333  = \mac_wmux1_s0$3968 ;
     if (stall_adv10) begin
-      \$12341  = mac_wmux_s0_w2_23;
+      \$12333  = mac_wmux_s0_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12342  = \mac_wmux1_s0$3970 ;
+    \$12334  = \mac_wmux1_s0$3970 ;
     if (stall_adv10) begin
-      \$12342  = mac_wmux_s0_w3_23;
+      \$12334  = mac_wmux_s0_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12343  = \mac_wmux1_s0$3977 ;
+    \$12335  = \mac_wmux1_s0$3977 ;
     if (stall_adv10) begin
-      \$12343  = mac_wmux_s0_w0_24;
+      \$12335  = mac_wmux_s0_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12344  = \mac_wmux1_s0$3979 ;
+    \$12336  = \mac_wmux1_s0$3979 ;
     if (stall_adv10) begin
-      \$12344  = mac_wmux_s0_w1_24;
+      \$12336  = mac_wmux_s0_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12345  = \mac_wmux1_s0$3981 ;
+    \$12337  = \mac_wmux1_s0$3981 ;
     if (stall_adv10) begin
-      \$12345  = mac_wmux_s0_w2_24;
+      \$12337  = mac_wmux_s0_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12346  = \mac_wmux1_s0$3983 ;
+    \$12338  = \mac_wmux1_s0$3983 ;
     if (stall_adv10) begin
-      \$12346  = mac_wmux_s0_w3_24;
+      \$12338  = mac_wmux_s0_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12347  = \mac_wmux1_s0$3990 ;
+    \$12339  = \mac_wmux1_s0$3990 ;
     if (stall_adv10) begin
-      \$12347  = mac_wmux_s0_w0_25;
+      \$12339  = mac_wmux_s0_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12348  = \mac_wmux1_s0$3992 ;
+    \$12340  = \mac_wmux1_s0$3992 ;
     if (stall_adv10) begin
-      \$12348  = mac_wmux_s0_w1_25;
+      \$12340  = mac_wmux_s0_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12349  = \mac_wmux1_s0$3994 ;
+    \$12341  = \mac_wmux1_s0$3994 ;
     if (stall_adv10) begin
-      \$12349  = mac_wmux_s0_w2_25;
+      \$12341  = mac_wmux_s0_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12350  = \mac_wmux1_s0$3996 ;
+    \$12342  = \mac_wmux1_s0$3996 ;
     if (stall_adv10) begin
-      \$12350  = mac_wmux_s0_w3_25;
+      \$12342  = mac_wmux_s0_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12351  = \mac_wmux1_s0$4003 ;
+    \$12343  = \mac_wmux1_s0$4003 ;
     if (stall_adv10) begin
-      \$12351  = mac_wmux_s0_w0_26;
+      \$12343  = mac_wmux_s0_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12352  = \mac_wmux1_s0$4005 ;
+    \$12344  = \mac_wmux1_s0$4005 ;
     if (stall_adv10) begin
-      \$12352  = mac_wmux_s0_w1_26;
+      \$12344  = mac_wmux_s0_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12353  = \mac_wmux1_s0$4007 ;
+    \$12345  = \mac_wmux1_s0$4007 ;
     if (stall_adv10) begin
-      \$12353  = mac_wmux_s0_w2_26;
+      \$12345  = mac_wmux_s0_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12354  = \mac_wmux1_s0$4009 ;
+    \$12346  = \mac_wmux1_s0$4009 ;
     if (stall_adv10) begin
-      \$12354  = mac_wmux_s0_w3_26;
+      \$12346  = mac_wmux_s0_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12355  = \mac_wmux1_s0$4016 ;
+    \$12347  = \mac_wmux1_s0$4016 ;
     if (stall_adv10) begin
-      \$12355  = mac_wmux_s0_w0_27;
+      \$12347  = mac_wmux_s0_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12356  = \mac_wmux1_s0$4018 ;
+    \$12348  = \mac_wmux1_s0$4018 ;
     if (stall_adv10) begin
-      \$12356  = mac_wmux_s0_w1_27;
+      \$12348  = mac_wmux_s0_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12357  = \mac_wmux1_s0$4020 ;
+    \$12349  = \mac_wmux1_s0$4020 ;
     if (stall_adv10) begin
-      \$12357  = mac_wmux_s0_w2_27;
+      \$12349  = mac_wmux_s0_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12358  = \mac_wmux1_s0$4022 ;
+    \$12350  = \mac_wmux1_s0$4022 ;
     if (stall_adv10) begin
-      \$12358  = mac_wmux_s0_w3_27;
+      \$12350  = mac_wmux_s0_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12359  = \mac_wmux1_s0$4029 ;
+    \$12351  = \mac_wmux1_s0$4029 ;
     if (stall_adv10) begin
-      \$12359  = mac_wmux_s0_w0_28;
+      \$12351  = mac_wmux_s0_w0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12360  = \mac_wmux1_s0$4031 ;
+    \$12352  = \mac_wmux1_s0$4031 ;
     if (stall_adv10) begin
-      \$12360  = mac_wmux_s0_w1_28;
+      \$12352  = mac_wmux_s0_w1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12361  = \mac_wmux1_s0$4033 ;
+    \$12353  = \mac_wmux1_s0$4033 ;
     if (stall_adv10) begin
-      \$12361  = mac_wmux_s0_w2_28;
+      \$12353  = mac_wmux_s0_w2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12362  = \mac_wmux1_s0$4035 ;
+    \$12354  = \mac_wmux1_s0$4035 ;
     if (stall_adv10) begin
-      \$12362  = mac_wmux_s0_w3_28;
+      \$12354  = mac_wmux_s0_w3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12363  = \mac_wmux1_s0$4042 ;
+    \$12355  = \mac_wmux1_s0$4042 ;
     if (stall_adv10) begin
-      \$12363  = mac_wmux_s0_w0_29;
+      \$12355  = mac_wmux_s0_w0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12364  = \mac_wmux1_s0$4044 ;
+    \$12356  = \mac_wmux1_s0$4044 ;
     if (stall_adv10) begin
-      \$12364  = mac_wmux_s0_w1_29;
+      \$12356  = mac_wmux_s0_w1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12365  = \mac_wmux1_s0$4046 ;
+    \$12357  = \mac_wmux1_s0$4046 ;
     if (stall_adv10) begin
-      \$12365  = mac_wmux_s0_w2_29;
+      \$12357  = mac_wmux_s0_w2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12366  = \mac_wmux1_s0$4048 ;
+    \$12358  = \mac_wmux1_s0$4048 ;
     if (stall_adv10) begin
-      \$12366  = mac_wmux_s0_w3_29;
+      \$12358  = mac_wmux_s0_w3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12367  = \mac_wmux1_s0$4055 ;
+    \$12359  = \mac_wmux1_s0$4055 ;
     if (stall_adv10) begin
-      \$12367  = mac_wmux_s0_w0_30;
+      \$12359  = mac_wmux_s0_w0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12368  = \mac_wmux1_s0$4057 ;
+    \$12360  = \mac_wmux1_s0$4057 ;
     if (stall_adv10) begin
-      \$12368  = mac_wmux_s0_w1_30;
+      \$12360  = mac_wmux_s0_w1_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12369  = \mac_wmux1_s0$4059 ;
+    \$12361  = \mac_wmux1_s0$4059 ;
     if (stall_adv10) begin
-      \$12369  = mac_wmux_s0_w2_30;
+      \$12361  = mac_wmux_s0_w2_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12370  = \mac_wmux1_s0$4061 ;
+    \$12362  = \mac_wmux1_s0$4061 ;
     if (stall_adv10) begin
-      \$12370  = mac_wmux_s0_w3_30;
+      \$12362  = mac_wmux_s0_w3_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12371  = \mac_wmux1_s0$4068 ;
+    \$12363  = \mac_wmux1_s0$4068 ;
     if (stall_adv10) begin
-      \$12371  = \mac_wmux0_s0$3664 ;
+      \$12363  = \mac_wmux0_s0$3664 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12372  = \mac_wmux1_s0$4070 ;
+    \$12364  = \mac_wmux1_s0$4070 ;
     if (stall_adv10) begin
-      \$12372  = \mac_wmux0_s0$3666 ;
+      \$12364  = \mac_wmux0_s0$3666 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12373  = \mac_wmux1_s0$4072 ;
+    \$12365  = \mac_wmux1_s0$4072 ;
     if (stall_adv10) begin
-      \$12373  = \mac_wmux0_s0$3668 ;
+      \$12365  = \mac_wmux0_s0$3668 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12374  = \mac_wmux1_s0$4074 ;
+    \$12366  = \mac_wmux1_s0$4074 ;
     if (stall_adv10) begin
-      \$12374  = \mac_wmux0_s0$3670 ;
+      \$12366  = \mac_wmux0_s0$3670 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12375  = \mac_wmux1_s0$5435 ;
+    \$12367  = \mac_wmux1_s0$5435 ;
     if (stall_adv10) begin
-      \$12375  = \mac_wmux0_s0$5417 ;
+      \$12367  = \mac_wmux0_s0$5417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12376  = \mac_wmux1_s0$5436 ;
+    \$12368  = \mac_wmux1_s0$5436 ;
     if (stall_adv10) begin
-      \$12376  = \mac_wmux0_s0$5418 ;
+      \$12368  = \mac_wmux0_s0$5418 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12377  = \mac_wmux1_s0$5437 ;
+    \$12369  = \mac_wmux1_s0$5437 ;
     if (stall_adv10) begin
-      \$12377  = \mac_wmux0_s0$5419 ;
+      \$12369  = \mac_wmux0_s0$5419 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12378  = \mac_wmux1_s0$5438 ;
+    \$12370  = \mac_wmux1_s0$5438 ;
     if (stall_adv10) begin
-      \$12378  = \mac_wmux0_s0$5420 ;
+      \$12370  = \mac_wmux0_s0$5420 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12379  = \mac_wmux1_s0$5439 ;
+    \$12371  = \mac_wmux1_s0$5439 ;
     if (stall_adv10) begin
-      \$12379  = \mac_wmux0_s0$5421 ;
+      \$12371  = \mac_wmux0_s0$5421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12380  = \mac_wmux1_s0$5440 ;
+    \$12372  = \mac_wmux1_s0$5440 ;
     if (stall_adv10) begin
-      \$12380  = \mac_wmux0_s0$5422 ;
+      \$12372  = \mac_wmux0_s0$5422 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12381  = \mac_wmux1_s0$5441 ;
+    \$12373  = \mac_wmux1_s0$5441 ;
     if (stall_adv10) begin
-      \$12381  = \mac_wmux0_s0$5423 ;
+      \$12373  = \mac_wmux0_s0$5423 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12382  = \mac_wmux1_s0$5442 ;
+    \$12374  = \mac_wmux1_s0$5442 ;
     if (stall_adv10) begin
-      \$12382  = \mac_wmux0_s0$5424 ;
+      \$12374  = \mac_wmux0_s0$5424 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12383  = \mac_wmux1_s0$5443 ;
+    \$12375  = \mac_wmux1_s0$5443 ;
     if (stall_adv10) begin
-      \$12383  = \mac_wmux0_s0$5425 ;
+      \$12375  = \mac_wmux0_s0$5425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12384  = \mac_wmux1_s0$5444 ;
+    \$12376  = \mac_wmux1_s0$5444 ;
     if (stall_adv10) begin
-      \$12384  = \mac_wmux0_s0$5426 ;
+      \$12376  = \mac_wmux0_s0$5426 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12385  = \mac_wmux1_s0$5445 ;
+    \$12377  = \mac_wmux1_s0$5445 ;
     if (stall_adv10) begin
-      \$12385  = \mac_wmux0_s0$5427 ;
+      \$12377  = \mac_wmux0_s0$5427 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12386  = \mac_wmux1_s0$5446 ;
+    \$12378  = \mac_wmux1_s0$5446 ;
     if (stall_adv10) begin
-      \$12386  = \mac_wmux0_s0$5428 ;
+      \$12378  = \mac_wmux0_s0$5428 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12387  = \mac_wmux1_s0$5447 ;
+    \$12379  = \mac_wmux1_s0$5447 ;
     if (stall_adv10) begin
-      \$12387  = \mac_wmux0_s0$5429 ;
+      \$12379  = \mac_wmux0_s0$5429 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12388  = \mac_wmux1_s0$5448 ;
+    \$12380  = \mac_wmux1_s0$5448 ;
     if (stall_adv10) begin
-      \$12388  = \mac_wmux0_s0$5430 ;
+      \$12380  = \mac_wmux0_s0$5430 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12389  = \mac_wmux1_s0$5449 ;
+    \$12381  = \mac_wmux1_s0$5449 ;
     if (stall_adv10) begin
-      \$12389  = \mac_wmux0_s0$5431 ;
+      \$12381  = \mac_wmux0_s0$5431 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12390  = \mac_wmux1_s0$5450 ;
+    \$12382  = \mac_wmux1_s0$5450 ;
     if (stall_adv10) begin
-      \$12390  = \mac_wmux0_s0$5432 ;
+      \$12382  = \mac_wmux0_s0$5432 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12391  = \mac_wmux1_s0$5451 ;
+    \$12383  = \mac_wmux1_s0$5451 ;
     if (stall_adv10) begin
-      \$12391  = \mac_wmux0_s0$5433 ;
+      \$12383  = \mac_wmux0_s0$5433 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12392  = mac_wmux1_valid_s0;
+    \$12384  = mac_wmux1_valid_s0;
     if (stall_adv10) begin
-      \$12392  = mac_wmux0_valid_s0;
+      \$12384  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$12392  = 1'h0;
+      \$12384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12393  = \mac_wmux2_s0$4081 ;
+    \$12385  = \mac_wmux2_s0$4081 ;
     if (stall_adv11) begin
-      \$12393  = mac_wmux_s1_v0;
+      \$12385  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12394  = \mac_wmux2_s0$4100 ;
+    \$12386  = \mac_wmux2_s0$4100 ;
     if (stall_adv11) begin
-      \$12394  = mac_wmux_s1_v1;
+      \$12386  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12395  = \mac_wmux2_s0$4119 ;
+    \$12387  = \mac_wmux2_s0$4119 ;
     if (stall_adv11) begin
-      \$12395  = mac_wmux_s1_v2;
+      \$12387  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12396  = \mac_wmux2_s0$4138 ;
+    \$12388  = \mac_wmux2_s0$4138 ;
     if (stall_adv11) begin
-      \$12396  = mac_wmux_s1_v3;
+      \$12388  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12397  = mac_wmux2_s0;
+    \$12389  = mac_wmux2_s0;
     if (stall_adv11) begin
-      \$12397  = mac_wmux_s1_v4;
+      \$12389  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12398  = \mac_wmux2_s0$4097 ;
+    \$12390  = \mac_wmux2_s0$4097 ;
     if (stall_adv11) begin
-      \$12398  = mac_wmux_s1_v5;
+      \$12390  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12399  = \mac_wmux2_s0$4116 ;
+    \$12391  = \mac_wmux2_s0$4116 ;
     if (stall_adv11) begin
-      \$12399  = mac_wmux_s1_v6;
+      \$12391  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12400  = \mac_wmux2_s0$4135 ;
+    \$12392  = \mac_wmux2_s0$4135 ;
     if (stall_adv11) begin
-      \$12400  = mac_wmux_s1_v7;
+      \$12392  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12401  = \mac_wmux2_s0$4154 ;
+    \$12393  = \mac_wmux2_s0$4154 ;
     if (stall_adv11) begin
-      \$12401  = mac_wmux_s1_v8;
+      \$12393  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12402  = \mac_wmux2_s0$4167 ;
+    \$12394  = \mac_wmux2_s0$4167 ;
     if (stall_adv11) begin
-      \$12402  = mac_wmux_s1_v9;
+      \$12394  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12403  = \mac_wmux2_s0$4180 ;
+    \$12395  = \mac_wmux2_s0$4180 ;
     if (stall_adv11) begin
-      \$12403  = mac_wmux_s1_v10;
+      \$12395  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12404  = \mac_wmux2_s0$4193 ;
+    \$12396  = \mac_wmux2_s0$4193 ;
     if (stall_adv11) begin
-      \$12404  = mac_wmux_s1_v11;
+      \$12396  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12405  = \mac_wmux2_s0$4206 ;
+    \$12397  = \mac_wmux2_s0$4206 ;
     if (stall_adv11) begin
-      \$12405  = mac_wmux_s1_v12;
+      \$12397  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12406  = \mac_wmux2_s0$4219 ;
+    \$12398  = \mac_wmux2_s0$4219 ;
     if (stall_adv11) begin
-      \$12406  = mac_wmux_s1_v13;
+      \$12398  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12407  = \mac_wmux2_s0$4232 ;
+    \$12399  = \mac_wmux2_s0$4232 ;
     if (stall_adv11) begin
-      \$12407  = mac_wmux_s1_v14;
+      \$12399  = mac_wmux_s1_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12408  = \mac_wmux2_s0$4245 ;
+    \$12400  = \mac_wmux2_s0$4245 ;
     if (stall_adv11) begin
-      \$12408  = mac_wmux_s1_v15;
+      \$12400  = mac_wmux_s1_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12409  = \mac_wmux2_s0$4258 ;
+    \$12401  = \mac_wmux2_s0$4258 ;
     if (stall_adv11) begin
-      \$12409  = mac_wmux_s1_v16;
+      \$12401  = mac_wmux_s1_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12410  = \mac_wmux2_s0$4271 ;
+    \$12402  = \mac_wmux2_s0$4271 ;
     if (stall_adv11) begin
-      \$12410  = mac_wmux_s1_v17;
+      \$12402  = mac_wmux_s1_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12411  = \mac_wmux2_s0$4284 ;
+    \$12403  = \mac_wmux2_s0$4284 ;
     if (stall_adv11) begin
-      \$12411  = mac_wmux_s1_v18;
+      \$12403  = mac_wmux_s1_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12412  = \mac_wmux2_s0$4297 ;
+    \$12404  = \mac_wmux2_s0$4297 ;
     if (stall_adv11) begin
-      \$12412  = mac_wmux_s1_v19;
+      \$12404  = mac_wmux_s1_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12413  = \mac_wmux2_s0$4310 ;
+    \$12405  = \mac_wmux2_s0$4310 ;
     if (stall_adv11) begin
-      \$12413  = mac_wmux_s1_v20;
+      \$12405  = mac_wmux_s1_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12414  = \mac_wmux2_s0$4323 ;
+    \$12406  = \mac_wmux2_s0$4323 ;
     if (stall_adv11) begin
-      \$12414  = mac_wmux_s1_v21;
+      \$12406  = mac_wmux_s1_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12415  = \mac_wmux2_s0$4336 ;
+    \$12407  = \mac_wmux2_s0$4336 ;
     if (stall_adv11) begin
-      \$12415  = mac_wmux_s1_v22;
+      \$12407  = mac_wmux_s1_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12416  = \mac_wmux2_s0$4349 ;
+    \$12408  = \mac_wmux2_s0$4349 ;
     if (stall_adv11) begin
-      \$12416  = mac_wmux_s1_v23;
+      \$12408  = mac_wmux_s1_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12417  = \mac_wmux2_s0$4362 ;
+    \$12409  = \mac_wmux2_s0$4362 ;
     if (stall_adv11) begin
-      \$12417  = mac_wmux_s1_v24;
+      \$12409  = mac_wmux_s1_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12418  = \mac_wmux2_s0$4375 ;
+    \$12410  = \mac_wmux2_s0$4375 ;
     if (stall_adv11) begin
-      \$12418  = mac_wmux_s1_v25;
+      \$12410  = mac_wmux_s1_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12419  = \mac_wmux2_s0$4388 ;
+    \$12411  = \mac_wmux2_s0$4388 ;
     if (stall_adv11) begin
-      \$12419  = mac_wmux_s1_v26;
+      \$12411  = mac_wmux_s1_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12420  = \mac_wmux2_s0$4401 ;
+    \$12412  = \mac_wmux2_s0$4401 ;
     if (stall_adv11) begin
-      \$12420  = mac_wmux_s1_v27;
+      \$12412  = mac_wmux_s1_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12421  = \mac_wmux2_s0$4414 ;
+    \$12413  = \mac_wmux2_s0$4414 ;
     if (stall_adv11) begin
-      \$12421  = mac_wmux_s1_v28;
+      \$12413  = mac_wmux_s1_v28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12422  = \mac_wmux2_s0$4427 ;
+    \$12414  = \mac_wmux2_s0$4427 ;
     if (stall_adv11) begin
-      \$12422  = mac_wmux_s1_v29;
+      \$12414  = mac_wmux_s1_v29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12423  = \mac_wmux2_s0$4440 ;
+    \$12415  = \mac_wmux2_s0$4440 ;
     if (stall_adv11) begin
-      \$12423  = \$11177 ;
+      \$12415  = \$11177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12424  = \mac_wmux2_s0$4453 ;
+    \$12416  = \mac_wmux2_s0$4453 ;
     if (stall_adv11) begin
-      \$12424  = \$11179 ;
+      \$12416  = \$11179 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12425  = \mac_wmux2_s0$4082 ;
+    \$12417  = \mac_wmux2_s0$4082 ;
     if (stall_adv11) begin
-      \$12425  = mac_wmux_s1_d0;
+      \$12417  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12426  = \mac_wmux2_s0$4101 ;
+    \$12418  = \mac_wmux2_s0$4101 ;
     if (stall_adv11) begin
-      \$12426  = mac_wmux_s1_d1;
+      \$12418  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12427  = \mac_wmux2_s0$4120 ;
+    \$12419  = \mac_wmux2_s0$4120 ;
     if (stall_adv11) begin
-      \$12427  = mac_wmux_s1_d2;
+      \$12419  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12428  = \mac_wmux2_s0$4139 ;
+    \$12420  = \mac_wmux2_s0$4139 ;
     if (stall_adv11) begin
-      \$12428  = mac_wmux_s1_d3;
+      \$12420  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12429  = \mac_wmux2_s0$4079 ;
+    \$12421  = \mac_wmux2_s0$4079 ;
     if (stall_adv11) begin
-      \$12429  = mac_wmux_s1_d4;
+      \$12421  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12430  = \mac_wmux2_s0$4098 ;
+    \$12422  = \mac_wmux2_s0$4098 ;
     if (stall_adv11) begin
-      \$12430  = mac_wmux_s1_d5;
+      \$12422  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12431  = \mac_wmux2_s0$4117 ;
+    \$12423  = \mac_wmux2_s0$4117 ;
     if (stall_adv11) begin
-      \$12431  = mac_wmux_s1_d6;
+      \$12423  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12432  = \mac_wmux2_s0$4136 ;
+    \$12424  = \mac_wmux2_s0$4136 ;
     if (stall_adv11) begin
-      \$12432  = mac_wmux_s1_d7;
+      \$12424  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12433  = \mac_wmux2_s0$4155 ;
+    \$12425  = \mac_wmux2_s0$4155 ;
     if (stall_adv11) begin
-      \$12433  = mac_wmux_s1_d8;
+      \$12425  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12434  = \mac_wmux2_s0$4168 ;
+    \$12426  = \mac_wmux2_s0$4168 ;
     if (stall_adv11) begin
-      \$12434  = mac_wmux_s1_d9;
+      \$12426  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12435  = \mac_wmux2_s0$4181 ;
+    \$12427  = \mac_wmux2_s0$4181 ;
     if (stall_adv11) begin
-      \$12435  = mac_wmux_s1_d10;
+      \$12427  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12436  = \mac_wmux2_s0$4194 ;
+    \$12428  = \mac_wmux2_s0$4194 ;
     if (stall_adv11) begin
-      \$12436  = mac_wmux_s1_d11;
+      \$12428  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12437  = \mac_wmux2_s0$4207 ;
+    \$12429  = \mac_wmux2_s0$4207 ;
     if (stall_adv11) begin
-      \$12437  = mac_wmux_s1_d12;
+      \$12429  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12438  = \mac_wmux2_s0$4220 ;
+    \$12430  = \mac_wmux2_s0$4220 ;
     if (stall_adv11) begin
-      \$12438  = mac_wmux_s1_d13;
+      \$12430  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12439  = \mac_wmux2_s0$4233 ;
+    \$12431  = \mac_wmux2_s0$4233 ;
     if (stall_adv11) begin
-      \$12439  = mac_wmux_s1_d14;
+      \$12431  = mac_wmux_s1_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12440  = \mac_wmux2_s0$4246 ;
+    \$12432  = \mac_wmux2_s0$4246 ;
     if (stall_adv11) begin
-      \$12440  = mac_wmux_s1_d15;
+      \$12432  = mac_wmux_s1_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12441  = \mac_wmux2_s0$4259 ;
+    \$12433  = \mac_wmux2_s0$4259 ;
     if (stall_adv11) begin
-      \$12441  = mac_wmux_s1_d16;
+      \$12433  = mac_wmux_s1_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12442  = \mac_wmux2_s0$4272 ;
+    \$12434  = \mac_wmux2_s0$4272 ;
     if (stall_adv11) begin
-      \$12442  = mac_wmux_s1_d17;
+      \$12434  = mac_wmux_s1_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12443  = \mac_wmux2_s0$4285 ;
+    \$12435  = \mac_wmux2_s0$4285 ;
     if (stall_adv11) begin
-      \$12443  = mac_wmux_s1_d18;
+      \$12435  = mac_wmux_s1_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12444  = \mac_wmux2_s0$4298 ;
+    \$12436  = \mac_wmux2_s0$4298 ;
     if (stall_adv11) begin
-      \$12444  = mac_wmux_s1_d19;
+      \$12436  = mac_wmux_s1_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12445  = \mac_wmux2_s0$4311 ;
+    \$12437  = \mac_wmux2_s0$4311 ;
     if (stall_adv11) begin
-      \$12445  = mac_wmux_s1_d20;
+      \$12437  = mac_wmux_s1_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12446  = \mac_wmux2_s0$4324 ;
+    \$12438  = \mac_wmux2_s0$4324 ;
     if (stall_adv11) begin
-      \$12446  = mac_wmux_s1_d21;
+      \$12438  = mac_wmux_s1_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12447  = \mac_wmux2_s0$4337 ;
+    \$12439  = \mac_wmux2_s0$4337 ;
     if (stall_adv11) begin
-      \$12447  = mac_wmux_s1_d22;
+      \$12439  = mac_wmux_s1_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12448  = \mac_wmux2_s0$4350 ;
+    \$12440  = \mac_wmux2_s0$4350 ;
     if (stall_adv11) begin
-      \$12448  = mac_wmux_s1_d23;
+      \$12440  = mac_wmux_s1_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12449  = \mac_wmux2_s0$4363 ;
+    \$12441  = \mac_wmux2_s0$4363 ;
     if (stall_adv11) begin
-      \$12449  = mac_wmux_s1_d24;
+      \$12441  = mac_wmux_s1_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12450  = \mac_wmux2_s0$4376 ;
+    \$12442  = \mac_wmux2_s0$4376 ;
     if (stall_adv11) begin
-      \$12450  = mac_wmux_s1_d25;
+      \$12442  = mac_wmux_s1_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12451  = \mac_wmux2_s0$4389 ;
+    \$12443  = \mac_wmux2_s0$4389 ;
     if (stall_adv11) begin
-      \$12451  = mac_wmux_s1_d26;
+      \$12443  = mac_wmux_s1_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12452  = \mac_wmux2_s0$4402 ;
+    \$12444  = \mac_wmux2_s0$4402 ;
     if (stall_adv11) begin
-      \$12452  = mac_wmux_s1_d27;
+      \$12444  = mac_wmux_s1_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12453  = \mac_wmux2_s0$4415 ;
+    \$12445  = \mac_wmux2_s0$4415 ;
     if (stall_adv11) begin
-      \$12453  = mac_wmux_s1_d28;
+      \$12445  = mac_wmux_s1_d28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12454  = \mac_wmux2_s0$4428 ;
+    \$12446  = \mac_wmux2_s0$4428 ;
     if (stall_adv11) begin
-      \$12454  = mac_wmux_s1_d29;
+      \$12446  = mac_wmux_s1_d29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12455  = \mac_wmux2_s0$4441 ;
+    \$12447  = \mac_wmux2_s0$4441 ;
     if (stall_adv11) begin
-      \$12455  = \mac_wmux1_s0$4051 ;
+      \$12447  = \mac_wmux1_s0$4051 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12456  = \mac_wmux2_s0$4454 ;
+    \$12448  = \mac_wmux2_s0$4454 ;
     if (stall_adv11) begin
-      \$12456  = \mac_wmux1_s0$4064 ;
+      \$12448  = \mac_wmux1_s0$4064 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12457  = \mac_wmux2_s0$4085 ;
+    \$12449  = \mac_wmux2_s0$4085 ;
     if (stall_adv11) begin
-      \$12457  = mac_wmux_s1_w0_0;
+      \$12449  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12458  = \mac_wmux2_s0$4088 ;
+    \$12450  = \mac_wmux2_s0$4088 ;
     if (stall_adv11) begin
-      \$12458  = mac_wmux_s1_w1_0;
+      \$12450  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12459  = \mac_wmux2_s0$4091 ;
+    \$12451  = \mac_wmux2_s0$4091 ;
     if (stall_adv11) begin
-      \$12459  = mac_wmux_s1_w2_0;
+      \$12451  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12460  = \mac_wmux2_s0$4094 ;
+    \$12452  = \mac_wmux2_s0$4094 ;
     if (stall_adv11) begin
-      \$12460  = mac_wmux_s1_w3_0;
+      \$12452  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12461  = \mac_wmux2_s0$4104 ;
+    \$12453  = \mac_wmux2_s0$4104 ;
     if (stall_adv11) begin
-      \$12461  = mac_wmux_s1_w0_1;
+      \$12453  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12462  = \mac_wmux2_s0$4107 ;
+    \$12454  = \mac_wmux2_s0$4107 ;
     if (stall_adv11) begin
-      \$12462  = mac_wmux_s1_w1_1;
+      \$12454  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12463  = \mac_wmux2_s0$4110 ;
+    \$12455  = \mac_wmux2_s0$4110 ;
     if (stall_adv11) begin
-      \$12463  = mac_wmux_s1_w2_1;
+      \$12455  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12464  = \mac_wmux2_s0$4113 ;
+    \$12456  = \mac_wmux2_s0$4113 ;
     if (stall_adv11) begin
-      \$12464  = mac_wmux_s1_w3_1;
+      \$12456  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12465  = \mac_wmux2_s0$4123 ;
+    \$12457  = \mac_wmux2_s0$4123 ;
     if (stall_adv11) begin
-      \$12465  = mac_wmux_s1_w0_2;
+      \$12457  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12466  = \mac_wmux2_s0$4126 ;
+    \$12458  = \mac_wmux2_s0$4126 ;
     if (stall_adv11) begin
-      \$12466  = mac_wmux_s1_w1_2;
+      \$12458  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12467  = \mac_wmux2_s0$4129 ;
+    \$12459  = \mac_wmux2_s0$4129 ;
     if (stall_adv11) begin
-      \$12467  = mac_wmux_s1_w2_2;
+      \$12459  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12468  = \mac_wmux2_s0$4132 ;
+    \$12460  = \mac_wmux2_s0$4132 ;
     if (stall_adv11) begin
-      \$12468  = mac_wmux_s1_w3_2;
+      \$12460  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12469  = \mac_wmux2_s0$4142 ;
+    \$12461  = \mac_wmux2_s0$4142 ;
     if (stall_adv11) begin
-      \$12469  = mac_wmux_s1_w0_3;
+      \$12461  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12470  = \mac_wmux2_s0$4145 ;
+    \$12462  = \mac_wmux2_s0$4145 ;
     if (stall_adv11) begin
-      \$12470  = mac_wmux_s1_w1_3;
+      \$12462  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12471  = \mac_wmux2_s0$4148 ;
+    \$12463  = \mac_wmux2_s0$4148 ;
     if (stall_adv11) begin
-      \$12471  = mac_wmux_s1_w2_3;
+      \$12463  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12472  = \mac_wmux2_s0$4151 ;
+    \$12464  = \mac_wmux2_s0$4151 ;
     if (stall_adv11) begin
-      \$12472  = mac_wmux_s1_w3_3;
+      \$12464  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12473  = \mac_wmux2_s0$4086 ;
+    \$12465  = \mac_wmux2_s0$4086 ;
     if (stall_adv11) begin
-      \$12473  = mac_wmux_s1_w0_4;
+      \$12465  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12474  = \mac_wmux2_s0$4089 ;
+    \$12466  = \mac_wmux2_s0$4089 ;
     if (stall_adv11) begin
-      \$12474  = mac_wmux_s1_w1_4;
+      \$12466  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12475  = \mac_wmux2_s0$4092 ;
+    \$12467  = \mac_wmux2_s0$4092 ;
     if (stall_adv11) begin
-      \$12475  = mac_wmux_s1_w2_4;
+      \$12467  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12476  = \mac_wmux2_s0$4095 ;
+    \$12468  = \mac_wmux2_s0$4095 ;
     if (stall_adv11) begin
-      \$12476  = mac_wmux_s1_w3_4;
+      \$12468  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12477  = \mac_wmux2_s0$4105 ;
+    \$12469  = \mac_wmux2_s0$4105 ;
     if (stall_adv11) begin
-      \$12477  = mac_wmux_s1_w0_5;
+      \$12469  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12478  = \mac_wmux2_s0$4108 ;
+    \$12470  = \mac_wmux2_s0$4108 ;
     if (stall_adv11) begin
-      \$12478  = mac_wmux_s1_w1_5;
+      \$12470  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12479  = \mac_wmux2_s0$4111 ;
+    \$12471  = \mac_wmux2_s0$4111 ;
     if (stall_adv11) begin
-      \$12479  = mac_wmux_s1_w2_5;
+      \$12471  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12480  = \mac_wmux2_s0$4114 ;
+    \$12472  = \mac_wmux2_s0$4114 ;
     if (stall_adv11) begin
-      \$12480  = mac_wmux_s1_w3_5;
+      \$12472  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12481  = \mac_wmux2_s0$4124 ;
+    \$12473  = \mac_wmux2_s0$4124 ;
     if (stall_adv11) begin
-      \$12481  = mac_wmux_s1_w0_6;
+      \$12473  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12482  = \mac_wmux2_s0$4127 ;
+    \$12474  = \mac_wmux2_s0$4127 ;
     if (stall_adv11) begin
-      \$12482  = mac_wmux_s1_w1_6;
+      \$12474  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12483  = \mac_wmux2_s0$4130 ;
+    \$12475  = \mac_wmux2_s0$4130 ;
     if (stall_adv11) begin
-      \$12483  = mac_wmux_s1_w2_6;
+      \$12475  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12484  = \mac_wmux2_s0$4133 ;
+    \$12476  = \mac_wmux2_s0$4133 ;
     if (stall_adv11) begin
-      \$12484  = mac_wmux_s1_w3_6;
+      \$12476  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12485  = \mac_wmux2_s0$4143 ;
+    \$12477  = \mac_wmux2_s0$4143 ;
     if (stall_adv11) begin
-      \$12485  = mac_wmux_s1_w0_7;
+      \$12477  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12486  = \mac_wmux2_s0$4146 ;
+    \$12478  = \mac_wmux2_s0$4146 ;
     if (stall_adv11) begin
-      \$12486  = mac_wmux_s1_w1_7;
+      \$12478  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12487  = \mac_wmux2_s0$4149 ;
+    \$12479  = \mac_wmux2_s0$4149 ;
     if (stall_adv11) begin
-      \$12487  = mac_wmux_s1_w2_7;
+      \$12479  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12488  = \mac_wmux2_s0$4152 ;
+    \$12480  = \mac_wmux2_s0$4152 ;
     if (stall_adv11) begin
-      \$12488  = mac_wmux_s1_w3_7;
+      \$12480  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12489  = \mac_wmux2_s0$4159 ;
+    \$12481  = \mac_wmux2_s0$4159 ;
     if (stall_adv11) begin
-      \$12489  = mac_wmux_s1_w0_8;
+      \$12481  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12490  = \mac_wmux2_s0$4161 ;
+    \$12482  = \mac_wmux2_s0$4161 ;
     if (stall_adv11) begin
-      \$12490  = mac_wmux_s1_w1_8;
+      \$12482  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12491  = \mac_wmux2_s0$4163 ;
+    \$12483  = \mac_wmux2_s0$4163 ;
     if (stall_adv11) begin
-      \$12491  = mac_wmux_s1_w2_8;
+      \$12483  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12492  = \mac_wmux2_s0$4165 ;
+    \$12484  = \mac_wmux2_s0$4165 ;
     if (stall_adv11) begin
-      \$12492  = mac_wmux_s1_w3_8;
+      \$12484  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12493  = \mac_wmux2_s0$4172 ;
+    \$12485  = \mac_wmux2_s0$4172 ;
     if (stall_adv11) begin
-      \$12493  = mac_wmux_s1_w0_9;
+      \$12485  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12494  = \mac_wmux2_s0$4174 ;
+    \$12486  = \mac_wmux2_s0$4174 ;
     if (stall_adv11) begin
-      \$12494  = mac_wmux_s1_w1_9;
+      \$12486  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12495  = \mac_wmux2_s0$4176 ;
+    \$12487  = \mac_wmux2_s0$4176 ;
     if (stall_adv11) begin
-      \$12495  = mac_wmux_s1_w2_9;
+      \$12487  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12496  = \mac_wmux2_s0$4178 ;
+    \$12488  = \mac_wmux2_s0$4178 ;
     if (stall_adv11) begin
-      \$12496  = mac_wmux_s1_w3_9;
+      \$12488  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12497  = \mac_wmux2_s0$4185 ;
+    \$12489  = \mac_wmux2_s0$4185 ;
     if (stall_adv11) begin
-      \$12497  = mac_wmux_s1_w0_10;
+      \$12489  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12498  = \mac_wmux2_s0$4187 ;
+    \$12490  = \mac_wmux2_s0$4187 ;
     if (stall_adv11) begin
-      \$12498  = mac_wmux_s1_w1_10;
+      \$12490  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12499  = \mac_wmux2_s0$4189 ;
+    \$12491  = \mac_wmux2_s0$4189 ;
     if (stall_adv11) begin
-      \$12499  = mac_wmux_s1_w2_10;
+      \$12491  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12500  = \mac_wmux2_s0$4191 ;
+    \$12492  = \mac_wmux2_s0$4191 ;
     if (stall_adv11) begin
-      \$12500  = mac_wmux_s1_w3_10;
+      \$12492  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12501  = \mac_wmux2_s0$4198 ;
+    \$12493  = \mac_wmux2_s0$4198 ;
     if (stall_adv11) begin
-      \$12501  = mac_wmux_s1_w0_11;
+      \$12493  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12502  = \mac_wmux2_s0$4200 ;
+    \$12494  = \mac_wmux2_s0$4200 ;
     if (stall_adv11) begin
-      \$12502  = mac_wmux_s1_w1_11;
+      \$12494  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12503  = \mac_wmux2_s0$4202 ;
+    \$12495  = \mac_wmux2_s0$4202 ;
     if (stall_adv11) begin
-      \$12503  = mac_wmux_s1_w2_11;
+      \$12495  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12504  = \mac_wmux2_s0$4204 ;
+    \$12496  = \mac_wmux2_s0$4204 ;
     if (stall_adv11) begin
-      \$12504  = mac_wmux_s1_w3_11;
+      \$12496  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12505  = \mac_wmux2_s0$4211 ;
+    \$12497  = \mac_wmux2_s0$4211 ;
     if (stall_adv11) begin
-      \$12505  = mac_wmux_s1_w0_12;
+      \$12497  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12506  = \mac_wmux2_s0$4213 ;
+    \$12498  = \mac_wmux2_s0$4213 ;
     if (stall_adv11) begin
-      \$12506  = mac_wmux_s1_w1_12;
+      \$12498  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12507  = \mac_wmux2_s0$4215 ;
+    \$12499  = \mac_wmux2_s0$4215 ;
     if (stall_adv11) begin
-      \$12507  = mac_wmux_s1_w2_12;
+      \$12499  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12508  = \mac_wmux2_s0$4217 ;
+    \$12500  = \mac_wmux2_s0$4217 ;
     if (stall_adv11) begin
-      \$12508  = mac_wmux_s1_w3_12;
+      \$12500  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12509  = \mac_wmux2_s0$4224 ;
+    \$12501  = \mac_wmux2_s0$4224 ;
     if (stall_adv11) begin
-      \$12509  = mac_wmux_s1_w0_13;
+      \$12501  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12510  = \mac_wmux2_s0$4226 ;
+    \$12502  = \mac_wmux2_s0$4226 ;
     if (stall_adv11) begin
-      \$12510  = mac_wmux_s1_w1_13;
+      \$12502  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12511  = \mac_wmux2_s0$4228 ;
+    \$12503  = \mac_wmux2_s0$4228 ;
     if (stall_adv11) begin
-      \$12511  = mac_wmux_s1_w2_13;
+      \$12503  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12512  = \mac_wmux2_s0$4230 ;
+    \$12504  = \mac_wmux2_s0$4230 ;
     if (stall_adv11) begin
-      \$12512  = mac_wmux_s1_w3_13;
+      \$12504  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12513  = \mac_wmux2_s0$4237 ;
+    \$12505  = \mac_wmux2_s0$4237 ;
     if (stall_adv11) begin
-      \$12513  = mac_wmux_s1_w0_14;
+      \$12505  = mac_wmux_s1_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12514  = \mac_wmux2_s0$4239 ;
+    \$12506  = \mac_wmux2_s0$4239 ;
     if (stall_adv11) begin
-      \$12514  = mac_wmux_s1_w1_14;
+      \$12506  = mac_wmux_s1_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12515  = \mac_wmux2_s0$4241 ;
+    \$12507  = \mac_wmux2_s0$4241 ;
     if (stall_adv11) begin
-      \$12515  = mac_wmux_s1_w2_14;
+      \$12507  = mac_wmux_s1_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12516  = \mac_wmux2_s0$4243 ;
+    \$12508  = \mac_wmux2_s0$4243 ;
     if (stall_adv11) begin
-      \$12516  = mac_wmux_s1_w3_14;
+      \$12508  = mac_wmux_s1_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12517  = \mac_wmux2_s0$4250 ;
+    \$12509  = \mac_wmux2_s0$4250 ;
     if (stall_adv11) begin
-      \$12517  = mac_wmux_s1_w0_15;
+      \$12509  = mac_wmux_s1_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12518  = \mac_wmux2_s0$4252 ;
+    \$12510  = \mac_wmux2_s0$4252 ;
     if (stall_adv11) begin
-      \$12518  = mac_wmux_s1_w1_15;
+      \$12510  = mac_wmux_s1_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12519  = \mac_wmux2_s0$4254 ;
+    \$12511  = \mac_wmux2_s0$4254 ;
     if (stall_adv11) begin
-      \$12519  = mac_wmux_s1_w2_15;
+      \$12511  = mac_wmux_s1_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12520  = \mac_wmux2_s0$4256 ;
+    \$12512  = \mac_wmux2_s0$4256 ;
     if (stall_adv11) begin
-      \$12520  = mac_wmux_s1_w3_15;
+      \$12512  = mac_wmux_s1_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12521  = \mac_wmux2_s0$4263 ;
+    \$12513  = \mac_wmux2_s0$4263 ;
     if (stall_adv11) begin
-      \$12521  = mac_wmux_s1_w0_16;
+      \$12513  = mac_wmux_s1_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12522  = \mac_wmux2_s0$4265 ;
+    \$12514  = \mac_wmux2_s0$4265 ;
     if (stall_adv11) begin
-      \$12522  = mac_wmux_s1_w1_16;
+      \$12514  = mac_wmux_s1_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12523  = \mac_wmux2_s0$4267 ;
+    \$12515  = \mac_wmux2_s0$4267 ;
     if (stall_adv11) begin
-      \$12523  = mac_wmux_s1_w2_16;
+      \$12515  = mac_wmux_s1_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12524  = \mac_wmux2_s0$4269 ;
+    \$12516  = \mac_wmux2_s0$4269 ;
     if (stall_adv11) begin
-      \$12524  = mac_wmux_s1_w3_16;
+      \$12516  = mac_wmux_s1_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12525  = \mac_wmux2_s0$4276 ;
+    \$12517  = \mac_wmux2_s0$4276 ;
     if (stall_adv11) begin
-      \$12525  = mac_wmux_s1_w0_17;
+      \$12517  = mac_wmux_s1_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12526  = \mac_wmux2_s0$4278 ;
+    \$12518  = \mac_wmux2_s0$4278 ;
     if (stall_adv11) begin
-      \$12526  = mac_wmux_s1_w1_17;
+      \$12518  = mac_wmux_s1_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12527  = \mac_wmux2_s0$4280 ;
+    \$12519  = \mac_wmux2_s0$4280 ;
     if (stall_adv11) begin
-      \$12527  = mac_wmux_s1_w2_17;
+      \$12519  = mac_wmux_s1_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12528  = \mac_wmux2_s0$4282 ;
+    \$12520  = \mac_wmux2_s0$4282 ;
     if (stall_adv11) begin
-      \$12528  = mac_wmux_s1_w3_17;
+      \$12520  = mac_wmux_s1_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12529  = \mac_wmux2_s0$4289 ;
+    \$12521  = \mac_wmux2_s0$4289 ;
     if (stall_adv11) begin
-      \$12529  = mac_wmux_s1_w0_18;
+      \$12521  = mac_wmux_s1_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12530  = \mac_wmux2_s0$4291 ;
+    \$12522  = \mac_wmux2_s0$4291 ;
     if (stall_adv11) begin
-      \$12530  = mac_wmux_s1_w1_18;
+      \$12522  = mac_wmux_s1_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12531  = \mac_wmux2_s0$4293 ;
+    \$12523  = \mac_wmux2_s0$4293 ;
     if (stall_adv11) begin
-      \$12531  = mac_wmux_s1_w2_18;
+      \$12523  = mac_wmux_s1_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12532  = \mac_wmux2_s0$4295 ;
+    \$12524  = \mac_wmux2_s0$4295 ;
     if (stall_adv11) begin
-      \$12532  = mac_wmux_s1_w3_18;
+      \$12524  = mac_wmux_s1_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12533  = \mac_wmux2_s0$4302 ;
+    \$12525  = \mac_wmux2_s0$4302 ;
     if (stall_adv11) begin
-      \$12533  = mac_wmux_s1_w0_19;
+      \$12525  = mac_wmux_s1_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12534  = \mac_wmux2_s0$4304 ;
+    \$12526  = \mac_wmux2_s0$4304 ;
     if (stall_adv11) begin
-      \$12534  = mac_wmux_s1_w1_19;
+      \$12526  = mac_wmux_s1_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12535  = \mac_wmux2_s0$4306 ;
+    \$12527  = \mac_wmux2_s0$4306 ;
     if (stall_adv11) begin
-      \$12535  = mac_wmux_s1_w2_19;
+      \$12527  = mac_wmux_s1_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12536  = \mac_wmux2_s0$4308 ;
+    \$12528  = \mac_wmux2_s0$4308 ;
     if (stall_adv11) begin
-      \$12536  = mac_wmux_s1_w3_19;
+      \$12528  = mac_wmux_s1_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12537  = \mac_wmux2_s0$4315 ;
+    \$12529  = \mac_wmux2_s0$4315 ;
     if (stall_adv11) begin
-      \$12537  = mac_wmux_s1_w0_20;
+      \$12529  = mac_wmux_s1_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12538  = \mac_wmux2_s0$4317 ;
+    \$12530  = \mac_wmux2_s0$4317 ;
     if (stall_adv11) begin
-      \$12538  = mac_wmux_s1_w1_20;
+      \$12530  = mac_wmux_s1_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12539  = \mac_wmux2_s0$4319 ;
+    \$12531  = \mac_wmux2_s0$4319 ;
     if (stall_adv11) begin
-      \$12539  = mac_wmux_s1_w2_20;
+      \$12531  = mac_wmux_s1_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12540  = \mac_wmux2_s0$4321 ;
+    \$12532  = \mac_wmux2_s0$4321 ;
     if (stall_adv11) begin
-      \$12540  = mac_wmux_s1_w3_20;
+      \$12532  = mac_wmux_s1_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12541  = \mac_wmux2_s0$4328 ;
+    \$12533  = \mac_wmux2_s0$4328 ;
     if (stall_adv11) begin
-      \$12541  = mac_wmux_s1_w0_21;
+      \$12533  = mac_wmux_s1_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12542  = \mac_wmux2_s0$4330 ;
+    \$12534  = \mac_wmux2_s0$4330 ;
     if (stall_adv11) begin
-      \$12542  = mac_wmux_s1_w1_21;
+      \$12534  = mac_wmux_s1_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12543  = \mac_wmux2_s0$4332 ;
+    \$12535  = \mac_wmux2_s0$4332 ;
     if (stall_adv11) begin
-      \$12543  = mac_wmux_s1_w2_21;
+      \$12535  = mac_wmux_s1_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12544  = \mac_wmux2_s0$4334 ;
+    \$12536  = \mac_wmux2_s0$4334 ;
     if (stall_adv11) begin
-      \$12544  = mac_wmux_s1_w3_21;
+      \$12536  = mac_wmux_s1_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12545  = \mac_wmux2_s0$4341 ;
+    \$12537  = \mac_wmux2_s0$4341 ;
     if (stall_adv11) begin
-      \$12545  = mac_wmux_s1_w0_22;
+      \$12537  = mac_wmux_s1_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12546  = \mac_wmux2_s0$4343 ;
+    \$12538  = \mac_wmux2_s0$4343 ;
     if (stall_adv11) begin
-      \$12546  = mac_wmux_s1_w1_22;
+      \$12538  = mac_wmux_s1_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12547  = \mac_wmux2_s0$4345 ;
+    \$12539  = \mac_wmux2_s0$4345 ;
     if (stall_adv11) begin
-      \$12547  = mac_wmux_s1_w2_22;
+      \$12539  = mac_wmux_s1_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12548  = \mac_wmux2_s0$4347 ;
+    \$12540  = \mac_wmux2_s0$4347 ;
     if (stall_adv11) begin
-      \$12548  = mac_wmux_s1_w3_22;
+      \$12540  = mac_wmux_s1_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12549  = \mac_wmux2_s0$4354 ;
+    \$12541  = \mac_wmux2_s0$4354 ;
     if (stall_adv11) begin
-      \$12549  = mac_wmux_s1_w0_23;
+      \$12541  = mac_wmux_s1_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12550  = \mac_wmux2_s0$4356 ;
+    \$12542  = \mac_wmux2_s0$4356 ;
     if (stall_adv11) begin
-      \$12550  = mac_wmux_s1_w1_23;
+      \$12542  = mac_wmux_s1_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12551  = \mac_wmux2_s0$4358 ;
+    \$12543  = \mac_wmux2_s0$4358 ;
     if (stall_adv11) begin
-      \$12551  = mac_wmux_s1_w2_23;
+      \$12543  = mac_wmux_s1_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12552  = \mac_wmux2_s0$4360 ;
+    \$12544  = \mac_wmux2_s0$4360 ;
     if (stall_adv11) begin
-      \$12552  = mac_wmux_s1_w3_23;
+      \$12544  = mac_wmux_s1_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12553  = \mac_wmux2_s0$4367 ;
+    \$12545  = \mac_wmux2_s0$4367 ;
     if (stall_adv11) begin
-      \$12553  = mac_wmux_s1_w0_24;
+      \$12545  = mac_wmux_s1_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12554  = \mac_wmux2_s0$4369 ;
+    \$12546  = \mac_wmux2_s0$4369 ;
     if (stall_adv11) begin
-      \$12554  = mac_wmux_s1_w1_24;
+      \$12546  = mac_wmux_s1_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12555  = \mac_wmux2_s0$4371 ;
+    \$12547  = \mac_wmux2_s0$4371 ;
     if (stall_adv11) begin
-      \$12555  = mac_wmux_s1_w2_24;
+      \$12547  = mac_wmux_s1_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12556  = \mac_wmux2_s0$4373 ;
+    \$12548  = \mac_wmux2_s0$4373 ;
     if (stall_adv11) begin
-      \$12556  = mac_wmux_s1_w3_24;
+      \$12548  = mac_wmux_s1_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12557  = \mac_wmux2_s0$4380 ;
+    \$12549  = \mac_wmux2_s0$4380 ;
     if (stall_adv11) begin
-      \$12557  = mac_wmux_s1_w0_25;
+      \$12549  = mac_wmux_s1_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12558  = \mac_wmux2_s0$4382 ;
+    \$12550  = \mac_wmux2_s0$4382 ;
     if (stall_adv11) begin
-      \$12558  = mac_wmux_s1_w1_25;
+      \$12550  = mac_wmux_s1_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12559  = \mac_wmux2_s0$4384 ;
+    \$12551  = \mac_wmux2_s0$4384 ;
     if (stall_adv11) begin
-      \$12559  = mac_wmux_s1_w2_25;
+      \$12551  = mac_wmux_s1_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12560  = \mac_wmux2_s0$4386 ;
+    \$12552  = \mac_wmux2_s0$4386 ;
     if (stall_adv11) begin
-      \$12560  = mac_wmux_s1_w3_25;
+      \$12552  = mac_wmux_s1_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12561  = \mac_wmux2_s0$4393 ;
+    \$12553  = \mac_wmux2_s0$4393 ;
     if (stall_adv11) begin
-      \$12561  = mac_wmux_s1_w0_26;
+      \$12553  = mac_wmux_s1_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12562  = \mac_wmux2_s0$4395 ;
+    \$12554  = \mac_wmux2_s0$4395 ;
     if (stall_adv11) begin
-      \$12562  = mac_wmux_s1_w1_26;
+      \$12554  = mac_wmux_s1_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12563  = \mac_wmux2_s0$4397 ;
+    \$12555  = \mac_wmux2_s0$4397 ;
     if (stall_adv11) begin
-      \$12563  = mac_wmux_s1_w2_26;
+      \$12555  = mac_wmux_s1_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12564  = \mac_wmux2_s0$4399 ;
+    \$12556  = \mac_wmux2_s0$4399 ;
     if (stall_adv11) begin
-      \$12564  = mac_wmux_s1_w3_26;
+      \$12556  = mac_wmux_s1_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12565  = \mac_wmux2_s0$4406 ;
+    \$12557  = \mac_wmux2_s0$4406 ;
     if (stall_adv11) begin
-      \$12565  = mac_wmux_s1_w0_27;
+      \$12557  = mac_wmux_s1_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12566  = \mac_wmux2_s0$4408 ;
+    \$12558  = \mac_wmux2_s0$4408 ;
     if (stall_adv11) begin
-      \$12566  = mac_wmux_s1_w1_27;
+      \$12558  = mac_wmux_s1_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12567  = \mac_wmux2_s0$4410 ;
+    \$12559  = \mac_wmux2_s0$4410 ;
     if (stall_adv11) begin
-      \$12567  = mac_wmux_s1_w2_27;
+      \$12559  = mac_wmux_s1_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12568  = \mac_wmux2_s0$4412 ;
+    \$12560  = \mac_wmux2_s0$4412 ;
     if (stall_adv11) begin
-      \$12568  = mac_wmux_s1_w3_27;
+      \$12560  = mac_wmux_s1_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12569  = \mac_wmux2_s0$4419 ;
+    \$12561  = \mac_wmux2_s0$4419 ;
     if (stall_adv11) begin
-      \$12569  = mac_wmux_s1_w0_28;
+      \$12561  = mac_wmux_s1_w0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12570  = \mac_wmux2_s0$4421 ;
+    \$12562  = \mac_wmux2_s0$4421 ;
     if (stall_adv11) begin
-      \$12570  = mac_wmux_s1_w1_28;
+      \$12562  = mac_wmux_s1_w1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12571  = \mac_wmux2_s0$4423 ;
+    \$12563  = \mac_wmux2_s0$4423 ;
     if (stall_adv11) begin
-      \$12571  = mac_wmux_s1_w2_28;
+      \$12563  = mac_wmux_s1_w2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12572  = \mac_wmux2_s0$4425 ;
+    \$12564  = \mac_wmux2_s0$4425 ;
     if (stall_adv11) begin
-      \$12572  = mac_wmux_s1_w3_28;
+      \$12564  = mac_wmux_s1_w3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12573  = \mac_wmux2_s0$4432 ;
+    \$12565  = \mac_wmux2_s0$4432 ;
     if (stall_adv11) begin
-      \$12573  = mac_wmux_s1_w0_29;
+      \$12565  = mac_wmux_s1_w0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12574  = \mac_wmux2_s0$4434 ;
+    \$12566  = \mac_wmux2_s0$4434 ;
     if (stall_adv11) begin
-      \$12574  = mac_wmux_s1_w1_29;
+      \$12566  = mac_wmux_s1_w1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12575  = \mac_wmux2_s0$4436 ;
+    \$12567  = \mac_wmux2_s0$4436 ;
     if (stall_adv11) begin
-      \$12575  = mac_wmux_s1_w2_29;
+      \$12567  = mac_wmux_s1_w2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12576  = \mac_wmux2_s0$4438 ;
+    \$12568  = \mac_wmux2_s0$4438 ;
     if (stall_adv11) begin
-      \$12576  = mac_wmux_s1_w3_29;
+      \$12568  = mac_wmux_s1_w3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12577  = \mac_wmux2_s0$4445 ;
+    \$12569  = \mac_wmux2_s0$4445 ;
     if (stall_adv11) begin
-      \$12577  = \mac_wmux1_s0$4055 ;
+      \$12569  = \mac_wmux1_s0$4055 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12578  = \mac_wmux2_s0$4447 ;
+    \$12570  = \mac_wmux2_s0$4447 ;
     if (stall_adv11) begin
-      \$12578  = \mac_wmux1_s0$4057 ;
+      \$12570  = \mac_wmux1_s0$4057 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12579  = \mac_wmux2_s0$4449 ;
+    \$12571  = \mac_wmux2_s0$4449 ;
     if (stall_adv11) begin
-      \$12579  = \mac_wmux1_s0$4059 ;
+      \$12571  = \mac_wmux1_s0$4059 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12580  = \mac_wmux2_s0$4451 ;
+    \$12572  = \mac_wmux2_s0$4451 ;
     if (stall_adv11) begin
-      \$12580  = \mac_wmux1_s0$4061 ;
+      \$12572  = \mac_wmux1_s0$4061 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12581  = \mac_wmux2_s0$4458 ;
+    \$12573  = \mac_wmux2_s0$4458 ;
     if (stall_adv11) begin
-      \$12581  = \mac_wmux1_s0$4068 ;
+      \$12573  = \mac_wmux1_s0$4068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12582  = \mac_wmux2_s0$4460 ;
+    \$12574  = \mac_wmux2_s0$4460 ;
     if (stall_adv11) begin
-      \$12582  = \mac_wmux1_s0$4070 ;
+      \$12574  = \mac_wmux1_s0$4070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12583  = \mac_wmux2_s0$4462 ;
+    \$12575  = \mac_wmux2_s0$4462 ;
     if (stall_adv11) begin
-      \$12583  = \mac_wmux1_s0$4072 ;
+      \$12575  = \mac_wmux1_s0$4072 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12584  = \mac_wmux2_s0$4464 ;
+    \$12576  = \mac_wmux2_s0$4464 ;
     if (stall_adv11) begin
-      \$12584  = \mac_wmux1_s0$4074 ;
+      \$12576  = \mac_wmux1_s0$4074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12585  = \mac_wmux2_s0$5453 ;
+    \$12577  = \mac_wmux2_s0$5453 ;
     if (stall_adv11) begin
-      \$12585  = \mac_wmux1_s0$5435 ;
+      \$12577  = \mac_wmux1_s0$5435 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12586  = \mac_wmux2_s0$5454 ;
+    \$12578  = \mac_wmux2_s0$5454 ;
     if (stall_adv11) begin
-      \$12586  = \mac_wmux1_s0$5436 ;
+      \$12578  = \mac_wmux1_s0$5436 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12587  = \mac_wmux2_s0$5455 ;
+    \$12579  = \mac_wmux2_s0$5455 ;
     if (stall_adv11) begin
-      \$12587  = \mac_wmux1_s0$5437 ;
+      \$12579  = \mac_wmux1_s0$5437 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12588  = \mac_wmux2_s0$5456 ;
+    \$12580  = \mac_wmux2_s0$5456 ;
     if (stall_adv11) begin
-      \$12588  = \mac_wmux1_s0$5438 ;
+      \$12580  = \mac_wmux1_s0$5438 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12589  = \mac_wmux2_s0$5457 ;
+    \$12581  = \mac_wmux2_s0$5457 ;
     if (stall_adv11) begin
-      \$12589  = \mac_wmux1_s0$5439 ;
+      \$12581  = \mac_wmux1_s0$5439 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12590  = \mac_wmux2_s0$5458 ;
+    \$12582  = \mac_wmux2_s0$5458 ;
     if (stall_adv11) begin
-      \$12590  = \mac_wmux1_s0$5440 ;
+      \$12582  = \mac_wmux1_s0$5440 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12591  = \mac_wmux2_s0$5459 ;
+    \$12583  = \mac_wmux2_s0$5459 ;
     if (stall_adv11) begin
-      \$12591  = \mac_wmux1_s0$5441 ;
+      \$12583  = \mac_wmux1_s0$5441 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12592  = \mac_wmux2_s0$5460 ;
+    \$12584  = \mac_wmux2_s0$5460 ;
     if (stall_adv11) begin
-      \$12592  = \mac_wmux1_s0$5442 ;
+      \$12584  = \mac_wmux1_s0$5442 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12593  = \mac_wmux2_s0$5461 ;
+    \$12585  = \mac_wmux2_s0$5461 ;
     if (stall_adv11) begin
-      \$12593  = \mac_wmux1_s0$5443 ;
+      \$12585  = \mac_wmux1_s0$5443 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12594  = \mac_wmux2_s0$5462 ;
+    \$12586  = \mac_wmux2_s0$5462 ;
     if (stall_adv11) begin
-      \$12594  = \mac_wmux1_s0$5444 ;
+      \$12586  = \mac_wmux1_s0$5444 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12595  = \mac_wmux2_s0$5463 ;
+    \$12587  = \mac_wmux2_s0$5463 ;
     if (stall_adv11) begin
-      \$12595  = \mac_wmux1_s0$5445 ;
+      \$12587  = \mac_wmux1_s0$5445 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12596  = \mac_wmux2_s0$5464 ;
+    \$12588  = \mac_wmux2_s0$5464 ;
     if (stall_adv11) begin
-      \$12596  = \mac_wmux1_s0$5446 ;
+      \$12588  = \mac_wmux1_s0$5446 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12597  = \mac_wmux2_s0$5465 ;
+    \$12589  = \mac_wmux2_s0$5465 ;
     if (stall_adv11) begin
-      \$12597  = \mac_wmux1_s0$5447 ;
+      \$12589  = \mac_wmux1_s0$5447 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12598  = \mac_wmux2_s0$5466 ;
+    \$12590  = \mac_wmux2_s0$5466 ;
     if (stall_adv11) begin
-      \$12598  = \mac_wmux1_s0$5448 ;
+      \$12590  = \mac_wmux1_s0$5448 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12599  = \mac_wmux2_s0$5467 ;
+    \$12591  = \mac_wmux2_s0$5467 ;
     if (stall_adv11) begin
-      \$12599  = \mac_wmux1_s0$5449 ;
+      \$12591  = \mac_wmux1_s0$5449 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12600  = \mac_wmux2_s0$5468 ;
+    \$12592  = \mac_wmux2_s0$5468 ;
     if (stall_adv11) begin
-      \$12600  = \mac_wmux1_s0$5450 ;
+      \$12592  = \mac_wmux1_s0$5450 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12601  = \mac_wmux2_s0$5469 ;
+    \$12593  = \mac_wmux2_s0$5469 ;
     if (stall_adv11) begin
-      \$12601  = \mac_wmux1_s0$5451 ;
+      \$12593  = \mac_wmux1_s0$5451 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12602  = mac_wmux2_valid_s0;
+    \$12594  = mac_wmux2_valid_s0;
     if (stall_adv11) begin
-      \$12602  = mac_wmux1_valid_s0;
+      \$12594  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$12602  = 1'h0;
+      \$12594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12603  = \mac_wmux3_s0$4471 ;
+    \$12595  = \mac_wmux3_s0$4471 ;
     if (stall_adv12) begin
-      \$12603  = mac_wmux_s2_v0;
+      \$12595  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12604  = \mac_wmux3_s0$4490 ;
+    \$12596  = \mac_wmux3_s0$4490 ;
     if (stall_adv12) begin
-      \$12604  = mac_wmux_s2_v1;
+      \$12596  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12605  = \mac_wmux3_s0$4509 ;
+    \$12597  = \mac_wmux3_s0$4509 ;
     if (stall_adv12) begin
-      \$12605  = mac_wmux_s2_v2;
+      \$12597  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12606  = \mac_wmux3_s0$4528 ;
+    \$12598  = \mac_wmux3_s0$4528 ;
     if (stall_adv12) begin
-      \$12606  = mac_wmux_s2_v3;
+      \$12598  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12607  = \mac_wmux3_s0$4547 ;
+    \$12599  = \mac_wmux3_s0$4547 ;
     if (stall_adv12) begin
-      \$12607  = mac_wmux_s2_v4;
+      \$12599  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12608  = \mac_wmux3_s0$4566 ;
+    \$12600  = \mac_wmux3_s0$4566 ;
     if (stall_adv12) begin
-      \$12608  = mac_wmux_s2_v5;
+      \$12600  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12609  = \mac_wmux3_s0$4585 ;
+    \$12601  = \mac_wmux3_s0$4585 ;
     if (stall_adv12) begin
-      \$12609  = mac_wmux_s2_v6;
+      \$12601  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12610  = \mac_wmux3_s0$4604 ;
+    \$12602  = \mac_wmux3_s0$4604 ;
     if (stall_adv12) begin
-      \$12610  = mac_wmux_s2_v7;
+      \$12602  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12611  = mac_wmux3_s0;
+    \$12603  = mac_wmux3_s0;
     if (stall_adv12) begin
-      \$12611  = mac_wmux_s2_v8;
+      \$12603  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12612  = \mac_wmux3_s0$4487 ;
+    \$12604  = \mac_wmux3_s0$4487 ;
     if (stall_adv12) begin
-      \$12612  = mac_wmux_s2_v9;
+      \$12604  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12613  = \mac_wmux3_s0$4506 ;
+    \$12605  = \mac_wmux3_s0$4506 ;
     if (stall_adv12) begin
-      \$12613  = mac_wmux_s2_v10;
+      \$12605  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12614  = \mac_wmux3_s0$4525 ;
+    \$12606  = \mac_wmux3_s0$4525 ;
     if (stall_adv12) begin
-      \$12614  = mac_wmux_s2_v11;
+      \$12606  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12615  = \mac_wmux3_s0$4544 ;
+    \$12607  = \mac_wmux3_s0$4544 ;
     if (stall_adv12) begin
-      \$12615  = mac_wmux_s2_v12;
+      \$12607  = mac_wmux_s2_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12616  = \mac_wmux3_s0$4563 ;
+    \$12608  = \mac_wmux3_s0$4563 ;
     if (stall_adv12) begin
-      \$12616  = mac_wmux_s2_v13;
+      \$12608  = mac_wmux_s2_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12617  = \mac_wmux3_s0$4582 ;
+    \$12609  = \mac_wmux3_s0$4582 ;
     if (stall_adv12) begin
-      \$12617  = mac_wmux_s2_v14;
+      \$12609  = mac_wmux_s2_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12618  = \mac_wmux3_s0$4601 ;
+    \$12610  = \mac_wmux3_s0$4601 ;
     if (stall_adv12) begin
-      \$12618  = mac_wmux_s2_v15;
+      \$12610  = mac_wmux_s2_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12619  = \mac_wmux3_s0$4620 ;
+    \$12611  = \mac_wmux3_s0$4620 ;
     if (stall_adv12) begin
-      \$12619  = mac_wmux_s2_v16;
+      \$12611  = mac_wmux_s2_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12620  = \mac_wmux3_s0$4633 ;
+    \$12612  = \mac_wmux3_s0$4633 ;
     if (stall_adv12) begin
-      \$12620  = mac_wmux_s2_v17;
+      \$12612  = mac_wmux_s2_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12621  = \mac_wmux3_s0$4646 ;
+    \$12613  = \mac_wmux3_s0$4646 ;
     if (stall_adv12) begin
-      \$12621  = mac_wmux_s2_v18;
+      \$12613  = mac_wmux_s2_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12622  = \mac_wmux3_s0$4659 ;
+    \$12614  = \mac_wmux3_s0$4659 ;
     if (stall_adv12) begin
-      \$12622  = mac_wmux_s2_v19;
+      \$12614  = mac_wmux_s2_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12623  = \mac_wmux3_s0$4672 ;
+    \$12615  = \mac_wmux3_s0$4672 ;
     if (stall_adv12) begin
-      \$12623  = mac_wmux_s2_v20;
+      \$12615  = mac_wmux_s2_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12624  = \mac_wmux3_s0$4685 ;
+    \$12616  = \mac_wmux3_s0$4685 ;
     if (stall_adv12) begin
-      \$12624  = mac_wmux_s2_v21;
+      \$12616  = mac_wmux_s2_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12625  = \mac_wmux3_s0$4698 ;
+    \$12617  = \mac_wmux3_s0$4698 ;
     if (stall_adv12) begin
-      \$12625  = mac_wmux_s2_v22;
+      \$12617  = mac_wmux_s2_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12626  = \mac_wmux3_s0$4711 ;
+    \$12618  = \mac_wmux3_s0$4711 ;
     if (stall_adv12) begin
-      \$12626  = mac_wmux_s2_v23;
+      \$12618  = mac_wmux_s2_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12627  = \mac_wmux3_s0$4724 ;
+    \$12619  = \mac_wmux3_s0$4724 ;
     if (stall_adv12) begin
-      \$12627  = mac_wmux_s2_v24;
+      \$12619  = mac_wmux_s2_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12628  = \mac_wmux3_s0$4737 ;
+    \$12620  = \mac_wmux3_s0$4737 ;
     if (stall_adv12) begin
-      \$12628  = mac_wmux_s2_v25;
+      \$12620  = mac_wmux_s2_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12629  = \mac_wmux3_s0$4750 ;
+    \$12621  = \mac_wmux3_s0$4750 ;
     if (stall_adv12) begin
-      \$12629  = mac_wmux_s2_v26;
+      \$12621  = mac_wmux_s2_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12630  = \mac_wmux3_s0$4763 ;
+    \$12622  = \mac_wmux3_s0$4763 ;
     if (stall_adv12) begin
-      \$12630  = mac_wmux_s2_v27;
+      \$12622  = mac_wmux_s2_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12631  = \mac_wmux3_s0$4776 ;
+    \$12623  = \mac_wmux3_s0$4776 ;
     if (stall_adv12) begin
-      \$12631  = \$11181 ;
+      \$12623  = \$11181 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12632  = \mac_wmux3_s0$4789 ;
+    \$12624  = \mac_wmux3_s0$4789 ;
     if (stall_adv12) begin
-      \$12632  = \$11183 ;
+      \$12624  = \$11183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12633  = \mac_wmux3_s0$4802 ;
+    \$12625  = \mac_wmux3_s0$4802 ;
     if (stall_adv12) begin
-      \$12633  = \$11185 ;
+      \$12625  = \$11185 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12634  = \mac_wmux3_s0$4815 ;
+    \$12626  = \mac_wmux3_s0$4815 ;
     if (stall_adv12) begin
-      \$12634  = \$11187 ;
+      \$12626  = \$11187 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12635  = \mac_wmux3_s0$4472 ;
+    \$12627  = \mac_wmux3_s0$4472 ;
     if (stall_adv12) begin
-      \$12635  = mac_wmux_s2_d0;
+      \$12627  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12636  = \mac_wmux3_s0$4491 ;
+    \$12628  = \mac_wmux3_s0$4491 ;
     if (stall_adv12) begin
-      \$12636  = mac_wmux_s2_d1;
+      \$12628  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12637  = \mac_wmux3_s0$4510 ;
+    \$12629  = \mac_wmux3_s0$4510 ;
     if (stall_adv12) begin
-      \$12637  = mac_wmux_s2_d2;
+      \$12629  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12638  = \mac_wmux3_s0$4529 ;
+    \$12630  = \mac_wmux3_s0$4529 ;
     if (stall_adv12) begin
-      \$12638  = mac_wmux_s2_d3;
+      \$12630  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12639  = \mac_wmux3_s0$4548 ;
+    \$12631  = \mac_wmux3_s0$4548 ;
     if (stall_adv12) begin
-      \$12639  = mac_wmux_s2_d4;
+      \$12631  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12640  = \mac_wmux3_s0$4567 ;
+    \$12632  = \mac_wmux3_s0$4567 ;
     if (stall_adv12) begin
-      \$12640  = mac_wmux_s2_d5;
+      \$12632  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12641  = \mac_wmux3_s0$4586 ;
+    \$12633  = \mac_wmux3_s0$4586 ;
     if (stall_adv12) begin
-      \$12641  = mac_wmux_s2_d6;
+      \$12633  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12642  = \mac_wmux3_s0$4605 ;
+    \$12634  = \mac_wmux3_s0$4605 ;
     if (stall_adv12) begin
-      \$12642  = mac_wmux_s2_d7;
+      \$12634  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12643  = \mac_wmux3_s0$4469 ;
+    \$12635  = \mac_wmux3_s0$4469 ;
     if (stall_adv12) begin
-      \$12643  = mac_wmux_s2_d8;
+      \$12635  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12644  = \mac_wmux3_s0$4488 ;
+    \$12636  = \mac_wmux3_s0$4488 ;
     if (stall_adv12) begin
-      \$12644  = mac_wmux_s2_d9;
+      \$12636  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12645  = \mac_wmux3_s0$4507 ;
+    \$12637  = \mac_wmux3_s0$4507 ;
     if (stall_adv12) begin
-      \$12645  = mac_wmux_s2_d10;
+      \$12637  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12646  = \mac_wmux3_s0$4526 ;
+    \$12638  = \mac_wmux3_s0$4526 ;
     if (stall_adv12) begin
-      \$12646  = mac_wmux_s2_d11;
+      \$12638  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12647  = \mac_wmux3_s0$4545 ;
+    \$12639  = \mac_wmux3_s0$4545 ;
     if (stall_adv12) begin
-      \$12647  = mac_wmux_s2_d12;
+      \$12639  = mac_wmux_s2_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12648  = \mac_wmux3_s0$4564 ;
+    \$12640  = \mac_wmux3_s0$4564 ;
     if (stall_adv12) begin
-      \$12648  = mac_wmux_s2_d13;
+      \$12640  = mac_wmux_s2_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12649  = \mac_wmux3_s0$4583 ;
+    \$12641  = \mac_wmux3_s0$4583 ;
     if (stall_adv12) begin
-      \$12649  = mac_wmux_s2_d14;
+      \$12641  = mac_wmux_s2_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12650  = \mac_wmux3_s0$4602 ;
+    \$12642  = \mac_wmux3_s0$4602 ;
     if (stall_adv12) begin
-      \$12650  = mac_wmux_s2_d15;
+      \$12642  = mac_wmux_s2_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12651  = \mac_wmux3_s0$4621 ;
+    \$12643  = \mac_wmux3_s0$4621 ;
     if (stall_adv12) begin
-      \$12651  = mac_wmux_s2_d16;
+      \$12643  = mac_wmux_s2_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12652  = \mac_wmux3_s0$4634 ;
+    \$12644  = \mac_wmux3_s0$4634 ;
     if (stall_adv12) begin
-      \$12652  = mac_wmux_s2_d17;
+      \$12644  = mac_wmux_s2_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12653  = \mac_wmux3_s0$4647 ;
+    \$12645  = \mac_wmux3_s0$4647 ;
     if (stall_adv12) begin
-      \$12653  = mac_wmux_s2_d18;
+      \$12645  = mac_wmux_s2_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12654  = \mac_wmux3_s0$4660 ;
+    \$12646  = \mac_wmux3_s0$4660 ;
     if (stall_adv12) begin
-      \$12654  = mac_wmux_s2_d19;
+      \$12646  = mac_wmux_s2_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12655  = \mac_wmux3_s0$4673 ;
+    \$12647  = \mac_wmux3_s0$4673 ;
     if (stall_adv12) begin
-      \$12655  = mac_wmux_s2_d20;
+      \$12647  = mac_wmux_s2_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12656  = \mac_wmux3_s0$4686 ;
+    \$12648  = \mac_wmux3_s0$4686 ;
     if (stall_adv12) begin
-      \$12656  = mac_wmux_s2_d21;
+      \$12648  = mac_wmux_s2_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12657  = \mac_wmux3_s0$4699 ;
+    \$12649  = \mac_wmux3_s0$4699 ;
     if (stall_adv12) begin
-      \$12657  = mac_wmux_s2_d22;
+      \$12649  = mac_wmux_s2_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12658  = \mac_wmux3_s0$4712 ;
+    \$12650  = \mac_wmux3_s0$4712 ;
     if (stall_adv12) begin
-      \$12658  = mac_wmux_s2_d23;
+      \$12650  = mac_wmux_s2_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12659  = \mac_wmux3_s0$4725 ;
+    \$12651  = \mac_wmux3_s0$4725 ;
     if (stall_adv12) begin
-      \$12659  = mac_wmux_s2_d24;
+      \$12651  = mac_wmux_s2_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12660  = \mac_wmux3_s0$4738 ;
+    \$12652  = \mac_wmux3_s0$4738 ;
     if (stall_adv12) begin
-      \$12660  = mac_wmux_s2_d25;
+      \$12652  = mac_wmux_s2_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12661  = \mac_wmux3_s0$4751 ;
+    \$12653  = \mac_wmux3_s0$4751 ;
     if (stall_adv12) begin
-      \$12661  = mac_wmux_s2_d26;
+      \$12653  = mac_wmux_s2_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12662  = \mac_wmux3_s0$4764 ;
+    \$12654  = \mac_wmux3_s0$4764 ;
     if (stall_adv12) begin
-      \$12662  = mac_wmux_s2_d27;
+      \$12654  = mac_wmux_s2_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12663  = \mac_wmux3_s0$4777 ;
+    \$12655  = \mac_wmux3_s0$4777 ;
     if (stall_adv12) begin
-      \$12663  = \mac_wmux2_s0$4415 ;
+      \$12655  = \mac_wmux2_s0$4415 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12664  = \mac_wmux3_s0$4790 ;
+    \$12656  = \mac_wmux3_s0$4790 ;
     if (stall_adv12) begin
-      \$12664  = \mac_wmux2_s0$4428 ;
+      \$12656  = \mac_wmux2_s0$4428 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12665  = \mac_wmux3_s0$4803 ;
+    \$12657  = \mac_wmux3_s0$4803 ;
     if (stall_adv12) begin
-      \$12665  = \mac_wmux2_s0$4441 ;
+      \$12657  = \mac_wmux2_s0$4441 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12666  = \mac_wmux3_s0$4816 ;
+    \$12658  = \mac_wmux3_s0$4816 ;
     if (stall_adv12) begin
-      \$12666  = \mac_wmux2_s0$4454 ;
+      \$12658  = \mac_wmux2_s0$4454 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12667  = \mac_wmux3_s0$4475 ;
+    \$12659  = \mac_wmux3_s0$4475 ;
     if (stall_adv12) begin
-      \$12667  = mac_wmux_s2_w0_0;
+      \$12659  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12668  = \mac_wmux3_s0$4478 ;
+    \$12660  = \mac_wmux3_s0$4478 ;
     if (stall_adv12) begin
-      \$12668  = mac_wmux_s2_w1_0;
+      \$12660  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12669  = \mac_wmux3_s0$4481 ;
+    \$12661  = \mac_wmux3_s0$4481 ;
     if (stall_adv12) begin
-      \$12669  = mac_wmux_s2_w2_0;
+      \$12661  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12670  = \mac_wmux3_s0$4484 ;
+    \$12662  = \mac_wmux3_s0$4484 ;
     if (stall_adv12) begin
-      \$12670  = mac_wmux_s2_w3_0;
+      \$12662  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12671  = \mac_wmux3_s0$4494 ;
+    \$12663  = \mac_wmux3_s0$4494 ;
     if (stall_adv12) begin
-      \$12671  = mac_wmux_s2_w0_1;
+      \$12663  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12672  = \mac_wmux3_s0$4497 ;
+    \$12664  = \mac_wmux3_s0$4497 ;
     if (stall_adv12) begin
-      \$12672  = mac_wmux_s2_w1_1;
+      \$12664  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12673  = \mac_wmux3_s0$4500 ;
+    \$12665  = \mac_wmux3_s0$4500 ;
     if (stall_adv12) begin
-      \$12673  = mac_wmux_s2_w2_1;
+      \$12665  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12674  = \mac_wmux3_s0$4503 ;
+    \$12666  = \mac_wmux3_s0$4503 ;
     if (stall_adv12) begin
-      \$12674  = mac_wmux_s2_w3_1;
+      \$12666  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12675  = \mac_wmux3_s0$4513 ;
+    \$12667  = \mac_wmux3_s0$4513 ;
     if (stall_adv12) begin
-      \$12675  = mac_wmux_s2_w0_2;
+      \$12667  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12676  = \mac_wmux3_s0$4516 ;
+    \$12668  = \mac_wmux3_s0$4516 ;
     if (stall_adv12) begin
-      \$12676  = mac_wmux_s2_w1_2;
+      \$12668  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12677  = \mac_wmux3_s0$4519 ;
+    \$12669  = \mac_wmux3_s0$4519 ;
     if (stall_adv12) begin
-      \$12677  = mac_wmux_s2_w2_2;
+      \$12669  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12678  = \mac_wmux3_s0$4522 ;
+    \$12670  = \mac_wmux3_s0$4522 ;
     if (stall_adv12) begin
-      \$12678  = mac_wmux_s2_w3_2;
+      \$12670  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12679  = \mac_wmux3_s0$4532 ;
+    \$12671  = \mac_wmux3_s0$4532 ;
     if (stall_adv12) begin
-      \$12679  = mac_wmux_s2_w0_3;
+      \$12671  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12680  = \mac_wmux3_s0$4535 ;
+    \$12672  = \mac_wmux3_s0$4535 ;
     if (stall_adv12) begin
-      \$12680  = mac_wmux_s2_w1_3;
+      \$12672  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12681  = \mac_wmux3_s0$4538 ;
+    \$12673  = \mac_wmux3_s0$4538 ;
     if (stall_adv12) begin
-      \$12681  = mac_wmux_s2_w2_3;
+      \$12673  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12682  = \mac_wmux3_s0$4541 ;
+    \$12674  = \mac_wmux3_s0$4541 ;
     if (stall_adv12) begin
-      \$12682  = mac_wmux_s2_w3_3;
+      \$12674  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12683  = \mac_wmux3_s0$4551 ;
+    \$12675  = \mac_wmux3_s0$4551 ;
     if (stall_adv12) begin
-      \$12683  = mac_wmux_s2_w0_4;
+      \$12675  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12684  = \mac_wmux3_s0$4554 ;
+    \$12676  = \mac_wmux3_s0$4554 ;
     if (stall_adv12) begin
-      \$12684  = mac_wmux_s2_w1_4;
+      \$12676  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12685  = \mac_wmux3_s0$4557 ;
+    \$12677  = \mac_wmux3_s0$4557 ;
     if (stall_adv12) begin
-      \$12685  = mac_wmux_s2_w2_4;
+      \$12677  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12686  = \mac_wmux3_s0$4560 ;
+    \$12678  = \mac_wmux3_s0$4560 ;
     if (stall_adv12) begin
-      \$12686  = mac_wmux_s2_w3_4;
+      \$12678  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12687  = \mac_wmux3_s0$4570 ;
+    \$12679  = \mac_wmux3_s0$4570 ;
     if (stall_adv12) begin
-      \$12687  = mac_wmux_s2_w0_5;
+      \$12679  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12688  = \mac_wmux3_s0$4573 ;
+    \$12680  = \mac_wmux3_s0$4573 ;
     if (stall_adv12) begin
-      \$12688  = mac_wmux_s2_w1_5;
+      \$12680  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12689  = \mac_wmux3_s0$4576 ;
+    \$12681  = \mac_wmux3_s0$4576 ;
     if (stall_adv12) begin
-      \$12689  = mac_wmux_s2_w2_5;
+      \$12681  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12690  = \mac_wmux3_s0$4579 ;
+    \$12682  = \mac_wmux3_s0$4579 ;
     if (stall_adv12) begin
-      \$12690  = mac_wmux_s2_w3_5;
+      \$12682  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12691  = \mac_wmux3_s0$4589 ;
+    \$12683  = \mac_wmux3_s0$4589 ;
     if (stall_adv12) begin
-      \$12691  = mac_wmux_s2_w0_6;
+      \$12683  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12692  = \mac_wmux3_s0$4592 ;
+    \$12684  = \mac_wmux3_s0$4592 ;
     if (stall_adv12) begin
-      \$12692  = mac_wmux_s2_w1_6;
+      \$12684  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12693  = \mac_wmux3_s0$4595 ;
+    \$12685  = \mac_wmux3_s0$4595 ;
     if (stall_adv12) begin
-      \$12693  = mac_wmux_s2_w2_6;
+      \$12685  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12694  = \mac_wmux3_s0$4598 ;
+    \$12686  = \mac_wmux3_s0$4598 ;
     if (stall_adv12) begin
-      \$12694  = mac_wmux_s2_w3_6;
+      \$12686  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12695  = \mac_wmux3_s0$4608 ;
+    \$12687  = \mac_wmux3_s0$4608 ;
     if (stall_adv12) begin
-      \$12695  = mac_wmux_s2_w0_7;
+      \$12687  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12696  = \mac_wmux3_s0$4611 ;
+    \$12688  = \mac_wmux3_s0$4611 ;
     if (stall_adv12) begin
-      \$12696  = mac_wmux_s2_w1_7;
+      \$12688  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12697  = \mac_wmux3_s0$4614 ;
+    \$12689  = \mac_wmux3_s0$4614 ;
     if (stall_adv12) begin
-      \$12697  = mac_wmux_s2_w2_7;
+      \$12689  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12698  = \mac_wmux3_s0$4617 ;
+    \$12690  = \mac_wmux3_s0$4617 ;
     if (stall_adv12) begin
-      \$12698  = mac_wmux_s2_w3_7;
+      \$12690  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12699  = \mac_wmux3_s0$4476 ;
+    \$12691  = \mac_wmux3_s0$4476 ;
     if (stall_adv12) begin
-      \$12699  = mac_wmux_s2_w0_8;
+      \$12691  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12700  = \mac_wmux3_s0$4479 ;
+    \$12692  = \mac_wmux3_s0$4479 ;
     if (stall_adv12) begin
-      \$12700  = mac_wmux_s2_w1_8;
+      \$12692  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12701  = \mac_wmux3_s0$4482 ;
+    \$12693  = \mac_wmux3_s0$4482 ;
     if (stall_adv12) begin
-      \$12701  = mac_wmux_s2_w2_8;
+      \$12693  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12702  = \mac_wmux3_s0$4485 ;
+    \$12694  = \mac_wmux3_s0$4485 ;
     if (stall_adv12) begin
-      \$12702  = mac_wmux_s2_w3_8;
+      \$12694  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12703  = \mac_wmux3_s0$4495 ;
+    \$12695  = \mac_wmux3_s0$4495 ;
     if (stall_adv12) begin
-      \$12703  = mac_wmux_s2_w0_9;
+      \$12695  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12704  = \mac_wmux3_s0$4498 ;
+    \$12696  = \mac_wmux3_s0$4498 ;
     if (stall_adv12) begin
-      \$12704  = mac_wmux_s2_w1_9;
+      \$12696  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12705  = \mac_wmux3_s0$4501 ;
+    \$12697  = \mac_wmux3_s0$4501 ;
     if (stall_adv12) begin
-      \$12705  = mac_wmux_s2_w2_9;
+      \$12697  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12706  = \mac_wmux3_s0$4504 ;
+    \$12698  = \mac_wmux3_s0$4504 ;
     if (stall_adv12) begin
-      \$12706  = mac_wmux_s2_w3_9;
+      \$12698  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12707  = \mac_wmux3_s0$4514 ;
+    \$12699  = \mac_wmux3_s0$4514 ;
     if (stall_adv12) begin
-      \$12707  = mac_wmux_s2_w0_10;
+      \$12699  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12708  = \mac_wmux3_s0$4517 ;
+    \$12700  = \mac_wmux3_s0$4517 ;
     if (stall_adv12) begin
-      \$12708  = mac_wmux_s2_w1_10;
+      \$12700  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12709  = \mac_wmux3_s0$4520 ;
+    \$12701  = \mac_wmux3_s0$4520 ;
     if (stall_adv12) begin
-      \$12709  = mac_wmux_s2_w2_10;
+      \$12701  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12710  = \mac_wmux3_s0$4523 ;
+    \$12702  = \mac_wmux3_s0$4523 ;
     if (stall_adv12) begin
-      \$12710  = mac_wmux_s2_w3_10;
+      \$12702  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12711  = \mac_wmux3_s0$4533 ;
+    \$12703  = \mac_wmux3_s0$4533 ;
     if (stall_adv12) begin
-      \$12711  = mac_wmux_s2_w0_11;
+      \$12703  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12712  = \mac_wmux3_s0$4536 ;
+    \$12704  = \mac_wmux3_s0$4536 ;
     if (stall_adv12) begin
-      \$12712  = mac_wmux_s2_w1_11;
+      \$12704  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12713  = \mac_wmux3_s0$4539 ;
+    \$12705  = \mac_wmux3_s0$4539 ;
     if (stall_adv12) begin
-      \$12713  = mac_wmux_s2_w2_11;
+      \$12705  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12714  = \mac_wmux3_s0$4542 ;
+    \$12706  = \mac_wmux3_s0$4542 ;
     if (stall_adv12) begin
-      \$12714  = mac_wmux_s2_w3_11;
+      \$12706  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12715  = \mac_wmux3_s0$4552 ;
+    \$12707  = \mac_wmux3_s0$4552 ;
     if (stall_adv12) begin
-      \$12715  = mac_wmux_s2_w0_12;
+      \$12707  = mac_wmux_s2_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12716  = \mac_wmux3_s0$4555 ;
+    \$12708  = \mac_wmux3_s0$4555 ;
     if (stall_adv12) begin
-      \$12716  = mac_wmux_s2_w1_12;
+      \$12708  = mac_wmux_s2_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12717  = \mac_wmux3_s0$4558 ;
+    \$12709  = \mac_wmux3_s0$4558 ;
     if (stall_adv12) begin
-      \$12717  = mac_wmux_s2_w2_12;
+      \$12709  = mac_wmux_s2_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12718  = \mac_wmux3_s0$4561 ;
+    \$12710  = \mac_wmux3_s0$4561 ;
     if (stall_adv12) begin
-      \$12718  = mac_wmux_s2_w3_12;
+      \$12710  = mac_wmux_s2_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12719  = \mac_wmux3_s0$4571 ;
+    \$12711  = \mac_wmux3_s0$4571 ;
     if (stall_adv12) begin
-      \$12719  = mac_wmux_s2_w0_13;
+      \$12711  = mac_wmux_s2_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12720  = \mac_wmux3_s0$4574 ;
+    \$12712  = \mac_wmux3_s0$4574 ;
     if (stall_adv12) begin
-      \$12720  = mac_wmux_s2_w1_13;
+      \$12712  = mac_wmux_s2_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12721  = \mac_wmux3_s0$4577 ;
+    \$12713  = \mac_wmux3_s0$4577 ;
     if (stall_adv12) begin
-      \$12721  = mac_wmux_s2_w2_13;
+      \$12713  = mac_wmux_s2_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12722  = \mac_wmux3_s0$4580 ;
+    \$12714  = \mac_wmux3_s0$4580 ;
     if (stall_adv12) begin
-      \$12722  = mac_wmux_s2_w3_13;
+      \$12714  = mac_wmux_s2_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12723  = \mac_wmux3_s0$4590 ;
+    \$12715  = \mac_wmux3_s0$4590 ;
     if (stall_adv12) begin
-      \$12723  = mac_wmux_s2_w0_14;
+      \$12715  = mac_wmux_s2_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12724  = \mac_wmux3_s0$4593 ;
+    \$12716  = \mac_wmux3_s0$4593 ;
     if (stall_adv12) begin
-      \$12724  = mac_wmux_s2_w1_14;
+      \$12716  = mac_wmux_s2_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12725  = \mac_wmux3_s0$4596 ;
+    \$12717  = \mac_wmux3_s0$4596 ;
     if (stall_adv12) begin
-      \$12725  = mac_wmux_s2_w2_14;
+      \$12717  = mac_wmux_s2_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12726  = \mac_wmux3_s0$4599 ;
+    \$12718  = \mac_wmux3_s0$4599 ;
     if (stall_adv12) begin
-      \$12726  = mac_wmux_s2_w3_14;
+      \$12718  = mac_wmux_s2_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12727  = \mac_wmux3_s0$4609 ;
+    \$12719  = \mac_wmux3_s0$4609 ;
     if (stall_adv12) begin
-      \$12727  = mac_wmux_s2_w0_15;
+      \$12719  = mac_wmux_s2_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12728  = \mac_wmux3_s0$4612 ;
+    \$12720  = \mac_wmux3_s0$4612 ;
     if (stall_adv12) begin
-      \$12728  = mac_wmux_s2_w1_15;
+      \$12720  = mac_wmux_s2_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12729  = \mac_wmux3_s0$4615 ;
+    \$12721  = \mac_wmux3_s0$4615 ;
     if (stall_adv12) begin
-      \$12729  = mac_wmux_s2_w2_15;
+      \$12721  = mac_wmux_s2_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12730  = \mac_wmux3_s0$4618 ;
+    \$12722  = \mac_wmux3_s0$4618 ;
     if (stall_adv12) begin
-      \$12730  = mac_wmux_s2_w3_15;
+      \$12722  = mac_wmux_s2_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12731  = \mac_wmux3_s0$4625 ;
+    \$12723  = \mac_wmux3_s0$4625 ;
     if (stall_adv12) begin
-      \$12731  = mac_wmux_s2_w0_16;
+      \$12723  = mac_wmux_s2_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12732  = \mac_wmux3_s0$4627 ;
+    \$12724  = \mac_wmux3_s0$4627 ;
     if (stall_adv12) begin
-      \$12732  = mac_wmux_s2_w1_16;
+      \$12724  = mac_wmux_s2_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12733  = \mac_wmux3_s0$4629 ;
+    \$12725  = \mac_wmux3_s0$4629 ;
     if (stall_adv12) begin
-      \$12733  = mac_wmux_s2_w2_16;
+      \$12725  = mac_wmux_s2_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12734  = \mac_wmux3_s0$4631 ;
+    \$12726  = \mac_wmux3_s0$4631 ;
     if (stall_adv12) begin
-      \$12734  = mac_wmux_s2_w3_16;
+      \$12726  = mac_wmux_s2_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12735  = \mac_wmux3_s0$4638 ;
+    \$12727  = \mac_wmux3_s0$4638 ;
     if (stall_adv12) begin
-      \$12735  = mac_wmux_s2_w0_17;
+      \$12727  = mac_wmux_s2_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12736  = \mac_wmux3_s0$4640 ;
+    \$12728  = \mac_wmux3_s0$4640 ;
     if (stall_adv12) begin
-      \$12736  = mac_wmux_s2_w1_17;
+      \$12728  = mac_wmux_s2_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12737  = \mac_wmux3_s0$4642 ;
+    \$12729  = \mac_wmux3_s0$4642 ;
     if (stall_adv12) begin
-      \$12737  = mac_wmux_s2_w2_17;
+      \$12729  = mac_wmux_s2_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12738  = \mac_wmux3_s0$4644 ;
+    \$12730  = \mac_wmux3_s0$4644 ;
     if (stall_adv12) begin
-      \$12738  = mac_wmux_s2_w3_17;
+      \$12730  = mac_wmux_s2_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12739  = \mac_wmux3_s0$4651 ;
+    \$12731  = \mac_wmux3_s0$4651 ;
     if (stall_adv12) begin
-      \$12739  = mac_wmux_s2_w0_18;
+      \$12731  = mac_wmux_s2_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12740  = \mac_wmux3_s0$4653 ;
+    \$12732  = \mac_wmux3_s0$4653 ;
     if (stall_adv12) begin
-      \$12740  = mac_wmux_s2_w1_18;
+      \$12732  = mac_wmux_s2_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12741  = \mac_wmux3_s0$4655 ;
+    \$12733  = \mac_wmux3_s0$4655 ;
     if (stall_adv12) begin
-      \$12741  = mac_wmux_s2_w2_18;
+      \$12733  = mac_wmux_s2_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12742  = \mac_wmux3_s0$4657 ;
+    \$12734  = \mac_wmux3_s0$4657 ;
     if (stall_adv12) begin
-      \$12742  = mac_wmux_s2_w3_18;
+      \$12734  = mac_wmux_s2_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12743  = \mac_wmux3_s0$4664 ;
+    \$12735  = \mac_wmux3_s0$4664 ;
     if (stall_adv12) begin
-      \$12743  = mac_wmux_s2_w0_19;
+      \$12735  = mac_wmux_s2_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12744  = \mac_wmux3_s0$4666 ;
+    \$12736  = \mac_wmux3_s0$4666 ;
     if (stall_adv12) begin
-      \$12744  = mac_wmux_s2_w1_19;
+      \$12736  = mac_wmux_s2_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12745  = \mac_wmux3_s0$4668 ;
+    \$12737  = \mac_wmux3_s0$4668 ;
     if (stall_adv12) begin
-      \$12745  = mac_wmux_s2_w2_19;
+      \$12737  = mac_wmux_s2_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12746  = \mac_wmux3_s0$4670 ;
+    \$12738  = \mac_wmux3_s0$4670 ;
     if (stall_adv12) begin
-      \$12746  = mac_wmux_s2_w3_19;
+      \$12738  = mac_wmux_s2_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12747  = \mac_wmux3_s0$4677 ;
+    \$12739  = \mac_wmux3_s0$4677 ;
     if (stall_adv12) begin
-      \$12747  = mac_wmux_s2_w0_20;
+      \$12739  = mac_wmux_s2_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12748  = \mac_wmux3_s0$4679 ;
+    \$12740  = \mac_wmux3_s0$4679 ;
     if (stall_adv12) begin
-      \$12748  = mac_wmux_s2_w1_20;
+      \$12740  = mac_wmux_s2_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12749  = \mac_wmux3_s0$4681 ;
+    \$12741  = \mac_wmux3_s0$4681 ;
     if (stall_adv12) begin
-      \$12749  = mac_wmux_s2_w2_20;
+      \$12741  = mac_wmux_s2_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12750  = \mac_wmux3_s0$4683 ;
+    \$12742  = \mac_wmux3_s0$4683 ;
     if (stall_adv12) begin
-      \$12750  = mac_wmux_s2_w3_20;
+      \$12742  = mac_wmux_s2_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12751  = \mac_wmux3_s0$4690 ;
+    \$12743  = \mac_wmux3_s0$4690 ;
     if (stall_adv12) begin
-      \$12751  = mac_wmux_s2_w0_21;
+      \$12743  = mac_wmux_s2_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12752  = \mac_wmux3_s0$4692 ;
+    \$12744  = \mac_wmux3_s0$4692 ;
     if (stall_adv12) begin
-      \$12752  = mac_wmux_s2_w1_21;
+      \$12744  = mac_wmux_s2_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12753  = \mac_wmux3_s0$4694 ;
+    \$12745  = \mac_wmux3_s0$4694 ;
     if (stall_adv12) begin
-      \$12753  = mac_wmux_s2_w2_21;
+      \$12745  = mac_wmux_s2_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12754  = \mac_wmux3_s0$4696 ;
+    \$12746  = \mac_wmux3_s0$4696 ;
     if (stall_adv12) begin
-      \$12754  = mac_wmux_s2_w3_21;
+      \$12746  = mac_wmux_s2_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12755  = \mac_wmux3_s0$4703 ;
+    \$12747  = \mac_wmux3_s0$4703 ;
     if (stall_adv12) begin
-      \$12755  = mac_wmux_s2_w0_22;
+      \$12747  = mac_wmux_s2_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12756  = \mac_wmux3_s0$4705 ;
+    \$12748  = \mac_wmux3_s0$4705 ;
     if (stall_adv12) begin
-      \$12756  = mac_wmux_s2_w1_22;
+      \$12748  = mac_wmux_s2_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12757  = \mac_wmux3_s0$4707 ;
+    \$12749  = \mac_wmux3_s0$4707 ;
     if (stall_adv12) begin
-      \$12757  = mac_wmux_s2_w2_22;
+      \$12749  = mac_wmux_s2_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12758  = \mac_wmux3_s0$4709 ;
+    \$12750  = \mac_wmux3_s0$4709 ;
     if (stall_adv12) begin
-      \$12758  = mac_wmux_s2_w3_22;
+      \$12750  = mac_wmux_s2_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12759  = \mac_wmux3_s0$4716 ;
+    \$12751  = \mac_wmux3_s0$4716 ;
     if (stall_adv12) begin
-      \$12759  = mac_wmux_s2_w0_23;
+      \$12751  = mac_wmux_s2_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12760  = \mac_wmux3_s0$4718 ;
+    \$12752  = \mac_wmux3_s0$4718 ;
     if (stall_adv12) begin
-      \$12760  = mac_wmux_s2_w1_23;
+      \$12752  = mac_wmux_s2_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12761  = \mac_wmux3_s0$4720 ;
+    \$12753  = \mac_wmux3_s0$4720 ;
     if (stall_adv12) begin
-      \$12761  = mac_wmux_s2_w2_23;
+      \$12753  = mac_wmux_s2_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12762  = \mac_wmux3_s0$4722 ;
+    \$12754  = \mac_wmux3_s0$4722 ;
     if (stall_adv12) begin
-      \$12762  = mac_wmux_s2_w3_23;
+      \$12754  = mac_wmux_s2_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12763  = \mac_wmux3_s0$4729 ;
+    \$12755  = \mac_wmux3_s0$4729 ;
     if (stall_adv12) begin
-      \$12763  = mac_wmux_s2_w0_24;
+      \$12755  = mac_wmux_s2_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12764  = \mac_wmux3_s0$4731 ;
+    \$12756  = \mac_wmux3_s0$4731 ;
     if (stall_adv12) begin
-      \$12764  = mac_wmux_s2_w1_24;
+      \$12756  = mac_wmux_s2_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12765  = \mac_wmux3_s0$4733 ;
+    \$12757  = \mac_wmux3_s0$4733 ;
     if (stall_adv12) begin
-      \$12765  = mac_wmux_s2_w2_24;
+      \$12757  = mac_wmux_s2_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12766  = \mac_wmux3_s0$4735 ;
+    \$12758  = \mac_wmux3_s0$4735 ;
     if (stall_adv12) begin
-      \$12766  = mac_wmux_s2_w3_24;
+      \$12758  = mac_wmux_s2_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12767  = \mac_wmux3_s0$4742 ;
+    \$12759  = \mac_wmux3_s0$4742 ;
     if (stall_adv12) begin
-      \$12767  = mac_wmux_s2_w0_25;
+      \$12759  = mac_wmux_s2_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12768  = \mac_wmux3_s0$4744 ;
+    \$12760  = \mac_wmux3_s0$4744 ;
     if (stall_adv12) begin
-      \$12768  = mac_wmux_s2_w1_25;
+      \$12760  = mac_wmux_s2_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12769  = \mac_wmux3_s0$4746 ;
+    \$12761  = \mac_wmux3_s0$4746 ;
     if (stall_adv12) begin
-      \$12769  = mac_wmux_s2_w2_25;
+      \$12761  = mac_wmux_s2_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12770  = \mac_wmux3_s0$4748 ;
+    \$12762  = \mac_wmux3_s0$4748 ;
     if (stall_adv12) begin
-      \$12770  = mac_wmux_s2_w3_25;
+      \$12762  = mac_wmux_s2_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12771  = \mac_wmux3_s0$4755 ;
+    \$12763  = \mac_wmux3_s0$4755 ;
     if (stall_adv12) begin
-      \$12771  = mac_wmux_s2_w0_26;
+      \$12763  = mac_wmux_s2_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12772  = \mac_wmux3_s0$4757 ;
+    \$12764  = \mac_wmux3_s0$4757 ;
     if (stall_adv12) begin
-      \$12772  = mac_wmux_s2_w1_26;
+      \$12764  = mac_wmux_s2_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12773  = \mac_wmux3_s0$4759 ;
+    \$12765  = \mac_wmux3_s0$4759 ;
     if (stall_adv12) begin
-      \$12773  = mac_wmux_s2_w2_26;
+      \$12765  = mac_wmux_s2_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12774  = \mac_wmux3_s0$4761 ;
+    \$12766  = \mac_wmux3_s0$4761 ;
     if (stall_adv12) begin
-      \$12774  = mac_wmux_s2_w3_26;
+      \$12766  = mac_wmux_s2_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12775  = \mac_wmux3_s0$4768 ;
+    \$12767  = \mac_wmux3_s0$4768 ;
     if (stall_adv12) begin
-      \$12775  = mac_wmux_s2_w0_27;
+      \$12767  = mac_wmux_s2_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12776  = \mac_wmux3_s0$4770 ;
+    \$12768  = \mac_wmux3_s0$4770 ;
     if (stall_adv12) begin
-      \$12776  = mac_wmux_s2_w1_27;
+      \$12768  = mac_wmux_s2_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12777  = \mac_wmux3_s0$4772 ;
+    \$12769  = \mac_wmux3_s0$4772 ;
     if (stall_adv12) begin
-      \$12777  = mac_wmux_s2_w2_27;
+      \$12769  = mac_wmux_s2_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12778  = \mac_wmux3_s0$4774 ;
+    \$12770  = \mac_wmux3_s0$4774 ;
     if (stall_adv12) begin
-      \$12778  = mac_wmux_s2_w3_27;
+      \$12770  = mac_wmux_s2_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12779  = \mac_wmux3_s0$4781 ;
+    \$12771  = \mac_wmux3_s0$4781 ;
     if (stall_adv12) begin
-      \$12779  = \mac_wmux2_s0$4419 ;
+      \$12771  = \mac_wmux2_s0$4419 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12780  = \mac_wmux3_s0$4783 ;
+    \$12772  = \mac_wmux3_s0$4783 ;
     if (stall_adv12) begin
-      \$12780  = \mac_wmux2_s0$4421 ;
+      \$12772  = \mac_wmux2_s0$4421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12781  = \mac_wmux3_s0$4785 ;
+    \$12773  = \mac_wmux3_s0$4785 ;
     if (stall_adv12) begin
-      \$12781  = \mac_wmux2_s0$4423 ;
+      \$12773  = \mac_wmux2_s0$4423 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12782  = \mac_wmux3_s0$4787 ;
+    \$12774  = \mac_wmux3_s0$4787 ;
     if (stall_adv12) begin
-      \$12782  = \mac_wmux2_s0$4425 ;
+      \$12774  = \mac_wmux2_s0$4425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12783  = \mac_wmux3_s0$4794 ;
+    \$12775  = \mac_wmux3_s0$4794 ;
     if (stall_adv12) begin
-      \$12783  = \mac_wmux2_s0$4432 ;
+      \$12775  = \mac_wmux2_s0$4432 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12784  = \mac_wmux3_s0$4796 ;
+    \$12776  = \mac_wmux3_s0$4796 ;
     if (stall_adv12) begin
-      \$12784  = \mac_wmux2_s0$4434 ;
+      \$12776  = \mac_wmux2_s0$4434 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12785  = \mac_wmux3_s0$4798 ;
+    \$12777  = \mac_wmux3_s0$4798 ;
     if (stall_adv12) begin
-      \$12785  = \mac_wmux2_s0$4436 ;
+      \$12777  = \mac_wmux2_s0$4436 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12786  = \mac_wmux3_s0$4800 ;
+    \$12778  = \mac_wmux3_s0$4800 ;
     if (stall_adv12) begin
-      \$12786  = \mac_wmux2_s0$4438 ;
+      \$12778  = \mac_wmux2_s0$4438 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12787  = \mac_wmux3_s0$4807 ;
+    \$12779  = \mac_wmux3_s0$4807 ;
     if (stall_adv12) begin
-      \$12787  = \mac_wmux2_s0$4445 ;
+      \$12779  = \mac_wmux2_s0$4445 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12788  = \mac_wmux3_s0$4809 ;
+    \$12780  = \mac_wmux3_s0$4809 ;
     if (stall_adv12) begin
-      \$12788  = \mac_wmux2_s0$4447 ;
+      \$12780  = \mac_wmux2_s0$4447 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12789  = \mac_wmux3_s0$4811 ;
+    \$12781  = \mac_wmux3_s0$4811 ;
     if (stall_adv12) begin
-      \$12789  = \mac_wmux2_s0$4449 ;
+      \$12781  = \mac_wmux2_s0$4449 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12790  = \mac_wmux3_s0$4813 ;
+    \$12782  = \mac_wmux3_s0$4813 ;
     if (stall_adv12) begin
-      \$12790  = \mac_wmux2_s0$4451 ;
+      \$12782  = \mac_wmux2_s0$4451 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12791  = \mac_wmux3_s0$4820 ;
+    \$12783  = \mac_wmux3_s0$4820 ;
     if (stall_adv12) begin
-      \$12791  = \mac_wmux2_s0$4458 ;
+      \$12783  = \mac_wmux2_s0$4458 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12792  = \mac_wmux3_s0$4822 ;
+    \$12784  = \mac_wmux3_s0$4822 ;
     if (stall_adv12) begin
-      \$12792  = \mac_wmux2_s0$4460 ;
+      \$12784  = \mac_wmux2_s0$4460 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12793  = \mac_wmux3_s0$4824 ;
+    \$12785  = \mac_wmux3_s0$4824 ;
     if (stall_adv12) begin
-      \$12793  = \mac_wmux2_s0$4462 ;
+      \$12785  = \mac_wmux2_s0$4462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12794  = \mac_wmux3_s0$4826 ;
+    \$12786  = \mac_wmux3_s0$4826 ;
     if (stall_adv12) begin
-      \$12794  = \mac_wmux2_s0$4464 ;
+      \$12786  = \mac_wmux2_s0$4464 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12795  = \mac_wmux3_s0$5471 ;
+    \$12787  = \mac_wmux3_s0$5471 ;
     if (stall_adv12) begin
-      \$12795  = \mac_wmux2_s0$5453 ;
+      \$12787  = \mac_wmux2_s0$5453 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12796  = \mac_wmux3_s0$5472 ;
+    \$12788  = \mac_wmux3_s0$5472 ;
     if (stall_adv12) begin
-      \$12796  = \mac_wmux2_s0$5454 ;
+      \$12788  = \mac_wmux2_s0$5454 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12797  = \mac_wmux3_s0$5473 ;
+    \$12789  = \mac_wmux3_s0$5473 ;
     if (stall_adv12) begin
-      \$12797  = \mac_wmux2_s0$5455 ;
+      \$12789  = \mac_wmux2_s0$5455 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12798  = \mac_wmux3_s0$5474 ;
+    \$12790  = \mac_wmux3_s0$5474 ;
     if (stall_adv12) begin
-      \$12798  = \mac_wmux2_s0$5456 ;
+      \$12790  = \mac_wmux2_s0$5456 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12799  = \mac_wmux3_s0$5475 ;
+    \$12791  = \mac_wmux3_s0$5475 ;
     if (stall_adv12) begin
-      \$12799  = \mac_wmux2_s0$5457 ;
+      \$12791  = \mac_wmux2_s0$5457 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12800  = \mac_wmux3_s0$5476 ;
+    \$12792  = \mac_wmux3_s0$5476 ;
     if (stall_adv12) begin
-      \$12800  = \mac_wmux2_s0$5458 ;
+      \$12792  = \mac_wmux2_s0$5458 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12801  = \mac_wmux3_s0$5477 ;
+    \$12793  = \mac_wmux3_s0$5477 ;
     if (stall_adv12) begin
-      \$12801  = \mac_wmux2_s0$5459 ;
+      \$12793  = \mac_wmux2_s0$5459 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12802  = \mac_wmux3_s0$5478 ;
+    \$12794  = \mac_wmux3_s0$5478 ;
     if (stall_adv12) begin
-      \$12802  = \mac_wmux2_s0$5460 ;
+      \$12794  = \mac_wmux2_s0$5460 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12803  = \mac_wmux3_s0$5479 ;
+    \$12795  = \mac_wmux3_s0$5479 ;
     if (stall_adv12) begin
-      \$12803  = \mac_wmux2_s0$5461 ;
+      \$12795  = \mac_wmux2_s0$5461 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12804  = \mac_wmux3_s0$5480 ;
+    \$12796  = \mac_wmux3_s0$5480 ;
     if (stall_adv12) begin
-      \$12804  = \mac_wmux2_s0$5462 ;
+      \$12796  = \mac_wmux2_s0$5462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12805  = \mac_wmux3_s0$5481 ;
+    \$12797  = \mac_wmux3_s0$5481 ;
     if (stall_adv12) begin
-      \$12805  = \mac_wmux2_s0$5463 ;
+      \$12797  = \mac_wmux2_s0$5463 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12806  = \mac_wmux3_s0$5482 ;
+    \$12798  = \mac_wmux3_s0$5482 ;
     if (stall_adv12) begin
-      \$12806  = \mac_wmux2_s0$5464 ;
+      \$12798  = \mac_wmux2_s0$5464 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12807  = \mac_wmux3_s0$5483 ;
+    \$12799  = \mac_wmux3_s0$5483 ;
     if (stall_adv12) begin
-      \$12807  = \mac_wmux2_s0$5465 ;
+      \$12799  = \mac_wmux2_s0$5465 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12808  = \mac_wmux3_s0$5484 ;
+    \$12800  = \mac_wmux3_s0$5484 ;
     if (stall_adv12) begin
-      \$12808  = \mac_wmux2_s0$5466 ;
+      \$12800  = \mac_wmux2_s0$5466 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12809  = \mac_wmux3_s0$5485 ;
+    \$12801  = \mac_wmux3_s0$5485 ;
     if (stall_adv12) begin
-      \$12809  = \mac_wmux2_s0$5467 ;
+      \$12801  = \mac_wmux2_s0$5467 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12810  = \mac_wmux3_s0$5486 ;
+    \$12802  = \mac_wmux3_s0$5486 ;
     if (stall_adv12) begin
-      \$12810  = \mac_wmux2_s0$5468 ;
+      \$12802  = \mac_wmux2_s0$5468 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12811  = \mac_wmux3_s0$5487 ;
+    \$12803  = \mac_wmux3_s0$5487 ;
     if (stall_adv12) begin
-      \$12811  = \mac_wmux2_s0$5469 ;
+      \$12803  = \mac_wmux2_s0$5469 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12812  = mac_wmux3_valid_s0;
+    \$12804  = mac_wmux3_valid_s0;
     if (stall_adv12) begin
-      \$12812  = mac_wmux2_valid_s0;
+      \$12804  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$12812  = 1'h0;
+      \$12804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12813  = \mac_wmux4_s0$4833 ;
+    \$12805  = \mac_wmux4_s0$4833 ;
     if (stall_adv13) begin
-      \$12813  = mac_wmux_s3_v0;
+      \$12805  = mac_wmux_s3_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12814  = \mac_wmux4_s0$4852 ;
+    \$12806  = \mac_wmux4_s0$4852 ;
     if (stall_adv13) begin
-      \$12814  = mac_wmux_s3_v1;
+      \$12806  = mac_wmux_s3_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12815  = \mac_wmux4_s0$4871 ;
+    \$12807  = \mac_wmux4_s0$4871 ;
     if (stall_adv13) begin
-      \$12815  = mac_wmux_s3_v2;
+      \$12807  = mac_wmux_s3_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12816  = \mac_wmux4_s0$4890 ;
+    \$12808  = \mac_wmux4_s0$4890 ;
     if (stall_adv13) begin
-      \$12816  = mac_wmux_s3_v3;
+      \$12808  = mac_wmux_s3_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12817  = \mac_wmux4_s0$4909 ;
+    \$12809  = \mac_wmux4_s0$4909 ;
     if (stall_adv13) begin
-      \$12817  = mac_wmux_s3_v4;
+      \$12809  = mac_wmux_s3_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12818  = \mac_wmux4_s0$4928 ;
+    \$12810  = \mac_wmux4_s0$4928 ;
     if (stall_adv13) begin
-      \$12818  = mac_wmux_s3_v5;
+      \$12810  = mac_wmux_s3_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12819  = \mac_wmux4_s0$4947 ;
+    \$12811  = \mac_wmux4_s0$4947 ;
     if (stall_adv13) begin
-      \$12819  = mac_wmux_s3_v6;
+      \$12811  = mac_wmux_s3_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12820  = \mac_wmux4_s0$4966 ;
+    \$12812  = \mac_wmux4_s0$4966 ;
     if (stall_adv13) begin
-      \$12820  = mac_wmux_s3_v7;
+      \$12812  = mac_wmux_s3_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12821  = \mac_wmux4_s0$4985 ;
+    \$12813  = \mac_wmux4_s0$4985 ;
     if (stall_adv13) begin
-      \$12821  = mac_wmux_s3_v8;
+      \$12813  = mac_wmux_s3_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12822  = \mac_wmux4_s0$5004 ;
+    \$12814  = \mac_wmux4_s0$5004 ;
     if (stall_adv13) begin
-      \$12822  = mac_wmux_s3_v9;
+      \$12814  = mac_wmux_s3_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12823  = \mac_wmux4_s0$5023 ;
+    \$12815  = \mac_wmux4_s0$5023 ;
     if (stall_adv13) begin
-      \$12823  = mac_wmux_s3_v10;
+      \$12815  = mac_wmux_s3_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12824  = \mac_wmux4_s0$5042 ;
+    \$12816  = \mac_wmux4_s0$5042 ;
     if (stall_adv13) begin
-      \$12824  = mac_wmux_s3_v11;
+      \$12816  = mac_wmux_s3_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12825  = \mac_wmux4_s0$5061 ;
+    \$12817  = \mac_wmux4_s0$5061 ;
     if (stall_adv13) begin
-      \$12825  = mac_wmux_s3_v12;
+      \$12817  = mac_wmux_s3_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12826  = \mac_wmux4_s0$5080 ;
+    \$12818  = \mac_wmux4_s0$5080 ;
     if (stall_adv13) begin
-      \$12826  = mac_wmux_s3_v13;
+      \$12818  = mac_wmux_s3_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12827  = \mac_wmux4_s0$5099 ;
+    \$12819  = \mac_wmux4_s0$5099 ;
     if (stall_adv13) begin
-      \$12827  = mac_wmux_s3_v14;
+      \$12819  = mac_wmux_s3_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12828  = \mac_wmux4_s0$5118 ;
+    \$12820  = \mac_wmux4_s0$5118 ;
     if (stall_adv13) begin
-      \$12828  = mac_wmux_s3_v15;
+      \$12820  = mac_wmux_s3_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12829  = mac_wmux4_s0;
+    \$12821  = mac_wmux4_s0;
     if (stall_adv13) begin
-      \$12829  = mac_wmux_s3_v16;
+      \$12821  = mac_wmux_s3_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12830  = \mac_wmux4_s0$4849 ;
+    \$12822  = \mac_wmux4_s0$4849 ;
     if (stall_adv13) begin
-      \$12830  = mac_wmux_s3_v17;
+      \$12822  = mac_wmux_s3_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12831  = \mac_wmux4_s0$4868 ;
+    \$12823  = \mac_wmux4_s0$4868 ;
     if (stall_adv13) begin
-      \$12831  = mac_wmux_s3_v18;
+      \$12823  = mac_wmux_s3_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12832  = \mac_wmux4_s0$4887 ;
+    \$12824  = \mac_wmux4_s0$4887 ;
     if (stall_adv13) begin
-      \$12832  = mac_wmux_s3_v19;
+      \$12824  = mac_wmux_s3_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12833  = \mac_wmux4_s0$4906 ;
+    \$12825  = \mac_wmux4_s0$4906 ;
     if (stall_adv13) begin
-      \$12833  = mac_wmux_s3_v20;
+      \$12825  = mac_wmux_s3_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12834  = \mac_wmux4_s0$4925 ;
+    \$12826  = \mac_wmux4_s0$4925 ;
     if (stall_adv13) begin
-      \$12834  = mac_wmux_s3_v21;
+      \$12826  = mac_wmux_s3_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12835  = \mac_wmux4_s0$4944 ;
+    \$12827  = \mac_wmux4_s0$4944 ;
     if (stall_adv13) begin
-      \$12835  = mac_wmux_s3_v22;
+      \$12827  = mac_wmux_s3_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12836  = \mac_wmux4_s0$4963 ;
+    \$12828  = \mac_wmux4_s0$4963 ;
     if (stall_adv13) begin
-      \$12836  = mac_wmux_s3_v23;
+      \$12828  = mac_wmux_s3_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12837  = \mac_wmux4_s0$4982 ;
+    \$12829  = \mac_wmux4_s0$4982 ;
     if (stall_adv13) begin
-      \$12837  = \$11189 ;
+      \$12829  = \$11189 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12838  = \mac_wmux4_s0$5001 ;
+    \$12830  = \mac_wmux4_s0$5001 ;
     if (stall_adv13) begin
-      \$12838  = \$11191 ;
+      \$12830  = \$11191 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12839  = \mac_wmux4_s0$5020 ;
+    \$12831  = \mac_wmux4_s0$5020 ;
     if (stall_adv13) begin
-      \$12839  = \$11193 ;
+      \$12831  = \$11193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12840  = \mac_wmux4_s0$5039 ;
+    \$12832  = \mac_wmux4_s0$5039 ;
     if (stall_adv13) begin
-      \$12840  = \$11195 ;
+      \$12832  = \$11195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12841  = \mac_wmux4_s0$5058 ;
+    \$12833  = \mac_wmux4_s0$5058 ;
     if (stall_adv13) begin
-      \$12841  = \$11197 ;
+      \$12833  = \$11197 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12842  = \mac_wmux4_s0$5077 ;
+    \$12834  = \mac_wmux4_s0$5077 ;
     if (stall_adv13) begin
-      \$12842  = \$11199 ;
+      \$12834  = \$11199 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12843  = \mac_wmux4_s0$5096 ;
+    \$12835  = \mac_wmux4_s0$5096 ;
     if (stall_adv13) begin
-      \$12843  = \$11201 ;
+      \$12835  = \$11201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12844  = \mac_wmux4_s0$5115 ;
+    \$12836  = \mac_wmux4_s0$5115 ;
     if (stall_adv13) begin
-      \$12844  = \$11203 ;
+      \$12836  = \$11203 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12845  = \mac_wmux4_s0$4834 ;
+    \$12837  = \mac_wmux4_s0$4834 ;
     if (stall_adv13) begin
-      \$12845  = mac_wmux_s3_d0;
+      \$12837  = mac_wmux_s3_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12846  = \mac_wmux4_s0$4853 ;
+    \$12838  = \mac_wmux4_s0$4853 ;
     if (stall_adv13) begin
-      \$12846  = mac_wmux_s3_d1;
+      \$12838  = mac_wmux_s3_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12847  = \mac_wmux4_s0$4872 ;
+    \$12839  = \mac_wmux4_s0$4872 ;
     if (stall_adv13) begin
-      \$12847  = mac_wmux_s3_d2;
+      \$12839  = mac_wmux_s3_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12848  = \mac_wmux4_s0$4891 ;
+    \$12840  = \mac_wmux4_s0$4891 ;
     if (stall_adv13) begin
-      \$12848  = mac_wmux_s3_d3;
+      \$12840  = mac_wmux_s3_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12849  = \mac_wmux4_s0$4910 ;
+    \$12841  = \mac_wmux4_s0$4910 ;
     if (stall_adv13) begin
-      \$12849  = mac_wmux_s3_d4;
+      \$12841  = mac_wmux_s3_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12850  = \mac_wmux4_s0$4929 ;
+    \$12842  = \mac_wmux4_s0$4929 ;
     if (stall_adv13) begin
-      \$12850  = mac_wmux_s3_d5;
+      \$12842  = mac_wmux_s3_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12851  = \mac_wmux4_s0$4948 ;
+    \$12843  = \mac_wmux4_s0$4948 ;
     if (stall_adv13) begin
-      \$12851  = mac_wmux_s3_d6;
+      \$12843  = mac_wmux_s3_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12852  = \mac_wmux4_s0$4967 ;
+    \$12844  = \mac_wmux4_s0$4967 ;
     if (stall_adv13) begin
-      \$12852  = mac_wmux_s3_d7;
+      \$12844  = mac_wmux_s3_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12853  = \mac_wmux4_s0$4986 ;
+    \$12845  = \mac_wmux4_s0$4986 ;
     if (stall_adv13) begin
-      \$12853  = mac_wmux_s3_d8;
+      \$12845  = mac_wmux_s3_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12854  = \mac_wmux4_s0$5005 ;
+    \$12846  = \mac_wmux4_s0$5005 ;
     if (stall_adv13) begin
-      \$12854  = mac_wmux_s3_d9;
+      \$12846  = mac_wmux_s3_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12855  = \mac_wmux4_s0$5024 ;
+    \$12847  = \mac_wmux4_s0$5024 ;
     if (stall_adv13) begin
-      \$12855  = mac_wmux_s3_d10;
+      \$12847  = mac_wmux_s3_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12856  = \mac_wmux4_s0$5043 ;
+    \$12848  = \mac_wmux4_s0$5043 ;
     if (stall_adv13) begin
-      \$12856  = mac_wmux_s3_d11;
+      \$12848  = mac_wmux_s3_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12857  = \mac_wmux4_s0$5062 ;
+    \$12849  = \mac_wmux4_s0$5062 ;
     if (stall_adv13) begin
-      \$12857  = mac_wmux_s3_d12;
+      \$12849  = mac_wmux_s3_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12858  = \mac_wmux4_s0$5081 ;
+    \$12850  = \mac_wmux4_s0$5081 ;
     if (stall_adv13) begin
-      \$12858  = mac_wmux_s3_d13;
+      \$12850  = mac_wmux_s3_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12859  = \mac_wmux4_s0$5100 ;
+    \$12851  = \mac_wmux4_s0$5100 ;
     if (stall_adv13) begin
-      \$12859  = mac_wmux_s3_d14;
+      \$12851  = mac_wmux_s3_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12860  = \mac_wmux4_s0$5119 ;
+    \$12852  = \mac_wmux4_s0$5119 ;
     if (stall_adv13) begin
-      \$12860  = mac_wmux_s3_d15;
+      \$12852  = mac_wmux_s3_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12861  = \mac_wmux4_s0$4831 ;
+    \$12853  = \mac_wmux4_s0$4831 ;
     if (stall_adv13) begin
-      \$12861  = mac_wmux_s3_d16;
+      \$12853  = mac_wmux_s3_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12862  = \mac_wmux4_s0$4850 ;
+    \$12854  = \mac_wmux4_s0$4850 ;
     if (stall_adv13) begin
-      \$12862  = mac_wmux_s3_d17;
+      \$12854  = mac_wmux_s3_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12863  = \mac_wmux4_s0$4869 ;
+    \$12855  = \mac_wmux4_s0$4869 ;
     if (stall_adv13) begin
-      \$12863  = mac_wmux_s3_d18;
+      \$12855  = mac_wmux_s3_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12864  = \mac_wmux4_s0$4888 ;
+    \$12856  = \mac_wmux4_s0$4888 ;
     if (stall_adv13) begin
-      \$12864  = mac_wmux_s3_d19;
+      \$12856  = mac_wmux_s3_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12865  = \mac_wmux4_s0$4907 ;
+    \$12857  = \mac_wmux4_s0$4907 ;
     if (stall_adv13) begin
-      \$12865  = mac_wmux_s3_d20;
+      \$12857  = mac_wmux_s3_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12866  = \mac_wmux4_s0$4926 ;
+    \$12858  = \mac_wmux4_s0$4926 ;
     if (stall_adv13) begin
-      \$12866  = mac_wmux_s3_d21;
+      \$12858  = mac_wmux_s3_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12867  = \mac_wmux4_s0$4945 ;
+    \$12859  = \mac_wmux4_s0$4945 ;
     if (stall_adv13) begin
-      \$12867  = mac_wmux_s3_d22;
+      \$12859  = mac_wmux_s3_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12868  = \mac_wmux4_s0$4964 ;
+    \$12860  = \mac_wmux4_s0$4964 ;
     if (stall_adv13) begin
-      \$12868  = mac_wmux_s3_d23;
+      \$12860  = mac_wmux_s3_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12869  = \mac_wmux4_s0$4983 ;
+    \$12861  = \mac_wmux4_s0$4983 ;
     if (stall_adv13) begin
-      \$12869  = \mac_wmux3_s0$4725 ;
+      \$12861  = \mac_wmux3_s0$4725 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12870  = \mac_wmux4_s0$5002 ;
+    \$12862  = \mac_wmux4_s0$5002 ;
     if (stall_adv13) begin
-      \$12870  = \mac_wmux3_s0$4738 ;
+      \$12862  = \mac_wmux3_s0$4738 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12871  = \mac_wmux4_s0$5021 ;
+    \$12863  = \mac_wmux4_s0$5021 ;
     if (stall_adv13) begin
-      \$12871  = \mac_wmux3_s0$4751 ;
+      \$12863  = \mac_wmux3_s0$4751 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12872  = \mac_wmux4_s0$5040 ;
+    \$12864  = \mac_wmux4_s0$5040 ;
     if (stall_adv13) begin
-      \$12872  = \mac_wmux3_s0$4764 ;
+      \$12864  = \mac_wmux3_s0$4764 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12873  = \mac_wmux4_s0$5059 ;
+    \$12865  = \mac_wmux4_s0$5059 ;
     if (stall_adv13) begin
-      \$12873  = \mac_wmux3_s0$4777 ;
+      \$12865  = \mac_wmux3_s0$4777 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12874  = \mac_wmux4_s0$5078 ;
+    \$12866  = \mac_wmux4_s0$5078 ;
     if (stall_adv13) begin
-      \$12874  = \mac_wmux3_s0$4790 ;
+      \$12866  = \mac_wmux3_s0$4790 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12875  = \mac_wmux4_s0$5097 ;
+    \$12867  = \mac_wmux4_s0$5097 ;
     if (stall_adv13) begin
-      \$12875  = \mac_wmux3_s0$4803 ;
+      \$12867  = \mac_wmux3_s0$4803 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12876  = \mac_wmux4_s0$5116 ;
+    \$12868  = \mac_wmux4_s0$5116 ;
     if (stall_adv13) begin
-      \$12876  = \mac_wmux3_s0$4816 ;
+      \$12868  = \mac_wmux3_s0$4816 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12877  = \mac_wmux4_s0$4837 ;
+    \$12869  = \mac_wmux4_s0$4837 ;
     if (stall_adv13) begin
-      \$12877  = mac_wmux_s3_w0_0;
+      \$12869  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12878  = \mac_wmux4_s0$4840 ;
+    \$12870  = \mac_wmux4_s0$4840 ;
     if (stall_adv13) begin
-      \$12878  = mac_wmux_s3_w1_0;
+      \$12870  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12879  = \mac_wmux4_s0$4843 ;
+    \$12871  = \mac_wmux4_s0$4843 ;
     if (stall_adv13) begin
-      \$12879  = mac_wmux_s3_w2_0;
+      \$12871  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12880  = \mac_wmux4_s0$4846 ;
+    \$12872  = \mac_wmux4_s0$4846 ;
     if (stall_adv13) begin
-      \$12880  = mac_wmux_s3_w3_0;
+      \$12872  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12881  = \mac_wmux4_s0$4856 ;
+    \$12873  = \mac_wmux4_s0$4856 ;
     if (stall_adv13) begin
-      \$12881  = mac_wmux_s3_w0_1;
+      \$12873  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12882  = \mac_wmux4_s0$4859 ;
+    \$12874  = \mac_wmux4_s0$4859 ;
     if (stall_adv13) begin
-      \$12882  = mac_wmux_s3_w1_1;
+      \$12874  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12883  = \mac_wmux4_s0$4862 ;
+    \$12875  = \mac_wmux4_s0$4862 ;
     if (stall_adv13) begin
-      \$12883  = mac_wmux_s3_w2_1;
+      \$12875  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12884  = \mac_wmux4_s0$4865 ;
+    \$12876  = \mac_wmux4_s0$4865 ;
     if (stall_adv13) begin
-      \$12884  = mac_wmux_s3_w3_1;
+      \$12876  = mac_wmux_s3_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12885  = \mac_wmux4_s0$4875 ;
+    \$12877  = \mac_wmux4_s0$4875 ;
     if (stall_adv13) begin
-      \$12885  = mac_wmux_s3_w0_2;
+      \$12877  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12886  = \mac_wmux4_s0$4878 ;
+    \$12878  = \mac_wmux4_s0$4878 ;
     if (stall_adv13) begin
-      \$12886  = mac_wmux_s3_w1_2;
+      \$12878  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12887  = \mac_wmux4_s0$4881 ;
+    \$12879  = \mac_wmux4_s0$4881 ;
     if (stall_adv13) begin
-      \$12887  = mac_wmux_s3_w2_2;
+      \$12879  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12888  = \mac_wmux4_s0$4884 ;
+    \$12880  = \mac_wmux4_s0$4884 ;
     if (stall_adv13) begin
-      \$12888  = mac_wmux_s3_w3_2;
+      \$12880  = mac_wmux_s3_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12889  = \mac_wmux4_s0$4894 ;
+    \$12881  = \mac_wmux4_s0$4894 ;
     if (stall_adv13) begin
-      \$12889  = mac_wmux_s3_w0_3;
+      \$12881  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12890  = \mac_wmux4_s0$4897 ;
+    \$12882  = \mac_wmux4_s0$4897 ;
     if (stall_adv13) begin
-      \$12890  = mac_wmux_s3_w1_3;
+      \$12882  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12891  = \mac_wmux4_s0$4900 ;
+    \$12883  = \mac_wmux4_s0$4900 ;
     if (stall_adv13) begin
-      \$12891  = mac_wmux_s3_w2_3;
+      \$12883  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12892  = \mac_wmux4_s0$4903 ;
+    \$12884  = \mac_wmux4_s0$4903 ;
     if (stall_adv13) begin
-      \$12892  = mac_wmux_s3_w3_3;
+      \$12884  = mac_wmux_s3_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12893  = \mac_wmux4_s0$4913 ;
+    \$12885  = \mac_wmux4_s0$4913 ;
     if (stall_adv13) begin
-      \$12893  = mac_wmux_s3_w0_4;
+      \$12885  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12894  = \mac_wmux4_s0$4916 ;
+    \$12886  = \mac_wmux4_s0$4916 ;
     if (stall_adv13) begin
-      \$12894  = mac_wmux_s3_w1_4;
+      \$12886  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12895  = \mac_wmux4_s0$4919 ;
+    \$12887  = \mac_wmux4_s0$4919 ;
     if (stall_adv13) begin
-      \$12895  = mac_wmux_s3_w2_4;
+      \$12887  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12896  = \mac_wmux4_s0$4922 ;
+    \$12888  = \mac_wmux4_s0$4922 ;
     if (stall_adv13) begin
-      \$12896  = mac_wmux_s3_w3_4;
+      \$12888  = mac_wmux_s3_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12897  = \mac_wmux4_s0$4932 ;
+    \$12889  = \mac_wmux4_s0$4932 ;
     if (stall_adv13) begin
-      \$12897  = mac_wmux_s3_w0_5;
+      \$12889  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12898  = \mac_wmux4_s0$4935 ;
+    \$12890  = \mac_wmux4_s0$4935 ;
     if (stall_adv13) begin
-      \$12898  = mac_wmux_s3_w1_5;
+      \$12890  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12899  = \mac_wmux4_s0$4938 ;
+    \$12891  = \mac_wmux4_s0$4938 ;
     if (stall_adv13) begin
-      \$12899  = mac_wmux_s3_w2_5;
+      \$12891  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12900  = \mac_wmux4_s0$4941 ;
+    \$12892  = \mac_wmux4_s0$4941 ;
     if (stall_adv13) begin
-      \$12900  = mac_wmux_s3_w3_5;
+      \$12892  = mac_wmux_s3_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12901  = \mac_wmux4_s0$4951 ;
+    \$12893  = \mac_wmux4_s0$4951 ;
     if (stall_adv13) begin
-      \$12901  = mac_wmux_s3_w0_6;
+      \$12893  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12902  = \mac_wmux4_s0$4954 ;
+    \$12894  = \mac_wmux4_s0$4954 ;
     if (stall_adv13) begin
-      \$12902  = mac_wmux_s3_w1_6;
+      \$12894  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12903  = \mac_wmux4_s0$4957 ;
+    \$12895  = \mac_wmux4_s0$4957 ;
     if (stall_adv13) begin
-      \$12903  = mac_wmux_s3_w2_6;
+      \$12895  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12904  = \mac_wmux4_s0$4960 ;
+    \$12896  = \mac_wmux4_s0$4960 ;
     if (stall_adv13) begin
-      \$12904  = mac_wmux_s3_w3_6;
+      \$12896  = mac_wmux_s3_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12905  = \mac_wmux4_s0$4970 ;
+    \$12897  = \mac_wmux4_s0$4970 ;
     if (stall_adv13) begin
-      \$12905  = mac_wmux_s3_w0_7;
+      \$12897  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12906  = \mac_wmux4_s0$4973 ;
+    \$12898  = \mac_wmux4_s0$4973 ;
     if (stall_adv13) begin
-      \$12906  = mac_wmux_s3_w1_7;
+      \$12898  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12907  = \mac_wmux4_s0$4976 ;
+    \$12899  = \mac_wmux4_s0$4976 ;
     if (stall_adv13) begin
-      \$12907  = mac_wmux_s3_w2_7;
+      \$12899  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12908  = \mac_wmux4_s0$4979 ;
+    \$12900  = \mac_wmux4_s0$4979 ;
     if (stall_adv13) begin
-      \$12908  = mac_wmux_s3_w3_7;
+      \$12900  = mac_wmux_s3_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12909  = \mac_wmux4_s0$4989 ;
+    \$12901  = \mac_wmux4_s0$4989 ;
     if (stall_adv13) begin
-      \$12909  = mac_wmux_s3_w0_8;
+      \$12901  = mac_wmux_s3_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12910  = \mac_wmux4_s0$4992 ;
+    \$12902  = \mac_wmux4_s0$4992 ;
     if (stall_adv13) begin
-      \$12910  = mac_wmux_s3_w1_8;
+      \$12902  = mac_wmux_s3_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12911  = \mac_wmux4_s0$4995 ;
+    \$12903  = \mac_wmux4_s0$4995 ;
     if (stall_adv13) begin
-      \$12911  = mac_wmux_s3_w2_8;
+      \$12903  = mac_wmux_s3_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12912  = \mac_wmux4_s0$4998 ;
+    \$12904  = \mac_wmux4_s0$4998 ;
     if (stall_adv13) begin
-      \$12912  = mac_wmux_s3_w3_8;
+      \$12904  = mac_wmux_s3_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12913  = \mac_wmux4_s0$5008 ;
+    \$12905  = \mac_wmux4_s0$5008 ;
     if (stall_adv13) begin
-      \$12913  = mac_wmux_s3_w0_9;
+      \$12905  = mac_wmux_s3_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12914  = \mac_wmux4_s0$5011 ;
+    \$12906  = \mac_wmux4_s0$5011 ;
     if (stall_adv13) begin
-      \$12914  = mac_wmux_s3_w1_9;
+      \$12906  = mac_wmux_s3_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12915  = \mac_wmux4_s0$5014 ;
+    \$12907  = \mac_wmux4_s0$5014 ;
     if (stall_adv13) begin
-      \$12915  = mac_wmux_s3_w2_9;
+      \$12907  = mac_wmux_s3_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12916  = \mac_wmux4_s0$5017 ;
+    \$12908  = \mac_wmux4_s0$5017 ;
     if (stall_adv13) begin
-      \$12916  = mac_wmux_s3_w3_9;
+      \$12908  = mac_wmux_s3_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12917  = \mac_wmux4_s0$5027 ;
+    \$12909  = \mac_wmux4_s0$5027 ;
     if (stall_adv13) begin
-      \$12917  = mac_wmux_s3_w0_10;
+      \$12909  = mac_wmux_s3_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12918  = \mac_wmux4_s0$5030 ;
+    \$12910  = \mac_wmux4_s0$5030 ;
     if (stall_adv13) begin
-      \$12918  = mac_wmux_s3_w1_10;
+      \$12910  = mac_wmux_s3_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12919  = \mac_wmux4_s0$5033 ;
+    \$12911  = \mac_wmux4_s0$5033 ;
     if (stall_adv13) begin
-      \$12919  = mac_wmux_s3_w2_10;
+      \$12911  = mac_wmux_s3_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12920  = \mac_wmux4_s0$5036 ;
+    \$12912  = \mac_wmux4_s0$5036 ;
     if (stall_adv13) begin
-      \$12920  = mac_wmux_s3_w3_10;
+      \$12912  = mac_wmux_s3_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12921  = \mac_wmux4_s0$5046 ;
+    \$12913  = \mac_wmux4_s0$5046 ;
     if (stall_adv13) begin
-      \$12921  = mac_wmux_s3_w0_11;
+      \$12913  = mac_wmux_s3_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12922  = \mac_wmux4_s0$5049 ;
+    \$12914  = \mac_wmux4_s0$5049 ;
     if (stall_adv13) begin
-      \$12922  = mac_wmux_s3_w1_11;
+      \$12914  = mac_wmux_s3_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12923  = \mac_wmux4_s0$5052 ;
+    \$12915  = \mac_wmux4_s0$5052 ;
     if (stall_adv13) begin
-      \$12923  = mac_wmux_s3_w2_11;
+      \$12915  = mac_wmux_s3_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12924  = \mac_wmux4_s0$5055 ;
+    \$12916  = \mac_wmux4_s0$5055 ;
     if (stall_adv13) begin
-      \$12924  = mac_wmux_s3_w3_11;
+      \$12916  = mac_wmux_s3_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12925  = \mac_wmux4_s0$5065 ;
+    \$12917  = \mac_wmux4_s0$5065 ;
     if (stall_adv13) begin
-      \$12925  = mac_wmux_s3_w0_12;
+      \$12917  = mac_wmux_s3_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12926  = \mac_wmux4_s0$5068 ;
+    \$12918  = \mac_wmux4_s0$5068 ;
     if (stall_adv13) begin
-      \$12926  = mac_wmux_s3_w1_12;
+      \$12918  = mac_wmux_s3_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12927  = \mac_wmux4_s0$5071 ;
+    \$12919  = \mac_wmux4_s0$5071 ;
     if (stall_adv13) begin
-      \$12927  = mac_wmux_s3_w2_12;
+      \$12919  = mac_wmux_s3_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12928  = \mac_wmux4_s0$5074 ;
+    \$12920  = \mac_wmux4_s0$5074 ;
     if (stall_adv13) begin
-      \$12928  = mac_wmux_s3_w3_12;
+      \$12920  = mac_wmux_s3_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12929  = \mac_wmux4_s0$5084 ;
+    \$12921  = \mac_wmux4_s0$5084 ;
     if (stall_adv13) begin
-      \$12929  = mac_wmux_s3_w0_13;
+      \$12921  = mac_wmux_s3_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12930  = \mac_wmux4_s0$5087 ;
+    \$12922  = \mac_wmux4_s0$5087 ;
     if (stall_adv13) begin
-      \$12930  = mac_wmux_s3_w1_13;
+      \$12922  = mac_wmux_s3_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12931  = \mac_wmux4_s0$5090 ;
+    \$12923  = \mac_wmux4_s0$5090 ;
     if (stall_adv13) begin
-      \$12931  = mac_wmux_s3_w2_13;
+      \$12923  = mac_wmux_s3_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12932  = \mac_wmux4_s0$5093 ;
+    \$12924  = \mac_wmux4_s0$5093 ;
     if (stall_adv13) begin
-      \$12932  = mac_wmux_s3_w3_13;
+      \$12924  = mac_wmux_s3_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12933  = \mac_wmux4_s0$5103 ;
+    \$12925  = \mac_wmux4_s0$5103 ;
     if (stall_adv13) begin
-      \$12933  = mac_wmux_s3_w0_14;
+      \$12925  = mac_wmux_s3_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12934  = \mac_wmux4_s0$5106 ;
+    \$12926  = \mac_wmux4_s0$5106 ;
     if (stall_adv13) begin
-      \$12934  = mac_wmux_s3_w1_14;
+      \$12926  = mac_wmux_s3_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12935  = \mac_wmux4_s0$5109 ;
+    \$12927  = \mac_wmux4_s0$5109 ;
     if (stall_adv13) begin
-      \$12935  = mac_wmux_s3_w2_14;
+      \$12927  = mac_wmux_s3_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12936  = \mac_wmux4_s0$5112 ;
+    \$12928  = \mac_wmux4_s0$5112 ;
     if (stall_adv13) begin
-      \$12936  = mac_wmux_s3_w3_14;
+      \$12928  = mac_wmux_s3_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12937  = \mac_wmux4_s0$5122 ;
+    \$12929  = \mac_wmux4_s0$5122 ;
     if (stall_adv13) begin
-      \$12937  = mac_wmux_s3_w0_15;
+      \$12929  = mac_wmux_s3_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12938  = \mac_wmux4_s0$5125 ;
+    \$12930  = \mac_wmux4_s0$5125 ;
     if (stall_adv13) begin
-      \$12938  = mac_wmux_s3_w1_15;
+      \$12930  = mac_wmux_s3_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12939  = \mac_wmux4_s0$5128 ;
+    \$12931  = \mac_wmux4_s0$5128 ;
     if (stall_adv13) begin
-      \$12939  = mac_wmux_s3_w2_15;
+      \$12931  = mac_wmux_s3_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12940  = \mac_wmux4_s0$5131 ;
+    \$12932  = \mac_wmux4_s0$5131 ;
     if (stall_adv13) begin
-      \$12940  = mac_wmux_s3_w3_15;
+      \$12932  = mac_wmux_s3_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12941  = \mac_wmux4_s0$4838 ;
+    \$12933  = \mac_wmux4_s0$4838 ;
     if (stall_adv13) begin
-      \$12941  = mac_wmux_s3_w0_16;
+      \$12933  = mac_wmux_s3_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12942  = \mac_wmux4_s0$4841 ;
+    \$12934  = \mac_wmux4_s0$4841 ;
     if (stall_adv13) begin
-      \$12942  = mac_wmux_s3_w1_16;
+      \$12934  = mac_wmux_s3_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12943  = \mac_wmux4_s0$4844 ;
+    \$12935  = \mac_wmux4_s0$4844 ;
     if (stall_adv13) begin
-      \$12943  = mac_wmux_s3_w2_16;
+      \$12935  = mac_wmux_s3_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12944  = \mac_wmux4_s0$4847 ;
+    \$12936  = \mac_wmux4_s0$4847 ;
     if (stall_adv13) begin
-      \$12944  = mac_wmux_s3_w3_16;
+      \$12936  = mac_wmux_s3_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12945  = \mac_wmux4_s0$4857 ;
+    \$12937  = \mac_wmux4_s0$4857 ;
     if (stall_adv13) begin
-      \$12945  = mac_wmux_s3_w0_17;
+      \$12937  = mac_wmux_s3_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12946  = \mac_wmux4_s0$4860 ;
+    \$12938  = \mac_wmux4_s0$4860 ;
     if (stall_adv13) begin
-      \$12946  = mac_wmux_s3_w1_17;
+      \$12938  = mac_wmux_s3_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12947  = \mac_wmux4_s0$4863 ;
+    \$12939  = \mac_wmux4_s0$4863 ;
     if (stall_adv13) begin
-      \$12947  = mac_wmux_s3_w2_17;
+      \$12939  = mac_wmux_s3_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12948  = \mac_wmux4_s0$4866 ;
+    \$12940  = \mac_wmux4_s0$4866 ;
     if (stall_adv13) begin
-      \$12948  = mac_wmux_s3_w3_17;
+      \$12940  = mac_wmux_s3_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12949  = \mac_wmux4_s0$4876 ;
+    \$12941  = \mac_wmux4_s0$4876 ;
     if (stall_adv13) begin
-      \$12949  = mac_wmux_s3_w0_18;
+      \$12941  = mac_wmux_s3_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12950  = \mac_wmux4_s0$4879 ;
+    \$12942  = \mac_wmux4_s0$4879 ;
     if (stall_adv13) begin
-      \$12950  = mac_wmux_s3_w1_18;
+      \$12942  = mac_wmux_s3_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12951  = \mac_wmux4_s0$4882 ;
+    \$12943  = \mac_wmux4_s0$4882 ;
     if (stall_adv13) begin
-      \$12951  = mac_wmux_s3_w2_18;
+      \$12943  = mac_wmux_s3_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12952  = \mac_wmux4_s0$4885 ;
+    \$12944  = \mac_wmux4_s0$4885 ;
     if (stall_adv13) begin
-      \$12952  = mac_wmux_s3_w3_18;
+      \$12944  = mac_wmux_s3_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12953  = \mac_wmux4_s0$4895 ;
+    \$12945  = \mac_wmux4_s0$4895 ;
     if (stall_adv13) begin
-      \$12953  = mac_wmux_s3_w0_19;
+      \$12945  = mac_wmux_s3_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12954  = \mac_wmux4_s0$4898 ;
+    \$12946  = \mac_wmux4_s0$4898 ;
     if (stall_adv13) begin
-      \$12954  = mac_wmux_s3_w1_19;
+      \$12946  = mac_wmux_s3_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12955  = \mac_wmux4_s0$4901 ;
+    \$12947  = \mac_wmux4_s0$4901 ;
     if (stall_adv13) begin
-      \$12955  = mac_wmux_s3_w2_19;
+      \$12947  = mac_wmux_s3_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12956  = \mac_wmux4_s0$4904 ;
+    \$12948  = \mac_wmux4_s0$4904 ;
     if (stall_adv13) begin
-      \$12956  = mac_wmux_s3_w3_19;
+      \$12948  = mac_wmux_s3_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12957  = \mac_wmux4_s0$4914 ;
+    \$12949  = \mac_wmux4_s0$4914 ;
     if (stall_adv13) begin
-      \$12957  = mac_wmux_s3_w0_20;
+      \$12949  = mac_wmux_s3_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12958  = \mac_wmux4_s0$4917 ;
+    \$12950  = \mac_wmux4_s0$4917 ;
     if (stall_adv13) begin
-      \$12958  = mac_wmux_s3_w1_20;
+      \$12950  = mac_wmux_s3_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12959  = \mac_wmux4_s0$4920 ;
+    \$12951  = \mac_wmux4_s0$4920 ;
     if (stall_adv13) begin
-      \$12959  = mac_wmux_s3_w2_20;
+      \$12951  = mac_wmux_s3_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12960  = \mac_wmux4_s0$4923 ;
+    \$12952  = \mac_wmux4_s0$4923 ;
     if (stall_adv13) begin
-      \$12960  = mac_wmux_s3_w3_20;
+      \$12952  = mac_wmux_s3_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12961  = \mac_wmux4_s0$4933 ;
+    \$12953  = \mac_wmux4_s0$4933 ;
     if (stall_adv13) begin
-      \$12961  = mac_wmux_s3_w0_21;
+      \$12953  = mac_wmux_s3_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12962  = \mac_wmux4_s0$4936 ;
+    \$12954  = \mac_wmux4_s0$4936 ;
     if (stall_adv13) begin
-      \$12962  = mac_wmux_s3_w1_21;
+      \$12954  = mac_wmux_s3_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12963  = \mac_wmux4_s0$4939 ;
+    \$12955  = \mac_wmux4_s0$4939 ;
     if (stall_adv13) begin
-      \$12963  = mac_wmux_s3_w2_21;
+      \$12955  = mac_wmux_s3_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12964  = \mac_wmux4_s0$4942 ;
+    \$12956  = \mac_wmux4_s0$4942 ;
     if (stall_adv13) begin
-      \$12964  = mac_wmux_s3_w3_21;
+      \$12956  = mac_wmux_s3_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12965  = \mac_wmux4_s0$4952 ;
+    \$12957  = \mac_wmux4_s0$4952 ;
     if (stall_adv13) begin
-      \$12965  = mac_wmux_s3_w0_22;
+      \$12957  = mac_wmux_s3_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12966  = \mac_wmux4_s0$4955 ;
+    \$12958  = \mac_wmux4_s0$4955 ;
     if (stall_adv13) begin
-      \$12966  = mac_wmux_s3_w1_22;
+      \$12958  = mac_wmux_s3_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12967  = \mac_wmux4_s0$4958 ;
+    \$12959  = \mac_wmux4_s0$4958 ;
     if (stall_adv13) begin
-      \$12967  = mac_wmux_s3_w2_22;
+      \$12959  = mac_wmux_s3_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12968  = \mac_wmux4_s0$4961 ;
+    \$12960  = \mac_wmux4_s0$4961 ;
     if (stall_adv13) begin
-      \$12968  = mac_wmux_s3_w3_22;
+      \$12960  = mac_wmux_s3_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12969  = \mac_wmux4_s0$4971 ;
+    \$12961  = \mac_wmux4_s0$4971 ;
     if (stall_adv13) begin
-      \$12969  = mac_wmux_s3_w0_23;
+      \$12961  = mac_wmux_s3_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12970  = \mac_wmux4_s0$4974 ;
+    \$12962  = \mac_wmux4_s0$4974 ;
     if (stall_adv13) begin
-      \$12970  = mac_wmux_s3_w1_23;
+      \$12962  = mac_wmux_s3_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12971  = \mac_wmux4_s0$4977 ;
+    \$12963  = \mac_wmux4_s0$4977 ;
     if (stall_adv13) begin
-      \$12971  = mac_wmux_s3_w2_23;
+      \$12963  = mac_wmux_s3_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12972  = \mac_wmux4_s0$4980 ;
+    \$12964  = \mac_wmux4_s0$4980 ;
     if (stall_adv13) begin
-      \$12972  = mac_wmux_s3_w3_23;
+      \$12964  = mac_wmux_s3_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12973  = \mac_wmux4_s0$4990 ;
+    \$12965  = \mac_wmux4_s0$4990 ;
     if (stall_adv13) begin
-      \$12973  = \mac_wmux3_s0$4729 ;
+      \$12965  = \mac_wmux3_s0$4729 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12974  = \mac_wmux4_s0$4993 ;
+    \$12966  = \mac_wmux4_s0$4993 ;
     if (stall_adv13) begin
-      \$12974  = \mac_wmux3_s0$4731 ;
+      \$12966  = \mac_wmux3_s0$4731 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12975  = \mac_wmux4_s0$4996 ;
+    \$12967  = \mac_wmux4_s0$4996 ;
     if (stall_adv13) begin
-      \$12975  = \mac_wmux3_s0$4733 ;
+      \$12967  = \mac_wmux3_s0$4733 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12976  = \mac_wmux4_s0$4999 ;
+    \$12968  = \mac_wmux4_s0$4999 ;
     if (stall_adv13) begin
-      \$12976  = \mac_wmux3_s0$4735 ;
+      \$12968  = \mac_wmux3_s0$4735 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12977  = \mac_wmux4_s0$5009 ;
+    \$12969  = \mac_wmux4_s0$5009 ;
     if (stall_adv13) begin
-      \$12977  = \mac_wmux3_s0$4742 ;
+      \$12969  = \mac_wmux3_s0$4742 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12978  = \mac_wmux4_s0$5012 ;
+    \$12970  = \mac_wmux4_s0$5012 ;
     if (stall_adv13) begin
-      \$12978  = \mac_wmux3_s0$4744 ;
+      \$12970  = \mac_wmux3_s0$4744 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12979  = \mac_wmux4_s0$5015 ;
+    \$12971  = \mac_wmux4_s0$5015 ;
     if (stall_adv13) begin
-      \$12979  = \mac_wmux3_s0$4746 ;
+      \$12971  = \mac_wmux3_s0$4746 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12980  = \mac_wmux4_s0$5018 ;
+    \$12972  = \mac_wmux4_s0$5018 ;
     if (stall_adv13) begin
-      \$12980  = \mac_wmux3_s0$4748 ;
+      \$12972  = \mac_wmux3_s0$4748 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12981  = \mac_wmux4_s0$5028 ;
+    \$12973  = \mac_wmux4_s0$5028 ;
     if (stall_adv13) begin
-      \$12981  = \mac_wmux3_s0$4755 ;
+      \$12973  = \mac_wmux3_s0$4755 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12982  = \mac_wmux4_s0$5031 ;
+    \$12974  = \mac_wmux4_s0$5031 ;
     if (stall_adv13) begin
-      \$12982  = \mac_wmux3_s0$4757 ;
+      \$12974  = \mac_wmux3_s0$4757 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12983  = \mac_wmux4_s0$5034 ;
+    \$12975  = \mac_wmux4_s0$5034 ;
     if (stall_adv13) begin
-      \$12983  = \mac_wmux3_s0$4759 ;
+      \$12975  = \mac_wmux3_s0$4759 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12984  = \mac_wmux4_s0$5037 ;
+    \$12976  = \mac_wmux4_s0$5037 ;
     if (stall_adv13) begin
-      \$12984  = \mac_wmux3_s0$4761 ;
+      \$12976  = \mac_wmux3_s0$4761 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12985  = \mac_wmux4_s0$5047 ;
+    \$12977  = \mac_wmux4_s0$5047 ;
     if (stall_adv13) begin
-      \$12985  = \mac_wmux3_s0$4768 ;
+      \$12977  = \mac_wmux3_s0$4768 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12986  = \mac_wmux4_s0$5050 ;
+    \$12978  = \mac_wmux4_s0$5050 ;
     if (stall_adv13) begin
-      \$12986  = \mac_wmux3_s0$4770 ;
+      \$12978  = \mac_wmux3_s0$4770 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12987  = \mac_wmux4_s0$5053 ;
+    \$12979  = \mac_wmux4_s0$5053 ;
     if (stall_adv13) begin
-      \$12987  = \mac_wmux3_s0$4772 ;
+      \$12979  = \mac_wmux3_s0$4772 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12988  = \mac_wmux4_s0$5056 ;
+    \$12980  = \mac_wmux4_s0$5056 ;
     if (stall_adv13) begin
-      \$12988  = \mac_wmux3_s0$4774 ;
+      \$12980  = \mac_wmux3_s0$4774 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12989  = \mac_wmux4_s0$5066 ;
+    \$12981  = \mac_wmux4_s0$5066 ;
     if (stall_adv13) begin
-      \$12989  = \mac_wmux3_s0$4781 ;
+      \$12981  = \mac_wmux3_s0$4781 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12990  = \mac_wmux4_s0$5069 ;
+    \$12982  = \mac_wmux4_s0$5069 ;
     if (stall_adv13) begin
-      \$12990  = \mac_wmux3_s0$4783 ;
+      \$12982  = \mac_wmux3_s0$4783 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12991  = \mac_wmux4_s0$5072 ;
+    \$12983  = \mac_wmux4_s0$5072 ;
     if (stall_adv13) begin
-      \$12991  = \mac_wmux3_s0$4785 ;
+      \$12983  = \mac_wmux3_s0$4785 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12992  = \mac_wmux4_s0$5075 ;
+    \$12984  = \mac_wmux4_s0$5075 ;
     if (stall_adv13) begin
-      \$12992  = \mac_wmux3_s0$4787 ;
+      \$12984  = \mac_wmux3_s0$4787 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12993  = \mac_wmux4_s0$5085 ;
+    \$12985  = \mac_wmux4_s0$5085 ;
     if (stall_adv13) begin
-      \$12993  = \mac_wmux3_s0$4794 ;
+      \$12985  = \mac_wmux3_s0$4794 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12994  = \mac_wmux4_s0$5088 ;
+    \$12986  = \mac_wmux4_s0$5088 ;
     if (stall_adv13) begin
-      \$12994  = \mac_wmux3_s0$4796 ;
+      \$12986  = \mac_wmux3_s0$4796 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12995  = \mac_wmux4_s0$5091 ;
+    \$12987  = \mac_wmux4_s0$5091 ;
     if (stall_adv13) begin
-      \$12995  = \mac_wmux3_s0$4798 ;
+      \$12987  = \mac_wmux3_s0$4798 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12996  = \mac_wmux4_s0$5094 ;
+    \$12988  = \mac_wmux4_s0$5094 ;
     if (stall_adv13) begin
-      \$12996  = \mac_wmux3_s0$4800 ;
+      \$12988  = \mac_wmux3_s0$4800 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12997  = \mac_wmux4_s0$5104 ;
+    \$12989  = \mac_wmux4_s0$5104 ;
     if (stall_adv13) begin
-      \$12997  = \mac_wmux3_s0$4807 ;
+      \$12989  = \mac_wmux3_s0$4807 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12998  = \mac_wmux4_s0$5107 ;
+    \$12990  = \mac_wmux4_s0$5107 ;
     if (stall_adv13) begin
-      \$12998  = \mac_wmux3_s0$4809 ;
+      \$12990  = \mac_wmux3_s0$4809 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12999  = \mac_wmux4_s0$5110 ;
+    \$12991  = \mac_wmux4_s0$5110 ;
     if (stall_adv13) begin
-      \$12999  = \mac_wmux3_s0$4811 ;
+      \$12991  = \mac_wmux3_s0$4811 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13000  = \mac_wmux4_s0$5113 ;
+    \$12992  = \mac_wmux4_s0$5113 ;
     if (stall_adv13) begin
-      \$13000  = \mac_wmux3_s0$4813 ;
+      \$12992  = \mac_wmux3_s0$4813 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13001  = \mac_wmux4_s0$5123 ;
+    \$12993  = \mac_wmux4_s0$5123 ;
     if (stall_adv13) begin
-      \$13001  = \mac_wmux3_s0$4820 ;
+      \$12993  = \mac_wmux3_s0$4820 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13002  = \mac_wmux4_s0$5126 ;
+    \$12994  = \mac_wmux4_s0$5126 ;
     if (stall_adv13) begin
-      \$13002  = \mac_wmux3_s0$4822 ;
+      \$12994  = \mac_wmux3_s0$4822 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13003  = \mac_wmux4_s0$5129 ;
+    \$12995  = \mac_wmux4_s0$5129 ;
     if (stall_adv13) begin
-      \$13003  = \mac_wmux3_s0$4824 ;
+      \$12995  = \mac_wmux3_s0$4824 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13004  = \mac_wmux4_s0$5132 ;
+    \$12996  = \mac_wmux4_s0$5132 ;
     if (stall_adv13) begin
-      \$13004  = \mac_wmux3_s0$4826 ;
+      \$12996  = \mac_wmux3_s0$4826 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13005  = \mac_wmux4_s0$5489 ;
+    \$12997  = \mac_wmux4_s0$5489 ;
     if (stall_adv13) begin
-      \$13005  = \mac_wmux3_s0$5471 ;
+      \$12997  = \mac_wmux3_s0$5471 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13006  = \mac_wmux4_s0$5490 ;
+    \$12998  = \mac_wmux4_s0$5490 ;
     if (stall_adv13) begin
-      \$13006  = \mac_wmux3_s0$5472 ;
+      \$12998  = \mac_wmux3_s0$5472 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13007  = \mac_wmux4_s0$5491 ;
+    \$12999  = \mac_wmux4_s0$5491 ;
     if (stall_adv13) begin
-      \$13007  = \mac_wmux3_s0$5473 ;
+      \$12999  = \mac_wmux3_s0$5473 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13008  = \mac_wmux4_s0$5492 ;
+    \$13000  = \mac_wmux4_s0$5492 ;
     if (stall_adv13) begin
-      \$13008  = \mac_wmux3_s0$5474 ;
+      \$13000  = \mac_wmux3_s0$5474 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13009  = \mac_wmux4_s0$5493 ;
+    \$13001  = \mac_wmux4_s0$5493 ;
     if (stall_adv13) begin
-      \$13009  = \mac_wmux3_s0$5475 ;
+      \$13001  = \mac_wmux3_s0$5475 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13010  = \mac_wmux4_s0$5494 ;
+    \$13002  = \mac_wmux4_s0$5494 ;
     if (stall_adv13) begin
-      \$13010  = \mac_wmux3_s0$5476 ;
+      \$13002  = \mac_wmux3_s0$5476 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13011  = \mac_wmux4_s0$5495 ;
+    \$13003  = \mac_wmux4_s0$5495 ;
     if (stall_adv13) begin
-      \$13011  = \mac_wmux3_s0$5477 ;
+      \$13003  = \mac_wmux3_s0$5477 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13012  = \mac_wmux4_s0$5496 ;
+    \$13004  = \mac_wmux4_s0$5496 ;
     if (stall_adv13) begin
-      \$13012  = \mac_wmux3_s0$5478 ;
+      \$13004  = \mac_wmux3_s0$5478 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13013  = \mac_wmux4_s0$5497 ;
+    \$13005  = \mac_wmux4_s0$5497 ;
     if (stall_adv13) begin
-      \$13013  = \mac_wmux3_s0$5479 ;
+      \$13005  = \mac_wmux3_s0$5479 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13014  = \mac_wmux4_s0$5498 ;
+    \$13006  = \mac_wmux4_s0$5498 ;
     if (stall_adv13) begin
-      \$13014  = \mac_wmux3_s0$5480 ;
+      \$13006  = \mac_wmux3_s0$5480 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13015  = \mac_wmux4_s0$5499 ;
+    \$13007  = \mac_wmux4_s0$5499 ;
     if (stall_adv13) begin
-      \$13015  = \mac_wmux3_s0$5481 ;
+      \$13007  = \mac_wmux3_s0$5481 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13016  = \mac_wmux4_s0$5500 ;
+    \$13008  = \mac_wmux4_s0$5500 ;
     if (stall_adv13) begin
-      \$13016  = \mac_wmux3_s0$5482 ;
+      \$13008  = \mac_wmux3_s0$5482 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13017  = \mac_wmux4_s0$5501 ;
+    \$13009  = \mac_wmux4_s0$5501 ;
     if (stall_adv13) begin
-      \$13017  = \mac_wmux3_s0$5483 ;
+      \$13009  = \mac_wmux3_s0$5483 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13018  = \mac_wmux4_s0$5502 ;
+    \$13010  = \mac_wmux4_s0$5502 ;
     if (stall_adv13) begin
-      \$13018  = \mac_wmux3_s0$5484 ;
+      \$13010  = \mac_wmux3_s0$5484 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13019  = \mac_wmux4_s0$5503 ;
+    \$13011  = \mac_wmux4_s0$5503 ;
     if (stall_adv13) begin
-      \$13019  = \mac_wmux3_s0$5485 ;
+      \$13011  = \mac_wmux3_s0$5485 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13020  = \mac_wmux4_s0$5504 ;
+    \$13012  = \mac_wmux4_s0$5504 ;
     if (stall_adv13) begin
-      \$13020  = \mac_wmux3_s0$5486 ;
+      \$13012  = \mac_wmux3_s0$5486 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13021  = \mac_wmux4_s0$5505 ;
+    \$13013  = \mac_wmux4_s0$5505 ;
     if (stall_adv13) begin
-      \$13021  = \mac_wmux3_s0$5487 ;
+      \$13013  = \mac_wmux3_s0$5487 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13022  = mac_wmux4_valid_s0;
+    \$13014  = mac_wmux4_valid_s0;
     if (stall_adv13) begin
-      \$13022  = mac_wmux3_valid_s0;
+      \$13014  = mac_wmux3_valid_s0;
     end
     if (rst) begin
-      \$13022  = 1'h0;
+      \$13014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13023  = mac_pre_s0;
+    \$13015  = mac_pre_s0;
     if (stall_adv14) begin
-      \$13023  = \mac_wmux4_s0$5489 ;
+      \$13015  = \mac_wmux4_s0$5489 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13024  = \mac_pre_s0$5508 ;
+    \$13016  = \mac_pre_s0$5508 ;
     if (stall_adv14) begin
-      \$13024  = \mac_wmux4_s0$5490 ;
+      \$13016  = \mac_wmux4_s0$5490 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13025  = \mac_pre_s0$5509 ;
+    \$13017  = \mac_pre_s0$5509 ;
     if (stall_adv14) begin
-      \$13025  = \mac_wmux4_s0$5491 ;
+      \$13017  = \mac_wmux4_s0$5491 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13026  = \mac_pre_s0$5510 ;
+    \$13018  = \mac_pre_s0$5510 ;
     if (stall_adv14) begin
-      \$13026  = \mac_wmux4_s0$5492 ;
+      \$13018  = \mac_wmux4_s0$5492 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13027  = \mac_pre_s0$5511 ;
+    \$13019  = \mac_pre_s0$5511 ;
     if (stall_adv14) begin
-      \$13027  = \mac_wmux4_s0$5493 ;
+      \$13019  = \mac_wmux4_s0$5493 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13028  = \mac_pre_s0$5512 ;
+    \$13020  = \mac_pre_s0$5512 ;
     if (stall_adv14) begin
-      \$13028  = \mac_wmux4_s0$5494 ;
+      \$13020  = \mac_wmux4_s0$5494 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13029  = \mac_pre_s0$5513 ;
+    \$13021  = \mac_pre_s0$5513 ;
     if (stall_adv14) begin
-      \$13029  = \mac_wmux4_s0$5495 ;
+      \$13021  = \mac_wmux4_s0$5495 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13030  = \mac_pre_s0$5514 ;
+    \$13022  = \mac_pre_s0$5514 ;
     if (stall_adv14) begin
-      \$13030  = \mac_wmux4_s0$5496 ;
+      \$13022  = \mac_wmux4_s0$5496 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13031  = \mac_pre_s0$5515 ;
+    \$13023  = \mac_pre_s0$5515 ;
     if (stall_adv14) begin
-      \$13031  = \mac_wmux4_s0$5497 ;
+      \$13023  = \mac_wmux4_s0$5497 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13032  = \mac_pre_s0$5516 ;
+    \$13024  = \mac_pre_s0$5516 ;
     if (stall_adv14) begin
-      \$13032  = \mac_wmux4_s0$5498 ;
+      \$13024  = \mac_wmux4_s0$5498 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13033  = \mac_pre_s0$5517 ;
+    \$13025  = \mac_pre_s0$5517 ;
     if (stall_adv14) begin
-      \$13033  = \mac_wmux4_s0$5499 ;
+      \$13025  = \mac_wmux4_s0$5499 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13034  = \mac_pre_s0$5518 ;
+    \$13026  = \mac_pre_s0$5518 ;
     if (stall_adv14) begin
-      \$13034  = \mac_wmux4_s0$5500 ;
+      \$13026  = \mac_wmux4_s0$5500 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13035  = \mac_pre_s0$5519 ;
+    \$13027  = \mac_pre_s0$5519 ;
     if (stall_adv14) begin
-      \$13035  = \mac_wmux4_s0$5501 ;
+      \$13027  = \mac_wmux4_s0$5501 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13036  = \mac_pre_s0$5520 ;
+    \$13028  = \mac_pre_s0$5520 ;
     if (stall_adv14) begin
-      \$13036  = \mac_wmux4_s0$5502 ;
+      \$13028  = \mac_wmux4_s0$5502 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13037  = \mac_pre_s0$5521 ;
+    \$13029  = \mac_pre_s0$5521 ;
     if (stall_adv14) begin
-      \$13037  = \mac_wmux4_s0$5503 ;
+      \$13029  = \mac_wmux4_s0$5503 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13038  = \mac_pre_s0$5522 ;
+    \$13030  = \mac_pre_s0$5522 ;
     if (stall_adv14) begin
-      \$13038  = \mac_wmux4_s0$5504 ;
+      \$13030  = \mac_wmux4_s0$5504 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13039  = \mac_pre_s0$5523 ;
+    \$13031  = \mac_pre_s0$5523 ;
     if (stall_adv14) begin
-      \$13039  = mac_wmux_s4_w0_0;
+      \$13031  = mac_wmux_s4_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13040  = \mac_pre_s0$5524 ;
+    \$13032  = \mac_pre_s0$5524 ;
     if (stall_adv14) begin
-      \$13040  = mac_wmux_s4_w0_1;
+      \$13032  = mac_wmux_s4_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13041  = \mac_pre_s0$5525 ;
+    \$13033  = \mac_pre_s0$5525 ;
     if (stall_adv14) begin
-      \$13041  = mac_wmux_s4_w0_2;
+      \$13033  = mac_wmux_s4_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13042  = \mac_pre_s0$5526 ;
+    \$13034  = \mac_pre_s0$5526 ;
     if (stall_adv14) begin
-      \$13042  = mac_wmux_s4_w0_3;
+      \$13034  = mac_wmux_s4_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13043  = \mac_pre_s0$5527 ;
+    \$13035  = \mac_pre_s0$5527 ;
     if (stall_adv14) begin
-      \$13043  = mac_wmux_s4_w0_4;
+      \$13035  = mac_wmux_s4_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13044  = \mac_pre_s0$5528 ;
+    \$13036  = \mac_pre_s0$5528 ;
     if (stall_adv14) begin
-      \$13044  = mac_wmux_s4_w0_5;
+      \$13036  = mac_wmux_s4_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13045  = \mac_pre_s0$5529 ;
+    \$13037  = \mac_pre_s0$5529 ;
     if (stall_adv14) begin
-      \$13045  = mac_wmux_s4_w0_6;
+      \$13037  = mac_wmux_s4_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13046  = \mac_pre_s0$5530 ;
+    \$13038  = \mac_pre_s0$5530 ;
     if (stall_adv14) begin
-      \$13046  = mac_wmux_s4_w0_7;
+      \$13038  = mac_wmux_s4_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13047  = \mac_pre_s0$5531 ;
+    \$13039  = \mac_pre_s0$5531 ;
     if (stall_adv14) begin
-      \$13047  = mac_wmux_s4_w0_8;
+      \$13039  = mac_wmux_s4_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13048  = \mac_pre_s0$5532 ;
+    \$13040  = \mac_pre_s0$5532 ;
     if (stall_adv14) begin
-      \$13048  = mac_wmux_s4_w0_9;
+      \$13040  = mac_wmux_s4_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13049  = \mac_pre_s0$5533 ;
+    \$13041  = \mac_pre_s0$5533 ;
     if (stall_adv14) begin
-      \$13049  = mac_wmux_s4_w0_10;
+      \$13041  = mac_wmux_s4_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13050  = \mac_pre_s0$5534 ;
+    \$13042  = \mac_pre_s0$5534 ;
     if (stall_adv14) begin
-      \$13050  = mac_wmux_s4_w0_11;
+      \$13042  = mac_wmux_s4_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13051  = \mac_pre_s0$5535 ;
+    \$13043  = \mac_pre_s0$5535 ;
     if (stall_adv14) begin
-      \$13051  = mac_wmux_s4_w0_12;
+      \$13043  = mac_wmux_s4_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13052  = \mac_pre_s0$5536 ;
+    \$13044  = \mac_pre_s0$5536 ;
     if (stall_adv14) begin
-      \$13052  = mac_wmux_s4_w0_13;
+      \$13044  = mac_wmux_s4_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13053  = \mac_pre_s0$5537 ;
+    \$13045  = \mac_pre_s0$5537 ;
     if (stall_adv14) begin
-      \$13053  = mac_wmux_s4_w0_14;
+      \$13045  = mac_wmux_s4_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13054  = \mac_pre_s0$5538 ;
+    \$13046  = \mac_pre_s0$5538 ;
     if (stall_adv14) begin
-      \$13054  = mac_wmux_s4_w0_15;
+      \$13046  = mac_wmux_s4_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13055  = \mac_pre_s0$5539 ;
+    \$13047  = \mac_pre_s0$5539 ;
     if (stall_adv14) begin
-      \$13055  = mac_wmux_s4_w1_0;
+      \$13047  = mac_wmux_s4_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13056  = \mac_pre_s0$5540 ;
+    \$13048  = \mac_pre_s0$5540 ;
     if (stall_adv14) begin
-      \$13056  = mac_wmux_s4_w1_1;
+      \$13048  = mac_wmux_s4_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13057  = \mac_pre_s0$5541 ;
+    \$13049  = \mac_pre_s0$5541 ;
     if (stall_adv14) begin
-      \$13057  = mac_wmux_s4_w1_2;
+      \$13049  = mac_wmux_s4_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13058  = \mac_pre_s0$5542 ;
+    \$13050  = \mac_pre_s0$5542 ;
     if (stall_adv14) begin
-      \$13058  = mac_wmux_s4_w1_3;
+      \$13050  = mac_wmux_s4_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13059  = \mac_pre_s0$5543 ;
+    \$13051  = \mac_pre_s0$5543 ;
     if (stall_adv14) begin
-      \$13059  = mac_wmux_s4_w1_4;
+      \$13051  = mac_wmux_s4_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13060  = \mac_pre_s0$5544 ;
+    \$13052  = \mac_pre_s0$5544 ;
     if (stall_adv14) begin
-      \$13060  = mac_wmux_s4_w1_5;
+      \$13052  = mac_wmux_s4_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13061  = \mac_pre_s0$5545 ;
+    \$13053  = \mac_pre_s0$5545 ;
     if (stall_adv14) begin
-      \$13061  = mac_wmux_s4_w1_6;
+      \$13053  = mac_wmux_s4_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13062  = \mac_pre_s0$5546 ;
+    \$13054  = \mac_pre_s0$5546 ;
     if (stall_adv14) begin
-      \$13062  = mac_wmux_s4_w1_7;
+      \$13054  = mac_wmux_s4_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13063  = \mac_pre_s0$5547 ;
+    \$13055  = \mac_pre_s0$5547 ;
     if (stall_adv14) begin
-      \$13063  = mac_wmux_s4_w1_8;
+      \$13055  = mac_wmux_s4_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13064  = \mac_pre_s0$5548 ;
+    \$13056  = \mac_pre_s0$5548 ;
     if (stall_adv14) begin
-      \$13064  = mac_wmux_s4_w1_9;
+      \$13056  = mac_wmux_s4_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13065  = \mac_pre_s0$5549 ;
+    \$13057  = \mac_pre_s0$5549 ;
     if (stall_adv14) begin
-      \$13065  = mac_wmux_s4_w1_10;
+      \$13057  = mac_wmux_s4_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13066  = \mac_pre_s0$5550 ;
+    \$13058  = \mac_pre_s0$5550 ;
     if (stall_adv14) begin
-      \$13066  = mac_wmux_s4_w1_11;
+      \$13058  = mac_wmux_s4_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13067  = \mac_pre_s0$5551 ;
+    \$13059  = \mac_pre_s0$5551 ;
     if (stall_adv14) begin
-      \$13067  = mac_wmux_s4_w1_12;
+      \$13059  = mac_wmux_s4_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13068  = \mac_pre_s0$5552 ;
+    \$13060  = \mac_pre_s0$5552 ;
     if (stall_adv14) begin
-      \$13068  = mac_wmux_s4_w1_13;
+      \$13060  = mac_wmux_s4_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13069  = \mac_pre_s0$5553 ;
+    \$13061  = \mac_pre_s0$5553 ;
     if (stall_adv14) begin
-      \$13069  = mac_wmux_s4_w1_14;
+      \$13061  = mac_wmux_s4_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13070  = \mac_pre_s0$5554 ;
+    \$13062  = \mac_pre_s0$5554 ;
     if (stall_adv14) begin
-      \$13070  = mac_wmux_s4_w1_15;
+      \$13062  = mac_wmux_s4_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13071  = \mac_pre_s0$5555 ;
+    \$13063  = \mac_pre_s0$5555 ;
     if (stall_adv14) begin
-      \$13071  = mac_wmux_s4_w2_0;
+      \$13063  = mac_wmux_s4_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13072  = \mac_pre_s0$5556 ;
+    \$13064  = \mac_pre_s0$5556 ;
     if (stall_adv14) begin
-      \$13072  = mac_wmux_s4_w2_1;
+      \$13064  = mac_wmux_s4_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13073  = \mac_pre_s0$5557 ;
+    \$13065  = \mac_pre_s0$5557 ;
     if (stall_adv14) begin
-      \$13073  = mac_wmux_s4_w2_2;
+      \$13065  = mac_wmux_s4_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13074  = \mac_pre_s0$5558 ;
+    \$13066  = \mac_pre_s0$5558 ;
     if (stall_adv14) begin
-      \$13074  = mac_wmux_s4_w2_3;
+      \$13066  = mac_wmux_s4_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13075  = \mac_pre_s0$5559 ;
+    \$13067  = \mac_pre_s0$5559 ;
     if (stall_adv14) begin
-      \$13075  = mac_wmux_s4_w2_4;
+      \$13067  = mac_wmux_s4_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13076  = \mac_pre_s0$5560 ;
+    \$13068  = \mac_pre_s0$5560 ;
     if (stall_adv14) begin
-      \$13076  = mac_wmux_s4_w2_5;
+      \$13068  = mac_wmux_s4_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13077  = \mac_pre_s0$5561 ;
+    \$13069  = \mac_pre_s0$5561 ;
     if (stall_adv14) begin
-      \$13077  = mac_wmux_s4_w2_6;
+      \$13069  = mac_wmux_s4_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13078  = \mac_pre_s0$5562 ;
+    \$13070  = \mac_pre_s0$5562 ;
     if (stall_adv14) begin
-      \$13078  = mac_wmux_s4_w2_7;
+      \$13070  = mac_wmux_s4_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13079  = \mac_pre_s0$5563 ;
+    \$13071  = \mac_pre_s0$5563 ;
     if (stall_adv14) begin
-      \$13079  = mac_wmux_s4_w2_8;
+      \$13071  = mac_wmux_s4_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13080  = \mac_pre_s0$5564 ;
+    \$13072  = \mac_pre_s0$5564 ;
     if (stall_adv14) begin
-      \$13080  = mac_wmux_s4_w2_9;
+      \$13072  = mac_wmux_s4_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13081  = \mac_pre_s0$5565 ;
+    \$13073  = \mac_pre_s0$5565 ;
     if (stall_adv14) begin
-      \$13081  = mac_wmux_s4_w2_10;
+      \$13073  = mac_wmux_s4_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13082  = \mac_pre_s0$5566 ;
+    \$13074  = \mac_pre_s0$5566 ;
     if (stall_adv14) begin
-      \$13082  = mac_wmux_s4_w2_11;
+      \$13074  = mac_wmux_s4_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13083  = \mac_pre_s0$5567 ;
+    \$13075  = \mac_pre_s0$5567 ;
     if (stall_adv14) begin
-      \$13083  = mac_wmux_s4_w2_12;
+      \$13075  = mac_wmux_s4_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13084  = \mac_pre_s0$5568 ;
+    \$13076  = \mac_pre_s0$5568 ;
     if (stall_adv14) begin
-      \$13084  = mac_wmux_s4_w2_13;
+      \$13076  = mac_wmux_s4_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13085  = \mac_pre_s0$5569 ;
+    \$13077  = \mac_pre_s0$5569 ;
     if (stall_adv14) begin
-      \$13085  = mac_wmux_s4_w2_14;
+      \$13077  = mac_wmux_s4_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13086  = \mac_pre_s0$5570 ;
+    \$13078  = \mac_pre_s0$5570 ;
     if (stall_adv14) begin
-      \$13086  = mac_wmux_s4_w2_15;
+      \$13078  = mac_wmux_s4_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13087  = \mac_pre_s0$5571 ;
+    \$13079  = \mac_pre_s0$5571 ;
     if (stall_adv14) begin
-      \$13087  = mac_wmux_s4_w3_0;
+      \$13079  = mac_wmux_s4_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13088  = \mac_pre_s0$5572 ;
+    \$13080  = \mac_pre_s0$5572 ;
     if (stall_adv14) begin
-      \$13088  = mac_wmux_s4_w3_1;
+      \$13080  = mac_wmux_s4_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13089  = \mac_pre_s0$5573 ;
+    \$13081  = \mac_pre_s0$5573 ;
     if (stall_adv14) begin
-      \$13089  = mac_wmux_s4_w3_2;
+      \$13081  = mac_wmux_s4_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13090  = \mac_pre_s0$5574 ;
+    \$13082  = \mac_pre_s0$5574 ;
     if (stall_adv14) begin
-      \$13090  = mac_wmux_s4_w3_3;
+      \$13082  = mac_wmux_s4_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13091  = \mac_pre_s0$5575 ;
+    \$13083  = \mac_pre_s0$5575 ;
     if (stall_adv14) begin
-      \$13091  = mac_wmux_s4_w3_4;
+      \$13083  = mac_wmux_s4_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13092  = \mac_pre_s0$5576 ;
+    \$13084  = \mac_pre_s0$5576 ;
     if (stall_adv14) begin
-      \$13092  = mac_wmux_s4_w3_5;
+      \$13084  = mac_wmux_s4_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13093  = \mac_pre_s0$5577 ;
+    \$13085  = \mac_pre_s0$5577 ;
     if (stall_adv14) begin
-      \$13093  = mac_wmux_s4_w3_6;
+      \$13085  = mac_wmux_s4_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13094  = \mac_pre_s0$5578 ;
+    \$13086  = \mac_pre_s0$5578 ;
     if (stall_adv14) begin
-      \$13094  = mac_wmux_s4_w3_7;
+      \$13086  = mac_wmux_s4_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13095  = \mac_pre_s0$5579 ;
+    \$13087  = \mac_pre_s0$5579 ;
     if (stall_adv14) begin
-      \$13095  = mac_wmux_s4_w3_8;
+      \$13087  = mac_wmux_s4_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13096  = \mac_pre_s0$5580 ;
+    \$13088  = \mac_pre_s0$5580 ;
     if (stall_adv14) begin
-      \$13096  = mac_wmux_s4_w3_9;
+      \$13088  = mac_wmux_s4_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13097  = \mac_pre_s0$5581 ;
+    \$13089  = \mac_pre_s0$5581 ;
     if (stall_adv14) begin
-      \$13097  = mac_wmux_s4_w3_10;
+      \$13089  = mac_wmux_s4_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13098  = \mac_pre_s0$5582 ;
+    \$13090  = \mac_pre_s0$5582 ;
     if (stall_adv14) begin
-      \$13098  = mac_wmux_s4_w3_11;
+      \$13090  = mac_wmux_s4_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13099  = \mac_pre_s0$5583 ;
+    \$13091  = \mac_pre_s0$5583 ;
     if (stall_adv14) begin
-      \$13099  = mac_wmux_s4_w3_12;
+      \$13091  = mac_wmux_s4_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13100  = \mac_pre_s0$5584 ;
+    \$13092  = \mac_pre_s0$5584 ;
     if (stall_adv14) begin
-      \$13100  = mac_wmux_s4_w3_13;
+      \$13092  = mac_wmux_s4_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13101  = \mac_pre_s0$5585 ;
+    \$13093  = \mac_pre_s0$5585 ;
     if (stall_adv14) begin
-      \$13101  = mac_wmux_s4_w3_14;
+      \$13093  = mac_wmux_s4_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13102  = \mac_pre_s0$5586 ;
+    \$13094  = \mac_pre_s0$5586 ;
     if (stall_adv14) begin
-      \$13102  = mac_wmux_s4_w3_15;
+      \$13094  = mac_wmux_s4_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13103  = \mac_pre_s0$5587 ;
+    \$13095  = \mac_pre_s0$5587 ;
     if (stall_adv14) begin
-      \$13103  = \mac_wmux4_s0$5505 ;
+      \$13095  = \mac_wmux4_s0$5505 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13104  = mac_pre_valid_s0;
+    \$13096  = mac_pre_valid_s0;
     if (stall_adv14) begin
-      \$13104  = mac_wmux4_valid_s0;
+      \$13096  = mac_wmux4_valid_s0;
     end
     if (rst) begin
-      \$13104  = 1'h0;
+      \$13096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13105  = mac_dspin_s0;
+    \$13097  = mac_dspin_s0;
     if (stall_adv15) begin
-      \$13105  = \mac_pre_s0$5587 ;
+      \$13097  = \mac_pre_s0$5587 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13106  = mac_dspin_valid_s0;
+    \$13098  = mac_dspin_valid_s0;
     if (stall_adv15) begin
-      \$13106  = mac_pre_valid_s0;
+      \$13098  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$13106  = 1'h0;
+      \$13098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13107  = mac_dspout_s0;
+    \$13099  = mac_dspout_s0;
     if (stall_adv15) begin
-      \$13107  = mac_dspin_s0;
+      \$13099  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13108  = mac_dspout_valid_s0;
+    \$13100  = mac_dspout_valid_s0;
     if (stall_adv15) begin
-      \$13108  = mac_dspin_valid_s0;
+      \$13100  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$13108  = 1'h0;
+      \$13100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13109  = mac_add0_s0;
+    \$13101  = mac_add0_s0;
     if (stall_adv23) begin
-      \$13109  = mac0_sum0_p0;
+      \$13101  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13110  = \mac_add0_s0$5251 ;
+    \$13102  = \mac_add0_s0$5251 ;
     if (stall_adv23) begin
-      \$13110  = mac0_sum0_p1;
+      \$13102  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13111  = \mac_add0_s0$5253 ;
+    \$13103  = \mac_add0_s0$5253 ;
     if (stall_adv23) begin
-      \$13111  = mac0_sum0_p2;
+      \$13103  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13112  = \mac_add0_s0$5254 ;
+    \$13104  = \mac_add0_s0$5254 ;
     if (stall_adv23) begin
-      \$13112  = mac0_sum0_p3;
+      \$13104  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13113  = \mac_add0_s0$5256 ;
+    \$13105  = \mac_add0_s0$5256 ;
     if (stall_adv23) begin
-      \$13113  = mac0_sum0_p4;
+      \$13105  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13114  = \mac_add0_s0$5257 ;
+    \$13106  = \mac_add0_s0$5257 ;
     if (stall_adv23) begin
-      \$13114  = mac0_sum0_p5;
+      \$13106  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13115  = \mac_add0_s0$5259 ;
+    \$13107  = \mac_add0_s0$5259 ;
     if (stall_adv23) begin
-      \$13115  = mac0_sum0_p6;
+      \$13107  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13116  = \mac_add0_s0$5260 ;
+    \$13108  = \mac_add0_s0$5260 ;
     if (stall_adv23) begin
-      \$13116  = mac0_sum0_p7;
+      \$13108  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13117  = \mac_add0_s0$5262 ;
+    \$13109  = \mac_add0_s0$5262 ;
     if (stall_adv23) begin
-      \$13117  = mac1_sum0_p0;
+      \$13109  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13118  = \mac_add0_s0$5263 ;
+    \$13110  = \mac_add0_s0$5263 ;
     if (stall_adv23) begin
-      \$13118  = mac1_sum0_p1;
+      \$13110  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13119  = \mac_add0_s0$5265 ;
+    \$13111  = \mac_add0_s0$5265 ;
     if (stall_adv23) begin
-      \$13119  = mac1_sum0_p2;
+      \$13111  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13120  = \mac_add0_s0$5266 ;
+    \$13112  = \mac_add0_s0$5266 ;
     if (stall_adv23) begin
-      \$13120  = mac1_sum0_p3;
+      \$13112  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13121  = \mac_add0_s0$5268 ;
+    \$13113  = \mac_add0_s0$5268 ;
     if (stall_adv23) begin
-      \$13121  = mac1_sum0_p4;
+      \$13113  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13122  = \mac_add0_s0$5269 ;
+    \$13114  = \mac_add0_s0$5269 ;
     if (stall_adv23) begin
-      \$13122  = mac1_sum0_p5;
+      \$13114  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13123  = \mac_add0_s0$5271 ;
+    \$13115  = \mac_add0_s0$5271 ;
     if (stall_adv23) begin
-      \$13123  = mac1_sum0_p6;
+      \$13115  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13124  = \mac_add0_s0$5272 ;
+    \$13116  = \mac_add0_s0$5272 ;
     if (stall_adv23) begin
-      \$13124  = mac1_sum0_p7;
+      \$13116  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13125  = \mac_add0_s0$5274 ;
+    \$13117  = \mac_add0_s0$5274 ;
     if (stall_adv23) begin
-      \$13125  = mac2_sum0_p0;
+      \$13117  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13126  = \mac_add0_s0$5275 ;
+    \$13118  = \mac_add0_s0$5275 ;
     if (stall_adv23) begin
-      \$13126  = mac2_sum0_p1;
+      \$13118  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13127  = \mac_add0_s0$5277 ;
+    \$13119  = \mac_add0_s0$5277 ;
     if (stall_adv23) begin
-      \$13127  = mac2_sum0_p2;
+      \$13119  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13128  = \mac_add0_s0$5278 ;
+    \$13120  = \mac_add0_s0$5278 ;
     if (stall_adv23) begin
-      \$13128  = mac2_sum0_p3;
+      \$13120  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13129  = \mac_add0_s0$5280 ;
+    \$13121  = \mac_add0_s0$5280 ;
     if (stall_adv23) begin
-      \$13129  = mac2_sum0_p4;
+      \$13121  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13130  = \mac_add0_s0$5281 ;
+    \$13122  = \mac_add0_s0$5281 ;
     if (stall_adv23) begin
-      \$13130  = mac2_sum0_p5;
+      \$13122  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13131  = \mac_add0_s0$5283 ;
+    \$13123  = \mac_add0_s0$5283 ;
     if (stall_adv23) begin
-      \$13131  = mac2_sum0_p6;
+      \$13123  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13132  = \mac_add0_s0$5284 ;
+    \$13124  = \mac_add0_s0$5284 ;
     if (stall_adv23) begin
-      \$13132  = mac2_sum0_p7;
+      \$13124  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13133  = \mac_add0_s0$5286 ;
+    \$13125  = \mac_add0_s0$5286 ;
     if (stall_adv23) begin
-      \$13133  = mac3_sum0_p0;
+      \$13125  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13134  = \mac_add0_s0$5287 ;
+    \$13126  = \mac_add0_s0$5287 ;
     if (stall_adv23) begin
-      \$13134  = mac3_sum0_p1;
+      \$13126  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13135  = \mac_add0_s0$5289 ;
+    \$13127  = \mac_add0_s0$5289 ;
     if (stall_adv23) begin
-      \$13135  = mac3_sum0_p2;
+      \$13127  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13136  = \mac_add0_s0$5290 ;
+    \$13128  = \mac_add0_s0$5290 ;
     if (stall_adv23) begin
-      \$13136  = mac3_sum0_p3;
+      \$13128  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13137  = \mac_add0_s0$5292 ;
+    \$13129  = \mac_add0_s0$5292 ;
     if (stall_adv23) begin
-      \$13137  = mac3_sum0_p4;
+      \$13129  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13138  = \mac_add0_s0$5293 ;
+    \$13130  = \mac_add0_s0$5293 ;
     if (stall_adv23) begin
-      \$13138  = mac3_sum0_p5;
+      \$13130  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13139  = \mac_add0_s0$5295 ;
+    \$13131  = \mac_add0_s0$5295 ;
     if (stall_adv23) begin
-      \$13139  = mac3_sum0_p6;
+      \$13131  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13140  = \mac_add0_s0$5296 ;
+    \$13132  = \mac_add0_s0$5296 ;
     if (stall_adv23) begin
-      \$13140  = mac3_sum0_p7;
+      \$13132  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13141  = \mac_add0_s0$5593 ;
+    \$13133  = \mac_add0_s0$5593 ;
     if (stall_adv23) begin
-      \$13141  = mac_dspout_s0;
+      \$13133  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13142  = mac_add0_valid_s0;
+    \$13134  = mac_add0_valid_s0;
     if (stall_adv23) begin
-      \$13142  = mac_dspout_valid_s0;
+      \$13134  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$13142  = 1'h0;
+      \$13134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13143  = mac_add1_s0;
+    \$13135  = mac_add1_s0;
     if (stall_adv24) begin
-      \$13143  = mac0_sum1_p0;
+      \$13135  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13144  = \mac_add1_s0$5301 ;
+    \$13136  = \mac_add1_s0$5301 ;
     if (stall_adv24) begin
-      \$13144  = mac0_sum1_p1;
+      \$13136  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13145  = \mac_add1_s0$5303 ;
+    \$13137  = \mac_add1_s0$5303 ;
     if (stall_adv24) begin
-      \$13145  = mac0_sum1_p2;
+      \$13137  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13146  = \mac_add1_s0$5304 ;
+    \$13138  = \mac_add1_s0$5304 ;
     if (stall_adv24) begin
-      \$13146  = mac0_sum1_p3;
+      \$13138  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13147  = \mac_add1_s0$5306 ;
+    \$13139  = \mac_add1_s0$5306 ;
     if (stall_adv24) begin
-      \$13147  = mac1_sum1_p0;
+      \$13139  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13148  = \mac_add1_s0$5307 ;
+    \$13140  = \mac_add1_s0$5307 ;
     if (stall_adv24) begin
-      \$13148  = mac1_sum1_p1;
+      \$13140  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13149  = \mac_add1_s0$5309 ;
+    \$13141  = \mac_add1_s0$5309 ;
     if (stall_adv24) begin
-      \$13149  = mac1_sum1_p2;
+      \$13141  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13150  = \mac_add1_s0$5310 ;
+    \$13142  = \mac_add1_s0$5310 ;
     if (stall_adv24) begin
-      \$13150  = mac1_sum1_p3;
+      \$13142  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13151  = \mac_add1_s0$5312 ;
+    \$13143  = \mac_add1_s0$5312 ;
     if (stall_adv24) begin
-      \$13151  = mac2_sum1_p0;
+      \$13143  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13152  = \mac_add1_s0$5313 ;
+    \$13144  = \mac_add1_s0$5313 ;
     if (stall_adv24) begin
-      \$13152  = mac2_sum1_p1;
+      \$13144  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13153  = \mac_add1_s0$5315 ;
+    \$13145  = \mac_add1_s0$5315 ;
     if (stall_adv24) begin
-      \$13153  = mac2_sum1_p2;
+      \$13145  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13154  = \mac_add1_s0$5316 ;
+    \$13146  = \mac_add1_s0$5316 ;
     if (stall_adv24) begin
-      \$13154  = mac2_sum1_p3;
+      \$13146  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13155  = \mac_add1_s0$5318 ;
+    \$13147  = \mac_add1_s0$5318 ;
     if (stall_adv24) begin
-      \$13155  = mac3_sum1_p0;
+      \$13147  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13156  = \mac_add1_s0$5319 ;
+    \$13148  = \mac_add1_s0$5319 ;
     if (stall_adv24) begin
-      \$13156  = mac3_sum1_p1;
+      \$13148  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13157  = \mac_add1_s0$5321 ;
+    \$13149  = \mac_add1_s0$5321 ;
     if (stall_adv24) begin
-      \$13157  = mac3_sum1_p2;
+      \$13149  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13158  = \mac_add1_s0$5322 ;
+    \$13150  = \mac_add1_s0$5322 ;
     if (stall_adv24) begin
-      \$13158  = mac3_sum1_p3;
+      \$13150  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13159  = \mac_add1_s0$5595 ;
+    \$13151  = \mac_add1_s0$5595 ;
     if (stall_adv24) begin
-      \$13159  = \mac_add0_s0$5593 ;
+      \$13151  = \mac_add0_s0$5593 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13160  = mac_add1_valid_s0;
+    \$13152  = mac_add1_valid_s0;
     if (stall_adv24) begin
-      \$13160  = mac_add0_valid_s0;
+      \$13152  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$13160  = 1'h0;
+      \$13152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13161  = mac_add2_s0;
+    \$13153  = mac_add2_s0;
     if (stall_adv25) begin
-      \$13161  = mac0_sum2_p0;
+      \$13153  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13162  = \mac_add2_s0$5327 ;
+    \$13154  = \mac_add2_s0$5327 ;
     if (stall_adv25) begin
-      \$13162  = mac0_sum2_p1;
+      \$13154  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13163  = \mac_add2_s0$5329 ;
+    \$13155  = \mac_add2_s0$5329 ;
     if (stall_adv25) begin
-      \$13163  = mac1_sum2_p0;
+      \$13155  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13164  = \mac_add2_s0$5330 ;
+    \$13156  = \mac_add2_s0$5330 ;
     if (stall_adv25) begin
-      \$13164  = mac1_sum2_p1;
+      \$13156  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13165  = \mac_add2_s0$5332 ;
+    \$13157  = \mac_add2_s0$5332 ;
     if (stall_adv25) begin
-      \$13165  = mac2_sum2_p0;
+      \$13157  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13166  = \mac_add2_s0$5333 ;
+    \$13158  = \mac_add2_s0$5333 ;
     if (stall_adv25) begin
-      \$13166  = mac2_sum2_p1;
+      \$13158  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13167  = \mac_add2_s0$5335 ;
+    \$13159  = \mac_add2_s0$5335 ;
     if (stall_adv25) begin
-      \$13167  = mac3_sum2_p0;
+      \$13159  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13168  = \mac_add2_s0$5336 ;
+    \$13160  = \mac_add2_s0$5336 ;
     if (stall_adv25) begin
-      \$13168  = mac3_sum2_p1;
+      \$13160  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13169  = \mac_add2_s0$5597 ;
+    \$13161  = \mac_add2_s0$5597 ;
     if (stall_adv25) begin
-      \$13169  = \mac_add1_s0$5595 ;
+      \$13161  = \mac_add1_s0$5595 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13170  = mac_add2_valid_s0;
+    \$13162  = mac_add2_valid_s0;
     if (stall_adv25) begin
-      \$13170  = mac_add1_valid_s0;
+      \$13162  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$13162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13163  = mac_add3_s0;
+    if (stall_adv26) begin
+      \$13163  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13164  = \mac_add3_s0$5360 ;
+    if (stall_adv26) begin
+      \$13164  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13165  = \mac_add3_s0$5363 ;
+    if (stall_adv26) begin
+      \$13165  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13166  = \mac_add3_s0$5366 ;
+    if (stall_adv26) begin
+      \$13166  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13167  = \mac_add3_s0$5599 ;
+    if (stall_adv26) begin
+      \$13167  = \mac_add2_s0$5597 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13168  = mac_add3_valid_s0;
+    if (stall_adv26) begin
+      \$13168  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$13168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13169  = o__valid;
+    if (i__ready) begin
+      \$13169  = \$11204 ;
+    end
+    if (rst) begin
+      \$13169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13170  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$13170  = \$11205 ;
     end
     if (rst) begin
       \$13170  = 1'h0;
@@ -51509,44 +51558,59 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13171  = mac_add3_s0;
-    if (stall_adv26) begin
-      \$13171  = mac0_sum3_p0;
+    \$13171  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$13171  = \$11206 ;
+    end
+    if (rst) begin
+      \$13171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13172  = \mac_add3_s0$5360 ;
-    if (stall_adv26) begin
-      \$13172  = mac1_sum3_p0;
+    \$13172  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$13172  = \$11207 ;
+    end
+    if (rst) begin
+      \$13172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13173  = \mac_add3_s0$5363 ;
-    if (stall_adv26) begin
-      \$13173  = mac2_sum3_p0;
+    \$13173  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$13173  = \$11208 ;
+    end
+    if (rst) begin
+      \$13173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13174  = \mac_add3_s0$5366 ;
-    if (stall_adv26) begin
-      \$13174  = mac3_sum3_p0;
+    \$13174  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$13174  = \$11209 ;
+    end
+    if (rst) begin
+      \$13174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13175  = \mac_add3_s0$5599 ;
-    if (stall_adv26) begin
-      \$13175  = \mac_add2_s0$5597 ;
+    \$13175  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$13175  = \$11210 ;
+    end
+    if (rst) begin
+      \$13175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13176  = mac_add3_valid_s0;
-    if (stall_adv26) begin
-      \$13176  = mac_add2_valid_s0;
+    \$13176  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$13176  = \$11211 ;
     end
     if (rst) begin
       \$13176  = 1'h0;
@@ -51554,9 +51618,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13177  = o__valid;
-    if (i__ready) begin
-      \$13177  = \$11204 ;
+    \$13177  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$13177  = \$11212 ;
     end
     if (rst) begin
       \$13177  = 1'h0;
@@ -51564,9 +51628,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13178  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$13178  = \$11205 ;
+    \$13178  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$13178  = \$11213 ;
     end
     if (rst) begin
       \$13178  = 1'h0;
@@ -51574,9 +51638,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13179  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$13179  = \$11206 ;
+    \$13179  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$13179  = \$11214 ;
     end
     if (rst) begin
       \$13179  = 1'h0;
@@ -51584,9 +51648,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13180  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$13180  = \$11207 ;
+    \$13180  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$13180  = \$11215 ;
     end
     if (rst) begin
       \$13180  = 1'h0;
@@ -51594,9 +51658,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13181  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$13181  = \$11208 ;
+    \$13181  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$13181  = \$11216 ;
     end
     if (rst) begin
       \$13181  = 1'h0;
@@ -51604,9 +51668,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13182  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$13182  = \$11209 ;
+    \$13182  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$13182  = \$11217 ;
     end
     if (rst) begin
       \$13182  = 1'h0;
@@ -51614,9 +51678,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13183  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$13183  = \$11210 ;
+    \$13183  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$13183  = \$11218 ;
     end
     if (rst) begin
       \$13183  = 1'h0;
@@ -51624,9 +51688,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13184  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$13184  = \$11211 ;
+    \$13184  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$13184  = \$11219 ;
     end
     if (rst) begin
       \$13184  = 1'h0;
@@ -51634,9 +51698,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13185  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$13185  = \$11212 ;
+    \$13185  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$13185  = \$11220 ;
     end
     if (rst) begin
       \$13185  = 1'h0;
@@ -51644,9 +51708,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13186  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$13186  = \$11213 ;
+    \$13186  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$13186  = \$11221 ;
     end
     if (rst) begin
       \$13186  = 1'h0;
@@ -51654,9 +51718,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13187  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$13187  = \$11214 ;
+    \$13187  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$13187  = \$11222 ;
     end
     if (rst) begin
       \$13187  = 1'h0;
@@ -51664,9 +51728,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13188  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$13188  = \$11215 ;
+    \$13188  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$13188  = \$11223 ;
     end
     if (rst) begin
       \$13188  = 1'h0;
@@ -51674,9 +51738,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13189  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$13189  = \$11216 ;
+    \$13189  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$13189  = \$11224 ;
     end
     if (rst) begin
       \$13189  = 1'h0;
@@ -51684,9 +51748,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13190  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$13190  = \$11217 ;
+    \$13190  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$13190  = \$11225 ;
     end
     if (rst) begin
       \$13190  = 1'h0;
@@ -51694,9 +51758,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13191  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$13191  = \$11218 ;
+    \$13191  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$13191  = \$11226 ;
     end
     if (rst) begin
       \$13191  = 1'h0;
@@ -51704,9 +51768,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13192  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$13192  = \$11219 ;
+    \$13192  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$13192  = \$11227 ;
     end
     if (rst) begin
       \$13192  = 1'h0;
@@ -51714,9 +51778,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13193  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$13193  = \$11220 ;
+    \$13193  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$13193  = \$11228 ;
     end
     if (rst) begin
       \$13193  = 1'h0;
@@ -51724,9 +51788,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13194  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$13194  = \$11221 ;
+    \$13194  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$13194  = \$11229 ;
     end
     if (rst) begin
       \$13194  = 1'h0;
@@ -51734,9 +51798,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13195  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$13195  = \$11222 ;
+    \$13195  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$13195  = \$11230 ;
     end
     if (rst) begin
       \$13195  = 1'h0;
@@ -51744,9 +51808,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13196  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$13196  = \$11223 ;
+    \$13196  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$13196  = \$11231 ;
     end
     if (rst) begin
       \$13196  = 1'h0;
@@ -51754,9 +51818,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13197  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$13197  = \$11224 ;
+    \$13197  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$13197  = \$11232 ;
     end
     if (rst) begin
       \$13197  = 1'h0;
@@ -51764,9 +51828,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13198  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$13198  = \$11225 ;
+    \$13198  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$13198  = \$11233 ;
     end
     if (rst) begin
       \$13198  = 1'h0;
@@ -51774,9 +51838,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13199  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$13199  = \$11226 ;
+    \$13199  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$13199  = \$11234 ;
     end
     if (rst) begin
       \$13199  = 1'h0;
@@ -51784,9 +51848,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13200  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$13200  = \$11227 ;
+    \$13200  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$13200  = \$11235 ;
     end
     if (rst) begin
       \$13200  = 1'h0;
@@ -51794,9 +51858,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13201  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$13201  = \$11228 ;
+    \$13201  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$13201  = \$11236 ;
     end
     if (rst) begin
       \$13201  = 1'h0;
@@ -51804,9 +51868,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13202  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$13202  = \$11229 ;
+    \$13202  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$13202  = \$11237 ;
     end
     if (rst) begin
       \$13202  = 1'h0;
@@ -51814,9 +51878,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13203  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$13203  = \$11230 ;
+    \$13203  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$13203  = \$11238 ;
     end
     if (rst) begin
       \$13203  = 1'h0;
@@ -51824,9 +51888,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13204  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$13204  = \$11231 ;
+    \$13204  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$13204  = \$11239 ;
     end
     if (rst) begin
       \$13204  = 1'h0;
@@ -51834,150 +51898,70 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13205  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$13205  = \$11232 ;
-    end
-    if (rst) begin
-      \$13205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13206  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$13206  = \$11233 ;
-    end
-    if (rst) begin
-      \$13206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13207  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$13207  = \$11234 ;
-    end
-    if (rst) begin
-      \$13207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13208  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$13208  = \$11235 ;
-    end
-    if (rst) begin
-      \$13208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13209  = stall_adv31_valid;
-    if (stall_adv31) begin
-      \$13209  = \$11236 ;
-    end
-    if (rst) begin
-      \$13209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13210  = stall_adv32_valid;
-    if (stall_adv32) begin
-      \$13210  = \$11237 ;
-    end
-    if (rst) begin
-      \$13210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13211  = stall_adv33_valid;
-    if (stall_adv33) begin
-      \$13211  = \$11238 ;
-    end
-    if (rst) begin
-      \$13211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13212  = stall_adv34_valid;
-    if (stall_adv34) begin
-      \$13212  = \$11239 ;
-    end
-    if (rst) begin
-      \$13212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13213  = mac_acc0;
+    \$13205  = mac_acc0;
     if (\$11240 ) begin
-      \$13213  = \$11241 ;
+      \$13205  = \$11241 ;
     end
     if (rst) begin
-      \$13213  = 32'd0;
+      \$13205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13214  = mac_acc0_out;
-    if (\$11243 ) begin
-      \$13214  = \$11137 [31:0];
+    \$13206  = mac_acc0_out;
+    if (stall_adv28) begin
+      \$13206  = \$11137 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13215  = mac_acc1;
+    \$13207  = mac_acc1;
+    if (\$11242 ) begin
+      \$13207  = \$11243 ;
+    end
+    if (rst) begin
+      \$13207  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13208  = mac_acc1_out;
+    if (stall_adv30) begin
+      \$13208  = \$11138 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$13209  = mac_acc2;
     if (\$11244 ) begin
-      \$13215  = \$11245 ;
+      \$13209  = \$11245 ;
     end
     if (rst) begin
-      \$13215  = 32'd0;
+      \$13209  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13216  = mac_acc1_out;
-    if (\$11247 ) begin
-      \$13216  = \$11138 [31:0];
+    \$13210  = mac_acc2_out;
+    if (stall_adv32) begin
+      \$13210  = \$11139 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13217  = mac_acc2;
-    if (\$11248 ) begin
-      \$13217  = \$11249 ;
+    \$13211  = mac_acc3;
+    if (\$11246 ) begin
+      \$13211  = \$11247 ;
     end
     if (rst) begin
-      \$13217  = 32'd0;
+      \$13211  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13218  = mac_acc2_out;
-    if (\$11251 ) begin
-      \$13218  = \$11139 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13219  = mac_acc3;
-    if (\$11252 ) begin
-      \$13219  = \$11253 ;
-    end
-    if (rst) begin
-      \$13219  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13220  = mac_acc3_out;
-    if (\$11255 ) begin
-      \$13220  = \$11140 [31:0];
+    \$13212  = mac_acc3_out;
+    if (stall_adv34) begin
+      \$13212  = \$11140 [31:0];
     end
   end
   assign advance = i__ready;

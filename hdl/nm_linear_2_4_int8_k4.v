@@ -6,55 +6,55 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire [31:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [31:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  reg [3:0] \$109 ;
+  wire [31:0] \$100 ;
+  reg [3:0] \$101 ;
+  reg [127:0] \$102 ;
+  reg \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [3:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [127:0] \$110 ;
-  reg \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [3:0] \$116 ;
+  reg [7:0] \$110 ;
+  reg [1:0] \$111 ;
+  reg [1:0] \$112 ;
+  reg [127:0] \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg \$116 ;
   reg [7:0] \$117 ;
   reg [7:0] \$118 ;
-  reg [1:0] \$119 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [1:0] \$120 ;
-  reg [127:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
+  reg [7:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [7:0] \$124 ;
   reg [7:0] \$125 ;
   reg [7:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [16:0] \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
   reg \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
   reg \$145 ;
   reg \$146 ;
   reg \$147 ;
@@ -65,23 +65,15 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
+  reg [31:0] \$154 ;
+  reg [31:0] \$155 ;
+  reg [31:0] \$156 ;
+  reg [31:0] \$157 ;
+  reg [31:0] \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg [31:0] \$162 ;
-  reg [31:0] \$163 ;
-  reg [31:0] \$164 ;
-  reg [31:0] \$165 ;
-  reg [31:0] \$166 ;
-  reg [31:0] \$167 ;
-  reg [31:0] \$168 ;
-  reg [31:0] \$169 ;
+  reg [31:0] \$160 ;
+  reg [31:0] \$161 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -169,7 +161,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$93 ;
   wire [31:0] \$94 ;
   wire \$95 ;
-  wire \$96 ;
+  wire [31:0] \$96 ;
   wire \$97 ;
   wire [31:0] \$98 ;
   wire \$99 ;
@@ -475,142 +467,134 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
   assign \$93  = stall_adv6 & mac_add0_valid_s0;
   assign \$94  = \mac_add0_s0$130  ? 32'd0 : \$74 [31:0];
-  assign \$95  = stall_adv7 & mac_add0_valid_s0;
-  assign \$96  = \$95  & \mac_add0_s0$130 ;
-  assign \$97  = stall_adv8 & mac_add0_valid_s0;
-  assign \$98  = \mac_add0_s0$130  ? 32'd0 : \$75 [31:0];
-  assign \$99  = stall_adv9 & mac_add0_valid_s0;
-  assign \$100  = \$99  & \mac_add0_s0$130 ;
-  assign \$101  = stall_adv10 & mac_add0_valid_s0;
-  assign \$102  = \mac_add0_s0$130  ? 32'd0 : \$76 [31:0];
-  assign \$103  = stall_adv11 & mac_add0_valid_s0;
-  assign \$104  = \$103  & \mac_add0_s0$130 ;
-  assign \$105  = stall_adv12 & mac_add0_valid_s0;
-  assign \$106  = \mac_add0_s0$130  ? 32'd0 : \$77 [31:0];
-  assign \$107  = stall_adv13 & mac_add0_valid_s0;
-  assign \$108  = \$107  & \mac_add0_s0$130 ;
+  assign \$95  = stall_adv8 & mac_add0_valid_s0;
+  assign \$96  = \mac_add0_s0$130  ? 32'd0 : \$75 [31:0];
+  assign \$97  = stall_adv10 & mac_add0_valid_s0;
+  assign \$98  = \mac_add0_s0$130  ? 32'd0 : \$76 [31:0];
+  assign \$99  = stall_adv12 & mac_add0_valid_s0;
+  assign \$100  = \mac_add0_s0$130  ? 32'd0 : \$77 [31:0];
   always @(posedge clk)
-    sel_l3_s0 <= \$109 ;
+    sel_l3_s0 <= \$101 ;
   always @(posedge clk)
-    \sel_l3_s0$106  <= \$110 ;
+    \sel_l3_s0$106  <= \$102 ;
   always @(posedge clk)
-    \sel_l3_s0$107  <= \$111 ;
+    \sel_l3_s0$107  <= \$103 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$112 ;
+    sel_dl1_s0 <= \$104 ;
   always @(posedge clk)
-    \sel_dl1_s0$32  <= \$113 ;
+    \sel_dl1_s0$32  <= \$105 ;
   always @(posedge clk)
-    \sel_dl1_s0$33  <= \$114 ;
+    \sel_dl1_s0$33  <= \$106 ;
   always @(posedge clk)
-    \sel_dl1_s0$36  <= \$115 ;
+    \sel_dl1_s0$36  <= \$107 ;
   always @(posedge clk)
-    \sel_l8_s0$108  <= \$116 ;
+    \sel_l8_s0$108  <= \$108 ;
   always @(posedge clk)
-    \sel_l8_s0$109  <= \$117 ;
+    \sel_l8_s0$109  <= \$109 ;
   always @(posedge clk)
-    \sel_l8_s0$110  <= \$118 ;
+    \sel_l8_s0$110  <= \$110 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$119 ;
+    sel_l8_s0 <= \$111 ;
   always @(posedge clk)
-    \sel_l8_s0$45  <= \$120 ;
+    \sel_l8_s0$45  <= \$112 ;
   always @(posedge clk)
-    \sel_l8_s0$47  <= \$121 ;
+    \sel_l8_s0$47  <= \$113 ;
   always @(posedge clk)
-    \sel_l8_s0$111  <= \$122 ;
+    \sel_l8_s0$111  <= \$114 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$123 ;
+    sel_valid_s0 <= \$115 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$124 ;
+    sel_valid_s1 <= \$116 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$125 ;
+    mac_pre_s0 <= \$117 ;
   always @(posedge clk)
-    \mac_pre_s0$115  <= \$126 ;
+    \mac_pre_s0$115  <= \$118 ;
   always @(posedge clk)
-    \mac_pre_s0$116  <= \$127 ;
+    \mac_pre_s0$116  <= \$119 ;
   always @(posedge clk)
-    \mac_pre_s0$117  <= \$128 ;
+    \mac_pre_s0$117  <= \$120 ;
   always @(posedge clk)
-    \mac_pre_s0$118  <= \$129 ;
+    \mac_pre_s0$118  <= \$121 ;
   always @(posedge clk)
-    \mac_pre_s0$119  <= \$130 ;
+    \mac_pre_s0$119  <= \$122 ;
   always @(posedge clk)
-    \mac_pre_s0$120  <= \$131 ;
+    \mac_pre_s0$120  <= \$123 ;
   always @(posedge clk)
-    \mac_pre_s0$121  <= \$132 ;
+    \mac_pre_s0$121  <= \$124 ;
   always @(posedge clk)
-    \mac_pre_s0$122  <= \$133 ;
+    \mac_pre_s0$122  <= \$125 ;
   always @(posedge clk)
-    \mac_pre_s0$123  <= \$134 ;
+    \mac_pre_s0$123  <= \$126 ;
   always @(posedge clk)
-    \mac_pre_s0$124  <= \$135 ;
+    \mac_pre_s0$124  <= \$127 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$136 ;
+    mac_pre_valid_s0 <= \$128 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$137 ;
+    mac_dspin_s0 <= \$129 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$138 ;
+    mac_dspin_valid_s0 <= \$130 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$139 ;
+    mac_dspout_s0 <= \$131 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$140 ;
+    mac_dspout_valid_s0 <= \$132 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$141 ;
+    mac_add0_s0 <= \$133 ;
   always @(posedge clk)
-    \mac_add0_s0$94  <= \$142 ;
+    \mac_add0_s0$94  <= \$134 ;
   always @(posedge clk)
-    \mac_add0_s0$97  <= \$143 ;
+    \mac_add0_s0$97  <= \$135 ;
   always @(posedge clk)
-    \mac_add0_s0$100  <= \$144 ;
+    \mac_add0_s0$100  <= \$136 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$145 ;
+    \mac_add0_s0$130  <= \$137 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$146 ;
+    mac_add0_valid_s0 <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$147 ;
+    o__valid <= \$139 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$148 ;
+    stall_adv0_valid <= \$140 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$149 ;
+    stall_adv1_valid <= \$141 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$150 ;
+    stall_adv2_valid <= \$142 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$151 ;
+    stall_adv3_valid <= \$143 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$152 ;
+    stall_adv4_valid <= \$144 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$153 ;
+    stall_adv5_valid <= \$145 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$154 ;
+    stall_adv6_valid <= \$146 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$155 ;
+    stall_adv7_valid <= \$147 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$156 ;
+    stall_adv8_valid <= \$148 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$157 ;
+    stall_adv9_valid <= \$149 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$158 ;
+    stall_adv10_valid <= \$150 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$159 ;
+    stall_adv11_valid <= \$151 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$160 ;
+    stall_adv12_valid <= \$152 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$161 ;
+    stall_adv13_valid <= \$153 ;
   always @(posedge clk)
-    mac_acc0 <= \$162 ;
+    mac_acc0 <= \$154 ;
   always @(posedge clk)
-    mac_acc0_out <= \$163 ;
+    mac_acc0_out <= \$155 ;
   always @(posedge clk)
-    mac_acc1 <= \$164 ;
+    mac_acc1 <= \$156 ;
   always @(posedge clk)
-    mac_acc1_out <= \$165 ;
+    mac_acc1_out <= \$157 ;
   always @(posedge clk)
-    mac_acc2 <= \$166 ;
+    mac_acc2 <= \$158 ;
   always @(posedge clk)
-    mac_acc2_out <= \$167 ;
+    mac_acc2_out <= \$159 ;
   always @(posedge clk)
-    mac_acc3 <= \$168 ;
+    mac_acc3 <= \$160 ;
   always @(posedge clk)
-    mac_acc3_out <= \$169 ;
+    mac_acc3_out <= \$161 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -693,221 +677,283 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = sel_l3_s0;
+    \$101  = sel_l3_s0;
     if (stall_adv0) begin
-      \$109  = { \$29 , \$28 , \$26 , \$23  };
+      \$101  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \sel_l3_s0$106 ;
+    \$102  = \sel_l3_s0$106 ;
     if (stall_adv0) begin
-      \$110  = i__payload[159:32];
+      \$102  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \sel_l3_s0$107 ;
+    \$103  = \sel_l3_s0$107 ;
     if (stall_adv0) begin
-      \$111  = i__payload[160];
+      \$103  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = sel_dl1_s0;
+    \$104  = sel_dl1_s0;
     if (stall_adv1) begin
-      \$112  = i__payload[7:0];
+      \$104  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \sel_dl1_s0$32 ;
+    \$105  = \sel_dl1_s0$32 ;
     if (stall_adv1) begin
-      \$113  = i__payload[15:8];
+      \$105  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \sel_dl1_s0$33 ;
+    \$106  = \sel_dl1_s0$33 ;
     if (stall_adv1) begin
-      \$114  = i__payload[23:16];
+      \$106  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \sel_dl1_s0$36 ;
+    \$107  = \sel_dl1_s0$36 ;
     if (stall_adv1) begin
-      \$115  = i__payload[31:24];
+      \$107  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \sel_l8_s0$108 ;
+    \$108  = \sel_l8_s0$108 ;
     if (stall_adv2) begin
-      \$116  = sel_l3_s0;
+      \$108  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \sel_l8_s0$109 ;
+    \$109  = \sel_l8_s0$109 ;
     if (stall_adv2) begin
-      \$117  = sel_or0_0;
+      \$109  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \sel_l8_s0$110 ;
+    \$110  = \sel_l8_s0$110 ;
     if (stall_adv2) begin
-      \$118  = sel_or1_0;
+      \$110  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = sel_l8_s0;
+    \$111  = sel_l8_s0;
     if (stall_adv2) begin
-      \$119  = { \$35 , \$33  };
+      \$111  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \sel_l8_s0$45 ;
+    \$112  = \sel_l8_s0$45 ;
     if (stall_adv2) begin
-      \$120  = { \$51 , \$50  };
+      \$112  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \sel_l8_s0$47 ;
+    \$113  = \sel_l8_s0$47 ;
     if (stall_adv2) begin
-      \$121  = \sel_l3_s0$106 ;
+      \$113  = \sel_l3_s0$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \sel_l8_s0$111 ;
+    \$114  = \sel_l8_s0$111 ;
     if (stall_adv2) begin
-      \$122  = \sel_l3_s0$107 ;
+      \$114  = \sel_l3_s0$107 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = sel_valid_s0;
+    \$115  = sel_valid_s0;
     if (i__ready) begin
-      \$123  = i__valid;
+      \$115  = i__valid;
     end
     if (rst) begin
-      \$123  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = sel_valid_s1;
+    \$116  = sel_valid_s1;
     if (i__ready) begin
-      \$124  = sel_valid_s0;
+      \$116  = sel_valid_s0;
     end
     if (rst) begin
-      \$124  = 1'h0;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = mac_pre_s0;
+    \$117  = mac_pre_s0;
     if (stall_adv3) begin
-      \$125  = \sel_l8_s0$109 ;
+      \$117  = \sel_l8_s0$109 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_pre_s0$115 ;
+    \$118  = \mac_pre_s0$115 ;
     if (stall_adv3) begin
-      \$126  = \sel_l8_s0$110 ;
+      \$118  = \sel_l8_s0$110 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_pre_s0$116 ;
+    \$119  = \mac_pre_s0$116 ;
     if (stall_adv3) begin
-      \$127  = mac_wmux_w0_0;
+      \$119  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_pre_s0$117 ;
+    \$120  = \mac_pre_s0$117 ;
     if (stall_adv3) begin
-      \$128  = mac_wmux_w0_1;
+      \$120  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_pre_s0$118 ;
+    \$121  = \mac_pre_s0$118 ;
     if (stall_adv3) begin
-      \$129  = mac_wmux_w1_0;
+      \$121  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_pre_s0$119 ;
+    \$122  = \mac_pre_s0$119 ;
     if (stall_adv3) begin
-      \$130  = mac_wmux_w1_1;
+      \$122  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_pre_s0$120 ;
+    \$123  = \mac_pre_s0$120 ;
     if (stall_adv3) begin
-      \$131  = mac_wmux_w2_0;
+      \$123  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_pre_s0$121 ;
+    \$124  = \mac_pre_s0$121 ;
     if (stall_adv3) begin
-      \$132  = mac_wmux_w2_1;
+      \$124  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_pre_s0$122 ;
+    \$125  = \mac_pre_s0$122 ;
     if (stall_adv3) begin
-      \$133  = mac_wmux_w3_0;
+      \$125  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_pre_s0$123 ;
+    \$126  = \mac_pre_s0$123 ;
     if (stall_adv3) begin
-      \$134  = mac_wmux_w3_1;
+      \$126  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_pre_s0$124 ;
+    \$127  = \mac_pre_s0$124 ;
     if (stall_adv3) begin
-      \$135  = \sel_l8_s0$111 ;
+      \$127  = \sel_l8_s0$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = mac_pre_valid_s0;
+    \$128  = mac_pre_valid_s0;
     if (stall_adv3) begin
-      \$136  = sel_valid_s1;
+      \$128  = sel_valid_s1;
     end
     if (rst) begin
-      \$136  = 1'h0;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = mac_dspin_s0;
+    \$129  = mac_dspin_s0;
     if (stall_adv4) begin
-      \$137  = \mac_pre_s0$124 ;
+      \$129  = \mac_pre_s0$124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = mac_dspin_valid_s0;
+    \$130  = mac_dspin_valid_s0;
     if (stall_adv4) begin
-      \$138  = mac_pre_valid_s0;
+      \$130  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = mac_dspout_s0;
+    if (stall_adv4) begin
+      \$131  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = mac_dspout_valid_s0;
+    if (stall_adv4) begin
+      \$132  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = mac_add0_s0;
+    if (stall_adv5) begin
+      \$133  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = \mac_add0_s0$94 ;
+    if (stall_adv5) begin
+      \$134  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \mac_add0_s0$97 ;
+    if (stall_adv5) begin
+      \$135  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = \mac_add0_s0$100 ;
+    if (stall_adv5) begin
+      \$136  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = \mac_add0_s0$130 ;
+    if (stall_adv5) begin
+      \$137  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = mac_add0_valid_s0;
+    if (stall_adv5) begin
+      \$138  = mac_dspout_valid_s0;
     end
     if (rst) begin
       \$138  = 1'h0;
@@ -915,16 +961,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = mac_dspout_s0;
-    if (stall_adv4) begin
-      \$139  = mac_dspin_s0;
+    \$139  = o__valid;
+    if (i__ready) begin
+      \$139  = \$78 ;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = mac_dspout_valid_s0;
-    if (stall_adv4) begin
-      \$140  = mac_dspin_valid_s0;
+    \$140  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$140  = \$79 ;
     end
     if (rst) begin
       \$140  = 1'h0;
@@ -932,44 +981,59 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = mac_add0_s0;
-    if (stall_adv5) begin
-      \$141  = mac0_sum0_p0;
+    \$141  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$141  = \$80 ;
+    end
+    if (rst) begin
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_add0_s0$94 ;
-    if (stall_adv5) begin
-      \$142  = mac1_sum0_p0;
+    \$142  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$142  = \$81 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_add0_s0$97 ;
-    if (stall_adv5) begin
-      \$143  = mac2_sum0_p0;
+    \$143  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$143  = \$82 ;
+    end
+    if (rst) begin
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_add0_s0$100 ;
-    if (stall_adv5) begin
-      \$144  = mac3_sum0_p0;
+    \$144  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$144  = \$83 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_add0_s0$130 ;
+    \$145  = stall_adv5_valid;
     if (stall_adv5) begin
-      \$145  = mac_dspout_s0;
+      \$145  = \$84 ;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = mac_add0_valid_s0;
-    if (stall_adv5) begin
-      \$146  = mac_dspout_valid_s0;
+    \$146  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$146  = \$85 ;
     end
     if (rst) begin
       \$146  = 1'h0;
@@ -977,9 +1041,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = o__valid;
-    if (i__ready) begin
-      \$147  = \$78 ;
+    \$147  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$147  = \$86 ;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -987,9 +1051,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$148  = \$79 ;
+    \$148  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$148  = \$87 ;
     end
     if (rst) begin
       \$148  = 1'h0;
@@ -997,9 +1061,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$149  = \$80 ;
+    \$149  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$149  = \$88 ;
     end
     if (rst) begin
       \$149  = 1'h0;
@@ -1007,9 +1071,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$150  = \$81 ;
+    \$150  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$150  = \$89 ;
     end
     if (rst) begin
       \$150  = 1'h0;
@@ -1017,9 +1081,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$151  = \$82 ;
+    \$151  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$151  = \$90 ;
     end
     if (rst) begin
       \$151  = 1'h0;
@@ -1027,9 +1091,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$152  = \$83 ;
+    \$152  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$152  = \$91 ;
     end
     if (rst) begin
       \$152  = 1'h0;
@@ -1037,9 +1101,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$153  = \$84 ;
+    \$153  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$153  = \$92 ;
     end
     if (rst) begin
       \$153  = 1'h0;
@@ -1047,150 +1111,70 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$154  = \$85 ;
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$155  = \$86 ;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$156  = \$87 ;
-    end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$157  = \$88 ;
-    end
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$158  = \$89 ;
-    end
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$159  = \$90 ;
-    end
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$160  = \$91 ;
-    end
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$161  = \$92 ;
-    end
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = mac_acc0;
+    \$154  = mac_acc0;
     if (\$93 ) begin
-      \$162  = \$94 ;
+      \$154  = \$94 ;
     end
     if (rst) begin
-      \$162  = 32'd0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = mac_acc0_out;
-    if (\$96 ) begin
-      \$163  = \$74 [31:0];
+    \$155  = mac_acc0_out;
+    if (stall_adv7) begin
+      \$155  = \$74 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = mac_acc1;
+    \$156  = mac_acc1;
+    if (\$95 ) begin
+      \$156  = \$96 ;
+    end
+    if (rst) begin
+      \$156  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = mac_acc1_out;
+    if (stall_adv9) begin
+      \$157  = \$75 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = mac_acc2;
     if (\$97 ) begin
-      \$164  = \$98 ;
+      \$158  = \$98 ;
     end
     if (rst) begin
-      \$164  = 32'd0;
+      \$158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = mac_acc1_out;
-    if (\$100 ) begin
-      \$165  = \$75 [31:0];
+    \$159  = mac_acc2_out;
+    if (stall_adv11) begin
+      \$159  = \$76 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = mac_acc2;
-    if (\$101 ) begin
-      \$166  = \$102 ;
+    \$160  = mac_acc3;
+    if (\$99 ) begin
+      \$160  = \$100 ;
     end
     if (rst) begin
-      \$166  = 32'd0;
+      \$160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = mac_acc2_out;
-    if (\$104 ) begin
-      \$167  = \$76 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = mac_acc3;
-    if (\$105 ) begin
-      \$168  = \$106 ;
-    end
-    if (rst) begin
-      \$168  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = mac_acc3_out;
-    if (\$108 ) begin
-      \$169  = \$77 [31:0];
+    \$161  = mac_acc3_out;
+    if (stall_adv13) begin
+      \$161  = \$77 [31:0];
     end
   end
   assign advance = i__ready;

@@ -1841,20 +1841,20 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$265 ;
   wire [31:0] \$2650 ;
   wire \$2651 ;
-  wire \$2652 ;
+  wire [31:0] \$2652 ;
   wire \$2653 ;
   wire [31:0] \$2654 ;
   wire \$2655 ;
-  wire \$2656 ;
-  wire \$2657 ;
-  wire [31:0] \$2658 ;
-  wire \$2659 ;
+  wire [31:0] \$2656 ;
+  reg [7:0] \$2657 ;
+  reg [7:0] \$2658 ;
+  reg [7:0] \$2659 ;
   wire \$266 ;
-  wire \$2660 ;
-  wire \$2661 ;
-  wire [31:0] \$2662 ;
-  wire \$2663 ;
-  wire \$2664 ;
+  reg [7:0] \$2660 ;
+  reg [7:0] \$2661 ;
+  reg [7:0] \$2662 ;
+  reg [7:0] \$2663 ;
+  reg [7:0] \$2664 ;
   reg [7:0] \$2665 ;
   reg [7:0] \$2666 ;
   reg [7:0] \$2667 ;
@@ -1864,19 +1864,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2670 ;
   reg [7:0] \$2671 ;
   reg [7:0] \$2672 ;
-  reg [7:0] \$2673 ;
-  reg [7:0] \$2674 ;
-  reg [7:0] \$2675 ;
-  reg [7:0] \$2676 ;
-  reg [7:0] \$2677 ;
-  reg [7:0] \$2678 ;
-  reg [7:0] \$2679 ;
+  reg [511:0] \$2673 ;
+  reg \$2674 ;
+  reg [119:0] \$2675 ;
+  reg [511:0] \$2676 ;
+  reg \$2677 ;
+  reg \$2678 ;
+  reg \$2679 ;
   wire \$268 ;
-  reg [7:0] \$2680 ;
-  reg [511:0] \$2681 ;
+  reg \$2680 ;
+  reg \$2681 ;
   reg \$2682 ;
-  reg [119:0] \$2683 ;
-  reg [511:0] \$2684 ;
+  reg \$2683 ;
+  reg \$2684 ;
   reg \$2685 ;
   reg \$2686 ;
   reg \$2687 ;
@@ -1976,50 +1976,50 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2771 ;
   reg \$2772 ;
   reg \$2773 ;
-  reg \$2774 ;
+  reg [511:0] \$2774 ;
   reg \$2775 ;
-  reg \$2776 ;
+  reg [15:0] \$2776 ;
   reg \$2777 ;
-  reg \$2778 ;
-  reg \$2779 ;
+  reg [1:0] \$2778 ;
+  reg [1:0] \$2779 ;
   wire \$278 ;
-  reg \$2780 ;
+  reg [2:0] \$2780 ;
   reg \$2781 ;
-  reg [511:0] \$2782 ;
-  reg \$2783 ;
-  reg [15:0] \$2784 ;
+  reg [2:0] \$2782 ;
+  reg [2:0] \$2783 ;
+  reg [3:0] \$2784 ;
   reg \$2785 ;
-  reg [1:0] \$2786 ;
-  reg [1:0] \$2787 ;
-  reg [2:0] \$2788 ;
+  reg [3:0] \$2786 ;
+  reg [3:0] \$2787 ;
+  reg [3:0] \$2788 ;
   reg \$2789 ;
   wire \$279 ;
-  reg [2:0] \$2790 ;
-  reg [2:0] \$2791 ;
-  reg [3:0] \$2792 ;
+  reg [3:0] \$2790 ;
+  reg [3:0] \$2791 ;
+  reg [511:0] \$2792 ;
   reg \$2793 ;
   reg [3:0] \$2794 ;
   reg [3:0] \$2795 ;
-  reg [3:0] \$2796 ;
-  reg \$2797 ;
-  reg [3:0] \$2798 ;
-  reg [3:0] \$2799 ;
+  reg [15:0] \$2796 ;
+  reg [8:0] \$2797 ;
+  reg [8:0] \$2798 ;
+  reg [8:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  reg [511:0] \$2800 ;
-  reg \$2801 ;
-  reg [3:0] \$2802 ;
-  reg [3:0] \$2803 ;
-  reg [15:0] \$2804 ;
-  reg [8:0] \$2805 ;
-  reg [8:0] \$2806 ;
-  reg [8:0] \$2807 ;
-  reg [8:0] \$2808 ;
-  reg [8:0] \$2809 ;
+  reg [8:0] \$2800 ;
+  reg [8:0] \$2801 ;
+  reg [8:0] \$2802 ;
+  reg [8:0] \$2803 ;
+  reg [8:0] \$2804 ;
+  reg [7:0] \$2805 ;
+  reg [7:0] \$2806 ;
+  reg [7:0] \$2807 ;
+  reg [7:0] \$2808 ;
+  reg [7:0] \$2809 ;
   wire \$281 ;
-  reg [8:0] \$2810 ;
-  reg [8:0] \$2811 ;
-  reg [8:0] \$2812 ;
+  reg [7:0] \$2810 ;
+  reg [7:0] \$2811 ;
+  reg [7:0] \$2812 ;
   reg [7:0] \$2813 ;
   reg [7:0] \$2814 ;
   reg [7:0] \$2815 ;
@@ -2029,36 +2029,36 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2819 ;
   wire \$282 ;
   reg [7:0] \$2820 ;
-  reg [7:0] \$2821 ;
-  reg [7:0] \$2822 ;
-  reg [7:0] \$2823 ;
+  reg [511:0] \$2821 ;
+  reg \$2822 ;
+  reg [15:0] \$2823 ;
   reg [7:0] \$2824 ;
   reg [7:0] \$2825 ;
   reg [7:0] \$2826 ;
   reg [7:0] \$2827 ;
   reg [7:0] \$2828 ;
-  reg [511:0] \$2829 ;
+  reg [7:0] \$2829 ;
   wire \$283 ;
-  reg \$2830 ;
-  reg [15:0] \$2831 ;
-  reg [7:0] \$2832 ;
-  reg [7:0] \$2833 ;
-  reg [7:0] \$2834 ;
-  reg [7:0] \$2835 ;
-  reg [7:0] \$2836 ;
-  reg [7:0] \$2837 ;
-  reg [7:0] \$2838 ;
-  reg [7:0] \$2839 ;
+  reg [7:0] \$2830 ;
+  reg [7:0] \$2831 ;
+  reg [3:0] \$2832 ;
+  reg [3:0] \$2833 ;
+  reg [3:0] \$2834 ;
+  reg [3:0] \$2835 ;
+  reg [3:0] \$2836 ;
+  reg [3:0] \$2837 ;
+  reg [3:0] \$2838 ;
+  reg [3:0] \$2839 ;
   wire \$284 ;
-  reg [3:0] \$2840 ;
-  reg [3:0] \$2841 ;
-  reg [3:0] \$2842 ;
-  reg [3:0] \$2843 ;
-  reg [3:0] \$2844 ;
-  reg [3:0] \$2845 ;
-  reg [3:0] \$2846 ;
-  reg [3:0] \$2847 ;
-  reg [511:0] \$2848 ;
+  reg [511:0] \$2840 ;
+  reg \$2841 ;
+  reg \$2842 ;
+  reg \$2843 ;
+  reg \$2844 ;
+  reg \$2845 ;
+  reg \$2846 ;
+  reg \$2847 ;
+  reg \$2848 ;
   reg \$2849 ;
   wire \$285 ;
   reg \$2850 ;
@@ -2076,15 +2076,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2861 ;
   reg \$2862 ;
   reg \$2863 ;
-  reg \$2864 ;
-  reg \$2865 ;
-  reg \$2866 ;
-  reg \$2867 ;
-  reg \$2868 ;
-  reg \$2869 ;
+  reg [3:0] \$2864 ;
+  reg [3:0] \$2865 ;
+  reg [3:0] \$2866 ;
+  reg [3:0] \$2867 ;
+  reg [3:0] \$2868 ;
+  reg [3:0] \$2869 ;
   wire \$287 ;
-  reg \$2870 ;
-  reg \$2871 ;
+  reg [3:0] \$2870 ;
+  reg [3:0] \$2871 ;
   reg [3:0] \$2872 ;
   reg [3:0] \$2873 ;
   reg [3:0] \$2874 ;
@@ -2094,14 +2094,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$2878 ;
   reg [3:0] \$2879 ;
   wire \$288 ;
-  reg [3:0] \$2880 ;
-  reg [3:0] \$2881 ;
-  reg [3:0] \$2882 ;
-  reg [3:0] \$2883 ;
-  reg [3:0] \$2884 ;
-  reg [3:0] \$2885 ;
-  reg [3:0] \$2886 ;
-  reg [3:0] \$2887 ;
+  reg [7:0] \$2880 ;
+  reg [7:0] \$2881 ;
+  reg [7:0] \$2882 ;
+  reg [7:0] \$2883 ;
+  reg [7:0] \$2884 ;
+  reg [7:0] \$2885 ;
+  reg [7:0] \$2886 ;
+  reg [7:0] \$2887 ;
   reg [7:0] \$2888 ;
   reg [7:0] \$2889 ;
   wire \$289 ;
@@ -2174,14 +2174,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$295 ;
   reg [7:0] \$2950 ;
   reg [7:0] \$2951 ;
-  reg [7:0] \$2952 ;
-  reg [7:0] \$2953 ;
-  reg [7:0] \$2954 ;
-  reg [7:0] \$2955 ;
-  reg [7:0] \$2956 ;
-  reg [7:0] \$2957 ;
-  reg [7:0] \$2958 ;
-  reg [7:0] \$2959 ;
+  reg \$2952 ;
+  reg \$2953 ;
+  reg \$2954 ;
+  reg \$2955 ;
+  reg \$2956 ;
+  reg \$2957 ;
+  reg \$2958 ;
+  reg \$2959 ;
   wire \$296 ;
   reg \$2960 ;
   reg \$2961 ;
@@ -2194,14 +2194,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2968 ;
   reg \$2969 ;
   wire \$297 ;
-  reg \$2970 ;
-  reg \$2971 ;
-  reg \$2972 ;
-  reg \$2973 ;
-  reg \$2974 ;
-  reg \$2975 ;
-  reg \$2976 ;
-  reg \$2977 ;
+  reg [3:0] \$2970 ;
+  reg [3:0] \$2971 ;
+  reg [3:0] \$2972 ;
+  reg [3:0] \$2973 ;
+  reg [3:0] \$2974 ;
+  reg [3:0] \$2975 ;
+  reg [3:0] \$2976 ;
+  reg [3:0] \$2977 ;
   reg [3:0] \$2978 ;
   reg [3:0] \$2979 ;
   wire \$298 ;
@@ -2211,15 +2211,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$2983 ;
   reg [3:0] \$2984 ;
   reg [3:0] \$2985 ;
-  reg [3:0] \$2986 ;
-  reg [3:0] \$2987 ;
-  reg [3:0] \$2988 ;
-  reg [3:0] \$2989 ;
+  reg [7:0] \$2986 ;
+  reg [7:0] \$2987 ;
+  reg [7:0] \$2988 ;
+  reg [7:0] \$2989 ;
   wire \$299 ;
-  reg [3:0] \$2990 ;
-  reg [3:0] \$2991 ;
-  reg [3:0] \$2992 ;
-  reg [3:0] \$2993 ;
+  reg [7:0] \$2990 ;
+  reg [7:0] \$2991 ;
+  reg [7:0] \$2992 ;
+  reg [7:0] \$2993 ;
   reg [7:0] \$2994 ;
   reg [7:0] \$2995 ;
   reg [7:0] \$2996 ;
@@ -2292,15 +2292,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3055 ;
   reg [7:0] \$3056 ;
   reg [7:0] \$3057 ;
-  reg [7:0] \$3058 ;
-  reg [7:0] \$3059 ;
+  reg \$3058 ;
+  reg \$3059 ;
   wire \$306 ;
-  reg [7:0] \$3060 ;
-  reg [7:0] \$3061 ;
-  reg [7:0] \$3062 ;
-  reg [7:0] \$3063 ;
-  reg [7:0] \$3064 ;
-  reg [7:0] \$3065 ;
+  reg \$3060 ;
+  reg \$3061 ;
+  reg \$3062 ;
+  reg \$3063 ;
+  reg \$3064 ;
+  reg \$3065 ;
   reg \$3066 ;
   reg \$3067 ;
   reg \$3068 ;
@@ -2312,15 +2312,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3073 ;
   reg \$3074 ;
   reg \$3075 ;
-  reg \$3076 ;
-  reg \$3077 ;
-  reg \$3078 ;
-  reg \$3079 ;
+  reg [3:0] \$3076 ;
+  reg [3:0] \$3077 ;
+  reg [3:0] \$3078 ;
+  reg [3:0] \$3079 ;
   wire \$308 ;
-  reg \$3080 ;
-  reg \$3081 ;
-  reg \$3082 ;
-  reg \$3083 ;
+  reg [3:0] \$3080 ;
+  reg [3:0] \$3081 ;
+  reg [3:0] \$3082 ;
+  reg [3:0] \$3083 ;
   reg [3:0] \$3084 ;
   reg [3:0] \$3085 ;
   reg [3:0] \$3086 ;
@@ -2330,14 +2330,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$309 ;
   reg [3:0] \$3090 ;
   reg [3:0] \$3091 ;
-  reg [3:0] \$3092 ;
-  reg [3:0] \$3093 ;
-  reg [3:0] \$3094 ;
-  reg [3:0] \$3095 ;
-  reg [3:0] \$3096 ;
-  reg [3:0] \$3097 ;
-  reg [3:0] \$3098 ;
-  reg [3:0] \$3099 ;
+  reg [7:0] \$3092 ;
+  reg [7:0] \$3093 ;
+  reg [7:0] \$3094 ;
+  reg [7:0] \$3095 ;
+  reg [7:0] \$3096 ;
+  reg [7:0] \$3097 ;
+  reg [7:0] \$3098 ;
+  reg [7:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
   reg [7:0] \$3100 ;
@@ -2410,15 +2410,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3161 ;
   reg [7:0] \$3162 ;
   reg [7:0] \$3163 ;
-  reg [7:0] \$3164 ;
-  reg [7:0] \$3165 ;
-  reg [7:0] \$3166 ;
-  reg [7:0] \$3167 ;
-  reg [7:0] \$3168 ;
-  reg [7:0] \$3169 ;
+  reg \$3164 ;
+  reg \$3165 ;
+  reg \$3166 ;
+  reg \$3167 ;
+  reg \$3168 ;
+  reg \$3169 ;
   wire \$317 ;
-  reg [7:0] \$3170 ;
-  reg [7:0] \$3171 ;
+  reg \$3170 ;
+  reg \$3171 ;
   reg \$3172 ;
   reg \$3173 ;
   reg \$3174 ;
@@ -2430,14 +2430,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$318 ;
   reg \$3180 ;
   reg \$3181 ;
-  reg \$3182 ;
-  reg \$3183 ;
-  reg \$3184 ;
-  reg \$3185 ;
-  reg \$3186 ;
-  reg \$3187 ;
-  reg \$3188 ;
-  reg \$3189 ;
+  reg [3:0] \$3182 ;
+  reg [3:0] \$3183 ;
+  reg [3:0] \$3184 ;
+  reg [3:0] \$3185 ;
+  reg [3:0] \$3186 ;
+  reg [3:0] \$3187 ;
+  reg [3:0] \$3188 ;
+  reg [3:0] \$3189 ;
   wire \$319 ;
   reg [3:0] \$3190 ;
   reg [3:0] \$3191 ;
@@ -2447,16 +2447,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$3195 ;
   reg [3:0] \$3196 ;
   reg [3:0] \$3197 ;
-  reg [3:0] \$3198 ;
-  reg [3:0] \$3199 ;
+  reg [7:0] \$3198 ;
+  reg [7:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg [3:0] \$3200 ;
-  reg [3:0] \$3201 ;
-  reg [3:0] \$3202 ;
-  reg [3:0] \$3203 ;
-  reg [3:0] \$3204 ;
-  reg [3:0] \$3205 ;
+  reg [7:0] \$3200 ;
+  reg [7:0] \$3201 ;
+  reg [7:0] \$3202 ;
+  reg [7:0] \$3203 ;
+  reg [7:0] \$3204 ;
+  reg [7:0] \$3205 ;
   reg [7:0] \$3206 ;
   reg [7:0] \$3207 ;
   reg [7:0] \$3208 ;
@@ -2528,16 +2528,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3268 ;
   reg [7:0] \$3269 ;
   wire \$327 ;
-  reg [7:0] \$3270 ;
-  reg [7:0] \$3271 ;
+  reg \$3270 ;
+  reg \$3271 ;
   reg [7:0] \$3272 ;
   reg [7:0] \$3273 ;
   reg [7:0] \$3274 ;
   reg [7:0] \$3275 ;
   reg [7:0] \$3276 ;
   reg [7:0] \$3277 ;
-  reg \$3278 ;
-  reg \$3279 ;
+  reg [7:0] \$3278 ;
+  reg [7:0] \$3279 ;
   wire \$328 ;
   reg [7:0] \$3280 ;
   reg [7:0] \$3281 ;
@@ -2575,21 +2575,21 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$331 ;
   reg [7:0] \$3310 ;
   reg [7:0] \$3311 ;
-  reg [7:0] \$3312 ;
-  reg [7:0] \$3313 ;
-  reg [7:0] \$3314 ;
-  reg [7:0] \$3315 ;
-  reg [7:0] \$3316 ;
-  reg [7:0] \$3317 ;
-  reg [7:0] \$3318 ;
-  reg [7:0] \$3319 ;
+  reg \$3312 ;
+  reg \$3313 ;
+  reg \$3314 ;
+  reg \$3315 ;
+  reg \$3316 ;
+  reg \$3317 ;
+  reg [16:0] \$3318 ;
+  reg [16:0] \$3319 ;
   wire \$332 ;
-  reg \$3320 ;
-  reg \$3321 ;
-  reg \$3322 ;
-  reg \$3323 ;
-  reg \$3324 ;
-  reg \$3325 ;
+  reg [16:0] \$3320 ;
+  reg [16:0] \$3321 ;
+  reg [16:0] \$3322 ;
+  reg [16:0] \$3323 ;
+  reg [16:0] \$3324 ;
+  reg [16:0] \$3325 ;
   reg [16:0] \$3326 ;
   reg [16:0] \$3327 ;
   reg [16:0] \$3328 ;
@@ -2599,32 +2599,32 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [16:0] \$3331 ;
   reg [16:0] \$3332 ;
   reg [16:0] \$3333 ;
-  reg [16:0] \$3334 ;
-  reg [16:0] \$3335 ;
-  reg [16:0] \$3336 ;
-  reg [16:0] \$3337 ;
-  reg [16:0] \$3338 ;
-  reg [16:0] \$3339 ;
+  reg \$3334 ;
+  reg \$3335 ;
+  reg [17:0] \$3336 ;
+  reg [17:0] \$3337 ;
+  reg [17:0] \$3338 ;
+  reg [17:0] \$3339 ;
   wire \$334 ;
-  reg [16:0] \$3340 ;
-  reg [16:0] \$3341 ;
-  reg \$3342 ;
-  reg \$3343 ;
-  reg [17:0] \$3344 ;
-  reg [17:0] \$3345 ;
-  reg [17:0] \$3346 ;
-  reg [17:0] \$3347 ;
-  reg [17:0] \$3348 ;
-  reg [17:0] \$3349 ;
+  reg [17:0] \$3340 ;
+  reg [17:0] \$3341 ;
+  reg [17:0] \$3342 ;
+  reg [17:0] \$3343 ;
+  reg \$3344 ;
+  reg \$3345 ;
+  reg [18:0] \$3346 ;
+  reg [18:0] \$3347 ;
+  reg [18:0] \$3348 ;
+  reg [18:0] \$3349 ;
   wire \$335 ;
-  reg [17:0] \$3350 ;
-  reg [17:0] \$3351 ;
+  reg \$3350 ;
+  reg \$3351 ;
   reg \$3352 ;
   reg \$3353 ;
-  reg [18:0] \$3354 ;
-  reg [18:0] \$3355 ;
-  reg [18:0] \$3356 ;
-  reg [18:0] \$3357 ;
+  reg \$3354 ;
+  reg \$3355 ;
+  reg \$3356 ;
+  reg \$3357 ;
   reg \$3358 ;
   reg \$3359 ;
   wire \$336 ;
@@ -2650,23 +2650,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3378 ;
   reg \$3379 ;
   wire \$338 ;
-  reg \$3380 ;
-  reg \$3381 ;
-  reg \$3382 ;
-  reg \$3383 ;
-  reg \$3384 ;
-  reg \$3385 ;
-  reg \$3386 ;
-  reg \$3387 ;
-  reg [31:0] \$3388 ;
-  reg [31:0] \$3389 ;
+  reg [31:0] \$3380 ;
+  reg [31:0] \$3381 ;
+  reg [31:0] \$3382 ;
+  reg [31:0] \$3383 ;
+  reg [31:0] \$3384 ;
+  reg [31:0] \$3385 ;
+  reg [31:0] \$3386 ;
+  reg [31:0] \$3387 ;
   wire \$339 ;
-  reg [31:0] \$3390 ;
-  reg [31:0] \$3391 ;
-  reg [31:0] \$3392 ;
-  reg [31:0] \$3393 ;
-  reg [31:0] \$3394 ;
-  reg [31:0] \$3395 ;
   wire [8:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
@@ -8895,1482 +8887,1474 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$2648  = mac_add2_valid_s0 & \mac_add2_s0$1824 ;
   assign \$2649  = stall_adv19 & mac_add2_valid_s0;
   assign \$2650  = \mac_add2_s0$1824  ? 32'd0 : \$2601 [31:0];
-  assign \$2651  = stall_adv20 & mac_add2_valid_s0;
-  assign \$2652  = \$2651  & \mac_add2_s0$1824 ;
-  assign \$2653  = stall_adv21 & mac_add2_valid_s0;
-  assign \$2654  = \mac_add2_s0$1824  ? 32'd0 : \$2602 [31:0];
-  assign \$2655  = stall_adv22 & mac_add2_valid_s0;
-  assign \$2656  = \$2655  & \mac_add2_s0$1824 ;
-  assign \$2657  = stall_adv23 & mac_add2_valid_s0;
-  assign \$2658  = \mac_add2_s0$1824  ? 32'd0 : \$2603 [31:0];
-  assign \$2659  = stall_adv24 & mac_add2_valid_s0;
-  assign \$2660  = \$2659  & \mac_add2_s0$1824 ;
-  assign \$2661  = stall_adv25 & mac_add2_valid_s0;
-  assign \$2662  = \mac_add2_s0$1824  ? 32'd0 : \$2604 [31:0];
-  assign \$2663  = stall_adv26 & mac_add2_valid_s0;
-  assign \$2664  = \$2663  & \mac_add2_s0$1824 ;
+  assign \$2651  = stall_adv21 & mac_add2_valid_s0;
+  assign \$2652  = \mac_add2_s0$1824  ? 32'd0 : \$2602 [31:0];
+  assign \$2653  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2654  = \mac_add2_s0$1824  ? 32'd0 : \$2603 [31:0];
+  assign \$2655  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2656  = \mac_add2_s0$1824  ? 32'd0 : \$2604 [31:0];
   always @(posedge clk)
-    sel_l1_s0 <= \$2665 ;
+    sel_l1_s0 <= \$2657 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2666 ;
+    \sel_l1_s0$29  <= \$2658 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2667 ;
+    \sel_l1_s0$30  <= \$2659 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2668 ;
+    \sel_l1_s0$31  <= \$2660 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2669 ;
+    \sel_l1_s0$32  <= \$2661 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2670 ;
+    \sel_l1_s0$33  <= \$2662 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2671 ;
+    \sel_l1_s0$34  <= \$2663 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2672 ;
+    \sel_l1_s0$35  <= \$2664 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2673 ;
+    \sel_l1_s0$36  <= \$2665 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2674 ;
+    \sel_l1_s0$37  <= \$2666 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2675 ;
+    \sel_l1_s0$38  <= \$2667 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2676 ;
+    \sel_l1_s0$39  <= \$2668 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2677 ;
+    \sel_l1_s0$40  <= \$2669 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2678 ;
+    \sel_l1_s0$41  <= \$2670 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2679 ;
+    \sel_l1_s0$42  <= \$2671 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2680 ;
+    \sel_l1_s0$43  <= \$2672 ;
   always @(posedge clk)
-    \sel_l1_s0$1706  <= \$2681 ;
+    \sel_l1_s0$1706  <= \$2673 ;
   always @(posedge clk)
-    \sel_l1_s0$1707  <= \$2682 ;
+    \sel_l1_s0$1707  <= \$2674 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2683 ;
+    sel_l2_s0 <= \$2675 ;
   always @(posedge clk)
-    \sel_l2_s0$1708  <= \$2684 ;
+    \sel_l2_s0$1708  <= \$2676 ;
   always @(posedge clk)
-    \sel_l2_s0$1709  <= \$2685 ;
+    \sel_l2_s0$1709  <= \$2677 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2686 ;
+    \sel_l5_s0$482  <= \$2678 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2687 ;
+    sel_l5_s0 <= \$2679 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2688 ;
+    \sel_l5_s0$339  <= \$2680 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2689 ;
+    \sel_l5_s0$340  <= \$2681 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2690 ;
+    \sel_l5_s0$418  <= \$2682 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2691 ;
+    \sel_l5_s0$419  <= \$2683 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2692 ;
+    \sel_l5_s0$483  <= \$2684 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2693 ;
+    \sel_l5_s0$343  <= \$2685 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2694 ;
+    \sel_l5_s0$344  <= \$2686 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2695 ;
+    \sel_l5_s0$345  <= \$2687 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2696 ;
+    \sel_l5_s0$422  <= \$2688 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2697 ;
+    \sel_l5_s0$423  <= \$2689 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2698 ;
+    \sel_l5_s0$484  <= \$2690 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2699 ;
+    \sel_l5_s0$348  <= \$2691 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2700 ;
+    \sel_l5_s0$349  <= \$2692 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2701 ;
+    \sel_l5_s0$350  <= \$2693 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2702 ;
+    \sel_l5_s0$426  <= \$2694 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2703 ;
+    \sel_l5_s0$427  <= \$2695 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2704 ;
+    \sel_l5_s0$485  <= \$2696 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2705 ;
+    \sel_l5_s0$353  <= \$2697 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2706 ;
+    \sel_l5_s0$354  <= \$2698 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2707 ;
+    \sel_l5_s0$355  <= \$2699 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2708 ;
+    \sel_l5_s0$430  <= \$2700 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2709 ;
+    \sel_l5_s0$431  <= \$2701 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2710 ;
+    \sel_l5_s0$486  <= \$2702 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2711 ;
+    \sel_l5_s0$358  <= \$2703 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2712 ;
+    \sel_l5_s0$359  <= \$2704 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2713 ;
+    \sel_l5_s0$360  <= \$2705 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2714 ;
+    \sel_l5_s0$434  <= \$2706 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2715 ;
+    \sel_l5_s0$435  <= \$2707 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2716 ;
+    \sel_l5_s0$487  <= \$2708 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2717 ;
+    \sel_l5_s0$363  <= \$2709 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2718 ;
+    \sel_l5_s0$364  <= \$2710 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2719 ;
+    \sel_l5_s0$365  <= \$2711 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2720 ;
+    \sel_l5_s0$438  <= \$2712 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2721 ;
+    \sel_l5_s0$439  <= \$2713 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2722 ;
+    \sel_l5_s0$488  <= \$2714 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2723 ;
+    \sel_l5_s0$368  <= \$2715 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2724 ;
+    \sel_l5_s0$369  <= \$2716 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2725 ;
+    \sel_l5_s0$370  <= \$2717 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2726 ;
+    \sel_l5_s0$442  <= \$2718 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2727 ;
+    \sel_l5_s0$443  <= \$2719 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2728 ;
+    \sel_l5_s0$489  <= \$2720 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2729 ;
+    \sel_l5_s0$373  <= \$2721 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2730 ;
+    \sel_l5_s0$374  <= \$2722 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2731 ;
+    \sel_l5_s0$375  <= \$2723 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2732 ;
+    \sel_l5_s0$446  <= \$2724 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2733 ;
+    \sel_l5_s0$447  <= \$2725 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2734 ;
+    \sel_l5_s0$490  <= \$2726 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2735 ;
+    \sel_l5_s0$378  <= \$2727 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2736 ;
+    \sel_l5_s0$379  <= \$2728 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2737 ;
+    \sel_l5_s0$380  <= \$2729 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2738 ;
+    \sel_l5_s0$450  <= \$2730 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2739 ;
+    \sel_l5_s0$451  <= \$2731 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2740 ;
+    \sel_l5_s0$491  <= \$2732 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2741 ;
+    \sel_l5_s0$383  <= \$2733 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2742 ;
+    \sel_l5_s0$384  <= \$2734 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2743 ;
+    \sel_l5_s0$385  <= \$2735 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2744 ;
+    \sel_l5_s0$454  <= \$2736 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2745 ;
+    \sel_l5_s0$455  <= \$2737 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2746 ;
+    \sel_l5_s0$492  <= \$2738 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2747 ;
+    \sel_l5_s0$388  <= \$2739 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2748 ;
+    \sel_l5_s0$389  <= \$2740 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2749 ;
+    \sel_l5_s0$390  <= \$2741 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2750 ;
+    \sel_l5_s0$458  <= \$2742 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2751 ;
+    \sel_l5_s0$459  <= \$2743 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2752 ;
+    \sel_l5_s0$493  <= \$2744 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2753 ;
+    \sel_l5_s0$393  <= \$2745 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2754 ;
+    \sel_l5_s0$394  <= \$2746 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2755 ;
+    \sel_l5_s0$395  <= \$2747 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2756 ;
+    \sel_l5_s0$462  <= \$2748 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2757 ;
+    \sel_l5_s0$463  <= \$2749 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2758 ;
+    \sel_l5_s0$494  <= \$2750 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2759 ;
+    \sel_l5_s0$398  <= \$2751 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2760 ;
+    \sel_l5_s0$399  <= \$2752 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2761 ;
+    \sel_l5_s0$400  <= \$2753 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2762 ;
+    \sel_l5_s0$466  <= \$2754 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2763 ;
+    \sel_l5_s0$467  <= \$2755 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2764 ;
+    \sel_l5_s0$495  <= \$2756 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2765 ;
+    \sel_l5_s0$403  <= \$2757 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2766 ;
+    \sel_l5_s0$404  <= \$2758 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2767 ;
+    \sel_l5_s0$405  <= \$2759 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2768 ;
+    \sel_l5_s0$470  <= \$2760 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2769 ;
+    \sel_l5_s0$471  <= \$2761 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2770 ;
+    \sel_l5_s0$496  <= \$2762 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2771 ;
+    \sel_l5_s0$408  <= \$2763 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2772 ;
+    \sel_l5_s0$409  <= \$2764 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2773 ;
+    \sel_l5_s0$410  <= \$2765 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2774 ;
+    \sel_l5_s0$474  <= \$2766 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2775 ;
+    \sel_l5_s0$475  <= \$2767 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2776 ;
+    \sel_l5_s0$497  <= \$2768 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2777 ;
+    \sel_l5_s0$413  <= \$2769 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2778 ;
+    \sel_l5_s0$414  <= \$2770 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2779 ;
+    \sel_l5_s0$415  <= \$2771 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2780 ;
+    \sel_l5_s0$478  <= \$2772 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2781 ;
+    \sel_l5_s0$479  <= \$2773 ;
   always @(posedge clk)
-    \sel_l5_s0$1710  <= \$2782 ;
+    \sel_l5_s0$1710  <= \$2774 ;
   always @(posedge clk)
-    \sel_l5_s0$1711  <= \$2783 ;
+    \sel_l5_s0$1711  <= \$2775 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2784 ;
+    \sel_l10_s0$719  <= \$2776 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2785 ;
+    \sel_l10_s0$720  <= \$2777 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2786 ;
+    \sel_l10_s0$721  <= \$2778 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2787 ;
+    \sel_l10_s0$722  <= \$2779 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2788 ;
+    \sel_l10_s0$578  <= \$2780 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2789 ;
+    sel_l10_s0 <= \$2781 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2790 ;
+    \sel_l10_s0$586  <= \$2782 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2791 ;
+    \sel_l10_s0$594  <= \$2783 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2792 ;
+    \sel_l10_s0$602  <= \$2784 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2793 ;
+    \sel_l10_s0$643  <= \$2785 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2794 ;
+    \sel_l10_s0$653  <= \$2786 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2795 ;
+    \sel_l10_s0$663  <= \$2787 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2796 ;
+    \sel_l10_s0$613  <= \$2788 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2797 ;
+    \sel_l10_s0$612  <= \$2789 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2798 ;
+    \sel_l10_s0$623  <= \$2790 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2799 ;
+    \sel_l10_s0$633  <= \$2791 ;
   always @(posedge clk)
-    \sel_l10_s0$1712  <= \$2800 ;
+    \sel_l10_s0$1712  <= \$2792 ;
   always @(posedge clk)
-    \sel_l10_s0$1713  <= \$2801 ;
+    \sel_l10_s0$1713  <= \$2793 ;
   always @(posedge clk)
-    wr__addr <= \$2802 ;
+    wr__addr <= \$2794 ;
   always @(posedge clk)
-    rd__addr <= \$2803 ;
+    rd__addr <= \$2795 ;
   always @(posedge clk)
-    \sel_l13_s0$1714  <= \$2804 ;
+    \sel_l13_s0$1714  <= \$2796 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2805 ;
+    \sel_l13_s0$734  <= \$2797 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2806 ;
+    \sel_l13_s0$747  <= \$2798 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2807 ;
+    \sel_l13_s0$753  <= \$2799 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2808 ;
+    \sel_l13_s0$759  <= \$2800 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2809 ;
+    \sel_l13_s0$765  <= \$2801 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2810 ;
+    \sel_l13_s0$771  <= \$2802 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2811 ;
+    \sel_l13_s0$777  <= \$2803 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2812 ;
+    \sel_l13_s0$783  <= \$2804 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2813 ;
+    sel_l13_s0 <= \$2805 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2814 ;
+    \sel_l13_s0$735  <= \$2806 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2815 ;
+    \sel_l13_s0$736  <= \$2807 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2816 ;
+    \sel_l13_s0$738  <= \$2808 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2817 ;
+    \sel_l13_s0$739  <= \$2809 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2818 ;
+    \sel_l13_s0$740  <= \$2810 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2819 ;
+    \sel_l13_s0$742  <= \$2811 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2820 ;
+    \sel_l13_s0$743  <= \$2812 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2821 ;
+    \sel_l13_s0$744  <= \$2813 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2822 ;
+    \sel_l13_s0$750  <= \$2814 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2823 ;
+    \sel_l13_s0$756  <= \$2815 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2824 ;
+    \sel_l13_s0$762  <= \$2816 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2825 ;
+    \sel_l13_s0$768  <= \$2817 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2826 ;
+    \sel_l13_s0$774  <= \$2818 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2827 ;
+    \sel_l13_s0$780  <= \$2819 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2828 ;
+    \sel_l13_s0$786  <= \$2820 ;
   always @(posedge clk)
-    \sel_l13_s0$1715  <= \$2829 ;
+    \sel_l13_s0$1715  <= \$2821 ;
   always @(posedge clk)
-    \sel_l13_s0$1716  <= \$2830 ;
+    \sel_l13_s0$1716  <= \$2822 ;
   always @(posedge clk)
-    \sel_l15_s0$1717  <= \$2831 ;
+    \sel_l15_s0$1717  <= \$2823 ;
   always @(posedge clk)
-    \sel_l15_s0$1718  <= \$2832 ;
+    \sel_l15_s0$1718  <= \$2824 ;
   always @(posedge clk)
-    \sel_l15_s0$1719  <= \$2833 ;
+    \sel_l15_s0$1719  <= \$2825 ;
   always @(posedge clk)
-    \sel_l15_s0$1720  <= \$2834 ;
+    \sel_l15_s0$1720  <= \$2826 ;
   always @(posedge clk)
-    \sel_l15_s0$1721  <= \$2835 ;
+    \sel_l15_s0$1721  <= \$2827 ;
   always @(posedge clk)
-    \sel_l15_s0$1722  <= \$2836 ;
+    \sel_l15_s0$1722  <= \$2828 ;
   always @(posedge clk)
-    \sel_l15_s0$1723  <= \$2837 ;
+    \sel_l15_s0$1723  <= \$2829 ;
   always @(posedge clk)
-    \sel_l15_s0$1724  <= \$2838 ;
+    \sel_l15_s0$1724  <= \$2830 ;
   always @(posedge clk)
-    \sel_l15_s0$1725  <= \$2839 ;
+    \sel_l15_s0$1725  <= \$2831 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2840 ;
+    sel_l15_s0 <= \$2832 ;
   always @(posedge clk)
-    \sel_l15_s0$802  <= \$2841 ;
+    \sel_l15_s0$802  <= \$2833 ;
   always @(posedge clk)
-    \sel_l15_s0$805  <= \$2842 ;
+    \sel_l15_s0$805  <= \$2834 ;
   always @(posedge clk)
-    \sel_l15_s0$808  <= \$2843 ;
+    \sel_l15_s0$808  <= \$2835 ;
   always @(posedge clk)
-    \sel_l15_s0$811  <= \$2844 ;
+    \sel_l15_s0$811  <= \$2836 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2845 ;
+    \sel_l15_s0$814  <= \$2837 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2846 ;
+    \sel_l15_s0$817  <= \$2838 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2847 ;
+    \sel_l15_s0$820  <= \$2839 ;
   always @(posedge clk)
-    \sel_l15_s0$1726  <= \$2848 ;
+    \sel_l15_s0$1726  <= \$2840 ;
   always @(posedge clk)
-    \sel_l15_s0$1727  <= \$2849 ;
+    \sel_l15_s0$1727  <= \$2841 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2850 ;
+    sel_valid_s0 <= \$2842 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2851 ;
+    sel_valid_s1 <= \$2843 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2852 ;
+    sel_valid_s2 <= \$2844 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2853 ;
+    sel_valid_s3 <= \$2845 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2854 ;
+    sel_valid_s4 <= \$2846 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2855 ;
+    sel_valid_s5 <= \$2847 ;
   always @(posedge clk)
-    \mac_wmux0_s0$844  <= \$2856 ;
+    \mac_wmux0_s0$844  <= \$2848 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$2857 ;
+    mac_wmux0_s0 <= \$2849 ;
   always @(posedge clk)
-    \mac_wmux0_s0$860  <= \$2858 ;
+    \mac_wmux0_s0$860  <= \$2850 ;
   always @(posedge clk)
-    \mac_wmux0_s0$873  <= \$2859 ;
+    \mac_wmux0_s0$873  <= \$2851 ;
   always @(posedge clk)
-    \mac_wmux0_s0$886  <= \$2860 ;
+    \mac_wmux0_s0$886  <= \$2852 ;
   always @(posedge clk)
-    \mac_wmux0_s0$899  <= \$2861 ;
+    \mac_wmux0_s0$899  <= \$2853 ;
   always @(posedge clk)
-    \mac_wmux0_s0$912  <= \$2862 ;
+    \mac_wmux0_s0$912  <= \$2854 ;
   always @(posedge clk)
-    \mac_wmux0_s0$925  <= \$2863 ;
+    \mac_wmux0_s0$925  <= \$2855 ;
   always @(posedge clk)
-    \mac_wmux0_s0$938  <= \$2864 ;
+    \mac_wmux0_s0$938  <= \$2856 ;
   always @(posedge clk)
-    \mac_wmux0_s0$951  <= \$2865 ;
+    \mac_wmux0_s0$951  <= \$2857 ;
   always @(posedge clk)
-    \mac_wmux0_s0$964  <= \$2866 ;
+    \mac_wmux0_s0$964  <= \$2858 ;
   always @(posedge clk)
-    \mac_wmux0_s0$977  <= \$2867 ;
+    \mac_wmux0_s0$977  <= \$2859 ;
   always @(posedge clk)
-    \mac_wmux0_s0$990  <= \$2868 ;
+    \mac_wmux0_s0$990  <= \$2860 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1003  <= \$2869 ;
+    \mac_wmux0_s0$1003  <= \$2861 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1016  <= \$2870 ;
+    \mac_wmux0_s0$1016  <= \$2862 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1029  <= \$2871 ;
+    \mac_wmux0_s0$1029  <= \$2863 ;
   always @(posedge clk)
-    \mac_wmux0_s0$845  <= \$2872 ;
+    \mac_wmux0_s0$845  <= \$2864 ;
   always @(posedge clk)
-    \mac_wmux0_s0$842  <= \$2873 ;
+    \mac_wmux0_s0$842  <= \$2865 ;
   always @(posedge clk)
-    \mac_wmux0_s0$861  <= \$2874 ;
+    \mac_wmux0_s0$861  <= \$2866 ;
   always @(posedge clk)
-    \mac_wmux0_s0$874  <= \$2875 ;
+    \mac_wmux0_s0$874  <= \$2867 ;
   always @(posedge clk)
-    \mac_wmux0_s0$887  <= \$2876 ;
+    \mac_wmux0_s0$887  <= \$2868 ;
   always @(posedge clk)
-    \mac_wmux0_s0$900  <= \$2877 ;
+    \mac_wmux0_s0$900  <= \$2869 ;
   always @(posedge clk)
-    \mac_wmux0_s0$913  <= \$2878 ;
+    \mac_wmux0_s0$913  <= \$2870 ;
   always @(posedge clk)
-    \mac_wmux0_s0$926  <= \$2879 ;
+    \mac_wmux0_s0$926  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux0_s0$939  <= \$2880 ;
+    \mac_wmux0_s0$939  <= \$2872 ;
   always @(posedge clk)
-    \mac_wmux0_s0$952  <= \$2881 ;
+    \mac_wmux0_s0$952  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux0_s0$965  <= \$2882 ;
+    \mac_wmux0_s0$965  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux0_s0$978  <= \$2883 ;
+    \mac_wmux0_s0$978  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux0_s0$991  <= \$2884 ;
+    \mac_wmux0_s0$991  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1004  <= \$2885 ;
+    \mac_wmux0_s0$1004  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1017  <= \$2886 ;
+    \mac_wmux0_s0$1017  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1030  <= \$2887 ;
+    \mac_wmux0_s0$1030  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux0_s0$848  <= \$2888 ;
+    \mac_wmux0_s0$848  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux0_s0$851  <= \$2889 ;
+    \mac_wmux0_s0$851  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux0_s0$854  <= \$2890 ;
+    \mac_wmux0_s0$854  <= \$2882 ;
   always @(posedge clk)
-    \mac_wmux0_s0$857  <= \$2891 ;
+    \mac_wmux0_s0$857  <= \$2883 ;
   always @(posedge clk)
-    \mac_wmux0_s0$849  <= \$2892 ;
+    \mac_wmux0_s0$849  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux0_s0$852  <= \$2893 ;
+    \mac_wmux0_s0$852  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux0_s0$855  <= \$2894 ;
+    \mac_wmux0_s0$855  <= \$2886 ;
   always @(posedge clk)
-    \mac_wmux0_s0$858  <= \$2895 ;
+    \mac_wmux0_s0$858  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux0_s0$865  <= \$2896 ;
+    \mac_wmux0_s0$865  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux0_s0$867  <= \$2897 ;
+    \mac_wmux0_s0$867  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux0_s0$869  <= \$2898 ;
+    \mac_wmux0_s0$869  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux0_s0$871  <= \$2899 ;
+    \mac_wmux0_s0$871  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux0_s0$878  <= \$2900 ;
+    \mac_wmux0_s0$878  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux0_s0$880  <= \$2901 ;
+    \mac_wmux0_s0$880  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux0_s0$882  <= \$2902 ;
+    \mac_wmux0_s0$882  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux0_s0$884  <= \$2903 ;
+    \mac_wmux0_s0$884  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux0_s0$891  <= \$2904 ;
+    \mac_wmux0_s0$891  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux0_s0$893  <= \$2905 ;
+    \mac_wmux0_s0$893  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux0_s0$895  <= \$2906 ;
+    \mac_wmux0_s0$895  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux0_s0$897  <= \$2907 ;
+    \mac_wmux0_s0$897  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux0_s0$904  <= \$2908 ;
+    \mac_wmux0_s0$904  <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux0_s0$906  <= \$2909 ;
+    \mac_wmux0_s0$906  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux0_s0$908  <= \$2910 ;
+    \mac_wmux0_s0$908  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux0_s0$910  <= \$2911 ;
+    \mac_wmux0_s0$910  <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux0_s0$917  <= \$2912 ;
+    \mac_wmux0_s0$917  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux0_s0$919  <= \$2913 ;
+    \mac_wmux0_s0$919  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux0_s0$921  <= \$2914 ;
+    \mac_wmux0_s0$921  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux0_s0$923  <= \$2915 ;
+    \mac_wmux0_s0$923  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux0_s0$930  <= \$2916 ;
+    \mac_wmux0_s0$930  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux0_s0$932  <= \$2917 ;
+    \mac_wmux0_s0$932  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux0_s0$934  <= \$2918 ;
+    \mac_wmux0_s0$934  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux0_s0$936  <= \$2919 ;
+    \mac_wmux0_s0$936  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux0_s0$943  <= \$2920 ;
+    \mac_wmux0_s0$943  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux0_s0$945  <= \$2921 ;
+    \mac_wmux0_s0$945  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux0_s0$947  <= \$2922 ;
+    \mac_wmux0_s0$947  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux0_s0$949  <= \$2923 ;
+    \mac_wmux0_s0$949  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux0_s0$956  <= \$2924 ;
+    \mac_wmux0_s0$956  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux0_s0$958  <= \$2925 ;
+    \mac_wmux0_s0$958  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux0_s0$960  <= \$2926 ;
+    \mac_wmux0_s0$960  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux0_s0$962  <= \$2927 ;
+    \mac_wmux0_s0$962  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux0_s0$969  <= \$2928 ;
+    \mac_wmux0_s0$969  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux0_s0$971  <= \$2929 ;
+    \mac_wmux0_s0$971  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux0_s0$973  <= \$2930 ;
+    \mac_wmux0_s0$973  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux0_s0$975  <= \$2931 ;
+    \mac_wmux0_s0$975  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux0_s0$982  <= \$2932 ;
+    \mac_wmux0_s0$982  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux0_s0$984  <= \$2933 ;
+    \mac_wmux0_s0$984  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux0_s0$986  <= \$2934 ;
+    \mac_wmux0_s0$986  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux0_s0$988  <= \$2935 ;
+    \mac_wmux0_s0$988  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux0_s0$995  <= \$2936 ;
+    \mac_wmux0_s0$995  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux0_s0$997  <= \$2937 ;
+    \mac_wmux0_s0$997  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux0_s0$999  <= \$2938 ;
+    \mac_wmux0_s0$999  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1001  <= \$2939 ;
+    \mac_wmux0_s0$1001  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1008  <= \$2940 ;
+    \mac_wmux0_s0$1008  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1010  <= \$2941 ;
+    \mac_wmux0_s0$1010  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1012  <= \$2942 ;
+    \mac_wmux0_s0$1012  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1014  <= \$2943 ;
+    \mac_wmux0_s0$1014  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1021  <= \$2944 ;
+    \mac_wmux0_s0$1021  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1023  <= \$2945 ;
+    \mac_wmux0_s0$1023  <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1025  <= \$2946 ;
+    \mac_wmux0_s0$1025  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1027  <= \$2947 ;
+    \mac_wmux0_s0$1027  <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1034  <= \$2948 ;
+    \mac_wmux0_s0$1034  <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1036  <= \$2949 ;
+    \mac_wmux0_s0$1036  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1038  <= \$2950 ;
+    \mac_wmux0_s0$1038  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1040  <= \$2951 ;
+    \mac_wmux0_s0$1040  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1734  <= \$2952 ;
+    \mac_wmux0_s0$1734  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1735  <= \$2953 ;
+    \mac_wmux0_s0$1735  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1736  <= \$2954 ;
+    \mac_wmux0_s0$1736  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1737  <= \$2955 ;
+    \mac_wmux0_s0$1737  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1738  <= \$2956 ;
+    \mac_wmux0_s0$1738  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1739  <= \$2957 ;
+    \mac_wmux0_s0$1739  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1740  <= \$2958 ;
+    \mac_wmux0_s0$1740  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1741  <= \$2959 ;
+    \mac_wmux0_s0$1741  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1742  <= \$2960 ;
+    \mac_wmux0_s0$1742  <= \$2952 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$2961 ;
+    mac_wmux0_valid_s0 <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1047  <= \$2962 ;
+    \mac_wmux1_s0$1047  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1066  <= \$2963 ;
+    \mac_wmux1_s0$1066  <= \$2955 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$2964 ;
+    mac_wmux1_s0 <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1063  <= \$2965 ;
+    \mac_wmux1_s0$1063  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1082  <= \$2966 ;
+    \mac_wmux1_s0$1082  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1095  <= \$2967 ;
+    \mac_wmux1_s0$1095  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1108  <= \$2968 ;
+    \mac_wmux1_s0$1108  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1121  <= \$2969 ;
+    \mac_wmux1_s0$1121  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1134  <= \$2970 ;
+    \mac_wmux1_s0$1134  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1147  <= \$2971 ;
+    \mac_wmux1_s0$1147  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1160  <= \$2972 ;
+    \mac_wmux1_s0$1160  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1173  <= \$2973 ;
+    \mac_wmux1_s0$1173  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1186  <= \$2974 ;
+    \mac_wmux1_s0$1186  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1199  <= \$2975 ;
+    \mac_wmux1_s0$1199  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1212  <= \$2976 ;
+    \mac_wmux1_s0$1212  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1225  <= \$2977 ;
+    \mac_wmux1_s0$1225  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1048  <= \$2978 ;
+    \mac_wmux1_s0$1048  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1067  <= \$2979 ;
+    \mac_wmux1_s0$1067  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1045  <= \$2980 ;
+    \mac_wmux1_s0$1045  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1064  <= \$2981 ;
+    \mac_wmux1_s0$1064  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1083  <= \$2982 ;
+    \mac_wmux1_s0$1083  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1096  <= \$2983 ;
+    \mac_wmux1_s0$1096  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1109  <= \$2984 ;
+    \mac_wmux1_s0$1109  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1122  <= \$2985 ;
+    \mac_wmux1_s0$1122  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1135  <= \$2986 ;
+    \mac_wmux1_s0$1135  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1148  <= \$2987 ;
+    \mac_wmux1_s0$1148  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1161  <= \$2988 ;
+    \mac_wmux1_s0$1161  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1174  <= \$2989 ;
+    \mac_wmux1_s0$1174  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1187  <= \$2990 ;
+    \mac_wmux1_s0$1187  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1200  <= \$2991 ;
+    \mac_wmux1_s0$1200  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1213  <= \$2992 ;
+    \mac_wmux1_s0$1213  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1226  <= \$2993 ;
+    \mac_wmux1_s0$1226  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1051  <= \$2994 ;
+    \mac_wmux1_s0$1051  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1054  <= \$2995 ;
+    \mac_wmux1_s0$1054  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1057  <= \$2996 ;
+    \mac_wmux1_s0$1057  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1060  <= \$2997 ;
+    \mac_wmux1_s0$1060  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1070  <= \$2998 ;
+    \mac_wmux1_s0$1070  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1073  <= \$2999 ;
+    \mac_wmux1_s0$1073  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1076  <= \$3000 ;
+    \mac_wmux1_s0$1076  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1079  <= \$3001 ;
+    \mac_wmux1_s0$1079  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1052  <= \$3002 ;
+    \mac_wmux1_s0$1052  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1055  <= \$3003 ;
+    \mac_wmux1_s0$1055  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1058  <= \$3004 ;
+    \mac_wmux1_s0$1058  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1061  <= \$3005 ;
+    \mac_wmux1_s0$1061  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1071  <= \$3006 ;
+    \mac_wmux1_s0$1071  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1074  <= \$3007 ;
+    \mac_wmux1_s0$1074  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1077  <= \$3008 ;
+    \mac_wmux1_s0$1077  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1080  <= \$3009 ;
+    \mac_wmux1_s0$1080  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1087  <= \$3010 ;
+    \mac_wmux1_s0$1087  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1089  <= \$3011 ;
+    \mac_wmux1_s0$1089  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1091  <= \$3012 ;
+    \mac_wmux1_s0$1091  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1093  <= \$3013 ;
+    \mac_wmux1_s0$1093  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1100  <= \$3014 ;
+    \mac_wmux1_s0$1100  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1102  <= \$3015 ;
+    \mac_wmux1_s0$1102  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1104  <= \$3016 ;
+    \mac_wmux1_s0$1104  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1106  <= \$3017 ;
+    \mac_wmux1_s0$1106  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1113  <= \$3018 ;
+    \mac_wmux1_s0$1113  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1115  <= \$3019 ;
+    \mac_wmux1_s0$1115  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1117  <= \$3020 ;
+    \mac_wmux1_s0$1117  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1119  <= \$3021 ;
+    \mac_wmux1_s0$1119  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1126  <= \$3022 ;
+    \mac_wmux1_s0$1126  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1128  <= \$3023 ;
+    \mac_wmux1_s0$1128  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1130  <= \$3024 ;
+    \mac_wmux1_s0$1130  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1132  <= \$3025 ;
+    \mac_wmux1_s0$1132  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1139  <= \$3026 ;
+    \mac_wmux1_s0$1139  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1141  <= \$3027 ;
+    \mac_wmux1_s0$1141  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1143  <= \$3028 ;
+    \mac_wmux1_s0$1143  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1145  <= \$3029 ;
+    \mac_wmux1_s0$1145  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1152  <= \$3030 ;
+    \mac_wmux1_s0$1152  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1154  <= \$3031 ;
+    \mac_wmux1_s0$1154  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1156  <= \$3032 ;
+    \mac_wmux1_s0$1156  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1158  <= \$3033 ;
+    \mac_wmux1_s0$1158  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1165  <= \$3034 ;
+    \mac_wmux1_s0$1165  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1167  <= \$3035 ;
+    \mac_wmux1_s0$1167  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1169  <= \$3036 ;
+    \mac_wmux1_s0$1169  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1171  <= \$3037 ;
+    \mac_wmux1_s0$1171  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1178  <= \$3038 ;
+    \mac_wmux1_s0$1178  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1180  <= \$3039 ;
+    \mac_wmux1_s0$1180  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1182  <= \$3040 ;
+    \mac_wmux1_s0$1182  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1184  <= \$3041 ;
+    \mac_wmux1_s0$1184  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1191  <= \$3042 ;
+    \mac_wmux1_s0$1191  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1193  <= \$3043 ;
+    \mac_wmux1_s0$1193  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1195  <= \$3044 ;
+    \mac_wmux1_s0$1195  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1197  <= \$3045 ;
+    \mac_wmux1_s0$1197  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1204  <= \$3046 ;
+    \mac_wmux1_s0$1204  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1206  <= \$3047 ;
+    \mac_wmux1_s0$1206  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1208  <= \$3048 ;
+    \mac_wmux1_s0$1208  <= \$3040 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1210  <= \$3049 ;
+    \mac_wmux1_s0$1210  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1217  <= \$3050 ;
+    \mac_wmux1_s0$1217  <= \$3042 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1219  <= \$3051 ;
+    \mac_wmux1_s0$1219  <= \$3043 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1221  <= \$3052 ;
+    \mac_wmux1_s0$1221  <= \$3044 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1223  <= \$3053 ;
+    \mac_wmux1_s0$1223  <= \$3045 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1230  <= \$3054 ;
+    \mac_wmux1_s0$1230  <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1232  <= \$3055 ;
+    \mac_wmux1_s0$1232  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1234  <= \$3056 ;
+    \mac_wmux1_s0$1234  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1236  <= \$3057 ;
+    \mac_wmux1_s0$1236  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1744  <= \$3058 ;
+    \mac_wmux1_s0$1744  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1745  <= \$3059 ;
+    \mac_wmux1_s0$1745  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1746  <= \$3060 ;
+    \mac_wmux1_s0$1746  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1747  <= \$3061 ;
+    \mac_wmux1_s0$1747  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1748  <= \$3062 ;
+    \mac_wmux1_s0$1748  <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1749  <= \$3063 ;
+    \mac_wmux1_s0$1749  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1750  <= \$3064 ;
+    \mac_wmux1_s0$1750  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1751  <= \$3065 ;
+    \mac_wmux1_s0$1751  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1752  <= \$3066 ;
+    \mac_wmux1_s0$1752  <= \$3058 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$3067 ;
+    mac_wmux1_valid_s0 <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1243  <= \$3068 ;
+    \mac_wmux2_s0$1243  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1262  <= \$3069 ;
+    \mac_wmux2_s0$1262  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1281  <= \$3070 ;
+    \mac_wmux2_s0$1281  <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1300  <= \$3071 ;
+    \mac_wmux2_s0$1300  <= \$3063 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$3072 ;
+    mac_wmux2_s0 <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1259  <= \$3073 ;
+    \mac_wmux2_s0$1259  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1278  <= \$3074 ;
+    \mac_wmux2_s0$1278  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1297  <= \$3075 ;
+    \mac_wmux2_s0$1297  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1316  <= \$3076 ;
+    \mac_wmux2_s0$1316  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1329  <= \$3077 ;
+    \mac_wmux2_s0$1329  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1342  <= \$3078 ;
+    \mac_wmux2_s0$1342  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1355  <= \$3079 ;
+    \mac_wmux2_s0$1355  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1368  <= \$3080 ;
+    \mac_wmux2_s0$1368  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1381  <= \$3081 ;
+    \mac_wmux2_s0$1381  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1394  <= \$3082 ;
+    \mac_wmux2_s0$1394  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1407  <= \$3083 ;
+    \mac_wmux2_s0$1407  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1244  <= \$3084 ;
+    \mac_wmux2_s0$1244  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1263  <= \$3085 ;
+    \mac_wmux2_s0$1263  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1282  <= \$3086 ;
+    \mac_wmux2_s0$1282  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1301  <= \$3087 ;
+    \mac_wmux2_s0$1301  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1241  <= \$3088 ;
+    \mac_wmux2_s0$1241  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1260  <= \$3089 ;
+    \mac_wmux2_s0$1260  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1279  <= \$3090 ;
+    \mac_wmux2_s0$1279  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1298  <= \$3091 ;
+    \mac_wmux2_s0$1298  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1317  <= \$3092 ;
+    \mac_wmux2_s0$1317  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1330  <= \$3093 ;
+    \mac_wmux2_s0$1330  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1343  <= \$3094 ;
+    \mac_wmux2_s0$1343  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1356  <= \$3095 ;
+    \mac_wmux2_s0$1356  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1369  <= \$3096 ;
+    \mac_wmux2_s0$1369  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1382  <= \$3097 ;
+    \mac_wmux2_s0$1382  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1395  <= \$3098 ;
+    \mac_wmux2_s0$1395  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1408  <= \$3099 ;
+    \mac_wmux2_s0$1408  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1247  <= \$3100 ;
+    \mac_wmux2_s0$1247  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1250  <= \$3101 ;
+    \mac_wmux2_s0$1250  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1253  <= \$3102 ;
+    \mac_wmux2_s0$1253  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1256  <= \$3103 ;
+    \mac_wmux2_s0$1256  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1266  <= \$3104 ;
+    \mac_wmux2_s0$1266  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1269  <= \$3105 ;
+    \mac_wmux2_s0$1269  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1272  <= \$3106 ;
+    \mac_wmux2_s0$1272  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1275  <= \$3107 ;
+    \mac_wmux2_s0$1275  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1285  <= \$3108 ;
+    \mac_wmux2_s0$1285  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1288  <= \$3109 ;
+    \mac_wmux2_s0$1288  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1291  <= \$3110 ;
+    \mac_wmux2_s0$1291  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1294  <= \$3111 ;
+    \mac_wmux2_s0$1294  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1304  <= \$3112 ;
+    \mac_wmux2_s0$1304  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1307  <= \$3113 ;
+    \mac_wmux2_s0$1307  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1310  <= \$3114 ;
+    \mac_wmux2_s0$1310  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1313  <= \$3115 ;
+    \mac_wmux2_s0$1313  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1248  <= \$3116 ;
+    \mac_wmux2_s0$1248  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1251  <= \$3117 ;
+    \mac_wmux2_s0$1251  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1254  <= \$3118 ;
+    \mac_wmux2_s0$1254  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1257  <= \$3119 ;
+    \mac_wmux2_s0$1257  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1267  <= \$3120 ;
+    \mac_wmux2_s0$1267  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1270  <= \$3121 ;
+    \mac_wmux2_s0$1270  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1273  <= \$3122 ;
+    \mac_wmux2_s0$1273  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1276  <= \$3123 ;
+    \mac_wmux2_s0$1276  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1286  <= \$3124 ;
+    \mac_wmux2_s0$1286  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1289  <= \$3125 ;
+    \mac_wmux2_s0$1289  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1292  <= \$3126 ;
+    \mac_wmux2_s0$1292  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1295  <= \$3127 ;
+    \mac_wmux2_s0$1295  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1305  <= \$3128 ;
+    \mac_wmux2_s0$1305  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1308  <= \$3129 ;
+    \mac_wmux2_s0$1308  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1311  <= \$3130 ;
+    \mac_wmux2_s0$1311  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1314  <= \$3131 ;
+    \mac_wmux2_s0$1314  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1321  <= \$3132 ;
+    \mac_wmux2_s0$1321  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1323  <= \$3133 ;
+    \mac_wmux2_s0$1323  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1325  <= \$3134 ;
+    \mac_wmux2_s0$1325  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1327  <= \$3135 ;
+    \mac_wmux2_s0$1327  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1334  <= \$3136 ;
+    \mac_wmux2_s0$1334  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1336  <= \$3137 ;
+    \mac_wmux2_s0$1336  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1338  <= \$3138 ;
+    \mac_wmux2_s0$1338  <= \$3130 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1340  <= \$3139 ;
+    \mac_wmux2_s0$1340  <= \$3131 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1347  <= \$3140 ;
+    \mac_wmux2_s0$1347  <= \$3132 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1349  <= \$3141 ;
+    \mac_wmux2_s0$1349  <= \$3133 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1351  <= \$3142 ;
+    \mac_wmux2_s0$1351  <= \$3134 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1353  <= \$3143 ;
+    \mac_wmux2_s0$1353  <= \$3135 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1360  <= \$3144 ;
+    \mac_wmux2_s0$1360  <= \$3136 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1362  <= \$3145 ;
+    \mac_wmux2_s0$1362  <= \$3137 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1364  <= \$3146 ;
+    \mac_wmux2_s0$1364  <= \$3138 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1366  <= \$3147 ;
+    \mac_wmux2_s0$1366  <= \$3139 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1373  <= \$3148 ;
+    \mac_wmux2_s0$1373  <= \$3140 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1375  <= \$3149 ;
+    \mac_wmux2_s0$1375  <= \$3141 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1377  <= \$3150 ;
+    \mac_wmux2_s0$1377  <= \$3142 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1379  <= \$3151 ;
+    \mac_wmux2_s0$1379  <= \$3143 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1386  <= \$3152 ;
+    \mac_wmux2_s0$1386  <= \$3144 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1388  <= \$3153 ;
+    \mac_wmux2_s0$1388  <= \$3145 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1390  <= \$3154 ;
+    \mac_wmux2_s0$1390  <= \$3146 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1392  <= \$3155 ;
+    \mac_wmux2_s0$1392  <= \$3147 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1399  <= \$3156 ;
+    \mac_wmux2_s0$1399  <= \$3148 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1401  <= \$3157 ;
+    \mac_wmux2_s0$1401  <= \$3149 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1403  <= \$3158 ;
+    \mac_wmux2_s0$1403  <= \$3150 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1405  <= \$3159 ;
+    \mac_wmux2_s0$1405  <= \$3151 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1412  <= \$3160 ;
+    \mac_wmux2_s0$1412  <= \$3152 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1414  <= \$3161 ;
+    \mac_wmux2_s0$1414  <= \$3153 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1416  <= \$3162 ;
+    \mac_wmux2_s0$1416  <= \$3154 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1418  <= \$3163 ;
+    \mac_wmux2_s0$1418  <= \$3155 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1754  <= \$3164 ;
+    \mac_wmux2_s0$1754  <= \$3156 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1755  <= \$3165 ;
+    \mac_wmux2_s0$1755  <= \$3157 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1756  <= \$3166 ;
+    \mac_wmux2_s0$1756  <= \$3158 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1757  <= \$3167 ;
+    \mac_wmux2_s0$1757  <= \$3159 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1758  <= \$3168 ;
+    \mac_wmux2_s0$1758  <= \$3160 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1759  <= \$3169 ;
+    \mac_wmux2_s0$1759  <= \$3161 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1760  <= \$3170 ;
+    \mac_wmux2_s0$1760  <= \$3162 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1761  <= \$3171 ;
+    \mac_wmux2_s0$1761  <= \$3163 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1762  <= \$3172 ;
+    \mac_wmux2_s0$1762  <= \$3164 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3173 ;
+    mac_wmux2_valid_s0 <= \$3165 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1425  <= \$3174 ;
+    \mac_wmux3_s0$1425  <= \$3166 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1444  <= \$3175 ;
+    \mac_wmux3_s0$1444  <= \$3167 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1463  <= \$3176 ;
+    \mac_wmux3_s0$1463  <= \$3168 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1482  <= \$3177 ;
+    \mac_wmux3_s0$1482  <= \$3169 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1501  <= \$3178 ;
+    \mac_wmux3_s0$1501  <= \$3170 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1520  <= \$3179 ;
+    \mac_wmux3_s0$1520  <= \$3171 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1539  <= \$3180 ;
+    \mac_wmux3_s0$1539  <= \$3172 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1558  <= \$3181 ;
+    \mac_wmux3_s0$1558  <= \$3173 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$3182 ;
+    mac_wmux3_s0 <= \$3174 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1441  <= \$3183 ;
+    \mac_wmux3_s0$1441  <= \$3175 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1460  <= \$3184 ;
+    \mac_wmux3_s0$1460  <= \$3176 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1479  <= \$3185 ;
+    \mac_wmux3_s0$1479  <= \$3177 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1498  <= \$3186 ;
+    \mac_wmux3_s0$1498  <= \$3178 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1517  <= \$3187 ;
+    \mac_wmux3_s0$1517  <= \$3179 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1536  <= \$3188 ;
+    \mac_wmux3_s0$1536  <= \$3180 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1555  <= \$3189 ;
+    \mac_wmux3_s0$1555  <= \$3181 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1426  <= \$3190 ;
+    \mac_wmux3_s0$1426  <= \$3182 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1445  <= \$3191 ;
+    \mac_wmux3_s0$1445  <= \$3183 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1464  <= \$3192 ;
+    \mac_wmux3_s0$1464  <= \$3184 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1483  <= \$3193 ;
+    \mac_wmux3_s0$1483  <= \$3185 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1502  <= \$3194 ;
+    \mac_wmux3_s0$1502  <= \$3186 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1521  <= \$3195 ;
+    \mac_wmux3_s0$1521  <= \$3187 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1540  <= \$3196 ;
+    \mac_wmux3_s0$1540  <= \$3188 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1559  <= \$3197 ;
+    \mac_wmux3_s0$1559  <= \$3189 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1423  <= \$3198 ;
+    \mac_wmux3_s0$1423  <= \$3190 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1442  <= \$3199 ;
+    \mac_wmux3_s0$1442  <= \$3191 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1461  <= \$3200 ;
+    \mac_wmux3_s0$1461  <= \$3192 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1480  <= \$3201 ;
+    \mac_wmux3_s0$1480  <= \$3193 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1499  <= \$3202 ;
+    \mac_wmux3_s0$1499  <= \$3194 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1518  <= \$3203 ;
+    \mac_wmux3_s0$1518  <= \$3195 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1537  <= \$3204 ;
+    \mac_wmux3_s0$1537  <= \$3196 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1556  <= \$3205 ;
+    \mac_wmux3_s0$1556  <= \$3197 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1429  <= \$3206 ;
+    \mac_wmux3_s0$1429  <= \$3198 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1432  <= \$3207 ;
+    \mac_wmux3_s0$1432  <= \$3199 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1435  <= \$3208 ;
+    \mac_wmux3_s0$1435  <= \$3200 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1438  <= \$3209 ;
+    \mac_wmux3_s0$1438  <= \$3201 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1448  <= \$3210 ;
+    \mac_wmux3_s0$1448  <= \$3202 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1451  <= \$3211 ;
+    \mac_wmux3_s0$1451  <= \$3203 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1454  <= \$3212 ;
+    \mac_wmux3_s0$1454  <= \$3204 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1457  <= \$3213 ;
+    \mac_wmux3_s0$1457  <= \$3205 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1467  <= \$3214 ;
+    \mac_wmux3_s0$1467  <= \$3206 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1470  <= \$3215 ;
+    \mac_wmux3_s0$1470  <= \$3207 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1473  <= \$3216 ;
+    \mac_wmux3_s0$1473  <= \$3208 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1476  <= \$3217 ;
+    \mac_wmux3_s0$1476  <= \$3209 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1486  <= \$3218 ;
+    \mac_wmux3_s0$1486  <= \$3210 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1489  <= \$3219 ;
+    \mac_wmux3_s0$1489  <= \$3211 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1492  <= \$3220 ;
+    \mac_wmux3_s0$1492  <= \$3212 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1495  <= \$3221 ;
+    \mac_wmux3_s0$1495  <= \$3213 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1505  <= \$3222 ;
+    \mac_wmux3_s0$1505  <= \$3214 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1508  <= \$3223 ;
+    \mac_wmux3_s0$1508  <= \$3215 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1511  <= \$3224 ;
+    \mac_wmux3_s0$1511  <= \$3216 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1514  <= \$3225 ;
+    \mac_wmux3_s0$1514  <= \$3217 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1524  <= \$3226 ;
+    \mac_wmux3_s0$1524  <= \$3218 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1527  <= \$3227 ;
+    \mac_wmux3_s0$1527  <= \$3219 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1530  <= \$3228 ;
+    \mac_wmux3_s0$1530  <= \$3220 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1533  <= \$3229 ;
+    \mac_wmux3_s0$1533  <= \$3221 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1543  <= \$3230 ;
+    \mac_wmux3_s0$1543  <= \$3222 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1546  <= \$3231 ;
+    \mac_wmux3_s0$1546  <= \$3223 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1549  <= \$3232 ;
+    \mac_wmux3_s0$1549  <= \$3224 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1552  <= \$3233 ;
+    \mac_wmux3_s0$1552  <= \$3225 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1562  <= \$3234 ;
+    \mac_wmux3_s0$1562  <= \$3226 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1565  <= \$3235 ;
+    \mac_wmux3_s0$1565  <= \$3227 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1568  <= \$3236 ;
+    \mac_wmux3_s0$1568  <= \$3228 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1571  <= \$3237 ;
+    \mac_wmux3_s0$1571  <= \$3229 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1430  <= \$3238 ;
+    \mac_wmux3_s0$1430  <= \$3230 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1433  <= \$3239 ;
+    \mac_wmux3_s0$1433  <= \$3231 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1436  <= \$3240 ;
+    \mac_wmux3_s0$1436  <= \$3232 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1439  <= \$3241 ;
+    \mac_wmux3_s0$1439  <= \$3233 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1449  <= \$3242 ;
+    \mac_wmux3_s0$1449  <= \$3234 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1452  <= \$3243 ;
+    \mac_wmux3_s0$1452  <= \$3235 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1455  <= \$3244 ;
+    \mac_wmux3_s0$1455  <= \$3236 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1458  <= \$3245 ;
+    \mac_wmux3_s0$1458  <= \$3237 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1468  <= \$3246 ;
+    \mac_wmux3_s0$1468  <= \$3238 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1471  <= \$3247 ;
+    \mac_wmux3_s0$1471  <= \$3239 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1474  <= \$3248 ;
+    \mac_wmux3_s0$1474  <= \$3240 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1477  <= \$3249 ;
+    \mac_wmux3_s0$1477  <= \$3241 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1487  <= \$3250 ;
+    \mac_wmux3_s0$1487  <= \$3242 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1490  <= \$3251 ;
+    \mac_wmux3_s0$1490  <= \$3243 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1493  <= \$3252 ;
+    \mac_wmux3_s0$1493  <= \$3244 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1496  <= \$3253 ;
+    \mac_wmux3_s0$1496  <= \$3245 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1506  <= \$3254 ;
+    \mac_wmux3_s0$1506  <= \$3246 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1509  <= \$3255 ;
+    \mac_wmux3_s0$1509  <= \$3247 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1512  <= \$3256 ;
+    \mac_wmux3_s0$1512  <= \$3248 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1515  <= \$3257 ;
+    \mac_wmux3_s0$1515  <= \$3249 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1525  <= \$3258 ;
+    \mac_wmux3_s0$1525  <= \$3250 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1528  <= \$3259 ;
+    \mac_wmux3_s0$1528  <= \$3251 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1531  <= \$3260 ;
+    \mac_wmux3_s0$1531  <= \$3252 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1534  <= \$3261 ;
+    \mac_wmux3_s0$1534  <= \$3253 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1544  <= \$3262 ;
+    \mac_wmux3_s0$1544  <= \$3254 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1547  <= \$3263 ;
+    \mac_wmux3_s0$1547  <= \$3255 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1550  <= \$3264 ;
+    \mac_wmux3_s0$1550  <= \$3256 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1553  <= \$3265 ;
+    \mac_wmux3_s0$1553  <= \$3257 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1563  <= \$3266 ;
+    \mac_wmux3_s0$1563  <= \$3258 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1566  <= \$3267 ;
+    \mac_wmux3_s0$1566  <= \$3259 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1569  <= \$3268 ;
+    \mac_wmux3_s0$1569  <= \$3260 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1572  <= \$3269 ;
+    \mac_wmux3_s0$1572  <= \$3261 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1764  <= \$3270 ;
+    \mac_wmux3_s0$1764  <= \$3262 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1765  <= \$3271 ;
+    \mac_wmux3_s0$1765  <= \$3263 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1766  <= \$3272 ;
+    \mac_wmux3_s0$1766  <= \$3264 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1767  <= \$3273 ;
+    \mac_wmux3_s0$1767  <= \$3265 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1768  <= \$3274 ;
+    \mac_wmux3_s0$1768  <= \$3266 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1769  <= \$3275 ;
+    \mac_wmux3_s0$1769  <= \$3267 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1770  <= \$3276 ;
+    \mac_wmux3_s0$1770  <= \$3268 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1771  <= \$3277 ;
+    \mac_wmux3_s0$1771  <= \$3269 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1772  <= \$3278 ;
+    \mac_wmux3_s0$1772  <= \$3270 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$3279 ;
+    mac_wmux3_valid_s0 <= \$3271 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3280 ;
+    mac_pre_s0 <= \$3272 ;
   always @(posedge clk)
-    \mac_pre_s0$1775  <= \$3281 ;
+    \mac_pre_s0$1775  <= \$3273 ;
   always @(posedge clk)
-    \mac_pre_s0$1776  <= \$3282 ;
+    \mac_pre_s0$1776  <= \$3274 ;
   always @(posedge clk)
-    \mac_pre_s0$1777  <= \$3283 ;
+    \mac_pre_s0$1777  <= \$3275 ;
   always @(posedge clk)
-    \mac_pre_s0$1778  <= \$3284 ;
+    \mac_pre_s0$1778  <= \$3276 ;
   always @(posedge clk)
-    \mac_pre_s0$1779  <= \$3285 ;
+    \mac_pre_s0$1779  <= \$3277 ;
   always @(posedge clk)
-    \mac_pre_s0$1780  <= \$3286 ;
+    \mac_pre_s0$1780  <= \$3278 ;
   always @(posedge clk)
-    \mac_pre_s0$1781  <= \$3287 ;
+    \mac_pre_s0$1781  <= \$3279 ;
   always @(posedge clk)
-    \mac_pre_s0$1782  <= \$3288 ;
+    \mac_pre_s0$1782  <= \$3280 ;
   always @(posedge clk)
-    \mac_pre_s0$1783  <= \$3289 ;
+    \mac_pre_s0$1783  <= \$3281 ;
   always @(posedge clk)
-    \mac_pre_s0$1784  <= \$3290 ;
+    \mac_pre_s0$1784  <= \$3282 ;
   always @(posedge clk)
-    \mac_pre_s0$1785  <= \$3291 ;
+    \mac_pre_s0$1785  <= \$3283 ;
   always @(posedge clk)
-    \mac_pre_s0$1786  <= \$3292 ;
+    \mac_pre_s0$1786  <= \$3284 ;
   always @(posedge clk)
-    \mac_pre_s0$1787  <= \$3293 ;
+    \mac_pre_s0$1787  <= \$3285 ;
   always @(posedge clk)
-    \mac_pre_s0$1788  <= \$3294 ;
+    \mac_pre_s0$1788  <= \$3286 ;
   always @(posedge clk)
-    \mac_pre_s0$1789  <= \$3295 ;
+    \mac_pre_s0$1789  <= \$3287 ;
   always @(posedge clk)
-    \mac_pre_s0$1790  <= \$3296 ;
+    \mac_pre_s0$1790  <= \$3288 ;
   always @(posedge clk)
-    \mac_pre_s0$1791  <= \$3297 ;
+    \mac_pre_s0$1791  <= \$3289 ;
   always @(posedge clk)
-    \mac_pre_s0$1792  <= \$3298 ;
+    \mac_pre_s0$1792  <= \$3290 ;
   always @(posedge clk)
-    \mac_pre_s0$1793  <= \$3299 ;
+    \mac_pre_s0$1793  <= \$3291 ;
   always @(posedge clk)
-    \mac_pre_s0$1794  <= \$3300 ;
+    \mac_pre_s0$1794  <= \$3292 ;
   always @(posedge clk)
-    \mac_pre_s0$1795  <= \$3301 ;
+    \mac_pre_s0$1795  <= \$3293 ;
   always @(posedge clk)
-    \mac_pre_s0$1796  <= \$3302 ;
+    \mac_pre_s0$1796  <= \$3294 ;
   always @(posedge clk)
-    \mac_pre_s0$1797  <= \$3303 ;
+    \mac_pre_s0$1797  <= \$3295 ;
   always @(posedge clk)
-    \mac_pre_s0$1798  <= \$3304 ;
+    \mac_pre_s0$1798  <= \$3296 ;
   always @(posedge clk)
-    \mac_pre_s0$1799  <= \$3305 ;
+    \mac_pre_s0$1799  <= \$3297 ;
   always @(posedge clk)
-    \mac_pre_s0$1800  <= \$3306 ;
+    \mac_pre_s0$1800  <= \$3298 ;
   always @(posedge clk)
-    \mac_pre_s0$1801  <= \$3307 ;
+    \mac_pre_s0$1801  <= \$3299 ;
   always @(posedge clk)
-    \mac_pre_s0$1802  <= \$3308 ;
+    \mac_pre_s0$1802  <= \$3300 ;
   always @(posedge clk)
-    \mac_pre_s0$1803  <= \$3309 ;
+    \mac_pre_s0$1803  <= \$3301 ;
   always @(posedge clk)
-    \mac_pre_s0$1804  <= \$3310 ;
+    \mac_pre_s0$1804  <= \$3302 ;
   always @(posedge clk)
-    \mac_pre_s0$1805  <= \$3311 ;
+    \mac_pre_s0$1805  <= \$3303 ;
   always @(posedge clk)
-    \mac_pre_s0$1806  <= \$3312 ;
+    \mac_pre_s0$1806  <= \$3304 ;
   always @(posedge clk)
-    \mac_pre_s0$1807  <= \$3313 ;
+    \mac_pre_s0$1807  <= \$3305 ;
   always @(posedge clk)
-    \mac_pre_s0$1808  <= \$3314 ;
+    \mac_pre_s0$1808  <= \$3306 ;
   always @(posedge clk)
-    \mac_pre_s0$1809  <= \$3315 ;
+    \mac_pre_s0$1809  <= \$3307 ;
   always @(posedge clk)
-    \mac_pre_s0$1810  <= \$3316 ;
+    \mac_pre_s0$1810  <= \$3308 ;
   always @(posedge clk)
-    \mac_pre_s0$1811  <= \$3317 ;
+    \mac_pre_s0$1811  <= \$3309 ;
   always @(posedge clk)
-    \mac_pre_s0$1812  <= \$3318 ;
+    \mac_pre_s0$1812  <= \$3310 ;
   always @(posedge clk)
-    \mac_pre_s0$1813  <= \$3319 ;
+    \mac_pre_s0$1813  <= \$3311 ;
   always @(posedge clk)
-    \mac_pre_s0$1814  <= \$3320 ;
+    \mac_pre_s0$1814  <= \$3312 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3321 ;
+    mac_pre_valid_s0 <= \$3313 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3322 ;
+    mac_dspin_s0 <= \$3314 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3323 ;
+    mac_dspin_valid_s0 <= \$3315 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3324 ;
+    mac_dspout_s0 <= \$3316 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3325 ;
+    mac_dspout_valid_s0 <= \$3317 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3326 ;
+    mac_add0_s0 <= \$3318 ;
   always @(posedge clk)
-    \mac_add0_s0$1635  <= \$3327 ;
+    \mac_add0_s0$1635  <= \$3319 ;
   always @(posedge clk)
-    \mac_add0_s0$1637  <= \$3328 ;
+    \mac_add0_s0$1637  <= \$3320 ;
   always @(posedge clk)
-    \mac_add0_s0$1638  <= \$3329 ;
+    \mac_add0_s0$1638  <= \$3321 ;
   always @(posedge clk)
-    \mac_add0_s0$1640  <= \$3330 ;
+    \mac_add0_s0$1640  <= \$3322 ;
   always @(posedge clk)
-    \mac_add0_s0$1641  <= \$3331 ;
+    \mac_add0_s0$1641  <= \$3323 ;
   always @(posedge clk)
-    \mac_add0_s0$1643  <= \$3332 ;
+    \mac_add0_s0$1643  <= \$3324 ;
   always @(posedge clk)
-    \mac_add0_s0$1644  <= \$3333 ;
+    \mac_add0_s0$1644  <= \$3325 ;
   always @(posedge clk)
-    \mac_add0_s0$1646  <= \$3334 ;
+    \mac_add0_s0$1646  <= \$3326 ;
   always @(posedge clk)
-    \mac_add0_s0$1647  <= \$3335 ;
+    \mac_add0_s0$1647  <= \$3327 ;
   always @(posedge clk)
-    \mac_add0_s0$1649  <= \$3336 ;
+    \mac_add0_s0$1649  <= \$3328 ;
   always @(posedge clk)
-    \mac_add0_s0$1650  <= \$3337 ;
+    \mac_add0_s0$1650  <= \$3329 ;
   always @(posedge clk)
-    \mac_add0_s0$1652  <= \$3338 ;
+    \mac_add0_s0$1652  <= \$3330 ;
   always @(posedge clk)
-    \mac_add0_s0$1653  <= \$3339 ;
+    \mac_add0_s0$1653  <= \$3331 ;
   always @(posedge clk)
-    \mac_add0_s0$1655  <= \$3340 ;
+    \mac_add0_s0$1655  <= \$3332 ;
   always @(posedge clk)
-    \mac_add0_s0$1656  <= \$3341 ;
+    \mac_add0_s0$1656  <= \$3333 ;
   always @(posedge clk)
-    \mac_add0_s0$1820  <= \$3342 ;
+    \mac_add0_s0$1820  <= \$3334 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3343 ;
+    mac_add0_valid_s0 <= \$3335 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3344 ;
+    mac_add1_s0 <= \$3336 ;
   always @(posedge clk)
-    \mac_add1_s0$1661  <= \$3345 ;
+    \mac_add1_s0$1661  <= \$3337 ;
   always @(posedge clk)
-    \mac_add1_s0$1663  <= \$3346 ;
+    \mac_add1_s0$1663  <= \$3338 ;
   always @(posedge clk)
-    \mac_add1_s0$1664  <= \$3347 ;
+    \mac_add1_s0$1664  <= \$3339 ;
   always @(posedge clk)
-    \mac_add1_s0$1666  <= \$3348 ;
+    \mac_add1_s0$1666  <= \$3340 ;
   always @(posedge clk)
-    \mac_add1_s0$1667  <= \$3349 ;
+    \mac_add1_s0$1667  <= \$3341 ;
   always @(posedge clk)
-    \mac_add1_s0$1669  <= \$3350 ;
+    \mac_add1_s0$1669  <= \$3342 ;
   always @(posedge clk)
-    \mac_add1_s0$1670  <= \$3351 ;
+    \mac_add1_s0$1670  <= \$3343 ;
   always @(posedge clk)
-    \mac_add1_s0$1822  <= \$3352 ;
+    \mac_add1_s0$1822  <= \$3344 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3353 ;
+    mac_add1_valid_s0 <= \$3345 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3354 ;
+    mac_add2_s0 <= \$3346 ;
   always @(posedge clk)
-    \mac_add2_s0$1694  <= \$3355 ;
+    \mac_add2_s0$1694  <= \$3347 ;
   always @(posedge clk)
-    \mac_add2_s0$1697  <= \$3356 ;
+    \mac_add2_s0$1697  <= \$3348 ;
   always @(posedge clk)
-    \mac_add2_s0$1700  <= \$3357 ;
+    \mac_add2_s0$1700  <= \$3349 ;
   always @(posedge clk)
-    \mac_add2_s0$1824  <= \$3358 ;
+    \mac_add2_s0$1824  <= \$3350 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3359 ;
+    mac_add2_valid_s0 <= \$3351 ;
   always @(posedge clk)
-    o__valid <= \$3360 ;
+    o__valid <= \$3352 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3361 ;
+    stall_adv0_valid <= \$3353 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3362 ;
+    stall_adv1_valid <= \$3354 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3363 ;
+    stall_adv2_valid <= \$3355 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3364 ;
+    stall_adv3_valid <= \$3356 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3365 ;
+    stall_adv4_valid <= \$3357 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3366 ;
+    stall_adv5_valid <= \$3358 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3367 ;
+    stall_adv6_valid <= \$3359 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3368 ;
+    stall_adv7_valid <= \$3360 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3369 ;
+    stall_adv8_valid <= \$3361 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3370 ;
+    stall_adv9_valid <= \$3362 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3371 ;
+    stall_adv10_valid <= \$3363 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3372 ;
+    stall_adv11_valid <= \$3364 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3373 ;
+    stall_adv12_valid <= \$3365 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3374 ;
+    stall_adv13_valid <= \$3366 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3375 ;
+    stall_adv14_valid <= \$3367 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3376 ;
+    stall_adv15_valid <= \$3368 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3377 ;
+    stall_adv16_valid <= \$3369 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3378 ;
+    stall_adv17_valid <= \$3370 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3379 ;
+    stall_adv18_valid <= \$3371 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3380 ;
+    stall_adv19_valid <= \$3372 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3381 ;
+    stall_adv20_valid <= \$3373 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3382 ;
+    stall_adv21_valid <= \$3374 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3383 ;
+    stall_adv22_valid <= \$3375 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3384 ;
+    stall_adv23_valid <= \$3376 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3385 ;
+    stall_adv24_valid <= \$3377 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3386 ;
+    stall_adv25_valid <= \$3378 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3387 ;
+    stall_adv26_valid <= \$3379 ;
   always @(posedge clk)
-    mac_acc0 <= \$3388 ;
+    mac_acc0 <= \$3380 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3389 ;
+    mac_acc0_out <= \$3381 ;
   always @(posedge clk)
-    mac_acc1 <= \$3390 ;
+    mac_acc1 <= \$3382 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3391 ;
+    mac_acc1_out <= \$3383 ;
   always @(posedge clk)
-    mac_acc2 <= \$3392 ;
+    mac_acc2 <= \$3384 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3393 ;
+    mac_acc2_out <= \$3385 ;
   always @(posedge clk)
-    mac_acc3 <= \$3394 ;
+    mac_acc3 <= \$3386 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3395 ;
+    mac_acc3_out <= \$3387 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -10693,4873 +10677,4938 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = sel_l1_s0;
+    \$2657  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2665  = \$4 [7:0];
+      \$2657  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l1_s0$29 ;
+    \$2658  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2666  = \$7 [7:0];
+      \$2658  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l1_s0$30 ;
+    \$2659  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2667  = \$10 [7:0];
+      \$2659  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l1_s0$31 ;
+    \$2660  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2668  = \$13 [7:0];
+      \$2660  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l1_s0$32 ;
+    \$2661  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2669  = \$16 [7:0];
+      \$2661  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l1_s0$33 ;
+    \$2662  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2670  = \$19 [7:0];
+      \$2662  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l1_s0$34 ;
+    \$2663  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2671  = \$22 [7:0];
+      \$2663  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l1_s0$35 ;
+    \$2664  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2672  = \$25 [7:0];
+      \$2664  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l1_s0$36 ;
+    \$2665  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2673  = \$28 [7:0];
+      \$2665  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l1_s0$37 ;
+    \$2666  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2674  = \$31 [7:0];
+      \$2666  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \sel_l1_s0$38 ;
+    \$2667  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2675  = \$34 [7:0];
+      \$2667  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l1_s0$39 ;
+    \$2668  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2676  = \$37 [7:0];
+      \$2668  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l1_s0$40 ;
+    \$2669  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2677  = \$40 [7:0];
+      \$2669  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l1_s0$41 ;
+    \$2670  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2678  = \$43 [7:0];
+      \$2670  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \sel_l1_s0$42 ;
+    \$2671  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2679  = \$46 [7:0];
+      \$2671  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l1_s0$43 ;
+    \$2672  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2680  = \$49 [7:0];
+      \$2672  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \sel_l1_s0$1706 ;
+    \$2673  = \sel_l1_s0$1706 ;
     if (stall_adv0) begin
-      \$2681  = i__payload[639:128];
+      \$2673  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l1_s0$1707 ;
+    \$2674  = \sel_l1_s0$1707 ;
     if (stall_adv0) begin
-      \$2682  = i__payload[640];
+      \$2674  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = sel_l2_s0;
+    \$2675  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2683  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2675  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l2_s0$1708 ;
+    \$2676  = \sel_l2_s0$1708 ;
     if (stall_adv1) begin
-      \$2684  = \sel_l1_s0$1706 ;
+      \$2676  = \sel_l1_s0$1706 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l2_s0$1709 ;
+    \$2677  = \sel_l2_s0$1709 ;
     if (stall_adv1) begin
-      \$2685  = \sel_l1_s0$1707 ;
+      \$2677  = \sel_l1_s0$1707 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l5_s0$482 ;
+    \$2678  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2686  = sel_cs2_0_0_0s;
+      \$2678  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = sel_l5_s0;
+    \$2679  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2687  = sel_cs2_0_0_0c;
+      \$2679  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l5_s0$339 ;
+    \$2680  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2688  = sel_cs2_0_1_0s;
+      \$2680  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l5_s0$340 ;
+    \$2681  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2689  = sel_cs0_0_0_4c;
+      \$2681  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l5_s0$418 ;
+    \$2682  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2690  = sel_cs2_0_1_0c;
+      \$2682  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l5_s0$419 ;
+    \$2683  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2691  = sel_cs1_0_1_0c;
+      \$2683  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l5_s0$483 ;
+    \$2684  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2692  = sel_cs2_1_0_0s;
+      \$2684  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l5_s0$343 ;
+    \$2685  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2693  = sel_cs2_1_0_0c;
+      \$2685  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l5_s0$344 ;
+    \$2686  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2694  = sel_cs2_1_1_0s;
+      \$2686  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l5_s0$345 ;
+    \$2687  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2695  = sel_cs0_1_0_4c;
+      \$2687  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l5_s0$422 ;
+    \$2688  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2696  = sel_cs2_1_1_0c;
+      \$2688  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l5_s0$423 ;
+    \$2689  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2697  = sel_cs1_1_1_0c;
+      \$2689  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l5_s0$484 ;
+    \$2690  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2698  = sel_cs2_2_0_0s;
+      \$2690  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l5_s0$348 ;
+    \$2691  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2699  = sel_cs2_2_0_0c;
+      \$2691  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l5_s0$349 ;
+    \$2692  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2700  = sel_cs2_2_1_0s;
+      \$2692  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l5_s0$350 ;
+    \$2693  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2701  = sel_cs0_2_0_4c;
+      \$2693  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l5_s0$426 ;
+    \$2694  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2702  = sel_cs2_2_1_0c;
+      \$2694  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l5_s0$427 ;
+    \$2695  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2703  = sel_cs1_2_1_0c;
+      \$2695  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l5_s0$485 ;
+    \$2696  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2704  = sel_cs2_3_0_0s;
+      \$2696  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l5_s0$353 ;
+    \$2697  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2705  = sel_cs2_3_0_0c;
+      \$2697  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l5_s0$354 ;
+    \$2698  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2706  = sel_cs2_3_1_0s;
+      \$2698  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l5_s0$355 ;
+    \$2699  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2707  = sel_cs0_3_0_4c;
+      \$2699  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l5_s0$430 ;
+    \$2700  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2708  = sel_cs2_3_1_0c;
+      \$2700  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l5_s0$431 ;
+    \$2701  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2709  = sel_cs1_3_1_0c;
+      \$2701  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l5_s0$486 ;
+    \$2702  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2710  = sel_cs2_4_0_0s;
+      \$2702  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l5_s0$358 ;
+    \$2703  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2711  = sel_cs2_4_0_0c;
+      \$2703  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l5_s0$359 ;
+    \$2704  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2712  = sel_cs2_4_1_0s;
+      \$2704  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l5_s0$360 ;
+    \$2705  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2713  = sel_cs0_4_0_4c;
+      \$2705  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l5_s0$434 ;
+    \$2706  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2714  = sel_cs2_4_1_0c;
+      \$2706  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l5_s0$435 ;
+    \$2707  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2715  = sel_cs1_4_1_0c;
+      \$2707  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l5_s0$487 ;
+    \$2708  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2716  = sel_cs2_5_0_0s;
+      \$2708  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l5_s0$363 ;
+    \$2709  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2717  = sel_cs2_5_0_0c;
+      \$2709  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l5_s0$364 ;
+    \$2710  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2718  = sel_cs2_5_1_0s;
+      \$2710  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l5_s0$365 ;
+    \$2711  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2719  = sel_cs0_5_0_4c;
+      \$2711  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l5_s0$438 ;
+    \$2712  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2720  = sel_cs2_5_1_0c;
+      \$2712  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l5_s0$439 ;
+    \$2713  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2721  = sel_cs1_5_1_0c;
+      \$2713  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l5_s0$488 ;
+    \$2714  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2722  = sel_cs2_6_0_0s;
+      \$2714  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l5_s0$368 ;
+    \$2715  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2723  = sel_cs2_6_0_0c;
+      \$2715  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l5_s0$369 ;
+    \$2716  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2724  = sel_cs2_6_1_0s;
+      \$2716  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l5_s0$370 ;
+    \$2717  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2725  = sel_cs0_6_0_4c;
+      \$2717  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l5_s0$442 ;
+    \$2718  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2726  = sel_cs2_6_1_0c;
+      \$2718  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l5_s0$443 ;
+    \$2719  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2727  = sel_cs1_6_1_0c;
+      \$2719  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l5_s0$489 ;
+    \$2720  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2728  = sel_cs2_7_0_0s;
+      \$2720  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l5_s0$373 ;
+    \$2721  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2729  = sel_cs2_7_0_0c;
+      \$2721  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l5_s0$374 ;
+    \$2722  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2730  = sel_cs2_7_1_0s;
+      \$2722  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l5_s0$375 ;
+    \$2723  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2731  = sel_cs0_7_0_4c;
+      \$2723  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l5_s0$446 ;
+    \$2724  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2732  = sel_cs2_7_1_0c;
+      \$2724  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l5_s0$447 ;
+    \$2725  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2733  = sel_cs1_7_1_0c;
+      \$2725  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l5_s0$490 ;
+    \$2726  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2734  = sel_cs2_8_0_0s;
+      \$2726  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l5_s0$378 ;
+    \$2727  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2735  = sel_cs2_8_0_0c;
+      \$2727  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l5_s0$379 ;
+    \$2728  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2736  = sel_cs2_8_1_0s;
+      \$2728  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l5_s0$380 ;
+    \$2729  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2737  = sel_cs0_8_0_4c;
+      \$2729  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l5_s0$450 ;
+    \$2730  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs2_8_1_0c;
+      \$2730  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l5_s0$451 ;
+    \$2731  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2739  = sel_cs1_8_1_0c;
+      \$2731  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l5_s0$491 ;
+    \$2732  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs2_9_0_0s;
+      \$2732  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l5_s0$383 ;
+    \$2733  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs2_9_0_0c;
+      \$2733  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l5_s0$384 ;
+    \$2734  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs2_9_1_0s;
+      \$2734  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l5_s0$385 ;
+    \$2735  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs0_9_0_4c;
+      \$2735  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l5_s0$454 ;
+    \$2736  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs2_9_1_0c;
+      \$2736  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l5_s0$455 ;
+    \$2737  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs1_9_1_0c;
+      \$2737  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l5_s0$492 ;
+    \$2738  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs2_10_0_0s;
+      \$2738  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l5_s0$388 ;
+    \$2739  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs2_10_0_0c;
+      \$2739  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l5_s0$389 ;
+    \$2740  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs2_10_1_0s;
+      \$2740  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l5_s0$390 ;
+    \$2741  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs0_10_0_4c;
+      \$2741  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l5_s0$458 ;
+    \$2742  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2750  = sel_cs2_10_1_0c;
+      \$2742  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l5_s0$459 ;
+    \$2743  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2751  = sel_cs1_10_1_0c;
+      \$2743  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l5_s0$493 ;
+    \$2744  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2752  = sel_cs2_11_0_0s;
+      \$2744  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l5_s0$393 ;
+    \$2745  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2753  = sel_cs2_11_0_0c;
+      \$2745  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l5_s0$394 ;
+    \$2746  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2754  = sel_cs2_11_1_0s;
+      \$2746  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l5_s0$395 ;
+    \$2747  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2755  = sel_cs0_11_0_4c;
+      \$2747  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l5_s0$462 ;
+    \$2748  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2756  = sel_cs2_11_1_0c;
+      \$2748  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l5_s0$463 ;
+    \$2749  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2757  = sel_cs1_11_1_0c;
+      \$2749  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l5_s0$494 ;
+    \$2750  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2758  = sel_cs2_12_0_0s;
+      \$2750  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l5_s0$398 ;
+    \$2751  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2759  = sel_cs2_12_0_0c;
+      \$2751  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l5_s0$399 ;
+    \$2752  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2760  = sel_cs2_12_1_0s;
+      \$2752  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l5_s0$400 ;
+    \$2753  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2761  = sel_cs0_12_0_4c;
+      \$2753  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l5_s0$466 ;
+    \$2754  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2762  = sel_cs2_12_1_0c;
+      \$2754  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l5_s0$467 ;
+    \$2755  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2763  = sel_cs1_12_1_0c;
+      \$2755  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l5_s0$495 ;
+    \$2756  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2764  = sel_cs2_13_0_0s;
+      \$2756  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l5_s0$403 ;
+    \$2757  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2765  = sel_cs2_13_0_0c;
+      \$2757  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l5_s0$404 ;
+    \$2758  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2766  = sel_cs2_13_1_0s;
+      \$2758  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l5_s0$405 ;
+    \$2759  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2767  = sel_cs0_13_0_4c;
+      \$2759  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l5_s0$470 ;
+    \$2760  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2768  = sel_cs2_13_1_0c;
+      \$2760  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l5_s0$471 ;
+    \$2761  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2769  = sel_cs1_13_1_0c;
+      \$2761  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l5_s0$496 ;
+    \$2762  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2770  = sel_cs2_14_0_0s;
+      \$2762  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l5_s0$408 ;
+    \$2763  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2771  = sel_cs2_14_0_0c;
+      \$2763  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l5_s0$409 ;
+    \$2764  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2772  = sel_cs2_14_1_0s;
+      \$2764  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l5_s0$410 ;
+    \$2765  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2773  = sel_cs0_14_0_4c;
+      \$2765  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l5_s0$474 ;
+    \$2766  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2774  = sel_cs2_14_1_0c;
+      \$2766  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l5_s0$475 ;
+    \$2767  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2775  = sel_cs1_14_1_0c;
+      \$2767  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l5_s0$497 ;
+    \$2768  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2776  = sel_cs2_15_0_0s;
+      \$2768  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l5_s0$413 ;
+    \$2769  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2777  = sel_cs2_15_0_0c;
+      \$2769  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l5_s0$414 ;
+    \$2770  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2778  = sel_cs2_15_1_0s;
+      \$2770  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l5_s0$415 ;
+    \$2771  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2779  = sel_cs0_15_0_4c;
+      \$2771  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l5_s0$478 ;
+    \$2772  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2780  = sel_cs2_15_1_0c;
+      \$2772  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l5_s0$479 ;
+    \$2773  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2781  = sel_cs1_15_1_0c;
+      \$2773  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l5_s0$1710 ;
+    \$2774  = \sel_l5_s0$1710 ;
     if (stall_adv2) begin
-      \$2782  = \sel_l2_s0$1708 ;
+      \$2774  = \sel_l2_s0$1708 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l5_s0$1711 ;
+    \$2775  = \sel_l5_s0$1711 ;
     if (stall_adv2) begin
-      \$2783  = \sel_l2_s0$1709 ;
+      \$2775  = \sel_l2_s0$1709 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l10_s0$719 ;
+    \$2776  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2784  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2776  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l10_s0$720 ;
+    \$2777  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2785  = \$1413 ;
+      \$2777  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l10_s0$721 ;
+    \$2778  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2786  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2778  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l10_s0$722 ;
+    \$2779  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2787  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2779  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l10_s0$578 ;
+    \$2780  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2788  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2780  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = sel_l10_s0;
+    \$2781  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2789  = \$1417 ;
+      \$2781  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l10_s0$586 ;
+    \$2782  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2790  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2782  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l10_s0$594 ;
+    \$2783  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2791  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2783  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l10_s0$602 ;
+    \$2784  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2792  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2784  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l10_s0$643 ;
+    \$2785  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2793  = \$1421 ;
+      \$2785  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l10_s0$653 ;
+    \$2786  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2794  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2786  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l10_s0$663 ;
+    \$2787  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2795  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2787  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l10_s0$613 ;
+    \$2788  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2796  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2788  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l10_s0$612 ;
+    \$2789  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2797  = \$1425 ;
+      \$2789  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l10_s0$623 ;
+    \$2790  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2798  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2790  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l10_s0$633 ;
+    \$2791  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2799  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2791  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l10_s0$1712 ;
+    \$2792  = \sel_l10_s0$1712 ;
     if (stall_adv3) begin
-      \$2800  = \sel_l5_s0$1710 ;
+      \$2792  = \sel_l5_s0$1710 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l10_s0$1713 ;
+    \$2793  = \sel_l10_s0$1713 ;
     if (stall_adv3) begin
-      \$2801  = \sel_l5_s0$1711 ;
+      \$2793  = \sel_l5_s0$1711 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = wr__addr;
+    \$2794  = wr__addr;
     if (stall_adv4) begin
-      \$2802  = \$2605 [3:0];
+      \$2794  = \$2605 [3:0];
     end
     if (rst) begin
-      \$2802  = 4'h0;
+      \$2794  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = rd__addr;
+    \$2795  = rd__addr;
     if (stall_adv4) begin
-      \$2803  = \$2606 [3:0];
+      \$2795  = \$2606 [3:0];
     end
     if (rst) begin
-      \$2803  = 4'hc;
+      \$2795  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l13_s0$1714 ;
+    \$2796  = \sel_l13_s0$1714 ;
     if (stall_adv5) begin
-      \$2804  = \sel_l10_s0$719 ;
+      \$2796  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l13_s0$734 ;
+    \$2797  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2805  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2797  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l13_s0$747 ;
+    \$2798  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2806  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2798  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l13_s0$753 ;
+    \$2799  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2807  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2799  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l13_s0$759 ;
+    \$2800  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2808  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2800  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l13_s0$765 ;
+    \$2801  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2809  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2801  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l13_s0$771 ;
+    \$2802  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2810  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2802  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l13_s0$777 ;
+    \$2803  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2811  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2803  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l13_s0$783 ;
+    \$2804  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2812  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2804  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = sel_l13_s0;
+    \$2805  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2813  = sel_dl1_r0_q[7:0];
+      \$2805  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l13_s0$735 ;
+    \$2806  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2814  = sel_dl1_r0_q[15:8];
+      \$2806  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l13_s0$736 ;
+    \$2807  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2815  = sel_dl1_r0_q[23:16];
+      \$2807  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l13_s0$738 ;
+    \$2808  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2816  = sel_dl1_r0_q[31:24];
+      \$2808  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l13_s0$739 ;
+    \$2809  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2817  = sel_dl1_r0_q[39:32];
+      \$2809  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l13_s0$740 ;
+    \$2810  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2818  = sel_dl1_r0_q[47:40];
+      \$2810  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l13_s0$742 ;
+    \$2811  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2819  = sel_dl1_r0_q[55:48];
+      \$2811  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l13_s0$743 ;
+    \$2812  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2820  = sel_dl1_r0_q[63:56];
+      \$2812  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l13_s0$744 ;
+    \$2813  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2821  = sel_dl1_r0_q[71:64];
+      \$2813  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l13_s0$750 ;
+    \$2814  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2822  = sel_dl1_r0_q[79:72];
+      \$2814  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l13_s0$756 ;
+    \$2815  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2823  = sel_dl1_r0_q[87:80];
+      \$2815  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l13_s0$762 ;
+    \$2816  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2824  = sel_dl1_r0_q[95:88];
+      \$2816  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l13_s0$768 ;
+    \$2817  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2825  = sel_dl1_r0_q[103:96];
+      \$2817  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l13_s0$774 ;
+    \$2818  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2826  = sel_dl1_r0_q[111:104];
+      \$2818  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l13_s0$780 ;
+    \$2819  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2827  = sel_dl1_r0_q[119:112];
+      \$2819  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l13_s0$786 ;
+    \$2820  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2828  = sel_dl1_r0_q[127:120];
+      \$2820  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l13_s0$1715 ;
+    \$2821  = \sel_l13_s0$1715 ;
     if (stall_adv5) begin
-      \$2829  = \sel_l10_s0$1712 ;
+      \$2821  = \sel_l10_s0$1712 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l13_s0$1716 ;
+    \$2822  = \sel_l13_s0$1716 ;
     if (stall_adv5) begin
-      \$2830  = \sel_l10_s0$1713 ;
+      \$2822  = \sel_l10_s0$1713 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l15_s0$1717 ;
+    \$2823  = \sel_l15_s0$1717 ;
     if (stall_adv6) begin
-      \$2831  = \sel_l13_s0$1714 ;
+      \$2823  = \sel_l13_s0$1714 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l15_s0$1718 ;
+    \$2824  = \sel_l15_s0$1718 ;
     if (stall_adv6) begin
-      \$2832  = sel_val0;
+      \$2824  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l15_s0$1719 ;
+    \$2825  = \sel_l15_s0$1719 ;
     if (stall_adv6) begin
-      \$2833  = sel_val1;
+      \$2825  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l15_s0$1720 ;
+    \$2826  = \sel_l15_s0$1720 ;
     if (stall_adv6) begin
-      \$2834  = sel_val2;
+      \$2826  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l15_s0$1721 ;
+    \$2827  = \sel_l15_s0$1721 ;
     if (stall_adv6) begin
-      \$2835  = sel_val3;
+      \$2827  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l15_s0$1722 ;
+    \$2828  = \sel_l15_s0$1722 ;
     if (stall_adv6) begin
-      \$2836  = sel_val4;
+      \$2828  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l15_s0$1723 ;
+    \$2829  = \sel_l15_s0$1723 ;
     if (stall_adv6) begin
-      \$2837  = sel_val5;
+      \$2829  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l15_s0$1724 ;
+    \$2830  = \sel_l15_s0$1724 ;
     if (stall_adv6) begin
-      \$2838  = sel_val6;
+      \$2830  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l15_s0$1725 ;
+    \$2831  = \sel_l15_s0$1725 ;
     if (stall_adv6) begin
-      \$2839  = sel_val7;
+      \$2831  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = sel_l15_s0;
+    \$2832  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2840  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2832  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l15_s0$802 ;
+    \$2833  = \sel_l15_s0$802 ;
     if (stall_adv6) begin
-      \$2841  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2833  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l15_s0$805 ;
+    \$2834  = \sel_l15_s0$805 ;
     if (stall_adv6) begin
-      \$2842  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2834  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l15_s0$808 ;
+    \$2835  = \sel_l15_s0$808 ;
     if (stall_adv6) begin
-      \$2843  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2835  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l15_s0$811 ;
+    \$2836  = \sel_l15_s0$811 ;
     if (stall_adv6) begin
-      \$2844  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2836  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l15_s0$814 ;
+    \$2837  = \sel_l15_s0$814 ;
     if (stall_adv6) begin
-      \$2845  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2837  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l15_s0$817 ;
+    \$2838  = \sel_l15_s0$817 ;
     if (stall_adv6) begin
-      \$2846  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2838  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l15_s0$820 ;
+    \$2839  = \sel_l15_s0$820 ;
     if (stall_adv6) begin
-      \$2847  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2839  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l15_s0$1726 ;
+    \$2840  = \sel_l15_s0$1726 ;
     if (stall_adv6) begin
-      \$2848  = \sel_l13_s0$1715 ;
+      \$2840  = \sel_l13_s0$1715 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l15_s0$1727 ;
+    \$2841  = \sel_l15_s0$1727 ;
     if (stall_adv6) begin
-      \$2849  = \sel_l13_s0$1716 ;
+      \$2841  = \sel_l13_s0$1716 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = sel_valid_s0;
+    \$2842  = sel_valid_s0;
     if (i__ready) begin
-      \$2850  = i__valid;
+      \$2842  = i__valid;
     end
     if (rst) begin
-      \$2850  = 1'h0;
+      \$2842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = sel_valid_s1;
+    \$2843  = sel_valid_s1;
     if (i__ready) begin
-      \$2851  = sel_valid_s0;
+      \$2843  = sel_valid_s0;
     end
     if (rst) begin
-      \$2851  = 1'h0;
+      \$2843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = sel_valid_s2;
+    \$2844  = sel_valid_s2;
     if (i__ready) begin
-      \$2852  = sel_valid_s1;
+      \$2844  = sel_valid_s1;
     end
     if (rst) begin
-      \$2852  = 1'h0;
+      \$2844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = sel_valid_s3;
+    \$2845  = sel_valid_s3;
     if (i__ready) begin
-      \$2853  = sel_valid_s2;
+      \$2845  = sel_valid_s2;
     end
     if (rst) begin
-      \$2853  = 1'h0;
+      \$2845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = sel_valid_s4;
+    \$2846  = sel_valid_s4;
     if (i__ready) begin
-      \$2854  = sel_valid_s3;
+      \$2846  = sel_valid_s3;
     end
     if (rst) begin
-      \$2854  = 1'h0;
+      \$2846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = sel_valid_s5;
+    \$2847  = sel_valid_s5;
     if (i__ready) begin
-      \$2855  = sel_valid_s4;
+      \$2847  = sel_valid_s4;
     end
     if (rst) begin
-      \$2855  = 1'h0;
+      \$2847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux0_s0$844 ;
+    \$2848  = \mac_wmux0_s0$844 ;
     if (stall_adv7) begin
-      \$2856  = mac_wmux_keep0;
+      \$2848  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = mac_wmux0_s0;
+    \$2849  = mac_wmux0_s0;
     if (stall_adv7) begin
-      \$2857  = mac_wmux_keep1;
+      \$2849  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux0_s0$860 ;
+    \$2850  = \mac_wmux0_s0$860 ;
     if (stall_adv7) begin
-      \$2858  = mac_wmux_keep2;
+      \$2850  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux0_s0$873 ;
+    \$2851  = \mac_wmux0_s0$873 ;
     if (stall_adv7) begin
-      \$2859  = mac_wmux_keep3;
+      \$2851  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux0_s0$886 ;
+    \$2852  = \mac_wmux0_s0$886 ;
     if (stall_adv7) begin
-      \$2860  = mac_wmux_keep4;
+      \$2852  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \mac_wmux0_s0$899 ;
+    \$2853  = \mac_wmux0_s0$899 ;
     if (stall_adv7) begin
-      \$2861  = mac_wmux_keep5;
+      \$2853  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux0_s0$912 ;
+    \$2854  = \mac_wmux0_s0$912 ;
     if (stall_adv7) begin
-      \$2862  = mac_wmux_keep6;
+      \$2854  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux0_s0$925 ;
+    \$2855  = \mac_wmux0_s0$925 ;
     if (stall_adv7) begin
-      \$2863  = mac_wmux_keep7;
+      \$2855  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux0_s0$938 ;
+    \$2856  = \mac_wmux0_s0$938 ;
     if (stall_adv7) begin
-      \$2864  = mac_wmux_keep8;
+      \$2856  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux0_s0$951 ;
+    \$2857  = \mac_wmux0_s0$951 ;
     if (stall_adv7) begin
-      \$2865  = mac_wmux_keep9;
+      \$2857  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux0_s0$964 ;
+    \$2858  = \mac_wmux0_s0$964 ;
     if (stall_adv7) begin
-      \$2866  = mac_wmux_keep10;
+      \$2858  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux0_s0$977 ;
+    \$2859  = \mac_wmux0_s0$977 ;
     if (stall_adv7) begin
-      \$2867  = mac_wmux_keep11;
+      \$2859  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux0_s0$990 ;
+    \$2860  = \mac_wmux0_s0$990 ;
     if (stall_adv7) begin
-      \$2868  = mac_wmux_keep12;
+      \$2860  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux0_s0$1003 ;
+    \$2861  = \mac_wmux0_s0$1003 ;
     if (stall_adv7) begin
-      \$2869  = mac_wmux_keep13;
+      \$2861  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux0_s0$1016 ;
+    \$2862  = \mac_wmux0_s0$1016 ;
     if (stall_adv7) begin
-      \$2870  = mac_wmux_keep14;
+      \$2862  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux0_s0$1029 ;
+    \$2863  = \mac_wmux0_s0$1029 ;
     if (stall_adv7) begin
-      \$2871  = mac_wmux_keep15;
+      \$2863  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux0_s0$845 ;
+    \$2864  = \mac_wmux0_s0$845 ;
     if (stall_adv7) begin
-      \$2872  = mac_wmux_drop0;
+      \$2864  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux0_s0$842 ;
+    \$2865  = \mac_wmux0_s0$842 ;
     if (stall_adv7) begin
-      \$2873  = mac_wmux_drop1;
+      \$2865  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux0_s0$861 ;
+    \$2866  = \mac_wmux0_s0$861 ;
     if (stall_adv7) begin
-      \$2874  = mac_wmux_drop2;
+      \$2866  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux0_s0$874 ;
+    \$2867  = \mac_wmux0_s0$874 ;
     if (stall_adv7) begin
-      \$2875  = mac_wmux_drop3;
+      \$2867  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux0_s0$887 ;
+    \$2868  = \mac_wmux0_s0$887 ;
     if (stall_adv7) begin
-      \$2876  = mac_wmux_drop4;
+      \$2868  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux0_s0$900 ;
+    \$2869  = \mac_wmux0_s0$900 ;
     if (stall_adv7) begin
-      \$2877  = mac_wmux_drop5;
+      \$2869  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux0_s0$913 ;
+    \$2870  = \mac_wmux0_s0$913 ;
     if (stall_adv7) begin
-      \$2878  = mac_wmux_drop6;
+      \$2870  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux0_s0$926 ;
+    \$2871  = \mac_wmux0_s0$926 ;
     if (stall_adv7) begin
-      \$2879  = mac_wmux_drop7;
+      \$2871  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux0_s0$939 ;
+    \$2872  = \mac_wmux0_s0$939 ;
     if (stall_adv7) begin
-      \$2880  = mac_wmux_drop8;
+      \$2872  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux0_s0$952 ;
+    \$2873  = \mac_wmux0_s0$952 ;
     if (stall_adv7) begin
-      \$2881  = mac_wmux_drop9;
+      \$2873  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux0_s0$965 ;
+    \$2874  = \mac_wmux0_s0$965 ;
     if (stall_adv7) begin
-      \$2882  = mac_wmux_drop10;
+      \$2874  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \mac_wmux0_s0$978 ;
+    \$2875  = \mac_wmux0_s0$978 ;
     if (stall_adv7) begin
-      \$2883  = mac_wmux_drop11;
+      \$2875  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \mac_wmux0_s0$991 ;
+    \$2876  = \mac_wmux0_s0$991 ;
     if (stall_adv7) begin
-      \$2884  = mac_wmux_drop12;
+      \$2876  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux0_s0$1004 ;
+    \$2877  = \mac_wmux0_s0$1004 ;
     if (stall_adv7) begin
-      \$2885  = mac_wmux_drop13;
+      \$2877  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux0_s0$1017 ;
+    \$2878  = \mac_wmux0_s0$1017 ;
     if (stall_adv7) begin
-      \$2886  = mac_wmux_drop14;
+      \$2878  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \mac_wmux0_s0$1030 ;
+    \$2879  = \mac_wmux0_s0$1030 ;
     if (stall_adv7) begin
-      \$2887  = mac_wmux_drop15;
+      \$2879  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux0_s0$848 ;
+    \$2880  = \mac_wmux0_s0$848 ;
     if (stall_adv7) begin
-      \$2888  = \sel_l15_s0$1726 [7:0];
+      \$2880  = \sel_l15_s0$1726 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux0_s0$851 ;
+    \$2881  = \mac_wmux0_s0$851 ;
     if (stall_adv7) begin
-      \$2889  = \sel_l15_s0$1726 [135:128];
+      \$2881  = \sel_l15_s0$1726 [135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux0_s0$854 ;
+    \$2882  = \mac_wmux0_s0$854 ;
     if (stall_adv7) begin
-      \$2890  = \sel_l15_s0$1726 [263:256];
+      \$2882  = \sel_l15_s0$1726 [263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux0_s0$857 ;
+    \$2883  = \mac_wmux0_s0$857 ;
     if (stall_adv7) begin
-      \$2891  = \sel_l15_s0$1726 [391:384];
+      \$2883  = \sel_l15_s0$1726 [391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux0_s0$849 ;
+    \$2884  = \mac_wmux0_s0$849 ;
     if (stall_adv7) begin
-      \$2892  = \sel_l15_s0$1726 [15:8];
+      \$2884  = \sel_l15_s0$1726 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux0_s0$852 ;
+    \$2885  = \mac_wmux0_s0$852 ;
     if (stall_adv7) begin
-      \$2893  = \sel_l15_s0$1726 [143:136];
+      \$2885  = \sel_l15_s0$1726 [143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux0_s0$855 ;
+    \$2886  = \mac_wmux0_s0$855 ;
     if (stall_adv7) begin
-      \$2894  = \sel_l15_s0$1726 [271:264];
+      \$2886  = \sel_l15_s0$1726 [271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux0_s0$858 ;
+    \$2887  = \mac_wmux0_s0$858 ;
     if (stall_adv7) begin
-      \$2895  = \sel_l15_s0$1726 [399:392];
+      \$2887  = \sel_l15_s0$1726 [399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux0_s0$865 ;
+    \$2888  = \mac_wmux0_s0$865 ;
     if (stall_adv7) begin
-      \$2896  = \sel_l15_s0$1726 [23:16];
+      \$2888  = \sel_l15_s0$1726 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux0_s0$867 ;
+    \$2889  = \mac_wmux0_s0$867 ;
     if (stall_adv7) begin
-      \$2897  = \sel_l15_s0$1726 [151:144];
+      \$2889  = \sel_l15_s0$1726 [151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux0_s0$869 ;
+    \$2890  = \mac_wmux0_s0$869 ;
     if (stall_adv7) begin
-      \$2898  = \sel_l15_s0$1726 [279:272];
+      \$2890  = \sel_l15_s0$1726 [279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux0_s0$871 ;
+    \$2891  = \mac_wmux0_s0$871 ;
     if (stall_adv7) begin
-      \$2899  = \sel_l15_s0$1726 [407:400];
+      \$2891  = \sel_l15_s0$1726 [407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux0_s0$878 ;
+    \$2892  = \mac_wmux0_s0$878 ;
     if (stall_adv7) begin
-      \$2900  = \sel_l15_s0$1726 [31:24];
+      \$2892  = \sel_l15_s0$1726 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux0_s0$880 ;
+    \$2893  = \mac_wmux0_s0$880 ;
     if (stall_adv7) begin
-      \$2901  = \sel_l15_s0$1726 [159:152];
+      \$2893  = \sel_l15_s0$1726 [159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux0_s0$882 ;
+    \$2894  = \mac_wmux0_s0$882 ;
     if (stall_adv7) begin
-      \$2902  = \sel_l15_s0$1726 [287:280];
+      \$2894  = \sel_l15_s0$1726 [287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux0_s0$884 ;
+    \$2895  = \mac_wmux0_s0$884 ;
     if (stall_adv7) begin
-      \$2903  = \sel_l15_s0$1726 [415:408];
+      \$2895  = \sel_l15_s0$1726 [415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux0_s0$891 ;
+    \$2896  = \mac_wmux0_s0$891 ;
     if (stall_adv7) begin
-      \$2904  = \sel_l15_s0$1726 [39:32];
+      \$2896  = \sel_l15_s0$1726 [39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux0_s0$893 ;
+    \$2897  = \mac_wmux0_s0$893 ;
     if (stall_adv7) begin
-      \$2905  = \sel_l15_s0$1726 [167:160];
+      \$2897  = \sel_l15_s0$1726 [167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux0_s0$895 ;
+    \$2898  = \mac_wmux0_s0$895 ;
     if (stall_adv7) begin
-      \$2906  = \sel_l15_s0$1726 [295:288];
+      \$2898  = \sel_l15_s0$1726 [295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux0_s0$897 ;
+    \$2899  = \mac_wmux0_s0$897 ;
     if (stall_adv7) begin
-      \$2907  = \sel_l15_s0$1726 [423:416];
+      \$2899  = \sel_l15_s0$1726 [423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux0_s0$904 ;
+    \$2900  = \mac_wmux0_s0$904 ;
     if (stall_adv7) begin
-      \$2908  = \sel_l15_s0$1726 [47:40];
+      \$2900  = \sel_l15_s0$1726 [47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux0_s0$906 ;
+    \$2901  = \mac_wmux0_s0$906 ;
     if (stall_adv7) begin
-      \$2909  = \sel_l15_s0$1726 [175:168];
+      \$2901  = \sel_l15_s0$1726 [175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux0_s0$908 ;
+    \$2902  = \mac_wmux0_s0$908 ;
     if (stall_adv7) begin
-      \$2910  = \sel_l15_s0$1726 [303:296];
+      \$2902  = \sel_l15_s0$1726 [303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux0_s0$910 ;
+    \$2903  = \mac_wmux0_s0$910 ;
     if (stall_adv7) begin
-      \$2911  = \sel_l15_s0$1726 [431:424];
+      \$2903  = \sel_l15_s0$1726 [431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux0_s0$917 ;
+    \$2904  = \mac_wmux0_s0$917 ;
     if (stall_adv7) begin
-      \$2912  = \sel_l15_s0$1726 [55:48];
+      \$2904  = \sel_l15_s0$1726 [55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux0_s0$919 ;
+    \$2905  = \mac_wmux0_s0$919 ;
     if (stall_adv7) begin
-      \$2913  = \sel_l15_s0$1726 [183:176];
+      \$2905  = \sel_l15_s0$1726 [183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux0_s0$921 ;
+    \$2906  = \mac_wmux0_s0$921 ;
     if (stall_adv7) begin
-      \$2914  = \sel_l15_s0$1726 [311:304];
+      \$2906  = \sel_l15_s0$1726 [311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux0_s0$923 ;
+    \$2907  = \mac_wmux0_s0$923 ;
     if (stall_adv7) begin
-      \$2915  = \sel_l15_s0$1726 [439:432];
+      \$2907  = \sel_l15_s0$1726 [439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux0_s0$930 ;
+    \$2908  = \mac_wmux0_s0$930 ;
     if (stall_adv7) begin
-      \$2916  = \sel_l15_s0$1726 [63:56];
+      \$2908  = \sel_l15_s0$1726 [63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux0_s0$932 ;
+    \$2909  = \mac_wmux0_s0$932 ;
     if (stall_adv7) begin
-      \$2917  = \sel_l15_s0$1726 [191:184];
+      \$2909  = \sel_l15_s0$1726 [191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux0_s0$934 ;
+    \$2910  = \mac_wmux0_s0$934 ;
     if (stall_adv7) begin
-      \$2918  = \sel_l15_s0$1726 [319:312];
+      \$2910  = \sel_l15_s0$1726 [319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux0_s0$936 ;
+    \$2911  = \mac_wmux0_s0$936 ;
     if (stall_adv7) begin
-      \$2919  = \sel_l15_s0$1726 [447:440];
+      \$2911  = \sel_l15_s0$1726 [447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux0_s0$943 ;
+    \$2912  = \mac_wmux0_s0$943 ;
     if (stall_adv7) begin
-      \$2920  = \sel_l15_s0$1726 [71:64];
+      \$2912  = \sel_l15_s0$1726 [71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux0_s0$945 ;
+    \$2913  = \mac_wmux0_s0$945 ;
     if (stall_adv7) begin
-      \$2921  = \sel_l15_s0$1726 [199:192];
+      \$2913  = \sel_l15_s0$1726 [199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux0_s0$947 ;
+    \$2914  = \mac_wmux0_s0$947 ;
     if (stall_adv7) begin
-      \$2922  = \sel_l15_s0$1726 [327:320];
+      \$2914  = \sel_l15_s0$1726 [327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux0_s0$949 ;
+    \$2915  = \mac_wmux0_s0$949 ;
     if (stall_adv7) begin
-      \$2923  = \sel_l15_s0$1726 [455:448];
+      \$2915  = \sel_l15_s0$1726 [455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux0_s0$956 ;
+    \$2916  = \mac_wmux0_s0$956 ;
     if (stall_adv7) begin
-      \$2924  = \sel_l15_s0$1726 [79:72];
+      \$2916  = \sel_l15_s0$1726 [79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux0_s0$958 ;
+    \$2917  = \mac_wmux0_s0$958 ;
     if (stall_adv7) begin
-      \$2925  = \sel_l15_s0$1726 [207:200];
+      \$2917  = \sel_l15_s0$1726 [207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux0_s0$960 ;
+    \$2918  = \mac_wmux0_s0$960 ;
     if (stall_adv7) begin
-      \$2926  = \sel_l15_s0$1726 [335:328];
+      \$2918  = \sel_l15_s0$1726 [335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux0_s0$962 ;
+    \$2919  = \mac_wmux0_s0$962 ;
     if (stall_adv7) begin
-      \$2927  = \sel_l15_s0$1726 [463:456];
+      \$2919  = \sel_l15_s0$1726 [463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux0_s0$969 ;
+    \$2920  = \mac_wmux0_s0$969 ;
     if (stall_adv7) begin
-      \$2928  = \sel_l15_s0$1726 [87:80];
+      \$2920  = \sel_l15_s0$1726 [87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_wmux0_s0$971 ;
+    \$2921  = \mac_wmux0_s0$971 ;
     if (stall_adv7) begin
-      \$2929  = \sel_l15_s0$1726 [215:208];
+      \$2921  = \sel_l15_s0$1726 [215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_wmux0_s0$973 ;
+    \$2922  = \mac_wmux0_s0$973 ;
     if (stall_adv7) begin
-      \$2930  = \sel_l15_s0$1726 [343:336];
+      \$2922  = \sel_l15_s0$1726 [343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_wmux0_s0$975 ;
+    \$2923  = \mac_wmux0_s0$975 ;
     if (stall_adv7) begin
-      \$2931  = \sel_l15_s0$1726 [471:464];
+      \$2923  = \sel_l15_s0$1726 [471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_wmux0_s0$982 ;
+    \$2924  = \mac_wmux0_s0$982 ;
     if (stall_adv7) begin
-      \$2932  = \sel_l15_s0$1726 [95:88];
+      \$2924  = \sel_l15_s0$1726 [95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux0_s0$984 ;
+    \$2925  = \mac_wmux0_s0$984 ;
     if (stall_adv7) begin
-      \$2933  = \sel_l15_s0$1726 [223:216];
+      \$2925  = \sel_l15_s0$1726 [223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux0_s0$986 ;
+    \$2926  = \mac_wmux0_s0$986 ;
     if (stall_adv7) begin
-      \$2934  = \sel_l15_s0$1726 [351:344];
+      \$2926  = \sel_l15_s0$1726 [351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_wmux0_s0$988 ;
+    \$2927  = \mac_wmux0_s0$988 ;
     if (stall_adv7) begin
-      \$2935  = \sel_l15_s0$1726 [479:472];
+      \$2927  = \sel_l15_s0$1726 [479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux0_s0$995 ;
+    \$2928  = \mac_wmux0_s0$995 ;
     if (stall_adv7) begin
-      \$2936  = \sel_l15_s0$1726 [103:96];
+      \$2928  = \sel_l15_s0$1726 [103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux0_s0$997 ;
+    \$2929  = \mac_wmux0_s0$997 ;
     if (stall_adv7) begin
-      \$2937  = \sel_l15_s0$1726 [231:224];
+      \$2929  = \sel_l15_s0$1726 [231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux0_s0$999 ;
+    \$2930  = \mac_wmux0_s0$999 ;
     if (stall_adv7) begin
-      \$2938  = \sel_l15_s0$1726 [359:352];
+      \$2930  = \sel_l15_s0$1726 [359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux0_s0$1001 ;
+    \$2931  = \mac_wmux0_s0$1001 ;
     if (stall_adv7) begin
-      \$2939  = \sel_l15_s0$1726 [487:480];
+      \$2931  = \sel_l15_s0$1726 [487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_wmux0_s0$1008 ;
+    \$2932  = \mac_wmux0_s0$1008 ;
     if (stall_adv7) begin
-      \$2940  = \sel_l15_s0$1726 [111:104];
+      \$2932  = \sel_l15_s0$1726 [111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux0_s0$1010 ;
+    \$2933  = \mac_wmux0_s0$1010 ;
     if (stall_adv7) begin
-      \$2941  = \sel_l15_s0$1726 [239:232];
+      \$2933  = \sel_l15_s0$1726 [239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux0_s0$1012 ;
+    \$2934  = \mac_wmux0_s0$1012 ;
     if (stall_adv7) begin
-      \$2942  = \sel_l15_s0$1726 [367:360];
+      \$2934  = \sel_l15_s0$1726 [367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux0_s0$1014 ;
+    \$2935  = \mac_wmux0_s0$1014 ;
     if (stall_adv7) begin
-      \$2943  = \sel_l15_s0$1726 [495:488];
+      \$2935  = \sel_l15_s0$1726 [495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux0_s0$1021 ;
+    \$2936  = \mac_wmux0_s0$1021 ;
     if (stall_adv7) begin
-      \$2944  = \sel_l15_s0$1726 [119:112];
+      \$2936  = \sel_l15_s0$1726 [119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux0_s0$1023 ;
+    \$2937  = \mac_wmux0_s0$1023 ;
     if (stall_adv7) begin
-      \$2945  = \sel_l15_s0$1726 [247:240];
+      \$2937  = \sel_l15_s0$1726 [247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux0_s0$1025 ;
+    \$2938  = \mac_wmux0_s0$1025 ;
     if (stall_adv7) begin
-      \$2946  = \sel_l15_s0$1726 [375:368];
+      \$2938  = \sel_l15_s0$1726 [375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux0_s0$1027 ;
+    \$2939  = \mac_wmux0_s0$1027 ;
     if (stall_adv7) begin
-      \$2947  = \sel_l15_s0$1726 [503:496];
+      \$2939  = \sel_l15_s0$1726 [503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux0_s0$1034 ;
+    \$2940  = \mac_wmux0_s0$1034 ;
     if (stall_adv7) begin
-      \$2948  = \sel_l15_s0$1726 [127:120];
+      \$2940  = \sel_l15_s0$1726 [127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux0_s0$1036 ;
+    \$2941  = \mac_wmux0_s0$1036 ;
     if (stall_adv7) begin
-      \$2949  = \sel_l15_s0$1726 [255:248];
+      \$2941  = \sel_l15_s0$1726 [255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux0_s0$1038 ;
+    \$2942  = \mac_wmux0_s0$1038 ;
     if (stall_adv7) begin
-      \$2950  = \sel_l15_s0$1726 [383:376];
+      \$2942  = \sel_l15_s0$1726 [383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux0_s0$1040 ;
+    \$2943  = \mac_wmux0_s0$1040 ;
     if (stall_adv7) begin
-      \$2951  = \sel_l15_s0$1726 [511:504];
+      \$2943  = \sel_l15_s0$1726 [511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux0_s0$1734 ;
+    \$2944  = \mac_wmux0_s0$1734 ;
     if (stall_adv7) begin
-      \$2952  = \sel_l15_s0$1718 ;
+      \$2944  = \sel_l15_s0$1718 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux0_s0$1735 ;
+    \$2945  = \mac_wmux0_s0$1735 ;
     if (stall_adv7) begin
-      \$2953  = \sel_l15_s0$1719 ;
+      \$2945  = \sel_l15_s0$1719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux0_s0$1736 ;
+    \$2946  = \mac_wmux0_s0$1736 ;
     if (stall_adv7) begin
-      \$2954  = \sel_l15_s0$1720 ;
+      \$2946  = \sel_l15_s0$1720 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux0_s0$1737 ;
+    \$2947  = \mac_wmux0_s0$1737 ;
     if (stall_adv7) begin
-      \$2955  = \sel_l15_s0$1721 ;
+      \$2947  = \sel_l15_s0$1721 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux0_s0$1738 ;
+    \$2948  = \mac_wmux0_s0$1738 ;
     if (stall_adv7) begin
-      \$2956  = \sel_l15_s0$1722 ;
+      \$2948  = \sel_l15_s0$1722 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux0_s0$1739 ;
+    \$2949  = \mac_wmux0_s0$1739 ;
     if (stall_adv7) begin
-      \$2957  = \sel_l15_s0$1723 ;
+      \$2949  = \sel_l15_s0$1723 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux0_s0$1740 ;
+    \$2950  = \mac_wmux0_s0$1740 ;
     if (stall_adv7) begin
-      \$2958  = \sel_l15_s0$1724 ;
+      \$2950  = \sel_l15_s0$1724 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux0_s0$1741 ;
+    \$2951  = \mac_wmux0_s0$1741 ;
     if (stall_adv7) begin
-      \$2959  = \sel_l15_s0$1725 ;
+      \$2951  = \sel_l15_s0$1725 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux0_s0$1742 ;
+    \$2952  = \mac_wmux0_s0$1742 ;
     if (stall_adv7) begin
-      \$2960  = \sel_l15_s0$1727 ;
+      \$2952  = \sel_l15_s0$1727 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = mac_wmux0_valid_s0;
+    \$2953  = mac_wmux0_valid_s0;
     if (stall_adv7) begin
-      \$2961  = sel_valid_s5;
+      \$2953  = sel_valid_s5;
     end
     if (rst) begin
-      \$2961  = 1'h0;
+      \$2953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux1_s0$1047 ;
+    \$2954  = \mac_wmux1_s0$1047 ;
     if (stall_adv8) begin
-      \$2962  = mac_wmux_s0_v0;
+      \$2954  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux1_s0$1066 ;
+    \$2955  = \mac_wmux1_s0$1066 ;
     if (stall_adv8) begin
-      \$2963  = mac_wmux_s0_v1;
+      \$2955  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = mac_wmux1_s0;
+    \$2956  = mac_wmux1_s0;
     if (stall_adv8) begin
-      \$2964  = mac_wmux_s0_v2;
+      \$2956  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux1_s0$1063 ;
+    \$2957  = \mac_wmux1_s0$1063 ;
     if (stall_adv8) begin
-      \$2965  = mac_wmux_s0_v3;
+      \$2957  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux1_s0$1082 ;
+    \$2958  = \mac_wmux1_s0$1082 ;
     if (stall_adv8) begin
-      \$2966  = mac_wmux_s0_v4;
+      \$2958  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux1_s0$1095 ;
+    \$2959  = \mac_wmux1_s0$1095 ;
     if (stall_adv8) begin
-      \$2967  = mac_wmux_s0_v5;
+      \$2959  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux1_s0$1108 ;
+    \$2960  = \mac_wmux1_s0$1108 ;
     if (stall_adv8) begin
-      \$2968  = mac_wmux_s0_v6;
+      \$2960  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux1_s0$1121 ;
+    \$2961  = \mac_wmux1_s0$1121 ;
     if (stall_adv8) begin
-      \$2969  = mac_wmux_s0_v7;
+      \$2961  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux1_s0$1134 ;
+    \$2962  = \mac_wmux1_s0$1134 ;
     if (stall_adv8) begin
-      \$2970  = mac_wmux_s0_v8;
+      \$2962  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux1_s0$1147 ;
+    \$2963  = \mac_wmux1_s0$1147 ;
     if (stall_adv8) begin
-      \$2971  = mac_wmux_s0_v9;
+      \$2963  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux1_s0$1160 ;
+    \$2964  = \mac_wmux1_s0$1160 ;
     if (stall_adv8) begin
-      \$2972  = mac_wmux_s0_v10;
+      \$2964  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux1_s0$1173 ;
+    \$2965  = \mac_wmux1_s0$1173 ;
     if (stall_adv8) begin
-      \$2973  = mac_wmux_s0_v11;
+      \$2965  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux1_s0$1186 ;
+    \$2966  = \mac_wmux1_s0$1186 ;
     if (stall_adv8) begin
-      \$2974  = mac_wmux_s0_v12;
+      \$2966  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux1_s0$1199 ;
+    \$2967  = \mac_wmux1_s0$1199 ;
     if (stall_adv8) begin
-      \$2975  = mac_wmux_s0_v13;
+      \$2967  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux1_s0$1212 ;
+    \$2968  = \mac_wmux1_s0$1212 ;
     if (stall_adv8) begin
-      \$2976  = mac_wmux_s0_v14;
+      \$2968  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux1_s0$1225 ;
+    \$2969  = \mac_wmux1_s0$1225 ;
     if (stall_adv8) begin
-      \$2977  = \$2608 ;
+      \$2969  = \$2608 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux1_s0$1048 ;
+    \$2970  = \mac_wmux1_s0$1048 ;
     if (stall_adv8) begin
-      \$2978  = mac_wmux_s0_d0;
+      \$2970  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux1_s0$1067 ;
+    \$2971  = \mac_wmux1_s0$1067 ;
     if (stall_adv8) begin
-      \$2979  = mac_wmux_s0_d1;
+      \$2971  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux1_s0$1045 ;
+    \$2972  = \mac_wmux1_s0$1045 ;
     if (stall_adv8) begin
-      \$2980  = mac_wmux_s0_d2;
+      \$2972  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux1_s0$1064 ;
+    \$2973  = \mac_wmux1_s0$1064 ;
     if (stall_adv8) begin
-      \$2981  = mac_wmux_s0_d3;
+      \$2973  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux1_s0$1083 ;
+    \$2974  = \mac_wmux1_s0$1083 ;
     if (stall_adv8) begin
-      \$2982  = mac_wmux_s0_d4;
+      \$2974  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux1_s0$1096 ;
+    \$2975  = \mac_wmux1_s0$1096 ;
     if (stall_adv8) begin
-      \$2983  = mac_wmux_s0_d5;
+      \$2975  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux1_s0$1109 ;
+    \$2976  = \mac_wmux1_s0$1109 ;
     if (stall_adv8) begin
-      \$2984  = mac_wmux_s0_d6;
+      \$2976  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux1_s0$1122 ;
+    \$2977  = \mac_wmux1_s0$1122 ;
     if (stall_adv8) begin
-      \$2985  = mac_wmux_s0_d7;
+      \$2977  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux1_s0$1135 ;
+    \$2978  = \mac_wmux1_s0$1135 ;
     if (stall_adv8) begin
-      \$2986  = mac_wmux_s0_d8;
+      \$2978  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux1_s0$1148 ;
+    \$2979  = \mac_wmux1_s0$1148 ;
     if (stall_adv8) begin
-      \$2987  = mac_wmux_s0_d9;
+      \$2979  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux1_s0$1161 ;
+    \$2980  = \mac_wmux1_s0$1161 ;
     if (stall_adv8) begin
-      \$2988  = mac_wmux_s0_d10;
+      \$2980  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux1_s0$1174 ;
+    \$2981  = \mac_wmux1_s0$1174 ;
     if (stall_adv8) begin
-      \$2989  = mac_wmux_s0_d11;
+      \$2981  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux1_s0$1187 ;
+    \$2982  = \mac_wmux1_s0$1187 ;
     if (stall_adv8) begin
-      \$2990  = mac_wmux_s0_d12;
+      \$2982  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux1_s0$1200 ;
+    \$2983  = \mac_wmux1_s0$1200 ;
     if (stall_adv8) begin
-      \$2991  = mac_wmux_s0_d13;
+      \$2983  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux1_s0$1213 ;
+    \$2984  = \mac_wmux1_s0$1213 ;
     if (stall_adv8) begin
-      \$2992  = mac_wmux_s0_d14;
+      \$2984  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux1_s0$1226 ;
+    \$2985  = \mac_wmux1_s0$1226 ;
     if (stall_adv8) begin
-      \$2993  = \mac_wmux0_s0$1030 ;
+      \$2985  = \mac_wmux0_s0$1030 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux1_s0$1051 ;
+    \$2986  = \mac_wmux1_s0$1051 ;
     if (stall_adv8) begin
-      \$2994  = mac_wmux_s0_w0_0;
+      \$2986  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux1_s0$1054 ;
+    \$2987  = \mac_wmux1_s0$1054 ;
     if (stall_adv8) begin
-      \$2995  = mac_wmux_s0_w1_0;
+      \$2987  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux1_s0$1057 ;
+    \$2988  = \mac_wmux1_s0$1057 ;
     if (stall_adv8) begin
-      \$2996  = mac_wmux_s0_w2_0;
+      \$2988  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux1_s0$1060 ;
+    \$2989  = \mac_wmux1_s0$1060 ;
     if (stall_adv8) begin
-      \$2997  = mac_wmux_s0_w3_0;
+      \$2989  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux1_s0$1070 ;
+    \$2990  = \mac_wmux1_s0$1070 ;
     if (stall_adv8) begin
-      \$2998  = mac_wmux_s0_w0_1;
+      \$2990  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux1_s0$1073 ;
+    \$2991  = \mac_wmux1_s0$1073 ;
     if (stall_adv8) begin
-      \$2999  = mac_wmux_s0_w1_1;
+      \$2991  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux1_s0$1076 ;
+    \$2992  = \mac_wmux1_s0$1076 ;
     if (stall_adv8) begin
-      \$3000  = mac_wmux_s0_w2_1;
+      \$2992  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux1_s0$1079 ;
+    \$2993  = \mac_wmux1_s0$1079 ;
     if (stall_adv8) begin
-      \$3001  = mac_wmux_s0_w3_1;
+      \$2993  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux1_s0$1052 ;
+    \$2994  = \mac_wmux1_s0$1052 ;
     if (stall_adv8) begin
-      \$3002  = mac_wmux_s0_w0_2;
+      \$2994  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux1_s0$1055 ;
+    \$2995  = \mac_wmux1_s0$1055 ;
     if (stall_adv8) begin
-      \$3003  = mac_wmux_s0_w1_2;
+      \$2995  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux1_s0$1058 ;
+    \$2996  = \mac_wmux1_s0$1058 ;
     if (stall_adv8) begin
-      \$3004  = mac_wmux_s0_w2_2;
+      \$2996  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux1_s0$1061 ;
+    \$2997  = \mac_wmux1_s0$1061 ;
     if (stall_adv8) begin
-      \$3005  = mac_wmux_s0_w3_2;
+      \$2997  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux1_s0$1071 ;
+    \$2998  = \mac_wmux1_s0$1071 ;
     if (stall_adv8) begin
-      \$3006  = mac_wmux_s0_w0_3;
+      \$2998  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux1_s0$1074 ;
+    \$2999  = \mac_wmux1_s0$1074 ;
     if (stall_adv8) begin
-      \$3007  = mac_wmux_s0_w1_3;
+      \$2999  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux1_s0$1077 ;
+    \$3000  = \mac_wmux1_s0$1077 ;
     if (stall_adv8) begin
-      \$3008  = mac_wmux_s0_w2_3;
+      \$3000  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux1_s0$1080 ;
+    \$3001  = \mac_wmux1_s0$1080 ;
     if (stall_adv8) begin
-      \$3009  = mac_wmux_s0_w3_3;
+      \$3001  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux1_s0$1087 ;
+    \$3002  = \mac_wmux1_s0$1087 ;
     if (stall_adv8) begin
-      \$3010  = mac_wmux_s0_w0_4;
+      \$3002  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux1_s0$1089 ;
+    \$3003  = \mac_wmux1_s0$1089 ;
     if (stall_adv8) begin
-      \$3011  = mac_wmux_s0_w1_4;
+      \$3003  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux1_s0$1091 ;
+    \$3004  = \mac_wmux1_s0$1091 ;
     if (stall_adv8) begin
-      \$3012  = mac_wmux_s0_w2_4;
+      \$3004  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux1_s0$1093 ;
+    \$3005  = \mac_wmux1_s0$1093 ;
     if (stall_adv8) begin
-      \$3013  = mac_wmux_s0_w3_4;
+      \$3005  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux1_s0$1100 ;
+    \$3006  = \mac_wmux1_s0$1100 ;
     if (stall_adv8) begin
-      \$3014  = mac_wmux_s0_w0_5;
+      \$3006  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux1_s0$1102 ;
+    \$3007  = \mac_wmux1_s0$1102 ;
     if (stall_adv8) begin
-      \$3015  = mac_wmux_s0_w1_5;
+      \$3007  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux1_s0$1104 ;
+    \$3008  = \mac_wmux1_s0$1104 ;
     if (stall_adv8) begin
-      \$3016  = mac_wmux_s0_w2_5;
+      \$3008  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux1_s0$1106 ;
+    \$3009  = \mac_wmux1_s0$1106 ;
     if (stall_adv8) begin
-      \$3017  = mac_wmux_s0_w3_5;
+      \$3009  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux1_s0$1113 ;
+    \$3010  = \mac_wmux1_s0$1113 ;
     if (stall_adv8) begin
-      \$3018  = mac_wmux_s0_w0_6;
+      \$3010  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux1_s0$1115 ;
+    \$3011  = \mac_wmux1_s0$1115 ;
     if (stall_adv8) begin
-      \$3019  = mac_wmux_s0_w1_6;
+      \$3011  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux1_s0$1117 ;
+    \$3012  = \mac_wmux1_s0$1117 ;
     if (stall_adv8) begin
-      \$3020  = mac_wmux_s0_w2_6;
+      \$3012  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux1_s0$1119 ;
+    \$3013  = \mac_wmux1_s0$1119 ;
     if (stall_adv8) begin
-      \$3021  = mac_wmux_s0_w3_6;
+      \$3013  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux1_s0$1126 ;
+    \$3014  = \mac_wmux1_s0$1126 ;
     if (stall_adv8) begin
-      \$3022  = mac_wmux_s0_w0_7;
+      \$3014  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux1_s0$1128 ;
+    \$3015  = \mac_wmux1_s0$1128 ;
     if (stall_adv8) begin
-      \$3023  = mac_wmux_s0_w1_7;
+      \$3015  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux1_s0$1130 ;
+    \$3016  = \mac_wmux1_s0$1130 ;
     if (stall_adv8) begin
-      \$3024  = mac_wmux_s0_w2_7;
+      \$3016  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux1_s0$1132 ;
+    \$3017  = \mac_wmux1_s0$1132 ;
     if (stall_adv8) begin
-      \$3025  = mac_wmux_s0_w3_7;
+      \$3017  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux1_s0$1139 ;
+    \$3018  = \mac_wmux1_s0$1139 ;
     if (stall_adv8) begin
-      \$3026  = mac_wmux_s0_w0_8;
+      \$3018  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux1_s0$1141 ;
+    \$3019  = \mac_wmux1_s0$1141 ;
     if (stall_adv8) begin
-      \$3027  = mac_wmux_s0_w1_8;
+      \$3019  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux1_s0$1143 ;
+    \$3020  = \mac_wmux1_s0$1143 ;
     if (stall_adv8) begin
-      \$3028  = mac_wmux_s0_w2_8;
+      \$3020  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux1_s0$1145 ;
+    \$3021  = \mac_wmux1_s0$1145 ;
     if (stall_adv8) begin
-      \$3029  = mac_wmux_s0_w3_8;
+      \$3021  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux1_s0$1152 ;
+    \$3022  = \mac_wmux1_s0$1152 ;
     if (stall_adv8) begin
-      \$3030  = mac_wmux_s0_w0_9;
+      \$3022  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux1_s0$1154 ;
+    \$3023  = \mac_wmux1_s0$1154 ;
     if (stall_adv8) begin
-      \$3031  = mac_wmux_s0_w1_9;
+      \$3023  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux1_s0$1156 ;
+    \$3024  = \mac_wmux1_s0$1156 ;
     if (stall_adv8) begin
-      \$3032  = mac_wmux_s0_w2_9;
+      \$3024  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux1_s0$1158 ;
+    \$3025  = \mac_wmux1_s0$1158 ;
     if (stall_adv8) begin
-      \$3033  = mac_wmux_s0_w3_9;
+      \$3025  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux1_s0$1165 ;
+    \$3026  = \mac_wmux1_s0$1165 ;
     if (stall_adv8) begin
-      \$3034  = mac_wmux_s0_w0_10;
+      \$3026  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux1_s0$1167 ;
+    \$3027  = \mac_wmux1_s0$1167 ;
     if (stall_adv8) begin
-      \$3035  = mac_wmux_s0_w1_10;
+      \$3027  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux1_s0$1169 ;
+    \$3028  = \mac_wmux1_s0$1169 ;
     if (stall_adv8) begin
-      \$3036  = mac_wmux_s0_w2_10;
+      \$3028  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux1_s0$1171 ;
+    \$3029  = \mac_wmux1_s0$1171 ;
     if (stall_adv8) begin
-      \$3037  = mac_wmux_s0_w3_10;
+      \$3029  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux1_s0$1178 ;
+    \$3030  = \mac_wmux1_s0$1178 ;
     if (stall_adv8) begin
-      \$3038  = mac_wmux_s0_w0_11;
+      \$3030  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux1_s0$1180 ;
+    \$3031  = \mac_wmux1_s0$1180 ;
     if (stall_adv8) begin
-      \$3039  = mac_wmux_s0_w1_11;
+      \$3031  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux1_s0$1182 ;
+    \$3032  = \mac_wmux1_s0$1182 ;
     if (stall_adv8) begin
-      \$3040  = mac_wmux_s0_w2_11;
+      \$3032  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_wmux1_s0$1184 ;
+    \$3033  = \mac_wmux1_s0$1184 ;
     if (stall_adv8) begin
-      \$3041  = mac_wmux_s0_w3_11;
+      \$3033  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux1_s0$1191 ;
+    \$3034  = \mac_wmux1_s0$1191 ;
     if (stall_adv8) begin
-      \$3042  = mac_wmux_s0_w0_12;
+      \$3034  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_wmux1_s0$1193 ;
+    \$3035  = \mac_wmux1_s0$1193 ;
     if (stall_adv8) begin
-      \$3043  = mac_wmux_s0_w1_12;
+      \$3035  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux1_s0$1195 ;
+    \$3036  = \mac_wmux1_s0$1195 ;
     if (stall_adv8) begin
-      \$3044  = mac_wmux_s0_w2_12;
+      \$3036  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux1_s0$1197 ;
+    \$3037  = \mac_wmux1_s0$1197 ;
     if (stall_adv8) begin
-      \$3045  = mac_wmux_s0_w3_12;
+      \$3037  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux1_s0$1204 ;
+    \$3038  = \mac_wmux1_s0$1204 ;
     if (stall_adv8) begin
-      \$3046  = mac_wmux_s0_w0_13;
+      \$3038  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux1_s0$1206 ;
+    \$3039  = \mac_wmux1_s0$1206 ;
     if (stall_adv8) begin
-      \$3047  = mac_wmux_s0_w1_13;
+      \$3039  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux1_s0$1208 ;
+    \$3040  = \mac_wmux1_s0$1208 ;
     if (stall_adv8) begin
-      \$3048  = mac_wmux_s0_w2_13;
+      \$3040  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux1_s0$1210 ;
+    \$3041  = \mac_wmux1_s0$1210 ;
     if (stall_adv8) begin
-      \$3049  = mac_wmux_s0_w3_13;
+      \$3041  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux1_s0$1217 ;
+    \$3042  = \mac_wmux1_s0$1217 ;
     if (stall_adv8) begin
-      \$3050  = mac_wmux_s0_w0_14;
+      \$3042  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux1_s0$1219 ;
+    \$3043  = \mac_wmux1_s0$1219 ;
     if (stall_adv8) begin
-      \$3051  = mac_wmux_s0_w1_14;
+      \$3043  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux1_s0$1221 ;
+    \$3044  = \mac_wmux1_s0$1221 ;
     if (stall_adv8) begin
-      \$3052  = mac_wmux_s0_w2_14;
+      \$3044  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux1_s0$1223 ;
+    \$3045  = \mac_wmux1_s0$1223 ;
     if (stall_adv8) begin
-      \$3053  = mac_wmux_s0_w3_14;
+      \$3045  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux1_s0$1230 ;
+    \$3046  = \mac_wmux1_s0$1230 ;
     if (stall_adv8) begin
-      \$3054  = \mac_wmux0_s0$1034 ;
+      \$3046  = \mac_wmux0_s0$1034 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux1_s0$1232 ;
+    \$3047  = \mac_wmux1_s0$1232 ;
     if (stall_adv8) begin
-      \$3055  = \mac_wmux0_s0$1036 ;
+      \$3047  = \mac_wmux0_s0$1036 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux1_s0$1234 ;
+    \$3048  = \mac_wmux1_s0$1234 ;
     if (stall_adv8) begin
-      \$3056  = \mac_wmux0_s0$1038 ;
+      \$3048  = \mac_wmux0_s0$1038 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux1_s0$1236 ;
+    \$3049  = \mac_wmux1_s0$1236 ;
     if (stall_adv8) begin
-      \$3057  = \mac_wmux0_s0$1040 ;
+      \$3049  = \mac_wmux0_s0$1040 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux1_s0$1744 ;
+    \$3050  = \mac_wmux1_s0$1744 ;
     if (stall_adv8) begin
-      \$3058  = \mac_wmux0_s0$1734 ;
+      \$3050  = \mac_wmux0_s0$1734 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux1_s0$1745 ;
+    \$3051  = \mac_wmux1_s0$1745 ;
     if (stall_adv8) begin
-      \$3059  = \mac_wmux0_s0$1735 ;
+      \$3051  = \mac_wmux0_s0$1735 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux1_s0$1746 ;
+    \$3052  = \mac_wmux1_s0$1746 ;
     if (stall_adv8) begin
-      \$3060  = \mac_wmux0_s0$1736 ;
+      \$3052  = \mac_wmux0_s0$1736 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux1_s0$1747 ;
+    \$3053  = \mac_wmux1_s0$1747 ;
     if (stall_adv8) begin
-      \$3061  = \mac_wmux0_s0$1737 ;
+      \$3053  = \mac_wmux0_s0$1737 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_wmux1_s0$1748 ;
+    \$3054  = \mac_wmux1_s0$1748 ;
     if (stall_adv8) begin
-      \$3062  = \mac_wmux0_s0$1738 ;
+      \$3054  = \mac_wmux0_s0$1738 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_wmux1_s0$1749 ;
+    \$3055  = \mac_wmux1_s0$1749 ;
     if (stall_adv8) begin
-      \$3063  = \mac_wmux0_s0$1739 ;
+      \$3055  = \mac_wmux0_s0$1739 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_wmux1_s0$1750 ;
+    \$3056  = \mac_wmux1_s0$1750 ;
     if (stall_adv8) begin
-      \$3064  = \mac_wmux0_s0$1740 ;
+      \$3056  = \mac_wmux0_s0$1740 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_wmux1_s0$1751 ;
+    \$3057  = \mac_wmux1_s0$1751 ;
     if (stall_adv8) begin
-      \$3065  = \mac_wmux0_s0$1741 ;
+      \$3057  = \mac_wmux0_s0$1741 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_wmux1_s0$1752 ;
+    \$3058  = \mac_wmux1_s0$1752 ;
     if (stall_adv8) begin
-      \$3066  = \mac_wmux0_s0$1742 ;
+      \$3058  = \mac_wmux0_s0$1742 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = mac_wmux1_valid_s0;
+    \$3059  = mac_wmux1_valid_s0;
     if (stall_adv8) begin
-      \$3067  = mac_wmux0_valid_s0;
+      \$3059  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$3067  = 1'h0;
+      \$3059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_wmux2_s0$1243 ;
+    \$3060  = \mac_wmux2_s0$1243 ;
     if (stall_adv9) begin
-      \$3068  = mac_wmux_s1_v0;
+      \$3060  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_wmux2_s0$1262 ;
+    \$3061  = \mac_wmux2_s0$1262 ;
     if (stall_adv9) begin
-      \$3069  = mac_wmux_s1_v1;
+      \$3061  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_wmux2_s0$1281 ;
+    \$3062  = \mac_wmux2_s0$1281 ;
     if (stall_adv9) begin
-      \$3070  = mac_wmux_s1_v2;
+      \$3062  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_wmux2_s0$1300 ;
+    \$3063  = \mac_wmux2_s0$1300 ;
     if (stall_adv9) begin
-      \$3071  = mac_wmux_s1_v3;
+      \$3063  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = mac_wmux2_s0;
+    \$3064  = mac_wmux2_s0;
     if (stall_adv9) begin
-      \$3072  = mac_wmux_s1_v4;
+      \$3064  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_wmux2_s0$1259 ;
+    \$3065  = \mac_wmux2_s0$1259 ;
     if (stall_adv9) begin
-      \$3073  = mac_wmux_s1_v5;
+      \$3065  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_wmux2_s0$1278 ;
+    \$3066  = \mac_wmux2_s0$1278 ;
     if (stall_adv9) begin
-      \$3074  = mac_wmux_s1_v6;
+      \$3066  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_wmux2_s0$1297 ;
+    \$3067  = \mac_wmux2_s0$1297 ;
     if (stall_adv9) begin
-      \$3075  = mac_wmux_s1_v7;
+      \$3067  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_wmux2_s0$1316 ;
+    \$3068  = \mac_wmux2_s0$1316 ;
     if (stall_adv9) begin
-      \$3076  = mac_wmux_s1_v8;
+      \$3068  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_wmux2_s0$1329 ;
+    \$3069  = \mac_wmux2_s0$1329 ;
     if (stall_adv9) begin
-      \$3077  = mac_wmux_s1_v9;
+      \$3069  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_wmux2_s0$1342 ;
+    \$3070  = \mac_wmux2_s0$1342 ;
     if (stall_adv9) begin
-      \$3078  = mac_wmux_s1_v10;
+      \$3070  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_wmux2_s0$1355 ;
+    \$3071  = \mac_wmux2_s0$1355 ;
     if (stall_adv9) begin
-      \$3079  = mac_wmux_s1_v11;
+      \$3071  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_wmux2_s0$1368 ;
+    \$3072  = \mac_wmux2_s0$1368 ;
     if (stall_adv9) begin
-      \$3080  = mac_wmux_s1_v12;
+      \$3072  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_wmux2_s0$1381 ;
+    \$3073  = \mac_wmux2_s0$1381 ;
     if (stall_adv9) begin
-      \$3081  = mac_wmux_s1_v13;
+      \$3073  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_wmux2_s0$1394 ;
+    \$3074  = \mac_wmux2_s0$1394 ;
     if (stall_adv9) begin
-      \$3082  = \$2610 ;
+      \$3074  = \$2610 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_wmux2_s0$1407 ;
+    \$3075  = \mac_wmux2_s0$1407 ;
     if (stall_adv9) begin
-      \$3083  = \$2612 ;
+      \$3075  = \$2612 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_wmux2_s0$1244 ;
+    \$3076  = \mac_wmux2_s0$1244 ;
     if (stall_adv9) begin
-      \$3084  = mac_wmux_s1_d0;
+      \$3076  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_wmux2_s0$1263 ;
+    \$3077  = \mac_wmux2_s0$1263 ;
     if (stall_adv9) begin
-      \$3085  = mac_wmux_s1_d1;
+      \$3077  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_wmux2_s0$1282 ;
+    \$3078  = \mac_wmux2_s0$1282 ;
     if (stall_adv9) begin
-      \$3086  = mac_wmux_s1_d2;
+      \$3078  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_wmux2_s0$1301 ;
+    \$3079  = \mac_wmux2_s0$1301 ;
     if (stall_adv9) begin
-      \$3087  = mac_wmux_s1_d3;
+      \$3079  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_wmux2_s0$1241 ;
+    \$3080  = \mac_wmux2_s0$1241 ;
     if (stall_adv9) begin
-      \$3088  = mac_wmux_s1_d4;
+      \$3080  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_wmux2_s0$1260 ;
+    \$3081  = \mac_wmux2_s0$1260 ;
     if (stall_adv9) begin
-      \$3089  = mac_wmux_s1_d5;
+      \$3081  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_wmux2_s0$1279 ;
+    \$3082  = \mac_wmux2_s0$1279 ;
     if (stall_adv9) begin
-      \$3090  = mac_wmux_s1_d6;
+      \$3082  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_wmux2_s0$1298 ;
+    \$3083  = \mac_wmux2_s0$1298 ;
     if (stall_adv9) begin
-      \$3091  = mac_wmux_s1_d7;
+      \$3083  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_wmux2_s0$1317 ;
+    \$3084  = \mac_wmux2_s0$1317 ;
     if (stall_adv9) begin
-      \$3092  = mac_wmux_s1_d8;
+      \$3084  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_wmux2_s0$1330 ;
+    \$3085  = \mac_wmux2_s0$1330 ;
     if (stall_adv9) begin
-      \$3093  = mac_wmux_s1_d9;
+      \$3085  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_wmux2_s0$1343 ;
+    \$3086  = \mac_wmux2_s0$1343 ;
     if (stall_adv9) begin
-      \$3094  = mac_wmux_s1_d10;
+      \$3086  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_wmux2_s0$1356 ;
+    \$3087  = \mac_wmux2_s0$1356 ;
     if (stall_adv9) begin
-      \$3095  = mac_wmux_s1_d11;
+      \$3087  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_wmux2_s0$1369 ;
+    \$3088  = \mac_wmux2_s0$1369 ;
     if (stall_adv9) begin
-      \$3096  = mac_wmux_s1_d12;
+      \$3088  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux2_s0$1382 ;
+    \$3089  = \mac_wmux2_s0$1382 ;
     if (stall_adv9) begin
-      \$3097  = mac_wmux_s1_d13;
+      \$3089  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux2_s0$1395 ;
+    \$3090  = \mac_wmux2_s0$1395 ;
     if (stall_adv9) begin
-      \$3098  = \mac_wmux1_s0$1213 ;
+      \$3090  = \mac_wmux1_s0$1213 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux2_s0$1408 ;
+    \$3091  = \mac_wmux2_s0$1408 ;
     if (stall_adv9) begin
-      \$3099  = \mac_wmux1_s0$1226 ;
+      \$3091  = \mac_wmux1_s0$1226 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux2_s0$1247 ;
+    \$3092  = \mac_wmux2_s0$1247 ;
     if (stall_adv9) begin
-      \$3100  = mac_wmux_s1_w0_0;
+      \$3092  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux2_s0$1250 ;
+    \$3093  = \mac_wmux2_s0$1250 ;
     if (stall_adv9) begin
-      \$3101  = mac_wmux_s1_w1_0;
+      \$3093  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux2_s0$1253 ;
+    \$3094  = \mac_wmux2_s0$1253 ;
     if (stall_adv9) begin
-      \$3102  = mac_wmux_s1_w2_0;
+      \$3094  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux2_s0$1256 ;
+    \$3095  = \mac_wmux2_s0$1256 ;
     if (stall_adv9) begin
-      \$3103  = mac_wmux_s1_w3_0;
+      \$3095  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_wmux2_s0$1266 ;
+    \$3096  = \mac_wmux2_s0$1266 ;
     if (stall_adv9) begin
-      \$3104  = mac_wmux_s1_w0_1;
+      \$3096  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux2_s0$1269 ;
+    \$3097  = \mac_wmux2_s0$1269 ;
     if (stall_adv9) begin
-      \$3105  = mac_wmux_s1_w1_1;
+      \$3097  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux2_s0$1272 ;
+    \$3098  = \mac_wmux2_s0$1272 ;
     if (stall_adv9) begin
-      \$3106  = mac_wmux_s1_w2_1;
+      \$3098  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux2_s0$1275 ;
+    \$3099  = \mac_wmux2_s0$1275 ;
     if (stall_adv9) begin
-      \$3107  = mac_wmux_s1_w3_1;
+      \$3099  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux2_s0$1285 ;
+    \$3100  = \mac_wmux2_s0$1285 ;
     if (stall_adv9) begin
-      \$3108  = mac_wmux_s1_w0_2;
+      \$3100  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux2_s0$1288 ;
+    \$3101  = \mac_wmux2_s0$1288 ;
     if (stall_adv9) begin
-      \$3109  = mac_wmux_s1_w1_2;
+      \$3101  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux2_s0$1291 ;
+    \$3102  = \mac_wmux2_s0$1291 ;
     if (stall_adv9) begin
-      \$3110  = mac_wmux_s1_w2_2;
+      \$3102  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux2_s0$1294 ;
+    \$3103  = \mac_wmux2_s0$1294 ;
     if (stall_adv9) begin
-      \$3111  = mac_wmux_s1_w3_2;
+      \$3103  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux2_s0$1304 ;
+    \$3104  = \mac_wmux2_s0$1304 ;
     if (stall_adv9) begin
-      \$3112  = mac_wmux_s1_w0_3;
+      \$3104  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux2_s0$1307 ;
+    \$3105  = \mac_wmux2_s0$1307 ;
     if (stall_adv9) begin
-      \$3113  = mac_wmux_s1_w1_3;
+      \$3105  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux2_s0$1310 ;
+    \$3106  = \mac_wmux2_s0$1310 ;
     if (stall_adv9) begin
-      \$3114  = mac_wmux_s1_w2_3;
+      \$3106  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux2_s0$1313 ;
+    \$3107  = \mac_wmux2_s0$1313 ;
     if (stall_adv9) begin
-      \$3115  = mac_wmux_s1_w3_3;
+      \$3107  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux2_s0$1248 ;
+    \$3108  = \mac_wmux2_s0$1248 ;
     if (stall_adv9) begin
-      \$3116  = mac_wmux_s1_w0_4;
+      \$3108  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux2_s0$1251 ;
+    \$3109  = \mac_wmux2_s0$1251 ;
     if (stall_adv9) begin
-      \$3117  = mac_wmux_s1_w1_4;
+      \$3109  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux2_s0$1254 ;
+    \$3110  = \mac_wmux2_s0$1254 ;
     if (stall_adv9) begin
-      \$3118  = mac_wmux_s1_w2_4;
+      \$3110  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux2_s0$1257 ;
+    \$3111  = \mac_wmux2_s0$1257 ;
     if (stall_adv9) begin
-      \$3119  = mac_wmux_s1_w3_4;
+      \$3111  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux2_s0$1267 ;
+    \$3112  = \mac_wmux2_s0$1267 ;
     if (stall_adv9) begin
-      \$3120  = mac_wmux_s1_w0_5;
+      \$3112  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux2_s0$1270 ;
+    \$3113  = \mac_wmux2_s0$1270 ;
     if (stall_adv9) begin
-      \$3121  = mac_wmux_s1_w1_5;
+      \$3113  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux2_s0$1273 ;
+    \$3114  = \mac_wmux2_s0$1273 ;
     if (stall_adv9) begin
-      \$3122  = mac_wmux_s1_w2_5;
+      \$3114  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux2_s0$1276 ;
+    \$3115  = \mac_wmux2_s0$1276 ;
     if (stall_adv9) begin
-      \$3123  = mac_wmux_s1_w3_5;
+      \$3115  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux2_s0$1286 ;
+    \$3116  = \mac_wmux2_s0$1286 ;
     if (stall_adv9) begin
-      \$3124  = mac_wmux_s1_w0_6;
+      \$3116  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux2_s0$1289 ;
+    \$3117  = \mac_wmux2_s0$1289 ;
     if (stall_adv9) begin
-      \$3125  = mac_wmux_s1_w1_6;
+      \$3117  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux2_s0$1292 ;
+    \$3118  = \mac_wmux2_s0$1292 ;
     if (stall_adv9) begin
-      \$3126  = mac_wmux_s1_w2_6;
+      \$3118  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux2_s0$1295 ;
+    \$3119  = \mac_wmux2_s0$1295 ;
     if (stall_adv9) begin
-      \$3127  = mac_wmux_s1_w3_6;
+      \$3119  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux2_s0$1305 ;
+    \$3120  = \mac_wmux2_s0$1305 ;
     if (stall_adv9) begin
-      \$3128  = mac_wmux_s1_w0_7;
+      \$3120  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux2_s0$1308 ;
+    \$3121  = \mac_wmux2_s0$1308 ;
     if (stall_adv9) begin
-      \$3129  = mac_wmux_s1_w1_7;
+      \$3121  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux2_s0$1311 ;
+    \$3122  = \mac_wmux2_s0$1311 ;
     if (stall_adv9) begin
-      \$3130  = mac_wmux_s1_w2_7;
+      \$3122  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux2_s0$1314 ;
+    \$3123  = \mac_wmux2_s0$1314 ;
     if (stall_adv9) begin
-      \$3131  = mac_wmux_s1_w3_7;
+      \$3123  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux2_s0$1321 ;
+    \$3124  = \mac_wmux2_s0$1321 ;
     if (stall_adv9) begin
-      \$3132  = mac_wmux_s1_w0_8;
+      \$3124  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux2_s0$1323 ;
+    \$3125  = \mac_wmux2_s0$1323 ;
     if (stall_adv9) begin
-      \$3133  = mac_wmux_s1_w1_8;
+      \$3125  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux2_s0$1325 ;
+    \$3126  = \mac_wmux2_s0$1325 ;
     if (stall_adv9) begin
-      \$3134  = mac_wmux_s1_w2_8;
+      \$3126  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux2_s0$1327 ;
+    \$3127  = \mac_wmux2_s0$1327 ;
     if (stall_adv9) begin
-      \$3135  = mac_wmux_s1_w3_8;
+      \$3127  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux2_s0$1334 ;
+    \$3128  = \mac_wmux2_s0$1334 ;
     if (stall_adv9) begin
-      \$3136  = mac_wmux_s1_w0_9;
+      \$3128  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux2_s0$1336 ;
+    \$3129  = \mac_wmux2_s0$1336 ;
     if (stall_adv9) begin
-      \$3137  = mac_wmux_s1_w1_9;
+      \$3129  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux2_s0$1338 ;
+    \$3130  = \mac_wmux2_s0$1338 ;
     if (stall_adv9) begin
-      \$3138  = mac_wmux_s1_w2_9;
+      \$3130  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux2_s0$1340 ;
+    \$3131  = \mac_wmux2_s0$1340 ;
     if (stall_adv9) begin
-      \$3139  = mac_wmux_s1_w3_9;
+      \$3131  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux2_s0$1347 ;
+    \$3132  = \mac_wmux2_s0$1347 ;
     if (stall_adv9) begin
-      \$3140  = mac_wmux_s1_w0_10;
+      \$3132  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux2_s0$1349 ;
+    \$3133  = \mac_wmux2_s0$1349 ;
     if (stall_adv9) begin
-      \$3141  = mac_wmux_s1_w1_10;
+      \$3133  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux2_s0$1351 ;
+    \$3134  = \mac_wmux2_s0$1351 ;
     if (stall_adv9) begin
-      \$3142  = mac_wmux_s1_w2_10;
+      \$3134  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux2_s0$1353 ;
+    \$3135  = \mac_wmux2_s0$1353 ;
     if (stall_adv9) begin
-      \$3143  = mac_wmux_s1_w3_10;
+      \$3135  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux2_s0$1360 ;
+    \$3136  = \mac_wmux2_s0$1360 ;
     if (stall_adv9) begin
-      \$3144  = mac_wmux_s1_w0_11;
+      \$3136  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux2_s0$1362 ;
+    \$3137  = \mac_wmux2_s0$1362 ;
     if (stall_adv9) begin
-      \$3145  = mac_wmux_s1_w1_11;
+      \$3137  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux2_s0$1364 ;
+    \$3138  = \mac_wmux2_s0$1364 ;
     if (stall_adv9) begin
-      \$3146  = mac_wmux_s1_w2_11;
+      \$3138  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux2_s0$1366 ;
+    \$3139  = \mac_wmux2_s0$1366 ;
     if (stall_adv9) begin
-      \$3147  = mac_wmux_s1_w3_11;
+      \$3139  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux2_s0$1373 ;
+    \$3140  = \mac_wmux2_s0$1373 ;
     if (stall_adv9) begin
-      \$3148  = mac_wmux_s1_w0_12;
+      \$3140  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_wmux2_s0$1375 ;
+    \$3141  = \mac_wmux2_s0$1375 ;
     if (stall_adv9) begin
-      \$3149  = mac_wmux_s1_w1_12;
+      \$3141  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux2_s0$1377 ;
+    \$3142  = \mac_wmux2_s0$1377 ;
     if (stall_adv9) begin
-      \$3150  = mac_wmux_s1_w2_12;
+      \$3142  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux2_s0$1379 ;
+    \$3143  = \mac_wmux2_s0$1379 ;
     if (stall_adv9) begin
-      \$3151  = mac_wmux_s1_w3_12;
+      \$3143  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux2_s0$1386 ;
+    \$3144  = \mac_wmux2_s0$1386 ;
     if (stall_adv9) begin
-      \$3152  = mac_wmux_s1_w0_13;
+      \$3144  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux2_s0$1388 ;
+    \$3145  = \mac_wmux2_s0$1388 ;
     if (stall_adv9) begin
-      \$3153  = mac_wmux_s1_w1_13;
+      \$3145  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux2_s0$1390 ;
+    \$3146  = \mac_wmux2_s0$1390 ;
     if (stall_adv9) begin
-      \$3154  = mac_wmux_s1_w2_13;
+      \$3146  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux2_s0$1392 ;
+    \$3147  = \mac_wmux2_s0$1392 ;
     if (stall_adv9) begin
-      \$3155  = mac_wmux_s1_w3_13;
+      \$3147  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux2_s0$1399 ;
+    \$3148  = \mac_wmux2_s0$1399 ;
     if (stall_adv9) begin
-      \$3156  = \mac_wmux1_s0$1217 ;
+      \$3148  = \mac_wmux1_s0$1217 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux2_s0$1401 ;
+    \$3149  = \mac_wmux2_s0$1401 ;
     if (stall_adv9) begin
-      \$3157  = \mac_wmux1_s0$1219 ;
+      \$3149  = \mac_wmux1_s0$1219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_wmux2_s0$1403 ;
+    \$3150  = \mac_wmux2_s0$1403 ;
     if (stall_adv9) begin
-      \$3158  = \mac_wmux1_s0$1221 ;
+      \$3150  = \mac_wmux1_s0$1221 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux2_s0$1405 ;
+    \$3151  = \mac_wmux2_s0$1405 ;
     if (stall_adv9) begin
-      \$3159  = \mac_wmux1_s0$1223 ;
+      \$3151  = \mac_wmux1_s0$1223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux2_s0$1412 ;
+    \$3152  = \mac_wmux2_s0$1412 ;
     if (stall_adv9) begin
-      \$3160  = \mac_wmux1_s0$1230 ;
+      \$3152  = \mac_wmux1_s0$1230 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux2_s0$1414 ;
+    \$3153  = \mac_wmux2_s0$1414 ;
     if (stall_adv9) begin
-      \$3161  = \mac_wmux1_s0$1232 ;
+      \$3153  = \mac_wmux1_s0$1232 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux2_s0$1416 ;
+    \$3154  = \mac_wmux2_s0$1416 ;
     if (stall_adv9) begin
-      \$3162  = \mac_wmux1_s0$1234 ;
+      \$3154  = \mac_wmux1_s0$1234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux2_s0$1418 ;
+    \$3155  = \mac_wmux2_s0$1418 ;
     if (stall_adv9) begin
-      \$3163  = \mac_wmux1_s0$1236 ;
+      \$3155  = \mac_wmux1_s0$1236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_wmux2_s0$1754 ;
+    \$3156  = \mac_wmux2_s0$1754 ;
     if (stall_adv9) begin
-      \$3164  = \mac_wmux1_s0$1744 ;
+      \$3156  = \mac_wmux1_s0$1744 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_wmux2_s0$1755 ;
+    \$3157  = \mac_wmux2_s0$1755 ;
     if (stall_adv9) begin
-      \$3165  = \mac_wmux1_s0$1745 ;
+      \$3157  = \mac_wmux1_s0$1745 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux2_s0$1756 ;
+    \$3158  = \mac_wmux2_s0$1756 ;
     if (stall_adv9) begin
-      \$3166  = \mac_wmux1_s0$1746 ;
+      \$3158  = \mac_wmux1_s0$1746 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux2_s0$1757 ;
+    \$3159  = \mac_wmux2_s0$1757 ;
     if (stall_adv9) begin
-      \$3167  = \mac_wmux1_s0$1747 ;
+      \$3159  = \mac_wmux1_s0$1747 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux2_s0$1758 ;
+    \$3160  = \mac_wmux2_s0$1758 ;
     if (stall_adv9) begin
-      \$3168  = \mac_wmux1_s0$1748 ;
+      \$3160  = \mac_wmux1_s0$1748 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux2_s0$1759 ;
+    \$3161  = \mac_wmux2_s0$1759 ;
     if (stall_adv9) begin
-      \$3169  = \mac_wmux1_s0$1749 ;
+      \$3161  = \mac_wmux1_s0$1749 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux2_s0$1760 ;
+    \$3162  = \mac_wmux2_s0$1760 ;
     if (stall_adv9) begin
-      \$3170  = \mac_wmux1_s0$1750 ;
+      \$3162  = \mac_wmux1_s0$1750 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux2_s0$1761 ;
+    \$3163  = \mac_wmux2_s0$1761 ;
     if (stall_adv9) begin
-      \$3171  = \mac_wmux1_s0$1751 ;
+      \$3163  = \mac_wmux1_s0$1751 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux2_s0$1762 ;
+    \$3164  = \mac_wmux2_s0$1762 ;
     if (stall_adv9) begin
-      \$3172  = \mac_wmux1_s0$1752 ;
+      \$3164  = \mac_wmux1_s0$1752 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = mac_wmux2_valid_s0;
+    \$3165  = mac_wmux2_valid_s0;
     if (stall_adv9) begin
-      \$3173  = mac_wmux1_valid_s0;
+      \$3165  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$3173  = 1'h0;
+      \$3165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_wmux3_s0$1425 ;
+    \$3166  = \mac_wmux3_s0$1425 ;
     if (stall_adv10) begin
-      \$3174  = mac_wmux_s2_v0;
+      \$3166  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux3_s0$1444 ;
+    \$3167  = \mac_wmux3_s0$1444 ;
     if (stall_adv10) begin
-      \$3175  = mac_wmux_s2_v1;
+      \$3167  = mac_wmux_s2_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux3_s0$1463 ;
+    \$3168  = \mac_wmux3_s0$1463 ;
     if (stall_adv10) begin
-      \$3176  = mac_wmux_s2_v2;
+      \$3168  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_wmux3_s0$1482 ;
+    \$3169  = \mac_wmux3_s0$1482 ;
     if (stall_adv10) begin
-      \$3177  = mac_wmux_s2_v3;
+      \$3169  = mac_wmux_s2_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux3_s0$1501 ;
+    \$3170  = \mac_wmux3_s0$1501 ;
     if (stall_adv10) begin
-      \$3178  = mac_wmux_s2_v4;
+      \$3170  = mac_wmux_s2_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_wmux3_s0$1520 ;
+    \$3171  = \mac_wmux3_s0$1520 ;
     if (stall_adv10) begin
-      \$3179  = mac_wmux_s2_v5;
+      \$3171  = mac_wmux_s2_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux3_s0$1539 ;
+    \$3172  = \mac_wmux3_s0$1539 ;
     if (stall_adv10) begin
-      \$3180  = mac_wmux_s2_v6;
+      \$3172  = mac_wmux_s2_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_wmux3_s0$1558 ;
+    \$3173  = \mac_wmux3_s0$1558 ;
     if (stall_adv10) begin
-      \$3181  = mac_wmux_s2_v7;
+      \$3173  = mac_wmux_s2_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = mac_wmux3_s0;
+    \$3174  = mac_wmux3_s0;
     if (stall_adv10) begin
-      \$3182  = mac_wmux_s2_v8;
+      \$3174  = mac_wmux_s2_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_wmux3_s0$1441 ;
+    \$3175  = \mac_wmux3_s0$1441 ;
     if (stall_adv10) begin
-      \$3183  = mac_wmux_s2_v9;
+      \$3175  = mac_wmux_s2_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_wmux3_s0$1460 ;
+    \$3176  = \mac_wmux3_s0$1460 ;
     if (stall_adv10) begin
-      \$3184  = mac_wmux_s2_v10;
+      \$3176  = mac_wmux_s2_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_wmux3_s0$1479 ;
+    \$3177  = \mac_wmux3_s0$1479 ;
     if (stall_adv10) begin
-      \$3185  = mac_wmux_s2_v11;
+      \$3177  = mac_wmux_s2_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_wmux3_s0$1498 ;
+    \$3178  = \mac_wmux3_s0$1498 ;
     if (stall_adv10) begin
-      \$3186  = \$2614 ;
+      \$3178  = \$2614 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_wmux3_s0$1517 ;
+    \$3179  = \mac_wmux3_s0$1517 ;
     if (stall_adv10) begin
-      \$3187  = \$2616 ;
+      \$3179  = \$2616 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_wmux3_s0$1536 ;
+    \$3180  = \mac_wmux3_s0$1536 ;
     if (stall_adv10) begin
-      \$3188  = \$2618 ;
+      \$3180  = \$2618 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_wmux3_s0$1555 ;
+    \$3181  = \mac_wmux3_s0$1555 ;
     if (stall_adv10) begin
-      \$3189  = \$2620 ;
+      \$3181  = \$2620 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_wmux3_s0$1426 ;
+    \$3182  = \mac_wmux3_s0$1426 ;
     if (stall_adv10) begin
-      \$3190  = mac_wmux_s2_d0;
+      \$3182  = mac_wmux_s2_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_wmux3_s0$1445 ;
+    \$3183  = \mac_wmux3_s0$1445 ;
     if (stall_adv10) begin
-      \$3191  = mac_wmux_s2_d1;
+      \$3183  = mac_wmux_s2_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_wmux3_s0$1464 ;
+    \$3184  = \mac_wmux3_s0$1464 ;
     if (stall_adv10) begin
-      \$3192  = mac_wmux_s2_d2;
+      \$3184  = mac_wmux_s2_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_wmux3_s0$1483 ;
+    \$3185  = \mac_wmux3_s0$1483 ;
     if (stall_adv10) begin
-      \$3193  = mac_wmux_s2_d3;
+      \$3185  = mac_wmux_s2_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_wmux3_s0$1502 ;
+    \$3186  = \mac_wmux3_s0$1502 ;
     if (stall_adv10) begin
-      \$3194  = mac_wmux_s2_d4;
+      \$3186  = mac_wmux_s2_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_wmux3_s0$1521 ;
+    \$3187  = \mac_wmux3_s0$1521 ;
     if (stall_adv10) begin
-      \$3195  = mac_wmux_s2_d5;
+      \$3187  = mac_wmux_s2_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_wmux3_s0$1540 ;
+    \$3188  = \mac_wmux3_s0$1540 ;
     if (stall_adv10) begin
-      \$3196  = mac_wmux_s2_d6;
+      \$3188  = mac_wmux_s2_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_wmux3_s0$1559 ;
+    \$3189  = \mac_wmux3_s0$1559 ;
     if (stall_adv10) begin
-      \$3197  = mac_wmux_s2_d7;
+      \$3189  = mac_wmux_s2_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_wmux3_s0$1423 ;
+    \$3190  = \mac_wmux3_s0$1423 ;
     if (stall_adv10) begin
-      \$3198  = mac_wmux_s2_d8;
+      \$3190  = mac_wmux_s2_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_wmux3_s0$1442 ;
+    \$3191  = \mac_wmux3_s0$1442 ;
     if (stall_adv10) begin
-      \$3199  = mac_wmux_s2_d9;
+      \$3191  = mac_wmux_s2_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_wmux3_s0$1461 ;
+    \$3192  = \mac_wmux3_s0$1461 ;
     if (stall_adv10) begin
-      \$3200  = mac_wmux_s2_d10;
+      \$3192  = mac_wmux_s2_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_wmux3_s0$1480 ;
+    \$3193  = \mac_wmux3_s0$1480 ;
     if (stall_adv10) begin
-      \$3201  = mac_wmux_s2_d11;
+      \$3193  = mac_wmux_s2_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_wmux3_s0$1499 ;
+    \$3194  = \mac_wmux3_s0$1499 ;
     if (stall_adv10) begin
-      \$3202  = \mac_wmux2_s0$1369 ;
+      \$3194  = \mac_wmux2_s0$1369 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_wmux3_s0$1518 ;
+    \$3195  = \mac_wmux3_s0$1518 ;
     if (stall_adv10) begin
-      \$3203  = \mac_wmux2_s0$1382 ;
+      \$3195  = \mac_wmux2_s0$1382 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_wmux3_s0$1537 ;
+    \$3196  = \mac_wmux3_s0$1537 ;
     if (stall_adv10) begin
-      \$3204  = \mac_wmux2_s0$1395 ;
+      \$3196  = \mac_wmux2_s0$1395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_wmux3_s0$1556 ;
+    \$3197  = \mac_wmux3_s0$1556 ;
     if (stall_adv10) begin
-      \$3205  = \mac_wmux2_s0$1408 ;
+      \$3197  = \mac_wmux2_s0$1408 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_wmux3_s0$1429 ;
+    \$3198  = \mac_wmux3_s0$1429 ;
     if (stall_adv10) begin
-      \$3206  = mac_wmux_s2_w0_0;
+      \$3198  = mac_wmux_s2_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_wmux3_s0$1432 ;
+    \$3199  = \mac_wmux3_s0$1432 ;
     if (stall_adv10) begin
-      \$3207  = mac_wmux_s2_w1_0;
+      \$3199  = mac_wmux_s2_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_wmux3_s0$1435 ;
+    \$3200  = \mac_wmux3_s0$1435 ;
     if (stall_adv10) begin
-      \$3208  = mac_wmux_s2_w2_0;
+      \$3200  = mac_wmux_s2_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_wmux3_s0$1438 ;
+    \$3201  = \mac_wmux3_s0$1438 ;
     if (stall_adv10) begin
-      \$3209  = mac_wmux_s2_w3_0;
+      \$3201  = mac_wmux_s2_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_wmux3_s0$1448 ;
+    \$3202  = \mac_wmux3_s0$1448 ;
     if (stall_adv10) begin
-      \$3210  = mac_wmux_s2_w0_1;
+      \$3202  = mac_wmux_s2_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_wmux3_s0$1451 ;
+    \$3203  = \mac_wmux3_s0$1451 ;
     if (stall_adv10) begin
-      \$3211  = mac_wmux_s2_w1_1;
+      \$3203  = mac_wmux_s2_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_wmux3_s0$1454 ;
+    \$3204  = \mac_wmux3_s0$1454 ;
     if (stall_adv10) begin
-      \$3212  = mac_wmux_s2_w2_1;
+      \$3204  = mac_wmux_s2_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_wmux3_s0$1457 ;
+    \$3205  = \mac_wmux3_s0$1457 ;
     if (stall_adv10) begin
-      \$3213  = mac_wmux_s2_w3_1;
+      \$3205  = mac_wmux_s2_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_wmux3_s0$1467 ;
+    \$3206  = \mac_wmux3_s0$1467 ;
     if (stall_adv10) begin
-      \$3214  = mac_wmux_s2_w0_2;
+      \$3206  = mac_wmux_s2_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_wmux3_s0$1470 ;
+    \$3207  = \mac_wmux3_s0$1470 ;
     if (stall_adv10) begin
-      \$3215  = mac_wmux_s2_w1_2;
+      \$3207  = mac_wmux_s2_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_wmux3_s0$1473 ;
+    \$3208  = \mac_wmux3_s0$1473 ;
     if (stall_adv10) begin
-      \$3216  = mac_wmux_s2_w2_2;
+      \$3208  = mac_wmux_s2_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_wmux3_s0$1476 ;
+    \$3209  = \mac_wmux3_s0$1476 ;
     if (stall_adv10) begin
-      \$3217  = mac_wmux_s2_w3_2;
+      \$3209  = mac_wmux_s2_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_wmux3_s0$1486 ;
+    \$3210  = \mac_wmux3_s0$1486 ;
     if (stall_adv10) begin
-      \$3218  = mac_wmux_s2_w0_3;
+      \$3210  = mac_wmux_s2_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_wmux3_s0$1489 ;
+    \$3211  = \mac_wmux3_s0$1489 ;
     if (stall_adv10) begin
-      \$3219  = mac_wmux_s2_w1_3;
+      \$3211  = mac_wmux_s2_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_wmux3_s0$1492 ;
+    \$3212  = \mac_wmux3_s0$1492 ;
     if (stall_adv10) begin
-      \$3220  = mac_wmux_s2_w2_3;
+      \$3212  = mac_wmux_s2_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_wmux3_s0$1495 ;
+    \$3213  = \mac_wmux3_s0$1495 ;
     if (stall_adv10) begin
-      \$3221  = mac_wmux_s2_w3_3;
+      \$3213  = mac_wmux_s2_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_wmux3_s0$1505 ;
+    \$3214  = \mac_wmux3_s0$1505 ;
     if (stall_adv10) begin
-      \$3222  = mac_wmux_s2_w0_4;
+      \$3214  = mac_wmux_s2_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_wmux3_s0$1508 ;
+    \$3215  = \mac_wmux3_s0$1508 ;
     if (stall_adv10) begin
-      \$3223  = mac_wmux_s2_w1_4;
+      \$3215  = mac_wmux_s2_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_wmux3_s0$1511 ;
+    \$3216  = \mac_wmux3_s0$1511 ;
     if (stall_adv10) begin
-      \$3224  = mac_wmux_s2_w2_4;
+      \$3216  = mac_wmux_s2_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_wmux3_s0$1514 ;
+    \$3217  = \mac_wmux3_s0$1514 ;
     if (stall_adv10) begin
-      \$3225  = mac_wmux_s2_w3_4;
+      \$3217  = mac_wmux_s2_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_wmux3_s0$1524 ;
+    \$3218  = \mac_wmux3_s0$1524 ;
     if (stall_adv10) begin
-      \$3226  = mac_wmux_s2_w0_5;
+      \$3218  = mac_wmux_s2_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_wmux3_s0$1527 ;
+    \$3219  = \mac_wmux3_s0$1527 ;
     if (stall_adv10) begin
-      \$3227  = mac_wmux_s2_w1_5;
+      \$3219  = mac_wmux_s2_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_wmux3_s0$1530 ;
+    \$3220  = \mac_wmux3_s0$1530 ;
     if (stall_adv10) begin
-      \$3228  = mac_wmux_s2_w2_5;
+      \$3220  = mac_wmux_s2_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_wmux3_s0$1533 ;
+    \$3221  = \mac_wmux3_s0$1533 ;
     if (stall_adv10) begin
-      \$3229  = mac_wmux_s2_w3_5;
+      \$3221  = mac_wmux_s2_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_wmux3_s0$1543 ;
+    \$3222  = \mac_wmux3_s0$1543 ;
     if (stall_adv10) begin
-      \$3230  = mac_wmux_s2_w0_6;
+      \$3222  = mac_wmux_s2_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_wmux3_s0$1546 ;
+    \$3223  = \mac_wmux3_s0$1546 ;
     if (stall_adv10) begin
-      \$3231  = mac_wmux_s2_w1_6;
+      \$3223  = mac_wmux_s2_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_wmux3_s0$1549 ;
+    \$3224  = \mac_wmux3_s0$1549 ;
     if (stall_adv10) begin
-      \$3232  = mac_wmux_s2_w2_6;
+      \$3224  = mac_wmux_s2_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_wmux3_s0$1552 ;
+    \$3225  = \mac_wmux3_s0$1552 ;
     if (stall_adv10) begin
-      \$3233  = mac_wmux_s2_w3_6;
+      \$3225  = mac_wmux_s2_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_wmux3_s0$1562 ;
+    \$3226  = \mac_wmux3_s0$1562 ;
     if (stall_adv10) begin
-      \$3234  = mac_wmux_s2_w0_7;
+      \$3226  = mac_wmux_s2_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_wmux3_s0$1565 ;
+    \$3227  = \mac_wmux3_s0$1565 ;
     if (stall_adv10) begin
-      \$3235  = mac_wmux_s2_w1_7;
+      \$3227  = mac_wmux_s2_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_wmux3_s0$1568 ;
+    \$3228  = \mac_wmux3_s0$1568 ;
     if (stall_adv10) begin
-      \$3236  = mac_wmux_s2_w2_7;
+      \$3228  = mac_wmux_s2_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_wmux3_s0$1571 ;
+    \$3229  = \mac_wmux3_s0$1571 ;
     if (stall_adv10) begin
-      \$3237  = mac_wmux_s2_w3_7;
+      \$3229  = mac_wmux_s2_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_wmux3_s0$1430 ;
+    \$3230  = \mac_wmux3_s0$1430 ;
     if (stall_adv10) begin
-      \$3238  = mac_wmux_s2_w0_8;
+      \$3230  = mac_wmux_s2_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_wmux3_s0$1433 ;
+    \$3231  = \mac_wmux3_s0$1433 ;
     if (stall_adv10) begin
-      \$3239  = mac_wmux_s2_w1_8;
+      \$3231  = mac_wmux_s2_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_wmux3_s0$1436 ;
+    \$3232  = \mac_wmux3_s0$1436 ;
     if (stall_adv10) begin
-      \$3240  = mac_wmux_s2_w2_8;
+      \$3232  = mac_wmux_s2_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_wmux3_s0$1439 ;
+    \$3233  = \mac_wmux3_s0$1439 ;
     if (stall_adv10) begin
-      \$3241  = mac_wmux_s2_w3_8;
+      \$3233  = mac_wmux_s2_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_wmux3_s0$1449 ;
+    \$3234  = \mac_wmux3_s0$1449 ;
     if (stall_adv10) begin
-      \$3242  = mac_wmux_s2_w0_9;
+      \$3234  = mac_wmux_s2_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_wmux3_s0$1452 ;
+    \$3235  = \mac_wmux3_s0$1452 ;
     if (stall_adv10) begin
-      \$3243  = mac_wmux_s2_w1_9;
+      \$3235  = mac_wmux_s2_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_wmux3_s0$1455 ;
+    \$3236  = \mac_wmux3_s0$1455 ;
     if (stall_adv10) begin
-      \$3244  = mac_wmux_s2_w2_9;
+      \$3236  = mac_wmux_s2_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_wmux3_s0$1458 ;
+    \$3237  = \mac_wmux3_s0$1458 ;
     if (stall_adv10) begin
-      \$3245  = mac_wmux_s2_w3_9;
+      \$3237  = mac_wmux_s2_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_wmux3_s0$1468 ;
+    \$3238  = \mac_wmux3_s0$1468 ;
     if (stall_adv10) begin
-      \$3246  = mac_wmux_s2_w0_10;
+      \$3238  = mac_wmux_s2_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_wmux3_s0$1471 ;
+    \$3239  = \mac_wmux3_s0$1471 ;
     if (stall_adv10) begin
-      \$3247  = mac_wmux_s2_w1_10;
+      \$3239  = mac_wmux_s2_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_wmux3_s0$1474 ;
+    \$3240  = \mac_wmux3_s0$1474 ;
     if (stall_adv10) begin
-      \$3248  = mac_wmux_s2_w2_10;
+      \$3240  = mac_wmux_s2_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_wmux3_s0$1477 ;
+    \$3241  = \mac_wmux3_s0$1477 ;
     if (stall_adv10) begin
-      \$3249  = mac_wmux_s2_w3_10;
+      \$3241  = mac_wmux_s2_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_wmux3_s0$1487 ;
+    \$3242  = \mac_wmux3_s0$1487 ;
     if (stall_adv10) begin
-      \$3250  = mac_wmux_s2_w0_11;
+      \$3242  = mac_wmux_s2_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_wmux3_s0$1490 ;
+    \$3243  = \mac_wmux3_s0$1490 ;
     if (stall_adv10) begin
-      \$3251  = mac_wmux_s2_w1_11;
+      \$3243  = mac_wmux_s2_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_wmux3_s0$1493 ;
+    \$3244  = \mac_wmux3_s0$1493 ;
     if (stall_adv10) begin
-      \$3252  = mac_wmux_s2_w2_11;
+      \$3244  = mac_wmux_s2_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_wmux3_s0$1496 ;
+    \$3245  = \mac_wmux3_s0$1496 ;
     if (stall_adv10) begin
-      \$3253  = mac_wmux_s2_w3_11;
+      \$3245  = mac_wmux_s2_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_wmux3_s0$1506 ;
+    \$3246  = \mac_wmux3_s0$1506 ;
     if (stall_adv10) begin
-      \$3254  = \mac_wmux2_s0$1373 ;
+      \$3246  = \mac_wmux2_s0$1373 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_wmux3_s0$1509 ;
+    \$3247  = \mac_wmux3_s0$1509 ;
     if (stall_adv10) begin
-      \$3255  = \mac_wmux2_s0$1375 ;
+      \$3247  = \mac_wmux2_s0$1375 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_wmux3_s0$1512 ;
+    \$3248  = \mac_wmux3_s0$1512 ;
     if (stall_adv10) begin
-      \$3256  = \mac_wmux2_s0$1377 ;
+      \$3248  = \mac_wmux2_s0$1377 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_wmux3_s0$1515 ;
+    \$3249  = \mac_wmux3_s0$1515 ;
     if (stall_adv10) begin
-      \$3257  = \mac_wmux2_s0$1379 ;
+      \$3249  = \mac_wmux2_s0$1379 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_wmux3_s0$1525 ;
+    \$3250  = \mac_wmux3_s0$1525 ;
     if (stall_adv10) begin
-      \$3258  = \mac_wmux2_s0$1386 ;
+      \$3250  = \mac_wmux2_s0$1386 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_wmux3_s0$1528 ;
+    \$3251  = \mac_wmux3_s0$1528 ;
     if (stall_adv10) begin
-      \$3259  = \mac_wmux2_s0$1388 ;
+      \$3251  = \mac_wmux2_s0$1388 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_wmux3_s0$1531 ;
+    \$3252  = \mac_wmux3_s0$1531 ;
     if (stall_adv10) begin
-      \$3260  = \mac_wmux2_s0$1390 ;
+      \$3252  = \mac_wmux2_s0$1390 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_wmux3_s0$1534 ;
+    \$3253  = \mac_wmux3_s0$1534 ;
     if (stall_adv10) begin
-      \$3261  = \mac_wmux2_s0$1392 ;
+      \$3253  = \mac_wmux2_s0$1392 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_wmux3_s0$1544 ;
+    \$3254  = \mac_wmux3_s0$1544 ;
     if (stall_adv10) begin
-      \$3262  = \mac_wmux2_s0$1399 ;
+      \$3254  = \mac_wmux2_s0$1399 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_wmux3_s0$1547 ;
+    \$3255  = \mac_wmux3_s0$1547 ;
     if (stall_adv10) begin
-      \$3263  = \mac_wmux2_s0$1401 ;
+      \$3255  = \mac_wmux2_s0$1401 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_wmux3_s0$1550 ;
+    \$3256  = \mac_wmux3_s0$1550 ;
     if (stall_adv10) begin
-      \$3264  = \mac_wmux2_s0$1403 ;
+      \$3256  = \mac_wmux2_s0$1403 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_wmux3_s0$1553 ;
+    \$3257  = \mac_wmux3_s0$1553 ;
     if (stall_adv10) begin
-      \$3265  = \mac_wmux2_s0$1405 ;
+      \$3257  = \mac_wmux2_s0$1405 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_wmux3_s0$1563 ;
+    \$3258  = \mac_wmux3_s0$1563 ;
     if (stall_adv10) begin
-      \$3266  = \mac_wmux2_s0$1412 ;
+      \$3258  = \mac_wmux2_s0$1412 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_wmux3_s0$1566 ;
+    \$3259  = \mac_wmux3_s0$1566 ;
     if (stall_adv10) begin
-      \$3267  = \mac_wmux2_s0$1414 ;
+      \$3259  = \mac_wmux2_s0$1414 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_wmux3_s0$1569 ;
+    \$3260  = \mac_wmux3_s0$1569 ;
     if (stall_adv10) begin
-      \$3268  = \mac_wmux2_s0$1416 ;
+      \$3260  = \mac_wmux2_s0$1416 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_wmux3_s0$1572 ;
+    \$3261  = \mac_wmux3_s0$1572 ;
     if (stall_adv10) begin
-      \$3269  = \mac_wmux2_s0$1418 ;
+      \$3261  = \mac_wmux2_s0$1418 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_wmux3_s0$1764 ;
+    \$3262  = \mac_wmux3_s0$1764 ;
     if (stall_adv10) begin
-      \$3270  = \mac_wmux2_s0$1754 ;
+      \$3262  = \mac_wmux2_s0$1754 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_wmux3_s0$1765 ;
+    \$3263  = \mac_wmux3_s0$1765 ;
     if (stall_adv10) begin
-      \$3271  = \mac_wmux2_s0$1755 ;
+      \$3263  = \mac_wmux2_s0$1755 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_wmux3_s0$1766 ;
+    \$3264  = \mac_wmux3_s0$1766 ;
     if (stall_adv10) begin
-      \$3272  = \mac_wmux2_s0$1756 ;
+      \$3264  = \mac_wmux2_s0$1756 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_wmux3_s0$1767 ;
+    \$3265  = \mac_wmux3_s0$1767 ;
     if (stall_adv10) begin
-      \$3273  = \mac_wmux2_s0$1757 ;
+      \$3265  = \mac_wmux2_s0$1757 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_wmux3_s0$1768 ;
+    \$3266  = \mac_wmux3_s0$1768 ;
     if (stall_adv10) begin
-      \$3274  = \mac_wmux2_s0$1758 ;
+      \$3266  = \mac_wmux2_s0$1758 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = \mac_wmux3_s0$1769 ;
+    \$3267  = \mac_wmux3_s0$1769 ;
     if (stall_adv10) begin
-      \$3275  = \mac_wmux2_s0$1759 ;
+      \$3267  = \mac_wmux2_s0$1759 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_wmux3_s0$1770 ;
+    \$3268  = \mac_wmux3_s0$1770 ;
     if (stall_adv10) begin
-      \$3276  = \mac_wmux2_s0$1760 ;
+      \$3268  = \mac_wmux2_s0$1760 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_wmux3_s0$1771 ;
+    \$3269  = \mac_wmux3_s0$1771 ;
     if (stall_adv10) begin
-      \$3277  = \mac_wmux2_s0$1761 ;
+      \$3269  = \mac_wmux2_s0$1761 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_wmux3_s0$1772 ;
+    \$3270  = \mac_wmux3_s0$1772 ;
     if (stall_adv10) begin
-      \$3278  = \mac_wmux2_s0$1762 ;
+      \$3270  = \mac_wmux2_s0$1762 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = mac_wmux3_valid_s0;
+    \$3271  = mac_wmux3_valid_s0;
     if (stall_adv10) begin
-      \$3279  = mac_wmux2_valid_s0;
+      \$3271  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$3279  = 1'h0;
+      \$3271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = mac_pre_s0;
+    \$3272  = mac_pre_s0;
     if (stall_adv11) begin
-      \$3280  = \mac_wmux3_s0$1764 ;
+      \$3272  = \mac_wmux3_s0$1764 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = \mac_pre_s0$1775 ;
+    \$3273  = \mac_pre_s0$1775 ;
     if (stall_adv11) begin
-      \$3281  = \mac_wmux3_s0$1765 ;
+      \$3273  = \mac_wmux3_s0$1765 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = \mac_pre_s0$1776 ;
+    \$3274  = \mac_pre_s0$1776 ;
     if (stall_adv11) begin
-      \$3282  = \mac_wmux3_s0$1766 ;
+      \$3274  = \mac_wmux3_s0$1766 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = \mac_pre_s0$1777 ;
+    \$3275  = \mac_pre_s0$1777 ;
     if (stall_adv11) begin
-      \$3283  = \mac_wmux3_s0$1767 ;
+      \$3275  = \mac_wmux3_s0$1767 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = \mac_pre_s0$1778 ;
+    \$3276  = \mac_pre_s0$1778 ;
     if (stall_adv11) begin
-      \$3284  = \mac_wmux3_s0$1768 ;
+      \$3276  = \mac_wmux3_s0$1768 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = \mac_pre_s0$1779 ;
+    \$3277  = \mac_pre_s0$1779 ;
     if (stall_adv11) begin
-      \$3285  = \mac_wmux3_s0$1769 ;
+      \$3277  = \mac_wmux3_s0$1769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = \mac_pre_s0$1780 ;
+    \$3278  = \mac_pre_s0$1780 ;
     if (stall_adv11) begin
-      \$3286  = \mac_wmux3_s0$1770 ;
+      \$3278  = \mac_wmux3_s0$1770 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = \mac_pre_s0$1781 ;
+    \$3279  = \mac_pre_s0$1781 ;
     if (stall_adv11) begin
-      \$3287  = \mac_wmux3_s0$1771 ;
+      \$3279  = \mac_wmux3_s0$1771 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = \mac_pre_s0$1782 ;
+    \$3280  = \mac_pre_s0$1782 ;
     if (stall_adv11) begin
-      \$3288  = mac_wmux_s3_w0_0;
+      \$3280  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = \mac_pre_s0$1783 ;
+    \$3281  = \mac_pre_s0$1783 ;
     if (stall_adv11) begin
-      \$3289  = mac_wmux_s3_w0_1;
+      \$3281  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = \mac_pre_s0$1784 ;
+    \$3282  = \mac_pre_s0$1784 ;
     if (stall_adv11) begin
-      \$3290  = mac_wmux_s3_w0_2;
+      \$3282  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = \mac_pre_s0$1785 ;
+    \$3283  = \mac_pre_s0$1785 ;
     if (stall_adv11) begin
-      \$3291  = mac_wmux_s3_w0_3;
+      \$3283  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = \mac_pre_s0$1786 ;
+    \$3284  = \mac_pre_s0$1786 ;
     if (stall_adv11) begin
-      \$3292  = mac_wmux_s3_w0_4;
+      \$3284  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = \mac_pre_s0$1787 ;
+    \$3285  = \mac_pre_s0$1787 ;
     if (stall_adv11) begin
-      \$3293  = mac_wmux_s3_w0_5;
+      \$3285  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = \mac_pre_s0$1788 ;
+    \$3286  = \mac_pre_s0$1788 ;
     if (stall_adv11) begin
-      \$3294  = mac_wmux_s3_w0_6;
+      \$3286  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = \mac_pre_s0$1789 ;
+    \$3287  = \mac_pre_s0$1789 ;
     if (stall_adv11) begin
-      \$3295  = mac_wmux_s3_w0_7;
+      \$3287  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = \mac_pre_s0$1790 ;
+    \$3288  = \mac_pre_s0$1790 ;
     if (stall_adv11) begin
-      \$3296  = mac_wmux_s3_w1_0;
+      \$3288  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = \mac_pre_s0$1791 ;
+    \$3289  = \mac_pre_s0$1791 ;
     if (stall_adv11) begin
-      \$3297  = mac_wmux_s3_w1_1;
+      \$3289  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = \mac_pre_s0$1792 ;
+    \$3290  = \mac_pre_s0$1792 ;
     if (stall_adv11) begin
-      \$3298  = mac_wmux_s3_w1_2;
+      \$3290  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = \mac_pre_s0$1793 ;
+    \$3291  = \mac_pre_s0$1793 ;
     if (stall_adv11) begin
-      \$3299  = mac_wmux_s3_w1_3;
+      \$3291  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = \mac_pre_s0$1794 ;
+    \$3292  = \mac_pre_s0$1794 ;
     if (stall_adv11) begin
-      \$3300  = mac_wmux_s3_w1_4;
+      \$3292  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = \mac_pre_s0$1795 ;
+    \$3293  = \mac_pre_s0$1795 ;
     if (stall_adv11) begin
-      \$3301  = mac_wmux_s3_w1_5;
+      \$3293  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = \mac_pre_s0$1796 ;
+    \$3294  = \mac_pre_s0$1796 ;
     if (stall_adv11) begin
-      \$3302  = mac_wmux_s3_w1_6;
+      \$3294  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3303  = \mac_pre_s0$1797 ;
+    \$3295  = \mac_pre_s0$1797 ;
     if (stall_adv11) begin
-      \$3303  = mac_wmux_s3_w1_7;
+      \$3295  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = \mac_pre_s0$1798 ;
+    \$3296  = \mac_pre_s0$1798 ;
     if (stall_adv11) begin
-      \$3304  = mac_wmux_s3_w2_0;
+      \$3296  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = \mac_pre_s0$1799 ;
+    \$3297  = \mac_pre_s0$1799 ;
     if (stall_adv11) begin
-      \$3305  = mac_wmux_s3_w2_1;
+      \$3297  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = \mac_pre_s0$1800 ;
+    \$3298  = \mac_pre_s0$1800 ;
     if (stall_adv11) begin
-      \$3306  = mac_wmux_s3_w2_2;
+      \$3298  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = \mac_pre_s0$1801 ;
+    \$3299  = \mac_pre_s0$1801 ;
     if (stall_adv11) begin
-      \$3307  = mac_wmux_s3_w2_3;
+      \$3299  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = \mac_pre_s0$1802 ;
+    \$3300  = \mac_pre_s0$1802 ;
     if (stall_adv11) begin
-      \$3308  = mac_wmux_s3_w2_4;
+      \$3300  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3309  = \mac_pre_s0$1803 ;
+    \$3301  = \mac_pre_s0$1803 ;
     if (stall_adv11) begin
-      \$3309  = mac_wmux_s3_w2_5;
+      \$3301  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3310  = \mac_pre_s0$1804 ;
+    \$3302  = \mac_pre_s0$1804 ;
     if (stall_adv11) begin
-      \$3310  = mac_wmux_s3_w2_6;
+      \$3302  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3311  = \mac_pre_s0$1805 ;
+    \$3303  = \mac_pre_s0$1805 ;
     if (stall_adv11) begin
-      \$3311  = mac_wmux_s3_w2_7;
+      \$3303  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3312  = \mac_pre_s0$1806 ;
+    \$3304  = \mac_pre_s0$1806 ;
     if (stall_adv11) begin
-      \$3312  = mac_wmux_s3_w3_0;
+      \$3304  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = \mac_pre_s0$1807 ;
+    \$3305  = \mac_pre_s0$1807 ;
     if (stall_adv11) begin
-      \$3313  = mac_wmux_s3_w3_1;
+      \$3305  = mac_wmux_s3_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = \mac_pre_s0$1808 ;
+    \$3306  = \mac_pre_s0$1808 ;
     if (stall_adv11) begin
-      \$3314  = mac_wmux_s3_w3_2;
+      \$3306  = mac_wmux_s3_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = \mac_pre_s0$1809 ;
+    \$3307  = \mac_pre_s0$1809 ;
     if (stall_adv11) begin
-      \$3315  = mac_wmux_s3_w3_3;
+      \$3307  = mac_wmux_s3_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = \mac_pre_s0$1810 ;
+    \$3308  = \mac_pre_s0$1810 ;
     if (stall_adv11) begin
-      \$3316  = mac_wmux_s3_w3_4;
+      \$3308  = mac_wmux_s3_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = \mac_pre_s0$1811 ;
+    \$3309  = \mac_pre_s0$1811 ;
     if (stall_adv11) begin
-      \$3317  = mac_wmux_s3_w3_5;
+      \$3309  = mac_wmux_s3_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = \mac_pre_s0$1812 ;
+    \$3310  = \mac_pre_s0$1812 ;
     if (stall_adv11) begin
-      \$3318  = mac_wmux_s3_w3_6;
+      \$3310  = mac_wmux_s3_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = \mac_pre_s0$1813 ;
+    \$3311  = \mac_pre_s0$1813 ;
     if (stall_adv11) begin
-      \$3319  = mac_wmux_s3_w3_7;
+      \$3311  = mac_wmux_s3_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = \mac_pre_s0$1814 ;
+    \$3312  = \mac_pre_s0$1814 ;
     if (stall_adv11) begin
-      \$3320  = \mac_wmux3_s0$1772 ;
+      \$3312  = \mac_wmux3_s0$1772 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = mac_pre_valid_s0;
+    \$3313  = mac_pre_valid_s0;
     if (stall_adv11) begin
-      \$3321  = mac_wmux3_valid_s0;
+      \$3313  = mac_wmux3_valid_s0;
     end
     if (rst) begin
-      \$3321  = 1'h0;
+      \$3313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = mac_dspin_s0;
+    \$3314  = mac_dspin_s0;
     if (stall_adv12) begin
-      \$3322  = \mac_pre_s0$1814 ;
+      \$3314  = \mac_pre_s0$1814 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = mac_dspin_valid_s0;
+    \$3315  = mac_dspin_valid_s0;
     if (stall_adv12) begin
-      \$3323  = mac_pre_valid_s0;
+      \$3315  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3323  = 1'h0;
+      \$3315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = mac_dspout_s0;
+    \$3316  = mac_dspout_s0;
     if (stall_adv12) begin
-      \$3324  = mac_dspin_s0;
+      \$3316  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = mac_dspout_valid_s0;
+    \$3317  = mac_dspout_valid_s0;
     if (stall_adv12) begin
-      \$3325  = mac_dspin_valid_s0;
+      \$3317  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3325  = 1'h0;
+      \$3317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = mac_add0_s0;
+    \$3318  = mac_add0_s0;
     if (stall_adv16) begin
-      \$3326  = mac0_sum0_p0;
+      \$3318  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = \mac_add0_s0$1635 ;
+    \$3319  = \mac_add0_s0$1635 ;
     if (stall_adv16) begin
-      \$3327  = mac0_sum0_p1;
+      \$3319  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = \mac_add0_s0$1637 ;
+    \$3320  = \mac_add0_s0$1637 ;
     if (stall_adv16) begin
-      \$3328  = mac0_sum0_p2;
+      \$3320  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = \mac_add0_s0$1638 ;
+    \$3321  = \mac_add0_s0$1638 ;
     if (stall_adv16) begin
-      \$3329  = mac0_sum0_p3;
+      \$3321  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = \mac_add0_s0$1640 ;
+    \$3322  = \mac_add0_s0$1640 ;
     if (stall_adv16) begin
-      \$3330  = mac1_sum0_p0;
+      \$3322  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3331  = \mac_add0_s0$1641 ;
+    \$3323  = \mac_add0_s0$1641 ;
     if (stall_adv16) begin
-      \$3331  = mac1_sum0_p1;
+      \$3323  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3332  = \mac_add0_s0$1643 ;
+    \$3324  = \mac_add0_s0$1643 ;
     if (stall_adv16) begin
-      \$3332  = mac1_sum0_p2;
+      \$3324  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3333  = \mac_add0_s0$1644 ;
+    \$3325  = \mac_add0_s0$1644 ;
     if (stall_adv16) begin
-      \$3333  = mac1_sum0_p3;
+      \$3325  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3334  = \mac_add0_s0$1646 ;
+    \$3326  = \mac_add0_s0$1646 ;
     if (stall_adv16) begin
-      \$3334  = mac2_sum0_p0;
+      \$3326  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3335  = \mac_add0_s0$1647 ;
+    \$3327  = \mac_add0_s0$1647 ;
     if (stall_adv16) begin
-      \$3335  = mac2_sum0_p1;
+      \$3327  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3336  = \mac_add0_s0$1649 ;
+    \$3328  = \mac_add0_s0$1649 ;
     if (stall_adv16) begin
-      \$3336  = mac2_sum0_p2;
+      \$3328  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3337  = \mac_add0_s0$1650 ;
+    \$3329  = \mac_add0_s0$1650 ;
     if (stall_adv16) begin
-      \$3337  = mac2_sum0_p3;
+      \$3329  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3338  = \mac_add0_s0$1652 ;
+    \$3330  = \mac_add0_s0$1652 ;
     if (stall_adv16) begin
-      \$3338  = mac3_sum0_p0;
+      \$3330  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3339  = \mac_add0_s0$1653 ;
+    \$3331  = \mac_add0_s0$1653 ;
     if (stall_adv16) begin
-      \$3339  = mac3_sum0_p1;
+      \$3331  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3340  = \mac_add0_s0$1655 ;
+    \$3332  = \mac_add0_s0$1655 ;
     if (stall_adv16) begin
-      \$3340  = mac3_sum0_p2;
+      \$3332  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3341  = \mac_add0_s0$1656 ;
+    \$3333  = \mac_add0_s0$1656 ;
     if (stall_adv16) begin
-      \$3341  = mac3_sum0_p3;
+      \$3333  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3342  = \mac_add0_s0$1820 ;
+    \$3334  = \mac_add0_s0$1820 ;
     if (stall_adv16) begin
-      \$3342  = mac_dspout_s0;
+      \$3334  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3343  = mac_add0_valid_s0;
+    \$3335  = mac_add0_valid_s0;
     if (stall_adv16) begin
-      \$3343  = mac_dspout_valid_s0;
+      \$3335  = mac_dspout_valid_s0;
     end
     if (rst) begin
-      \$3343  = 1'h0;
+      \$3335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3344  = mac_add1_s0;
+    \$3336  = mac_add1_s0;
     if (stall_adv17) begin
-      \$3344  = mac0_sum1_p0;
+      \$3336  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3345  = \mac_add1_s0$1661 ;
+    \$3337  = \mac_add1_s0$1661 ;
     if (stall_adv17) begin
-      \$3345  = mac0_sum1_p1;
+      \$3337  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3346  = \mac_add1_s0$1663 ;
+    \$3338  = \mac_add1_s0$1663 ;
     if (stall_adv17) begin
-      \$3346  = mac1_sum1_p0;
+      \$3338  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3347  = \mac_add1_s0$1664 ;
+    \$3339  = \mac_add1_s0$1664 ;
     if (stall_adv17) begin
-      \$3347  = mac1_sum1_p1;
+      \$3339  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3348  = \mac_add1_s0$1666 ;
+    \$3340  = \mac_add1_s0$1666 ;
     if (stall_adv17) begin
-      \$3348  = mac2_sum1_p0;
+      \$3340  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3349  = \mac_add1_s0$1667 ;
+    \$3341  = \mac_add1_s0$1667 ;
     if (stall_adv17) begin
-      \$3349  = mac2_sum1_p1;
+      \$3341  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3350  = \mac_add1_s0$1669 ;
+    \$3342  = \mac_add1_s0$1669 ;
     if (stall_adv17) begin
-      \$3350  = mac3_sum1_p0;
+      \$3342  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3351  = \mac_add1_s0$1670 ;
+    \$3343  = \mac_add1_s0$1670 ;
     if (stall_adv17) begin
-      \$3351  = mac3_sum1_p1;
+      \$3343  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3352  = \mac_add1_s0$1822 ;
+    \$3344  = \mac_add1_s0$1822 ;
     if (stall_adv17) begin
-      \$3352  = \mac_add0_s0$1820 ;
+      \$3344  = \mac_add0_s0$1820 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3353  = mac_add1_valid_s0;
+    \$3345  = mac_add1_valid_s0;
     if (stall_adv17) begin
-      \$3353  = mac_add0_valid_s0;
+      \$3345  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3346  = mac_add2_s0;
+    if (stall_adv18) begin
+      \$3346  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3347  = \mac_add2_s0$1694 ;
+    if (stall_adv18) begin
+      \$3347  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3348  = \mac_add2_s0$1697 ;
+    if (stall_adv18) begin
+      \$3348  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3349  = \mac_add2_s0$1700 ;
+    if (stall_adv18) begin
+      \$3349  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3350  = \mac_add2_s0$1824 ;
+    if (stall_adv18) begin
+      \$3350  = \mac_add1_s0$1822 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3351  = mac_add2_valid_s0;
+    if (stall_adv18) begin
+      \$3351  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3352  = o__valid;
+    if (i__ready) begin
+      \$3352  = \$2621 ;
+    end
+    if (rst) begin
+      \$3352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3353  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3353  = \$2622 ;
     end
     if (rst) begin
       \$3353  = 1'h0;
@@ -15567,44 +15616,59 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3354  = mac_add2_s0;
-    if (stall_adv18) begin
-      \$3354  = mac0_sum2_p0;
+    \$3354  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3354  = \$2623 ;
+    end
+    if (rst) begin
+      \$3354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3355  = \mac_add2_s0$1694 ;
-    if (stall_adv18) begin
-      \$3355  = mac1_sum2_p0;
+    \$3355  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3355  = \$2624 ;
+    end
+    if (rst) begin
+      \$3355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3356  = \mac_add2_s0$1697 ;
-    if (stall_adv18) begin
-      \$3356  = mac2_sum2_p0;
+    \$3356  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3356  = \$2625 ;
+    end
+    if (rst) begin
+      \$3356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3357  = \mac_add2_s0$1700 ;
-    if (stall_adv18) begin
-      \$3357  = mac3_sum2_p0;
+    \$3357  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3357  = \$2626 ;
+    end
+    if (rst) begin
+      \$3357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3358  = \mac_add2_s0$1824 ;
-    if (stall_adv18) begin
-      \$3358  = \mac_add1_s0$1822 ;
+    \$3358  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3358  = \$2627 ;
+    end
+    if (rst) begin
+      \$3358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3359  = mac_add2_valid_s0;
-    if (stall_adv18) begin
-      \$3359  = mac_add1_valid_s0;
+    \$3359  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3359  = \$2628 ;
     end
     if (rst) begin
       \$3359  = 1'h0;
@@ -15612,9 +15676,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3360  = o__valid;
-    if (i__ready) begin
-      \$3360  = \$2621 ;
+    \$3360  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3360  = \$2629 ;
     end
     if (rst) begin
       \$3360  = 1'h0;
@@ -15622,9 +15686,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3361  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3361  = \$2622 ;
+    \$3361  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3361  = \$2630 ;
     end
     if (rst) begin
       \$3361  = 1'h0;
@@ -15632,9 +15696,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3362  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3362  = \$2623 ;
+    \$3362  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3362  = \$2631 ;
     end
     if (rst) begin
       \$3362  = 1'h0;
@@ -15642,9 +15706,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3363  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3363  = \$2624 ;
+    \$3363  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3363  = \$2632 ;
     end
     if (rst) begin
       \$3363  = 1'h0;
@@ -15652,9 +15716,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3364  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3364  = \$2625 ;
+    \$3364  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3364  = \$2633 ;
     end
     if (rst) begin
       \$3364  = 1'h0;
@@ -15662,9 +15726,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3365  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3365  = \$2626 ;
+    \$3365  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3365  = \$2634 ;
     end
     if (rst) begin
       \$3365  = 1'h0;
@@ -15672,9 +15736,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3366  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3366  = \$2627 ;
+    \$3366  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3366  = \$2635 ;
     end
     if (rst) begin
       \$3366  = 1'h0;
@@ -15682,9 +15746,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3367  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3367  = \$2628 ;
+    \$3367  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3367  = \$2636 ;
     end
     if (rst) begin
       \$3367  = 1'h0;
@@ -15692,9 +15756,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3368  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3368  = \$2629 ;
+    \$3368  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3368  = \$2637 ;
     end
     if (rst) begin
       \$3368  = 1'h0;
@@ -15702,9 +15766,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3369  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3369  = \$2630 ;
+    \$3369  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3369  = \$2638 ;
     end
     if (rst) begin
       \$3369  = 1'h0;
@@ -15712,9 +15776,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3370  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3370  = \$2631 ;
+    \$3370  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3370  = \$2639 ;
     end
     if (rst) begin
       \$3370  = 1'h0;
@@ -15722,9 +15786,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3371  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3371  = \$2632 ;
+    \$3371  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3371  = \$2640 ;
     end
     if (rst) begin
       \$3371  = 1'h0;
@@ -15732,9 +15796,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3372  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3372  = \$2633 ;
+    \$3372  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3372  = \$2641 ;
     end
     if (rst) begin
       \$3372  = 1'h0;
@@ -15742,9 +15806,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3373  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3373  = \$2634 ;
+    \$3373  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3373  = \$2642 ;
     end
     if (rst) begin
       \$3373  = 1'h0;
@@ -15752,9 +15816,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3374  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3374  = \$2635 ;
+    \$3374  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3374  = \$2643 ;
     end
     if (rst) begin
       \$3374  = 1'h0;
@@ -15762,9 +15826,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3375  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3375  = \$2636 ;
+    \$3375  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3375  = \$2644 ;
     end
     if (rst) begin
       \$3375  = 1'h0;
@@ -15772,9 +15836,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3376  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3376  = \$2637 ;
+    \$3376  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3376  = \$2645 ;
     end
     if (rst) begin
       \$3376  = 1'h0;
@@ -15782,9 +15846,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3377  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3377  = \$2638 ;
+    \$3377  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3377  = \$2646 ;
     end
     if (rst) begin
       \$3377  = 1'h0;
@@ -15792,9 +15856,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3378  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3378  = \$2639 ;
+    \$3378  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3378  = \$2647 ;
     end
     if (rst) begin
       \$3378  = 1'h0;
@@ -15802,9 +15866,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3379  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3379  = \$2640 ;
+    \$3379  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3379  = \$2648 ;
     end
     if (rst) begin
       \$3379  = 1'h0;
@@ -15812,150 +15876,70 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3380  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3380  = \$2641 ;
-    end
-    if (rst) begin
-      \$3380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3381  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3381  = \$2642 ;
-    end
-    if (rst) begin
-      \$3381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3382  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3382  = \$2643 ;
-    end
-    if (rst) begin
-      \$3382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3383  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3383  = \$2644 ;
-    end
-    if (rst) begin
-      \$3383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3384  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3384  = \$2645 ;
-    end
-    if (rst) begin
-      \$3384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3385  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3385  = \$2646 ;
-    end
-    if (rst) begin
-      \$3385  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3386  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3386  = \$2647 ;
-    end
-    if (rst) begin
-      \$3386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3387  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3387  = \$2648 ;
-    end
-    if (rst) begin
-      \$3387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3388  = mac_acc0;
+    \$3380  = mac_acc0;
     if (\$2649 ) begin
-      \$3388  = \$2650 ;
+      \$3380  = \$2650 ;
     end
     if (rst) begin
-      \$3388  = 32'd0;
+      \$3380  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3389  = mac_acc0_out;
-    if (\$2652 ) begin
-      \$3389  = \$2601 [31:0];
+    \$3381  = mac_acc0_out;
+    if (stall_adv20) begin
+      \$3381  = \$2601 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3390  = mac_acc1;
+    \$3382  = mac_acc1;
+    if (\$2651 ) begin
+      \$3382  = \$2652 ;
+    end
+    if (rst) begin
+      \$3382  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3383  = mac_acc1_out;
+    if (stall_adv22) begin
+      \$3383  = \$2602 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3384  = mac_acc2;
     if (\$2653 ) begin
-      \$3390  = \$2654 ;
+      \$3384  = \$2654 ;
     end
     if (rst) begin
-      \$3390  = 32'd0;
+      \$3384  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3391  = mac_acc1_out;
-    if (\$2656 ) begin
-      \$3391  = \$2602 [31:0];
+    \$3385  = mac_acc2_out;
+    if (stall_adv24) begin
+      \$3385  = \$2603 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3392  = mac_acc2;
-    if (\$2657 ) begin
-      \$3392  = \$2658 ;
+    \$3386  = mac_acc3;
+    if (\$2655 ) begin
+      \$3386  = \$2656 ;
     end
     if (rst) begin
-      \$3392  = 32'd0;
+      \$3386  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3393  = mac_acc2_out;
-    if (\$2660 ) begin
-      \$3393  = \$2603 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3394  = mac_acc3;
-    if (\$2661 ) begin
-      \$3394  = \$2662 ;
-    end
-    if (rst) begin
-      \$3394  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3395  = mac_acc3_out;
-    if (\$2664 ) begin
-      \$3395  = \$2604 [31:0];
+    \$3387  = mac_acc3_out;
+    if (stall_adv26) begin
+      \$3387  = \$2604 [31:0];
     end
   end
   assign advance = i__ready;

@@ -40,42 +40,42 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [7:0] \$4 ;
   wire [31:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
+  wire [31:0] \$42 ;
   wire \$43 ;
   wire [31:0] \$44 ;
   wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire [31:0] \$48 ;
-  wire \$49 ;
+  wire [31:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [7:0] \$49 ;
   wire [7:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire [31:0] \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  reg [7:0] \$50 ;
+  reg [7:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [7:0] \$53 ;
+  reg [7:0] \$54 ;
   reg [7:0] \$55 ;
   reg [7:0] \$56 ;
-  reg [7:0] \$57 ;
-  reg [7:0] \$58 ;
-  reg [7:0] \$59 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg \$59 ;
   wire [7:0] \$6 ;
-  reg [7:0] \$60 ;
-  reg [7:0] \$61 ;
-  reg [7:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg [7:0] \$64 ;
-  reg \$65 ;
-  reg \$66 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg [16:0] \$63 ;
+  reg [16:0] \$64 ;
+  reg [16:0] \$65 ;
+  reg [16:0] \$66 ;
   reg \$67 ;
   reg \$68 ;
   reg \$69 ;
   wire [7:0] \$7 ;
   reg \$70 ;
-  reg [16:0] \$71 ;
-  reg [16:0] \$72 ;
-  reg [16:0] \$73 ;
-  reg [16:0] \$74 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
   reg \$75 ;
   reg \$76 ;
   reg \$77 ;
@@ -83,23 +83,15 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$79 ;
   wire [7:0] \$8 ;
   reg \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg [31:0] \$89 ;
+  reg [31:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [31:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg [31:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
+  reg [31:0] \$88 ;
   wire [7:0] \$9 ;
-  reg [31:0] \$90 ;
-  reg [31:0] \$91 ;
-  reg [31:0] \$92 ;
-  reg [31:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [31:0] \$95 ;
-  reg [31:0] \$96 ;
   wire advance;
   input clk;
   wire clk;
@@ -231,14 +223,6 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv8_valid = 1'h0;
   wire stall_adv9;
   reg stall_adv9_valid = 1'h0;
-  assign \$3  = i__payload[19:18] - 1'h1;
-  assign \$4  = \$2 [0] ? i__payload[35:28] : i__payload[27:20];
-  assign mac_wmux_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
-  assign \$5  = \$3 [0] ? i__payload[43:36] : i__payload[35:28];
-  assign mac_wmux_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
-  assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
-  assign mac_wmux_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
-  assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
   assign mac_wmux_w1_1 = \$3 [1] ? i__payload[83:76] : \$7 ;
   assign \$8  = \$2 [0] ? i__payload[99:92] : i__payload[91:84];
   assign mac_wmux_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
@@ -292,107 +276,107 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign \$38  = mac_add0_valid_s0 & \mac_add0_s0$86 ;
   assign \$39  = stall_adv3 & mac_add0_valid_s0;
   assign \$40  = \mac_add0_s0$86  ? 32'd0 : \$23 [31:0];
-  assign \$41  = stall_adv4 & mac_add0_valid_s0;
-  assign \$42  = \$41  & \mac_add0_s0$86 ;
-  assign \$43  = stall_adv5 & mac_add0_valid_s0;
-  assign \$44  = \mac_add0_s0$86  ? 32'd0 : \$24 [31:0];
-  assign \$45  = stall_adv6 & mac_add0_valid_s0;
-  assign \$46  = \$45  & \mac_add0_s0$86 ;
-  assign \$47  = stall_adv7 & mac_add0_valid_s0;
-  assign \$48  = \mac_add0_s0$86  ? 32'd0 : \$25 [31:0];
-  assign \$49  = stall_adv8 & mac_add0_valid_s0;
-  assign \$50  = \$49  & \mac_add0_s0$86 ;
-  assign \$51  = stall_adv9 & mac_add0_valid_s0;
-  assign \$52  = \mac_add0_s0$86  ? 32'd0 : \$26 [31:0];
-  assign \$53  = stall_adv10 & mac_add0_valid_s0;
-  assign \$54  = \$53  & \mac_add0_s0$86 ;
+  assign \$41  = stall_adv5 & mac_add0_valid_s0;
+  assign \$42  = \mac_add0_s0$86  ? 32'd0 : \$24 [31:0];
+  assign \$43  = stall_adv7 & mac_add0_valid_s0;
+  assign \$44  = \mac_add0_s0$86  ? 32'd0 : \$25 [31:0];
+  assign \$45  = stall_adv9 & mac_add0_valid_s0;
+  assign \$46  = \mac_add0_s0$86  ? 32'd0 : \$26 [31:0];
   always @(posedge clk)
-    mac_pre_s0 <= \$55 ;
+    mac_pre_s0 <= \$47 ;
   always @(posedge clk)
-    \mac_pre_s0$71  <= \$56 ;
+    \mac_pre_s0$71  <= \$48 ;
   always @(posedge clk)
-    \mac_pre_s0$72  <= \$57 ;
+    \mac_pre_s0$72  <= \$49 ;
   always @(posedge clk)
-    \mac_pre_s0$73  <= \$58 ;
+    \mac_pre_s0$73  <= \$50 ;
   always @(posedge clk)
-    \mac_pre_s0$74  <= \$59 ;
+    \mac_pre_s0$74  <= \$51 ;
   always @(posedge clk)
-    \mac_pre_s0$75  <= \$60 ;
+    \mac_pre_s0$75  <= \$52 ;
   always @(posedge clk)
-    \mac_pre_s0$76  <= \$61 ;
+    \mac_pre_s0$76  <= \$53 ;
   always @(posedge clk)
-    \mac_pre_s0$77  <= \$62 ;
+    \mac_pre_s0$77  <= \$54 ;
   always @(posedge clk)
-    \mac_pre_s0$78  <= \$63 ;
+    \mac_pre_s0$78  <= \$55 ;
   always @(posedge clk)
-    \mac_pre_s0$79  <= \$64 ;
+    \mac_pre_s0$79  <= \$56 ;
   always @(posedge clk)
-    \mac_pre_s0$80  <= \$65 ;
+    \mac_pre_s0$80  <= \$57 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$66 ;
+    mac_pre_valid_s0 <= \$58 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$67 ;
+    mac_dspin_s0 <= \$59 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$68 ;
+    mac_dspin_valid_s0 <= \$60 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$69 ;
+    mac_dspout_s0 <= \$61 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$70 ;
+    mac_dspout_valid_s0 <= \$62 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$71 ;
+    mac_add0_s0 <= \$63 ;
   always @(posedge clk)
-    \mac_add0_s0$58  <= \$72 ;
+    \mac_add0_s0$58  <= \$64 ;
   always @(posedge clk)
-    \mac_add0_s0$61  <= \$73 ;
+    \mac_add0_s0$61  <= \$65 ;
   always @(posedge clk)
-    \mac_add0_s0$64  <= \$74 ;
+    \mac_add0_s0$64  <= \$66 ;
   always @(posedge clk)
-    \mac_add0_s0$86  <= \$75 ;
+    \mac_add0_s0$86  <= \$67 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$76 ;
+    mac_add0_valid_s0 <= \$68 ;
   always @(posedge clk)
-    o__valid <= \$77 ;
+    o__valid <= \$69 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$78 ;
+    stall_adv0_valid <= \$70 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$79 ;
+    stall_adv1_valid <= \$71 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$80 ;
+    stall_adv2_valid <= \$72 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$81 ;
+    stall_adv3_valid <= \$73 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$82 ;
+    stall_adv4_valid <= \$74 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$83 ;
+    stall_adv5_valid <= \$75 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$84 ;
+    stall_adv6_valid <= \$76 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$85 ;
+    stall_adv7_valid <= \$77 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$86 ;
+    stall_adv8_valid <= \$78 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$87 ;
+    stall_adv9_valid <= \$79 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$88 ;
+    stall_adv10_valid <= \$80 ;
   always @(posedge clk)
-    mac_acc0 <= \$89 ;
+    mac_acc0 <= \$81 ;
   always @(posedge clk)
-    mac_acc0_out <= \$90 ;
+    mac_acc0_out <= \$82 ;
   always @(posedge clk)
-    mac_acc1 <= \$91 ;
+    mac_acc1 <= \$83 ;
   always @(posedge clk)
-    mac_acc1_out <= \$92 ;
+    mac_acc1_out <= \$84 ;
   always @(posedge clk)
-    mac_acc2 <= \$93 ;
+    mac_acc2 <= \$85 ;
   always @(posedge clk)
-    mac_acc2_out <= \$94 ;
+    mac_acc2_out <= \$86 ;
   always @(posedge clk)
-    mac_acc3 <= \$95 ;
+    mac_acc3 <= \$87 ;
   always @(posedge clk)
-    mac_acc3_out <= \$96 ;
+    mac_acc3_out <= \$88 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[17:16] - 1'h0;
+  assign \$3  = i__payload[19:18] - 1'h1;
+  assign \$4  = \$2 [0] ? i__payload[35:28] : i__payload[27:20];
+  assign mac_wmux_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
+  assign \$5  = \$3 [0] ? i__payload[43:36] : i__payload[35:28];
+  assign mac_wmux_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
+  assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
+  assign mac_wmux_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
+  assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -475,103 +459,165 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = mac_pre_s0;
+    \$47  = mac_pre_s0;
     if (stall_adv0) begin
-      \$55  = i__payload[7:0];
+      \$47  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_pre_s0$71 ;
+    \$48  = \mac_pre_s0$71 ;
     if (stall_adv0) begin
-      \$56  = i__payload[15:8];
+      \$48  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_pre_s0$72 ;
+    \$49  = \mac_pre_s0$72 ;
     if (stall_adv0) begin
-      \$57  = mac_wmux_w0_0;
+      \$49  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_pre_s0$73 ;
+    \$50  = \mac_pre_s0$73 ;
     if (stall_adv0) begin
-      \$58  = mac_wmux_w0_1;
+      \$50  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_pre_s0$74 ;
+    \$51  = \mac_pre_s0$74 ;
     if (stall_adv0) begin
-      \$59  = mac_wmux_w1_0;
+      \$51  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_pre_s0$75 ;
+    \$52  = \mac_pre_s0$75 ;
     if (stall_adv0) begin
-      \$60  = mac_wmux_w1_1;
+      \$52  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_pre_s0$76 ;
+    \$53  = \mac_pre_s0$76 ;
     if (stall_adv0) begin
-      \$61  = mac_wmux_w2_0;
+      \$53  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_pre_s0$77 ;
+    \$54  = \mac_pre_s0$77 ;
     if (stall_adv0) begin
-      \$62  = mac_wmux_w2_1;
+      \$54  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_pre_s0$78 ;
+    \$55  = \mac_pre_s0$78 ;
     if (stall_adv0) begin
-      \$63  = mac_wmux_w3_0;
+      \$55  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_pre_s0$79 ;
+    \$56  = \mac_pre_s0$79 ;
     if (stall_adv0) begin
-      \$64  = mac_wmux_w3_1;
+      \$56  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_pre_s0$80 ;
+    \$57  = \mac_pre_s0$80 ;
     if (stall_adv0) begin
-      \$65  = i__payload[148];
+      \$57  = i__payload[148];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = mac_pre_valid_s0;
+    \$58  = mac_pre_valid_s0;
     if (stall_adv0) begin
-      \$66  = i__valid;
+      \$58  = i__valid;
     end
     if (rst) begin
-      \$66  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = mac_dspin_s0;
+    \$59  = mac_dspin_s0;
     if (stall_adv1) begin
-      \$67  = \mac_pre_s0$80 ;
+      \$59  = \mac_pre_s0$80 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = mac_dspin_valid_s0;
+    \$60  = mac_dspin_valid_s0;
     if (stall_adv1) begin
-      \$68  = mac_pre_valid_s0;
+      \$60  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = mac_dspout_s0;
+    if (stall_adv1) begin
+      \$61  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = mac_dspout_valid_s0;
+    if (stall_adv1) begin
+      \$62  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = mac_add0_s0;
+    if (stall_adv2) begin
+      \$63  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \mac_add0_s0$58 ;
+    if (stall_adv2) begin
+      \$64  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \mac_add0_s0$61 ;
+    if (stall_adv2) begin
+      \$65  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \mac_add0_s0$64 ;
+    if (stall_adv2) begin
+      \$66  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = \mac_add0_s0$86 ;
+    if (stall_adv2) begin
+      \$67  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = mac_add0_valid_s0;
+    if (stall_adv2) begin
+      \$68  = mac_dspout_valid_s0;
     end
     if (rst) begin
       \$68  = 1'h0;
@@ -579,16 +625,19 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = mac_dspout_s0;
-    if (stall_adv1) begin
-      \$69  = mac_dspin_s0;
+    \$69  = o__valid;
+    if (i__ready) begin
+      \$69  = \$27 ;
+    end
+    if (rst) begin
+      \$69  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = mac_dspout_valid_s0;
-    if (stall_adv1) begin
-      \$70  = mac_dspin_valid_s0;
+    \$70  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$70  = \$28 ;
     end
     if (rst) begin
       \$70  = 1'h0;
@@ -596,44 +645,59 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = mac_add0_s0;
-    if (stall_adv2) begin
-      \$71  = mac0_sum0_p0;
+    \$71  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$71  = \$29 ;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_add0_s0$58 ;
+    \$72  = stall_adv2_valid;
     if (stall_adv2) begin
-      \$72  = mac1_sum0_p0;
+      \$72  = \$30 ;
+    end
+    if (rst) begin
+      \$72  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_add0_s0$61 ;
-    if (stall_adv2) begin
-      \$73  = mac2_sum0_p0;
+    \$73  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$73  = \$31 ;
+    end
+    if (rst) begin
+      \$73  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_add0_s0$64 ;
-    if (stall_adv2) begin
-      \$74  = mac3_sum0_p0;
+    \$74  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$74  = \$32 ;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_add0_s0$86 ;
-    if (stall_adv2) begin
-      \$75  = mac_dspout_s0;
+    \$75  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$75  = \$33 ;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_add0_valid_s0;
-    if (stall_adv2) begin
-      \$76  = mac_dspout_valid_s0;
+    \$76  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$76  = \$34 ;
     end
     if (rst) begin
       \$76  = 1'h0;
@@ -641,9 +705,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = o__valid;
-    if (i__ready) begin
-      \$77  = \$27 ;
+    \$77  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$77  = \$35 ;
     end
     if (rst) begin
       \$77  = 1'h0;
@@ -651,9 +715,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$78  = \$28 ;
+    \$78  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$78  = \$36 ;
     end
     if (rst) begin
       \$78  = 1'h0;
@@ -661,9 +725,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$79  = \$29 ;
+    \$79  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$79  = \$37 ;
     end
     if (rst) begin
       \$79  = 1'h0;
@@ -671,9 +735,9 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$80  = \$30 ;
+    \$80  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$80  = \$38 ;
     end
     if (rst) begin
       \$80  = 1'h0;
@@ -681,150 +745,70 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$81  = \$31 ;
-    end
-    if (rst) begin
-      \$81  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$82  = \$32 ;
-    end
-    if (rst) begin
-      \$82  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$83  = \$33 ;
-    end
-    if (rst) begin
-      \$83  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$84  = \$34 ;
-    end
-    if (rst) begin
-      \$84  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$85  = \$35 ;
-    end
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$86  = \$36 ;
-    end
-    if (rst) begin
-      \$86  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$87  = \$37 ;
-    end
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$88  = \$38 ;
-    end
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = mac_acc0;
+    \$81  = mac_acc0;
     if (\$39 ) begin
-      \$89  = \$40 ;
+      \$81  = \$40 ;
     end
     if (rst) begin
-      \$89  = 32'd0;
+      \$81  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = mac_acc0_out;
-    if (\$42 ) begin
-      \$90  = \$23 [31:0];
+    \$82  = mac_acc0_out;
+    if (stall_adv4) begin
+      \$82  = \$23 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = mac_acc1;
+    \$83  = mac_acc1;
+    if (\$41 ) begin
+      \$83  = \$42 ;
+    end
+    if (rst) begin
+      \$83  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = mac_acc1_out;
+    if (stall_adv6) begin
+      \$84  = \$24 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = mac_acc2;
     if (\$43 ) begin
-      \$91  = \$44 ;
+      \$85  = \$44 ;
     end
     if (rst) begin
-      \$91  = 32'd0;
+      \$85  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = mac_acc1_out;
-    if (\$46 ) begin
-      \$92  = \$24 [31:0];
+    \$86  = mac_acc2_out;
+    if (stall_adv8) begin
+      \$86  = \$25 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = mac_acc2;
-    if (\$47 ) begin
-      \$93  = \$48 ;
+    \$87  = mac_acc3;
+    if (\$45 ) begin
+      \$87  = \$46 ;
     end
     if (rst) begin
-      \$93  = 32'd0;
+      \$87  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = mac_acc2_out;
-    if (\$50 ) begin
-      \$94  = \$25 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = mac_acc3;
-    if (\$51 ) begin
-      \$95  = \$52 ;
-    end
-    if (rst) begin
-      \$95  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = mac_acc3_out;
-    if (\$54 ) begin
-      \$96  = \$26 [31:0];
+    \$88  = mac_acc3_out;
+    if (stall_adv10) begin
+      \$88  = \$26 [31:0];
     end
   end
   assign advance = i__ready;
