@@ -74,6 +74,7 @@ from .mac import (
     lane_read_addrs,
     load_port,
     onehot_select,
+    register_port,
     uses_primitives,
     valid_stages,
     weight_banks,
@@ -266,15 +267,7 @@ def _write_port(m: Module, port: dict[str, Value], registered: bool) -> dict[str
     output; ``registered``: one cycle later, from registers (the enable cleared by reset),
     which is safe when a register stage lies between the input and the bank read (a group
     after the load reads the banks two cycles after it at the earliest)."""
-    if not registered:
-        return port
-    out = {}
-    for key, value in port.items():
-        reg = Signal(Value.cast(value).shape(), name=f"wbank_{key}",
-                     reset_less=key != "write_en")
-        m.d.sync += reg.eq(value)
-        out[key] = reg
-    return out
+    return register_port(m, port, "wbank_") if registered else port
 
 
 def _shift_lanes(m: Module, data: list[Value], eta: Sequence[int | Value],

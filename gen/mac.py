@@ -53,6 +53,7 @@ from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "CarriedSum", "build_mac",
            "tree_level", "weight_banks", "lane_banks", "lane_bank_word", "lane_read_addrs",
+           "register_port",
            "valid_stages", "onehot_select", "MUL_REG", "WBANK", "EmitPlatform",
            "uses_primitives", "MACOutput"]
 
@@ -588,6 +589,18 @@ def lane_read_addrs(m: Module, *, n: int, m_: int, depth: int, read_word: Value,
     return out
 
 
+def register_port(m: Module, port: dict[str, Value], prefix: str) -> dict[str, Value]:
+    """A bank write port one cycle later, from registers named ``<prefix><key>``: the write
+    enable cleared by reset, the address and data reset-less."""
+    out = {}
+    for key, value in port.items():
+        reg = Signal(Value.cast(value).shape(), name=f"{prefix}{key}",
+                     reset_less=key != "write_en")
+        m.d.sync += reg.eq(value)
+        out[key] = reg
+    return out
+
+
 def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_width: int,
                write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
                read_addr: Sequence[Value], read_en: Sequence[Value],
@@ -627,10 +640,8 @@ def lane_banks(m: Module, *, n: int, m_: int, depth: int, outputs: int, weight_w
             holds = holds & (write_bank <= s + span - 1)
         we, wa = write_en & holds, lane_bank_word(wcol, write_word, depth, width)
         if registered:
-            we_r = Signal(name=f"{name}{s}_write_en")
-            wa_r = Signal(width, name=f"{name}{s}_write_addr", reset_less=True)
-            m.d.sync += [we_r.eq(we), wa_r.eq(wa)]
-            we, wa = we_r, wa_r
+            reg = register_port(m, {"write_en": we, "write_addr": wa}, f"{name}{s}_")
+            we, wa = reg["write_en"], reg["write_addr"]
         out.append(_bank(
             m, f"{name}{s}", depth=words, layout=layout, write_en=we,
             write_addr=wa, write_data=write_data,
