@@ -484,7 +484,8 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
     with m.If(advance):
         m.d.sync += out_valid.eq(valid & last)
     # each output's accumulator and its output register load on copies of their own: the
-    # clock enable of each is then one LUT (copy, valid, last) driving acc_width flip-flops
+    # accumulator's clock enable is one LUT (copy, valid) driving acc_width flip-flops, the
+    # output register's the copy itself
     advs = [(pipe.enable(), pipe.enable()) for _ in sums]
     if pipe.copies is not None:
         pipe.copies.close(valid & last)
