@@ -700,7 +700,8 @@ def test_registered_stall_copies_read_replicas_of_the_last_stages_valid() -> Non
     assert len(sources) > BEFORE_FANOUT
     assert all(re.fullmatch(r"stall_before\d+", s) for s in sources.values()), sources
     fanout = {s: list(sources.values()).count(s) for s in sources.values()}
-    assert max(fanout.values()) <= BEFORE_FANOUT and len(fanout) == -(-len(sources) // BEFORE_FANOUT)
+    assert max(fanout.values()) <= BEFORE_FANOUT
+    assert len(fanout) == -(-len(sources) // BEFORE_FANOUT)
     plain = verilog_text(LinearConfig(n=8, m=16, outputs=4, target_mhz=150))
     assert "stall_before" not in plain  # without the skid buffer the copies are LUTs
 
