@@ -96,8 +96,6 @@ class MACPipe:
         self.m, self.advance, self.valid, self.last, self.name = m, advance, valid, last, name
         self.copies = copies
         self.bias: StagedSum | CarriedSum | None = None
-        #: (valid, last, their inputs' valid & last) of the last stage :meth:`cut` made
-        self.made: tuple[Value, Value, Value] | None = None
 
     def enable(self) -> Value:
         """A copy of ``advance`` for one stage (:class:`gen.pipeline.StallCopies`), or
@@ -110,7 +108,6 @@ class MACPipe:
         for stage in range(count):
             adv = enable if enable is not None else self.enable()
             sfx = f"{self.name}_{tag}" + (f"_{stage}" if count > 1 else "")
-            ahead = self.valid & self.last
             if self.bias is not None:  # one more level of the bias sum before this register
                 self.bias.step()
                 tree, self.last, self.bias.state = register(
@@ -118,16 +115,7 @@ class MACPipe:
             else:
                 tree, self.last = register(self.m, adv, (tree, self.last), sfx)
             self.valid = valid_stages(self.m, adv, self.valid, 1, f"{sfx}_valid")[-1]
-            self.made = (self.valid, self.last, ahead)
         return tree
-
-    def ahead(self) -> Value | None:
-        """``valid & last`` one stage ahead: the last stage's input, when ``valid`` and
-        ``last`` are still that stage's registers (else None)."""
-        if self.made is None:
-            return None
-        valid, last, ahead = self.made
-        return ahead if valid is self.valid and last is self.last else None
 
 
 class StagedSum:
@@ -500,7 +488,7 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
     # output register's the copy itself
     advs = [(pipe.enable(), pipe.enable()) for _ in sums]
     if pipe.copies is not None:
-        pipe.copies.close(valid & last, ahead=pipe.ahead())
+        pipe.copies.close(valid & last)
     for k, total_sum in enumerate(sums):
         adv, adv_out = advs[k]
         acc = Signal(signed(acc_width), name=f"{name}_acc{k}")

@@ -6,181 +6,88 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  reg [15:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [15:0] \$109 ;
+  reg [17:0] \$100 ;
+  reg [17:0] \$101 ;
+  reg [17:0] \$102 ;
+  reg [17:0] \$103 ;
+  reg [17:0] \$104 ;
+  reg [17:0] \$105 ;
+  reg [17:0] \$106 ;
+  reg [17:0] \$107 ;
+  reg [17:0] \$108 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [15:0] \$110 ;
-  reg [15:0] \$111 ;
-  reg [15:0] \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
-  reg [15:0] \$115 ;
-  reg [15:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg [15:0] \$119 ;
+  reg \$110 ;
+  reg [18:0] \$111 ;
+  reg [18:0] \$112 ;
+  reg [18:0] \$113 ;
+  reg [18:0] \$114 ;
+  reg [18:0] \$115 ;
+  reg [18:0] \$116 ;
+  reg [18:0] \$117 ;
+  reg [18:0] \$118 ;
+  reg \$119 ;
   wire \$12 ;
-  reg [15:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [15:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [15:0] \$124 ;
-  reg [15:0] \$125 ;
-  reg [15:0] \$126 ;
-  reg [15:0] \$127 ;
-  reg [15:0] \$128 ;
-  reg [15:0] \$129 ;
+  reg \$120 ;
+  reg [19:0] \$121 ;
+  reg [19:0] \$122 ;
+  reg [19:0] \$123 ;
+  reg [19:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
   wire \$13 ;
-  reg [15:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [15:0] \$132 ;
-  reg [15:0] \$133 ;
-  reg [15:0] \$134 ;
-  reg [15:0] \$135 ;
-  reg [15:0] \$136 ;
-  reg [15:0] \$137 ;
-  reg [15:0] \$138 ;
-  reg [15:0] \$139 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [15:0] \$140 ;
+  reg \$140 ;
   reg \$141 ;
   reg \$142 ;
-  reg [16:0] \$143 ;
-  reg [16:0] \$144 ;
-  reg [16:0] \$145 ;
-  reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [31:0] \$148 ;
+  reg [31:0] \$149 ;
   wire \$15 ;
-  reg [16:0] \$150 ;
-  reg [16:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [16:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [31:0] \$150 ;
+  reg [31:0] \$151 ;
+  reg [31:0] \$152 ;
+  reg [31:0] \$153 ;
+  reg [31:0] \$154 ;
+  reg [31:0] \$155 ;
   wire \$16 ;
-  reg [16:0] \$160 ;
-  reg [16:0] \$161 ;
-  reg [16:0] \$162 ;
-  reg [16:0] \$163 ;
-  reg [16:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [16:0] \$166 ;
-  reg [16:0] \$167 ;
-  reg [16:0] \$168 ;
-  reg [16:0] \$169 ;
   wire \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [16:0] \$172 ;
-  reg [16:0] \$173 ;
-  reg [16:0] \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg [17:0] \$177 ;
-  reg [17:0] \$178 ;
-  reg [17:0] \$179 ;
   wire \$18 ;
-  reg [17:0] \$180 ;
-  reg [17:0] \$181 ;
-  reg [17:0] \$182 ;
-  reg [17:0] \$183 ;
-  reg [17:0] \$184 ;
-  reg [17:0] \$185 ;
-  reg [17:0] \$186 ;
-  reg [17:0] \$187 ;
-  reg [17:0] \$188 ;
-  reg [17:0] \$189 ;
   wire \$19 ;
-  reg [17:0] \$190 ;
-  reg [17:0] \$191 ;
-  reg [17:0] \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [18:0] \$195 ;
-  reg [18:0] \$196 ;
-  reg [18:0] \$197 ;
-  reg [18:0] \$198 ;
-  reg [18:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [18:0] \$200 ;
-  reg [18:0] \$201 ;
-  reg [18:0] \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg [19:0] \$205 ;
-  reg [19:0] \$206 ;
-  reg [19:0] \$207 ;
-  reg [19:0] \$208 ;
-  reg \$209 ;
   wire \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg \$218 ;
-  reg \$219 ;
-  wire \$22 ;
-  reg \$220 ;
-  reg \$221 ;
-  reg \$222 ;
-  reg \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
-  wire \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg \$239 ;
-  wire \$24 ;
-  reg \$240 ;
-  reg [31:0] \$241 ;
-  reg [31:0] \$242 ;
-  reg [31:0] \$243 ;
-  reg [31:0] \$244 ;
-  reg [31:0] \$245 ;
-  reg [31:0] \$246 ;
-  reg [31:0] \$247 ;
-  reg [31:0] \$248 ;
-  wire \$25 ;
+  wire [32:0] \$22 ;
+  wire [32:0] \$23 ;
+  wire [32:0] \$24 ;
+  wire [32:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
   wire \$30 ;
-  wire [32:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [32:0] \$34 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
@@ -195,63 +102,63 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
+  wire [31:0] \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
+  wire [31:0] \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [31:0] \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [31:0] \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg [16:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire [31:0] \$66 ;
-  wire \$67 ;
-  wire [31:0] \$68 ;
-  wire \$69 ;
+  reg [16:0] \$60 ;
+  reg [16:0] \$61 ;
+  reg [16:0] \$62 ;
+  reg [16:0] \$63 ;
+  reg [16:0] \$64 ;
+  reg [16:0] \$65 ;
+  reg [16:0] \$66 ;
+  reg [16:0] \$67 ;
+  reg [16:0] \$68 ;
+  reg [16:0] \$69 ;
   wire \$7 ;
-  wire [31:0] \$70 ;
-  wire \$71 ;
-  wire [31:0] \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [16:0] \$70 ;
+  reg [16:0] \$71 ;
+  reg [16:0] \$72 ;
+  reg [16:0] \$73 ;
+  reg [16:0] \$74 ;
+  reg [16:0] \$75 ;
+  reg [16:0] \$76 ;
+  reg [16:0] \$77 ;
+  reg [16:0] \$78 ;
+  reg [16:0] \$79 ;
   wire \$8 ;
-  reg [15:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg [16:0] \$80 ;
+  reg [16:0] \$81 ;
+  reg [16:0] \$82 ;
+  reg [16:0] \$83 ;
+  reg [16:0] \$84 ;
+  reg [16:0] \$85 ;
+  reg [16:0] \$86 ;
+  reg [16:0] \$87 ;
+  reg [16:0] \$88 ;
+  reg [16:0] \$89 ;
   wire \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [15:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
+  reg [16:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg [17:0] \$93 ;
+  reg [17:0] \$94 ;
+  reg [17:0] \$95 ;
+  reg [17:0] \$96 ;
+  reg [17:0] \$97 ;
+  reg [17:0] \$98 ;
+  reg [17:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -478,6 +385,18 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$125  = 17'h00000;
+  reg [16:0] \mac_add0_s0$127  = 17'h00000;
+  reg [16:0] \mac_add0_s0$128  = 17'h00000;
+  reg [16:0] \mac_add0_s0$130  = 17'h00000;
+  reg [16:0] \mac_add0_s0$131  = 17'h00000;
+  reg [16:0] \mac_add0_s0$133  = 17'h00000;
+  reg [16:0] \mac_add0_s0$134  = 17'h00000;
+  reg [16:0] \mac_add0_s0$136  = 17'h00000;
+  reg [16:0] \mac_add0_s0$137  = 17'h00000;
+  reg [16:0] \mac_add0_s0$139  = 17'h00000;
+  reg [16:0] \mac_add0_s0$140  = 17'h00000;
+  reg [16:0] \mac_add0_s0$142  = 17'h00000;
   reg [16:0] \mac_add0_s0$143  = 17'h00000;
   reg [16:0] \mac_add0_s0$145  = 17'h00000;
   reg [16:0] \mac_add0_s0$146  = 17'h00000;
@@ -497,124 +416,46 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \mac_add0_s0$167  = 17'h00000;
   reg [16:0] \mac_add0_s0$169  = 17'h00000;
   reg [16:0] \mac_add0_s0$170  = 17'h00000;
-  reg [16:0] \mac_add0_s0$172  = 17'h00000;
-  reg [16:0] \mac_add0_s0$173  = 17'h00000;
-  reg [16:0] \mac_add0_s0$175  = 17'h00000;
-  reg [16:0] \mac_add0_s0$176  = 17'h00000;
-  reg [16:0] \mac_add0_s0$178  = 17'h00000;
-  reg [16:0] \mac_add0_s0$179  = 17'h00000;
-  reg [16:0] \mac_add0_s0$181  = 17'h00000;
-  reg [16:0] \mac_add0_s0$182  = 17'h00000;
-  reg [16:0] \mac_add0_s0$184  = 17'h00000;
-  reg [16:0] \mac_add0_s0$185  = 17'h00000;
-  reg [16:0] \mac_add0_s0$187  = 17'h00000;
-  reg [16:0] \mac_add0_s0$188  = 17'h00000;
-  reg \mac_add0_s0$334  = 1'h0;
+  reg \mac_add0_s0$250  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$175  = 18'h00000;
+  reg [17:0] \mac_add1_s0$177  = 18'h00000;
+  reg [17:0] \mac_add1_s0$178  = 18'h00000;
+  reg [17:0] \mac_add1_s0$180  = 18'h00000;
+  reg [17:0] \mac_add1_s0$181  = 18'h00000;
+  reg [17:0] \mac_add1_s0$183  = 18'h00000;
+  reg [17:0] \mac_add1_s0$184  = 18'h00000;
+  reg [17:0] \mac_add1_s0$186  = 18'h00000;
+  reg [17:0] \mac_add1_s0$187  = 18'h00000;
+  reg [17:0] \mac_add1_s0$189  = 18'h00000;
+  reg [17:0] \mac_add1_s0$190  = 18'h00000;
+  reg [17:0] \mac_add1_s0$192  = 18'h00000;
   reg [17:0] \mac_add1_s0$193  = 18'h00000;
   reg [17:0] \mac_add1_s0$195  = 18'h00000;
   reg [17:0] \mac_add1_s0$196  = 18'h00000;
-  reg [17:0] \mac_add1_s0$198  = 18'h00000;
-  reg [17:0] \mac_add1_s0$199  = 18'h00000;
-  reg [17:0] \mac_add1_s0$201  = 18'h00000;
-  reg [17:0] \mac_add1_s0$202  = 18'h00000;
-  reg [17:0] \mac_add1_s0$204  = 18'h00000;
-  reg [17:0] \mac_add1_s0$205  = 18'h00000;
-  reg [17:0] \mac_add1_s0$207  = 18'h00000;
-  reg [17:0] \mac_add1_s0$208  = 18'h00000;
-  reg [17:0] \mac_add1_s0$210  = 18'h00000;
-  reg [17:0] \mac_add1_s0$211  = 18'h00000;
-  reg [17:0] \mac_add1_s0$213  = 18'h00000;
-  reg [17:0] \mac_add1_s0$214  = 18'h00000;
-  reg \mac_add1_s0$336  = 1'h0;
+  reg \mac_add1_s0$252  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$219  = 19'h00000;
-  reg [18:0] \mac_add2_s0$221  = 19'h00000;
-  reg [18:0] \mac_add2_s0$222  = 19'h00000;
-  reg [18:0] \mac_add2_s0$224  = 19'h00000;
-  reg [18:0] \mac_add2_s0$225  = 19'h00000;
-  reg [18:0] \mac_add2_s0$227  = 19'h00000;
-  reg [18:0] \mac_add2_s0$228  = 19'h00000;
-  reg \mac_add2_s0$338  = 1'h0;
+  reg [18:0] \mac_add2_s0$201  = 19'h00000;
+  reg [18:0] \mac_add2_s0$203  = 19'h00000;
+  reg [18:0] \mac_add2_s0$204  = 19'h00000;
+  reg [18:0] \mac_add2_s0$206  = 19'h00000;
+  reg [18:0] \mac_add2_s0$207  = 19'h00000;
+  reg [18:0] \mac_add2_s0$209  = 19'h00000;
+  reg [18:0] \mac_add2_s0$210  = 19'h00000;
+  reg \mac_add2_s0$254  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$252  = 20'h00000;
-  reg [19:0] \mac_add3_s0$255  = 20'h00000;
-  reg [19:0] \mac_add3_s0$258  = 20'h00000;
-  reg \mac_add3_s0$340  = 1'h0;
+  reg [19:0] \mac_add3_s0$234  = 20'h00000;
+  reg [19:0] \mac_add3_s0$237  = 20'h00000;
+  reg [19:0] \mac_add3_s0$240  = 20'h00000;
+  reg \mac_add3_s0$256  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
   reg mac_dspout_valid_s0 = 1'h0;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$101  = 16'h0000;
-  reg [15:0] \mac_mul_s0$102  = 16'h0000;
-  reg [15:0] \mac_mul_s0$104  = 16'h0000;
-  reg [15:0] \mac_mul_s0$105  = 16'h0000;
-  reg [15:0] \mac_mul_s0$107  = 16'h0000;
-  reg [15:0] \mac_mul_s0$108  = 16'h0000;
-  reg [15:0] \mac_mul_s0$110  = 16'h0000;
-  reg [15:0] \mac_mul_s0$111  = 16'h0000;
-  reg [15:0] \mac_mul_s0$113  = 16'h0000;
-  reg [15:0] \mac_mul_s0$114  = 16'h0000;
-  reg [15:0] \mac_mul_s0$116  = 16'h0000;
-  reg [15:0] \mac_mul_s0$117  = 16'h0000;
-  reg [15:0] \mac_mul_s0$119  = 16'h0000;
-  reg [15:0] \mac_mul_s0$120  = 16'h0000;
-  reg [15:0] \mac_mul_s0$122  = 16'h0000;
-  reg [15:0] \mac_mul_s0$123  = 16'h0000;
-  reg [15:0] \mac_mul_s0$125  = 16'h0000;
-  reg [15:0] \mac_mul_s0$126  = 16'h0000;
-  reg [15:0] \mac_mul_s0$128  = 16'h0000;
-  reg [15:0] \mac_mul_s0$129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$131  = 16'h0000;
-  reg [15:0] \mac_mul_s0$132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$134  = 16'h0000;
-  reg [15:0] \mac_mul_s0$135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$137  = 16'h0000;
-  reg [15:0] \mac_mul_s0$138  = 16'h0000;
-  reg \mac_mul_s0$332  = 1'h0;
-  reg [15:0] \mac_mul_s0$45  = 16'h0000;
-  reg [15:0] \mac_mul_s0$47  = 16'h0000;
-  reg [15:0] \mac_mul_s0$48  = 16'h0000;
-  reg [15:0] \mac_mul_s0$50  = 16'h0000;
-  reg [15:0] \mac_mul_s0$51  = 16'h0000;
-  reg [15:0] \mac_mul_s0$53  = 16'h0000;
-  reg [15:0] \mac_mul_s0$54  = 16'h0000;
-  reg [15:0] \mac_mul_s0$56  = 16'h0000;
-  reg [15:0] \mac_mul_s0$57  = 16'h0000;
-  reg [15:0] \mac_mul_s0$59  = 16'h0000;
-  reg [15:0] \mac_mul_s0$60  = 16'h0000;
-  reg [15:0] \mac_mul_s0$62  = 16'h0000;
-  reg [15:0] \mac_mul_s0$63  = 16'h0000;
-  reg [15:0] \mac_mul_s0$65  = 16'h0000;
-  reg [15:0] \mac_mul_s0$66  = 16'h0000;
-  reg [15:0] \mac_mul_s0$68  = 16'h0000;
-  reg [15:0] \mac_mul_s0$69  = 16'h0000;
-  reg [15:0] \mac_mul_s0$71  = 16'h0000;
-  reg [15:0] \mac_mul_s0$72  = 16'h0000;
-  reg [15:0] \mac_mul_s0$74  = 16'h0000;
-  reg [15:0] \mac_mul_s0$75  = 16'h0000;
-  reg [15:0] \mac_mul_s0$77  = 16'h0000;
-  reg [15:0] \mac_mul_s0$78  = 16'h0000;
-  reg [15:0] \mac_mul_s0$80  = 16'h0000;
-  reg [15:0] \mac_mul_s0$81  = 16'h0000;
-  reg [15:0] \mac_mul_s0$83  = 16'h0000;
-  reg [15:0] \mac_mul_s0$84  = 16'h0000;
-  reg [15:0] \mac_mul_s0$86  = 16'h0000;
-  reg [15:0] \mac_mul_s0$87  = 16'h0000;
-  reg [15:0] \mac_mul_s0$89  = 16'h0000;
-  reg [15:0] \mac_mul_s0$90  = 16'h0000;
-  reg [15:0] \mac_mul_s0$92  = 16'h0000;
-  reg [15:0] \mac_mul_s0$93  = 16'h0000;
-  reg [15:0] \mac_mul_s0$95  = 16'h0000;
-  reg [15:0] \mac_mul_s0$96  = 16'h0000;
-  reg [15:0] \mac_mul_s0$98  = 16'h0000;
-  reg [15:0] \mac_mul_s0$99  = 16'h0000;
-  reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   wire [15:0] mac_prod0_0;
@@ -719,24 +560,6 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
-  wire stall_adv20;
-  reg stall_adv20_valid = 1'h0;
-  wire stall_adv21;
-  reg stall_adv21_valid = 1'h0;
-  wire stall_adv22;
-  reg stall_adv22_valid = 1'h0;
-  wire stall_adv23;
-  reg stall_adv23_valid = 1'h0;
-  wire stall_adv24;
-  reg stall_adv24_valid = 1'h0;
-  wire stall_adv25;
-  reg stall_adv25_valid = 1'h0;
-  wire stall_adv26;
-  reg stall_adv26_valid = 1'h0;
-  wire stall_adv27;
-  reg stall_adv27_valid = 1'h0;
-  wire stall_adv28;
-  reg stall_adv28_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -770,12 +593,72 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv6 = \$8  | o__ready;
   assign \$9  = ~ stall_adv7_valid;
   assign stall_adv7 = \$9  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
+  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
+  assign mac0_sum0_p4 = $signed(mac_prod0_8) + $signed(mac_prod0_9);
+  assign mac0_sum0_p5 = $signed(mac_prod0_10) + $signed(mac_prod0_11);
+  assign mac0_sum0_p6 = $signed(mac_prod0_12) + $signed(mac_prod0_13);
+  assign mac0_sum0_p7 = $signed(mac_prod0_14) + $signed(mac_prod0_15);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
+  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
+  assign mac1_sum0_p4 = $signed(mac_prod1_8) + $signed(mac_prod1_9);
+  assign mac1_sum0_p5 = $signed(mac_prod1_10) + $signed(mac_prod1_11);
+  assign mac1_sum0_p6 = $signed(mac_prod1_12) + $signed(mac_prod1_13);
+  assign mac1_sum0_p7 = $signed(mac_prod1_14) + $signed(mac_prod1_15);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
+  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
+  assign mac2_sum0_p4 = $signed(mac_prod2_8) + $signed(mac_prod2_9);
+  assign mac2_sum0_p5 = $signed(mac_prod2_10) + $signed(mac_prod2_11);
+  assign mac2_sum0_p6 = $signed(mac_prod2_12) + $signed(mac_prod2_13);
+  assign mac2_sum0_p7 = $signed(mac_prod2_14) + $signed(mac_prod2_15);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
+  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
+  assign mac3_sum0_p4 = $signed(mac_prod3_8) + $signed(mac_prod3_9);
+  assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
+  assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
+  assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
   assign \$10  = ~ stall_adv8_valid;
   assign stall_adv8 = \$10  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$125 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$127 ) + $signed(\mac_add0_s0$128 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$130 ) + $signed(\mac_add0_s0$131 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$133 ) + $signed(\mac_add0_s0$134 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$136 ) + $signed(\mac_add0_s0$137 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$139 ) + $signed(\mac_add0_s0$140 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$142 ) + $signed(\mac_add0_s0$143 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$145 ) + $signed(\mac_add0_s0$146 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$148 ) + $signed(\mac_add0_s0$149 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$151 ) + $signed(\mac_add0_s0$152 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$154 ) + $signed(\mac_add0_s0$155 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$157 ) + $signed(\mac_add0_s0$158 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$160 ) + $signed(\mac_add0_s0$161 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$163 ) + $signed(\mac_add0_s0$164 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$166 ) + $signed(\mac_add0_s0$167 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$169 ) + $signed(\mac_add0_s0$170 );
   assign \$11  = ~ stall_adv9_valid;
   assign stall_adv9 = \$11  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$175 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$177 ) + $signed(\mac_add1_s0$178 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$180 ) + $signed(\mac_add1_s0$181 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$183 ) + $signed(\mac_add1_s0$184 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$186 ) + $signed(\mac_add1_s0$187 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$189 ) + $signed(\mac_add1_s0$190 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$192 ) + $signed(\mac_add1_s0$193 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$195 ) + $signed(\mac_add1_s0$196 );
   assign \$12  = ~ stall_adv10_valid;
   assign stall_adv10 = \$12  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$201 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$203 ) + $signed(\mac_add2_s0$204 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$206 ) + $signed(\mac_add2_s0$207 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$209 ) + $signed(\mac_add2_s0$210 );
   assign \$13  = ~ stall_adv11_valid;
   assign stall_adv11 = \$13  | o__ready;
   assign \$14  = ~ stall_adv12_valid;
@@ -788,484 +671,247 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv15 = \$17  | o__ready;
   assign \$18  = ~ stall_adv16_valid;
   assign stall_adv16 = \$18  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$45 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$50 ) + $signed(\mac_mul_s0$51 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$53 ) + $signed(\mac_mul_s0$54 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$56 ) + $signed(\mac_mul_s0$57 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$59 ) + $signed(\mac_mul_s0$60 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$62 ) + $signed(\mac_mul_s0$63 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
   assign \$19  = ~ stall_adv17_valid;
   assign stall_adv17 = \$19  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$143 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$145 ) + $signed(\mac_add0_s0$146 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$148 ) + $signed(\mac_add0_s0$149 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$151 ) + $signed(\mac_add0_s0$152 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$154 ) + $signed(\mac_add0_s0$155 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$157 ) + $signed(\mac_add0_s0$158 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$160 ) + $signed(\mac_add0_s0$161 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$163 ) + $signed(\mac_add0_s0$164 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$166 ) + $signed(\mac_add0_s0$167 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$169 ) + $signed(\mac_add0_s0$170 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$172 ) + $signed(\mac_add0_s0$173 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$175 ) + $signed(\mac_add0_s0$176 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$178 ) + $signed(\mac_add0_s0$179 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$181 ) + $signed(\mac_add0_s0$182 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$184 ) + $signed(\mac_add0_s0$185 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$187 ) + $signed(\mac_add0_s0$188 );
   assign \$20  = ~ stall_adv18_valid;
   assign stall_adv18 = \$20  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$193 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$195 ) + $signed(\mac_add1_s0$196 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$198 ) + $signed(\mac_add1_s0$199 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$201 ) + $signed(\mac_add1_s0$202 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$204 ) + $signed(\mac_add1_s0$205 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$207 ) + $signed(\mac_add1_s0$208 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$210 ) + $signed(\mac_add1_s0$211 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$213 ) + $signed(\mac_add1_s0$214 );
   assign \$21  = ~ stall_adv19_valid;
   assign stall_adv19 = \$21  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$219 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$221 ) + $signed(\mac_add2_s0$222 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$224 ) + $signed(\mac_add2_s0$225 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$227 ) + $signed(\mac_add2_s0$228 );
-  assign \$22  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$22  | o__ready;
-  assign \$23  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$23  | o__ready;
-  assign \$24  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$24  | o__ready;
-  assign \$25  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$25  | o__ready;
-  assign \$26  = ~ stall_adv24_valid;
-  assign stall_adv24 = \$26  | o__ready;
-  assign \$27  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$27  | o__ready;
-  assign \$28  = ~ stall_adv26_valid;
-  assign stall_adv26 = \$28  | o__ready;
-  assign \$29  = ~ stall_adv27_valid;
-  assign stall_adv27 = \$29  | o__ready;
-  assign \$30  = ~ stall_adv28_valid;
-  assign stall_adv28 = \$30  | o__ready;
-  assign \$31  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$32  = $signed(mac_acc1) + $signed(\mac_add3_s0$252 );
-  assign \$33  = $signed(mac_acc2) + $signed(\mac_add3_s0$255 );
-  assign \$34  = $signed(mac_acc3) + $signed(\mac_add3_s0$258 );
-  assign \$35  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$36  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$37  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$47  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$48  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$49  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$50  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$51  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$52  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$53  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$54  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$55  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$56  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$57  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$58  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$59  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$60  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$61  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$62  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$63  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$64  = mac_add3_valid_s0 & \mac_add3_s0$340 ;
-  assign \$65  = stall_adv21 & mac_add3_valid_s0;
-  assign \$66  = \mac_add3_s0$340  ? 32'd0 : \$31 [31:0];
-  assign \$67  = stall_adv23 & mac_add3_valid_s0;
-  assign \$68  = \mac_add3_s0$340  ? 32'd0 : \$32 [31:0];
-  assign \$69  = stall_adv25 & mac_add3_valid_s0;
-  assign \$70  = \mac_add3_s0$340  ? 32'd0 : \$33 [31:0];
-  assign \$71  = stall_adv27 & mac_add3_valid_s0;
-  assign \$72  = \mac_add3_s0$340  ? 32'd0 : \$34 [31:0];
+  assign \$22  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$23  = $signed(mac_acc1) + $signed(\mac_add3_s0$234 );
+  assign \$24  = $signed(mac_acc2) + $signed(\mac_add3_s0$237 );
+  assign \$25  = $signed(mac_acc3) + $signed(\mac_add3_s0$240 );
+  assign \$26  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$27  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$28  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$29  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$30  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$31  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$32  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$33  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$34  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$35  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$36  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$37  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$38  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$39  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$40  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$41  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$42  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$43  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$44  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$45  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$46  = mac_add3_valid_s0 & \mac_add3_s0$256 ;
+  assign \$47  = stall_adv12 & mac_add3_valid_s0;
+  assign \$48  = \mac_add3_s0$256  ? 32'd0 : \$22 [31:0];
+  assign \$49  = stall_adv14 & mac_add3_valid_s0;
+  assign \$50  = \mac_add3_s0$256  ? 32'd0 : \$23 [31:0];
+  assign \$51  = stall_adv16 & mac_add3_valid_s0;
+  assign \$52  = \mac_add3_s0$256  ? 32'd0 : \$24 [31:0];
+  assign \$53  = stall_adv18 & mac_add3_valid_s0;
+  assign \$54  = \mac_add3_s0$256  ? 32'd0 : \$25 [31:0];
   always @(posedge clk)
-    mac_dspin_s0 <= \$73 ;
+    mac_dspin_s0 <= \$55 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$74 ;
+    mac_dspin_valid_s0 <= \$56 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$75 ;
+    mac_dspout_s0 <= \$57 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$76 ;
+    mac_dspout_valid_s0 <= \$58 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$77 ;
+    mac_add0_s0 <= \$59 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$78 ;
+    \mac_add0_s0$125  <= \$60 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$79 ;
+    \mac_add0_s0$127  <= \$61 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$80 ;
+    \mac_add0_s0$128  <= \$62 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$81 ;
+    \mac_add0_s0$130  <= \$63 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$82 ;
+    \mac_add0_s0$131  <= \$64 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$83 ;
+    \mac_add0_s0$133  <= \$65 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$84 ;
+    \mac_add0_s0$134  <= \$66 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$85 ;
+    \mac_add0_s0$136  <= \$67 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$86 ;
+    \mac_add0_s0$137  <= \$68 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$87 ;
+    \mac_add0_s0$139  <= \$69 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$88 ;
+    \mac_add0_s0$140  <= \$70 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$89 ;
+    \mac_add0_s0$142  <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$90 ;
+    \mac_add0_s0$143  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$91 ;
+    \mac_add0_s0$145  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$92 ;
+    \mac_add0_s0$146  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$93 ;
+    \mac_add0_s0$148  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$94 ;
+    \mac_add0_s0$149  <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$95 ;
+    \mac_add0_s0$151  <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$96 ;
+    \mac_add0_s0$152  <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$97 ;
+    \mac_add0_s0$154  <= \$79 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$98 ;
+    \mac_add0_s0$155  <= \$80 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$99 ;
+    \mac_add0_s0$157  <= \$81 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$100 ;
+    \mac_add0_s0$158  <= \$82 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$101 ;
+    \mac_add0_s0$160  <= \$83 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$102 ;
+    \mac_add0_s0$161  <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$103 ;
+    \mac_add0_s0$163  <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$104 ;
+    \mac_add0_s0$164  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$105 ;
+    \mac_add0_s0$166  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$106 ;
+    \mac_add0_s0$167  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$107 ;
+    \mac_add0_s0$169  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$108 ;
+    \mac_add0_s0$170  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$109 ;
+    \mac_add0_s0$250  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$110 ;
+    mac_add0_valid_s0 <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$111 ;
+    mac_add1_s0 <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$112 ;
+    \mac_add1_s0$175  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$113 ;
+    \mac_add1_s0$177  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$114 ;
+    \mac_add1_s0$178  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$115 ;
+    \mac_add1_s0$180  <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$116 ;
+    \mac_add1_s0$181  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$117 ;
+    \mac_add1_s0$183  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$118 ;
+    \mac_add1_s0$184  <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$119 ;
+    \mac_add1_s0$186  <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$120 ;
+    \mac_add1_s0$187  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$121 ;
+    \mac_add1_s0$189  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$122 ;
+    \mac_add1_s0$190  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$123 ;
+    \mac_add1_s0$192  <= \$105 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$124 ;
+    \mac_add1_s0$193  <= \$106 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$125 ;
+    \mac_add1_s0$195  <= \$107 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$126 ;
+    \mac_add1_s0$196  <= \$108 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$127 ;
+    \mac_add1_s0$252  <= \$109 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$128 ;
+    mac_add1_valid_s0 <= \$110 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$129 ;
+    mac_add2_s0 <= \$111 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$130 ;
+    \mac_add2_s0$201  <= \$112 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$131 ;
+    \mac_add2_s0$203  <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$132 ;
+    \mac_add2_s0$204  <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$133 ;
+    \mac_add2_s0$206  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$134 ;
+    \mac_add2_s0$207  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$135 ;
+    \mac_add2_s0$209  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$136 ;
+    \mac_add2_s0$210  <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$134  <= \$137 ;
+    \mac_add2_s0$254  <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$138 ;
+    mac_add2_valid_s0 <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$137  <= \$139 ;
+    mac_add3_s0 <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$140 ;
+    \mac_add3_s0$234  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$332  <= \$141 ;
+    \mac_add3_s0$237  <= \$123 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$142 ;
+    \mac_add3_s0$240  <= \$124 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$143 ;
+    \mac_add3_s0$256  <= \$125 ;
   always @(posedge clk)
-    \mac_add0_s0$143  <= \$144 ;
+    mac_add3_valid_s0 <= \$126 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$145 ;
+    o__valid <= \$127 ;
   always @(posedge clk)
-    \mac_add0_s0$146  <= \$146 ;
+    stall_adv0_valid <= \$128 ;
   always @(posedge clk)
-    \mac_add0_s0$148  <= \$147 ;
+    stall_adv1_valid <= \$129 ;
   always @(posedge clk)
-    \mac_add0_s0$149  <= \$148 ;
+    stall_adv2_valid <= \$130 ;
   always @(posedge clk)
-    \mac_add0_s0$151  <= \$149 ;
+    stall_adv3_valid <= \$131 ;
   always @(posedge clk)
-    \mac_add0_s0$152  <= \$150 ;
+    stall_adv4_valid <= \$132 ;
   always @(posedge clk)
-    \mac_add0_s0$154  <= \$151 ;
+    stall_adv5_valid <= \$133 ;
   always @(posedge clk)
-    \mac_add0_s0$155  <= \$152 ;
+    stall_adv6_valid <= \$134 ;
   always @(posedge clk)
-    \mac_add0_s0$157  <= \$153 ;
+    stall_adv7_valid <= \$135 ;
   always @(posedge clk)
-    \mac_add0_s0$158  <= \$154 ;
+    stall_adv8_valid <= \$136 ;
   always @(posedge clk)
-    \mac_add0_s0$160  <= \$155 ;
+    stall_adv9_valid <= \$137 ;
   always @(posedge clk)
-    \mac_add0_s0$161  <= \$156 ;
+    stall_adv10_valid <= \$138 ;
   always @(posedge clk)
-    \mac_add0_s0$163  <= \$157 ;
+    stall_adv11_valid <= \$139 ;
   always @(posedge clk)
-    \mac_add0_s0$164  <= \$158 ;
+    stall_adv12_valid <= \$140 ;
   always @(posedge clk)
-    \mac_add0_s0$166  <= \$159 ;
+    stall_adv13_valid <= \$141 ;
   always @(posedge clk)
-    \mac_add0_s0$167  <= \$160 ;
+    stall_adv14_valid <= \$142 ;
   always @(posedge clk)
-    \mac_add0_s0$169  <= \$161 ;
+    stall_adv15_valid <= \$143 ;
   always @(posedge clk)
-    \mac_add0_s0$170  <= \$162 ;
+    stall_adv16_valid <= \$144 ;
   always @(posedge clk)
-    \mac_add0_s0$172  <= \$163 ;
+    stall_adv17_valid <= \$145 ;
   always @(posedge clk)
-    \mac_add0_s0$173  <= \$164 ;
+    stall_adv18_valid <= \$146 ;
   always @(posedge clk)
-    \mac_add0_s0$175  <= \$165 ;
+    stall_adv19_valid <= \$147 ;
   always @(posedge clk)
-    \mac_add0_s0$176  <= \$166 ;
+    mac_acc0 <= \$148 ;
   always @(posedge clk)
-    \mac_add0_s0$178  <= \$167 ;
+    mac_acc0_out <= \$149 ;
   always @(posedge clk)
-    \mac_add0_s0$179  <= \$168 ;
+    mac_acc1 <= \$150 ;
   always @(posedge clk)
-    \mac_add0_s0$181  <= \$169 ;
+    mac_acc1_out <= \$151 ;
   always @(posedge clk)
-    \mac_add0_s0$182  <= \$170 ;
+    mac_acc2 <= \$152 ;
   always @(posedge clk)
-    \mac_add0_s0$184  <= \$171 ;
+    mac_acc2_out <= \$153 ;
   always @(posedge clk)
-    \mac_add0_s0$185  <= \$172 ;
+    mac_acc3 <= \$154 ;
   always @(posedge clk)
-    \mac_add0_s0$187  <= \$173 ;
-  always @(posedge clk)
-    \mac_add0_s0$188  <= \$174 ;
-  always @(posedge clk)
-    \mac_add0_s0$334  <= \$175 ;
-  always @(posedge clk)
-    mac_add0_valid_s0 <= \$176 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$177 ;
-  always @(posedge clk)
-    \mac_add1_s0$193  <= \$178 ;
-  always @(posedge clk)
-    \mac_add1_s0$195  <= \$179 ;
-  always @(posedge clk)
-    \mac_add1_s0$196  <= \$180 ;
-  always @(posedge clk)
-    \mac_add1_s0$198  <= \$181 ;
-  always @(posedge clk)
-    \mac_add1_s0$199  <= \$182 ;
-  always @(posedge clk)
-    \mac_add1_s0$201  <= \$183 ;
-  always @(posedge clk)
-    \mac_add1_s0$202  <= \$184 ;
-  always @(posedge clk)
-    \mac_add1_s0$204  <= \$185 ;
-  always @(posedge clk)
-    \mac_add1_s0$205  <= \$186 ;
-  always @(posedge clk)
-    \mac_add1_s0$207  <= \$187 ;
-  always @(posedge clk)
-    \mac_add1_s0$208  <= \$188 ;
-  always @(posedge clk)
-    \mac_add1_s0$210  <= \$189 ;
-  always @(posedge clk)
-    \mac_add1_s0$211  <= \$190 ;
-  always @(posedge clk)
-    \mac_add1_s0$213  <= \$191 ;
-  always @(posedge clk)
-    \mac_add1_s0$214  <= \$192 ;
-  always @(posedge clk)
-    \mac_add1_s0$336  <= \$193 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$194 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$195 ;
-  always @(posedge clk)
-    \mac_add2_s0$219  <= \$196 ;
-  always @(posedge clk)
-    \mac_add2_s0$221  <= \$197 ;
-  always @(posedge clk)
-    \mac_add2_s0$222  <= \$198 ;
-  always @(posedge clk)
-    \mac_add2_s0$224  <= \$199 ;
-  always @(posedge clk)
-    \mac_add2_s0$225  <= \$200 ;
-  always @(posedge clk)
-    \mac_add2_s0$227  <= \$201 ;
-  always @(posedge clk)
-    \mac_add2_s0$228  <= \$202 ;
-  always @(posedge clk)
-    \mac_add2_s0$338  <= \$203 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$204 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$205 ;
-  always @(posedge clk)
-    \mac_add3_s0$252  <= \$206 ;
-  always @(posedge clk)
-    \mac_add3_s0$255  <= \$207 ;
-  always @(posedge clk)
-    \mac_add3_s0$258  <= \$208 ;
-  always @(posedge clk)
-    \mac_add3_s0$340  <= \$209 ;
-  always @(posedge clk)
-    mac_add3_valid_s0 <= \$210 ;
-  always @(posedge clk)
-    o__valid <= \$211 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$212 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$213 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$214 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$215 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$216 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$217 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$218 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$219 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$220 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$221 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$222 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$223 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$224 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$225 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$226 ;
-  always @(posedge clk)
-    stall_adv15_valid <= \$227 ;
-  always @(posedge clk)
-    stall_adv16_valid <= \$228 ;
-  always @(posedge clk)
-    stall_adv17_valid <= \$229 ;
-  always @(posedge clk)
-    stall_adv18_valid <= \$230 ;
-  always @(posedge clk)
-    stall_adv19_valid <= \$231 ;
-  always @(posedge clk)
-    stall_adv20_valid <= \$232 ;
-  always @(posedge clk)
-    stall_adv21_valid <= \$233 ;
-  always @(posedge clk)
-    stall_adv22_valid <= \$234 ;
-  always @(posedge clk)
-    stall_adv23_valid <= \$235 ;
-  always @(posedge clk)
-    stall_adv24_valid <= \$236 ;
-  always @(posedge clk)
-    stall_adv25_valid <= \$237 ;
-  always @(posedge clk)
-    stall_adv26_valid <= \$238 ;
-  always @(posedge clk)
-    stall_adv27_valid <= \$239 ;
-  always @(posedge clk)
-    stall_adv28_valid <= \$240 ;
-  always @(posedge clk)
-    mac_acc0 <= \$241 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$242 ;
-  always @(posedge clk)
-    mac_acc1 <= \$243 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$244 ;
-  always @(posedge clk)
-    mac_acc2 <= \$245 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$246 ;
-  always @(posedge clk)
-    mac_acc3 <= \$247 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$248 ;
+    mac_acc3_out <= \$155 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -1282,7 +928,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_1 (
     .a(i__payload[15:8]),
     .b(i__payload[143:136]),
-    .ce(stall_adv1),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -1292,7 +938,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_10 (
     .a(i__payload[87:80]),
     .b(i__payload[215:208]),
-    .ce(stall_adv10),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -1302,7 +948,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_11 (
     .a(i__payload[95:88]),
     .b(i__payload[223:216]),
-    .ce(stall_adv11),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -1312,7 +958,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_12 (
     .a(i__payload[103:96]),
     .b(i__payload[231:224]),
-    .ce(stall_adv12),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -1322,7 +968,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_13 (
     .a(i__payload[111:104]),
     .b(i__payload[239:232]),
-    .ce(stall_adv13),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -1332,7 +978,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_14 (
     .a(i__payload[119:112]),
     .b(i__payload[247:240]),
-    .ce(stall_adv14),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -1342,7 +988,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_15 (
     .a(i__payload[127:120]),
     .b(i__payload[255:248]),
-    .ce(stall_adv15),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -1352,7 +998,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_2 (
     .a(i__payload[23:16]),
     .b(i__payload[151:144]),
-    .ce(stall_adv2),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -1362,7 +1008,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_3 (
     .a(i__payload[31:24]),
     .b(i__payload[159:152]),
-    .ce(stall_adv3),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -1372,7 +1018,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_4 (
     .a(i__payload[39:32]),
     .b(i__payload[167:160]),
-    .ce(stall_adv4),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -1382,7 +1028,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_5 (
     .a(i__payload[47:40]),
     .b(i__payload[175:168]),
-    .ce(stall_adv5),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -1392,7 +1038,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_6 (
     .a(i__payload[55:48]),
     .b(i__payload[183:176]),
-    .ce(stall_adv6),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -1402,7 +1048,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_7 (
     .a(i__payload[63:56]),
     .b(i__payload[191:184]),
-    .ce(stall_adv7),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -1412,7 +1058,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_8 (
     .a(i__payload[71:64]),
     .b(i__payload[199:192]),
-    .ce(stall_adv8),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -1422,7 +1068,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul0_9 (
     .a(i__payload[79:72]),
     .b(i__payload[207:200]),
-    .ce(stall_adv9),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -1442,7 +1088,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_1 (
     .a(i__payload[15:8]),
     .b(i__payload[271:264]),
-    .ce(stall_adv1),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -1452,7 +1098,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_10 (
     .a(i__payload[87:80]),
     .b(i__payload[343:336]),
-    .ce(stall_adv10),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -1462,7 +1108,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_11 (
     .a(i__payload[95:88]),
     .b(i__payload[351:344]),
-    .ce(stall_adv11),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -1472,7 +1118,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_12 (
     .a(i__payload[103:96]),
     .b(i__payload[359:352]),
-    .ce(stall_adv12),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -1482,7 +1128,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_13 (
     .a(i__payload[111:104]),
     .b(i__payload[367:360]),
-    .ce(stall_adv13),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -1492,7 +1138,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_14 (
     .a(i__payload[119:112]),
     .b(i__payload[375:368]),
-    .ce(stall_adv14),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -1502,7 +1148,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_15 (
     .a(i__payload[127:120]),
     .b(i__payload[383:376]),
-    .ce(stall_adv15),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -1512,7 +1158,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_2 (
     .a(i__payload[23:16]),
     .b(i__payload[279:272]),
-    .ce(stall_adv2),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -1522,7 +1168,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_3 (
     .a(i__payload[31:24]),
     .b(i__payload[287:280]),
-    .ce(stall_adv3),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -1532,7 +1178,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_4 (
     .a(i__payload[39:32]),
     .b(i__payload[295:288]),
-    .ce(stall_adv4),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -1542,7 +1188,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_5 (
     .a(i__payload[47:40]),
     .b(i__payload[303:296]),
-    .ce(stall_adv5),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -1552,7 +1198,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_6 (
     .a(i__payload[55:48]),
     .b(i__payload[311:304]),
-    .ce(stall_adv6),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -1562,7 +1208,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_7 (
     .a(i__payload[63:56]),
     .b(i__payload[319:312]),
-    .ce(stall_adv7),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -1572,7 +1218,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_8 (
     .a(i__payload[71:64]),
     .b(i__payload[327:320]),
-    .ce(stall_adv8),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -1582,7 +1228,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul1_9 (
     .a(i__payload[79:72]),
     .b(i__payload[335:328]),
-    .ce(stall_adv9),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -1602,7 +1248,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_1 (
     .a(i__payload[15:8]),
     .b(i__payload[399:392]),
-    .ce(stall_adv1),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -1612,7 +1258,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_10 (
     .a(i__payload[87:80]),
     .b(i__payload[471:464]),
-    .ce(stall_adv10),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -1622,7 +1268,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_11 (
     .a(i__payload[95:88]),
     .b(i__payload[479:472]),
-    .ce(stall_adv11),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -1632,7 +1278,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_12 (
     .a(i__payload[103:96]),
     .b(i__payload[487:480]),
-    .ce(stall_adv12),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -1642,7 +1288,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_13 (
     .a(i__payload[111:104]),
     .b(i__payload[495:488]),
-    .ce(stall_adv13),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -1652,7 +1298,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_14 (
     .a(i__payload[119:112]),
     .b(i__payload[503:496]),
-    .ce(stall_adv14),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -1662,7 +1308,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_15 (
     .a(i__payload[127:120]),
     .b(i__payload[511:504]),
-    .ce(stall_adv15),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -1672,7 +1318,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_2 (
     .a(i__payload[23:16]),
     .b(i__payload[407:400]),
-    .ce(stall_adv2),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -1682,7 +1328,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_3 (
     .a(i__payload[31:24]),
     .b(i__payload[415:408]),
-    .ce(stall_adv3),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -1692,7 +1338,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_4 (
     .a(i__payload[39:32]),
     .b(i__payload[423:416]),
-    .ce(stall_adv4),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -1702,7 +1348,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_5 (
     .a(i__payload[47:40]),
     .b(i__payload[431:424]),
-    .ce(stall_adv5),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -1712,7 +1358,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_6 (
     .a(i__payload[55:48]),
     .b(i__payload[439:432]),
-    .ce(stall_adv6),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -1722,7 +1368,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_7 (
     .a(i__payload[63:56]),
     .b(i__payload[447:440]),
-    .ce(stall_adv7),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -1732,7 +1378,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_8 (
     .a(i__payload[71:64]),
     .b(i__payload[455:448]),
-    .ce(stall_adv8),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -1742,7 +1388,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul2_9 (
     .a(i__payload[79:72]),
     .b(i__payload[463:456]),
-    .ce(stall_adv9),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -1762,7 +1408,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_1 (
     .a(i__payload[15:8]),
     .b(i__payload[527:520]),
-    .ce(stall_adv1),
+    .ce(stall_adv0),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -1772,7 +1418,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_10 (
     .a(i__payload[87:80]),
     .b(i__payload[599:592]),
-    .ce(stall_adv10),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -1782,7 +1428,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_11 (
     .a(i__payload[95:88]),
     .b(i__payload[607:600]),
-    .ce(stall_adv11),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -1792,7 +1438,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_12 (
     .a(i__payload[103:96]),
     .b(i__payload[615:608]),
-    .ce(stall_adv12),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -1802,7 +1448,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_13 (
     .a(i__payload[111:104]),
     .b(i__payload[623:616]),
-    .ce(stall_adv13),
+    .ce(stall_adv6),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -1812,7 +1458,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_14 (
     .a(i__payload[119:112]),
     .b(i__payload[631:624]),
-    .ce(stall_adv14),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -1822,7 +1468,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_15 (
     .a(i__payload[127:120]),
     .b(i__payload[639:632]),
-    .ce(stall_adv15),
+    .ce(stall_adv7),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -1832,7 +1478,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_2 (
     .a(i__payload[23:16]),
     .b(i__payload[535:528]),
-    .ce(stall_adv2),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -1842,7 +1488,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_3 (
     .a(i__payload[31:24]),
     .b(i__payload[543:536]),
-    .ce(stall_adv3),
+    .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -1852,7 +1498,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_4 (
     .a(i__payload[39:32]),
     .b(i__payload[551:544]),
-    .ce(stall_adv4),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -1862,7 +1508,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_5 (
     .a(i__payload[47:40]),
     .b(i__payload[559:552]),
-    .ce(stall_adv5),
+    .ce(stall_adv2),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -1872,7 +1518,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_6 (
     .a(i__payload[55:48]),
     .b(i__payload[567:560]),
-    .ce(stall_adv6),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -1882,7 +1528,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_7 (
     .a(i__payload[63:56]),
     .b(i__payload[575:568]),
-    .ce(stall_adv7),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -1892,7 +1538,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_8 (
     .a(i__payload[71:64]),
     .b(i__payload[583:576]),
-    .ce(stall_adv8),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -1902,504 +1548,687 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   ) mac_mul3_9 (
     .a(i__payload[79:72]),
     .b(i__payload[591:584]),
-    .ce(stall_adv9),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = mac_dspin_s0;
+    \$55  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$73  = i__payload[640];
+      \$55  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = mac_dspin_valid_s0;
+    \$56  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$74  = i__valid;
+      \$56  = i__valid;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = mac_dspout_s0;
+    \$57  = mac_dspout_s0;
     if (stall_adv0) begin
-      \$75  = mac_dspin_s0;
+      \$57  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_dspout_valid_s0;
+    \$58  = mac_dspout_valid_s0;
     if (stall_adv0) begin
-      \$76  = mac_dspin_valid_s0;
+      \$58  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = mac_mul_s0;
-    if (stall_adv16) begin
-      \$77  = mac_prod0_0;
+    \$59  = mac_add0_s0;
+    if (stall_adv8) begin
+      \$59  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$45 ;
-    if (stall_adv16) begin
-      \$78  = mac_prod0_1;
+    \$60  = \mac_add0_s0$125 ;
+    if (stall_adv8) begin
+      \$60  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$47 ;
-    if (stall_adv16) begin
-      \$79  = mac_prod0_2;
+    \$61  = \mac_add0_s0$127 ;
+    if (stall_adv8) begin
+      \$61  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$48 ;
-    if (stall_adv16) begin
-      \$80  = mac_prod0_3;
+    \$62  = \mac_add0_s0$128 ;
+    if (stall_adv8) begin
+      \$62  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$50 ;
-    if (stall_adv16) begin
-      \$81  = mac_prod0_4;
+    \$63  = \mac_add0_s0$130 ;
+    if (stall_adv8) begin
+      \$63  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$51 ;
-    if (stall_adv16) begin
-      \$82  = mac_prod0_5;
+    \$64  = \mac_add0_s0$131 ;
+    if (stall_adv8) begin
+      \$64  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$53 ;
-    if (stall_adv16) begin
-      \$83  = mac_prod0_6;
+    \$65  = \mac_add0_s0$133 ;
+    if (stall_adv8) begin
+      \$65  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$54 ;
-    if (stall_adv16) begin
-      \$84  = mac_prod0_7;
+    \$66  = \mac_add0_s0$134 ;
+    if (stall_adv8) begin
+      \$66  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$56 ;
-    if (stall_adv16) begin
-      \$85  = mac_prod0_8;
+    \$67  = \mac_add0_s0$136 ;
+    if (stall_adv8) begin
+      \$67  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$57 ;
-    if (stall_adv16) begin
-      \$86  = mac_prod0_9;
+    \$68  = \mac_add0_s0$137 ;
+    if (stall_adv8) begin
+      \$68  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$59 ;
-    if (stall_adv16) begin
-      \$87  = mac_prod0_10;
+    \$69  = \mac_add0_s0$139 ;
+    if (stall_adv8) begin
+      \$69  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$60 ;
-    if (stall_adv16) begin
-      \$88  = mac_prod0_11;
+    \$70  = \mac_add0_s0$140 ;
+    if (stall_adv8) begin
+      \$70  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$62 ;
-    if (stall_adv16) begin
-      \$89  = mac_prod0_12;
+    \$71  = \mac_add0_s0$142 ;
+    if (stall_adv8) begin
+      \$71  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$63 ;
-    if (stall_adv16) begin
-      \$90  = mac_prod0_13;
+    \$72  = \mac_add0_s0$143 ;
+    if (stall_adv8) begin
+      \$72  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$65 ;
-    if (stall_adv16) begin
-      \$91  = mac_prod0_14;
+    \$73  = \mac_add0_s0$145 ;
+    if (stall_adv8) begin
+      \$73  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$66 ;
-    if (stall_adv16) begin
-      \$92  = mac_prod0_15;
+    \$74  = \mac_add0_s0$146 ;
+    if (stall_adv8) begin
+      \$74  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$68 ;
-    if (stall_adv16) begin
-      \$93  = mac_prod1_0;
+    \$75  = \mac_add0_s0$148 ;
+    if (stall_adv8) begin
+      \$75  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$69 ;
-    if (stall_adv16) begin
-      \$94  = mac_prod1_1;
+    \$76  = \mac_add0_s0$149 ;
+    if (stall_adv8) begin
+      \$76  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$71 ;
-    if (stall_adv16) begin
-      \$95  = mac_prod1_2;
+    \$77  = \mac_add0_s0$151 ;
+    if (stall_adv8) begin
+      \$77  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$72 ;
-    if (stall_adv16) begin
-      \$96  = mac_prod1_3;
+    \$78  = \mac_add0_s0$152 ;
+    if (stall_adv8) begin
+      \$78  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$74 ;
-    if (stall_adv16) begin
-      \$97  = mac_prod1_4;
+    \$79  = \mac_add0_s0$154 ;
+    if (stall_adv8) begin
+      \$79  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$75 ;
-    if (stall_adv16) begin
-      \$98  = mac_prod1_5;
+    \$80  = \mac_add0_s0$155 ;
+    if (stall_adv8) begin
+      \$80  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$77 ;
-    if (stall_adv16) begin
-      \$99  = mac_prod1_6;
+    \$81  = \mac_add0_s0$157 ;
+    if (stall_adv8) begin
+      \$81  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$78 ;
-    if (stall_adv16) begin
-      \$100  = mac_prod1_7;
+    \$82  = \mac_add0_s0$158 ;
+    if (stall_adv8) begin
+      \$82  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$80 ;
-    if (stall_adv16) begin
-      \$101  = mac_prod1_8;
+    \$83  = \mac_add0_s0$160 ;
+    if (stall_adv8) begin
+      \$83  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$81 ;
-    if (stall_adv16) begin
-      \$102  = mac_prod1_9;
+    \$84  = \mac_add0_s0$161 ;
+    if (stall_adv8) begin
+      \$84  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$83 ;
-    if (stall_adv16) begin
-      \$103  = mac_prod1_10;
+    \$85  = \mac_add0_s0$163 ;
+    if (stall_adv8) begin
+      \$85  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$84 ;
-    if (stall_adv16) begin
-      \$104  = mac_prod1_11;
+    \$86  = \mac_add0_s0$164 ;
+    if (stall_adv8) begin
+      \$86  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$86 ;
-    if (stall_adv16) begin
-      \$105  = mac_prod1_12;
+    \$87  = \mac_add0_s0$166 ;
+    if (stall_adv8) begin
+      \$87  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_mul_s0$87 ;
-    if (stall_adv16) begin
-      \$106  = mac_prod1_13;
+    \$88  = \mac_add0_s0$167 ;
+    if (stall_adv8) begin
+      \$88  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_mul_s0$89 ;
-    if (stall_adv16) begin
-      \$107  = mac_prod1_14;
+    \$89  = \mac_add0_s0$169 ;
+    if (stall_adv8) begin
+      \$89  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_mul_s0$90 ;
-    if (stall_adv16) begin
-      \$108  = mac_prod1_15;
+    \$90  = \mac_add0_s0$170 ;
+    if (stall_adv8) begin
+      \$90  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_mul_s0$92 ;
-    if (stall_adv16) begin
-      \$109  = mac_prod2_0;
+    \$91  = \mac_add0_s0$250 ;
+    if (stall_adv8) begin
+      \$91  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_mul_s0$93 ;
-    if (stall_adv16) begin
-      \$110  = mac_prod2_1;
+    \$92  = mac_add0_valid_s0;
+    if (stall_adv8) begin
+      \$92  = mac_dspout_valid_s0;
     end
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = mac_add1_s0;
+    if (stall_adv9) begin
+      \$93  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = \mac_add1_s0$175 ;
+    if (stall_adv9) begin
+      \$94  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \mac_add1_s0$177 ;
+    if (stall_adv9) begin
+      \$95  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \mac_add1_s0$178 ;
+    if (stall_adv9) begin
+      \$96  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \mac_add1_s0$180 ;
+    if (stall_adv9) begin
+      \$97  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \mac_add1_s0$181 ;
+    if (stall_adv9) begin
+      \$98  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \mac_add1_s0$183 ;
+    if (stall_adv9) begin
+      \$99  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \mac_add1_s0$184 ;
+    if (stall_adv9) begin
+      \$100  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = \mac_add1_s0$186 ;
+    if (stall_adv9) begin
+      \$101  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \mac_add1_s0$187 ;
+    if (stall_adv9) begin
+      \$102  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \mac_add1_s0$189 ;
+    if (stall_adv9) begin
+      \$103  = mac2_sum1_p2;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_mul_s0$95 ;
-    if (stall_adv16) begin
-      \$111  = mac_prod2_2;
+    \$104  = \mac_add1_s0$190 ;
+    if (stall_adv9) begin
+      \$104  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_mul_s0$96 ;
-    if (stall_adv16) begin
-      \$112  = mac_prod2_3;
+    \$105  = \mac_add1_s0$192 ;
+    if (stall_adv9) begin
+      \$105  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_mul_s0$98 ;
-    if (stall_adv16) begin
-      \$113  = mac_prod2_4;
+    \$106  = \mac_add1_s0$193 ;
+    if (stall_adv9) begin
+      \$106  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_mul_s0$99 ;
-    if (stall_adv16) begin
-      \$114  = mac_prod2_5;
+    \$107  = \mac_add1_s0$195 ;
+    if (stall_adv9) begin
+      \$107  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_mul_s0$101 ;
-    if (stall_adv16) begin
-      \$115  = mac_prod2_6;
+    \$108  = \mac_add1_s0$196 ;
+    if (stall_adv9) begin
+      \$108  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$102 ;
-    if (stall_adv16) begin
-      \$116  = mac_prod2_7;
+    \$109  = \mac_add1_s0$252 ;
+    if (stall_adv9) begin
+      \$109  = \mac_add0_s0$250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$104 ;
-    if (stall_adv16) begin
-      \$117  = mac_prod2_8;
+    \$110  = mac_add1_valid_s0;
+    if (stall_adv9) begin
+      \$110  = mac_add0_valid_s0;
     end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = mac_add2_s0;
+    if (stall_adv10) begin
+      \$111  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \mac_add2_s0$201 ;
+    if (stall_adv10) begin
+      \$112  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \mac_add2_s0$203 ;
+    if (stall_adv10) begin
+      \$113  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \mac_add2_s0$204 ;
+    if (stall_adv10) begin
+      \$114  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \mac_add2_s0$206 ;
+    if (stall_adv10) begin
+      \$115  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \mac_add2_s0$207 ;
+    if (stall_adv10) begin
+      \$116  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \mac_add2_s0$209 ;
+    if (stall_adv10) begin
+      \$117  = mac3_sum2_p0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_mul_s0$105 ;
-    if (stall_adv16) begin
-      \$118  = mac_prod2_9;
+    \$118  = \mac_add2_s0$210 ;
+    if (stall_adv10) begin
+      \$118  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_mul_s0$107 ;
-    if (stall_adv16) begin
-      \$119  = mac_prod2_10;
+    \$119  = \mac_add2_s0$254 ;
+    if (stall_adv10) begin
+      \$119  = \mac_add1_s0$252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_mul_s0$108 ;
-    if (stall_adv16) begin
-      \$120  = mac_prod2_11;
+    \$120  = mac_add2_valid_s0;
+    if (stall_adv10) begin
+      \$120  = mac_add1_valid_s0;
     end
+    if (rst) begin
+      \$120  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_mul_s0$110 ;
-    if (stall_adv16) begin
-      \$121  = mac_prod2_12;
+    \$121  = mac_add3_s0;
+    if (stall_adv11) begin
+      \$121  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$111 ;
-    if (stall_adv16) begin
-      \$122  = mac_prod2_13;
+    \$122  = \mac_add3_s0$234 ;
+    if (stall_adv11) begin
+      \$122  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$113 ;
-    if (stall_adv16) begin
-      \$123  = mac_prod2_14;
+    \$123  = \mac_add3_s0$237 ;
+    if (stall_adv11) begin
+      \$123  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_mul_s0$114 ;
-    if (stall_adv16) begin
-      \$124  = mac_prod2_15;
+    \$124  = \mac_add3_s0$240 ;
+    if (stall_adv11) begin
+      \$124  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_mul_s0$116 ;
-    if (stall_adv16) begin
-      \$125  = mac_prod3_0;
+    \$125  = \mac_add3_s0$256 ;
+    if (stall_adv11) begin
+      \$125  = \mac_add2_s0$254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_mul_s0$117 ;
-    if (stall_adv16) begin
-      \$126  = mac_prod3_1;
+    \$126  = mac_add3_valid_s0;
+    if (stall_adv11) begin
+      \$126  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_mul_s0$119 ;
-    if (stall_adv16) begin
-      \$127  = mac_prod3_2;
+    \$127  = o__valid;
+    if (i__ready) begin
+      \$127  = \$26 ;
     end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_mul_s0$120 ;
-    if (stall_adv16) begin
-      \$128  = mac_prod3_3;
+    \$128  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$128  = \$27 ;
     end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_mul_s0$122 ;
-    if (stall_adv16) begin
-      \$129  = mac_prod3_4;
+    \$129  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$129  = \$28 ;
+    end
+    if (rst) begin
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_mul_s0$123 ;
-    if (stall_adv16) begin
-      \$130  = mac_prod3_5;
+    \$130  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$130  = \$29 ;
     end
+    if (rst) begin
+      \$130  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_mul_s0$125 ;
-    if (stall_adv16) begin
-      \$131  = mac_prod3_6;
+    \$131  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$131  = \$30 ;
     end
+    if (rst) begin
+      \$131  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_mul_s0$126 ;
-    if (stall_adv16) begin
-      \$132  = mac_prod3_7;
+    \$132  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$132  = \$31 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_mul_s0$128 ;
-    if (stall_adv16) begin
-      \$133  = mac_prod3_8;
+    \$133  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$133  = \$32 ;
     end
+    if (rst) begin
+      \$133  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_mul_s0$129 ;
-    if (stall_adv16) begin
-      \$134  = mac_prod3_9;
+    \$134  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$134  = \$33 ;
     end
+    if (rst) begin
+      \$134  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_mul_s0$131 ;
-    if (stall_adv16) begin
-      \$135  = mac_prod3_10;
+    \$135  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$135  = \$34 ;
+    end
+    if (rst) begin
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_mul_s0$132 ;
-    if (stall_adv16) begin
-      \$136  = mac_prod3_11;
+    \$136  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$136  = \$35 ;
     end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_mul_s0$134 ;
-    if (stall_adv16) begin
-      \$137  = mac_prod3_12;
+    \$137  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$137  = \$36 ;
     end
+    if (rst) begin
+      \$137  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_mul_s0$135 ;
-    if (stall_adv16) begin
-      \$138  = mac_prod3_13;
+    \$138  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$138  = \$37 ;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_mul_s0$137 ;
-    if (stall_adv16) begin
-      \$139  = mac_prod3_14;
+    \$139  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$139  = \$38 ;
     end
+    if (rst) begin
+      \$139  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_mul_s0$138 ;
-    if (stall_adv16) begin
-      \$140  = mac_prod3_15;
+    \$140  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$140  = \$39 ;
     end
+    if (rst) begin
+      \$140  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_mul_s0$332 ;
-    if (stall_adv16) begin
-      \$141  = mac_dspout_s0;
+    \$141  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$141  = \$40 ;
+    end
+    if (rst) begin
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = mac_mul_valid_s0;
-    if (stall_adv16) begin
-      \$142  = mac_dspout_valid_s0;
+    \$142  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$142  = \$41 ;
     end
     if (rst) begin
       \$142  = 1'h0;
@@ -2407,865 +2236,127 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = mac_add0_s0;
-    if (stall_adv17) begin
-      \$143  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_add0_s0$143 ;
-    if (stall_adv17) begin
-      \$144  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_add0_s0$145 ;
-    if (stall_adv17) begin
-      \$145  = mac0_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_add0_s0$146 ;
-    if (stall_adv17) begin
-      \$146  = mac0_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_add0_s0$148 ;
-    if (stall_adv17) begin
-      \$147  = mac0_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_add0_s0$149 ;
-    if (stall_adv17) begin
-      \$148  = mac0_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_add0_s0$151 ;
-    if (stall_adv17) begin
-      \$149  = mac0_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_add0_s0$152 ;
-    if (stall_adv17) begin
-      \$150  = mac0_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_add0_s0$154 ;
-    if (stall_adv17) begin
-      \$151  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_add0_s0$155 ;
-    if (stall_adv17) begin
-      \$152  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_add0_s0$157 ;
-    if (stall_adv17) begin
-      \$153  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_add0_s0$158 ;
-    if (stall_adv17) begin
-      \$154  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_add0_s0$160 ;
-    if (stall_adv17) begin
-      \$155  = mac1_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_add0_s0$161 ;
-    if (stall_adv17) begin
-      \$156  = mac1_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_add0_s0$163 ;
-    if (stall_adv17) begin
-      \$157  = mac1_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_add0_s0$164 ;
-    if (stall_adv17) begin
-      \$158  = mac1_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_add0_s0$166 ;
-    if (stall_adv17) begin
-      \$159  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_add0_s0$167 ;
-    if (stall_adv17) begin
-      \$160  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_add0_s0$169 ;
-    if (stall_adv17) begin
-      \$161  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_add0_s0$170 ;
-    if (stall_adv17) begin
-      \$162  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_add0_s0$172 ;
-    if (stall_adv17) begin
-      \$163  = mac2_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_add0_s0$173 ;
-    if (stall_adv17) begin
-      \$164  = mac2_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_add0_s0$175 ;
-    if (stall_adv17) begin
-      \$165  = mac2_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_add0_s0$176 ;
-    if (stall_adv17) begin
-      \$166  = mac2_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_add0_s0$178 ;
-    if (stall_adv17) begin
-      \$167  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_add0_s0$179 ;
-    if (stall_adv17) begin
-      \$168  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_add0_s0$181 ;
-    if (stall_adv17) begin
-      \$169  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_add0_s0$182 ;
-    if (stall_adv17) begin
-      \$170  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_add0_s0$184 ;
-    if (stall_adv17) begin
-      \$171  = mac3_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_add0_s0$185 ;
-    if (stall_adv17) begin
-      \$172  = mac3_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_add0_s0$187 ;
-    if (stall_adv17) begin
-      \$173  = mac3_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_add0_s0$188 ;
-    if (stall_adv17) begin
-      \$174  = mac3_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_add0_s0$334 ;
-    if (stall_adv17) begin
-      \$175  = \mac_mul_s0$332 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = mac_add0_valid_s0;
-    if (stall_adv17) begin
-      \$176  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = mac_add1_s0;
-    if (stall_adv18) begin
-      \$177  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_add1_s0$193 ;
-    if (stall_adv18) begin
-      \$178  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_add1_s0$195 ;
-    if (stall_adv18) begin
-      \$179  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_add1_s0$196 ;
-    if (stall_adv18) begin
-      \$180  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_add1_s0$198 ;
-    if (stall_adv18) begin
-      \$181  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_add1_s0$199 ;
-    if (stall_adv18) begin
-      \$182  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_add1_s0$201 ;
-    if (stall_adv18) begin
-      \$183  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_add1_s0$202 ;
-    if (stall_adv18) begin
-      \$184  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_add1_s0$204 ;
-    if (stall_adv18) begin
-      \$185  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_add1_s0$205 ;
-    if (stall_adv18) begin
-      \$186  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_add1_s0$207 ;
-    if (stall_adv18) begin
-      \$187  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_add1_s0$208 ;
-    if (stall_adv18) begin
-      \$188  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_add1_s0$210 ;
-    if (stall_adv18) begin
-      \$189  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_add1_s0$211 ;
-    if (stall_adv18) begin
-      \$190  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_add1_s0$213 ;
-    if (stall_adv18) begin
-      \$191  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_add1_s0$214 ;
-    if (stall_adv18) begin
-      \$192  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_add1_s0$336 ;
-    if (stall_adv18) begin
-      \$193  = \mac_add0_s0$334 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = mac_add1_valid_s0;
-    if (stall_adv18) begin
-      \$194  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = mac_add2_s0;
-    if (stall_adv19) begin
-      \$195  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_add2_s0$219 ;
-    if (stall_adv19) begin
-      \$196  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_add2_s0$221 ;
-    if (stall_adv19) begin
-      \$197  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_add2_s0$222 ;
-    if (stall_adv19) begin
-      \$198  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_add2_s0$224 ;
-    if (stall_adv19) begin
-      \$199  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_add2_s0$225 ;
-    if (stall_adv19) begin
-      \$200  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_add2_s0$227 ;
-    if (stall_adv19) begin
-      \$201  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_add2_s0$228 ;
-    if (stall_adv19) begin
-      \$202  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_add2_s0$338 ;
-    if (stall_adv19) begin
-      \$203  = \mac_add1_s0$336 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = mac_add2_valid_s0;
-    if (stall_adv19) begin
-      \$204  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = mac_add3_s0;
-    if (stall_adv20) begin
-      \$205  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_add3_s0$252 ;
-    if (stall_adv20) begin
-      \$206  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_add3_s0$255 ;
-    if (stall_adv20) begin
-      \$207  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_add3_s0$258 ;
-    if (stall_adv20) begin
-      \$208  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_add3_s0$340 ;
-    if (stall_adv20) begin
-      \$209  = \mac_add2_s0$338 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = mac_add3_valid_s0;
-    if (stall_adv20) begin
-      \$210  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = o__valid;
-    if (i__ready) begin
-      \$211  = \$35 ;
-    end
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$212  = \$36 ;
-    end
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$213  = \$37 ;
-    end
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$214  = \$38 ;
-    end
-    if (rst) begin
-      \$214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$215  = \$39 ;
-    end
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$216  = \$40 ;
-    end
-    if (rst) begin
-      \$216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$217  = \$41 ;
-    end
-    if (rst) begin
-      \$217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$218  = \$42 ;
-    end
-    if (rst) begin
-      \$218  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$219  = \$43 ;
-    end
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$220  = \$44 ;
-    end
-    if (rst) begin
-      \$220  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$221  = \$45 ;
-    end
-    if (rst) begin
-      \$221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$222  = \$46 ;
-    end
-    if (rst) begin
-      \$222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$223  = \$47 ;
-    end
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$224  = \$48 ;
-    end
-    if (rst) begin
-      \$224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$225  = \$49 ;
-    end
-    if (rst) begin
-      \$225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$226  = \$50 ;
-    end
-    if (rst) begin
-      \$226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = stall_adv15_valid;
+    \$143  = stall_adv15_valid;
     if (stall_adv15) begin
-      \$227  = \$51 ;
+      \$143  = \$42 ;
     end
     if (rst) begin
-      \$227  = 1'h0;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = stall_adv16_valid;
+    \$144  = stall_adv16_valid;
     if (stall_adv16) begin
-      \$228  = \$52 ;
+      \$144  = \$43 ;
     end
     if (rst) begin
-      \$228  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = stall_adv17_valid;
+    \$145  = stall_adv17_valid;
     if (stall_adv17) begin
-      \$229  = \$53 ;
+      \$145  = \$44 ;
     end
     if (rst) begin
-      \$229  = 1'h0;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = stall_adv18_valid;
+    \$146  = stall_adv18_valid;
     if (stall_adv18) begin
-      \$230  = \$54 ;
+      \$146  = \$45 ;
     end
     if (rst) begin
-      \$230  = 1'h0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = stall_adv19_valid;
+    \$147  = stall_adv19_valid;
     if (stall_adv19) begin
-      \$231  = \$55 ;
+      \$147  = \$46 ;
     end
     if (rst) begin
-      \$231  = 1'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$232  = \$56 ;
+    \$148  = mac_acc0;
+    if (\$47 ) begin
+      \$148  = \$48 ;
     end
     if (rst) begin
-      \$232  = 1'h0;
+      \$148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$233  = \$57 ;
+    \$149  = mac_acc0_out;
+    if (stall_adv13) begin
+      \$149  = \$22 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = mac_acc1;
+    if (\$49 ) begin
+      \$150  = \$50 ;
     end
     if (rst) begin
-      \$233  = 1'h0;
+      \$150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$234  = \$58 ;
+    \$151  = mac_acc1_out;
+    if (stall_adv15) begin
+      \$151  = \$23 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = mac_acc2;
+    if (\$51 ) begin
+      \$152  = \$52 ;
     end
     if (rst) begin
-      \$234  = 1'h0;
+      \$152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$235  = \$59 ;
+    \$153  = mac_acc2_out;
+    if (stall_adv17) begin
+      \$153  = \$24 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = mac_acc3;
+    if (\$53 ) begin
+      \$154  = \$54 ;
     end
     if (rst) begin
-      \$235  = 1'h0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$236  = \$60 ;
-    end
-    if (rst) begin
-      \$236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$237  = \$61 ;
-    end
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$238  = \$62 ;
-    end
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$239  = \$63 ;
-    end
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$240  = \$64 ;
-    end
-    if (rst) begin
-      \$240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = mac_acc0;
-    if (\$65 ) begin
-      \$241  = \$66 ;
-    end
-    if (rst) begin
-      \$241  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = mac_acc0_out;
-    if (stall_adv22) begin
-      \$242  = \$31 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = mac_acc1;
-    if (\$67 ) begin
-      \$243  = \$68 ;
-    end
-    if (rst) begin
-      \$243  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = mac_acc1_out;
-    if (stall_adv24) begin
-      \$244  = \$32 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = mac_acc2;
-    if (\$69 ) begin
-      \$245  = \$70 ;
-    end
-    if (rst) begin
-      \$245  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = mac_acc2_out;
-    if (stall_adv26) begin
-      \$246  = \$33 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = mac_acc3;
-    if (\$71 ) begin
-      \$247  = \$72 ;
-    end
-    if (rst) begin
-      \$247  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = mac_acc3_out;
-    if (stall_adv28) begin
-      \$248  = \$34 [31:0];
+    \$155  = mac_acc3_out;
+    if (stall_adv19) begin
+      \$155  = \$25 [31:0];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$31 [31:0];
-  assign mac_acc1_next = \$32 [31:0];
-  assign mac_acc2_next = \$33 [31:0];
-  assign mac_acc3_next = \$34 [31:0];
+  assign mac_acc0_next = \$22 [31:0];
+  assign mac_acc1_next = \$23 [31:0];
+  assign mac_acc2_next = \$24 [31:0];
+  assign mac_acc3_next = \$25 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

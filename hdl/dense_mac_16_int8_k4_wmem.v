@@ -34,14 +34,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [31:0] \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [31:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [31:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
+  wire [31:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -54,14 +54,14 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [31:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [31:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
-  wire [31:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [31:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
@@ -131,27 +131,27 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  reg [5:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [7:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [7:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [7:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  reg [5:0] \$231 ;
+  reg \$230 ;
+  reg \$231 ;
   reg [7:0] \$232 ;
   reg [7:0] \$233 ;
   reg [7:0] \$234 ;
@@ -189,8 +189,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$263 ;
   reg [7:0] \$264 ;
   reg [7:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
   reg [7:0] \$268 ;
   reg [7:0] \$269 ;
   wire \$27 ;
@@ -261,283 +261,190 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$328 ;
   reg [7:0] \$329 ;
   wire \$33 ;
-  reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
   wire \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg \$348 ;
-  reg \$349 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg [15:0] \$354 ;
-  reg [15:0] \$355 ;
-  reg [15:0] \$356 ;
-  reg [15:0] \$357 ;
-  reg [15:0] \$358 ;
-  reg [15:0] \$359 ;
+  reg [16:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire \$36 ;
-  reg [15:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg [15:0] \$362 ;
-  reg [15:0] \$363 ;
-  reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [15:0] \$369 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [16:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
-  reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [15:0] \$375 ;
-  reg [15:0] \$376 ;
-  reg [15:0] \$377 ;
-  reg [15:0] \$378 ;
-  reg [15:0] \$379 ;
+  reg [17:0] \$370 ;
+  reg [17:0] \$371 ;
+  reg [17:0] \$372 ;
+  reg [17:0] \$373 ;
+  reg [17:0] \$374 ;
+  reg [17:0] \$375 ;
+  reg [17:0] \$376 ;
+  reg [17:0] \$377 ;
+  reg [17:0] \$378 ;
+  reg [17:0] \$379 ;
   wire \$38 ;
-  reg [15:0] \$380 ;
-  reg [15:0] \$381 ;
-  reg [15:0] \$382 ;
-  reg [15:0] \$383 ;
-  reg [15:0] \$384 ;
-  reg [15:0] \$385 ;
-  reg [15:0] \$386 ;
-  reg [15:0] \$387 ;
-  reg [15:0] \$388 ;
-  reg [15:0] \$389 ;
+  reg [17:0] \$380 ;
+  reg [17:0] \$381 ;
+  reg [17:0] \$382 ;
+  reg [17:0] \$383 ;
+  reg [17:0] \$384 ;
+  reg [17:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg [18:0] \$388 ;
+  reg [18:0] \$389 ;
   wire \$39 ;
-  reg [15:0] \$390 ;
-  reg [15:0] \$391 ;
-  reg [15:0] \$392 ;
-  reg [15:0] \$393 ;
-  reg [15:0] \$394 ;
-  reg [15:0] \$395 ;
-  reg [15:0] \$396 ;
-  reg [15:0] \$397 ;
-  reg [15:0] \$398 ;
-  reg [15:0] \$399 ;
+  reg [18:0] \$390 ;
+  reg [18:0] \$391 ;
+  reg [18:0] \$392 ;
+  reg [18:0] \$393 ;
+  reg [18:0] \$394 ;
+  reg [18:0] \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [19:0] \$398 ;
+  reg [19:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg [15:0] \$400 ;
-  reg [15:0] \$401 ;
-  reg [15:0] \$402 ;
-  reg [15:0] \$403 ;
-  reg [15:0] \$404 ;
-  reg [15:0] \$405 ;
-  reg [15:0] \$406 ;
-  reg [15:0] \$407 ;
-  reg [15:0] \$408 ;
-  reg [15:0] \$409 ;
+  reg [19:0] \$400 ;
+  reg [19:0] \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
-  reg [15:0] \$410 ;
-  reg [15:0] \$411 ;
-  reg [15:0] \$412 ;
-  reg [15:0] \$413 ;
-  reg [15:0] \$414 ;
-  reg [15:0] \$415 ;
-  reg [15:0] \$416 ;
-  reg [15:0] \$417 ;
+  reg \$410 ;
+  reg \$411 ;
+  reg \$412 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg \$417 ;
   reg \$418 ;
   reg \$419 ;
   wire \$42 ;
-  reg [16:0] \$420 ;
-  reg [16:0] \$421 ;
-  reg [16:0] \$422 ;
-  reg [16:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [16:0] \$426 ;
-  reg [16:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [16:0] \$429 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg \$424 ;
+  reg \$425 ;
+  reg \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
   wire \$43 ;
-  reg [16:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [16:0] \$432 ;
-  reg [16:0] \$433 ;
-  reg [16:0] \$434 ;
-  reg [16:0] \$435 ;
-  reg [16:0] \$436 ;
-  reg [16:0] \$437 ;
-  reg [16:0] \$438 ;
-  reg [16:0] \$439 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg \$434 ;
+  reg \$435 ;
+  reg \$436 ;
+  reg \$437 ;
+  reg \$438 ;
+  reg \$439 ;
   wire \$44 ;
-  reg [16:0] \$440 ;
-  reg [16:0] \$441 ;
-  reg [16:0] \$442 ;
-  reg [16:0] \$443 ;
-  reg [16:0] \$444 ;
-  reg [16:0] \$445 ;
-  reg [16:0] \$446 ;
-  reg [16:0] \$447 ;
-  reg [16:0] \$448 ;
-  reg [16:0] \$449 ;
+  reg \$440 ;
+  reg \$441 ;
+  reg \$442 ;
+  reg \$443 ;
+  reg \$444 ;
+  reg \$445 ;
+  reg \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire \$45 ;
-  reg [16:0] \$450 ;
-  reg [16:0] \$451 ;
+  reg \$450 ;
+  reg \$451 ;
   reg \$452 ;
   reg \$453 ;
-  reg [17:0] \$454 ;
-  reg [17:0] \$455 ;
-  reg [17:0] \$456 ;
-  reg [17:0] \$457 ;
-  reg [17:0] \$458 ;
-  reg [17:0] \$459 ;
+  reg \$454 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg \$459 ;
   wire \$46 ;
-  reg [17:0] \$460 ;
-  reg [17:0] \$461 ;
-  reg [17:0] \$462 ;
-  reg [17:0] \$463 ;
-  reg [17:0] \$464 ;
-  reg [17:0] \$465 ;
-  reg [17:0] \$466 ;
-  reg [17:0] \$467 ;
-  reg [17:0] \$468 ;
-  reg [17:0] \$469 ;
+  reg [31:0] \$460 ;
+  reg [31:0] \$461 ;
+  reg [31:0] \$462 ;
+  reg [31:0] \$463 ;
+  reg [31:0] \$464 ;
+  reg [31:0] \$465 ;
+  reg [31:0] \$466 ;
+  reg [31:0] \$467 ;
   wire \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg [18:0] \$472 ;
-  reg [18:0] \$473 ;
-  reg [18:0] \$474 ;
-  reg [18:0] \$475 ;
-  reg [18:0] \$476 ;
-  reg [18:0] \$477 ;
-  reg [18:0] \$478 ;
-  reg [18:0] \$479 ;
   wire \$48 ;
-  reg \$480 ;
-  reg \$481 ;
-  reg [19:0] \$482 ;
-  reg [19:0] \$483 ;
-  reg [19:0] \$484 ;
-  reg [19:0] \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg \$539 ;
   wire \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg \$552 ;
-  reg [31:0] \$553 ;
-  reg [31:0] \$554 ;
-  reg [31:0] \$555 ;
-  reg [31:0] \$556 ;
-  reg [31:0] \$557 ;
-  reg [31:0] \$558 ;
-  reg [31:0] \$559 ;
   wire \$56 ;
-  reg [31:0] \$560 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [32:0] \$57 ;
+  wire [32:0] \$58 ;
+  wire [32:0] \$59 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [32:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [32:0] \$66 ;
-  wire [32:0] \$67 ;
-  wire [32:0] \$68 ;
-  wire [32:0] \$69 ;
+  wire [6:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [6:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
@@ -734,6 +641,18 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$195  = 17'h00000;
+  reg [16:0] \mac_add0_s0$197  = 17'h00000;
+  reg [16:0] \mac_add0_s0$198  = 17'h00000;
+  reg [16:0] \mac_add0_s0$200  = 17'h00000;
+  reg [16:0] \mac_add0_s0$201  = 17'h00000;
+  reg [16:0] \mac_add0_s0$203  = 17'h00000;
+  reg [16:0] \mac_add0_s0$204  = 17'h00000;
+  reg [16:0] \mac_add0_s0$206  = 17'h00000;
+  reg [16:0] \mac_add0_s0$207  = 17'h00000;
+  reg [16:0] \mac_add0_s0$209  = 17'h00000;
+  reg [16:0] \mac_add0_s0$210  = 17'h00000;
+  reg [16:0] \mac_add0_s0$212  = 17'h00000;
   reg [16:0] \mac_add0_s0$213  = 17'h00000;
   reg [16:0] \mac_add0_s0$215  = 17'h00000;
   reg [16:0] \mac_add0_s0$216  = 17'h00000;
@@ -753,143 +672,74 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [16:0] \mac_add0_s0$237  = 17'h00000;
   reg [16:0] \mac_add0_s0$239  = 17'h00000;
   reg [16:0] \mac_add0_s0$240  = 17'h00000;
-  reg [16:0] \mac_add0_s0$242  = 17'h00000;
-  reg [16:0] \mac_add0_s0$243  = 17'h00000;
-  reg [16:0] \mac_add0_s0$245  = 17'h00000;
-  reg [16:0] \mac_add0_s0$246  = 17'h00000;
-  reg [16:0] \mac_add0_s0$248  = 17'h00000;
-  reg [16:0] \mac_add0_s0$249  = 17'h00000;
-  reg [16:0] \mac_add0_s0$251  = 17'h00000;
-  reg [16:0] \mac_add0_s0$252  = 17'h00000;
-  reg [16:0] \mac_add0_s0$254  = 17'h00000;
-  reg [16:0] \mac_add0_s0$255  = 17'h00000;
-  reg [16:0] \mac_add0_s0$257  = 17'h00000;
-  reg [16:0] \mac_add0_s0$258  = 17'h00000;
-  reg \mac_add0_s0$539  = 1'h0;
+  reg \mac_add0_s0$455  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$245  = 18'h00000;
+  reg [17:0] \mac_add1_s0$247  = 18'h00000;
+  reg [17:0] \mac_add1_s0$248  = 18'h00000;
+  reg [17:0] \mac_add1_s0$250  = 18'h00000;
+  reg [17:0] \mac_add1_s0$251  = 18'h00000;
+  reg [17:0] \mac_add1_s0$253  = 18'h00000;
+  reg [17:0] \mac_add1_s0$254  = 18'h00000;
+  reg [17:0] \mac_add1_s0$256  = 18'h00000;
+  reg [17:0] \mac_add1_s0$257  = 18'h00000;
+  reg [17:0] \mac_add1_s0$259  = 18'h00000;
+  reg [17:0] \mac_add1_s0$260  = 18'h00000;
+  reg [17:0] \mac_add1_s0$262  = 18'h00000;
   reg [17:0] \mac_add1_s0$263  = 18'h00000;
   reg [17:0] \mac_add1_s0$265  = 18'h00000;
   reg [17:0] \mac_add1_s0$266  = 18'h00000;
-  reg [17:0] \mac_add1_s0$268  = 18'h00000;
-  reg [17:0] \mac_add1_s0$269  = 18'h00000;
-  reg [17:0] \mac_add1_s0$271  = 18'h00000;
-  reg [17:0] \mac_add1_s0$272  = 18'h00000;
-  reg [17:0] \mac_add1_s0$274  = 18'h00000;
-  reg [17:0] \mac_add1_s0$275  = 18'h00000;
-  reg [17:0] \mac_add1_s0$277  = 18'h00000;
-  reg [17:0] \mac_add1_s0$278  = 18'h00000;
-  reg [17:0] \mac_add1_s0$280  = 18'h00000;
-  reg [17:0] \mac_add1_s0$281  = 18'h00000;
-  reg [17:0] \mac_add1_s0$283  = 18'h00000;
-  reg [17:0] \mac_add1_s0$284  = 18'h00000;
-  reg \mac_add1_s0$541  = 1'h0;
+  reg \mac_add1_s0$457  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$289  = 19'h00000;
-  reg [18:0] \mac_add2_s0$291  = 19'h00000;
-  reg [18:0] \mac_add2_s0$292  = 19'h00000;
-  reg [18:0] \mac_add2_s0$294  = 19'h00000;
-  reg [18:0] \mac_add2_s0$295  = 19'h00000;
-  reg [18:0] \mac_add2_s0$297  = 19'h00000;
-  reg [18:0] \mac_add2_s0$298  = 19'h00000;
-  reg \mac_add2_s0$543  = 1'h0;
+  reg [18:0] \mac_add2_s0$271  = 19'h00000;
+  reg [18:0] \mac_add2_s0$273  = 19'h00000;
+  reg [18:0] \mac_add2_s0$274  = 19'h00000;
+  reg [18:0] \mac_add2_s0$276  = 19'h00000;
+  reg [18:0] \mac_add2_s0$277  = 19'h00000;
+  reg [18:0] \mac_add2_s0$279  = 19'h00000;
+  reg [18:0] \mac_add2_s0$280  = 19'h00000;
+  reg \mac_add2_s0$459  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$322  = 20'h00000;
-  reg [19:0] \mac_add3_s0$325  = 20'h00000;
-  reg [19:0] \mac_add3_s0$328  = 20'h00000;
-  reg \mac_add3_s0$545  = 1'h0;
+  reg [19:0] \mac_add3_s0$304  = 20'h00000;
+  reg [19:0] \mac_add3_s0$307  = 20'h00000;
+  reg [19:0] \mac_add3_s0$310  = 20'h00000;
+  reg \mac_add3_s0$461  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
   reg mac_dspout_valid_s0 = 1'h0;
   reg [5:0] mac_group = 6'h00;
-  reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$115  = 16'h0000;
-  reg [15:0] \mac_mul_s0$117  = 16'h0000;
-  reg [15:0] \mac_mul_s0$118  = 16'h0000;
-  reg [15:0] \mac_mul_s0$120  = 16'h0000;
-  reg [15:0] \mac_mul_s0$121  = 16'h0000;
-  reg [15:0] \mac_mul_s0$123  = 16'h0000;
-  reg [15:0] \mac_mul_s0$124  = 16'h0000;
-  reg [15:0] \mac_mul_s0$126  = 16'h0000;
-  reg [15:0] \mac_mul_s0$127  = 16'h0000;
-  reg [15:0] \mac_mul_s0$129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$130  = 16'h0000;
-  reg [15:0] \mac_mul_s0$132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$133  = 16'h0000;
-  reg [15:0] \mac_mul_s0$135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$136  = 16'h0000;
-  reg [15:0] \mac_mul_s0$138  = 16'h0000;
-  reg [15:0] \mac_mul_s0$139  = 16'h0000;
-  reg [15:0] \mac_mul_s0$141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$142  = 16'h0000;
-  reg [15:0] \mac_mul_s0$144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$145  = 16'h0000;
-  reg [15:0] \mac_mul_s0$147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$148  = 16'h0000;
-  reg [15:0] \mac_mul_s0$150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$151  = 16'h0000;
-  reg [15:0] \mac_mul_s0$153  = 16'h0000;
-  reg [15:0] \mac_mul_s0$154  = 16'h0000;
-  reg [15:0] \mac_mul_s0$156  = 16'h0000;
-  reg [15:0] \mac_mul_s0$157  = 16'h0000;
-  reg [15:0] \mac_mul_s0$159  = 16'h0000;
-  reg [15:0] \mac_mul_s0$160  = 16'h0000;
-  reg [15:0] \mac_mul_s0$162  = 16'h0000;
-  reg [15:0] \mac_mul_s0$163  = 16'h0000;
-  reg [15:0] \mac_mul_s0$165  = 16'h0000;
-  reg [15:0] \mac_mul_s0$166  = 16'h0000;
-  reg [15:0] \mac_mul_s0$168  = 16'h0000;
-  reg [15:0] \mac_mul_s0$169  = 16'h0000;
-  reg [15:0] \mac_mul_s0$171  = 16'h0000;
-  reg [15:0] \mac_mul_s0$172  = 16'h0000;
-  reg [15:0] \mac_mul_s0$174  = 16'h0000;
-  reg [15:0] \mac_mul_s0$175  = 16'h0000;
-  reg [15:0] \mac_mul_s0$177  = 16'h0000;
-  reg [15:0] \mac_mul_s0$178  = 16'h0000;
-  reg [15:0] \mac_mul_s0$180  = 16'h0000;
-  reg [15:0] \mac_mul_s0$181  = 16'h0000;
-  reg [15:0] \mac_mul_s0$183  = 16'h0000;
-  reg [15:0] \mac_mul_s0$184  = 16'h0000;
-  reg [15:0] \mac_mul_s0$186  = 16'h0000;
-  reg [15:0] \mac_mul_s0$187  = 16'h0000;
-  reg [15:0] \mac_mul_s0$189  = 16'h0000;
-  reg [15:0] \mac_mul_s0$190  = 16'h0000;
-  reg [15:0] \mac_mul_s0$192  = 16'h0000;
-  reg [15:0] \mac_mul_s0$193  = 16'h0000;
-  reg [15:0] \mac_mul_s0$195  = 16'h0000;
-  reg [15:0] \mac_mul_s0$196  = 16'h0000;
-  reg [15:0] \mac_mul_s0$198  = 16'h0000;
-  reg [15:0] \mac_mul_s0$199  = 16'h0000;
-  reg [15:0] \mac_mul_s0$201  = 16'h0000;
-  reg [15:0] \mac_mul_s0$202  = 16'h0000;
-  reg [15:0] \mac_mul_s0$204  = 16'h0000;
-  reg [15:0] \mac_mul_s0$205  = 16'h0000;
-  reg [15:0] \mac_mul_s0$207  = 16'h0000;
-  reg [15:0] \mac_mul_s0$208  = 16'h0000;
-  reg \mac_mul_s0$537  = 1'h0;
-  reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$372  = 8'h00;
+  reg [7:0] \mac_pre_s0$354  = 8'h00;
+  reg [7:0] \mac_pre_s0$355  = 8'h00;
+  reg [7:0] \mac_pre_s0$356  = 8'h00;
+  reg [7:0] \mac_pre_s0$357  = 8'h00;
+  reg [7:0] \mac_pre_s0$358  = 8'h00;
+  reg [7:0] \mac_pre_s0$359  = 8'h00;
+  reg [7:0] \mac_pre_s0$360  = 8'h00;
+  reg [7:0] \mac_pre_s0$361  = 8'h00;
+  reg [7:0] \mac_pre_s0$362  = 8'h00;
+  reg [7:0] \mac_pre_s0$363  = 8'h00;
+  reg [7:0] \mac_pre_s0$364  = 8'h00;
+  reg [7:0] \mac_pre_s0$365  = 8'h00;
+  reg [7:0] \mac_pre_s0$366  = 8'h00;
+  reg [7:0] \mac_pre_s0$367  = 8'h00;
+  reg [7:0] \mac_pre_s0$368  = 8'h00;
+  reg [7:0] \mac_pre_s0$369  = 8'h00;
+  reg [7:0] \mac_pre_s0$371  = 8'h00;
   reg [7:0] \mac_pre_s0$373  = 8'h00;
-  reg [7:0] \mac_pre_s0$374  = 8'h00;
   reg [7:0] \mac_pre_s0$375  = 8'h00;
-  reg [7:0] \mac_pre_s0$376  = 8'h00;
   reg [7:0] \mac_pre_s0$377  = 8'h00;
-  reg [7:0] \mac_pre_s0$378  = 8'h00;
   reg [7:0] \mac_pre_s0$379  = 8'h00;
-  reg [7:0] \mac_pre_s0$380  = 8'h00;
   reg [7:0] \mac_pre_s0$381  = 8'h00;
-  reg [7:0] \mac_pre_s0$382  = 8'h00;
   reg [7:0] \mac_pre_s0$383  = 8'h00;
-  reg [7:0] \mac_pre_s0$384  = 8'h00;
   reg [7:0] \mac_pre_s0$385  = 8'h00;
-  reg [7:0] \mac_pre_s0$386  = 8'h00;
   reg [7:0] \mac_pre_s0$387  = 8'h00;
   reg [7:0] \mac_pre_s0$389  = 8'h00;
   reg [7:0] \mac_pre_s0$391  = 8'h00;
@@ -898,14 +748,23 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_pre_s0$397  = 8'h00;
   reg [7:0] \mac_pre_s0$399  = 8'h00;
   reg [7:0] \mac_pre_s0$401  = 8'h00;
+  reg [7:0] \mac_pre_s0$402  = 8'h00;
   reg [7:0] \mac_pre_s0$403  = 8'h00;
+  reg [7:0] \mac_pre_s0$404  = 8'h00;
   reg [7:0] \mac_pre_s0$405  = 8'h00;
+  reg [7:0] \mac_pre_s0$406  = 8'h00;
   reg [7:0] \mac_pre_s0$407  = 8'h00;
+  reg [7:0] \mac_pre_s0$408  = 8'h00;
   reg [7:0] \mac_pre_s0$409  = 8'h00;
+  reg [7:0] \mac_pre_s0$410  = 8'h00;
   reg [7:0] \mac_pre_s0$411  = 8'h00;
+  reg [7:0] \mac_pre_s0$412  = 8'h00;
   reg [7:0] \mac_pre_s0$413  = 8'h00;
+  reg [7:0] \mac_pre_s0$414  = 8'h00;
   reg [7:0] \mac_pre_s0$415  = 8'h00;
+  reg [7:0] \mac_pre_s0$416  = 8'h00;
   reg [7:0] \mac_pre_s0$417  = 8'h00;
+  reg [7:0] \mac_pre_s0$418  = 8'h00;
   reg [7:0] \mac_pre_s0$419  = 8'h00;
   reg [7:0] \mac_pre_s0$420  = 8'h00;
   reg [7:0] \mac_pre_s0$421  = 8'h00;
@@ -936,25 +795,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_pre_s0$446  = 8'h00;
   reg [7:0] \mac_pre_s0$447  = 8'h00;
   reg [7:0] \mac_pre_s0$448  = 8'h00;
-  reg [7:0] \mac_pre_s0$449  = 8'h00;
-  reg [7:0] \mac_pre_s0$450  = 8'h00;
-  reg [7:0] \mac_pre_s0$451  = 8'h00;
-  reg [7:0] \mac_pre_s0$452  = 8'h00;
-  reg [7:0] \mac_pre_s0$453  = 8'h00;
-  reg [7:0] \mac_pre_s0$454  = 8'h00;
-  reg [7:0] \mac_pre_s0$455  = 8'h00;
-  reg [7:0] \mac_pre_s0$456  = 8'h00;
-  reg [7:0] \mac_pre_s0$457  = 8'h00;
-  reg [7:0] \mac_pre_s0$458  = 8'h00;
-  reg [7:0] \mac_pre_s0$459  = 8'h00;
-  reg [7:0] \mac_pre_s0$460  = 8'h00;
-  reg [7:0] \mac_pre_s0$461  = 8'h00;
-  reg [7:0] \mac_pre_s0$462  = 8'h00;
-  reg [7:0] \mac_pre_s0$463  = 8'h00;
-  reg [7:0] \mac_pre_s0$464  = 8'h00;
-  reg [7:0] \mac_pre_s0$465  = 8'h00;
-  reg [7:0] \mac_pre_s0$466  = 8'h00;
-  reg \mac_pre_s0$467  = 1'h0;
+  reg \mac_pre_s0$449  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -1021,40 +862,40 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$354  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$355  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$356  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$357  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$358  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$359  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$360  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$361  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$362  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$363  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$364  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$365  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$366  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$367  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$368  = 8'h00;
-  reg \mac_rdreg_s0$369  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$336  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$337  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$338  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$339  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$340  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$341  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$342  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$343  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$344  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$345  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$346  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$347  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$348  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$349  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$350  = 8'h00;
+  reg \mac_rdreg_s0$351  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$336  = 8'h00;
-  reg [7:0] \mac_read_s0$337  = 8'h00;
-  reg [7:0] \mac_read_s0$338  = 8'h00;
-  reg [7:0] \mac_read_s0$339  = 8'h00;
-  reg [7:0] \mac_read_s0$340  = 8'h00;
-  reg [7:0] \mac_read_s0$341  = 8'h00;
-  reg [7:0] \mac_read_s0$342  = 8'h00;
-  reg [7:0] \mac_read_s0$343  = 8'h00;
-  reg [7:0] \mac_read_s0$344  = 8'h00;
-  reg [7:0] \mac_read_s0$345  = 8'h00;
-  reg [7:0] \mac_read_s0$346  = 8'h00;
-  reg [7:0] \mac_read_s0$347  = 8'h00;
-  reg [7:0] \mac_read_s0$348  = 8'h00;
-  reg [7:0] \mac_read_s0$349  = 8'h00;
-  reg [7:0] \mac_read_s0$350  = 8'h00;
-  reg \mac_read_s0$351  = 1'h0;
+  reg [7:0] \mac_read_s0$318  = 8'h00;
+  reg [7:0] \mac_read_s0$319  = 8'h00;
+  reg [7:0] \mac_read_s0$320  = 8'h00;
+  reg [7:0] \mac_read_s0$321  = 8'h00;
+  reg [7:0] \mac_read_s0$322  = 8'h00;
+  reg [7:0] \mac_read_s0$323  = 8'h00;
+  reg [7:0] \mac_read_s0$324  = 8'h00;
+  reg [7:0] \mac_read_s0$325  = 8'h00;
+  reg [7:0] \mac_read_s0$326  = 8'h00;
+  reg [7:0] \mac_read_s0$327  = 8'h00;
+  reg [7:0] \mac_read_s0$328  = 8'h00;
+  reg [7:0] \mac_read_s0$329  = 8'h00;
+  reg [7:0] \mac_read_s0$330  = 8'h00;
+  reg [7:0] \mac_read_s0$331  = 8'h00;
+  reg [7:0] \mac_read_s0$332  = 8'h00;
+  reg \mac_read_s0$333  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -1170,26 +1011,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg stall_adv53_valid = 1'h0;
   wire stall_adv54;
   reg stall_adv54_valid = 1'h0;
-  wire stall_adv55;
-  reg stall_adv55_valid = 1'h0;
-  wire stall_adv56;
-  reg stall_adv56_valid = 1'h0;
-  wire stall_adv57;
-  reg stall_adv57_valid = 1'h0;
-  wire stall_adv58;
-  reg stall_adv58_valid = 1'h0;
-  wire stall_adv59;
-  reg stall_adv59_valid = 1'h0;
   reg stall_adv5_valid = 1'h0;
   wire stall_adv6;
-  wire stall_adv60;
-  reg stall_adv60_valid = 1'h0;
-  wire stall_adv61;
-  reg stall_adv61_valid = 1'h0;
-  wire stall_adv62;
-  reg stall_adv62_valid = 1'h0;
-  wire stall_adv63;
-  reg stall_adv63_valid = 1'h0;
   reg stall_adv6_valid = 1'h0;
   wire stall_adv7;
   reg stall_adv7_valid = 1'h0;
@@ -1278,90 +1101,6 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] \wbank9_q[2] ;
   wire [7:0] \wbank9_q[3] ;
   always @(posedge clk)
-    \mac_pre_s0$375  <= \$272 ;
-  always @(posedge clk)
-    \mac_pre_s0$376  <= \$273 ;
-  always @(posedge clk)
-    \mac_pre_s0$377  <= \$274 ;
-  always @(posedge clk)
-    \mac_pre_s0$378  <= \$275 ;
-  always @(posedge clk)
-    \mac_pre_s0$379  <= \$276 ;
-  always @(posedge clk)
-    \mac_pre_s0$380  <= \$277 ;
-  always @(posedge clk)
-    \mac_pre_s0$381  <= \$278 ;
-  always @(posedge clk)
-    \mac_pre_s0$382  <= \$279 ;
-  always @(posedge clk)
-    \mac_pre_s0$383  <= \$280 ;
-  always @(posedge clk)
-    \mac_pre_s0$384  <= \$281 ;
-  always @(posedge clk)
-    \mac_pre_s0$385  <= \$282 ;
-  always @(posedge clk)
-    \mac_pre_s0$386  <= \$283 ;
-  always @(posedge clk)
-    \mac_pre_s0$387  <= \$284 ;
-  always @(posedge clk)
-    \mac_pre_s0$389  <= \$285 ;
-  always @(posedge clk)
-    \mac_pre_s0$391  <= \$286 ;
-  always @(posedge clk)
-    \mac_pre_s0$393  <= \$287 ;
-  always @(posedge clk)
-    \mac_pre_s0$395  <= \$288 ;
-  always @(posedge clk)
-    \mac_pre_s0$397  <= \$289 ;
-  always @(posedge clk)
-    \mac_pre_s0$399  <= \$290 ;
-  always @(posedge clk)
-    \mac_pre_s0$401  <= \$291 ;
-  always @(posedge clk)
-    \mac_pre_s0$403  <= \$292 ;
-  always @(posedge clk)
-    \mac_pre_s0$405  <= \$293 ;
-  always @(posedge clk)
-    \mac_pre_s0$407  <= \$294 ;
-  always @(posedge clk)
-    \mac_pre_s0$409  <= \$295 ;
-  always @(posedge clk)
-    \mac_pre_s0$411  <= \$296 ;
-  always @(posedge clk)
-    \mac_pre_s0$413  <= \$297 ;
-  always @(posedge clk)
-    \mac_pre_s0$415  <= \$298 ;
-  always @(posedge clk)
-    \mac_pre_s0$417  <= \$299 ;
-  always @(posedge clk)
-    \mac_pre_s0$419  <= \$300 ;
-  always @(posedge clk)
-    \mac_pre_s0$420  <= \$301 ;
-  always @(posedge clk)
-    \mac_pre_s0$421  <= \$302 ;
-  always @(posedge clk)
-    \mac_pre_s0$422  <= \$303 ;
-  always @(posedge clk)
-    \mac_pre_s0$423  <= \$304 ;
-  always @(posedge clk)
-    \mac_pre_s0$424  <= \$305 ;
-  always @(posedge clk)
-    \mac_pre_s0$425  <= \$306 ;
-  always @(posedge clk)
-    \mac_pre_s0$426  <= \$307 ;
-  always @(posedge clk)
-    \mac_pre_s0$427  <= \$308 ;
-  always @(posedge clk)
-    \mac_pre_s0$428  <= \$309 ;
-  always @(posedge clk)
-    \mac_pre_s0$429  <= \$310 ;
-  always @(posedge clk)
-    \mac_pre_s0$430  <= \$311 ;
-  always @(posedge clk)
-    \mac_pre_s0$431  <= \$312 ;
-  always @(posedge clk)
-    \mac_pre_s0$432  <= \$313 ;
-  always @(posedge clk)
     \mac_pre_s0$433  <= \$314 ;
   always @(posedge clk)
     \mac_pre_s0$434  <= \$315 ;
@@ -1396,465 +1135,279 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \mac_pre_s0$449  <= \$330 ;
   always @(posedge clk)
-    \mac_pre_s0$450  <= \$331 ;
+    mac_pre_valid_s0 <= \$331 ;
   always @(posedge clk)
-    \mac_pre_s0$451  <= \$332 ;
+    mac_dspin_s0 <= \$332 ;
   always @(posedge clk)
-    \mac_pre_s0$452  <= \$333 ;
+    mac_dspin_valid_s0 <= \$333 ;
   always @(posedge clk)
-    \mac_pre_s0$453  <= \$334 ;
+    mac_dspout_s0 <= \$334 ;
   always @(posedge clk)
-    \mac_pre_s0$454  <= \$335 ;
+    mac_dspout_valid_s0 <= \$335 ;
   always @(posedge clk)
-    \mac_pre_s0$455  <= \$336 ;
+    mac_add0_s0 <= \$336 ;
   always @(posedge clk)
-    \mac_pre_s0$456  <= \$337 ;
+    \mac_add0_s0$195  <= \$337 ;
   always @(posedge clk)
-    \mac_pre_s0$457  <= \$338 ;
+    \mac_add0_s0$197  <= \$338 ;
   always @(posedge clk)
-    \mac_pre_s0$458  <= \$339 ;
+    \mac_add0_s0$198  <= \$339 ;
   always @(posedge clk)
-    \mac_pre_s0$459  <= \$340 ;
+    \mac_add0_s0$200  <= \$340 ;
   always @(posedge clk)
-    \mac_pre_s0$460  <= \$341 ;
+    \mac_add0_s0$201  <= \$341 ;
   always @(posedge clk)
-    \mac_pre_s0$461  <= \$342 ;
+    \mac_add0_s0$203  <= \$342 ;
   always @(posedge clk)
-    \mac_pre_s0$462  <= \$343 ;
+    \mac_add0_s0$204  <= \$343 ;
   always @(posedge clk)
-    \mac_pre_s0$463  <= \$344 ;
+    \mac_add0_s0$206  <= \$344 ;
   always @(posedge clk)
-    \mac_pre_s0$464  <= \$345 ;
+    \mac_add0_s0$207  <= \$345 ;
   always @(posedge clk)
-    \mac_pre_s0$465  <= \$346 ;
+    \mac_add0_s0$209  <= \$346 ;
   always @(posedge clk)
-    \mac_pre_s0$466  <= \$347 ;
+    \mac_add0_s0$210  <= \$347 ;
   always @(posedge clk)
-    \mac_pre_s0$467  <= \$348 ;
+    \mac_add0_s0$212  <= \$348 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$349 ;
+    \mac_add0_s0$213  <= \$349 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$350 ;
+    \mac_add0_s0$215  <= \$350 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$351 ;
+    \mac_add0_s0$216  <= \$351 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$352 ;
+    \mac_add0_s0$218  <= \$352 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$353 ;
+    \mac_add0_s0$219  <= \$353 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$354 ;
+    \mac_add0_s0$221  <= \$354 ;
   always @(posedge clk)
-    \mac_mul_s0$115  <= \$355 ;
+    \mac_add0_s0$222  <= \$355 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$356 ;
+    \mac_add0_s0$224  <= \$356 ;
   always @(posedge clk)
-    \mac_mul_s0$118  <= \$357 ;
+    \mac_add0_s0$225  <= \$357 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$358 ;
+    \mac_add0_s0$227  <= \$358 ;
   always @(posedge clk)
-    \mac_mul_s0$121  <= \$359 ;
+    \mac_add0_s0$228  <= \$359 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$360 ;
+    \mac_add0_s0$230  <= \$360 ;
   always @(posedge clk)
-    \mac_mul_s0$124  <= \$361 ;
+    \mac_add0_s0$231  <= \$361 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$362 ;
+    \mac_add0_s0$233  <= \$362 ;
   always @(posedge clk)
-    \mac_mul_s0$127  <= \$363 ;
+    \mac_add0_s0$234  <= \$363 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$364 ;
+    \mac_add0_s0$236  <= \$364 ;
   always @(posedge clk)
-    \mac_mul_s0$130  <= \$365 ;
+    \mac_add0_s0$237  <= \$365 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$366 ;
+    \mac_add0_s0$239  <= \$366 ;
   always @(posedge clk)
-    \mac_mul_s0$133  <= \$367 ;
+    \mac_add0_s0$240  <= \$367 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$368 ;
+    \mac_add0_s0$455  <= \$368 ;
   always @(posedge clk)
-    \mac_mul_s0$136  <= \$369 ;
+    mac_add0_valid_s0 <= \$369 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$370 ;
+    mac_add1_s0 <= \$370 ;
   always @(posedge clk)
-    \mac_mul_s0$139  <= \$371 ;
+    \mac_add1_s0$245  <= \$371 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$372 ;
+    \mac_add1_s0$247  <= \$372 ;
   always @(posedge clk)
-    \mac_mul_s0$142  <= \$373 ;
+    \mac_add1_s0$248  <= \$373 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$374 ;
+    \mac_add1_s0$250  <= \$374 ;
   always @(posedge clk)
-    \mac_mul_s0$145  <= \$375 ;
+    \mac_add1_s0$251  <= \$375 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$376 ;
+    \mac_add1_s0$253  <= \$376 ;
   always @(posedge clk)
-    \mac_mul_s0$148  <= \$377 ;
+    \mac_add1_s0$254  <= \$377 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$378 ;
+    \mac_add1_s0$256  <= \$378 ;
   always @(posedge clk)
-    \mac_mul_s0$151  <= \$379 ;
+    \mac_add1_s0$257  <= \$379 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$380 ;
+    \mac_add1_s0$259  <= \$380 ;
   always @(posedge clk)
-    \mac_mul_s0$154  <= \$381 ;
+    \mac_add1_s0$260  <= \$381 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$382 ;
+    \mac_add1_s0$262  <= \$382 ;
   always @(posedge clk)
-    \mac_mul_s0$157  <= \$383 ;
+    \mac_add1_s0$263  <= \$383 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$384 ;
+    \mac_add1_s0$265  <= \$384 ;
   always @(posedge clk)
-    \mac_mul_s0$160  <= \$385 ;
+    \mac_add1_s0$266  <= \$385 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$386 ;
+    \mac_add1_s0$457  <= \$386 ;
   always @(posedge clk)
-    \mac_mul_s0$163  <= \$387 ;
+    mac_add1_valid_s0 <= \$387 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$388 ;
+    mac_add2_s0 <= \$388 ;
   always @(posedge clk)
-    \mac_mul_s0$166  <= \$389 ;
+    \mac_add2_s0$271  <= \$389 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$390 ;
+    \mac_add2_s0$273  <= \$390 ;
   always @(posedge clk)
-    \mac_mul_s0$169  <= \$391 ;
+    \mac_add2_s0$274  <= \$391 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$392 ;
+    \mac_add2_s0$276  <= \$392 ;
   always @(posedge clk)
-    \mac_mul_s0$172  <= \$393 ;
+    \mac_add2_s0$277  <= \$393 ;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$394 ;
+    \mac_add2_s0$279  <= \$394 ;
   always @(posedge clk)
-    \mac_mul_s0$175  <= \$395 ;
+    \mac_add2_s0$280  <= \$395 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$396 ;
+    \mac_add2_s0$459  <= \$396 ;
   always @(posedge clk)
-    \mac_mul_s0$178  <= \$397 ;
+    mac_add2_valid_s0 <= \$397 ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$398 ;
+    mac_add3_s0 <= \$398 ;
   always @(posedge clk)
-    \mac_mul_s0$181  <= \$399 ;
+    \mac_add3_s0$304  <= \$399 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$400 ;
+    \mac_add3_s0$307  <= \$400 ;
   always @(posedge clk)
-    \mac_mul_s0$184  <= \$401 ;
+    \mac_add3_s0$310  <= \$401 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$402 ;
+    \mac_add3_s0$461  <= \$402 ;
   always @(posedge clk)
-    \mac_mul_s0$187  <= \$403 ;
+    mac_add3_valid_s0 <= \$403 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$404 ;
+    o__valid <= \$404 ;
   always @(posedge clk)
-    \mac_mul_s0$190  <= \$405 ;
+    stall_adv0_valid <= \$405 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$406 ;
+    stall_adv1_valid <= \$406 ;
   always @(posedge clk)
-    \mac_mul_s0$193  <= \$407 ;
+    stall_adv2_valid <= \$407 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$408 ;
+    stall_adv3_valid <= \$408 ;
   always @(posedge clk)
-    \mac_mul_s0$196  <= \$409 ;
+    stall_adv4_valid <= \$409 ;
   always @(posedge clk)
-    \mac_mul_s0$198  <= \$410 ;
+    stall_adv5_valid <= \$410 ;
   always @(posedge clk)
-    \mac_mul_s0$199  <= \$411 ;
+    stall_adv6_valid <= \$411 ;
   always @(posedge clk)
-    \mac_mul_s0$201  <= \$412 ;
+    stall_adv7_valid <= \$412 ;
   always @(posedge clk)
-    \mac_mul_s0$202  <= \$413 ;
+    stall_adv8_valid <= \$413 ;
   always @(posedge clk)
-    \mac_mul_s0$204  <= \$414 ;
+    stall_adv9_valid <= \$414 ;
   always @(posedge clk)
-    \mac_mul_s0$205  <= \$415 ;
+    stall_adv10_valid <= \$415 ;
   always @(posedge clk)
-    \mac_mul_s0$207  <= \$416 ;
+    stall_adv11_valid <= \$416 ;
   always @(posedge clk)
-    \mac_mul_s0$208  <= \$417 ;
+    stall_adv12_valid <= \$417 ;
   always @(posedge clk)
-    \mac_mul_s0$537  <= \$418 ;
+    stall_adv13_valid <= \$418 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$419 ;
+    stall_adv14_valid <= \$419 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$420 ;
+    stall_adv15_valid <= \$420 ;
   always @(posedge clk)
-    \mac_add0_s0$213  <= \$421 ;
+    stall_adv16_valid <= \$421 ;
   always @(posedge clk)
-    \mac_add0_s0$215  <= \$422 ;
+    stall_adv17_valid <= \$422 ;
   always @(posedge clk)
-    \mac_add0_s0$216  <= \$423 ;
+    stall_adv18_valid <= \$423 ;
   always @(posedge clk)
-    \mac_add0_s0$218  <= \$424 ;
+    stall_adv19_valid <= \$424 ;
   always @(posedge clk)
-    \mac_add0_s0$219  <= \$425 ;
+    stall_adv20_valid <= \$425 ;
   always @(posedge clk)
-    \mac_add0_s0$221  <= \$426 ;
+    stall_adv21_valid <= \$426 ;
   always @(posedge clk)
-    \mac_add0_s0$222  <= \$427 ;
+    stall_adv22_valid <= \$427 ;
   always @(posedge clk)
-    \mac_add0_s0$224  <= \$428 ;
+    stall_adv23_valid <= \$428 ;
   always @(posedge clk)
-    \mac_add0_s0$225  <= \$429 ;
+    stall_adv24_valid <= \$429 ;
   always @(posedge clk)
-    \mac_add0_s0$227  <= \$430 ;
+    stall_adv25_valid <= \$430 ;
   always @(posedge clk)
-    \mac_add0_s0$228  <= \$431 ;
+    stall_adv26_valid <= \$431 ;
   always @(posedge clk)
-    \mac_add0_s0$230  <= \$432 ;
+    stall_adv27_valid <= \$432 ;
   always @(posedge clk)
-    \mac_add0_s0$231  <= \$433 ;
+    stall_adv28_valid <= \$433 ;
   always @(posedge clk)
-    \mac_add0_s0$233  <= \$434 ;
+    stall_adv29_valid <= \$434 ;
   always @(posedge clk)
-    \mac_add0_s0$234  <= \$435 ;
+    stall_adv30_valid <= \$435 ;
   always @(posedge clk)
-    \mac_add0_s0$236  <= \$436 ;
+    stall_adv31_valid <= \$436 ;
   always @(posedge clk)
-    \mac_add0_s0$237  <= \$437 ;
+    stall_adv32_valid <= \$437 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$438 ;
+    stall_adv33_valid <= \$438 ;
   always @(posedge clk)
-    \mac_add0_s0$240  <= \$439 ;
+    stall_adv34_valid <= \$439 ;
   always @(posedge clk)
-    \mac_add0_s0$242  <= \$440 ;
+    stall_adv35_valid <= \$440 ;
   always @(posedge clk)
-    \mac_add0_s0$243  <= \$441 ;
+    stall_adv36_valid <= \$441 ;
   always @(posedge clk)
-    \mac_add0_s0$245  <= \$442 ;
+    stall_adv37_valid <= \$442 ;
   always @(posedge clk)
-    \mac_add0_s0$246  <= \$443 ;
+    stall_adv38_valid <= \$443 ;
   always @(posedge clk)
-    \mac_add0_s0$248  <= \$444 ;
+    stall_adv39_valid <= \$444 ;
   always @(posedge clk)
-    \mac_add0_s0$249  <= \$445 ;
+    stall_adv40_valid <= \$445 ;
   always @(posedge clk)
-    \mac_add0_s0$251  <= \$446 ;
+    stall_adv41_valid <= \$446 ;
   always @(posedge clk)
-    \mac_add0_s0$252  <= \$447 ;
+    stall_adv42_valid <= \$447 ;
   always @(posedge clk)
-    \mac_add0_s0$254  <= \$448 ;
+    stall_adv43_valid <= \$448 ;
   always @(posedge clk)
-    \mac_add0_s0$255  <= \$449 ;
+    stall_adv44_valid <= \$449 ;
   always @(posedge clk)
-    \mac_add0_s0$257  <= \$450 ;
+    stall_adv45_valid <= \$450 ;
   always @(posedge clk)
-    \mac_add0_s0$258  <= \$451 ;
+    stall_adv46_valid <= \$451 ;
   always @(posedge clk)
-    \mac_add0_s0$539  <= \$452 ;
+    stall_adv47_valid <= \$452 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$453 ;
+    stall_adv48_valid <= \$453 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$454 ;
+    stall_adv49_valid <= \$454 ;
   always @(posedge clk)
-    \mac_add1_s0$263  <= \$455 ;
+    stall_adv50_valid <= \$455 ;
   always @(posedge clk)
-    \mac_add1_s0$265  <= \$456 ;
+    stall_adv51_valid <= \$456 ;
   always @(posedge clk)
-    \mac_add1_s0$266  <= \$457 ;
+    stall_adv52_valid <= \$457 ;
   always @(posedge clk)
-    \mac_add1_s0$268  <= \$458 ;
+    stall_adv53_valid <= \$458 ;
   always @(posedge clk)
-    \mac_add1_s0$269  <= \$459 ;
+    stall_adv54_valid <= \$459 ;
   always @(posedge clk)
-    \mac_add1_s0$271  <= \$460 ;
+    mac_acc0 <= \$460 ;
   always @(posedge clk)
-    \mac_add1_s0$272  <= \$461 ;
+    mac_acc0_out <= \$461 ;
   always @(posedge clk)
-    \mac_add1_s0$274  <= \$462 ;
+    mac_acc1 <= \$462 ;
   always @(posedge clk)
-    \mac_add1_s0$275  <= \$463 ;
+    mac_acc1_out <= \$463 ;
   always @(posedge clk)
-    \mac_add1_s0$277  <= \$464 ;
+    mac_acc2 <= \$464 ;
   always @(posedge clk)
-    \mac_add1_s0$278  <= \$465 ;
+    mac_acc2_out <= \$465 ;
   always @(posedge clk)
-    \mac_add1_s0$280  <= \$466 ;
+    mac_acc3 <= \$466 ;
   always @(posedge clk)
-    \mac_add1_s0$281  <= \$467 ;
-  always @(posedge clk)
-    \mac_add1_s0$283  <= \$468 ;
-  always @(posedge clk)
-    \mac_add1_s0$284  <= \$469 ;
-  always @(posedge clk)
-    \mac_add1_s0$541  <= \$470 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$471 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$472 ;
-  always @(posedge clk)
-    \mac_add2_s0$289  <= \$473 ;
-  always @(posedge clk)
-    \mac_add2_s0$291  <= \$474 ;
-  always @(posedge clk)
-    \mac_add2_s0$292  <= \$475 ;
-  always @(posedge clk)
-    \mac_add2_s0$294  <= \$476 ;
-  always @(posedge clk)
-    \mac_add2_s0$295  <= \$477 ;
-  always @(posedge clk)
-    \mac_add2_s0$297  <= \$478 ;
-  always @(posedge clk)
-    \mac_add2_s0$298  <= \$479 ;
-  always @(posedge clk)
-    \mac_add2_s0$543  <= \$480 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$481 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$482 ;
-  always @(posedge clk)
-    \mac_add3_s0$322  <= \$483 ;
-  always @(posedge clk)
-    \mac_add3_s0$325  <= \$484 ;
-  always @(posedge clk)
-    \mac_add3_s0$328  <= \$485 ;
-  always @(posedge clk)
-    \mac_add3_s0$545  <= \$486 ;
-  always @(posedge clk)
-    mac_add3_valid_s0 <= \$487 ;
-  always @(posedge clk)
-    o__valid <= \$488 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$489 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$490 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$491 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$492 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$493 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$494 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$495 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$496 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$497 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$498 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$499 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$500 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$501 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$502 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$503 ;
-  always @(posedge clk)
-    stall_adv15_valid <= \$504 ;
-  always @(posedge clk)
-    stall_adv16_valid <= \$505 ;
-  always @(posedge clk)
-    stall_adv17_valid <= \$506 ;
-  always @(posedge clk)
-    stall_adv18_valid <= \$507 ;
-  always @(posedge clk)
-    stall_adv19_valid <= \$508 ;
-  always @(posedge clk)
-    stall_adv20_valid <= \$509 ;
-  always @(posedge clk)
-    stall_adv21_valid <= \$510 ;
-  always @(posedge clk)
-    stall_adv22_valid <= \$511 ;
-  always @(posedge clk)
-    stall_adv23_valid <= \$512 ;
-  always @(posedge clk)
-    stall_adv24_valid <= \$513 ;
-  always @(posedge clk)
-    stall_adv25_valid <= \$514 ;
-  always @(posedge clk)
-    stall_adv26_valid <= \$515 ;
-  always @(posedge clk)
-    stall_adv27_valid <= \$516 ;
-  always @(posedge clk)
-    stall_adv28_valid <= \$517 ;
-  always @(posedge clk)
-    stall_adv29_valid <= \$518 ;
-  always @(posedge clk)
-    stall_adv30_valid <= \$519 ;
-  always @(posedge clk)
-    stall_adv31_valid <= \$520 ;
-  always @(posedge clk)
-    stall_adv32_valid <= \$521 ;
-  always @(posedge clk)
-    stall_adv33_valid <= \$522 ;
-  always @(posedge clk)
-    stall_adv34_valid <= \$523 ;
-  always @(posedge clk)
-    stall_adv35_valid <= \$524 ;
-  always @(posedge clk)
-    stall_adv36_valid <= \$525 ;
-  always @(posedge clk)
-    stall_adv37_valid <= \$526 ;
-  always @(posedge clk)
-    stall_adv38_valid <= \$527 ;
-  always @(posedge clk)
-    stall_adv39_valid <= \$528 ;
-  always @(posedge clk)
-    stall_adv40_valid <= \$529 ;
-  always @(posedge clk)
-    stall_adv41_valid <= \$530 ;
-  always @(posedge clk)
-    stall_adv42_valid <= \$531 ;
-  always @(posedge clk)
-    stall_adv43_valid <= \$532 ;
-  always @(posedge clk)
-    stall_adv44_valid <= \$533 ;
-  always @(posedge clk)
-    stall_adv45_valid <= \$534 ;
-  always @(posedge clk)
-    stall_adv46_valid <= \$535 ;
-  always @(posedge clk)
-    stall_adv47_valid <= \$536 ;
-  always @(posedge clk)
-    stall_adv48_valid <= \$537 ;
-  always @(posedge clk)
-    stall_adv49_valid <= \$538 ;
-  always @(posedge clk)
-    stall_adv50_valid <= \$539 ;
-  always @(posedge clk)
-    stall_adv51_valid <= \$540 ;
-  always @(posedge clk)
-    stall_adv52_valid <= \$541 ;
-  always @(posedge clk)
-    stall_adv53_valid <= \$542 ;
-  always @(posedge clk)
-    stall_adv54_valid <= \$543 ;
-  always @(posedge clk)
-    stall_adv55_valid <= \$544 ;
-  always @(posedge clk)
-    stall_adv56_valid <= \$545 ;
-  always @(posedge clk)
-    stall_adv57_valid <= \$546 ;
-  always @(posedge clk)
-    stall_adv58_valid <= \$547 ;
-  always @(posedge clk)
-    stall_adv59_valid <= \$548 ;
-  always @(posedge clk)
-    stall_adv60_valid <= \$549 ;
-  always @(posedge clk)
-    stall_adv61_valid <= \$550 ;
-  always @(posedge clk)
-    stall_adv62_valid <= \$551 ;
-  always @(posedge clk)
-    stall_adv63_valid <= \$552 ;
-  always @(posedge clk)
-    mac_acc0 <= \$553 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$554 ;
-  always @(posedge clk)
-    mac_acc1 <= \$555 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$556 ;
-  always @(posedge clk)
-    mac_acc2 <= \$557 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$558 ;
-  always @(posedge clk)
-    mac_acc3 <= \$559 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$560 ;
+    mac_acc3_out <= \$467 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -1943,12 +1496,72 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign stall_adv41 = \$43  | o__ready;
   assign \$44  = ~ stall_adv42_valid;
   assign stall_adv42 = \$44  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
+  assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
+  assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
+  assign mac0_sum0_p3 = $signed(mac_prod0_6) + $signed(mac_prod0_7);
+  assign mac0_sum0_p4 = $signed(mac_prod0_8) + $signed(mac_prod0_9);
+  assign mac0_sum0_p5 = $signed(mac_prod0_10) + $signed(mac_prod0_11);
+  assign mac0_sum0_p6 = $signed(mac_prod0_12) + $signed(mac_prod0_13);
+  assign mac0_sum0_p7 = $signed(mac_prod0_14) + $signed(mac_prod0_15);
+  assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
+  assign mac1_sum0_p1 = $signed(mac_prod1_2) + $signed(mac_prod1_3);
+  assign mac1_sum0_p2 = $signed(mac_prod1_4) + $signed(mac_prod1_5);
+  assign mac1_sum0_p3 = $signed(mac_prod1_6) + $signed(mac_prod1_7);
+  assign mac1_sum0_p4 = $signed(mac_prod1_8) + $signed(mac_prod1_9);
+  assign mac1_sum0_p5 = $signed(mac_prod1_10) + $signed(mac_prod1_11);
+  assign mac1_sum0_p6 = $signed(mac_prod1_12) + $signed(mac_prod1_13);
+  assign mac1_sum0_p7 = $signed(mac_prod1_14) + $signed(mac_prod1_15);
+  assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
+  assign mac2_sum0_p1 = $signed(mac_prod2_2) + $signed(mac_prod2_3);
+  assign mac2_sum0_p2 = $signed(mac_prod2_4) + $signed(mac_prod2_5);
+  assign mac2_sum0_p3 = $signed(mac_prod2_6) + $signed(mac_prod2_7);
+  assign mac2_sum0_p4 = $signed(mac_prod2_8) + $signed(mac_prod2_9);
+  assign mac2_sum0_p5 = $signed(mac_prod2_10) + $signed(mac_prod2_11);
+  assign mac2_sum0_p6 = $signed(mac_prod2_12) + $signed(mac_prod2_13);
+  assign mac2_sum0_p7 = $signed(mac_prod2_14) + $signed(mac_prod2_15);
+  assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
+  assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
+  assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
+  assign mac3_sum0_p4 = $signed(mac_prod3_8) + $signed(mac_prod3_9);
+  assign mac3_sum0_p5 = $signed(mac_prod3_10) + $signed(mac_prod3_11);
+  assign mac3_sum0_p6 = $signed(mac_prod3_12) + $signed(mac_prod3_13);
+  assign mac3_sum0_p7 = $signed(mac_prod3_14) + $signed(mac_prod3_15);
   assign \$45  = ~ stall_adv43_valid;
   assign stall_adv43 = \$45  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$195 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$197 ) + $signed(\mac_add0_s0$198 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$200 ) + $signed(\mac_add0_s0$201 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$203 ) + $signed(\mac_add0_s0$204 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$206 ) + $signed(\mac_add0_s0$207 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$209 ) + $signed(\mac_add0_s0$210 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$212 ) + $signed(\mac_add0_s0$213 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$215 ) + $signed(\mac_add0_s0$216 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$218 ) + $signed(\mac_add0_s0$219 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$221 ) + $signed(\mac_add0_s0$222 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$224 ) + $signed(\mac_add0_s0$225 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$227 ) + $signed(\mac_add0_s0$228 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$230 ) + $signed(\mac_add0_s0$231 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$233 ) + $signed(\mac_add0_s0$234 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$236 ) + $signed(\mac_add0_s0$237 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
   assign \$46  = ~ stall_adv44_valid;
   assign stall_adv44 = \$46  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$245 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$247 ) + $signed(\mac_add1_s0$248 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$250 ) + $signed(\mac_add1_s0$251 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$253 ) + $signed(\mac_add1_s0$254 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$256 ) + $signed(\mac_add1_s0$257 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$259 ) + $signed(\mac_add1_s0$260 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$262 ) + $signed(\mac_add1_s0$263 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$265 ) + $signed(\mac_add1_s0$266 );
   assign \$47  = ~ stall_adv45_valid;
   assign stall_adv45 = \$47  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$271 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$273 ) + $signed(\mac_add2_s0$274 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$276 ) + $signed(\mac_add2_s0$277 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$279 ) + $signed(\mac_add2_s0$280 );
   assign \$48  = ~ stall_adv46_valid;
   assign stall_adv46 = \$48  | o__ready;
   assign \$49  = ~ stall_adv47_valid;
@@ -1961,343 +1574,376 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign stall_adv50 = \$52  | o__ready;
   assign \$53  = ~ stall_adv51_valid;
   assign stall_adv51 = \$53  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$115 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$117 ) + $signed(\mac_mul_s0$118 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$120 ) + $signed(\mac_mul_s0$121 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$123 ) + $signed(\mac_mul_s0$124 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$126 ) + $signed(\mac_mul_s0$127 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$129 ) + $signed(\mac_mul_s0$130 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$132 ) + $signed(\mac_mul_s0$133 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$135 ) + $signed(\mac_mul_s0$136 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$138 ) + $signed(\mac_mul_s0$139 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$141 ) + $signed(\mac_mul_s0$142 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$144 ) + $signed(\mac_mul_s0$145 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$147 ) + $signed(\mac_mul_s0$148 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$150 ) + $signed(\mac_mul_s0$151 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$153 ) + $signed(\mac_mul_s0$154 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$156 ) + $signed(\mac_mul_s0$157 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$159 ) + $signed(\mac_mul_s0$160 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$162 ) + $signed(\mac_mul_s0$163 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$165 ) + $signed(\mac_mul_s0$166 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$168 ) + $signed(\mac_mul_s0$169 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$171 ) + $signed(\mac_mul_s0$172 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$174 ) + $signed(\mac_mul_s0$175 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$177 ) + $signed(\mac_mul_s0$178 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$180 ) + $signed(\mac_mul_s0$181 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$183 ) + $signed(\mac_mul_s0$184 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$186 ) + $signed(\mac_mul_s0$187 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$189 ) + $signed(\mac_mul_s0$190 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$192 ) + $signed(\mac_mul_s0$193 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$195 ) + $signed(\mac_mul_s0$196 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$198 ) + $signed(\mac_mul_s0$199 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$201 ) + $signed(\mac_mul_s0$202 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$204 ) + $signed(\mac_mul_s0$205 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$207 ) + $signed(\mac_mul_s0$208 );
   assign \$54  = ~ stall_adv52_valid;
   assign stall_adv52 = \$54  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$213 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$215 ) + $signed(\mac_add0_s0$216 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$218 ) + $signed(\mac_add0_s0$219 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$221 ) + $signed(\mac_add0_s0$222 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$224 ) + $signed(\mac_add0_s0$225 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$227 ) + $signed(\mac_add0_s0$228 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$230 ) + $signed(\mac_add0_s0$231 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$233 ) + $signed(\mac_add0_s0$234 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$236 ) + $signed(\mac_add0_s0$237 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$242 ) + $signed(\mac_add0_s0$243 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$245 ) + $signed(\mac_add0_s0$246 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$248 ) + $signed(\mac_add0_s0$249 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$251 ) + $signed(\mac_add0_s0$252 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$254 ) + $signed(\mac_add0_s0$255 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$257 ) + $signed(\mac_add0_s0$258 );
   assign \$55  = ~ stall_adv53_valid;
   assign stall_adv53 = \$55  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$263 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$265 ) + $signed(\mac_add1_s0$266 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$268 ) + $signed(\mac_add1_s0$269 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$271 ) + $signed(\mac_add1_s0$272 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$274 ) + $signed(\mac_add1_s0$275 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$277 ) + $signed(\mac_add1_s0$278 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$280 ) + $signed(\mac_add1_s0$281 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$283 ) + $signed(\mac_add1_s0$284 );
   assign \$56  = ~ stall_adv54_valid;
   assign stall_adv54 = \$56  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$289 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$291 ) + $signed(\mac_add2_s0$292 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$294 ) + $signed(\mac_add2_s0$295 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$297 ) + $signed(\mac_add2_s0$298 );
-  assign \$57  = ~ stall_adv55_valid;
-  assign stall_adv55 = \$57  | o__ready;
-  assign \$58  = ~ stall_adv56_valid;
-  assign stall_adv56 = \$58  | o__ready;
-  assign \$59  = ~ stall_adv57_valid;
-  assign stall_adv57 = \$59  | o__ready;
-  assign \$60  = ~ stall_adv58_valid;
-  assign stall_adv58 = \$60  | o__ready;
-  assign \$61  = ~ stall_adv59_valid;
-  assign stall_adv59 = \$61  | o__ready;
-  assign \$62  = ~ stall_adv60_valid;
-  assign stall_adv60 = \$62  | o__ready;
-  assign \$63  = ~ stall_adv61_valid;
-  assign stall_adv61 = \$63  | o__ready;
-  assign \$64  = ~ stall_adv62_valid;
-  assign stall_adv62 = \$64  | o__ready;
-  assign \$65  = ~ stall_adv63_valid;
-  assign stall_adv63 = \$65  | o__ready;
-  assign \$66  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$67  = $signed(mac_acc1) + $signed(\mac_add3_s0$322 );
-  assign \$68  = $signed(mac_acc2) + $signed(\mac_add3_s0$325 );
-  assign \$69  = $signed(mac_acc3) + $signed(\mac_add3_s0$328 );
-  assign \$70  = ~ i__payload[161];
-  assign \$71  = i__valid & \$70 ;
-  assign \$72  = i__ready & \$71 ;
-  assign \$73  = mac_group == 6'h3f;
-  assign \$74  = i__payload[160] | \$73 ;
-  assign \$75  = mac_group + 1'h1;
-  assign \$76  = ~ i__payload[161];
-  assign \$77  = i__valid & \$76 ;
-  assign \$78  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$79  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$80  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$81  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$82  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$83  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$84  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$85  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$86  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$87  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$88  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$89  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$90  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$91  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$92  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$93  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$94  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$95  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$96  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$97  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$98  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$99  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$100  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$101  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$102  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$103  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$104  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$105  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$106  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$107  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$108  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$109  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$110  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$111  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$112  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$113  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$114  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$115  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$116  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$117  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$118  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$119  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$120  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$133  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$134  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$135  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$136  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$137  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$138  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$139  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$140  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$141  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$142  = mac_add3_valid_s0 & \mac_add3_s0$545 ;
-  assign \$143  = stall_adv56 & mac_add3_valid_s0;
-  assign \$144  = \mac_add3_s0$545  ? 32'd0 : \$66 [31:0];
-  assign \$145  = stall_adv58 & mac_add3_valid_s0;
-  assign \$146  = \mac_add3_s0$545  ? 32'd0 : \$67 [31:0];
-  assign \$147  = stall_adv60 & mac_add3_valid_s0;
-  assign \$148  = \mac_add3_s0$545  ? 32'd0 : \$68 [31:0];
-  assign \$149  = stall_adv62 & mac_add3_valid_s0;
-  assign \$150  = \mac_add3_s0$545  ? 32'd0 : \$69 [31:0];
-  assign \$151  = i__valid & i__payload[161];
-  assign \$152  = i__payload[171:166] < 7'h40;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = ! i__payload[165:162];
+  assign \$57  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$58  = $signed(mac_acc1) + $signed(\mac_add3_s0$304 );
+  assign \$59  = $signed(mac_acc2) + $signed(\mac_add3_s0$307 );
+  assign \$60  = $signed(mac_acc3) + $signed(\mac_add3_s0$310 );
+  assign \$61  = ~ i__payload[161];
+  assign \$62  = i__valid & \$61 ;
+  assign \$63  = i__ready & \$62 ;
+  assign \$64  = mac_group == 6'h3f;
+  assign \$65  = i__payload[160] | \$64 ;
+  assign \$66  = mac_group + 1'h1;
+  assign \$67  = ~ i__payload[161];
+  assign \$68  = i__valid & \$67 ;
+  assign \$69  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$70  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$71  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$72  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$73  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$74  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$75  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$76  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$77  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$78  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$79  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$80  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$81  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$82  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$83  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$84  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$85  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$86  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$87  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$88  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$89  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$90  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$91  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$92  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$93  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$94  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$95  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$96  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$97  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$98  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$99  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$100  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$101  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$102  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$103  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$104  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$105  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$106  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$107  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$108  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$109  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$110  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$111  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$112  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$113  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$114  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$115  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$116  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$117  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$118  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$119  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$120  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$461 ;
+  assign \$125  = stall_adv47 & mac_add3_valid_s0;
+  assign \$126  = \mac_add3_s0$461  ? 32'd0 : \$57 [31:0];
+  assign \$127  = stall_adv49 & mac_add3_valid_s0;
+  assign \$128  = \mac_add3_s0$461  ? 32'd0 : \$58 [31:0];
+  assign \$129  = stall_adv51 & mac_add3_valid_s0;
+  assign \$130  = \mac_add3_s0$461  ? 32'd0 : \$59 [31:0];
+  assign \$131  = stall_adv53 & mac_add3_valid_s0;
+  assign \$132  = \mac_add3_s0$461  ? 32'd0 : \$60 [31:0];
+  assign \$133  = i__valid & i__payload[161];
+  assign \$134  = i__payload[171:166] < 7'h40;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = ! i__payload[165:162];
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = i__valid & i__payload[161];
+  assign \$139  = i__payload[171:166] < 7'h40;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = i__payload[165:162] == 1'h1;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = i__valid & i__payload[161];
+  assign \$144  = i__payload[171:166] < 7'h40;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = i__payload[165:162] == 2'h2;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = i__valid & i__payload[161];
+  assign \$149  = i__payload[171:166] < 7'h40;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = i__payload[165:162] == 2'h3;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = i__valid & i__payload[161];
+  assign \$154  = i__payload[171:166] < 7'h40;
   assign \$155  = \$153  & \$154 ;
-  assign \$156  = i__valid & i__payload[161];
-  assign \$157  = i__payload[171:166] < 7'h40;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = i__payload[165:162] == 1'h1;
+  assign \$156  = i__payload[165:162] == 3'h4;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = i__valid & i__payload[161];
+  assign \$159  = i__payload[171:166] < 7'h40;
   assign \$160  = \$158  & \$159 ;
-  assign \$161  = i__valid & i__payload[161];
-  assign \$162  = i__payload[171:166] < 7'h40;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = i__payload[165:162] == 2'h2;
+  assign \$161  = i__payload[165:162] == 3'h5;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = i__valid & i__payload[161];
+  assign \$164  = i__payload[171:166] < 7'h40;
   assign \$165  = \$163  & \$164 ;
-  assign \$166  = i__valid & i__payload[161];
-  assign \$167  = i__payload[171:166] < 7'h40;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = i__payload[165:162] == 2'h3;
+  assign \$166  = i__payload[165:162] == 3'h6;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = i__valid & i__payload[161];
+  assign \$169  = i__payload[171:166] < 7'h40;
   assign \$170  = \$168  & \$169 ;
-  assign \$171  = i__valid & i__payload[161];
-  assign \$172  = i__payload[171:166] < 7'h40;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = i__payload[165:162] == 3'h4;
+  assign \$171  = i__payload[165:162] == 3'h7;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = i__valid & i__payload[161];
+  assign \$174  = i__payload[171:166] < 7'h40;
   assign \$175  = \$173  & \$174 ;
-  assign \$176  = i__valid & i__payload[161];
-  assign \$177  = i__payload[171:166] < 7'h40;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = i__payload[165:162] == 3'h5;
+  assign \$176  = i__payload[165:162] == 4'h8;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = i__valid & i__payload[161];
+  assign \$179  = i__payload[171:166] < 7'h40;
   assign \$180  = \$178  & \$179 ;
-  assign \$181  = i__valid & i__payload[161];
-  assign \$182  = i__payload[171:166] < 7'h40;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = i__payload[165:162] == 3'h6;
+  assign \$181  = i__payload[165:162] == 4'h9;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = i__valid & i__payload[161];
+  assign \$184  = i__payload[171:166] < 7'h40;
   assign \$185  = \$183  & \$184 ;
-  assign \$186  = i__valid & i__payload[161];
-  assign \$187  = i__payload[171:166] < 7'h40;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = i__payload[165:162] == 3'h7;
+  assign \$186  = i__payload[165:162] == 4'ha;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = i__valid & i__payload[161];
+  assign \$189  = i__payload[171:166] < 7'h40;
   assign \$190  = \$188  & \$189 ;
-  assign \$191  = i__valid & i__payload[161];
-  assign \$192  = i__payload[171:166] < 7'h40;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = i__payload[165:162] == 4'h8;
+  assign \$191  = i__payload[165:162] == 4'hb;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = i__valid & i__payload[161];
+  assign \$194  = i__payload[171:166] < 7'h40;
   assign \$195  = \$193  & \$194 ;
-  assign \$196  = i__valid & i__payload[161];
-  assign \$197  = i__payload[171:166] < 7'h40;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = i__payload[165:162] == 4'h9;
+  assign \$196  = i__payload[165:162] == 4'hc;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = i__valid & i__payload[161];
+  assign \$199  = i__payload[171:166] < 7'h40;
   assign \$200  = \$198  & \$199 ;
-  assign \$201  = i__valid & i__payload[161];
-  assign \$202  = i__payload[171:166] < 7'h40;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = i__payload[165:162] == 4'ha;
+  assign \$201  = i__payload[165:162] == 4'hd;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = i__valid & i__payload[161];
+  assign \$204  = i__payload[171:166] < 7'h40;
   assign \$205  = \$203  & \$204 ;
-  assign \$206  = i__valid & i__payload[161];
-  assign \$207  = i__payload[171:166] < 7'h40;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = i__payload[165:162] == 4'hb;
+  assign \$206  = i__payload[165:162] == 4'he;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = i__valid & i__payload[161];
+  assign \$209  = i__payload[171:166] < 7'h40;
   assign \$210  = \$208  & \$209 ;
-  assign \$211  = i__valid & i__payload[161];
-  assign \$212  = i__payload[171:166] < 7'h40;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = i__payload[165:162] == 4'hc;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = i__valid & i__payload[161];
-  assign \$217  = i__payload[171:166] < 7'h40;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = i__payload[165:162] == 4'hd;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = i__valid & i__payload[161];
-  assign \$222  = i__payload[171:166] < 7'h40;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = i__payload[165:162] == 4'he;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = i__valid & i__payload[161];
-  assign \$227  = i__payload[171:166] < 7'h40;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = i__payload[165:162] == 4'hf;
-  assign \$230  = \$228  & \$229 ;
+  assign \$211  = i__payload[165:162] == 4'hf;
+  assign \$212  = \$210  & \$211 ;
   always @(posedge clk)
-    mac_group <= \$231 ;
+    mac_group <= \$213 ;
   always @(posedge clk)
-    mac_read_s0 <= \$232 ;
+    mac_read_s0 <= \$214 ;
   always @(posedge clk)
-    \mac_read_s0$336  <= \$233 ;
+    \mac_read_s0$318  <= \$215 ;
   always @(posedge clk)
-    \mac_read_s0$337  <= \$234 ;
+    \mac_read_s0$319  <= \$216 ;
   always @(posedge clk)
-    \mac_read_s0$338  <= \$235 ;
+    \mac_read_s0$320  <= \$217 ;
   always @(posedge clk)
-    \mac_read_s0$339  <= \$236 ;
+    \mac_read_s0$321  <= \$218 ;
   always @(posedge clk)
-    \mac_read_s0$340  <= \$237 ;
+    \mac_read_s0$322  <= \$219 ;
   always @(posedge clk)
-    \mac_read_s0$341  <= \$238 ;
+    \mac_read_s0$323  <= \$220 ;
   always @(posedge clk)
-    \mac_read_s0$342  <= \$239 ;
+    \mac_read_s0$324  <= \$221 ;
   always @(posedge clk)
-    \mac_read_s0$343  <= \$240 ;
+    \mac_read_s0$325  <= \$222 ;
   always @(posedge clk)
-    \mac_read_s0$344  <= \$241 ;
+    \mac_read_s0$326  <= \$223 ;
   always @(posedge clk)
-    \mac_read_s0$345  <= \$242 ;
+    \mac_read_s0$327  <= \$224 ;
   always @(posedge clk)
-    \mac_read_s0$346  <= \$243 ;
+    \mac_read_s0$328  <= \$225 ;
   always @(posedge clk)
-    \mac_read_s0$347  <= \$244 ;
+    \mac_read_s0$329  <= \$226 ;
   always @(posedge clk)
-    \mac_read_s0$348  <= \$245 ;
+    \mac_read_s0$330  <= \$227 ;
   always @(posedge clk)
-    \mac_read_s0$349  <= \$246 ;
+    \mac_read_s0$331  <= \$228 ;
   always @(posedge clk)
-    \mac_read_s0$350  <= \$247 ;
+    \mac_read_s0$332  <= \$229 ;
   always @(posedge clk)
-    \mac_read_s0$351  <= \$248 ;
+    \mac_read_s0$333  <= \$230 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$249 ;
+    mac_read_valid_s0 <= \$231 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$250 ;
+    mac_rdreg_s0 <= \$232 ;
   always @(posedge clk)
-    \mac_rdreg_s0$354  <= \$251 ;
+    \mac_rdreg_s0$336  <= \$233 ;
   always @(posedge clk)
-    \mac_rdreg_s0$355  <= \$252 ;
+    \mac_rdreg_s0$337  <= \$234 ;
   always @(posedge clk)
-    \mac_rdreg_s0$356  <= \$253 ;
+    \mac_rdreg_s0$338  <= \$235 ;
   always @(posedge clk)
-    \mac_rdreg_s0$357  <= \$254 ;
+    \mac_rdreg_s0$339  <= \$236 ;
   always @(posedge clk)
-    \mac_rdreg_s0$358  <= \$255 ;
+    \mac_rdreg_s0$340  <= \$237 ;
   always @(posedge clk)
-    \mac_rdreg_s0$359  <= \$256 ;
+    \mac_rdreg_s0$341  <= \$238 ;
   always @(posedge clk)
-    \mac_rdreg_s0$360  <= \$257 ;
+    \mac_rdreg_s0$342  <= \$239 ;
   always @(posedge clk)
-    \mac_rdreg_s0$361  <= \$258 ;
+    \mac_rdreg_s0$343  <= \$240 ;
   always @(posedge clk)
-    \mac_rdreg_s0$362  <= \$259 ;
+    \mac_rdreg_s0$344  <= \$241 ;
   always @(posedge clk)
-    \mac_rdreg_s0$363  <= \$260 ;
+    \mac_rdreg_s0$345  <= \$242 ;
   always @(posedge clk)
-    \mac_rdreg_s0$364  <= \$261 ;
+    \mac_rdreg_s0$346  <= \$243 ;
   always @(posedge clk)
-    \mac_rdreg_s0$365  <= \$262 ;
+    \mac_rdreg_s0$347  <= \$244 ;
   always @(posedge clk)
-    \mac_rdreg_s0$366  <= \$263 ;
+    \mac_rdreg_s0$348  <= \$245 ;
   always @(posedge clk)
-    \mac_rdreg_s0$367  <= \$264 ;
+    \mac_rdreg_s0$349  <= \$246 ;
   always @(posedge clk)
-    \mac_rdreg_s0$368  <= \$265 ;
+    \mac_rdreg_s0$350  <= \$247 ;
   always @(posedge clk)
-    \mac_rdreg_s0$369  <= \$266 ;
+    \mac_rdreg_s0$351  <= \$248 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$267 ;
+    mac_rdreg_valid_s0 <= \$249 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$268 ;
+    mac_pre_s0 <= \$250 ;
   always @(posedge clk)
-    \mac_pre_s0$372  <= \$269 ;
+    \mac_pre_s0$354  <= \$251 ;
   always @(posedge clk)
-    \mac_pre_s0$373  <= \$270 ;
+    \mac_pre_s0$355  <= \$252 ;
   always @(posedge clk)
-    \mac_pre_s0$374  <= \$271 ;
+    \mac_pre_s0$356  <= \$253 ;
+  always @(posedge clk)
+    \mac_pre_s0$357  <= \$254 ;
+  always @(posedge clk)
+    \mac_pre_s0$358  <= \$255 ;
+  always @(posedge clk)
+    \mac_pre_s0$359  <= \$256 ;
+  always @(posedge clk)
+    \mac_pre_s0$360  <= \$257 ;
+  always @(posedge clk)
+    \mac_pre_s0$361  <= \$258 ;
+  always @(posedge clk)
+    \mac_pre_s0$362  <= \$259 ;
+  always @(posedge clk)
+    \mac_pre_s0$363  <= \$260 ;
+  always @(posedge clk)
+    \mac_pre_s0$364  <= \$261 ;
+  always @(posedge clk)
+    \mac_pre_s0$365  <= \$262 ;
+  always @(posedge clk)
+    \mac_pre_s0$366  <= \$263 ;
+  always @(posedge clk)
+    \mac_pre_s0$367  <= \$264 ;
+  always @(posedge clk)
+    \mac_pre_s0$368  <= \$265 ;
+  always @(posedge clk)
+    \mac_pre_s0$369  <= \$266 ;
+  always @(posedge clk)
+    \mac_pre_s0$371  <= \$267 ;
+  always @(posedge clk)
+    \mac_pre_s0$373  <= \$268 ;
+  always @(posedge clk)
+    \mac_pre_s0$375  <= \$269 ;
+  always @(posedge clk)
+    \mac_pre_s0$377  <= \$270 ;
+  always @(posedge clk)
+    \mac_pre_s0$379  <= \$271 ;
+  always @(posedge clk)
+    \mac_pre_s0$381  <= \$272 ;
+  always @(posedge clk)
+    \mac_pre_s0$383  <= \$273 ;
+  always @(posedge clk)
+    \mac_pre_s0$385  <= \$274 ;
+  always @(posedge clk)
+    \mac_pre_s0$387  <= \$275 ;
+  always @(posedge clk)
+    \mac_pre_s0$389  <= \$276 ;
+  always @(posedge clk)
+    \mac_pre_s0$391  <= \$277 ;
+  always @(posedge clk)
+    \mac_pre_s0$393  <= \$278 ;
+  always @(posedge clk)
+    \mac_pre_s0$395  <= \$279 ;
+  always @(posedge clk)
+    \mac_pre_s0$397  <= \$280 ;
+  always @(posedge clk)
+    \mac_pre_s0$399  <= \$281 ;
+  always @(posedge clk)
+    \mac_pre_s0$401  <= \$282 ;
+  always @(posedge clk)
+    \mac_pre_s0$402  <= \$283 ;
+  always @(posedge clk)
+    \mac_pre_s0$403  <= \$284 ;
+  always @(posedge clk)
+    \mac_pre_s0$404  <= \$285 ;
+  always @(posedge clk)
+    \mac_pre_s0$405  <= \$286 ;
+  always @(posedge clk)
+    \mac_pre_s0$406  <= \$287 ;
+  always @(posedge clk)
+    \mac_pre_s0$407  <= \$288 ;
+  always @(posedge clk)
+    \mac_pre_s0$408  <= \$289 ;
+  always @(posedge clk)
+    \mac_pre_s0$409  <= \$290 ;
+  always @(posedge clk)
+    \mac_pre_s0$410  <= \$291 ;
+  always @(posedge clk)
+    \mac_pre_s0$411  <= \$292 ;
+  always @(posedge clk)
+    \mac_pre_s0$412  <= \$293 ;
+  always @(posedge clk)
+    \mac_pre_s0$413  <= \$294 ;
+  always @(posedge clk)
+    \mac_pre_s0$414  <= \$295 ;
+  always @(posedge clk)
+    \mac_pre_s0$415  <= \$296 ;
+  always @(posedge clk)
+    \mac_pre_s0$416  <= \$297 ;
+  always @(posedge clk)
+    \mac_pre_s0$417  <= \$298 ;
+  always @(posedge clk)
+    \mac_pre_s0$418  <= \$299 ;
+  always @(posedge clk)
+    \mac_pre_s0$419  <= \$300 ;
+  always @(posedge clk)
+    \mac_pre_s0$420  <= \$301 ;
+  always @(posedge clk)
+    \mac_pre_s0$421  <= \$302 ;
+  always @(posedge clk)
+    \mac_pre_s0$422  <= \$303 ;
+  always @(posedge clk)
+    \mac_pre_s0$423  <= \$304 ;
+  always @(posedge clk)
+    \mac_pre_s0$424  <= \$305 ;
+  always @(posedge clk)
+    \mac_pre_s0$425  <= \$306 ;
+  always @(posedge clk)
+    \mac_pre_s0$426  <= \$307 ;
+  always @(posedge clk)
+    \mac_pre_s0$427  <= \$308 ;
+  always @(posedge clk)
+    \mac_pre_s0$428  <= \$309 ;
+  always @(posedge clk)
+    \mac_pre_s0$429  <= \$310 ;
+  always @(posedge clk)
+    \mac_pre_s0$430  <= \$311 ;
+  always @(posedge clk)
+    \mac_pre_s0$431  <= \$312 ;
+  always @(posedge clk)
+    \mac_pre_s0$432  <= \$313 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$387 ),
+    .b(\mac_pre_s0$369 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod0_0)
@@ -2306,9 +1952,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$372 ),
-    .b(\mac_pre_s0$389 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$371 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -2316,9 +1962,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_pre_s0$381 ),
-    .b(\mac_pre_s0$407 ),
-    .ce(stall_adv45),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$389 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -2326,9 +1972,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_pre_s0$382 ),
-    .b(\mac_pre_s0$409 ),
-    .ce(stall_adv46),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$391 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -2336,9 +1982,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_pre_s0$383 ),
-    .b(\mac_pre_s0$411 ),
-    .ce(stall_adv47),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$393 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -2346,9 +1992,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_pre_s0$384 ),
-    .b(\mac_pre_s0$413 ),
-    .ce(stall_adv48),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$395 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -2356,9 +2002,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_pre_s0$385 ),
-    .b(\mac_pre_s0$415 ),
-    .ce(stall_adv49),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$397 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -2366,9 +2012,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_pre_s0$386 ),
-    .b(\mac_pre_s0$417 ),
-    .ce(stall_adv50),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$399 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -2376,9 +2022,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$373 ),
-    .b(\mac_pre_s0$391 ),
-    .ce(stall_adv37),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$373 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -2386,9 +2032,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$374 ),
-    .b(\mac_pre_s0$393 ),
-    .ce(stall_adv38),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$375 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -2396,9 +2042,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$375 ),
-    .b(\mac_pre_s0$395 ),
-    .ce(stall_adv39),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$377 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -2406,9 +2052,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$376 ),
-    .b(\mac_pre_s0$397 ),
-    .ce(stall_adv40),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$379 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -2416,9 +2062,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$377 ),
-    .b(\mac_pre_s0$399 ),
-    .ce(stall_adv41),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$381 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -2426,9 +2072,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$378 ),
-    .b(\mac_pre_s0$401 ),
-    .ce(stall_adv42),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$383 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -2436,9 +2082,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_pre_s0$379 ),
-    .b(\mac_pre_s0$403 ),
-    .ce(stall_adv43),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$385 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -2446,9 +2092,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_pre_s0$380 ),
-    .b(\mac_pre_s0$405 ),
-    .ce(stall_adv44),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$387 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -2457,7 +2103,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$419 ),
+    .b(\mac_pre_s0$401 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod1_0)
@@ -2466,9 +2112,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$372 ),
-    .b(\mac_pre_s0$420 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$402 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -2476,9 +2122,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_pre_s0$381 ),
-    .b(\mac_pre_s0$429 ),
-    .ce(stall_adv45),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$411 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -2486,9 +2132,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_pre_s0$382 ),
-    .b(\mac_pre_s0$430 ),
-    .ce(stall_adv46),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$412 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -2496,9 +2142,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_pre_s0$383 ),
-    .b(\mac_pre_s0$431 ),
-    .ce(stall_adv47),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$413 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -2506,9 +2152,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_pre_s0$384 ),
-    .b(\mac_pre_s0$432 ),
-    .ce(stall_adv48),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$414 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -2516,9 +2162,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_pre_s0$385 ),
-    .b(\mac_pre_s0$433 ),
-    .ce(stall_adv49),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$415 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -2526,9 +2172,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_pre_s0$386 ),
-    .b(\mac_pre_s0$434 ),
-    .ce(stall_adv50),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$416 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -2536,9 +2182,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$373 ),
-    .b(\mac_pre_s0$421 ),
-    .ce(stall_adv37),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$403 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -2546,9 +2192,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$374 ),
-    .b(\mac_pre_s0$422 ),
-    .ce(stall_adv38),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$404 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -2556,9 +2202,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$375 ),
-    .b(\mac_pre_s0$423 ),
-    .ce(stall_adv39),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$405 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -2566,9 +2212,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$376 ),
-    .b(\mac_pre_s0$424 ),
-    .ce(stall_adv40),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$406 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -2576,9 +2222,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$377 ),
-    .b(\mac_pre_s0$425 ),
-    .ce(stall_adv41),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$407 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -2586,9 +2232,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$378 ),
-    .b(\mac_pre_s0$426 ),
-    .ce(stall_adv42),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$408 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -2596,9 +2242,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_pre_s0$379 ),
-    .b(\mac_pre_s0$427 ),
-    .ce(stall_adv43),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$409 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -2606,9 +2252,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_pre_s0$380 ),
-    .b(\mac_pre_s0$428 ),
-    .ce(stall_adv44),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$410 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -2617,7 +2263,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$435 ),
+    .b(\mac_pre_s0$417 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod2_0)
@@ -2626,9 +2272,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$372 ),
-    .b(\mac_pre_s0$436 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$418 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -2636,9 +2282,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_pre_s0$381 ),
-    .b(\mac_pre_s0$445 ),
-    .ce(stall_adv45),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$427 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -2646,9 +2292,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_pre_s0$382 ),
-    .b(\mac_pre_s0$446 ),
-    .ce(stall_adv46),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$428 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -2656,9 +2302,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_pre_s0$383 ),
-    .b(\mac_pre_s0$447 ),
-    .ce(stall_adv47),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$429 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -2666,9 +2312,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_pre_s0$384 ),
-    .b(\mac_pre_s0$448 ),
-    .ce(stall_adv48),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$430 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -2676,9 +2322,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_pre_s0$385 ),
-    .b(\mac_pre_s0$449 ),
-    .ce(stall_adv49),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$431 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -2686,9 +2332,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_pre_s0$386 ),
-    .b(\mac_pre_s0$450 ),
-    .ce(stall_adv50),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$432 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -2696,9 +2342,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$373 ),
-    .b(\mac_pre_s0$437 ),
-    .ce(stall_adv37),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$419 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -2706,9 +2352,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$374 ),
-    .b(\mac_pre_s0$438 ),
-    .ce(stall_adv38),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$420 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -2716,9 +2362,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$375 ),
-    .b(\mac_pre_s0$439 ),
-    .ce(stall_adv39),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$421 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -2726,9 +2372,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$376 ),
-    .b(\mac_pre_s0$440 ),
-    .ce(stall_adv40),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$422 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -2736,9 +2382,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$377 ),
-    .b(\mac_pre_s0$441 ),
-    .ce(stall_adv41),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$423 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -2746,9 +2392,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$378 ),
-    .b(\mac_pre_s0$442 ),
-    .ce(stall_adv42),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$424 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -2756,9 +2402,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_pre_s0$379 ),
-    .b(\mac_pre_s0$443 ),
-    .ce(stall_adv43),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$425 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -2766,9 +2412,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_pre_s0$380 ),
-    .b(\mac_pre_s0$444 ),
-    .ce(stall_adv44),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$426 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -2777,7 +2423,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$451 ),
+    .b(\mac_pre_s0$433 ),
     .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod3_0)
@@ -2786,9 +2432,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$372 ),
-    .b(\mac_pre_s0$452 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$354 ),
+    .b(\mac_pre_s0$434 ),
+    .ce(stall_adv35),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -2796,9 +2442,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_pre_s0$381 ),
-    .b(\mac_pre_s0$461 ),
-    .ce(stall_adv45),
+    .a(\mac_pre_s0$363 ),
+    .b(\mac_pre_s0$443 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -2806,9 +2452,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_pre_s0$382 ),
-    .b(\mac_pre_s0$462 ),
-    .ce(stall_adv46),
+    .a(\mac_pre_s0$364 ),
+    .b(\mac_pre_s0$444 ),
+    .ce(stall_adv40),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -2816,9 +2462,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_pre_s0$383 ),
-    .b(\mac_pre_s0$463 ),
-    .ce(stall_adv47),
+    .a(\mac_pre_s0$365 ),
+    .b(\mac_pre_s0$445 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -2826,9 +2472,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_pre_s0$384 ),
-    .b(\mac_pre_s0$464 ),
-    .ce(stall_adv48),
+    .a(\mac_pre_s0$366 ),
+    .b(\mac_pre_s0$446 ),
+    .ce(stall_adv41),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -2836,9 +2482,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_pre_s0$385 ),
-    .b(\mac_pre_s0$465 ),
-    .ce(stall_adv49),
+    .a(\mac_pre_s0$367 ),
+    .b(\mac_pre_s0$447 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -2846,9 +2492,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_pre_s0$386 ),
-    .b(\mac_pre_s0$466 ),
-    .ce(stall_adv50),
+    .a(\mac_pre_s0$368 ),
+    .b(\mac_pre_s0$448 ),
+    .ce(stall_adv42),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -2856,9 +2502,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$373 ),
-    .b(\mac_pre_s0$453 ),
-    .ce(stall_adv37),
+    .a(\mac_pre_s0$355 ),
+    .b(\mac_pre_s0$435 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -2866,9 +2512,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$374 ),
-    .b(\mac_pre_s0$454 ),
-    .ce(stall_adv38),
+    .a(\mac_pre_s0$356 ),
+    .b(\mac_pre_s0$436 ),
+    .ce(stall_adv36),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -2876,9 +2522,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$375 ),
-    .b(\mac_pre_s0$455 ),
-    .ce(stall_adv39),
+    .a(\mac_pre_s0$357 ),
+    .b(\mac_pre_s0$437 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -2886,9 +2532,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$376 ),
-    .b(\mac_pre_s0$456 ),
-    .ce(stall_adv40),
+    .a(\mac_pre_s0$358 ),
+    .b(\mac_pre_s0$438 ),
+    .ce(stall_adv37),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -2896,9 +2542,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$377 ),
-    .b(\mac_pre_s0$457 ),
-    .ce(stall_adv41),
+    .a(\mac_pre_s0$359 ),
+    .b(\mac_pre_s0$439 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -2906,9 +2552,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$378 ),
-    .b(\mac_pre_s0$458 ),
-    .ce(stall_adv42),
+    .a(\mac_pre_s0$360 ),
+    .b(\mac_pre_s0$440 ),
+    .ce(stall_adv38),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -2916,9 +2562,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_pre_s0$379 ),
-    .b(\mac_pre_s0$459 ),
-    .ce(stall_adv43),
+    .a(\mac_pre_s0$361 ),
+    .b(\mac_pre_s0$441 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -2926,9 +2572,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_pre_s0$380 ),
-    .b(\mac_pre_s0$460 ),
-    .ce(stall_adv44),
+    .a(\mac_pre_s0$362 ),
+    .b(\mac_pre_s0$442 ),
+    .ce(stall_adv39),
     .clk(clk),
     .p(mac_prod3_9)
   );
@@ -2944,7 +2590,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv0),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$155 )
+    .we(\$137 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2958,7 +2604,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv1),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$160 )
+    .we(\$142 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2972,7 +2618,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv10),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$205 )
+    .we(\$187 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -2986,7 +2632,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv11),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$210 )
+    .we(\$192 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3000,7 +2646,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv12),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$215 )
+    .we(\$197 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3014,7 +2660,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv13),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$220 )
+    .we(\$202 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3028,7 +2674,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv14),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$225 )
+    .we(\$207 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3042,7 +2688,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv15),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$230 )
+    .we(\$212 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3056,7 +2702,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv2),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$165 )
+    .we(\$147 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3070,7 +2716,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv3),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$170 )
+    .we(\$152 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3084,7 +2730,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv4),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$175 )
+    .we(\$157 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3098,7 +2744,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv5),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$180 )
+    .we(\$162 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3112,7 +2758,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv6),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$185 )
+    .we(\$167 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3126,7 +2772,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv7),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$190 )
+    .we(\$172 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3140,7 +2786,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv8),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$195 )
+    .we(\$177 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -3154,1044 +2800,807 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .re(stall_adv9),
     .waddr(i__payload[171:166]),
     .wdata(i__payload[159:128]),
-    .we(\$200 )
+    .we(\$182 )
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_pre_s0$376 ;
-    if (stall_adv34) begin
-      \$273  = \mac_rdreg_s0$358 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_pre_s0$377 ;
-    if (stall_adv34) begin
-      \$274  = \mac_rdreg_s0$359 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_pre_s0$378 ;
-    if (stall_adv34) begin
-      \$275  = \mac_rdreg_s0$360 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_pre_s0$379 ;
-    if (stall_adv34) begin
-      \$276  = \mac_rdreg_s0$361 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_pre_s0$380 ;
-    if (stall_adv34) begin
-      \$277  = \mac_rdreg_s0$362 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_pre_s0$381 ;
-    if (stall_adv34) begin
-      \$278  = \mac_rdreg_s0$363 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_pre_s0$382 ;
-    if (stall_adv34) begin
-      \$279  = \mac_rdreg_s0$364 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_pre_s0$383 ;
-    if (stall_adv34) begin
-      \$280  = \mac_rdreg_s0$365 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_pre_s0$384 ;
-    if (stall_adv34) begin
-      \$281  = \mac_rdreg_s0$366 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_pre_s0$385 ;
-    if (stall_adv34) begin
-      \$282  = \mac_rdreg_s0$367 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_pre_s0$386 ;
-    if (stall_adv34) begin
-      \$283  = \mac_rdreg_s0$368 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_pre_s0$387 ;
-    if (stall_adv34) begin
-      \$284  = wbank0_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_pre_s0$389 ;
-    if (stall_adv34) begin
-      \$285  = wbank1_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_pre_s0$391 ;
-    if (stall_adv34) begin
-      \$286  = wbank2_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_pre_s0$393 ;
-    if (stall_adv34) begin
-      \$287  = wbank3_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_pre_s0$395 ;
-    if (stall_adv34) begin
-      \$288  = wbank4_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_pre_s0$397 ;
-    if (stall_adv34) begin
-      \$289  = wbank5_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_pre_s0$399 ;
-    if (stall_adv34) begin
-      \$290  = wbank6_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_pre_s0$401 ;
-    if (stall_adv34) begin
-      \$291  = wbank7_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_pre_s0$403 ;
-    if (stall_adv34) begin
-      \$292  = wbank8_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_pre_s0$405 ;
-    if (stall_adv34) begin
-      \$293  = wbank9_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_pre_s0$407 ;
-    if (stall_adv34) begin
-      \$294  = wbank10_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_pre_s0$409 ;
-    if (stall_adv34) begin
-      \$295  = wbank11_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_pre_s0$411 ;
-    if (stall_adv34) begin
-      \$296  = wbank12_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_pre_s0$413 ;
-    if (stall_adv34) begin
-      \$297  = wbank13_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_pre_s0$415 ;
-    if (stall_adv34) begin
-      \$298  = wbank14_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_pre_s0$417 ;
-    if (stall_adv34) begin
-      \$299  = wbank15_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_pre_s0$419 ;
-    if (stall_adv34) begin
-      \$300  = wbank0_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_pre_s0$420 ;
-    if (stall_adv34) begin
-      \$301  = wbank1_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \mac_pre_s0$421 ;
-    if (stall_adv34) begin
-      \$302  = wbank2_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \mac_pre_s0$422 ;
-    if (stall_adv34) begin
-      \$303  = wbank3_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_pre_s0$423 ;
-    if (stall_adv34) begin
-      \$304  = wbank4_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \mac_pre_s0$424 ;
-    if (stall_adv34) begin
-      \$305  = wbank5_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \mac_pre_s0$425 ;
-    if (stall_adv34) begin
-      \$306  = wbank6_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_pre_s0$426 ;
-    if (stall_adv34) begin
-      \$307  = wbank7_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_pre_s0$427 ;
-    if (stall_adv34) begin
-      \$308  = wbank8_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \mac_pre_s0$428 ;
-    if (stall_adv34) begin
-      \$309  = wbank9_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \mac_pre_s0$429 ;
-    if (stall_adv34) begin
-      \$310  = wbank10_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_pre_s0$430 ;
-    if (stall_adv34) begin
-      \$311  = wbank11_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_pre_s0$431 ;
-    if (stall_adv34) begin
-      \$312  = wbank12_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_pre_s0$432 ;
-    if (stall_adv34) begin
-      \$313  = wbank13_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_pre_s0$433 ;
-    if (stall_adv34) begin
-      \$314  = wbank14_q[15:8];
-    end
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$315  = \mac_pre_s0$434 ;
     if (stall_adv34) begin
-      \$315  = wbank15_q[15:8];
+      \$315  = wbank1_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$316  = \mac_pre_s0$435 ;
     if (stall_adv34) begin
-      \$316  = wbank0_q[23:16];
+      \$316  = wbank2_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$317  = \mac_pre_s0$436 ;
     if (stall_adv34) begin
-      \$317  = wbank1_q[23:16];
+      \$317  = wbank3_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$318  = \mac_pre_s0$437 ;
     if (stall_adv34) begin
-      \$318  = wbank2_q[23:16];
+      \$318  = wbank4_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$319  = \mac_pre_s0$438 ;
     if (stall_adv34) begin
-      \$319  = wbank3_q[23:16];
+      \$319  = wbank5_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$320  = \mac_pre_s0$439 ;
     if (stall_adv34) begin
-      \$320  = wbank4_q[23:16];
+      \$320  = wbank6_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$321  = \mac_pre_s0$440 ;
     if (stall_adv34) begin
-      \$321  = wbank5_q[23:16];
+      \$321  = wbank7_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$322  = \mac_pre_s0$441 ;
     if (stall_adv34) begin
-      \$322  = wbank6_q[23:16];
+      \$322  = wbank8_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$323  = \mac_pre_s0$442 ;
     if (stall_adv34) begin
-      \$323  = wbank7_q[23:16];
+      \$323  = wbank9_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$324  = \mac_pre_s0$443 ;
     if (stall_adv34) begin
-      \$324  = wbank8_q[23:16];
+      \$324  = wbank10_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$325  = \mac_pre_s0$444 ;
     if (stall_adv34) begin
-      \$325  = wbank9_q[23:16];
+      \$325  = wbank11_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$326  = \mac_pre_s0$445 ;
     if (stall_adv34) begin
-      \$326  = wbank10_q[23:16];
+      \$326  = wbank12_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$327  = \mac_pre_s0$446 ;
     if (stall_adv34) begin
-      \$327  = wbank11_q[23:16];
+      \$327  = wbank13_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$328  = \mac_pre_s0$447 ;
     if (stall_adv34) begin
-      \$328  = wbank12_q[23:16];
+      \$328  = wbank14_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$329  = \mac_pre_s0$448 ;
     if (stall_adv34) begin
-      \$329  = wbank13_q[23:16];
+      \$329  = wbank15_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$330  = \mac_pre_s0$449 ;
     if (stall_adv34) begin
-      \$330  = wbank14_q[23:16];
+      \$330  = \mac_rdreg_s0$351 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \mac_pre_s0$450 ;
+    \$331  = mac_pre_valid_s0;
     if (stall_adv34) begin
-      \$331  = wbank15_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \mac_pre_s0$451 ;
-    if (stall_adv34) begin
-      \$332  = wbank0_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \mac_pre_s0$452 ;
-    if (stall_adv34) begin
-      \$333  = wbank1_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \mac_pre_s0$453 ;
-    if (stall_adv34) begin
-      \$334  = wbank2_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \mac_pre_s0$454 ;
-    if (stall_adv34) begin
-      \$335  = wbank3_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \mac_pre_s0$455 ;
-    if (stall_adv34) begin
-      \$336  = wbank4_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \mac_pre_s0$456 ;
-    if (stall_adv34) begin
-      \$337  = wbank5_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_pre_s0$457 ;
-    if (stall_adv34) begin
-      \$338  = wbank6_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_pre_s0$458 ;
-    if (stall_adv34) begin
-      \$339  = wbank7_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_pre_s0$459 ;
-    if (stall_adv34) begin
-      \$340  = wbank8_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_pre_s0$460 ;
-    if (stall_adv34) begin
-      \$341  = wbank9_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \mac_pre_s0$461 ;
-    if (stall_adv34) begin
-      \$342  = wbank10_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \mac_pre_s0$462 ;
-    if (stall_adv34) begin
-      \$343  = wbank11_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \mac_pre_s0$463 ;
-    if (stall_adv34) begin
-      \$344  = wbank12_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \mac_pre_s0$464 ;
-    if (stall_adv34) begin
-      \$345  = wbank13_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \mac_pre_s0$465 ;
-    if (stall_adv34) begin
-      \$346  = wbank14_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \mac_pre_s0$466 ;
-    if (stall_adv34) begin
-      \$347  = wbank15_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \mac_pre_s0$467 ;
-    if (stall_adv34) begin
-      \$348  = \mac_rdreg_s0$369 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = mac_pre_valid_s0;
-    if (stall_adv34) begin
-      \$349  = mac_rdreg_valid_s0;
+      \$331  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$349  = 1'h0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = mac_dspin_s0;
+    \$332  = mac_dspin_s0;
     if (stall_adv35) begin
-      \$350  = \mac_pre_s0$467 ;
+      \$332  = \mac_pre_s0$449 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = mac_dspin_valid_s0;
+    \$333  = mac_dspin_valid_s0;
     if (stall_adv35) begin
-      \$351  = mac_pre_valid_s0;
+      \$333  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = mac_dspout_s0;
+    \$334  = mac_dspout_s0;
     if (stall_adv35) begin
-      \$352  = mac_dspin_s0;
+      \$334  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = mac_dspout_valid_s0;
+    \$335  = mac_dspout_valid_s0;
     if (stall_adv35) begin
-      \$353  = mac_dspin_valid_s0;
+      \$335  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = mac_mul_s0;
-    if (stall_adv51) begin
-      \$354  = mac_prod0_0;
+    \$336  = mac_add0_s0;
+    if (stall_adv43) begin
+      \$336  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \mac_mul_s0$115 ;
-    if (stall_adv51) begin
-      \$355  = mac_prod0_1;
+    \$337  = \mac_add0_s0$195 ;
+    if (stall_adv43) begin
+      \$337  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \mac_mul_s0$117 ;
-    if (stall_adv51) begin
-      \$356  = mac_prod0_2;
+    \$338  = \mac_add0_s0$197 ;
+    if (stall_adv43) begin
+      \$338  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \mac_mul_s0$118 ;
-    if (stall_adv51) begin
-      \$357  = mac_prod0_3;
+    \$339  = \mac_add0_s0$198 ;
+    if (stall_adv43) begin
+      \$339  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \mac_mul_s0$120 ;
-    if (stall_adv51) begin
-      \$358  = mac_prod0_4;
+    \$340  = \mac_add0_s0$200 ;
+    if (stall_adv43) begin
+      \$340  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \mac_mul_s0$121 ;
-    if (stall_adv51) begin
-      \$359  = mac_prod0_5;
+    \$341  = \mac_add0_s0$201 ;
+    if (stall_adv43) begin
+      \$341  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \mac_mul_s0$123 ;
-    if (stall_adv51) begin
-      \$360  = mac_prod0_6;
+    \$342  = \mac_add0_s0$203 ;
+    if (stall_adv43) begin
+      \$342  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \mac_mul_s0$124 ;
-    if (stall_adv51) begin
-      \$361  = mac_prod0_7;
+    \$343  = \mac_add0_s0$204 ;
+    if (stall_adv43) begin
+      \$343  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \mac_mul_s0$126 ;
-    if (stall_adv51) begin
-      \$362  = mac_prod0_8;
+    \$344  = \mac_add0_s0$206 ;
+    if (stall_adv43) begin
+      \$344  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \mac_mul_s0$127 ;
-    if (stall_adv51) begin
-      \$363  = mac_prod0_9;
+    \$345  = \mac_add0_s0$207 ;
+    if (stall_adv43) begin
+      \$345  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \mac_mul_s0$129 ;
-    if (stall_adv51) begin
-      \$364  = mac_prod0_10;
+    \$346  = \mac_add0_s0$209 ;
+    if (stall_adv43) begin
+      \$346  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \mac_mul_s0$130 ;
-    if (stall_adv51) begin
-      \$365  = mac_prod0_11;
+    \$347  = \mac_add0_s0$210 ;
+    if (stall_adv43) begin
+      \$347  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \mac_mul_s0$132 ;
-    if (stall_adv51) begin
-      \$366  = mac_prod0_12;
+    \$348  = \mac_add0_s0$212 ;
+    if (stall_adv43) begin
+      \$348  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \mac_mul_s0$133 ;
-    if (stall_adv51) begin
-      \$367  = mac_prod0_13;
+    \$349  = \mac_add0_s0$213 ;
+    if (stall_adv43) begin
+      \$349  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \mac_mul_s0$135 ;
-    if (stall_adv51) begin
-      \$368  = mac_prod0_14;
+    \$350  = \mac_add0_s0$215 ;
+    if (stall_adv43) begin
+      \$350  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \mac_mul_s0$136 ;
-    if (stall_adv51) begin
-      \$369  = mac_prod0_15;
+    \$351  = \mac_add0_s0$216 ;
+    if (stall_adv43) begin
+      \$351  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \mac_mul_s0$138 ;
-    if (stall_adv51) begin
-      \$370  = mac_prod1_0;
+    \$352  = \mac_add0_s0$218 ;
+    if (stall_adv43) begin
+      \$352  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \mac_mul_s0$139 ;
-    if (stall_adv51) begin
-      \$371  = mac_prod1_1;
+    \$353  = \mac_add0_s0$219 ;
+    if (stall_adv43) begin
+      \$353  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \mac_mul_s0$141 ;
-    if (stall_adv51) begin
-      \$372  = mac_prod1_2;
+    \$354  = \mac_add0_s0$221 ;
+    if (stall_adv43) begin
+      \$354  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \mac_mul_s0$142 ;
-    if (stall_adv51) begin
-      \$373  = mac_prod1_3;
+    \$355  = \mac_add0_s0$222 ;
+    if (stall_adv43) begin
+      \$355  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \mac_mul_s0$144 ;
-    if (stall_adv51) begin
-      \$374  = mac_prod1_4;
+    \$356  = \mac_add0_s0$224 ;
+    if (stall_adv43) begin
+      \$356  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \mac_mul_s0$145 ;
-    if (stall_adv51) begin
-      \$375  = mac_prod1_5;
+    \$357  = \mac_add0_s0$225 ;
+    if (stall_adv43) begin
+      \$357  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \mac_mul_s0$147 ;
-    if (stall_adv51) begin
-      \$376  = mac_prod1_6;
+    \$358  = \mac_add0_s0$227 ;
+    if (stall_adv43) begin
+      \$358  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \mac_mul_s0$148 ;
-    if (stall_adv51) begin
-      \$377  = mac_prod1_7;
+    \$359  = \mac_add0_s0$228 ;
+    if (stall_adv43) begin
+      \$359  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \mac_mul_s0$150 ;
-    if (stall_adv51) begin
-      \$378  = mac_prod1_8;
+    \$360  = \mac_add0_s0$230 ;
+    if (stall_adv43) begin
+      \$360  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \mac_mul_s0$151 ;
-    if (stall_adv51) begin
-      \$379  = mac_prod1_9;
+    \$361  = \mac_add0_s0$231 ;
+    if (stall_adv43) begin
+      \$361  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \mac_mul_s0$153 ;
-    if (stall_adv51) begin
-      \$380  = mac_prod1_10;
+    \$362  = \mac_add0_s0$233 ;
+    if (stall_adv43) begin
+      \$362  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \mac_mul_s0$154 ;
-    if (stall_adv51) begin
-      \$381  = mac_prod1_11;
+    \$363  = \mac_add0_s0$234 ;
+    if (stall_adv43) begin
+      \$363  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \mac_mul_s0$156 ;
-    if (stall_adv51) begin
-      \$382  = mac_prod1_12;
+    \$364  = \mac_add0_s0$236 ;
+    if (stall_adv43) begin
+      \$364  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \mac_mul_s0$157 ;
-    if (stall_adv51) begin
-      \$383  = mac_prod1_13;
+    \$365  = \mac_add0_s0$237 ;
+    if (stall_adv43) begin
+      \$365  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \mac_mul_s0$159 ;
-    if (stall_adv51) begin
-      \$384  = mac_prod1_14;
+    \$366  = \mac_add0_s0$239 ;
+    if (stall_adv43) begin
+      \$366  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \mac_mul_s0$160 ;
-    if (stall_adv51) begin
-      \$385  = mac_prod1_15;
+    \$367  = \mac_add0_s0$240 ;
+    if (stall_adv43) begin
+      \$367  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \mac_mul_s0$162 ;
-    if (stall_adv51) begin
-      \$386  = mac_prod2_0;
+    \$368  = \mac_add0_s0$455 ;
+    if (stall_adv43) begin
+      \$368  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \mac_mul_s0$163 ;
-    if (stall_adv51) begin
-      \$387  = mac_prod2_1;
+    \$369  = mac_add0_valid_s0;
+    if (stall_adv43) begin
+      \$369  = mac_dspout_valid_s0;
     end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = mac_add1_s0;
+    if (stall_adv44) begin
+      \$370  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = \mac_add1_s0$245 ;
+    if (stall_adv44) begin
+      \$371  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = \mac_add1_s0$247 ;
+    if (stall_adv44) begin
+      \$372  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = \mac_add1_s0$248 ;
+    if (stall_adv44) begin
+      \$373  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = \mac_add1_s0$250 ;
+    if (stall_adv44) begin
+      \$374  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = \mac_add1_s0$251 ;
+    if (stall_adv44) begin
+      \$375  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = \mac_add1_s0$253 ;
+    if (stall_adv44) begin
+      \$376  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = \mac_add1_s0$254 ;
+    if (stall_adv44) begin
+      \$377  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = \mac_add1_s0$256 ;
+    if (stall_adv44) begin
+      \$378  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = \mac_add1_s0$257 ;
+    if (stall_adv44) begin
+      \$379  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = \mac_add1_s0$259 ;
+    if (stall_adv44) begin
+      \$380  = mac2_sum1_p2;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \mac_mul_s0$165 ;
-    if (stall_adv51) begin
-      \$388  = mac_prod2_2;
+    \$381  = \mac_add1_s0$260 ;
+    if (stall_adv44) begin
+      \$381  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \mac_mul_s0$166 ;
-    if (stall_adv51) begin
-      \$389  = mac_prod2_3;
+    \$382  = \mac_add1_s0$262 ;
+    if (stall_adv44) begin
+      \$382  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \mac_mul_s0$168 ;
-    if (stall_adv51) begin
-      \$390  = mac_prod2_4;
+    \$383  = \mac_add1_s0$263 ;
+    if (stall_adv44) begin
+      \$383  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \mac_mul_s0$169 ;
-    if (stall_adv51) begin
-      \$391  = mac_prod2_5;
+    \$384  = \mac_add1_s0$265 ;
+    if (stall_adv44) begin
+      \$384  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \mac_mul_s0$171 ;
-    if (stall_adv51) begin
-      \$392  = mac_prod2_6;
+    \$385  = \mac_add1_s0$266 ;
+    if (stall_adv44) begin
+      \$385  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \mac_mul_s0$172 ;
-    if (stall_adv51) begin
-      \$393  = mac_prod2_7;
+    \$386  = \mac_add1_s0$457 ;
+    if (stall_adv44) begin
+      \$386  = \mac_add0_s0$455 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \mac_mul_s0$174 ;
-    if (stall_adv51) begin
-      \$394  = mac_prod2_8;
+    \$387  = mac_add1_valid_s0;
+    if (stall_adv44) begin
+      \$387  = mac_add0_valid_s0;
     end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = mac_add2_s0;
+    if (stall_adv45) begin
+      \$388  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = \mac_add2_s0$271 ;
+    if (stall_adv45) begin
+      \$389  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = \mac_add2_s0$273 ;
+    if (stall_adv45) begin
+      \$390  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = \mac_add2_s0$274 ;
+    if (stall_adv45) begin
+      \$391  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = \mac_add2_s0$276 ;
+    if (stall_adv45) begin
+      \$392  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = \mac_add2_s0$277 ;
+    if (stall_adv45) begin
+      \$393  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = \mac_add2_s0$279 ;
+    if (stall_adv45) begin
+      \$394  = mac3_sum2_p0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = \mac_mul_s0$175 ;
-    if (stall_adv51) begin
-      \$395  = mac_prod2_9;
+    \$395  = \mac_add2_s0$280 ;
+    if (stall_adv45) begin
+      \$395  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \mac_mul_s0$177 ;
-    if (stall_adv51) begin
-      \$396  = mac_prod2_10;
+    \$396  = \mac_add2_s0$459 ;
+    if (stall_adv45) begin
+      \$396  = \mac_add1_s0$457 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = \mac_mul_s0$178 ;
-    if (stall_adv51) begin
-      \$397  = mac_prod2_11;
+    \$397  = mac_add2_valid_s0;
+    if (stall_adv45) begin
+      \$397  = mac_add1_valid_s0;
     end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = \mac_mul_s0$180 ;
-    if (stall_adv51) begin
-      \$398  = mac_prod2_12;
+    \$398  = mac_add3_s0;
+    if (stall_adv46) begin
+      \$398  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = \mac_mul_s0$181 ;
-    if (stall_adv51) begin
-      \$399  = mac_prod2_13;
+    \$399  = \mac_add3_s0$304 ;
+    if (stall_adv46) begin
+      \$399  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = \mac_mul_s0$183 ;
-    if (stall_adv51) begin
-      \$400  = mac_prod2_14;
+    \$400  = \mac_add3_s0$307 ;
+    if (stall_adv46) begin
+      \$400  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = \mac_mul_s0$184 ;
-    if (stall_adv51) begin
-      \$401  = mac_prod2_15;
+    \$401  = \mac_add3_s0$310 ;
+    if (stall_adv46) begin
+      \$401  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = \mac_mul_s0$186 ;
-    if (stall_adv51) begin
-      \$402  = mac_prod3_0;
+    \$402  = \mac_add3_s0$461 ;
+    if (stall_adv46) begin
+      \$402  = \mac_add2_s0$459 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = \mac_mul_s0$187 ;
-    if (stall_adv51) begin
-      \$403  = mac_prod3_1;
+    \$403  = mac_add3_valid_s0;
+    if (stall_adv46) begin
+      \$403  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = \mac_mul_s0$189 ;
-    if (stall_adv51) begin
-      \$404  = mac_prod3_2;
+    \$404  = o__valid;
+    if (i__ready) begin
+      \$404  = \$69 ;
     end
+    if (rst) begin
+      \$404  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = \mac_mul_s0$190 ;
-    if (stall_adv51) begin
-      \$405  = mac_prod3_3;
+    \$405  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$405  = \$70 ;
     end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = \mac_mul_s0$192 ;
-    if (stall_adv51) begin
-      \$406  = mac_prod3_4;
+    \$406  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$406  = \$71 ;
+    end
+    if (rst) begin
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = \mac_mul_s0$193 ;
-    if (stall_adv51) begin
-      \$407  = mac_prod3_5;
+    \$407  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$407  = \$72 ;
     end
+    if (rst) begin
+      \$407  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = \mac_mul_s0$195 ;
-    if (stall_adv51) begin
-      \$408  = mac_prod3_6;
+    \$408  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$408  = \$73 ;
     end
+    if (rst) begin
+      \$408  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = \mac_mul_s0$196 ;
-    if (stall_adv51) begin
-      \$409  = mac_prod3_7;
+    \$409  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$409  = \$74 ;
+    end
+    if (rst) begin
+      \$409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = \mac_mul_s0$198 ;
-    if (stall_adv51) begin
-      \$410  = mac_prod3_8;
+    \$410  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$410  = \$75 ;
     end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = \mac_mul_s0$199 ;
-    if (stall_adv51) begin
-      \$411  = mac_prod3_9;
+    \$411  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$411  = \$76 ;
     end
+    if (rst) begin
+      \$411  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = \mac_mul_s0$201 ;
-    if (stall_adv51) begin
-      \$412  = mac_prod3_10;
+    \$412  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$412  = \$77 ;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \mac_mul_s0$202 ;
-    if (stall_adv51) begin
-      \$413  = mac_prod3_11;
+    \$413  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$413  = \$78 ;
     end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = \mac_mul_s0$204 ;
-    if (stall_adv51) begin
-      \$414  = mac_prod3_12;
+    \$414  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$414  = \$79 ;
     end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = \mac_mul_s0$205 ;
-    if (stall_adv51) begin
-      \$415  = mac_prod3_13;
+    \$415  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$415  = \$80 ;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = \mac_mul_s0$207 ;
-    if (stall_adv51) begin
-      \$416  = mac_prod3_14;
+    \$416  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$416  = \$81 ;
     end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = \mac_mul_s0$208 ;
-    if (stall_adv51) begin
-      \$417  = mac_prod3_15;
+    \$417  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$417  = \$82 ;
     end
+    if (rst) begin
+      \$417  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = \mac_mul_s0$537 ;
-    if (stall_adv51) begin
-      \$418  = mac_dspout_s0;
+    \$418  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$418  = \$83 ;
+    end
+    if (rst) begin
+      \$418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = mac_mul_valid_s0;
-    if (stall_adv51) begin
-      \$419  = mac_dspout_valid_s0;
+    \$419  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$419  = \$84 ;
     end
     if (rst) begin
       \$419  = 1'h0;
@@ -4199,240 +3608,339 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = mac_add0_s0;
-    if (stall_adv52) begin
-      \$420  = mac0_sum0_p0;
+    \$420  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$420  = \$85 ;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = \mac_add0_s0$213 ;
-    if (stall_adv52) begin
-      \$421  = mac0_sum0_p1;
+    \$421  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$421  = \$86 ;
+    end
+    if (rst) begin
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = \mac_add0_s0$215 ;
-    if (stall_adv52) begin
-      \$422  = mac0_sum0_p2;
+    \$422  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$422  = \$87 ;
+    end
+    if (rst) begin
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \mac_add0_s0$216 ;
-    if (stall_adv52) begin
-      \$423  = mac0_sum0_p3;
+    \$423  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$423  = \$88 ;
+    end
+    if (rst) begin
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \mac_add0_s0$218 ;
-    if (stall_adv52) begin
-      \$424  = mac0_sum0_p4;
+    \$424  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$424  = \$89 ;
+    end
+    if (rst) begin
+      \$424  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = \mac_add0_s0$219 ;
-    if (stall_adv52) begin
-      \$425  = mac0_sum0_p5;
+    \$425  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$425  = \$90 ;
+    end
+    if (rst) begin
+      \$425  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = \mac_add0_s0$221 ;
-    if (stall_adv52) begin
-      \$426  = mac0_sum0_p6;
+    \$426  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$426  = \$91 ;
+    end
+    if (rst) begin
+      \$426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = \mac_add0_s0$222 ;
-    if (stall_adv52) begin
-      \$427  = mac0_sum0_p7;
+    \$427  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$427  = \$92 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = \mac_add0_s0$224 ;
-    if (stall_adv52) begin
-      \$428  = mac1_sum0_p0;
+    \$428  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$428  = \$93 ;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = \mac_add0_s0$225 ;
-    if (stall_adv52) begin
-      \$429  = mac1_sum0_p1;
+    \$429  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$429  = \$94 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = \mac_add0_s0$227 ;
-    if (stall_adv52) begin
-      \$430  = mac1_sum0_p2;
+    \$430  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$430  = \$95 ;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = \mac_add0_s0$228 ;
-    if (stall_adv52) begin
-      \$431  = mac1_sum0_p3;
+    \$431  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$431  = \$96 ;
+    end
+    if (rst) begin
+      \$431  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = \mac_add0_s0$230 ;
-    if (stall_adv52) begin
-      \$432  = mac1_sum0_p4;
+    \$432  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$432  = \$97 ;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = \mac_add0_s0$231 ;
-    if (stall_adv52) begin
-      \$433  = mac1_sum0_p5;
+    \$433  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$433  = \$98 ;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = \mac_add0_s0$233 ;
-    if (stall_adv52) begin
-      \$434  = mac1_sum0_p6;
+    \$434  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$434  = \$99 ;
+    end
+    if (rst) begin
+      \$434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = \mac_add0_s0$234 ;
-    if (stall_adv52) begin
-      \$435  = mac1_sum0_p7;
+    \$435  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$435  = \$100 ;
+    end
+    if (rst) begin
+      \$435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = \mac_add0_s0$236 ;
-    if (stall_adv52) begin
-      \$436  = mac2_sum0_p0;
+    \$436  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$436  = \$101 ;
+    end
+    if (rst) begin
+      \$436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = \mac_add0_s0$237 ;
-    if (stall_adv52) begin
-      \$437  = mac2_sum0_p1;
+    \$437  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$437  = \$102 ;
+    end
+    if (rst) begin
+      \$437  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = \mac_add0_s0$239 ;
-    if (stall_adv52) begin
-      \$438  = mac2_sum0_p2;
+    \$438  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$438  = \$103 ;
+    end
+    if (rst) begin
+      \$438  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = \mac_add0_s0$240 ;
-    if (stall_adv52) begin
-      \$439  = mac2_sum0_p3;
+    \$439  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$439  = \$104 ;
+    end
+    if (rst) begin
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = \mac_add0_s0$242 ;
-    if (stall_adv52) begin
-      \$440  = mac2_sum0_p4;
+    \$440  = stall_adv35_valid;
+    if (stall_adv35) begin
+      \$440  = \$105 ;
+    end
+    if (rst) begin
+      \$440  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = \mac_add0_s0$243 ;
-    if (stall_adv52) begin
-      \$441  = mac2_sum0_p5;
+    \$441  = stall_adv36_valid;
+    if (stall_adv36) begin
+      \$441  = \$106 ;
+    end
+    if (rst) begin
+      \$441  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = \mac_add0_s0$245 ;
-    if (stall_adv52) begin
-      \$442  = mac2_sum0_p6;
+    \$442  = stall_adv37_valid;
+    if (stall_adv37) begin
+      \$442  = \$107 ;
+    end
+    if (rst) begin
+      \$442  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = \mac_add0_s0$246 ;
-    if (stall_adv52) begin
-      \$443  = mac2_sum0_p7;
+    \$443  = stall_adv38_valid;
+    if (stall_adv38) begin
+      \$443  = \$108 ;
+    end
+    if (rst) begin
+      \$443  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = \mac_add0_s0$248 ;
-    if (stall_adv52) begin
-      \$444  = mac3_sum0_p0;
+    \$444  = stall_adv39_valid;
+    if (stall_adv39) begin
+      \$444  = \$109 ;
+    end
+    if (rst) begin
+      \$444  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = \mac_add0_s0$249 ;
-    if (stall_adv52) begin
-      \$445  = mac3_sum0_p1;
+    \$445  = stall_adv40_valid;
+    if (stall_adv40) begin
+      \$445  = \$110 ;
+    end
+    if (rst) begin
+      \$445  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \mac_add0_s0$251 ;
-    if (stall_adv52) begin
-      \$446  = mac3_sum0_p2;
+    \$446  = stall_adv41_valid;
+    if (stall_adv41) begin
+      \$446  = \$111 ;
+    end
+    if (rst) begin
+      \$446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = \mac_add0_s0$252 ;
-    if (stall_adv52) begin
-      \$447  = mac3_sum0_p3;
+    \$447  = stall_adv42_valid;
+    if (stall_adv42) begin
+      \$447  = \$112 ;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \mac_add0_s0$254 ;
-    if (stall_adv52) begin
-      \$448  = mac3_sum0_p4;
+    \$448  = stall_adv43_valid;
+    if (stall_adv43) begin
+      \$448  = \$113 ;
+    end
+    if (rst) begin
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = \mac_add0_s0$255 ;
-    if (stall_adv52) begin
-      \$449  = mac3_sum0_p5;
+    \$449  = stall_adv44_valid;
+    if (stall_adv44) begin
+      \$449  = \$114 ;
+    end
+    if (rst) begin
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = \mac_add0_s0$257 ;
-    if (stall_adv52) begin
-      \$450  = mac3_sum0_p6;
+    \$450  = stall_adv45_valid;
+    if (stall_adv45) begin
+      \$450  = \$115 ;
+    end
+    if (rst) begin
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = \mac_add0_s0$258 ;
-    if (stall_adv52) begin
-      \$451  = mac3_sum0_p7;
+    \$451  = stall_adv46_valid;
+    if (stall_adv46) begin
+      \$451  = \$116 ;
+    end
+    if (rst) begin
+      \$451  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = \mac_add0_s0$539 ;
-    if (stall_adv52) begin
-      \$452  = \mac_mul_s0$537 ;
+    \$452  = stall_adv47_valid;
+    if (stall_adv47) begin
+      \$452  = \$117 ;
+    end
+    if (rst) begin
+      \$452  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = mac_add0_valid_s0;
-    if (stall_adv52) begin
-      \$453  = mac_mul_valid_s0;
+    \$453  = stall_adv48_valid;
+    if (stall_adv48) begin
+      \$453  = \$118 ;
     end
     if (rst) begin
       \$453  = 1'h0;
@@ -4440,1108 +3948,400 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = mac_add1_s0;
-    if (stall_adv53) begin
-      \$454  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = \mac_add1_s0$263 ;
-    if (stall_adv53) begin
-      \$455  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = \mac_add1_s0$265 ;
-    if (stall_adv53) begin
-      \$456  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \mac_add1_s0$266 ;
-    if (stall_adv53) begin
-      \$457  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = \mac_add1_s0$268 ;
-    if (stall_adv53) begin
-      \$458  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = \mac_add1_s0$269 ;
-    if (stall_adv53) begin
-      \$459  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = \mac_add1_s0$271 ;
-    if (stall_adv53) begin
-      \$460  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = \mac_add1_s0$272 ;
-    if (stall_adv53) begin
-      \$461  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = \mac_add1_s0$274 ;
-    if (stall_adv53) begin
-      \$462  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = \mac_add1_s0$275 ;
-    if (stall_adv53) begin
-      \$463  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = \mac_add1_s0$277 ;
-    if (stall_adv53) begin
-      \$464  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = \mac_add1_s0$278 ;
-    if (stall_adv53) begin
-      \$465  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = \mac_add1_s0$280 ;
-    if (stall_adv53) begin
-      \$466  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = \mac_add1_s0$281 ;
-    if (stall_adv53) begin
-      \$467  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = \mac_add1_s0$283 ;
-    if (stall_adv53) begin
-      \$468  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = \mac_add1_s0$284 ;
-    if (stall_adv53) begin
-      \$469  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = \mac_add1_s0$541 ;
-    if (stall_adv53) begin
-      \$470  = \mac_add0_s0$539 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = mac_add1_valid_s0;
-    if (stall_adv53) begin
-      \$471  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = mac_add2_s0;
-    if (stall_adv54) begin
-      \$472  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = \mac_add2_s0$289 ;
-    if (stall_adv54) begin
-      \$473  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = \mac_add2_s0$291 ;
-    if (stall_adv54) begin
-      \$474  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = \mac_add2_s0$292 ;
-    if (stall_adv54) begin
-      \$475  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = \mac_add2_s0$294 ;
-    if (stall_adv54) begin
-      \$476  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = \mac_add2_s0$295 ;
-    if (stall_adv54) begin
-      \$477  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = \mac_add2_s0$297 ;
-    if (stall_adv54) begin
-      \$478  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = \mac_add2_s0$298 ;
-    if (stall_adv54) begin
-      \$479  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = \mac_add2_s0$543 ;
-    if (stall_adv54) begin
-      \$480  = \mac_add1_s0$541 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = mac_add2_valid_s0;
-    if (stall_adv54) begin
-      \$481  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$481  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = mac_add3_s0;
-    if (stall_adv55) begin
-      \$482  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = \mac_add3_s0$322 ;
-    if (stall_adv55) begin
-      \$483  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = \mac_add3_s0$325 ;
-    if (stall_adv55) begin
-      \$484  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = \mac_add3_s0$328 ;
-    if (stall_adv55) begin
-      \$485  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = \mac_add3_s0$545 ;
-    if (stall_adv55) begin
-      \$486  = \mac_add2_s0$543 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = mac_add3_valid_s0;
-    if (stall_adv55) begin
-      \$487  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = o__valid;
-    if (i__ready) begin
-      \$488  = \$78 ;
-    end
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$489  = \$79 ;
-    end
-    if (rst) begin
-      \$489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$490  = \$80 ;
-    end
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$491  = \$81 ;
-    end
-    if (rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$492  = \$82 ;
-    end
-    if (rst) begin
-      \$492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$493  = \$83 ;
-    end
-    if (rst) begin
-      \$493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$494  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$494  = \$84 ;
-    end
-    if (rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$495  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$495  = \$85 ;
-    end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$496  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$496  = \$86 ;
-    end
-    if (rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$497  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$497  = \$87 ;
-    end
-    if (rst) begin
-      \$497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$498  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$498  = \$88 ;
-    end
-    if (rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$499  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$499  = \$89 ;
-    end
-    if (rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$500  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$500  = \$90 ;
-    end
-    if (rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$501  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$501  = \$91 ;
-    end
-    if (rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$502  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$502  = \$92 ;
-    end
-    if (rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$503  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$503  = \$93 ;
-    end
-    if (rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$504  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$504  = \$94 ;
-    end
-    if (rst) begin
-      \$504  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$505  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$505  = \$95 ;
-    end
-    if (rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$506  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$506  = \$96 ;
-    end
-    if (rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$507  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$507  = \$97 ;
-    end
-    if (rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$508  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$508  = \$98 ;
-    end
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$509  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$509  = \$99 ;
-    end
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$510  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$510  = \$100 ;
-    end
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$511  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$511  = \$101 ;
-    end
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$512  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$512  = \$102 ;
-    end
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$513  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$513  = \$103 ;
-    end
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$514  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$514  = \$104 ;
-    end
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$515  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$515  = \$105 ;
-    end
-    if (rst) begin
-      \$515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$516  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$516  = \$106 ;
-    end
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$517  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$517  = \$107 ;
-    end
-    if (rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$518  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$518  = \$108 ;
-    end
-    if (rst) begin
-      \$518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$519  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$519  = \$109 ;
-    end
-    if (rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$520  = stall_adv31_valid;
-    if (stall_adv31) begin
-      \$520  = \$110 ;
-    end
-    if (rst) begin
-      \$520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$521  = stall_adv32_valid;
-    if (stall_adv32) begin
-      \$521  = \$111 ;
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = stall_adv33_valid;
-    if (stall_adv33) begin
-      \$522  = \$112 ;
-    end
-    if (rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = stall_adv34_valid;
-    if (stall_adv34) begin
-      \$523  = \$113 ;
-    end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = stall_adv35_valid;
-    if (stall_adv35) begin
-      \$524  = \$114 ;
-    end
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = stall_adv36_valid;
-    if (stall_adv36) begin
-      \$525  = \$115 ;
-    end
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$526  = stall_adv37_valid;
-    if (stall_adv37) begin
-      \$526  = \$116 ;
-    end
-    if (rst) begin
-      \$526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = stall_adv38_valid;
-    if (stall_adv38) begin
-      \$527  = \$117 ;
-    end
-    if (rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = stall_adv39_valid;
-    if (stall_adv39) begin
-      \$528  = \$118 ;
-    end
-    if (rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = stall_adv40_valid;
-    if (stall_adv40) begin
-      \$529  = \$119 ;
-    end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = stall_adv41_valid;
-    if (stall_adv41) begin
-      \$530  = \$120 ;
-    end
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = stall_adv42_valid;
-    if (stall_adv42) begin
-      \$531  = \$121 ;
-    end
-    if (rst) begin
-      \$531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = stall_adv43_valid;
-    if (stall_adv43) begin
-      \$532  = \$122 ;
-    end
-    if (rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = stall_adv44_valid;
-    if (stall_adv44) begin
-      \$533  = \$123 ;
-    end
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = stall_adv45_valid;
-    if (stall_adv45) begin
-      \$534  = \$124 ;
-    end
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = stall_adv46_valid;
-    if (stall_adv46) begin
-      \$535  = \$125 ;
-    end
-    if (rst) begin
-      \$535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = stall_adv47_valid;
-    if (stall_adv47) begin
-      \$536  = \$126 ;
-    end
-    if (rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = stall_adv48_valid;
-    if (stall_adv48) begin
-      \$537  = \$127 ;
-    end
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = stall_adv49_valid;
+    \$454  = stall_adv49_valid;
     if (stall_adv49) begin
-      \$538  = \$128 ;
+      \$454  = \$119 ;
     end
     if (rst) begin
-      \$538  = 1'h0;
+      \$454  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = stall_adv50_valid;
+    \$455  = stall_adv50_valid;
     if (stall_adv50) begin
-      \$539  = \$129 ;
+      \$455  = \$120 ;
     end
     if (rst) begin
-      \$539  = 1'h0;
+      \$455  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = stall_adv51_valid;
+    \$456  = stall_adv51_valid;
     if (stall_adv51) begin
-      \$540  = \$130 ;
+      \$456  = \$121 ;
     end
     if (rst) begin
-      \$540  = 1'h0;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = stall_adv52_valid;
+    \$457  = stall_adv52_valid;
     if (stall_adv52) begin
-      \$541  = \$131 ;
+      \$457  = \$122 ;
     end
     if (rst) begin
-      \$541  = 1'h0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = stall_adv53_valid;
+    \$458  = stall_adv53_valid;
     if (stall_adv53) begin
-      \$542  = \$132 ;
+      \$458  = \$123 ;
     end
     if (rst) begin
-      \$542  = 1'h0;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = stall_adv54_valid;
+    \$459  = stall_adv54_valid;
     if (stall_adv54) begin
-      \$543  = \$133 ;
+      \$459  = \$124 ;
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = stall_adv55_valid;
-    if (stall_adv55) begin
-      \$544  = \$134 ;
+    \$460  = mac_acc0;
+    if (\$125 ) begin
+      \$460  = \$126 ;
     end
     if (rst) begin
-      \$544  = 1'h0;
+      \$460  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = stall_adv56_valid;
-    if (stall_adv56) begin
-      \$545  = \$135 ;
+    \$461  = mac_acc0_out;
+    if (stall_adv48) begin
+      \$461  = \$57 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = mac_acc1;
+    if (\$127 ) begin
+      \$462  = \$128 ;
     end
     if (rst) begin
-      \$545  = 1'h0;
+      \$462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = stall_adv57_valid;
-    if (stall_adv57) begin
-      \$546  = \$136 ;
+    \$463  = mac_acc1_out;
+    if (stall_adv50) begin
+      \$463  = \$58 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$464  = mac_acc2;
+    if (\$129 ) begin
+      \$464  = \$130 ;
     end
     if (rst) begin
-      \$546  = 1'h0;
+      \$464  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = stall_adv58_valid;
-    if (stall_adv58) begin
-      \$547  = \$137 ;
+    \$465  = mac_acc2_out;
+    if (stall_adv52) begin
+      \$465  = \$59 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$466  = mac_acc3;
+    if (\$131 ) begin
+      \$466  = \$132 ;
     end
     if (rst) begin
-      \$547  = 1'h0;
+      \$466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = stall_adv59_valid;
-    if (stall_adv59) begin
-      \$548  = \$138 ;
-    end
-    if (rst) begin
-      \$548  = 1'h0;
+    \$467  = mac_acc3_out;
+    if (stall_adv54) begin
+      \$467  = \$60 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = stall_adv60_valid;
-    if (stall_adv60) begin
-      \$549  = \$139 ;
-    end
-    if (rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = stall_adv61_valid;
-    if (stall_adv61) begin
-      \$550  = \$140 ;
-    end
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = stall_adv62_valid;
-    if (stall_adv62) begin
-      \$551  = \$141 ;
-    end
-    if (rst) begin
-      \$551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = stall_adv63_valid;
-    if (stall_adv63) begin
-      \$552  = \$142 ;
-    end
-    if (rst) begin
-      \$552  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = mac_acc0;
-    if (\$143 ) begin
-      \$553  = \$144 ;
-    end
-    if (rst) begin
-      \$553  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = mac_acc0_out;
-    if (stall_adv57) begin
-      \$554  = \$66 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = mac_acc1;
-    if (\$145 ) begin
-      \$555  = \$146 ;
-    end
-    if (rst) begin
-      \$555  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = mac_acc1_out;
-    if (stall_adv59) begin
-      \$556  = \$67 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = mac_acc2;
-    if (\$147 ) begin
-      \$557  = \$148 ;
-    end
-    if (rst) begin
-      \$557  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = mac_acc2_out;
-    if (stall_adv61) begin
-      \$558  = \$68 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = mac_acc3;
-    if (\$149 ) begin
-      \$559  = \$150 ;
-    end
-    if (rst) begin
-      \$559  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = mac_acc3_out;
-    if (stall_adv63) begin
-      \$560  = \$69 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = mac_group;
-    if (\$72 ) begin
+    \$213  = mac_group;
+    if (\$63 ) begin
       (* full_case = 32'd1 *)
-      if (\$74 ) begin
-        \$231  = 6'h00;
+      if (\$65 ) begin
+        \$213  = 6'h00;
       end else begin
-        \$231  = \$75 [5:0];
+        \$213  = \$66 [5:0];
       end
     end
     if (rst) begin
-      \$231  = 6'h00;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = mac_read_s0;
+    \$214  = mac_read_s0;
     if (stall_adv32) begin
-      \$232  = i__payload[7:0];
+      \$214  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_read_s0$336 ;
+    \$215  = \mac_read_s0$318 ;
     if (stall_adv32) begin
-      \$233  = i__payload[15:8];
+      \$215  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_read_s0$337 ;
+    \$216  = \mac_read_s0$319 ;
     if (stall_adv32) begin
-      \$234  = i__payload[23:16];
+      \$216  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_read_s0$338 ;
+    \$217  = \mac_read_s0$320 ;
     if (stall_adv32) begin
-      \$235  = i__payload[31:24];
+      \$217  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_read_s0$339 ;
+    \$218  = \mac_read_s0$321 ;
     if (stall_adv32) begin
-      \$236  = i__payload[39:32];
+      \$218  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_read_s0$340 ;
+    \$219  = \mac_read_s0$322 ;
     if (stall_adv32) begin
-      \$237  = i__payload[47:40];
+      \$219  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_read_s0$341 ;
+    \$220  = \mac_read_s0$323 ;
     if (stall_adv32) begin
-      \$238  = i__payload[55:48];
+      \$220  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_read_s0$342 ;
+    \$221  = \mac_read_s0$324 ;
     if (stall_adv32) begin
-      \$239  = i__payload[63:56];
+      \$221  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_read_s0$343 ;
+    \$222  = \mac_read_s0$325 ;
     if (stall_adv32) begin
-      \$240  = i__payload[71:64];
+      \$222  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_read_s0$344 ;
+    \$223  = \mac_read_s0$326 ;
     if (stall_adv32) begin
-      \$241  = i__payload[79:72];
+      \$223  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_read_s0$345 ;
+    \$224  = \mac_read_s0$327 ;
     if (stall_adv32) begin
-      \$242  = i__payload[87:80];
+      \$224  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_read_s0$346 ;
+    \$225  = \mac_read_s0$328 ;
     if (stall_adv32) begin
-      \$243  = i__payload[95:88];
+      \$225  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_read_s0$347 ;
+    \$226  = \mac_read_s0$329 ;
     if (stall_adv32) begin
-      \$244  = i__payload[103:96];
+      \$226  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_read_s0$348 ;
+    \$227  = \mac_read_s0$330 ;
     if (stall_adv32) begin
-      \$245  = i__payload[111:104];
+      \$227  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_read_s0$349 ;
+    \$228  = \mac_read_s0$331 ;
     if (stall_adv32) begin
-      \$246  = i__payload[119:112];
+      \$228  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_read_s0$350 ;
+    \$229  = \mac_read_s0$332 ;
     if (stall_adv32) begin
-      \$247  = i__payload[127:120];
+      \$229  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_read_s0$351 ;
+    \$230  = \mac_read_s0$333 ;
     if (stall_adv32) begin
-      \$248  = i__payload[160];
+      \$230  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = mac_read_valid_s0;
+    \$231  = mac_read_valid_s0;
     if (stall_adv32) begin
-      \$249  = \$77 ;
+      \$231  = \$68 ;
+    end
+    if (rst) begin
+      \$231  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = mac_rdreg_s0;
+    if (stall_adv33) begin
+      \$232  = mac_read_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \mac_rdreg_s0$336 ;
+    if (stall_adv33) begin
+      \$233  = \mac_read_s0$318 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_rdreg_s0$337 ;
+    if (stall_adv33) begin
+      \$234  = \mac_read_s0$319 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_rdreg_s0$338 ;
+    if (stall_adv33) begin
+      \$235  = \mac_read_s0$320 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_rdreg_s0$339 ;
+    if (stall_adv33) begin
+      \$236  = \mac_read_s0$321 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_rdreg_s0$340 ;
+    if (stall_adv33) begin
+      \$237  = \mac_read_s0$322 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_rdreg_s0$341 ;
+    if (stall_adv33) begin
+      \$238  = \mac_read_s0$323 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_rdreg_s0$342 ;
+    if (stall_adv33) begin
+      \$239  = \mac_read_s0$324 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_rdreg_s0$343 ;
+    if (stall_adv33) begin
+      \$240  = \mac_read_s0$325 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \mac_rdreg_s0$344 ;
+    if (stall_adv33) begin
+      \$241  = \mac_read_s0$326 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_rdreg_s0$345 ;
+    if (stall_adv33) begin
+      \$242  = \mac_read_s0$327 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \mac_rdreg_s0$346 ;
+    if (stall_adv33) begin
+      \$243  = \mac_read_s0$328 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \mac_rdreg_s0$347 ;
+    if (stall_adv33) begin
+      \$244  = \mac_read_s0$329 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \mac_rdreg_s0$348 ;
+    if (stall_adv33) begin
+      \$245  = \mac_read_s0$330 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \mac_rdreg_s0$349 ;
+    if (stall_adv33) begin
+      \$246  = \mac_read_s0$331 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \mac_rdreg_s0$350 ;
+    if (stall_adv33) begin
+      \$247  = \mac_read_s0$332 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \mac_rdreg_s0$351 ;
+    if (stall_adv33) begin
+      \$248  = \mac_read_s0$333 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = mac_rdreg_valid_s0;
+    if (stall_adv33) begin
+      \$249  = mac_read_valid_s0;
     end
     if (rst) begin
       \$249  = 1'h0;
@@ -5549,173 +4349,464 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = mac_rdreg_s0;
-    if (stall_adv33) begin
-      \$250  = mac_read_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_rdreg_s0$354 ;
-    if (stall_adv33) begin
-      \$251  = \mac_read_s0$336 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_rdreg_s0$355 ;
-    if (stall_adv33) begin
-      \$252  = \mac_read_s0$337 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_rdreg_s0$356 ;
-    if (stall_adv33) begin
-      \$253  = \mac_read_s0$338 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_rdreg_s0$357 ;
-    if (stall_adv33) begin
-      \$254  = \mac_read_s0$339 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_rdreg_s0$358 ;
-    if (stall_adv33) begin
-      \$255  = \mac_read_s0$340 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_rdreg_s0$359 ;
-    if (stall_adv33) begin
-      \$256  = \mac_read_s0$341 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_rdreg_s0$360 ;
-    if (stall_adv33) begin
-      \$257  = \mac_read_s0$342 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_rdreg_s0$361 ;
-    if (stall_adv33) begin
-      \$258  = \mac_read_s0$343 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_rdreg_s0$362 ;
-    if (stall_adv33) begin
-      \$259  = \mac_read_s0$344 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_rdreg_s0$363 ;
-    if (stall_adv33) begin
-      \$260  = \mac_read_s0$345 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_rdreg_s0$364 ;
-    if (stall_adv33) begin
-      \$261  = \mac_read_s0$346 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_rdreg_s0$365 ;
-    if (stall_adv33) begin
-      \$262  = \mac_read_s0$347 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_rdreg_s0$366 ;
-    if (stall_adv33) begin
-      \$263  = \mac_read_s0$348 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_rdreg_s0$367 ;
-    if (stall_adv33) begin
-      \$264  = \mac_read_s0$349 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_rdreg_s0$368 ;
-    if (stall_adv33) begin
-      \$265  = \mac_read_s0$350 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_rdreg_s0$369 ;
-    if (stall_adv33) begin
-      \$266  = \mac_read_s0$351 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = mac_rdreg_valid_s0;
-    if (stall_adv33) begin
-      \$267  = mac_read_valid_s0;
-    end
-    if (rst) begin
-      \$267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = mac_pre_s0;
+    \$250  = mac_pre_s0;
     if (stall_adv34) begin
-      \$268  = mac_rdreg_s0;
+      \$250  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_pre_s0$372 ;
+    \$251  = \mac_pre_s0$354 ;
     if (stall_adv34) begin
-      \$269  = \mac_rdreg_s0$354 ;
+      \$251  = \mac_rdreg_s0$336 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_pre_s0$373 ;
+    \$252  = \mac_pre_s0$355 ;
     if (stall_adv34) begin
-      \$270  = \mac_rdreg_s0$355 ;
+      \$252  = \mac_rdreg_s0$337 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_pre_s0$374 ;
+    \$253  = \mac_pre_s0$356 ;
     if (stall_adv34) begin
-      \$271  = \mac_rdreg_s0$356 ;
+      \$253  = \mac_rdreg_s0$338 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_pre_s0$375 ;
+    \$254  = \mac_pre_s0$357 ;
     if (stall_adv34) begin
-      \$272  = \mac_rdreg_s0$357 ;
+      \$254  = \mac_rdreg_s0$339 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \mac_pre_s0$358 ;
+    if (stall_adv34) begin
+      \$255  = \mac_rdreg_s0$340 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \mac_pre_s0$359 ;
+    if (stall_adv34) begin
+      \$256  = \mac_rdreg_s0$341 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \mac_pre_s0$360 ;
+    if (stall_adv34) begin
+      \$257  = \mac_rdreg_s0$342 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = \mac_pre_s0$361 ;
+    if (stall_adv34) begin
+      \$258  = \mac_rdreg_s0$343 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \mac_pre_s0$362 ;
+    if (stall_adv34) begin
+      \$259  = \mac_rdreg_s0$344 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \mac_pre_s0$363 ;
+    if (stall_adv34) begin
+      \$260  = \mac_rdreg_s0$345 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_pre_s0$364 ;
+    if (stall_adv34) begin
+      \$261  = \mac_rdreg_s0$346 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_pre_s0$365 ;
+    if (stall_adv34) begin
+      \$262  = \mac_rdreg_s0$347 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_pre_s0$366 ;
+    if (stall_adv34) begin
+      \$263  = \mac_rdreg_s0$348 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_pre_s0$367 ;
+    if (stall_adv34) begin
+      \$264  = \mac_rdreg_s0$349 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_pre_s0$368 ;
+    if (stall_adv34) begin
+      \$265  = \mac_rdreg_s0$350 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_pre_s0$369 ;
+    if (stall_adv34) begin
+      \$266  = wbank0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_pre_s0$371 ;
+    if (stall_adv34) begin
+      \$267  = wbank1_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_pre_s0$373 ;
+    if (stall_adv34) begin
+      \$268  = wbank2_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \mac_pre_s0$375 ;
+    if (stall_adv34) begin
+      \$269  = wbank3_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \mac_pre_s0$377 ;
+    if (stall_adv34) begin
+      \$270  = wbank4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = \mac_pre_s0$379 ;
+    if (stall_adv34) begin
+      \$271  = wbank5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \mac_pre_s0$381 ;
+    if (stall_adv34) begin
+      \$272  = wbank6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_pre_s0$383 ;
+    if (stall_adv34) begin
+      \$273  = wbank7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_pre_s0$385 ;
+    if (stall_adv34) begin
+      \$274  = wbank8_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_pre_s0$387 ;
+    if (stall_adv34) begin
+      \$275  = wbank9_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \mac_pre_s0$389 ;
+    if (stall_adv34) begin
+      \$276  = wbank10_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_pre_s0$391 ;
+    if (stall_adv34) begin
+      \$277  = wbank11_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_pre_s0$393 ;
+    if (stall_adv34) begin
+      \$278  = wbank12_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_pre_s0$395 ;
+    if (stall_adv34) begin
+      \$279  = wbank13_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_pre_s0$397 ;
+    if (stall_adv34) begin
+      \$280  = wbank14_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = \mac_pre_s0$399 ;
+    if (stall_adv34) begin
+      \$281  = wbank15_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = \mac_pre_s0$401 ;
+    if (stall_adv34) begin
+      \$282  = wbank0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \mac_pre_s0$402 ;
+    if (stall_adv34) begin
+      \$283  = wbank1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \mac_pre_s0$403 ;
+    if (stall_adv34) begin
+      \$284  = wbank2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \mac_pre_s0$404 ;
+    if (stall_adv34) begin
+      \$285  = wbank3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \mac_pre_s0$405 ;
+    if (stall_adv34) begin
+      \$286  = wbank4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \mac_pre_s0$406 ;
+    if (stall_adv34) begin
+      \$287  = wbank5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \mac_pre_s0$407 ;
+    if (stall_adv34) begin
+      \$288  = wbank6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = \mac_pre_s0$408 ;
+    if (stall_adv34) begin
+      \$289  = wbank7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \mac_pre_s0$409 ;
+    if (stall_adv34) begin
+      \$290  = wbank8_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_pre_s0$410 ;
+    if (stall_adv34) begin
+      \$291  = wbank9_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \mac_pre_s0$411 ;
+    if (stall_adv34) begin
+      \$292  = wbank10_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \mac_pre_s0$412 ;
+    if (stall_adv34) begin
+      \$293  = wbank11_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \mac_pre_s0$413 ;
+    if (stall_adv34) begin
+      \$294  = wbank12_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \mac_pre_s0$414 ;
+    if (stall_adv34) begin
+      \$295  = wbank13_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \mac_pre_s0$415 ;
+    if (stall_adv34) begin
+      \$296  = wbank14_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = \mac_pre_s0$416 ;
+    if (stall_adv34) begin
+      \$297  = wbank15_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \mac_pre_s0$417 ;
+    if (stall_adv34) begin
+      \$298  = wbank0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_pre_s0$418 ;
+    if (stall_adv34) begin
+      \$299  = wbank1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_pre_s0$419 ;
+    if (stall_adv34) begin
+      \$300  = wbank2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_pre_s0$420 ;
+    if (stall_adv34) begin
+      \$301  = wbank3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \mac_pre_s0$421 ;
+    if (stall_adv34) begin
+      \$302  = wbank4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \mac_pre_s0$422 ;
+    if (stall_adv34) begin
+      \$303  = wbank5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \mac_pre_s0$423 ;
+    if (stall_adv34) begin
+      \$304  = wbank6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \mac_pre_s0$424 ;
+    if (stall_adv34) begin
+      \$305  = wbank7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \mac_pre_s0$425 ;
+    if (stall_adv34) begin
+      \$306  = wbank8_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_pre_s0$426 ;
+    if (stall_adv34) begin
+      \$307  = wbank9_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_pre_s0$427 ;
+    if (stall_adv34) begin
+      \$308  = wbank10_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_pre_s0$428 ;
+    if (stall_adv34) begin
+      \$309  = wbank11_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_pre_s0$429 ;
+    if (stall_adv34) begin
+      \$310  = wbank12_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_pre_s0$430 ;
+    if (stall_adv34) begin
+      \$311  = wbank13_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_pre_s0$431 ;
+    if (stall_adv34) begin
+      \$312  = wbank14_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \mac_pre_s0$432 ;
+    if (stall_adv34) begin
+      \$313  = wbank15_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_pre_s0$433 ;
+    if (stall_adv34) begin
+      \$314  = wbank0_q[31:24];
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$66 [31:0];
-  assign mac_acc1_next = \$67 [31:0];
-  assign mac_acc2_next = \$68 [31:0];
-  assign mac_acc3_next = \$69 [31:0];
+  assign mac_acc0_next = \$57 [31:0];
+  assign mac_acc1_next = \$58 [31:0];
+  assign mac_acc2_next = \$59 [31:0];
+  assign mac_acc3_next = \$60 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

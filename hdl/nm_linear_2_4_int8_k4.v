@@ -7,91 +7,74 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire [8:0] \$10 ;
   wire [31:0] \$100 ;
-  wire \$101 ;
-  wire [31:0] \$102 ;
-  wire \$103 ;
-  wire [31:0] \$104 ;
-  reg [5:0] \$105 ;
-  reg [127:0] \$106 ;
-  reg \$107 ;
+  reg [3:0] \$101 ;
+  reg [127:0] \$102 ;
+  reg \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
   reg [3:0] \$108 ;
-  reg \$109 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [1:0] \$110 ;
-  reg \$111 ;
-  reg [127:0] \$112 ;
-  reg \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
+  reg [7:0] \$110 ;
+  reg [1:0] \$111 ;
+  reg [1:0] \$112 ;
+  reg [127:0] \$113 ;
+  reg \$114 ;
+  reg \$115 ;
+  reg \$116 ;
   reg [7:0] \$117 ;
   reg [7:0] \$118 ;
   reg [7:0] \$119 ;
   wire [8:0] \$12 ;
   reg [7:0] \$120 ;
   reg [7:0] \$121 ;
-  reg [3:0] \$122 ;
+  reg [7:0] \$122 ;
   reg [7:0] \$123 ;
   reg [7:0] \$124 ;
-  reg [1:0] \$125 ;
-  reg [1:0] \$126 ;
-  reg [127:0] \$127 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
   reg \$131 ;
-  reg [7:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [16:0] \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
+  reg \$140 ;
+  reg \$141 ;
   reg \$142 ;
   reg \$143 ;
   reg \$144 ;
   reg \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg \$148 ;
+  reg \$149 ;
   wire \$15 ;
-  reg [16:0] \$150 ;
-  reg [16:0] \$151 ;
+  reg \$150 ;
+  reg \$151 ;
   reg \$152 ;
   reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
+  reg [31:0] \$154 ;
+  reg [31:0] \$155 ;
+  reg [31:0] \$156 ;
+  reg [31:0] \$157 ;
+  reg [31:0] \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
-  reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  reg [31:0] \$160 ;
+  reg [31:0] \$161 ;
   wire \$17 ;
-  reg \$170 ;
-  reg [31:0] \$171 ;
-  reg [31:0] \$172 ;
-  reg [31:0] \$173 ;
-  reg [31:0] \$174 ;
-  reg [31:0] \$175 ;
-  reg [31:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [31:0] \$178 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
@@ -119,7 +102,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [8:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
-  wire \$42 ;
+  wire [7:0] \$42 ;
   wire [7:0] \$43 ;
   wire [7:0] \$44 ;
   wire [7:0] \$45 ;
@@ -128,12 +111,12 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] \$48 ;
   wire [7:0] \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
+  wire [2:0] \$53 ;
   wire [2:0] \$54 ;
-  wire [2:0] \$55 ;
+  wire [7:0] \$55 ;
   wire [7:0] \$56 ;
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
@@ -142,7 +125,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] \$60 ;
   wire [7:0] \$61 ;
   wire [7:0] \$62 ;
-  wire [7:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -154,12 +137,12 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
+  wire [32:0] \$74 ;
+  wire [32:0] \$75 ;
   wire [32:0] \$76 ;
   wire [32:0] \$77 ;
-  wire [32:0] \$78 ;
-  wire [32:0] \$79 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
@@ -176,9 +159,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
+  wire [31:0] \$94 ;
   wire \$95 ;
-  wire \$96 ;
+  wire [31:0] \$96 ;
   wire \$97 ;
   wire [31:0] \$98 ;
   wire \$99 ;
@@ -236,10 +219,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$102  = 17'h00000;
-  reg [16:0] \mac_add0_s0$105  = 17'h00000;
-  reg [16:0] \mac_add0_s0$108  = 17'h00000;
-  reg \mac_add0_s0$145  = 1'h0;
+  reg [16:0] \mac_add0_s0$100  = 17'h00000;
+  reg \mac_add0_s0$130  = 1'h0;
+  reg [16:0] \mac_add0_s0$94  = 17'h00000;
+  reg [16:0] \mac_add0_s0$97  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -248,16 +231,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$130  = 8'h00;
-  reg [7:0] \mac_pre_s0$131  = 8'h00;
-  reg [7:0] \mac_pre_s0$132  = 8'h00;
-  reg [7:0] \mac_pre_s0$133  = 8'h00;
-  reg [7:0] \mac_pre_s0$134  = 8'h00;
-  reg [7:0] \mac_pre_s0$135  = 8'h00;
-  reg [7:0] \mac_pre_s0$136  = 8'h00;
-  reg [7:0] \mac_pre_s0$137  = 8'h00;
-  reg [7:0] \mac_pre_s0$138  = 8'h00;
-  reg \mac_pre_s0$139  = 1'h0;
+  reg [7:0] \mac_pre_s0$115  = 8'h00;
+  reg [7:0] \mac_pre_s0$116  = 8'h00;
+  reg [7:0] \mac_pre_s0$117  = 8'h00;
+  reg [7:0] \mac_pre_s0$118  = 8'h00;
+  reg [7:0] \mac_pre_s0$119  = 8'h00;
+  reg [7:0] \mac_pre_s0$120  = 8'h00;
+  reg [7:0] \mac_pre_s0$121  = 8'h00;
+  reg [7:0] \mac_pre_s0$122  = 8'h00;
+  reg [7:0] \mac_pre_s0$123  = 8'h00;
+  reg \mac_pre_s0$124  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -292,13 +275,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire rst;
   wire [5:0] sel_beats;
   reg [7:0] sel_dl1_s0 = 8'h00;
-  reg [7:0] \sel_dl1_s0$119  = 8'h00;
-  reg [7:0] \sel_dl1_s0$120  = 8'h00;
-  reg [7:0] \sel_dl1_s0$121  = 8'h00;
-  reg [7:0] sel_dl1_s1 = 8'h00;
-  reg [7:0] \sel_dl1_s1$38  = 8'h00;
-  reg [7:0] \sel_dl1_s1$39  = 8'h00;
-  reg [7:0] \sel_dl1_s1$42  = 8'h00;
+  reg [7:0] \sel_dl1_s0$32  = 8'h00;
+  reg [7:0] \sel_dl1_s0$33  = 8'h00;
+  reg [7:0] \sel_dl1_s0$36  = 8'h00;
   wire [1:0] sel_idx0;
   wire [1:0] sel_idx1;
   wire [3:0] sel_keep;
@@ -306,22 +285,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key1;
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
-  reg [5:0] sel_l2_s0 = 6'h00;
-  reg [127:0] \sel_l2_s0$114  = 128'h00000000000000000000000000000000;
-  reg \sel_l2_s0$115  = 1'h0;
-  reg sel_l4_s0 = 1'h0;
-  reg [127:0] \sel_l4_s0$116  = 128'h00000000000000000000000000000000;
-  reg \sel_l4_s0$117  = 1'h0;
-  reg [1:0] \sel_l4_s0$25  = 2'h0;
-  reg [3:0] \sel_l4_s0$33  = 4'h0;
-  reg \sel_l4_s0$34  = 1'h0;
+  reg [3:0] sel_l3_s0 = 4'h0;
+  reg [127:0] \sel_l3_s0$106  = 128'h00000000000000000000000000000000;
+  reg \sel_l3_s0$107  = 1'h0;
   reg [1:0] sel_l8_s0 = 2'h0;
-  reg [3:0] \sel_l8_s0$122  = 4'h0;
-  reg [7:0] \sel_l8_s0$123  = 8'h00;
-  reg [7:0] \sel_l8_s0$124  = 8'h00;
-  reg \sel_l8_s0$125  = 1'h0;
-  reg [1:0] \sel_l8_s0$51  = 2'h0;
-  reg [127:0] \sel_l8_s0$53  = 128'h00000000000000000000000000000000;
+  reg [3:0] \sel_l8_s0$108  = 4'h0;
+  reg [7:0] \sel_l8_s0$109  = 8'h00;
+  reg [7:0] \sel_l8_s0$110  = 8'h00;
+  reg \sel_l8_s0$111  = 1'h0;
+  reg [1:0] \sel_l8_s0$45  = 2'h0;
+  reg [127:0] \sel_l8_s0$47  = 128'h00000000000000000000000000000000;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or1_0;
   wire sel_p0_1_0_c;
@@ -338,7 +311,6 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_val1;
   reg sel_valid_s0 = 1'h0;
   reg sel_valid_s1 = 1'h0;
-  reg sel_valid_s2 = 1'h0;
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
@@ -350,10 +322,6 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv12_valid = 1'h0;
   wire stall_adv13;
   reg stall_adv13_valid = 1'h0;
-  wire stall_adv14;
-  reg stall_adv14_valid = 1'h0;
-  wire stall_adv15;
-  reg stall_adv15_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -391,79 +359,79 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$17  = \$7 [7:0] >= \$10 [7:0];
   assign \$18  = \$7 [7:0] >= \$13 [7:0];
   assign \$19  = \$10 [7:0] >= \$13 [7:0];
-  assign \$20  = ~ stall_adv0_valid;
-  assign stall_adv0 = \$20  | o__ready;
-  assign \$21  = ~ sel_l2_s0[0];
-  assign \$22  = ~ sel_l2_s0[1];
-  assign \$23  = ~ sel_l2_s0[2];
-  assign \$24  = 5'h17 >> { \$23 , \$22 , \$21  };
-  assign \$25  = ~ sel_l2_s0[3];
-  assign \$26  = ~ sel_l2_s0[4];
-  assign \$27  = 5'h17 >> { \$26 , \$25 , sel_l2_s0[0] };
-  assign \$28  = ~ sel_l2_s0[5];
-  assign \$29  = 5'h17 >> { \$28 , sel_l2_s0[3], sel_l2_s0[1] };
-  assign \$30  = 5'h17 >> { sel_l2_s0[5:4], sel_l2_s0[2] };
-  assign sel_p0_1_0_s = \$27  ^ \$24 ;
-  assign sel_p0_1_0_c = \$27  & \$24 ;
+  assign \$20  = ~ \$14 ;
+  assign \$21  = ~ \$15 ;
+  assign \$22  = ~ \$16 ;
+  assign \$23  = 5'h17 >> { \$22 , \$21 , \$20  };
+  assign \$24  = ~ \$17 ;
+  assign \$25  = ~ \$18 ;
+  assign \$26  = 5'h17 >> { \$25 , \$24 , \$14  };
+  assign \$27  = ~ \$19 ;
+  assign \$28  = 5'h17 >> { \$27 , \$17 , \$15  };
+  assign \$29  = 5'h17 >> { \$19 , \$18 , \$16  };
+  assign \$30  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$30  | o__ready;
+  assign sel_p0_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
+  assign sel_p0_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
+  assign sel_p1_2_0_s = sel_l3_s0[2] ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = sel_l3_s0[2] & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign \$31  = ~ stall_adv1_valid;
   assign stall_adv1 = \$31  | o__ready;
-  assign sel_p1_2_0_s = sel_l4_s0 ^ \sel_l4_s0$25 [0];
-  assign sel_p1_2_0_c = sel_l4_s0 & \sel_l4_s0$25 [0];
-  assign sel_p1_2_1_s = \sel_l4_s0$25 [1] ^ sel_p1_2_0_c;
-  assign sel_p1_2_1_c = \sel_l4_s0$25 [1] & sel_p1_2_0_c;
-  assign \$32  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$32  | o__ready;
-  assign \$33  = ! \sel_l4_s0$34 ;
-  assign \$34  = \sel_l4_s0$33 [1] & \$33 ;
-  assign \$35  = ! \sel_l4_s0$25 ;
-  assign \$36  = \sel_l4_s0$33 [2] & \$35 ;
-  assign \$38  = \sel_l4_s0$33 [1] & \$37 ;
-  assign \$39  = \sel_l4_s0$25  == 1'h1;
-  assign \$40  = \sel_l4_s0$33 [2] & \$39 ;
-  assign \$41  = { sel_p1_2_1_s, sel_p1_2_0_s } == 1'h1;
-  assign \$42  = \sel_l4_s0$33 [3] & \$41 ;
-  assign \$43  = sel_dl1_s1 & { \sel_l4_s0$33 [0], \sel_l4_s0$33 [0], \sel_l4_s0$33 [0], \sel_l4_s0$33 [0], \sel_l4_s0$33 [0], \sel_l4_s0$33 [0], \sel_l4_s0$33 [0], \sel_l4_s0$33 [0] };
-  assign \$44  = \sel_dl1_s1$38  & { \$34 , \$34 , \$34 , \$34 , \$34 , \$34 , \$34 , \$34  };
-  assign \$45  = \$43  | \$44 ;
-  assign \$46  = \sel_dl1_s1$39  & { \$36 , \$36 , \$36 , \$36 , \$36 , \$36 , \$36 , \$36  };
-  assign sel_or0_0 = \$45  | \$46 ;
-  assign \$47  = \sel_dl1_s1$38  & { \$38 , \$38 , \$38 , \$38 , \$38 , \$38 , \$38 , \$38  };
-  assign \$48  = \sel_dl1_s1$39  & { \$40 , \$40 , \$40 , \$40 , \$40 , \$40 , \$40 , \$40  };
-  assign \$49  = \$47  | \$48 ;
-  assign \$50  = \sel_dl1_s1$42  & { \$42 , \$42 , \$42 , \$42 , \$42 , \$42 , \$42 , \$42  };
-  assign sel_or1_0 = \$49  | \$50 ;
-  assign \$51  = \$38  | \$42 ;
-  assign \$52  = \$40  | \$42 ;
-  assign \$53  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$53  | o__ready;
-  assign \$54  = sel_l8_s0 - 1'h0;
-  assign \$55  = \sel_l8_s0$51  - 1'h1;
-  assign \$56  = \$54 [0] ? \sel_l8_s0$53 [15:8] : \sel_l8_s0$53 [7:0];
-  assign mac_wmux_w0_0 = \$54 [1] ? \sel_l8_s0$53 [23:16] : \$56 ;
-  assign \$57  = \$55 [0] ? \sel_l8_s0$53 [23:16] : \sel_l8_s0$53 [15:8];
-  assign mac_wmux_w0_1 = \$55 [1] ? \sel_l8_s0$53 [31:24] : \$57 ;
-  assign \$58  = \$54 [0] ? \sel_l8_s0$53 [47:40] : \sel_l8_s0$53 [39:32];
-  assign mac_wmux_w1_0 = \$54 [1] ? \sel_l8_s0$53 [55:48] : \$58 ;
-  assign \$59  = \$55 [0] ? \sel_l8_s0$53 [55:48] : \sel_l8_s0$53 [47:40];
-  assign mac_wmux_w1_1 = \$55 [1] ? \sel_l8_s0$53 [63:56] : \$59 ;
-  assign \$60  = \$54 [0] ? \sel_l8_s0$53 [79:72] : \sel_l8_s0$53 [71:64];
-  assign mac_wmux_w2_0 = \$54 [1] ? \sel_l8_s0$53 [87:80] : \$60 ;
-  assign \$61  = \$55 [0] ? \sel_l8_s0$53 [87:80] : \sel_l8_s0$53 [79:72];
-  assign mac_wmux_w2_1 = \$55 [1] ? \sel_l8_s0$53 [95:88] : \$61 ;
-  assign \$62  = \$54 [0] ? \sel_l8_s0$53 [111:104] : \sel_l8_s0$53 [103:96];
-  assign mac_wmux_w3_0 = \$54 [1] ? \sel_l8_s0$53 [119:112] : \$62 ;
-  assign \$63  = \$55 [0] ? \sel_l8_s0$53 [119:112] : \sel_l8_s0$53 [111:104];
-  assign mac_wmux_w3_1 = \$55 [1] ? \sel_l8_s0$53 [127:120] : \$63 ;
+  assign \$32  = ! sel_l3_s0[0];
+  assign \$33  = sel_l3_s0[1] & \$32 ;
+  assign \$34  = ! { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign \$35  = sel_l3_s0[2] & \$34 ;
+  assign \$37  = sel_l3_s0[1] & \$36 ;
+  assign \$38  = { sel_p0_1_0_c, sel_p0_1_0_s } == 1'h1;
+  assign \$39  = sel_l3_s0[2] & \$38 ;
+  assign \$40  = { sel_p1_2_1_s, sel_p1_2_0_s } == 1'h1;
+  assign \$41  = sel_l3_s0[3] & \$40 ;
+  assign \$42  = sel_dl1_s0 & { sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0] };
+  assign \$43  = \sel_dl1_s0$32  & { \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33  };
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = \sel_dl1_s0$33  & { \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35  };
+  assign sel_or0_0 = \$44  | \$45 ;
+  assign \$46  = \sel_dl1_s0$32  & { \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37  };
+  assign \$47  = \sel_dl1_s0$33  & { \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39  };
+  assign \$48  = \$46  | \$47 ;
+  assign \$49  = \sel_dl1_s0$36  & { \$41 , \$41 , \$41 , \$41 , \$41 , \$41 , \$41 , \$41  };
+  assign sel_or1_0 = \$48  | \$49 ;
+  assign \$50  = \$37  | \$41 ;
+  assign \$51  = \$39  | \$41 ;
+  assign \$52  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$52  | o__ready;
+  assign \$53  = sel_l8_s0 - 1'h0;
+  assign \$54  = \sel_l8_s0$45  - 1'h1;
+  assign \$55  = \$53 [0] ? \sel_l8_s0$47 [15:8] : \sel_l8_s0$47 [7:0];
+  assign mac_wmux_w0_0 = \$53 [1] ? \sel_l8_s0$47 [23:16] : \$55 ;
+  assign \$56  = \$54 [0] ? \sel_l8_s0$47 [23:16] : \sel_l8_s0$47 [15:8];
+  assign mac_wmux_w0_1 = \$54 [1] ? \sel_l8_s0$47 [31:24] : \$56 ;
+  assign \$57  = \$53 [0] ? \sel_l8_s0$47 [47:40] : \sel_l8_s0$47 [39:32];
+  assign mac_wmux_w1_0 = \$53 [1] ? \sel_l8_s0$47 [55:48] : \$57 ;
+  assign \$58  = \$54 [0] ? \sel_l8_s0$47 [55:48] : \sel_l8_s0$47 [47:40];
+  assign mac_wmux_w1_1 = \$54 [1] ? \sel_l8_s0$47 [63:56] : \$58 ;
+  assign \$59  = \$53 [0] ? \sel_l8_s0$47 [79:72] : \sel_l8_s0$47 [71:64];
+  assign mac_wmux_w2_0 = \$53 [1] ? \sel_l8_s0$47 [87:80] : \$59 ;
+  assign \$60  = \$54 [0] ? \sel_l8_s0$47 [87:80] : \sel_l8_s0$47 [79:72];
+  assign mac_wmux_w2_1 = \$54 [1] ? \sel_l8_s0$47 [95:88] : \$60 ;
+  assign \$61  = \$53 [0] ? \sel_l8_s0$47 [111:104] : \sel_l8_s0$47 [103:96];
+  assign mac_wmux_w3_0 = \$53 [1] ? \sel_l8_s0$47 [119:112] : \$61 ;
+  assign \$62  = \$54 [0] ? \sel_l8_s0$47 [119:112] : \sel_l8_s0$47 [111:104];
+  assign mac_wmux_w3_1 = \$54 [1] ? \sel_l8_s0$47 [127:120] : \$62 ;
+  assign \$63  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$63  | o__ready;
   assign \$64  = ~ stall_adv4_valid;
   assign stall_adv4 = \$64  | o__ready;
-  assign \$65  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$65  | o__ready;
-  assign \$66  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$66  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac1_sum0_p0 = $signed(mac_prod1_0) + $signed(mac_prod1_1);
   assign mac2_sum0_p0 = $signed(mac_prod2_0) + $signed(mac_prod2_1);
   assign mac3_sum0_p0 = $signed(mac_prod3_0) + $signed(mac_prod3_1);
+  assign \$65  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$65  | o__ready;
+  assign \$66  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$66  | o__ready;
   assign \$67  = ~ stall_adv7_valid;
   assign stall_adv7 = \$67  | o__ready;
   assign \$68  = ~ stall_adv8_valid;
@@ -478,194 +446,162 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv12 = \$72  | o__ready;
   assign \$73  = ~ stall_adv13_valid;
   assign stall_adv13 = \$73  | o__ready;
-  assign \$74  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$74  | o__ready;
-  assign \$75  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$75  | o__ready;
-  assign \$76  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$77  = $signed(mac_acc1) + $signed(\mac_add0_s0$102 );
-  assign \$78  = $signed(mac_acc2) + $signed(\mac_add0_s0$105 );
-  assign \$79  = $signed(mac_acc3) + $signed(\mac_add0_s0$108 );
-  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$93  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$94  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$95  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$96  = mac_add0_valid_s0 & \mac_add0_s0$145 ;
-  assign \$97  = stall_adv8 & mac_add0_valid_s0;
-  assign \$98  = \mac_add0_s0$145  ? 32'd0 : \$76 [31:0];
-  assign \$99  = stall_adv10 & mac_add0_valid_s0;
-  assign \$100  = \mac_add0_s0$145  ? 32'd0 : \$77 [31:0];
-  assign \$101  = stall_adv12 & mac_add0_valid_s0;
-  assign \$102  = \mac_add0_s0$145  ? 32'd0 : \$78 [31:0];
-  assign \$103  = stall_adv14 & mac_add0_valid_s0;
-  assign \$104  = \mac_add0_s0$145  ? 32'd0 : \$79 [31:0];
+  assign \$74  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$75  = $signed(mac_acc1) + $signed(\mac_add0_s0$94 );
+  assign \$76  = $signed(mac_acc2) + $signed(\mac_add0_s0$97 );
+  assign \$77  = $signed(mac_acc3) + $signed(\mac_add0_s0$100 );
+  assign \$78  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$87  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$88  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$89  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$90  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$91  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$92  = mac_add0_valid_s0 & \mac_add0_s0$130 ;
+  assign \$93  = stall_adv6 & mac_add0_valid_s0;
+  assign \$94  = \mac_add0_s0$130  ? 32'd0 : \$74 [31:0];
+  assign \$95  = stall_adv8 & mac_add0_valid_s0;
+  assign \$96  = \mac_add0_s0$130  ? 32'd0 : \$75 [31:0];
+  assign \$97  = stall_adv10 & mac_add0_valid_s0;
+  assign \$98  = \mac_add0_s0$130  ? 32'd0 : \$76 [31:0];
+  assign \$99  = stall_adv12 & mac_add0_valid_s0;
+  assign \$100  = \mac_add0_s0$130  ? 32'd0 : \$77 [31:0];
   always @(posedge clk)
-    sel_l2_s0 <= \$105 ;
+    sel_l3_s0 <= \$101 ;
   always @(posedge clk)
-    \sel_l2_s0$114  <= \$106 ;
+    \sel_l3_s0$106  <= \$102 ;
   always @(posedge clk)
-    \sel_l2_s0$115  <= \$107 ;
+    \sel_l3_s0$107  <= \$103 ;
   always @(posedge clk)
-    \sel_l4_s0$33  <= \$108 ;
+    sel_dl1_s0 <= \$104 ;
   always @(posedge clk)
-    \sel_l4_s0$34  <= \$109 ;
+    \sel_dl1_s0$32  <= \$105 ;
   always @(posedge clk)
-    \sel_l4_s0$25  <= \$110 ;
+    \sel_dl1_s0$33  <= \$106 ;
   always @(posedge clk)
-    sel_l4_s0 <= \$111 ;
+    \sel_dl1_s0$36  <= \$107 ;
   always @(posedge clk)
-    \sel_l4_s0$116  <= \$112 ;
+    \sel_l8_s0$108  <= \$108 ;
   always @(posedge clk)
-    \sel_l4_s0$117  <= \$113 ;
+    \sel_l8_s0$109  <= \$109 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$114 ;
+    \sel_l8_s0$110  <= \$110 ;
   always @(posedge clk)
-    \sel_dl1_s0$119  <= \$115 ;
+    sel_l8_s0 <= \$111 ;
   always @(posedge clk)
-    \sel_dl1_s0$120  <= \$116 ;
+    \sel_l8_s0$45  <= \$112 ;
   always @(posedge clk)
-    \sel_dl1_s0$121  <= \$117 ;
+    \sel_l8_s0$47  <= \$113 ;
   always @(posedge clk)
-    sel_dl1_s1 <= \$118 ;
+    \sel_l8_s0$111  <= \$114 ;
   always @(posedge clk)
-    \sel_dl1_s1$38  <= \$119 ;
+    sel_valid_s0 <= \$115 ;
   always @(posedge clk)
-    \sel_dl1_s1$39  <= \$120 ;
+    sel_valid_s1 <= \$116 ;
   always @(posedge clk)
-    \sel_dl1_s1$42  <= \$121 ;
+    mac_pre_s0 <= \$117 ;
   always @(posedge clk)
-    \sel_l8_s0$122  <= \$122 ;
+    \mac_pre_s0$115  <= \$118 ;
   always @(posedge clk)
-    \sel_l8_s0$123  <= \$123 ;
+    \mac_pre_s0$116  <= \$119 ;
   always @(posedge clk)
-    \sel_l8_s0$124  <= \$124 ;
+    \mac_pre_s0$117  <= \$120 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$125 ;
+    \mac_pre_s0$118  <= \$121 ;
   always @(posedge clk)
-    \sel_l8_s0$51  <= \$126 ;
+    \mac_pre_s0$119  <= \$122 ;
   always @(posedge clk)
-    \sel_l8_s0$53  <= \$127 ;
+    \mac_pre_s0$120  <= \$123 ;
   always @(posedge clk)
-    \sel_l8_s0$125  <= \$128 ;
+    \mac_pre_s0$121  <= \$124 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$129 ;
+    \mac_pre_s0$122  <= \$125 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$130 ;
+    \mac_pre_s0$123  <= \$126 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$131 ;
+    \mac_pre_s0$124  <= \$127 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$132 ;
+    mac_pre_valid_s0 <= \$128 ;
   always @(posedge clk)
-    \mac_pre_s0$130  <= \$133 ;
+    mac_dspin_s0 <= \$129 ;
   always @(posedge clk)
-    \mac_pre_s0$131  <= \$134 ;
+    mac_dspin_valid_s0 <= \$130 ;
   always @(posedge clk)
-    \mac_pre_s0$132  <= \$135 ;
+    mac_dspout_s0 <= \$131 ;
   always @(posedge clk)
-    \mac_pre_s0$133  <= \$136 ;
+    mac_dspout_valid_s0 <= \$132 ;
   always @(posedge clk)
-    \mac_pre_s0$134  <= \$137 ;
+    mac_add0_s0 <= \$133 ;
   always @(posedge clk)
-    \mac_pre_s0$135  <= \$138 ;
+    \mac_add0_s0$94  <= \$134 ;
   always @(posedge clk)
-    \mac_pre_s0$136  <= \$139 ;
+    \mac_add0_s0$97  <= \$135 ;
   always @(posedge clk)
-    \mac_pre_s0$137  <= \$140 ;
+    \mac_add0_s0$100  <= \$136 ;
   always @(posedge clk)
-    \mac_pre_s0$138  <= \$141 ;
+    \mac_add0_s0$130  <= \$137 ;
   always @(posedge clk)
-    \mac_pre_s0$139  <= \$142 ;
+    mac_add0_valid_s0 <= \$138 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$143 ;
+    o__valid <= \$139 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$144 ;
+    stall_adv0_valid <= \$140 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$145 ;
+    stall_adv1_valid <= \$141 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$146 ;
+    stall_adv2_valid <= \$142 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$147 ;
+    stall_adv3_valid <= \$143 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$148 ;
+    stall_adv4_valid <= \$144 ;
   always @(posedge clk)
-    \mac_add0_s0$102  <= \$149 ;
+    stall_adv5_valid <= \$145 ;
   always @(posedge clk)
-    \mac_add0_s0$105  <= \$150 ;
+    stall_adv6_valid <= \$146 ;
   always @(posedge clk)
-    \mac_add0_s0$108  <= \$151 ;
+    stall_adv7_valid <= \$147 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$152 ;
+    stall_adv8_valid <= \$148 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$153 ;
+    stall_adv9_valid <= \$149 ;
   always @(posedge clk)
-    o__valid <= \$154 ;
+    stall_adv10_valid <= \$150 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$155 ;
+    stall_adv11_valid <= \$151 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$156 ;
+    stall_adv12_valid <= \$152 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$157 ;
+    stall_adv13_valid <= \$153 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$158 ;
+    mac_acc0 <= \$154 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$159 ;
+    mac_acc0_out <= \$155 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$160 ;
+    mac_acc1 <= \$156 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$161 ;
+    mac_acc1_out <= \$157 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$162 ;
+    mac_acc2 <= \$158 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$163 ;
+    mac_acc2_out <= \$159 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$164 ;
+    mac_acc3 <= \$160 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$165 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$166 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$167 ;
-  always @(posedge clk)
-    stall_adv13_valid <= \$168 ;
-  always @(posedge clk)
-    stall_adv14_valid <= \$169 ;
-  always @(posedge clk)
-    stall_adv15_valid <= \$170 ;
-  always @(posedge clk)
-    mac_acc0 <= \$171 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$172 ;
-  always @(posedge clk)
-    mac_acc1 <= \$173 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$174 ;
-  always @(posedge clk)
-    mac_acc2 <= \$175 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$176 ;
-  always @(posedge clk)
-    mac_acc3 <= \$177 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$178 ;
+    mac_acc3_out <= \$161 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$131 ),
-    .ce(stall_adv5),
+    .b(\mac_pre_s0$116 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -673,9 +609,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$130 ),
-    .b(\mac_pre_s0$132 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$117 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -684,8 +620,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$133 ),
-    .ce(stall_adv5),
+    .b(\mac_pre_s0$118 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -693,9 +629,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$130 ),
-    .b(\mac_pre_s0$134 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$119 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -704,8 +640,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$135 ),
-    .ce(stall_adv5),
+    .b(\mac_pre_s0$120 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -713,9 +649,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$130 ),
-    .b(\mac_pre_s0$136 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$121 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -724,8 +660,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$137 ),
-    .ce(stall_adv5),
+    .b(\mac_pre_s0$122 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -733,195 +669,229 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$130 ),
-    .b(\mac_pre_s0$138 ),
-    .ce(stall_adv6),
+    .a(\mac_pre_s0$115 ),
+    .b(\mac_pre_s0$123 ),
+    .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = sel_l2_s0;
+    \$101  = sel_l3_s0;
     if (stall_adv0) begin
-      \$105  = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
+      \$101  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \sel_l2_s0$114 ;
+    \$102  = \sel_l3_s0$106 ;
     if (stall_adv0) begin
-      \$106  = i__payload[159:32];
+      \$102  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \sel_l2_s0$115 ;
+    \$103  = \sel_l3_s0$107 ;
     if (stall_adv0) begin
-      \$107  = i__payload[160];
+      \$103  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \sel_l4_s0$33 ;
+    \$104  = sel_dl1_s0;
     if (stall_adv1) begin
-      \$108  = { \$30 , \$29 , \$27 , \$24  };
+      \$104  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \sel_l4_s0$34 ;
+    \$105  = \sel_dl1_s0$32 ;
     if (stall_adv1) begin
-      \$109  = \$24 ;
+      \$105  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \sel_l4_s0$25 ;
+    \$106  = \sel_dl1_s0$33 ;
     if (stall_adv1) begin
-      \$110  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$106  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = sel_l4_s0;
+    \$107  = \sel_dl1_s0$36 ;
     if (stall_adv1) begin
-      \$111  = \$29 ;
+      \$107  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \sel_l4_s0$116 ;
-    if (stall_adv1) begin
-      \$112  = \sel_l2_s0$114 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \sel_l4_s0$117 ;
-    if (stall_adv1) begin
-      \$113  = \sel_l2_s0$115 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = sel_dl1_s0;
+    \$108  = \sel_l8_s0$108 ;
     if (stall_adv2) begin
-      \$114  = i__payload[7:0];
+      \$108  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \sel_dl1_s0$119 ;
+    \$109  = \sel_l8_s0$109 ;
     if (stall_adv2) begin
-      \$115  = i__payload[15:8];
+      \$109  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \sel_dl1_s0$120 ;
+    \$110  = \sel_l8_s0$110 ;
     if (stall_adv2) begin
-      \$116  = i__payload[23:16];
+      \$110  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \sel_dl1_s0$121 ;
+    \$111  = sel_l8_s0;
     if (stall_adv2) begin
-      \$117  = i__payload[31:24];
+      \$111  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = sel_dl1_s1;
+    \$112  = \sel_l8_s0$45 ;
     if (stall_adv2) begin
-      \$118  = sel_dl1_s0;
+      \$112  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \sel_dl1_s1$38 ;
+    \$113  = \sel_l8_s0$47 ;
     if (stall_adv2) begin
-      \$119  = \sel_dl1_s0$119 ;
+      \$113  = \sel_l3_s0$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \sel_dl1_s1$39 ;
+    \$114  = \sel_l8_s0$111 ;
     if (stall_adv2) begin
-      \$120  = \sel_dl1_s0$120 ;
+      \$114  = \sel_l3_s0$107 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \sel_dl1_s1$42 ;
-    if (stall_adv2) begin
-      \$121  = \sel_dl1_s0$121 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \sel_l8_s0$122 ;
-    if (stall_adv3) begin
-      \$122  = \sel_l4_s0$33 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \sel_l8_s0$123 ;
-    if (stall_adv3) begin
-      \$123  = sel_or0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \sel_l8_s0$124 ;
-    if (stall_adv3) begin
-      \$124  = sel_or1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = sel_l8_s0;
-    if (stall_adv3) begin
-      \$125  = { \$36 , \$34  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \sel_l8_s0$51 ;
-    if (stall_adv3) begin
-      \$126  = { \$52 , \$51  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \sel_l8_s0$53 ;
-    if (stall_adv3) begin
-      \$127  = \sel_l4_s0$116 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \sel_l8_s0$125 ;
-    if (stall_adv3) begin
-      \$128  = \sel_l4_s0$117 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = sel_valid_s0;
+    \$115  = sel_valid_s0;
     if (i__ready) begin
-      \$129  = i__valid;
+      \$115  = i__valid;
     end
     if (rst) begin
-      \$129  = 1'h0;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = sel_valid_s1;
+    \$116  = sel_valid_s1;
     if (i__ready) begin
-      \$130  = sel_valid_s0;
+      \$116  = sel_valid_s0;
+    end
+    if (rst) begin
+      \$116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = mac_pre_s0;
+    if (stall_adv3) begin
+      \$117  = \sel_l8_s0$109 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \mac_pre_s0$115 ;
+    if (stall_adv3) begin
+      \$118  = \sel_l8_s0$110 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \mac_pre_s0$116 ;
+    if (stall_adv3) begin
+      \$119  = mac_wmux_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \mac_pre_s0$117 ;
+    if (stall_adv3) begin
+      \$120  = mac_wmux_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \mac_pre_s0$118 ;
+    if (stall_adv3) begin
+      \$121  = mac_wmux_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \mac_pre_s0$119 ;
+    if (stall_adv3) begin
+      \$122  = mac_wmux_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \mac_pre_s0$120 ;
+    if (stall_adv3) begin
+      \$123  = mac_wmux_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \mac_pre_s0$121 ;
+    if (stall_adv3) begin
+      \$124  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \mac_pre_s0$122 ;
+    if (stall_adv3) begin
+      \$125  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \mac_pre_s0$123 ;
+    if (stall_adv3) begin
+      \$126  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \mac_pre_s0$124 ;
+    if (stall_adv3) begin
+      \$127  = \sel_l8_s0$111 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = mac_pre_valid_s0;
+    if (stall_adv3) begin
+      \$128  = sel_valid_s1;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = mac_dspin_s0;
+    if (stall_adv4) begin
+      \$129  = \mac_pre_s0$124 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = mac_dspin_valid_s0;
+    if (stall_adv4) begin
+      \$130  = mac_pre_valid_s0;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -929,96 +899,111 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = sel_valid_s2;
-    if (i__ready) begin
-      \$131  = sel_valid_s1;
+    \$131  = mac_dspout_s0;
+    if (stall_adv4) begin
+      \$131  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = mac_dspout_valid_s0;
+    if (stall_adv4) begin
+      \$132  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = mac_pre_s0;
-    if (stall_adv4) begin
-      \$132  = \sel_l8_s0$123 ;
+    \$133  = mac_add0_s0;
+    if (stall_adv5) begin
+      \$133  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_pre_s0$130 ;
-    if (stall_adv4) begin
-      \$133  = \sel_l8_s0$124 ;
+    \$134  = \mac_add0_s0$94 ;
+    if (stall_adv5) begin
+      \$134  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_pre_s0$131 ;
-    if (stall_adv4) begin
-      \$134  = mac_wmux_w0_0;
+    \$135  = \mac_add0_s0$97 ;
+    if (stall_adv5) begin
+      \$135  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_pre_s0$132 ;
-    if (stall_adv4) begin
-      \$135  = mac_wmux_w0_1;
+    \$136  = \mac_add0_s0$100 ;
+    if (stall_adv5) begin
+      \$136  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_pre_s0$133 ;
-    if (stall_adv4) begin
-      \$136  = mac_wmux_w1_0;
+    \$137  = \mac_add0_s0$130 ;
+    if (stall_adv5) begin
+      \$137  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_pre_s0$134 ;
-    if (stall_adv4) begin
-      \$137  = mac_wmux_w1_1;
+    \$138  = mac_add0_valid_s0;
+    if (stall_adv5) begin
+      \$138  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_pre_s0$135 ;
-    if (stall_adv4) begin
-      \$138  = mac_wmux_w2_0;
+    \$139  = o__valid;
+    if (i__ready) begin
+      \$139  = \$78 ;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_pre_s0$136 ;
-    if (stall_adv4) begin
-      \$139  = mac_wmux_w2_1;
+    \$140  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$140  = \$79 ;
+    end
+    if (rst) begin
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_pre_s0$137 ;
-    if (stall_adv4) begin
-      \$140  = mac_wmux_w3_0;
+    \$141  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$141  = \$80 ;
+    end
+    if (rst) begin
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_pre_s0$138 ;
-    if (stall_adv4) begin
-      \$141  = mac_wmux_w3_1;
+    \$142  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$142  = \$81 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_pre_s0$139 ;
-    if (stall_adv4) begin
-      \$142  = \sel_l8_s0$125 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = mac_pre_valid_s0;
-    if (stall_adv4) begin
-      \$143  = sel_valid_s2;
+    \$143  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$143  = \$82 ;
     end
     if (rst) begin
       \$143  = 1'h0;
@@ -1026,16 +1011,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = mac_dspin_s0;
-    if (stall_adv5) begin
-      \$144  = \mac_pre_s0$139 ;
+    \$144  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$144  = \$83 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = mac_dspin_valid_s0;
+    \$145  = stall_adv5_valid;
     if (stall_adv5) begin
-      \$145  = mac_pre_valid_s0;
+      \$145  = \$84 ;
     end
     if (rst) begin
       \$145  = 1'h0;
@@ -1043,16 +1031,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = mac_dspout_s0;
-    if (stall_adv5) begin
-      \$146  = mac_dspin_s0;
+    \$146  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$146  = \$85 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = mac_dspout_valid_s0;
-    if (stall_adv5) begin
-      \$147  = mac_dspin_valid_s0;
+    \$147  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$147  = \$86 ;
     end
     if (rst) begin
       \$147  = 1'h0;
@@ -1060,44 +1051,59 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = mac_add0_s0;
-    if (stall_adv7) begin
-      \$148  = mac0_sum0_p0;
+    \$148  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$148  = \$87 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_add0_s0$102 ;
-    if (stall_adv7) begin
-      \$149  = mac1_sum0_p0;
+    \$149  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$149  = \$88 ;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_add0_s0$105 ;
-    if (stall_adv7) begin
-      \$150  = mac2_sum0_p0;
+    \$150  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$150  = \$89 ;
+    end
+    if (rst) begin
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_add0_s0$108 ;
-    if (stall_adv7) begin
-      \$151  = mac3_sum0_p0;
+    \$151  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$151  = \$90 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_add0_s0$145 ;
-    if (stall_adv7) begin
-      \$152  = mac_dspout_s0;
+    \$152  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$152  = \$91 ;
+    end
+    if (rst) begin
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = mac_add0_valid_s0;
-    if (stall_adv7) begin
-      \$153  = mac_dspout_valid_s0;
+    \$153  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$153  = \$92 ;
     end
     if (rst) begin
       \$153  = 1'h0;
@@ -1105,240 +1111,70 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = o__valid;
-    if (i__ready) begin
-      \$154  = \$80 ;
+    \$154  = mac_acc0;
+    if (\$93 ) begin
+      \$154  = \$94 ;
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$155  = \$81 ;
-    end
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$156  = \$82 ;
-    end
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$157  = \$83 ;
-    end
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$158  = \$84 ;
-    end
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$159  = \$85 ;
-    end
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$160  = \$86 ;
-    end
-    if (rst) begin
-      \$160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$161  = \$87 ;
-    end
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = stall_adv7_valid;
+    \$155  = mac_acc0_out;
     if (stall_adv7) begin
-      \$162  = \$88 ;
-    end
-    if (rst) begin
-      \$162  = 1'h0;
+      \$155  = \$74 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$163  = \$89 ;
+    \$156  = mac_acc1;
+    if (\$95 ) begin
+      \$156  = \$96 ;
     end
     if (rst) begin
-      \$163  = 1'h0;
+      \$156  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = stall_adv9_valid;
+    \$157  = mac_acc1_out;
     if (stall_adv9) begin
-      \$164  = \$90 ;
-    end
-    if (rst) begin
-      \$164  = 1'h0;
+      \$157  = \$75 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$165  = \$91 ;
-    end
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$166  = \$92 ;
-    end
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$167  = \$93 ;
-    end
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$168  = \$94 ;
-    end
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$169  = \$95 ;
-    end
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$170  = \$96 ;
-    end
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = mac_acc0;
+    \$158  = mac_acc2;
     if (\$97 ) begin
-      \$171  = \$98 ;
+      \$158  = \$98 ;
     end
     if (rst) begin
-      \$171  = 32'd0;
+      \$158  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = mac_acc0_out;
-    if (stall_adv9) begin
-      \$172  = \$76 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = mac_acc1;
-    if (\$99 ) begin
-      \$173  = \$100 ;
-    end
-    if (rst) begin
-      \$173  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = mac_acc1_out;
+    \$159  = mac_acc2_out;
     if (stall_adv11) begin
-      \$174  = \$77 [31:0];
+      \$159  = \$76 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = mac_acc2;
-    if (\$101 ) begin
-      \$175  = \$102 ;
+    \$160  = mac_acc3;
+    if (\$99 ) begin
+      \$160  = \$100 ;
     end
     if (rst) begin
-      \$175  = 32'd0;
+      \$160  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = mac_acc2_out;
+    \$161  = mac_acc3_out;
     if (stall_adv13) begin
-      \$176  = \$78 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = mac_acc3;
-    if (\$103 ) begin
-      \$177  = \$104 ;
-    end
-    if (rst) begin
-      \$177  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = mac_acc3_out;
-    if (stall_adv15) begin
-      \$178  = \$79 [31:0];
+      \$161  = \$77 [31:0];
     end
   end
   assign advance = i__ready;
@@ -1347,21 +1183,21 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key2 = \$10 [7:0];
   assign sel_key3 = \$13 [7:0];
   assign sel_beats = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
-  assign sel_keep = { \$30 , \$29 , \$27 , \$24  };
+  assign sel_keep = { \$29 , \$28 , \$26 , \$23  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
-  assign sel_sel0 = { \$36 , \$34 , \sel_l4_s0$33 [0] };
-  assign sel_sel1 = { \$42 , \$40 , \$38  };
-  assign sel_idx0 = { \$36 , \$34  };
-  assign sel_idx1 = { \$52 , \$51  };
+  assign sel_sel0 = { \$35 , \$33 , sel_l3_s0[0] };
+  assign sel_sel1 = { \$41 , \$39 , \$37  };
+  assign sel_idx0 = { \$35 , \$33  };
+  assign sel_idx1 = { \$51 , \$50  };
   assign sel_val0 = sel_or0_0;
   assign sel_val1 = sel_or1_0;
-  assign mac_wmux_off0 = \$54 [1:0];
-  assign mac_wmux_off1 = \$55 [1:0];
-  assign mac_acc0_next = \$76 [31:0];
-  assign mac_acc1_next = \$77 [31:0];
-  assign mac_acc2_next = \$78 [31:0];
-  assign mac_acc3_next = \$79 [31:0];
+  assign mac_wmux_off0 = \$53 [1:0];
+  assign mac_wmux_off1 = \$54 [1:0];
+  assign mac_acc0_next = \$74 [31:0];
+  assign mac_acc1_next = \$75 [31:0];
+  assign mac_acc2_next = \$76 [31:0];
+  assign mac_acc3_next = \$77 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -1396,7 +1232,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
-  assign \$37  = \sel_l4_s0$34 ;
+  assign \$36  = sel_l3_s0[0];
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.

@@ -843,7 +843,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
-  wire \$1754 ;
+  wire [7:0] \$1754 ;
   wire [7:0] \$1755 ;
   wire [7:0] \$1756 ;
   wire [7:0] \$1757 ;
@@ -856,7 +856,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1763 ;
   wire [7:0] \$1764 ;
   wire [7:0] \$1765 ;
-  wire [7:0] \$1766 ;
+  wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
   wire \$1769 ;
@@ -866,7 +866,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1772 ;
   wire \$1773 ;
   wire \$1774 ;
-  wire \$1775 ;
+  wire [7:0] \$1775 ;
   wire [7:0] \$1776 ;
   wire [7:0] \$1777 ;
   wire [7:0] \$1778 ;
@@ -879,7 +879,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1784 ;
   wire [7:0] \$1785 ;
   wire [7:0] \$1786 ;
-  wire [7:0] \$1787 ;
+  wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
   wire \$179 ;
@@ -891,7 +891,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
-  wire \$1798 ;
+  wire [7:0] \$1798 ;
   wire [7:0] \$1799 ;
   wire [8:0] \$18 ;
   wire \$180 ;
@@ -906,7 +906,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1808 ;
   wire [7:0] \$1809 ;
   wire \$181 ;
-  wire [7:0] \$1810 ;
+  wire \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
@@ -919,7 +919,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$182 ;
   wire \$1820 ;
   wire \$1821 ;
-  wire \$1822 ;
+  wire [7:0] \$1822 ;
   wire [7:0] \$1823 ;
   wire [7:0] \$1824 ;
   wire [7:0] \$1825 ;
@@ -932,7 +932,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1831 ;
   wire [7:0] \$1832 ;
   wire [7:0] \$1833 ;
-  wire [7:0] \$1834 ;
+  wire \$1834 ;
   wire \$1835 ;
   wire \$1836 ;
   wire \$1837 ;
@@ -947,7 +947,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1845 ;
   wire \$1846 ;
   wire \$1847 ;
-  wire \$1848 ;
+  wire [7:0] \$1848 ;
   wire [7:0] \$1849 ;
   wire \$185 ;
   wire [7:0] \$1850 ;
@@ -961,7 +961,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1858 ;
   wire [7:0] \$1859 ;
   wire \$186 ;
-  wire [7:0] \$1860 ;
+  wire \$1860 ;
   wire \$1861 ;
   wire \$1862 ;
   wire \$1863 ;
@@ -976,7 +976,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1871 ;
   wire \$1872 ;
   wire \$1873 ;
-  wire \$1874 ;
+  wire [7:0] \$1874 ;
   wire [7:0] \$1875 ;
   wire [7:0] \$1876 ;
   wire [7:0] \$1877 ;
@@ -989,7 +989,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1883 ;
   wire [7:0] \$1884 ;
   wire [7:0] \$1885 ;
-  wire [7:0] \$1886 ;
+  wire \$1886 ;
   wire \$1887 ;
   wire \$1888 ;
   wire \$1889 ;
@@ -1008,7 +1008,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$190 ;
   wire \$1900 ;
   wire \$1901 ;
-  wire \$1902 ;
+  wire [7:0] \$1902 ;
   wire [7:0] \$1903 ;
   wire [7:0] \$1904 ;
   wire [7:0] \$1905 ;
@@ -1021,7 +1021,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1911 ;
   wire [7:0] \$1912 ;
   wire [7:0] \$1913 ;
-  wire [7:0] \$1914 ;
+  wire \$1914 ;
   wire \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
@@ -1040,7 +1040,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1929 ;
   wire \$193 ;
   wire \$1930 ;
-  wire \$1931 ;
+  wire [7:0] \$1931 ;
   wire [7:0] \$1932 ;
   wire [7:0] \$1933 ;
   wire [7:0] \$1934 ;
@@ -1053,7 +1053,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1940 ;
   wire [7:0] \$1941 ;
   wire [7:0] \$1942 ;
-  wire [7:0] \$1943 ;
+  wire \$1943 ;
   wire \$1944 ;
   wire \$1945 ;
   wire \$1946 ;
@@ -1074,7 +1074,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$196 ;
   wire \$1960 ;
   wire \$1961 ;
-  wire \$1962 ;
+  wire [7:0] \$1962 ;
   wire [7:0] \$1963 ;
   wire [7:0] \$1964 ;
   wire [7:0] \$1965 ;
@@ -1083,8 +1083,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1968 ;
   wire [7:0] \$1969 ;
   wire \$197 ;
-  wire [7:0] \$1970 ;
-  wire \$1971 ;
+  wire \$1970 ;
+  wire [4:0] \$1971 ;
   wire [4:0] \$1972 ;
   wire [4:0] \$1973 ;
   wire [4:0] \$1974 ;
@@ -1092,7 +1092,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [4:0] \$1976 ;
   wire [4:0] \$1977 ;
   wire [4:0] \$1978 ;
-  wire [4:0] \$1979 ;
+  wire \$1979 ;
   wire \$198 ;
   wire \$1980 ;
   wire \$1981 ;
@@ -1114,7 +1114,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
-  wire \$1999 ;
+  wire [4:0] \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
@@ -1125,7 +1125,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [4:0] \$2004 ;
   wire [4:0] \$2005 ;
   wire [4:0] \$2006 ;
-  wire [4:0] \$2007 ;
+  wire \$2007 ;
   wire \$2008 ;
   wire \$2009 ;
   wire \$201 ;
@@ -1145,25 +1145,25 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2022 ;
   wire \$2023 ;
   wire \$2024 ;
-  wire \$2025 ;
-  wire \$2026 ;
-  wire \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
+  wire [32:0] \$2025 ;
+  wire [32:0] \$2026 ;
+  wire [32:0] \$2027 ;
+  wire [32:0] \$2028 ;
+  wire [4:0] \$2029 ;
   wire \$203 ;
-  wire [32:0] \$2030 ;
-  wire [32:0] \$2031 ;
-  wire [32:0] \$2032 ;
-  wire [32:0] \$2033 ;
-  wire [4:0] \$2034 ;
-  wire [4:0] \$2035 ;
-  wire \$2036 ;
+  wire [4:0] \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire [6:0] \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
   wire \$2040 ;
-  wire [6:0] \$2041 ;
+  wire \$2041 ;
   wire \$2042 ;
   wire \$2043 ;
   wire \$2044 ;
@@ -1302,47 +1302,47 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2164 ;
   wire \$2165 ;
   wire \$2166 ;
-  wire \$2167 ;
+  wire [31:0] \$2167 ;
   wire \$2168 ;
-  wire \$2169 ;
+  wire [31:0] \$2169 ;
   wire \$217 ;
   wire \$2170 ;
-  wire \$2171 ;
+  wire [31:0] \$2171 ;
   wire \$2172 ;
-  wire \$2173 ;
-  wire \$2174 ;
-  wire \$2175 ;
-  wire \$2176 ;
-  wire \$2177 ;
-  wire [31:0] \$2178 ;
-  wire \$2179 ;
+  wire [31:0] \$2173 ;
+  reg [7:0] \$2174 ;
+  reg [7:0] \$2175 ;
+  reg [7:0] \$2176 ;
+  reg [7:0] \$2177 ;
+  reg [7:0] \$2178 ;
+  reg [7:0] \$2179 ;
   wire \$218 ;
-  wire [31:0] \$2180 ;
-  wire \$2181 ;
-  wire [31:0] \$2182 ;
-  wire \$2183 ;
-  wire [31:0] \$2184 ;
+  reg [7:0] \$2180 ;
+  reg [7:0] \$2181 ;
+  reg [7:0] \$2182 ;
+  reg [7:0] \$2183 ;
+  reg [7:0] \$2184 ;
   reg [7:0] \$2185 ;
   reg [7:0] \$2186 ;
   reg [7:0] \$2187 ;
   reg [7:0] \$2188 ;
   reg [7:0] \$2189 ;
   wire \$219 ;
-  reg [7:0] \$2190 ;
-  reg [7:0] \$2191 ;
-  reg [7:0] \$2192 ;
-  reg [7:0] \$2193 ;
-  reg [7:0] \$2194 ;
-  reg [7:0] \$2195 ;
-  reg [7:0] \$2196 ;
-  reg [7:0] \$2197 ;
-  reg [7:0] \$2198 ;
-  reg [7:0] \$2199 ;
+  reg \$2190 ;
+  reg [119:0] \$2191 ;
+  reg \$2192 ;
+  reg \$2193 ;
+  reg \$2194 ;
+  reg \$2195 ;
+  reg \$2196 ;
+  reg \$2197 ;
+  reg \$2198 ;
+  reg \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  reg [7:0] \$2200 ;
+  reg \$2200 ;
   reg \$2201 ;
-  reg [119:0] \$2202 ;
+  reg \$2202 ;
   reg \$2203 ;
   reg \$2204 ;
   reg \$2205 ;
@@ -1439,67 +1439,67 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2288 ;
   reg \$2289 ;
   wire \$229 ;
-  reg \$2290 ;
+  reg [15:0] \$2290 ;
   reg \$2291 ;
-  reg \$2292 ;
-  reg \$2293 ;
-  reg \$2294 ;
+  reg [1:0] \$2292 ;
+  reg [1:0] \$2293 ;
+  reg [2:0] \$2294 ;
   reg \$2295 ;
-  reg \$2296 ;
-  reg \$2297 ;
-  reg \$2298 ;
+  reg [2:0] \$2296 ;
+  reg [2:0] \$2297 ;
+  reg [3:0] \$2298 ;
   reg \$2299 ;
   wire \$23 ;
   wire \$230 ;
-  reg \$2300 ;
-  reg \$2301 ;
-  reg \$2302 ;
+  reg [3:0] \$2300 ;
+  reg [3:0] \$2301 ;
+  reg [3:0] \$2302 ;
   reg \$2303 ;
-  reg \$2304 ;
-  reg \$2305 ;
+  reg [3:0] \$2304 ;
+  reg [3:0] \$2305 ;
   reg \$2306 ;
-  reg \$2307 ;
-  reg \$2308 ;
-  reg \$2309 ;
+  reg [3:0] \$2307 ;
+  reg [3:0] \$2308 ;
+  reg [15:0] \$2309 ;
   wire \$231 ;
-  reg \$2310 ;
-  reg \$2311 ;
-  reg \$2312 ;
-  reg \$2313 ;
-  reg \$2314 ;
-  reg \$2315 ;
-  reg \$2316 ;
-  reg \$2317 ;
-  reg \$2318 ;
-  reg \$2319 ;
+  reg [8:0] \$2310 ;
+  reg [8:0] \$2311 ;
+  reg [8:0] \$2312 ;
+  reg [8:0] \$2313 ;
+  reg [8:0] \$2314 ;
+  reg [8:0] \$2315 ;
+  reg [8:0] \$2316 ;
+  reg [8:0] \$2317 ;
+  reg [7:0] \$2318 ;
+  reg [7:0] \$2319 ;
   wire \$232 ;
-  reg \$2320 ;
-  reg \$2321 ;
-  reg \$2322 ;
-  reg \$2323 ;
-  reg \$2324 ;
-  reg \$2325 ;
-  reg \$2326 ;
-  reg \$2327 ;
-  reg \$2328 ;
-  reg \$2329 ;
+  reg [7:0] \$2320 ;
+  reg [7:0] \$2321 ;
+  reg [7:0] \$2322 ;
+  reg [7:0] \$2323 ;
+  reg [7:0] \$2324 ;
+  reg [7:0] \$2325 ;
+  reg [7:0] \$2326 ;
+  reg [7:0] \$2327 ;
+  reg [7:0] \$2328 ;
+  reg [7:0] \$2329 ;
   wire \$233 ;
-  reg \$2330 ;
-  reg \$2331 ;
-  reg \$2332 ;
-  reg [15:0] \$2333 ;
+  reg [7:0] \$2330 ;
+  reg [7:0] \$2331 ;
+  reg [7:0] \$2332 ;
+  reg [7:0] \$2333 ;
   reg \$2334 ;
   reg [15:0] \$2335 ;
-  reg \$2336 ;
-  reg [1:0] \$2337 ;
-  reg [1:0] \$2338 ;
-  reg [2:0] \$2339 ;
+  reg [7:0] \$2336 ;
+  reg [7:0] \$2337 ;
+  reg [7:0] \$2338 ;
+  reg [7:0] \$2339 ;
   wire \$234 ;
-  reg [2:0] \$2340 ;
-  reg [2:0] \$2341 ;
-  reg [2:0] \$2342 ;
-  reg [3:0] \$2343 ;
-  reg \$2344 ;
+  reg [7:0] \$2340 ;
+  reg [7:0] \$2341 ;
+  reg [7:0] \$2342 ;
+  reg [7:0] \$2343 ;
+  reg [3:0] \$2344 ;
   reg [3:0] \$2345 ;
   reg [3:0] \$2346 ;
   reg [3:0] \$2347 ;
@@ -1507,68 +1507,68 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [3:0] \$2349 ;
   wire \$235 ;
   reg [3:0] \$2350 ;
-  reg \$2351 ;
-  reg [3:0] \$2352 ;
-  reg [3:0] \$2353 ;
-  reg [15:0] \$2354 ;
-  reg [8:0] \$2355 ;
-  reg [8:0] \$2356 ;
-  reg [8:0] \$2357 ;
-  reg [8:0] \$2358 ;
-  reg [8:0] \$2359 ;
+  reg [3:0] \$2351 ;
+  reg \$2352 ;
+  reg \$2353 ;
+  reg \$2354 ;
+  reg \$2355 ;
+  reg \$2356 ;
+  reg \$2357 ;
+  reg \$2358 ;
+  reg [5:0] \$2359 ;
   wire \$236 ;
-  reg [8:0] \$2360 ;
-  reg [8:0] \$2361 ;
-  reg [8:0] \$2362 ;
+  reg [7:0] \$2360 ;
+  reg [7:0] \$2361 ;
+  reg [7:0] \$2362 ;
   reg [7:0] \$2363 ;
   reg [7:0] \$2364 ;
   reg [7:0] \$2365 ;
   reg [7:0] \$2366 ;
   reg [7:0] \$2367 ;
-  reg [7:0] \$2368 ;
-  reg [7:0] \$2369 ;
+  reg [9:0] \$2368 ;
+  reg [9:0] \$2369 ;
   wire \$237 ;
-  reg [7:0] \$2370 ;
-  reg [7:0] \$2371 ;
-  reg [7:0] \$2372 ;
-  reg [7:0] \$2373 ;
-  reg [7:0] \$2374 ;
-  reg [7:0] \$2375 ;
-  reg [7:0] \$2376 ;
-  reg [7:0] \$2377 ;
-  reg [7:0] \$2378 ;
+  reg [9:0] \$2370 ;
+  reg [9:0] \$2371 ;
+  reg [9:0] \$2372 ;
+  reg [9:0] \$2373 ;
+  reg [9:0] \$2374 ;
+  reg [9:0] \$2375 ;
+  reg \$2376 ;
+  reg \$2377 ;
+  reg \$2378 ;
   reg \$2379 ;
   wire \$238 ;
-  reg [15:0] \$2380 ;
-  reg [7:0] \$2381 ;
-  reg [7:0] \$2382 ;
-  reg [7:0] \$2383 ;
-  reg [7:0] \$2384 ;
-  reg [7:0] \$2385 ;
-  reg [7:0] \$2386 ;
+  reg \$2380 ;
+  reg \$2381 ;
+  reg \$2382 ;
+  reg \$2383 ;
+  reg \$2384 ;
+  reg \$2385 ;
+  reg \$2386 ;
   reg [7:0] \$2387 ;
   reg [7:0] \$2388 ;
-  reg [3:0] \$2389 ;
+  reg [7:0] \$2389 ;
   wire \$239 ;
-  reg [3:0] \$2390 ;
-  reg [3:0] \$2391 ;
-  reg [3:0] \$2392 ;
-  reg [3:0] \$2393 ;
-  reg [3:0] \$2394 ;
-  reg [3:0] \$2395 ;
-  reg [3:0] \$2396 ;
-  reg \$2397 ;
-  reg \$2398 ;
-  reg \$2399 ;
+  reg [7:0] \$2390 ;
+  reg [7:0] \$2391 ;
+  reg [7:0] \$2392 ;
+  reg [7:0] \$2393 ;
+  reg [7:0] \$2394 ;
+  reg \$2395 ;
+  reg \$2396 ;
+  reg [7:0] \$2397 ;
+  reg [7:0] \$2398 ;
+  reg [7:0] \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  reg \$2400 ;
-  reg \$2401 ;
-  reg \$2402 ;
-  reg \$2403 ;
-  reg \$2404 ;
-  reg [5:0] \$2405 ;
-  reg [7:0] \$2406 ;
+  reg [7:0] \$2400 ;
+  reg [7:0] \$2401 ;
+  reg [7:0] \$2402 ;
+  reg [7:0] \$2403 ;
+  reg [7:0] \$2404 ;
+  reg \$2405 ;
+  reg \$2406 ;
   reg [7:0] \$2407 ;
   reg [7:0] \$2408 ;
   reg [7:0] \$2409 ;
@@ -1577,27 +1577,27 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2411 ;
   reg [7:0] \$2412 ;
   reg [7:0] \$2413 ;
-  reg [9:0] \$2414 ;
-  reg [9:0] \$2415 ;
-  reg [9:0] \$2416 ;
-  reg [9:0] \$2417 ;
-  reg [9:0] \$2418 ;
-  reg [9:0] \$2419 ;
+  reg [7:0] \$2414 ;
+  reg [7:0] \$2415 ;
+  reg [7:0] \$2416 ;
+  reg [7:0] \$2417 ;
+  reg [7:0] \$2418 ;
+  reg [7:0] \$2419 ;
   wire \$242 ;
-  reg [9:0] \$2420 ;
-  reg [9:0] \$2421 ;
-  reg \$2422 ;
-  reg \$2423 ;
-  reg \$2424 ;
-  reg \$2425 ;
-  reg \$2426 ;
-  reg \$2427 ;
-  reg \$2428 ;
-  reg \$2429 ;
+  reg [7:0] \$2420 ;
+  reg [7:0] \$2421 ;
+  reg [7:0] \$2422 ;
+  reg [7:0] \$2423 ;
+  reg [7:0] \$2424 ;
+  reg [7:0] \$2425 ;
+  reg [7:0] \$2426 ;
+  reg [7:0] \$2427 ;
+  reg [7:0] \$2428 ;
+  reg [7:0] \$2429 ;
   wire \$243 ;
-  reg \$2430 ;
-  reg \$2431 ;
-  reg \$2432 ;
+  reg [7:0] \$2430 ;
+  reg [7:0] \$2431 ;
+  reg [7:0] \$2432 ;
   reg [7:0] \$2433 ;
   reg [7:0] \$2434 ;
   reg [7:0] \$2435 ;
@@ -1607,170 +1607,119 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2439 ;
   wire \$244 ;
   reg [7:0] \$2440 ;
-  reg \$2441 ;
-  reg \$2442 ;
+  reg [7:0] \$2441 ;
+  reg [7:0] \$2442 ;
   reg [7:0] \$2443 ;
   reg [7:0] \$2444 ;
   reg [7:0] \$2445 ;
   reg [7:0] \$2446 ;
-  reg [7:0] \$2447 ;
-  reg [7:0] \$2448 ;
-  reg [7:0] \$2449 ;
+  reg \$2447 ;
+  reg \$2448 ;
+  reg \$2449 ;
   wire \$245 ;
-  reg [7:0] \$2450 ;
+  reg \$2450 ;
   reg \$2451 ;
   reg \$2452 ;
-  reg [7:0] \$2453 ;
-  reg [7:0] \$2454 ;
-  reg [7:0] \$2455 ;
-  reg [7:0] \$2456 ;
-  reg [7:0] \$2457 ;
-  reg [7:0] \$2458 ;
-  reg [7:0] \$2459 ;
+  reg [16:0] \$2453 ;
+  reg [16:0] \$2454 ;
+  reg [16:0] \$2455 ;
+  reg [16:0] \$2456 ;
+  reg [16:0] \$2457 ;
+  reg [16:0] \$2458 ;
+  reg [16:0] \$2459 ;
   wire \$246 ;
-  reg [7:0] \$2460 ;
-  reg [7:0] \$2461 ;
-  reg [7:0] \$2462 ;
-  reg [7:0] \$2463 ;
-  reg [7:0] \$2464 ;
-  reg [7:0] \$2465 ;
-  reg [7:0] \$2466 ;
-  reg [7:0] \$2467 ;
-  reg [7:0] \$2468 ;
-  reg [7:0] \$2469 ;
+  reg [16:0] \$2460 ;
+  reg [16:0] \$2461 ;
+  reg [16:0] \$2462 ;
+  reg [16:0] \$2463 ;
+  reg [16:0] \$2464 ;
+  reg [16:0] \$2465 ;
+  reg [16:0] \$2466 ;
+  reg [16:0] \$2467 ;
+  reg [16:0] \$2468 ;
+  reg \$2469 ;
   wire \$247 ;
-  reg [7:0] \$2470 ;
-  reg [7:0] \$2471 ;
-  reg [7:0] \$2472 ;
-  reg [7:0] \$2473 ;
-  reg [7:0] \$2474 ;
-  reg [7:0] \$2475 ;
-  reg [7:0] \$2476 ;
-  reg [7:0] \$2477 ;
-  reg [7:0] \$2478 ;
-  reg [7:0] \$2479 ;
+  reg \$2470 ;
+  reg [17:0] \$2471 ;
+  reg [17:0] \$2472 ;
+  reg [17:0] \$2473 ;
+  reg [17:0] \$2474 ;
+  reg [17:0] \$2475 ;
+  reg [17:0] \$2476 ;
+  reg [17:0] \$2477 ;
+  reg [17:0] \$2478 ;
+  reg \$2479 ;
   wire \$248 ;
-  reg [7:0] \$2480 ;
-  reg [7:0] \$2481 ;
-  reg [7:0] \$2482 ;
-  reg [7:0] \$2483 ;
-  reg [7:0] \$2484 ;
-  reg [7:0] \$2485 ;
-  reg [7:0] \$2486 ;
-  reg [7:0] \$2487 ;
-  reg [7:0] \$2488 ;
-  reg [7:0] \$2489 ;
+  reg \$2480 ;
+  reg [18:0] \$2481 ;
+  reg [18:0] \$2482 ;
+  reg [18:0] \$2483 ;
+  reg [18:0] \$2484 ;
+  reg \$2485 ;
+  reg \$2486 ;
+  reg \$2487 ;
+  reg \$2488 ;
+  reg \$2489 ;
   wire \$249 ;
-  reg [7:0] \$2490 ;
-  reg [7:0] \$2491 ;
-  reg [7:0] \$2492 ;
+  reg \$2490 ;
+  reg \$2491 ;
+  reg \$2492 ;
   reg \$2493 ;
   reg \$2494 ;
   reg \$2495 ;
   reg \$2496 ;
   reg \$2497 ;
   reg \$2498 ;
-  reg [16:0] \$2499 ;
+  reg \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
-  reg [16:0] \$2500 ;
-  reg [16:0] \$2501 ;
-  reg [16:0] \$2502 ;
-  reg [16:0] \$2503 ;
-  reg [16:0] \$2504 ;
-  reg [16:0] \$2505 ;
-  reg [16:0] \$2506 ;
-  reg [16:0] \$2507 ;
-  reg [16:0] \$2508 ;
-  reg [16:0] \$2509 ;
+  reg \$2500 ;
+  reg \$2501 ;
+  reg \$2502 ;
+  reg \$2503 ;
+  reg \$2504 ;
+  reg \$2505 ;
+  reg \$2506 ;
+  reg \$2507 ;
+  reg \$2508 ;
+  reg \$2509 ;
   wire \$251 ;
-  reg [16:0] \$2510 ;
-  reg [16:0] \$2511 ;
-  reg [16:0] \$2512 ;
-  reg [16:0] \$2513 ;
-  reg [16:0] \$2514 ;
+  reg \$2510 ;
+  reg \$2511 ;
+  reg \$2512 ;
+  reg \$2513 ;
+  reg \$2514 ;
   reg \$2515 ;
   reg \$2516 ;
-  reg [17:0] \$2517 ;
-  reg [17:0] \$2518 ;
-  reg [17:0] \$2519 ;
+  reg \$2517 ;
+  reg \$2518 ;
+  reg \$2519 ;
   wire \$252 ;
-  reg [17:0] \$2520 ;
-  reg [17:0] \$2521 ;
-  reg [17:0] \$2522 ;
-  reg [17:0] \$2523 ;
-  reg [17:0] \$2524 ;
+  reg \$2520 ;
+  reg \$2521 ;
+  reg \$2522 ;
+  reg \$2523 ;
+  reg \$2524 ;
   reg \$2525 ;
   reg \$2526 ;
-  reg [18:0] \$2527 ;
-  reg [18:0] \$2528 ;
-  reg [18:0] \$2529 ;
+  reg \$2527 ;
+  reg \$2528 ;
+  reg \$2529 ;
   wire \$253 ;
-  reg [18:0] \$2530 ;
-  reg \$2531 ;
-  reg \$2532 ;
-  reg \$2533 ;
-  reg \$2534 ;
-  reg \$2535 ;
-  reg \$2536 ;
-  reg \$2537 ;
-  reg \$2538 ;
-  reg \$2539 ;
+  reg \$2530 ;
+  reg [31:0] \$2531 ;
+  reg [31:0] \$2532 ;
+  reg [31:0] \$2533 ;
+  reg [31:0] \$2534 ;
+  reg [31:0] \$2535 ;
+  reg [31:0] \$2536 ;
+  reg [31:0] \$2537 ;
+  reg [31:0] \$2538 ;
   wire \$254 ;
-  reg \$2540 ;
-  reg \$2541 ;
-  reg \$2542 ;
-  reg \$2543 ;
-  reg \$2544 ;
-  reg \$2545 ;
-  reg \$2546 ;
-  reg \$2547 ;
-  reg \$2548 ;
-  reg \$2549 ;
   wire \$255 ;
-  reg \$2550 ;
-  reg \$2551 ;
-  reg \$2552 ;
-  reg \$2553 ;
-  reg \$2554 ;
-  reg \$2555 ;
-  reg \$2556 ;
-  reg \$2557 ;
-  reg \$2558 ;
-  reg \$2559 ;
   wire \$256 ;
-  reg \$2560 ;
-  reg \$2561 ;
-  reg \$2562 ;
-  reg \$2563 ;
-  reg \$2564 ;
-  reg \$2565 ;
-  reg \$2566 ;
-  reg \$2567 ;
-  reg \$2568 ;
-  reg \$2569 ;
   wire \$257 ;
-  reg \$2570 ;
-  reg \$2571 ;
-  reg \$2572 ;
-  reg \$2573 ;
-  reg \$2574 ;
-  reg \$2575 ;
-  reg \$2576 ;
-  reg \$2577 ;
-  reg \$2578 ;
-  reg \$2579 ;
   wire \$258 ;
-  reg \$2580 ;
-  reg \$2581 ;
-  reg [31:0] \$2582 ;
-  reg [31:0] \$2583 ;
-  reg [31:0] \$2584 ;
-  reg [31:0] \$2585 ;
-  reg [31:0] \$2586 ;
-  reg [31:0] \$2587 ;
-  reg [31:0] \$2588 ;
-  reg [31:0] \$2589 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
@@ -2700,38 +2649,38 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$1173  = 1'h0;
-  reg [16:0] \mac_add0_s0$968  = 17'h00000;
-  reg [16:0] \mac_add0_s0$970  = 17'h00000;
-  reg [16:0] \mac_add0_s0$971  = 17'h00000;
-  reg [16:0] \mac_add0_s0$973  = 17'h00000;
-  reg [16:0] \mac_add0_s0$974  = 17'h00000;
-  reg [16:0] \mac_add0_s0$976  = 17'h00000;
-  reg [16:0] \mac_add0_s0$977  = 17'h00000;
-  reg [16:0] \mac_add0_s0$979  = 17'h00000;
-  reg [16:0] \mac_add0_s0$980  = 17'h00000;
-  reg [16:0] \mac_add0_s0$982  = 17'h00000;
-  reg [16:0] \mac_add0_s0$983  = 17'h00000;
-  reg [16:0] \mac_add0_s0$985  = 17'h00000;
-  reg [16:0] \mac_add0_s0$986  = 17'h00000;
-  reg [16:0] \mac_add0_s0$988  = 17'h00000;
-  reg [16:0] \mac_add0_s0$989  = 17'h00000;
+  reg \mac_add0_s0$1128  = 1'h0;
+  reg [16:0] \mac_add0_s0$925  = 17'h00000;
+  reg [16:0] \mac_add0_s0$927  = 17'h00000;
+  reg [16:0] \mac_add0_s0$928  = 17'h00000;
+  reg [16:0] \mac_add0_s0$930  = 17'h00000;
+  reg [16:0] \mac_add0_s0$931  = 17'h00000;
+  reg [16:0] \mac_add0_s0$933  = 17'h00000;
+  reg [16:0] \mac_add0_s0$934  = 17'h00000;
+  reg [16:0] \mac_add0_s0$936  = 17'h00000;
+  reg [16:0] \mac_add0_s0$937  = 17'h00000;
+  reg [16:0] \mac_add0_s0$939  = 17'h00000;
+  reg [16:0] \mac_add0_s0$940  = 17'h00000;
+  reg [16:0] \mac_add0_s0$942  = 17'h00000;
+  reg [16:0] \mac_add0_s0$943  = 17'h00000;
+  reg [16:0] \mac_add0_s0$945  = 17'h00000;
+  reg [16:0] \mac_add0_s0$946  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1000  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1002  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1003  = 18'h00000;
-  reg \mac_add1_s0$1175  = 1'h0;
-  reg [17:0] \mac_add1_s0$994  = 18'h00000;
-  reg [17:0] \mac_add1_s0$996  = 18'h00000;
-  reg [17:0] \mac_add1_s0$997  = 18'h00000;
-  reg [17:0] \mac_add1_s0$999  = 18'h00000;
+  reg \mac_add1_s0$1130  = 1'h0;
+  reg [17:0] \mac_add1_s0$951  = 18'h00000;
+  reg [17:0] \mac_add1_s0$953  = 18'h00000;
+  reg [17:0] \mac_add1_s0$954  = 18'h00000;
+  reg [17:0] \mac_add1_s0$956  = 18'h00000;
+  reg [17:0] \mac_add1_s0$957  = 18'h00000;
+  reg [17:0] \mac_add1_s0$959  = 18'h00000;
+  reg [17:0] \mac_add1_s0$960  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1027  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1030  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1033  = 19'h00000;
-  reg \mac_add2_s0$1177  = 1'h0;
+  reg \mac_add2_s0$1132  = 1'h0;
+  reg [18:0] \mac_add2_s0$984  = 19'h00000;
+  reg [18:0] \mac_add2_s0$987  = 19'h00000;
+  reg [18:0] \mac_add2_s0$990  = 19'h00000;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -2741,46 +2690,46 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$1075  = 8'h00;
+  reg [7:0] \mac_pre_s0$1076  = 8'h00;
+  reg [7:0] \mac_pre_s0$1077  = 8'h00;
+  reg [7:0] \mac_pre_s0$1078  = 8'h00;
+  reg [7:0] \mac_pre_s0$1079  = 8'h00;
+  reg [7:0] \mac_pre_s0$1080  = 8'h00;
+  reg [7:0] \mac_pre_s0$1081  = 8'h00;
+  reg [7:0] \mac_pre_s0$1082  = 8'h00;
+  reg [7:0] \mac_pre_s0$1084  = 8'h00;
+  reg [7:0] \mac_pre_s0$1086  = 8'h00;
+  reg [7:0] \mac_pre_s0$1088  = 8'h00;
+  reg [7:0] \mac_pre_s0$1090  = 8'h00;
+  reg [7:0] \mac_pre_s0$1092  = 8'h00;
+  reg [7:0] \mac_pre_s0$1094  = 8'h00;
+  reg [7:0] \mac_pre_s0$1096  = 8'h00;
+  reg [7:0] \mac_pre_s0$1098  = 8'h00;
+  reg [7:0] \mac_pre_s0$1099  = 8'h00;
+  reg [7:0] \mac_pre_s0$1100  = 8'h00;
+  reg [7:0] \mac_pre_s0$1101  = 8'h00;
+  reg [7:0] \mac_pre_s0$1102  = 8'h00;
+  reg [7:0] \mac_pre_s0$1103  = 8'h00;
+  reg [7:0] \mac_pre_s0$1104  = 8'h00;
+  reg [7:0] \mac_pre_s0$1105  = 8'h00;
+  reg [7:0] \mac_pre_s0$1106  = 8'h00;
+  reg [7:0] \mac_pre_s0$1107  = 8'h00;
+  reg [7:0] \mac_pre_s0$1108  = 8'h00;
+  reg [7:0] \mac_pre_s0$1109  = 8'h00;
+  reg [7:0] \mac_pre_s0$1110  = 8'h00;
+  reg [7:0] \mac_pre_s0$1111  = 8'h00;
+  reg [7:0] \mac_pre_s0$1112  = 8'h00;
+  reg [7:0] \mac_pre_s0$1113  = 8'h00;
+  reg [7:0] \mac_pre_s0$1114  = 8'h00;
+  reg [7:0] \mac_pre_s0$1115  = 8'h00;
+  reg [7:0] \mac_pre_s0$1116  = 8'h00;
+  reg [7:0] \mac_pre_s0$1117  = 8'h00;
+  reg [7:0] \mac_pre_s0$1118  = 8'h00;
+  reg [7:0] \mac_pre_s0$1119  = 8'h00;
   reg [7:0] \mac_pre_s0$1120  = 8'h00;
   reg [7:0] \mac_pre_s0$1121  = 8'h00;
-  reg [7:0] \mac_pre_s0$1122  = 8'h00;
-  reg [7:0] \mac_pre_s0$1123  = 8'h00;
-  reg [7:0] \mac_pre_s0$1124  = 8'h00;
-  reg [7:0] \mac_pre_s0$1125  = 8'h00;
-  reg [7:0] \mac_pre_s0$1126  = 8'h00;
-  reg [7:0] \mac_pre_s0$1127  = 8'h00;
-  reg [7:0] \mac_pre_s0$1129  = 8'h00;
-  reg [7:0] \mac_pre_s0$1131  = 8'h00;
-  reg [7:0] \mac_pre_s0$1133  = 8'h00;
-  reg [7:0] \mac_pre_s0$1135  = 8'h00;
-  reg [7:0] \mac_pre_s0$1137  = 8'h00;
-  reg [7:0] \mac_pre_s0$1139  = 8'h00;
-  reg [7:0] \mac_pre_s0$1141  = 8'h00;
-  reg [7:0] \mac_pre_s0$1143  = 8'h00;
-  reg [7:0] \mac_pre_s0$1144  = 8'h00;
-  reg [7:0] \mac_pre_s0$1145  = 8'h00;
-  reg [7:0] \mac_pre_s0$1146  = 8'h00;
-  reg [7:0] \mac_pre_s0$1147  = 8'h00;
-  reg [7:0] \mac_pre_s0$1148  = 8'h00;
-  reg [7:0] \mac_pre_s0$1149  = 8'h00;
-  reg [7:0] \mac_pre_s0$1150  = 8'h00;
-  reg [7:0] \mac_pre_s0$1151  = 8'h00;
-  reg [7:0] \mac_pre_s0$1152  = 8'h00;
-  reg [7:0] \mac_pre_s0$1153  = 8'h00;
-  reg [7:0] \mac_pre_s0$1154  = 8'h00;
-  reg [7:0] \mac_pre_s0$1155  = 8'h00;
-  reg [7:0] \mac_pre_s0$1156  = 8'h00;
-  reg [7:0] \mac_pre_s0$1157  = 8'h00;
-  reg [7:0] \mac_pre_s0$1158  = 8'h00;
-  reg [7:0] \mac_pre_s0$1159  = 8'h00;
-  reg [7:0] \mac_pre_s0$1160  = 8'h00;
-  reg [7:0] \mac_pre_s0$1161  = 8'h00;
-  reg [7:0] \mac_pre_s0$1162  = 8'h00;
-  reg [7:0] \mac_pre_s0$1163  = 8'h00;
-  reg [7:0] \mac_pre_s0$1164  = 8'h00;
-  reg [7:0] \mac_pre_s0$1165  = 8'h00;
-  reg [7:0] \mac_pre_s0$1166  = 8'h00;
-  reg \mac_pre_s0$1167  = 1'h0;
+  reg \mac_pre_s0$1122  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -2815,42 +2764,42 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_raddr_s0 = 8'h00;
-  reg [7:0] \mac_raddr_s0$1065  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1066  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1067  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1068  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1069  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1070  = 8'h00;
-  reg [7:0] \mac_raddr_s0$1071  = 8'h00;
-  reg [9:0] \mac_raddr_s0$1072  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1073  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1074  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1075  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1076  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1077  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1078  = 10'h000;
-  reg [9:0] \mac_raddr_s0$1079  = 10'h000;
-  reg \mac_raddr_s0$1080  = 1'h0;
+  reg [7:0] \mac_raddr_s0$1020  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1021  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1022  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1023  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1024  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1025  = 8'h00;
+  reg [7:0] \mac_raddr_s0$1026  = 8'h00;
+  reg [9:0] \mac_raddr_s0$1027  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1028  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1029  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1030  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1031  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1032  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1033  = 10'h000;
+  reg [9:0] \mac_raddr_s0$1034  = 10'h000;
+  reg \mac_raddr_s0$1035  = 1'h0;
   reg mac_raddr_valid_s0 = 1'h0;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1110  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1111  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1112  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1113  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1114  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1115  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1116  = 8'h00;
-  reg \mac_rdreg_s0$1117  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1065  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1066  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1067  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1068  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1069  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1070  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1071  = 8'h00;
+  reg \mac_rdreg_s0$1072  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$1100  = 8'h00;
-  reg [7:0] \mac_read_s0$1101  = 8'h00;
-  reg [7:0] \mac_read_s0$1102  = 8'h00;
-  reg [7:0] \mac_read_s0$1103  = 8'h00;
-  reg [7:0] \mac_read_s0$1104  = 8'h00;
-  reg [7:0] \mac_read_s0$1105  = 8'h00;
-  reg [7:0] \mac_read_s0$1106  = 8'h00;
-  reg \mac_read_s0$1107  = 1'h0;
+  reg [7:0] \mac_read_s0$1055  = 8'h00;
+  reg [7:0] \mac_read_s0$1056  = 8'h00;
+  reg [7:0] \mac_read_s0$1057  = 8'h00;
+  reg [7:0] \mac_read_s0$1058  = 8'h00;
+  reg [7:0] \mac_read_s0$1059  = 8'h00;
+  reg [7:0] \mac_read_s0$1060  = 8'h00;
+  reg [7:0] \mac_read_s0$1061  = 8'h00;
+  reg \mac_read_s0$1062  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -2863,7 +2812,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [3:0] rd__addr = 4'hb;
+  reg [3:0] rd__addr = 4'hc;
   wire [127:0] rd__data;
   input rst;
   wire rst;
@@ -3221,7 +3170,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire sel_cs4_9_2_0c;
   wire sel_cs4_9_2_0s;
   wire [127:0] sel_dl1_r0_q;
-  (* init = 4'hb *)
+  (* init = 4'hc *)
   wire [3:0] sel_dl1_r0_rp;
   (* init = 4'h0 *)
   wire [3:0] sel_dl1_r0_wp;
@@ -3250,69 +3199,68 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg sel_l11_s0 = 1'h0;
-  reg \sel_l11_s0$1043  = 1'h0;
-  reg [3:0] \sel_l11_s0$670  = 4'h0;
-  reg [3:0] \sel_l11_s0$680  = 4'h0;
-  reg [3:0] \sel_l11_s0$690  = 4'h0;
-  reg [3:0] \sel_l11_s0$700  = 4'h0;
-  reg [3:0] \sel_l11_s0$710  = 4'h0;
-  reg [3:0] \sel_l11_s0$720  = 4'h0;
-  reg [3:0] \sel_l11_s0$730  = 4'h0;
-  reg [15:0] \sel_l11_s0$750  = 16'h0000;
-  reg \sel_l11_s0$751  = 1'h0;
-  reg [1:0] \sel_l11_s0$752  = 2'h0;
-  reg [1:0] \sel_l11_s0$753  = 2'h0;
-  reg [2:0] \sel_l11_s0$754  = 3'h0;
-  reg [2:0] \sel_l11_s0$755  = 3'h0;
-  reg [2:0] \sel_l11_s0$756  = 3'h0;
-  reg [2:0] \sel_l11_s0$757  = 3'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg [2:0] \sel_l10_s0$578  = 3'h0;
+  reg [2:0] \sel_l10_s0$586  = 3'h0;
+  reg [2:0] \sel_l10_s0$594  = 3'h0;
+  reg [3:0] \sel_l10_s0$602  = 4'h0;
+  reg \sel_l10_s0$612  = 1'h0;
+  reg [3:0] \sel_l10_s0$613  = 4'h0;
+  reg [3:0] \sel_l10_s0$623  = 4'h0;
+  reg [3:0] \sel_l10_s0$633  = 4'h0;
+  reg \sel_l10_s0$643  = 1'h0;
+  reg [3:0] \sel_l10_s0$653  = 4'h0;
+  reg [3:0] \sel_l10_s0$663  = 4'h0;
+  reg [15:0] \sel_l10_s0$719  = 16'h0000;
+  reg \sel_l10_s0$720  = 1'h0;
+  reg [1:0] \sel_l10_s0$721  = 2'h0;
+  reg [1:0] \sel_l10_s0$722  = 2'h0;
+  reg \sel_l10_s0$999  = 1'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1044  = 16'h0000;
-  reg \sel_l13_s0$1045  = 1'h0;
-  reg [8:0] \sel_l13_s0$769  = 9'h000;
-  reg [7:0] \sel_l13_s0$770  = 8'h00;
-  reg [7:0] \sel_l13_s0$771  = 8'h00;
-  reg [7:0] \sel_l13_s0$773  = 8'h00;
+  reg [15:0] \sel_l13_s0$1000  = 16'h0000;
+  reg \sel_l13_s0$1001  = 1'h0;
+  reg [8:0] \sel_l13_s0$734  = 9'h000;
+  reg [7:0] \sel_l13_s0$735  = 8'h00;
+  reg [7:0] \sel_l13_s0$736  = 8'h00;
+  reg [7:0] \sel_l13_s0$738  = 8'h00;
+  reg [7:0] \sel_l13_s0$739  = 8'h00;
+  reg [7:0] \sel_l13_s0$740  = 8'h00;
+  reg [7:0] \sel_l13_s0$742  = 8'h00;
+  reg [7:0] \sel_l13_s0$743  = 8'h00;
+  reg [7:0] \sel_l13_s0$744  = 8'h00;
+  reg [8:0] \sel_l13_s0$747  = 9'h000;
+  reg [7:0] \sel_l13_s0$750  = 8'h00;
+  reg [8:0] \sel_l13_s0$753  = 9'h000;
+  reg [7:0] \sel_l13_s0$756  = 8'h00;
+  reg [8:0] \sel_l13_s0$759  = 9'h000;
+  reg [7:0] \sel_l13_s0$762  = 8'h00;
+  reg [8:0] \sel_l13_s0$765  = 9'h000;
+  reg [7:0] \sel_l13_s0$768  = 8'h00;
+  reg [8:0] \sel_l13_s0$771  = 9'h000;
   reg [7:0] \sel_l13_s0$774  = 8'h00;
-  reg [7:0] \sel_l13_s0$775  = 8'h00;
-  reg [7:0] \sel_l13_s0$777  = 8'h00;
-  reg [7:0] \sel_l13_s0$778  = 8'h00;
-  reg [7:0] \sel_l13_s0$779  = 8'h00;
-  reg [8:0] \sel_l13_s0$782  = 9'h000;
-  reg [7:0] \sel_l13_s0$785  = 8'h00;
-  reg [8:0] \sel_l13_s0$788  = 9'h000;
-  reg [7:0] \sel_l13_s0$791  = 8'h00;
-  reg [8:0] \sel_l13_s0$794  = 9'h000;
-  reg [7:0] \sel_l13_s0$797  = 8'h00;
-  reg [8:0] \sel_l13_s0$800  = 9'h000;
-  reg [7:0] \sel_l13_s0$803  = 8'h00;
-  reg [8:0] \sel_l13_s0$806  = 9'h000;
-  reg [7:0] \sel_l13_s0$809  = 8'h00;
-  reg [8:0] \sel_l13_s0$812  = 9'h000;
-  reg [7:0] \sel_l13_s0$815  = 8'h00;
-  reg [8:0] \sel_l13_s0$818  = 9'h000;
-  reg [7:0] \sel_l13_s0$821  = 8'h00;
+  reg [8:0] \sel_l13_s0$777  = 9'h000;
+  reg [7:0] \sel_l13_s0$780  = 8'h00;
+  reg [8:0] \sel_l13_s0$783  = 9'h000;
+  reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1046  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1047  = 8'h00;
-  reg [7:0] \sel_l15_s0$1048  = 8'h00;
-  reg [7:0] \sel_l15_s0$1049  = 8'h00;
-  reg [7:0] \sel_l15_s0$1050  = 8'h00;
-  reg [7:0] \sel_l15_s0$1051  = 8'h00;
-  reg [7:0] \sel_l15_s0$1052  = 8'h00;
-  reg [7:0] \sel_l15_s0$1053  = 8'h00;
-  reg [7:0] \sel_l15_s0$1054  = 8'h00;
-  reg \sel_l15_s0$1055  = 1'h0;
-  reg [3:0] \sel_l15_s0$836  = 4'h0;
-  reg [3:0] \sel_l15_s0$838  = 4'h0;
-  reg [3:0] \sel_l15_s0$840  = 4'h0;
-  reg [3:0] \sel_l15_s0$842  = 4'h0;
-  reg [3:0] \sel_l15_s0$844  = 4'h0;
-  reg [3:0] \sel_l15_s0$846  = 4'h0;
-  reg [3:0] \sel_l15_s0$848  = 4'h0;
+  reg [15:0] \sel_l15_s0$1002  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1003  = 8'h00;
+  reg [7:0] \sel_l15_s0$1004  = 8'h00;
+  reg [7:0] \sel_l15_s0$1005  = 8'h00;
+  reg [7:0] \sel_l15_s0$1006  = 8'h00;
+  reg [7:0] \sel_l15_s0$1007  = 8'h00;
+  reg [7:0] \sel_l15_s0$1008  = 8'h00;
+  reg [7:0] \sel_l15_s0$1009  = 8'h00;
+  reg [7:0] \sel_l15_s0$1010  = 8'h00;
+  reg \sel_l15_s0$1011  = 1'h0;
+  reg [3:0] \sel_l15_s0$801  = 4'h0;
+  reg [3:0] \sel_l15_s0$803  = 4'h0;
+  reg [3:0] \sel_l15_s0$805  = 4'h0;
+  reg [3:0] \sel_l15_s0$807  = 4'h0;
+  reg [3:0] \sel_l15_s0$809  = 4'h0;
+  reg [3:0] \sel_l15_s0$811  = 4'h0;
+  reg [3:0] \sel_l15_s0$813  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1039  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -3328,139 +3276,106 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l1_s0$41  = 8'h00;
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
+  reg \sel_l1_s0$996  = 1'h0;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1040  = 1'h0;
-  reg sel_l4_s0 = 1'h0;
-  reg \sel_l4_s0$1041  = 1'h0;
-  reg \sel_l4_s0$275  = 1'h0;
-  reg \sel_l4_s0$276  = 1'h0;
-  reg \sel_l4_s0$279  = 1'h0;
-  reg \sel_l4_s0$280  = 1'h0;
-  reg \sel_l4_s0$281  = 1'h0;
-  reg \sel_l4_s0$284  = 1'h0;
-  reg \sel_l4_s0$285  = 1'h0;
-  reg \sel_l4_s0$286  = 1'h0;
-  reg \sel_l4_s0$289  = 1'h0;
-  reg \sel_l4_s0$290  = 1'h0;
-  reg \sel_l4_s0$291  = 1'h0;
-  reg \sel_l4_s0$294  = 1'h0;
-  reg \sel_l4_s0$295  = 1'h0;
-  reg \sel_l4_s0$296  = 1'h0;
-  reg \sel_l4_s0$299  = 1'h0;
-  reg \sel_l4_s0$300  = 1'h0;
-  reg \sel_l4_s0$301  = 1'h0;
-  reg \sel_l4_s0$304  = 1'h0;
-  reg \sel_l4_s0$305  = 1'h0;
-  reg \sel_l4_s0$306  = 1'h0;
-  reg \sel_l4_s0$309  = 1'h0;
-  reg \sel_l4_s0$310  = 1'h0;
-  reg \sel_l4_s0$311  = 1'h0;
-  reg \sel_l4_s0$314  = 1'h0;
-  reg \sel_l4_s0$315  = 1'h0;
-  reg \sel_l4_s0$316  = 1'h0;
-  reg \sel_l4_s0$319  = 1'h0;
-  reg \sel_l4_s0$320  = 1'h0;
-  reg \sel_l4_s0$321  = 1'h0;
-  reg \sel_l4_s0$324  = 1'h0;
-  reg \sel_l4_s0$325  = 1'h0;
-  reg \sel_l4_s0$326  = 1'h0;
-  reg \sel_l4_s0$329  = 1'h0;
-  reg \sel_l4_s0$330  = 1'h0;
-  reg \sel_l4_s0$331  = 1'h0;
-  reg \sel_l4_s0$334  = 1'h0;
-  reg \sel_l4_s0$335  = 1'h0;
-  reg \sel_l4_s0$336  = 1'h0;
-  reg \sel_l4_s0$339  = 1'h0;
-  reg \sel_l4_s0$340  = 1'h0;
-  reg \sel_l4_s0$341  = 1'h0;
-  reg \sel_l4_s0$344  = 1'h0;
-  reg \sel_l4_s0$345  = 1'h0;
-  reg \sel_l4_s0$346  = 1'h0;
-  reg \sel_l4_s0$349  = 1'h0;
-  reg \sel_l4_s0$350  = 1'h0;
-  reg \sel_l4_s0$351  = 1'h0;
-  reg \sel_l4_s0$354  = 1'h0;
-  reg \sel_l4_s0$355  = 1'h0;
-  reg \sel_l4_s0$356  = 1'h0;
-  reg \sel_l4_s0$359  = 1'h0;
-  reg \sel_l4_s0$360  = 1'h0;
-  reg \sel_l4_s0$361  = 1'h0;
-  reg \sel_l4_s0$364  = 1'h0;
-  reg \sel_l4_s0$365  = 1'h0;
-  reg \sel_l4_s0$366  = 1'h0;
-  reg \sel_l4_s0$369  = 1'h0;
-  reg \sel_l4_s0$370  = 1'h0;
-  reg \sel_l4_s0$371  = 1'h0;
-  reg \sel_l4_s0$374  = 1'h0;
-  reg \sel_l4_s0$375  = 1'h0;
-  reg \sel_l4_s0$376  = 1'h0;
-  reg \sel_l4_s0$379  = 1'h0;
-  reg \sel_l4_s0$380  = 1'h0;
-  reg \sel_l4_s0$381  = 1'h0;
-  reg \sel_l4_s0$384  = 1'h0;
-  reg \sel_l4_s0$385  = 1'h0;
-  reg \sel_l4_s0$386  = 1'h0;
-  reg \sel_l4_s0$389  = 1'h0;
-  reg \sel_l4_s0$390  = 1'h0;
-  reg \sel_l4_s0$391  = 1'h0;
-  reg \sel_l4_s0$394  = 1'h0;
-  reg \sel_l4_s0$395  = 1'h0;
-  reg \sel_l4_s0$396  = 1'h0;
-  reg \sel_l4_s0$399  = 1'h0;
-  reg \sel_l4_s0$400  = 1'h0;
-  reg \sel_l4_s0$401  = 1'h0;
-  reg \sel_l4_s0$404  = 1'h0;
-  reg \sel_l4_s0$405  = 1'h0;
-  reg \sel_l4_s0$406  = 1'h0;
-  reg \sel_l4_s0$409  = 1'h0;
-  reg \sel_l4_s0$410  = 1'h0;
-  reg \sel_l4_s0$411  = 1'h0;
-  reg \sel_l4_s0$414  = 1'h0;
-  reg \sel_l4_s0$415  = 1'h0;
-  reg \sel_l4_s0$416  = 1'h0;
-  reg \sel_l4_s0$419  = 1'h0;
-  reg \sel_l4_s0$420  = 1'h0;
-  reg \sel_l4_s0$421  = 1'h0;
-  reg \sel_l4_s0$424  = 1'h0;
-  reg \sel_l4_s0$425  = 1'h0;
-  reg \sel_l4_s0$426  = 1'h0;
-  reg \sel_l4_s0$429  = 1'h0;
-  reg \sel_l4_s0$430  = 1'h0;
-  reg \sel_l4_s0$431  = 1'h0;
-  reg \sel_l4_s0$434  = 1'h0;
-  reg \sel_l4_s0$437  = 1'h0;
-  reg \sel_l4_s0$440  = 1'h0;
-  reg \sel_l4_s0$443  = 1'h0;
-  reg \sel_l4_s0$446  = 1'h0;
-  reg \sel_l4_s0$449  = 1'h0;
-  reg \sel_l4_s0$452  = 1'h0;
-  reg \sel_l4_s0$455  = 1'h0;
-  reg \sel_l4_s0$458  = 1'h0;
-  reg \sel_l4_s0$461  = 1'h0;
-  reg \sel_l4_s0$464  = 1'h0;
-  reg \sel_l4_s0$467  = 1'h0;
-  reg \sel_l4_s0$470  = 1'h0;
-  reg \sel_l4_s0$473  = 1'h0;
-  reg \sel_l4_s0$476  = 1'h0;
-  reg \sel_l4_s0$479  = 1'h0;
-  reg \sel_l4_s0$482  = 1'h0;
-  reg \sel_l4_s0$485  = 1'h0;
-  reg \sel_l4_s0$488  = 1'h0;
-  reg \sel_l4_s0$491  = 1'h0;
-  reg \sel_l4_s0$494  = 1'h0;
-  reg \sel_l4_s0$497  = 1'h0;
-  reg \sel_l4_s0$500  = 1'h0;
-  reg \sel_l4_s0$503  = 1'h0;
-  reg \sel_l4_s0$506  = 1'h0;
-  reg \sel_l4_s0$509  = 1'h0;
-  reg \sel_l4_s0$512  = 1'h0;
-  reg \sel_l4_s0$515  = 1'h0;
-  reg \sel_l4_s0$518  = 1'h0;
-  reg \sel_l4_s0$521  = 1'h0;
-  reg \sel_l4_s0$524  = 1'h0;
-  reg \sel_l4_s0$527  = 1'h0;
-  reg [15:0] sel_l8_s0 = 16'h0000;
-  reg \sel_l8_s0$1042  = 1'h0;
+  reg \sel_l2_s0$997  = 1'h0;
+  reg sel_l5_s0 = 1'h0;
+  reg \sel_l5_s0$339  = 1'h0;
+  reg \sel_l5_s0$340  = 1'h0;
+  reg \sel_l5_s0$343  = 1'h0;
+  reg \sel_l5_s0$344  = 1'h0;
+  reg \sel_l5_s0$345  = 1'h0;
+  reg \sel_l5_s0$348  = 1'h0;
+  reg \sel_l5_s0$349  = 1'h0;
+  reg \sel_l5_s0$350  = 1'h0;
+  reg \sel_l5_s0$353  = 1'h0;
+  reg \sel_l5_s0$354  = 1'h0;
+  reg \sel_l5_s0$355  = 1'h0;
+  reg \sel_l5_s0$358  = 1'h0;
+  reg \sel_l5_s0$359  = 1'h0;
+  reg \sel_l5_s0$360  = 1'h0;
+  reg \sel_l5_s0$363  = 1'h0;
+  reg \sel_l5_s0$364  = 1'h0;
+  reg \sel_l5_s0$365  = 1'h0;
+  reg \sel_l5_s0$368  = 1'h0;
+  reg \sel_l5_s0$369  = 1'h0;
+  reg \sel_l5_s0$370  = 1'h0;
+  reg \sel_l5_s0$373  = 1'h0;
+  reg \sel_l5_s0$374  = 1'h0;
+  reg \sel_l5_s0$375  = 1'h0;
+  reg \sel_l5_s0$378  = 1'h0;
+  reg \sel_l5_s0$379  = 1'h0;
+  reg \sel_l5_s0$380  = 1'h0;
+  reg \sel_l5_s0$383  = 1'h0;
+  reg \sel_l5_s0$384  = 1'h0;
+  reg \sel_l5_s0$385  = 1'h0;
+  reg \sel_l5_s0$388  = 1'h0;
+  reg \sel_l5_s0$389  = 1'h0;
+  reg \sel_l5_s0$390  = 1'h0;
+  reg \sel_l5_s0$393  = 1'h0;
+  reg \sel_l5_s0$394  = 1'h0;
+  reg \sel_l5_s0$395  = 1'h0;
+  reg \sel_l5_s0$398  = 1'h0;
+  reg \sel_l5_s0$399  = 1'h0;
+  reg \sel_l5_s0$400  = 1'h0;
+  reg \sel_l5_s0$403  = 1'h0;
+  reg \sel_l5_s0$404  = 1'h0;
+  reg \sel_l5_s0$405  = 1'h0;
+  reg \sel_l5_s0$408  = 1'h0;
+  reg \sel_l5_s0$409  = 1'h0;
+  reg \sel_l5_s0$410  = 1'h0;
+  reg \sel_l5_s0$413  = 1'h0;
+  reg \sel_l5_s0$414  = 1'h0;
+  reg \sel_l5_s0$415  = 1'h0;
+  reg \sel_l5_s0$418  = 1'h0;
+  reg \sel_l5_s0$419  = 1'h0;
+  reg \sel_l5_s0$422  = 1'h0;
+  reg \sel_l5_s0$423  = 1'h0;
+  reg \sel_l5_s0$426  = 1'h0;
+  reg \sel_l5_s0$427  = 1'h0;
+  reg \sel_l5_s0$430  = 1'h0;
+  reg \sel_l5_s0$431  = 1'h0;
+  reg \sel_l5_s0$434  = 1'h0;
+  reg \sel_l5_s0$435  = 1'h0;
+  reg \sel_l5_s0$438  = 1'h0;
+  reg \sel_l5_s0$439  = 1'h0;
+  reg \sel_l5_s0$442  = 1'h0;
+  reg \sel_l5_s0$443  = 1'h0;
+  reg \sel_l5_s0$446  = 1'h0;
+  reg \sel_l5_s0$447  = 1'h0;
+  reg \sel_l5_s0$450  = 1'h0;
+  reg \sel_l5_s0$451  = 1'h0;
+  reg \sel_l5_s0$454  = 1'h0;
+  reg \sel_l5_s0$455  = 1'h0;
+  reg \sel_l5_s0$458  = 1'h0;
+  reg \sel_l5_s0$459  = 1'h0;
+  reg \sel_l5_s0$462  = 1'h0;
+  reg \sel_l5_s0$463  = 1'h0;
+  reg \sel_l5_s0$466  = 1'h0;
+  reg \sel_l5_s0$467  = 1'h0;
+  reg \sel_l5_s0$470  = 1'h0;
+  reg \sel_l5_s0$471  = 1'h0;
+  reg \sel_l5_s0$474  = 1'h0;
+  reg \sel_l5_s0$475  = 1'h0;
+  reg \sel_l5_s0$478  = 1'h0;
+  reg \sel_l5_s0$479  = 1'h0;
+  reg \sel_l5_s0$482  = 1'h0;
+  reg \sel_l5_s0$483  = 1'h0;
+  reg \sel_l5_s0$484  = 1'h0;
+  reg \sel_l5_s0$485  = 1'h0;
+  reg \sel_l5_s0$486  = 1'h0;
+  reg \sel_l5_s0$487  = 1'h0;
+  reg \sel_l5_s0$488  = 1'h0;
+  reg \sel_l5_s0$489  = 1'h0;
+  reg \sel_l5_s0$490  = 1'h0;
+  reg \sel_l5_s0$491  = 1'h0;
+  reg \sel_l5_s0$492  = 1'h0;
+  reg \sel_l5_s0$493  = 1'h0;
+  reg \sel_l5_s0$494  = 1'h0;
+  reg \sel_l5_s0$495  = 1'h0;
+  reg \sel_l5_s0$496  = 1'h0;
+  reg \sel_l5_s0$497  = 1'h0;
+  reg \sel_l5_s0$998  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -3703,7 +3618,6 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
   reg sel_valid_s5 = 1'h0;
-  reg sel_valid_s6 = 1'h0;
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
@@ -3779,16 +3693,6 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   reg stall_adv41_valid = 1'h0;
   wire stall_adv42;
   reg stall_adv42_valid = 1'h0;
-  wire stall_adv43;
-  reg stall_adv43_valid = 1'h0;
-  wire stall_adv44;
-  reg stall_adv44_valid = 1'h0;
-  wire stall_adv45;
-  reg stall_adv45_valid = 1'h0;
-  wire stall_adv46;
-  reg stall_adv46_valid = 1'h0;
-  wire stall_adv47;
-  reg stall_adv47_valid = 1'h0;
   reg stall_adv4_valid = 1'h0;
   wire stall_adv5;
   reg stall_adv5_valid = 1'h0;
@@ -3896,7 +3800,7 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (stall_adv5)
+    if (stall_adv4)
       sel_dl1_r0[wr__addr] <= i__payload[127:0];
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -5218,1171 +5122,1199 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign \$1090  = \$1088  | \$1089 ;
   assign \$1091  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
   assign sel_cs1_15_1_0c = \$1090  | \$1091 ;
-  assign \$1092  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$1092  | o__ready;
-  assign \$1093  = sel_l4_s0 ^ \sel_l4_s0$275 ;
-  assign sel_cs2_0_0_0s = \$1093  ^ \sel_l4_s0$276 ;
-  assign \$1094  = sel_l4_s0 & \sel_l4_s0$275 ;
-  assign \$1095  = sel_l4_s0 & \sel_l4_s0$276 ;
-  assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = \sel_l4_s0$275  & \sel_l4_s0$276 ;
-  assign sel_cs2_0_0_0c = \$1096  | \$1097 ;
-  assign \$1098  = \sel_l4_s0$279  ^ \sel_l4_s0$280 ;
-  assign sel_cs2_0_1_0s = \$1098  ^ \sel_l4_s0$281 ;
-  assign \$1099  = \sel_l4_s0$279  & \sel_l4_s0$280 ;
-  assign \$1100  = \sel_l4_s0$279  & \sel_l4_s0$281 ;
-  assign \$1101  = \$1099  | \$1100 ;
-  assign \$1102  = \sel_l4_s0$280  & \sel_l4_s0$281 ;
-  assign sel_cs2_0_1_0c = \$1101  | \$1102 ;
-  assign \$1103  = \sel_l4_s0$284  ^ \sel_l4_s0$285 ;
-  assign sel_cs2_1_0_0s = \$1103  ^ \sel_l4_s0$286 ;
-  assign \$1104  = \sel_l4_s0$284  & \sel_l4_s0$285 ;
-  assign \$1105  = \sel_l4_s0$284  & \sel_l4_s0$286 ;
-  assign \$1106  = \$1104  | \$1105 ;
-  assign \$1107  = \sel_l4_s0$285  & \sel_l4_s0$286 ;
-  assign sel_cs2_1_0_0c = \$1106  | \$1107 ;
-  assign \$1108  = \sel_l4_s0$289  ^ \sel_l4_s0$290 ;
-  assign sel_cs2_1_1_0s = \$1108  ^ \sel_l4_s0$291 ;
-  assign \$1109  = \sel_l4_s0$289  & \sel_l4_s0$290 ;
-  assign \$1110  = \sel_l4_s0$289  & \sel_l4_s0$291 ;
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = \sel_l4_s0$290  & \sel_l4_s0$291 ;
-  assign sel_cs2_1_1_0c = \$1111  | \$1112 ;
-  assign \$1113  = \sel_l4_s0$294  ^ \sel_l4_s0$295 ;
-  assign sel_cs2_2_0_0s = \$1113  ^ \sel_l4_s0$296 ;
-  assign \$1114  = \sel_l4_s0$294  & \sel_l4_s0$295 ;
-  assign \$1115  = \sel_l4_s0$294  & \sel_l4_s0$296 ;
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = \sel_l4_s0$295  & \sel_l4_s0$296 ;
-  assign sel_cs2_2_0_0c = \$1116  | \$1117 ;
-  assign \$1118  = \sel_l4_s0$299  ^ \sel_l4_s0$300 ;
-  assign sel_cs2_2_1_0s = \$1118  ^ \sel_l4_s0$301 ;
-  assign \$1119  = \sel_l4_s0$299  & \sel_l4_s0$300 ;
-  assign \$1120  = \sel_l4_s0$299  & \sel_l4_s0$301 ;
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = \sel_l4_s0$300  & \sel_l4_s0$301 ;
-  assign sel_cs2_2_1_0c = \$1121  | \$1122 ;
-  assign \$1123  = \sel_l4_s0$304  ^ \sel_l4_s0$305 ;
-  assign sel_cs2_3_0_0s = \$1123  ^ \sel_l4_s0$306 ;
-  assign \$1124  = \sel_l4_s0$304  & \sel_l4_s0$305 ;
-  assign \$1125  = \sel_l4_s0$304  & \sel_l4_s0$306 ;
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = \sel_l4_s0$305  & \sel_l4_s0$306 ;
-  assign sel_cs2_3_0_0c = \$1126  | \$1127 ;
-  assign \$1128  = \sel_l4_s0$309  ^ \sel_l4_s0$310 ;
-  assign sel_cs2_3_1_0s = \$1128  ^ \sel_l4_s0$311 ;
-  assign \$1129  = \sel_l4_s0$309  & \sel_l4_s0$310 ;
-  assign \$1130  = \sel_l4_s0$309  & \sel_l4_s0$311 ;
-  assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = \sel_l4_s0$310  & \sel_l4_s0$311 ;
-  assign sel_cs2_3_1_0c = \$1131  | \$1132 ;
-  assign \$1133  = \sel_l4_s0$314  ^ \sel_l4_s0$315 ;
-  assign sel_cs2_4_0_0s = \$1133  ^ \sel_l4_s0$316 ;
-  assign \$1134  = \sel_l4_s0$314  & \sel_l4_s0$315 ;
-  assign \$1135  = \sel_l4_s0$314  & \sel_l4_s0$316 ;
-  assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = \sel_l4_s0$315  & \sel_l4_s0$316 ;
-  assign sel_cs2_4_0_0c = \$1136  | \$1137 ;
-  assign \$1138  = \sel_l4_s0$319  ^ \sel_l4_s0$320 ;
-  assign sel_cs2_4_1_0s = \$1138  ^ \sel_l4_s0$321 ;
-  assign \$1139  = \sel_l4_s0$319  & \sel_l4_s0$320 ;
-  assign \$1140  = \sel_l4_s0$319  & \sel_l4_s0$321 ;
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = \sel_l4_s0$320  & \sel_l4_s0$321 ;
-  assign sel_cs2_4_1_0c = \$1141  | \$1142 ;
-  assign \$1143  = \sel_l4_s0$324  ^ \sel_l4_s0$325 ;
-  assign sel_cs2_5_0_0s = \$1143  ^ \sel_l4_s0$326 ;
-  assign \$1144  = \sel_l4_s0$324  & \sel_l4_s0$325 ;
-  assign \$1145  = \sel_l4_s0$324  & \sel_l4_s0$326 ;
-  assign \$1146  = \$1144  | \$1145 ;
-  assign \$1147  = \sel_l4_s0$325  & \sel_l4_s0$326 ;
-  assign sel_cs2_5_0_0c = \$1146  | \$1147 ;
-  assign \$1148  = \sel_l4_s0$329  ^ \sel_l4_s0$330 ;
-  assign sel_cs2_5_1_0s = \$1148  ^ \sel_l4_s0$331 ;
-  assign \$1149  = \sel_l4_s0$329  & \sel_l4_s0$330 ;
-  assign \$1150  = \sel_l4_s0$329  & \sel_l4_s0$331 ;
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = \sel_l4_s0$330  & \sel_l4_s0$331 ;
-  assign sel_cs2_5_1_0c = \$1151  | \$1152 ;
-  assign \$1153  = \sel_l4_s0$334  ^ \sel_l4_s0$335 ;
-  assign sel_cs2_6_0_0s = \$1153  ^ \sel_l4_s0$336 ;
-  assign \$1154  = \sel_l4_s0$334  & \sel_l4_s0$335 ;
-  assign \$1155  = \sel_l4_s0$334  & \sel_l4_s0$336 ;
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = \sel_l4_s0$335  & \sel_l4_s0$336 ;
-  assign sel_cs2_6_0_0c = \$1156  | \$1157 ;
-  assign \$1158  = \sel_l4_s0$339  ^ \sel_l4_s0$340 ;
-  assign sel_cs2_6_1_0s = \$1158  ^ \sel_l4_s0$341 ;
-  assign \$1159  = \sel_l4_s0$339  & \sel_l4_s0$340 ;
-  assign \$1160  = \sel_l4_s0$339  & \sel_l4_s0$341 ;
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = \sel_l4_s0$340  & \sel_l4_s0$341 ;
-  assign sel_cs2_6_1_0c = \$1161  | \$1162 ;
-  assign \$1163  = \sel_l4_s0$344  ^ \sel_l4_s0$345 ;
-  assign sel_cs2_7_0_0s = \$1163  ^ \sel_l4_s0$346 ;
-  assign \$1164  = \sel_l4_s0$344  & \sel_l4_s0$345 ;
-  assign \$1165  = \sel_l4_s0$344  & \sel_l4_s0$346 ;
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = \sel_l4_s0$345  & \sel_l4_s0$346 ;
-  assign sel_cs2_7_0_0c = \$1166  | \$1167 ;
-  assign \$1168  = \sel_l4_s0$349  ^ \sel_l4_s0$350 ;
-  assign sel_cs2_7_1_0s = \$1168  ^ \sel_l4_s0$351 ;
-  assign \$1169  = \sel_l4_s0$349  & \sel_l4_s0$350 ;
-  assign \$1170  = \sel_l4_s0$349  & \sel_l4_s0$351 ;
-  assign \$1171  = \$1169  | \$1170 ;
-  assign \$1172  = \sel_l4_s0$350  & \sel_l4_s0$351 ;
-  assign sel_cs2_7_1_0c = \$1171  | \$1172 ;
-  assign \$1173  = \sel_l4_s0$354  ^ \sel_l4_s0$355 ;
-  assign sel_cs2_8_0_0s = \$1173  ^ \sel_l4_s0$356 ;
-  assign \$1174  = \sel_l4_s0$354  & \sel_l4_s0$355 ;
-  assign \$1175  = \sel_l4_s0$354  & \sel_l4_s0$356 ;
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = \sel_l4_s0$355  & \sel_l4_s0$356 ;
-  assign sel_cs2_8_0_0c = \$1176  | \$1177 ;
-  assign \$1178  = \sel_l4_s0$359  ^ \sel_l4_s0$360 ;
-  assign sel_cs2_8_1_0s = \$1178  ^ \sel_l4_s0$361 ;
-  assign \$1179  = \sel_l4_s0$359  & \sel_l4_s0$360 ;
-  assign \$1180  = \sel_l4_s0$359  & \sel_l4_s0$361 ;
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = \sel_l4_s0$360  & \sel_l4_s0$361 ;
-  assign sel_cs2_8_1_0c = \$1181  | \$1182 ;
-  assign \$1183  = \sel_l4_s0$364  ^ \sel_l4_s0$365 ;
-  assign sel_cs2_9_0_0s = \$1183  ^ \sel_l4_s0$366 ;
-  assign \$1184  = \sel_l4_s0$364  & \sel_l4_s0$365 ;
-  assign \$1185  = \sel_l4_s0$364  & \sel_l4_s0$366 ;
-  assign \$1186  = \$1184  | \$1185 ;
-  assign \$1187  = \sel_l4_s0$365  & \sel_l4_s0$366 ;
-  assign sel_cs2_9_0_0c = \$1186  | \$1187 ;
-  assign \$1188  = \sel_l4_s0$369  ^ \sel_l4_s0$370 ;
-  assign sel_cs2_9_1_0s = \$1188  ^ \sel_l4_s0$371 ;
-  assign \$1189  = \sel_l4_s0$369  & \sel_l4_s0$370 ;
-  assign \$1190  = \sel_l4_s0$369  & \sel_l4_s0$371 ;
-  assign \$1191  = \$1189  | \$1190 ;
-  assign \$1192  = \sel_l4_s0$370  & \sel_l4_s0$371 ;
-  assign sel_cs2_9_1_0c = \$1191  | \$1192 ;
-  assign \$1193  = \sel_l4_s0$374  ^ \sel_l4_s0$375 ;
-  assign sel_cs2_10_0_0s = \$1193  ^ \sel_l4_s0$376 ;
-  assign \$1194  = \sel_l4_s0$374  & \sel_l4_s0$375 ;
-  assign \$1195  = \sel_l4_s0$374  & \sel_l4_s0$376 ;
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = \sel_l4_s0$375  & \sel_l4_s0$376 ;
-  assign sel_cs2_10_0_0c = \$1196  | \$1197 ;
-  assign \$1198  = \sel_l4_s0$379  ^ \sel_l4_s0$380 ;
-  assign sel_cs2_10_1_0s = \$1198  ^ \sel_l4_s0$381 ;
-  assign \$1199  = \sel_l4_s0$379  & \sel_l4_s0$380 ;
-  assign \$1200  = \sel_l4_s0$379  & \sel_l4_s0$381 ;
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = \sel_l4_s0$380  & \sel_l4_s0$381 ;
-  assign sel_cs2_10_1_0c = \$1201  | \$1202 ;
-  assign \$1203  = \sel_l4_s0$384  ^ \sel_l4_s0$385 ;
-  assign sel_cs2_11_0_0s = \$1203  ^ \sel_l4_s0$386 ;
-  assign \$1204  = \sel_l4_s0$384  & \sel_l4_s0$385 ;
-  assign \$1205  = \sel_l4_s0$384  & \sel_l4_s0$386 ;
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = \sel_l4_s0$385  & \sel_l4_s0$386 ;
-  assign sel_cs2_11_0_0c = \$1206  | \$1207 ;
-  assign \$1208  = \sel_l4_s0$389  ^ \sel_l4_s0$390 ;
-  assign sel_cs2_11_1_0s = \$1208  ^ \sel_l4_s0$391 ;
-  assign \$1209  = \sel_l4_s0$389  & \sel_l4_s0$390 ;
-  assign \$1210  = \sel_l4_s0$389  & \sel_l4_s0$391 ;
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = \sel_l4_s0$390  & \sel_l4_s0$391 ;
-  assign sel_cs2_11_1_0c = \$1211  | \$1212 ;
-  assign \$1213  = \sel_l4_s0$394  ^ \sel_l4_s0$395 ;
-  assign sel_cs2_12_0_0s = \$1213  ^ \sel_l4_s0$396 ;
-  assign \$1214  = \sel_l4_s0$394  & \sel_l4_s0$395 ;
-  assign \$1215  = \sel_l4_s0$394  & \sel_l4_s0$396 ;
-  assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = \sel_l4_s0$395  & \sel_l4_s0$396 ;
-  assign sel_cs2_12_0_0c = \$1216  | \$1217 ;
-  assign \$1218  = \sel_l4_s0$399  ^ \sel_l4_s0$400 ;
-  assign sel_cs2_12_1_0s = \$1218  ^ \sel_l4_s0$401 ;
-  assign \$1219  = \sel_l4_s0$399  & \sel_l4_s0$400 ;
-  assign \$1220  = \sel_l4_s0$399  & \sel_l4_s0$401 ;
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = \sel_l4_s0$400  & \sel_l4_s0$401 ;
-  assign sel_cs2_12_1_0c = \$1221  | \$1222 ;
-  assign \$1223  = \sel_l4_s0$404  ^ \sel_l4_s0$405 ;
-  assign sel_cs2_13_0_0s = \$1223  ^ \sel_l4_s0$406 ;
-  assign \$1224  = \sel_l4_s0$404  & \sel_l4_s0$405 ;
-  assign \$1225  = \sel_l4_s0$404  & \sel_l4_s0$406 ;
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = \sel_l4_s0$405  & \sel_l4_s0$406 ;
-  assign sel_cs2_13_0_0c = \$1226  | \$1227 ;
-  assign \$1228  = \sel_l4_s0$409  ^ \sel_l4_s0$410 ;
-  assign sel_cs2_13_1_0s = \$1228  ^ \sel_l4_s0$411 ;
-  assign \$1229  = \sel_l4_s0$409  & \sel_l4_s0$410 ;
-  assign \$1230  = \sel_l4_s0$409  & \sel_l4_s0$411 ;
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = \sel_l4_s0$410  & \sel_l4_s0$411 ;
-  assign sel_cs2_13_1_0c = \$1231  | \$1232 ;
-  assign \$1233  = \sel_l4_s0$414  ^ \sel_l4_s0$415 ;
-  assign sel_cs2_14_0_0s = \$1233  ^ \sel_l4_s0$416 ;
-  assign \$1234  = \sel_l4_s0$414  & \sel_l4_s0$415 ;
-  assign \$1235  = \sel_l4_s0$414  & \sel_l4_s0$416 ;
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = \sel_l4_s0$415  & \sel_l4_s0$416 ;
-  assign sel_cs2_14_0_0c = \$1236  | \$1237 ;
-  assign \$1238  = \sel_l4_s0$419  ^ \sel_l4_s0$420 ;
-  assign sel_cs2_14_1_0s = \$1238  ^ \sel_l4_s0$421 ;
-  assign \$1239  = \sel_l4_s0$419  & \sel_l4_s0$420 ;
-  assign \$1240  = \sel_l4_s0$419  & \sel_l4_s0$421 ;
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = \sel_l4_s0$420  & \sel_l4_s0$421 ;
-  assign sel_cs2_14_1_0c = \$1241  | \$1242 ;
-  assign \$1243  = \sel_l4_s0$424  ^ \sel_l4_s0$425 ;
-  assign sel_cs2_15_0_0s = \$1243  ^ \sel_l4_s0$426 ;
-  assign \$1244  = \sel_l4_s0$424  & \sel_l4_s0$425 ;
-  assign \$1245  = \sel_l4_s0$424  & \sel_l4_s0$426 ;
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = \sel_l4_s0$425  & \sel_l4_s0$426 ;
-  assign sel_cs2_15_0_0c = \$1246  | \$1247 ;
-  assign \$1248  = \sel_l4_s0$429  ^ \sel_l4_s0$430 ;
-  assign sel_cs2_15_1_0s = \$1248  ^ \sel_l4_s0$431 ;
-  assign \$1249  = \sel_l4_s0$429  & \sel_l4_s0$430 ;
-  assign \$1250  = \sel_l4_s0$429  & \sel_l4_s0$431 ;
-  assign \$1251  = \$1249  | \$1250 ;
-  assign \$1252  = \sel_l4_s0$430  & \sel_l4_s0$431 ;
-  assign sel_cs2_15_1_0c = \$1251  | \$1252 ;
-  assign \$1253  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1253  ^ \sel_l4_s0$434 ;
-  assign \$1254  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1255  = sel_cs2_0_0_0c & \sel_l4_s0$434 ;
+  assign \$1092  = sel_cs1_0_0_0s ^ sel_cs0_0_0_3s;
+  assign sel_cs2_0_0_0s = \$1092  ^ sel_cs0_0_0_4s;
+  assign \$1093  = sel_cs1_0_0_0s & sel_cs0_0_0_3s;
+  assign \$1094  = sel_cs1_0_0_0s & sel_cs0_0_0_4s;
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = sel_cs0_0_0_3s & sel_cs0_0_0_4s;
+  assign sel_cs2_0_0_0c = \$1095  | \$1096 ;
+  assign \$1097  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1097  ^ sel_cs0_0_0_3c;
+  assign \$1098  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1099  = sel_cs1_0_0_0c & sel_cs0_0_0_3c;
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = sel_cs1_0_1_0s & sel_cs0_0_0_3c;
+  assign sel_cs2_0_1_0c = \$1100  | \$1101 ;
+  assign \$1102  = sel_cs1_1_0_0s ^ sel_cs0_1_0_3s;
+  assign sel_cs2_1_0_0s = \$1102  ^ sel_cs0_1_0_4s;
+  assign \$1103  = sel_cs1_1_0_0s & sel_cs0_1_0_3s;
+  assign \$1104  = sel_cs1_1_0_0s & sel_cs0_1_0_4s;
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = sel_cs0_1_0_3s & sel_cs0_1_0_4s;
+  assign sel_cs2_1_0_0c = \$1105  | \$1106 ;
+  assign \$1107  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1107  ^ sel_cs0_1_0_3c;
+  assign \$1108  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1109  = sel_cs1_1_0_0c & sel_cs0_1_0_3c;
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = sel_cs1_1_1_0s & sel_cs0_1_0_3c;
+  assign sel_cs2_1_1_0c = \$1110  | \$1111 ;
+  assign \$1112  = sel_cs1_2_0_0s ^ sel_cs0_2_0_3s;
+  assign sel_cs2_2_0_0s = \$1112  ^ sel_cs0_2_0_4s;
+  assign \$1113  = sel_cs1_2_0_0s & sel_cs0_2_0_3s;
+  assign \$1114  = sel_cs1_2_0_0s & sel_cs0_2_0_4s;
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = sel_cs0_2_0_3s & sel_cs0_2_0_4s;
+  assign sel_cs2_2_0_0c = \$1115  | \$1116 ;
+  assign \$1117  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1117  ^ sel_cs0_2_0_3c;
+  assign \$1118  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1119  = sel_cs1_2_0_0c & sel_cs0_2_0_3c;
+  assign \$1120  = \$1118  | \$1119 ;
+  assign \$1121  = sel_cs1_2_1_0s & sel_cs0_2_0_3c;
+  assign sel_cs2_2_1_0c = \$1120  | \$1121 ;
+  assign \$1122  = sel_cs1_3_0_0s ^ sel_cs0_3_0_3s;
+  assign sel_cs2_3_0_0s = \$1122  ^ sel_cs0_3_0_4s;
+  assign \$1123  = sel_cs1_3_0_0s & sel_cs0_3_0_3s;
+  assign \$1124  = sel_cs1_3_0_0s & sel_cs0_3_0_4s;
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = sel_cs0_3_0_3s & sel_cs0_3_0_4s;
+  assign sel_cs2_3_0_0c = \$1125  | \$1126 ;
+  assign \$1127  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1127  ^ sel_cs0_3_0_3c;
+  assign \$1128  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1129  = sel_cs1_3_0_0c & sel_cs0_3_0_3c;
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = sel_cs1_3_1_0s & sel_cs0_3_0_3c;
+  assign sel_cs2_3_1_0c = \$1130  | \$1131 ;
+  assign \$1132  = sel_cs1_4_0_0s ^ sel_cs0_4_0_3s;
+  assign sel_cs2_4_0_0s = \$1132  ^ sel_cs0_4_0_4s;
+  assign \$1133  = sel_cs1_4_0_0s & sel_cs0_4_0_3s;
+  assign \$1134  = sel_cs1_4_0_0s & sel_cs0_4_0_4s;
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = sel_cs0_4_0_3s & sel_cs0_4_0_4s;
+  assign sel_cs2_4_0_0c = \$1135  | \$1136 ;
+  assign \$1137  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1137  ^ sel_cs0_4_0_3c;
+  assign \$1138  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1139  = sel_cs1_4_0_0c & sel_cs0_4_0_3c;
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = sel_cs1_4_1_0s & sel_cs0_4_0_3c;
+  assign sel_cs2_4_1_0c = \$1140  | \$1141 ;
+  assign \$1142  = sel_cs1_5_0_0s ^ sel_cs0_5_0_3s;
+  assign sel_cs2_5_0_0s = \$1142  ^ sel_cs0_5_0_4s;
+  assign \$1143  = sel_cs1_5_0_0s & sel_cs0_5_0_3s;
+  assign \$1144  = sel_cs1_5_0_0s & sel_cs0_5_0_4s;
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = sel_cs0_5_0_3s & sel_cs0_5_0_4s;
+  assign sel_cs2_5_0_0c = \$1145  | \$1146 ;
+  assign \$1147  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1147  ^ sel_cs0_5_0_3c;
+  assign \$1148  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1149  = sel_cs1_5_0_0c & sel_cs0_5_0_3c;
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = sel_cs1_5_1_0s & sel_cs0_5_0_3c;
+  assign sel_cs2_5_1_0c = \$1150  | \$1151 ;
+  assign \$1152  = sel_cs1_6_0_0s ^ sel_cs0_6_0_3s;
+  assign sel_cs2_6_0_0s = \$1152  ^ sel_cs0_6_0_4s;
+  assign \$1153  = sel_cs1_6_0_0s & sel_cs0_6_0_3s;
+  assign \$1154  = sel_cs1_6_0_0s & sel_cs0_6_0_4s;
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = sel_cs0_6_0_3s & sel_cs0_6_0_4s;
+  assign sel_cs2_6_0_0c = \$1155  | \$1156 ;
+  assign \$1157  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1157  ^ sel_cs0_6_0_3c;
+  assign \$1158  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1159  = sel_cs1_6_0_0c & sel_cs0_6_0_3c;
+  assign \$1160  = \$1158  | \$1159 ;
+  assign \$1161  = sel_cs1_6_1_0s & sel_cs0_6_0_3c;
+  assign sel_cs2_6_1_0c = \$1160  | \$1161 ;
+  assign \$1162  = sel_cs1_7_0_0s ^ sel_cs0_7_0_3s;
+  assign sel_cs2_7_0_0s = \$1162  ^ sel_cs0_7_0_4s;
+  assign \$1163  = sel_cs1_7_0_0s & sel_cs0_7_0_3s;
+  assign \$1164  = sel_cs1_7_0_0s & sel_cs0_7_0_4s;
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = sel_cs0_7_0_3s & sel_cs0_7_0_4s;
+  assign sel_cs2_7_0_0c = \$1165  | \$1166 ;
+  assign \$1167  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1167  ^ sel_cs0_7_0_3c;
+  assign \$1168  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1169  = sel_cs1_7_0_0c & sel_cs0_7_0_3c;
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = sel_cs1_7_1_0s & sel_cs0_7_0_3c;
+  assign sel_cs2_7_1_0c = \$1170  | \$1171 ;
+  assign \$1172  = sel_cs1_8_0_0s ^ sel_cs0_8_0_3s;
+  assign sel_cs2_8_0_0s = \$1172  ^ sel_cs0_8_0_4s;
+  assign \$1173  = sel_cs1_8_0_0s & sel_cs0_8_0_3s;
+  assign \$1174  = sel_cs1_8_0_0s & sel_cs0_8_0_4s;
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = sel_cs0_8_0_3s & sel_cs0_8_0_4s;
+  assign sel_cs2_8_0_0c = \$1175  | \$1176 ;
+  assign \$1177  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1177  ^ sel_cs0_8_0_3c;
+  assign \$1178  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1179  = sel_cs1_8_0_0c & sel_cs0_8_0_3c;
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = sel_cs1_8_1_0s & sel_cs0_8_0_3c;
+  assign sel_cs2_8_1_0c = \$1180  | \$1181 ;
+  assign \$1182  = sel_cs1_9_0_0s ^ sel_cs0_9_0_3s;
+  assign sel_cs2_9_0_0s = \$1182  ^ sel_cs0_9_0_4s;
+  assign \$1183  = sel_cs1_9_0_0s & sel_cs0_9_0_3s;
+  assign \$1184  = sel_cs1_9_0_0s & sel_cs0_9_0_4s;
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = sel_cs0_9_0_3s & sel_cs0_9_0_4s;
+  assign sel_cs2_9_0_0c = \$1185  | \$1186 ;
+  assign \$1187  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1187  ^ sel_cs0_9_0_3c;
+  assign \$1188  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1189  = sel_cs1_9_0_0c & sel_cs0_9_0_3c;
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = sel_cs1_9_1_0s & sel_cs0_9_0_3c;
+  assign sel_cs2_9_1_0c = \$1190  | \$1191 ;
+  assign \$1192  = sel_cs1_10_0_0s ^ sel_cs0_10_0_3s;
+  assign sel_cs2_10_0_0s = \$1192  ^ sel_cs0_10_0_4s;
+  assign \$1193  = sel_cs1_10_0_0s & sel_cs0_10_0_3s;
+  assign \$1194  = sel_cs1_10_0_0s & sel_cs0_10_0_4s;
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = sel_cs0_10_0_3s & sel_cs0_10_0_4s;
+  assign sel_cs2_10_0_0c = \$1195  | \$1196 ;
+  assign \$1197  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1197  ^ sel_cs0_10_0_3c;
+  assign \$1198  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1199  = sel_cs1_10_0_0c & sel_cs0_10_0_3c;
+  assign \$1200  = \$1198  | \$1199 ;
+  assign \$1201  = sel_cs1_10_1_0s & sel_cs0_10_0_3c;
+  assign sel_cs2_10_1_0c = \$1200  | \$1201 ;
+  assign \$1202  = sel_cs1_11_0_0s ^ sel_cs0_11_0_3s;
+  assign sel_cs2_11_0_0s = \$1202  ^ sel_cs0_11_0_4s;
+  assign \$1203  = sel_cs1_11_0_0s & sel_cs0_11_0_3s;
+  assign \$1204  = sel_cs1_11_0_0s & sel_cs0_11_0_4s;
+  assign \$1205  = \$1203  | \$1204 ;
+  assign \$1206  = sel_cs0_11_0_3s & sel_cs0_11_0_4s;
+  assign sel_cs2_11_0_0c = \$1205  | \$1206 ;
+  assign \$1207  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1207  ^ sel_cs0_11_0_3c;
+  assign \$1208  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1209  = sel_cs1_11_0_0c & sel_cs0_11_0_3c;
+  assign \$1210  = \$1208  | \$1209 ;
+  assign \$1211  = sel_cs1_11_1_0s & sel_cs0_11_0_3c;
+  assign sel_cs2_11_1_0c = \$1210  | \$1211 ;
+  assign \$1212  = sel_cs1_12_0_0s ^ sel_cs0_12_0_3s;
+  assign sel_cs2_12_0_0s = \$1212  ^ sel_cs0_12_0_4s;
+  assign \$1213  = sel_cs1_12_0_0s & sel_cs0_12_0_3s;
+  assign \$1214  = sel_cs1_12_0_0s & sel_cs0_12_0_4s;
+  assign \$1215  = \$1213  | \$1214 ;
+  assign \$1216  = sel_cs0_12_0_3s & sel_cs0_12_0_4s;
+  assign sel_cs2_12_0_0c = \$1215  | \$1216 ;
+  assign \$1217  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1217  ^ sel_cs0_12_0_3c;
+  assign \$1218  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1219  = sel_cs1_12_0_0c & sel_cs0_12_0_3c;
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = sel_cs1_12_1_0s & sel_cs0_12_0_3c;
+  assign sel_cs2_12_1_0c = \$1220  | \$1221 ;
+  assign \$1222  = sel_cs1_13_0_0s ^ sel_cs0_13_0_3s;
+  assign sel_cs2_13_0_0s = \$1222  ^ sel_cs0_13_0_4s;
+  assign \$1223  = sel_cs1_13_0_0s & sel_cs0_13_0_3s;
+  assign \$1224  = sel_cs1_13_0_0s & sel_cs0_13_0_4s;
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = sel_cs0_13_0_3s & sel_cs0_13_0_4s;
+  assign sel_cs2_13_0_0c = \$1225  | \$1226 ;
+  assign \$1227  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1227  ^ sel_cs0_13_0_3c;
+  assign \$1228  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1229  = sel_cs1_13_0_0c & sel_cs0_13_0_3c;
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = sel_cs1_13_1_0s & sel_cs0_13_0_3c;
+  assign sel_cs2_13_1_0c = \$1230  | \$1231 ;
+  assign \$1232  = sel_cs1_14_0_0s ^ sel_cs0_14_0_3s;
+  assign sel_cs2_14_0_0s = \$1232  ^ sel_cs0_14_0_4s;
+  assign \$1233  = sel_cs1_14_0_0s & sel_cs0_14_0_3s;
+  assign \$1234  = sel_cs1_14_0_0s & sel_cs0_14_0_4s;
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = sel_cs0_14_0_3s & sel_cs0_14_0_4s;
+  assign sel_cs2_14_0_0c = \$1235  | \$1236 ;
+  assign \$1237  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1237  ^ sel_cs0_14_0_3c;
+  assign \$1238  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1239  = sel_cs1_14_0_0c & sel_cs0_14_0_3c;
+  assign \$1240  = \$1238  | \$1239 ;
+  assign \$1241  = sel_cs1_14_1_0s & sel_cs0_14_0_3c;
+  assign sel_cs2_14_1_0c = \$1240  | \$1241 ;
+  assign \$1242  = sel_cs1_15_0_0s ^ sel_cs0_15_0_3s;
+  assign sel_cs2_15_0_0s = \$1242  ^ sel_cs0_15_0_4s;
+  assign \$1243  = sel_cs1_15_0_0s & sel_cs0_15_0_3s;
+  assign \$1244  = sel_cs1_15_0_0s & sel_cs0_15_0_4s;
+  assign \$1245  = \$1243  | \$1244 ;
+  assign \$1246  = sel_cs0_15_0_3s & sel_cs0_15_0_4s;
+  assign sel_cs2_15_0_0c = \$1245  | \$1246 ;
+  assign \$1247  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1247  ^ sel_cs0_15_0_3c;
+  assign \$1248  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1249  = sel_cs1_15_0_0c & sel_cs0_15_0_3c;
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = sel_cs1_15_1_0s & sel_cs0_15_0_3c;
+  assign sel_cs2_15_1_0c = \$1250  | \$1251 ;
+  assign \$1252  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$1252  | o__ready;
+  assign \$1253  = sel_l5_s0 ^ \sel_l5_s0$339 ;
+  assign sel_cs3_0_1_0s = \$1253  ^ \sel_l5_s0$340 ;
+  assign \$1254  = sel_l5_s0 & \sel_l5_s0$339 ;
+  assign \$1255  = sel_l5_s0 & \sel_l5_s0$340 ;
   assign \$1256  = \$1254  | \$1255 ;
-  assign \$1257  = sel_cs2_0_1_0s & \sel_l4_s0$434 ;
+  assign \$1257  = \sel_l5_s0$339  & \sel_l5_s0$340 ;
   assign sel_cs3_0_1_0c = \$1256  | \$1257 ;
-  assign \$1258  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1258  ^ \sel_l4_s0$437 ;
-  assign \$1259  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1260  = sel_cs2_1_0_0c & \sel_l4_s0$437 ;
+  assign \$1258  = \sel_l5_s0$343  ^ \sel_l5_s0$344 ;
+  assign sel_cs3_1_1_0s = \$1258  ^ \sel_l5_s0$345 ;
+  assign \$1259  = \sel_l5_s0$343  & \sel_l5_s0$344 ;
+  assign \$1260  = \sel_l5_s0$343  & \sel_l5_s0$345 ;
   assign \$1261  = \$1259  | \$1260 ;
-  assign \$1262  = sel_cs2_1_1_0s & \sel_l4_s0$437 ;
+  assign \$1262  = \sel_l5_s0$344  & \sel_l5_s0$345 ;
   assign sel_cs3_1_1_0c = \$1261  | \$1262 ;
-  assign \$1263  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1263  ^ \sel_l4_s0$440 ;
-  assign \$1264  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1265  = sel_cs2_2_0_0c & \sel_l4_s0$440 ;
+  assign \$1263  = \sel_l5_s0$348  ^ \sel_l5_s0$349 ;
+  assign sel_cs3_2_1_0s = \$1263  ^ \sel_l5_s0$350 ;
+  assign \$1264  = \sel_l5_s0$348  & \sel_l5_s0$349 ;
+  assign \$1265  = \sel_l5_s0$348  & \sel_l5_s0$350 ;
   assign \$1266  = \$1264  | \$1265 ;
-  assign \$1267  = sel_cs2_2_1_0s & \sel_l4_s0$440 ;
+  assign \$1267  = \sel_l5_s0$349  & \sel_l5_s0$350 ;
   assign sel_cs3_2_1_0c = \$1266  | \$1267 ;
-  assign \$1268  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1268  ^ \sel_l4_s0$443 ;
-  assign \$1269  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1270  = sel_cs2_3_0_0c & \sel_l4_s0$443 ;
+  assign \$1268  = \sel_l5_s0$353  ^ \sel_l5_s0$354 ;
+  assign sel_cs3_3_1_0s = \$1268  ^ \sel_l5_s0$355 ;
+  assign \$1269  = \sel_l5_s0$353  & \sel_l5_s0$354 ;
+  assign \$1270  = \sel_l5_s0$353  & \sel_l5_s0$355 ;
   assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = sel_cs2_3_1_0s & \sel_l4_s0$443 ;
+  assign \$1272  = \sel_l5_s0$354  & \sel_l5_s0$355 ;
   assign sel_cs3_3_1_0c = \$1271  | \$1272 ;
-  assign \$1273  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1273  ^ \sel_l4_s0$446 ;
-  assign \$1274  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1275  = sel_cs2_4_0_0c & \sel_l4_s0$446 ;
+  assign \$1273  = \sel_l5_s0$358  ^ \sel_l5_s0$359 ;
+  assign sel_cs3_4_1_0s = \$1273  ^ \sel_l5_s0$360 ;
+  assign \$1274  = \sel_l5_s0$358  & \sel_l5_s0$359 ;
+  assign \$1275  = \sel_l5_s0$358  & \sel_l5_s0$360 ;
   assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = sel_cs2_4_1_0s & \sel_l4_s0$446 ;
+  assign \$1277  = \sel_l5_s0$359  & \sel_l5_s0$360 ;
   assign sel_cs3_4_1_0c = \$1276  | \$1277 ;
-  assign \$1278  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1278  ^ \sel_l4_s0$449 ;
-  assign \$1279  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1280  = sel_cs2_5_0_0c & \sel_l4_s0$449 ;
+  assign \$1278  = \sel_l5_s0$363  ^ \sel_l5_s0$364 ;
+  assign sel_cs3_5_1_0s = \$1278  ^ \sel_l5_s0$365 ;
+  assign \$1279  = \sel_l5_s0$363  & \sel_l5_s0$364 ;
+  assign \$1280  = \sel_l5_s0$363  & \sel_l5_s0$365 ;
   assign \$1281  = \$1279  | \$1280 ;
-  assign \$1282  = sel_cs2_5_1_0s & \sel_l4_s0$449 ;
+  assign \$1282  = \sel_l5_s0$364  & \sel_l5_s0$365 ;
   assign sel_cs3_5_1_0c = \$1281  | \$1282 ;
-  assign \$1283  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1283  ^ \sel_l4_s0$452 ;
-  assign \$1284  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1285  = sel_cs2_6_0_0c & \sel_l4_s0$452 ;
+  assign \$1283  = \sel_l5_s0$368  ^ \sel_l5_s0$369 ;
+  assign sel_cs3_6_1_0s = \$1283  ^ \sel_l5_s0$370 ;
+  assign \$1284  = \sel_l5_s0$368  & \sel_l5_s0$369 ;
+  assign \$1285  = \sel_l5_s0$368  & \sel_l5_s0$370 ;
   assign \$1286  = \$1284  | \$1285 ;
-  assign \$1287  = sel_cs2_6_1_0s & \sel_l4_s0$452 ;
+  assign \$1287  = \sel_l5_s0$369  & \sel_l5_s0$370 ;
   assign sel_cs3_6_1_0c = \$1286  | \$1287 ;
-  assign \$1288  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1288  ^ \sel_l4_s0$455 ;
-  assign \$1289  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1290  = sel_cs2_7_0_0c & \sel_l4_s0$455 ;
+  assign \$1288  = \sel_l5_s0$373  ^ \sel_l5_s0$374 ;
+  assign sel_cs3_7_1_0s = \$1288  ^ \sel_l5_s0$375 ;
+  assign \$1289  = \sel_l5_s0$373  & \sel_l5_s0$374 ;
+  assign \$1290  = \sel_l5_s0$373  & \sel_l5_s0$375 ;
   assign \$1291  = \$1289  | \$1290 ;
-  assign \$1292  = sel_cs2_7_1_0s & \sel_l4_s0$455 ;
+  assign \$1292  = \sel_l5_s0$374  & \sel_l5_s0$375 ;
   assign sel_cs3_7_1_0c = \$1291  | \$1292 ;
-  assign \$1293  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1293  ^ \sel_l4_s0$458 ;
-  assign \$1294  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1295  = sel_cs2_8_0_0c & \sel_l4_s0$458 ;
+  assign \$1293  = \sel_l5_s0$378  ^ \sel_l5_s0$379 ;
+  assign sel_cs3_8_1_0s = \$1293  ^ \sel_l5_s0$380 ;
+  assign \$1294  = \sel_l5_s0$378  & \sel_l5_s0$379 ;
+  assign \$1295  = \sel_l5_s0$378  & \sel_l5_s0$380 ;
   assign \$1296  = \$1294  | \$1295 ;
-  assign \$1297  = sel_cs2_8_1_0s & \sel_l4_s0$458 ;
+  assign \$1297  = \sel_l5_s0$379  & \sel_l5_s0$380 ;
   assign sel_cs3_8_1_0c = \$1296  | \$1297 ;
-  assign \$1298  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1298  ^ \sel_l4_s0$461 ;
-  assign \$1299  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1300  = sel_cs2_9_0_0c & \sel_l4_s0$461 ;
+  assign \$1298  = \sel_l5_s0$383  ^ \sel_l5_s0$384 ;
+  assign sel_cs3_9_1_0s = \$1298  ^ \sel_l5_s0$385 ;
+  assign \$1299  = \sel_l5_s0$383  & \sel_l5_s0$384 ;
+  assign \$1300  = \sel_l5_s0$383  & \sel_l5_s0$385 ;
   assign \$1301  = \$1299  | \$1300 ;
-  assign \$1302  = sel_cs2_9_1_0s & \sel_l4_s0$461 ;
+  assign \$1302  = \sel_l5_s0$384  & \sel_l5_s0$385 ;
   assign sel_cs3_9_1_0c = \$1301  | \$1302 ;
-  assign \$1303  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1303  ^ \sel_l4_s0$464 ;
-  assign \$1304  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1305  = sel_cs2_10_0_0c & \sel_l4_s0$464 ;
+  assign \$1303  = \sel_l5_s0$388  ^ \sel_l5_s0$389 ;
+  assign sel_cs3_10_1_0s = \$1303  ^ \sel_l5_s0$390 ;
+  assign \$1304  = \sel_l5_s0$388  & \sel_l5_s0$389 ;
+  assign \$1305  = \sel_l5_s0$388  & \sel_l5_s0$390 ;
   assign \$1306  = \$1304  | \$1305 ;
-  assign \$1307  = sel_cs2_10_1_0s & \sel_l4_s0$464 ;
+  assign \$1307  = \sel_l5_s0$389  & \sel_l5_s0$390 ;
   assign sel_cs3_10_1_0c = \$1306  | \$1307 ;
-  assign \$1308  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1308  ^ \sel_l4_s0$467 ;
-  assign \$1309  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1310  = sel_cs2_11_0_0c & \sel_l4_s0$467 ;
+  assign \$1308  = \sel_l5_s0$393  ^ \sel_l5_s0$394 ;
+  assign sel_cs3_11_1_0s = \$1308  ^ \sel_l5_s0$395 ;
+  assign \$1309  = \sel_l5_s0$393  & \sel_l5_s0$394 ;
+  assign \$1310  = \sel_l5_s0$393  & \sel_l5_s0$395 ;
   assign \$1311  = \$1309  | \$1310 ;
-  assign \$1312  = sel_cs2_11_1_0s & \sel_l4_s0$467 ;
+  assign \$1312  = \sel_l5_s0$394  & \sel_l5_s0$395 ;
   assign sel_cs3_11_1_0c = \$1311  | \$1312 ;
-  assign \$1313  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1313  ^ \sel_l4_s0$470 ;
-  assign \$1314  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1315  = sel_cs2_12_0_0c & \sel_l4_s0$470 ;
+  assign \$1313  = \sel_l5_s0$398  ^ \sel_l5_s0$399 ;
+  assign sel_cs3_12_1_0s = \$1313  ^ \sel_l5_s0$400 ;
+  assign \$1314  = \sel_l5_s0$398  & \sel_l5_s0$399 ;
+  assign \$1315  = \sel_l5_s0$398  & \sel_l5_s0$400 ;
   assign \$1316  = \$1314  | \$1315 ;
-  assign \$1317  = sel_cs2_12_1_0s & \sel_l4_s0$470 ;
+  assign \$1317  = \sel_l5_s0$399  & \sel_l5_s0$400 ;
   assign sel_cs3_12_1_0c = \$1316  | \$1317 ;
-  assign \$1318  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1318  ^ \sel_l4_s0$473 ;
-  assign \$1319  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1320  = sel_cs2_13_0_0c & \sel_l4_s0$473 ;
+  assign \$1318  = \sel_l5_s0$403  ^ \sel_l5_s0$404 ;
+  assign sel_cs3_13_1_0s = \$1318  ^ \sel_l5_s0$405 ;
+  assign \$1319  = \sel_l5_s0$403  & \sel_l5_s0$404 ;
+  assign \$1320  = \sel_l5_s0$403  & \sel_l5_s0$405 ;
   assign \$1321  = \$1319  | \$1320 ;
-  assign \$1322  = sel_cs2_13_1_0s & \sel_l4_s0$473 ;
+  assign \$1322  = \sel_l5_s0$404  & \sel_l5_s0$405 ;
   assign sel_cs3_13_1_0c = \$1321  | \$1322 ;
-  assign \$1323  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1323  ^ \sel_l4_s0$476 ;
-  assign \$1324  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1325  = sel_cs2_14_0_0c & \sel_l4_s0$476 ;
+  assign \$1323  = \sel_l5_s0$408  ^ \sel_l5_s0$409 ;
+  assign sel_cs3_14_1_0s = \$1323  ^ \sel_l5_s0$410 ;
+  assign \$1324  = \sel_l5_s0$408  & \sel_l5_s0$409 ;
+  assign \$1325  = \sel_l5_s0$408  & \sel_l5_s0$410 ;
   assign \$1326  = \$1324  | \$1325 ;
-  assign \$1327  = sel_cs2_14_1_0s & \sel_l4_s0$476 ;
+  assign \$1327  = \sel_l5_s0$409  & \sel_l5_s0$410 ;
   assign sel_cs3_14_1_0c = \$1326  | \$1327 ;
-  assign \$1328  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1328  ^ \sel_l4_s0$479 ;
-  assign \$1329  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1330  = sel_cs2_15_0_0c & \sel_l4_s0$479 ;
+  assign \$1328  = \sel_l5_s0$413  ^ \sel_l5_s0$414 ;
+  assign sel_cs3_15_1_0s = \$1328  ^ \sel_l5_s0$415 ;
+  assign \$1329  = \sel_l5_s0$413  & \sel_l5_s0$414 ;
+  assign \$1330  = \sel_l5_s0$413  & \sel_l5_s0$415 ;
   assign \$1331  = \$1329  | \$1330 ;
-  assign \$1332  = sel_cs2_15_1_0s & \sel_l4_s0$479 ;
+  assign \$1332  = \sel_l5_s0$414  & \sel_l5_s0$415 ;
   assign sel_cs3_15_1_0c = \$1331  | \$1332 ;
-  assign \$1333  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1333  ^ \sel_l4_s0$482 ;
-  assign \$1334  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1335  = sel_cs3_0_1_0c & \sel_l4_s0$482 ;
+  assign \$1333  = sel_cs3_0_1_0c ^ \sel_l5_s0$418 ;
+  assign sel_cs4_0_2_0s = \$1333  ^ \sel_l5_s0$419 ;
+  assign \$1334  = sel_cs3_0_1_0c & \sel_l5_s0$418 ;
+  assign \$1335  = sel_cs3_0_1_0c & \sel_l5_s0$419 ;
   assign \$1336  = \$1334  | \$1335 ;
-  assign \$1337  = sel_cs2_0_1_0c & \sel_l4_s0$482 ;
+  assign \$1337  = \sel_l5_s0$418  & \sel_l5_s0$419 ;
   assign sel_cs4_0_2_0c = \$1336  | \$1337 ;
-  assign \$1338  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1338  ^ \sel_l4_s0$485 ;
-  assign \$1339  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1340  = sel_cs3_1_1_0c & \sel_l4_s0$485 ;
+  assign \$1338  = sel_cs3_1_1_0c ^ \sel_l5_s0$422 ;
+  assign sel_cs4_1_2_0s = \$1338  ^ \sel_l5_s0$423 ;
+  assign \$1339  = sel_cs3_1_1_0c & \sel_l5_s0$422 ;
+  assign \$1340  = sel_cs3_1_1_0c & \sel_l5_s0$423 ;
   assign \$1341  = \$1339  | \$1340 ;
-  assign \$1342  = sel_cs2_1_1_0c & \sel_l4_s0$485 ;
+  assign \$1342  = \sel_l5_s0$422  & \sel_l5_s0$423 ;
   assign sel_cs4_1_2_0c = \$1341  | \$1342 ;
-  assign \$1343  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1343  ^ \sel_l4_s0$488 ;
-  assign \$1344  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1345  = sel_cs3_2_1_0c & \sel_l4_s0$488 ;
+  assign \$1343  = sel_cs3_2_1_0c ^ \sel_l5_s0$426 ;
+  assign sel_cs4_2_2_0s = \$1343  ^ \sel_l5_s0$427 ;
+  assign \$1344  = sel_cs3_2_1_0c & \sel_l5_s0$426 ;
+  assign \$1345  = sel_cs3_2_1_0c & \sel_l5_s0$427 ;
   assign \$1346  = \$1344  | \$1345 ;
-  assign \$1347  = sel_cs2_2_1_0c & \sel_l4_s0$488 ;
+  assign \$1347  = \sel_l5_s0$426  & \sel_l5_s0$427 ;
   assign sel_cs4_2_2_0c = \$1346  | \$1347 ;
-  assign \$1348  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1348  ^ \sel_l4_s0$491 ;
-  assign \$1349  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1350  = sel_cs3_3_1_0c & \sel_l4_s0$491 ;
+  assign \$1348  = sel_cs3_3_1_0c ^ \sel_l5_s0$430 ;
+  assign sel_cs4_3_2_0s = \$1348  ^ \sel_l5_s0$431 ;
+  assign \$1349  = sel_cs3_3_1_0c & \sel_l5_s0$430 ;
+  assign \$1350  = sel_cs3_3_1_0c & \sel_l5_s0$431 ;
   assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = sel_cs2_3_1_0c & \sel_l4_s0$491 ;
+  assign \$1352  = \sel_l5_s0$430  & \sel_l5_s0$431 ;
   assign sel_cs4_3_2_0c = \$1351  | \$1352 ;
-  assign \$1353  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1353  ^ \sel_l4_s0$494 ;
-  assign \$1354  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1355  = sel_cs3_4_1_0c & \sel_l4_s0$494 ;
+  assign \$1353  = sel_cs3_4_1_0c ^ \sel_l5_s0$434 ;
+  assign sel_cs4_4_2_0s = \$1353  ^ \sel_l5_s0$435 ;
+  assign \$1354  = sel_cs3_4_1_0c & \sel_l5_s0$434 ;
+  assign \$1355  = sel_cs3_4_1_0c & \sel_l5_s0$435 ;
   assign \$1356  = \$1354  | \$1355 ;
-  assign \$1357  = sel_cs2_4_1_0c & \sel_l4_s0$494 ;
+  assign \$1357  = \sel_l5_s0$434  & \sel_l5_s0$435 ;
   assign sel_cs4_4_2_0c = \$1356  | \$1357 ;
-  assign \$1358  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1358  ^ \sel_l4_s0$497 ;
-  assign \$1359  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1360  = sel_cs3_5_1_0c & \sel_l4_s0$497 ;
+  assign \$1358  = sel_cs3_5_1_0c ^ \sel_l5_s0$438 ;
+  assign sel_cs4_5_2_0s = \$1358  ^ \sel_l5_s0$439 ;
+  assign \$1359  = sel_cs3_5_1_0c & \sel_l5_s0$438 ;
+  assign \$1360  = sel_cs3_5_1_0c & \sel_l5_s0$439 ;
   assign \$1361  = \$1359  | \$1360 ;
-  assign \$1362  = sel_cs2_5_1_0c & \sel_l4_s0$497 ;
+  assign \$1362  = \sel_l5_s0$438  & \sel_l5_s0$439 ;
   assign sel_cs4_5_2_0c = \$1361  | \$1362 ;
-  assign \$1363  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1363  ^ \sel_l4_s0$500 ;
-  assign \$1364  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1365  = sel_cs3_6_1_0c & \sel_l4_s0$500 ;
+  assign \$1363  = sel_cs3_6_1_0c ^ \sel_l5_s0$442 ;
+  assign sel_cs4_6_2_0s = \$1363  ^ \sel_l5_s0$443 ;
+  assign \$1364  = sel_cs3_6_1_0c & \sel_l5_s0$442 ;
+  assign \$1365  = sel_cs3_6_1_0c & \sel_l5_s0$443 ;
   assign \$1366  = \$1364  | \$1365 ;
-  assign \$1367  = sel_cs2_6_1_0c & \sel_l4_s0$500 ;
+  assign \$1367  = \sel_l5_s0$442  & \sel_l5_s0$443 ;
   assign sel_cs4_6_2_0c = \$1366  | \$1367 ;
-  assign \$1368  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1368  ^ \sel_l4_s0$503 ;
-  assign \$1369  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1370  = sel_cs3_7_1_0c & \sel_l4_s0$503 ;
+  assign \$1368  = sel_cs3_7_1_0c ^ \sel_l5_s0$446 ;
+  assign sel_cs4_7_2_0s = \$1368  ^ \sel_l5_s0$447 ;
+  assign \$1369  = sel_cs3_7_1_0c & \sel_l5_s0$446 ;
+  assign \$1370  = sel_cs3_7_1_0c & \sel_l5_s0$447 ;
   assign \$1371  = \$1369  | \$1370 ;
-  assign \$1372  = sel_cs2_7_1_0c & \sel_l4_s0$503 ;
+  assign \$1372  = \sel_l5_s0$446  & \sel_l5_s0$447 ;
   assign sel_cs4_7_2_0c = \$1371  | \$1372 ;
-  assign \$1373  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1373  ^ \sel_l4_s0$506 ;
-  assign \$1374  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1375  = sel_cs3_8_1_0c & \sel_l4_s0$506 ;
+  assign \$1373  = sel_cs3_8_1_0c ^ \sel_l5_s0$450 ;
+  assign sel_cs4_8_2_0s = \$1373  ^ \sel_l5_s0$451 ;
+  assign \$1374  = sel_cs3_8_1_0c & \sel_l5_s0$450 ;
+  assign \$1375  = sel_cs3_8_1_0c & \sel_l5_s0$451 ;
   assign \$1376  = \$1374  | \$1375 ;
-  assign \$1377  = sel_cs2_8_1_0c & \sel_l4_s0$506 ;
+  assign \$1377  = \sel_l5_s0$450  & \sel_l5_s0$451 ;
   assign sel_cs4_8_2_0c = \$1376  | \$1377 ;
-  assign \$1378  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1378  ^ \sel_l4_s0$509 ;
-  assign \$1379  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1380  = sel_cs3_9_1_0c & \sel_l4_s0$509 ;
+  assign \$1378  = sel_cs3_9_1_0c ^ \sel_l5_s0$454 ;
+  assign sel_cs4_9_2_0s = \$1378  ^ \sel_l5_s0$455 ;
+  assign \$1379  = sel_cs3_9_1_0c & \sel_l5_s0$454 ;
+  assign \$1380  = sel_cs3_9_1_0c & \sel_l5_s0$455 ;
   assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = sel_cs2_9_1_0c & \sel_l4_s0$509 ;
+  assign \$1382  = \sel_l5_s0$454  & \sel_l5_s0$455 ;
   assign sel_cs4_9_2_0c = \$1381  | \$1382 ;
-  assign \$1383  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1383  ^ \sel_l4_s0$512 ;
-  assign \$1384  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1385  = sel_cs3_10_1_0c & \sel_l4_s0$512 ;
+  assign \$1383  = sel_cs3_10_1_0c ^ \sel_l5_s0$458 ;
+  assign sel_cs4_10_2_0s = \$1383  ^ \sel_l5_s0$459 ;
+  assign \$1384  = sel_cs3_10_1_0c & \sel_l5_s0$458 ;
+  assign \$1385  = sel_cs3_10_1_0c & \sel_l5_s0$459 ;
   assign \$1386  = \$1384  | \$1385 ;
-  assign \$1387  = sel_cs2_10_1_0c & \sel_l4_s0$512 ;
+  assign \$1387  = \sel_l5_s0$458  & \sel_l5_s0$459 ;
   assign sel_cs4_10_2_0c = \$1386  | \$1387 ;
-  assign \$1388  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1388  ^ \sel_l4_s0$515 ;
-  assign \$1389  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1390  = sel_cs3_11_1_0c & \sel_l4_s0$515 ;
+  assign \$1388  = sel_cs3_11_1_0c ^ \sel_l5_s0$462 ;
+  assign sel_cs4_11_2_0s = \$1388  ^ \sel_l5_s0$463 ;
+  assign \$1389  = sel_cs3_11_1_0c & \sel_l5_s0$462 ;
+  assign \$1390  = sel_cs3_11_1_0c & \sel_l5_s0$463 ;
   assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = sel_cs2_11_1_0c & \sel_l4_s0$515 ;
+  assign \$1392  = \sel_l5_s0$462  & \sel_l5_s0$463 ;
   assign sel_cs4_11_2_0c = \$1391  | \$1392 ;
-  assign \$1393  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1393  ^ \sel_l4_s0$518 ;
-  assign \$1394  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1395  = sel_cs3_12_1_0c & \sel_l4_s0$518 ;
+  assign \$1393  = sel_cs3_12_1_0c ^ \sel_l5_s0$466 ;
+  assign sel_cs4_12_2_0s = \$1393  ^ \sel_l5_s0$467 ;
+  assign \$1394  = sel_cs3_12_1_0c & \sel_l5_s0$466 ;
+  assign \$1395  = sel_cs3_12_1_0c & \sel_l5_s0$467 ;
   assign \$1396  = \$1394  | \$1395 ;
-  assign \$1397  = sel_cs2_12_1_0c & \sel_l4_s0$518 ;
+  assign \$1397  = \sel_l5_s0$466  & \sel_l5_s0$467 ;
   assign sel_cs4_12_2_0c = \$1396  | \$1397 ;
-  assign \$1398  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1398  ^ \sel_l4_s0$521 ;
-  assign \$1399  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1400  = sel_cs3_13_1_0c & \sel_l4_s0$521 ;
+  assign \$1398  = sel_cs3_13_1_0c ^ \sel_l5_s0$470 ;
+  assign sel_cs4_13_2_0s = \$1398  ^ \sel_l5_s0$471 ;
+  assign \$1399  = sel_cs3_13_1_0c & \sel_l5_s0$470 ;
+  assign \$1400  = sel_cs3_13_1_0c & \sel_l5_s0$471 ;
   assign \$1401  = \$1399  | \$1400 ;
-  assign \$1402  = sel_cs2_13_1_0c & \sel_l4_s0$521 ;
+  assign \$1402  = \sel_l5_s0$470  & \sel_l5_s0$471 ;
   assign sel_cs4_13_2_0c = \$1401  | \$1402 ;
-  assign \$1403  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1403  ^ \sel_l4_s0$524 ;
-  assign \$1404  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1405  = sel_cs3_14_1_0c & \sel_l4_s0$524 ;
+  assign \$1403  = sel_cs3_14_1_0c ^ \sel_l5_s0$474 ;
+  assign sel_cs4_14_2_0s = \$1403  ^ \sel_l5_s0$475 ;
+  assign \$1404  = sel_cs3_14_1_0c & \sel_l5_s0$474 ;
+  assign \$1405  = sel_cs3_14_1_0c & \sel_l5_s0$475 ;
   assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = sel_cs2_14_1_0c & \sel_l4_s0$524 ;
+  assign \$1407  = \sel_l5_s0$474  & \sel_l5_s0$475 ;
   assign sel_cs4_14_2_0c = \$1406  | \$1407 ;
-  assign \$1408  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1408  ^ \sel_l4_s0$527 ;
-  assign \$1409  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1410  = sel_cs3_15_1_0c & \sel_l4_s0$527 ;
+  assign \$1408  = sel_cs3_15_1_0c ^ \sel_l5_s0$478 ;
+  assign sel_cs4_15_2_0s = \$1408  ^ \sel_l5_s0$479 ;
+  assign \$1409  = sel_cs3_15_1_0c & \sel_l5_s0$478 ;
+  assign \$1410  = sel_cs3_15_1_0c & \sel_l5_s0$479 ;
   assign \$1411  = \$1409  | \$1410 ;
-  assign \$1412  = sel_cs2_15_1_0c & \sel_l4_s0$527 ;
+  assign \$1412  = \sel_l5_s0$478  & \sel_l5_s0$479 ;
   assign sel_cs4_15_2_0c = \$1411  | \$1412 ;
-  assign \$1413  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
-  assign \$1414  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
-  assign \$1415  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
-  assign \$1416  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
-  assign \$1417  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
-  assign \$1418  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
-  assign \$1419  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
-  assign \$1420  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
-  assign \$1421  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
-  assign \$1422  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
-  assign \$1423  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
-  assign \$1424  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
-  assign \$1425  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
-  assign \$1426  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
-  assign \$1427  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
-  assign \$1428  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
-  assign \$1429  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$1429  | o__ready;
-  assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
-  assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
-  assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
-  assign sel_p0_3_0_c = sel_l8_s0[3] & sel_l8_s0[2];
-  assign sel_p0_5_0_s = sel_l8_s0[5] ^ sel_l8_s0[4];
-  assign sel_p0_5_0_c = sel_l8_s0[5] & sel_l8_s0[4];
-  assign sel_p0_7_0_s = sel_l8_s0[7] ^ sel_l8_s0[6];
-  assign sel_p0_7_0_c = sel_l8_s0[7] & sel_l8_s0[6];
-  assign sel_p0_9_0_s = sel_l8_s0[9] ^ sel_l8_s0[8];
-  assign sel_p0_9_0_c = sel_l8_s0[9] & sel_l8_s0[8];
-  assign sel_p0_11_0_s = sel_l8_s0[11] ^ sel_l8_s0[10];
-  assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
-  assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
-  assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
-  assign sel_p1_2_0_s = sel_l8_s0[2] ^ sel_p0_1_0_s;
-  assign sel_p1_2_0_c = sel_l8_s0[2] & sel_p0_1_0_s;
+  assign \$1413  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, \sel_l5_s0$482  };
+  assign \$1414  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, \sel_l5_s0$483  };
+  assign \$1415  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, \sel_l5_s0$484  };
+  assign \$1416  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, \sel_l5_s0$485  };
+  assign \$1417  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, \sel_l5_s0$486  };
+  assign \$1418  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, \sel_l5_s0$487  };
+  assign \$1419  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, \sel_l5_s0$488  };
+  assign \$1420  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, \sel_l5_s0$489  };
+  assign \$1421  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, \sel_l5_s0$490  };
+  assign \$1422  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, \sel_l5_s0$491  };
+  assign \$1423  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, \sel_l5_s0$492  };
+  assign \$1424  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, \sel_l5_s0$493  };
+  assign \$1425  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, \sel_l5_s0$494  };
+  assign \$1426  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, \sel_l5_s0$495  };
+  assign \$1427  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, \sel_l5_s0$496  };
+  assign \$1428  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, \sel_l5_s0$497  };
+  assign sel_p0_1_0_s = \$1414  ^ \$1413 ;
+  assign sel_p0_1_0_c = \$1414  & \$1413 ;
+  assign sel_p0_3_0_s = \$1416  ^ \$1415 ;
+  assign sel_p0_3_0_c = \$1416  & \$1415 ;
+  assign sel_p0_5_0_s = \$1418  ^ \$1417 ;
+  assign sel_p0_5_0_c = \$1418  & \$1417 ;
+  assign sel_p0_7_0_s = \$1420  ^ \$1419 ;
+  assign sel_p0_7_0_c = \$1420  & \$1419 ;
+  assign sel_p0_9_0_s = \$1422  ^ \$1421 ;
+  assign sel_p0_9_0_c = \$1422  & \$1421 ;
+  assign sel_p0_11_0_s = \$1424  ^ \$1423 ;
+  assign sel_p0_11_0_c = \$1424  & \$1423 ;
+  assign sel_p0_13_0_s = \$1426  ^ \$1425 ;
+  assign sel_p0_13_0_c = \$1426  & \$1425 ;
+  assign sel_p1_2_0_s = \$1415  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1415  & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
   assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
-  assign \$1430  = sel_p0_3_0_c ^ sel_p0_1_0_c;
-  assign sel_p1_3_1_s = \$1430  ^ sel_p1_3_0_c;
-  assign \$1431  = sel_p0_3_0_c & sel_p0_1_0_c;
-  assign \$1432  = sel_p0_3_0_c & sel_p1_3_0_c;
-  assign \$1433  = \$1431  | \$1432 ;
-  assign \$1434  = sel_p0_1_0_c & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$1433  | \$1434 ;
-  assign sel_p1_6_0_s = sel_l8_s0[6] ^ sel_p0_5_0_s;
-  assign sel_p1_6_0_c = sel_l8_s0[6] & sel_p0_5_0_s;
+  assign \$1429  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1429  ^ sel_p1_3_0_c;
+  assign \$1430  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1431  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1432  = \$1430  | \$1431 ;
+  assign \$1433  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1432  | \$1433 ;
+  assign sel_p1_6_0_s = \$1419  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1419  & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
   assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
   assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
   assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
-  assign \$1435  = sel_p0_7_0_c ^ sel_p0_5_0_c;
-  assign sel_p1_7_1_s = \$1435  ^ sel_p1_7_0_c;
-  assign \$1436  = sel_p0_7_0_c & sel_p0_5_0_c;
-  assign \$1437  = sel_p0_7_0_c & sel_p1_7_0_c;
-  assign \$1438  = \$1436  | \$1437 ;
-  assign \$1439  = sel_p0_5_0_c & sel_p1_7_0_c;
-  assign sel_p1_7_1_c = \$1438  | \$1439 ;
-  assign sel_p1_10_0_s = sel_l8_s0[10] ^ sel_p0_9_0_s;
-  assign sel_p1_10_0_c = sel_l8_s0[10] & sel_p0_9_0_s;
+  assign \$1434  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1434  ^ sel_p1_7_0_c;
+  assign \$1435  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1436  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1437  = \$1435  | \$1436 ;
+  assign \$1438  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1437  | \$1438 ;
+  assign sel_p1_10_0_s = \$1423  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1423  & sel_p0_9_0_s;
   assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
   assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
   assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
   assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
-  assign \$1445  = sel_p0_11_0_c ^ sel_p0_9_0_c;
-  assign sel_p1_11_1_s = \$1445  ^ sel_p1_11_0_c;
-  assign \$1446  = sel_p0_11_0_c & sel_p0_9_0_c;
-  assign \$1447  = sel_p0_11_0_c & sel_p1_11_0_c;
-  assign \$1448  = \$1446  | \$1447 ;
-  assign \$1449  = sel_p0_9_0_c & sel_p1_11_0_c;
-  assign sel_p1_11_1_c = \$1448  | \$1449 ;
-  assign sel_p1_14_0_s = sel_l8_s0[14] ^ sel_p0_13_0_s;
-  assign sel_p1_14_0_c = sel_l8_s0[14] & sel_p0_13_0_s;
+  assign \$1444  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1444  ^ sel_p1_11_0_c;
+  assign \$1445  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1446  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1447  = \$1445  | \$1446 ;
+  assign \$1448  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1447  | \$1448 ;
+  assign sel_p1_14_0_s = \$1427  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1427  & sel_p0_13_0_s;
   assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
   assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
-  assign sel_p2_4_0_s = sel_l8_s0[4] ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = sel_l8_s0[4] & sel_p1_3_0_s;
-  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
-  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
-  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
-  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$1460  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign \$1459  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$1459  | o__ready;
+  assign sel_p2_4_0_s = sel_l10_s0 ^ \sel_l10_s0$578 [0];
+  assign sel_p2_4_0_c = sel_l10_s0 & \sel_l10_s0$578 [0];
+  assign sel_p2_4_1_s = \sel_l10_s0$578 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l10_s0$578 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l10_s0$578 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l10_s0$578 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l10_s0$586 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_5_0_c = \sel_l10_s0$586 [0] & \sel_l10_s0$578 [0];
+  assign \$1460  = \sel_l10_s0$586 [1] ^ \sel_l10_s0$578 [1];
   assign sel_p2_5_1_s = \$1460  ^ sel_p2_5_0_c;
-  assign \$1461  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$1462  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$1461  = \sel_l10_s0$586 [1] & \sel_l10_s0$578 [1];
+  assign \$1462  = \sel_l10_s0$586 [1] & sel_p2_5_0_c;
   assign \$1463  = \$1461  | \$1462 ;
-  assign \$1464  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign \$1464  = \sel_l10_s0$578 [1] & sel_p2_5_0_c;
   assign sel_p2_5_1_c = \$1463  | \$1464 ;
+  assign \$1465  = \sel_l10_s0$586 [2] ^ \sel_l10_s0$578 [2];
   assign sel_p2_5_2_s = \$1465  ^ sel_p2_5_1_c;
-  assign \$1469  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1470  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign \$1466  = \sel_l10_s0$586 [2] & \sel_l10_s0$578 [2];
+  assign \$1467  = \sel_l10_s0$586 [2] & sel_p2_5_1_c;
+  assign \$1468  = \$1466  | \$1467 ;
+  assign \$1469  = \sel_l10_s0$578 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1468  | \$1469 ;
+  assign sel_p2_6_0_s = \sel_l10_s0$594 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_6_0_c = \sel_l10_s0$594 [0] & \sel_l10_s0$578 [0];
+  assign \$1470  = \sel_l10_s0$594 [1] ^ \sel_l10_s0$578 [1];
   assign sel_p2_6_1_s = \$1470  ^ sel_p2_6_0_c;
-  assign \$1471  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1472  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1471  = \sel_l10_s0$594 [1] & \sel_l10_s0$578 [1];
+  assign \$1472  = \sel_l10_s0$594 [1] & sel_p2_6_0_c;
   assign \$1473  = \$1471  | \$1472 ;
-  assign \$1474  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign \$1474  = \sel_l10_s0$578 [1] & sel_p2_6_0_c;
   assign sel_p2_6_1_c = \$1473  | \$1474 ;
-  assign \$1475  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign \$1475  = \sel_l10_s0$594 [2] ^ \sel_l10_s0$578 [2];
   assign sel_p2_6_2_s = \$1475  ^ sel_p2_6_1_c;
-  assign \$1476  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1477  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1476  = \sel_l10_s0$594 [2] & \sel_l10_s0$578 [2];
+  assign \$1477  = \sel_l10_s0$594 [2] & sel_p2_6_1_c;
   assign \$1478  = \$1476  | \$1477 ;
-  assign \$1479  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign \$1479  = \sel_l10_s0$578 [2] & sel_p2_6_1_c;
   assign sel_p2_6_2_c = \$1478  | \$1479 ;
-  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1480  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_0_s = \sel_l10_s0$602 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_7_0_c = \sel_l10_s0$602 [0] & \sel_l10_s0$578 [0];
+  assign \$1480  = \sel_l10_s0$602 [1] ^ \sel_l10_s0$578 [1];
   assign sel_p2_7_1_s = \$1480  ^ sel_p2_7_0_c;
-  assign \$1481  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1482  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1481  = \sel_l10_s0$602 [1] & \sel_l10_s0$578 [1];
+  assign \$1482  = \sel_l10_s0$602 [1] & sel_p2_7_0_c;
   assign \$1483  = \$1481  | \$1482 ;
-  assign \$1484  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign \$1484  = \sel_l10_s0$578 [1] & sel_p2_7_0_c;
   assign sel_p2_7_1_c = \$1483  | \$1484 ;
-  assign \$1485  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign \$1485  = \sel_l10_s0$602 [2] ^ \sel_l10_s0$578 [2];
   assign sel_p2_7_2_s = \$1485  ^ sel_p2_7_1_c;
-  assign \$1486  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1487  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1486  = \sel_l10_s0$602 [2] & \sel_l10_s0$578 [2];
+  assign \$1487  = \sel_l10_s0$602 [2] & sel_p2_7_1_c;
   assign \$1488  = \$1486  | \$1487 ;
-  assign \$1489  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign \$1489  = \sel_l10_s0$578 [2] & sel_p2_7_1_c;
   assign sel_p2_7_2_c = \$1488  | \$1489 ;
-  assign sel_p2_12_0_s = sel_l8_s0[12] ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = sel_l8_s0[12] & sel_p1_11_0_s;
-  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
-  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
-  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
-  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
-  assign \$1490  = sel_p0_13_0_c ^ sel_p1_11_1_s;
+  assign sel_p2_7_3_s = \sel_l10_s0$602 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l10_s0$602 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l10_s0$612  ^ \sel_l10_s0$613 [0];
+  assign sel_p2_12_0_c = \sel_l10_s0$612  & \sel_l10_s0$613 [0];
+  assign sel_p2_12_1_s = \sel_l10_s0$613 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l10_s0$613 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l10_s0$613 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l10_s0$613 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l10_s0$613 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l10_s0$613 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l10_s0$623 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_13_0_c = \sel_l10_s0$623 [0] & \sel_l10_s0$613 [0];
+  assign \$1490  = \sel_l10_s0$623 [1] ^ \sel_l10_s0$613 [1];
   assign sel_p2_13_1_s = \$1490  ^ sel_p2_13_0_c;
-  assign \$1491  = sel_p0_13_0_c & sel_p1_11_1_s;
-  assign \$1492  = sel_p0_13_0_c & sel_p2_13_0_c;
+  assign \$1491  = \sel_l10_s0$623 [1] & \sel_l10_s0$613 [1];
+  assign \$1492  = \sel_l10_s0$623 [1] & sel_p2_13_0_c;
   assign \$1493  = \$1491  | \$1492 ;
-  assign \$1494  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign \$1494  = \sel_l10_s0$613 [1] & sel_p2_13_0_c;
   assign sel_p2_13_1_c = \$1493  | \$1494 ;
+  assign \$1495  = \sel_l10_s0$623 [2] ^ \sel_l10_s0$613 [2];
   assign sel_p2_13_2_s = \$1495  ^ sel_p2_13_1_c;
-  assign \$1499  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1505  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign \$1496  = \sel_l10_s0$623 [2] & \sel_l10_s0$613 [2];
+  assign \$1497  = \sel_l10_s0$623 [2] & sel_p2_13_1_c;
+  assign \$1498  = \$1496  | \$1497 ;
+  assign \$1499  = \sel_l10_s0$613 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1498  | \$1499 ;
+  assign \$1500  = \sel_l10_s0$623 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_13_3_s = \$1500  ^ sel_p2_13_2_c;
+  assign \$1501  = \sel_l10_s0$623 [3] & \sel_l10_s0$613 [3];
+  assign \$1502  = \sel_l10_s0$623 [3] & sel_p2_13_2_c;
+  assign \$1503  = \$1501  | \$1502 ;
+  assign \$1504  = \sel_l10_s0$613 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1503  | \$1504 ;
+  assign sel_p2_14_0_s = \sel_l10_s0$633 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_14_0_c = \sel_l10_s0$633 [0] & \sel_l10_s0$613 [0];
+  assign \$1505  = \sel_l10_s0$633 [1] ^ \sel_l10_s0$613 [1];
   assign sel_p2_14_1_s = \$1505  ^ sel_p2_14_0_c;
-  assign \$1506  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1507  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1506  = \sel_l10_s0$633 [1] & \sel_l10_s0$613 [1];
+  assign \$1507  = \sel_l10_s0$633 [1] & sel_p2_14_0_c;
   assign \$1508  = \$1506  | \$1507 ;
-  assign \$1509  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign \$1509  = \sel_l10_s0$613 [1] & sel_p2_14_0_c;
   assign sel_p2_14_1_c = \$1508  | \$1509 ;
-  assign \$1510  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign \$1510  = \sel_l10_s0$633 [2] ^ \sel_l10_s0$613 [2];
   assign sel_p2_14_2_s = \$1510  ^ sel_p2_14_1_c;
-  assign \$1511  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1512  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1511  = \sel_l10_s0$633 [2] & \sel_l10_s0$613 [2];
+  assign \$1512  = \sel_l10_s0$633 [2] & sel_p2_14_1_c;
   assign \$1513  = \$1511  | \$1512 ;
-  assign \$1514  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign \$1514  = \sel_l10_s0$613 [2] & sel_p2_14_1_c;
   assign sel_p2_14_2_c = \$1513  | \$1514 ;
-  assign \$1520  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$1520  | o__ready;
-  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$670 [0];
-  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$670 [0];
-  assign sel_p3_8_1_s = \sel_l11_s0$670 [1] ^ sel_p3_8_0_c;
-  assign sel_p3_8_1_c = \sel_l11_s0$670 [1] & sel_p3_8_0_c;
-  assign sel_p3_8_2_s = \sel_l11_s0$670 [2] ^ sel_p3_8_1_c;
-  assign sel_p3_8_2_c = \sel_l11_s0$670 [2] & sel_p3_8_1_c;
-  assign sel_p3_8_3_s = \sel_l11_s0$670 [3] ^ sel_p3_8_2_c;
-  assign sel_p3_8_3_c = \sel_l11_s0$670 [3] & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = \sel_l11_s0$680 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_9_0_c = \sel_l11_s0$680 [0] & \sel_l11_s0$670 [0];
-  assign \$1521  = \sel_l11_s0$680 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_9_1_s = \$1521  ^ sel_p3_9_0_c;
-  assign \$1522  = \sel_l11_s0$680 [1] & \sel_l11_s0$670 [1];
-  assign \$1523  = \sel_l11_s0$680 [1] & sel_p3_9_0_c;
-  assign \$1524  = \$1522  | \$1523 ;
-  assign \$1525  = \sel_l11_s0$670 [1] & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1524  | \$1525 ;
-  assign \$1526  = \sel_l11_s0$680 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_9_2_s = \$1526  ^ sel_p3_9_1_c;
-  assign \$1527  = \sel_l11_s0$680 [2] & \sel_l11_s0$670 [2];
-  assign \$1528  = \sel_l11_s0$680 [2] & sel_p3_9_1_c;
-  assign \$1529  = \$1527  | \$1528 ;
-  assign \$1530  = \sel_l11_s0$670 [2] & sel_p3_9_1_c;
-  assign sel_p3_9_2_c = \$1529  | \$1530 ;
-  assign \$1531  = \sel_l11_s0$680 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_9_3_s = \$1531  ^ sel_p3_9_2_c;
-  assign \$1532  = \sel_l11_s0$680 [3] & \sel_l11_s0$670 [3];
-  assign \$1533  = \sel_l11_s0$680 [3] & sel_p3_9_2_c;
-  assign \$1534  = \$1532  | \$1533 ;
-  assign \$1535  = \sel_l11_s0$670 [3] & sel_p3_9_2_c;
-  assign sel_p3_9_3_c = \$1534  | \$1535 ;
-  assign sel_p3_10_0_s = \sel_l11_s0$690 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_10_0_c = \sel_l11_s0$690 [0] & \sel_l11_s0$670 [0];
-  assign \$1536  = \sel_l11_s0$690 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_10_1_s = \$1536  ^ sel_p3_10_0_c;
-  assign \$1537  = \sel_l11_s0$690 [1] & \sel_l11_s0$670 [1];
-  assign \$1538  = \sel_l11_s0$690 [1] & sel_p3_10_0_c;
-  assign \$1539  = \$1537  | \$1538 ;
-  assign \$1540  = \sel_l11_s0$670 [1] & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1539  | \$1540 ;
-  assign \$1541  = \sel_l11_s0$690 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_10_2_s = \$1541  ^ sel_p3_10_1_c;
-  assign \$1542  = \sel_l11_s0$690 [2] & \sel_l11_s0$670 [2];
-  assign \$1543  = \sel_l11_s0$690 [2] & sel_p3_10_1_c;
-  assign \$1544  = \$1542  | \$1543 ;
-  assign \$1545  = \sel_l11_s0$670 [2] & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1544  | \$1545 ;
-  assign \$1546  = \sel_l11_s0$690 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_10_3_s = \$1546  ^ sel_p3_10_2_c;
-  assign \$1547  = \sel_l11_s0$690 [3] & \sel_l11_s0$670 [3];
-  assign \$1548  = \sel_l11_s0$690 [3] & sel_p3_10_2_c;
-  assign \$1549  = \$1547  | \$1548 ;
-  assign \$1550  = \sel_l11_s0$670 [3] & sel_p3_10_2_c;
-  assign sel_p3_10_3_c = \$1549  | \$1550 ;
-  assign sel_p3_11_0_s = \sel_l11_s0$700 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_11_0_c = \sel_l11_s0$700 [0] & \sel_l11_s0$670 [0];
-  assign \$1551  = \sel_l11_s0$700 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_11_1_s = \$1551  ^ sel_p3_11_0_c;
-  assign \$1552  = \sel_l11_s0$700 [1] & \sel_l11_s0$670 [1];
-  assign \$1553  = \sel_l11_s0$700 [1] & sel_p3_11_0_c;
-  assign \$1554  = \$1552  | \$1553 ;
-  assign \$1555  = \sel_l11_s0$670 [1] & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1554  | \$1555 ;
-  assign \$1556  = \sel_l11_s0$700 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_11_2_s = \$1556  ^ sel_p3_11_1_c;
-  assign \$1557  = \sel_l11_s0$700 [2] & \sel_l11_s0$670 [2];
-  assign \$1558  = \sel_l11_s0$700 [2] & sel_p3_11_1_c;
-  assign \$1559  = \$1557  | \$1558 ;
-  assign \$1560  = \sel_l11_s0$670 [2] & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1559  | \$1560 ;
-  assign \$1561  = \sel_l11_s0$700 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_11_3_s = \$1561  ^ sel_p3_11_2_c;
-  assign \$1562  = \sel_l11_s0$700 [3] & \sel_l11_s0$670 [3];
-  assign \$1563  = \sel_l11_s0$700 [3] & sel_p3_11_2_c;
-  assign \$1564  = \$1562  | \$1563 ;
-  assign \$1565  = \sel_l11_s0$670 [3] & sel_p3_11_2_c;
-  assign sel_p3_11_3_c = \$1564  | \$1565 ;
-  assign sel_p3_12_0_s = \sel_l11_s0$710 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_12_0_c = \sel_l11_s0$710 [0] & \sel_l11_s0$670 [0];
-  assign \$1566  = \sel_l11_s0$710 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_12_1_s = \$1566  ^ sel_p3_12_0_c;
-  assign \$1567  = \sel_l11_s0$710 [1] & \sel_l11_s0$670 [1];
-  assign \$1568  = \sel_l11_s0$710 [1] & sel_p3_12_0_c;
-  assign \$1569  = \$1567  | \$1568 ;
-  assign \$1570  = \sel_l11_s0$670 [1] & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1569  | \$1570 ;
-  assign \$1571  = \sel_l11_s0$710 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_12_2_s = \$1571  ^ sel_p3_12_1_c;
-  assign \$1572  = \sel_l11_s0$710 [2] & \sel_l11_s0$670 [2];
-  assign \$1573  = \sel_l11_s0$710 [2] & sel_p3_12_1_c;
-  assign \$1574  = \$1572  | \$1573 ;
-  assign \$1575  = \sel_l11_s0$670 [2] & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1574  | \$1575 ;
-  assign \$1576  = \sel_l11_s0$710 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_12_3_s = \$1576  ^ sel_p3_12_2_c;
-  assign \$1577  = \sel_l11_s0$710 [3] & \sel_l11_s0$670 [3];
-  assign \$1578  = \sel_l11_s0$710 [3] & sel_p3_12_2_c;
-  assign \$1579  = \$1577  | \$1578 ;
-  assign \$1580  = \sel_l11_s0$670 [3] & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1579  | \$1580 ;
-  assign sel_p3_13_0_s = \sel_l11_s0$720 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_13_0_c = \sel_l11_s0$720 [0] & \sel_l11_s0$670 [0];
-  assign \$1581  = \sel_l11_s0$720 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_13_1_s = \$1581  ^ sel_p3_13_0_c;
-  assign \$1582  = \sel_l11_s0$720 [1] & \sel_l11_s0$670 [1];
-  assign \$1583  = \sel_l11_s0$720 [1] & sel_p3_13_0_c;
-  assign \$1584  = \$1582  | \$1583 ;
-  assign \$1585  = \sel_l11_s0$670 [1] & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1584  | \$1585 ;
-  assign \$1586  = \sel_l11_s0$720 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_13_2_s = \$1586  ^ sel_p3_13_1_c;
-  assign \$1587  = \sel_l11_s0$720 [2] & \sel_l11_s0$670 [2];
-  assign \$1588  = \sel_l11_s0$720 [2] & sel_p3_13_1_c;
-  assign \$1589  = \$1587  | \$1588 ;
-  assign \$1590  = \sel_l11_s0$670 [2] & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1589  | \$1590 ;
-  assign \$1591  = \sel_l11_s0$720 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_13_3_s = \$1591  ^ sel_p3_13_2_c;
-  assign \$1592  = \sel_l11_s0$720 [3] & \sel_l11_s0$670 [3];
-  assign \$1593  = \sel_l11_s0$720 [3] & sel_p3_13_2_c;
-  assign \$1594  = \$1592  | \$1593 ;
-  assign \$1595  = \sel_l11_s0$670 [3] & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1594  | \$1595 ;
-  assign sel_p3_14_0_s = \sel_l11_s0$730 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_14_0_c = \sel_l11_s0$730 [0] & \sel_l11_s0$670 [0];
-  assign \$1596  = \sel_l11_s0$730 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_14_1_s = \$1596  ^ sel_p3_14_0_c;
-  assign \$1597  = \sel_l11_s0$730 [1] & \sel_l11_s0$670 [1];
-  assign \$1598  = \sel_l11_s0$730 [1] & sel_p3_14_0_c;
-  assign \$1599  = \$1597  | \$1598 ;
-  assign \$1600  = \sel_l11_s0$670 [1] & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1599  | \$1600 ;
-  assign \$1601  = \sel_l11_s0$730 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_14_2_s = \$1601  ^ sel_p3_14_1_c;
-  assign \$1602  = \sel_l11_s0$730 [2] & \sel_l11_s0$670 [2];
-  assign \$1603  = \sel_l11_s0$730 [2] & sel_p3_14_1_c;
-  assign \$1604  = \$1602  | \$1603 ;
-  assign \$1605  = \sel_l11_s0$670 [2] & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1604  | \$1605 ;
-  assign \$1606  = \sel_l11_s0$730 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_14_3_s = \$1606  ^ sel_p3_14_2_c;
-  assign \$1607  = \sel_l11_s0$730 [3] & \sel_l11_s0$670 [3];
-  assign \$1608  = \sel_l11_s0$730 [3] & sel_p3_14_2_c;
-  assign \$1609  = \$1607  | \$1608 ;
-  assign \$1610  = \sel_l11_s0$670 [3] & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1609  | \$1610 ;
-  assign \$1611  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$1611  | o__ready;
-  assign \$1612  = ! \sel_l11_s0$751 ;
-  assign \$1613  = \sel_l11_s0$750 [1] & \$1612 ;
-  assign \$1614  = ! \sel_l11_s0$752 ;
-  assign \$1615  = \sel_l11_s0$750 [2] & \$1614 ;
-  assign \$1616  = ! \sel_l11_s0$753 ;
-  assign \$1617  = \sel_l11_s0$750 [3] & \$1616 ;
-  assign \$1618  = ! \sel_l11_s0$754 ;
-  assign \$1619  = \sel_l11_s0$750 [4] & \$1618 ;
-  assign \$1620  = ! \sel_l11_s0$755 ;
-  assign \$1621  = \sel_l11_s0$750 [5] & \$1620 ;
-  assign \$1622  = ! \sel_l11_s0$756 ;
-  assign \$1623  = \sel_l11_s0$750 [6] & \$1622 ;
-  assign \$1624  = ! \sel_l11_s0$757 ;
-  assign \$1625  = \sel_l11_s0$750 [7] & \$1624 ;
-  assign \$1626  = ! \sel_l11_s0$670 ;
-  assign \$1627  = \sel_l11_s0$750 [8] & \$1626 ;
-  assign \$1629  = \sel_l11_s0$750 [1] & \$1628 ;
-  assign \$1630  = \sel_l11_s0$752  == 1'h1;
-  assign \$1631  = \sel_l11_s0$750 [2] & \$1630 ;
-  assign \$1632  = \sel_l11_s0$753  == 1'h1;
-  assign \$1633  = \sel_l11_s0$750 [3] & \$1632 ;
-  assign \$1634  = \sel_l11_s0$754  == 1'h1;
-  assign \$1635  = \sel_l11_s0$750 [4] & \$1634 ;
-  assign \$1636  = \sel_l11_s0$755  == 1'h1;
-  assign \$1637  = \sel_l11_s0$750 [5] & \$1636 ;
-  assign \$1638  = \sel_l11_s0$756  == 1'h1;
-  assign \$1639  = \sel_l11_s0$750 [6] & \$1638 ;
-  assign \$1640  = \sel_l11_s0$757  == 1'h1;
-  assign \$1641  = \sel_l11_s0$750 [7] & \$1640 ;
-  assign \$1642  = \sel_l11_s0$670  == 1'h1;
-  assign \$1643  = \sel_l11_s0$750 [8] & \$1642 ;
-  assign \$1644  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
-  assign \$1645  = \sel_l11_s0$750 [9] & \$1644 ;
-  assign \$1646  = \sel_l11_s0$752  == 2'h2;
-  assign \$1647  = \sel_l11_s0$750 [2] & \$1646 ;
-  assign \$1648  = \sel_l11_s0$753  == 2'h2;
-  assign \$1649  = \sel_l11_s0$750 [3] & \$1648 ;
-  assign \$1650  = \sel_l11_s0$754  == 2'h2;
-  assign \$1651  = \sel_l11_s0$750 [4] & \$1650 ;
-  assign \$1652  = \sel_l11_s0$755  == 2'h2;
-  assign \$1653  = \sel_l11_s0$750 [5] & \$1652 ;
-  assign \$1654  = \sel_l11_s0$756  == 2'h2;
-  assign \$1655  = \sel_l11_s0$750 [6] & \$1654 ;
-  assign \$1656  = \sel_l11_s0$757  == 2'h2;
-  assign \$1657  = \sel_l11_s0$750 [7] & \$1656 ;
-  assign \$1658  = \sel_l11_s0$670  == 2'h2;
-  assign \$1659  = \sel_l11_s0$750 [8] & \$1658 ;
-  assign \$1660  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
-  assign \$1661  = \sel_l11_s0$750 [9] & \$1660 ;
-  assign \$1662  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
-  assign \$1663  = \sel_l11_s0$750 [10] & \$1662 ;
-  assign \$1664  = \sel_l11_s0$753  == 2'h3;
-  assign \$1665  = \sel_l11_s0$750 [3] & \$1664 ;
-  assign \$1666  = \sel_l11_s0$754  == 2'h3;
-  assign \$1667  = \sel_l11_s0$750 [4] & \$1666 ;
-  assign \$1668  = \sel_l11_s0$755  == 2'h3;
-  assign \$1669  = \sel_l11_s0$750 [5] & \$1668 ;
-  assign \$1670  = \sel_l11_s0$756  == 2'h3;
-  assign \$1671  = \sel_l11_s0$750 [6] & \$1670 ;
-  assign \$1672  = \sel_l11_s0$757  == 2'h3;
-  assign \$1673  = \sel_l11_s0$750 [7] & \$1672 ;
-  assign \$1674  = \sel_l11_s0$670  == 2'h3;
-  assign \$1675  = \sel_l11_s0$750 [8] & \$1674 ;
-  assign \$1676  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
-  assign \$1677  = \sel_l11_s0$750 [9] & \$1676 ;
-  assign \$1678  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
-  assign \$1679  = \sel_l11_s0$750 [10] & \$1678 ;
-  assign \$1680  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
-  assign \$1681  = \sel_l11_s0$750 [11] & \$1680 ;
-  assign \$1682  = \sel_l11_s0$754  == 3'h4;
-  assign \$1683  = \sel_l11_s0$750 [4] & \$1682 ;
-  assign \$1684  = \sel_l11_s0$755  == 3'h4;
-  assign \$1685  = \sel_l11_s0$750 [5] & \$1684 ;
-  assign \$1686  = \sel_l11_s0$756  == 3'h4;
-  assign \$1687  = \sel_l11_s0$750 [6] & \$1686 ;
-  assign \$1688  = \sel_l11_s0$757  == 3'h4;
-  assign \$1689  = \sel_l11_s0$750 [7] & \$1688 ;
-  assign \$1690  = \sel_l11_s0$670  == 3'h4;
-  assign \$1691  = \sel_l11_s0$750 [8] & \$1690 ;
-  assign \$1692  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
-  assign \$1693  = \sel_l11_s0$750 [9] & \$1692 ;
-  assign \$1694  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
-  assign \$1695  = \sel_l11_s0$750 [10] & \$1694 ;
-  assign \$1696  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
-  assign \$1697  = \sel_l11_s0$750 [11] & \$1696 ;
-  assign \$1698  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
-  assign \$1699  = \sel_l11_s0$750 [12] & \$1698 ;
-  assign \$1700  = \sel_l11_s0$755  == 3'h5;
-  assign \$1701  = \sel_l11_s0$750 [5] & \$1700 ;
-  assign \$1702  = \sel_l11_s0$756  == 3'h5;
-  assign \$1703  = \sel_l11_s0$750 [6] & \$1702 ;
-  assign \$1704  = \sel_l11_s0$757  == 3'h5;
-  assign \$1705  = \sel_l11_s0$750 [7] & \$1704 ;
-  assign \$1706  = \sel_l11_s0$670  == 3'h5;
-  assign \$1707  = \sel_l11_s0$750 [8] & \$1706 ;
-  assign \$1708  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
-  assign \$1709  = \sel_l11_s0$750 [9] & \$1708 ;
-  assign \$1710  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
-  assign \$1711  = \sel_l11_s0$750 [10] & \$1710 ;
-  assign \$1712  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
-  assign \$1713  = \sel_l11_s0$750 [11] & \$1712 ;
-  assign \$1714  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
-  assign \$1715  = \sel_l11_s0$750 [12] & \$1714 ;
-  assign \$1716  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
-  assign \$1717  = \sel_l11_s0$750 [13] & \$1716 ;
-  assign \$1718  = \sel_l11_s0$756  == 3'h6;
-  assign \$1719  = \sel_l11_s0$750 [6] & \$1718 ;
-  assign \$1720  = \sel_l11_s0$757  == 3'h6;
-  assign \$1721  = \sel_l11_s0$750 [7] & \$1720 ;
-  assign \$1722  = \sel_l11_s0$670  == 3'h6;
-  assign \$1723  = \sel_l11_s0$750 [8] & \$1722 ;
-  assign \$1724  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
-  assign \$1725  = \sel_l11_s0$750 [9] & \$1724 ;
-  assign \$1726  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
-  assign \$1727  = \sel_l11_s0$750 [10] & \$1726 ;
-  assign \$1728  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
-  assign \$1729  = \sel_l11_s0$750 [11] & \$1728 ;
-  assign \$1730  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
-  assign \$1731  = \sel_l11_s0$750 [12] & \$1730 ;
-  assign \$1732  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
-  assign \$1733  = \sel_l11_s0$750 [13] & \$1732 ;
-  assign \$1734  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
-  assign \$1735  = \sel_l11_s0$750 [14] & \$1734 ;
-  assign \$1736  = \sel_l11_s0$757  == 3'h7;
-  assign \$1737  = \sel_l11_s0$750 [7] & \$1736 ;
-  assign \$1738  = \sel_l11_s0$670  == 3'h7;
-  assign \$1739  = \sel_l11_s0$750 [8] & \$1738 ;
-  assign \$1740  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
-  assign \$1741  = \sel_l11_s0$750 [9] & \$1740 ;
-  assign \$1742  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
-  assign \$1743  = \sel_l11_s0$750 [10] & \$1742 ;
-  assign \$1744  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
-  assign \$1745  = \sel_l11_s0$750 [11] & \$1744 ;
-  assign \$1746  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
-  assign \$1747  = \sel_l11_s0$750 [12] & \$1746 ;
-  assign \$1748  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
-  assign \$1749  = \sel_l11_s0$750 [13] & \$1748 ;
-  assign \$1750  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
-  assign \$1751  = \sel_l11_s0$750 [14] & \$1750 ;
-  assign \$1752  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
-  assign \$1753  = \sel_l11_s0$750 [15] & \$1752 ;
-  assign \$1754  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$1754  | o__ready;
-  assign \$1755  = sel_l13_s0 & { \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0] };
-  assign \$1756  = \sel_l13_s0$770  & { \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1] };
-  assign \$1757  = \$1755  | \$1756 ;
-  assign \$1758  = \sel_l13_s0$771  & { \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2] };
-  assign sel_or0_0 = \$1757  | \$1758 ;
-  assign \$1759  = \sel_l13_s0$773  & { \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3] };
-  assign \$1760  = \sel_l13_s0$774  & { \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4] };
-  assign \$1761  = \$1759  | \$1760 ;
-  assign \$1762  = \sel_l13_s0$775  & { \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5] };
-  assign sel_or0_3 = \$1761  | \$1762 ;
-  assign \$1763  = \sel_l13_s0$777  & { \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6] };
-  assign \$1764  = \sel_l13_s0$778  & { \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7] };
-  assign \$1765  = \$1763  | \$1764 ;
-  assign \$1766  = \sel_l13_s0$779  & { \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8] };
-  assign sel_or0_6 = \$1765  | \$1766 ;
-  assign \$1767  = \sel_l13_s0$769 [1] | \sel_l13_s0$769 [3];
-  assign \$1768  = \sel_l13_s0$769 [5] | \sel_l13_s0$769 [7];
-  assign \$1769  = \$1767  | \$1768 ;
-  assign \$1770  = \sel_l13_s0$769 [2] | \sel_l13_s0$769 [3];
-  assign \$1771  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
-  assign \$1772  = \$1770  | \$1771 ;
-  assign \$1773  = \sel_l13_s0$769 [4] | \sel_l13_s0$769 [5];
-  assign \$1774  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
-  assign \$1775  = \$1773  | \$1774 ;
-  assign \$1776  = \sel_l13_s0$770  & { \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0] };
-  assign \$1777  = \sel_l13_s0$771  & { \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1] };
-  assign \$1778  = \$1776  | \$1777 ;
-  assign \$1779  = \sel_l13_s0$773  & { \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2] };
-  assign sel_or1_0 = \$1778  | \$1779 ;
-  assign \$1780  = \sel_l13_s0$774  & { \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3] };
-  assign \$1781  = \sel_l13_s0$775  & { \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4] };
-  assign \$1782  = \$1780  | \$1781 ;
-  assign \$1783  = \sel_l13_s0$777  & { \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5] };
-  assign sel_or1_3 = \$1782  | \$1783 ;
-  assign \$1784  = \sel_l13_s0$778  & { \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6] };
-  assign \$1785  = \sel_l13_s0$779  & { \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7] };
-  assign \$1786  = \$1784  | \$1785 ;
-  assign \$1787  = \sel_l13_s0$785  & { \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8] };
-  assign sel_or1_6 = \$1786  | \$1787 ;
-  assign \$1788  = \sel_l13_s0$782 [0] | \sel_l13_s0$782 [2];
-  assign \$1789  = \sel_l13_s0$782 [4] | \sel_l13_s0$782 [6];
-  assign \$1790  = \$1788  | \$1789 ;
-  assign \$1791  = \$1790  | \sel_l13_s0$782 [8];
-  assign \$1792  = \sel_l13_s0$782 [1] | \sel_l13_s0$782 [2];
-  assign \$1793  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
-  assign \$1794  = \$1792  | \$1793 ;
-  assign \$1795  = \sel_l13_s0$782 [3] | \sel_l13_s0$782 [4];
-  assign \$1796  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
-  assign \$1797  = \$1795  | \$1796 ;
-  assign \$1798  = \sel_l13_s0$782 [7] | \sel_l13_s0$782 [8];
-  assign \$1799  = \sel_l13_s0$771  & { \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0] };
-  assign \$1800  = \sel_l13_s0$773  & { \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1] };
-  assign \$1801  = \$1799  | \$1800 ;
-  assign \$1802  = \sel_l13_s0$774  & { \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2] };
-  assign sel_or2_0 = \$1801  | \$1802 ;
-  assign \$1803  = \sel_l13_s0$775  & { \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3] };
-  assign \$1804  = \sel_l13_s0$777  & { \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4] };
-  assign \$1805  = \$1803  | \$1804 ;
-  assign \$1806  = \sel_l13_s0$778  & { \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5] };
-  assign sel_or2_3 = \$1805  | \$1806 ;
-  assign \$1807  = \sel_l13_s0$779  & { \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6] };
-  assign \$1808  = \sel_l13_s0$785  & { \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7] };
-  assign \$1809  = \$1807  | \$1808 ;
-  assign \$1810  = \sel_l13_s0$791  & { \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8] };
-  assign sel_or2_6 = \$1809  | \$1810 ;
-  assign \$1811  = \sel_l13_s0$788 [1] | \sel_l13_s0$788 [3];
-  assign \$1812  = \sel_l13_s0$788 [5] | \sel_l13_s0$788 [7];
-  assign \$1813  = \$1811  | \$1812 ;
-  assign \$1814  = \sel_l13_s0$788 [0] | \sel_l13_s0$788 [1];
-  assign \$1815  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
-  assign \$1816  = \$1814  | \$1815 ;
-  assign \$1817  = \$1816  | \sel_l13_s0$788 [8];
-  assign \$1818  = \sel_l13_s0$788 [2] | \sel_l13_s0$788 [3];
-  assign \$1819  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
-  assign \$1820  = \$1818  | \$1819 ;
-  assign \$1821  = \sel_l13_s0$788 [6] | \sel_l13_s0$788 [7];
-  assign \$1822  = \$1821  | \sel_l13_s0$788 [8];
-  assign \$1823  = \sel_l13_s0$773  & { \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0] };
-  assign \$1824  = \sel_l13_s0$774  & { \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1] };
-  assign \$1825  = \$1823  | \$1824 ;
-  assign \$1826  = \sel_l13_s0$775  & { \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2] };
-  assign sel_or3_0 = \$1825  | \$1826 ;
-  assign \$1827  = \sel_l13_s0$777  & { \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3] };
-  assign \$1828  = \sel_l13_s0$778  & { \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4] };
-  assign \$1829  = \$1827  | \$1828 ;
-  assign \$1830  = \sel_l13_s0$779  & { \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5] };
-  assign sel_or3_3 = \$1829  | \$1830 ;
-  assign \$1831  = \sel_l13_s0$785  & { \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6] };
-  assign \$1832  = \sel_l13_s0$791  & { \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7] };
-  assign \$1833  = \$1831  | \$1832 ;
-  assign \$1834  = \sel_l13_s0$797  & { \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8] };
-  assign sel_or3_6 = \$1833  | \$1834 ;
-  assign \$1835  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [2];
-  assign \$1836  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [6];
-  assign \$1837  = \$1835  | \$1836 ;
-  assign \$1838  = \$1837  | \sel_l13_s0$794 [8];
-  assign \$1839  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [3];
-  assign \$1840  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [7];
-  assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = \$1841  | \sel_l13_s0$794 [8];
-  assign \$1843  = \sel_l13_s0$794 [1] | \sel_l13_s0$794 [2];
-  assign \$1844  = \sel_l13_s0$794 [3] | \sel_l13_s0$794 [4];
-  assign \$1845  = \$1843  | \$1844 ;
-  assign \$1846  = \sel_l13_s0$794 [5] | \sel_l13_s0$794 [6];
-  assign \$1847  = \sel_l13_s0$794 [7] | \sel_l13_s0$794 [8];
-  assign \$1848  = \$1846  | \$1847 ;
-  assign \$1849  = \sel_l13_s0$774  & { \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0] };
-  assign \$1850  = \sel_l13_s0$775  & { \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1] };
-  assign \$1851  = \$1849  | \$1850 ;
-  assign \$1852  = \sel_l13_s0$777  & { \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2] };
-  assign sel_or4_0 = \$1851  | \$1852 ;
-  assign \$1853  = \sel_l13_s0$778  & { \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3] };
-  assign \$1854  = \sel_l13_s0$779  & { \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4] };
-  assign \$1855  = \$1853  | \$1854 ;
-  assign \$1856  = \sel_l13_s0$785  & { \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5] };
-  assign sel_or4_3 = \$1855  | \$1856 ;
-  assign \$1857  = \sel_l13_s0$791  & { \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6] };
-  assign \$1858  = \sel_l13_s0$797  & { \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7] };
-  assign \$1859  = \$1857  | \$1858 ;
-  assign \$1860  = \sel_l13_s0$803  & { \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8] };
-  assign sel_or4_6 = \$1859  | \$1860 ;
-  assign \$1861  = \sel_l13_s0$800 [1] | \sel_l13_s0$800 [3];
-  assign \$1862  = \sel_l13_s0$800 [5] | \sel_l13_s0$800 [7];
-  assign \$1863  = \$1861  | \$1862 ;
-  assign \$1864  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
-  assign \$1865  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
-  assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = \sel_l13_s0$800 [0] | \sel_l13_s0$800 [1];
-  assign \$1868  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
-  assign \$1869  = \$1867  | \$1868 ;
-  assign \$1870  = \$1869  | \sel_l13_s0$800 [8];
-  assign \$1871  = \sel_l13_s0$800 [4] | \sel_l13_s0$800 [5];
-  assign \$1872  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
-  assign \$1873  = \$1871  | \$1872 ;
-  assign \$1874  = \$1873  | \sel_l13_s0$800 [8];
-  assign \$1875  = \sel_l13_s0$775  & { \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0] };
-  assign \$1876  = \sel_l13_s0$777  & { \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1] };
-  assign \$1877  = \$1875  | \$1876 ;
-  assign \$1878  = \sel_l13_s0$778  & { \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2] };
-  assign sel_or5_0 = \$1877  | \$1878 ;
-  assign \$1879  = \sel_l13_s0$779  & { \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3] };
-  assign \$1880  = \sel_l13_s0$785  & { \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4] };
-  assign \$1881  = \$1879  | \$1880 ;
-  assign \$1882  = \sel_l13_s0$791  & { \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5] };
-  assign sel_or5_3 = \$1881  | \$1882 ;
-  assign \$1883  = \sel_l13_s0$797  & { \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6] };
-  assign \$1884  = \sel_l13_s0$803  & { \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7] };
-  assign \$1885  = \$1883  | \$1884 ;
-  assign \$1886  = \sel_l13_s0$809  & { \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8] };
-  assign sel_or5_6 = \$1885  | \$1886 ;
-  assign \$1887  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [2];
-  assign \$1888  = \sel_l13_s0$806 [4] | \sel_l13_s0$806 [6];
-  assign \$1889  = \$1887  | \$1888 ;
-  assign \$1890  = \$1889  | \sel_l13_s0$806 [8];
-  assign \$1891  = \sel_l13_s0$806 [1] | \sel_l13_s0$806 [2];
-  assign \$1892  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
-  assign \$1893  = \$1891  | \$1892 ;
-  assign \$1894  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [1];
-  assign \$1895  = \sel_l13_s0$806 [2] | \sel_l13_s0$806 [7];
-  assign \$1896  = \$1894  | \$1895 ;
-  assign \$1897  = \$1896  | \sel_l13_s0$806 [8];
-  assign \$1898  = \sel_l13_s0$806 [3] | \sel_l13_s0$806 [4];
-  assign \$1899  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
-  assign \$1900  = \$1898  | \$1899 ;
-  assign \$1901  = \sel_l13_s0$806 [7] | \sel_l13_s0$806 [8];
-  assign \$1902  = \$1900  | \$1901 ;
-  assign \$1903  = \sel_l13_s0$777  & { \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0] };
-  assign \$1904  = \sel_l13_s0$778  & { \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1] };
-  assign \$1905  = \$1903  | \$1904 ;
-  assign \$1906  = \sel_l13_s0$779  & { \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2] };
-  assign sel_or6_0 = \$1905  | \$1906 ;
-  assign \$1907  = \sel_l13_s0$785  & { \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3] };
-  assign \$1908  = \sel_l13_s0$791  & { \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4] };
-  assign \$1909  = \$1907  | \$1908 ;
-  assign \$1910  = \sel_l13_s0$797  & { \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5] };
-  assign sel_or6_3 = \$1909  | \$1910 ;
-  assign \$1911  = \sel_l13_s0$803  & { \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6] };
-  assign \$1912  = \sel_l13_s0$809  & { \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7] };
-  assign \$1913  = \$1911  | \$1912 ;
-  assign \$1914  = \sel_l13_s0$815  & { \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8] };
-  assign sel_or6_6 = \$1913  | \$1914 ;
-  assign \$1915  = \sel_l13_s0$812 [1] | \sel_l13_s0$812 [3];
-  assign \$1916  = \sel_l13_s0$812 [5] | \sel_l13_s0$812 [7];
-  assign \$1917  = \$1915  | \$1916 ;
-  assign \$1918  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
-  assign \$1919  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
-  assign \$1920  = \$1918  | \$1919 ;
-  assign \$1921  = \$1920  | \sel_l13_s0$812 [8];
-  assign \$1922  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
-  assign \$1923  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
-  assign \$1924  = \$1922  | \$1923 ;
-  assign \$1925  = \$1924  | \sel_l13_s0$812 [8];
-  assign \$1926  = \sel_l13_s0$812 [2] | \sel_l13_s0$812 [3];
-  assign \$1927  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
-  assign \$1928  = \$1926  | \$1927 ;
-  assign \$1929  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
-  assign \$1930  = \$1929  | \sel_l13_s0$812 [8];
-  assign \$1931  = \$1928  | \$1930 ;
-  assign \$1932  = \sel_l13_s0$778  & { \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0] };
-  assign \$1933  = \sel_l13_s0$779  & { \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1] };
-  assign \$1934  = \$1932  | \$1933 ;
-  assign \$1935  = \sel_l13_s0$785  & { \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2] };
-  assign sel_or7_0 = \$1934  | \$1935 ;
-  assign \$1936  = \sel_l13_s0$791  & { \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3] };
-  assign \$1937  = \sel_l13_s0$797  & { \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4] };
-  assign \$1938  = \$1936  | \$1937 ;
-  assign \$1939  = \sel_l13_s0$803  & { \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5] };
-  assign sel_or7_3 = \$1938  | \$1939 ;
-  assign \$1940  = \sel_l13_s0$809  & { \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6] };
-  assign \$1941  = \sel_l13_s0$815  & { \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7] };
-  assign \$1942  = \$1940  | \$1941 ;
-  assign \$1943  = \sel_l13_s0$821  & { \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8] };
-  assign sel_or7_6 = \$1942  | \$1943 ;
-  assign \$1944  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [2];
-  assign \$1945  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [6];
-  assign \$1946  = \$1944  | \$1945 ;
-  assign \$1947  = \$1946  | \sel_l13_s0$818 [8];
-  assign \$1948  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [3];
-  assign \$1949  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [7];
-  assign \$1950  = \$1948  | \$1949 ;
-  assign \$1951  = \$1950  | \sel_l13_s0$818 [8];
-  assign \$1952  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [5];
-  assign \$1953  = \sel_l13_s0$818 [6] | \sel_l13_s0$818 [7];
-  assign \$1954  = \$1952  | \$1953 ;
-  assign \$1955  = \$1954  | \sel_l13_s0$818 [8];
-  assign \$1956  = \sel_l13_s0$818 [1] | \sel_l13_s0$818 [2];
-  assign \$1957  = \sel_l13_s0$818 [3] | \sel_l13_s0$818 [4];
-  assign \$1958  = \$1956  | \$1957 ;
-  assign \$1959  = \sel_l13_s0$818 [5] | \sel_l13_s0$818 [6];
-  assign \$1960  = \sel_l13_s0$818 [7] | \sel_l13_s0$818 [8];
-  assign \$1961  = \$1959  | \$1960 ;
-  assign \$1962  = \$1958  | \$1961 ;
-  assign \$1963  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$1963  | sel_or0_6;
-  assign \$1964  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$1964  | sel_or1_6;
-  assign \$1965  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$1965  | sel_or2_6;
-  assign \$1966  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$1966  | sel_or3_6;
-  assign \$1967  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$1967  | sel_or4_6;
-  assign \$1968  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$1968  | sel_or5_6;
-  assign \$1969  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$1969  | sel_or6_6;
-  assign \$1970  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$1970  | sel_or7_6;
-  assign \$1971  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$1971  | o__ready;
-  assign \$1972  = sel_l15_s0 - 1'h0;
-  assign \$1973  = \sel_l15_s0$836  - 1'h1;
-  assign \$1974  = \sel_l15_s0$838  - 2'h2;
-  assign \$1975  = \sel_l15_s0$840  - 2'h3;
-  assign \$1976  = \sel_l15_s0$842  - 3'h4;
-  assign \$1977  = \sel_l15_s0$844  - 3'h5;
-  assign \$1978  = \sel_l15_s0$846  - 3'h6;
-  assign \$1979  = \sel_l15_s0$848  - 3'h7;
+  assign \$1515  = \sel_l10_s0$633 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_14_3_s = \$1515  ^ sel_p2_14_2_c;
+  assign \$1516  = \sel_l10_s0$633 [3] & \sel_l10_s0$613 [3];
+  assign \$1517  = \sel_l10_s0$633 [3] & sel_p2_14_2_c;
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = \sel_l10_s0$613 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1518  | \$1519 ;
+  assign sel_p3_8_0_s = \sel_l10_s0$643  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \sel_l10_s0$643  & sel_p2_7_0_s;
+  assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l10_s0$653 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = \sel_l10_s0$653 [0] & sel_p2_7_0_s;
+  assign \$1520  = \sel_l10_s0$653 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1520  ^ sel_p3_9_0_c;
+  assign \$1521  = \sel_l10_s0$653 [1] & sel_p2_7_1_s;
+  assign \$1522  = \sel_l10_s0$653 [1] & sel_p3_9_0_c;
+  assign \$1523  = \$1521  | \$1522 ;
+  assign \$1524  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1523  | \$1524 ;
+  assign \$1525  = \sel_l10_s0$653 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_9_2_s = \$1525  ^ sel_p3_9_1_c;
+  assign \$1526  = \sel_l10_s0$653 [2] & sel_p2_7_2_s;
+  assign \$1527  = \sel_l10_s0$653 [2] & sel_p3_9_1_c;
+  assign \$1528  = \$1526  | \$1527 ;
+  assign \$1529  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1528  | \$1529 ;
+  assign \$1530  = \sel_l10_s0$653 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_9_3_s = \$1530  ^ sel_p3_9_2_c;
+  assign \$1531  = \sel_l10_s0$653 [3] & sel_p2_7_3_s;
+  assign \$1532  = \sel_l10_s0$653 [3] & sel_p3_9_2_c;
+  assign \$1533  = \$1531  | \$1532 ;
+  assign \$1534  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1533  | \$1534 ;
+  assign sel_p3_10_0_s = \sel_l10_s0$663 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = \sel_l10_s0$663 [0] & sel_p2_7_0_s;
+  assign \$1535  = \sel_l10_s0$663 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1535  ^ sel_p3_10_0_c;
+  assign \$1536  = \sel_l10_s0$663 [1] & sel_p2_7_1_s;
+  assign \$1537  = \sel_l10_s0$663 [1] & sel_p3_10_0_c;
+  assign \$1538  = \$1536  | \$1537 ;
+  assign \$1539  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1538  | \$1539 ;
+  assign \$1540  = \sel_l10_s0$663 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1540  ^ sel_p3_10_1_c;
+  assign \$1541  = \sel_l10_s0$663 [2] & sel_p2_7_2_s;
+  assign \$1542  = \sel_l10_s0$663 [2] & sel_p3_10_1_c;
+  assign \$1543  = \$1541  | \$1542 ;
+  assign \$1544  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1543  | \$1544 ;
+  assign \$1545  = \sel_l10_s0$663 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_10_3_s = \$1545  ^ sel_p3_10_2_c;
+  assign \$1546  = \sel_l10_s0$663 [3] & sel_p2_7_3_s;
+  assign \$1547  = \sel_l10_s0$663 [3] & sel_p3_10_2_c;
+  assign \$1548  = \$1546  | \$1547 ;
+  assign \$1549  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1548  | \$1549 ;
+  assign sel_p3_11_0_s = \sel_l10_s0$613 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = \sel_l10_s0$613 [0] & sel_p2_7_0_s;
+  assign \$1550  = \sel_l10_s0$613 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1550  ^ sel_p3_11_0_c;
+  assign \$1551  = \sel_l10_s0$613 [1] & sel_p2_7_1_s;
+  assign \$1552  = \sel_l10_s0$613 [1] & sel_p3_11_0_c;
+  assign \$1553  = \$1551  | \$1552 ;
+  assign \$1554  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1553  | \$1554 ;
+  assign \$1555  = \sel_l10_s0$613 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1555  ^ sel_p3_11_1_c;
+  assign \$1556  = \sel_l10_s0$613 [2] & sel_p2_7_2_s;
+  assign \$1557  = \sel_l10_s0$613 [2] & sel_p3_11_1_c;
+  assign \$1558  = \$1556  | \$1557 ;
+  assign \$1559  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1558  | \$1559 ;
+  assign \$1560  = \sel_l10_s0$613 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_11_3_s = \$1560  ^ sel_p3_11_2_c;
+  assign \$1561  = \sel_l10_s0$613 [3] & sel_p2_7_3_s;
+  assign \$1562  = \sel_l10_s0$613 [3] & sel_p3_11_2_c;
+  assign \$1563  = \$1561  | \$1562 ;
+  assign \$1564  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1563  | \$1564 ;
+  assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
+  assign \$1565  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1565  ^ sel_p3_12_0_c;
+  assign \$1566  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1567  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1568  = \$1566  | \$1567 ;
+  assign \$1569  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1568  | \$1569 ;
+  assign \$1570  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1570  ^ sel_p3_12_1_c;
+  assign \$1571  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1572  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1573  = \$1571  | \$1572 ;
+  assign \$1574  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1573  | \$1574 ;
+  assign \$1575  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1575  ^ sel_p3_12_2_c;
+  assign \$1576  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1577  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1578  = \$1576  | \$1577 ;
+  assign \$1579  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1578  | \$1579 ;
+  assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
+  assign \$1580  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1580  ^ sel_p3_13_0_c;
+  assign \$1581  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1582  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1583  = \$1581  | \$1582 ;
+  assign \$1584  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1583  | \$1584 ;
+  assign \$1585  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1585  ^ sel_p3_13_1_c;
+  assign \$1586  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1587  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1588  | \$1589 ;
+  assign \$1590  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1590  ^ sel_p3_13_2_c;
+  assign \$1591  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1592  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1593  = \$1591  | \$1592 ;
+  assign \$1594  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1593  | \$1594 ;
+  assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
+  assign \$1595  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1595  ^ sel_p3_14_0_c;
+  assign \$1596  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1597  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1598  = \$1596  | \$1597 ;
+  assign \$1599  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1598  | \$1599 ;
+  assign \$1600  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1600  ^ sel_p3_14_1_c;
+  assign \$1601  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1602  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1603  = \$1601  | \$1602 ;
+  assign \$1604  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1603  | \$1604 ;
+  assign \$1605  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1605  ^ sel_p3_14_2_c;
+  assign \$1606  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1607  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1608  = \$1606  | \$1607 ;
+  assign \$1609  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1608  | \$1609 ;
+  assign \$1610  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$1610  | o__ready;
+  assign \$1611  = ! \sel_l10_s0$720 ;
+  assign \$1612  = \sel_l10_s0$719 [1] & \$1611 ;
+  assign \$1613  = ! \sel_l10_s0$721 ;
+  assign \$1614  = \sel_l10_s0$719 [2] & \$1613 ;
+  assign \$1615  = ! \sel_l10_s0$722 ;
+  assign \$1616  = \sel_l10_s0$719 [3] & \$1615 ;
+  assign \$1617  = ! \sel_l10_s0$578 ;
+  assign \$1618  = \sel_l10_s0$719 [4] & \$1617 ;
+  assign \$1619  = ! { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign \$1620  = \sel_l10_s0$719 [5] & \$1619 ;
+  assign \$1621  = ! { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign \$1622  = \sel_l10_s0$719 [6] & \$1621 ;
+  assign \$1623  = ! { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign \$1624  = \sel_l10_s0$719 [7] & \$1623 ;
+  assign \$1625  = ! { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign \$1626  = \sel_l10_s0$719 [8] & \$1625 ;
+  assign \$1628  = \sel_l10_s0$719 [1] & \$1627 ;
+  assign \$1629  = \sel_l10_s0$721  == 1'h1;
+  assign \$1630  = \sel_l10_s0$719 [2] & \$1629 ;
+  assign \$1631  = \sel_l10_s0$722  == 1'h1;
+  assign \$1632  = \sel_l10_s0$719 [3] & \$1631 ;
+  assign \$1633  = \sel_l10_s0$578  == 1'h1;
+  assign \$1634  = \sel_l10_s0$719 [4] & \$1633 ;
+  assign \$1635  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$1636  = \sel_l10_s0$719 [5] & \$1635 ;
+  assign \$1637  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 1'h1;
+  assign \$1638  = \sel_l10_s0$719 [6] & \$1637 ;
+  assign \$1639  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 1'h1;
+  assign \$1640  = \sel_l10_s0$719 [7] & \$1639 ;
+  assign \$1641  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 1'h1;
+  assign \$1642  = \sel_l10_s0$719 [8] & \$1641 ;
+  assign \$1643  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1644  = \sel_l10_s0$719 [9] & \$1643 ;
+  assign \$1645  = \sel_l10_s0$721  == 2'h2;
+  assign \$1646  = \sel_l10_s0$719 [2] & \$1645 ;
+  assign \$1647  = \sel_l10_s0$722  == 2'h2;
+  assign \$1648  = \sel_l10_s0$719 [3] & \$1647 ;
+  assign \$1649  = \sel_l10_s0$578  == 2'h2;
+  assign \$1650  = \sel_l10_s0$719 [4] & \$1649 ;
+  assign \$1651  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$1652  = \sel_l10_s0$719 [5] & \$1651 ;
+  assign \$1653  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$1654  = \sel_l10_s0$719 [6] & \$1653 ;
+  assign \$1655  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h2;
+  assign \$1656  = \sel_l10_s0$719 [7] & \$1655 ;
+  assign \$1657  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h2;
+  assign \$1658  = \sel_l10_s0$719 [8] & \$1657 ;
+  assign \$1659  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1660  = \sel_l10_s0$719 [9] & \$1659 ;
+  assign \$1661  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1662  = \sel_l10_s0$719 [10] & \$1661 ;
+  assign \$1663  = \sel_l10_s0$722  == 2'h3;
+  assign \$1664  = \sel_l10_s0$719 [3] & \$1663 ;
+  assign \$1665  = \sel_l10_s0$578  == 2'h3;
+  assign \$1666  = \sel_l10_s0$719 [4] & \$1665 ;
+  assign \$1667  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$1668  = \sel_l10_s0$719 [5] & \$1667 ;
+  assign \$1669  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$1670  = \sel_l10_s0$719 [6] & \$1669 ;
+  assign \$1671  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$1672  = \sel_l10_s0$719 [7] & \$1671 ;
+  assign \$1673  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h3;
+  assign \$1674  = \sel_l10_s0$719 [8] & \$1673 ;
+  assign \$1675  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1676  = \sel_l10_s0$719 [9] & \$1675 ;
+  assign \$1677  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1678  = \sel_l10_s0$719 [10] & \$1677 ;
+  assign \$1679  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1680  = \sel_l10_s0$719 [11] & \$1679 ;
+  assign \$1681  = \sel_l10_s0$578  == 3'h4;
+  assign \$1682  = \sel_l10_s0$719 [4] & \$1681 ;
+  assign \$1683  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h4;
+  assign \$1684  = \sel_l10_s0$719 [5] & \$1683 ;
+  assign \$1685  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h4;
+  assign \$1686  = \sel_l10_s0$719 [6] & \$1685 ;
+  assign \$1687  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h4;
+  assign \$1688  = \sel_l10_s0$719 [7] & \$1687 ;
+  assign \$1689  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h4;
+  assign \$1690  = \sel_l10_s0$719 [8] & \$1689 ;
+  assign \$1691  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1692  = \sel_l10_s0$719 [9] & \$1691 ;
+  assign \$1693  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1694  = \sel_l10_s0$719 [10] & \$1693 ;
+  assign \$1695  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1696  = \sel_l10_s0$719 [11] & \$1695 ;
+  assign \$1697  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1698  = \sel_l10_s0$719 [12] & \$1697 ;
+  assign \$1699  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h5;
+  assign \$1700  = \sel_l10_s0$719 [5] & \$1699 ;
+  assign \$1701  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h5;
+  assign \$1702  = \sel_l10_s0$719 [6] & \$1701 ;
+  assign \$1703  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h5;
+  assign \$1704  = \sel_l10_s0$719 [7] & \$1703 ;
+  assign \$1705  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h5;
+  assign \$1706  = \sel_l10_s0$719 [8] & \$1705 ;
+  assign \$1707  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1708  = \sel_l10_s0$719 [9] & \$1707 ;
+  assign \$1709  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1710  = \sel_l10_s0$719 [10] & \$1709 ;
+  assign \$1711  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1712  = \sel_l10_s0$719 [11] & \$1711 ;
+  assign \$1713  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1714  = \sel_l10_s0$719 [12] & \$1713 ;
+  assign \$1715  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1716  = \sel_l10_s0$719 [13] & \$1715 ;
+  assign \$1717  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h6;
+  assign \$1718  = \sel_l10_s0$719 [6] & \$1717 ;
+  assign \$1719  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h6;
+  assign \$1720  = \sel_l10_s0$719 [7] & \$1719 ;
+  assign \$1721  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h6;
+  assign \$1722  = \sel_l10_s0$719 [8] & \$1721 ;
+  assign \$1723  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1724  = \sel_l10_s0$719 [9] & \$1723 ;
+  assign \$1725  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1726  = \sel_l10_s0$719 [10] & \$1725 ;
+  assign \$1727  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1728  = \sel_l10_s0$719 [11] & \$1727 ;
+  assign \$1729  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1730  = \sel_l10_s0$719 [12] & \$1729 ;
+  assign \$1731  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1732  = \sel_l10_s0$719 [13] & \$1731 ;
+  assign \$1733  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1734  = \sel_l10_s0$719 [14] & \$1733 ;
+  assign \$1735  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h7;
+  assign \$1736  = \sel_l10_s0$719 [7] & \$1735 ;
+  assign \$1737  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h7;
+  assign \$1738  = \sel_l10_s0$719 [8] & \$1737 ;
+  assign \$1739  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1740  = \sel_l10_s0$719 [9] & \$1739 ;
+  assign \$1741  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1742  = \sel_l10_s0$719 [10] & \$1741 ;
+  assign \$1743  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1744  = \sel_l10_s0$719 [11] & \$1743 ;
+  assign \$1745  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1746  = \sel_l10_s0$719 [12] & \$1745 ;
+  assign \$1747  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1748  = \sel_l10_s0$719 [13] & \$1747 ;
+  assign \$1749  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1750  = \sel_l10_s0$719 [14] & \$1749 ;
+  assign \$1751  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1752  = \sel_l10_s0$719 [15] & \$1751 ;
+  assign \$1753  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$1753  | o__ready;
+  assign \$1754  = sel_l13_s0 & { \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0] };
+  assign \$1755  = \sel_l13_s0$735  & { \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1] };
+  assign \$1756  = \$1754  | \$1755 ;
+  assign \$1757  = \sel_l13_s0$736  & { \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2] };
+  assign sel_or0_0 = \$1756  | \$1757 ;
+  assign \$1758  = \sel_l13_s0$738  & { \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3] };
+  assign \$1759  = \sel_l13_s0$739  & { \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4] };
+  assign \$1760  = \$1758  | \$1759 ;
+  assign \$1761  = \sel_l13_s0$740  & { \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5] };
+  assign sel_or0_3 = \$1760  | \$1761 ;
+  assign \$1762  = \sel_l13_s0$742  & { \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6] };
+  assign \$1763  = \sel_l13_s0$743  & { \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7] };
+  assign \$1764  = \$1762  | \$1763 ;
+  assign \$1765  = \sel_l13_s0$744  & { \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8] };
+  assign sel_or0_6 = \$1764  | \$1765 ;
+  assign \$1766  = \sel_l13_s0$734 [1] | \sel_l13_s0$734 [3];
+  assign \$1767  = \sel_l13_s0$734 [5] | \sel_l13_s0$734 [7];
+  assign \$1768  = \$1766  | \$1767 ;
+  assign \$1769  = \sel_l13_s0$734 [2] | \sel_l13_s0$734 [3];
+  assign \$1770  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = \sel_l13_s0$734 [4] | \sel_l13_s0$734 [5];
+  assign \$1773  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
+  assign \$1774  = \$1772  | \$1773 ;
+  assign \$1775  = \sel_l13_s0$735  & { \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0] };
+  assign \$1776  = \sel_l13_s0$736  & { \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1] };
+  assign \$1777  = \$1775  | \$1776 ;
+  assign \$1778  = \sel_l13_s0$738  & { \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2] };
+  assign sel_or1_0 = \$1777  | \$1778 ;
+  assign \$1779  = \sel_l13_s0$739  & { \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3] };
+  assign \$1780  = \sel_l13_s0$740  & { \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4] };
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = \sel_l13_s0$742  & { \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5] };
+  assign sel_or1_3 = \$1781  | \$1782 ;
+  assign \$1783  = \sel_l13_s0$743  & { \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6] };
+  assign \$1784  = \sel_l13_s0$744  & { \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7] };
+  assign \$1785  = \$1783  | \$1784 ;
+  assign \$1786  = \sel_l13_s0$750  & { \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8] };
+  assign sel_or1_6 = \$1785  | \$1786 ;
+  assign \$1787  = \sel_l13_s0$747 [0] | \sel_l13_s0$747 [2];
+  assign \$1788  = \sel_l13_s0$747 [4] | \sel_l13_s0$747 [6];
+  assign \$1789  = \$1787  | \$1788 ;
+  assign \$1790  = \$1789  | \sel_l13_s0$747 [8];
+  assign \$1791  = \sel_l13_s0$747 [1] | \sel_l13_s0$747 [2];
+  assign \$1792  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1793  = \$1791  | \$1792 ;
+  assign \$1794  = \sel_l13_s0$747 [3] | \sel_l13_s0$747 [4];
+  assign \$1795  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1796  = \$1794  | \$1795 ;
+  assign \$1797  = \sel_l13_s0$747 [7] | \sel_l13_s0$747 [8];
+  assign \$1798  = \sel_l13_s0$736  & { \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0] };
+  assign \$1799  = \sel_l13_s0$738  & { \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1] };
+  assign \$1800  = \$1798  | \$1799 ;
+  assign \$1801  = \sel_l13_s0$739  & { \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2] };
+  assign sel_or2_0 = \$1800  | \$1801 ;
+  assign \$1802  = \sel_l13_s0$740  & { \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3] };
+  assign \$1803  = \sel_l13_s0$742  & { \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4] };
+  assign \$1804  = \$1802  | \$1803 ;
+  assign \$1805  = \sel_l13_s0$743  & { \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5] };
+  assign sel_or2_3 = \$1804  | \$1805 ;
+  assign \$1806  = \sel_l13_s0$744  & { \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6] };
+  assign \$1807  = \sel_l13_s0$750  & { \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7] };
+  assign \$1808  = \$1806  | \$1807 ;
+  assign \$1809  = \sel_l13_s0$756  & { \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8] };
+  assign sel_or2_6 = \$1808  | \$1809 ;
+  assign \$1810  = \sel_l13_s0$753 [1] | \sel_l13_s0$753 [3];
+  assign \$1811  = \sel_l13_s0$753 [5] | \sel_l13_s0$753 [7];
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = \sel_l13_s0$753 [0] | \sel_l13_s0$753 [1];
+  assign \$1814  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1815  = \$1813  | \$1814 ;
+  assign \$1816  = \$1815  | \sel_l13_s0$753 [8];
+  assign \$1817  = \sel_l13_s0$753 [2] | \sel_l13_s0$753 [3];
+  assign \$1818  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1819  = \$1817  | \$1818 ;
+  assign \$1820  = \sel_l13_s0$753 [6] | \sel_l13_s0$753 [7];
+  assign \$1821  = \$1820  | \sel_l13_s0$753 [8];
+  assign \$1822  = \sel_l13_s0$738  & { \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0] };
+  assign \$1823  = \sel_l13_s0$739  & { \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1] };
+  assign \$1824  = \$1822  | \$1823 ;
+  assign \$1825  = \sel_l13_s0$740  & { \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2] };
+  assign sel_or3_0 = \$1824  | \$1825 ;
+  assign \$1826  = \sel_l13_s0$742  & { \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3] };
+  assign \$1827  = \sel_l13_s0$743  & { \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4] };
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = \sel_l13_s0$744  & { \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5] };
+  assign sel_or3_3 = \$1828  | \$1829 ;
+  assign \$1830  = \sel_l13_s0$750  & { \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6] };
+  assign \$1831  = \sel_l13_s0$756  & { \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7] };
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = \sel_l13_s0$762  & { \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8] };
+  assign sel_or3_6 = \$1832  | \$1833 ;
+  assign \$1834  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [2];
+  assign \$1835  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [6];
+  assign \$1836  = \$1834  | \$1835 ;
+  assign \$1837  = \$1836  | \sel_l13_s0$759 [8];
+  assign \$1838  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [3];
+  assign \$1839  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [7];
+  assign \$1840  = \$1838  | \$1839 ;
+  assign \$1841  = \$1840  | \sel_l13_s0$759 [8];
+  assign \$1842  = \sel_l13_s0$759 [1] | \sel_l13_s0$759 [2];
+  assign \$1843  = \sel_l13_s0$759 [3] | \sel_l13_s0$759 [4];
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = \sel_l13_s0$759 [5] | \sel_l13_s0$759 [6];
+  assign \$1846  = \sel_l13_s0$759 [7] | \sel_l13_s0$759 [8];
+  assign \$1847  = \$1845  | \$1846 ;
+  assign \$1848  = \sel_l13_s0$739  & { \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0] };
+  assign \$1849  = \sel_l13_s0$740  & { \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1] };
+  assign \$1850  = \$1848  | \$1849 ;
+  assign \$1851  = \sel_l13_s0$742  & { \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2] };
+  assign sel_or4_0 = \$1850  | \$1851 ;
+  assign \$1852  = \sel_l13_s0$743  & { \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3] };
+  assign \$1853  = \sel_l13_s0$744  & { \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4] };
+  assign \$1854  = \$1852  | \$1853 ;
+  assign \$1855  = \sel_l13_s0$750  & { \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5] };
+  assign sel_or4_3 = \$1854  | \$1855 ;
+  assign \$1856  = \sel_l13_s0$756  & { \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6] };
+  assign \$1857  = \sel_l13_s0$762  & { \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7] };
+  assign \$1858  = \$1856  | \$1857 ;
+  assign \$1859  = \sel_l13_s0$768  & { \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8] };
+  assign sel_or4_6 = \$1858  | \$1859 ;
+  assign \$1860  = \sel_l13_s0$765 [1] | \sel_l13_s0$765 [3];
+  assign \$1861  = \sel_l13_s0$765 [5] | \sel_l13_s0$765 [7];
+  assign \$1862  = \$1860  | \$1861 ;
+  assign \$1863  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1864  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1865  = \$1863  | \$1864 ;
+  assign \$1866  = \sel_l13_s0$765 [0] | \sel_l13_s0$765 [1];
+  assign \$1867  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \$1868  | \sel_l13_s0$765 [8];
+  assign \$1870  = \sel_l13_s0$765 [4] | \sel_l13_s0$765 [5];
+  assign \$1871  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1872  = \$1870  | \$1871 ;
+  assign \$1873  = \$1872  | \sel_l13_s0$765 [8];
+  assign \$1874  = \sel_l13_s0$740  & { \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0] };
+  assign \$1875  = \sel_l13_s0$742  & { \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1] };
+  assign \$1876  = \$1874  | \$1875 ;
+  assign \$1877  = \sel_l13_s0$743  & { \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2] };
+  assign sel_or5_0 = \$1876  | \$1877 ;
+  assign \$1878  = \sel_l13_s0$744  & { \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3] };
+  assign \$1879  = \sel_l13_s0$750  & { \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4] };
+  assign \$1880  = \$1878  | \$1879 ;
+  assign \$1881  = \sel_l13_s0$756  & { \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5] };
+  assign sel_or5_3 = \$1880  | \$1881 ;
+  assign \$1882  = \sel_l13_s0$762  & { \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6] };
+  assign \$1883  = \sel_l13_s0$768  & { \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7] };
+  assign \$1884  = \$1882  | \$1883 ;
+  assign \$1885  = \sel_l13_s0$774  & { \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8] };
+  assign sel_or5_6 = \$1884  | \$1885 ;
+  assign \$1886  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [2];
+  assign \$1887  = \sel_l13_s0$771 [4] | \sel_l13_s0$771 [6];
+  assign \$1888  = \$1886  | \$1887 ;
+  assign \$1889  = \$1888  | \sel_l13_s0$771 [8];
+  assign \$1890  = \sel_l13_s0$771 [1] | \sel_l13_s0$771 [2];
+  assign \$1891  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1892  = \$1890  | \$1891 ;
+  assign \$1893  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [1];
+  assign \$1894  = \sel_l13_s0$771 [2] | \sel_l13_s0$771 [7];
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = \$1895  | \sel_l13_s0$771 [8];
+  assign \$1897  = \sel_l13_s0$771 [3] | \sel_l13_s0$771 [4];
+  assign \$1898  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1899  = \$1897  | \$1898 ;
+  assign \$1900  = \sel_l13_s0$771 [7] | \sel_l13_s0$771 [8];
+  assign \$1901  = \$1899  | \$1900 ;
+  assign \$1902  = \sel_l13_s0$742  & { \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0] };
+  assign \$1903  = \sel_l13_s0$743  & { \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1] };
+  assign \$1904  = \$1902  | \$1903 ;
+  assign \$1905  = \sel_l13_s0$744  & { \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2] };
+  assign sel_or6_0 = \$1904  | \$1905 ;
+  assign \$1906  = \sel_l13_s0$750  & { \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3] };
+  assign \$1907  = \sel_l13_s0$756  & { \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4] };
+  assign \$1908  = \$1906  | \$1907 ;
+  assign \$1909  = \sel_l13_s0$762  & { \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5] };
+  assign sel_or6_3 = \$1908  | \$1909 ;
+  assign \$1910  = \sel_l13_s0$768  & { \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6] };
+  assign \$1911  = \sel_l13_s0$774  & { \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7] };
+  assign \$1912  = \$1910  | \$1911 ;
+  assign \$1913  = \sel_l13_s0$780  & { \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8] };
+  assign sel_or6_6 = \$1912  | \$1913 ;
+  assign \$1914  = \sel_l13_s0$777 [1] | \sel_l13_s0$777 [3];
+  assign \$1915  = \sel_l13_s0$777 [5] | \sel_l13_s0$777 [7];
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1918  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
+  assign \$1919  = \$1917  | \$1918 ;
+  assign \$1920  = \$1919  | \sel_l13_s0$777 [8];
+  assign \$1921  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1922  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1923  = \$1921  | \$1922 ;
+  assign \$1924  = \$1923  | \sel_l13_s0$777 [8];
+  assign \$1925  = \sel_l13_s0$777 [2] | \sel_l13_s0$777 [3];
+  assign \$1926  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
+  assign \$1927  = \$1925  | \$1926 ;
+  assign \$1928  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1929  = \$1928  | \sel_l13_s0$777 [8];
+  assign \$1930  = \$1927  | \$1929 ;
+  assign \$1931  = \sel_l13_s0$743  & { \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0] };
+  assign \$1932  = \sel_l13_s0$744  & { \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1] };
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = \sel_l13_s0$750  & { \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2] };
+  assign sel_or7_0 = \$1933  | \$1934 ;
+  assign \$1935  = \sel_l13_s0$756  & { \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3] };
+  assign \$1936  = \sel_l13_s0$762  & { \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4] };
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \sel_l13_s0$768  & { \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5] };
+  assign sel_or7_3 = \$1937  | \$1938 ;
+  assign \$1939  = \sel_l13_s0$774  & { \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6] };
+  assign \$1940  = \sel_l13_s0$780  & { \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7] };
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = \sel_l13_s0$786  & { \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8] };
+  assign sel_or7_6 = \$1941  | \$1942 ;
+  assign \$1943  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [2];
+  assign \$1944  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [6];
+  assign \$1945  = \$1943  | \$1944 ;
+  assign \$1946  = \$1945  | \sel_l13_s0$783 [8];
+  assign \$1947  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [3];
+  assign \$1948  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [7];
+  assign \$1949  = \$1947  | \$1948 ;
+  assign \$1950  = \$1949  | \sel_l13_s0$783 [8];
+  assign \$1951  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [5];
+  assign \$1952  = \sel_l13_s0$783 [6] | \sel_l13_s0$783 [7];
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \$1953  | \sel_l13_s0$783 [8];
+  assign \$1955  = \sel_l13_s0$783 [1] | \sel_l13_s0$783 [2];
+  assign \$1956  = \sel_l13_s0$783 [3] | \sel_l13_s0$783 [4];
+  assign \$1957  = \$1955  | \$1956 ;
+  assign \$1958  = \sel_l13_s0$783 [5] | \sel_l13_s0$783 [6];
+  assign \$1959  = \sel_l13_s0$783 [7] | \sel_l13_s0$783 [8];
+  assign \$1960  = \$1958  | \$1959 ;
+  assign \$1961  = \$1957  | \$1960 ;
+  assign \$1962  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1962  | sel_or0_6;
+  assign \$1963  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1963  | sel_or1_6;
+  assign \$1964  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1964  | sel_or2_6;
+  assign \$1965  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1965  | sel_or3_6;
+  assign \$1966  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1966  | sel_or4_6;
+  assign \$1967  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1967  | sel_or5_6;
+  assign \$1968  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1968  | sel_or6_6;
+  assign \$1969  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1969  | sel_or7_6;
+  assign \$1970  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$1970  | o__ready;
+  assign \$1971  = sel_l15_s0 - 1'h0;
+  assign \$1972  = \sel_l15_s0$801  - 1'h1;
+  assign \$1973  = \sel_l15_s0$803  - 2'h2;
+  assign \$1974  = \sel_l15_s0$805  - 2'h3;
+  assign \$1975  = \sel_l15_s0$807  - 3'h4;
+  assign \$1976  = \sel_l15_s0$809  - 3'h5;
+  assign \$1977  = \sel_l15_s0$811  - 3'h6;
+  assign \$1978  = \sel_l15_s0$813  - 3'h7;
+  assign \$1979  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$1979  | o__ready;
   assign \$1980  = ~ stall_adv8_valid;
   assign stall_adv8 = \$1980  | o__ready;
-  assign \$1981  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$1981  | o__ready;
-  assign \$1982  = i__payload[161] & load_busy;
-  assign \$1983  = ~ \$1982 ;
-  assign i__ready = advance & \$1983 ;
+  assign \$1981  = i__payload[161] & load_busy;
+  assign \$1982  = ~ \$1981 ;
+  assign i__ready = advance & \$1982 ;
+  assign \$1983  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$1983  | o__ready;
   assign \$1984  = ~ stall_adv10_valid;
   assign stall_adv10 = \$1984  | o__ready;
   assign \$1985  = ~ stall_adv11_valid;
@@ -6413,16 +6345,16 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv23 = \$1997  | o__ready;
   assign \$1998  = ~ stall_adv24_valid;
   assign stall_adv24 = \$1998  | o__ready;
-  assign \$1999  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$1999  | o__ready;
-  assign \$2000  = i__payload[165:162] - 1'h0;
-  assign \$2001  = i__payload[165:162] - 1'h1;
-  assign \$2002  = i__payload[165:162] - 2'h2;
-  assign \$2003  = i__payload[165:162] - 2'h3;
-  assign \$2004  = i__payload[165:162] - 3'h4;
-  assign \$2005  = i__payload[165:162] - 3'h5;
-  assign \$2006  = i__payload[165:162] - 3'h6;
-  assign \$2007  = i__payload[165:162] - 3'h7;
+  assign \$1999  = i__payload[165:162] - 1'h0;
+  assign \$2000  = i__payload[165:162] - 1'h1;
+  assign \$2001  = i__payload[165:162] - 2'h2;
+  assign \$2002  = i__payload[165:162] - 2'h3;
+  assign \$2003  = i__payload[165:162] - 3'h4;
+  assign \$2004  = i__payload[165:162] - 3'h5;
+  assign \$2005  = i__payload[165:162] - 3'h6;
+  assign \$2006  = i__payload[165:162] - 3'h7;
+  assign \$2007  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2007  | o__ready;
   assign \$2008  = ~ stall_adv26_valid;
   assign stall_adv26 = \$2008  | o__ready;
   assign \$2009  = ~ stall_adv27_valid;
@@ -6435,16 +6367,6 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv30 = \$2012  | o__ready;
   assign \$2013  = ~ stall_adv31_valid;
   assign stall_adv31 = \$2013  | o__ready;
-  assign \$2014  = ~ stall_adv32_valid;
-  assign stall_adv32 = \$2014  | o__ready;
-  assign \$2015  = ~ stall_adv33_valid;
-  assign stall_adv33 = \$2015  | o__ready;
-  assign \$2016  = ~ stall_adv34_valid;
-  assign stall_adv34 = \$2016  | o__ready;
-  assign \$2017  = ~ stall_adv35_valid;
-  assign stall_adv35 = \$2017  | o__ready;
-  assign \$2018  = ~ stall_adv36_valid;
-  assign stall_adv36 = \$2018  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -6461,22 +6383,32 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
+  assign \$2014  = ~ stall_adv32_valid;
+  assign stall_adv32 = \$2014  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$925 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$927 ) + $signed(\mac_add0_s0$928 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$930 ) + $signed(\mac_add0_s0$931 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$933 ) + $signed(\mac_add0_s0$934 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$936 ) + $signed(\mac_add0_s0$937 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$939 ) + $signed(\mac_add0_s0$940 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$942 ) + $signed(\mac_add0_s0$943 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$945 ) + $signed(\mac_add0_s0$946 );
+  assign \$2015  = ~ stall_adv33_valid;
+  assign stall_adv33 = \$2015  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$951 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$953 ) + $signed(\mac_add1_s0$954 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$956 ) + $signed(\mac_add1_s0$957 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$959 ) + $signed(\mac_add1_s0$960 );
+  assign \$2016  = ~ stall_adv34_valid;
+  assign stall_adv34 = \$2016  | o__ready;
+  assign \$2017  = ~ stall_adv35_valid;
+  assign stall_adv35 = \$2017  | o__ready;
+  assign \$2018  = ~ stall_adv36_valid;
+  assign stall_adv36 = \$2018  | o__ready;
   assign \$2019  = ~ stall_adv37_valid;
   assign stall_adv37 = \$2019  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$968 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$970 ) + $signed(\mac_add0_s0$971 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$973 ) + $signed(\mac_add0_s0$974 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$976 ) + $signed(\mac_add0_s0$977 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$979 ) + $signed(\mac_add0_s0$980 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$982 ) + $signed(\mac_add0_s0$983 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$985 ) + $signed(\mac_add0_s0$986 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$988 ) + $signed(\mac_add0_s0$989 );
   assign \$2020  = ~ stall_adv38_valid;
   assign stall_adv38 = \$2020  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$994 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$996 ) + $signed(\mac_add1_s0$997 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$999 ) + $signed(\mac_add1_s0$1000 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1002 ) + $signed(\mac_add1_s0$1003 );
   assign \$2021  = ~ stall_adv39_valid;
   assign stall_adv39 = \$2021  | o__ready;
   assign \$2022  = ~ stall_adv40_valid;
@@ -6485,998 +6417,902 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign stall_adv41 = \$2023  | o__ready;
   assign \$2024  = ~ stall_adv42_valid;
   assign stall_adv42 = \$2024  | o__ready;
-  assign \$2025  = ~ stall_adv43_valid;
-  assign stall_adv43 = \$2025  | o__ready;
-  assign \$2026  = ~ stall_adv44_valid;
-  assign stall_adv44 = \$2026  | o__ready;
-  assign \$2027  = ~ stall_adv45_valid;
-  assign stall_adv45 = \$2027  | o__ready;
-  assign \$2028  = ~ stall_adv46_valid;
-  assign stall_adv46 = \$2028  | o__ready;
-  assign \$2029  = ~ stall_adv47_valid;
-  assign stall_adv47 = \$2029  | o__ready;
-  assign \$2030  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2031  = $signed(mac_acc1) + $signed(\mac_add2_s0$1027 );
-  assign \$2032  = $signed(mac_acc2) + $signed(\mac_add2_s0$1030 );
-  assign \$2033  = $signed(mac_acc3) + $signed(\mac_add2_s0$1033 );
-  assign \$2034  = wr__addr + 1'h1;
-  assign \$2035  = rd__addr + 1'h1;
-  assign \$2036  = ~ i__payload[161];
-  assign \$2037  = i__valid & \$2036 ;
-  assign \$2038  = advance & sel_valid_s6;
-  assign \$2039  = mac_group == 6'h3f;
-  assign \$2040  = \sel_l15_s0$1055  | \$2039 ;
-  assign \$2041  = mac_group + 1'h1;
-  assign \$2042  = sel_valid_s0 | sel_valid_s1;
-  assign \$2043  = sel_valid_s2 | sel_valid_s3;
-  assign \$2044  = \$2042  | \$2043 ;
-  assign \$2045  = sel_valid_s4 | sel_valid_s5;
-  assign \$2046  = sel_valid_s6 | mac_raddr_valid_s0;
-  assign \$2047  = \$2045  | \$2046 ;
-  assign \$2048  = \$2044  | \$2047 ;
-  assign \$2049  = ~ i__payload[161];
-  assign \$2050  = i__valid & \$2049 ;
-  assign \$2051  = \$2048  | \$2050 ;
-  assign \$2052  = i__valid & i__payload[161];
-  assign \$2053  = ~ load_busy;
-  assign \$2054  = \$2052  & \$2053 ;
-  assign \$2055  = i__payload[171:166] < 7'h40;
+  assign \$2025  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2026  = $signed(mac_acc1) + $signed(\mac_add2_s0$984 );
+  assign \$2027  = $signed(mac_acc2) + $signed(\mac_add2_s0$987 );
+  assign \$2028  = $signed(mac_acc3) + $signed(\mac_add2_s0$990 );
+  assign \$2029  = wr__addr + 1'h1;
+  assign \$2030  = rd__addr + 1'h1;
+  assign \$2031  = ~ i__payload[161];
+  assign \$2032  = i__valid & \$2031 ;
+  assign \$2033  = advance & sel_valid_s5;
+  assign \$2034  = mac_group == 6'h3f;
+  assign \$2035  = \sel_l15_s0$1011  | \$2034 ;
+  assign \$2036  = mac_group + 1'h1;
+  assign \$2037  = sel_valid_s0 | sel_valid_s1;
+  assign \$2038  = sel_valid_s2 | sel_valid_s3;
+  assign \$2039  = \$2037  | \$2038 ;
+  assign \$2040  = sel_valid_s4 | sel_valid_s5;
+  assign \$2041  = ~ i__payload[161];
+  assign \$2042  = i__valid & \$2041 ;
+  assign \$2043  = mac_raddr_valid_s0 | \$2042 ;
+  assign \$2044  = \$2040  | \$2043 ;
+  assign \$2045  = \$2039  | \$2044 ;
+  assign \$2046  = i__valid & i__payload[161];
+  assign \$2047  = ~ load_busy;
+  assign \$2048  = \$2046  & \$2047 ;
+  assign \$2049  = i__payload[171:166] < 7'h40;
+  assign \$2050  = \$2048  & \$2049 ;
+  assign \$2051  = i__payload[165:162] <= 4'h8;
+  assign \$2053  = \$2050  & \$2052 ;
+  assign \$2054  = i__valid & i__payload[161];
+  assign \$2055  = ~ load_busy;
   assign \$2056  = \$2054  & \$2055 ;
-  assign \$2057  = i__payload[165:162] <= 4'h8;
-  assign \$2059  = \$2056  & \$2058 ;
-  assign \$2060  = i__valid & i__payload[161];
-  assign \$2061  = ~ load_busy;
+  assign \$2057  = i__payload[171:166] < 7'h40;
+  assign \$2058  = \$2056  & \$2057 ;
+  assign \$2059  = i__payload[165:162] >= 1'h1;
+  assign \$2061  = i__payload[165:162] <= 4'h9;
   assign \$2062  = \$2060  & \$2061 ;
-  assign \$2063  = i__payload[171:166] < 7'h40;
-  assign \$2064  = \$2062  & \$2063 ;
-  assign \$2065  = i__payload[165:162] >= 1'h1;
-  assign \$2067  = i__payload[165:162] <= 4'h9;
+  assign \$2063  = \$2058  & \$2062 ;
+  assign \$2064  = i__valid & i__payload[161];
+  assign \$2065  = ~ load_busy;
+  assign \$2066  = \$2064  & \$2065 ;
+  assign \$2067  = i__payload[171:166] < 7'h40;
   assign \$2068  = \$2066  & \$2067 ;
-  assign \$2069  = \$2064  & \$2068 ;
-  assign \$2070  = i__valid & i__payload[161];
-  assign \$2071  = ~ load_busy;
+  assign \$2069  = i__payload[165:162] >= 2'h2;
+  assign \$2071  = i__payload[165:162] <= 4'ha;
   assign \$2072  = \$2070  & \$2071 ;
-  assign \$2073  = i__payload[171:166] < 7'h40;
-  assign \$2074  = \$2072  & \$2073 ;
-  assign \$2075  = i__payload[165:162] >= 2'h2;
-  assign \$2077  = i__payload[165:162] <= 4'ha;
+  assign \$2073  = \$2068  & \$2072 ;
+  assign \$2074  = i__valid & i__payload[161];
+  assign \$2075  = ~ load_busy;
+  assign \$2076  = \$2074  & \$2075 ;
+  assign \$2077  = i__payload[171:166] < 7'h40;
   assign \$2078  = \$2076  & \$2077 ;
-  assign \$2079  = \$2074  & \$2078 ;
-  assign \$2080  = i__valid & i__payload[161];
-  assign \$2081  = ~ load_busy;
+  assign \$2079  = i__payload[165:162] >= 2'h3;
+  assign \$2081  = i__payload[165:162] <= 4'hb;
   assign \$2082  = \$2080  & \$2081 ;
-  assign \$2083  = i__payload[171:166] < 7'h40;
-  assign \$2084  = \$2082  & \$2083 ;
-  assign \$2085  = i__payload[165:162] >= 2'h3;
-  assign \$2087  = i__payload[165:162] <= 4'hb;
+  assign \$2083  = \$2078  & \$2082 ;
+  assign \$2084  = i__valid & i__payload[161];
+  assign \$2085  = ~ load_busy;
+  assign \$2086  = \$2084  & \$2085 ;
+  assign \$2087  = i__payload[171:166] < 7'h40;
   assign \$2088  = \$2086  & \$2087 ;
-  assign \$2089  = \$2084  & \$2088 ;
-  assign \$2090  = i__valid & i__payload[161];
-  assign \$2091  = ~ load_busy;
+  assign \$2089  = i__payload[165:162] >= 3'h4;
+  assign \$2091  = i__payload[165:162] <= 4'hc;
   assign \$2092  = \$2090  & \$2091 ;
-  assign \$2093  = i__payload[171:166] < 7'h40;
-  assign \$2094  = \$2092  & \$2093 ;
-  assign \$2095  = i__payload[165:162] >= 3'h4;
-  assign \$2097  = i__payload[165:162] <= 4'hc;
+  assign \$2093  = \$2088  & \$2092 ;
+  assign \$2094  = i__valid & i__payload[161];
+  assign \$2095  = ~ load_busy;
+  assign \$2096  = \$2094  & \$2095 ;
+  assign \$2097  = i__payload[171:166] < 7'h40;
   assign \$2098  = \$2096  & \$2097 ;
-  assign \$2099  = \$2094  & \$2098 ;
-  assign \$2100  = i__valid & i__payload[161];
-  assign \$2101  = ~ load_busy;
+  assign \$2099  = i__payload[165:162] >= 3'h5;
+  assign \$2101  = i__payload[165:162] <= 4'hd;
   assign \$2102  = \$2100  & \$2101 ;
-  assign \$2103  = i__payload[171:166] < 7'h40;
-  assign \$2104  = \$2102  & \$2103 ;
-  assign \$2105  = i__payload[165:162] >= 3'h5;
-  assign \$2107  = i__payload[165:162] <= 4'hd;
+  assign \$2103  = \$2098  & \$2102 ;
+  assign \$2104  = i__valid & i__payload[161];
+  assign \$2105  = ~ load_busy;
+  assign \$2106  = \$2104  & \$2105 ;
+  assign \$2107  = i__payload[171:166] < 7'h40;
   assign \$2108  = \$2106  & \$2107 ;
-  assign \$2109  = \$2104  & \$2108 ;
-  assign \$2110  = i__valid & i__payload[161];
-  assign \$2111  = ~ load_busy;
+  assign \$2109  = i__payload[165:162] >= 3'h6;
+  assign \$2111  = i__payload[165:162] <= 4'he;
   assign \$2112  = \$2110  & \$2111 ;
-  assign \$2113  = i__payload[171:166] < 7'h40;
-  assign \$2114  = \$2112  & \$2113 ;
-  assign \$2115  = i__payload[165:162] >= 3'h6;
-  assign \$2117  = i__payload[165:162] <= 4'he;
+  assign \$2113  = \$2108  & \$2112 ;
+  assign \$2114  = i__valid & i__payload[161];
+  assign \$2115  = ~ load_busy;
+  assign \$2116  = \$2114  & \$2115 ;
+  assign \$2117  = i__payload[171:166] < 7'h40;
   assign \$2118  = \$2116  & \$2117 ;
-  assign \$2119  = \$2114  & \$2118 ;
-  assign \$2120  = i__valid & i__payload[161];
-  assign \$2121  = ~ load_busy;
-  assign \$2122  = \$2120  & \$2121 ;
-  assign \$2123  = i__payload[171:166] < 7'h40;
-  assign \$2124  = \$2122  & \$2123 ;
-  assign \$2125  = i__payload[165:162] >= 3'h7;
-  assign \$2127  = \$2124  & \$2126 ;
-  assign \$2128  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2129  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2130  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2131  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2132  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2133  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2134  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2135  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2136  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2137  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2138  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2139  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2140  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2141  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2142  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2143  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2144  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2145  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2146  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2147  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2148  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2149  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2150  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2151  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2152  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2153  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2154  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2155  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2156  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2157  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2158  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2159  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2160  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2161  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2162  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2163  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2164  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2165  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2166  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2167  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2168  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2169  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2170  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2171  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2172  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2173  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2174  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2175  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2176  = mac_add2_valid_s0 & \mac_add2_s0$1177 ;
-  assign \$2177  = stall_adv40 & mac_add2_valid_s0;
-  assign \$2178  = \mac_add2_s0$1177  ? 32'd0 : \$2030 [31:0];
-  assign \$2179  = stall_adv42 & mac_add2_valid_s0;
-  assign \$2180  = \mac_add2_s0$1177  ? 32'd0 : \$2031 [31:0];
-  assign \$2181  = stall_adv44 & mac_add2_valid_s0;
-  assign \$2182  = \mac_add2_s0$1177  ? 32'd0 : \$2032 [31:0];
-  assign \$2183  = stall_adv46 & mac_add2_valid_s0;
-  assign \$2184  = \mac_add2_s0$1177  ? 32'd0 : \$2033 [31:0];
+  assign \$2119  = i__payload[165:162] >= 3'h7;
+  assign \$2121  = \$2118  & \$2120 ;
+  assign \$2122  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2123  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2124  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2125  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2126  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2127  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2128  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2129  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2130  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2131  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2132  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2133  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2134  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2135  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2136  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2137  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2138  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2139  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2140  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2141  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2142  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2143  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2144  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2145  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2146  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2147  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2148  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2149  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2150  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2151  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2152  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2153  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2154  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2155  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2156  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2157  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2158  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2159  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2160  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2161  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2162  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2163  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2164  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2165  = mac_add2_valid_s0 & \mac_add2_s0$1132 ;
+  assign \$2166  = stall_adv35 & mac_add2_valid_s0;
+  assign \$2167  = \mac_add2_s0$1132  ? 32'd0 : \$2025 [31:0];
+  assign \$2168  = stall_adv37 & mac_add2_valid_s0;
+  assign \$2169  = \mac_add2_s0$1132  ? 32'd0 : \$2026 [31:0];
+  assign \$2170  = stall_adv39 & mac_add2_valid_s0;
+  assign \$2171  = \mac_add2_s0$1132  ? 32'd0 : \$2027 [31:0];
+  assign \$2172  = stall_adv41 & mac_add2_valid_s0;
+  assign \$2173  = \mac_add2_s0$1132  ? 32'd0 : \$2028 [31:0];
   always @(posedge clk)
-    sel_l1_s0 <= \$2185 ;
+    sel_l1_s0 <= \$2174 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2186 ;
+    \sel_l1_s0$29  <= \$2175 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2187 ;
+    \sel_l1_s0$30  <= \$2176 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2188 ;
+    \sel_l1_s0$31  <= \$2177 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2189 ;
+    \sel_l1_s0$32  <= \$2178 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2190 ;
+    \sel_l1_s0$33  <= \$2179 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2191 ;
+    \sel_l1_s0$34  <= \$2180 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2192 ;
+    \sel_l1_s0$35  <= \$2181 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2193 ;
+    \sel_l1_s0$36  <= \$2182 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2194 ;
+    \sel_l1_s0$37  <= \$2183 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2195 ;
+    \sel_l1_s0$38  <= \$2184 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2196 ;
+    \sel_l1_s0$39  <= \$2185 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2197 ;
+    \sel_l1_s0$40  <= \$2186 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2198 ;
+    \sel_l1_s0$41  <= \$2187 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2199 ;
+    \sel_l1_s0$42  <= \$2188 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2200 ;
+    \sel_l1_s0$43  <= \$2189 ;
   always @(posedge clk)
-    \sel_l1_s0$1039  <= \$2201 ;
+    \sel_l1_s0$996  <= \$2190 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2202 ;
+    sel_l2_s0 <= \$2191 ;
   always @(posedge clk)
-    \sel_l2_s0$1040  <= \$2203 ;
+    \sel_l2_s0$997  <= \$2192 ;
   always @(posedge clk)
-    sel_l4_s0 <= \$2204 ;
+    \sel_l5_s0$482  <= \$2193 ;
   always @(posedge clk)
-    \sel_l4_s0$275  <= \$2205 ;
+    sel_l5_s0 <= \$2194 ;
   always @(posedge clk)
-    \sel_l4_s0$276  <= \$2206 ;
+    \sel_l5_s0$339  <= \$2195 ;
   always @(posedge clk)
-    \sel_l4_s0$279  <= \$2207 ;
+    \sel_l5_s0$340  <= \$2196 ;
   always @(posedge clk)
-    \sel_l4_s0$280  <= \$2208 ;
+    \sel_l5_s0$418  <= \$2197 ;
   always @(posedge clk)
-    \sel_l4_s0$281  <= \$2209 ;
+    \sel_l5_s0$419  <= \$2198 ;
   always @(posedge clk)
-    \sel_l4_s0$434  <= \$2210 ;
+    \sel_l5_s0$483  <= \$2199 ;
   always @(posedge clk)
-    \sel_l4_s0$482  <= \$2211 ;
+    \sel_l5_s0$343  <= \$2200 ;
   always @(posedge clk)
-    \sel_l4_s0$284  <= \$2212 ;
+    \sel_l5_s0$344  <= \$2201 ;
   always @(posedge clk)
-    \sel_l4_s0$285  <= \$2213 ;
+    \sel_l5_s0$345  <= \$2202 ;
   always @(posedge clk)
-    \sel_l4_s0$286  <= \$2214 ;
+    \sel_l5_s0$422  <= \$2203 ;
   always @(posedge clk)
-    \sel_l4_s0$289  <= \$2215 ;
+    \sel_l5_s0$423  <= \$2204 ;
   always @(posedge clk)
-    \sel_l4_s0$290  <= \$2216 ;
+    \sel_l5_s0$484  <= \$2205 ;
   always @(posedge clk)
-    \sel_l4_s0$291  <= \$2217 ;
+    \sel_l5_s0$348  <= \$2206 ;
   always @(posedge clk)
-    \sel_l4_s0$437  <= \$2218 ;
+    \sel_l5_s0$349  <= \$2207 ;
   always @(posedge clk)
-    \sel_l4_s0$485  <= \$2219 ;
+    \sel_l5_s0$350  <= \$2208 ;
   always @(posedge clk)
-    \sel_l4_s0$294  <= \$2220 ;
+    \sel_l5_s0$426  <= \$2209 ;
   always @(posedge clk)
-    \sel_l4_s0$295  <= \$2221 ;
+    \sel_l5_s0$427  <= \$2210 ;
   always @(posedge clk)
-    \sel_l4_s0$296  <= \$2222 ;
+    \sel_l5_s0$485  <= \$2211 ;
   always @(posedge clk)
-    \sel_l4_s0$299  <= \$2223 ;
+    \sel_l5_s0$353  <= \$2212 ;
   always @(posedge clk)
-    \sel_l4_s0$300  <= \$2224 ;
+    \sel_l5_s0$354  <= \$2213 ;
   always @(posedge clk)
-    \sel_l4_s0$301  <= \$2225 ;
+    \sel_l5_s0$355  <= \$2214 ;
   always @(posedge clk)
-    \sel_l4_s0$440  <= \$2226 ;
+    \sel_l5_s0$430  <= \$2215 ;
   always @(posedge clk)
-    \sel_l4_s0$488  <= \$2227 ;
+    \sel_l5_s0$431  <= \$2216 ;
   always @(posedge clk)
-    \sel_l4_s0$304  <= \$2228 ;
+    \sel_l5_s0$486  <= \$2217 ;
   always @(posedge clk)
-    \sel_l4_s0$305  <= \$2229 ;
+    \sel_l5_s0$358  <= \$2218 ;
   always @(posedge clk)
-    \sel_l4_s0$306  <= \$2230 ;
+    \sel_l5_s0$359  <= \$2219 ;
   always @(posedge clk)
-    \sel_l4_s0$309  <= \$2231 ;
+    \sel_l5_s0$360  <= \$2220 ;
   always @(posedge clk)
-    \sel_l4_s0$310  <= \$2232 ;
+    \sel_l5_s0$434  <= \$2221 ;
   always @(posedge clk)
-    \sel_l4_s0$311  <= \$2233 ;
+    \sel_l5_s0$435  <= \$2222 ;
   always @(posedge clk)
-    \sel_l4_s0$443  <= \$2234 ;
+    \sel_l5_s0$487  <= \$2223 ;
   always @(posedge clk)
-    \sel_l4_s0$491  <= \$2235 ;
+    \sel_l5_s0$363  <= \$2224 ;
   always @(posedge clk)
-    \sel_l4_s0$314  <= \$2236 ;
+    \sel_l5_s0$364  <= \$2225 ;
   always @(posedge clk)
-    \sel_l4_s0$315  <= \$2237 ;
+    \sel_l5_s0$365  <= \$2226 ;
   always @(posedge clk)
-    \sel_l4_s0$316  <= \$2238 ;
+    \sel_l5_s0$438  <= \$2227 ;
   always @(posedge clk)
-    \sel_l4_s0$319  <= \$2239 ;
+    \sel_l5_s0$439  <= \$2228 ;
   always @(posedge clk)
-    \sel_l4_s0$320  <= \$2240 ;
+    \sel_l5_s0$488  <= \$2229 ;
   always @(posedge clk)
-    \sel_l4_s0$321  <= \$2241 ;
+    \sel_l5_s0$368  <= \$2230 ;
   always @(posedge clk)
-    \sel_l4_s0$446  <= \$2242 ;
+    \sel_l5_s0$369  <= \$2231 ;
   always @(posedge clk)
-    \sel_l4_s0$494  <= \$2243 ;
+    \sel_l5_s0$370  <= \$2232 ;
   always @(posedge clk)
-    \sel_l4_s0$324  <= \$2244 ;
+    \sel_l5_s0$442  <= \$2233 ;
   always @(posedge clk)
-    \sel_l4_s0$325  <= \$2245 ;
+    \sel_l5_s0$443  <= \$2234 ;
   always @(posedge clk)
-    \sel_l4_s0$326  <= \$2246 ;
+    \sel_l5_s0$489  <= \$2235 ;
   always @(posedge clk)
-    \sel_l4_s0$329  <= \$2247 ;
+    \sel_l5_s0$373  <= \$2236 ;
   always @(posedge clk)
-    \sel_l4_s0$330  <= \$2248 ;
+    \sel_l5_s0$374  <= \$2237 ;
   always @(posedge clk)
-    \sel_l4_s0$331  <= \$2249 ;
+    \sel_l5_s0$375  <= \$2238 ;
   always @(posedge clk)
-    \sel_l4_s0$449  <= \$2250 ;
+    \sel_l5_s0$446  <= \$2239 ;
   always @(posedge clk)
-    \sel_l4_s0$497  <= \$2251 ;
+    \sel_l5_s0$447  <= \$2240 ;
   always @(posedge clk)
-    \sel_l4_s0$334  <= \$2252 ;
+    \sel_l5_s0$490  <= \$2241 ;
   always @(posedge clk)
-    \sel_l4_s0$335  <= \$2253 ;
+    \sel_l5_s0$378  <= \$2242 ;
   always @(posedge clk)
-    \sel_l4_s0$336  <= \$2254 ;
+    \sel_l5_s0$379  <= \$2243 ;
   always @(posedge clk)
-    \sel_l4_s0$339  <= \$2255 ;
+    \sel_l5_s0$380  <= \$2244 ;
   always @(posedge clk)
-    \sel_l4_s0$340  <= \$2256 ;
+    \sel_l5_s0$450  <= \$2245 ;
   always @(posedge clk)
-    \sel_l4_s0$341  <= \$2257 ;
+    \sel_l5_s0$451  <= \$2246 ;
   always @(posedge clk)
-    \sel_l4_s0$452  <= \$2258 ;
+    \sel_l5_s0$491  <= \$2247 ;
   always @(posedge clk)
-    \sel_l4_s0$500  <= \$2259 ;
+    \sel_l5_s0$383  <= \$2248 ;
   always @(posedge clk)
-    \sel_l4_s0$344  <= \$2260 ;
+    \sel_l5_s0$384  <= \$2249 ;
   always @(posedge clk)
-    \sel_l4_s0$345  <= \$2261 ;
+    \sel_l5_s0$385  <= \$2250 ;
   always @(posedge clk)
-    \sel_l4_s0$346  <= \$2262 ;
+    \sel_l5_s0$454  <= \$2251 ;
   always @(posedge clk)
-    \sel_l4_s0$349  <= \$2263 ;
+    \sel_l5_s0$455  <= \$2252 ;
   always @(posedge clk)
-    \sel_l4_s0$350  <= \$2264 ;
+    \sel_l5_s0$492  <= \$2253 ;
   always @(posedge clk)
-    \sel_l4_s0$351  <= \$2265 ;
+    \sel_l5_s0$388  <= \$2254 ;
   always @(posedge clk)
-    \sel_l4_s0$455  <= \$2266 ;
+    \sel_l5_s0$389  <= \$2255 ;
   always @(posedge clk)
-    \sel_l4_s0$503  <= \$2267 ;
+    \sel_l5_s0$390  <= \$2256 ;
   always @(posedge clk)
-    \sel_l4_s0$354  <= \$2268 ;
+    \sel_l5_s0$458  <= \$2257 ;
   always @(posedge clk)
-    \sel_l4_s0$355  <= \$2269 ;
+    \sel_l5_s0$459  <= \$2258 ;
   always @(posedge clk)
-    \sel_l4_s0$356  <= \$2270 ;
+    \sel_l5_s0$493  <= \$2259 ;
   always @(posedge clk)
-    \sel_l4_s0$359  <= \$2271 ;
+    \sel_l5_s0$393  <= \$2260 ;
   always @(posedge clk)
-    \sel_l4_s0$360  <= \$2272 ;
+    \sel_l5_s0$394  <= \$2261 ;
   always @(posedge clk)
-    \sel_l4_s0$361  <= \$2273 ;
+    \sel_l5_s0$395  <= \$2262 ;
   always @(posedge clk)
-    \sel_l4_s0$458  <= \$2274 ;
+    \sel_l5_s0$462  <= \$2263 ;
   always @(posedge clk)
-    \sel_l4_s0$506  <= \$2275 ;
+    \sel_l5_s0$463  <= \$2264 ;
   always @(posedge clk)
-    \sel_l4_s0$364  <= \$2276 ;
+    \sel_l5_s0$494  <= \$2265 ;
   always @(posedge clk)
-    \sel_l4_s0$365  <= \$2277 ;
+    \sel_l5_s0$398  <= \$2266 ;
   always @(posedge clk)
-    \sel_l4_s0$366  <= \$2278 ;
+    \sel_l5_s0$399  <= \$2267 ;
   always @(posedge clk)
-    \sel_l4_s0$369  <= \$2279 ;
+    \sel_l5_s0$400  <= \$2268 ;
   always @(posedge clk)
-    \sel_l4_s0$370  <= \$2280 ;
+    \sel_l5_s0$466  <= \$2269 ;
   always @(posedge clk)
-    \sel_l4_s0$371  <= \$2281 ;
+    \sel_l5_s0$467  <= \$2270 ;
   always @(posedge clk)
-    \sel_l4_s0$461  <= \$2282 ;
+    \sel_l5_s0$495  <= \$2271 ;
   always @(posedge clk)
-    \sel_l4_s0$509  <= \$2283 ;
+    \sel_l5_s0$403  <= \$2272 ;
   always @(posedge clk)
-    \sel_l4_s0$374  <= \$2284 ;
+    \sel_l5_s0$404  <= \$2273 ;
   always @(posedge clk)
-    \sel_l4_s0$375  <= \$2285 ;
+    \sel_l5_s0$405  <= \$2274 ;
   always @(posedge clk)
-    \sel_l4_s0$376  <= \$2286 ;
+    \sel_l5_s0$470  <= \$2275 ;
   always @(posedge clk)
-    \sel_l4_s0$379  <= \$2287 ;
+    \sel_l5_s0$471  <= \$2276 ;
   always @(posedge clk)
-    \sel_l4_s0$380  <= \$2288 ;
+    \sel_l5_s0$496  <= \$2277 ;
   always @(posedge clk)
-    \sel_l4_s0$381  <= \$2289 ;
+    \sel_l5_s0$408  <= \$2278 ;
   always @(posedge clk)
-    \sel_l4_s0$464  <= \$2290 ;
+    \sel_l5_s0$409  <= \$2279 ;
   always @(posedge clk)
-    \sel_l4_s0$512  <= \$2291 ;
+    \sel_l5_s0$410  <= \$2280 ;
   always @(posedge clk)
-    \sel_l4_s0$384  <= \$2292 ;
+    \sel_l5_s0$474  <= \$2281 ;
   always @(posedge clk)
-    \sel_l4_s0$385  <= \$2293 ;
+    \sel_l5_s0$475  <= \$2282 ;
   always @(posedge clk)
-    \sel_l4_s0$386  <= \$2294 ;
+    \sel_l5_s0$497  <= \$2283 ;
   always @(posedge clk)
-    \sel_l4_s0$389  <= \$2295 ;
+    \sel_l5_s0$413  <= \$2284 ;
   always @(posedge clk)
-    \sel_l4_s0$390  <= \$2296 ;
+    \sel_l5_s0$414  <= \$2285 ;
   always @(posedge clk)
-    \sel_l4_s0$391  <= \$2297 ;
+    \sel_l5_s0$415  <= \$2286 ;
   always @(posedge clk)
-    \sel_l4_s0$467  <= \$2298 ;
+    \sel_l5_s0$478  <= \$2287 ;
   always @(posedge clk)
-    \sel_l4_s0$515  <= \$2299 ;
+    \sel_l5_s0$479  <= \$2288 ;
   always @(posedge clk)
-    \sel_l4_s0$394  <= \$2300 ;
+    \sel_l5_s0$998  <= \$2289 ;
   always @(posedge clk)
-    \sel_l4_s0$395  <= \$2301 ;
+    \sel_l10_s0$719  <= \$2290 ;
   always @(posedge clk)
-    \sel_l4_s0$396  <= \$2302 ;
+    \sel_l10_s0$720  <= \$2291 ;
   always @(posedge clk)
-    \sel_l4_s0$399  <= \$2303 ;
+    \sel_l10_s0$721  <= \$2292 ;
   always @(posedge clk)
-    \sel_l4_s0$400  <= \$2304 ;
+    \sel_l10_s0$722  <= \$2293 ;
   always @(posedge clk)
-    \sel_l4_s0$401  <= \$2305 ;
+    \sel_l10_s0$578  <= \$2294 ;
   always @(posedge clk)
-    \sel_l4_s0$470  <= \$2306 ;
+    sel_l10_s0 <= \$2295 ;
   always @(posedge clk)
-    \sel_l4_s0$518  <= \$2307 ;
+    \sel_l10_s0$586  <= \$2296 ;
   always @(posedge clk)
-    \sel_l4_s0$404  <= \$2308 ;
+    \sel_l10_s0$594  <= \$2297 ;
   always @(posedge clk)
-    \sel_l4_s0$405  <= \$2309 ;
+    \sel_l10_s0$602  <= \$2298 ;
   always @(posedge clk)
-    \sel_l4_s0$406  <= \$2310 ;
+    \sel_l10_s0$643  <= \$2299 ;
   always @(posedge clk)
-    \sel_l4_s0$409  <= \$2311 ;
+    \sel_l10_s0$653  <= \$2300 ;
   always @(posedge clk)
-    \sel_l4_s0$410  <= \$2312 ;
+    \sel_l10_s0$663  <= \$2301 ;
   always @(posedge clk)
-    \sel_l4_s0$411  <= \$2313 ;
+    \sel_l10_s0$613  <= \$2302 ;
   always @(posedge clk)
-    \sel_l4_s0$473  <= \$2314 ;
+    \sel_l10_s0$612  <= \$2303 ;
   always @(posedge clk)
-    \sel_l4_s0$521  <= \$2315 ;
+    \sel_l10_s0$623  <= \$2304 ;
   always @(posedge clk)
-    \sel_l4_s0$414  <= \$2316 ;
+    \sel_l10_s0$633  <= \$2305 ;
   always @(posedge clk)
-    \sel_l4_s0$415  <= \$2317 ;
+    \sel_l10_s0$999  <= \$2306 ;
   always @(posedge clk)
-    \sel_l4_s0$416  <= \$2318 ;
+    wr__addr <= \$2307 ;
   always @(posedge clk)
-    \sel_l4_s0$419  <= \$2319 ;
+    rd__addr <= \$2308 ;
   always @(posedge clk)
-    \sel_l4_s0$420  <= \$2320 ;
+    \sel_l13_s0$1000  <= \$2309 ;
   always @(posedge clk)
-    \sel_l4_s0$421  <= \$2321 ;
+    \sel_l13_s0$734  <= \$2310 ;
   always @(posedge clk)
-    \sel_l4_s0$476  <= \$2322 ;
+    \sel_l13_s0$747  <= \$2311 ;
   always @(posedge clk)
-    \sel_l4_s0$524  <= \$2323 ;
+    \sel_l13_s0$753  <= \$2312 ;
   always @(posedge clk)
-    \sel_l4_s0$424  <= \$2324 ;
+    \sel_l13_s0$759  <= \$2313 ;
   always @(posedge clk)
-    \sel_l4_s0$425  <= \$2325 ;
+    \sel_l13_s0$765  <= \$2314 ;
   always @(posedge clk)
-    \sel_l4_s0$426  <= \$2326 ;
+    \sel_l13_s0$771  <= \$2315 ;
   always @(posedge clk)
-    \sel_l4_s0$429  <= \$2327 ;
+    \sel_l13_s0$777  <= \$2316 ;
   always @(posedge clk)
-    \sel_l4_s0$430  <= \$2328 ;
+    \sel_l13_s0$783  <= \$2317 ;
   always @(posedge clk)
-    \sel_l4_s0$431  <= \$2329 ;
+    sel_l13_s0 <= \$2318 ;
   always @(posedge clk)
-    \sel_l4_s0$479  <= \$2330 ;
+    \sel_l13_s0$735  <= \$2319 ;
   always @(posedge clk)
-    \sel_l4_s0$527  <= \$2331 ;
+    \sel_l13_s0$736  <= \$2320 ;
   always @(posedge clk)
-    \sel_l4_s0$1041  <= \$2332 ;
+    \sel_l13_s0$738  <= \$2321 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$2333 ;
+    \sel_l13_s0$739  <= \$2322 ;
   always @(posedge clk)
-    \sel_l8_s0$1042  <= \$2334 ;
+    \sel_l13_s0$740  <= \$2323 ;
   always @(posedge clk)
-    \sel_l11_s0$750  <= \$2335 ;
+    \sel_l13_s0$742  <= \$2324 ;
   always @(posedge clk)
-    \sel_l11_s0$751  <= \$2336 ;
+    \sel_l13_s0$743  <= \$2325 ;
   always @(posedge clk)
-    \sel_l11_s0$752  <= \$2337 ;
+    \sel_l13_s0$744  <= \$2326 ;
   always @(posedge clk)
-    \sel_l11_s0$753  <= \$2338 ;
+    \sel_l13_s0$750  <= \$2327 ;
   always @(posedge clk)
-    \sel_l11_s0$754  <= \$2339 ;
+    \sel_l13_s0$756  <= \$2328 ;
   always @(posedge clk)
-    \sel_l11_s0$755  <= \$2340 ;
+    \sel_l13_s0$762  <= \$2329 ;
   always @(posedge clk)
-    \sel_l11_s0$756  <= \$2341 ;
+    \sel_l13_s0$768  <= \$2330 ;
   always @(posedge clk)
-    \sel_l11_s0$757  <= \$2342 ;
+    \sel_l13_s0$774  <= \$2331 ;
   always @(posedge clk)
-    \sel_l11_s0$670  <= \$2343 ;
+    \sel_l13_s0$780  <= \$2332 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$2344 ;
+    \sel_l13_s0$786  <= \$2333 ;
   always @(posedge clk)
-    \sel_l11_s0$680  <= \$2345 ;
+    \sel_l13_s0$1001  <= \$2334 ;
   always @(posedge clk)
-    \sel_l11_s0$690  <= \$2346 ;
+    \sel_l15_s0$1002  <= \$2335 ;
   always @(posedge clk)
-    \sel_l11_s0$700  <= \$2347 ;
+    \sel_l15_s0$1003  <= \$2336 ;
   always @(posedge clk)
-    \sel_l11_s0$710  <= \$2348 ;
+    \sel_l15_s0$1004  <= \$2337 ;
   always @(posedge clk)
-    \sel_l11_s0$720  <= \$2349 ;
+    \sel_l15_s0$1005  <= \$2338 ;
   always @(posedge clk)
-    \sel_l11_s0$730  <= \$2350 ;
+    \sel_l15_s0$1006  <= \$2339 ;
   always @(posedge clk)
-    \sel_l11_s0$1043  <= \$2351 ;
+    \sel_l15_s0$1007  <= \$2340 ;
   always @(posedge clk)
-    wr__addr <= \$2352 ;
+    \sel_l15_s0$1008  <= \$2341 ;
   always @(posedge clk)
-    rd__addr <= \$2353 ;
+    \sel_l15_s0$1009  <= \$2342 ;
   always @(posedge clk)
-    \sel_l13_s0$1044  <= \$2354 ;
+    \sel_l15_s0$1010  <= \$2343 ;
   always @(posedge clk)
-    \sel_l13_s0$769  <= \$2355 ;
+    sel_l15_s0 <= \$2344 ;
   always @(posedge clk)
-    \sel_l13_s0$782  <= \$2356 ;
+    \sel_l15_s0$801  <= \$2345 ;
   always @(posedge clk)
-    \sel_l13_s0$788  <= \$2357 ;
+    \sel_l15_s0$803  <= \$2346 ;
   always @(posedge clk)
-    \sel_l13_s0$794  <= \$2358 ;
+    \sel_l15_s0$805  <= \$2347 ;
   always @(posedge clk)
-    \sel_l13_s0$800  <= \$2359 ;
+    \sel_l15_s0$807  <= \$2348 ;
   always @(posedge clk)
-    \sel_l13_s0$806  <= \$2360 ;
+    \sel_l15_s0$809  <= \$2349 ;
   always @(posedge clk)
-    \sel_l13_s0$812  <= \$2361 ;
+    \sel_l15_s0$811  <= \$2350 ;
   always @(posedge clk)
-    \sel_l13_s0$818  <= \$2362 ;
+    \sel_l15_s0$813  <= \$2351 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2363 ;
+    \sel_l15_s0$1011  <= \$2352 ;
   always @(posedge clk)
-    \sel_l13_s0$770  <= \$2364 ;
+    sel_valid_s0 <= \$2353 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2365 ;
+    sel_valid_s1 <= \$2354 ;
   always @(posedge clk)
-    \sel_l13_s0$773  <= \$2366 ;
+    sel_valid_s2 <= \$2355 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2367 ;
+    sel_valid_s3 <= \$2356 ;
   always @(posedge clk)
-    \sel_l13_s0$775  <= \$2368 ;
+    sel_valid_s4 <= \$2357 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2369 ;
+    sel_valid_s5 <= \$2358 ;
   always @(posedge clk)
-    \sel_l13_s0$778  <= \$2370 ;
+    mac_group <= \$2359 ;
   always @(posedge clk)
-    \sel_l13_s0$779  <= \$2371 ;
+    mac_raddr_s0 <= \$2360 ;
   always @(posedge clk)
-    \sel_l13_s0$785  <= \$2372 ;
+    \mac_raddr_s0$1020  <= \$2361 ;
   always @(posedge clk)
-    \sel_l13_s0$791  <= \$2373 ;
+    \mac_raddr_s0$1021  <= \$2362 ;
   always @(posedge clk)
-    \sel_l13_s0$797  <= \$2374 ;
+    \mac_raddr_s0$1022  <= \$2363 ;
   always @(posedge clk)
-    \sel_l13_s0$803  <= \$2375 ;
+    \mac_raddr_s0$1023  <= \$2364 ;
   always @(posedge clk)
-    \sel_l13_s0$809  <= \$2376 ;
+    \mac_raddr_s0$1024  <= \$2365 ;
   always @(posedge clk)
-    \sel_l13_s0$815  <= \$2377 ;
+    \mac_raddr_s0$1025  <= \$2366 ;
   always @(posedge clk)
-    \sel_l13_s0$821  <= \$2378 ;
+    \mac_raddr_s0$1026  <= \$2367 ;
   always @(posedge clk)
-    \sel_l13_s0$1045  <= \$2379 ;
+    \mac_raddr_s0$1027  <= \$2368 ;
   always @(posedge clk)
-    \sel_l15_s0$1046  <= \$2380 ;
+    \mac_raddr_s0$1028  <= \$2369 ;
   always @(posedge clk)
-    \sel_l15_s0$1047  <= \$2381 ;
+    \mac_raddr_s0$1029  <= \$2370 ;
   always @(posedge clk)
-    \sel_l15_s0$1048  <= \$2382 ;
+    \mac_raddr_s0$1030  <= \$2371 ;
   always @(posedge clk)
-    \sel_l15_s0$1049  <= \$2383 ;
+    \mac_raddr_s0$1031  <= \$2372 ;
   always @(posedge clk)
-    \sel_l15_s0$1050  <= \$2384 ;
+    \mac_raddr_s0$1032  <= \$2373 ;
   always @(posedge clk)
-    \sel_l15_s0$1051  <= \$2385 ;
+    \mac_raddr_s0$1033  <= \$2374 ;
   always @(posedge clk)
-    \sel_l15_s0$1052  <= \$2386 ;
+    \mac_raddr_s0$1034  <= \$2375 ;
   always @(posedge clk)
-    \sel_l15_s0$1053  <= \$2387 ;
+    \mac_raddr_s0$1035  <= \$2376 ;
   always @(posedge clk)
-    \sel_l15_s0$1054  <= \$2388 ;
+    mac_raddr_valid_s0 <= \$2377 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2389 ;
-  always @(posedge clk)
-    \sel_l15_s0$836  <= \$2390 ;
-  always @(posedge clk)
-    \sel_l15_s0$838  <= \$2391 ;
-  always @(posedge clk)
-    \sel_l15_s0$840  <= \$2392 ;
-  always @(posedge clk)
-    \sel_l15_s0$842  <= \$2393 ;
-  always @(posedge clk)
-    \sel_l15_s0$844  <= \$2394 ;
-  always @(posedge clk)
-    \sel_l15_s0$846  <= \$2395 ;
-  always @(posedge clk)
-    \sel_l15_s0$848  <= \$2396 ;
-  always @(posedge clk)
-    \sel_l15_s0$1055  <= \$2397 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$2398 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$2399 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$2400 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$2401 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$2402 ;
-  always @(posedge clk)
-    sel_valid_s5 <= \$2403 ;
-  always @(posedge clk)
-    sel_valid_s6 <= \$2404 ;
-  always @(posedge clk)
-    mac_group <= \$2405 ;
-  always @(posedge clk)
-    mac_raddr_s0 <= \$2406 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1065  <= \$2407 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1066  <= \$2408 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1067  <= \$2409 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1068  <= \$2410 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1069  <= \$2411 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1070  <= \$2412 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1071  <= \$2413 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1072  <= \$2414 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1073  <= \$2415 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1074  <= \$2416 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1075  <= \$2417 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1076  <= \$2418 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1077  <= \$2419 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1078  <= \$2420 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1079  <= \$2421 ;
-  always @(posedge clk)
-    \mac_raddr_s0$1080  <= \$2422 ;
-  always @(posedge clk)
-    mac_raddr_valid_s0 <= \$2423 ;
-  always @(posedge clk)
-    load_busy <= \$2424 ;
+    load_busy <= \$2378 ;
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    wlane0_write_en <= \$2425 ;
+    wlane0_write_en <= \$2379 ;
   always @(posedge clk)
-    wlane0_write_addr <= { \$2000 [3:0], i__payload[171:166] };
+    wlane0_write_addr <= { \$1999 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane1_write_en <= \$2426 ;
+    wlane1_write_en <= \$2380 ;
   always @(posedge clk)
-    wlane1_write_addr <= { \$2001 [3:0], i__payload[171:166] };
+    wlane1_write_addr <= { \$2000 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane2_write_en <= \$2427 ;
+    wlane2_write_en <= \$2381 ;
   always @(posedge clk)
-    wlane2_write_addr <= { \$2002 [3:0], i__payload[171:166] };
+    wlane2_write_addr <= { \$2001 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane3_write_en <= \$2428 ;
+    wlane3_write_en <= \$2382 ;
   always @(posedge clk)
-    wlane3_write_addr <= { \$2003 [3:0], i__payload[171:166] };
+    wlane3_write_addr <= { \$2002 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane4_write_en <= \$2429 ;
+    wlane4_write_en <= \$2383 ;
   always @(posedge clk)
-    wlane4_write_addr <= { \$2004 [3:0], i__payload[171:166] };
+    wlane4_write_addr <= { \$2003 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane5_write_en <= \$2430 ;
+    wlane5_write_en <= \$2384 ;
   always @(posedge clk)
-    wlane5_write_addr <= { \$2005 [3:0], i__payload[171:166] };
+    wlane5_write_addr <= { \$2004 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane6_write_en <= \$2431 ;
+    wlane6_write_en <= \$2385 ;
   always @(posedge clk)
-    wlane6_write_addr <= { \$2006 [3:0], i__payload[171:166] };
+    wlane6_write_addr <= { \$2005 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    wlane7_write_en <= \$2432 ;
+    wlane7_write_en <= \$2386 ;
   always @(posedge clk)
-    wlane7_write_addr <= { \$2007 [3:0], i__payload[171:166] };
+    wlane7_write_addr <= { \$2006 [3:0], i__payload[171:166] };
   always @(posedge clk)
-    mac_read_s0 <= \$2433 ;
+    mac_read_s0 <= \$2387 ;
   always @(posedge clk)
-    \mac_read_s0$1100  <= \$2434 ;
+    \mac_read_s0$1055  <= \$2388 ;
   always @(posedge clk)
-    \mac_read_s0$1101  <= \$2435 ;
+    \mac_read_s0$1056  <= \$2389 ;
   always @(posedge clk)
-    \mac_read_s0$1102  <= \$2436 ;
+    \mac_read_s0$1057  <= \$2390 ;
   always @(posedge clk)
-    \mac_read_s0$1103  <= \$2437 ;
+    \mac_read_s0$1058  <= \$2391 ;
   always @(posedge clk)
-    \mac_read_s0$1104  <= \$2438 ;
+    \mac_read_s0$1059  <= \$2392 ;
   always @(posedge clk)
-    \mac_read_s0$1105  <= \$2439 ;
+    \mac_read_s0$1060  <= \$2393 ;
   always @(posedge clk)
-    \mac_read_s0$1106  <= \$2440 ;
+    \mac_read_s0$1061  <= \$2394 ;
   always @(posedge clk)
-    \mac_read_s0$1107  <= \$2441 ;
+    \mac_read_s0$1062  <= \$2395 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2442 ;
+    mac_read_valid_s0 <= \$2396 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2443 ;
+    mac_rdreg_s0 <= \$2397 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1110  <= \$2444 ;
+    \mac_rdreg_s0$1065  <= \$2398 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1111  <= \$2445 ;
+    \mac_rdreg_s0$1066  <= \$2399 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1112  <= \$2446 ;
+    \mac_rdreg_s0$1067  <= \$2400 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1113  <= \$2447 ;
+    \mac_rdreg_s0$1068  <= \$2401 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1114  <= \$2448 ;
+    \mac_rdreg_s0$1069  <= \$2402 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1115  <= \$2449 ;
+    \mac_rdreg_s0$1070  <= \$2403 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1116  <= \$2450 ;
+    \mac_rdreg_s0$1071  <= \$2404 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1117  <= \$2451 ;
+    \mac_rdreg_s0$1072  <= \$2405 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$2452 ;
+    mac_rdreg_valid_s0 <= \$2406 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$2453 ;
+    mac_pre_s0 <= \$2407 ;
   always @(posedge clk)
-    \mac_pre_s0$1120  <= \$2454 ;
+    \mac_pre_s0$1075  <= \$2408 ;
   always @(posedge clk)
-    \mac_pre_s0$1121  <= \$2455 ;
+    \mac_pre_s0$1076  <= \$2409 ;
   always @(posedge clk)
-    \mac_pre_s0$1122  <= \$2456 ;
+    \mac_pre_s0$1077  <= \$2410 ;
   always @(posedge clk)
-    \mac_pre_s0$1123  <= \$2457 ;
+    \mac_pre_s0$1078  <= \$2411 ;
   always @(posedge clk)
-    \mac_pre_s0$1124  <= \$2458 ;
+    \mac_pre_s0$1079  <= \$2412 ;
   always @(posedge clk)
-    \mac_pre_s0$1125  <= \$2459 ;
+    \mac_pre_s0$1080  <= \$2413 ;
   always @(posedge clk)
-    \mac_pre_s0$1126  <= \$2460 ;
+    \mac_pre_s0$1081  <= \$2414 ;
   always @(posedge clk)
-    \mac_pre_s0$1127  <= \$2461 ;
+    \mac_pre_s0$1082  <= \$2415 ;
   always @(posedge clk)
-    \mac_pre_s0$1129  <= \$2462 ;
+    \mac_pre_s0$1084  <= \$2416 ;
   always @(posedge clk)
-    \mac_pre_s0$1131  <= \$2463 ;
+    \mac_pre_s0$1086  <= \$2417 ;
   always @(posedge clk)
-    \mac_pre_s0$1133  <= \$2464 ;
+    \mac_pre_s0$1088  <= \$2418 ;
   always @(posedge clk)
-    \mac_pre_s0$1135  <= \$2465 ;
+    \mac_pre_s0$1090  <= \$2419 ;
   always @(posedge clk)
-    \mac_pre_s0$1137  <= \$2466 ;
+    \mac_pre_s0$1092  <= \$2420 ;
   always @(posedge clk)
-    \mac_pre_s0$1139  <= \$2467 ;
+    \mac_pre_s0$1094  <= \$2421 ;
   always @(posedge clk)
-    \mac_pre_s0$1141  <= \$2468 ;
+    \mac_pre_s0$1096  <= \$2422 ;
   always @(posedge clk)
-    \mac_pre_s0$1143  <= \$2469 ;
+    \mac_pre_s0$1098  <= \$2423 ;
   always @(posedge clk)
-    \mac_pre_s0$1144  <= \$2470 ;
+    \mac_pre_s0$1099  <= \$2424 ;
   always @(posedge clk)
-    \mac_pre_s0$1145  <= \$2471 ;
+    \mac_pre_s0$1100  <= \$2425 ;
   always @(posedge clk)
-    \mac_pre_s0$1146  <= \$2472 ;
+    \mac_pre_s0$1101  <= \$2426 ;
   always @(posedge clk)
-    \mac_pre_s0$1147  <= \$2473 ;
+    \mac_pre_s0$1102  <= \$2427 ;
   always @(posedge clk)
-    \mac_pre_s0$1148  <= \$2474 ;
+    \mac_pre_s0$1103  <= \$2428 ;
   always @(posedge clk)
-    \mac_pre_s0$1149  <= \$2475 ;
+    \mac_pre_s0$1104  <= \$2429 ;
   always @(posedge clk)
-    \mac_pre_s0$1150  <= \$2476 ;
+    \mac_pre_s0$1105  <= \$2430 ;
   always @(posedge clk)
-    \mac_pre_s0$1151  <= \$2477 ;
+    \mac_pre_s0$1106  <= \$2431 ;
   always @(posedge clk)
-    \mac_pre_s0$1152  <= \$2478 ;
+    \mac_pre_s0$1107  <= \$2432 ;
   always @(posedge clk)
-    \mac_pre_s0$1153  <= \$2479 ;
+    \mac_pre_s0$1108  <= \$2433 ;
   always @(posedge clk)
-    \mac_pre_s0$1154  <= \$2480 ;
+    \mac_pre_s0$1109  <= \$2434 ;
   always @(posedge clk)
-    \mac_pre_s0$1155  <= \$2481 ;
+    \mac_pre_s0$1110  <= \$2435 ;
   always @(posedge clk)
-    \mac_pre_s0$1156  <= \$2482 ;
+    \mac_pre_s0$1111  <= \$2436 ;
   always @(posedge clk)
-    \mac_pre_s0$1157  <= \$2483 ;
+    \mac_pre_s0$1112  <= \$2437 ;
   always @(posedge clk)
-    \mac_pre_s0$1158  <= \$2484 ;
+    \mac_pre_s0$1113  <= \$2438 ;
   always @(posedge clk)
-    \mac_pre_s0$1159  <= \$2485 ;
+    \mac_pre_s0$1114  <= \$2439 ;
   always @(posedge clk)
-    \mac_pre_s0$1160  <= \$2486 ;
+    \mac_pre_s0$1115  <= \$2440 ;
   always @(posedge clk)
-    \mac_pre_s0$1161  <= \$2487 ;
+    \mac_pre_s0$1116  <= \$2441 ;
   always @(posedge clk)
-    \mac_pre_s0$1162  <= \$2488 ;
+    \mac_pre_s0$1117  <= \$2442 ;
   always @(posedge clk)
-    \mac_pre_s0$1163  <= \$2489 ;
+    \mac_pre_s0$1118  <= \$2443 ;
   always @(posedge clk)
-    \mac_pre_s0$1164  <= \$2490 ;
+    \mac_pre_s0$1119  <= \$2444 ;
   always @(posedge clk)
-    \mac_pre_s0$1165  <= \$2491 ;
+    \mac_pre_s0$1120  <= \$2445 ;
   always @(posedge clk)
-    \mac_pre_s0$1166  <= \$2492 ;
+    \mac_pre_s0$1121  <= \$2446 ;
   always @(posedge clk)
-    \mac_pre_s0$1167  <= \$2493 ;
+    \mac_pre_s0$1122  <= \$2447 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$2494 ;
+    mac_pre_valid_s0 <= \$2448 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$2495 ;
+    mac_dspin_s0 <= \$2449 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$2496 ;
+    mac_dspin_valid_s0 <= \$2450 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$2497 ;
+    mac_dspout_s0 <= \$2451 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$2498 ;
+    mac_dspout_valid_s0 <= \$2452 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$2499 ;
+    mac_add0_s0 <= \$2453 ;
   always @(posedge clk)
-    \mac_add0_s0$968  <= \$2500 ;
+    \mac_add0_s0$925  <= \$2454 ;
   always @(posedge clk)
-    \mac_add0_s0$970  <= \$2501 ;
+    \mac_add0_s0$927  <= \$2455 ;
   always @(posedge clk)
-    \mac_add0_s0$971  <= \$2502 ;
+    \mac_add0_s0$928  <= \$2456 ;
   always @(posedge clk)
-    \mac_add0_s0$973  <= \$2503 ;
+    \mac_add0_s0$930  <= \$2457 ;
   always @(posedge clk)
-    \mac_add0_s0$974  <= \$2504 ;
+    \mac_add0_s0$931  <= \$2458 ;
   always @(posedge clk)
-    \mac_add0_s0$976  <= \$2505 ;
+    \mac_add0_s0$933  <= \$2459 ;
   always @(posedge clk)
-    \mac_add0_s0$977  <= \$2506 ;
+    \mac_add0_s0$934  <= \$2460 ;
   always @(posedge clk)
-    \mac_add0_s0$979  <= \$2507 ;
+    \mac_add0_s0$936  <= \$2461 ;
   always @(posedge clk)
-    \mac_add0_s0$980  <= \$2508 ;
+    \mac_add0_s0$937  <= \$2462 ;
   always @(posedge clk)
-    \mac_add0_s0$982  <= \$2509 ;
+    \mac_add0_s0$939  <= \$2463 ;
   always @(posedge clk)
-    \mac_add0_s0$983  <= \$2510 ;
+    \mac_add0_s0$940  <= \$2464 ;
   always @(posedge clk)
-    \mac_add0_s0$985  <= \$2511 ;
+    \mac_add0_s0$942  <= \$2465 ;
   always @(posedge clk)
-    \mac_add0_s0$986  <= \$2512 ;
+    \mac_add0_s0$943  <= \$2466 ;
   always @(posedge clk)
-    \mac_add0_s0$988  <= \$2513 ;
+    \mac_add0_s0$945  <= \$2467 ;
   always @(posedge clk)
-    \mac_add0_s0$989  <= \$2514 ;
+    \mac_add0_s0$946  <= \$2468 ;
   always @(posedge clk)
-    \mac_add0_s0$1173  <= \$2515 ;
+    \mac_add0_s0$1128  <= \$2469 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$2516 ;
+    mac_add0_valid_s0 <= \$2470 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$2517 ;
+    mac_add1_s0 <= \$2471 ;
   always @(posedge clk)
-    \mac_add1_s0$994  <= \$2518 ;
+    \mac_add1_s0$951  <= \$2472 ;
   always @(posedge clk)
-    \mac_add1_s0$996  <= \$2519 ;
+    \mac_add1_s0$953  <= \$2473 ;
   always @(posedge clk)
-    \mac_add1_s0$997  <= \$2520 ;
+    \mac_add1_s0$954  <= \$2474 ;
   always @(posedge clk)
-    \mac_add1_s0$999  <= \$2521 ;
+    \mac_add1_s0$956  <= \$2475 ;
   always @(posedge clk)
-    \mac_add1_s0$1000  <= \$2522 ;
+    \mac_add1_s0$957  <= \$2476 ;
   always @(posedge clk)
-    \mac_add1_s0$1002  <= \$2523 ;
+    \mac_add1_s0$959  <= \$2477 ;
   always @(posedge clk)
-    \mac_add1_s0$1003  <= \$2524 ;
+    \mac_add1_s0$960  <= \$2478 ;
   always @(posedge clk)
-    \mac_add1_s0$1175  <= \$2525 ;
+    \mac_add1_s0$1130  <= \$2479 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$2526 ;
+    mac_add1_valid_s0 <= \$2480 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$2527 ;
+    mac_add2_s0 <= \$2481 ;
   always @(posedge clk)
-    \mac_add2_s0$1027  <= \$2528 ;
+    \mac_add2_s0$984  <= \$2482 ;
   always @(posedge clk)
-    \mac_add2_s0$1030  <= \$2529 ;
+    \mac_add2_s0$987  <= \$2483 ;
   always @(posedge clk)
-    \mac_add2_s0$1033  <= \$2530 ;
+    \mac_add2_s0$990  <= \$2484 ;
   always @(posedge clk)
-    \mac_add2_s0$1177  <= \$2531 ;
+    \mac_add2_s0$1132  <= \$2485 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$2532 ;
+    mac_add2_valid_s0 <= \$2486 ;
   always @(posedge clk)
-    o__valid <= \$2533 ;
+    o__valid <= \$2487 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$2534 ;
+    stall_adv0_valid <= \$2488 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$2535 ;
+    stall_adv1_valid <= \$2489 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$2536 ;
+    stall_adv2_valid <= \$2490 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$2537 ;
+    stall_adv3_valid <= \$2491 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$2538 ;
+    stall_adv4_valid <= \$2492 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$2539 ;
+    stall_adv5_valid <= \$2493 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$2540 ;
+    stall_adv6_valid <= \$2494 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$2541 ;
+    stall_adv7_valid <= \$2495 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$2542 ;
+    stall_adv8_valid <= \$2496 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$2543 ;
+    stall_adv9_valid <= \$2497 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$2544 ;
+    stall_adv10_valid <= \$2498 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$2545 ;
+    stall_adv11_valid <= \$2499 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$2546 ;
+    stall_adv12_valid <= \$2500 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$2547 ;
+    stall_adv13_valid <= \$2501 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$2548 ;
+    stall_adv14_valid <= \$2502 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$2549 ;
+    stall_adv15_valid <= \$2503 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$2550 ;
+    stall_adv16_valid <= \$2504 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$2551 ;
+    stall_adv17_valid <= \$2505 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$2552 ;
+    stall_adv18_valid <= \$2506 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$2553 ;
+    stall_adv19_valid <= \$2507 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$2554 ;
+    stall_adv20_valid <= \$2508 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$2555 ;
+    stall_adv21_valid <= \$2509 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$2556 ;
+    stall_adv22_valid <= \$2510 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$2557 ;
+    stall_adv23_valid <= \$2511 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$2558 ;
+    stall_adv24_valid <= \$2512 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$2559 ;
+    stall_adv25_valid <= \$2513 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$2560 ;
+    stall_adv26_valid <= \$2514 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$2561 ;
+    stall_adv27_valid <= \$2515 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$2562 ;
+    stall_adv28_valid <= \$2516 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$2563 ;
+    stall_adv29_valid <= \$2517 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$2564 ;
+    stall_adv30_valid <= \$2518 ;
   always @(posedge clk)
-    stall_adv31_valid <= \$2565 ;
+    stall_adv31_valid <= \$2519 ;
   always @(posedge clk)
-    stall_adv32_valid <= \$2566 ;
+    stall_adv32_valid <= \$2520 ;
   always @(posedge clk)
-    stall_adv33_valid <= \$2567 ;
+    stall_adv33_valid <= \$2521 ;
   always @(posedge clk)
-    stall_adv34_valid <= \$2568 ;
+    stall_adv34_valid <= \$2522 ;
   always @(posedge clk)
-    stall_adv35_valid <= \$2569 ;
+    stall_adv35_valid <= \$2523 ;
   always @(posedge clk)
-    stall_adv36_valid <= \$2570 ;
+    stall_adv36_valid <= \$2524 ;
   always @(posedge clk)
-    stall_adv37_valid <= \$2571 ;
+    stall_adv37_valid <= \$2525 ;
   always @(posedge clk)
-    stall_adv38_valid <= \$2572 ;
+    stall_adv38_valid <= \$2526 ;
   always @(posedge clk)
-    stall_adv39_valid <= \$2573 ;
+    stall_adv39_valid <= \$2527 ;
   always @(posedge clk)
-    stall_adv40_valid <= \$2574 ;
+    stall_adv40_valid <= \$2528 ;
   always @(posedge clk)
-    stall_adv41_valid <= \$2575 ;
+    stall_adv41_valid <= \$2529 ;
   always @(posedge clk)
-    stall_adv42_valid <= \$2576 ;
+    stall_adv42_valid <= \$2530 ;
   always @(posedge clk)
-    stall_adv43_valid <= \$2577 ;
+    mac_acc0 <= \$2531 ;
   always @(posedge clk)
-    stall_adv44_valid <= \$2578 ;
+    mac_acc0_out <= \$2532 ;
   always @(posedge clk)
-    stall_adv45_valid <= \$2579 ;
+    mac_acc1 <= \$2533 ;
   always @(posedge clk)
-    stall_adv46_valid <= \$2580 ;
+    mac_acc1_out <= \$2534 ;
   always @(posedge clk)
-    stall_adv47_valid <= \$2581 ;
+    mac_acc2 <= \$2535 ;
   always @(posedge clk)
-    mac_acc0 <= \$2582 ;
+    mac_acc2_out <= \$2536 ;
   always @(posedge clk)
-    mac_acc0_out <= \$2583 ;
+    mac_acc3 <= \$2537 ;
   always @(posedge clk)
-    mac_acc1 <= \$2584 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$2585 ;
-  always @(posedge clk)
-    mac_acc2 <= \$2586 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$2587 ;
-  always @(posedge clk)
-    mac_acc3 <= \$2588 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$2589 ;
+    mac_acc3_out <= \$2538 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1127 ),
-    .ce(stall_adv29),
+    .b(\mac_pre_s0$1082 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -7484,9 +7320,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1120 ),
-    .b(\mac_pre_s0$1129 ),
-    .ce(stall_adv30),
+    .a(\mac_pre_s0$1075 ),
+    .b(\mac_pre_s0$1084 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -7494,9 +7330,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1121 ),
-    .b(\mac_pre_s0$1131 ),
-    .ce(stall_adv31),
+    .a(\mac_pre_s0$1076 ),
+    .b(\mac_pre_s0$1086 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -7504,9 +7340,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1122 ),
-    .b(\mac_pre_s0$1133 ),
-    .ce(stall_adv32),
+    .a(\mac_pre_s0$1077 ),
+    .b(\mac_pre_s0$1088 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -7514,9 +7350,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1123 ),
-    .b(\mac_pre_s0$1135 ),
-    .ce(stall_adv33),
+    .a(\mac_pre_s0$1078 ),
+    .b(\mac_pre_s0$1090 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -7524,9 +7360,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1124 ),
-    .b(\mac_pre_s0$1137 ),
-    .ce(stall_adv34),
+    .a(\mac_pre_s0$1079 ),
+    .b(\mac_pre_s0$1092 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -7534,9 +7370,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1125 ),
-    .b(\mac_pre_s0$1139 ),
-    .ce(stall_adv35),
+    .a(\mac_pre_s0$1080 ),
+    .b(\mac_pre_s0$1094 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -7544,9 +7380,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1126 ),
-    .b(\mac_pre_s0$1141 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$1081 ),
+    .b(\mac_pre_s0$1096 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -7555,8 +7391,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1143 ),
-    .ce(stall_adv29),
+    .b(\mac_pre_s0$1098 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -7564,9 +7400,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1120 ),
-    .b(\mac_pre_s0$1144 ),
-    .ce(stall_adv30),
+    .a(\mac_pre_s0$1075 ),
+    .b(\mac_pre_s0$1099 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -7574,9 +7410,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1121 ),
-    .b(\mac_pre_s0$1145 ),
-    .ce(stall_adv31),
+    .a(\mac_pre_s0$1076 ),
+    .b(\mac_pre_s0$1100 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -7584,9 +7420,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1122 ),
-    .b(\mac_pre_s0$1146 ),
-    .ce(stall_adv32),
+    .a(\mac_pre_s0$1077 ),
+    .b(\mac_pre_s0$1101 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -7594,9 +7430,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1123 ),
-    .b(\mac_pre_s0$1147 ),
-    .ce(stall_adv33),
+    .a(\mac_pre_s0$1078 ),
+    .b(\mac_pre_s0$1102 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -7604,9 +7440,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1124 ),
-    .b(\mac_pre_s0$1148 ),
-    .ce(stall_adv34),
+    .a(\mac_pre_s0$1079 ),
+    .b(\mac_pre_s0$1103 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -7614,9 +7450,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1125 ),
-    .b(\mac_pre_s0$1149 ),
-    .ce(stall_adv35),
+    .a(\mac_pre_s0$1080 ),
+    .b(\mac_pre_s0$1104 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -7624,9 +7460,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1126 ),
-    .b(\mac_pre_s0$1150 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$1081 ),
+    .b(\mac_pre_s0$1105 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -7635,8 +7471,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1151 ),
-    .ce(stall_adv29),
+    .b(\mac_pre_s0$1106 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -7644,9 +7480,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1120 ),
-    .b(\mac_pre_s0$1152 ),
-    .ce(stall_adv30),
+    .a(\mac_pre_s0$1075 ),
+    .b(\mac_pre_s0$1107 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -7654,9 +7490,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1121 ),
-    .b(\mac_pre_s0$1153 ),
-    .ce(stall_adv31),
+    .a(\mac_pre_s0$1076 ),
+    .b(\mac_pre_s0$1108 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -7664,9 +7500,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1122 ),
-    .b(\mac_pre_s0$1154 ),
-    .ce(stall_adv32),
+    .a(\mac_pre_s0$1077 ),
+    .b(\mac_pre_s0$1109 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -7674,9 +7510,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1123 ),
-    .b(\mac_pre_s0$1155 ),
-    .ce(stall_adv33),
+    .a(\mac_pre_s0$1078 ),
+    .b(\mac_pre_s0$1110 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -7684,9 +7520,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1124 ),
-    .b(\mac_pre_s0$1156 ),
-    .ce(stall_adv34),
+    .a(\mac_pre_s0$1079 ),
+    .b(\mac_pre_s0$1111 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -7694,9 +7530,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1125 ),
-    .b(\mac_pre_s0$1157 ),
-    .ce(stall_adv35),
+    .a(\mac_pre_s0$1080 ),
+    .b(\mac_pre_s0$1112 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -7704,9 +7540,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1126 ),
-    .b(\mac_pre_s0$1158 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$1081 ),
+    .b(\mac_pre_s0$1113 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -7715,8 +7551,8 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1159 ),
-    .ce(stall_adv29),
+    .b(\mac_pre_s0$1114 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -7724,9 +7560,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1120 ),
-    .b(\mac_pre_s0$1160 ),
-    .ce(stall_adv30),
+    .a(\mac_pre_s0$1075 ),
+    .b(\mac_pre_s0$1115 ),
+    .ce(stall_adv28),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -7734,9 +7570,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1121 ),
-    .b(\mac_pre_s0$1161 ),
-    .ce(stall_adv31),
+    .a(\mac_pre_s0$1076 ),
+    .b(\mac_pre_s0$1116 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -7744,9 +7580,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1122 ),
-    .b(\mac_pre_s0$1162 ),
-    .ce(stall_adv32),
+    .a(\mac_pre_s0$1077 ),
+    .b(\mac_pre_s0$1117 ),
+    .ce(stall_adv29),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -7754,9 +7590,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1123 ),
-    .b(\mac_pre_s0$1163 ),
-    .ce(stall_adv33),
+    .a(\mac_pre_s0$1078 ),
+    .b(\mac_pre_s0$1118 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -7764,9 +7600,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1124 ),
-    .b(\mac_pre_s0$1164 ),
-    .ce(stall_adv34),
+    .a(\mac_pre_s0$1079 ),
+    .b(\mac_pre_s0$1119 ),
+    .ce(stall_adv30),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -7774,9 +7610,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1125 ),
-    .b(\mac_pre_s0$1165 ),
-    .ce(stall_adv35),
+    .a(\mac_pre_s0$1080 ),
+    .b(\mac_pre_s0$1120 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -7784,9 +7620,9 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1126 ),
-    .b(\mac_pre_s0$1166 ),
-    .ce(stall_adv36),
+    .a(\mac_pre_s0$1081 ),
+    .b(\mac_pre_s0$1121 ),
+    .ce(stall_adv31),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -7796,10 +7632,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane0 (
     .clk(clk),
-    .oce(stall_adv18),
+    .oce(stall_adv17),
     .q(wlane0_q),
-    .raddr(\mac_raddr_s0$1072 ),
-    .re(stall_adv10),
+    .raddr(\mac_raddr_s0$1027 ),
+    .re(stall_adv9),
     .waddr(wlane0_write_addr),
     .wdata(wbank_write_data),
     .we(wlane0_write_en)
@@ -7810,10 +7646,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane1 (
     .clk(clk),
-    .oce(stall_adv19),
+    .oce(stall_adv18),
     .q(wlane1_q),
-    .raddr(\mac_raddr_s0$1073 ),
-    .re(stall_adv11),
+    .raddr(\mac_raddr_s0$1028 ),
+    .re(stall_adv10),
     .waddr(wlane1_write_addr),
     .wdata(wbank_write_data),
     .we(wlane1_write_en)
@@ -7824,10 +7660,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane2 (
     .clk(clk),
-    .oce(stall_adv20),
+    .oce(stall_adv19),
     .q(wlane2_q),
-    .raddr(\mac_raddr_s0$1074 ),
-    .re(stall_adv12),
+    .raddr(\mac_raddr_s0$1029 ),
+    .re(stall_adv11),
     .waddr(wlane2_write_addr),
     .wdata(wbank_write_data),
     .we(wlane2_write_en)
@@ -7838,10 +7674,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane3 (
     .clk(clk),
-    .oce(stall_adv21),
+    .oce(stall_adv20),
     .q(wlane3_q),
-    .raddr(\mac_raddr_s0$1075 ),
-    .re(stall_adv13),
+    .raddr(\mac_raddr_s0$1030 ),
+    .re(stall_adv12),
     .waddr(wlane3_write_addr),
     .wdata(wbank_write_data),
     .we(wlane3_write_en)
@@ -7852,10 +7688,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane4 (
     .clk(clk),
-    .oce(stall_adv22),
+    .oce(stall_adv21),
     .q(wlane4_q),
-    .raddr(\mac_raddr_s0$1076 ),
-    .re(stall_adv14),
+    .raddr(\mac_raddr_s0$1031 ),
+    .re(stall_adv13),
     .waddr(wlane4_write_addr),
     .wdata(wbank_write_data),
     .we(wlane4_write_en)
@@ -7866,10 +7702,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane5 (
     .clk(clk),
-    .oce(stall_adv23),
+    .oce(stall_adv22),
     .q(wlane5_q),
-    .raddr(\mac_raddr_s0$1077 ),
-    .re(stall_adv15),
+    .raddr(\mac_raddr_s0$1032 ),
+    .re(stall_adv14),
     .waddr(wlane5_write_addr),
     .wdata(wbank_write_data),
     .we(wlane5_write_en)
@@ -7880,10 +7716,10 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane6 (
     .clk(clk),
-    .oce(stall_adv24),
+    .oce(stall_adv23),
     .q(wlane6_q),
-    .raddr(\mac_raddr_s0$1078 ),
-    .re(stall_adv16),
+    .raddr(\mac_raddr_s0$1033 ),
+    .re(stall_adv15),
     .waddr(wlane6_write_addr),
     .wdata(wbank_write_data),
     .we(wlane6_write_en)
@@ -7894,1932 +7730,2015 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
     .WIDTH(32'd32)
   ) wlane7 (
     .clk(clk),
-    .oce(stall_adv25),
+    .oce(stall_adv24),
     .q(wlane7_q),
-    .raddr(\mac_raddr_s0$1079 ),
-    .re(stall_adv17),
+    .raddr(\mac_raddr_s0$1034 ),
+    .re(stall_adv16),
     .waddr(wlane7_write_addr),
     .wdata(wbank_write_data),
     .we(wlane7_write_en)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = sel_l1_s0;
+    \$2174  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2185  = \$4 [7:0];
+      \$2174  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \sel_l1_s0$29 ;
+    \$2175  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2186  = \$7 [7:0];
+      \$2175  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \sel_l1_s0$30 ;
+    \$2176  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2187  = \$10 [7:0];
+      \$2176  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \sel_l1_s0$31 ;
+    \$2177  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2188  = \$13 [7:0];
+      \$2177  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \sel_l1_s0$32 ;
+    \$2178  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2189  = \$16 [7:0];
+      \$2178  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \sel_l1_s0$33 ;
+    \$2179  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2190  = \$19 [7:0];
+      \$2179  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \sel_l1_s0$34 ;
+    \$2180  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2191  = \$22 [7:0];
+      \$2180  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \sel_l1_s0$35 ;
+    \$2181  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2192  = \$25 [7:0];
+      \$2181  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \sel_l1_s0$36 ;
+    \$2182  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2193  = \$28 [7:0];
+      \$2182  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \sel_l1_s0$37 ;
+    \$2183  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2194  = \$31 [7:0];
+      \$2183  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \sel_l1_s0$38 ;
+    \$2184  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2195  = \$34 [7:0];
+      \$2184  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \sel_l1_s0$39 ;
+    \$2185  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2196  = \$37 [7:0];
+      \$2185  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \sel_l1_s0$40 ;
+    \$2186  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2197  = \$40 [7:0];
+      \$2186  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \sel_l1_s0$41 ;
+    \$2187  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2198  = \$43 [7:0];
+      \$2187  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \sel_l1_s0$42 ;
+    \$2188  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2199  = \$46 [7:0];
+      \$2188  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \sel_l1_s0$43 ;
+    \$2189  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2200  = \$49 [7:0];
+      \$2189  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \sel_l1_s0$1039 ;
+    \$2190  = \sel_l1_s0$996 ;
     if (stall_adv0) begin
-      \$2201  = i__payload[160];
+      \$2190  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = sel_l2_s0;
+    \$2191  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2202  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2191  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \sel_l2_s0$1040 ;
+    \$2192  = \sel_l2_s0$997 ;
     if (stall_adv1) begin
-      \$2203  = \sel_l1_s0$1039 ;
+      \$2192  = \sel_l1_s0$996 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = sel_l4_s0;
+    \$2193  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2204  = sel_cs1_0_0_0s;
+      \$2193  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \sel_l4_s0$275 ;
+    \$2194  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2205  = sel_cs0_0_0_3s;
+      \$2194  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \sel_l4_s0$276 ;
+    \$2195  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2206  = sel_cs0_0_0_4s;
+      \$2195  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \sel_l4_s0$279 ;
+    \$2196  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2207  = sel_cs1_0_0_0c;
+      \$2196  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \sel_l4_s0$280 ;
+    \$2197  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2208  = sel_cs1_0_1_0s;
+      \$2197  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \sel_l4_s0$281 ;
+    \$2198  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2209  = sel_cs0_0_0_3c;
+      \$2198  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \sel_l4_s0$434 ;
+    \$2199  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2210  = sel_cs0_0_0_4c;
+      \$2199  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \sel_l4_s0$482 ;
+    \$2200  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2211  = sel_cs1_0_1_0c;
+      \$2200  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2212  = \sel_l4_s0$284 ;
+    \$2201  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2212  = sel_cs1_1_0_0s;
+      \$2201  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2213  = \sel_l4_s0$285 ;
+    \$2202  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2213  = sel_cs0_1_0_3s;
+      \$2202  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2214  = \sel_l4_s0$286 ;
+    \$2203  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2214  = sel_cs0_1_0_4s;
+      \$2203  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2215  = \sel_l4_s0$289 ;
+    \$2204  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2215  = sel_cs1_1_0_0c;
+      \$2204  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2216  = \sel_l4_s0$290 ;
+    \$2205  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2216  = sel_cs1_1_1_0s;
+      \$2205  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2217  = \sel_l4_s0$291 ;
+    \$2206  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2217  = sel_cs0_1_0_3c;
+      \$2206  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2218  = \sel_l4_s0$437 ;
+    \$2207  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2218  = sel_cs0_1_0_4c;
+      \$2207  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2219  = \sel_l4_s0$485 ;
+    \$2208  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2219  = sel_cs1_1_1_0c;
+      \$2208  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2220  = \sel_l4_s0$294 ;
+    \$2209  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2220  = sel_cs1_2_0_0s;
+      \$2209  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2221  = \sel_l4_s0$295 ;
+    \$2210  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2221  = sel_cs0_2_0_3s;
+      \$2210  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2222  = \sel_l4_s0$296 ;
+    \$2211  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2222  = sel_cs0_2_0_4s;
+      \$2211  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = \sel_l4_s0$299 ;
+    \$2212  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2223  = sel_cs1_2_0_0c;
+      \$2212  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \sel_l4_s0$300 ;
+    \$2213  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2224  = sel_cs1_2_1_0s;
+      \$2213  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \sel_l4_s0$301 ;
+    \$2214  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2225  = sel_cs0_2_0_3c;
+      \$2214  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \sel_l4_s0$440 ;
+    \$2215  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2226  = sel_cs0_2_0_4c;
+      \$2215  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \sel_l4_s0$488 ;
+    \$2216  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2227  = sel_cs1_2_1_0c;
+      \$2216  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \sel_l4_s0$304 ;
+    \$2217  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2228  = sel_cs1_3_0_0s;
+      \$2217  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \sel_l4_s0$305 ;
+    \$2218  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2229  = sel_cs0_3_0_3s;
+      \$2218  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \sel_l4_s0$306 ;
+    \$2219  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2230  = sel_cs0_3_0_4s;
+      \$2219  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \sel_l4_s0$309 ;
+    \$2220  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2231  = sel_cs1_3_0_0c;
+      \$2220  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \sel_l4_s0$310 ;
+    \$2221  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2232  = sel_cs1_3_1_0s;
+      \$2221  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \sel_l4_s0$311 ;
+    \$2222  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2233  = sel_cs0_3_0_3c;
+      \$2222  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \sel_l4_s0$443 ;
+    \$2223  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2234  = sel_cs0_3_0_4c;
+      \$2223  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \sel_l4_s0$491 ;
+    \$2224  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2235  = sel_cs1_3_1_0c;
+      \$2224  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \sel_l4_s0$314 ;
+    \$2225  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2236  = sel_cs1_4_0_0s;
+      \$2225  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \sel_l4_s0$315 ;
+    \$2226  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2237  = sel_cs0_4_0_3s;
+      \$2226  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \sel_l4_s0$316 ;
+    \$2227  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2238  = sel_cs0_4_0_4s;
+      \$2227  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \sel_l4_s0$319 ;
+    \$2228  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2239  = sel_cs1_4_0_0c;
+      \$2228  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \sel_l4_s0$320 ;
+    \$2229  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2240  = sel_cs1_4_1_0s;
+      \$2229  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = \sel_l4_s0$321 ;
+    \$2230  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2241  = sel_cs0_4_0_3c;
+      \$2230  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = \sel_l4_s0$446 ;
+    \$2231  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2242  = sel_cs0_4_0_4c;
+      \$2231  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = \sel_l4_s0$494 ;
+    \$2232  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2243  = sel_cs1_4_1_0c;
+      \$2232  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = \sel_l4_s0$324 ;
+    \$2233  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2244  = sel_cs1_5_0_0s;
+      \$2233  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = \sel_l4_s0$325 ;
+    \$2234  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2245  = sel_cs0_5_0_3s;
+      \$2234  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = \sel_l4_s0$326 ;
+    \$2235  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2246  = sel_cs0_5_0_4s;
+      \$2235  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \sel_l4_s0$329 ;
+    \$2236  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2247  = sel_cs1_5_0_0c;
+      \$2236  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \sel_l4_s0$330 ;
+    \$2237  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2248  = sel_cs1_5_1_0s;
+      \$2237  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \sel_l4_s0$331 ;
+    \$2238  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2249  = sel_cs0_5_0_3c;
+      \$2238  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \sel_l4_s0$449 ;
+    \$2239  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2250  = sel_cs0_5_0_4c;
+      \$2239  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \sel_l4_s0$497 ;
+    \$2240  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2251  = sel_cs1_5_1_0c;
+      \$2240  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \sel_l4_s0$334 ;
+    \$2241  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2252  = sel_cs1_6_0_0s;
+      \$2241  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \sel_l4_s0$335 ;
+    \$2242  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2253  = sel_cs0_6_0_3s;
+      \$2242  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \sel_l4_s0$336 ;
+    \$2243  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2254  = sel_cs0_6_0_4s;
+      \$2243  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = \sel_l4_s0$339 ;
+    \$2244  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2255  = sel_cs1_6_0_0c;
+      \$2244  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \sel_l4_s0$340 ;
+    \$2245  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2256  = sel_cs1_6_1_0s;
+      \$2245  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \sel_l4_s0$341 ;
+    \$2246  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2257  = sel_cs0_6_0_3c;
+      \$2246  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \sel_l4_s0$452 ;
+    \$2247  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2258  = sel_cs0_6_0_4c;
+      \$2247  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \sel_l4_s0$500 ;
+    \$2248  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2259  = sel_cs1_6_1_0c;
+      \$2248  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \sel_l4_s0$344 ;
+    \$2249  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2260  = sel_cs1_7_0_0s;
+      \$2249  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \sel_l4_s0$345 ;
+    \$2250  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2261  = sel_cs0_7_0_3s;
+      \$2250  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \sel_l4_s0$346 ;
+    \$2251  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2262  = sel_cs0_7_0_4s;
+      \$2251  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \sel_l4_s0$349 ;
+    \$2252  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2263  = sel_cs1_7_0_0c;
+      \$2252  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \sel_l4_s0$350 ;
+    \$2253  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2264  = sel_cs1_7_1_0s;
+      \$2253  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \sel_l4_s0$351 ;
+    \$2254  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2265  = sel_cs0_7_0_3c;
+      \$2254  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \sel_l4_s0$455 ;
+    \$2255  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2266  = sel_cs0_7_0_4c;
+      \$2255  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \sel_l4_s0$503 ;
+    \$2256  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2267  = sel_cs1_7_1_0c;
+      \$2256  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \sel_l4_s0$354 ;
+    \$2257  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2268  = sel_cs1_8_0_0s;
+      \$2257  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \sel_l4_s0$355 ;
+    \$2258  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2269  = sel_cs0_8_0_3s;
+      \$2258  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \sel_l4_s0$356 ;
+    \$2259  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2270  = sel_cs0_8_0_4s;
+      \$2259  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \sel_l4_s0$359 ;
+    \$2260  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2271  = sel_cs1_8_0_0c;
+      \$2260  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \sel_l4_s0$360 ;
+    \$2261  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2272  = sel_cs1_8_1_0s;
+      \$2261  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \sel_l4_s0$361 ;
+    \$2262  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2273  = sel_cs0_8_0_3c;
+      \$2262  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \sel_l4_s0$458 ;
+    \$2263  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2274  = sel_cs0_8_0_4c;
+      \$2263  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \sel_l4_s0$506 ;
+    \$2264  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2275  = sel_cs1_8_1_0c;
+      \$2264  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \sel_l4_s0$364 ;
+    \$2265  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2276  = sel_cs1_9_0_0s;
+      \$2265  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \sel_l4_s0$365 ;
+    \$2266  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2277  = sel_cs0_9_0_3s;
+      \$2266  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \sel_l4_s0$366 ;
+    \$2267  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2278  = sel_cs0_9_0_4s;
+      \$2267  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \sel_l4_s0$369 ;
+    \$2268  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2279  = sel_cs1_9_0_0c;
+      \$2268  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \sel_l4_s0$370 ;
+    \$2269  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2280  = sel_cs1_9_1_0s;
+      \$2269  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \sel_l4_s0$371 ;
+    \$2270  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2281  = sel_cs0_9_0_3c;
+      \$2270  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \sel_l4_s0$461 ;
+    \$2271  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2282  = sel_cs0_9_0_4c;
+      \$2271  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \sel_l4_s0$509 ;
+    \$2272  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2283  = sel_cs1_9_1_0c;
+      \$2272  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \sel_l4_s0$374 ;
+    \$2273  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2284  = sel_cs1_10_0_0s;
+      \$2273  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \sel_l4_s0$375 ;
+    \$2274  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2285  = sel_cs0_10_0_3s;
+      \$2274  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \sel_l4_s0$376 ;
+    \$2275  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2286  = sel_cs0_10_0_4s;
+      \$2275  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = \sel_l4_s0$379 ;
+    \$2276  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2287  = sel_cs1_10_0_0c;
+      \$2276  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \sel_l4_s0$380 ;
+    \$2277  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2288  = sel_cs1_10_1_0s;
+      \$2277  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \sel_l4_s0$381 ;
+    \$2278  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2289  = sel_cs0_10_0_3c;
+      \$2278  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \sel_l4_s0$464 ;
+    \$2279  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2290  = sel_cs0_10_0_4c;
+      \$2279  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \sel_l4_s0$512 ;
+    \$2280  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2291  = sel_cs1_10_1_0c;
+      \$2280  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \sel_l4_s0$384 ;
+    \$2281  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2292  = sel_cs1_11_0_0s;
+      \$2281  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \sel_l4_s0$385 ;
+    \$2282  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2293  = sel_cs0_11_0_3s;
+      \$2282  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \sel_l4_s0$386 ;
+    \$2283  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2294  = sel_cs0_11_0_4s;
+      \$2283  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = \sel_l4_s0$389 ;
+    \$2284  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2295  = sel_cs1_11_0_0c;
+      \$2284  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \sel_l4_s0$390 ;
+    \$2285  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2296  = sel_cs1_11_1_0s;
+      \$2285  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = \sel_l4_s0$391 ;
+    \$2286  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2297  = sel_cs0_11_0_3c;
+      \$2286  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \sel_l4_s0$467 ;
+    \$2287  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2298  = sel_cs0_11_0_4c;
+      \$2287  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \sel_l4_s0$515 ;
+    \$2288  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2299  = sel_cs1_11_1_0c;
+      \$2288  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \sel_l4_s0$394 ;
+    \$2289  = \sel_l5_s0$998 ;
     if (stall_adv2) begin
-      \$2300  = sel_cs1_12_0_0s;
+      \$2289  = \sel_l2_s0$997 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \sel_l4_s0$395 ;
-    if (stall_adv2) begin
-      \$2301  = sel_cs0_12_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \sel_l4_s0$396 ;
-    if (stall_adv2) begin
-      \$2302  = sel_cs0_12_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = \sel_l4_s0$399 ;
-    if (stall_adv2) begin
-      \$2303  = sel_cs1_12_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \sel_l4_s0$400 ;
-    if (stall_adv2) begin
-      \$2304  = sel_cs1_12_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = \sel_l4_s0$401 ;
-    if (stall_adv2) begin
-      \$2305  = sel_cs0_12_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \sel_l4_s0$470 ;
-    if (stall_adv2) begin
-      \$2306  = sel_cs0_12_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = \sel_l4_s0$518 ;
-    if (stall_adv2) begin
-      \$2307  = sel_cs1_12_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = \sel_l4_s0$404 ;
-    if (stall_adv2) begin
-      \$2308  = sel_cs1_13_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = \sel_l4_s0$405 ;
-    if (stall_adv2) begin
-      \$2309  = sel_cs0_13_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = \sel_l4_s0$406 ;
-    if (stall_adv2) begin
-      \$2310  = sel_cs0_13_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = \sel_l4_s0$409 ;
-    if (stall_adv2) begin
-      \$2311  = sel_cs1_13_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = \sel_l4_s0$410 ;
-    if (stall_adv2) begin
-      \$2312  = sel_cs1_13_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = \sel_l4_s0$411 ;
-    if (stall_adv2) begin
-      \$2313  = sel_cs0_13_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = \sel_l4_s0$473 ;
-    if (stall_adv2) begin
-      \$2314  = sel_cs0_13_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = \sel_l4_s0$521 ;
-    if (stall_adv2) begin
-      \$2315  = sel_cs1_13_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = \sel_l4_s0$414 ;
-    if (stall_adv2) begin
-      \$2316  = sel_cs1_14_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = \sel_l4_s0$415 ;
-    if (stall_adv2) begin
-      \$2317  = sel_cs0_14_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = \sel_l4_s0$416 ;
-    if (stall_adv2) begin
-      \$2318  = sel_cs0_14_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = \sel_l4_s0$419 ;
-    if (stall_adv2) begin
-      \$2319  = sel_cs1_14_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = \sel_l4_s0$420 ;
-    if (stall_adv2) begin
-      \$2320  = sel_cs1_14_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2321  = \sel_l4_s0$421 ;
-    if (stall_adv2) begin
-      \$2321  = sel_cs0_14_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2322  = \sel_l4_s0$476 ;
-    if (stall_adv2) begin
-      \$2322  = sel_cs0_14_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2323  = \sel_l4_s0$524 ;
-    if (stall_adv2) begin
-      \$2323  = sel_cs1_14_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2324  = \sel_l4_s0$424 ;
-    if (stall_adv2) begin
-      \$2324  = sel_cs1_15_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2325  = \sel_l4_s0$425 ;
-    if (stall_adv2) begin
-      \$2325  = sel_cs0_15_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2326  = \sel_l4_s0$426 ;
-    if (stall_adv2) begin
-      \$2326  = sel_cs0_15_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2327  = \sel_l4_s0$429 ;
-    if (stall_adv2) begin
-      \$2327  = sel_cs1_15_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2328  = \sel_l4_s0$430 ;
-    if (stall_adv2) begin
-      \$2328  = sel_cs1_15_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2329  = \sel_l4_s0$431 ;
-    if (stall_adv2) begin
-      \$2329  = sel_cs0_15_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2330  = \sel_l4_s0$479 ;
-    if (stall_adv2) begin
-      \$2330  = sel_cs0_15_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2331  = \sel_l4_s0$527 ;
-    if (stall_adv2) begin
-      \$2331  = sel_cs1_15_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2332  = \sel_l4_s0$1041 ;
-    if (stall_adv2) begin
-      \$2332  = \sel_l2_s0$1040 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2333  = sel_l8_s0;
+    \$2290  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2333  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2290  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2334  = \sel_l8_s0$1042 ;
+    \$2291  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2334  = \sel_l4_s0$1041 ;
+      \$2291  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2335  = \sel_l11_s0$750 ;
+    \$2292  = \sel_l10_s0$721 ;
+    if (stall_adv3) begin
+      \$2292  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2293  = \sel_l10_s0$722 ;
+    if (stall_adv3) begin
+      \$2293  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2294  = \sel_l10_s0$578 ;
+    if (stall_adv3) begin
+      \$2294  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2295  = sel_l10_s0;
+    if (stall_adv3) begin
+      \$2295  = \$1417 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2296  = \sel_l10_s0$586 ;
+    if (stall_adv3) begin
+      \$2296  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2297  = \sel_l10_s0$594 ;
+    if (stall_adv3) begin
+      \$2297  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2298  = \sel_l10_s0$602 ;
+    if (stall_adv3) begin
+      \$2298  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2299  = \sel_l10_s0$643 ;
+    if (stall_adv3) begin
+      \$2299  = \$1421 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2300  = \sel_l10_s0$653 ;
+    if (stall_adv3) begin
+      \$2300  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2301  = \sel_l10_s0$663 ;
+    if (stall_adv3) begin
+      \$2301  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2302  = \sel_l10_s0$613 ;
+    if (stall_adv3) begin
+      \$2302  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2303  = \sel_l10_s0$612 ;
+    if (stall_adv3) begin
+      \$2303  = \$1425 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2304  = \sel_l10_s0$623 ;
+    if (stall_adv3) begin
+      \$2304  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2305  = \sel_l10_s0$633 ;
+    if (stall_adv3) begin
+      \$2305  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2306  = \sel_l10_s0$999 ;
+    if (stall_adv3) begin
+      \$2306  = \sel_l5_s0$998 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2307  = wr__addr;
     if (stall_adv4) begin
-      \$2335  = sel_l8_s0;
+      \$2307  = \$2029 [3:0];
+    end
+    if (rst) begin
+      \$2307  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2336  = \sel_l11_s0$751 ;
+    \$2308  = rd__addr;
     if (stall_adv4) begin
-      \$2336  = sel_l8_s0[0];
+      \$2308  = \$2030 [3:0];
+    end
+    if (rst) begin
+      \$2308  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2337  = \sel_l11_s0$752 ;
-    if (stall_adv4) begin
-      \$2337  = { sel_p0_1_0_c, sel_p0_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2338  = \sel_l11_s0$753 ;
-    if (stall_adv4) begin
-      \$2338  = { sel_p1_2_1_s, sel_p1_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = \sel_l11_s0$754 ;
-    if (stall_adv4) begin
-      \$2339  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = \sel_l11_s0$755 ;
-    if (stall_adv4) begin
-      \$2340  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = \sel_l11_s0$756 ;
-    if (stall_adv4) begin
-      \$2341  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = \sel_l11_s0$757 ;
-    if (stall_adv4) begin
-      \$2342  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = \sel_l11_s0$670 ;
-    if (stall_adv4) begin
-      \$2343  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = sel_l11_s0;
-    if (stall_adv4) begin
-      \$2344  = sel_l8_s0[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = \sel_l11_s0$680 ;
-    if (stall_adv4) begin
-      \$2345  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = \sel_l11_s0$690 ;
-    if (stall_adv4) begin
-      \$2346  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \sel_l11_s0$700 ;
-    if (stall_adv4) begin
-      \$2347  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \sel_l11_s0$710 ;
-    if (stall_adv4) begin
-      \$2348  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \sel_l11_s0$720 ;
-    if (stall_adv4) begin
-      \$2349  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \sel_l11_s0$730 ;
-    if (stall_adv4) begin
-      \$2350  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \sel_l11_s0$1043 ;
-    if (stall_adv4) begin
-      \$2351  = \sel_l8_s0$1042 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = wr__addr;
+    \$2309  = \sel_l13_s0$1000 ;
     if (stall_adv5) begin
-      \$2352  = \$2034 [3:0];
-    end
-    if (rst) begin
-      \$2352  = 4'h0;
+      \$2309  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = rd__addr;
+    \$2310  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2353  = \$2035 [3:0];
-    end
-    if (rst) begin
-      \$2353  = 4'hb;
+      \$2310  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = \sel_l13_s0$1044 ;
+    \$2311  = \sel_l13_s0$747 ;
+    if (stall_adv5) begin
+      \$2311  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2312  = \sel_l13_s0$753 ;
+    if (stall_adv5) begin
+      \$2312  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2313  = \sel_l13_s0$759 ;
+    if (stall_adv5) begin
+      \$2313  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2314  = \sel_l13_s0$765 ;
+    if (stall_adv5) begin
+      \$2314  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2315  = \sel_l13_s0$771 ;
+    if (stall_adv5) begin
+      \$2315  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2316  = \sel_l13_s0$777 ;
+    if (stall_adv5) begin
+      \$2316  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2317  = \sel_l13_s0$783 ;
+    if (stall_adv5) begin
+      \$2317  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2318  = sel_l13_s0;
+    if (stall_adv5) begin
+      \$2318  = sel_dl1_r0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2319  = \sel_l13_s0$735 ;
+    if (stall_adv5) begin
+      \$2319  = sel_dl1_r0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2320  = \sel_l13_s0$736 ;
+    if (stall_adv5) begin
+      \$2320  = sel_dl1_r0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2321  = \sel_l13_s0$738 ;
+    if (stall_adv5) begin
+      \$2321  = sel_dl1_r0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2322  = \sel_l13_s0$739 ;
+    if (stall_adv5) begin
+      \$2322  = sel_dl1_r0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2323  = \sel_l13_s0$740 ;
+    if (stall_adv5) begin
+      \$2323  = sel_dl1_r0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2324  = \sel_l13_s0$742 ;
+    if (stall_adv5) begin
+      \$2324  = sel_dl1_r0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2325  = \sel_l13_s0$743 ;
+    if (stall_adv5) begin
+      \$2325  = sel_dl1_r0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2326  = \sel_l13_s0$744 ;
+    if (stall_adv5) begin
+      \$2326  = sel_dl1_r0_q[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2327  = \sel_l13_s0$750 ;
+    if (stall_adv5) begin
+      \$2327  = sel_dl1_r0_q[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2328  = \sel_l13_s0$756 ;
+    if (stall_adv5) begin
+      \$2328  = sel_dl1_r0_q[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2329  = \sel_l13_s0$762 ;
+    if (stall_adv5) begin
+      \$2329  = sel_dl1_r0_q[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2330  = \sel_l13_s0$768 ;
+    if (stall_adv5) begin
+      \$2330  = sel_dl1_r0_q[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2331  = \sel_l13_s0$774 ;
+    if (stall_adv5) begin
+      \$2331  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2332  = \sel_l13_s0$780 ;
+    if (stall_adv5) begin
+      \$2332  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2333  = \sel_l13_s0$786 ;
+    if (stall_adv5) begin
+      \$2333  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2334  = \sel_l13_s0$1001 ;
+    if (stall_adv5) begin
+      \$2334  = \sel_l10_s0$999 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2335  = \sel_l15_s0$1002 ;
     if (stall_adv6) begin
-      \$2354  = \sel_l11_s0$750 ;
+      \$2335  = \sel_l13_s0$1000 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = \sel_l13_s0$769 ;
+    \$2336  = \sel_l15_s0$1003 ;
     if (stall_adv6) begin
-      \$2355  = { \$1627 , \$1625 , \$1623 , \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \sel_l11_s0$750 [0] };
+      \$2336  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \sel_l13_s0$782 ;
+    \$2337  = \sel_l15_s0$1004 ;
     if (stall_adv6) begin
-      \$2356  = { \$1645 , \$1643 , \$1641 , \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629  };
+      \$2337  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = \sel_l13_s0$788 ;
+    \$2338  = \sel_l15_s0$1005 ;
     if (stall_adv6) begin
-      \$2357  = { \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647  };
+      \$2338  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = \sel_l13_s0$794 ;
+    \$2339  = \sel_l15_s0$1006 ;
     if (stall_adv6) begin
-      \$2358  = { \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665  };
+      \$2339  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = \sel_l13_s0$800 ;
+    \$2340  = \sel_l15_s0$1007 ;
     if (stall_adv6) begin
-      \$2359  = { \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683  };
+      \$2340  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = \sel_l13_s0$806 ;
+    \$2341  = \sel_l15_s0$1008 ;
     if (stall_adv6) begin
-      \$2360  = { \$1717 , \$1715 , \$1713 , \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701  };
+      \$2341  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = \sel_l13_s0$812 ;
+    \$2342  = \sel_l15_s0$1009 ;
     if (stall_adv6) begin
-      \$2361  = { \$1735 , \$1733 , \$1731 , \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719  };
+      \$2342  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \sel_l13_s0$818 ;
+    \$2343  = \sel_l15_s0$1010 ;
     if (stall_adv6) begin
-      \$2362  = { \$1753 , \$1751 , \$1749 , \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737  };
+      \$2343  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = sel_l13_s0;
+    \$2344  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2363  = sel_dl1_r0_q[7:0];
+      \$2344  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \sel_l13_s0$770 ;
+    \$2345  = \sel_l15_s0$801 ;
     if (stall_adv6) begin
-      \$2364  = sel_dl1_r0_q[15:8];
+      \$2345  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \sel_l13_s0$771 ;
+    \$2346  = \sel_l15_s0$803 ;
     if (stall_adv6) begin
-      \$2365  = sel_dl1_r0_q[23:16];
+      \$2346  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \sel_l13_s0$773 ;
+    \$2347  = \sel_l15_s0$805 ;
     if (stall_adv6) begin
-      \$2366  = sel_dl1_r0_q[31:24];
+      \$2347  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = \sel_l13_s0$774 ;
+    \$2348  = \sel_l15_s0$807 ;
     if (stall_adv6) begin
-      \$2367  = sel_dl1_r0_q[39:32];
+      \$2348  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \sel_l13_s0$775 ;
+    \$2349  = \sel_l15_s0$809 ;
     if (stall_adv6) begin
-      \$2368  = sel_dl1_r0_q[47:40];
+      \$2349  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = \sel_l13_s0$777 ;
+    \$2350  = \sel_l15_s0$811 ;
     if (stall_adv6) begin
-      \$2369  = sel_dl1_r0_q[55:48];
+      \$2350  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = \sel_l13_s0$778 ;
+    \$2351  = \sel_l15_s0$813 ;
     if (stall_adv6) begin
-      \$2370  = sel_dl1_r0_q[63:56];
+      \$2351  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = \sel_l13_s0$779 ;
+    \$2352  = \sel_l15_s0$1011 ;
     if (stall_adv6) begin
-      \$2371  = sel_dl1_r0_q[71:64];
+      \$2352  = \sel_l13_s0$1001 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = \sel_l13_s0$785 ;
-    if (stall_adv6) begin
-      \$2372  = sel_dl1_r0_q[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = \sel_l13_s0$791 ;
-    if (stall_adv6) begin
-      \$2373  = sel_dl1_r0_q[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = \sel_l13_s0$797 ;
-    if (stall_adv6) begin
-      \$2374  = sel_dl1_r0_q[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = \sel_l13_s0$803 ;
-    if (stall_adv6) begin
-      \$2375  = sel_dl1_r0_q[103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \sel_l13_s0$809 ;
-    if (stall_adv6) begin
-      \$2376  = sel_dl1_r0_q[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \sel_l13_s0$815 ;
-    if (stall_adv6) begin
-      \$2377  = sel_dl1_r0_q[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \sel_l13_s0$821 ;
-    if (stall_adv6) begin
-      \$2378  = sel_dl1_r0_q[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \sel_l13_s0$1045 ;
-    if (stall_adv6) begin
-      \$2379  = \sel_l11_s0$1043 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \sel_l15_s0$1046 ;
-    if (stall_adv7) begin
-      \$2380  = \sel_l13_s0$1044 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \sel_l15_s0$1047 ;
-    if (stall_adv7) begin
-      \$2381  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \sel_l15_s0$1048 ;
-    if (stall_adv7) begin
-      \$2382  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \sel_l15_s0$1049 ;
-    if (stall_adv7) begin
-      \$2383  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \sel_l15_s0$1050 ;
-    if (stall_adv7) begin
-      \$2384  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \sel_l15_s0$1051 ;
-    if (stall_adv7) begin
-      \$2385  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \sel_l15_s0$1052 ;
-    if (stall_adv7) begin
-      \$2386  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \sel_l15_s0$1053 ;
-    if (stall_adv7) begin
-      \$2387  = sel_val6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \sel_l15_s0$1054 ;
-    if (stall_adv7) begin
-      \$2388  = sel_val7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = sel_l15_s0;
-    if (stall_adv7) begin
-      \$2389  = { \sel_l13_s0$769 [8], \$1775 , \$1772 , \$1769  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \sel_l15_s0$836 ;
-    if (stall_adv7) begin
-      \$2390  = { \$1798 , \$1797 , \$1794 , \$1791  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \sel_l15_s0$838 ;
-    if (stall_adv7) begin
-      \$2391  = { \$1822 , \$1820 , \$1817 , \$1813  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \sel_l15_s0$840 ;
-    if (stall_adv7) begin
-      \$2392  = { \$1848 , \$1845 , \$1842 , \$1838  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = \sel_l15_s0$842 ;
-    if (stall_adv7) begin
-      \$2393  = { \$1874 , \$1870 , \$1866 , \$1863  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \sel_l15_s0$844 ;
-    if (stall_adv7) begin
-      \$2394  = { \$1902 , \$1897 , \$1893 , \$1890  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \sel_l15_s0$846 ;
-    if (stall_adv7) begin
-      \$2395  = { \$1931 , \$1925 , \$1921 , \$1917  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \sel_l15_s0$848 ;
-    if (stall_adv7) begin
-      \$2396  = { \$1962 , \$1955 , \$1951 , \$1947  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \sel_l15_s0$1055 ;
-    if (stall_adv7) begin
-      \$2397  = \sel_l13_s0$1045 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = sel_valid_s0;
+    \$2353  = sel_valid_s0;
     if (advance) begin
-      \$2398  = \$2037 ;
+      \$2353  = \$2032 ;
     end
     if (rst) begin
-      \$2398  = 1'h0;
+      \$2353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = sel_valid_s1;
+    \$2354  = sel_valid_s1;
     if (advance) begin
-      \$2399  = sel_valid_s0;
+      \$2354  = sel_valid_s0;
     end
     if (rst) begin
-      \$2399  = 1'h0;
+      \$2354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = sel_valid_s2;
+    \$2355  = sel_valid_s2;
     if (advance) begin
-      \$2400  = sel_valid_s1;
+      \$2355  = sel_valid_s1;
     end
     if (rst) begin
-      \$2400  = 1'h0;
+      \$2355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = sel_valid_s3;
+    \$2356  = sel_valid_s3;
     if (advance) begin
-      \$2401  = sel_valid_s2;
+      \$2356  = sel_valid_s2;
     end
     if (rst) begin
-      \$2401  = 1'h0;
+      \$2356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = sel_valid_s4;
+    \$2357  = sel_valid_s4;
     if (advance) begin
-      \$2402  = sel_valid_s3;
+      \$2357  = sel_valid_s3;
     end
     if (rst) begin
-      \$2402  = 1'h0;
+      \$2357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = sel_valid_s5;
+    \$2358  = sel_valid_s5;
     if (advance) begin
-      \$2403  = sel_valid_s4;
+      \$2358  = sel_valid_s4;
     end
     if (rst) begin
-      \$2403  = 1'h0;
+      \$2358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = sel_valid_s6;
-    if (advance) begin
-      \$2404  = sel_valid_s5;
-    end
-    if (rst) begin
-      \$2404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = mac_group;
-    if (\$2038 ) begin
+    \$2359  = mac_group;
+    if (\$2033 ) begin
       (* full_case = 32'd1 *)
-      if (\$2040 ) begin
-        \$2405  = 6'h00;
+      if (\$2035 ) begin
+        \$2359  = 6'h00;
       end else begin
-        \$2405  = \$2041 [5:0];
+        \$2359  = \$2036 [5:0];
       end
     end
     if (rst) begin
-      \$2405  = 6'h00;
+      \$2359  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = mac_raddr_s0;
-    if (stall_adv8) begin
-      \$2406  = \sel_l15_s0$1047 ;
+    \$2360  = mac_raddr_s0;
+    if (stall_adv7) begin
+      \$2360  = \sel_l15_s0$1003 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = \mac_raddr_s0$1065 ;
-    if (stall_adv8) begin
-      \$2407  = \sel_l15_s0$1048 ;
+    \$2361  = \mac_raddr_s0$1020 ;
+    if (stall_adv7) begin
+      \$2361  = \sel_l15_s0$1004 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \mac_raddr_s0$1066 ;
-    if (stall_adv8) begin
-      \$2408  = \sel_l15_s0$1049 ;
+    \$2362  = \mac_raddr_s0$1021 ;
+    if (stall_adv7) begin
+      \$2362  = \sel_l15_s0$1005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \mac_raddr_s0$1067 ;
-    if (stall_adv8) begin
-      \$2409  = \sel_l15_s0$1050 ;
+    \$2363  = \mac_raddr_s0$1022 ;
+    if (stall_adv7) begin
+      \$2363  = \sel_l15_s0$1006 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \mac_raddr_s0$1068 ;
-    if (stall_adv8) begin
-      \$2410  = \sel_l15_s0$1051 ;
+    \$2364  = \mac_raddr_s0$1023 ;
+    if (stall_adv7) begin
+      \$2364  = \sel_l15_s0$1007 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \mac_raddr_s0$1069 ;
-    if (stall_adv8) begin
-      \$2411  = \sel_l15_s0$1052 ;
+    \$2365  = \mac_raddr_s0$1024 ;
+    if (stall_adv7) begin
+      \$2365  = \sel_l15_s0$1008 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \mac_raddr_s0$1070 ;
-    if (stall_adv8) begin
-      \$2412  = \sel_l15_s0$1053 ;
+    \$2366  = \mac_raddr_s0$1025 ;
+    if (stall_adv7) begin
+      \$2366  = \sel_l15_s0$1009 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \mac_raddr_s0$1071 ;
-    if (stall_adv8) begin
-      \$2413  = \sel_l15_s0$1054 ;
+    \$2367  = \mac_raddr_s0$1026 ;
+    if (stall_adv7) begin
+      \$2367  = \sel_l15_s0$1010 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \mac_raddr_s0$1072 ;
-    if (stall_adv8) begin
-      \$2414  = { \$1972 [3:0], mac_group };
+    \$2368  = \mac_raddr_s0$1027 ;
+    if (stall_adv7) begin
+      \$2368  = { \$1971 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \mac_raddr_s0$1073 ;
-    if (stall_adv8) begin
-      \$2415  = { \$1973 [3:0], mac_group };
+    \$2369  = \mac_raddr_s0$1028 ;
+    if (stall_adv7) begin
+      \$2369  = { \$1972 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \mac_raddr_s0$1074 ;
-    if (stall_adv8) begin
-      \$2416  = { \$1974 [3:0], mac_group };
+    \$2370  = \mac_raddr_s0$1029 ;
+    if (stall_adv7) begin
+      \$2370  = { \$1973 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \mac_raddr_s0$1075 ;
-    if (stall_adv8) begin
-      \$2417  = { \$1975 [3:0], mac_group };
+    \$2371  = \mac_raddr_s0$1030 ;
+    if (stall_adv7) begin
+      \$2371  = { \$1974 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \mac_raddr_s0$1076 ;
-    if (stall_adv8) begin
-      \$2418  = { \$1976 [3:0], mac_group };
+    \$2372  = \mac_raddr_s0$1031 ;
+    if (stall_adv7) begin
+      \$2372  = { \$1975 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \mac_raddr_s0$1077 ;
-    if (stall_adv8) begin
-      \$2419  = { \$1977 [3:0], mac_group };
+    \$2373  = \mac_raddr_s0$1032 ;
+    if (stall_adv7) begin
+      \$2373  = { \$1976 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \mac_raddr_s0$1078 ;
-    if (stall_adv8) begin
-      \$2420  = { \$1978 [3:0], mac_group };
+    \$2374  = \mac_raddr_s0$1033 ;
+    if (stall_adv7) begin
+      \$2374  = { \$1977 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \mac_raddr_s0$1079 ;
-    if (stall_adv8) begin
-      \$2421  = { \$1979 [3:0], mac_group };
+    \$2375  = \mac_raddr_s0$1034 ;
+    if (stall_adv7) begin
+      \$2375  = { \$1978 [3:0], mac_group };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \mac_raddr_s0$1080 ;
-    if (stall_adv8) begin
-      \$2422  = \sel_l15_s0$1055 ;
+    \$2376  = \mac_raddr_s0$1035 ;
+    if (stall_adv7) begin
+      \$2376  = \sel_l15_s0$1011 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = mac_raddr_valid_s0;
-    if (stall_adv8) begin
-      \$2423  = sel_valid_s6;
+    \$2377  = mac_raddr_valid_s0;
+    if (stall_adv7) begin
+      \$2377  = sel_valid_s5;
     end
     if (rst) begin
-      \$2423  = 1'h0;
+      \$2377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = load_busy;
-    if (stall_adv9) begin
-      \$2424  = \$2051 ;
+    \$2378  = load_busy;
+    if (stall_adv8) begin
+      \$2378  = \$2045 ;
     end
     if (rst) begin
-      \$2424  = 1'h0;
+      \$2378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \$2059 ;
+    \$2379  = \$2053 ;
     if (rst) begin
-      \$2425  = 1'h0;
+      \$2379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \$2069 ;
+    \$2380  = \$2063 ;
     if (rst) begin
-      \$2426  = 1'h0;
+      \$2380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \$2079 ;
+    \$2381  = \$2073 ;
     if (rst) begin
-      \$2427  = 1'h0;
+      \$2381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \$2089 ;
+    \$2382  = \$2083 ;
     if (rst) begin
-      \$2428  = 1'h0;
+      \$2382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \$2099 ;
+    \$2383  = \$2093 ;
     if (rst) begin
-      \$2429  = 1'h0;
+      \$2383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = \$2109 ;
+    \$2384  = \$2103 ;
     if (rst) begin
-      \$2430  = 1'h0;
+      \$2384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = \$2119 ;
+    \$2385  = \$2113 ;
     if (rst) begin
-      \$2431  = 1'h0;
+      \$2385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = \$2127 ;
+    \$2386  = \$2121 ;
     if (rst) begin
-      \$2432  = 1'h0;
+      \$2386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = mac_read_s0;
+    \$2387  = mac_read_s0;
+    if (stall_adv25) begin
+      \$2387  = mac_raddr_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2388  = \mac_read_s0$1055 ;
+    if (stall_adv25) begin
+      \$2388  = \mac_raddr_s0$1020 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2389  = \mac_read_s0$1056 ;
+    if (stall_adv25) begin
+      \$2389  = \mac_raddr_s0$1021 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2390  = \mac_read_s0$1057 ;
+    if (stall_adv25) begin
+      \$2390  = \mac_raddr_s0$1022 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2391  = \mac_read_s0$1058 ;
+    if (stall_adv25) begin
+      \$2391  = \mac_raddr_s0$1023 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2392  = \mac_read_s0$1059 ;
+    if (stall_adv25) begin
+      \$2392  = \mac_raddr_s0$1024 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2393  = \mac_read_s0$1060 ;
+    if (stall_adv25) begin
+      \$2393  = \mac_raddr_s0$1025 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2394  = \mac_read_s0$1061 ;
+    if (stall_adv25) begin
+      \$2394  = \mac_raddr_s0$1026 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2395  = \mac_read_s0$1062 ;
+    if (stall_adv25) begin
+      \$2395  = \mac_raddr_s0$1035 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2396  = mac_read_valid_s0;
+    if (stall_adv25) begin
+      \$2396  = mac_raddr_valid_s0;
+    end
+    if (rst) begin
+      \$2396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2397  = mac_rdreg_s0;
     if (stall_adv26) begin
-      \$2433  = mac_raddr_s0;
+      \$2397  = mac_read_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = \mac_read_s0$1100 ;
+    \$2398  = \mac_rdreg_s0$1065 ;
     if (stall_adv26) begin
-      \$2434  = \mac_raddr_s0$1065 ;
+      \$2398  = \mac_read_s0$1055 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = \mac_read_s0$1101 ;
+    \$2399  = \mac_rdreg_s0$1066 ;
     if (stall_adv26) begin
-      \$2435  = \mac_raddr_s0$1066 ;
+      \$2399  = \mac_read_s0$1056 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = \mac_read_s0$1102 ;
+    \$2400  = \mac_rdreg_s0$1067 ;
     if (stall_adv26) begin
-      \$2436  = \mac_raddr_s0$1067 ;
+      \$2400  = \mac_read_s0$1057 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = \mac_read_s0$1103 ;
+    \$2401  = \mac_rdreg_s0$1068 ;
     if (stall_adv26) begin
-      \$2437  = \mac_raddr_s0$1068 ;
+      \$2401  = \mac_read_s0$1058 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = \mac_read_s0$1104 ;
+    \$2402  = \mac_rdreg_s0$1069 ;
     if (stall_adv26) begin
-      \$2438  = \mac_raddr_s0$1069 ;
+      \$2402  = \mac_read_s0$1059 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = \mac_read_s0$1105 ;
+    \$2403  = \mac_rdreg_s0$1070 ;
     if (stall_adv26) begin
-      \$2439  = \mac_raddr_s0$1070 ;
+      \$2403  = \mac_read_s0$1060 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = \mac_read_s0$1106 ;
+    \$2404  = \mac_rdreg_s0$1071 ;
     if (stall_adv26) begin
-      \$2440  = \mac_raddr_s0$1071 ;
+      \$2404  = \mac_read_s0$1061 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = \mac_read_s0$1107 ;
+    \$2405  = \mac_rdreg_s0$1072 ;
     if (stall_adv26) begin
-      \$2441  = \mac_raddr_s0$1080 ;
+      \$2405  = \mac_read_s0$1062 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = mac_read_valid_s0;
+    \$2406  = mac_rdreg_valid_s0;
     if (stall_adv26) begin
-      \$2442  = mac_raddr_valid_s0;
+      \$2406  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$2442  = 1'h0;
+      \$2406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = mac_rdreg_s0;
+    \$2407  = mac_pre_s0;
     if (stall_adv27) begin
-      \$2443  = mac_read_s0;
+      \$2407  = mac_rdreg_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = \mac_rdreg_s0$1110 ;
+    \$2408  = \mac_pre_s0$1075 ;
     if (stall_adv27) begin
-      \$2444  = \mac_read_s0$1100 ;
+      \$2408  = \mac_rdreg_s0$1065 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = \mac_rdreg_s0$1111 ;
+    \$2409  = \mac_pre_s0$1076 ;
     if (stall_adv27) begin
-      \$2445  = \mac_read_s0$1101 ;
+      \$2409  = \mac_rdreg_s0$1066 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = \mac_rdreg_s0$1112 ;
+    \$2410  = \mac_pre_s0$1077 ;
     if (stall_adv27) begin
-      \$2446  = \mac_read_s0$1102 ;
+      \$2410  = \mac_rdreg_s0$1067 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = \mac_rdreg_s0$1113 ;
+    \$2411  = \mac_pre_s0$1078 ;
     if (stall_adv27) begin
-      \$2447  = \mac_read_s0$1103 ;
+      \$2411  = \mac_rdreg_s0$1068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = \mac_rdreg_s0$1114 ;
+    \$2412  = \mac_pre_s0$1079 ;
     if (stall_adv27) begin
-      \$2448  = \mac_read_s0$1104 ;
+      \$2412  = \mac_rdreg_s0$1069 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = \mac_rdreg_s0$1115 ;
+    \$2413  = \mac_pre_s0$1080 ;
     if (stall_adv27) begin
-      \$2449  = \mac_read_s0$1105 ;
+      \$2413  = \mac_rdreg_s0$1070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = \mac_rdreg_s0$1116 ;
+    \$2414  = \mac_pre_s0$1081 ;
     if (stall_adv27) begin
-      \$2450  = \mac_read_s0$1106 ;
+      \$2414  = \mac_rdreg_s0$1071 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = \mac_rdreg_s0$1117 ;
+    \$2415  = \mac_pre_s0$1082 ;
     if (stall_adv27) begin
-      \$2451  = \mac_read_s0$1107 ;
+      \$2415  = wlane0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = mac_rdreg_valid_s0;
+    \$2416  = \mac_pre_s0$1084 ;
     if (stall_adv27) begin
-      \$2452  = mac_read_valid_s0;
+      \$2416  = wlane1_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2417  = \mac_pre_s0$1086 ;
+    if (stall_adv27) begin
+      \$2417  = wlane2_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2418  = \mac_pre_s0$1088 ;
+    if (stall_adv27) begin
+      \$2418  = wlane3_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2419  = \mac_pre_s0$1090 ;
+    if (stall_adv27) begin
+      \$2419  = wlane4_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2420  = \mac_pre_s0$1092 ;
+    if (stall_adv27) begin
+      \$2420  = wlane5_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2421  = \mac_pre_s0$1094 ;
+    if (stall_adv27) begin
+      \$2421  = wlane6_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2422  = \mac_pre_s0$1096 ;
+    if (stall_adv27) begin
+      \$2422  = wlane7_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2423  = \mac_pre_s0$1098 ;
+    if (stall_adv27) begin
+      \$2423  = wlane0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2424  = \mac_pre_s0$1099 ;
+    if (stall_adv27) begin
+      \$2424  = wlane1_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2425  = \mac_pre_s0$1100 ;
+    if (stall_adv27) begin
+      \$2425  = wlane2_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2426  = \mac_pre_s0$1101 ;
+    if (stall_adv27) begin
+      \$2426  = wlane3_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2427  = \mac_pre_s0$1102 ;
+    if (stall_adv27) begin
+      \$2427  = wlane4_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2428  = \mac_pre_s0$1103 ;
+    if (stall_adv27) begin
+      \$2428  = wlane5_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2429  = \mac_pre_s0$1104 ;
+    if (stall_adv27) begin
+      \$2429  = wlane6_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2430  = \mac_pre_s0$1105 ;
+    if (stall_adv27) begin
+      \$2430  = wlane7_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2431  = \mac_pre_s0$1106 ;
+    if (stall_adv27) begin
+      \$2431  = wlane0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2432  = \mac_pre_s0$1107 ;
+    if (stall_adv27) begin
+      \$2432  = wlane1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2433  = \mac_pre_s0$1108 ;
+    if (stall_adv27) begin
+      \$2433  = wlane2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2434  = \mac_pre_s0$1109 ;
+    if (stall_adv27) begin
+      \$2434  = wlane3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2435  = \mac_pre_s0$1110 ;
+    if (stall_adv27) begin
+      \$2435  = wlane4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2436  = \mac_pre_s0$1111 ;
+    if (stall_adv27) begin
+      \$2436  = wlane5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2437  = \mac_pre_s0$1112 ;
+    if (stall_adv27) begin
+      \$2437  = wlane6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2438  = \mac_pre_s0$1113 ;
+    if (stall_adv27) begin
+      \$2438  = wlane7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2439  = \mac_pre_s0$1114 ;
+    if (stall_adv27) begin
+      \$2439  = wlane0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2440  = \mac_pre_s0$1115 ;
+    if (stall_adv27) begin
+      \$2440  = wlane1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2441  = \mac_pre_s0$1116 ;
+    if (stall_adv27) begin
+      \$2441  = wlane2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2442  = \mac_pre_s0$1117 ;
+    if (stall_adv27) begin
+      \$2442  = wlane3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2443  = \mac_pre_s0$1118 ;
+    if (stall_adv27) begin
+      \$2443  = wlane4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2444  = \mac_pre_s0$1119 ;
+    if (stall_adv27) begin
+      \$2444  = wlane5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2445  = \mac_pre_s0$1120 ;
+    if (stall_adv27) begin
+      \$2445  = wlane6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2446  = \mac_pre_s0$1121 ;
+    if (stall_adv27) begin
+      \$2446  = wlane7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2447  = \mac_pre_s0$1122 ;
+    if (stall_adv27) begin
+      \$2447  = \mac_rdreg_s0$1072 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2448  = mac_pre_valid_s0;
+    if (stall_adv27) begin
+      \$2448  = mac_rdreg_valid_s0;
+    end
+    if (rst) begin
+      \$2448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2449  = mac_dspin_s0;
+    if (stall_adv28) begin
+      \$2449  = \mac_pre_s0$1122 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2450  = mac_dspin_valid_s0;
+    if (stall_adv28) begin
+      \$2450  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$2450  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2451  = mac_dspout_s0;
+    if (stall_adv28) begin
+      \$2451  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2452  = mac_dspout_valid_s0;
+    if (stall_adv28) begin
+      \$2452  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$2452  = 1'h0;
@@ -9827,296 +9746,326 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = mac_pre_s0;
-    if (stall_adv28) begin
-      \$2453  = mac_rdreg_s0;
+    \$2453  = mac_add0_s0;
+    if (stall_adv32) begin
+      \$2453  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = \mac_pre_s0$1120 ;
-    if (stall_adv28) begin
-      \$2454  = \mac_rdreg_s0$1110 ;
+    \$2454  = \mac_add0_s0$925 ;
+    if (stall_adv32) begin
+      \$2454  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = \mac_pre_s0$1121 ;
-    if (stall_adv28) begin
-      \$2455  = \mac_rdreg_s0$1111 ;
+    \$2455  = \mac_add0_s0$927 ;
+    if (stall_adv32) begin
+      \$2455  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \mac_pre_s0$1122 ;
-    if (stall_adv28) begin
-      \$2456  = \mac_rdreg_s0$1112 ;
+    \$2456  = \mac_add0_s0$928 ;
+    if (stall_adv32) begin
+      \$2456  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = \mac_pre_s0$1123 ;
-    if (stall_adv28) begin
-      \$2457  = \mac_rdreg_s0$1113 ;
+    \$2457  = \mac_add0_s0$930 ;
+    if (stall_adv32) begin
+      \$2457  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = \mac_pre_s0$1124 ;
-    if (stall_adv28) begin
-      \$2458  = \mac_rdreg_s0$1114 ;
+    \$2458  = \mac_add0_s0$931 ;
+    if (stall_adv32) begin
+      \$2458  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = \mac_pre_s0$1125 ;
-    if (stall_adv28) begin
-      \$2459  = \mac_rdreg_s0$1115 ;
+    \$2459  = \mac_add0_s0$933 ;
+    if (stall_adv32) begin
+      \$2459  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = \mac_pre_s0$1126 ;
-    if (stall_adv28) begin
-      \$2460  = \mac_rdreg_s0$1116 ;
+    \$2460  = \mac_add0_s0$934 ;
+    if (stall_adv32) begin
+      \$2460  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = \mac_pre_s0$1127 ;
-    if (stall_adv28) begin
-      \$2461  = wlane0_q[7:0];
+    \$2461  = \mac_add0_s0$936 ;
+    if (stall_adv32) begin
+      \$2461  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = \mac_pre_s0$1129 ;
-    if (stall_adv28) begin
-      \$2462  = wlane1_q[7:0];
+    \$2462  = \mac_add0_s0$937 ;
+    if (stall_adv32) begin
+      \$2462  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = \mac_pre_s0$1131 ;
-    if (stall_adv28) begin
-      \$2463  = wlane2_q[7:0];
+    \$2463  = \mac_add0_s0$939 ;
+    if (stall_adv32) begin
+      \$2463  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = \mac_pre_s0$1133 ;
-    if (stall_adv28) begin
-      \$2464  = wlane3_q[7:0];
+    \$2464  = \mac_add0_s0$940 ;
+    if (stall_adv32) begin
+      \$2464  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = \mac_pre_s0$1135 ;
-    if (stall_adv28) begin
-      \$2465  = wlane4_q[7:0];
+    \$2465  = \mac_add0_s0$942 ;
+    if (stall_adv32) begin
+      \$2465  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = \mac_pre_s0$1137 ;
-    if (stall_adv28) begin
-      \$2466  = wlane5_q[7:0];
+    \$2466  = \mac_add0_s0$943 ;
+    if (stall_adv32) begin
+      \$2466  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = \mac_pre_s0$1139 ;
-    if (stall_adv28) begin
-      \$2467  = wlane6_q[7:0];
+    \$2467  = \mac_add0_s0$945 ;
+    if (stall_adv32) begin
+      \$2467  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = \mac_pre_s0$1141 ;
-    if (stall_adv28) begin
-      \$2468  = wlane7_q[7:0];
+    \$2468  = \mac_add0_s0$946 ;
+    if (stall_adv32) begin
+      \$2468  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = \mac_pre_s0$1143 ;
-    if (stall_adv28) begin
-      \$2469  = wlane0_q[15:8];
+    \$2469  = \mac_add0_s0$1128 ;
+    if (stall_adv32) begin
+      \$2469  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = \mac_pre_s0$1144 ;
-    if (stall_adv28) begin
-      \$2470  = wlane1_q[15:8];
+    \$2470  = mac_add0_valid_s0;
+    if (stall_adv32) begin
+      \$2470  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$2470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = \mac_pre_s0$1145 ;
-    if (stall_adv28) begin
-      \$2471  = wlane2_q[15:8];
+    \$2471  = mac_add1_s0;
+    if (stall_adv33) begin
+      \$2471  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = \mac_pre_s0$1146 ;
-    if (stall_adv28) begin
-      \$2472  = wlane3_q[15:8];
+    \$2472  = \mac_add1_s0$951 ;
+    if (stall_adv33) begin
+      \$2472  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = \mac_pre_s0$1147 ;
-    if (stall_adv28) begin
-      \$2473  = wlane4_q[15:8];
+    \$2473  = \mac_add1_s0$953 ;
+    if (stall_adv33) begin
+      \$2473  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = \mac_pre_s0$1148 ;
-    if (stall_adv28) begin
-      \$2474  = wlane5_q[15:8];
+    \$2474  = \mac_add1_s0$954 ;
+    if (stall_adv33) begin
+      \$2474  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = \mac_pre_s0$1149 ;
-    if (stall_adv28) begin
-      \$2475  = wlane6_q[15:8];
+    \$2475  = \mac_add1_s0$956 ;
+    if (stall_adv33) begin
+      \$2475  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = \mac_pre_s0$1150 ;
-    if (stall_adv28) begin
-      \$2476  = wlane7_q[15:8];
+    \$2476  = \mac_add1_s0$957 ;
+    if (stall_adv33) begin
+      \$2476  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = \mac_pre_s0$1151 ;
-    if (stall_adv28) begin
-      \$2477  = wlane0_q[23:16];
+    \$2477  = \mac_add1_s0$959 ;
+    if (stall_adv33) begin
+      \$2477  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = \mac_pre_s0$1152 ;
-    if (stall_adv28) begin
-      \$2478  = wlane1_q[23:16];
+    \$2478  = \mac_add1_s0$960 ;
+    if (stall_adv33) begin
+      \$2478  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = \mac_pre_s0$1153 ;
-    if (stall_adv28) begin
-      \$2479  = wlane2_q[23:16];
+    \$2479  = \mac_add1_s0$1130 ;
+    if (stall_adv33) begin
+      \$2479  = \mac_add0_s0$1128 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = \mac_pre_s0$1154 ;
-    if (stall_adv28) begin
-      \$2480  = wlane3_q[23:16];
+    \$2480  = mac_add1_valid_s0;
+    if (stall_adv33) begin
+      \$2480  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$2480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = \mac_pre_s0$1155 ;
-    if (stall_adv28) begin
-      \$2481  = wlane4_q[23:16];
+    \$2481  = mac_add2_s0;
+    if (stall_adv34) begin
+      \$2481  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = \mac_pre_s0$1156 ;
-    if (stall_adv28) begin
-      \$2482  = wlane5_q[23:16];
+    \$2482  = \mac_add2_s0$984 ;
+    if (stall_adv34) begin
+      \$2482  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = \mac_pre_s0$1157 ;
-    if (stall_adv28) begin
-      \$2483  = wlane6_q[23:16];
+    \$2483  = \mac_add2_s0$987 ;
+    if (stall_adv34) begin
+      \$2483  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = \mac_pre_s0$1158 ;
-    if (stall_adv28) begin
-      \$2484  = wlane7_q[23:16];
+    \$2484  = \mac_add2_s0$990 ;
+    if (stall_adv34) begin
+      \$2484  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = \mac_pre_s0$1159 ;
-    if (stall_adv28) begin
-      \$2485  = wlane0_q[31:24];
+    \$2485  = \mac_add2_s0$1132 ;
+    if (stall_adv34) begin
+      \$2485  = \mac_add1_s0$1130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = \mac_pre_s0$1160 ;
-    if (stall_adv28) begin
-      \$2486  = wlane1_q[31:24];
+    \$2486  = mac_add2_valid_s0;
+    if (stall_adv34) begin
+      \$2486  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$2486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = \mac_pre_s0$1161 ;
-    if (stall_adv28) begin
-      \$2487  = wlane2_q[31:24];
+    \$2487  = o__valid;
+    if (advance) begin
+      \$2487  = \$2122 ;
+    end
+    if (rst) begin
+      \$2487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = \mac_pre_s0$1162 ;
-    if (stall_adv28) begin
-      \$2488  = wlane3_q[31:24];
+    \$2488  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$2488  = \$2123 ;
+    end
+    if (rst) begin
+      \$2488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = \mac_pre_s0$1163 ;
-    if (stall_adv28) begin
-      \$2489  = wlane4_q[31:24];
+    \$2489  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$2489  = \$2124 ;
+    end
+    if (rst) begin
+      \$2489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = \mac_pre_s0$1164 ;
-    if (stall_adv28) begin
-      \$2490  = wlane5_q[31:24];
+    \$2490  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$2490  = \$2125 ;
+    end
+    if (rst) begin
+      \$2490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = \mac_pre_s0$1165 ;
-    if (stall_adv28) begin
-      \$2491  = wlane6_q[31:24];
+    \$2491  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$2491  = \$2126 ;
+    end
+    if (rst) begin
+      \$2491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = \mac_pre_s0$1166 ;
-    if (stall_adv28) begin
-      \$2492  = wlane7_q[31:24];
+    \$2492  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$2492  = \$2127 ;
+    end
+    if (rst) begin
+      \$2492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = \mac_pre_s0$1167 ;
-    if (stall_adv28) begin
-      \$2493  = \mac_rdreg_s0$1117 ;
+    \$2493  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$2493  = \$2128 ;
+    end
+    if (rst) begin
+      \$2493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = mac_pre_valid_s0;
-    if (stall_adv28) begin
-      \$2494  = mac_rdreg_valid_s0;
+    \$2494  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$2494  = \$2129 ;
     end
     if (rst) begin
       \$2494  = 1'h0;
@@ -10124,16 +10073,19 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = mac_dspin_s0;
-    if (stall_adv29) begin
-      \$2495  = \mac_pre_s0$1167 ;
+    \$2495  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$2495  = \$2130 ;
+    end
+    if (rst) begin
+      \$2495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = mac_dspin_valid_s0;
-    if (stall_adv29) begin
-      \$2496  = mac_pre_valid_s0;
+    \$2496  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$2496  = \$2131 ;
     end
     if (rst) begin
       \$2496  = 1'h0;
@@ -10141,16 +10093,19 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = mac_dspout_s0;
-    if (stall_adv29) begin
-      \$2497  = mac_dspin_s0;
+    \$2497  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$2497  = \$2132 ;
+    end
+    if (rst) begin
+      \$2497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = mac_dspout_valid_s0;
-    if (stall_adv29) begin
-      \$2498  = mac_dspin_valid_s0;
+    \$2498  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$2498  = \$2133 ;
     end
     if (rst) begin
       \$2498  = 1'h0;
@@ -10158,128 +10113,179 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = mac_add0_s0;
-    if (stall_adv37) begin
-      \$2499  = mac0_sum0_p0;
+    \$2499  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$2499  = \$2134 ;
+    end
+    if (rst) begin
+      \$2499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = \mac_add0_s0$968 ;
-    if (stall_adv37) begin
-      \$2500  = mac0_sum0_p1;
+    \$2500  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$2500  = \$2135 ;
+    end
+    if (rst) begin
+      \$2500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = \mac_add0_s0$970 ;
-    if (stall_adv37) begin
-      \$2501  = mac0_sum0_p2;
+    \$2501  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$2501  = \$2136 ;
+    end
+    if (rst) begin
+      \$2501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = \mac_add0_s0$971 ;
-    if (stall_adv37) begin
-      \$2502  = mac0_sum0_p3;
+    \$2502  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$2502  = \$2137 ;
+    end
+    if (rst) begin
+      \$2502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = \mac_add0_s0$973 ;
-    if (stall_adv37) begin
-      \$2503  = mac1_sum0_p0;
+    \$2503  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$2503  = \$2138 ;
+    end
+    if (rst) begin
+      \$2503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = \mac_add0_s0$974 ;
-    if (stall_adv37) begin
-      \$2504  = mac1_sum0_p1;
+    \$2504  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$2504  = \$2139 ;
+    end
+    if (rst) begin
+      \$2504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = \mac_add0_s0$976 ;
-    if (stall_adv37) begin
-      \$2505  = mac1_sum0_p2;
+    \$2505  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$2505  = \$2140 ;
+    end
+    if (rst) begin
+      \$2505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = \mac_add0_s0$977 ;
-    if (stall_adv37) begin
-      \$2506  = mac1_sum0_p3;
+    \$2506  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$2506  = \$2141 ;
+    end
+    if (rst) begin
+      \$2506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = \mac_add0_s0$979 ;
-    if (stall_adv37) begin
-      \$2507  = mac2_sum0_p0;
+    \$2507  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$2507  = \$2142 ;
+    end
+    if (rst) begin
+      \$2507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = \mac_add0_s0$980 ;
-    if (stall_adv37) begin
-      \$2508  = mac2_sum0_p1;
+    \$2508  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$2508  = \$2143 ;
+    end
+    if (rst) begin
+      \$2508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = \mac_add0_s0$982 ;
-    if (stall_adv37) begin
-      \$2509  = mac2_sum0_p2;
+    \$2509  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$2509  = \$2144 ;
+    end
+    if (rst) begin
+      \$2509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = \mac_add0_s0$983 ;
-    if (stall_adv37) begin
-      \$2510  = mac2_sum0_p3;
+    \$2510  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$2510  = \$2145 ;
+    end
+    if (rst) begin
+      \$2510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = \mac_add0_s0$985 ;
-    if (stall_adv37) begin
-      \$2511  = mac3_sum0_p0;
+    \$2511  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$2511  = \$2146 ;
+    end
+    if (rst) begin
+      \$2511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = \mac_add0_s0$986 ;
-    if (stall_adv37) begin
-      \$2512  = mac3_sum0_p1;
+    \$2512  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$2512  = \$2147 ;
+    end
+    if (rst) begin
+      \$2512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = \mac_add0_s0$988 ;
-    if (stall_adv37) begin
-      \$2513  = mac3_sum0_p2;
+    \$2513  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$2513  = \$2148 ;
+    end
+    if (rst) begin
+      \$2513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = \mac_add0_s0$989 ;
-    if (stall_adv37) begin
-      \$2514  = mac3_sum0_p3;
+    \$2514  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$2514  = \$2149 ;
+    end
+    if (rst) begin
+      \$2514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = \mac_add0_s0$1173 ;
-    if (stall_adv37) begin
-      \$2515  = mac_dspout_s0;
+    \$2515  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$2515  = \$2150 ;
+    end
+    if (rst) begin
+      \$2515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = mac_add0_valid_s0;
-    if (stall_adv37) begin
-      \$2516  = mac_dspout_valid_s0;
+    \$2516  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$2516  = \$2151 ;
     end
     if (rst) begin
       \$2516  = 1'h0;
@@ -10287,72 +10293,99 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = mac_add1_s0;
-    if (stall_adv38) begin
-      \$2517  = mac0_sum1_p0;
+    \$2517  = stall_adv29_valid;
+    if (stall_adv29) begin
+      \$2517  = \$2152 ;
+    end
+    if (rst) begin
+      \$2517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = \mac_add1_s0$994 ;
-    if (stall_adv38) begin
-      \$2518  = mac0_sum1_p1;
+    \$2518  = stall_adv30_valid;
+    if (stall_adv30) begin
+      \$2518  = \$2153 ;
+    end
+    if (rst) begin
+      \$2518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = \mac_add1_s0$996 ;
-    if (stall_adv38) begin
-      \$2519  = mac1_sum1_p0;
+    \$2519  = stall_adv31_valid;
+    if (stall_adv31) begin
+      \$2519  = \$2154 ;
+    end
+    if (rst) begin
+      \$2519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = \mac_add1_s0$997 ;
-    if (stall_adv38) begin
-      \$2520  = mac1_sum1_p1;
+    \$2520  = stall_adv32_valid;
+    if (stall_adv32) begin
+      \$2520  = \$2155 ;
+    end
+    if (rst) begin
+      \$2520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = \mac_add1_s0$999 ;
-    if (stall_adv38) begin
-      \$2521  = mac2_sum1_p0;
+    \$2521  = stall_adv33_valid;
+    if (stall_adv33) begin
+      \$2521  = \$2156 ;
+    end
+    if (rst) begin
+      \$2521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = \mac_add1_s0$1000 ;
-    if (stall_adv38) begin
-      \$2522  = mac2_sum1_p1;
+    \$2522  = stall_adv34_valid;
+    if (stall_adv34) begin
+      \$2522  = \$2157 ;
+    end
+    if (rst) begin
+      \$2522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = \mac_add1_s0$1002 ;
-    if (stall_adv38) begin
-      \$2523  = mac3_sum1_p0;
+    \$2523  = stall_adv35_valid;
+    if (stall_adv35) begin
+      \$2523  = \$2158 ;
+    end
+    if (rst) begin
+      \$2523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = \mac_add1_s0$1003 ;
-    if (stall_adv38) begin
-      \$2524  = mac3_sum1_p1;
+    \$2524  = stall_adv36_valid;
+    if (stall_adv36) begin
+      \$2524  = \$2159 ;
+    end
+    if (rst) begin
+      \$2524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = \mac_add1_s0$1175 ;
-    if (stall_adv38) begin
-      \$2525  = \mac_add0_s0$1173 ;
+    \$2525  = stall_adv37_valid;
+    if (stall_adv37) begin
+      \$2525  = \$2160 ;
+    end
+    if (rst) begin
+      \$2525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = mac_add1_valid_s0;
+    \$2526  = stall_adv38_valid;
     if (stall_adv38) begin
-      \$2526  = mac_add0_valid_s0;
+      \$2526  = \$2161 ;
     end
     if (rst) begin
       \$2526  = 1'h0;
@@ -10360,605 +10393,110 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = mac_add2_s0;
+    \$2527  = stall_adv39_valid;
     if (stall_adv39) begin
-      \$2527  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = \mac_add2_s0$1027 ;
-    if (stall_adv39) begin
-      \$2528  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = \mac_add2_s0$1030 ;
-    if (stall_adv39) begin
-      \$2529  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = \mac_add2_s0$1033 ;
-    if (stall_adv39) begin
-      \$2530  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = \mac_add2_s0$1177 ;
-    if (stall_adv39) begin
-      \$2531  = \mac_add1_s0$1175 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = mac_add2_valid_s0;
-    if (stall_adv39) begin
-      \$2532  = mac_add1_valid_s0;
+      \$2527  = \$2162 ;
     end
     if (rst) begin
-      \$2532  = 1'h0;
+      \$2527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = o__valid;
-    if (advance) begin
-      \$2533  = \$2128 ;
-    end
-    if (rst) begin
-      \$2533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$2534  = \$2129 ;
-    end
-    if (rst) begin
-      \$2534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$2535  = \$2130 ;
-    end
-    if (rst) begin
-      \$2535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$2536  = \$2131 ;
-    end
-    if (rst) begin
-      \$2536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$2537  = \$2132 ;
-    end
-    if (rst) begin
-      \$2537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$2538  = \$2133 ;
-    end
-    if (rst) begin
-      \$2538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$2539  = \$2134 ;
-    end
-    if (rst) begin
-      \$2539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$2540  = \$2135 ;
-    end
-    if (rst) begin
-      \$2540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$2541  = \$2136 ;
-    end
-    if (rst) begin
-      \$2541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$2542  = \$2137 ;
-    end
-    if (rst) begin
-      \$2542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$2543  = \$2138 ;
-    end
-    if (rst) begin
-      \$2543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$2544  = \$2139 ;
-    end
-    if (rst) begin
-      \$2544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$2545  = \$2140 ;
-    end
-    if (rst) begin
-      \$2545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$2546  = \$2141 ;
-    end
-    if (rst) begin
-      \$2546  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$2547  = \$2142 ;
-    end
-    if (rst) begin
-      \$2547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$2548  = \$2143 ;
-    end
-    if (rst) begin
-      \$2548  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$2549  = \$2144 ;
-    end
-    if (rst) begin
-      \$2549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$2550  = \$2145 ;
-    end
-    if (rst) begin
-      \$2550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$2551  = \$2146 ;
-    end
-    if (rst) begin
-      \$2551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$2552  = \$2147 ;
-    end
-    if (rst) begin
-      \$2552  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$2553  = \$2148 ;
-    end
-    if (rst) begin
-      \$2553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$2554  = \$2149 ;
-    end
-    if (rst) begin
-      \$2554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$2555  = \$2150 ;
-    end
-    if (rst) begin
-      \$2555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$2556  = \$2151 ;
-    end
-    if (rst) begin
-      \$2556  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$2557  = \$2152 ;
-    end
-    if (rst) begin
-      \$2557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$2558  = \$2153 ;
-    end
-    if (rst) begin
-      \$2558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$2559  = \$2154 ;
-    end
-    if (rst) begin
-      \$2559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$2560  = \$2155 ;
-    end
-    if (rst) begin
-      \$2560  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$2561  = \$2156 ;
-    end
-    if (rst) begin
-      \$2561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$2562  = \$2157 ;
-    end
-    if (rst) begin
-      \$2562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = stall_adv29_valid;
-    if (stall_adv29) begin
-      \$2563  = \$2158 ;
-    end
-    if (rst) begin
-      \$2563  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$2564  = \$2159 ;
-    end
-    if (rst) begin
-      \$2564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = stall_adv31_valid;
-    if (stall_adv31) begin
-      \$2565  = \$2160 ;
-    end
-    if (rst) begin
-      \$2565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = stall_adv32_valid;
-    if (stall_adv32) begin
-      \$2566  = \$2161 ;
-    end
-    if (rst) begin
-      \$2566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = stall_adv33_valid;
-    if (stall_adv33) begin
-      \$2567  = \$2162 ;
-    end
-    if (rst) begin
-      \$2567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = stall_adv34_valid;
-    if (stall_adv34) begin
-      \$2568  = \$2163 ;
-    end
-    if (rst) begin
-      \$2568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = stall_adv35_valid;
-    if (stall_adv35) begin
-      \$2569  = \$2164 ;
-    end
-    if (rst) begin
-      \$2569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = stall_adv36_valid;
-    if (stall_adv36) begin
-      \$2570  = \$2165 ;
-    end
-    if (rst) begin
-      \$2570  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = stall_adv37_valid;
-    if (stall_adv37) begin
-      \$2571  = \$2166 ;
-    end
-    if (rst) begin
-      \$2571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = stall_adv38_valid;
-    if (stall_adv38) begin
-      \$2572  = \$2167 ;
-    end
-    if (rst) begin
-      \$2572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = stall_adv39_valid;
-    if (stall_adv39) begin
-      \$2573  = \$2168 ;
-    end
-    if (rst) begin
-      \$2573  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = stall_adv40_valid;
+    \$2528  = stall_adv40_valid;
     if (stall_adv40) begin
-      \$2574  = \$2169 ;
+      \$2528  = \$2163 ;
     end
     if (rst) begin
-      \$2574  = 1'h0;
+      \$2528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = stall_adv41_valid;
+    \$2529  = stall_adv41_valid;
     if (stall_adv41) begin
-      \$2575  = \$2170 ;
+      \$2529  = \$2164 ;
     end
     if (rst) begin
-      \$2575  = 1'h0;
+      \$2529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = stall_adv42_valid;
+    \$2530  = stall_adv42_valid;
     if (stall_adv42) begin
-      \$2576  = \$2171 ;
+      \$2530  = \$2165 ;
     end
     if (rst) begin
-      \$2576  = 1'h0;
+      \$2530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = stall_adv43_valid;
-    if (stall_adv43) begin
-      \$2577  = \$2172 ;
+    \$2531  = mac_acc0;
+    if (\$2166 ) begin
+      \$2531  = \$2167 ;
     end
     if (rst) begin
-      \$2577  = 1'h0;
+      \$2531  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = stall_adv44_valid;
-    if (stall_adv44) begin
-      \$2578  = \$2173 ;
+    \$2532  = mac_acc0_out;
+    if (stall_adv36) begin
+      \$2532  = \$2025 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2533  = mac_acc1;
+    if (\$2168 ) begin
+      \$2533  = \$2169 ;
     end
     if (rst) begin
-      \$2578  = 1'h0;
+      \$2533  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = stall_adv45_valid;
-    if (stall_adv45) begin
-      \$2579  = \$2174 ;
+    \$2534  = mac_acc1_out;
+    if (stall_adv38) begin
+      \$2534  = \$2026 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2535  = mac_acc2;
+    if (\$2170 ) begin
+      \$2535  = \$2171 ;
     end
     if (rst) begin
-      \$2579  = 1'h0;
+      \$2535  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = stall_adv46_valid;
-    if (stall_adv46) begin
-      \$2580  = \$2175 ;
+    \$2536  = mac_acc2_out;
+    if (stall_adv40) begin
+      \$2536  = \$2027 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2537  = mac_acc3;
+    if (\$2172 ) begin
+      \$2537  = \$2173 ;
     end
     if (rst) begin
-      \$2580  = 1'h0;
+      \$2537  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = stall_adv47_valid;
-    if (stall_adv47) begin
-      \$2581  = \$2176 ;
-    end
-    if (rst) begin
-      \$2581  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = mac_acc0;
-    if (\$2177 ) begin
-      \$2582  = \$2178 ;
-    end
-    if (rst) begin
-      \$2582  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2583  = mac_acc0_out;
-    if (stall_adv41) begin
-      \$2583  = \$2030 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2584  = mac_acc1;
-    if (\$2179 ) begin
-      \$2584  = \$2180 ;
-    end
-    if (rst) begin
-      \$2584  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2585  = mac_acc1_out;
-    if (stall_adv43) begin
-      \$2585  = \$2031 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2586  = mac_acc2;
-    if (\$2181 ) begin
-      \$2586  = \$2182 ;
-    end
-    if (rst) begin
-      \$2586  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2587  = mac_acc2_out;
-    if (stall_adv45) begin
-      \$2587  = \$2032 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2588  = mac_acc3;
-    if (\$2183 ) begin
-      \$2588  = \$2184 ;
-    end
-    if (rst) begin
-      \$2588  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2589  = mac_acc3_out;
-    if (stall_adv47) begin
-      \$2589  = \$2033 [31:0];
+    \$2538  = mac_acc3_out;
+    if (stall_adv42) begin
+      \$2538  = \$2028 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -11009,45 +10547,45 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = i__payload[127:0];
-  assign wr__en = stall_adv5;
+  assign wr__en = stall_adv4;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1627 , \$1625 , \$1623 , \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \sel_l11_s0$750 [0] };
-  assign sel_sel1 = { \$1645 , \$1643 , \$1641 , \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629  };
-  assign sel_sel2 = { \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647  };
-  assign sel_sel3 = { \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665  };
-  assign sel_sel4 = { \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683  };
-  assign sel_sel5 = { \$1717 , \$1715 , \$1713 , \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701  };
-  assign sel_sel6 = { \$1735 , \$1733 , \$1731 , \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719  };
-  assign sel_sel7 = { \$1753 , \$1751 , \$1749 , \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737  };
-  assign sel_idx0 = { \sel_l13_s0$769 [8], \$1775 , \$1772 , \$1769  };
-  assign sel_idx1 = { \$1798 , \$1797 , \$1794 , \$1791  };
-  assign sel_idx2 = { \$1822 , \$1820 , \$1817 , \$1813  };
-  assign sel_idx3 = { \$1848 , \$1845 , \$1842 , \$1838  };
-  assign sel_idx4 = { \$1874 , \$1870 , \$1866 , \$1863  };
-  assign sel_idx5 = { \$1902 , \$1897 , \$1893 , \$1890  };
-  assign sel_idx6 = { \$1931 , \$1925 , \$1921 , \$1917  };
-  assign sel_idx7 = { \$1962 , \$1955 , \$1951 , \$1947  };
-  assign wlane0_rcol = \$1972 [3:0];
-  assign wlane1_rcol = \$1973 [3:0];
-  assign wlane2_rcol = \$1974 [3:0];
-  assign wlane3_rcol = \$1975 [3:0];
-  assign wlane4_rcol = \$1976 [3:0];
-  assign wlane5_rcol = \$1977 [3:0];
-  assign wlane6_rcol = \$1978 [3:0];
-  assign wlane7_rcol = \$1979 [3:0];
-  assign wlane0_wcol = \$2000 [3:0];
-  assign wlane1_wcol = \$2001 [3:0];
-  assign wlane2_wcol = \$2002 [3:0];
-  assign wlane3_wcol = \$2003 [3:0];
-  assign wlane4_wcol = \$2004 [3:0];
-  assign wlane5_wcol = \$2005 [3:0];
-  assign wlane6_wcol = \$2006 [3:0];
-  assign wlane7_wcol = \$2007 [3:0];
-  assign mac_acc0_next = \$2030 [31:0];
-  assign mac_acc1_next = \$2031 [31:0];
-  assign mac_acc2_next = \$2032 [31:0];
-  assign mac_acc3_next = \$2033 [31:0];
+  assign sel_sel0 = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+  assign sel_sel1 = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+  assign sel_sel2 = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+  assign sel_sel3 = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+  assign sel_sel4 = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+  assign sel_sel5 = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+  assign sel_sel6 = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+  assign sel_sel7 = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+  assign sel_idx0 = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+  assign sel_idx1 = { \$1797 , \$1796 , \$1793 , \$1790  };
+  assign sel_idx2 = { \$1821 , \$1819 , \$1816 , \$1812  };
+  assign sel_idx3 = { \$1847 , \$1844 , \$1841 , \$1837  };
+  assign sel_idx4 = { \$1873 , \$1869 , \$1865 , \$1862  };
+  assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
+  assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
+  assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
+  assign wlane0_rcol = \$1971 [3:0];
+  assign wlane1_rcol = \$1972 [3:0];
+  assign wlane2_rcol = \$1973 [3:0];
+  assign wlane3_rcol = \$1974 [3:0];
+  assign wlane4_rcol = \$1975 [3:0];
+  assign wlane5_rcol = \$1976 [3:0];
+  assign wlane6_rcol = \$1977 [3:0];
+  assign wlane7_rcol = \$1978 [3:0];
+  assign wlane0_wcol = \$1999 [3:0];
+  assign wlane1_wcol = \$2000 [3:0];
+  assign wlane2_wcol = \$2001 [3:0];
+  assign wlane3_wcol = \$2002 [3:0];
+  assign wlane4_wcol = \$2003 [3:0];
+  assign wlane5_wcol = \$2004 [3:0];
+  assign wlane6_wcol = \$2005 [3:0];
+  assign wlane7_wcol = \$2006 [3:0];
+  assign mac_acc0_next = \$2025 [31:0];
+  assign mac_acc1_next = \$2026 [31:0];
+  assign mac_acc2_next = \$2027 [31:0];
+  assign mac_acc3_next = \$2028 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -11122,12 +10660,12 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_p1_3_2_c = 1'h0;
   assign sel_p1_6_2_s = sel_p1_6_1_c;
   assign sel_p1_6_2_c = 1'h0;
-  assign \$1440  = 1'h0;
+  assign \$1439  = 1'h0;
   assign sel_p1_7_2_s = sel_p1_7_1_c;
+  assign \$1440  = 1'h0;
   assign \$1441  = 1'h0;
   assign \$1442  = 1'h0;
   assign \$1443  = 1'h0;
-  assign \$1444  = 1'h0;
   assign sel_p1_7_2_c = 1'h0;
   assign sel_p1_7_3_s = 1'h0;
   assign sel_p1_7_3_c = 1'h0;
@@ -11135,61 +10673,33 @@ module nm_linear_8_16_int8_k4_wlane(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_p1_10_2_c = 1'h0;
   assign sel_p1_10_3_s = 1'h0;
   assign sel_p1_10_3_c = 1'h0;
-  assign \$1450  = 1'h0;
+  assign \$1449  = 1'h0;
   assign sel_p1_11_2_s = sel_p1_11_1_c;
+  assign \$1450  = 1'h0;
   assign \$1451  = 1'h0;
   assign \$1452  = 1'h0;
   assign \$1453  = 1'h0;
-  assign \$1454  = 1'h0;
   assign sel_p1_11_2_c = 1'h0;
-  assign \$1455  = 1'h0;
+  assign \$1454  = 1'h0;
   assign sel_p1_11_3_s = 1'h0;
+  assign \$1455  = 1'h0;
   assign \$1456  = 1'h0;
   assign \$1457  = 1'h0;
   assign \$1458  = 1'h0;
-  assign \$1459  = 1'h0;
   assign sel_p1_11_3_c = 1'h0;
   assign sel_p1_14_2_s = sel_p1_14_1_c;
   assign sel_p1_14_2_c = 1'h0;
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
-  assign \$1465  = sel_p1_3_1_c;
-  assign \$1466  = 1'h0;
-  assign \$1467  = 1'h0;
-  assign \$1468  = 1'h0;
-  assign sel_p2_5_2_c = \$1469 ;
-  assign sel_p2_7_3_s = sel_p2_7_2_c;
-  assign sel_p2_7_3_c = 1'h0;
-  assign sel_p2_12_3_s = sel_p2_12_2_c;
-  assign sel_p2_12_3_c = 1'h0;
-  assign \$1495  = sel_p1_11_1_c;
-  assign \$1496  = 1'h0;
-  assign \$1497  = 1'h0;
-  assign \$1498  = 1'h0;
-  assign sel_p2_13_2_c = \$1499 ;
-  assign \$1500  = 1'h0;
-  assign sel_p2_13_3_s = \$1499 ;
-  assign \$1501  = 1'h0;
-  assign \$1502  = 1'h0;
-  assign \$1503  = 1'h0;
-  assign \$1504  = 1'h0;
-  assign sel_p2_13_3_c = 1'h0;
-  assign \$1515  = 1'h0;
-  assign sel_p2_14_3_s = sel_p2_14_2_c;
-  assign \$1516  = 1'h0;
-  assign \$1517  = 1'h0;
-  assign \$1518  = 1'h0;
-  assign \$1519  = 1'h0;
-  assign sel_p2_14_3_c = 1'h0;
-  assign \$1628  = \sel_l11_s0$751 ;
-  assign \$2058  = \$2057 ;
-  assign \$2066  = \$2065 ;
-  assign \$2076  = \$2075 ;
-  assign \$2086  = \$2085 ;
-  assign \$2096  = \$2095 ;
-  assign \$2106  = \$2105 ;
-  assign \$2116  = \$2115 ;
-  assign \$2126  = \$2125 ;
+  assign \$1627  = \sel_l10_s0$720 ;
+  assign \$2052  = \$2051 ;
+  assign \$2060  = \$2059 ;
+  assign \$2070  = \$2069 ;
+  assign \$2080  = \$2079 ;
+  assign \$2090  = \$2089 ;
+  assign \$2100  = \$2099 ;
+  assign \$2110  = \$2109 ;
+  assign \$2120  = \$2119 ;
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.

@@ -843,7 +843,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1751 ;
   wire \$1752 ;
   wire \$1753 ;
-  wire \$1754 ;
+  wire [7:0] \$1754 ;
   wire [7:0] \$1755 ;
   wire [7:0] \$1756 ;
   wire [7:0] \$1757 ;
@@ -856,7 +856,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1763 ;
   wire [7:0] \$1764 ;
   wire [7:0] \$1765 ;
-  wire [7:0] \$1766 ;
+  wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
   wire \$1769 ;
@@ -866,7 +866,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1772 ;
   wire \$1773 ;
   wire \$1774 ;
-  wire \$1775 ;
+  wire [7:0] \$1775 ;
   wire [7:0] \$1776 ;
   wire [7:0] \$1777 ;
   wire [7:0] \$1778 ;
@@ -879,7 +879,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1784 ;
   wire [7:0] \$1785 ;
   wire [7:0] \$1786 ;
-  wire [7:0] \$1787 ;
+  wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
   wire \$179 ;
@@ -891,7 +891,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1795 ;
   wire \$1796 ;
   wire \$1797 ;
-  wire \$1798 ;
+  wire [7:0] \$1798 ;
   wire [7:0] \$1799 ;
   wire [8:0] \$18 ;
   wire \$180 ;
@@ -906,7 +906,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1808 ;
   wire [7:0] \$1809 ;
   wire \$181 ;
-  wire [7:0] \$1810 ;
+  wire \$1810 ;
   wire \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
@@ -919,7 +919,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$182 ;
   wire \$1820 ;
   wire \$1821 ;
-  wire \$1822 ;
+  wire [7:0] \$1822 ;
   wire [7:0] \$1823 ;
   wire [7:0] \$1824 ;
   wire [7:0] \$1825 ;
@@ -932,7 +932,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1831 ;
   wire [7:0] \$1832 ;
   wire [7:0] \$1833 ;
-  wire [7:0] \$1834 ;
+  wire \$1834 ;
   wire \$1835 ;
   wire \$1836 ;
   wire \$1837 ;
@@ -947,7 +947,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1845 ;
   wire \$1846 ;
   wire \$1847 ;
-  wire \$1848 ;
+  wire [7:0] \$1848 ;
   wire [7:0] \$1849 ;
   wire \$185 ;
   wire [7:0] \$1850 ;
@@ -961,7 +961,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1858 ;
   wire [7:0] \$1859 ;
   wire \$186 ;
-  wire [7:0] \$1860 ;
+  wire \$1860 ;
   wire \$1861 ;
   wire \$1862 ;
   wire \$1863 ;
@@ -976,7 +976,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1871 ;
   wire \$1872 ;
   wire \$1873 ;
-  wire \$1874 ;
+  wire [7:0] \$1874 ;
   wire [7:0] \$1875 ;
   wire [7:0] \$1876 ;
   wire [7:0] \$1877 ;
@@ -989,7 +989,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1883 ;
   wire [7:0] \$1884 ;
   wire [7:0] \$1885 ;
-  wire [7:0] \$1886 ;
+  wire \$1886 ;
   wire \$1887 ;
   wire \$1888 ;
   wire \$1889 ;
@@ -1008,7 +1008,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$190 ;
   wire \$1900 ;
   wire \$1901 ;
-  wire \$1902 ;
+  wire [7:0] \$1902 ;
   wire [7:0] \$1903 ;
   wire [7:0] \$1904 ;
   wire [7:0] \$1905 ;
@@ -1021,7 +1021,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1911 ;
   wire [7:0] \$1912 ;
   wire [7:0] \$1913 ;
-  wire [7:0] \$1914 ;
+  wire \$1914 ;
   wire \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
@@ -1040,7 +1040,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1929 ;
   wire \$193 ;
   wire \$1930 ;
-  wire \$1931 ;
+  wire [7:0] \$1931 ;
   wire [7:0] \$1932 ;
   wire [7:0] \$1933 ;
   wire [7:0] \$1934 ;
@@ -1053,7 +1053,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1940 ;
   wire [7:0] \$1941 ;
   wire [7:0] \$1942 ;
-  wire [7:0] \$1943 ;
+  wire \$1943 ;
   wire \$1944 ;
   wire \$1945 ;
   wire \$1946 ;
@@ -1074,7 +1074,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$196 ;
   wire \$1960 ;
   wire \$1961 ;
-  wire \$1962 ;
+  wire [7:0] \$1962 ;
   wire [7:0] \$1963 ;
   wire [7:0] \$1964 ;
   wire [7:0] \$1965 ;
@@ -1083,7 +1083,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$1968 ;
   wire [7:0] \$1969 ;
   wire \$197 ;
-  wire [7:0] \$1970 ;
+  wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
   wire \$1973 ;
@@ -1175,7 +1175,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$205 ;
   wire \$2050 ;
   wire \$2051 ;
-  wire \$2052 ;
+  wire [7:0] \$2052 ;
   wire [7:0] \$2053 ;
   wire [7:0] \$2054 ;
   wire [7:0] \$2055 ;
@@ -1743,7 +1743,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] \$2561 ;
   wire [7:0] \$2562 ;
   wire [7:0] \$2563 ;
-  wire [7:0] \$2564 ;
+  wire \$2564 ;
   wire \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
@@ -1761,24 +1761,24 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2578 ;
   wire \$2579 ;
   wire \$258 ;
-  wire \$2580 ;
-  wire \$2581 ;
-  wire \$2582 ;
-  wire \$2583 ;
-  wire \$2584 ;
-  wire [32:0] \$2585 ;
-  wire [32:0] \$2586 ;
-  wire [32:0] \$2587 ;
-  wire [32:0] \$2588 ;
-  wire [4:0] \$2589 ;
+  wire [32:0] \$2580 ;
+  wire [32:0] \$2581 ;
+  wire [32:0] \$2582 ;
+  wire [32:0] \$2583 ;
+  wire [4:0] \$2584 ;
+  wire [4:0] \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
   wire \$259 ;
-  wire [4:0] \$2590 ;
-  wire \$2591 ;
+  wire \$2590 ;
+  wire [6:0] \$2591 ;
   wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
-  wire [6:0] \$2596 ;
+  wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
   wire \$2599 ;
@@ -1824,26 +1824,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2634 ;
   wire \$2635 ;
   wire \$2636 ;
-  wire \$2637 ;
+  wire [31:0] \$2637 ;
   wire \$2638 ;
-  wire \$2639 ;
+  wire [31:0] \$2639 ;
   wire \$264 ;
   wire \$2640 ;
-  wire \$2641 ;
+  wire [31:0] \$2641 ;
   wire \$2642 ;
-  wire \$2643 ;
+  wire [31:0] \$2643 ;
   wire \$2644 ;
   wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
-  wire [31:0] \$2648 ;
+  wire \$2648 ;
   wire \$2649 ;
   wire \$265 ;
-  wire [31:0] \$2650 ;
+  wire \$2650 ;
   wire \$2651 ;
-  wire [31:0] \$2652 ;
+  wire \$2652 ;
   wire \$2653 ;
-  wire [31:0] \$2654 ;
+  wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
   wire \$2657 ;
@@ -1903,38 +1903,38 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2705 ;
   wire \$2706 ;
   wire \$2707 ;
-  wire \$2708 ;
-  wire \$2709 ;
+  reg [7:0] \$2708 ;
+  reg [7:0] \$2709 ;
   wire \$271 ;
-  wire \$2710 ;
-  wire \$2711 ;
-  wire \$2712 ;
-  wire \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
-  wire \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
+  reg [7:0] \$2710 ;
+  reg [7:0] \$2711 ;
+  reg [7:0] \$2712 ;
+  reg [7:0] \$2713 ;
+  reg [7:0] \$2714 ;
+  reg [7:0] \$2715 ;
+  reg [7:0] \$2716 ;
+  reg [7:0] \$2717 ;
+  reg [7:0] \$2718 ;
   reg [7:0] \$2719 ;
   wire \$272 ;
   reg [7:0] \$2720 ;
   reg [7:0] \$2721 ;
   reg [7:0] \$2722 ;
   reg [7:0] \$2723 ;
-  reg [7:0] \$2724 ;
-  reg [7:0] \$2725 ;
-  reg [7:0] \$2726 ;
-  reg [7:0] \$2727 ;
-  reg [7:0] \$2728 ;
-  reg [7:0] \$2729 ;
+  reg \$2724 ;
+  reg [119:0] \$2725 ;
+  reg \$2726 ;
+  reg \$2727 ;
+  reg \$2728 ;
+  reg \$2729 ;
   wire \$273 ;
-  reg [7:0] \$2730 ;
-  reg [7:0] \$2731 ;
-  reg [7:0] \$2732 ;
-  reg [7:0] \$2733 ;
-  reg [7:0] \$2734 ;
+  reg \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg \$2734 ;
   reg \$2735 ;
-  reg [119:0] \$2736 ;
+  reg \$2736 ;
   reg \$2737 ;
   reg \$2738 ;
   reg \$2739 ;
@@ -2032,66 +2032,66 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$2821 ;
   reg \$2822 ;
   reg \$2823 ;
-  reg \$2824 ;
+  reg [15:0] \$2824 ;
   reg \$2825 ;
-  reg \$2826 ;
-  reg \$2827 ;
-  reg \$2828 ;
+  reg [1:0] \$2826 ;
+  reg [1:0] \$2827 ;
+  reg [2:0] \$2828 ;
   reg \$2829 ;
   wire \$283 ;
-  reg \$2830 ;
-  reg \$2831 ;
-  reg \$2832 ;
+  reg [2:0] \$2830 ;
+  reg [2:0] \$2831 ;
+  reg [3:0] \$2832 ;
   reg \$2833 ;
-  reg \$2834 ;
-  reg \$2835 ;
-  reg \$2836 ;
+  reg [3:0] \$2834 ;
+  reg [3:0] \$2835 ;
+  reg [3:0] \$2836 ;
   reg \$2837 ;
-  reg \$2838 ;
-  reg \$2839 ;
+  reg [3:0] \$2838 ;
+  reg [3:0] \$2839 ;
   wire \$284 ;
   reg \$2840 ;
-  reg \$2841 ;
-  reg \$2842 ;
-  reg \$2843 ;
-  reg \$2844 ;
-  reg \$2845 ;
-  reg \$2846 ;
-  reg \$2847 ;
-  reg \$2848 ;
-  reg \$2849 ;
+  reg [3:0] \$2841 ;
+  reg [3:0] \$2842 ;
+  reg [15:0] \$2843 ;
+  reg [8:0] \$2844 ;
+  reg [8:0] \$2845 ;
+  reg [8:0] \$2846 ;
+  reg [8:0] \$2847 ;
+  reg [8:0] \$2848 ;
+  reg [8:0] \$2849 ;
   wire \$285 ;
-  reg \$2850 ;
-  reg \$2851 ;
-  reg \$2852 ;
-  reg \$2853 ;
-  reg \$2854 ;
-  reg \$2855 ;
-  reg \$2856 ;
-  reg \$2857 ;
-  reg \$2858 ;
-  reg \$2859 ;
+  reg [8:0] \$2850 ;
+  reg [8:0] \$2851 ;
+  reg [7:0] \$2852 ;
+  reg [7:0] \$2853 ;
+  reg [7:0] \$2854 ;
+  reg [7:0] \$2855 ;
+  reg [7:0] \$2856 ;
+  reg [7:0] \$2857 ;
+  reg [7:0] \$2858 ;
+  reg [7:0] \$2859 ;
   wire \$286 ;
-  reg \$2860 ;
-  reg \$2861 ;
-  reg \$2862 ;
-  reg \$2863 ;
-  reg \$2864 ;
-  reg \$2865 ;
-  reg \$2866 ;
-  reg [15:0] \$2867 ;
+  reg [7:0] \$2860 ;
+  reg [7:0] \$2861 ;
+  reg [7:0] \$2862 ;
+  reg [7:0] \$2863 ;
+  reg [7:0] \$2864 ;
+  reg [7:0] \$2865 ;
+  reg [7:0] \$2866 ;
+  reg [7:0] \$2867 ;
   reg \$2868 ;
   reg [15:0] \$2869 ;
   wire \$287 ;
-  reg \$2870 ;
-  reg [1:0] \$2871 ;
-  reg [1:0] \$2872 ;
-  reg [2:0] \$2873 ;
-  reg [2:0] \$2874 ;
-  reg [2:0] \$2875 ;
-  reg [2:0] \$2876 ;
-  reg [3:0] \$2877 ;
-  reg \$2878 ;
+  reg [7:0] \$2870 ;
+  reg [7:0] \$2871 ;
+  reg [7:0] \$2872 ;
+  reg [7:0] \$2873 ;
+  reg [7:0] \$2874 ;
+  reg [7:0] \$2875 ;
+  reg [7:0] \$2876 ;
+  reg [7:0] \$2877 ;
+  reg [3:0] \$2878 ;
   reg [3:0] \$2879 ;
   wire \$288 ;
   reg [3:0] \$2880 ;
@@ -2099,19 +2099,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [3:0] \$2882 ;
   reg [3:0] \$2883 ;
   reg [3:0] \$2884 ;
-  reg \$2885 ;
-  reg [3:0] \$2886 ;
-  reg [3:0] \$2887 ;
-  reg [15:0] \$2888 ;
-  reg [8:0] \$2889 ;
+  reg [3:0] \$2885 ;
+  reg \$2886 ;
+  reg \$2887 ;
+  reg \$2888 ;
+  reg \$2889 ;
   wire \$289 ;
-  reg [8:0] \$2890 ;
-  reg [8:0] \$2891 ;
-  reg [8:0] \$2892 ;
-  reg [8:0] \$2893 ;
-  reg [8:0] \$2894 ;
-  reg [8:0] \$2895 ;
-  reg [8:0] \$2896 ;
+  reg \$2890 ;
+  reg \$2891 ;
+  reg \$2892 ;
+  reg [5:0] \$2893 ;
+  reg \$2894 ;
+  reg \$2895 ;
+  reg [7:0] \$2896 ;
   reg [7:0] \$2897 ;
   reg [7:0] \$2898 ;
   reg [7:0] \$2899 ;
@@ -2121,18 +2121,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2901 ;
   reg [7:0] \$2902 ;
   reg [7:0] \$2903 ;
-  reg [7:0] \$2904 ;
-  reg [7:0] \$2905 ;
-  reg [7:0] \$2906 ;
-  reg [7:0] \$2907 ;
-  reg [7:0] \$2908 ;
-  reg [7:0] \$2909 ;
+  reg [3:0] \$2904 ;
+  reg [3:0] \$2905 ;
+  reg [3:0] \$2906 ;
+  reg [3:0] \$2907 ;
+  reg [3:0] \$2908 ;
+  reg [3:0] \$2909 ;
   wire \$291 ;
-  reg [7:0] \$2910 ;
-  reg [7:0] \$2911 ;
-  reg [7:0] \$2912 ;
+  reg [3:0] \$2910 ;
+  reg [3:0] \$2911 ;
+  reg \$2912 ;
   reg \$2913 ;
-  reg [15:0] \$2914 ;
+  reg [7:0] \$2914 ;
   reg [7:0] \$2915 ;
   reg [7:0] \$2916 ;
   reg [7:0] \$2917 ;
@@ -2141,28 +2141,28 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$292 ;
   reg [7:0] \$2920 ;
   reg [7:0] \$2921 ;
-  reg [7:0] \$2922 ;
-  reg [3:0] \$2923 ;
-  reg [3:0] \$2924 ;
-  reg [3:0] \$2925 ;
-  reg [3:0] \$2926 ;
-  reg [3:0] \$2927 ;
-  reg [3:0] \$2928 ;
-  reg [3:0] \$2929 ;
+  reg \$2922 ;
+  reg \$2923 ;
+  reg [8:0] \$2924 ;
+  reg [8:0] \$2925 ;
+  reg [8:0] \$2926 ;
+  reg [8:0] \$2927 ;
+  reg [8:0] \$2928 ;
+  reg [8:0] \$2929 ;
   wire \$293 ;
-  reg [3:0] \$2930 ;
-  reg \$2931 ;
-  reg \$2932 ;
-  reg \$2933 ;
-  reg \$2934 ;
-  reg \$2935 ;
-  reg \$2936 ;
-  reg \$2937 ;
-  reg \$2938 ;
-  reg [5:0] \$2939 ;
+  reg [8:0] \$2930 ;
+  reg [8:0] \$2931 ;
+  reg [8:0] \$2932 ;
+  reg [8:0] \$2933 ;
+  reg [8:0] \$2934 ;
+  reg [8:0] \$2935 ;
+  reg [8:0] \$2936 ;
+  reg [8:0] \$2937 ;
+  reg [8:0] \$2938 ;
+  reg [8:0] \$2939 ;
   wire \$294 ;
-  reg \$2940 ;
-  reg \$2941 ;
+  reg [7:0] \$2940 ;
+  reg [7:0] \$2941 ;
   reg [7:0] \$2942 ;
   reg [7:0] \$2943 ;
   reg [7:0] \$2944 ;
@@ -2172,16 +2172,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2948 ;
   reg [7:0] \$2949 ;
   wire \$295 ;
-  reg [3:0] \$2950 ;
-  reg [3:0] \$2951 ;
-  reg [3:0] \$2952 ;
-  reg [3:0] \$2953 ;
-  reg [3:0] \$2954 ;
-  reg [3:0] \$2955 ;
-  reg [3:0] \$2956 ;
-  reg [3:0] \$2957 ;
-  reg \$2958 ;
-  reg \$2959 ;
+  reg [7:0] \$2950 ;
+  reg [7:0] \$2951 ;
+  reg [7:0] \$2952 ;
+  reg [7:0] \$2953 ;
+  reg [7:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg [7:0] \$2956 ;
+  reg [7:0] \$2957 ;
+  reg [7:0] \$2958 ;
+  reg [7:0] \$2959 ;
   wire \$296 ;
   reg [7:0] \$2960 ;
   reg [7:0] \$2961 ;
@@ -2191,26 +2191,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$2965 ;
   reg [7:0] \$2966 ;
   reg [7:0] \$2967 ;
-  reg \$2968 ;
-  reg \$2969 ;
+  reg [7:0] \$2968 ;
+  reg [7:0] \$2969 ;
   wire \$297 ;
-  reg [8:0] \$2970 ;
-  reg [8:0] \$2971 ;
-  reg [8:0] \$2972 ;
-  reg [8:0] \$2973 ;
-  reg [8:0] \$2974 ;
-  reg [8:0] \$2975 ;
-  reg [8:0] \$2976 ;
-  reg [8:0] \$2977 ;
-  reg [8:0] \$2978 ;
-  reg [8:0] \$2979 ;
+  reg [7:0] \$2970 ;
+  reg [7:0] \$2971 ;
+  reg [7:0] \$2972 ;
+  reg [7:0] \$2973 ;
+  reg [7:0] \$2974 ;
+  reg [7:0] \$2975 ;
+  reg [7:0] \$2976 ;
+  reg [7:0] \$2977 ;
+  reg [7:0] \$2978 ;
+  reg [7:0] \$2979 ;
   wire \$298 ;
-  reg [8:0] \$2980 ;
-  reg [8:0] \$2981 ;
-  reg [8:0] \$2982 ;
-  reg [8:0] \$2983 ;
-  reg [8:0] \$2984 ;
-  reg [8:0] \$2985 ;
+  reg [7:0] \$2980 ;
+  reg [7:0] \$2981 ;
+  reg [7:0] \$2982 ;
+  reg [7:0] \$2983 ;
+  reg [7:0] \$2984 ;
+  reg [7:0] \$2985 ;
   reg [7:0] \$2986 ;
   reg [7:0] \$2987 ;
   reg [7:0] \$2988 ;
@@ -2242,8 +2242,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$301 ;
   reg [7:0] \$3010 ;
   reg [7:0] \$3011 ;
-  reg [7:0] \$3012 ;
-  reg [7:0] \$3013 ;
+  reg \$3012 ;
+  reg \$3013 ;
   reg [7:0] \$3014 ;
   reg [7:0] \$3015 ;
   reg [7:0] \$3016 ;
@@ -2288,56 +2288,56 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \$3051 ;
   reg [7:0] \$3052 ;
   reg [7:0] \$3053 ;
-  reg [7:0] \$3054 ;
-  reg [7:0] \$3055 ;
-  reg [7:0] \$3056 ;
-  reg [7:0] \$3057 ;
+  reg \$3054 ;
+  reg \$3055 ;
+  reg \$3056 ;
+  reg \$3057 ;
   reg \$3058 ;
   reg \$3059 ;
   wire \$306 ;
-  reg [7:0] \$3060 ;
-  reg [7:0] \$3061 ;
-  reg [7:0] \$3062 ;
-  reg [7:0] \$3063 ;
-  reg [7:0] \$3064 ;
-  reg [7:0] \$3065 ;
-  reg [7:0] \$3066 ;
-  reg [7:0] \$3067 ;
-  reg [7:0] \$3068 ;
-  reg [7:0] \$3069 ;
+  reg [16:0] \$3060 ;
+  reg [16:0] \$3061 ;
+  reg [16:0] \$3062 ;
+  reg [16:0] \$3063 ;
+  reg [16:0] \$3064 ;
+  reg [16:0] \$3065 ;
+  reg [16:0] \$3066 ;
+  reg [16:0] \$3067 ;
+  reg [16:0] \$3068 ;
+  reg [16:0] \$3069 ;
   wire \$307 ;
-  reg [7:0] \$3070 ;
-  reg [7:0] \$3071 ;
-  reg [7:0] \$3072 ;
-  reg [7:0] \$3073 ;
-  reg [7:0] \$3074 ;
-  reg [7:0] \$3075 ;
-  reg [7:0] \$3076 ;
-  reg [7:0] \$3077 ;
-  reg [7:0] \$3078 ;
-  reg [7:0] \$3079 ;
+  reg [16:0] \$3070 ;
+  reg [16:0] \$3071 ;
+  reg [16:0] \$3072 ;
+  reg [16:0] \$3073 ;
+  reg [16:0] \$3074 ;
+  reg [16:0] \$3075 ;
+  reg \$3076 ;
+  reg \$3077 ;
+  reg [17:0] \$3078 ;
+  reg [17:0] \$3079 ;
   wire \$308 ;
-  reg [7:0] \$3080 ;
-  reg [7:0] \$3081 ;
-  reg [7:0] \$3082 ;
-  reg [7:0] \$3083 ;
-  reg [7:0] \$3084 ;
-  reg [7:0] \$3085 ;
-  reg [7:0] \$3086 ;
-  reg [7:0] \$3087 ;
-  reg [7:0] \$3088 ;
-  reg [7:0] \$3089 ;
+  reg [17:0] \$3080 ;
+  reg [17:0] \$3081 ;
+  reg [17:0] \$3082 ;
+  reg [17:0] \$3083 ;
+  reg [17:0] \$3084 ;
+  reg [17:0] \$3085 ;
+  reg \$3086 ;
+  reg \$3087 ;
+  reg [18:0] \$3088 ;
+  reg [18:0] \$3089 ;
   wire \$309 ;
-  reg [7:0] \$3090 ;
-  reg [7:0] \$3091 ;
-  reg [7:0] \$3092 ;
-  reg [7:0] \$3093 ;
-  reg [7:0] \$3094 ;
-  reg [7:0] \$3095 ;
-  reg [7:0] \$3096 ;
-  reg [7:0] \$3097 ;
-  reg [7:0] \$3098 ;
-  reg [7:0] \$3099 ;
+  reg [18:0] \$3090 ;
+  reg [18:0] \$3091 ;
+  reg \$3092 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg \$3095 ;
+  reg \$3096 ;
+  reg \$3097 ;
+  reg \$3098 ;
+  reg \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
   reg \$3100 ;
@@ -2346,92 +2346,41 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg \$3103 ;
   reg \$3104 ;
   reg \$3105 ;
-  reg [16:0] \$3106 ;
-  reg [16:0] \$3107 ;
-  reg [16:0] \$3108 ;
-  reg [16:0] \$3109 ;
+  reg \$3106 ;
+  reg \$3107 ;
+  reg \$3108 ;
+  reg \$3109 ;
   wire \$311 ;
-  reg [16:0] \$3110 ;
-  reg [16:0] \$3111 ;
-  reg [16:0] \$3112 ;
-  reg [16:0] \$3113 ;
-  reg [16:0] \$3114 ;
-  reg [16:0] \$3115 ;
-  reg [16:0] \$3116 ;
-  reg [16:0] \$3117 ;
-  reg [16:0] \$3118 ;
-  reg [16:0] \$3119 ;
+  reg \$3110 ;
+  reg \$3111 ;
+  reg \$3112 ;
+  reg \$3113 ;
+  reg \$3114 ;
+  reg \$3115 ;
+  reg \$3116 ;
+  reg \$3117 ;
+  reg \$3118 ;
+  reg \$3119 ;
   wire \$312 ;
-  reg [16:0] \$3120 ;
-  reg [16:0] \$3121 ;
+  reg \$3120 ;
+  reg \$3121 ;
   reg \$3122 ;
   reg \$3123 ;
-  reg [17:0] \$3124 ;
-  reg [17:0] \$3125 ;
-  reg [17:0] \$3126 ;
-  reg [17:0] \$3127 ;
-  reg [17:0] \$3128 ;
-  reg [17:0] \$3129 ;
+  reg \$3124 ;
+  reg [31:0] \$3125 ;
+  reg [31:0] \$3126 ;
+  reg [31:0] \$3127 ;
+  reg [31:0] \$3128 ;
+  reg [31:0] \$3129 ;
   wire \$313 ;
-  reg [17:0] \$3130 ;
-  reg [17:0] \$3131 ;
-  reg \$3132 ;
-  reg \$3133 ;
-  reg [18:0] \$3134 ;
-  reg [18:0] \$3135 ;
-  reg [18:0] \$3136 ;
-  reg [18:0] \$3137 ;
-  reg \$3138 ;
-  reg \$3139 ;
+  reg [31:0] \$3130 ;
+  reg [31:0] \$3131 ;
+  reg [31:0] \$3132 ;
   wire \$314 ;
-  reg \$3140 ;
-  reg \$3141 ;
-  reg \$3142 ;
-  reg \$3143 ;
-  reg \$3144 ;
-  reg \$3145 ;
-  reg \$3146 ;
-  reg \$3147 ;
-  reg \$3148 ;
-  reg \$3149 ;
   wire \$315 ;
-  reg \$3150 ;
-  reg \$3151 ;
-  reg \$3152 ;
-  reg \$3153 ;
-  reg \$3154 ;
-  reg \$3155 ;
-  reg \$3156 ;
-  reg \$3157 ;
-  reg \$3158 ;
-  reg \$3159 ;
   wire \$316 ;
-  reg \$3160 ;
-  reg \$3161 ;
-  reg \$3162 ;
-  reg \$3163 ;
-  reg \$3164 ;
-  reg \$3165 ;
-  reg \$3166 ;
-  reg \$3167 ;
-  reg \$3168 ;
-  reg \$3169 ;
   wire \$317 ;
-  reg \$3170 ;
-  reg \$3171 ;
-  reg \$3172 ;
-  reg \$3173 ;
-  reg \$3174 ;
-  reg \$3175 ;
-  reg [31:0] \$3176 ;
-  reg [31:0] \$3177 ;
-  reg [31:0] \$3178 ;
-  reg [31:0] \$3179 ;
   wire \$318 ;
-  reg [31:0] \$3180 ;
-  reg [31:0] \$3181 ;
-  reg [31:0] \$3182 ;
-  reg [31:0] \$3183 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
@@ -3294,38 +3243,38 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1038  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1040  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1041  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1043  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1044  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1046  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1047  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1049  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1050  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1052  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1053  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1055  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1056  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1058  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1059  = 17'h00000;
-  reg \mac_add0_s0$1246  = 1'h0;
+  reg [16:0] \mac_add0_s0$1000  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1001  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1003  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1004  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1006  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1007  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1009  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1010  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1012  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1013  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1015  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1016  = 17'h00000;
+  reg \mac_add0_s0$1201  = 1'h0;
+  reg [16:0] \mac_add0_s0$995  = 17'h00000;
+  reg [16:0] \mac_add0_s0$997  = 17'h00000;
+  reg [16:0] \mac_add0_s0$998  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1064  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1066  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1067  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1069  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1070  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1072  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1073  = 18'h00000;
-  reg \mac_add1_s0$1248  = 1'h0;
+  reg [17:0] \mac_add1_s0$1021  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1023  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1024  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1026  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1027  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1029  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1030  = 18'h00000;
+  reg \mac_add1_s0$1203  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1097  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1100  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1103  = 19'h00000;
-  reg \mac_add2_s0$1250  = 1'h0;
+  reg [18:0] \mac_add2_s0$1054  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1057  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1060  = 19'h00000;
+  reg \mac_add2_s0$1205  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3335,46 +3284,46 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1201  = 8'h00;
-  reg [7:0] \mac_pre_s0$1202  = 8'h00;
-  reg [7:0] \mac_pre_s0$1203  = 8'h00;
-  reg [7:0] \mac_pre_s0$1204  = 8'h00;
-  reg [7:0] \mac_pre_s0$1205  = 8'h00;
-  reg [7:0] \mac_pre_s0$1206  = 8'h00;
-  reg [7:0] \mac_pre_s0$1207  = 8'h00;
-  reg [7:0] \mac_pre_s0$1208  = 8'h00;
-  reg [7:0] \mac_pre_s0$1209  = 8'h00;
-  reg [7:0] \mac_pre_s0$1210  = 8'h00;
-  reg [7:0] \mac_pre_s0$1211  = 8'h00;
-  reg [7:0] \mac_pre_s0$1212  = 8'h00;
-  reg [7:0] \mac_pre_s0$1213  = 8'h00;
-  reg [7:0] \mac_pre_s0$1214  = 8'h00;
-  reg [7:0] \mac_pre_s0$1215  = 8'h00;
-  reg [7:0] \mac_pre_s0$1216  = 8'h00;
-  reg [7:0] \mac_pre_s0$1217  = 8'h00;
-  reg [7:0] \mac_pre_s0$1218  = 8'h00;
-  reg [7:0] \mac_pre_s0$1219  = 8'h00;
-  reg [7:0] \mac_pre_s0$1220  = 8'h00;
-  reg [7:0] \mac_pre_s0$1221  = 8'h00;
-  reg [7:0] \mac_pre_s0$1222  = 8'h00;
-  reg [7:0] \mac_pre_s0$1223  = 8'h00;
-  reg [7:0] \mac_pre_s0$1224  = 8'h00;
-  reg [7:0] \mac_pre_s0$1225  = 8'h00;
-  reg [7:0] \mac_pre_s0$1226  = 8'h00;
-  reg [7:0] \mac_pre_s0$1227  = 8'h00;
-  reg [7:0] \mac_pre_s0$1228  = 8'h00;
-  reg [7:0] \mac_pre_s0$1229  = 8'h00;
-  reg [7:0] \mac_pre_s0$1230  = 8'h00;
-  reg [7:0] \mac_pre_s0$1231  = 8'h00;
-  reg [7:0] \mac_pre_s0$1232  = 8'h00;
-  reg [7:0] \mac_pre_s0$1233  = 8'h00;
-  reg [7:0] \mac_pre_s0$1234  = 8'h00;
-  reg [7:0] \mac_pre_s0$1235  = 8'h00;
-  reg [7:0] \mac_pre_s0$1236  = 8'h00;
-  reg [7:0] \mac_pre_s0$1237  = 8'h00;
-  reg [7:0] \mac_pre_s0$1238  = 8'h00;
-  reg [7:0] \mac_pre_s0$1239  = 8'h00;
-  reg \mac_pre_s0$1240  = 1'h0;
+  reg [7:0] \mac_pre_s0$1156  = 8'h00;
+  reg [7:0] \mac_pre_s0$1157  = 8'h00;
+  reg [7:0] \mac_pre_s0$1158  = 8'h00;
+  reg [7:0] \mac_pre_s0$1159  = 8'h00;
+  reg [7:0] \mac_pre_s0$1160  = 8'h00;
+  reg [7:0] \mac_pre_s0$1161  = 8'h00;
+  reg [7:0] \mac_pre_s0$1162  = 8'h00;
+  reg [7:0] \mac_pre_s0$1163  = 8'h00;
+  reg [7:0] \mac_pre_s0$1164  = 8'h00;
+  reg [7:0] \mac_pre_s0$1165  = 8'h00;
+  reg [7:0] \mac_pre_s0$1166  = 8'h00;
+  reg [7:0] \mac_pre_s0$1167  = 8'h00;
+  reg [7:0] \mac_pre_s0$1168  = 8'h00;
+  reg [7:0] \mac_pre_s0$1169  = 8'h00;
+  reg [7:0] \mac_pre_s0$1170  = 8'h00;
+  reg [7:0] \mac_pre_s0$1171  = 8'h00;
+  reg [7:0] \mac_pre_s0$1172  = 8'h00;
+  reg [7:0] \mac_pre_s0$1173  = 8'h00;
+  reg [7:0] \mac_pre_s0$1174  = 8'h00;
+  reg [7:0] \mac_pre_s0$1175  = 8'h00;
+  reg [7:0] \mac_pre_s0$1176  = 8'h00;
+  reg [7:0] \mac_pre_s0$1177  = 8'h00;
+  reg [7:0] \mac_pre_s0$1178  = 8'h00;
+  reg [7:0] \mac_pre_s0$1179  = 8'h00;
+  reg [7:0] \mac_pre_s0$1180  = 8'h00;
+  reg [7:0] \mac_pre_s0$1181  = 8'h00;
+  reg [7:0] \mac_pre_s0$1182  = 8'h00;
+  reg [7:0] \mac_pre_s0$1183  = 8'h00;
+  reg [7:0] \mac_pre_s0$1184  = 8'h00;
+  reg [7:0] \mac_pre_s0$1185  = 8'h00;
+  reg [7:0] \mac_pre_s0$1186  = 8'h00;
+  reg [7:0] \mac_pre_s0$1187  = 8'h00;
+  reg [7:0] \mac_pre_s0$1188  = 8'h00;
+  reg [7:0] \mac_pre_s0$1189  = 8'h00;
+  reg [7:0] \mac_pre_s0$1190  = 8'h00;
+  reg [7:0] \mac_pre_s0$1191  = 8'h00;
+  reg [7:0] \mac_pre_s0$1192  = 8'h00;
+  reg [7:0] \mac_pre_s0$1193  = 8'h00;
+  reg [7:0] \mac_pre_s0$1194  = 8'h00;
+  reg \mac_pre_s0$1195  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3409,32 +3358,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1157  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1158  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1159  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1160  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1161  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1162  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1163  = 8'h00;
-  reg \mac_rdreg_s0$1164  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1112  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1113  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1114  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1115  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1116  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1117  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1118  = 8'h00;
+  reg \mac_rdreg_s0$1119  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1146  = 8'h00;
-  reg [7:0] \mac_read_s0$1147  = 8'h00;
-  reg [7:0] \mac_read_s0$1148  = 8'h00;
-  reg [7:0] \mac_read_s0$1149  = 8'h00;
-  reg [7:0] \mac_read_s0$1150  = 8'h00;
-  reg [7:0] \mac_read_s0$1151  = 8'h00;
-  reg [7:0] \mac_read_s0$1152  = 8'h00;
-  reg [7:0] \mac_read_s0$1153  = 8'h00;
-  reg \mac_read_s0$1154  = 1'h0;
-  reg [3:0] \mac_read_s0$845  = 4'h0;
-  reg [3:0] \mac_read_s0$847  = 4'h0;
-  reg [3:0] \mac_read_s0$849  = 4'h0;
-  reg [3:0] \mac_read_s0$851  = 4'h0;
-  reg [3:0] \mac_read_s0$853  = 4'h0;
-  reg [3:0] \mac_read_s0$855  = 4'h0;
-  reg [3:0] \mac_read_s0$857  = 4'h0;
+  reg [7:0] \mac_read_s0$1101  = 8'h00;
+  reg [7:0] \mac_read_s0$1102  = 8'h00;
+  reg [7:0] \mac_read_s0$1103  = 8'h00;
+  reg [7:0] \mac_read_s0$1104  = 8'h00;
+  reg [7:0] \mac_read_s0$1105  = 8'h00;
+  reg [7:0] \mac_read_s0$1106  = 8'h00;
+  reg [7:0] \mac_read_s0$1107  = 8'h00;
+  reg [7:0] \mac_read_s0$1108  = 8'h00;
+  reg \mac_read_s0$1109  = 1'h0;
+  reg [3:0] \mac_read_s0$810  = 4'h0;
+  reg [3:0] \mac_read_s0$812  = 4'h0;
+  reg [3:0] \mac_read_s0$814  = 4'h0;
+  reg [3:0] \mac_read_s0$816  = 4'h0;
+  reg [3:0] \mac_read_s0$818  = 4'h0;
+  reg [3:0] \mac_read_s0$820  = 4'h0;
+  reg [3:0] \mac_read_s0$822  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
   wire [8:0] mac_sel0;
   wire [8:0] mac_sel1;
@@ -3445,94 +3394,94 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
   reg [8:0] mac_sel_r0_s0 = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1167  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1168  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1169  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1170  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1171  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1172  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1173  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1122  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1123  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1124  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1125  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1126  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1127  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1128  = 9'h000;
   reg [7:0] mac_wmux_s0 = 8'h00;
-  reg [7:0] \mac_wmux_s0$1190  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1191  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1192  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1193  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1194  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1195  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1196  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1197  = 8'h00;
-  reg \mac_wmux_s0$1198  = 1'h0;
+  reg [7:0] \mac_wmux_s0$1145  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1146  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1147  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1148  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1149  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1150  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1151  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1152  = 8'h00;
+  reg \mac_wmux_s0$1153  = 1'h0;
+  reg [7:0] \mac_wmux_s0$832  = 8'h00;
+  reg [7:0] \mac_wmux_s0$833  = 8'h00;
+  reg [7:0] \mac_wmux_s0$834  = 8'h00;
+  reg [7:0] \mac_wmux_s0$835  = 8'h00;
+  reg [7:0] \mac_wmux_s0$836  = 8'h00;
+  reg [7:0] \mac_wmux_s0$837  = 8'h00;
+  reg [7:0] \mac_wmux_s0$838  = 8'h00;
+  reg [7:0] \mac_wmux_s0$839  = 8'h00;
+  reg [7:0] \mac_wmux_s0$842  = 8'h00;
+  reg [7:0] \mac_wmux_s0$845  = 8'h00;
+  reg [7:0] \mac_wmux_s0$848  = 8'h00;
+  reg [7:0] \mac_wmux_s0$851  = 8'h00;
+  reg [7:0] \mac_wmux_s0$854  = 8'h00;
+  reg [7:0] \mac_wmux_s0$857  = 8'h00;
+  reg [7:0] \mac_wmux_s0$860  = 8'h00;
+  reg [7:0] \mac_wmux_s0$862  = 8'h00;
+  reg [7:0] \mac_wmux_s0$863  = 8'h00;
+  reg [7:0] \mac_wmux_s0$864  = 8'h00;
+  reg [7:0] \mac_wmux_s0$865  = 8'h00;
+  reg [7:0] \mac_wmux_s0$866  = 8'h00;
   reg [7:0] \mac_wmux_s0$867  = 8'h00;
   reg [7:0] \mac_wmux_s0$868  = 8'h00;
   reg [7:0] \mac_wmux_s0$869  = 8'h00;
   reg [7:0] \mac_wmux_s0$870  = 8'h00;
-  reg [7:0] \mac_wmux_s0$871  = 8'h00;
   reg [7:0] \mac_wmux_s0$872  = 8'h00;
-  reg [7:0] \mac_wmux_s0$873  = 8'h00;
   reg [7:0] \mac_wmux_s0$874  = 8'h00;
-  reg [7:0] \mac_wmux_s0$877  = 8'h00;
+  reg [7:0] \mac_wmux_s0$876  = 8'h00;
+  reg [7:0] \mac_wmux_s0$878  = 8'h00;
   reg [7:0] \mac_wmux_s0$880  = 8'h00;
-  reg [7:0] \mac_wmux_s0$883  = 8'h00;
+  reg [7:0] \mac_wmux_s0$882  = 8'h00;
+  reg [7:0] \mac_wmux_s0$884  = 8'h00;
   reg [7:0] \mac_wmux_s0$886  = 8'h00;
+  reg [7:0] \mac_wmux_s0$887  = 8'h00;
+  reg [7:0] \mac_wmux_s0$888  = 8'h00;
   reg [7:0] \mac_wmux_s0$889  = 8'h00;
+  reg [7:0] \mac_wmux_s0$890  = 8'h00;
+  reg [7:0] \mac_wmux_s0$891  = 8'h00;
   reg [7:0] \mac_wmux_s0$892  = 8'h00;
-  reg [7:0] \mac_wmux_s0$895  = 8'h00;
-  reg [7:0] \mac_wmux_s0$897  = 8'h00;
+  reg [7:0] \mac_wmux_s0$893  = 8'h00;
+  reg [7:0] \mac_wmux_s0$894  = 8'h00;
+  reg [7:0] \mac_wmux_s0$896  = 8'h00;
   reg [7:0] \mac_wmux_s0$898  = 8'h00;
-  reg [7:0] \mac_wmux_s0$899  = 8'h00;
   reg [7:0] \mac_wmux_s0$900  = 8'h00;
-  reg [7:0] \mac_wmux_s0$901  = 8'h00;
   reg [7:0] \mac_wmux_s0$902  = 8'h00;
-  reg [7:0] \mac_wmux_s0$903  = 8'h00;
   reg [7:0] \mac_wmux_s0$904  = 8'h00;
-  reg [7:0] \mac_wmux_s0$905  = 8'h00;
-  reg [7:0] \mac_wmux_s0$907  = 8'h00;
-  reg [7:0] \mac_wmux_s0$909  = 8'h00;
+  reg [7:0] \mac_wmux_s0$906  = 8'h00;
+  reg [7:0] \mac_wmux_s0$908  = 8'h00;
+  reg [7:0] \mac_wmux_s0$910  = 8'h00;
   reg [7:0] \mac_wmux_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux_s0$912  = 8'h00;
   reg [7:0] \mac_wmux_s0$913  = 8'h00;
+  reg [7:0] \mac_wmux_s0$914  = 8'h00;
   reg [7:0] \mac_wmux_s0$915  = 8'h00;
+  reg [7:0] \mac_wmux_s0$916  = 8'h00;
   reg [7:0] \mac_wmux_s0$917  = 8'h00;
-  reg [7:0] \mac_wmux_s0$919  = 8'h00;
-  reg [7:0] \mac_wmux_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux_s0$918  = 8'h00;
+  reg [7:0] \mac_wmux_s0$920  = 8'h00;
   reg [7:0] \mac_wmux_s0$922  = 8'h00;
-  reg [7:0] \mac_wmux_s0$923  = 8'h00;
   reg [7:0] \mac_wmux_s0$924  = 8'h00;
-  reg [7:0] \mac_wmux_s0$925  = 8'h00;
   reg [7:0] \mac_wmux_s0$926  = 8'h00;
-  reg [7:0] \mac_wmux_s0$927  = 8'h00;
   reg [7:0] \mac_wmux_s0$928  = 8'h00;
-  reg [7:0] \mac_wmux_s0$929  = 8'h00;
-  reg [7:0] \mac_wmux_s0$931  = 8'h00;
-  reg [7:0] \mac_wmux_s0$933  = 8'h00;
-  reg [7:0] \mac_wmux_s0$935  = 8'h00;
-  reg [7:0] \mac_wmux_s0$937  = 8'h00;
-  reg [7:0] \mac_wmux_s0$939  = 8'h00;
-  reg [7:0] \mac_wmux_s0$941  = 8'h00;
-  reg [7:0] \mac_wmux_s0$943  = 8'h00;
-  reg [7:0] \mac_wmux_s0$945  = 8'h00;
-  reg [7:0] \mac_wmux_s0$946  = 8'h00;
-  reg [7:0] \mac_wmux_s0$947  = 8'h00;
-  reg [7:0] \mac_wmux_s0$948  = 8'h00;
-  reg [7:0] \mac_wmux_s0$949  = 8'h00;
-  reg [7:0] \mac_wmux_s0$950  = 8'h00;
-  reg [7:0] \mac_wmux_s0$951  = 8'h00;
-  reg [7:0] \mac_wmux_s0$952  = 8'h00;
-  reg [7:0] \mac_wmux_s0$953  = 8'h00;
-  reg [7:0] \mac_wmux_s0$955  = 8'h00;
-  reg [7:0] \mac_wmux_s0$957  = 8'h00;
-  reg [7:0] \mac_wmux_s0$959  = 8'h00;
-  reg [7:0] \mac_wmux_s0$961  = 8'h00;
-  reg [7:0] \mac_wmux_s0$963  = 8'h00;
-  reg [7:0] \mac_wmux_s0$965  = 8'h00;
-  reg [7:0] \mac_wmux_s0$967  = 8'h00;
+  reg [7:0] \mac_wmux_s0$930  = 8'h00;
+  reg [7:0] \mac_wmux_s0$932  = 8'h00;
   reg [8:0] mac_wmux_sel0_s0 = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$876  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$879  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$882  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$885  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$888  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$891  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$894  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$841  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$844  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$847  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$850  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$853  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$856  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$859  = 9'h000;
   reg mac_wmux_valid_s0 = 1'h0;
   wire [7:0] mac_wmux_w0_0;
   wire [7:0] mac_wmux_w0_1;
@@ -3577,7 +3526,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [3:0] rd__addr = 4'hb;
+  reg [3:0] rd__addr = 4'hc;
   wire [127:0] rd__data;
   input rst;
   wire rst;
@@ -3935,7 +3884,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire sel_cs4_9_2_0c;
   wire sel_cs4_9_2_0s;
   wire [127:0] sel_dl1_r0_q;
-  (* init = 4'hb *)
+  (* init = 4'hc *)
   wire [3:0] sel_dl1_r0_rp;
   (* init = 4'h0 *)
   wire [3:0] sel_dl1_r0_wp;
@@ -3964,69 +3913,69 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg sel_l11_s0 = 1'h0;
-  reg \sel_l11_s0$1113  = 1'h0;
-  reg [3:0] \sel_l11_s0$670  = 4'h0;
-  reg [3:0] \sel_l11_s0$680  = 4'h0;
-  reg [3:0] \sel_l11_s0$690  = 4'h0;
-  reg [3:0] \sel_l11_s0$700  = 4'h0;
-  reg [3:0] \sel_l11_s0$710  = 4'h0;
-  reg [3:0] \sel_l11_s0$720  = 4'h0;
-  reg [3:0] \sel_l11_s0$730  = 4'h0;
-  reg [15:0] \sel_l11_s0$750  = 16'h0000;
-  reg \sel_l11_s0$751  = 1'h0;
-  reg [1:0] \sel_l11_s0$752  = 2'h0;
-  reg [1:0] \sel_l11_s0$753  = 2'h0;
-  reg [2:0] \sel_l11_s0$754  = 3'h0;
-  reg [2:0] \sel_l11_s0$755  = 3'h0;
-  reg [2:0] \sel_l11_s0$756  = 3'h0;
-  reg [2:0] \sel_l11_s0$757  = 3'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg \sel_l10_s0$1069  = 1'h0;
+  reg [2:0] \sel_l10_s0$578  = 3'h0;
+  reg [2:0] \sel_l10_s0$586  = 3'h0;
+  reg [2:0] \sel_l10_s0$594  = 3'h0;
+  reg [3:0] \sel_l10_s0$602  = 4'h0;
+  reg \sel_l10_s0$612  = 1'h0;
+  reg [3:0] \sel_l10_s0$613  = 4'h0;
+  reg [3:0] \sel_l10_s0$623  = 4'h0;
+  reg [3:0] \sel_l10_s0$633  = 4'h0;
+  reg \sel_l10_s0$643  = 1'h0;
+  reg [3:0] \sel_l10_s0$653  = 4'h0;
+  reg [3:0] \sel_l10_s0$663  = 4'h0;
+  reg [15:0] \sel_l10_s0$719  = 16'h0000;
+  reg \sel_l10_s0$720  = 1'h0;
+  reg [1:0] \sel_l10_s0$721  = 2'h0;
+  reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1114  = 16'h0000;
-  reg \sel_l13_s0$1115  = 1'h0;
-  reg [8:0] \sel_l13_s0$769  = 9'h000;
-  reg [7:0] \sel_l13_s0$770  = 8'h00;
-  reg [7:0] \sel_l13_s0$771  = 8'h00;
-  reg [7:0] \sel_l13_s0$773  = 8'h00;
+  reg [15:0] \sel_l13_s0$1070  = 16'h0000;
+  reg \sel_l13_s0$1071  = 1'h0;
+  reg [8:0] \sel_l13_s0$734  = 9'h000;
+  reg [7:0] \sel_l13_s0$735  = 8'h00;
+  reg [7:0] \sel_l13_s0$736  = 8'h00;
+  reg [7:0] \sel_l13_s0$738  = 8'h00;
+  reg [7:0] \sel_l13_s0$739  = 8'h00;
+  reg [7:0] \sel_l13_s0$740  = 8'h00;
+  reg [7:0] \sel_l13_s0$742  = 8'h00;
+  reg [7:0] \sel_l13_s0$743  = 8'h00;
+  reg [7:0] \sel_l13_s0$744  = 8'h00;
+  reg [8:0] \sel_l13_s0$747  = 9'h000;
+  reg [7:0] \sel_l13_s0$750  = 8'h00;
+  reg [8:0] \sel_l13_s0$753  = 9'h000;
+  reg [7:0] \sel_l13_s0$756  = 8'h00;
+  reg [8:0] \sel_l13_s0$759  = 9'h000;
+  reg [7:0] \sel_l13_s0$762  = 8'h00;
+  reg [8:0] \sel_l13_s0$765  = 9'h000;
+  reg [7:0] \sel_l13_s0$768  = 8'h00;
+  reg [8:0] \sel_l13_s0$771  = 9'h000;
   reg [7:0] \sel_l13_s0$774  = 8'h00;
-  reg [7:0] \sel_l13_s0$775  = 8'h00;
-  reg [7:0] \sel_l13_s0$777  = 8'h00;
-  reg [7:0] \sel_l13_s0$778  = 8'h00;
-  reg [7:0] \sel_l13_s0$779  = 8'h00;
-  reg [8:0] \sel_l13_s0$782  = 9'h000;
-  reg [7:0] \sel_l13_s0$785  = 8'h00;
-  reg [8:0] \sel_l13_s0$788  = 9'h000;
-  reg [7:0] \sel_l13_s0$791  = 8'h00;
-  reg [8:0] \sel_l13_s0$794  = 9'h000;
-  reg [7:0] \sel_l13_s0$797  = 8'h00;
-  reg [8:0] \sel_l13_s0$800  = 9'h000;
-  reg [7:0] \sel_l13_s0$803  = 8'h00;
-  reg [8:0] \sel_l13_s0$806  = 9'h000;
-  reg [7:0] \sel_l13_s0$809  = 8'h00;
-  reg [8:0] \sel_l13_s0$812  = 9'h000;
-  reg [7:0] \sel_l13_s0$815  = 8'h00;
-  reg [8:0] \sel_l13_s0$818  = 9'h000;
-  reg [7:0] \sel_l13_s0$821  = 8'h00;
+  reg [8:0] \sel_l13_s0$777  = 9'h000;
+  reg [7:0] \sel_l13_s0$780  = 8'h00;
+  reg [8:0] \sel_l13_s0$783  = 9'h000;
+  reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1117  = 8'h00;
-  reg [7:0] \sel_l15_s0$1118  = 8'h00;
-  reg [7:0] \sel_l15_s0$1119  = 8'h00;
-  reg [7:0] \sel_l15_s0$1120  = 8'h00;
-  reg [7:0] \sel_l15_s0$1121  = 8'h00;
-  reg [7:0] \sel_l15_s0$1122  = 8'h00;
-  reg [7:0] \sel_l15_s0$1123  = 8'h00;
-  reg [7:0] \sel_l15_s0$1124  = 8'h00;
-  reg [3:0] \sel_l15_s0$1125  = 4'h0;
-  reg [3:0] \sel_l15_s0$1126  = 4'h0;
-  reg [3:0] \sel_l15_s0$1127  = 4'h0;
-  reg [3:0] \sel_l15_s0$1128  = 4'h0;
-  reg [3:0] \sel_l15_s0$1129  = 4'h0;
-  reg [3:0] \sel_l15_s0$1130  = 4'h0;
-  reg [3:0] \sel_l15_s0$1131  = 4'h0;
-  reg [3:0] \sel_l15_s0$1132  = 4'h0;
-  reg \sel_l15_s0$1133  = 1'h0;
+  reg [7:0] \sel_l15_s0$1073  = 8'h00;
+  reg [7:0] \sel_l15_s0$1074  = 8'h00;
+  reg [7:0] \sel_l15_s0$1075  = 8'h00;
+  reg [7:0] \sel_l15_s0$1076  = 8'h00;
+  reg [7:0] \sel_l15_s0$1077  = 8'h00;
+  reg [7:0] \sel_l15_s0$1078  = 8'h00;
+  reg [7:0] \sel_l15_s0$1079  = 8'h00;
+  reg [7:0] \sel_l15_s0$1080  = 8'h00;
+  reg [3:0] \sel_l15_s0$1081  = 4'h0;
+  reg [3:0] \sel_l15_s0$1082  = 4'h0;
+  reg [3:0] \sel_l15_s0$1083  = 4'h0;
+  reg [3:0] \sel_l15_s0$1084  = 4'h0;
+  reg [3:0] \sel_l15_s0$1085  = 4'h0;
+  reg [3:0] \sel_l15_s0$1086  = 4'h0;
+  reg [3:0] \sel_l15_s0$1087  = 4'h0;
+  reg [3:0] \sel_l15_s0$1088  = 4'h0;
+  reg \sel_l15_s0$1089  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1109  = 1'h0;
+  reg \sel_l1_s0$1066  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4043,138 +3992,104 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1110  = 1'h0;
-  reg sel_l4_s0 = 1'h0;
-  reg \sel_l4_s0$1111  = 1'h0;
-  reg \sel_l4_s0$275  = 1'h0;
-  reg \sel_l4_s0$276  = 1'h0;
-  reg \sel_l4_s0$279  = 1'h0;
-  reg \sel_l4_s0$280  = 1'h0;
-  reg \sel_l4_s0$281  = 1'h0;
-  reg \sel_l4_s0$284  = 1'h0;
-  reg \sel_l4_s0$285  = 1'h0;
-  reg \sel_l4_s0$286  = 1'h0;
-  reg \sel_l4_s0$289  = 1'h0;
-  reg \sel_l4_s0$290  = 1'h0;
-  reg \sel_l4_s0$291  = 1'h0;
-  reg \sel_l4_s0$294  = 1'h0;
-  reg \sel_l4_s0$295  = 1'h0;
-  reg \sel_l4_s0$296  = 1'h0;
-  reg \sel_l4_s0$299  = 1'h0;
-  reg \sel_l4_s0$300  = 1'h0;
-  reg \sel_l4_s0$301  = 1'h0;
-  reg \sel_l4_s0$304  = 1'h0;
-  reg \sel_l4_s0$305  = 1'h0;
-  reg \sel_l4_s0$306  = 1'h0;
-  reg \sel_l4_s0$309  = 1'h0;
-  reg \sel_l4_s0$310  = 1'h0;
-  reg \sel_l4_s0$311  = 1'h0;
-  reg \sel_l4_s0$314  = 1'h0;
-  reg \sel_l4_s0$315  = 1'h0;
-  reg \sel_l4_s0$316  = 1'h0;
-  reg \sel_l4_s0$319  = 1'h0;
-  reg \sel_l4_s0$320  = 1'h0;
-  reg \sel_l4_s0$321  = 1'h0;
-  reg \sel_l4_s0$324  = 1'h0;
-  reg \sel_l4_s0$325  = 1'h0;
-  reg \sel_l4_s0$326  = 1'h0;
-  reg \sel_l4_s0$329  = 1'h0;
-  reg \sel_l4_s0$330  = 1'h0;
-  reg \sel_l4_s0$331  = 1'h0;
-  reg \sel_l4_s0$334  = 1'h0;
-  reg \sel_l4_s0$335  = 1'h0;
-  reg \sel_l4_s0$336  = 1'h0;
-  reg \sel_l4_s0$339  = 1'h0;
-  reg \sel_l4_s0$340  = 1'h0;
-  reg \sel_l4_s0$341  = 1'h0;
-  reg \sel_l4_s0$344  = 1'h0;
-  reg \sel_l4_s0$345  = 1'h0;
-  reg \sel_l4_s0$346  = 1'h0;
-  reg \sel_l4_s0$349  = 1'h0;
-  reg \sel_l4_s0$350  = 1'h0;
-  reg \sel_l4_s0$351  = 1'h0;
-  reg \sel_l4_s0$354  = 1'h0;
-  reg \sel_l4_s0$355  = 1'h0;
-  reg \sel_l4_s0$356  = 1'h0;
-  reg \sel_l4_s0$359  = 1'h0;
-  reg \sel_l4_s0$360  = 1'h0;
-  reg \sel_l4_s0$361  = 1'h0;
-  reg \sel_l4_s0$364  = 1'h0;
-  reg \sel_l4_s0$365  = 1'h0;
-  reg \sel_l4_s0$366  = 1'h0;
-  reg \sel_l4_s0$369  = 1'h0;
-  reg \sel_l4_s0$370  = 1'h0;
-  reg \sel_l4_s0$371  = 1'h0;
-  reg \sel_l4_s0$374  = 1'h0;
-  reg \sel_l4_s0$375  = 1'h0;
-  reg \sel_l4_s0$376  = 1'h0;
-  reg \sel_l4_s0$379  = 1'h0;
-  reg \sel_l4_s0$380  = 1'h0;
-  reg \sel_l4_s0$381  = 1'h0;
-  reg \sel_l4_s0$384  = 1'h0;
-  reg \sel_l4_s0$385  = 1'h0;
-  reg \sel_l4_s0$386  = 1'h0;
-  reg \sel_l4_s0$389  = 1'h0;
-  reg \sel_l4_s0$390  = 1'h0;
-  reg \sel_l4_s0$391  = 1'h0;
-  reg \sel_l4_s0$394  = 1'h0;
-  reg \sel_l4_s0$395  = 1'h0;
-  reg \sel_l4_s0$396  = 1'h0;
-  reg \sel_l4_s0$399  = 1'h0;
-  reg \sel_l4_s0$400  = 1'h0;
-  reg \sel_l4_s0$401  = 1'h0;
-  reg \sel_l4_s0$404  = 1'h0;
-  reg \sel_l4_s0$405  = 1'h0;
-  reg \sel_l4_s0$406  = 1'h0;
-  reg \sel_l4_s0$409  = 1'h0;
-  reg \sel_l4_s0$410  = 1'h0;
-  reg \sel_l4_s0$411  = 1'h0;
-  reg \sel_l4_s0$414  = 1'h0;
-  reg \sel_l4_s0$415  = 1'h0;
-  reg \sel_l4_s0$416  = 1'h0;
-  reg \sel_l4_s0$419  = 1'h0;
-  reg \sel_l4_s0$420  = 1'h0;
-  reg \sel_l4_s0$421  = 1'h0;
-  reg \sel_l4_s0$424  = 1'h0;
-  reg \sel_l4_s0$425  = 1'h0;
-  reg \sel_l4_s0$426  = 1'h0;
-  reg \sel_l4_s0$429  = 1'h0;
-  reg \sel_l4_s0$430  = 1'h0;
-  reg \sel_l4_s0$431  = 1'h0;
-  reg \sel_l4_s0$434  = 1'h0;
-  reg \sel_l4_s0$437  = 1'h0;
-  reg \sel_l4_s0$440  = 1'h0;
-  reg \sel_l4_s0$443  = 1'h0;
-  reg \sel_l4_s0$446  = 1'h0;
-  reg \sel_l4_s0$449  = 1'h0;
-  reg \sel_l4_s0$452  = 1'h0;
-  reg \sel_l4_s0$455  = 1'h0;
-  reg \sel_l4_s0$458  = 1'h0;
-  reg \sel_l4_s0$461  = 1'h0;
-  reg \sel_l4_s0$464  = 1'h0;
-  reg \sel_l4_s0$467  = 1'h0;
-  reg \sel_l4_s0$470  = 1'h0;
-  reg \sel_l4_s0$473  = 1'h0;
-  reg \sel_l4_s0$476  = 1'h0;
-  reg \sel_l4_s0$479  = 1'h0;
-  reg \sel_l4_s0$482  = 1'h0;
-  reg \sel_l4_s0$485  = 1'h0;
-  reg \sel_l4_s0$488  = 1'h0;
-  reg \sel_l4_s0$491  = 1'h0;
-  reg \sel_l4_s0$494  = 1'h0;
-  reg \sel_l4_s0$497  = 1'h0;
-  reg \sel_l4_s0$500  = 1'h0;
-  reg \sel_l4_s0$503  = 1'h0;
-  reg \sel_l4_s0$506  = 1'h0;
-  reg \sel_l4_s0$509  = 1'h0;
-  reg \sel_l4_s0$512  = 1'h0;
-  reg \sel_l4_s0$515  = 1'h0;
-  reg \sel_l4_s0$518  = 1'h0;
-  reg \sel_l4_s0$521  = 1'h0;
-  reg \sel_l4_s0$524  = 1'h0;
-  reg \sel_l4_s0$527  = 1'h0;
-  reg [15:0] sel_l8_s0 = 16'h0000;
-  reg \sel_l8_s0$1112  = 1'h0;
+  reg \sel_l2_s0$1067  = 1'h0;
+  reg sel_l5_s0 = 1'h0;
+  reg \sel_l5_s0$1068  = 1'h0;
+  reg \sel_l5_s0$339  = 1'h0;
+  reg \sel_l5_s0$340  = 1'h0;
+  reg \sel_l5_s0$343  = 1'h0;
+  reg \sel_l5_s0$344  = 1'h0;
+  reg \sel_l5_s0$345  = 1'h0;
+  reg \sel_l5_s0$348  = 1'h0;
+  reg \sel_l5_s0$349  = 1'h0;
+  reg \sel_l5_s0$350  = 1'h0;
+  reg \sel_l5_s0$353  = 1'h0;
+  reg \sel_l5_s0$354  = 1'h0;
+  reg \sel_l5_s0$355  = 1'h0;
+  reg \sel_l5_s0$358  = 1'h0;
+  reg \sel_l5_s0$359  = 1'h0;
+  reg \sel_l5_s0$360  = 1'h0;
+  reg \sel_l5_s0$363  = 1'h0;
+  reg \sel_l5_s0$364  = 1'h0;
+  reg \sel_l5_s0$365  = 1'h0;
+  reg \sel_l5_s0$368  = 1'h0;
+  reg \sel_l5_s0$369  = 1'h0;
+  reg \sel_l5_s0$370  = 1'h0;
+  reg \sel_l5_s0$373  = 1'h0;
+  reg \sel_l5_s0$374  = 1'h0;
+  reg \sel_l5_s0$375  = 1'h0;
+  reg \sel_l5_s0$378  = 1'h0;
+  reg \sel_l5_s0$379  = 1'h0;
+  reg \sel_l5_s0$380  = 1'h0;
+  reg \sel_l5_s0$383  = 1'h0;
+  reg \sel_l5_s0$384  = 1'h0;
+  reg \sel_l5_s0$385  = 1'h0;
+  reg \sel_l5_s0$388  = 1'h0;
+  reg \sel_l5_s0$389  = 1'h0;
+  reg \sel_l5_s0$390  = 1'h0;
+  reg \sel_l5_s0$393  = 1'h0;
+  reg \sel_l5_s0$394  = 1'h0;
+  reg \sel_l5_s0$395  = 1'h0;
+  reg \sel_l5_s0$398  = 1'h0;
+  reg \sel_l5_s0$399  = 1'h0;
+  reg \sel_l5_s0$400  = 1'h0;
+  reg \sel_l5_s0$403  = 1'h0;
+  reg \sel_l5_s0$404  = 1'h0;
+  reg \sel_l5_s0$405  = 1'h0;
+  reg \sel_l5_s0$408  = 1'h0;
+  reg \sel_l5_s0$409  = 1'h0;
+  reg \sel_l5_s0$410  = 1'h0;
+  reg \sel_l5_s0$413  = 1'h0;
+  reg \sel_l5_s0$414  = 1'h0;
+  reg \sel_l5_s0$415  = 1'h0;
+  reg \sel_l5_s0$418  = 1'h0;
+  reg \sel_l5_s0$419  = 1'h0;
+  reg \sel_l5_s0$422  = 1'h0;
+  reg \sel_l5_s0$423  = 1'h0;
+  reg \sel_l5_s0$426  = 1'h0;
+  reg \sel_l5_s0$427  = 1'h0;
+  reg \sel_l5_s0$430  = 1'h0;
+  reg \sel_l5_s0$431  = 1'h0;
+  reg \sel_l5_s0$434  = 1'h0;
+  reg \sel_l5_s0$435  = 1'h0;
+  reg \sel_l5_s0$438  = 1'h0;
+  reg \sel_l5_s0$439  = 1'h0;
+  reg \sel_l5_s0$442  = 1'h0;
+  reg \sel_l5_s0$443  = 1'h0;
+  reg \sel_l5_s0$446  = 1'h0;
+  reg \sel_l5_s0$447  = 1'h0;
+  reg \sel_l5_s0$450  = 1'h0;
+  reg \sel_l5_s0$451  = 1'h0;
+  reg \sel_l5_s0$454  = 1'h0;
+  reg \sel_l5_s0$455  = 1'h0;
+  reg \sel_l5_s0$458  = 1'h0;
+  reg \sel_l5_s0$459  = 1'h0;
+  reg \sel_l5_s0$462  = 1'h0;
+  reg \sel_l5_s0$463  = 1'h0;
+  reg \sel_l5_s0$466  = 1'h0;
+  reg \sel_l5_s0$467  = 1'h0;
+  reg \sel_l5_s0$470  = 1'h0;
+  reg \sel_l5_s0$471  = 1'h0;
+  reg \sel_l5_s0$474  = 1'h0;
+  reg \sel_l5_s0$475  = 1'h0;
+  reg \sel_l5_s0$478  = 1'h0;
+  reg \sel_l5_s0$479  = 1'h0;
+  reg \sel_l5_s0$482  = 1'h0;
+  reg \sel_l5_s0$483  = 1'h0;
+  reg \sel_l5_s0$484  = 1'h0;
+  reg \sel_l5_s0$485  = 1'h0;
+  reg \sel_l5_s0$486  = 1'h0;
+  reg \sel_l5_s0$487  = 1'h0;
+  reg \sel_l5_s0$488  = 1'h0;
+  reg \sel_l5_s0$489  = 1'h0;
+  reg \sel_l5_s0$490  = 1'h0;
+  reg \sel_l5_s0$491  = 1'h0;
+  reg \sel_l5_s0$492  = 1'h0;
+  reg \sel_l5_s0$493  = 1'h0;
+  reg \sel_l5_s0$494  = 1'h0;
+  reg \sel_l5_s0$495  = 1'h0;
+  reg \sel_l5_s0$496  = 1'h0;
+  reg \sel_l5_s0$497  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -4417,7 +4332,6 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
   reg sel_valid_s5 = 1'h0;
-  reg sel_valid_s6 = 1'h0;
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
@@ -4465,16 +4379,6 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg stall_adv29_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
-  wire stall_adv30;
-  reg stall_adv30_valid = 1'h0;
-  wire stall_adv31;
-  reg stall_adv31_valid = 1'h0;
-  wire stall_adv32;
-  reg stall_adv32_valid = 1'h0;
-  wire stall_adv33;
-  reg stall_adv33_valid = 1'h0;
-  wire stall_adv34;
-  reg stall_adv34_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -4595,7 +4499,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (stall_adv5)
+    if (stall_adv4)
       sel_dl1_r0[wr__addr] <= i__payload[127:0];
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -5917,1789 +5821,1817 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \$1090  = \$1088  | \$1089 ;
   assign \$1091  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
   assign sel_cs1_15_1_0c = \$1090  | \$1091 ;
-  assign \$1092  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$1092  | o__ready;
-  assign \$1093  = sel_l4_s0 ^ \sel_l4_s0$275 ;
-  assign sel_cs2_0_0_0s = \$1093  ^ \sel_l4_s0$276 ;
-  assign \$1094  = sel_l4_s0 & \sel_l4_s0$275 ;
-  assign \$1095  = sel_l4_s0 & \sel_l4_s0$276 ;
-  assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = \sel_l4_s0$275  & \sel_l4_s0$276 ;
-  assign sel_cs2_0_0_0c = \$1096  | \$1097 ;
-  assign \$1098  = \sel_l4_s0$279  ^ \sel_l4_s0$280 ;
-  assign sel_cs2_0_1_0s = \$1098  ^ \sel_l4_s0$281 ;
-  assign \$1099  = \sel_l4_s0$279  & \sel_l4_s0$280 ;
-  assign \$1100  = \sel_l4_s0$279  & \sel_l4_s0$281 ;
-  assign \$1101  = \$1099  | \$1100 ;
-  assign \$1102  = \sel_l4_s0$280  & \sel_l4_s0$281 ;
-  assign sel_cs2_0_1_0c = \$1101  | \$1102 ;
-  assign \$1103  = \sel_l4_s0$284  ^ \sel_l4_s0$285 ;
-  assign sel_cs2_1_0_0s = \$1103  ^ \sel_l4_s0$286 ;
-  assign \$1104  = \sel_l4_s0$284  & \sel_l4_s0$285 ;
-  assign \$1105  = \sel_l4_s0$284  & \sel_l4_s0$286 ;
-  assign \$1106  = \$1104  | \$1105 ;
-  assign \$1107  = \sel_l4_s0$285  & \sel_l4_s0$286 ;
-  assign sel_cs2_1_0_0c = \$1106  | \$1107 ;
-  assign \$1108  = \sel_l4_s0$289  ^ \sel_l4_s0$290 ;
-  assign sel_cs2_1_1_0s = \$1108  ^ \sel_l4_s0$291 ;
-  assign \$1109  = \sel_l4_s0$289  & \sel_l4_s0$290 ;
-  assign \$1110  = \sel_l4_s0$289  & \sel_l4_s0$291 ;
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = \sel_l4_s0$290  & \sel_l4_s0$291 ;
-  assign sel_cs2_1_1_0c = \$1111  | \$1112 ;
-  assign \$1113  = \sel_l4_s0$294  ^ \sel_l4_s0$295 ;
-  assign sel_cs2_2_0_0s = \$1113  ^ \sel_l4_s0$296 ;
-  assign \$1114  = \sel_l4_s0$294  & \sel_l4_s0$295 ;
-  assign \$1115  = \sel_l4_s0$294  & \sel_l4_s0$296 ;
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = \sel_l4_s0$295  & \sel_l4_s0$296 ;
-  assign sel_cs2_2_0_0c = \$1116  | \$1117 ;
-  assign \$1118  = \sel_l4_s0$299  ^ \sel_l4_s0$300 ;
-  assign sel_cs2_2_1_0s = \$1118  ^ \sel_l4_s0$301 ;
-  assign \$1119  = \sel_l4_s0$299  & \sel_l4_s0$300 ;
-  assign \$1120  = \sel_l4_s0$299  & \sel_l4_s0$301 ;
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = \sel_l4_s0$300  & \sel_l4_s0$301 ;
-  assign sel_cs2_2_1_0c = \$1121  | \$1122 ;
-  assign \$1123  = \sel_l4_s0$304  ^ \sel_l4_s0$305 ;
-  assign sel_cs2_3_0_0s = \$1123  ^ \sel_l4_s0$306 ;
-  assign \$1124  = \sel_l4_s0$304  & \sel_l4_s0$305 ;
-  assign \$1125  = \sel_l4_s0$304  & \sel_l4_s0$306 ;
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = \sel_l4_s0$305  & \sel_l4_s0$306 ;
-  assign sel_cs2_3_0_0c = \$1126  | \$1127 ;
-  assign \$1128  = \sel_l4_s0$309  ^ \sel_l4_s0$310 ;
-  assign sel_cs2_3_1_0s = \$1128  ^ \sel_l4_s0$311 ;
-  assign \$1129  = \sel_l4_s0$309  & \sel_l4_s0$310 ;
-  assign \$1130  = \sel_l4_s0$309  & \sel_l4_s0$311 ;
-  assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = \sel_l4_s0$310  & \sel_l4_s0$311 ;
-  assign sel_cs2_3_1_0c = \$1131  | \$1132 ;
-  assign \$1133  = \sel_l4_s0$314  ^ \sel_l4_s0$315 ;
-  assign sel_cs2_4_0_0s = \$1133  ^ \sel_l4_s0$316 ;
-  assign \$1134  = \sel_l4_s0$314  & \sel_l4_s0$315 ;
-  assign \$1135  = \sel_l4_s0$314  & \sel_l4_s0$316 ;
-  assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = \sel_l4_s0$315  & \sel_l4_s0$316 ;
-  assign sel_cs2_4_0_0c = \$1136  | \$1137 ;
-  assign \$1138  = \sel_l4_s0$319  ^ \sel_l4_s0$320 ;
-  assign sel_cs2_4_1_0s = \$1138  ^ \sel_l4_s0$321 ;
-  assign \$1139  = \sel_l4_s0$319  & \sel_l4_s0$320 ;
-  assign \$1140  = \sel_l4_s0$319  & \sel_l4_s0$321 ;
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = \sel_l4_s0$320  & \sel_l4_s0$321 ;
-  assign sel_cs2_4_1_0c = \$1141  | \$1142 ;
-  assign \$1143  = \sel_l4_s0$324  ^ \sel_l4_s0$325 ;
-  assign sel_cs2_5_0_0s = \$1143  ^ \sel_l4_s0$326 ;
-  assign \$1144  = \sel_l4_s0$324  & \sel_l4_s0$325 ;
-  assign \$1145  = \sel_l4_s0$324  & \sel_l4_s0$326 ;
-  assign \$1146  = \$1144  | \$1145 ;
-  assign \$1147  = \sel_l4_s0$325  & \sel_l4_s0$326 ;
-  assign sel_cs2_5_0_0c = \$1146  | \$1147 ;
-  assign \$1148  = \sel_l4_s0$329  ^ \sel_l4_s0$330 ;
-  assign sel_cs2_5_1_0s = \$1148  ^ \sel_l4_s0$331 ;
-  assign \$1149  = \sel_l4_s0$329  & \sel_l4_s0$330 ;
-  assign \$1150  = \sel_l4_s0$329  & \sel_l4_s0$331 ;
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = \sel_l4_s0$330  & \sel_l4_s0$331 ;
-  assign sel_cs2_5_1_0c = \$1151  | \$1152 ;
-  assign \$1153  = \sel_l4_s0$334  ^ \sel_l4_s0$335 ;
-  assign sel_cs2_6_0_0s = \$1153  ^ \sel_l4_s0$336 ;
-  assign \$1154  = \sel_l4_s0$334  & \sel_l4_s0$335 ;
-  assign \$1155  = \sel_l4_s0$334  & \sel_l4_s0$336 ;
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = \sel_l4_s0$335  & \sel_l4_s0$336 ;
-  assign sel_cs2_6_0_0c = \$1156  | \$1157 ;
-  assign \$1158  = \sel_l4_s0$339  ^ \sel_l4_s0$340 ;
-  assign sel_cs2_6_1_0s = \$1158  ^ \sel_l4_s0$341 ;
-  assign \$1159  = \sel_l4_s0$339  & \sel_l4_s0$340 ;
-  assign \$1160  = \sel_l4_s0$339  & \sel_l4_s0$341 ;
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = \sel_l4_s0$340  & \sel_l4_s0$341 ;
-  assign sel_cs2_6_1_0c = \$1161  | \$1162 ;
-  assign \$1163  = \sel_l4_s0$344  ^ \sel_l4_s0$345 ;
-  assign sel_cs2_7_0_0s = \$1163  ^ \sel_l4_s0$346 ;
-  assign \$1164  = \sel_l4_s0$344  & \sel_l4_s0$345 ;
-  assign \$1165  = \sel_l4_s0$344  & \sel_l4_s0$346 ;
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = \sel_l4_s0$345  & \sel_l4_s0$346 ;
-  assign sel_cs2_7_0_0c = \$1166  | \$1167 ;
-  assign \$1168  = \sel_l4_s0$349  ^ \sel_l4_s0$350 ;
-  assign sel_cs2_7_1_0s = \$1168  ^ \sel_l4_s0$351 ;
-  assign \$1169  = \sel_l4_s0$349  & \sel_l4_s0$350 ;
-  assign \$1170  = \sel_l4_s0$349  & \sel_l4_s0$351 ;
-  assign \$1171  = \$1169  | \$1170 ;
-  assign \$1172  = \sel_l4_s0$350  & \sel_l4_s0$351 ;
-  assign sel_cs2_7_1_0c = \$1171  | \$1172 ;
-  assign \$1173  = \sel_l4_s0$354  ^ \sel_l4_s0$355 ;
-  assign sel_cs2_8_0_0s = \$1173  ^ \sel_l4_s0$356 ;
-  assign \$1174  = \sel_l4_s0$354  & \sel_l4_s0$355 ;
-  assign \$1175  = \sel_l4_s0$354  & \sel_l4_s0$356 ;
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = \sel_l4_s0$355  & \sel_l4_s0$356 ;
-  assign sel_cs2_8_0_0c = \$1176  | \$1177 ;
-  assign \$1178  = \sel_l4_s0$359  ^ \sel_l4_s0$360 ;
-  assign sel_cs2_8_1_0s = \$1178  ^ \sel_l4_s0$361 ;
-  assign \$1179  = \sel_l4_s0$359  & \sel_l4_s0$360 ;
-  assign \$1180  = \sel_l4_s0$359  & \sel_l4_s0$361 ;
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = \sel_l4_s0$360  & \sel_l4_s0$361 ;
-  assign sel_cs2_8_1_0c = \$1181  | \$1182 ;
-  assign \$1183  = \sel_l4_s0$364  ^ \sel_l4_s0$365 ;
-  assign sel_cs2_9_0_0s = \$1183  ^ \sel_l4_s0$366 ;
-  assign \$1184  = \sel_l4_s0$364  & \sel_l4_s0$365 ;
-  assign \$1185  = \sel_l4_s0$364  & \sel_l4_s0$366 ;
-  assign \$1186  = \$1184  | \$1185 ;
-  assign \$1187  = \sel_l4_s0$365  & \sel_l4_s0$366 ;
-  assign sel_cs2_9_0_0c = \$1186  | \$1187 ;
-  assign \$1188  = \sel_l4_s0$369  ^ \sel_l4_s0$370 ;
-  assign sel_cs2_9_1_0s = \$1188  ^ \sel_l4_s0$371 ;
-  assign \$1189  = \sel_l4_s0$369  & \sel_l4_s0$370 ;
-  assign \$1190  = \sel_l4_s0$369  & \sel_l4_s0$371 ;
-  assign \$1191  = \$1189  | \$1190 ;
-  assign \$1192  = \sel_l4_s0$370  & \sel_l4_s0$371 ;
-  assign sel_cs2_9_1_0c = \$1191  | \$1192 ;
-  assign \$1193  = \sel_l4_s0$374  ^ \sel_l4_s0$375 ;
-  assign sel_cs2_10_0_0s = \$1193  ^ \sel_l4_s0$376 ;
-  assign \$1194  = \sel_l4_s0$374  & \sel_l4_s0$375 ;
-  assign \$1195  = \sel_l4_s0$374  & \sel_l4_s0$376 ;
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = \sel_l4_s0$375  & \sel_l4_s0$376 ;
-  assign sel_cs2_10_0_0c = \$1196  | \$1197 ;
-  assign \$1198  = \sel_l4_s0$379  ^ \sel_l4_s0$380 ;
-  assign sel_cs2_10_1_0s = \$1198  ^ \sel_l4_s0$381 ;
-  assign \$1199  = \sel_l4_s0$379  & \sel_l4_s0$380 ;
-  assign \$1200  = \sel_l4_s0$379  & \sel_l4_s0$381 ;
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = \sel_l4_s0$380  & \sel_l4_s0$381 ;
-  assign sel_cs2_10_1_0c = \$1201  | \$1202 ;
-  assign \$1203  = \sel_l4_s0$384  ^ \sel_l4_s0$385 ;
-  assign sel_cs2_11_0_0s = \$1203  ^ \sel_l4_s0$386 ;
-  assign \$1204  = \sel_l4_s0$384  & \sel_l4_s0$385 ;
-  assign \$1205  = \sel_l4_s0$384  & \sel_l4_s0$386 ;
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = \sel_l4_s0$385  & \sel_l4_s0$386 ;
-  assign sel_cs2_11_0_0c = \$1206  | \$1207 ;
-  assign \$1208  = \sel_l4_s0$389  ^ \sel_l4_s0$390 ;
-  assign sel_cs2_11_1_0s = \$1208  ^ \sel_l4_s0$391 ;
-  assign \$1209  = \sel_l4_s0$389  & \sel_l4_s0$390 ;
-  assign \$1210  = \sel_l4_s0$389  & \sel_l4_s0$391 ;
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = \sel_l4_s0$390  & \sel_l4_s0$391 ;
-  assign sel_cs2_11_1_0c = \$1211  | \$1212 ;
-  assign \$1213  = \sel_l4_s0$394  ^ \sel_l4_s0$395 ;
-  assign sel_cs2_12_0_0s = \$1213  ^ \sel_l4_s0$396 ;
-  assign \$1214  = \sel_l4_s0$394  & \sel_l4_s0$395 ;
-  assign \$1215  = \sel_l4_s0$394  & \sel_l4_s0$396 ;
-  assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = \sel_l4_s0$395  & \sel_l4_s0$396 ;
-  assign sel_cs2_12_0_0c = \$1216  | \$1217 ;
-  assign \$1218  = \sel_l4_s0$399  ^ \sel_l4_s0$400 ;
-  assign sel_cs2_12_1_0s = \$1218  ^ \sel_l4_s0$401 ;
-  assign \$1219  = \sel_l4_s0$399  & \sel_l4_s0$400 ;
-  assign \$1220  = \sel_l4_s0$399  & \sel_l4_s0$401 ;
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = \sel_l4_s0$400  & \sel_l4_s0$401 ;
-  assign sel_cs2_12_1_0c = \$1221  | \$1222 ;
-  assign \$1223  = \sel_l4_s0$404  ^ \sel_l4_s0$405 ;
-  assign sel_cs2_13_0_0s = \$1223  ^ \sel_l4_s0$406 ;
-  assign \$1224  = \sel_l4_s0$404  & \sel_l4_s0$405 ;
-  assign \$1225  = \sel_l4_s0$404  & \sel_l4_s0$406 ;
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = \sel_l4_s0$405  & \sel_l4_s0$406 ;
-  assign sel_cs2_13_0_0c = \$1226  | \$1227 ;
-  assign \$1228  = \sel_l4_s0$409  ^ \sel_l4_s0$410 ;
-  assign sel_cs2_13_1_0s = \$1228  ^ \sel_l4_s0$411 ;
-  assign \$1229  = \sel_l4_s0$409  & \sel_l4_s0$410 ;
-  assign \$1230  = \sel_l4_s0$409  & \sel_l4_s0$411 ;
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = \sel_l4_s0$410  & \sel_l4_s0$411 ;
-  assign sel_cs2_13_1_0c = \$1231  | \$1232 ;
-  assign \$1233  = \sel_l4_s0$414  ^ \sel_l4_s0$415 ;
-  assign sel_cs2_14_0_0s = \$1233  ^ \sel_l4_s0$416 ;
-  assign \$1234  = \sel_l4_s0$414  & \sel_l4_s0$415 ;
-  assign \$1235  = \sel_l4_s0$414  & \sel_l4_s0$416 ;
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = \sel_l4_s0$415  & \sel_l4_s0$416 ;
-  assign sel_cs2_14_0_0c = \$1236  | \$1237 ;
-  assign \$1238  = \sel_l4_s0$419  ^ \sel_l4_s0$420 ;
-  assign sel_cs2_14_1_0s = \$1238  ^ \sel_l4_s0$421 ;
-  assign \$1239  = \sel_l4_s0$419  & \sel_l4_s0$420 ;
-  assign \$1240  = \sel_l4_s0$419  & \sel_l4_s0$421 ;
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = \sel_l4_s0$420  & \sel_l4_s0$421 ;
-  assign sel_cs2_14_1_0c = \$1241  | \$1242 ;
-  assign \$1243  = \sel_l4_s0$424  ^ \sel_l4_s0$425 ;
-  assign sel_cs2_15_0_0s = \$1243  ^ \sel_l4_s0$426 ;
-  assign \$1244  = \sel_l4_s0$424  & \sel_l4_s0$425 ;
-  assign \$1245  = \sel_l4_s0$424  & \sel_l4_s0$426 ;
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = \sel_l4_s0$425  & \sel_l4_s0$426 ;
-  assign sel_cs2_15_0_0c = \$1246  | \$1247 ;
-  assign \$1248  = \sel_l4_s0$429  ^ \sel_l4_s0$430 ;
-  assign sel_cs2_15_1_0s = \$1248  ^ \sel_l4_s0$431 ;
-  assign \$1249  = \sel_l4_s0$429  & \sel_l4_s0$430 ;
-  assign \$1250  = \sel_l4_s0$429  & \sel_l4_s0$431 ;
-  assign \$1251  = \$1249  | \$1250 ;
-  assign \$1252  = \sel_l4_s0$430  & \sel_l4_s0$431 ;
-  assign sel_cs2_15_1_0c = \$1251  | \$1252 ;
-  assign \$1253  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1253  ^ \sel_l4_s0$434 ;
-  assign \$1254  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1255  = sel_cs2_0_0_0c & \sel_l4_s0$434 ;
+  assign \$1092  = sel_cs1_0_0_0s ^ sel_cs0_0_0_3s;
+  assign sel_cs2_0_0_0s = \$1092  ^ sel_cs0_0_0_4s;
+  assign \$1093  = sel_cs1_0_0_0s & sel_cs0_0_0_3s;
+  assign \$1094  = sel_cs1_0_0_0s & sel_cs0_0_0_4s;
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = sel_cs0_0_0_3s & sel_cs0_0_0_4s;
+  assign sel_cs2_0_0_0c = \$1095  | \$1096 ;
+  assign \$1097  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1097  ^ sel_cs0_0_0_3c;
+  assign \$1098  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1099  = sel_cs1_0_0_0c & sel_cs0_0_0_3c;
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = sel_cs1_0_1_0s & sel_cs0_0_0_3c;
+  assign sel_cs2_0_1_0c = \$1100  | \$1101 ;
+  assign \$1102  = sel_cs1_1_0_0s ^ sel_cs0_1_0_3s;
+  assign sel_cs2_1_0_0s = \$1102  ^ sel_cs0_1_0_4s;
+  assign \$1103  = sel_cs1_1_0_0s & sel_cs0_1_0_3s;
+  assign \$1104  = sel_cs1_1_0_0s & sel_cs0_1_0_4s;
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = sel_cs0_1_0_3s & sel_cs0_1_0_4s;
+  assign sel_cs2_1_0_0c = \$1105  | \$1106 ;
+  assign \$1107  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1107  ^ sel_cs0_1_0_3c;
+  assign \$1108  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1109  = sel_cs1_1_0_0c & sel_cs0_1_0_3c;
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = sel_cs1_1_1_0s & sel_cs0_1_0_3c;
+  assign sel_cs2_1_1_0c = \$1110  | \$1111 ;
+  assign \$1112  = sel_cs1_2_0_0s ^ sel_cs0_2_0_3s;
+  assign sel_cs2_2_0_0s = \$1112  ^ sel_cs0_2_0_4s;
+  assign \$1113  = sel_cs1_2_0_0s & sel_cs0_2_0_3s;
+  assign \$1114  = sel_cs1_2_0_0s & sel_cs0_2_0_4s;
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = sel_cs0_2_0_3s & sel_cs0_2_0_4s;
+  assign sel_cs2_2_0_0c = \$1115  | \$1116 ;
+  assign \$1117  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1117  ^ sel_cs0_2_0_3c;
+  assign \$1118  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1119  = sel_cs1_2_0_0c & sel_cs0_2_0_3c;
+  assign \$1120  = \$1118  | \$1119 ;
+  assign \$1121  = sel_cs1_2_1_0s & sel_cs0_2_0_3c;
+  assign sel_cs2_2_1_0c = \$1120  | \$1121 ;
+  assign \$1122  = sel_cs1_3_0_0s ^ sel_cs0_3_0_3s;
+  assign sel_cs2_3_0_0s = \$1122  ^ sel_cs0_3_0_4s;
+  assign \$1123  = sel_cs1_3_0_0s & sel_cs0_3_0_3s;
+  assign \$1124  = sel_cs1_3_0_0s & sel_cs0_3_0_4s;
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = sel_cs0_3_0_3s & sel_cs0_3_0_4s;
+  assign sel_cs2_3_0_0c = \$1125  | \$1126 ;
+  assign \$1127  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1127  ^ sel_cs0_3_0_3c;
+  assign \$1128  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1129  = sel_cs1_3_0_0c & sel_cs0_3_0_3c;
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = sel_cs1_3_1_0s & sel_cs0_3_0_3c;
+  assign sel_cs2_3_1_0c = \$1130  | \$1131 ;
+  assign \$1132  = sel_cs1_4_0_0s ^ sel_cs0_4_0_3s;
+  assign sel_cs2_4_0_0s = \$1132  ^ sel_cs0_4_0_4s;
+  assign \$1133  = sel_cs1_4_0_0s & sel_cs0_4_0_3s;
+  assign \$1134  = sel_cs1_4_0_0s & sel_cs0_4_0_4s;
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = sel_cs0_4_0_3s & sel_cs0_4_0_4s;
+  assign sel_cs2_4_0_0c = \$1135  | \$1136 ;
+  assign \$1137  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1137  ^ sel_cs0_4_0_3c;
+  assign \$1138  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1139  = sel_cs1_4_0_0c & sel_cs0_4_0_3c;
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = sel_cs1_4_1_0s & sel_cs0_4_0_3c;
+  assign sel_cs2_4_1_0c = \$1140  | \$1141 ;
+  assign \$1142  = sel_cs1_5_0_0s ^ sel_cs0_5_0_3s;
+  assign sel_cs2_5_0_0s = \$1142  ^ sel_cs0_5_0_4s;
+  assign \$1143  = sel_cs1_5_0_0s & sel_cs0_5_0_3s;
+  assign \$1144  = sel_cs1_5_0_0s & sel_cs0_5_0_4s;
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = sel_cs0_5_0_3s & sel_cs0_5_0_4s;
+  assign sel_cs2_5_0_0c = \$1145  | \$1146 ;
+  assign \$1147  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1147  ^ sel_cs0_5_0_3c;
+  assign \$1148  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1149  = sel_cs1_5_0_0c & sel_cs0_5_0_3c;
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = sel_cs1_5_1_0s & sel_cs0_5_0_3c;
+  assign sel_cs2_5_1_0c = \$1150  | \$1151 ;
+  assign \$1152  = sel_cs1_6_0_0s ^ sel_cs0_6_0_3s;
+  assign sel_cs2_6_0_0s = \$1152  ^ sel_cs0_6_0_4s;
+  assign \$1153  = sel_cs1_6_0_0s & sel_cs0_6_0_3s;
+  assign \$1154  = sel_cs1_6_0_0s & sel_cs0_6_0_4s;
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = sel_cs0_6_0_3s & sel_cs0_6_0_4s;
+  assign sel_cs2_6_0_0c = \$1155  | \$1156 ;
+  assign \$1157  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1157  ^ sel_cs0_6_0_3c;
+  assign \$1158  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1159  = sel_cs1_6_0_0c & sel_cs0_6_0_3c;
+  assign \$1160  = \$1158  | \$1159 ;
+  assign \$1161  = sel_cs1_6_1_0s & sel_cs0_6_0_3c;
+  assign sel_cs2_6_1_0c = \$1160  | \$1161 ;
+  assign \$1162  = sel_cs1_7_0_0s ^ sel_cs0_7_0_3s;
+  assign sel_cs2_7_0_0s = \$1162  ^ sel_cs0_7_0_4s;
+  assign \$1163  = sel_cs1_7_0_0s & sel_cs0_7_0_3s;
+  assign \$1164  = sel_cs1_7_0_0s & sel_cs0_7_0_4s;
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = sel_cs0_7_0_3s & sel_cs0_7_0_4s;
+  assign sel_cs2_7_0_0c = \$1165  | \$1166 ;
+  assign \$1167  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1167  ^ sel_cs0_7_0_3c;
+  assign \$1168  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1169  = sel_cs1_7_0_0c & sel_cs0_7_0_3c;
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = sel_cs1_7_1_0s & sel_cs0_7_0_3c;
+  assign sel_cs2_7_1_0c = \$1170  | \$1171 ;
+  assign \$1172  = sel_cs1_8_0_0s ^ sel_cs0_8_0_3s;
+  assign sel_cs2_8_0_0s = \$1172  ^ sel_cs0_8_0_4s;
+  assign \$1173  = sel_cs1_8_0_0s & sel_cs0_8_0_3s;
+  assign \$1174  = sel_cs1_8_0_0s & sel_cs0_8_0_4s;
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = sel_cs0_8_0_3s & sel_cs0_8_0_4s;
+  assign sel_cs2_8_0_0c = \$1175  | \$1176 ;
+  assign \$1177  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1177  ^ sel_cs0_8_0_3c;
+  assign \$1178  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1179  = sel_cs1_8_0_0c & sel_cs0_8_0_3c;
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = sel_cs1_8_1_0s & sel_cs0_8_0_3c;
+  assign sel_cs2_8_1_0c = \$1180  | \$1181 ;
+  assign \$1182  = sel_cs1_9_0_0s ^ sel_cs0_9_0_3s;
+  assign sel_cs2_9_0_0s = \$1182  ^ sel_cs0_9_0_4s;
+  assign \$1183  = sel_cs1_9_0_0s & sel_cs0_9_0_3s;
+  assign \$1184  = sel_cs1_9_0_0s & sel_cs0_9_0_4s;
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = sel_cs0_9_0_3s & sel_cs0_9_0_4s;
+  assign sel_cs2_9_0_0c = \$1185  | \$1186 ;
+  assign \$1187  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1187  ^ sel_cs0_9_0_3c;
+  assign \$1188  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1189  = sel_cs1_9_0_0c & sel_cs0_9_0_3c;
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = sel_cs1_9_1_0s & sel_cs0_9_0_3c;
+  assign sel_cs2_9_1_0c = \$1190  | \$1191 ;
+  assign \$1192  = sel_cs1_10_0_0s ^ sel_cs0_10_0_3s;
+  assign sel_cs2_10_0_0s = \$1192  ^ sel_cs0_10_0_4s;
+  assign \$1193  = sel_cs1_10_0_0s & sel_cs0_10_0_3s;
+  assign \$1194  = sel_cs1_10_0_0s & sel_cs0_10_0_4s;
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = sel_cs0_10_0_3s & sel_cs0_10_0_4s;
+  assign sel_cs2_10_0_0c = \$1195  | \$1196 ;
+  assign \$1197  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1197  ^ sel_cs0_10_0_3c;
+  assign \$1198  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1199  = sel_cs1_10_0_0c & sel_cs0_10_0_3c;
+  assign \$1200  = \$1198  | \$1199 ;
+  assign \$1201  = sel_cs1_10_1_0s & sel_cs0_10_0_3c;
+  assign sel_cs2_10_1_0c = \$1200  | \$1201 ;
+  assign \$1202  = sel_cs1_11_0_0s ^ sel_cs0_11_0_3s;
+  assign sel_cs2_11_0_0s = \$1202  ^ sel_cs0_11_0_4s;
+  assign \$1203  = sel_cs1_11_0_0s & sel_cs0_11_0_3s;
+  assign \$1204  = sel_cs1_11_0_0s & sel_cs0_11_0_4s;
+  assign \$1205  = \$1203  | \$1204 ;
+  assign \$1206  = sel_cs0_11_0_3s & sel_cs0_11_0_4s;
+  assign sel_cs2_11_0_0c = \$1205  | \$1206 ;
+  assign \$1207  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1207  ^ sel_cs0_11_0_3c;
+  assign \$1208  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1209  = sel_cs1_11_0_0c & sel_cs0_11_0_3c;
+  assign \$1210  = \$1208  | \$1209 ;
+  assign \$1211  = sel_cs1_11_1_0s & sel_cs0_11_0_3c;
+  assign sel_cs2_11_1_0c = \$1210  | \$1211 ;
+  assign \$1212  = sel_cs1_12_0_0s ^ sel_cs0_12_0_3s;
+  assign sel_cs2_12_0_0s = \$1212  ^ sel_cs0_12_0_4s;
+  assign \$1213  = sel_cs1_12_0_0s & sel_cs0_12_0_3s;
+  assign \$1214  = sel_cs1_12_0_0s & sel_cs0_12_0_4s;
+  assign \$1215  = \$1213  | \$1214 ;
+  assign \$1216  = sel_cs0_12_0_3s & sel_cs0_12_0_4s;
+  assign sel_cs2_12_0_0c = \$1215  | \$1216 ;
+  assign \$1217  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1217  ^ sel_cs0_12_0_3c;
+  assign \$1218  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1219  = sel_cs1_12_0_0c & sel_cs0_12_0_3c;
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = sel_cs1_12_1_0s & sel_cs0_12_0_3c;
+  assign sel_cs2_12_1_0c = \$1220  | \$1221 ;
+  assign \$1222  = sel_cs1_13_0_0s ^ sel_cs0_13_0_3s;
+  assign sel_cs2_13_0_0s = \$1222  ^ sel_cs0_13_0_4s;
+  assign \$1223  = sel_cs1_13_0_0s & sel_cs0_13_0_3s;
+  assign \$1224  = sel_cs1_13_0_0s & sel_cs0_13_0_4s;
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = sel_cs0_13_0_3s & sel_cs0_13_0_4s;
+  assign sel_cs2_13_0_0c = \$1225  | \$1226 ;
+  assign \$1227  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1227  ^ sel_cs0_13_0_3c;
+  assign \$1228  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1229  = sel_cs1_13_0_0c & sel_cs0_13_0_3c;
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = sel_cs1_13_1_0s & sel_cs0_13_0_3c;
+  assign sel_cs2_13_1_0c = \$1230  | \$1231 ;
+  assign \$1232  = sel_cs1_14_0_0s ^ sel_cs0_14_0_3s;
+  assign sel_cs2_14_0_0s = \$1232  ^ sel_cs0_14_0_4s;
+  assign \$1233  = sel_cs1_14_0_0s & sel_cs0_14_0_3s;
+  assign \$1234  = sel_cs1_14_0_0s & sel_cs0_14_0_4s;
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = sel_cs0_14_0_3s & sel_cs0_14_0_4s;
+  assign sel_cs2_14_0_0c = \$1235  | \$1236 ;
+  assign \$1237  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1237  ^ sel_cs0_14_0_3c;
+  assign \$1238  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1239  = sel_cs1_14_0_0c & sel_cs0_14_0_3c;
+  assign \$1240  = \$1238  | \$1239 ;
+  assign \$1241  = sel_cs1_14_1_0s & sel_cs0_14_0_3c;
+  assign sel_cs2_14_1_0c = \$1240  | \$1241 ;
+  assign \$1242  = sel_cs1_15_0_0s ^ sel_cs0_15_0_3s;
+  assign sel_cs2_15_0_0s = \$1242  ^ sel_cs0_15_0_4s;
+  assign \$1243  = sel_cs1_15_0_0s & sel_cs0_15_0_3s;
+  assign \$1244  = sel_cs1_15_0_0s & sel_cs0_15_0_4s;
+  assign \$1245  = \$1243  | \$1244 ;
+  assign \$1246  = sel_cs0_15_0_3s & sel_cs0_15_0_4s;
+  assign sel_cs2_15_0_0c = \$1245  | \$1246 ;
+  assign \$1247  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1247  ^ sel_cs0_15_0_3c;
+  assign \$1248  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1249  = sel_cs1_15_0_0c & sel_cs0_15_0_3c;
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = sel_cs1_15_1_0s & sel_cs0_15_0_3c;
+  assign sel_cs2_15_1_0c = \$1250  | \$1251 ;
+  assign \$1252  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$1252  | o__ready;
+  assign \$1253  = sel_l5_s0 ^ \sel_l5_s0$339 ;
+  assign sel_cs3_0_1_0s = \$1253  ^ \sel_l5_s0$340 ;
+  assign \$1254  = sel_l5_s0 & \sel_l5_s0$339 ;
+  assign \$1255  = sel_l5_s0 & \sel_l5_s0$340 ;
   assign \$1256  = \$1254  | \$1255 ;
-  assign \$1257  = sel_cs2_0_1_0s & \sel_l4_s0$434 ;
+  assign \$1257  = \sel_l5_s0$339  & \sel_l5_s0$340 ;
   assign sel_cs3_0_1_0c = \$1256  | \$1257 ;
-  assign \$1258  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1258  ^ \sel_l4_s0$437 ;
-  assign \$1259  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1260  = sel_cs2_1_0_0c & \sel_l4_s0$437 ;
+  assign \$1258  = \sel_l5_s0$343  ^ \sel_l5_s0$344 ;
+  assign sel_cs3_1_1_0s = \$1258  ^ \sel_l5_s0$345 ;
+  assign \$1259  = \sel_l5_s0$343  & \sel_l5_s0$344 ;
+  assign \$1260  = \sel_l5_s0$343  & \sel_l5_s0$345 ;
   assign \$1261  = \$1259  | \$1260 ;
-  assign \$1262  = sel_cs2_1_1_0s & \sel_l4_s0$437 ;
+  assign \$1262  = \sel_l5_s0$344  & \sel_l5_s0$345 ;
   assign sel_cs3_1_1_0c = \$1261  | \$1262 ;
-  assign \$1263  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1263  ^ \sel_l4_s0$440 ;
-  assign \$1264  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1265  = sel_cs2_2_0_0c & \sel_l4_s0$440 ;
+  assign \$1263  = \sel_l5_s0$348  ^ \sel_l5_s0$349 ;
+  assign sel_cs3_2_1_0s = \$1263  ^ \sel_l5_s0$350 ;
+  assign \$1264  = \sel_l5_s0$348  & \sel_l5_s0$349 ;
+  assign \$1265  = \sel_l5_s0$348  & \sel_l5_s0$350 ;
   assign \$1266  = \$1264  | \$1265 ;
-  assign \$1267  = sel_cs2_2_1_0s & \sel_l4_s0$440 ;
+  assign \$1267  = \sel_l5_s0$349  & \sel_l5_s0$350 ;
   assign sel_cs3_2_1_0c = \$1266  | \$1267 ;
-  assign \$1268  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1268  ^ \sel_l4_s0$443 ;
-  assign \$1269  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1270  = sel_cs2_3_0_0c & \sel_l4_s0$443 ;
+  assign \$1268  = \sel_l5_s0$353  ^ \sel_l5_s0$354 ;
+  assign sel_cs3_3_1_0s = \$1268  ^ \sel_l5_s0$355 ;
+  assign \$1269  = \sel_l5_s0$353  & \sel_l5_s0$354 ;
+  assign \$1270  = \sel_l5_s0$353  & \sel_l5_s0$355 ;
   assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = sel_cs2_3_1_0s & \sel_l4_s0$443 ;
+  assign \$1272  = \sel_l5_s0$354  & \sel_l5_s0$355 ;
   assign sel_cs3_3_1_0c = \$1271  | \$1272 ;
-  assign \$1273  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1273  ^ \sel_l4_s0$446 ;
-  assign \$1274  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1275  = sel_cs2_4_0_0c & \sel_l4_s0$446 ;
+  assign \$1273  = \sel_l5_s0$358  ^ \sel_l5_s0$359 ;
+  assign sel_cs3_4_1_0s = \$1273  ^ \sel_l5_s0$360 ;
+  assign \$1274  = \sel_l5_s0$358  & \sel_l5_s0$359 ;
+  assign \$1275  = \sel_l5_s0$358  & \sel_l5_s0$360 ;
   assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = sel_cs2_4_1_0s & \sel_l4_s0$446 ;
+  assign \$1277  = \sel_l5_s0$359  & \sel_l5_s0$360 ;
   assign sel_cs3_4_1_0c = \$1276  | \$1277 ;
-  assign \$1278  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1278  ^ \sel_l4_s0$449 ;
-  assign \$1279  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1280  = sel_cs2_5_0_0c & \sel_l4_s0$449 ;
+  assign \$1278  = \sel_l5_s0$363  ^ \sel_l5_s0$364 ;
+  assign sel_cs3_5_1_0s = \$1278  ^ \sel_l5_s0$365 ;
+  assign \$1279  = \sel_l5_s0$363  & \sel_l5_s0$364 ;
+  assign \$1280  = \sel_l5_s0$363  & \sel_l5_s0$365 ;
   assign \$1281  = \$1279  | \$1280 ;
-  assign \$1282  = sel_cs2_5_1_0s & \sel_l4_s0$449 ;
+  assign \$1282  = \sel_l5_s0$364  & \sel_l5_s0$365 ;
   assign sel_cs3_5_1_0c = \$1281  | \$1282 ;
-  assign \$1283  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1283  ^ \sel_l4_s0$452 ;
-  assign \$1284  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1285  = sel_cs2_6_0_0c & \sel_l4_s0$452 ;
+  assign \$1283  = \sel_l5_s0$368  ^ \sel_l5_s0$369 ;
+  assign sel_cs3_6_1_0s = \$1283  ^ \sel_l5_s0$370 ;
+  assign \$1284  = \sel_l5_s0$368  & \sel_l5_s0$369 ;
+  assign \$1285  = \sel_l5_s0$368  & \sel_l5_s0$370 ;
   assign \$1286  = \$1284  | \$1285 ;
-  assign \$1287  = sel_cs2_6_1_0s & \sel_l4_s0$452 ;
+  assign \$1287  = \sel_l5_s0$369  & \sel_l5_s0$370 ;
   assign sel_cs3_6_1_0c = \$1286  | \$1287 ;
-  assign \$1288  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1288  ^ \sel_l4_s0$455 ;
-  assign \$1289  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1290  = sel_cs2_7_0_0c & \sel_l4_s0$455 ;
+  assign \$1288  = \sel_l5_s0$373  ^ \sel_l5_s0$374 ;
+  assign sel_cs3_7_1_0s = \$1288  ^ \sel_l5_s0$375 ;
+  assign \$1289  = \sel_l5_s0$373  & \sel_l5_s0$374 ;
+  assign \$1290  = \sel_l5_s0$373  & \sel_l5_s0$375 ;
   assign \$1291  = \$1289  | \$1290 ;
-  assign \$1292  = sel_cs2_7_1_0s & \sel_l4_s0$455 ;
+  assign \$1292  = \sel_l5_s0$374  & \sel_l5_s0$375 ;
   assign sel_cs3_7_1_0c = \$1291  | \$1292 ;
-  assign \$1293  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1293  ^ \sel_l4_s0$458 ;
-  assign \$1294  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1295  = sel_cs2_8_0_0c & \sel_l4_s0$458 ;
+  assign \$1293  = \sel_l5_s0$378  ^ \sel_l5_s0$379 ;
+  assign sel_cs3_8_1_0s = \$1293  ^ \sel_l5_s0$380 ;
+  assign \$1294  = \sel_l5_s0$378  & \sel_l5_s0$379 ;
+  assign \$1295  = \sel_l5_s0$378  & \sel_l5_s0$380 ;
   assign \$1296  = \$1294  | \$1295 ;
-  assign \$1297  = sel_cs2_8_1_0s & \sel_l4_s0$458 ;
+  assign \$1297  = \sel_l5_s0$379  & \sel_l5_s0$380 ;
   assign sel_cs3_8_1_0c = \$1296  | \$1297 ;
-  assign \$1298  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1298  ^ \sel_l4_s0$461 ;
-  assign \$1299  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1300  = sel_cs2_9_0_0c & \sel_l4_s0$461 ;
+  assign \$1298  = \sel_l5_s0$383  ^ \sel_l5_s0$384 ;
+  assign sel_cs3_9_1_0s = \$1298  ^ \sel_l5_s0$385 ;
+  assign \$1299  = \sel_l5_s0$383  & \sel_l5_s0$384 ;
+  assign \$1300  = \sel_l5_s0$383  & \sel_l5_s0$385 ;
   assign \$1301  = \$1299  | \$1300 ;
-  assign \$1302  = sel_cs2_9_1_0s & \sel_l4_s0$461 ;
+  assign \$1302  = \sel_l5_s0$384  & \sel_l5_s0$385 ;
   assign sel_cs3_9_1_0c = \$1301  | \$1302 ;
-  assign \$1303  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1303  ^ \sel_l4_s0$464 ;
-  assign \$1304  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1305  = sel_cs2_10_0_0c & \sel_l4_s0$464 ;
+  assign \$1303  = \sel_l5_s0$388  ^ \sel_l5_s0$389 ;
+  assign sel_cs3_10_1_0s = \$1303  ^ \sel_l5_s0$390 ;
+  assign \$1304  = \sel_l5_s0$388  & \sel_l5_s0$389 ;
+  assign \$1305  = \sel_l5_s0$388  & \sel_l5_s0$390 ;
   assign \$1306  = \$1304  | \$1305 ;
-  assign \$1307  = sel_cs2_10_1_0s & \sel_l4_s0$464 ;
+  assign \$1307  = \sel_l5_s0$389  & \sel_l5_s0$390 ;
   assign sel_cs3_10_1_0c = \$1306  | \$1307 ;
-  assign \$1308  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1308  ^ \sel_l4_s0$467 ;
-  assign \$1309  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1310  = sel_cs2_11_0_0c & \sel_l4_s0$467 ;
+  assign \$1308  = \sel_l5_s0$393  ^ \sel_l5_s0$394 ;
+  assign sel_cs3_11_1_0s = \$1308  ^ \sel_l5_s0$395 ;
+  assign \$1309  = \sel_l5_s0$393  & \sel_l5_s0$394 ;
+  assign \$1310  = \sel_l5_s0$393  & \sel_l5_s0$395 ;
   assign \$1311  = \$1309  | \$1310 ;
-  assign \$1312  = sel_cs2_11_1_0s & \sel_l4_s0$467 ;
+  assign \$1312  = \sel_l5_s0$394  & \sel_l5_s0$395 ;
   assign sel_cs3_11_1_0c = \$1311  | \$1312 ;
-  assign \$1313  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1313  ^ \sel_l4_s0$470 ;
-  assign \$1314  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1315  = sel_cs2_12_0_0c & \sel_l4_s0$470 ;
+  assign \$1313  = \sel_l5_s0$398  ^ \sel_l5_s0$399 ;
+  assign sel_cs3_12_1_0s = \$1313  ^ \sel_l5_s0$400 ;
+  assign \$1314  = \sel_l5_s0$398  & \sel_l5_s0$399 ;
+  assign \$1315  = \sel_l5_s0$398  & \sel_l5_s0$400 ;
   assign \$1316  = \$1314  | \$1315 ;
-  assign \$1317  = sel_cs2_12_1_0s & \sel_l4_s0$470 ;
+  assign \$1317  = \sel_l5_s0$399  & \sel_l5_s0$400 ;
   assign sel_cs3_12_1_0c = \$1316  | \$1317 ;
-  assign \$1318  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1318  ^ \sel_l4_s0$473 ;
-  assign \$1319  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1320  = sel_cs2_13_0_0c & \sel_l4_s0$473 ;
+  assign \$1318  = \sel_l5_s0$403  ^ \sel_l5_s0$404 ;
+  assign sel_cs3_13_1_0s = \$1318  ^ \sel_l5_s0$405 ;
+  assign \$1319  = \sel_l5_s0$403  & \sel_l5_s0$404 ;
+  assign \$1320  = \sel_l5_s0$403  & \sel_l5_s0$405 ;
   assign \$1321  = \$1319  | \$1320 ;
-  assign \$1322  = sel_cs2_13_1_0s & \sel_l4_s0$473 ;
+  assign \$1322  = \sel_l5_s0$404  & \sel_l5_s0$405 ;
   assign sel_cs3_13_1_0c = \$1321  | \$1322 ;
-  assign \$1323  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1323  ^ \sel_l4_s0$476 ;
-  assign \$1324  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1325  = sel_cs2_14_0_0c & \sel_l4_s0$476 ;
+  assign \$1323  = \sel_l5_s0$408  ^ \sel_l5_s0$409 ;
+  assign sel_cs3_14_1_0s = \$1323  ^ \sel_l5_s0$410 ;
+  assign \$1324  = \sel_l5_s0$408  & \sel_l5_s0$409 ;
+  assign \$1325  = \sel_l5_s0$408  & \sel_l5_s0$410 ;
   assign \$1326  = \$1324  | \$1325 ;
-  assign \$1327  = sel_cs2_14_1_0s & \sel_l4_s0$476 ;
+  assign \$1327  = \sel_l5_s0$409  & \sel_l5_s0$410 ;
   assign sel_cs3_14_1_0c = \$1326  | \$1327 ;
-  assign \$1328  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1328  ^ \sel_l4_s0$479 ;
-  assign \$1329  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1330  = sel_cs2_15_0_0c & \sel_l4_s0$479 ;
+  assign \$1328  = \sel_l5_s0$413  ^ \sel_l5_s0$414 ;
+  assign sel_cs3_15_1_0s = \$1328  ^ \sel_l5_s0$415 ;
+  assign \$1329  = \sel_l5_s0$413  & \sel_l5_s0$414 ;
+  assign \$1330  = \sel_l5_s0$413  & \sel_l5_s0$415 ;
   assign \$1331  = \$1329  | \$1330 ;
-  assign \$1332  = sel_cs2_15_1_0s & \sel_l4_s0$479 ;
+  assign \$1332  = \sel_l5_s0$414  & \sel_l5_s0$415 ;
   assign sel_cs3_15_1_0c = \$1331  | \$1332 ;
-  assign \$1333  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1333  ^ \sel_l4_s0$482 ;
-  assign \$1334  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1335  = sel_cs3_0_1_0c & \sel_l4_s0$482 ;
+  assign \$1333  = sel_cs3_0_1_0c ^ \sel_l5_s0$418 ;
+  assign sel_cs4_0_2_0s = \$1333  ^ \sel_l5_s0$419 ;
+  assign \$1334  = sel_cs3_0_1_0c & \sel_l5_s0$418 ;
+  assign \$1335  = sel_cs3_0_1_0c & \sel_l5_s0$419 ;
   assign \$1336  = \$1334  | \$1335 ;
-  assign \$1337  = sel_cs2_0_1_0c & \sel_l4_s0$482 ;
+  assign \$1337  = \sel_l5_s0$418  & \sel_l5_s0$419 ;
   assign sel_cs4_0_2_0c = \$1336  | \$1337 ;
-  assign \$1338  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1338  ^ \sel_l4_s0$485 ;
-  assign \$1339  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1340  = sel_cs3_1_1_0c & \sel_l4_s0$485 ;
+  assign \$1338  = sel_cs3_1_1_0c ^ \sel_l5_s0$422 ;
+  assign sel_cs4_1_2_0s = \$1338  ^ \sel_l5_s0$423 ;
+  assign \$1339  = sel_cs3_1_1_0c & \sel_l5_s0$422 ;
+  assign \$1340  = sel_cs3_1_1_0c & \sel_l5_s0$423 ;
   assign \$1341  = \$1339  | \$1340 ;
-  assign \$1342  = sel_cs2_1_1_0c & \sel_l4_s0$485 ;
+  assign \$1342  = \sel_l5_s0$422  & \sel_l5_s0$423 ;
   assign sel_cs4_1_2_0c = \$1341  | \$1342 ;
-  assign \$1343  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1343  ^ \sel_l4_s0$488 ;
-  assign \$1344  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1345  = sel_cs3_2_1_0c & \sel_l4_s0$488 ;
+  assign \$1343  = sel_cs3_2_1_0c ^ \sel_l5_s0$426 ;
+  assign sel_cs4_2_2_0s = \$1343  ^ \sel_l5_s0$427 ;
+  assign \$1344  = sel_cs3_2_1_0c & \sel_l5_s0$426 ;
+  assign \$1345  = sel_cs3_2_1_0c & \sel_l5_s0$427 ;
   assign \$1346  = \$1344  | \$1345 ;
-  assign \$1347  = sel_cs2_2_1_0c & \sel_l4_s0$488 ;
+  assign \$1347  = \sel_l5_s0$426  & \sel_l5_s0$427 ;
   assign sel_cs4_2_2_0c = \$1346  | \$1347 ;
-  assign \$1348  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1348  ^ \sel_l4_s0$491 ;
-  assign \$1349  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1350  = sel_cs3_3_1_0c & \sel_l4_s0$491 ;
+  assign \$1348  = sel_cs3_3_1_0c ^ \sel_l5_s0$430 ;
+  assign sel_cs4_3_2_0s = \$1348  ^ \sel_l5_s0$431 ;
+  assign \$1349  = sel_cs3_3_1_0c & \sel_l5_s0$430 ;
+  assign \$1350  = sel_cs3_3_1_0c & \sel_l5_s0$431 ;
   assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = sel_cs2_3_1_0c & \sel_l4_s0$491 ;
+  assign \$1352  = \sel_l5_s0$430  & \sel_l5_s0$431 ;
   assign sel_cs4_3_2_0c = \$1351  | \$1352 ;
-  assign \$1353  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1353  ^ \sel_l4_s0$494 ;
-  assign \$1354  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1355  = sel_cs3_4_1_0c & \sel_l4_s0$494 ;
+  assign \$1353  = sel_cs3_4_1_0c ^ \sel_l5_s0$434 ;
+  assign sel_cs4_4_2_0s = \$1353  ^ \sel_l5_s0$435 ;
+  assign \$1354  = sel_cs3_4_1_0c & \sel_l5_s0$434 ;
+  assign \$1355  = sel_cs3_4_1_0c & \sel_l5_s0$435 ;
   assign \$1356  = \$1354  | \$1355 ;
-  assign \$1357  = sel_cs2_4_1_0c & \sel_l4_s0$494 ;
+  assign \$1357  = \sel_l5_s0$434  & \sel_l5_s0$435 ;
   assign sel_cs4_4_2_0c = \$1356  | \$1357 ;
-  assign \$1358  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1358  ^ \sel_l4_s0$497 ;
-  assign \$1359  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1360  = sel_cs3_5_1_0c & \sel_l4_s0$497 ;
+  assign \$1358  = sel_cs3_5_1_0c ^ \sel_l5_s0$438 ;
+  assign sel_cs4_5_2_0s = \$1358  ^ \sel_l5_s0$439 ;
+  assign \$1359  = sel_cs3_5_1_0c & \sel_l5_s0$438 ;
+  assign \$1360  = sel_cs3_5_1_0c & \sel_l5_s0$439 ;
   assign \$1361  = \$1359  | \$1360 ;
-  assign \$1362  = sel_cs2_5_1_0c & \sel_l4_s0$497 ;
+  assign \$1362  = \sel_l5_s0$438  & \sel_l5_s0$439 ;
   assign sel_cs4_5_2_0c = \$1361  | \$1362 ;
-  assign \$1363  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1363  ^ \sel_l4_s0$500 ;
-  assign \$1364  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1365  = sel_cs3_6_1_0c & \sel_l4_s0$500 ;
+  assign \$1363  = sel_cs3_6_1_0c ^ \sel_l5_s0$442 ;
+  assign sel_cs4_6_2_0s = \$1363  ^ \sel_l5_s0$443 ;
+  assign \$1364  = sel_cs3_6_1_0c & \sel_l5_s0$442 ;
+  assign \$1365  = sel_cs3_6_1_0c & \sel_l5_s0$443 ;
   assign \$1366  = \$1364  | \$1365 ;
-  assign \$1367  = sel_cs2_6_1_0c & \sel_l4_s0$500 ;
+  assign \$1367  = \sel_l5_s0$442  & \sel_l5_s0$443 ;
   assign sel_cs4_6_2_0c = \$1366  | \$1367 ;
-  assign \$1368  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1368  ^ \sel_l4_s0$503 ;
-  assign \$1369  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1370  = sel_cs3_7_1_0c & \sel_l4_s0$503 ;
+  assign \$1368  = sel_cs3_7_1_0c ^ \sel_l5_s0$446 ;
+  assign sel_cs4_7_2_0s = \$1368  ^ \sel_l5_s0$447 ;
+  assign \$1369  = sel_cs3_7_1_0c & \sel_l5_s0$446 ;
+  assign \$1370  = sel_cs3_7_1_0c & \sel_l5_s0$447 ;
   assign \$1371  = \$1369  | \$1370 ;
-  assign \$1372  = sel_cs2_7_1_0c & \sel_l4_s0$503 ;
+  assign \$1372  = \sel_l5_s0$446  & \sel_l5_s0$447 ;
   assign sel_cs4_7_2_0c = \$1371  | \$1372 ;
-  assign \$1373  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1373  ^ \sel_l4_s0$506 ;
-  assign \$1374  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1375  = sel_cs3_8_1_0c & \sel_l4_s0$506 ;
+  assign \$1373  = sel_cs3_8_1_0c ^ \sel_l5_s0$450 ;
+  assign sel_cs4_8_2_0s = \$1373  ^ \sel_l5_s0$451 ;
+  assign \$1374  = sel_cs3_8_1_0c & \sel_l5_s0$450 ;
+  assign \$1375  = sel_cs3_8_1_0c & \sel_l5_s0$451 ;
   assign \$1376  = \$1374  | \$1375 ;
-  assign \$1377  = sel_cs2_8_1_0c & \sel_l4_s0$506 ;
+  assign \$1377  = \sel_l5_s0$450  & \sel_l5_s0$451 ;
   assign sel_cs4_8_2_0c = \$1376  | \$1377 ;
-  assign \$1378  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1378  ^ \sel_l4_s0$509 ;
-  assign \$1379  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1380  = sel_cs3_9_1_0c & \sel_l4_s0$509 ;
+  assign \$1378  = sel_cs3_9_1_0c ^ \sel_l5_s0$454 ;
+  assign sel_cs4_9_2_0s = \$1378  ^ \sel_l5_s0$455 ;
+  assign \$1379  = sel_cs3_9_1_0c & \sel_l5_s0$454 ;
+  assign \$1380  = sel_cs3_9_1_0c & \sel_l5_s0$455 ;
   assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = sel_cs2_9_1_0c & \sel_l4_s0$509 ;
+  assign \$1382  = \sel_l5_s0$454  & \sel_l5_s0$455 ;
   assign sel_cs4_9_2_0c = \$1381  | \$1382 ;
-  assign \$1383  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1383  ^ \sel_l4_s0$512 ;
-  assign \$1384  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1385  = sel_cs3_10_1_0c & \sel_l4_s0$512 ;
+  assign \$1383  = sel_cs3_10_1_0c ^ \sel_l5_s0$458 ;
+  assign sel_cs4_10_2_0s = \$1383  ^ \sel_l5_s0$459 ;
+  assign \$1384  = sel_cs3_10_1_0c & \sel_l5_s0$458 ;
+  assign \$1385  = sel_cs3_10_1_0c & \sel_l5_s0$459 ;
   assign \$1386  = \$1384  | \$1385 ;
-  assign \$1387  = sel_cs2_10_1_0c & \sel_l4_s0$512 ;
+  assign \$1387  = \sel_l5_s0$458  & \sel_l5_s0$459 ;
   assign sel_cs4_10_2_0c = \$1386  | \$1387 ;
-  assign \$1388  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1388  ^ \sel_l4_s0$515 ;
-  assign \$1389  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1390  = sel_cs3_11_1_0c & \sel_l4_s0$515 ;
+  assign \$1388  = sel_cs3_11_1_0c ^ \sel_l5_s0$462 ;
+  assign sel_cs4_11_2_0s = \$1388  ^ \sel_l5_s0$463 ;
+  assign \$1389  = sel_cs3_11_1_0c & \sel_l5_s0$462 ;
+  assign \$1390  = sel_cs3_11_1_0c & \sel_l5_s0$463 ;
   assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = sel_cs2_11_1_0c & \sel_l4_s0$515 ;
+  assign \$1392  = \sel_l5_s0$462  & \sel_l5_s0$463 ;
   assign sel_cs4_11_2_0c = \$1391  | \$1392 ;
-  assign \$1393  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1393  ^ \sel_l4_s0$518 ;
-  assign \$1394  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1395  = sel_cs3_12_1_0c & \sel_l4_s0$518 ;
+  assign \$1393  = sel_cs3_12_1_0c ^ \sel_l5_s0$466 ;
+  assign sel_cs4_12_2_0s = \$1393  ^ \sel_l5_s0$467 ;
+  assign \$1394  = sel_cs3_12_1_0c & \sel_l5_s0$466 ;
+  assign \$1395  = sel_cs3_12_1_0c & \sel_l5_s0$467 ;
   assign \$1396  = \$1394  | \$1395 ;
-  assign \$1397  = sel_cs2_12_1_0c & \sel_l4_s0$518 ;
+  assign \$1397  = \sel_l5_s0$466  & \sel_l5_s0$467 ;
   assign sel_cs4_12_2_0c = \$1396  | \$1397 ;
-  assign \$1398  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1398  ^ \sel_l4_s0$521 ;
-  assign \$1399  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1400  = sel_cs3_13_1_0c & \sel_l4_s0$521 ;
+  assign \$1398  = sel_cs3_13_1_0c ^ \sel_l5_s0$470 ;
+  assign sel_cs4_13_2_0s = \$1398  ^ \sel_l5_s0$471 ;
+  assign \$1399  = sel_cs3_13_1_0c & \sel_l5_s0$470 ;
+  assign \$1400  = sel_cs3_13_1_0c & \sel_l5_s0$471 ;
   assign \$1401  = \$1399  | \$1400 ;
-  assign \$1402  = sel_cs2_13_1_0c & \sel_l4_s0$521 ;
+  assign \$1402  = \sel_l5_s0$470  & \sel_l5_s0$471 ;
   assign sel_cs4_13_2_0c = \$1401  | \$1402 ;
-  assign \$1403  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1403  ^ \sel_l4_s0$524 ;
-  assign \$1404  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1405  = sel_cs3_14_1_0c & \sel_l4_s0$524 ;
+  assign \$1403  = sel_cs3_14_1_0c ^ \sel_l5_s0$474 ;
+  assign sel_cs4_14_2_0s = \$1403  ^ \sel_l5_s0$475 ;
+  assign \$1404  = sel_cs3_14_1_0c & \sel_l5_s0$474 ;
+  assign \$1405  = sel_cs3_14_1_0c & \sel_l5_s0$475 ;
   assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = sel_cs2_14_1_0c & \sel_l4_s0$524 ;
+  assign \$1407  = \sel_l5_s0$474  & \sel_l5_s0$475 ;
   assign sel_cs4_14_2_0c = \$1406  | \$1407 ;
-  assign \$1408  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1408  ^ \sel_l4_s0$527 ;
-  assign \$1409  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1410  = sel_cs3_15_1_0c & \sel_l4_s0$527 ;
+  assign \$1408  = sel_cs3_15_1_0c ^ \sel_l5_s0$478 ;
+  assign sel_cs4_15_2_0s = \$1408  ^ \sel_l5_s0$479 ;
+  assign \$1409  = sel_cs3_15_1_0c & \sel_l5_s0$478 ;
+  assign \$1410  = sel_cs3_15_1_0c & \sel_l5_s0$479 ;
   assign \$1411  = \$1409  | \$1410 ;
-  assign \$1412  = sel_cs2_15_1_0c & \sel_l4_s0$527 ;
+  assign \$1412  = \sel_l5_s0$478  & \sel_l5_s0$479 ;
   assign sel_cs4_15_2_0c = \$1411  | \$1412 ;
-  assign \$1413  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
-  assign \$1414  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
-  assign \$1415  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
-  assign \$1416  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
-  assign \$1417  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
-  assign \$1418  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
-  assign \$1419  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
-  assign \$1420  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
-  assign \$1421  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
-  assign \$1422  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
-  assign \$1423  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
-  assign \$1424  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
-  assign \$1425  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
-  assign \$1426  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
-  assign \$1427  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
-  assign \$1428  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
-  assign \$1429  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$1429  | o__ready;
-  assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
-  assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
-  assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
-  assign sel_p0_3_0_c = sel_l8_s0[3] & sel_l8_s0[2];
-  assign sel_p0_5_0_s = sel_l8_s0[5] ^ sel_l8_s0[4];
-  assign sel_p0_5_0_c = sel_l8_s0[5] & sel_l8_s0[4];
-  assign sel_p0_7_0_s = sel_l8_s0[7] ^ sel_l8_s0[6];
-  assign sel_p0_7_0_c = sel_l8_s0[7] & sel_l8_s0[6];
-  assign sel_p0_9_0_s = sel_l8_s0[9] ^ sel_l8_s0[8];
-  assign sel_p0_9_0_c = sel_l8_s0[9] & sel_l8_s0[8];
-  assign sel_p0_11_0_s = sel_l8_s0[11] ^ sel_l8_s0[10];
-  assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
-  assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
-  assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
-  assign sel_p1_2_0_s = sel_l8_s0[2] ^ sel_p0_1_0_s;
-  assign sel_p1_2_0_c = sel_l8_s0[2] & sel_p0_1_0_s;
+  assign \$1413  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, \sel_l5_s0$482  };
+  assign \$1414  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, \sel_l5_s0$483  };
+  assign \$1415  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, \sel_l5_s0$484  };
+  assign \$1416  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, \sel_l5_s0$485  };
+  assign \$1417  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, \sel_l5_s0$486  };
+  assign \$1418  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, \sel_l5_s0$487  };
+  assign \$1419  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, \sel_l5_s0$488  };
+  assign \$1420  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, \sel_l5_s0$489  };
+  assign \$1421  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, \sel_l5_s0$490  };
+  assign \$1422  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, \sel_l5_s0$491  };
+  assign \$1423  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, \sel_l5_s0$492  };
+  assign \$1424  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, \sel_l5_s0$493  };
+  assign \$1425  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, \sel_l5_s0$494  };
+  assign \$1426  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, \sel_l5_s0$495  };
+  assign \$1427  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, \sel_l5_s0$496  };
+  assign \$1428  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, \sel_l5_s0$497  };
+  assign sel_p0_1_0_s = \$1414  ^ \$1413 ;
+  assign sel_p0_1_0_c = \$1414  & \$1413 ;
+  assign sel_p0_3_0_s = \$1416  ^ \$1415 ;
+  assign sel_p0_3_0_c = \$1416  & \$1415 ;
+  assign sel_p0_5_0_s = \$1418  ^ \$1417 ;
+  assign sel_p0_5_0_c = \$1418  & \$1417 ;
+  assign sel_p0_7_0_s = \$1420  ^ \$1419 ;
+  assign sel_p0_7_0_c = \$1420  & \$1419 ;
+  assign sel_p0_9_0_s = \$1422  ^ \$1421 ;
+  assign sel_p0_9_0_c = \$1422  & \$1421 ;
+  assign sel_p0_11_0_s = \$1424  ^ \$1423 ;
+  assign sel_p0_11_0_c = \$1424  & \$1423 ;
+  assign sel_p0_13_0_s = \$1426  ^ \$1425 ;
+  assign sel_p0_13_0_c = \$1426  & \$1425 ;
+  assign sel_p1_2_0_s = \$1415  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1415  & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
   assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
-  assign \$1430  = sel_p0_3_0_c ^ sel_p0_1_0_c;
-  assign sel_p1_3_1_s = \$1430  ^ sel_p1_3_0_c;
-  assign \$1431  = sel_p0_3_0_c & sel_p0_1_0_c;
-  assign \$1432  = sel_p0_3_0_c & sel_p1_3_0_c;
-  assign \$1433  = \$1431  | \$1432 ;
-  assign \$1434  = sel_p0_1_0_c & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$1433  | \$1434 ;
-  assign sel_p1_6_0_s = sel_l8_s0[6] ^ sel_p0_5_0_s;
-  assign sel_p1_6_0_c = sel_l8_s0[6] & sel_p0_5_0_s;
+  assign \$1429  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1429  ^ sel_p1_3_0_c;
+  assign \$1430  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1431  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1432  = \$1430  | \$1431 ;
+  assign \$1433  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1432  | \$1433 ;
+  assign sel_p1_6_0_s = \$1419  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1419  & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
   assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
   assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
   assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
-  assign \$1435  = sel_p0_7_0_c ^ sel_p0_5_0_c;
-  assign sel_p1_7_1_s = \$1435  ^ sel_p1_7_0_c;
-  assign \$1436  = sel_p0_7_0_c & sel_p0_5_0_c;
-  assign \$1437  = sel_p0_7_0_c & sel_p1_7_0_c;
-  assign \$1438  = \$1436  | \$1437 ;
-  assign \$1439  = sel_p0_5_0_c & sel_p1_7_0_c;
-  assign sel_p1_7_1_c = \$1438  | \$1439 ;
-  assign sel_p1_10_0_s = sel_l8_s0[10] ^ sel_p0_9_0_s;
-  assign sel_p1_10_0_c = sel_l8_s0[10] & sel_p0_9_0_s;
+  assign \$1434  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1434  ^ sel_p1_7_0_c;
+  assign \$1435  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1436  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1437  = \$1435  | \$1436 ;
+  assign \$1438  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1437  | \$1438 ;
+  assign sel_p1_10_0_s = \$1423  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1423  & sel_p0_9_0_s;
   assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
   assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
   assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
   assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
-  assign \$1445  = sel_p0_11_0_c ^ sel_p0_9_0_c;
-  assign sel_p1_11_1_s = \$1445  ^ sel_p1_11_0_c;
-  assign \$1446  = sel_p0_11_0_c & sel_p0_9_0_c;
-  assign \$1447  = sel_p0_11_0_c & sel_p1_11_0_c;
-  assign \$1448  = \$1446  | \$1447 ;
-  assign \$1449  = sel_p0_9_0_c & sel_p1_11_0_c;
-  assign sel_p1_11_1_c = \$1448  | \$1449 ;
-  assign sel_p1_14_0_s = sel_l8_s0[14] ^ sel_p0_13_0_s;
-  assign sel_p1_14_0_c = sel_l8_s0[14] & sel_p0_13_0_s;
+  assign \$1444  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1444  ^ sel_p1_11_0_c;
+  assign \$1445  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1446  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1447  = \$1445  | \$1446 ;
+  assign \$1448  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1447  | \$1448 ;
+  assign sel_p1_14_0_s = \$1427  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1427  & sel_p0_13_0_s;
   assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
   assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
-  assign sel_p2_4_0_s = sel_l8_s0[4] ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = sel_l8_s0[4] & sel_p1_3_0_s;
-  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
-  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
-  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
-  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$1460  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign \$1459  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$1459  | o__ready;
+  assign sel_p2_4_0_s = sel_l10_s0 ^ \sel_l10_s0$578 [0];
+  assign sel_p2_4_0_c = sel_l10_s0 & \sel_l10_s0$578 [0];
+  assign sel_p2_4_1_s = \sel_l10_s0$578 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l10_s0$578 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l10_s0$578 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l10_s0$578 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l10_s0$586 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_5_0_c = \sel_l10_s0$586 [0] & \sel_l10_s0$578 [0];
+  assign \$1460  = \sel_l10_s0$586 [1] ^ \sel_l10_s0$578 [1];
   assign sel_p2_5_1_s = \$1460  ^ sel_p2_5_0_c;
-  assign \$1461  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$1462  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$1461  = \sel_l10_s0$586 [1] & \sel_l10_s0$578 [1];
+  assign \$1462  = \sel_l10_s0$586 [1] & sel_p2_5_0_c;
   assign \$1463  = \$1461  | \$1462 ;
-  assign \$1464  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign \$1464  = \sel_l10_s0$578 [1] & sel_p2_5_0_c;
   assign sel_p2_5_1_c = \$1463  | \$1464 ;
+  assign \$1465  = \sel_l10_s0$586 [2] ^ \sel_l10_s0$578 [2];
   assign sel_p2_5_2_s = \$1465  ^ sel_p2_5_1_c;
-  assign \$1469  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1470  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign \$1466  = \sel_l10_s0$586 [2] & \sel_l10_s0$578 [2];
+  assign \$1467  = \sel_l10_s0$586 [2] & sel_p2_5_1_c;
+  assign \$1468  = \$1466  | \$1467 ;
+  assign \$1469  = \sel_l10_s0$578 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1468  | \$1469 ;
+  assign sel_p2_6_0_s = \sel_l10_s0$594 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_6_0_c = \sel_l10_s0$594 [0] & \sel_l10_s0$578 [0];
+  assign \$1470  = \sel_l10_s0$594 [1] ^ \sel_l10_s0$578 [1];
   assign sel_p2_6_1_s = \$1470  ^ sel_p2_6_0_c;
-  assign \$1471  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1472  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1471  = \sel_l10_s0$594 [1] & \sel_l10_s0$578 [1];
+  assign \$1472  = \sel_l10_s0$594 [1] & sel_p2_6_0_c;
   assign \$1473  = \$1471  | \$1472 ;
-  assign \$1474  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign \$1474  = \sel_l10_s0$578 [1] & sel_p2_6_0_c;
   assign sel_p2_6_1_c = \$1473  | \$1474 ;
-  assign \$1475  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign \$1475  = \sel_l10_s0$594 [2] ^ \sel_l10_s0$578 [2];
   assign sel_p2_6_2_s = \$1475  ^ sel_p2_6_1_c;
-  assign \$1476  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1477  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1476  = \sel_l10_s0$594 [2] & \sel_l10_s0$578 [2];
+  assign \$1477  = \sel_l10_s0$594 [2] & sel_p2_6_1_c;
   assign \$1478  = \$1476  | \$1477 ;
-  assign \$1479  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign \$1479  = \sel_l10_s0$578 [2] & sel_p2_6_1_c;
   assign sel_p2_6_2_c = \$1478  | \$1479 ;
-  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1480  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_0_s = \sel_l10_s0$602 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_7_0_c = \sel_l10_s0$602 [0] & \sel_l10_s0$578 [0];
+  assign \$1480  = \sel_l10_s0$602 [1] ^ \sel_l10_s0$578 [1];
   assign sel_p2_7_1_s = \$1480  ^ sel_p2_7_0_c;
-  assign \$1481  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1482  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1481  = \sel_l10_s0$602 [1] & \sel_l10_s0$578 [1];
+  assign \$1482  = \sel_l10_s0$602 [1] & sel_p2_7_0_c;
   assign \$1483  = \$1481  | \$1482 ;
-  assign \$1484  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign \$1484  = \sel_l10_s0$578 [1] & sel_p2_7_0_c;
   assign sel_p2_7_1_c = \$1483  | \$1484 ;
-  assign \$1485  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign \$1485  = \sel_l10_s0$602 [2] ^ \sel_l10_s0$578 [2];
   assign sel_p2_7_2_s = \$1485  ^ sel_p2_7_1_c;
-  assign \$1486  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1487  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1486  = \sel_l10_s0$602 [2] & \sel_l10_s0$578 [2];
+  assign \$1487  = \sel_l10_s0$602 [2] & sel_p2_7_1_c;
   assign \$1488  = \$1486  | \$1487 ;
-  assign \$1489  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign \$1489  = \sel_l10_s0$578 [2] & sel_p2_7_1_c;
   assign sel_p2_7_2_c = \$1488  | \$1489 ;
-  assign sel_p2_12_0_s = sel_l8_s0[12] ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = sel_l8_s0[12] & sel_p1_11_0_s;
-  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
-  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
-  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
-  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
-  assign \$1490  = sel_p0_13_0_c ^ sel_p1_11_1_s;
+  assign sel_p2_7_3_s = \sel_l10_s0$602 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l10_s0$602 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l10_s0$612  ^ \sel_l10_s0$613 [0];
+  assign sel_p2_12_0_c = \sel_l10_s0$612  & \sel_l10_s0$613 [0];
+  assign sel_p2_12_1_s = \sel_l10_s0$613 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l10_s0$613 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l10_s0$613 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l10_s0$613 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l10_s0$613 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l10_s0$613 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l10_s0$623 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_13_0_c = \sel_l10_s0$623 [0] & \sel_l10_s0$613 [0];
+  assign \$1490  = \sel_l10_s0$623 [1] ^ \sel_l10_s0$613 [1];
   assign sel_p2_13_1_s = \$1490  ^ sel_p2_13_0_c;
-  assign \$1491  = sel_p0_13_0_c & sel_p1_11_1_s;
-  assign \$1492  = sel_p0_13_0_c & sel_p2_13_0_c;
+  assign \$1491  = \sel_l10_s0$623 [1] & \sel_l10_s0$613 [1];
+  assign \$1492  = \sel_l10_s0$623 [1] & sel_p2_13_0_c;
   assign \$1493  = \$1491  | \$1492 ;
-  assign \$1494  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign \$1494  = \sel_l10_s0$613 [1] & sel_p2_13_0_c;
   assign sel_p2_13_1_c = \$1493  | \$1494 ;
+  assign \$1495  = \sel_l10_s0$623 [2] ^ \sel_l10_s0$613 [2];
   assign sel_p2_13_2_s = \$1495  ^ sel_p2_13_1_c;
-  assign \$1499  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1505  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign \$1496  = \sel_l10_s0$623 [2] & \sel_l10_s0$613 [2];
+  assign \$1497  = \sel_l10_s0$623 [2] & sel_p2_13_1_c;
+  assign \$1498  = \$1496  | \$1497 ;
+  assign \$1499  = \sel_l10_s0$613 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1498  | \$1499 ;
+  assign \$1500  = \sel_l10_s0$623 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_13_3_s = \$1500  ^ sel_p2_13_2_c;
+  assign \$1501  = \sel_l10_s0$623 [3] & \sel_l10_s0$613 [3];
+  assign \$1502  = \sel_l10_s0$623 [3] & sel_p2_13_2_c;
+  assign \$1503  = \$1501  | \$1502 ;
+  assign \$1504  = \sel_l10_s0$613 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1503  | \$1504 ;
+  assign sel_p2_14_0_s = \sel_l10_s0$633 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_14_0_c = \sel_l10_s0$633 [0] & \sel_l10_s0$613 [0];
+  assign \$1505  = \sel_l10_s0$633 [1] ^ \sel_l10_s0$613 [1];
   assign sel_p2_14_1_s = \$1505  ^ sel_p2_14_0_c;
-  assign \$1506  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1507  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1506  = \sel_l10_s0$633 [1] & \sel_l10_s0$613 [1];
+  assign \$1507  = \sel_l10_s0$633 [1] & sel_p2_14_0_c;
   assign \$1508  = \$1506  | \$1507 ;
-  assign \$1509  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign \$1509  = \sel_l10_s0$613 [1] & sel_p2_14_0_c;
   assign sel_p2_14_1_c = \$1508  | \$1509 ;
-  assign \$1510  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign \$1510  = \sel_l10_s0$633 [2] ^ \sel_l10_s0$613 [2];
   assign sel_p2_14_2_s = \$1510  ^ sel_p2_14_1_c;
-  assign \$1511  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1512  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1511  = \sel_l10_s0$633 [2] & \sel_l10_s0$613 [2];
+  assign \$1512  = \sel_l10_s0$633 [2] & sel_p2_14_1_c;
   assign \$1513  = \$1511  | \$1512 ;
-  assign \$1514  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign \$1514  = \sel_l10_s0$613 [2] & sel_p2_14_1_c;
   assign sel_p2_14_2_c = \$1513  | \$1514 ;
-  assign \$1520  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$1520  | o__ready;
-  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$670 [0];
-  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$670 [0];
-  assign sel_p3_8_1_s = \sel_l11_s0$670 [1] ^ sel_p3_8_0_c;
-  assign sel_p3_8_1_c = \sel_l11_s0$670 [1] & sel_p3_8_0_c;
-  assign sel_p3_8_2_s = \sel_l11_s0$670 [2] ^ sel_p3_8_1_c;
-  assign sel_p3_8_2_c = \sel_l11_s0$670 [2] & sel_p3_8_1_c;
-  assign sel_p3_8_3_s = \sel_l11_s0$670 [3] ^ sel_p3_8_2_c;
-  assign sel_p3_8_3_c = \sel_l11_s0$670 [3] & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = \sel_l11_s0$680 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_9_0_c = \sel_l11_s0$680 [0] & \sel_l11_s0$670 [0];
-  assign \$1521  = \sel_l11_s0$680 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_9_1_s = \$1521  ^ sel_p3_9_0_c;
-  assign \$1522  = \sel_l11_s0$680 [1] & \sel_l11_s0$670 [1];
-  assign \$1523  = \sel_l11_s0$680 [1] & sel_p3_9_0_c;
-  assign \$1524  = \$1522  | \$1523 ;
-  assign \$1525  = \sel_l11_s0$670 [1] & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1524  | \$1525 ;
-  assign \$1526  = \sel_l11_s0$680 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_9_2_s = \$1526  ^ sel_p3_9_1_c;
-  assign \$1527  = \sel_l11_s0$680 [2] & \sel_l11_s0$670 [2];
-  assign \$1528  = \sel_l11_s0$680 [2] & sel_p3_9_1_c;
-  assign \$1529  = \$1527  | \$1528 ;
-  assign \$1530  = \sel_l11_s0$670 [2] & sel_p3_9_1_c;
-  assign sel_p3_9_2_c = \$1529  | \$1530 ;
-  assign \$1531  = \sel_l11_s0$680 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_9_3_s = \$1531  ^ sel_p3_9_2_c;
-  assign \$1532  = \sel_l11_s0$680 [3] & \sel_l11_s0$670 [3];
-  assign \$1533  = \sel_l11_s0$680 [3] & sel_p3_9_2_c;
-  assign \$1534  = \$1532  | \$1533 ;
-  assign \$1535  = \sel_l11_s0$670 [3] & sel_p3_9_2_c;
-  assign sel_p3_9_3_c = \$1534  | \$1535 ;
-  assign sel_p3_10_0_s = \sel_l11_s0$690 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_10_0_c = \sel_l11_s0$690 [0] & \sel_l11_s0$670 [0];
-  assign \$1536  = \sel_l11_s0$690 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_10_1_s = \$1536  ^ sel_p3_10_0_c;
-  assign \$1537  = \sel_l11_s0$690 [1] & \sel_l11_s0$670 [1];
-  assign \$1538  = \sel_l11_s0$690 [1] & sel_p3_10_0_c;
-  assign \$1539  = \$1537  | \$1538 ;
-  assign \$1540  = \sel_l11_s0$670 [1] & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1539  | \$1540 ;
-  assign \$1541  = \sel_l11_s0$690 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_10_2_s = \$1541  ^ sel_p3_10_1_c;
-  assign \$1542  = \sel_l11_s0$690 [2] & \sel_l11_s0$670 [2];
-  assign \$1543  = \sel_l11_s0$690 [2] & sel_p3_10_1_c;
-  assign \$1544  = \$1542  | \$1543 ;
-  assign \$1545  = \sel_l11_s0$670 [2] & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1544  | \$1545 ;
-  assign \$1546  = \sel_l11_s0$690 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_10_3_s = \$1546  ^ sel_p3_10_2_c;
-  assign \$1547  = \sel_l11_s0$690 [3] & \sel_l11_s0$670 [3];
-  assign \$1548  = \sel_l11_s0$690 [3] & sel_p3_10_2_c;
-  assign \$1549  = \$1547  | \$1548 ;
-  assign \$1550  = \sel_l11_s0$670 [3] & sel_p3_10_2_c;
-  assign sel_p3_10_3_c = \$1549  | \$1550 ;
-  assign sel_p3_11_0_s = \sel_l11_s0$700 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_11_0_c = \sel_l11_s0$700 [0] & \sel_l11_s0$670 [0];
-  assign \$1551  = \sel_l11_s0$700 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_11_1_s = \$1551  ^ sel_p3_11_0_c;
-  assign \$1552  = \sel_l11_s0$700 [1] & \sel_l11_s0$670 [1];
-  assign \$1553  = \sel_l11_s0$700 [1] & sel_p3_11_0_c;
-  assign \$1554  = \$1552  | \$1553 ;
-  assign \$1555  = \sel_l11_s0$670 [1] & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1554  | \$1555 ;
-  assign \$1556  = \sel_l11_s0$700 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_11_2_s = \$1556  ^ sel_p3_11_1_c;
-  assign \$1557  = \sel_l11_s0$700 [2] & \sel_l11_s0$670 [2];
-  assign \$1558  = \sel_l11_s0$700 [2] & sel_p3_11_1_c;
-  assign \$1559  = \$1557  | \$1558 ;
-  assign \$1560  = \sel_l11_s0$670 [2] & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1559  | \$1560 ;
-  assign \$1561  = \sel_l11_s0$700 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_11_3_s = \$1561  ^ sel_p3_11_2_c;
-  assign \$1562  = \sel_l11_s0$700 [3] & \sel_l11_s0$670 [3];
-  assign \$1563  = \sel_l11_s0$700 [3] & sel_p3_11_2_c;
-  assign \$1564  = \$1562  | \$1563 ;
-  assign \$1565  = \sel_l11_s0$670 [3] & sel_p3_11_2_c;
-  assign sel_p3_11_3_c = \$1564  | \$1565 ;
-  assign sel_p3_12_0_s = \sel_l11_s0$710 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_12_0_c = \sel_l11_s0$710 [0] & \sel_l11_s0$670 [0];
-  assign \$1566  = \sel_l11_s0$710 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_12_1_s = \$1566  ^ sel_p3_12_0_c;
-  assign \$1567  = \sel_l11_s0$710 [1] & \sel_l11_s0$670 [1];
-  assign \$1568  = \sel_l11_s0$710 [1] & sel_p3_12_0_c;
-  assign \$1569  = \$1567  | \$1568 ;
-  assign \$1570  = \sel_l11_s0$670 [1] & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1569  | \$1570 ;
-  assign \$1571  = \sel_l11_s0$710 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_12_2_s = \$1571  ^ sel_p3_12_1_c;
-  assign \$1572  = \sel_l11_s0$710 [2] & \sel_l11_s0$670 [2];
-  assign \$1573  = \sel_l11_s0$710 [2] & sel_p3_12_1_c;
-  assign \$1574  = \$1572  | \$1573 ;
-  assign \$1575  = \sel_l11_s0$670 [2] & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1574  | \$1575 ;
-  assign \$1576  = \sel_l11_s0$710 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_12_3_s = \$1576  ^ sel_p3_12_2_c;
-  assign \$1577  = \sel_l11_s0$710 [3] & \sel_l11_s0$670 [3];
-  assign \$1578  = \sel_l11_s0$710 [3] & sel_p3_12_2_c;
-  assign \$1579  = \$1577  | \$1578 ;
-  assign \$1580  = \sel_l11_s0$670 [3] & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1579  | \$1580 ;
-  assign sel_p3_13_0_s = \sel_l11_s0$720 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_13_0_c = \sel_l11_s0$720 [0] & \sel_l11_s0$670 [0];
-  assign \$1581  = \sel_l11_s0$720 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_13_1_s = \$1581  ^ sel_p3_13_0_c;
-  assign \$1582  = \sel_l11_s0$720 [1] & \sel_l11_s0$670 [1];
-  assign \$1583  = \sel_l11_s0$720 [1] & sel_p3_13_0_c;
-  assign \$1584  = \$1582  | \$1583 ;
-  assign \$1585  = \sel_l11_s0$670 [1] & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1584  | \$1585 ;
-  assign \$1586  = \sel_l11_s0$720 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_13_2_s = \$1586  ^ sel_p3_13_1_c;
-  assign \$1587  = \sel_l11_s0$720 [2] & \sel_l11_s0$670 [2];
-  assign \$1588  = \sel_l11_s0$720 [2] & sel_p3_13_1_c;
-  assign \$1589  = \$1587  | \$1588 ;
-  assign \$1590  = \sel_l11_s0$670 [2] & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1589  | \$1590 ;
-  assign \$1591  = \sel_l11_s0$720 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_13_3_s = \$1591  ^ sel_p3_13_2_c;
-  assign \$1592  = \sel_l11_s0$720 [3] & \sel_l11_s0$670 [3];
-  assign \$1593  = \sel_l11_s0$720 [3] & sel_p3_13_2_c;
-  assign \$1594  = \$1592  | \$1593 ;
-  assign \$1595  = \sel_l11_s0$670 [3] & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1594  | \$1595 ;
-  assign sel_p3_14_0_s = \sel_l11_s0$730 [0] ^ \sel_l11_s0$670 [0];
-  assign sel_p3_14_0_c = \sel_l11_s0$730 [0] & \sel_l11_s0$670 [0];
-  assign \$1596  = \sel_l11_s0$730 [1] ^ \sel_l11_s0$670 [1];
-  assign sel_p3_14_1_s = \$1596  ^ sel_p3_14_0_c;
-  assign \$1597  = \sel_l11_s0$730 [1] & \sel_l11_s0$670 [1];
-  assign \$1598  = \sel_l11_s0$730 [1] & sel_p3_14_0_c;
-  assign \$1599  = \$1597  | \$1598 ;
-  assign \$1600  = \sel_l11_s0$670 [1] & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1599  | \$1600 ;
-  assign \$1601  = \sel_l11_s0$730 [2] ^ \sel_l11_s0$670 [2];
-  assign sel_p3_14_2_s = \$1601  ^ sel_p3_14_1_c;
-  assign \$1602  = \sel_l11_s0$730 [2] & \sel_l11_s0$670 [2];
-  assign \$1603  = \sel_l11_s0$730 [2] & sel_p3_14_1_c;
-  assign \$1604  = \$1602  | \$1603 ;
-  assign \$1605  = \sel_l11_s0$670 [2] & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1604  | \$1605 ;
-  assign \$1606  = \sel_l11_s0$730 [3] ^ \sel_l11_s0$670 [3];
-  assign sel_p3_14_3_s = \$1606  ^ sel_p3_14_2_c;
-  assign \$1607  = \sel_l11_s0$730 [3] & \sel_l11_s0$670 [3];
-  assign \$1608  = \sel_l11_s0$730 [3] & sel_p3_14_2_c;
-  assign \$1609  = \$1607  | \$1608 ;
-  assign \$1610  = \sel_l11_s0$670 [3] & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1609  | \$1610 ;
-  assign \$1611  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$1611  | o__ready;
-  assign \$1612  = ! \sel_l11_s0$751 ;
-  assign \$1613  = \sel_l11_s0$750 [1] & \$1612 ;
-  assign \$1614  = ! \sel_l11_s0$752 ;
-  assign \$1615  = \sel_l11_s0$750 [2] & \$1614 ;
-  assign \$1616  = ! \sel_l11_s0$753 ;
-  assign \$1617  = \sel_l11_s0$750 [3] & \$1616 ;
-  assign \$1618  = ! \sel_l11_s0$754 ;
-  assign \$1619  = \sel_l11_s0$750 [4] & \$1618 ;
-  assign \$1620  = ! \sel_l11_s0$755 ;
-  assign \$1621  = \sel_l11_s0$750 [5] & \$1620 ;
-  assign \$1622  = ! \sel_l11_s0$756 ;
-  assign \$1623  = \sel_l11_s0$750 [6] & \$1622 ;
-  assign \$1624  = ! \sel_l11_s0$757 ;
-  assign \$1625  = \sel_l11_s0$750 [7] & \$1624 ;
-  assign \$1626  = ! \sel_l11_s0$670 ;
-  assign \$1627  = \sel_l11_s0$750 [8] & \$1626 ;
-  assign \$1629  = \sel_l11_s0$750 [1] & \$1628 ;
-  assign \$1630  = \sel_l11_s0$752  == 1'h1;
-  assign \$1631  = \sel_l11_s0$750 [2] & \$1630 ;
-  assign \$1632  = \sel_l11_s0$753  == 1'h1;
-  assign \$1633  = \sel_l11_s0$750 [3] & \$1632 ;
-  assign \$1634  = \sel_l11_s0$754  == 1'h1;
-  assign \$1635  = \sel_l11_s0$750 [4] & \$1634 ;
-  assign \$1636  = \sel_l11_s0$755  == 1'h1;
-  assign \$1637  = \sel_l11_s0$750 [5] & \$1636 ;
-  assign \$1638  = \sel_l11_s0$756  == 1'h1;
-  assign \$1639  = \sel_l11_s0$750 [6] & \$1638 ;
-  assign \$1640  = \sel_l11_s0$757  == 1'h1;
-  assign \$1641  = \sel_l11_s0$750 [7] & \$1640 ;
-  assign \$1642  = \sel_l11_s0$670  == 1'h1;
-  assign \$1643  = \sel_l11_s0$750 [8] & \$1642 ;
-  assign \$1644  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
-  assign \$1645  = \sel_l11_s0$750 [9] & \$1644 ;
-  assign \$1646  = \sel_l11_s0$752  == 2'h2;
-  assign \$1647  = \sel_l11_s0$750 [2] & \$1646 ;
-  assign \$1648  = \sel_l11_s0$753  == 2'h2;
-  assign \$1649  = \sel_l11_s0$750 [3] & \$1648 ;
-  assign \$1650  = \sel_l11_s0$754  == 2'h2;
-  assign \$1651  = \sel_l11_s0$750 [4] & \$1650 ;
-  assign \$1652  = \sel_l11_s0$755  == 2'h2;
-  assign \$1653  = \sel_l11_s0$750 [5] & \$1652 ;
-  assign \$1654  = \sel_l11_s0$756  == 2'h2;
-  assign \$1655  = \sel_l11_s0$750 [6] & \$1654 ;
-  assign \$1656  = \sel_l11_s0$757  == 2'h2;
-  assign \$1657  = \sel_l11_s0$750 [7] & \$1656 ;
-  assign \$1658  = \sel_l11_s0$670  == 2'h2;
-  assign \$1659  = \sel_l11_s0$750 [8] & \$1658 ;
-  assign \$1660  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
-  assign \$1661  = \sel_l11_s0$750 [9] & \$1660 ;
-  assign \$1662  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
-  assign \$1663  = \sel_l11_s0$750 [10] & \$1662 ;
-  assign \$1664  = \sel_l11_s0$753  == 2'h3;
-  assign \$1665  = \sel_l11_s0$750 [3] & \$1664 ;
-  assign \$1666  = \sel_l11_s0$754  == 2'h3;
-  assign \$1667  = \sel_l11_s0$750 [4] & \$1666 ;
-  assign \$1668  = \sel_l11_s0$755  == 2'h3;
-  assign \$1669  = \sel_l11_s0$750 [5] & \$1668 ;
-  assign \$1670  = \sel_l11_s0$756  == 2'h3;
-  assign \$1671  = \sel_l11_s0$750 [6] & \$1670 ;
-  assign \$1672  = \sel_l11_s0$757  == 2'h3;
-  assign \$1673  = \sel_l11_s0$750 [7] & \$1672 ;
-  assign \$1674  = \sel_l11_s0$670  == 2'h3;
-  assign \$1675  = \sel_l11_s0$750 [8] & \$1674 ;
-  assign \$1676  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
-  assign \$1677  = \sel_l11_s0$750 [9] & \$1676 ;
-  assign \$1678  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
-  assign \$1679  = \sel_l11_s0$750 [10] & \$1678 ;
-  assign \$1680  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
-  assign \$1681  = \sel_l11_s0$750 [11] & \$1680 ;
-  assign \$1682  = \sel_l11_s0$754  == 3'h4;
-  assign \$1683  = \sel_l11_s0$750 [4] & \$1682 ;
-  assign \$1684  = \sel_l11_s0$755  == 3'h4;
-  assign \$1685  = \sel_l11_s0$750 [5] & \$1684 ;
-  assign \$1686  = \sel_l11_s0$756  == 3'h4;
-  assign \$1687  = \sel_l11_s0$750 [6] & \$1686 ;
-  assign \$1688  = \sel_l11_s0$757  == 3'h4;
-  assign \$1689  = \sel_l11_s0$750 [7] & \$1688 ;
-  assign \$1690  = \sel_l11_s0$670  == 3'h4;
-  assign \$1691  = \sel_l11_s0$750 [8] & \$1690 ;
-  assign \$1692  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
-  assign \$1693  = \sel_l11_s0$750 [9] & \$1692 ;
-  assign \$1694  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
-  assign \$1695  = \sel_l11_s0$750 [10] & \$1694 ;
-  assign \$1696  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
-  assign \$1697  = \sel_l11_s0$750 [11] & \$1696 ;
-  assign \$1698  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
-  assign \$1699  = \sel_l11_s0$750 [12] & \$1698 ;
-  assign \$1700  = \sel_l11_s0$755  == 3'h5;
-  assign \$1701  = \sel_l11_s0$750 [5] & \$1700 ;
-  assign \$1702  = \sel_l11_s0$756  == 3'h5;
-  assign \$1703  = \sel_l11_s0$750 [6] & \$1702 ;
-  assign \$1704  = \sel_l11_s0$757  == 3'h5;
-  assign \$1705  = \sel_l11_s0$750 [7] & \$1704 ;
-  assign \$1706  = \sel_l11_s0$670  == 3'h5;
-  assign \$1707  = \sel_l11_s0$750 [8] & \$1706 ;
-  assign \$1708  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
-  assign \$1709  = \sel_l11_s0$750 [9] & \$1708 ;
-  assign \$1710  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
-  assign \$1711  = \sel_l11_s0$750 [10] & \$1710 ;
-  assign \$1712  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
-  assign \$1713  = \sel_l11_s0$750 [11] & \$1712 ;
-  assign \$1714  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
-  assign \$1715  = \sel_l11_s0$750 [12] & \$1714 ;
-  assign \$1716  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
-  assign \$1717  = \sel_l11_s0$750 [13] & \$1716 ;
-  assign \$1718  = \sel_l11_s0$756  == 3'h6;
-  assign \$1719  = \sel_l11_s0$750 [6] & \$1718 ;
-  assign \$1720  = \sel_l11_s0$757  == 3'h6;
-  assign \$1721  = \sel_l11_s0$750 [7] & \$1720 ;
-  assign \$1722  = \sel_l11_s0$670  == 3'h6;
-  assign \$1723  = \sel_l11_s0$750 [8] & \$1722 ;
-  assign \$1724  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
-  assign \$1725  = \sel_l11_s0$750 [9] & \$1724 ;
-  assign \$1726  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
-  assign \$1727  = \sel_l11_s0$750 [10] & \$1726 ;
-  assign \$1728  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
-  assign \$1729  = \sel_l11_s0$750 [11] & \$1728 ;
-  assign \$1730  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
-  assign \$1731  = \sel_l11_s0$750 [12] & \$1730 ;
-  assign \$1732  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
-  assign \$1733  = \sel_l11_s0$750 [13] & \$1732 ;
-  assign \$1734  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
-  assign \$1735  = \sel_l11_s0$750 [14] & \$1734 ;
-  assign \$1736  = \sel_l11_s0$757  == 3'h7;
-  assign \$1737  = \sel_l11_s0$750 [7] & \$1736 ;
-  assign \$1738  = \sel_l11_s0$670  == 3'h7;
-  assign \$1739  = \sel_l11_s0$750 [8] & \$1738 ;
-  assign \$1740  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
-  assign \$1741  = \sel_l11_s0$750 [9] & \$1740 ;
-  assign \$1742  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
-  assign \$1743  = \sel_l11_s0$750 [10] & \$1742 ;
-  assign \$1744  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
-  assign \$1745  = \sel_l11_s0$750 [11] & \$1744 ;
-  assign \$1746  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
-  assign \$1747  = \sel_l11_s0$750 [12] & \$1746 ;
-  assign \$1748  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
-  assign \$1749  = \sel_l11_s0$750 [13] & \$1748 ;
-  assign \$1750  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
-  assign \$1751  = \sel_l11_s0$750 [14] & \$1750 ;
-  assign \$1752  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
-  assign \$1753  = \sel_l11_s0$750 [15] & \$1752 ;
-  assign \$1754  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$1754  | o__ready;
-  assign \$1755  = sel_l13_s0 & { \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0] };
-  assign \$1756  = \sel_l13_s0$770  & { \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1] };
-  assign \$1757  = \$1755  | \$1756 ;
-  assign \$1758  = \sel_l13_s0$771  & { \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2] };
-  assign sel_or0_0 = \$1757  | \$1758 ;
-  assign \$1759  = \sel_l13_s0$773  & { \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3] };
-  assign \$1760  = \sel_l13_s0$774  & { \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4] };
-  assign \$1761  = \$1759  | \$1760 ;
-  assign \$1762  = \sel_l13_s0$775  & { \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5] };
-  assign sel_or0_3 = \$1761  | \$1762 ;
-  assign \$1763  = \sel_l13_s0$777  & { \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6] };
-  assign \$1764  = \sel_l13_s0$778  & { \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7] };
-  assign \$1765  = \$1763  | \$1764 ;
-  assign \$1766  = \sel_l13_s0$779  & { \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8] };
-  assign sel_or0_6 = \$1765  | \$1766 ;
-  assign \$1767  = \sel_l13_s0$769 [1] | \sel_l13_s0$769 [3];
-  assign \$1768  = \sel_l13_s0$769 [5] | \sel_l13_s0$769 [7];
-  assign \$1769  = \$1767  | \$1768 ;
-  assign \$1770  = \sel_l13_s0$769 [2] | \sel_l13_s0$769 [3];
-  assign \$1771  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
-  assign \$1772  = \$1770  | \$1771 ;
-  assign \$1773  = \sel_l13_s0$769 [4] | \sel_l13_s0$769 [5];
-  assign \$1774  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
-  assign \$1775  = \$1773  | \$1774 ;
-  assign \$1776  = \sel_l13_s0$770  & { \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0] };
-  assign \$1777  = \sel_l13_s0$771  & { \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1] };
-  assign \$1778  = \$1776  | \$1777 ;
-  assign \$1779  = \sel_l13_s0$773  & { \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2] };
-  assign sel_or1_0 = \$1778  | \$1779 ;
-  assign \$1780  = \sel_l13_s0$774  & { \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3] };
-  assign \$1781  = \sel_l13_s0$775  & { \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4] };
-  assign \$1782  = \$1780  | \$1781 ;
-  assign \$1783  = \sel_l13_s0$777  & { \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5] };
-  assign sel_or1_3 = \$1782  | \$1783 ;
-  assign \$1784  = \sel_l13_s0$778  & { \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6] };
-  assign \$1785  = \sel_l13_s0$779  & { \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7] };
-  assign \$1786  = \$1784  | \$1785 ;
-  assign \$1787  = \sel_l13_s0$785  & { \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8] };
-  assign sel_or1_6 = \$1786  | \$1787 ;
-  assign \$1788  = \sel_l13_s0$782 [0] | \sel_l13_s0$782 [2];
-  assign \$1789  = \sel_l13_s0$782 [4] | \sel_l13_s0$782 [6];
-  assign \$1790  = \$1788  | \$1789 ;
-  assign \$1791  = \$1790  | \sel_l13_s0$782 [8];
-  assign \$1792  = \sel_l13_s0$782 [1] | \sel_l13_s0$782 [2];
-  assign \$1793  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
-  assign \$1794  = \$1792  | \$1793 ;
-  assign \$1795  = \sel_l13_s0$782 [3] | \sel_l13_s0$782 [4];
-  assign \$1796  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
-  assign \$1797  = \$1795  | \$1796 ;
-  assign \$1798  = \sel_l13_s0$782 [7] | \sel_l13_s0$782 [8];
-  assign \$1799  = \sel_l13_s0$771  & { \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0] };
-  assign \$1800  = \sel_l13_s0$773  & { \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1] };
-  assign \$1801  = \$1799  | \$1800 ;
-  assign \$1802  = \sel_l13_s0$774  & { \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2] };
-  assign sel_or2_0 = \$1801  | \$1802 ;
-  assign \$1803  = \sel_l13_s0$775  & { \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3] };
-  assign \$1804  = \sel_l13_s0$777  & { \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4] };
-  assign \$1805  = \$1803  | \$1804 ;
-  assign \$1806  = \sel_l13_s0$778  & { \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5] };
-  assign sel_or2_3 = \$1805  | \$1806 ;
-  assign \$1807  = \sel_l13_s0$779  & { \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6] };
-  assign \$1808  = \sel_l13_s0$785  & { \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7] };
-  assign \$1809  = \$1807  | \$1808 ;
-  assign \$1810  = \sel_l13_s0$791  & { \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8] };
-  assign sel_or2_6 = \$1809  | \$1810 ;
-  assign \$1811  = \sel_l13_s0$788 [1] | \sel_l13_s0$788 [3];
-  assign \$1812  = \sel_l13_s0$788 [5] | \sel_l13_s0$788 [7];
-  assign \$1813  = \$1811  | \$1812 ;
-  assign \$1814  = \sel_l13_s0$788 [0] | \sel_l13_s0$788 [1];
-  assign \$1815  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
-  assign \$1816  = \$1814  | \$1815 ;
-  assign \$1817  = \$1816  | \sel_l13_s0$788 [8];
-  assign \$1818  = \sel_l13_s0$788 [2] | \sel_l13_s0$788 [3];
-  assign \$1819  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
-  assign \$1820  = \$1818  | \$1819 ;
-  assign \$1821  = \sel_l13_s0$788 [6] | \sel_l13_s0$788 [7];
-  assign \$1822  = \$1821  | \sel_l13_s0$788 [8];
-  assign \$1823  = \sel_l13_s0$773  & { \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0] };
-  assign \$1824  = \sel_l13_s0$774  & { \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1] };
-  assign \$1825  = \$1823  | \$1824 ;
-  assign \$1826  = \sel_l13_s0$775  & { \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2] };
-  assign sel_or3_0 = \$1825  | \$1826 ;
-  assign \$1827  = \sel_l13_s0$777  & { \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3] };
-  assign \$1828  = \sel_l13_s0$778  & { \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4] };
-  assign \$1829  = \$1827  | \$1828 ;
-  assign \$1830  = \sel_l13_s0$779  & { \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5] };
-  assign sel_or3_3 = \$1829  | \$1830 ;
-  assign \$1831  = \sel_l13_s0$785  & { \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6] };
-  assign \$1832  = \sel_l13_s0$791  & { \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7] };
-  assign \$1833  = \$1831  | \$1832 ;
-  assign \$1834  = \sel_l13_s0$797  & { \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8] };
-  assign sel_or3_6 = \$1833  | \$1834 ;
-  assign \$1835  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [2];
-  assign \$1836  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [6];
-  assign \$1837  = \$1835  | \$1836 ;
-  assign \$1838  = \$1837  | \sel_l13_s0$794 [8];
-  assign \$1839  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [3];
-  assign \$1840  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [7];
-  assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = \$1841  | \sel_l13_s0$794 [8];
-  assign \$1843  = \sel_l13_s0$794 [1] | \sel_l13_s0$794 [2];
-  assign \$1844  = \sel_l13_s0$794 [3] | \sel_l13_s0$794 [4];
-  assign \$1845  = \$1843  | \$1844 ;
-  assign \$1846  = \sel_l13_s0$794 [5] | \sel_l13_s0$794 [6];
-  assign \$1847  = \sel_l13_s0$794 [7] | \sel_l13_s0$794 [8];
-  assign \$1848  = \$1846  | \$1847 ;
-  assign \$1849  = \sel_l13_s0$774  & { \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0] };
-  assign \$1850  = \sel_l13_s0$775  & { \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1] };
-  assign \$1851  = \$1849  | \$1850 ;
-  assign \$1852  = \sel_l13_s0$777  & { \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2] };
-  assign sel_or4_0 = \$1851  | \$1852 ;
-  assign \$1853  = \sel_l13_s0$778  & { \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3] };
-  assign \$1854  = \sel_l13_s0$779  & { \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4] };
-  assign \$1855  = \$1853  | \$1854 ;
-  assign \$1856  = \sel_l13_s0$785  & { \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5] };
-  assign sel_or4_3 = \$1855  | \$1856 ;
-  assign \$1857  = \sel_l13_s0$791  & { \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6] };
-  assign \$1858  = \sel_l13_s0$797  & { \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7] };
-  assign \$1859  = \$1857  | \$1858 ;
-  assign \$1860  = \sel_l13_s0$803  & { \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8] };
-  assign sel_or4_6 = \$1859  | \$1860 ;
-  assign \$1861  = \sel_l13_s0$800 [1] | \sel_l13_s0$800 [3];
-  assign \$1862  = \sel_l13_s0$800 [5] | \sel_l13_s0$800 [7];
-  assign \$1863  = \$1861  | \$1862 ;
-  assign \$1864  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
-  assign \$1865  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
-  assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = \sel_l13_s0$800 [0] | \sel_l13_s0$800 [1];
-  assign \$1868  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
-  assign \$1869  = \$1867  | \$1868 ;
-  assign \$1870  = \$1869  | \sel_l13_s0$800 [8];
-  assign \$1871  = \sel_l13_s0$800 [4] | \sel_l13_s0$800 [5];
-  assign \$1872  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
-  assign \$1873  = \$1871  | \$1872 ;
-  assign \$1874  = \$1873  | \sel_l13_s0$800 [8];
-  assign \$1875  = \sel_l13_s0$775  & { \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0] };
-  assign \$1876  = \sel_l13_s0$777  & { \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1] };
-  assign \$1877  = \$1875  | \$1876 ;
-  assign \$1878  = \sel_l13_s0$778  & { \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2] };
-  assign sel_or5_0 = \$1877  | \$1878 ;
-  assign \$1879  = \sel_l13_s0$779  & { \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3] };
-  assign \$1880  = \sel_l13_s0$785  & { \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4] };
-  assign \$1881  = \$1879  | \$1880 ;
-  assign \$1882  = \sel_l13_s0$791  & { \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5] };
-  assign sel_or5_3 = \$1881  | \$1882 ;
-  assign \$1883  = \sel_l13_s0$797  & { \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6] };
-  assign \$1884  = \sel_l13_s0$803  & { \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7] };
-  assign \$1885  = \$1883  | \$1884 ;
-  assign \$1886  = \sel_l13_s0$809  & { \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8] };
-  assign sel_or5_6 = \$1885  | \$1886 ;
-  assign \$1887  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [2];
-  assign \$1888  = \sel_l13_s0$806 [4] | \sel_l13_s0$806 [6];
-  assign \$1889  = \$1887  | \$1888 ;
-  assign \$1890  = \$1889  | \sel_l13_s0$806 [8];
-  assign \$1891  = \sel_l13_s0$806 [1] | \sel_l13_s0$806 [2];
-  assign \$1892  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
-  assign \$1893  = \$1891  | \$1892 ;
-  assign \$1894  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [1];
-  assign \$1895  = \sel_l13_s0$806 [2] | \sel_l13_s0$806 [7];
-  assign \$1896  = \$1894  | \$1895 ;
-  assign \$1897  = \$1896  | \sel_l13_s0$806 [8];
-  assign \$1898  = \sel_l13_s0$806 [3] | \sel_l13_s0$806 [4];
-  assign \$1899  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
-  assign \$1900  = \$1898  | \$1899 ;
-  assign \$1901  = \sel_l13_s0$806 [7] | \sel_l13_s0$806 [8];
-  assign \$1902  = \$1900  | \$1901 ;
-  assign \$1903  = \sel_l13_s0$777  & { \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0] };
-  assign \$1904  = \sel_l13_s0$778  & { \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1] };
-  assign \$1905  = \$1903  | \$1904 ;
-  assign \$1906  = \sel_l13_s0$779  & { \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2] };
-  assign sel_or6_0 = \$1905  | \$1906 ;
-  assign \$1907  = \sel_l13_s0$785  & { \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3] };
-  assign \$1908  = \sel_l13_s0$791  & { \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4] };
-  assign \$1909  = \$1907  | \$1908 ;
-  assign \$1910  = \sel_l13_s0$797  & { \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5] };
-  assign sel_or6_3 = \$1909  | \$1910 ;
-  assign \$1911  = \sel_l13_s0$803  & { \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6] };
-  assign \$1912  = \sel_l13_s0$809  & { \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7] };
-  assign \$1913  = \$1911  | \$1912 ;
-  assign \$1914  = \sel_l13_s0$815  & { \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8] };
-  assign sel_or6_6 = \$1913  | \$1914 ;
-  assign \$1915  = \sel_l13_s0$812 [1] | \sel_l13_s0$812 [3];
-  assign \$1916  = \sel_l13_s0$812 [5] | \sel_l13_s0$812 [7];
-  assign \$1917  = \$1915  | \$1916 ;
-  assign \$1918  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
-  assign \$1919  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
-  assign \$1920  = \$1918  | \$1919 ;
-  assign \$1921  = \$1920  | \sel_l13_s0$812 [8];
-  assign \$1922  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
-  assign \$1923  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
-  assign \$1924  = \$1922  | \$1923 ;
-  assign \$1925  = \$1924  | \sel_l13_s0$812 [8];
-  assign \$1926  = \sel_l13_s0$812 [2] | \sel_l13_s0$812 [3];
-  assign \$1927  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
-  assign \$1928  = \$1926  | \$1927 ;
-  assign \$1929  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
-  assign \$1930  = \$1929  | \sel_l13_s0$812 [8];
-  assign \$1931  = \$1928  | \$1930 ;
-  assign \$1932  = \sel_l13_s0$778  & { \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0] };
-  assign \$1933  = \sel_l13_s0$779  & { \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1] };
-  assign \$1934  = \$1932  | \$1933 ;
-  assign \$1935  = \sel_l13_s0$785  & { \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2] };
-  assign sel_or7_0 = \$1934  | \$1935 ;
-  assign \$1936  = \sel_l13_s0$791  & { \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3] };
-  assign \$1937  = \sel_l13_s0$797  & { \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4] };
-  assign \$1938  = \$1936  | \$1937 ;
-  assign \$1939  = \sel_l13_s0$803  & { \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5] };
-  assign sel_or7_3 = \$1938  | \$1939 ;
-  assign \$1940  = \sel_l13_s0$809  & { \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6] };
-  assign \$1941  = \sel_l13_s0$815  & { \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7] };
-  assign \$1942  = \$1940  | \$1941 ;
-  assign \$1943  = \sel_l13_s0$821  & { \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8] };
-  assign sel_or7_6 = \$1942  | \$1943 ;
-  assign \$1944  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [2];
-  assign \$1945  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [6];
-  assign \$1946  = \$1944  | \$1945 ;
-  assign \$1947  = \$1946  | \sel_l13_s0$818 [8];
-  assign \$1948  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [3];
-  assign \$1949  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [7];
-  assign \$1950  = \$1948  | \$1949 ;
-  assign \$1951  = \$1950  | \sel_l13_s0$818 [8];
-  assign \$1952  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [5];
-  assign \$1953  = \sel_l13_s0$818 [6] | \sel_l13_s0$818 [7];
-  assign \$1954  = \$1952  | \$1953 ;
-  assign \$1955  = \$1954  | \sel_l13_s0$818 [8];
-  assign \$1956  = \sel_l13_s0$818 [1] | \sel_l13_s0$818 [2];
-  assign \$1957  = \sel_l13_s0$818 [3] | \sel_l13_s0$818 [4];
-  assign \$1958  = \$1956  | \$1957 ;
-  assign \$1959  = \sel_l13_s0$818 [5] | \sel_l13_s0$818 [6];
-  assign \$1960  = \sel_l13_s0$818 [7] | \sel_l13_s0$818 [8];
-  assign \$1961  = \$1959  | \$1960 ;
-  assign \$1962  = \$1958  | \$1961 ;
-  assign \$1963  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$1963  | sel_or0_6;
-  assign \$1964  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$1964  | sel_or1_6;
-  assign \$1965  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$1965  | sel_or2_6;
-  assign \$1966  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$1966  | sel_or3_6;
-  assign \$1967  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$1967  | sel_or4_6;
-  assign \$1968  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$1968  | sel_or5_6;
-  assign \$1969  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$1969  | sel_or6_6;
-  assign \$1970  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$1970  | sel_or7_6;
+  assign \$1515  = \sel_l10_s0$633 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_14_3_s = \$1515  ^ sel_p2_14_2_c;
+  assign \$1516  = \sel_l10_s0$633 [3] & \sel_l10_s0$613 [3];
+  assign \$1517  = \sel_l10_s0$633 [3] & sel_p2_14_2_c;
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = \sel_l10_s0$613 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1518  | \$1519 ;
+  assign sel_p3_8_0_s = \sel_l10_s0$643  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \sel_l10_s0$643  & sel_p2_7_0_s;
+  assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l10_s0$653 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = \sel_l10_s0$653 [0] & sel_p2_7_0_s;
+  assign \$1520  = \sel_l10_s0$653 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1520  ^ sel_p3_9_0_c;
+  assign \$1521  = \sel_l10_s0$653 [1] & sel_p2_7_1_s;
+  assign \$1522  = \sel_l10_s0$653 [1] & sel_p3_9_0_c;
+  assign \$1523  = \$1521  | \$1522 ;
+  assign \$1524  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1523  | \$1524 ;
+  assign \$1525  = \sel_l10_s0$653 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_9_2_s = \$1525  ^ sel_p3_9_1_c;
+  assign \$1526  = \sel_l10_s0$653 [2] & sel_p2_7_2_s;
+  assign \$1527  = \sel_l10_s0$653 [2] & sel_p3_9_1_c;
+  assign \$1528  = \$1526  | \$1527 ;
+  assign \$1529  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1528  | \$1529 ;
+  assign \$1530  = \sel_l10_s0$653 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_9_3_s = \$1530  ^ sel_p3_9_2_c;
+  assign \$1531  = \sel_l10_s0$653 [3] & sel_p2_7_3_s;
+  assign \$1532  = \sel_l10_s0$653 [3] & sel_p3_9_2_c;
+  assign \$1533  = \$1531  | \$1532 ;
+  assign \$1534  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1533  | \$1534 ;
+  assign sel_p3_10_0_s = \sel_l10_s0$663 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = \sel_l10_s0$663 [0] & sel_p2_7_0_s;
+  assign \$1535  = \sel_l10_s0$663 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1535  ^ sel_p3_10_0_c;
+  assign \$1536  = \sel_l10_s0$663 [1] & sel_p2_7_1_s;
+  assign \$1537  = \sel_l10_s0$663 [1] & sel_p3_10_0_c;
+  assign \$1538  = \$1536  | \$1537 ;
+  assign \$1539  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1538  | \$1539 ;
+  assign \$1540  = \sel_l10_s0$663 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1540  ^ sel_p3_10_1_c;
+  assign \$1541  = \sel_l10_s0$663 [2] & sel_p2_7_2_s;
+  assign \$1542  = \sel_l10_s0$663 [2] & sel_p3_10_1_c;
+  assign \$1543  = \$1541  | \$1542 ;
+  assign \$1544  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1543  | \$1544 ;
+  assign \$1545  = \sel_l10_s0$663 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_10_3_s = \$1545  ^ sel_p3_10_2_c;
+  assign \$1546  = \sel_l10_s0$663 [3] & sel_p2_7_3_s;
+  assign \$1547  = \sel_l10_s0$663 [3] & sel_p3_10_2_c;
+  assign \$1548  = \$1546  | \$1547 ;
+  assign \$1549  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1548  | \$1549 ;
+  assign sel_p3_11_0_s = \sel_l10_s0$613 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = \sel_l10_s0$613 [0] & sel_p2_7_0_s;
+  assign \$1550  = \sel_l10_s0$613 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1550  ^ sel_p3_11_0_c;
+  assign \$1551  = \sel_l10_s0$613 [1] & sel_p2_7_1_s;
+  assign \$1552  = \sel_l10_s0$613 [1] & sel_p3_11_0_c;
+  assign \$1553  = \$1551  | \$1552 ;
+  assign \$1554  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1553  | \$1554 ;
+  assign \$1555  = \sel_l10_s0$613 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1555  ^ sel_p3_11_1_c;
+  assign \$1556  = \sel_l10_s0$613 [2] & sel_p2_7_2_s;
+  assign \$1557  = \sel_l10_s0$613 [2] & sel_p3_11_1_c;
+  assign \$1558  = \$1556  | \$1557 ;
+  assign \$1559  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1558  | \$1559 ;
+  assign \$1560  = \sel_l10_s0$613 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_11_3_s = \$1560  ^ sel_p3_11_2_c;
+  assign \$1561  = \sel_l10_s0$613 [3] & sel_p2_7_3_s;
+  assign \$1562  = \sel_l10_s0$613 [3] & sel_p3_11_2_c;
+  assign \$1563  = \$1561  | \$1562 ;
+  assign \$1564  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1563  | \$1564 ;
+  assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
+  assign \$1565  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1565  ^ sel_p3_12_0_c;
+  assign \$1566  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1567  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1568  = \$1566  | \$1567 ;
+  assign \$1569  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1568  | \$1569 ;
+  assign \$1570  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1570  ^ sel_p3_12_1_c;
+  assign \$1571  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1572  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1573  = \$1571  | \$1572 ;
+  assign \$1574  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1573  | \$1574 ;
+  assign \$1575  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1575  ^ sel_p3_12_2_c;
+  assign \$1576  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1577  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1578  = \$1576  | \$1577 ;
+  assign \$1579  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1578  | \$1579 ;
+  assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
+  assign \$1580  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1580  ^ sel_p3_13_0_c;
+  assign \$1581  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1582  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1583  = \$1581  | \$1582 ;
+  assign \$1584  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1583  | \$1584 ;
+  assign \$1585  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1585  ^ sel_p3_13_1_c;
+  assign \$1586  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1587  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1588  | \$1589 ;
+  assign \$1590  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1590  ^ sel_p3_13_2_c;
+  assign \$1591  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1592  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1593  = \$1591  | \$1592 ;
+  assign \$1594  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1593  | \$1594 ;
+  assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
+  assign \$1595  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1595  ^ sel_p3_14_0_c;
+  assign \$1596  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1597  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1598  = \$1596  | \$1597 ;
+  assign \$1599  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1598  | \$1599 ;
+  assign \$1600  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1600  ^ sel_p3_14_1_c;
+  assign \$1601  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1602  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1603  = \$1601  | \$1602 ;
+  assign \$1604  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1603  | \$1604 ;
+  assign \$1605  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1605  ^ sel_p3_14_2_c;
+  assign \$1606  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1607  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1608  = \$1606  | \$1607 ;
+  assign \$1609  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1608  | \$1609 ;
+  assign \$1610  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$1610  | o__ready;
+  assign \$1611  = ! \sel_l10_s0$720 ;
+  assign \$1612  = \sel_l10_s0$719 [1] & \$1611 ;
+  assign \$1613  = ! \sel_l10_s0$721 ;
+  assign \$1614  = \sel_l10_s0$719 [2] & \$1613 ;
+  assign \$1615  = ! \sel_l10_s0$722 ;
+  assign \$1616  = \sel_l10_s0$719 [3] & \$1615 ;
+  assign \$1617  = ! \sel_l10_s0$578 ;
+  assign \$1618  = \sel_l10_s0$719 [4] & \$1617 ;
+  assign \$1619  = ! { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign \$1620  = \sel_l10_s0$719 [5] & \$1619 ;
+  assign \$1621  = ! { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign \$1622  = \sel_l10_s0$719 [6] & \$1621 ;
+  assign \$1623  = ! { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign \$1624  = \sel_l10_s0$719 [7] & \$1623 ;
+  assign \$1625  = ! { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign \$1626  = \sel_l10_s0$719 [8] & \$1625 ;
+  assign \$1628  = \sel_l10_s0$719 [1] & \$1627 ;
+  assign \$1629  = \sel_l10_s0$721  == 1'h1;
+  assign \$1630  = \sel_l10_s0$719 [2] & \$1629 ;
+  assign \$1631  = \sel_l10_s0$722  == 1'h1;
+  assign \$1632  = \sel_l10_s0$719 [3] & \$1631 ;
+  assign \$1633  = \sel_l10_s0$578  == 1'h1;
+  assign \$1634  = \sel_l10_s0$719 [4] & \$1633 ;
+  assign \$1635  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$1636  = \sel_l10_s0$719 [5] & \$1635 ;
+  assign \$1637  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 1'h1;
+  assign \$1638  = \sel_l10_s0$719 [6] & \$1637 ;
+  assign \$1639  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 1'h1;
+  assign \$1640  = \sel_l10_s0$719 [7] & \$1639 ;
+  assign \$1641  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 1'h1;
+  assign \$1642  = \sel_l10_s0$719 [8] & \$1641 ;
+  assign \$1643  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1644  = \sel_l10_s0$719 [9] & \$1643 ;
+  assign \$1645  = \sel_l10_s0$721  == 2'h2;
+  assign \$1646  = \sel_l10_s0$719 [2] & \$1645 ;
+  assign \$1647  = \sel_l10_s0$722  == 2'h2;
+  assign \$1648  = \sel_l10_s0$719 [3] & \$1647 ;
+  assign \$1649  = \sel_l10_s0$578  == 2'h2;
+  assign \$1650  = \sel_l10_s0$719 [4] & \$1649 ;
+  assign \$1651  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$1652  = \sel_l10_s0$719 [5] & \$1651 ;
+  assign \$1653  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$1654  = \sel_l10_s0$719 [6] & \$1653 ;
+  assign \$1655  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h2;
+  assign \$1656  = \sel_l10_s0$719 [7] & \$1655 ;
+  assign \$1657  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h2;
+  assign \$1658  = \sel_l10_s0$719 [8] & \$1657 ;
+  assign \$1659  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1660  = \sel_l10_s0$719 [9] & \$1659 ;
+  assign \$1661  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1662  = \sel_l10_s0$719 [10] & \$1661 ;
+  assign \$1663  = \sel_l10_s0$722  == 2'h3;
+  assign \$1664  = \sel_l10_s0$719 [3] & \$1663 ;
+  assign \$1665  = \sel_l10_s0$578  == 2'h3;
+  assign \$1666  = \sel_l10_s0$719 [4] & \$1665 ;
+  assign \$1667  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$1668  = \sel_l10_s0$719 [5] & \$1667 ;
+  assign \$1669  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$1670  = \sel_l10_s0$719 [6] & \$1669 ;
+  assign \$1671  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$1672  = \sel_l10_s0$719 [7] & \$1671 ;
+  assign \$1673  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h3;
+  assign \$1674  = \sel_l10_s0$719 [8] & \$1673 ;
+  assign \$1675  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1676  = \sel_l10_s0$719 [9] & \$1675 ;
+  assign \$1677  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1678  = \sel_l10_s0$719 [10] & \$1677 ;
+  assign \$1679  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1680  = \sel_l10_s0$719 [11] & \$1679 ;
+  assign \$1681  = \sel_l10_s0$578  == 3'h4;
+  assign \$1682  = \sel_l10_s0$719 [4] & \$1681 ;
+  assign \$1683  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h4;
+  assign \$1684  = \sel_l10_s0$719 [5] & \$1683 ;
+  assign \$1685  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h4;
+  assign \$1686  = \sel_l10_s0$719 [6] & \$1685 ;
+  assign \$1687  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h4;
+  assign \$1688  = \sel_l10_s0$719 [7] & \$1687 ;
+  assign \$1689  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h4;
+  assign \$1690  = \sel_l10_s0$719 [8] & \$1689 ;
+  assign \$1691  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1692  = \sel_l10_s0$719 [9] & \$1691 ;
+  assign \$1693  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1694  = \sel_l10_s0$719 [10] & \$1693 ;
+  assign \$1695  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1696  = \sel_l10_s0$719 [11] & \$1695 ;
+  assign \$1697  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1698  = \sel_l10_s0$719 [12] & \$1697 ;
+  assign \$1699  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h5;
+  assign \$1700  = \sel_l10_s0$719 [5] & \$1699 ;
+  assign \$1701  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h5;
+  assign \$1702  = \sel_l10_s0$719 [6] & \$1701 ;
+  assign \$1703  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h5;
+  assign \$1704  = \sel_l10_s0$719 [7] & \$1703 ;
+  assign \$1705  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h5;
+  assign \$1706  = \sel_l10_s0$719 [8] & \$1705 ;
+  assign \$1707  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1708  = \sel_l10_s0$719 [9] & \$1707 ;
+  assign \$1709  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1710  = \sel_l10_s0$719 [10] & \$1709 ;
+  assign \$1711  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1712  = \sel_l10_s0$719 [11] & \$1711 ;
+  assign \$1713  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1714  = \sel_l10_s0$719 [12] & \$1713 ;
+  assign \$1715  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1716  = \sel_l10_s0$719 [13] & \$1715 ;
+  assign \$1717  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h6;
+  assign \$1718  = \sel_l10_s0$719 [6] & \$1717 ;
+  assign \$1719  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h6;
+  assign \$1720  = \sel_l10_s0$719 [7] & \$1719 ;
+  assign \$1721  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h6;
+  assign \$1722  = \sel_l10_s0$719 [8] & \$1721 ;
+  assign \$1723  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1724  = \sel_l10_s0$719 [9] & \$1723 ;
+  assign \$1725  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1726  = \sel_l10_s0$719 [10] & \$1725 ;
+  assign \$1727  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1728  = \sel_l10_s0$719 [11] & \$1727 ;
+  assign \$1729  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1730  = \sel_l10_s0$719 [12] & \$1729 ;
+  assign \$1731  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1732  = \sel_l10_s0$719 [13] & \$1731 ;
+  assign \$1733  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1734  = \sel_l10_s0$719 [14] & \$1733 ;
+  assign \$1735  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h7;
+  assign \$1736  = \sel_l10_s0$719 [7] & \$1735 ;
+  assign \$1737  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h7;
+  assign \$1738  = \sel_l10_s0$719 [8] & \$1737 ;
+  assign \$1739  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1740  = \sel_l10_s0$719 [9] & \$1739 ;
+  assign \$1741  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1742  = \sel_l10_s0$719 [10] & \$1741 ;
+  assign \$1743  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1744  = \sel_l10_s0$719 [11] & \$1743 ;
+  assign \$1745  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1746  = \sel_l10_s0$719 [12] & \$1745 ;
+  assign \$1747  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1748  = \sel_l10_s0$719 [13] & \$1747 ;
+  assign \$1749  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1750  = \sel_l10_s0$719 [14] & \$1749 ;
+  assign \$1751  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1752  = \sel_l10_s0$719 [15] & \$1751 ;
+  assign \$1753  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$1753  | o__ready;
+  assign \$1754  = sel_l13_s0 & { \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0] };
+  assign \$1755  = \sel_l13_s0$735  & { \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1] };
+  assign \$1756  = \$1754  | \$1755 ;
+  assign \$1757  = \sel_l13_s0$736  & { \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2] };
+  assign sel_or0_0 = \$1756  | \$1757 ;
+  assign \$1758  = \sel_l13_s0$738  & { \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3] };
+  assign \$1759  = \sel_l13_s0$739  & { \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4] };
+  assign \$1760  = \$1758  | \$1759 ;
+  assign \$1761  = \sel_l13_s0$740  & { \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5] };
+  assign sel_or0_3 = \$1760  | \$1761 ;
+  assign \$1762  = \sel_l13_s0$742  & { \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6] };
+  assign \$1763  = \sel_l13_s0$743  & { \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7] };
+  assign \$1764  = \$1762  | \$1763 ;
+  assign \$1765  = \sel_l13_s0$744  & { \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8] };
+  assign sel_or0_6 = \$1764  | \$1765 ;
+  assign \$1766  = \sel_l13_s0$734 [1] | \sel_l13_s0$734 [3];
+  assign \$1767  = \sel_l13_s0$734 [5] | \sel_l13_s0$734 [7];
+  assign \$1768  = \$1766  | \$1767 ;
+  assign \$1769  = \sel_l13_s0$734 [2] | \sel_l13_s0$734 [3];
+  assign \$1770  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = \sel_l13_s0$734 [4] | \sel_l13_s0$734 [5];
+  assign \$1773  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
+  assign \$1774  = \$1772  | \$1773 ;
+  assign \$1775  = \sel_l13_s0$735  & { \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0] };
+  assign \$1776  = \sel_l13_s0$736  & { \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1] };
+  assign \$1777  = \$1775  | \$1776 ;
+  assign \$1778  = \sel_l13_s0$738  & { \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2] };
+  assign sel_or1_0 = \$1777  | \$1778 ;
+  assign \$1779  = \sel_l13_s0$739  & { \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3] };
+  assign \$1780  = \sel_l13_s0$740  & { \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4] };
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = \sel_l13_s0$742  & { \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5] };
+  assign sel_or1_3 = \$1781  | \$1782 ;
+  assign \$1783  = \sel_l13_s0$743  & { \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6] };
+  assign \$1784  = \sel_l13_s0$744  & { \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7] };
+  assign \$1785  = \$1783  | \$1784 ;
+  assign \$1786  = \sel_l13_s0$750  & { \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8] };
+  assign sel_or1_6 = \$1785  | \$1786 ;
+  assign \$1787  = \sel_l13_s0$747 [0] | \sel_l13_s0$747 [2];
+  assign \$1788  = \sel_l13_s0$747 [4] | \sel_l13_s0$747 [6];
+  assign \$1789  = \$1787  | \$1788 ;
+  assign \$1790  = \$1789  | \sel_l13_s0$747 [8];
+  assign \$1791  = \sel_l13_s0$747 [1] | \sel_l13_s0$747 [2];
+  assign \$1792  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1793  = \$1791  | \$1792 ;
+  assign \$1794  = \sel_l13_s0$747 [3] | \sel_l13_s0$747 [4];
+  assign \$1795  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1796  = \$1794  | \$1795 ;
+  assign \$1797  = \sel_l13_s0$747 [7] | \sel_l13_s0$747 [8];
+  assign \$1798  = \sel_l13_s0$736  & { \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0] };
+  assign \$1799  = \sel_l13_s0$738  & { \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1] };
+  assign \$1800  = \$1798  | \$1799 ;
+  assign \$1801  = \sel_l13_s0$739  & { \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2] };
+  assign sel_or2_0 = \$1800  | \$1801 ;
+  assign \$1802  = \sel_l13_s0$740  & { \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3] };
+  assign \$1803  = \sel_l13_s0$742  & { \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4] };
+  assign \$1804  = \$1802  | \$1803 ;
+  assign \$1805  = \sel_l13_s0$743  & { \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5] };
+  assign sel_or2_3 = \$1804  | \$1805 ;
+  assign \$1806  = \sel_l13_s0$744  & { \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6] };
+  assign \$1807  = \sel_l13_s0$750  & { \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7] };
+  assign \$1808  = \$1806  | \$1807 ;
+  assign \$1809  = \sel_l13_s0$756  & { \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8] };
+  assign sel_or2_6 = \$1808  | \$1809 ;
+  assign \$1810  = \sel_l13_s0$753 [1] | \sel_l13_s0$753 [3];
+  assign \$1811  = \sel_l13_s0$753 [5] | \sel_l13_s0$753 [7];
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = \sel_l13_s0$753 [0] | \sel_l13_s0$753 [1];
+  assign \$1814  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1815  = \$1813  | \$1814 ;
+  assign \$1816  = \$1815  | \sel_l13_s0$753 [8];
+  assign \$1817  = \sel_l13_s0$753 [2] | \sel_l13_s0$753 [3];
+  assign \$1818  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1819  = \$1817  | \$1818 ;
+  assign \$1820  = \sel_l13_s0$753 [6] | \sel_l13_s0$753 [7];
+  assign \$1821  = \$1820  | \sel_l13_s0$753 [8];
+  assign \$1822  = \sel_l13_s0$738  & { \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0] };
+  assign \$1823  = \sel_l13_s0$739  & { \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1] };
+  assign \$1824  = \$1822  | \$1823 ;
+  assign \$1825  = \sel_l13_s0$740  & { \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2] };
+  assign sel_or3_0 = \$1824  | \$1825 ;
+  assign \$1826  = \sel_l13_s0$742  & { \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3] };
+  assign \$1827  = \sel_l13_s0$743  & { \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4] };
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = \sel_l13_s0$744  & { \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5] };
+  assign sel_or3_3 = \$1828  | \$1829 ;
+  assign \$1830  = \sel_l13_s0$750  & { \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6] };
+  assign \$1831  = \sel_l13_s0$756  & { \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7] };
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = \sel_l13_s0$762  & { \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8] };
+  assign sel_or3_6 = \$1832  | \$1833 ;
+  assign \$1834  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [2];
+  assign \$1835  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [6];
+  assign \$1836  = \$1834  | \$1835 ;
+  assign \$1837  = \$1836  | \sel_l13_s0$759 [8];
+  assign \$1838  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [3];
+  assign \$1839  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [7];
+  assign \$1840  = \$1838  | \$1839 ;
+  assign \$1841  = \$1840  | \sel_l13_s0$759 [8];
+  assign \$1842  = \sel_l13_s0$759 [1] | \sel_l13_s0$759 [2];
+  assign \$1843  = \sel_l13_s0$759 [3] | \sel_l13_s0$759 [4];
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = \sel_l13_s0$759 [5] | \sel_l13_s0$759 [6];
+  assign \$1846  = \sel_l13_s0$759 [7] | \sel_l13_s0$759 [8];
+  assign \$1847  = \$1845  | \$1846 ;
+  assign \$1848  = \sel_l13_s0$739  & { \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0] };
+  assign \$1849  = \sel_l13_s0$740  & { \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1] };
+  assign \$1850  = \$1848  | \$1849 ;
+  assign \$1851  = \sel_l13_s0$742  & { \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2] };
+  assign sel_or4_0 = \$1850  | \$1851 ;
+  assign \$1852  = \sel_l13_s0$743  & { \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3] };
+  assign \$1853  = \sel_l13_s0$744  & { \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4] };
+  assign \$1854  = \$1852  | \$1853 ;
+  assign \$1855  = \sel_l13_s0$750  & { \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5] };
+  assign sel_or4_3 = \$1854  | \$1855 ;
+  assign \$1856  = \sel_l13_s0$756  & { \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6] };
+  assign \$1857  = \sel_l13_s0$762  & { \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7] };
+  assign \$1858  = \$1856  | \$1857 ;
+  assign \$1859  = \sel_l13_s0$768  & { \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8] };
+  assign sel_or4_6 = \$1858  | \$1859 ;
+  assign \$1860  = \sel_l13_s0$765 [1] | \sel_l13_s0$765 [3];
+  assign \$1861  = \sel_l13_s0$765 [5] | \sel_l13_s0$765 [7];
+  assign \$1862  = \$1860  | \$1861 ;
+  assign \$1863  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1864  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1865  = \$1863  | \$1864 ;
+  assign \$1866  = \sel_l13_s0$765 [0] | \sel_l13_s0$765 [1];
+  assign \$1867  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \$1868  | \sel_l13_s0$765 [8];
+  assign \$1870  = \sel_l13_s0$765 [4] | \sel_l13_s0$765 [5];
+  assign \$1871  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1872  = \$1870  | \$1871 ;
+  assign \$1873  = \$1872  | \sel_l13_s0$765 [8];
+  assign \$1874  = \sel_l13_s0$740  & { \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0] };
+  assign \$1875  = \sel_l13_s0$742  & { \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1] };
+  assign \$1876  = \$1874  | \$1875 ;
+  assign \$1877  = \sel_l13_s0$743  & { \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2] };
+  assign sel_or5_0 = \$1876  | \$1877 ;
+  assign \$1878  = \sel_l13_s0$744  & { \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3] };
+  assign \$1879  = \sel_l13_s0$750  & { \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4] };
+  assign \$1880  = \$1878  | \$1879 ;
+  assign \$1881  = \sel_l13_s0$756  & { \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5] };
+  assign sel_or5_3 = \$1880  | \$1881 ;
+  assign \$1882  = \sel_l13_s0$762  & { \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6] };
+  assign \$1883  = \sel_l13_s0$768  & { \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7] };
+  assign \$1884  = \$1882  | \$1883 ;
+  assign \$1885  = \sel_l13_s0$774  & { \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8] };
+  assign sel_or5_6 = \$1884  | \$1885 ;
+  assign \$1886  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [2];
+  assign \$1887  = \sel_l13_s0$771 [4] | \sel_l13_s0$771 [6];
+  assign \$1888  = \$1886  | \$1887 ;
+  assign \$1889  = \$1888  | \sel_l13_s0$771 [8];
+  assign \$1890  = \sel_l13_s0$771 [1] | \sel_l13_s0$771 [2];
+  assign \$1891  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1892  = \$1890  | \$1891 ;
+  assign \$1893  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [1];
+  assign \$1894  = \sel_l13_s0$771 [2] | \sel_l13_s0$771 [7];
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = \$1895  | \sel_l13_s0$771 [8];
+  assign \$1897  = \sel_l13_s0$771 [3] | \sel_l13_s0$771 [4];
+  assign \$1898  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1899  = \$1897  | \$1898 ;
+  assign \$1900  = \sel_l13_s0$771 [7] | \sel_l13_s0$771 [8];
+  assign \$1901  = \$1899  | \$1900 ;
+  assign \$1902  = \sel_l13_s0$742  & { \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0] };
+  assign \$1903  = \sel_l13_s0$743  & { \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1] };
+  assign \$1904  = \$1902  | \$1903 ;
+  assign \$1905  = \sel_l13_s0$744  & { \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2] };
+  assign sel_or6_0 = \$1904  | \$1905 ;
+  assign \$1906  = \sel_l13_s0$750  & { \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3] };
+  assign \$1907  = \sel_l13_s0$756  & { \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4] };
+  assign \$1908  = \$1906  | \$1907 ;
+  assign \$1909  = \sel_l13_s0$762  & { \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5] };
+  assign sel_or6_3 = \$1908  | \$1909 ;
+  assign \$1910  = \sel_l13_s0$768  & { \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6] };
+  assign \$1911  = \sel_l13_s0$774  & { \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7] };
+  assign \$1912  = \$1910  | \$1911 ;
+  assign \$1913  = \sel_l13_s0$780  & { \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8] };
+  assign sel_or6_6 = \$1912  | \$1913 ;
+  assign \$1914  = \sel_l13_s0$777 [1] | \sel_l13_s0$777 [3];
+  assign \$1915  = \sel_l13_s0$777 [5] | \sel_l13_s0$777 [7];
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1918  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
+  assign \$1919  = \$1917  | \$1918 ;
+  assign \$1920  = \$1919  | \sel_l13_s0$777 [8];
+  assign \$1921  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1922  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1923  = \$1921  | \$1922 ;
+  assign \$1924  = \$1923  | \sel_l13_s0$777 [8];
+  assign \$1925  = \sel_l13_s0$777 [2] | \sel_l13_s0$777 [3];
+  assign \$1926  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
+  assign \$1927  = \$1925  | \$1926 ;
+  assign \$1928  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1929  = \$1928  | \sel_l13_s0$777 [8];
+  assign \$1930  = \$1927  | \$1929 ;
+  assign \$1931  = \sel_l13_s0$743  & { \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0] };
+  assign \$1932  = \sel_l13_s0$744  & { \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1] };
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = \sel_l13_s0$750  & { \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2] };
+  assign sel_or7_0 = \$1933  | \$1934 ;
+  assign \$1935  = \sel_l13_s0$756  & { \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3] };
+  assign \$1936  = \sel_l13_s0$762  & { \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4] };
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \sel_l13_s0$768  & { \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5] };
+  assign sel_or7_3 = \$1937  | \$1938 ;
+  assign \$1939  = \sel_l13_s0$774  & { \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6] };
+  assign \$1940  = \sel_l13_s0$780  & { \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7] };
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = \sel_l13_s0$786  & { \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8] };
+  assign sel_or7_6 = \$1941  | \$1942 ;
+  assign \$1943  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [2];
+  assign \$1944  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [6];
+  assign \$1945  = \$1943  | \$1944 ;
+  assign \$1946  = \$1945  | \sel_l13_s0$783 [8];
+  assign \$1947  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [3];
+  assign \$1948  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [7];
+  assign \$1949  = \$1947  | \$1948 ;
+  assign \$1950  = \$1949  | \sel_l13_s0$783 [8];
+  assign \$1951  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [5];
+  assign \$1952  = \sel_l13_s0$783 [6] | \sel_l13_s0$783 [7];
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \$1953  | \sel_l13_s0$783 [8];
+  assign \$1955  = \sel_l13_s0$783 [1] | \sel_l13_s0$783 [2];
+  assign \$1956  = \sel_l13_s0$783 [3] | \sel_l13_s0$783 [4];
+  assign \$1957  = \$1955  | \$1956 ;
+  assign \$1958  = \sel_l13_s0$783 [5] | \sel_l13_s0$783 [6];
+  assign \$1959  = \sel_l13_s0$783 [7] | \sel_l13_s0$783 [8];
+  assign \$1960  = \$1958  | \$1959 ;
+  assign \$1961  = \$1957  | \$1960 ;
+  assign \$1962  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1962  | sel_or0_6;
+  assign \$1963  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1963  | sel_or1_6;
+  assign \$1964  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1964  | sel_or2_6;
+  assign \$1965  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1965  | sel_or3_6;
+  assign \$1966  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1966  | sel_or4_6;
+  assign \$1967  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1967  | sel_or5_6;
+  assign \$1968  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1968  | sel_or6_6;
+  assign \$1969  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1969  | sel_or7_6;
+  assign \$1970  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$1970  | o__ready;
   assign \$1971  = ~ stall_adv7_valid;
   assign stall_adv7 = \$1971  | o__ready;
-  assign \$1972  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$1972  | o__ready;
-  assign \$1973  = i__payload[161] & load_busy;
-  assign \$1974  = ~ \$1973 ;
-  assign i__ready = advance & \$1974 ;
+  assign \$1972  = i__payload[161] & load_busy;
+  assign \$1973  = ~ \$1972 ;
+  assign i__ready = advance & \$1973 ;
+  assign \$1974  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$1974  | o__ready;
   assign \$1975  = ~ stall_adv9_valid;
   assign stall_adv9 = \$1975  | o__ready;
   assign \$1976  = ~ stall_adv10_valid;
   assign stall_adv10 = \$1976  | o__ready;
-  assign \$1977  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$1977  | o__ready;
-  assign \$1978  = ! mac_read_s0;
-  assign \$1979  = mac_read_s0 == 1'h1;
-  assign \$1980  = mac_read_s0 == 2'h2;
-  assign \$1981  = mac_read_s0 == 2'h3;
-  assign \$1982  = mac_read_s0 == 3'h4;
-  assign \$1983  = mac_read_s0 == 3'h5;
-  assign \$1984  = mac_read_s0 == 3'h6;
-  assign \$1985  = mac_read_s0 == 3'h7;
-  assign \$1986  = mac_read_s0 == 4'h8;
-  assign \$1987  = \mac_read_s0$845  == 1'h1;
-  assign \$1988  = \mac_read_s0$845  == 2'h2;
-  assign \$1989  = \mac_read_s0$845  == 2'h3;
-  assign \$1990  = \mac_read_s0$845  == 3'h4;
-  assign \$1991  = \mac_read_s0$845  == 3'h5;
-  assign \$1992  = \mac_read_s0$845  == 3'h6;
-  assign \$1993  = \mac_read_s0$845  == 3'h7;
-  assign \$1994  = \mac_read_s0$845  == 4'h8;
-  assign \$1995  = \mac_read_s0$845  == 4'h9;
-  assign \$1996  = \mac_read_s0$847  == 2'h2;
-  assign \$1997  = \mac_read_s0$847  == 2'h3;
-  assign \$1998  = \mac_read_s0$847  == 3'h4;
-  assign \$1999  = \mac_read_s0$847  == 3'h5;
-  assign \$2000  = \mac_read_s0$847  == 3'h6;
-  assign \$2001  = \mac_read_s0$847  == 3'h7;
-  assign \$2002  = \mac_read_s0$847  == 4'h8;
-  assign \$2003  = \mac_read_s0$847  == 4'h9;
-  assign \$2004  = \mac_read_s0$847  == 4'ha;
-  assign \$2005  = \mac_read_s0$849  == 2'h3;
-  assign \$2006  = \mac_read_s0$849  == 3'h4;
-  assign \$2007  = \mac_read_s0$849  == 3'h5;
-  assign \$2008  = \mac_read_s0$849  == 3'h6;
-  assign \$2009  = \mac_read_s0$849  == 3'h7;
-  assign \$2010  = \mac_read_s0$849  == 4'h8;
-  assign \$2011  = \mac_read_s0$849  == 4'h9;
-  assign \$2012  = \mac_read_s0$849  == 4'ha;
-  assign \$2013  = \mac_read_s0$849  == 4'hb;
-  assign \$2014  = \mac_read_s0$851  == 3'h4;
-  assign \$2015  = \mac_read_s0$851  == 3'h5;
-  assign \$2016  = \mac_read_s0$851  == 3'h6;
-  assign \$2017  = \mac_read_s0$851  == 3'h7;
-  assign \$2018  = \mac_read_s0$851  == 4'h8;
-  assign \$2019  = \mac_read_s0$851  == 4'h9;
-  assign \$2020  = \mac_read_s0$851  == 4'ha;
-  assign \$2021  = \mac_read_s0$851  == 4'hb;
-  assign \$2022  = \mac_read_s0$851  == 4'hc;
-  assign \$2023  = \mac_read_s0$853  == 3'h5;
-  assign \$2024  = \mac_read_s0$853  == 3'h6;
-  assign \$2025  = \mac_read_s0$853  == 3'h7;
-  assign \$2026  = \mac_read_s0$853  == 4'h8;
-  assign \$2027  = \mac_read_s0$853  == 4'h9;
-  assign \$2028  = \mac_read_s0$853  == 4'ha;
-  assign \$2029  = \mac_read_s0$853  == 4'hb;
-  assign \$2030  = \mac_read_s0$853  == 4'hc;
-  assign \$2031  = \mac_read_s0$853  == 4'hd;
-  assign \$2032  = \mac_read_s0$855  == 3'h6;
-  assign \$2033  = \mac_read_s0$855  == 3'h7;
-  assign \$2034  = \mac_read_s0$855  == 4'h8;
-  assign \$2035  = \mac_read_s0$855  == 4'h9;
-  assign \$2036  = \mac_read_s0$855  == 4'ha;
-  assign \$2037  = \mac_read_s0$855  == 4'hb;
-  assign \$2038  = \mac_read_s0$855  == 4'hc;
-  assign \$2039  = \mac_read_s0$855  == 4'hd;
-  assign \$2040  = \mac_read_s0$855  == 4'he;
-  assign \$2041  = \mac_read_s0$857  == 3'h7;
-  assign \$2042  = \mac_read_s0$857  == 4'h8;
-  assign \$2043  = \mac_read_s0$857  == 4'h9;
-  assign \$2044  = \mac_read_s0$857  == 4'ha;
-  assign \$2045  = \mac_read_s0$857  == 4'hb;
-  assign \$2046  = \mac_read_s0$857  == 4'hc;
-  assign \$2047  = \mac_read_s0$857  == 4'hd;
-  assign \$2048  = \mac_read_s0$857  == 4'he;
-  assign \$2049  = \mac_read_s0$857  == 4'hf;
+  assign \$1977  = ! mac_read_s0;
+  assign \$1978  = mac_read_s0 == 1'h1;
+  assign \$1979  = mac_read_s0 == 2'h2;
+  assign \$1980  = mac_read_s0 == 2'h3;
+  assign \$1981  = mac_read_s0 == 3'h4;
+  assign \$1982  = mac_read_s0 == 3'h5;
+  assign \$1983  = mac_read_s0 == 3'h6;
+  assign \$1984  = mac_read_s0 == 3'h7;
+  assign \$1985  = mac_read_s0 == 4'h8;
+  assign \$1986  = \mac_read_s0$810  == 1'h1;
+  assign \$1987  = \mac_read_s0$810  == 2'h2;
+  assign \$1988  = \mac_read_s0$810  == 2'h3;
+  assign \$1989  = \mac_read_s0$810  == 3'h4;
+  assign \$1990  = \mac_read_s0$810  == 3'h5;
+  assign \$1991  = \mac_read_s0$810  == 3'h6;
+  assign \$1992  = \mac_read_s0$810  == 3'h7;
+  assign \$1993  = \mac_read_s0$810  == 4'h8;
+  assign \$1994  = \mac_read_s0$810  == 4'h9;
+  assign \$1995  = \mac_read_s0$812  == 2'h2;
+  assign \$1996  = \mac_read_s0$812  == 2'h3;
+  assign \$1997  = \mac_read_s0$812  == 3'h4;
+  assign \$1998  = \mac_read_s0$812  == 3'h5;
+  assign \$1999  = \mac_read_s0$812  == 3'h6;
+  assign \$2000  = \mac_read_s0$812  == 3'h7;
+  assign \$2001  = \mac_read_s0$812  == 4'h8;
+  assign \$2002  = \mac_read_s0$812  == 4'h9;
+  assign \$2003  = \mac_read_s0$812  == 4'ha;
+  assign \$2004  = \mac_read_s0$814  == 2'h3;
+  assign \$2005  = \mac_read_s0$814  == 3'h4;
+  assign \$2006  = \mac_read_s0$814  == 3'h5;
+  assign \$2007  = \mac_read_s0$814  == 3'h6;
+  assign \$2008  = \mac_read_s0$814  == 3'h7;
+  assign \$2009  = \mac_read_s0$814  == 4'h8;
+  assign \$2010  = \mac_read_s0$814  == 4'h9;
+  assign \$2011  = \mac_read_s0$814  == 4'ha;
+  assign \$2012  = \mac_read_s0$814  == 4'hb;
+  assign \$2013  = \mac_read_s0$816  == 3'h4;
+  assign \$2014  = \mac_read_s0$816  == 3'h5;
+  assign \$2015  = \mac_read_s0$816  == 3'h6;
+  assign \$2016  = \mac_read_s0$816  == 3'h7;
+  assign \$2017  = \mac_read_s0$816  == 4'h8;
+  assign \$2018  = \mac_read_s0$816  == 4'h9;
+  assign \$2019  = \mac_read_s0$816  == 4'ha;
+  assign \$2020  = \mac_read_s0$816  == 4'hb;
+  assign \$2021  = \mac_read_s0$816  == 4'hc;
+  assign \$2022  = \mac_read_s0$818  == 3'h5;
+  assign \$2023  = \mac_read_s0$818  == 3'h6;
+  assign \$2024  = \mac_read_s0$818  == 3'h7;
+  assign \$2025  = \mac_read_s0$818  == 4'h8;
+  assign \$2026  = \mac_read_s0$818  == 4'h9;
+  assign \$2027  = \mac_read_s0$818  == 4'ha;
+  assign \$2028  = \mac_read_s0$818  == 4'hb;
+  assign \$2029  = \mac_read_s0$818  == 4'hc;
+  assign \$2030  = \mac_read_s0$818  == 4'hd;
+  assign \$2031  = \mac_read_s0$820  == 3'h6;
+  assign \$2032  = \mac_read_s0$820  == 3'h7;
+  assign \$2033  = \mac_read_s0$820  == 4'h8;
+  assign \$2034  = \mac_read_s0$820  == 4'h9;
+  assign \$2035  = \mac_read_s0$820  == 4'ha;
+  assign \$2036  = \mac_read_s0$820  == 4'hb;
+  assign \$2037  = \mac_read_s0$820  == 4'hc;
+  assign \$2038  = \mac_read_s0$820  == 4'hd;
+  assign \$2039  = \mac_read_s0$820  == 4'he;
+  assign \$2040  = \mac_read_s0$822  == 3'h7;
+  assign \$2041  = \mac_read_s0$822  == 4'h8;
+  assign \$2042  = \mac_read_s0$822  == 4'h9;
+  assign \$2043  = \mac_read_s0$822  == 4'ha;
+  assign \$2044  = \mac_read_s0$822  == 4'hb;
+  assign \$2045  = \mac_read_s0$822  == 4'hc;
+  assign \$2046  = \mac_read_s0$822  == 4'hd;
+  assign \$2047  = \mac_read_s0$822  == 4'he;
+  assign \$2048  = \mac_read_s0$822  == 4'hf;
+  assign \$2049  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2049  | o__ready;
   assign \$2050  = ~ stall_adv12_valid;
   assign stall_adv12 = \$2050  | o__ready;
   assign \$2051  = ~ stall_adv13_valid;
   assign stall_adv13 = \$2051  | o__ready;
-  assign \$2052  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2052  | o__ready;
-  assign \$2053  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2054  = \mac_wmux_s0$867  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2055  = \$2053  | \$2054 ;
-  assign \$2056  = \mac_wmux_s0$868  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2057  = \mac_wmux_s0$869  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2058  = \$2056  | \$2057 ;
-  assign \$2059  = \$2055  | \$2058 ;
-  assign \$2060  = \mac_wmux_s0$870  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2061  = \mac_wmux_s0$871  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2062  = \$2060  | \$2061 ;
-  assign \$2063  = \mac_wmux_s0$872  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2064  = \mac_wmux_s0$873  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2065  = \$2063  | \$2064 ;
-  assign \$2066  = \$2062  | \$2065 ;
-  assign \$2067  = \$2059  | \$2066 ;
-  assign \$2068  = \mac_wmux_s0$874  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w0_0 = \$2067  | \$2068 ;
-  assign \$2069  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0] };
-  assign \$2070  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1] };
-  assign \$2071  = \$2069  | \$2070 ;
-  assign \$2072  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2] };
-  assign \$2073  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3] };
-  assign \$2074  = \$2072  | \$2073 ;
-  assign \$2075  = \$2071  | \$2074 ;
-  assign \$2076  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4] };
-  assign \$2077  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5] };
-  assign \$2078  = \$2076  | \$2077 ;
-  assign \$2079  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6] };
-  assign \$2080  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7] };
-  assign \$2081  = \$2079  | \$2080 ;
-  assign \$2082  = \$2078  | \$2081 ;
-  assign \$2083  = \$2075  | \$2082 ;
-  assign \$2084  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8] };
-  assign mac_wmux_w0_1 = \$2083  | \$2084 ;
-  assign \$2085  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0] };
-  assign \$2086  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1] };
-  assign \$2087  = \$2085  | \$2086 ;
-  assign \$2088  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2] };
-  assign \$2089  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3] };
-  assign \$2090  = \$2088  | \$2089 ;
-  assign \$2091  = \$2087  | \$2090 ;
-  assign \$2092  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4] };
-  assign \$2093  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5] };
-  assign \$2094  = \$2092  | \$2093 ;
-  assign \$2095  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6] };
-  assign \$2096  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7] };
-  assign \$2097  = \$2095  | \$2096 ;
-  assign \$2098  = \$2094  | \$2097 ;
-  assign \$2099  = \$2091  | \$2098 ;
-  assign \$2100  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8] };
-  assign mac_wmux_w0_2 = \$2099  | \$2100 ;
-  assign \$2101  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0] };
-  assign \$2102  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1] };
-  assign \$2103  = \$2101  | \$2102 ;
-  assign \$2104  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2] };
-  assign \$2105  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3] };
-  assign \$2106  = \$2104  | \$2105 ;
-  assign \$2107  = \$2103  | \$2106 ;
-  assign \$2108  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4] };
-  assign \$2109  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5] };
-  assign \$2110  = \$2108  | \$2109 ;
-  assign \$2111  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6] };
-  assign \$2112  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7] };
-  assign \$2113  = \$2111  | \$2112 ;
-  assign \$2114  = \$2110  | \$2113 ;
-  assign \$2115  = \$2107  | \$2114 ;
-  assign \$2116  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8] };
-  assign mac_wmux_w0_3 = \$2115  | \$2116 ;
-  assign \$2117  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0] };
-  assign \$2118  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1] };
-  assign \$2119  = \$2117  | \$2118 ;
-  assign \$2120  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2] };
-  assign \$2121  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3] };
-  assign \$2122  = \$2120  | \$2121 ;
-  assign \$2123  = \$2119  | \$2122 ;
-  assign \$2124  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4] };
-  assign \$2125  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5] };
-  assign \$2126  = \$2124  | \$2125 ;
-  assign \$2127  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6] };
-  assign \$2128  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7] };
-  assign \$2129  = \$2127  | \$2128 ;
-  assign \$2130  = \$2126  | \$2129 ;
-  assign \$2131  = \$2123  | \$2130 ;
-  assign \$2132  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8] };
-  assign mac_wmux_w0_4 = \$2131  | \$2132 ;
-  assign \$2133  = \mac_wmux_s0$871  & { \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0] };
-  assign \$2134  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1] };
-  assign \$2135  = \$2133  | \$2134 ;
-  assign \$2136  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2] };
-  assign \$2137  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3] };
-  assign \$2138  = \$2136  | \$2137 ;
-  assign \$2139  = \$2135  | \$2138 ;
-  assign \$2140  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4] };
-  assign \$2141  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5] };
-  assign \$2142  = \$2140  | \$2141 ;
-  assign \$2143  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6] };
-  assign \$2144  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7] };
-  assign \$2145  = \$2143  | \$2144 ;
-  assign \$2146  = \$2142  | \$2145 ;
-  assign \$2147  = \$2139  | \$2146 ;
-  assign \$2148  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8] };
-  assign mac_wmux_w0_5 = \$2147  | \$2148 ;
-  assign \$2149  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
-  assign \$2150  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
-  assign \$2151  = \$2149  | \$2150 ;
-  assign \$2152  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
-  assign \$2153  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
-  assign \$2154  = \$2152  | \$2153 ;
-  assign \$2155  = \$2151  | \$2154 ;
-  assign \$2156  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
-  assign \$2157  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
-  assign \$2158  = \$2156  | \$2157 ;
-  assign \$2159  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
-  assign \$2160  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
-  assign \$2161  = \$2159  | \$2160 ;
-  assign \$2162  = \$2158  | \$2161 ;
-  assign \$2163  = \$2155  | \$2162 ;
-  assign \$2164  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
-  assign mac_wmux_w0_6 = \$2163  | \$2164 ;
-  assign \$2165  = \mac_wmux_s0$873  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
-  assign \$2166  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
-  assign \$2167  = \$2165  | \$2166 ;
-  assign \$2168  = \mac_wmux_s0$877  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
-  assign \$2169  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
-  assign \$2170  = \$2168  | \$2169 ;
-  assign \$2171  = \$2167  | \$2170 ;
-  assign \$2172  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
-  assign \$2173  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
-  assign \$2174  = \$2172  | \$2173 ;
-  assign \$2175  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
-  assign \$2176  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
-  assign \$2177  = \$2175  | \$2176 ;
-  assign \$2178  = \$2174  | \$2177 ;
-  assign \$2179  = \$2171  | \$2178 ;
-  assign \$2180  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
-  assign mac_wmux_w0_7 = \$2179  | \$2180 ;
-  assign \$2181  = \mac_wmux_s0$897  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2182  = \mac_wmux_s0$898  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2183  = \$2181  | \$2182 ;
-  assign \$2184  = \mac_wmux_s0$899  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2185  = \mac_wmux_s0$900  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2186  = \$2184  | \$2185 ;
-  assign \$2187  = \$2183  | \$2186 ;
-  assign \$2188  = \mac_wmux_s0$901  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2189  = \mac_wmux_s0$902  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2190  = \$2188  | \$2189 ;
-  assign \$2191  = \mac_wmux_s0$903  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2192  = \mac_wmux_s0$904  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2193  = \$2191  | \$2192 ;
-  assign \$2194  = \$2190  | \$2193 ;
-  assign \$2195  = \$2187  | \$2194 ;
-  assign \$2196  = \mac_wmux_s0$905  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w1_0 = \$2195  | \$2196 ;
-  assign \$2197  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0] };
-  assign \$2198  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1] };
-  assign \$2199  = \$2197  | \$2198 ;
-  assign \$2200  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2] };
-  assign \$2201  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3] };
-  assign \$2202  = \$2200  | \$2201 ;
-  assign \$2203  = \$2199  | \$2202 ;
-  assign \$2204  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4] };
-  assign \$2205  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5] };
-  assign \$2206  = \$2204  | \$2205 ;
-  assign \$2207  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6] };
-  assign \$2208  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7] };
-  assign \$2209  = \$2207  | \$2208 ;
-  assign \$2210  = \$2206  | \$2209 ;
-  assign \$2211  = \$2203  | \$2210 ;
-  assign \$2212  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8] };
-  assign mac_wmux_w1_1 = \$2211  | \$2212 ;
-  assign \$2213  = \mac_wmux_s0$899  & { \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0] };
-  assign \$2214  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1] };
-  assign \$2215  = \$2213  | \$2214 ;
-  assign \$2216  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2] };
-  assign \$2217  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3] };
-  assign \$2218  = \$2216  | \$2217 ;
-  assign \$2219  = \$2215  | \$2218 ;
-  assign \$2220  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4] };
-  assign \$2221  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5] };
-  assign \$2222  = \$2220  | \$2221 ;
-  assign \$2223  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6] };
-  assign \$2224  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7] };
-  assign \$2225  = \$2223  | \$2224 ;
-  assign \$2226  = \$2222  | \$2225 ;
-  assign \$2227  = \$2219  | \$2226 ;
-  assign \$2228  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8] };
-  assign mac_wmux_w1_2 = \$2227  | \$2228 ;
-  assign \$2229  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0] };
-  assign \$2230  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1] };
-  assign \$2231  = \$2229  | \$2230 ;
-  assign \$2232  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2] };
-  assign \$2233  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3] };
-  assign \$2234  = \$2232  | \$2233 ;
-  assign \$2235  = \$2231  | \$2234 ;
-  assign \$2236  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4] };
-  assign \$2237  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5] };
-  assign \$2238  = \$2236  | \$2237 ;
-  assign \$2239  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6] };
-  assign \$2240  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7] };
-  assign \$2241  = \$2239  | \$2240 ;
-  assign \$2242  = \$2238  | \$2241 ;
-  assign \$2243  = \$2235  | \$2242 ;
-  assign \$2244  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8] };
-  assign mac_wmux_w1_3 = \$2243  | \$2244 ;
-  assign \$2245  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0] };
-  assign \$2246  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1] };
-  assign \$2247  = \$2245  | \$2246 ;
-  assign \$2248  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2] };
-  assign \$2249  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3] };
-  assign \$2250  = \$2248  | \$2249 ;
-  assign \$2251  = \$2247  | \$2250 ;
-  assign \$2252  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4] };
-  assign \$2253  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5] };
-  assign \$2254  = \$2252  | \$2253 ;
-  assign \$2255  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6] };
-  assign \$2256  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7] };
-  assign \$2257  = \$2255  | \$2256 ;
-  assign \$2258  = \$2254  | \$2257 ;
-  assign \$2259  = \$2251  | \$2258 ;
-  assign \$2260  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8] };
-  assign mac_wmux_w1_4 = \$2259  | \$2260 ;
-  assign \$2261  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0] };
-  assign \$2262  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1] };
-  assign \$2263  = \$2261  | \$2262 ;
-  assign \$2264  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2] };
-  assign \$2265  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3] };
-  assign \$2266  = \$2264  | \$2265 ;
-  assign \$2267  = \$2263  | \$2266 ;
-  assign \$2268  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4] };
-  assign \$2269  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5] };
-  assign \$2270  = \$2268  | \$2269 ;
-  assign \$2271  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6] };
-  assign \$2272  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7] };
-  assign \$2273  = \$2271  | \$2272 ;
-  assign \$2274  = \$2270  | \$2273 ;
-  assign \$2275  = \$2267  | \$2274 ;
-  assign \$2276  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8] };
-  assign mac_wmux_w1_5 = \$2275  | \$2276 ;
-  assign \$2277  = \mac_wmux_s0$903  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
-  assign \$2278  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
-  assign \$2279  = \$2277  | \$2278 ;
-  assign \$2280  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
-  assign \$2281  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
-  assign \$2282  = \$2280  | \$2281 ;
-  assign \$2283  = \$2279  | \$2282 ;
-  assign \$2284  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
-  assign \$2285  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
-  assign \$2286  = \$2284  | \$2285 ;
-  assign \$2287  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
-  assign \$2288  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
-  assign \$2289  = \$2287  | \$2288 ;
-  assign \$2290  = \$2286  | \$2289 ;
-  assign \$2291  = \$2283  | \$2290 ;
-  assign \$2292  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
-  assign mac_wmux_w1_6 = \$2291  | \$2292 ;
-  assign \$2293  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
-  assign \$2294  = \mac_wmux_s0$905  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
-  assign \$2295  = \$2293  | \$2294 ;
-  assign \$2296  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
-  assign \$2297  = \mac_wmux_s0$909  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
-  assign \$2298  = \$2296  | \$2297 ;
-  assign \$2299  = \$2295  | \$2298 ;
-  assign \$2300  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
-  assign \$2301  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
-  assign \$2302  = \$2300  | \$2301 ;
-  assign \$2303  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
-  assign \$2304  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
-  assign \$2305  = \$2303  | \$2304 ;
-  assign \$2306  = \$2302  | \$2305 ;
-  assign \$2307  = \$2299  | \$2306 ;
-  assign \$2308  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
-  assign mac_wmux_w1_7 = \$2307  | \$2308 ;
-  assign \$2309  = \mac_wmux_s0$921  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2310  = \mac_wmux_s0$922  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2311  = \$2309  | \$2310 ;
-  assign \$2312  = \mac_wmux_s0$923  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2313  = \mac_wmux_s0$924  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2314  = \$2312  | \$2313 ;
-  assign \$2315  = \$2311  | \$2314 ;
-  assign \$2316  = \mac_wmux_s0$925  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2317  = \mac_wmux_s0$926  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2318  = \$2316  | \$2317 ;
-  assign \$2319  = \mac_wmux_s0$927  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2320  = \mac_wmux_s0$928  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2321  = \$2319  | \$2320 ;
-  assign \$2322  = \$2318  | \$2321 ;
-  assign \$2323  = \$2315  | \$2322 ;
-  assign \$2324  = \mac_wmux_s0$929  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w2_0 = \$2323  | \$2324 ;
-  assign \$2325  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0] };
-  assign \$2326  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1] };
-  assign \$2327  = \$2325  | \$2326 ;
-  assign \$2328  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2] };
-  assign \$2329  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3] };
-  assign \$2330  = \$2328  | \$2329 ;
-  assign \$2331  = \$2327  | \$2330 ;
-  assign \$2332  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4] };
-  assign \$2333  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5] };
-  assign \$2334  = \$2332  | \$2333 ;
-  assign \$2335  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6] };
-  assign \$2336  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7] };
-  assign \$2337  = \$2335  | \$2336 ;
-  assign \$2338  = \$2334  | \$2337 ;
-  assign \$2339  = \$2331  | \$2338 ;
-  assign \$2340  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8] };
-  assign mac_wmux_w2_1 = \$2339  | \$2340 ;
-  assign \$2341  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0] };
-  assign \$2342  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1] };
-  assign \$2343  = \$2341  | \$2342 ;
-  assign \$2344  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2] };
-  assign \$2345  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3] };
-  assign \$2346  = \$2344  | \$2345 ;
-  assign \$2347  = \$2343  | \$2346 ;
-  assign \$2348  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4] };
-  assign \$2349  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5] };
-  assign \$2350  = \$2348  | \$2349 ;
-  assign \$2351  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6] };
-  assign \$2352  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7] };
-  assign \$2353  = \$2351  | \$2352 ;
-  assign \$2354  = \$2350  | \$2353 ;
-  assign \$2355  = \$2347  | \$2354 ;
-  assign \$2356  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8] };
-  assign mac_wmux_w2_2 = \$2355  | \$2356 ;
-  assign \$2357  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0] };
-  assign \$2358  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1] };
-  assign \$2359  = \$2357  | \$2358 ;
-  assign \$2360  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2] };
-  assign \$2361  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3] };
-  assign \$2362  = \$2360  | \$2361 ;
-  assign \$2363  = \$2359  | \$2362 ;
-  assign \$2364  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4] };
-  assign \$2365  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5] };
-  assign \$2366  = \$2364  | \$2365 ;
-  assign \$2367  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6] };
-  assign \$2368  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7] };
-  assign \$2369  = \$2367  | \$2368 ;
-  assign \$2370  = \$2366  | \$2369 ;
-  assign \$2371  = \$2363  | \$2370 ;
-  assign \$2372  = \mac_wmux_s0$935  & { \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8] };
-  assign mac_wmux_w2_3 = \$2371  | \$2372 ;
-  assign \$2373  = \mac_wmux_s0$925  & { \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0] };
-  assign \$2374  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1] };
-  assign \$2375  = \$2373  | \$2374 ;
-  assign \$2376  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2] };
-  assign \$2377  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3] };
-  assign \$2378  = \$2376  | \$2377 ;
-  assign \$2379  = \$2375  | \$2378 ;
-  assign \$2380  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4] };
-  assign \$2381  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5] };
-  assign \$2382  = \$2380  | \$2381 ;
-  assign \$2383  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6] };
-  assign \$2384  = \mac_wmux_s0$935  & { \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7] };
-  assign \$2385  = \$2383  | \$2384 ;
-  assign \$2386  = \$2382  | \$2385 ;
-  assign \$2387  = \$2379  | \$2386 ;
-  assign \$2388  = \mac_wmux_s0$937  & { \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8] };
-  assign mac_wmux_w2_4 = \$2387  | \$2388 ;
-  assign \$2389  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0] };
-  assign \$2390  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1] };
-  assign \$2391  = \$2389  | \$2390 ;
-  assign \$2392  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2] };
-  assign \$2393  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3] };
-  assign \$2394  = \$2392  | \$2393 ;
-  assign \$2395  = \$2391  | \$2394 ;
-  assign \$2396  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4] };
-  assign \$2397  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5] };
-  assign \$2398  = \$2396  | \$2397 ;
-  assign \$2399  = \mac_wmux_s0$935  & { \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6] };
-  assign \$2400  = \mac_wmux_s0$937  & { \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7] };
-  assign \$2401  = \$2399  | \$2400 ;
-  assign \$2402  = \$2398  | \$2401 ;
-  assign \$2403  = \$2395  | \$2402 ;
-  assign \$2404  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8] };
-  assign mac_wmux_w2_5 = \$2403  | \$2404 ;
-  assign \$2405  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
-  assign \$2406  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
-  assign \$2407  = \$2405  | \$2406 ;
-  assign \$2408  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
-  assign \$2409  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
-  assign \$2410  = \$2408  | \$2409 ;
-  assign \$2411  = \$2407  | \$2410 ;
-  assign \$2412  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
-  assign \$2413  = \mac_wmux_s0$935  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
-  assign \$2414  = \$2412  | \$2413 ;
-  assign \$2415  = \mac_wmux_s0$937  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
-  assign \$2416  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
-  assign \$2417  = \$2415  | \$2416 ;
-  assign \$2418  = \$2414  | \$2417 ;
-  assign \$2419  = \$2411  | \$2418 ;
-  assign \$2420  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
-  assign mac_wmux_w2_6 = \$2419  | \$2420 ;
-  assign \$2421  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
-  assign \$2422  = \mac_wmux_s0$929  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
-  assign \$2423  = \$2421  | \$2422 ;
-  assign \$2424  = \mac_wmux_s0$931  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
-  assign \$2425  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
-  assign \$2426  = \$2424  | \$2425 ;
-  assign \$2427  = \$2423  | \$2426 ;
-  assign \$2428  = \mac_wmux_s0$935  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
-  assign \$2429  = \mac_wmux_s0$937  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
-  assign \$2430  = \$2428  | \$2429 ;
-  assign \$2431  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
-  assign \$2432  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
-  assign \$2433  = \$2431  | \$2432 ;
-  assign \$2434  = \$2430  | \$2433 ;
-  assign \$2435  = \$2427  | \$2434 ;
-  assign \$2436  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
-  assign mac_wmux_w2_7 = \$2435  | \$2436 ;
-  assign \$2437  = \mac_wmux_s0$945  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2438  = \mac_wmux_s0$946  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2439  = \$2437  | \$2438 ;
-  assign \$2440  = \mac_wmux_s0$947  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2441  = \mac_wmux_s0$948  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2442  = \$2440  | \$2441 ;
-  assign \$2443  = \$2439  | \$2442 ;
-  assign \$2444  = \mac_wmux_s0$949  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2445  = \mac_wmux_s0$950  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2446  = \$2444  | \$2445 ;
-  assign \$2447  = \mac_wmux_s0$951  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2448  = \mac_wmux_s0$952  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2449  = \$2447  | \$2448 ;
-  assign \$2450  = \$2446  | \$2449 ;
-  assign \$2451  = \$2443  | \$2450 ;
-  assign \$2452  = \mac_wmux_s0$953  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w3_0 = \$2451  | \$2452 ;
-  assign \$2453  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0], \mac_wmux_sel0_s0$876 [0] };
-  assign \$2454  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1], \mac_wmux_sel0_s0$876 [1] };
-  assign \$2455  = \$2453  | \$2454 ;
-  assign \$2456  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2], \mac_wmux_sel0_s0$876 [2] };
-  assign \$2457  = \mac_wmux_s0$949  & { \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3], \mac_wmux_sel0_s0$876 [3] };
-  assign \$2458  = \$2456  | \$2457 ;
-  assign \$2459  = \$2455  | \$2458 ;
-  assign \$2460  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4], \mac_wmux_sel0_s0$876 [4] };
-  assign \$2461  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5], \mac_wmux_sel0_s0$876 [5] };
-  assign \$2462  = \$2460  | \$2461 ;
-  assign \$2463  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6], \mac_wmux_sel0_s0$876 [6] };
-  assign \$2464  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7], \mac_wmux_sel0_s0$876 [7] };
-  assign \$2465  = \$2463  | \$2464 ;
-  assign \$2466  = \$2462  | \$2465 ;
-  assign \$2467  = \$2459  | \$2466 ;
-  assign \$2468  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8], \mac_wmux_sel0_s0$876 [8] };
-  assign mac_wmux_w3_1 = \$2467  | \$2468 ;
-  assign \$2469  = \mac_wmux_s0$947  & { \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0], \mac_wmux_sel0_s0$879 [0] };
-  assign \$2470  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1], \mac_wmux_sel0_s0$879 [1] };
-  assign \$2471  = \$2469  | \$2470 ;
-  assign \$2472  = \mac_wmux_s0$949  & { \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2], \mac_wmux_sel0_s0$879 [2] };
-  assign \$2473  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3], \mac_wmux_sel0_s0$879 [3] };
-  assign \$2474  = \$2472  | \$2473 ;
-  assign \$2475  = \$2471  | \$2474 ;
-  assign \$2476  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4], \mac_wmux_sel0_s0$879 [4] };
-  assign \$2477  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5], \mac_wmux_sel0_s0$879 [5] };
-  assign \$2478  = \$2476  | \$2477 ;
-  assign \$2479  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6], \mac_wmux_sel0_s0$879 [6] };
-  assign \$2480  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7], \mac_wmux_sel0_s0$879 [7] };
-  assign \$2481  = \$2479  | \$2480 ;
-  assign \$2482  = \$2478  | \$2481 ;
-  assign \$2483  = \$2475  | \$2482 ;
-  assign \$2484  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8], \mac_wmux_sel0_s0$879 [8] };
-  assign mac_wmux_w3_2 = \$2483  | \$2484 ;
-  assign \$2485  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0], \mac_wmux_sel0_s0$882 [0] };
-  assign \$2486  = \mac_wmux_s0$949  & { \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1], \mac_wmux_sel0_s0$882 [1] };
-  assign \$2487  = \$2485  | \$2486 ;
-  assign \$2488  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2], \mac_wmux_sel0_s0$882 [2] };
-  assign \$2489  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3], \mac_wmux_sel0_s0$882 [3] };
-  assign \$2490  = \$2488  | \$2489 ;
-  assign \$2491  = \$2487  | \$2490 ;
-  assign \$2492  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4], \mac_wmux_sel0_s0$882 [4] };
-  assign \$2493  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5], \mac_wmux_sel0_s0$882 [5] };
-  assign \$2494  = \$2492  | \$2493 ;
-  assign \$2495  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6], \mac_wmux_sel0_s0$882 [6] };
-  assign \$2496  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7], \mac_wmux_sel0_s0$882 [7] };
-  assign \$2497  = \$2495  | \$2496 ;
-  assign \$2498  = \$2494  | \$2497 ;
-  assign \$2499  = \$2491  | \$2498 ;
-  assign \$2500  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8], \mac_wmux_sel0_s0$882 [8] };
-  assign mac_wmux_w3_3 = \$2499  | \$2500 ;
-  assign \$2501  = \mac_wmux_s0$949  & { \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0], \mac_wmux_sel0_s0$885 [0] };
-  assign \$2502  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1], \mac_wmux_sel0_s0$885 [1] };
-  assign \$2503  = \$2501  | \$2502 ;
-  assign \$2504  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2], \mac_wmux_sel0_s0$885 [2] };
-  assign \$2505  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3], \mac_wmux_sel0_s0$885 [3] };
-  assign \$2506  = \$2504  | \$2505 ;
-  assign \$2507  = \$2503  | \$2506 ;
-  assign \$2508  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4], \mac_wmux_sel0_s0$885 [4] };
-  assign \$2509  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5], \mac_wmux_sel0_s0$885 [5] };
-  assign \$2510  = \$2508  | \$2509 ;
-  assign \$2511  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6], \mac_wmux_sel0_s0$885 [6] };
-  assign \$2512  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7], \mac_wmux_sel0_s0$885 [7] };
-  assign \$2513  = \$2511  | \$2512 ;
-  assign \$2514  = \$2510  | \$2513 ;
-  assign \$2515  = \$2507  | \$2514 ;
-  assign \$2516  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8], \mac_wmux_sel0_s0$885 [8] };
-  assign mac_wmux_w3_4 = \$2515  | \$2516 ;
-  assign \$2517  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0], \mac_wmux_sel0_s0$888 [0] };
-  assign \$2518  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1], \mac_wmux_sel0_s0$888 [1] };
-  assign \$2519  = \$2517  | \$2518 ;
-  assign \$2520  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2], \mac_wmux_sel0_s0$888 [2] };
-  assign \$2521  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3], \mac_wmux_sel0_s0$888 [3] };
-  assign \$2522  = \$2520  | \$2521 ;
-  assign \$2523  = \$2519  | \$2522 ;
-  assign \$2524  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4], \mac_wmux_sel0_s0$888 [4] };
-  assign \$2525  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5], \mac_wmux_sel0_s0$888 [5] };
-  assign \$2526  = \$2524  | \$2525 ;
-  assign \$2527  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6], \mac_wmux_sel0_s0$888 [6] };
-  assign \$2528  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7], \mac_wmux_sel0_s0$888 [7] };
-  assign \$2529  = \$2527  | \$2528 ;
-  assign \$2530  = \$2526  | \$2529 ;
-  assign \$2531  = \$2523  | \$2530 ;
-  assign \$2532  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8], \mac_wmux_sel0_s0$888 [8] };
-  assign mac_wmux_w3_5 = \$2531  | \$2532 ;
-  assign \$2533  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
-  assign \$2534  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
-  assign \$2535  = \$2533  | \$2534 ;
-  assign \$2536  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
-  assign \$2537  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
-  assign \$2538  = \$2536  | \$2537 ;
-  assign \$2539  = \$2535  | \$2538 ;
-  assign \$2540  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
-  assign \$2541  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
-  assign \$2542  = \$2540  | \$2541 ;
-  assign \$2543  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
-  assign \$2544  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
-  assign \$2545  = \$2543  | \$2544 ;
-  assign \$2546  = \$2542  | \$2545 ;
-  assign \$2547  = \$2539  | \$2546 ;
-  assign \$2548  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
-  assign mac_wmux_w3_6 = \$2547  | \$2548 ;
-  assign \$2549  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
-  assign \$2550  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
-  assign \$2551  = \$2549  | \$2550 ;
-  assign \$2552  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
-  assign \$2553  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
-  assign \$2554  = \$2552  | \$2553 ;
-  assign \$2555  = \$2551  | \$2554 ;
-  assign \$2556  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
-  assign \$2557  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
-  assign \$2558  = \$2556  | \$2557 ;
-  assign \$2559  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
-  assign \$2560  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
-  assign \$2561  = \$2559  | \$2560 ;
-  assign \$2562  = \$2558  | \$2561 ;
-  assign \$2563  = \$2555  | \$2562 ;
-  assign \$2564  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
-  assign mac_wmux_w3_7 = \$2563  | \$2564 ;
+  assign \$2052  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2053  = \mac_wmux_s0$832  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2054  = \$2052  | \$2053 ;
+  assign \$2055  = \mac_wmux_s0$833  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2056  = \mac_wmux_s0$834  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2057  = \$2055  | \$2056 ;
+  assign \$2058  = \$2054  | \$2057 ;
+  assign \$2059  = \mac_wmux_s0$835  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2060  = \mac_wmux_s0$836  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2061  = \$2059  | \$2060 ;
+  assign \$2062  = \mac_wmux_s0$837  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2063  = \mac_wmux_s0$838  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2064  = \$2062  | \$2063 ;
+  assign \$2065  = \$2061  | \$2064 ;
+  assign \$2066  = \$2058  | \$2065 ;
+  assign \$2067  = \mac_wmux_s0$839  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w0_0 = \$2066  | \$2067 ;
+  assign \$2068  = \mac_wmux_s0$832  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2069  = \mac_wmux_s0$833  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2070  = \$2068  | \$2069 ;
+  assign \$2071  = \mac_wmux_s0$834  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2072  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2073  = \$2071  | \$2072 ;
+  assign \$2074  = \$2070  | \$2073 ;
+  assign \$2075  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2076  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
+  assign \$2077  = \$2075  | \$2076 ;
+  assign \$2078  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2079  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2080  = \$2078  | \$2079 ;
+  assign \$2081  = \$2077  | \$2080 ;
+  assign \$2082  = \$2074  | \$2081 ;
+  assign \$2083  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w0_1 = \$2082  | \$2083 ;
+  assign \$2084  = \mac_wmux_s0$833  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2085  = \mac_wmux_s0$834  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2086  = \$2084  | \$2085 ;
+  assign \$2087  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2088  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2089  = \$2087  | \$2088 ;
+  assign \$2090  = \$2086  | \$2089 ;
+  assign \$2091  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2092  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2093  = \$2091  | \$2092 ;
+  assign \$2094  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2095  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2096  = \$2094  | \$2095 ;
+  assign \$2097  = \$2093  | \$2096 ;
+  assign \$2098  = \$2090  | \$2097 ;
+  assign \$2099  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w0_2 = \$2098  | \$2099 ;
+  assign \$2100  = \mac_wmux_s0$834  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2101  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2102  = \$2100  | \$2101 ;
+  assign \$2103  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2104  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2105  = \$2103  | \$2104 ;
+  assign \$2106  = \$2102  | \$2105 ;
+  assign \$2107  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2108  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2109  = \$2107  | \$2108 ;
+  assign \$2110  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2111  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2112  = \$2110  | \$2111 ;
+  assign \$2113  = \$2109  | \$2112 ;
+  assign \$2114  = \$2106  | \$2113 ;
+  assign \$2115  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w0_3 = \$2114  | \$2115 ;
+  assign \$2116  = \mac_wmux_s0$835  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2117  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2118  = \$2116  | \$2117 ;
+  assign \$2119  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2120  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2121  = \$2119  | \$2120 ;
+  assign \$2122  = \$2118  | \$2121 ;
+  assign \$2123  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2124  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2125  = \$2123  | \$2124 ;
+  assign \$2126  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2127  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2128  = \$2126  | \$2127 ;
+  assign \$2129  = \$2125  | \$2128 ;
+  assign \$2130  = \$2122  | \$2129 ;
+  assign \$2131  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w0_4 = \$2130  | \$2131 ;
+  assign \$2132  = \mac_wmux_s0$836  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2133  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2134  = \$2132  | \$2133 ;
+  assign \$2135  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2136  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2137  = \$2135  | \$2136 ;
+  assign \$2138  = \$2134  | \$2137 ;
+  assign \$2139  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2140  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2141  = \$2139  | \$2140 ;
+  assign \$2142  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2143  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2144  = \$2142  | \$2143 ;
+  assign \$2145  = \$2141  | \$2144 ;
+  assign \$2146  = \$2138  | \$2145 ;
+  assign \$2147  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w0_5 = \$2146  | \$2147 ;
+  assign \$2148  = \mac_wmux_s0$837  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2149  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2150  = \$2148  | \$2149 ;
+  assign \$2151  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2152  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2153  = \$2151  | \$2152 ;
+  assign \$2154  = \$2150  | \$2153 ;
+  assign \$2155  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2156  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2157  = \$2155  | \$2156 ;
+  assign \$2158  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2159  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2160  = \$2158  | \$2159 ;
+  assign \$2161  = \$2157  | \$2160 ;
+  assign \$2162  = \$2154  | \$2161 ;
+  assign \$2163  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w0_6 = \$2162  | \$2163 ;
+  assign \$2164  = \mac_wmux_s0$838  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2165  = \mac_wmux_s0$839  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2166  = \$2164  | \$2165 ;
+  assign \$2167  = \mac_wmux_s0$842  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2168  = \mac_wmux_s0$845  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2169  = \$2167  | \$2168 ;
+  assign \$2170  = \$2166  | \$2169 ;
+  assign \$2171  = \mac_wmux_s0$848  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2172  = \mac_wmux_s0$851  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2173  = \$2171  | \$2172 ;
+  assign \$2174  = \mac_wmux_s0$854  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2175  = \mac_wmux_s0$857  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2176  = \$2174  | \$2175 ;
+  assign \$2177  = \$2173  | \$2176 ;
+  assign \$2178  = \$2170  | \$2177 ;
+  assign \$2179  = \mac_wmux_s0$860  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w0_7 = \$2178  | \$2179 ;
+  assign \$2180  = \mac_wmux_s0$862  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2181  = \mac_wmux_s0$863  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2182  = \$2180  | \$2181 ;
+  assign \$2183  = \mac_wmux_s0$864  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2184  = \mac_wmux_s0$865  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2185  = \$2183  | \$2184 ;
+  assign \$2186  = \$2182  | \$2185 ;
+  assign \$2187  = \mac_wmux_s0$866  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2188  = \mac_wmux_s0$867  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2189  = \$2187  | \$2188 ;
+  assign \$2190  = \mac_wmux_s0$868  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2191  = \mac_wmux_s0$869  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2192  = \$2190  | \$2191 ;
+  assign \$2193  = \$2189  | \$2192 ;
+  assign \$2194  = \$2186  | \$2193 ;
+  assign \$2195  = \mac_wmux_s0$870  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w1_0 = \$2194  | \$2195 ;
+  assign \$2196  = \mac_wmux_s0$863  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2197  = \mac_wmux_s0$864  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2198  = \$2196  | \$2197 ;
+  assign \$2199  = \mac_wmux_s0$865  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2200  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2201  = \$2199  | \$2200 ;
+  assign \$2202  = \$2198  | \$2201 ;
+  assign \$2203  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2204  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
+  assign \$2205  = \$2203  | \$2204 ;
+  assign \$2206  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2207  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2208  = \$2206  | \$2207 ;
+  assign \$2209  = \$2205  | \$2208 ;
+  assign \$2210  = \$2202  | \$2209 ;
+  assign \$2211  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w1_1 = \$2210  | \$2211 ;
+  assign \$2212  = \mac_wmux_s0$864  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2213  = \mac_wmux_s0$865  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2214  = \$2212  | \$2213 ;
+  assign \$2215  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2216  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2217  = \$2215  | \$2216 ;
+  assign \$2218  = \$2214  | \$2217 ;
+  assign \$2219  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2220  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2221  = \$2219  | \$2220 ;
+  assign \$2222  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2223  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2224  = \$2222  | \$2223 ;
+  assign \$2225  = \$2221  | \$2224 ;
+  assign \$2226  = \$2218  | \$2225 ;
+  assign \$2227  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w1_2 = \$2226  | \$2227 ;
+  assign \$2228  = \mac_wmux_s0$865  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2229  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2230  = \$2228  | \$2229 ;
+  assign \$2231  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2232  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2233  = \$2231  | \$2232 ;
+  assign \$2234  = \$2230  | \$2233 ;
+  assign \$2235  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2236  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2237  = \$2235  | \$2236 ;
+  assign \$2238  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2239  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2240  = \$2238  | \$2239 ;
+  assign \$2241  = \$2237  | \$2240 ;
+  assign \$2242  = \$2234  | \$2241 ;
+  assign \$2243  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w1_3 = \$2242  | \$2243 ;
+  assign \$2244  = \mac_wmux_s0$866  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2245  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2246  = \$2244  | \$2245 ;
+  assign \$2247  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2248  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2249  = \$2247  | \$2248 ;
+  assign \$2250  = \$2246  | \$2249 ;
+  assign \$2251  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2252  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2253  = \$2251  | \$2252 ;
+  assign \$2254  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2255  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2256  = \$2254  | \$2255 ;
+  assign \$2257  = \$2253  | \$2256 ;
+  assign \$2258  = \$2250  | \$2257 ;
+  assign \$2259  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w1_4 = \$2258  | \$2259 ;
+  assign \$2260  = \mac_wmux_s0$867  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2261  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2262  = \$2260  | \$2261 ;
+  assign \$2263  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2264  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2265  = \$2263  | \$2264 ;
+  assign \$2266  = \$2262  | \$2265 ;
+  assign \$2267  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2268  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2269  = \$2267  | \$2268 ;
+  assign \$2270  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2271  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2272  = \$2270  | \$2271 ;
+  assign \$2273  = \$2269  | \$2272 ;
+  assign \$2274  = \$2266  | \$2273 ;
+  assign \$2275  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w1_5 = \$2274  | \$2275 ;
+  assign \$2276  = \mac_wmux_s0$868  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2277  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2278  = \$2276  | \$2277 ;
+  assign \$2279  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2280  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2281  = \$2279  | \$2280 ;
+  assign \$2282  = \$2278  | \$2281 ;
+  assign \$2283  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2284  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2285  = \$2283  | \$2284 ;
+  assign \$2286  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2287  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2288  = \$2286  | \$2287 ;
+  assign \$2289  = \$2285  | \$2288 ;
+  assign \$2290  = \$2282  | \$2289 ;
+  assign \$2291  = \mac_wmux_s0$882  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w1_6 = \$2290  | \$2291 ;
+  assign \$2292  = \mac_wmux_s0$869  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2293  = \mac_wmux_s0$870  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2294  = \$2292  | \$2293 ;
+  assign \$2295  = \mac_wmux_s0$872  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2296  = \mac_wmux_s0$874  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2297  = \$2295  | \$2296 ;
+  assign \$2298  = \$2294  | \$2297 ;
+  assign \$2299  = \mac_wmux_s0$876  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2300  = \mac_wmux_s0$878  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2301  = \$2299  | \$2300 ;
+  assign \$2302  = \mac_wmux_s0$880  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2303  = \mac_wmux_s0$882  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2304  = \$2302  | \$2303 ;
+  assign \$2305  = \$2301  | \$2304 ;
+  assign \$2306  = \$2298  | \$2305 ;
+  assign \$2307  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w1_7 = \$2306  | \$2307 ;
+  assign \$2308  = \mac_wmux_s0$886  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2309  = \mac_wmux_s0$887  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2310  = \$2308  | \$2309 ;
+  assign \$2311  = \mac_wmux_s0$888  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2312  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2313  = \$2311  | \$2312 ;
+  assign \$2314  = \$2310  | \$2313 ;
+  assign \$2315  = \mac_wmux_s0$890  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2316  = \mac_wmux_s0$891  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2317  = \$2315  | \$2316 ;
+  assign \$2318  = \mac_wmux_s0$892  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2319  = \mac_wmux_s0$893  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2320  = \$2318  | \$2319 ;
+  assign \$2321  = \$2317  | \$2320 ;
+  assign \$2322  = \$2314  | \$2321 ;
+  assign \$2323  = \mac_wmux_s0$894  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w2_0 = \$2322  | \$2323 ;
+  assign \$2324  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2325  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2326  = \$2324  | \$2325 ;
+  assign \$2327  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2328  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2329  = \$2327  | \$2328 ;
+  assign \$2330  = \$2326  | \$2329 ;
+  assign \$2331  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2332  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
+  assign \$2333  = \$2331  | \$2332 ;
+  assign \$2334  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2335  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2336  = \$2334  | \$2335 ;
+  assign \$2337  = \$2333  | \$2336 ;
+  assign \$2338  = \$2330  | \$2337 ;
+  assign \$2339  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w2_1 = \$2338  | \$2339 ;
+  assign \$2340  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2341  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2342  = \$2340  | \$2341 ;
+  assign \$2343  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2344  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2345  = \$2343  | \$2344 ;
+  assign \$2346  = \$2342  | \$2345 ;
+  assign \$2347  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2348  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2349  = \$2347  | \$2348 ;
+  assign \$2350  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2351  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2352  = \$2350  | \$2351 ;
+  assign \$2353  = \$2349  | \$2352 ;
+  assign \$2354  = \$2346  | \$2353 ;
+  assign \$2355  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w2_2 = \$2354  | \$2355 ;
+  assign \$2356  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2357  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2358  = \$2356  | \$2357 ;
+  assign \$2359  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2360  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2361  = \$2359  | \$2360 ;
+  assign \$2362  = \$2358  | \$2361 ;
+  assign \$2363  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2364  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2365  = \$2363  | \$2364 ;
+  assign \$2366  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2367  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2368  = \$2366  | \$2367 ;
+  assign \$2369  = \$2365  | \$2368 ;
+  assign \$2370  = \$2362  | \$2369 ;
+  assign \$2371  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w2_3 = \$2370  | \$2371 ;
+  assign \$2372  = \mac_wmux_s0$890  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2373  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2374  = \$2372  | \$2373 ;
+  assign \$2375  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2376  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2377  = \$2375  | \$2376 ;
+  assign \$2378  = \$2374  | \$2377 ;
+  assign \$2379  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2380  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2381  = \$2379  | \$2380 ;
+  assign \$2382  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2383  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2384  = \$2382  | \$2383 ;
+  assign \$2385  = \$2381  | \$2384 ;
+  assign \$2386  = \$2378  | \$2385 ;
+  assign \$2387  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w2_4 = \$2386  | \$2387 ;
+  assign \$2388  = \mac_wmux_s0$891  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2389  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2390  = \$2388  | \$2389 ;
+  assign \$2391  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2392  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2393  = \$2391  | \$2392 ;
+  assign \$2394  = \$2390  | \$2393 ;
+  assign \$2395  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2396  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2397  = \$2395  | \$2396 ;
+  assign \$2398  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2399  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2400  = \$2398  | \$2399 ;
+  assign \$2401  = \$2397  | \$2400 ;
+  assign \$2402  = \$2394  | \$2401 ;
+  assign \$2403  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w2_5 = \$2402  | \$2403 ;
+  assign \$2404  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2405  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2406  = \$2404  | \$2405 ;
+  assign \$2407  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2408  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2409  = \$2407  | \$2408 ;
+  assign \$2410  = \$2406  | \$2409 ;
+  assign \$2411  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2412  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2413  = \$2411  | \$2412 ;
+  assign \$2414  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2415  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2416  = \$2414  | \$2415 ;
+  assign \$2417  = \$2413  | \$2416 ;
+  assign \$2418  = \$2410  | \$2417 ;
+  assign \$2419  = \mac_wmux_s0$906  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w2_6 = \$2418  | \$2419 ;
+  assign \$2420  = \mac_wmux_s0$893  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2421  = \mac_wmux_s0$894  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2422  = \$2420  | \$2421 ;
+  assign \$2423  = \mac_wmux_s0$896  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2424  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2425  = \$2423  | \$2424 ;
+  assign \$2426  = \$2422  | \$2425 ;
+  assign \$2427  = \mac_wmux_s0$900  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2428  = \mac_wmux_s0$902  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2429  = \$2427  | \$2428 ;
+  assign \$2430  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2431  = \mac_wmux_s0$906  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2432  = \$2430  | \$2431 ;
+  assign \$2433  = \$2429  | \$2432 ;
+  assign \$2434  = \$2426  | \$2433 ;
+  assign \$2435  = \mac_wmux_s0$908  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w2_7 = \$2434  | \$2435 ;
+  assign \$2436  = \mac_wmux_s0$910  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2437  = \mac_wmux_s0$911  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2438  = \$2436  | \$2437 ;
+  assign \$2439  = \mac_wmux_s0$912  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2440  = \mac_wmux_s0$913  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2441  = \$2439  | \$2440 ;
+  assign \$2442  = \$2438  | \$2441 ;
+  assign \$2443  = \mac_wmux_s0$914  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2444  = \mac_wmux_s0$915  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2445  = \$2443  | \$2444 ;
+  assign \$2446  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2447  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2448  = \$2446  | \$2447 ;
+  assign \$2449  = \$2445  | \$2448 ;
+  assign \$2450  = \$2442  | \$2449 ;
+  assign \$2451  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w3_0 = \$2450  | \$2451 ;
+  assign \$2452  = \mac_wmux_s0$911  & { \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0], \mac_wmux_sel0_s0$841 [0] };
+  assign \$2453  = \mac_wmux_s0$912  & { \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1], \mac_wmux_sel0_s0$841 [1] };
+  assign \$2454  = \$2452  | \$2453 ;
+  assign \$2455  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2], \mac_wmux_sel0_s0$841 [2] };
+  assign \$2456  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3], \mac_wmux_sel0_s0$841 [3] };
+  assign \$2457  = \$2455  | \$2456 ;
+  assign \$2458  = \$2454  | \$2457 ;
+  assign \$2459  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4], \mac_wmux_sel0_s0$841 [4] };
+  assign \$2460  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5], \mac_wmux_sel0_s0$841 [5] };
+  assign \$2461  = \$2459  | \$2460 ;
+  assign \$2462  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6], \mac_wmux_sel0_s0$841 [6] };
+  assign \$2463  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7], \mac_wmux_sel0_s0$841 [7] };
+  assign \$2464  = \$2462  | \$2463 ;
+  assign \$2465  = \$2461  | \$2464 ;
+  assign \$2466  = \$2458  | \$2465 ;
+  assign \$2467  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8], \mac_wmux_sel0_s0$841 [8] };
+  assign mac_wmux_w3_1 = \$2466  | \$2467 ;
+  assign \$2468  = \mac_wmux_s0$912  & { \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0], \mac_wmux_sel0_s0$844 [0] };
+  assign \$2469  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1], \mac_wmux_sel0_s0$844 [1] };
+  assign \$2470  = \$2468  | \$2469 ;
+  assign \$2471  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2], \mac_wmux_sel0_s0$844 [2] };
+  assign \$2472  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3], \mac_wmux_sel0_s0$844 [3] };
+  assign \$2473  = \$2471  | \$2472 ;
+  assign \$2474  = \$2470  | \$2473 ;
+  assign \$2475  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4], \mac_wmux_sel0_s0$844 [4] };
+  assign \$2476  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5], \mac_wmux_sel0_s0$844 [5] };
+  assign \$2477  = \$2475  | \$2476 ;
+  assign \$2478  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6], \mac_wmux_sel0_s0$844 [6] };
+  assign \$2479  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7], \mac_wmux_sel0_s0$844 [7] };
+  assign \$2480  = \$2478  | \$2479 ;
+  assign \$2481  = \$2477  | \$2480 ;
+  assign \$2482  = \$2474  | \$2481 ;
+  assign \$2483  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8], \mac_wmux_sel0_s0$844 [8] };
+  assign mac_wmux_w3_2 = \$2482  | \$2483 ;
+  assign \$2484  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0], \mac_wmux_sel0_s0$847 [0] };
+  assign \$2485  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1], \mac_wmux_sel0_s0$847 [1] };
+  assign \$2486  = \$2484  | \$2485 ;
+  assign \$2487  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2], \mac_wmux_sel0_s0$847 [2] };
+  assign \$2488  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3], \mac_wmux_sel0_s0$847 [3] };
+  assign \$2489  = \$2487  | \$2488 ;
+  assign \$2490  = \$2486  | \$2489 ;
+  assign \$2491  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4], \mac_wmux_sel0_s0$847 [4] };
+  assign \$2492  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5], \mac_wmux_sel0_s0$847 [5] };
+  assign \$2493  = \$2491  | \$2492 ;
+  assign \$2494  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6], \mac_wmux_sel0_s0$847 [6] };
+  assign \$2495  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7], \mac_wmux_sel0_s0$847 [7] };
+  assign \$2496  = \$2494  | \$2495 ;
+  assign \$2497  = \$2493  | \$2496 ;
+  assign \$2498  = \$2490  | \$2497 ;
+  assign \$2499  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8], \mac_wmux_sel0_s0$847 [8] };
+  assign mac_wmux_w3_3 = \$2498  | \$2499 ;
+  assign \$2500  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0], \mac_wmux_sel0_s0$850 [0] };
+  assign \$2501  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1], \mac_wmux_sel0_s0$850 [1] };
+  assign \$2502  = \$2500  | \$2501 ;
+  assign \$2503  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2], \mac_wmux_sel0_s0$850 [2] };
+  assign \$2504  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3], \mac_wmux_sel0_s0$850 [3] };
+  assign \$2505  = \$2503  | \$2504 ;
+  assign \$2506  = \$2502  | \$2505 ;
+  assign \$2507  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4], \mac_wmux_sel0_s0$850 [4] };
+  assign \$2508  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5], \mac_wmux_sel0_s0$850 [5] };
+  assign \$2509  = \$2507  | \$2508 ;
+  assign \$2510  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6], \mac_wmux_sel0_s0$850 [6] };
+  assign \$2511  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7], \mac_wmux_sel0_s0$850 [7] };
+  assign \$2512  = \$2510  | \$2511 ;
+  assign \$2513  = \$2509  | \$2512 ;
+  assign \$2514  = \$2506  | \$2513 ;
+  assign \$2515  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8], \mac_wmux_sel0_s0$850 [8] };
+  assign mac_wmux_w3_4 = \$2514  | \$2515 ;
+  assign \$2516  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0], \mac_wmux_sel0_s0$853 [0] };
+  assign \$2517  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1], \mac_wmux_sel0_s0$853 [1] };
+  assign \$2518  = \$2516  | \$2517 ;
+  assign \$2519  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2], \mac_wmux_sel0_s0$853 [2] };
+  assign \$2520  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3], \mac_wmux_sel0_s0$853 [3] };
+  assign \$2521  = \$2519  | \$2520 ;
+  assign \$2522  = \$2518  | \$2521 ;
+  assign \$2523  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4], \mac_wmux_sel0_s0$853 [4] };
+  assign \$2524  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5], \mac_wmux_sel0_s0$853 [5] };
+  assign \$2525  = \$2523  | \$2524 ;
+  assign \$2526  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6], \mac_wmux_sel0_s0$853 [6] };
+  assign \$2527  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7], \mac_wmux_sel0_s0$853 [7] };
+  assign \$2528  = \$2526  | \$2527 ;
+  assign \$2529  = \$2525  | \$2528 ;
+  assign \$2530  = \$2522  | \$2529 ;
+  assign \$2531  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8], \mac_wmux_sel0_s0$853 [8] };
+  assign mac_wmux_w3_5 = \$2530  | \$2531 ;
+  assign \$2532  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0], \mac_wmux_sel0_s0$856 [0] };
+  assign \$2533  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1], \mac_wmux_sel0_s0$856 [1] };
+  assign \$2534  = \$2532  | \$2533 ;
+  assign \$2535  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2], \mac_wmux_sel0_s0$856 [2] };
+  assign \$2536  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3], \mac_wmux_sel0_s0$856 [3] };
+  assign \$2537  = \$2535  | \$2536 ;
+  assign \$2538  = \$2534  | \$2537 ;
+  assign \$2539  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4], \mac_wmux_sel0_s0$856 [4] };
+  assign \$2540  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5], \mac_wmux_sel0_s0$856 [5] };
+  assign \$2541  = \$2539  | \$2540 ;
+  assign \$2542  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6], \mac_wmux_sel0_s0$856 [6] };
+  assign \$2543  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7], \mac_wmux_sel0_s0$856 [7] };
+  assign \$2544  = \$2542  | \$2543 ;
+  assign \$2545  = \$2541  | \$2544 ;
+  assign \$2546  = \$2538  | \$2545 ;
+  assign \$2547  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8], \mac_wmux_sel0_s0$856 [8] };
+  assign mac_wmux_w3_6 = \$2546  | \$2547 ;
+  assign \$2548  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0], \mac_wmux_sel0_s0$859 [0] };
+  assign \$2549  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1], \mac_wmux_sel0_s0$859 [1] };
+  assign \$2550  = \$2548  | \$2549 ;
+  assign \$2551  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2], \mac_wmux_sel0_s0$859 [2] };
+  assign \$2552  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3], \mac_wmux_sel0_s0$859 [3] };
+  assign \$2553  = \$2551  | \$2552 ;
+  assign \$2554  = \$2550  | \$2553 ;
+  assign \$2555  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4], \mac_wmux_sel0_s0$859 [4] };
+  assign \$2556  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5], \mac_wmux_sel0_s0$859 [5] };
+  assign \$2557  = \$2555  | \$2556 ;
+  assign \$2558  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6], \mac_wmux_sel0_s0$859 [6] };
+  assign \$2559  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7], \mac_wmux_sel0_s0$859 [7] };
+  assign \$2560  = \$2558  | \$2559 ;
+  assign \$2561  = \$2557  | \$2560 ;
+  assign \$2562  = \$2554  | \$2561 ;
+  assign \$2563  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8], \mac_wmux_sel0_s0$859 [8] };
+  assign mac_wmux_w3_7 = \$2562  | \$2563 ;
+  assign \$2564  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2564  | o__ready;
   assign \$2565  = ~ stall_adv15_valid;
   assign stall_adv15 = \$2565  | o__ready;
   assign \$2566  = ~ stall_adv16_valid;
@@ -7708,16 +7640,6 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign stall_adv17 = \$2567  | o__ready;
   assign \$2568  = ~ stall_adv18_valid;
   assign stall_adv18 = \$2568  | o__ready;
-  assign \$2569  = ~ stall_adv19_valid;
-  assign stall_adv19 = \$2569  | o__ready;
-  assign \$2570  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2570  | o__ready;
-  assign \$2571  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2571  | o__ready;
-  assign \$2572  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2572  | o__ready;
-  assign \$2573  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2573  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -7734,22 +7656,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
+  assign \$2569  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2569  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$995 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$997 ) + $signed(\mac_add0_s0$998 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1000 ) + $signed(\mac_add0_s0$1001 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1003 ) + $signed(\mac_add0_s0$1004 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1006 ) + $signed(\mac_add0_s0$1007 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1009 ) + $signed(\mac_add0_s0$1010 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1012 ) + $signed(\mac_add0_s0$1013 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1015 ) + $signed(\mac_add0_s0$1016 );
+  assign \$2570  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2570  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1021 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1023 ) + $signed(\mac_add1_s0$1024 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1026 ) + $signed(\mac_add1_s0$1027 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1029 ) + $signed(\mac_add1_s0$1030 );
+  assign \$2571  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2571  | o__ready;
+  assign \$2572  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2572  | o__ready;
+  assign \$2573  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2573  | o__ready;
   assign \$2574  = ~ stall_adv24_valid;
   assign stall_adv24 = \$2574  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1038 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1040 ) + $signed(\mac_add0_s0$1041 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1043 ) + $signed(\mac_add0_s0$1044 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1046 ) + $signed(\mac_add0_s0$1047 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1049 ) + $signed(\mac_add0_s0$1050 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1052 ) + $signed(\mac_add0_s0$1053 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1055 ) + $signed(\mac_add0_s0$1056 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1058 ) + $signed(\mac_add0_s0$1059 );
   assign \$2575  = ~ stall_adv25_valid;
   assign stall_adv25 = \$2575  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1064 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1066 ) + $signed(\mac_add1_s0$1067 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1069 ) + $signed(\mac_add1_s0$1070 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1072 ) + $signed(\mac_add1_s0$1073 );
   assign \$2576  = ~ stall_adv26_valid;
   assign stall_adv26 = \$2576  | o__ready;
   assign \$2577  = ~ stall_adv27_valid;
@@ -7758,596 +7690,510 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign stall_adv28 = \$2578  | o__ready;
   assign \$2579  = ~ stall_adv29_valid;
   assign stall_adv29 = \$2579  | o__ready;
-  assign \$2580  = ~ stall_adv30_valid;
-  assign stall_adv30 = \$2580  | o__ready;
-  assign \$2581  = ~ stall_adv31_valid;
-  assign stall_adv31 = \$2581  | o__ready;
-  assign \$2582  = ~ stall_adv32_valid;
-  assign stall_adv32 = \$2582  | o__ready;
-  assign \$2583  = ~ stall_adv33_valid;
-  assign stall_adv33 = \$2583  | o__ready;
-  assign \$2584  = ~ stall_adv34_valid;
-  assign stall_adv34 = \$2584  | o__ready;
-  assign \$2585  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2586  = $signed(mac_acc1) + $signed(\mac_add2_s0$1097 );
-  assign \$2587  = $signed(mac_acc2) + $signed(\mac_add2_s0$1100 );
-  assign \$2588  = $signed(mac_acc3) + $signed(\mac_add2_s0$1103 );
-  assign \$2589  = wr__addr + 1'h1;
-  assign \$2590  = rd__addr + 1'h1;
-  assign \$2591  = ~ i__payload[161];
-  assign \$2592  = i__valid & \$2591 ;
-  assign \$2593  = advance & sel_valid_s6;
-  assign \$2594  = mac_group == 6'h3f;
-  assign \$2595  = \sel_l15_s0$1133  | \$2594 ;
-  assign \$2596  = mac_group + 1'h1;
-  assign \$2597  = sel_valid_s0 | sel_valid_s1;
-  assign \$2598  = sel_valid_s2 | sel_valid_s3;
-  assign \$2599  = \$2597  | \$2598 ;
-  assign \$2600  = sel_valid_s4 | sel_valid_s5;
-  assign \$2601  = ~ i__payload[161];
-  assign \$2602  = i__valid & \$2601 ;
-  assign \$2603  = sel_valid_s6 | \$2602 ;
-  assign \$2604  = \$2600  | \$2603 ;
-  assign \$2605  = \$2599  | \$2604 ;
-  assign \$2606  = i__valid & i__payload[161];
-  assign \$2607  = ~ load_busy;
-  assign \$2608  = \$2606  & \$2607 ;
-  assign \$2609  = i__payload[171:166] < 7'h40;
-  assign \$2610  = \$2608  & \$2609 ;
-  assign \$2611  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2612  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2637  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2638  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2639  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2640  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2641  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2642  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2643  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2644  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2645  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2646  = mac_add2_valid_s0 & \mac_add2_s0$1250 ;
-  assign \$2647  = stall_adv27 & mac_add2_valid_s0;
-  assign \$2648  = \mac_add2_s0$1250  ? 32'd0 : \$2585 [31:0];
-  assign \$2649  = stall_adv29 & mac_add2_valid_s0;
-  assign \$2650  = \mac_add2_s0$1250  ? 32'd0 : \$2586 [31:0];
-  assign \$2651  = stall_adv31 & mac_add2_valid_s0;
-  assign \$2652  = \mac_add2_s0$1250  ? 32'd0 : \$2587 [31:0];
-  assign \$2653  = stall_adv33 & mac_add2_valid_s0;
-  assign \$2654  = \mac_add2_s0$1250  ? 32'd0 : \$2588 [31:0];
-  assign \$2655  = ! wbank_write_bank;
-  assign \$2656  = wbank_write_en & \$2655 ;
-  assign \$2657  = stall_adv9 & sel_valid_s6;
-  assign \$2658  = \$2657  & sel_l15_s0[0];
-  assign \$2659  = wbank_write_bank == 1'h1;
-  assign \$2660  = wbank_write_en & \$2659 ;
-  assign \$2661  = stall_adv9 & sel_valid_s6;
-  assign \$2662  = \$2661  & sel_l15_s0[1];
-  assign \$2663  = wbank_write_bank == 2'h2;
-  assign \$2664  = wbank_write_en & \$2663 ;
-  assign \$2665  = stall_adv9 & sel_valid_s6;
-  assign \$2666  = \$2665  & sel_l15_s0[2];
-  assign \$2667  = wbank_write_bank == 2'h3;
-  assign \$2668  = wbank_write_en & \$2667 ;
-  assign \$2669  = stall_adv9 & sel_valid_s6;
-  assign \$2670  = \$2669  & sel_l15_s0[3];
-  assign \$2671  = wbank_write_bank == 3'h4;
-  assign \$2672  = wbank_write_en & \$2671 ;
-  assign \$2673  = stall_adv9 & sel_valid_s6;
-  assign \$2674  = \$2673  & sel_l15_s0[4];
-  assign \$2675  = wbank_write_bank == 3'h5;
-  assign \$2676  = wbank_write_en & \$2675 ;
-  assign \$2677  = stall_adv9 & sel_valid_s6;
-  assign \$2678  = \$2677  & sel_l15_s0[5];
-  assign \$2679  = wbank_write_bank == 3'h6;
-  assign \$2680  = wbank_write_en & \$2679 ;
-  assign \$2681  = stall_adv9 & sel_valid_s6;
-  assign \$2682  = \$2681  & sel_l15_s0[6];
-  assign \$2683  = wbank_write_bank == 3'h7;
-  assign \$2684  = wbank_write_en & \$2683 ;
-  assign \$2685  = stall_adv9 & sel_valid_s6;
-  assign \$2686  = \$2685  & sel_l15_s0[7];
-  assign \$2687  = wbank_write_bank == 4'h8;
-  assign \$2688  = wbank_write_en & \$2687 ;
-  assign \$2689  = stall_adv9 & sel_valid_s6;
-  assign \$2690  = \$2689  & sel_l15_s0[8];
-  assign \$2691  = wbank_write_bank == 4'h9;
-  assign \$2692  = wbank_write_en & \$2691 ;
-  assign \$2693  = stall_adv9 & sel_valid_s6;
-  assign \$2694  = \$2693  & sel_l15_s0[9];
-  assign \$2695  = wbank_write_bank == 4'ha;
-  assign \$2696  = wbank_write_en & \$2695 ;
-  assign \$2697  = stall_adv9 & sel_valid_s6;
-  assign \$2698  = \$2697  & sel_l15_s0[10];
-  assign \$2699  = wbank_write_bank == 4'hb;
-  assign \$2700  = wbank_write_en & \$2699 ;
-  assign \$2701  = stall_adv9 & sel_valid_s6;
-  assign \$2702  = \$2701  & sel_l15_s0[11];
-  assign \$2703  = wbank_write_bank == 4'hc;
-  assign \$2704  = wbank_write_en & \$2703 ;
-  assign \$2705  = stall_adv9 & sel_valid_s6;
-  assign \$2706  = \$2705  & sel_l15_s0[12];
-  assign \$2707  = wbank_write_bank == 4'hd;
-  assign \$2708  = wbank_write_en & \$2707 ;
-  assign \$2709  = stall_adv9 & sel_valid_s6;
-  assign \$2710  = \$2709  & sel_l15_s0[13];
-  assign \$2711  = wbank_write_bank == 4'he;
-  assign \$2712  = wbank_write_en & \$2711 ;
-  assign \$2713  = stall_adv9 & sel_valid_s6;
-  assign \$2714  = \$2713  & sel_l15_s0[14];
-  assign \$2715  = wbank_write_bank == 4'hf;
-  assign \$2716  = wbank_write_en & \$2715 ;
-  assign \$2717  = stall_adv9 & sel_valid_s6;
-  assign \$2718  = \$2717  & sel_l15_s0[15];
+  assign \$2580  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2581  = $signed(mac_acc1) + $signed(\mac_add2_s0$1054 );
+  assign \$2582  = $signed(mac_acc2) + $signed(\mac_add2_s0$1057 );
+  assign \$2583  = $signed(mac_acc3) + $signed(\mac_add2_s0$1060 );
+  assign \$2584  = wr__addr + 1'h1;
+  assign \$2585  = rd__addr + 1'h1;
+  assign \$2586  = ~ i__payload[161];
+  assign \$2587  = i__valid & \$2586 ;
+  assign \$2588  = advance & sel_valid_s5;
+  assign \$2589  = mac_group == 6'h3f;
+  assign \$2590  = \sel_l15_s0$1089  | \$2589 ;
+  assign \$2591  = mac_group + 1'h1;
+  assign \$2592  = sel_valid_s0 | sel_valid_s1;
+  assign \$2593  = sel_valid_s2 | sel_valid_s3;
+  assign \$2594  = \$2592  | \$2593 ;
+  assign \$2595  = sel_valid_s4 | sel_valid_s5;
+  assign \$2596  = ~ i__payload[161];
+  assign \$2597  = i__valid & \$2596 ;
+  assign \$2598  = \$2595  | \$2597 ;
+  assign \$2599  = \$2594  | \$2598 ;
+  assign \$2600  = i__valid & i__payload[161];
+  assign \$2601  = ~ load_busy;
+  assign \$2602  = \$2600  & \$2601 ;
+  assign \$2603  = i__payload[171:166] < 7'h40;
+  assign \$2604  = \$2602  & \$2603 ;
+  assign \$2605  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2606  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2607  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2608  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2609  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2610  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2611  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2612  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1205 ;
+  assign \$2636  = stall_adv22 & mac_add2_valid_s0;
+  assign \$2637  = \mac_add2_s0$1205  ? 32'd0 : \$2580 [31:0];
+  assign \$2638  = stall_adv24 & mac_add2_valid_s0;
+  assign \$2639  = \mac_add2_s0$1205  ? 32'd0 : \$2581 [31:0];
+  assign \$2640  = stall_adv26 & mac_add2_valid_s0;
+  assign \$2641  = \mac_add2_s0$1205  ? 32'd0 : \$2582 [31:0];
+  assign \$2642  = stall_adv28 & mac_add2_valid_s0;
+  assign \$2643  = \mac_add2_s0$1205  ? 32'd0 : \$2583 [31:0];
+  assign \$2644  = ! wbank_write_bank;
+  assign \$2645  = wbank_write_en & \$2644 ;
+  assign \$2646  = stall_adv8 & sel_valid_s5;
+  assign \$2647  = \$2646  & sel_l15_s0[0];
+  assign \$2648  = wbank_write_bank == 1'h1;
+  assign \$2649  = wbank_write_en & \$2648 ;
+  assign \$2650  = stall_adv8 & sel_valid_s5;
+  assign \$2651  = \$2650  & sel_l15_s0[1];
+  assign \$2652  = wbank_write_bank == 2'h2;
+  assign \$2653  = wbank_write_en & \$2652 ;
+  assign \$2654  = stall_adv8 & sel_valid_s5;
+  assign \$2655  = \$2654  & sel_l15_s0[2];
+  assign \$2656  = wbank_write_bank == 2'h3;
+  assign \$2657  = wbank_write_en & \$2656 ;
+  assign \$2658  = stall_adv8 & sel_valid_s5;
+  assign \$2659  = \$2658  & sel_l15_s0[3];
+  assign \$2660  = wbank_write_bank == 3'h4;
+  assign \$2661  = wbank_write_en & \$2660 ;
+  assign \$2662  = stall_adv8 & sel_valid_s5;
+  assign \$2663  = \$2662  & sel_l15_s0[4];
+  assign \$2664  = wbank_write_bank == 3'h5;
+  assign \$2665  = wbank_write_en & \$2664 ;
+  assign \$2666  = stall_adv8 & sel_valid_s5;
+  assign \$2667  = \$2666  & sel_l15_s0[5];
+  assign \$2668  = wbank_write_bank == 3'h6;
+  assign \$2669  = wbank_write_en & \$2668 ;
+  assign \$2670  = stall_adv8 & sel_valid_s5;
+  assign \$2671  = \$2670  & sel_l15_s0[6];
+  assign \$2672  = wbank_write_bank == 3'h7;
+  assign \$2673  = wbank_write_en & \$2672 ;
+  assign \$2674  = stall_adv8 & sel_valid_s5;
+  assign \$2675  = \$2674  & sel_l15_s0[7];
+  assign \$2676  = wbank_write_bank == 4'h8;
+  assign \$2677  = wbank_write_en & \$2676 ;
+  assign \$2678  = stall_adv8 & sel_valid_s5;
+  assign \$2679  = \$2678  & sel_l15_s0[8];
+  assign \$2680  = wbank_write_bank == 4'h9;
+  assign \$2681  = wbank_write_en & \$2680 ;
+  assign \$2682  = stall_adv8 & sel_valid_s5;
+  assign \$2683  = \$2682  & sel_l15_s0[9];
+  assign \$2684  = wbank_write_bank == 4'ha;
+  assign \$2685  = wbank_write_en & \$2684 ;
+  assign \$2686  = stall_adv8 & sel_valid_s5;
+  assign \$2687  = \$2686  & sel_l15_s0[10];
+  assign \$2688  = wbank_write_bank == 4'hb;
+  assign \$2689  = wbank_write_en & \$2688 ;
+  assign \$2690  = stall_adv8 & sel_valid_s5;
+  assign \$2691  = \$2690  & sel_l15_s0[11];
+  assign \$2692  = wbank_write_bank == 4'hc;
+  assign \$2693  = wbank_write_en & \$2692 ;
+  assign \$2694  = stall_adv8 & sel_valid_s5;
+  assign \$2695  = \$2694  & sel_l15_s0[12];
+  assign \$2696  = wbank_write_bank == 4'hd;
+  assign \$2697  = wbank_write_en & \$2696 ;
+  assign \$2698  = stall_adv8 & sel_valid_s5;
+  assign \$2699  = \$2698  & sel_l15_s0[13];
+  assign \$2700  = wbank_write_bank == 4'he;
+  assign \$2701  = wbank_write_en & \$2700 ;
+  assign \$2702  = stall_adv8 & sel_valid_s5;
+  assign \$2703  = \$2702  & sel_l15_s0[14];
+  assign \$2704  = wbank_write_bank == 4'hf;
+  assign \$2705  = wbank_write_en & \$2704 ;
+  assign \$2706  = stall_adv8 & sel_valid_s5;
+  assign \$2707  = \$2706  & sel_l15_s0[15];
   always @(posedge clk)
-    sel_l1_s0 <= \$2719 ;
+    sel_l1_s0 <= \$2708 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2720 ;
+    \sel_l1_s0$29  <= \$2709 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2721 ;
+    \sel_l1_s0$30  <= \$2710 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2722 ;
+    \sel_l1_s0$31  <= \$2711 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2723 ;
+    \sel_l1_s0$32  <= \$2712 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2724 ;
+    \sel_l1_s0$33  <= \$2713 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2725 ;
+    \sel_l1_s0$34  <= \$2714 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2726 ;
+    \sel_l1_s0$35  <= \$2715 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2727 ;
+    \sel_l1_s0$36  <= \$2716 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2728 ;
+    \sel_l1_s0$37  <= \$2717 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2729 ;
+    \sel_l1_s0$38  <= \$2718 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2730 ;
+    \sel_l1_s0$39  <= \$2719 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2731 ;
+    \sel_l1_s0$40  <= \$2720 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2732 ;
+    \sel_l1_s0$41  <= \$2721 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2733 ;
+    \sel_l1_s0$42  <= \$2722 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2734 ;
+    \sel_l1_s0$43  <= \$2723 ;
   always @(posedge clk)
-    \sel_l1_s0$1109  <= \$2735 ;
+    \sel_l1_s0$1066  <= \$2724 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2736 ;
+    sel_l2_s0 <= \$2725 ;
   always @(posedge clk)
-    \sel_l2_s0$1110  <= \$2737 ;
+    \sel_l2_s0$1067  <= \$2726 ;
   always @(posedge clk)
-    sel_l4_s0 <= \$2738 ;
+    \sel_l5_s0$482  <= \$2727 ;
   always @(posedge clk)
-    \sel_l4_s0$275  <= \$2739 ;
+    sel_l5_s0 <= \$2728 ;
   always @(posedge clk)
-    \sel_l4_s0$276  <= \$2740 ;
+    \sel_l5_s0$339  <= \$2729 ;
   always @(posedge clk)
-    \sel_l4_s0$279  <= \$2741 ;
+    \sel_l5_s0$340  <= \$2730 ;
   always @(posedge clk)
-    \sel_l4_s0$280  <= \$2742 ;
+    \sel_l5_s0$418  <= \$2731 ;
   always @(posedge clk)
-    \sel_l4_s0$281  <= \$2743 ;
+    \sel_l5_s0$419  <= \$2732 ;
   always @(posedge clk)
-    \sel_l4_s0$434  <= \$2744 ;
+    \sel_l5_s0$483  <= \$2733 ;
   always @(posedge clk)
-    \sel_l4_s0$482  <= \$2745 ;
+    \sel_l5_s0$343  <= \$2734 ;
   always @(posedge clk)
-    \sel_l4_s0$284  <= \$2746 ;
+    \sel_l5_s0$344  <= \$2735 ;
   always @(posedge clk)
-    \sel_l4_s0$285  <= \$2747 ;
+    \sel_l5_s0$345  <= \$2736 ;
   always @(posedge clk)
-    \sel_l4_s0$286  <= \$2748 ;
+    \sel_l5_s0$422  <= \$2737 ;
   always @(posedge clk)
-    \sel_l4_s0$289  <= \$2749 ;
+    \sel_l5_s0$423  <= \$2738 ;
   always @(posedge clk)
-    \sel_l4_s0$290  <= \$2750 ;
+    \sel_l5_s0$484  <= \$2739 ;
   always @(posedge clk)
-    \sel_l4_s0$291  <= \$2751 ;
+    \sel_l5_s0$348  <= \$2740 ;
   always @(posedge clk)
-    \sel_l4_s0$437  <= \$2752 ;
+    \sel_l5_s0$349  <= \$2741 ;
   always @(posedge clk)
-    \sel_l4_s0$485  <= \$2753 ;
+    \sel_l5_s0$350  <= \$2742 ;
   always @(posedge clk)
-    \sel_l4_s0$294  <= \$2754 ;
+    \sel_l5_s0$426  <= \$2743 ;
   always @(posedge clk)
-    \sel_l4_s0$295  <= \$2755 ;
+    \sel_l5_s0$427  <= \$2744 ;
   always @(posedge clk)
-    \sel_l4_s0$296  <= \$2756 ;
+    \sel_l5_s0$485  <= \$2745 ;
   always @(posedge clk)
-    \sel_l4_s0$299  <= \$2757 ;
+    \sel_l5_s0$353  <= \$2746 ;
   always @(posedge clk)
-    \sel_l4_s0$300  <= \$2758 ;
+    \sel_l5_s0$354  <= \$2747 ;
   always @(posedge clk)
-    \sel_l4_s0$301  <= \$2759 ;
+    \sel_l5_s0$355  <= \$2748 ;
   always @(posedge clk)
-    \sel_l4_s0$440  <= \$2760 ;
+    \sel_l5_s0$430  <= \$2749 ;
   always @(posedge clk)
-    \sel_l4_s0$488  <= \$2761 ;
+    \sel_l5_s0$431  <= \$2750 ;
   always @(posedge clk)
-    \sel_l4_s0$304  <= \$2762 ;
+    \sel_l5_s0$486  <= \$2751 ;
   always @(posedge clk)
-    \sel_l4_s0$305  <= \$2763 ;
+    \sel_l5_s0$358  <= \$2752 ;
   always @(posedge clk)
-    \sel_l4_s0$306  <= \$2764 ;
+    \sel_l5_s0$359  <= \$2753 ;
   always @(posedge clk)
-    \sel_l4_s0$309  <= \$2765 ;
+    \sel_l5_s0$360  <= \$2754 ;
   always @(posedge clk)
-    \sel_l4_s0$310  <= \$2766 ;
+    \sel_l5_s0$434  <= \$2755 ;
   always @(posedge clk)
-    \sel_l4_s0$311  <= \$2767 ;
+    \sel_l5_s0$435  <= \$2756 ;
   always @(posedge clk)
-    \sel_l4_s0$443  <= \$2768 ;
+    \sel_l5_s0$487  <= \$2757 ;
   always @(posedge clk)
-    \sel_l4_s0$491  <= \$2769 ;
+    \sel_l5_s0$363  <= \$2758 ;
   always @(posedge clk)
-    \sel_l4_s0$314  <= \$2770 ;
+    \sel_l5_s0$364  <= \$2759 ;
   always @(posedge clk)
-    \sel_l4_s0$315  <= \$2771 ;
+    \sel_l5_s0$365  <= \$2760 ;
   always @(posedge clk)
-    \sel_l4_s0$316  <= \$2772 ;
+    \sel_l5_s0$438  <= \$2761 ;
   always @(posedge clk)
-    \sel_l4_s0$319  <= \$2773 ;
+    \sel_l5_s0$439  <= \$2762 ;
   always @(posedge clk)
-    \sel_l4_s0$320  <= \$2774 ;
+    \sel_l5_s0$488  <= \$2763 ;
   always @(posedge clk)
-    \sel_l4_s0$321  <= \$2775 ;
+    \sel_l5_s0$368  <= \$2764 ;
   always @(posedge clk)
-    \sel_l4_s0$446  <= \$2776 ;
+    \sel_l5_s0$369  <= \$2765 ;
   always @(posedge clk)
-    \sel_l4_s0$494  <= \$2777 ;
+    \sel_l5_s0$370  <= \$2766 ;
   always @(posedge clk)
-    \sel_l4_s0$324  <= \$2778 ;
+    \sel_l5_s0$442  <= \$2767 ;
   always @(posedge clk)
-    \sel_l4_s0$325  <= \$2779 ;
+    \sel_l5_s0$443  <= \$2768 ;
   always @(posedge clk)
-    \sel_l4_s0$326  <= \$2780 ;
+    \sel_l5_s0$489  <= \$2769 ;
   always @(posedge clk)
-    \sel_l4_s0$329  <= \$2781 ;
+    \sel_l5_s0$373  <= \$2770 ;
   always @(posedge clk)
-    \sel_l4_s0$330  <= \$2782 ;
+    \sel_l5_s0$374  <= \$2771 ;
   always @(posedge clk)
-    \sel_l4_s0$331  <= \$2783 ;
+    \sel_l5_s0$375  <= \$2772 ;
   always @(posedge clk)
-    \sel_l4_s0$449  <= \$2784 ;
+    \sel_l5_s0$446  <= \$2773 ;
   always @(posedge clk)
-    \sel_l4_s0$497  <= \$2785 ;
+    \sel_l5_s0$447  <= \$2774 ;
   always @(posedge clk)
-    \sel_l4_s0$334  <= \$2786 ;
+    \sel_l5_s0$490  <= \$2775 ;
   always @(posedge clk)
-    \sel_l4_s0$335  <= \$2787 ;
+    \sel_l5_s0$378  <= \$2776 ;
   always @(posedge clk)
-    \sel_l4_s0$336  <= \$2788 ;
+    \sel_l5_s0$379  <= \$2777 ;
   always @(posedge clk)
-    \sel_l4_s0$339  <= \$2789 ;
+    \sel_l5_s0$380  <= \$2778 ;
   always @(posedge clk)
-    \sel_l4_s0$340  <= \$2790 ;
+    \sel_l5_s0$450  <= \$2779 ;
   always @(posedge clk)
-    \sel_l4_s0$341  <= \$2791 ;
+    \sel_l5_s0$451  <= \$2780 ;
   always @(posedge clk)
-    \sel_l4_s0$452  <= \$2792 ;
+    \sel_l5_s0$491  <= \$2781 ;
   always @(posedge clk)
-    \sel_l4_s0$500  <= \$2793 ;
+    \sel_l5_s0$383  <= \$2782 ;
   always @(posedge clk)
-    \sel_l4_s0$344  <= \$2794 ;
+    \sel_l5_s0$384  <= \$2783 ;
   always @(posedge clk)
-    \sel_l4_s0$345  <= \$2795 ;
+    \sel_l5_s0$385  <= \$2784 ;
   always @(posedge clk)
-    \sel_l4_s0$346  <= \$2796 ;
+    \sel_l5_s0$454  <= \$2785 ;
   always @(posedge clk)
-    \sel_l4_s0$349  <= \$2797 ;
+    \sel_l5_s0$455  <= \$2786 ;
   always @(posedge clk)
-    \sel_l4_s0$350  <= \$2798 ;
+    \sel_l5_s0$492  <= \$2787 ;
   always @(posedge clk)
-    \sel_l4_s0$351  <= \$2799 ;
+    \sel_l5_s0$388  <= \$2788 ;
   always @(posedge clk)
-    \sel_l4_s0$455  <= \$2800 ;
+    \sel_l5_s0$389  <= \$2789 ;
   always @(posedge clk)
-    \sel_l4_s0$503  <= \$2801 ;
+    \sel_l5_s0$390  <= \$2790 ;
   always @(posedge clk)
-    \sel_l4_s0$354  <= \$2802 ;
+    \sel_l5_s0$458  <= \$2791 ;
   always @(posedge clk)
-    \sel_l4_s0$355  <= \$2803 ;
+    \sel_l5_s0$459  <= \$2792 ;
   always @(posedge clk)
-    \sel_l4_s0$356  <= \$2804 ;
+    \sel_l5_s0$493  <= \$2793 ;
   always @(posedge clk)
-    \sel_l4_s0$359  <= \$2805 ;
+    \sel_l5_s0$393  <= \$2794 ;
   always @(posedge clk)
-    \sel_l4_s0$360  <= \$2806 ;
+    \sel_l5_s0$394  <= \$2795 ;
   always @(posedge clk)
-    \sel_l4_s0$361  <= \$2807 ;
+    \sel_l5_s0$395  <= \$2796 ;
   always @(posedge clk)
-    \sel_l4_s0$458  <= \$2808 ;
+    \sel_l5_s0$462  <= \$2797 ;
   always @(posedge clk)
-    \sel_l4_s0$506  <= \$2809 ;
+    \sel_l5_s0$463  <= \$2798 ;
   always @(posedge clk)
-    \sel_l4_s0$364  <= \$2810 ;
+    \sel_l5_s0$494  <= \$2799 ;
   always @(posedge clk)
-    \sel_l4_s0$365  <= \$2811 ;
+    \sel_l5_s0$398  <= \$2800 ;
   always @(posedge clk)
-    \sel_l4_s0$366  <= \$2812 ;
+    \sel_l5_s0$399  <= \$2801 ;
   always @(posedge clk)
-    \sel_l4_s0$369  <= \$2813 ;
+    \sel_l5_s0$400  <= \$2802 ;
   always @(posedge clk)
-    \sel_l4_s0$370  <= \$2814 ;
+    \sel_l5_s0$466  <= \$2803 ;
   always @(posedge clk)
-    \sel_l4_s0$371  <= \$2815 ;
+    \sel_l5_s0$467  <= \$2804 ;
   always @(posedge clk)
-    \sel_l4_s0$461  <= \$2816 ;
+    \sel_l5_s0$495  <= \$2805 ;
   always @(posedge clk)
-    \sel_l4_s0$509  <= \$2817 ;
+    \sel_l5_s0$403  <= \$2806 ;
   always @(posedge clk)
-    \sel_l4_s0$374  <= \$2818 ;
+    \sel_l5_s0$404  <= \$2807 ;
   always @(posedge clk)
-    \sel_l4_s0$375  <= \$2819 ;
+    \sel_l5_s0$405  <= \$2808 ;
   always @(posedge clk)
-    \sel_l4_s0$376  <= \$2820 ;
+    \sel_l5_s0$470  <= \$2809 ;
   always @(posedge clk)
-    \sel_l4_s0$379  <= \$2821 ;
+    \sel_l5_s0$471  <= \$2810 ;
   always @(posedge clk)
-    \sel_l4_s0$380  <= \$2822 ;
+    \sel_l5_s0$496  <= \$2811 ;
   always @(posedge clk)
-    \sel_l4_s0$381  <= \$2823 ;
+    \sel_l5_s0$408  <= \$2812 ;
   always @(posedge clk)
-    \sel_l4_s0$464  <= \$2824 ;
+    \sel_l5_s0$409  <= \$2813 ;
   always @(posedge clk)
-    \sel_l4_s0$512  <= \$2825 ;
+    \sel_l5_s0$410  <= \$2814 ;
   always @(posedge clk)
-    \sel_l4_s0$384  <= \$2826 ;
+    \sel_l5_s0$474  <= \$2815 ;
   always @(posedge clk)
-    \sel_l4_s0$385  <= \$2827 ;
+    \sel_l5_s0$475  <= \$2816 ;
   always @(posedge clk)
-    \sel_l4_s0$386  <= \$2828 ;
+    \sel_l5_s0$497  <= \$2817 ;
   always @(posedge clk)
-    \sel_l4_s0$389  <= \$2829 ;
+    \sel_l5_s0$413  <= \$2818 ;
   always @(posedge clk)
-    \sel_l4_s0$390  <= \$2830 ;
+    \sel_l5_s0$414  <= \$2819 ;
   always @(posedge clk)
-    \sel_l4_s0$391  <= \$2831 ;
+    \sel_l5_s0$415  <= \$2820 ;
   always @(posedge clk)
-    \sel_l4_s0$467  <= \$2832 ;
+    \sel_l5_s0$478  <= \$2821 ;
   always @(posedge clk)
-    \sel_l4_s0$515  <= \$2833 ;
+    \sel_l5_s0$479  <= \$2822 ;
   always @(posedge clk)
-    \sel_l4_s0$394  <= \$2834 ;
+    \sel_l5_s0$1068  <= \$2823 ;
   always @(posedge clk)
-    \sel_l4_s0$395  <= \$2835 ;
+    \sel_l10_s0$719  <= \$2824 ;
   always @(posedge clk)
-    \sel_l4_s0$396  <= \$2836 ;
+    \sel_l10_s0$720  <= \$2825 ;
   always @(posedge clk)
-    \sel_l4_s0$399  <= \$2837 ;
+    \sel_l10_s0$721  <= \$2826 ;
   always @(posedge clk)
-    \sel_l4_s0$400  <= \$2838 ;
+    \sel_l10_s0$722  <= \$2827 ;
   always @(posedge clk)
-    \sel_l4_s0$401  <= \$2839 ;
+    \sel_l10_s0$578  <= \$2828 ;
   always @(posedge clk)
-    \sel_l4_s0$470  <= \$2840 ;
+    sel_l10_s0 <= \$2829 ;
   always @(posedge clk)
-    \sel_l4_s0$518  <= \$2841 ;
+    \sel_l10_s0$586  <= \$2830 ;
   always @(posedge clk)
-    \sel_l4_s0$404  <= \$2842 ;
+    \sel_l10_s0$594  <= \$2831 ;
   always @(posedge clk)
-    \sel_l4_s0$405  <= \$2843 ;
+    \sel_l10_s0$602  <= \$2832 ;
   always @(posedge clk)
-    \sel_l4_s0$406  <= \$2844 ;
+    \sel_l10_s0$643  <= \$2833 ;
   always @(posedge clk)
-    \sel_l4_s0$409  <= \$2845 ;
+    \sel_l10_s0$653  <= \$2834 ;
   always @(posedge clk)
-    \sel_l4_s0$410  <= \$2846 ;
+    \sel_l10_s0$663  <= \$2835 ;
   always @(posedge clk)
-    \sel_l4_s0$411  <= \$2847 ;
+    \sel_l10_s0$613  <= \$2836 ;
   always @(posedge clk)
-    \sel_l4_s0$473  <= \$2848 ;
+    \sel_l10_s0$612  <= \$2837 ;
   always @(posedge clk)
-    \sel_l4_s0$521  <= \$2849 ;
+    \sel_l10_s0$623  <= \$2838 ;
   always @(posedge clk)
-    \sel_l4_s0$414  <= \$2850 ;
+    \sel_l10_s0$633  <= \$2839 ;
   always @(posedge clk)
-    \sel_l4_s0$415  <= \$2851 ;
+    \sel_l10_s0$1069  <= \$2840 ;
   always @(posedge clk)
-    \sel_l4_s0$416  <= \$2852 ;
+    wr__addr <= \$2841 ;
   always @(posedge clk)
-    \sel_l4_s0$419  <= \$2853 ;
+    rd__addr <= \$2842 ;
   always @(posedge clk)
-    \sel_l4_s0$420  <= \$2854 ;
+    \sel_l13_s0$1070  <= \$2843 ;
   always @(posedge clk)
-    \sel_l4_s0$421  <= \$2855 ;
+    \sel_l13_s0$734  <= \$2844 ;
   always @(posedge clk)
-    \sel_l4_s0$476  <= \$2856 ;
+    \sel_l13_s0$747  <= \$2845 ;
   always @(posedge clk)
-    \sel_l4_s0$524  <= \$2857 ;
+    \sel_l13_s0$753  <= \$2846 ;
   always @(posedge clk)
-    \sel_l4_s0$424  <= \$2858 ;
+    \sel_l13_s0$759  <= \$2847 ;
   always @(posedge clk)
-    \sel_l4_s0$425  <= \$2859 ;
+    \sel_l13_s0$765  <= \$2848 ;
   always @(posedge clk)
-    \sel_l4_s0$426  <= \$2860 ;
+    \sel_l13_s0$771  <= \$2849 ;
   always @(posedge clk)
-    \sel_l4_s0$429  <= \$2861 ;
+    \sel_l13_s0$777  <= \$2850 ;
   always @(posedge clk)
-    \sel_l4_s0$430  <= \$2862 ;
+    \sel_l13_s0$783  <= \$2851 ;
   always @(posedge clk)
-    \sel_l4_s0$431  <= \$2863 ;
+    sel_l13_s0 <= \$2852 ;
   always @(posedge clk)
-    \sel_l4_s0$479  <= \$2864 ;
+    \sel_l13_s0$735  <= \$2853 ;
   always @(posedge clk)
-    \sel_l4_s0$527  <= \$2865 ;
+    \sel_l13_s0$736  <= \$2854 ;
   always @(posedge clk)
-    \sel_l4_s0$1111  <= \$2866 ;
+    \sel_l13_s0$738  <= \$2855 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$2867 ;
+    \sel_l13_s0$739  <= \$2856 ;
   always @(posedge clk)
-    \sel_l8_s0$1112  <= \$2868 ;
+    \sel_l13_s0$740  <= \$2857 ;
   always @(posedge clk)
-    \sel_l11_s0$750  <= \$2869 ;
+    \sel_l13_s0$742  <= \$2858 ;
   always @(posedge clk)
-    \sel_l11_s0$751  <= \$2870 ;
+    \sel_l13_s0$743  <= \$2859 ;
   always @(posedge clk)
-    \sel_l11_s0$752  <= \$2871 ;
+    \sel_l13_s0$744  <= \$2860 ;
   always @(posedge clk)
-    \sel_l11_s0$753  <= \$2872 ;
+    \sel_l13_s0$750  <= \$2861 ;
   always @(posedge clk)
-    \sel_l11_s0$754  <= \$2873 ;
+    \sel_l13_s0$756  <= \$2862 ;
   always @(posedge clk)
-    \sel_l11_s0$755  <= \$2874 ;
+    \sel_l13_s0$762  <= \$2863 ;
   always @(posedge clk)
-    \sel_l11_s0$756  <= \$2875 ;
+    \sel_l13_s0$768  <= \$2864 ;
   always @(posedge clk)
-    \sel_l11_s0$757  <= \$2876 ;
+    \sel_l13_s0$774  <= \$2865 ;
   always @(posedge clk)
-    \sel_l11_s0$670  <= \$2877 ;
+    \sel_l13_s0$780  <= \$2866 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$2878 ;
+    \sel_l13_s0$786  <= \$2867 ;
   always @(posedge clk)
-    \sel_l11_s0$680  <= \$2879 ;
+    \sel_l13_s0$1071  <= \$2868 ;
   always @(posedge clk)
-    \sel_l11_s0$690  <= \$2880 ;
+    sel_l15_s0 <= \$2869 ;
   always @(posedge clk)
-    \sel_l11_s0$700  <= \$2881 ;
+    \sel_l15_s0$1073  <= \$2870 ;
   always @(posedge clk)
-    \sel_l11_s0$710  <= \$2882 ;
+    \sel_l15_s0$1074  <= \$2871 ;
   always @(posedge clk)
-    \sel_l11_s0$720  <= \$2883 ;
+    \sel_l15_s0$1075  <= \$2872 ;
   always @(posedge clk)
-    \sel_l11_s0$730  <= \$2884 ;
+    \sel_l15_s0$1076  <= \$2873 ;
   always @(posedge clk)
-    \sel_l11_s0$1113  <= \$2885 ;
+    \sel_l15_s0$1077  <= \$2874 ;
   always @(posedge clk)
-    wr__addr <= \$2886 ;
+    \sel_l15_s0$1078  <= \$2875 ;
   always @(posedge clk)
-    rd__addr <= \$2887 ;
+    \sel_l15_s0$1079  <= \$2876 ;
   always @(posedge clk)
-    \sel_l13_s0$1114  <= \$2888 ;
+    \sel_l15_s0$1080  <= \$2877 ;
   always @(posedge clk)
-    \sel_l13_s0$769  <= \$2889 ;
+    \sel_l15_s0$1081  <= \$2878 ;
   always @(posedge clk)
-    \sel_l13_s0$782  <= \$2890 ;
+    \sel_l15_s0$1082  <= \$2879 ;
   always @(posedge clk)
-    \sel_l13_s0$788  <= \$2891 ;
+    \sel_l15_s0$1083  <= \$2880 ;
   always @(posedge clk)
-    \sel_l13_s0$794  <= \$2892 ;
+    \sel_l15_s0$1084  <= \$2881 ;
   always @(posedge clk)
-    \sel_l13_s0$800  <= \$2893 ;
+    \sel_l15_s0$1085  <= \$2882 ;
   always @(posedge clk)
-    \sel_l13_s0$806  <= \$2894 ;
+    \sel_l15_s0$1086  <= \$2883 ;
   always @(posedge clk)
-    \sel_l13_s0$812  <= \$2895 ;
+    \sel_l15_s0$1087  <= \$2884 ;
   always @(posedge clk)
-    \sel_l13_s0$818  <= \$2896 ;
+    \sel_l15_s0$1088  <= \$2885 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2897 ;
+    \sel_l15_s0$1089  <= \$2886 ;
   always @(posedge clk)
-    \sel_l13_s0$770  <= \$2898 ;
+    sel_valid_s0 <= \$2887 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2899 ;
+    sel_valid_s1 <= \$2888 ;
   always @(posedge clk)
-    \sel_l13_s0$773  <= \$2900 ;
+    sel_valid_s2 <= \$2889 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2901 ;
+    sel_valid_s3 <= \$2890 ;
   always @(posedge clk)
-    \sel_l13_s0$775  <= \$2902 ;
+    sel_valid_s4 <= \$2891 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2903 ;
+    sel_valid_s5 <= \$2892 ;
   always @(posedge clk)
-    \sel_l13_s0$778  <= \$2904 ;
+    mac_group <= \$2893 ;
   always @(posedge clk)
-    \sel_l13_s0$779  <= \$2905 ;
+    load_busy <= \$2894 ;
   always @(posedge clk)
-    \sel_l13_s0$785  <= \$2906 ;
-  always @(posedge clk)
-    \sel_l13_s0$791  <= \$2907 ;
-  always @(posedge clk)
-    \sel_l13_s0$797  <= \$2908 ;
-  always @(posedge clk)
-    \sel_l13_s0$803  <= \$2909 ;
-  always @(posedge clk)
-    \sel_l13_s0$809  <= \$2910 ;
-  always @(posedge clk)
-    \sel_l13_s0$815  <= \$2911 ;
-  always @(posedge clk)
-    \sel_l13_s0$821  <= \$2912 ;
-  always @(posedge clk)
-    \sel_l13_s0$1115  <= \$2913 ;
-  always @(posedge clk)
-    sel_l15_s0 <= \$2914 ;
-  always @(posedge clk)
-    \sel_l15_s0$1117  <= \$2915 ;
-  always @(posedge clk)
-    \sel_l15_s0$1118  <= \$2916 ;
-  always @(posedge clk)
-    \sel_l15_s0$1119  <= \$2917 ;
-  always @(posedge clk)
-    \sel_l15_s0$1120  <= \$2918 ;
-  always @(posedge clk)
-    \sel_l15_s0$1121  <= \$2919 ;
-  always @(posedge clk)
-    \sel_l15_s0$1122  <= \$2920 ;
-  always @(posedge clk)
-    \sel_l15_s0$1123  <= \$2921 ;
-  always @(posedge clk)
-    \sel_l15_s0$1124  <= \$2922 ;
-  always @(posedge clk)
-    \sel_l15_s0$1125  <= \$2923 ;
-  always @(posedge clk)
-    \sel_l15_s0$1126  <= \$2924 ;
-  always @(posedge clk)
-    \sel_l15_s0$1127  <= \$2925 ;
-  always @(posedge clk)
-    \sel_l15_s0$1128  <= \$2926 ;
-  always @(posedge clk)
-    \sel_l15_s0$1129  <= \$2927 ;
-  always @(posedge clk)
-    \sel_l15_s0$1130  <= \$2928 ;
-  always @(posedge clk)
-    \sel_l15_s0$1131  <= \$2929 ;
-  always @(posedge clk)
-    \sel_l15_s0$1132  <= \$2930 ;
-  always @(posedge clk)
-    \sel_l15_s0$1133  <= \$2931 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$2932 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$2933 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$2934 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$2935 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$2936 ;
-  always @(posedge clk)
-    sel_valid_s5 <= \$2937 ;
-  always @(posedge clk)
-    sel_valid_s6 <= \$2938 ;
-  always @(posedge clk)
-    mac_group <= \$2939 ;
-  always @(posedge clk)
-    load_busy <= \$2940 ;
-  always @(posedge clk)
-    wbank_write_en <= \$2941 ;
+    wbank_write_en <= \$2895 ;
   always @(posedge clk)
     wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
@@ -8355,496 +8201,486 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    \mac_read_s0$1146  <= \$2942 ;
+    \mac_read_s0$1101  <= \$2896 ;
   always @(posedge clk)
-    \mac_read_s0$1147  <= \$2943 ;
+    \mac_read_s0$1102  <= \$2897 ;
   always @(posedge clk)
-    \mac_read_s0$1148  <= \$2944 ;
+    \mac_read_s0$1103  <= \$2898 ;
   always @(posedge clk)
-    \mac_read_s0$1149  <= \$2945 ;
+    \mac_read_s0$1104  <= \$2899 ;
   always @(posedge clk)
-    \mac_read_s0$1150  <= \$2946 ;
+    \mac_read_s0$1105  <= \$2900 ;
   always @(posedge clk)
-    \mac_read_s0$1151  <= \$2947 ;
+    \mac_read_s0$1106  <= \$2901 ;
   always @(posedge clk)
-    \mac_read_s0$1152  <= \$2948 ;
+    \mac_read_s0$1107  <= \$2902 ;
   always @(posedge clk)
-    \mac_read_s0$1153  <= \$2949 ;
+    \mac_read_s0$1108  <= \$2903 ;
   always @(posedge clk)
-    mac_read_s0 <= \$2950 ;
+    mac_read_s0 <= \$2904 ;
   always @(posedge clk)
-    \mac_read_s0$845  <= \$2951 ;
+    \mac_read_s0$810  <= \$2905 ;
   always @(posedge clk)
-    \mac_read_s0$847  <= \$2952 ;
+    \mac_read_s0$812  <= \$2906 ;
   always @(posedge clk)
-    \mac_read_s0$849  <= \$2953 ;
+    \mac_read_s0$814  <= \$2907 ;
   always @(posedge clk)
-    \mac_read_s0$851  <= \$2954 ;
+    \mac_read_s0$816  <= \$2908 ;
   always @(posedge clk)
-    \mac_read_s0$853  <= \$2955 ;
+    \mac_read_s0$818  <= \$2909 ;
   always @(posedge clk)
-    \mac_read_s0$855  <= \$2956 ;
+    \mac_read_s0$820  <= \$2910 ;
   always @(posedge clk)
-    \mac_read_s0$857  <= \$2957 ;
+    \mac_read_s0$822  <= \$2911 ;
   always @(posedge clk)
-    \mac_read_s0$1154  <= \$2958 ;
+    \mac_read_s0$1109  <= \$2912 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$2959 ;
+    mac_read_valid_s0 <= \$2913 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$2960 ;
+    mac_rdreg_s0 <= \$2914 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1157  <= \$2961 ;
+    \mac_rdreg_s0$1112  <= \$2915 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1158  <= \$2962 ;
+    \mac_rdreg_s0$1113  <= \$2916 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1159  <= \$2963 ;
+    \mac_rdreg_s0$1114  <= \$2917 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1160  <= \$2964 ;
+    \mac_rdreg_s0$1115  <= \$2918 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1161  <= \$2965 ;
+    \mac_rdreg_s0$1116  <= \$2919 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1162  <= \$2966 ;
+    \mac_rdreg_s0$1117  <= \$2920 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1163  <= \$2967 ;
+    \mac_rdreg_s0$1118  <= \$2921 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1164  <= \$2968 ;
+    \mac_rdreg_s0$1119  <= \$2922 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$2969 ;
+    mac_rdreg_valid_s0 <= \$2923 ;
   always @(posedge clk)
-    mac_sel_r0_s0 <= \$2970 ;
+    mac_sel_r0_s0 <= \$2924 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1167  <= \$2971 ;
+    \mac_sel_r0_s0$1122  <= \$2925 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1168  <= \$2972 ;
+    \mac_sel_r0_s0$1123  <= \$2926 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1169  <= \$2973 ;
+    \mac_sel_r0_s0$1124  <= \$2927 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1170  <= \$2974 ;
+    \mac_sel_r0_s0$1125  <= \$2928 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1171  <= \$2975 ;
+    \mac_sel_r0_s0$1126  <= \$2929 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1172  <= \$2976 ;
+    \mac_sel_r0_s0$1127  <= \$2930 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1173  <= \$2977 ;
+    \mac_sel_r0_s0$1128  <= \$2931 ;
   always @(posedge clk)
-    mac_wmux_sel0_s0 <= \$2978 ;
+    mac_wmux_sel0_s0 <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$876  <= \$2979 ;
+    \mac_wmux_sel0_s0$841  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$879  <= \$2980 ;
+    \mac_wmux_sel0_s0$844  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$882  <= \$2981 ;
+    \mac_wmux_sel0_s0$847  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$885  <= \$2982 ;
+    \mac_wmux_sel0_s0$850  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$888  <= \$2983 ;
+    \mac_wmux_sel0_s0$853  <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$891  <= \$2984 ;
+    \mac_wmux_sel0_s0$856  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$894  <= \$2985 ;
+    \mac_wmux_sel0_s0$859  <= \$2939 ;
   always @(posedge clk)
-    mac_wmux_s0 <= \$2986 ;
+    mac_wmux_s0 <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux_s0$867  <= \$2987 ;
+    \mac_wmux_s0$832  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux_s0$868  <= \$2988 ;
+    \mac_wmux_s0$833  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux_s0$869  <= \$2989 ;
+    \mac_wmux_s0$834  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux_s0$870  <= \$2990 ;
+    \mac_wmux_s0$835  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux_s0$871  <= \$2991 ;
+    \mac_wmux_s0$836  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux_s0$872  <= \$2992 ;
+    \mac_wmux_s0$837  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux_s0$873  <= \$2993 ;
+    \mac_wmux_s0$838  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux_s0$874  <= \$2994 ;
+    \mac_wmux_s0$839  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux_s0$877  <= \$2995 ;
+    \mac_wmux_s0$842  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux_s0$880  <= \$2996 ;
+    \mac_wmux_s0$845  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux_s0$883  <= \$2997 ;
+    \mac_wmux_s0$848  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux_s0$886  <= \$2998 ;
+    \mac_wmux_s0$851  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux_s0$889  <= \$2999 ;
+    \mac_wmux_s0$854  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux_s0$892  <= \$3000 ;
+    \mac_wmux_s0$857  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux_s0$895  <= \$3001 ;
+    \mac_wmux_s0$860  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux_s0$897  <= \$3002 ;
+    \mac_wmux_s0$862  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux_s0$898  <= \$3003 ;
+    \mac_wmux_s0$863  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux_s0$899  <= \$3004 ;
+    \mac_wmux_s0$864  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux_s0$900  <= \$3005 ;
+    \mac_wmux_s0$865  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux_s0$901  <= \$3006 ;
+    \mac_wmux_s0$866  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux_s0$902  <= \$3007 ;
+    \mac_wmux_s0$867  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux_s0$903  <= \$3008 ;
+    \mac_wmux_s0$868  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux_s0$904  <= \$3009 ;
+    \mac_wmux_s0$869  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux_s0$905  <= \$3010 ;
+    \mac_wmux_s0$870  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux_s0$907  <= \$3011 ;
+    \mac_wmux_s0$872  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux_s0$909  <= \$3012 ;
+    \mac_wmux_s0$874  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux_s0$911  <= \$3013 ;
+    \mac_wmux_s0$876  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux_s0$913  <= \$3014 ;
+    \mac_wmux_s0$878  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux_s0$915  <= \$3015 ;
+    \mac_wmux_s0$880  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux_s0$917  <= \$3016 ;
+    \mac_wmux_s0$882  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux_s0$919  <= \$3017 ;
+    \mac_wmux_s0$884  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux_s0$921  <= \$3018 ;
+    \mac_wmux_s0$886  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux_s0$922  <= \$3019 ;
+    \mac_wmux_s0$887  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux_s0$923  <= \$3020 ;
+    \mac_wmux_s0$888  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux_s0$924  <= \$3021 ;
+    \mac_wmux_s0$889  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux_s0$925  <= \$3022 ;
+    \mac_wmux_s0$890  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux_s0$926  <= \$3023 ;
+    \mac_wmux_s0$891  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux_s0$927  <= \$3024 ;
+    \mac_wmux_s0$892  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux_s0$928  <= \$3025 ;
+    \mac_wmux_s0$893  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux_s0$929  <= \$3026 ;
+    \mac_wmux_s0$894  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux_s0$931  <= \$3027 ;
+    \mac_wmux_s0$896  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux_s0$933  <= \$3028 ;
+    \mac_wmux_s0$898  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux_s0$935  <= \$3029 ;
+    \mac_wmux_s0$900  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux_s0$937  <= \$3030 ;
+    \mac_wmux_s0$902  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux_s0$939  <= \$3031 ;
+    \mac_wmux_s0$904  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux_s0$941  <= \$3032 ;
+    \mac_wmux_s0$906  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux_s0$943  <= \$3033 ;
+    \mac_wmux_s0$908  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux_s0$945  <= \$3034 ;
+    \mac_wmux_s0$910  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux_s0$946  <= \$3035 ;
+    \mac_wmux_s0$911  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux_s0$947  <= \$3036 ;
+    \mac_wmux_s0$912  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux_s0$948  <= \$3037 ;
+    \mac_wmux_s0$913  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux_s0$949  <= \$3038 ;
+    \mac_wmux_s0$914  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux_s0$950  <= \$3039 ;
+    \mac_wmux_s0$915  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux_s0$951  <= \$3040 ;
+    \mac_wmux_s0$916  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux_s0$952  <= \$3041 ;
+    \mac_wmux_s0$917  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux_s0$953  <= \$3042 ;
+    \mac_wmux_s0$918  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux_s0$955  <= \$3043 ;
+    \mac_wmux_s0$920  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux_s0$957  <= \$3044 ;
+    \mac_wmux_s0$922  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux_s0$959  <= \$3045 ;
+    \mac_wmux_s0$924  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux_s0$961  <= \$3046 ;
+    \mac_wmux_s0$926  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux_s0$963  <= \$3047 ;
+    \mac_wmux_s0$928  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux_s0$965  <= \$3048 ;
+    \mac_wmux_s0$930  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux_s0$967  <= \$3049 ;
+    \mac_wmux_s0$932  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux_s0$1190  <= \$3050 ;
+    \mac_wmux_s0$1145  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux_s0$1191  <= \$3051 ;
+    \mac_wmux_s0$1146  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux_s0$1192  <= \$3052 ;
+    \mac_wmux_s0$1147  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux_s0$1193  <= \$3053 ;
+    \mac_wmux_s0$1148  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux_s0$1194  <= \$3054 ;
+    \mac_wmux_s0$1149  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux_s0$1195  <= \$3055 ;
+    \mac_wmux_s0$1150  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux_s0$1196  <= \$3056 ;
+    \mac_wmux_s0$1151  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux_s0$1197  <= \$3057 ;
+    \mac_wmux_s0$1152  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux_s0$1198  <= \$3058 ;
+    \mac_wmux_s0$1153  <= \$3012 ;
   always @(posedge clk)
-    mac_wmux_valid_s0 <= \$3059 ;
+    mac_wmux_valid_s0 <= \$3013 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3060 ;
+    mac_pre_s0 <= \$3014 ;
   always @(posedge clk)
-    \mac_pre_s0$1201  <= \$3061 ;
+    \mac_pre_s0$1156  <= \$3015 ;
   always @(posedge clk)
-    \mac_pre_s0$1202  <= \$3062 ;
+    \mac_pre_s0$1157  <= \$3016 ;
   always @(posedge clk)
-    \mac_pre_s0$1203  <= \$3063 ;
+    \mac_pre_s0$1158  <= \$3017 ;
   always @(posedge clk)
-    \mac_pre_s0$1204  <= \$3064 ;
+    \mac_pre_s0$1159  <= \$3018 ;
   always @(posedge clk)
-    \mac_pre_s0$1205  <= \$3065 ;
+    \mac_pre_s0$1160  <= \$3019 ;
   always @(posedge clk)
-    \mac_pre_s0$1206  <= \$3066 ;
+    \mac_pre_s0$1161  <= \$3020 ;
   always @(posedge clk)
-    \mac_pre_s0$1207  <= \$3067 ;
+    \mac_pre_s0$1162  <= \$3021 ;
   always @(posedge clk)
-    \mac_pre_s0$1208  <= \$3068 ;
+    \mac_pre_s0$1163  <= \$3022 ;
   always @(posedge clk)
-    \mac_pre_s0$1209  <= \$3069 ;
+    \mac_pre_s0$1164  <= \$3023 ;
   always @(posedge clk)
-    \mac_pre_s0$1210  <= \$3070 ;
+    \mac_pre_s0$1165  <= \$3024 ;
   always @(posedge clk)
-    \mac_pre_s0$1211  <= \$3071 ;
+    \mac_pre_s0$1166  <= \$3025 ;
   always @(posedge clk)
-    \mac_pre_s0$1212  <= \$3072 ;
+    \mac_pre_s0$1167  <= \$3026 ;
   always @(posedge clk)
-    \mac_pre_s0$1213  <= \$3073 ;
+    \mac_pre_s0$1168  <= \$3027 ;
   always @(posedge clk)
-    \mac_pre_s0$1214  <= \$3074 ;
+    \mac_pre_s0$1169  <= \$3028 ;
   always @(posedge clk)
-    \mac_pre_s0$1215  <= \$3075 ;
+    \mac_pre_s0$1170  <= \$3029 ;
   always @(posedge clk)
-    \mac_pre_s0$1216  <= \$3076 ;
+    \mac_pre_s0$1171  <= \$3030 ;
   always @(posedge clk)
-    \mac_pre_s0$1217  <= \$3077 ;
+    \mac_pre_s0$1172  <= \$3031 ;
   always @(posedge clk)
-    \mac_pre_s0$1218  <= \$3078 ;
+    \mac_pre_s0$1173  <= \$3032 ;
   always @(posedge clk)
-    \mac_pre_s0$1219  <= \$3079 ;
+    \mac_pre_s0$1174  <= \$3033 ;
   always @(posedge clk)
-    \mac_pre_s0$1220  <= \$3080 ;
+    \mac_pre_s0$1175  <= \$3034 ;
   always @(posedge clk)
-    \mac_pre_s0$1221  <= \$3081 ;
+    \mac_pre_s0$1176  <= \$3035 ;
   always @(posedge clk)
-    \mac_pre_s0$1222  <= \$3082 ;
+    \mac_pre_s0$1177  <= \$3036 ;
   always @(posedge clk)
-    \mac_pre_s0$1223  <= \$3083 ;
+    \mac_pre_s0$1178  <= \$3037 ;
   always @(posedge clk)
-    \mac_pre_s0$1224  <= \$3084 ;
+    \mac_pre_s0$1179  <= \$3038 ;
   always @(posedge clk)
-    \mac_pre_s0$1225  <= \$3085 ;
+    \mac_pre_s0$1180  <= \$3039 ;
   always @(posedge clk)
-    \mac_pre_s0$1226  <= \$3086 ;
+    \mac_pre_s0$1181  <= \$3040 ;
   always @(posedge clk)
-    \mac_pre_s0$1227  <= \$3087 ;
+    \mac_pre_s0$1182  <= \$3041 ;
   always @(posedge clk)
-    \mac_pre_s0$1228  <= \$3088 ;
+    \mac_pre_s0$1183  <= \$3042 ;
   always @(posedge clk)
-    \mac_pre_s0$1229  <= \$3089 ;
+    \mac_pre_s0$1184  <= \$3043 ;
   always @(posedge clk)
-    \mac_pre_s0$1230  <= \$3090 ;
+    \mac_pre_s0$1185  <= \$3044 ;
   always @(posedge clk)
-    \mac_pre_s0$1231  <= \$3091 ;
+    \mac_pre_s0$1186  <= \$3045 ;
   always @(posedge clk)
-    \mac_pre_s0$1232  <= \$3092 ;
+    \mac_pre_s0$1187  <= \$3046 ;
   always @(posedge clk)
-    \mac_pre_s0$1233  <= \$3093 ;
+    \mac_pre_s0$1188  <= \$3047 ;
   always @(posedge clk)
-    \mac_pre_s0$1234  <= \$3094 ;
+    \mac_pre_s0$1189  <= \$3048 ;
   always @(posedge clk)
-    \mac_pre_s0$1235  <= \$3095 ;
+    \mac_pre_s0$1190  <= \$3049 ;
   always @(posedge clk)
-    \mac_pre_s0$1236  <= \$3096 ;
+    \mac_pre_s0$1191  <= \$3050 ;
   always @(posedge clk)
-    \mac_pre_s0$1237  <= \$3097 ;
+    \mac_pre_s0$1192  <= \$3051 ;
   always @(posedge clk)
-    \mac_pre_s0$1238  <= \$3098 ;
+    \mac_pre_s0$1193  <= \$3052 ;
   always @(posedge clk)
-    \mac_pre_s0$1239  <= \$3099 ;
+    \mac_pre_s0$1194  <= \$3053 ;
   always @(posedge clk)
-    \mac_pre_s0$1240  <= \$3100 ;
+    \mac_pre_s0$1195  <= \$3054 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3101 ;
+    mac_pre_valid_s0 <= \$3055 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3102 ;
+    mac_dspin_s0 <= \$3056 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3103 ;
+    mac_dspin_valid_s0 <= \$3057 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3104 ;
+    mac_dspout_s0 <= \$3058 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3105 ;
+    mac_dspout_valid_s0 <= \$3059 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3106 ;
+    mac_add0_s0 <= \$3060 ;
   always @(posedge clk)
-    \mac_add0_s0$1038  <= \$3107 ;
+    \mac_add0_s0$995  <= \$3061 ;
   always @(posedge clk)
-    \mac_add0_s0$1040  <= \$3108 ;
+    \mac_add0_s0$997  <= \$3062 ;
   always @(posedge clk)
-    \mac_add0_s0$1041  <= \$3109 ;
+    \mac_add0_s0$998  <= \$3063 ;
   always @(posedge clk)
-    \mac_add0_s0$1043  <= \$3110 ;
+    \mac_add0_s0$1000  <= \$3064 ;
   always @(posedge clk)
-    \mac_add0_s0$1044  <= \$3111 ;
+    \mac_add0_s0$1001  <= \$3065 ;
   always @(posedge clk)
-    \mac_add0_s0$1046  <= \$3112 ;
+    \mac_add0_s0$1003  <= \$3066 ;
   always @(posedge clk)
-    \mac_add0_s0$1047  <= \$3113 ;
+    \mac_add0_s0$1004  <= \$3067 ;
   always @(posedge clk)
-    \mac_add0_s0$1049  <= \$3114 ;
+    \mac_add0_s0$1006  <= \$3068 ;
   always @(posedge clk)
-    \mac_add0_s0$1050  <= \$3115 ;
+    \mac_add0_s0$1007  <= \$3069 ;
   always @(posedge clk)
-    \mac_add0_s0$1052  <= \$3116 ;
+    \mac_add0_s0$1009  <= \$3070 ;
   always @(posedge clk)
-    \mac_add0_s0$1053  <= \$3117 ;
+    \mac_add0_s0$1010  <= \$3071 ;
   always @(posedge clk)
-    \mac_add0_s0$1055  <= \$3118 ;
+    \mac_add0_s0$1012  <= \$3072 ;
   always @(posedge clk)
-    \mac_add0_s0$1056  <= \$3119 ;
+    \mac_add0_s0$1013  <= \$3073 ;
   always @(posedge clk)
-    \mac_add0_s0$1058  <= \$3120 ;
+    \mac_add0_s0$1015  <= \$3074 ;
   always @(posedge clk)
-    \mac_add0_s0$1059  <= \$3121 ;
+    \mac_add0_s0$1016  <= \$3075 ;
   always @(posedge clk)
-    \mac_add0_s0$1246  <= \$3122 ;
+    \mac_add0_s0$1201  <= \$3076 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3123 ;
+    mac_add0_valid_s0 <= \$3077 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3124 ;
+    mac_add1_s0 <= \$3078 ;
   always @(posedge clk)
-    \mac_add1_s0$1064  <= \$3125 ;
+    \mac_add1_s0$1021  <= \$3079 ;
   always @(posedge clk)
-    \mac_add1_s0$1066  <= \$3126 ;
+    \mac_add1_s0$1023  <= \$3080 ;
   always @(posedge clk)
-    \mac_add1_s0$1067  <= \$3127 ;
+    \mac_add1_s0$1024  <= \$3081 ;
   always @(posedge clk)
-    \mac_add1_s0$1069  <= \$3128 ;
+    \mac_add1_s0$1026  <= \$3082 ;
   always @(posedge clk)
-    \mac_add1_s0$1070  <= \$3129 ;
+    \mac_add1_s0$1027  <= \$3083 ;
   always @(posedge clk)
-    \mac_add1_s0$1072  <= \$3130 ;
+    \mac_add1_s0$1029  <= \$3084 ;
   always @(posedge clk)
-    \mac_add1_s0$1073  <= \$3131 ;
+    \mac_add1_s0$1030  <= \$3085 ;
   always @(posedge clk)
-    \mac_add1_s0$1248  <= \$3132 ;
+    \mac_add1_s0$1203  <= \$3086 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3133 ;
+    mac_add1_valid_s0 <= \$3087 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3134 ;
+    mac_add2_s0 <= \$3088 ;
   always @(posedge clk)
-    \mac_add2_s0$1097  <= \$3135 ;
+    \mac_add2_s0$1054  <= \$3089 ;
   always @(posedge clk)
-    \mac_add2_s0$1100  <= \$3136 ;
+    \mac_add2_s0$1057  <= \$3090 ;
   always @(posedge clk)
-    \mac_add2_s0$1103  <= \$3137 ;
+    \mac_add2_s0$1060  <= \$3091 ;
   always @(posedge clk)
-    \mac_add2_s0$1250  <= \$3138 ;
+    \mac_add2_s0$1205  <= \$3092 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3139 ;
+    mac_add2_valid_s0 <= \$3093 ;
   always @(posedge clk)
-    o__valid <= \$3140 ;
+    o__valid <= \$3094 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3141 ;
+    stall_adv0_valid <= \$3095 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3142 ;
+    stall_adv1_valid <= \$3096 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3143 ;
+    stall_adv2_valid <= \$3097 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3144 ;
+    stall_adv3_valid <= \$3098 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3145 ;
+    stall_adv4_valid <= \$3099 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3146 ;
+    stall_adv5_valid <= \$3100 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3147 ;
+    stall_adv6_valid <= \$3101 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3148 ;
+    stall_adv7_valid <= \$3102 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3149 ;
+    stall_adv8_valid <= \$3103 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3150 ;
+    stall_adv9_valid <= \$3104 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3151 ;
+    stall_adv10_valid <= \$3105 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3152 ;
+    stall_adv11_valid <= \$3106 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3153 ;
+    stall_adv12_valid <= \$3107 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3154 ;
+    stall_adv13_valid <= \$3108 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3155 ;
+    stall_adv14_valid <= \$3109 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3156 ;
+    stall_adv15_valid <= \$3110 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3157 ;
+    stall_adv16_valid <= \$3111 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3158 ;
+    stall_adv17_valid <= \$3112 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3159 ;
+    stall_adv18_valid <= \$3113 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3160 ;
+    stall_adv19_valid <= \$3114 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3161 ;
+    stall_adv20_valid <= \$3115 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3162 ;
+    stall_adv21_valid <= \$3116 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3163 ;
+    stall_adv22_valid <= \$3117 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3164 ;
+    stall_adv23_valid <= \$3118 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3165 ;
+    stall_adv24_valid <= \$3119 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3166 ;
+    stall_adv25_valid <= \$3120 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3167 ;
+    stall_adv26_valid <= \$3121 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$3168 ;
+    stall_adv27_valid <= \$3122 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$3169 ;
+    stall_adv28_valid <= \$3123 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$3170 ;
+    stall_adv29_valid <= \$3124 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$3171 ;
+    mac_acc0 <= \$3125 ;
   always @(posedge clk)
-    stall_adv31_valid <= \$3172 ;
+    mac_acc0_out <= \$3126 ;
   always @(posedge clk)
-    stall_adv32_valid <= \$3173 ;
+    mac_acc1 <= \$3127 ;
   always @(posedge clk)
-    stall_adv33_valid <= \$3174 ;
+    mac_acc1_out <= \$3128 ;
   always @(posedge clk)
-    stall_adv34_valid <= \$3175 ;
+    mac_acc2 <= \$3129 ;
   always @(posedge clk)
-    mac_acc0 <= \$3176 ;
+    mac_acc2_out <= \$3130 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3177 ;
+    mac_acc3 <= \$3131 ;
   always @(posedge clk)
-    mac_acc1 <= \$3178 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$3179 ;
-  always @(posedge clk)
-    mac_acc2 <= \$3180 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$3181 ;
-  always @(posedge clk)
-    mac_acc3 <= \$3182 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$3183 ;
+    mac_acc3_out <= \$3132 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1208 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1163 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -8852,9 +8688,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1201 ),
-    .b(\mac_pre_s0$1209 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1164 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -8862,9 +8698,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1202 ),
-    .b(\mac_pre_s0$1210 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1165 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -8872,9 +8708,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1203 ),
-    .b(\mac_pre_s0$1211 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1166 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -8882,9 +8718,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1204 ),
-    .b(\mac_pre_s0$1212 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1167 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -8892,9 +8728,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1205 ),
-    .b(\mac_pre_s0$1213 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1168 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -8902,9 +8738,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1206 ),
-    .b(\mac_pre_s0$1214 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1169 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -8912,9 +8748,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1207 ),
-    .b(\mac_pre_s0$1215 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1170 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -8923,8 +8759,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1216 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1171 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -8932,9 +8768,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1201 ),
-    .b(\mac_pre_s0$1217 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1172 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -8942,9 +8778,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1202 ),
-    .b(\mac_pre_s0$1218 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1173 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -8952,9 +8788,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1203 ),
-    .b(\mac_pre_s0$1219 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1174 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -8962,9 +8798,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1204 ),
-    .b(\mac_pre_s0$1220 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1175 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -8972,9 +8808,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1205 ),
-    .b(\mac_pre_s0$1221 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1176 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -8982,9 +8818,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1206 ),
-    .b(\mac_pre_s0$1222 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1177 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -8992,9 +8828,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1207 ),
-    .b(\mac_pre_s0$1223 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1178 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -9003,8 +8839,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1224 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1179 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -9012,9 +8848,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1201 ),
-    .b(\mac_pre_s0$1225 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1180 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -9022,9 +8858,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1202 ),
-    .b(\mac_pre_s0$1226 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1181 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -9032,9 +8868,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1203 ),
-    .b(\mac_pre_s0$1227 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1182 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -9042,9 +8878,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1204 ),
-    .b(\mac_pre_s0$1228 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1183 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -9052,9 +8888,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1205 ),
-    .b(\mac_pre_s0$1229 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1184 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -9062,9 +8898,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1206 ),
-    .b(\mac_pre_s0$1230 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1185 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -9072,9 +8908,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1207 ),
-    .b(\mac_pre_s0$1231 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1186 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -9083,8 +8919,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1232 ),
-    .ce(stall_adv16),
+    .b(\mac_pre_s0$1187 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -9092,9 +8928,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1201 ),
-    .b(\mac_pre_s0$1233 ),
-    .ce(stall_adv17),
+    .a(\mac_pre_s0$1156 ),
+    .b(\mac_pre_s0$1188 ),
+    .ce(stall_adv15),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -9102,9 +8938,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1202 ),
-    .b(\mac_pre_s0$1234 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1157 ),
+    .b(\mac_pre_s0$1189 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -9112,9 +8948,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1203 ),
-    .b(\mac_pre_s0$1235 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1158 ),
+    .b(\mac_pre_s0$1190 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -9122,9 +8958,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1204 ),
-    .b(\mac_pre_s0$1236 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1159 ),
+    .b(\mac_pre_s0$1191 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -9132,9 +8968,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1205 ),
-    .b(\mac_pre_s0$1237 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1160 ),
+    .b(\mac_pre_s0$1192 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -9142,9 +8978,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1206 ),
-    .b(\mac_pre_s0$1238 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1161 ),
+    .b(\mac_pre_s0$1193 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -9152,9 +8988,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1207 ),
-    .b(\mac_pre_s0$1239 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1162 ),
+    .b(\mac_pre_s0$1194 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -9164,13 +9000,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank0 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$2658 ),
+    .re(\$2647 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2656 )
+    .we(\$2645 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9178,13 +9014,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank1 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$2662 ),
+    .re(\$2651 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2660 )
+    .we(\$2649 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9192,13 +9028,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank10 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$2698 ),
+    .re(\$2687 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2696 )
+    .we(\$2685 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9206,13 +9042,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank11 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$2702 ),
+    .re(\$2691 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2700 )
+    .we(\$2689 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9220,13 +9056,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank12 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank12_q),
     .raddr(mac_group),
-    .re(\$2706 ),
+    .re(\$2695 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2704 )
+    .we(\$2693 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9234,13 +9070,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank13 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank13_q),
     .raddr(mac_group),
-    .re(\$2710 ),
+    .re(\$2699 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2708 )
+    .we(\$2697 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9248,13 +9084,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank14 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank14_q),
     .raddr(mac_group),
-    .re(\$2714 ),
+    .re(\$2703 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2712 )
+    .we(\$2701 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9262,13 +9098,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank15 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$2718 ),
+    .re(\$2707 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2716 )
+    .we(\$2705 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9276,13 +9112,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank2 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$2666 ),
+    .re(\$2655 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2664 )
+    .we(\$2653 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9290,13 +9126,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank3 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$2670 ),
+    .re(\$2659 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2668 )
+    .we(\$2657 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9304,13 +9140,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank4 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank4_q),
     .raddr(mac_group),
-    .re(\$2674 ),
+    .re(\$2663 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2672 )
+    .we(\$2661 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9318,13 +9154,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank5 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank5_q),
     .raddr(mac_group),
-    .re(\$2678 ),
+    .re(\$2667 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2676 )
+    .we(\$2665 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9332,13 +9168,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank6 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank6_q),
     .raddr(mac_group),
-    .re(\$2682 ),
+    .re(\$2671 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2680 )
+    .we(\$2669 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9346,13 +9182,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank7 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank7_q),
     .raddr(mac_group),
-    .re(\$2686 ),
+    .re(\$2675 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2684 )
+    .we(\$2673 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9360,13 +9196,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank8 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank8_q),
     .raddr(mac_group),
-    .re(\$2690 ),
+    .re(\$2679 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2688 )
+    .we(\$2677 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9374,2443 +9210,2526 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     .WIDTH(32'd32)
   ) wbank9 (
     .clk(clk),
-    .oce(stall_adv10),
+    .oce(stall_adv9),
     .q(wbank9_q),
     .raddr(mac_group),
-    .re(\$2694 ),
+    .re(\$2683 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2692 )
+    .we(\$2681 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = sel_l1_s0;
+    \$2708  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2719  = \$4 [7:0];
+      \$2708  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l1_s0$29 ;
+    \$2709  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2720  = \$7 [7:0];
+      \$2709  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l1_s0$30 ;
+    \$2710  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2721  = \$10 [7:0];
+      \$2710  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l1_s0$31 ;
+    \$2711  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2722  = \$13 [7:0];
+      \$2711  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l1_s0$32 ;
+    \$2712  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2723  = \$16 [7:0];
+      \$2712  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l1_s0$33 ;
+    \$2713  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2724  = \$19 [7:0];
+      \$2713  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l1_s0$34 ;
+    \$2714  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2725  = \$22 [7:0];
+      \$2714  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l1_s0$35 ;
+    \$2715  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2726  = \$25 [7:0];
+      \$2715  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l1_s0$36 ;
+    \$2716  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2727  = \$28 [7:0];
+      \$2716  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l1_s0$37 ;
+    \$2717  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2728  = \$31 [7:0];
+      \$2717  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l1_s0$38 ;
+    \$2718  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2729  = \$34 [7:0];
+      \$2718  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l1_s0$39 ;
+    \$2719  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2730  = \$37 [7:0];
+      \$2719  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l1_s0$40 ;
+    \$2720  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2731  = \$40 [7:0];
+      \$2720  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l1_s0$41 ;
+    \$2721  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2732  = \$43 [7:0];
+      \$2721  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l1_s0$42 ;
+    \$2722  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2733  = \$46 [7:0];
+      \$2722  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l1_s0$43 ;
+    \$2723  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2734  = \$49 [7:0];
+      \$2723  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l1_s0$1109 ;
+    \$2724  = \sel_l1_s0$1066 ;
     if (stall_adv0) begin
-      \$2735  = i__payload[160];
+      \$2724  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = sel_l2_s0;
+    \$2725  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2736  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2725  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l2_s0$1110 ;
+    \$2726  = \sel_l2_s0$1067 ;
     if (stall_adv1) begin
-      \$2737  = \sel_l1_s0$1109 ;
+      \$2726  = \sel_l1_s0$1066 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = sel_l4_s0;
+    \$2727  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs1_0_0_0s;
+      \$2727  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l4_s0$275 ;
+    \$2728  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2739  = sel_cs0_0_0_3s;
+      \$2728  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l4_s0$276 ;
+    \$2729  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs0_0_0_4s;
+      \$2729  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l4_s0$279 ;
+    \$2730  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs1_0_0_0c;
+      \$2730  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l4_s0$280 ;
+    \$2731  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs1_0_1_0s;
+      \$2731  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l4_s0$281 ;
+    \$2732  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs0_0_0_3c;
+      \$2732  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l4_s0$434 ;
+    \$2733  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs0_0_0_4c;
+      \$2733  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l4_s0$482 ;
+    \$2734  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs1_0_1_0c;
+      \$2734  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l4_s0$284 ;
+    \$2735  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs1_1_0_0s;
+      \$2735  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l4_s0$285 ;
+    \$2736  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs0_1_0_3s;
+      \$2736  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l4_s0$286 ;
+    \$2737  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs0_1_0_4s;
+      \$2737  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l4_s0$289 ;
+    \$2738  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs1_1_0_0c;
+      \$2738  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l4_s0$290 ;
+    \$2739  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2750  = sel_cs1_1_1_0s;
+      \$2739  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l4_s0$291 ;
+    \$2740  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2751  = sel_cs0_1_0_3c;
+      \$2740  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l4_s0$437 ;
+    \$2741  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2752  = sel_cs0_1_0_4c;
+      \$2741  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l4_s0$485 ;
+    \$2742  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2753  = sel_cs1_1_1_0c;
+      \$2742  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l4_s0$294 ;
+    \$2743  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2754  = sel_cs1_2_0_0s;
+      \$2743  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l4_s0$295 ;
+    \$2744  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2755  = sel_cs0_2_0_3s;
+      \$2744  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l4_s0$296 ;
+    \$2745  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2756  = sel_cs0_2_0_4s;
+      \$2745  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l4_s0$299 ;
+    \$2746  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2757  = sel_cs1_2_0_0c;
+      \$2746  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l4_s0$300 ;
+    \$2747  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2758  = sel_cs1_2_1_0s;
+      \$2747  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l4_s0$301 ;
+    \$2748  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2759  = sel_cs0_2_0_3c;
+      \$2748  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l4_s0$440 ;
+    \$2749  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2760  = sel_cs0_2_0_4c;
+      \$2749  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l4_s0$488 ;
+    \$2750  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2761  = sel_cs1_2_1_0c;
+      \$2750  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l4_s0$304 ;
+    \$2751  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2762  = sel_cs1_3_0_0s;
+      \$2751  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l4_s0$305 ;
+    \$2752  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2763  = sel_cs0_3_0_3s;
+      \$2752  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l4_s0$306 ;
+    \$2753  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2764  = sel_cs0_3_0_4s;
+      \$2753  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l4_s0$309 ;
+    \$2754  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2765  = sel_cs1_3_0_0c;
+      \$2754  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l4_s0$310 ;
+    \$2755  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2766  = sel_cs1_3_1_0s;
+      \$2755  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l4_s0$311 ;
+    \$2756  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2767  = sel_cs0_3_0_3c;
+      \$2756  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l4_s0$443 ;
+    \$2757  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2768  = sel_cs0_3_0_4c;
+      \$2757  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l4_s0$491 ;
+    \$2758  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2769  = sel_cs1_3_1_0c;
+      \$2758  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l4_s0$314 ;
+    \$2759  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2770  = sel_cs1_4_0_0s;
+      \$2759  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l4_s0$315 ;
+    \$2760  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2771  = sel_cs0_4_0_3s;
+      \$2760  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l4_s0$316 ;
+    \$2761  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2772  = sel_cs0_4_0_4s;
+      \$2761  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l4_s0$319 ;
+    \$2762  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2773  = sel_cs1_4_0_0c;
+      \$2762  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l4_s0$320 ;
+    \$2763  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2774  = sel_cs1_4_1_0s;
+      \$2763  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l4_s0$321 ;
+    \$2764  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2775  = sel_cs0_4_0_3c;
+      \$2764  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l4_s0$446 ;
+    \$2765  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2776  = sel_cs0_4_0_4c;
+      \$2765  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l4_s0$494 ;
+    \$2766  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2777  = sel_cs1_4_1_0c;
+      \$2766  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l4_s0$324 ;
+    \$2767  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2778  = sel_cs1_5_0_0s;
+      \$2767  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l4_s0$325 ;
+    \$2768  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2779  = sel_cs0_5_0_3s;
+      \$2768  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l4_s0$326 ;
+    \$2769  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2780  = sel_cs0_5_0_4s;
+      \$2769  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l4_s0$329 ;
+    \$2770  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2781  = sel_cs1_5_0_0c;
+      \$2770  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l4_s0$330 ;
+    \$2771  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2782  = sel_cs1_5_1_0s;
+      \$2771  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l4_s0$331 ;
+    \$2772  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2783  = sel_cs0_5_0_3c;
+      \$2772  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l4_s0$449 ;
+    \$2773  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2784  = sel_cs0_5_0_4c;
+      \$2773  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l4_s0$497 ;
+    \$2774  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2785  = sel_cs1_5_1_0c;
+      \$2774  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l4_s0$334 ;
+    \$2775  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2786  = sel_cs1_6_0_0s;
+      \$2775  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l4_s0$335 ;
+    \$2776  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2787  = sel_cs0_6_0_3s;
+      \$2776  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l4_s0$336 ;
+    \$2777  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2788  = sel_cs0_6_0_4s;
+      \$2777  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l4_s0$339 ;
+    \$2778  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2789  = sel_cs1_6_0_0c;
+      \$2778  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l4_s0$340 ;
+    \$2779  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2790  = sel_cs1_6_1_0s;
+      \$2779  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l4_s0$341 ;
+    \$2780  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2791  = sel_cs0_6_0_3c;
+      \$2780  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l4_s0$452 ;
+    \$2781  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2792  = sel_cs0_6_0_4c;
+      \$2781  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l4_s0$500 ;
+    \$2782  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2793  = sel_cs1_6_1_0c;
+      \$2782  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l4_s0$344 ;
+    \$2783  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2794  = sel_cs1_7_0_0s;
+      \$2783  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l4_s0$345 ;
+    \$2784  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2795  = sel_cs0_7_0_3s;
+      \$2784  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l4_s0$346 ;
+    \$2785  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2796  = sel_cs0_7_0_4s;
+      \$2785  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l4_s0$349 ;
+    \$2786  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2797  = sel_cs1_7_0_0c;
+      \$2786  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l4_s0$350 ;
+    \$2787  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2798  = sel_cs1_7_1_0s;
+      \$2787  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l4_s0$351 ;
+    \$2788  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2799  = sel_cs0_7_0_3c;
+      \$2788  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l4_s0$455 ;
+    \$2789  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2800  = sel_cs0_7_0_4c;
+      \$2789  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l4_s0$503 ;
+    \$2790  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2801  = sel_cs1_7_1_0c;
+      \$2790  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l4_s0$354 ;
+    \$2791  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2802  = sel_cs1_8_0_0s;
+      \$2791  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l4_s0$355 ;
+    \$2792  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2803  = sel_cs0_8_0_3s;
+      \$2792  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l4_s0$356 ;
+    \$2793  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2804  = sel_cs0_8_0_4s;
+      \$2793  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l4_s0$359 ;
+    \$2794  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2805  = sel_cs1_8_0_0c;
+      \$2794  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l4_s0$360 ;
+    \$2795  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2806  = sel_cs1_8_1_0s;
+      \$2795  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l4_s0$361 ;
+    \$2796  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2807  = sel_cs0_8_0_3c;
+      \$2796  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l4_s0$458 ;
+    \$2797  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2808  = sel_cs0_8_0_4c;
+      \$2797  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l4_s0$506 ;
+    \$2798  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2809  = sel_cs1_8_1_0c;
+      \$2798  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l4_s0$364 ;
+    \$2799  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2810  = sel_cs1_9_0_0s;
+      \$2799  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l4_s0$365 ;
+    \$2800  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2811  = sel_cs0_9_0_3s;
+      \$2800  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l4_s0$366 ;
+    \$2801  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2812  = sel_cs0_9_0_4s;
+      \$2801  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l4_s0$369 ;
+    \$2802  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2813  = sel_cs1_9_0_0c;
+      \$2802  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l4_s0$370 ;
+    \$2803  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2814  = sel_cs1_9_1_0s;
+      \$2803  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l4_s0$371 ;
+    \$2804  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2815  = sel_cs0_9_0_3c;
+      \$2804  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l4_s0$461 ;
+    \$2805  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2816  = sel_cs0_9_0_4c;
+      \$2805  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l4_s0$509 ;
+    \$2806  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2817  = sel_cs1_9_1_0c;
+      \$2806  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l4_s0$374 ;
+    \$2807  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2818  = sel_cs1_10_0_0s;
+      \$2807  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l4_s0$375 ;
+    \$2808  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2819  = sel_cs0_10_0_3s;
+      \$2808  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l4_s0$376 ;
+    \$2809  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2820  = sel_cs0_10_0_4s;
+      \$2809  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l4_s0$379 ;
+    \$2810  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2821  = sel_cs1_10_0_0c;
+      \$2810  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l4_s0$380 ;
+    \$2811  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2822  = sel_cs1_10_1_0s;
+      \$2811  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l4_s0$381 ;
+    \$2812  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2823  = sel_cs0_10_0_3c;
+      \$2812  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l4_s0$464 ;
+    \$2813  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2824  = sel_cs0_10_0_4c;
+      \$2813  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l4_s0$512 ;
+    \$2814  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2825  = sel_cs1_10_1_0c;
+      \$2814  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l4_s0$384 ;
+    \$2815  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2826  = sel_cs1_11_0_0s;
+      \$2815  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l4_s0$385 ;
+    \$2816  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2827  = sel_cs0_11_0_3s;
+      \$2816  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l4_s0$386 ;
+    \$2817  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2828  = sel_cs0_11_0_4s;
+      \$2817  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l4_s0$389 ;
+    \$2818  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2829  = sel_cs1_11_0_0c;
+      \$2818  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l4_s0$390 ;
+    \$2819  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2830  = sel_cs1_11_1_0s;
+      \$2819  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l4_s0$391 ;
+    \$2820  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2831  = sel_cs0_11_0_3c;
+      \$2820  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l4_s0$467 ;
+    \$2821  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2832  = sel_cs0_11_0_4c;
+      \$2821  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l4_s0$515 ;
+    \$2822  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2833  = sel_cs1_11_1_0c;
+      \$2822  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l4_s0$394 ;
+    \$2823  = \sel_l5_s0$1068 ;
     if (stall_adv2) begin
-      \$2834  = sel_cs1_12_0_0s;
+      \$2823  = \sel_l2_s0$1067 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l4_s0$395 ;
-    if (stall_adv2) begin
-      \$2835  = sel_cs0_12_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l4_s0$396 ;
-    if (stall_adv2) begin
-      \$2836  = sel_cs0_12_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l4_s0$399 ;
-    if (stall_adv2) begin
-      \$2837  = sel_cs1_12_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l4_s0$400 ;
-    if (stall_adv2) begin
-      \$2838  = sel_cs1_12_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l4_s0$401 ;
-    if (stall_adv2) begin
-      \$2839  = sel_cs0_12_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l4_s0$470 ;
-    if (stall_adv2) begin
-      \$2840  = sel_cs0_12_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l4_s0$518 ;
-    if (stall_adv2) begin
-      \$2841  = sel_cs1_12_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l4_s0$404 ;
-    if (stall_adv2) begin
-      \$2842  = sel_cs1_13_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l4_s0$405 ;
-    if (stall_adv2) begin
-      \$2843  = sel_cs0_13_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l4_s0$406 ;
-    if (stall_adv2) begin
-      \$2844  = sel_cs0_13_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l4_s0$409 ;
-    if (stall_adv2) begin
-      \$2845  = sel_cs1_13_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l4_s0$410 ;
-    if (stall_adv2) begin
-      \$2846  = sel_cs1_13_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l4_s0$411 ;
-    if (stall_adv2) begin
-      \$2847  = sel_cs0_13_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l4_s0$473 ;
-    if (stall_adv2) begin
-      \$2848  = sel_cs0_13_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l4_s0$521 ;
-    if (stall_adv2) begin
-      \$2849  = sel_cs1_13_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l4_s0$414 ;
-    if (stall_adv2) begin
-      \$2850  = sel_cs1_14_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l4_s0$415 ;
-    if (stall_adv2) begin
-      \$2851  = sel_cs0_14_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l4_s0$416 ;
-    if (stall_adv2) begin
-      \$2852  = sel_cs0_14_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l4_s0$419 ;
-    if (stall_adv2) begin
-      \$2853  = sel_cs1_14_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l4_s0$420 ;
-    if (stall_adv2) begin
-      \$2854  = sel_cs1_14_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l4_s0$421 ;
-    if (stall_adv2) begin
-      \$2855  = sel_cs0_14_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l4_s0$476 ;
-    if (stall_adv2) begin
-      \$2856  = sel_cs0_14_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l4_s0$524 ;
-    if (stall_adv2) begin
-      \$2857  = sel_cs1_14_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l4_s0$424 ;
-    if (stall_adv2) begin
-      \$2858  = sel_cs1_15_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l4_s0$425 ;
-    if (stall_adv2) begin
-      \$2859  = sel_cs0_15_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l4_s0$426 ;
-    if (stall_adv2) begin
-      \$2860  = sel_cs0_15_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l4_s0$429 ;
-    if (stall_adv2) begin
-      \$2861  = sel_cs1_15_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l4_s0$430 ;
-    if (stall_adv2) begin
-      \$2862  = sel_cs1_15_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l4_s0$431 ;
-    if (stall_adv2) begin
-      \$2863  = sel_cs0_15_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l4_s0$479 ;
-    if (stall_adv2) begin
-      \$2864  = sel_cs0_15_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l4_s0$527 ;
-    if (stall_adv2) begin
-      \$2865  = sel_cs1_15_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l4_s0$1111 ;
-    if (stall_adv2) begin
-      \$2866  = \sel_l2_s0$1110 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = sel_l8_s0;
+    \$2824  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2867  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2824  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l8_s0$1112 ;
+    \$2825  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2868  = \sel_l4_s0$1111 ;
+      \$2825  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l11_s0$750 ;
+    \$2826  = \sel_l10_s0$721 ;
+    if (stall_adv3) begin
+      \$2826  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = \sel_l10_s0$722 ;
+    if (stall_adv3) begin
+      \$2827  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = \sel_l10_s0$578 ;
+    if (stall_adv3) begin
+      \$2828  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = sel_l10_s0;
+    if (stall_adv3) begin
+      \$2829  = \$1417 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = \sel_l10_s0$586 ;
+    if (stall_adv3) begin
+      \$2830  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = \sel_l10_s0$594 ;
+    if (stall_adv3) begin
+      \$2831  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \sel_l10_s0$602 ;
+    if (stall_adv3) begin
+      \$2832  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \sel_l10_s0$643 ;
+    if (stall_adv3) begin
+      \$2833  = \$1421 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \sel_l10_s0$653 ;
+    if (stall_adv3) begin
+      \$2834  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \sel_l10_s0$663 ;
+    if (stall_adv3) begin
+      \$2835  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = \sel_l10_s0$613 ;
+    if (stall_adv3) begin
+      \$2836  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = \sel_l10_s0$612 ;
+    if (stall_adv3) begin
+      \$2837  = \$1425 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \sel_l10_s0$623 ;
+    if (stall_adv3) begin
+      \$2838  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = \sel_l10_s0$633 ;
+    if (stall_adv3) begin
+      \$2839  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \sel_l10_s0$1069 ;
+    if (stall_adv3) begin
+      \$2840  = \sel_l5_s0$1068 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = wr__addr;
     if (stall_adv4) begin
-      \$2869  = sel_l8_s0;
+      \$2841  = \$2584 [3:0];
+    end
+    if (rst) begin
+      \$2841  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l11_s0$751 ;
+    \$2842  = rd__addr;
     if (stall_adv4) begin
-      \$2870  = sel_l8_s0[0];
+      \$2842  = \$2585 [3:0];
+    end
+    if (rst) begin
+      \$2842  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l11_s0$752 ;
-    if (stall_adv4) begin
-      \$2871  = { sel_p0_1_0_c, sel_p0_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l11_s0$753 ;
-    if (stall_adv4) begin
-      \$2872  = { sel_p1_2_1_s, sel_p1_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l11_s0$754 ;
-    if (stall_adv4) begin
-      \$2873  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l11_s0$755 ;
-    if (stall_adv4) begin
-      \$2874  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l11_s0$756 ;
-    if (stall_adv4) begin
-      \$2875  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l11_s0$757 ;
-    if (stall_adv4) begin
-      \$2876  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l11_s0$670 ;
-    if (stall_adv4) begin
-      \$2877  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = sel_l11_s0;
-    if (stall_adv4) begin
-      \$2878  = sel_l8_s0[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l11_s0$680 ;
-    if (stall_adv4) begin
-      \$2879  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l11_s0$690 ;
-    if (stall_adv4) begin
-      \$2880  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l11_s0$700 ;
-    if (stall_adv4) begin
-      \$2881  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l11_s0$710 ;
-    if (stall_adv4) begin
-      \$2882  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l11_s0$720 ;
-    if (stall_adv4) begin
-      \$2883  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l11_s0$730 ;
-    if (stall_adv4) begin
-      \$2884  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l11_s0$1113 ;
-    if (stall_adv4) begin
-      \$2885  = \sel_l8_s0$1112 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = wr__addr;
+    \$2843  = \sel_l13_s0$1070 ;
     if (stall_adv5) begin
-      \$2886  = \$2589 [3:0];
-    end
-    if (rst) begin
-      \$2886  = 4'h0;
+      \$2843  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = rd__addr;
+    \$2844  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2887  = \$2590 [3:0];
-    end
-    if (rst) begin
-      \$2887  = 4'hb;
+      \$2844  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l13_s0$1114 ;
+    \$2845  = \sel_l13_s0$747 ;
+    if (stall_adv5) begin
+      \$2845  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \sel_l13_s0$753 ;
+    if (stall_adv5) begin
+      \$2846  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \sel_l13_s0$759 ;
+    if (stall_adv5) begin
+      \$2847  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \sel_l13_s0$765 ;
+    if (stall_adv5) begin
+      \$2848  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \sel_l13_s0$771 ;
+    if (stall_adv5) begin
+      \$2849  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = \sel_l13_s0$777 ;
+    if (stall_adv5) begin
+      \$2850  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = \sel_l13_s0$783 ;
+    if (stall_adv5) begin
+      \$2851  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = sel_l13_s0;
+    if (stall_adv5) begin
+      \$2852  = sel_dl1_r0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = \sel_l13_s0$735 ;
+    if (stall_adv5) begin
+      \$2853  = sel_dl1_r0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = \sel_l13_s0$736 ;
+    if (stall_adv5) begin
+      \$2854  = sel_dl1_r0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = \sel_l13_s0$738 ;
+    if (stall_adv5) begin
+      \$2855  = sel_dl1_r0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = \sel_l13_s0$739 ;
+    if (stall_adv5) begin
+      \$2856  = sel_dl1_r0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = \sel_l13_s0$740 ;
+    if (stall_adv5) begin
+      \$2857  = sel_dl1_r0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = \sel_l13_s0$742 ;
+    if (stall_adv5) begin
+      \$2858  = sel_dl1_r0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = \sel_l13_s0$743 ;
+    if (stall_adv5) begin
+      \$2859  = sel_dl1_r0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = \sel_l13_s0$744 ;
+    if (stall_adv5) begin
+      \$2860  = sel_dl1_r0_q[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = \sel_l13_s0$750 ;
+    if (stall_adv5) begin
+      \$2861  = sel_dl1_r0_q[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = \sel_l13_s0$756 ;
+    if (stall_adv5) begin
+      \$2862  = sel_dl1_r0_q[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = \sel_l13_s0$762 ;
+    if (stall_adv5) begin
+      \$2863  = sel_dl1_r0_q[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = \sel_l13_s0$768 ;
+    if (stall_adv5) begin
+      \$2864  = sel_dl1_r0_q[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = \sel_l13_s0$774 ;
+    if (stall_adv5) begin
+      \$2865  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = \sel_l13_s0$780 ;
+    if (stall_adv5) begin
+      \$2866  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = \sel_l13_s0$786 ;
+    if (stall_adv5) begin
+      \$2867  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \sel_l13_s0$1071 ;
+    if (stall_adv5) begin
+      \$2868  = \sel_l10_s0$1069 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2888  = \sel_l11_s0$750 ;
+      \$2869  = \sel_l13_s0$1070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l13_s0$769 ;
+    \$2870  = \sel_l15_s0$1073 ;
     if (stall_adv6) begin
-      \$2889  = { \$1627 , \$1625 , \$1623 , \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \sel_l11_s0$750 [0] };
+      \$2870  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l13_s0$782 ;
+    \$2871  = \sel_l15_s0$1074 ;
     if (stall_adv6) begin
-      \$2890  = { \$1645 , \$1643 , \$1641 , \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629  };
+      \$2871  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l13_s0$788 ;
+    \$2872  = \sel_l15_s0$1075 ;
     if (stall_adv6) begin
-      \$2891  = { \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647  };
+      \$2872  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l13_s0$794 ;
+    \$2873  = \sel_l15_s0$1076 ;
     if (stall_adv6) begin
-      \$2892  = { \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665  };
+      \$2873  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l13_s0$800 ;
+    \$2874  = \sel_l15_s0$1077 ;
     if (stall_adv6) begin
-      \$2893  = { \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683  };
+      \$2874  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l13_s0$806 ;
+    \$2875  = \sel_l15_s0$1078 ;
     if (stall_adv6) begin
-      \$2894  = { \$1717 , \$1715 , \$1713 , \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701  };
+      \$2875  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l13_s0$812 ;
+    \$2876  = \sel_l15_s0$1079 ;
     if (stall_adv6) begin
-      \$2895  = { \$1735 , \$1733 , \$1731 , \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719  };
+      \$2876  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l13_s0$818 ;
+    \$2877  = \sel_l15_s0$1080 ;
     if (stall_adv6) begin
-      \$2896  = { \$1753 , \$1751 , \$1749 , \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737  };
+      \$2877  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = sel_l13_s0;
+    \$2878  = \sel_l15_s0$1081 ;
     if (stall_adv6) begin
-      \$2897  = sel_dl1_r0_q[7:0];
+      \$2878  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l13_s0$770 ;
+    \$2879  = \sel_l15_s0$1082 ;
     if (stall_adv6) begin
-      \$2898  = sel_dl1_r0_q[15:8];
+      \$2879  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l13_s0$771 ;
+    \$2880  = \sel_l15_s0$1083 ;
     if (stall_adv6) begin
-      \$2899  = sel_dl1_r0_q[23:16];
+      \$2880  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l13_s0$773 ;
+    \$2881  = \sel_l15_s0$1084 ;
     if (stall_adv6) begin
-      \$2900  = sel_dl1_r0_q[31:24];
+      \$2881  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l13_s0$774 ;
+    \$2882  = \sel_l15_s0$1085 ;
     if (stall_adv6) begin
-      \$2901  = sel_dl1_r0_q[39:32];
+      \$2882  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l13_s0$775 ;
+    \$2883  = \sel_l15_s0$1086 ;
     if (stall_adv6) begin
-      \$2902  = sel_dl1_r0_q[47:40];
+      \$2883  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l13_s0$777 ;
+    \$2884  = \sel_l15_s0$1087 ;
     if (stall_adv6) begin
-      \$2903  = sel_dl1_r0_q[55:48];
+      \$2884  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l13_s0$778 ;
+    \$2885  = \sel_l15_s0$1088 ;
     if (stall_adv6) begin
-      \$2904  = sel_dl1_r0_q[63:56];
+      \$2885  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l13_s0$779 ;
+    \$2886  = \sel_l15_s0$1089 ;
     if (stall_adv6) begin
-      \$2905  = sel_dl1_r0_q[71:64];
+      \$2886  = \sel_l13_s0$1071 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l13_s0$785 ;
-    if (stall_adv6) begin
-      \$2906  = sel_dl1_r0_q[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l13_s0$791 ;
-    if (stall_adv6) begin
-      \$2907  = sel_dl1_r0_q[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l13_s0$797 ;
-    if (stall_adv6) begin
-      \$2908  = sel_dl1_r0_q[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l13_s0$803 ;
-    if (stall_adv6) begin
-      \$2909  = sel_dl1_r0_q[103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l13_s0$809 ;
-    if (stall_adv6) begin
-      \$2910  = sel_dl1_r0_q[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l13_s0$815 ;
-    if (stall_adv6) begin
-      \$2911  = sel_dl1_r0_q[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l13_s0$821 ;
-    if (stall_adv6) begin
-      \$2912  = sel_dl1_r0_q[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l13_s0$1115 ;
-    if (stall_adv6) begin
-      \$2913  = \sel_l11_s0$1113 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = sel_l15_s0;
-    if (stall_adv7) begin
-      \$2914  = \sel_l13_s0$1114 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l15_s0$1117 ;
-    if (stall_adv7) begin
-      \$2915  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l15_s0$1118 ;
-    if (stall_adv7) begin
-      \$2916  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l15_s0$1119 ;
-    if (stall_adv7) begin
-      \$2917  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l15_s0$1120 ;
-    if (stall_adv7) begin
-      \$2918  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l15_s0$1121 ;
-    if (stall_adv7) begin
-      \$2919  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l15_s0$1122 ;
-    if (stall_adv7) begin
-      \$2920  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l15_s0$1123 ;
-    if (stall_adv7) begin
-      \$2921  = sel_val6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l15_s0$1124 ;
-    if (stall_adv7) begin
-      \$2922  = sel_val7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l15_s0$1125 ;
-    if (stall_adv7) begin
-      \$2923  = { \sel_l13_s0$769 [8], \$1775 , \$1772 , \$1769  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l15_s0$1126 ;
-    if (stall_adv7) begin
-      \$2924  = { \$1798 , \$1797 , \$1794 , \$1791  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l15_s0$1127 ;
-    if (stall_adv7) begin
-      \$2925  = { \$1822 , \$1820 , \$1817 , \$1813  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l15_s0$1128 ;
-    if (stall_adv7) begin
-      \$2926  = { \$1848 , \$1845 , \$1842 , \$1838  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l15_s0$1129 ;
-    if (stall_adv7) begin
-      \$2927  = { \$1874 , \$1870 , \$1866 , \$1863  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l15_s0$1130 ;
-    if (stall_adv7) begin
-      \$2928  = { \$1902 , \$1897 , \$1893 , \$1890  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l15_s0$1131 ;
-    if (stall_adv7) begin
-      \$2929  = { \$1931 , \$1925 , \$1921 , \$1917  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l15_s0$1132 ;
-    if (stall_adv7) begin
-      \$2930  = { \$1962 , \$1955 , \$1951 , \$1947  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l15_s0$1133 ;
-    if (stall_adv7) begin
-      \$2931  = \sel_l13_s0$1115 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = sel_valid_s0;
+    \$2887  = sel_valid_s0;
     if (advance) begin
-      \$2932  = \$2592 ;
+      \$2887  = \$2587 ;
     end
     if (rst) begin
-      \$2932  = 1'h0;
+      \$2887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = sel_valid_s1;
+    \$2888  = sel_valid_s1;
     if (advance) begin
-      \$2933  = sel_valid_s0;
+      \$2888  = sel_valid_s0;
     end
     if (rst) begin
-      \$2933  = 1'h0;
+      \$2888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = sel_valid_s2;
+    \$2889  = sel_valid_s2;
     if (advance) begin
-      \$2934  = sel_valid_s1;
+      \$2889  = sel_valid_s1;
     end
     if (rst) begin
-      \$2934  = 1'h0;
+      \$2889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = sel_valid_s3;
+    \$2890  = sel_valid_s3;
     if (advance) begin
-      \$2935  = sel_valid_s2;
+      \$2890  = sel_valid_s2;
     end
     if (rst) begin
-      \$2935  = 1'h0;
+      \$2890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = sel_valid_s4;
+    \$2891  = sel_valid_s4;
     if (advance) begin
-      \$2936  = sel_valid_s3;
+      \$2891  = sel_valid_s3;
     end
     if (rst) begin
-      \$2936  = 1'h0;
+      \$2891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = sel_valid_s5;
+    \$2892  = sel_valid_s5;
     if (advance) begin
-      \$2937  = sel_valid_s4;
+      \$2892  = sel_valid_s4;
     end
     if (rst) begin
-      \$2937  = 1'h0;
+      \$2892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = sel_valid_s6;
-    if (advance) begin
-      \$2938  = sel_valid_s5;
-    end
-    if (rst) begin
-      \$2938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = mac_group;
-    if (\$2593 ) begin
+    \$2893  = mac_group;
+    if (\$2588 ) begin
       (* full_case = 32'd1 *)
-      if (\$2595 ) begin
-        \$2939  = 6'h00;
+      if (\$2590 ) begin
+        \$2893  = 6'h00;
       end else begin
-        \$2939  = \$2596 [5:0];
+        \$2893  = \$2591 [5:0];
       end
     end
     if (rst) begin
-      \$2939  = 6'h00;
+      \$2893  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = load_busy;
-    if (stall_adv8) begin
-      \$2940  = \$2605 ;
-    end
-    if (rst) begin
-      \$2940  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \$2610 ;
-    if (rst) begin
-      \$2941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_read_s0$1146 ;
-    if (stall_adv11) begin
-      \$2942  = \sel_l15_s0$1117 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_read_s0$1147 ;
-    if (stall_adv11) begin
-      \$2943  = \sel_l15_s0$1118 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_read_s0$1148 ;
-    if (stall_adv11) begin
-      \$2944  = \sel_l15_s0$1119 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_read_s0$1149 ;
-    if (stall_adv11) begin
-      \$2945  = \sel_l15_s0$1120 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_read_s0$1150 ;
-    if (stall_adv11) begin
-      \$2946  = \sel_l15_s0$1121 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_read_s0$1151 ;
-    if (stall_adv11) begin
-      \$2947  = \sel_l15_s0$1122 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_read_s0$1152 ;
-    if (stall_adv11) begin
-      \$2948  = \sel_l15_s0$1123 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_read_s0$1153 ;
-    if (stall_adv11) begin
-      \$2949  = \sel_l15_s0$1124 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = mac_read_s0;
-    if (stall_adv11) begin
-      \$2950  = \sel_l15_s0$1125 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_read_s0$845 ;
-    if (stall_adv11) begin
-      \$2951  = \sel_l15_s0$1126 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_read_s0$847 ;
-    if (stall_adv11) begin
-      \$2952  = \sel_l15_s0$1127 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_read_s0$849 ;
-    if (stall_adv11) begin
-      \$2953  = \sel_l15_s0$1128 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_read_s0$851 ;
-    if (stall_adv11) begin
-      \$2954  = \sel_l15_s0$1129 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_read_s0$853 ;
-    if (stall_adv11) begin
-      \$2955  = \sel_l15_s0$1130 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_read_s0$855 ;
-    if (stall_adv11) begin
-      \$2956  = \sel_l15_s0$1131 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_read_s0$857 ;
-    if (stall_adv11) begin
-      \$2957  = \sel_l15_s0$1132 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_read_s0$1154 ;
-    if (stall_adv11) begin
-      \$2958  = \sel_l15_s0$1133 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = mac_read_valid_s0;
-    if (stall_adv11) begin
-      \$2959  = sel_valid_s6;
+    \$2894  = load_busy;
+    if (stall_adv7) begin
+      \$2894  = \$2599 ;
     end
     if (rst) begin
-      \$2959  = 1'h0;
+      \$2894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = mac_rdreg_s0;
-    if (stall_adv10) begin
-      \$2960  = \mac_read_s0$1146 ;
+    \$2895  = \$2604 ;
+    if (rst) begin
+      \$2895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_rdreg_s0$1157 ;
+    \$2896  = \mac_read_s0$1101 ;
     if (stall_adv10) begin
-      \$2961  = \mac_read_s0$1147 ;
+      \$2896  = \sel_l15_s0$1073 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_rdreg_s0$1158 ;
+    \$2897  = \mac_read_s0$1102 ;
     if (stall_adv10) begin
-      \$2962  = \mac_read_s0$1148 ;
+      \$2897  = \sel_l15_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_rdreg_s0$1159 ;
+    \$2898  = \mac_read_s0$1103 ;
     if (stall_adv10) begin
-      \$2963  = \mac_read_s0$1149 ;
+      \$2898  = \sel_l15_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_rdreg_s0$1160 ;
+    \$2899  = \mac_read_s0$1104 ;
     if (stall_adv10) begin
-      \$2964  = \mac_read_s0$1150 ;
+      \$2899  = \sel_l15_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_rdreg_s0$1161 ;
+    \$2900  = \mac_read_s0$1105 ;
     if (stall_adv10) begin
-      \$2965  = \mac_read_s0$1151 ;
+      \$2900  = \sel_l15_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_rdreg_s0$1162 ;
+    \$2901  = \mac_read_s0$1106 ;
     if (stall_adv10) begin
-      \$2966  = \mac_read_s0$1152 ;
+      \$2901  = \sel_l15_s0$1078 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_rdreg_s0$1163 ;
+    \$2902  = \mac_read_s0$1107 ;
     if (stall_adv10) begin
-      \$2967  = \mac_read_s0$1153 ;
+      \$2902  = \sel_l15_s0$1079 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_rdreg_s0$1164 ;
+    \$2903  = \mac_read_s0$1108 ;
     if (stall_adv10) begin
-      \$2968  = \mac_read_s0$1154 ;
+      \$2903  = \sel_l15_s0$1080 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = mac_rdreg_valid_s0;
+    \$2904  = mac_read_s0;
     if (stall_adv10) begin
-      \$2969  = mac_read_valid_s0;
+      \$2904  = \sel_l15_s0$1081 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \mac_read_s0$810 ;
+    if (stall_adv10) begin
+      \$2905  = \sel_l15_s0$1082 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \mac_read_s0$812 ;
+    if (stall_adv10) begin
+      \$2906  = \sel_l15_s0$1083 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \mac_read_s0$814 ;
+    if (stall_adv10) begin
+      \$2907  = \sel_l15_s0$1084 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \mac_read_s0$816 ;
+    if (stall_adv10) begin
+      \$2908  = \sel_l15_s0$1085 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \mac_read_s0$818 ;
+    if (stall_adv10) begin
+      \$2909  = \sel_l15_s0$1086 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \mac_read_s0$820 ;
+    if (stall_adv10) begin
+      \$2910  = \sel_l15_s0$1087 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \mac_read_s0$822 ;
+    if (stall_adv10) begin
+      \$2911  = \sel_l15_s0$1088 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \mac_read_s0$1109 ;
+    if (stall_adv10) begin
+      \$2912  = \sel_l15_s0$1089 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = mac_read_valid_s0;
+    if (stall_adv10) begin
+      \$2913  = sel_valid_s5;
     end
     if (rst) begin
-      \$2969  = 1'h0;
+      \$2913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = mac_sel_r0_s0;
+    \$2914  = mac_rdreg_s0;
+    if (stall_adv9) begin
+      \$2914  = \mac_read_s0$1101 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \mac_rdreg_s0$1112 ;
+    if (stall_adv9) begin
+      \$2915  = \mac_read_s0$1102 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \mac_rdreg_s0$1113 ;
+    if (stall_adv9) begin
+      \$2916  = \mac_read_s0$1103 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \mac_rdreg_s0$1114 ;
+    if (stall_adv9) begin
+      \$2917  = \mac_read_s0$1104 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \mac_rdreg_s0$1115 ;
+    if (stall_adv9) begin
+      \$2918  = \mac_read_s0$1105 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \mac_rdreg_s0$1116 ;
+    if (stall_adv9) begin
+      \$2919  = \mac_read_s0$1106 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \mac_rdreg_s0$1117 ;
+    if (stall_adv9) begin
+      \$2920  = \mac_read_s0$1107 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \mac_rdreg_s0$1118 ;
+    if (stall_adv9) begin
+      \$2921  = \mac_read_s0$1108 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \mac_rdreg_s0$1119 ;
+    if (stall_adv9) begin
+      \$2922  = \mac_read_s0$1109 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = mac_rdreg_valid_s0;
+    if (stall_adv9) begin
+      \$2923  = mac_read_valid_s0;
+    end
+    if (rst) begin
+      \$2923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = mac_sel_r0_s0;
+    if (stall_adv11) begin
+      \$2924  = { \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978 , \$1977  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \mac_sel_r0_s0$1122 ;
+    if (stall_adv11) begin
+      \$2925  = { \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987 , \$1986  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \mac_sel_r0_s0$1123 ;
+    if (stall_adv11) begin
+      \$2926  = { \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996 , \$1995  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \mac_sel_r0_s0$1124 ;
+    if (stall_adv11) begin
+      \$2927  = { \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005 , \$2004  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \mac_sel_r0_s0$1125 ;
+    if (stall_adv11) begin
+      \$2928  = { \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014 , \$2013  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \mac_sel_r0_s0$1126 ;
+    if (stall_adv11) begin
+      \$2929  = { \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023 , \$2022  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \mac_sel_r0_s0$1127 ;
+    if (stall_adv11) begin
+      \$2930  = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \mac_sel_r0_s0$1128 ;
+    if (stall_adv11) begin
+      \$2931  = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = mac_wmux_sel0_s0;
     if (stall_adv12) begin
-      \$2970  = { \$1986 , \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978  };
+      \$2932  = mac_sel_r0_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_sel_r0_s0$1167 ;
+    \$2933  = \mac_wmux_sel0_s0$841 ;
     if (stall_adv12) begin
-      \$2971  = { \$1995 , \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987  };
+      \$2933  = \mac_sel_r0_s0$1122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_sel_r0_s0$1168 ;
+    \$2934  = \mac_wmux_sel0_s0$844 ;
     if (stall_adv12) begin
-      \$2972  = { \$2004 , \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996  };
+      \$2934  = \mac_sel_r0_s0$1123 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_sel_r0_s0$1169 ;
+    \$2935  = \mac_wmux_sel0_s0$847 ;
     if (stall_adv12) begin
-      \$2973  = { \$2013 , \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005  };
+      \$2935  = \mac_sel_r0_s0$1124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_sel_r0_s0$1170 ;
+    \$2936  = \mac_wmux_sel0_s0$850 ;
     if (stall_adv12) begin
-      \$2974  = { \$2022 , \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014  };
+      \$2936  = \mac_sel_r0_s0$1125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_sel_r0_s0$1171 ;
+    \$2937  = \mac_wmux_sel0_s0$853 ;
     if (stall_adv12) begin
-      \$2975  = { \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023  };
+      \$2937  = \mac_sel_r0_s0$1126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_sel_r0_s0$1172 ;
+    \$2938  = \mac_wmux_sel0_s0$856 ;
     if (stall_adv12) begin
-      \$2976  = { \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032  };
+      \$2938  = \mac_sel_r0_s0$1127 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_sel_r0_s0$1173 ;
+    \$2939  = \mac_wmux_sel0_s0$859 ;
     if (stall_adv12) begin
-      \$2977  = { \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041  };
+      \$2939  = \mac_sel_r0_s0$1128 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = mac_wmux_sel0_s0;
+    \$2940  = mac_wmux_s0;
     if (stall_adv13) begin
-      \$2978  = mac_sel_r0_s0;
+      \$2940  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux_sel0_s0$876 ;
+    \$2941  = \mac_wmux_s0$832 ;
     if (stall_adv13) begin
-      \$2979  = \mac_sel_r0_s0$1167 ;
+      \$2941  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux_sel0_s0$879 ;
+    \$2942  = \mac_wmux_s0$833 ;
     if (stall_adv13) begin
-      \$2980  = \mac_sel_r0_s0$1168 ;
+      \$2942  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux_sel0_s0$882 ;
+    \$2943  = \mac_wmux_s0$834 ;
     if (stall_adv13) begin
-      \$2981  = \mac_sel_r0_s0$1169 ;
+      \$2943  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux_sel0_s0$885 ;
+    \$2944  = \mac_wmux_s0$835 ;
     if (stall_adv13) begin
-      \$2982  = \mac_sel_r0_s0$1170 ;
+      \$2944  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux_sel0_s0$888 ;
+    \$2945  = \mac_wmux_s0$836 ;
     if (stall_adv13) begin
-      \$2983  = \mac_sel_r0_s0$1171 ;
+      \$2945  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux_sel0_s0$891 ;
+    \$2946  = \mac_wmux_s0$837 ;
     if (stall_adv13) begin
-      \$2984  = \mac_sel_r0_s0$1172 ;
+      \$2946  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux_sel0_s0$894 ;
+    \$2947  = \mac_wmux_s0$838 ;
     if (stall_adv13) begin
-      \$2985  = \mac_sel_r0_s0$1173 ;
+      \$2947  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = mac_wmux_s0;
-    if (stall_adv14) begin
-      \$2986  = wbank0_q[7:0];
+    \$2948  = \mac_wmux_s0$839 ;
+    if (stall_adv13) begin
+      \$2948  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux_s0$867 ;
-    if (stall_adv14) begin
-      \$2987  = wbank1_q[7:0];
+    \$2949  = \mac_wmux_s0$842 ;
+    if (stall_adv13) begin
+      \$2949  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux_s0$868 ;
-    if (stall_adv14) begin
-      \$2988  = wbank2_q[7:0];
+    \$2950  = \mac_wmux_s0$845 ;
+    if (stall_adv13) begin
+      \$2950  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux_s0$869 ;
-    if (stall_adv14) begin
-      \$2989  = wbank3_q[7:0];
+    \$2951  = \mac_wmux_s0$848 ;
+    if (stall_adv13) begin
+      \$2951  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux_s0$870 ;
-    if (stall_adv14) begin
-      \$2990  = wbank4_q[7:0];
+    \$2952  = \mac_wmux_s0$851 ;
+    if (stall_adv13) begin
+      \$2952  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux_s0$871 ;
-    if (stall_adv14) begin
-      \$2991  = wbank5_q[7:0];
+    \$2953  = \mac_wmux_s0$854 ;
+    if (stall_adv13) begin
+      \$2953  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux_s0$872 ;
-    if (stall_adv14) begin
-      \$2992  = wbank6_q[7:0];
+    \$2954  = \mac_wmux_s0$857 ;
+    if (stall_adv13) begin
+      \$2954  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux_s0$873 ;
-    if (stall_adv14) begin
-      \$2993  = wbank7_q[7:0];
+    \$2955  = \mac_wmux_s0$860 ;
+    if (stall_adv13) begin
+      \$2955  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux_s0$874 ;
-    if (stall_adv14) begin
-      \$2994  = wbank8_q[7:0];
+    \$2956  = \mac_wmux_s0$862 ;
+    if (stall_adv13) begin
+      \$2956  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux_s0$877 ;
-    if (stall_adv14) begin
-      \$2995  = wbank9_q[7:0];
+    \$2957  = \mac_wmux_s0$863 ;
+    if (stall_adv13) begin
+      \$2957  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux_s0$880 ;
-    if (stall_adv14) begin
-      \$2996  = wbank10_q[7:0];
+    \$2958  = \mac_wmux_s0$864 ;
+    if (stall_adv13) begin
+      \$2958  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux_s0$883 ;
-    if (stall_adv14) begin
-      \$2997  = wbank11_q[7:0];
+    \$2959  = \mac_wmux_s0$865 ;
+    if (stall_adv13) begin
+      \$2959  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux_s0$886 ;
-    if (stall_adv14) begin
-      \$2998  = wbank12_q[7:0];
+    \$2960  = \mac_wmux_s0$866 ;
+    if (stall_adv13) begin
+      \$2960  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux_s0$889 ;
-    if (stall_adv14) begin
-      \$2999  = wbank13_q[7:0];
+    \$2961  = \mac_wmux_s0$867 ;
+    if (stall_adv13) begin
+      \$2961  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux_s0$892 ;
-    if (stall_adv14) begin
-      \$3000  = wbank14_q[7:0];
+    \$2962  = \mac_wmux_s0$868 ;
+    if (stall_adv13) begin
+      \$2962  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux_s0$895 ;
-    if (stall_adv14) begin
-      \$3001  = wbank15_q[7:0];
+    \$2963  = \mac_wmux_s0$869 ;
+    if (stall_adv13) begin
+      \$2963  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux_s0$897 ;
-    if (stall_adv14) begin
-      \$3002  = wbank0_q[15:8];
+    \$2964  = \mac_wmux_s0$870 ;
+    if (stall_adv13) begin
+      \$2964  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux_s0$898 ;
-    if (stall_adv14) begin
-      \$3003  = wbank1_q[15:8];
+    \$2965  = \mac_wmux_s0$872 ;
+    if (stall_adv13) begin
+      \$2965  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux_s0$899 ;
-    if (stall_adv14) begin
-      \$3004  = wbank2_q[15:8];
+    \$2966  = \mac_wmux_s0$874 ;
+    if (stall_adv13) begin
+      \$2966  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux_s0$900 ;
-    if (stall_adv14) begin
-      \$3005  = wbank3_q[15:8];
+    \$2967  = \mac_wmux_s0$876 ;
+    if (stall_adv13) begin
+      \$2967  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux_s0$901 ;
-    if (stall_adv14) begin
-      \$3006  = wbank4_q[15:8];
+    \$2968  = \mac_wmux_s0$878 ;
+    if (stall_adv13) begin
+      \$2968  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux_s0$902 ;
-    if (stall_adv14) begin
-      \$3007  = wbank5_q[15:8];
+    \$2969  = \mac_wmux_s0$880 ;
+    if (stall_adv13) begin
+      \$2969  = wbank13_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux_s0$903 ;
-    if (stall_adv14) begin
-      \$3008  = wbank6_q[15:8];
+    \$2970  = \mac_wmux_s0$882 ;
+    if (stall_adv13) begin
+      \$2970  = wbank14_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux_s0$904 ;
-    if (stall_adv14) begin
-      \$3009  = wbank7_q[15:8];
+    \$2971  = \mac_wmux_s0$884 ;
+    if (stall_adv13) begin
+      \$2971  = wbank15_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux_s0$905 ;
-    if (stall_adv14) begin
-      \$3010  = wbank8_q[15:8];
+    \$2972  = \mac_wmux_s0$886 ;
+    if (stall_adv13) begin
+      \$2972  = wbank0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux_s0$907 ;
-    if (stall_adv14) begin
-      \$3011  = wbank9_q[15:8];
+    \$2973  = \mac_wmux_s0$887 ;
+    if (stall_adv13) begin
+      \$2973  = wbank1_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux_s0$909 ;
-    if (stall_adv14) begin
-      \$3012  = wbank10_q[15:8];
+    \$2974  = \mac_wmux_s0$888 ;
+    if (stall_adv13) begin
+      \$2974  = wbank2_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux_s0$911 ;
-    if (stall_adv14) begin
-      \$3013  = wbank11_q[15:8];
+    \$2975  = \mac_wmux_s0$889 ;
+    if (stall_adv13) begin
+      \$2975  = wbank3_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux_s0$913 ;
-    if (stall_adv14) begin
-      \$3014  = wbank12_q[15:8];
+    \$2976  = \mac_wmux_s0$890 ;
+    if (stall_adv13) begin
+      \$2976  = wbank4_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux_s0$915 ;
-    if (stall_adv14) begin
-      \$3015  = wbank13_q[15:8];
+    \$2977  = \mac_wmux_s0$891 ;
+    if (stall_adv13) begin
+      \$2977  = wbank5_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux_s0$917 ;
-    if (stall_adv14) begin
-      \$3016  = wbank14_q[15:8];
+    \$2978  = \mac_wmux_s0$892 ;
+    if (stall_adv13) begin
+      \$2978  = wbank6_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux_s0$919 ;
-    if (stall_adv14) begin
-      \$3017  = wbank15_q[15:8];
+    \$2979  = \mac_wmux_s0$893 ;
+    if (stall_adv13) begin
+      \$2979  = wbank7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \mac_wmux_s0$894 ;
+    if (stall_adv13) begin
+      \$2980  = wbank8_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \mac_wmux_s0$896 ;
+    if (stall_adv13) begin
+      \$2981  = wbank9_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \mac_wmux_s0$898 ;
+    if (stall_adv13) begin
+      \$2982  = wbank10_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \mac_wmux_s0$900 ;
+    if (stall_adv13) begin
+      \$2983  = wbank11_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \mac_wmux_s0$902 ;
+    if (stall_adv13) begin
+      \$2984  = wbank12_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \mac_wmux_s0$904 ;
+    if (stall_adv13) begin
+      \$2985  = wbank13_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \mac_wmux_s0$906 ;
+    if (stall_adv13) begin
+      \$2986  = wbank14_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \mac_wmux_s0$908 ;
+    if (stall_adv13) begin
+      \$2987  = wbank15_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \mac_wmux_s0$910 ;
+    if (stall_adv13) begin
+      \$2988  = wbank0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \mac_wmux_s0$911 ;
+    if (stall_adv13) begin
+      \$2989  = wbank1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \mac_wmux_s0$912 ;
+    if (stall_adv13) begin
+      \$2990  = wbank2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \mac_wmux_s0$913 ;
+    if (stall_adv13) begin
+      \$2991  = wbank3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \mac_wmux_s0$914 ;
+    if (stall_adv13) begin
+      \$2992  = wbank4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \mac_wmux_s0$915 ;
+    if (stall_adv13) begin
+      \$2993  = wbank5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_wmux_s0$916 ;
+    if (stall_adv13) begin
+      \$2994  = wbank6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_wmux_s0$917 ;
+    if (stall_adv13) begin
+      \$2995  = wbank7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_wmux_s0$918 ;
+    if (stall_adv13) begin
+      \$2996  = wbank8_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_wmux_s0$920 ;
+    if (stall_adv13) begin
+      \$2997  = wbank9_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \mac_wmux_s0$922 ;
+    if (stall_adv13) begin
+      \$2998  = wbank10_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \mac_wmux_s0$924 ;
+    if (stall_adv13) begin
+      \$2999  = wbank11_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_wmux_s0$926 ;
+    if (stall_adv13) begin
+      \$3000  = wbank12_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_wmux_s0$928 ;
+    if (stall_adv13) begin
+      \$3001  = wbank13_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_wmux_s0$930 ;
+    if (stall_adv13) begin
+      \$3002  = wbank14_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_wmux_s0$932 ;
+    if (stall_adv13) begin
+      \$3003  = wbank15_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_wmux_s0$1145 ;
+    if (stall_adv13) begin
+      \$3004  = mac_rdreg_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_wmux_s0$1146 ;
+    if (stall_adv13) begin
+      \$3005  = \mac_rdreg_s0$1112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_wmux_s0$1147 ;
+    if (stall_adv13) begin
+      \$3006  = \mac_rdreg_s0$1113 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux_s0$921 ;
+    \$3007  = \mac_wmux_s0$1148 ;
+    if (stall_adv13) begin
+      \$3007  = \mac_rdreg_s0$1114 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \mac_wmux_s0$1149 ;
+    if (stall_adv13) begin
+      \$3008  = \mac_rdreg_s0$1115 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \mac_wmux_s0$1150 ;
+    if (stall_adv13) begin
+      \$3009  = \mac_rdreg_s0$1116 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_wmux_s0$1151 ;
+    if (stall_adv13) begin
+      \$3010  = \mac_rdreg_s0$1117 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_wmux_s0$1152 ;
+    if (stall_adv13) begin
+      \$3011  = \mac_rdreg_s0$1118 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_wmux_s0$1153 ;
+    if (stall_adv13) begin
+      \$3012  = \mac_rdreg_s0$1119 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = mac_wmux_valid_s0;
+    if (stall_adv13) begin
+      \$3013  = mac_rdreg_valid_s0;
+    end
+    if (rst) begin
+      \$3013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = mac_pre_s0;
     if (stall_adv14) begin
-      \$3018  = wbank0_q[23:16];
+      \$3014  = \mac_wmux_s0$1145 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux_s0$922 ;
+    \$3015  = \mac_pre_s0$1156 ;
     if (stall_adv14) begin
-      \$3019  = wbank1_q[23:16];
+      \$3015  = \mac_wmux_s0$1146 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux_s0$923 ;
+    \$3016  = \mac_pre_s0$1157 ;
     if (stall_adv14) begin
-      \$3020  = wbank2_q[23:16];
+      \$3016  = \mac_wmux_s0$1147 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux_s0$924 ;
+    \$3017  = \mac_pre_s0$1158 ;
     if (stall_adv14) begin
-      \$3021  = wbank3_q[23:16];
+      \$3017  = \mac_wmux_s0$1148 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux_s0$925 ;
+    \$3018  = \mac_pre_s0$1159 ;
     if (stall_adv14) begin
-      \$3022  = wbank4_q[23:16];
+      \$3018  = \mac_wmux_s0$1149 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux_s0$926 ;
+    \$3019  = \mac_pre_s0$1160 ;
     if (stall_adv14) begin
-      \$3023  = wbank5_q[23:16];
+      \$3019  = \mac_wmux_s0$1150 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux_s0$927 ;
+    \$3020  = \mac_pre_s0$1161 ;
     if (stall_adv14) begin
-      \$3024  = wbank6_q[23:16];
+      \$3020  = \mac_wmux_s0$1151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux_s0$928 ;
+    \$3021  = \mac_pre_s0$1162 ;
     if (stall_adv14) begin
-      \$3025  = wbank7_q[23:16];
+      \$3021  = \mac_wmux_s0$1152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux_s0$929 ;
+    \$3022  = \mac_pre_s0$1163 ;
     if (stall_adv14) begin
-      \$3026  = wbank8_q[23:16];
+      \$3022  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux_s0$931 ;
+    \$3023  = \mac_pre_s0$1164 ;
     if (stall_adv14) begin
-      \$3027  = wbank9_q[23:16];
+      \$3023  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux_s0$933 ;
+    \$3024  = \mac_pre_s0$1165 ;
     if (stall_adv14) begin
-      \$3028  = wbank10_q[23:16];
+      \$3024  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux_s0$935 ;
+    \$3025  = \mac_pre_s0$1166 ;
     if (stall_adv14) begin
-      \$3029  = wbank11_q[23:16];
+      \$3025  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux_s0$937 ;
+    \$3026  = \mac_pre_s0$1167 ;
     if (stall_adv14) begin
-      \$3030  = wbank12_q[23:16];
+      \$3026  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux_s0$939 ;
+    \$3027  = \mac_pre_s0$1168 ;
     if (stall_adv14) begin
-      \$3031  = wbank13_q[23:16];
+      \$3027  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux_s0$941 ;
+    \$3028  = \mac_pre_s0$1169 ;
     if (stall_adv14) begin
-      \$3032  = wbank14_q[23:16];
+      \$3028  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux_s0$943 ;
+    \$3029  = \mac_pre_s0$1170 ;
     if (stall_adv14) begin
-      \$3033  = wbank15_q[23:16];
+      \$3029  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux_s0$945 ;
+    \$3030  = \mac_pre_s0$1171 ;
     if (stall_adv14) begin
-      \$3034  = wbank0_q[31:24];
+      \$3030  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux_s0$946 ;
+    \$3031  = \mac_pre_s0$1172 ;
     if (stall_adv14) begin
-      \$3035  = wbank1_q[31:24];
+      \$3031  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux_s0$947 ;
+    \$3032  = \mac_pre_s0$1173 ;
     if (stall_adv14) begin
-      \$3036  = wbank2_q[31:24];
+      \$3032  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux_s0$948 ;
+    \$3033  = \mac_pre_s0$1174 ;
     if (stall_adv14) begin
-      \$3037  = wbank3_q[31:24];
+      \$3033  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux_s0$949 ;
+    \$3034  = \mac_pre_s0$1175 ;
     if (stall_adv14) begin
-      \$3038  = wbank4_q[31:24];
+      \$3034  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux_s0$950 ;
+    \$3035  = \mac_pre_s0$1176 ;
     if (stall_adv14) begin
-      \$3039  = wbank5_q[31:24];
+      \$3035  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux_s0$951 ;
+    \$3036  = \mac_pre_s0$1177 ;
     if (stall_adv14) begin
-      \$3040  = wbank6_q[31:24];
+      \$3036  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_wmux_s0$952 ;
+    \$3037  = \mac_pre_s0$1178 ;
     if (stall_adv14) begin
-      \$3041  = wbank7_q[31:24];
+      \$3037  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux_s0$953 ;
+    \$3038  = \mac_pre_s0$1179 ;
     if (stall_adv14) begin
-      \$3042  = wbank8_q[31:24];
+      \$3038  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_wmux_s0$955 ;
+    \$3039  = \mac_pre_s0$1180 ;
     if (stall_adv14) begin
-      \$3043  = wbank9_q[31:24];
+      \$3039  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux_s0$957 ;
+    \$3040  = \mac_pre_s0$1181 ;
     if (stall_adv14) begin
-      \$3044  = wbank10_q[31:24];
+      \$3040  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux_s0$959 ;
+    \$3041  = \mac_pre_s0$1182 ;
     if (stall_adv14) begin
-      \$3045  = wbank11_q[31:24];
+      \$3041  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux_s0$961 ;
+    \$3042  = \mac_pre_s0$1183 ;
     if (stall_adv14) begin
-      \$3046  = wbank12_q[31:24];
+      \$3042  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux_s0$963 ;
+    \$3043  = \mac_pre_s0$1184 ;
     if (stall_adv14) begin
-      \$3047  = wbank13_q[31:24];
+      \$3043  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux_s0$965 ;
+    \$3044  = \mac_pre_s0$1185 ;
     if (stall_adv14) begin
-      \$3048  = wbank14_q[31:24];
+      \$3044  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux_s0$967 ;
+    \$3045  = \mac_pre_s0$1186 ;
     if (stall_adv14) begin
-      \$3049  = wbank15_q[31:24];
+      \$3045  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux_s0$1190 ;
+    \$3046  = \mac_pre_s0$1187 ;
     if (stall_adv14) begin
-      \$3050  = mac_rdreg_s0;
+      \$3046  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux_s0$1191 ;
+    \$3047  = \mac_pre_s0$1188 ;
     if (stall_adv14) begin
-      \$3051  = \mac_rdreg_s0$1157 ;
+      \$3047  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux_s0$1192 ;
+    \$3048  = \mac_pre_s0$1189 ;
     if (stall_adv14) begin
-      \$3052  = \mac_rdreg_s0$1158 ;
+      \$3048  = mac_wmux_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux_s0$1193 ;
+    \$3049  = \mac_pre_s0$1190 ;
     if (stall_adv14) begin
-      \$3053  = \mac_rdreg_s0$1159 ;
+      \$3049  = mac_wmux_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux_s0$1194 ;
+    \$3050  = \mac_pre_s0$1191 ;
     if (stall_adv14) begin
-      \$3054  = \mac_rdreg_s0$1160 ;
+      \$3050  = mac_wmux_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux_s0$1195 ;
+    \$3051  = \mac_pre_s0$1192 ;
     if (stall_adv14) begin
-      \$3055  = \mac_rdreg_s0$1161 ;
+      \$3051  = mac_wmux_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux_s0$1196 ;
+    \$3052  = \mac_pre_s0$1193 ;
     if (stall_adv14) begin
-      \$3056  = \mac_rdreg_s0$1162 ;
+      \$3052  = mac_wmux_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux_s0$1197 ;
+    \$3053  = \mac_pre_s0$1194 ;
     if (stall_adv14) begin
-      \$3057  = \mac_rdreg_s0$1163 ;
+      \$3053  = mac_wmux_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux_s0$1198 ;
+    \$3054  = \mac_pre_s0$1195 ;
     if (stall_adv14) begin
-      \$3058  = \mac_rdreg_s0$1164 ;
+      \$3054  = \mac_wmux_s0$1153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = mac_wmux_valid_s0;
+    \$3055  = mac_pre_valid_s0;
     if (stall_adv14) begin
-      \$3059  = mac_rdreg_valid_s0;
+      \$3055  = mac_wmux_valid_s0;
+    end
+    if (rst) begin
+      \$3055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = mac_dspin_s0;
+    if (stall_adv15) begin
+      \$3056  = \mac_pre_s0$1195 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = mac_dspin_valid_s0;
+    if (stall_adv15) begin
+      \$3057  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = mac_dspout_s0;
+    if (stall_adv15) begin
+      \$3058  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = mac_dspout_valid_s0;
+    if (stall_adv15) begin
+      \$3059  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$3059  = 1'h0;
@@ -11818,296 +11737,326 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = mac_pre_s0;
-    if (stall_adv15) begin
-      \$3060  = \mac_wmux_s0$1190 ;
+    \$3060  = mac_add0_s0;
+    if (stall_adv19) begin
+      \$3060  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_pre_s0$1201 ;
-    if (stall_adv15) begin
-      \$3061  = \mac_wmux_s0$1191 ;
+    \$3061  = \mac_add0_s0$995 ;
+    if (stall_adv19) begin
+      \$3061  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_pre_s0$1202 ;
-    if (stall_adv15) begin
-      \$3062  = \mac_wmux_s0$1192 ;
+    \$3062  = \mac_add0_s0$997 ;
+    if (stall_adv19) begin
+      \$3062  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_pre_s0$1203 ;
-    if (stall_adv15) begin
-      \$3063  = \mac_wmux_s0$1193 ;
+    \$3063  = \mac_add0_s0$998 ;
+    if (stall_adv19) begin
+      \$3063  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_pre_s0$1204 ;
-    if (stall_adv15) begin
-      \$3064  = \mac_wmux_s0$1194 ;
+    \$3064  = \mac_add0_s0$1000 ;
+    if (stall_adv19) begin
+      \$3064  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_pre_s0$1205 ;
-    if (stall_adv15) begin
-      \$3065  = \mac_wmux_s0$1195 ;
+    \$3065  = \mac_add0_s0$1001 ;
+    if (stall_adv19) begin
+      \$3065  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_pre_s0$1206 ;
-    if (stall_adv15) begin
-      \$3066  = \mac_wmux_s0$1196 ;
+    \$3066  = \mac_add0_s0$1003 ;
+    if (stall_adv19) begin
+      \$3066  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_pre_s0$1207 ;
-    if (stall_adv15) begin
-      \$3067  = \mac_wmux_s0$1197 ;
+    \$3067  = \mac_add0_s0$1004 ;
+    if (stall_adv19) begin
+      \$3067  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_pre_s0$1208 ;
-    if (stall_adv15) begin
-      \$3068  = mac_wmux_w0_0;
+    \$3068  = \mac_add0_s0$1006 ;
+    if (stall_adv19) begin
+      \$3068  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_pre_s0$1209 ;
-    if (stall_adv15) begin
-      \$3069  = mac_wmux_w0_1;
+    \$3069  = \mac_add0_s0$1007 ;
+    if (stall_adv19) begin
+      \$3069  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_pre_s0$1210 ;
-    if (stall_adv15) begin
-      \$3070  = mac_wmux_w0_2;
+    \$3070  = \mac_add0_s0$1009 ;
+    if (stall_adv19) begin
+      \$3070  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_pre_s0$1211 ;
-    if (stall_adv15) begin
-      \$3071  = mac_wmux_w0_3;
+    \$3071  = \mac_add0_s0$1010 ;
+    if (stall_adv19) begin
+      \$3071  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_pre_s0$1212 ;
-    if (stall_adv15) begin
-      \$3072  = mac_wmux_w0_4;
+    \$3072  = \mac_add0_s0$1012 ;
+    if (stall_adv19) begin
+      \$3072  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_pre_s0$1213 ;
-    if (stall_adv15) begin
-      \$3073  = mac_wmux_w0_5;
+    \$3073  = \mac_add0_s0$1013 ;
+    if (stall_adv19) begin
+      \$3073  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_pre_s0$1214 ;
-    if (stall_adv15) begin
-      \$3074  = mac_wmux_w0_6;
+    \$3074  = \mac_add0_s0$1015 ;
+    if (stall_adv19) begin
+      \$3074  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_pre_s0$1215 ;
-    if (stall_adv15) begin
-      \$3075  = mac_wmux_w0_7;
+    \$3075  = \mac_add0_s0$1016 ;
+    if (stall_adv19) begin
+      \$3075  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_pre_s0$1216 ;
-    if (stall_adv15) begin
-      \$3076  = mac_wmux_w1_0;
+    \$3076  = \mac_add0_s0$1201 ;
+    if (stall_adv19) begin
+      \$3076  = mac_dspout_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_pre_s0$1217 ;
-    if (stall_adv15) begin
-      \$3077  = mac_wmux_w1_1;
+    \$3077  = mac_add0_valid_s0;
+    if (stall_adv19) begin
+      \$3077  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$3077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_pre_s0$1218 ;
-    if (stall_adv15) begin
-      \$3078  = mac_wmux_w1_2;
+    \$3078  = mac_add1_s0;
+    if (stall_adv20) begin
+      \$3078  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_pre_s0$1219 ;
-    if (stall_adv15) begin
-      \$3079  = mac_wmux_w1_3;
+    \$3079  = \mac_add1_s0$1021 ;
+    if (stall_adv20) begin
+      \$3079  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_pre_s0$1220 ;
-    if (stall_adv15) begin
-      \$3080  = mac_wmux_w1_4;
+    \$3080  = \mac_add1_s0$1023 ;
+    if (stall_adv20) begin
+      \$3080  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_pre_s0$1221 ;
-    if (stall_adv15) begin
-      \$3081  = mac_wmux_w1_5;
+    \$3081  = \mac_add1_s0$1024 ;
+    if (stall_adv20) begin
+      \$3081  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_pre_s0$1222 ;
-    if (stall_adv15) begin
-      \$3082  = mac_wmux_w1_6;
+    \$3082  = \mac_add1_s0$1026 ;
+    if (stall_adv20) begin
+      \$3082  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_pre_s0$1223 ;
-    if (stall_adv15) begin
-      \$3083  = mac_wmux_w1_7;
+    \$3083  = \mac_add1_s0$1027 ;
+    if (stall_adv20) begin
+      \$3083  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_pre_s0$1224 ;
-    if (stall_adv15) begin
-      \$3084  = mac_wmux_w2_0;
+    \$3084  = \mac_add1_s0$1029 ;
+    if (stall_adv20) begin
+      \$3084  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_pre_s0$1225 ;
-    if (stall_adv15) begin
-      \$3085  = mac_wmux_w2_1;
+    \$3085  = \mac_add1_s0$1030 ;
+    if (stall_adv20) begin
+      \$3085  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_pre_s0$1226 ;
-    if (stall_adv15) begin
-      \$3086  = mac_wmux_w2_2;
+    \$3086  = \mac_add1_s0$1203 ;
+    if (stall_adv20) begin
+      \$3086  = \mac_add0_s0$1201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_pre_s0$1227 ;
-    if (stall_adv15) begin
-      \$3087  = mac_wmux_w2_3;
+    \$3087  = mac_add1_valid_s0;
+    if (stall_adv20) begin
+      \$3087  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_pre_s0$1228 ;
-    if (stall_adv15) begin
-      \$3088  = mac_wmux_w2_4;
+    \$3088  = mac_add2_s0;
+    if (stall_adv21) begin
+      \$3088  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_pre_s0$1229 ;
-    if (stall_adv15) begin
-      \$3089  = mac_wmux_w2_5;
+    \$3089  = \mac_add2_s0$1054 ;
+    if (stall_adv21) begin
+      \$3089  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_pre_s0$1230 ;
-    if (stall_adv15) begin
-      \$3090  = mac_wmux_w2_6;
+    \$3090  = \mac_add2_s0$1057 ;
+    if (stall_adv21) begin
+      \$3090  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_pre_s0$1231 ;
-    if (stall_adv15) begin
-      \$3091  = mac_wmux_w2_7;
+    \$3091  = \mac_add2_s0$1060 ;
+    if (stall_adv21) begin
+      \$3091  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_pre_s0$1232 ;
-    if (stall_adv15) begin
-      \$3092  = mac_wmux_w3_0;
+    \$3092  = \mac_add2_s0$1205 ;
+    if (stall_adv21) begin
+      \$3092  = \mac_add1_s0$1203 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_pre_s0$1233 ;
-    if (stall_adv15) begin
-      \$3093  = mac_wmux_w3_1;
+    \$3093  = mac_add2_valid_s0;
+    if (stall_adv21) begin
+      \$3093  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_pre_s0$1234 ;
-    if (stall_adv15) begin
-      \$3094  = mac_wmux_w3_2;
+    \$3094  = o__valid;
+    if (advance) begin
+      \$3094  = \$2605 ;
+    end
+    if (rst) begin
+      \$3094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_pre_s0$1235 ;
-    if (stall_adv15) begin
-      \$3095  = mac_wmux_w3_3;
+    \$3095  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3095  = \$2606 ;
+    end
+    if (rst) begin
+      \$3095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_pre_s0$1236 ;
-    if (stall_adv15) begin
-      \$3096  = mac_wmux_w3_4;
+    \$3096  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3096  = \$2607 ;
+    end
+    if (rst) begin
+      \$3096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_pre_s0$1237 ;
-    if (stall_adv15) begin
-      \$3097  = mac_wmux_w3_5;
+    \$3097  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3097  = \$2608 ;
+    end
+    if (rst) begin
+      \$3097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_pre_s0$1238 ;
-    if (stall_adv15) begin
-      \$3098  = mac_wmux_w3_6;
+    \$3098  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3098  = \$2609 ;
+    end
+    if (rst) begin
+      \$3098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_pre_s0$1239 ;
-    if (stall_adv15) begin
-      \$3099  = mac_wmux_w3_7;
+    \$3099  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3099  = \$2610 ;
+    end
+    if (rst) begin
+      \$3099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_pre_s0$1240 ;
-    if (stall_adv15) begin
-      \$3100  = \mac_wmux_s0$1198 ;
+    \$3100  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3100  = \$2611 ;
+    end
+    if (rst) begin
+      \$3100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = mac_pre_valid_s0;
-    if (stall_adv15) begin
-      \$3101  = mac_wmux_valid_s0;
+    \$3101  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3101  = \$2612 ;
     end
     if (rst) begin
       \$3101  = 1'h0;
@@ -12115,16 +12064,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = mac_dspin_s0;
-    if (stall_adv16) begin
-      \$3102  = \mac_pre_s0$1240 ;
+    \$3102  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3102  = \$2613 ;
+    end
+    if (rst) begin
+      \$3102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = mac_dspin_valid_s0;
-    if (stall_adv16) begin
-      \$3103  = mac_pre_valid_s0;
+    \$3103  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3103  = \$2614 ;
     end
     if (rst) begin
       \$3103  = 1'h0;
@@ -12132,16 +12084,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = mac_dspout_s0;
-    if (stall_adv16) begin
-      \$3104  = mac_dspin_s0;
+    \$3104  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3104  = \$2615 ;
+    end
+    if (rst) begin
+      \$3104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = mac_dspout_valid_s0;
-    if (stall_adv16) begin
-      \$3105  = mac_dspin_valid_s0;
+    \$3105  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3105  = \$2616 ;
     end
     if (rst) begin
       \$3105  = 1'h0;
@@ -12149,128 +12104,179 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = mac_add0_s0;
-    if (stall_adv24) begin
-      \$3106  = mac0_sum0_p0;
+    \$3106  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3106  = \$2617 ;
+    end
+    if (rst) begin
+      \$3106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_add0_s0$1038 ;
-    if (stall_adv24) begin
-      \$3107  = mac0_sum0_p1;
+    \$3107  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3107  = \$2618 ;
+    end
+    if (rst) begin
+      \$3107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_add0_s0$1040 ;
-    if (stall_adv24) begin
-      \$3108  = mac0_sum0_p2;
+    \$3108  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3108  = \$2619 ;
+    end
+    if (rst) begin
+      \$3108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_add0_s0$1041 ;
-    if (stall_adv24) begin
-      \$3109  = mac0_sum0_p3;
+    \$3109  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3109  = \$2620 ;
+    end
+    if (rst) begin
+      \$3109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_add0_s0$1043 ;
-    if (stall_adv24) begin
-      \$3110  = mac1_sum0_p0;
+    \$3110  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3110  = \$2621 ;
+    end
+    if (rst) begin
+      \$3110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_add0_s0$1044 ;
-    if (stall_adv24) begin
-      \$3111  = mac1_sum0_p1;
+    \$3111  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3111  = \$2622 ;
+    end
+    if (rst) begin
+      \$3111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_add0_s0$1046 ;
-    if (stall_adv24) begin
-      \$3112  = mac1_sum0_p2;
+    \$3112  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3112  = \$2623 ;
+    end
+    if (rst) begin
+      \$3112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_add0_s0$1047 ;
-    if (stall_adv24) begin
-      \$3113  = mac1_sum0_p3;
+    \$3113  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3113  = \$2624 ;
+    end
+    if (rst) begin
+      \$3113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_add0_s0$1049 ;
-    if (stall_adv24) begin
-      \$3114  = mac2_sum0_p0;
+    \$3114  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3114  = \$2625 ;
+    end
+    if (rst) begin
+      \$3114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_add0_s0$1050 ;
-    if (stall_adv24) begin
-      \$3115  = mac2_sum0_p1;
+    \$3115  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3115  = \$2626 ;
+    end
+    if (rst) begin
+      \$3115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_add0_s0$1052 ;
-    if (stall_adv24) begin
-      \$3116  = mac2_sum0_p2;
+    \$3116  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3116  = \$2627 ;
+    end
+    if (rst) begin
+      \$3116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_add0_s0$1053 ;
-    if (stall_adv24) begin
-      \$3117  = mac2_sum0_p3;
+    \$3117  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3117  = \$2628 ;
+    end
+    if (rst) begin
+      \$3117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_add0_s0$1055 ;
-    if (stall_adv24) begin
-      \$3118  = mac3_sum0_p0;
+    \$3118  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3118  = \$2629 ;
+    end
+    if (rst) begin
+      \$3118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_add0_s0$1056 ;
+    \$3119  = stall_adv24_valid;
     if (stall_adv24) begin
-      \$3119  = mac3_sum0_p1;
+      \$3119  = \$2630 ;
+    end
+    if (rst) begin
+      \$3119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_add0_s0$1058 ;
-    if (stall_adv24) begin
-      \$3120  = mac3_sum0_p2;
+    \$3120  = stall_adv25_valid;
+    if (stall_adv25) begin
+      \$3120  = \$2631 ;
+    end
+    if (rst) begin
+      \$3120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_add0_s0$1059 ;
-    if (stall_adv24) begin
-      \$3121  = mac3_sum0_p3;
+    \$3121  = stall_adv26_valid;
+    if (stall_adv26) begin
+      \$3121  = \$2632 ;
+    end
+    if (rst) begin
+      \$3121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_add0_s0$1246 ;
-    if (stall_adv24) begin
-      \$3122  = mac_dspout_s0;
+    \$3122  = stall_adv27_valid;
+    if (stall_adv27) begin
+      \$3122  = \$2633 ;
+    end
+    if (rst) begin
+      \$3122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = mac_add0_valid_s0;
-    if (stall_adv24) begin
-      \$3123  = mac_dspout_valid_s0;
+    \$3123  = stall_adv28_valid;
+    if (stall_adv28) begin
+      \$3123  = \$2634 ;
     end
     if (rst) begin
       \$3123  = 1'h0;
@@ -12278,548 +12284,80 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = mac_add1_s0;
-    if (stall_adv25) begin
-      \$3124  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_add1_s0$1064 ;
-    if (stall_adv25) begin
-      \$3125  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_add1_s0$1066 ;
-    if (stall_adv25) begin
-      \$3126  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_add1_s0$1067 ;
-    if (stall_adv25) begin
-      \$3127  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_add1_s0$1069 ;
-    if (stall_adv25) begin
-      \$3128  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_add1_s0$1070 ;
-    if (stall_adv25) begin
-      \$3129  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_add1_s0$1072 ;
-    if (stall_adv25) begin
-      \$3130  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_add1_s0$1073 ;
-    if (stall_adv25) begin
-      \$3131  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_add1_s0$1248 ;
-    if (stall_adv25) begin
-      \$3132  = \mac_add0_s0$1246 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = mac_add1_valid_s0;
-    if (stall_adv25) begin
-      \$3133  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$3133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = mac_add2_s0;
-    if (stall_adv26) begin
-      \$3134  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_add2_s0$1097 ;
-    if (stall_adv26) begin
-      \$3135  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_add2_s0$1100 ;
-    if (stall_adv26) begin
-      \$3136  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_add2_s0$1103 ;
-    if (stall_adv26) begin
-      \$3137  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_add2_s0$1250 ;
-    if (stall_adv26) begin
-      \$3138  = \mac_add1_s0$1248 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = mac_add2_valid_s0;
-    if (stall_adv26) begin
-      \$3139  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = o__valid;
-    if (advance) begin
-      \$3140  = \$2611 ;
-    end
-    if (rst) begin
-      \$3140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3141  = \$2612 ;
-    end
-    if (rst) begin
-      \$3141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3142  = \$2613 ;
-    end
-    if (rst) begin
-      \$3142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3143  = \$2614 ;
-    end
-    if (rst) begin
-      \$3143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3144  = \$2615 ;
-    end
-    if (rst) begin
-      \$3144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3145  = \$2616 ;
-    end
-    if (rst) begin
-      \$3145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3146  = \$2617 ;
-    end
-    if (rst) begin
-      \$3146  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3147  = \$2618 ;
-    end
-    if (rst) begin
-      \$3147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3148  = \$2619 ;
-    end
-    if (rst) begin
-      \$3148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3149  = \$2620 ;
-    end
-    if (rst) begin
-      \$3149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3150  = \$2621 ;
-    end
-    if (rst) begin
-      \$3150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3151  = \$2622 ;
-    end
-    if (rst) begin
-      \$3151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3152  = \$2623 ;
-    end
-    if (rst) begin
-      \$3152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3153  = \$2624 ;
-    end
-    if (rst) begin
-      \$3153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3154  = \$2625 ;
-    end
-    if (rst) begin
-      \$3154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3155  = \$2626 ;
-    end
-    if (rst) begin
-      \$3155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3156  = \$2627 ;
-    end
-    if (rst) begin
-      \$3156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3157  = \$2628 ;
-    end
-    if (rst) begin
-      \$3157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3158  = \$2629 ;
-    end
-    if (rst) begin
-      \$3158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3159  = \$2630 ;
-    end
-    if (rst) begin
-      \$3159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3160  = \$2631 ;
-    end
-    if (rst) begin
-      \$3160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3161  = \$2632 ;
-    end
-    if (rst) begin
-      \$3161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3162  = \$2633 ;
-    end
-    if (rst) begin
-      \$3162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3163  = \$2634 ;
-    end
-    if (rst) begin
-      \$3163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3164  = \$2635 ;
-    end
-    if (rst) begin
-      \$3164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3165  = \$2636 ;
-    end
-    if (rst) begin
-      \$3165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = stall_adv25_valid;
-    if (stall_adv25) begin
-      \$3166  = \$2637 ;
-    end
-    if (rst) begin
-      \$3166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = stall_adv26_valid;
-    if (stall_adv26) begin
-      \$3167  = \$2638 ;
-    end
-    if (rst) begin
-      \$3167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = stall_adv27_valid;
-    if (stall_adv27) begin
-      \$3168  = \$2639 ;
-    end
-    if (rst) begin
-      \$3168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = stall_adv28_valid;
-    if (stall_adv28) begin
-      \$3169  = \$2640 ;
-    end
-    if (rst) begin
-      \$3169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = stall_adv29_valid;
+    \$3124  = stall_adv29_valid;
     if (stall_adv29) begin
-      \$3170  = \$2641 ;
+      \$3124  = \$2635 ;
     end
     if (rst) begin
-      \$3170  = 1'h0;
+      \$3124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = stall_adv30_valid;
-    if (stall_adv30) begin
-      \$3171  = \$2642 ;
+    \$3125  = mac_acc0;
+    if (\$2636 ) begin
+      \$3125  = \$2637 ;
     end
     if (rst) begin
-      \$3171  = 1'h0;
+      \$3125  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = stall_adv31_valid;
-    if (stall_adv31) begin
-      \$3172  = \$2643 ;
+    \$3126  = mac_acc0_out;
+    if (stall_adv23) begin
+      \$3126  = \$2580 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = mac_acc1;
+    if (\$2638 ) begin
+      \$3127  = \$2639 ;
     end
     if (rst) begin
-      \$3172  = 1'h0;
+      \$3127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = stall_adv32_valid;
-    if (stall_adv32) begin
-      \$3173  = \$2644 ;
+    \$3128  = mac_acc1_out;
+    if (stall_adv25) begin
+      \$3128  = \$2581 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = mac_acc2;
+    if (\$2640 ) begin
+      \$3129  = \$2641 ;
     end
     if (rst) begin
-      \$3173  = 1'h0;
+      \$3129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = stall_adv33_valid;
-    if (stall_adv33) begin
-      \$3174  = \$2645 ;
+    \$3130  = mac_acc2_out;
+    if (stall_adv27) begin
+      \$3130  = \$2582 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = mac_acc3;
+    if (\$2642 ) begin
+      \$3131  = \$2643 ;
     end
     if (rst) begin
-      \$3174  = 1'h0;
+      \$3131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = stall_adv34_valid;
-    if (stall_adv34) begin
-      \$3175  = \$2646 ;
-    end
-    if (rst) begin
-      \$3175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = mac_acc0;
-    if (\$2647 ) begin
-      \$3176  = \$2648 ;
-    end
-    if (rst) begin
-      \$3176  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = mac_acc0_out;
-    if (stall_adv28) begin
-      \$3177  = \$2585 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = mac_acc1;
-    if (\$2649 ) begin
-      \$3178  = \$2650 ;
-    end
-    if (rst) begin
-      \$3178  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = mac_acc1_out;
-    if (stall_adv30) begin
-      \$3179  = \$2586 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = mac_acc2;
-    if (\$2651 ) begin
-      \$3180  = \$2652 ;
-    end
-    if (rst) begin
-      \$3180  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = mac_acc2_out;
-    if (stall_adv32) begin
-      \$3181  = \$2587 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = mac_acc3;
-    if (\$2653 ) begin
-      \$3182  = \$2654 ;
-    end
-    if (rst) begin
-      \$3182  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = mac_acc3_out;
-    if (stall_adv34) begin
-      \$3183  = \$2588 [31:0];
+    \$3132  = mac_acc3_out;
+    if (stall_adv29) begin
+      \$3132  = \$2583 [31:0];
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -12870,37 +12408,37 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = i__payload[127:0];
-  assign wr__en = stall_adv5;
+  assign wr__en = stall_adv4;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1627 , \$1625 , \$1623 , \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \sel_l11_s0$750 [0] };
-  assign sel_sel1 = { \$1645 , \$1643 , \$1641 , \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629  };
-  assign sel_sel2 = { \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647  };
-  assign sel_sel3 = { \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665  };
-  assign sel_sel4 = { \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683  };
-  assign sel_sel5 = { \$1717 , \$1715 , \$1713 , \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701  };
-  assign sel_sel6 = { \$1735 , \$1733 , \$1731 , \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719  };
-  assign sel_sel7 = { \$1753 , \$1751 , \$1749 , \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737  };
-  assign sel_idx0 = { \sel_l13_s0$769 [8], \$1775 , \$1772 , \$1769  };
-  assign sel_idx1 = { \$1798 , \$1797 , \$1794 , \$1791  };
-  assign sel_idx2 = { \$1822 , \$1820 , \$1817 , \$1813  };
-  assign sel_idx3 = { \$1848 , \$1845 , \$1842 , \$1838  };
-  assign sel_idx4 = { \$1874 , \$1870 , \$1866 , \$1863  };
-  assign sel_idx5 = { \$1902 , \$1897 , \$1893 , \$1890  };
-  assign sel_idx6 = { \$1931 , \$1925 , \$1921 , \$1917  };
-  assign sel_idx7 = { \$1962 , \$1955 , \$1951 , \$1947  };
-  assign mac_sel0 = { \$1986 , \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978  };
-  assign mac_sel1 = { \$1995 , \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987  };
-  assign mac_sel2 = { \$2004 , \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996  };
-  assign mac_sel3 = { \$2013 , \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005  };
-  assign mac_sel4 = { \$2022 , \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014  };
-  assign mac_sel5 = { \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023  };
-  assign mac_sel6 = { \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032  };
-  assign mac_sel7 = { \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041  };
-  assign mac_acc0_next = \$2585 [31:0];
-  assign mac_acc1_next = \$2586 [31:0];
-  assign mac_acc2_next = \$2587 [31:0];
-  assign mac_acc3_next = \$2588 [31:0];
+  assign sel_sel0 = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+  assign sel_sel1 = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+  assign sel_sel2 = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+  assign sel_sel3 = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+  assign sel_sel4 = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+  assign sel_sel5 = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+  assign sel_sel6 = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+  assign sel_sel7 = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+  assign sel_idx0 = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+  assign sel_idx1 = { \$1797 , \$1796 , \$1793 , \$1790  };
+  assign sel_idx2 = { \$1821 , \$1819 , \$1816 , \$1812  };
+  assign sel_idx3 = { \$1847 , \$1844 , \$1841 , \$1837  };
+  assign sel_idx4 = { \$1873 , \$1869 , \$1865 , \$1862  };
+  assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
+  assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
+  assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
+  assign mac_sel0 = { \$1985 , \$1984 , \$1983 , \$1982 , \$1981 , \$1980 , \$1979 , \$1978 , \$1977  };
+  assign mac_sel1 = { \$1994 , \$1993 , \$1992 , \$1991 , \$1990 , \$1989 , \$1988 , \$1987 , \$1986  };
+  assign mac_sel2 = { \$2003 , \$2002 , \$2001 , \$2000 , \$1999 , \$1998 , \$1997 , \$1996 , \$1995  };
+  assign mac_sel3 = { \$2012 , \$2011 , \$2010 , \$2009 , \$2008 , \$2007 , \$2006 , \$2005 , \$2004  };
+  assign mac_sel4 = { \$2021 , \$2020 , \$2019 , \$2018 , \$2017 , \$2016 , \$2015 , \$2014 , \$2013  };
+  assign mac_sel5 = { \$2030 , \$2029 , \$2028 , \$2027 , \$2026 , \$2025 , \$2024 , \$2023 , \$2022  };
+  assign mac_sel6 = { \$2039 , \$2038 , \$2037 , \$2036 , \$2035 , \$2034 , \$2033 , \$2032 , \$2031  };
+  assign mac_sel7 = { \$2048 , \$2047 , \$2046 , \$2045 , \$2044 , \$2043 , \$2042 , \$2041 , \$2040  };
+  assign mac_acc0_next = \$2580 [31:0];
+  assign mac_acc1_next = \$2581 [31:0];
+  assign mac_acc2_next = \$2582 [31:0];
+  assign mac_acc3_next = \$2583 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -13007,12 +12545,12 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_p1_3_2_c = 1'h0;
   assign sel_p1_6_2_s = sel_p1_6_1_c;
   assign sel_p1_6_2_c = 1'h0;
-  assign \$1440  = 1'h0;
+  assign \$1439  = 1'h0;
   assign sel_p1_7_2_s = sel_p1_7_1_c;
+  assign \$1440  = 1'h0;
   assign \$1441  = 1'h0;
   assign \$1442  = 1'h0;
   assign \$1443  = 1'h0;
-  assign \$1444  = 1'h0;
   assign sel_p1_7_2_c = 1'h0;
   assign sel_p1_7_3_s = 1'h0;
   assign sel_p1_7_3_c = 1'h0;
@@ -13020,53 +12558,25 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_p1_10_2_c = 1'h0;
   assign sel_p1_10_3_s = 1'h0;
   assign sel_p1_10_3_c = 1'h0;
-  assign \$1450  = 1'h0;
+  assign \$1449  = 1'h0;
   assign sel_p1_11_2_s = sel_p1_11_1_c;
+  assign \$1450  = 1'h0;
   assign \$1451  = 1'h0;
   assign \$1452  = 1'h0;
   assign \$1453  = 1'h0;
-  assign \$1454  = 1'h0;
   assign sel_p1_11_2_c = 1'h0;
-  assign \$1455  = 1'h0;
+  assign \$1454  = 1'h0;
   assign sel_p1_11_3_s = 1'h0;
+  assign \$1455  = 1'h0;
   assign \$1456  = 1'h0;
   assign \$1457  = 1'h0;
   assign \$1458  = 1'h0;
-  assign \$1459  = 1'h0;
   assign sel_p1_11_3_c = 1'h0;
   assign sel_p1_14_2_s = sel_p1_14_1_c;
   assign sel_p1_14_2_c = 1'h0;
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
-  assign \$1465  = sel_p1_3_1_c;
-  assign \$1466  = 1'h0;
-  assign \$1467  = 1'h0;
-  assign \$1468  = 1'h0;
-  assign sel_p2_5_2_c = \$1469 ;
-  assign sel_p2_7_3_s = sel_p2_7_2_c;
-  assign sel_p2_7_3_c = 1'h0;
-  assign sel_p2_12_3_s = sel_p2_12_2_c;
-  assign sel_p2_12_3_c = 1'h0;
-  assign \$1495  = sel_p1_11_1_c;
-  assign \$1496  = 1'h0;
-  assign \$1497  = 1'h0;
-  assign \$1498  = 1'h0;
-  assign sel_p2_13_2_c = \$1499 ;
-  assign \$1500  = 1'h0;
-  assign sel_p2_13_3_s = \$1499 ;
-  assign \$1501  = 1'h0;
-  assign \$1502  = 1'h0;
-  assign \$1503  = 1'h0;
-  assign \$1504  = 1'h0;
-  assign sel_p2_13_3_c = 1'h0;
-  assign \$1515  = 1'h0;
-  assign sel_p2_14_3_s = sel_p2_14_2_c;
-  assign \$1516  = 1'h0;
-  assign \$1517  = 1'h0;
-  assign \$1518  = 1'h0;
-  assign \$1519  = 1'h0;
-  assign sel_p2_14_3_c = 1'h0;
-  assign \$1628  = \sel_l11_s0$751 ;
+  assign \$1627  = \sel_l10_s0$720 ;
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.

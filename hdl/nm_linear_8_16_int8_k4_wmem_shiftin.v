@@ -898,7 +898,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1800 ;
   wire \$1801 ;
   wire \$1802 ;
-  wire \$1803 ;
+  wire [7:0] \$1803 ;
   wire [7:0] \$1804 ;
   wire [7:0] \$1805 ;
   wire [7:0] \$1806 ;
@@ -911,7 +911,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1812 ;
   wire [7:0] \$1813 ;
   wire [7:0] \$1814 ;
-  wire [7:0] \$1815 ;
+  wire \$1815 ;
   wire \$1816 ;
   wire \$1817 ;
   wire \$1818 ;
@@ -921,7 +921,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1821 ;
   wire \$1822 ;
   wire \$1823 ;
-  wire \$1824 ;
+  wire [7:0] \$1824 ;
   wire [7:0] \$1825 ;
   wire [7:0] \$1826 ;
   wire [7:0] \$1827 ;
@@ -934,7 +934,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1833 ;
   wire [7:0] \$1834 ;
   wire [7:0] \$1835 ;
-  wire [7:0] \$1836 ;
+  wire \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
   wire \$1839 ;
@@ -946,7 +946,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1844 ;
   wire \$1845 ;
   wire \$1846 ;
-  wire \$1847 ;
+  wire [7:0] \$1847 ;
   wire [7:0] \$1848 ;
   wire [7:0] \$1849 ;
   wire \$185 ;
@@ -959,7 +959,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1856 ;
   wire [7:0] \$1857 ;
   wire [7:0] \$1858 ;
-  wire [7:0] \$1859 ;
+  wire \$1859 ;
   wire \$186 ;
   wire \$1860 ;
   wire \$1861 ;
@@ -973,7 +973,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1869 ;
   wire \$187 ;
   wire \$1870 ;
-  wire \$1871 ;
+  wire [7:0] \$1871 ;
   wire [7:0] \$1872 ;
   wire [7:0] \$1873 ;
   wire [7:0] \$1874 ;
@@ -986,7 +986,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1880 ;
   wire [7:0] \$1881 ;
   wire [7:0] \$1882 ;
-  wire [7:0] \$1883 ;
+  wire \$1883 ;
   wire \$1884 ;
   wire \$1885 ;
   wire \$1886 ;
@@ -1001,7 +1001,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1894 ;
   wire \$1895 ;
   wire \$1896 ;
-  wire \$1897 ;
+  wire [7:0] \$1897 ;
   wire [7:0] \$1898 ;
   wire [7:0] \$1899 ;
   wire [8:0] \$19 ;
@@ -1015,7 +1015,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1906 ;
   wire [7:0] \$1907 ;
   wire [7:0] \$1908 ;
-  wire [7:0] \$1909 ;
+  wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
   wire \$1911 ;
@@ -1031,7 +1031,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1920 ;
   wire \$1921 ;
   wire \$1922 ;
-  wire \$1923 ;
+  wire [7:0] \$1923 ;
   wire [7:0] \$1924 ;
   wire [7:0] \$1925 ;
   wire [7:0] \$1926 ;
@@ -1044,7 +1044,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1932 ;
   wire [7:0] \$1933 ;
   wire [7:0] \$1934 ;
-  wire [7:0] \$1935 ;
+  wire \$1935 ;
   wire \$1936 ;
   wire \$1937 ;
   wire \$1938 ;
@@ -1062,7 +1062,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1949 ;
   wire \$195 ;
   wire \$1950 ;
-  wire \$1951 ;
+  wire [7:0] \$1951 ;
   wire [7:0] \$1952 ;
   wire [7:0] \$1953 ;
   wire [7:0] \$1954 ;
@@ -1075,7 +1075,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$1960 ;
   wire [7:0] \$1961 ;
   wire [7:0] \$1962 ;
-  wire [7:0] \$1963 ;
+  wire \$1963 ;
   wire \$1964 ;
   wire \$1965 ;
   wire \$1966 ;
@@ -1094,7 +1094,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$1978 ;
   wire \$1979 ;
   wire \$198 ;
-  wire \$1980 ;
+  wire [7:0] \$1980 ;
   wire [7:0] \$1981 ;
   wire [7:0] \$1982 ;
   wire [7:0] \$1983 ;
@@ -1107,7 +1107,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$199 ;
   wire [7:0] \$1990 ;
   wire [7:0] \$1991 ;
-  wire [7:0] \$1992 ;
+  wire \$1992 ;
   wire \$1993 ;
   wire \$1994 ;
   wire \$1995 ;
@@ -1130,7 +1130,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2009 ;
   wire \$201 ;
   wire \$2010 ;
-  wire \$2011 ;
+  wire [7:0] \$2011 ;
   wire [7:0] \$2012 ;
   wire [7:0] \$2013 ;
   wire [7:0] \$2014 ;
@@ -1138,7 +1138,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$2016 ;
   wire [7:0] \$2017 ;
   wire [7:0] \$2018 ;
-  wire [7:0] \$2019 ;
+  wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
@@ -1230,7 +1230,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$21 ;
   wire \$210 ;
   wire \$2100 ;
-  wire \$2101 ;
+  wire [7:0] \$2101 ;
   wire [7:0] \$2102 ;
   wire [7:0] \$2103 ;
   wire [7:0] \$2104 ;
@@ -1798,7 +1798,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] \$2610 ;
   wire [7:0] \$2611 ;
   wire [7:0] \$2612 ;
-  wire [7:0] \$2613 ;
+  wire \$2613 ;
   wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
@@ -1807,42 +1807,42 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2619 ;
   wire \$262 ;
   wire \$2620 ;
-  wire \$2621 ;
-  wire \$2622 ;
-  wire \$2623 ;
-  wire \$2624 ;
+  wire [32:0] \$2621 ;
+  wire [32:0] \$2622 ;
+  wire [32:0] \$2623 ;
+  wire [32:0] \$2624 ;
   wire \$2625 ;
-  wire [32:0] \$2626 ;
-  wire [32:0] \$2627 ;
-  wire [32:0] \$2628 ;
-  wire [32:0] \$2629 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
-  wire \$2633 ;
-  wire \$2634 ;
-  wire \$2635 ;
-  wire \$2636 ;
-  wire \$2637 ;
-  wire [32:0] \$2638 ;
-  wire [32:0] \$2639 ;
+  wire [32:0] \$2633 ;
+  wire [32:0] \$2634 ;
+  wire [32:0] \$2635 ;
+  wire [32:0] \$2636 ;
+  wire [31:0] \$2637 ;
+  wire [31:0] \$2638 ;
+  wire [31:0] \$2639 ;
   wire \$264 ;
-  wire [32:0] \$2640 ;
-  wire [32:0] \$2641 ;
-  wire [31:0] \$2642 ;
-  wire [31:0] \$2643 ;
-  wire [31:0] \$2644 ;
-  wire [31:0] \$2645 ;
+  wire [31:0] \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire [4:0] \$2643 ;
+  wire [4:0] \$2644 ;
+  wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
-  wire [4:0] \$2648 ;
-  wire [4:0] \$2649 ;
+  wire [6:0] \$2648 ;
+  wire \$2649 ;
   wire \$265 ;
   wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
-  wire [6:0] \$2653 ;
+  wire \$2653 ;
   wire \$2654 ;
   wire \$2655 ;
   wire \$2656 ;
@@ -1889,27 +1889,27 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2693 ;
   wire \$2694 ;
   wire \$2695 ;
-  wire \$2696 ;
+  wire [31:0] \$2696 ;
   wire \$2697 ;
-  wire \$2698 ;
+  wire [31:0] \$2698 ;
   wire \$2699 ;
   wire [7:0] \$27 ;
   wire \$270 ;
-  wire \$2700 ;
+  wire [31:0] \$2700 ;
   wire \$2701 ;
-  wire \$2702 ;
+  wire [31:0] \$2702 ;
   wire \$2703 ;
   wire \$2704 ;
   wire \$2705 ;
   wire \$2706 ;
-  wire [31:0] \$2707 ;
+  wire \$2707 ;
   wire \$2708 ;
-  wire [31:0] \$2709 ;
+  wire \$2709 ;
   wire \$271 ;
   wire \$2710 ;
-  wire [31:0] \$2711 ;
+  wire \$2711 ;
   wire \$2712 ;
-  wire [31:0] \$2713 ;
+  wire \$2713 ;
   wire \$2714 ;
   wire \$2715 ;
   wire \$2716 ;
@@ -1968,74 +1968,74 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$2764 ;
   wire \$2765 ;
   wire \$2766 ;
-  wire \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  reg [7:0] \$2767 ;
+  reg [7:0] \$2768 ;
+  reg [7:0] \$2769 ;
   wire \$277 ;
-  wire \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
-  wire \$2777 ;
+  reg [7:0] \$2770 ;
+  reg [7:0] \$2771 ;
+  reg [7:0] \$2772 ;
+  reg [7:0] \$2773 ;
+  reg [7:0] \$2774 ;
+  reg [7:0] \$2775 ;
+  reg [7:0] \$2776 ;
+  reg [7:0] \$2777 ;
   reg [7:0] \$2778 ;
   reg [7:0] \$2779 ;
   wire \$278 ;
   reg [7:0] \$2780 ;
   reg [7:0] \$2781 ;
   reg [7:0] \$2782 ;
-  reg [7:0] \$2783 ;
-  reg [7:0] \$2784 ;
-  reg [7:0] \$2785 ;
-  reg [7:0] \$2786 ;
-  reg [7:0] \$2787 ;
-  reg [7:0] \$2788 ;
-  reg [7:0] \$2789 ;
+  reg [31:0] \$2783 ;
+  reg \$2784 ;
+  reg [31:0] \$2785 ;
+  reg [31:0] \$2786 ;
+  reg [31:0] \$2787 ;
+  reg [31:0] \$2788 ;
+  reg \$2789 ;
   wire \$279 ;
   reg [7:0] \$2790 ;
   reg [7:0] \$2791 ;
   reg [7:0] \$2792 ;
   reg [7:0] \$2793 ;
-  reg [31:0] \$2794 ;
-  reg \$2795 ;
-  reg [31:0] \$2796 ;
-  reg [31:0] \$2797 ;
-  reg [31:0] \$2798 ;
-  reg [31:0] \$2799 ;
+  reg [7:0] \$2794 ;
+  reg [7:0] \$2795 ;
+  reg [7:0] \$2796 ;
+  reg [7:0] \$2797 ;
+  reg [7:0] \$2798 ;
+  reg [7:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  reg \$2800 ;
+  reg [7:0] \$2800 ;
   reg [7:0] \$2801 ;
   reg [7:0] \$2802 ;
   reg [7:0] \$2803 ;
   reg [7:0] \$2804 ;
   reg [7:0] \$2805 ;
-  reg [7:0] \$2806 ;
-  reg [7:0] \$2807 ;
-  reg [7:0] \$2808 ;
-  reg [7:0] \$2809 ;
+  reg \$2806 ;
+  reg [31:0] \$2807 ;
+  reg [31:0] \$2808 ;
+  reg [31:0] \$2809 ;
   wire \$281 ;
-  reg [7:0] \$2810 ;
-  reg [7:0] \$2811 ;
-  reg [7:0] \$2812 ;
-  reg [7:0] \$2813 ;
-  reg [7:0] \$2814 ;
-  reg [7:0] \$2815 ;
-  reg [7:0] \$2816 ;
+  reg [31:0] \$2810 ;
+  reg [119:0] \$2811 ;
+  reg \$2812 ;
+  reg [31:0] \$2813 ;
+  reg [31:0] \$2814 ;
+  reg [31:0] \$2815 ;
+  reg [31:0] \$2816 ;
   reg \$2817 ;
-  reg [31:0] \$2818 ;
-  reg [31:0] \$2819 ;
+  reg \$2818 ;
+  reg \$2819 ;
   wire \$282 ;
-  reg [31:0] \$2820 ;
-  reg [31:0] \$2821 ;
-  reg [119:0] \$2822 ;
+  reg \$2820 ;
+  reg \$2821 ;
+  reg \$2822 ;
   reg \$2823 ;
-  reg [31:0] \$2824 ;
-  reg [31:0] \$2825 ;
-  reg [31:0] \$2826 ;
-  reg [31:0] \$2827 ;
+  reg \$2824 ;
+  reg \$2825 ;
+  reg \$2826 ;
+  reg \$2827 ;
   reg \$2828 ;
   reg \$2829 ;
   wire \$283 ;
@@ -2132,105 +2132,105 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg \$2911 ;
   reg \$2912 ;
   reg \$2913 ;
-  reg \$2914 ;
-  reg \$2915 ;
-  reg \$2916 ;
-  reg \$2917 ;
-  reg \$2918 ;
+  reg [31:0] \$2914 ;
+  reg [31:0] \$2915 ;
+  reg [31:0] \$2916 ;
+  reg [31:0] \$2917 ;
+  reg [15:0] \$2918 ;
   reg \$2919 ;
   wire \$292 ;
-  reg \$2920 ;
-  reg \$2921 ;
-  reg \$2922 ;
+  reg [1:0] \$2920 ;
+  reg [1:0] \$2921 ;
+  reg [2:0] \$2922 ;
   reg \$2923 ;
-  reg \$2924 ;
-  reg \$2925 ;
-  reg \$2926 ;
+  reg [2:0] \$2924 ;
+  reg [2:0] \$2925 ;
+  reg [3:0] \$2926 ;
   reg \$2927 ;
-  reg \$2928 ;
-  reg \$2929 ;
+  reg [3:0] \$2928 ;
+  reg [3:0] \$2929 ;
   wire \$293 ;
-  reg \$2930 ;
+  reg [3:0] \$2930 ;
   reg \$2931 ;
-  reg \$2932 ;
-  reg \$2933 ;
+  reg [3:0] \$2932 ;
+  reg [3:0] \$2933 ;
   reg \$2934 ;
-  reg \$2935 ;
-  reg \$2936 ;
-  reg \$2937 ;
-  reg \$2938 ;
-  reg \$2939 ;
+  reg [31:0] \$2935 ;
+  reg [31:0] \$2936 ;
+  reg [31:0] \$2937 ;
+  reg [31:0] \$2938 ;
+  reg [3:0] \$2939 ;
   wire \$294 ;
-  reg \$2940 ;
-  reg \$2941 ;
-  reg \$2942 ;
-  reg \$2943 ;
-  reg \$2944 ;
-  reg \$2945 ;
-  reg \$2946 ;
-  reg \$2947 ;
-  reg \$2948 ;
-  reg \$2949 ;
+  reg [3:0] \$2940 ;
+  reg [15:0] \$2941 ;
+  reg [8:0] \$2942 ;
+  reg [8:0] \$2943 ;
+  reg [8:0] \$2944 ;
+  reg [8:0] \$2945 ;
+  reg [8:0] \$2946 ;
+  reg [8:0] \$2947 ;
+  reg [8:0] \$2948 ;
+  reg [8:0] \$2949 ;
   wire \$295 ;
-  reg \$2950 ;
-  reg \$2951 ;
-  reg \$2952 ;
-  reg \$2953 ;
-  reg \$2954 ;
-  reg \$2955 ;
-  reg \$2956 ;
-  reg [31:0] \$2957 ;
-  reg [31:0] \$2958 ;
-  reg [31:0] \$2959 ;
+  reg [7:0] \$2950 ;
+  reg [7:0] \$2951 ;
+  reg [7:0] \$2952 ;
+  reg [7:0] \$2953 ;
+  reg [7:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg [7:0] \$2956 ;
+  reg [7:0] \$2957 ;
+  reg [7:0] \$2958 ;
+  reg [7:0] \$2959 ;
   wire \$296 ;
-  reg [31:0] \$2960 ;
-  reg [15:0] \$2961 ;
-  reg \$2962 ;
-  reg [31:0] \$2963 ;
-  reg [31:0] \$2964 ;
-  reg [31:0] \$2965 ;
-  reg [31:0] \$2966 ;
-  reg [15:0] \$2967 ;
-  reg \$2968 ;
-  reg [1:0] \$2969 ;
+  reg [7:0] \$2960 ;
+  reg [7:0] \$2961 ;
+  reg [7:0] \$2962 ;
+  reg [7:0] \$2963 ;
+  reg [7:0] \$2964 ;
+  reg [7:0] \$2965 ;
+  reg \$2966 ;
+  reg [31:0] \$2967 ;
+  reg [31:0] \$2968 ;
+  reg [31:0] \$2969 ;
   wire \$297 ;
-  reg [1:0] \$2970 ;
-  reg [2:0] \$2971 ;
-  reg [2:0] \$2972 ;
-  reg [2:0] \$2973 ;
-  reg [2:0] \$2974 ;
-  reg [3:0] \$2975 ;
-  reg \$2976 ;
-  reg [3:0] \$2977 ;
-  reg [3:0] \$2978 ;
-  reg [3:0] \$2979 ;
+  reg [31:0] \$2970 ;
+  reg [15:0] \$2971 ;
+  reg [7:0] \$2972 ;
+  reg [7:0] \$2973 ;
+  reg [7:0] \$2974 ;
+  reg [7:0] \$2975 ;
+  reg [7:0] \$2976 ;
+  reg [7:0] \$2977 ;
+  reg [7:0] \$2978 ;
+  reg [7:0] \$2979 ;
   wire \$298 ;
   reg [3:0] \$2980 ;
   reg [3:0] \$2981 ;
   reg [3:0] \$2982 ;
-  reg \$2983 ;
-  reg [31:0] \$2984 ;
-  reg [31:0] \$2985 ;
-  reg [31:0] \$2986 ;
-  reg [31:0] \$2987 ;
-  reg [3:0] \$2988 ;
-  reg [3:0] \$2989 ;
+  reg [3:0] \$2983 ;
+  reg [3:0] \$2984 ;
+  reg [3:0] \$2985 ;
+  reg [3:0] \$2986 ;
+  reg [3:0] \$2987 ;
+  reg \$2988 ;
+  reg [31:0] \$2989 ;
   wire \$299 ;
-  reg [15:0] \$2990 ;
-  reg [8:0] \$2991 ;
-  reg [8:0] \$2992 ;
-  reg [8:0] \$2993 ;
-  reg [8:0] \$2994 ;
-  reg [8:0] \$2995 ;
-  reg [8:0] \$2996 ;
-  reg [8:0] \$2997 ;
-  reg [8:0] \$2998 ;
-  reg [7:0] \$2999 ;
+  reg [31:0] \$2990 ;
+  reg [31:0] \$2991 ;
+  reg [31:0] \$2992 ;
+  reg \$2993 ;
+  reg \$2994 ;
+  reg \$2995 ;
+  reg \$2996 ;
+  reg \$2997 ;
+  reg \$2998 ;
+  reg [5:0] \$2999 ;
   wire [7:0] \$3 ;
   wire [7:0] \$30 ;
   wire \$300 ;
-  reg [7:0] \$3000 ;
-  reg [7:0] \$3001 ;
+  reg \$3000 ;
+  reg \$3001 ;
   reg [7:0] \$3002 ;
   reg [7:0] \$3003 ;
   reg [7:0] \$3004 ;
@@ -2240,54 +2240,54 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3008 ;
   reg [7:0] \$3009 ;
   wire \$301 ;
-  reg [7:0] \$3010 ;
-  reg [7:0] \$3011 ;
-  reg [7:0] \$3012 ;
-  reg [7:0] \$3013 ;
-  reg [7:0] \$3014 ;
-  reg \$3015 ;
-  reg [31:0] \$3016 ;
-  reg [31:0] \$3017 ;
+  reg [3:0] \$3010 ;
+  reg [3:0] \$3011 ;
+  reg [3:0] \$3012 ;
+  reg [3:0] \$3013 ;
+  reg [3:0] \$3014 ;
+  reg [3:0] \$3015 ;
+  reg [3:0] \$3016 ;
+  reg [3:0] \$3017 ;
   reg [31:0] \$3018 ;
   reg [31:0] \$3019 ;
   wire \$302 ;
-  reg [15:0] \$3020 ;
-  reg [7:0] \$3021 ;
-  reg [7:0] \$3022 ;
-  reg [7:0] \$3023 ;
+  reg [31:0] \$3020 ;
+  reg [31:0] \$3021 ;
+  reg \$3022 ;
+  reg \$3023 ;
   reg [7:0] \$3024 ;
   reg [7:0] \$3025 ;
   reg [7:0] \$3026 ;
   reg [7:0] \$3027 ;
   reg [7:0] \$3028 ;
-  reg [3:0] \$3029 ;
+  reg [7:0] \$3029 ;
   wire \$303 ;
-  reg [3:0] \$3030 ;
-  reg [3:0] \$3031 ;
-  reg [3:0] \$3032 ;
-  reg [3:0] \$3033 ;
-  reg [3:0] \$3034 ;
-  reg [3:0] \$3035 ;
-  reg [3:0] \$3036 ;
+  reg [7:0] \$3030 ;
+  reg [7:0] \$3031 ;
+  reg [31:0] \$3032 ;
+  reg [31:0] \$3033 ;
+  reg [31:0] \$3034 ;
+  reg [31:0] \$3035 ;
+  reg \$3036 ;
   reg \$3037 ;
-  reg [31:0] \$3038 ;
-  reg [31:0] \$3039 ;
+  reg [8:0] \$3038 ;
+  reg [8:0] \$3039 ;
   wire \$304 ;
-  reg [31:0] \$3040 ;
-  reg [31:0] \$3041 ;
-  reg \$3042 ;
-  reg \$3043 ;
-  reg \$3044 ;
-  reg \$3045 ;
-  reg \$3046 ;
-  reg \$3047 ;
-  reg \$3048 ;
-  reg [5:0] \$3049 ;
+  reg [8:0] \$3040 ;
+  reg [8:0] \$3041 ;
+  reg [8:0] \$3042 ;
+  reg [8:0] \$3043 ;
+  reg [8:0] \$3044 ;
+  reg [8:0] \$3045 ;
+  reg [8:0] \$3046 ;
+  reg [8:0] \$3047 ;
+  reg [8:0] \$3048 ;
+  reg [8:0] \$3049 ;
   wire \$305 ;
-  reg \$3050 ;
-  reg \$3051 ;
-  reg [7:0] \$3052 ;
-  reg [7:0] \$3053 ;
+  reg [8:0] \$3050 ;
+  reg [8:0] \$3051 ;
+  reg [8:0] \$3052 ;
+  reg [8:0] \$3053 ;
   reg [7:0] \$3054 ;
   reg [7:0] \$3055 ;
   reg [7:0] \$3056 ;
@@ -2295,21 +2295,21 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3058 ;
   reg [7:0] \$3059 ;
   wire \$306 ;
-  reg [3:0] \$3060 ;
-  reg [3:0] \$3061 ;
-  reg [3:0] \$3062 ;
-  reg [3:0] \$3063 ;
-  reg [3:0] \$3064 ;
-  reg [3:0] \$3065 ;
-  reg [3:0] \$3066 ;
-  reg [3:0] \$3067 ;
-  reg [31:0] \$3068 ;
-  reg [31:0] \$3069 ;
+  reg [7:0] \$3060 ;
+  reg [7:0] \$3061 ;
+  reg [7:0] \$3062 ;
+  reg [7:0] \$3063 ;
+  reg [7:0] \$3064 ;
+  reg [7:0] \$3065 ;
+  reg [7:0] \$3066 ;
+  reg [7:0] \$3067 ;
+  reg [7:0] \$3068 ;
+  reg [7:0] \$3069 ;
   wire \$307 ;
-  reg [31:0] \$3070 ;
-  reg [31:0] \$3071 ;
-  reg \$3072 ;
-  reg \$3073 ;
+  reg [7:0] \$3070 ;
+  reg [7:0] \$3071 ;
+  reg [7:0] \$3072 ;
+  reg [7:0] \$3073 ;
   reg [7:0] \$3074 ;
   reg [7:0] \$3075 ;
   reg [7:0] \$3076 ;
@@ -2319,31 +2319,31 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$308 ;
   reg [7:0] \$3080 ;
   reg [7:0] \$3081 ;
-  reg [31:0] \$3082 ;
-  reg [31:0] \$3083 ;
-  reg [31:0] \$3084 ;
-  reg [31:0] \$3085 ;
-  reg \$3086 ;
-  reg \$3087 ;
-  reg [8:0] \$3088 ;
-  reg [8:0] \$3089 ;
+  reg [7:0] \$3082 ;
+  reg [7:0] \$3083 ;
+  reg [7:0] \$3084 ;
+  reg [7:0] \$3085 ;
+  reg [7:0] \$3086 ;
+  reg [7:0] \$3087 ;
+  reg [7:0] \$3088 ;
+  reg [7:0] \$3089 ;
   wire \$309 ;
-  reg [8:0] \$3090 ;
-  reg [8:0] \$3091 ;
-  reg [8:0] \$3092 ;
-  reg [8:0] \$3093 ;
-  reg [8:0] \$3094 ;
-  reg [8:0] \$3095 ;
-  reg [8:0] \$3096 ;
-  reg [8:0] \$3097 ;
-  reg [8:0] \$3098 ;
-  reg [8:0] \$3099 ;
+  reg [7:0] \$3090 ;
+  reg [7:0] \$3091 ;
+  reg [7:0] \$3092 ;
+  reg [7:0] \$3093 ;
+  reg [7:0] \$3094 ;
+  reg [7:0] \$3095 ;
+  reg [7:0] \$3096 ;
+  reg [7:0] \$3097 ;
+  reg [7:0] \$3098 ;
+  reg [7:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  reg [8:0] \$3100 ;
-  reg [8:0] \$3101 ;
-  reg [8:0] \$3102 ;
-  reg [8:0] \$3103 ;
+  reg [7:0] \$3100 ;
+  reg [7:0] \$3101 ;
+  reg [7:0] \$3102 ;
+  reg [7:0] \$3103 ;
   reg [7:0] \$3104 ;
   reg [7:0] \$3105 ;
   reg [7:0] \$3106 ;
@@ -2368,13 +2368,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \$3123 ;
   reg [7:0] \$3124 ;
   reg [7:0] \$3125 ;
-  reg [7:0] \$3126 ;
-  reg [7:0] \$3127 ;
-  reg [7:0] \$3128 ;
-  reg [7:0] \$3129 ;
+  reg \$3126 ;
+  reg [31:0] \$3127 ;
+  reg [31:0] \$3128 ;
+  reg [31:0] \$3129 ;
   wire \$313 ;
-  reg [7:0] \$3130 ;
-  reg [7:0] \$3131 ;
+  reg [31:0] \$3130 ;
+  reg \$3131 ;
   reg [7:0] \$3132 ;
   reg [7:0] \$3133 ;
   reg [7:0] \$3134 ;
@@ -2419,183 +2419,128 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire \$317 ;
   reg [7:0] \$3170 ;
   reg [7:0] \$3171 ;
-  reg [7:0] \$3172 ;
-  reg [7:0] \$3173 ;
-  reg [7:0] \$3174 ;
-  reg [7:0] \$3175 ;
-  reg \$3176 ;
-  reg [31:0] \$3177 ;
-  reg [31:0] \$3178 ;
+  reg \$3172 ;
+  reg [31:0] \$3173 ;
+  reg [31:0] \$3174 ;
+  reg [31:0] \$3175 ;
+  reg [31:0] \$3176 ;
+  reg \$3177 ;
+  reg \$3178 ;
   reg [31:0] \$3179 ;
   wire \$318 ;
   reg [31:0] \$3180 ;
-  reg \$3181 ;
-  reg [7:0] \$3182 ;
-  reg [7:0] \$3183 ;
-  reg [7:0] \$3184 ;
-  reg [7:0] \$3185 ;
-  reg [7:0] \$3186 ;
-  reg [7:0] \$3187 ;
-  reg [7:0] \$3188 ;
-  reg [7:0] \$3189 ;
+  reg [31:0] \$3181 ;
+  reg [31:0] \$3182 ;
+  reg \$3183 ;
+  reg \$3184 ;
+  reg [31:0] \$3185 ;
+  reg [31:0] \$3186 ;
+  reg [31:0] \$3187 ;
+  reg [31:0] \$3188 ;
+  reg \$3189 ;
   wire \$319 ;
-  reg [7:0] \$3190 ;
-  reg [7:0] \$3191 ;
-  reg [7:0] \$3192 ;
-  reg [7:0] \$3193 ;
-  reg [7:0] \$3194 ;
-  reg [7:0] \$3195 ;
-  reg [7:0] \$3196 ;
-  reg [7:0] \$3197 ;
-  reg [7:0] \$3198 ;
-  reg [7:0] \$3199 ;
+  reg [16:0] \$3190 ;
+  reg [16:0] \$3191 ;
+  reg [16:0] \$3192 ;
+  reg [16:0] \$3193 ;
+  reg [16:0] \$3194 ;
+  reg [16:0] \$3195 ;
+  reg [16:0] \$3196 ;
+  reg [16:0] \$3197 ;
+  reg [16:0] \$3198 ;
+  reg [16:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  reg [7:0] \$3200 ;
-  reg [7:0] \$3201 ;
-  reg [7:0] \$3202 ;
-  reg [7:0] \$3203 ;
-  reg [7:0] \$3204 ;
-  reg [7:0] \$3205 ;
-  reg [7:0] \$3206 ;
-  reg [7:0] \$3207 ;
-  reg [7:0] \$3208 ;
-  reg [7:0] \$3209 ;
+  reg [16:0] \$3200 ;
+  reg [16:0] \$3201 ;
+  reg [16:0] \$3202 ;
+  reg [16:0] \$3203 ;
+  reg [16:0] \$3204 ;
+  reg [16:0] \$3205 ;
+  reg \$3206 ;
+  reg [31:0] \$3207 ;
+  reg [31:0] \$3208 ;
+  reg [31:0] \$3209 ;
   wire \$321 ;
-  reg [7:0] \$3210 ;
-  reg [7:0] \$3211 ;
-  reg [7:0] \$3212 ;
-  reg [7:0] \$3213 ;
-  reg [7:0] \$3214 ;
-  reg [7:0] \$3215 ;
-  reg [7:0] \$3216 ;
-  reg [7:0] \$3217 ;
-  reg [7:0] \$3218 ;
-  reg [7:0] \$3219 ;
+  reg [31:0] \$3210 ;
+  reg \$3211 ;
+  reg [17:0] \$3212 ;
+  reg [17:0] \$3213 ;
+  reg [17:0] \$3214 ;
+  reg [17:0] \$3215 ;
+  reg [17:0] \$3216 ;
+  reg [17:0] \$3217 ;
+  reg [17:0] \$3218 ;
+  reg [17:0] \$3219 ;
   wire \$322 ;
-  reg [7:0] \$3220 ;
-  reg [7:0] \$3221 ;
-  reg \$3222 ;
+  reg \$3220 ;
+  reg [31:0] \$3221 ;
+  reg [31:0] \$3222 ;
   reg [31:0] \$3223 ;
   reg [31:0] \$3224 ;
-  reg [31:0] \$3225 ;
-  reg [31:0] \$3226 ;
-  reg \$3227 ;
-  reg \$3228 ;
-  reg [31:0] \$3229 ;
+  reg \$3225 ;
+  reg [18:0] \$3226 ;
+  reg [18:0] \$3227 ;
+  reg [18:0] \$3228 ;
+  reg [18:0] \$3229 ;
   wire \$323 ;
-  reg [31:0] \$3230 ;
+  reg \$3230 ;
   reg [31:0] \$3231 ;
   reg [31:0] \$3232 ;
-  reg \$3233 ;
-  reg \$3234 ;
-  reg [31:0] \$3235 ;
-  reg [31:0] \$3236 ;
-  reg [31:0] \$3237 ;
-  reg [31:0] \$3238 ;
+  reg [31:0] \$3233 ;
+  reg [31:0] \$3234 ;
+  reg \$3235 ;
+  reg \$3236 ;
+  reg \$3237 ;
+  reg \$3238 ;
   reg \$3239 ;
   wire \$324 ;
-  reg [16:0] \$3240 ;
-  reg [16:0] \$3241 ;
-  reg [16:0] \$3242 ;
-  reg [16:0] \$3243 ;
-  reg [16:0] \$3244 ;
-  reg [16:0] \$3245 ;
-  reg [16:0] \$3246 ;
-  reg [16:0] \$3247 ;
-  reg [16:0] \$3248 ;
-  reg [16:0] \$3249 ;
+  reg \$3240 ;
+  reg \$3241 ;
+  reg \$3242 ;
+  reg \$3243 ;
+  reg \$3244 ;
+  reg \$3245 ;
+  reg \$3246 ;
+  reg \$3247 ;
+  reg \$3248 ;
+  reg \$3249 ;
   wire \$325 ;
-  reg [16:0] \$3250 ;
-  reg [16:0] \$3251 ;
-  reg [16:0] \$3252 ;
-  reg [16:0] \$3253 ;
-  reg [16:0] \$3254 ;
-  reg [16:0] \$3255 ;
+  reg \$3250 ;
+  reg \$3251 ;
+  reg \$3252 ;
+  reg \$3253 ;
+  reg \$3254 ;
+  reg \$3255 ;
   reg \$3256 ;
-  reg [31:0] \$3257 ;
-  reg [31:0] \$3258 ;
-  reg [31:0] \$3259 ;
+  reg \$3257 ;
+  reg \$3258 ;
+  reg \$3259 ;
   wire \$326 ;
-  reg [31:0] \$3260 ;
+  reg \$3260 ;
   reg \$3261 ;
-  reg [17:0] \$3262 ;
-  reg [17:0] \$3263 ;
-  reg [17:0] \$3264 ;
-  reg [17:0] \$3265 ;
-  reg [17:0] \$3266 ;
-  reg [17:0] \$3267 ;
-  reg [17:0] \$3268 ;
-  reg [17:0] \$3269 ;
+  reg \$3262 ;
+  reg \$3263 ;
+  reg \$3264 ;
+  reg \$3265 ;
+  reg \$3266 ;
+  reg \$3267 ;
+  reg [31:0] \$3268 ;
+  reg [31:0] \$3269 ;
   wire \$327 ;
-  reg \$3270 ;
+  reg [31:0] \$3270 ;
   reg [31:0] \$3271 ;
   reg [31:0] \$3272 ;
   reg [31:0] \$3273 ;
   reg [31:0] \$3274 ;
-  reg \$3275 ;
-  reg [18:0] \$3276 ;
-  reg [18:0] \$3277 ;
-  reg [18:0] \$3278 ;
-  reg [18:0] \$3279 ;
+  reg [31:0] \$3275 ;
   wire \$328 ;
-  reg \$3280 ;
-  reg [31:0] \$3281 ;
-  reg [31:0] \$3282 ;
-  reg [31:0] \$3283 ;
-  reg [31:0] \$3284 ;
-  reg \$3285 ;
-  reg \$3286 ;
-  reg \$3287 ;
-  reg \$3288 ;
-  reg \$3289 ;
   wire \$329 ;
-  reg \$3290 ;
-  reg \$3291 ;
-  reg \$3292 ;
-  reg \$3293 ;
-  reg \$3294 ;
-  reg \$3295 ;
-  reg \$3296 ;
-  reg \$3297 ;
-  reg \$3298 ;
-  reg \$3299 ;
   wire [7:0] \$33 ;
   wire \$330 ;
-  reg \$3300 ;
-  reg \$3301 ;
-  reg \$3302 ;
-  reg \$3303 ;
-  reg \$3304 ;
-  reg \$3305 ;
-  reg \$3306 ;
-  reg \$3307 ;
-  reg \$3308 ;
-  reg \$3309 ;
   wire \$331 ;
-  reg \$3310 ;
-  reg \$3311 ;
-  reg \$3312 ;
-  reg \$3313 ;
-  reg \$3314 ;
-  reg \$3315 ;
-  reg \$3316 ;
-  reg \$3317 ;
-  reg \$3318 ;
-  reg \$3319 ;
   wire \$332 ;
-  reg \$3320 ;
-  reg \$3321 ;
-  reg \$3322 ;
-  reg [31:0] \$3323 ;
-  reg [31:0] \$3324 ;
-  reg [31:0] \$3325 ;
-  reg [31:0] \$3326 ;
-  reg [31:0] \$3327 ;
-  reg [31:0] \$3328 ;
-  reg [31:0] \$3329 ;
   wire \$333 ;
-  reg [31:0] \$3330 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
@@ -3463,50 +3408,50 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1088  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1090  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1091  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1093  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1094  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1096  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1097  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1099  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1100  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1102  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1103  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1105  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1106  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1108  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1109  = 17'h00000;
-  reg \mac_add0_s0$1363  = 1'h0;
-  reg [31:0] \mac_add0_s0$1364  = 32'd0;
-  reg [31:0] \mac_add0_s0$1365  = 32'd0;
-  reg [31:0] \mac_add0_s0$1366  = 32'd0;
-  reg [31:0] \mac_add0_s0$1367  = 32'd0;
+  reg [16:0] \mac_add0_s0$1045  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1047  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1048  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1050  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1051  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1053  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1054  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1056  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1057  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1059  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1060  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1062  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1063  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1065  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1066  = 17'h00000;
+  reg \mac_add0_s0$1314  = 1'h0;
+  reg [31:0] \mac_add0_s0$1315  = 32'd0;
+  reg [31:0] \mac_add0_s0$1316  = 32'd0;
+  reg [31:0] \mac_add0_s0$1317  = 32'd0;
+  reg [31:0] \mac_add0_s0$1318  = 32'd0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1114  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1116  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1117  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1119  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1120  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1122  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1123  = 18'h00000;
-  reg \mac_add1_s0$1369  = 1'h0;
-  reg [31:0] \mac_add1_s0$1370  = 32'd0;
-  reg [31:0] \mac_add1_s0$1371  = 32'd0;
-  reg [31:0] \mac_add1_s0$1372  = 32'd0;
-  reg [31:0] \mac_add1_s0$1373  = 32'd0;
+  reg [17:0] \mac_add1_s0$1071  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1073  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1074  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1076  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1077  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1079  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1080  = 18'h00000;
+  reg \mac_add1_s0$1320  = 1'h0;
+  reg [31:0] \mac_add1_s0$1321  = 32'd0;
+  reg [31:0] \mac_add1_s0$1322  = 32'd0;
+  reg [31:0] \mac_add1_s0$1323  = 32'd0;
+  reg [31:0] \mac_add1_s0$1324  = 32'd0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [31:0] \mac_add2_s0$1128  = 32'd0;
-  reg [18:0] \mac_add2_s0$1130  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1131  = 32'd0;
-  reg [18:0] \mac_add2_s0$1133  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1134  = 32'd0;
-  reg [18:0] \mac_add2_s0$1136  = 19'h00000;
-  reg [31:0] \mac_add2_s0$1137  = 32'd0;
-  reg \mac_add2_s0$1375  = 1'h0;
+  reg [31:0] \mac_add2_s0$1085  = 32'd0;
+  reg [18:0] \mac_add2_s0$1087  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1088  = 32'd0;
+  reg [18:0] \mac_add2_s0$1090  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1091  = 32'd0;
+  reg [18:0] \mac_add2_s0$1093  = 19'h00000;
+  reg [31:0] \mac_add2_s0$1094  = 32'd0;
+  reg \mac_add2_s0$1326  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -3517,65 +3462,65 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
   reg mac_dspin_s0 = 1'h0;
-  reg [31:0] \mac_dspin_s0$1352  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1353  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1354  = 32'd0;
-  reg [31:0] \mac_dspin_s0$1355  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1303  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1304  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1305  = 32'd0;
+  reg [31:0] \mac_dspin_s0$1306  = 32'd0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg mac_dspout_s0 = 1'h0;
-  reg [31:0] \mac_dspout_s0$1358  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1359  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1360  = 32'd0;
-  reg [31:0] \mac_dspout_s0$1361  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1309  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1310  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1311  = 32'd0;
+  reg [31:0] \mac_dspout_s0$1312  = 32'd0;
   reg mac_dspout_valid_s0 = 1'h0;
   reg [5:0] mac_group = 6'h00;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1306  = 8'h00;
-  reg [7:0] \mac_pre_s0$1307  = 8'h00;
-  reg [7:0] \mac_pre_s0$1308  = 8'h00;
-  reg [7:0] \mac_pre_s0$1309  = 8'h00;
-  reg [7:0] \mac_pre_s0$1310  = 8'h00;
-  reg [7:0] \mac_pre_s0$1311  = 8'h00;
-  reg [7:0] \mac_pre_s0$1312  = 8'h00;
-  reg [7:0] \mac_pre_s0$1313  = 8'h00;
-  reg [7:0] \mac_pre_s0$1314  = 8'h00;
-  reg [7:0] \mac_pre_s0$1315  = 8'h00;
-  reg [7:0] \mac_pre_s0$1316  = 8'h00;
-  reg [7:0] \mac_pre_s0$1317  = 8'h00;
-  reg [7:0] \mac_pre_s0$1318  = 8'h00;
-  reg [7:0] \mac_pre_s0$1319  = 8'h00;
-  reg [7:0] \mac_pre_s0$1320  = 8'h00;
-  reg [7:0] \mac_pre_s0$1321  = 8'h00;
-  reg [7:0] \mac_pre_s0$1322  = 8'h00;
-  reg [7:0] \mac_pre_s0$1323  = 8'h00;
-  reg [7:0] \mac_pre_s0$1324  = 8'h00;
-  reg [7:0] \mac_pre_s0$1325  = 8'h00;
-  reg [7:0] \mac_pre_s0$1326  = 8'h00;
-  reg [7:0] \mac_pre_s0$1327  = 8'h00;
-  reg [7:0] \mac_pre_s0$1328  = 8'h00;
-  reg [7:0] \mac_pre_s0$1329  = 8'h00;
-  reg [7:0] \mac_pre_s0$1330  = 8'h00;
-  reg [7:0] \mac_pre_s0$1331  = 8'h00;
-  reg [7:0] \mac_pre_s0$1332  = 8'h00;
-  reg [7:0] \mac_pre_s0$1333  = 8'h00;
-  reg [7:0] \mac_pre_s0$1334  = 8'h00;
-  reg [7:0] \mac_pre_s0$1335  = 8'h00;
-  reg [7:0] \mac_pre_s0$1336  = 8'h00;
-  reg [7:0] \mac_pre_s0$1337  = 8'h00;
-  reg [7:0] \mac_pre_s0$1338  = 8'h00;
-  reg [7:0] \mac_pre_s0$1339  = 8'h00;
-  reg [7:0] \mac_pre_s0$1340  = 8'h00;
-  reg [7:0] \mac_pre_s0$1341  = 8'h00;
-  reg [7:0] \mac_pre_s0$1342  = 8'h00;
-  reg [7:0] \mac_pre_s0$1343  = 8'h00;
-  reg [7:0] \mac_pre_s0$1344  = 8'h00;
-  reg \mac_pre_s0$1345  = 1'h0;
-  reg [31:0] \mac_pre_s0$1346  = 32'd0;
-  reg [31:0] \mac_pre_s0$1347  = 32'd0;
-  reg [31:0] \mac_pre_s0$1348  = 32'd0;
-  reg [31:0] \mac_pre_s0$1349  = 32'd0;
+  reg [7:0] \mac_pre_s0$1257  = 8'h00;
+  reg [7:0] \mac_pre_s0$1258  = 8'h00;
+  reg [7:0] \mac_pre_s0$1259  = 8'h00;
+  reg [7:0] \mac_pre_s0$1260  = 8'h00;
+  reg [7:0] \mac_pre_s0$1261  = 8'h00;
+  reg [7:0] \mac_pre_s0$1262  = 8'h00;
+  reg [7:0] \mac_pre_s0$1263  = 8'h00;
+  reg [7:0] \mac_pre_s0$1264  = 8'h00;
+  reg [7:0] \mac_pre_s0$1265  = 8'h00;
+  reg [7:0] \mac_pre_s0$1266  = 8'h00;
+  reg [7:0] \mac_pre_s0$1267  = 8'h00;
+  reg [7:0] \mac_pre_s0$1268  = 8'h00;
+  reg [7:0] \mac_pre_s0$1269  = 8'h00;
+  reg [7:0] \mac_pre_s0$1270  = 8'h00;
+  reg [7:0] \mac_pre_s0$1271  = 8'h00;
+  reg [7:0] \mac_pre_s0$1272  = 8'h00;
+  reg [7:0] \mac_pre_s0$1273  = 8'h00;
+  reg [7:0] \mac_pre_s0$1274  = 8'h00;
+  reg [7:0] \mac_pre_s0$1275  = 8'h00;
+  reg [7:0] \mac_pre_s0$1276  = 8'h00;
+  reg [7:0] \mac_pre_s0$1277  = 8'h00;
+  reg [7:0] \mac_pre_s0$1278  = 8'h00;
+  reg [7:0] \mac_pre_s0$1279  = 8'h00;
+  reg [7:0] \mac_pre_s0$1280  = 8'h00;
+  reg [7:0] \mac_pre_s0$1281  = 8'h00;
+  reg [7:0] \mac_pre_s0$1282  = 8'h00;
+  reg [7:0] \mac_pre_s0$1283  = 8'h00;
+  reg [7:0] \mac_pre_s0$1284  = 8'h00;
+  reg [7:0] \mac_pre_s0$1285  = 8'h00;
+  reg [7:0] \mac_pre_s0$1286  = 8'h00;
+  reg [7:0] \mac_pre_s0$1287  = 8'h00;
+  reg [7:0] \mac_pre_s0$1288  = 8'h00;
+  reg [7:0] \mac_pre_s0$1289  = 8'h00;
+  reg [7:0] \mac_pre_s0$1290  = 8'h00;
+  reg [7:0] \mac_pre_s0$1291  = 8'h00;
+  reg [7:0] \mac_pre_s0$1292  = 8'h00;
+  reg [7:0] \mac_pre_s0$1293  = 8'h00;
+  reg [7:0] \mac_pre_s0$1294  = 8'h00;
+  reg [7:0] \mac_pre_s0$1295  = 8'h00;
+  reg \mac_pre_s0$1296  = 1'h0;
+  reg [31:0] \mac_pre_s0$1297  = 32'd0;
+  reg [31:0] \mac_pre_s0$1298  = 32'd0;
+  reg [31:0] \mac_pre_s0$1299  = 32'd0;
+  reg [31:0] \mac_pre_s0$1300  = 32'd0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3610,40 +3555,40 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1254  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1255  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1256  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1257  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1258  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1259  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$1260  = 8'h00;
-  reg [31:0] \mac_rdreg_s0$1261  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1262  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1263  = 32'd0;
-  reg [31:0] \mac_rdreg_s0$1264  = 32'd0;
-  reg \mac_rdreg_s0$1265  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$1205  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1206  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1207  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1208  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1209  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1210  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$1211  = 8'h00;
+  reg [31:0] \mac_rdreg_s0$1212  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1213  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1214  = 32'd0;
+  reg [31:0] \mac_rdreg_s0$1215  = 32'd0;
+  reg \mac_rdreg_s0$1216  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1239  = 8'h00;
-  reg [7:0] \mac_read_s0$1240  = 8'h00;
-  reg [7:0] \mac_read_s0$1241  = 8'h00;
-  reg [7:0] \mac_read_s0$1242  = 8'h00;
-  reg [7:0] \mac_read_s0$1243  = 8'h00;
-  reg [7:0] \mac_read_s0$1244  = 8'h00;
-  reg [7:0] \mac_read_s0$1245  = 8'h00;
-  reg [7:0] \mac_read_s0$1246  = 8'h00;
-  reg [31:0] \mac_read_s0$1247  = 32'd0;
-  reg [31:0] \mac_read_s0$1248  = 32'd0;
-  reg [31:0] \mac_read_s0$1249  = 32'd0;
-  reg [31:0] \mac_read_s0$1250  = 32'd0;
-  reg \mac_read_s0$1251  = 1'h0;
-  reg [3:0] \mac_read_s0$895  = 4'h0;
-  reg [3:0] \mac_read_s0$897  = 4'h0;
-  reg [3:0] \mac_read_s0$899  = 4'h0;
-  reg [3:0] \mac_read_s0$901  = 4'h0;
-  reg [3:0] \mac_read_s0$903  = 4'h0;
-  reg [3:0] \mac_read_s0$905  = 4'h0;
-  reg [3:0] \mac_read_s0$907  = 4'h0;
+  reg [7:0] \mac_read_s0$1190  = 8'h00;
+  reg [7:0] \mac_read_s0$1191  = 8'h00;
+  reg [7:0] \mac_read_s0$1192  = 8'h00;
+  reg [7:0] \mac_read_s0$1193  = 8'h00;
+  reg [7:0] \mac_read_s0$1194  = 8'h00;
+  reg [7:0] \mac_read_s0$1195  = 8'h00;
+  reg [7:0] \mac_read_s0$1196  = 8'h00;
+  reg [7:0] \mac_read_s0$1197  = 8'h00;
+  reg [31:0] \mac_read_s0$1198  = 32'd0;
+  reg [31:0] \mac_read_s0$1199  = 32'd0;
+  reg [31:0] \mac_read_s0$1200  = 32'd0;
+  reg [31:0] \mac_read_s0$1201  = 32'd0;
+  reg \mac_read_s0$1202  = 1'h0;
+  reg [3:0] \mac_read_s0$860  = 4'h0;
+  reg [3:0] \mac_read_s0$862  = 4'h0;
+  reg [3:0] \mac_read_s0$864  = 4'h0;
+  reg [3:0] \mac_read_s0$866  = 4'h0;
+  reg [3:0] \mac_read_s0$868  = 4'h0;
+  reg [3:0] \mac_read_s0$870  = 4'h0;
+  reg [3:0] \mac_read_s0$872  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
   wire [8:0] mac_sel0;
   wire [8:0] mac_sel1;
@@ -3654,98 +3599,98 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] mac_sel6;
   wire [8:0] mac_sel7;
   reg [8:0] mac_sel_r0_s0 = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1268  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1269  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1270  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1271  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1272  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1273  = 9'h000;
-  reg [8:0] \mac_sel_r0_s0$1274  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1219  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1220  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1221  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1222  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1223  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1224  = 9'h000;
+  reg [8:0] \mac_sel_r0_s0$1225  = 9'h000;
   reg [7:0] mac_wmux_s0 = 8'h00;
-  reg [7:0] \mac_wmux_s0$1000  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1001  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1002  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1003  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1005  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1007  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1009  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1011  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1013  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1015  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1017  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1291  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1292  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1293  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1294  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1295  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1296  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1297  = 8'h00;
-  reg [7:0] \mac_wmux_s0$1298  = 8'h00;
-  reg \mac_wmux_s0$1299  = 1'h0;
-  reg [31:0] \mac_wmux_s0$1300  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1301  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1302  = 32'd0;
-  reg [31:0] \mac_wmux_s0$1303  = 32'd0;
+  reg [7:0] \mac_wmux_s0$1242  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1243  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1244  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1245  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1246  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1247  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1248  = 8'h00;
+  reg [7:0] \mac_wmux_s0$1249  = 8'h00;
+  reg \mac_wmux_s0$1250  = 1'h0;
+  reg [31:0] \mac_wmux_s0$1251  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1252  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1253  = 32'd0;
+  reg [31:0] \mac_wmux_s0$1254  = 32'd0;
+  reg [7:0] \mac_wmux_s0$882  = 8'h00;
+  reg [7:0] \mac_wmux_s0$883  = 8'h00;
+  reg [7:0] \mac_wmux_s0$884  = 8'h00;
+  reg [7:0] \mac_wmux_s0$885  = 8'h00;
+  reg [7:0] \mac_wmux_s0$886  = 8'h00;
+  reg [7:0] \mac_wmux_s0$887  = 8'h00;
+  reg [7:0] \mac_wmux_s0$888  = 8'h00;
+  reg [7:0] \mac_wmux_s0$889  = 8'h00;
+  reg [7:0] \mac_wmux_s0$892  = 8'h00;
+  reg [7:0] \mac_wmux_s0$895  = 8'h00;
+  reg [7:0] \mac_wmux_s0$898  = 8'h00;
+  reg [7:0] \mac_wmux_s0$901  = 8'h00;
+  reg [7:0] \mac_wmux_s0$904  = 8'h00;
+  reg [7:0] \mac_wmux_s0$907  = 8'h00;
+  reg [7:0] \mac_wmux_s0$910  = 8'h00;
+  reg [7:0] \mac_wmux_s0$912  = 8'h00;
+  reg [7:0] \mac_wmux_s0$913  = 8'h00;
+  reg [7:0] \mac_wmux_s0$914  = 8'h00;
+  reg [7:0] \mac_wmux_s0$915  = 8'h00;
+  reg [7:0] \mac_wmux_s0$916  = 8'h00;
   reg [7:0] \mac_wmux_s0$917  = 8'h00;
   reg [7:0] \mac_wmux_s0$918  = 8'h00;
   reg [7:0] \mac_wmux_s0$919  = 8'h00;
   reg [7:0] \mac_wmux_s0$920  = 8'h00;
-  reg [7:0] \mac_wmux_s0$921  = 8'h00;
   reg [7:0] \mac_wmux_s0$922  = 8'h00;
-  reg [7:0] \mac_wmux_s0$923  = 8'h00;
   reg [7:0] \mac_wmux_s0$924  = 8'h00;
-  reg [7:0] \mac_wmux_s0$927  = 8'h00;
+  reg [7:0] \mac_wmux_s0$926  = 8'h00;
+  reg [7:0] \mac_wmux_s0$928  = 8'h00;
   reg [7:0] \mac_wmux_s0$930  = 8'h00;
-  reg [7:0] \mac_wmux_s0$933  = 8'h00;
+  reg [7:0] \mac_wmux_s0$932  = 8'h00;
+  reg [7:0] \mac_wmux_s0$934  = 8'h00;
   reg [7:0] \mac_wmux_s0$936  = 8'h00;
+  reg [7:0] \mac_wmux_s0$937  = 8'h00;
+  reg [7:0] \mac_wmux_s0$938  = 8'h00;
   reg [7:0] \mac_wmux_s0$939  = 8'h00;
+  reg [7:0] \mac_wmux_s0$940  = 8'h00;
+  reg [7:0] \mac_wmux_s0$941  = 8'h00;
   reg [7:0] \mac_wmux_s0$942  = 8'h00;
-  reg [7:0] \mac_wmux_s0$945  = 8'h00;
-  reg [7:0] \mac_wmux_s0$947  = 8'h00;
+  reg [7:0] \mac_wmux_s0$943  = 8'h00;
+  reg [7:0] \mac_wmux_s0$944  = 8'h00;
+  reg [7:0] \mac_wmux_s0$946  = 8'h00;
   reg [7:0] \mac_wmux_s0$948  = 8'h00;
-  reg [7:0] \mac_wmux_s0$949  = 8'h00;
   reg [7:0] \mac_wmux_s0$950  = 8'h00;
-  reg [7:0] \mac_wmux_s0$951  = 8'h00;
   reg [7:0] \mac_wmux_s0$952  = 8'h00;
-  reg [7:0] \mac_wmux_s0$953  = 8'h00;
   reg [7:0] \mac_wmux_s0$954  = 8'h00;
-  reg [7:0] \mac_wmux_s0$955  = 8'h00;
-  reg [7:0] \mac_wmux_s0$957  = 8'h00;
-  reg [7:0] \mac_wmux_s0$959  = 8'h00;
+  reg [7:0] \mac_wmux_s0$956  = 8'h00;
+  reg [7:0] \mac_wmux_s0$958  = 8'h00;
+  reg [7:0] \mac_wmux_s0$960  = 8'h00;
   reg [7:0] \mac_wmux_s0$961  = 8'h00;
+  reg [7:0] \mac_wmux_s0$962  = 8'h00;
   reg [7:0] \mac_wmux_s0$963  = 8'h00;
+  reg [7:0] \mac_wmux_s0$964  = 8'h00;
   reg [7:0] \mac_wmux_s0$965  = 8'h00;
+  reg [7:0] \mac_wmux_s0$966  = 8'h00;
   reg [7:0] \mac_wmux_s0$967  = 8'h00;
-  reg [7:0] \mac_wmux_s0$969  = 8'h00;
-  reg [7:0] \mac_wmux_s0$971  = 8'h00;
+  reg [7:0] \mac_wmux_s0$968  = 8'h00;
+  reg [7:0] \mac_wmux_s0$970  = 8'h00;
   reg [7:0] \mac_wmux_s0$972  = 8'h00;
-  reg [7:0] \mac_wmux_s0$973  = 8'h00;
   reg [7:0] \mac_wmux_s0$974  = 8'h00;
-  reg [7:0] \mac_wmux_s0$975  = 8'h00;
   reg [7:0] \mac_wmux_s0$976  = 8'h00;
-  reg [7:0] \mac_wmux_s0$977  = 8'h00;
   reg [7:0] \mac_wmux_s0$978  = 8'h00;
-  reg [7:0] \mac_wmux_s0$979  = 8'h00;
-  reg [7:0] \mac_wmux_s0$981  = 8'h00;
-  reg [7:0] \mac_wmux_s0$983  = 8'h00;
-  reg [7:0] \mac_wmux_s0$985  = 8'h00;
-  reg [7:0] \mac_wmux_s0$987  = 8'h00;
-  reg [7:0] \mac_wmux_s0$989  = 8'h00;
-  reg [7:0] \mac_wmux_s0$991  = 8'h00;
-  reg [7:0] \mac_wmux_s0$993  = 8'h00;
-  reg [7:0] \mac_wmux_s0$995  = 8'h00;
-  reg [7:0] \mac_wmux_s0$996  = 8'h00;
-  reg [7:0] \mac_wmux_s0$997  = 8'h00;
-  reg [7:0] \mac_wmux_s0$998  = 8'h00;
-  reg [7:0] \mac_wmux_s0$999  = 8'h00;
+  reg [7:0] \mac_wmux_s0$980  = 8'h00;
+  reg [7:0] \mac_wmux_s0$982  = 8'h00;
   reg [8:0] mac_wmux_sel0_s0 = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$926  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$929  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$932  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$935  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$938  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$941  = 9'h000;
-  reg [8:0] \mac_wmux_sel0_s0$944  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$891  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$894  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$897  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$900  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$903  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$906  = 9'h000;
+  reg [8:0] \mac_wmux_sel0_s0$909  = 9'h000;
   reg mac_wmux_valid_s0 = 1'h0;
   wire [7:0] mac_wmux_w0_0;
   wire [7:0] mac_wmux_w0_1;
@@ -3790,7 +3735,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [3:0] rd__addr = 4'hb;
+  reg [3:0] rd__addr = 4'hc;
   wire [127:0] rd__data;
   input rst;
   wire rst;
@@ -4148,7 +4093,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire sel_cs4_9_2_0c;
   wire sel_cs4_9_2_0s;
   wire [127:0] sel_dl1_r0_q;
-  (* init = 4'hb *)
+  (* init = 4'hc *)
   wire [3:0] sel_dl1_r0_rp;
   (* init = 4'h0 *)
   wire [3:0] sel_dl1_r0_wp;
@@ -4177,85 +4122,85 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg sel_l11_s0 = 1'h0;
-  reg \sel_l11_s0$1194  = 1'h0;
-  reg [31:0] \sel_l11_s0$1195  = 32'd0;
-  reg [31:0] \sel_l11_s0$1196  = 32'd0;
-  reg [31:0] \sel_l11_s0$1197  = 32'd0;
-  reg [31:0] \sel_l11_s0$1198  = 32'd0;
-  reg [3:0] \sel_l11_s0$720  = 4'h0;
-  reg [3:0] \sel_l11_s0$730  = 4'h0;
-  reg [3:0] \sel_l11_s0$740  = 4'h0;
-  reg [3:0] \sel_l11_s0$750  = 4'h0;
-  reg [3:0] \sel_l11_s0$760  = 4'h0;
-  reg [3:0] \sel_l11_s0$770  = 4'h0;
-  reg [3:0] \sel_l11_s0$780  = 4'h0;
-  reg [15:0] \sel_l11_s0$800  = 16'h0000;
-  reg \sel_l11_s0$801  = 1'h0;
-  reg [1:0] \sel_l11_s0$802  = 2'h0;
-  reg [1:0] \sel_l11_s0$803  = 2'h0;
-  reg [2:0] \sel_l11_s0$804  = 3'h0;
-  reg [2:0] \sel_l11_s0$805  = 3'h0;
-  reg [2:0] \sel_l11_s0$806  = 3'h0;
-  reg [2:0] \sel_l11_s0$807  = 3'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg \sel_l10_s0$1146  = 1'h0;
+  reg [31:0] \sel_l10_s0$1147  = 32'd0;
+  reg [31:0] \sel_l10_s0$1148  = 32'd0;
+  reg [31:0] \sel_l10_s0$1149  = 32'd0;
+  reg [31:0] \sel_l10_s0$1150  = 32'd0;
+  reg [2:0] \sel_l10_s0$628  = 3'h0;
+  reg [2:0] \sel_l10_s0$636  = 3'h0;
+  reg [2:0] \sel_l10_s0$644  = 3'h0;
+  reg [3:0] \sel_l10_s0$652  = 4'h0;
+  reg \sel_l10_s0$662  = 1'h0;
+  reg [3:0] \sel_l10_s0$663  = 4'h0;
+  reg [3:0] \sel_l10_s0$673  = 4'h0;
+  reg [3:0] \sel_l10_s0$683  = 4'h0;
+  reg \sel_l10_s0$693  = 1'h0;
+  reg [3:0] \sel_l10_s0$703  = 4'h0;
+  reg [3:0] \sel_l10_s0$713  = 4'h0;
+  reg [15:0] \sel_l10_s0$769  = 16'h0000;
+  reg \sel_l10_s0$770  = 1'h0;
+  reg [1:0] \sel_l10_s0$771  = 2'h0;
+  reg [1:0] \sel_l10_s0$772  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1199  = 16'h0000;
-  reg \sel_l13_s0$1200  = 1'h0;
-  reg [31:0] \sel_l13_s0$1201  = 32'd0;
-  reg [31:0] \sel_l13_s0$1202  = 32'd0;
-  reg [31:0] \sel_l13_s0$1203  = 32'd0;
-  reg [31:0] \sel_l13_s0$1204  = 32'd0;
-  reg [8:0] \sel_l13_s0$819  = 9'h000;
-  reg [7:0] \sel_l13_s0$820  = 8'h00;
-  reg [7:0] \sel_l13_s0$821  = 8'h00;
-  reg [7:0] \sel_l13_s0$823  = 8'h00;
+  reg [15:0] \sel_l13_s0$1151  = 16'h0000;
+  reg \sel_l13_s0$1152  = 1'h0;
+  reg [31:0] \sel_l13_s0$1153  = 32'd0;
+  reg [31:0] \sel_l13_s0$1154  = 32'd0;
+  reg [31:0] \sel_l13_s0$1155  = 32'd0;
+  reg [31:0] \sel_l13_s0$1156  = 32'd0;
+  reg [8:0] \sel_l13_s0$784  = 9'h000;
+  reg [7:0] \sel_l13_s0$785  = 8'h00;
+  reg [7:0] \sel_l13_s0$786  = 8'h00;
+  reg [7:0] \sel_l13_s0$788  = 8'h00;
+  reg [7:0] \sel_l13_s0$789  = 8'h00;
+  reg [7:0] \sel_l13_s0$790  = 8'h00;
+  reg [7:0] \sel_l13_s0$792  = 8'h00;
+  reg [7:0] \sel_l13_s0$793  = 8'h00;
+  reg [7:0] \sel_l13_s0$794  = 8'h00;
+  reg [8:0] \sel_l13_s0$797  = 9'h000;
+  reg [7:0] \sel_l13_s0$800  = 8'h00;
+  reg [8:0] \sel_l13_s0$803  = 9'h000;
+  reg [7:0] \sel_l13_s0$806  = 8'h00;
+  reg [8:0] \sel_l13_s0$809  = 9'h000;
+  reg [7:0] \sel_l13_s0$812  = 8'h00;
+  reg [8:0] \sel_l13_s0$815  = 9'h000;
+  reg [7:0] \sel_l13_s0$818  = 8'h00;
+  reg [8:0] \sel_l13_s0$821  = 9'h000;
   reg [7:0] \sel_l13_s0$824  = 8'h00;
-  reg [7:0] \sel_l13_s0$825  = 8'h00;
-  reg [7:0] \sel_l13_s0$827  = 8'h00;
-  reg [7:0] \sel_l13_s0$828  = 8'h00;
-  reg [7:0] \sel_l13_s0$829  = 8'h00;
-  reg [8:0] \sel_l13_s0$832  = 9'h000;
-  reg [7:0] \sel_l13_s0$835  = 8'h00;
-  reg [8:0] \sel_l13_s0$838  = 9'h000;
-  reg [7:0] \sel_l13_s0$841  = 8'h00;
-  reg [8:0] \sel_l13_s0$844  = 9'h000;
-  reg [7:0] \sel_l13_s0$847  = 8'h00;
-  reg [8:0] \sel_l13_s0$850  = 9'h000;
-  reg [7:0] \sel_l13_s0$853  = 8'h00;
-  reg [8:0] \sel_l13_s0$856  = 9'h000;
-  reg [7:0] \sel_l13_s0$859  = 8'h00;
-  reg [8:0] \sel_l13_s0$862  = 9'h000;
-  reg [7:0] \sel_l13_s0$865  = 8'h00;
-  reg [8:0] \sel_l13_s0$868  = 9'h000;
-  reg [7:0] \sel_l13_s0$871  = 8'h00;
+  reg [8:0] \sel_l13_s0$827  = 9'h000;
+  reg [7:0] \sel_l13_s0$830  = 8'h00;
+  reg [8:0] \sel_l13_s0$833  = 9'h000;
+  reg [7:0] \sel_l13_s0$836  = 8'h00;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$1206  = 8'h00;
-  reg [7:0] \sel_l15_s0$1207  = 8'h00;
-  reg [7:0] \sel_l15_s0$1208  = 8'h00;
-  reg [7:0] \sel_l15_s0$1209  = 8'h00;
-  reg [7:0] \sel_l15_s0$1210  = 8'h00;
-  reg [7:0] \sel_l15_s0$1211  = 8'h00;
-  reg [7:0] \sel_l15_s0$1212  = 8'h00;
-  reg [7:0] \sel_l15_s0$1213  = 8'h00;
-  reg [3:0] \sel_l15_s0$1214  = 4'h0;
-  reg [3:0] \sel_l15_s0$1215  = 4'h0;
-  reg [3:0] \sel_l15_s0$1216  = 4'h0;
-  reg [3:0] \sel_l15_s0$1217  = 4'h0;
-  reg [3:0] \sel_l15_s0$1218  = 4'h0;
-  reg [3:0] \sel_l15_s0$1219  = 4'h0;
-  reg [3:0] \sel_l15_s0$1220  = 4'h0;
-  reg [3:0] \sel_l15_s0$1221  = 4'h0;
-  reg \sel_l15_s0$1222  = 1'h0;
-  reg [31:0] \sel_l15_s0$1223  = 32'd0;
-  reg [31:0] \sel_l15_s0$1224  = 32'd0;
-  reg [31:0] \sel_l15_s0$1225  = 32'd0;
-  reg [31:0] \sel_l15_s0$1226  = 32'd0;
+  reg [7:0] \sel_l15_s0$1158  = 8'h00;
+  reg [7:0] \sel_l15_s0$1159  = 8'h00;
+  reg [7:0] \sel_l15_s0$1160  = 8'h00;
+  reg [7:0] \sel_l15_s0$1161  = 8'h00;
+  reg [7:0] \sel_l15_s0$1162  = 8'h00;
+  reg [7:0] \sel_l15_s0$1163  = 8'h00;
+  reg [7:0] \sel_l15_s0$1164  = 8'h00;
+  reg [7:0] \sel_l15_s0$1165  = 8'h00;
+  reg [3:0] \sel_l15_s0$1166  = 4'h0;
+  reg [3:0] \sel_l15_s0$1167  = 4'h0;
+  reg [3:0] \sel_l15_s0$1168  = 4'h0;
+  reg [3:0] \sel_l15_s0$1169  = 4'h0;
+  reg [3:0] \sel_l15_s0$1170  = 4'h0;
+  reg [3:0] \sel_l15_s0$1171  = 4'h0;
+  reg [3:0] \sel_l15_s0$1172  = 4'h0;
+  reg [3:0] \sel_l15_s0$1173  = 4'h0;
+  reg \sel_l15_s0$1174  = 1'h0;
+  reg [31:0] \sel_l15_s0$1175  = 32'd0;
+  reg [31:0] \sel_l15_s0$1176  = 32'd0;
+  reg [31:0] \sel_l15_s0$1177  = 32'd0;
+  reg [31:0] \sel_l15_s0$1178  = 32'd0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg \sel_l1_s0$1174  = 1'h0;
-  reg [31:0] \sel_l1_s0$1175  = 32'd0;
-  reg [31:0] \sel_l1_s0$1176  = 32'd0;
-  reg [31:0] \sel_l1_s0$1177  = 32'd0;
-  reg [31:0] \sel_l1_s0$1178  = 32'd0;
+  reg \sel_l1_s0$1131  = 1'h0;
+  reg [31:0] \sel_l1_s0$1132  = 32'd0;
+  reg [31:0] \sel_l1_s0$1133  = 32'd0;
+  reg [31:0] \sel_l1_s0$1134  = 32'd0;
+  reg [31:0] \sel_l1_s0$1135  = 32'd0;
   reg [7:0] \sel_l1_s0$79  = 8'h00;
   reg [7:0] \sel_l1_s0$80  = 8'h00;
   reg [7:0] \sel_l1_s0$81  = 8'h00;
@@ -4272,150 +4217,112 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg [7:0] \sel_l1_s0$92  = 8'h00;
   reg [7:0] \sel_l1_s0$93  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \sel_l2_s0$1179  = 1'h0;
-  reg [31:0] \sel_l2_s0$1180  = 32'd0;
-  reg [31:0] \sel_l2_s0$1181  = 32'd0;
-  reg [31:0] \sel_l2_s0$1182  = 32'd0;
-  reg [31:0] \sel_l2_s0$1183  = 32'd0;
-  reg sel_l4_s0 = 1'h0;
-  reg \sel_l4_s0$1184  = 1'h0;
-  reg [31:0] \sel_l4_s0$1185  = 32'd0;
-  reg [31:0] \sel_l4_s0$1186  = 32'd0;
-  reg [31:0] \sel_l4_s0$1187  = 32'd0;
-  reg [31:0] \sel_l4_s0$1188  = 32'd0;
-  reg \sel_l4_s0$325  = 1'h0;
-  reg \sel_l4_s0$326  = 1'h0;
-  reg \sel_l4_s0$329  = 1'h0;
-  reg \sel_l4_s0$330  = 1'h0;
-  reg \sel_l4_s0$331  = 1'h0;
-  reg \sel_l4_s0$334  = 1'h0;
-  reg \sel_l4_s0$335  = 1'h0;
-  reg \sel_l4_s0$336  = 1'h0;
-  reg \sel_l4_s0$339  = 1'h0;
-  reg \sel_l4_s0$340  = 1'h0;
-  reg \sel_l4_s0$341  = 1'h0;
-  reg \sel_l4_s0$344  = 1'h0;
-  reg \sel_l4_s0$345  = 1'h0;
-  reg \sel_l4_s0$346  = 1'h0;
-  reg \sel_l4_s0$349  = 1'h0;
-  reg \sel_l4_s0$350  = 1'h0;
-  reg \sel_l4_s0$351  = 1'h0;
-  reg \sel_l4_s0$354  = 1'h0;
-  reg \sel_l4_s0$355  = 1'h0;
-  reg \sel_l4_s0$356  = 1'h0;
-  reg \sel_l4_s0$359  = 1'h0;
-  reg \sel_l4_s0$360  = 1'h0;
-  reg \sel_l4_s0$361  = 1'h0;
-  reg \sel_l4_s0$364  = 1'h0;
-  reg \sel_l4_s0$365  = 1'h0;
-  reg \sel_l4_s0$366  = 1'h0;
-  reg \sel_l4_s0$369  = 1'h0;
-  reg \sel_l4_s0$370  = 1'h0;
-  reg \sel_l4_s0$371  = 1'h0;
-  reg \sel_l4_s0$374  = 1'h0;
-  reg \sel_l4_s0$375  = 1'h0;
-  reg \sel_l4_s0$376  = 1'h0;
-  reg \sel_l4_s0$379  = 1'h0;
-  reg \sel_l4_s0$380  = 1'h0;
-  reg \sel_l4_s0$381  = 1'h0;
-  reg \sel_l4_s0$384  = 1'h0;
-  reg \sel_l4_s0$385  = 1'h0;
-  reg \sel_l4_s0$386  = 1'h0;
-  reg \sel_l4_s0$389  = 1'h0;
-  reg \sel_l4_s0$390  = 1'h0;
-  reg \sel_l4_s0$391  = 1'h0;
-  reg \sel_l4_s0$394  = 1'h0;
-  reg \sel_l4_s0$395  = 1'h0;
-  reg \sel_l4_s0$396  = 1'h0;
-  reg \sel_l4_s0$399  = 1'h0;
-  reg \sel_l4_s0$400  = 1'h0;
-  reg \sel_l4_s0$401  = 1'h0;
-  reg \sel_l4_s0$404  = 1'h0;
-  reg \sel_l4_s0$405  = 1'h0;
-  reg \sel_l4_s0$406  = 1'h0;
-  reg \sel_l4_s0$409  = 1'h0;
-  reg \sel_l4_s0$410  = 1'h0;
-  reg \sel_l4_s0$411  = 1'h0;
-  reg \sel_l4_s0$414  = 1'h0;
-  reg \sel_l4_s0$415  = 1'h0;
-  reg \sel_l4_s0$416  = 1'h0;
-  reg \sel_l4_s0$419  = 1'h0;
-  reg \sel_l4_s0$420  = 1'h0;
-  reg \sel_l4_s0$421  = 1'h0;
-  reg \sel_l4_s0$424  = 1'h0;
-  reg \sel_l4_s0$425  = 1'h0;
-  reg \sel_l4_s0$426  = 1'h0;
-  reg \sel_l4_s0$429  = 1'h0;
-  reg \sel_l4_s0$430  = 1'h0;
-  reg \sel_l4_s0$431  = 1'h0;
-  reg \sel_l4_s0$434  = 1'h0;
-  reg \sel_l4_s0$435  = 1'h0;
-  reg \sel_l4_s0$436  = 1'h0;
-  reg \sel_l4_s0$439  = 1'h0;
-  reg \sel_l4_s0$440  = 1'h0;
-  reg \sel_l4_s0$441  = 1'h0;
-  reg \sel_l4_s0$444  = 1'h0;
-  reg \sel_l4_s0$445  = 1'h0;
-  reg \sel_l4_s0$446  = 1'h0;
-  reg \sel_l4_s0$449  = 1'h0;
-  reg \sel_l4_s0$450  = 1'h0;
-  reg \sel_l4_s0$451  = 1'h0;
-  reg \sel_l4_s0$454  = 1'h0;
-  reg \sel_l4_s0$455  = 1'h0;
-  reg \sel_l4_s0$456  = 1'h0;
-  reg \sel_l4_s0$459  = 1'h0;
-  reg \sel_l4_s0$460  = 1'h0;
-  reg \sel_l4_s0$461  = 1'h0;
-  reg \sel_l4_s0$464  = 1'h0;
-  reg \sel_l4_s0$465  = 1'h0;
-  reg \sel_l4_s0$466  = 1'h0;
-  reg \sel_l4_s0$469  = 1'h0;
-  reg \sel_l4_s0$470  = 1'h0;
-  reg \sel_l4_s0$471  = 1'h0;
-  reg \sel_l4_s0$474  = 1'h0;
-  reg \sel_l4_s0$475  = 1'h0;
-  reg \sel_l4_s0$476  = 1'h0;
-  reg \sel_l4_s0$479  = 1'h0;
-  reg \sel_l4_s0$480  = 1'h0;
-  reg \sel_l4_s0$481  = 1'h0;
-  reg \sel_l4_s0$484  = 1'h0;
-  reg \sel_l4_s0$487  = 1'h0;
-  reg \sel_l4_s0$490  = 1'h0;
-  reg \sel_l4_s0$493  = 1'h0;
-  reg \sel_l4_s0$496  = 1'h0;
-  reg \sel_l4_s0$499  = 1'h0;
-  reg \sel_l4_s0$502  = 1'h0;
-  reg \sel_l4_s0$505  = 1'h0;
-  reg \sel_l4_s0$508  = 1'h0;
-  reg \sel_l4_s0$511  = 1'h0;
-  reg \sel_l4_s0$514  = 1'h0;
-  reg \sel_l4_s0$517  = 1'h0;
-  reg \sel_l4_s0$520  = 1'h0;
-  reg \sel_l4_s0$523  = 1'h0;
-  reg \sel_l4_s0$526  = 1'h0;
-  reg \sel_l4_s0$529  = 1'h0;
-  reg \sel_l4_s0$532  = 1'h0;
-  reg \sel_l4_s0$535  = 1'h0;
-  reg \sel_l4_s0$538  = 1'h0;
-  reg \sel_l4_s0$541  = 1'h0;
-  reg \sel_l4_s0$544  = 1'h0;
-  reg \sel_l4_s0$547  = 1'h0;
-  reg \sel_l4_s0$550  = 1'h0;
-  reg \sel_l4_s0$553  = 1'h0;
-  reg \sel_l4_s0$556  = 1'h0;
-  reg \sel_l4_s0$559  = 1'h0;
-  reg \sel_l4_s0$562  = 1'h0;
-  reg \sel_l4_s0$565  = 1'h0;
-  reg \sel_l4_s0$568  = 1'h0;
-  reg \sel_l4_s0$571  = 1'h0;
-  reg \sel_l4_s0$574  = 1'h0;
-  reg \sel_l4_s0$577  = 1'h0;
-  reg [15:0] sel_l8_s0 = 16'h0000;
-  reg \sel_l8_s0$1189  = 1'h0;
-  reg [31:0] \sel_l8_s0$1190  = 32'd0;
-  reg [31:0] \sel_l8_s0$1191  = 32'd0;
-  reg [31:0] \sel_l8_s0$1192  = 32'd0;
-  reg [31:0] \sel_l8_s0$1193  = 32'd0;
+  reg \sel_l2_s0$1136  = 1'h0;
+  reg [31:0] \sel_l2_s0$1137  = 32'd0;
+  reg [31:0] \sel_l2_s0$1138  = 32'd0;
+  reg [31:0] \sel_l2_s0$1139  = 32'd0;
+  reg [31:0] \sel_l2_s0$1140  = 32'd0;
+  reg sel_l5_s0 = 1'h0;
+  reg \sel_l5_s0$1141  = 1'h0;
+  reg [31:0] \sel_l5_s0$1142  = 32'd0;
+  reg [31:0] \sel_l5_s0$1143  = 32'd0;
+  reg [31:0] \sel_l5_s0$1144  = 32'd0;
+  reg [31:0] \sel_l5_s0$1145  = 32'd0;
+  reg \sel_l5_s0$389  = 1'h0;
+  reg \sel_l5_s0$390  = 1'h0;
+  reg \sel_l5_s0$393  = 1'h0;
+  reg \sel_l5_s0$394  = 1'h0;
+  reg \sel_l5_s0$395  = 1'h0;
+  reg \sel_l5_s0$398  = 1'h0;
+  reg \sel_l5_s0$399  = 1'h0;
+  reg \sel_l5_s0$400  = 1'h0;
+  reg \sel_l5_s0$403  = 1'h0;
+  reg \sel_l5_s0$404  = 1'h0;
+  reg \sel_l5_s0$405  = 1'h0;
+  reg \sel_l5_s0$408  = 1'h0;
+  reg \sel_l5_s0$409  = 1'h0;
+  reg \sel_l5_s0$410  = 1'h0;
+  reg \sel_l5_s0$413  = 1'h0;
+  reg \sel_l5_s0$414  = 1'h0;
+  reg \sel_l5_s0$415  = 1'h0;
+  reg \sel_l5_s0$418  = 1'h0;
+  reg \sel_l5_s0$419  = 1'h0;
+  reg \sel_l5_s0$420  = 1'h0;
+  reg \sel_l5_s0$423  = 1'h0;
+  reg \sel_l5_s0$424  = 1'h0;
+  reg \sel_l5_s0$425  = 1'h0;
+  reg \sel_l5_s0$428  = 1'h0;
+  reg \sel_l5_s0$429  = 1'h0;
+  reg \sel_l5_s0$430  = 1'h0;
+  reg \sel_l5_s0$433  = 1'h0;
+  reg \sel_l5_s0$434  = 1'h0;
+  reg \sel_l5_s0$435  = 1'h0;
+  reg \sel_l5_s0$438  = 1'h0;
+  reg \sel_l5_s0$439  = 1'h0;
+  reg \sel_l5_s0$440  = 1'h0;
+  reg \sel_l5_s0$443  = 1'h0;
+  reg \sel_l5_s0$444  = 1'h0;
+  reg \sel_l5_s0$445  = 1'h0;
+  reg \sel_l5_s0$448  = 1'h0;
+  reg \sel_l5_s0$449  = 1'h0;
+  reg \sel_l5_s0$450  = 1'h0;
+  reg \sel_l5_s0$453  = 1'h0;
+  reg \sel_l5_s0$454  = 1'h0;
+  reg \sel_l5_s0$455  = 1'h0;
+  reg \sel_l5_s0$458  = 1'h0;
+  reg \sel_l5_s0$459  = 1'h0;
+  reg \sel_l5_s0$460  = 1'h0;
+  reg \sel_l5_s0$463  = 1'h0;
+  reg \sel_l5_s0$464  = 1'h0;
+  reg \sel_l5_s0$465  = 1'h0;
+  reg \sel_l5_s0$468  = 1'h0;
+  reg \sel_l5_s0$469  = 1'h0;
+  reg \sel_l5_s0$472  = 1'h0;
+  reg \sel_l5_s0$473  = 1'h0;
+  reg \sel_l5_s0$476  = 1'h0;
+  reg \sel_l5_s0$477  = 1'h0;
+  reg \sel_l5_s0$480  = 1'h0;
+  reg \sel_l5_s0$481  = 1'h0;
+  reg \sel_l5_s0$484  = 1'h0;
+  reg \sel_l5_s0$485  = 1'h0;
+  reg \sel_l5_s0$488  = 1'h0;
+  reg \sel_l5_s0$489  = 1'h0;
+  reg \sel_l5_s0$492  = 1'h0;
+  reg \sel_l5_s0$493  = 1'h0;
+  reg \sel_l5_s0$496  = 1'h0;
+  reg \sel_l5_s0$497  = 1'h0;
+  reg \sel_l5_s0$500  = 1'h0;
+  reg \sel_l5_s0$501  = 1'h0;
+  reg \sel_l5_s0$504  = 1'h0;
+  reg \sel_l5_s0$505  = 1'h0;
+  reg \sel_l5_s0$508  = 1'h0;
+  reg \sel_l5_s0$509  = 1'h0;
+  reg \sel_l5_s0$512  = 1'h0;
+  reg \sel_l5_s0$513  = 1'h0;
+  reg \sel_l5_s0$516  = 1'h0;
+  reg \sel_l5_s0$517  = 1'h0;
+  reg \sel_l5_s0$520  = 1'h0;
+  reg \sel_l5_s0$521  = 1'h0;
+  reg \sel_l5_s0$524  = 1'h0;
+  reg \sel_l5_s0$525  = 1'h0;
+  reg \sel_l5_s0$528  = 1'h0;
+  reg \sel_l5_s0$529  = 1'h0;
+  reg \sel_l5_s0$532  = 1'h0;
+  reg \sel_l5_s0$533  = 1'h0;
+  reg \sel_l5_s0$534  = 1'h0;
+  reg \sel_l5_s0$535  = 1'h0;
+  reg \sel_l5_s0$536  = 1'h0;
+  reg \sel_l5_s0$537  = 1'h0;
+  reg \sel_l5_s0$538  = 1'h0;
+  reg \sel_l5_s0$539  = 1'h0;
+  reg \sel_l5_s0$540  = 1'h0;
+  reg \sel_l5_s0$541  = 1'h0;
+  reg \sel_l5_s0$542  = 1'h0;
+  reg \sel_l5_s0$543  = 1'h0;
+  reg \sel_l5_s0$544  = 1'h0;
+  reg \sel_l5_s0$545  = 1'h0;
+  reg \sel_l5_s0$546  = 1'h0;
+  reg \sel_l5_s0$547  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -4658,7 +4565,6 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
   reg sel_valid_s5 = 1'h0;
-  reg sel_valid_s6 = 1'h0;
   wire [7:0] shift_d0;
   wire [7:0] shift_d1;
   wire [7:0] shift_d10;
@@ -4692,12 +4598,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire [8:0] shift_diff8;
   wire [8:0] shift_diff9;
   reg [7:0] shift_reg_s0 = 8'h00;
-  reg [31:0] \shift_reg_s0$1167  = 32'd0;
-  reg \shift_reg_s0$1168  = 1'h0;
-  reg [31:0] \shift_reg_s0$1169  = 32'd0;
-  reg [31:0] \shift_reg_s0$1170  = 32'd0;
-  reg [31:0] \shift_reg_s0$1171  = 32'd0;
-  reg [31:0] \shift_reg_s0$1172  = 32'd0;
+  reg [31:0] \shift_reg_s0$1124  = 32'd0;
+  reg \shift_reg_s0$1125  = 1'h0;
+  reg [31:0] \shift_reg_s0$1126  = 32'd0;
+  reg [31:0] \shift_reg_s0$1127  = 32'd0;
+  reg [31:0] \shift_reg_s0$1128  = 32'd0;
+  reg [31:0] \shift_reg_s0$1129  = 32'd0;
   reg [7:0] \shift_reg_s0$46  = 8'h00;
   reg [7:0] \shift_reg_s0$48  = 8'h00;
   reg [7:0] \shift_reg_s0$50  = 8'h00;
@@ -4763,16 +4669,6 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   wire stall_adv3;
   wire stall_adv30;
   reg stall_adv30_valid = 1'h0;
-  wire stall_adv31;
-  reg stall_adv31_valid = 1'h0;
-  wire stall_adv32;
-  reg stall_adv32_valid = 1'h0;
-  wire stall_adv33;
-  reg stall_adv33_valid = 1'h0;
-  wire stall_adv34;
-  reg stall_adv34_valid = 1'h0;
-  wire stall_adv35;
-  reg stall_adv35_valid = 1'h0;
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
@@ -4893,7 +4789,7 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (stall_adv6)
+    if (stall_adv5)
       sel_dl1_r0[wr__addr] <= { \shift_reg_s0$74 , \shift_reg_s0$72 , \shift_reg_s0$70 , \shift_reg_s0$68 , \shift_reg_s0$66 , \shift_reg_s0$64 , \shift_reg_s0$62 , \shift_reg_s0$60 , \shift_reg_s0$58 , \shift_reg_s0$56 , \shift_reg_s0$54 , \shift_reg_s0$52 , \shift_reg_s0$50 , \shift_reg_s0$48 , \shift_reg_s0$46 , shift_reg_s0 };
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -6281,1789 +6177,1817 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign \$1139  = \$1137  | \$1138 ;
   assign \$1140  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
   assign sel_cs1_15_1_0c = \$1139  | \$1140 ;
-  assign \$1141  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$1141  | o__ready;
-  assign \$1142  = sel_l4_s0 ^ \sel_l4_s0$325 ;
-  assign sel_cs2_0_0_0s = \$1142  ^ \sel_l4_s0$326 ;
-  assign \$1143  = sel_l4_s0 & \sel_l4_s0$325 ;
-  assign \$1144  = sel_l4_s0 & \sel_l4_s0$326 ;
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = \sel_l4_s0$325  & \sel_l4_s0$326 ;
-  assign sel_cs2_0_0_0c = \$1145  | \$1146 ;
-  assign \$1147  = \sel_l4_s0$329  ^ \sel_l4_s0$330 ;
-  assign sel_cs2_0_1_0s = \$1147  ^ \sel_l4_s0$331 ;
-  assign \$1148  = \sel_l4_s0$329  & \sel_l4_s0$330 ;
-  assign \$1149  = \sel_l4_s0$329  & \sel_l4_s0$331 ;
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = \sel_l4_s0$330  & \sel_l4_s0$331 ;
-  assign sel_cs2_0_1_0c = \$1150  | \$1151 ;
-  assign \$1152  = \sel_l4_s0$334  ^ \sel_l4_s0$335 ;
-  assign sel_cs2_1_0_0s = \$1152  ^ \sel_l4_s0$336 ;
-  assign \$1153  = \sel_l4_s0$334  & \sel_l4_s0$335 ;
-  assign \$1154  = \sel_l4_s0$334  & \sel_l4_s0$336 ;
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = \sel_l4_s0$335  & \sel_l4_s0$336 ;
-  assign sel_cs2_1_0_0c = \$1155  | \$1156 ;
-  assign \$1157  = \sel_l4_s0$339  ^ \sel_l4_s0$340 ;
-  assign sel_cs2_1_1_0s = \$1157  ^ \sel_l4_s0$341 ;
-  assign \$1158  = \sel_l4_s0$339  & \sel_l4_s0$340 ;
-  assign \$1159  = \sel_l4_s0$339  & \sel_l4_s0$341 ;
-  assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = \sel_l4_s0$340  & \sel_l4_s0$341 ;
-  assign sel_cs2_1_1_0c = \$1160  | \$1161 ;
-  assign \$1162  = \sel_l4_s0$344  ^ \sel_l4_s0$345 ;
-  assign sel_cs2_2_0_0s = \$1162  ^ \sel_l4_s0$346 ;
-  assign \$1163  = \sel_l4_s0$344  & \sel_l4_s0$345 ;
-  assign \$1164  = \sel_l4_s0$344  & \sel_l4_s0$346 ;
-  assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = \sel_l4_s0$345  & \sel_l4_s0$346 ;
-  assign sel_cs2_2_0_0c = \$1165  | \$1166 ;
-  assign \$1167  = \sel_l4_s0$349  ^ \sel_l4_s0$350 ;
-  assign sel_cs2_2_1_0s = \$1167  ^ \sel_l4_s0$351 ;
-  assign \$1168  = \sel_l4_s0$349  & \sel_l4_s0$350 ;
-  assign \$1169  = \sel_l4_s0$349  & \sel_l4_s0$351 ;
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = \sel_l4_s0$350  & \sel_l4_s0$351 ;
-  assign sel_cs2_2_1_0c = \$1170  | \$1171 ;
-  assign \$1172  = \sel_l4_s0$354  ^ \sel_l4_s0$355 ;
-  assign sel_cs2_3_0_0s = \$1172  ^ \sel_l4_s0$356 ;
-  assign \$1173  = \sel_l4_s0$354  & \sel_l4_s0$355 ;
-  assign \$1174  = \sel_l4_s0$354  & \sel_l4_s0$356 ;
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = \sel_l4_s0$355  & \sel_l4_s0$356 ;
-  assign sel_cs2_3_0_0c = \$1175  | \$1176 ;
-  assign \$1177  = \sel_l4_s0$359  ^ \sel_l4_s0$360 ;
-  assign sel_cs2_3_1_0s = \$1177  ^ \sel_l4_s0$361 ;
-  assign \$1178  = \sel_l4_s0$359  & \sel_l4_s0$360 ;
-  assign \$1179  = \sel_l4_s0$359  & \sel_l4_s0$361 ;
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = \sel_l4_s0$360  & \sel_l4_s0$361 ;
-  assign sel_cs2_3_1_0c = \$1180  | \$1181 ;
-  assign \$1182  = \sel_l4_s0$364  ^ \sel_l4_s0$365 ;
-  assign sel_cs2_4_0_0s = \$1182  ^ \sel_l4_s0$366 ;
-  assign \$1183  = \sel_l4_s0$364  & \sel_l4_s0$365 ;
-  assign \$1184  = \sel_l4_s0$364  & \sel_l4_s0$366 ;
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = \sel_l4_s0$365  & \sel_l4_s0$366 ;
-  assign sel_cs2_4_0_0c = \$1185  | \$1186 ;
-  assign \$1187  = \sel_l4_s0$369  ^ \sel_l4_s0$370 ;
-  assign sel_cs2_4_1_0s = \$1187  ^ \sel_l4_s0$371 ;
-  assign \$1188  = \sel_l4_s0$369  & \sel_l4_s0$370 ;
-  assign \$1189  = \sel_l4_s0$369  & \sel_l4_s0$371 ;
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = \sel_l4_s0$370  & \sel_l4_s0$371 ;
-  assign sel_cs2_4_1_0c = \$1190  | \$1191 ;
-  assign \$1192  = \sel_l4_s0$374  ^ \sel_l4_s0$375 ;
-  assign sel_cs2_5_0_0s = \$1192  ^ \sel_l4_s0$376 ;
-  assign \$1193  = \sel_l4_s0$374  & \sel_l4_s0$375 ;
-  assign \$1194  = \sel_l4_s0$374  & \sel_l4_s0$376 ;
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = \sel_l4_s0$375  & \sel_l4_s0$376 ;
-  assign sel_cs2_5_0_0c = \$1195  | \$1196 ;
-  assign \$1197  = \sel_l4_s0$379  ^ \sel_l4_s0$380 ;
-  assign sel_cs2_5_1_0s = \$1197  ^ \sel_l4_s0$381 ;
-  assign \$1198  = \sel_l4_s0$379  & \sel_l4_s0$380 ;
-  assign \$1199  = \sel_l4_s0$379  & \sel_l4_s0$381 ;
-  assign \$1200  = \$1198  | \$1199 ;
-  assign \$1201  = \sel_l4_s0$380  & \sel_l4_s0$381 ;
-  assign sel_cs2_5_1_0c = \$1200  | \$1201 ;
-  assign \$1202  = \sel_l4_s0$384  ^ \sel_l4_s0$385 ;
-  assign sel_cs2_6_0_0s = \$1202  ^ \sel_l4_s0$386 ;
-  assign \$1203  = \sel_l4_s0$384  & \sel_l4_s0$385 ;
-  assign \$1204  = \sel_l4_s0$384  & \sel_l4_s0$386 ;
-  assign \$1205  = \$1203  | \$1204 ;
-  assign \$1206  = \sel_l4_s0$385  & \sel_l4_s0$386 ;
-  assign sel_cs2_6_0_0c = \$1205  | \$1206 ;
-  assign \$1207  = \sel_l4_s0$389  ^ \sel_l4_s0$390 ;
-  assign sel_cs2_6_1_0s = \$1207  ^ \sel_l4_s0$391 ;
-  assign \$1208  = \sel_l4_s0$389  & \sel_l4_s0$390 ;
-  assign \$1209  = \sel_l4_s0$389  & \sel_l4_s0$391 ;
-  assign \$1210  = \$1208  | \$1209 ;
-  assign \$1211  = \sel_l4_s0$390  & \sel_l4_s0$391 ;
-  assign sel_cs2_6_1_0c = \$1210  | \$1211 ;
-  assign \$1212  = \sel_l4_s0$394  ^ \sel_l4_s0$395 ;
-  assign sel_cs2_7_0_0s = \$1212  ^ \sel_l4_s0$396 ;
-  assign \$1213  = \sel_l4_s0$394  & \sel_l4_s0$395 ;
-  assign \$1214  = \sel_l4_s0$394  & \sel_l4_s0$396 ;
-  assign \$1215  = \$1213  | \$1214 ;
-  assign \$1216  = \sel_l4_s0$395  & \sel_l4_s0$396 ;
-  assign sel_cs2_7_0_0c = \$1215  | \$1216 ;
-  assign \$1217  = \sel_l4_s0$399  ^ \sel_l4_s0$400 ;
-  assign sel_cs2_7_1_0s = \$1217  ^ \sel_l4_s0$401 ;
-  assign \$1218  = \sel_l4_s0$399  & \sel_l4_s0$400 ;
-  assign \$1219  = \sel_l4_s0$399  & \sel_l4_s0$401 ;
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = \sel_l4_s0$400  & \sel_l4_s0$401 ;
-  assign sel_cs2_7_1_0c = \$1220  | \$1221 ;
-  assign \$1222  = \sel_l4_s0$404  ^ \sel_l4_s0$405 ;
-  assign sel_cs2_8_0_0s = \$1222  ^ \sel_l4_s0$406 ;
-  assign \$1223  = \sel_l4_s0$404  & \sel_l4_s0$405 ;
-  assign \$1224  = \sel_l4_s0$404  & \sel_l4_s0$406 ;
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = \sel_l4_s0$405  & \sel_l4_s0$406 ;
-  assign sel_cs2_8_0_0c = \$1225  | \$1226 ;
-  assign \$1227  = \sel_l4_s0$409  ^ \sel_l4_s0$410 ;
-  assign sel_cs2_8_1_0s = \$1227  ^ \sel_l4_s0$411 ;
-  assign \$1228  = \sel_l4_s0$409  & \sel_l4_s0$410 ;
-  assign \$1229  = \sel_l4_s0$409  & \sel_l4_s0$411 ;
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = \sel_l4_s0$410  & \sel_l4_s0$411 ;
-  assign sel_cs2_8_1_0c = \$1230  | \$1231 ;
-  assign \$1232  = \sel_l4_s0$414  ^ \sel_l4_s0$415 ;
-  assign sel_cs2_9_0_0s = \$1232  ^ \sel_l4_s0$416 ;
-  assign \$1233  = \sel_l4_s0$414  & \sel_l4_s0$415 ;
-  assign \$1234  = \sel_l4_s0$414  & \sel_l4_s0$416 ;
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = \sel_l4_s0$415  & \sel_l4_s0$416 ;
-  assign sel_cs2_9_0_0c = \$1235  | \$1236 ;
-  assign \$1237  = \sel_l4_s0$419  ^ \sel_l4_s0$420 ;
-  assign sel_cs2_9_1_0s = \$1237  ^ \sel_l4_s0$421 ;
-  assign \$1238  = \sel_l4_s0$419  & \sel_l4_s0$420 ;
-  assign \$1239  = \sel_l4_s0$419  & \sel_l4_s0$421 ;
-  assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = \sel_l4_s0$420  & \sel_l4_s0$421 ;
-  assign sel_cs2_9_1_0c = \$1240  | \$1241 ;
-  assign \$1242  = \sel_l4_s0$424  ^ \sel_l4_s0$425 ;
-  assign sel_cs2_10_0_0s = \$1242  ^ \sel_l4_s0$426 ;
-  assign \$1243  = \sel_l4_s0$424  & \sel_l4_s0$425 ;
-  assign \$1244  = \sel_l4_s0$424  & \sel_l4_s0$426 ;
-  assign \$1245  = \$1243  | \$1244 ;
-  assign \$1246  = \sel_l4_s0$425  & \sel_l4_s0$426 ;
-  assign sel_cs2_10_0_0c = \$1245  | \$1246 ;
-  assign \$1247  = \sel_l4_s0$429  ^ \sel_l4_s0$430 ;
-  assign sel_cs2_10_1_0s = \$1247  ^ \sel_l4_s0$431 ;
-  assign \$1248  = \sel_l4_s0$429  & \sel_l4_s0$430 ;
-  assign \$1249  = \sel_l4_s0$429  & \sel_l4_s0$431 ;
-  assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = \sel_l4_s0$430  & \sel_l4_s0$431 ;
-  assign sel_cs2_10_1_0c = \$1250  | \$1251 ;
-  assign \$1252  = \sel_l4_s0$434  ^ \sel_l4_s0$435 ;
-  assign sel_cs2_11_0_0s = \$1252  ^ \sel_l4_s0$436 ;
-  assign \$1253  = \sel_l4_s0$434  & \sel_l4_s0$435 ;
-  assign \$1254  = \sel_l4_s0$434  & \sel_l4_s0$436 ;
-  assign \$1255  = \$1253  | \$1254 ;
-  assign \$1256  = \sel_l4_s0$435  & \sel_l4_s0$436 ;
-  assign sel_cs2_11_0_0c = \$1255  | \$1256 ;
-  assign \$1257  = \sel_l4_s0$439  ^ \sel_l4_s0$440 ;
-  assign sel_cs2_11_1_0s = \$1257  ^ \sel_l4_s0$441 ;
-  assign \$1258  = \sel_l4_s0$439  & \sel_l4_s0$440 ;
-  assign \$1259  = \sel_l4_s0$439  & \sel_l4_s0$441 ;
-  assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = \sel_l4_s0$440  & \sel_l4_s0$441 ;
-  assign sel_cs2_11_1_0c = \$1260  | \$1261 ;
-  assign \$1262  = \sel_l4_s0$444  ^ \sel_l4_s0$445 ;
-  assign sel_cs2_12_0_0s = \$1262  ^ \sel_l4_s0$446 ;
-  assign \$1263  = \sel_l4_s0$444  & \sel_l4_s0$445 ;
-  assign \$1264  = \sel_l4_s0$444  & \sel_l4_s0$446 ;
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = \sel_l4_s0$445  & \sel_l4_s0$446 ;
-  assign sel_cs2_12_0_0c = \$1265  | \$1266 ;
-  assign \$1267  = \sel_l4_s0$449  ^ \sel_l4_s0$450 ;
-  assign sel_cs2_12_1_0s = \$1267  ^ \sel_l4_s0$451 ;
-  assign \$1268  = \sel_l4_s0$449  & \sel_l4_s0$450 ;
-  assign \$1269  = \sel_l4_s0$449  & \sel_l4_s0$451 ;
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = \sel_l4_s0$450  & \sel_l4_s0$451 ;
-  assign sel_cs2_12_1_0c = \$1270  | \$1271 ;
-  assign \$1272  = \sel_l4_s0$454  ^ \sel_l4_s0$455 ;
-  assign sel_cs2_13_0_0s = \$1272  ^ \sel_l4_s0$456 ;
-  assign \$1273  = \sel_l4_s0$454  & \sel_l4_s0$455 ;
-  assign \$1274  = \sel_l4_s0$454  & \sel_l4_s0$456 ;
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = \sel_l4_s0$455  & \sel_l4_s0$456 ;
-  assign sel_cs2_13_0_0c = \$1275  | \$1276 ;
-  assign \$1277  = \sel_l4_s0$459  ^ \sel_l4_s0$460 ;
-  assign sel_cs2_13_1_0s = \$1277  ^ \sel_l4_s0$461 ;
-  assign \$1278  = \sel_l4_s0$459  & \sel_l4_s0$460 ;
-  assign \$1279  = \sel_l4_s0$459  & \sel_l4_s0$461 ;
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = \sel_l4_s0$460  & \sel_l4_s0$461 ;
-  assign sel_cs2_13_1_0c = \$1280  | \$1281 ;
-  assign \$1282  = \sel_l4_s0$464  ^ \sel_l4_s0$465 ;
-  assign sel_cs2_14_0_0s = \$1282  ^ \sel_l4_s0$466 ;
-  assign \$1283  = \sel_l4_s0$464  & \sel_l4_s0$465 ;
-  assign \$1284  = \sel_l4_s0$464  & \sel_l4_s0$466 ;
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = \sel_l4_s0$465  & \sel_l4_s0$466 ;
-  assign sel_cs2_14_0_0c = \$1285  | \$1286 ;
-  assign \$1287  = \sel_l4_s0$469  ^ \sel_l4_s0$470 ;
-  assign sel_cs2_14_1_0s = \$1287  ^ \sel_l4_s0$471 ;
-  assign \$1288  = \sel_l4_s0$469  & \sel_l4_s0$470 ;
-  assign \$1289  = \sel_l4_s0$469  & \sel_l4_s0$471 ;
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = \sel_l4_s0$470  & \sel_l4_s0$471 ;
-  assign sel_cs2_14_1_0c = \$1290  | \$1291 ;
-  assign \$1292  = \sel_l4_s0$474  ^ \sel_l4_s0$475 ;
-  assign sel_cs2_15_0_0s = \$1292  ^ \sel_l4_s0$476 ;
-  assign \$1293  = \sel_l4_s0$474  & \sel_l4_s0$475 ;
-  assign \$1294  = \sel_l4_s0$474  & \sel_l4_s0$476 ;
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = \sel_l4_s0$475  & \sel_l4_s0$476 ;
-  assign sel_cs2_15_0_0c = \$1295  | \$1296 ;
-  assign \$1297  = \sel_l4_s0$479  ^ \sel_l4_s0$480 ;
-  assign sel_cs2_15_1_0s = \$1297  ^ \sel_l4_s0$481 ;
-  assign \$1298  = \sel_l4_s0$479  & \sel_l4_s0$480 ;
-  assign \$1299  = \sel_l4_s0$479  & \sel_l4_s0$481 ;
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = \sel_l4_s0$480  & \sel_l4_s0$481 ;
-  assign sel_cs2_15_1_0c = \$1300  | \$1301 ;
-  assign \$1302  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1302  ^ \sel_l4_s0$484 ;
-  assign \$1303  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1304  = sel_cs2_0_0_0c & \sel_l4_s0$484 ;
+  assign \$1141  = sel_cs1_0_0_0s ^ sel_cs0_0_0_3s;
+  assign sel_cs2_0_0_0s = \$1141  ^ sel_cs0_0_0_4s;
+  assign \$1142  = sel_cs1_0_0_0s & sel_cs0_0_0_3s;
+  assign \$1143  = sel_cs1_0_0_0s & sel_cs0_0_0_4s;
+  assign \$1144  = \$1142  | \$1143 ;
+  assign \$1145  = sel_cs0_0_0_3s & sel_cs0_0_0_4s;
+  assign sel_cs2_0_0_0c = \$1144  | \$1145 ;
+  assign \$1146  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1146  ^ sel_cs0_0_0_3c;
+  assign \$1147  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1148  = sel_cs1_0_0_0c & sel_cs0_0_0_3c;
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = sel_cs1_0_1_0s & sel_cs0_0_0_3c;
+  assign sel_cs2_0_1_0c = \$1149  | \$1150 ;
+  assign \$1151  = sel_cs1_1_0_0s ^ sel_cs0_1_0_3s;
+  assign sel_cs2_1_0_0s = \$1151  ^ sel_cs0_1_0_4s;
+  assign \$1152  = sel_cs1_1_0_0s & sel_cs0_1_0_3s;
+  assign \$1153  = sel_cs1_1_0_0s & sel_cs0_1_0_4s;
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = sel_cs0_1_0_3s & sel_cs0_1_0_4s;
+  assign sel_cs2_1_0_0c = \$1154  | \$1155 ;
+  assign \$1156  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1156  ^ sel_cs0_1_0_3c;
+  assign \$1157  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1158  = sel_cs1_1_0_0c & sel_cs0_1_0_3c;
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = sel_cs1_1_1_0s & sel_cs0_1_0_3c;
+  assign sel_cs2_1_1_0c = \$1159  | \$1160 ;
+  assign \$1161  = sel_cs1_2_0_0s ^ sel_cs0_2_0_3s;
+  assign sel_cs2_2_0_0s = \$1161  ^ sel_cs0_2_0_4s;
+  assign \$1162  = sel_cs1_2_0_0s & sel_cs0_2_0_3s;
+  assign \$1163  = sel_cs1_2_0_0s & sel_cs0_2_0_4s;
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = sel_cs0_2_0_3s & sel_cs0_2_0_4s;
+  assign sel_cs2_2_0_0c = \$1164  | \$1165 ;
+  assign \$1166  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1166  ^ sel_cs0_2_0_3c;
+  assign \$1167  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1168  = sel_cs1_2_0_0c & sel_cs0_2_0_3c;
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = sel_cs1_2_1_0s & sel_cs0_2_0_3c;
+  assign sel_cs2_2_1_0c = \$1169  | \$1170 ;
+  assign \$1171  = sel_cs1_3_0_0s ^ sel_cs0_3_0_3s;
+  assign sel_cs2_3_0_0s = \$1171  ^ sel_cs0_3_0_4s;
+  assign \$1172  = sel_cs1_3_0_0s & sel_cs0_3_0_3s;
+  assign \$1173  = sel_cs1_3_0_0s & sel_cs0_3_0_4s;
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = sel_cs0_3_0_3s & sel_cs0_3_0_4s;
+  assign sel_cs2_3_0_0c = \$1174  | \$1175 ;
+  assign \$1176  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1176  ^ sel_cs0_3_0_3c;
+  assign \$1177  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1178  = sel_cs1_3_0_0c & sel_cs0_3_0_3c;
+  assign \$1179  = \$1177  | \$1178 ;
+  assign \$1180  = sel_cs1_3_1_0s & sel_cs0_3_0_3c;
+  assign sel_cs2_3_1_0c = \$1179  | \$1180 ;
+  assign \$1181  = sel_cs1_4_0_0s ^ sel_cs0_4_0_3s;
+  assign sel_cs2_4_0_0s = \$1181  ^ sel_cs0_4_0_4s;
+  assign \$1182  = sel_cs1_4_0_0s & sel_cs0_4_0_3s;
+  assign \$1183  = sel_cs1_4_0_0s & sel_cs0_4_0_4s;
+  assign \$1184  = \$1182  | \$1183 ;
+  assign \$1185  = sel_cs0_4_0_3s & sel_cs0_4_0_4s;
+  assign sel_cs2_4_0_0c = \$1184  | \$1185 ;
+  assign \$1186  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1186  ^ sel_cs0_4_0_3c;
+  assign \$1187  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1188  = sel_cs1_4_0_0c & sel_cs0_4_0_3c;
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = sel_cs1_4_1_0s & sel_cs0_4_0_3c;
+  assign sel_cs2_4_1_0c = \$1189  | \$1190 ;
+  assign \$1191  = sel_cs1_5_0_0s ^ sel_cs0_5_0_3s;
+  assign sel_cs2_5_0_0s = \$1191  ^ sel_cs0_5_0_4s;
+  assign \$1192  = sel_cs1_5_0_0s & sel_cs0_5_0_3s;
+  assign \$1193  = sel_cs1_5_0_0s & sel_cs0_5_0_4s;
+  assign \$1194  = \$1192  | \$1193 ;
+  assign \$1195  = sel_cs0_5_0_3s & sel_cs0_5_0_4s;
+  assign sel_cs2_5_0_0c = \$1194  | \$1195 ;
+  assign \$1196  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1196  ^ sel_cs0_5_0_3c;
+  assign \$1197  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1198  = sel_cs1_5_0_0c & sel_cs0_5_0_3c;
+  assign \$1199  = \$1197  | \$1198 ;
+  assign \$1200  = sel_cs1_5_1_0s & sel_cs0_5_0_3c;
+  assign sel_cs2_5_1_0c = \$1199  | \$1200 ;
+  assign \$1201  = sel_cs1_6_0_0s ^ sel_cs0_6_0_3s;
+  assign sel_cs2_6_0_0s = \$1201  ^ sel_cs0_6_0_4s;
+  assign \$1202  = sel_cs1_6_0_0s & sel_cs0_6_0_3s;
+  assign \$1203  = sel_cs1_6_0_0s & sel_cs0_6_0_4s;
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = sel_cs0_6_0_3s & sel_cs0_6_0_4s;
+  assign sel_cs2_6_0_0c = \$1204  | \$1205 ;
+  assign \$1206  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1206  ^ sel_cs0_6_0_3c;
+  assign \$1207  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1208  = sel_cs1_6_0_0c & sel_cs0_6_0_3c;
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = sel_cs1_6_1_0s & sel_cs0_6_0_3c;
+  assign sel_cs2_6_1_0c = \$1209  | \$1210 ;
+  assign \$1211  = sel_cs1_7_0_0s ^ sel_cs0_7_0_3s;
+  assign sel_cs2_7_0_0s = \$1211  ^ sel_cs0_7_0_4s;
+  assign \$1212  = sel_cs1_7_0_0s & sel_cs0_7_0_3s;
+  assign \$1213  = sel_cs1_7_0_0s & sel_cs0_7_0_4s;
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = sel_cs0_7_0_3s & sel_cs0_7_0_4s;
+  assign sel_cs2_7_0_0c = \$1214  | \$1215 ;
+  assign \$1216  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1216  ^ sel_cs0_7_0_3c;
+  assign \$1217  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1218  = sel_cs1_7_0_0c & sel_cs0_7_0_3c;
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = sel_cs1_7_1_0s & sel_cs0_7_0_3c;
+  assign sel_cs2_7_1_0c = \$1219  | \$1220 ;
+  assign \$1221  = sel_cs1_8_0_0s ^ sel_cs0_8_0_3s;
+  assign sel_cs2_8_0_0s = \$1221  ^ sel_cs0_8_0_4s;
+  assign \$1222  = sel_cs1_8_0_0s & sel_cs0_8_0_3s;
+  assign \$1223  = sel_cs1_8_0_0s & sel_cs0_8_0_4s;
+  assign \$1224  = \$1222  | \$1223 ;
+  assign \$1225  = sel_cs0_8_0_3s & sel_cs0_8_0_4s;
+  assign sel_cs2_8_0_0c = \$1224  | \$1225 ;
+  assign \$1226  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1226  ^ sel_cs0_8_0_3c;
+  assign \$1227  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1228  = sel_cs1_8_0_0c & sel_cs0_8_0_3c;
+  assign \$1229  = \$1227  | \$1228 ;
+  assign \$1230  = sel_cs1_8_1_0s & sel_cs0_8_0_3c;
+  assign sel_cs2_8_1_0c = \$1229  | \$1230 ;
+  assign \$1231  = sel_cs1_9_0_0s ^ sel_cs0_9_0_3s;
+  assign sel_cs2_9_0_0s = \$1231  ^ sel_cs0_9_0_4s;
+  assign \$1232  = sel_cs1_9_0_0s & sel_cs0_9_0_3s;
+  assign \$1233  = sel_cs1_9_0_0s & sel_cs0_9_0_4s;
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = sel_cs0_9_0_3s & sel_cs0_9_0_4s;
+  assign sel_cs2_9_0_0c = \$1234  | \$1235 ;
+  assign \$1236  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1236  ^ sel_cs0_9_0_3c;
+  assign \$1237  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1238  = sel_cs1_9_0_0c & sel_cs0_9_0_3c;
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = sel_cs1_9_1_0s & sel_cs0_9_0_3c;
+  assign sel_cs2_9_1_0c = \$1239  | \$1240 ;
+  assign \$1241  = sel_cs1_10_0_0s ^ sel_cs0_10_0_3s;
+  assign sel_cs2_10_0_0s = \$1241  ^ sel_cs0_10_0_4s;
+  assign \$1242  = sel_cs1_10_0_0s & sel_cs0_10_0_3s;
+  assign \$1243  = sel_cs1_10_0_0s & sel_cs0_10_0_4s;
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = sel_cs0_10_0_3s & sel_cs0_10_0_4s;
+  assign sel_cs2_10_0_0c = \$1244  | \$1245 ;
+  assign \$1246  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1246  ^ sel_cs0_10_0_3c;
+  assign \$1247  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1248  = sel_cs1_10_0_0c & sel_cs0_10_0_3c;
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = sel_cs1_10_1_0s & sel_cs0_10_0_3c;
+  assign sel_cs2_10_1_0c = \$1249  | \$1250 ;
+  assign \$1251  = sel_cs1_11_0_0s ^ sel_cs0_11_0_3s;
+  assign sel_cs2_11_0_0s = \$1251  ^ sel_cs0_11_0_4s;
+  assign \$1252  = sel_cs1_11_0_0s & sel_cs0_11_0_3s;
+  assign \$1253  = sel_cs1_11_0_0s & sel_cs0_11_0_4s;
+  assign \$1254  = \$1252  | \$1253 ;
+  assign \$1255  = sel_cs0_11_0_3s & sel_cs0_11_0_4s;
+  assign sel_cs2_11_0_0c = \$1254  | \$1255 ;
+  assign \$1256  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1256  ^ sel_cs0_11_0_3c;
+  assign \$1257  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1258  = sel_cs1_11_0_0c & sel_cs0_11_0_3c;
+  assign \$1259  = \$1257  | \$1258 ;
+  assign \$1260  = sel_cs1_11_1_0s & sel_cs0_11_0_3c;
+  assign sel_cs2_11_1_0c = \$1259  | \$1260 ;
+  assign \$1261  = sel_cs1_12_0_0s ^ sel_cs0_12_0_3s;
+  assign sel_cs2_12_0_0s = \$1261  ^ sel_cs0_12_0_4s;
+  assign \$1262  = sel_cs1_12_0_0s & sel_cs0_12_0_3s;
+  assign \$1263  = sel_cs1_12_0_0s & sel_cs0_12_0_4s;
+  assign \$1264  = \$1262  | \$1263 ;
+  assign \$1265  = sel_cs0_12_0_3s & sel_cs0_12_0_4s;
+  assign sel_cs2_12_0_0c = \$1264  | \$1265 ;
+  assign \$1266  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1266  ^ sel_cs0_12_0_3c;
+  assign \$1267  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1268  = sel_cs1_12_0_0c & sel_cs0_12_0_3c;
+  assign \$1269  = \$1267  | \$1268 ;
+  assign \$1270  = sel_cs1_12_1_0s & sel_cs0_12_0_3c;
+  assign sel_cs2_12_1_0c = \$1269  | \$1270 ;
+  assign \$1271  = sel_cs1_13_0_0s ^ sel_cs0_13_0_3s;
+  assign sel_cs2_13_0_0s = \$1271  ^ sel_cs0_13_0_4s;
+  assign \$1272  = sel_cs1_13_0_0s & sel_cs0_13_0_3s;
+  assign \$1273  = sel_cs1_13_0_0s & sel_cs0_13_0_4s;
+  assign \$1274  = \$1272  | \$1273 ;
+  assign \$1275  = sel_cs0_13_0_3s & sel_cs0_13_0_4s;
+  assign sel_cs2_13_0_0c = \$1274  | \$1275 ;
+  assign \$1276  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1276  ^ sel_cs0_13_0_3c;
+  assign \$1277  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1278  = sel_cs1_13_0_0c & sel_cs0_13_0_3c;
+  assign \$1279  = \$1277  | \$1278 ;
+  assign \$1280  = sel_cs1_13_1_0s & sel_cs0_13_0_3c;
+  assign sel_cs2_13_1_0c = \$1279  | \$1280 ;
+  assign \$1281  = sel_cs1_14_0_0s ^ sel_cs0_14_0_3s;
+  assign sel_cs2_14_0_0s = \$1281  ^ sel_cs0_14_0_4s;
+  assign \$1282  = sel_cs1_14_0_0s & sel_cs0_14_0_3s;
+  assign \$1283  = sel_cs1_14_0_0s & sel_cs0_14_0_4s;
+  assign \$1284  = \$1282  | \$1283 ;
+  assign \$1285  = sel_cs0_14_0_3s & sel_cs0_14_0_4s;
+  assign sel_cs2_14_0_0c = \$1284  | \$1285 ;
+  assign \$1286  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1286  ^ sel_cs0_14_0_3c;
+  assign \$1287  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1288  = sel_cs1_14_0_0c & sel_cs0_14_0_3c;
+  assign \$1289  = \$1287  | \$1288 ;
+  assign \$1290  = sel_cs1_14_1_0s & sel_cs0_14_0_3c;
+  assign sel_cs2_14_1_0c = \$1289  | \$1290 ;
+  assign \$1291  = sel_cs1_15_0_0s ^ sel_cs0_15_0_3s;
+  assign sel_cs2_15_0_0s = \$1291  ^ sel_cs0_15_0_4s;
+  assign \$1292  = sel_cs1_15_0_0s & sel_cs0_15_0_3s;
+  assign \$1293  = sel_cs1_15_0_0s & sel_cs0_15_0_4s;
+  assign \$1294  = \$1292  | \$1293 ;
+  assign \$1295  = sel_cs0_15_0_3s & sel_cs0_15_0_4s;
+  assign sel_cs2_15_0_0c = \$1294  | \$1295 ;
+  assign \$1296  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1296  ^ sel_cs0_15_0_3c;
+  assign \$1297  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1298  = sel_cs1_15_0_0c & sel_cs0_15_0_3c;
+  assign \$1299  = \$1297  | \$1298 ;
+  assign \$1300  = sel_cs1_15_1_0s & sel_cs0_15_0_3c;
+  assign sel_cs2_15_1_0c = \$1299  | \$1300 ;
+  assign \$1301  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$1301  | o__ready;
+  assign \$1302  = sel_l5_s0 ^ \sel_l5_s0$389 ;
+  assign sel_cs3_0_1_0s = \$1302  ^ \sel_l5_s0$390 ;
+  assign \$1303  = sel_l5_s0 & \sel_l5_s0$389 ;
+  assign \$1304  = sel_l5_s0 & \sel_l5_s0$390 ;
   assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = sel_cs2_0_1_0s & \sel_l4_s0$484 ;
+  assign \$1306  = \sel_l5_s0$389  & \sel_l5_s0$390 ;
   assign sel_cs3_0_1_0c = \$1305  | \$1306 ;
-  assign \$1307  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1307  ^ \sel_l4_s0$487 ;
-  assign \$1308  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1309  = sel_cs2_1_0_0c & \sel_l4_s0$487 ;
+  assign \$1307  = \sel_l5_s0$393  ^ \sel_l5_s0$394 ;
+  assign sel_cs3_1_1_0s = \$1307  ^ \sel_l5_s0$395 ;
+  assign \$1308  = \sel_l5_s0$393  & \sel_l5_s0$394 ;
+  assign \$1309  = \sel_l5_s0$393  & \sel_l5_s0$395 ;
   assign \$1310  = \$1308  | \$1309 ;
-  assign \$1311  = sel_cs2_1_1_0s & \sel_l4_s0$487 ;
+  assign \$1311  = \sel_l5_s0$394  & \sel_l5_s0$395 ;
   assign sel_cs3_1_1_0c = \$1310  | \$1311 ;
-  assign \$1312  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1312  ^ \sel_l4_s0$490 ;
-  assign \$1313  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1314  = sel_cs2_2_0_0c & \sel_l4_s0$490 ;
+  assign \$1312  = \sel_l5_s0$398  ^ \sel_l5_s0$399 ;
+  assign sel_cs3_2_1_0s = \$1312  ^ \sel_l5_s0$400 ;
+  assign \$1313  = \sel_l5_s0$398  & \sel_l5_s0$399 ;
+  assign \$1314  = \sel_l5_s0$398  & \sel_l5_s0$400 ;
   assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = sel_cs2_2_1_0s & \sel_l4_s0$490 ;
+  assign \$1316  = \sel_l5_s0$399  & \sel_l5_s0$400 ;
   assign sel_cs3_2_1_0c = \$1315  | \$1316 ;
-  assign \$1317  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1317  ^ \sel_l4_s0$493 ;
-  assign \$1318  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1319  = sel_cs2_3_0_0c & \sel_l4_s0$493 ;
+  assign \$1317  = \sel_l5_s0$403  ^ \sel_l5_s0$404 ;
+  assign sel_cs3_3_1_0s = \$1317  ^ \sel_l5_s0$405 ;
+  assign \$1318  = \sel_l5_s0$403  & \sel_l5_s0$404 ;
+  assign \$1319  = \sel_l5_s0$403  & \sel_l5_s0$405 ;
   assign \$1320  = \$1318  | \$1319 ;
-  assign \$1321  = sel_cs2_3_1_0s & \sel_l4_s0$493 ;
+  assign \$1321  = \sel_l5_s0$404  & \sel_l5_s0$405 ;
   assign sel_cs3_3_1_0c = \$1320  | \$1321 ;
-  assign \$1322  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1322  ^ \sel_l4_s0$496 ;
-  assign \$1323  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1324  = sel_cs2_4_0_0c & \sel_l4_s0$496 ;
+  assign \$1322  = \sel_l5_s0$408  ^ \sel_l5_s0$409 ;
+  assign sel_cs3_4_1_0s = \$1322  ^ \sel_l5_s0$410 ;
+  assign \$1323  = \sel_l5_s0$408  & \sel_l5_s0$409 ;
+  assign \$1324  = \sel_l5_s0$408  & \sel_l5_s0$410 ;
   assign \$1325  = \$1323  | \$1324 ;
-  assign \$1326  = sel_cs2_4_1_0s & \sel_l4_s0$496 ;
+  assign \$1326  = \sel_l5_s0$409  & \sel_l5_s0$410 ;
   assign sel_cs3_4_1_0c = \$1325  | \$1326 ;
-  assign \$1327  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1327  ^ \sel_l4_s0$499 ;
-  assign \$1328  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1329  = sel_cs2_5_0_0c & \sel_l4_s0$499 ;
+  assign \$1327  = \sel_l5_s0$413  ^ \sel_l5_s0$414 ;
+  assign sel_cs3_5_1_0s = \$1327  ^ \sel_l5_s0$415 ;
+  assign \$1328  = \sel_l5_s0$413  & \sel_l5_s0$414 ;
+  assign \$1329  = \sel_l5_s0$413  & \sel_l5_s0$415 ;
   assign \$1330  = \$1328  | \$1329 ;
-  assign \$1331  = sel_cs2_5_1_0s & \sel_l4_s0$499 ;
+  assign \$1331  = \sel_l5_s0$414  & \sel_l5_s0$415 ;
   assign sel_cs3_5_1_0c = \$1330  | \$1331 ;
-  assign \$1332  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1332  ^ \sel_l4_s0$502 ;
-  assign \$1333  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1334  = sel_cs2_6_0_0c & \sel_l4_s0$502 ;
+  assign \$1332  = \sel_l5_s0$418  ^ \sel_l5_s0$419 ;
+  assign sel_cs3_6_1_0s = \$1332  ^ \sel_l5_s0$420 ;
+  assign \$1333  = \sel_l5_s0$418  & \sel_l5_s0$419 ;
+  assign \$1334  = \sel_l5_s0$418  & \sel_l5_s0$420 ;
   assign \$1335  = \$1333  | \$1334 ;
-  assign \$1336  = sel_cs2_6_1_0s & \sel_l4_s0$502 ;
+  assign \$1336  = \sel_l5_s0$419  & \sel_l5_s0$420 ;
   assign sel_cs3_6_1_0c = \$1335  | \$1336 ;
-  assign \$1337  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1337  ^ \sel_l4_s0$505 ;
-  assign \$1338  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1339  = sel_cs2_7_0_0c & \sel_l4_s0$505 ;
+  assign \$1337  = \sel_l5_s0$423  ^ \sel_l5_s0$424 ;
+  assign sel_cs3_7_1_0s = \$1337  ^ \sel_l5_s0$425 ;
+  assign \$1338  = \sel_l5_s0$423  & \sel_l5_s0$424 ;
+  assign \$1339  = \sel_l5_s0$423  & \sel_l5_s0$425 ;
   assign \$1340  = \$1338  | \$1339 ;
-  assign \$1341  = sel_cs2_7_1_0s & \sel_l4_s0$505 ;
+  assign \$1341  = \sel_l5_s0$424  & \sel_l5_s0$425 ;
   assign sel_cs3_7_1_0c = \$1340  | \$1341 ;
-  assign \$1342  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1342  ^ \sel_l4_s0$508 ;
-  assign \$1343  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1344  = sel_cs2_8_0_0c & \sel_l4_s0$508 ;
+  assign \$1342  = \sel_l5_s0$428  ^ \sel_l5_s0$429 ;
+  assign sel_cs3_8_1_0s = \$1342  ^ \sel_l5_s0$430 ;
+  assign \$1343  = \sel_l5_s0$428  & \sel_l5_s0$429 ;
+  assign \$1344  = \sel_l5_s0$428  & \sel_l5_s0$430 ;
   assign \$1345  = \$1343  | \$1344 ;
-  assign \$1346  = sel_cs2_8_1_0s & \sel_l4_s0$508 ;
+  assign \$1346  = \sel_l5_s0$429  & \sel_l5_s0$430 ;
   assign sel_cs3_8_1_0c = \$1345  | \$1346 ;
-  assign \$1347  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1347  ^ \sel_l4_s0$511 ;
-  assign \$1348  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1349  = sel_cs2_9_0_0c & \sel_l4_s0$511 ;
+  assign \$1347  = \sel_l5_s0$433  ^ \sel_l5_s0$434 ;
+  assign sel_cs3_9_1_0s = \$1347  ^ \sel_l5_s0$435 ;
+  assign \$1348  = \sel_l5_s0$433  & \sel_l5_s0$434 ;
+  assign \$1349  = \sel_l5_s0$433  & \sel_l5_s0$435 ;
   assign \$1350  = \$1348  | \$1349 ;
-  assign \$1351  = sel_cs2_9_1_0s & \sel_l4_s0$511 ;
+  assign \$1351  = \sel_l5_s0$434  & \sel_l5_s0$435 ;
   assign sel_cs3_9_1_0c = \$1350  | \$1351 ;
-  assign \$1352  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1352  ^ \sel_l4_s0$514 ;
-  assign \$1353  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1354  = sel_cs2_10_0_0c & \sel_l4_s0$514 ;
+  assign \$1352  = \sel_l5_s0$438  ^ \sel_l5_s0$439 ;
+  assign sel_cs3_10_1_0s = \$1352  ^ \sel_l5_s0$440 ;
+  assign \$1353  = \sel_l5_s0$438  & \sel_l5_s0$439 ;
+  assign \$1354  = \sel_l5_s0$438  & \sel_l5_s0$440 ;
   assign \$1355  = \$1353  | \$1354 ;
-  assign \$1356  = sel_cs2_10_1_0s & \sel_l4_s0$514 ;
+  assign \$1356  = \sel_l5_s0$439  & \sel_l5_s0$440 ;
   assign sel_cs3_10_1_0c = \$1355  | \$1356 ;
-  assign \$1357  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1357  ^ \sel_l4_s0$517 ;
-  assign \$1358  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1359  = sel_cs2_11_0_0c & \sel_l4_s0$517 ;
+  assign \$1357  = \sel_l5_s0$443  ^ \sel_l5_s0$444 ;
+  assign sel_cs3_11_1_0s = \$1357  ^ \sel_l5_s0$445 ;
+  assign \$1358  = \sel_l5_s0$443  & \sel_l5_s0$444 ;
+  assign \$1359  = \sel_l5_s0$443  & \sel_l5_s0$445 ;
   assign \$1360  = \$1358  | \$1359 ;
-  assign \$1361  = sel_cs2_11_1_0s & \sel_l4_s0$517 ;
+  assign \$1361  = \sel_l5_s0$444  & \sel_l5_s0$445 ;
   assign sel_cs3_11_1_0c = \$1360  | \$1361 ;
-  assign \$1362  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1362  ^ \sel_l4_s0$520 ;
-  assign \$1363  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1364  = sel_cs2_12_0_0c & \sel_l4_s0$520 ;
+  assign \$1362  = \sel_l5_s0$448  ^ \sel_l5_s0$449 ;
+  assign sel_cs3_12_1_0s = \$1362  ^ \sel_l5_s0$450 ;
+  assign \$1363  = \sel_l5_s0$448  & \sel_l5_s0$449 ;
+  assign \$1364  = \sel_l5_s0$448  & \sel_l5_s0$450 ;
   assign \$1365  = \$1363  | \$1364 ;
-  assign \$1366  = sel_cs2_12_1_0s & \sel_l4_s0$520 ;
+  assign \$1366  = \sel_l5_s0$449  & \sel_l5_s0$450 ;
   assign sel_cs3_12_1_0c = \$1365  | \$1366 ;
-  assign \$1367  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1367  ^ \sel_l4_s0$523 ;
-  assign \$1368  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1369  = sel_cs2_13_0_0c & \sel_l4_s0$523 ;
+  assign \$1367  = \sel_l5_s0$453  ^ \sel_l5_s0$454 ;
+  assign sel_cs3_13_1_0s = \$1367  ^ \sel_l5_s0$455 ;
+  assign \$1368  = \sel_l5_s0$453  & \sel_l5_s0$454 ;
+  assign \$1369  = \sel_l5_s0$453  & \sel_l5_s0$455 ;
   assign \$1370  = \$1368  | \$1369 ;
-  assign \$1371  = sel_cs2_13_1_0s & \sel_l4_s0$523 ;
+  assign \$1371  = \sel_l5_s0$454  & \sel_l5_s0$455 ;
   assign sel_cs3_13_1_0c = \$1370  | \$1371 ;
-  assign \$1372  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1372  ^ \sel_l4_s0$526 ;
-  assign \$1373  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1374  = sel_cs2_14_0_0c & \sel_l4_s0$526 ;
+  assign \$1372  = \sel_l5_s0$458  ^ \sel_l5_s0$459 ;
+  assign sel_cs3_14_1_0s = \$1372  ^ \sel_l5_s0$460 ;
+  assign \$1373  = \sel_l5_s0$458  & \sel_l5_s0$459 ;
+  assign \$1374  = \sel_l5_s0$458  & \sel_l5_s0$460 ;
   assign \$1375  = \$1373  | \$1374 ;
-  assign \$1376  = sel_cs2_14_1_0s & \sel_l4_s0$526 ;
+  assign \$1376  = \sel_l5_s0$459  & \sel_l5_s0$460 ;
   assign sel_cs3_14_1_0c = \$1375  | \$1376 ;
-  assign \$1377  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1377  ^ \sel_l4_s0$529 ;
-  assign \$1378  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1379  = sel_cs2_15_0_0c & \sel_l4_s0$529 ;
+  assign \$1377  = \sel_l5_s0$463  ^ \sel_l5_s0$464 ;
+  assign sel_cs3_15_1_0s = \$1377  ^ \sel_l5_s0$465 ;
+  assign \$1378  = \sel_l5_s0$463  & \sel_l5_s0$464 ;
+  assign \$1379  = \sel_l5_s0$463  & \sel_l5_s0$465 ;
   assign \$1380  = \$1378  | \$1379 ;
-  assign \$1381  = sel_cs2_15_1_0s & \sel_l4_s0$529 ;
+  assign \$1381  = \sel_l5_s0$464  & \sel_l5_s0$465 ;
   assign sel_cs3_15_1_0c = \$1380  | \$1381 ;
-  assign \$1382  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1382  ^ \sel_l4_s0$532 ;
-  assign \$1383  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1384  = sel_cs3_0_1_0c & \sel_l4_s0$532 ;
+  assign \$1382  = sel_cs3_0_1_0c ^ \sel_l5_s0$468 ;
+  assign sel_cs4_0_2_0s = \$1382  ^ \sel_l5_s0$469 ;
+  assign \$1383  = sel_cs3_0_1_0c & \sel_l5_s0$468 ;
+  assign \$1384  = sel_cs3_0_1_0c & \sel_l5_s0$469 ;
   assign \$1385  = \$1383  | \$1384 ;
-  assign \$1386  = sel_cs2_0_1_0c & \sel_l4_s0$532 ;
+  assign \$1386  = \sel_l5_s0$468  & \sel_l5_s0$469 ;
   assign sel_cs4_0_2_0c = \$1385  | \$1386 ;
-  assign \$1387  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1387  ^ \sel_l4_s0$535 ;
-  assign \$1388  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1389  = sel_cs3_1_1_0c & \sel_l4_s0$535 ;
+  assign \$1387  = sel_cs3_1_1_0c ^ \sel_l5_s0$472 ;
+  assign sel_cs4_1_2_0s = \$1387  ^ \sel_l5_s0$473 ;
+  assign \$1388  = sel_cs3_1_1_0c & \sel_l5_s0$472 ;
+  assign \$1389  = sel_cs3_1_1_0c & \sel_l5_s0$473 ;
   assign \$1390  = \$1388  | \$1389 ;
-  assign \$1391  = sel_cs2_1_1_0c & \sel_l4_s0$535 ;
+  assign \$1391  = \sel_l5_s0$472  & \sel_l5_s0$473 ;
   assign sel_cs4_1_2_0c = \$1390  | \$1391 ;
-  assign \$1392  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1392  ^ \sel_l4_s0$538 ;
-  assign \$1393  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1394  = sel_cs3_2_1_0c & \sel_l4_s0$538 ;
+  assign \$1392  = sel_cs3_2_1_0c ^ \sel_l5_s0$476 ;
+  assign sel_cs4_2_2_0s = \$1392  ^ \sel_l5_s0$477 ;
+  assign \$1393  = sel_cs3_2_1_0c & \sel_l5_s0$476 ;
+  assign \$1394  = sel_cs3_2_1_0c & \sel_l5_s0$477 ;
   assign \$1395  = \$1393  | \$1394 ;
-  assign \$1396  = sel_cs2_2_1_0c & \sel_l4_s0$538 ;
+  assign \$1396  = \sel_l5_s0$476  & \sel_l5_s0$477 ;
   assign sel_cs4_2_2_0c = \$1395  | \$1396 ;
-  assign \$1397  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1397  ^ \sel_l4_s0$541 ;
-  assign \$1398  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1399  = sel_cs3_3_1_0c & \sel_l4_s0$541 ;
+  assign \$1397  = sel_cs3_3_1_0c ^ \sel_l5_s0$480 ;
+  assign sel_cs4_3_2_0s = \$1397  ^ \sel_l5_s0$481 ;
+  assign \$1398  = sel_cs3_3_1_0c & \sel_l5_s0$480 ;
+  assign \$1399  = sel_cs3_3_1_0c & \sel_l5_s0$481 ;
   assign \$1400  = \$1398  | \$1399 ;
-  assign \$1401  = sel_cs2_3_1_0c & \sel_l4_s0$541 ;
+  assign \$1401  = \sel_l5_s0$480  & \sel_l5_s0$481 ;
   assign sel_cs4_3_2_0c = \$1400  | \$1401 ;
-  assign \$1402  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1402  ^ \sel_l4_s0$544 ;
-  assign \$1403  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1404  = sel_cs3_4_1_0c & \sel_l4_s0$544 ;
+  assign \$1402  = sel_cs3_4_1_0c ^ \sel_l5_s0$484 ;
+  assign sel_cs4_4_2_0s = \$1402  ^ \sel_l5_s0$485 ;
+  assign \$1403  = sel_cs3_4_1_0c & \sel_l5_s0$484 ;
+  assign \$1404  = sel_cs3_4_1_0c & \sel_l5_s0$485 ;
   assign \$1405  = \$1403  | \$1404 ;
-  assign \$1406  = sel_cs2_4_1_0c & \sel_l4_s0$544 ;
+  assign \$1406  = \sel_l5_s0$484  & \sel_l5_s0$485 ;
   assign sel_cs4_4_2_0c = \$1405  | \$1406 ;
-  assign \$1407  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1407  ^ \sel_l4_s0$547 ;
-  assign \$1408  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1409  = sel_cs3_5_1_0c & \sel_l4_s0$547 ;
+  assign \$1407  = sel_cs3_5_1_0c ^ \sel_l5_s0$488 ;
+  assign sel_cs4_5_2_0s = \$1407  ^ \sel_l5_s0$489 ;
+  assign \$1408  = sel_cs3_5_1_0c & \sel_l5_s0$488 ;
+  assign \$1409  = sel_cs3_5_1_0c & \sel_l5_s0$489 ;
   assign \$1410  = \$1408  | \$1409 ;
-  assign \$1411  = sel_cs2_5_1_0c & \sel_l4_s0$547 ;
+  assign \$1411  = \sel_l5_s0$488  & \sel_l5_s0$489 ;
   assign sel_cs4_5_2_0c = \$1410  | \$1411 ;
-  assign \$1412  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1412  ^ \sel_l4_s0$550 ;
-  assign \$1413  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1414  = sel_cs3_6_1_0c & \sel_l4_s0$550 ;
+  assign \$1412  = sel_cs3_6_1_0c ^ \sel_l5_s0$492 ;
+  assign sel_cs4_6_2_0s = \$1412  ^ \sel_l5_s0$493 ;
+  assign \$1413  = sel_cs3_6_1_0c & \sel_l5_s0$492 ;
+  assign \$1414  = sel_cs3_6_1_0c & \sel_l5_s0$493 ;
   assign \$1415  = \$1413  | \$1414 ;
-  assign \$1416  = sel_cs2_6_1_0c & \sel_l4_s0$550 ;
+  assign \$1416  = \sel_l5_s0$492  & \sel_l5_s0$493 ;
   assign sel_cs4_6_2_0c = \$1415  | \$1416 ;
-  assign \$1417  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1417  ^ \sel_l4_s0$553 ;
-  assign \$1418  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1419  = sel_cs3_7_1_0c & \sel_l4_s0$553 ;
+  assign \$1417  = sel_cs3_7_1_0c ^ \sel_l5_s0$496 ;
+  assign sel_cs4_7_2_0s = \$1417  ^ \sel_l5_s0$497 ;
+  assign \$1418  = sel_cs3_7_1_0c & \sel_l5_s0$496 ;
+  assign \$1419  = sel_cs3_7_1_0c & \sel_l5_s0$497 ;
   assign \$1420  = \$1418  | \$1419 ;
-  assign \$1421  = sel_cs2_7_1_0c & \sel_l4_s0$553 ;
+  assign \$1421  = \sel_l5_s0$496  & \sel_l5_s0$497 ;
   assign sel_cs4_7_2_0c = \$1420  | \$1421 ;
-  assign \$1422  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1422  ^ \sel_l4_s0$556 ;
-  assign \$1423  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1424  = sel_cs3_8_1_0c & \sel_l4_s0$556 ;
+  assign \$1422  = sel_cs3_8_1_0c ^ \sel_l5_s0$500 ;
+  assign sel_cs4_8_2_0s = \$1422  ^ \sel_l5_s0$501 ;
+  assign \$1423  = sel_cs3_8_1_0c & \sel_l5_s0$500 ;
+  assign \$1424  = sel_cs3_8_1_0c & \sel_l5_s0$501 ;
   assign \$1425  = \$1423  | \$1424 ;
-  assign \$1426  = sel_cs2_8_1_0c & \sel_l4_s0$556 ;
+  assign \$1426  = \sel_l5_s0$500  & \sel_l5_s0$501 ;
   assign sel_cs4_8_2_0c = \$1425  | \$1426 ;
-  assign \$1427  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1427  ^ \sel_l4_s0$559 ;
-  assign \$1428  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1429  = sel_cs3_9_1_0c & \sel_l4_s0$559 ;
+  assign \$1427  = sel_cs3_9_1_0c ^ \sel_l5_s0$504 ;
+  assign sel_cs4_9_2_0s = \$1427  ^ \sel_l5_s0$505 ;
+  assign \$1428  = sel_cs3_9_1_0c & \sel_l5_s0$504 ;
+  assign \$1429  = sel_cs3_9_1_0c & \sel_l5_s0$505 ;
   assign \$1430  = \$1428  | \$1429 ;
-  assign \$1431  = sel_cs2_9_1_0c & \sel_l4_s0$559 ;
+  assign \$1431  = \sel_l5_s0$504  & \sel_l5_s0$505 ;
   assign sel_cs4_9_2_0c = \$1430  | \$1431 ;
-  assign \$1432  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1432  ^ \sel_l4_s0$562 ;
-  assign \$1433  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1434  = sel_cs3_10_1_0c & \sel_l4_s0$562 ;
+  assign \$1432  = sel_cs3_10_1_0c ^ \sel_l5_s0$508 ;
+  assign sel_cs4_10_2_0s = \$1432  ^ \sel_l5_s0$509 ;
+  assign \$1433  = sel_cs3_10_1_0c & \sel_l5_s0$508 ;
+  assign \$1434  = sel_cs3_10_1_0c & \sel_l5_s0$509 ;
   assign \$1435  = \$1433  | \$1434 ;
-  assign \$1436  = sel_cs2_10_1_0c & \sel_l4_s0$562 ;
+  assign \$1436  = \sel_l5_s0$508  & \sel_l5_s0$509 ;
   assign sel_cs4_10_2_0c = \$1435  | \$1436 ;
-  assign \$1437  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1437  ^ \sel_l4_s0$565 ;
-  assign \$1438  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1439  = sel_cs3_11_1_0c & \sel_l4_s0$565 ;
+  assign \$1437  = sel_cs3_11_1_0c ^ \sel_l5_s0$512 ;
+  assign sel_cs4_11_2_0s = \$1437  ^ \sel_l5_s0$513 ;
+  assign \$1438  = sel_cs3_11_1_0c & \sel_l5_s0$512 ;
+  assign \$1439  = sel_cs3_11_1_0c & \sel_l5_s0$513 ;
   assign \$1440  = \$1438  | \$1439 ;
-  assign \$1441  = sel_cs2_11_1_0c & \sel_l4_s0$565 ;
+  assign \$1441  = \sel_l5_s0$512  & \sel_l5_s0$513 ;
   assign sel_cs4_11_2_0c = \$1440  | \$1441 ;
-  assign \$1442  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1442  ^ \sel_l4_s0$568 ;
-  assign \$1443  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1444  = sel_cs3_12_1_0c & \sel_l4_s0$568 ;
+  assign \$1442  = sel_cs3_12_1_0c ^ \sel_l5_s0$516 ;
+  assign sel_cs4_12_2_0s = \$1442  ^ \sel_l5_s0$517 ;
+  assign \$1443  = sel_cs3_12_1_0c & \sel_l5_s0$516 ;
+  assign \$1444  = sel_cs3_12_1_0c & \sel_l5_s0$517 ;
   assign \$1445  = \$1443  | \$1444 ;
-  assign \$1446  = sel_cs2_12_1_0c & \sel_l4_s0$568 ;
+  assign \$1446  = \sel_l5_s0$516  & \sel_l5_s0$517 ;
   assign sel_cs4_12_2_0c = \$1445  | \$1446 ;
-  assign \$1447  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1447  ^ \sel_l4_s0$571 ;
-  assign \$1448  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1449  = sel_cs3_13_1_0c & \sel_l4_s0$571 ;
+  assign \$1447  = sel_cs3_13_1_0c ^ \sel_l5_s0$520 ;
+  assign sel_cs4_13_2_0s = \$1447  ^ \sel_l5_s0$521 ;
+  assign \$1448  = sel_cs3_13_1_0c & \sel_l5_s0$520 ;
+  assign \$1449  = sel_cs3_13_1_0c & \sel_l5_s0$521 ;
   assign \$1450  = \$1448  | \$1449 ;
-  assign \$1451  = sel_cs2_13_1_0c & \sel_l4_s0$571 ;
+  assign \$1451  = \sel_l5_s0$520  & \sel_l5_s0$521 ;
   assign sel_cs4_13_2_0c = \$1450  | \$1451 ;
-  assign \$1452  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1452  ^ \sel_l4_s0$574 ;
-  assign \$1453  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1454  = sel_cs3_14_1_0c & \sel_l4_s0$574 ;
+  assign \$1452  = sel_cs3_14_1_0c ^ \sel_l5_s0$524 ;
+  assign sel_cs4_14_2_0s = \$1452  ^ \sel_l5_s0$525 ;
+  assign \$1453  = sel_cs3_14_1_0c & \sel_l5_s0$524 ;
+  assign \$1454  = sel_cs3_14_1_0c & \sel_l5_s0$525 ;
   assign \$1455  = \$1453  | \$1454 ;
-  assign \$1456  = sel_cs2_14_1_0c & \sel_l4_s0$574 ;
+  assign \$1456  = \sel_l5_s0$524  & \sel_l5_s0$525 ;
   assign sel_cs4_14_2_0c = \$1455  | \$1456 ;
-  assign \$1457  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1457  ^ \sel_l4_s0$577 ;
-  assign \$1458  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1459  = sel_cs3_15_1_0c & \sel_l4_s0$577 ;
+  assign \$1457  = sel_cs3_15_1_0c ^ \sel_l5_s0$528 ;
+  assign sel_cs4_15_2_0s = \$1457  ^ \sel_l5_s0$529 ;
+  assign \$1458  = sel_cs3_15_1_0c & \sel_l5_s0$528 ;
+  assign \$1459  = sel_cs3_15_1_0c & \sel_l5_s0$529 ;
   assign \$1460  = \$1458  | \$1459 ;
-  assign \$1461  = sel_cs2_15_1_0c & \sel_l4_s0$577 ;
+  assign \$1461  = \sel_l5_s0$528  & \sel_l5_s0$529 ;
   assign sel_cs4_15_2_0c = \$1460  | \$1461 ;
-  assign \$1462  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
-  assign \$1463  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
-  assign \$1464  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
-  assign \$1465  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
-  assign \$1466  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
-  assign \$1467  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
-  assign \$1468  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
-  assign \$1469  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
-  assign \$1470  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
-  assign \$1471  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
-  assign \$1472  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
-  assign \$1473  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
-  assign \$1474  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
-  assign \$1475  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
-  assign \$1476  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
-  assign \$1477  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
-  assign \$1478  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$1478  | o__ready;
-  assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
-  assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
-  assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
-  assign sel_p0_3_0_c = sel_l8_s0[3] & sel_l8_s0[2];
-  assign sel_p0_5_0_s = sel_l8_s0[5] ^ sel_l8_s0[4];
-  assign sel_p0_5_0_c = sel_l8_s0[5] & sel_l8_s0[4];
-  assign sel_p0_7_0_s = sel_l8_s0[7] ^ sel_l8_s0[6];
-  assign sel_p0_7_0_c = sel_l8_s0[7] & sel_l8_s0[6];
-  assign sel_p0_9_0_s = sel_l8_s0[9] ^ sel_l8_s0[8];
-  assign sel_p0_9_0_c = sel_l8_s0[9] & sel_l8_s0[8];
-  assign sel_p0_11_0_s = sel_l8_s0[11] ^ sel_l8_s0[10];
-  assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
-  assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
-  assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
-  assign sel_p1_2_0_s = sel_l8_s0[2] ^ sel_p0_1_0_s;
-  assign sel_p1_2_0_c = sel_l8_s0[2] & sel_p0_1_0_s;
+  assign \$1462  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, \sel_l5_s0$532  };
+  assign \$1463  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, \sel_l5_s0$533  };
+  assign \$1464  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, \sel_l5_s0$534  };
+  assign \$1465  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, \sel_l5_s0$535  };
+  assign \$1466  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, \sel_l5_s0$536  };
+  assign \$1467  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, \sel_l5_s0$537  };
+  assign \$1468  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, \sel_l5_s0$538  };
+  assign \$1469  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, \sel_l5_s0$539  };
+  assign \$1470  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, \sel_l5_s0$540  };
+  assign \$1471  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, \sel_l5_s0$541  };
+  assign \$1472  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, \sel_l5_s0$542  };
+  assign \$1473  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, \sel_l5_s0$543  };
+  assign \$1474  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, \sel_l5_s0$544  };
+  assign \$1475  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, \sel_l5_s0$545  };
+  assign \$1476  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, \sel_l5_s0$546  };
+  assign \$1477  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, \sel_l5_s0$547  };
+  assign sel_p0_1_0_s = \$1463  ^ \$1462 ;
+  assign sel_p0_1_0_c = \$1463  & \$1462 ;
+  assign sel_p0_3_0_s = \$1465  ^ \$1464 ;
+  assign sel_p0_3_0_c = \$1465  & \$1464 ;
+  assign sel_p0_5_0_s = \$1467  ^ \$1466 ;
+  assign sel_p0_5_0_c = \$1467  & \$1466 ;
+  assign sel_p0_7_0_s = \$1469  ^ \$1468 ;
+  assign sel_p0_7_0_c = \$1469  & \$1468 ;
+  assign sel_p0_9_0_s = \$1471  ^ \$1470 ;
+  assign sel_p0_9_0_c = \$1471  & \$1470 ;
+  assign sel_p0_11_0_s = \$1473  ^ \$1472 ;
+  assign sel_p0_11_0_c = \$1473  & \$1472 ;
+  assign sel_p0_13_0_s = \$1475  ^ \$1474 ;
+  assign sel_p0_13_0_c = \$1475  & \$1474 ;
+  assign sel_p1_2_0_s = \$1464  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1464  & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
   assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
-  assign \$1479  = sel_p0_3_0_c ^ sel_p0_1_0_c;
-  assign sel_p1_3_1_s = \$1479  ^ sel_p1_3_0_c;
-  assign \$1480  = sel_p0_3_0_c & sel_p0_1_0_c;
-  assign \$1481  = sel_p0_3_0_c & sel_p1_3_0_c;
-  assign \$1482  = \$1480  | \$1481 ;
-  assign \$1483  = sel_p0_1_0_c & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$1482  | \$1483 ;
-  assign sel_p1_6_0_s = sel_l8_s0[6] ^ sel_p0_5_0_s;
-  assign sel_p1_6_0_c = sel_l8_s0[6] & sel_p0_5_0_s;
+  assign \$1478  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1478  ^ sel_p1_3_0_c;
+  assign \$1479  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1480  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1481  = \$1479  | \$1480 ;
+  assign \$1482  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1481  | \$1482 ;
+  assign sel_p1_6_0_s = \$1468  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1468  & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
   assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
   assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
   assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
-  assign \$1484  = sel_p0_7_0_c ^ sel_p0_5_0_c;
-  assign sel_p1_7_1_s = \$1484  ^ sel_p1_7_0_c;
-  assign \$1485  = sel_p0_7_0_c & sel_p0_5_0_c;
-  assign \$1486  = sel_p0_7_0_c & sel_p1_7_0_c;
-  assign \$1487  = \$1485  | \$1486 ;
-  assign \$1488  = sel_p0_5_0_c & sel_p1_7_0_c;
-  assign sel_p1_7_1_c = \$1487  | \$1488 ;
-  assign sel_p1_10_0_s = sel_l8_s0[10] ^ sel_p0_9_0_s;
-  assign sel_p1_10_0_c = sel_l8_s0[10] & sel_p0_9_0_s;
+  assign \$1483  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1483  ^ sel_p1_7_0_c;
+  assign \$1484  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1485  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1486  = \$1484  | \$1485 ;
+  assign \$1487  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1486  | \$1487 ;
+  assign sel_p1_10_0_s = \$1472  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1472  & sel_p0_9_0_s;
   assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
   assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
   assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
   assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
-  assign \$1494  = sel_p0_11_0_c ^ sel_p0_9_0_c;
-  assign sel_p1_11_1_s = \$1494  ^ sel_p1_11_0_c;
-  assign \$1495  = sel_p0_11_0_c & sel_p0_9_0_c;
-  assign \$1496  = sel_p0_11_0_c & sel_p1_11_0_c;
-  assign \$1497  = \$1495  | \$1496 ;
-  assign \$1498  = sel_p0_9_0_c & sel_p1_11_0_c;
-  assign sel_p1_11_1_c = \$1497  | \$1498 ;
-  assign sel_p1_14_0_s = sel_l8_s0[14] ^ sel_p0_13_0_s;
-  assign sel_p1_14_0_c = sel_l8_s0[14] & sel_p0_13_0_s;
+  assign \$1493  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1493  ^ sel_p1_11_0_c;
+  assign \$1494  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1495  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1496  = \$1494  | \$1495 ;
+  assign \$1497  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1496  | \$1497 ;
+  assign sel_p1_14_0_s = \$1476  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1476  & sel_p0_13_0_s;
   assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
   assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
-  assign sel_p2_4_0_s = sel_l8_s0[4] ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = sel_l8_s0[4] & sel_p1_3_0_s;
-  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
-  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
-  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
-  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$1509  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign \$1508  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$1508  | o__ready;
+  assign sel_p2_4_0_s = sel_l10_s0 ^ \sel_l10_s0$628 [0];
+  assign sel_p2_4_0_c = sel_l10_s0 & \sel_l10_s0$628 [0];
+  assign sel_p2_4_1_s = \sel_l10_s0$628 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l10_s0$628 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l10_s0$628 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l10_s0$628 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l10_s0$636 [0] ^ \sel_l10_s0$628 [0];
+  assign sel_p2_5_0_c = \sel_l10_s0$636 [0] & \sel_l10_s0$628 [0];
+  assign \$1509  = \sel_l10_s0$636 [1] ^ \sel_l10_s0$628 [1];
   assign sel_p2_5_1_s = \$1509  ^ sel_p2_5_0_c;
-  assign \$1510  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$1511  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$1510  = \sel_l10_s0$636 [1] & \sel_l10_s0$628 [1];
+  assign \$1511  = \sel_l10_s0$636 [1] & sel_p2_5_0_c;
   assign \$1512  = \$1510  | \$1511 ;
-  assign \$1513  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign \$1513  = \sel_l10_s0$628 [1] & sel_p2_5_0_c;
   assign sel_p2_5_1_c = \$1512  | \$1513 ;
+  assign \$1514  = \sel_l10_s0$636 [2] ^ \sel_l10_s0$628 [2];
   assign sel_p2_5_2_s = \$1514  ^ sel_p2_5_1_c;
-  assign \$1518  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1519  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign \$1515  = \sel_l10_s0$636 [2] & \sel_l10_s0$628 [2];
+  assign \$1516  = \sel_l10_s0$636 [2] & sel_p2_5_1_c;
+  assign \$1517  = \$1515  | \$1516 ;
+  assign \$1518  = \sel_l10_s0$628 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1517  | \$1518 ;
+  assign sel_p2_6_0_s = \sel_l10_s0$644 [0] ^ \sel_l10_s0$628 [0];
+  assign sel_p2_6_0_c = \sel_l10_s0$644 [0] & \sel_l10_s0$628 [0];
+  assign \$1519  = \sel_l10_s0$644 [1] ^ \sel_l10_s0$628 [1];
   assign sel_p2_6_1_s = \$1519  ^ sel_p2_6_0_c;
-  assign \$1520  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1521  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1520  = \sel_l10_s0$644 [1] & \sel_l10_s0$628 [1];
+  assign \$1521  = \sel_l10_s0$644 [1] & sel_p2_6_0_c;
   assign \$1522  = \$1520  | \$1521 ;
-  assign \$1523  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign \$1523  = \sel_l10_s0$628 [1] & sel_p2_6_0_c;
   assign sel_p2_6_1_c = \$1522  | \$1523 ;
-  assign \$1524  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign \$1524  = \sel_l10_s0$644 [2] ^ \sel_l10_s0$628 [2];
   assign sel_p2_6_2_s = \$1524  ^ sel_p2_6_1_c;
-  assign \$1525  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1526  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1525  = \sel_l10_s0$644 [2] & \sel_l10_s0$628 [2];
+  assign \$1526  = \sel_l10_s0$644 [2] & sel_p2_6_1_c;
   assign \$1527  = \$1525  | \$1526 ;
-  assign \$1528  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign \$1528  = \sel_l10_s0$628 [2] & sel_p2_6_1_c;
   assign sel_p2_6_2_c = \$1527  | \$1528 ;
-  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1529  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_0_s = \sel_l10_s0$652 [0] ^ \sel_l10_s0$628 [0];
+  assign sel_p2_7_0_c = \sel_l10_s0$652 [0] & \sel_l10_s0$628 [0];
+  assign \$1529  = \sel_l10_s0$652 [1] ^ \sel_l10_s0$628 [1];
   assign sel_p2_7_1_s = \$1529  ^ sel_p2_7_0_c;
-  assign \$1530  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1531  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1530  = \sel_l10_s0$652 [1] & \sel_l10_s0$628 [1];
+  assign \$1531  = \sel_l10_s0$652 [1] & sel_p2_7_0_c;
   assign \$1532  = \$1530  | \$1531 ;
-  assign \$1533  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign \$1533  = \sel_l10_s0$628 [1] & sel_p2_7_0_c;
   assign sel_p2_7_1_c = \$1532  | \$1533 ;
-  assign \$1534  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign \$1534  = \sel_l10_s0$652 [2] ^ \sel_l10_s0$628 [2];
   assign sel_p2_7_2_s = \$1534  ^ sel_p2_7_1_c;
-  assign \$1535  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1536  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1535  = \sel_l10_s0$652 [2] & \sel_l10_s0$628 [2];
+  assign \$1536  = \sel_l10_s0$652 [2] & sel_p2_7_1_c;
   assign \$1537  = \$1535  | \$1536 ;
-  assign \$1538  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign \$1538  = \sel_l10_s0$628 [2] & sel_p2_7_1_c;
   assign sel_p2_7_2_c = \$1537  | \$1538 ;
-  assign sel_p2_12_0_s = sel_l8_s0[12] ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = sel_l8_s0[12] & sel_p1_11_0_s;
-  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
-  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
-  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
-  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
-  assign \$1539  = sel_p0_13_0_c ^ sel_p1_11_1_s;
+  assign sel_p2_7_3_s = \sel_l10_s0$652 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l10_s0$652 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l10_s0$662  ^ \sel_l10_s0$663 [0];
+  assign sel_p2_12_0_c = \sel_l10_s0$662  & \sel_l10_s0$663 [0];
+  assign sel_p2_12_1_s = \sel_l10_s0$663 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l10_s0$663 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l10_s0$663 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l10_s0$663 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l10_s0$663 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l10_s0$663 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l10_s0$673 [0] ^ \sel_l10_s0$663 [0];
+  assign sel_p2_13_0_c = \sel_l10_s0$673 [0] & \sel_l10_s0$663 [0];
+  assign \$1539  = \sel_l10_s0$673 [1] ^ \sel_l10_s0$663 [1];
   assign sel_p2_13_1_s = \$1539  ^ sel_p2_13_0_c;
-  assign \$1540  = sel_p0_13_0_c & sel_p1_11_1_s;
-  assign \$1541  = sel_p0_13_0_c & sel_p2_13_0_c;
+  assign \$1540  = \sel_l10_s0$673 [1] & \sel_l10_s0$663 [1];
+  assign \$1541  = \sel_l10_s0$673 [1] & sel_p2_13_0_c;
   assign \$1542  = \$1540  | \$1541 ;
-  assign \$1543  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign \$1543  = \sel_l10_s0$663 [1] & sel_p2_13_0_c;
   assign sel_p2_13_1_c = \$1542  | \$1543 ;
+  assign \$1544  = \sel_l10_s0$673 [2] ^ \sel_l10_s0$663 [2];
   assign sel_p2_13_2_s = \$1544  ^ sel_p2_13_1_c;
-  assign \$1548  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1554  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign \$1545  = \sel_l10_s0$673 [2] & \sel_l10_s0$663 [2];
+  assign \$1546  = \sel_l10_s0$673 [2] & sel_p2_13_1_c;
+  assign \$1547  = \$1545  | \$1546 ;
+  assign \$1548  = \sel_l10_s0$663 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1547  | \$1548 ;
+  assign \$1549  = \sel_l10_s0$673 [3] ^ \sel_l10_s0$663 [3];
+  assign sel_p2_13_3_s = \$1549  ^ sel_p2_13_2_c;
+  assign \$1550  = \sel_l10_s0$673 [3] & \sel_l10_s0$663 [3];
+  assign \$1551  = \sel_l10_s0$673 [3] & sel_p2_13_2_c;
+  assign \$1552  = \$1550  | \$1551 ;
+  assign \$1553  = \sel_l10_s0$663 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1552  | \$1553 ;
+  assign sel_p2_14_0_s = \sel_l10_s0$683 [0] ^ \sel_l10_s0$663 [0];
+  assign sel_p2_14_0_c = \sel_l10_s0$683 [0] & \sel_l10_s0$663 [0];
+  assign \$1554  = \sel_l10_s0$683 [1] ^ \sel_l10_s0$663 [1];
   assign sel_p2_14_1_s = \$1554  ^ sel_p2_14_0_c;
-  assign \$1555  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1556  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1555  = \sel_l10_s0$683 [1] & \sel_l10_s0$663 [1];
+  assign \$1556  = \sel_l10_s0$683 [1] & sel_p2_14_0_c;
   assign \$1557  = \$1555  | \$1556 ;
-  assign \$1558  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign \$1558  = \sel_l10_s0$663 [1] & sel_p2_14_0_c;
   assign sel_p2_14_1_c = \$1557  | \$1558 ;
-  assign \$1559  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign \$1559  = \sel_l10_s0$683 [2] ^ \sel_l10_s0$663 [2];
   assign sel_p2_14_2_s = \$1559  ^ sel_p2_14_1_c;
-  assign \$1560  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1561  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1560  = \sel_l10_s0$683 [2] & \sel_l10_s0$663 [2];
+  assign \$1561  = \sel_l10_s0$683 [2] & sel_p2_14_1_c;
   assign \$1562  = \$1560  | \$1561 ;
-  assign \$1563  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign \$1563  = \sel_l10_s0$663 [2] & sel_p2_14_1_c;
   assign sel_p2_14_2_c = \$1562  | \$1563 ;
-  assign \$1569  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$1569  | o__ready;
-  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$720 [0];
-  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$720 [0];
-  assign sel_p3_8_1_s = \sel_l11_s0$720 [1] ^ sel_p3_8_0_c;
-  assign sel_p3_8_1_c = \sel_l11_s0$720 [1] & sel_p3_8_0_c;
-  assign sel_p3_8_2_s = \sel_l11_s0$720 [2] ^ sel_p3_8_1_c;
-  assign sel_p3_8_2_c = \sel_l11_s0$720 [2] & sel_p3_8_1_c;
-  assign sel_p3_8_3_s = \sel_l11_s0$720 [3] ^ sel_p3_8_2_c;
-  assign sel_p3_8_3_c = \sel_l11_s0$720 [3] & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = \sel_l11_s0$730 [0] ^ \sel_l11_s0$720 [0];
-  assign sel_p3_9_0_c = \sel_l11_s0$730 [0] & \sel_l11_s0$720 [0];
-  assign \$1570  = \sel_l11_s0$730 [1] ^ \sel_l11_s0$720 [1];
-  assign sel_p3_9_1_s = \$1570  ^ sel_p3_9_0_c;
-  assign \$1571  = \sel_l11_s0$730 [1] & \sel_l11_s0$720 [1];
-  assign \$1572  = \sel_l11_s0$730 [1] & sel_p3_9_0_c;
-  assign \$1573  = \$1571  | \$1572 ;
-  assign \$1574  = \sel_l11_s0$720 [1] & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1573  | \$1574 ;
-  assign \$1575  = \sel_l11_s0$730 [2] ^ \sel_l11_s0$720 [2];
-  assign sel_p3_9_2_s = \$1575  ^ sel_p3_9_1_c;
-  assign \$1576  = \sel_l11_s0$730 [2] & \sel_l11_s0$720 [2];
-  assign \$1577  = \sel_l11_s0$730 [2] & sel_p3_9_1_c;
-  assign \$1578  = \$1576  | \$1577 ;
-  assign \$1579  = \sel_l11_s0$720 [2] & sel_p3_9_1_c;
-  assign sel_p3_9_2_c = \$1578  | \$1579 ;
-  assign \$1580  = \sel_l11_s0$730 [3] ^ \sel_l11_s0$720 [3];
-  assign sel_p3_9_3_s = \$1580  ^ sel_p3_9_2_c;
-  assign \$1581  = \sel_l11_s0$730 [3] & \sel_l11_s0$720 [3];
-  assign \$1582  = \sel_l11_s0$730 [3] & sel_p3_9_2_c;
-  assign \$1583  = \$1581  | \$1582 ;
-  assign \$1584  = \sel_l11_s0$720 [3] & sel_p3_9_2_c;
-  assign sel_p3_9_3_c = \$1583  | \$1584 ;
-  assign sel_p3_10_0_s = \sel_l11_s0$740 [0] ^ \sel_l11_s0$720 [0];
-  assign sel_p3_10_0_c = \sel_l11_s0$740 [0] & \sel_l11_s0$720 [0];
-  assign \$1585  = \sel_l11_s0$740 [1] ^ \sel_l11_s0$720 [1];
-  assign sel_p3_10_1_s = \$1585  ^ sel_p3_10_0_c;
-  assign \$1586  = \sel_l11_s0$740 [1] & \sel_l11_s0$720 [1];
-  assign \$1587  = \sel_l11_s0$740 [1] & sel_p3_10_0_c;
-  assign \$1588  = \$1586  | \$1587 ;
-  assign \$1589  = \sel_l11_s0$720 [1] & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1588  | \$1589 ;
-  assign \$1590  = \sel_l11_s0$740 [2] ^ \sel_l11_s0$720 [2];
-  assign sel_p3_10_2_s = \$1590  ^ sel_p3_10_1_c;
-  assign \$1591  = \sel_l11_s0$740 [2] & \sel_l11_s0$720 [2];
-  assign \$1592  = \sel_l11_s0$740 [2] & sel_p3_10_1_c;
-  assign \$1593  = \$1591  | \$1592 ;
-  assign \$1594  = \sel_l11_s0$720 [2] & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1593  | \$1594 ;
-  assign \$1595  = \sel_l11_s0$740 [3] ^ \sel_l11_s0$720 [3];
-  assign sel_p3_10_3_s = \$1595  ^ sel_p3_10_2_c;
-  assign \$1596  = \sel_l11_s0$740 [3] & \sel_l11_s0$720 [3];
-  assign \$1597  = \sel_l11_s0$740 [3] & sel_p3_10_2_c;
-  assign \$1598  = \$1596  | \$1597 ;
-  assign \$1599  = \sel_l11_s0$720 [3] & sel_p3_10_2_c;
-  assign sel_p3_10_3_c = \$1598  | \$1599 ;
-  assign sel_p3_11_0_s = \sel_l11_s0$750 [0] ^ \sel_l11_s0$720 [0];
-  assign sel_p3_11_0_c = \sel_l11_s0$750 [0] & \sel_l11_s0$720 [0];
-  assign \$1600  = \sel_l11_s0$750 [1] ^ \sel_l11_s0$720 [1];
-  assign sel_p3_11_1_s = \$1600  ^ sel_p3_11_0_c;
-  assign \$1601  = \sel_l11_s0$750 [1] & \sel_l11_s0$720 [1];
-  assign \$1602  = \sel_l11_s0$750 [1] & sel_p3_11_0_c;
-  assign \$1603  = \$1601  | \$1602 ;
-  assign \$1604  = \sel_l11_s0$720 [1] & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1603  | \$1604 ;
-  assign \$1605  = \sel_l11_s0$750 [2] ^ \sel_l11_s0$720 [2];
-  assign sel_p3_11_2_s = \$1605  ^ sel_p3_11_1_c;
-  assign \$1606  = \sel_l11_s0$750 [2] & \sel_l11_s0$720 [2];
-  assign \$1607  = \sel_l11_s0$750 [2] & sel_p3_11_1_c;
-  assign \$1608  = \$1606  | \$1607 ;
-  assign \$1609  = \sel_l11_s0$720 [2] & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1608  | \$1609 ;
-  assign \$1610  = \sel_l11_s0$750 [3] ^ \sel_l11_s0$720 [3];
-  assign sel_p3_11_3_s = \$1610  ^ sel_p3_11_2_c;
-  assign \$1611  = \sel_l11_s0$750 [3] & \sel_l11_s0$720 [3];
-  assign \$1612  = \sel_l11_s0$750 [3] & sel_p3_11_2_c;
-  assign \$1613  = \$1611  | \$1612 ;
-  assign \$1614  = \sel_l11_s0$720 [3] & sel_p3_11_2_c;
-  assign sel_p3_11_3_c = \$1613  | \$1614 ;
-  assign sel_p3_12_0_s = \sel_l11_s0$760 [0] ^ \sel_l11_s0$720 [0];
-  assign sel_p3_12_0_c = \sel_l11_s0$760 [0] & \sel_l11_s0$720 [0];
-  assign \$1615  = \sel_l11_s0$760 [1] ^ \sel_l11_s0$720 [1];
-  assign sel_p3_12_1_s = \$1615  ^ sel_p3_12_0_c;
-  assign \$1616  = \sel_l11_s0$760 [1] & \sel_l11_s0$720 [1];
-  assign \$1617  = \sel_l11_s0$760 [1] & sel_p3_12_0_c;
-  assign \$1618  = \$1616  | \$1617 ;
-  assign \$1619  = \sel_l11_s0$720 [1] & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1618  | \$1619 ;
-  assign \$1620  = \sel_l11_s0$760 [2] ^ \sel_l11_s0$720 [2];
-  assign sel_p3_12_2_s = \$1620  ^ sel_p3_12_1_c;
-  assign \$1621  = \sel_l11_s0$760 [2] & \sel_l11_s0$720 [2];
-  assign \$1622  = \sel_l11_s0$760 [2] & sel_p3_12_1_c;
-  assign \$1623  = \$1621  | \$1622 ;
-  assign \$1624  = \sel_l11_s0$720 [2] & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1623  | \$1624 ;
-  assign \$1625  = \sel_l11_s0$760 [3] ^ \sel_l11_s0$720 [3];
-  assign sel_p3_12_3_s = \$1625  ^ sel_p3_12_2_c;
-  assign \$1626  = \sel_l11_s0$760 [3] & \sel_l11_s0$720 [3];
-  assign \$1627  = \sel_l11_s0$760 [3] & sel_p3_12_2_c;
-  assign \$1628  = \$1626  | \$1627 ;
-  assign \$1629  = \sel_l11_s0$720 [3] & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1628  | \$1629 ;
-  assign sel_p3_13_0_s = \sel_l11_s0$770 [0] ^ \sel_l11_s0$720 [0];
-  assign sel_p3_13_0_c = \sel_l11_s0$770 [0] & \sel_l11_s0$720 [0];
-  assign \$1630  = \sel_l11_s0$770 [1] ^ \sel_l11_s0$720 [1];
-  assign sel_p3_13_1_s = \$1630  ^ sel_p3_13_0_c;
-  assign \$1631  = \sel_l11_s0$770 [1] & \sel_l11_s0$720 [1];
-  assign \$1632  = \sel_l11_s0$770 [1] & sel_p3_13_0_c;
-  assign \$1633  = \$1631  | \$1632 ;
-  assign \$1634  = \sel_l11_s0$720 [1] & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1633  | \$1634 ;
-  assign \$1635  = \sel_l11_s0$770 [2] ^ \sel_l11_s0$720 [2];
-  assign sel_p3_13_2_s = \$1635  ^ sel_p3_13_1_c;
-  assign \$1636  = \sel_l11_s0$770 [2] & \sel_l11_s0$720 [2];
-  assign \$1637  = \sel_l11_s0$770 [2] & sel_p3_13_1_c;
-  assign \$1638  = \$1636  | \$1637 ;
-  assign \$1639  = \sel_l11_s0$720 [2] & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1638  | \$1639 ;
-  assign \$1640  = \sel_l11_s0$770 [3] ^ \sel_l11_s0$720 [3];
-  assign sel_p3_13_3_s = \$1640  ^ sel_p3_13_2_c;
-  assign \$1641  = \sel_l11_s0$770 [3] & \sel_l11_s0$720 [3];
-  assign \$1642  = \sel_l11_s0$770 [3] & sel_p3_13_2_c;
-  assign \$1643  = \$1641  | \$1642 ;
-  assign \$1644  = \sel_l11_s0$720 [3] & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1643  | \$1644 ;
-  assign sel_p3_14_0_s = \sel_l11_s0$780 [0] ^ \sel_l11_s0$720 [0];
-  assign sel_p3_14_0_c = \sel_l11_s0$780 [0] & \sel_l11_s0$720 [0];
-  assign \$1645  = \sel_l11_s0$780 [1] ^ \sel_l11_s0$720 [1];
-  assign sel_p3_14_1_s = \$1645  ^ sel_p3_14_0_c;
-  assign \$1646  = \sel_l11_s0$780 [1] & \sel_l11_s0$720 [1];
-  assign \$1647  = \sel_l11_s0$780 [1] & sel_p3_14_0_c;
-  assign \$1648  = \$1646  | \$1647 ;
-  assign \$1649  = \sel_l11_s0$720 [1] & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1648  | \$1649 ;
-  assign \$1650  = \sel_l11_s0$780 [2] ^ \sel_l11_s0$720 [2];
-  assign sel_p3_14_2_s = \$1650  ^ sel_p3_14_1_c;
-  assign \$1651  = \sel_l11_s0$780 [2] & \sel_l11_s0$720 [2];
-  assign \$1652  = \sel_l11_s0$780 [2] & sel_p3_14_1_c;
-  assign \$1653  = \$1651  | \$1652 ;
-  assign \$1654  = \sel_l11_s0$720 [2] & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1653  | \$1654 ;
-  assign \$1655  = \sel_l11_s0$780 [3] ^ \sel_l11_s0$720 [3];
-  assign sel_p3_14_3_s = \$1655  ^ sel_p3_14_2_c;
-  assign \$1656  = \sel_l11_s0$780 [3] & \sel_l11_s0$720 [3];
-  assign \$1657  = \sel_l11_s0$780 [3] & sel_p3_14_2_c;
-  assign \$1658  = \$1656  | \$1657 ;
-  assign \$1659  = \sel_l11_s0$720 [3] & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1658  | \$1659 ;
-  assign \$1660  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$1660  | o__ready;
-  assign \$1661  = ! \sel_l11_s0$801 ;
-  assign \$1662  = \sel_l11_s0$800 [1] & \$1661 ;
-  assign \$1663  = ! \sel_l11_s0$802 ;
-  assign \$1664  = \sel_l11_s0$800 [2] & \$1663 ;
-  assign \$1665  = ! \sel_l11_s0$803 ;
-  assign \$1666  = \sel_l11_s0$800 [3] & \$1665 ;
-  assign \$1667  = ! \sel_l11_s0$804 ;
-  assign \$1668  = \sel_l11_s0$800 [4] & \$1667 ;
-  assign \$1669  = ! \sel_l11_s0$805 ;
-  assign \$1670  = \sel_l11_s0$800 [5] & \$1669 ;
-  assign \$1671  = ! \sel_l11_s0$806 ;
-  assign \$1672  = \sel_l11_s0$800 [6] & \$1671 ;
-  assign \$1673  = ! \sel_l11_s0$807 ;
-  assign \$1674  = \sel_l11_s0$800 [7] & \$1673 ;
-  assign \$1675  = ! \sel_l11_s0$720 ;
-  assign \$1676  = \sel_l11_s0$800 [8] & \$1675 ;
-  assign \$1678  = \sel_l11_s0$800 [1] & \$1677 ;
-  assign \$1679  = \sel_l11_s0$802  == 1'h1;
-  assign \$1680  = \sel_l11_s0$800 [2] & \$1679 ;
-  assign \$1681  = \sel_l11_s0$803  == 1'h1;
-  assign \$1682  = \sel_l11_s0$800 [3] & \$1681 ;
-  assign \$1683  = \sel_l11_s0$804  == 1'h1;
-  assign \$1684  = \sel_l11_s0$800 [4] & \$1683 ;
-  assign \$1685  = \sel_l11_s0$805  == 1'h1;
-  assign \$1686  = \sel_l11_s0$800 [5] & \$1685 ;
-  assign \$1687  = \sel_l11_s0$806  == 1'h1;
-  assign \$1688  = \sel_l11_s0$800 [6] & \$1687 ;
-  assign \$1689  = \sel_l11_s0$807  == 1'h1;
-  assign \$1690  = \sel_l11_s0$800 [7] & \$1689 ;
-  assign \$1691  = \sel_l11_s0$720  == 1'h1;
-  assign \$1692  = \sel_l11_s0$800 [8] & \$1691 ;
-  assign \$1693  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
-  assign \$1694  = \sel_l11_s0$800 [9] & \$1693 ;
-  assign \$1695  = \sel_l11_s0$802  == 2'h2;
-  assign \$1696  = \sel_l11_s0$800 [2] & \$1695 ;
-  assign \$1697  = \sel_l11_s0$803  == 2'h2;
-  assign \$1698  = \sel_l11_s0$800 [3] & \$1697 ;
-  assign \$1699  = \sel_l11_s0$804  == 2'h2;
-  assign \$1700  = \sel_l11_s0$800 [4] & \$1699 ;
-  assign \$1701  = \sel_l11_s0$805  == 2'h2;
-  assign \$1702  = \sel_l11_s0$800 [5] & \$1701 ;
-  assign \$1703  = \sel_l11_s0$806  == 2'h2;
-  assign \$1704  = \sel_l11_s0$800 [6] & \$1703 ;
-  assign \$1705  = \sel_l11_s0$807  == 2'h2;
-  assign \$1706  = \sel_l11_s0$800 [7] & \$1705 ;
-  assign \$1707  = \sel_l11_s0$720  == 2'h2;
-  assign \$1708  = \sel_l11_s0$800 [8] & \$1707 ;
-  assign \$1709  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
-  assign \$1710  = \sel_l11_s0$800 [9] & \$1709 ;
-  assign \$1711  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
-  assign \$1712  = \sel_l11_s0$800 [10] & \$1711 ;
-  assign \$1713  = \sel_l11_s0$803  == 2'h3;
-  assign \$1714  = \sel_l11_s0$800 [3] & \$1713 ;
-  assign \$1715  = \sel_l11_s0$804  == 2'h3;
-  assign \$1716  = \sel_l11_s0$800 [4] & \$1715 ;
-  assign \$1717  = \sel_l11_s0$805  == 2'h3;
-  assign \$1718  = \sel_l11_s0$800 [5] & \$1717 ;
-  assign \$1719  = \sel_l11_s0$806  == 2'h3;
-  assign \$1720  = \sel_l11_s0$800 [6] & \$1719 ;
-  assign \$1721  = \sel_l11_s0$807  == 2'h3;
-  assign \$1722  = \sel_l11_s0$800 [7] & \$1721 ;
-  assign \$1723  = \sel_l11_s0$720  == 2'h3;
-  assign \$1724  = \sel_l11_s0$800 [8] & \$1723 ;
-  assign \$1725  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
-  assign \$1726  = \sel_l11_s0$800 [9] & \$1725 ;
-  assign \$1727  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
-  assign \$1728  = \sel_l11_s0$800 [10] & \$1727 ;
-  assign \$1729  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
-  assign \$1730  = \sel_l11_s0$800 [11] & \$1729 ;
-  assign \$1731  = \sel_l11_s0$804  == 3'h4;
-  assign \$1732  = \sel_l11_s0$800 [4] & \$1731 ;
-  assign \$1733  = \sel_l11_s0$805  == 3'h4;
-  assign \$1734  = \sel_l11_s0$800 [5] & \$1733 ;
-  assign \$1735  = \sel_l11_s0$806  == 3'h4;
-  assign \$1736  = \sel_l11_s0$800 [6] & \$1735 ;
-  assign \$1737  = \sel_l11_s0$807  == 3'h4;
-  assign \$1738  = \sel_l11_s0$800 [7] & \$1737 ;
-  assign \$1739  = \sel_l11_s0$720  == 3'h4;
-  assign \$1740  = \sel_l11_s0$800 [8] & \$1739 ;
-  assign \$1741  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
-  assign \$1742  = \sel_l11_s0$800 [9] & \$1741 ;
-  assign \$1743  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
-  assign \$1744  = \sel_l11_s0$800 [10] & \$1743 ;
-  assign \$1745  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
-  assign \$1746  = \sel_l11_s0$800 [11] & \$1745 ;
-  assign \$1747  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
-  assign \$1748  = \sel_l11_s0$800 [12] & \$1747 ;
-  assign \$1749  = \sel_l11_s0$805  == 3'h5;
-  assign \$1750  = \sel_l11_s0$800 [5] & \$1749 ;
-  assign \$1751  = \sel_l11_s0$806  == 3'h5;
-  assign \$1752  = \sel_l11_s0$800 [6] & \$1751 ;
-  assign \$1753  = \sel_l11_s0$807  == 3'h5;
-  assign \$1754  = \sel_l11_s0$800 [7] & \$1753 ;
-  assign \$1755  = \sel_l11_s0$720  == 3'h5;
-  assign \$1756  = \sel_l11_s0$800 [8] & \$1755 ;
-  assign \$1757  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
-  assign \$1758  = \sel_l11_s0$800 [9] & \$1757 ;
-  assign \$1759  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
-  assign \$1760  = \sel_l11_s0$800 [10] & \$1759 ;
-  assign \$1761  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
-  assign \$1762  = \sel_l11_s0$800 [11] & \$1761 ;
-  assign \$1763  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
-  assign \$1764  = \sel_l11_s0$800 [12] & \$1763 ;
-  assign \$1765  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
-  assign \$1766  = \sel_l11_s0$800 [13] & \$1765 ;
-  assign \$1767  = \sel_l11_s0$806  == 3'h6;
-  assign \$1768  = \sel_l11_s0$800 [6] & \$1767 ;
-  assign \$1769  = \sel_l11_s0$807  == 3'h6;
-  assign \$1770  = \sel_l11_s0$800 [7] & \$1769 ;
-  assign \$1771  = \sel_l11_s0$720  == 3'h6;
-  assign \$1772  = \sel_l11_s0$800 [8] & \$1771 ;
-  assign \$1773  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
-  assign \$1774  = \sel_l11_s0$800 [9] & \$1773 ;
-  assign \$1775  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
-  assign \$1776  = \sel_l11_s0$800 [10] & \$1775 ;
-  assign \$1777  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
-  assign \$1778  = \sel_l11_s0$800 [11] & \$1777 ;
-  assign \$1779  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
-  assign \$1780  = \sel_l11_s0$800 [12] & \$1779 ;
-  assign \$1781  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
-  assign \$1782  = \sel_l11_s0$800 [13] & \$1781 ;
-  assign \$1783  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
-  assign \$1784  = \sel_l11_s0$800 [14] & \$1783 ;
-  assign \$1785  = \sel_l11_s0$807  == 3'h7;
-  assign \$1786  = \sel_l11_s0$800 [7] & \$1785 ;
-  assign \$1787  = \sel_l11_s0$720  == 3'h7;
-  assign \$1788  = \sel_l11_s0$800 [8] & \$1787 ;
-  assign \$1789  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
-  assign \$1790  = \sel_l11_s0$800 [9] & \$1789 ;
-  assign \$1791  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
-  assign \$1792  = \sel_l11_s0$800 [10] & \$1791 ;
-  assign \$1793  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
-  assign \$1794  = \sel_l11_s0$800 [11] & \$1793 ;
-  assign \$1795  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
-  assign \$1796  = \sel_l11_s0$800 [12] & \$1795 ;
-  assign \$1797  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
-  assign \$1798  = \sel_l11_s0$800 [13] & \$1797 ;
-  assign \$1799  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
-  assign \$1800  = \sel_l11_s0$800 [14] & \$1799 ;
-  assign \$1801  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
-  assign \$1802  = \sel_l11_s0$800 [15] & \$1801 ;
-  assign \$1803  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$1803  | o__ready;
-  assign \$1804  = sel_l13_s0 & { \sel_l13_s0$819 [0], \sel_l13_s0$819 [0], \sel_l13_s0$819 [0], \sel_l13_s0$819 [0], \sel_l13_s0$819 [0], \sel_l13_s0$819 [0], \sel_l13_s0$819 [0], \sel_l13_s0$819 [0] };
-  assign \$1805  = \sel_l13_s0$820  & { \sel_l13_s0$819 [1], \sel_l13_s0$819 [1], \sel_l13_s0$819 [1], \sel_l13_s0$819 [1], \sel_l13_s0$819 [1], \sel_l13_s0$819 [1], \sel_l13_s0$819 [1], \sel_l13_s0$819 [1] };
-  assign \$1806  = \$1804  | \$1805 ;
-  assign \$1807  = \sel_l13_s0$821  & { \sel_l13_s0$819 [2], \sel_l13_s0$819 [2], \sel_l13_s0$819 [2], \sel_l13_s0$819 [2], \sel_l13_s0$819 [2], \sel_l13_s0$819 [2], \sel_l13_s0$819 [2], \sel_l13_s0$819 [2] };
-  assign sel_or0_0 = \$1806  | \$1807 ;
-  assign \$1808  = \sel_l13_s0$823  & { \sel_l13_s0$819 [3], \sel_l13_s0$819 [3], \sel_l13_s0$819 [3], \sel_l13_s0$819 [3], \sel_l13_s0$819 [3], \sel_l13_s0$819 [3], \sel_l13_s0$819 [3], \sel_l13_s0$819 [3] };
-  assign \$1809  = \sel_l13_s0$824  & { \sel_l13_s0$819 [4], \sel_l13_s0$819 [4], \sel_l13_s0$819 [4], \sel_l13_s0$819 [4], \sel_l13_s0$819 [4], \sel_l13_s0$819 [4], \sel_l13_s0$819 [4], \sel_l13_s0$819 [4] };
-  assign \$1810  = \$1808  | \$1809 ;
-  assign \$1811  = \sel_l13_s0$825  & { \sel_l13_s0$819 [5], \sel_l13_s0$819 [5], \sel_l13_s0$819 [5], \sel_l13_s0$819 [5], \sel_l13_s0$819 [5], \sel_l13_s0$819 [5], \sel_l13_s0$819 [5], \sel_l13_s0$819 [5] };
-  assign sel_or0_3 = \$1810  | \$1811 ;
-  assign \$1812  = \sel_l13_s0$827  & { \sel_l13_s0$819 [6], \sel_l13_s0$819 [6], \sel_l13_s0$819 [6], \sel_l13_s0$819 [6], \sel_l13_s0$819 [6], \sel_l13_s0$819 [6], \sel_l13_s0$819 [6], \sel_l13_s0$819 [6] };
-  assign \$1813  = \sel_l13_s0$828  & { \sel_l13_s0$819 [7], \sel_l13_s0$819 [7], \sel_l13_s0$819 [7], \sel_l13_s0$819 [7], \sel_l13_s0$819 [7], \sel_l13_s0$819 [7], \sel_l13_s0$819 [7], \sel_l13_s0$819 [7] };
-  assign \$1814  = \$1812  | \$1813 ;
-  assign \$1815  = \sel_l13_s0$829  & { \sel_l13_s0$819 [8], \sel_l13_s0$819 [8], \sel_l13_s0$819 [8], \sel_l13_s0$819 [8], \sel_l13_s0$819 [8], \sel_l13_s0$819 [8], \sel_l13_s0$819 [8], \sel_l13_s0$819 [8] };
-  assign sel_or0_6 = \$1814  | \$1815 ;
-  assign \$1816  = \sel_l13_s0$819 [1] | \sel_l13_s0$819 [3];
-  assign \$1817  = \sel_l13_s0$819 [5] | \sel_l13_s0$819 [7];
-  assign \$1818  = \$1816  | \$1817 ;
-  assign \$1819  = \sel_l13_s0$819 [2] | \sel_l13_s0$819 [3];
-  assign \$1820  = \sel_l13_s0$819 [6] | \sel_l13_s0$819 [7];
-  assign \$1821  = \$1819  | \$1820 ;
-  assign \$1822  = \sel_l13_s0$819 [4] | \sel_l13_s0$819 [5];
-  assign \$1823  = \sel_l13_s0$819 [6] | \sel_l13_s0$819 [7];
-  assign \$1824  = \$1822  | \$1823 ;
-  assign \$1825  = \sel_l13_s0$820  & { \sel_l13_s0$832 [0], \sel_l13_s0$832 [0], \sel_l13_s0$832 [0], \sel_l13_s0$832 [0], \sel_l13_s0$832 [0], \sel_l13_s0$832 [0], \sel_l13_s0$832 [0], \sel_l13_s0$832 [0] };
-  assign \$1826  = \sel_l13_s0$821  & { \sel_l13_s0$832 [1], \sel_l13_s0$832 [1], \sel_l13_s0$832 [1], \sel_l13_s0$832 [1], \sel_l13_s0$832 [1], \sel_l13_s0$832 [1], \sel_l13_s0$832 [1], \sel_l13_s0$832 [1] };
-  assign \$1827  = \$1825  | \$1826 ;
-  assign \$1828  = \sel_l13_s0$823  & { \sel_l13_s0$832 [2], \sel_l13_s0$832 [2], \sel_l13_s0$832 [2], \sel_l13_s0$832 [2], \sel_l13_s0$832 [2], \sel_l13_s0$832 [2], \sel_l13_s0$832 [2], \sel_l13_s0$832 [2] };
-  assign sel_or1_0 = \$1827  | \$1828 ;
-  assign \$1829  = \sel_l13_s0$824  & { \sel_l13_s0$832 [3], \sel_l13_s0$832 [3], \sel_l13_s0$832 [3], \sel_l13_s0$832 [3], \sel_l13_s0$832 [3], \sel_l13_s0$832 [3], \sel_l13_s0$832 [3], \sel_l13_s0$832 [3] };
-  assign \$1830  = \sel_l13_s0$825  & { \sel_l13_s0$832 [4], \sel_l13_s0$832 [4], \sel_l13_s0$832 [4], \sel_l13_s0$832 [4], \sel_l13_s0$832 [4], \sel_l13_s0$832 [4], \sel_l13_s0$832 [4], \sel_l13_s0$832 [4] };
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = \sel_l13_s0$827  & { \sel_l13_s0$832 [5], \sel_l13_s0$832 [5], \sel_l13_s0$832 [5], \sel_l13_s0$832 [5], \sel_l13_s0$832 [5], \sel_l13_s0$832 [5], \sel_l13_s0$832 [5], \sel_l13_s0$832 [5] };
-  assign sel_or1_3 = \$1831  | \$1832 ;
-  assign \$1833  = \sel_l13_s0$828  & { \sel_l13_s0$832 [6], \sel_l13_s0$832 [6], \sel_l13_s0$832 [6], \sel_l13_s0$832 [6], \sel_l13_s0$832 [6], \sel_l13_s0$832 [6], \sel_l13_s0$832 [6], \sel_l13_s0$832 [6] };
-  assign \$1834  = \sel_l13_s0$829  & { \sel_l13_s0$832 [7], \sel_l13_s0$832 [7], \sel_l13_s0$832 [7], \sel_l13_s0$832 [7], \sel_l13_s0$832 [7], \sel_l13_s0$832 [7], \sel_l13_s0$832 [7], \sel_l13_s0$832 [7] };
-  assign \$1835  = \$1833  | \$1834 ;
-  assign \$1836  = \sel_l13_s0$835  & { \sel_l13_s0$832 [8], \sel_l13_s0$832 [8], \sel_l13_s0$832 [8], \sel_l13_s0$832 [8], \sel_l13_s0$832 [8], \sel_l13_s0$832 [8], \sel_l13_s0$832 [8], \sel_l13_s0$832 [8] };
-  assign sel_or1_6 = \$1835  | \$1836 ;
-  assign \$1837  = \sel_l13_s0$832 [0] | \sel_l13_s0$832 [2];
-  assign \$1838  = \sel_l13_s0$832 [4] | \sel_l13_s0$832 [6];
-  assign \$1839  = \$1837  | \$1838 ;
-  assign \$1840  = \$1839  | \sel_l13_s0$832 [8];
-  assign \$1841  = \sel_l13_s0$832 [1] | \sel_l13_s0$832 [2];
-  assign \$1842  = \sel_l13_s0$832 [5] | \sel_l13_s0$832 [6];
-  assign \$1843  = \$1841  | \$1842 ;
-  assign \$1844  = \sel_l13_s0$832 [3] | \sel_l13_s0$832 [4];
-  assign \$1845  = \sel_l13_s0$832 [5] | \sel_l13_s0$832 [6];
-  assign \$1846  = \$1844  | \$1845 ;
-  assign \$1847  = \sel_l13_s0$832 [7] | \sel_l13_s0$832 [8];
-  assign \$1848  = \sel_l13_s0$821  & { \sel_l13_s0$838 [0], \sel_l13_s0$838 [0], \sel_l13_s0$838 [0], \sel_l13_s0$838 [0], \sel_l13_s0$838 [0], \sel_l13_s0$838 [0], \sel_l13_s0$838 [0], \sel_l13_s0$838 [0] };
-  assign \$1849  = \sel_l13_s0$823  & { \sel_l13_s0$838 [1], \sel_l13_s0$838 [1], \sel_l13_s0$838 [1], \sel_l13_s0$838 [1], \sel_l13_s0$838 [1], \sel_l13_s0$838 [1], \sel_l13_s0$838 [1], \sel_l13_s0$838 [1] };
-  assign \$1850  = \$1848  | \$1849 ;
-  assign \$1851  = \sel_l13_s0$824  & { \sel_l13_s0$838 [2], \sel_l13_s0$838 [2], \sel_l13_s0$838 [2], \sel_l13_s0$838 [2], \sel_l13_s0$838 [2], \sel_l13_s0$838 [2], \sel_l13_s0$838 [2], \sel_l13_s0$838 [2] };
-  assign sel_or2_0 = \$1850  | \$1851 ;
-  assign \$1852  = \sel_l13_s0$825  & { \sel_l13_s0$838 [3], \sel_l13_s0$838 [3], \sel_l13_s0$838 [3], \sel_l13_s0$838 [3], \sel_l13_s0$838 [3], \sel_l13_s0$838 [3], \sel_l13_s0$838 [3], \sel_l13_s0$838 [3] };
-  assign \$1853  = \sel_l13_s0$827  & { \sel_l13_s0$838 [4], \sel_l13_s0$838 [4], \sel_l13_s0$838 [4], \sel_l13_s0$838 [4], \sel_l13_s0$838 [4], \sel_l13_s0$838 [4], \sel_l13_s0$838 [4], \sel_l13_s0$838 [4] };
-  assign \$1854  = \$1852  | \$1853 ;
-  assign \$1855  = \sel_l13_s0$828  & { \sel_l13_s0$838 [5], \sel_l13_s0$838 [5], \sel_l13_s0$838 [5], \sel_l13_s0$838 [5], \sel_l13_s0$838 [5], \sel_l13_s0$838 [5], \sel_l13_s0$838 [5], \sel_l13_s0$838 [5] };
-  assign sel_or2_3 = \$1854  | \$1855 ;
-  assign \$1856  = \sel_l13_s0$829  & { \sel_l13_s0$838 [6], \sel_l13_s0$838 [6], \sel_l13_s0$838 [6], \sel_l13_s0$838 [6], \sel_l13_s0$838 [6], \sel_l13_s0$838 [6], \sel_l13_s0$838 [6], \sel_l13_s0$838 [6] };
-  assign \$1857  = \sel_l13_s0$835  & { \sel_l13_s0$838 [7], \sel_l13_s0$838 [7], \sel_l13_s0$838 [7], \sel_l13_s0$838 [7], \sel_l13_s0$838 [7], \sel_l13_s0$838 [7], \sel_l13_s0$838 [7], \sel_l13_s0$838 [7] };
-  assign \$1858  = \$1856  | \$1857 ;
-  assign \$1859  = \sel_l13_s0$841  & { \sel_l13_s0$838 [8], \sel_l13_s0$838 [8], \sel_l13_s0$838 [8], \sel_l13_s0$838 [8], \sel_l13_s0$838 [8], \sel_l13_s0$838 [8], \sel_l13_s0$838 [8], \sel_l13_s0$838 [8] };
-  assign sel_or2_6 = \$1858  | \$1859 ;
-  assign \$1860  = \sel_l13_s0$838 [1] | \sel_l13_s0$838 [3];
-  assign \$1861  = \sel_l13_s0$838 [5] | \sel_l13_s0$838 [7];
-  assign \$1862  = \$1860  | \$1861 ;
-  assign \$1863  = \sel_l13_s0$838 [0] | \sel_l13_s0$838 [1];
-  assign \$1864  = \sel_l13_s0$838 [4] | \sel_l13_s0$838 [5];
-  assign \$1865  = \$1863  | \$1864 ;
-  assign \$1866  = \$1865  | \sel_l13_s0$838 [8];
-  assign \$1867  = \sel_l13_s0$838 [2] | \sel_l13_s0$838 [3];
-  assign \$1868  = \sel_l13_s0$838 [4] | \sel_l13_s0$838 [5];
-  assign \$1869  = \$1867  | \$1868 ;
-  assign \$1870  = \sel_l13_s0$838 [6] | \sel_l13_s0$838 [7];
-  assign \$1871  = \$1870  | \sel_l13_s0$838 [8];
-  assign \$1872  = \sel_l13_s0$823  & { \sel_l13_s0$844 [0], \sel_l13_s0$844 [0], \sel_l13_s0$844 [0], \sel_l13_s0$844 [0], \sel_l13_s0$844 [0], \sel_l13_s0$844 [0], \sel_l13_s0$844 [0], \sel_l13_s0$844 [0] };
-  assign \$1873  = \sel_l13_s0$824  & { \sel_l13_s0$844 [1], \sel_l13_s0$844 [1], \sel_l13_s0$844 [1], \sel_l13_s0$844 [1], \sel_l13_s0$844 [1], \sel_l13_s0$844 [1], \sel_l13_s0$844 [1], \sel_l13_s0$844 [1] };
-  assign \$1874  = \$1872  | \$1873 ;
-  assign \$1875  = \sel_l13_s0$825  & { \sel_l13_s0$844 [2], \sel_l13_s0$844 [2], \sel_l13_s0$844 [2], \sel_l13_s0$844 [2], \sel_l13_s0$844 [2], \sel_l13_s0$844 [2], \sel_l13_s0$844 [2], \sel_l13_s0$844 [2] };
-  assign sel_or3_0 = \$1874  | \$1875 ;
-  assign \$1876  = \sel_l13_s0$827  & { \sel_l13_s0$844 [3], \sel_l13_s0$844 [3], \sel_l13_s0$844 [3], \sel_l13_s0$844 [3], \sel_l13_s0$844 [3], \sel_l13_s0$844 [3], \sel_l13_s0$844 [3], \sel_l13_s0$844 [3] };
-  assign \$1877  = \sel_l13_s0$828  & { \sel_l13_s0$844 [4], \sel_l13_s0$844 [4], \sel_l13_s0$844 [4], \sel_l13_s0$844 [4], \sel_l13_s0$844 [4], \sel_l13_s0$844 [4], \sel_l13_s0$844 [4], \sel_l13_s0$844 [4] };
-  assign \$1878  = \$1876  | \$1877 ;
-  assign \$1879  = \sel_l13_s0$829  & { \sel_l13_s0$844 [5], \sel_l13_s0$844 [5], \sel_l13_s0$844 [5], \sel_l13_s0$844 [5], \sel_l13_s0$844 [5], \sel_l13_s0$844 [5], \sel_l13_s0$844 [5], \sel_l13_s0$844 [5] };
-  assign sel_or3_3 = \$1878  | \$1879 ;
-  assign \$1880  = \sel_l13_s0$835  & { \sel_l13_s0$844 [6], \sel_l13_s0$844 [6], \sel_l13_s0$844 [6], \sel_l13_s0$844 [6], \sel_l13_s0$844 [6], \sel_l13_s0$844 [6], \sel_l13_s0$844 [6], \sel_l13_s0$844 [6] };
-  assign \$1881  = \sel_l13_s0$841  & { \sel_l13_s0$844 [7], \sel_l13_s0$844 [7], \sel_l13_s0$844 [7], \sel_l13_s0$844 [7], \sel_l13_s0$844 [7], \sel_l13_s0$844 [7], \sel_l13_s0$844 [7], \sel_l13_s0$844 [7] };
-  assign \$1882  = \$1880  | \$1881 ;
-  assign \$1883  = \sel_l13_s0$847  & { \sel_l13_s0$844 [8], \sel_l13_s0$844 [8], \sel_l13_s0$844 [8], \sel_l13_s0$844 [8], \sel_l13_s0$844 [8], \sel_l13_s0$844 [8], \sel_l13_s0$844 [8], \sel_l13_s0$844 [8] };
-  assign sel_or3_6 = \$1882  | \$1883 ;
-  assign \$1884  = \sel_l13_s0$844 [0] | \sel_l13_s0$844 [2];
-  assign \$1885  = \sel_l13_s0$844 [4] | \sel_l13_s0$844 [6];
-  assign \$1886  = \$1884  | \$1885 ;
-  assign \$1887  = \$1886  | \sel_l13_s0$844 [8];
-  assign \$1888  = \sel_l13_s0$844 [0] | \sel_l13_s0$844 [3];
-  assign \$1889  = \sel_l13_s0$844 [4] | \sel_l13_s0$844 [7];
-  assign \$1890  = \$1888  | \$1889 ;
-  assign \$1891  = \$1890  | \sel_l13_s0$844 [8];
-  assign \$1892  = \sel_l13_s0$844 [1] | \sel_l13_s0$844 [2];
-  assign \$1893  = \sel_l13_s0$844 [3] | \sel_l13_s0$844 [4];
-  assign \$1894  = \$1892  | \$1893 ;
-  assign \$1895  = \sel_l13_s0$844 [5] | \sel_l13_s0$844 [6];
-  assign \$1896  = \sel_l13_s0$844 [7] | \sel_l13_s0$844 [8];
-  assign \$1897  = \$1895  | \$1896 ;
-  assign \$1898  = \sel_l13_s0$824  & { \sel_l13_s0$850 [0], \sel_l13_s0$850 [0], \sel_l13_s0$850 [0], \sel_l13_s0$850 [0], \sel_l13_s0$850 [0], \sel_l13_s0$850 [0], \sel_l13_s0$850 [0], \sel_l13_s0$850 [0] };
-  assign \$1899  = \sel_l13_s0$825  & { \sel_l13_s0$850 [1], \sel_l13_s0$850 [1], \sel_l13_s0$850 [1], \sel_l13_s0$850 [1], \sel_l13_s0$850 [1], \sel_l13_s0$850 [1], \sel_l13_s0$850 [1], \sel_l13_s0$850 [1] };
-  assign \$1900  = \$1898  | \$1899 ;
-  assign \$1901  = \sel_l13_s0$827  & { \sel_l13_s0$850 [2], \sel_l13_s0$850 [2], \sel_l13_s0$850 [2], \sel_l13_s0$850 [2], \sel_l13_s0$850 [2], \sel_l13_s0$850 [2], \sel_l13_s0$850 [2], \sel_l13_s0$850 [2] };
-  assign sel_or4_0 = \$1900  | \$1901 ;
-  assign \$1902  = \sel_l13_s0$828  & { \sel_l13_s0$850 [3], \sel_l13_s0$850 [3], \sel_l13_s0$850 [3], \sel_l13_s0$850 [3], \sel_l13_s0$850 [3], \sel_l13_s0$850 [3], \sel_l13_s0$850 [3], \sel_l13_s0$850 [3] };
-  assign \$1903  = \sel_l13_s0$829  & { \sel_l13_s0$850 [4], \sel_l13_s0$850 [4], \sel_l13_s0$850 [4], \sel_l13_s0$850 [4], \sel_l13_s0$850 [4], \sel_l13_s0$850 [4], \sel_l13_s0$850 [4], \sel_l13_s0$850 [4] };
-  assign \$1904  = \$1902  | \$1903 ;
-  assign \$1905  = \sel_l13_s0$835  & { \sel_l13_s0$850 [5], \sel_l13_s0$850 [5], \sel_l13_s0$850 [5], \sel_l13_s0$850 [5], \sel_l13_s0$850 [5], \sel_l13_s0$850 [5], \sel_l13_s0$850 [5], \sel_l13_s0$850 [5] };
-  assign sel_or4_3 = \$1904  | \$1905 ;
-  assign \$1906  = \sel_l13_s0$841  & { \sel_l13_s0$850 [6], \sel_l13_s0$850 [6], \sel_l13_s0$850 [6], \sel_l13_s0$850 [6], \sel_l13_s0$850 [6], \sel_l13_s0$850 [6], \sel_l13_s0$850 [6], \sel_l13_s0$850 [6] };
-  assign \$1907  = \sel_l13_s0$847  & { \sel_l13_s0$850 [7], \sel_l13_s0$850 [7], \sel_l13_s0$850 [7], \sel_l13_s0$850 [7], \sel_l13_s0$850 [7], \sel_l13_s0$850 [7], \sel_l13_s0$850 [7], \sel_l13_s0$850 [7] };
-  assign \$1908  = \$1906  | \$1907 ;
-  assign \$1909  = \sel_l13_s0$853  & { \sel_l13_s0$850 [8], \sel_l13_s0$850 [8], \sel_l13_s0$850 [8], \sel_l13_s0$850 [8], \sel_l13_s0$850 [8], \sel_l13_s0$850 [8], \sel_l13_s0$850 [8], \sel_l13_s0$850 [8] };
-  assign sel_or4_6 = \$1908  | \$1909 ;
-  assign \$1910  = \sel_l13_s0$850 [1] | \sel_l13_s0$850 [3];
-  assign \$1911  = \sel_l13_s0$850 [5] | \sel_l13_s0$850 [7];
-  assign \$1912  = \$1910  | \$1911 ;
-  assign \$1913  = \sel_l13_s0$850 [2] | \sel_l13_s0$850 [3];
-  assign \$1914  = \sel_l13_s0$850 [6] | \sel_l13_s0$850 [7];
-  assign \$1915  = \$1913  | \$1914 ;
-  assign \$1916  = \sel_l13_s0$850 [0] | \sel_l13_s0$850 [1];
-  assign \$1917  = \sel_l13_s0$850 [2] | \sel_l13_s0$850 [3];
-  assign \$1918  = \$1916  | \$1917 ;
-  assign \$1919  = \$1918  | \sel_l13_s0$850 [8];
-  assign \$1920  = \sel_l13_s0$850 [4] | \sel_l13_s0$850 [5];
-  assign \$1921  = \sel_l13_s0$850 [6] | \sel_l13_s0$850 [7];
-  assign \$1922  = \$1920  | \$1921 ;
-  assign \$1923  = \$1922  | \sel_l13_s0$850 [8];
-  assign \$1924  = \sel_l13_s0$825  & { \sel_l13_s0$856 [0], \sel_l13_s0$856 [0], \sel_l13_s0$856 [0], \sel_l13_s0$856 [0], \sel_l13_s0$856 [0], \sel_l13_s0$856 [0], \sel_l13_s0$856 [0], \sel_l13_s0$856 [0] };
-  assign \$1925  = \sel_l13_s0$827  & { \sel_l13_s0$856 [1], \sel_l13_s0$856 [1], \sel_l13_s0$856 [1], \sel_l13_s0$856 [1], \sel_l13_s0$856 [1], \sel_l13_s0$856 [1], \sel_l13_s0$856 [1], \sel_l13_s0$856 [1] };
-  assign \$1926  = \$1924  | \$1925 ;
-  assign \$1927  = \sel_l13_s0$828  & { \sel_l13_s0$856 [2], \sel_l13_s0$856 [2], \sel_l13_s0$856 [2], \sel_l13_s0$856 [2], \sel_l13_s0$856 [2], \sel_l13_s0$856 [2], \sel_l13_s0$856 [2], \sel_l13_s0$856 [2] };
-  assign sel_or5_0 = \$1926  | \$1927 ;
-  assign \$1928  = \sel_l13_s0$829  & { \sel_l13_s0$856 [3], \sel_l13_s0$856 [3], \sel_l13_s0$856 [3], \sel_l13_s0$856 [3], \sel_l13_s0$856 [3], \sel_l13_s0$856 [3], \sel_l13_s0$856 [3], \sel_l13_s0$856 [3] };
-  assign \$1929  = \sel_l13_s0$835  & { \sel_l13_s0$856 [4], \sel_l13_s0$856 [4], \sel_l13_s0$856 [4], \sel_l13_s0$856 [4], \sel_l13_s0$856 [4], \sel_l13_s0$856 [4], \sel_l13_s0$856 [4], \sel_l13_s0$856 [4] };
-  assign \$1930  = \$1928  | \$1929 ;
-  assign \$1931  = \sel_l13_s0$841  & { \sel_l13_s0$856 [5], \sel_l13_s0$856 [5], \sel_l13_s0$856 [5], \sel_l13_s0$856 [5], \sel_l13_s0$856 [5], \sel_l13_s0$856 [5], \sel_l13_s0$856 [5], \sel_l13_s0$856 [5] };
-  assign sel_or5_3 = \$1930  | \$1931 ;
-  assign \$1932  = \sel_l13_s0$847  & { \sel_l13_s0$856 [6], \sel_l13_s0$856 [6], \sel_l13_s0$856 [6], \sel_l13_s0$856 [6], \sel_l13_s0$856 [6], \sel_l13_s0$856 [6], \sel_l13_s0$856 [6], \sel_l13_s0$856 [6] };
-  assign \$1933  = \sel_l13_s0$853  & { \sel_l13_s0$856 [7], \sel_l13_s0$856 [7], \sel_l13_s0$856 [7], \sel_l13_s0$856 [7], \sel_l13_s0$856 [7], \sel_l13_s0$856 [7], \sel_l13_s0$856 [7], \sel_l13_s0$856 [7] };
-  assign \$1934  = \$1932  | \$1933 ;
-  assign \$1935  = \sel_l13_s0$859  & { \sel_l13_s0$856 [8], \sel_l13_s0$856 [8], \sel_l13_s0$856 [8], \sel_l13_s0$856 [8], \sel_l13_s0$856 [8], \sel_l13_s0$856 [8], \sel_l13_s0$856 [8], \sel_l13_s0$856 [8] };
-  assign sel_or5_6 = \$1934  | \$1935 ;
-  assign \$1936  = \sel_l13_s0$856 [0] | \sel_l13_s0$856 [2];
-  assign \$1937  = \sel_l13_s0$856 [4] | \sel_l13_s0$856 [6];
-  assign \$1938  = \$1936  | \$1937 ;
-  assign \$1939  = \$1938  | \sel_l13_s0$856 [8];
-  assign \$1940  = \sel_l13_s0$856 [1] | \sel_l13_s0$856 [2];
-  assign \$1941  = \sel_l13_s0$856 [5] | \sel_l13_s0$856 [6];
-  assign \$1942  = \$1940  | \$1941 ;
-  assign \$1943  = \sel_l13_s0$856 [0] | \sel_l13_s0$856 [1];
-  assign \$1944  = \sel_l13_s0$856 [2] | \sel_l13_s0$856 [7];
-  assign \$1945  = \$1943  | \$1944 ;
-  assign \$1946  = \$1945  | \sel_l13_s0$856 [8];
-  assign \$1947  = \sel_l13_s0$856 [3] | \sel_l13_s0$856 [4];
-  assign \$1948  = \sel_l13_s0$856 [5] | \sel_l13_s0$856 [6];
-  assign \$1949  = \$1947  | \$1948 ;
-  assign \$1950  = \sel_l13_s0$856 [7] | \sel_l13_s0$856 [8];
-  assign \$1951  = \$1949  | \$1950 ;
-  assign \$1952  = \sel_l13_s0$827  & { \sel_l13_s0$862 [0], \sel_l13_s0$862 [0], \sel_l13_s0$862 [0], \sel_l13_s0$862 [0], \sel_l13_s0$862 [0], \sel_l13_s0$862 [0], \sel_l13_s0$862 [0], \sel_l13_s0$862 [0] };
-  assign \$1953  = \sel_l13_s0$828  & { \sel_l13_s0$862 [1], \sel_l13_s0$862 [1], \sel_l13_s0$862 [1], \sel_l13_s0$862 [1], \sel_l13_s0$862 [1], \sel_l13_s0$862 [1], \sel_l13_s0$862 [1], \sel_l13_s0$862 [1] };
-  assign \$1954  = \$1952  | \$1953 ;
-  assign \$1955  = \sel_l13_s0$829  & { \sel_l13_s0$862 [2], \sel_l13_s0$862 [2], \sel_l13_s0$862 [2], \sel_l13_s0$862 [2], \sel_l13_s0$862 [2], \sel_l13_s0$862 [2], \sel_l13_s0$862 [2], \sel_l13_s0$862 [2] };
-  assign sel_or6_0 = \$1954  | \$1955 ;
-  assign \$1956  = \sel_l13_s0$835  & { \sel_l13_s0$862 [3], \sel_l13_s0$862 [3], \sel_l13_s0$862 [3], \sel_l13_s0$862 [3], \sel_l13_s0$862 [3], \sel_l13_s0$862 [3], \sel_l13_s0$862 [3], \sel_l13_s0$862 [3] };
-  assign \$1957  = \sel_l13_s0$841  & { \sel_l13_s0$862 [4], \sel_l13_s0$862 [4], \sel_l13_s0$862 [4], \sel_l13_s0$862 [4], \sel_l13_s0$862 [4], \sel_l13_s0$862 [4], \sel_l13_s0$862 [4], \sel_l13_s0$862 [4] };
-  assign \$1958  = \$1956  | \$1957 ;
-  assign \$1959  = \sel_l13_s0$847  & { \sel_l13_s0$862 [5], \sel_l13_s0$862 [5], \sel_l13_s0$862 [5], \sel_l13_s0$862 [5], \sel_l13_s0$862 [5], \sel_l13_s0$862 [5], \sel_l13_s0$862 [5], \sel_l13_s0$862 [5] };
-  assign sel_or6_3 = \$1958  | \$1959 ;
-  assign \$1960  = \sel_l13_s0$853  & { \sel_l13_s0$862 [6], \sel_l13_s0$862 [6], \sel_l13_s0$862 [6], \sel_l13_s0$862 [6], \sel_l13_s0$862 [6], \sel_l13_s0$862 [6], \sel_l13_s0$862 [6], \sel_l13_s0$862 [6] };
-  assign \$1961  = \sel_l13_s0$859  & { \sel_l13_s0$862 [7], \sel_l13_s0$862 [7], \sel_l13_s0$862 [7], \sel_l13_s0$862 [7], \sel_l13_s0$862 [7], \sel_l13_s0$862 [7], \sel_l13_s0$862 [7], \sel_l13_s0$862 [7] };
-  assign \$1962  = \$1960  | \$1961 ;
-  assign \$1963  = \sel_l13_s0$865  & { \sel_l13_s0$862 [8], \sel_l13_s0$862 [8], \sel_l13_s0$862 [8], \sel_l13_s0$862 [8], \sel_l13_s0$862 [8], \sel_l13_s0$862 [8], \sel_l13_s0$862 [8], \sel_l13_s0$862 [8] };
-  assign sel_or6_6 = \$1962  | \$1963 ;
-  assign \$1964  = \sel_l13_s0$862 [1] | \sel_l13_s0$862 [3];
-  assign \$1965  = \sel_l13_s0$862 [5] | \sel_l13_s0$862 [7];
-  assign \$1966  = \$1964  | \$1965 ;
-  assign \$1967  = \sel_l13_s0$862 [0] | \sel_l13_s0$862 [1];
-  assign \$1968  = \sel_l13_s0$862 [4] | \sel_l13_s0$862 [5];
-  assign \$1969  = \$1967  | \$1968 ;
-  assign \$1970  = \$1969  | \sel_l13_s0$862 [8];
-  assign \$1971  = \sel_l13_s0$862 [0] | \sel_l13_s0$862 [1];
-  assign \$1972  = \sel_l13_s0$862 [6] | \sel_l13_s0$862 [7];
-  assign \$1973  = \$1971  | \$1972 ;
-  assign \$1974  = \$1973  | \sel_l13_s0$862 [8];
-  assign \$1975  = \sel_l13_s0$862 [2] | \sel_l13_s0$862 [3];
-  assign \$1976  = \sel_l13_s0$862 [4] | \sel_l13_s0$862 [5];
-  assign \$1977  = \$1975  | \$1976 ;
-  assign \$1978  = \sel_l13_s0$862 [6] | \sel_l13_s0$862 [7];
-  assign \$1979  = \$1978  | \sel_l13_s0$862 [8];
-  assign \$1980  = \$1977  | \$1979 ;
-  assign \$1981  = \sel_l13_s0$828  & { \sel_l13_s0$868 [0], \sel_l13_s0$868 [0], \sel_l13_s0$868 [0], \sel_l13_s0$868 [0], \sel_l13_s0$868 [0], \sel_l13_s0$868 [0], \sel_l13_s0$868 [0], \sel_l13_s0$868 [0] };
-  assign \$1982  = \sel_l13_s0$829  & { \sel_l13_s0$868 [1], \sel_l13_s0$868 [1], \sel_l13_s0$868 [1], \sel_l13_s0$868 [1], \sel_l13_s0$868 [1], \sel_l13_s0$868 [1], \sel_l13_s0$868 [1], \sel_l13_s0$868 [1] };
-  assign \$1983  = \$1981  | \$1982 ;
-  assign \$1984  = \sel_l13_s0$835  & { \sel_l13_s0$868 [2], \sel_l13_s0$868 [2], \sel_l13_s0$868 [2], \sel_l13_s0$868 [2], \sel_l13_s0$868 [2], \sel_l13_s0$868 [2], \sel_l13_s0$868 [2], \sel_l13_s0$868 [2] };
-  assign sel_or7_0 = \$1983  | \$1984 ;
-  assign \$1985  = \sel_l13_s0$841  & { \sel_l13_s0$868 [3], \sel_l13_s0$868 [3], \sel_l13_s0$868 [3], \sel_l13_s0$868 [3], \sel_l13_s0$868 [3], \sel_l13_s0$868 [3], \sel_l13_s0$868 [3], \sel_l13_s0$868 [3] };
-  assign \$1986  = \sel_l13_s0$847  & { \sel_l13_s0$868 [4], \sel_l13_s0$868 [4], \sel_l13_s0$868 [4], \sel_l13_s0$868 [4], \sel_l13_s0$868 [4], \sel_l13_s0$868 [4], \sel_l13_s0$868 [4], \sel_l13_s0$868 [4] };
-  assign \$1987  = \$1985  | \$1986 ;
-  assign \$1988  = \sel_l13_s0$853  & { \sel_l13_s0$868 [5], \sel_l13_s0$868 [5], \sel_l13_s0$868 [5], \sel_l13_s0$868 [5], \sel_l13_s0$868 [5], \sel_l13_s0$868 [5], \sel_l13_s0$868 [5], \sel_l13_s0$868 [5] };
-  assign sel_or7_3 = \$1987  | \$1988 ;
-  assign \$1989  = \sel_l13_s0$859  & { \sel_l13_s0$868 [6], \sel_l13_s0$868 [6], \sel_l13_s0$868 [6], \sel_l13_s0$868 [6], \sel_l13_s0$868 [6], \sel_l13_s0$868 [6], \sel_l13_s0$868 [6], \sel_l13_s0$868 [6] };
-  assign \$1990  = \sel_l13_s0$865  & { \sel_l13_s0$868 [7], \sel_l13_s0$868 [7], \sel_l13_s0$868 [7], \sel_l13_s0$868 [7], \sel_l13_s0$868 [7], \sel_l13_s0$868 [7], \sel_l13_s0$868 [7], \sel_l13_s0$868 [7] };
-  assign \$1991  = \$1989  | \$1990 ;
-  assign \$1992  = \sel_l13_s0$871  & { \sel_l13_s0$868 [8], \sel_l13_s0$868 [8], \sel_l13_s0$868 [8], \sel_l13_s0$868 [8], \sel_l13_s0$868 [8], \sel_l13_s0$868 [8], \sel_l13_s0$868 [8], \sel_l13_s0$868 [8] };
-  assign sel_or7_6 = \$1991  | \$1992 ;
-  assign \$1993  = \sel_l13_s0$868 [0] | \sel_l13_s0$868 [2];
-  assign \$1994  = \sel_l13_s0$868 [4] | \sel_l13_s0$868 [6];
-  assign \$1995  = \$1993  | \$1994 ;
-  assign \$1996  = \$1995  | \sel_l13_s0$868 [8];
-  assign \$1997  = \sel_l13_s0$868 [0] | \sel_l13_s0$868 [3];
-  assign \$1998  = \sel_l13_s0$868 [4] | \sel_l13_s0$868 [7];
-  assign \$1999  = \$1997  | \$1998 ;
-  assign \$2000  = \$1999  | \sel_l13_s0$868 [8];
-  assign \$2001  = \sel_l13_s0$868 [0] | \sel_l13_s0$868 [5];
-  assign \$2002  = \sel_l13_s0$868 [6] | \sel_l13_s0$868 [7];
-  assign \$2003  = \$2001  | \$2002 ;
-  assign \$2004  = \$2003  | \sel_l13_s0$868 [8];
-  assign \$2005  = \sel_l13_s0$868 [1] | \sel_l13_s0$868 [2];
-  assign \$2006  = \sel_l13_s0$868 [3] | \sel_l13_s0$868 [4];
-  assign \$2007  = \$2005  | \$2006 ;
-  assign \$2008  = \sel_l13_s0$868 [5] | \sel_l13_s0$868 [6];
-  assign \$2009  = \sel_l13_s0$868 [7] | \sel_l13_s0$868 [8];
-  assign \$2010  = \$2008  | \$2009 ;
-  assign \$2011  = \$2007  | \$2010 ;
-  assign \$2012  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$2012  | sel_or0_6;
-  assign \$2013  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$2013  | sel_or1_6;
-  assign \$2014  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$2014  | sel_or2_6;
-  assign \$2015  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$2015  | sel_or3_6;
-  assign \$2016  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$2016  | sel_or4_6;
-  assign \$2017  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$2017  | sel_or5_6;
-  assign \$2018  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$2018  | sel_or6_6;
-  assign \$2019  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$2019  | sel_or7_6;
+  assign \$1564  = \sel_l10_s0$683 [3] ^ \sel_l10_s0$663 [3];
+  assign sel_p2_14_3_s = \$1564  ^ sel_p2_14_2_c;
+  assign \$1565  = \sel_l10_s0$683 [3] & \sel_l10_s0$663 [3];
+  assign \$1566  = \sel_l10_s0$683 [3] & sel_p2_14_2_c;
+  assign \$1567  = \$1565  | \$1566 ;
+  assign \$1568  = \sel_l10_s0$663 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1567  | \$1568 ;
+  assign sel_p3_8_0_s = \sel_l10_s0$693  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \sel_l10_s0$693  & sel_p2_7_0_s;
+  assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l10_s0$703 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = \sel_l10_s0$703 [0] & sel_p2_7_0_s;
+  assign \$1569  = \sel_l10_s0$703 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1569  ^ sel_p3_9_0_c;
+  assign \$1570  = \sel_l10_s0$703 [1] & sel_p2_7_1_s;
+  assign \$1571  = \sel_l10_s0$703 [1] & sel_p3_9_0_c;
+  assign \$1572  = \$1570  | \$1571 ;
+  assign \$1573  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1572  | \$1573 ;
+  assign \$1574  = \sel_l10_s0$703 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_9_2_s = \$1574  ^ sel_p3_9_1_c;
+  assign \$1575  = \sel_l10_s0$703 [2] & sel_p2_7_2_s;
+  assign \$1576  = \sel_l10_s0$703 [2] & sel_p3_9_1_c;
+  assign \$1577  = \$1575  | \$1576 ;
+  assign \$1578  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1577  | \$1578 ;
+  assign \$1579  = \sel_l10_s0$703 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_9_3_s = \$1579  ^ sel_p3_9_2_c;
+  assign \$1580  = \sel_l10_s0$703 [3] & sel_p2_7_3_s;
+  assign \$1581  = \sel_l10_s0$703 [3] & sel_p3_9_2_c;
+  assign \$1582  = \$1580  | \$1581 ;
+  assign \$1583  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1582  | \$1583 ;
+  assign sel_p3_10_0_s = \sel_l10_s0$713 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = \sel_l10_s0$713 [0] & sel_p2_7_0_s;
+  assign \$1584  = \sel_l10_s0$713 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1584  ^ sel_p3_10_0_c;
+  assign \$1585  = \sel_l10_s0$713 [1] & sel_p2_7_1_s;
+  assign \$1586  = \sel_l10_s0$713 [1] & sel_p3_10_0_c;
+  assign \$1587  = \$1585  | \$1586 ;
+  assign \$1588  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1587  | \$1588 ;
+  assign \$1589  = \sel_l10_s0$713 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1589  ^ sel_p3_10_1_c;
+  assign \$1590  = \sel_l10_s0$713 [2] & sel_p2_7_2_s;
+  assign \$1591  = \sel_l10_s0$713 [2] & sel_p3_10_1_c;
+  assign \$1592  = \$1590  | \$1591 ;
+  assign \$1593  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1592  | \$1593 ;
+  assign \$1594  = \sel_l10_s0$713 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_10_3_s = \$1594  ^ sel_p3_10_2_c;
+  assign \$1595  = \sel_l10_s0$713 [3] & sel_p2_7_3_s;
+  assign \$1596  = \sel_l10_s0$713 [3] & sel_p3_10_2_c;
+  assign \$1597  = \$1595  | \$1596 ;
+  assign \$1598  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1597  | \$1598 ;
+  assign sel_p3_11_0_s = \sel_l10_s0$663 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = \sel_l10_s0$663 [0] & sel_p2_7_0_s;
+  assign \$1599  = \sel_l10_s0$663 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1599  ^ sel_p3_11_0_c;
+  assign \$1600  = \sel_l10_s0$663 [1] & sel_p2_7_1_s;
+  assign \$1601  = \sel_l10_s0$663 [1] & sel_p3_11_0_c;
+  assign \$1602  = \$1600  | \$1601 ;
+  assign \$1603  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1602  | \$1603 ;
+  assign \$1604  = \sel_l10_s0$663 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1604  ^ sel_p3_11_1_c;
+  assign \$1605  = \sel_l10_s0$663 [2] & sel_p2_7_2_s;
+  assign \$1606  = \sel_l10_s0$663 [2] & sel_p3_11_1_c;
+  assign \$1607  = \$1605  | \$1606 ;
+  assign \$1608  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1607  | \$1608 ;
+  assign \$1609  = \sel_l10_s0$663 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_11_3_s = \$1609  ^ sel_p3_11_2_c;
+  assign \$1610  = \sel_l10_s0$663 [3] & sel_p2_7_3_s;
+  assign \$1611  = \sel_l10_s0$663 [3] & sel_p3_11_2_c;
+  assign \$1612  = \$1610  | \$1611 ;
+  assign \$1613  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1612  | \$1613 ;
+  assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
+  assign \$1614  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1614  ^ sel_p3_12_0_c;
+  assign \$1615  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1616  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1617  = \$1615  | \$1616 ;
+  assign \$1618  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1617  | \$1618 ;
+  assign \$1619  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1619  ^ sel_p3_12_1_c;
+  assign \$1620  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1621  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1622  = \$1620  | \$1621 ;
+  assign \$1623  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1622  | \$1623 ;
+  assign \$1624  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1624  ^ sel_p3_12_2_c;
+  assign \$1625  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1626  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1627  = \$1625  | \$1626 ;
+  assign \$1628  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1627  | \$1628 ;
+  assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
+  assign \$1629  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1629  ^ sel_p3_13_0_c;
+  assign \$1630  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1631  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1632  = \$1630  | \$1631 ;
+  assign \$1633  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1632  | \$1633 ;
+  assign \$1634  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1634  ^ sel_p3_13_1_c;
+  assign \$1635  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1636  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1637  = \$1635  | \$1636 ;
+  assign \$1638  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1637  | \$1638 ;
+  assign \$1639  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1639  ^ sel_p3_13_2_c;
+  assign \$1640  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1641  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1642  = \$1640  | \$1641 ;
+  assign \$1643  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1642  | \$1643 ;
+  assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
+  assign \$1644  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1644  ^ sel_p3_14_0_c;
+  assign \$1645  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1646  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1647  = \$1645  | \$1646 ;
+  assign \$1648  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1647  | \$1648 ;
+  assign \$1649  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1649  ^ sel_p3_14_1_c;
+  assign \$1650  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1651  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1652  = \$1650  | \$1651 ;
+  assign \$1653  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1652  | \$1653 ;
+  assign \$1654  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1654  ^ sel_p3_14_2_c;
+  assign \$1655  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1656  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1657  = \$1655  | \$1656 ;
+  assign \$1658  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1657  | \$1658 ;
+  assign \$1659  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$1659  | o__ready;
+  assign \$1660  = ! \sel_l10_s0$770 ;
+  assign \$1661  = \sel_l10_s0$769 [1] & \$1660 ;
+  assign \$1662  = ! \sel_l10_s0$771 ;
+  assign \$1663  = \sel_l10_s0$769 [2] & \$1662 ;
+  assign \$1664  = ! \sel_l10_s0$772 ;
+  assign \$1665  = \sel_l10_s0$769 [3] & \$1664 ;
+  assign \$1666  = ! \sel_l10_s0$628 ;
+  assign \$1667  = \sel_l10_s0$769 [4] & \$1666 ;
+  assign \$1668  = ! { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign \$1669  = \sel_l10_s0$769 [5] & \$1668 ;
+  assign \$1670  = ! { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign \$1671  = \sel_l10_s0$769 [6] & \$1670 ;
+  assign \$1672  = ! { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign \$1673  = \sel_l10_s0$769 [7] & \$1672 ;
+  assign \$1674  = ! { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign \$1675  = \sel_l10_s0$769 [8] & \$1674 ;
+  assign \$1677  = \sel_l10_s0$769 [1] & \$1676 ;
+  assign \$1678  = \sel_l10_s0$771  == 1'h1;
+  assign \$1679  = \sel_l10_s0$769 [2] & \$1678 ;
+  assign \$1680  = \sel_l10_s0$772  == 1'h1;
+  assign \$1681  = \sel_l10_s0$769 [3] & \$1680 ;
+  assign \$1682  = \sel_l10_s0$628  == 1'h1;
+  assign \$1683  = \sel_l10_s0$769 [4] & \$1682 ;
+  assign \$1684  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$1685  = \sel_l10_s0$769 [5] & \$1684 ;
+  assign \$1686  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 1'h1;
+  assign \$1687  = \sel_l10_s0$769 [6] & \$1686 ;
+  assign \$1688  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 1'h1;
+  assign \$1689  = \sel_l10_s0$769 [7] & \$1688 ;
+  assign \$1690  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 1'h1;
+  assign \$1691  = \sel_l10_s0$769 [8] & \$1690 ;
+  assign \$1692  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1693  = \sel_l10_s0$769 [9] & \$1692 ;
+  assign \$1694  = \sel_l10_s0$771  == 2'h2;
+  assign \$1695  = \sel_l10_s0$769 [2] & \$1694 ;
+  assign \$1696  = \sel_l10_s0$772  == 2'h2;
+  assign \$1697  = \sel_l10_s0$769 [3] & \$1696 ;
+  assign \$1698  = \sel_l10_s0$628  == 2'h2;
+  assign \$1699  = \sel_l10_s0$769 [4] & \$1698 ;
+  assign \$1700  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$1701  = \sel_l10_s0$769 [5] & \$1700 ;
+  assign \$1702  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$1703  = \sel_l10_s0$769 [6] & \$1702 ;
+  assign \$1704  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h2;
+  assign \$1705  = \sel_l10_s0$769 [7] & \$1704 ;
+  assign \$1706  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h2;
+  assign \$1707  = \sel_l10_s0$769 [8] & \$1706 ;
+  assign \$1708  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1709  = \sel_l10_s0$769 [9] & \$1708 ;
+  assign \$1710  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1711  = \sel_l10_s0$769 [10] & \$1710 ;
+  assign \$1712  = \sel_l10_s0$772  == 2'h3;
+  assign \$1713  = \sel_l10_s0$769 [3] & \$1712 ;
+  assign \$1714  = \sel_l10_s0$628  == 2'h3;
+  assign \$1715  = \sel_l10_s0$769 [4] & \$1714 ;
+  assign \$1716  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$1717  = \sel_l10_s0$769 [5] & \$1716 ;
+  assign \$1718  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$1719  = \sel_l10_s0$769 [6] & \$1718 ;
+  assign \$1720  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$1721  = \sel_l10_s0$769 [7] & \$1720 ;
+  assign \$1722  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h3;
+  assign \$1723  = \sel_l10_s0$769 [8] & \$1722 ;
+  assign \$1724  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1725  = \sel_l10_s0$769 [9] & \$1724 ;
+  assign \$1726  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1727  = \sel_l10_s0$769 [10] & \$1726 ;
+  assign \$1728  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1729  = \sel_l10_s0$769 [11] & \$1728 ;
+  assign \$1730  = \sel_l10_s0$628  == 3'h4;
+  assign \$1731  = \sel_l10_s0$769 [4] & \$1730 ;
+  assign \$1732  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h4;
+  assign \$1733  = \sel_l10_s0$769 [5] & \$1732 ;
+  assign \$1734  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h4;
+  assign \$1735  = \sel_l10_s0$769 [6] & \$1734 ;
+  assign \$1736  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h4;
+  assign \$1737  = \sel_l10_s0$769 [7] & \$1736 ;
+  assign \$1738  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h4;
+  assign \$1739  = \sel_l10_s0$769 [8] & \$1738 ;
+  assign \$1740  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1741  = \sel_l10_s0$769 [9] & \$1740 ;
+  assign \$1742  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1743  = \sel_l10_s0$769 [10] & \$1742 ;
+  assign \$1744  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1745  = \sel_l10_s0$769 [11] & \$1744 ;
+  assign \$1746  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1747  = \sel_l10_s0$769 [12] & \$1746 ;
+  assign \$1748  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h5;
+  assign \$1749  = \sel_l10_s0$769 [5] & \$1748 ;
+  assign \$1750  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h5;
+  assign \$1751  = \sel_l10_s0$769 [6] & \$1750 ;
+  assign \$1752  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h5;
+  assign \$1753  = \sel_l10_s0$769 [7] & \$1752 ;
+  assign \$1754  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h5;
+  assign \$1755  = \sel_l10_s0$769 [8] & \$1754 ;
+  assign \$1756  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1757  = \sel_l10_s0$769 [9] & \$1756 ;
+  assign \$1758  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1759  = \sel_l10_s0$769 [10] & \$1758 ;
+  assign \$1760  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1761  = \sel_l10_s0$769 [11] & \$1760 ;
+  assign \$1762  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1763  = \sel_l10_s0$769 [12] & \$1762 ;
+  assign \$1764  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1765  = \sel_l10_s0$769 [13] & \$1764 ;
+  assign \$1766  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h6;
+  assign \$1767  = \sel_l10_s0$769 [6] & \$1766 ;
+  assign \$1768  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h6;
+  assign \$1769  = \sel_l10_s0$769 [7] & \$1768 ;
+  assign \$1770  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h6;
+  assign \$1771  = \sel_l10_s0$769 [8] & \$1770 ;
+  assign \$1772  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1773  = \sel_l10_s0$769 [9] & \$1772 ;
+  assign \$1774  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1775  = \sel_l10_s0$769 [10] & \$1774 ;
+  assign \$1776  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1777  = \sel_l10_s0$769 [11] & \$1776 ;
+  assign \$1778  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1779  = \sel_l10_s0$769 [12] & \$1778 ;
+  assign \$1780  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1781  = \sel_l10_s0$769 [13] & \$1780 ;
+  assign \$1782  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1783  = \sel_l10_s0$769 [14] & \$1782 ;
+  assign \$1784  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h7;
+  assign \$1785  = \sel_l10_s0$769 [7] & \$1784 ;
+  assign \$1786  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h7;
+  assign \$1787  = \sel_l10_s0$769 [8] & \$1786 ;
+  assign \$1788  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1789  = \sel_l10_s0$769 [9] & \$1788 ;
+  assign \$1790  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1791  = \sel_l10_s0$769 [10] & \$1790 ;
+  assign \$1792  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1793  = \sel_l10_s0$769 [11] & \$1792 ;
+  assign \$1794  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1795  = \sel_l10_s0$769 [12] & \$1794 ;
+  assign \$1796  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1797  = \sel_l10_s0$769 [13] & \$1796 ;
+  assign \$1798  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1799  = \sel_l10_s0$769 [14] & \$1798 ;
+  assign \$1800  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1801  = \sel_l10_s0$769 [15] & \$1800 ;
+  assign \$1802  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$1802  | o__ready;
+  assign \$1803  = sel_l13_s0 & { \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0] };
+  assign \$1804  = \sel_l13_s0$785  & { \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1] };
+  assign \$1805  = \$1803  | \$1804 ;
+  assign \$1806  = \sel_l13_s0$786  & { \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2] };
+  assign sel_or0_0 = \$1805  | \$1806 ;
+  assign \$1807  = \sel_l13_s0$788  & { \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3] };
+  assign \$1808  = \sel_l13_s0$789  & { \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4] };
+  assign \$1809  = \$1807  | \$1808 ;
+  assign \$1810  = \sel_l13_s0$790  & { \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5] };
+  assign sel_or0_3 = \$1809  | \$1810 ;
+  assign \$1811  = \sel_l13_s0$792  & { \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6] };
+  assign \$1812  = \sel_l13_s0$793  & { \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7] };
+  assign \$1813  = \$1811  | \$1812 ;
+  assign \$1814  = \sel_l13_s0$794  & { \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8] };
+  assign sel_or0_6 = \$1813  | \$1814 ;
+  assign \$1815  = \sel_l13_s0$784 [1] | \sel_l13_s0$784 [3];
+  assign \$1816  = \sel_l13_s0$784 [5] | \sel_l13_s0$784 [7];
+  assign \$1817  = \$1815  | \$1816 ;
+  assign \$1818  = \sel_l13_s0$784 [2] | \sel_l13_s0$784 [3];
+  assign \$1819  = \sel_l13_s0$784 [6] | \sel_l13_s0$784 [7];
+  assign \$1820  = \$1818  | \$1819 ;
+  assign \$1821  = \sel_l13_s0$784 [4] | \sel_l13_s0$784 [5];
+  assign \$1822  = \sel_l13_s0$784 [6] | \sel_l13_s0$784 [7];
+  assign \$1823  = \$1821  | \$1822 ;
+  assign \$1824  = \sel_l13_s0$785  & { \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0] };
+  assign \$1825  = \sel_l13_s0$786  & { \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1] };
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = \sel_l13_s0$788  & { \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2] };
+  assign sel_or1_0 = \$1826  | \$1827 ;
+  assign \$1828  = \sel_l13_s0$789  & { \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3] };
+  assign \$1829  = \sel_l13_s0$790  & { \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4] };
+  assign \$1830  = \$1828  | \$1829 ;
+  assign \$1831  = \sel_l13_s0$792  & { \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5] };
+  assign sel_or1_3 = \$1830  | \$1831 ;
+  assign \$1832  = \sel_l13_s0$793  & { \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6] };
+  assign \$1833  = \sel_l13_s0$794  & { \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7] };
+  assign \$1834  = \$1832  | \$1833 ;
+  assign \$1835  = \sel_l13_s0$800  & { \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8] };
+  assign sel_or1_6 = \$1834  | \$1835 ;
+  assign \$1836  = \sel_l13_s0$797 [0] | \sel_l13_s0$797 [2];
+  assign \$1837  = \sel_l13_s0$797 [4] | \sel_l13_s0$797 [6];
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = \$1838  | \sel_l13_s0$797 [8];
+  assign \$1840  = \sel_l13_s0$797 [1] | \sel_l13_s0$797 [2];
+  assign \$1841  = \sel_l13_s0$797 [5] | \sel_l13_s0$797 [6];
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = \sel_l13_s0$797 [3] | \sel_l13_s0$797 [4];
+  assign \$1844  = \sel_l13_s0$797 [5] | \sel_l13_s0$797 [6];
+  assign \$1845  = \$1843  | \$1844 ;
+  assign \$1846  = \sel_l13_s0$797 [7] | \sel_l13_s0$797 [8];
+  assign \$1847  = \sel_l13_s0$786  & { \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0] };
+  assign \$1848  = \sel_l13_s0$788  & { \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1] };
+  assign \$1849  = \$1847  | \$1848 ;
+  assign \$1850  = \sel_l13_s0$789  & { \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2] };
+  assign sel_or2_0 = \$1849  | \$1850 ;
+  assign \$1851  = \sel_l13_s0$790  & { \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3] };
+  assign \$1852  = \sel_l13_s0$792  & { \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4] };
+  assign \$1853  = \$1851  | \$1852 ;
+  assign \$1854  = \sel_l13_s0$793  & { \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5] };
+  assign sel_or2_3 = \$1853  | \$1854 ;
+  assign \$1855  = \sel_l13_s0$794  & { \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6] };
+  assign \$1856  = \sel_l13_s0$800  & { \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7] };
+  assign \$1857  = \$1855  | \$1856 ;
+  assign \$1858  = \sel_l13_s0$806  & { \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8] };
+  assign sel_or2_6 = \$1857  | \$1858 ;
+  assign \$1859  = \sel_l13_s0$803 [1] | \sel_l13_s0$803 [3];
+  assign \$1860  = \sel_l13_s0$803 [5] | \sel_l13_s0$803 [7];
+  assign \$1861  = \$1859  | \$1860 ;
+  assign \$1862  = \sel_l13_s0$803 [0] | \sel_l13_s0$803 [1];
+  assign \$1863  = \sel_l13_s0$803 [4] | \sel_l13_s0$803 [5];
+  assign \$1864  = \$1862  | \$1863 ;
+  assign \$1865  = \$1864  | \sel_l13_s0$803 [8];
+  assign \$1866  = \sel_l13_s0$803 [2] | \sel_l13_s0$803 [3];
+  assign \$1867  = \sel_l13_s0$803 [4] | \sel_l13_s0$803 [5];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \sel_l13_s0$803 [6] | \sel_l13_s0$803 [7];
+  assign \$1870  = \$1869  | \sel_l13_s0$803 [8];
+  assign \$1871  = \sel_l13_s0$788  & { \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0] };
+  assign \$1872  = \sel_l13_s0$789  & { \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1] };
+  assign \$1873  = \$1871  | \$1872 ;
+  assign \$1874  = \sel_l13_s0$790  & { \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2] };
+  assign sel_or3_0 = \$1873  | \$1874 ;
+  assign \$1875  = \sel_l13_s0$792  & { \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3] };
+  assign \$1876  = \sel_l13_s0$793  & { \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4] };
+  assign \$1877  = \$1875  | \$1876 ;
+  assign \$1878  = \sel_l13_s0$794  & { \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5] };
+  assign sel_or3_3 = \$1877  | \$1878 ;
+  assign \$1879  = \sel_l13_s0$800  & { \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6] };
+  assign \$1880  = \sel_l13_s0$806  & { \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7] };
+  assign \$1881  = \$1879  | \$1880 ;
+  assign \$1882  = \sel_l13_s0$812  & { \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8] };
+  assign sel_or3_6 = \$1881  | \$1882 ;
+  assign \$1883  = \sel_l13_s0$809 [0] | \sel_l13_s0$809 [2];
+  assign \$1884  = \sel_l13_s0$809 [4] | \sel_l13_s0$809 [6];
+  assign \$1885  = \$1883  | \$1884 ;
+  assign \$1886  = \$1885  | \sel_l13_s0$809 [8];
+  assign \$1887  = \sel_l13_s0$809 [0] | \sel_l13_s0$809 [3];
+  assign \$1888  = \sel_l13_s0$809 [4] | \sel_l13_s0$809 [7];
+  assign \$1889  = \$1887  | \$1888 ;
+  assign \$1890  = \$1889  | \sel_l13_s0$809 [8];
+  assign \$1891  = \sel_l13_s0$809 [1] | \sel_l13_s0$809 [2];
+  assign \$1892  = \sel_l13_s0$809 [3] | \sel_l13_s0$809 [4];
+  assign \$1893  = \$1891  | \$1892 ;
+  assign \$1894  = \sel_l13_s0$809 [5] | \sel_l13_s0$809 [6];
+  assign \$1895  = \sel_l13_s0$809 [7] | \sel_l13_s0$809 [8];
+  assign \$1896  = \$1894  | \$1895 ;
+  assign \$1897  = \sel_l13_s0$789  & { \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0] };
+  assign \$1898  = \sel_l13_s0$790  & { \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1] };
+  assign \$1899  = \$1897  | \$1898 ;
+  assign \$1900  = \sel_l13_s0$792  & { \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2] };
+  assign sel_or4_0 = \$1899  | \$1900 ;
+  assign \$1901  = \sel_l13_s0$793  & { \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3] };
+  assign \$1902  = \sel_l13_s0$794  & { \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4] };
+  assign \$1903  = \$1901  | \$1902 ;
+  assign \$1904  = \sel_l13_s0$800  & { \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5] };
+  assign sel_or4_3 = \$1903  | \$1904 ;
+  assign \$1905  = \sel_l13_s0$806  & { \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6] };
+  assign \$1906  = \sel_l13_s0$812  & { \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7] };
+  assign \$1907  = \$1905  | \$1906 ;
+  assign \$1908  = \sel_l13_s0$818  & { \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8] };
+  assign sel_or4_6 = \$1907  | \$1908 ;
+  assign \$1909  = \sel_l13_s0$815 [1] | \sel_l13_s0$815 [3];
+  assign \$1910  = \sel_l13_s0$815 [5] | \sel_l13_s0$815 [7];
+  assign \$1911  = \$1909  | \$1910 ;
+  assign \$1912  = \sel_l13_s0$815 [2] | \sel_l13_s0$815 [3];
+  assign \$1913  = \sel_l13_s0$815 [6] | \sel_l13_s0$815 [7];
+  assign \$1914  = \$1912  | \$1913 ;
+  assign \$1915  = \sel_l13_s0$815 [0] | \sel_l13_s0$815 [1];
+  assign \$1916  = \sel_l13_s0$815 [2] | \sel_l13_s0$815 [3];
+  assign \$1917  = \$1915  | \$1916 ;
+  assign \$1918  = \$1917  | \sel_l13_s0$815 [8];
+  assign \$1919  = \sel_l13_s0$815 [4] | \sel_l13_s0$815 [5];
+  assign \$1920  = \sel_l13_s0$815 [6] | \sel_l13_s0$815 [7];
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = \$1921  | \sel_l13_s0$815 [8];
+  assign \$1923  = \sel_l13_s0$790  & { \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0], \sel_l13_s0$821 [0] };
+  assign \$1924  = \sel_l13_s0$792  & { \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1], \sel_l13_s0$821 [1] };
+  assign \$1925  = \$1923  | \$1924 ;
+  assign \$1926  = \sel_l13_s0$793  & { \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2], \sel_l13_s0$821 [2] };
+  assign sel_or5_0 = \$1925  | \$1926 ;
+  assign \$1927  = \sel_l13_s0$794  & { \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3], \sel_l13_s0$821 [3] };
+  assign \$1928  = \sel_l13_s0$800  & { \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4], \sel_l13_s0$821 [4] };
+  assign \$1929  = \$1927  | \$1928 ;
+  assign \$1930  = \sel_l13_s0$806  & { \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5], \sel_l13_s0$821 [5] };
+  assign sel_or5_3 = \$1929  | \$1930 ;
+  assign \$1931  = \sel_l13_s0$812  & { \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6], \sel_l13_s0$821 [6] };
+  assign \$1932  = \sel_l13_s0$818  & { \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7], \sel_l13_s0$821 [7] };
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = \sel_l13_s0$824  & { \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8], \sel_l13_s0$821 [8] };
+  assign sel_or5_6 = \$1933  | \$1934 ;
+  assign \$1935  = \sel_l13_s0$821 [0] | \sel_l13_s0$821 [2];
+  assign \$1936  = \sel_l13_s0$821 [4] | \sel_l13_s0$821 [6];
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \$1937  | \sel_l13_s0$821 [8];
+  assign \$1939  = \sel_l13_s0$821 [1] | \sel_l13_s0$821 [2];
+  assign \$1940  = \sel_l13_s0$821 [5] | \sel_l13_s0$821 [6];
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = \sel_l13_s0$821 [0] | \sel_l13_s0$821 [1];
+  assign \$1943  = \sel_l13_s0$821 [2] | \sel_l13_s0$821 [7];
+  assign \$1944  = \$1942  | \$1943 ;
+  assign \$1945  = \$1944  | \sel_l13_s0$821 [8];
+  assign \$1946  = \sel_l13_s0$821 [3] | \sel_l13_s0$821 [4];
+  assign \$1947  = \sel_l13_s0$821 [5] | \sel_l13_s0$821 [6];
+  assign \$1948  = \$1946  | \$1947 ;
+  assign \$1949  = \sel_l13_s0$821 [7] | \sel_l13_s0$821 [8];
+  assign \$1950  = \$1948  | \$1949 ;
+  assign \$1951  = \sel_l13_s0$792  & { \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0], \sel_l13_s0$827 [0] };
+  assign \$1952  = \sel_l13_s0$793  & { \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1], \sel_l13_s0$827 [1] };
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \sel_l13_s0$794  & { \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2], \sel_l13_s0$827 [2] };
+  assign sel_or6_0 = \$1953  | \$1954 ;
+  assign \$1955  = \sel_l13_s0$800  & { \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3], \sel_l13_s0$827 [3] };
+  assign \$1956  = \sel_l13_s0$806  & { \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4], \sel_l13_s0$827 [4] };
+  assign \$1957  = \$1955  | \$1956 ;
+  assign \$1958  = \sel_l13_s0$812  & { \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5], \sel_l13_s0$827 [5] };
+  assign sel_or6_3 = \$1957  | \$1958 ;
+  assign \$1959  = \sel_l13_s0$818  & { \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6], \sel_l13_s0$827 [6] };
+  assign \$1960  = \sel_l13_s0$824  & { \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7], \sel_l13_s0$827 [7] };
+  assign \$1961  = \$1959  | \$1960 ;
+  assign \$1962  = \sel_l13_s0$830  & { \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8], \sel_l13_s0$827 [8] };
+  assign sel_or6_6 = \$1961  | \$1962 ;
+  assign \$1963  = \sel_l13_s0$827 [1] | \sel_l13_s0$827 [3];
+  assign \$1964  = \sel_l13_s0$827 [5] | \sel_l13_s0$827 [7];
+  assign \$1965  = \$1963  | \$1964 ;
+  assign \$1966  = \sel_l13_s0$827 [0] | \sel_l13_s0$827 [1];
+  assign \$1967  = \sel_l13_s0$827 [4] | \sel_l13_s0$827 [5];
+  assign \$1968  = \$1966  | \$1967 ;
+  assign \$1969  = \$1968  | \sel_l13_s0$827 [8];
+  assign \$1970  = \sel_l13_s0$827 [0] | \sel_l13_s0$827 [1];
+  assign \$1971  = \sel_l13_s0$827 [6] | \sel_l13_s0$827 [7];
+  assign \$1972  = \$1970  | \$1971 ;
+  assign \$1973  = \$1972  | \sel_l13_s0$827 [8];
+  assign \$1974  = \sel_l13_s0$827 [2] | \sel_l13_s0$827 [3];
+  assign \$1975  = \sel_l13_s0$827 [4] | \sel_l13_s0$827 [5];
+  assign \$1976  = \$1974  | \$1975 ;
+  assign \$1977  = \sel_l13_s0$827 [6] | \sel_l13_s0$827 [7];
+  assign \$1978  = \$1977  | \sel_l13_s0$827 [8];
+  assign \$1979  = \$1976  | \$1978 ;
+  assign \$1980  = \sel_l13_s0$793  & { \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0], \sel_l13_s0$833 [0] };
+  assign \$1981  = \sel_l13_s0$794  & { \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1], \sel_l13_s0$833 [1] };
+  assign \$1982  = \$1980  | \$1981 ;
+  assign \$1983  = \sel_l13_s0$800  & { \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2], \sel_l13_s0$833 [2] };
+  assign sel_or7_0 = \$1982  | \$1983 ;
+  assign \$1984  = \sel_l13_s0$806  & { \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3], \sel_l13_s0$833 [3] };
+  assign \$1985  = \sel_l13_s0$812  & { \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4], \sel_l13_s0$833 [4] };
+  assign \$1986  = \$1984  | \$1985 ;
+  assign \$1987  = \sel_l13_s0$818  & { \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5], \sel_l13_s0$833 [5] };
+  assign sel_or7_3 = \$1986  | \$1987 ;
+  assign \$1988  = \sel_l13_s0$824  & { \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6], \sel_l13_s0$833 [6] };
+  assign \$1989  = \sel_l13_s0$830  & { \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7], \sel_l13_s0$833 [7] };
+  assign \$1990  = \$1988  | \$1989 ;
+  assign \$1991  = \sel_l13_s0$836  & { \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8], \sel_l13_s0$833 [8] };
+  assign sel_or7_6 = \$1990  | \$1991 ;
+  assign \$1992  = \sel_l13_s0$833 [0] | \sel_l13_s0$833 [2];
+  assign \$1993  = \sel_l13_s0$833 [4] | \sel_l13_s0$833 [6];
+  assign \$1994  = \$1992  | \$1993 ;
+  assign \$1995  = \$1994  | \sel_l13_s0$833 [8];
+  assign \$1996  = \sel_l13_s0$833 [0] | \sel_l13_s0$833 [3];
+  assign \$1997  = \sel_l13_s0$833 [4] | \sel_l13_s0$833 [7];
+  assign \$1998  = \$1996  | \$1997 ;
+  assign \$1999  = \$1998  | \sel_l13_s0$833 [8];
+  assign \$2000  = \sel_l13_s0$833 [0] | \sel_l13_s0$833 [5];
+  assign \$2001  = \sel_l13_s0$833 [6] | \sel_l13_s0$833 [7];
+  assign \$2002  = \$2000  | \$2001 ;
+  assign \$2003  = \$2002  | \sel_l13_s0$833 [8];
+  assign \$2004  = \sel_l13_s0$833 [1] | \sel_l13_s0$833 [2];
+  assign \$2005  = \sel_l13_s0$833 [3] | \sel_l13_s0$833 [4];
+  assign \$2006  = \$2004  | \$2005 ;
+  assign \$2007  = \sel_l13_s0$833 [5] | \sel_l13_s0$833 [6];
+  assign \$2008  = \sel_l13_s0$833 [7] | \sel_l13_s0$833 [8];
+  assign \$2009  = \$2007  | \$2008 ;
+  assign \$2010  = \$2006  | \$2009 ;
+  assign \$2011  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$2011  | sel_or0_6;
+  assign \$2012  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$2012  | sel_or1_6;
+  assign \$2013  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$2013  | sel_or2_6;
+  assign \$2014  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$2014  | sel_or3_6;
+  assign \$2015  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$2015  | sel_or4_6;
+  assign \$2016  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$2016  | sel_or5_6;
+  assign \$2017  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$2017  | sel_or6_6;
+  assign \$2018  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$2018  | sel_or7_6;
+  assign \$2019  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$2019  | o__ready;
   assign \$2020  = ~ stall_adv8_valid;
   assign stall_adv8 = \$2020  | o__ready;
-  assign \$2021  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2021  | o__ready;
-  assign \$2022  = i__payload[161] & load_busy;
-  assign \$2023  = ~ \$2022 ;
-  assign i__ready = advance & \$2023 ;
+  assign \$2021  = i__payload[161] & load_busy;
+  assign \$2022  = ~ \$2021 ;
+  assign i__ready = advance & \$2022 ;
+  assign \$2023  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2023  | o__ready;
   assign \$2024  = ~ stall_adv10_valid;
   assign stall_adv10 = \$2024  | o__ready;
   assign \$2025  = ~ stall_adv11_valid;
   assign stall_adv11 = \$2025  | o__ready;
-  assign \$2026  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2026  | o__ready;
-  assign \$2027  = ! mac_read_s0;
-  assign \$2028  = mac_read_s0 == 1'h1;
-  assign \$2029  = mac_read_s0 == 2'h2;
-  assign \$2030  = mac_read_s0 == 2'h3;
-  assign \$2031  = mac_read_s0 == 3'h4;
-  assign \$2032  = mac_read_s0 == 3'h5;
-  assign \$2033  = mac_read_s0 == 3'h6;
-  assign \$2034  = mac_read_s0 == 3'h7;
-  assign \$2035  = mac_read_s0 == 4'h8;
-  assign \$2036  = \mac_read_s0$895  == 1'h1;
-  assign \$2037  = \mac_read_s0$895  == 2'h2;
-  assign \$2038  = \mac_read_s0$895  == 2'h3;
-  assign \$2039  = \mac_read_s0$895  == 3'h4;
-  assign \$2040  = \mac_read_s0$895  == 3'h5;
-  assign \$2041  = \mac_read_s0$895  == 3'h6;
-  assign \$2042  = \mac_read_s0$895  == 3'h7;
-  assign \$2043  = \mac_read_s0$895  == 4'h8;
-  assign \$2044  = \mac_read_s0$895  == 4'h9;
-  assign \$2045  = \mac_read_s0$897  == 2'h2;
-  assign \$2046  = \mac_read_s0$897  == 2'h3;
-  assign \$2047  = \mac_read_s0$897  == 3'h4;
-  assign \$2048  = \mac_read_s0$897  == 3'h5;
-  assign \$2049  = \mac_read_s0$897  == 3'h6;
-  assign \$2050  = \mac_read_s0$897  == 3'h7;
-  assign \$2051  = \mac_read_s0$897  == 4'h8;
-  assign \$2052  = \mac_read_s0$897  == 4'h9;
-  assign \$2053  = \mac_read_s0$897  == 4'ha;
-  assign \$2054  = \mac_read_s0$899  == 2'h3;
-  assign \$2055  = \mac_read_s0$899  == 3'h4;
-  assign \$2056  = \mac_read_s0$899  == 3'h5;
-  assign \$2057  = \mac_read_s0$899  == 3'h6;
-  assign \$2058  = \mac_read_s0$899  == 3'h7;
-  assign \$2059  = \mac_read_s0$899  == 4'h8;
-  assign \$2060  = \mac_read_s0$899  == 4'h9;
-  assign \$2061  = \mac_read_s0$899  == 4'ha;
-  assign \$2062  = \mac_read_s0$899  == 4'hb;
-  assign \$2063  = \mac_read_s0$901  == 3'h4;
-  assign \$2064  = \mac_read_s0$901  == 3'h5;
-  assign \$2065  = \mac_read_s0$901  == 3'h6;
-  assign \$2066  = \mac_read_s0$901  == 3'h7;
-  assign \$2067  = \mac_read_s0$901  == 4'h8;
-  assign \$2068  = \mac_read_s0$901  == 4'h9;
-  assign \$2069  = \mac_read_s0$901  == 4'ha;
-  assign \$2070  = \mac_read_s0$901  == 4'hb;
-  assign \$2071  = \mac_read_s0$901  == 4'hc;
-  assign \$2072  = \mac_read_s0$903  == 3'h5;
-  assign \$2073  = \mac_read_s0$903  == 3'h6;
-  assign \$2074  = \mac_read_s0$903  == 3'h7;
-  assign \$2075  = \mac_read_s0$903  == 4'h8;
-  assign \$2076  = \mac_read_s0$903  == 4'h9;
-  assign \$2077  = \mac_read_s0$903  == 4'ha;
-  assign \$2078  = \mac_read_s0$903  == 4'hb;
-  assign \$2079  = \mac_read_s0$903  == 4'hc;
-  assign \$2080  = \mac_read_s0$903  == 4'hd;
-  assign \$2081  = \mac_read_s0$905  == 3'h6;
-  assign \$2082  = \mac_read_s0$905  == 3'h7;
-  assign \$2083  = \mac_read_s0$905  == 4'h8;
-  assign \$2084  = \mac_read_s0$905  == 4'h9;
-  assign \$2085  = \mac_read_s0$905  == 4'ha;
-  assign \$2086  = \mac_read_s0$905  == 4'hb;
-  assign \$2087  = \mac_read_s0$905  == 4'hc;
-  assign \$2088  = \mac_read_s0$905  == 4'hd;
-  assign \$2089  = \mac_read_s0$905  == 4'he;
-  assign \$2090  = \mac_read_s0$907  == 3'h7;
-  assign \$2091  = \mac_read_s0$907  == 4'h8;
-  assign \$2092  = \mac_read_s0$907  == 4'h9;
-  assign \$2093  = \mac_read_s0$907  == 4'ha;
-  assign \$2094  = \mac_read_s0$907  == 4'hb;
-  assign \$2095  = \mac_read_s0$907  == 4'hc;
-  assign \$2096  = \mac_read_s0$907  == 4'hd;
-  assign \$2097  = \mac_read_s0$907  == 4'he;
-  assign \$2098  = \mac_read_s0$907  == 4'hf;
+  assign \$2026  = ! mac_read_s0;
+  assign \$2027  = mac_read_s0 == 1'h1;
+  assign \$2028  = mac_read_s0 == 2'h2;
+  assign \$2029  = mac_read_s0 == 2'h3;
+  assign \$2030  = mac_read_s0 == 3'h4;
+  assign \$2031  = mac_read_s0 == 3'h5;
+  assign \$2032  = mac_read_s0 == 3'h6;
+  assign \$2033  = mac_read_s0 == 3'h7;
+  assign \$2034  = mac_read_s0 == 4'h8;
+  assign \$2035  = \mac_read_s0$860  == 1'h1;
+  assign \$2036  = \mac_read_s0$860  == 2'h2;
+  assign \$2037  = \mac_read_s0$860  == 2'h3;
+  assign \$2038  = \mac_read_s0$860  == 3'h4;
+  assign \$2039  = \mac_read_s0$860  == 3'h5;
+  assign \$2040  = \mac_read_s0$860  == 3'h6;
+  assign \$2041  = \mac_read_s0$860  == 3'h7;
+  assign \$2042  = \mac_read_s0$860  == 4'h8;
+  assign \$2043  = \mac_read_s0$860  == 4'h9;
+  assign \$2044  = \mac_read_s0$862  == 2'h2;
+  assign \$2045  = \mac_read_s0$862  == 2'h3;
+  assign \$2046  = \mac_read_s0$862  == 3'h4;
+  assign \$2047  = \mac_read_s0$862  == 3'h5;
+  assign \$2048  = \mac_read_s0$862  == 3'h6;
+  assign \$2049  = \mac_read_s0$862  == 3'h7;
+  assign \$2050  = \mac_read_s0$862  == 4'h8;
+  assign \$2051  = \mac_read_s0$862  == 4'h9;
+  assign \$2052  = \mac_read_s0$862  == 4'ha;
+  assign \$2053  = \mac_read_s0$864  == 2'h3;
+  assign \$2054  = \mac_read_s0$864  == 3'h4;
+  assign \$2055  = \mac_read_s0$864  == 3'h5;
+  assign \$2056  = \mac_read_s0$864  == 3'h6;
+  assign \$2057  = \mac_read_s0$864  == 3'h7;
+  assign \$2058  = \mac_read_s0$864  == 4'h8;
+  assign \$2059  = \mac_read_s0$864  == 4'h9;
+  assign \$2060  = \mac_read_s0$864  == 4'ha;
+  assign \$2061  = \mac_read_s0$864  == 4'hb;
+  assign \$2062  = \mac_read_s0$866  == 3'h4;
+  assign \$2063  = \mac_read_s0$866  == 3'h5;
+  assign \$2064  = \mac_read_s0$866  == 3'h6;
+  assign \$2065  = \mac_read_s0$866  == 3'h7;
+  assign \$2066  = \mac_read_s0$866  == 4'h8;
+  assign \$2067  = \mac_read_s0$866  == 4'h9;
+  assign \$2068  = \mac_read_s0$866  == 4'ha;
+  assign \$2069  = \mac_read_s0$866  == 4'hb;
+  assign \$2070  = \mac_read_s0$866  == 4'hc;
+  assign \$2071  = \mac_read_s0$868  == 3'h5;
+  assign \$2072  = \mac_read_s0$868  == 3'h6;
+  assign \$2073  = \mac_read_s0$868  == 3'h7;
+  assign \$2074  = \mac_read_s0$868  == 4'h8;
+  assign \$2075  = \mac_read_s0$868  == 4'h9;
+  assign \$2076  = \mac_read_s0$868  == 4'ha;
+  assign \$2077  = \mac_read_s0$868  == 4'hb;
+  assign \$2078  = \mac_read_s0$868  == 4'hc;
+  assign \$2079  = \mac_read_s0$868  == 4'hd;
+  assign \$2080  = \mac_read_s0$870  == 3'h6;
+  assign \$2081  = \mac_read_s0$870  == 3'h7;
+  assign \$2082  = \mac_read_s0$870  == 4'h8;
+  assign \$2083  = \mac_read_s0$870  == 4'h9;
+  assign \$2084  = \mac_read_s0$870  == 4'ha;
+  assign \$2085  = \mac_read_s0$870  == 4'hb;
+  assign \$2086  = \mac_read_s0$870  == 4'hc;
+  assign \$2087  = \mac_read_s0$870  == 4'hd;
+  assign \$2088  = \mac_read_s0$870  == 4'he;
+  assign \$2089  = \mac_read_s0$872  == 3'h7;
+  assign \$2090  = \mac_read_s0$872  == 4'h8;
+  assign \$2091  = \mac_read_s0$872  == 4'h9;
+  assign \$2092  = \mac_read_s0$872  == 4'ha;
+  assign \$2093  = \mac_read_s0$872  == 4'hb;
+  assign \$2094  = \mac_read_s0$872  == 4'hc;
+  assign \$2095  = \mac_read_s0$872  == 4'hd;
+  assign \$2096  = \mac_read_s0$872  == 4'he;
+  assign \$2097  = \mac_read_s0$872  == 4'hf;
+  assign \$2098  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2098  | o__ready;
   assign \$2099  = ~ stall_adv13_valid;
   assign stall_adv13 = \$2099  | o__ready;
   assign \$2100  = ~ stall_adv14_valid;
   assign stall_adv14 = \$2100  | o__ready;
-  assign \$2101  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2101  | o__ready;
-  assign \$2102  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2103  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2104  = \$2102  | \$2103 ;
-  assign \$2105  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2106  = \mac_wmux_s0$919  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2107  = \$2105  | \$2106 ;
-  assign \$2108  = \$2104  | \$2107 ;
-  assign \$2109  = \mac_wmux_s0$920  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2110  = \mac_wmux_s0$921  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2111  = \$2109  | \$2110 ;
-  assign \$2112  = \mac_wmux_s0$922  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2113  = \mac_wmux_s0$923  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2114  = \$2112  | \$2113 ;
-  assign \$2115  = \$2111  | \$2114 ;
-  assign \$2116  = \$2108  | \$2115 ;
-  assign \$2117  = \mac_wmux_s0$924  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w0_0 = \$2116  | \$2117 ;
-  assign \$2118  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0] };
-  assign \$2119  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1] };
-  assign \$2120  = \$2118  | \$2119 ;
-  assign \$2121  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2] };
-  assign \$2122  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3] };
-  assign \$2123  = \$2121  | \$2122 ;
-  assign \$2124  = \$2120  | \$2123 ;
-  assign \$2125  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4] };
-  assign \$2126  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5] };
-  assign \$2127  = \$2125  | \$2126 ;
-  assign \$2128  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6] };
-  assign \$2129  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7] };
-  assign \$2130  = \$2128  | \$2129 ;
-  assign \$2131  = \$2127  | \$2130 ;
-  assign \$2132  = \$2124  | \$2131 ;
-  assign \$2133  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8] };
-  assign mac_wmux_w0_1 = \$2132  | \$2133 ;
-  assign \$2134  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0] };
-  assign \$2135  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1] };
-  assign \$2136  = \$2134  | \$2135 ;
-  assign \$2137  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2] };
-  assign \$2138  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3] };
-  assign \$2139  = \$2137  | \$2138 ;
-  assign \$2140  = \$2136  | \$2139 ;
-  assign \$2141  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4] };
-  assign \$2142  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5] };
-  assign \$2143  = \$2141  | \$2142 ;
-  assign \$2144  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6] };
-  assign \$2145  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7] };
-  assign \$2146  = \$2144  | \$2145 ;
-  assign \$2147  = \$2143  | \$2146 ;
-  assign \$2148  = \$2140  | \$2147 ;
-  assign \$2149  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8] };
-  assign mac_wmux_w0_2 = \$2148  | \$2149 ;
-  assign \$2150  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0] };
-  assign \$2151  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1] };
-  assign \$2152  = \$2150  | \$2151 ;
-  assign \$2153  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2] };
-  assign \$2154  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3] };
-  assign \$2155  = \$2153  | \$2154 ;
-  assign \$2156  = \$2152  | \$2155 ;
-  assign \$2157  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4] };
-  assign \$2158  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5] };
-  assign \$2159  = \$2157  | \$2158 ;
-  assign \$2160  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6] };
-  assign \$2161  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7] };
-  assign \$2162  = \$2160  | \$2161 ;
-  assign \$2163  = \$2159  | \$2162 ;
-  assign \$2164  = \$2156  | \$2163 ;
-  assign \$2165  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8] };
-  assign mac_wmux_w0_3 = \$2164  | \$2165 ;
-  assign \$2166  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0] };
-  assign \$2167  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1] };
-  assign \$2168  = \$2166  | \$2167 ;
-  assign \$2169  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2] };
-  assign \$2170  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3] };
-  assign \$2171  = \$2169  | \$2170 ;
-  assign \$2172  = \$2168  | \$2171 ;
-  assign \$2173  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4] };
-  assign \$2174  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5] };
-  assign \$2175  = \$2173  | \$2174 ;
-  assign \$2176  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6] };
-  assign \$2177  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7] };
-  assign \$2178  = \$2176  | \$2177 ;
-  assign \$2179  = \$2175  | \$2178 ;
-  assign \$2180  = \$2172  | \$2179 ;
-  assign \$2181  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8] };
-  assign mac_wmux_w0_4 = \$2180  | \$2181 ;
-  assign \$2182  = \mac_wmux_s0$921  & { \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0] };
-  assign \$2183  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1] };
-  assign \$2184  = \$2182  | \$2183 ;
-  assign \$2185  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2] };
-  assign \$2186  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3] };
-  assign \$2187  = \$2185  | \$2186 ;
-  assign \$2188  = \$2184  | \$2187 ;
-  assign \$2189  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4] };
-  assign \$2190  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5] };
-  assign \$2191  = \$2189  | \$2190 ;
-  assign \$2192  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6] };
-  assign \$2193  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7] };
-  assign \$2194  = \$2192  | \$2193 ;
-  assign \$2195  = \$2191  | \$2194 ;
-  assign \$2196  = \$2188  | \$2195 ;
-  assign \$2197  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8] };
-  assign mac_wmux_w0_5 = \$2196  | \$2197 ;
-  assign \$2198  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0] };
-  assign \$2199  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1] };
-  assign \$2200  = \$2198  | \$2199 ;
-  assign \$2201  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2] };
-  assign \$2202  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3] };
-  assign \$2203  = \$2201  | \$2202 ;
-  assign \$2204  = \$2200  | \$2203 ;
-  assign \$2205  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4] };
-  assign \$2206  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5] };
-  assign \$2207  = \$2205  | \$2206 ;
-  assign \$2208  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6] };
-  assign \$2209  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7] };
-  assign \$2210  = \$2208  | \$2209 ;
-  assign \$2211  = \$2207  | \$2210 ;
-  assign \$2212  = \$2204  | \$2211 ;
-  assign \$2213  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8] };
-  assign mac_wmux_w0_6 = \$2212  | \$2213 ;
-  assign \$2214  = \mac_wmux_s0$923  & { \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0] };
-  assign \$2215  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1] };
-  assign \$2216  = \$2214  | \$2215 ;
-  assign \$2217  = \mac_wmux_s0$927  & { \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2] };
-  assign \$2218  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3] };
-  assign \$2219  = \$2217  | \$2218 ;
-  assign \$2220  = \$2216  | \$2219 ;
-  assign \$2221  = \mac_wmux_s0$933  & { \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4] };
-  assign \$2222  = \mac_wmux_s0$936  & { \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5] };
-  assign \$2223  = \$2221  | \$2222 ;
-  assign \$2224  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6] };
-  assign \$2225  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7] };
-  assign \$2226  = \$2224  | \$2225 ;
-  assign \$2227  = \$2223  | \$2226 ;
-  assign \$2228  = \$2220  | \$2227 ;
-  assign \$2229  = \mac_wmux_s0$945  & { \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8] };
-  assign mac_wmux_w0_7 = \$2228  | \$2229 ;
-  assign \$2230  = \mac_wmux_s0$947  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2231  = \mac_wmux_s0$948  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2232  = \$2230  | \$2231 ;
-  assign \$2233  = \mac_wmux_s0$949  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2234  = \mac_wmux_s0$950  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2235  = \$2233  | \$2234 ;
-  assign \$2236  = \$2232  | \$2235 ;
-  assign \$2237  = \mac_wmux_s0$951  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2238  = \mac_wmux_s0$952  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2239  = \$2237  | \$2238 ;
-  assign \$2240  = \mac_wmux_s0$953  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2241  = \mac_wmux_s0$954  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2242  = \$2240  | \$2241 ;
-  assign \$2243  = \$2239  | \$2242 ;
-  assign \$2244  = \$2236  | \$2243 ;
-  assign \$2245  = \mac_wmux_s0$955  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w1_0 = \$2244  | \$2245 ;
-  assign \$2246  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0] };
-  assign \$2247  = \mac_wmux_s0$949  & { \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1] };
-  assign \$2248  = \$2246  | \$2247 ;
-  assign \$2249  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2] };
-  assign \$2250  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3] };
-  assign \$2251  = \$2249  | \$2250 ;
-  assign \$2252  = \$2248  | \$2251 ;
-  assign \$2253  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4] };
-  assign \$2254  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5] };
-  assign \$2255  = \$2253  | \$2254 ;
-  assign \$2256  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6] };
-  assign \$2257  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7] };
-  assign \$2258  = \$2256  | \$2257 ;
-  assign \$2259  = \$2255  | \$2258 ;
-  assign \$2260  = \$2252  | \$2259 ;
-  assign \$2261  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8] };
-  assign mac_wmux_w1_1 = \$2260  | \$2261 ;
-  assign \$2262  = \mac_wmux_s0$949  & { \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0] };
-  assign \$2263  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1] };
-  assign \$2264  = \$2262  | \$2263 ;
-  assign \$2265  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2] };
-  assign \$2266  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3] };
-  assign \$2267  = \$2265  | \$2266 ;
-  assign \$2268  = \$2264  | \$2267 ;
-  assign \$2269  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4] };
-  assign \$2270  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5] };
-  assign \$2271  = \$2269  | \$2270 ;
-  assign \$2272  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6] };
-  assign \$2273  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7] };
-  assign \$2274  = \$2272  | \$2273 ;
-  assign \$2275  = \$2271  | \$2274 ;
-  assign \$2276  = \$2268  | \$2275 ;
-  assign \$2277  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8] };
-  assign mac_wmux_w1_2 = \$2276  | \$2277 ;
-  assign \$2278  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0] };
-  assign \$2279  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1] };
-  assign \$2280  = \$2278  | \$2279 ;
-  assign \$2281  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2] };
-  assign \$2282  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3] };
-  assign \$2283  = \$2281  | \$2282 ;
-  assign \$2284  = \$2280  | \$2283 ;
-  assign \$2285  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4] };
-  assign \$2286  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5] };
-  assign \$2287  = \$2285  | \$2286 ;
-  assign \$2288  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6] };
-  assign \$2289  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7] };
-  assign \$2290  = \$2288  | \$2289 ;
-  assign \$2291  = \$2287  | \$2290 ;
-  assign \$2292  = \$2284  | \$2291 ;
-  assign \$2293  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8] };
-  assign mac_wmux_w1_3 = \$2292  | \$2293 ;
-  assign \$2294  = \mac_wmux_s0$951  & { \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0] };
-  assign \$2295  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1] };
-  assign \$2296  = \$2294  | \$2295 ;
-  assign \$2297  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2] };
-  assign \$2298  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3] };
-  assign \$2299  = \$2297  | \$2298 ;
-  assign \$2300  = \$2296  | \$2299 ;
-  assign \$2301  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4] };
-  assign \$2302  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5] };
-  assign \$2303  = \$2301  | \$2302 ;
-  assign \$2304  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6] };
-  assign \$2305  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7] };
-  assign \$2306  = \$2304  | \$2305 ;
-  assign \$2307  = \$2303  | \$2306 ;
-  assign \$2308  = \$2300  | \$2307 ;
-  assign \$2309  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8] };
-  assign mac_wmux_w1_4 = \$2308  | \$2309 ;
-  assign \$2310  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0] };
-  assign \$2311  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1] };
-  assign \$2312  = \$2310  | \$2311 ;
-  assign \$2313  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2] };
-  assign \$2314  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3] };
-  assign \$2315  = \$2313  | \$2314 ;
-  assign \$2316  = \$2312  | \$2315 ;
-  assign \$2317  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4] };
-  assign \$2318  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5] };
-  assign \$2319  = \$2317  | \$2318 ;
-  assign \$2320  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6] };
-  assign \$2321  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7] };
-  assign \$2322  = \$2320  | \$2321 ;
-  assign \$2323  = \$2319  | \$2322 ;
-  assign \$2324  = \$2316  | \$2323 ;
-  assign \$2325  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8] };
-  assign mac_wmux_w1_5 = \$2324  | \$2325 ;
-  assign \$2326  = \mac_wmux_s0$953  & { \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0] };
-  assign \$2327  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1] };
-  assign \$2328  = \$2326  | \$2327 ;
-  assign \$2329  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2] };
-  assign \$2330  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3] };
-  assign \$2331  = \$2329  | \$2330 ;
-  assign \$2332  = \$2328  | \$2331 ;
-  assign \$2333  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4] };
-  assign \$2334  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5] };
-  assign \$2335  = \$2333  | \$2334 ;
-  assign \$2336  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6] };
-  assign \$2337  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7] };
-  assign \$2338  = \$2336  | \$2337 ;
-  assign \$2339  = \$2335  | \$2338 ;
-  assign \$2340  = \$2332  | \$2339 ;
-  assign \$2341  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8] };
-  assign mac_wmux_w1_6 = \$2340  | \$2341 ;
-  assign \$2342  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0] };
-  assign \$2343  = \mac_wmux_s0$955  & { \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1] };
-  assign \$2344  = \$2342  | \$2343 ;
-  assign \$2345  = \mac_wmux_s0$957  & { \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2] };
-  assign \$2346  = \mac_wmux_s0$959  & { \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3] };
-  assign \$2347  = \$2345  | \$2346 ;
-  assign \$2348  = \$2344  | \$2347 ;
-  assign \$2349  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4] };
-  assign \$2350  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5] };
-  assign \$2351  = \$2349  | \$2350 ;
-  assign \$2352  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6] };
-  assign \$2353  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7] };
-  assign \$2354  = \$2352  | \$2353 ;
-  assign \$2355  = \$2351  | \$2354 ;
-  assign \$2356  = \$2348  | \$2355 ;
-  assign \$2357  = \mac_wmux_s0$969  & { \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8] };
-  assign mac_wmux_w1_7 = \$2356  | \$2357 ;
-  assign \$2358  = \mac_wmux_s0$971  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2359  = \mac_wmux_s0$972  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2360  = \$2358  | \$2359 ;
-  assign \$2361  = \mac_wmux_s0$973  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2362  = \mac_wmux_s0$974  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2363  = \$2361  | \$2362 ;
-  assign \$2364  = \$2360  | \$2363 ;
-  assign \$2365  = \mac_wmux_s0$975  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2366  = \mac_wmux_s0$976  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2367  = \$2365  | \$2366 ;
-  assign \$2368  = \mac_wmux_s0$977  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2369  = \mac_wmux_s0$978  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2370  = \$2368  | \$2369 ;
-  assign \$2371  = \$2367  | \$2370 ;
-  assign \$2372  = \$2364  | \$2371 ;
-  assign \$2373  = \mac_wmux_s0$979  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w2_0 = \$2372  | \$2373 ;
-  assign \$2374  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0] };
-  assign \$2375  = \mac_wmux_s0$973  & { \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1] };
-  assign \$2376  = \$2374  | \$2375 ;
-  assign \$2377  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2] };
-  assign \$2378  = \mac_wmux_s0$975  & { \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3] };
-  assign \$2379  = \$2377  | \$2378 ;
-  assign \$2380  = \$2376  | \$2379 ;
-  assign \$2381  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4] };
-  assign \$2382  = \mac_wmux_s0$977  & { \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5] };
-  assign \$2383  = \$2381  | \$2382 ;
-  assign \$2384  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6] };
-  assign \$2385  = \mac_wmux_s0$979  & { \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7] };
-  assign \$2386  = \$2384  | \$2385 ;
-  assign \$2387  = \$2383  | \$2386 ;
-  assign \$2388  = \$2380  | \$2387 ;
-  assign \$2389  = \mac_wmux_s0$981  & { \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8] };
-  assign mac_wmux_w2_1 = \$2388  | \$2389 ;
-  assign \$2390  = \mac_wmux_s0$973  & { \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0] };
-  assign \$2391  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1] };
-  assign \$2392  = \$2390  | \$2391 ;
-  assign \$2393  = \mac_wmux_s0$975  & { \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2] };
-  assign \$2394  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3] };
-  assign \$2395  = \$2393  | \$2394 ;
-  assign \$2396  = \$2392  | \$2395 ;
-  assign \$2397  = \mac_wmux_s0$977  & { \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4] };
-  assign \$2398  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5] };
-  assign \$2399  = \$2397  | \$2398 ;
-  assign \$2400  = \mac_wmux_s0$979  & { \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6] };
-  assign \$2401  = \mac_wmux_s0$981  & { \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7] };
-  assign \$2402  = \$2400  | \$2401 ;
-  assign \$2403  = \$2399  | \$2402 ;
-  assign \$2404  = \$2396  | \$2403 ;
-  assign \$2405  = \mac_wmux_s0$983  & { \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8] };
-  assign mac_wmux_w2_2 = \$2404  | \$2405 ;
-  assign \$2406  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0] };
-  assign \$2407  = \mac_wmux_s0$975  & { \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1] };
-  assign \$2408  = \$2406  | \$2407 ;
-  assign \$2409  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2] };
-  assign \$2410  = \mac_wmux_s0$977  & { \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3] };
-  assign \$2411  = \$2409  | \$2410 ;
-  assign \$2412  = \$2408  | \$2411 ;
-  assign \$2413  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4] };
-  assign \$2414  = \mac_wmux_s0$979  & { \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5] };
-  assign \$2415  = \$2413  | \$2414 ;
-  assign \$2416  = \mac_wmux_s0$981  & { \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6] };
-  assign \$2417  = \mac_wmux_s0$983  & { \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7] };
-  assign \$2418  = \$2416  | \$2417 ;
-  assign \$2419  = \$2415  | \$2418 ;
-  assign \$2420  = \$2412  | \$2419 ;
-  assign \$2421  = \mac_wmux_s0$985  & { \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8] };
-  assign mac_wmux_w2_3 = \$2420  | \$2421 ;
-  assign \$2422  = \mac_wmux_s0$975  & { \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0] };
-  assign \$2423  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1] };
-  assign \$2424  = \$2422  | \$2423 ;
-  assign \$2425  = \mac_wmux_s0$977  & { \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2] };
-  assign \$2426  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3] };
-  assign \$2427  = \$2425  | \$2426 ;
-  assign \$2428  = \$2424  | \$2427 ;
-  assign \$2429  = \mac_wmux_s0$979  & { \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4] };
-  assign \$2430  = \mac_wmux_s0$981  & { \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5] };
-  assign \$2431  = \$2429  | \$2430 ;
-  assign \$2432  = \mac_wmux_s0$983  & { \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6] };
-  assign \$2433  = \mac_wmux_s0$985  & { \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7] };
-  assign \$2434  = \$2432  | \$2433 ;
-  assign \$2435  = \$2431  | \$2434 ;
-  assign \$2436  = \$2428  | \$2435 ;
-  assign \$2437  = \mac_wmux_s0$987  & { \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8] };
-  assign mac_wmux_w2_4 = \$2436  | \$2437 ;
-  assign \$2438  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0] };
-  assign \$2439  = \mac_wmux_s0$977  & { \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1] };
-  assign \$2440  = \$2438  | \$2439 ;
-  assign \$2441  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2] };
-  assign \$2442  = \mac_wmux_s0$979  & { \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3] };
-  assign \$2443  = \$2441  | \$2442 ;
-  assign \$2444  = \$2440  | \$2443 ;
-  assign \$2445  = \mac_wmux_s0$981  & { \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4] };
-  assign \$2446  = \mac_wmux_s0$983  & { \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5] };
-  assign \$2447  = \$2445  | \$2446 ;
-  assign \$2448  = \mac_wmux_s0$985  & { \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6] };
-  assign \$2449  = \mac_wmux_s0$987  & { \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7] };
-  assign \$2450  = \$2448  | \$2449 ;
-  assign \$2451  = \$2447  | \$2450 ;
-  assign \$2452  = \$2444  | \$2451 ;
-  assign \$2453  = \mac_wmux_s0$989  & { \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8] };
-  assign mac_wmux_w2_5 = \$2452  | \$2453 ;
-  assign \$2454  = \mac_wmux_s0$977  & { \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0] };
-  assign \$2455  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1] };
-  assign \$2456  = \$2454  | \$2455 ;
-  assign \$2457  = \mac_wmux_s0$979  & { \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2] };
-  assign \$2458  = \mac_wmux_s0$981  & { \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3] };
-  assign \$2459  = \$2457  | \$2458 ;
-  assign \$2460  = \$2456  | \$2459 ;
-  assign \$2461  = \mac_wmux_s0$983  & { \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4] };
-  assign \$2462  = \mac_wmux_s0$985  & { \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5] };
-  assign \$2463  = \$2461  | \$2462 ;
-  assign \$2464  = \mac_wmux_s0$987  & { \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6] };
-  assign \$2465  = \mac_wmux_s0$989  & { \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7] };
-  assign \$2466  = \$2464  | \$2465 ;
-  assign \$2467  = \$2463  | \$2466 ;
-  assign \$2468  = \$2460  | \$2467 ;
-  assign \$2469  = \mac_wmux_s0$991  & { \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8] };
-  assign mac_wmux_w2_6 = \$2468  | \$2469 ;
-  assign \$2470  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0] };
-  assign \$2471  = \mac_wmux_s0$979  & { \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1] };
-  assign \$2472  = \$2470  | \$2471 ;
-  assign \$2473  = \mac_wmux_s0$981  & { \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2] };
-  assign \$2474  = \mac_wmux_s0$983  & { \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3] };
-  assign \$2475  = \$2473  | \$2474 ;
-  assign \$2476  = \$2472  | \$2475 ;
-  assign \$2477  = \mac_wmux_s0$985  & { \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4] };
-  assign \$2478  = \mac_wmux_s0$987  & { \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5] };
-  assign \$2479  = \$2477  | \$2478 ;
-  assign \$2480  = \mac_wmux_s0$989  & { \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6] };
-  assign \$2481  = \mac_wmux_s0$991  & { \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7] };
-  assign \$2482  = \$2480  | \$2481 ;
-  assign \$2483  = \$2479  | \$2482 ;
-  assign \$2484  = \$2476  | \$2483 ;
-  assign \$2485  = \mac_wmux_s0$993  & { \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8] };
-  assign mac_wmux_w2_7 = \$2484  | \$2485 ;
-  assign \$2486  = \mac_wmux_s0$995  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
-  assign \$2487  = \mac_wmux_s0$996  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
-  assign \$2488  = \$2486  | \$2487 ;
-  assign \$2489  = \mac_wmux_s0$997  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
-  assign \$2490  = \mac_wmux_s0$998  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
-  assign \$2491  = \$2489  | \$2490 ;
-  assign \$2492  = \$2488  | \$2491 ;
-  assign \$2493  = \mac_wmux_s0$999  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
-  assign \$2494  = \mac_wmux_s0$1000  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
-  assign \$2495  = \$2493  | \$2494 ;
-  assign \$2496  = \mac_wmux_s0$1001  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
-  assign \$2497  = \mac_wmux_s0$1002  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
-  assign \$2498  = \$2496  | \$2497 ;
-  assign \$2499  = \$2495  | \$2498 ;
-  assign \$2500  = \$2492  | \$2499 ;
-  assign \$2501  = \mac_wmux_s0$1003  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
-  assign mac_wmux_w3_0 = \$2500  | \$2501 ;
-  assign \$2502  = \mac_wmux_s0$996  & { \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0], \mac_wmux_sel0_s0$926 [0] };
-  assign \$2503  = \mac_wmux_s0$997  & { \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1], \mac_wmux_sel0_s0$926 [1] };
-  assign \$2504  = \$2502  | \$2503 ;
-  assign \$2505  = \mac_wmux_s0$998  & { \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2], \mac_wmux_sel0_s0$926 [2] };
-  assign \$2506  = \mac_wmux_s0$999  & { \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3], \mac_wmux_sel0_s0$926 [3] };
-  assign \$2507  = \$2505  | \$2506 ;
-  assign \$2508  = \$2504  | \$2507 ;
-  assign \$2509  = \mac_wmux_s0$1000  & { \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4], \mac_wmux_sel0_s0$926 [4] };
-  assign \$2510  = \mac_wmux_s0$1001  & { \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5], \mac_wmux_sel0_s0$926 [5] };
-  assign \$2511  = \$2509  | \$2510 ;
-  assign \$2512  = \mac_wmux_s0$1002  & { \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6], \mac_wmux_sel0_s0$926 [6] };
-  assign \$2513  = \mac_wmux_s0$1003  & { \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7], \mac_wmux_sel0_s0$926 [7] };
-  assign \$2514  = \$2512  | \$2513 ;
-  assign \$2515  = \$2511  | \$2514 ;
-  assign \$2516  = \$2508  | \$2515 ;
-  assign \$2517  = \mac_wmux_s0$1005  & { \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8], \mac_wmux_sel0_s0$926 [8] };
-  assign mac_wmux_w3_1 = \$2516  | \$2517 ;
-  assign \$2518  = \mac_wmux_s0$997  & { \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0], \mac_wmux_sel0_s0$929 [0] };
-  assign \$2519  = \mac_wmux_s0$998  & { \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1], \mac_wmux_sel0_s0$929 [1] };
-  assign \$2520  = \$2518  | \$2519 ;
-  assign \$2521  = \mac_wmux_s0$999  & { \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2], \mac_wmux_sel0_s0$929 [2] };
-  assign \$2522  = \mac_wmux_s0$1000  & { \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3], \mac_wmux_sel0_s0$929 [3] };
-  assign \$2523  = \$2521  | \$2522 ;
-  assign \$2524  = \$2520  | \$2523 ;
-  assign \$2525  = \mac_wmux_s0$1001  & { \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4], \mac_wmux_sel0_s0$929 [4] };
-  assign \$2526  = \mac_wmux_s0$1002  & { \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5], \mac_wmux_sel0_s0$929 [5] };
-  assign \$2527  = \$2525  | \$2526 ;
-  assign \$2528  = \mac_wmux_s0$1003  & { \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6], \mac_wmux_sel0_s0$929 [6] };
-  assign \$2529  = \mac_wmux_s0$1005  & { \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7], \mac_wmux_sel0_s0$929 [7] };
-  assign \$2530  = \$2528  | \$2529 ;
-  assign \$2531  = \$2527  | \$2530 ;
-  assign \$2532  = \$2524  | \$2531 ;
-  assign \$2533  = \mac_wmux_s0$1007  & { \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8], \mac_wmux_sel0_s0$929 [8] };
-  assign mac_wmux_w3_2 = \$2532  | \$2533 ;
-  assign \$2534  = \mac_wmux_s0$998  & { \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0], \mac_wmux_sel0_s0$932 [0] };
-  assign \$2535  = \mac_wmux_s0$999  & { \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1], \mac_wmux_sel0_s0$932 [1] };
-  assign \$2536  = \$2534  | \$2535 ;
-  assign \$2537  = \mac_wmux_s0$1000  & { \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2], \mac_wmux_sel0_s0$932 [2] };
-  assign \$2538  = \mac_wmux_s0$1001  & { \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3], \mac_wmux_sel0_s0$932 [3] };
-  assign \$2539  = \$2537  | \$2538 ;
-  assign \$2540  = \$2536  | \$2539 ;
-  assign \$2541  = \mac_wmux_s0$1002  & { \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4], \mac_wmux_sel0_s0$932 [4] };
-  assign \$2542  = \mac_wmux_s0$1003  & { \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5], \mac_wmux_sel0_s0$932 [5] };
-  assign \$2543  = \$2541  | \$2542 ;
-  assign \$2544  = \mac_wmux_s0$1005  & { \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6], \mac_wmux_sel0_s0$932 [6] };
-  assign \$2545  = \mac_wmux_s0$1007  & { \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7], \mac_wmux_sel0_s0$932 [7] };
-  assign \$2546  = \$2544  | \$2545 ;
-  assign \$2547  = \$2543  | \$2546 ;
-  assign \$2548  = \$2540  | \$2547 ;
-  assign \$2549  = \mac_wmux_s0$1009  & { \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8], \mac_wmux_sel0_s0$932 [8] };
-  assign mac_wmux_w3_3 = \$2548  | \$2549 ;
-  assign \$2550  = \mac_wmux_s0$999  & { \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0], \mac_wmux_sel0_s0$935 [0] };
-  assign \$2551  = \mac_wmux_s0$1000  & { \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1], \mac_wmux_sel0_s0$935 [1] };
-  assign \$2552  = \$2550  | \$2551 ;
-  assign \$2553  = \mac_wmux_s0$1001  & { \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2], \mac_wmux_sel0_s0$935 [2] };
-  assign \$2554  = \mac_wmux_s0$1002  & { \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3], \mac_wmux_sel0_s0$935 [3] };
-  assign \$2555  = \$2553  | \$2554 ;
-  assign \$2556  = \$2552  | \$2555 ;
-  assign \$2557  = \mac_wmux_s0$1003  & { \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4], \mac_wmux_sel0_s0$935 [4] };
-  assign \$2558  = \mac_wmux_s0$1005  & { \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5], \mac_wmux_sel0_s0$935 [5] };
-  assign \$2559  = \$2557  | \$2558 ;
-  assign \$2560  = \mac_wmux_s0$1007  & { \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6], \mac_wmux_sel0_s0$935 [6] };
-  assign \$2561  = \mac_wmux_s0$1009  & { \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7], \mac_wmux_sel0_s0$935 [7] };
-  assign \$2562  = \$2560  | \$2561 ;
-  assign \$2563  = \$2559  | \$2562 ;
-  assign \$2564  = \$2556  | \$2563 ;
-  assign \$2565  = \mac_wmux_s0$1011  & { \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8], \mac_wmux_sel0_s0$935 [8] };
-  assign mac_wmux_w3_4 = \$2564  | \$2565 ;
-  assign \$2566  = \mac_wmux_s0$1000  & { \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0], \mac_wmux_sel0_s0$938 [0] };
-  assign \$2567  = \mac_wmux_s0$1001  & { \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1], \mac_wmux_sel0_s0$938 [1] };
-  assign \$2568  = \$2566  | \$2567 ;
-  assign \$2569  = \mac_wmux_s0$1002  & { \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2], \mac_wmux_sel0_s0$938 [2] };
-  assign \$2570  = \mac_wmux_s0$1003  & { \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3], \mac_wmux_sel0_s0$938 [3] };
-  assign \$2571  = \$2569  | \$2570 ;
-  assign \$2572  = \$2568  | \$2571 ;
-  assign \$2573  = \mac_wmux_s0$1005  & { \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4], \mac_wmux_sel0_s0$938 [4] };
-  assign \$2574  = \mac_wmux_s0$1007  & { \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5], \mac_wmux_sel0_s0$938 [5] };
-  assign \$2575  = \$2573  | \$2574 ;
-  assign \$2576  = \mac_wmux_s0$1009  & { \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6], \mac_wmux_sel0_s0$938 [6] };
-  assign \$2577  = \mac_wmux_s0$1011  & { \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7], \mac_wmux_sel0_s0$938 [7] };
-  assign \$2578  = \$2576  | \$2577 ;
-  assign \$2579  = \$2575  | \$2578 ;
-  assign \$2580  = \$2572  | \$2579 ;
-  assign \$2581  = \mac_wmux_s0$1013  & { \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8], \mac_wmux_sel0_s0$938 [8] };
-  assign mac_wmux_w3_5 = \$2580  | \$2581 ;
-  assign \$2582  = \mac_wmux_s0$1001  & { \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0], \mac_wmux_sel0_s0$941 [0] };
-  assign \$2583  = \mac_wmux_s0$1002  & { \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1], \mac_wmux_sel0_s0$941 [1] };
-  assign \$2584  = \$2582  | \$2583 ;
-  assign \$2585  = \mac_wmux_s0$1003  & { \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2], \mac_wmux_sel0_s0$941 [2] };
-  assign \$2586  = \mac_wmux_s0$1005  & { \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3], \mac_wmux_sel0_s0$941 [3] };
-  assign \$2587  = \$2585  | \$2586 ;
-  assign \$2588  = \$2584  | \$2587 ;
-  assign \$2589  = \mac_wmux_s0$1007  & { \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4], \mac_wmux_sel0_s0$941 [4] };
-  assign \$2590  = \mac_wmux_s0$1009  & { \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5], \mac_wmux_sel0_s0$941 [5] };
-  assign \$2591  = \$2589  | \$2590 ;
-  assign \$2592  = \mac_wmux_s0$1011  & { \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6], \mac_wmux_sel0_s0$941 [6] };
-  assign \$2593  = \mac_wmux_s0$1013  & { \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7], \mac_wmux_sel0_s0$941 [7] };
-  assign \$2594  = \$2592  | \$2593 ;
-  assign \$2595  = \$2591  | \$2594 ;
-  assign \$2596  = \$2588  | \$2595 ;
-  assign \$2597  = \mac_wmux_s0$1015  & { \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8], \mac_wmux_sel0_s0$941 [8] };
-  assign mac_wmux_w3_6 = \$2596  | \$2597 ;
-  assign \$2598  = \mac_wmux_s0$1002  & { \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0], \mac_wmux_sel0_s0$944 [0] };
-  assign \$2599  = \mac_wmux_s0$1003  & { \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1], \mac_wmux_sel0_s0$944 [1] };
-  assign \$2600  = \$2598  | \$2599 ;
-  assign \$2601  = \mac_wmux_s0$1005  & { \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2], \mac_wmux_sel0_s0$944 [2] };
-  assign \$2602  = \mac_wmux_s0$1007  & { \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3], \mac_wmux_sel0_s0$944 [3] };
-  assign \$2603  = \$2601  | \$2602 ;
-  assign \$2604  = \$2600  | \$2603 ;
-  assign \$2605  = \mac_wmux_s0$1009  & { \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4], \mac_wmux_sel0_s0$944 [4] };
-  assign \$2606  = \mac_wmux_s0$1011  & { \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5], \mac_wmux_sel0_s0$944 [5] };
-  assign \$2607  = \$2605  | \$2606 ;
-  assign \$2608  = \mac_wmux_s0$1013  & { \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6], \mac_wmux_sel0_s0$944 [6] };
-  assign \$2609  = \mac_wmux_s0$1015  & { \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7], \mac_wmux_sel0_s0$944 [7] };
-  assign \$2610  = \$2608  | \$2609 ;
-  assign \$2611  = \$2607  | \$2610 ;
-  assign \$2612  = \$2604  | \$2611 ;
-  assign \$2613  = \mac_wmux_s0$1017  & { \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8], \mac_wmux_sel0_s0$944 [8] };
-  assign mac_wmux_w3_7 = \$2612  | \$2613 ;
+  assign \$2101  = mac_wmux_s0 & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2102  = \mac_wmux_s0$882  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2103  = \$2101  | \$2102 ;
+  assign \$2104  = \mac_wmux_s0$883  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2105  = \mac_wmux_s0$884  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2106  = \$2104  | \$2105 ;
+  assign \$2107  = \$2103  | \$2106 ;
+  assign \$2108  = \mac_wmux_s0$885  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2109  = \mac_wmux_s0$886  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2110  = \$2108  | \$2109 ;
+  assign \$2111  = \mac_wmux_s0$887  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2112  = \mac_wmux_s0$888  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2113  = \$2111  | \$2112 ;
+  assign \$2114  = \$2110  | \$2113 ;
+  assign \$2115  = \$2107  | \$2114 ;
+  assign \$2116  = \mac_wmux_s0$889  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w0_0 = \$2115  | \$2116 ;
+  assign \$2117  = \mac_wmux_s0$882  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2118  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2119  = \$2117  | \$2118 ;
+  assign \$2120  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2121  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2122  = \$2120  | \$2121 ;
+  assign \$2123  = \$2119  | \$2122 ;
+  assign \$2124  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2125  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2126  = \$2124  | \$2125 ;
+  assign \$2127  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2128  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2129  = \$2127  | \$2128 ;
+  assign \$2130  = \$2126  | \$2129 ;
+  assign \$2131  = \$2123  | \$2130 ;
+  assign \$2132  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w0_1 = \$2131  | \$2132 ;
+  assign \$2133  = \mac_wmux_s0$883  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2134  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2135  = \$2133  | \$2134 ;
+  assign \$2136  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2137  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2138  = \$2136  | \$2137 ;
+  assign \$2139  = \$2135  | \$2138 ;
+  assign \$2140  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2141  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2142  = \$2140  | \$2141 ;
+  assign \$2143  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2144  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2145  = \$2143  | \$2144 ;
+  assign \$2146  = \$2142  | \$2145 ;
+  assign \$2147  = \$2139  | \$2146 ;
+  assign \$2148  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w0_2 = \$2147  | \$2148 ;
+  assign \$2149  = \mac_wmux_s0$884  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2150  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2151  = \$2149  | \$2150 ;
+  assign \$2152  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2153  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2154  = \$2152  | \$2153 ;
+  assign \$2155  = \$2151  | \$2154 ;
+  assign \$2156  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2157  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2158  = \$2156  | \$2157 ;
+  assign \$2159  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2160  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2161  = \$2159  | \$2160 ;
+  assign \$2162  = \$2158  | \$2161 ;
+  assign \$2163  = \$2155  | \$2162 ;
+  assign \$2164  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w0_3 = \$2163  | \$2164 ;
+  assign \$2165  = \mac_wmux_s0$885  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2166  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2167  = \$2165  | \$2166 ;
+  assign \$2168  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2169  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2170  = \$2168  | \$2169 ;
+  assign \$2171  = \$2167  | \$2170 ;
+  assign \$2172  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2173  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2174  = \$2172  | \$2173 ;
+  assign \$2175  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2176  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2177  = \$2175  | \$2176 ;
+  assign \$2178  = \$2174  | \$2177 ;
+  assign \$2179  = \$2171  | \$2178 ;
+  assign \$2180  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w0_4 = \$2179  | \$2180 ;
+  assign \$2181  = \mac_wmux_s0$886  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2182  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2183  = \$2181  | \$2182 ;
+  assign \$2184  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2185  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2186  = \$2184  | \$2185 ;
+  assign \$2187  = \$2183  | \$2186 ;
+  assign \$2188  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2189  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2190  = \$2188  | \$2189 ;
+  assign \$2191  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2192  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2193  = \$2191  | \$2192 ;
+  assign \$2194  = \$2190  | \$2193 ;
+  assign \$2195  = \$2187  | \$2194 ;
+  assign \$2196  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w0_5 = \$2195  | \$2196 ;
+  assign \$2197  = \mac_wmux_s0$887  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2198  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2199  = \$2197  | \$2198 ;
+  assign \$2200  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2201  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2202  = \$2200  | \$2201 ;
+  assign \$2203  = \$2199  | \$2202 ;
+  assign \$2204  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2205  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2206  = \$2204  | \$2205 ;
+  assign \$2207  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2208  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2209  = \$2207  | \$2208 ;
+  assign \$2210  = \$2206  | \$2209 ;
+  assign \$2211  = \$2203  | \$2210 ;
+  assign \$2212  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w0_6 = \$2211  | \$2212 ;
+  assign \$2213  = \mac_wmux_s0$888  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2214  = \mac_wmux_s0$889  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2215  = \$2213  | \$2214 ;
+  assign \$2216  = \mac_wmux_s0$892  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2217  = \mac_wmux_s0$895  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2218  = \$2216  | \$2217 ;
+  assign \$2219  = \$2215  | \$2218 ;
+  assign \$2220  = \mac_wmux_s0$898  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2221  = \mac_wmux_s0$901  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2222  = \$2220  | \$2221 ;
+  assign \$2223  = \mac_wmux_s0$904  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2224  = \mac_wmux_s0$907  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2225  = \$2223  | \$2224 ;
+  assign \$2226  = \$2222  | \$2225 ;
+  assign \$2227  = \$2219  | \$2226 ;
+  assign \$2228  = \mac_wmux_s0$910  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w0_7 = \$2227  | \$2228 ;
+  assign \$2229  = \mac_wmux_s0$912  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2230  = \mac_wmux_s0$913  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2231  = \$2229  | \$2230 ;
+  assign \$2232  = \mac_wmux_s0$914  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2233  = \mac_wmux_s0$915  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2234  = \$2232  | \$2233 ;
+  assign \$2235  = \$2231  | \$2234 ;
+  assign \$2236  = \mac_wmux_s0$916  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2237  = \mac_wmux_s0$917  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2238  = \$2236  | \$2237 ;
+  assign \$2239  = \mac_wmux_s0$918  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2240  = \mac_wmux_s0$919  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2241  = \$2239  | \$2240 ;
+  assign \$2242  = \$2238  | \$2241 ;
+  assign \$2243  = \$2235  | \$2242 ;
+  assign \$2244  = \mac_wmux_s0$920  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w1_0 = \$2243  | \$2244 ;
+  assign \$2245  = \mac_wmux_s0$913  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2246  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2247  = \$2245  | \$2246 ;
+  assign \$2248  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2249  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2250  = \$2248  | \$2249 ;
+  assign \$2251  = \$2247  | \$2250 ;
+  assign \$2252  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2253  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2254  = \$2252  | \$2253 ;
+  assign \$2255  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2256  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2257  = \$2255  | \$2256 ;
+  assign \$2258  = \$2254  | \$2257 ;
+  assign \$2259  = \$2251  | \$2258 ;
+  assign \$2260  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w1_1 = \$2259  | \$2260 ;
+  assign \$2261  = \mac_wmux_s0$914  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2262  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2263  = \$2261  | \$2262 ;
+  assign \$2264  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2265  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2266  = \$2264  | \$2265 ;
+  assign \$2267  = \$2263  | \$2266 ;
+  assign \$2268  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2269  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2270  = \$2268  | \$2269 ;
+  assign \$2271  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2272  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2273  = \$2271  | \$2272 ;
+  assign \$2274  = \$2270  | \$2273 ;
+  assign \$2275  = \$2267  | \$2274 ;
+  assign \$2276  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w1_2 = \$2275  | \$2276 ;
+  assign \$2277  = \mac_wmux_s0$915  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2278  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2279  = \$2277  | \$2278 ;
+  assign \$2280  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2281  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2282  = \$2280  | \$2281 ;
+  assign \$2283  = \$2279  | \$2282 ;
+  assign \$2284  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2285  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2286  = \$2284  | \$2285 ;
+  assign \$2287  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2288  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2289  = \$2287  | \$2288 ;
+  assign \$2290  = \$2286  | \$2289 ;
+  assign \$2291  = \$2283  | \$2290 ;
+  assign \$2292  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w1_3 = \$2291  | \$2292 ;
+  assign \$2293  = \mac_wmux_s0$916  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2294  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2295  = \$2293  | \$2294 ;
+  assign \$2296  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2297  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2298  = \$2296  | \$2297 ;
+  assign \$2299  = \$2295  | \$2298 ;
+  assign \$2300  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2301  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2302  = \$2300  | \$2301 ;
+  assign \$2303  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2304  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2305  = \$2303  | \$2304 ;
+  assign \$2306  = \$2302  | \$2305 ;
+  assign \$2307  = \$2299  | \$2306 ;
+  assign \$2308  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w1_4 = \$2307  | \$2308 ;
+  assign \$2309  = \mac_wmux_s0$917  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2310  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2311  = \$2309  | \$2310 ;
+  assign \$2312  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2313  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2314  = \$2312  | \$2313 ;
+  assign \$2315  = \$2311  | \$2314 ;
+  assign \$2316  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2317  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2318  = \$2316  | \$2317 ;
+  assign \$2319  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2320  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2321  = \$2319  | \$2320 ;
+  assign \$2322  = \$2318  | \$2321 ;
+  assign \$2323  = \$2315  | \$2322 ;
+  assign \$2324  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w1_5 = \$2323  | \$2324 ;
+  assign \$2325  = \mac_wmux_s0$918  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2326  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2327  = \$2325  | \$2326 ;
+  assign \$2328  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2329  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2330  = \$2328  | \$2329 ;
+  assign \$2331  = \$2327  | \$2330 ;
+  assign \$2332  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2333  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2334  = \$2332  | \$2333 ;
+  assign \$2335  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2336  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2337  = \$2335  | \$2336 ;
+  assign \$2338  = \$2334  | \$2337 ;
+  assign \$2339  = \$2331  | \$2338 ;
+  assign \$2340  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w1_6 = \$2339  | \$2340 ;
+  assign \$2341  = \mac_wmux_s0$919  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2342  = \mac_wmux_s0$920  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2343  = \$2341  | \$2342 ;
+  assign \$2344  = \mac_wmux_s0$922  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2345  = \mac_wmux_s0$924  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2346  = \$2344  | \$2345 ;
+  assign \$2347  = \$2343  | \$2346 ;
+  assign \$2348  = \mac_wmux_s0$926  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2349  = \mac_wmux_s0$928  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2350  = \$2348  | \$2349 ;
+  assign \$2351  = \mac_wmux_s0$930  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2352  = \mac_wmux_s0$932  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2353  = \$2351  | \$2352 ;
+  assign \$2354  = \$2350  | \$2353 ;
+  assign \$2355  = \$2347  | \$2354 ;
+  assign \$2356  = \mac_wmux_s0$934  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w1_7 = \$2355  | \$2356 ;
+  assign \$2357  = \mac_wmux_s0$936  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2358  = \mac_wmux_s0$937  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2359  = \$2357  | \$2358 ;
+  assign \$2360  = \mac_wmux_s0$938  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2361  = \mac_wmux_s0$939  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2362  = \$2360  | \$2361 ;
+  assign \$2363  = \$2359  | \$2362 ;
+  assign \$2364  = \mac_wmux_s0$940  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2365  = \mac_wmux_s0$941  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2366  = \$2364  | \$2365 ;
+  assign \$2367  = \mac_wmux_s0$942  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2368  = \mac_wmux_s0$943  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2369  = \$2367  | \$2368 ;
+  assign \$2370  = \$2366  | \$2369 ;
+  assign \$2371  = \$2363  | \$2370 ;
+  assign \$2372  = \mac_wmux_s0$944  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w2_0 = \$2371  | \$2372 ;
+  assign \$2373  = \mac_wmux_s0$937  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2374  = \mac_wmux_s0$938  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2375  = \$2373  | \$2374 ;
+  assign \$2376  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2377  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2378  = \$2376  | \$2377 ;
+  assign \$2379  = \$2375  | \$2378 ;
+  assign \$2380  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2381  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2382  = \$2380  | \$2381 ;
+  assign \$2383  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2384  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2385  = \$2383  | \$2384 ;
+  assign \$2386  = \$2382  | \$2385 ;
+  assign \$2387  = \$2379  | \$2386 ;
+  assign \$2388  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w2_1 = \$2387  | \$2388 ;
+  assign \$2389  = \mac_wmux_s0$938  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2390  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2391  = \$2389  | \$2390 ;
+  assign \$2392  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2393  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2394  = \$2392  | \$2393 ;
+  assign \$2395  = \$2391  | \$2394 ;
+  assign \$2396  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2397  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2398  = \$2396  | \$2397 ;
+  assign \$2399  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2400  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2401  = \$2399  | \$2400 ;
+  assign \$2402  = \$2398  | \$2401 ;
+  assign \$2403  = \$2395  | \$2402 ;
+  assign \$2404  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w2_2 = \$2403  | \$2404 ;
+  assign \$2405  = \mac_wmux_s0$939  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2406  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2407  = \$2405  | \$2406 ;
+  assign \$2408  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2409  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2410  = \$2408  | \$2409 ;
+  assign \$2411  = \$2407  | \$2410 ;
+  assign \$2412  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2413  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2414  = \$2412  | \$2413 ;
+  assign \$2415  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2416  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2417  = \$2415  | \$2416 ;
+  assign \$2418  = \$2414  | \$2417 ;
+  assign \$2419  = \$2411  | \$2418 ;
+  assign \$2420  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w2_3 = \$2419  | \$2420 ;
+  assign \$2421  = \mac_wmux_s0$940  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2422  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2423  = \$2421  | \$2422 ;
+  assign \$2424  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2425  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2426  = \$2424  | \$2425 ;
+  assign \$2427  = \$2423  | \$2426 ;
+  assign \$2428  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2429  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2430  = \$2428  | \$2429 ;
+  assign \$2431  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2432  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2433  = \$2431  | \$2432 ;
+  assign \$2434  = \$2430  | \$2433 ;
+  assign \$2435  = \$2427  | \$2434 ;
+  assign \$2436  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w2_4 = \$2435  | \$2436 ;
+  assign \$2437  = \mac_wmux_s0$941  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2438  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2439  = \$2437  | \$2438 ;
+  assign \$2440  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2441  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2442  = \$2440  | \$2441 ;
+  assign \$2443  = \$2439  | \$2442 ;
+  assign \$2444  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2445  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2446  = \$2444  | \$2445 ;
+  assign \$2447  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2448  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2449  = \$2447  | \$2448 ;
+  assign \$2450  = \$2446  | \$2449 ;
+  assign \$2451  = \$2443  | \$2450 ;
+  assign \$2452  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w2_5 = \$2451  | \$2452 ;
+  assign \$2453  = \mac_wmux_s0$942  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2454  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2455  = \$2453  | \$2454 ;
+  assign \$2456  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2457  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2458  = \$2456  | \$2457 ;
+  assign \$2459  = \$2455  | \$2458 ;
+  assign \$2460  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2461  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2462  = \$2460  | \$2461 ;
+  assign \$2463  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2464  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2465  = \$2463  | \$2464 ;
+  assign \$2466  = \$2462  | \$2465 ;
+  assign \$2467  = \$2459  | \$2466 ;
+  assign \$2468  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w2_6 = \$2467  | \$2468 ;
+  assign \$2469  = \mac_wmux_s0$943  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2470  = \mac_wmux_s0$944  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2471  = \$2469  | \$2470 ;
+  assign \$2472  = \mac_wmux_s0$946  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2473  = \mac_wmux_s0$948  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2474  = \$2472  | \$2473 ;
+  assign \$2475  = \$2471  | \$2474 ;
+  assign \$2476  = \mac_wmux_s0$950  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2477  = \mac_wmux_s0$952  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2478  = \$2476  | \$2477 ;
+  assign \$2479  = \mac_wmux_s0$954  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2480  = \mac_wmux_s0$956  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2481  = \$2479  | \$2480 ;
+  assign \$2482  = \$2478  | \$2481 ;
+  assign \$2483  = \$2475  | \$2482 ;
+  assign \$2484  = \mac_wmux_s0$958  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w2_7 = \$2483  | \$2484 ;
+  assign \$2485  = \mac_wmux_s0$960  & { mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0], mac_wmux_sel0_s0[0] };
+  assign \$2486  = \mac_wmux_s0$961  & { mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1], mac_wmux_sel0_s0[1] };
+  assign \$2487  = \$2485  | \$2486 ;
+  assign \$2488  = \mac_wmux_s0$962  & { mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2], mac_wmux_sel0_s0[2] };
+  assign \$2489  = \mac_wmux_s0$963  & { mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3], mac_wmux_sel0_s0[3] };
+  assign \$2490  = \$2488  | \$2489 ;
+  assign \$2491  = \$2487  | \$2490 ;
+  assign \$2492  = \mac_wmux_s0$964  & { mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4], mac_wmux_sel0_s0[4] };
+  assign \$2493  = \mac_wmux_s0$965  & { mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5], mac_wmux_sel0_s0[5] };
+  assign \$2494  = \$2492  | \$2493 ;
+  assign \$2495  = \mac_wmux_s0$966  & { mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6], mac_wmux_sel0_s0[6] };
+  assign \$2496  = \mac_wmux_s0$967  & { mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7], mac_wmux_sel0_s0[7] };
+  assign \$2497  = \$2495  | \$2496 ;
+  assign \$2498  = \$2494  | \$2497 ;
+  assign \$2499  = \$2491  | \$2498 ;
+  assign \$2500  = \mac_wmux_s0$968  & { mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8], mac_wmux_sel0_s0[8] };
+  assign mac_wmux_w3_0 = \$2499  | \$2500 ;
+  assign \$2501  = \mac_wmux_s0$961  & { \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0], \mac_wmux_sel0_s0$891 [0] };
+  assign \$2502  = \mac_wmux_s0$962  & { \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1], \mac_wmux_sel0_s0$891 [1] };
+  assign \$2503  = \$2501  | \$2502 ;
+  assign \$2504  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2], \mac_wmux_sel0_s0$891 [2] };
+  assign \$2505  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3], \mac_wmux_sel0_s0$891 [3] };
+  assign \$2506  = \$2504  | \$2505 ;
+  assign \$2507  = \$2503  | \$2506 ;
+  assign \$2508  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4], \mac_wmux_sel0_s0$891 [4] };
+  assign \$2509  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5], \mac_wmux_sel0_s0$891 [5] };
+  assign \$2510  = \$2508  | \$2509 ;
+  assign \$2511  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6], \mac_wmux_sel0_s0$891 [6] };
+  assign \$2512  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7], \mac_wmux_sel0_s0$891 [7] };
+  assign \$2513  = \$2511  | \$2512 ;
+  assign \$2514  = \$2510  | \$2513 ;
+  assign \$2515  = \$2507  | \$2514 ;
+  assign \$2516  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8], \mac_wmux_sel0_s0$891 [8] };
+  assign mac_wmux_w3_1 = \$2515  | \$2516 ;
+  assign \$2517  = \mac_wmux_s0$962  & { \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0], \mac_wmux_sel0_s0$894 [0] };
+  assign \$2518  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1], \mac_wmux_sel0_s0$894 [1] };
+  assign \$2519  = \$2517  | \$2518 ;
+  assign \$2520  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2], \mac_wmux_sel0_s0$894 [2] };
+  assign \$2521  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3], \mac_wmux_sel0_s0$894 [3] };
+  assign \$2522  = \$2520  | \$2521 ;
+  assign \$2523  = \$2519  | \$2522 ;
+  assign \$2524  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4], \mac_wmux_sel0_s0$894 [4] };
+  assign \$2525  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5], \mac_wmux_sel0_s0$894 [5] };
+  assign \$2526  = \$2524  | \$2525 ;
+  assign \$2527  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6], \mac_wmux_sel0_s0$894 [6] };
+  assign \$2528  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7], \mac_wmux_sel0_s0$894 [7] };
+  assign \$2529  = \$2527  | \$2528 ;
+  assign \$2530  = \$2526  | \$2529 ;
+  assign \$2531  = \$2523  | \$2530 ;
+  assign \$2532  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8], \mac_wmux_sel0_s0$894 [8] };
+  assign mac_wmux_w3_2 = \$2531  | \$2532 ;
+  assign \$2533  = \mac_wmux_s0$963  & { \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0], \mac_wmux_sel0_s0$897 [0] };
+  assign \$2534  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1], \mac_wmux_sel0_s0$897 [1] };
+  assign \$2535  = \$2533  | \$2534 ;
+  assign \$2536  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2], \mac_wmux_sel0_s0$897 [2] };
+  assign \$2537  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3], \mac_wmux_sel0_s0$897 [3] };
+  assign \$2538  = \$2536  | \$2537 ;
+  assign \$2539  = \$2535  | \$2538 ;
+  assign \$2540  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4], \mac_wmux_sel0_s0$897 [4] };
+  assign \$2541  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5], \mac_wmux_sel0_s0$897 [5] };
+  assign \$2542  = \$2540  | \$2541 ;
+  assign \$2543  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6], \mac_wmux_sel0_s0$897 [6] };
+  assign \$2544  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7], \mac_wmux_sel0_s0$897 [7] };
+  assign \$2545  = \$2543  | \$2544 ;
+  assign \$2546  = \$2542  | \$2545 ;
+  assign \$2547  = \$2539  | \$2546 ;
+  assign \$2548  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8], \mac_wmux_sel0_s0$897 [8] };
+  assign mac_wmux_w3_3 = \$2547  | \$2548 ;
+  assign \$2549  = \mac_wmux_s0$964  & { \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0], \mac_wmux_sel0_s0$900 [0] };
+  assign \$2550  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1], \mac_wmux_sel0_s0$900 [1] };
+  assign \$2551  = \$2549  | \$2550 ;
+  assign \$2552  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2], \mac_wmux_sel0_s0$900 [2] };
+  assign \$2553  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3], \mac_wmux_sel0_s0$900 [3] };
+  assign \$2554  = \$2552  | \$2553 ;
+  assign \$2555  = \$2551  | \$2554 ;
+  assign \$2556  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4], \mac_wmux_sel0_s0$900 [4] };
+  assign \$2557  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5], \mac_wmux_sel0_s0$900 [5] };
+  assign \$2558  = \$2556  | \$2557 ;
+  assign \$2559  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6], \mac_wmux_sel0_s0$900 [6] };
+  assign \$2560  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7], \mac_wmux_sel0_s0$900 [7] };
+  assign \$2561  = \$2559  | \$2560 ;
+  assign \$2562  = \$2558  | \$2561 ;
+  assign \$2563  = \$2555  | \$2562 ;
+  assign \$2564  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8], \mac_wmux_sel0_s0$900 [8] };
+  assign mac_wmux_w3_4 = \$2563  | \$2564 ;
+  assign \$2565  = \mac_wmux_s0$965  & { \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0], \mac_wmux_sel0_s0$903 [0] };
+  assign \$2566  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1], \mac_wmux_sel0_s0$903 [1] };
+  assign \$2567  = \$2565  | \$2566 ;
+  assign \$2568  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2], \mac_wmux_sel0_s0$903 [2] };
+  assign \$2569  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3], \mac_wmux_sel0_s0$903 [3] };
+  assign \$2570  = \$2568  | \$2569 ;
+  assign \$2571  = \$2567  | \$2570 ;
+  assign \$2572  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4], \mac_wmux_sel0_s0$903 [4] };
+  assign \$2573  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5], \mac_wmux_sel0_s0$903 [5] };
+  assign \$2574  = \$2572  | \$2573 ;
+  assign \$2575  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6], \mac_wmux_sel0_s0$903 [6] };
+  assign \$2576  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7], \mac_wmux_sel0_s0$903 [7] };
+  assign \$2577  = \$2575  | \$2576 ;
+  assign \$2578  = \$2574  | \$2577 ;
+  assign \$2579  = \$2571  | \$2578 ;
+  assign \$2580  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8], \mac_wmux_sel0_s0$903 [8] };
+  assign mac_wmux_w3_5 = \$2579  | \$2580 ;
+  assign \$2581  = \mac_wmux_s0$966  & { \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0], \mac_wmux_sel0_s0$906 [0] };
+  assign \$2582  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1], \mac_wmux_sel0_s0$906 [1] };
+  assign \$2583  = \$2581  | \$2582 ;
+  assign \$2584  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2], \mac_wmux_sel0_s0$906 [2] };
+  assign \$2585  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3], \mac_wmux_sel0_s0$906 [3] };
+  assign \$2586  = \$2584  | \$2585 ;
+  assign \$2587  = \$2583  | \$2586 ;
+  assign \$2588  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4], \mac_wmux_sel0_s0$906 [4] };
+  assign \$2589  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5], \mac_wmux_sel0_s0$906 [5] };
+  assign \$2590  = \$2588  | \$2589 ;
+  assign \$2591  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6], \mac_wmux_sel0_s0$906 [6] };
+  assign \$2592  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7], \mac_wmux_sel0_s0$906 [7] };
+  assign \$2593  = \$2591  | \$2592 ;
+  assign \$2594  = \$2590  | \$2593 ;
+  assign \$2595  = \$2587  | \$2594 ;
+  assign \$2596  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8], \mac_wmux_sel0_s0$906 [8] };
+  assign mac_wmux_w3_6 = \$2595  | \$2596 ;
+  assign \$2597  = \mac_wmux_s0$967  & { \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0], \mac_wmux_sel0_s0$909 [0] };
+  assign \$2598  = \mac_wmux_s0$968  & { \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1], \mac_wmux_sel0_s0$909 [1] };
+  assign \$2599  = \$2597  | \$2598 ;
+  assign \$2600  = \mac_wmux_s0$970  & { \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2], \mac_wmux_sel0_s0$909 [2] };
+  assign \$2601  = \mac_wmux_s0$972  & { \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3], \mac_wmux_sel0_s0$909 [3] };
+  assign \$2602  = \$2600  | \$2601 ;
+  assign \$2603  = \$2599  | \$2602 ;
+  assign \$2604  = \mac_wmux_s0$974  & { \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4], \mac_wmux_sel0_s0$909 [4] };
+  assign \$2605  = \mac_wmux_s0$976  & { \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5], \mac_wmux_sel0_s0$909 [5] };
+  assign \$2606  = \$2604  | \$2605 ;
+  assign \$2607  = \mac_wmux_s0$978  & { \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6], \mac_wmux_sel0_s0$909 [6] };
+  assign \$2608  = \mac_wmux_s0$980  & { \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7], \mac_wmux_sel0_s0$909 [7] };
+  assign \$2609  = \$2607  | \$2608 ;
+  assign \$2610  = \$2606  | \$2609 ;
+  assign \$2611  = \$2603  | \$2610 ;
+  assign \$2612  = \mac_wmux_s0$982  & { \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8], \mac_wmux_sel0_s0$909 [8] };
+  assign mac_wmux_w3_7 = \$2611  | \$2612 ;
+  assign \$2613  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2613  | o__ready;
   assign \$2614  = ~ stall_adv16_valid;
   assign stall_adv16 = \$2614  | o__ready;
   assign \$2615  = ~ stall_adv17_valid;
@@ -8072,16 +7996,6 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign stall_adv18 = \$2616  | o__ready;
   assign \$2617  = ~ stall_adv19_valid;
   assign stall_adv19 = \$2617  | o__ready;
-  assign \$2618  = ~ stall_adv20_valid;
-  assign stall_adv20 = \$2618  | o__ready;
-  assign \$2619  = ~ stall_adv21_valid;
-  assign stall_adv21 = \$2619  | o__ready;
-  assign \$2620  = ~ stall_adv22_valid;
-  assign stall_adv22 = \$2620  | o__ready;
-  assign \$2621  = ~ stall_adv23_valid;
-  assign stall_adv23 = \$2621  | o__ready;
-  assign \$2622  = ~ stall_adv24_valid;
-  assign stall_adv24 = \$2622  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_prod0_0) + $signed(mac_prod0_1);
   assign mac0_sum0_p1 = $signed(mac_prod0_2) + $signed(mac_prod0_3);
   assign mac0_sum0_p2 = $signed(mac_prod0_4) + $signed(mac_prod0_5);
@@ -8098,732 +8012,648 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign mac3_sum0_p1 = $signed(mac_prod3_2) + $signed(mac_prod3_3);
   assign mac3_sum0_p2 = $signed(mac_prod3_4) + $signed(mac_prod3_5);
   assign mac3_sum0_p3 = $signed(mac_prod3_6) + $signed(mac_prod3_7);
-  assign \$2623  = ~ stall_adv25_valid;
-  assign stall_adv25 = \$2623  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1088 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1090 ) + $signed(\mac_add0_s0$1091 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1093 ) + $signed(\mac_add0_s0$1094 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1096 ) + $signed(\mac_add0_s0$1097 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1099 ) + $signed(\mac_add0_s0$1100 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1102 ) + $signed(\mac_add0_s0$1103 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1105 ) + $signed(\mac_add0_s0$1106 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1108 ) + $signed(\mac_add0_s0$1109 );
-  assign \$2624  = ~ stall_adv26_valid;
-  assign stall_adv26 = \$2624  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1114 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1116 ) + $signed(\mac_add1_s0$1117 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1119 ) + $signed(\mac_add1_s0$1120 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1122 ) + $signed(\mac_add1_s0$1123 );
-  assign \$2625  = ~ stall_adv27_valid;
-  assign stall_adv27 = \$2625  | o__ready;
-  assign \$2626  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1128 );
-  assign \$2627  = $signed(\mac_add2_s0$1130 ) + $signed(\mac_add2_s0$1131 );
-  assign \$2628  = $signed(\mac_add2_s0$1133 ) + $signed(\mac_add2_s0$1134 );
-  assign \$2629  = $signed(\mac_add2_s0$1136 ) + $signed(\mac_add2_s0$1137 );
+  assign \$2618  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2618  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1045 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1047 ) + $signed(\mac_add0_s0$1048 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1050 ) + $signed(\mac_add0_s0$1051 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1053 ) + $signed(\mac_add0_s0$1054 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1056 ) + $signed(\mac_add0_s0$1057 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1059 ) + $signed(\mac_add0_s0$1060 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1062 ) + $signed(\mac_add0_s0$1063 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1065 ) + $signed(\mac_add0_s0$1066 );
+  assign \$2619  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$2619  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1071 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1073 ) + $signed(\mac_add1_s0$1074 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1076 ) + $signed(\mac_add1_s0$1077 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1079 ) + $signed(\mac_add1_s0$1080 );
+  assign \$2620  = ~ stall_adv22_valid;
+  assign stall_adv22 = \$2620  | o__ready;
+  assign \$2621  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1085 );
+  assign \$2622  = $signed(\mac_add2_s0$1087 ) + $signed(\mac_add2_s0$1088 );
+  assign \$2623  = $signed(\mac_add2_s0$1090 ) + $signed(\mac_add2_s0$1091 );
+  assign \$2624  = $signed(\mac_add2_s0$1093 ) + $signed(\mac_add2_s0$1094 );
+  assign \$2625  = ~ stall_adv23_valid;
+  assign stall_adv23 = \$2625  | o__ready;
+  assign \$2626  = ~ stall_adv24_valid;
+  assign stall_adv24 = \$2626  | o__ready;
+  assign \$2627  = ~ stall_adv25_valid;
+  assign stall_adv25 = \$2627  | o__ready;
+  assign \$2628  = ~ stall_adv26_valid;
+  assign stall_adv26 = \$2628  | o__ready;
+  assign \$2629  = ~ stall_adv27_valid;
+  assign stall_adv27 = \$2629  | o__ready;
   assign \$2630  = ~ stall_adv28_valid;
   assign stall_adv28 = \$2630  | o__ready;
   assign \$2631  = ~ stall_adv29_valid;
   assign stall_adv29 = \$2631  | o__ready;
   assign \$2632  = ~ stall_adv30_valid;
   assign stall_adv30 = \$2632  | o__ready;
-  assign \$2633  = ~ stall_adv31_valid;
-  assign stall_adv31 = \$2633  | o__ready;
-  assign \$2634  = ~ stall_adv32_valid;
-  assign stall_adv32 = \$2634  | o__ready;
-  assign \$2635  = ~ stall_adv33_valid;
-  assign stall_adv33 = \$2635  | o__ready;
-  assign \$2636  = ~ stall_adv34_valid;
-  assign stall_adv34 = \$2636  | o__ready;
-  assign \$2637  = ~ stall_adv35_valid;
-  assign stall_adv35 = \$2637  | o__ready;
-  assign \$2638  = $signed(mac_acc0) + $signed(\$2626 [31:0]);
-  assign \$2639  = $signed(mac_acc1) + $signed(\$2627 [31:0]);
-  assign \$2640  = $signed(mac_acc2) + $signed(\$2628 [31:0]);
-  assign \$2641  = $signed(mac_acc3) + $signed(\$2629 [31:0]);
-  assign \$2642  = i__payload[160] ? i__payload[331:300] : 32'd0;
-  assign \$2643  = i__payload[160] ? i__payload[363:332] : 32'd0;
-  assign \$2644  = i__payload[160] ? i__payload[395:364] : 32'd0;
-  assign \$2645  = i__payload[160] ? i__payload[427:396] : 32'd0;
-  assign \$2646  = ~ i__payload[161];
-  assign \$2647  = i__valid & \$2646 ;
-  assign \$2648  = wr__addr + 1'h1;
-  assign \$2649  = rd__addr + 1'h1;
-  assign \$2650  = advance & sel_valid_s6;
-  assign \$2651  = mac_group == 6'h3f;
-  assign \$2652  = \sel_l15_s0$1222  | \$2651 ;
-  assign \$2653  = mac_group + 1'h1;
-  assign \$2654  = shift_valid_s0 | sel_valid_s0;
-  assign \$2655  = sel_valid_s1 | sel_valid_s2;
-  assign \$2656  = \$2654  | \$2655 ;
-  assign \$2657  = sel_valid_s3 | sel_valid_s4;
-  assign \$2658  = sel_valid_s5 | sel_valid_s6;
-  assign \$2659  = \$2657  | \$2658 ;
-  assign \$2660  = \$2656  | \$2659 ;
-  assign \$2661  = ~ i__payload[161];
-  assign \$2662  = i__valid & \$2661 ;
-  assign \$2663  = \$2660  | \$2662 ;
-  assign \$2664  = i__valid & i__payload[161];
-  assign \$2665  = ~ load_busy;
-  assign \$2666  = \$2664  & \$2665 ;
-  assign \$2667  = i__payload[171:166] < 7'h40;
-  assign \$2668  = \$2666  & \$2667 ;
-  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2695  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2696  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2697  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2698  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2699  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2700  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2701  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2702  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2703  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2704  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2705  = mac_add2_valid_s0 & \mac_add2_s0$1375 ;
-  assign \$2706  = stall_adv28 & mac_add2_valid_s0;
-  assign \$2707  = \mac_add2_s0$1375  ? 32'd0 : \$2638 [31:0];
-  assign \$2708  = stall_adv30 & mac_add2_valid_s0;
-  assign \$2709  = \mac_add2_s0$1375  ? 32'd0 : \$2639 [31:0];
-  assign \$2710  = stall_adv32 & mac_add2_valid_s0;
-  assign \$2711  = \mac_add2_s0$1375  ? 32'd0 : \$2640 [31:0];
-  assign \$2712  = stall_adv34 & mac_add2_valid_s0;
-  assign \$2713  = \mac_add2_s0$1375  ? 32'd0 : \$2641 [31:0];
-  assign \$2714  = ! wbank_write_bank;
-  assign \$2715  = wbank_write_en & \$2714 ;
-  assign \$2716  = stall_adv10 & sel_valid_s6;
-  assign \$2717  = \$2716  & sel_l15_s0[0];
-  assign \$2718  = wbank_write_bank == 1'h1;
-  assign \$2719  = wbank_write_en & \$2718 ;
-  assign \$2720  = stall_adv10 & sel_valid_s6;
-  assign \$2721  = \$2720  & sel_l15_s0[1];
-  assign \$2722  = wbank_write_bank == 2'h2;
-  assign \$2723  = wbank_write_en & \$2722 ;
-  assign \$2724  = stall_adv10 & sel_valid_s6;
-  assign \$2725  = \$2724  & sel_l15_s0[2];
-  assign \$2726  = wbank_write_bank == 2'h3;
-  assign \$2727  = wbank_write_en & \$2726 ;
-  assign \$2728  = stall_adv10 & sel_valid_s6;
-  assign \$2729  = \$2728  & sel_l15_s0[3];
-  assign \$2730  = wbank_write_bank == 3'h4;
-  assign \$2731  = wbank_write_en & \$2730 ;
-  assign \$2732  = stall_adv10 & sel_valid_s6;
-  assign \$2733  = \$2732  & sel_l15_s0[4];
-  assign \$2734  = wbank_write_bank == 3'h5;
-  assign \$2735  = wbank_write_en & \$2734 ;
-  assign \$2736  = stall_adv10 & sel_valid_s6;
-  assign \$2737  = \$2736  & sel_l15_s0[5];
-  assign \$2738  = wbank_write_bank == 3'h6;
-  assign \$2739  = wbank_write_en & \$2738 ;
-  assign \$2740  = stall_adv10 & sel_valid_s6;
-  assign \$2741  = \$2740  & sel_l15_s0[6];
-  assign \$2742  = wbank_write_bank == 3'h7;
-  assign \$2743  = wbank_write_en & \$2742 ;
-  assign \$2744  = stall_adv10 & sel_valid_s6;
-  assign \$2745  = \$2744  & sel_l15_s0[7];
-  assign \$2746  = wbank_write_bank == 4'h8;
-  assign \$2747  = wbank_write_en & \$2746 ;
-  assign \$2748  = stall_adv10 & sel_valid_s6;
-  assign \$2749  = \$2748  & sel_l15_s0[8];
-  assign \$2750  = wbank_write_bank == 4'h9;
-  assign \$2751  = wbank_write_en & \$2750 ;
-  assign \$2752  = stall_adv10 & sel_valid_s6;
-  assign \$2753  = \$2752  & sel_l15_s0[9];
-  assign \$2754  = wbank_write_bank == 4'ha;
-  assign \$2755  = wbank_write_en & \$2754 ;
-  assign \$2756  = stall_adv10 & sel_valid_s6;
-  assign \$2757  = \$2756  & sel_l15_s0[10];
-  assign \$2758  = wbank_write_bank == 4'hb;
-  assign \$2759  = wbank_write_en & \$2758 ;
-  assign \$2760  = stall_adv10 & sel_valid_s6;
-  assign \$2761  = \$2760  & sel_l15_s0[11];
-  assign \$2762  = wbank_write_bank == 4'hc;
-  assign \$2763  = wbank_write_en & \$2762 ;
-  assign \$2764  = stall_adv10 & sel_valid_s6;
-  assign \$2765  = \$2764  & sel_l15_s0[12];
-  assign \$2766  = wbank_write_bank == 4'hd;
-  assign \$2767  = wbank_write_en & \$2766 ;
-  assign \$2768  = stall_adv10 & sel_valid_s6;
-  assign \$2769  = \$2768  & sel_l15_s0[13];
-  assign \$2770  = wbank_write_bank == 4'he;
-  assign \$2771  = wbank_write_en & \$2770 ;
-  assign \$2772  = stall_adv10 & sel_valid_s6;
-  assign \$2773  = \$2772  & sel_l15_s0[14];
-  assign \$2774  = wbank_write_bank == 4'hf;
-  assign \$2775  = wbank_write_en & \$2774 ;
-  assign \$2776  = stall_adv10 & sel_valid_s6;
-  assign \$2777  = \$2776  & sel_l15_s0[15];
+  assign \$2633  = $signed(mac_acc0) + $signed(\$2621 [31:0]);
+  assign \$2634  = $signed(mac_acc1) + $signed(\$2622 [31:0]);
+  assign \$2635  = $signed(mac_acc2) + $signed(\$2623 [31:0]);
+  assign \$2636  = $signed(mac_acc3) + $signed(\$2624 [31:0]);
+  assign \$2637  = i__payload[160] ? i__payload[331:300] : 32'd0;
+  assign \$2638  = i__payload[160] ? i__payload[363:332] : 32'd0;
+  assign \$2639  = i__payload[160] ? i__payload[395:364] : 32'd0;
+  assign \$2640  = i__payload[160] ? i__payload[427:396] : 32'd0;
+  assign \$2641  = ~ i__payload[161];
+  assign \$2642  = i__valid & \$2641 ;
+  assign \$2643  = wr__addr + 1'h1;
+  assign \$2644  = rd__addr + 1'h1;
+  assign \$2645  = advance & sel_valid_s5;
+  assign \$2646  = mac_group == 6'h3f;
+  assign \$2647  = \sel_l15_s0$1174  | \$2646 ;
+  assign \$2648  = mac_group + 1'h1;
+  assign \$2649  = shift_valid_s0 | sel_valid_s0;
+  assign \$2650  = sel_valid_s1 | sel_valid_s2;
+  assign \$2651  = \$2649  | \$2650 ;
+  assign \$2652  = sel_valid_s3 | sel_valid_s4;
+  assign \$2653  = ~ i__payload[161];
+  assign \$2654  = i__valid & \$2653 ;
+  assign \$2655  = sel_valid_s5 | \$2654 ;
+  assign \$2656  = \$2652  | \$2655 ;
+  assign \$2657  = \$2651  | \$2656 ;
+  assign \$2658  = i__valid & i__payload[161];
+  assign \$2659  = ~ load_busy;
+  assign \$2660  = \$2658  & \$2659 ;
+  assign \$2661  = i__payload[171:166] < 7'h40;
+  assign \$2662  = \$2660  & \$2661 ;
+  assign \$2663  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2664  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2665  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2666  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2667  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2668  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2685  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2686  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2687  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2688  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2689  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2690  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2691  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2692  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2693  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2694  = mac_add2_valid_s0 & \mac_add2_s0$1326 ;
+  assign \$2695  = stall_adv23 & mac_add2_valid_s0;
+  assign \$2696  = \mac_add2_s0$1326  ? 32'd0 : \$2633 [31:0];
+  assign \$2697  = stall_adv25 & mac_add2_valid_s0;
+  assign \$2698  = \mac_add2_s0$1326  ? 32'd0 : \$2634 [31:0];
+  assign \$2699  = stall_adv27 & mac_add2_valid_s0;
+  assign \$2700  = \mac_add2_s0$1326  ? 32'd0 : \$2635 [31:0];
+  assign \$2701  = stall_adv29 & mac_add2_valid_s0;
+  assign \$2702  = \mac_add2_s0$1326  ? 32'd0 : \$2636 [31:0];
+  assign \$2703  = ! wbank_write_bank;
+  assign \$2704  = wbank_write_en & \$2703 ;
+  assign \$2705  = stall_adv9 & sel_valid_s5;
+  assign \$2706  = \$2705  & sel_l15_s0[0];
+  assign \$2707  = wbank_write_bank == 1'h1;
+  assign \$2708  = wbank_write_en & \$2707 ;
+  assign \$2709  = stall_adv9 & sel_valid_s5;
+  assign \$2710  = \$2709  & sel_l15_s0[1];
+  assign \$2711  = wbank_write_bank == 2'h2;
+  assign \$2712  = wbank_write_en & \$2711 ;
+  assign \$2713  = stall_adv9 & sel_valid_s5;
+  assign \$2714  = \$2713  & sel_l15_s0[2];
+  assign \$2715  = wbank_write_bank == 2'h3;
+  assign \$2716  = wbank_write_en & \$2715 ;
+  assign \$2717  = stall_adv9 & sel_valid_s5;
+  assign \$2718  = \$2717  & sel_l15_s0[3];
+  assign \$2719  = wbank_write_bank == 3'h4;
+  assign \$2720  = wbank_write_en & \$2719 ;
+  assign \$2721  = stall_adv9 & sel_valid_s5;
+  assign \$2722  = \$2721  & sel_l15_s0[4];
+  assign \$2723  = wbank_write_bank == 3'h5;
+  assign \$2724  = wbank_write_en & \$2723 ;
+  assign \$2725  = stall_adv9 & sel_valid_s5;
+  assign \$2726  = \$2725  & sel_l15_s0[5];
+  assign \$2727  = wbank_write_bank == 3'h6;
+  assign \$2728  = wbank_write_en & \$2727 ;
+  assign \$2729  = stall_adv9 & sel_valid_s5;
+  assign \$2730  = \$2729  & sel_l15_s0[6];
+  assign \$2731  = wbank_write_bank == 3'h7;
+  assign \$2732  = wbank_write_en & \$2731 ;
+  assign \$2733  = stall_adv9 & sel_valid_s5;
+  assign \$2734  = \$2733  & sel_l15_s0[7];
+  assign \$2735  = wbank_write_bank == 4'h8;
+  assign \$2736  = wbank_write_en & \$2735 ;
+  assign \$2737  = stall_adv9 & sel_valid_s5;
+  assign \$2738  = \$2737  & sel_l15_s0[8];
+  assign \$2739  = wbank_write_bank == 4'h9;
+  assign \$2740  = wbank_write_en & \$2739 ;
+  assign \$2741  = stall_adv9 & sel_valid_s5;
+  assign \$2742  = \$2741  & sel_l15_s0[9];
+  assign \$2743  = wbank_write_bank == 4'ha;
+  assign \$2744  = wbank_write_en & \$2743 ;
+  assign \$2745  = stall_adv9 & sel_valid_s5;
+  assign \$2746  = \$2745  & sel_l15_s0[10];
+  assign \$2747  = wbank_write_bank == 4'hb;
+  assign \$2748  = wbank_write_en & \$2747 ;
+  assign \$2749  = stall_adv9 & sel_valid_s5;
+  assign \$2750  = \$2749  & sel_l15_s0[11];
+  assign \$2751  = wbank_write_bank == 4'hc;
+  assign \$2752  = wbank_write_en & \$2751 ;
+  assign \$2753  = stall_adv9 & sel_valid_s5;
+  assign \$2754  = \$2753  & sel_l15_s0[12];
+  assign \$2755  = wbank_write_bank == 4'hd;
+  assign \$2756  = wbank_write_en & \$2755 ;
+  assign \$2757  = stall_adv9 & sel_valid_s5;
+  assign \$2758  = \$2757  & sel_l15_s0[13];
+  assign \$2759  = wbank_write_bank == 4'he;
+  assign \$2760  = wbank_write_en & \$2759 ;
+  assign \$2761  = stall_adv9 & sel_valid_s5;
+  assign \$2762  = \$2761  & sel_l15_s0[14];
+  assign \$2763  = wbank_write_bank == 4'hf;
+  assign \$2764  = wbank_write_en & \$2763 ;
+  assign \$2765  = stall_adv9 & sel_valid_s5;
+  assign \$2766  = \$2765  & sel_l15_s0[15];
   always @(posedge clk)
-    shift_reg_s0 <= \$2778 ;
+    shift_reg_s0 <= \$2767 ;
   always @(posedge clk)
-    \shift_reg_s0$46  <= \$2779 ;
+    \shift_reg_s0$46  <= \$2768 ;
   always @(posedge clk)
-    \shift_reg_s0$48  <= \$2780 ;
+    \shift_reg_s0$48  <= \$2769 ;
   always @(posedge clk)
-    \shift_reg_s0$50  <= \$2781 ;
+    \shift_reg_s0$50  <= \$2770 ;
   always @(posedge clk)
-    \shift_reg_s0$52  <= \$2782 ;
+    \shift_reg_s0$52  <= \$2771 ;
   always @(posedge clk)
-    \shift_reg_s0$54  <= \$2783 ;
+    \shift_reg_s0$54  <= \$2772 ;
   always @(posedge clk)
-    \shift_reg_s0$56  <= \$2784 ;
+    \shift_reg_s0$56  <= \$2773 ;
   always @(posedge clk)
-    \shift_reg_s0$58  <= \$2785 ;
+    \shift_reg_s0$58  <= \$2774 ;
   always @(posedge clk)
-    \shift_reg_s0$60  <= \$2786 ;
+    \shift_reg_s0$60  <= \$2775 ;
   always @(posedge clk)
-    \shift_reg_s0$62  <= \$2787 ;
+    \shift_reg_s0$62  <= \$2776 ;
   always @(posedge clk)
-    \shift_reg_s0$64  <= \$2788 ;
+    \shift_reg_s0$64  <= \$2777 ;
   always @(posedge clk)
-    \shift_reg_s0$66  <= \$2789 ;
+    \shift_reg_s0$66  <= \$2778 ;
   always @(posedge clk)
-    \shift_reg_s0$68  <= \$2790 ;
+    \shift_reg_s0$68  <= \$2779 ;
   always @(posedge clk)
-    \shift_reg_s0$70  <= \$2791 ;
+    \shift_reg_s0$70  <= \$2780 ;
   always @(posedge clk)
-    \shift_reg_s0$72  <= \$2792 ;
+    \shift_reg_s0$72  <= \$2781 ;
   always @(posedge clk)
-    \shift_reg_s0$74  <= \$2793 ;
+    \shift_reg_s0$74  <= \$2782 ;
   always @(posedge clk)
-    \shift_reg_s0$1167  <= \$2794 ;
+    \shift_reg_s0$1124  <= \$2783 ;
   always @(posedge clk)
-    \shift_reg_s0$1168  <= \$2795 ;
+    \shift_reg_s0$1125  <= \$2784 ;
   always @(posedge clk)
-    \shift_reg_s0$1169  <= \$2796 ;
+    \shift_reg_s0$1126  <= \$2785 ;
   always @(posedge clk)
-    \shift_reg_s0$1170  <= \$2797 ;
+    \shift_reg_s0$1127  <= \$2786 ;
   always @(posedge clk)
-    \shift_reg_s0$1171  <= \$2798 ;
+    \shift_reg_s0$1128  <= \$2787 ;
   always @(posedge clk)
-    \shift_reg_s0$1172  <= \$2799 ;
+    \shift_reg_s0$1129  <= \$2788 ;
   always @(posedge clk)
-    shift_valid_s0 <= \$2800 ;
+    shift_valid_s0 <= \$2789 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$2801 ;
+    sel_l1_s0 <= \$2790 ;
   always @(posedge clk)
-    \sel_l1_s0$79  <= \$2802 ;
+    \sel_l1_s0$79  <= \$2791 ;
   always @(posedge clk)
-    \sel_l1_s0$80  <= \$2803 ;
+    \sel_l1_s0$80  <= \$2792 ;
   always @(posedge clk)
-    \sel_l1_s0$81  <= \$2804 ;
+    \sel_l1_s0$81  <= \$2793 ;
   always @(posedge clk)
-    \sel_l1_s0$82  <= \$2805 ;
+    \sel_l1_s0$82  <= \$2794 ;
   always @(posedge clk)
-    \sel_l1_s0$83  <= \$2806 ;
+    \sel_l1_s0$83  <= \$2795 ;
   always @(posedge clk)
-    \sel_l1_s0$84  <= \$2807 ;
+    \sel_l1_s0$84  <= \$2796 ;
   always @(posedge clk)
-    \sel_l1_s0$85  <= \$2808 ;
+    \sel_l1_s0$85  <= \$2797 ;
   always @(posedge clk)
-    \sel_l1_s0$86  <= \$2809 ;
+    \sel_l1_s0$86  <= \$2798 ;
   always @(posedge clk)
-    \sel_l1_s0$87  <= \$2810 ;
+    \sel_l1_s0$87  <= \$2799 ;
   always @(posedge clk)
-    \sel_l1_s0$88  <= \$2811 ;
+    \sel_l1_s0$88  <= \$2800 ;
   always @(posedge clk)
-    \sel_l1_s0$89  <= \$2812 ;
+    \sel_l1_s0$89  <= \$2801 ;
   always @(posedge clk)
-    \sel_l1_s0$90  <= \$2813 ;
+    \sel_l1_s0$90  <= \$2802 ;
   always @(posedge clk)
-    \sel_l1_s0$91  <= \$2814 ;
+    \sel_l1_s0$91  <= \$2803 ;
   always @(posedge clk)
-    \sel_l1_s0$92  <= \$2815 ;
+    \sel_l1_s0$92  <= \$2804 ;
   always @(posedge clk)
-    \sel_l1_s0$93  <= \$2816 ;
+    \sel_l1_s0$93  <= \$2805 ;
   always @(posedge clk)
-    \sel_l1_s0$1174  <= \$2817 ;
+    \sel_l1_s0$1131  <= \$2806 ;
   always @(posedge clk)
-    \sel_l1_s0$1175  <= \$2818 ;
+    \sel_l1_s0$1132  <= \$2807 ;
   always @(posedge clk)
-    \sel_l1_s0$1176  <= \$2819 ;
+    \sel_l1_s0$1133  <= \$2808 ;
   always @(posedge clk)
-    \sel_l1_s0$1177  <= \$2820 ;
+    \sel_l1_s0$1134  <= \$2809 ;
   always @(posedge clk)
-    \sel_l1_s0$1178  <= \$2821 ;
+    \sel_l1_s0$1135  <= \$2810 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2822 ;
+    sel_l2_s0 <= \$2811 ;
   always @(posedge clk)
-    \sel_l2_s0$1179  <= \$2823 ;
+    \sel_l2_s0$1136  <= \$2812 ;
   always @(posedge clk)
-    \sel_l2_s0$1180  <= \$2824 ;
+    \sel_l2_s0$1137  <= \$2813 ;
   always @(posedge clk)
-    \sel_l2_s0$1181  <= \$2825 ;
+    \sel_l2_s0$1138  <= \$2814 ;
   always @(posedge clk)
-    \sel_l2_s0$1182  <= \$2826 ;
+    \sel_l2_s0$1139  <= \$2815 ;
   always @(posedge clk)
-    \sel_l2_s0$1183  <= \$2827 ;
+    \sel_l2_s0$1140  <= \$2816 ;
   always @(posedge clk)
-    sel_l4_s0 <= \$2828 ;
+    \sel_l5_s0$532  <= \$2817 ;
   always @(posedge clk)
-    \sel_l4_s0$325  <= \$2829 ;
+    sel_l5_s0 <= \$2818 ;
   always @(posedge clk)
-    \sel_l4_s0$326  <= \$2830 ;
+    \sel_l5_s0$389  <= \$2819 ;
   always @(posedge clk)
-    \sel_l4_s0$329  <= \$2831 ;
+    \sel_l5_s0$390  <= \$2820 ;
   always @(posedge clk)
-    \sel_l4_s0$330  <= \$2832 ;
+    \sel_l5_s0$468  <= \$2821 ;
   always @(posedge clk)
-    \sel_l4_s0$331  <= \$2833 ;
+    \sel_l5_s0$469  <= \$2822 ;
   always @(posedge clk)
-    \sel_l4_s0$484  <= \$2834 ;
+    \sel_l5_s0$533  <= \$2823 ;
   always @(posedge clk)
-    \sel_l4_s0$532  <= \$2835 ;
+    \sel_l5_s0$393  <= \$2824 ;
   always @(posedge clk)
-    \sel_l4_s0$334  <= \$2836 ;
+    \sel_l5_s0$394  <= \$2825 ;
   always @(posedge clk)
-    \sel_l4_s0$335  <= \$2837 ;
+    \sel_l5_s0$395  <= \$2826 ;
   always @(posedge clk)
-    \sel_l4_s0$336  <= \$2838 ;
+    \sel_l5_s0$472  <= \$2827 ;
   always @(posedge clk)
-    \sel_l4_s0$339  <= \$2839 ;
+    \sel_l5_s0$473  <= \$2828 ;
   always @(posedge clk)
-    \sel_l4_s0$340  <= \$2840 ;
+    \sel_l5_s0$534  <= \$2829 ;
   always @(posedge clk)
-    \sel_l4_s0$341  <= \$2841 ;
+    \sel_l5_s0$398  <= \$2830 ;
   always @(posedge clk)
-    \sel_l4_s0$487  <= \$2842 ;
+    \sel_l5_s0$399  <= \$2831 ;
   always @(posedge clk)
-    \sel_l4_s0$535  <= \$2843 ;
+    \sel_l5_s0$400  <= \$2832 ;
   always @(posedge clk)
-    \sel_l4_s0$344  <= \$2844 ;
+    \sel_l5_s0$476  <= \$2833 ;
   always @(posedge clk)
-    \sel_l4_s0$345  <= \$2845 ;
+    \sel_l5_s0$477  <= \$2834 ;
   always @(posedge clk)
-    \sel_l4_s0$346  <= \$2846 ;
+    \sel_l5_s0$535  <= \$2835 ;
   always @(posedge clk)
-    \sel_l4_s0$349  <= \$2847 ;
+    \sel_l5_s0$403  <= \$2836 ;
   always @(posedge clk)
-    \sel_l4_s0$350  <= \$2848 ;
+    \sel_l5_s0$404  <= \$2837 ;
   always @(posedge clk)
-    \sel_l4_s0$351  <= \$2849 ;
+    \sel_l5_s0$405  <= \$2838 ;
   always @(posedge clk)
-    \sel_l4_s0$490  <= \$2850 ;
+    \sel_l5_s0$480  <= \$2839 ;
   always @(posedge clk)
-    \sel_l4_s0$538  <= \$2851 ;
+    \sel_l5_s0$481  <= \$2840 ;
   always @(posedge clk)
-    \sel_l4_s0$354  <= \$2852 ;
+    \sel_l5_s0$536  <= \$2841 ;
   always @(posedge clk)
-    \sel_l4_s0$355  <= \$2853 ;
+    \sel_l5_s0$408  <= \$2842 ;
   always @(posedge clk)
-    \sel_l4_s0$356  <= \$2854 ;
+    \sel_l5_s0$409  <= \$2843 ;
   always @(posedge clk)
-    \sel_l4_s0$359  <= \$2855 ;
+    \sel_l5_s0$410  <= \$2844 ;
   always @(posedge clk)
-    \sel_l4_s0$360  <= \$2856 ;
+    \sel_l5_s0$484  <= \$2845 ;
   always @(posedge clk)
-    \sel_l4_s0$361  <= \$2857 ;
+    \sel_l5_s0$485  <= \$2846 ;
   always @(posedge clk)
-    \sel_l4_s0$493  <= \$2858 ;
+    \sel_l5_s0$537  <= \$2847 ;
   always @(posedge clk)
-    \sel_l4_s0$541  <= \$2859 ;
+    \sel_l5_s0$413  <= \$2848 ;
   always @(posedge clk)
-    \sel_l4_s0$364  <= \$2860 ;
+    \sel_l5_s0$414  <= \$2849 ;
   always @(posedge clk)
-    \sel_l4_s0$365  <= \$2861 ;
+    \sel_l5_s0$415  <= \$2850 ;
   always @(posedge clk)
-    \sel_l4_s0$366  <= \$2862 ;
+    \sel_l5_s0$488  <= \$2851 ;
   always @(posedge clk)
-    \sel_l4_s0$369  <= \$2863 ;
+    \sel_l5_s0$489  <= \$2852 ;
   always @(posedge clk)
-    \sel_l4_s0$370  <= \$2864 ;
+    \sel_l5_s0$538  <= \$2853 ;
   always @(posedge clk)
-    \sel_l4_s0$371  <= \$2865 ;
+    \sel_l5_s0$418  <= \$2854 ;
   always @(posedge clk)
-    \sel_l4_s0$496  <= \$2866 ;
+    \sel_l5_s0$419  <= \$2855 ;
   always @(posedge clk)
-    \sel_l4_s0$544  <= \$2867 ;
+    \sel_l5_s0$420  <= \$2856 ;
   always @(posedge clk)
-    \sel_l4_s0$374  <= \$2868 ;
+    \sel_l5_s0$492  <= \$2857 ;
   always @(posedge clk)
-    \sel_l4_s0$375  <= \$2869 ;
+    \sel_l5_s0$493  <= \$2858 ;
   always @(posedge clk)
-    \sel_l4_s0$376  <= \$2870 ;
+    \sel_l5_s0$539  <= \$2859 ;
   always @(posedge clk)
-    \sel_l4_s0$379  <= \$2871 ;
+    \sel_l5_s0$423  <= \$2860 ;
   always @(posedge clk)
-    \sel_l4_s0$380  <= \$2872 ;
+    \sel_l5_s0$424  <= \$2861 ;
   always @(posedge clk)
-    \sel_l4_s0$381  <= \$2873 ;
+    \sel_l5_s0$425  <= \$2862 ;
   always @(posedge clk)
-    \sel_l4_s0$499  <= \$2874 ;
+    \sel_l5_s0$496  <= \$2863 ;
   always @(posedge clk)
-    \sel_l4_s0$547  <= \$2875 ;
+    \sel_l5_s0$497  <= \$2864 ;
   always @(posedge clk)
-    \sel_l4_s0$384  <= \$2876 ;
+    \sel_l5_s0$540  <= \$2865 ;
   always @(posedge clk)
-    \sel_l4_s0$385  <= \$2877 ;
+    \sel_l5_s0$428  <= \$2866 ;
   always @(posedge clk)
-    \sel_l4_s0$386  <= \$2878 ;
+    \sel_l5_s0$429  <= \$2867 ;
   always @(posedge clk)
-    \sel_l4_s0$389  <= \$2879 ;
+    \sel_l5_s0$430  <= \$2868 ;
   always @(posedge clk)
-    \sel_l4_s0$390  <= \$2880 ;
+    \sel_l5_s0$500  <= \$2869 ;
   always @(posedge clk)
-    \sel_l4_s0$391  <= \$2881 ;
+    \sel_l5_s0$501  <= \$2870 ;
   always @(posedge clk)
-    \sel_l4_s0$502  <= \$2882 ;
+    \sel_l5_s0$541  <= \$2871 ;
   always @(posedge clk)
-    \sel_l4_s0$550  <= \$2883 ;
+    \sel_l5_s0$433  <= \$2872 ;
   always @(posedge clk)
-    \sel_l4_s0$394  <= \$2884 ;
+    \sel_l5_s0$434  <= \$2873 ;
   always @(posedge clk)
-    \sel_l4_s0$395  <= \$2885 ;
+    \sel_l5_s0$435  <= \$2874 ;
   always @(posedge clk)
-    \sel_l4_s0$396  <= \$2886 ;
+    \sel_l5_s0$504  <= \$2875 ;
   always @(posedge clk)
-    \sel_l4_s0$399  <= \$2887 ;
+    \sel_l5_s0$505  <= \$2876 ;
   always @(posedge clk)
-    \sel_l4_s0$400  <= \$2888 ;
+    \sel_l5_s0$542  <= \$2877 ;
   always @(posedge clk)
-    \sel_l4_s0$401  <= \$2889 ;
+    \sel_l5_s0$438  <= \$2878 ;
   always @(posedge clk)
-    \sel_l4_s0$505  <= \$2890 ;
+    \sel_l5_s0$439  <= \$2879 ;
   always @(posedge clk)
-    \sel_l4_s0$553  <= \$2891 ;
+    \sel_l5_s0$440  <= \$2880 ;
   always @(posedge clk)
-    \sel_l4_s0$404  <= \$2892 ;
+    \sel_l5_s0$508  <= \$2881 ;
   always @(posedge clk)
-    \sel_l4_s0$405  <= \$2893 ;
+    \sel_l5_s0$509  <= \$2882 ;
   always @(posedge clk)
-    \sel_l4_s0$406  <= \$2894 ;
+    \sel_l5_s0$543  <= \$2883 ;
   always @(posedge clk)
-    \sel_l4_s0$409  <= \$2895 ;
+    \sel_l5_s0$443  <= \$2884 ;
   always @(posedge clk)
-    \sel_l4_s0$410  <= \$2896 ;
+    \sel_l5_s0$444  <= \$2885 ;
   always @(posedge clk)
-    \sel_l4_s0$411  <= \$2897 ;
+    \sel_l5_s0$445  <= \$2886 ;
   always @(posedge clk)
-    \sel_l4_s0$508  <= \$2898 ;
+    \sel_l5_s0$512  <= \$2887 ;
   always @(posedge clk)
-    \sel_l4_s0$556  <= \$2899 ;
+    \sel_l5_s0$513  <= \$2888 ;
   always @(posedge clk)
-    \sel_l4_s0$414  <= \$2900 ;
+    \sel_l5_s0$544  <= \$2889 ;
   always @(posedge clk)
-    \sel_l4_s0$415  <= \$2901 ;
+    \sel_l5_s0$448  <= \$2890 ;
   always @(posedge clk)
-    \sel_l4_s0$416  <= \$2902 ;
+    \sel_l5_s0$449  <= \$2891 ;
   always @(posedge clk)
-    \sel_l4_s0$419  <= \$2903 ;
+    \sel_l5_s0$450  <= \$2892 ;
   always @(posedge clk)
-    \sel_l4_s0$420  <= \$2904 ;
+    \sel_l5_s0$516  <= \$2893 ;
   always @(posedge clk)
-    \sel_l4_s0$421  <= \$2905 ;
+    \sel_l5_s0$517  <= \$2894 ;
   always @(posedge clk)
-    \sel_l4_s0$511  <= \$2906 ;
+    \sel_l5_s0$545  <= \$2895 ;
   always @(posedge clk)
-    \sel_l4_s0$559  <= \$2907 ;
+    \sel_l5_s0$453  <= \$2896 ;
   always @(posedge clk)
-    \sel_l4_s0$424  <= \$2908 ;
+    \sel_l5_s0$454  <= \$2897 ;
   always @(posedge clk)
-    \sel_l4_s0$425  <= \$2909 ;
+    \sel_l5_s0$455  <= \$2898 ;
   always @(posedge clk)
-    \sel_l4_s0$426  <= \$2910 ;
+    \sel_l5_s0$520  <= \$2899 ;
   always @(posedge clk)
-    \sel_l4_s0$429  <= \$2911 ;
+    \sel_l5_s0$521  <= \$2900 ;
   always @(posedge clk)
-    \sel_l4_s0$430  <= \$2912 ;
+    \sel_l5_s0$546  <= \$2901 ;
   always @(posedge clk)
-    \sel_l4_s0$431  <= \$2913 ;
+    \sel_l5_s0$458  <= \$2902 ;
   always @(posedge clk)
-    \sel_l4_s0$514  <= \$2914 ;
+    \sel_l5_s0$459  <= \$2903 ;
   always @(posedge clk)
-    \sel_l4_s0$562  <= \$2915 ;
+    \sel_l5_s0$460  <= \$2904 ;
   always @(posedge clk)
-    \sel_l4_s0$434  <= \$2916 ;
+    \sel_l5_s0$524  <= \$2905 ;
   always @(posedge clk)
-    \sel_l4_s0$435  <= \$2917 ;
+    \sel_l5_s0$525  <= \$2906 ;
   always @(posedge clk)
-    \sel_l4_s0$436  <= \$2918 ;
+    \sel_l5_s0$547  <= \$2907 ;
   always @(posedge clk)
-    \sel_l4_s0$439  <= \$2919 ;
+    \sel_l5_s0$463  <= \$2908 ;
   always @(posedge clk)
-    \sel_l4_s0$440  <= \$2920 ;
+    \sel_l5_s0$464  <= \$2909 ;
   always @(posedge clk)
-    \sel_l4_s0$441  <= \$2921 ;
+    \sel_l5_s0$465  <= \$2910 ;
   always @(posedge clk)
-    \sel_l4_s0$517  <= \$2922 ;
+    \sel_l5_s0$528  <= \$2911 ;
   always @(posedge clk)
-    \sel_l4_s0$565  <= \$2923 ;
+    \sel_l5_s0$529  <= \$2912 ;
   always @(posedge clk)
-    \sel_l4_s0$444  <= \$2924 ;
+    \sel_l5_s0$1141  <= \$2913 ;
   always @(posedge clk)
-    \sel_l4_s0$445  <= \$2925 ;
+    \sel_l5_s0$1142  <= \$2914 ;
   always @(posedge clk)
-    \sel_l4_s0$446  <= \$2926 ;
+    \sel_l5_s0$1143  <= \$2915 ;
   always @(posedge clk)
-    \sel_l4_s0$449  <= \$2927 ;
+    \sel_l5_s0$1144  <= \$2916 ;
   always @(posedge clk)
-    \sel_l4_s0$450  <= \$2928 ;
+    \sel_l5_s0$1145  <= \$2917 ;
   always @(posedge clk)
-    \sel_l4_s0$451  <= \$2929 ;
+    \sel_l10_s0$769  <= \$2918 ;
   always @(posedge clk)
-    \sel_l4_s0$520  <= \$2930 ;
+    \sel_l10_s0$770  <= \$2919 ;
   always @(posedge clk)
-    \sel_l4_s0$568  <= \$2931 ;
+    \sel_l10_s0$771  <= \$2920 ;
   always @(posedge clk)
-    \sel_l4_s0$454  <= \$2932 ;
+    \sel_l10_s0$772  <= \$2921 ;
   always @(posedge clk)
-    \sel_l4_s0$455  <= \$2933 ;
+    \sel_l10_s0$628  <= \$2922 ;
   always @(posedge clk)
-    \sel_l4_s0$456  <= \$2934 ;
+    sel_l10_s0 <= \$2923 ;
   always @(posedge clk)
-    \sel_l4_s0$459  <= \$2935 ;
+    \sel_l10_s0$636  <= \$2924 ;
   always @(posedge clk)
-    \sel_l4_s0$460  <= \$2936 ;
+    \sel_l10_s0$644  <= \$2925 ;
   always @(posedge clk)
-    \sel_l4_s0$461  <= \$2937 ;
+    \sel_l10_s0$652  <= \$2926 ;
   always @(posedge clk)
-    \sel_l4_s0$523  <= \$2938 ;
+    \sel_l10_s0$693  <= \$2927 ;
   always @(posedge clk)
-    \sel_l4_s0$571  <= \$2939 ;
+    \sel_l10_s0$703  <= \$2928 ;
   always @(posedge clk)
-    \sel_l4_s0$464  <= \$2940 ;
+    \sel_l10_s0$713  <= \$2929 ;
   always @(posedge clk)
-    \sel_l4_s0$465  <= \$2941 ;
+    \sel_l10_s0$663  <= \$2930 ;
   always @(posedge clk)
-    \sel_l4_s0$466  <= \$2942 ;
+    \sel_l10_s0$662  <= \$2931 ;
   always @(posedge clk)
-    \sel_l4_s0$469  <= \$2943 ;
+    \sel_l10_s0$673  <= \$2932 ;
   always @(posedge clk)
-    \sel_l4_s0$470  <= \$2944 ;
+    \sel_l10_s0$683  <= \$2933 ;
   always @(posedge clk)
-    \sel_l4_s0$471  <= \$2945 ;
+    \sel_l10_s0$1146  <= \$2934 ;
   always @(posedge clk)
-    \sel_l4_s0$526  <= \$2946 ;
+    \sel_l10_s0$1147  <= \$2935 ;
   always @(posedge clk)
-    \sel_l4_s0$574  <= \$2947 ;
+    \sel_l10_s0$1148  <= \$2936 ;
   always @(posedge clk)
-    \sel_l4_s0$474  <= \$2948 ;
+    \sel_l10_s0$1149  <= \$2937 ;
   always @(posedge clk)
-    \sel_l4_s0$475  <= \$2949 ;
+    \sel_l10_s0$1150  <= \$2938 ;
   always @(posedge clk)
-    \sel_l4_s0$476  <= \$2950 ;
+    wr__addr <= \$2939 ;
   always @(posedge clk)
-    \sel_l4_s0$479  <= \$2951 ;
+    rd__addr <= \$2940 ;
   always @(posedge clk)
-    \sel_l4_s0$480  <= \$2952 ;
+    \sel_l13_s0$1151  <= \$2941 ;
   always @(posedge clk)
-    \sel_l4_s0$481  <= \$2953 ;
+    \sel_l13_s0$784  <= \$2942 ;
   always @(posedge clk)
-    \sel_l4_s0$529  <= \$2954 ;
+    \sel_l13_s0$797  <= \$2943 ;
   always @(posedge clk)
-    \sel_l4_s0$577  <= \$2955 ;
+    \sel_l13_s0$803  <= \$2944 ;
   always @(posedge clk)
-    \sel_l4_s0$1184  <= \$2956 ;
+    \sel_l13_s0$809  <= \$2945 ;
   always @(posedge clk)
-    \sel_l4_s0$1185  <= \$2957 ;
+    \sel_l13_s0$815  <= \$2946 ;
   always @(posedge clk)
-    \sel_l4_s0$1186  <= \$2958 ;
+    \sel_l13_s0$821  <= \$2947 ;
   always @(posedge clk)
-    \sel_l4_s0$1187  <= \$2959 ;
+    \sel_l13_s0$827  <= \$2948 ;
   always @(posedge clk)
-    \sel_l4_s0$1188  <= \$2960 ;
+    \sel_l13_s0$833  <= \$2949 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$2961 ;
+    sel_l13_s0 <= \$2950 ;
   always @(posedge clk)
-    \sel_l8_s0$1189  <= \$2962 ;
+    \sel_l13_s0$785  <= \$2951 ;
   always @(posedge clk)
-    \sel_l8_s0$1190  <= \$2963 ;
+    \sel_l13_s0$786  <= \$2952 ;
   always @(posedge clk)
-    \sel_l8_s0$1191  <= \$2964 ;
+    \sel_l13_s0$788  <= \$2953 ;
   always @(posedge clk)
-    \sel_l8_s0$1192  <= \$2965 ;
+    \sel_l13_s0$789  <= \$2954 ;
   always @(posedge clk)
-    \sel_l8_s0$1193  <= \$2966 ;
+    \sel_l13_s0$790  <= \$2955 ;
   always @(posedge clk)
-    \sel_l11_s0$800  <= \$2967 ;
+    \sel_l13_s0$792  <= \$2956 ;
   always @(posedge clk)
-    \sel_l11_s0$801  <= \$2968 ;
+    \sel_l13_s0$793  <= \$2957 ;
   always @(posedge clk)
-    \sel_l11_s0$802  <= \$2969 ;
+    \sel_l13_s0$794  <= \$2958 ;
   always @(posedge clk)
-    \sel_l11_s0$803  <= \$2970 ;
+    \sel_l13_s0$800  <= \$2959 ;
   always @(posedge clk)
-    \sel_l11_s0$804  <= \$2971 ;
+    \sel_l13_s0$806  <= \$2960 ;
   always @(posedge clk)
-    \sel_l11_s0$805  <= \$2972 ;
+    \sel_l13_s0$812  <= \$2961 ;
   always @(posedge clk)
-    \sel_l11_s0$806  <= \$2973 ;
+    \sel_l13_s0$818  <= \$2962 ;
   always @(posedge clk)
-    \sel_l11_s0$807  <= \$2974 ;
+    \sel_l13_s0$824  <= \$2963 ;
   always @(posedge clk)
-    \sel_l11_s0$720  <= \$2975 ;
+    \sel_l13_s0$830  <= \$2964 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$2976 ;
+    \sel_l13_s0$836  <= \$2965 ;
   always @(posedge clk)
-    \sel_l11_s0$730  <= \$2977 ;
+    \sel_l13_s0$1152  <= \$2966 ;
   always @(posedge clk)
-    \sel_l11_s0$740  <= \$2978 ;
+    \sel_l13_s0$1153  <= \$2967 ;
   always @(posedge clk)
-    \sel_l11_s0$750  <= \$2979 ;
+    \sel_l13_s0$1154  <= \$2968 ;
   always @(posedge clk)
-    \sel_l11_s0$760  <= \$2980 ;
+    \sel_l13_s0$1155  <= \$2969 ;
   always @(posedge clk)
-    \sel_l11_s0$770  <= \$2981 ;
+    \sel_l13_s0$1156  <= \$2970 ;
   always @(posedge clk)
-    \sel_l11_s0$780  <= \$2982 ;
+    sel_l15_s0 <= \$2971 ;
   always @(posedge clk)
-    \sel_l11_s0$1194  <= \$2983 ;
+    \sel_l15_s0$1158  <= \$2972 ;
   always @(posedge clk)
-    \sel_l11_s0$1195  <= \$2984 ;
+    \sel_l15_s0$1159  <= \$2973 ;
   always @(posedge clk)
-    \sel_l11_s0$1196  <= \$2985 ;
+    \sel_l15_s0$1160  <= \$2974 ;
   always @(posedge clk)
-    \sel_l11_s0$1197  <= \$2986 ;
+    \sel_l15_s0$1161  <= \$2975 ;
   always @(posedge clk)
-    \sel_l11_s0$1198  <= \$2987 ;
+    \sel_l15_s0$1162  <= \$2976 ;
   always @(posedge clk)
-    wr__addr <= \$2988 ;
+    \sel_l15_s0$1163  <= \$2977 ;
   always @(posedge clk)
-    rd__addr <= \$2989 ;
+    \sel_l15_s0$1164  <= \$2978 ;
   always @(posedge clk)
-    \sel_l13_s0$1199  <= \$2990 ;
+    \sel_l15_s0$1165  <= \$2979 ;
   always @(posedge clk)
-    \sel_l13_s0$819  <= \$2991 ;
+    \sel_l15_s0$1166  <= \$2980 ;
   always @(posedge clk)
-    \sel_l13_s0$832  <= \$2992 ;
+    \sel_l15_s0$1167  <= \$2981 ;
   always @(posedge clk)
-    \sel_l13_s0$838  <= \$2993 ;
+    \sel_l15_s0$1168  <= \$2982 ;
   always @(posedge clk)
-    \sel_l13_s0$844  <= \$2994 ;
+    \sel_l15_s0$1169  <= \$2983 ;
   always @(posedge clk)
-    \sel_l13_s0$850  <= \$2995 ;
+    \sel_l15_s0$1170  <= \$2984 ;
   always @(posedge clk)
-    \sel_l13_s0$856  <= \$2996 ;
+    \sel_l15_s0$1171  <= \$2985 ;
   always @(posedge clk)
-    \sel_l13_s0$862  <= \$2997 ;
+    \sel_l15_s0$1172  <= \$2986 ;
   always @(posedge clk)
-    \sel_l13_s0$868  <= \$2998 ;
+    \sel_l15_s0$1173  <= \$2987 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2999 ;
+    \sel_l15_s0$1174  <= \$2988 ;
   always @(posedge clk)
-    \sel_l13_s0$820  <= \$3000 ;
+    \sel_l15_s0$1175  <= \$2989 ;
   always @(posedge clk)
-    \sel_l13_s0$821  <= \$3001 ;
+    \sel_l15_s0$1176  <= \$2990 ;
   always @(posedge clk)
-    \sel_l13_s0$823  <= \$3002 ;
+    \sel_l15_s0$1177  <= \$2991 ;
   always @(posedge clk)
-    \sel_l13_s0$824  <= \$3003 ;
+    \sel_l15_s0$1178  <= \$2992 ;
   always @(posedge clk)
-    \sel_l13_s0$825  <= \$3004 ;
+    sel_valid_s0 <= \$2993 ;
   always @(posedge clk)
-    \sel_l13_s0$827  <= \$3005 ;
+    sel_valid_s1 <= \$2994 ;
   always @(posedge clk)
-    \sel_l13_s0$828  <= \$3006 ;
+    sel_valid_s2 <= \$2995 ;
   always @(posedge clk)
-    \sel_l13_s0$829  <= \$3007 ;
+    sel_valid_s3 <= \$2996 ;
   always @(posedge clk)
-    \sel_l13_s0$835  <= \$3008 ;
+    sel_valid_s4 <= \$2997 ;
   always @(posedge clk)
-    \sel_l13_s0$841  <= \$3009 ;
+    sel_valid_s5 <= \$2998 ;
   always @(posedge clk)
-    \sel_l13_s0$847  <= \$3010 ;
+    mac_group <= \$2999 ;
   always @(posedge clk)
-    \sel_l13_s0$853  <= \$3011 ;
+    load_busy <= \$3000 ;
   always @(posedge clk)
-    \sel_l13_s0$859  <= \$3012 ;
-  always @(posedge clk)
-    \sel_l13_s0$865  <= \$3013 ;
-  always @(posedge clk)
-    \sel_l13_s0$871  <= \$3014 ;
-  always @(posedge clk)
-    \sel_l13_s0$1200  <= \$3015 ;
-  always @(posedge clk)
-    \sel_l13_s0$1201  <= \$3016 ;
-  always @(posedge clk)
-    \sel_l13_s0$1202  <= \$3017 ;
-  always @(posedge clk)
-    \sel_l13_s0$1203  <= \$3018 ;
-  always @(posedge clk)
-    \sel_l13_s0$1204  <= \$3019 ;
-  always @(posedge clk)
-    sel_l15_s0 <= \$3020 ;
-  always @(posedge clk)
-    \sel_l15_s0$1206  <= \$3021 ;
-  always @(posedge clk)
-    \sel_l15_s0$1207  <= \$3022 ;
-  always @(posedge clk)
-    \sel_l15_s0$1208  <= \$3023 ;
-  always @(posedge clk)
-    \sel_l15_s0$1209  <= \$3024 ;
-  always @(posedge clk)
-    \sel_l15_s0$1210  <= \$3025 ;
-  always @(posedge clk)
-    \sel_l15_s0$1211  <= \$3026 ;
-  always @(posedge clk)
-    \sel_l15_s0$1212  <= \$3027 ;
-  always @(posedge clk)
-    \sel_l15_s0$1213  <= \$3028 ;
-  always @(posedge clk)
-    \sel_l15_s0$1214  <= \$3029 ;
-  always @(posedge clk)
-    \sel_l15_s0$1215  <= \$3030 ;
-  always @(posedge clk)
-    \sel_l15_s0$1216  <= \$3031 ;
-  always @(posedge clk)
-    \sel_l15_s0$1217  <= \$3032 ;
-  always @(posedge clk)
-    \sel_l15_s0$1218  <= \$3033 ;
-  always @(posedge clk)
-    \sel_l15_s0$1219  <= \$3034 ;
-  always @(posedge clk)
-    \sel_l15_s0$1220  <= \$3035 ;
-  always @(posedge clk)
-    \sel_l15_s0$1221  <= \$3036 ;
-  always @(posedge clk)
-    \sel_l15_s0$1222  <= \$3037 ;
-  always @(posedge clk)
-    \sel_l15_s0$1223  <= \$3038 ;
-  always @(posedge clk)
-    \sel_l15_s0$1224  <= \$3039 ;
-  always @(posedge clk)
-    \sel_l15_s0$1225  <= \$3040 ;
-  always @(posedge clk)
-    \sel_l15_s0$1226  <= \$3041 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$3042 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$3043 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$3044 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$3045 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$3046 ;
-  always @(posedge clk)
-    sel_valid_s5 <= \$3047 ;
-  always @(posedge clk)
-    sel_valid_s6 <= \$3048 ;
-  always @(posedge clk)
-    mac_group <= \$3049 ;
-  always @(posedge clk)
-    load_busy <= \$3050 ;
-  always @(posedge clk)
-    wbank_write_en <= \$3051 ;
+    wbank_write_en <= \$3001 ;
   always @(posedge clk)
     wbank_write_bank <= i__payload[165:162];
   always @(posedge clk)
@@ -8831,570 +8661,560 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   always @(posedge clk)
     wbank_write_data <= i__payload[159:128];
   always @(posedge clk)
-    \mac_read_s0$1239  <= \$3052 ;
+    \mac_read_s0$1190  <= \$3002 ;
   always @(posedge clk)
-    \mac_read_s0$1240  <= \$3053 ;
+    \mac_read_s0$1191  <= \$3003 ;
   always @(posedge clk)
-    \mac_read_s0$1241  <= \$3054 ;
+    \mac_read_s0$1192  <= \$3004 ;
   always @(posedge clk)
-    \mac_read_s0$1242  <= \$3055 ;
+    \mac_read_s0$1193  <= \$3005 ;
   always @(posedge clk)
-    \mac_read_s0$1243  <= \$3056 ;
+    \mac_read_s0$1194  <= \$3006 ;
   always @(posedge clk)
-    \mac_read_s0$1244  <= \$3057 ;
+    \mac_read_s0$1195  <= \$3007 ;
   always @(posedge clk)
-    \mac_read_s0$1245  <= \$3058 ;
+    \mac_read_s0$1196  <= \$3008 ;
   always @(posedge clk)
-    \mac_read_s0$1246  <= \$3059 ;
+    \mac_read_s0$1197  <= \$3009 ;
   always @(posedge clk)
-    mac_read_s0 <= \$3060 ;
+    mac_read_s0 <= \$3010 ;
   always @(posedge clk)
-    \mac_read_s0$895  <= \$3061 ;
+    \mac_read_s0$860  <= \$3011 ;
   always @(posedge clk)
-    \mac_read_s0$897  <= \$3062 ;
+    \mac_read_s0$862  <= \$3012 ;
   always @(posedge clk)
-    \mac_read_s0$899  <= \$3063 ;
+    \mac_read_s0$864  <= \$3013 ;
   always @(posedge clk)
-    \mac_read_s0$901  <= \$3064 ;
+    \mac_read_s0$866  <= \$3014 ;
   always @(posedge clk)
-    \mac_read_s0$903  <= \$3065 ;
+    \mac_read_s0$868  <= \$3015 ;
   always @(posedge clk)
-    \mac_read_s0$905  <= \$3066 ;
+    \mac_read_s0$870  <= \$3016 ;
   always @(posedge clk)
-    \mac_read_s0$907  <= \$3067 ;
+    \mac_read_s0$872  <= \$3017 ;
   always @(posedge clk)
-    \mac_read_s0$1247  <= \$3068 ;
+    \mac_read_s0$1198  <= \$3018 ;
   always @(posedge clk)
-    \mac_read_s0$1248  <= \$3069 ;
+    \mac_read_s0$1199  <= \$3019 ;
   always @(posedge clk)
-    \mac_read_s0$1249  <= \$3070 ;
+    \mac_read_s0$1200  <= \$3020 ;
   always @(posedge clk)
-    \mac_read_s0$1250  <= \$3071 ;
+    \mac_read_s0$1201  <= \$3021 ;
   always @(posedge clk)
-    \mac_read_s0$1251  <= \$3072 ;
+    \mac_read_s0$1202  <= \$3022 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$3073 ;
+    mac_read_valid_s0 <= \$3023 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$3074 ;
+    mac_rdreg_s0 <= \$3024 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1254  <= \$3075 ;
+    \mac_rdreg_s0$1205  <= \$3025 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1255  <= \$3076 ;
+    \mac_rdreg_s0$1206  <= \$3026 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1256  <= \$3077 ;
+    \mac_rdreg_s0$1207  <= \$3027 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1257  <= \$3078 ;
+    \mac_rdreg_s0$1208  <= \$3028 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1258  <= \$3079 ;
+    \mac_rdreg_s0$1209  <= \$3029 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1259  <= \$3080 ;
+    \mac_rdreg_s0$1210  <= \$3030 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1260  <= \$3081 ;
+    \mac_rdreg_s0$1211  <= \$3031 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1261  <= \$3082 ;
+    \mac_rdreg_s0$1212  <= \$3032 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1262  <= \$3083 ;
+    \mac_rdreg_s0$1213  <= \$3033 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1263  <= \$3084 ;
+    \mac_rdreg_s0$1214  <= \$3034 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1264  <= \$3085 ;
+    \mac_rdreg_s0$1215  <= \$3035 ;
   always @(posedge clk)
-    \mac_rdreg_s0$1265  <= \$3086 ;
+    \mac_rdreg_s0$1216  <= \$3036 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$3087 ;
+    mac_rdreg_valid_s0 <= \$3037 ;
   always @(posedge clk)
-    mac_sel_r0_s0 <= \$3088 ;
+    mac_sel_r0_s0 <= \$3038 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1268  <= \$3089 ;
+    \mac_sel_r0_s0$1219  <= \$3039 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1269  <= \$3090 ;
+    \mac_sel_r0_s0$1220  <= \$3040 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1270  <= \$3091 ;
+    \mac_sel_r0_s0$1221  <= \$3041 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1271  <= \$3092 ;
+    \mac_sel_r0_s0$1222  <= \$3042 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1272  <= \$3093 ;
+    \mac_sel_r0_s0$1223  <= \$3043 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1273  <= \$3094 ;
+    \mac_sel_r0_s0$1224  <= \$3044 ;
   always @(posedge clk)
-    \mac_sel_r0_s0$1274  <= \$3095 ;
+    \mac_sel_r0_s0$1225  <= \$3045 ;
   always @(posedge clk)
-    mac_wmux_sel0_s0 <= \$3096 ;
+    mac_wmux_sel0_s0 <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$926  <= \$3097 ;
+    \mac_wmux_sel0_s0$891  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$929  <= \$3098 ;
+    \mac_wmux_sel0_s0$894  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$932  <= \$3099 ;
+    \mac_wmux_sel0_s0$897  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$935  <= \$3100 ;
+    \mac_wmux_sel0_s0$900  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$938  <= \$3101 ;
+    \mac_wmux_sel0_s0$903  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$941  <= \$3102 ;
+    \mac_wmux_sel0_s0$906  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux_sel0_s0$944  <= \$3103 ;
+    \mac_wmux_sel0_s0$909  <= \$3053 ;
   always @(posedge clk)
-    mac_wmux_s0 <= \$3104 ;
+    mac_wmux_s0 <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux_s0$917  <= \$3105 ;
+    \mac_wmux_s0$882  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux_s0$918  <= \$3106 ;
+    \mac_wmux_s0$883  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux_s0$919  <= \$3107 ;
+    \mac_wmux_s0$884  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux_s0$920  <= \$3108 ;
+    \mac_wmux_s0$885  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux_s0$921  <= \$3109 ;
+    \mac_wmux_s0$886  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux_s0$922  <= \$3110 ;
+    \mac_wmux_s0$887  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux_s0$923  <= \$3111 ;
+    \mac_wmux_s0$888  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux_s0$924  <= \$3112 ;
+    \mac_wmux_s0$889  <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux_s0$927  <= \$3113 ;
+    \mac_wmux_s0$892  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux_s0$930  <= \$3114 ;
+    \mac_wmux_s0$895  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux_s0$933  <= \$3115 ;
+    \mac_wmux_s0$898  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux_s0$936  <= \$3116 ;
+    \mac_wmux_s0$901  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux_s0$939  <= \$3117 ;
+    \mac_wmux_s0$904  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux_s0$942  <= \$3118 ;
+    \mac_wmux_s0$907  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux_s0$945  <= \$3119 ;
+    \mac_wmux_s0$910  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux_s0$947  <= \$3120 ;
+    \mac_wmux_s0$912  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux_s0$948  <= \$3121 ;
+    \mac_wmux_s0$913  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux_s0$949  <= \$3122 ;
+    \mac_wmux_s0$914  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux_s0$950  <= \$3123 ;
+    \mac_wmux_s0$915  <= \$3073 ;
   always @(posedge clk)
-    \mac_wmux_s0$951  <= \$3124 ;
+    \mac_wmux_s0$916  <= \$3074 ;
   always @(posedge clk)
-    \mac_wmux_s0$952  <= \$3125 ;
+    \mac_wmux_s0$917  <= \$3075 ;
   always @(posedge clk)
-    \mac_wmux_s0$953  <= \$3126 ;
+    \mac_wmux_s0$918  <= \$3076 ;
   always @(posedge clk)
-    \mac_wmux_s0$954  <= \$3127 ;
+    \mac_wmux_s0$919  <= \$3077 ;
   always @(posedge clk)
-    \mac_wmux_s0$955  <= \$3128 ;
+    \mac_wmux_s0$920  <= \$3078 ;
   always @(posedge clk)
-    \mac_wmux_s0$957  <= \$3129 ;
+    \mac_wmux_s0$922  <= \$3079 ;
   always @(posedge clk)
-    \mac_wmux_s0$959  <= \$3130 ;
+    \mac_wmux_s0$924  <= \$3080 ;
   always @(posedge clk)
-    \mac_wmux_s0$961  <= \$3131 ;
+    \mac_wmux_s0$926  <= \$3081 ;
   always @(posedge clk)
-    \mac_wmux_s0$963  <= \$3132 ;
+    \mac_wmux_s0$928  <= \$3082 ;
   always @(posedge clk)
-    \mac_wmux_s0$965  <= \$3133 ;
+    \mac_wmux_s0$930  <= \$3083 ;
   always @(posedge clk)
-    \mac_wmux_s0$967  <= \$3134 ;
+    \mac_wmux_s0$932  <= \$3084 ;
   always @(posedge clk)
-    \mac_wmux_s0$969  <= \$3135 ;
+    \mac_wmux_s0$934  <= \$3085 ;
   always @(posedge clk)
-    \mac_wmux_s0$971  <= \$3136 ;
+    \mac_wmux_s0$936  <= \$3086 ;
   always @(posedge clk)
-    \mac_wmux_s0$972  <= \$3137 ;
+    \mac_wmux_s0$937  <= \$3087 ;
   always @(posedge clk)
-    \mac_wmux_s0$973  <= \$3138 ;
+    \mac_wmux_s0$938  <= \$3088 ;
   always @(posedge clk)
-    \mac_wmux_s0$974  <= \$3139 ;
+    \mac_wmux_s0$939  <= \$3089 ;
   always @(posedge clk)
-    \mac_wmux_s0$975  <= \$3140 ;
+    \mac_wmux_s0$940  <= \$3090 ;
   always @(posedge clk)
-    \mac_wmux_s0$976  <= \$3141 ;
+    \mac_wmux_s0$941  <= \$3091 ;
   always @(posedge clk)
-    \mac_wmux_s0$977  <= \$3142 ;
+    \mac_wmux_s0$942  <= \$3092 ;
   always @(posedge clk)
-    \mac_wmux_s0$978  <= \$3143 ;
+    \mac_wmux_s0$943  <= \$3093 ;
   always @(posedge clk)
-    \mac_wmux_s0$979  <= \$3144 ;
+    \mac_wmux_s0$944  <= \$3094 ;
   always @(posedge clk)
-    \mac_wmux_s0$981  <= \$3145 ;
+    \mac_wmux_s0$946  <= \$3095 ;
   always @(posedge clk)
-    \mac_wmux_s0$983  <= \$3146 ;
+    \mac_wmux_s0$948  <= \$3096 ;
   always @(posedge clk)
-    \mac_wmux_s0$985  <= \$3147 ;
+    \mac_wmux_s0$950  <= \$3097 ;
   always @(posedge clk)
-    \mac_wmux_s0$987  <= \$3148 ;
+    \mac_wmux_s0$952  <= \$3098 ;
   always @(posedge clk)
-    \mac_wmux_s0$989  <= \$3149 ;
+    \mac_wmux_s0$954  <= \$3099 ;
   always @(posedge clk)
-    \mac_wmux_s0$991  <= \$3150 ;
+    \mac_wmux_s0$956  <= \$3100 ;
   always @(posedge clk)
-    \mac_wmux_s0$993  <= \$3151 ;
+    \mac_wmux_s0$958  <= \$3101 ;
   always @(posedge clk)
-    \mac_wmux_s0$995  <= \$3152 ;
+    \mac_wmux_s0$960  <= \$3102 ;
   always @(posedge clk)
-    \mac_wmux_s0$996  <= \$3153 ;
+    \mac_wmux_s0$961  <= \$3103 ;
   always @(posedge clk)
-    \mac_wmux_s0$997  <= \$3154 ;
+    \mac_wmux_s0$962  <= \$3104 ;
   always @(posedge clk)
-    \mac_wmux_s0$998  <= \$3155 ;
+    \mac_wmux_s0$963  <= \$3105 ;
   always @(posedge clk)
-    \mac_wmux_s0$999  <= \$3156 ;
+    \mac_wmux_s0$964  <= \$3106 ;
   always @(posedge clk)
-    \mac_wmux_s0$1000  <= \$3157 ;
+    \mac_wmux_s0$965  <= \$3107 ;
   always @(posedge clk)
-    \mac_wmux_s0$1001  <= \$3158 ;
+    \mac_wmux_s0$966  <= \$3108 ;
   always @(posedge clk)
-    \mac_wmux_s0$1002  <= \$3159 ;
+    \mac_wmux_s0$967  <= \$3109 ;
   always @(posedge clk)
-    \mac_wmux_s0$1003  <= \$3160 ;
+    \mac_wmux_s0$968  <= \$3110 ;
   always @(posedge clk)
-    \mac_wmux_s0$1005  <= \$3161 ;
+    \mac_wmux_s0$970  <= \$3111 ;
   always @(posedge clk)
-    \mac_wmux_s0$1007  <= \$3162 ;
+    \mac_wmux_s0$972  <= \$3112 ;
   always @(posedge clk)
-    \mac_wmux_s0$1009  <= \$3163 ;
+    \mac_wmux_s0$974  <= \$3113 ;
   always @(posedge clk)
-    \mac_wmux_s0$1011  <= \$3164 ;
+    \mac_wmux_s0$976  <= \$3114 ;
   always @(posedge clk)
-    \mac_wmux_s0$1013  <= \$3165 ;
+    \mac_wmux_s0$978  <= \$3115 ;
   always @(posedge clk)
-    \mac_wmux_s0$1015  <= \$3166 ;
+    \mac_wmux_s0$980  <= \$3116 ;
   always @(posedge clk)
-    \mac_wmux_s0$1017  <= \$3167 ;
+    \mac_wmux_s0$982  <= \$3117 ;
   always @(posedge clk)
-    \mac_wmux_s0$1291  <= \$3168 ;
+    \mac_wmux_s0$1242  <= \$3118 ;
   always @(posedge clk)
-    \mac_wmux_s0$1292  <= \$3169 ;
+    \mac_wmux_s0$1243  <= \$3119 ;
   always @(posedge clk)
-    \mac_wmux_s0$1293  <= \$3170 ;
+    \mac_wmux_s0$1244  <= \$3120 ;
   always @(posedge clk)
-    \mac_wmux_s0$1294  <= \$3171 ;
+    \mac_wmux_s0$1245  <= \$3121 ;
   always @(posedge clk)
-    \mac_wmux_s0$1295  <= \$3172 ;
+    \mac_wmux_s0$1246  <= \$3122 ;
   always @(posedge clk)
-    \mac_wmux_s0$1296  <= \$3173 ;
+    \mac_wmux_s0$1247  <= \$3123 ;
   always @(posedge clk)
-    \mac_wmux_s0$1297  <= \$3174 ;
+    \mac_wmux_s0$1248  <= \$3124 ;
   always @(posedge clk)
-    \mac_wmux_s0$1298  <= \$3175 ;
+    \mac_wmux_s0$1249  <= \$3125 ;
   always @(posedge clk)
-    \mac_wmux_s0$1299  <= \$3176 ;
+    \mac_wmux_s0$1250  <= \$3126 ;
   always @(posedge clk)
-    \mac_wmux_s0$1300  <= \$3177 ;
+    \mac_wmux_s0$1251  <= \$3127 ;
   always @(posedge clk)
-    \mac_wmux_s0$1301  <= \$3178 ;
+    \mac_wmux_s0$1252  <= \$3128 ;
   always @(posedge clk)
-    \mac_wmux_s0$1302  <= \$3179 ;
+    \mac_wmux_s0$1253  <= \$3129 ;
   always @(posedge clk)
-    \mac_wmux_s0$1303  <= \$3180 ;
+    \mac_wmux_s0$1254  <= \$3130 ;
   always @(posedge clk)
-    mac_wmux_valid_s0 <= \$3181 ;
+    mac_wmux_valid_s0 <= \$3131 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3182 ;
+    mac_pre_s0 <= \$3132 ;
   always @(posedge clk)
-    \mac_pre_s0$1306  <= \$3183 ;
+    \mac_pre_s0$1257  <= \$3133 ;
   always @(posedge clk)
-    \mac_pre_s0$1307  <= \$3184 ;
+    \mac_pre_s0$1258  <= \$3134 ;
   always @(posedge clk)
-    \mac_pre_s0$1308  <= \$3185 ;
+    \mac_pre_s0$1259  <= \$3135 ;
   always @(posedge clk)
-    \mac_pre_s0$1309  <= \$3186 ;
+    \mac_pre_s0$1260  <= \$3136 ;
   always @(posedge clk)
-    \mac_pre_s0$1310  <= \$3187 ;
+    \mac_pre_s0$1261  <= \$3137 ;
   always @(posedge clk)
-    \mac_pre_s0$1311  <= \$3188 ;
+    \mac_pre_s0$1262  <= \$3138 ;
   always @(posedge clk)
-    \mac_pre_s0$1312  <= \$3189 ;
+    \mac_pre_s0$1263  <= \$3139 ;
   always @(posedge clk)
-    \mac_pre_s0$1313  <= \$3190 ;
+    \mac_pre_s0$1264  <= \$3140 ;
   always @(posedge clk)
-    \mac_pre_s0$1314  <= \$3191 ;
+    \mac_pre_s0$1265  <= \$3141 ;
   always @(posedge clk)
-    \mac_pre_s0$1315  <= \$3192 ;
+    \mac_pre_s0$1266  <= \$3142 ;
   always @(posedge clk)
-    \mac_pre_s0$1316  <= \$3193 ;
+    \mac_pre_s0$1267  <= \$3143 ;
   always @(posedge clk)
-    \mac_pre_s0$1317  <= \$3194 ;
+    \mac_pre_s0$1268  <= \$3144 ;
   always @(posedge clk)
-    \mac_pre_s0$1318  <= \$3195 ;
+    \mac_pre_s0$1269  <= \$3145 ;
   always @(posedge clk)
-    \mac_pre_s0$1319  <= \$3196 ;
+    \mac_pre_s0$1270  <= \$3146 ;
   always @(posedge clk)
-    \mac_pre_s0$1320  <= \$3197 ;
+    \mac_pre_s0$1271  <= \$3147 ;
   always @(posedge clk)
-    \mac_pre_s0$1321  <= \$3198 ;
+    \mac_pre_s0$1272  <= \$3148 ;
   always @(posedge clk)
-    \mac_pre_s0$1322  <= \$3199 ;
+    \mac_pre_s0$1273  <= \$3149 ;
   always @(posedge clk)
-    \mac_pre_s0$1323  <= \$3200 ;
+    \mac_pre_s0$1274  <= \$3150 ;
   always @(posedge clk)
-    \mac_pre_s0$1324  <= \$3201 ;
+    \mac_pre_s0$1275  <= \$3151 ;
   always @(posedge clk)
-    \mac_pre_s0$1325  <= \$3202 ;
+    \mac_pre_s0$1276  <= \$3152 ;
   always @(posedge clk)
-    \mac_pre_s0$1326  <= \$3203 ;
+    \mac_pre_s0$1277  <= \$3153 ;
   always @(posedge clk)
-    \mac_pre_s0$1327  <= \$3204 ;
+    \mac_pre_s0$1278  <= \$3154 ;
   always @(posedge clk)
-    \mac_pre_s0$1328  <= \$3205 ;
+    \mac_pre_s0$1279  <= \$3155 ;
   always @(posedge clk)
-    \mac_pre_s0$1329  <= \$3206 ;
+    \mac_pre_s0$1280  <= \$3156 ;
   always @(posedge clk)
-    \mac_pre_s0$1330  <= \$3207 ;
+    \mac_pre_s0$1281  <= \$3157 ;
   always @(posedge clk)
-    \mac_pre_s0$1331  <= \$3208 ;
+    \mac_pre_s0$1282  <= \$3158 ;
   always @(posedge clk)
-    \mac_pre_s0$1332  <= \$3209 ;
+    \mac_pre_s0$1283  <= \$3159 ;
   always @(posedge clk)
-    \mac_pre_s0$1333  <= \$3210 ;
+    \mac_pre_s0$1284  <= \$3160 ;
   always @(posedge clk)
-    \mac_pre_s0$1334  <= \$3211 ;
+    \mac_pre_s0$1285  <= \$3161 ;
   always @(posedge clk)
-    \mac_pre_s0$1335  <= \$3212 ;
+    \mac_pre_s0$1286  <= \$3162 ;
   always @(posedge clk)
-    \mac_pre_s0$1336  <= \$3213 ;
+    \mac_pre_s0$1287  <= \$3163 ;
   always @(posedge clk)
-    \mac_pre_s0$1337  <= \$3214 ;
+    \mac_pre_s0$1288  <= \$3164 ;
   always @(posedge clk)
-    \mac_pre_s0$1338  <= \$3215 ;
+    \mac_pre_s0$1289  <= \$3165 ;
   always @(posedge clk)
-    \mac_pre_s0$1339  <= \$3216 ;
+    \mac_pre_s0$1290  <= \$3166 ;
   always @(posedge clk)
-    \mac_pre_s0$1340  <= \$3217 ;
+    \mac_pre_s0$1291  <= \$3167 ;
   always @(posedge clk)
-    \mac_pre_s0$1341  <= \$3218 ;
+    \mac_pre_s0$1292  <= \$3168 ;
   always @(posedge clk)
-    \mac_pre_s0$1342  <= \$3219 ;
+    \mac_pre_s0$1293  <= \$3169 ;
   always @(posedge clk)
-    \mac_pre_s0$1343  <= \$3220 ;
+    \mac_pre_s0$1294  <= \$3170 ;
   always @(posedge clk)
-    \mac_pre_s0$1344  <= \$3221 ;
+    \mac_pre_s0$1295  <= \$3171 ;
   always @(posedge clk)
-    \mac_pre_s0$1345  <= \$3222 ;
+    \mac_pre_s0$1296  <= \$3172 ;
   always @(posedge clk)
-    \mac_pre_s0$1346  <= \$3223 ;
+    \mac_pre_s0$1297  <= \$3173 ;
   always @(posedge clk)
-    \mac_pre_s0$1347  <= \$3224 ;
+    \mac_pre_s0$1298  <= \$3174 ;
   always @(posedge clk)
-    \mac_pre_s0$1348  <= \$3225 ;
+    \mac_pre_s0$1299  <= \$3175 ;
   always @(posedge clk)
-    \mac_pre_s0$1349  <= \$3226 ;
+    \mac_pre_s0$1300  <= \$3176 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3227 ;
+    mac_pre_valid_s0 <= \$3177 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3228 ;
+    mac_dspin_s0 <= \$3178 ;
   always @(posedge clk)
-    \mac_dspin_s0$1352  <= \$3229 ;
+    \mac_dspin_s0$1303  <= \$3179 ;
   always @(posedge clk)
-    \mac_dspin_s0$1353  <= \$3230 ;
+    \mac_dspin_s0$1304  <= \$3180 ;
   always @(posedge clk)
-    \mac_dspin_s0$1354  <= \$3231 ;
+    \mac_dspin_s0$1305  <= \$3181 ;
   always @(posedge clk)
-    \mac_dspin_s0$1355  <= \$3232 ;
+    \mac_dspin_s0$1306  <= \$3182 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3233 ;
+    mac_dspin_valid_s0 <= \$3183 ;
   always @(posedge clk)
-    mac_dspout_s0 <= \$3234 ;
+    mac_dspout_s0 <= \$3184 ;
   always @(posedge clk)
-    \mac_dspout_s0$1358  <= \$3235 ;
+    \mac_dspout_s0$1309  <= \$3185 ;
   always @(posedge clk)
-    \mac_dspout_s0$1359  <= \$3236 ;
+    \mac_dspout_s0$1310  <= \$3186 ;
   always @(posedge clk)
-    \mac_dspout_s0$1360  <= \$3237 ;
+    \mac_dspout_s0$1311  <= \$3187 ;
   always @(posedge clk)
-    \mac_dspout_s0$1361  <= \$3238 ;
+    \mac_dspout_s0$1312  <= \$3188 ;
   always @(posedge clk)
-    mac_dspout_valid_s0 <= \$3239 ;
+    mac_dspout_valid_s0 <= \$3189 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3240 ;
+    mac_add0_s0 <= \$3190 ;
   always @(posedge clk)
-    \mac_add0_s0$1088  <= \$3241 ;
+    \mac_add0_s0$1045  <= \$3191 ;
   always @(posedge clk)
-    \mac_add0_s0$1090  <= \$3242 ;
+    \mac_add0_s0$1047  <= \$3192 ;
   always @(posedge clk)
-    \mac_add0_s0$1091  <= \$3243 ;
+    \mac_add0_s0$1048  <= \$3193 ;
   always @(posedge clk)
-    \mac_add0_s0$1093  <= \$3244 ;
+    \mac_add0_s0$1050  <= \$3194 ;
   always @(posedge clk)
-    \mac_add0_s0$1094  <= \$3245 ;
+    \mac_add0_s0$1051  <= \$3195 ;
   always @(posedge clk)
-    \mac_add0_s0$1096  <= \$3246 ;
+    \mac_add0_s0$1053  <= \$3196 ;
   always @(posedge clk)
-    \mac_add0_s0$1097  <= \$3247 ;
+    \mac_add0_s0$1054  <= \$3197 ;
   always @(posedge clk)
-    \mac_add0_s0$1099  <= \$3248 ;
+    \mac_add0_s0$1056  <= \$3198 ;
   always @(posedge clk)
-    \mac_add0_s0$1100  <= \$3249 ;
+    \mac_add0_s0$1057  <= \$3199 ;
   always @(posedge clk)
-    \mac_add0_s0$1102  <= \$3250 ;
+    \mac_add0_s0$1059  <= \$3200 ;
   always @(posedge clk)
-    \mac_add0_s0$1103  <= \$3251 ;
+    \mac_add0_s0$1060  <= \$3201 ;
   always @(posedge clk)
-    \mac_add0_s0$1105  <= \$3252 ;
+    \mac_add0_s0$1062  <= \$3202 ;
   always @(posedge clk)
-    \mac_add0_s0$1106  <= \$3253 ;
+    \mac_add0_s0$1063  <= \$3203 ;
   always @(posedge clk)
-    \mac_add0_s0$1108  <= \$3254 ;
+    \mac_add0_s0$1065  <= \$3204 ;
   always @(posedge clk)
-    \mac_add0_s0$1109  <= \$3255 ;
+    \mac_add0_s0$1066  <= \$3205 ;
   always @(posedge clk)
-    \mac_add0_s0$1363  <= \$3256 ;
+    \mac_add0_s0$1314  <= \$3206 ;
   always @(posedge clk)
-    \mac_add0_s0$1364  <= \$3257 ;
+    \mac_add0_s0$1315  <= \$3207 ;
   always @(posedge clk)
-    \mac_add0_s0$1365  <= \$3258 ;
+    \mac_add0_s0$1316  <= \$3208 ;
   always @(posedge clk)
-    \mac_add0_s0$1366  <= \$3259 ;
+    \mac_add0_s0$1317  <= \$3209 ;
   always @(posedge clk)
-    \mac_add0_s0$1367  <= \$3260 ;
+    \mac_add0_s0$1318  <= \$3210 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3261 ;
+    mac_add0_valid_s0 <= \$3211 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3262 ;
+    mac_add1_s0 <= \$3212 ;
   always @(posedge clk)
-    \mac_add1_s0$1114  <= \$3263 ;
+    \mac_add1_s0$1071  <= \$3213 ;
   always @(posedge clk)
-    \mac_add1_s0$1116  <= \$3264 ;
+    \mac_add1_s0$1073  <= \$3214 ;
   always @(posedge clk)
-    \mac_add1_s0$1117  <= \$3265 ;
+    \mac_add1_s0$1074  <= \$3215 ;
   always @(posedge clk)
-    \mac_add1_s0$1119  <= \$3266 ;
+    \mac_add1_s0$1076  <= \$3216 ;
   always @(posedge clk)
-    \mac_add1_s0$1120  <= \$3267 ;
+    \mac_add1_s0$1077  <= \$3217 ;
   always @(posedge clk)
-    \mac_add1_s0$1122  <= \$3268 ;
+    \mac_add1_s0$1079  <= \$3218 ;
   always @(posedge clk)
-    \mac_add1_s0$1123  <= \$3269 ;
+    \mac_add1_s0$1080  <= \$3219 ;
   always @(posedge clk)
-    \mac_add1_s0$1369  <= \$3270 ;
+    \mac_add1_s0$1320  <= \$3220 ;
   always @(posedge clk)
-    \mac_add1_s0$1370  <= \$3271 ;
+    \mac_add1_s0$1321  <= \$3221 ;
   always @(posedge clk)
-    \mac_add1_s0$1371  <= \$3272 ;
+    \mac_add1_s0$1322  <= \$3222 ;
   always @(posedge clk)
-    \mac_add1_s0$1372  <= \$3273 ;
+    \mac_add1_s0$1323  <= \$3223 ;
   always @(posedge clk)
-    \mac_add1_s0$1373  <= \$3274 ;
+    \mac_add1_s0$1324  <= \$3224 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3275 ;
+    mac_add1_valid_s0 <= \$3225 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3276 ;
+    mac_add2_s0 <= \$3226 ;
   always @(posedge clk)
-    \mac_add2_s0$1130  <= \$3277 ;
+    \mac_add2_s0$1087  <= \$3227 ;
   always @(posedge clk)
-    \mac_add2_s0$1133  <= \$3278 ;
+    \mac_add2_s0$1090  <= \$3228 ;
   always @(posedge clk)
-    \mac_add2_s0$1136  <= \$3279 ;
+    \mac_add2_s0$1093  <= \$3229 ;
   always @(posedge clk)
-    \mac_add2_s0$1375  <= \$3280 ;
+    \mac_add2_s0$1326  <= \$3230 ;
   always @(posedge clk)
-    \mac_add2_s0$1128  <= \$3281 ;
+    \mac_add2_s0$1085  <= \$3231 ;
   always @(posedge clk)
-    \mac_add2_s0$1131  <= \$3282 ;
+    \mac_add2_s0$1088  <= \$3232 ;
   always @(posedge clk)
-    \mac_add2_s0$1134  <= \$3283 ;
+    \mac_add2_s0$1091  <= \$3233 ;
   always @(posedge clk)
-    \mac_add2_s0$1137  <= \$3284 ;
+    \mac_add2_s0$1094  <= \$3234 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3285 ;
+    mac_add2_valid_s0 <= \$3235 ;
   always @(posedge clk)
-    o__valid <= \$3286 ;
+    o__valid <= \$3236 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3287 ;
+    stall_adv0_valid <= \$3237 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3288 ;
+    stall_adv1_valid <= \$3238 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3289 ;
+    stall_adv2_valid <= \$3239 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3290 ;
+    stall_adv3_valid <= \$3240 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3291 ;
+    stall_adv4_valid <= \$3241 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3292 ;
+    stall_adv5_valid <= \$3242 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3293 ;
+    stall_adv6_valid <= \$3243 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3294 ;
+    stall_adv7_valid <= \$3244 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3295 ;
+    stall_adv8_valid <= \$3245 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3296 ;
+    stall_adv9_valid <= \$3246 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3297 ;
+    stall_adv10_valid <= \$3247 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3298 ;
+    stall_adv11_valid <= \$3248 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3299 ;
+    stall_adv12_valid <= \$3249 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3300 ;
+    stall_adv13_valid <= \$3250 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3301 ;
+    stall_adv14_valid <= \$3251 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3302 ;
+    stall_adv15_valid <= \$3252 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3303 ;
+    stall_adv16_valid <= \$3253 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3304 ;
+    stall_adv17_valid <= \$3254 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3305 ;
+    stall_adv18_valid <= \$3255 ;
   always @(posedge clk)
-    stall_adv19_valid <= \$3306 ;
+    stall_adv19_valid <= \$3256 ;
   always @(posedge clk)
-    stall_adv20_valid <= \$3307 ;
+    stall_adv20_valid <= \$3257 ;
   always @(posedge clk)
-    stall_adv21_valid <= \$3308 ;
+    stall_adv21_valid <= \$3258 ;
   always @(posedge clk)
-    stall_adv22_valid <= \$3309 ;
+    stall_adv22_valid <= \$3259 ;
   always @(posedge clk)
-    stall_adv23_valid <= \$3310 ;
+    stall_adv23_valid <= \$3260 ;
   always @(posedge clk)
-    stall_adv24_valid <= \$3311 ;
+    stall_adv24_valid <= \$3261 ;
   always @(posedge clk)
-    stall_adv25_valid <= \$3312 ;
+    stall_adv25_valid <= \$3262 ;
   always @(posedge clk)
-    stall_adv26_valid <= \$3313 ;
+    stall_adv26_valid <= \$3263 ;
   always @(posedge clk)
-    stall_adv27_valid <= \$3314 ;
+    stall_adv27_valid <= \$3264 ;
   always @(posedge clk)
-    stall_adv28_valid <= \$3315 ;
+    stall_adv28_valid <= \$3265 ;
   always @(posedge clk)
-    stall_adv29_valid <= \$3316 ;
+    stall_adv29_valid <= \$3266 ;
   always @(posedge clk)
-    stall_adv30_valid <= \$3317 ;
+    stall_adv30_valid <= \$3267 ;
   always @(posedge clk)
-    stall_adv31_valid <= \$3318 ;
+    mac_acc0 <= \$3268 ;
   always @(posedge clk)
-    stall_adv32_valid <= \$3319 ;
+    mac_acc0_out <= \$3269 ;
   always @(posedge clk)
-    stall_adv33_valid <= \$3320 ;
+    mac_acc1 <= \$3270 ;
   always @(posedge clk)
-    stall_adv34_valid <= \$3321 ;
+    mac_acc1_out <= \$3271 ;
   always @(posedge clk)
-    stall_adv35_valid <= \$3322 ;
+    mac_acc2 <= \$3272 ;
   always @(posedge clk)
-    mac_acc0 <= \$3323 ;
+    mac_acc2_out <= \$3273 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3324 ;
+    mac_acc3 <= \$3274 ;
   always @(posedge clk)
-    mac_acc1 <= \$3325 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$3326 ;
-  always @(posedge clk)
-    mac_acc2 <= \$3327 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$3328 ;
-  always @(posedge clk)
-    mac_acc3 <= \$3329 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$3330 ;
+    mac_acc3_out <= \$3275 ;
   nmsparse_mul_reg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1313 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1264 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -9402,9 +9222,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1306 ),
-    .b(\mac_pre_s0$1314 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1265 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -9412,9 +9232,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1307 ),
-    .b(\mac_pre_s0$1315 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1266 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -9422,9 +9242,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1308 ),
-    .b(\mac_pre_s0$1316 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1267 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -9432,9 +9252,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1309 ),
-    .b(\mac_pre_s0$1317 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1268 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -9442,9 +9262,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1310 ),
-    .b(\mac_pre_s0$1318 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1269 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -9452,9 +9272,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1319 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1270 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -9462,9 +9282,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1320 ),
-    .ce(stall_adv24),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1271 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -9473,8 +9293,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1321 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1272 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -9482,9 +9302,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1306 ),
-    .b(\mac_pre_s0$1322 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1273 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -9492,9 +9312,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1307 ),
-    .b(\mac_pre_s0$1323 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1274 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -9502,9 +9322,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1308 ),
-    .b(\mac_pre_s0$1324 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1275 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -9512,9 +9332,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1309 ),
-    .b(\mac_pre_s0$1325 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1276 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -9522,9 +9342,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1310 ),
-    .b(\mac_pre_s0$1326 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1277 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -9532,9 +9352,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1327 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1278 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -9542,9 +9362,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1328 ),
-    .ce(stall_adv24),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1279 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -9553,8 +9373,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1329 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1280 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -9562,9 +9382,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1306 ),
-    .b(\mac_pre_s0$1330 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1281 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -9572,9 +9392,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1307 ),
-    .b(\mac_pre_s0$1331 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1282 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -9582,9 +9402,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1308 ),
-    .b(\mac_pre_s0$1332 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1283 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -9592,9 +9412,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1309 ),
-    .b(\mac_pre_s0$1333 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1284 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -9602,9 +9422,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1310 ),
-    .b(\mac_pre_s0$1334 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1285 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -9612,9 +9432,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1335 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1286 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -9622,9 +9442,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1336 ),
-    .ce(stall_adv24),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1287 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -9633,8 +9453,8 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1337 ),
-    .ce(stall_adv17),
+    .b(\mac_pre_s0$1288 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -9642,9 +9462,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1306 ),
-    .b(\mac_pre_s0$1338 ),
-    .ce(stall_adv18),
+    .a(\mac_pre_s0$1257 ),
+    .b(\mac_pre_s0$1289 ),
+    .ce(stall_adv16),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -9652,9 +9472,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1307 ),
-    .b(\mac_pre_s0$1339 ),
-    .ce(stall_adv19),
+    .a(\mac_pre_s0$1258 ),
+    .b(\mac_pre_s0$1290 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -9662,9 +9482,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1308 ),
-    .b(\mac_pre_s0$1340 ),
-    .ce(stall_adv20),
+    .a(\mac_pre_s0$1259 ),
+    .b(\mac_pre_s0$1291 ),
+    .ce(stall_adv17),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -9672,9 +9492,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1309 ),
-    .b(\mac_pre_s0$1341 ),
-    .ce(stall_adv21),
+    .a(\mac_pre_s0$1260 ),
+    .b(\mac_pre_s0$1292 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -9682,9 +9502,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1310 ),
-    .b(\mac_pre_s0$1342 ),
-    .ce(stall_adv22),
+    .a(\mac_pre_s0$1261 ),
+    .b(\mac_pre_s0$1293 ),
+    .ce(stall_adv18),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -9692,9 +9512,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1311 ),
-    .b(\mac_pre_s0$1343 ),
-    .ce(stall_adv23),
+    .a(\mac_pre_s0$1262 ),
+    .b(\mac_pre_s0$1294 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -9702,9 +9522,9 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1312 ),
-    .b(\mac_pre_s0$1344 ),
-    .ce(stall_adv24),
+    .a(\mac_pre_s0$1263 ),
+    .b(\mac_pre_s0$1295 ),
+    .ce(stall_adv19),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -9714,13 +9534,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank0 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank0_q),
     .raddr(mac_group),
-    .re(\$2717 ),
+    .re(\$2706 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2715 )
+    .we(\$2704 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9728,13 +9548,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank1 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank1_q),
     .raddr(mac_group),
-    .re(\$2721 ),
+    .re(\$2710 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2719 )
+    .we(\$2708 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9742,13 +9562,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank10 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank10_q),
     .raddr(mac_group),
-    .re(\$2757 ),
+    .re(\$2746 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2755 )
+    .we(\$2744 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9756,13 +9576,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank11 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank11_q),
     .raddr(mac_group),
-    .re(\$2761 ),
+    .re(\$2750 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2759 )
+    .we(\$2748 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9770,13 +9590,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank12 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank12_q),
     .raddr(mac_group),
-    .re(\$2765 ),
+    .re(\$2754 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2763 )
+    .we(\$2752 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9784,13 +9604,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank13 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank13_q),
     .raddr(mac_group),
-    .re(\$2769 ),
+    .re(\$2758 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2767 )
+    .we(\$2756 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9798,13 +9618,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank14 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank14_q),
     .raddr(mac_group),
-    .re(\$2773 ),
+    .re(\$2762 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2771 )
+    .we(\$2760 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9812,13 +9632,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank15 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank15_q),
     .raddr(mac_group),
-    .re(\$2777 ),
+    .re(\$2766 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2775 )
+    .we(\$2764 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9826,13 +9646,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank2 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank2_q),
     .raddr(mac_group),
-    .re(\$2725 ),
+    .re(\$2714 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2723 )
+    .we(\$2712 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9840,13 +9660,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank3 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank3_q),
     .raddr(mac_group),
-    .re(\$2729 ),
+    .re(\$2718 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2727 )
+    .we(\$2716 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9854,13 +9674,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank4 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank4_q),
     .raddr(mac_group),
-    .re(\$2733 ),
+    .re(\$2722 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2731 )
+    .we(\$2720 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9868,13 +9688,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank5 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank5_q),
     .raddr(mac_group),
-    .re(\$2737 ),
+    .re(\$2726 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2735 )
+    .we(\$2724 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9882,13 +9702,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank6 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank6_q),
     .raddr(mac_group),
-    .re(\$2741 ),
+    .re(\$2730 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2739 )
+    .we(\$2728 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9896,13 +9716,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank7 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank7_q),
     .raddr(mac_group),
-    .re(\$2745 ),
+    .re(\$2734 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2743 )
+    .we(\$2732 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9910,13 +9730,13 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank8 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank8_q),
     .raddr(mac_group),
-    .re(\$2749 ),
+    .re(\$2738 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2747 )
+    .we(\$2736 )
   );
   nmsparse_wbank #(
     .ADDR_WIDTH(32'd6),
@@ -9924,3302 +9744,3397 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
     .WIDTH(32'd32)
   ) wbank9 (
     .clk(clk),
-    .oce(stall_adv11),
+    .oce(stall_adv10),
     .q(wbank9_q),
     .raddr(mac_group),
-    .re(\$2753 ),
+    .re(\$2742 ),
     .waddr(wbank_write_word),
     .wdata(wbank_write_data),
-    .we(\$2751 )
+    .we(\$2740 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = shift_reg_s0;
+    \$2767  = shift_reg_s0;
     if (stall_adv0) begin
-      \$2778  = \$4 [7:0];
+      \$2767  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \shift_reg_s0$46 ;
+    \$2768  = \shift_reg_s0$46 ;
     if (stall_adv0) begin
-      \$2779  = \$7 [7:0];
+      \$2768  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \shift_reg_s0$48 ;
+    \$2769  = \shift_reg_s0$48 ;
     if (stall_adv0) begin
-      \$2780  = \$10 [7:0];
+      \$2769  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \shift_reg_s0$50 ;
+    \$2770  = \shift_reg_s0$50 ;
     if (stall_adv0) begin
-      \$2781  = \$13 [7:0];
+      \$2770  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \shift_reg_s0$52 ;
+    \$2771  = \shift_reg_s0$52 ;
     if (stall_adv0) begin
-      \$2782  = \$16 [7:0];
+      \$2771  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \shift_reg_s0$54 ;
+    \$2772  = \shift_reg_s0$54 ;
     if (stall_adv0) begin
-      \$2783  = \$19 [7:0];
+      \$2772  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \shift_reg_s0$56 ;
+    \$2773  = \shift_reg_s0$56 ;
     if (stall_adv0) begin
-      \$2784  = \$22 [7:0];
+      \$2773  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \shift_reg_s0$58 ;
+    \$2774  = \shift_reg_s0$58 ;
     if (stall_adv0) begin
-      \$2785  = \$25 [7:0];
+      \$2774  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \shift_reg_s0$60 ;
+    \$2775  = \shift_reg_s0$60 ;
     if (stall_adv0) begin
-      \$2786  = \$28 [7:0];
+      \$2775  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \shift_reg_s0$62 ;
+    \$2776  = \shift_reg_s0$62 ;
     if (stall_adv0) begin
-      \$2787  = \$31 [7:0];
+      \$2776  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \shift_reg_s0$64 ;
+    \$2777  = \shift_reg_s0$64 ;
     if (stall_adv0) begin
-      \$2788  = \$34 [7:0];
+      \$2777  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \shift_reg_s0$66 ;
+    \$2778  = \shift_reg_s0$66 ;
     if (stall_adv0) begin
-      \$2789  = \$37 [7:0];
+      \$2778  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \shift_reg_s0$68 ;
+    \$2779  = \shift_reg_s0$68 ;
     if (stall_adv0) begin
-      \$2790  = \$40 [7:0];
+      \$2779  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \shift_reg_s0$70 ;
+    \$2780  = \shift_reg_s0$70 ;
     if (stall_adv0) begin
-      \$2791  = \$43 [7:0];
+      \$2780  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \shift_reg_s0$72 ;
+    \$2781  = \shift_reg_s0$72 ;
     if (stall_adv0) begin
-      \$2792  = \$46 [7:0];
+      \$2781  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \shift_reg_s0$74 ;
+    \$2782  = \shift_reg_s0$74 ;
     if (stall_adv0) begin
-      \$2793  = \$49 [7:0];
+      \$2782  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \shift_reg_s0$1167 ;
+    \$2783  = \shift_reg_s0$1124 ;
     if (stall_adv0) begin
-      \$2794  = i__payload[159:128];
+      \$2783  = i__payload[159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \shift_reg_s0$1168 ;
+    \$2784  = \shift_reg_s0$1125 ;
     if (stall_adv0) begin
-      \$2795  = i__payload[160];
+      \$2784  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \shift_reg_s0$1169 ;
+    \$2785  = \shift_reg_s0$1126 ;
     if (stall_adv0) begin
-      \$2796  = \$2642 ;
+      \$2785  = \$2637 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \shift_reg_s0$1170 ;
+    \$2786  = \shift_reg_s0$1127 ;
     if (stall_adv0) begin
-      \$2797  = \$2643 ;
+      \$2786  = \$2638 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \shift_reg_s0$1171 ;
+    \$2787  = \shift_reg_s0$1128 ;
     if (stall_adv0) begin
-      \$2798  = \$2644 ;
+      \$2787  = \$2639 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \shift_reg_s0$1172 ;
+    \$2788  = \shift_reg_s0$1129 ;
     if (stall_adv0) begin
-      \$2799  = \$2645 ;
+      \$2788  = \$2640 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = shift_valid_s0;
+    \$2789  = shift_valid_s0;
     if (stall_adv0) begin
-      \$2800  = \$2647 ;
+      \$2789  = \$2642 ;
     end
     if (rst) begin
-      \$2800  = 1'h0;
+      \$2789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = sel_l1_s0;
+    \$2790  = sel_l1_s0;
     if (stall_adv1) begin
-      \$2801  = \$53 [7:0];
+      \$2790  = \$53 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l1_s0$79 ;
+    \$2791  = \sel_l1_s0$79 ;
     if (stall_adv1) begin
-      \$2802  = \$56 [7:0];
+      \$2791  = \$56 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l1_s0$80 ;
+    \$2792  = \sel_l1_s0$80 ;
     if (stall_adv1) begin
-      \$2803  = \$59 [7:0];
+      \$2792  = \$59 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l1_s0$81 ;
+    \$2793  = \sel_l1_s0$81 ;
     if (stall_adv1) begin
-      \$2804  = \$62 [7:0];
+      \$2793  = \$62 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l1_s0$82 ;
+    \$2794  = \sel_l1_s0$82 ;
     if (stall_adv1) begin
-      \$2805  = \$65 [7:0];
+      \$2794  = \$65 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l1_s0$83 ;
+    \$2795  = \sel_l1_s0$83 ;
     if (stall_adv1) begin
-      \$2806  = \$68 [7:0];
+      \$2795  = \$68 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l1_s0$84 ;
+    \$2796  = \sel_l1_s0$84 ;
     if (stall_adv1) begin
-      \$2807  = \$71 [7:0];
+      \$2796  = \$71 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l1_s0$85 ;
+    \$2797  = \sel_l1_s0$85 ;
     if (stall_adv1) begin
-      \$2808  = \$74 [7:0];
+      \$2797  = \$74 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l1_s0$86 ;
+    \$2798  = \sel_l1_s0$86 ;
     if (stall_adv1) begin
-      \$2809  = \$77 [7:0];
+      \$2798  = \$77 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l1_s0$87 ;
+    \$2799  = \sel_l1_s0$87 ;
     if (stall_adv1) begin
-      \$2810  = \$80 [7:0];
+      \$2799  = \$80 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l1_s0$88 ;
+    \$2800  = \sel_l1_s0$88 ;
     if (stall_adv1) begin
-      \$2811  = \$83 [7:0];
+      \$2800  = \$83 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l1_s0$89 ;
+    \$2801  = \sel_l1_s0$89 ;
     if (stall_adv1) begin
-      \$2812  = \$86 [7:0];
+      \$2801  = \$86 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l1_s0$90 ;
+    \$2802  = \sel_l1_s0$90 ;
     if (stall_adv1) begin
-      \$2813  = \$89 [7:0];
+      \$2802  = \$89 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l1_s0$91 ;
+    \$2803  = \sel_l1_s0$91 ;
     if (stall_adv1) begin
-      \$2814  = \$92 [7:0];
+      \$2803  = \$92 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l1_s0$92 ;
+    \$2804  = \sel_l1_s0$92 ;
     if (stall_adv1) begin
-      \$2815  = \$95 [7:0];
+      \$2804  = \$95 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l1_s0$93 ;
+    \$2805  = \sel_l1_s0$93 ;
     if (stall_adv1) begin
-      \$2816  = \$98 [7:0];
+      \$2805  = \$98 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l1_s0$1174 ;
+    \$2806  = \sel_l1_s0$1131 ;
     if (stall_adv1) begin
-      \$2817  = \shift_reg_s0$1168 ;
+      \$2806  = \shift_reg_s0$1125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l1_s0$1175 ;
+    \$2807  = \sel_l1_s0$1132 ;
     if (stall_adv1) begin
-      \$2818  = \shift_reg_s0$1169 ;
+      \$2807  = \shift_reg_s0$1126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l1_s0$1176 ;
+    \$2808  = \sel_l1_s0$1133 ;
     if (stall_adv1) begin
-      \$2819  = \shift_reg_s0$1170 ;
+      \$2808  = \shift_reg_s0$1127 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l1_s0$1177 ;
+    \$2809  = \sel_l1_s0$1134 ;
     if (stall_adv1) begin
-      \$2820  = \shift_reg_s0$1171 ;
+      \$2809  = \shift_reg_s0$1128 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l1_s0$1178 ;
+    \$2810  = \sel_l1_s0$1135 ;
     if (stall_adv1) begin
-      \$2821  = \shift_reg_s0$1172 ;
+      \$2810  = \shift_reg_s0$1129 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = sel_l2_s0;
+    \$2811  = sel_l2_s0;
     if (stall_adv2) begin
-      \$2822  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
+      \$2811  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l2_s0$1179 ;
+    \$2812  = \sel_l2_s0$1136 ;
     if (stall_adv2) begin
-      \$2823  = \sel_l1_s0$1174 ;
+      \$2812  = \sel_l1_s0$1131 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l2_s0$1180 ;
+    \$2813  = \sel_l2_s0$1137 ;
     if (stall_adv2) begin
-      \$2824  = \sel_l1_s0$1175 ;
+      \$2813  = \sel_l1_s0$1132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l2_s0$1181 ;
+    \$2814  = \sel_l2_s0$1138 ;
     if (stall_adv2) begin
-      \$2825  = \sel_l1_s0$1176 ;
+      \$2814  = \sel_l1_s0$1133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l2_s0$1182 ;
+    \$2815  = \sel_l2_s0$1139 ;
     if (stall_adv2) begin
-      \$2826  = \sel_l1_s0$1177 ;
+      \$2815  = \sel_l1_s0$1134 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l2_s0$1183 ;
+    \$2816  = \sel_l2_s0$1140 ;
     if (stall_adv2) begin
-      \$2827  = \sel_l1_s0$1178 ;
+      \$2816  = \sel_l1_s0$1135 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = sel_l4_s0;
+    \$2817  = \sel_l5_s0$532 ;
     if (stall_adv3) begin
-      \$2828  = sel_cs1_0_0_0s;
+      \$2817  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l4_s0$325 ;
+    \$2818  = sel_l5_s0;
     if (stall_adv3) begin
-      \$2829  = sel_cs0_0_0_3s;
+      \$2818  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l4_s0$326 ;
+    \$2819  = \sel_l5_s0$389 ;
     if (stall_adv3) begin
-      \$2830  = sel_cs0_0_0_4s;
+      \$2819  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l4_s0$329 ;
+    \$2820  = \sel_l5_s0$390 ;
     if (stall_adv3) begin
-      \$2831  = sel_cs1_0_0_0c;
+      \$2820  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l4_s0$330 ;
+    \$2821  = \sel_l5_s0$468 ;
     if (stall_adv3) begin
-      \$2832  = sel_cs1_0_1_0s;
+      \$2821  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l4_s0$331 ;
+    \$2822  = \sel_l5_s0$469 ;
     if (stall_adv3) begin
-      \$2833  = sel_cs0_0_0_3c;
+      \$2822  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l4_s0$484 ;
+    \$2823  = \sel_l5_s0$533 ;
     if (stall_adv3) begin
-      \$2834  = sel_cs0_0_0_4c;
+      \$2823  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l4_s0$532 ;
+    \$2824  = \sel_l5_s0$393 ;
     if (stall_adv3) begin
-      \$2835  = sel_cs1_0_1_0c;
+      \$2824  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l4_s0$334 ;
+    \$2825  = \sel_l5_s0$394 ;
     if (stall_adv3) begin
-      \$2836  = sel_cs1_1_0_0s;
+      \$2825  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l4_s0$335 ;
+    \$2826  = \sel_l5_s0$395 ;
     if (stall_adv3) begin
-      \$2837  = sel_cs0_1_0_3s;
+      \$2826  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l4_s0$336 ;
+    \$2827  = \sel_l5_s0$472 ;
     if (stall_adv3) begin
-      \$2838  = sel_cs0_1_0_4s;
+      \$2827  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l4_s0$339 ;
+    \$2828  = \sel_l5_s0$473 ;
     if (stall_adv3) begin
-      \$2839  = sel_cs1_1_0_0c;
+      \$2828  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l4_s0$340 ;
+    \$2829  = \sel_l5_s0$534 ;
     if (stall_adv3) begin
-      \$2840  = sel_cs1_1_1_0s;
+      \$2829  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l4_s0$341 ;
+    \$2830  = \sel_l5_s0$398 ;
     if (stall_adv3) begin
-      \$2841  = sel_cs0_1_0_3c;
+      \$2830  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l4_s0$487 ;
+    \$2831  = \sel_l5_s0$399 ;
     if (stall_adv3) begin
-      \$2842  = sel_cs0_1_0_4c;
+      \$2831  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l4_s0$535 ;
+    \$2832  = \sel_l5_s0$400 ;
     if (stall_adv3) begin
-      \$2843  = sel_cs1_1_1_0c;
+      \$2832  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l4_s0$344 ;
+    \$2833  = \sel_l5_s0$476 ;
     if (stall_adv3) begin
-      \$2844  = sel_cs1_2_0_0s;
+      \$2833  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l4_s0$345 ;
+    \$2834  = \sel_l5_s0$477 ;
     if (stall_adv3) begin
-      \$2845  = sel_cs0_2_0_3s;
+      \$2834  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l4_s0$346 ;
+    \$2835  = \sel_l5_s0$535 ;
     if (stall_adv3) begin
-      \$2846  = sel_cs0_2_0_4s;
+      \$2835  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l4_s0$349 ;
+    \$2836  = \sel_l5_s0$403 ;
     if (stall_adv3) begin
-      \$2847  = sel_cs1_2_0_0c;
+      \$2836  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l4_s0$350 ;
+    \$2837  = \sel_l5_s0$404 ;
     if (stall_adv3) begin
-      \$2848  = sel_cs1_2_1_0s;
+      \$2837  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l4_s0$351 ;
+    \$2838  = \sel_l5_s0$405 ;
     if (stall_adv3) begin
-      \$2849  = sel_cs0_2_0_3c;
+      \$2838  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l4_s0$490 ;
+    \$2839  = \sel_l5_s0$480 ;
     if (stall_adv3) begin
-      \$2850  = sel_cs0_2_0_4c;
+      \$2839  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l4_s0$538 ;
+    \$2840  = \sel_l5_s0$481 ;
     if (stall_adv3) begin
-      \$2851  = sel_cs1_2_1_0c;
+      \$2840  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l4_s0$354 ;
+    \$2841  = \sel_l5_s0$536 ;
     if (stall_adv3) begin
-      \$2852  = sel_cs1_3_0_0s;
+      \$2841  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l4_s0$355 ;
+    \$2842  = \sel_l5_s0$408 ;
     if (stall_adv3) begin
-      \$2853  = sel_cs0_3_0_3s;
+      \$2842  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l4_s0$356 ;
+    \$2843  = \sel_l5_s0$409 ;
     if (stall_adv3) begin
-      \$2854  = sel_cs0_3_0_4s;
+      \$2843  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l4_s0$359 ;
+    \$2844  = \sel_l5_s0$410 ;
     if (stall_adv3) begin
-      \$2855  = sel_cs1_3_0_0c;
+      \$2844  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l4_s0$360 ;
+    \$2845  = \sel_l5_s0$484 ;
     if (stall_adv3) begin
-      \$2856  = sel_cs1_3_1_0s;
+      \$2845  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l4_s0$361 ;
+    \$2846  = \sel_l5_s0$485 ;
     if (stall_adv3) begin
-      \$2857  = sel_cs0_3_0_3c;
+      \$2846  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l4_s0$493 ;
+    \$2847  = \sel_l5_s0$537 ;
     if (stall_adv3) begin
-      \$2858  = sel_cs0_3_0_4c;
+      \$2847  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l4_s0$541 ;
+    \$2848  = \sel_l5_s0$413 ;
     if (stall_adv3) begin
-      \$2859  = sel_cs1_3_1_0c;
+      \$2848  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l4_s0$364 ;
+    \$2849  = \sel_l5_s0$414 ;
     if (stall_adv3) begin
-      \$2860  = sel_cs1_4_0_0s;
+      \$2849  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l4_s0$365 ;
+    \$2850  = \sel_l5_s0$415 ;
     if (stall_adv3) begin
-      \$2861  = sel_cs0_4_0_3s;
+      \$2850  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l4_s0$366 ;
+    \$2851  = \sel_l5_s0$488 ;
     if (stall_adv3) begin
-      \$2862  = sel_cs0_4_0_4s;
+      \$2851  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l4_s0$369 ;
+    \$2852  = \sel_l5_s0$489 ;
     if (stall_adv3) begin
-      \$2863  = sel_cs1_4_0_0c;
+      \$2852  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l4_s0$370 ;
+    \$2853  = \sel_l5_s0$538 ;
     if (stall_adv3) begin
-      \$2864  = sel_cs1_4_1_0s;
+      \$2853  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l4_s0$371 ;
+    \$2854  = \sel_l5_s0$418 ;
     if (stall_adv3) begin
-      \$2865  = sel_cs0_4_0_3c;
+      \$2854  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l4_s0$496 ;
+    \$2855  = \sel_l5_s0$419 ;
     if (stall_adv3) begin
-      \$2866  = sel_cs0_4_0_4c;
+      \$2855  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l4_s0$544 ;
+    \$2856  = \sel_l5_s0$420 ;
     if (stall_adv3) begin
-      \$2867  = sel_cs1_4_1_0c;
+      \$2856  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l4_s0$374 ;
+    \$2857  = \sel_l5_s0$492 ;
     if (stall_adv3) begin
-      \$2868  = sel_cs1_5_0_0s;
+      \$2857  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l4_s0$375 ;
+    \$2858  = \sel_l5_s0$493 ;
     if (stall_adv3) begin
-      \$2869  = sel_cs0_5_0_3s;
+      \$2858  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l4_s0$376 ;
+    \$2859  = \sel_l5_s0$539 ;
     if (stall_adv3) begin
-      \$2870  = sel_cs0_5_0_4s;
+      \$2859  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l4_s0$379 ;
+    \$2860  = \sel_l5_s0$423 ;
     if (stall_adv3) begin
-      \$2871  = sel_cs1_5_0_0c;
+      \$2860  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l4_s0$380 ;
+    \$2861  = \sel_l5_s0$424 ;
     if (stall_adv3) begin
-      \$2872  = sel_cs1_5_1_0s;
+      \$2861  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l4_s0$381 ;
+    \$2862  = \sel_l5_s0$425 ;
     if (stall_adv3) begin
-      \$2873  = sel_cs0_5_0_3c;
+      \$2862  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l4_s0$499 ;
+    \$2863  = \sel_l5_s0$496 ;
     if (stall_adv3) begin
-      \$2874  = sel_cs0_5_0_4c;
+      \$2863  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l4_s0$547 ;
+    \$2864  = \sel_l5_s0$497 ;
     if (stall_adv3) begin
-      \$2875  = sel_cs1_5_1_0c;
+      \$2864  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l4_s0$384 ;
+    \$2865  = \sel_l5_s0$540 ;
     if (stall_adv3) begin
-      \$2876  = sel_cs1_6_0_0s;
+      \$2865  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l4_s0$385 ;
+    \$2866  = \sel_l5_s0$428 ;
     if (stall_adv3) begin
-      \$2877  = sel_cs0_6_0_3s;
+      \$2866  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l4_s0$386 ;
+    \$2867  = \sel_l5_s0$429 ;
     if (stall_adv3) begin
-      \$2878  = sel_cs0_6_0_4s;
+      \$2867  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l4_s0$389 ;
+    \$2868  = \sel_l5_s0$430 ;
     if (stall_adv3) begin
-      \$2879  = sel_cs1_6_0_0c;
+      \$2868  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l4_s0$390 ;
+    \$2869  = \sel_l5_s0$500 ;
     if (stall_adv3) begin
-      \$2880  = sel_cs1_6_1_0s;
+      \$2869  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l4_s0$391 ;
+    \$2870  = \sel_l5_s0$501 ;
     if (stall_adv3) begin
-      \$2881  = sel_cs0_6_0_3c;
+      \$2870  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l4_s0$502 ;
+    \$2871  = \sel_l5_s0$541 ;
     if (stall_adv3) begin
-      \$2882  = sel_cs0_6_0_4c;
+      \$2871  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l4_s0$550 ;
+    \$2872  = \sel_l5_s0$433 ;
     if (stall_adv3) begin
-      \$2883  = sel_cs1_6_1_0c;
+      \$2872  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l4_s0$394 ;
+    \$2873  = \sel_l5_s0$434 ;
     if (stall_adv3) begin
-      \$2884  = sel_cs1_7_0_0s;
+      \$2873  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l4_s0$395 ;
+    \$2874  = \sel_l5_s0$435 ;
     if (stall_adv3) begin
-      \$2885  = sel_cs0_7_0_3s;
+      \$2874  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l4_s0$396 ;
+    \$2875  = \sel_l5_s0$504 ;
     if (stall_adv3) begin
-      \$2886  = sel_cs0_7_0_4s;
+      \$2875  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l4_s0$399 ;
+    \$2876  = \sel_l5_s0$505 ;
     if (stall_adv3) begin
-      \$2887  = sel_cs1_7_0_0c;
+      \$2876  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l4_s0$400 ;
+    \$2877  = \sel_l5_s0$542 ;
     if (stall_adv3) begin
-      \$2888  = sel_cs1_7_1_0s;
+      \$2877  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l4_s0$401 ;
+    \$2878  = \sel_l5_s0$438 ;
     if (stall_adv3) begin
-      \$2889  = sel_cs0_7_0_3c;
+      \$2878  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l4_s0$505 ;
+    \$2879  = \sel_l5_s0$439 ;
     if (stall_adv3) begin
-      \$2890  = sel_cs0_7_0_4c;
+      \$2879  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l4_s0$553 ;
+    \$2880  = \sel_l5_s0$440 ;
     if (stall_adv3) begin
-      \$2891  = sel_cs1_7_1_0c;
+      \$2880  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l4_s0$404 ;
+    \$2881  = \sel_l5_s0$508 ;
     if (stall_adv3) begin
-      \$2892  = sel_cs1_8_0_0s;
+      \$2881  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l4_s0$405 ;
+    \$2882  = \sel_l5_s0$509 ;
     if (stall_adv3) begin
-      \$2893  = sel_cs0_8_0_3s;
+      \$2882  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l4_s0$406 ;
+    \$2883  = \sel_l5_s0$543 ;
     if (stall_adv3) begin
-      \$2894  = sel_cs0_8_0_4s;
+      \$2883  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l4_s0$409 ;
+    \$2884  = \sel_l5_s0$443 ;
     if (stall_adv3) begin
-      \$2895  = sel_cs1_8_0_0c;
+      \$2884  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l4_s0$410 ;
+    \$2885  = \sel_l5_s0$444 ;
     if (stall_adv3) begin
-      \$2896  = sel_cs1_8_1_0s;
+      \$2885  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l4_s0$411 ;
+    \$2886  = \sel_l5_s0$445 ;
     if (stall_adv3) begin
-      \$2897  = sel_cs0_8_0_3c;
+      \$2886  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l4_s0$508 ;
+    \$2887  = \sel_l5_s0$512 ;
     if (stall_adv3) begin
-      \$2898  = sel_cs0_8_0_4c;
+      \$2887  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l4_s0$556 ;
+    \$2888  = \sel_l5_s0$513 ;
     if (stall_adv3) begin
-      \$2899  = sel_cs1_8_1_0c;
+      \$2888  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l4_s0$414 ;
+    \$2889  = \sel_l5_s0$544 ;
     if (stall_adv3) begin
-      \$2900  = sel_cs1_9_0_0s;
+      \$2889  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l4_s0$415 ;
+    \$2890  = \sel_l5_s0$448 ;
     if (stall_adv3) begin
-      \$2901  = sel_cs0_9_0_3s;
+      \$2890  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l4_s0$416 ;
+    \$2891  = \sel_l5_s0$449 ;
     if (stall_adv3) begin
-      \$2902  = sel_cs0_9_0_4s;
+      \$2891  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l4_s0$419 ;
+    \$2892  = \sel_l5_s0$450 ;
     if (stall_adv3) begin
-      \$2903  = sel_cs1_9_0_0c;
+      \$2892  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l4_s0$420 ;
+    \$2893  = \sel_l5_s0$516 ;
     if (stall_adv3) begin
-      \$2904  = sel_cs1_9_1_0s;
+      \$2893  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l4_s0$421 ;
+    \$2894  = \sel_l5_s0$517 ;
     if (stall_adv3) begin
-      \$2905  = sel_cs0_9_0_3c;
+      \$2894  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l4_s0$511 ;
+    \$2895  = \sel_l5_s0$545 ;
     if (stall_adv3) begin
-      \$2906  = sel_cs0_9_0_4c;
+      \$2895  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l4_s0$559 ;
+    \$2896  = \sel_l5_s0$453 ;
     if (stall_adv3) begin
-      \$2907  = sel_cs1_9_1_0c;
+      \$2896  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l4_s0$424 ;
+    \$2897  = \sel_l5_s0$454 ;
     if (stall_adv3) begin
-      \$2908  = sel_cs1_10_0_0s;
+      \$2897  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \sel_l4_s0$425 ;
+    \$2898  = \sel_l5_s0$455 ;
     if (stall_adv3) begin
-      \$2909  = sel_cs0_10_0_3s;
+      \$2898  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l4_s0$426 ;
+    \$2899  = \sel_l5_s0$520 ;
     if (stall_adv3) begin
-      \$2910  = sel_cs0_10_0_4s;
+      \$2899  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l4_s0$429 ;
+    \$2900  = \sel_l5_s0$521 ;
     if (stall_adv3) begin
-      \$2911  = sel_cs1_10_0_0c;
+      \$2900  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l4_s0$430 ;
+    \$2901  = \sel_l5_s0$546 ;
     if (stall_adv3) begin
-      \$2912  = sel_cs1_10_1_0s;
+      \$2901  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l4_s0$431 ;
+    \$2902  = \sel_l5_s0$458 ;
     if (stall_adv3) begin
-      \$2913  = sel_cs0_10_0_3c;
+      \$2902  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l4_s0$514 ;
+    \$2903  = \sel_l5_s0$459 ;
     if (stall_adv3) begin
-      \$2914  = sel_cs0_10_0_4c;
+      \$2903  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l4_s0$562 ;
+    \$2904  = \sel_l5_s0$460 ;
     if (stall_adv3) begin
-      \$2915  = sel_cs1_10_1_0c;
+      \$2904  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l4_s0$434 ;
+    \$2905  = \sel_l5_s0$524 ;
     if (stall_adv3) begin
-      \$2916  = sel_cs1_11_0_0s;
+      \$2905  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l4_s0$435 ;
+    \$2906  = \sel_l5_s0$525 ;
     if (stall_adv3) begin
-      \$2917  = sel_cs0_11_0_3s;
+      \$2906  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l4_s0$436 ;
+    \$2907  = \sel_l5_s0$547 ;
     if (stall_adv3) begin
-      \$2918  = sel_cs0_11_0_4s;
+      \$2907  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l4_s0$439 ;
+    \$2908  = \sel_l5_s0$463 ;
     if (stall_adv3) begin
-      \$2919  = sel_cs1_11_0_0c;
+      \$2908  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l4_s0$440 ;
+    \$2909  = \sel_l5_s0$464 ;
     if (stall_adv3) begin
-      \$2920  = sel_cs1_11_1_0s;
+      \$2909  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l4_s0$441 ;
+    \$2910  = \sel_l5_s0$465 ;
     if (stall_adv3) begin
-      \$2921  = sel_cs0_11_0_3c;
+      \$2910  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l4_s0$517 ;
+    \$2911  = \sel_l5_s0$528 ;
     if (stall_adv3) begin
-      \$2922  = sel_cs0_11_0_4c;
+      \$2911  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l4_s0$565 ;
+    \$2912  = \sel_l5_s0$529 ;
     if (stall_adv3) begin
-      \$2923  = sel_cs1_11_1_0c;
+      \$2912  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l4_s0$444 ;
+    \$2913  = \sel_l5_s0$1141 ;
     if (stall_adv3) begin
-      \$2924  = sel_cs1_12_0_0s;
+      \$2913  = \sel_l2_s0$1136 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l4_s0$445 ;
+    \$2914  = \sel_l5_s0$1142 ;
     if (stall_adv3) begin
-      \$2925  = sel_cs0_12_0_3s;
+      \$2914  = \sel_l2_s0$1137 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l4_s0$446 ;
+    \$2915  = \sel_l5_s0$1143 ;
     if (stall_adv3) begin
-      \$2926  = sel_cs0_12_0_4s;
+      \$2915  = \sel_l2_s0$1138 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \sel_l4_s0$449 ;
+    \$2916  = \sel_l5_s0$1144 ;
     if (stall_adv3) begin
-      \$2927  = sel_cs1_12_0_0c;
+      \$2916  = \sel_l2_s0$1139 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \sel_l4_s0$450 ;
+    \$2917  = \sel_l5_s0$1145 ;
     if (stall_adv3) begin
-      \$2928  = sel_cs1_12_1_0s;
+      \$2917  = \sel_l2_s0$1140 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l4_s0$451 ;
-    if (stall_adv3) begin
-      \$2929  = sel_cs0_12_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l4_s0$520 ;
-    if (stall_adv3) begin
-      \$2930  = sel_cs0_12_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l4_s0$568 ;
-    if (stall_adv3) begin
-      \$2931  = sel_cs1_12_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \sel_l4_s0$454 ;
-    if (stall_adv3) begin
-      \$2932  = sel_cs1_13_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l4_s0$455 ;
-    if (stall_adv3) begin
-      \$2933  = sel_cs0_13_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l4_s0$456 ;
-    if (stall_adv3) begin
-      \$2934  = sel_cs0_13_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l4_s0$459 ;
-    if (stall_adv3) begin
-      \$2935  = sel_cs1_13_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l4_s0$460 ;
-    if (stall_adv3) begin
-      \$2936  = sel_cs1_13_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l4_s0$461 ;
-    if (stall_adv3) begin
-      \$2937  = sel_cs0_13_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l4_s0$523 ;
-    if (stall_adv3) begin
-      \$2938  = sel_cs0_13_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \sel_l4_s0$571 ;
-    if (stall_adv3) begin
-      \$2939  = sel_cs1_13_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \sel_l4_s0$464 ;
-    if (stall_adv3) begin
-      \$2940  = sel_cs1_14_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \sel_l4_s0$465 ;
-    if (stall_adv3) begin
-      \$2941  = sel_cs0_14_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \sel_l4_s0$466 ;
-    if (stall_adv3) begin
-      \$2942  = sel_cs0_14_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \sel_l4_s0$469 ;
-    if (stall_adv3) begin
-      \$2943  = sel_cs1_14_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \sel_l4_s0$470 ;
-    if (stall_adv3) begin
-      \$2944  = sel_cs1_14_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \sel_l4_s0$471 ;
-    if (stall_adv3) begin
-      \$2945  = sel_cs0_14_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \sel_l4_s0$526 ;
-    if (stall_adv3) begin
-      \$2946  = sel_cs0_14_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \sel_l4_s0$574 ;
-    if (stall_adv3) begin
-      \$2947  = sel_cs1_14_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \sel_l4_s0$474 ;
-    if (stall_adv3) begin
-      \$2948  = sel_cs1_15_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \sel_l4_s0$475 ;
-    if (stall_adv3) begin
-      \$2949  = sel_cs0_15_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \sel_l4_s0$476 ;
-    if (stall_adv3) begin
-      \$2950  = sel_cs0_15_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \sel_l4_s0$479 ;
-    if (stall_adv3) begin
-      \$2951  = sel_cs1_15_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \sel_l4_s0$480 ;
-    if (stall_adv3) begin
-      \$2952  = sel_cs1_15_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \sel_l4_s0$481 ;
-    if (stall_adv3) begin
-      \$2953  = sel_cs0_15_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \sel_l4_s0$529 ;
-    if (stall_adv3) begin
-      \$2954  = sel_cs0_15_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \sel_l4_s0$577 ;
-    if (stall_adv3) begin
-      \$2955  = sel_cs1_15_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \sel_l4_s0$1184 ;
-    if (stall_adv3) begin
-      \$2956  = \sel_l2_s0$1179 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \sel_l4_s0$1185 ;
-    if (stall_adv3) begin
-      \$2957  = \sel_l2_s0$1180 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \sel_l4_s0$1186 ;
-    if (stall_adv3) begin
-      \$2958  = \sel_l2_s0$1181 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \sel_l4_s0$1187 ;
-    if (stall_adv3) begin
-      \$2959  = \sel_l2_s0$1182 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \sel_l4_s0$1188 ;
-    if (stall_adv3) begin
-      \$2960  = \sel_l2_s0$1183 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = sel_l8_s0;
+    \$2918  = \sel_l10_s0$769 ;
     if (stall_adv4) begin
-      \$2961  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
+      \$2918  = { \$1477 , \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \sel_l8_s0$1189 ;
+    \$2919  = \sel_l10_s0$770 ;
     if (stall_adv4) begin
-      \$2962  = \sel_l4_s0$1184 ;
+      \$2919  = \$1462 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \sel_l8_s0$1190 ;
+    \$2920  = \sel_l10_s0$771 ;
     if (stall_adv4) begin
-      \$2963  = \sel_l4_s0$1185 ;
+      \$2920  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \sel_l8_s0$1191 ;
+    \$2921  = \sel_l10_s0$772 ;
     if (stall_adv4) begin
-      \$2964  = \sel_l4_s0$1186 ;
+      \$2921  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \sel_l8_s0$1192 ;
+    \$2922  = \sel_l10_s0$628 ;
     if (stall_adv4) begin
-      \$2965  = \sel_l4_s0$1187 ;
+      \$2922  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \sel_l8_s0$1193 ;
+    \$2923  = sel_l10_s0;
     if (stall_adv4) begin
-      \$2966  = \sel_l4_s0$1188 ;
+      \$2923  = \$1466 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \sel_l11_s0$800 ;
+    \$2924  = \sel_l10_s0$636 ;
+    if (stall_adv4) begin
+      \$2924  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \sel_l10_s0$644 ;
+    if (stall_adv4) begin
+      \$2925  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \sel_l10_s0$652 ;
+    if (stall_adv4) begin
+      \$2926  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \sel_l10_s0$693 ;
+    if (stall_adv4) begin
+      \$2927  = \$1470 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \sel_l10_s0$703 ;
+    if (stall_adv4) begin
+      \$2928  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \sel_l10_s0$713 ;
+    if (stall_adv4) begin
+      \$2929  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \sel_l10_s0$663 ;
+    if (stall_adv4) begin
+      \$2930  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \sel_l10_s0$662 ;
+    if (stall_adv4) begin
+      \$2931  = \$1474 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \sel_l10_s0$673 ;
+    if (stall_adv4) begin
+      \$2932  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \sel_l10_s0$683 ;
+    if (stall_adv4) begin
+      \$2933  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \sel_l10_s0$1146 ;
+    if (stall_adv4) begin
+      \$2934  = \sel_l5_s0$1141 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \sel_l10_s0$1147 ;
+    if (stall_adv4) begin
+      \$2935  = \sel_l5_s0$1142 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \sel_l10_s0$1148 ;
+    if (stall_adv4) begin
+      \$2936  = \sel_l5_s0$1143 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \sel_l10_s0$1149 ;
+    if (stall_adv4) begin
+      \$2937  = \sel_l5_s0$1144 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \sel_l10_s0$1150 ;
+    if (stall_adv4) begin
+      \$2938  = \sel_l5_s0$1145 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = wr__addr;
     if (stall_adv5) begin
-      \$2967  = sel_l8_s0;
+      \$2939  = \$2643 [3:0];
+    end
+    if (rst) begin
+      \$2939  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \sel_l11_s0$801 ;
+    \$2940  = rd__addr;
     if (stall_adv5) begin
-      \$2968  = sel_l8_s0[0];
+      \$2940  = \$2644 [3:0];
+    end
+    if (rst) begin
+      \$2940  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \sel_l11_s0$802 ;
-    if (stall_adv5) begin
-      \$2969  = { sel_p0_1_0_c, sel_p0_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \sel_l11_s0$803 ;
-    if (stall_adv5) begin
-      \$2970  = { sel_p1_2_1_s, sel_p1_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \sel_l11_s0$804 ;
-    if (stall_adv5) begin
-      \$2971  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \sel_l11_s0$805 ;
-    if (stall_adv5) begin
-      \$2972  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \sel_l11_s0$806 ;
-    if (stall_adv5) begin
-      \$2973  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \sel_l11_s0$807 ;
-    if (stall_adv5) begin
-      \$2974  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \sel_l11_s0$720 ;
-    if (stall_adv5) begin
-      \$2975  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = sel_l11_s0;
-    if (stall_adv5) begin
-      \$2976  = sel_l8_s0[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \sel_l11_s0$730 ;
-    if (stall_adv5) begin
-      \$2977  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \sel_l11_s0$740 ;
-    if (stall_adv5) begin
-      \$2978  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \sel_l11_s0$750 ;
-    if (stall_adv5) begin
-      \$2979  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \sel_l11_s0$760 ;
-    if (stall_adv5) begin
-      \$2980  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \sel_l11_s0$770 ;
-    if (stall_adv5) begin
-      \$2981  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \sel_l11_s0$780 ;
-    if (stall_adv5) begin
-      \$2982  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \sel_l11_s0$1194 ;
-    if (stall_adv5) begin
-      \$2983  = \sel_l8_s0$1189 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \sel_l11_s0$1195 ;
-    if (stall_adv5) begin
-      \$2984  = \sel_l8_s0$1190 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \sel_l11_s0$1196 ;
-    if (stall_adv5) begin
-      \$2985  = \sel_l8_s0$1191 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \sel_l11_s0$1197 ;
-    if (stall_adv5) begin
-      \$2986  = \sel_l8_s0$1192 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \sel_l11_s0$1198 ;
-    if (stall_adv5) begin
-      \$2987  = \sel_l8_s0$1193 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = wr__addr;
+    \$2941  = \sel_l13_s0$1151 ;
     if (stall_adv6) begin
-      \$2988  = \$2648 [3:0];
-    end
-    if (rst) begin
-      \$2988  = 4'h0;
+      \$2941  = \sel_l10_s0$769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = rd__addr;
+    \$2942  = \sel_l13_s0$784 ;
     if (stall_adv6) begin
-      \$2989  = \$2649 [3:0];
-    end
-    if (rst) begin
-      \$2989  = 4'hb;
+      \$2942  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \sel_l13_s0$1199 ;
+    \$2943  = \sel_l13_s0$797 ;
+    if (stall_adv6) begin
+      \$2943  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = \sel_l13_s0$803 ;
+    if (stall_adv6) begin
+      \$2944  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \sel_l13_s0$809 ;
+    if (stall_adv6) begin
+      \$2945  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \sel_l13_s0$815 ;
+    if (stall_adv6) begin
+      \$2946  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \sel_l13_s0$821 ;
+    if (stall_adv6) begin
+      \$2947  = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = \sel_l13_s0$827 ;
+    if (stall_adv6) begin
+      \$2948  = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = \sel_l13_s0$833 ;
+    if (stall_adv6) begin
+      \$2949  = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = sel_l13_s0;
+    if (stall_adv6) begin
+      \$2950  = sel_dl1_r0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = \sel_l13_s0$785 ;
+    if (stall_adv6) begin
+      \$2951  = sel_dl1_r0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \sel_l13_s0$786 ;
+    if (stall_adv6) begin
+      \$2952  = sel_dl1_r0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = \sel_l13_s0$788 ;
+    if (stall_adv6) begin
+      \$2953  = sel_dl1_r0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \sel_l13_s0$789 ;
+    if (stall_adv6) begin
+      \$2954  = sel_dl1_r0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \sel_l13_s0$790 ;
+    if (stall_adv6) begin
+      \$2955  = sel_dl1_r0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \sel_l13_s0$792 ;
+    if (stall_adv6) begin
+      \$2956  = sel_dl1_r0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \sel_l13_s0$793 ;
+    if (stall_adv6) begin
+      \$2957  = sel_dl1_r0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \sel_l13_s0$794 ;
+    if (stall_adv6) begin
+      \$2958  = sel_dl1_r0_q[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \sel_l13_s0$800 ;
+    if (stall_adv6) begin
+      \$2959  = sel_dl1_r0_q[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \sel_l13_s0$806 ;
+    if (stall_adv6) begin
+      \$2960  = sel_dl1_r0_q[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \sel_l13_s0$812 ;
+    if (stall_adv6) begin
+      \$2961  = sel_dl1_r0_q[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \sel_l13_s0$818 ;
+    if (stall_adv6) begin
+      \$2962  = sel_dl1_r0_q[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \sel_l13_s0$824 ;
+    if (stall_adv6) begin
+      \$2963  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \sel_l13_s0$830 ;
+    if (stall_adv6) begin
+      \$2964  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \sel_l13_s0$836 ;
+    if (stall_adv6) begin
+      \$2965  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \sel_l13_s0$1152 ;
+    if (stall_adv6) begin
+      \$2966  = \sel_l10_s0$1146 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \sel_l13_s0$1153 ;
+    if (stall_adv6) begin
+      \$2967  = \sel_l10_s0$1147 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \sel_l13_s0$1154 ;
+    if (stall_adv6) begin
+      \$2968  = \sel_l10_s0$1148 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \sel_l13_s0$1155 ;
+    if (stall_adv6) begin
+      \$2969  = \sel_l10_s0$1149 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \sel_l13_s0$1156 ;
+    if (stall_adv6) begin
+      \$2970  = \sel_l10_s0$1150 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = sel_l15_s0;
     if (stall_adv7) begin
-      \$2990  = \sel_l11_s0$800 ;
+      \$2971  = \sel_l13_s0$1151 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \sel_l13_s0$819 ;
+    \$2972  = \sel_l15_s0$1158 ;
     if (stall_adv7) begin
-      \$2991  = { \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664 , \$1662 , \sel_l11_s0$800 [0] };
+      \$2972  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \sel_l13_s0$832 ;
+    \$2973  = \sel_l15_s0$1159 ;
     if (stall_adv7) begin
-      \$2992  = { \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682 , \$1680 , \$1678  };
+      \$2973  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \sel_l13_s0$838 ;
+    \$2974  = \sel_l15_s0$1160 ;
     if (stall_adv7) begin
-      \$2993  = { \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700 , \$1698 , \$1696  };
+      \$2974  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \sel_l13_s0$844 ;
+    \$2975  = \sel_l15_s0$1161 ;
     if (stall_adv7) begin
-      \$2994  = { \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718 , \$1716 , \$1714  };
+      \$2975  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \sel_l13_s0$850 ;
+    \$2976  = \sel_l15_s0$1162 ;
     if (stall_adv7) begin
-      \$2995  = { \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736 , \$1734 , \$1732  };
+      \$2976  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \sel_l13_s0$856 ;
+    \$2977  = \sel_l15_s0$1163 ;
     if (stall_adv7) begin
-      \$2996  = { \$1766 , \$1764 , \$1762 , \$1760 , \$1758 , \$1756 , \$1754 , \$1752 , \$1750  };
+      \$2977  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \sel_l13_s0$862 ;
+    \$2978  = \sel_l15_s0$1164 ;
     if (stall_adv7) begin
-      \$2997  = { \$1784 , \$1782 , \$1780 , \$1778 , \$1776 , \$1774 , \$1772 , \$1770 , \$1768  };
+      \$2978  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \sel_l13_s0$868 ;
+    \$2979  = \sel_l15_s0$1165 ;
     if (stall_adv7) begin
-      \$2998  = { \$1802 , \$1800 , \$1798 , \$1796 , \$1794 , \$1792 , \$1790 , \$1788 , \$1786  };
+      \$2979  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = sel_l13_s0;
+    \$2980  = \sel_l15_s0$1166 ;
     if (stall_adv7) begin
-      \$2999  = sel_dl1_r0_q[7:0];
+      \$2980  = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \sel_l13_s0$820 ;
+    \$2981  = \sel_l15_s0$1167 ;
     if (stall_adv7) begin
-      \$3000  = sel_dl1_r0_q[15:8];
+      \$2981  = { \$1846 , \$1845 , \$1842 , \$1839  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \sel_l13_s0$821 ;
+    \$2982  = \sel_l15_s0$1168 ;
     if (stall_adv7) begin
-      \$3001  = sel_dl1_r0_q[23:16];
+      \$2982  = { \$1870 , \$1868 , \$1865 , \$1861  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \sel_l13_s0$823 ;
+    \$2983  = \sel_l15_s0$1169 ;
     if (stall_adv7) begin
-      \$3002  = sel_dl1_r0_q[31:24];
+      \$2983  = { \$1896 , \$1893 , \$1890 , \$1886  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \sel_l13_s0$824 ;
+    \$2984  = \sel_l15_s0$1170 ;
     if (stall_adv7) begin
-      \$3003  = sel_dl1_r0_q[39:32];
+      \$2984  = { \$1922 , \$1918 , \$1914 , \$1911  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \sel_l13_s0$825 ;
+    \$2985  = \sel_l15_s0$1171 ;
     if (stall_adv7) begin
-      \$3004  = sel_dl1_r0_q[47:40];
+      \$2985  = { \$1950 , \$1945 , \$1941 , \$1938  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \sel_l13_s0$827 ;
+    \$2986  = \sel_l15_s0$1172 ;
     if (stall_adv7) begin
-      \$3005  = sel_dl1_r0_q[55:48];
+      \$2986  = { \$1979 , \$1973 , \$1969 , \$1965  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \sel_l13_s0$828 ;
+    \$2987  = \sel_l15_s0$1173 ;
     if (stall_adv7) begin
-      \$3006  = sel_dl1_r0_q[63:56];
+      \$2987  = { \$2010 , \$2003 , \$1999 , \$1995  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \sel_l13_s0$829 ;
+    \$2988  = \sel_l15_s0$1174 ;
     if (stall_adv7) begin
-      \$3007  = sel_dl1_r0_q[71:64];
+      \$2988  = \sel_l13_s0$1152 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \sel_l13_s0$835 ;
+    \$2989  = \sel_l15_s0$1175 ;
     if (stall_adv7) begin
-      \$3008  = sel_dl1_r0_q[79:72];
+      \$2989  = \sel_l13_s0$1153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \sel_l13_s0$841 ;
+    \$2990  = \sel_l15_s0$1176 ;
     if (stall_adv7) begin
-      \$3009  = sel_dl1_r0_q[87:80];
+      \$2990  = \sel_l13_s0$1154 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \sel_l13_s0$847 ;
+    \$2991  = \sel_l15_s0$1177 ;
     if (stall_adv7) begin
-      \$3010  = sel_dl1_r0_q[95:88];
+      \$2991  = \sel_l13_s0$1155 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \sel_l13_s0$853 ;
+    \$2992  = \sel_l15_s0$1178 ;
     if (stall_adv7) begin
-      \$3011  = sel_dl1_r0_q[103:96];
+      \$2992  = \sel_l13_s0$1156 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \sel_l13_s0$859 ;
-    if (stall_adv7) begin
-      \$3012  = sel_dl1_r0_q[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \sel_l13_s0$865 ;
-    if (stall_adv7) begin
-      \$3013  = sel_dl1_r0_q[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \sel_l13_s0$871 ;
-    if (stall_adv7) begin
-      \$3014  = sel_dl1_r0_q[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \sel_l13_s0$1200 ;
-    if (stall_adv7) begin
-      \$3015  = \sel_l11_s0$1194 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \sel_l13_s0$1201 ;
-    if (stall_adv7) begin
-      \$3016  = \sel_l11_s0$1195 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \sel_l13_s0$1202 ;
-    if (stall_adv7) begin
-      \$3017  = \sel_l11_s0$1196 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \sel_l13_s0$1203 ;
-    if (stall_adv7) begin
-      \$3018  = \sel_l11_s0$1197 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \sel_l13_s0$1204 ;
-    if (stall_adv7) begin
-      \$3019  = \sel_l11_s0$1198 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = sel_l15_s0;
-    if (stall_adv8) begin
-      \$3020  = \sel_l13_s0$1199 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \sel_l15_s0$1206 ;
-    if (stall_adv8) begin
-      \$3021  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \sel_l15_s0$1207 ;
-    if (stall_adv8) begin
-      \$3022  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \sel_l15_s0$1208 ;
-    if (stall_adv8) begin
-      \$3023  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \sel_l15_s0$1209 ;
-    if (stall_adv8) begin
-      \$3024  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \sel_l15_s0$1210 ;
-    if (stall_adv8) begin
-      \$3025  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \sel_l15_s0$1211 ;
-    if (stall_adv8) begin
-      \$3026  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \sel_l15_s0$1212 ;
-    if (stall_adv8) begin
-      \$3027  = sel_val6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \sel_l15_s0$1213 ;
-    if (stall_adv8) begin
-      \$3028  = sel_val7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \sel_l15_s0$1214 ;
-    if (stall_adv8) begin
-      \$3029  = { \sel_l13_s0$819 [8], \$1824 , \$1821 , \$1818  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \sel_l15_s0$1215 ;
-    if (stall_adv8) begin
-      \$3030  = { \$1847 , \$1846 , \$1843 , \$1840  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \sel_l15_s0$1216 ;
-    if (stall_adv8) begin
-      \$3031  = { \$1871 , \$1869 , \$1866 , \$1862  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \sel_l15_s0$1217 ;
-    if (stall_adv8) begin
-      \$3032  = { \$1897 , \$1894 , \$1891 , \$1887  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \sel_l15_s0$1218 ;
-    if (stall_adv8) begin
-      \$3033  = { \$1923 , \$1919 , \$1915 , \$1912  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \sel_l15_s0$1219 ;
-    if (stall_adv8) begin
-      \$3034  = { \$1951 , \$1946 , \$1942 , \$1939  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \sel_l15_s0$1220 ;
-    if (stall_adv8) begin
-      \$3035  = { \$1980 , \$1974 , \$1970 , \$1966  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \sel_l15_s0$1221 ;
-    if (stall_adv8) begin
-      \$3036  = { \$2011 , \$2004 , \$2000 , \$1996  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \sel_l15_s0$1222 ;
-    if (stall_adv8) begin
-      \$3037  = \sel_l13_s0$1200 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \sel_l15_s0$1223 ;
-    if (stall_adv8) begin
-      \$3038  = \sel_l13_s0$1201 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \sel_l15_s0$1224 ;
-    if (stall_adv8) begin
-      \$3039  = \sel_l13_s0$1202 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \sel_l15_s0$1225 ;
-    if (stall_adv8) begin
-      \$3040  = \sel_l13_s0$1203 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \sel_l15_s0$1226 ;
-    if (stall_adv8) begin
-      \$3041  = \sel_l13_s0$1204 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = sel_valid_s0;
+    \$2993  = sel_valid_s0;
     if (advance) begin
-      \$3042  = shift_valid_s0;
+      \$2993  = shift_valid_s0;
     end
     if (rst) begin
-      \$3042  = 1'h0;
+      \$2993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = sel_valid_s1;
+    \$2994  = sel_valid_s1;
     if (advance) begin
-      \$3043  = sel_valid_s0;
+      \$2994  = sel_valid_s0;
     end
     if (rst) begin
-      \$3043  = 1'h0;
+      \$2994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = sel_valid_s2;
+    \$2995  = sel_valid_s2;
     if (advance) begin
-      \$3044  = sel_valid_s1;
+      \$2995  = sel_valid_s1;
     end
     if (rst) begin
-      \$3044  = 1'h0;
+      \$2995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = sel_valid_s3;
+    \$2996  = sel_valid_s3;
     if (advance) begin
-      \$3045  = sel_valid_s2;
+      \$2996  = sel_valid_s2;
     end
     if (rst) begin
-      \$3045  = 1'h0;
+      \$2996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = sel_valid_s4;
+    \$2997  = sel_valid_s4;
     if (advance) begin
-      \$3046  = sel_valid_s3;
+      \$2997  = sel_valid_s3;
     end
     if (rst) begin
-      \$3046  = 1'h0;
+      \$2997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = sel_valid_s5;
+    \$2998  = sel_valid_s5;
     if (advance) begin
-      \$3047  = sel_valid_s4;
+      \$2998  = sel_valid_s4;
     end
     if (rst) begin
-      \$3047  = 1'h0;
+      \$2998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = sel_valid_s6;
-    if (advance) begin
-      \$3048  = sel_valid_s5;
-    end
-    if (rst) begin
-      \$3048  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = mac_group;
-    if (\$2650 ) begin
+    \$2999  = mac_group;
+    if (\$2645 ) begin
       (* full_case = 32'd1 *)
-      if (\$2652 ) begin
-        \$3049  = 6'h00;
+      if (\$2647 ) begin
+        \$2999  = 6'h00;
       end else begin
-        \$3049  = \$2653 [5:0];
+        \$2999  = \$2648 [5:0];
       end
     end
     if (rst) begin
-      \$3049  = 6'h00;
+      \$2999  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = load_busy;
-    if (stall_adv9) begin
-      \$3050  = \$2663 ;
-    end
-    if (rst) begin
-      \$3050  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \$2668 ;
-    if (rst) begin
-      \$3051  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_read_s0$1239 ;
-    if (stall_adv12) begin
-      \$3052  = \sel_l15_s0$1206 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_read_s0$1240 ;
-    if (stall_adv12) begin
-      \$3053  = \sel_l15_s0$1207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_read_s0$1241 ;
-    if (stall_adv12) begin
-      \$3054  = \sel_l15_s0$1208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_read_s0$1242 ;
-    if (stall_adv12) begin
-      \$3055  = \sel_l15_s0$1209 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_read_s0$1243 ;
-    if (stall_adv12) begin
-      \$3056  = \sel_l15_s0$1210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_read_s0$1244 ;
-    if (stall_adv12) begin
-      \$3057  = \sel_l15_s0$1211 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_read_s0$1245 ;
-    if (stall_adv12) begin
-      \$3058  = \sel_l15_s0$1212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_read_s0$1246 ;
-    if (stall_adv12) begin
-      \$3059  = \sel_l15_s0$1213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = mac_read_s0;
-    if (stall_adv12) begin
-      \$3060  = \sel_l15_s0$1214 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_read_s0$895 ;
-    if (stall_adv12) begin
-      \$3061  = \sel_l15_s0$1215 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_read_s0$897 ;
-    if (stall_adv12) begin
-      \$3062  = \sel_l15_s0$1216 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_read_s0$899 ;
-    if (stall_adv12) begin
-      \$3063  = \sel_l15_s0$1217 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_read_s0$901 ;
-    if (stall_adv12) begin
-      \$3064  = \sel_l15_s0$1218 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_read_s0$903 ;
-    if (stall_adv12) begin
-      \$3065  = \sel_l15_s0$1219 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_read_s0$905 ;
-    if (stall_adv12) begin
-      \$3066  = \sel_l15_s0$1220 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_read_s0$907 ;
-    if (stall_adv12) begin
-      \$3067  = \sel_l15_s0$1221 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_read_s0$1247 ;
-    if (stall_adv12) begin
-      \$3068  = \sel_l15_s0$1223 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_read_s0$1248 ;
-    if (stall_adv12) begin
-      \$3069  = \sel_l15_s0$1224 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_read_s0$1249 ;
-    if (stall_adv12) begin
-      \$3070  = \sel_l15_s0$1225 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_read_s0$1250 ;
-    if (stall_adv12) begin
-      \$3071  = \sel_l15_s0$1226 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_read_s0$1251 ;
-    if (stall_adv12) begin
-      \$3072  = \sel_l15_s0$1222 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = mac_read_valid_s0;
-    if (stall_adv12) begin
-      \$3073  = sel_valid_s6;
+    \$3000  = load_busy;
+    if (stall_adv8) begin
+      \$3000  = \$2657 ;
     end
     if (rst) begin
-      \$3073  = 1'h0;
+      \$3000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = mac_rdreg_s0;
-    if (stall_adv11) begin
-      \$3074  = \mac_read_s0$1239 ;
+    \$3001  = \$2662 ;
+    if (rst) begin
+      \$3001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_rdreg_s0$1254 ;
+    \$3002  = \mac_read_s0$1190 ;
     if (stall_adv11) begin
-      \$3075  = \mac_read_s0$1240 ;
+      \$3002  = \sel_l15_s0$1158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_rdreg_s0$1255 ;
+    \$3003  = \mac_read_s0$1191 ;
     if (stall_adv11) begin
-      \$3076  = \mac_read_s0$1241 ;
+      \$3003  = \sel_l15_s0$1159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_rdreg_s0$1256 ;
+    \$3004  = \mac_read_s0$1192 ;
     if (stall_adv11) begin
-      \$3077  = \mac_read_s0$1242 ;
+      \$3004  = \sel_l15_s0$1160 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_rdreg_s0$1257 ;
+    \$3005  = \mac_read_s0$1193 ;
     if (stall_adv11) begin
-      \$3078  = \mac_read_s0$1243 ;
+      \$3005  = \sel_l15_s0$1161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_rdreg_s0$1258 ;
+    \$3006  = \mac_read_s0$1194 ;
     if (stall_adv11) begin
-      \$3079  = \mac_read_s0$1244 ;
+      \$3006  = \sel_l15_s0$1162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_rdreg_s0$1259 ;
+    \$3007  = \mac_read_s0$1195 ;
     if (stall_adv11) begin
-      \$3080  = \mac_read_s0$1245 ;
+      \$3007  = \sel_l15_s0$1163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_rdreg_s0$1260 ;
+    \$3008  = \mac_read_s0$1196 ;
     if (stall_adv11) begin
-      \$3081  = \mac_read_s0$1246 ;
+      \$3008  = \sel_l15_s0$1164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_rdreg_s0$1261 ;
+    \$3009  = \mac_read_s0$1197 ;
     if (stall_adv11) begin
-      \$3082  = \mac_read_s0$1247 ;
+      \$3009  = \sel_l15_s0$1165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_rdreg_s0$1262 ;
+    \$3010  = mac_read_s0;
     if (stall_adv11) begin
-      \$3083  = \mac_read_s0$1248 ;
+      \$3010  = \sel_l15_s0$1166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_rdreg_s0$1263 ;
+    \$3011  = \mac_read_s0$860 ;
     if (stall_adv11) begin
-      \$3084  = \mac_read_s0$1249 ;
+      \$3011  = \sel_l15_s0$1167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_rdreg_s0$1264 ;
+    \$3012  = \mac_read_s0$862 ;
     if (stall_adv11) begin
-      \$3085  = \mac_read_s0$1250 ;
+      \$3012  = \sel_l15_s0$1168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_rdreg_s0$1265 ;
+    \$3013  = \mac_read_s0$864 ;
     if (stall_adv11) begin
-      \$3086  = \mac_read_s0$1251 ;
+      \$3013  = \sel_l15_s0$1169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = mac_rdreg_valid_s0;
+    \$3014  = \mac_read_s0$866 ;
     if (stall_adv11) begin
-      \$3087  = mac_read_valid_s0;
+      \$3014  = \sel_l15_s0$1170 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_read_s0$868 ;
+    if (stall_adv11) begin
+      \$3015  = \sel_l15_s0$1171 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_read_s0$870 ;
+    if (stall_adv11) begin
+      \$3016  = \sel_l15_s0$1172 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_read_s0$872 ;
+    if (stall_adv11) begin
+      \$3017  = \sel_l15_s0$1173 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_read_s0$1198 ;
+    if (stall_adv11) begin
+      \$3018  = \sel_l15_s0$1175 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_read_s0$1199 ;
+    if (stall_adv11) begin
+      \$3019  = \sel_l15_s0$1176 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_read_s0$1200 ;
+    if (stall_adv11) begin
+      \$3020  = \sel_l15_s0$1177 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = \mac_read_s0$1201 ;
+    if (stall_adv11) begin
+      \$3021  = \sel_l15_s0$1178 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \mac_read_s0$1202 ;
+    if (stall_adv11) begin
+      \$3022  = \sel_l15_s0$1174 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = mac_read_valid_s0;
+    if (stall_adv11) begin
+      \$3023  = sel_valid_s5;
     end
     if (rst) begin
-      \$3087  = 1'h0;
+      \$3023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = mac_sel_r0_s0;
-    if (stall_adv13) begin
-      \$3088  = { \$2035 , \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027  };
+    \$3024  = mac_rdreg_s0;
+    if (stall_adv10) begin
+      \$3024  = \mac_read_s0$1190 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_sel_r0_s0$1268 ;
-    if (stall_adv13) begin
-      \$3089  = { \$2044 , \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036  };
+    \$3025  = \mac_rdreg_s0$1205 ;
+    if (stall_adv10) begin
+      \$3025  = \mac_read_s0$1191 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_sel_r0_s0$1269 ;
-    if (stall_adv13) begin
-      \$3090  = { \$2053 , \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045  };
+    \$3026  = \mac_rdreg_s0$1206 ;
+    if (stall_adv10) begin
+      \$3026  = \mac_read_s0$1192 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_sel_r0_s0$1270 ;
-    if (stall_adv13) begin
-      \$3091  = { \$2062 , \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054  };
+    \$3027  = \mac_rdreg_s0$1207 ;
+    if (stall_adv10) begin
+      \$3027  = \mac_read_s0$1193 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_sel_r0_s0$1271 ;
-    if (stall_adv13) begin
-      \$3092  = { \$2071 , \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063  };
+    \$3028  = \mac_rdreg_s0$1208 ;
+    if (stall_adv10) begin
+      \$3028  = \mac_read_s0$1194 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_sel_r0_s0$1272 ;
-    if (stall_adv13) begin
-      \$3093  = { \$2080 , \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072  };
+    \$3029  = \mac_rdreg_s0$1209 ;
+    if (stall_adv10) begin
+      \$3029  = \mac_read_s0$1195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_sel_r0_s0$1273 ;
-    if (stall_adv13) begin
-      \$3094  = { \$2089 , \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081  };
+    \$3030  = \mac_rdreg_s0$1210 ;
+    if (stall_adv10) begin
+      \$3030  = \mac_read_s0$1196 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_sel_r0_s0$1274 ;
-    if (stall_adv13) begin
-      \$3095  = { \$2098 , \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090  };
+    \$3031  = \mac_rdreg_s0$1211 ;
+    if (stall_adv10) begin
+      \$3031  = \mac_read_s0$1197 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = mac_wmux_sel0_s0;
-    if (stall_adv14) begin
-      \$3096  = mac_sel_r0_s0;
+    \$3032  = \mac_rdreg_s0$1212 ;
+    if (stall_adv10) begin
+      \$3032  = \mac_read_s0$1198 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_wmux_sel0_s0$926 ;
-    if (stall_adv14) begin
-      \$3097  = \mac_sel_r0_s0$1268 ;
+    \$3033  = \mac_rdreg_s0$1213 ;
+    if (stall_adv10) begin
+      \$3033  = \mac_read_s0$1199 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_wmux_sel0_s0$929 ;
-    if (stall_adv14) begin
-      \$3098  = \mac_sel_r0_s0$1269 ;
+    \$3034  = \mac_rdreg_s0$1214 ;
+    if (stall_adv10) begin
+      \$3034  = \mac_read_s0$1200 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_wmux_sel0_s0$932 ;
-    if (stall_adv14) begin
-      \$3099  = \mac_sel_r0_s0$1270 ;
+    \$3035  = \mac_rdreg_s0$1215 ;
+    if (stall_adv10) begin
+      \$3035  = \mac_read_s0$1201 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_wmux_sel0_s0$935 ;
-    if (stall_adv14) begin
-      \$3100  = \mac_sel_r0_s0$1271 ;
+    \$3036  = \mac_rdreg_s0$1216 ;
+    if (stall_adv10) begin
+      \$3036  = \mac_read_s0$1202 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_wmux_sel0_s0$938 ;
-    if (stall_adv14) begin
-      \$3101  = \mac_sel_r0_s0$1272 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_wmux_sel0_s0$941 ;
-    if (stall_adv14) begin
-      \$3102  = \mac_sel_r0_s0$1273 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_wmux_sel0_s0$944 ;
-    if (stall_adv14) begin
-      \$3103  = \mac_sel_r0_s0$1274 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = mac_wmux_s0;
-    if (stall_adv15) begin
-      \$3104  = wbank0_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_wmux_s0$917 ;
-    if (stall_adv15) begin
-      \$3105  = wbank1_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_wmux_s0$918 ;
-    if (stall_adv15) begin
-      \$3106  = wbank2_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_wmux_s0$919 ;
-    if (stall_adv15) begin
-      \$3107  = wbank3_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_wmux_s0$920 ;
-    if (stall_adv15) begin
-      \$3108  = wbank4_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_wmux_s0$921 ;
-    if (stall_adv15) begin
-      \$3109  = wbank5_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_wmux_s0$922 ;
-    if (stall_adv15) begin
-      \$3110  = wbank6_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_wmux_s0$923 ;
-    if (stall_adv15) begin
-      \$3111  = wbank7_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_wmux_s0$924 ;
-    if (stall_adv15) begin
-      \$3112  = wbank8_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_wmux_s0$927 ;
-    if (stall_adv15) begin
-      \$3113  = wbank9_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_wmux_s0$930 ;
-    if (stall_adv15) begin
-      \$3114  = wbank10_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_wmux_s0$933 ;
-    if (stall_adv15) begin
-      \$3115  = wbank11_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_wmux_s0$936 ;
-    if (stall_adv15) begin
-      \$3116  = wbank12_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_wmux_s0$939 ;
-    if (stall_adv15) begin
-      \$3117  = wbank13_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_wmux_s0$942 ;
-    if (stall_adv15) begin
-      \$3118  = wbank14_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_wmux_s0$945 ;
-    if (stall_adv15) begin
-      \$3119  = wbank15_q[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_wmux_s0$947 ;
-    if (stall_adv15) begin
-      \$3120  = wbank0_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_wmux_s0$948 ;
-    if (stall_adv15) begin
-      \$3121  = wbank1_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_wmux_s0$949 ;
-    if (stall_adv15) begin
-      \$3122  = wbank2_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_wmux_s0$950 ;
-    if (stall_adv15) begin
-      \$3123  = wbank3_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_wmux_s0$951 ;
-    if (stall_adv15) begin
-      \$3124  = wbank4_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_wmux_s0$952 ;
-    if (stall_adv15) begin
-      \$3125  = wbank5_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_wmux_s0$953 ;
-    if (stall_adv15) begin
-      \$3126  = wbank6_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_wmux_s0$954 ;
-    if (stall_adv15) begin
-      \$3127  = wbank7_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_wmux_s0$955 ;
-    if (stall_adv15) begin
-      \$3128  = wbank8_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_wmux_s0$957 ;
-    if (stall_adv15) begin
-      \$3129  = wbank9_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_wmux_s0$959 ;
-    if (stall_adv15) begin
-      \$3130  = wbank10_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_wmux_s0$961 ;
-    if (stall_adv15) begin
-      \$3131  = wbank11_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_wmux_s0$963 ;
-    if (stall_adv15) begin
-      \$3132  = wbank12_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_wmux_s0$965 ;
-    if (stall_adv15) begin
-      \$3133  = wbank13_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_wmux_s0$967 ;
-    if (stall_adv15) begin
-      \$3134  = wbank14_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_wmux_s0$969 ;
-    if (stall_adv15) begin
-      \$3135  = wbank15_q[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_wmux_s0$971 ;
-    if (stall_adv15) begin
-      \$3136  = wbank0_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_wmux_s0$972 ;
-    if (stall_adv15) begin
-      \$3137  = wbank1_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_wmux_s0$973 ;
-    if (stall_adv15) begin
-      \$3138  = wbank2_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_wmux_s0$974 ;
-    if (stall_adv15) begin
-      \$3139  = wbank3_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_wmux_s0$975 ;
-    if (stall_adv15) begin
-      \$3140  = wbank4_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_wmux_s0$976 ;
-    if (stall_adv15) begin
-      \$3141  = wbank5_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_wmux_s0$977 ;
-    if (stall_adv15) begin
-      \$3142  = wbank6_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_wmux_s0$978 ;
-    if (stall_adv15) begin
-      \$3143  = wbank7_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_wmux_s0$979 ;
-    if (stall_adv15) begin
-      \$3144  = wbank8_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_wmux_s0$981 ;
-    if (stall_adv15) begin
-      \$3145  = wbank9_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_wmux_s0$983 ;
-    if (stall_adv15) begin
-      \$3146  = wbank10_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = \mac_wmux_s0$985 ;
-    if (stall_adv15) begin
-      \$3147  = wbank11_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_wmux_s0$987 ;
-    if (stall_adv15) begin
-      \$3148  = wbank12_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_wmux_s0$989 ;
-    if (stall_adv15) begin
-      \$3149  = wbank13_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_wmux_s0$991 ;
-    if (stall_adv15) begin
-      \$3150  = wbank14_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_wmux_s0$993 ;
-    if (stall_adv15) begin
-      \$3151  = wbank15_q[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_wmux_s0$995 ;
-    if (stall_adv15) begin
-      \$3152  = wbank0_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_wmux_s0$996 ;
-    if (stall_adv15) begin
-      \$3153  = wbank1_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_wmux_s0$997 ;
-    if (stall_adv15) begin
-      \$3154  = wbank2_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_wmux_s0$998 ;
-    if (stall_adv15) begin
-      \$3155  = wbank3_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_wmux_s0$999 ;
-    if (stall_adv15) begin
-      \$3156  = wbank4_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_wmux_s0$1000 ;
-    if (stall_adv15) begin
-      \$3157  = wbank5_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_wmux_s0$1001 ;
-    if (stall_adv15) begin
-      \$3158  = wbank6_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_wmux_s0$1002 ;
-    if (stall_adv15) begin
-      \$3159  = wbank7_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_wmux_s0$1003 ;
-    if (stall_adv15) begin
-      \$3160  = wbank8_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_wmux_s0$1005 ;
-    if (stall_adv15) begin
-      \$3161  = wbank9_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_wmux_s0$1007 ;
-    if (stall_adv15) begin
-      \$3162  = wbank10_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_wmux_s0$1009 ;
-    if (stall_adv15) begin
-      \$3163  = wbank11_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_wmux_s0$1011 ;
-    if (stall_adv15) begin
-      \$3164  = wbank12_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_wmux_s0$1013 ;
-    if (stall_adv15) begin
-      \$3165  = wbank13_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_wmux_s0$1015 ;
-    if (stall_adv15) begin
-      \$3166  = wbank14_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_wmux_s0$1017 ;
-    if (stall_adv15) begin
-      \$3167  = wbank15_q[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_wmux_s0$1291 ;
-    if (stall_adv15) begin
-      \$3168  = mac_rdreg_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_wmux_s0$1292 ;
-    if (stall_adv15) begin
-      \$3169  = \mac_rdreg_s0$1254 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_wmux_s0$1293 ;
-    if (stall_adv15) begin
-      \$3170  = \mac_rdreg_s0$1255 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_wmux_s0$1294 ;
-    if (stall_adv15) begin
-      \$3171  = \mac_rdreg_s0$1256 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_wmux_s0$1295 ;
-    if (stall_adv15) begin
-      \$3172  = \mac_rdreg_s0$1257 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_wmux_s0$1296 ;
-    if (stall_adv15) begin
-      \$3173  = \mac_rdreg_s0$1258 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_wmux_s0$1297 ;
-    if (stall_adv15) begin
-      \$3174  = \mac_rdreg_s0$1259 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_wmux_s0$1298 ;
-    if (stall_adv15) begin
-      \$3175  = \mac_rdreg_s0$1260 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_wmux_s0$1299 ;
-    if (stall_adv15) begin
-      \$3176  = \mac_rdreg_s0$1265 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_wmux_s0$1300 ;
-    if (stall_adv15) begin
-      \$3177  = \mac_rdreg_s0$1261 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_wmux_s0$1301 ;
-    if (stall_adv15) begin
-      \$3178  = \mac_rdreg_s0$1262 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_wmux_s0$1302 ;
-    if (stall_adv15) begin
-      \$3179  = \mac_rdreg_s0$1263 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_wmux_s0$1303 ;
-    if (stall_adv15) begin
-      \$3180  = \mac_rdreg_s0$1264 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = mac_wmux_valid_s0;
-    if (stall_adv15) begin
-      \$3181  = mac_rdreg_valid_s0;
+    \$3037  = mac_rdreg_valid_s0;
+    if (stall_adv10) begin
+      \$3037  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$3181  = 1'h0;
+      \$3037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = mac_pre_s0;
-    if (stall_adv16) begin
-      \$3182  = \mac_wmux_s0$1291 ;
+    \$3038  = mac_sel_r0_s0;
+    if (stall_adv12) begin
+      \$3038  = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_pre_s0$1306 ;
-    if (stall_adv16) begin
-      \$3183  = \mac_wmux_s0$1292 ;
+    \$3039  = \mac_sel_r0_s0$1219 ;
+    if (stall_adv12) begin
+      \$3039  = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_pre_s0$1307 ;
-    if (stall_adv16) begin
-      \$3184  = \mac_wmux_s0$1293 ;
+    \$3040  = \mac_sel_r0_s0$1220 ;
+    if (stall_adv12) begin
+      \$3040  = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_pre_s0$1308 ;
-    if (stall_adv16) begin
-      \$3185  = \mac_wmux_s0$1294 ;
+    \$3041  = \mac_sel_r0_s0$1221 ;
+    if (stall_adv12) begin
+      \$3041  = { \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054 , \$2053  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_pre_s0$1309 ;
-    if (stall_adv16) begin
-      \$3186  = \mac_wmux_s0$1295 ;
+    \$3042  = \mac_sel_r0_s0$1222 ;
+    if (stall_adv12) begin
+      \$3042  = { \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063 , \$2062  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_pre_s0$1310 ;
-    if (stall_adv16) begin
-      \$3187  = \mac_wmux_s0$1296 ;
+    \$3043  = \mac_sel_r0_s0$1223 ;
+    if (stall_adv12) begin
+      \$3043  = { \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072 , \$2071  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_pre_s0$1311 ;
-    if (stall_adv16) begin
-      \$3188  = \mac_wmux_s0$1297 ;
+    \$3044  = \mac_sel_r0_s0$1224 ;
+    if (stall_adv12) begin
+      \$3044  = { \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081 , \$2080  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_pre_s0$1312 ;
-    if (stall_adv16) begin
-      \$3189  = \mac_wmux_s0$1298 ;
+    \$3045  = \mac_sel_r0_s0$1225 ;
+    if (stall_adv12) begin
+      \$3045  = { \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090 , \$2089  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_pre_s0$1313 ;
-    if (stall_adv16) begin
-      \$3190  = mac_wmux_w0_0;
+    \$3046  = mac_wmux_sel0_s0;
+    if (stall_adv13) begin
+      \$3046  = mac_sel_r0_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_pre_s0$1314 ;
-    if (stall_adv16) begin
-      \$3191  = mac_wmux_w0_1;
+    \$3047  = \mac_wmux_sel0_s0$891 ;
+    if (stall_adv13) begin
+      \$3047  = \mac_sel_r0_s0$1219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_pre_s0$1315 ;
-    if (stall_adv16) begin
-      \$3192  = mac_wmux_w0_2;
+    \$3048  = \mac_wmux_sel0_s0$894 ;
+    if (stall_adv13) begin
+      \$3048  = \mac_sel_r0_s0$1220 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_pre_s0$1316 ;
-    if (stall_adv16) begin
-      \$3193  = mac_wmux_w0_3;
+    \$3049  = \mac_wmux_sel0_s0$897 ;
+    if (stall_adv13) begin
+      \$3049  = \mac_sel_r0_s0$1221 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_pre_s0$1317 ;
-    if (stall_adv16) begin
-      \$3194  = mac_wmux_w0_4;
+    \$3050  = \mac_wmux_sel0_s0$900 ;
+    if (stall_adv13) begin
+      \$3050  = \mac_sel_r0_s0$1222 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_pre_s0$1318 ;
-    if (stall_adv16) begin
-      \$3195  = mac_wmux_w0_5;
+    \$3051  = \mac_wmux_sel0_s0$903 ;
+    if (stall_adv13) begin
+      \$3051  = \mac_sel_r0_s0$1223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_pre_s0$1319 ;
-    if (stall_adv16) begin
-      \$3196  = mac_wmux_w0_6;
+    \$3052  = \mac_wmux_sel0_s0$906 ;
+    if (stall_adv13) begin
+      \$3052  = \mac_sel_r0_s0$1224 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_pre_s0$1320 ;
-    if (stall_adv16) begin
-      \$3197  = mac_wmux_w0_7;
+    \$3053  = \mac_wmux_sel0_s0$909 ;
+    if (stall_adv13) begin
+      \$3053  = \mac_sel_r0_s0$1225 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_pre_s0$1321 ;
-    if (stall_adv16) begin
-      \$3198  = mac_wmux_w1_0;
+    \$3054  = mac_wmux_s0;
+    if (stall_adv14) begin
+      \$3054  = wbank0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_pre_s0$1322 ;
-    if (stall_adv16) begin
-      \$3199  = mac_wmux_w1_1;
+    \$3055  = \mac_wmux_s0$882 ;
+    if (stall_adv14) begin
+      \$3055  = wbank1_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_pre_s0$1323 ;
-    if (stall_adv16) begin
-      \$3200  = mac_wmux_w1_2;
+    \$3056  = \mac_wmux_s0$883 ;
+    if (stall_adv14) begin
+      \$3056  = wbank2_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_pre_s0$1324 ;
-    if (stall_adv16) begin
-      \$3201  = mac_wmux_w1_3;
+    \$3057  = \mac_wmux_s0$884 ;
+    if (stall_adv14) begin
+      \$3057  = wbank3_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_pre_s0$1325 ;
-    if (stall_adv16) begin
-      \$3202  = mac_wmux_w1_4;
+    \$3058  = \mac_wmux_s0$885 ;
+    if (stall_adv14) begin
+      \$3058  = wbank4_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_pre_s0$1326 ;
-    if (stall_adv16) begin
-      \$3203  = mac_wmux_w1_5;
+    \$3059  = \mac_wmux_s0$886 ;
+    if (stall_adv14) begin
+      \$3059  = wbank5_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_pre_s0$1327 ;
-    if (stall_adv16) begin
-      \$3204  = mac_wmux_w1_6;
+    \$3060  = \mac_wmux_s0$887 ;
+    if (stall_adv14) begin
+      \$3060  = wbank6_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_pre_s0$1328 ;
-    if (stall_adv16) begin
-      \$3205  = mac_wmux_w1_7;
+    \$3061  = \mac_wmux_s0$888 ;
+    if (stall_adv14) begin
+      \$3061  = wbank7_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_pre_s0$1329 ;
-    if (stall_adv16) begin
-      \$3206  = mac_wmux_w2_0;
+    \$3062  = \mac_wmux_s0$889 ;
+    if (stall_adv14) begin
+      \$3062  = wbank8_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_pre_s0$1330 ;
-    if (stall_adv16) begin
-      \$3207  = mac_wmux_w2_1;
+    \$3063  = \mac_wmux_s0$892 ;
+    if (stall_adv14) begin
+      \$3063  = wbank9_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_pre_s0$1331 ;
-    if (stall_adv16) begin
-      \$3208  = mac_wmux_w2_2;
+    \$3064  = \mac_wmux_s0$895 ;
+    if (stall_adv14) begin
+      \$3064  = wbank10_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_pre_s0$1332 ;
-    if (stall_adv16) begin
-      \$3209  = mac_wmux_w2_3;
+    \$3065  = \mac_wmux_s0$898 ;
+    if (stall_adv14) begin
+      \$3065  = wbank11_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_pre_s0$1333 ;
-    if (stall_adv16) begin
-      \$3210  = mac_wmux_w2_4;
+    \$3066  = \mac_wmux_s0$901 ;
+    if (stall_adv14) begin
+      \$3066  = wbank12_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_pre_s0$1334 ;
-    if (stall_adv16) begin
-      \$3211  = mac_wmux_w2_5;
+    \$3067  = \mac_wmux_s0$904 ;
+    if (stall_adv14) begin
+      \$3067  = wbank13_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = \mac_pre_s0$1335 ;
-    if (stall_adv16) begin
-      \$3212  = mac_wmux_w2_6;
+    \$3068  = \mac_wmux_s0$907 ;
+    if (stall_adv14) begin
+      \$3068  = wbank14_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = \mac_pre_s0$1336 ;
-    if (stall_adv16) begin
-      \$3213  = mac_wmux_w2_7;
+    \$3069  = \mac_wmux_s0$910 ;
+    if (stall_adv14) begin
+      \$3069  = wbank15_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_pre_s0$1337 ;
-    if (stall_adv16) begin
-      \$3214  = mac_wmux_w3_0;
+    \$3070  = \mac_wmux_s0$912 ;
+    if (stall_adv14) begin
+      \$3070  = wbank0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_pre_s0$1338 ;
-    if (stall_adv16) begin
-      \$3215  = mac_wmux_w3_1;
+    \$3071  = \mac_wmux_s0$913 ;
+    if (stall_adv14) begin
+      \$3071  = wbank1_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_pre_s0$1339 ;
-    if (stall_adv16) begin
-      \$3216  = mac_wmux_w3_2;
+    \$3072  = \mac_wmux_s0$914 ;
+    if (stall_adv14) begin
+      \$3072  = wbank2_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_pre_s0$1340 ;
-    if (stall_adv16) begin
-      \$3217  = mac_wmux_w3_3;
+    \$3073  = \mac_wmux_s0$915 ;
+    if (stall_adv14) begin
+      \$3073  = wbank3_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_pre_s0$1341 ;
-    if (stall_adv16) begin
-      \$3218  = mac_wmux_w3_4;
+    \$3074  = \mac_wmux_s0$916 ;
+    if (stall_adv14) begin
+      \$3074  = wbank4_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_pre_s0$1342 ;
-    if (stall_adv16) begin
-      \$3219  = mac_wmux_w3_5;
+    \$3075  = \mac_wmux_s0$917 ;
+    if (stall_adv14) begin
+      \$3075  = wbank5_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_pre_s0$1343 ;
-    if (stall_adv16) begin
-      \$3220  = mac_wmux_w3_6;
+    \$3076  = \mac_wmux_s0$918 ;
+    if (stall_adv14) begin
+      \$3076  = wbank6_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_pre_s0$1344 ;
-    if (stall_adv16) begin
-      \$3221  = mac_wmux_w3_7;
+    \$3077  = \mac_wmux_s0$919 ;
+    if (stall_adv14) begin
+      \$3077  = wbank7_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_pre_s0$1345 ;
-    if (stall_adv16) begin
-      \$3222  = \mac_wmux_s0$1299 ;
+    \$3078  = \mac_wmux_s0$920 ;
+    if (stall_adv14) begin
+      \$3078  = wbank8_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_pre_s0$1346 ;
-    if (stall_adv16) begin
-      \$3223  = \mac_wmux_s0$1300 ;
+    \$3079  = \mac_wmux_s0$922 ;
+    if (stall_adv14) begin
+      \$3079  = wbank9_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_pre_s0$1347 ;
-    if (stall_adv16) begin
-      \$3224  = \mac_wmux_s0$1301 ;
+    \$3080  = \mac_wmux_s0$924 ;
+    if (stall_adv14) begin
+      \$3080  = wbank10_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_pre_s0$1348 ;
-    if (stall_adv16) begin
-      \$3225  = \mac_wmux_s0$1302 ;
+    \$3081  = \mac_wmux_s0$926 ;
+    if (stall_adv14) begin
+      \$3081  = wbank11_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_pre_s0$1349 ;
-    if (stall_adv16) begin
-      \$3226  = \mac_wmux_s0$1303 ;
+    \$3082  = \mac_wmux_s0$928 ;
+    if (stall_adv14) begin
+      \$3082  = wbank12_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = mac_pre_valid_s0;
-    if (stall_adv16) begin
-      \$3227  = mac_wmux_valid_s0;
+    \$3083  = \mac_wmux_s0$930 ;
+    if (stall_adv14) begin
+      \$3083  = wbank13_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_wmux_s0$932 ;
+    if (stall_adv14) begin
+      \$3084  = wbank14_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_wmux_s0$934 ;
+    if (stall_adv14) begin
+      \$3085  = wbank15_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_wmux_s0$936 ;
+    if (stall_adv14) begin
+      \$3086  = wbank0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_wmux_s0$937 ;
+    if (stall_adv14) begin
+      \$3087  = wbank1_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_wmux_s0$938 ;
+    if (stall_adv14) begin
+      \$3088  = wbank2_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_wmux_s0$939 ;
+    if (stall_adv14) begin
+      \$3089  = wbank3_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_wmux_s0$940 ;
+    if (stall_adv14) begin
+      \$3090  = wbank4_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_wmux_s0$941 ;
+    if (stall_adv14) begin
+      \$3091  = wbank5_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_wmux_s0$942 ;
+    if (stall_adv14) begin
+      \$3092  = wbank6_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_wmux_s0$943 ;
+    if (stall_adv14) begin
+      \$3093  = wbank7_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_wmux_s0$944 ;
+    if (stall_adv14) begin
+      \$3094  = wbank8_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_wmux_s0$946 ;
+    if (stall_adv14) begin
+      \$3095  = wbank9_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_wmux_s0$948 ;
+    if (stall_adv14) begin
+      \$3096  = wbank10_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_wmux_s0$950 ;
+    if (stall_adv14) begin
+      \$3097  = wbank11_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_wmux_s0$952 ;
+    if (stall_adv14) begin
+      \$3098  = wbank12_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_wmux_s0$954 ;
+    if (stall_adv14) begin
+      \$3099  = wbank13_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_wmux_s0$956 ;
+    if (stall_adv14) begin
+      \$3100  = wbank14_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_wmux_s0$958 ;
+    if (stall_adv14) begin
+      \$3101  = wbank15_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_wmux_s0$960 ;
+    if (stall_adv14) begin
+      \$3102  = wbank0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_wmux_s0$961 ;
+    if (stall_adv14) begin
+      \$3103  = wbank1_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_wmux_s0$962 ;
+    if (stall_adv14) begin
+      \$3104  = wbank2_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_wmux_s0$963 ;
+    if (stall_adv14) begin
+      \$3105  = wbank3_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_wmux_s0$964 ;
+    if (stall_adv14) begin
+      \$3106  = wbank4_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_wmux_s0$965 ;
+    if (stall_adv14) begin
+      \$3107  = wbank5_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_wmux_s0$966 ;
+    if (stall_adv14) begin
+      \$3108  = wbank6_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_wmux_s0$967 ;
+    if (stall_adv14) begin
+      \$3109  = wbank7_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_wmux_s0$968 ;
+    if (stall_adv14) begin
+      \$3110  = wbank8_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_wmux_s0$970 ;
+    if (stall_adv14) begin
+      \$3111  = wbank9_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = \mac_wmux_s0$972 ;
+    if (stall_adv14) begin
+      \$3112  = wbank10_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = \mac_wmux_s0$974 ;
+    if (stall_adv14) begin
+      \$3113  = wbank11_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_wmux_s0$976 ;
+    if (stall_adv14) begin
+      \$3114  = wbank12_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = \mac_wmux_s0$978 ;
+    if (stall_adv14) begin
+      \$3115  = wbank13_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = \mac_wmux_s0$980 ;
+    if (stall_adv14) begin
+      \$3116  = wbank14_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_wmux_s0$982 ;
+    if (stall_adv14) begin
+      \$3117  = wbank15_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_wmux_s0$1242 ;
+    if (stall_adv14) begin
+      \$3118  = mac_rdreg_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = \mac_wmux_s0$1243 ;
+    if (stall_adv14) begin
+      \$3119  = \mac_rdreg_s0$1205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = \mac_wmux_s0$1244 ;
+    if (stall_adv14) begin
+      \$3120  = \mac_rdreg_s0$1206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3121  = \mac_wmux_s0$1245 ;
+    if (stall_adv14) begin
+      \$3121  = \mac_rdreg_s0$1207 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = \mac_wmux_s0$1246 ;
+    if (stall_adv14) begin
+      \$3122  = \mac_rdreg_s0$1208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = \mac_wmux_s0$1247 ;
+    if (stall_adv14) begin
+      \$3123  = \mac_rdreg_s0$1209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_wmux_s0$1248 ;
+    if (stall_adv14) begin
+      \$3124  = \mac_rdreg_s0$1210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = \mac_wmux_s0$1249 ;
+    if (stall_adv14) begin
+      \$3125  = \mac_rdreg_s0$1211 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = \mac_wmux_s0$1250 ;
+    if (stall_adv14) begin
+      \$3126  = \mac_rdreg_s0$1216 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = \mac_wmux_s0$1251 ;
+    if (stall_adv14) begin
+      \$3127  = \mac_rdreg_s0$1212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = \mac_wmux_s0$1252 ;
+    if (stall_adv14) begin
+      \$3128  = \mac_rdreg_s0$1213 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = \mac_wmux_s0$1253 ;
+    if (stall_adv14) begin
+      \$3129  = \mac_rdreg_s0$1214 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = \mac_wmux_s0$1254 ;
+    if (stall_adv14) begin
+      \$3130  = \mac_rdreg_s0$1215 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = mac_wmux_valid_s0;
+    if (stall_adv14) begin
+      \$3131  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$3227  = 1'h0;
+      \$3131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = mac_dspin_s0;
-    if (stall_adv17) begin
-      \$3228  = \mac_pre_s0$1345 ;
+    \$3132  = mac_pre_s0;
+    if (stall_adv15) begin
+      \$3132  = \mac_wmux_s0$1242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_dspin_s0$1352 ;
-    if (stall_adv17) begin
-      \$3229  = \mac_pre_s0$1346 ;
+    \$3133  = \mac_pre_s0$1257 ;
+    if (stall_adv15) begin
+      \$3133  = \mac_wmux_s0$1243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_dspin_s0$1353 ;
-    if (stall_adv17) begin
-      \$3230  = \mac_pre_s0$1347 ;
+    \$3134  = \mac_pre_s0$1258 ;
+    if (stall_adv15) begin
+      \$3134  = \mac_wmux_s0$1244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_dspin_s0$1354 ;
-    if (stall_adv17) begin
-      \$3231  = \mac_pre_s0$1348 ;
+    \$3135  = \mac_pre_s0$1259 ;
+    if (stall_adv15) begin
+      \$3135  = \mac_wmux_s0$1245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_dspin_s0$1355 ;
-    if (stall_adv17) begin
-      \$3232  = \mac_pre_s0$1349 ;
+    \$3136  = \mac_pre_s0$1260 ;
+    if (stall_adv15) begin
+      \$3136  = \mac_wmux_s0$1246 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = mac_dspin_valid_s0;
-    if (stall_adv17) begin
-      \$3233  = mac_pre_valid_s0;
+    \$3137  = \mac_pre_s0$1261 ;
+    if (stall_adv15) begin
+      \$3137  = \mac_wmux_s0$1247 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = \mac_pre_s0$1262 ;
+    if (stall_adv15) begin
+      \$3138  = \mac_wmux_s0$1248 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = \mac_pre_s0$1263 ;
+    if (stall_adv15) begin
+      \$3139  = \mac_wmux_s0$1249 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = \mac_pre_s0$1264 ;
+    if (stall_adv15) begin
+      \$3140  = mac_wmux_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3141  = \mac_pre_s0$1265 ;
+    if (stall_adv15) begin
+      \$3141  = mac_wmux_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3142  = \mac_pre_s0$1266 ;
+    if (stall_adv15) begin
+      \$3142  = mac_wmux_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3143  = \mac_pre_s0$1267 ;
+    if (stall_adv15) begin
+      \$3143  = mac_wmux_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3144  = \mac_pre_s0$1268 ;
+    if (stall_adv15) begin
+      \$3144  = mac_wmux_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3145  = \mac_pre_s0$1269 ;
+    if (stall_adv15) begin
+      \$3145  = mac_wmux_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3146  = \mac_pre_s0$1270 ;
+    if (stall_adv15) begin
+      \$3146  = mac_wmux_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3147  = \mac_pre_s0$1271 ;
+    if (stall_adv15) begin
+      \$3147  = mac_wmux_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3148  = \mac_pre_s0$1272 ;
+    if (stall_adv15) begin
+      \$3148  = mac_wmux_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3149  = \mac_pre_s0$1273 ;
+    if (stall_adv15) begin
+      \$3149  = mac_wmux_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3150  = \mac_pre_s0$1274 ;
+    if (stall_adv15) begin
+      \$3150  = mac_wmux_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3151  = \mac_pre_s0$1275 ;
+    if (stall_adv15) begin
+      \$3151  = mac_wmux_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3152  = \mac_pre_s0$1276 ;
+    if (stall_adv15) begin
+      \$3152  = mac_wmux_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3153  = \mac_pre_s0$1277 ;
+    if (stall_adv15) begin
+      \$3153  = mac_wmux_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3154  = \mac_pre_s0$1278 ;
+    if (stall_adv15) begin
+      \$3154  = mac_wmux_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3155  = \mac_pre_s0$1279 ;
+    if (stall_adv15) begin
+      \$3155  = mac_wmux_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3156  = \mac_pre_s0$1280 ;
+    if (stall_adv15) begin
+      \$3156  = mac_wmux_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3157  = \mac_pre_s0$1281 ;
+    if (stall_adv15) begin
+      \$3157  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3158  = \mac_pre_s0$1282 ;
+    if (stall_adv15) begin
+      \$3158  = mac_wmux_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3159  = \mac_pre_s0$1283 ;
+    if (stall_adv15) begin
+      \$3159  = mac_wmux_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3160  = \mac_pre_s0$1284 ;
+    if (stall_adv15) begin
+      \$3160  = mac_wmux_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3161  = \mac_pre_s0$1285 ;
+    if (stall_adv15) begin
+      \$3161  = mac_wmux_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3162  = \mac_pre_s0$1286 ;
+    if (stall_adv15) begin
+      \$3162  = mac_wmux_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3163  = \mac_pre_s0$1287 ;
+    if (stall_adv15) begin
+      \$3163  = mac_wmux_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3164  = \mac_pre_s0$1288 ;
+    if (stall_adv15) begin
+      \$3164  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3165  = \mac_pre_s0$1289 ;
+    if (stall_adv15) begin
+      \$3165  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3166  = \mac_pre_s0$1290 ;
+    if (stall_adv15) begin
+      \$3166  = mac_wmux_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3167  = \mac_pre_s0$1291 ;
+    if (stall_adv15) begin
+      \$3167  = mac_wmux_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3168  = \mac_pre_s0$1292 ;
+    if (stall_adv15) begin
+      \$3168  = mac_wmux_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3169  = \mac_pre_s0$1293 ;
+    if (stall_adv15) begin
+      \$3169  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3170  = \mac_pre_s0$1294 ;
+    if (stall_adv15) begin
+      \$3170  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3171  = \mac_pre_s0$1295 ;
+    if (stall_adv15) begin
+      \$3171  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3172  = \mac_pre_s0$1296 ;
+    if (stall_adv15) begin
+      \$3172  = \mac_wmux_s0$1250 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3173  = \mac_pre_s0$1297 ;
+    if (stall_adv15) begin
+      \$3173  = \mac_wmux_s0$1251 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3174  = \mac_pre_s0$1298 ;
+    if (stall_adv15) begin
+      \$3174  = \mac_wmux_s0$1252 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3175  = \mac_pre_s0$1299 ;
+    if (stall_adv15) begin
+      \$3175  = \mac_wmux_s0$1253 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3176  = \mac_pre_s0$1300 ;
+    if (stall_adv15) begin
+      \$3176  = \mac_wmux_s0$1254 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3177  = mac_pre_valid_s0;
+    if (stall_adv15) begin
+      \$3177  = mac_wmux_valid_s0;
     end
     if (rst) begin
-      \$3233  = 1'h0;
+      \$3177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = mac_dspout_s0;
-    if (stall_adv17) begin
-      \$3234  = mac_dspin_s0;
+    \$3178  = mac_dspin_s0;
+    if (stall_adv16) begin
+      \$3178  = \mac_pre_s0$1296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_dspout_s0$1358 ;
-    if (stall_adv17) begin
-      \$3235  = \mac_dspin_s0$1352 ;
+    \$3179  = \mac_dspin_s0$1303 ;
+    if (stall_adv16) begin
+      \$3179  = \mac_pre_s0$1297 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_dspout_s0$1359 ;
-    if (stall_adv17) begin
-      \$3236  = \mac_dspin_s0$1353 ;
+    \$3180  = \mac_dspin_s0$1304 ;
+    if (stall_adv16) begin
+      \$3180  = \mac_pre_s0$1298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_dspout_s0$1360 ;
-    if (stall_adv17) begin
-      \$3237  = \mac_dspin_s0$1354 ;
+    \$3181  = \mac_dspin_s0$1305 ;
+    if (stall_adv16) begin
+      \$3181  = \mac_pre_s0$1299 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_dspout_s0$1361 ;
-    if (stall_adv17) begin
-      \$3238  = \mac_dspin_s0$1355 ;
+    \$3182  = \mac_dspin_s0$1306 ;
+    if (stall_adv16) begin
+      \$3182  = \mac_pre_s0$1300 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = mac_dspout_valid_s0;
-    if (stall_adv17) begin
-      \$3239  = mac_dspin_valid_s0;
+    \$3183  = mac_dspin_valid_s0;
+    if (stall_adv16) begin
+      \$3183  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3184  = mac_dspout_s0;
+    if (stall_adv16) begin
+      \$3184  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3185  = \mac_dspout_s0$1309 ;
+    if (stall_adv16) begin
+      \$3185  = \mac_dspin_s0$1303 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3186  = \mac_dspout_s0$1310 ;
+    if (stall_adv16) begin
+      \$3186  = \mac_dspin_s0$1304 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3187  = \mac_dspout_s0$1311 ;
+    if (stall_adv16) begin
+      \$3187  = \mac_dspin_s0$1305 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3188  = \mac_dspout_s0$1312 ;
+    if (stall_adv16) begin
+      \$3188  = \mac_dspin_s0$1306 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3189  = mac_dspout_valid_s0;
+    if (stall_adv16) begin
+      \$3189  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$3189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3190  = mac_add0_s0;
+    if (stall_adv20) begin
+      \$3190  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3191  = \mac_add0_s0$1045 ;
+    if (stall_adv20) begin
+      \$3191  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3192  = \mac_add0_s0$1047 ;
+    if (stall_adv20) begin
+      \$3192  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3193  = \mac_add0_s0$1048 ;
+    if (stall_adv20) begin
+      \$3193  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3194  = \mac_add0_s0$1050 ;
+    if (stall_adv20) begin
+      \$3194  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3195  = \mac_add0_s0$1051 ;
+    if (stall_adv20) begin
+      \$3195  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3196  = \mac_add0_s0$1053 ;
+    if (stall_adv20) begin
+      \$3196  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3197  = \mac_add0_s0$1054 ;
+    if (stall_adv20) begin
+      \$3197  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3198  = \mac_add0_s0$1056 ;
+    if (stall_adv20) begin
+      \$3198  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3199  = \mac_add0_s0$1057 ;
+    if (stall_adv20) begin
+      \$3199  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3200  = \mac_add0_s0$1059 ;
+    if (stall_adv20) begin
+      \$3200  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3201  = \mac_add0_s0$1060 ;
+    if (stall_adv20) begin
+      \$3201  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3202  = \mac_add0_s0$1062 ;
+    if (stall_adv20) begin
+      \$3202  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3203  = \mac_add0_s0$1063 ;
+    if (stall_adv20) begin
+      \$3203  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3204  = \mac_add0_s0$1065 ;
+    if (stall_adv20) begin
+      \$3204  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3205  = \mac_add0_s0$1066 ;
+    if (stall_adv20) begin
+      \$3205  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3206  = \mac_add0_s0$1314 ;
+    if (stall_adv20) begin
+      \$3206  = mac_dspout_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3207  = \mac_add0_s0$1315 ;
+    if (stall_adv20) begin
+      \$3207  = \mac_dspout_s0$1309 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3208  = \mac_add0_s0$1316 ;
+    if (stall_adv20) begin
+      \$3208  = \mac_dspout_s0$1310 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3209  = \mac_add0_s0$1317 ;
+    if (stall_adv20) begin
+      \$3209  = \mac_dspout_s0$1311 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3210  = \mac_add0_s0$1318 ;
+    if (stall_adv20) begin
+      \$3210  = \mac_dspout_s0$1312 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3211  = mac_add0_valid_s0;
+    if (stall_adv20) begin
+      \$3211  = mac_dspout_valid_s0;
+    end
+    if (rst) begin
+      \$3211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3212  = mac_add1_s0;
+    if (stall_adv21) begin
+      \$3212  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3213  = \mac_add1_s0$1071 ;
+    if (stall_adv21) begin
+      \$3213  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3214  = \mac_add1_s0$1073 ;
+    if (stall_adv21) begin
+      \$3214  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3215  = \mac_add1_s0$1074 ;
+    if (stall_adv21) begin
+      \$3215  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3216  = \mac_add1_s0$1076 ;
+    if (stall_adv21) begin
+      \$3216  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3217  = \mac_add1_s0$1077 ;
+    if (stall_adv21) begin
+      \$3217  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3218  = \mac_add1_s0$1079 ;
+    if (stall_adv21) begin
+      \$3218  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3219  = \mac_add1_s0$1080 ;
+    if (stall_adv21) begin
+      \$3219  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3220  = \mac_add1_s0$1320 ;
+    if (stall_adv21) begin
+      \$3220  = \mac_add0_s0$1314 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3221  = \mac_add1_s0$1321 ;
+    if (stall_adv21) begin
+      \$3221  = \mac_add0_s0$1315 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3222  = \mac_add1_s0$1322 ;
+    if (stall_adv21) begin
+      \$3222  = \mac_add0_s0$1316 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3223  = \mac_add1_s0$1323 ;
+    if (stall_adv21) begin
+      \$3223  = \mac_add0_s0$1317 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3224  = \mac_add1_s0$1324 ;
+    if (stall_adv21) begin
+      \$3224  = \mac_add0_s0$1318 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3225  = mac_add1_valid_s0;
+    if (stall_adv21) begin
+      \$3225  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3226  = mac_add2_s0;
+    if (stall_adv22) begin
+      \$3226  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3227  = \mac_add2_s0$1087 ;
+    if (stall_adv22) begin
+      \$3227  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3228  = \mac_add2_s0$1090 ;
+    if (stall_adv22) begin
+      \$3228  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3229  = \mac_add2_s0$1093 ;
+    if (stall_adv22) begin
+      \$3229  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3230  = \mac_add2_s0$1326 ;
+    if (stall_adv22) begin
+      \$3230  = \mac_add1_s0$1320 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3231  = \mac_add2_s0$1085 ;
+    if (stall_adv22) begin
+      \$3231  = \mac_add1_s0$1321 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3232  = \mac_add2_s0$1088 ;
+    if (stall_adv22) begin
+      \$3232  = \mac_add1_s0$1322 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3233  = \mac_add2_s0$1091 ;
+    if (stall_adv22) begin
+      \$3233  = \mac_add1_s0$1323 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3234  = \mac_add2_s0$1094 ;
+    if (stall_adv22) begin
+      \$3234  = \mac_add1_s0$1324 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3235  = mac_add2_valid_s0;
+    if (stall_adv22) begin
+      \$3235  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3235  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3236  = o__valid;
+    if (advance) begin
+      \$3236  = \$2663 ;
+    end
+    if (rst) begin
+      \$3236  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3237  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3237  = \$2664 ;
+    end
+    if (rst) begin
+      \$3237  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3238  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3238  = \$2665 ;
+    end
+    if (rst) begin
+      \$3238  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3239  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3239  = \$2666 ;
     end
     if (rst) begin
       \$3239  = 1'h0;
@@ -13227,156 +13142,219 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = mac_add0_s0;
-    if (stall_adv25) begin
-      \$3240  = mac0_sum0_p0;
+    \$3240  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3240  = \$2667 ;
+    end
+    if (rst) begin
+      \$3240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_add0_s0$1088 ;
-    if (stall_adv25) begin
-      \$3241  = mac0_sum0_p1;
+    \$3241  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3241  = \$2668 ;
+    end
+    if (rst) begin
+      \$3241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_add0_s0$1090 ;
-    if (stall_adv25) begin
-      \$3242  = mac0_sum0_p2;
+    \$3242  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3242  = \$2669 ;
+    end
+    if (rst) begin
+      \$3242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_add0_s0$1091 ;
-    if (stall_adv25) begin
-      \$3243  = mac0_sum0_p3;
+    \$3243  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3243  = \$2670 ;
+    end
+    if (rst) begin
+      \$3243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_add0_s0$1093 ;
-    if (stall_adv25) begin
-      \$3244  = mac1_sum0_p0;
+    \$3244  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3244  = \$2671 ;
+    end
+    if (rst) begin
+      \$3244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_add0_s0$1094 ;
-    if (stall_adv25) begin
-      \$3245  = mac1_sum0_p1;
+    \$3245  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3245  = \$2672 ;
+    end
+    if (rst) begin
+      \$3245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = \mac_add0_s0$1096 ;
-    if (stall_adv25) begin
-      \$3246  = mac1_sum0_p2;
+    \$3246  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3246  = \$2673 ;
+    end
+    if (rst) begin
+      \$3246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = \mac_add0_s0$1097 ;
-    if (stall_adv25) begin
-      \$3247  = mac1_sum0_p3;
+    \$3247  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3247  = \$2674 ;
+    end
+    if (rst) begin
+      \$3247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_add0_s0$1099 ;
-    if (stall_adv25) begin
-      \$3248  = mac2_sum0_p0;
+    \$3248  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3248  = \$2675 ;
+    end
+    if (rst) begin
+      \$3248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_add0_s0$1100 ;
-    if (stall_adv25) begin
-      \$3249  = mac2_sum0_p1;
+    \$3249  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3249  = \$2676 ;
+    end
+    if (rst) begin
+      \$3249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_add0_s0$1102 ;
-    if (stall_adv25) begin
-      \$3250  = mac2_sum0_p2;
+    \$3250  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3250  = \$2677 ;
+    end
+    if (rst) begin
+      \$3250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_add0_s0$1103 ;
-    if (stall_adv25) begin
-      \$3251  = mac2_sum0_p3;
+    \$3251  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3251  = \$2678 ;
+    end
+    if (rst) begin
+      \$3251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_add0_s0$1105 ;
-    if (stall_adv25) begin
-      \$3252  = mac3_sum0_p0;
+    \$3252  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3252  = \$2679 ;
+    end
+    if (rst) begin
+      \$3252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_add0_s0$1106 ;
-    if (stall_adv25) begin
-      \$3253  = mac3_sum0_p1;
+    \$3253  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3253  = \$2680 ;
+    end
+    if (rst) begin
+      \$3253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_add0_s0$1108 ;
-    if (stall_adv25) begin
-      \$3254  = mac3_sum0_p2;
+    \$3254  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3254  = \$2681 ;
+    end
+    if (rst) begin
+      \$3254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_add0_s0$1109 ;
-    if (stall_adv25) begin
-      \$3255  = mac3_sum0_p3;
+    \$3255  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3255  = \$2682 ;
+    end
+    if (rst) begin
+      \$3255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_add0_s0$1363 ;
-    if (stall_adv25) begin
-      \$3256  = mac_dspout_s0;
+    \$3256  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3256  = \$2683 ;
+    end
+    if (rst) begin
+      \$3256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_add0_s0$1364 ;
-    if (stall_adv25) begin
-      \$3257  = \mac_dspout_s0$1358 ;
+    \$3257  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3257  = \$2684 ;
+    end
+    if (rst) begin
+      \$3257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_add0_s0$1365 ;
-    if (stall_adv25) begin
-      \$3258  = \mac_dspout_s0$1359 ;
+    \$3258  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$3258  = \$2685 ;
+    end
+    if (rst) begin
+      \$3258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_add0_s0$1366 ;
-    if (stall_adv25) begin
-      \$3259  = \mac_dspout_s0$1360 ;
+    \$3259  = stall_adv22_valid;
+    if (stall_adv22) begin
+      \$3259  = \$2686 ;
+    end
+    if (rst) begin
+      \$3259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_add0_s0$1367 ;
-    if (stall_adv25) begin
-      \$3260  = \mac_dspout_s0$1361 ;
+    \$3260  = stall_adv23_valid;
+    if (stall_adv23) begin
+      \$3260  = \$2687 ;
+    end
+    if (rst) begin
+      \$3260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = mac_add0_valid_s0;
-    if (stall_adv25) begin
-      \$3261  = mac_dspout_valid_s0;
+    \$3261  = stall_adv24_valid;
+    if (stall_adv24) begin
+      \$3261  = \$2688 ;
     end
     if (rst) begin
       \$3261  = 1'h0;
@@ -13384,614 +13362,130 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = mac_add1_s0;
-    if (stall_adv26) begin
-      \$3262  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_add1_s0$1114 ;
-    if (stall_adv26) begin
-      \$3263  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = \mac_add1_s0$1116 ;
-    if (stall_adv26) begin
-      \$3264  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = \mac_add1_s0$1117 ;
-    if (stall_adv26) begin
-      \$3265  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_add1_s0$1119 ;
-    if (stall_adv26) begin
-      \$3266  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_add1_s0$1120 ;
-    if (stall_adv26) begin
-      \$3267  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_add1_s0$1122 ;
-    if (stall_adv26) begin
-      \$3268  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_add1_s0$1123 ;
-    if (stall_adv26) begin
-      \$3269  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_add1_s0$1369 ;
-    if (stall_adv26) begin
-      \$3270  = \mac_add0_s0$1363 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_add1_s0$1370 ;
-    if (stall_adv26) begin
-      \$3271  = \mac_add0_s0$1364 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_add1_s0$1371 ;
-    if (stall_adv26) begin
-      \$3272  = \mac_add0_s0$1365 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_add1_s0$1372 ;
-    if (stall_adv26) begin
-      \$3273  = \mac_add0_s0$1366 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = \mac_add1_s0$1373 ;
-    if (stall_adv26) begin
-      \$3274  = \mac_add0_s0$1367 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = mac_add1_valid_s0;
-    if (stall_adv26) begin
-      \$3275  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$3275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = mac_add2_s0;
-    if (stall_adv27) begin
-      \$3276  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_add2_s0$1130 ;
-    if (stall_adv27) begin
-      \$3277  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_add2_s0$1133 ;
-    if (stall_adv27) begin
-      \$3278  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = \mac_add2_s0$1136 ;
-    if (stall_adv27) begin
-      \$3279  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = \mac_add2_s0$1375 ;
-    if (stall_adv27) begin
-      \$3280  = \mac_add1_s0$1369 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = \mac_add2_s0$1128 ;
-    if (stall_adv27) begin
-      \$3281  = \mac_add1_s0$1370 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = \mac_add2_s0$1131 ;
-    if (stall_adv27) begin
-      \$3282  = \mac_add1_s0$1371 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = \mac_add2_s0$1134 ;
-    if (stall_adv27) begin
-      \$3283  = \mac_add1_s0$1372 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = \mac_add2_s0$1137 ;
-    if (stall_adv27) begin
-      \$3284  = \mac_add1_s0$1373 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = mac_add2_valid_s0;
-    if (stall_adv27) begin
-      \$3285  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = o__valid;
-    if (advance) begin
-      \$3286  = \$2669 ;
-    end
-    if (rst) begin
-      \$3286  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3287  = \$2670 ;
-    end
-    if (rst) begin
-      \$3287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3288  = \$2671 ;
-    end
-    if (rst) begin
-      \$3288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3289  = \$2672 ;
-    end
-    if (rst) begin
-      \$3289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3290  = \$2673 ;
-    end
-    if (rst) begin
-      \$3290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3291  = \$2674 ;
-    end
-    if (rst) begin
-      \$3291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3292  = \$2675 ;
-    end
-    if (rst) begin
-      \$3292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3293  = \$2676 ;
-    end
-    if (rst) begin
-      \$3293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3294  = \$2677 ;
-    end
-    if (rst) begin
-      \$3294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3295  = \$2678 ;
-    end
-    if (rst) begin
-      \$3295  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$3296  = \$2679 ;
-    end
-    if (rst) begin
-      \$3296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$3297  = \$2680 ;
-    end
-    if (rst) begin
-      \$3297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$3298  = \$2681 ;
-    end
-    if (rst) begin
-      \$3298  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$3299  = \$2682 ;
-    end
-    if (rst) begin
-      \$3299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3300  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$3300  = \$2683 ;
-    end
-    if (rst) begin
-      \$3300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3301  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$3301  = \$2684 ;
-    end
-    if (rst) begin
-      \$3301  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3302  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$3302  = \$2685 ;
-    end
-    if (rst) begin
-      \$3302  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3303  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$3303  = \$2686 ;
-    end
-    if (rst) begin
-      \$3303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3304  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$3304  = \$2687 ;
-    end
-    if (rst) begin
-      \$3304  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3305  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$3305  = \$2688 ;
-    end
-    if (rst) begin
-      \$3305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3306  = stall_adv19_valid;
-    if (stall_adv19) begin
-      \$3306  = \$2689 ;
-    end
-    if (rst) begin
-      \$3306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3307  = stall_adv20_valid;
-    if (stall_adv20) begin
-      \$3307  = \$2690 ;
-    end
-    if (rst) begin
-      \$3307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3308  = stall_adv21_valid;
-    if (stall_adv21) begin
-      \$3308  = \$2691 ;
-    end
-    if (rst) begin
-      \$3308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3309  = stall_adv22_valid;
-    if (stall_adv22) begin
-      \$3309  = \$2692 ;
-    end
-    if (rst) begin
-      \$3309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3310  = stall_adv23_valid;
-    if (stall_adv23) begin
-      \$3310  = \$2693 ;
-    end
-    if (rst) begin
-      \$3310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3311  = stall_adv24_valid;
-    if (stall_adv24) begin
-      \$3311  = \$2694 ;
-    end
-    if (rst) begin
-      \$3311  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3312  = stall_adv25_valid;
+    \$3262  = stall_adv25_valid;
     if (stall_adv25) begin
-      \$3312  = \$2695 ;
+      \$3262  = \$2689 ;
     end
     if (rst) begin
-      \$3312  = 1'h0;
+      \$3262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3313  = stall_adv26_valid;
+    \$3263  = stall_adv26_valid;
     if (stall_adv26) begin
-      \$3313  = \$2696 ;
+      \$3263  = \$2690 ;
     end
     if (rst) begin
-      \$3313  = 1'h0;
+      \$3263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3314  = stall_adv27_valid;
+    \$3264  = stall_adv27_valid;
     if (stall_adv27) begin
-      \$3314  = \$2697 ;
+      \$3264  = \$2691 ;
     end
     if (rst) begin
-      \$3314  = 1'h0;
+      \$3264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3315  = stall_adv28_valid;
+    \$3265  = stall_adv28_valid;
     if (stall_adv28) begin
-      \$3315  = \$2698 ;
+      \$3265  = \$2692 ;
     end
     if (rst) begin
-      \$3315  = 1'h0;
+      \$3265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3316  = stall_adv29_valid;
+    \$3266  = stall_adv29_valid;
     if (stall_adv29) begin
-      \$3316  = \$2699 ;
+      \$3266  = \$2693 ;
     end
     if (rst) begin
-      \$3316  = 1'h0;
+      \$3266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3317  = stall_adv30_valid;
+    \$3267  = stall_adv30_valid;
     if (stall_adv30) begin
-      \$3317  = \$2700 ;
+      \$3267  = \$2694 ;
     end
     if (rst) begin
-      \$3317  = 1'h0;
+      \$3267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3318  = stall_adv31_valid;
-    if (stall_adv31) begin
-      \$3318  = \$2701 ;
+    \$3268  = mac_acc0;
+    if (\$2695 ) begin
+      \$3268  = \$2696 ;
     end
     if (rst) begin
-      \$3318  = 1'h0;
+      \$3268  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3319  = stall_adv32_valid;
-    if (stall_adv32) begin
-      \$3319  = \$2702 ;
+    \$3269  = mac_acc0_out;
+    if (stall_adv24) begin
+      \$3269  = \$2633 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3270  = mac_acc1;
+    if (\$2697 ) begin
+      \$3270  = \$2698 ;
     end
     if (rst) begin
-      \$3319  = 1'h0;
+      \$3270  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3320  = stall_adv33_valid;
-    if (stall_adv33) begin
-      \$3320  = \$2703 ;
+    \$3271  = mac_acc1_out;
+    if (stall_adv26) begin
+      \$3271  = \$2634 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3272  = mac_acc2;
+    if (\$2699 ) begin
+      \$3272  = \$2700 ;
     end
     if (rst) begin
-      \$3320  = 1'h0;
+      \$3272  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3321  = stall_adv34_valid;
-    if (stall_adv34) begin
-      \$3321  = \$2704 ;
+    \$3273  = mac_acc2_out;
+    if (stall_adv28) begin
+      \$3273  = \$2635 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3274  = mac_acc3;
+    if (\$2701 ) begin
+      \$3274  = \$2702 ;
     end
     if (rst) begin
-      \$3321  = 1'h0;
+      \$3274  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3322  = stall_adv35_valid;
-    if (stall_adv35) begin
-      \$3322  = \$2705 ;
-    end
-    if (rst) begin
-      \$3322  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3323  = mac_acc0;
-    if (\$2706 ) begin
-      \$3323  = \$2707 ;
-    end
-    if (rst) begin
-      \$3323  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3324  = mac_acc0_out;
-    if (stall_adv29) begin
-      \$3324  = \$2638 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3325  = mac_acc1;
-    if (\$2708 ) begin
-      \$3325  = \$2709 ;
-    end
-    if (rst) begin
-      \$3325  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3326  = mac_acc1_out;
-    if (stall_adv31) begin
-      \$3326  = \$2639 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3327  = mac_acc2;
-    if (\$2710 ) begin
-      \$3327  = \$2711 ;
-    end
-    if (rst) begin
-      \$3327  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3328  = mac_acc2_out;
-    if (stall_adv33) begin
-      \$3328  = \$2640 [31:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3329  = mac_acc3;
-    if (\$2712 ) begin
-      \$3329  = \$2713 ;
-    end
-    if (rst) begin
-      \$3329  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3330  = mac_acc3_out;
-    if (stall_adv35) begin
-      \$3330  = \$2641 [31:0];
+    \$3275  = mac_acc3_out;
+    if (stall_adv30) begin
+      \$3275  = \$2636 [31:0];
     end
   end
   assign shift_d0 = \$4 [7:0];
@@ -14058,41 +13552,41 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = { \shift_reg_s0$74 , \shift_reg_s0$72 , \shift_reg_s0$70 , \shift_reg_s0$68 , \shift_reg_s0$66 , \shift_reg_s0$64 , \shift_reg_s0$62 , \shift_reg_s0$60 , \shift_reg_s0$58 , \shift_reg_s0$56 , \shift_reg_s0$54 , \shift_reg_s0$52 , \shift_reg_s0$50 , \shift_reg_s0$48 , \shift_reg_s0$46 , shift_reg_s0 };
-  assign wr__en = stall_adv6;
+  assign wr__en = stall_adv5;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664 , \$1662 , \sel_l11_s0$800 [0] };
-  assign sel_sel1 = { \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682 , \$1680 , \$1678  };
-  assign sel_sel2 = { \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700 , \$1698 , \$1696  };
-  assign sel_sel3 = { \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718 , \$1716 , \$1714  };
-  assign sel_sel4 = { \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736 , \$1734 , \$1732  };
-  assign sel_sel5 = { \$1766 , \$1764 , \$1762 , \$1760 , \$1758 , \$1756 , \$1754 , \$1752 , \$1750  };
-  assign sel_sel6 = { \$1784 , \$1782 , \$1780 , \$1778 , \$1776 , \$1774 , \$1772 , \$1770 , \$1768  };
-  assign sel_sel7 = { \$1802 , \$1800 , \$1798 , \$1796 , \$1794 , \$1792 , \$1790 , \$1788 , \$1786  };
-  assign sel_idx0 = { \sel_l13_s0$819 [8], \$1824 , \$1821 , \$1818  };
-  assign sel_idx1 = { \$1847 , \$1846 , \$1843 , \$1840  };
-  assign sel_idx2 = { \$1871 , \$1869 , \$1866 , \$1862  };
-  assign sel_idx3 = { \$1897 , \$1894 , \$1891 , \$1887  };
-  assign sel_idx4 = { \$1923 , \$1919 , \$1915 , \$1912  };
-  assign sel_idx5 = { \$1951 , \$1946 , \$1942 , \$1939  };
-  assign sel_idx6 = { \$1980 , \$1974 , \$1970 , \$1966  };
-  assign sel_idx7 = { \$2011 , \$2004 , \$2000 , \$1996  };
-  assign mac_sel0 = { \$2035 , \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027  };
-  assign mac_sel1 = { \$2044 , \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036  };
-  assign mac_sel2 = { \$2053 , \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045  };
-  assign mac_sel3 = { \$2062 , \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054  };
-  assign mac_sel4 = { \$2071 , \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063  };
-  assign mac_sel5 = { \$2080 , \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072  };
-  assign mac_sel6 = { \$2089 , \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081  };
-  assign mac_sel7 = { \$2098 , \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090  };
-  assign mac_biased0 = \$2626 [31:0];
-  assign mac_biased1 = \$2627 [31:0];
-  assign mac_biased2 = \$2628 [31:0];
-  assign mac_biased3 = \$2629 [31:0];
-  assign mac_acc0_next = \$2638 [31:0];
-  assign mac_acc1_next = \$2639 [31:0];
-  assign mac_acc2_next = \$2640 [31:0];
-  assign mac_acc3_next = \$2641 [31:0];
+  assign sel_sel0 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \sel_l10_s0$769 [0] };
+  assign sel_sel1 = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+  assign sel_sel2 = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+  assign sel_sel3 = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+  assign sel_sel4 = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+  assign sel_sel5 = { \$1765 , \$1763 , \$1761 , \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749  };
+  assign sel_sel6 = { \$1783 , \$1781 , \$1779 , \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767  };
+  assign sel_sel7 = { \$1801 , \$1799 , \$1797 , \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785  };
+  assign sel_idx0 = { \sel_l13_s0$784 [8], \$1823 , \$1820 , \$1817  };
+  assign sel_idx1 = { \$1846 , \$1845 , \$1842 , \$1839  };
+  assign sel_idx2 = { \$1870 , \$1868 , \$1865 , \$1861  };
+  assign sel_idx3 = { \$1896 , \$1893 , \$1890 , \$1886  };
+  assign sel_idx4 = { \$1922 , \$1918 , \$1914 , \$1911  };
+  assign sel_idx5 = { \$1950 , \$1945 , \$1941 , \$1938  };
+  assign sel_idx6 = { \$1979 , \$1973 , \$1969 , \$1965  };
+  assign sel_idx7 = { \$2010 , \$2003 , \$1999 , \$1995  };
+  assign mac_sel0 = { \$2034 , \$2033 , \$2032 , \$2031 , \$2030 , \$2029 , \$2028 , \$2027 , \$2026  };
+  assign mac_sel1 = { \$2043 , \$2042 , \$2041 , \$2040 , \$2039 , \$2038 , \$2037 , \$2036 , \$2035  };
+  assign mac_sel2 = { \$2052 , \$2051 , \$2050 , \$2049 , \$2048 , \$2047 , \$2046 , \$2045 , \$2044  };
+  assign mac_sel3 = { \$2061 , \$2060 , \$2059 , \$2058 , \$2057 , \$2056 , \$2055 , \$2054 , \$2053  };
+  assign mac_sel4 = { \$2070 , \$2069 , \$2068 , \$2067 , \$2066 , \$2065 , \$2064 , \$2063 , \$2062  };
+  assign mac_sel5 = { \$2079 , \$2078 , \$2077 , \$2076 , \$2075 , \$2074 , \$2073 , \$2072 , \$2071  };
+  assign mac_sel6 = { \$2088 , \$2087 , \$2086 , \$2085 , \$2084 , \$2083 , \$2082 , \$2081 , \$2080  };
+  assign mac_sel7 = { \$2097 , \$2096 , \$2095 , \$2094 , \$2093 , \$2092 , \$2091 , \$2090 , \$2089  };
+  assign mac_biased0 = \$2621 [31:0];
+  assign mac_biased1 = \$2622 [31:0];
+  assign mac_biased2 = \$2623 [31:0];
+  assign mac_biased3 = \$2624 [31:0];
+  assign mac_acc0_next = \$2633 [31:0];
+  assign mac_acc1_next = \$2634 [31:0];
+  assign mac_acc2_next = \$2635 [31:0];
+  assign mac_acc3_next = \$2636 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -14221,12 +13715,12 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_p1_3_2_c = 1'h0;
   assign sel_p1_6_2_s = sel_p1_6_1_c;
   assign sel_p1_6_2_c = 1'h0;
-  assign \$1489  = 1'h0;
+  assign \$1488  = 1'h0;
   assign sel_p1_7_2_s = sel_p1_7_1_c;
+  assign \$1489  = 1'h0;
   assign \$1490  = 1'h0;
   assign \$1491  = 1'h0;
   assign \$1492  = 1'h0;
-  assign \$1493  = 1'h0;
   assign sel_p1_7_2_c = 1'h0;
   assign sel_p1_7_3_s = 1'h0;
   assign sel_p1_7_3_c = 1'h0;
@@ -14234,53 +13728,25 @@ module nm_linear_8_16_int8_k4_wmem_shiftin(i__valid, o__ready, clk, rst, i__read
   assign sel_p1_10_2_c = 1'h0;
   assign sel_p1_10_3_s = 1'h0;
   assign sel_p1_10_3_c = 1'h0;
-  assign \$1499  = 1'h0;
+  assign \$1498  = 1'h0;
   assign sel_p1_11_2_s = sel_p1_11_1_c;
+  assign \$1499  = 1'h0;
   assign \$1500  = 1'h0;
   assign \$1501  = 1'h0;
   assign \$1502  = 1'h0;
-  assign \$1503  = 1'h0;
   assign sel_p1_11_2_c = 1'h0;
-  assign \$1504  = 1'h0;
+  assign \$1503  = 1'h0;
   assign sel_p1_11_3_s = 1'h0;
+  assign \$1504  = 1'h0;
   assign \$1505  = 1'h0;
   assign \$1506  = 1'h0;
   assign \$1507  = 1'h0;
-  assign \$1508  = 1'h0;
   assign sel_p1_11_3_c = 1'h0;
   assign sel_p1_14_2_s = sel_p1_14_1_c;
   assign sel_p1_14_2_c = 1'h0;
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
-  assign \$1514  = sel_p1_3_1_c;
-  assign \$1515  = 1'h0;
-  assign \$1516  = 1'h0;
-  assign \$1517  = 1'h0;
-  assign sel_p2_5_2_c = \$1518 ;
-  assign sel_p2_7_3_s = sel_p2_7_2_c;
-  assign sel_p2_7_3_c = 1'h0;
-  assign sel_p2_12_3_s = sel_p2_12_2_c;
-  assign sel_p2_12_3_c = 1'h0;
-  assign \$1544  = sel_p1_11_1_c;
-  assign \$1545  = 1'h0;
-  assign \$1546  = 1'h0;
-  assign \$1547  = 1'h0;
-  assign sel_p2_13_2_c = \$1548 ;
-  assign \$1549  = 1'h0;
-  assign sel_p2_13_3_s = \$1548 ;
-  assign \$1550  = 1'h0;
-  assign \$1551  = 1'h0;
-  assign \$1552  = 1'h0;
-  assign \$1553  = 1'h0;
-  assign sel_p2_13_3_c = 1'h0;
-  assign \$1564  = 1'h0;
-  assign sel_p2_14_3_s = sel_p2_14_2_c;
-  assign \$1565  = 1'h0;
-  assign \$1566  = 1'h0;
-  assign \$1567  = 1'h0;
-  assign \$1568  = 1'h0;
-  assign sel_p2_14_3_c = 1'h0;
-  assign \$1677  = \sel_l11_s0$801 ;
+  assign \$1676  = \sel_l10_s0$770 ;
 endmodule
 
 // nmsparse_mul_reg: signed product of two registered operands, itself registered.
